@@ -1,0 +1,120 @@
+import { z } from 'zod';
+import { ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema, PurposeSchema } from './consent.js';
+
+/** DESIGN §5: the public, versioned events that Zapier, Slack, HubSpot and hooks receive. */
+export const PUBLIC_EVENT_TYPES = [
+  'consent.given',
+  'consent.withdrawn',
+  'consent.failed',
+  'contact.tagged',
+  'contact.untagged',
+  'contact.updated',
+  'conversation.opened',
+  'conversation.closed',
+  'optout.review_needed',
+  'sync.failed',
+] as const;
+export const PublicEventTypeSchema = z.enum(PUBLIC_EVENT_TYPES);
+export type PublicEventType = z.infer<typeof PublicEventTypeSchema>;
+
+/**
+ * Internal outbox items: side effects that are not public events (a reply to deliver to a
+ * custom channel's outbound webhook). They travel through the same outbox so nothing is lost.
+ */
+export const INTERNAL_EVENT_TYPES = ['message.outbound'] as const;
+export type InternalEventType = (typeof INTERNAL_EVENT_TYPES)[number];
+export type EventType = PublicEventType | InternalEventType;
+
+export const EVENT_SCHEMA_VERSION = 1;
+
+export const ConsentChangeDataSchema = z.object({
+  contactId: z.string(),
+  purpose: PurposeSchema,
+  channel: ChannelSchema,
+  status: ConsentStatusSchema,
+  legalBasis: LegalBasisSchema.nullable(),
+  explanation: z.string().nullable(),
+  source: ConsentSourceSchema,
+  recordId: z.string(),
+  occurredAt: z.string(),
+});
+export type ConsentChangeData = z.infer<typeof ConsentChangeDataSchema>;
+
+export const ConsentFailedDataSchema = z.object({
+  contactId: z.string(),
+  channel: ChannelSchema,
+  purpose: PurposeSchema,
+  reason: z.enum(['invalid', 'timeout']),
+  attempts: z.number().int().nonnegative(),
+  workflowId: z.string(),
+  runId: z.string(),
+  conversationId: z.string().nullable(),
+  contactName: z.string().nullable(),
+});
+export type ConsentFailedData = z.infer<typeof ConsentFailedDataSchema>;
+
+export const TagDataSchema = z.object({ contactId: z.string(), tag: z.string() });
+export const ContactUpdatedDataSchema = z.object({
+  contactId: z.string(),
+  changes: z.array(z.string()),
+});
+export const ConversationDataSchema = z.object({
+  contactId: z.string(),
+  conversationId: z.string(),
+  channel: ChannelSchema,
+});
+export const OptoutReviewDataSchema = z.object({
+  contactId: z.string(),
+  channel: ChannelSchema,
+  messageId: z.string(),
+  text: z.string(),
+  normalized: z.string(),
+  language: z.string().nullable(),
+  matchedWord: z.string(),
+});
+export const SyncFailedDataSchema = z.object({
+  integration: z.string(),
+  contactId: z.string().nullable(),
+  operation: z.string(),
+  reason: z.string(),
+  retryable: z.boolean(),
+});
+export const OutboundMessageDataSchema = z.object({
+  contactId: z.string(),
+  conversationId: z.string().nullable(),
+  channel: ChannelSchema,
+  to: z.string(),
+  text: z.string(),
+  options: z.array(z.object({ label: z.string(), buttonId: z.string().optional() })).optional(),
+  inReplyTo: z.string().nullable(),
+});
+
+export interface EventDataByType {
+  'consent.given': ConsentChangeData;
+  'consent.withdrawn': ConsentChangeData;
+  'consent.failed': ConsentFailedData;
+  'contact.tagged': z.infer<typeof TagDataSchema>;
+  'contact.untagged': z.infer<typeof TagDataSchema>;
+  'contact.updated': z.infer<typeof ContactUpdatedDataSchema>;
+  'conversation.opened': z.infer<typeof ConversationDataSchema>;
+  'conversation.closed': z.infer<typeof ConversationDataSchema>;
+  'optout.review_needed': z.infer<typeof OptoutReviewDataSchema>;
+  'sync.failed': z.infer<typeof SyncFailedDataSchema>;
+  'message.outbound': z.infer<typeof OutboundMessageDataSchema>;
+}
+
+/** An event as stored in the outbox and delivered: `id` is a ULID, stable across retries. */
+export interface ConsentryEvent<T extends EventType = EventType> {
+  id: string;
+  type: T;
+  version: number;
+  workspaceId: string;
+  occurredAt: string;
+  /** The contact the event is about, used to keep delivery order per contact. */
+  contactId: string | null;
+  data: EventDataByType[T];
+}
+
+export function isPublicEventType(type: string): type is PublicEventType {
+  return (PUBLIC_EVENT_TYPES as readonly string[]).includes(type);
+}
