@@ -24,11 +24,13 @@ export type TriggerBinding = z.infer<typeof TriggerBindingSchema>;
 
 const keywordList = z.array(z.string().trim().min(1).max(60)).max(50);
 
-export const AddedKeywordsSchema = z
+export const WorkspaceKeywordsSchema = z
   .object({
     opt_in: keywordList.default([]),
     opt_out: keywordList.default([]),
     help: keywordList.default([]),
+    /** Built-in keywords this workspace switches off; STOP, START and HELP cannot be. */
+    removed: keywordList.default([]),
   })
   .strict();
 
@@ -42,8 +44,8 @@ export const WorkspaceSettingsSchema = z
       .nullable()
       .default(null),
     triggers: z.array(TriggerBindingSchema).max(50).default([{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true }]),
-    /** Keywords the workspace adds per language; the built-in ones cannot be removed. */
-    keywords: z.partialRecord(LanguageSchema, AddedKeywordsSchema).default({}),
+    /** Keywords the workspace adds (or switches off) per language. */
+    keywords: z.partialRecord(LanguageSchema, WorkspaceKeywordsSchema).default({}),
     /** Reply texts per language; missing ones fall back to the built-in texts, then English. */
     replies: z.partialRecord(LanguageSchema, z.partialRecord(ReplyKeySchema, z.string().min(1).max(1000))).default({}),
     defaultLanguage: LanguageSchema.default('en'),
