@@ -1,0 +1,299 @@
+/**
+ * Opt-in / opt-out / help keyword recognition (DESIGN §3).
+ *
+ * The default table follows HubSpot's WhatsApp consent keywords
+ * (https://knowledge.hubspot.com/inbox/collect-consent-for-whatsapp-conversations)
+ * plus the US FCC 2024 revocation words "stop, quit, end, revoke, opt out, cancel,
+ * unsubscribe" (FCC 24-24, 47 CFR 64.1200(a)(10), https://www.govinfo.gov/content/pkg/FR-2024-03-05/html/2024-04587.htm).
+ */
+import { ConsentryError, type FieldIssue } from './errors.js';
+import { LANGUAGES, type Language, type WorkspaceSettings } from './settings.js';
+
+const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+/**
+ * Accents are compared away (ARRÊTER = ARRETER), but only the generic combining
+ * diacritic blocks are stripped: the kana voicing marks U+3099/U+309A must survive
+ * NFD, or ヘルプ would collapse into the different word ヘルフ.
+ */
+const COMBINING_DIACRITICS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]/gu;
+/** White space, punctuation, symbols (emoji are \p{So}/\p{Sk}), marks and other non-text at either end. */
+const EDGE_NOISE = /^[\p{White_Space}\p{P}\p{S}\p{M}\p{C}]+|[\p{White_Space}\p{P}\p{S}\p{M}\p{C}]+$/gu;
+const INNER_WHITE_SPACE = /\p{White_Space}+/gu;
+
+function normalizeOnce(text: string): string {
+  return text
+    .normalize('NFKC')
+    .replace(DEFAULT_IGNORABLE, '')
+    .toUpperCase()
+    .normalize('NFD')
+    .replace(COMBINING_DIACRITICS, '')
+    .normalize('NFC')
+    .replace(EDGE_NOISE, '')
+    .replace(INNER_WHITE_SPACE, ' ');
+}
+
+/**
+ * The comparison form of a message or keyword (DESIGN §3): NFKC, default-ignorable
+ * code points dropped, leading/trailing white space, punctuation, symbols and emoji
+ * dropped, inner white space collapsed to one space, upper-cased, accents removed.
+ *
+ * Upper case is the comparison form because it is the only locale-free case mapping
+ * that folds the Turkish letters sensibly: 'ı'.toUpperCase() is 'I' and 'İ' loses
+ * its dot with the other accents, so İNFO, info and ınfo all read INFO, whereas
+ * toLowerCase() keeps 'ı' apart from 'i' and turns 'İ' into 'i' + U+0307.
+ * Upper-casing can expand (ß → SS) or yield characters that NFKC would rewrite,
+ * so the steps repeat until the text is stable, which makes the function idempotent.
+ */
+export function normalizeText(text: string): string {
+  let current = text;
+  for (let round = 0; round < 4; round += 1) {
+    const next = normalizeOnce(current);
+    if (next === current) return next;
+    current = next;
+  }
+  return current;
+}
+
+export type KeywordIntent = 'opt_in' | 'opt_out' | 'help' | 'none';
+type MatchIntent = Exclude<KeywordIntent, 'none'>;
+
+export interface KeywordResult {
+  intent: KeywordIntent;
+  language: Language | null;
+  /** The keyword as spelled in the table (or as the workspace added it), not the sender's spelling. */
+  keyword: string | null;
+  /** The message in comparison form (see normalizeText). */
+  normalized: string;
+  /** True when the message is not a keyword but contains an opt-out word: a person must look. */
+  review: boolean;
+}
+
+export type WorkspaceKeywords = WorkspaceSettings['keywords'];
+
+export interface KeywordSet {
+  readonly opt_in: readonly string[];
+  readonly opt_out: readonly string[];
+  readonly help: readonly string[];
+}
+
+export const BUILT_IN_KEYWORDS: Readonly<Record<Language, KeywordSet>> = Object.freeze({
+  en: Object.freeze({
+    opt_in: Object.freeze(['START', 'SUBSCRIBE', 'UNSTOP']),
+    opt_out: Object.freeze(['STOP', 'STOPALL', 'UNSUBSCRIBE', 'CANCEL', 'END', 'QUIT', 'REVOKE', 'OPTOUT', 'OPT OUT', 'STOP ALL']),
+    help: Object.freeze(['HELP', 'INFO']),
+  }),
+  es: Object.freeze({ opt_in: Object.freeze(['EMPEZAR']), opt_out: Object.freeze(['ALTO']), help: Object.freeze(['AYUDA']) }),
+  fr: Object.freeze({
+    opt_in: Object.freeze(['COMMENCER']),
+    opt_out: Object.freeze(['ARRÊTER', 'ARRET', 'ARRETE']),
+    help: Object.freeze(['AIDE']),
+  }),
+  pt: Object.freeze({ opt_in: Object.freeze(['INICIAR']), opt_out: Object.freeze(['PARAR']), help: Object.freeze(['AJUDA']) }),
+  de: Object.freeze({ opt_in: Object.freeze(['LOSLEGEN']), opt_out: Object.freeze(['BEENDEN']), help: Object.freeze(['HILFE']) }),
+  ja: Object.freeze({ opt_in: Object.freeze(['開始']), opt_out: Object.freeze(['停止']), help: Object.freeze(['ヘルプ']) }),
+});
+
+/** DESIGN §3: STOP, START and HELP can't be removed by a workspace. */
+const PROTECTED_KEYWORDS: ReadonlyMap<string, MatchIntent> = new Map([
+  ['STOP', 'opt_out'],
+  ['START', 'opt_in'],
+  ['HELP', 'help'],
+]);
+const ALL_CHANNELS_OPT_OUT = new Set(['STOPALL', 'STOP ALL']);
+const MATCH_INTENTS: readonly MatchIntent[] = ['opt_out', 'opt_in', 'help'];
+const MAX_KEYWORD_WORDS = 3;
+
+interface KeywordEntry {
+  intent: MatchIntent;
+  language: Language;
+  keyword: string;
+  normalized: string;
+  addedByWorkspace: boolean;
+}
+
+const BUILT_IN_ENTRIES: readonly KeywordEntry[] = LANGUAGES.flatMap((language) =>
+  MATCH_INTENTS.flatMap((intent) =>
+    BUILT_IN_KEYWORDS[language][intent].map((keyword) => ({
+      intent,
+      language,
+      keyword,
+      normalized: normalizeText(keyword),
+      addedByWorkspace: false,
+    })),
+  ),
+);
+
+function removedForms(workspaceKeywords: WorkspaceKeywords | undefined, language: Language): Set<string> {
+  const removed = workspaceKeywords?.[language]?.removed ?? [];
+  return new Set(removed.map(normalizeText).filter((form) => !PROTECTED_KEYWORDS.has(form)));
+}
+
+/** The keywords in force for a workspace: built-ins minus removed ones (never STOP/START/HELP), plus added ones. */
+function activeEntries(workspaceKeywords: WorkspaceKeywords | undefined): readonly KeywordEntry[] {
+  if (workspaceKeywords === undefined) return BUILT_IN_ENTRIES;
+  const removedByLanguage = new Map(LANGUAGES.map((language) => [language, removedForms(workspaceKeywords, language)]));
+  const entries = BUILT_IN_ENTRIES.filter((entry) => !removedByLanguage.get(entry.language)?.has(entry.normalized));
+  for (const language of LANGUAGES) {
+    const own = workspaceKeywords[language];
+    if (own === undefined) continue;
+    for (const intent of MATCH_INTENTS) {
+      for (const keyword of own[intent] ?? []) {
+        const normalized = normalizeText(keyword);
+        if (normalized === '') continue;
+        entries.push({ intent, language, keyword: keyword.trim(), normalized, addedByWorkspace: true });
+      }
+    }
+  }
+  return entries;
+}
+
+/**
+ * Picks one entry when several match the same text. A protected keyword keeps its
+ * built-in meaning; otherwise opt-out wins, because an unhonoured revocation is the
+ * costly mistake (FCC 24-24). Within the chosen intent a workspace's own keyword wins,
+ * so a word the workspace added for Spanish is confirmed in Spanish.
+ */
+function pickEntry(candidates: readonly KeywordEntry[]): KeywordEntry | undefined {
+  const first = candidates[0];
+  if (first === undefined) return undefined;
+  const protectedIntent = PROTECTED_KEYWORDS.get(first.normalized);
+  const intent = protectedIntent ?? MATCH_INTENTS.find((wanted) => candidates.some((entry) => entry.intent === wanted));
+  const sameIntent = candidates.filter((entry) => entry.intent === intent);
+  return sameIntent.find((entry) => entry.addedByWorkspace) ?? sameIntent[0];
+}
+
+/** Scripts written without spaces between words: a keyword in them is looked for as a substring. */
+const UNSPACED_SCRIPT = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
+const WORD_SEPARATOR = /[^\p{L}\p{N}\p{M}]+/u;
+
+function words(normalized: string): string[] {
+  return normalized.split(WORD_SEPARATOR).filter((word) => word !== '');
+}
+
+function containsWordSequence(haystack: readonly string[], needle: readonly string[]): boolean {
+  if (needle.length === 0) return false;
+  for (let start = 0; start + needle.length <= haystack.length; start += 1) {
+    if (needle.every((word, offset) => haystack[start + offset] === word)) return true;
+  }
+  return false;
+}
+
+function findOptOutEntry(normalized: string, entries: readonly KeywordEntry[]): KeywordEntry | undefined {
+  const messageWords = words(normalized);
+  let best: KeywordEntry | undefined;
+  for (const entry of entries) {
+    if (entry.intent !== 'opt_out') continue;
+    const found = UNSPACED_SCRIPT.test(entry.normalized)
+      ? normalized.includes(entry.normalized)
+      : containsWordSequence(messageWords, words(entry.normalized));
+    // The longest match names the request best ("stop all" over "stop").
+    if (found && (best === undefined || entry.normalized.length > best.normalized.length)) best = entry;
+  }
+  return best;
+}
+
+/**
+ * An opt-out word inside a longer message ("please stop texting me"). US rules make
+ * plain-language revocations binding (47 CFR 64.1200(a)(10)), so such messages are
+ * flagged for a person to review rather than ignored. Whole words only; in Japanese,
+ * which has no spaces, a substring.
+ */
+export function findPlainLanguageOptOut(
+  normalized: string,
+  workspaceKeywords?: WorkspaceKeywords,
+): { word: string; language: Language } | null {
+  const entry = findOptOutEntry(normalized, activeEntries(workspaceKeywords));
+  return entry === undefined ? null : { word: entry.keyword, language: entry.language };
+}
+
+/**
+ * Classifies an inbound message. It is a keyword only when the whole normalised
+ * message is exactly one keyword (HubSpot: "Can I start receiving messages?" does
+ * not opt in, "Start" does; spaces around the keyword are fine).
+ */
+export function classifyKeyword(text: string, workspaceKeywords?: WorkspaceKeywords): KeywordResult {
+  const normalized = normalizeText(text);
+  if (normalized === '') return { intent: 'none', language: null, keyword: null, normalized, review: false };
+  const entries = activeEntries(workspaceKeywords);
+  const exact = pickEntry(entries.filter((entry) => entry.normalized === normalized));
+  if (exact !== undefined) {
+    return { intent: exact.intent, language: exact.language, keyword: exact.keyword, normalized, review: false };
+  }
+  const optOut = findOptOutEntry(normalized, entries);
+  return { intent: 'none', language: optOut?.language ?? null, keyword: null, normalized, review: optOut !== undefined };
+}
+
+/** STOPALL / STOP ALL revoke consent on every channel, not only the one the message came in on (DESIGN §3). */
+export function isAllChannelsOptOut(result: KeywordResult): boolean {
+  return result.intent === 'opt_out' && result.keyword !== null && ALL_CHANNELS_OPT_OUT.has(normalizeText(result.keyword));
+}
+
+/**
+ * Checks a workspace's keyword settings. STOP, START or HELP in `removed` is refused
+ * with KEYWORD_NOT_REMOVABLE; a removed word that is not a built-in of that language,
+ * or an added keyword that is empty once normalised, longer than three words, or
+ * already a keyword of another intent is refused with VALIDATION_FAILED. When both kinds occur the error carries every issue under the
+ * KEYWORD_NOT_REMOVABLE code.
+ */
+export function validateWorkspaceKeywords(k: WorkspaceKeywords): void {
+  const notRemovable: FieldIssue[] = [];
+  const invalid: FieldIssue[] = [];
+  for (const language of LANGUAGES) {
+    (k[language]?.removed ?? []).forEach((keyword, index) => {
+      const form = normalizeText(keyword);
+      const path = `keywords.${language}.removed.${index}`;
+      if (PROTECTED_KEYWORDS.has(form)) {
+        notRemovable.push({ path, message: `${form} cannot be removed` });
+      } else if (!BUILT_IN_ENTRIES.some((entry) => entry.language === language && entry.normalized === form)) {
+        invalid.push({ path, message: `"${keyword}" is not a built-in ${language} keyword` });
+      }
+    });
+  }
+
+  // Built-ins still in force, then each added keyword in turn, so two added keywords can clash too.
+  const builtInAndEarlier = new Map<string, KeywordEntry>();
+  for (const entry of activeEntries(k)) {
+    if (!entry.addedByWorkspace) builtInAndEarlier.set(entry.normalized, entry);
+  }
+  for (const language of LANGUAGES) {
+    const own = k[language];
+    if (own === undefined) continue;
+    for (const intent of MATCH_INTENTS) {
+      (own[intent] ?? []).forEach((keyword, index) => {
+        const path = `keywords.${language}.${intent}.${index}`;
+        const form = normalizeText(keyword);
+        if (form === '') {
+          invalid.push({ path, message: 'keyword is empty once punctuation, symbols and white space are removed' });
+          return;
+        }
+        if (form.split(' ').length > MAX_KEYWORD_WORDS) {
+          invalid.push({ path, message: `keyword has more than ${MAX_KEYWORD_WORDS} words` });
+          return;
+        }
+        const clash = builtInAndEarlier.get(form);
+        if (clash !== undefined && clash.intent !== intent) {
+          invalid.push({
+            path,
+            message: `"${keyword}" is already the ${clash.intent} keyword ${clash.keyword} (${clash.language})`,
+          });
+          return;
+        }
+        if (clash === undefined) {
+          builtInAndEarlier.set(form, { intent, language, keyword, normalized: form, addedByWorkspace: true });
+        }
+      });
+    }
+  }
+
+  const issues = [...notRemovable, ...invalid];
+  if (notRemovable.length > 0) {
+    throw new ConsentryError(
+      'KEYWORD_NOT_REMOVABLE',
+      `STOP, START and HELP cannot be removed: ${notRemovable.map((issue) => issue.path).join(', ')}`,
+      issues,
+    );
+  }
+  if (invalid.length > 0) {
+    throw new ConsentryError('VALIDATION_FAILED', `invalid keywords: ${invalid.map((issue) => issue.path).join(', ')}`, issues);
+  }
+}

@@ -1,0 +1,451 @@
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import {
+  BUILT_IN_KEYWORDS,
+  classifyKeyword,
+  findPlainLanguageOptOut,
+  isAllChannelsOptOut,
+  normalizeText,
+  validateWorkspaceKeywords,
+  type KeywordIntent,
+  type WorkspaceKeywords,
+} from '../../src/core/keywords.js';
+import { ConsentryError } from '../../src/core/errors.js';
+import { LANGUAGES, WorkspaceSettingsSchema, type Language } from '../../src/core/settings.js';
+
+/** Workspace keywords written as a settings input, so the test data goes through the real schema. */
+function workspace(input: Record<string, unknown>): WorkspaceKeywords {
+  return WorkspaceSettingsSchema.parse({ keywords: input }).keywords;
+}
+
+const withAdded = workspace({
+  en: { opt_in: ['YES PLEASE', 'JOIN'], opt_out: ['NO MORE', 'REMOVE ME'], help: ['SUPPORT'] },
+  es: { opt_in: ['ALTA'], opt_out: ['BAJA', 'NO MÁS'], help: ['INFORMACIÓN'] },
+  fr: { opt_out: ['DÉSABONNER'] },
+  de: { opt_in: ['ANMELDEN'], opt_out: ['ABMELDEN'] },
+  pt: { opt_out: ['SAIR'] },
+  ja: { opt_out: ['配信停止', 'やめる'], opt_in: ['登録'] },
+});
+
+const withRemoved = workspace({
+  en: { removed: ['END', 'cancel', 'STOPALL', 'INFO'] },
+  es: { removed: ['ALTO'] },
+  fr: { removed: ['ARRETE'] },
+});
+
+/** Bypasses validation on purpose: classification must still keep STOP, START and HELP. */
+const removesProtected: WorkspaceKeywords = {
+  en: { opt_in: [], opt_out: [], help: [], removed: ['STOP', 'start', 'Help', 'QUIT'] },
+};
+
+interface Case {
+  text: string;
+  intent: KeywordIntent;
+  language: Language | null;
+  keyword: string | null;
+  review: boolean;
+  ws?: WorkspaceKeywords;
+}
+
+const c = (
+  text: string,
+  intent: KeywordIntent,
+  language: Language | null,
+  keyword: string | null,
+  review = false,
+  ws?: WorkspaceKeywords,
+): Case => ({ text, intent, language, keyword, review, ...(ws === undefined ? {} : { ws }) });
+
+const cases: Case[] = [
+  // Every English keyword in the table.
+  c('START', 'opt_in', 'en', 'START'),
+  c('SUBSCRIBE', 'opt_in', 'en', 'SUBSCRIBE'),
+  c('UNSTOP', 'opt_in', 'en', 'UNSTOP'),
+  c('STOP', 'opt_out', 'en', 'STOP'),
+  c('STOPALL', 'opt_out', 'en', 'STOPALL'),
+  c('UNSUBSCRIBE', 'opt_out', 'en', 'UNSUBSCRIBE'),
+  c('CANCEL', 'opt_out', 'en', 'CANCEL'),
+  c('END', 'opt_out', 'en', 'END'),
+  c('QUIT', 'opt_out', 'en', 'QUIT'),
+  c('REVOKE', 'opt_out', 'en', 'REVOKE'),
+  c('OPTOUT', 'opt_out', 'en', 'OPTOUT'),
+  c('OPT OUT', 'opt_out', 'en', 'OPT OUT'),
+  c('STOP ALL', 'opt_out', 'en', 'STOP ALL'),
+  c('HELP', 'help', 'en', 'HELP'),
+  c('INFO', 'help', 'en', 'INFO'),
+  // The other five languages.
+  c('EMPEZAR', 'opt_in', 'es', 'EMPEZAR'),
+  c('ALTO', 'opt_out', 'es', 'ALTO'),
+  c('AYUDA', 'help', 'es', 'AYUDA'),
+  c('COMMENCER', 'opt_in', 'fr', 'COMMENCER'),
+  c('ARRÊTER', 'opt_out', 'fr', 'ARRÊTER'),
+  c('ARRET', 'opt_out', 'fr', 'ARRET'),
+  c('ARRETE', 'opt_out', 'fr', 'ARRETE'),
+  c('AIDE', 'help', 'fr', 'AIDE'),
+  c('INICIAR', 'opt_in', 'pt', 'INICIAR'),
+  c('PARAR', 'opt_out', 'pt', 'PARAR'),
+  c('AJUDA', 'help', 'pt', 'AJUDA'),
+  c('LOSLEGEN', 'opt_in', 'de', 'LOSLEGEN'),
+  c('BEENDEN', 'opt_out', 'de', 'BEENDEN'),
+  c('HILFE', 'help', 'de', 'HILFE'),
+  c('開始', 'opt_in', 'ja', '開始'),
+  c('停止', 'opt_out', 'ja', '停止'),
+  c('ヘルプ', 'help', 'ja', 'ヘルプ'),
+  // Case variants and surrounding white space (HubSpot: "Start" opts in, spaces are fine).
+  c('Start', 'opt_in', 'en', 'START'),
+  c('start', 'opt_in', 'en', 'START'),
+  c('sTaRt', 'opt_in', 'en', 'START'),
+  c('  stop  ', 'opt_out', 'en', 'STOP'),
+  c('\tStop\n', 'opt_out', 'en', 'STOP'),
+  c('opt   out', 'opt_out', 'en', 'OPT OUT'),
+  c('Stop\nAll', 'opt_out', 'en', 'STOP ALL'),
+  c('empezar', 'opt_in', 'es', 'EMPEZAR'),
+  c('Beenden', 'opt_out', 'de', 'BEENDEN'),
+  c('loslegen', 'opt_in', 'de', 'LOSLEGEN'),
+  c('iniciar', 'opt_in', 'pt', 'INICIAR'),
+  c('hilfe', 'help', 'de', 'HILFE'),
+  // Accents: precomposed, combining, missing.
+  c('arrêter', 'opt_out', 'fr', 'ARRÊTER'),
+  c('ARRETER', 'opt_out', 'fr', 'ARRÊTER'),
+  c('arre\u0302ter', 'opt_out', 'fr', 'ARRÊTER'),
+  c('Arrêt', 'opt_out', 'fr', 'ARRET'),
+  c('arrêté', 'opt_out', 'fr', 'ARRETE'),
+  c('párar', 'opt_out', 'pt', 'PARAR'),
+  c('commencér', 'opt_in', 'fr', 'COMMENCER'),
+  // Full-width and half-width forms (NFKC).
+  c('ＳＴＯＰ', 'opt_out', 'en', 'STOP'),
+  c('ｓｔａｒｔ', 'opt_in', 'en', 'START'),
+  c('ＨＥＬＰ！', 'help', 'en', 'HELP'),
+  c('ﾍﾙﾌﾟ', 'help', 'ja', 'ヘルプ'),
+  // Default-ignorable characters inside and around.
+  c('st\u200bop', 'opt_out', 'en', 'STOP'),
+  c('\u200bSTOP\u200b', 'opt_out', 'en', 'STOP'),
+  c('\ufeffstart', 'opt_in', 'en', 'START'),
+  c('sto\u00adp', 'opt_out', 'en', 'STOP'),
+  c('ST\u200dOP', 'opt_out', 'en', 'STOP'),
+  c('停\u200c止', 'opt_out', 'ja', '停止'),
+  // Unicode white space: NBSP, ideographic space, line separator.
+  c('\u00a0stop\u00a0', 'opt_out', 'en', 'STOP'),
+  c('\u3000停止\u3000', 'opt_out', 'ja', '停止'),
+  c('stop\u3000all', 'opt_out', 'en', 'STOP ALL'),
+  c('opt\u00a0out', 'opt_out', 'en', 'OPT OUT'),
+  c('\u2028help\u2029', 'help', 'en', 'HELP'),
+  // Right-to-left and bidi marks.
+  c('\u200fSTOP\u200f', 'opt_out', 'en', 'STOP'),
+  c('\u202bALTO\u202c', 'opt_out', 'es', 'ALTO'),
+  c('\u2067help\u2069', 'help', 'en', 'HELP'),
+  // Turkish dotted and dotless i.
+  c('İNFO', 'help', 'en', 'INFO'),
+  c('ınfo', 'help', 'en', 'INFO'),
+  c('QUİT', 'opt_out', 'en', 'QUIT'),
+  c('quıt', 'opt_out', 'en', 'QUIT'),
+  c('UNSUBSCRİBE', 'opt_out', 'en', 'UNSUBSCRIBE'),
+  c('inıcıar', 'opt_in', 'pt', 'INICIAR'),
+  // Punctuation, symbols and emoji at the edges.
+  c('STOP!', 'opt_out', 'en', 'STOP'),
+  c('stop.', 'opt_out', 'en', 'STOP'),
+  c('"Stop"', 'opt_out', 'en', 'STOP'),
+  c('停止。', 'opt_out', 'ja', '停止'),
+  c('停止！', 'opt_out', 'ja', '停止'),
+  c('開始！！', 'opt_in', 'ja', '開始'),
+  c('「ヘルプ」', 'help', 'ja', 'ヘルプ'),
+  c('ヘルプ？', 'help', 'ja', 'ヘルプ'),
+  c('¡alto!', 'opt_out', 'es', 'ALTO'),
+  c('¿Ayuda?', 'help', 'es', 'AYUDA'),
+  c('👍 stop', 'opt_out', 'en', 'STOP'),
+  c('START 👍🏽', 'opt_in', 'en', 'START'),
+  c('🛑🛑 STOP 🛑', 'opt_out', 'en', 'STOP'),
+  c('❤️ empezar ❤️', 'opt_in', 'es', 'EMPEZAR'),
+  c('🇩🇪 beenden', 'opt_out', 'de', 'BEENDEN'),
+  c('#stop', 'opt_out', 'en', 'STOP'),
+  c('*** Quit ***', 'opt_out', 'en', 'QUIT'),
+  c('«AIDE»', 'help', 'fr', 'AIDE'),
+  // Empty and emoji-only messages.
+  c('', 'none', null, null),
+  c('   ', 'none', null, null),
+  c('👍', 'none', null, null),
+  c('\u200b\u200b', 'none', null, null),
+  c('!!!', 'none', null, null),
+  // Near misses: not a keyword and no opt-out word.
+  c('stopped', 'none', null, null),
+  c('stopwatch', 'none', null, null),
+  c('unstoppable', 'none', null, null),
+  c('starting', 'none', null, null),
+  c('halt', 'none', null, null),
+  c('s t o p', 'none', null, null),
+  c('1stop', 'none', null, null),
+  c('ending', 'none', null, null),
+  c('altos', 'none', null, null),
+  c('helpful', 'none', null, null),
+  c('startall', 'none', null, null),
+  c('Can I start receiving messages?', 'none', null, null),
+  c('I want to subscribe to the newsletter', 'none', null, null),
+  c('Quiero empezar hoy', 'none', null, null),
+  c('Je veux commencer', 'none', null, null),
+  c('今日から開始します', 'none', null, null),
+  c('Can you help me?', 'none', null, null),
+  c('Necesito ayuda con mi pedido', 'none', null, null),
+  // Opt-out words inside a sentence: no change, but a person reviews it.
+  c('please stop texting me', 'none', 'en', null, true),
+  c('stop stop', 'none', 'en', null, true),
+  c('STOP!!! now', 'none', 'en', null, true),
+  c('end of story', 'none', 'en', null, true),
+  c('I want to opt out', 'none', 'en', null, true),
+  c('opt-out', 'none', 'en', null, true),
+  c('Stop all of these, please', 'none', 'en', null, true),
+  c('I said STOP.', 'none', 'en', null, true),
+  c('cancel my subscription', 'none', 'en', null, true),
+  c('Por favor, alto a los mensajes', 'none', 'es', null, true),
+  c('Je veux arrêter les messages', 'none', 'fr', null, true),
+  c('Quero parar de receber', 'none', 'pt', null, true),
+  c('Bitte beenden Sie das', 'none', 'de', null, true),
+  c('配信を停止してください', 'none', 'ja', null, true),
+  c('一時停止', 'none', 'ja', null, true),
+  c('please 停止', 'none', 'ja', null, true),
+  // Workspace-added keywords in several languages.
+  c('join', 'opt_in', 'en', 'JOIN', false, withAdded),
+  c('Yes  please!', 'opt_in', 'en', 'YES PLEASE', false, withAdded),
+  c('no more', 'opt_out', 'en', 'NO MORE', false, withAdded),
+  c('support', 'help', 'en', 'SUPPORT', false, withAdded),
+  c('Baja', 'opt_out', 'es', 'BAJA', false, withAdded),
+  c('no mas', 'opt_out', 'es', 'NO MÁS', false, withAdded),
+  c('alta', 'opt_in', 'es', 'ALTA', false, withAdded),
+  c('informacion', 'help', 'es', 'INFORMACIÓN', false, withAdded),
+  c('desabonner', 'opt_out', 'fr', 'DÉSABONNER', false, withAdded),
+  c('abmelden', 'opt_out', 'de', 'ABMELDEN', false, withAdded),
+  c('anmelden', 'opt_in', 'de', 'ANMELDEN', false, withAdded),
+  c('Sair', 'opt_out', 'pt', 'SAIR', false, withAdded),
+  c('配信停止', 'opt_out', 'ja', '配信停止', false, withAdded),
+  c('やめる。', 'opt_out', 'ja', 'やめる', false, withAdded),
+  c('登録', 'opt_in', 'ja', '登録', false, withAdded),
+  c('STOP', 'opt_out', 'en', 'STOP', false, withAdded),
+  c('please remove me from this list', 'none', 'en', null, true, withAdded),
+  c('quiero darme de baja', 'none', 'es', null, true, withAdded),
+  c('もうやめるね', 'none', 'ja', null, true, withAdded),
+  c('join', 'none', null, null),
+  c('Stop', 'opt_out', 'es', 'stop', false, workspace({ es: { opt_out: ['stop'] } })),
+  c('stop all', 'opt_out', 'en', 'STOP ALL', false, workspace({ es: { opt_out: ['stop'] } })),
+  // Removed built-ins stop matching and stop raising review.
+  c('END', 'none', null, null, false, withRemoved),
+  c('Cancel', 'none', null, null, false, withRemoved),
+  c('stopall', 'none', null, null, false, withRemoved),
+  c('info', 'none', null, null, false, withRemoved),
+  c('alto', 'none', null, null, false, withRemoved),
+  c('arrete', 'none', null, null, false, withRemoved),
+  c('arret', 'opt_out', 'fr', 'ARRET', false, withRemoved),
+  c('QUIT', 'opt_out', 'en', 'QUIT', false, withRemoved),
+  c('stop all', 'opt_out', 'en', 'STOP ALL', false, withRemoved),
+  c('the end', 'none', null, null, false, withRemoved),
+  c('please stop', 'none', 'en', null, true, withRemoved),
+  // STOP, START and HELP are never removable, even if validation was bypassed.
+  c('STOP', 'opt_out', 'en', 'STOP', false, removesProtected),
+  c('start', 'opt_in', 'en', 'START', false, removesProtected),
+  c('Help', 'help', 'en', 'HELP', false, removesProtected),
+  c('quit', 'none', null, null, false, removesProtected),
+];
+
+describe('classifyKeyword', () => {
+  it('has a broad table', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(100);
+    const languages = new Set(cases.map((entry) => entry.language));
+    for (const language of LANGUAGES) expect(languages.has(language)).toBe(true);
+  });
+
+  it.each(cases.map((entry) => [JSON.stringify(entry.text), entry] as const))('%s', (_label, entry) => {
+    const result = classifyKeyword(entry.text, entry.ws);
+    expect({ intent: result.intent, language: result.language, keyword: result.keyword, review: result.review }).toEqual({
+      intent: entry.intent,
+      language: entry.language,
+      keyword: entry.keyword,
+      review: entry.review,
+    });
+    expect(result.normalized).toBe(normalizeText(entry.text));
+  });
+
+  it('returns exactly the five result fields', () => {
+    expect(Object.keys(classifyKeyword('stop')).sort()).toEqual(['intent', 'keyword', 'language', 'normalized', 'review']);
+  });
+
+  it('recognises every keyword of the built-in table with its own language and intent', () => {
+    for (const language of LANGUAGES) {
+      for (const intent of ['opt_in', 'opt_out', 'help'] as const) {
+        for (const keyword of BUILT_IN_KEYWORDS[language][intent]) {
+          expect(classifyKeyword(keyword)).toMatchObject({ intent, language, keyword, review: false });
+        }
+      }
+    }
+  });
+
+  it('keeps the table frozen', () => {
+    expect(Object.isFrozen(BUILT_IN_KEYWORDS)).toBe(true);
+    expect(Object.isFrozen(BUILT_IN_KEYWORDS.en.opt_out)).toBe(true);
+  });
+});
+
+describe('normalizeText', () => {
+  it.each([
+    ['ＳＴＯＰ', 'STOP'],
+    ['  Arrêter  ', 'ARRETER'],
+    ['停止。', '停止'],
+    ['¡alto!', 'ALTO'],
+    ['👍 stop', 'STOP'],
+    ['a \u00a0\u3000 b', 'A B'],
+    ['İı', 'II'],
+    ['ヘルプ', 'ヘルプ'],
+    ['Straße', 'STRASSE'],
+    ['why?! stop.', 'WHY?! STOP'],
+    ['', ''],
+  ])('%j → %j', (input, expected) => {
+    expect(normalizeText(input)).toBe(expected);
+  });
+
+  it('is idempotent', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 40 }), (text) => {
+        const once = normalizeText(text);
+        expect(normalizeText(once)).toBe(once);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('properties', () => {
+  it('classifyKeyword never throws and always returns the comparison form', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.string({ unit: 'grapheme', maxLength: 60 }), fc.string({ unit: 'binary', maxLength: 60 })),
+        (text) => {
+          const result = classifyKeyword(text, withAdded);
+          expect(result.normalized).toBe(normalizeText(text));
+          if (result.intent !== 'none') expect(result.review).toBe(false);
+          if (result.normalized === '') expect(result.intent).toBe('none');
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  const allKeywords = LANGUAGES.flatMap((language) =>
+    (['opt_in', 'opt_out', 'help'] as const).flatMap((intent) =>
+      BUILT_IN_KEYWORDS[language][intent].map((keyword) => ({ keyword, intent, language })),
+    ),
+  );
+  const noise = fc.array(
+    fc.constantFrom(' ', '\t', '\n', '\u00a0', '\u3000', '\u200b', '\ufeff', '\u200f', '!', '?', '.', '。', '！', '？', '¡', '¿', '"', '«', '»', '👍', '🛑', '❤️', '👍🏽', '*', '-', '(', ')'),
+    { maxLength: 6 },
+  );
+
+  it('keeps the intent of any keyword surrounded by white space and punctuation', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...allKeywords), noise, noise, (entry, before, after) => {
+        const result = classifyKeyword(`${before.join('')}${entry.keyword}${after.join('')}`);
+        expect(result).toMatchObject({ intent: entry.intent, language: entry.language, keyword: entry.keyword, review: false });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('flags any opt-out keyword inside a sentence for review and never acts on it', () => {
+    const optOuts = allKeywords.filter((entry) => entry.intent === 'opt_out');
+    fc.assert(
+      fc.property(fc.constantFrom(...optOuts), fc.constantFrom('please', 'now', 'ok', 'thanks'), (entry, word) => {
+        const result = classifyKeyword(`${word} ${entry.keyword} ${word}`);
+        expect(result).toMatchObject({ intent: 'none', language: entry.language, keyword: null, review: true });
+      }),
+    );
+  });
+});
+
+describe('isAllChannelsOptOut', () => {
+  it.each([
+    ['STOPALL', true],
+    ['stop all', true],
+    ['Stop  All!', true],
+    ['STOP', false],
+    ['UNSUBSCRIBE', false],
+    ['START', false],
+    ['please stop all', false],
+  ])('%j → %s', (text, expected) => {
+    expect(isAllChannelsOptOut(classifyKeyword(text))).toBe(expected);
+  });
+});
+
+describe('findPlainLanguageOptOut', () => {
+  it('names the longest opt-out word and its language', () => {
+    expect(findPlainLanguageOptOut(normalizeText('please stop all of this'))).toEqual({ word: 'STOP ALL', language: 'en' });
+    expect(findPlainLanguageOptOut(normalizeText('je voudrais arrêter'))).toEqual({ word: 'ARRÊTER', language: 'fr' });
+    expect(findPlainLanguageOptOut(normalizeText('配信を停止して'))).toEqual({ word: '停止', language: 'ja' });
+  });
+
+  it('ignores opt-in and help words and partial words', () => {
+    expect(findPlainLanguageOptOut(normalizeText('start helping me'))).toBeNull();
+    expect(findPlainLanguageOptOut(normalizeText('unstoppable stopwatch'))).toBeNull();
+  });
+
+  it('uses workspace-added and drops removed opt-out words', () => {
+    expect(findPlainLanguageOptOut(normalizeText('dar de baja ya'), withAdded)).toEqual({ word: 'BAJA', language: 'es' });
+    expect(findPlainLanguageOptOut(normalizeText('dar de baja ya'))).toBeNull();
+    expect(findPlainLanguageOptOut(normalizeText('the end'), withRemoved)).toBeNull();
+  });
+});
+
+function validationError(k: WorkspaceKeywords): ConsentryError {
+  try {
+    validateWorkspaceKeywords(k);
+  } catch (error) {
+    if (error instanceof ConsentryError) return error;
+    throw error;
+  }
+  throw new Error('expected validateWorkspaceKeywords to throw');
+}
+
+describe('validateWorkspaceKeywords', () => {
+  it('accepts the workspaces used above', () => {
+    expect(() => validateWorkspaceKeywords(withAdded)).not.toThrow();
+    expect(() => validateWorkspaceKeywords(withRemoved)).not.toThrow();
+    expect(() => validateWorkspaceKeywords({})).not.toThrow();
+  });
+
+  it.each([
+    ['STOP', 'en', 'keywords.en.removed.1'],
+    [' start ', 'en', 'keywords.en.removed.1'],
+    ['Help!', 'en', 'keywords.en.removed.1'],
+    ['ＳＴＯＰ', 'en', 'keywords.en.removed.1'],
+    ['STOP', 'es', 'keywords.es.removed.1'],
+  ])('refuses to remove %j (%s)', (word, language, path) => {
+    const error = validationError(workspace({ [language]: { removed: [language === 'en' ? 'QUIT' : 'ALTO', word] } }));
+    expect(error.code).toBe('KEYWORD_NOT_REMOVABLE');
+    expect(error.issues.map((issue) => issue.path)).toEqual([path]);
+    expect(error.message).toContain(path);
+  });
+
+  it('reports every issue under KEYWORD_NOT_REMOVABLE when both kinds occur', () => {
+    const error = validationError(workspace({ en: { removed: ['HELP'], opt_in: ['🙂'] } }));
+    expect(error.code).toBe('KEYWORD_NOT_REMOVABLE');
+    expect(error.issues.map((issue) => issue.path)).toEqual(['keywords.en.removed.0', 'keywords.en.opt_in.0']);
+  });
+
+  it.each([
+    ['an added opt-in word equal to STOP', { en: { opt_in: ['JOIN', 'stop'] } }, 'keywords.en.opt_in.1'],
+    ['an opt-in word that is another language\'s opt-out', { de: { opt_in: ['Alto'] } }, 'keywords.de.opt_in.0'],
+    ['a help word equal to START', { fr: { help: ['START'] } }, 'keywords.fr.help.0'],
+    ['an opt-out word equal to HELP', { ja: { opt_out: ['ＨＥＬＰ'] } }, 'keywords.ja.opt_out.0'],
+    ['an opt-out word equal to an opt-in built-in', { pt: { opt_out: ['empezar'] } }, 'keywords.pt.opt_out.0'],
+    ['two added words of different intents', { en: { opt_in: ['JOIN'] }, es: { opt_out: ['join'] } }, 'keywords.es.opt_out.0'],
+    ['a word that is empty after normalisation', { en: { opt_out: ['!!!'] } }, 'keywords.en.opt_out.0'],
+    ['an emoji-only word', { es: { help: ['👍'] } }, 'keywords.es.help.0'],
+    ['a keyword of four words', { en: { opt_out: ['please do not text'] } }, 'keywords.en.opt_out.0'],
+    ['a removed word that is not a built-in of that language', { es: { removed: ['QUIT'] } }, 'keywords.es.removed.0'],
+  ])('refuses %s', (_label, input, path) => {
+    const error = validationError(workspace(input));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.issues.map((issue) => issue.path)).toEqual([path]);
+  });
+
+  it('accepts a removed word re-added with another intent, and three-word keywords', () => {
+    expect(() => validateWorkspaceKeywords(workspace({ en: { removed: ['CANCEL'], opt_in: ['cancel'] } }))).not.toThrow();
+    expect(() => validateWorkspaceKeywords(workspace({ en: { opt_out: ['do not text'] } }))).not.toThrow();
+    expect(() => validateWorkspaceKeywords(workspace({ es: { opt_out: ['stop'] } }))).not.toThrow();
+  });
+});
