@@ -1,4 +1,6 @@
+import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { Channel } from './consent.js';
+import { ConsentryError, isConsentryError } from './errors.js';
 
 /** How a contact is known on one channel (a WhatsApp number, a web-chat visitor id ...). */
 export interface ContactIdentity {
@@ -24,4 +26,223 @@ export interface Contact {
   updatedAt: string;
   /** Set when personal data was erased; the contact stays as a tombstone so the ledger still verifies. */
   erasedAt: string | null;
+}
+
+/** RFC 5321 §4.5.3.1: at most 254 characters in a forward path, 64 in the local part. */
+const EMAIL_MAX_LENGTH = 254;
+const EMAIL_LOCAL_MAX_LENGTH = 64;
+/**
+ * One "@", no whitespace, a dotted domain of letters/digits/hyphens with labels that do not start
+ * or end with "-", and a TLD of at least two letters. Deliberately narrower than RFC 5322 (no quoted
+ * local parts, no IP literals): messaging platforms and CRMs reject those anyway.
+ */
+const EMAIL_PATTERN =
+  /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+
+function invalidEmail(message: string): ConsentryError {
+  return new ConsentryError('INVALID_EMAIL', message, [{ path: 'email', message }]);
+}
+
+/**
+ * Trims and lower-cases the whole address. RFC 5321 lets the local part be case-sensitive, but no
+ * mainstream provider treats it so and HubSpot matches contacts on the lower-cased address; one
+ * spelling per person keeps contact matching and deduplication exact.
+ */
+export function normalizeEmail(raw: string): string {
+  const email = raw.trim().toLowerCase();
+  if (email.length === 0) throw invalidEmail('email is empty');
+  if (email.length > EMAIL_MAX_LENGTH) throw invalidEmail(`email is longer than ${EMAIL_MAX_LENGTH} characters`);
+  const at = email.indexOf('@');
+  if (at < 0 || at !== email.lastIndexOf('@')) throw invalidEmail('email must contain exactly one "@"');
+  const local = email.slice(0, at);
+  if (local.length > EMAIL_LOCAL_MAX_LENGTH) {
+    throw invalidEmail(`the part before "@" is longer than ${EMAIL_LOCAL_MAX_LENGTH} characters`);
+  }
+  if (local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
+    throw invalidEmail('the part before "@" cannot start or end with "." or contain ".."');
+  }
+  if (!EMAIL_PATTERN.test(email)) throw invalidEmail(`"${email}" is not a valid email address`);
+  return email;
+}
+
+export function tryNormalizeEmail(raw: string): string | null {
+  try {
+    return normalizeEmail(raw);
+  } catch (error) {
+    if (isConsentryError(error)) return null;
+    throw error;
+  }
+}
+
+/** Digits, "+", and the separators people type: spaces, dashes, dots, slashes and parentheses. */
+const PHONE_CHARACTERS = /^[+0-9\s\-./()]+$/;
+
+function invalidPhone(message: string): ConsentryError {
+  return new ConsentryError('INVALID_PHONE', message, [{ path: 'phone', message }]);
+}
+
+/**
+ * Returns the number in E.164 (`+34600000001`). Uses libphonenumber-js's `max` metadata, which
+ * checks a number's digits against the national numbering plan, where the default `min` metadata
+ * "only validates phone number length"; its extra 65 kB do not matter server-side.
+ * https://gitlab.com/catamphetamine/libphonenumber-js#min-vs-max-vs-mobile-vs-core
+ * Numbers without a "+" are read as dialled from `defaultCountry` (ISO 3166-1 alpha-2), so that
+ * country's international prefix also works ("0034 ..." from ES).
+ * Extensions are rejected: E.164 cannot carry them and no messaging channel can reach one.
+ */
+export function normalizePhone(raw: string, defaultCountry: string | null): string {
+  const text = raw.trim();
+  if (text.length === 0) throw invalidPhone('phone is empty');
+  if (!PHONE_CHARACTERS.test(text)) {
+    throw invalidPhone(`"${text}" may contain only digits, "+", spaces and the characters - . / ( )`);
+  }
+  const country = defaultCountry === null ? undefined : defaultCountry.trim().toUpperCase();
+  if (country !== undefined && !isSupportedCountry(country)) {
+    throw invalidPhone(`default country "${defaultCountry}" is not a supported ISO 3166-1 alpha-2 code`);
+  }
+  const international = text.startsWith('+');
+  if (!international && country === undefined) {
+    throw invalidPhone(
+      `"${text}" has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country`,
+    );
+  }
+  const parsed = parsePhoneNumberFromString(text, country === undefined ? { extract: false } : { defaultCountry: country, extract: false });
+  if (parsed === undefined || !parsed.isValid()) {
+    const where = international ? '' : ` (read with default country ${country ?? ''})`;
+    throw invalidPhone(`"${text}" is not a valid phone number${where}`);
+  }
+  return parsed.number;
+}
+
+export function tryNormalizePhone(raw: string, defaultCountry: string | null): string | null {
+  try {
+    return normalizePhone(raw, defaultCountry);
+  } catch (error) {
+    if (isConsentryError(error)) return null;
+    throw error;
+  }
+}
+
+/** The result of a contact helper: a new contact, or the same one when nothing changed (`changed: false`). */
+export interface ContactChange {
+  contact: Contact;
+  changed: boolean;
+}
+
+export const TAG_MAX_LENGTH = 100;
+export const FIELD_NAME_MAX_LENGTH = 100;
+export const FIELD_VALUE_MAX_LENGTH = 5000;
+export const EXTERNAL_ID_MAX_LENGTH = 200;
+
+function fieldError(path: string, message: string): ConsentryError {
+  return new ConsentryError('VALIDATION_FAILED', message, [{ path, message }]);
+}
+
+function assertNotErased(contact: Contact): void {
+  if (contact.erasedAt !== null) {
+    throw new ConsentryError('CONTACT_ERASED', `contact ${contact.id} was erased on ${contact.erasedAt}; no personal data can be added to it`);
+  }
+}
+
+/** Trimmed, inner whitespace collapsed to one space, Unicode NFC: how a tag is stored. */
+function cleanTag(tag: string): string {
+  return tag.normalize('NFC').trim().replace(/\s+/g, ' ');
+}
+
+/** Tags are equal when their cleaned forms are equal ignoring case. */
+function tagKey(tag: string): string {
+  return cleanTag(tag).toLowerCase();
+}
+
+export function hasTag(contact: Contact, tag: string): boolean {
+  const key = tagKey(tag);
+  return key !== '' && contact.tags.some((existing) => tagKey(existing) === key);
+}
+
+/** Adds a tag unless one equal to it ignoring case is there; the spelling written first is kept. */
+export function addTag(contact: Contact, tag: string): ContactChange {
+  const cleaned = cleanTag(tag);
+  if (cleaned === '') throw fieldError('tag', 'tag is empty');
+  if (cleaned.length > TAG_MAX_LENGTH) throw fieldError('tag', `tag is longer than ${TAG_MAX_LENGTH} characters`);
+  assertNotErased(contact);
+  if (hasTag(contact, cleaned)) return { contact, changed: false };
+  return { contact: { ...contact, tags: [...contact.tags, cleaned] }, changed: true };
+}
+
+export function removeTag(contact: Contact, tag: string): ContactChange {
+  const key = tagKey(tag);
+  const tags = contact.tags.filter((existing) => tagKey(existing) !== key);
+  if (tags.length === contact.tags.length) return { contact, changed: false };
+  return { contact: { ...contact, tags }, changed: true };
+}
+
+/**
+ * Sets a free-form field; `null` removes it. Names are trimmed; `__proto__` is refused because
+ * consumers index `fields` with plain property access.
+ */
+export function setField(contact: Contact, name: string, value: string | null): ContactChange {
+  const key = name.trim();
+  if (key === '') throw fieldError('name', 'field name is empty');
+  if (key.length > FIELD_NAME_MAX_LENGTH) throw fieldError('name', `field name is longer than ${FIELD_NAME_MAX_LENGTH} characters`);
+  if (key === '__proto__') throw fieldError('name', 'field name "__proto__" is reserved');
+  if (value !== null && value.length > FIELD_VALUE_MAX_LENGTH) {
+    throw fieldError(`fields.${key}`, `field value is longer than ${FIELD_VALUE_MAX_LENGTH} characters`);
+  }
+  const present = Object.hasOwn(contact.fields, key);
+  if (value === null) {
+    if (!present) return { contact, changed: false };
+    return { contact: { ...contact, fields: Object.fromEntries(Object.entries(contact.fields).filter(([existing]) => existing !== key)) }, changed: true };
+  }
+  assertNotErased(contact);
+  if (present && contact.fields[key] === value) return { contact, changed: false };
+  return { contact: { ...contact, fields: Object.fromEntries([...Object.entries(contact.fields), [key, value]]) }, changed: true };
+}
+
+/** Adds how the contact is known on a channel; the same (channel, externalId) twice is one identity. */
+export function addIdentity(contact: Contact, identity: ContactIdentity): ContactChange {
+  if (identity.channel === 'any') throw fieldError('channel', 'an identity belongs to one messaging channel, not "any"');
+  const externalId = identity.externalId.trim();
+  if (externalId === '') throw fieldError('externalId', 'externalId is empty');
+  if (externalId.length > EXTERNAL_ID_MAX_LENGTH) {
+    throw fieldError('externalId', `externalId is longer than ${EXTERNAL_ID_MAX_LENGTH} characters`);
+  }
+  assertNotErased(contact);
+  if (contact.identities.some((existing) => existing.channel === identity.channel && existing.externalId === externalId)) {
+    return { contact, changed: false };
+  }
+  return { contact: { ...contact, identities: [...contact.identities, { channel: identity.channel, externalId }] }, changed: true };
+}
+
+/** The first word of the contact's name, for greetings such as "Hi {{firstName}}". */
+export function firstName(contact: Contact): string | null {
+  const word = contact.name?.trim().split(/\s+/)[0];
+  return word === undefined || word === '' ? null : word;
+}
+
+/**
+ * Erasure (GDPR Art. 17): removes name, email, phone, fields and tags (tags can name the person,
+ * e.g. "VIP-Ana"), and replaces each identity's externalId by a marker built from the contact id
+ * alone. A hash of the old id would not do: phone numbers are few enough to be recovered from
+ * their hashes. The marker stays unique per identity, so stores indexing identities keep working.
+ * The contact id remains (the consent ledger points to it), and so does `hubspotId`: the HubSpot
+ * connector needs it to pass the erasure on to HubSpot (Art. 19: recipients are told of an
+ * erasure). Erasing twice keeps the first `erasedAt`.
+ */
+export function eraseContactData(contact: Contact, erasedAt: string): Contact {
+  const at = contact.erasedAt ?? erasedAt;
+  return {
+    ...contact,
+    name: null,
+    email: null,
+    phone: null,
+    identities: contact.identities.map((identity, index) => ({ channel: identity.channel, externalId: erasedIdentityMarker(contact.id, index) })),
+    fields: {},
+    tags: [],
+    updatedAt: contact.erasedAt === null ? erasedAt : contact.updatedAt,
+    erasedAt: at,
+  };
+}
+
+function erasedIdentityMarker(contactId: string, index: number): string {
+  return `erased:${contactId}:${index + 1}`;
 }

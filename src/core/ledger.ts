@@ -1,0 +1,419 @@
+import { createHash } from 'node:crypto';
+import type { z } from 'zod';
+import {
+  ConsentDecisionSchema,
+  PERSON_SOURCES,
+  type Actor,
+  type Channel,
+  type ConsentRecord,
+  type ConsentSource,
+  type ConsentState,
+  type ConsentStatus,
+  type EffectiveStatus,
+  type Evidence,
+  type LegalBasis,
+  type Purpose,
+} from './consent.js';
+import { ConsentryError, type FieldIssue } from './errors.js';
+
+/** `prevHash` of the first record of every workspace chain. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * A decision that passed `validateDecision`: optional inputs resolved to `null`, an empty
+ * explanation turned into `null`, `occurredAt` in UTC (`toISOString`) so that stored values sort
+ * as text in the same order as in time.
+ */
+export interface ValidDecision {
+  contactId: string;
+  purpose: Purpose;
+  channel: Channel;
+  status: ConsentStatus;
+  legalBasis: LegalBasis | null;
+  explanation: string | null;
+  source: ConsentSource;
+  actor: Actor;
+  evidence: Evidence;
+  occurredAt: string | null;
+  idempotencyKey: string | null;
+}
+
+export type LedgerFailureReason =
+  | 'hash_mismatch'
+  | 'prev_hash_mismatch'
+  | 'sequence_gap'
+  | 'evidence_mismatch'
+  | 'workspace_mismatch'
+  /** The chain ends before the expected head. */
+  | 'truncated'
+  /** The chain is consistent in itself but does not end at the expected head. */
+  | 'head_mismatch';
+
+export interface LedgerFault {
+  /** The seq the record at `position` should carry (for `truncated`: the first missing seq). */
+  seq: number;
+  /** The id of the offending record; `null` when the fault is a missing record (`truncated`). */
+  id: string | null;
+  /** 0-based index in the list that was verified. */
+  position: number;
+  reason: LedgerFailureReason;
+  message: string;
+}
+
+export type LedgerVerification =
+  | { ok: true; count: number; headHash: string }
+  | { ok: false; count: number; firstBad: LedgerFault };
+
+/** The newest record of a chain, kept by stores apart from the records (see `verifyLedger`). */
+export interface LedgerHead {
+  seq: number;
+  hash: string;
+}
+
+/**
+ * JSON with object keys sorted (UTF-16 code-unit order) and `undefined` members left out, so the
+ * same value always yields the same text whatever order its keys were built or stored in.
+ * Array holes and `undefined` array items become `null`, as in `JSON.stringify`.
+ */
+export function canonicalJson(value: unknown): string {
+  const text = canonicalFragment(value);
+  if (text === undefined) throw new TypeError('canonicalJson: the value has no JSON representation');
+  return text;
+}
+
+function canonicalFragment(value: unknown): string | undefined {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+    case 'bigint':
+      throw new TypeError('canonicalJson: bigint values have no JSON representation');
+    case 'object':
+      break;
+  }
+  if (Array.isArray(value)) {
+    const items: string[] = [];
+    for (let index = 0; index < value.length; index += 1) {
+      items.push(canonicalFragment(value[index]) ?? 'null');
+    }
+    return `[${items.join(',')}]`;
+  }
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  const members: string[] = [];
+  for (const key of Object.keys(value).sort()) {
+    const member = canonicalFragment(Reflect.get(value, key));
+    if (member !== undefined) members.push(`${JSON.stringify(key)}:${member}`);
+  }
+  return `{${members.join(',')}}`;
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+export function digestEvidence(evidence: Evidence): string {
+  return sha256Hex(canonicalJson(evidence));
+}
+
+/** What erasure leaves in place of a record's evidence; `evidenceDigest` still proves what was there. */
+export function redactedEvidence(): Evidence {
+  return { redacted: true };
+}
+
+/** Only evidence that is exactly `{ redacted: true }` counts as redacted: any other content must match its digest. */
+function isRedacted(evidence: Evidence): boolean {
+  const keys = Object.keys(evidence).filter((key) => Reflect.get(evidence, key) !== undefined);
+  return evidence.redacted === true && keys.length === 1;
+}
+
+export function zodIssuesToFieldIssues(error: z.ZodError): FieldIssue[] {
+  return error.issues.map((issue) => ({
+    path: issue.path.map((segment) => String(segment)).join('.'),
+    message: issue.message,
+  }));
+}
+
+/**
+ * Parses a decision and applies the rule HubSpot's UI enforces for manual opt-ins: a person
+ * recording an opt-in on a contact's behalf must state the legal basis (GDPR Art. 6) and explain
+ * it. https://knowledge.hubspot.com/inbox/edit-whatsapp-consent-for-contacts
+ * Opt-ins the contact gives itself (keyword, workflow answer) carry their own evidence, and
+ * opt-outs never need a justification (Art. 7(3): withdrawing is as easy as giving).
+ */
+export function validateDecision(input: unknown): ValidDecision {
+  const parsed = ConsentDecisionSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = zodIssuesToFieldIssues(parsed.error);
+    const summary = issues.map((issue) => (issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`)).join('; ');
+    throw new ConsentryError('VALIDATION_FAILED', `invalid consent decision: ${summary}`, issues);
+  }
+  const data = parsed.data;
+  const explanation = data.explanation === undefined || data.explanation === null || data.explanation === '' ? null : data.explanation;
+  const legalBasis = data.legalBasis ?? null;
+
+  if (data.status === 'opted_in' && PERSON_SOURCES.includes(data.source)) {
+    const issues: FieldIssue[] = [];
+    if (legalBasis === null) {
+      issues.push({ path: 'legalBasis', message: `an opt-in recorded from source "${data.source}" needs a legalBasis` });
+    }
+    if (explanation === null) {
+      issues.push({ path: 'explanation', message: `an opt-in recorded from source "${data.source}" needs an explanation` });
+    }
+    const first = issues[0];
+    if (first !== undefined) {
+      throw new ConsentryError(legalBasis === null ? 'LEGAL_BASIS_REQUIRED' : 'EXPLANATION_REQUIRED', first.message, issues);
+    }
+  }
+
+  return {
+    contactId: data.contactId,
+    purpose: data.purpose,
+    channel: data.channel,
+    status: data.status,
+    legalBasis,
+    explanation,
+    source: data.source,
+    actor: data.actor,
+    evidence: data.evidence,
+    occurredAt: data.occurredAt === undefined ? null : new Date(data.occurredAt).toISOString(),
+    idempotencyKey: data.idempotencyKey ?? null,
+  };
+}
+
+/**
+ * How far a caller's `occurredAt` may run ahead of our clock. Within it the time is clamped to
+ * `recordedAt`; beyond it the decision is refused. A decision dated in the future would
+ * otherwise outrank every later decision of the contact (a STOP sent a minute later included)
+ * until that time came.
+ */
+export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+export interface ChainContext {
+  id: string;
+  workspaceId: string;
+  recordedAt: string;
+  /** The workspace's current head; `undefined` for its first record. */
+  previous: LedgerHead | undefined;
+}
+
+export function chainRecord(decision: ValidDecision, ctx: ChainContext): ConsentRecord {
+  const recordedMs = Date.parse(ctx.recordedAt);
+  let occurredAt = decision.occurredAt ?? ctx.recordedAt;
+  const aheadMs = Date.parse(occurredAt) - recordedMs;
+  if (aheadMs > MAX_CLOCK_SKEW_MS) {
+    const message = `occurredAt ${occurredAt} is later than the time of recording ${ctx.recordedAt}`;
+    throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'occurredAt', message }]);
+  }
+  if (aheadMs > 0) occurredAt = ctx.recordedAt;
+
+  const unhashed: Omit<ConsentRecord, 'hash'> = {
+    id: ctx.id,
+    workspaceId: ctx.workspaceId,
+    contactId: decision.contactId,
+    purpose: decision.purpose,
+    channel: decision.channel,
+    status: decision.status,
+    legalBasis: decision.legalBasis,
+    explanation: decision.explanation,
+    source: decision.source,
+    actor: { kind: decision.actor.kind, id: decision.actor.id },
+    evidence: decision.evidence,
+    evidenceDigest: digestEvidence(decision.evidence),
+    occurredAt,
+    recordedAt: ctx.recordedAt,
+    idempotencyKey: decision.idempotencyKey,
+    seq: ctx.previous === undefined ? 1 : ctx.previous.seq + 1,
+    prevHash: ctx.previous === undefined ? GENESIS_HASH : ctx.previous.hash,
+  };
+  return { ...unhashed, hash: computeRecordHash(unhashed) };
+}
+
+/**
+ * sha256 of every field but `hash` and `evidence` (DESIGN §2): `evidenceDigest` stands in for the
+ * evidence so it can be redacted on erasure without breaking the chain. The fields are listed
+ * one by one so that a property a store adds to its rows never changes the hash.
+ */
+export function computeRecordHash(record: Omit<ConsentRecord, 'hash'> | ConsentRecord): string {
+  const covered: Omit<ConsentRecord, 'hash' | 'evidence'> = {
+    id: record.id,
+    workspaceId: record.workspaceId,
+    contactId: record.contactId,
+    purpose: record.purpose,
+    channel: record.channel,
+    status: record.status,
+    legalBasis: record.legalBasis,
+    explanation: record.explanation,
+    source: record.source,
+    actor: record.actor,
+    evidenceDigest: record.evidenceDigest,
+    occurredAt: record.occurredAt,
+    recordedAt: record.recordedAt,
+    idempotencyKey: record.idempotencyKey,
+    seq: record.seq,
+    prevHash: record.prevHash,
+  };
+  return sha256Hex(canonicalJson(covered));
+}
+
+/**
+ * Checks one workspace's chain, given in stored order, and names the first bad record.
+ * A chain only proves what it contains: records removed from its end, or a chain rewritten
+ * wholesale, leave a shorter or different chain that is consistent in itself. Stores therefore
+ * keep the head (seq and hash of the newest record) apart from the records, updated in the same
+ * transaction as each append, and pass it as `expectedHead`.
+ */
+export function verifyLedger(records: readonly ConsentRecord[], expectedHead?: LedgerHead): LedgerVerification {
+  const count = records.length;
+  const fail = (fault: LedgerFault): LedgerVerification => ({ ok: false, count, firstBad: fault });
+  const workspaceId = records[0]?.workspaceId;
+  let previousHash = GENESIS_HASH;
+
+  for (const [position, record] of records.entries()) {
+    const seq = position + 1;
+    const at = { seq, id: record.id, position };
+    if (record.workspaceId !== workspaceId) {
+      return fail({ ...at, reason: 'workspace_mismatch', message: `record ${record.id} belongs to workspace ${record.workspaceId}, not ${String(workspaceId)}` });
+    }
+    if (record.seq !== seq) {
+      return fail({ ...at, reason: 'sequence_gap', message: `record ${record.id} has seq ${record.seq} where seq ${seq} was expected` });
+    }
+    if (record.prevHash !== previousHash) {
+      return fail({ ...at, reason: 'prev_hash_mismatch', message: `record ${record.id} does not link to the hash of the record before it` });
+    }
+    if (!isRedacted(record.evidence) && digestEvidence(record.evidence) !== record.evidenceDigest) {
+      return fail({ ...at, reason: 'evidence_mismatch', message: `the evidence of record ${record.id} does not match its evidenceDigest` });
+    }
+    if (computeRecordHash(record) !== record.hash) {
+      return fail({ ...at, reason: 'hash_mismatch', message: `record ${record.id} does not match its hash` });
+    }
+    previousHash = record.hash;
+  }
+
+  if (expectedHead !== undefined) {
+    if (count < expectedHead.seq) {
+      return fail({
+        seq: count + 1,
+        id: null,
+        position: count,
+        reason: 'truncated',
+        message: `the chain ends at seq ${count} but its head is at seq ${expectedHead.seq}`,
+      });
+    }
+    const headRecord = records[expectedHead.seq - 1];
+    if (count > expectedHead.seq) {
+      const extra = records[expectedHead.seq];
+      return fail({
+        seq: expectedHead.seq + 1,
+        id: extra?.id ?? null,
+        position: expectedHead.seq,
+        reason: 'head_mismatch',
+        message: `the chain continues past its head at seq ${expectedHead.seq}`,
+      });
+    }
+    if (previousHash !== expectedHead.hash) {
+      return fail({
+        seq: count,
+        id: headRecord?.id ?? null,
+        position: Math.max(count - 1, 0),
+        reason: 'head_mismatch',
+        message: `the chain does not end at the expected head hash`,
+      });
+    }
+  }
+  return { ok: true, count, headHash: previousHash };
+}
+
+function compareInstants(a: string, b: string): number {
+  const aMs = Date.parse(a);
+  const bMs = Date.parse(b);
+  if (Number.isNaN(aMs) || Number.isNaN(bMs)) return a < b ? -1 : a > b ? 1 : 0;
+  return aMs - bMs;
+}
+
+/** Later `occurredAt` wins; on a tie the later-recorded decision (higher seq) wins. */
+function isNewer(candidate: { occurredAt: string; seq: number }, current: { occurredAt: string; seq: number }): boolean {
+  const byTime = compareInstants(candidate.occurredAt, current.occurredAt);
+  return byTime > 0 || (byTime === 0 && candidate.seq > current.seq);
+}
+
+function stateOf(record: ConsentRecord): ConsentState {
+  return {
+    workspaceId: record.workspaceId,
+    contactId: record.contactId,
+    purpose: record.purpose,
+    channel: record.channel,
+    status: record.status,
+    legalBasis: record.legalBasis,
+    explanation: record.explanation,
+    source: record.source,
+    occurredAt: record.occurredAt,
+    recordId: record.id,
+    seq: record.seq,
+  };
+}
+
+/** Identifies the (workspace, contact, purpose, channel) a state or record is about. */
+export function consentStateKey(subject: Pick<ConsentState, 'workspaceId' | 'contactId' | 'purpose' | 'channel'>): string {
+  return JSON.stringify([subject.workspaceId, subject.contactId, subject.purpose, subject.channel]);
+}
+
+/**
+ * Applies one record to the current state of its (contact, purpose, channel). A record that
+ * occurred before the current state (a backdated import) leaves it unchanged, so the result does
+ * not depend on the order records arrive in.
+ */
+export function applyRecord(current: ConsentState | undefined, record: ConsentRecord): ConsentState {
+  if (current === undefined) return stateOf(record);
+  if (consentStateKey(current) !== consentStateKey(record)) {
+    throw new ConsentryError('VALIDATION_FAILED', `record ${record.id} is about ${consentStateKey(record)}, not ${consentStateKey(current)}`);
+  }
+  return isNewer(record, current) ? stateOf(record) : current;
+}
+
+/** Current status of every (contact, purpose, channel) in the records, ordered by workspace, contact, purpose, channel. */
+export function foldLedger(records: readonly ConsentRecord[]): ConsentState[] {
+  const states = new Map<string, ConsentState>();
+  for (const record of records) {
+    const key = consentStateKey(record);
+    states.set(key, applyRecord(states.get(key), record));
+  }
+  return [...states.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state);
+}
+
+/**
+ * The status that governs one channel for a purpose, from one contact's states. A decision on
+ * channel `any` (STOPALL) covers every channel, so it competes with the channel's own decision
+ * and the later one wins.
+ */
+export function effectiveStatus(
+  states: readonly ConsentState[],
+  purpose: Purpose,
+  channel: Channel,
+): { status: EffectiveStatus; state: ConsentState | null } {
+  let winner: ConsentState | null = null;
+  for (const state of states) {
+    if (state.purpose !== purpose) continue;
+    if (state.channel !== channel && state.channel !== 'any') continue;
+    if (winner === null || isNewer(state, winner)) winner = state;
+  }
+  return winner === null ? { status: 'not_specified', state: null } : { status: winner.status, state: winner };
+}
+
+export type CanMessageReason = 'opted_in' | 'opted_out' | 'not_specified' | 'contact_erased';
+
+/** Consent is never presumed (GDPR Art. 4(11), recital 32: silence is not consent): only an explicit opt-in allows. */
+export function canMessage(
+  input: { states: readonly ConsentState[]; erased: boolean },
+  channel: Channel,
+  purpose: Purpose,
+): { allowed: boolean; reason: CanMessageReason } {
+  if (input.erased) return { allowed: false, reason: 'contact_erased' };
+  const { status } = effectiveStatus(input.states, purpose, channel);
+  return { allowed: status === 'opted_in', reason: status };
+}

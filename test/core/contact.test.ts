@@ -1,0 +1,288 @@
+import { describe, expect, it } from 'vitest';
+import {
+  addIdentity,
+  addTag,
+  eraseContactData,
+  firstName,
+  hasTag,
+  normalizeEmail,
+  normalizePhone,
+  removeTag,
+  setField,
+  tryNormalizeEmail,
+  tryNormalizePhone,
+  type Contact,
+} from '../../src/core/contact.js';
+import { ConsentryError } from '../../src/core/errors.js';
+
+function contact(overrides: Partial<Contact> = {}): Contact {
+  return {
+    id: 'ct_1',
+    workspaceId: 'ws_1',
+    name: 'Ana Test',
+    email: 'ana.test@example.com',
+    phone: '+34600000001',
+    identities: [{ channel: 'whatsapp', externalId: '34600000001' }],
+    fields: { company: 'Example Ltd' },
+    tags: ['VIP'],
+    hubspotId: '101',
+    createdAt: '2025-01-01T00:00:00.000Z',
+    updatedAt: '2025-01-02T00:00:00.000Z',
+    erasedAt: null,
+    ...overrides,
+  };
+}
+
+function caught(action: () => unknown): ConsentryError {
+  try {
+    action();
+  } catch (error) {
+    if (error instanceof ConsentryError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConsentryError');
+}
+
+describe('normalizeEmail', () => {
+  it('trims and lower-cases the whole address', () => {
+    expect(normalizeEmail('  Ana.Test@Example.COM ')).toBe('ana.test@example.com');
+    expect(normalizeEmail('ANA+news@mail.example.co.uk')).toBe('ana+news@mail.example.co.uk');
+  });
+
+  it.each([
+    ['', 'empty'],
+    ['ana.test', 'exactly one "@"'],
+    ['ana@test@example.com', 'exactly one "@"'],
+    ['ana test@example.com', 'not a valid email'],
+    ['ana@example', 'not a valid email'],
+    ['ana@-example.com', 'not a valid email'],
+    ['ana@example..com', 'not a valid email'],
+    ['.ana@example.com', 'cannot start or end with "."'],
+    ['ana..test@example.com', 'contain ".."'],
+    ['@example.com', 'not a valid email'],
+  ])('rejects %j with INVALID_EMAIL on path "email"', (raw, fragment) => {
+    const error = caught(() => normalizeEmail(raw));
+    expect(error.code).toBe('INVALID_EMAIL');
+    expect(error.message).toContain(fragment);
+    expect(error.issues).toEqual([{ path: 'email', message: error.message }]);
+  });
+
+  it('enforces the 64-character local part and the 254-character total', () => {
+    expect(normalizeEmail(`${'a'.repeat(64)}@example.com`)).toHaveLength(76);
+    expect(caught(() => normalizeEmail(`${'a'.repeat(65)}@example.com`)).message).toContain('64');
+    const domain = `${'d'.repeat(60)}.${'e'.repeat(60)}.${'f'.repeat(60)}.example.com`;
+    const atLimit = `${'a'.repeat(254 - domain.length - 1)}@${domain}`;
+    expect(atLimit).toHaveLength(254);
+    expect(normalizeEmail(atLimit)).toBe(atLimit);
+    expect(caught(() => normalizeEmail(`a${atLimit}`)).message).toContain('254');
+  });
+
+  it('tryNormalizeEmail returns null instead of throwing', () => {
+    expect(tryNormalizeEmail(' Ana.Test@example.com')).toBe('ana.test@example.com');
+    expect(tryNormalizeEmail('my email is ana')).toBeNull();
+  });
+});
+
+describe('normalizePhone', () => {
+  it.each([
+    ['+34 600-000-001', null, '+34600000001'],
+    ['+34600000001', 'GB', '+34600000001'],
+    ['600 000 001', 'ES', '+34600000001'],
+    ['600.000.001', 'es', '+34600000001'],
+    ['0034 600 000 001', 'ES', '+34600000001'],
+    ['+44 (0)20 7946 0000', null, '+442079460000'],
+    ['07400 123456', 'GB', '+447400123456'],
+    ['(201) 555-0123', 'US', '+12015550123'],
+    ['+1 201 555 0123', 'ES', '+12015550123'],
+    ['06 12 34 56 78', 'FR', '+33612345678'],
+    ['+49 1512 3456789', null, '+4915123456789'],
+    ['+55 11 91234-5678', null, '+5511912345678'],
+    ['+81 90-1234-5678', null, '+819012345678'],
+    ['  +61 412 345 678\t', null, '+61412345678'],
+  ])('%j with default country %j is %s', (raw, country, expected) => {
+    expect(normalizePhone(raw, country)).toBe(expected);
+  });
+
+  it('asks for a country code when a national number has no default country', () => {
+    const error = caught(() => normalizePhone('600 000 001', null));
+    expect(error.code).toBe('INVALID_PHONE');
+    expect(error.message).toContain('no country code');
+    expect(error.message).toContain('default country');
+    expect(error.issues).toEqual([{ path: 'phone', message: error.message }]);
+  });
+
+  it.each([
+    ['+34 123', null, 'not a valid phone number'],
+    ['12345', 'ES', 'read with default country ES'],
+    ['+44 7700 900123', null, 'not a valid phone number'],
+    ['+34 500 000 001', null, 'not a valid phone number'],
+    ['+34 (0) 600 000 001', null, 'not a valid phone number'],
+    ['call me', 'ES', 'only digits'],
+    ['+34 600 000 001 ext. 5', null, 'only digits'],
+    ['', 'ES', 'empty'],
+    ['600 000 001', 'XX', 'not a supported'],
+  ])('rejects %j (default %j) with INVALID_PHONE', (raw, country, fragment) => {
+    const error = caught(() => normalizePhone(raw, country));
+    expect(error.code).toBe('INVALID_PHONE');
+    expect(error.message).toContain(fragment);
+    expect(error.issues[0]?.path).toBe('phone');
+  });
+
+  it('reads a national number in the default country, so the same digits differ per country', () => {
+    expect(normalizePhone('612 345 678', 'ES')).toBe('+34612345678');
+    expect(normalizePhone('612 345 678', 'FR')).toBe('+33612345678');
+  });
+
+  it('tryNormalizePhone returns null instead of throwing', () => {
+    expect(tryNormalizePhone('+34 600 000 001', null)).toBe('+34600000001');
+    expect(tryNormalizePhone('not a number', 'ES')).toBeNull();
+    expect(tryNormalizePhone('600 000 001', null)).toBeNull();
+  });
+});
+
+describe('tags', () => {
+  it('adds a cleaned tag to a new contact and leaves the original alone', () => {
+    const original = contact();
+    const { contact: updated, changed } = addTag(original, '  Spring   sale ');
+    expect(changed).toBe(true);
+    expect(updated.tags).toEqual(['VIP', 'Spring sale']);
+    expect(original.tags).toEqual(['VIP']);
+    expect(updated).not.toBe(original);
+  });
+
+  it('treats tags equal ignoring case and spacing, keeping the spelling written first', () => {
+    const original = contact();
+    const result = addTag(original, ' vip ');
+    expect(result.changed).toBe(false);
+    expect(result.contact).toBe(original);
+    expect(hasTag(original, 'Vip')).toBe(true);
+    expect(hasTag(original, 'V I P')).toBe(false);
+    const withSale = addTag(original, 'Spring sale').contact;
+    expect(hasTag(withSale, 'SPRING\tSALE')).toBe(true);
+  });
+
+  it('removes a tag case-insensitively without touching the original', () => {
+    const original = contact({ tags: ['VIP', 'Spring sale'] });
+    const { contact: updated, changed } = removeTag(original, 'spring  SALE');
+    expect(changed).toBe(true);
+    expect(updated.tags).toEqual(['VIP']);
+    expect(original.tags).toEqual(['VIP', 'Spring sale']);
+    const again = removeTag(updated, 'spring sale');
+    expect(again.changed).toBe(false);
+    expect(again.contact).toBe(updated);
+  });
+
+  it('validates tags: not empty, at most 100 characters', () => {
+    expect(caught(() => addTag(contact(), '   ')).issues).toEqual([{ path: 'tag', message: 'tag is empty' }]);
+    expect(addTag(contact(), 'x'.repeat(100)).changed).toBe(true);
+    const tooLong = caught(() => addTag(contact(), 'x'.repeat(101)));
+    expect(tooLong.code).toBe('VALIDATION_FAILED');
+    expect(tooLong.issues[0]?.path).toBe('tag');
+    expect(hasTag(contact(), '')).toBe(false);
+  });
+
+  it('refuses to tag an erased contact', () => {
+    const erased = eraseContactData(contact(), '2025-02-01T00:00:00.000Z');
+    expect(caught(() => addTag(erased, 'VIP')).code).toBe('CONTACT_ERASED');
+  });
+});
+
+describe('setField', () => {
+  it('sets, changes and removes a field on new contacts', () => {
+    const original = contact();
+    const set = setField(original, ' plan ', 'pro');
+    expect(set.changed).toBe(true);
+    expect(set.contact.fields).toEqual({ company: 'Example Ltd', plan: 'pro' });
+    expect(original.fields).toEqual({ company: 'Example Ltd' });
+
+    const same = setField(set.contact, 'plan', 'pro');
+    expect(same.changed).toBe(false);
+    expect(same.contact).toBe(set.contact);
+
+    const changed = setField(set.contact, 'plan', 'free');
+    expect(changed.contact.fields.plan).toBe('free');
+    expect(set.contact.fields.plan).toBe('pro');
+
+    const removed = setField(changed.contact, 'company', null);
+    expect(removed.changed).toBe(true);
+    expect(removed.contact.fields).toEqual({ plan: 'free' });
+    expect(setField(removed.contact, 'company', null).changed).toBe(false);
+  });
+
+  it('validates the name and the value length', () => {
+    expect(caught(() => setField(contact(), ' ', 'x')).issues[0]?.path).toBe('name');
+    expect(caught(() => setField(contact(), 'n'.repeat(101), 'x')).issues[0]?.path).toBe('name');
+    expect(caught(() => setField(contact(), '__proto__', 'x')).issues[0]?.path).toBe('name');
+    expect(caught(() => setField(contact(), 'bio', 'x'.repeat(5001))).issues[0]?.path).toBe('fields.bio');
+    expect(setField(contact(), 'bio', 'x'.repeat(5000)).changed).toBe(true);
+  });
+});
+
+describe('addIdentity', () => {
+  it('adds a new identity once', () => {
+    const original = contact();
+    const added = addIdentity(original, { channel: 'telegram', externalId: ' tg-42 ' });
+    expect(added.changed).toBe(true);
+    expect(added.contact.identities).toEqual([
+      { channel: 'whatsapp', externalId: '34600000001' },
+      { channel: 'telegram', externalId: 'tg-42' },
+    ]);
+    expect(original.identities).toHaveLength(1);
+    const again = addIdentity(added.contact, { channel: 'telegram', externalId: 'tg-42' });
+    expect(again.changed).toBe(false);
+    expect(again.contact).toBe(added.contact);
+    expect(addIdentity(added.contact, { channel: 'sms', externalId: 'tg-42' }).changed).toBe(true);
+  });
+
+  it('rejects the "any" channel and empty ids', () => {
+    expect(caught(() => addIdentity(contact(), { channel: 'any', externalId: 'x' })).issues[0]?.path).toBe('channel');
+    expect(caught(() => addIdentity(contact(), { channel: 'sms', externalId: '  ' })).issues[0]?.path).toBe('externalId');
+  });
+});
+
+describe('firstName', () => {
+  it('is the first word of the name, or null', () => {
+    expect(firstName(contact({ name: '  Ana   María Test ' }))).toBe('Ana');
+    expect(firstName(contact({ name: 'Ana' }))).toBe('Ana');
+    expect(firstName(contact({ name: '   ' }))).toBeNull();
+    expect(firstName(contact({ name: null }))).toBeNull();
+  });
+});
+
+describe('eraseContactData', () => {
+  const erasedAt = '2025-02-01T00:00:00.000Z';
+
+  it('removes personal data, keeps the id and marks the time', () => {
+    const original = contact({
+      identities: [
+        { channel: 'whatsapp', externalId: '34600000001' },
+        { channel: 'email', externalId: 'ana.test@example.com' },
+      ],
+      tags: ['VIP-Ana'],
+    });
+    const erased = eraseContactData(original, erasedAt);
+    expect(erased).toEqual({
+      ...original,
+      name: null,
+      email: null,
+      phone: null,
+      identities: [
+        { channel: 'whatsapp', externalId: 'erased:ct_1:1' },
+        { channel: 'email', externalId: 'erased:ct_1:2' },
+      ],
+      fields: {},
+      tags: [],
+      updatedAt: erasedAt,
+      erasedAt,
+    });
+    expect(JSON.stringify(erased)).not.toMatch(/Ana|600000001|example\.com/);
+    expect(original.name).toBe('Ana Test');
+    expect(original.identities[0]?.externalId).toBe('34600000001');
+  });
+
+  it('is idempotent and keeps the first erasure time', () => {
+    const once = eraseContactData(contact(), erasedAt);
+    const twice = eraseContactData(once, '2025-03-01T00:00:00.000Z');
+    expect(twice).toEqual(once);
+  });
+});
