@@ -1,4 +1,4 @@
-import type { Channel, ConsentRecord, ConsentState, Purpose } from '../core/consent.js';
+import type { Channel, ConsentRecord, ConsentState, MessagingChannel, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import type { ConsentryEvent, EventType } from '../core/events.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
@@ -7,7 +7,7 @@ export interface Conversation {
   id: string;
   workspaceId: string;
   contactId: string;
-  channel: Channel;
+  channel: MessagingChannel;
   status: 'open' | 'closed';
   openedAt: string;
   closedAt: string | null;
@@ -21,7 +21,7 @@ export interface WorkflowRunRow {
   workspaceId: string;
   contactId: string;
   conversationId: string | null;
-  channel: Channel;
+  channel: MessagingChannel;
   templateId: string;
   status: RunStatus;
   state: unknown;

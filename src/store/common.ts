@@ -1,0 +1,79 @@
+import { ConsentryError } from '../core/errors.js';
+
+/**
+ * Timestamps are stored as text and compared as text (due timers, "newest first"), which orders
+ * them correctly only in one spelling: UTC with milliseconds, exactly what
+ * `Date.prototype.toISOString()` produces (`2026-01-01T00:00:00.000Z`). The engine passes
+ * `clock.now().toISOString()` values; the stores reject any other spelling where they compare.
+ */
+const CANONICAL_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+export function assertCanonicalTimestamp(value: string, field: string): void {
+  if (!CANONICAL_TIMESTAMP.test(value)) {
+    const message = `${field} must be a UTC ISO-8601 timestamp with milliseconds (Date.toISOString()), got "${value}"`;
+    throw new ConsentryError('VALIDATION_FAILED', message, [{ path: field, message }]);
+  }
+}
+
+/** SQLite reads a negative LIMIT as "no limit"; both stores reject it so they answer alike. */
+export function assertLimit(value: number, field = 'limit'): void {
+  if (!Number.isInteger(value) || value < 0) {
+    const message = `${field} must be a non-negative integer, got ${String(value)}`;
+    throw new ConsentryError('VALIDATION_FAILED', message, [{ path: field, message }]);
+  }
+}
+
+export function conflict(message: string): ConsentryError {
+  return new ConsentryError('CONFLICT', message);
+}
+
+export function notFound(message: string): ConsentryError {
+  return new ConsentryError('NOT_FOUND', message);
+}
+
+/** JSON text of a value; `undefined` is stored as `null` because JSON has no undefined. */
+export function toJsonText(value: unknown): string {
+  return JSON.stringify(value === undefined ? null : value);
+}
+
+/**
+ * A deep copy with exactly the JSON round-trip the SQLite store applies, so the in-memory twin
+ * hands back what SQLite would (no Dates, no undefined members, no shared references).
+ */
+export function jsonCopy<T>(value: T): T {
+  return JSON.parse(toJsonText(value));
+}
+
+/**
+ * Serialises transactions (the Store port's contract): a second caller waits until the holder
+ * releases. Acquiring a free lock completes synchronously, so an uncontended transaction costs
+ * no extra turn of the event loop.
+ */
+export class TransactionLock {
+  private held = false;
+  private readonly waiting: Array<() => void> = [];
+
+  /** Returns undefined when the lock was free and is now held, or a promise that resolves once it is. */
+  acquire(): Promise<void> | undefined {
+    if (!this.held) {
+      this.held = true;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => {
+      this.waiting.push(resolve);
+    });
+  }
+
+  /** Hands the lock straight to the next waiter, so no newcomer can slip in between. */
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.held = false;
+  }
+}
+
+export const KEY_SEPARATOR = '\u0000';
+
+export function compositeKey(...parts: readonly string[]): string {
+  return parts.join(KEY_SEPARATOR);
+}

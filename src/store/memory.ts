@@ -1,0 +1,756 @@
+import type { Channel, ConsentRecord, ConsentState, Purpose } from '../core/consent.js';
+import type { Contact, ContactIdentity } from '../core/contact.js';
+import type { ConsentryEvent } from '../core/events.js';
+import type { Workspace, WorkspaceSettings } from '../core/settings.js';
+import type {
+  ContactQuery,
+  Conversation,
+  EventQuery,
+  ProcessedMessage,
+  Store,
+  StoredEvent,
+  StoreTx,
+  TimerRow,
+  WorkflowRunRow,
+} from '../ports/store.js';
+import {
+  TransactionLock,
+  assertCanonicalTimestamp,
+  assertLimit,
+  compositeKey,
+  conflict,
+  jsonCopy,
+  notFound,
+} from './common.js';
+
+/*
+ * The in-memory twin of the SQLite store: the same contract (test/contracts/store.contract.ts),
+ * the same constraints (unique keys, rows that must exist), the same copies in and out (JSON
+ * values go through a JSON round trip, as they do in SQLite). Each write checks everything
+ * before it changes anything, so a failed call leaves no trace, and logs how to undo itself so
+ * a failed transaction leaves none either.
+ */
+
+function copyWorkspace(workspace: Workspace): Workspace {
+  return {
+    id: workspace.id,
+    name: workspace.name,
+    settings: jsonCopy(workspace.settings),
+    createdAt: workspace.createdAt,
+    updatedAt: workspace.updatedAt,
+  };
+}
+
+function copyIdentities(identities: readonly ContactIdentity[]): ContactIdentity[] {
+  return identities.map((identity) => ({ channel: identity.channel, externalId: identity.externalId }));
+}
+
+function copyContact(contact: Contact): Contact {
+  return {
+    id: contact.id,
+    workspaceId: contact.workspaceId,
+    name: contact.name ?? null,
+    email: contact.email ?? null,
+    phone: contact.phone ?? null,
+    identities: copyIdentities(contact.identities),
+    fields: jsonCopy(contact.fields),
+    tags: jsonCopy(contact.tags),
+    hubspotId: contact.hubspotId ?? null,
+    createdAt: contact.createdAt,
+    updatedAt: contact.updatedAt,
+    erasedAt: contact.erasedAt ?? null,
+  };
+}
+
+function copyRecord(record: ConsentRecord): ConsentRecord {
+  return {
+    id: record.id,
+    workspaceId: record.workspaceId,
+    contactId: record.contactId,
+    purpose: record.purpose,
+    channel: record.channel,
+    status: record.status,
+    legalBasis: record.legalBasis ?? null,
+    explanation: record.explanation ?? null,
+    source: record.source,
+    actor: { kind: record.actor.kind, id: record.actor.id },
+    evidence: jsonCopy(record.evidence),
+    evidenceDigest: record.evidenceDigest,
+    occurredAt: record.occurredAt,
+    recordedAt: record.recordedAt,
+    idempotencyKey: record.idempotencyKey ?? null,
+    seq: record.seq,
+    prevHash: record.prevHash,
+    hash: record.hash,
+  };
+}
+
+function copyState(state: ConsentState): ConsentState {
+  return {
+    workspaceId: state.workspaceId,
+    contactId: state.contactId,
+    purpose: state.purpose,
+    channel: state.channel,
+    status: state.status,
+    legalBasis: state.legalBasis ?? null,
+    explanation: state.explanation ?? null,
+    source: state.source,
+    occurredAt: state.occurredAt,
+    recordId: state.recordId,
+    seq: state.seq,
+  };
+}
+
+function copyConversation(conversation: Conversation): Conversation {
+  return {
+    id: conversation.id,
+    workspaceId: conversation.workspaceId,
+    contactId: conversation.contactId,
+    channel: conversation.channel,
+    status: conversation.status,
+    openedAt: conversation.openedAt,
+    closedAt: conversation.closedAt ?? null,
+  };
+}
+
+function copyRun(run: WorkflowRunRow): WorkflowRunRow {
+  return {
+    id: run.id,
+    workspaceId: run.workspaceId,
+    contactId: run.contactId,
+    conversationId: run.conversationId ?? null,
+    channel: run.channel,
+    templateId: run.templateId,
+    status: run.status,
+    state: jsonCopy(run.state),
+    createdAt: run.createdAt,
+    updatedAt: run.updatedAt,
+  };
+}
+
+function copyTimer(timer: TimerRow): TimerRow {
+  return { id: timer.id, workspaceId: timer.workspaceId, runId: timer.runId, token: timer.token, dueAt: timer.dueAt };
+}
+
+function copyProcessed(message: ProcessedMessage): ProcessedMessage {
+  return {
+    workspaceId: message.workspaceId,
+    channel: message.channel,
+    messageId: message.messageId,
+    response: jsonCopy(message.response),
+    processedAt: message.processedAt,
+  };
+}
+
+function copyEvent(event: ConsentryEvent, position: number): StoredEvent {
+  return {
+    id: event.id,
+    type: event.type,
+    version: event.version,
+    workspaceId: event.workspaceId,
+    occurredAt: event.occurredAt,
+    contactId: event.contactId ?? null,
+    data: jsonCopy(event.data),
+    position,
+  };
+}
+
+function byId<T extends { id: string }>(a: T, b: T): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+type Undo = () => void;
+
+class MemoryData {
+  readonly workspaces = new Map<string, Workspace>();
+  /** Key: workspace, contact id. */
+  readonly contacts = new Map<string, Contact>();
+  /** Key: workspace, channel, external id; value: contact id. */
+  readonly identities = new Map<string, string>();
+  /** Per workspace, in seq order. */
+  readonly records = new Map<string, ConsentRecord[]>();
+  /** Key: workspace, seq. */
+  readonly recordSeqs = new Set<string>();
+  /** Key: workspace, idempotency key. */
+  readonly idempotencyKeys = new Map<string, ConsentRecord>();
+  /** Key: workspace, contact, purpose, channel. */
+  readonly states = new Map<string, ConsentState>();
+  readonly conversations = new Map<string, Conversation>();
+  readonly runs = new Map<string, WorkflowRunRow>();
+  /** Key: run id. */
+  readonly timers = new Map<string, TimerRow>();
+  /** Key: workspace, channel, message id. */
+  readonly processed = new Map<string, ProcessedMessage>();
+  /** In position order. */
+  readonly events: StoredEvent[] = [];
+  readonly eventsById = new Map<string, StoredEvent>();
+  lastPosition = 0;
+  /** JSON text, as SQLite keeps it. */
+  readonly meta = new Map<string, string>();
+}
+
+class MemoryTx implements StoreTx {
+  private active = true;
+
+  constructor(
+    private readonly d: MemoryData,
+    private readonly undo: Undo[],
+  ) {}
+
+  end(): void {
+    this.active = false;
+  }
+
+  private check(): void {
+    if (!this.active) throw new Error('this transaction has ended; use the tx passed to the current transaction');
+  }
+
+  private put<K, V>(map: Map<K, V>, key: K, value: V): void {
+    const had = map.has(key);
+    const previous = map.get(key);
+    map.set(key, value);
+    this.undo.push(() => {
+      if (had && previous !== undefined) map.set(key, previous);
+      else map.delete(key);
+    });
+  }
+
+  private remove<K, V>(map: Map<K, V>, key: K): void {
+    const previous = map.get(key);
+    if (previous === undefined) return;
+    map.delete(key);
+    this.undo.push(() => map.set(key, previous));
+  }
+
+  private requireWorkspace(workspaceId: string, what: string): void {
+    if (!this.d.workspaces.has(workspaceId)) throw notFound(`${what}: a row it refers to does not exist`);
+  }
+
+  private requireContact(workspaceId: string, contactId: string, what: string): void {
+    if (!this.d.contacts.has(compositeKey(workspaceId, contactId))) {
+      throw notFound(`${what}: a row it refers to does not exist`);
+    }
+  }
+
+  // workspaces
+
+  async insertWorkspace(workspace: Workspace): Promise<void> {
+    this.check();
+    if (this.d.workspaces.has(workspace.id)) throw conflict(`workspace ${workspace.id} already exists`);
+    this.put(this.d.workspaces, workspace.id, copyWorkspace(workspace));
+  }
+
+  async getWorkspace(id: string): Promise<Workspace | undefined> {
+    this.check();
+    const workspace = this.d.workspaces.get(id);
+    return workspace && copyWorkspace(workspace);
+  }
+
+  async listWorkspaces(): Promise<Workspace[]> {
+    this.check();
+    return [...this.d.workspaces.values()].sort(byId).map(copyWorkspace);
+  }
+
+  async updateWorkspace(
+    id: string,
+    patch: { name?: string; settings?: WorkspaceSettings; updatedAt: string },
+  ): Promise<void> {
+    this.check();
+    const current = this.d.workspaces.get(id);
+    if (!current) throw notFound(`workspace ${id} not found`);
+    this.put(this.d.workspaces, id, {
+      ...current,
+      name: patch.name ?? current.name,
+      settings: patch.settings === undefined ? current.settings : jsonCopy(patch.settings),
+      updatedAt: patch.updatedAt,
+    });
+  }
+
+  // contacts
+
+  private checkIdentities(contact: Contact, added: readonly ContactIdentity[]): void {
+    const seen = new Set<string>();
+    for (const identity of contact.identities) {
+      const key = compositeKey(identity.channel, identity.externalId);
+      if (seen.has(key)) throw conflict(`identity ${identity.channel}:${identity.externalId} is listed twice`);
+      seen.add(key);
+    }
+    for (const identity of added) {
+      const owner = this.d.identities.get(compositeKey(contact.workspaceId, identity.channel, identity.externalId));
+      if (owner !== undefined && owner !== contact.id) {
+        throw conflict(`identity ${identity.channel}:${identity.externalId} already belongs to another contact`);
+      }
+    }
+  }
+
+  async insertContact(contact: Contact): Promise<void> {
+    this.check();
+    this.checkIdentities(contact, contact.identities);
+    const key = compositeKey(contact.workspaceId, contact.id);
+    if (this.d.contacts.has(key)) throw conflict(`contact ${contact.id} cannot be inserted: it already exists`);
+    this.requireWorkspace(contact.workspaceId, `contact ${contact.id} cannot be inserted`);
+    this.put(this.d.contacts, key, copyContact(contact));
+    for (const identity of contact.identities) {
+      this.put(this.d.identities, compositeKey(contact.workspaceId, identity.channel, identity.externalId), contact.id);
+    }
+  }
+
+  async updateContact(contact: Contact): Promise<void> {
+    this.check();
+    const key = compositeKey(contact.workspaceId, contact.id);
+    const current = this.d.contacts.get(key);
+    if (!current) throw notFound(`contact ${contact.id} not found`);
+    const identityKey = (identity: ContactIdentity): string =>
+      compositeKey(contact.workspaceId, identity.channel, identity.externalId);
+    const before = new Set(current.identities.map(identityKey));
+    const after = new Set(contact.identities.map(identityKey));
+    const added = contact.identities.filter((identity) => !before.has(identityKey(identity)));
+    this.checkIdentities(contact, added);
+    for (const identity of current.identities) {
+      if (!after.has(identityKey(identity))) this.remove(this.d.identities, identityKey(identity));
+    }
+    for (const identity of added) this.put(this.d.identities, identityKey(identity), contact.id);
+    this.put(this.d.contacts, key, copyContact(contact));
+  }
+
+  async getContact(workspaceId: string, id: string): Promise<Contact | undefined> {
+    this.check();
+    const contact = this.d.contacts.get(compositeKey(workspaceId, id));
+    return contact && copyContact(contact);
+  }
+
+  async findContactByIdentity(workspaceId: string, channel: Channel, externalId: string): Promise<Contact | undefined> {
+    this.check();
+    const contactId = this.d.identities.get(compositeKey(workspaceId, channel, externalId));
+    if (contactId === undefined) return undefined;
+    const contact = this.d.contacts.get(compositeKey(workspaceId, contactId));
+    return contact && copyContact(contact);
+  }
+
+  private firstContact(workspaceId: string, matches: (contact: Contact) => boolean): Contact | undefined {
+    let found: Contact | undefined;
+    for (const contact of this.d.contacts.values()) {
+      if (contact.workspaceId !== workspaceId || !matches(contact)) continue;
+      if (!found || contact.id < found.id) found = contact;
+    }
+    return found && copyContact(found);
+  }
+
+  async findContactByEmail(workspaceId: string, email: string): Promise<Contact | undefined> {
+    this.check();
+    return this.firstContact(workspaceId, (contact) => contact.email === email);
+  }
+
+  async findContactByPhone(workspaceId: string, phone: string): Promise<Contact | undefined> {
+    this.check();
+    return this.firstContact(workspaceId, (contact) => contact.phone === phone);
+  }
+
+  async findContactByHubspotId(workspaceId: string, hubspotId: string): Promise<Contact | undefined> {
+    this.check();
+    return this.firstContact(workspaceId, (contact) => contact.hubspotId === hubspotId);
+  }
+
+  async listContacts(workspaceId: string, query: ContactQuery): Promise<Contact[]> {
+    this.check();
+    assertLimit(query.limit);
+    const { email, phone, tag, afterId } = query;
+    return [...this.d.contacts.values()]
+      .filter(
+        (contact) =>
+          contact.workspaceId === workspaceId &&
+          (email === undefined || contact.email === email) &&
+          (phone === undefined || contact.phone === phone) &&
+          (tag === undefined || contact.tags.includes(tag)) &&
+          (afterId === undefined || contact.id > afterId),
+      )
+      .sort(byId)
+      .slice(0, query.limit)
+      .map(copyContact);
+  }
+
+  async listTags(workspaceId: string): Promise<string[]> {
+    this.check();
+    const tags = new Set<string>();
+    for (const contact of this.d.contacts.values()) {
+      if (contact.workspaceId === workspaceId) for (const tag of contact.tags) tags.add(tag);
+    }
+    return [...tags].sort(compareText);
+  }
+
+  // consent ledger
+
+  private chain(workspaceId: string): ConsentRecord[] {
+    return this.d.records.get(workspaceId) ?? [];
+  }
+
+  async lastConsentRecord(workspaceId: string): Promise<ConsentRecord | undefined> {
+    this.check();
+    const last = this.chain(workspaceId).at(-1);
+    return last && copyRecord(last);
+  }
+
+  async appendConsentRecord(record: ConsentRecord): Promise<void> {
+    this.check();
+    const what = `consent record ${record.id} (seq ${record.seq}) cannot be appended`;
+    if (!Number.isInteger(record.seq) || record.seq < 1) throw conflict(`${what}: seq must be a positive integer`);
+    const seqKey = compositeKey(record.workspaceId, String(record.seq));
+    if (this.d.recordSeqs.has(seqKey)) throw conflict(`${what}: seq is taken`);
+    const idempotencyKey = record.idempotencyKey ?? null;
+    const keyOfRecord = idempotencyKey === null ? null : compositeKey(record.workspaceId, idempotencyKey);
+    if (keyOfRecord !== null && this.d.idempotencyKeys.has(keyOfRecord)) throw conflict(`${what}: idempotency key is taken`);
+    this.requireContact(record.workspaceId, record.contactId, what);
+
+    const stored = copyRecord(record);
+    let chain = this.d.records.get(record.workspaceId);
+    if (!chain) {
+      chain = [];
+      this.put(this.d.records, record.workspaceId, chain);
+    }
+    // Records arrive in seq order; an out-of-order seq is placed where it sorts.
+    let index = chain.length;
+    while (index > 0 && (chain[index - 1]?.seq ?? 0) > stored.seq) index -= 1;
+    chain.splice(index, 0, stored);
+    const inserted = chain;
+    this.undo.push(() => {
+      const at = inserted.indexOf(stored);
+      if (at >= 0) inserted.splice(at, 1);
+    });
+    this.d.recordSeqs.add(seqKey);
+    this.undo.push(() => this.d.recordSeqs.delete(seqKey));
+    if (keyOfRecord !== null) this.put(this.d.idempotencyKeys, keyOfRecord, stored);
+  }
+
+  async findConsentRecordByIdempotencyKey(workspaceId: string, key: string): Promise<ConsentRecord | undefined> {
+    this.check();
+    const record = this.d.idempotencyKeys.get(compositeKey(workspaceId, key));
+    return record && copyRecord(record);
+  }
+
+  async listConsentRecords(
+    workspaceId: string,
+    query: { contactId?: string; afterSeq?: number; limit?: number },
+  ): Promise<ConsentRecord[]> {
+    this.check();
+    if (query.limit !== undefined) assertLimit(query.limit);
+    const afterSeq = query.afterSeq ?? 0;
+    const matching = this.chain(workspaceId).filter(
+      (record) => record.seq > afterSeq && (query.contactId === undefined || record.contactId === query.contactId),
+    );
+    return (query.limit === undefined ? matching : matching.slice(0, query.limit)).map(copyRecord);
+  }
+
+  async redactConsentEvidence(
+    workspaceId: string,
+    contactId: string,
+    redacted: ConsentRecord['evidence'],
+  ): Promise<number> {
+    this.check();
+    let count = 0;
+    for (const record of this.chain(workspaceId)) {
+      if (record.contactId !== contactId) continue;
+      const previous = record.evidence;
+      record.evidence = jsonCopy(redacted);
+      this.undo.push(() => {
+        record.evidence = previous;
+      });
+      count += 1;
+    }
+    return count;
+  }
+
+  async upsertConsentState(state: ConsentState): Promise<void> {
+    this.check();
+    this.requireContact(state.workspaceId, state.contactId, `consent state of contact ${state.contactId} cannot be written`);
+    this.put(
+      this.d.states,
+      compositeKey(state.workspaceId, state.contactId, state.purpose, state.channel),
+      copyState(state),
+    );
+  }
+
+  private statesOf(workspaceId: string, contactId?: string): ConsentState[] {
+    return [...this.d.states.values()]
+      .filter((state) => state.workspaceId === workspaceId && (contactId === undefined || state.contactId === contactId))
+      .sort(
+        (a, b) =>
+          compareText(a.contactId, b.contactId) || compareText(a.purpose, b.purpose) || compareText(a.channel, b.channel),
+      )
+      .map(copyState);
+  }
+
+  async getConsentStates(workspaceId: string, contactId: string): Promise<ConsentState[]> {
+    this.check();
+    return this.statesOf(workspaceId, contactId);
+  }
+
+  async getConsentState(
+    workspaceId: string,
+    contactId: string,
+    purpose: Purpose,
+    channel: Channel,
+  ): Promise<ConsentState | undefined> {
+    this.check();
+    const state = this.d.states.get(compositeKey(workspaceId, contactId, purpose, channel));
+    return state && copyState(state);
+  }
+
+  async listAllConsentStates(workspaceId: string): Promise<ConsentState[]> {
+    this.check();
+    return this.statesOf(workspaceId);
+  }
+
+  // conversations
+
+  async insertConversation(conversation: Conversation): Promise<void> {
+    this.check();
+    const what = `conversation ${conversation.id} cannot be inserted`;
+    if (this.d.conversations.has(conversation.id)) throw conflict(`${what}: it already exists`);
+    this.requireContact(conversation.workspaceId, conversation.contactId, what);
+    this.put(this.d.conversations, conversation.id, copyConversation(conversation));
+  }
+
+  async updateConversation(conversation: Conversation): Promise<void> {
+    this.check();
+    const current = this.d.conversations.get(conversation.id);
+    if (!current || current.workspaceId !== conversation.workspaceId) {
+      throw notFound(`conversation ${conversation.id} not found`);
+    }
+    this.requireContact(conversation.workspaceId, conversation.contactId, `conversation ${conversation.id} cannot be updated`);
+    this.put(this.d.conversations, conversation.id, copyConversation(conversation));
+  }
+
+  async getConversation(workspaceId: string, id: string): Promise<Conversation | undefined> {
+    this.check();
+    const conversation = this.d.conversations.get(id);
+    return conversation && conversation.workspaceId === workspaceId ? copyConversation(conversation) : undefined;
+  }
+
+  async getOpenConversation(workspaceId: string, contactId: string, channel: Channel): Promise<Conversation | undefined> {
+    this.check();
+    let newest: Conversation | undefined;
+    for (const conversation of this.d.conversations.values()) {
+      if (
+        conversation.workspaceId !== workspaceId ||
+        conversation.contactId !== contactId ||
+        conversation.channel !== channel ||
+        conversation.status !== 'open'
+      ) {
+        continue;
+      }
+      if (
+        !newest ||
+        conversation.openedAt > newest.openedAt ||
+        (conversation.openedAt === newest.openedAt && conversation.id > newest.id)
+      ) {
+        newest = conversation;
+      }
+    }
+    return newest && copyConversation(newest);
+  }
+
+  // workflow runs and timers
+
+  async insertRun(run: WorkflowRunRow): Promise<void> {
+    this.check();
+    const what = `workflow run ${run.id} cannot be inserted`;
+    if (this.d.runs.has(run.id)) throw conflict(`${what}: it already exists`);
+    this.requireContact(run.workspaceId, run.contactId, what);
+    this.put(this.d.runs, run.id, copyRun(run));
+  }
+
+  async updateRun(run: WorkflowRunRow): Promise<void> {
+    this.check();
+    const current = this.d.runs.get(run.id);
+    if (!current || current.workspaceId !== run.workspaceId) throw notFound(`workflow run ${run.id} not found`);
+    this.requireContact(run.workspaceId, run.contactId, `workflow run ${run.id} cannot be updated`);
+    this.put(this.d.runs, run.id, copyRun(run));
+  }
+
+  async getRun(workspaceId: string, id: string): Promise<WorkflowRunRow | undefined> {
+    this.check();
+    const run = this.d.runs.get(id);
+    return run && run.workspaceId === workspaceId ? copyRun(run) : undefined;
+  }
+
+  async listActiveRuns(workspaceId: string, contactId: string, channel?: Channel): Promise<WorkflowRunRow[]> {
+    this.check();
+    return [...this.d.runs.values()]
+      .filter(
+        (run) =>
+          run.workspaceId === workspaceId &&
+          run.contactId === contactId &&
+          run.status === 'active' &&
+          (channel === undefined || run.channel === channel),
+      )
+      .sort((a, b) => compareText(a.createdAt, b.createdAt) || compareText(a.id, b.id))
+      .map(copyRun);
+  }
+
+  async setTimer(timer: TimerRow): Promise<void> {
+    this.check();
+    assertCanonicalTimestamp(timer.dueAt, 'dueAt');
+    if (!this.d.runs.has(timer.runId)) throw notFound(`timer of run ${timer.runId} cannot be set: a row it refers to does not exist`);
+    this.put(this.d.timers, timer.runId, copyTimer(timer));
+  }
+
+  async deleteTimer(runId: string): Promise<void> {
+    this.check();
+    this.remove(this.d.timers, runId);
+  }
+
+  async getTimer(runId: string): Promise<TimerRow | undefined> {
+    this.check();
+    const timer = this.d.timers.get(runId);
+    return timer && copyTimer(timer);
+  }
+
+  async listDueTimers(now: string, limit: number): Promise<TimerRow[]> {
+    this.check();
+    assertCanonicalTimestamp(now, 'now');
+    assertLimit(limit);
+    return [...this.d.timers.values()]
+      .filter((timer) => timer.dueAt <= now)
+      .sort((a, b) => compareText(a.dueAt, b.dueAt) || compareText(a.runId, b.runId))
+      .slice(0, limit)
+      .map(copyTimer);
+  }
+
+  async countTimers(): Promise<number> {
+    this.check();
+    return this.d.timers.size;
+  }
+
+  // inbound de-duplication
+
+  async getProcessedMessage(
+    workspaceId: string,
+    channel: Channel,
+    messageId: string,
+  ): Promise<ProcessedMessage | undefined> {
+    this.check();
+    const message = this.d.processed.get(compositeKey(workspaceId, channel, messageId));
+    return message && copyProcessed(message);
+  }
+
+  async saveProcessedMessage(message: ProcessedMessage): Promise<void> {
+    this.check();
+    const what = `message ${message.channel}:${message.messageId} cannot be recorded`;
+    const key = compositeKey(message.workspaceId, message.channel, message.messageId);
+    if (this.d.processed.has(key)) throw conflict(`${what}: it already is`);
+    this.requireWorkspace(message.workspaceId, what);
+    this.put(this.d.processed, key, copyProcessed(message));
+  }
+
+  // outbox
+
+  async appendEvent(event: ConsentryEvent): Promise<StoredEvent> {
+    this.check();
+    const what = `event ${event.id} cannot be appended`;
+    if (this.d.eventsById.has(event.id)) throw conflict(`${what}: id is taken`);
+    this.requireWorkspace(event.workspaceId, what);
+    const stored = copyEvent(event, this.d.lastPosition + 1);
+    this.d.lastPosition = stored.position;
+    this.d.events.push(stored);
+    this.put(this.d.eventsById, stored.id, stored);
+    this.undo.push(() => {
+      this.d.events.pop();
+      this.d.lastPosition = stored.position - 1;
+    });
+    return copyEvent(stored, stored.position);
+  }
+
+  async getEvent(workspaceId: string, id: string): Promise<StoredEvent | undefined> {
+    this.check();
+    const event = this.d.eventsById.get(id);
+    return event && event.workspaceId === workspaceId ? copyEvent(event, event.position) : undefined;
+  }
+
+  async listEvents(workspaceId: string, query: EventQuery): Promise<StoredEvent[]> {
+    this.check();
+    assertLimit(query.limit);
+    const types = query.types && query.types.length > 0 ? new Set(query.types) : undefined;
+    const { beforeId, contactId } = query;
+    return this.d.events
+      .filter(
+        (event) =>
+          event.workspaceId === workspaceId &&
+          (types === undefined || types.has(event.type)) &&
+          (contactId === undefined || event.contactId === contactId) &&
+          (beforeId === undefined || event.id < beforeId),
+      )
+      .sort((a, b) => compareText(b.id, a.id))
+      .slice(0, query.limit)
+      .map((event) => copyEvent(event, event.position));
+  }
+
+  async listEventsAfter(position: number, limit: number): Promise<StoredEvent[]> {
+    this.check();
+    assertLimit(limit);
+    const result: StoredEvent[] = [];
+    for (const event of this.d.events) {
+      if (result.length >= limit) break;
+      if (event.position > position) result.push(copyEvent(event, event.position));
+    }
+    return result;
+  }
+
+  // meta
+
+  async getMeta(key: string): Promise<unknown> {
+    this.check();
+    const text = this.d.meta.get(key);
+    return text === undefined ? undefined : JSON.parse(text);
+  }
+
+  async setMeta(key: string, value: unknown): Promise<void> {
+    this.check();
+    this.put(this.d.meta, key, JSON.stringify(value === undefined ? null : value));
+  }
+}
+
+class MemoryStore implements Store {
+  private readonly data = new MemoryData();
+  private readonly lock = new TransactionLock();
+  private closed = false;
+
+  /** Serialised: a transaction opened from inside `fn` would wait for `fn` forever, so `fn` uses only `tx`. */
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('the store is closed');
+    const wait = this.lock.acquire();
+    if (wait) await wait;
+    try {
+      if (this.closed) throw new Error('the store is closed');
+      const undo: Undo[] = [];
+      const tx = new MemoryTx(this.data, undo);
+      try {
+        const result = await fn(tx);
+        tx.end();
+        return result;
+      } catch (error) {
+        tx.end();
+        for (let i = undo.length - 1; i >= 0; i -= 1) undo[i]?.();
+        throw error;
+      }
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const wait = this.lock.acquire();
+    if (wait) await wait;
+    this.lock.release();
+  }
+}
+
+/** An in-memory Store with the SQLite store's behaviour, for tests, simulations and the CLI's dry runs. */
+export function createMemoryStore(): Store {
+  return new MemoryStore();
+}

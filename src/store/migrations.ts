@@ -1,0 +1,279 @@
+import type { Database } from 'better-sqlite3';
+import { ConsentryError } from '../core/errors.js';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up: string;
+}
+
+/**
+ * The SQLite schema, one forward-only step per version. A released migration is never edited:
+ * a change is a new entry. Tables are STRICT (https://www.sqlite.org/stricttables.html) so a
+ * column holds only its declared type, and the store can read rows without re-checking types.
+ * A commit writes every B-tree page it touched to the WAL, so each index costs a page per
+ * transaction: only indexes a query of the store needs exist, and tables keyed by text with no
+ * other use for a rowid are WITHOUT ROWID (https://www.sqlite.org/withoutrowid.html).
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    up: `
+CREATE TABLE workspaces (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  settings TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE contacts (
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  id TEXT NOT NULL,
+  name TEXT,
+  email TEXT,
+  phone TEXT,
+  identities TEXT NOT NULL,
+  fields TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  hubspot_id TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  erased_at TEXT,
+  PRIMARY KEY (workspace_id, id)
+) STRICT;
+-- A rowid table with id in each lookup index: without statistics the planner answers
+-- "workspace_id = ? AND email = ? ORDER BY id" from these indexes, where a WITHOUT ROWID
+-- table would walk the whole workspace by primary key (checked by EXPLAIN QUERY PLAN in tests).
+CREATE INDEX contacts_email ON contacts (workspace_id, email, id) WHERE email IS NOT NULL;
+CREATE INDEX contacts_phone ON contacts (workspace_id, phone, id) WHERE phone IS NOT NULL;
+CREATE INDEX contacts_hubspot_id ON contacts (workspace_id, hubspot_id, id) WHERE hubspot_id IS NOT NULL;
+
+-- Side tables: an identity belongs to one contact per workspace, and tag queries read an
+-- index instead of scanning the contacts' JSON. They have no index by contact: contacts are
+-- never deleted (erasure leaves a tombstone) and the store diffs a contact's own JSON to know
+-- which side rows to change, so such an index would only add a page to every commit.
+CREATE TABLE contact_identities (
+  workspace_id TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  external_id TEXT NOT NULL,
+  contact_id TEXT NOT NULL,
+  PRIMARY KEY (workspace_id, channel, external_id),
+  FOREIGN KEY (workspace_id, contact_id) REFERENCES contacts (workspace_id, id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE contact_tags (
+  workspace_id TEXT NOT NULL,
+  tag TEXT NOT NULL,
+  contact_id TEXT NOT NULL,
+  PRIMARY KEY (workspace_id, tag, contact_id),
+  FOREIGN KEY (workspace_id, contact_id) REFERENCES contacts (workspace_id, id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE consent_records (
+  id TEXT NOT NULL,
+  workspace_id TEXT NOT NULL,
+  seq INTEGER NOT NULL CHECK (seq >= 1),
+  contact_id TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('opted_in', 'opted_out')),
+  legal_basis TEXT,
+  explanation TEXT,
+  source TEXT NOT NULL,
+  actor_kind TEXT NOT NULL,
+  actor_id TEXT NOT NULL,
+  evidence TEXT NOT NULL,
+  evidence_digest TEXT NOT NULL,
+  occurred_at TEXT NOT NULL,
+  recorded_at TEXT NOT NULL,
+  idempotency_key TEXT,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  UNIQUE (workspace_id, seq),
+  FOREIGN KEY (workspace_id, contact_id) REFERENCES contacts (workspace_id, id)
+) STRICT;
+CREATE UNIQUE INDEX consent_records_idempotency_key ON consent_records (workspace_id, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE INDEX consent_records_contact ON consent_records (workspace_id, contact_id, seq);
+
+-- The ledger is append-only (DESIGN §2): only the evidence may change, on erasure, and the
+-- hash chain does not cover it directly (evidence_digest stays).
+CREATE TRIGGER consent_records_append_only_update
+BEFORE UPDATE OF id, workspace_id, seq, contact_id, purpose, channel, status, legal_basis, explanation,
+  source, actor_kind, actor_id, evidence_digest, occurred_at, recorded_at, idempotency_key, prev_hash, hash
+ON consent_records
+BEGIN
+  SELECT RAISE(ABORT, 'consent_records is append-only: only evidence can be redacted');
+END;
+CREATE TRIGGER consent_records_append_only_delete
+BEFORE DELETE ON consent_records
+BEGIN
+  SELECT RAISE(ABORT, 'consent_records is append-only');
+END;
+
+CREATE TABLE consent_state (
+  workspace_id TEXT NOT NULL,
+  contact_id TEXT NOT NULL,
+  purpose TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('opted_in', 'opted_out')),
+  legal_basis TEXT,
+  explanation TEXT,
+  source TEXT NOT NULL,
+  occurred_at TEXT NOT NULL,
+  record_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (workspace_id, contact_id, purpose, channel),
+  FOREIGN KEY (workspace_id, contact_id) REFERENCES contacts (workspace_id, id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE conversations (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL,
+  contact_id TEXT NOT NULL,
+  channel TEXT NOT NULL CHECK (channel <> 'any'),
+  status TEXT NOT NULL CHECK (status IN ('open', 'closed')),
+  opened_at TEXT NOT NULL,
+  closed_at TEXT,
+  FOREIGN KEY (workspace_id, contact_id) REFERENCES contacts (workspace_id, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX conversations_open ON conversations (workspace_id, contact_id, channel, opened_at)
+  WHERE status = 'open';
+
+CREATE TABLE workflow_runs (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL,
+  contact_id TEXT NOT NULL,
+  conversation_id TEXT,
+  channel TEXT NOT NULL CHECK (channel <> 'any'),
+  template_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('active', 'completed', 'cancelled')),
+  state TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  FOREIGN KEY (workspace_id, contact_id) REFERENCES contacts (workspace_id, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX workflow_runs_active ON workflow_runs (workspace_id, contact_id, channel, created_at)
+  WHERE status = 'active';
+
+-- One timer per run; the scheduler reads due timers through timers_due_at, never by
+-- scanning runs.
+CREATE TABLE timers (
+  run_id TEXT PRIMARY KEY REFERENCES workflow_runs (id),
+  id TEXT NOT NULL,
+  workspace_id TEXT NOT NULL,
+  token TEXT NOT NULL,
+  due_at TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX timers_due_at ON timers (due_at, run_id);
+
+CREATE TABLE processed_messages (
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  channel TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  response TEXT NOT NULL,
+  processed_at TEXT NOT NULL,
+  PRIMARY KEY (workspace_id, channel, message_id)
+) STRICT, WITHOUT ROWID;
+
+-- The transactional outbox. AUTOINCREMENT keeps positions from being reused; a rolled-back
+-- append also rolls back sqlite_sequence, so committed positions have no gaps.
+CREATE TABLE events (
+  position INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  type TEXT NOT NULL,
+  contact_id TEXT,
+  occurred_at TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  data TEXT NOT NULL
+) STRICT;
+CREATE INDEX events_workspace_id ON events (workspace_id, id);
+CREATE INDEX events_workspace_type_id ON events (workspace_id, type, id);
+
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+`,
+  },
+];
+
+interface AppliedMigrationRow {
+  version: number;
+  name: string;
+}
+
+export interface MigrationResult {
+  /** Versions applied by this call, in order. */
+  applied: number[];
+  /** The schema version of the database afterwards. */
+  version: number;
+}
+
+function checkMigrationList(migrations: readonly Migration[]): void {
+  let previous = 0;
+  for (const migration of migrations) {
+    if (!Number.isInteger(migration.version) || migration.version <= previous) {
+      throw new Error(`migration versions must be increasing positive integers: ${migration.version} follows ${previous}`);
+    }
+    previous = migration.version;
+  }
+}
+
+/**
+ * Brings the database up to the newest known migration, all pending steps in one IMMEDIATE
+ * transaction so two processes opening the same file cannot both apply a step. A database
+ * whose schema is newer than this build, or that records a migration this build does not know
+ * under that version, is refused rather than used with a schema the code does not understand.
+ */
+export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): MigrationResult {
+  checkMigrationList(migrations);
+  const known = migrations.at(-1)?.version ?? 0;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      applied_at TEXT NOT NULL
+    ) STRICT`);
+    const appliedRows = db
+      .prepare<[], AppliedMigrationRow>('SELECT version, name FROM schema_migrations ORDER BY version')
+      .all();
+    const current = appliedRows.at(-1)?.version ?? 0;
+    if (current > known) {
+      throw new ConsentryError(
+        'CONFLICT',
+        `database schema version ${current} is newer than this build of Consentry supports (${known}); upgrade Consentry to open this database`,
+      );
+    }
+    const byVersion = new Map(migrations.map((migration) => [migration.version, migration]));
+    for (const row of appliedRows) {
+      const migration = byVersion.get(row.version);
+      if (!migration || migration.name !== row.name) {
+        throw new ConsentryError(
+          'CONFLICT',
+          `database records migration ${row.version} "${row.name}", which this build of Consentry does not have`,
+        );
+      }
+    }
+    const appliedVersions = new Set(appliedRows.map((row) => row.version));
+    const record = db.prepare<[number, string]>(
+      `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,
+    );
+    const applied: number[] = [];
+    for (const migration of migrations) {
+      if (appliedVersions.has(migration.version)) continue;
+      db.exec(migration.up);
+      record.run(migration.version, migration.name);
+      applied.push(migration.version);
+    }
+    db.exec('COMMIT');
+    return { applied, version: Math.max(current, known) };
+  } catch (error) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw error;
+  }
+}

@@ -1,0 +1,1250 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
+import type {
+  Actor,
+  Channel,
+  ConsentRecord,
+  ConsentSource,
+  ConsentState,
+  ConsentStatus,
+  LegalBasis,
+  MessagingChannel,
+  Purpose,
+} from '../core/consent.js';
+import type { Contact, ContactIdentity } from '../core/contact.js';
+import { ConsentryError, isConsentryError } from '../core/errors.js';
+import type { ConsentryEvent, EventType } from '../core/events.js';
+import type { Workspace, WorkspaceSettings } from '../core/settings.js';
+import type {
+  ContactQuery,
+  Conversation,
+  EventQuery,
+  ProcessedMessage,
+  RunStatus,
+  Store,
+  StoredEvent,
+  StoreTx,
+  TimerRow,
+  WorkflowRunRow,
+} from '../ports/store.js';
+import {
+  TransactionLock,
+  assertCanonicalTimestamp,
+  assertLimit,
+  compositeKey,
+  conflict,
+  notFound,
+  toJsonText,
+} from './common.js';
+import { migrate } from './migrations.js';
+
+export interface SqliteStoreOptions {
+  /** A file path (its directory is created if missing) or `:memory:`. */
+  path: string;
+  /**
+   * https://www.sqlite.org/pragma.html#pragma_synchronous — in WAL mode NORMAL keeps every
+   * committed transaction across a process crash and may lose the last ones on power loss;
+   * FULL also survives power loss, at the cost of an fsync per commit.
+   */
+  synchronous?: 'NORMAL' | 'FULL';
+  /** How long a writer waits for another process's lock before failing with SQLITE_BUSY. */
+  busyTimeoutMs?: number;
+}
+
+export type SqliteStore = Store & {
+  readonly db: Database;
+  /** Folds the WAL back into the database file (PRAGMA wal_checkpoint(TRUNCATE)); call between transactions. */
+  checkpoint(): void;
+};
+
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+/*
+ * Row shapes as the schema (STRICT tables, CHECK constraints, see migrations.ts) guarantees
+ * them. JSON columns are written only by this store from values typed by the port, which the
+ * edges validated before they reached it, so they are read back without validating again.
+ */
+interface WorkspaceRow {
+  id: string;
+  name: string;
+  settings: string;
+  created_at: string;
+  updated_at: string;
+}
+
+interface ContactRow {
+  workspace_id: string;
+  id: string;
+  name: string | null;
+  email: string | null;
+  phone: string | null;
+  identities: string;
+  fields: string;
+  tags: string;
+  hubspot_id: string | null;
+  created_at: string;
+  updated_at: string;
+  erased_at: string | null;
+}
+
+interface ContactSideRow {
+  identities: string;
+  tags: string;
+}
+
+interface ConsentRecordRow {
+  id: string;
+  workspace_id: string;
+  seq: number;
+  contact_id: string;
+  purpose: Purpose;
+  channel: Channel;
+  status: ConsentStatus;
+  legal_basis: LegalBasis | null;
+  explanation: string | null;
+  source: ConsentSource;
+  actor_kind: ActorKind;
+  actor_id: string;
+  evidence: string;
+  evidence_digest: string;
+  occurred_at: string;
+  recorded_at: string;
+  idempotency_key: string | null;
+  prev_hash: string;
+  hash: string;
+}
+
+type ActorKind = Actor['kind'];
+
+interface ConsentStateRow {
+  workspace_id: string;
+  contact_id: string;
+  purpose: Purpose;
+  channel: Channel;
+  status: ConsentStatus;
+  legal_basis: LegalBasis | null;
+  explanation: string | null;
+  source: ConsentSource;
+  occurred_at: string;
+  record_id: string;
+  seq: number;
+}
+
+interface ConversationRow {
+  id: string;
+  workspace_id: string;
+  contact_id: string;
+  channel: MessagingChannel;
+  status: Conversation['status'];
+  opened_at: string;
+  closed_at: string | null;
+}
+
+interface RunRow {
+  id: string;
+  workspace_id: string;
+  contact_id: string;
+  conversation_id: string | null;
+  channel: MessagingChannel;
+  template_id: string;
+  status: RunStatus;
+  state: string;
+  created_at: string;
+  updated_at: string;
+}
+
+interface TimerDbRow {
+  id: string;
+  workspace_id: string;
+  run_id: string;
+  token: string;
+  due_at: string;
+}
+
+interface ProcessedRow {
+  workspace_id: string;
+  channel: Channel;
+  message_id: string;
+  response: string;
+  processed_at: string;
+}
+
+interface EventRow {
+  position: number;
+  id: string;
+  workspace_id: string;
+  type: EventType;
+  contact_id: string | null;
+  occurred_at: string;
+  version: number;
+  data: string;
+}
+
+function toWorkspace(row: WorkspaceRow): Workspace {
+  const settings: WorkspaceSettings = JSON.parse(row.settings);
+  return { id: row.id, name: row.name, settings, createdAt: row.created_at, updatedAt: row.updated_at };
+}
+
+function toContact(row: ContactRow): Contact {
+  const identities: ContactIdentity[] = JSON.parse(row.identities);
+  const fields: Record<string, string> = JSON.parse(row.fields);
+  const tags: string[] = JSON.parse(row.tags);
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    name: row.name,
+    email: row.email,
+    phone: row.phone,
+    identities,
+    fields,
+    tags,
+    hubspotId: row.hubspot_id,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    erasedAt: row.erased_at,
+  };
+}
+
+function toConsentRecord(row: ConsentRecordRow): ConsentRecord {
+  const evidence: ConsentRecord['evidence'] = JSON.parse(row.evidence);
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    contactId: row.contact_id,
+    purpose: row.purpose,
+    channel: row.channel,
+    status: row.status,
+    legalBasis: row.legal_basis,
+    explanation: row.explanation,
+    source: row.source,
+    actor: { kind: row.actor_kind, id: row.actor_id },
+    evidence,
+    evidenceDigest: row.evidence_digest,
+    occurredAt: row.occurred_at,
+    recordedAt: row.recorded_at,
+    idempotencyKey: row.idempotency_key,
+    seq: row.seq,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+function toConsentState(row: ConsentStateRow): ConsentState {
+  return {
+    workspaceId: row.workspace_id,
+    contactId: row.contact_id,
+    purpose: row.purpose,
+    channel: row.channel,
+    status: row.status,
+    legalBasis: row.legal_basis,
+    explanation: row.explanation,
+    source: row.source,
+    occurredAt: row.occurred_at,
+    recordId: row.record_id,
+    seq: row.seq,
+  };
+}
+
+function toConversation(row: ConversationRow): Conversation {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    contactId: row.contact_id,
+    channel: row.channel,
+    status: row.status,
+    openedAt: row.opened_at,
+    closedAt: row.closed_at,
+  };
+}
+
+function toRun(row: RunRow): WorkflowRunRow {
+  const state: unknown = JSON.parse(row.state);
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    contactId: row.contact_id,
+    conversationId: row.conversation_id,
+    channel: row.channel,
+    templateId: row.template_id,
+    status: row.status,
+    state,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toTimer(row: TimerDbRow): TimerRow {
+  return { id: row.id, workspaceId: row.workspace_id, runId: row.run_id, token: row.token, dueAt: row.due_at };
+}
+
+function toProcessed(row: ProcessedRow): ProcessedMessage {
+  const response: unknown = JSON.parse(row.response);
+  return {
+    workspaceId: row.workspace_id,
+    channel: row.channel,
+    messageId: row.message_id,
+    response,
+    processedAt: row.processed_at,
+  };
+}
+
+function toEvent(row: EventRow): StoredEvent {
+  const data: ConsentryEvent['data'] = JSON.parse(row.data);
+  return {
+    id: row.id,
+    type: row.type,
+    version: row.version,
+    workspaceId: row.workspace_id,
+    occurredAt: row.occurred_at,
+    contactId: row.contact_id,
+    data,
+    position: row.position,
+  };
+}
+
+function identitiesJson(identities: readonly ContactIdentity[]): string {
+  return JSON.stringify(identities.map((identity) => ({ channel: identity.channel, externalId: identity.externalId })));
+}
+
+function identityKey(identity: ContactIdentity): string {
+  return compositeKey(identity.channel, identity.externalId);
+}
+
+/** Maps SQLite constraint failures to the port's coded errors; anything else passes through. */
+function translateConstraint(error: unknown, what: string): unknown {
+  if (isConsentryError(error) || !(error instanceof BetterSqlite3.SqliteError)) return error;
+  if (error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || error.code === 'SQLITE_CONSTRAINT_UNIQUE') {
+    return conflict(`${what}: ${error.message}`);
+  }
+  if (error.code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+    return notFound(`${what}: a row it refers to does not exist`);
+  }
+  if (error.code === 'SQLITE_CONSTRAINT_CHECK') {
+    return new ConsentryError('VALIDATION_FAILED', `${what}: ${error.message}`);
+  }
+  return error;
+}
+
+const WORKSPACE_COLUMNS = 'id, name, settings, created_at, updated_at';
+const CONTACT_COLUMNS =
+  'workspace_id, id, name, email, phone, identities, fields, tags, hubspot_id, created_at, updated_at, erased_at';
+const CONTACT_COLUMNS_C = CONTACT_COLUMNS.split(', ')
+  .map((column) => `c.${column}`)
+  .join(', ');
+const RECORD_COLUMNS =
+  'id, workspace_id, seq, contact_id, purpose, channel, status, legal_basis, explanation, source, actor_kind, actor_id, ' +
+  'evidence, evidence_digest, occurred_at, recorded_at, idempotency_key, prev_hash, hash';
+const STATE_COLUMNS =
+  'workspace_id, contact_id, purpose, channel, status, legal_basis, explanation, source, occurred_at, record_id, seq';
+const CONVERSATION_COLUMNS = 'id, workspace_id, contact_id, channel, status, opened_at, closed_at';
+const RUN_COLUMNS =
+  'id, workspace_id, contact_id, conversation_id, channel, template_id, status, state, created_at, updated_at';
+const TIMER_COLUMNS = 'id, workspace_id, run_id, token, due_at';
+const EVENT_COLUMNS = 'position, id, workspace_id, type, contact_id, occurred_at, version, data';
+
+/** A contact lookup by one column, lowest id first; exported so a test can check its plan. */
+export function findContactSql(column: 'email' | 'phone' | 'hubspot_id'): string {
+  return `SELECT ${CONTACT_COLUMNS} FROM contacts WHERE workspace_id = ? AND ${column} = ? ORDER BY id LIMIT 1`;
+}
+
+/** The due-timer query; exported so a test can check its plan uses the due-time index. */
+export const DUE_TIMERS_SQL = `SELECT ${TIMER_COLUMNS} FROM timers WHERE due_at <= ? ORDER BY due_at, run_id LIMIT ?`;
+
+/** Every statement is prepared once per open database and reused by every transaction. */
+class Statements {
+  readonly begin: Statement<[]>;
+  readonly commit: Statement<[]>;
+  readonly rollback: Statement<[]>;
+
+  readonly insertWorkspace: Statement<[string, string, string, string, string]>;
+  readonly getWorkspace: Statement<[string], WorkspaceRow>;
+  readonly listWorkspaces: Statement<[], WorkspaceRow>;
+  readonly updateWorkspace: Statement<[string | null, string | null, string, string]>;
+
+  readonly insertContact: Statement<
+    [string, string, string | null, string | null, string | null, string, string, string, string | null, string, string, string | null]
+  >;
+  readonly updateContact: Statement<
+    [string | null, string | null, string | null, string, string, string, string | null, string, string, string | null, string, string]
+  >;
+  readonly getContact: Statement<[string, string], ContactRow>;
+  readonly getContactSides: Statement<[string, string], ContactSideRow>;
+  readonly findContactByIdentity: Statement<[string, string, string], ContactRow>;
+  readonly findContactByEmail: Statement<[string, string], ContactRow>;
+  readonly findContactByPhone: Statement<[string, string], ContactRow>;
+  readonly findContactByHubspotId: Statement<[string, string], ContactRow>;
+  readonly identityOwner: Statement<[string, string, string], { contact_id: string }>;
+  readonly insertIdentity: Statement<[string, string, string, string]>;
+  readonly deleteIdentity: Statement<[string, string, string, string]>;
+  readonly insertTag: Statement<[string, string, string]>;
+  readonly deleteTag: Statement<[string, string, string]>;
+  readonly listTags: Statement<[string], { tag: string }>;
+
+  readonly lastConsentRecord: Statement<[string], ConsentRecordRow>;
+  readonly appendConsentRecord: Statement<
+    [
+      string, string, number, string, string, string, string, string | null, string | null, string, string, string,
+      string, string, string, string, string | null, string, string,
+    ]
+  >;
+  readonly findConsentRecordByIdempotencyKey: Statement<[string, string], ConsentRecordRow>;
+  readonly listConsentRecords: Statement<[string, number, number], ConsentRecordRow>;
+  readonly listContactConsentRecords: Statement<[string, string, number, number], ConsentRecordRow>;
+  readonly redactConsentEvidence: Statement<[string, string, string]>;
+  readonly upsertConsentState: Statement<
+    [string, string, string, string, string, string | null, string | null, string, string, string, number]
+  >;
+  readonly getConsentStates: Statement<[string, string], ConsentStateRow>;
+  readonly getConsentState: Statement<[string, string, string, string], ConsentStateRow>;
+  readonly listAllConsentStates: Statement<[string], ConsentStateRow>;
+
+  readonly insertConversation: Statement<[string, string, string, string, string, string, string | null]>;
+  readonly updateConversation: Statement<[string, string, string, string, string | null, string, string]>;
+  readonly getConversation: Statement<[string, string], ConversationRow>;
+  readonly getOpenConversation: Statement<[string, string, string], ConversationRow>;
+
+  readonly insertRun: Statement<[string, string, string, string | null, string, string, string, string, string, string]>;
+  readonly updateRun: Statement<[string, string | null, string, string, string, string, string, string, string, string]>;
+  readonly getRun: Statement<[string, string], RunRow>;
+  readonly listActiveRuns: Statement<[string, string], RunRow>;
+  readonly listActiveRunsOnChannel: Statement<[string, string, string], RunRow>;
+  readonly setTimer: Statement<[string, string, string, string, string]>;
+  readonly deleteTimer: Statement<[string]>;
+  readonly getTimer: Statement<[string], TimerDbRow>;
+  readonly listDueTimers: Statement<[string, number], TimerDbRow>;
+  readonly countTimers: Statement<[], { count: number }>;
+
+  readonly getProcessedMessage: Statement<[string, string, string], ProcessedRow>;
+  readonly saveProcessedMessage: Statement<[string, string, string, string, string]>;
+
+  readonly appendEvent: Statement<[string, string, string, string | null, string, number, string]>;
+  readonly getEvent: Statement<[string, string], EventRow>;
+  readonly listEventsAfter: Statement<[number, number], EventRow>;
+
+  readonly getMeta: Statement<[string], { value: string }>;
+  readonly setMeta: Statement<[string, string]>;
+
+  /** Queries whose text depends on which filters are present, prepared on first use of each shape. */
+  private readonly contactQueries = new Map<string, Statement<unknown[], ContactRow>>();
+  private readonly eventQueries = new Map<string, Statement<unknown[], EventRow>>();
+
+  constructor(private readonly db: Database) {
+    this.begin = db.prepare('BEGIN IMMEDIATE');
+    this.commit = db.prepare('COMMIT');
+    this.rollback = db.prepare('ROLLBACK');
+
+    this.insertWorkspace = db.prepare(`INSERT INTO workspaces (${WORKSPACE_COLUMNS}) VALUES (?, ?, ?, ?, ?)`);
+    this.getWorkspace = db.prepare(`SELECT ${WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?`);
+    this.listWorkspaces = db.prepare(`SELECT ${WORKSPACE_COLUMNS} FROM workspaces ORDER BY id`);
+    this.updateWorkspace = db.prepare(
+      'UPDATE workspaces SET name = coalesce(?, name), settings = coalesce(?, settings), updated_at = ? WHERE id = ?',
+    );
+
+    this.insertContact = db.prepare(
+      `INSERT INTO contacts (${CONTACT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.updateContact = db.prepare(
+      `UPDATE contacts SET name = ?, email = ?, phone = ?, identities = ?, fields = ?, tags = ?, hubspot_id = ?,
+         created_at = ?, updated_at = ?, erased_at = ?
+       WHERE workspace_id = ? AND id = ?`,
+    );
+    this.getContact = db.prepare(`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE workspace_id = ? AND id = ?`);
+    this.getContactSides = db.prepare('SELECT identities, tags FROM contacts WHERE workspace_id = ? AND id = ?');
+    this.findContactByIdentity = db.prepare(
+      `SELECT ${CONTACT_COLUMNS_C} FROM contact_identities i
+       JOIN contacts c ON c.workspace_id = i.workspace_id AND c.id = i.contact_id
+       WHERE i.workspace_id = ? AND i.channel = ? AND i.external_id = ?`,
+    );
+    this.findContactByEmail = db.prepare(findContactSql('email'));
+    this.findContactByPhone = db.prepare(findContactSql('phone'));
+    this.findContactByHubspotId = db.prepare(findContactSql('hubspot_id'));
+    this.identityOwner = db.prepare(
+      'SELECT contact_id FROM contact_identities WHERE workspace_id = ? AND channel = ? AND external_id = ?',
+    );
+    this.insertIdentity = db.prepare(
+      'INSERT INTO contact_identities (workspace_id, channel, external_id, contact_id) VALUES (?, ?, ?, ?)',
+    );
+    this.deleteIdentity = db.prepare(
+      'DELETE FROM contact_identities WHERE workspace_id = ? AND channel = ? AND external_id = ? AND contact_id = ?',
+    );
+    this.insertTag = db.prepare('INSERT OR IGNORE INTO contact_tags (workspace_id, tag, contact_id) VALUES (?, ?, ?)');
+    this.deleteTag = db.prepare('DELETE FROM contact_tags WHERE workspace_id = ? AND tag = ? AND contact_id = ?');
+    this.listTags = db.prepare('SELECT DISTINCT tag FROM contact_tags WHERE workspace_id = ? ORDER BY tag');
+
+    this.lastConsentRecord = db.prepare(
+      `SELECT ${RECORD_COLUMNS} FROM consent_records WHERE workspace_id = ? ORDER BY seq DESC LIMIT 1`,
+    );
+    this.appendConsentRecord = db.prepare(
+      `INSERT INTO consent_records (${RECORD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.findConsentRecordByIdempotencyKey = db.prepare(
+      `SELECT ${RECORD_COLUMNS} FROM consent_records WHERE workspace_id = ? AND idempotency_key = ?`,
+    );
+    this.listConsentRecords = db.prepare(
+      `SELECT ${RECORD_COLUMNS} FROM consent_records WHERE workspace_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+    );
+    this.listContactConsentRecords = db.prepare(
+      `SELECT ${RECORD_COLUMNS} FROM consent_records
+       WHERE workspace_id = ? AND contact_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+    );
+    this.redactConsentEvidence = db.prepare(
+      'UPDATE consent_records SET evidence = ? WHERE workspace_id = ? AND contact_id = ?',
+    );
+    this.upsertConsentState = db.prepare(
+      `INSERT INTO consent_state (${STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (workspace_id, contact_id, purpose, channel) DO UPDATE SET
+         status = excluded.status, legal_basis = excluded.legal_basis, explanation = excluded.explanation,
+         source = excluded.source, occurred_at = excluded.occurred_at, record_id = excluded.record_id, seq = excluded.seq`,
+    );
+    this.getConsentStates = db.prepare(
+      `SELECT ${STATE_COLUMNS} FROM consent_state WHERE workspace_id = ? AND contact_id = ? ORDER BY purpose, channel`,
+    );
+    this.getConsentState = db.prepare(
+      `SELECT ${STATE_COLUMNS} FROM consent_state
+       WHERE workspace_id = ? AND contact_id = ? AND purpose = ? AND channel = ?`,
+    );
+    this.listAllConsentStates = db.prepare(
+      `SELECT ${STATE_COLUMNS} FROM consent_state WHERE workspace_id = ? ORDER BY contact_id, purpose, channel`,
+    );
+
+    this.insertConversation = db.prepare(`INSERT INTO conversations (${CONVERSATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.updateConversation = db.prepare(
+      `UPDATE conversations SET contact_id = ?, channel = ?, status = ?, opened_at = ?, closed_at = ?
+       WHERE workspace_id = ? AND id = ?`,
+    );
+    this.getConversation = db.prepare(`SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE workspace_id = ? AND id = ?`);
+    this.getOpenConversation = db.prepare(
+      `SELECT ${CONVERSATION_COLUMNS} FROM conversations
+       WHERE workspace_id = ? AND contact_id = ? AND channel = ? AND status = 'open'
+       ORDER BY opened_at DESC, id DESC LIMIT 1`,
+    );
+
+    this.insertRun = db.prepare(`INSERT INTO workflow_runs (${RUN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.updateRun = db.prepare(
+      `UPDATE workflow_runs SET contact_id = ?, conversation_id = ?, channel = ?, template_id = ?, status = ?, state = ?,
+         created_at = ?, updated_at = ?
+       WHERE workspace_id = ? AND id = ?`,
+    );
+    this.getRun = db.prepare(`SELECT ${RUN_COLUMNS} FROM workflow_runs WHERE workspace_id = ? AND id = ?`);
+    this.listActiveRuns = db.prepare(
+      `SELECT ${RUN_COLUMNS} FROM workflow_runs
+       WHERE workspace_id = ? AND contact_id = ? AND status = 'active' ORDER BY created_at, id`,
+    );
+    this.listActiveRunsOnChannel = db.prepare(
+      `SELECT ${RUN_COLUMNS} FROM workflow_runs
+       WHERE workspace_id = ? AND contact_id = ? AND channel = ? AND status = 'active' ORDER BY created_at, id`,
+    );
+    this.setTimer = db.prepare(
+      `INSERT INTO timers (${TIMER_COLUMNS}) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (run_id) DO UPDATE SET
+         id = excluded.id, workspace_id = excluded.workspace_id, token = excluded.token, due_at = excluded.due_at`,
+    );
+    this.deleteTimer = db.prepare('DELETE FROM timers WHERE run_id = ?');
+    this.getTimer = db.prepare(`SELECT ${TIMER_COLUMNS} FROM timers WHERE run_id = ?`);
+    this.listDueTimers = db.prepare(DUE_TIMERS_SQL);
+    this.countTimers = db.prepare('SELECT count(*) AS count FROM timers');
+
+    this.getProcessedMessage = db.prepare(
+      `SELECT workspace_id, channel, message_id, response, processed_at FROM processed_messages
+       WHERE workspace_id = ? AND channel = ? AND message_id = ?`,
+    );
+    this.saveProcessedMessage = db.prepare(
+      `INSERT INTO processed_messages (workspace_id, channel, message_id, response, processed_at) VALUES (?, ?, ?, ?, ?)`,
+    );
+
+    this.appendEvent = db.prepare(
+      'INSERT INTO events (id, workspace_id, type, contact_id, occurred_at, version, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.getEvent = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ? AND workspace_id = ?`);
+    this.listEventsAfter = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`);
+
+    this.getMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
+    this.setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+  }
+
+  contactQuery(sql: string): Statement<unknown[], ContactRow> {
+    let statement = this.contactQueries.get(sql);
+    if (!statement) {
+      statement = this.db.prepare<unknown[], ContactRow>(sql);
+      this.contactQueries.set(sql, statement);
+    }
+    return statement;
+  }
+
+  eventQuery(sql: string): Statement<unknown[], EventRow> {
+    let statement = this.eventQueries.get(sql);
+    if (!statement) {
+      statement = this.db.prepare<unknown[], EventRow>(sql);
+      this.eventQueries.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+/** The contact listing for a query's filters; exported so a test can check tag queries read the tag index. */
+export function listContactsSql(query: ContactQuery): string {
+  const filters: string[] = [];
+  if (query.email !== undefined) filters.push('c.email = ?');
+  if (query.phone !== undefined) filters.push('c.phone = ?');
+  if (query.tag !== undefined) {
+    if (query.afterId !== undefined) filters.push('t.contact_id > ?');
+    return (
+      `SELECT ${CONTACT_COLUMNS_C} FROM contact_tags t
+       JOIN contacts c ON c.workspace_id = t.workspace_id AND c.id = t.contact_id
+       WHERE t.workspace_id = ? AND t.tag = ?` +
+      filters.map((filter) => ` AND ${filter}`).join('') +
+      ' ORDER BY t.contact_id LIMIT ?'
+    );
+  }
+  if (query.afterId !== undefined) filters.push('c.id > ?');
+  return (
+    `SELECT ${CONTACT_COLUMNS_C} FROM contacts c WHERE c.workspace_id = ?` +
+    filters.map((filter) => ` AND ${filter}`).join('') +
+    ' ORDER BY c.id LIMIT ?'
+  );
+}
+
+function listContactsParams(workspaceId: string, query: ContactQuery): unknown[] {
+  const params: unknown[] = [workspaceId];
+  if (query.tag !== undefined) params.push(query.tag);
+  if (query.email !== undefined) params.push(query.email);
+  if (query.phone !== undefined) params.push(query.phone);
+  if (query.afterId !== undefined) params.push(query.afterId);
+  params.push(query.limit);
+  return params;
+}
+
+function listEventsSql(query: EventQuery, typeCount: number): string {
+  let sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE workspace_id = ?`;
+  if (typeCount > 0) sql += ` AND type IN (${new Array<string>(typeCount).fill('?').join(', ')})`;
+  if (query.contactId !== undefined) sql += ' AND contact_id = ?';
+  if (query.beforeId !== undefined) sql += ' AND id < ?';
+  return `${sql} ORDER BY id DESC LIMIT ?`;
+}
+
+class SqliteTx implements StoreTx {
+  private active = true;
+
+  constructor(private readonly s: Statements) {}
+
+  end(): void {
+    this.active = false;
+  }
+
+  /** A transaction object used after its transaction ended would write outside any transaction. */
+  private check(): void {
+    if (!this.active) throw new Error('this transaction has ended; use the tx passed to the current transaction');
+  }
+
+  // workspaces
+
+  async insertWorkspace(workspace: Workspace): Promise<void> {
+    this.check();
+    try {
+      this.s.insertWorkspace.run(
+        workspace.id,
+        workspace.name,
+        toJsonText(workspace.settings),
+        workspace.createdAt,
+        workspace.updatedAt,
+      );
+    } catch (error) {
+      throw translateConstraint(error, `workspace ${workspace.id} already exists`);
+    }
+  }
+
+  async getWorkspace(id: string): Promise<Workspace | undefined> {
+    this.check();
+    const row = this.s.getWorkspace.get(id);
+    return row && toWorkspace(row);
+  }
+
+  async listWorkspaces(): Promise<Workspace[]> {
+    this.check();
+    return this.s.listWorkspaces.all().map(toWorkspace);
+  }
+
+  async updateWorkspace(
+    id: string,
+    patch: { name?: string; settings?: WorkspaceSettings; updatedAt: string },
+  ): Promise<void> {
+    this.check();
+    const settings = patch.settings === undefined ? null : toJsonText(patch.settings);
+    const result = this.s.updateWorkspace.run(patch.name ?? null, settings, patch.updatedAt, id);
+    if (result.changes === 0) throw notFound(`workspace ${id} not found`);
+  }
+
+  // contacts
+
+  /** Rejects an identity listed twice, or owned by another contact, before anything is written. */
+  private checkIdentities(contact: Contact, added: readonly ContactIdentity[]): void {
+    const seen = new Set<string>();
+    for (const identity of contact.identities) {
+      const key = identityKey(identity);
+      if (seen.has(key)) throw conflict(`identity ${identity.channel}:${identity.externalId} is listed twice`);
+      seen.add(key);
+    }
+    for (const identity of added) {
+      const owner = this.s.identityOwner.get(contact.workspaceId, identity.channel, identity.externalId);
+      if (owner && owner.contact_id !== contact.id) {
+        throw conflict(`identity ${identity.channel}:${identity.externalId} already belongs to another contact`);
+      }
+    }
+  }
+
+  async insertContact(contact: Contact): Promise<void> {
+    this.check();
+    this.checkIdentities(contact, contact.identities);
+    try {
+      this.s.insertContact.run(
+        contact.workspaceId,
+        contact.id,
+        contact.name ?? null,
+        contact.email ?? null,
+        contact.phone ?? null,
+        identitiesJson(contact.identities),
+        toJsonText(contact.fields),
+        toJsonText(contact.tags),
+        contact.hubspotId ?? null,
+        contact.createdAt,
+        contact.updatedAt,
+        contact.erasedAt ?? null,
+      );
+    } catch (error) {
+      throw translateConstraint(error, `contact ${contact.id} cannot be inserted`);
+    }
+    for (const identity of contact.identities) {
+      this.s.insertIdentity.run(contact.workspaceId, identity.channel, identity.externalId, contact.id);
+    }
+    for (const tag of contact.tags) this.s.insertTag.run(contact.workspaceId, tag, contact.id);
+  }
+
+  async updateContact(contact: Contact): Promise<void> {
+    this.check();
+    const current = this.s.getContactSides.get(contact.workspaceId, contact.id);
+    if (!current) throw notFound(`contact ${contact.id} not found`);
+    const identities = identitiesJson(contact.identities);
+    const tags = toJsonText(contact.tags);
+    let addedIdentities: ContactIdentity[] = [];
+    let removedIdentities: ContactIdentity[] = [];
+    // Most updates touch fields only: the side tables are rewritten only when their JSON changed.
+    if (identities !== current.identities) {
+      const before: ContactIdentity[] = JSON.parse(current.identities);
+      const beforeKeys = new Set(before.map(identityKey));
+      const afterKeys = new Set(contact.identities.map(identityKey));
+      addedIdentities = contact.identities.filter((identity) => !beforeKeys.has(identityKey(identity)));
+      removedIdentities = before.filter((identity) => !afterKeys.has(identityKey(identity)));
+    }
+    this.checkIdentities(contact, addedIdentities);
+    for (const identity of removedIdentities) {
+      this.s.deleteIdentity.run(contact.workspaceId, identity.channel, identity.externalId, contact.id);
+    }
+    for (const identity of addedIdentities) {
+      this.s.insertIdentity.run(contact.workspaceId, identity.channel, identity.externalId, contact.id);
+    }
+    if (tags !== current.tags) {
+      const before: string[] = JSON.parse(current.tags);
+      const beforeSet = new Set(before);
+      const after = new Set(contact.tags);
+      for (const tag of beforeSet) if (!after.has(tag)) this.s.deleteTag.run(contact.workspaceId, tag, contact.id);
+      for (const tag of after) if (!beforeSet.has(tag)) this.s.insertTag.run(contact.workspaceId, tag, contact.id);
+    }
+    this.s.updateContact.run(
+      contact.name ?? null,
+      contact.email ?? null,
+      contact.phone ?? null,
+      identities,
+      toJsonText(contact.fields),
+      tags,
+      contact.hubspotId ?? null,
+      contact.createdAt,
+      contact.updatedAt,
+      contact.erasedAt ?? null,
+      contact.workspaceId,
+      contact.id,
+    );
+  }
+
+  async getContact(workspaceId: string, id: string): Promise<Contact | undefined> {
+    this.check();
+    const row = this.s.getContact.get(workspaceId, id);
+    return row && toContact(row);
+  }
+
+  async findContactByIdentity(workspaceId: string, channel: Channel, externalId: string): Promise<Contact | undefined> {
+    this.check();
+    const row = this.s.findContactByIdentity.get(workspaceId, channel, externalId);
+    return row && toContact(row);
+  }
+
+  async findContactByEmail(workspaceId: string, email: string): Promise<Contact | undefined> {
+    this.check();
+    const row = this.s.findContactByEmail.get(workspaceId, email);
+    return row && toContact(row);
+  }
+
+  async findContactByPhone(workspaceId: string, phone: string): Promise<Contact | undefined> {
+    this.check();
+    const row = this.s.findContactByPhone.get(workspaceId, phone);
+    return row && toContact(row);
+  }
+
+  async findContactByHubspotId(workspaceId: string, hubspotId: string): Promise<Contact | undefined> {
+    this.check();
+    const row = this.s.findContactByHubspotId.get(workspaceId, hubspotId);
+    return row && toContact(row);
+  }
+
+  async listContacts(workspaceId: string, query: ContactQuery): Promise<Contact[]> {
+    this.check();
+    assertLimit(query.limit);
+    const statement = this.s.contactQuery(listContactsSql(query));
+    return statement.all(...listContactsParams(workspaceId, query)).map(toContact);
+  }
+
+  async listTags(workspaceId: string): Promise<string[]> {
+    this.check();
+    return this.s.listTags.all(workspaceId).map((row) => row.tag);
+  }
+
+  // consent ledger
+
+  async lastConsentRecord(workspaceId: string): Promise<ConsentRecord | undefined> {
+    this.check();
+    const row = this.s.lastConsentRecord.get(workspaceId);
+    return row && toConsentRecord(row);
+  }
+
+  async appendConsentRecord(record: ConsentRecord): Promise<void> {
+    this.check();
+    try {
+      this.s.appendConsentRecord.run(
+        record.id,
+        record.workspaceId,
+        record.seq,
+        record.contactId,
+        record.purpose,
+        record.channel,
+        record.status,
+        record.legalBasis ?? null,
+        record.explanation ?? null,
+        record.source,
+        record.actor.kind,
+        record.actor.id,
+        toJsonText(record.evidence),
+        record.evidenceDigest,
+        record.occurredAt,
+        record.recordedAt,
+        record.idempotencyKey ?? null,
+        record.prevHash,
+        record.hash,
+      );
+    } catch (error) {
+      throw translateConstraint(error, `consent record ${record.id} (seq ${record.seq}) cannot be appended`);
+    }
+  }
+
+  async findConsentRecordByIdempotencyKey(workspaceId: string, key: string): Promise<ConsentRecord | undefined> {
+    this.check();
+    const row = this.s.findConsentRecordByIdempotencyKey.get(workspaceId, key);
+    return row && toConsentRecord(row);
+  }
+
+  async listConsentRecords(
+    workspaceId: string,
+    query: { contactId?: string; afterSeq?: number; limit?: number },
+  ): Promise<ConsentRecord[]> {
+    this.check();
+    if (query.limit !== undefined) assertLimit(query.limit);
+    const afterSeq = query.afterSeq ?? 0;
+    // LIMIT -1 is SQLite's "no limit".
+    const limit = query.limit ?? -1;
+    const rows =
+      query.contactId === undefined
+        ? this.s.listConsentRecords.all(workspaceId, afterSeq, limit)
+        : this.s.listContactConsentRecords.all(workspaceId, query.contactId, afterSeq, limit);
+    return rows.map(toConsentRecord);
+  }
+
+  async redactConsentEvidence(
+    workspaceId: string,
+    contactId: string,
+    redacted: ConsentRecord['evidence'],
+  ): Promise<number> {
+    this.check();
+    return this.s.redactConsentEvidence.run(toJsonText(redacted), workspaceId, contactId).changes;
+  }
+
+  async upsertConsentState(state: ConsentState): Promise<void> {
+    this.check();
+    try {
+      this.s.upsertConsentState.run(
+        state.workspaceId,
+        state.contactId,
+        state.purpose,
+        state.channel,
+        state.status,
+        state.legalBasis ?? null,
+        state.explanation ?? null,
+        state.source,
+        state.occurredAt,
+        state.recordId,
+        state.seq,
+      );
+    } catch (error) {
+      throw translateConstraint(error, `consent state of contact ${state.contactId} cannot be written`);
+    }
+  }
+
+  async getConsentStates(workspaceId: string, contactId: string): Promise<ConsentState[]> {
+    this.check();
+    return this.s.getConsentStates.all(workspaceId, contactId).map(toConsentState);
+  }
+
+  async getConsentState(
+    workspaceId: string,
+    contactId: string,
+    purpose: Purpose,
+    channel: Channel,
+  ): Promise<ConsentState | undefined> {
+    this.check();
+    const row = this.s.getConsentState.get(workspaceId, contactId, purpose, channel);
+    return row && toConsentState(row);
+  }
+
+  async listAllConsentStates(workspaceId: string): Promise<ConsentState[]> {
+    this.check();
+    return this.s.listAllConsentStates.all(workspaceId).map(toConsentState);
+  }
+
+  // conversations
+
+  async insertConversation(conversation: Conversation): Promise<void> {
+    this.check();
+    try {
+      this.s.insertConversation.run(
+        conversation.id,
+        conversation.workspaceId,
+        conversation.contactId,
+        conversation.channel,
+        conversation.status,
+        conversation.openedAt,
+        conversation.closedAt ?? null,
+      );
+    } catch (error) {
+      throw translateConstraint(error, `conversation ${conversation.id} cannot be inserted`);
+    }
+  }
+
+  async updateConversation(conversation: Conversation): Promise<void> {
+    this.check();
+    let changes: number;
+    try {
+      changes = this.s.updateConversation.run(
+        conversation.contactId,
+        conversation.channel,
+        conversation.status,
+        conversation.openedAt,
+        conversation.closedAt ?? null,
+        conversation.workspaceId,
+        conversation.id,
+      ).changes;
+    } catch (error) {
+      throw translateConstraint(error, `conversation ${conversation.id} cannot be updated`);
+    }
+    if (changes === 0) throw notFound(`conversation ${conversation.id} not found`);
+  }
+
+  async getConversation(workspaceId: string, id: string): Promise<Conversation | undefined> {
+    this.check();
+    const row = this.s.getConversation.get(workspaceId, id);
+    return row && toConversation(row);
+  }
+
+  async getOpenConversation(workspaceId: string, contactId: string, channel: Channel): Promise<Conversation | undefined> {
+    this.check();
+    const row = this.s.getOpenConversation.get(workspaceId, contactId, channel);
+    return row && toConversation(row);
+  }
+
+  // workflow runs and timers
+
+  async insertRun(run: WorkflowRunRow): Promise<void> {
+    this.check();
+    try {
+      this.s.insertRun.run(
+        run.id,
+        run.workspaceId,
+        run.contactId,
+        run.conversationId ?? null,
+        run.channel,
+        run.templateId,
+        run.status,
+        toJsonText(run.state),
+        run.createdAt,
+        run.updatedAt,
+      );
+    } catch (error) {
+      throw translateConstraint(error, `workflow run ${run.id} cannot be inserted`);
+    }
+  }
+
+  async updateRun(run: WorkflowRunRow): Promise<void> {
+    this.check();
+    let changes: number;
+    try {
+      changes = this.s.updateRun.run(
+        run.contactId,
+        run.conversationId ?? null,
+        run.channel,
+        run.templateId,
+        run.status,
+        toJsonText(run.state),
+        run.createdAt,
+        run.updatedAt,
+        run.workspaceId,
+        run.id,
+      ).changes;
+    } catch (error) {
+      throw translateConstraint(error, `workflow run ${run.id} cannot be updated`);
+    }
+    if (changes === 0) throw notFound(`workflow run ${run.id} not found`);
+  }
+
+  async getRun(workspaceId: string, id: string): Promise<WorkflowRunRow | undefined> {
+    this.check();
+    const row = this.s.getRun.get(workspaceId, id);
+    return row && toRun(row);
+  }
+
+  async listActiveRuns(workspaceId: string, contactId: string, channel?: Channel): Promise<WorkflowRunRow[]> {
+    this.check();
+    const rows =
+      channel === undefined
+        ? this.s.listActiveRuns.all(workspaceId, contactId)
+        : this.s.listActiveRunsOnChannel.all(workspaceId, contactId, channel);
+    return rows.map(toRun);
+  }
+
+  async setTimer(timer: TimerRow): Promise<void> {
+    this.check();
+    assertCanonicalTimestamp(timer.dueAt, 'dueAt');
+    try {
+      this.s.setTimer.run(timer.id, timer.workspaceId, timer.runId, timer.token, timer.dueAt);
+    } catch (error) {
+      throw translateConstraint(error, `timer of run ${timer.runId} cannot be set`);
+    }
+  }
+
+  async deleteTimer(runId: string): Promise<void> {
+    this.check();
+    this.s.deleteTimer.run(runId);
+  }
+
+  async getTimer(runId: string): Promise<TimerRow | undefined> {
+    this.check();
+    const row = this.s.getTimer.get(runId);
+    return row && toTimer(row);
+  }
+
+  async listDueTimers(now: string, limit: number): Promise<TimerRow[]> {
+    this.check();
+    assertCanonicalTimestamp(now, 'now');
+    assertLimit(limit);
+    return this.s.listDueTimers.all(now, limit).map(toTimer);
+  }
+
+  async countTimers(): Promise<number> {
+    this.check();
+    return this.s.countTimers.get()?.count ?? 0;
+  }
+
+  // inbound de-duplication
+
+  async getProcessedMessage(
+    workspaceId: string,
+    channel: Channel,
+    messageId: string,
+  ): Promise<ProcessedMessage | undefined> {
+    this.check();
+    const row = this.s.getProcessedMessage.get(workspaceId, channel, messageId);
+    return row && toProcessed(row);
+  }
+
+  async saveProcessedMessage(message: ProcessedMessage): Promise<void> {
+    this.check();
+    try {
+      this.s.saveProcessedMessage.run(
+        message.workspaceId,
+        message.channel,
+        message.messageId,
+        toJsonText(message.response),
+        message.processedAt,
+      );
+    } catch (error) {
+      throw translateConstraint(error, `message ${message.channel}:${message.messageId} cannot be recorded`);
+    }
+  }
+
+  // outbox
+
+  async appendEvent(event: ConsentryEvent): Promise<StoredEvent> {
+    this.check();
+    let position: number;
+    try {
+      const result = this.s.appendEvent.run(
+        event.id,
+        event.workspaceId,
+        event.type,
+        event.contactId ?? null,
+        event.occurredAt,
+        event.version,
+        toJsonText(event.data),
+      );
+      position = Number(result.lastInsertRowid);
+    } catch (error) {
+      throw translateConstraint(error, `event ${event.id} cannot be appended`);
+    }
+    // The store keeps its own JSON text, so handing back the caller's data object shares nothing with it.
+    return {
+      id: event.id,
+      type: event.type,
+      version: event.version,
+      workspaceId: event.workspaceId,
+      occurredAt: event.occurredAt,
+      contactId: event.contactId ?? null,
+      data: event.data,
+      position,
+    };
+  }
+
+  async getEvent(workspaceId: string, id: string): Promise<StoredEvent | undefined> {
+    this.check();
+    const row = this.s.getEvent.get(id, workspaceId);
+    return row && toEvent(row);
+  }
+
+  async listEvents(workspaceId: string, query: EventQuery): Promise<StoredEvent[]> {
+    this.check();
+    assertLimit(query.limit);
+    const types = query.types ?? [];
+    const statement = this.s.eventQuery(listEventsSql(query, types.length));
+    const params: unknown[] = [workspaceId, ...types];
+    if (query.contactId !== undefined) params.push(query.contactId);
+    if (query.beforeId !== undefined) params.push(query.beforeId);
+    params.push(query.limit);
+    return statement.all(...params).map(toEvent);
+  }
+
+  async listEventsAfter(position: number, limit: number): Promise<StoredEvent[]> {
+    this.check();
+    assertLimit(limit);
+    return this.s.listEventsAfter.all(position, limit).map(toEvent);
+  }
+
+  // meta
+
+  async getMeta(key: string): Promise<unknown> {
+    this.check();
+    const row = this.s.getMeta.get(key);
+    return row === undefined ? undefined : JSON.parse(row.value);
+  }
+
+  async setMeta(key: string, value: unknown): Promise<void> {
+    this.check();
+    this.s.setMeta.run(key, toJsonText(value));
+  }
+}
+
+class SqliteStoreImpl implements SqliteStore {
+  private readonly lock = new TransactionLock();
+  private closed = false;
+
+  constructor(
+    readonly db: Database,
+    private readonly statements: Statements,
+  ) {}
+
+  /** Serialised: a transaction opened from inside `fn` would wait for `fn` forever, so `fn` uses only `tx`. */
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error('the store is closed');
+    const wait = this.lock.acquire();
+    if (wait) await wait;
+    try {
+      if (this.closed) throw new Error('the store is closed');
+      // IMMEDIATE takes the write lock up front, so a transaction that reads then writes
+      // cannot fail half-way with SQLITE_BUSY (https://www.sqlite.org/lang_transaction.html).
+      this.statements.begin.run();
+      const tx = new SqliteTx(this.statements);
+      try {
+        const result = await fn(tx);
+        tx.end();
+        this.statements.commit.run();
+        return result;
+      } catch (error) {
+        tx.end();
+        if (this.db.inTransaction) this.statements.rollback.run();
+        throw error;
+      }
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Let a running or queued transaction finish before the handle goes away.
+    const wait = this.lock.acquire();
+    if (wait) await wait;
+    try {
+      this.db.close();
+    } finally {
+      this.lock.release();
+    }
+  }
+}
+
+function checkOptions(options: SqliteStoreOptions): { synchronous: 'NORMAL' | 'FULL'; busyTimeoutMs: number } {
+  const synchronous = options.synchronous ?? 'NORMAL';
+  if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
+    throw new Error(`synchronous must be NORMAL or FULL, got ${String(synchronous)}`);
+  }
+  const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+  if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
+    throw new Error(`busyTimeoutMs must be a non-negative integer, got ${String(busyTimeoutMs)}`);
+  }
+  return { synchronous, busyTimeoutMs };
+}
+
+/**
+ * Opens (creating if needed) the SQLite database at `options.path` and migrates it. Timestamps
+ * are stored as given and compared as text, so callers pass `Date.toISOString()` values.
+ */
+export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
+  const { synchronous, busyTimeoutMs } = checkOptions(options);
+  const inMemory = options.path === ':memory:' || options.path === '';
+  if (!inMemory && !options.path.startsWith('file:')) {
+    mkdirSync(dirname(resolve(options.path)), { recursive: true });
+  }
+  const db = new BetterSqlite3(options.path);
+  try {
+    // WAL lets readers run beside the single writer and makes a commit one sequential append
+    // (https://www.sqlite.org/wal.html).
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${synchronous}`);
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    migrate(db);
+    return new SqliteStoreImpl(db, new Statements(db));
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,1096 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConsentRecord, ConsentState } from '../../src/core/consent.js';
+import type { Contact } from '../../src/core/contact.js';
+import { isConsentryError, type ErrorCode } from '../../src/core/errors.js';
+import type { ConsentryEvent } from '../../src/core/events.js';
+import { defaultSettings, type Workspace } from '../../src/core/settings.js';
+import type {
+  Conversation,
+  ProcessedMessage,
+  Store,
+  StoreTx,
+  TimerRow,
+  WorkflowRunRow,
+} from '../../src/ports/store.js';
+
+export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
+
+const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+/** A canonical timestamp `minutes` after 2026-01-01T00:00:00.000Z. */
+const at = (minutes: number): string => new Date(T0 + minutes * 60_000).toISOString();
+
+const WS_A = 'ws_a';
+const WS_B = 'ws_b';
+
+function workspace(id: string, name = 'Example Shop'): Workspace {
+  return { id, name, settings: defaultSettings(), createdAt: at(0), updatedAt: at(0) };
+}
+
+function contact(workspaceId: string, id: string, overrides: Partial<Contact> = {}): Contact {
+  return {
+    id,
+    workspaceId,
+    name: 'Ana Test',
+    email: null,
+    phone: null,
+    identities: [],
+    fields: {},
+    tags: [],
+    hubspotId: null,
+    createdAt: at(0),
+    updatedAt: at(0),
+    erasedAt: null,
+    ...overrides,
+  };
+}
+
+function record(workspaceId: string, contactId: string, seq: number, overrides: Partial<ConsentRecord> = {}): ConsentRecord {
+  return {
+    id: `rec_${workspaceId}_${String(seq).padStart(4, '0')}`,
+    workspaceId,
+    contactId,
+    purpose: 'privacy',
+    channel: 'whatsapp',
+    status: 'opted_in',
+    legalBasis: null,
+    explanation: null,
+    source: 'keyword',
+    actor: { kind: 'contact', id: contactId },
+    evidence: { messageId: `wamid.${seq}`, rawText: 'Yes!', normalizedText: 'yes', keyword: 'yes', language: 'en' },
+    evidenceDigest: `digest-${seq}`,
+    occurredAt: at(seq),
+    recordedAt: at(seq),
+    idempotencyKey: null,
+    seq,
+    prevHash: seq === 1 ? 'genesis' : `hash-${seq - 1}`,
+    hash: `hash-${seq}`,
+    ...overrides,
+  };
+}
+
+function stateOf(r: ConsentRecord): ConsentState {
+  return {
+    workspaceId: r.workspaceId,
+    contactId: r.contactId,
+    purpose: r.purpose,
+    channel: r.channel,
+    status: r.status,
+    legalBasis: r.legalBasis,
+    explanation: r.explanation,
+    source: r.source,
+    occurredAt: r.occurredAt,
+    recordId: r.id,
+    seq: r.seq,
+  };
+}
+
+function conversation(workspaceId: string, id: string, contactId: string, overrides: Partial<Conversation> = {}): Conversation {
+  return { id, workspaceId, contactId, channel: 'whatsapp', status: 'open', openedAt: at(1), closedAt: null, ...overrides };
+}
+
+function run(workspaceId: string, id: string, contactId: string, overrides: Partial<WorkflowRunRow> = {}): WorkflowRunRow {
+  return {
+    id,
+    workspaceId,
+    contactId,
+    conversationId: null,
+    channel: 'whatsapp',
+    templateId: 'request-consent-privacy',
+    status: 'active',
+    state: { step: 'ask', attempts: 0, answers: { email: null }, waiting: ['reply', 'timeout'] },
+    createdAt: at(1),
+    updatedAt: at(1),
+    ...overrides,
+  };
+}
+
+function timer(workspaceId: string, runId: string, dueAt: string, token = 'wait-1'): TimerRow {
+  return { id: `tmr_${runId}_${token}`, workspaceId, runId, token, dueAt };
+}
+
+function taggedEvent(workspaceId: string, id: string, contactId: string | null, tag = 'vip'): ConsentryEvent<'contact.tagged'> {
+  return {
+    id,
+    type: 'contact.tagged',
+    version: 1,
+    workspaceId,
+    occurredAt: at(2),
+    contactId,
+    data: { contactId: contactId ?? 'none', tag },
+  };
+}
+
+function updatedEvent(workspaceId: string, id: string, contactId: string): ConsentryEvent<'contact.updated'> {
+  return {
+    id,
+    type: 'contact.updated',
+    version: 1,
+    workspaceId,
+    occurredAt: at(3),
+    contactId,
+    data: { contactId, changes: ['email'] },
+  };
+}
+
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<void> {
+  const error: unknown = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(isConsentryError(error), `expected a ConsentryError ${code}, got ${String(error)}`).toBe(true);
+  if (isConsentryError(error)) expect(error.code).toBe(code);
+}
+
+/** Lets every pending callback and microtask run, without waiting on wall-clock time. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * The one contract every Store implementation passes (DESIGN §1: one suite per port). It
+ * exercises every StoreTx method, workspace scoping, rollback and serialisation.
+ */
+export function storeContract(name: string, makeStore: MakeStore): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, cleanup } = await makeStore());
+    });
+
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    const tx = <T>(fn: (t: StoreTx) => Promise<T>): Promise<T> => store.transaction(fn);
+
+    /** Two workspaces, each with a contact `ct_ana` (ids are scoped by workspace). */
+    async function seedWorkspaces(): Promise<void> {
+      await tx(async (t) => {
+        await t.insertWorkspace(workspace(WS_A, 'Shop A'));
+        await t.insertWorkspace(workspace(WS_B, 'Shop B'));
+        await t.insertContact(
+          contact(WS_A, 'ct_ana', {
+            email: 'ana@example.com',
+            phone: '+34600000001',
+            identities: [{ channel: 'whatsapp', externalId: '+34600000001' }],
+            tags: ['vip'],
+            hubspotId: '1001',
+          }),
+        );
+        await t.insertContact(
+          contact(WS_B, 'ct_ana', {
+            name: 'Ana Test B',
+            email: 'ana@example.com',
+            phone: '+34600000001',
+            identities: [{ channel: 'whatsapp', externalId: '+34600000001' }],
+            tags: ['other-shop'],
+            hubspotId: '1001',
+          }),
+        );
+      });
+    }
+
+    describe('workspaces', () => {
+      it('inserts, reads and lists workspaces ordered by id', async () => {
+        const b = workspace('ws_2', 'Second');
+        const a = workspace('ws_1', 'First');
+        a.settings.defaultCountry = 'ES';
+        a.settings.privacyPolicyUrl = 'https://example.com/privacy';
+        await tx(async (t) => {
+          await t.insertWorkspace(b);
+          await t.insertWorkspace(a);
+        });
+        await tx(async (t) => {
+          expect(await t.getWorkspace('ws_1')).toStrictEqual(a);
+          expect(await t.getWorkspace('ws_missing')).toBeUndefined();
+          expect((await t.listWorkspaces()).map((w) => w.id)).toEqual(['ws_1', 'ws_2']);
+        });
+      });
+
+      it('updates only the patched fields and rejects unknown workspaces', async () => {
+        await tx((t) => t.insertWorkspace(workspace(WS_A, 'Before')));
+        const settings = { ...defaultSettings(), defaultLanguage: 'es' as const };
+        await tx(async (t) => {
+          await t.updateWorkspace(WS_A, { name: 'After', updatedAt: at(5) });
+          let stored = await t.getWorkspace(WS_A);
+          expect(stored?.name).toBe('After');
+          expect(stored?.settings).toStrictEqual(defaultSettings());
+          expect(stored?.updatedAt).toBe(at(5));
+          await t.updateWorkspace(WS_A, { settings, updatedAt: at(6) });
+          stored = await t.getWorkspace(WS_A);
+          expect(stored?.name).toBe('After');
+          expect(stored?.settings.defaultLanguage).toBe('es');
+          expect(stored?.createdAt).toBe(at(0));
+          await expectCode(t.updateWorkspace('ws_missing', { name: 'x', updatedAt: at(7) }), 'NOT_FOUND');
+        });
+      });
+
+      it('rejects a duplicate workspace id', async () => {
+        await tx((t) => t.insertWorkspace(workspace(WS_A)));
+        await tx(async (t) => {
+          await expectCode(t.insertWorkspace(workspace(WS_A, 'Again')), 'CONFLICT');
+          expect((await t.getWorkspace(WS_A))?.name).toBe('Example Shop');
+        });
+      });
+
+      it('hands out copies of settings', async () => {
+        const input = workspace(WS_A);
+        await tx((t) => t.insertWorkspace(input));
+        input.settings.triggers.length = 0;
+        await tx(async (t) => {
+          const read = await t.getWorkspace(WS_A);
+          expect(read?.settings.triggers).toHaveLength(1);
+          read?.settings.triggers.push({ trigger: 'manual', template: 'x', enabled: true });
+          expect((await t.getWorkspace(WS_A))?.settings.triggers).toHaveLength(1);
+        });
+      });
+    });
+
+    describe('contacts', () => {
+      beforeEach(seedWorkspaces);
+
+      it('round-trips every field', async () => {
+        const full = contact(WS_A, 'ct_full', {
+          name: null,
+          email: 'full@example.com',
+          phone: '+34600000002',
+          identities: [
+            { channel: 'sms', externalId: '+34600000002' },
+            { channel: 'webchat', externalId: 'visitor-42' },
+          ],
+          fields: { city: 'Madrid', plan: 'gold' },
+          tags: ['b-tag', 'a-tag'],
+          hubspotId: null,
+          updatedAt: at(9),
+          erasedAt: at(10),
+        });
+        await tx((t) => t.insertContact(full));
+        expect(await tx((t) => t.getContact(WS_A, 'ct_full'))).toStrictEqual(full);
+      });
+
+      it('never returns a contact of another workspace', async () => {
+        await tx(async (t) => {
+          expect((await t.getContact(WS_A, 'ct_ana'))?.tags).toEqual(['vip']);
+          expect((await t.getContact(WS_B, 'ct_ana'))?.name).toBe('Ana Test B');
+          expect(await t.getContact('ws_missing', 'ct_ana')).toBeUndefined();
+          expect(await t.getContact(WS_A, 'ct_missing')).toBeUndefined();
+          await t.insertContact(contact(WS_A, 'ct_only_a', { email: 'only@example.com', hubspotId: '2002' }));
+          expect(await t.getContact(WS_B, 'ct_only_a')).toBeUndefined();
+          expect(await t.findContactByEmail(WS_B, 'only@example.com')).toBeUndefined();
+          expect(await t.findContactByHubspotId(WS_B, '2002')).toBeUndefined();
+          expect(await t.listContacts(WS_B, { limit: 10 })).toHaveLength(1);
+        });
+      });
+
+      it('finds contacts by identity, email, phone and HubSpot id within the workspace', async () => {
+        await tx(async (t) => {
+          expect((await t.findContactByIdentity(WS_A, 'whatsapp', '+34600000001'))?.tags).toEqual(['vip']);
+          expect((await t.findContactByIdentity(WS_B, 'whatsapp', '+34600000001'))?.tags).toEqual(['other-shop']);
+          expect(await t.findContactByIdentity(WS_A, 'sms', '+34600000001')).toBeUndefined();
+          expect((await t.findContactByEmail(WS_A, 'ana@example.com'))?.workspaceId).toBe(WS_A);
+          expect((await t.findContactByEmail(WS_B, 'ana@example.com'))?.workspaceId).toBe(WS_B);
+          expect(await t.findContactByEmail(WS_A, 'nobody@example.com')).toBeUndefined();
+          expect((await t.findContactByPhone(WS_A, '+34600000001'))?.id).toBe('ct_ana');
+          expect(await t.findContactByPhone(WS_A, '+34600000009')).toBeUndefined();
+          expect((await t.findContactByHubspotId(WS_B, '1001'))?.name).toBe('Ana Test B');
+          expect(await t.findContactByHubspotId(WS_A, '9999')).toBeUndefined();
+        });
+      });
+
+      it('returns the lowest id when several contacts share an email or phone', async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_zed', { email: 'shared@example.com', phone: '+34600000005' }));
+          await t.insertContact(contact(WS_A, 'ct_bob', { email: 'shared@example.com', phone: '+34600000005' }));
+          expect((await t.findContactByEmail(WS_A, 'shared@example.com'))?.id).toBe('ct_bob');
+          expect((await t.findContactByPhone(WS_A, '+34600000005'))?.id).toBe('ct_bob');
+        });
+      });
+
+      it('keeps an identity unique per workspace and leaves no trace of a rejected insert', async () => {
+        await tx(async (t) => {
+          const clash = contact(WS_A, 'ct_clash', {
+            identities: [
+              { channel: 'sms', externalId: '+34600000003' },
+              { channel: 'whatsapp', externalId: '+34600000001' },
+            ],
+            tags: ['clash'],
+          });
+          await expectCode(t.insertContact(clash), 'CONFLICT');
+          expect(await t.getContact(WS_A, 'ct_clash')).toBeUndefined();
+          expect(await t.findContactByIdentity(WS_A, 'sms', '+34600000003')).toBeUndefined();
+          expect(await t.listTags(WS_A)).toEqual(['vip']);
+          const twice = contact(WS_A, 'ct_twice', {
+            identities: [
+              { channel: 'sms', externalId: '+34600000004' },
+              { channel: 'sms', externalId: '+34600000004' },
+            ],
+          });
+          await expectCode(t.insertContact(twice), 'CONFLICT');
+          expect(await t.getContact(WS_A, 'ct_twice')).toBeUndefined();
+        });
+      });
+
+      it('rejects a duplicate contact id and a contact of an unknown workspace', async () => {
+        await tx(async (t) => {
+          await expectCode(t.insertContact(contact(WS_A, 'ct_ana', { name: 'Other' })), 'CONFLICT');
+          expect((await t.getContact(WS_A, 'ct_ana'))?.name).toBe('Ana Test');
+          await expectCode(t.insertContact(contact('ws_missing', 'ct_x')), 'NOT_FOUND');
+        });
+      });
+
+      it('updateContact replaces identities, fields and tags', async () => {
+        await tx(async (t) => {
+          const before = await t.getContact(WS_A, 'ct_ana');
+          if (!before) throw new Error('seed contact missing');
+          await t.updateContact({
+            ...before,
+            email: 'ana.new@example.com',
+            identities: [{ channel: 'sms', externalId: '+34600000001' }],
+            fields: { language: 'es' },
+            tags: ['newsletter'],
+            updatedAt: at(20),
+          });
+          const after = await t.getContact(WS_A, 'ct_ana');
+          expect(after).toStrictEqual({
+            ...before,
+            email: 'ana.new@example.com',
+            identities: [{ channel: 'sms', externalId: '+34600000001' }],
+            fields: { language: 'es' },
+            tags: ['newsletter'],
+            updatedAt: at(20),
+          });
+          expect(await t.findContactByIdentity(WS_A, 'whatsapp', '+34600000001')).toBeUndefined();
+          expect((await t.findContactByIdentity(WS_A, 'sms', '+34600000001'))?.id).toBe('ct_ana');
+          expect(await t.findContactByEmail(WS_A, 'ana@example.com')).toBeUndefined();
+          expect(await t.listTags(WS_A)).toEqual(['newsletter']);
+          expect(await t.listContacts(WS_A, { tag: 'vip', limit: 10 })).toEqual([]);
+          expect((await t.listContacts(WS_A, { tag: 'newsletter', limit: 10 })).map((c) => c.id)).toEqual(['ct_ana']);
+          // The freed identity can now be taken by another contact.
+          await t.insertContact(contact(WS_A, 'ct_new', { identities: [{ channel: 'whatsapp', externalId: '+34600000001' }] }));
+          expect((await t.findContactByIdentity(WS_A, 'whatsapp', '+34600000001'))?.id).toBe('ct_new');
+        });
+      });
+
+      it('updateContact rejects a taken identity without changing anything, and unknown contacts', async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_bob', { identities: [{ channel: 'sms', externalId: '+34600000002' }] }));
+          const ana = await t.getContact(WS_A, 'ct_ana');
+          if (!ana) throw new Error('seed contact missing');
+          await expectCode(
+            t.updateContact({
+              ...ana,
+              identities: [...ana.identities, { channel: 'sms', externalId: '+34600000002' }],
+              tags: ['changed'],
+            }),
+            'CONFLICT',
+          );
+          expect(await t.getContact(WS_A, 'ct_ana')).toStrictEqual(ana);
+          expect((await t.findContactByIdentity(WS_A, 'sms', '+34600000002'))?.id).toBe('ct_bob');
+          expect(await t.listTags(WS_A)).toEqual(['vip']);
+          await expectCode(t.updateContact(contact(WS_A, 'ct_missing')), 'NOT_FOUND');
+          // Scoped: the workspace B contact with the same id is a different row.
+          await expectCode(t.updateContact({ ...ana, workspaceId: 'ws_missing' }), 'NOT_FOUND');
+        });
+      });
+
+      it('lists contacts ordered by id with limit, cursor and filters', async () => {
+        await tx(async (t) => {
+          for (const id of ['ct_3', 'ct_1', 'ct_5', 'ct_2', 'ct_4']) {
+            const n = Number(id.slice(3));
+            await t.insertContact(
+              contact(WS_A, id, {
+                email: n <= 2 ? 'pair@example.com' : `c${n}@example.com`,
+                phone: `+3460000010${n}`,
+                tags: n % 2 === 1 ? ['odd', 'vip'] : ['even'],
+              }),
+            );
+          }
+          const ids = async (query: Parameters<StoreTx['listContacts']>[1]): Promise<string[]> =>
+            (await t.listContacts(WS_A, query)).map((c) => c.id);
+          expect(await ids({ limit: 100 })).toEqual(['ct_1', 'ct_2', 'ct_3', 'ct_4', 'ct_5', 'ct_ana']);
+          expect(await ids({ limit: 2 })).toEqual(['ct_1', 'ct_2']);
+          expect(await ids({ limit: 2, afterId: 'ct_2' })).toEqual(['ct_3', 'ct_4']);
+          expect(await ids({ limit: 0 })).toEqual([]);
+          expect(await ids({ tag: 'odd', limit: 10 })).toEqual(['ct_1', 'ct_3', 'ct_5']);
+          expect(await ids({ tag: 'vip', limit: 10 })).toEqual(['ct_1', 'ct_3', 'ct_5', 'ct_ana']);
+          expect(await ids({ tag: 'vip', afterId: 'ct_3', limit: 2 })).toEqual(['ct_5', 'ct_ana']);
+          expect(await ids({ email: 'pair@example.com', limit: 10 })).toEqual(['ct_1', 'ct_2']);
+          expect(await ids({ email: 'pair@example.com', tag: 'even', limit: 10 })).toEqual(['ct_2']);
+          expect(await ids({ phone: '+34600000104', limit: 10 })).toEqual(['ct_4']);
+          expect(await ids({ phone: '+34600000104', tag: 'odd', limit: 10 })).toEqual([]);
+          expect(await ids({ tag: 'nobody', limit: 10 })).toEqual([]);
+          expect((await t.listContacts(WS_B, { tag: 'vip', limit: 10 })).map((c) => c.id)).toEqual([]);
+          await expectCode(t.listContacts(WS_A, { limit: -1 }), 'VALIDATION_FAILED');
+        });
+      });
+
+      it('lists the distinct tags of a workspace, sorted', async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_2', { tags: ['newsletter', 'vip'] }));
+          await t.insertContact(contact(WS_A, 'ct_3', { tags: ['b2b'] }));
+          expect(await t.listTags(WS_A)).toEqual(['b2b', 'newsletter', 'vip']);
+          expect(await t.listTags(WS_B)).toEqual(['other-shop']);
+          expect(await t.listTags('ws_missing')).toEqual([]);
+        });
+      });
+
+      it('hands out copies: changing a returned or inserted contact does not change the store', async () => {
+        const input = contact(WS_A, 'ct_copy', {
+          identities: [{ channel: 'email', externalId: 'copy@example.com' }],
+          fields: { city: 'Lisboa' },
+          tags: ['one'],
+        });
+        await tx((t) => t.insertContact(input));
+        input.tags.push('mutated-input');
+        input.fields.city = 'mutated';
+        const identity = input.identities[0];
+        if (identity) identity.externalId = 'mutated';
+        await tx(async (t) => {
+          const read = await t.getContact(WS_A, 'ct_copy');
+          if (!read) throw new Error('contact missing');
+          expect(read.tags).toEqual(['one']);
+          expect(read.fields).toEqual({ city: 'Lisboa' });
+          expect(read.identities).toEqual([{ channel: 'email', externalId: 'copy@example.com' }]);
+          read.tags.push('mutated-output');
+          read.fields.city = 'mutated';
+          read.identities.length = 0;
+          read.name = 'Changed';
+          const again = await t.findContactByIdentity(WS_A, 'email', 'copy@example.com');
+          expect(again?.tags).toEqual(['one']);
+          expect(again?.fields).toEqual({ city: 'Lisboa' });
+          expect(again?.name).toBe('Ana Test');
+          expect(again?.identities).toHaveLength(1);
+        });
+      });
+    });
+
+    describe('consent ledger', () => {
+      beforeEach(seedWorkspaces);
+
+      it('round-trips records exactly, nulls included, in seq order', async () => {
+        const bare = record(WS_A, 'ct_ana', 1);
+        const full = record(WS_A, 'ct_ana', 2, {
+          purpose: 'marketing',
+          channel: 'email',
+          status: 'opted_out',
+          legalBasis: 'LEGITIMATE_INTEREST_CLIENT',
+          explanation: 'Asked by phone to stop the newsletter',
+          source: 'manual',
+          actor: { kind: 'user', id: 'user_77' },
+          evidence: { note: 'call on Monday', policyUrl: 'https://example.com/privacy', policyDigest: 'abc', redacted: false },
+          occurredAt: at(1),
+          recordedAt: at(30),
+          idempotencyKey: 'import-row-7',
+        });
+        await tx(async (t) => {
+          await t.appendConsentRecord(bare);
+          await t.appendConsentRecord(full);
+        });
+        await tx(async (t) => {
+          expect(await t.listConsentRecords(WS_A, {})).toStrictEqual([bare, full]);
+          expect(await t.lastConsentRecord(WS_A)).toStrictEqual(full);
+          expect(await t.findConsentRecordByIdempotencyKey(WS_A, 'import-row-7')).toStrictEqual(full);
+        });
+      });
+
+      it('keeps one chain per workspace', async () => {
+        await tx(async (t) => {
+          expect(await t.lastConsentRecord(WS_A)).toBeUndefined();
+          await t.appendConsentRecord(record(WS_A, 'ct_ana', 1));
+          await t.appendConsentRecord(record(WS_A, 'ct_ana', 2));
+          await t.appendConsentRecord(record(WS_B, 'ct_ana', 1));
+          expect((await t.lastConsentRecord(WS_A))?.seq).toBe(2);
+          expect((await t.lastConsentRecord(WS_B))?.id).toBe('rec_ws_b_0001');
+          expect((await t.listConsentRecords(WS_B, {})).map((r) => r.id)).toEqual(['rec_ws_b_0001']);
+          expect(await t.listConsentRecords('ws_missing', {})).toEqual([]);
+        });
+      });
+
+      it('rejects a taken seq, a taken idempotency key and an unknown contact', async () => {
+        await tx(async (t) => {
+          await t.appendConsentRecord(record(WS_A, 'ct_ana', 1, { idempotencyKey: 'key-1' }));
+          await expectCode(t.appendConsentRecord(record(WS_A, 'ct_ana', 1, { id: 'rec_other' })), 'CONFLICT');
+          await expectCode(t.appendConsentRecord(record(WS_A, 'ct_ana', 2, { idempotencyKey: 'key-1' })), 'CONFLICT');
+          await expectCode(t.appendConsentRecord(record(WS_A, 'ct_nobody', 2)), 'NOT_FOUND');
+          // Null keys never clash; the same key in another workspace is another key.
+          await t.appendConsentRecord(record(WS_A, 'ct_ana', 2));
+          await t.appendConsentRecord(record(WS_A, 'ct_ana', 3));
+          await t.appendConsentRecord(record(WS_B, 'ct_ana', 1, { idempotencyKey: 'key-1' }));
+          expect((await t.listConsentRecords(WS_A, {})).map((r) => r.seq)).toEqual([1, 2, 3]);
+        });
+      });
+
+      it('finds a record by idempotency key within its workspace only', async () => {
+        await tx(async (t) => {
+          await t.appendConsentRecord(record(WS_A, 'ct_ana', 1, { idempotencyKey: 'req-1' }));
+          expect((await t.findConsentRecordByIdempotencyKey(WS_A, 'req-1'))?.seq).toBe(1);
+          expect(await t.findConsentRecordByIdempotencyKey(WS_B, 'req-1')).toBeUndefined();
+          expect(await t.findConsentRecordByIdempotencyKey(WS_A, 'req-2')).toBeUndefined();
+        });
+      });
+
+      it('lists records by contact, after a seq and up to a limit', async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_bob'));
+          for (let seq = 1; seq <= 6; seq += 1) {
+            await t.appendConsentRecord(record(WS_A, seq % 2 === 0 ? 'ct_bob' : 'ct_ana', seq));
+          }
+          const seqs = async (query: Parameters<StoreTx['listConsentRecords']>[1]): Promise<number[]> =>
+            (await t.listConsentRecords(WS_A, query)).map((r) => r.seq);
+          expect(await seqs({})).toEqual([1, 2, 3, 4, 5, 6]);
+          expect(await seqs({ afterSeq: 4 })).toEqual([5, 6]);
+          expect(await seqs({ limit: 2 })).toEqual([1, 2]);
+          expect(await seqs({ afterSeq: 1, limit: 3 })).toEqual([2, 3, 4]);
+          expect(await seqs({ contactId: 'ct_bob' })).toEqual([2, 4, 6]);
+          expect(await seqs({ contactId: 'ct_bob', afterSeq: 2, limit: 1 })).toEqual([4]);
+          expect(await seqs({ contactId: 'ct_nobody' })).toEqual([]);
+        });
+      });
+
+      it('redacts evidence of one contact, keeps hashes and digests, and counts the records', async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_bob'));
+          await t.appendConsentRecord(record(WS_A, 'ct_ana', 1));
+          await t.appendConsentRecord(record(WS_A, 'ct_bob', 2));
+          await t.appendConsentRecord(record(WS_A, 'ct_ana', 3));
+          await t.appendConsentRecord(record(WS_B, 'ct_ana', 1));
+        });
+        const before = await tx((t) => t.listConsentRecords(WS_A, {}));
+        const redacted = { redacted: true };
+        expect(await tx((t) => t.redactConsentEvidence(WS_A, 'ct_ana', redacted))).toBe(2);
+        await tx(async (t) => {
+          const after = await t.listConsentRecords(WS_A, {});
+          expect(after).toStrictEqual(
+            before.map((r) => (r.contactId === 'ct_ana' ? { ...r, evidence: { redacted: true } } : r)),
+          );
+          expect((await t.listConsentRecords(WS_B, {}))[0]?.evidence.rawText).toBe('Yes!');
+          expect(await t.redactConsentEvidence(WS_A, 'ct_nobody', redacted)).toBe(0);
+        });
+      });
+
+      it('upserts the materialised state and reads it back', async () => {
+        const first = record(WS_A, 'ct_ana', 1);
+        const second = record(WS_A, 'ct_ana', 2, {
+          status: 'opted_out',
+          source: 'api',
+          legalBasis: 'NON_GDPR',
+          explanation: 'Bulk clean-up',
+        });
+        const marketing = record(WS_A, 'ct_ana', 3, { purpose: 'marketing', channel: 'email' });
+        const otherChannel = record(WS_A, 'ct_ana', 4, { purpose: 'marketing', channel: 'any' });
+        await tx(async (t) => {
+          expect(await t.getConsentState(WS_A, 'ct_ana', 'privacy', 'whatsapp')).toBeUndefined();
+          await t.upsertConsentState(stateOf(first));
+          expect(await t.getConsentState(WS_A, 'ct_ana', 'privacy', 'whatsapp')).toStrictEqual(stateOf(first));
+          await t.upsertConsentState(stateOf(second));
+          await t.upsertConsentState(stateOf(otherChannel));
+          await t.upsertConsentState(stateOf(marketing));
+          expect(await t.getConsentState(WS_A, 'ct_ana', 'privacy', 'whatsapp')).toStrictEqual(stateOf(second));
+          expect(await t.getConsentStates(WS_A, 'ct_ana')).toStrictEqual([
+            stateOf(otherChannel),
+            stateOf(marketing),
+            stateOf(second),
+          ]);
+          expect(await t.getConsentStates(WS_B, 'ct_ana')).toEqual([]);
+          expect(await t.getConsentState(WS_B, 'ct_ana', 'privacy', 'whatsapp')).toBeUndefined();
+          await expectCode(t.upsertConsentState({ ...stateOf(first), contactId: 'ct_nobody' }), 'NOT_FOUND');
+        });
+      });
+
+      it('lists every materialised state of a workspace ordered by contact, purpose, channel', async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_0'));
+          const a = stateOf(record(WS_A, 'ct_ana', 1));
+          const b = stateOf(record(WS_A, 'ct_0', 2, { purpose: 'privacy', channel: 'sms' }));
+          const c = stateOf(record(WS_A, 'ct_0', 3, { purpose: 'marketing', channel: 'sms' }));
+          const other = stateOf(record(WS_B, 'ct_ana', 1));
+          for (const s of [a, b, c, other]) await t.upsertConsentState(s);
+          expect(await t.listAllConsentStates(WS_A)).toStrictEqual([c, b, a]);
+          expect(await t.listAllConsentStates(WS_B)).toStrictEqual([other]);
+        });
+      });
+
+      it('hands out copies of records', async () => {
+        await tx((t) => t.appendConsentRecord(record(WS_A, 'ct_ana', 1)));
+        await tx(async (t) => {
+          const read = await t.lastConsentRecord(WS_A);
+          if (!read) throw new Error('record missing');
+          read.evidence.rawText = 'mutated';
+          read.actor.id = 'mutated';
+          const again = await t.listConsentRecords(WS_A, {});
+          expect(again[0]?.evidence.rawText).toBe('Yes!');
+          expect(again[0]?.actor.id).toBe('ct_ana');
+        });
+      });
+    });
+
+    describe('conversations', () => {
+      beforeEach(seedWorkspaces);
+
+      it('inserts, reads, finds the open one per channel and closes it', async () => {
+        const open = conversation(WS_A, 'cv_1', 'ct_ana');
+        await tx(async (t) => {
+          await t.insertConversation(open);
+          await t.insertConversation(conversation(WS_A, 'cv_sms', 'ct_ana', { channel: 'sms' }));
+          expect(await t.getConversation(WS_A, 'cv_1')).toStrictEqual(open);
+          expect(await t.getOpenConversation(WS_A, 'ct_ana', 'whatsapp')).toStrictEqual(open);
+          expect((await t.getOpenConversation(WS_A, 'ct_ana', 'sms'))?.id).toBe('cv_sms');
+          expect(await t.getOpenConversation(WS_A, 'ct_ana', 'email')).toBeUndefined();
+          const closed: Conversation = { ...open, status: 'closed', closedAt: at(9) };
+          await t.updateConversation(closed);
+          expect(await t.getConversation(WS_A, 'cv_1')).toStrictEqual(closed);
+          expect(await t.getOpenConversation(WS_A, 'ct_ana', 'whatsapp')).toBeUndefined();
+          const reopened = conversation(WS_A, 'cv_2', 'ct_ana', { openedAt: at(10) });
+          await t.insertConversation(reopened);
+          expect(await t.getOpenConversation(WS_A, 'ct_ana', 'whatsapp')).toStrictEqual(reopened);
+        });
+      });
+
+      it('never returns a conversation of another workspace', async () => {
+        await tx(async (t) => {
+          await t.insertConversation(conversation(WS_A, 'cv_1', 'ct_ana'));
+          expect(await t.getConversation(WS_B, 'cv_1')).toBeUndefined();
+          expect(await t.getOpenConversation(WS_B, 'ct_ana', 'whatsapp')).toBeUndefined();
+          await expectCode(t.updateConversation(conversation(WS_B, 'cv_1', 'ct_ana', { status: 'closed' })), 'NOT_FOUND');
+          expect((await t.getConversation(WS_A, 'cv_1'))?.status).toBe('open');
+        });
+      });
+
+      it('rejects duplicates, unknown contacts and unknown conversations', async () => {
+        await tx(async (t) => {
+          await t.insertConversation(conversation(WS_A, 'cv_1', 'ct_ana'));
+          await expectCode(t.insertConversation(conversation(WS_A, 'cv_1', 'ct_ana')), 'CONFLICT');
+          await expectCode(t.insertConversation(conversation(WS_A, 'cv_2', 'ct_nobody')), 'NOT_FOUND');
+          await expectCode(t.updateConversation(conversation(WS_A, 'cv_missing', 'ct_ana')), 'NOT_FOUND');
+        });
+      });
+    });
+
+    describe('workflow runs and timers', () => {
+      beforeEach(seedWorkspaces);
+
+      it('inserts, reads and updates runs with their JSON state', async () => {
+        const started = run(WS_A, 'run_1', 'ct_ana', { conversationId: 'cv_1' });
+        await tx(async (t) => {
+          await t.insertRun(started);
+          expect(await t.getRun(WS_A, 'run_1')).toStrictEqual(started);
+          const advanced: WorkflowRunRow = {
+            ...started,
+            status: 'completed',
+            state: { step: 'done', attempts: 2, answers: { email: 'ana@example.com' }, waiting: [] },
+            updatedAt: at(8),
+          };
+          await t.updateRun(advanced);
+          expect(await t.getRun(WS_A, 'run_1')).toStrictEqual(advanced);
+          await expectCode(t.updateRun(run(WS_A, 'run_missing', 'ct_ana')), 'NOT_FOUND');
+          await expectCode(t.insertRun(run(WS_A, 'run_1', 'ct_ana')), 'CONFLICT');
+          await expectCode(t.insertRun(run(WS_A, 'run_2', 'ct_nobody')), 'NOT_FOUND');
+        });
+      });
+
+      it('lists active runs of a contact, optionally on one channel, oldest first', async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_bob'));
+          await t.insertRun(run(WS_A, 'run_late', 'ct_ana', { createdAt: at(5) }));
+          await t.insertRun(run(WS_A, 'run_early', 'ct_ana', { createdAt: at(2) }));
+          await t.insertRun(run(WS_A, 'run_sms', 'ct_ana', { channel: 'sms', createdAt: at(3) }));
+          await t.insertRun(run(WS_A, 'run_done', 'ct_ana', { status: 'completed' }));
+          await t.insertRun(run(WS_A, 'run_cancelled', 'ct_ana', { status: 'cancelled' }));
+          await t.insertRun(run(WS_A, 'run_bob', 'ct_bob'));
+          await t.insertRun(run(WS_B, 'run_b', 'ct_ana'));
+          const ids = async (channel?: 'whatsapp' | 'sms'): Promise<string[]> =>
+            (await t.listActiveRuns(WS_A, 'ct_ana', channel)).map((r) => r.id);
+          expect(await ids()).toEqual(['run_early', 'run_sms', 'run_late']);
+          expect(await ids('whatsapp')).toEqual(['run_early', 'run_late']);
+          expect(await ids('sms')).toEqual(['run_sms']);
+          expect((await t.listActiveRuns(WS_B, 'ct_ana')).map((r) => r.id)).toEqual(['run_b']);
+        });
+      });
+
+      it('never returns a run of another workspace', async () => {
+        await tx(async (t) => {
+          await t.insertRun(run(WS_A, 'run_1', 'ct_ana'));
+          expect(await t.getRun(WS_B, 'run_1')).toBeUndefined();
+          expect(await t.listActiveRuns(WS_B, 'ct_ana')).toEqual([]);
+          await expectCode(t.updateRun(run(WS_B, 'run_1', 'ct_ana', { status: 'cancelled' })), 'NOT_FOUND');
+          expect((await t.getRun(WS_A, 'run_1'))?.status).toBe('active');
+        });
+      });
+
+      it('hands out copies of run state', async () => {
+        await tx((t) => t.insertRun(run(WS_A, 'run_1', 'ct_ana')));
+        await tx(async (t) => {
+          const read = await t.getRun(WS_A, 'run_1');
+          expect(read?.state).toEqual(run(WS_A, 'run_1', 'ct_ana').state);
+          if (read && typeof read.state === 'object' && read.state !== null) Object.assign(read.state, { step: 'mutated' });
+          expect(await t.getRun(WS_A, 'run_1')).toStrictEqual(run(WS_A, 'run_1', 'ct_ana'));
+        });
+      });
+
+      it('keeps one timer per run: setting replaces, deleting removes', async () => {
+        await tx(async (t) => {
+          await t.insertRun(run(WS_A, 'run_1', 'ct_ana'));
+          expect(await t.getTimer('run_1')).toBeUndefined();
+          expect(await t.countTimers()).toBe(0);
+          await t.setTimer(timer(WS_A, 'run_1', at(60), 'wait-1'));
+          await t.setTimer(timer(WS_A, 'run_1', at(120), 'wait-2'));
+          expect(await t.getTimer('run_1')).toStrictEqual(timer(WS_A, 'run_1', at(120), 'wait-2'));
+          expect(await t.countTimers()).toBe(1);
+          expect(await t.listDueTimers(at(90), 10)).toEqual([]);
+          expect(await t.listDueTimers(at(120), 10)).toStrictEqual([timer(WS_A, 'run_1', at(120), 'wait-2')]);
+          await t.deleteTimer('run_1');
+          await t.deleteTimer('run_1');
+          expect(await t.getTimer('run_1')).toBeUndefined();
+          expect(await t.countTimers()).toBe(0);
+          await expectCode(t.setTimer(timer(WS_A, 'run_missing', at(1))), 'NOT_FOUND');
+        });
+      });
+
+      it('lists due timers across workspaces by due time then run id, up to a limit', async () => {
+        await tx(async (t) => {
+          for (const [ws, id] of [
+            [WS_A, 'run_a1'],
+            [WS_A, 'run_a2'],
+            [WS_B, 'run_b1'],
+            [WS_B, 'run_b2'],
+            [WS_A, 'run_a3'],
+          ] as const) {
+            await t.insertRun(run(ws, id, 'ct_ana'));
+          }
+          await t.setTimer(timer(WS_A, 'run_a1', at(30)));
+          await t.setTimer(timer(WS_A, 'run_a2', at(10)));
+          await t.setTimer(timer(WS_B, 'run_b1', at(10)));
+          await t.setTimer(timer(WS_B, 'run_b2', at(20)));
+          await t.setTimer(timer(WS_A, 'run_a3', at(31)));
+          const due = async (now: string, limit: number): Promise<string[]> =>
+            (await t.listDueTimers(now, limit)).map((x) => x.runId);
+          expect(await due(at(5), 10)).toEqual([]);
+          expect(await due(at(30), 10)).toEqual(['run_a2', 'run_b1', 'run_b2', 'run_a1']);
+          expect(await due(at(30), 2)).toEqual(['run_a2', 'run_b1']);
+          expect(await due(at(1000), 10)).toEqual(['run_a2', 'run_b1', 'run_b2', 'run_a1', 'run_a3']);
+          expect(await t.countTimers()).toBe(5);
+        });
+      });
+
+      it('accepts only Date.toISOString() timestamps where it compares them', async () => {
+        await tx(async (t) => {
+          await t.insertRun(run(WS_A, 'run_1', 'ct_ana'));
+          await expectCode(t.setTimer(timer(WS_A, 'run_1', '2026-01-01T00:00:00Z')), 'VALIDATION_FAILED');
+          await expectCode(t.setTimer(timer(WS_A, 'run_1', '2026-01-01T01:00:00.000+01:00')), 'VALIDATION_FAILED');
+          await expectCode(t.listDueTimers('2026-01-01', 10), 'VALIDATION_FAILED');
+          expect(await t.getTimer('run_1')).toBeUndefined();
+        });
+      });
+    });
+
+    describe('processed messages', () => {
+      beforeEach(seedWorkspaces);
+
+      it('stores the answer per workspace, channel and message id', async () => {
+        const message: ProcessedMessage = {
+          workspaceId: WS_A,
+          channel: 'whatsapp',
+          messageId: 'wamid.1',
+          response: { contactId: 'ct_ana', replies: [{ text: 'Thanks!' }], keyword: null },
+          processedAt: at(4),
+        };
+        await tx(async (t) => {
+          expect(await t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.1')).toBeUndefined();
+          await t.saveProcessedMessage(message);
+          await t.saveProcessedMessage({ ...message, channel: 'sms', response: { other: true } });
+          expect(await t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.1')).toStrictEqual(message);
+          expect((await t.getProcessedMessage(WS_A, 'sms', 'wamid.1'))?.response).toEqual({ other: true });
+          expect(await t.getProcessedMessage(WS_B, 'whatsapp', 'wamid.1')).toBeUndefined();
+          await expectCode(t.saveProcessedMessage({ ...message, response: 'again' }), 'CONFLICT');
+          await expectCode(t.saveProcessedMessage({ ...message, workspaceId: 'ws_missing' }), 'NOT_FOUND');
+          const read = await t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.1');
+          if (read && typeof read.response === 'object' && read.response !== null) Object.assign(read.response, { keyword: 'x' });
+          expect(await t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.1')).toStrictEqual(message);
+        });
+      });
+    });
+
+    describe('outbox events', () => {
+      beforeEach(seedWorkspaces);
+
+      it('assigns consecutive positions and reads events back within their workspace', async () => {
+        const first = taggedEvent(WS_A, 'evt_01', 'ct_ana');
+        const second = updatedEvent(WS_B, 'evt_02', 'ct_ana');
+        const [p1, p2] = await tx(async (t) => [await t.appendEvent(first), await t.appendEvent(second)]);
+        expect(p1).toStrictEqual({ ...first, position: p1?.position });
+        expect(p2?.position).toBe((p1?.position ?? 0) + 1);
+        await tx(async (t) => {
+          expect(await t.getEvent(WS_A, 'evt_01')).toStrictEqual({ ...first, position: p1?.position });
+          expect(await t.getEvent(WS_B, 'evt_01')).toBeUndefined();
+          expect(await t.getEvent(WS_A, 'evt_02')).toBeUndefined();
+          expect(await t.getEvent(WS_A, 'evt_missing')).toBeUndefined();
+          await expectCode(t.appendEvent(taggedEvent(WS_A, 'evt_01', 'ct_ana', 'again')), 'CONFLICT');
+          await expectCode(t.appendEvent(taggedEvent('ws_missing', 'evt_09', null)), 'NOT_FOUND');
+        });
+      });
+
+      it('lists newest first by id, with type, contact, cursor and limit filters', async () => {
+        await tx(async (t) => {
+          // Appended out of id order: the listing follows ids, not positions.
+          await t.appendEvent(taggedEvent(WS_A, 'evt_05', 'ct_ana'));
+          await t.appendEvent(updatedEvent(WS_A, 'evt_01', 'ct_ana'));
+          await t.appendEvent(taggedEvent(WS_A, 'evt_03', 'ct_bob'));
+          await t.appendEvent(updatedEvent(WS_A, 'evt_04', 'ct_bob'));
+          await t.appendEvent(taggedEvent(WS_A, 'evt_02', null));
+          await t.appendEvent(taggedEvent(WS_B, 'evt_06', 'ct_ana'));
+          const ids = async (query: Parameters<StoreTx['listEvents']>[1]): Promise<string[]> =>
+            (await t.listEvents(WS_A, query)).map((e) => e.id);
+          expect(await ids({ limit: 10 })).toEqual(['evt_05', 'evt_04', 'evt_03', 'evt_02', 'evt_01']);
+          expect(await ids({ limit: 2 })).toEqual(['evt_05', 'evt_04']);
+          expect(await ids({ limit: 2, beforeId: 'evt_04' })).toEqual(['evt_03', 'evt_02']);
+          expect(await ids({ limit: 10, types: ['contact.tagged'] })).toEqual(['evt_05', 'evt_03', 'evt_02']);
+          expect(await ids({ limit: 10, types: ['contact.tagged', 'contact.updated'] })).toHaveLength(5);
+          expect(await ids({ limit: 10, types: ['consent.given'] })).toEqual([]);
+          expect(await ids({ limit: 10, types: [] })).toHaveLength(5);
+          expect(await ids({ limit: 10, contactId: 'ct_bob' })).toEqual(['evt_04', 'evt_03']);
+          expect(await ids({ limit: 10, contactId: 'ct_ana', types: ['contact.updated'] })).toEqual(['evt_01']);
+          expect(await ids({ limit: 1, contactId: 'ct_ana', beforeId: 'evt_05' })).toEqual(['evt_01']);
+          expect((await t.listEvents(WS_B, { limit: 10 })).map((e) => e.id)).toEqual(['evt_06']);
+          const listed = await t.listEvents(WS_A, { limit: 1, types: ['contact.updated'], beforeId: 'evt_02' });
+          expect(listed).toStrictEqual([{ ...updatedEvent(WS_A, 'evt_01', 'ct_ana'), position: listed[0]?.position }]);
+        });
+      });
+
+      it('lists events of every workspace after a position, in append order', async () => {
+        const appended = await tx(async (t) => [
+          await t.appendEvent(taggedEvent(WS_A, 'evt_b', 'ct_ana')),
+          await t.appendEvent(taggedEvent(WS_B, 'evt_a', 'ct_ana')),
+          await t.appendEvent(updatedEvent(WS_A, 'evt_c', 'ct_ana')),
+        ]);
+        const start = (appended[0]?.position ?? 0) - 1;
+        await tx(async (t) => {
+          expect(await t.listEventsAfter(start, 10)).toStrictEqual(appended);
+          expect((await t.listEventsAfter(start, 2)).map((e) => e.id)).toEqual(['evt_b', 'evt_a']);
+          expect((await t.listEventsAfter(appended[1]?.position ?? 0, 10)).map((e) => e.id)).toEqual(['evt_c']);
+          expect(await t.listEventsAfter(appended[2]?.position ?? 0, 10)).toEqual([]);
+        });
+      });
+
+      it('hands out copies of event data', async () => {
+        const input = taggedEvent(WS_A, 'evt_01', 'ct_ana', 'vip');
+        const stored = await tx((t) => t.appendEvent(input));
+        input.data.tag = 'mutated-input';
+        if (stored.type === 'contact.tagged') Object.assign(stored.data, { tag: 'mutated-output' });
+        await tx(async (t) => {
+          const read = await t.getEvent(WS_A, 'evt_01');
+          expect(read?.data).toEqual({ contactId: 'ct_ana', tag: 'vip' });
+          if (read) Object.assign(read.data, { tag: 'mutated-read' });
+          expect((await t.listEventsAfter(0, 10))[0]?.data).toEqual({ contactId: 'ct_ana', tag: 'vip' });
+        });
+      });
+    });
+
+    describe('meta', () => {
+      it('stores JSON values by key', async () => {
+        const cursor = { position: 42, paused: false, hooks: ['zapier', 'slack'] };
+        await tx(async (t) => {
+          expect(await t.getMeta('dispatcher.cursor')).toBeUndefined();
+          await t.setMeta('dispatcher.cursor', cursor);
+          await t.setMeta('counter', 7);
+          await t.setMeta('label', 'text');
+          await t.setMeta('nothing', null);
+        });
+        cursor.hooks.push('mutated');
+        await tx(async (t) => {
+          expect(await t.getMeta('dispatcher.cursor')).toStrictEqual({ position: 42, paused: false, hooks: ['zapier', 'slack'] });
+          expect(await t.getMeta('counter')).toBe(7);
+          expect(await t.getMeta('label')).toBe('text');
+          expect(await t.getMeta('nothing')).toBeNull();
+          await t.setMeta('counter', 8);
+          expect(await t.getMeta('counter')).toBe(8);
+          const read = await t.getMeta('dispatcher.cursor');
+          if (read && typeof read === 'object') Object.assign(read, { position: -1 });
+          expect(await t.getMeta('dispatcher.cursor')).toStrictEqual({ position: 42, paused: false, hooks: ['zapier', 'slack'] });
+        });
+      });
+    });
+
+    describe('transactions', () => {
+      beforeEach(seedWorkspaces);
+
+      /** Everything observable through the port, to compare before and after a failed transaction. */
+      async function snapshot(t: StoreTx): Promise<unknown> {
+        const perWorkspace: Record<string, unknown> = {};
+        for (const ws of await t.listWorkspaces()) {
+          perWorkspace[ws.id] = {
+            workspace: ws,
+            contacts: await t.listContacts(ws.id, { limit: 1000 }),
+            tags: await t.listTags(ws.id),
+            byIdentity: await t.findContactByIdentity(ws.id, 'sms', '+34600000009'),
+            anaByIdentity: await t.findContactByIdentity(ws.id, 'whatsapp', '+34600000001'),
+            tagged: await t.listContacts(ws.id, { tag: 'vip', limit: 1000 }),
+            byEmail: await t.findContactByEmail(ws.id, 'ghost@example.com'),
+            records: await t.listConsentRecords(ws.id, {}),
+            last: await t.lastConsentRecord(ws.id),
+            byKey: await t.findConsentRecordByIdempotencyKey(ws.id, 'ghost-key'),
+            states: await t.listAllConsentStates(ws.id),
+            conversation: await t.getConversation(ws.id, 'cv_1'),
+            ghostConversation: await t.getConversation(ws.id, 'cv_ghost'),
+            run: await t.getRun(ws.id, 'run_1'),
+            ghostRun: await t.getRun(ws.id, 'run_ghost'),
+            processed: await t.getProcessedMessage(ws.id, 'whatsapp', 'wamid.ghost'),
+            events: await t.listEvents(ws.id, { limit: 1000 }),
+          };
+        }
+        return {
+          perWorkspace,
+          timers: await t.listDueTimers(at(100_000), 1000),
+          timerCount: await t.countTimers(),
+          outbox: await t.listEventsAfter(0, 1000),
+          meta: [await t.getMeta('cursor'), await t.getMeta('ghost')],
+        };
+      }
+
+      async function seedEverything(): Promise<void> {
+        await tx(async (t) => {
+          await t.appendConsentRecord(record(WS_A, 'ct_ana', 1));
+          await t.upsertConsentState(stateOf(record(WS_A, 'ct_ana', 1)));
+          await t.insertConversation(conversation(WS_A, 'cv_1', 'ct_ana'));
+          await t.insertRun(run(WS_A, 'run_1', 'ct_ana'));
+          await t.setTimer(timer(WS_A, 'run_1', at(60)));
+          await t.appendEvent(taggedEvent(WS_A, 'evt_01', 'ct_ana'));
+          await t.setMeta('cursor', { position: 1 });
+        });
+      }
+
+      it('returns what the function returns', async () => {
+        expect(await tx(async (t) => (await t.getWorkspace(WS_A))?.name)).toBe('Shop A');
+      });
+
+      it('rolls back every write of a transaction that throws, and rethrows the error', async () => {
+        await seedEverything();
+        const before = await tx(snapshot);
+        const failure = new Error('boom');
+        const outcome = tx(async (t) => {
+          await t.insertWorkspace(workspace('ws_ghost'));
+          await t.updateWorkspace(WS_A, { name: 'Renamed', updatedAt: at(50) });
+          await t.insertContact(
+            contact(WS_A, 'ct_ghost', {
+              email: 'ghost@example.com',
+              identities: [{ channel: 'sms', externalId: '+34600000009' }],
+              tags: ['ghost'],
+            }),
+          );
+          const ana = await t.getContact(WS_A, 'ct_ana');
+          if (ana) await t.updateContact({ ...ana, tags: ['changed'], identities: [], updatedAt: at(50) });
+          await t.appendConsentRecord(record(WS_A, 'ct_ana', 2, { idempotencyKey: 'ghost-key' }));
+          await t.redactConsentEvidence(WS_A, 'ct_ana', { redacted: true });
+          await t.upsertConsentState(stateOf(record(WS_A, 'ct_ana', 2, { status: 'opted_out' })));
+          await t.insertConversation(conversation(WS_A, 'cv_ghost', 'ct_ana'));
+          await t.updateConversation(conversation(WS_A, 'cv_1', 'ct_ana', { status: 'closed', closedAt: at(50) }));
+          await t.insertRun(run(WS_A, 'run_ghost', 'ct_ana'));
+          await t.updateRun(run(WS_A, 'run_1', 'ct_ana', { status: 'completed' }));
+          await t.setTimer(timer(WS_A, 'run_1', at(5), 'wait-ghost'));
+          await t.setTimer(timer(WS_A, 'run_ghost', at(6)));
+          await t.deleteTimer('run_1');
+          await t.saveProcessedMessage({
+            workspaceId: WS_A,
+            channel: 'whatsapp',
+            messageId: 'wamid.ghost',
+            response: {},
+            processedAt: at(50),
+          });
+          await t.appendEvent(taggedEvent(WS_A, 'evt_ghost', 'ct_ana'));
+          await t.setMeta('cursor', { position: 99 });
+          await t.setMeta('ghost', true);
+          throw failure;
+        });
+        await expect(outcome).rejects.toBe(failure);
+        expect(await tx(snapshot)).toStrictEqual(before);
+      });
+
+      it('rolls back a transaction whose function rejects after awaiting, and keeps positions gapless', async () => {
+        const first = await tx((t) => t.appendEvent(taggedEvent(WS_A, 'evt_01', 'ct_ana')));
+        await expect(
+          tx(async (t) => {
+            await t.appendEvent(taggedEvent(WS_A, 'evt_02', 'ct_ana'));
+            await t.appendEvent(taggedEvent(WS_A, 'evt_03', 'ct_ana'));
+            await settle();
+            return Promise.reject(new Error('late failure'));
+          }),
+        ).rejects.toThrow('late failure');
+        const next = await tx((t) => t.appendEvent(taggedEvent(WS_A, 'evt_04', 'ct_ana')));
+        expect(next.position).toBe(first.position + 1);
+        expect(await tx((t) => t.getEvent(WS_A, 'evt_02'))).toBeUndefined();
+      });
+
+      it('keeps the writes of a transaction whose function caught a failed write', async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_kept'));
+          await expectCode(
+            t.insertContact(contact(WS_A, 'ct_rejected', { identities: [{ channel: 'whatsapp', externalId: '+34600000001' }] })),
+            'CONFLICT',
+          );
+          await t.appendEvent(taggedEvent(WS_A, 'evt_after', 'ct_kept'));
+        });
+        await tx(async (t) => {
+          expect((await t.getContact(WS_A, 'ct_kept'))?.id).toBe('ct_kept');
+          expect(await t.getContact(WS_A, 'ct_rejected')).toBeUndefined();
+          expect((await t.getEvent(WS_A, 'evt_after'))?.id).toBe('evt_after');
+        });
+      });
+
+      it('serialises concurrent transactions: the second starts after the first commits', async () => {
+        const log: string[] = [];
+        let release: () => void = () => undefined;
+        const gate = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const first = tx(async (t) => {
+          log.push('first:start');
+          await t.insertContact(contact(WS_A, 'ct_first'));
+          await gate;
+          await t.appendEvent(taggedEvent(WS_A, 'evt_first', 'ct_first'));
+          log.push('first:end');
+          return 'first';
+        });
+        const second = tx(async (t) => {
+          log.push('second:start');
+          const seen = await t.getContact(WS_A, 'ct_first');
+          const event = await t.getEvent(WS_A, 'evt_first');
+          log.push('second:end');
+          return [seen?.id, event?.id];
+        });
+        await settle();
+        expect(log).toEqual(['first:start']);
+        release();
+        expect(await first).toBe('first');
+        expect(await second).toEqual(['ct_first', 'evt_first']);
+        expect(log).toEqual(['first:start', 'first:end', 'second:start', 'second:end']);
+      });
+
+      it('runs the next transaction after one that failed', async () => {
+        const failing = tx(async () => {
+          throw new Error('first fails');
+        });
+        const next = tx(async (t) => (await t.getWorkspace(WS_B))?.name);
+        await expect(failing).rejects.toThrow('first fails');
+        expect(await next).toBe('Shop B');
+      });
+
+      it('refuses a transaction object used after its transaction ended', async () => {
+        const leaked: StoreTx[] = [];
+        await tx(async (t) => {
+          leaked.push(t);
+        });
+        const stale = leaked[0];
+        if (!stale) throw new Error('no transaction captured');
+        await expect(stale.insertWorkspace(workspace('ws_late'))).rejects.toThrow(/ended/);
+        expect(await tx((t) => t.getWorkspace('ws_late'))).toBeUndefined();
+      });
+
+      it('refuses new transactions once closed, and closing twice is harmless', async () => {
+        await store.close();
+        await store.close();
+        await expect(store.transaction(async (t) => t.listWorkspaces())).rejects.toThrow(/closed/);
+      });
+    });
+  });
+}

@@ -1,0 +1,334 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { isConsentryError } from '../../src/core/errors.js';
+import { defaultSettings } from '../../src/core/settings.js';
+import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
+import { DUE_TIMERS_SQL, createSqliteStore, findContactSql, listContactsSql, type SqliteStore } from '../../src/store/sqlite.js';
+import type { StoreTx } from '../../src/ports/store.js';
+import { storeContract } from '../contracts/store.contract.js';
+
+const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+const crashFixture = fileURLToPath(new URL('./fixtures/commit-and-hang.ts', import.meta.url));
+const T0 = '2026-01-01T00:00:00.000Z';
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-sqlite-'));
+}
+
+storeContract('sqlite (file)', async () => {
+  const dir = tempDir();
+  const store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
+  return {
+    store,
+    cleanup: async () => {
+      await store.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+async function seedOne(tx: StoreTx): Promise<void> {
+  await tx.insertWorkspace({ id: 'ws_a', name: 'Shop A', settings: defaultSettings(), createdAt: T0, updatedAt: T0 });
+  await tx.insertContact({
+    id: 'ct_ana',
+    workspaceId: 'ws_a',
+    name: 'Ana Test',
+    email: 'ana@example.com',
+    phone: '+34600000001',
+    identities: [{ channel: 'whatsapp', externalId: '+34600000001' }],
+    fields: {},
+    tags: ['vip'],
+    hubspotId: null,
+    createdAt: T0,
+    updatedAt: T0,
+    erasedAt: null,
+  });
+}
+
+interface MigrationRow {
+  version: number;
+  name: string;
+  applied_at: string;
+}
+
+function migrationRows(db: BetterSqlite3.Database): MigrationRow[] {
+  return db.prepare<[], MigrationRow>('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all();
+}
+
+describe('SQLite store', () => {
+  let dir: string;
+  const stores: SqliteStore[] = [];
+  const databases: BetterSqlite3.Database[] = [];
+  const children: ChildProcess[] = [];
+
+  const open = (options: Partial<Parameters<typeof createSqliteStore>[0]> = {}): SqliteStore => {
+    const store = createSqliteStore({ path: path.join(dir, 'consentry.db'), ...options });
+    stores.push(store);
+    return store;
+  };
+  const openRaw = (file = path.join(dir, 'consentry.db')): BetterSqlite3.Database => {
+    const db = new BetterSqlite3(file);
+    databases.push(db);
+    return db;
+  };
+
+  beforeEach(() => {
+    dir = tempDir();
+  });
+
+  afterEach(async () => {
+    for (const child of children.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    }
+    for (const store of stores.splice(0)) await store.close();
+    for (const db of databases.splice(0)) if (db.open) db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  describe('migrations', () => {
+    it('records applied migrations and does not re-apply them on reopen', async () => {
+      const first = open();
+      await first.transaction(seedOne);
+      await first.close();
+      const recorded = migrationRows(openRaw());
+      expect(recorded.map((row) => [row.version, row.name])).toEqual(MIGRATIONS.map((m) => [m.version, m.name]));
+      for (const row of recorded) expect(row.applied_at).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+
+      const second = open();
+      expect((await second.transaction((tx) => tx.getContact('ws_a', 'ct_ana')))?.tags).toEqual(['vip']);
+      expect(migrationRows(second.db)).toEqual(recorded);
+      expect(migrate(second.db)).toEqual({ applied: [], version: MIGRATIONS.at(-1)?.version });
+    });
+
+    it('applies pending migrations in order, each recorded once', () => {
+      const db = openRaw();
+      const extra: Migration[] = [
+        ...MIGRATIONS,
+        { version: 100, name: 'add notes', up: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL) STRICT;' },
+        { version: 101, name: 'seed notes', up: "INSERT INTO notes (body) VALUES ('needs notes to exist');" },
+      ];
+      expect(migrate(db, MIGRATIONS).applied).toEqual(MIGRATIONS.map((m) => m.version));
+      expect(migrate(db, extra)).toEqual({ applied: [100, 101], version: 101 });
+      expect(migrate(db, extra).applied).toEqual([]);
+      expect(db.prepare('SELECT count(*) AS n FROM notes').get()).toEqual({ n: 1 });
+      expect(migrationRows(db).map((row) => row.version)).toEqual([...MIGRATIONS.map((m) => m.version), 100, 101]);
+    });
+
+    it('rolls back every step of a run when one migration fails', () => {
+      const db = openRaw();
+      const broken: Migration[] = [
+        ...MIGRATIONS,
+        { version: 100, name: 'good step', up: 'CREATE TABLE good (id INTEGER PRIMARY KEY) STRICT;' },
+        { version: 101, name: 'bad step', up: 'CREATE TABLE bad (id INTEGER PRIMARY KEY) STRICT; THIS IS NOT SQL;' },
+      ];
+      expect(() => migrate(db, broken)).toThrow();
+      expect(db.inTransaction).toBe(false);
+      const tables = db.prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").all();
+      expect(tables.map((t) => t.name)).not.toContain('good');
+      expect(tables.map((t) => t.name)).not.toContain('workspaces');
+    });
+
+    it('refuses a database whose schema is newer than the code, without touching it', async () => {
+      const first = open();
+      await first.close();
+      const raw = openRaw();
+      raw.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'from the future', ?)").run(T0);
+      raw.close();
+      let failure: unknown;
+      try {
+        open();
+      } catch (error) {
+        failure = error;
+      }
+      expect(isConsentryError(failure) && failure.code).toBe('CONFLICT');
+      expect(String(failure)).toMatch(/schema version 999 is newer than this build of Consentry supports \(1\)/);
+      expect(migrationRows(openRaw()).map((row) => row.version)).toEqual([1, 999]);
+    });
+
+    it('refuses a database that records a migration this build does not have', () => {
+      const db = openRaw();
+      migrate(db);
+      const renamed = MIGRATIONS.map((m) => ({ ...m, name: `${m.name} (renamed)` }));
+      expect(() => migrate(db, renamed)).toThrow(/does not have/);
+    });
+  });
+
+  describe('pragmas', () => {
+    it('uses WAL, synchronous NORMAL, foreign keys and a busy timeout by default', () => {
+      const { db } = open();
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('synchronous', { simple: true })).toBe(1);
+      expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+    });
+
+    it('uses synchronous FULL and the busy timeout when asked', () => {
+      const { db } = open({ synchronous: 'FULL', busyTimeoutMs: 1234 });
+      expect(db.pragma('synchronous', { simple: true })).toBe(2);
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(1234);
+    });
+
+    it('rejects options it cannot honour', () => {
+      expect(() => open({ busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/);
+      expect(() => open({ busyTimeoutMs: 1.5 })).toThrow(/busyTimeoutMs/);
+    });
+  });
+
+  describe('query plans', () => {
+    type PlanRow = { detail: string };
+    const plan = (db: BetterSqlite3.Database, sql: string, ...params: unknown[]): string[] =>
+      db
+        .prepare<unknown[], PlanRow>(`EXPLAIN QUERY PLAN ${sql}`)
+        .all(...params)
+        .map((row) => row.detail);
+
+    it('reads due timers through the due_at index, without sorting', () => {
+      const { db } = open();
+      const details = plan(db, DUE_TIMERS_SQL, T0, 10);
+      expect(details.some((detail) => /^SEARCH timers USING (COVERING )?INDEX timers_due_at \(due_at<\?\)$/.test(detail))).toBe(true);
+      expect(details.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
+    });
+
+    it('answers a tag query from the tag table index, not by scanning contacts', () => {
+      const { db } = open();
+      const details = plan(db, listContactsSql({ tag: 'vip', afterId: 'ct_1', limit: 10 }), 'ws_a', 'vip', 'ct_1', 10);
+      expect(details[0]).toBe('SEARCH t USING PRIMARY KEY (workspace_id=? AND tag=? AND contact_id>?)');
+      expect(details.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
+    });
+
+    it('finds contacts by email, phone and HubSpot id through their indexes', () => {
+      const { db } = open();
+      for (const column of ['email', 'phone', 'hubspot_id'] as const) {
+        expect(plan(db, findContactSql(column), 'ws_a', 'x')).toEqual([`SEARCH contacts USING INDEX contacts_${column} (workspace_id=? AND ${column}=?)`]);
+      }
+      const listed = plan(db, listContactsSql({ email: 'ana@example.com', afterId: 'ct_1', limit: 10 }), 'ws_a', 'ana@example.com', 'ct_1', 10);
+      expect(listed).toEqual(['SEARCH c USING INDEX contacts_email (workspace_id=? AND email=? AND id>?)']);
+    });
+  });
+
+  it('prepares its statements once and reuses them in every transaction', async () => {
+    const store = open();
+    const work = async (tx: StoreTx, round: number): Promise<void> => {
+      if (round === 0) await seedOne(tx);
+      const ana = await tx.getContact('ws_a', 'ct_ana');
+      if (ana) await tx.updateContact({ ...ana, tags: [`round-${round}`], updatedAt: T0 });
+      await tx.listContacts('ws_a', { tag: `round-${round}`, limit: 5 });
+      await tx.appendEvent({
+        id: `evt_${round}`,
+        type: 'contact.tagged',
+        version: 1,
+        workspaceId: 'ws_a',
+        occurredAt: T0,
+        contactId: 'ct_ana',
+        data: { contactId: 'ct_ana', tag: `round-${round}` },
+      });
+      await tx.listEvents('ws_a', { types: ['contact.tagged'], limit: 5 });
+      await tx.setMeta('cursor', round);
+    };
+    await store.transaction((tx) => work(tx, 0));
+    const prepare = vi.spyOn(store.db, 'prepare');
+    await store.transaction((tx) => work(tx, 1));
+    await store.transaction((tx) => work(tx, 2));
+    expect(prepare).not.toHaveBeenCalled();
+    expect(await store.transaction((tx) => tx.getMeta('cursor'))).toBe(2);
+  });
+
+  it('creates the parent directory of the database file', async () => {
+    const nested = path.join(dir, 'data', 'nested', 'consentry.db');
+    const store = open({ path: nested });
+    await store.transaction(seedOne);
+    expect(fs.existsSync(nested)).toBe(true);
+  });
+
+  it('works on :memory:', async () => {
+    const store = open({ path: ':memory:' });
+    await store.transaction(seedOne);
+    expect((await store.transaction((tx) => tx.findContactByEmail('ws_a', 'ana@example.com')))?.id).toBe('ct_ana');
+    expect(fs.readdirSync(dir)).toEqual([]);
+  });
+
+  it('keeps the consent ledger append-only below the port', async () => {
+    const store = open();
+    await store.transaction(async (tx) => {
+      await seedOne(tx);
+      await tx.appendConsentRecord({
+        id: 'rec_1',
+        workspaceId: 'ws_a',
+        contactId: 'ct_ana',
+        purpose: 'privacy',
+        channel: 'whatsapp',
+        status: 'opted_in',
+        legalBasis: null,
+        explanation: null,
+        source: 'keyword',
+        actor: { kind: 'contact', id: 'ct_ana' },
+        evidence: { rawText: 'YES' },
+        evidenceDigest: 'digest-1',
+        occurredAt: T0,
+        recordedAt: T0,
+        idempotencyKey: null,
+        seq: 1,
+        prevHash: 'genesis',
+        hash: 'hash-1',
+      });
+    });
+    expect(() => store.db.prepare("UPDATE consent_records SET hash = 'forged'").run()).toThrow(/append-only/);
+    expect(() => store.db.prepare('DELETE FROM consent_records').run()).toThrow(/append-only/);
+    expect(store.db.prepare("UPDATE consent_records SET evidence = '{}'").run().changes).toBe(1);
+  });
+
+  it('folds the WAL into the database file on checkpoint', async () => {
+    const store = open();
+    await store.transaction(seedOne);
+    const wal = path.join(dir, 'consentry.db-wal');
+    expect(fs.statSync(wal).size).toBeGreaterThan(0);
+    store.checkpoint();
+    expect(fs.statSync(wal).size).toBe(0);
+  });
+
+  it('keeps a committed transaction when the process is killed with SIGKILL', async () => {
+    const dbPath = path.join(dir, 'crash', 'consentry.db');
+    const child = spawn(process.execPath, ['--import', 'tsx', crashFixture, dbPath], {
+      cwd: projectRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        if (stdout.includes('committed\n')) resolve();
+      });
+      child.once('exit', (code, signal) => reject(new Error(`child exited (${code ?? signal}) before committing: ${stderr}`)));
+      child.once('error', reject);
+    });
+    const exited = once(child, 'exit');
+    expect(child.kill('SIGKILL')).toBe(true);
+    const [, signal] = await exited;
+    expect(signal).toBe('SIGKILL');
+    // The killed writer never checkpointed: the commit lives in the WAL.
+    expect(fs.statSync(`${dbPath}-wal`).size).toBeGreaterThan(0);
+
+    const reopened = open({ path: dbPath });
+    const found = await reopened.transaction(async (tx) => ({
+      contact: await tx.findContactByIdentity('ws_crash', 'whatsapp', '+34600000001'),
+      events: await tx.listEvents('ws_crash', { limit: 10 }),
+    }));
+    expect(found.contact?.id).toBe('ct_crash');
+    expect(found.contact?.tags).toEqual(['survivor']);
+    expect(found.events.map((event) => [event.id, event.position])).toEqual([['evt_crash', 1]]);
+  });
+});
