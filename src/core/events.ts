@@ -21,7 +21,7 @@ export type PublicEventType = z.infer<typeof PublicEventTypeSchema>;
  * Internal outbox items: side effects that are not public events (a reply to deliver to a
  * custom channel's outbound webhook). They travel through the same outbox so nothing is lost.
  */
-export const INTERNAL_EVENT_TYPES = ['message.outbound'] as const;
+export const INTERNAL_EVENT_TYPES = ['message.outbound', 'workflow.finished'] as const;
 export type InternalEventType = (typeof INTERNAL_EVENT_TYPES)[number];
 export type EventType = PublicEventType | InternalEventType;
 
@@ -89,6 +89,16 @@ export const OutboundMessageDataSchema = z.object({
   inReplyTo: z.string().nullable(),
 });
 
+/** How a workflow run ended; HubSpot's "Request consent" action branches on it. */
+export const RUN_OUTCOMES = ['given', 'failed_invalid', 'failed_timeout', 'opted_out', 'skipped', 'done', 'cancelled'] as const;
+export const WorkflowFinishedDataSchema = z.object({
+  contactId: z.string(),
+  runId: z.string(),
+  templateId: z.string(),
+  channel: ChannelSchema,
+  outcome: z.enum(RUN_OUTCOMES),
+});
+
 export interface EventDataByType {
   'consent.given': ConsentChangeData;
   'consent.withdrawn': ConsentChangeData;
@@ -101,6 +111,7 @@ export interface EventDataByType {
   'optout.review_needed': z.infer<typeof OptoutReviewDataSchema>;
   'sync.failed': z.infer<typeof SyncFailedDataSchema>;
   'message.outbound': z.infer<typeof OutboundMessageDataSchema>;
+  'workflow.finished': z.infer<typeof WorkflowFinishedDataSchema>;
 }
 
 /** An event as stored in the outbox and delivered: `id` is a ULID, stable across retries. */

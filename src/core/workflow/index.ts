@@ -1,0 +1,3 @@
+export * from './schema.js';
+export * from './transition.js';
+export * from './templates.js';

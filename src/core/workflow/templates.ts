@@ -1,0 +1,40 @@
+/**
+ * The shipped workflow templates (DESIGN §4), validated when this module loads so that a broken
+ * template fails at start-up rather than in a conversation.
+ */
+import { ConsentryError } from '../errors.js';
+import { parseWorkflowDefinition, type WorkflowDefinition } from './schema.js';
+import requestConsentPrivacy from './templates/request-consent-privacy.json' with { type: 'json' };
+import welcomeRequestEmail from './templates/welcome-request-email.json' with { type: 'json' };
+import welcomeRequestPhone from './templates/welcome-request-phone.json' with { type: 'json' };
+
+const SOURCES: readonly unknown[] = [requestConsentPrivacy, welcomeRequestEmail, welcomeRequestPhone];
+
+function loadTemplates(sources: readonly unknown[]): ReadonlyMap<string, WorkflowDefinition> {
+  const ids = new Set<string>();
+  for (const source of sources) {
+    if (typeof source === 'object' && source !== null && 'id' in source && typeof source.id === 'string') ids.add(source.id);
+  }
+  const templates = new Map<string, WorkflowDefinition>();
+  for (const source of sources) {
+    const definition = parseWorkflowDefinition(source, { knownTemplateIds: ids });
+    if (templates.has(definition.id)) {
+      throw new ConsentryError('INVALID_WORKFLOW', `template id '${definition.id}' is used twice`, [{ path: 'id', message: `template id '${definition.id}' is used twice` }]);
+    }
+    templates.set(definition.id, definition);
+  }
+  return templates;
+}
+
+export const TEMPLATES: ReadonlyMap<string, WorkflowDefinition> = loadTemplates(SOURCES);
+
+export const TEMPLATE_IDS: readonly string[] = [...TEMPLATES.keys()];
+
+export function getTemplate(id: string): WorkflowDefinition {
+  const template = TEMPLATES.get(id);
+  if (template === undefined) {
+    const message = `unknown workflow template '${id}'; available: ${TEMPLATE_IDS.join(', ')}`;
+    throw new ConsentryError('UNKNOWN_TEMPLATE', message, [{ path: 'template', message }]);
+  }
+  return template;
+}
