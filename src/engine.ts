@@ -1,0 +1,313 @@
+import type { Channel, ConsentRecord, ConsentState, MessagingChannel, Purpose } from './core/consent.js';
+import { ChannelSchema, PurposeSchema } from './core/consent.js';
+import type { Contact } from './core/contact.js';
+import { ConsentryError } from './core/errors.js';
+import type { EventType } from './core/events.js';
+import { validateWorkspaceKeywords } from './core/keywords.js';
+import { foldLedger, verifyLedger as verifyChain, type LedgerVerification } from './core/ledger.js';
+import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
+import { WorkspaceSettingsSchema } from './core/settings.js';
+import { getTemplate } from './core/workflow/index.js';
+import type { Clock } from './ports/clock.js';
+import { systemClock } from './ports/clock.js';
+import type { IdGenerator } from './ports/ids.js';
+import { ulidGenerator } from './ports/ids.js';
+import type { ContactQuery, Store, StoreTx, StoredEvent, WorkflowRunRow } from './ports/store.js';
+import { bulkSetConsent, checkPermission, getConsents, getHistory, setConsent, type BulkRowResult, type ConsentOverview } from './engine/consents.js';
+import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact } from './engine/contacts.js';
+import { handleInbound, type InboundResult } from './engine/handle-inbound.js';
+import {
+  ConsentChangeSchema,
+  ContactInputSchema,
+  ContactPatchSchema,
+  InboundChannelSchema,
+  InboundMessageSchema,
+  parseInput,
+  type ConsentChange,
+  type ContactInput,
+  type ContactPatch,
+  type InboundMessage,
+} from './engine/inputs.js';
+import { advanceRun, startWorkflowRun } from './engine/runs.js';
+import { ledgerHeadKey, UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
+import type { Actor } from './core/consent.js';
+import { z } from 'zod';
+
+export interface EngineOptions {
+  store: Store;
+  clock?: Clock;
+  ids?: IdGenerator;
+}
+
+export interface WorkflowStartResult {
+  runId: string;
+  conversationId: string | null;
+  replies: { text: string; options?: Reply['options'] }[];
+  events: StoredEvent[];
+}
+
+export interface TimerFiring {
+  workspaceId: string;
+  runId: string;
+  contactId: string;
+  replies: Reply[];
+  events: StoredEvent[];
+}
+
+export interface LedgerReport {
+  workspaceId: string;
+  ok: boolean;
+  records: number;
+  chain: LedgerVerification;
+  /** Materialised rows that differ from the fold of the ledger (should always be empty). */
+  stateMismatches: { contactId: string; purpose: string; channel: string }[];
+}
+
+export interface PermissionVerdict {
+  allowed: boolean;
+  reason: 'opted_in' | 'opted_out' | 'not_specified' | 'contact_erased';
+  status: 'opted_in' | 'opted_out' | 'not_specified';
+  since: string | null;
+}
+
+/** The engine's use cases for one workspace. */
+export interface WorkspaceEngine {
+  readonly workspaceId: string;
+  get(): Promise<Workspace>;
+  updateSettings(patch: Partial<WorkspaceSettingsInput>): Promise<Workspace>;
+  rename(name: string): Promise<Workspace>;
+  handleInbound(message: InboundMessage): Promise<InboundResult>;
+  createContact(input: ContactInput): Promise<Contact>;
+  updateContact(contactId: string, patch: ContactPatch): Promise<Contact>;
+  getContact(contactId: string): Promise<Contact>;
+  findContacts(query: Partial<ContactQuery>): Promise<{ contacts: Contact[]; nextCursor: string | null }>;
+  listTags(): Promise<string[]>;
+  addTag(contactId: string, tag: string): Promise<Contact>;
+  removeTag(contactId: string, tag: string): Promise<Contact>;
+  setConsent(change: ConsentChange): Promise<RecordedConsent>;
+  bulkSetConsent(rows: readonly unknown[], by?: { actor?: Actor; source?: 'bulk' | 'api' | 'zapier' | 'hubspot' }): Promise<BulkRowResult[]>;
+  getConsents(contactId: string): Promise<ConsentOverview>;
+  getHistory(contactId: string): Promise<ConsentRecord[]>;
+  canMessage(contactId: string, channel: Channel, purpose: Purpose): Promise<PermissionVerdict>;
+  startWorkflow(templateId: string, contactId: string, channel: MessagingChannel): Promise<WorkflowStartResult>;
+  getRun(runId: string): Promise<WorkflowRunRow>;
+  verifyLedger(): Promise<LedgerReport>;
+  eraseContact(contactId: string): Promise<{ contact: Contact; redactedRecords: number }>;
+  listEvents(query?: { types?: readonly EventType[]; beforeId?: string; limit?: number; contactId?: string }): Promise<StoredEvent[]>;
+}
+
+export interface Engine {
+  readonly store: Store;
+  readonly clock: Clock;
+  createWorkspace(input: { name: string; settings?: WorkspaceSettingsInput }): Promise<Workspace>;
+  listWorkspaces(): Promise<Workspace[]>;
+  /** The first workspace, created with `name` when the store has none. */
+  ensureDefaultWorkspace(name?: string): Promise<Workspace>;
+  workspace(workspaceId: string): WorkspaceEngine;
+  /** Fires every workflow timer due at `now` (earliest first, at most `limit`), each in its own transaction. */
+  runDueTimers(now?: Date, limit?: number): Promise<TimerFiring[]>;
+  /** Dispatchers' reader: events of every workspace in append order after a position. */
+  readEventsAfter(position: number, limit: number): Promise<StoredEvent[]>;
+}
+
+const NonEmpty = z.string().trim().min(1).max(100);
+
+export function createEngine(options: EngineOptions): Engine {
+  const store = options.store;
+  const clock = options.clock ?? systemClock;
+  const ids = options.ids ?? ulidGenerator();
+
+  /** The one place a transaction is opened: each use case is all-or-nothing. */
+  async function inWorkspace<T>(workspaceId: string, work: (uow: UnitOfWork) => Promise<T>, now: Date = clock.now()): Promise<T> {
+    return store.transaction(async (tx) => {
+      const workspace = await requireWorkspace(tx, workspaceId);
+      return work(new UnitOfWork(tx, now, ids, workspace));
+    });
+  }
+
+  async function requireWorkspace(tx: StoreTx, workspaceId: string): Promise<Workspace> {
+    const workspace = await tx.getWorkspace(workspaceId);
+    if (!workspace) throw new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
+    return workspace;
+  }
+
+  function scoped(workspaceId: string): WorkspaceEngine {
+    const run = <T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> => inWorkspace(workspaceId, work);
+    return {
+      workspaceId,
+      get: () => run(async (uow) => uow.workspace),
+      rename: async (name) =>
+        run(async (uow) => {
+          const valid = parseInput(NonEmpty, name, 'workspace name');
+          await uow.tx.updateWorkspace(workspaceId, { name: valid, updatedAt: uow.nowIso });
+          return { ...uow.workspace, name: valid, updatedAt: uow.nowIso };
+        }),
+      updateSettings: (patch) =>
+        run(async (uow) => {
+          const settings = mergeSettings(uow.workspace.settings, patch);
+          await uow.tx.updateWorkspace(workspaceId, { settings, updatedAt: uow.nowIso });
+          return { ...uow.workspace, settings, updatedAt: uow.nowIso };
+        }),
+      handleInbound: async (message) => {
+        const valid = parseInput(InboundMessageSchema, message, 'message');
+        return run((uow) => handleInbound(uow, valid));
+      },
+      createContact: async (input) => {
+        const valid = parseInput(ContactInputSchema, input, 'contact');
+        return run((uow) => createContact(uow, valid));
+      },
+      updateContact: async (contactId, patch) => {
+        const valid = parseInput(ContactPatchSchema, patch, 'contact');
+        return run((uow) => updateContact(uow, contactId, valid));
+      },
+      getContact: (contactId) => run((uow) => uow.requireContact(contactId)),
+      findContacts: (query) => run((uow) => findContacts(uow, { ...query, limit: Math.min(Math.max(query.limit ?? 50, 1), 500) })),
+      listTags: () => run((uow) => uow.tx.listTags(workspaceId)),
+      addTag: async (contactId, tag) => {
+        const valid = parseInput(NonEmpty, tag, 'tag');
+        return run((uow) => addContactTag(uow, contactId, valid));
+      },
+      removeTag: (contactId, tag) => run((uow) => removeContactTag(uow, contactId, tag)),
+      setConsent: async (change) => {
+        const valid = parseInput(ConsentChangeSchema, change, 'consent change');
+        return run((uow) => setConsent(uow, valid));
+      },
+      bulkSetConsent: (rows, by) =>
+        run((uow) =>
+          bulkSetConsent(uow, rows, {
+            actor: by?.actor ?? { kind: 'integration', id: 'bulk' },
+            source: by?.source ?? 'bulk',
+          }),
+        ),
+      getConsents: (contactId) => run((uow) => getConsents(uow, contactId)),
+      getHistory: (contactId) => run((uow) => getHistory(uow, contactId)),
+      canMessage: async (contactId, channel, purpose) => {
+        const validChannel = parseInput(ChannelSchema, channel, 'channel');
+        const validPurpose = parseInput(PurposeSchema, purpose, 'purpose');
+        return run((uow) => checkPermission(uow, contactId, validChannel, validPurpose));
+      },
+      startWorkflow: async (templateId, contactId, channel) => {
+        const validChannel = parseInput(InboundChannelSchema, channel, 'channel');
+        getTemplate(templateId);
+        return run(async (uow) => {
+          const contact = await uow.requireLiveContact(contactId);
+          const conversation =
+            (await uow.tx.getOpenConversation(workspaceId, contactId, validChannel)) ?? (await uow.openConversation(contactId, validChannel));
+          const started = await startWorkflowRun(uow, templateId, contact, validChannel, conversation, 0, true);
+          if (!started) throw new ConsentryError('INVALID_WORKFLOW', `Workflow "${templateId}" could not start`);
+          return {
+            runId: started.id,
+            conversationId: conversation.id,
+            replies: uow.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options } : {}) })),
+            events: uow.events,
+          };
+        });
+      },
+      getRun: (runId) =>
+        run(async (uow) => {
+          const found = await uow.tx.getRun(workspaceId, runId);
+          if (!found) throw new ConsentryError('NOT_FOUND', `Workflow run ${runId} not found`);
+          return found;
+        }),
+      verifyLedger: () =>
+        run(async (uow) => {
+          const records = await uow.tx.listConsentRecords(workspaceId, {});
+          const head = await uow.tx.getMeta(ledgerHeadKey(workspaceId));
+          const expectedHead = LedgerHeadSchema.safeParse(head);
+          const chain = verifyChain(records, expectedHead.success ? expectedHead.data : undefined);
+          const stateMismatches = compareStates(foldLedger(records), await uow.tx.listAllConsentStates(workspaceId));
+          return { workspaceId, ok: chain.ok && stateMismatches.length === 0, records: records.length, chain, stateMismatches };
+        }),
+      eraseContact: (contactId) => run((uow) => eraseContact(uow, contactId)),
+      listEvents: (query = {}) =>
+        run((uow) =>
+          uow.tx.listEvents(workspaceId, {
+            ...query,
+            limit: Math.min(Math.max(query.limit ?? 50, 1), 500),
+          }),
+        ),
+    };
+  }
+
+  return {
+    store,
+    clock,
+    async createWorkspace(input) {
+      const name = parseInput(NonEmpty, input.name, 'workspace name');
+      const settings = parseSettings(input.settings ?? {});
+      const now = clock.now();
+      const workspace: Workspace = { id: ids.next(now), name, settings, createdAt: now.toISOString(), updatedAt: now.toISOString() };
+      await store.transaction((tx) => tx.insertWorkspace(workspace));
+      return workspace;
+    },
+    listWorkspaces: () => store.transaction((tx) => tx.listWorkspaces()),
+    async ensureDefaultWorkspace(name = 'Default workspace') {
+      const existing = await store.transaction((tx) => tx.listWorkspaces());
+      const first = existing[0];
+      if (first) return first;
+      return this.createWorkspace({ name });
+    },
+    workspace: scoped,
+    async runDueTimers(now = clock.now(), limit = 1000) {
+      const due = await store.transaction((tx) => tx.listDueTimers(now.toISOString(), limit));
+      const firings: TimerFiring[] = [];
+      for (const timer of due) {
+        const firing = await inWorkspace(
+          timer.workspaceId,
+          async (uow) => {
+            // Re-read inside the transaction: the run may have moved on since the due list was read.
+            const current = await uow.tx.getTimer(timer.runId);
+            if (!current || current.token !== timer.token || current.dueAt > uow.nowIso) return null;
+            const run = await uow.tx.getRun(timer.workspaceId, timer.runId);
+            await uow.tx.deleteTimer(timer.runId);
+            if (!run || run.status !== 'active') return null;
+            await advanceRun(uow, run, { kind: 'timer', token: timer.token });
+            return { workspaceId: timer.workspaceId, runId: run.id, contactId: run.contactId, replies: uow.replies, events: uow.events };
+          },
+          now,
+        );
+        if (firing) firings.push(firing);
+      }
+      return firings;
+    },
+    readEventsAfter: (position, limit) => store.transaction((tx) => tx.listEventsAfter(position, limit)),
+  };
+}
+
+const LedgerHeadSchema = z.object({ seq: z.number().int().positive(), hash: z.string() });
+
+function parseSettings(input: unknown): WorkspaceSettings {
+  const settings = parseInput(WorkspaceSettingsSchema, input, 'settings');
+  validateWorkspaceKeywords(settings.keywords);
+  for (const binding of settings.triggers) getTemplateOrFieldError(binding.template);
+  return settings;
+}
+
+function getTemplateOrFieldError(templateId: string): void {
+  try {
+    getTemplate(templateId);
+  } catch {
+    throw new ConsentryError('UNKNOWN_TEMPLATE', `Unknown workflow template "${templateId}"`, [{ path: 'triggers', message: `unknown template "${templateId}"` }]);
+  }
+}
+
+/** A settings patch replaces the top-level keys it names and keeps the others. */
+function mergeSettings(current: WorkspaceSettings, patch: Partial<WorkspaceSettingsInput>): WorkspaceSettings {
+  const patchObject = parseInput(z.record(z.string(), z.unknown()), patch, 'settings');
+  return parseSettings({ ...current, ...patchObject });
+}
+
+function compareStates(folded: readonly ConsentState[], stored: readonly ConsentState[]): LedgerReport['stateMismatches'] {
+  const key = (s: ConsentState) => `${s.contactId}|${s.purpose}|${s.channel}`;
+  const storedByKey = new Map(stored.map((s) => [key(s), s]));
+  const mismatches: LedgerReport['stateMismatches'] = [];
+  for (const expected of folded) {
+    const actual = storedByKey.get(key(expected));
+    storedByKey.delete(key(expected));
+    if (!actual || actual.recordId !== expected.recordId || actual.status !== expected.status) {
+      mismatches.push({ contactId: expected.contactId, purpose: expected.purpose, channel: expected.channel });
+    }
+  }
+  for (const extra of storedByKey.values()) mismatches.push({ contactId: extra.contactId, purpose: extra.purpose, channel: extra.channel });
+  return mismatches;
+}

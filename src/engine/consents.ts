@@ -1,0 +1,142 @@
+import type { z } from 'zod';
+import type { Channel, ConsentRecord, ConsentState, EffectiveStatus, Purpose } from '../core/consent.js';
+import type { Contact } from '../core/contact.js';
+import { normalizeEmail, normalizePhone } from '../core/contact.js';
+import { ConsentryError, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
+import { canMessage, effectiveStatus, validateDecision } from '../core/ledger.js';
+import type { Actor, ConsentDecision, ConsentSource } from '../core/consent.js';
+import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
+import { zodIssuesToFieldIssues } from '../core/ledger.js';
+import type { RecordedConsent, UnitOfWork } from './unit-of-work.js';
+
+export async function setConsent(uow: UnitOfWork, change: z.output<typeof ConsentChangeSchema>): Promise<RecordedConsent> {
+  await uow.requireLiveContact(change.contactId);
+  return uow.recordConsent({
+    ...change,
+    evidence: change.evidence ?? {},
+  });
+}
+
+export type BulkRowResult =
+  | { row: number; ok: true; contactId: string; recordId: string; created: boolean }
+  | { row: number; ok: false; error: { code: ErrorCode; message: string; issues: FieldIssue[] } };
+
+/**
+ * Each row is validated and applied on its own: a bad row changes nothing and is reported
+ * with its fields; the good rows are recorded in the same transaction.
+ */
+export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], by: { actor: Actor; source: 'bulk' | 'api' | 'zapier' | 'hubspot' }): Promise<BulkRowResult[]> {
+  const results: BulkRowResult[] = [];
+  for (let index = 0; index < rows.length; index++) {
+    try {
+      const parsed = BulkRowSchema.safeParse(rows[index]);
+      if (!parsed.success) {
+        const issues = zodIssuesToFieldIssues(parsed.error);
+        throw new ConsentryError('VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+      }
+      const row = parsed.data;
+      // Everything that can refuse the row is checked before a missing contact is created,
+      // so a refused row leaves no trace.
+      validateDecision({ ...decisionOf(row, by), contactId: row.contactId ?? 'pending' });
+      if (row.idempotencyKey) await assertKeyFree(uow, row);
+      const contact = await contactForRow(uow, row);
+      const recorded = await uow.recordConsent({ ...decisionOf(row, by), contactId: contact.id });
+      results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created });
+    } catch (error) {
+      if (!isConsentryError(error)) throw error;
+      results.push({ row: index, ok: false, error: { code: error.code, message: error.message, issues: [...error.issues] } });
+    }
+  }
+  return results;
+}
+
+type Row = z.output<typeof BulkRowSchema>;
+
+function decisionOf(row: Row, by: { actor: Actor; source: ConsentSource }): Omit<ConsentDecision, 'contactId'> {
+  return {
+    purpose: row.purpose,
+    channel: row.channel,
+    status: row.status,
+    legalBasis: row.legalBasis ?? null,
+    explanation: row.explanation ?? null,
+    source: by.source,
+    actor: by.actor,
+    evidence: {},
+    ...(row.occurredAt ? { occurredAt: row.occurredAt } : {}),
+    idempotencyKey: row.idempotencyKey ?? null,
+  };
+}
+
+/** A reused idempotency key is only accepted for the very same change of an existing contact. */
+async function assertKeyFree(uow: UnitOfWork, row: Row): Promise<void> {
+  if (!row.idempotencyKey) return;
+  const existing = await uow.tx.findConsentRecordByIdempotencyKey(uow.workspaceId, row.idempotencyKey);
+  if (!existing) return;
+  const contact = await findContactForRow(uow, row);
+  if (!contact || contact.id !== existing.contactId) {
+    throw new ConsentryError('CONFLICT', `Idempotency key "${row.idempotencyKey}" was already used for another contact`, [
+      { path: 'idempotencyKey', message: 'already used for a different change' },
+    ]);
+  }
+}
+
+async function findContactForRow(uow: UnitOfWork, row: Row): Promise<Contact | undefined> {
+  if (row.contactId) return uow.findContact(row.contactId);
+  const email = row.email ? normalizeEmail(row.email) : null;
+  const phone = row.phone ? normalizePhone(row.phone, uow.workspace.settings.defaultCountry) : null;
+  return (
+    (email ? await uow.tx.findContactByEmail(uow.workspaceId, email) : undefined) ??
+    (phone ? await uow.tx.findContactByPhone(uow.workspaceId, phone) : undefined)
+  );
+}
+
+async function contactForRow(uow: UnitOfWork, row: Row): Promise<Contact> {
+  if (row.contactId) return uow.requireLiveContact(row.contactId);
+  const found = await findContactForRow(uow, row);
+  if (found) return uow.requireLiveContact(found.id);
+  const email = row.email ? normalizeEmail(row.email) : null;
+  const phone = row.phone ? normalizePhone(row.phone, uow.workspace.settings.defaultCountry) : null;
+  return uow.insertContact({
+    id: uow.newId(),
+    workspaceId: uow.workspaceId,
+    name: null,
+    email,
+    phone,
+    identities: [],
+    fields: {},
+    tags: [],
+    hubspotId: null,
+    createdAt: uow.nowIso,
+    updatedAt: uow.nowIso,
+    erasedAt: null,
+  });
+}
+
+/** A contact's consents: the materialised rows, and each channel's effective status for the built-in purposes. */
+export interface ConsentOverview {
+  contactId: string;
+  states: ConsentState[];
+}
+
+export async function getConsents(uow: UnitOfWork, contactId: string): Promise<ConsentOverview> {
+  await uow.requireContact(contactId);
+  return { contactId, states: await uow.tx.getConsentStates(uow.workspaceId, contactId) };
+}
+
+export async function getHistory(uow: UnitOfWork, contactId: string): Promise<ConsentRecord[]> {
+  await uow.requireContact(contactId);
+  return uow.tx.listConsentRecords(uow.workspaceId, { contactId });
+}
+
+export async function checkPermission(
+  uow: UnitOfWork,
+  contactId: string,
+  channel: Channel,
+  purpose: Purpose,
+): Promise<{ allowed: boolean; reason: 'opted_in' | 'opted_out' | 'not_specified' | 'contact_erased'; status: EffectiveStatus; since: string | null }> {
+  const contact = await uow.requireContact(contactId);
+  const states = await uow.tx.getConsentStates(uow.workspaceId, contactId);
+  const verdict = canMessage({ states, erased: contact.erasedAt !== null }, channel, purpose);
+  const effective = effectiveStatus(states, purpose, channel);
+  return { ...verdict, status: effective.status, since: effective.state?.occurredAt ?? null };
+}

@@ -1,0 +1,126 @@
+import type { z } from 'zod';
+import type { Contact } from '../core/contact.js';
+import { addIdentity, eraseContactData, normalizeEmail, normalizePhone, setField } from '../core/contact.js';
+import { ConsentryError } from '../core/errors.js';
+import { redactedEvidence } from '../core/ledger.js';
+import type { ContactQuery } from '../ports/store.js';
+import type { ContactInputSchema, ContactPatchSchema } from './inputs.js';
+import { cancelWorkflowRun, tagContact, untagContact } from './runs.js';
+import type { UnitOfWork } from './unit-of-work.js';
+
+async function assertUnique(uow: UnitOfWork, email: string | null, phone: string | null, selfId: string | null): Promise<void> {
+  if (email) {
+    const other = await uow.tx.findContactByEmail(uow.workspaceId, email);
+    if (other && other.id !== selfId) {
+      throw new ConsentryError('CONFLICT', `Another contact (${other.id}) already has this email`, [{ path: 'email', message: 'already used by another contact' }]);
+    }
+  }
+  if (phone) {
+    const other = await uow.tx.findContactByPhone(uow.workspaceId, phone);
+    if (other && other.id !== selfId) {
+      throw new ConsentryError('CONFLICT', `Another contact (${other.id}) already has this phone`, [{ path: 'phone', message: 'already used by another contact' }]);
+    }
+  }
+}
+
+export async function createContact(uow: UnitOfWork, input: z.output<typeof ContactInputSchema>): Promise<Contact> {
+  const email = input.email ? normalizeEmail(input.email) : null;
+  const phone = input.phone ? normalizePhone(input.phone, uow.workspace.settings.defaultCountry) : null;
+  await assertUnique(uow, email, phone, null);
+  let contact: Contact = {
+    id: uow.newId(),
+    workspaceId: uow.workspaceId,
+    name: input.name ?? null,
+    email,
+    phone,
+    identities: [],
+    fields: {},
+    tags: [],
+    hubspotId: null,
+    createdAt: uow.nowIso,
+    updatedAt: uow.nowIso,
+    erasedAt: null,
+  };
+  for (const identity of input.identities ?? []) {
+    const taken = await uow.tx.findContactByIdentity(uow.workspaceId, identity.channel, identity.externalId);
+    if (taken) {
+      throw new ConsentryError('CONFLICT', `Another contact (${taken.id}) already has this ${identity.channel} identity`, [
+        { path: 'identities', message: 'already used by another contact' },
+      ]);
+    }
+    contact = addIdentity(contact, identity).contact;
+  }
+  for (const [name, value] of Object.entries(input.fields ?? {})) contact = setField(contact, name, value).contact;
+  contact = await uow.insertContact(contact);
+  for (const tag of input.tags ?? []) contact = await tagContact(uow, contact, tag);
+  return contact;
+}
+
+export async function updateContact(uow: UnitOfWork, id: string, patch: z.output<typeof ContactPatchSchema>): Promise<Contact> {
+  const contact = await uow.requireLiveContact(id);
+  let next: Contact = { ...contact };
+  const changes: string[] = [];
+  if (patch.name !== undefined && patch.name !== contact.name) {
+    next.name = patch.name;
+    changes.push('name');
+  }
+  if (patch.email !== undefined) {
+    const email = patch.email === null ? null : normalizeEmail(patch.email);
+    if (email !== contact.email) {
+      await assertUnique(uow, email, null, id);
+      next.email = email;
+      changes.push('email');
+    }
+  }
+  if (patch.phone !== undefined) {
+    const phone = patch.phone === null ? null : normalizePhone(patch.phone, uow.workspace.settings.defaultCountry);
+    if (phone !== contact.phone) {
+      await assertUnique(uow, null, phone, id);
+      next.phone = phone;
+      changes.push('phone');
+    }
+  }
+  for (const [name, value] of Object.entries(patch.fields ?? {})) {
+    const result = setField(next, name, value);
+    if (result.changed) {
+      next = result.contact;
+      changes.push(`fields.${name}`);
+    }
+  }
+  if (changes.length === 0) return contact;
+  const saved = await uow.saveContact(next);
+  await uow.emit('contact.updated', { contactId: id, changes }, id);
+  return saved;
+}
+
+export async function addContactTag(uow: UnitOfWork, id: string, tag: string): Promise<Contact> {
+  return tagContact(uow, await uow.requireLiveContact(id), tag);
+}
+
+export async function removeContactTag(uow: UnitOfWork, id: string, tag: string): Promise<Contact> {
+  return untagContact(uow, await uow.requireLiveContact(id), tag);
+}
+
+export async function findContacts(uow: UnitOfWork, query: ContactQuery): Promise<{ contacts: Contact[]; nextCursor: string | null }> {
+  const normalized: ContactQuery = { ...query, limit: query.limit + 1 };
+  if (query.email) normalized.email = normalizeEmail(query.email);
+  if (query.phone) normalized.phone = normalizePhone(query.phone, uow.workspace.settings.defaultCountry);
+  const rows = await uow.tx.listContacts(uow.workspaceId, normalized);
+  const contacts = rows.slice(0, query.limit);
+  const last = contacts[contacts.length - 1];
+  return { contacts, nextCursor: rows.length > query.limit && last ? last.id : null };
+}
+
+/**
+ * GDPR Art. 17 erasure: personal data and evidence text are removed, the consent records
+ * stay (the chain still verifies, because hashes cover an evidence digest, not the text).
+ */
+export async function eraseContact(uow: UnitOfWork, id: string): Promise<{ contact: Contact; redactedRecords: number }> {
+  const contact = await uow.requireContact(id);
+  if (contact.erasedAt !== null) return { contact, redactedRecords: 0 };
+  for (const run of await uow.tx.listActiveRuns(uow.workspaceId, id)) await cancelWorkflowRun(uow, run, 'cancelled');
+  const redactedRecords = await uow.tx.redactConsentEvidence(uow.workspaceId, id, redactedEvidence());
+  const erased = await uow.saveContact(eraseContactData(contact, uow.nowIso));
+  await uow.emit('contact.updated', { contactId: id, changes: ['erased'] }, id);
+  return { contact: erased, redactedRecords };
+}

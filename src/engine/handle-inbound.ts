@@ -1,0 +1,207 @@
+import type { ConsentStatus, MessagingChannel } from '../core/consent.js';
+import type { Contact } from '../core/contact.js';
+import { addIdentity, tryNormalizeEmail, tryNormalizePhone } from '../core/contact.js';
+import type { KeywordResult } from '../core/keywords.js';
+import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut } from '../core/keywords.js';
+import { effectiveStatus } from '../core/ledger.js';
+import { replyText } from '../core/replies.js';
+import type { ReplyKey } from '../core/settings.js';
+import type { Conversation, StoredEvent } from '../ports/store.js';
+import type { InboundMessageSchema } from './inputs.js';
+import { advanceRun, cancelWorkflowRun, runAwaitsAnswer, startTriggeredWorkflows } from './runs.js';
+import { contactActor, type ReplyOption, type UnitOfWork } from './unit-of-work.js';
+import type { z } from 'zod';
+
+export interface InboundResult {
+  contactId: string;
+  conversationId: string | null;
+  replies: { text: string; options?: ReplyOption[] }[];
+  events: StoredEvent[];
+  /** What the keyword recogniser made of the text. */
+  keyword: KeywordResult | null;
+  /** true when this exact channel message had been processed before: nothing changed. */
+  duplicate: boolean;
+}
+
+type Message = z.output<typeof InboundMessageSchema>;
+
+const PHONE_CHANNELS: readonly MessagingChannel[] = ['whatsapp', 'sms'];
+
+/**
+ * One inbound message, in one transaction: find or create the contact, honour keywords
+ * first (an opt-out always wins over a pending question), then feed the conversation's
+ * workflows.
+ */
+export async function handleInbound(uow: UnitOfWork, message: Message): Promise<InboundResult> {
+  const { tx, workspaceId } = uow;
+  const seen = await tx.getProcessedMessage(workspaceId, message.channel, message.messageId);
+  if (seen) return { ...(seen.response as Omit<InboundResult, 'duplicate'>), duplicate: true };
+
+  const contact = await resolveContact(uow, message);
+  const keyword = message.text !== undefined ? classifyKeyword(message.text, uow.workspace.settings.keywords) : null;
+  let conversation = (await tx.getOpenConversation(workspaceId, contact.id, message.channel)) ?? null;
+
+  if (keyword && keyword.intent !== 'none') {
+    await handleKeyword(uow, contact, message, keyword, conversation);
+  } else {
+    if (keyword?.review) {
+      const found = findPlainLanguageOptOut(keyword.normalized, uow.workspace.settings.keywords);
+      await uow.emit(
+        'optout.review_needed',
+        {
+          contactId: contact.id,
+          channel: message.channel,
+          messageId: message.messageId,
+          text: message.text ?? '',
+          normalized: keyword.normalized,
+          language: found?.language ?? keyword.language,
+          matchedWord: found?.word ?? '',
+        },
+        contact.id,
+      );
+    }
+    if (conversation === null) {
+      conversation = await uow.openConversation(contact.id, message.channel);
+      await startTriggeredWorkflows(uow, 'conversation_opened', contact, null, 0, message.channel, conversation);
+    } else {
+      await answerPendingQuestion(uow, contact, message, conversation);
+    }
+    if (keyword) await startTriggeredWorkflows(uow, 'keyword', contact, keyword.normalized, 0, message.channel, conversation);
+  }
+
+  const result: Omit<InboundResult, 'duplicate'> = {
+    contactId: contact.id,
+    conversationId: conversation?.id ?? null,
+    replies: uow.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options } : {}) })),
+    events: uow.events,
+    keyword,
+  };
+  await tx.saveProcessedMessage({
+    workspaceId,
+    channel: message.channel,
+    messageId: message.messageId,
+    response: result,
+    processedAt: uow.nowIso,
+  });
+  return { ...result, duplicate: false };
+}
+
+async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation): Promise<void> {
+  const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, message.channel);
+  // A message answers one question: the oldest run of this conversation that is waiting for one.
+  const waiting = runs.filter((r) => r.conversationId === conversation.id && runAwaitsAnswer(r));
+  const run = waiting[0];
+  if (!run) return;
+  await advanceRun(uow, run, { kind: 'message', messageId: message.messageId, text: message.text ?? null, button: message.button ?? null });
+}
+
+/**
+ * DESIGN §3 effects. Keywords are commands: they are answered with a confirmation and do
+ * not open a conversation. A repeated keyword that changes nothing writes no record.
+ */
+async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message, keyword: KeywordResult, conversation: Conversation | null): Promise<void> {
+  const channel = message.channel;
+  let replyKey: ReplyKey;
+  if (keyword.intent === 'opt_out') {
+    const everywhere = isAllChannelsOptOut(keyword);
+    await recordKeywordConsent(uow, contact, message, keyword, 'opted_out', everywhere ? 'any' : channel);
+    const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, everywhere ? undefined : channel);
+    for (const run of runs) await cancelWorkflowRun(uow, run, 'opted_out');
+    replyKey = 'opt_out_confirmation';
+  } else if (keyword.intent === 'opt_in') {
+    await recordKeywordConsent(uow, contact, message, keyword, 'opted_in', channel);
+    replyKey = 'opt_in_confirmation';
+  } else {
+    replyKey = 'help';
+  }
+  const { text } = replyText(replyKey, keyword.language, uow.workspace.settings);
+  await uow.reply(contact, channel, conversation?.id ?? null, text, undefined, message.messageId);
+}
+
+async function recordKeywordConsent(
+  uow: UnitOfWork,
+  contact: Contact,
+  message: Message,
+  keyword: KeywordResult,
+  status: ConsentStatus,
+  scope: MessagingChannel | 'any',
+): Promise<void> {
+  const states = await uow.tx.getConsentStates(uow.workspaceId, contact.id);
+  const already = scope === 'any' ? false : effectiveStatus(states, 'marketing', scope).status === status;
+  if (already) return;
+  const occurredAt = message.timestamp && message.timestamp < uow.nowIso ? new Date(message.timestamp).toISOString() : uow.nowIso;
+  const where = scope === 'any' ? 'every channel' : scope;
+  await uow.recordConsent({
+    contactId: contact.id,
+    purpose: 'marketing',
+    channel: scope,
+    status,
+    legalBasis: status === 'opted_in' ? 'CONSENT_WITH_NOTICE' : null,
+    explanation:
+      status === 'opted_in'
+        ? `Opted in by sending the keyword ${keyword.keyword ?? ''} on ${message.channel}`
+        : `Opted out of ${where} by sending the keyword ${keyword.keyword ?? ''} on ${message.channel}`,
+    source: 'keyword',
+    actor: contactActor(contact.id),
+    evidence: {
+      messageId: message.messageId,
+      rawText: message.text,
+      normalizedText: keyword.normalized,
+      ...(keyword.keyword ? { keyword: keyword.keyword } : {}),
+      ...(keyword.language ? { language: keyword.language } : {}),
+    },
+    occurredAt,
+  });
+}
+
+/** The sender, by their identity on the channel, then by e-mail or phone; created when unknown. */
+async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contact> {
+  const { tx, workspaceId } = uow;
+  const country = uow.workspace.settings.defaultCountry;
+  const identity = { channel: message.channel, externalId: message.from.id };
+  const email = message.from.email ? tryNormalizeEmail(message.from.email) : null;
+  const rawPhone = message.from.phone ?? (PHONE_CHANNELS.includes(message.channel) ? message.from.id : undefined);
+  const phone = rawPhone ? tryNormalizePhone(rawPhone, country) : null;
+
+  let contact = await tx.findContactByIdentity(workspaceId, message.channel, message.from.id);
+  if (!contact && email) contact = await tx.findContactByEmail(workspaceId, email);
+  if (!contact && phone) contact = await tx.findContactByPhone(workspaceId, phone);
+
+  if (!contact) {
+    return uow.insertContact({
+      id: uow.newId(),
+      workspaceId,
+      name: message.from.name ?? null,
+      email,
+      phone,
+      identities: [identity],
+      fields: {},
+      tags: [],
+      hubspotId: null,
+      createdAt: uow.nowIso,
+      updatedAt: uow.nowIso,
+      erasedAt: null,
+    });
+  }
+
+  const changes: string[] = [];
+  const withIdentity = addIdentity(contact, identity);
+  let next = withIdentity.contact;
+  if (withIdentity.changed) changes.push('identities');
+  if (!next.name && message.from.name) {
+    next = { ...next, name: message.from.name };
+    changes.push('name');
+  }
+  if (!next.email && email) {
+    next = { ...next, email };
+    changes.push('email');
+  }
+  if (!next.phone && phone) {
+    next = { ...next, phone };
+    changes.push('phone');
+  }
+  if (changes.length === 0) return (await uow.findContact(contact.id)) ?? contact;
+  const saved = await uow.saveContact(next);
+  await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);
+  return saved;
+}

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import {
+  ActorSchema,
+  ChannelSchema,
+  ConsentStatusSchema,
+  EvidenceSchema,
+  LegalBasisSchema,
+  PurposeSchema,
+} from '../core/consent.js';
+import { ConsentryError } from '../core/errors.js';
+import { zodIssuesToFieldIssues } from '../core/ledger.js';
+
+/** Messaging channels a message can arrive on (`any` is only a consent scope). */
+export const InboundChannelSchema = ChannelSchema.exclude(['any']);
+
+const isoDateTime = z.iso.datetime({ offset: true });
+
+export const InboundMessageSchema = z
+  .object({
+    channel: InboundChannelSchema,
+    /** The channel's own message id: the same channel + messageId is processed once. */
+    messageId: z.string().min(1).max(200),
+    from: z
+      .object({
+        id: z.string().min(1).max(200),
+        phone: z.string().min(1).max(40).optional(),
+        email: z.string().min(1).max(254).optional(),
+        name: z.string().min(1).max(200).optional(),
+      })
+      .strict(),
+    text: z.string().max(4096).optional(),
+    /** A button's id or label, for channels with quick replies. */
+    button: z.string().min(1).max(256).optional(),
+    timestamp: isoDateTime.optional(),
+  })
+  .strict()
+  .refine((m) => m.text !== undefined || m.button !== undefined, {
+    message: 'a message needs text or button',
+    path: ['text'],
+  });
+export type InboundMessage = z.input<typeof InboundMessageSchema>;
+
+export const ContactInputSchema = z
+  .object({
+    name: z.string().trim().min(1).max(200).nullable().optional(),
+    email: z.string().trim().min(1).max(254).nullable().optional(),
+    phone: z.string().trim().min(1).max(40).nullable().optional(),
+    fields: z.record(z.string().min(1).max(100), z.string().max(2000)).optional(),
+    tags: z.array(z.string().trim().min(1).max(100)).max(100).optional(),
+    identities: z
+      .array(z.object({ channel: InboundChannelSchema, externalId: z.string().min(1).max(200) }).strict())
+      .max(20)
+      .optional(),
+  })
+  .strict();
+export type ContactInput = z.input<typeof ContactInputSchema>;
+
+export const ContactPatchSchema = ContactInputSchema.omit({ identities: true, tags: true });
+export type ContactPatch = z.input<typeof ContactPatchSchema>;
+
+/** A consent change requested by a person or an integration (API, Zapier, Slack, HubSpot). */
+export const ConsentChangeSchema = z
+  .object({
+    contactId: z.string().min(1),
+    purpose: PurposeSchema,
+    channel: ChannelSchema,
+    status: ConsentStatusSchema,
+    legalBasis: LegalBasisSchema.nullable().optional(),
+    explanation: z.string().trim().max(2000).nullable().optional(),
+    source: z.enum(['manual', 'bulk', 'api', 'hubspot', 'zapier', 'slack']).default('api'),
+    actor: ActorSchema,
+    evidence: EvidenceSchema.optional(),
+    occurredAt: isoDateTime.optional(),
+    idempotencyKey: z.string().min(1).max(200).nullable().optional(),
+  })
+  .strict();
+export type ConsentChange = z.input<typeof ConsentChangeSchema>;
+
+/** One row of a bulk change: the contact by id, email or phone (created when missing by email/phone). */
+export const BulkRowSchema = z
+  .object({
+    contactId: z.string().min(1).optional(),
+    email: z.string().trim().min(1).max(254).optional(),
+    phone: z.string().trim().min(1).max(40).optional(),
+    purpose: PurposeSchema,
+    channel: ChannelSchema,
+    status: ConsentStatusSchema,
+    legalBasis: LegalBasisSchema.nullable().optional(),
+    explanation: z.string().trim().max(2000).nullable().optional(),
+    occurredAt: isoDateTime.optional(),
+    idempotencyKey: z.string().min(1).max(200).nullable().optional(),
+  })
+  .strict()
+  .refine((r) => r.contactId !== undefined || r.email !== undefined || r.phone !== undefined, {
+    message: 'a row needs a contactId, an email or a phone',
+    path: ['contactId'],
+  });
+export type BulkRow = z.input<typeof BulkRowSchema>;
+
+/** Parses `input` or throws a VALIDATION_FAILED error naming each bad field. */
+export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issues = zodIssuesToFieldIssues(parsed.error);
+    const detail = issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
+    throw new ConsentryError('VALIDATION_FAILED', `Invalid ${what}: ${detail}`, issues);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,260 @@
+import type { MessagingChannel } from '../core/consent.js';
+import type { Contact } from '../core/contact.js';
+import { addTag, firstName, hasTag, removeTag, setField } from '../core/contact.js';
+import type { WorkflowTrigger } from '../core/settings.js';
+import type { Effect, RunState, TransitionContext, TransitionResult, WorkflowInput } from '../core/workflow/index.js';
+import { cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, RunStateSchema, startRun, transition } from '../core/workflow/index.js';
+import { ConsentryError } from '../core/errors.js';
+import { normalizeText } from '../core/keywords.js';
+import type { Conversation, WorkflowRunRow } from '../ports/store.js';
+import { contactActor, type UnitOfWork } from './unit-of-work.js';
+
+/** A workflow that triggers workflows that tag contacts ... stops here rather than looping. */
+const MAX_TRIGGER_DEPTH = 5;
+
+function runContext(uow: UnitOfWork, contact: Contact, channel: MessagingChannel, runId: string): TransitionContext {
+  return {
+    now: uow.now,
+    contact: {
+      name: contact.name,
+      firstName: firstName(contact),
+      email: contact.email,
+      phone: contact.phone,
+      tags: contact.tags,
+      fields: contact.fields,
+    },
+    workspace: {
+      privacyPolicyUrl: uow.workspace.settings.privacyPolicyUrl,
+      defaultCountry: uow.workspace.settings.defaultCountry,
+    },
+    channel,
+    runId,
+  };
+}
+
+function runState(run: WorkflowRunRow): RunState {
+  return RunStateSchema.parse(run.state);
+}
+
+/**
+ * Starts a workflow run for a contact and applies what its first steps do. Returns null
+ * when a triggered (not requested) run cannot start because the workspace lacks a setting
+ * its texts need: asking for consent without a privacy policy link would be worthless.
+ */
+export async function startWorkflowRun(
+  uow: UnitOfWork,
+  templateId: string,
+  contact: Contact,
+  channel: MessagingChannel,
+  conversation: Conversation | null,
+  depth = 0,
+  requested = false,
+): Promise<WorkflowRunRow | null> {
+  const definition = getTemplate(templateId);
+  const runId = uow.newId();
+  const context = runContext(uow, contact, channel, runId);
+  const missing = missingWorkspaceSettings(definition, context.workspace);
+  if (missing.length > 0) {
+    if (!requested) return null;
+    throw new ConsentryError(
+      'VALIDATION_FAILED',
+      `Workflow "${templateId}" needs the workspace setting ${missing.join(', ')}; set it with PATCH /v1/settings`,
+      missing.map((name) => ({ path: `settings.${name}`, message: 'required by this workflow' })),
+    );
+  }
+  const result = startRun(definition, context);
+  const run: WorkflowRunRow = {
+    id: runId,
+    workspaceId: uow.workspaceId,
+    contactId: contact.id,
+    conversationId: conversation?.id ?? null,
+    channel,
+    templateId,
+    status: 'active',
+    state: result.state,
+    createdAt: uow.nowIso,
+    updatedAt: uow.nowIso,
+  };
+  await uow.tx.insertRun(run);
+  return settle(uow, run, result, null, depth);
+}
+
+/** Feeds an input (an answer, a fired timer) to a run. */
+export async function advanceRun(uow: UnitOfWork, run: WorkflowRunRow, input: WorkflowInput, depth = 0): Promise<WorkflowRunRow> {
+  const contact = await uow.requireContact(run.contactId);
+  const definition = getTemplate(run.templateId);
+  const result = transition(definition, runState(run), input, runContext(uow, contact, run.channel, run.id));
+  return settle(uow, run, result, input.kind === 'message' ? input.messageId : null, depth);
+}
+
+/** Cancels a run (an opt-out, a closed conversation, an erasure). */
+export async function cancelWorkflowRun(uow: UnitOfWork, run: WorkflowRunRow, outcome: 'opted_out' | 'cancelled'): Promise<void> {
+  await settle(uow, run, cancelRun(runState(run), outcome), null, MAX_TRIGGER_DEPTH);
+}
+
+export function runAwaitsAnswer(run: WorkflowRunRow): boolean {
+  return run.status === 'active' && isAwaitingAnswer(runState(run));
+}
+
+async function settle(uow: UnitOfWork, run: WorkflowRunRow, result: TransitionResult, inReplyTo: string | null, depth: number): Promise<WorkflowRunRow> {
+  const finished = result.state.status !== 'active';
+  const updated: WorkflowRunRow = {
+    ...run,
+    state: result.state,
+    status: result.state.status === 'active' ? 'active' : result.state.status === 'completed' ? 'completed' : 'cancelled',
+    updatedAt: uow.nowIso,
+  };
+  await uow.tx.updateRun(updated);
+  await applyEffects(uow, updated, result.effects, inReplyTo, depth);
+  if (finished) {
+    await uow.tx.deleteTimer(run.id);
+    await uow.emit(
+      'workflow.finished',
+      {
+        contactId: run.contactId,
+        runId: run.id,
+        templateId: run.templateId,
+        channel: run.channel,
+        outcome: result.state.outcome === null ? 'done' : result.state.outcome,
+      },
+      run.contactId,
+    );
+  }
+  return updated;
+}
+
+async function applyEffects(uow: UnitOfWork, run: WorkflowRunRow, effects: readonly Effect[], inReplyTo: string | null, depth: number): Promise<void> {
+  const channel = run.channel;
+  for (const effect of effects) {
+    const contact = await uow.requireContact(run.contactId);
+    switch (effect.type) {
+      case 'send_message':
+        await uow.reply(contact, channel, run.conversationId, effect.text, effect.options, inReplyTo);
+        break;
+      case 'set_timer':
+        await uow.tx.setTimer({ id: uow.newId(), workspaceId: uow.workspaceId, runId: run.id, token: effect.token, dueAt: effect.dueAt });
+        break;
+      case 'clear_timer':
+        await uow.tx.deleteTimer(run.id);
+        break;
+      case 'add_tag':
+        await tagContact(uow, contact, effect.tag, depth + 1);
+        break;
+      case 'remove_tag':
+        await untagContact(uow, contact, effect.tag);
+        break;
+      case 'update_field':
+        await updateContactField(uow, contact, effect.field, effect.value);
+        break;
+      case 'record_consent':
+        await uow.recordConsent({
+          contactId: contact.id,
+          purpose: effect.purpose,
+          channel: effect.channel,
+          status: effect.status,
+          legalBasis: effect.legalBasis,
+          explanation: effect.explanation,
+          source: 'workflow',
+          actor: contactActor(contact.id),
+          evidence: effect.evidence,
+        });
+        break;
+      case 'close_conversation': {
+        if (run.conversationId === null) break;
+        const conversation = await uow.tx.getConversation(uow.workspaceId, run.conversationId);
+        if (conversation) await closeConversationAndRuns(uow, conversation, run.id);
+        break;
+      }
+      case 'consent_failed':
+        await uow.emit(
+          'consent.failed',
+          {
+            contactId: contact.id,
+            channel,
+            purpose: effect.purpose,
+            reason: effect.reason,
+            attempts: effect.attempts,
+            workflowId: run.templateId,
+            runId: run.id,
+            conversationId: run.conversationId,
+            contactName: contact.name,
+          },
+          contact.id,
+        );
+        break;
+      case 'trigger_workflow':
+        if (depth < MAX_TRIGGER_DEPTH) {
+          const conversation = run.conversationId ? ((await uow.tx.getConversation(uow.workspaceId, run.conversationId)) ?? null) : null;
+          await startWorkflowRun(uow, effect.templateId, contact, channel, conversation, depth + 1);
+        }
+        break;
+    }
+  }
+}
+
+/** Closing a conversation ends the other runs it hosted: a closed chat asks nothing more. */
+export async function closeConversationAndRuns(uow: UnitOfWork, conversation: Conversation, exceptRunId: string | null): Promise<void> {
+  await uow.closeConversation(conversation);
+  const runs = await uow.tx.listActiveRuns(uow.workspaceId, conversation.contactId, conversation.channel);
+  for (const other of runs) {
+    if (other.id !== exceptRunId && other.conversationId === conversation.id) await cancelWorkflowRun(uow, other, 'cancelled');
+  }
+}
+
+export async function tagContact(uow: UnitOfWork, contact: Contact, tag: string, depth = 0): Promise<Contact> {
+  const { contact: tagged, changed } = addTag(contact, tag);
+  if (!changed) return contact;
+  const saved = await uow.saveContact(tagged);
+  await uow.emit('contact.tagged', { contactId: contact.id, tag }, contact.id);
+  await startTriggeredWorkflows(uow, 'tag_added', saved, tag, depth);
+  return saved;
+}
+
+export async function untagContact(uow: UnitOfWork, contact: Contact, tag: string): Promise<Contact> {
+  if (!hasTag(contact, tag)) return contact;
+  const { contact: untagged } = removeTag(contact, tag);
+  const saved = await uow.saveContact(untagged);
+  await uow.emit('contact.untagged', { contactId: contact.id, tag }, contact.id);
+  return saved;
+}
+
+async function updateContactField(uow: UnitOfWork, contact: Contact, field: string, value: string): Promise<void> {
+  let next: Contact;
+  if (field === 'email') next = { ...contact, email: value };
+  else if (field === 'phone') next = { ...contact, phone: value };
+  else if (field === 'name') next = { ...contact, name: value };
+  else next = setField(contact, field, value).contact;
+  await uow.saveContact(next);
+  await uow.emit('contact.updated', { contactId: contact.id, changes: [field] }, contact.id);
+}
+
+/**
+ * Starts the workflows a workspace binds to a trigger. For `tag_added` and `keyword` the
+ * binding's `match` must equal the tag or the message, both compared as keywords are.
+ */
+export async function startTriggeredWorkflows(
+  uow: UnitOfWork,
+  trigger: WorkflowTrigger,
+  contact: Contact,
+  match: string | null,
+  depth: number,
+  channelOverride?: MessagingChannel,
+  conversation?: Conversation | null,
+): Promise<number> {
+  if (depth > MAX_TRIGGER_DEPTH) return 0;
+  let started = 0;
+  for (const binding of uow.workspace.settings.triggers) {
+    if (!binding.enabled || binding.trigger !== trigger) continue;
+    if (binding.match !== undefined && (match === null || normalizeText(binding.match) !== normalizeText(match))) continue;
+    const channel = channelOverride ?? lastChannel(contact);
+    if (!channel) continue;
+    const host = conversation === undefined ? ((await uow.tx.getOpenConversation(uow.workspaceId, contact.id, channel)) ?? null) : conversation;
+    if (await startWorkflowRun(uow, binding.template, contact, channel, host, depth)) started++;
+  }
+  return started;
+}
+
+function lastChannel(contact: Contact): MessagingChannel | null {
+  const identity = contact.identities[contact.identities.length - 1];
+  return identity && identity.channel !== 'any' ? identity.channel : null;
+}

@@ -1,0 +1,224 @@
+import type { Actor, Channel, ConsentRecord, ConsentState, MessagingChannel } from '../core/consent.js';
+import type { Contact } from '../core/contact.js';
+import { ConsentryError } from '../core/errors.js';
+import type { ConsentryEvent, EventDataByType, EventType } from '../core/events.js';
+import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
+import { applyRecord, chainRecord, validateDecision } from '../core/ledger.js';
+import type { ConsentDecision } from '../core/consent.js';
+import type { Workspace } from '../core/settings.js';
+import type { IdGenerator } from '../ports/ids.js';
+import type { Conversation, StoreTx, StoredEvent } from '../ports/store.js';
+
+export interface ReplyOption {
+  label: string;
+  buttonId?: string;
+}
+
+/** A message Consentry sends to the contact. */
+export interface Reply {
+  contactId: string;
+  conversationId: string | null;
+  channel: MessagingChannel;
+  text: string;
+  options?: ReplyOption[];
+}
+
+export interface RecordedConsent {
+  record: ConsentRecord;
+  /** false when the idempotency key had already been used: nothing new was written. */
+  created: boolean;
+  /** The materialised status after the write. */
+  current: ConsentState;
+}
+
+export const ledgerHeadKey = (workspaceId: string): string => `ledger.head.${workspaceId}`;
+
+/**
+ * Everything one use case does inside its transaction: reads go through `tx`, and every
+ * change is written together with the event that announces it (the transactional outbox).
+ */
+export class UnitOfWork {
+  readonly events: StoredEvent[] = [];
+  readonly replies: Reply[] = [];
+  readonly nowIso: string;
+  private readonly contacts = new Map<string, Contact>();
+  private lastRecord: ConsentRecord | null | undefined;
+
+  constructor(
+    readonly tx: StoreTx,
+    readonly now: Date,
+    private readonly ids: IdGenerator,
+    readonly workspace: Workspace,
+  ) {
+    this.nowIso = now.toISOString();
+  }
+
+  get workspaceId(): string {
+    return this.workspace.id;
+  }
+
+  newId(): string {
+    return this.ids.next(this.now);
+  }
+
+  async emit<T extends EventType>(type: T, data: EventDataByType[T], contactId: string | null): Promise<StoredEvent> {
+    const event: ConsentryEvent = {
+      id: this.newId(),
+      type,
+      version: EVENT_SCHEMA_VERSION,
+      workspaceId: this.workspaceId,
+      occurredAt: this.nowIso,
+      contactId,
+      data,
+    };
+    const stored = await this.tx.appendEvent(event);
+    if (isPublicEventType(type)) this.events.push(stored);
+    return stored;
+  }
+
+  async findContact(id: string): Promise<Contact | undefined> {
+    const cached = this.contacts.get(id);
+    if (cached) return cached;
+    const contact = await this.tx.getContact(this.workspaceId, id);
+    if (contact) this.contacts.set(id, contact);
+    return contact;
+  }
+
+  async requireContact(id: string): Promise<Contact> {
+    const contact = await this.findContact(id);
+    if (!contact) throw new ConsentryError('NOT_FOUND', `Contact ${id} not found`, [{ path: 'contactId', message: 'not found' }]);
+    return contact;
+  }
+
+  async requireLiveContact(id: string): Promise<Contact> {
+    const contact = await this.requireContact(id);
+    if (contact.erasedAt !== null) {
+      throw new ConsentryError('CONTACT_ERASED', `Contact ${id} was erased on ${contact.erasedAt}`, [
+        { path: 'contactId', message: 'erased' },
+      ]);
+    }
+    return contact;
+  }
+
+  async insertContact(contact: Contact): Promise<Contact> {
+    await this.tx.insertContact(contact);
+    this.contacts.set(contact.id, contact);
+    return contact;
+  }
+
+  async saveContact(contact: Contact): Promise<Contact> {
+    const saved = { ...contact, updatedAt: this.nowIso };
+    await this.tx.updateContact(saved);
+    this.contacts.set(saved.id, saved);
+    return saved;
+  }
+
+  /** Chains a decision onto the workspace ledger and keeps the materialised status in step. */
+  async recordConsent(input: ConsentDecision): Promise<RecordedConsent> {
+    const decision = validateDecision(input);
+    if (decision.idempotencyKey) {
+      const existing = await this.tx.findConsentRecordByIdempotencyKey(this.workspaceId, decision.idempotencyKey);
+      if (existing) {
+        const same =
+          existing.contactId === decision.contactId &&
+          existing.purpose === decision.purpose &&
+          existing.channel === decision.channel &&
+          existing.status === decision.status;
+        if (!same) {
+          throw new ConsentryError('CONFLICT', `Idempotency key "${decision.idempotencyKey}" was already used for a different change`, [
+            { path: 'idempotencyKey', message: 'already used for a different change' },
+          ]);
+        }
+        const current = await this.tx.getConsentState(this.workspaceId, existing.contactId, existing.purpose, existing.channel);
+        if (!current) throw new ConsentryError('CONFLICT', 'Materialised consent state is missing for an existing record');
+        return { record: existing, created: false, current };
+      }
+    }
+    if (this.lastRecord === undefined) this.lastRecord = (await this.tx.lastConsentRecord(this.workspaceId)) ?? null;
+    const previous = this.lastRecord ? { seq: this.lastRecord.seq, hash: this.lastRecord.hash } : undefined;
+    const record = chainRecord(decision, { id: this.newId(), workspaceId: this.workspaceId, recordedAt: this.nowIso, previous });
+    await this.tx.appendConsentRecord(record);
+    this.lastRecord = record;
+    await this.tx.setMeta(ledgerHeadKey(this.workspaceId), { seq: record.seq, hash: record.hash });
+
+    const before = await this.tx.getConsentState(this.workspaceId, record.contactId, record.purpose, record.channel);
+    const after = applyRecord(before, record);
+    if (after.recordId === record.id) {
+      await this.tx.upsertConsentState(after);
+      await this.emit(
+        record.status === 'opted_in' ? 'consent.given' : 'consent.withdrawn',
+        {
+          contactId: record.contactId,
+          purpose: record.purpose,
+          channel: record.channel,
+          status: record.status,
+          legalBasis: record.legalBasis,
+          explanation: record.explanation,
+          source: record.source,
+          recordId: record.id,
+          occurredAt: record.occurredAt,
+        },
+        record.contactId,
+      );
+    }
+    return { record, created: true, current: after };
+  }
+
+  async openConversation(contactId: string, channel: MessagingChannel): Promise<Conversation> {
+    const conversation: Conversation = {
+      id: this.newId(),
+      workspaceId: this.workspaceId,
+      contactId,
+      channel,
+      status: 'open',
+      openedAt: this.nowIso,
+      closedAt: null,
+    };
+    await this.tx.insertConversation(conversation);
+    await this.emit('conversation.opened', { contactId, conversationId: conversation.id, channel }, contactId);
+    return conversation;
+  }
+
+  async closeConversation(conversation: Conversation): Promise<void> {
+    if (conversation.status === 'closed') return;
+    await this.tx.updateConversation({ ...conversation, status: 'closed', closedAt: this.nowIso });
+    await this.emit(
+      'conversation.closed',
+      { contactId: conversation.contactId, conversationId: conversation.id, channel: conversation.channel },
+      conversation.contactId,
+    );
+  }
+
+  /** Queues a message to the contact; a custom channel's outbound webhook also gets it, through the outbox. */
+  async reply(contact: Contact, channel: MessagingChannel, conversationId: string | null, text: string, options?: ReplyOption[], inReplyTo: string | null = null): Promise<void> {
+    const reply: Reply = { contactId: contact.id, conversationId, channel, text, ...(options && options.length > 0 ? { options } : {}) };
+    this.replies.push(reply);
+    if (this.workspace.settings.outboundWebhookUrl) {
+      await this.emit(
+        'message.outbound',
+        {
+          contactId: contact.id,
+          conversationId,
+          channel,
+          to: addressOn(contact, channel),
+          text,
+          ...(reply.options ? { options: reply.options } : {}),
+          inReplyTo,
+        },
+        contact.id,
+      );
+    }
+  }
+}
+
+/** Where to reach a contact on a channel: its identity there, else its phone or e-mail. */
+export function addressOn(contact: Contact, channel: Channel): string {
+  const identity = contact.identities.find((i) => i.channel === channel);
+  if (identity) return identity.externalId;
+  if (channel === 'email' && contact.email) return contact.email;
+  return contact.phone ?? contact.email ?? contact.id;
+}
+
+export function contactActor(contactId: string): Actor {
+  return { kind: 'contact', id: contactId };
+}

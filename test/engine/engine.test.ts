@@ -1,0 +1,238 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { ConsentryError } from '../../src/core/errors.js';
+
+let clock: FakeClock;
+let engine: Engine;
+let ws: WorkspaceEngine;
+
+beforeEach(async () => {
+  clock = new FakeClock('2026-03-01T10:00:00.000Z');
+  engine = createEngine({ store: createMemoryStore(), clock });
+  const workspace = await engine.createWorkspace({ name: 'Acme', settings: { privacyPolicyUrl: 'https://example.com/privacy', defaultCountry: 'ES', triggers: [] } });
+  ws = engine.workspace(workspace.id);
+});
+
+afterEach(async () => {
+  await engine.store.close();
+});
+
+const msg = (messageId: string, text: string, from = '+34600000001') => ({ channel: 'whatsapp' as const, messageId, from: { id: from, name: 'Ana Test' }, text });
+
+async function rejects(promise: Promise<unknown>, code: string): Promise<ConsentryError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ConsentryError);
+  expect((error as ConsentryError).code).toBe(code);
+  return error as ConsentryError;
+}
+
+describe('handleInbound', () => {
+  it('creates the contact from the sender, with the phone in E.164', async () => {
+    const result = await ws.handleInbound(msg('m1', 'hello'));
+    const contact = await ws.getContact(result.contactId);
+    expect(contact.phone).toBe('+34600000001');
+    expect(contact.name).toBe('Ana Test');
+    expect(contact.identities).toEqual([{ channel: 'whatsapp', externalId: '+34600000001' }]);
+    expect(result.events.map((e) => e.type)).toEqual(['conversation.opened']);
+  });
+
+  it('is idempotent by channel message id: the same answer, nothing changed', async () => {
+    const first = await ws.handleInbound(msg('m1', 'STOP'));
+    const again = await ws.handleInbound(msg('m1', 'STOP'));
+    expect(again.duplicate).toBe(true);
+    expect(again.replies).toEqual(first.replies);
+    expect(again.events.map((e) => e.id)).toEqual(first.events.map((e) => e.id));
+    expect(await ws.getHistory(first.contactId)).toHaveLength(1);
+    expect(await ws.listEvents()).toHaveLength(1);
+  });
+
+  it('STOP opts out of marketing on that channel and confirms in the keyword language', async () => {
+    const result = await ws.handleInbound(msg('m1', '¡ALTO!'));
+    expect(result.keyword).toMatchObject({ intent: 'opt_out', language: 'es', keyword: 'ALTO' });
+    expect(result.replies).toHaveLength(1);
+    expect(result.replies[0]?.text).toMatch(/EMPEZAR/);
+    const [record] = await ws.getHistory(result.contactId);
+    expect(record).toMatchObject({ purpose: 'marketing', channel: 'whatsapp', status: 'opted_out', source: 'keyword' });
+    expect(record?.evidence).toMatchObject({ messageId: 'm1', rawText: '¡ALTO!', keyword: 'ALTO', language: 'es' });
+    expect(result.events.map((e) => e.type)).toEqual(['consent.withdrawn']);
+    expect(await ws.canMessage(result.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
+  });
+
+  it('START opts in with CONSENT_WITH_NOTICE and an explanation naming keyword and channel', async () => {
+    const result = await ws.handleInbound(msg('m1', 'start'));
+    const [record] = await ws.getHistory(result.contactId);
+    expect(record).toMatchObject({ status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE' });
+    expect(record?.explanation).toContain('START');
+    expect(record?.explanation).toContain('whatsapp');
+    expect(await ws.canMessage(result.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: true, reason: 'opted_in' });
+    expect(await ws.canMessage(result.contactId, 'sms', 'marketing')).toMatchObject({ allowed: false, reason: 'not_specified' });
+  });
+
+  it('a repeated keyword confirms again but records once', async () => {
+    const first = await ws.handleInbound(msg('m1', 'STOP'));
+    const second = await ws.handleInbound(msg('m2', 'stop'));
+    expect(second.replies).toHaveLength(1);
+    expect(second.events).toEqual([]);
+    expect(await ws.getHistory(first.contactId)).toHaveLength(1);
+  });
+
+  it('STOP ALL opts out of every channel', async () => {
+    const inbound = await ws.handleInbound(msg('m1', 'START'));
+    await ws.handleInbound(msg('m2', 'STOP ALL'));
+    for (const channel of ['whatsapp', 'sms', 'email'] as const) {
+      expect(await ws.canMessage(inbound.contactId, channel, 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
+    }
+  });
+
+  it('HELP answers and changes nothing', async () => {
+    const result = await ws.handleInbound(msg('m1', 'help'));
+    expect(result.replies).toHaveLength(1);
+    expect(await ws.getHistory(result.contactId)).toEqual([]);
+  });
+
+  it('a plain-language opt-out raises a review and records nothing', async () => {
+    const result = await ws.handleInbound(msg('m1', 'please stop texting me'));
+    const review = result.events.find((e) => e.type === 'optout.review_needed');
+    expect(review?.data).toMatchObject({ text: 'please stop texting me', matchedWord: expect.any(String) });
+    expect(await ws.getHistory(result.contactId)).toEqual([]);
+  });
+
+  it('posts replies to the outbound webhook through the outbox when one is configured', async () => {
+    await ws.updateSettings({ outboundWebhookUrl: 'https://example.com/outbound' });
+    const result = await ws.handleInbound(msg('m1', 'STOP'));
+    const outbound = await engine.readEventsAfter(0, 100);
+    const message = outbound.find((e) => e.type === 'message.outbound');
+    expect(message?.data).toMatchObject({ to: '+34600000001', text: result.replies[0]?.text, inReplyTo: 'm1' });
+  });
+
+  it('refuses a malformed message naming the field', async () => {
+    const error = await rejects(ws.handleInbound({ channel: 'fax' as never, messageId: '', from: { id: 'x' }, text: 'hi' }), 'VALIDATION_FAILED');
+    expect(error.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['channel', 'messageId']));
+  });
+});
+
+describe('setConsent and bulkSetConsent', () => {
+  it('refuses a person opt-in without legal basis or explanation', async () => {
+    const contact = await ws.createContact({ name: 'Ana Test', email: 'ana@example.com' });
+    const base = { contactId: contact.id, purpose: 'marketing', channel: 'email' as const, status: 'opted_in' as const, source: 'api' as const, actor: { kind: 'user' as const, id: 'u1' } };
+    await rejects(ws.setConsent({ ...base, explanation: 'Signed form' }), 'LEGAL_BASIS_REQUIRED');
+    await rejects(ws.setConsent({ ...base, legalBasis: 'CONSENT_WITH_NOTICE' }), 'EXPLANATION_REQUIRED');
+    const ok = await ws.setConsent({ ...base, legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Signed form' });
+    expect(ok.created).toBe(true);
+    expect(ok.current.status).toBe('opted_in');
+  });
+
+  it('records the same idempotency key once, and refuses it for another change', async () => {
+    const contact = await ws.createContact({ email: 'ana@example.com' });
+    const change = {
+      contactId: contact.id, purpose: 'marketing', channel: 'email' as const, status: 'opted_out' as const,
+      source: 'api' as const, actor: { kind: 'user' as const, id: 'u1' }, idempotencyKey: 'k-1',
+    };
+    const first = await ws.setConsent(change);
+    const second = await ws.setConsent(change);
+    expect(second.created).toBe(false);
+    expect(second.record.id).toBe(first.record.id);
+    expect(await ws.getHistory(contact.id)).toHaveLength(1);
+    await rejects(ws.setConsent({ ...change, channel: 'sms' }), 'CONFLICT');
+  });
+
+  it('a backdated decision is kept in the ledger but does not override a newer one', async () => {
+    const contact = await ws.createContact({ email: 'ana@example.com' });
+    const actor = { kind: 'user' as const, id: 'u1' };
+    await ws.setConsent({ contactId: contact.id, purpose: 'marketing', channel: 'email', status: 'opted_out', source: 'api', actor });
+    const old = await ws.setConsent({
+      contactId: contact.id, purpose: 'marketing', channel: 'email', status: 'opted_in', source: 'api', actor,
+      legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Paper form', occurredAt: '2025-01-01T00:00:00.000Z',
+    });
+    expect(old.current.status).toBe('opted_out');
+    expect(await ws.getHistory(contact.id)).toHaveLength(2);
+    expect((await ws.verifyLedger()).ok).toBe(true);
+  });
+
+  it('bulk: per-row results; a bad row changes nothing and names its field', async () => {
+    const results = await ws.bulkSetConsent([
+      { email: 'a@example.com', purpose: 'marketing', channel: 'email', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Import' },
+      { email: 'b@example.com', purpose: 'marketing', channel: 'email', status: 'opted_in' },
+      { phone: 'not a phone', purpose: 'marketing', channel: 'sms', status: 'opted_out' },
+      { email: 'c@example.com', purpose: 'marketing', channel: 'pigeon', status: 'opted_out' },
+    ]);
+    expect(results.map((r) => r.ok)).toEqual([true, false, false, false]);
+    const issuesOf = (i: number) => {
+      const r = results[i];
+      return r && !r.ok ? r.error : undefined;
+    };
+    expect(issuesOf(1)?.code).toBe('LEGAL_BASIS_REQUIRED');
+    expect(issuesOf(2)?.code).toBe('INVALID_PHONE');
+    expect(issuesOf(3)?.issues.map((i) => i.path)).toContain('channel');
+    const found = await ws.findContacts({ email: 'b@example.com' });
+    expect(found.contacts).toEqual([]);
+    expect((await ws.findContacts({ email: 'a@example.com' })).contacts).toHaveLength(1);
+  });
+});
+
+describe('workflows and timers', () => {
+  it('startWorkflow sends the question and runDueTimers fires the timeout on the injected clock', async () => {
+    const contact = await ws.createContact({ name: 'Ana Test', identities: [{ channel: 'whatsapp', externalId: '+34600000002' }] });
+    const started = await ws.startWorkflow('request-consent-privacy', contact.id, 'whatsapp');
+    expect(started.replies.length).toBeGreaterThanOrEqual(2);
+    expect(await engine.runDueTimers(clock.advance(4 * 60_000))).toEqual([]);
+    const fired = await engine.runDueTimers(clock.advance(60_000));
+    expect(fired).toHaveLength(1);
+    expect(fired[0]?.events.map((e) => e.type)).toEqual(expect.arrayContaining(['consent.failed', 'conversation.closed']));
+    const run = await ws.getRun(started.runId);
+    expect(run.status).toBe('completed');
+    expect(await engine.runDueTimers(clock.advance(60 * 60_000))).toEqual([]);
+  });
+
+  it('an unknown template is a typed error', async () => {
+    const contact = await ws.createContact({ name: 'Ana Test' });
+    await rejects(ws.startWorkflow('nope', contact.id, 'whatsapp'), 'UNKNOWN_TEMPLATE');
+  });
+
+  it('tagging can trigger a workflow bound to tag_added', async () => {
+    await ws.updateSettings({ triggers: [{ trigger: 'tag_added', match: 'vip', template: 'request-consent-privacy', enabled: true }] });
+    const contact = await ws.createContact({ name: 'Ana Test', identities: [{ channel: 'webchat', externalId: 'visitor-1' }] });
+    await ws.addTag(contact.id, 'VIP');
+    const events = await ws.listEvents({ types: ['contact.tagged', 'conversation.opened'] });
+    expect(events.map((e) => e.type)).toContain('contact.tagged');
+    const runs = await engine.store.transaction((tx) => tx.listActiveRuns(ws.workspaceId, contact.id));
+    expect(runs).toHaveLength(1);
+  });
+});
+
+describe('ledger verification and erasure', () => {
+  it('erasure redacts personal data and evidence, and the chain still verifies', async () => {
+    const inbound = await ws.handleInbound(msg('m1', 'STOP'));
+    await ws.handleInbound(msg('m2', 'START'));
+    const { contact, redactedRecords } = await ws.eraseContact(inbound.contactId);
+    expect(redactedRecords).toBe(2);
+    expect(contact).toMatchObject({ name: null, email: null, phone: null });
+    expect(contact.erasedAt).not.toBeNull();
+    const history = await ws.getHistory(inbound.contactId);
+    expect(history.every((r) => r.evidence.redacted === true && r.evidence.rawText === undefined)).toBe(true);
+    const report = await ws.verifyLedger();
+    expect(report).toMatchObject({ ok: true, records: 2, stateMismatches: [] });
+    expect(await ws.canMessage(inbound.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: false, reason: 'contact_erased' });
+  });
+});
+
+describe('settings', () => {
+  it('validates a patch and keeps what it does not name', async () => {
+    const updated = await ws.updateSettings({ defaultCountry: 'PT' });
+    expect(updated.settings.privacyPolicyUrl).toBe('https://example.com/privacy');
+    await rejects(ws.updateSettings({ defaultCountry: 'Portugal' }), 'VALIDATION_FAILED');
+    await rejects(ws.updateSettings({ keywords: { en: { opt_in: [], opt_out: [], help: [], removed: ['STOP'] } } }), 'KEYWORD_NOT_REMOVABLE');
+    await rejects(ws.updateSettings({ triggers: [{ trigger: 'conversation_opened', template: 'missing', enabled: true }] }), 'UNKNOWN_TEMPLATE');
+  });
+
+  it('added keywords take effect', async () => {
+    await ws.updateSettings({ keywords: { es: { opt_in: [], opt_out: ['BAJA'], help: [], removed: [] } } });
+    const result = await ws.handleInbound(msg('m1', 'baja'));
+    expect(result.keyword).toMatchObject({ intent: 'opt_out', language: 'es' });
+  });
+});
