@@ -1,0 +1,422 @@
+import { Client } from '@hubspot/api-client';
+import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
+import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/index.js';
+import { PublicUpdateSubscriptionStatusRequestLegalBasisEnum } from '@hubspot/api-client/lib/codegen/communication_preferences/index.js';
+import { z } from 'zod';
+import type { LegalBasis } from '../../src/core/consent.js';
+import { ConsentryError } from '../../src/core/errors.js';
+import { HUBSPOT_BATCH_LIMIT } from './coalesce.js';
+import { HubSpotApiError, HubSpotResponseError } from './errors.js';
+import type { EmailSubscriptionV3Body, EmailSubscriptionV4Input } from './mapping.js';
+import {
+  HUBSPOT_OBJECT_TYPE,
+  type ExistingProperty,
+  type FieldType,
+  type OptionDefinition,
+  type PropertyDefinition,
+  type PropertyGroupDefinition,
+  type PropertyType,
+} from './properties.js';
+import type { PortalRateLimiter } from './rate-limiter.js';
+
+// Only the fields the connector reads are validated; HubSpot adds fields freely.
+const OptionSchema = z.object({
+  label: z.string(),
+  value: z.string(),
+  displayOrder: z.number().optional(),
+  hidden: z.boolean().optional(),
+});
+const PropertySchema = z.object({
+  name: z.string(),
+  type: z.string(),
+  fieldType: z.string(),
+  groupName: z.string(),
+  options: z.array(OptionSchema).optional(),
+});
+const PropertyListSchema = z.object({ results: z.array(PropertySchema) });
+const PropertyGroupSchema = z.object({ name: z.string(), label: z.string() });
+const PropertyGroupListSchema = z.object({ results: z.array(PropertyGroupSchema) });
+const ContactSchema = z.object({ id: z.string(), properties: z.record(z.string(), z.string().nullable()) });
+/** The SDK renames upsert's `new` flag to `_new`. */
+const UpsertedContactSchema = ContactSchema.extend({ _new: z.boolean() });
+const BatchErrorSchema = z.object({
+  status: z.string(),
+  category: z.string(),
+  message: z.string(),
+  context: z.record(z.string(), z.array(z.string())).optional(),
+});
+const batchSchema = <T extends z.ZodType>(result: T) =>
+  z.object({ status: z.string(), results: z.array(result), errors: z.array(BatchErrorSchema).optional() });
+const SearchSchema = z.object({ total: z.number(), results: z.array(ContactSchema) });
+const SubscriptionStatusSchema = z.object({
+  id: z.string(),
+  status: z.enum(['SUBSCRIBED', 'NOT_SUBSCRIBED']),
+  legalBasis: z.string().optional(),
+  legalBasisExplanation: z.string().optional(),
+});
+const EmailStatusesSchema = z.object({ recipient: z.string(), subscriptionStatuses: z.array(SubscriptionStatusSchema) });
+const V4WriteResultSchema = z.object({
+  subscriberIdString: z.string(),
+  subscriptionId: z.number(),
+  status: z.string(),
+});
+const V4BatchWriteSchema = batchSchema(V4WriteResultSchema);
+
+export interface HubSpotContact {
+  id: string;
+  properties: Record<string, string | null>;
+}
+
+export interface UpsertedContact extends HubSpotContact {
+  created: boolean;
+}
+
+/** One failed record of a batch (HubSpot answers 207 Multi-Status); `context.ids` names the records. */
+export interface BatchError {
+  status: string;
+  category: string;
+  message: string;
+  context: Record<string, string[]>;
+}
+
+export interface BatchResult<T> {
+  results: T[];
+  errors: BatchError[];
+}
+
+export interface EmailSubscriptionStatus {
+  subscriptionId: string;
+  status: 'SUBSCRIBED' | 'NOT_SUBSCRIBED';
+  legalBasis: string | null;
+  legalBasisExplanation: string | null;
+}
+
+export interface V4WriteResult {
+  subscriberIdString: string;
+  subscriptionId: number;
+  status: string;
+}
+
+export interface HubSpotClient {
+  listPropertyGroups(): Promise<{ name: string; label: string }[]>;
+  listProperties(): Promise<ExistingProperty[]>;
+  createPropertyGroup(group: PropertyGroupDefinition): Promise<{ name: string; label: string }>;
+  createProperty(property: PropertyDefinition): Promise<ExistingProperty>;
+  /** HubSpot replaces a property's options with the list sent: pass the full list. */
+  updatePropertyOptions(propertyName: string, options: readonly OptionDefinition[]): Promise<ExistingProperty>;
+  readContacts(ids: readonly string[], properties: readonly string[]): Promise<BatchResult<HubSpotContact>>;
+  findContactByEmail(email: string, properties: readonly string[]): Promise<HubSpotContact | null>;
+  findContactByPhone(phone: string, properties: readonly string[]): Promise<HubSpotContact | null>;
+  updateContacts(inputs: readonly { id: string; properties: Record<string, string> }[]): Promise<BatchResult<HubSpotContact>>;
+  createContacts(inputs: readonly { properties: Record<string, string> }[]): Promise<BatchResult<HubSpotContact>>;
+  upsertContacts(inputs: readonly { id: string; idProperty: string; properties: Record<string, string> }[]): Promise<BatchResult<UpsertedContact>>;
+  getEmailSubscriptions(emailAddress: string): Promise<EmailSubscriptionStatus[]>;
+  subscribeEmail(body: EmailSubscriptionV3Body): Promise<EmailSubscriptionStatus>;
+  unsubscribeEmail(body: EmailSubscriptionV3Body): Promise<EmailSubscriptionStatus>;
+  /** v4 batch write; needs Marketing Hub Enterprise (DESIGN §6), otherwise HubSpot refuses it. */
+  writeEmailSubscriptionsV4(inputs: readonly EmailSubscriptionV4Input[]): Promise<BatchResult<V4WriteResult>>;
+  completeCallback(callbackId: string, outputFields: Record<string, string>): Promise<void>;
+}
+
+export interface HubSpotClientOptions {
+  /** A private-app token or an OAuth access token. */
+  accessToken: string;
+  /** Defaults to https://api.hubapi.com; tests point it at a local fake. */
+  basePath?: string;
+  /** The portal's limiter: every call goes through it and every response teaches it the limits. */
+  limiter?: PortalRateLimiter;
+}
+
+const PROPERTY_TYPES: Record<PropertyType, PropertyCreateTypeEnum> = {
+  string: PropertyCreateTypeEnum.String,
+  datetime: PropertyCreateTypeEnum.Datetime,
+  enumeration: PropertyCreateTypeEnum.Enumeration,
+};
+const FIELD_TYPES: Record<FieldType, PropertyCreateFieldTypeEnum> = {
+  text: PropertyCreateFieldTypeEnum.Text,
+  textarea: PropertyCreateFieldTypeEnum.Textarea,
+  date: PropertyCreateFieldTypeEnum.Date,
+  select: PropertyCreateFieldTypeEnum.Select,
+  checkbox: PropertyCreateFieldTypeEnum.Checkbox,
+};
+const LEGAL_BASIS_VALUES: Record<LegalBasis, PublicUpdateSubscriptionStatusRequestLegalBasisEnum> = {
+  CONSENT_WITH_NOTICE: PublicUpdateSubscriptionStatusRequestLegalBasisEnum.ConsentWithNotice,
+  LEGITIMATE_INTEREST_PQL: PublicUpdateSubscriptionStatusRequestLegalBasisEnum.LegitimateInterestPql,
+  LEGITIMATE_INTEREST_CLIENT: PublicUpdateSubscriptionStatusRequestLegalBasisEnum.LegitimateInterestClient,
+  LEGITIMATE_INTEREST_OTHER: PublicUpdateSubscriptionStatusRequestLegalBasisEnum.LegitimateInterestOther,
+  PERFORMANCE_OF_CONTRACT: PublicUpdateSubscriptionStatusRequestLegalBasisEnum.PerformanceOfContract,
+  PROCESS_AND_STORE: PublicUpdateSubscriptionStatusRequestLegalBasisEnum.ProcessAndStore,
+  NON_GDPR: PublicUpdateSubscriptionStatusRequestLegalBasisEnum.NonGdpr,
+};
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, operation: string): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw new HubSpotResponseError(
+      operation,
+      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`),
+    );
+  }
+  return result.data;
+}
+
+function checkBatchSize(count: number, operation: string): void {
+  if (count > HUBSPOT_BATCH_LIMIT) {
+    throw new ConsentryError('VALIDATION_FAILED', `${operation}: at most ${HUBSPOT_BATCH_LIMIT} records a call, got ${count}`, [
+      { path: 'inputs', message: `at most ${HUBSPOT_BATCH_LIMIT} records` },
+    ]);
+  }
+}
+
+function toExistingProperty(property: z.infer<typeof PropertySchema>): ExistingProperty {
+  return {
+    name: property.name,
+    type: property.type,
+    fieldType: property.fieldType,
+    groupName: property.groupName,
+    options: property.options ?? [],
+  };
+}
+
+function toBatch<T>(body: { results: T[]; errors?: z.infer<typeof BatchErrorSchema>[] | undefined }): BatchResult<T> {
+  return {
+    results: body.results,
+    errors: (body.errors ?? []).map((e) => ({ status: e.status, category: e.category, message: e.message, context: e.context ?? {} })),
+  };
+}
+
+function toSubscriptionStatus(status: z.infer<typeof SubscriptionStatusSchema>): EmailSubscriptionStatus {
+  return {
+    subscriptionId: status.id,
+    status: status.status,
+    legalBasis: status.legalBasis ?? null,
+    legalBasisExplanation: status.legalBasisExplanation ?? null,
+  };
+}
+
+function headersOf(response: { headers: { forEach(callback: (value: string, name: string) => void): void } }): Record<string, string> {
+  const headers: Record<string, string> = {};
+  response.headers.forEach((value, name) => {
+    headers[name.toLowerCase()] = value;
+  });
+  return headers;
+}
+
+interface SdkResponse {
+  httpStatusCode: number;
+  headers: Record<string, string>;
+  body: { text(): Promise<string> };
+}
+
+/**
+ * The only importer of @hubspot/api-client. The SDK's retry and Bottleneck settings are
+ * process-wide (decorators on a singleton, set by every `new Client`) and `apiRequest` is never
+ * retried (DESIGN §6), so the SDK is built with neither and the portal's limiter owns pacing and
+ * retries. Its discovery objects are created here, at once, so a Client built later elsewhere
+ * cannot decorate ours with its retries.
+ */
+export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClient {
+  const sdk = new Client({
+    accessToken: options.accessToken,
+    numberOfApiCallRetries: 0,
+    ...(options.basePath === undefined ? {} : { basePath: options.basePath.replace(/\/+$/, '') }),
+  });
+  const properties = sdk.crm.properties;
+  const contacts = sdk.crm.contacts;
+  const statusApi = sdk.communicationPreferences.statusApi;
+  const callbacksApi = sdk.automation.actions.callbacksApi;
+  const limiter = options.limiter;
+
+  /**
+   * The SDK turns error bodies into its own model and, on some endpoints, drops fields such as
+   * `policyName`; reading the raw body here keeps HubSpot's answer whole. Every response's
+   * rate-limit headers go to the limiter. Config-level middleware is only applied by the SDK
+   * when call options are given, so each call passes this one with the "append" strategy.
+   */
+  const middleware = {
+    pre: <C>(context: C): Promise<C> => Promise.resolve(context),
+    post: async <R extends SdkResponse>(context: R): Promise<R> => {
+      limiter?.observe(context.headers);
+      if (context.httpStatusCode >= 400) {
+        throw new HubSpotApiError(context.httpStatusCode, context.headers, await context.body.text());
+      }
+      return context;
+    },
+  };
+  const callOptions = { middleware: [middleware], middlewareMergeStrategy: 'append' as const };
+
+  const call = <T>(operation: () => Promise<T>, search = false): Promise<T> =>
+    limiter === undefined ? operation() : limiter.run(operation, { search });
+
+  const search = async (filterGroups: { propertyName: string; value: string }[][], wanted: readonly string[], operation: string) => {
+    const response = await call(
+      () =>
+        contacts.searchApi.doSearch(
+          {
+            filterGroups: filterGroups.map((filters) => ({
+              filters: filters.map((f) => ({ propertyName: f.propertyName, operator: FilterOperatorEnum.Eq, value: f.value })),
+            })),
+            properties: [...wanted],
+            limit: 1,
+          },
+          callOptions,
+        ),
+      true,
+    );
+    return parse(SearchSchema, response, operation).results[0] ?? null;
+  };
+
+  const subscriptionRequest = (body: EmailSubscriptionV3Body) => ({
+    emailAddress: body.emailAddress,
+    subscriptionId: body.subscriptionId,
+    ...(body.legalBasis === undefined ? {} : { legalBasis: LEGAL_BASIS_VALUES[body.legalBasis] }),
+    ...(body.legalBasisExplanation === undefined ? {} : { legalBasisExplanation: body.legalBasisExplanation }),
+  });
+
+  return {
+    async listPropertyGroups() {
+      const response = await call(() => properties.groupsApi.getAll(HUBSPOT_OBJECT_TYPE, callOptions));
+      return parse(PropertyGroupListSchema, response, 'list property groups').results;
+    },
+
+    async listProperties() {
+      const response = await call(() => properties.coreApi.getAll(HUBSPOT_OBJECT_TYPE, false, undefined, callOptions));
+      return parse(PropertyListSchema, response, 'list properties').results.map(toExistingProperty);
+    },
+
+    async createPropertyGroup(group) {
+      const response = await call(() =>
+        properties.groupsApi.create(HUBSPOT_OBJECT_TYPE, { name: group.name, label: group.label, displayOrder: group.displayOrder }, callOptions),
+      );
+      return parse(PropertyGroupSchema, response, 'create property group');
+    },
+
+    async createProperty(property) {
+      const response = await call(() =>
+        properties.coreApi.create(
+          HUBSPOT_OBJECT_TYPE,
+          {
+            name: property.name,
+            label: property.label,
+            description: property.description,
+            groupName: property.groupName,
+            type: PROPERTY_TYPES[property.type],
+            fieldType: FIELD_TYPES[property.fieldType],
+            displayOrder: property.displayOrder,
+            formField: false,
+            ...(property.options === undefined ? {} : { options: property.options.map((o) => ({ ...o })) }),
+          },
+          callOptions,
+        ),
+      );
+      return toExistingProperty(parse(PropertySchema, response, 'create property'));
+    },
+
+    async updatePropertyOptions(propertyName, options) {
+      const response = await call(() =>
+        properties.coreApi.update(HUBSPOT_OBJECT_TYPE, propertyName, { options: options.map((o) => ({ ...o })) }, callOptions),
+      );
+      return toExistingProperty(parse(PropertySchema, response, 'update property options'));
+    },
+
+    async readContacts(ids, wanted) {
+      checkBatchSize(ids.length, 'batch read');
+      if (ids.length === 0) return { results: [], errors: [] };
+      const response = await call(() =>
+        contacts.batchApi.read({ inputs: ids.map((id) => ({ id })), properties: [...wanted], propertiesWithHistory: [] }, false, callOptions),
+      );
+      return toBatch(parse(batchSchema(ContactSchema), response, 'batch read contacts'));
+    },
+
+    findContactByEmail(email, wanted) {
+      return search([[{ propertyName: 'email', value: email }]], wanted, 'search contacts by email');
+    },
+
+    /** Filter groups are ORed: the number may sit in either of HubSpot's phone properties. */
+    findContactByPhone(phone, wanted) {
+      return search(
+        [[{ propertyName: 'phone', value: phone }], [{ propertyName: 'mobilephone', value: phone }]],
+        wanted,
+        'search contacts by phone',
+      );
+    },
+
+    async updateContacts(inputs) {
+      checkBatchSize(inputs.length, 'batch update');
+      if (inputs.length === 0) return { results: [], errors: [] };
+      const response = await call(() =>
+        contacts.batchApi.update({ inputs: inputs.map((i) => ({ id: i.id, properties: { ...i.properties } })) }, callOptions),
+      );
+      return toBatch(parse(batchSchema(ContactSchema), response, 'batch update contacts'));
+    },
+
+    async createContacts(inputs) {
+      checkBatchSize(inputs.length, 'batch create');
+      if (inputs.length === 0) return { results: [], errors: [] };
+      const response = await call(() =>
+        contacts.batchApi.create({ inputs: inputs.map((i) => ({ properties: { ...i.properties }, associations: [] })) }, callOptions),
+      );
+      return toBatch(parse(batchSchema(ContactSchema), response, 'batch create contacts'));
+    },
+
+    async upsertContacts(inputs) {
+      checkBatchSize(inputs.length, 'batch upsert');
+      if (inputs.length === 0) return { results: [], errors: [] };
+      const response = await call(() =>
+        contacts.batchApi.upsert(
+          { inputs: inputs.map((i) => ({ id: i.id, idProperty: i.idProperty, properties: { ...i.properties } })) },
+          callOptions,
+        ),
+      );
+      const body = parse(batchSchema(UpsertedContactSchema), response, 'batch upsert contacts');
+      return toBatch({
+        results: body.results.map((r) => ({ id: r.id, properties: r.properties, created: r._new })),
+        errors: body.errors,
+      });
+    },
+
+    async getEmailSubscriptions(emailAddress) {
+      const response = await call(() => statusApi.getEmailStatus(emailAddress, callOptions));
+      return parse(EmailStatusesSchema, response, 'get email subscription statuses').subscriptionStatuses.map(toSubscriptionStatus);
+    },
+
+    async subscribeEmail(body) {
+      const response = await call(() => statusApi.subscribe(subscriptionRequest(body), callOptions));
+      return toSubscriptionStatus(parse(SubscriptionStatusSchema, response, 'subscribe email'));
+    },
+
+    async unsubscribeEmail(body) {
+      const response = await call(() => statusApi.unsubscribe(subscriptionRequest(body), callOptions));
+      return toSubscriptionStatus(parse(SubscriptionStatusSchema, response, 'unsubscribe email'));
+    },
+
+    async writeEmailSubscriptionsV4(inputs) {
+      checkBatchSize(inputs.length, 'v4 batch write');
+      if (inputs.length === 0) return { results: [], errors: [] };
+      // Not in the SDK: https://developers.hubspot.com/docs/api-reference/communication-preferences-subscriptions-v4/subscription-status/post-communication-preferences-v4-statuses-batch-write
+      const body = await call(async () => {
+        const response = await sdk.apiRequest({
+          method: 'POST',
+          path: '/communication-preferences/v4/statuses/batch/write',
+          body: { inputs: inputs.map((i) => ({ ...i })) },
+        });
+        const headers = headersOf(response);
+        limiter?.observe(headers);
+        const text = await response.text();
+        if (response.status >= 400) throw new HubSpotApiError(response.status, headers, text);
+        try {
+          const json: unknown = JSON.parse(text);
+          return json;
+        } catch {
+          throw new HubSpotResponseError('v4 batch write', ['body is not JSON']);
+        }
+      });
+      return toBatch(parse(V4BatchWriteSchema, body, 'v4 batch write email subscriptions'));
+    },
+
+    async completeCallback(callbackId, outputFields) {
+      // https://developers.hubspot.com/docs/api-reference/legacy/automation/workflow-actions/callbacks/complete-callback
+      await call(() => callbacksApi.complete(callbackId, { outputFields: { ...outputFields } }, callOptions));
+    },
+  };
+}
