@@ -1,0 +1,279 @@
+import type { Logger } from '@slack/bolt';
+import { z } from 'zod';
+import { isConsentryError } from '../../../src/core/errors.js';
+import type { Clock } from '../../../src/ports/clock.js';
+import {
+  ACTIONS_BY_EVENT_TYPE,
+  ALERT_ID_PATTERN,
+  type AlertClaim,
+  type AlertResolution,
+  type AlertStore,
+  type SlackActionHandler,
+  type SlackActionId,
+  type SlackActionResult,
+  type SlackAlert,
+} from '../actions-port.js';
+import type { AlertMessageInput } from '../blocks/common.js';
+import { resolutionLine, resolvedMessage } from '../blocks/resolved.js';
+import { escapeInline } from '../escape.js';
+import type { WebClient } from '../web.js';
+
+/** What every listener needs; built once by createSlackApp. */
+export interface ListenerDeps {
+  workspaceId: string;
+  allowedUserIds: ReadonlySet<string>;
+  handler: SlackActionHandler;
+  alerts: AlertStore;
+  clock: Clock;
+  logger: Logger;
+  /** Registers work that outlives the HTTP acknowledgement, so shutdown (and tests) can wait for it. */
+  track(work: () => Promise<void>): Promise<void>;
+}
+
+export const SlackUserIdSchema = z.string().regex(/^[UW][A-Z0-9]{2,30}$/);
+export const SlackChannelIdSchema = z.string().regex(/^[CDG][A-Z0-9]{2,30}$/);
+export const SlackTsSchema = z.string().regex(/^\d{1,12}\.\d{1,8}$/);
+
+/**
+ * The parts of a block_actions payload a button listener reads
+ * (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload). Parsed, not cast:
+ * the signature proves the request came from Slack, not that it has the shape we expect.
+ */
+const ButtonClickSchema = z.object({
+  type: z.literal('block_actions'),
+  user: z.object({ id: SlackUserIdSchema }),
+  trigger_id: z.string().min(1).optional(),
+  container: z.object({ type: z.literal('message'), channel_id: SlackChannelIdSchema, message_ts: SlackTsSchema }),
+  actions: z
+    .array(z.object({ type: z.literal('button'), action_id: z.string(), value: z.string().regex(ALERT_ID_PATTERN) }))
+    .length(1),
+});
+
+export interface ButtonClick {
+  userId: string;
+  channel: string;
+  messageTs: string;
+  alertId: string;
+  actionId: string;
+  triggerId: string | null;
+}
+
+export function parseButtonClick(body: unknown): ButtonClick | null {
+  const parsed = ButtonClickSchema.safeParse(body);
+  if (!parsed.success) return null;
+  const [action] = parsed.data.actions;
+  if (!action) return null;
+  return {
+    userId: parsed.data.user.id,
+    channel: parsed.data.container.channel_id,
+    messageTs: parsed.data.container.message_ts,
+    alertId: action.value,
+    actionId: action.action_id,
+    triggerId: parsed.data.trigger_id ?? null,
+  };
+}
+
+export const MESSAGES = {
+  notAllowed:
+    'You are not allowed to act on Consentry alerts, so nothing was changed. Ask a Consentry admin to add your Slack user to the allowed list.',
+  notFound: 'Consentry no longer knows this alert; nothing was changed.',
+  inProgress: 'Someone is handling this alert right now; nothing was changed.',
+  notApplicable: 'This button does not apply to this alert; nothing was changed.',
+  failed: 'The action failed; try again in a moment.',
+} as const;
+
+export function alertMessageInput(alert: SlackAlert): AlertMessageInput {
+  return { alertId: alert.id, event: alert.event, contactName: alert.contactName, contactUrl: alert.contactUrl };
+}
+
+export function idempotencyKey(alertId: string, action: SlackActionId): string {
+  return `slack:${alertId}:${action}`;
+}
+
+/** chat.postEphemeral: only `user` sees it (https://docs.slack.dev/reference/methods/chat.postEphemeral). */
+export async function tellUser(deps: ListenerDeps, client: WebClient, channel: string, user: string, text: string): Promise<void> {
+  try {
+    await client.chat.postEphemeral({ channel, user, text });
+  } catch (error) {
+    deps.logger.error('Could not post an ephemeral message to Slack', error);
+  }
+}
+
+/** Replaces the alert with its resolved form: same facts, who did what and when, no buttons. */
+export async function showResolved(
+  deps: ListenerDeps,
+  client: WebClient,
+  target: { channel: string; ts: string },
+  alert: SlackAlert,
+  resolution: AlertResolution,
+): Promise<void> {
+  const message = resolvedMessage({ alert: alertMessageInput(alert), resolution });
+  try {
+    await client.chat.update({ channel: target.channel, ts: target.ts, text: message.text, blocks: message.blocks });
+  } catch (error) {
+    deps.logger.error('Could not update the Slack alert message', error);
+  }
+}
+
+export type AlertCheck =
+  | { ok: true; alert: SlackAlert }
+  | { ok: false; message: string; resolved?: { alert: SlackAlert; resolution: AlertResolution } };
+
+/** Who may act, whether the alert exists, is still open and offers this action. Changes nothing. */
+export async function checkAlert(
+  deps: ListenerDeps,
+  input: { userId: string; alertId: string; action: SlackActionId },
+): Promise<AlertCheck> {
+  if (!deps.allowedUserIds.has(input.userId)) return { ok: false, message: MESSAGES.notAllowed };
+  const alert = await deps.alerts.get(deps.workspaceId, input.alertId);
+  if (!alert) return { ok: false, message: MESSAGES.notFound };
+  if (alert.resolution) {
+    return {
+      ok: false,
+      message: `Already handled: ${resolutionLine(alert.resolution)}`,
+      resolved: { alert, resolution: alert.resolution },
+    };
+  }
+  if (!ACTIONS_BY_EVENT_TYPE[alert.event.type].includes(input.action)) return { ok: false, message: MESSAGES.notApplicable };
+  return { ok: true, alert };
+}
+
+export type ClaimCheck =
+  | { ok: true; alert: SlackAlert; claim: AlertClaim }
+  | { ok: false; message: string; resolved?: { alert: SlackAlert; resolution: AlertResolution } };
+
+/** The compare-and-set that makes a second click change nothing. */
+export async function claimAlert(
+  deps: ListenerDeps,
+  input: { userId: string; alertId: string; action: SlackActionId },
+): Promise<ClaimCheck> {
+  const claim: AlertClaim = { action: input.action, slackUserId: input.userId, at: deps.clock.now().toISOString() };
+  const result = await deps.alerts.claim(deps.workspaceId, input.alertId, claim);
+  switch (result.status) {
+    case 'claimed':
+      return { ok: true, alert: result.alert, claim };
+    case 'already_resolved':
+      return {
+        ok: false,
+        message: `Already handled: ${resolutionLine(result.resolution)}`,
+        resolved: { alert: result.alert, resolution: result.resolution },
+      };
+    case 'in_progress':
+      return { ok: false, message: MESSAGES.inProgress };
+    case 'not_found':
+      return { ok: false, message: MESSAGES.notFound };
+  }
+}
+
+function failureMessage(error: unknown): string {
+  if (isConsentryError(error)) return `Nothing was changed: ${escapeInline(error.message, 300)}`;
+  return MESSAGES.failed;
+}
+
+/**
+ * Carries out a claimed action once: on success the alert is resolved and its message updated; on
+ * a refusal or an error the claim is given back (so someone can try again) and the user is told why.
+ * DESIGN §1: expected refusals are results, failures are ConsentryErrors, both end as an ephemeral.
+ */
+export async function performClaimed(
+  deps: ListenerDeps,
+  client: WebClient,
+  input: {
+    claimed: { alert: SlackAlert; claim: AlertClaim };
+    userId: string;
+    target: { channel: string; ts: string };
+    perform: (alert: SlackAlert) => Promise<SlackActionResult>;
+    resolution?: Partial<Pick<AlertResolution, 'legalBasis'>>;
+  },
+): Promise<void> {
+  const { alert, claim } = input.claimed;
+  let result: SlackActionResult;
+  try {
+    result = await input.perform(alert);
+  } catch (error) {
+    deps.logger.error(`Slack action ${claim.action} failed for alert ${alert.id}`, error);
+    await deps.alerts.release(deps.workspaceId, alert.id, claim);
+    await tellUser(deps, client, input.target.channel, input.userId, failureMessage(error));
+    return;
+  }
+  if (result.outcome === 'refused') {
+    await deps.alerts.release(deps.workspaceId, alert.id, claim);
+    await tellUser(deps, client, input.target.channel, input.userId, `Nothing was changed: ${escapeInline(result.message, 300)}`);
+    return;
+  }
+  const resolution: AlertResolution = { ...claim, ...input.resolution };
+  let resolved: SlackAlert;
+  try {
+    resolved = await deps.alerts.resolve(deps.workspaceId, alert.id, resolution);
+  } catch (error) {
+    // The action itself succeeded; the claim expires and the idempotency key keeps a retry harmless.
+    deps.logger.error(`Could not mark Slack alert ${alert.id} as handled`, error);
+    return;
+  }
+  await showResolved(deps, client, input.target, resolved, resolution);
+}
+
+/**
+ * The whole flow of a button that acts at once (resend, apply opt-out, not an opt-out): acknowledge
+ * within Slack's 3 seconds, then check, claim, act, and update the message.
+ */
+export async function runButtonAction(
+  deps: ListenerDeps,
+  args: { body: unknown; client: WebClient; ack: () => Promise<void> },
+  action: SlackActionId,
+  perform: (alert: SlackAlert, click: ButtonClick) => Promise<SlackActionResult>,
+): Promise<void> {
+  await deps.track(async () => {
+    await args.ack();
+    const click = parseButtonClick(args.body);
+    if (!click || click.actionId !== action) {
+      deps.logger.warn(`Ignored a malformed ${action} payload`);
+      return;
+    }
+    await reportingFailures(deps, args.client, click, () => handleButtonClick(deps, args.client, click, action, perform));
+  });
+}
+
+/** A store or network failure after the acknowledgement still reaches the user, as an ephemeral. */
+export async function reportingFailures(
+  deps: ListenerDeps,
+  client: WebClient,
+  click: Pick<ButtonClick, 'channel' | 'userId' | 'actionId' | 'alertId'>,
+  work: () => Promise<void>,
+): Promise<void> {
+  try {
+    await work();
+  } catch (error) {
+    deps.logger.error(`Slack action ${click.actionId} failed for alert ${click.alertId}`, error);
+    await tellUser(deps, client, click.channel, click.userId, MESSAGES.failed);
+  }
+}
+
+async function handleButtonClick(
+  deps: ListenerDeps,
+  client: WebClient,
+  click: ButtonClick,
+  action: SlackActionId,
+  perform: (alert: SlackAlert, click: ButtonClick) => Promise<SlackActionResult>,
+): Promise<void> {
+  const target = { channel: click.channel, ts: click.messageTs };
+  const check = await checkAlert(deps, { userId: click.userId, alertId: click.alertId, action });
+  if (!check.ok) {
+    await tellUser(deps, client, click.channel, click.userId, check.message);
+    // Someone may have handled it without the message being updated (a failed chat.update): heal it.
+    if (check.resolved) await showResolved(deps, client, target, check.resolved.alert, check.resolved.resolution);
+    return;
+  }
+  const claimed = await claimAlert(deps, { userId: click.userId, alertId: click.alertId, action });
+  if (!claimed.ok) {
+    await tellUser(deps, client, click.channel, click.userId, claimed.message);
+    if (claimed.resolved) await showResolved(deps, client, target, claimed.resolved.alert, claimed.resolved.resolution);
+    return;
+  }
+  await performClaimed(deps, client, {
+    claimed,
+    userId: click.userId,
+    target,
+    perform: (alert) => perform(alert, click),
+  });
+}

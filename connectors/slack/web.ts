@@ -1,0 +1,221 @@
+import { webApi, type Logger } from '@slack/bolt';
+import { z } from 'zod';
+import type { SlackMessage } from './blocks/common.js';
+
+/**
+ * The Web API calls the alert dispatcher and `consentry slack check` make. WebClient (from
+ * @slack/web-api, re-exported by Bolt) is built so that it never waits on its own: a 429 is
+ * returned at once with its Retry-After, for the pacer to honour, and failed calls are not
+ * retried here because the outbox already delivers at least once (DESIGN §1).
+ */
+
+export type WebClient = webApi.WebClient;
+
+export interface SlackWebClientOptions {
+  token: string;
+  /** Defaults to https://slack.com/api/; tests and proxies point it elsewhere. */
+  slackApiUrl?: string;
+  timeoutMs?: number;
+  logger?: Logger;
+}
+
+export function createSlackWebClient(options: SlackWebClientOptions): WebClient {
+  return new webApi.WebClient(options.token, {
+    ...(options.slackApiUrl ? { slackApiUrl: options.slackApiUrl } : {}),
+    ...(options.logger ? { logger: options.logger } : {}),
+    rejectRateLimitedCalls: true,
+    retryConfig: { retries: 0 },
+    timeout: options.timeoutMs ?? 10_000,
+  });
+}
+
+export type SlackCallOutcome<T> =
+  | { ok: true; value: T }
+  /** HTTP 429: wait `retryAfterSeconds` (https://docs.slack.dev/apis/web-api/rate-limits). */
+  | { ok: false; reason: 'rate_limited'; retryAfterSeconds: number }
+  /** Slack answered `ok: false`; `error` is its code (`channel_not_found`, `invalid_auth`, …). */
+  | { ok: false; reason: 'slack_error'; error: string }
+  | { ok: false; reason: 'http_error' | 'network_error' | 'unexpected_response'; message: string };
+
+const PostedSchema = z.object({ channel: z.string().min(1), ts: z.string().min(1) });
+export type PostedMessage = z.infer<typeof PostedSchema>;
+
+/** Maps what WebClient throws onto outcomes (the error classes of @slack/web-api's errors.ts). */
+export function slackCallFailure(error: unknown): Exclude<SlackCallOutcome<never>, { ok: true }> {
+  if (error instanceof webApi.WebAPIRateLimitedError) {
+    return { ok: false, reason: 'rate_limited', retryAfterSeconds: error.retryAfter };
+  }
+  if (error instanceof webApi.WebAPIPlatformError) return { ok: false, reason: 'slack_error', error: error.data.error };
+  if (error instanceof webApi.WebAPIHTTPError) {
+    return { ok: false, reason: 'http_error', message: `HTTP ${error.statusCode} ${error.statusMessage}` };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { ok: false, reason: 'network_error', message };
+}
+
+async function call<T>(schema: z.ZodType<T>, request: () => Promise<unknown>): Promise<SlackCallOutcome<T>> {
+  let response: unknown;
+  try {
+    response = await request();
+  } catch (error) {
+    return slackCallFailure(error);
+  }
+  const parsed = schema.safeParse(response);
+  if (!parsed.success) return { ok: false, reason: 'unexpected_response', message: parsed.error.message };
+  return { ok: true, value: parsed.data };
+}
+
+export interface SlackMessenger {
+  postMessage(input: { channel: string } & SlackMessage): Promise<SlackCallOutcome<PostedMessage>>;
+  updateMessage(input: { channel: string; ts: string } & SlackMessage): Promise<SlackCallOutcome<PostedMessage>>;
+}
+
+/**
+ * chat.postMessage / chat.update with the options alerts need: links are not unfurled (a HubSpot
+ * contact link would otherwise expand into a preview), and `link_names` is off so plain "@channel"
+ * in contact data is never turned into a mention (https://docs.slack.dev/reference/methods/chat.postMessage).
+ */
+export function slackMessenger(client: WebClient): SlackMessenger {
+  return {
+    postMessage: ({ channel, text, blocks }) =>
+      call(PostedSchema, () =>
+        client.chat.postMessage({
+          channel,
+          text,
+          blocks,
+          unfurl_links: false,
+          unfurl_media: false,
+          link_names: false,
+        }),
+      ),
+    updateMessage: ({ channel, ts, text, blocks }) =>
+      call(PostedSchema, () => client.chat.update({ channel, ts, text, blocks, link_names: false })),
+  };
+}
+
+export interface SlackSetupCheck {
+  name: 'token' | 'channel';
+  ok: boolean;
+  message: string;
+}
+
+export interface SlackSetupReport {
+  ok: boolean;
+  checks: SlackSetupCheck[];
+}
+
+const AuthTestSchema = z.object({
+  team: z.string().optional(),
+  team_id: z.string().optional(),
+  user: z.string().optional(),
+  user_id: z.string().optional(),
+  bot_id: z.string().optional(),
+});
+
+const ConversationInfoSchema = z.object({
+  channel: z.object({
+    id: z.string(),
+    name: z.string().optional(),
+    is_private: z.boolean().optional(),
+    is_archived: z.boolean().optional(),
+    is_member: z.boolean().optional(),
+  }),
+});
+
+/** auth.test error codes that mean the token itself is wrong (https://docs.slack.dev/reference/methods/auth.test). */
+const BAD_TOKEN_ERRORS = new Set(['invalid_auth', 'not_authed', 'account_inactive', 'token_revoked', 'token_expired']);
+
+function unreachable(outcome: Exclude<SlackCallOutcome<never>, { ok: true }>): string {
+  switch (outcome.reason) {
+    case 'rate_limited':
+      return `Slack is rate limiting this app; try again in ${outcome.retryAfterSeconds} s`;
+    case 'slack_error':
+      return `Slack answered "${outcome.error}"`;
+    default:
+      return `Could not reach Slack: ${outcome.message}`;
+  }
+}
+
+async function checkToken(client: WebClient): Promise<{ check: SlackSetupCheck; botName: string | null }> {
+  const outcome = await call(AuthTestSchema, () => client.auth.test());
+  if (!outcome.ok) {
+    if (outcome.reason === 'slack_error' && BAD_TOKEN_ERRORS.has(outcome.error)) {
+      return {
+        check: {
+          name: 'token',
+          ok: false,
+          message: `Bad token (${outcome.error}): set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)`,
+        },
+        botName: null,
+      };
+    }
+    return { check: { name: 'token', ok: false, message: unreachable(outcome) }, botName: null };
+  }
+  const auth = outcome.value;
+  if (!auth.bot_id || !auth.user_id) {
+    return {
+      check: {
+        name: 'token',
+        ok: false,
+        message: 'This token is not a bot token: use the Bot User OAuth Token (xoxb-…), not a user token',
+      },
+      botName: null,
+    };
+  }
+  const team = auth.team ?? auth.team_id ?? 'the workspace';
+  return {
+    check: { name: 'token', ok: true, message: `Token works: bot ${auth.user ?? auth.user_id} in ${team}` },
+    botName: auth.user ?? auth.user_id,
+  };
+}
+
+async function checkChannel(client: WebClient, channel: string, botName: string): Promise<SlackSetupCheck> {
+  const outcome = await call(ConversationInfoSchema, () => client.conversations.info({ channel }));
+  if (!outcome.ok) {
+    if (outcome.reason === 'slack_error' && outcome.error === 'channel_not_found') {
+      return {
+        name: 'channel',
+        ok: false,
+        message:
+          `Channel ${channel} not found: set SLACK_ALERT_CHANNEL to the channel id (C…); ` +
+          'a private channel is only visible once the bot is invited to it',
+      };
+    }
+    if (outcome.reason === 'slack_error' && outcome.error === 'missing_scope') {
+      return {
+        name: 'channel',
+        ok: false,
+        message: 'The app lacks the channels:read / groups:read scopes: reinstall it from `consentry slack manifest`',
+      };
+    }
+    return { name: 'channel', ok: false, message: unreachable(outcome) };
+  }
+  const info = outcome.value.channel;
+  const label = info.name ? `#${info.name}` : info.id;
+  if (info.is_archived) return { name: 'channel', ok: false, message: `${label} is archived: choose another channel` };
+  if (info.is_member === false) {
+    return {
+      name: 'channel',
+      ok: false,
+      message: `The bot is not in ${label}: invite it there with /invite @${botName}`,
+    };
+  }
+  return { name: 'channel', ok: true, message: `The bot can post in ${label}` };
+}
+
+/**
+ * What `consentry slack check` reports: auth.test proves the token, conversations.info proves the
+ * alert channel exists and the bot is a member (the app does not ask for chat:write.public, so it
+ * can only post where it was invited). Each problem is named with its fix.
+ */
+export async function checkSlackSetup(client: WebClient, channel: string): Promise<SlackSetupReport> {
+  const token = await checkToken(client);
+  if (!token.check.ok || token.botName === null) {
+    return {
+      ok: false,
+      checks: [token.check, { name: 'channel', ok: false, message: 'Not checked: the token does not work' }],
+    };
+  }
+  const channelCheck = await checkChannel(client, channel, token.botName);
+  return { ok: channelCheck.ok, checks: [token.check, channelCheck] };
+}
