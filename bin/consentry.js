@@ -1,2 +1,4 @@
 #!/usr/bin/env node
-import '../dist/src/cli.js';
+import { runCli } from '../dist/src/cli.js';
+
+process.exitCode = await runCli(process.argv.slice(2));

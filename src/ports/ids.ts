@@ -1,13 +1,61 @@
-import { monotonicFactory } from 'ulid';
+import { randomBytes } from 'node:crypto';
 
 /** Sortable, unique ids (ULIDs). Injected so tests can predict them. */
 export interface IdGenerator {
   next(at: Date): string;
 }
 
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+const RANDOM_CHARS = 16;
+const POOL_BYTES = 4096;
+
+/**
+ * ULIDs (https://github.com/ulid/spec): 10 characters of milliseconds, 16 of randomness,
+ * monotonic within a millisecond (the random part is incremented). Randomness is drawn from
+ * a pooled buffer: asking the CSPRNG for 10 bytes per id costs more than the rest of an
+ * inbound message's bookkeeping.
+ */
 export function ulidGenerator(): IdGenerator {
-  const factory = monotonicFactory();
-  return { next: (at) => factory(at.getTime()) };
+  let pool = randomBytes(POOL_BYTES);
+  let offset = 0;
+  let lastTime = -1;
+  const lastRandom = new Uint8Array(RANDOM_CHARS);
+
+  function freshRandom(): void {
+    if (offset + RANDOM_CHARS > pool.length) {
+      pool = randomBytes(POOL_BYTES);
+      offset = 0;
+    }
+    for (let i = 0; i < RANDOM_CHARS; i++) lastRandom[i] = (pool[offset + i] ?? 0) & 31;
+    offset += RANDOM_CHARS;
+  }
+
+  function increment(): void {
+    for (let i = RANDOM_CHARS - 1; i >= 0; i--) {
+      const digit = lastRandom[i] ?? 0;
+      if (digit < 31) {
+        lastRandom[i] = digit + 1;
+        return;
+      }
+      lastRandom[i] = 0;
+    }
+    throw new Error('ULID random part overflowed within one millisecond');
+  }
+
+  return {
+    next(at: Date): string {
+      let time = at.getTime();
+      if (time < lastTime) time = lastTime;
+      if (time === lastTime) increment();
+      else freshRandom();
+      lastTime = time;
+      let timePart = '';
+      for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) timePart = CROCKFORD.charAt(t % 32) + timePart;
+      let randomPart = '';
+      for (let i = 0; i < RANDOM_CHARS; i++) randomPart += CROCKFORD.charAt(lastRandom[i] ?? 0);
+      return timePart + randomPart;
+    },
+  };
 }
 
 /** Deterministic ids for tests: a prefix and a counter, still sortable. */

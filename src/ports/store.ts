@@ -1,6 +1,6 @@
 import type { Channel, ConsentRecord, ConsentState, MessagingChannel, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
-import type { ConsentryEvent, EventType } from '../core/events.js';
+import type { ConsentryEvent, EventType, PublicEventType } from '../core/events.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
 
 export interface Conversation {
@@ -68,6 +68,53 @@ export interface EventQuery {
   beforeId?: string;
   limit: number;
   contactId?: string;
+}
+
+/** An API key: only its SHA-256 is stored; `prefix` (the first characters) identifies it in lists. */
+export interface ApiKeyRow {
+  id: string;
+  workspaceId: string;
+  name: string | null;
+  prefix: string;
+  hash: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revokedAt: string | null;
+}
+
+/** A webhook subscription (REST hook): one public event type, or `*` for all. */
+export interface HookRow {
+  id: string;
+  workspaceId: string;
+  targetUrl: string;
+  event: PublicEventType | '*';
+  /** Every key must equal the event data's value for the event to be delivered. */
+  filter: Record<string, string> | null;
+  /** Signs deliveries (HMAC-SHA256); kept in clear because it is needed to sign. */
+  secret: string;
+  createdAt: string;
+  deletedAt: string | null;
+  deletedReason: 'unsubscribed' | 'gone' | null;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'dead';
+
+/** One event to one hook (or to a workspace's outbound webhook): the unit of retry. */
+export interface DeliveryRow {
+  id: string;
+  workspaceId: string;
+  /** A hook id, or `outbound:<workspaceId>` for the custom channel's outbound webhook. */
+  hookId: string;
+  eventId: string;
+  eventPosition: number;
+  contactId: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: string;
+  lastError: string | null;
+  lastStatusCode: number | null;
+  deliveredAt: string | null;
+  updatedAt: string;
 }
 
 /**
@@ -139,6 +186,37 @@ export interface StoreTx {
   listEvents(workspaceId: string, query: EventQuery): Promise<StoredEvent[]>;
   /** For dispatchers: every workspace, in append order, after a position. */
   listEventsAfter(position: number, limit: number): Promise<StoredEvent[]>;
+
+  // API keys (looked up by hash across workspaces: the key names its workspace)
+  insertApiKey(key: ApiKeyRow): Promise<void>;
+  findApiKeyByHash(hash: string): Promise<ApiKeyRow | undefined>;
+  /** Every workspace's keys when `workspaceId` is omitted; newest first. */
+  listApiKeys(workspaceId?: string): Promise<ApiKeyRow[]>;
+  getApiKey(id: string): Promise<ApiKeyRow | undefined>;
+  updateApiKey(key: ApiKeyRow): Promise<void>;
+
+  // hooks and their deliveries
+  insertHook(hook: HookRow): Promise<void>;
+  getHook(workspaceId: string, id: string): Promise<HookRow | undefined>;
+  /** A workspace's hooks that are not deleted, oldest first. */
+  listHooks(workspaceId: string): Promise<HookRow[]>;
+  /** Every workspace's live hooks (for the dispatcher's fan-out). */
+  listAllLiveHooks(): Promise<HookRow[]>;
+  updateHook(hook: HookRow): Promise<void>;
+  insertDelivery(delivery: DeliveryRow): Promise<void>;
+  updateDelivery(delivery: DeliveryRow): Promise<void>;
+  /**
+   * Deliveries ready to send: for each (hookId, contactId) only the pending delivery with the
+   * lowest eventPosition, and only when its nextAttemptAt <= now — so a contact's events
+   * reach a hook in order. Earliest nextAttemptAt first. Events without a contact are each
+   * their own sequence.
+   */
+  listReadyDeliveries(now: string, limit: number): Promise<DeliveryRow[]>;
+  /** A hook's deliveries, newest event first. */
+  listDeliveries(workspaceId: string, hookId: string, query: { status?: DeliveryStatus; limit: number }): Promise<DeliveryRow[]>;
+  /** Marks every pending delivery of a hook dead (the hook is gone); returns how many. */
+  abandonDeliveries(hookId: string, reason: string, at: string): Promise<number>;
+  countDeliveries(status: DeliveryStatus): Promise<number>;
 
   // small key-value state for dispatchers (cursors, pauses); JSON values
   getMeta(key: string): Promise<unknown>;

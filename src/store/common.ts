@@ -1,4 +1,5 @@
 import { ConsentryError } from '../core/errors.js';
+import type { DeliveryRow, DeliveryStatus } from '../ports/store.js';
 
 /**
  * Timestamps are stored as text and compared as text (due timers, "newest first"), which orders
@@ -20,6 +21,32 @@ export function assertLimit(value: number, field = 'limit'): void {
   if (!Number.isInteger(value) || value < 0) {
     const message = `${field} must be a non-negative integer, got ${String(value)}`;
     throw new ConsentryError('VALIDATION_FAILED', message, [{ path: field, message }]);
+  }
+}
+
+function invalid(field: string, message: string): ConsentryError {
+  return new ConsentryError('VALIDATION_FAILED', `${field} ${message}`, [{ path: field, message }]);
+}
+
+const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'dead'];
+
+/**
+ * What both stores check before writing a delivery, so they refuse the same rows with the same
+ * error (SQLite's STRICT integer columns would otherwise fail with an uncoded datatype error).
+ */
+export function assertDelivery(delivery: DeliveryRow): void {
+  assertCanonicalTimestamp(delivery.nextAttemptAt, 'nextAttemptAt');
+  if (!Number.isInteger(delivery.eventPosition) || delivery.eventPosition < 1) {
+    throw invalid('eventPosition', `must be a positive integer, got ${String(delivery.eventPosition)}`);
+  }
+  if (!Number.isInteger(delivery.attempts) || delivery.attempts < 0) {
+    throw invalid('attempts', `must be a non-negative integer, got ${String(delivery.attempts)}`);
+  }
+  if (!DELIVERY_STATUSES.includes(delivery.status)) {
+    throw invalid('status', `must be one of ${DELIVERY_STATUSES.join(', ')}, got ${String(delivery.status)}`);
+  }
+  if (delivery.lastStatusCode !== null && !Number.isInteger(delivery.lastStatusCode)) {
+    throw invalid('lastStatusCode', `must be an integer or null, got ${String(delivery.lastStatusCode)}`);
   }
 }
 

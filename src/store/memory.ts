@@ -3,9 +3,13 @@ import type { Contact, ContactIdentity } from '../core/contact.js';
 import type { ConsentryEvent } from '../core/events.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
 import type {
+  ApiKeyRow,
   ContactQuery,
   Conversation,
+  DeliveryRow,
+  DeliveryStatus,
   EventQuery,
+  HookRow,
   ProcessedMessage,
   Store,
   StoredEvent,
@@ -16,6 +20,7 @@ import type {
 import {
   TransactionLock,
   assertCanonicalTimestamp,
+  assertDelivery,
   assertLimit,
   compositeKey,
   conflict,
@@ -155,6 +160,51 @@ function copyEvent(event: ConsentryEvent, position: number): StoredEvent {
   };
 }
 
+function copyApiKey(key: ApiKeyRow): ApiKeyRow {
+  return {
+    id: key.id,
+    workspaceId: key.workspaceId,
+    name: key.name ?? null,
+    prefix: key.prefix,
+    hash: key.hash,
+    createdAt: key.createdAt,
+    lastUsedAt: key.lastUsedAt ?? null,
+    revokedAt: key.revokedAt ?? null,
+  };
+}
+
+function copyHook(hook: HookRow): HookRow {
+  return {
+    id: hook.id,
+    workspaceId: hook.workspaceId,
+    targetUrl: hook.targetUrl,
+    event: hook.event,
+    filter: hook.filter === null || hook.filter === undefined ? null : jsonCopy(hook.filter),
+    secret: hook.secret,
+    createdAt: hook.createdAt,
+    deletedAt: hook.deletedAt ?? null,
+    deletedReason: hook.deletedReason ?? null,
+  };
+}
+
+function copyDelivery(delivery: DeliveryRow): DeliveryRow {
+  return {
+    id: delivery.id,
+    workspaceId: delivery.workspaceId,
+    hookId: delivery.hookId,
+    eventId: delivery.eventId,
+    eventPosition: delivery.eventPosition,
+    contactId: delivery.contactId ?? null,
+    status: delivery.status,
+    attempts: delivery.attempts,
+    nextAttemptAt: delivery.nextAttemptAt,
+    lastError: delivery.lastError ?? null,
+    lastStatusCode: delivery.lastStatusCode ?? null,
+    deliveredAt: delivery.deliveredAt ?? null,
+    updatedAt: delivery.updatedAt,
+  };
+}
+
 function byId<T extends { id: string }>(a: T, b: T): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
@@ -191,6 +241,13 @@ class MemoryData {
   lastPosition = 0;
   /** JSON text, as SQLite keeps it. */
   readonly meta = new Map<string, string>();
+  readonly apiKeys = new Map<string, ApiKeyRow>();
+  /** Key: hash; value: key id. */
+  readonly apiKeyHashes = new Map<string, string>();
+  readonly hooks = new Map<string, HookRow>();
+  readonly deliveries = new Map<string, DeliveryRow>();
+  /** Key: hook id, event id; value: delivery id. */
+  readonly deliveryEvents = new Map<string, string>();
 }
 
 class MemoryTx implements StoreTx {
@@ -697,6 +754,200 @@ class MemoryTx implements StoreTx {
       if (event.position > position) result.push(copyEvent(event, event.position));
     }
     return result;
+  }
+
+  // API keys
+
+  private checkApiKeyHash(key: ApiKeyRow, what: string): void {
+    const owner = this.d.apiKeyHashes.get(key.hash);
+    if (owner !== undefined && owner !== key.id) throw conflict(`${what}: hash is taken`);
+  }
+
+  async insertApiKey(key: ApiKeyRow): Promise<void> {
+    this.check();
+    assertCanonicalTimestamp(key.createdAt, 'createdAt');
+    const what = `API key ${key.id} cannot be inserted`;
+    if (this.d.apiKeys.has(key.id)) throw conflict(`${what}: it already exists`);
+    this.checkApiKeyHash(key, what);
+    this.requireWorkspace(key.workspaceId, what);
+    this.put(this.d.apiKeys, key.id, copyApiKey(key));
+    this.put(this.d.apiKeyHashes, key.hash, key.id);
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKeyRow | undefined> {
+    this.check();
+    const id = this.d.apiKeyHashes.get(hash);
+    const key = id === undefined ? undefined : this.d.apiKeys.get(id);
+    return key && copyApiKey(key);
+  }
+
+  async listApiKeys(workspaceId?: string): Promise<ApiKeyRow[]> {
+    this.check();
+    return [...this.d.apiKeys.values()]
+      .filter((key) => workspaceId === undefined || key.workspaceId === workspaceId)
+      .sort((a, b) => compareText(b.createdAt, a.createdAt) || compareText(b.id, a.id))
+      .map(copyApiKey);
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRow | undefined> {
+    this.check();
+    const key = this.d.apiKeys.get(id);
+    return key && copyApiKey(key);
+  }
+
+  async updateApiKey(key: ApiKeyRow): Promise<void> {
+    this.check();
+    assertCanonicalTimestamp(key.createdAt, 'createdAt');
+    const current = this.d.apiKeys.get(key.id);
+    if (!current || current.workspaceId !== key.workspaceId) throw notFound(`API key ${key.id} not found`);
+    this.checkApiKeyHash(key, `API key ${key.id} cannot be updated`);
+    if (current.hash !== key.hash) {
+      this.remove(this.d.apiKeyHashes, current.hash);
+      this.put(this.d.apiKeyHashes, key.hash, key.id);
+    }
+    this.put(this.d.apiKeys, key.id, copyApiKey(key));
+  }
+
+  // hooks and deliveries
+
+  async insertHook(hook: HookRow): Promise<void> {
+    this.check();
+    assertCanonicalTimestamp(hook.createdAt, 'createdAt');
+    const what = `hook ${hook.id} cannot be inserted`;
+    if (this.d.hooks.has(hook.id)) throw conflict(`${what}: it already exists`);
+    this.requireWorkspace(hook.workspaceId, what);
+    this.put(this.d.hooks, hook.id, copyHook(hook));
+  }
+
+  async getHook(workspaceId: string, id: string): Promise<HookRow | undefined> {
+    this.check();
+    const hook = this.d.hooks.get(id);
+    return hook && hook.workspaceId === workspaceId ? copyHook(hook) : undefined;
+  }
+
+  private liveHooks(workspaceId?: string): HookRow[] {
+    return [...this.d.hooks.values()]
+      .filter((hook) => hook.deletedAt === null && (workspaceId === undefined || hook.workspaceId === workspaceId))
+      .sort(
+        (a, b) =>
+          compareText(a.workspaceId, b.workspaceId) || compareText(a.createdAt, b.createdAt) || compareText(a.id, b.id),
+      )
+      .map(copyHook);
+  }
+
+  async listHooks(workspaceId: string): Promise<HookRow[]> {
+    this.check();
+    return this.liveHooks(workspaceId);
+  }
+
+  async listAllLiveHooks(): Promise<HookRow[]> {
+    this.check();
+    return this.liveHooks();
+  }
+
+  async updateHook(hook: HookRow): Promise<void> {
+    this.check();
+    assertCanonicalTimestamp(hook.createdAt, 'createdAt');
+    const current = this.d.hooks.get(hook.id);
+    if (!current || current.workspaceId !== hook.workspaceId) throw notFound(`hook ${hook.id} not found`);
+    this.put(this.d.hooks, hook.id, copyHook(hook));
+  }
+
+  private checkDeliveryEvent(delivery: DeliveryRow, what: string): void {
+    const owner = this.d.deliveryEvents.get(compositeKey(delivery.hookId, delivery.eventId));
+    if (owner !== undefined && owner !== delivery.id) throw conflict(`${what}: the event already has a delivery to this hook`);
+  }
+
+  async insertDelivery(delivery: DeliveryRow): Promise<void> {
+    this.check();
+    assertDelivery(delivery);
+    const what = `delivery ${delivery.id} cannot be inserted`;
+    if (this.d.deliveries.has(delivery.id)) throw conflict(`${what}: it already exists`);
+    this.checkDeliveryEvent(delivery, what);
+    this.requireWorkspace(delivery.workspaceId, what);
+    this.put(this.d.deliveries, delivery.id, copyDelivery(delivery));
+    this.put(this.d.deliveryEvents, compositeKey(delivery.hookId, delivery.eventId), delivery.id);
+  }
+
+  async updateDelivery(delivery: DeliveryRow): Promise<void> {
+    this.check();
+    assertDelivery(delivery);
+    const current = this.d.deliveries.get(delivery.id);
+    if (!current || current.workspaceId !== delivery.workspaceId) throw notFound(`delivery ${delivery.id} not found`);
+    this.checkDeliveryEvent(delivery, `delivery ${delivery.id} cannot be updated`);
+    const before = compositeKey(current.hookId, current.eventId);
+    const after = compositeKey(delivery.hookId, delivery.eventId);
+    if (before !== after) {
+      this.remove(this.d.deliveryEvents, before);
+      this.put(this.d.deliveryEvents, after, delivery.id);
+    }
+    this.put(this.d.deliveries, delivery.id, copyDelivery(delivery));
+  }
+
+  async listReadyDeliveries(now: string, limit: number): Promise<DeliveryRow[]> {
+    this.check();
+    assertCanonicalTimestamp(now, 'now');
+    assertLimit(limit);
+    const pending = [...this.d.deliveries.values()].filter((delivery) => delivery.status === 'pending');
+    // The head of each (hook, contact) sequence is its lowest pending position; rows without a
+    // contact belong to no sequence.
+    const heads = new Map<string, number>();
+    for (const delivery of pending) {
+      if (delivery.contactId === null) continue;
+      const key = compositeKey(delivery.hookId, delivery.contactId);
+      const head = heads.get(key);
+      if (head === undefined || delivery.eventPosition < head) heads.set(key, delivery.eventPosition);
+    }
+    return pending
+      .filter((delivery) => {
+        if (delivery.nextAttemptAt > now) return false;
+        if (delivery.contactId === null) return true;
+        const head = heads.get(compositeKey(delivery.hookId, delivery.contactId));
+        return head === undefined || delivery.eventPosition <= head;
+      })
+      .sort(
+        (a, b) =>
+          compareText(a.nextAttemptAt, b.nextAttemptAt) || a.eventPosition - b.eventPosition || compareText(a.id, b.id),
+      )
+      .slice(0, limit)
+      .map(copyDelivery);
+  }
+
+  async listDeliveries(
+    workspaceId: string,
+    hookId: string,
+    query: { status?: DeliveryStatus; limit: number },
+  ): Promise<DeliveryRow[]> {
+    this.check();
+    assertLimit(query.limit);
+    return [...this.d.deliveries.values()]
+      .filter(
+        (delivery) =>
+          delivery.workspaceId === workspaceId &&
+          delivery.hookId === hookId &&
+          (query.status === undefined || delivery.status === query.status),
+      )
+      .sort((a, b) => compareText(b.eventId, a.eventId))
+      .slice(0, query.limit)
+      .map(copyDelivery);
+  }
+
+  async abandonDeliveries(hookId: string, reason: string, at: string): Promise<number> {
+    this.check();
+    let count = 0;
+    for (const delivery of [...this.d.deliveries.values()]) {
+      if (delivery.hookId !== hookId || delivery.status !== 'pending') continue;
+      this.put(this.d.deliveries, delivery.id, { ...delivery, status: 'dead', lastError: reason, updatedAt: at });
+      count += 1;
+    }
+    return count;
+  }
+
+  async countDeliveries(status: DeliveryStatus): Promise<number> {
+    this.check();
+    let count = 0;
+    for (const delivery of this.d.deliveries.values()) if (delivery.status === status) count += 1;
+    return count;
   }
 
   // meta

@@ -199,6 +199,67 @@ CREATE TABLE meta (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 2,
+    name: 'api keys, hooks and deliveries',
+    up: `
+-- A key names its workspace, so requests look it up by hash alone (UNIQUE); only the SHA-256
+-- of the key is kept.
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  name TEXT,
+  prefix TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  last_used_at TEXT,
+  revoked_at TEXT
+) STRICT, WITHOUT ROWID;
+CREATE INDEX api_keys_workspace ON api_keys (workspace_id, created_at, id);
+
+-- Hooks are soft-deleted (deleted_at) so deleting one twice answers the same; only live ones
+-- are listed, so only they are indexed. No CHECK on event: the public event types grow, and
+-- a CHECK cannot be changed without rebuilding the table.
+CREATE TABLE hooks (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  target_url TEXT NOT NULL,
+  event TEXT NOT NULL,
+  event_filter TEXT,
+  secret TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  deleted_at TEXT,
+  deleted_reason TEXT CHECK (deleted_reason IN ('unsubscribed', 'gone'))
+) STRICT, WITHOUT ROWID;
+CREATE INDEX hooks_live ON hooks (workspace_id, created_at, id) WHERE deleted_at IS NULL;
+
+-- One row per event and destination. hook_id has no foreign key: a workspace's outbound
+-- webhook (hook id "outbound:<workspace id>") has no hooks row.
+CREATE TABLE deliveries (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  hook_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  event_position INTEGER NOT NULL CHECK (event_position >= 1),
+  contact_id TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead')),
+  attempts INTEGER NOT NULL CHECK (attempts >= 0),
+  next_attempt_at TEXT NOT NULL,
+  last_error TEXT,
+  last_status_code INTEGER,
+  delivered_at TEXT,
+  updated_at TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+-- An event reaches a hook once; a hook's deliveries are listed newest event (ULID) first from it.
+CREATE UNIQUE INDEX deliveries_hook_event ON deliveries (hook_id, event_id);
+-- The dispatcher reads due pending rows in send order from here, and counts rows per status.
+CREATE INDEX deliveries_status_due ON deliveries (status, next_attempt_at, event_position, id);
+-- Only pending rows: finds whether an earlier event of the same contact still waits for the
+-- same hook (per-contact order), and the pending rows of a hook to abandon.
+CREATE INDEX deliveries_pending_sequence ON deliveries (hook_id, contact_id, event_position)
+  WHERE status = 'pending';
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -15,12 +15,16 @@ import type {
 } from '../core/consent.js';
 import type { Contact, ContactIdentity } from '../core/contact.js';
 import { ConsentryError, isConsentryError } from '../core/errors.js';
-import type { ConsentryEvent, EventType } from '../core/events.js';
+import type { ConsentryEvent, EventType, PublicEventType } from '../core/events.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
 import type {
+  ApiKeyRow,
   ContactQuery,
   Conversation,
+  DeliveryRow,
+  DeliveryStatus,
   EventQuery,
+  HookRow,
   ProcessedMessage,
   RunStatus,
   Store,
@@ -32,6 +36,7 @@ import type {
 import {
   TransactionLock,
   assertCanonicalTimestamp,
+  assertDelivery,
   assertLimit,
   compositeKey,
   conflict,
@@ -182,6 +187,45 @@ interface EventRow {
   data: string;
 }
 
+interface ApiKeyDbRow {
+  id: string;
+  workspace_id: string;
+  name: string | null;
+  prefix: string;
+  hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+interface HookDbRow {
+  id: string;
+  workspace_id: string;
+  target_url: string;
+  event: PublicEventType | '*';
+  event_filter: string | null;
+  secret: string;
+  created_at: string;
+  deleted_at: string | null;
+  deleted_reason: HookRow['deletedReason'];
+}
+
+interface DeliveryDbRow {
+  id: string;
+  workspace_id: string;
+  hook_id: string;
+  event_id: string;
+  event_position: number;
+  contact_id: string | null;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  last_status_code: number | null;
+  delivered_at: string | null;
+  updated_at: string;
+}
+
 function toWorkspace(row: WorkspaceRow): Workspace {
   const settings: WorkspaceSettings = JSON.parse(row.settings);
   return { id: row.id, name: row.name, settings, createdAt: row.created_at, updatedAt: row.updated_at };
@@ -304,6 +348,52 @@ function toEvent(row: EventRow): StoredEvent {
   };
 }
 
+function toApiKey(row: ApiKeyDbRow): ApiKeyRow {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    name: row.name,
+    prefix: row.prefix,
+    hash: row.hash,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+function toHook(row: HookDbRow): HookRow {
+  const filter: Record<string, string> | null = row.event_filter === null ? null : JSON.parse(row.event_filter);
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    targetUrl: row.target_url,
+    event: row.event,
+    filter,
+    secret: row.secret,
+    createdAt: row.created_at,
+    deletedAt: row.deleted_at,
+    deletedReason: row.deleted_reason,
+  };
+}
+
+function toDelivery(row: DeliveryDbRow): DeliveryRow {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    hookId: row.hook_id,
+    eventId: row.event_id,
+    eventPosition: row.event_position,
+    contactId: row.contact_id,
+    status: row.status,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastError: row.last_error,
+    lastStatusCode: row.last_status_code,
+    deliveredAt: row.delivered_at,
+    updatedAt: row.updated_at,
+  };
+}
+
 function identitiesJson(identities: readonly ContactIdentity[]): string {
   return JSON.stringify(identities.map((identity) => ({ channel: identity.channel, externalId: identity.externalId })));
 }
@@ -343,6 +433,14 @@ const RUN_COLUMNS =
   'id, workspace_id, contact_id, conversation_id, channel, template_id, status, state, created_at, updated_at';
 const TIMER_COLUMNS = 'id, workspace_id, run_id, token, due_at';
 const EVENT_COLUMNS = 'position, id, workspace_id, type, contact_id, occurred_at, version, data';
+const API_KEY_COLUMNS = 'id, workspace_id, name, prefix, hash, created_at, last_used_at, revoked_at';
+const HOOK_COLUMNS = 'id, workspace_id, target_url, event, event_filter, secret, created_at, deleted_at, deleted_reason';
+const DELIVERY_COLUMNS =
+  'id, workspace_id, hook_id, event_id, event_position, contact_id, status, attempts, next_attempt_at, last_error, ' +
+  'last_status_code, delivered_at, updated_at';
+const DELIVERY_COLUMNS_D = DELIVERY_COLUMNS.split(', ')
+  .map((column) => `d.${column}`)
+  .join(', ');
 
 /** A contact lookup by one column, lowest id first; exported so a test can check its plan. */
 export function findContactSql(column: 'email' | 'phone' | 'hubspot_id'): string {
@@ -351,6 +449,32 @@ export function findContactSql(column: 'email' | 'phone' | 'hubspot_id'): string
 
 /** The due-timer query; exported so a test can check its plan uses the due-time index. */
 export const DUE_TIMERS_SQL = `SELECT ${TIMER_COLUMNS} FROM timers WHERE due_at <= ? ORDER BY due_at, run_id LIMIT ?`;
+
+/**
+ * Deliveries ready to send, exported so a test can check its plan. A pending row is ready when
+ * it is due and no pending row of the same hook and contact has a lower event position: the
+ * due index yields rows already in send order, and each candidate costs one probe of the
+ * pending-sequence index. `contact_id = contact_id` is never true for NULL, so rows without a
+ * contact wait for nothing.
+ */
+export const READY_DELIVERIES_SQL = `SELECT ${DELIVERY_COLUMNS_D} FROM deliveries d
+  WHERE d.status = 'pending' AND d.next_attempt_at <= ?
+    AND NOT EXISTS (
+      SELECT 1 FROM deliveries e
+      WHERE e.status = 'pending' AND e.hook_id = d.hook_id AND e.contact_id = d.contact_id
+        AND e.event_position < d.event_position
+    )
+  ORDER BY d.next_attempt_at, d.event_position, d.id
+  LIMIT ?`;
+
+/** A hook's deliveries, newest event (highest ULID) first; exported so a test can check its plan. */
+export function listDeliveriesSql(withStatus: boolean): string {
+  return (
+    `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE hook_id = ? AND workspace_id = ?` +
+    (withStatus ? ' AND status = ?' : '') +
+    ' ORDER BY event_id DESC LIMIT ?'
+  );
+}
 
 /** Every statement is prepared once per open database and reused by every transaction. */
 class Statements {
@@ -422,6 +546,39 @@ class Statements {
   readonly appendEvent: Statement<[string, string, string, string | null, string, number, string]>;
   readonly getEvent: Statement<[string, string], EventRow>;
   readonly listEventsAfter: Statement<[number, number], EventRow>;
+
+  readonly insertApiKey: Statement<[string, string, string | null, string, string, string, string | null, string | null]>;
+  readonly findApiKeyByHash: Statement<[string], ApiKeyDbRow>;
+  readonly listApiKeys: Statement<[], ApiKeyDbRow>;
+  readonly listWorkspaceApiKeys: Statement<[string], ApiKeyDbRow>;
+  readonly getApiKey: Statement<[string], ApiKeyDbRow>;
+  readonly updateApiKey: Statement<[string | null, string, string, string, string | null, string | null, string, string]>;
+
+  readonly insertHook: Statement<
+    [string, string, string, string, string | null, string, string, string | null, string | null]
+  >;
+  readonly getHook: Statement<[string, string], HookDbRow>;
+  readonly listHooks: Statement<[string], HookDbRow>;
+  readonly listAllLiveHooks: Statement<[], HookDbRow>;
+  readonly updateHook: Statement<[string, string, string | null, string, string, string | null, string | null, string, string]>;
+
+  readonly insertDelivery: Statement<
+    [
+      string, string, string, string, number, string | null, string, number, string, string | null, number | null,
+      string | null, string,
+    ]
+  >;
+  readonly updateDelivery: Statement<
+    [
+      string, string, number, string | null, string, number, string, string | null, number | null, string | null, string,
+      string, string,
+    ]
+  >;
+  readonly listReadyDeliveries: Statement<[string, number], DeliveryDbRow>;
+  readonly listDeliveries: Statement<[string, string, number], DeliveryDbRow>;
+  readonly listDeliveriesByStatus: Statement<[string, string, string, number], DeliveryDbRow>;
+  readonly abandonDeliveries: Statement<[string, string, string]>;
+  readonly countDeliveries: Statement<[string], { count: number }>;
 
   readonly getMeta: Statement<[string], { value: string }>;
   readonly setMeta: Statement<[string, string]>;
@@ -559,6 +716,48 @@ class Statements {
     );
     this.getEvent = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ? AND workspace_id = ?`);
     this.listEventsAfter = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`);
+
+    this.insertApiKey = db.prepare(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.findApiKeyByHash = db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE hash = ?`);
+    this.listApiKeys = db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id DESC`);
+    this.listWorkspaceApiKeys = db.prepare(
+      `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE workspace_id = ? ORDER BY created_at DESC, id DESC`,
+    );
+    this.getApiKey = db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = ?`);
+    this.updateApiKey = db.prepare(
+      `UPDATE api_keys SET name = ?, prefix = ?, hash = ?, created_at = ?, last_used_at = ?, revoked_at = ?
+       WHERE workspace_id = ? AND id = ?`,
+    );
+
+    this.insertHook = db.prepare(`INSERT INTO hooks (${HOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.getHook = db.prepare(`SELECT ${HOOK_COLUMNS} FROM hooks WHERE workspace_id = ? AND id = ?`);
+    this.listHooks = db.prepare(
+      `SELECT ${HOOK_COLUMNS} FROM hooks WHERE workspace_id = ? AND deleted_at IS NULL ORDER BY created_at, id`,
+    );
+    this.listAllLiveHooks = db.prepare(
+      `SELECT ${HOOK_COLUMNS} FROM hooks WHERE deleted_at IS NULL ORDER BY workspace_id, created_at, id`,
+    );
+    this.updateHook = db.prepare(
+      `UPDATE hooks SET target_url = ?, event = ?, event_filter = ?, secret = ?, created_at = ?, deleted_at = ?,
+         deleted_reason = ?
+       WHERE workspace_id = ? AND id = ?`,
+    );
+
+    this.insertDelivery = db.prepare(
+      `INSERT INTO deliveries (${DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.updateDelivery = db.prepare(
+      `UPDATE deliveries SET hook_id = ?, event_id = ?, event_position = ?, contact_id = ?, status = ?, attempts = ?,
+         next_attempt_at = ?, last_error = ?, last_status_code = ?, delivered_at = ?, updated_at = ?
+       WHERE workspace_id = ? AND id = ?`,
+    );
+    this.listReadyDeliveries = db.prepare(READY_DELIVERIES_SQL);
+    this.listDeliveries = db.prepare(listDeliveriesSql(false));
+    this.listDeliveriesByStatus = db.prepare(listDeliveriesSql(true));
+    this.abandonDeliveries = db.prepare(
+      `UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ? WHERE hook_id = ? AND status = 'pending'`,
+    );
+    this.countDeliveries = db.prepare('SELECT count(*) AS count FROM deliveries WHERE status = ?');
 
     this.getMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
@@ -1142,6 +1341,207 @@ class SqliteTx implements StoreTx {
     this.check();
     assertLimit(limit);
     return this.s.listEventsAfter.all(position, limit).map(toEvent);
+  }
+
+  // API keys
+
+  async insertApiKey(key: ApiKeyRow): Promise<void> {
+    this.check();
+    assertCanonicalTimestamp(key.createdAt, 'createdAt');
+    try {
+      this.s.insertApiKey.run(
+        key.id,
+        key.workspaceId,
+        key.name ?? null,
+        key.prefix,
+        key.hash,
+        key.createdAt,
+        key.lastUsedAt ?? null,
+        key.revokedAt ?? null,
+      );
+    } catch (error) {
+      throw translateConstraint(error, `API key ${key.id} cannot be inserted`);
+    }
+  }
+
+  async findApiKeyByHash(hash: string): Promise<ApiKeyRow | undefined> {
+    this.check();
+    const row = this.s.findApiKeyByHash.get(hash);
+    return row && toApiKey(row);
+  }
+
+  async listApiKeys(workspaceId?: string): Promise<ApiKeyRow[]> {
+    this.check();
+    const rows = workspaceId === undefined ? this.s.listApiKeys.all() : this.s.listWorkspaceApiKeys.all(workspaceId);
+    return rows.map(toApiKey);
+  }
+
+  async getApiKey(id: string): Promise<ApiKeyRow | undefined> {
+    this.check();
+    const row = this.s.getApiKey.get(id);
+    return row && toApiKey(row);
+  }
+
+  async updateApiKey(key: ApiKeyRow): Promise<void> {
+    this.check();
+    assertCanonicalTimestamp(key.createdAt, 'createdAt');
+    let changes: number;
+    try {
+      changes = this.s.updateApiKey.run(
+        key.name ?? null,
+        key.prefix,
+        key.hash,
+        key.createdAt,
+        key.lastUsedAt ?? null,
+        key.revokedAt ?? null,
+        key.workspaceId,
+        key.id,
+      ).changes;
+    } catch (error) {
+      throw translateConstraint(error, `API key ${key.id} cannot be updated`);
+    }
+    if (changes === 0) throw notFound(`API key ${key.id} not found`);
+  }
+
+  // hooks and deliveries
+
+  async insertHook(hook: HookRow): Promise<void> {
+    this.check();
+    assertCanonicalTimestamp(hook.createdAt, 'createdAt');
+    try {
+      this.s.insertHook.run(
+        hook.id,
+        hook.workspaceId,
+        hook.targetUrl,
+        hook.event,
+        hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
+        hook.secret,
+        hook.createdAt,
+        hook.deletedAt ?? null,
+        hook.deletedReason ?? null,
+      );
+    } catch (error) {
+      throw translateConstraint(error, `hook ${hook.id} cannot be inserted`);
+    }
+  }
+
+  async getHook(workspaceId: string, id: string): Promise<HookRow | undefined> {
+    this.check();
+    const row = this.s.getHook.get(workspaceId, id);
+    return row && toHook(row);
+  }
+
+  async listHooks(workspaceId: string): Promise<HookRow[]> {
+    this.check();
+    return this.s.listHooks.all(workspaceId).map(toHook);
+  }
+
+  async listAllLiveHooks(): Promise<HookRow[]> {
+    this.check();
+    return this.s.listAllLiveHooks.all().map(toHook);
+  }
+
+  async updateHook(hook: HookRow): Promise<void> {
+    this.check();
+    assertCanonicalTimestamp(hook.createdAt, 'createdAt');
+    let changes: number;
+    try {
+      changes = this.s.updateHook.run(
+        hook.targetUrl,
+        hook.event,
+        hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
+        hook.secret,
+        hook.createdAt,
+        hook.deletedAt ?? null,
+        hook.deletedReason ?? null,
+        hook.workspaceId,
+        hook.id,
+      ).changes;
+    } catch (error) {
+      throw translateConstraint(error, `hook ${hook.id} cannot be updated`);
+    }
+    if (changes === 0) throw notFound(`hook ${hook.id} not found`);
+  }
+
+  async insertDelivery(delivery: DeliveryRow): Promise<void> {
+    this.check();
+    assertDelivery(delivery);
+    try {
+      this.s.insertDelivery.run(
+        delivery.id,
+        delivery.workspaceId,
+        delivery.hookId,
+        delivery.eventId,
+        delivery.eventPosition,
+        delivery.contactId ?? null,
+        delivery.status,
+        delivery.attempts,
+        delivery.nextAttemptAt,
+        delivery.lastError ?? null,
+        delivery.lastStatusCode ?? null,
+        delivery.deliveredAt ?? null,
+        delivery.updatedAt,
+      );
+    } catch (error) {
+      throw translateConstraint(error, `delivery ${delivery.id} cannot be inserted`);
+    }
+  }
+
+  async updateDelivery(delivery: DeliveryRow): Promise<void> {
+    this.check();
+    assertDelivery(delivery);
+    let changes: number;
+    try {
+      changes = this.s.updateDelivery.run(
+        delivery.hookId,
+        delivery.eventId,
+        delivery.eventPosition,
+        delivery.contactId ?? null,
+        delivery.status,
+        delivery.attempts,
+        delivery.nextAttemptAt,
+        delivery.lastError ?? null,
+        delivery.lastStatusCode ?? null,
+        delivery.deliveredAt ?? null,
+        delivery.updatedAt,
+        delivery.workspaceId,
+        delivery.id,
+      ).changes;
+    } catch (error) {
+      throw translateConstraint(error, `delivery ${delivery.id} cannot be updated`);
+    }
+    if (changes === 0) throw notFound(`delivery ${delivery.id} not found`);
+  }
+
+  async listReadyDeliveries(now: string, limit: number): Promise<DeliveryRow[]> {
+    this.check();
+    assertCanonicalTimestamp(now, 'now');
+    assertLimit(limit);
+    return this.s.listReadyDeliveries.all(now, limit).map(toDelivery);
+  }
+
+  async listDeliveries(
+    workspaceId: string,
+    hookId: string,
+    query: { status?: DeliveryStatus; limit: number },
+  ): Promise<DeliveryRow[]> {
+    this.check();
+    assertLimit(query.limit);
+    const rows =
+      query.status === undefined
+        ? this.s.listDeliveries.all(hookId, workspaceId, query.limit)
+        : this.s.listDeliveriesByStatus.all(hookId, workspaceId, query.status, query.limit);
+    return rows.map(toDelivery);
+  }
+
+  async abandonDeliveries(hookId: string, reason: string, at: string): Promise<number> {
+    this.check();
+    return this.s.abandonDeliveries.run(reason, at, hookId).changes;
+  }
+
+  async countDeliveries(status: DeliveryStatus): Promise<number> {
+    this.check();
+    return this.s.countDeliveries.get(status)?.count ?? 0;
   }
 
   // meta

@@ -5,7 +5,10 @@ import { isConsentryError, type ErrorCode } from '../../src/core/errors.js';
 import type { ConsentryEvent } from '../../src/core/events.js';
 import { defaultSettings, type Workspace } from '../../src/core/settings.js';
 import type {
+  ApiKeyRow,
   Conversation,
+  DeliveryRow,
+  HookRow,
   ProcessedMessage,
   Store,
   StoreTx,
@@ -129,6 +132,61 @@ function updatedEvent(workspaceId: string, id: string, contactId: string): Conse
     occurredAt: at(3),
     contactId,
     data: { contactId, changes: ['email'] },
+  };
+}
+
+function apiKey(workspaceId: string, id: string, overrides: Partial<ApiKeyRow> = {}): ApiKeyRow {
+  return {
+    id,
+    workspaceId,
+    name: 'Zapier',
+    prefix: `csk_${id}`,
+    hash: `sha256-of-${id}`,
+    createdAt: at(1),
+    lastUsedAt: null,
+    revokedAt: null,
+    ...overrides,
+  };
+}
+
+function hook(workspaceId: string, id: string, overrides: Partial<HookRow> = {}): HookRow {
+  return {
+    id,
+    workspaceId,
+    targetUrl: `https://hooks.example.com/${id}`,
+    event: 'contact.tagged',
+    filter: null,
+    secret: `whsec_${id}`,
+    createdAt: at(1),
+    deletedAt: null,
+    deletedReason: null,
+    ...overrides,
+  };
+}
+
+/** A pending delivery of event `evt_<position>` to `hookId`, due at minute 0. */
+function delivery(
+  workspaceId: string,
+  id: string,
+  hookId: string,
+  position: number,
+  overrides: Partial<DeliveryRow> = {},
+): DeliveryRow {
+  return {
+    id,
+    workspaceId,
+    hookId,
+    eventId: `evt_${String(position).padStart(4, '0')}`,
+    eventPosition: position,
+    contactId: 'ct_ana',
+    status: 'pending',
+    attempts: 0,
+    nextAttemptAt: at(0),
+    lastError: null,
+    lastStatusCode: null,
+    deliveredAt: null,
+    updatedAt: at(0),
+    ...overrides,
   };
 }
 
@@ -912,6 +970,360 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe('API keys', () => {
+      beforeEach(seedWorkspaces);
+
+      it('round-trips a key and finds it by hash across workspaces, or by id', async () => {
+        const full = apiKey(WS_B, 'key_full', { lastUsedAt: at(3), revokedAt: at(4) });
+        const bare = apiKey(WS_A, 'key_bare', { name: null });
+        await tx(async (t) => {
+          await t.insertApiKey(full);
+          await t.insertApiKey(bare);
+        });
+        await tx(async (t) => {
+          expect(await t.findApiKeyByHash('sha256-of-key_full')).toStrictEqual(full);
+          expect(await t.findApiKeyByHash('sha256-of-key_bare')).toStrictEqual(bare);
+          expect(await t.findApiKeyByHash('sha256-of-nothing')).toBeUndefined();
+          expect(await t.getApiKey('key_full')).toStrictEqual(full);
+          expect(await t.getApiKey('key_missing')).toBeUndefined();
+          const read = await t.getApiKey('key_bare');
+          if (read) read.revokedAt = at(9);
+          expect((await t.findApiKeyByHash('sha256-of-key_bare'))?.revokedAt).toBeNull();
+        });
+      });
+
+      it('lists keys newest first, of one workspace or of all', async () => {
+        await tx(async (t) => {
+          await t.insertApiKey(apiKey(WS_A, 'key_a_old', { createdAt: at(1) }));
+          await t.insertApiKey(apiKey(WS_A, 'key_a_new', { createdAt: at(5) }));
+          await t.insertApiKey(apiKey(WS_B, 'key_b', { createdAt: at(3) }));
+          await t.insertApiKey(apiKey(WS_A, 'key_a_tie', { createdAt: at(5) }));
+          const ids = async (workspaceId?: string): Promise<string[]> => (await t.listApiKeys(workspaceId)).map((k) => k.id);
+          expect(await ids(WS_A)).toEqual(['key_a_tie', 'key_a_new', 'key_a_old']);
+          expect(await ids(WS_B)).toEqual(['key_b']);
+          expect(await ids('ws_missing')).toEqual([]);
+          expect(await ids()).toEqual(['key_a_tie', 'key_a_new', 'key_b', 'key_a_old']);
+        });
+      });
+
+      it('rejects a taken id, a taken hash (in any workspace) and an unknown workspace', async () => {
+        await tx(async (t) => {
+          await t.insertApiKey(apiKey(WS_A, 'key_1'));
+          await expectCode(t.insertApiKey(apiKey(WS_A, 'key_1', { hash: 'sha256-other' })), 'CONFLICT');
+          await expectCode(t.insertApiKey(apiKey(WS_B, 'key_2', { hash: 'sha256-of-key_1' })), 'CONFLICT');
+          await expectCode(t.insertApiKey(apiKey('ws_missing', 'key_3')), 'NOT_FOUND');
+          await expectCode(t.insertApiKey(apiKey(WS_A, 'key_4', { createdAt: '2026-01-01T00:00:00Z' })), 'VALIDATION_FAILED');
+          expect(await t.findApiKeyByHash('sha256-other')).toBeUndefined();
+          expect(await t.getApiKey('key_2')).toBeUndefined();
+          expect(await t.getApiKey('key_3')).toBeUndefined();
+          expect((await t.listApiKeys()).map((k) => k.id)).toEqual(['key_1']);
+        });
+      });
+
+      it('updateApiKey replaces the row within its workspace', async () => {
+        await tx(async (t) => {
+          await t.insertApiKey(apiKey(WS_A, 'key_1'));
+          await t.insertApiKey(apiKey(WS_A, 'key_2'));
+          const used: ApiKeyRow = { ...apiKey(WS_A, 'key_1'), name: 'Renamed', lastUsedAt: at(7), revokedAt: at(8) };
+          await t.updateApiKey(used);
+          expect(await t.getApiKey('key_1')).toStrictEqual(used);
+          expect(await t.findApiKeyByHash('sha256-of-key_1')).toStrictEqual(used);
+          await t.updateApiKey({ ...used, hash: 'sha256-rotated' });
+          expect(await t.findApiKeyByHash('sha256-of-key_1')).toBeUndefined();
+          expect((await t.findApiKeyByHash('sha256-rotated'))?.id).toBe('key_1');
+          await expectCode(t.updateApiKey({ ...used, hash: 'sha256-of-key_2', name: 'Clash' }), 'CONFLICT');
+          expect((await t.getApiKey('key_1'))?.name).toBe('Renamed');
+          expect((await t.findApiKeyByHash('sha256-of-key_2'))?.id).toBe('key_2');
+          await expectCode(t.updateApiKey(apiKey(WS_A, 'key_missing')), 'NOT_FOUND');
+          await expectCode(t.updateApiKey({ ...used, workspaceId: WS_B, name: 'Moved' }), 'NOT_FOUND');
+          expect((await t.getApiKey('key_1'))?.workspaceId).toBe(WS_A);
+        });
+      });
+    });
+
+    describe('hooks', () => {
+      beforeEach(seedWorkspaces);
+
+      it('round-trips hooks, filters included, and reads them only within their workspace', async () => {
+        const filtered = hook(WS_A, 'hk_filtered', { event: '*', filter: { tag: 'VIP', channel: 'whatsapp' } });
+        const plain = hook(WS_A, 'hk_plain', { event: 'consent.given' });
+        await tx(async (t) => {
+          await t.insertHook(filtered);
+          await t.insertHook(plain);
+        });
+        await tx(async (t) => {
+          expect(await t.getHook(WS_A, 'hk_filtered')).toStrictEqual(filtered);
+          expect(await t.getHook(WS_A, 'hk_plain')).toStrictEqual(plain);
+          expect(await t.getHook(WS_B, 'hk_filtered')).toBeUndefined();
+          expect(await t.getHook(WS_A, 'hk_missing')).toBeUndefined();
+          expect(await t.listHooks(WS_B)).toEqual([]);
+        });
+      });
+
+      it('hands out copies of filters', async () => {
+        const input = hook(WS_A, 'hk_1', { filter: { tag: 'VIP' } });
+        await tx((t) => t.insertHook(input));
+        if (input.filter) input.filter.tag = 'mutated-input';
+        await tx(async (t) => {
+          const read = await t.getHook(WS_A, 'hk_1');
+          expect(read?.filter).toEqual({ tag: 'VIP' });
+          if (read?.filter) read.filter.tag = 'mutated-output';
+          expect((await t.listHooks(WS_A))[0]?.filter).toEqual({ tag: 'VIP' });
+        });
+      });
+
+      it('lists live hooks oldest first; getHook still returns deleted ones', async () => {
+        await tx(async (t) => {
+          await t.insertHook(hook(WS_A, 'hk_late', { createdAt: at(9) }));
+          await t.insertHook(hook(WS_A, 'hk_b', { createdAt: at(2) }));
+          await t.insertHook(hook(WS_A, 'hk_a', { createdAt: at(2) }));
+          await t.insertHook(hook(WS_A, 'hk_gone', { createdAt: at(1), deletedAt: at(3), deletedReason: 'gone' }));
+          await t.insertHook(hook(WS_B, 'hk_other', { createdAt: at(0) }));
+          await t.insertHook(hook(WS_B, 'hk_off', { createdAt: at(5) }));
+          await t.updateHook(hook(WS_B, 'hk_off', { createdAt: at(5), deletedAt: at(6), deletedReason: 'unsubscribed' }));
+          expect((await t.listHooks(WS_A)).map((h) => h.id)).toEqual(['hk_a', 'hk_b', 'hk_late']);
+          expect((await t.listHooks(WS_B)).map((h) => h.id)).toEqual(['hk_other']);
+          expect((await t.listAllLiveHooks()).map((h) => [h.workspaceId, h.id])).toEqual([
+            [WS_A, 'hk_a'],
+            [WS_A, 'hk_b'],
+            [WS_A, 'hk_late'],
+            [WS_B, 'hk_other'],
+          ]);
+          expect(await t.getHook(WS_A, 'hk_gone')).toStrictEqual(
+            hook(WS_A, 'hk_gone', { createdAt: at(1), deletedAt: at(3), deletedReason: 'gone' }),
+          );
+          expect((await t.getHook(WS_B, 'hk_off'))?.deletedReason).toBe('unsubscribed');
+        });
+      });
+
+      it('rejects a taken id, an unknown workspace and an update of a hook it does not have', async () => {
+        await tx(async (t) => {
+          await t.insertHook(hook(WS_A, 'hk_1'));
+          await expectCode(t.insertHook(hook(WS_B, 'hk_1')), 'CONFLICT');
+          await expectCode(t.insertHook(hook('ws_missing', 'hk_2')), 'NOT_FOUND');
+          await expectCode(t.insertHook(hook(WS_A, 'hk_3', { createdAt: '2026-01-01' })), 'VALIDATION_FAILED');
+          await expectCode(t.updateHook(hook(WS_A, 'hk_missing')), 'NOT_FOUND');
+          await expectCode(t.updateHook(hook(WS_B, 'hk_1', { deletedAt: at(2), deletedReason: 'gone' })), 'NOT_FOUND');
+          expect(await t.getHook(WS_A, 'hk_1')).toStrictEqual(hook(WS_A, 'hk_1'));
+          expect(await t.getHook(WS_B, 'hk_1')).toBeUndefined();
+          expect((await t.listAllLiveHooks()).map((h) => h.id)).toEqual(['hk_1']);
+        });
+      });
+
+      it('updateHook replaces the row', async () => {
+        await tx(async (t) => {
+          await t.insertHook(hook(WS_A, 'hk_1', { filter: { tag: 'VIP' } }));
+          const changed = hook(WS_A, 'hk_1', {
+            targetUrl: 'https://hooks.example.com/moved',
+            event: 'consent.withdrawn',
+            filter: null,
+            secret: 'whsec_rotated',
+          });
+          await t.updateHook(changed);
+          expect(await t.getHook(WS_A, 'hk_1')).toStrictEqual(changed);
+          const deleted: HookRow = { ...changed, deletedAt: at(4), deletedReason: 'unsubscribed' };
+          await t.updateHook(deleted);
+          expect(await t.getHook(WS_A, 'hk_1')).toStrictEqual(deleted);
+          expect(await t.listHooks(WS_A)).toEqual([]);
+          expect(await t.listAllLiveHooks()).toEqual([]);
+        });
+      });
+    });
+
+    describe('deliveries', () => {
+      beforeEach(seedWorkspaces);
+
+      const ready = async (t: StoreTx, now: string, limit = 100): Promise<string[]> =>
+        (await t.listReadyDeliveries(now, limit)).map((d) => d.id);
+      const counts = async (t: StoreTx): Promise<number[]> => [
+        await t.countDeliveries('pending'),
+        await t.countDeliveries('delivered'),
+        await t.countDeliveries('dead'),
+      ];
+
+      it('round-trips deliveries, including to an outbound webhook that has no hook row', async () => {
+        const sent = delivery(WS_A, 'dl_sent', 'hk_1', 1, {
+          status: 'delivered',
+          attempts: 2,
+          nextAttemptAt: at(4),
+          lastError: 'HTTP 503',
+          lastStatusCode: 200,
+          deliveredAt: at(5),
+          updatedAt: at(5),
+        });
+        const outbound = delivery(WS_A, 'dl_out', 'outbound:ws_a', 2, { contactId: null });
+        await tx(async (t) => {
+          await t.insertDelivery(sent);
+          await t.insertDelivery(outbound);
+        });
+        await tx(async (t) => {
+          expect(await t.listDeliveries(WS_A, 'hk_1', { limit: 10 })).toStrictEqual([sent]);
+          expect(await t.listDeliveries(WS_A, 'outbound:ws_a', { limit: 10 })).toStrictEqual([outbound]);
+          expect(await t.listReadyDeliveries(at(0), 10)).toStrictEqual([outbound]);
+          const read = (await t.listDeliveries(WS_A, 'hk_1', { limit: 10 }))[0];
+          if (read) read.status = 'dead';
+          expect((await t.listDeliveries(WS_A, 'hk_1', { limit: 10 }))[0]?.status).toBe('delivered');
+        });
+      });
+
+      it("lists a hook's deliveries newest event first, by status, up to a limit, within the workspace", async () => {
+        await tx(async (t) => {
+          await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', 2, { status: 'dead' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_4', 'hk_1', 4));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { status: 'delivered', deliveredAt: at(1) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_1', 3, { status: 'delivered', deliveredAt: at(1) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_other_hook', 'hk_2', 5));
+          await t.insertDelivery(delivery(WS_B, 'dl_other_ws', 'hk_1', 6));
+          const ids = async (query: Parameters<StoreTx['listDeliveries']>[2], workspaceId = WS_A): Promise<string[]> =>
+            (await t.listDeliveries(workspaceId, 'hk_1', query)).map((d) => d.id);
+          expect(await ids({ limit: 10 })).toEqual(['dl_4', 'dl_3', 'dl_2', 'dl_1']);
+          expect(await ids({ limit: 2 })).toEqual(['dl_4', 'dl_3']);
+          expect(await ids({ limit: 0 })).toEqual([]);
+          expect(await ids({ status: 'delivered', limit: 10 })).toEqual(['dl_3', 'dl_1']);
+          expect(await ids({ status: 'delivered', limit: 1 })).toEqual(['dl_3']);
+          expect(await ids({ status: 'dead', limit: 10 })).toEqual(['dl_2']);
+          expect(await ids({ status: 'pending', limit: 10 })).toEqual(['dl_4']);
+          expect(await ids({ limit: 10 }, WS_B)).toEqual(['dl_other_ws']);
+          expect(await ids({ limit: 10 }, 'ws_missing')).toEqual([]);
+          await expectCode(t.listDeliveries(WS_A, 'hk_1', { limit: -1 }), 'VALIDATION_FAILED');
+        });
+      });
+
+      it('keeps one delivery per hook and event, and rejects unknown workspaces and invalid rows', async () => {
+        await tx(async (t) => {
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1));
+          await expectCode(t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_2', 2)), 'CONFLICT');
+          await expectCode(t.insertDelivery(delivery(WS_A, 'dl_again', 'hk_1', 1)), 'CONFLICT');
+          await t.insertDelivery(delivery(WS_A, 'dl_other_hook', 'hk_2', 1));
+          await expectCode(t.insertDelivery(delivery('ws_missing', 'dl_3', 'hk_3', 3)), 'NOT_FOUND');
+          await expectCode(
+            t.insertDelivery(delivery(WS_A, 'dl_4', 'hk_1', 4, { nextAttemptAt: '2026-01-01T00:00:00Z' })),
+            'VALIDATION_FAILED',
+          );
+          await expectCode(t.insertDelivery(delivery(WS_A, 'dl_5', 'hk_1', 5, { attempts: -1 })), 'VALIDATION_FAILED');
+          await expectCode(t.insertDelivery(delivery(WS_A, 'dl_6', 'hk_1', 0)), 'VALIDATION_FAILED');
+          await expectCode(t.insertDelivery(delivery(WS_A, 'dl_7', 'hk_1', 1.5)), 'VALIDATION_FAILED');
+          await expectCode(t.insertDelivery(delivery(WS_A, 'dl_8', 'hk_1', 8, { lastStatusCode: 200.5 })), 'VALIDATION_FAILED');
+          await expectCode(t.listReadyDeliveries('2026-01-01', 10), 'VALIDATION_FAILED');
+          await expectCode(t.listReadyDeliveries(at(0), -1), 'VALIDATION_FAILED');
+          expect((await t.listDeliveries(WS_A, 'hk_1', { limit: 10 })).map((d) => d.id)).toEqual(['dl_1']);
+          expect(await t.listDeliveries(WS_A, 'hk_2', { limit: 10 })).toStrictEqual([delivery(WS_A, 'dl_other_hook', 'hk_2', 1)]);
+          expect(await t.countDeliveries('pending')).toBe(2);
+        });
+      });
+
+      it('updateDelivery replaces the row within its workspace', async () => {
+        await tx(async (t) => {
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', 2));
+          const retried = delivery(WS_A, 'dl_1', 'hk_1', 1, {
+            attempts: 1,
+            nextAttemptAt: at(10),
+            lastError: 'HTTP 503 Service Unavailable',
+            lastStatusCode: 503,
+            updatedAt: at(1),
+          });
+          await t.updateDelivery(retried);
+          expect(await t.listDeliveries(WS_A, 'hk_1', { status: 'pending', limit: 1 })).toStrictEqual([
+            delivery(WS_A, 'dl_2', 'hk_1', 2),
+          ]);
+          expect((await t.listDeliveries(WS_A, 'hk_1', { limit: 10 }))[1]).toStrictEqual(retried);
+          await expectCode(t.updateDelivery({ ...retried, eventId: 'evt_0002', eventPosition: 2 }), 'CONFLICT');
+          await expectCode(t.updateDelivery({ ...retried, nextAttemptAt: 'soon' }), 'VALIDATION_FAILED');
+          await expectCode(t.updateDelivery(delivery(WS_A, 'dl_missing', 'hk_1', 9)), 'NOT_FOUND');
+          await expectCode(t.updateDelivery({ ...retried, workspaceId: WS_B, status: 'dead' }), 'NOT_FOUND');
+          expect((await t.listDeliveries(WS_A, 'hk_1', { limit: 10 }))[1]).toStrictEqual(retried);
+        });
+      });
+
+      it("returns only the head of each hook's per-contact sequence, and only once it is due", async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_bob'));
+          // ct_ana on hk_1: positions 11 and 12 are due but wait behind 10, which retries at minute 5;
+          // they were written before it, and an older delivered one (5) blocks nothing.
+          await t.insertDelivery(delivery(WS_A, 'dl_a11', 'hk_1', 11));
+          await t.insertDelivery(delivery(WS_A, 'dl_a12', 'hk_1', 12));
+          await t.insertDelivery(delivery(WS_A, 'dl_a10', 'hk_1', 10, { attempts: 1, nextAttemptAt: at(5) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_a05', 'hk_1', 5, { status: 'delivered', deliveredAt: at(0) }));
+          // The same contact on another hook is another sequence.
+          await t.insertDelivery(delivery(WS_A, 'dl_h2_10', 'hk_2', 10));
+          // Another contact on the same hook, twice (once to the outbound webhook: same position, ordered by id).
+          await t.insertDelivery(delivery(WS_A, 'dl_b13', 'hk_1', 13, { contactId: 'ct_bob' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_b13_out', 'outbound:ws_a', 13, { contactId: 'ct_bob' }));
+          // No contact: each is its own sequence, so the later one does not wait for the earlier.
+          await t.insertDelivery(delivery(WS_A, 'dl_n14', 'hk_1', 14, { contactId: null, nextAttemptAt: at(3) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_n15', 'hk_1', 15, { contactId: null }));
+          // Another workspace.
+          await t.insertDelivery(delivery(WS_B, 'dl_ws_b', 'hk_b', 16, { nextAttemptAt: at(2) }));
+        });
+        await tx(async (t) => {
+          expect(await ready(t, at(1))).toEqual(['dl_h2_10', 'dl_b13', 'dl_b13_out', 'dl_n15']);
+          expect(await ready(t, at(4))).toEqual(['dl_h2_10', 'dl_b13', 'dl_b13_out', 'dl_n15', 'dl_ws_b', 'dl_n14']);
+          expect(await ready(t, at(5))).toEqual([
+            'dl_h2_10',
+            'dl_b13',
+            'dl_b13_out',
+            'dl_n15',
+            'dl_ws_b',
+            'dl_n14',
+            'dl_a10',
+          ]);
+          expect(await ready(t, at(5), 2)).toEqual(['dl_h2_10', 'dl_b13']);
+          expect(await ready(t, at(5), 0)).toEqual([]);
+          // Delivered, the head stops blocking: the next event of the contact becomes the head.
+          await t.updateDelivery(
+            delivery(WS_A, 'dl_a10', 'hk_1', 10, { status: 'delivered', attempts: 2, deliveredAt: at(5), updatedAt: at(5) }),
+          );
+          expect(await ready(t, at(1))).toEqual(['dl_h2_10', 'dl_a11', 'dl_b13', 'dl_b13_out', 'dl_n15']);
+          // Dead-lettered, too.
+          await t.updateDelivery(delivery(WS_A, 'dl_a11', 'hk_1', 11, { status: 'dead', attempts: 8, lastError: 'HTTP 500' }));
+          expect(await ready(t, at(1))).toEqual(['dl_h2_10', 'dl_a12', 'dl_b13', 'dl_b13_out', 'dl_n15']);
+          // A head that is pending again but not due blocks again.
+          await t.updateDelivery(delivery(WS_A, 'dl_a11', 'hk_1', 11, { attempts: 8, nextAttemptAt: at(30) }));
+          expect(await ready(t, at(29))).not.toContain('dl_a12');
+          expect(await ready(t, at(29))).not.toContain('dl_a11');
+          const dueAgain = await t.listReadyDeliveries(at(30), 100);
+          expect(dueAgain.map((d) => [d.id, d.nextAttemptAt])).toContainEqual(['dl_a11', at(30)]);
+          expect(dueAgain.map((d) => d.id)).not.toContain('dl_a12');
+        });
+      });
+
+      it("abandons a hook's pending deliveries and counts deliveries by status across workspaces", async () => {
+        await tx(async (t) => {
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { status: 'delivered', deliveredAt: at(1) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', 2, { attempts: 3, lastStatusCode: 503 }));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_1', 3, { nextAttemptAt: at(60) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_4', 'hk_2', 4));
+          await t.insertDelivery(delivery(WS_B, 'dl_5', 'hk_b', 5));
+          await t.insertDelivery(delivery(WS_B, 'dl_6', 'hk_b', 6, { status: 'dead', lastError: 'HTTP 400' }));
+          expect(await counts(t)).toEqual([4, 1, 1]);
+
+          expect(await t.abandonDeliveries('hk_1', 'hook gone (HTTP 410)', at(9))).toBe(2);
+          expect(await t.listDeliveries(WS_A, 'hk_1', { limit: 10 })).toStrictEqual([
+            delivery(WS_A, 'dl_3', 'hk_1', 3, {
+              nextAttemptAt: at(60),
+              status: 'dead',
+              lastError: 'hook gone (HTTP 410)',
+              updatedAt: at(9),
+            }),
+            delivery(WS_A, 'dl_2', 'hk_1', 2, {
+              attempts: 3,
+              lastStatusCode: 503,
+              status: 'dead',
+              lastError: 'hook gone (HTTP 410)',
+              updatedAt: at(9),
+            }),
+            delivery(WS_A, 'dl_1', 'hk_1', 1, { status: 'delivered', deliveredAt: at(1) }),
+          ]);
+          expect(await ready(t, at(100))).toEqual(['dl_4', 'dl_5']);
+          expect(await counts(t)).toEqual([2, 1, 3]);
+          expect(await t.abandonDeliveries('hk_1', 'again', at(10))).toBe(0);
+          expect(await t.abandonDeliveries('hk_missing', 'none', at(10))).toBe(0);
+          expect((await t.listDeliveries(WS_A, 'hk_1', { status: 'dead', limit: 1 }))[0]?.lastError).toBe('hook gone (HTTP 410)');
+        });
+      });
+    });
+
     describe('transactions', () => {
       beforeEach(seedWorkspaces);
 
@@ -945,6 +1357,25 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           timerCount: await t.countTimers(),
           outbox: await t.listEventsAfter(0, 1000),
           meta: [await t.getMeta('cursor'), await t.getMeta('ghost')],
+          apiKeys: await t.listApiKeys(),
+          apiKeysByHash: [
+            await t.findApiKeyByHash('sha256-of-key_1'),
+            await t.findApiKeyByHash('sha256-rotated'),
+            await t.findApiKeyByHash('sha256-of-key_ghost'),
+          ],
+          apiKeyById: [await t.getApiKey('key_1'), await t.getApiKey('key_ghost')],
+          hooks: [await t.getHook(WS_A, 'hk_1'), await t.getHook(WS_A, 'hk_ghost'), await t.listHooks(WS_A)],
+          liveHooks: await t.listAllLiveHooks(),
+          deliveries: [
+            await t.listDeliveries(WS_A, 'hk_1', { limit: 1000 }),
+            await t.listDeliveries(WS_A, 'hk_ghost', { limit: 1000 }),
+          ],
+          ready: await t.listReadyDeliveries(at(100_000), 1000),
+          deliveryCounts: [
+            await t.countDeliveries('pending'),
+            await t.countDeliveries('delivered'),
+            await t.countDeliveries('dead'),
+          ],
         };
       }
 
@@ -957,6 +1388,10 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await t.setTimer(timer(WS_A, 'run_1', at(60)));
           await t.appendEvent(taggedEvent(WS_A, 'evt_01', 'ct_ana'));
           await t.setMeta('cursor', { position: 1 });
+          await t.insertApiKey(apiKey(WS_A, 'key_1'));
+          await t.insertHook(hook(WS_A, 'hk_1', { filter: { tag: 'vip' } }));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', 2));
         });
       }
 
@@ -1000,6 +1435,13 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await t.appendEvent(taggedEvent(WS_A, 'evt_ghost', 'ct_ana'));
           await t.setMeta('cursor', { position: 99 });
           await t.setMeta('ghost', true);
+          await t.insertApiKey(apiKey(WS_A, 'key_ghost'));
+          await t.updateApiKey(apiKey(WS_A, 'key_1', { hash: 'sha256-rotated', revokedAt: at(50) }));
+          await t.insertHook(hook(WS_A, 'hk_ghost'));
+          await t.updateHook(hook(WS_A, 'hk_1', { deletedAt: at(50), deletedReason: 'gone' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_ghost', 'hk_ghost', 3));
+          await t.updateDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { status: 'delivered', deliveredAt: at(50) }));
+          await t.abandonDeliveries('hk_1', 'hook gone', at(50));
           throw failure;
         });
         await expect(outcome).rejects.toBe(failure);

@@ -9,8 +9,16 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isConsentryError } from '../../src/core/errors.js';
 import { defaultSettings } from '../../src/core/settings.js';
 import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
-import { DUE_TIMERS_SQL, createSqliteStore, findContactSql, listContactsSql, type SqliteStore } from '../../src/store/sqlite.js';
-import type { StoreTx } from '../../src/ports/store.js';
+import {
+  DUE_TIMERS_SQL,
+  READY_DELIVERIES_SQL,
+  createSqliteStore,
+  findContactSql,
+  listContactsSql,
+  listDeliveriesSql,
+  type SqliteStore,
+} from '../../src/store/sqlite.js';
+import type { ApiKeyRow, DeliveryRow, HookRow, StoreTx } from '../../src/ports/store.js';
 import { storeContract } from '../contracts/store.contract.js';
 
 const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -49,6 +57,51 @@ async function seedOne(tx: StoreTx): Promise<void> {
     updatedAt: T0,
     erasedAt: null,
   });
+}
+
+async function expectNotFound(promise: Promise<unknown>): Promise<void> {
+  const failure: unknown = await promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  expect(isConsentryError(failure) && failure.code).toBe('NOT_FOUND');
+}
+
+function apiKeyRow(id: string, hash: string): ApiKeyRow {
+  return { id, workspaceId: 'ws_a', name: null, prefix: 'csk', hash, createdAt: T0, lastUsedAt: null, revokedAt: null };
+}
+
+function hookRow(id: string): HookRow {
+  return {
+    id,
+    workspaceId: 'ws_a',
+    targetUrl: 'https://hooks.example.com/a',
+    event: '*',
+    filter: { tag: 'vip' },
+    secret: 'whsec_test',
+    createdAt: T0,
+    deletedAt: null,
+    deletedReason: null,
+  };
+}
+
+function deliveryRow(id: string, hookId: string, position: number, overrides: Partial<DeliveryRow> = {}): DeliveryRow {
+  return {
+    id,
+    workspaceId: 'ws_a',
+    hookId,
+    eventId: `evt_${position}`,
+    eventPosition: position,
+    contactId: 'ct_ana',
+    status: 'pending',
+    attempts: 0,
+    nextAttemptAt: T0,
+    lastError: null,
+    lastStatusCode: null,
+    deliveredAt: null,
+    updatedAt: T0,
+    ...overrides,
+  };
 }
 
 interface MigrationRow {
@@ -150,8 +203,93 @@ describe('SQLite store', () => {
         failure = error;
       }
       expect(isConsentryError(failure) && failure.code).toBe('CONFLICT');
-      expect(String(failure)).toMatch(/schema version 999 is newer than this build of Consentry supports \(1\)/);
-      expect(migrationRows(openRaw()).map((row) => row.version)).toEqual([1, 999]);
+      const latest = MIGRATIONS.at(-1)?.version;
+      expect(String(failure)).toContain(`schema version 999 is newer than this build of Consentry supports (${latest})`);
+      expect(migrationRows(openRaw()).map((row) => row.version)).toEqual([...MIGRATIONS.map((m) => m.version), 999]);
+    });
+
+    it('upgrades a database created by version 1 to version 2, keeping its data', async () => {
+      const v1 = openRaw();
+      v1.pragma('foreign_keys = ON');
+      expect(migrate(v1, MIGRATIONS.filter((m) => m.version === 1))).toEqual({ applied: [1], version: 1 });
+      v1.prepare('INSERT INTO workspaces (id, name, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run(
+        'ws_a',
+        'Shop A',
+        JSON.stringify(defaultSettings()),
+        T0,
+        T0,
+      );
+      v1.prepare(
+        `INSERT INTO contacts (workspace_id, id, name, email, phone, identities, fields, tags, hubspot_id,
+           created_at, updated_at, erased_at)
+         VALUES ('ws_a', 'ct_ana', 'Ana Test', 'ana@example.com', NULL, '[]', '{}', '["vip"]', NULL, ?, ?, NULL)`,
+      ).run(T0, T0);
+      v1.prepare("INSERT INTO contact_tags (workspace_id, tag, contact_id) VALUES ('ws_a', 'vip', 'ct_ana')").run();
+      v1.prepare(
+        `INSERT INTO events (id, workspace_id, type, contact_id, occurred_at, version, data)
+         VALUES ('evt_1', 'ws_a', 'contact.tagged', 'ct_ana', ?, 1, '{"contactId":"ct_ana","tag":"vip"}')`,
+      ).run(T0);
+      v1.close();
+
+      const store = open();
+      expect(migrationRows(store.db).map((row) => [row.version, row.name])).toEqual([
+        [1, 'initial schema'],
+        [2, 'api keys, hooks and deliveries'],
+      ]);
+      const read = await store.transaction(async (tx) => ({
+        contact: await tx.getContact('ws_a', 'ct_ana'),
+        tagged: await tx.listContacts('ws_a', { tag: 'vip', limit: 10 }),
+        events: await tx.listEventsAfter(0, 10),
+      }));
+      expect(read.contact?.email).toBe('ana@example.com');
+      expect(read.tagged.map((c) => c.id)).toEqual(['ct_ana']);
+      expect(read.events.map((e) => [e.id, e.position])).toEqual([['evt_1', 1]]);
+
+      await store.transaction(async (tx) => {
+        await tx.insertApiKey(apiKeyRow('key_1', 'sha256-1'));
+        await tx.insertHook(hookRow('hk_1'));
+        await tx.insertDelivery(deliveryRow('dl_1', 'hk_1', 1));
+        await expectNotFound(tx.insertApiKey({ ...apiKeyRow('key_2', 'sha256-2'), workspaceId: 'ws_missing' }));
+      });
+      expect((await store.transaction((tx) => tx.listReadyDeliveries(T0, 10))).map((d) => d.id)).toEqual(['dl_1']);
+      expect(store.db.pragma('foreign_key_check')).toEqual([]);
+      expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    });
+
+    it('ties API keys, hooks and deliveries to an existing workspace', async () => {
+      const store = open();
+      const { db } = store;
+      const insert = (sql: string): (() => unknown) => () => db.prepare(sql).run({ t: T0 });
+      expect(
+        insert("INSERT INTO api_keys (id, workspace_id, prefix, hash, created_at) VALUES ('k', 'ws_missing', 'p', 'h', @t)"),
+      ).toThrow(/FOREIGN KEY/);
+      expect(
+        insert(
+          `INSERT INTO hooks (id, workspace_id, target_url, event, secret, created_at)
+           VALUES ('h', 'ws_missing', 'u', '*', 's', @t)`,
+        ),
+      ).toThrow(/FOREIGN KEY/);
+      expect(
+        insert(
+          `INSERT INTO deliveries (id, workspace_id, hook_id, event_id, event_position, status, attempts,
+             next_attempt_at, updated_at)
+           VALUES ('d', 'ws_missing', 'h', 'e', 1, 'pending', 0, @t, @t)`,
+        ),
+      ).toThrow(/FOREIGN KEY/);
+      await store.transaction(seedOne);
+      expect(
+        insert(
+          `INSERT INTO deliveries (id, workspace_id, hook_id, event_id, event_position, status, attempts,
+             next_attempt_at, updated_at)
+           VALUES ('d', 'ws_a', 'h', 'e', 1, 'sent', 0, @t, @t)`,
+        ),
+      ).toThrow(/CHECK/);
+      expect(
+        insert(
+          `INSERT INTO hooks (id, workspace_id, target_url, event, secret, created_at, deleted_reason)
+           VALUES ('h', 'ws_a', 'u', '*', 's', @t, 'bored')`,
+        ),
+      ).toThrow(/CHECK/);
     });
 
     it('refuses a database that records a migration this build does not have', () => {
@@ -205,6 +343,50 @@ describe('SQLite store', () => {
       expect(details.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
     });
 
+    it('reads ready deliveries from the status and due-time index, probing the pending-sequence index', async () => {
+      const store = open();
+      // Many delivered rows must not be visited: the plan is checked with data in the table.
+      await store.transaction(async (tx) => {
+        await seedOne(tx);
+        for (let position = 1; position <= 200; position += 1) {
+          await tx.insertDelivery(
+            deliveryRow(`dl_${position}`, 'hk_1', position, {
+              contactId: position % 2 === 0 ? 'ct_ana' : null,
+              status: position <= 190 ? 'delivered' : 'pending',
+            }),
+          );
+        }
+      });
+      const details = plan(store.db, READY_DELIVERIES_SQL, T0, 10);
+      expect(details[0]).toBe('SEARCH d USING INDEX deliveries_status_due (status=? AND next_attempt_at<?)');
+      expect(details).toContain(
+        'SEARCH e USING COVERING INDEX deliveries_pending_sequence (hook_id=? AND contact_id=? AND event_position<?)',
+      );
+      expect(details.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
+      // Pending from 191: the contact's head is 192, so 194..200 wait; rows without a contact do not.
+      expect((await store.transaction((tx) => tx.listReadyDeliveries(T0, 100))).map((d) => d.id)).toEqual([
+        'dl_191',
+        'dl_192',
+        'dl_193',
+        'dl_195',
+        'dl_197',
+        'dl_199',
+      ]);
+    });
+
+    it("lists a hook's deliveries, and counts them, from indexes without sorting", () => {
+      const { db } = open();
+      for (const withStatus of [false, true]) {
+        const params = withStatus ? ['hk_1', 'ws_a', 'dead', 10] : ['hk_1', 'ws_a', 10];
+        expect(plan(db, listDeliveriesSql(withStatus), ...params)).toEqual([
+          'SEARCH deliveries USING INDEX deliveries_hook_event (hook_id=?)',
+        ]);
+      }
+      expect(plan(db, 'SELECT count(*) AS count FROM deliveries WHERE status = ?', 'dead')).toEqual([
+        'SEARCH deliveries USING COVERING INDEX deliveries_status_due (status=?)',
+      ]);
+    });
+
     it('finds contacts by email, phone and HubSpot id through their indexes', () => {
       const { db } = open();
       for (const column of ['email', 'phone', 'hubspot_id'] as const) {
@@ -233,6 +415,27 @@ describe('SQLite store', () => {
       });
       await tx.listEvents('ws_a', { types: ['contact.tagged'], limit: 5 });
       await tx.setMeta('cursor', round);
+      const key = apiKeyRow(`key_${round}`, `hash_${round}`);
+      await tx.insertApiKey(key);
+      await tx.updateApiKey({ ...key, lastUsedAt: T0 });
+      await tx.findApiKeyByHash(key.hash);
+      await tx.getApiKey(key.id);
+      await tx.listApiKeys();
+      await tx.listApiKeys('ws_a');
+      const hook = hookRow(`hk_${round}`);
+      await tx.insertHook(hook);
+      await tx.updateHook({ ...hook, filter: null });
+      await tx.getHook('ws_a', hook.id);
+      await tx.listHooks('ws_a');
+      await tx.listAllLiveHooks();
+      const delivery = deliveryRow(`dl_${round}`, hook.id, round + 1);
+      await tx.insertDelivery(delivery);
+      await tx.updateDelivery({ ...delivery, attempts: 1 });
+      await tx.listReadyDeliveries(T0, 10);
+      await tx.listDeliveries('ws_a', hook.id, { limit: 10 });
+      await tx.listDeliveries('ws_a', hook.id, { status: 'pending', limit: 10 });
+      await tx.abandonDeliveries(hook.id, 'gone', T0);
+      await tx.countDeliveries('dead');
     };
     await store.transaction((tx) => work(tx, 0));
     const prepare = vi.spyOn(store.db, 'prepare');
@@ -240,6 +443,7 @@ describe('SQLite store', () => {
     await store.transaction((tx) => work(tx, 2));
     expect(prepare).not.toHaveBeenCalled();
     expect(await store.transaction((tx) => tx.getMeta('cursor'))).toBe(2);
+    expect(await store.transaction((tx) => tx.countDeliveries('dead'))).toBe(3);
   });
 
   it('creates the parent directory of the database file', async () => {

@@ -1,0 +1,160 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import BetterSqlite3 from 'better-sqlite3';
+import { createEngine, type WorkspaceEngine } from '../src/engine.js';
+import { FakeClock } from '../src/ports/clock.js';
+import { createSqliteStore, type SqliteStore } from '../src/store/sqlite.js';
+import { envNumber, fmt, median } from './stats.js';
+
+/**
+ * Engine throughput against the embedded store, each message its own transaction, beside a
+ * bare SQLite transaction of three inserts measured in the same run on the same disk.
+ */
+
+interface Setup {
+  dir: string;
+  path: string;
+}
+
+function tempDatabase(label: string): Setup {
+  const dir = mkdtempSync(join(tmpdir(), `consentry-bench-${label}-`));
+  return { dir, path: join(dir, 'bench.db') };
+}
+
+function bareTransactionsPerSecond(count: number): number {
+  const { dir, path } = tempDatabase('bare');
+  const db = new BetterSqlite3(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec(`
+      CREATE TABLE a (id INTEGER PRIMARY KEY, k TEXT NOT NULL, v TEXT NOT NULL);
+      CREATE TABLE b (id INTEGER PRIMARY KEY, k TEXT NOT NULL, v TEXT NOT NULL);
+      CREATE TABLE c (id INTEGER PRIMARY KEY, k TEXT NOT NULL, v TEXT NOT NULL);`);
+    const insertA = db.prepare('INSERT INTO a (k, v) VALUES (?, ?)');
+    const insertB = db.prepare('INSERT INTO b (k, v) VALUES (?, ?)');
+    const insertC = db.prepare('INSERT INTO c (k, v) VALUES (?, ?)');
+    const write = db.transaction((i: number) => {
+      insertA.run(`a${i}`, 'x'.repeat(64));
+      insertB.run(`b${i}`, 'y'.repeat(64));
+      insertC.run(`c${i}`, 'z'.repeat(64));
+    });
+    const started = performance.now();
+    for (let i = 0; i < count; i++) write(i);
+    return count / ((performance.now() - started) / 1000);
+  } finally {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function engineMessagesPerSecond(kind: 'keyword' | 'workflow', count: number): Promise<number> {
+  const { dir, path } = tempDatabase(kind);
+  const store = createSqliteStore({ path });
+  try {
+    const clock = new FakeClock('2026-01-01T00:00:00.000Z');
+    const engine = createEngine({ store, clock });
+    const ws = await engine.createWorkspace({ name: 'bench', settings: { privacyPolicyUrl: 'https://example.com/privacy' } });
+    const workspace = engine.workspace(ws.id);
+    const contacts = 500;
+    // Warm-up: every contact exists, so the measured messages are steady-state traffic.
+    for (let c = 0; c < contacts; c++) await send(workspace, kind, c, -1 - c);
+    const started = performance.now();
+    for (let i = 0; i < count; i++) {
+      clock.advance(1);
+      await send(workspace, kind, i % contacts, i);
+    }
+    return count / ((performance.now() - started) / 1000);
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const KEYWORDS = ['STOP', 'START'] as const;
+
+/** Keyword traffic alternates STOP/START; workflow traffic answers or re-opens the consent question. */
+async function send(workspace: WorkspaceEngine, kind: 'keyword' | 'workflow', contact: number, i: number): Promise<void> {
+  const round = Math.floor(Math.abs(i) / 500);
+  const text = kind === 'keyword' ? KEYWORDS[round % 2] : round % 2 === 0 ? 'hello' : 'not sure';
+  await workspace.handleInbound({
+    channel: 'whatsapp',
+    messageId: `m-${kind}-${i}`,
+    from: { id: `+3460000${String(1000 + contact).padStart(4, '0')}` },
+    text: text ?? 'hello',
+  });
+}
+
+async function timerFiring(pending: number, due: number): Promise<{ ms: number; fired: number }> {
+  const { dir, path } = tempDatabase('timers');
+  const store: SqliteStore = createSqliteStore({ path });
+  try {
+    const clock = new FakeClock('2026-01-01T00:00:00.000Z');
+    const engine = createEngine({ store, clock });
+    const ws = await engine.createWorkspace({ name: 'bench', settings: { privacyPolicyUrl: 'https://example.com/privacy', triggers: [] } });
+    const workspace = engine.workspace(ws.id);
+    // Runs whose consent question times out in 5 minutes.
+    for (let i = 0; i < due; i++) {
+      const contact = await workspace.createContact({ identities: [{ channel: 'whatsapp', externalId: `due-${i}` }] });
+      await workspace.startWorkflow('request-consent-privacy', contact.id, 'whatsapp');
+    }
+    // Many more runs waiting on timers due in a year, written in bulk.
+    const filler = await workspace.createContact({ identities: [{ channel: 'webchat', externalId: 'filler' }] });
+    const sample = (await workspace.startWorkflow('request-consent-privacy', filler.id, 'webchat')).runId;
+    const sampleRun = await workspace.getRun(sample);
+    const later = '2027-01-01T00:00:00.000Z';
+    const batch = 10_000;
+    for (let offset = 0; offset < pending; offset += batch) {
+      await store.transaction(async (tx) => {
+        for (let i = offset; i < Math.min(pending, offset + batch); i++) {
+          const id = `filler-run-${String(i).padStart(7, '0')}`;
+          await tx.insertRun({ ...sampleRun, id });
+          await tx.setTimer({ id: `filler-timer-${i}`, workspaceId: ws.id, runId: id, token: 'far', dueAt: later });
+        }
+      });
+    }
+    const started = performance.now();
+    const fired = await engine.runDueTimers(new Date('2026-01-01T00:06:00.000Z'));
+    return { ms: performance.now() - started, fired: fired.length };
+  } finally {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function main(): Promise<void> {
+  const rounds = envNumber('BENCH_ROUNDS', 5);
+  const messages = envNumber('BENCH_MESSAGES', 4000);
+  const bare: number[] = [];
+  const keyword: number[] = [];
+  const workflow: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    bare.push(bareTransactionsPerSecond(messages));
+    keyword.push(await engineMessagesPerSecond('keyword', messages));
+    workflow.push(await engineMessagesPerSecond('workflow', messages));
+  }
+  const bareMedian = median(bare);
+  console.log(`engine: ${rounds} interleaved rounds of ${messages} messages, medians`);
+  console.log(`  bare SQLite transaction (3 inserts)  ${fmt(bareMedian)} tx/s`);
+  for (const [label, values] of [['keyword messages', keyword], ['workflow messages', workflow]] as const) {
+    const value = median(values);
+    console.log(`  ${label.padEnd(36)} ${fmt(value)} msg/s   ratio ${fmt(value / bareMedian, 2)} (target >= 0.30)`);
+  }
+
+  const due = envNumber('BENCH_DUE_TIMERS', 100);
+  const small = await timerFiring(envNumber('BENCH_FEW_PENDING', 1_000), due);
+  const large = await timerFiring(envNumber('BENCH_MANY_PENDING', 100_000), due);
+  console.log(`timers: firing ${due} due timers`);
+  console.log(`  with ${fmt(1_000)} other timers pending    ${fmt(small.ms, 1)} ms (${small.fired} fired)`);
+  console.log(`  with ${fmt(100_000)} other timers pending  ${fmt(large.ms, 1)} ms (${large.fired} fired)   ratio ${fmt(large.ms / small.ms, 2)} (flat is ~1)`);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { decodeTime, isValid } from 'ulid';
+import { sequentialIds, ulidGenerator } from '../../src/ports/ids.js';
+
+describe('ulidGenerator', () => {
+  it('makes valid ULIDs that carry the given time', () => {
+    const ids = ulidGenerator();
+    const at = new Date('2026-05-01T12:34:56.789Z');
+    const id = ids.next(at);
+    expect(id).toHaveLength(26);
+    expect(isValid(id)).toBe(true);
+    expect(decodeTime(id)).toBe(at.getTime());
+  });
+
+  it('is strictly increasing within one millisecond and across them', () => {
+    const ids = ulidGenerator();
+    const at = new Date('2026-05-01T00:00:00.000Z');
+    const made: string[] = [];
+    for (let i = 0; i < 5000; i++) made.push(ids.next(new Date(at.getTime() + Math.floor(i / 100))));
+    const sorted = [...made].sort();
+    expect(made).toEqual(sorted);
+    expect(new Set(made).size).toBe(made.length);
+  });
+
+  it('never goes backwards when the clock does', () => {
+    const ids = ulidGenerator();
+    const later = ids.next(new Date('2026-05-01T00:00:01.000Z'));
+    const earlier = ids.next(new Date('2026-05-01T00:00:00.000Z'));
+    expect(earlier > later).toBe(true);
+  });
+
+  it('two generators do not collide', () => {
+    const at = new Date('2026-05-01T00:00:00.000Z');
+    const a = ulidGenerator();
+    const b = ulidGenerator();
+    const seen = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      seen.add(a.next(at));
+      seen.add(b.next(at));
+    }
+    expect(seen.size).toBe(4000);
+  });
+});
+
+describe('sequentialIds', () => {
+  it('counts with a prefix', () => {
+    const ids = sequentialIds('ev');
+    expect([ids.next(new Date(0)), ids.next(new Date(0))]).toEqual(['ev_0000000001', 'ev_0000000002']);
+  });
+});
