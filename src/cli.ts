@@ -6,8 +6,10 @@ import { classifyCommand } from './cli/classify.js';
 import { withEngine, type DatabaseOptions } from './cli/database.js';
 import { exportCommand } from './cli/export.js';
 import { importCsv, printImportSummary } from './cli/import.js';
+import { registerKeysCommand } from './cli/keys.js';
 import type { CliIo } from './cli/io.js';
 import { CliFailure, processIo, writeLine } from './cli/io.js';
+import { registerServeCommand } from './cli/serve.js';
 import { simulateCommand } from './cli/simulate.js';
 
 function databaseOptions(command: Command): Command {
@@ -75,6 +77,9 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       for (const record of await workspace.getHistory(id)) writeLine(io.stdout, JSON.stringify(record));
     }),
   );
+
+  registerServeCommand(program, io);
+  registerKeysCommand(program, io);
 
   return program;
 }

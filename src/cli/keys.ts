@@ -1,0 +1,115 @@
+import type { Command } from 'commander';
+import type { Workspace } from '../core/settings.js';
+import { createEngine } from '../engine.js';
+import { systemClock } from '../ports/clock.js';
+import type { ApiKeyRow, Store } from '../ports/store.js';
+import { createApiKey, revokeApiKey } from '../server/api-keys.js';
+import { createSqliteStore } from '../store/sqlite.js';
+import { databasePath } from './database.js';
+import type { CliIo } from './io.js';
+import { CliFailure, writeLine } from './io.js';
+
+interface DbOption {
+  db?: string;
+}
+
+async function withStore<T>(options: DbOption, io: CliIo, work: (store: Store) => Promise<T>): Promise<T> {
+  const synchronous = io.env.DATABASE_SYNCHRONOUS?.toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL';
+  const store = createSqliteStore({ path: databasePath(options, io), synchronous });
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** A workspace by id or name; a new name creates it, so the first key of a tenant is one command. */
+async function workspaceFor(store: Store, wanted: string | undefined): Promise<{ workspace: Workspace; created: boolean }> {
+  const engine = createEngine({ store });
+  if (wanted === undefined) {
+    const before = await engine.listWorkspaces();
+    return { workspace: await engine.ensureDefaultWorkspace(), created: before.length === 0 };
+  }
+  const match = (await engine.listWorkspaces()).find((w) => w.id === wanted || w.name === wanted);
+  if (match) return { workspace: match, created: false };
+  return { workspace: await engine.createWorkspace({ name: wanted }), created: true };
+}
+
+function keyLine(key: ApiKeyRow, workspaceName: string): string {
+  return [key.id, workspaceName, `${key.prefix}…`, key.createdAt, key.lastUsedAt ?? '-', key.revokedAt ?? '-'].join('\t');
+}
+
+const dbOption = '--db <path>';
+const dbHelp = 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)';
+
+export function registerKeysCommand(program: Command, io: CliIo): void {
+  const keys = program.command('keys').description('API keys: create (shown once), list, revoke');
+
+  keys
+    .command('create')
+    .description('Create an API key; prints it once (only its SHA-256 is stored)')
+    .option('--workspace <name-or-id>', 'the workspace the key opens (created when the name is new; default: the first workspace)')
+    .option('--name <label>', 'a label for the key, shown in lists')
+    .option('--json', 'print {"workspaceId": ..., "key": ...}')
+    .option(dbOption, dbHelp)
+    .action((options: DbOption & { workspace?: string; name?: string; json?: boolean }) =>
+      withStore(options, io, async (store) => {
+        const { workspace, created } = await workspaceFor(store, options.workspace);
+        const { row, key } = await createApiKey(store, { workspaceId: workspace.id, name: options.name ?? null, clock: systemClock });
+        if (options.json) {
+          writeLine(io.stdout, JSON.stringify({ workspaceId: workspace.id, key }));
+          return;
+        }
+        if (created) writeLine(io.stdout, `Created workspace "${workspace.name}" (${workspace.id})`);
+        writeLine(io.stdout, `API key ${row.id} for workspace "${workspace.name}" (${workspace.id}).`);
+        writeLine(io.stdout, 'Store it now: it is shown only this once.');
+        writeLine(io.stdout, key);
+      }),
+    );
+
+  keys
+    .command('list')
+    .description('List API keys (id, workspace, prefix, created, last used, revoked); never the keys themselves')
+    .option('--json', 'one JSON object per line')
+    .option(dbOption, dbHelp)
+    .action((options: DbOption & { json?: boolean }) =>
+      withStore(options, io, async (store) => {
+        const engine = createEngine({ store });
+        const names = new Map((await engine.listWorkspaces()).map((w) => [w.id, w.name]));
+        const rows = await store.transaction((tx) => tx.listApiKeys());
+        if (options.json) {
+          for (const row of rows) {
+            writeLine(
+              io.stdout,
+              JSON.stringify({
+                id: row.id,
+                workspaceId: row.workspaceId,
+                workspace: names.get(row.workspaceId) ?? null,
+                name: row.name,
+                prefix: row.prefix,
+                createdAt: row.createdAt,
+                lastUsedAt: row.lastUsedAt,
+                revokedAt: row.revokedAt,
+              }),
+            );
+          }
+          return;
+        }
+        writeLine(io.stdout, ['id', 'workspace', 'prefix', 'created', 'last used', 'revoked'].join('\t'));
+        for (const row of rows) writeLine(io.stdout, keyLine(row, names.get(row.workspaceId) ?? row.workspaceId));
+      }),
+    );
+
+  keys
+    .command('revoke')
+    .description('Revoke an API key: requests with it are refused (401) from now on')
+    .argument('<id>', 'the key id (from `keys list`)')
+    .option(dbOption, dbHelp)
+    .action((id: string, options: DbOption) =>
+      withStore(options, io, async (store) => {
+        const revoked = await revokeApiKey(store, id, systemClock);
+        if (!revoked) throw new CliFailure(`No API key with id "${id}"`);
+        writeLine(io.stdout, `Revoked API key ${revoked.id} (${revoked.prefix}…) at ${revoked.revokedAt ?? ''}`);
+      }),
+    );
+}

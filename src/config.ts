@@ -1,0 +1,68 @@
+import { z } from 'zod';
+
+/**
+ * The server's configuration, read from the environment once at the composition root
+ * (DESIGN §1: validate once, at the edge). An empty variable counts as unset.
+ */
+const unsetIfEmpty = (value: unknown): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+
+const PORT_MESSAGE = 'must be an integer between 0 and 65535';
+
+const PortSchema = z.preprocess(
+  unsetIfEmpty,
+  z
+    .string({ error: PORT_MESSAGE })
+    .trim()
+    .regex(/^\d{1,5}$/, PORT_MESSAGE)
+    .transform(Number)
+    .pipe(z.number().int().min(0, PORT_MESSAGE).max(65535, PORT_MESSAGE))
+    .default(3000),
+);
+
+/** pino's levels (https://getpino.io/#/docs/api?id=level-string), plus `silent`. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const ConfigSchema = z.object({
+  PORT: PortSchema,
+  HOST: z.preprocess(unsetIfEmpty, z.string().trim().min(1).default('0.0.0.0')),
+  DATABASE_PATH: z.preprocess(unsetIfEmpty, z.string().min(1).default('./data/consentry.db')),
+  /** https://www.sqlite.org/pragma.html#pragma_synchronous — see the store for what each level survives. */
+  DATABASE_SYNCHRONOUS: z.preprocess(
+    (value) => {
+      const set = unsetIfEmpty(value);
+      return typeof set === 'string' ? set.trim().toUpperCase() : set;
+    },
+    z.enum(['NORMAL', 'FULL'], { error: 'must be NORMAL or FULL' }).default('NORMAL'),
+  ),
+  /** Where clients reach the server (behind a proxy); printed links and the OpenAPI `servers` use it. */
+  PUBLIC_URL: z.preprocess(
+    unsetIfEmpty,
+    z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://consent.example.com' })
+      .transform((url) => url.replace(/\/+$/, ''))
+      .optional(),
+  ),
+  LOG_LEVEL: z.preprocess(
+    (value) => {
+      const set = unsetIfEmpty(value);
+      return typeof set === 'string' ? set.trim().toLowerCase() : set;
+    },
+    z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  ),
+});
+export type Config = z.output<typeof ConfigSchema>;
+
+/** A configuration that cannot start the server; the message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly { variable: string; message: string }[]) {
+    super(problems.map((p) => `${p.variable}: ${p.message}`).join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => ({ variable: issue.path.map(String).join('.'), message: issue.message }));
+  throw new ConfigError(problems);
+}

@@ -1,0 +1,82 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Clock } from '../ports/clock.js';
+import type { IdGenerator } from '../ports/ids.js';
+import { ulidGenerator } from '../ports/ids.js';
+import type { ApiKeyRow, Store } from '../ports/store.js';
+
+/** A recognisable prefix, so a leaked key is easy to spot (and for secret scanners). */
+export const API_KEY_PREFIX = 'csk_';
+/** 32 random bytes: 256 bits, far beyond guessing. */
+const API_KEY_BYTES = 32;
+/** How much of the key lists show (the prefix plus eight characters): enough to tell keys apart, useless to an attacker. */
+const DISPLAY_PREFIX_LENGTH = API_KEY_PREFIX.length + 8;
+/** `lastUsedAt` is refreshed at most this often, so authenticating does not write on every request. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+export function generateApiKey(): string {
+  return `${API_KEY_PREFIX}${randomBytes(API_KEY_BYTES).toString('base64url')}`;
+}
+
+export interface CreatedApiKey {
+  row: ApiKeyRow;
+  /** The key itself: shown once, never stored. */
+  key: string;
+}
+
+export async function createApiKey(
+  store: Store,
+  input: { workspaceId: string; name?: string | null; clock: Clock; ids?: IdGenerator },
+): Promise<CreatedApiKey> {
+  const key = generateApiKey();
+  const now = input.clock.now();
+  const row: ApiKeyRow = {
+    id: (input.ids ?? ulidGenerator()).next(now),
+    workspaceId: input.workspaceId,
+    name: input.name ?? null,
+    prefix: key.slice(0, DISPLAY_PREFIX_LENGTH),
+    hash: hashApiKey(key),
+    createdAt: now.toISOString(),
+    lastUsedAt: null,
+    revokedAt: null,
+  };
+  await store.transaction((tx) => tx.insertApiKey(row));
+  return { row, key };
+}
+
+export type Authentication = { ok: true; key: ApiKeyRow } | { ok: false; reason: 'unknown' | 'revoked' };
+
+/**
+ * Finds the key by its SHA-256. Comparing digests through an index lookup leaks nothing useful
+ * by timing: an attacker cannot steer the digest of a guess towards a stored one.
+ */
+export async function authenticateApiKey(store: Store, presented: string, clock: Clock): Promise<Authentication> {
+  if (!presented.startsWith(API_KEY_PREFIX)) return { ok: false, reason: 'unknown' };
+  const hash = hashApiKey(presented);
+  return store.transaction(async (tx) => {
+    const key = await tx.findApiKeyByHash(hash);
+    if (!key) return { ok: false, reason: 'unknown' } as const;
+    if (key.revokedAt !== null) return { ok: false, reason: 'revoked' } as const;
+    const now = clock.now();
+    if (key.lastUsedAt === null || now.getTime() - Date.parse(key.lastUsedAt) >= LAST_USED_RESOLUTION_MS) {
+      const used = { ...key, lastUsedAt: now.toISOString() };
+      await tx.updateApiKey(used);
+      return { ok: true, key: used } as const;
+    }
+    return { ok: true, key } as const;
+  });
+}
+
+export async function revokeApiKey(store: Store, id: string, clock: Clock): Promise<ApiKeyRow | undefined> {
+  return store.transaction(async (tx) => {
+    const key = await tx.getApiKey(id);
+    if (!key) return undefined;
+    if (key.revokedAt !== null) return key;
+    const revoked = { ...key, revokedAt: clock.now().toISOString() };
+    await tx.updateApiKey(revoked);
+    return revoked;
+  });
+}

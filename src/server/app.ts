@@ -1,0 +1,198 @@
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { DestinationStream, LoggerOptions } from 'pino';
+import { z } from 'zod';
+import type { Engine } from '../engine.js';
+import { createEngine } from '../engine.js';
+import type { Clock } from '../ports/clock.js';
+import { systemClock } from '../ports/clock.js';
+import type { Store } from '../ports/store.js';
+import { authenticate } from './auth.js';
+import { createMetrics, type ServerMetrics } from './metrics.js';
+import { installProblemHandlers, problem, ProblemSchema, sendProblem } from './problem.js';
+import { consentRoutes } from './routes/consents.js';
+import { contactRoutes } from './routes/contacts.js';
+import { eventRoutes } from './routes/events.js';
+import { hookRoutes } from './routes/hooks.js';
+import { ledgerRoutes } from './routes/ledger.js';
+import { messageRoutes } from './routes/messages.js';
+import { workflowRoutes } from './routes/workflows.js';
+import { workspaceRoutes } from './routes/workspace.js';
+import type { ApiRoutes, RouteContext, ZodApp } from './types.js';
+
+/** Every file of authenticated `/v1` routes. */
+const V1_ROUTES: readonly ApiRoutes[] = [
+  workspaceRoutes,
+  messageRoutes,
+  contactRoutes,
+  consentRoutes,
+  ledgerRoutes,
+  workflowRoutes,
+  eventRoutes,
+  hookRoutes,
+];
+
+export const API_VERSION = '1.0.0';
+
+export type AppLoggerOptions = LoggerOptions & { stream?: DestinationStream };
+
+export interface AppOptions {
+  store: Store;
+  /** Defaults to an engine on `store` with `clock`. */
+  engine?: Engine;
+  clock?: Clock;
+  /** Fastify's logger: `false` (default) for none, `true` or pino options (with Fastify's `stream` to choose the destination). */
+  logger?: boolean | AppLoggerOptions;
+  /** The URL clients reach the server at; listed as the OpenAPI server. */
+  publicUrl?: string;
+  /** Default process metrics (CPU, memory, event loop) on /metrics; on unless switched off. */
+  defaultMetrics?: boolean;
+  /** The metrics /metrics exposes; a fresh registry when omitted (give one to share it with workers). */
+  metrics?: ServerMetrics;
+}
+
+/**
+ * Request logs carry the path but not the query string (it may hold an email address or a
+ * phone number), and never a header: API keys travel in headers.
+ */
+const requestSerializer = (request: FastifyRequest) => ({
+  method: request.method,
+  url: request.url.split('?')[0],
+  remoteAddress: request.ip,
+});
+
+function loggerOption(logger: AppOptions['logger']): boolean | AppLoggerOptions {
+  if (logger === undefined || logger === false) return false;
+  const base: AppLoggerOptions = logger === true ? {} : logger;
+  return {
+    ...base,
+    serializers: { ...base.serializers, req: requestSerializer },
+    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]'], censor: '[redacted]' },
+  };
+}
+
+/** The Fastify app of HTTP API v1, ready for `inject` or `listen`. */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const clock = options.clock ?? systemClock;
+  const engine = options.engine ?? createEngine({ store: options.store, clock });
+  const metrics: ServerMetrics = options.metrics ?? createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const context: RouteContext = { engine, store: options.store, clock, metrics };
+
+  // A request that reaches an open keep-alive connection while the server drains is served
+  // rather than answered with Fastify's bare 503: nothing is lost during a graceful stop.
+  const app = Fastify({ logger: loggerOption(options.logger), return503OnClosing: false });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installProblemHandlers(app);
+  acceptEmptyJsonBodies(app);
+  releaseConnectionsWhenClosing(app);
+
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observeRequest(
+      { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: reply.statusCode },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Consentry API',
+        version: API_VERSION,
+        description:
+          'Consent and subscription engine: inbound messages and keywords, contacts, a hash-chained consent ledger, events. Errors are RFC 9457 problem+json.',
+      },
+      servers: options.publicUrl ? [{ url: options.publicUrl }] : [],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <API key>' },
+          apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+        },
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  const typed = app.withTypeProvider<ZodTypeProvider>();
+  systemRoutes(typed, context);
+  await app.register(
+    async (scope) => {
+      scope.addHook('onRequest', authenticate(context));
+      const v1 = scope.withTypeProvider<ZodTypeProvider>();
+      for (const routes of V1_ROUTES) routes(v1, context);
+    },
+    { prefix: '/v1' },
+  );
+  return app;
+}
+
+/**
+ * `close()` stops the listener and drops the keep-alive connections that are idle at that
+ * moment; a connection whose request is still running would otherwise stay open after its
+ * response until the keep-alive timeout, holding the shutdown. While closing, each response
+ * says `Connection: close` (RFC 9112 §9.6) and the connections it leaves idle are closed.
+ */
+function releaseConnectionsWhenClosing(app: FastifyInstance): void {
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
+  app.addHook('onResponse', async () => {
+    if (closing) setImmediate(() => app.server.closeIdleConnections());
+  });
+}
+
+/**
+ * Fastify refuses an empty body sent as application/json (FST_ERR_CTP_EMPTY_JSON_BODY), but
+ * clients commonly send that header on a DELETE or a body-less POST; an empty body is no body.
+ * Everything else goes to Fastify's own parser, which guards against prototype poisoning.
+ */
+function acceptEmptyJsonBodies(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
+}
+
+function systemRoutes(app: ZodApp, { store, metrics }: RouteContext): void {
+  app.get(
+    '/health',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Liveness and store reachability (no API key)',
+        response: { 200: z.object({ status: z.literal('ok') }), 503: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      try {
+        await store.transaction((tx) => tx.getWorkspace('health-check'));
+        return { status: 'ok' as const };
+      } catch (error) {
+        request.log.error({ err: error }, 'store unreachable');
+        return sendProblem(reply, problem(503, 'STORE_UNAVAILABLE', 'The store does not answer'));
+      }
+    },
+  );
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+}

@@ -1,0 +1,113 @@
+import type { FastifyInstance } from 'fastify';
+import type { Engine } from '../engine.js';
+import { createEngine } from '../engine.js';
+import type { Clock } from '../ports/clock.js';
+import { systemClock } from '../ports/clock.js';
+import type { Store } from '../ports/store.js';
+import { defaultWorkers } from '../worker/index.js';
+import { createApiKey } from './api-keys.js';
+import { buildApp, type AppOptions } from './app.js';
+import { createMetrics } from './metrics.js';
+import { startWorkers, stopWorkers, type BackgroundWorker, type WorkersFactory } from './workers.js';
+
+export { buildApp } from './app.js';
+export type { AppLoggerOptions, AppOptions } from './app.js';
+export type { BackgroundWorker, WorkerDeps, WorkersFactory } from './workers.js';
+export { createApiKey, authenticateApiKey, revokeApiKey, hashApiKey, API_KEY_PREFIX } from './api-keys.js';
+
+export interface StartServerOptions {
+  store: Store;
+  clock?: Clock;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: any free port (read it from `url`). */
+  port?: number;
+  logger?: AppOptions['logger'];
+  /** Handed to the background workers: how often they poll for work. */
+  dispatchIntervalMs?: number;
+  publicUrl?: string;
+  /**
+   * The loops that run beside the server; started after listening, stopped after the last request.
+   * Default: the hook dispatcher and the timer scheduler (`() => []` runs none).
+   */
+  workers?: WorkersFactory;
+  /** Default process metrics on /metrics (default on). */
+  defaultMetrics?: boolean;
+}
+
+export interface RunningServer {
+  /** Where this process listens, e.g. http://127.0.0.1:3000 (a wildcard host is shown as loopback). */
+  url: string;
+  app: FastifyInstance;
+  engine: Engine;
+  /** A new workspace and its first API key (the key is returned once and stored hashed). */
+  createWorkspaceWithKey(name: string): Promise<{ workspaceId: string; key: string }>;
+  /**
+   * Stops accepting connections, lets the requests in flight finish, then stops the workers.
+   * The store stays open: whoever opened it closes it.
+   */
+  close(): Promise<void>;
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', '']);
+
+function urlOf(host: string, port: number): string {
+  if (WILDCARD_HOSTS.has(host)) return `http://127.0.0.1:${port}`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const clock = options.clock ?? systemClock;
+  const engine = createEngine({ store: options.store, clock });
+  const metrics = createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
+  const app = await buildApp({
+    store: options.store,
+    engine,
+    clock,
+    metrics,
+    logger: options.logger ?? false,
+    ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+  });
+  const host = options.host ?? '127.0.0.1';
+  await app.listen({ host, port: options.port ?? 0 });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
+
+  let workers: BackgroundWorker[] = [];
+  try {
+    workers = (options.workers ?? defaultWorkers)({
+      engine,
+      store: options.store,
+      clock,
+      logger: app.log,
+      metricsRegistry: metrics.registry,
+      ...(options.dispatchIntervalMs !== undefined ? { dispatchIntervalMs: options.dispatchIntervalMs } : {}),
+    });
+    await startWorkers(workers);
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: urlOf(host, port),
+    app,
+    engine,
+    async createWorkspaceWithKey(name) {
+      const workspace = await engine.createWorkspace({ name });
+      const { key } = await createApiKey(options.store, { workspaceId: workspace.id, name: 'default', clock });
+      return { workspaceId: workspace.id, key };
+    },
+    close() {
+      closing ??= (async () => {
+        try {
+          await app.close();
+        } finally {
+          await stopWorkers(workers);
+        }
+      })();
+      return closing;
+    },
+  };
+}

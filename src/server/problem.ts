@@ -1,0 +1,164 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ErrorCode, FieldIssue } from '../core/errors.js';
+import { isConsentryError } from '../core/errors.js';
+
+/**
+ * RFC 9457 problem details (https://www.rfc-editor.org/rfc/rfc9457), with two extension
+ * members: `code`, the stable machine-readable code, and `errors`, one entry per bad field.
+ */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  errors: FieldIssue[];
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+const PROBLEM_TYPE_BASE = 'https://consentry.dev/problems/';
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })),
+  })
+  .describe('RFC 9457 problem details');
+
+/** HTTP status of each ConsentryError code (the API contract's table). */
+const STATUS_OF_CODE: Record<ErrorCode, number> = {
+  VALIDATION_FAILED: 422,
+  LEGAL_BASIS_REQUIRED: 422,
+  EXPLANATION_REQUIRED: 422,
+  INVALID_EMAIL: 422,
+  INVALID_PHONE: 422,
+  INVALID_WORKFLOW: 422,
+  KEYWORD_NOT_REMOVABLE: 422,
+  // A template named in a request body (settings triggers) is a bad field; a route that takes
+  // the template from its path answers 404 itself (see routes/workflows.ts).
+  UNKNOWN_TEMPLATE: 422,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  CONTACT_ERASED: 410,
+  PAYLOAD_TOO_LARGE: 413,
+  UNAUTHORIZED: 401,
+  // The stored chain does not verify: the server's data is at fault, not the request.
+  LEDGER_TAMPERED: 500,
+};
+
+const TITLES: Record<number, string> = {
+  400: 'Bad request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not found',
+  405: 'Method not allowed',
+  406: 'Not acceptable',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Payload too large',
+  414: 'URI too long',
+  415: 'Unsupported media type',
+  422: 'Unprocessable content',
+  429: 'Too many requests',
+  500: 'Internal server error',
+  503: 'Service unavailable',
+};
+
+export function problem(status: number, code: string, detail: string, errors: readonly FieldIssue[] = []): Problem {
+  return {
+    type: `${PROBLEM_TYPE_BASE}${code.toLowerCase().replaceAll('_', '-')}`,
+    title: TITLES[status] ?? (status >= 500 ? 'Server error' : 'Client error'),
+    status,
+    detail,
+    code,
+    errors: [...errors],
+  };
+}
+
+export function statusOfCode(code: ErrorCode): number {
+  return STATUS_OF_CODE[code];
+}
+
+export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
+  if (body.status === 401) reply.header('www-authenticate', 'Bearer realm="consentry"');
+  return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+/** `/rows/3/legalBasis` → `rows.3.legalBasis`; the request part itself when the whole part is wrong. */
+function fieldPath(instancePath: string, context: string): string {
+  const path = instancePath.split('/').filter((segment) => segment.length > 0).join('.');
+  return path || context;
+}
+
+/** Fastify's own errors (parsing, limits, routing), by their stable codes. */
+function fastifyProblem(error: FastifyError): Problem | null {
+  switch (error.code) {
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return problem(400, 'MALFORMED_JSON', 'The request body is not valid JSON', [{ path: 'body', message: error.message }]);
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return problem(413, 'PAYLOAD_TOO_LARGE', 'The request body is larger than this route accepts');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return problem(400, 'BAD_REQUEST', 'Content-Length does not match the body');
+    case 'FST_ERR_BAD_URL':
+      return problem(400, 'BAD_REQUEST', 'The URL is malformed');
+    default:
+      break;
+  }
+  if (error.code === 'FST_ERR_VALIDATION' || error.validation) {
+    const context = error.validationContext ?? 'request';
+    const issues = (error.validation ?? []).flatMap((issue): FieldIssue[] => {
+      const unknownKeys: unknown = issue.keyword === 'unrecognized_keys' ? issue.params['keys'] : undefined;
+      if (Array.isArray(unknownKeys)) {
+        // zod reports unknown keys on the enclosing object; name each key as the bad field.
+        return unknownKeys.map((key) => ({ path: fieldPath(`${issue.instancePath}/${String(key)}`, context), message: 'is not a known field' }));
+      }
+      return [{ path: fieldPath(issue.instancePath, context), message: issue.message ?? 'is invalid' }];
+    });
+    return problem(422, 'VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; ') || error.message, issues);
+  }
+  return null;
+}
+
+function isFastifyError(error: unknown): error is FastifyError {
+  return error instanceof Error && typeof Reflect.get(error, 'code') === 'string';
+}
+
+/** Maps every failure of a request to problem+json; unexpected ones are logged with their stack. */
+export function toProblem(error: unknown, request: FastifyRequest): Problem {
+  if (isConsentryError(error)) {
+    const status = statusOfCode(error.code);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    return problem(status, error.code, error.message, error.issues);
+  }
+  if (hasZodFastifySchemaValidationErrors(error) || isFastifyError(error)) {
+    const mapped = fastifyProblem(error);
+    if (mapped) return mapped;
+  }
+  if (error instanceof Error && isResponseSerializationError(error)) {
+    request.log.error({ err: error, issues: error.cause.issues }, 'response does not match its schema');
+    return problem(500, 'INTERNAL', 'The server could not produce its answer');
+  }
+  const statusCode = error instanceof Error ? Reflect.get(error, 'statusCode') : undefined;
+  if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    const code = isFastifyError(error) ? error.code.replace(/^FST_ERR_/, '') : 'BAD_REQUEST';
+    return problem(statusCode, code, error instanceof Error ? error.message : 'Bad request');
+  }
+  request.log.error({ err: error }, 'request failed');
+  return problem(500, 'INTERNAL', 'An unexpected error occurred');
+}
+
+export function installProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => sendProblem(reply, toProblem(error, request)));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, problem(404, 'NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`)),
+  );
+}

@@ -1,0 +1,178 @@
+import { z } from 'zod';
+import { ChannelSchema, PurposeSchema } from '../../core/consent.js';
+import { ERROR_CODES } from '../../core/errors.js';
+import { ConsentryError } from '../../core/errors.js';
+import { ConsentChangeSchema } from '../../engine/inputs.js';
+import { actorOf, authOf, sourceOf } from '../auth.js';
+import { ConsentRecordJsonSchema, consentRecordJson, ConsentStateJsonSchema, consentStateJson, IdParamsSchema } from '../schemas.js';
+import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
+
+/** The most rows one bulk request may carry; above it the request is refused whole (413). */
+export const MAX_BULK_ROWS = 10_000;
+/**
+ * Room for MAX_BULK_ROWS rows with long explanations (2,000 characters each at most), far
+ * above Fastify's 1 MiB default that suits every other route.
+ */
+const BULK_BODY_LIMIT = 32 * 1024 * 1024;
+
+const ConsentParamsSchema = IdParamsSchema.extend({ purpose: PurposeSchema, channel: ChannelSchema });
+
+const SetConsentBodySchema = ConsentChangeSchema.pick({
+  status: true,
+  legalBasis: true,
+  explanation: true,
+  occurredAt: true,
+  idempotencyKey: true,
+}).strict();
+
+const PermissionQuerySchema = z
+  .object({
+    channel: ChannelSchema,
+    purpose: PurposeSchema.default('marketing'),
+  })
+  .strict();
+
+const BulkBodySchema = z
+  .object({
+    rows: z
+      .array(z.unknown())
+      .min(1)
+      .max(MAX_BULK_ROWS)
+      .describe(
+        'Each row: contactId, email or phone (a contact is created for a new email or phone), purpose, channel, status, legalBasis?, explanation?, occurredAt?, idempotencyKey?. Rows are validated one by one: a bad row changes nothing and is reported in its result.',
+      ),
+  })
+  .strict();
+
+const BulkResultSchema = z.union([
+  z.object({ row: z.number().int(), ok: z.literal(true), contactId: z.string(), recordId: z.string(), created: z.boolean() }),
+  z.object({
+    row: z.number().int(),
+    ok: z.literal(false),
+    error: z.object({ code: z.enum(ERROR_CODES), message: z.string(), issues: z.array(z.object({ path: z.string(), message: z.string() })) }),
+  }),
+]);
+
+const consentTags = ['consents'];
+
+export const consentRoutes: ApiRoutes = (v1) => {
+  v1.get(
+    '/contacts/:id/consents',
+    {
+      schema: {
+        tags: consentTags,
+        summary: "A contact's current consent per purpose and channel",
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        response: { 200: z.object({ contactId: z.string(), data: z.array(ConsentStateJsonSchema) }) },
+      },
+    },
+    async (request) => {
+      const overview = await authOf(request).workspace.getConsents(request.params.id);
+      return { contactId: overview.contactId, data: overview.states.map(consentStateJson) };
+    },
+  );
+
+  v1.put(
+    '/contacts/:id/consents/:purpose/:channel',
+    {
+      schema: {
+        tags: consentTags,
+        summary: 'Record a consent decision',
+        description:
+          'An opt-in recorded on the contact\'s behalf needs legalBasis and explanation. 201 when a record was written, 200 when the idempotency key had already recorded this very change. Send "X-Consentry-Source: zapier" from a Zap.',
+        security: API_KEY_SECURITY,
+        params: ConsentParamsSchema,
+        body: SetConsentBodySchema,
+        response: {
+          200: z.object({ record: ConsentRecordJsonSchema, created: z.boolean(), current: ConsentStateJsonSchema }),
+          201: z.object({ record: ConsentRecordJsonSchema, created: z.boolean(), current: ConsentStateJsonSchema }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { id, purpose, channel } = request.params;
+      const recorded = await authOf(request).workspace.setConsent({
+        ...request.body,
+        contactId: id,
+        purpose,
+        channel,
+        source: sourceOf(request, 'api'),
+        actor: actorOf(request),
+      });
+      return reply
+        .code(recorded.created ? 201 : 200)
+        .send({ record: consentRecordJson(recorded.record), created: recorded.created, current: consentStateJson(recorded.current) });
+    },
+  );
+
+  v1.get(
+    '/contacts/:id/consents/history',
+    {
+      schema: {
+        tags: consentTags,
+        summary: "Every consent record of a contact, in chain order",
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        response: { 200: z.object({ data: z.array(ConsentRecordJsonSchema) }) },
+      },
+    },
+    async (request) => ({ data: (await authOf(request).workspace.getHistory(request.params.id)).map(consentRecordJson) }),
+  );
+
+  v1.get(
+    '/contacts/:id/permission',
+    {
+      schema: {
+        tags: consentTags,
+        summary: 'May this contact be messaged on a channel for a purpose?',
+        description: 'Allowed only on an explicit opt-in; a STOP ALL (channel "any") covers every channel. purpose defaults to marketing.',
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        querystring: PermissionQuerySchema,
+        response: {
+          200: z.object({
+            allowed: z.boolean(),
+            reason: z.enum(['opted_in', 'opted_out', 'not_specified', 'contact_erased']),
+            status: z.enum(['opted_in', 'opted_out', 'not_specified']),
+            since: z.string().nullable(),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const verdict = await authOf(request).workspace.canMessage(request.params.id, request.query.channel, request.query.purpose);
+      return { allowed: verdict.allowed, reason: verdict.reason, status: verdict.status, since: verdict.since };
+    },
+  );
+
+  v1.post(
+    '/consents/bulk',
+    {
+      bodyLimit: BULK_BODY_LIMIT,
+      // Counted before validation so an oversized batch is a 413, as the contract says, not a 422.
+      preValidation: async (request) => {
+        const rows: unknown = typeof request.body === 'object' && request.body !== null ? Reflect.get(request.body, 'rows') : undefined;
+        if (Array.isArray(rows) && rows.length > MAX_BULK_ROWS) {
+          throw new ConsentryError('PAYLOAD_TOO_LARGE', `A bulk request carries at most ${MAX_BULK_ROWS} rows; this one has ${rows.length}`, [
+            { path: 'rows', message: `at most ${MAX_BULK_ROWS} rows` },
+          ]);
+        }
+      },
+      schema: {
+        tags: consentTags,
+        summary: `Many consent decisions at once (at most ${MAX_BULK_ROWS} rows), a result per row`,
+        security: API_KEY_SECURITY,
+        body: BulkBodySchema,
+        response: { 200: z.object({ results: z.array(BulkResultSchema) }) },
+      },
+    },
+    async (request) => {
+      const results = await authOf(request).workspace.bulkSetConsent(request.body.rows, {
+        actor: actorOf(request),
+        source: sourceOf(request, 'bulk'),
+      });
+      return { results };
+    },
+  );
+};

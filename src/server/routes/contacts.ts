@@ -1,0 +1,133 @@
+import { z } from 'zod';
+import { ContactInputSchema, ContactPatchSchema } from '../../engine/inputs.js';
+import { authOf } from '../auth.js';
+import { ContactJsonSchema, contactJson, IdParamsSchema, limitQuery } from '../schemas.js';
+import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
+
+const ContactListQuerySchema = z
+  .object({
+    email: z.string().trim().min(1).max(254).optional(),
+    phone: z.string().trim().min(1).max(40).optional(),
+    tag: z.string().trim().min(1).max(100).optional(),
+    cursor: z.string().min(1).max(200).optional().describe('nextCursor of the previous page'),
+    limit: limitQuery(500, 50),
+  })
+  .strict();
+
+const TagBodySchema = z.object({ tag: z.string().trim().min(1).max(100) }).strict();
+const TagParamsSchema = IdParamsSchema.extend({ tag: z.string().min(1).max(100) });
+
+const contactTags = ['contacts'];
+
+export const contactRoutes: ApiRoutes = (v1) => {
+  v1.post(
+    '/contacts',
+    {
+      schema: {
+        tags: contactTags,
+        summary: 'Create a contact',
+        security: API_KEY_SECURITY,
+        body: ContactInputSchema,
+        response: { 201: ContactJsonSchema },
+      },
+    },
+    async (request, reply) => {
+      const contact = await authOf(request).workspace.createContact(request.body);
+      return reply.code(201).send(contactJson(contact));
+    },
+  );
+
+  v1.get(
+    '/contacts',
+    {
+      schema: {
+        tags: contactTags,
+        summary: 'Find contacts by email, phone or tag, in pages',
+        security: API_KEY_SECURITY,
+        querystring: ContactListQuerySchema,
+        response: { 200: z.object({ data: z.array(ContactJsonSchema), nextCursor: z.string().nullable() }) },
+      },
+    },
+    async (request) => {
+      const { email, phone, tag, cursor, limit } = request.query;
+      const page = await authOf(request).workspace.findContacts({
+        limit,
+        ...(email !== undefined ? { email } : {}),
+        ...(phone !== undefined ? { phone } : {}),
+        ...(tag !== undefined ? { tag } : {}),
+        ...(cursor !== undefined ? { afterId: cursor } : {}),
+      });
+      return { data: page.contacts.map(contactJson), nextCursor: page.nextCursor };
+    },
+  );
+
+  v1.get(
+    '/contacts/:id',
+    {
+      schema: { tags: contactTags, summary: 'One contact', security: API_KEY_SECURITY, params: IdParamsSchema, response: { 200: ContactJsonSchema } },
+    },
+    async (request) => contactJson(await authOf(request).workspace.getContact(request.params.id)),
+  );
+
+  v1.patch(
+    '/contacts/:id',
+    {
+      schema: {
+        tags: contactTags,
+        summary: "Change a contact's name, email, phone or fields",
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        body: ContactPatchSchema,
+        response: { 200: ContactJsonSchema },
+      },
+    },
+    async (request) => contactJson(await authOf(request).workspace.updateContact(request.params.id, request.body)),
+  );
+
+  v1.delete(
+    '/contacts/:id',
+    {
+      schema: {
+        tags: contactTags,
+        summary: 'Erase a contact (GDPR Art. 17)',
+        description: 'Personal data and evidence texts are removed; the consent records stay and the chain still verifies.',
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        response: { 200: z.object({ contact: ContactJsonSchema, redactedRecords: z.number().int() }) },
+      },
+    },
+    async (request) => {
+      const erased = await authOf(request).workspace.eraseContact(request.params.id);
+      return { contact: contactJson(erased.contact), redactedRecords: erased.redactedRecords };
+    },
+  );
+
+  v1.post(
+    '/contacts/:id/tags',
+    {
+      schema: {
+        tags: contactTags,
+        summary: 'Tag a contact',
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        body: TagBodySchema,
+        response: { 200: ContactJsonSchema },
+      },
+    },
+    async (request) => contactJson(await authOf(request).workspace.addTag(request.params.id, request.body.tag)),
+  );
+
+  v1.delete(
+    '/contacts/:id/tags/:tag',
+    {
+      schema: {
+        tags: contactTags,
+        summary: 'Remove a tag from a contact',
+        security: API_KEY_SECURITY,
+        params: TagParamsSchema,
+        response: { 200: ContactJsonSchema },
+      },
+    },
+    async (request) => contactJson(await authOf(request).workspace.removeTag(request.params.id, request.params.tag)),
+  );
+};

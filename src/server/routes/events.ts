@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { PUBLIC_EVENT_TYPES, PublicEventTypeSchema } from '../../core/events.js';
+import { authOf } from '../auth.js';
+import { EventJsonSchema, limitQuery, publicEventsJson } from '../schemas.js';
+import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
+
+const MAX_PAGE = 200;
+
+const EventQuerySchema = z
+  .object({
+    type: z
+      .string()
+      .max(1000)
+      .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+      .pipe(z.array(PublicEventTypeSchema).min(1, 'name at least one event type'))
+      .optional()
+      .describe(`One public event type, or several separated by commas: ${PUBLIC_EVENT_TYPES.join(', ')}`),
+    limit: limitQuery(MAX_PAGE, 50),
+    cursor: z.string().min(1).max(200).optional().describe('nextCursor of the previous page: events older than this id'),
+  })
+  .strict();
+
+export const eventRoutes: ApiRoutes = (v1) => {
+  v1.get(
+    '/events',
+    {
+      schema: {
+        tags: ['events'],
+        summary: "The workspace's public events, newest first",
+        security: API_KEY_SECURITY,
+        querystring: EventQuerySchema,
+        response: { 200: z.object({ data: z.array(EventJsonSchema), nextCursor: z.string().nullable() }) },
+      },
+    },
+    async (request) => {
+      const { type, limit, cursor } = request.query;
+      // One more than the page tells whether another page exists.
+      const events = await authOf(request).workspace.listEvents({
+        types: type ?? PUBLIC_EVENT_TYPES,
+        limit: limit + 1,
+        ...(cursor !== undefined ? { beforeId: cursor } : {}),
+      });
+      const page = publicEventsJson(events.slice(0, limit));
+      const last = page[page.length - 1];
+      return { data: page, nextCursor: events.length > limit && last ? last.id : null };
+    },
+  );
+};

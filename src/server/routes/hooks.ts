@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { ulidGenerator } from '../../ports/ids.js';
+import { createHookRegistry, DeliveryStatusSchema, HookInputSchema } from '../../worker/hooks.js';
+import { authOf } from '../auth.js';
+import { ProblemSchema } from '../problem.js';
+import { IdParamsSchema, limitQuery } from '../schemas.js';
+import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
+
+const HookJsonSchema = z.object({
+  id: z.string(),
+  targetUrl: z.string(),
+  event: z.string().describe('A public event type, or * for every one'),
+  filter: z.record(z.string(), z.string()).nullable(),
+  createdAt: z.string(),
+});
+
+const CreatedHookJsonSchema = HookJsonSchema.extend({
+  secret: z.string().describe('Signs every delivery (X-Consentry-Signature); shown only here'),
+});
+
+const DeliveryJsonSchema = z.object({
+  eventId: z.string(),
+  status: DeliveryStatusSchema,
+  attempts: z.number().int(),
+  lastError: z.string().nullable(),
+  lastStatusCode: z.number().int().nullable(),
+  nextAttemptAt: z.string().nullable(),
+  deliveredAt: z.string().nullable(),
+});
+
+const DeliveriesQuerySchema = z.object({
+  status: DeliveryStatusSchema.optional(),
+  limit: limitQuery(500, 50),
+});
+
+/**
+ * REST hooks (Zapier's subscribe/unsubscribe contract, DESIGN §6): `POST` subscribes a target
+ * URL, `DELETE` unsubscribes. Every route is scoped to the API key's workspace.
+ */
+export const hookRoutes: ApiRoutes = (v1, context) => {
+  const hooks = createHookRegistry({ store: context.store, clock: context.clock, ids: ulidGenerator() });
+
+  v1.post(
+    '/hooks',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: 'Subscribe a target URL to an event type',
+        security: API_KEY_SECURITY,
+        body: HookInputSchema,
+        response: { 201: CreatedHookJsonSchema, 422: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      const created = await hooks.create(authOf(request).workspaceId, request.body);
+      return reply.code(201).send(created);
+    },
+  );
+
+  v1.get(
+    '/hooks',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: "The workspace's live subscriptions (without their secrets)",
+        security: API_KEY_SECURITY,
+        response: { 200: z.object({ data: z.array(HookJsonSchema) }) },
+      },
+    },
+    async (request) => ({ data: await hooks.list(authOf(request).workspaceId) }),
+  );
+
+  v1.delete(
+    '/hooks/:id',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: 'Unsubscribe; deleting again, or an id this workspace does not have, also answers 204',
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        response: { 204: z.null().describe('Unsubscribed') },
+      },
+    },
+    async (request, reply) => {
+      // Idempotent (Zapier may unsubscribe twice). The lookup is scoped to the key's workspace,
+      // so another workspace's hook is never touched, and the answer does not reveal it exists.
+      await hooks.remove(authOf(request).workspaceId, request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+
+  v1.get(
+    '/hooks/:id/deliveries',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: "A hook's deliveries, newest event first: pending, delivered and dead-lettered",
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        querystring: DeliveriesQuerySchema,
+        response: { 200: z.object({ data: z.array(DeliveryJsonSchema) }), 404: ProblemSchema },
+      },
+    },
+    async (request) => {
+      const { status, limit } = request.query;
+      return { data: await hooks.deliveries(authOf(request).workspaceId, request.params.id, { ...(status ? { status } : {}), limit }) };
+    },
+  );
+};

@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import type { ConsentRecord } from '../../core/consent.js';
+import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LEGAL_BASIS_LABELS, LegalBasisSchema } from '../../core/consent.js';
+import { foldLedger } from '../../core/ledger.js';
+import type { LedgerReport } from '../../engine.js';
+import { authOf } from '../auth.js';
+import { IdParamsSchema } from '../schemas.js';
+import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
+
+const LedgerReportJsonSchema = z.object({
+  workspaceId: z.string(),
+  ok: z.boolean(),
+  records: z.number().int(),
+  chain: z.union([
+    z.object({ ok: z.literal(true), count: z.number().int(), headHash: z.string() }),
+    z.object({
+      ok: z.literal(false),
+      count: z.number().int(),
+      firstBad: z.object({ seq: z.number().int(), id: z.string().nullable(), position: z.number().int(), reason: z.string(), message: z.string() }),
+    }),
+  ]),
+  stateMismatches: z.array(z.object({ contactId: z.string(), purpose: z.string(), channel: z.string() })),
+});
+
+function ledgerReportJson(report: LedgerReport): z.infer<typeof LedgerReportJsonSchema> {
+  return {
+    workspaceId: report.workspaceId,
+    ok: report.ok,
+    records: report.records,
+    chain: report.chain.ok
+      ? { ok: true, count: report.chain.count, headHash: report.chain.headHash }
+      : {
+          ok: false,
+          count: report.chain.count,
+          firstBad: {
+            seq: report.chain.firstBad.seq,
+            id: report.chain.firstBad.id,
+            position: report.chain.firstBad.position,
+            reason: report.chain.firstBad.reason,
+            message: report.chain.firstBad.message,
+          },
+        },
+    stateMismatches: report.stateMismatches.map((m) => ({ contactId: m.contactId, purpose: m.purpose, channel: m.channel })),
+  };
+}
+
+/**
+ * One decision as a regulator asks to see it (GDPR Art. 7(1): the controller must be able to
+ * demonstrate consent): when, how, on which legal basis, and its place in the hash chain.
+ */
+const ReceiptEntrySchema = z.object({
+  recordId: z.string(),
+  seq: z.number().int().describe('Position in the workspace hash chain'),
+  purpose: z.string(),
+  channel: ChannelSchema,
+  status: ConsentStatusSchema,
+  occurredAt: z.string().describe('When the decision was made'),
+  recordedAt: z.string().describe('When Consentry wrote it'),
+  source: ConsentSourceSchema.describe('How: keyword, workflow, manual, bulk, api, hubspot, zapier, slack'),
+  actor: ActorSchema,
+  evidence: z.record(z.string(), z.unknown()).describe('What the contact was shown and answered: message id, texts, keyword, language, policy URL'),
+  evidenceDigest: z.string(),
+  legalBasis: LegalBasisSchema.nullable(),
+  legalBasisLabel: z.string().nullable(),
+  explanation: z.string().nullable(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+type ReceiptEntry = z.infer<typeof ReceiptEntrySchema>;
+
+const ReceiptSchema = z.object({
+  generatedAt: z.string(),
+  workspace: z.object({ id: z.string(), name: z.string() }),
+  contact: z.object({
+    id: z.string(),
+    name: z.string().nullable(),
+    email: z.string().nullable(),
+    phone: z.string().nullable(),
+    erasedAt: z.string().nullable().describe('Set when personal data was erased; name, email, phone and evidence texts are then gone'),
+  }),
+  consents: z.array(
+    z.object({
+      purpose: z.string(),
+      channel: ChannelSchema,
+      status: ConsentStatusSchema,
+      current: ReceiptEntrySchema.describe('The record that decides the current status (latest occurredAt)'),
+      history: z.array(ReceiptEntrySchema).describe('Every record for this purpose and channel, in chain order'),
+    }),
+  ),
+  verification: LedgerReportJsonSchema.describe("The workspace chain re-hashed at the time of this receipt"),
+});
+
+function receiptEntry(record: ConsentRecord): ReceiptEntry {
+  return {
+    recordId: record.id,
+    seq: record.seq,
+    purpose: record.purpose,
+    channel: record.channel,
+    status: record.status,
+    occurredAt: record.occurredAt,
+    recordedAt: record.recordedAt,
+    source: record.source,
+    actor: { kind: record.actor.kind, id: record.actor.id },
+    evidence: { ...record.evidence },
+    evidenceDigest: record.evidenceDigest,
+    legalBasis: record.legalBasis,
+    legalBasisLabel: record.legalBasis ? LEGAL_BASIS_LABELS[record.legalBasis] : null,
+    explanation: record.explanation,
+    prevHash: record.prevHash,
+    hash: record.hash,
+  };
+}
+
+const ledgerTags = ['ledger'];
+
+export const ledgerRoutes: ApiRoutes = (v1, { clock }) => {
+  v1.get(
+    '/contacts/:id/proof',
+    {
+      schema: {
+        tags: ledgerTags,
+        summary: 'A consent receipt: every current consent of a contact, its history and the chain verification',
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        response: { 200: ReceiptSchema },
+      },
+    },
+    async (request) => {
+      const { workspace } = authOf(request);
+      const contact = await workspace.getContact(request.params.id);
+      const history = await workspace.getHistory(contact.id);
+      const owner = await workspace.get();
+      const verification = await workspace.verifyLedger();
+      const byId = new Map(history.map((record) => [record.id, record]));
+      // The current status is the fold of this very history, so the receipt agrees with itself
+      // even if a decision lands between the reads.
+      const consents = foldLedger(history).flatMap((state) => {
+        const current = byId.get(state.recordId);
+        if (!current) return [];
+        const entries = history.filter((r) => r.purpose === state.purpose && r.channel === state.channel).map(receiptEntry);
+        return [{ purpose: state.purpose, channel: state.channel, status: state.status, current: receiptEntry(current), history: entries }];
+      });
+      return {
+        generatedAt: clock.now().toISOString(),
+        workspace: { id: owner.id, name: owner.name },
+        contact: { id: contact.id, name: contact.name, email: contact.email, phone: contact.phone, erasedAt: contact.erasedAt },
+        consents,
+        verification: ledgerReportJson(verification),
+      };
+    },
+  );
+
+  v1.post(
+    '/ledger/verify',
+    {
+      schema: {
+        tags: ledgerTags,
+        summary: "Re-hash the workspace's chain and compare the current statuses with its fold",
+        security: API_KEY_SECURITY,
+        response: { 200: LedgerReportJsonSchema },
+      },
+    },
+    async (request) => ledgerReportJson(await authOf(request).workspace.verifyLedger()),
+  );
+};

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { ConsentryError, isConsentryError } from '../../core/errors.js';
+import { InboundChannelSchema } from '../../engine/inputs.js';
+import { authOf } from '../auth.js';
+import { EventJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
+import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
+
+const RunParamsSchema = z.object({ template: z.string().min(1).max(100) });
+const RunBodySchema = z.object({ contactId: z.string().min(1).max(200), channel: InboundChannelSchema }).strict();
+
+export const workflowRoutes: ApiRoutes = (v1) => {
+  v1.post(
+    '/workflows/:template/runs',
+    {
+      schema: {
+        tags: ['workflows'],
+        summary: 'Start a workflow for a contact on a channel (request-consent-privacy, welcome-request-email, welcome-request-phone)',
+        security: API_KEY_SECURITY,
+        params: RunParamsSchema,
+        body: RunBodySchema,
+        response: {
+          201: z.object({
+            runId: z.string(),
+            conversationId: z.string().nullable(),
+            replies: z.array(ReplyJsonSchema),
+            events: z.array(EventJsonSchema),
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const started = await authOf(request).workspace.startWorkflow(request.params.template, request.body.contactId, request.body.channel);
+        return reply.code(201).send({
+          runId: started.runId,
+          conversationId: started.conversationId,
+          replies: repliesJson(started.replies),
+          events: publicEventsJson(started.events),
+        });
+      } catch (error) {
+        // The template is the resource this path names: an unknown one is a 404, not a bad field.
+        if (isConsentryError(error) && error.code === 'UNKNOWN_TEMPLATE') {
+          throw new ConsentryError('NOT_FOUND', error.message, [{ path: 'template', message: 'unknown workflow template' }]);
+        }
+        throw error;
+      }
+    },
+  );
+};

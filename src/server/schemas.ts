@@ -1,0 +1,168 @@
+import { z } from 'zod';
+import type { ConsentRecord, ConsentState } from '../core/consent.js';
+import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema } from '../core/consent.js';
+import type { Contact } from '../core/contact.js';
+import { isPublicEventType, PUBLIC_EVENT_TYPES } from '../core/events.js';
+import type { StoredEvent } from '../ports/store.js';
+
+/*
+ * The JSON shapes of HTTP API v1. Responses go through these schemas (fastify-type-provider-zod's
+ * serializer), so a field that is not in the contract never leaks out, and /openapi.json is
+ * generated from the same definitions.
+ */
+
+export const ContactJsonSchema = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  email: z.string().nullable(),
+  phone: z.string().nullable(),
+  identities: z.array(z.object({ channel: ChannelSchema, externalId: z.string() })),
+  fields: z.record(z.string(), z.string()),
+  tags: z.array(z.string()),
+  hubspotId: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  erasedAt: z.string().nullable(),
+});
+export type ContactJson = z.infer<typeof ContactJsonSchema>;
+
+export function contactJson(contact: Contact): ContactJson {
+  return {
+    id: contact.id,
+    name: contact.name,
+    email: contact.email,
+    phone: contact.phone,
+    identities: contact.identities.map((identity) => ({ channel: identity.channel, externalId: identity.externalId })),
+    fields: contact.fields,
+    tags: contact.tags,
+    hubspotId: contact.hubspotId,
+    createdAt: contact.createdAt,
+    updatedAt: contact.updatedAt,
+    erasedAt: contact.erasedAt,
+  };
+}
+
+export const ConsentStateJsonSchema = z.object({
+  purpose: z.string(),
+  channel: ChannelSchema,
+  status: ConsentStatusSchema,
+  legalBasis: LegalBasisSchema.nullable(),
+  explanation: z.string().nullable(),
+  source: ConsentSourceSchema,
+  occurredAt: z.string(),
+  recordId: z.string(),
+});
+export type ConsentStateJson = z.infer<typeof ConsentStateJsonSchema>;
+
+export function consentStateJson(state: ConsentState): ConsentStateJson {
+  return {
+    purpose: state.purpose,
+    channel: state.channel,
+    status: state.status,
+    legalBasis: state.legalBasis,
+    explanation: state.explanation,
+    source: state.source,
+    occurredAt: state.occurredAt,
+    recordId: state.recordId,
+  };
+}
+
+export const ConsentRecordJsonSchema = z.object({
+  id: z.string(),
+  workspaceId: z.string(),
+  contactId: z.string(),
+  purpose: z.string(),
+  channel: ChannelSchema,
+  status: ConsentStatusSchema,
+  legalBasis: LegalBasisSchema.nullable(),
+  explanation: z.string().nullable(),
+  source: ConsentSourceSchema,
+  actor: ActorSchema,
+  evidence: z.record(z.string(), z.unknown()).describe('What the contact was shown and answered (message id, texts, keyword, policy URL ...)'),
+  evidenceDigest: z.string(),
+  occurredAt: z.string(),
+  recordedAt: z.string(),
+  idempotencyKey: z.string().nullable(),
+  seq: z.number().int().describe('Position in the workspace hash chain, 1-based'),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+export type ConsentRecordJson = z.infer<typeof ConsentRecordJsonSchema>;
+
+export function consentRecordJson(record: ConsentRecord): ConsentRecordJson {
+  return {
+    id: record.id,
+    workspaceId: record.workspaceId,
+    contactId: record.contactId,
+    purpose: record.purpose,
+    channel: record.channel,
+    status: record.status,
+    legalBasis: record.legalBasis,
+    explanation: record.explanation,
+    source: record.source,
+    actor: { kind: record.actor.kind, id: record.actor.id },
+    evidence: { ...record.evidence },
+    evidenceDigest: record.evidenceDigest,
+    occurredAt: record.occurredAt,
+    recordedAt: record.recordedAt,
+    idempotencyKey: record.idempotencyKey,
+    seq: record.seq,
+    prevHash: record.prevHash,
+    hash: record.hash,
+  };
+}
+
+export const EventJsonSchema = z.object({
+  id: z.string().describe('ULID, stable across deliveries'),
+  type: z.enum(PUBLIC_EVENT_TYPES),
+  version: z.number().int(),
+  workspaceId: z.string(),
+  occurredAt: z.string(),
+  contactId: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()),
+});
+export type EventJson = z.infer<typeof EventJsonSchema>;
+
+/** Public events only: internal outbox items (outbound replies, run endings) never leave through the API. */
+export function publicEventsJson(events: readonly StoredEvent[]): EventJson[] {
+  const out: EventJson[] = [];
+  for (const event of events) {
+    if (!isPublicEventType(event.type)) continue;
+    out.push({
+      id: event.id,
+      type: event.type,
+      version: event.version,
+      workspaceId: event.workspaceId,
+      occurredAt: event.occurredAt,
+      contactId: event.contactId,
+      data: { ...event.data },
+    });
+  }
+  return out;
+}
+
+export const ReplyJsonSchema = z.object({
+  text: z.string(),
+  options: z.array(z.object({ label: z.string(), buttonId: z.string().optional() })).optional(),
+});
+export type ReplyJson = z.infer<typeof ReplyJsonSchema>;
+
+export function repliesJson(replies: readonly ReplyJson[]): ReplyJson[] {
+  return replies.map((reply) =>
+    reply.options
+      ? { text: reply.text, options: reply.options.map((o) => (o.buttonId === undefined ? { label: o.label } : { label: o.label, buttonId: o.buttonId })) }
+      : { text: reply.text },
+  );
+}
+
+export const IdParamsSchema = z.object({ id: z.string().min(1).max(200) });
+
+/** A page size from the query string (`?limit=20`). */
+export function limitQuery(max: number, fallback: number) {
+  return z
+    .string()
+    .regex(/^\d{1,6}$/, `must be an integer between 1 and ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(1, `must be an integer between 1 and ${max}`).max(max, `must be an integer between 1 and ${max}`))
+    .default(fallback);
+}

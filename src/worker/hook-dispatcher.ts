@@ -1,0 +1,554 @@
+import { z } from 'zod';
+import type { Registry } from 'prom-client';
+import type { ConsentryEvent } from '../core/events.js';
+import type { Workspace } from '../core/settings.js';
+import type { Clock } from '../ports/clock.js';
+import type { IdGenerator } from '../ports/ids.js';
+import { ulidGenerator } from '../ports/ids.js';
+import type { DeliveryRow, HookRow, Store, StoreTx, StoredEvent } from '../ports/store.js';
+import { backoffDelayMs, DEFAULT_BACKOFF, parseRetryAfterMs, type BackoffPolicy } from './backoff.js';
+import { DeliveryMetrics } from './delivery-metrics.js';
+import { hookMatchesEvent } from './hook-matching.js';
+import { ensureOutboundWebhookSecret, OUTBOUND_HOOK_PREFIX, outboundHookId } from './hooks.js';
+import { createHttpSender, type DeliveryResponse, type DeliverySender } from './http-sender.js';
+import { signDelivery } from './signature.js';
+import { WEBHOOK_USER_AGENT } from './version.js';
+import type { WorkerLogger } from './logger.js';
+import { silentLogger } from './logger.js';
+
+/** Where fan-out has read the outbox up to, kept in the store's meta table. */
+export const HOOKS_CURSOR_KEY = 'outbox.hooks.position';
+
+export interface HookDispatcherOptions {
+  store: Store;
+  clock: Clock;
+  ids?: IdGenerator;
+  sender?: DeliverySender;
+  logger?: WorkerLogger;
+  /** In [0, 1); the jitter source (tests pass a fixed one). */
+  random?: () => number;
+  /** Attempts in all, the first included, before a delivery is dead-lettered. */
+  maxAttempts?: number;
+  backoff?: BackoffPolicy;
+  requestTimeoutMs?: number;
+  /** Deliveries in flight at once (never two of one hook and contact). */
+  concurrency?: number;
+  /** Events read from the outbox per fan-out transaction. */
+  batchSize?: number;
+  /** How often the loop looks for new events and due retries when nothing wakes it. */
+  intervalMs?: number;
+  /** The shortest time between two passes when answers keep waking the loop. */
+  minPassGapMs?: number;
+  /** Registers the delivery metrics there when given. */
+  metricsRegistry?: Registry;
+  userAgent?: string;
+}
+
+export interface FanOutResult {
+  events: number;
+  deliveries: number;
+}
+
+export type AttemptOutcome = 'delivered' | 'retry' | 'dead' | 'gone';
+
+export interface DispatchSummary extends FanOutResult {
+  attempted: number;
+  delivered: number;
+  retried: number;
+  dead: number;
+  gone: number;
+}
+
+export const DEFAULT_MAX_ATTEMPTS = 15;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+export const DEFAULT_CONCURRENCY = 16;
+const DEFAULT_BATCH_SIZE = 500;
+const DEFAULT_INTERVAL_MS = 25;
+const DEFAULT_MIN_PASS_GAP_MS = 2;
+/** Fan-out batches per pass, so a long backlog does not hold up deliveries. */
+const MAX_BATCHES_PER_PASS = 20;
+
+const CursorSchema = z.number().int().nonnegative();
+
+/** The public event JSON, exactly as hooks receive it (API.md "Event JSON"): no store position. */
+export function eventPayload(event: ConsentryEvent): ConsentryEvent {
+  return {
+    id: event.id,
+    type: event.type,
+    version: event.version,
+    workspaceId: event.workspaceId,
+    occurredAt: event.occurredAt,
+    contactId: event.contactId,
+    data: event.data,
+  };
+}
+
+interface SendJob {
+  delivery: DeliveryRow;
+  event: StoredEvent;
+  targetUrl: string;
+  secret: string;
+  kind: 'hook' | 'outbound';
+}
+
+interface Outcome {
+  status: DeliveryRow['status'];
+  kind: AttemptOutcome;
+  lastStatusCode: number | null;
+  lastError: string | null;
+  nextAttemptAt: string;
+}
+
+/** An answered attempt waiting to be written by the next pass. */
+interface Completed {
+  job: SendJob;
+  outcome: Outcome;
+  attempts: number;
+  at: Date;
+}
+
+/**
+ * Drains the transactional outbox (DESIGN §1) to webhook subscribers and to each workspace's
+ * outbound webhook, at least once, with the event's stable id.
+ *
+ * Fan-out turns events into delivery rows and advances its cursor in the same transaction, so
+ * an event the engine committed is either not yet fanned out or has all its rows: a restart
+ * loses nothing and creates nothing twice. Delivery then sends each row, and the row (state
+ * in the store, not in memory) decides retries, so a restart resumes where it stopped.
+ *
+ * One pass is one transaction: it writes the outcomes of the attempts answered since the last
+ * pass, fans out new events and picks the next deliveries. A delivery stays "in flight" (its
+ * contact's sequence busy) until its outcome is written, so it is never picked twice; an
+ * outcome lost in a crash before it was written only means the delivery is sent again.
+ */
+export class HookDispatcher {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly ids: IdGenerator;
+  private readonly sender: DeliverySender;
+  private readonly ownsSender: boolean;
+  private readonly logger: WorkerLogger;
+  private readonly random: () => number;
+  private readonly maxAttempts: number;
+  private readonly backoff: BackoffPolicy;
+  private readonly requestTimeoutMs: number;
+  private readonly concurrency: number;
+  private readonly batchSize: number;
+  private readonly intervalMs: number;
+  private readonly minPassGapMs: number;
+  private readonly userAgent: string;
+  private readonly metrics: DeliveryMetrics | null;
+
+  /** Deliveries sent and not yet written back, by id, each resolving when its answer is in. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly busySequences = new Set<string>();
+  private completed: Completed[] = [];
+  /** Requests sent and not answered yet (the concurrency bound). */
+  private sending = 0;
+  private passes: Promise<unknown> = Promise.resolve();
+  private running = false;
+  private loopDone: Promise<void> | null = null;
+  private sleeping: { done: () => void; soon: () => void } | null = null;
+  private woken = false;
+
+  constructor(options: HookDispatcherOptions) {
+    this.store = options.store;
+    this.clock = options.clock;
+    this.ids = options.ids ?? ulidGenerator();
+    this.ownsSender = options.sender === undefined;
+    this.sender = options.sender ?? createHttpSender();
+    this.logger = options.logger ?? silentLogger;
+    this.random = options.random ?? Math.random;
+    this.maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
+    this.intervalMs = Math.max(1, options.intervalMs ?? DEFAULT_INTERVAL_MS);
+    this.minPassGapMs = Math.max(0, options.minPassGapMs ?? DEFAULT_MIN_PASS_GAP_MS);
+    this.userAgent = options.userAgent ?? WEBHOOK_USER_AGENT;
+    this.metrics = options.metricsRegistry ? new DeliveryMetrics(options.metricsRegistry) : null;
+  }
+
+  /** Reads new outbox events and creates their delivery rows, advancing the cursor with them. */
+  fanOut(): Promise<FanOutResult> {
+    return this.serialised(() => this.fanOutBacklog({ events: 0, deliveries: 0 }));
+  }
+
+  /**
+   * One pass at `now`, then waits for the attempts it started and writes their outcomes. Tests
+   * drive the dispatcher with it on a fake clock.
+   */
+  async runOnce(now: Date = this.clock.now()): Promise<DispatchSummary> {
+    const summary: DispatchSummary = { events: 0, deliveries: 0, attempted: 0, delivered: 0, retried: 0, dead: 0, gone: 0 };
+    const started = await this.serialised(() => this.pass(now, summary));
+    await Promise.all(started);
+    await this.serialised(() => this.flush(summary));
+    return summary;
+  }
+
+  /** `runOnce()` at the clock's time. */
+  tick(): Promise<DispatchSummary> {
+    return this.runOnce();
+  }
+
+  /** Loops on real timers until `stop()`; an answered attempt wakes it at once, so a contact's next event follows. */
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Stops looking for work, waits for the attempts in flight and writes their outcomes. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.sleeping?.done();
+    await this.loopDone;
+    this.loopDone = null;
+    await this.passes;
+    await Promise.allSettled([...this.inFlight.values()]);
+    await this.serialised(() => this.flush(null)).catch((error: unknown) => {
+      this.logger.error({ err: error }, 'could not record hook delivery outcomes on stop');
+    });
+    if (this.ownsSender) this.sender.close();
+  }
+
+  /** Deliveries sent whose outcome is not written yet. */
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      this.woken = false;
+      const passStarted = performance.now();
+      try {
+        await this.serialised(() => this.pass(this.clock.now(), null));
+      } catch (error) {
+        this.logger.error({ err: error }, 'hook dispatcher pass failed');
+      }
+      if (!this.running) break;
+      await this.sleep(passStarted);
+      this.sleeping = null;
+    }
+  }
+
+  /**
+   * Waits for the next pass: `intervalMs` when idle, less when an answer wakes the loop. A wake
+   * still waits for a turn of the event loop and `minPassGapMs` after the last pass began, so
+   * answers arriving close together are written by one pass (one transaction), not one each.
+   */
+  private sleep(passStarted: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout;
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const soon = (): void => {
+        clearTimeout(timer);
+        timer = setTimeout(done, Math.max(0, passStarted + this.minPassGapMs - performance.now()));
+      };
+      timer = setTimeout(done, this.intervalMs);
+      this.sleeping = { done, soon };
+      if (this.woken) soon();
+    });
+  }
+
+  private wake(): void {
+    if (this.woken) return;
+    this.woken = true;
+    this.sleeping?.soon();
+  }
+
+  /** Passes never overlap: a delivery is picked by one pass only. */
+  private serialised<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.passes.then(work);
+    this.passes = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Writes answered attempts, fans out, picks ready deliveries (one transaction), then starts sending them. */
+  private async pass(now: Date, summary: DispatchSummary | null): Promise<Promise<void>[]> {
+    const answered = this.takeCompleted();
+    let result: { fanned: FanOutResult; jobs: SendJob[] };
+    try {
+      result = await this.store.transaction(async (tx) => {
+        for (const entry of answered) await this.record(tx, entry);
+        const fanned = await this.fanOutBatch(tx);
+        const jobs = await this.pickReady(tx, now, answered);
+        return { fanned, jobs };
+      });
+    } finally {
+      this.settle(answered);
+    }
+    this.account(answered, summary);
+    const fanned = result.fanned.events < this.batchSize ? result.fanned : await this.fanOutBacklog(result.fanned);
+    if (summary) {
+      summary.events += fanned.events;
+      summary.deliveries += fanned.deliveries;
+    }
+    return result.jobs.map((job) => this.launch(job));
+  }
+
+  /** Writes every answered attempt. */
+  private async flush(summary: DispatchSummary | null): Promise<void> {
+    const answered = this.takeCompleted();
+    if (answered.length === 0) return;
+    try {
+      await this.store.transaction(async (tx) => {
+        for (const entry of answered) await this.record(tx, entry);
+      });
+    } finally {
+      this.settle(answered);
+    }
+    this.account(answered, summary);
+  }
+
+  private takeCompleted(): Completed[] {
+    const answered = this.completed;
+    this.completed = [];
+    return answered;
+  }
+
+  /**
+   * Frees the sequences of written attempts. When the write failed they are freed too: their
+   * rows are still pending with the old schedule, so a later pass sends them again.
+   */
+  private settle(answered: readonly Completed[]): void {
+    for (const entry of answered) {
+      this.inFlight.delete(entry.job.delivery.id);
+      this.busySequences.delete(sequenceKey(entry.job.delivery));
+    }
+  }
+
+  private account(answered: readonly Completed[], summary: DispatchSummary | null): void {
+    for (const { job, outcome, attempts, at } of answered) {
+      if (summary) {
+        summary.attempted += 1;
+        if (outcome.kind === 'delivered') summary.delivered += 1;
+        else if (outcome.kind === 'retry') summary.retried += 1;
+        else if (outcome.kind === 'dead') summary.dead += 1;
+        else if (outcome.kind === 'gone') summary.gone += 1;
+      }
+      if (outcome.kind === 'delivered') this.metrics?.observeDelivered(job.kind, at.getTime() - Date.parse(job.event.occurredAt));
+      this.metrics?.countAttempt(outcome.kind);
+      if (outcome.kind === 'dead') {
+        this.logger.warn(
+          { deliveryId: job.delivery.id, hookId: job.delivery.hookId, eventId: job.event.id, attempts, lastError: outcome.lastError },
+          'hook delivery dead-lettered',
+        );
+      }
+    }
+  }
+
+  private async fanOutBacklog(initial: FanOutResult): Promise<FanOutResult> {
+    const total = { ...initial };
+    for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch += 1) {
+      const result = await this.store.transaction((tx) => this.fanOutBatch(tx));
+      total.events += result.events;
+      total.deliveries += result.deliveries;
+      if (result.events < this.batchSize) break;
+    }
+    return total;
+  }
+
+  private async fanOutBatch(tx: StoreTx): Promise<FanOutResult> {
+    const stored = await tx.getMeta(HOOKS_CURSOR_KEY);
+    const cursor = stored === undefined || stored === null ? 0 : CursorSchema.safeParse(stored);
+    if (typeof cursor !== 'number' && !cursor.success) {
+      // Restarting from 0 would send every past event again; stop and say why instead.
+      throw new Error(`The hook dispatcher's cursor (${HOOKS_CURSOR_KEY}) is not a position: ${JSON.stringify(stored)}`);
+    }
+    const position = typeof cursor === 'number' ? cursor : cursor.data;
+    const events = await tx.listEventsAfter(position, this.batchSize);
+    const last = events.at(-1);
+    if (!last) return { events: 0, deliveries: 0 };
+
+    const now = this.clock.now();
+    const nowIso = now.toISOString();
+    const hooksByWorkspace = new Map<string, HookRow[]>();
+    for (const hook of await tx.listAllLiveHooks()) {
+      const list = hooksByWorkspace.get(hook.workspaceId) ?? [];
+      list.push(hook);
+      hooksByWorkspace.set(hook.workspaceId, list);
+    }
+    const workspaces = new Map<string, Workspace | undefined>();
+    let deliveries = 0;
+    const create = async (event: StoredEvent, hookId: string): Promise<void> => {
+      await tx.insertDelivery({
+        id: this.ids.next(now),
+        workspaceId: event.workspaceId,
+        hookId,
+        eventId: event.id,
+        eventPosition: event.position,
+        contactId: event.contactId,
+        status: 'pending',
+        attempts: 0,
+        nextAttemptAt: nowIso,
+        lastError: null,
+        lastStatusCode: null,
+        deliveredAt: null,
+        updatedAt: nowIso,
+      });
+      deliveries += 1;
+    };
+
+    for (const event of events) {
+      for (const hook of hooksByWorkspace.get(event.workspaceId) ?? []) {
+        // A subscription hears what happens after it was made, not a backlog from before.
+        if (hook.createdAt > event.occurredAt) continue;
+        if (hookMatchesEvent(hook, event)) await create(event, hook.id);
+      }
+      if (event.type === 'message.outbound') {
+        if (!workspaces.has(event.workspaceId)) workspaces.set(event.workspaceId, await tx.getWorkspace(event.workspaceId));
+        if (workspaces.get(event.workspaceId)?.settings.outboundWebhookUrl) await create(event, outboundHookId(event.workspaceId));
+      }
+    }
+    await tx.setMeta(HOOKS_CURSOR_KEY, last.position);
+    return { events: events.length, deliveries };
+  }
+
+  /**
+   * Ready deliveries up to the free concurrency, skipping the ones in flight. The attempts
+   * written in this same transaction (`settling`) no longer count as in flight, so the next
+   * event of their contact can go in this pass.
+   */
+  private async pickReady(tx: StoreTx, now: Date, settling: readonly Completed[]): Promise<SendJob[]> {
+    const settlingIds = new Set(settling.map((entry) => entry.job.delivery.id));
+    const settlingKeys = new Set(settling.map((entry) => sequenceKey(entry.job.delivery)));
+    // The bound is on requests on the wire; answered attempts wait for their write without holding a slot.
+    const capacity = this.concurrency - this.sending;
+    if (capacity <= 0) return [];
+    // Rows in flight are still pending and still head their sequence: ask for enough to skip them.
+    const ready = await tx.listReadyDeliveries(now.toISOString(), capacity + this.inFlight.size - settlingIds.size);
+    const picked: SendJob[] = [];
+    const pickedSequences = new Set<string>();
+    for (const delivery of ready) {
+      if (picked.length >= capacity) break;
+      const key = sequenceKey(delivery);
+      const inFlight = this.inFlight.has(delivery.id) && !settlingIds.has(delivery.id);
+      const busy = this.busySequences.has(key) && !settlingKeys.has(key);
+      if (inFlight || busy || pickedSequences.has(key)) continue;
+      const job = await this.prepare(tx, delivery, now);
+      if (!job) continue;
+      picked.push(job);
+      pickedSequences.add(key);
+    }
+    return picked;
+  }
+
+  /** Resolves where a delivery goes; a delivery whose target no longer exists is closed here. */
+  private async prepare(tx: StoreTx, delivery: DeliveryRow, now: Date): Promise<SendJob | null> {
+    const close = async (reason: string): Promise<null> => {
+      await tx.updateDelivery({ ...delivery, status: 'dead', lastError: reason, updatedAt: now.toISOString() });
+      return null;
+    };
+    const event = await tx.getEvent(delivery.workspaceId, delivery.eventId);
+    if (!event) return close('event not found');
+    if (delivery.hookId.startsWith(OUTBOUND_HOOK_PREFIX)) {
+      const workspace = await tx.getWorkspace(delivery.workspaceId);
+      const targetUrl = workspace?.settings.outboundWebhookUrl;
+      if (!targetUrl) return close('outbound webhook removed from the workspace settings');
+      const secret = await ensureOutboundWebhookSecret(tx, delivery.workspaceId);
+      return { delivery, event, targetUrl, secret, kind: 'outbound' };
+    }
+    const hook = await tx.getHook(delivery.workspaceId, delivery.hookId);
+    if (!hook || hook.deletedAt !== null) return close('hook deleted');
+    return { delivery, event, targetUrl: hook.targetUrl, secret: hook.secret, kind: 'hook' };
+  }
+
+  private launch(job: SendJob): Promise<void> {
+    this.busySequences.add(sequenceKey(job.delivery));
+    this.sending += 1;
+    const answered = this.attempt(job).then((entry) => {
+      this.sending -= 1;
+      this.completed.push(entry);
+      if (this.running) this.wake();
+    });
+    this.inFlight.set(job.delivery.id, answered);
+    return answered;
+  }
+
+  private async attempt(job: SendJob): Promise<Completed> {
+    const body = JSON.stringify(eventPayload(job.event));
+    const { timestamp, signature } = signDelivery(job.secret, body, this.clock.now());
+    let response: DeliveryResponse;
+    try {
+      response = await this.sender.send({
+        url: job.targetUrl,
+        body,
+        timeoutMs: this.requestTimeoutMs,
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': this.userAgent,
+          'x-consentry-event-id': job.event.id,
+          'x-consentry-event-type': job.event.type,
+          'x-consentry-timestamp': String(timestamp),
+          'x-consentry-signature': signature,
+        },
+      });
+    } catch (error) {
+      response = { kind: 'network_error', code: null, message: error instanceof Error ? error.message : String(error) };
+    }
+    const at = this.clock.now();
+    const attempts = job.delivery.attempts + 1;
+    return { job, outcome: this.classify(response, attempts, at, job.kind), attempts, at };
+  }
+
+  /**
+   * 2xx delivered. 410 on a hook: the subscriber is gone (DESIGN §6, Zapier: the Zap is off),
+   * delete the hook and stop. 408, 429, 5xx and no answer at all: retry later, honouring
+   * `Retry-After`, until the attempts run out. Any other answer is a permanent refusal.
+   */
+  private classify(response: DeliveryResponse, attempts: number, at: Date, kind: SendJob['kind']): Outcome {
+    const unchanged = at.toISOString();
+    if (response.kind === 'response') {
+      const code = response.statusCode;
+      if (code >= 200 && code < 300) return { status: 'delivered', kind: 'delivered', lastStatusCode: code, lastError: null, nextAttemptAt: unchanged };
+      if (code === 410 && kind === 'hook') {
+        return { status: 'dead', kind: 'gone', lastStatusCode: code, lastError: 'HTTP 410 Gone: the subscription was removed', nextAttemptAt: unchanged };
+      }
+      const retryable = code === 408 || code === 429 || code >= 500;
+      if (!retryable) return { status: 'dead', kind: 'dead', lastStatusCode: code, lastError: `HTTP ${code}: refused, not retried`, nextAttemptAt: unchanged };
+      return this.retryOrDie(attempts, at, code, `HTTP ${code}`, parseRetryAfterMs(response.retryAfter, at));
+    }
+    const message = response.code ? `${response.code}: ${response.message}` : response.message;
+    return this.retryOrDie(attempts, at, null, message, null);
+  }
+
+  private retryOrDie(attempts: number, at: Date, statusCode: number | null, error: string, retryAfterMs: number | null): Outcome {
+    if (attempts >= this.maxAttempts) {
+      return { status: 'dead', kind: 'dead', lastStatusCode: statusCode, lastError: `${error} (gave up after ${attempts} attempts)`, nextAttemptAt: at.toISOString() };
+    }
+    const delay = retryAfterMs !== null ? Math.min(retryAfterMs, this.backoff.capMs) : backoffDelayMs(attempts, this.backoff, this.random);
+    return { status: 'pending', kind: 'retry', lastStatusCode: statusCode, lastError: error, nextAttemptAt: new Date(at.getTime() + delay).toISOString() };
+  }
+
+  private async record(tx: StoreTx, { job, outcome, attempts, at }: Completed): Promise<void> {
+    const atIso = at.toISOString();
+    if (outcome.kind === 'gone') {
+      const hook = await tx.getHook(job.delivery.workspaceId, job.delivery.hookId);
+      if (hook && hook.deletedAt === null) await tx.updateHook({ ...hook, deletedAt: atIso, deletedReason: 'gone' });
+      await tx.abandonDeliveries(job.delivery.hookId, 'hook gone: the target answered 410', atIso);
+    }
+    await tx.updateDelivery({
+      ...job.delivery,
+      status: outcome.status,
+      attempts,
+      nextAttemptAt: outcome.nextAttemptAt,
+      lastError: outcome.lastError,
+      lastStatusCode: outcome.lastStatusCode,
+      deliveredAt: outcome.status === 'delivered' ? atIso : null,
+      updatedAt: atIso,
+    });
+  }
+}
+
+function sequenceKey(delivery: DeliveryRow): string {
+  return `${delivery.hookId}\u0000${delivery.contactId ?? `event:${delivery.eventId}`}`;
+}
+
+export function createHookDispatcher(options: HookDispatcherOptions): HookDispatcher {
+  return new HookDispatcher(options);
+}

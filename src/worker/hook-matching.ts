@@ -1,0 +1,20 @@
+import { isPublicEventType, type ConsentryEvent } from '../core/events.js';
+import type { HookRow } from '../ports/store.js';
+
+/**
+ * Whether a hook wants an event: only public events (DESIGN §5) ever reach hooks; the hook's
+ * `event` is the type or `*`; every filter key must equal the event data's value there
+ * (numbers and booleans compare by their text, since filters are strings).
+ */
+export function hookMatchesEvent(hook: Pick<HookRow, 'event' | 'filter'>, event: Pick<ConsentryEvent, 'type' | 'data'>): boolean {
+  if (!isPublicEventType(event.type)) return false;
+  if (hook.event !== '*' && hook.event !== event.type) return false;
+  if (!hook.filter) return true;
+  const data: Record<string, unknown> = { ...event.data };
+  for (const [key, expected] of Object.entries(hook.filter)) {
+    const actual = data[key];
+    if (typeof actual !== 'string' && typeof actual !== 'number' && typeof actual !== 'boolean') return false;
+    if (String(actual) !== expected) return false;
+  }
+  return true;
+}

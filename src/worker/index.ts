@@ -1,0 +1,51 @@
+import type { Registry } from 'prom-client';
+import type { Engine } from '../engine.js';
+import type { Clock } from '../ports/clock.js';
+import type { Store } from '../ports/store.js';
+import { HookDispatcher } from './hook-dispatcher.js';
+import type { WorkerLogger } from './logger.js';
+import { TimerScheduler } from './timer-scheduler.js';
+
+export interface DefaultWorkerDeps {
+  engine: Engine;
+  store: Store;
+  clock: Clock;
+  logger: WorkerLogger;
+  /** How often the workers poll (the outbox, due timers) when nothing wakes them; each has its own default. */
+  dispatchIntervalMs?: number;
+  metricsRegistry?: Registry;
+}
+
+/** The workers a server runs beside its routes: hook delivery and workflow timers. */
+export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerScheduler] {
+  return [
+    new HookDispatcher({
+      store: deps.store,
+      clock: deps.clock,
+      logger: deps.logger,
+      ...(deps.dispatchIntervalMs !== undefined ? { intervalMs: deps.dispatchIntervalMs } : {}),
+      ...(deps.metricsRegistry ? { metricsRegistry: deps.metricsRegistry } : {}),
+    }),
+    new TimerScheduler({
+      engine: deps.engine,
+      clock: deps.clock,
+      logger: deps.logger,
+      ...(deps.dispatchIntervalMs !== undefined ? { intervalMs: deps.dispatchIntervalMs } : {}),
+    }),
+  ];
+}
+
+export { HookDispatcher, createHookDispatcher, eventPayload, HOOKS_CURSOR_KEY } from './hook-dispatcher.js';
+export type { HookDispatcherOptions, DispatchSummary, FanOutResult, AttemptOutcome } from './hook-dispatcher.js';
+export { TimerScheduler, createTimerScheduler } from './timer-scheduler.js';
+export type { TimerSchedulerOptions } from './timer-scheduler.js';
+export { signDelivery, verifyDeliverySignature } from './signature.js';
+export type { SignedDelivery, VerifyDeliveryInput } from './signature.js';
+export { createHookRegistry, getOutboundWebhookSecret, outboundHookId, HookInputSchema } from './hooks.js';
+export type { HookRegistry, HookInput, HookView, CreatedHook, DeliveryView } from './hooks.js';
+export { backoffDelayMs, parseRetryAfterMs, DEFAULT_BACKOFF } from './backoff.js';
+export type { BackoffPolicy } from './backoff.js';
+export { hookMatchesEvent } from './hook-matching.js';
+export { createHttpSender } from './http-sender.js';
+export type { DeliverySender, DeliveryRequest, DeliveryResponse } from './http-sender.js';
+export type { WorkerLogger } from './logger.js';

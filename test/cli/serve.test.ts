@@ -1,0 +1,176 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEngine } from '../../src/engine.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+import { cli } from './helpers.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+let dir: string;
+const children: ChildProcess[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'consentry-serve-'));
+});
+
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => done(port));
+    });
+  });
+}
+
+interface Served {
+  child: ChildProcess;
+  port: number;
+  output(): string;
+  /** Resolves when stdout contains `text`. */
+  waitFor(text: string): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+async function serve(db: string): Promise<Served> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), HOST: '127.0.0.1', DATABASE_PATH: db, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  const waiters: { text: string; done: () => void }[] = [];
+  const check = () => {
+    for (const waiter of [...waiters]) {
+      if (out.includes(waiter.text)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.done();
+      }
+    }
+  };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+    check();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  return {
+    child,
+    port,
+    output: () => out,
+    waitFor: (text) =>
+      new Promise<void>((done, fail) => {
+        waiters.push({ text, done });
+        check();
+        void exited.then(() => fail(new Error(`exited before printing "${text}":\n${out}`)));
+      }),
+    exited,
+  };
+}
+
+/** A POST whose body is sent in two parts: the second only when `release` is called. */
+function slowPost(port: number, path: string, key: string, body: string): { started: Promise<void>; release(): void; response: Promise<{ status: number; body: string }> } {
+  const bytes = Buffer.from(body);
+  const half = Math.floor(bytes.length / 2);
+  let markStarted: () => void = () => undefined;
+  const started = new Promise<void>((done) => (markStarted = done));
+  const req = request({
+    host: '127.0.0.1',
+    port,
+    path,
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': bytes.length, expect: '100-continue' },
+  });
+  const response = new Promise<{ status: number; body: string }>((done, fail) => {
+    req.once('response', (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.once('end', () => done({ status: res.statusCode ?? 0, body: text }));
+    });
+    req.once('error', fail);
+  });
+  // "100 Continue" proves the server has read the headers: the request is in flight.
+  req.once('continue', () => req.write(bytes.subarray(0, half), () => markStarted()));
+  req.flushHeaders();
+  return { started, release: () => req.end(bytes.subarray(half)), response };
+}
+
+describe('consentry serve', () => {
+  it('refuses a bad PORT, naming it, with exit code 1', async () => {
+    const run = await cli(['serve'], { env: { PORT: 'eighty' } });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('PORT: must be an integer between 0 and 65535');
+  });
+
+  it('prints the first key once, serves, drains an in-flight request on SIGTERM and exits 0 with the database intact', async () => {
+    const db = join(dir, 'consentry.db');
+    const spawnedAt = performance.now();
+    const first = await serve(db);
+    await first.waitFor('Ready in');
+    const health = await fetch(`http://127.0.0.1:${first.port}/health`);
+    expect(health.status).toBe(200);
+    const readyMs = Math.round(performance.now() - spawnedAt);
+    console.log(`serve: spawn to first /health 200 in ${readyMs} ms`);
+    expect(readyMs).toBeLessThan(10_000);
+
+    const printed = first.output();
+    const key = /API key: (csk_[A-Za-z0-9_-]+)/.exec(printed)?.[1] ?? '';
+    expect(key).not.toBe('');
+    expect(printed).toContain(`http://127.0.0.1:${first.port}/docs`);
+    expect(printed).toContain(`http://127.0.0.1:${first.port}/openapi.json`);
+
+    const base = `http://127.0.0.1:${first.port}`;
+    const stop = await fetch(`${base}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'sms', messageId: 'sms-1', from: { id: '+34600000001' }, text: 'STOP' }),
+    });
+    expect(stop.status).toBe(200);
+
+    const rows = Array.from({ length: 50 }, (_, i) => ({ email: `person${i}@example.com`, purpose: 'marketing', channel: 'email', status: 'opted_out' }));
+    const slow = slowPost(first.port, '/v1/consents/bulk', key, JSON.stringify({ rows }));
+    await slow.started;
+    first.child.kill('SIGTERM');
+    await first.waitFor('SIGTERM: draining');
+    slow.release();
+    const answer = await slow.response;
+    expect(answer.status, answer.body).toBe(200);
+    expect(answer.body.match(/"ok":true/g)).toHaveLength(50);
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toContain('Stopped');
+
+    const store = createSqliteStore({ path: db });
+    try {
+      expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+      const engine = createEngine({ store });
+      const [workspace] = await engine.listWorkspaces();
+      const report = await engine.workspace(workspace?.id ?? '').verifyLedger();
+      expect(report).toMatchObject({ ok: true, records: 51 });
+    } finally {
+      await store.close();
+    }
+
+    const second = await serve(db);
+    await second.waitFor('Ready in');
+    expect((await fetch(`http://127.0.0.1:${second.port}/v1/me`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200);
+    second.child.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+    expect(second.output()).not.toContain('API key:');
+  }, 60_000);
+});

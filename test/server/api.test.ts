@@ -1,0 +1,522 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ANA, BEN, expectProblem, problemPaths, testApp, type Tenant, type TestApp } from './helpers.js';
+
+let t: TestApp;
+let acme: Tenant;
+let globex: Tenant;
+
+beforeEach(async () => {
+  t = await testApp();
+  acme = await t.tenant('Acme');
+  globex = await t.tenant('Globex');
+});
+
+afterEach(async () => {
+  await t.close();
+});
+
+async function createContact(tenant: Tenant, payload: Record<string, unknown> = ANA): Promise<string> {
+  const res = await t.as(tenant, { method: 'POST', url: '/v1/contacts', payload });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json().id;
+}
+
+async function optIn(tenant: Tenant, contactId: string, channel = 'whatsapp', headers: Record<string, string> = {}) {
+  return t.as(tenant, {
+    method: 'PUT',
+    url: `/v1/contacts/${contactId}/consents/marketing/${channel}`,
+    headers,
+    payload: { status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Ticked the box on the signup form' },
+  });
+}
+
+describe('GET /v1/me', () => {
+  it("answers the key's workspace", async () => {
+    const res = await t.as(acme, { method: 'GET', url: '/v1/me' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ id: acme.workspaceId, name: 'Acme' });
+    const other = await t.as(globex, { method: 'GET', url: '/v1/me' });
+    expect(other.json()).toEqual({ id: globex.workspaceId, name: 'Globex' });
+  });
+});
+
+describe('POST /v1/messages', () => {
+  const stop = { channel: 'whatsapp', messageId: 'wamid.1', from: { id: '+34600000001', name: 'Ana Test' }, text: 'STOP' };
+
+  it('honours a STOP keyword and answers replies and public events', async () => {
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });
+    expect(res.statusCode, res.body).toBe(200);
+    const answer = res.json();
+    expect(Object.keys(answer).sort()).toEqual(['contactId', 'conversationId', 'events', 'replies']);
+    expect(answer.replies).toHaveLength(1);
+    expect(answer.replies[0].text).toMatch(/unsubscribed/i);
+    expect(answer.events.map((e: { type: string }) => e.type)).toEqual(['consent.withdrawn']);
+    expect(answer.events[0]).toMatchObject({ version: 1, workspaceId: acme.workspaceId, contactId: answer.contactId });
+    expect(answer.events[0]).not.toHaveProperty('position');
+    const permission = await t.as(acme, { method: 'GET', url: `/v1/contacts/${answer.contactId}/permission?channel=whatsapp&purpose=marketing` });
+    expect(permission.json()).toMatchObject({ allowed: false, reason: 'opted_out', status: 'opted_out' });
+  });
+
+  it('answers a repeated channel message id with the first answer and changes nothing', async () => {
+    const first = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });
+    const again = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });
+    expect(again.statusCode).toBe(200);
+    expect(again.json()).toEqual(first.json());
+    const history = await t.as(acme, { method: 'GET', url: `/v1/contacts/${first.json().contactId}/consents/history` });
+    expect(history.json().data).toHaveLength(1);
+  });
+
+  it('opens a conversation and runs the privacy workflow for a first message', async () => {
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...stop, text: 'hola' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().conversationId).toEqual(expect.any(String));
+    expect(res.json().replies.some((r: { options?: { label: string }[] }) => r.options?.some((o) => o.label === 'AGREE & PROCEED'))).toBe(true);
+  });
+
+  it.each([
+    [{ ...stop, channel: 'pigeon' }, 'channel'],
+    [{ ...stop, from: { id: 42 } }, 'from.id'],
+    [{ ...stop, text: undefined }, 'text'],
+    [{ ...stop, messageId: '' }, 'messageId'],
+    [{ ...stop, timestamp: 'yesterday' }, 'timestamp'],
+    [{ ...stop, colour: 'blue' }, 'colour'],
+    [{ channel: 'sms' }, 'messageId'],
+  ])('refuses %j naming %s', async (payload, field) => {
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toContain(field);
+  });
+
+  it('refuses a body that is not an object, naming the body', async () => {
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: '[1,2]', headers: { 'content-type': 'application/json' } });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toEqual(['body']);
+  });
+});
+
+describe('contacts', () => {
+  it('creates, reads, lists, patches, tags and erases a contact', async () => {
+    const created = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { ...ANA, tags: ['VIP'], fields: { city: 'Madrid' } } });
+    expect(created.statusCode).toBe(201);
+    const contact = created.json();
+    expect(Object.keys(contact).sort()).toEqual(
+      ['createdAt', 'email', 'erasedAt', 'fields', 'hubspotId', 'id', 'identities', 'name', 'phone', 'tags', 'updatedAt'].sort(),
+    );
+    expect(contact).toMatchObject({ name: 'Ana Test', email: 'ana.test@example.com', phone: '+34600000001', tags: ['VIP'], fields: { city: 'Madrid' }, erasedAt: null });
+
+    const read = await t.as(acme, { method: 'GET', url: `/v1/contacts/${contact.id}` });
+    expect(read.json()).toEqual(contact);
+
+    const byEmail = await t.as(acme, { method: 'GET', url: '/v1/contacts?email=ANA.TEST@example.com' });
+    expect(byEmail.json()).toEqual({ data: [contact], nextCursor: null });
+    const byTag = await t.as(acme, { method: 'GET', url: '/v1/contacts?tag=VIP' });
+    expect(byTag.json().data.map((c: { id: string }) => c.id)).toEqual([contact.id]);
+
+    t.clock.advance(1000);
+    const patched = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${contact.id}`, payload: { name: 'Ana María Test' } });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.json()).toMatchObject({ id: contact.id, name: 'Ana María Test', email: ANA.email });
+
+    const tagged = await t.as(acme, { method: 'POST', url: `/v1/contacts/${contact.id}/tags`, payload: { tag: 'Newsletter' } });
+    expect(tagged.statusCode).toBe(200);
+    expect(tagged.json().tags).toEqual(expect.arrayContaining(['VIP', 'Newsletter']));
+    const tags = await t.as(acme, { method: 'GET', url: '/v1/tags' });
+    expect(tags.json().data).toEqual(expect.arrayContaining(['VIP', 'Newsletter']));
+
+    const untagged = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${contact.id}/tags/${encodeURIComponent('Newsletter')}` });
+    expect(untagged.statusCode).toBe(200);
+    expect(untagged.json().tags).toEqual(['VIP']);
+
+    await optIn(acme, contact.id);
+    const erased = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${contact.id}`, headers: { 'content-type': 'application/json' } });
+    expect(erased.statusCode, erased.body).toBe(200);
+    expect(erased.json().redactedRecords).toBe(1);
+    expect(erased.json().contact).toMatchObject({ id: contact.id, name: null, email: null, phone: null, erasedAt: expect.any(String) });
+    const afterErase = await optIn(acme, contact.id);
+    expectProblem(afterErase, 410, 'CONTACT_ERASED');
+  });
+
+  it('pages through contacts with cursor and limit', async () => {
+    const ids = [await createContact(acme, ANA), await createContact(acme, BEN), await createContact(acme, { name: 'Cleo Test' })];
+    const first = await t.as(acme, { method: 'GET', url: '/v1/contacts?limit=2' });
+    expect(first.json().data).toHaveLength(2);
+    expect(first.json().nextCursor).toEqual(expect.any(String));
+    const second = await t.as(acme, { method: 'GET', url: `/v1/contacts?limit=2&cursor=${first.json().nextCursor}` });
+    expect(second.json().nextCursor).toBeNull();
+    const seen = [...first.json().data, ...second.json().data].map((c: { id: string }) => c.id);
+    expect(seen.sort()).toEqual([...ids].sort());
+  });
+
+  it('maps engine refusals: invalid email 422, duplicate email 409, unknown contact 404', async () => {
+    const bad = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { email: 'not-an-email' } });
+    expectProblem(bad, 422, 'INVALID_EMAIL');
+    expect(problemPaths(bad)).toEqual(['email']);
+    await createContact(acme, ANA);
+    expectProblem(await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { email: ANA.email } }), 409, 'CONFLICT');
+    expectProblem(await t.as(acme, { method: 'GET', url: '/v1/contacts/01NOTACONTACT' }), 404, 'NOT_FOUND');
+    const badPhone = await t.as(acme, { method: 'GET', url: '/v1/contacts?phone=12' });
+    expectProblem(badPhone, 422, 'INVALID_PHONE');
+  });
+
+  it.each([
+    ['POST', '/v1/contacts', { name: 7 }, 'name'],
+    ['POST', '/v1/contacts', { tags: 'VIP' }, 'tags'],
+    ['POST', '/v1/contacts', { identities: [{ channel: 'whatsapp' }] }, 'identities.0.externalId'],
+    ['POST', '/v1/contacts', { nickname: 'Ana' }, 'nickname'],
+    ['PATCH', '/v1/contacts/ID', { tags: ['VIP'] }, 'tags'],
+    ['PATCH', '/v1/contacts/ID', { fields: { city: 3 } }, 'fields.city'],
+    ['POST', '/v1/contacts/ID/tags', {}, 'tag'],
+    ['POST', '/v1/contacts/ID/tags', { tag: '   ' }, 'tag'],
+  ] as const)('%s %s refuses %j naming %s', async (method, url, payload, field) => {
+    const id = await createContact(acme);
+    const res = await t.as(acme, { method, url: url.replace('ID', id), payload });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toContain(field);
+  });
+
+  it.each([
+    ['limit=0', 'limit'],
+    ['limit=501', 'limit'],
+    ['limit=ten', 'limit'],
+    ['colour=blue', 'colour'],
+    ['email=', 'email'],
+  ])('GET /v1/contacts?%s names %s', async (query, field) => {
+    const res = await t.as(acme, { method: 'GET', url: `/v1/contacts?${query}` });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toContain(field);
+  });
+});
+
+describe('consents', () => {
+  it('records a decision with source api and the key as actor; 201 then 200 for the same idempotency key', async () => {
+    const id = await createContact(acme);
+    const payload = { status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Signed up at the counter', idempotencyKey: 'signup-1' };
+    const res = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/marketing/whatsapp`, payload });
+    expect(res.statusCode, res.body).toBe(201);
+    const answer = res.json();
+    expect(answer.created).toBe(true);
+    expect(answer.record).toMatchObject({
+      contactId: id,
+      purpose: 'marketing',
+      channel: 'whatsapp',
+      status: 'opted_in',
+      source: 'api',
+      actor: { kind: 'integration', id: acme.keyId },
+      seq: 1,
+      legalBasis: 'CONSENT_WITH_NOTICE',
+    });
+    expect(answer.current).toMatchObject({ purpose: 'marketing', channel: 'whatsapp', status: 'opted_in', recordId: answer.record.id });
+    const replay = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/marketing/whatsapp`, payload });
+    expect(replay.statusCode).toBe(200);
+    expect(replay.json()).toMatchObject({ created: false, record: { id: answer.record.id } });
+    const conflict = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/marketing/whatsapp`, payload: { ...payload, status: 'opted_out' } });
+    expectProblem(conflict, 409, 'CONFLICT');
+  });
+
+  it('records source zapier when the Zapier app says so', async () => {
+    const id = await createContact(acme);
+    const res = await optIn(acme, id, 'sms', { 'x-consentry-source': 'zapier' });
+    expect(res.statusCode).toBe(201);
+    expect(res.json().record.source).toBe('zapier');
+    const plain = await optIn(acme, id, 'email', { 'x-consentry-source': 'somebody-else' });
+    expect(plain.json().record.source).toBe('api');
+  });
+
+  it('lists current consents, history in chain order, and permission', async () => {
+    const id = await createContact(acme);
+    await optIn(acme, id, 'whatsapp');
+    t.clock.advance(60_000);
+    await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/marketing/whatsapp`, payload: { status: 'opted_out' } });
+    await optIn(acme, id, 'email');
+
+    const consents = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents` });
+    expect(consents.statusCode).toBe(200);
+    expect(consents.json().contactId).toBe(id);
+    const byChannel = Object.fromEntries(consents.json().data.map((s: { channel: string; status: string }) => [s.channel, s.status]));
+    expect(byChannel).toEqual({ whatsapp: 'opted_out', email: 'opted_in' });
+    expect(Object.keys(consents.json().data[0]).sort()).toEqual(
+      ['channel', 'explanation', 'legalBasis', 'occurredAt', 'purpose', 'recordId', 'source', 'status'].sort(),
+    );
+
+    const history = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history` });
+    expect(history.json().data.map((r: { seq: number }) => r.seq)).toEqual([1, 2, 3]);
+    expect(history.json().data[1].prevHash).toBe(history.json().data[0].hash);
+
+    const email = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?channel=email&purpose=marketing` });
+    expect(email.json()).toMatchObject({ allowed: true, reason: 'opted_in', status: 'opted_in', since: expect.any(String) });
+    const sms = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?channel=sms` });
+    expect(sms.json()).toEqual({ allowed: false, reason: 'not_specified', status: 'not_specified', since: null });
+  });
+
+  it.each([
+    ['marketing/whatsapp', { status: 'opted_in' }, 422, 'LEGAL_BASIS_REQUIRED', 'legalBasis'],
+    ['marketing/whatsapp', { status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE' }, 422, 'EXPLANATION_REQUIRED', 'explanation'],
+    ['marketing/whatsapp', { status: 'maybe' }, 422, 'VALIDATION_FAILED', 'status'],
+    ['marketing/whatsapp', { status: 'opted_out', legalBasis: 'BECAUSE' }, 422, 'VALIDATION_FAILED', 'legalBasis'],
+    ['marketing/whatsapp', { status: 'opted_out', occurredAt: 'last week' }, 422, 'VALIDATION_FAILED', 'occurredAt'],
+    ['marketing/whatsapp', { status: 'opted_out', source: 'keyword' }, 422, 'VALIDATION_FAILED', 'source'],
+    ['marketing/pigeon', { status: 'opted_out' }, 422, 'VALIDATION_FAILED', 'channel'],
+    ['Marketing!/whatsapp', { status: 'opted_out' }, 422, 'VALIDATION_FAILED', 'purpose'],
+  ] as const)('PUT consents/%s with %j → %i %s naming %s', async (path, payload, status, code, field) => {
+    const id = await createContact(acme);
+    const res = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/${path}`, payload });
+    expectProblem(res, status, code);
+    expect(problemPaths(res)).toContain(field);
+  });
+
+  it.each([
+    ['', 'channel'],
+    ['channel=pigeon', 'channel'],
+    ['channel=sms&purpose=NOPE', 'purpose'],
+    ['channel=sms&extra=1', 'extra'],
+  ])('GET permission?%s names %s', async (query, field) => {
+    const id = await createContact(acme);
+    const res = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?${query}` });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toContain(field);
+  });
+});
+
+describe('POST /v1/consents/bulk', () => {
+  it('answers a result per row; a bad row changes nothing', async () => {
+    const id = await createContact(acme);
+    const res = await t.as(acme, {
+      method: 'POST',
+      url: '/v1/consents/bulk',
+      payload: {
+        rows: [
+          { contactId: id, purpose: 'marketing', channel: 'sms', status: 'opted_out' },
+          { email: 'new.person@example.com', purpose: 'marketing', channel: 'email', status: 'opted_in', legalBasis: 'PERFORMANCE_OF_CONTRACT', explanation: 'Customer contract' },
+          { email: 'third@example.com', purpose: 'marketing', channel: 'email', status: 'opted_in' },
+          'not a row',
+        ],
+      },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const results = res.json().results;
+    expect(results.map((r: { row: number; ok: boolean }) => [r.row, r.ok])).toEqual([
+      [0, true],
+      [1, true],
+      [2, false],
+      [3, false],
+    ]);
+    expect(results[2].error).toMatchObject({ code: 'LEGAL_BASIS_REQUIRED' });
+    const third = await t.as(acme, { method: 'GET', url: '/v1/contacts?email=third@example.com' });
+    expect(third.json().data).toEqual([]);
+    const history = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history` });
+    expect(history.json().data[0]).toMatchObject({ source: 'bulk', actor: { kind: 'integration', id: acme.keyId } });
+  });
+
+  it('takes 10,000 rows and refuses 10,001 with 413', async () => {
+    const row = (i: number) => ({ email: `person${i}@example.com`, purpose: 'marketing', channel: 'email', status: 'opted_out' });
+    const tooMany = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows: Array.from({ length: 10_001 }, (_, i) => row(i)) } });
+    const problem = expectProblem(tooMany, 413, 'PAYLOAD_TOO_LARGE');
+    expect(problem.detail).toMatch(/10000/);
+    const full = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows: Array.from({ length: 10_000 }, (_, i) => row(i)) } });
+    expect(full.statusCode).toBe(200);
+    expect(full.json().results.filter((r: { ok: boolean }) => r.ok)).toHaveLength(10_000);
+  }, 120_000);
+
+  it.each([
+    [{ rows: [] }, 'rows'],
+    [{ rows: 'all of them' }, 'rows'],
+    [{}, 'rows'],
+    [{ rows: [{}], dryRun: true }, 'dryRun'],
+  ])('refuses %j naming %s', async (payload, field) => {
+    const res = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toContain(field);
+  });
+});
+
+describe('GET /v1/contacts/{id}/proof', () => {
+  it('answers a consent receipt with history, evidence and the chain verification', async () => {
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
+    const message = await t.as(acme, {
+      method: 'POST',
+      url: '/v1/messages',
+      payload: { channel: 'whatsapp', messageId: 'wamid.proof.1', from: { id: '+34600000001', name: 'Ana Test' }, text: 'START' },
+    });
+    const id = message.json().contactId;
+    t.clock.advance(60_000);
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'whatsapp', messageId: 'wamid.proof.2', from: { id: '+34600000001' }, text: 'STOP' } });
+    await optIn(acme, id, 'email');
+
+    const res = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/proof` });
+    expect(res.statusCode, res.body).toBe(200);
+    const receipt = res.json();
+    expect(receipt.workspace).toEqual({ id: acme.workspaceId, name: 'Acme' });
+    expect(receipt.contact).toMatchObject({ id, name: 'Ana Test', phone: '+34600000001', erasedAt: null });
+    expect(receipt.verification).toMatchObject({ ok: true, records: 3, chain: { ok: true, count: 3 } });
+    const whatsapp = receipt.consents.find((c: { channel: string }) => c.channel === 'whatsapp');
+    expect(whatsapp.status).toBe('opted_out');
+    expect(whatsapp.history.map((e: { status: string }) => e.status)).toEqual(['opted_in', 'opted_out']);
+    expect(whatsapp.current).toMatchObject({ seq: 2, source: 'keyword', actor: { kind: 'contact', id }, evidence: { keyword: 'STOP', messageId: 'wamid.proof.2' } });
+    expect(whatsapp.history[0]).toMatchObject({ legalBasis: 'CONSENT_WITH_NOTICE', legalBasisLabel: 'Freely given consent from contact', evidence: { keyword: 'START' } });
+    expect(whatsapp.current.prevHash).toBe(whatsapp.history[0].hash);
+    const email = receipt.consents.find((c: { channel: string }) => c.channel === 'email');
+    expect(email.current).toMatchObject({ source: 'api', explanation: 'Ticked the box on the signup form', occurredAt: expect.any(String), recordedAt: expect.any(String) });
+  });
+
+  it('leaves personal data out once the contact is erased', async () => {
+    const id = await createContact(acme);
+    await optIn(acme, id);
+    await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${id}` });
+    const receipt = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/proof` })).json();
+    expect(receipt.contact).toMatchObject({ id, name: null, email: null, phone: null, erasedAt: expect.any(String) });
+    expect(JSON.stringify(receipt)).not.toContain(ANA.email);
+    expect(receipt.verification.ok).toBe(true);
+    expect(receipt.consents[0].current.evidence).toEqual({ redacted: true });
+  });
+});
+
+describe('POST /v1/ledger/verify', () => {
+  it("verifies the workspace's chain", async () => {
+    const id = await createContact(acme);
+    await optIn(acme, id);
+    const res = await t.as(acme, { method: 'POST', url: '/v1/ledger/verify' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ workspaceId: acme.workspaceId, ok: true, records: 1, chain: { ok: true, count: 1 }, stateMismatches: [] });
+  });
+});
+
+describe('POST /v1/workflows/{template}/runs', () => {
+  it('starts a workflow and answers 201 with its replies', async () => {
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
+    const id = await createContact(acme);
+    const res = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: id, channel: 'whatsapp' } });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ runId: expect.any(String), conversationId: expect.any(String) });
+    expect(res.json().replies.length).toBeGreaterThan(0);
+  });
+
+  it('answers 404 for an unknown template or contact, 422 naming a bad field', async () => {
+    const id = await createContact(acme);
+    const unknown = await t.as(acme, { method: 'POST', url: '/v1/workflows/no-such-flow/runs', payload: { contactId: id, channel: 'whatsapp' } });
+    expectProblem(unknown, 404, 'NOT_FOUND');
+    expect(problemPaths(unknown)).toEqual(['template']);
+    expectProblem(await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: 'nobody', channel: 'sms' } }), 404, 'NOT_FOUND');
+    const bad = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: id, channel: 'any' } });
+    expectProblem(bad, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(bad)).toEqual(['channel']);
+  });
+});
+
+describe('GET /v1/events', () => {
+  it('answers public events newest first, filtered by type, in pages', async () => {
+    for (let i = 0; i < 3; i++) {
+      await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: `sms-${i}`, from: { id: `+3460000000${i + 1}` }, text: 'hello' } });
+      t.clock.advance(1000);
+    }
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'sms-stop', from: { id: '+34600000001' }, text: 'STOP' } });
+    const all = await t.as(acme, { method: 'GET', url: '/v1/events?limit=200' });
+    expect(all.statusCode).toBe(200);
+    const events = all.json().data;
+    expect(events.length).toBeGreaterThan(3);
+    const ids = events.map((e: { id: string }) => e.id);
+    expect(ids).toEqual([...ids].sort().reverse());
+    const publicTypes = new Set(['consent.given', 'consent.withdrawn', 'consent.failed', 'contact.tagged', 'contact.untagged', 'contact.updated', 'conversation.opened', 'conversation.closed', 'optout.review_needed', 'sync.failed']);
+    expect(events.every((e: { type: string }) => publicTypes.has(e.type))).toBe(true);
+    expect(all.json().nextCursor).toBeNull();
+
+    const opened = await t.as(acme, { method: 'GET', url: '/v1/events?type=conversation.opened' });
+    expect(opened.json().data.map((e: { type: string }) => e.type)).toEqual(['conversation.opened', 'conversation.opened', 'conversation.opened']);
+
+    const first = await t.as(acme, { method: 'GET', url: '/v1/events?type=conversation.opened&limit=2' });
+    expect(first.json().data).toHaveLength(2);
+    const second = await t.as(acme, { method: 'GET', url: `/v1/events?type=conversation.opened&limit=2&cursor=${first.json().nextCursor}` });
+    expect(second.json().data).toHaveLength(1);
+    expect(second.json().nextCursor).toBeNull();
+    expect(second.json().data[0].id < first.json().data[1].id).toBe(true);
+
+    const both = await t.as(acme, { method: 'GET', url: '/v1/events?type=conversation.opened,consent.withdrawn' });
+    expect(both.json().data.map((e: { type: string }) => e.type)).toEqual(['consent.withdrawn', 'conversation.opened', 'conversation.opened', 'conversation.opened']);
+  });
+
+  it.each([
+    ['type=message.outbound', 'type.0'],
+    ['type=workflow.finished', 'type.0'],
+    ['type=', 'type'],
+    ['limit=0', 'limit'],
+    ['limit=201', 'limit'],
+    ['before=x', 'before'],
+  ])('?%s names %s', async (query, field) => {
+    const res = await t.as(acme, { method: 'GET', url: `/v1/events?${query}` });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toContain(field);
+  });
+});
+
+describe('settings', () => {
+  it('reads and patches settings, keeping the keys the patch leaves out', async () => {
+    const before = await t.as(acme, { method: 'GET', url: '/v1/settings' });
+    expect(before.statusCode).toBe(200);
+    expect(before.json()).toMatchObject({ privacyPolicyUrl: null, defaultLanguage: 'en', triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }] });
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { defaultCountry: 'ES' } });
+    const res = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy', keywords: { es: { opt_out: ['BAJA'] } } } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({
+      privacyPolicyUrl: 'https://example.com/privacy',
+      defaultCountry: 'ES',
+      keywords: { es: { opt_out: ['BAJA'] } },
+      triggers: before.json().triggers,
+    });
+    expect((await t.as(globex, { method: 'GET', url: '/v1/settings' })).json().privacyPolicyUrl).toBeNull();
+  });
+
+  it.each([
+    [{ privacyPolicyUrl: 'ftp://example.com' }, 422, 'VALIDATION_FAILED', 'privacyPolicyUrl'],
+    [{ defaultCountry: 'spain' }, 422, 'VALIDATION_FAILED', 'defaultCountry'],
+    [{ defaultLanguage: 'tlh' }, 422, 'VALIDATION_FAILED', 'defaultLanguage'],
+    [{ theme: 'dark' }, 422, 'VALIDATION_FAILED', 'theme'],
+    [{ triggers: [{ trigger: 'manual', template: 'nope' }] }, 422, 'UNKNOWN_TEMPLATE', 'triggers'],
+    [{ keywords: { en: { removed: ['STOP'] } } }, 422, 'KEYWORD_NOT_REMOVABLE', 'keywords.en.removed'],
+  ] as const)('PATCH %j → %i %s', async (payload, status, code, field) => {
+    const res = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload });
+    expectProblem(res, status, code);
+    expect(problemPaths(res).some((p) => p.startsWith(field))).toBe(true);
+  });
+});
+
+describe('workspaces are isolated', () => {
+  it("answers 404 for another workspace's contact on every contact route", async () => {
+    const id = await createContact(acme);
+    await optIn(acme, id);
+    const attempts = [
+      { method: 'GET', url: `/v1/contacts/${id}` },
+      { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { name: 'Mallory' } },
+      { method: 'DELETE', url: `/v1/contacts/${id}` },
+      { method: 'POST', url: `/v1/contacts/${id}/tags`, payload: { tag: 'stolen' } },
+      { method: 'DELETE', url: `/v1/contacts/${id}/tags/VIP` },
+      { method: 'GET', url: `/v1/contacts/${id}/consents` },
+      { method: 'PUT', url: `/v1/contacts/${id}/consents/marketing/sms`, payload: { status: 'opted_out' } },
+      { method: 'GET', url: `/v1/contacts/${id}/consents/history` },
+      { method: 'GET', url: `/v1/contacts/${id}/permission?channel=whatsapp` },
+      { method: 'GET', url: `/v1/contacts/${id}/proof` },
+      { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: id, channel: 'whatsapp' } },
+    ] as const;
+    for (const attempt of attempts) {
+      const res = await t.as(globex, attempt);
+      expectProblem(res, 404, 'NOT_FOUND');
+    }
+    const bulk = await t.as(globex, { method: 'POST', url: '/v1/consents/bulk', payload: { rows: [{ contactId: id, purpose: 'marketing', channel: 'sms', status: 'opted_out' }] } });
+    expect(bulk.json().results[0]).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+
+    const mine = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}` });
+    expect(mine.json()).toMatchObject({ name: 'Ana Test', erasedAt: null });
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history` })).json().data).toHaveLength(1);
+  });
+
+  it("never lists another workspace's contacts, tags or events", async () => {
+    await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { ...ANA, tags: ['Acme only'] } });
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'x1', from: { id: '+34600000003' }, text: 'STOP' } });
+    expect((await t.as(globex, { method: 'GET', url: '/v1/contacts' })).json().data).toEqual([]);
+    expect((await t.as(globex, { method: 'GET', url: `/v1/contacts?email=${ANA.email}` })).json().data).toEqual([]);
+    expect((await t.as(globex, { method: 'GET', url: '/v1/tags' })).json().data).toEqual([]);
+    expect((await t.as(globex, { method: 'GET', url: '/v1/events' })).json().data).toEqual([]);
+    expect((await t.as(acme, { method: 'GET', url: '/v1/events' })).json().data.length).toBeGreaterThan(0);
+    const reused = await t.as(globex, { method: 'POST', url: '/v1/contacts', payload: ANA });
+    expect(reused.statusCode).toBe(201);
+  });
+});

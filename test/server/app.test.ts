@@ -1,0 +1,213 @@
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { Store } from '../../src/ports/store.js';
+import { buildApp } from '../../src/server/app.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { expectProblem, problemPaths, testApp, type TestApp } from './helpers.js';
+
+const apps: TestApp[] = [];
+async function open(options: Parameters<typeof testApp>[0] = {}): Promise<TestApp> {
+  const app = await testApp(options);
+  apps.push(app);
+  return app;
+}
+
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+});
+
+describe("Fastify's own errors are problem+json", () => {
+  it('malformed JSON → 400 naming the body', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', headers: { 'content-type': 'application/json' }, payload: '{"name": "Ana' });
+    expectProblem(res, 400, 'MALFORMED_JSON');
+    expect(problemPaths(res)).toEqual(['body']);
+  });
+
+  it('a prototype-poisoning body is refused, not merged', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', headers: { 'content-type': 'application/json' }, payload: '{"__proto__": {"name": "x"}}' });
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+  });
+
+  it('unknown route → 404', async () => {
+    const t = await open();
+    const res = await t.app.inject({ method: 'GET', url: '/v2/everything?email=ana.test@example.com' });
+    const problem = expectProblem(res, 404, 'NOT_FOUND');
+    expect(problem).toMatchObject({ type: 'https://consentry.dev/problems/not-found', title: 'Not found', status: 404 });
+    expect(problem.detail).not.toContain('ana.test');
+  });
+
+  it('body over the limit → 413', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'x'.repeat(2 * 1024 * 1024) } });
+    expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it('a body in another media type → 415', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', headers: { 'content-type': 'application/xml' }, payload: '<contact/>' });
+    expectProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+
+  it('an empty body sent as application/json is no body', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    const verify = await t.as(acme, { method: 'POST', url: '/v1/ledger/verify', headers: { 'content-type': 'application/json' }, payload: '' });
+    expect(verify.statusCode).toBe(200);
+    const create = await t.as(acme, { method: 'POST', url: '/v1/contacts', headers: { 'content-type': 'application/json' }, payload: '' });
+    expectProblem(create, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(create)).toEqual(['body']);
+  });
+});
+
+describe('GET /health', () => {
+  it('answers ok when the store answers', async () => {
+    const t = await open();
+    const res = await t.app.inject({ method: 'GET', url: '/health' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ status: 'ok' });
+  });
+
+  it('answers 503 problem when the store does not', async () => {
+    const working = createMemoryStore();
+    const broken: Store = {
+      transaction: () => Promise.reject(new Error('disk I/O error')),
+      close: () => working.close(),
+    };
+    const app = await buildApp({ store: broken, defaultMetrics: false });
+    try {
+      expectProblem(await app.inject({ method: 'GET', url: '/health' }), 503, 'STORE_UNAVAILABLE');
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('GET /metrics', () => {
+  it('exposes request durations by route, inbound messages and keyword intents in Prometheus text', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    const stop = { channel: 'sms', messageId: 'sms-1', from: { id: '+34600000001' }, text: 'STOP' };
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...stop, messageId: 'sms-2', text: 'AYUDA' } });
+    await t.app.inject({ method: 'GET', url: '/nowhere' });
+    const res = await t.app.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain/);
+    const text = res.body;
+    expect(text).toContain('consentry_inbound_messages_total{channel="sms",duplicate="false"} 2');
+    expect(text).toContain('consentry_inbound_messages_total{channel="sms",duplicate="true"} 1');
+    expect(text).toContain('consentry_keyword_intents_total{intent="opt_out",language="en"} 1');
+    expect(text).toContain('consentry_keyword_intents_total{intent="help",language="es"} 1');
+    expect(text).toMatch(/http_request_duration_seconds_count\{route="\/v1\/messages",method="POST",status_code="200"\} 3/);
+    expect(text).toMatch(/http_request_duration_seconds_count\{route="unmatched",method="GET",status_code="404"\} 1/);
+  });
+
+  it('keeps one registry per app, with default process metrics', async () => {
+    const store = createMemoryStore();
+    const first = await buildApp({ store });
+    const second = await buildApp({ store });
+    try {
+      await first.inject({ method: 'GET', url: '/health' });
+      const a = (await first.inject({ method: 'GET', url: '/metrics' })).body;
+      const b = (await second.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(a).toContain('process_cpu_user_seconds_total');
+      expect(a).toMatch(/http_request_duration_seconds_count\{route="\/health",method="GET",status_code="200"\} 1/);
+      expect(b).not.toMatch(/route="\/health"/);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+});
+
+const OpenApiSchema = z.object({
+  openapi: z.string(),
+  paths: z.record(z.string(), z.record(z.string(), z.object({ security: z.array(z.unknown()).optional(), requestBody: z.unknown().optional() }).passthrough())),
+  components: z.object({ securitySchemes: z.record(z.string(), z.unknown()) }).passthrough(),
+});
+
+describe('GET /openapi.json and /docs', () => {
+  it('documents every v1 route from the zod schemas, with the key as security', async () => {
+    const t = await open();
+    const res = await t.app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const doc = OpenApiSchema.parse(res.json());
+    expect(doc.openapi).toMatch(/^3\.1/);
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['apiKeyHeader', 'bearerAuth']);
+    const expected: [string, string][] = [
+      ['/v1/me', 'get'],
+      ['/v1/messages', 'post'],
+      ['/v1/contacts', 'post'],
+      ['/v1/contacts', 'get'],
+      ['/v1/contacts/{id}', 'get'],
+      ['/v1/contacts/{id}', 'patch'],
+      ['/v1/contacts/{id}', 'delete'],
+      ['/v1/contacts/{id}/tags', 'post'],
+      ['/v1/contacts/{id}/tags/{tag}', 'delete'],
+      ['/v1/contacts/{id}/consents', 'get'],
+      ['/v1/contacts/{id}/consents/{purpose}/{channel}', 'put'],
+      ['/v1/contacts/{id}/consents/history', 'get'],
+      ['/v1/contacts/{id}/permission', 'get'],
+      ['/v1/consents/bulk', 'post'],
+      ['/v1/contacts/{id}/proof', 'get'],
+      ['/v1/ledger/verify', 'post'],
+      ['/v1/workflows/{template}/runs', 'post'],
+      ['/v1/events', 'get'],
+      ['/v1/settings', 'get'],
+      ['/v1/settings', 'patch'],
+      ['/v1/tags', 'get'],
+      ['/health', 'get'],
+    ];
+    for (const [path, method] of expected) {
+      const operation = doc.paths[path]?.[method];
+      expect(operation, `${method} ${path}`).toBeDefined();
+      if (path.startsWith('/v1/')) expect(operation?.security, `${method} ${path}`).toEqual([{ bearerAuth: [] }, { apiKeyHeader: [] }]);
+    }
+    const messageBody = JSON.stringify(doc.paths['/v1/messages']?.post?.requestBody);
+    expect(messageBody).toContain('"messageId"');
+    expect(messageBody).toContain('"whatsapp"');
+    expect(doc.paths['/metrics']).toBeUndefined();
+  });
+
+  it('renders the docs page', async () => {
+    const t = await open();
+    const res = await t.app.inject({ method: 'GET', url: '/docs' });
+    const page = res.statusCode === 302 ? await t.app.inject({ method: 'GET', url: String(res.headers.location) }) : res;
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toMatch(/text\/html/);
+    expect(page.body).toContain('swagger');
+  });
+});
+
+describe('logging', () => {
+  it('never writes API keys or message texts', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const t = await open({ logger: { level: 'trace', stream } });
+    const acme = await t.tenant('Acme');
+    const secretText = 'please stop texting me about the sale';
+    await t.as(acme, { method: 'POST', url: '/v1/messages', headers: { 'x-api-key': acme.key }, payload: { channel: 'sms', messageId: 'm1', from: { id: '+34600000001' }, text: secretText } });
+    await t.as(acme, { method: 'GET', url: `/v1/contacts?email=${encodeURIComponent('ana.test@example.com')}` });
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: '{"text": "broken', headers: { 'content-type': 'application/json' } });
+    const log = lines.join('');
+    expect(log).toContain('/v1/messages');
+    expect(log).not.toContain(acme.key);
+    expect(log).not.toContain(acme.key.slice(4, 20));
+    expect(log).not.toContain('stop texting');
+    expect(log).not.toContain('ana.test');
+  });
+});

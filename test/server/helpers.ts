@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { createEngine, type Engine } from '../../src/engine.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import type { Store } from '../../src/ports/store.js';
+import { createApiKey, revokeApiKey } from '../../src/server/api-keys.js';
+import { buildApp, type AppOptions } from '../../src/server/app.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+
+export interface Tenant {
+  workspaceId: string;
+  key: string;
+  keyId: string;
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  store: Store;
+  engine: Engine;
+  clock: FakeClock;
+  tenant(name: string): Promise<Tenant>;
+  revoke(keyId: string): Promise<void>;
+  /** `app.inject` with the tenant's key as a bearer token. */
+  as(tenant: Tenant, options: InjectOptions): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export async function testApp(options: { store?: Store; logger?: AppOptions['logger'] } = {}): Promise<TestApp> {
+  const store = options.store ?? createMemoryStore();
+  const clock = new FakeClock('2026-03-01T09:00:00.000Z');
+  const engine = createEngine({ store, clock });
+  const app = await buildApp({ store, engine, clock, defaultMetrics: false, ...(options.logger !== undefined ? { logger: options.logger } : {}) });
+  return {
+    app,
+    store,
+    engine,
+    clock,
+    async tenant(name) {
+      const workspace = await engine.createWorkspace({ name });
+      const { key, row } = await createApiKey(store, { workspaceId: workspace.id, clock });
+      return { workspaceId: workspace.id, key, keyId: row.id };
+    },
+    async revoke(keyId) {
+      await revokeApiKey(store, keyId, clock);
+    },
+    as(tenant, injectOptions) {
+      return app.inject({ ...injectOptions, headers: { authorization: `Bearer ${tenant.key}`, ...injectOptions.headers } });
+    },
+    close: () => app.close(),
+  };
+}
+
+/** The JSON body of a response, as an object (fails the test when it is not one). */
+export function body(response: LightMyRequestResponse): Record<string, unknown> {
+  return z.record(z.string(), z.unknown()).parse(response.json());
+}
+
+/** A response body parsed with the given schema. */
+export function parsed<S extends z.ZodType>(response: LightMyRequestResponse, schema: S): z.output<S> {
+  return schema.parse(response.json());
+}
+
+const ProblemErrorsSchema = z.object({ errors: z.array(z.object({ path: z.string(), message: z.string() })) });
+
+/** The `errors[].path` of a problem response. */
+export function problemPaths(response: LightMyRequestResponse): string[] {
+  return ProblemErrorsSchema.parse(response.json()).errors.map((e) => e.path);
+}
+
+export function expectProblem(response: LightMyRequestResponse, status: number, code: string): Record<string, unknown> {
+  if (response.statusCode !== status) throw new Error(`expected ${status} ${code}, got ${response.statusCode}: ${response.body}`);
+  const contentType = String(response.headers['content-type'] ?? '');
+  if (!contentType.startsWith('application/problem+json')) throw new Error(`expected problem+json, got ${contentType}`);
+  const problem = body(response);
+  if (problem.code !== code || problem.status !== status) throw new Error(`expected code ${code}, got ${response.body}`);
+  return problem;
+}
+
+export const ANA = { name: 'Ana Test', email: 'ana.test@example.com', phone: '+34600000001' };
+export const BEN = { name: 'Ben Test', email: 'ben.test@example.com', phone: '+34600000002' };

@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { FakeClock } from '../../src/ports/clock.js';
+import { startServer, type BackgroundWorker, type WorkerDeps } from '../../src/server/index.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+
+class RecordingWorker implements BackgroundWorker {
+  readonly calls: string[] = [];
+  start(): void {
+    this.calls.push('start');
+  }
+  async stop(): Promise<void> {
+    this.calls.push('stop');
+  }
+}
+
+describe('startServer', () => {
+  it('listens on loopback, creates workspaces with keys, and runs the workers from start to close', async () => {
+    const store = createMemoryStore();
+    const clock = new FakeClock('2026-03-01T09:00:00.000Z');
+    const worker = new RecordingWorker();
+    let received: WorkerDeps | undefined;
+    const server = await startServer({
+      store,
+      clock,
+      port: 0,
+      dispatchIntervalMs: 5,
+      workers: (deps) => {
+        received = deps;
+        return [worker];
+      },
+    });
+    try {
+      expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      expect(worker.calls).toEqual(['start']);
+      expect(received).toMatchObject({ store, clock, dispatchIntervalMs: 5 });
+      expect(received?.engine).toBe(server.engine);
+      received?.metricsRegistry.registerMetric(new (await import('prom-client')).Counter({ name: 'worker_test_total', help: 'a worker metric', registers: [] }));
+      expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('worker_test_total');
+
+      const acme = await server.createWorkspaceWithKey('Acme');
+      const globex = await server.createWorkspaceWithKey('Globex');
+      expect(acme.key).toMatch(/^csk_/);
+      const me = await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${acme.key}` } });
+      expect(await me.json()).toEqual({ id: acme.workspaceId, name: 'Acme' });
+      const other = await fetch(`${server.url}/v1/me`, { headers: { 'x-api-key': globex.key } });
+      expect(await other.json()).toEqual({ id: globex.workspaceId, name: 'Globex' });
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+    expect(worker.calls).toEqual(['start', 'stop']);
+    await server.close();
+    expect(worker.calls).toEqual(['start', 'stop']);
+    await expect(fetch(`${server.url}/health`)).rejects.toThrow();
+  });
+
+  it('lets a request in flight finish when closing', async () => {
+    const store = createMemoryStore();
+    const server = await startServer({ store, workers: () => [] });
+    const { key } = await server.createWorkspaceWithKey('Acme');
+    const inFlight = fetch(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'sms', messageId: 'm-1', from: { id: '+34600000001' }, text: 'STOP' }),
+    });
+    const closed = new Promise<void>((done) => server.app.server.once('request', () => void server.close().then(done)));
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    await closed;
+    const history = await server.engine.workspace((await server.engine.listWorkspaces())[0]?.id ?? '').listEvents();
+    expect(history.map((e) => e.type)).toContain('consent.withdrawn');
+  });
+
+  it('closes the app again when a worker fails to start', async () => {
+    const store = createMemoryStore();
+    const started = new RecordingWorker();
+    const failing: BackgroundWorker = {
+      start: () => {
+        throw new Error('no timers today');
+      },
+      stop: async () => undefined,
+    };
+    await expect(startServer({ store, workers: () => [started, failing] })).rejects.toThrow('no timers today');
+    expect(started.calls).toEqual(['start', 'stop']);
+  });
+});

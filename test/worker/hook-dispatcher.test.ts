@@ -1,0 +1,442 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import type { StoredEvent } from '../../src/ports/store.js';
+import { HookDispatcher, HOOKS_CURSOR_KEY } from '../../src/worker/hook-dispatcher.js';
+import { getOutboundWebhookSecret, outboundHookId } from '../../src/worker/hooks.js';
+import { verifyDeliverySignature } from '../../src/worker/signature.js';
+import { inbound, makeWorld, START, type World } from './fixtures.js';
+import { startTarget, type Target } from './target-server.js';
+
+const cleanup: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step();
+});
+
+async function target(answer?: Target['answer']): Promise<Target> {
+  const started = await startTarget(answer);
+  cleanup.push(() => started.close());
+  return started;
+}
+
+async function world(...args: Parameters<typeof makeWorld>): Promise<World> {
+  const made = await makeWorld(...args);
+  cleanup.push(() => made.store.close());
+  return made;
+}
+
+function dispatcherOf(w: World, options: Parameters<World['dispatcher']>[0] = {}): HookDispatcher {
+  const dispatcher = w.dispatcher(options);
+  cleanup.push(() => dispatcher.stop());
+  return dispatcher;
+}
+
+async function allEvents(w: World): Promise<StoredEvent[]> {
+  return (await w.ws.listEvents({ limit: 500 })).reverse();
+}
+
+describe('delivery', () => {
+  it('POSTs the event JSON with headers and a signature the hook secret verifies', async () => {
+    const w = await world();
+    const t = await target();
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const summary = await dispatcherOf(w).runOnce();
+
+    expect(summary).toMatchObject({ events: 1, deliveries: 1, attempted: 1, delivered: 1 });
+    expect(t.received).toHaveLength(1);
+    const [request] = t.received;
+    const [event] = await allEvents(w);
+    expect(request?.method).toBe('POST');
+    expect(request?.headers['content-type']).toBe('application/json');
+    expect(request?.headers['user-agent']).toMatch(/^Consentry-Webhooks\/\d+\.\d+\.\d+/);
+    expect(request?.headers['x-consentry-event-id']).toBe(event?.id);
+    expect(request?.headers['x-consentry-event-type']).toBe('consent.withdrawn');
+    expect(request?.headers['x-consentry-timestamp']).toBe(String(Date.parse(w.clock.now().toISOString()) / 1000));
+    const body: unknown = JSON.parse(request?.body ?? '');
+    expect(body).toEqual({
+      id: event?.id,
+      type: 'consent.withdrawn',
+      version: 1,
+      workspaceId: w.ws.workspaceId,
+      occurredAt: event?.occurredAt,
+      contactId: event?.contactId,
+      data: event?.data,
+    });
+
+    const check = (secret: string, bodyText = request?.body ?? '') =>
+      verifyDeliverySignature({
+        secret,
+        body: bodyText,
+        timestamp: request?.headers['x-consentry-timestamp']?.toString(),
+        signature: request?.headers['x-consentry-signature']?.toString(),
+        now: w.clock.now(),
+      });
+    expect(request?.headers['x-consentry-signature']).toMatch(/^v1=[0-9a-f]{64}$/);
+    expect(check(hook.secret)).toBe(true);
+    expect(check(`${hook.secret}x`)).toBe(false);
+    expect(check(hook.secret, (request?.body ?? '').replace('opted_out', 'opted_in'))).toBe(false);
+
+    const [delivery] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(delivery).toMatchObject({ eventId: event?.id, status: 'delivered', attempts: 1, lastStatusCode: 200, lastError: null, deliveredAt: START, nextAttemptAt: null });
+  });
+
+  it('matches on type, on every filter key, and `*` takes every public event but never internal ones', async () => {
+    const w = await world();
+    const t = await target();
+    await w.ws.updateSettings({ outboundWebhookUrl: 'https://example.com/outbound' });
+    const vip = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/vip`, event: 'contact.tagged', filter: { tag: 'VIP' } });
+    const everything = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/all`, event: '*' });
+    const given = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/given`, event: 'consent.given' });
+    const whatsappOnly = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/wa`, event: 'consent.withdrawn', filter: { channel: 'whatsapp', purpose: 'marketing' } });
+    const smsOnly = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/sms`, event: 'consent.withdrawn', filter: { channel: 'sms' } });
+
+    const { contactId } = await w.ws.handleInbound(inbound('m1', 'STOP'));
+    await w.ws.addTag(contactId, 'VIP');
+    await w.ws.addTag(contactId, 'Lead');
+    const d = dispatcherOf(w);
+    await d.fanOut();
+
+    const types = async (hookId: string) => {
+      const events = await allEvents(w);
+      const ids = (await w.hooks.deliveries(w.ws.workspaceId, hookId, {})).map((x) => x.eventId);
+      return events.filter((e) => ids.includes(e.id)).map((e) => ('tag' in e.data ? `${e.type}:${e.data.tag}` : e.type));
+    };
+    expect(await types(vip.id)).toEqual(['contact.tagged:VIP']);
+    expect(await types(everything.id)).toEqual(['consent.withdrawn', 'contact.tagged:VIP', 'contact.tagged:Lead']);
+    expect(await types(given.id)).toEqual([]);
+    expect(await types(whatsappOnly.id)).toEqual(['consent.withdrawn']);
+    expect(await types(smsOnly.id)).toEqual([]);
+    // The STOP confirmation went to the outbound webhook as message.outbound, never to `*`.
+    const outbound = await w.store.transaction((tx) => tx.listDeliveries(w.ws.workspaceId, outboundHookId(w.ws.workspaceId), { limit: 10 }));
+    expect(outbound).toHaveLength(1);
+  });
+
+  it('does not send a hook events that happened before it was created', async () => {
+    const w = await world();
+    const t = await target();
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    w.clock.advance(1000);
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    const { contactId } = await w.ws.handleInbound(inbound('m2', 'START'));
+    await w.ws.addTag(contactId, 'VIP');
+    const d = dispatcherOf(w);
+    expect(await d.runOnce()).toMatchObject({ events: 3, deliveries: 2, delivered: 1 });
+    // One contact's events go one after the other: the tag follows on the next pass.
+    expect(await d.runOnce()).toMatchObject({ events: 0, delivered: 1 });
+    expect(t.received.map((r) => r.headers['x-consentry-event-type'])).toEqual(['consent.given', 'contact.tagged']);
+    expect(await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).toHaveLength(2);
+  });
+
+  it('records the event-to-delivery latency when given a registry', async () => {
+    const w = await world();
+    const t = await target();
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    w.clock.advance(250);
+    const registry = new Registry();
+    await dispatcherOf(w, { metricsRegistry: registry }).runOnce();
+    const text = await registry.metrics();
+    expect(text).toMatch(/consentry_hook_delivery_latency_seconds_count\{target="hook"\} 1/);
+    expect(text).toMatch(/consentry_hook_delivery_latency_seconds_sum\{target="hook"\} 0\.25/);
+    expect(text).toMatch(/consentry_hook_delivery_attempts_total\{outcome="delivered"\} 1/);
+  });
+});
+
+describe('retries', () => {
+  it('retries a 500 with exponential backoff on the fake clock, then delivers', async () => {
+    const w = await world();
+    const t = await target((_request, index) => ({ kind: 'status', status: index < 3 ? 500 : 204 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w, { random: () => 1, maxAttempts: 8 });
+
+    const gaps: number[] = [];
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      const summary = await d.runOnce();
+      expect(summary).toMatchObject({ attempted: 1, retried: 1 });
+      const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+      expect(row).toMatchObject({ status: 'pending', attempts: attempt, lastStatusCode: 500, lastError: 'HTTP 500' });
+      const next = Date.parse(row?.nextAttemptAt ?? '');
+      gaps.push(next - w.clock.now().getTime());
+      // Not due yet: a pass a millisecond early sends nothing.
+      w.clock.set(next - 1);
+      expect((await d.runOnce()).attempted).toBe(0);
+      w.clock.set(next);
+    }
+    expect(gaps).toEqual([1000, 2000, 4000]);
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'delivered', attempts: 4, lastStatusCode: 204, lastError: null });
+    expect(t.received).toHaveLength(4);
+    expect(new Set(t.received.map((r) => r.headers['x-consentry-event-id'])).size).toBe(1);
+  });
+
+  it('jitters the wait within [0, base * 2^(n-1)] with the injected random source', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'status', status: 503 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w, { random: () => 0.25, backoff: { baseMs: 1000, capMs: 3000 } });
+    const gaps: number[] = [];
+    for (let attempt = 1; attempt <= 4; attempt += 1) {
+      await d.runOnce();
+      const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+      const next = Date.parse(row?.nextAttemptAt ?? '');
+      gaps.push(next - w.clock.now().getTime());
+      w.clock.set(next);
+    }
+    // 0.25 of 1 s, 2 s, then the 3 s cap.
+    expect(gaps).toEqual([250, 500, 750, 750]);
+  });
+
+  it('honours Retry-After on a 429', async () => {
+    const w = await world();
+    const t = await target((_request, index) => (index === 0 ? { kind: 'status', status: 429, headers: { 'Retry-After': '7' } } : { kind: 'status', status: 200 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w, { random: () => 0 });
+    expect(await d.runOnce()).toMatchObject({ retried: 1 });
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'pending', lastStatusCode: 429 });
+    expect(Date.parse(row?.nextAttemptAt ?? '') - w.clock.now().getTime()).toBe(7000);
+    w.clock.advance(6999);
+    expect((await d.runOnce()).attempted).toBe(0);
+    w.clock.advance(1);
+    expect(await d.runOnce()).toMatchObject({ delivered: 1 });
+  });
+
+  it.each([
+    ['no answer within the timeout', { kind: 'hang' } as const, /ETIMEDOUT|Timeout/],
+    ['an answer slower than the timeout', { kind: 'slow', delayMs: 2000, status: 200 } as const, /ETIMEDOUT|Timeout/],
+    ['a closed connection', { kind: 'destroy' } as const, /ECONNRESET|socket hang up/],
+  ])('retries after %s', async (_name, answer, error) => {
+    const w = await world();
+    const t = await target(() => answer);
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const summary = await dispatcherOf(w).runOnce();
+    expect(summary).toMatchObject({ attempted: 1, retried: 1 });
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: null });
+    expect(row?.lastError).toMatch(error);
+    expect(t.received).toHaveLength(1);
+  });
+
+  it('dead-letters after the last attempt', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'status', status: 500 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w, { maxAttempts: 3 });
+    const kinds: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      const summary = await d.runOnce();
+      if (summary.retried) kinds.push('retry');
+      if (summary.dead) kinds.push('dead');
+      w.clock.advance(60 * 60 * 1000);
+    }
+    expect(kinds).toEqual(['retry', 'retry', 'dead']);
+    expect(t.received).toHaveLength(3);
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, { status: 'dead' });
+    expect(row).toMatchObject({ status: 'dead', attempts: 3, lastStatusCode: 500, nextAttemptAt: null, deliveredAt: null });
+    expect(row?.lastError).toContain('gave up after 3 attempts');
+    expect(await w.store.transaction((tx) => tx.countDeliveries('dead'))).toBe(1);
+  });
+
+  it('dead-letters another 4xx at once, without retrying', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'status', status: 400 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w);
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, dead: 1 });
+    w.clock.advance(60 * 60 * 1000);
+    expect((await d.runOnce()).attempted).toBe(0);
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'dead', attempts: 1, lastStatusCode: 400 });
+    // The hook itself stays: only a 410 unsubscribes.
+    expect((await w.hooks.list(w.ws.workspaceId)).map((h) => h.id)).toEqual([hook.id]);
+  });
+});
+
+describe('410 Gone', () => {
+  it('deletes the hook, abandons its pending deliveries and sends it nothing more', async () => {
+    const w = await world();
+    const t = await target((request) => ({ kind: 'status', status: request.path.endsWith('/gone') ? 410 : 200 }));
+    const gone = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/gone`, event: '*' });
+    const alive = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/alive`, event: '*' });
+    const { contactId } = await w.ws.handleInbound(inbound('m1', 'STOP'));
+    await w.ws.addTag(contactId, 'VIP');
+    const d = dispatcherOf(w);
+
+    expect(await d.runOnce()).toMatchObject({ gone: 1, delivered: 1 });
+    const stored = await w.store.transaction((tx) => tx.getHook(w.ws.workspaceId, gone.id));
+    expect(stored).toMatchObject({ deletedReason: 'gone', deletedAt: START });
+    expect((await w.hooks.list(w.ws.workspaceId)).map((h) => h.id)).toEqual([alive.id]);
+    const rows = await w.hooks.deliveries(w.ws.workspaceId, gone.id, {});
+    expect(rows.map((r) => r.status)).toEqual(['dead', 'dead']);
+    expect(rows.map((r) => r.attempts).sort()).toEqual([0, 1]);
+    expect(rows.find((r) => r.attempts === 1)).toMatchObject({ lastStatusCode: 410 });
+
+    await w.ws.addTag(contactId, 'Lead');
+    for (let i = 0; i < 3; i += 1) {
+      w.clock.advance(60 * 60 * 1000);
+      await d.runOnce();
+    }
+    expect(t.received.filter((r) => r.path.endsWith('/gone'))).toHaveLength(1);
+    expect(t.received.filter((r) => r.path.endsWith('/alive'))).toHaveLength(3);
+  });
+});
+
+describe('ordering and concurrency', () => {
+  it("holds a contact's later event while an earlier one is retrying, without blocking other contacts", async () => {
+    const w = await world();
+    let failFirst = true;
+    const t = await target((request) => {
+      if (failFirst && request.headers['x-consentry-event-type'] === 'consent.withdrawn') {
+        failFirst = false;
+        return { kind: 'status', status: 500 };
+      }
+      return { kind: 'status', status: 200 };
+    });
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    const ana = await w.ws.handleInbound(inbound('m1', 'STOP', '+34600000001'));
+    await w.ws.addTag(ana.contactId, 'VIP');
+    const ben = await w.ws.handleInbound(inbound('m2', 'START', '+34600000002'));
+    const d = dispatcherOf(w);
+
+    expect(await d.runOnce()).toMatchObject({ attempted: 2, retried: 1, delivered: 1 });
+    expect(t.received.map((r) => r.headers['x-consentry-event-type']).sort()).toEqual(['consent.given', 'consent.withdrawn']);
+    // Ana's tag event waits behind her failed opt-out, even on passes before the retry is due.
+    expect((await d.runOnce()).attempted).toBe(0);
+    w.clock.advance(60 * 60 * 1000);
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+
+    const anaTypes = t.received.filter((r) => JSON.parse(r.body).contactId === ana.contactId).map((r) => r.headers['x-consentry-event-type']);
+    expect(anaTypes).toEqual(['consent.withdrawn', 'consent.withdrawn', 'contact.tagged']);
+    expect(t.received.filter((r) => JSON.parse(r.body).contactId === ben.contactId)).toHaveLength(1);
+  });
+
+  it('sends different contacts concurrently, never more than the concurrency bound', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'slow', delayMs: 300, status: 200 }));
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    for (let i = 1; i <= 6; i += 1) await w.ws.handleInbound(inbound(`m${i}`, 'STOP', `+3460000000${i}`));
+    const d = dispatcherOf(w, { concurrency: 4, requestTimeoutMs: 5000 });
+
+    expect(await d.runOnce()).toMatchObject({ attempted: 4, delivered: 4 });
+    expect(t.received).toHaveLength(4);
+    // All four were on the wire before the first answer came back: sent at once, not in turn.
+    const arrivals = t.received.map((r) => r.receivedAt);
+    expect(Math.max(...arrivals) - Math.min(...arrivals)).toBeLessThan(300);
+    expect(await d.runOnce()).toMatchObject({ attempted: 2, delivered: 2 });
+    expect(new Set(t.received.map((r) => r.headers['x-consentry-event-id'])).size).toBe(6);
+  });
+});
+
+describe('custom channel outbound webhook', () => {
+  it('POSTs each reply as a signed message.outbound event, with the per-workspace secret', async () => {
+    const t = await target();
+    const w = await world({ settings: { outboundWebhookUrl: 'http://127.0.0.1:1/placeholder' } });
+    await w.ws.updateSettings({ outboundWebhookUrl: t.url });
+    const result = await w.ws.handleInbound(inbound('m1', 'STOP'));
+    expect(await dispatcherOf(w).runOnce()).toMatchObject({ delivered: 1 });
+
+    const [request] = t.received;
+    expect(request?.headers['x-consentry-event-type']).toBe('message.outbound');
+    const body = JSON.parse(request?.body ?? '');
+    expect(body).toMatchObject({
+      type: 'message.outbound',
+      contactId: result.contactId,
+      data: { contactId: result.contactId, channel: 'whatsapp', to: '+34600000001', text: result.replies[0]?.text },
+    });
+    const secret = await getOutboundWebhookSecret(w.store, w.ws.workspaceId);
+    expect(secret).toBe(await getOutboundWebhookSecret(w.store, w.ws.workspaceId));
+    const verify = (s: string) =>
+      verifyDeliverySignature({
+        secret: s,
+        body: request?.body ?? '',
+        timestamp: request?.headers['x-consentry-timestamp']?.toString(),
+        signature: request?.headers['x-consentry-signature']?.toString(),
+        now: w.clock.now(),
+      });
+    expect(verify(secret)).toBe(true);
+    expect(verify(await getOutboundWebhookSecret(w.store, 'another-workspace'))).toBe(false);
+  });
+
+  it('closes pending outbound deliveries once the webhook URL is removed', async () => {
+    const t = await target();
+    const w = await world({ settings: { outboundWebhookUrl: t.url } });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w);
+    await d.fanOut();
+    await w.ws.updateSettings({ outboundWebhookUrl: null });
+    expect((await d.runOnce()).attempted).toBe(0);
+    expect(t.received).toHaveLength(0);
+    const rows = await w.store.transaction((tx) => tx.listDeliveries(w.ws.workspaceId, outboundHookId(w.ws.workspaceId), { limit: 10 }));
+    expect(rows.map((r) => [r.status, r.lastError])).toEqual([['dead', 'outbound webhook removed from the workspace settings']]);
+  });
+});
+
+describe('fan-out', () => {
+  it('advances its cursor in the store and never fans an event out twice', async () => {
+    const w = await world();
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: 'https://example.com/hook', event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w, { batchSize: 1 });
+    const { contactId } = await w.ws.handleInbound(inbound('m2', 'START'));
+    await w.ws.addTag(contactId, 'VIP');
+    expect(await d.fanOut()).toEqual({ events: 3, deliveries: 3 });
+    expect(await d.fanOut()).toEqual({ events: 0, deliveries: 0 });
+    const last = (await w.store.transaction((tx) => tx.listEventsAfter(0, 100))).at(-1);
+    expect(await w.store.transaction((tx) => tx.getMeta(HOOKS_CURSOR_KEY))).toBe(last?.position);
+  });
+
+  it('refuses a corrupt cursor instead of starting over from the first event', async () => {
+    const w = await world();
+    await w.store.transaction((tx) => tx.setMeta(HOOKS_CURSOR_KEY, 'not a number'));
+    await expect(dispatcherOf(w).fanOut()).rejects.toThrow(/cursor/);
+  });
+});
+
+describe('start and stop', () => {
+  it('delivers on its own loop, and stop() waits for the delivery in flight', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'slow', delayMs: 200, status: 200 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w, { intervalMs: 5, requestTimeoutMs: 5000 });
+    d.start();
+    await t.waitForRequests(1);
+    expect(d.inFlightCount).toBe(1);
+    await d.stop();
+    expect(d.inFlightCount).toBe(0);
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(t.received).toHaveLength(1);
+  });
+
+  it("on its loop, sends a contact's next event only after the previous one was answered", async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'slow', delayMs: 100, status: 200 }));
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    const { contactId } = await w.ws.handleInbound(inbound('m1', 'STOP'));
+    await w.ws.addTag(contactId, 'VIP');
+    await w.ws.addTag(contactId, 'Lead');
+    const other = await w.ws.handleInbound(inbound('m2', 'STOP', '+34600000002'));
+    const d = dispatcherOf(w, { intervalMs: 5, requestTimeoutMs: 5000 });
+    d.start();
+    await t.waitForRequests(4);
+    await d.stop();
+
+    const mine = t.received.filter((r) => JSON.parse(r.body).contactId === contactId);
+    expect(mine.map((r) => r.headers['x-consentry-event-type'])).toEqual(['consent.withdrawn', 'contact.tagged', 'contact.tagged']);
+    for (let i = 1; i < mine.length; i += 1) {
+      expect((mine[i]?.receivedAt ?? 0) - (mine[i - 1]?.receivedAt ?? 0)).toBeGreaterThanOrEqual(100);
+    }
+    // The other contact did not wait behind the first one's chain.
+    const theirs = t.received.find((r) => JSON.parse(r.body).contactId === other.contactId);
+    expect((theirs?.receivedAt ?? Infinity) - (mine[0]?.receivedAt ?? 0)).toBeLessThan(100);
+  });
+});
