@@ -1,0 +1,42 @@
+import type { Authentication, Bundle, ZObject } from 'zapier-platform-core';
+import { AuthDataSchema, callApi, describeIssues, MeSchema } from './api.js';
+
+/** Checks the connection by asking the server whose key this is: `GET /v1/me` answers the workspace. */
+const test = async (z: ZObject, bundle: Bundle) => {
+  const auth = AuthDataSchema.safeParse(bundle.authData);
+  if (!auth.success) throw new z.errors.Error(`Check the connection fields: ${describeIssues(auth.error)}`, 'INVALID_CONNECTION', 400);
+  const me = await callApi(z, bundle, { path: '/v1/me', schema: MeSchema });
+  return { id: me.id, name: me.name };
+};
+
+/**
+ * Names the connection after the workspace. A connectionLabel function gets the test's answer as
+ * `bundle.inputData`, not hoisted to the top level
+ * (https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#connection-label).
+ */
+const connectionLabel = async (_z: ZObject, bundle: Bundle) => {
+  const me = MeSchema.safeParse(bundle.inputData);
+  return me.success ? me.data.name : 'Consentry';
+};
+
+export const authentication: Authentication = {
+  type: 'custom',
+  fields: [
+    {
+      key: 'serverUrl',
+      label: 'Server URL',
+      type: 'string',
+      required: true,
+      helpText: 'The base URL of your Consentry server, e.g. `https://consent.example.com`.',
+    },
+    {
+      key: 'apiKey',
+      label: 'API Key',
+      type: 'password',
+      required: true,
+      helpText: 'A key for your workspace, created on the server with `consentry keys create`.',
+    },
+  ],
+  test,
+  connectionLabel,
+};

@@ -1,0 +1,49 @@
+import type { Bundle, Create, ZObject } from 'zapier-platform-core';
+import { z as zod } from 'zod';
+import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactWithConsentsItem, createContact } from '../contacts.js';
+import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, textList } from '../inputs.js';
+
+const InputSchema = zod
+  .object({
+    name: optionalText(200),
+    email: optionalText(254),
+    phone: optionalText(40),
+    tags: textList(100),
+  })
+  .superRefine((input, ctx) => {
+    if (input.email === undefined && input.phone === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['email'], message: 'give an email or a phone number' });
+    }
+  }, EVEN_WITH_FIELD_ERRORS);
+
+/**
+ * Also the create half of "Find or Create Contact", so it answers in the search's shape: a new
+ * contact has no consent recorded yet.
+ */
+const perform = async (z: ZObject, bundle: Bundle) => {
+  const input = parseInputData(z, InputSchema, bundle.inputData);
+  const contact = await createContact(z, bundle, input);
+  return contactWithConsentsItem(contact, []);
+};
+
+const create: Create = {
+  key: 'create_contact',
+  noun: 'Contact',
+  display: {
+    label: 'Create Contact',
+    description: 'Creates a contact in Consentry. Emails and phone numbers are checked and normalised by the server.',
+  },
+  operation: {
+    inputFields: [
+      { key: 'name', label: 'Name', required: false },
+      { key: 'email', label: 'Email', required: false, helpText: 'Give an email, a phone number, or both.' },
+      { key: 'phone', label: 'Phone', required: false, helpText: 'In international format, e.g. +34 600 000 001.' },
+      { key: 'tags', label: 'Tags', required: false, list: true, dynamic: 'tag_list.id.name' },
+    ],
+    perform,
+    outputFields: [...CONTACT_OUTPUT_FIELDS, { key: 'consents', label: 'Consents' }],
+    sample: { ...CONTACT_SAMPLE, consents: [], consentStatus: {} },
+  },
+};
+
+export default create;

@@ -1,0 +1,150 @@
+import type { Bundle, Create, ZObject } from 'zapier-platform-core';
+import { z as zod } from 'zod';
+import { apiPath, callApi, SetConsentAnswerSchema } from '../api.js';
+import { resolveContact } from '../contacts.js';
+import {
+  channelField,
+  channelInput,
+  CONSENT_STATUSES,
+  contactFields,
+  contactNameField,
+  contactSelectorShape,
+  EVEN_WITH_FIELD_ERRORS,
+  explanationField,
+  LEGAL_BASES,
+  legalBasisField,
+  legalBasisLabel,
+  optionalChoice,
+  optionalText,
+  parseInputData,
+  purposeField,
+  purposeInput,
+  requireContact,
+  statusField,
+} from '../inputs.js';
+
+/**
+ * An opt-in recorded on the contact's behalf needs a legal basis and an explanation, as in
+ * HubSpot's UI (DESIGN §2); checked here so the Zap says so before anything is written.
+ */
+const InputSchema = zod
+  .object({
+    ...contactSelectorShape,
+    purpose: purposeInput,
+    channel: channelInput,
+    status: zod.preprocess((value) => (value === '' ? undefined : value), zod.enum(CONSENT_STATUSES, { error: 'choose opted_in or opted_out' })),
+    legalBasis: optionalChoice(LEGAL_BASES),
+    explanation: optionalText(2000),
+    occurredAt: zod.preprocess(
+      (value) => (value === '' || value === null ? undefined : value),
+      zod.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time with a time zone' }).optional(),
+    ),
+    idempotencyKey: optionalText(200),
+  })
+  .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS)
+  .superRefine((input, ctx) => {
+    if (input.status !== 'opted_in') return;
+    if (input.legalBasis === undefined) ctx.addIssue({ code: 'custom', path: ['legalBasis'], message: 'required for an opt-in' });
+    if (input.explanation === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['explanation'], message: 'required for an opt-in: say how and when the contact agreed' });
+    }
+  }, EVEN_WITH_FIELD_ERRORS);
+
+const perform = async (z: ZObject, bundle: Bundle) => {
+  const input = parseInputData(z, InputSchema, bundle.inputData);
+  const contact = await resolveContact(z, bundle, input, { createIfMissing: true });
+  const body: Record<string, unknown> = { status: input.status };
+  if (input.legalBasis !== undefined) body.legalBasis = input.legalBasis;
+  if (input.explanation !== undefined) body.explanation = input.explanation;
+  if (input.occurredAt !== undefined) body.occurredAt = input.occurredAt;
+  if (input.idempotencyKey !== undefined) body.idempotencyKey = input.idempotencyKey;
+  // The source (`zapier`) travels as the X-Consentry-Source header set by the middleware.
+  const answer = await callApi(z, bundle, {
+    method: 'PUT',
+    path: apiPath('v1', 'contacts', contact.id, 'consents', input.purpose, input.channel),
+    body,
+    schema: SetConsentAnswerSchema,
+  });
+  const { record } = answer;
+  return {
+    id: record.id,
+    contactId: record.contactId,
+    contactEmail: contact.email,
+    contactPhone: contact.phone,
+    purpose: record.purpose,
+    channel: record.channel,
+    status: record.status,
+    legalBasis: record.legalBasis,
+    legalBasisLabel: legalBasisLabel(record.legalBasis),
+    explanation: record.explanation,
+    source: record.source,
+    occurredAt: record.occurredAt,
+    created: answer.created,
+  };
+};
+
+const create: Create = {
+  key: 'record_consent',
+  noun: 'Consent',
+  display: {
+    label: 'Record Consent',
+    description: 'Records an opt-in or opt-out for a contact on a channel, creating the contact when it is new.',
+  },
+  operation: {
+    inputFields: [
+      ...contactFields('whose consent changes'),
+      contactNameField,
+      purposeField({ required: false, defaultMarketing: true }),
+      channelField({ required: true }),
+      statusField,
+      legalBasisField,
+      explanationField,
+      {
+        key: 'occurredAt',
+        label: 'Decided At',
+        type: 'datetime',
+        required: false,
+        helpText: 'When the contact made the decision, if earlier than now.',
+      },
+      {
+        key: 'idempotencyKey',
+        label: 'Idempotency Key',
+        required: false,
+        helpText: 'A value unique to this decision (e.g. a form submission ID): the same key is recorded once.',
+      },
+    ],
+    perform,
+    outputFields: [
+      { key: 'id', label: 'Consent Record ID' },
+      { key: 'contactId', label: 'Contact ID' },
+      { key: 'contactEmail', label: 'Contact Email' },
+      { key: 'contactPhone', label: 'Contact Phone' },
+      { key: 'purpose', label: 'Purpose' },
+      { key: 'channel', label: 'Channel' },
+      { key: 'status', label: 'Status' },
+      { key: 'legalBasis', label: 'Legal Basis' },
+      { key: 'legalBasisLabel', label: 'Legal Basis (label)' },
+      { key: 'explanation', label: 'Explanation' },
+      { key: 'source', label: 'Source' },
+      { key: 'occurredAt', label: 'Decided At', type: 'datetime' },
+      { key: 'created', label: 'New Record', type: 'boolean' },
+    ],
+    sample: {
+      id: '01JQ85K1MBNCPDQERSFTGVHWJX',
+      contactId: '01JQ7ZK4C2V9N8M3T5R6W1XYZA',
+      contactEmail: 'ana.test@example.com',
+      contactPhone: '+34600000001',
+      purpose: 'marketing',
+      channel: 'email',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      legalBasisLabel: 'Freely given consent from contact',
+      explanation: 'Ticked the newsletter box on the checkout form',
+      source: 'zapier',
+      occurredAt: '2026-03-01T10:00:00.000Z',
+      created: true,
+    },
+  },
+};
+
+export default create;

@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import type { Bundle, Create, ZObject } from 'zapier-platform-core';
+import { z as zod } from 'zod';
+import { callApi, InboundAnswerSchema, repliesText } from '../api.js';
+import { channelField, EVEN_WITH_FIELD_ERRORS, messagingChannelInput, optionalText, parseInputData } from '../inputs.js';
+
+const InputSchema = zod
+  .object({
+    channel: messagingChannelInput,
+    senderId: optionalText(200),
+    phone: optionalText(40),
+    email: optionalText(254),
+    name: optionalText(200),
+    text: optionalText(4096),
+    button: optionalText(256),
+    messageId: optionalText(200),
+    timestamp: zod.preprocess(
+      (value) => (value === '' || value === null ? undefined : value),
+      zod.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time with a time zone' }).optional(),
+    ),
+  })
+  .superRefine((input, ctx) => {
+    if (input.senderId === undefined && input.phone === undefined && input.email === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['senderId'], message: 'give the sender’s ID on the channel, a phone number or an email' });
+    }
+    if (input.text === undefined && input.button === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['text'], message: 'a message needs text or a button' });
+    }
+  }, EVEN_WITH_FIELD_ERRORS);
+
+/**
+ * Feeds a message received by any tool into Consentry, exactly as a channel webhook would:
+ * keywords (START, STOP, HELP ...) and the workspace's workflows answer it, and the replies come
+ * back for a later step to send.
+ */
+const perform = async (z: ZObject, bundle: Bundle) => {
+  const input = parseInputData(z, InputSchema, bundle.inputData);
+  // The server processes a channel's message id once; without one from the source tool every run is a new message.
+  const messageId = input.messageId ?? `zapier-${randomUUID()}`;
+  const from: Record<string, string> = { id: input.senderId ?? input.phone ?? input.email ?? '' };
+  if (input.phone !== undefined) from.phone = input.phone;
+  if (input.email !== undefined) from.email = input.email;
+  if (input.name !== undefined) from.name = input.name;
+  const body: Record<string, unknown> = { channel: input.channel, messageId, from };
+  if (input.text !== undefined) body.text = input.text;
+  if (input.button !== undefined) body.button = input.button;
+  if (input.timestamp !== undefined) body.timestamp = input.timestamp;
+  const answer = await callApi(z, bundle, { method: 'POST', path: '/v1/messages', body, schema: InboundAnswerSchema });
+  return {
+    id: messageId,
+    messageId,
+    contactId: answer.contactId,
+    conversationId: answer.conversationId,
+    replies: answer.replies,
+    replyText: repliesText(answer.replies),
+    replyCount: answer.replies.length,
+    eventTypes: answer.events.map((event) => event.type).join(', '),
+  };
+};
+
+const create: Create = {
+  key: 'send_inbound_message',
+  noun: 'Message',
+  display: {
+    label: 'Send Inbound Message',
+    description:
+      'Feeds a message a contact sent (from any tool) into Consentry keywords and workflows, and returns the replies to send back.',
+  },
+  operation: {
+    inputFields: [
+      channelField({ required: true, messagingOnly: true, helpText: 'The channel the contact wrote on.' }),
+      {
+        key: 'senderId',
+        label: 'Sender ID',
+        required: false,
+        helpText: 'The contact’s ID on that channel (e.g. the WhatsApp number). Defaults to the phone, then the email.',
+      },
+      { key: 'phone', label: 'Sender Phone', required: false, helpText: 'In international format, e.g. +34 600 000 001.' },
+      { key: 'email', label: 'Sender Email', required: false },
+      { key: 'name', label: 'Sender Name', required: false },
+      { key: 'text', label: 'Text', type: 'text', required: false, helpText: 'What the contact wrote, e.g. STOP.' },
+      { key: 'button', label: 'Button', required: false, helpText: 'The id or label of a quick-reply button the contact pressed.' },
+      {
+        key: 'messageId',
+        label: 'Message ID',
+        required: false,
+        helpText: 'The source tool’s message ID: a message already seen is not processed twice. Leave empty to treat every run as new.',
+      },
+      { key: 'timestamp', label: 'Sent At', type: 'datetime', required: false },
+    ],
+    perform,
+    outputFields: [
+      { key: 'id', label: 'Message ID' },
+      { key: 'contactId', label: 'Contact ID' },
+      { key: 'conversationId', label: 'Conversation ID' },
+      { key: 'replyText', label: 'Replies (one per line)' },
+      { key: 'replyCount', label: 'Number of Replies', type: 'integer' },
+      { key: 'eventTypes', label: 'Events Raised' },
+    ],
+    sample: {
+      id: 'SM0000000000000000000000000000002',
+      messageId: 'SM0000000000000000000000000000002',
+      contactId: '01JQ7ZK4C2V9N8M3T5R6W1XYZA',
+      conversationId: null,
+      replies: [{ text: 'You have been unsubscribed and will no longer receive messages. Reply START to subscribe again.' }],
+      replyText: 'You have been unsubscribed and will no longer receive messages. Reply START to subscribe again.',
+      replyCount: 1,
+      eventTypes: 'consent.withdrawn',
+    },
+  },
+};
+
+export default create;

@@ -1,0 +1,50 @@
+import type { Bundle, Create, ZObject } from 'zapier-platform-core';
+import { z as zod } from 'zod';
+import { apiPath, callApi, ContactSchema } from '../api.js';
+import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactItem, resolveContact } from '../contacts.js';
+import {
+  contactFields,
+  contactNameField,
+  contactSelectorShape,
+  EVEN_WITH_FIELD_ERRORS,
+  parseInputData,
+  requireContact,
+  requiredText,
+} from '../inputs.js';
+
+const InputSchema = zod
+  .object({ ...contactSelectorShape, tag: requiredText(100) })
+  .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
+
+const perform = async (z: ZObject, bundle: Bundle) => {
+  const input = parseInputData(z, InputSchema, bundle.inputData);
+  const contact = await resolveContact(z, bundle, input, { createIfMissing: true });
+  const tagged = await callApi(z, bundle, {
+    method: 'POST',
+    path: apiPath('v1', 'contacts', contact.id, 'tags'),
+    body: { tag: input.tag },
+    schema: ContactSchema,
+  });
+  return contactItem(tagged);
+};
+
+const create: Create = {
+  key: 'tag_contact',
+  noun: 'Tag',
+  display: {
+    label: 'Tag Contact',
+    description: 'Adds a tag to a contact (creating the contact when it is new). Tags can start Consentry workflows.',
+  },
+  operation: {
+    inputFields: [
+      ...contactFields('to tag'),
+      contactNameField,
+      { key: 'tag', label: 'Tag', required: true, dynamic: 'tag_list.id.name', helpText: 'An existing tag, or type a new one.' },
+    ],
+    perform,
+    outputFields: CONTACT_OUTPUT_FIELDS,
+    sample: CONTACT_SAMPLE,
+  },
+};
+
+export default create;

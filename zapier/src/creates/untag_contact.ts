@@ -1,0 +1,48 @@
+import type { Bundle, Create, ZObject } from 'zapier-platform-core';
+import { z as zod } from 'zod';
+import { apiPath, callApi, ContactSchema } from '../api.js';
+import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactItem, resolveContact } from '../contacts.js';
+import {
+  contactFields,
+  contactSelectorShape,
+  EVEN_WITH_FIELD_ERRORS,
+  parseInputData,
+  requireContact,
+  requiredText,
+} from '../inputs.js';
+
+const InputSchema = zod
+  .object({ ...contactSelectorShape, tag: requiredText(100) })
+  .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
+
+const perform = async (z: ZObject, bundle: Bundle) => {
+  const input = parseInputData(z, InputSchema, bundle.inputData);
+  // Removing a tag from someone Consentry does not know is a mistake to report, not a contact to create.
+  const contact = await resolveContact(z, bundle, input, { createIfMissing: false });
+  const untagged = await callApi(z, bundle, {
+    method: 'DELETE',
+    path: apiPath('v1', 'contacts', contact.id, 'tags', input.tag),
+    schema: ContactSchema,
+  });
+  return contactItem(untagged);
+};
+
+const create: Create = {
+  key: 'untag_contact',
+  noun: 'Tag',
+  display: {
+    label: 'Remove Tag from Contact',
+    description: 'Removes a tag from an existing contact.',
+  },
+  operation: {
+    inputFields: [
+      ...contactFields('to untag'),
+      { key: 'tag', label: 'Tag', required: true, dynamic: 'tag_list.id.name' },
+    ],
+    perform,
+    outputFields: CONTACT_OUTPUT_FIELDS,
+    sample: { ...CONTACT_SAMPLE, tags: [], tagList: '' },
+  },
+};
+
+export default create;

@@ -1,0 +1,107 @@
+import type { AfterResponseMiddleware, BeforeRequestMiddleware, HttpResponse, ZObject } from 'zapier-platform-core';
+import { z as zod } from 'zod';
+
+/**
+ * The Consentry server answers every failure as RFC 9457 problem+json with a stable `code` and,
+ * for validation failures, one `errors[]` entry per field (the server's HTTP API contract).
+ */
+const ProblemSchema = zod.object({
+  title: zod.string().optional(),
+  detail: zod.string().optional(),
+  code: zod.string().optional(),
+  errors: zod.array(zod.object({ path: zod.string(), message: zod.string() })).optional(),
+});
+type Problem = zod.infer<typeof ProblemSchema>;
+
+/** When the server names no delay, wait a minute before Zapier replays the step. */
+export const DEFAULT_RETRY_DELAY_SECONDS = 60;
+
+function readProblem(response: HttpResponse): Problem {
+  const parsed = ProblemSchema.safeParse(response.data);
+  return parsed.success ? parsed.data : {};
+}
+
+/** `legalBasis: required for an opt-in; explanation: ...` — the server's own words, field by field. */
+export function describeProblem(problem: Problem, status: number): string {
+  const fields = (problem.errors ?? []).map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message));
+  if (fields.length > 0) return fields.join('; ');
+  return problem.detail ?? problem.title ?? `the Consentry server answered ${status}`;
+}
+
+/** Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+export function retryDelaySeconds(retryAfter: string | null | undefined, nowMs: number): number {
+  // `response.getHeader` is Headers#get underneath: null, not undefined, when the header is absent.
+  if (retryAfter === null || retryAfter === undefined || retryAfter.trim() === '') return DEFAULT_RETRY_DELAY_SECONDS;
+  const trimmed = retryAfter.trim();
+  if (/^\d+$/.test(trimmed)) return Math.max(1, Number.parseInt(trimmed, 10));
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return DEFAULT_RETRY_DELAY_SECONDS;
+  return Math.max(1, Math.ceil((at - nowMs) / 1000));
+}
+
+/**
+ * Turns a failed Consentry response into the Zapier error that makes Zapier do the right thing:
+ * - 401: `ExpiredAuthError`. For custom (API key) auth there is nothing to refresh; Zapier documents
+ *   ExpiredAuthError for stale credentials (the Zap is paused and the user asked to reconnect) and
+ *   RefreshAuthError only for OAuth2/session auth that can refresh
+ *   (https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#stale-authentication-credentials).
+ * - 429 and 5xx: `ThrottledError`, so Zapier replays the step after the delay instead of marking the
+ *   run errored and, at 95 % errors, switching the Zap off (https://docs.zapier.com/platform/manage/api-outage,
+ *   https://docs.zapier.com/platform/build/troubleshoot-throttles).
+ * - 410 (contact erased): `HaltedError`, a soft stop that never turns the Zap off: retrying cannot help.
+ * - anything else: `z.errors.Error` carrying the server's field messages and code.
+ */
+export function throwForProblem(response: HttpResponse, z: ZObject): never {
+  const { status } = response;
+  const problem = readProblem(response);
+  const message = describeProblem(problem, status);
+  if (status === 401) {
+    throw new z.errors.ExpiredAuthError(
+      `Consentry rejected the API key (${message}). Create a new key with \`consentry keys create\` and reconnect this account.`,
+    );
+  }
+  if (status === 429 || status >= 500) {
+    const delay = retryDelaySeconds(response.getHeader('retry-after'), Date.now());
+    const what = status === 429 ? 'is rate limiting this connection' : `had a server error (${status})`;
+    throw new z.errors.ThrottledError(`Consentry ${what}: ${message}. Zapier will retry in ${delay} s.`, delay);
+  }
+  if (status === 410) {
+    throw new z.errors.HaltedError(`Gone: ${message}`);
+  }
+  if (status === 404) {
+    throw new z.errors.Error(`Not found: ${message}`, problem.code ?? 'NOT_FOUND', status);
+  }
+  throw new z.errors.Error(message, problem.code ?? `HTTP_${status}`, status);
+}
+
+/**
+ * Maps every failed response before zapier-platform-core's own `throwForStatus` (which would only
+ * say "Got 422 calling PUT ..."). A request that sets `skipThrowForStatus` handles its statuses
+ * itself (searches turn a 404 into "nothing found"); see `callApiOrNull` in api.ts.
+ */
+export const mapProblemResponses: AfterResponseMiddleware = (response, z) => {
+  if (response.status < 400 || response.skipThrowForStatus) return response;
+  return throwForProblem(response, z);
+};
+
+function sameOrigin(url: string, base: string | undefined): boolean {
+  if (base === undefined) return false;
+  try {
+    return new URL(url).origin === new URL(base).origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Requests to the connected Consentry server carry the API key as a Bearer token and
+ * `X-Consentry-Source: zapier`, which makes the server record decisions made by a Zap with the
+ * source `zapier` (the server's HTTP API contract). The key goes to no other host.
+ */
+export const addConsentryHeaders: BeforeRequestMiddleware = (request, _z, bundle) => {
+  const apiKey = bundle.authData.apiKey;
+  if (apiKey && sameOrigin(request.url, bundle.authData.serverUrl)) {
+    request.headers = { ...request.headers, Authorization: `Bearer ${apiKey}`, 'X-Consentry-Source': 'zapier' };
+  }
+  return request;
+};

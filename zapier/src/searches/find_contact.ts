@@ -1,0 +1,64 @@
+import type { Bundle, Search, ZObject } from 'zapier-platform-core';
+import { z as zod } from 'zod';
+import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, consentsOf, contactWithConsentsItem, findContact } from '../contacts.js';
+import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData } from '../inputs.js';
+
+const InputSchema = zod
+  .object({ email: optionalText(254), phone: optionalText(40) })
+  .superRefine((input, ctx) => {
+    if (input.email === undefined && input.phone === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['email'], message: 'give an email or a phone number' });
+    }
+  }, EVEN_WITH_FIELD_ERRORS);
+
+/** A Zapier search answers an array: empty means "not found" and lets a Find-or-Create step create. */
+const perform = async (z: ZObject, bundle: Bundle) => {
+  const input = parseInputData(z, InputSchema, bundle.inputData);
+  const contact = await findContact(z, bundle, input);
+  if (!contact) return [];
+  const consents = await consentsOf(z, bundle, contact.id);
+  return consents ? [contactWithConsentsItem(contact, consents)] : [];
+};
+
+const search: Search = {
+  key: 'find_contact',
+  noun: 'Contact',
+  display: {
+    label: 'Find Contact',
+    description: 'Finds a contact by email or phone number, with its current consent on every channel.',
+  },
+  operation: {
+    inputFields: [
+      { key: 'email', label: 'Email', required: false, helpText: 'Give an email, a phone number, or both (email is tried first).' },
+      { key: 'phone', label: 'Phone', required: false, helpText: 'In international format, e.g. +34 600 000 001.' },
+    ],
+    perform,
+    outputFields: [
+      ...CONTACT_OUTPUT_FIELDS,
+      { key: 'consents[]purpose', label: 'Consent Purpose' },
+      { key: 'consents[]channel', label: 'Consent Channel' },
+      { key: 'consents[]status', label: 'Consent Status' },
+      { key: 'consents[]legalBasisLabel', label: 'Consent Legal Basis' },
+      { key: 'consents[]occurredAt', label: 'Consent Decided At', type: 'datetime' },
+    ],
+    sample: {
+      ...CONTACT_SAMPLE,
+      consents: [
+        {
+          purpose: 'marketing',
+          channel: 'whatsapp',
+          status: 'opted_in',
+          legalBasis: 'CONSENT_WITH_NOTICE',
+          legalBasisLabel: 'Freely given consent from contact',
+          explanation: 'Replied START on WhatsApp',
+          source: 'keyword',
+          occurredAt: '2026-03-01T09:15:00.000Z',
+          recordId: '01JQ80A1B2C3D4E5F6G7H8J9KB',
+        },
+      ],
+      consentStatus: { marketing_whatsapp: 'opted_in' },
+    },
+  },
+};
+
+export default search;

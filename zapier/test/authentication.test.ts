@@ -1,0 +1,150 @@
+import { http, HttpResponse } from 'msw';
+import { describe, expect, it } from 'vitest';
+import type { ZObject } from 'zapier-platform-core';
+import app from '../src/index.js';
+import { API_KEY, errorDetails, mswServer, problem, rejection, requests, route, run, SERVER_URL, useMockServer } from './support.js';
+
+useMockServer();
+
+const { test, connectionLabel } = app.authentication ?? {};
+
+describe('authentication', () => {
+  it('tests the connection with GET /v1/me and a Bearer key', async () => {
+    route('get', '/v1/me', { body: { id: 'ws_1', name: 'Ana Test Shop' } });
+    const me = await run(test);
+    expect(me).toEqual({ id: 'ws_1', name: 'Ana Test Shop' });
+    expect(requests).toHaveLength(1);
+    expect(requests[0]?.authorization).toBe(`Bearer ${API_KEY}`);
+    expect(requests[0]?.source).toBe('zapier');
+  });
+
+  it('accepts a server URL with a trailing slash', async () => {
+    route('get', '/v1/me', { body: { id: 'ws_1', name: 'Ana Test Shop' } });
+    await run(test, { authData: { serverUrl: `${SERVER_URL}/`, apiKey: API_KEY } });
+    expect(requests[0]?.path).toBe('/v1/me');
+  });
+
+  it('turns a 401 into ExpiredAuthError telling how to get a new key', async () => {
+    route('get', '/v1/me', problem(401, 'UNAUTHORIZED', 'missing or unknown API key'));
+    const error = await rejection(run(test));
+    expect(error.name).toBe('ExpiredAuthError');
+    expect(error.message).toContain('Consentry rejected the API key (missing or unknown API key)');
+    expect(error.message).toContain('consentry keys create');
+  });
+
+  it('rejects a server URL that is not http(s) before any request', async () => {
+    const error = await rejection(run(test, { authData: { serverUrl: 'ftp://consent.example.com', apiKey: API_KEY } }));
+    expect(errorDetails(error).message).toContain('serverUrl: must be an http(s) URL');
+    expect(requests).toHaveLength(0);
+  });
+
+  it('rejects an answer that is not Consentry’s', async () => {
+    route('get', '/v1/me', { body: { hello: 'world' } });
+    const error = await rejection(run(test));
+    expect(errorDetails(error)).toMatchObject({ code: 'UNEXPECTED_RESPONSE' });
+    expect(errorDetails(error).message).toContain('GET /v1/me');
+  });
+
+  it('labels the connection with the workspace name from the test result', async () => {
+    const label = await run(connectionLabel, { inputData: { id: 'ws_1', name: 'Ana Test Shop' } });
+    expect(label).toBe('Ana Test Shop');
+  });
+});
+
+describe('middleware', () => {
+  it('sends the API key and the source header only to the connected server', async () => {
+    const seen: (string | null)[] = [];
+    mswServer.use(
+      http.get('https://elsewhere.example.test/ping', ({ request }) => {
+        seen.push(request.headers.get('authorization'), request.headers.get('x-consentry-source'));
+        return HttpResponse.json({ ok: true });
+      }),
+    );
+    route('get', '/v1/me', { body: { id: 'ws_1', name: 'Ana Test Shop' } });
+    await run(async (z: ZObject) => {
+      await z.request({ url: `${SERVER_URL}/v1/me` });
+      await z.request({ url: 'https://elsewhere.example.test/ping' });
+      return {};
+    });
+    expect(requests[0]?.authorization).toBe(`Bearer ${API_KEY}`);
+    expect(requests[0]?.source).toBe('zapier');
+    expect(seen).toEqual([null, null]);
+  });
+
+  it('maps a 422 to z.errors.Error naming each field in the server’s words', async () => {
+    route(
+      'get',
+      '/v1/me',
+      problem(422, 'LEGAL_BASIS_REQUIRED', 'invalid consent', [
+        { path: 'legalBasis', message: 'required for an opt-in' },
+        { path: 'explanation', message: 'required for an opt-in' },
+      ]),
+    );
+    const details = errorDetails(await rejection(run(test)));
+    expect(details).toMatchObject({
+      name: 'AppError',
+      message: 'legalBasis: required for an opt-in; explanation: required for an opt-in',
+      code: 'LEGAL_BASIS_REQUIRED',
+      status: 422,
+    });
+  });
+
+  it('maps a 404 to "Not found" with the server’s detail', async () => {
+    route('get', '/v1/me', problem(404, 'NOT_FOUND', 'contact 01X not found'));
+    expect(errorDetails(await rejection(run(test)))).toMatchObject({
+      name: 'AppError',
+      message: 'Not found: contact 01X not found',
+      status: 404,
+    });
+  });
+
+  it('maps a 5xx to a retryable ThrottledError', async () => {
+    route('get', '/v1/me', problem(503, 'UNAVAILABLE', 'database is restarting'));
+    const details = errorDetails(await rejection(run(test)));
+    expect(details.name).toBe('ThrottledError');
+    expect(details.message).toContain('server error (503): database is restarting');
+    expect(details.delay).toBe(60);
+  });
+
+  it('maps a 500 without a body to a retryable ThrottledError', async () => {
+    route('get', '/v1/me', { status: 500 });
+    const details = errorDetails(await rejection(run(test)));
+    expect(details.name).toBe('ThrottledError');
+    expect(details.message).toContain('the Consentry server answered 500');
+  });
+
+  it('maps a 429 to ThrottledError with the Retry-After delay', async () => {
+    route('get', '/v1/me', { ...problem(429, 'RATE_LIMITED', 'slow down'), headers: { 'retry-after': '17' } });
+    const details = errorDetails(await rejection(run(test)));
+    expect(details).toMatchObject({ name: 'ThrottledError', delay: 17 });
+    expect(details.message).toContain('rate limiting this connection: slow down');
+  });
+
+  it('maps a 410 (erased contact) to HaltedError, which never turns the Zap off', async () => {
+    route('get', '/v1/me', problem(410, 'CONTACT_ERASED', 'contact was erased'));
+    const error = await rejection(run(test));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message.startsWith('Gone: contact was erased')).toBe(true);
+  });
+
+  it('maps another 4xx to z.errors.Error with the server’s code', async () => {
+    route('get', '/v1/me', problem(409, 'CONFLICT', 'email already used by another contact'));
+    expect(errorDetails(await rejection(run(test)))).toMatchObject({
+      name: 'AppError',
+      message: 'email already used by another contact',
+      code: 'CONFLICT',
+      status: 409,
+    });
+  });
+});
+
+describe('retryDelaySeconds', () => {
+  it('reads delay-seconds and HTTP dates, and falls back to a minute', async () => {
+    const { retryDelaySeconds } = await import('../src/middleware.js');
+    const now = Date.parse('2026-03-01T09:00:00Z');
+    expect(retryDelaySeconds('30', now)).toBe(30);
+    expect(retryDelaySeconds('Sun, 01 Mar 2026 09:02:00 GMT', now)).toBe(120);
+    expect(retryDelaySeconds(null, now)).toBe(60);
+    expect(retryDelaySeconds('soon', now)).toBe(60);
+  });
+});

@@ -1,0 +1,291 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import createContact from '../src/creates/create_contact.js';
+import recordConsent from '../src/creates/record_consent.js';
+import requestConsent from '../src/creates/request_consent.js';
+import sendInboundMessage from '../src/creates/send_inbound_message.js';
+import tagContact from '../src/creates/tag_contact.js';
+import untagContact from '../src/creates/untag_contact.js';
+import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
+
+useMockServer();
+
+const CONTACT_ID = '01JQ7ZK4C2V9N8M3T5R6W1XYZA';
+
+function contact(overrides: Record<string, unknown> = {}) {
+  return {
+    id: CONTACT_ID,
+    name: 'Ana Test',
+    email: 'ana.test@example.com',
+    phone: '+34600000001',
+    identities: [],
+    fields: {},
+    tags: [],
+    hubspotId: null,
+    createdAt: '2026-03-01T09:00:00.000Z',
+    updatedAt: '2026-03-01T09:00:00.000Z',
+    erasedAt: null,
+    ...overrides,
+  };
+}
+
+function consentAnswer(status: string, legalBasis: string | null, explanation: string | null) {
+  return {
+    record: {
+      id: '01JQ85K1MBNCPDQERSFTGVHWJX',
+      workspaceId: 'ws_1',
+      contactId: CONTACT_ID,
+      purpose: 'marketing',
+      channel: 'email',
+      status,
+      legalBasis,
+      explanation,
+      source: 'zapier',
+      occurredAt: '2026-03-01T10:00:00.000Z',
+      recordedAt: '2026-03-01T10:00:00.000Z',
+    },
+    created: true,
+    current: { purpose: 'marketing', channel: 'email', status },
+  };
+}
+
+const trail = () => requests.map((request) => `${request.method} ${request.path}`);
+
+describe('record_consent', () => {
+  const { perform } = recordConsent.operation;
+  const optIn = {
+    email: 'ana.test@example.com',
+    channel: 'email',
+    status: 'opted_in',
+    legalBasis: 'CONSENT_WITH_NOTICE',
+    explanation: 'Ticked the newsletter box on the checkout form',
+  };
+
+  it('finds the contact by email and PUTs the decision (purpose defaults to marketing)', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', {
+      body: consentAnswer('opted_in', 'CONSENT_WITH_NOTICE', optIn.explanation),
+    });
+    const result = await run(perform, { inputData: { ...optIn, purpose: '' } });
+    expect(trail()).toEqual(['GET /v1/contacts', `PUT /v1/contacts/${CONTACT_ID}/consents/marketing/email`]);
+    expect(requests[0]?.query.get('email')).toBe('ana.test@example.com');
+    expect(requests[1]?.body).toEqual({ status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: optIn.explanation });
+    expect(requests[1]?.source).toBe('zapier');
+    expect(result).toEqual({
+      id: '01JQ85K1MBNCPDQERSFTGVHWJX',
+      contactId: CONTACT_ID,
+      contactEmail: 'ana.test@example.com',
+      contactPhone: '+34600000001',
+      purpose: 'marketing',
+      channel: 'email',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      legalBasisLabel: 'Freely given consent from contact',
+      explanation: optIn.explanation,
+      source: 'zapier',
+      occurredAt: '2026-03-01T10:00:00.000Z',
+      created: true,
+    });
+  });
+
+  it('creates the contact when no contact has the email', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('post', '/v1/contacts', { status: 201, body: contact() });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_in', 'CONSENT_WITH_NOTICE', 'x') });
+    await run(perform, { inputData: { ...optIn, name: 'Ana Test' } });
+    expect(trail()).toEqual(['GET /v1/contacts', 'POST /v1/contacts', `PUT /v1/contacts/${CONTACT_ID}/consents/marketing/email`]);
+    expect(requests[1]?.body).toEqual({ name: 'Ana Test', email: 'ana.test@example.com' });
+  });
+
+  it('uses the contact ID as given, with a workspace purpose', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_out', null, null) });
+    await run(perform, { inputData: { contactId: CONTACT_ID, purpose: 'product_updates', channel: 'whatsapp', status: 'opted_out' } });
+    expect(trail()).toEqual([`GET /v1/contacts/${CONTACT_ID}`, `PUT /v1/contacts/${CONTACT_ID}/consents/product_updates/whatsapp`]);
+    expect(requests[1]?.body).toEqual({ status: 'opted_out' });
+  });
+
+  it('refuses an opt-in without legal basis and explanation before calling the server', async () => {
+    const error = await rejection(run(perform, { inputData: { email: 'ana.test@example.com', channel: 'sms', status: 'opted_in' } }));
+    expect(errorDetails(error)).toMatchObject({ name: 'AppError', code: 'INVALID_INPUT' });
+    expect(errorDetails(error).message).toContain('legalBasis: required for an opt-in');
+    expect(errorDetails(error).message).toContain('explanation: required for an opt-in');
+    expect(requests).toHaveLength(0);
+  });
+
+  it('refuses a step with no contact, a bad channel and a bad legal basis, naming each field', async () => {
+    const error = await rejection(
+      run(perform, { inputData: { channel: 'pigeon', status: 'opted_out', legalBasis: 'BECAUSE' } }),
+    );
+    const { message } = errorDetails(error);
+    expect(message).toContain('email: give a contact ID, an email or a phone number');
+    expect(message).toContain('channel: choose one of');
+    expect(message).toContain('legalBasis:');
+    expect(requests).toHaveLength(0);
+  });
+
+  it('passes the server’s 422 field messages on', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+    route(
+      'put',
+      '/v1/contacts/:id/consents/:purpose/:channel',
+      problem(422, 'EXPLANATION_REQUIRED', 'invalid consent change', [{ path: 'explanation', message: 'must not be blank' }]),
+    );
+    const error = await rejection(run(perform, { inputData: { ...optIn, email: '', contactId: CONTACT_ID } }));
+    expect(errorDetails(error)).toMatchObject({ message: 'explanation: must not be blank', status: 422, code: 'EXPLANATION_REQUIRED' });
+  });
+
+  it('says "not found" for an unknown contact ID and creates nothing', async () => {
+    route('get', '/v1/contacts/:id', problem(404, 'NOT_FOUND', 'contact 01NOPE not found'));
+    const error = await rejection(run(perform, { inputData: { ...optIn, email: '', contactId: '01NOPE' } }));
+    expect(errorDetails(error)).toMatchObject({ message: 'Not found: contact 01NOPE not found', status: 404 });
+    expect(trail()).toEqual(['GET /v1/contacts/01NOPE']);
+  });
+
+  it('asks Zapier to retry when the server fails', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', problem(500, 'INTERNAL', 'boom'));
+    expect(errorDetails(await rejection(run(perform, { inputData: optIn }))).name).toBe('ThrottledError');
+  });
+});
+
+describe('tag_contact and untag_contact', () => {
+  it('tags a contact found by phone, creating it when missing', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('post', '/v1/contacts', { status: 201, body: contact({ email: null }) });
+    route('post', '/v1/contacts/:id/tags', ({ body }) => ({ body: contact({ email: null, tags: ['VIP'], echo: body }) }));
+    const result = await run(tagContact.operation.perform, { inputData: { phone: '+34600000001', tag: 'VIP' } });
+    expect(trail()).toEqual(['GET /v1/contacts', 'POST /v1/contacts', `POST /v1/contacts/${CONTACT_ID}/tags`]);
+    expect(requests[0]?.query.get('phone')).toBe('+34600000001');
+    expect(requests[2]?.body).toEqual({ tag: 'VIP' });
+    expect(result).toMatchObject({ id: CONTACT_ID, email: null, tags: ['VIP'], tagList: 'VIP' });
+  });
+
+  it('requires a tag', async () => {
+    const error = await rejection(run(tagContact.operation.perform, { inputData: { contactId: CONTACT_ID, tag: '  ' } }));
+    expect(errorDetails(error).message).toContain('tag: is required');
+  });
+
+  it('removes a tag with its name percent-encoded in the path', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact({ tags: ['Consent: Privacy', 'VIP'] })], nextCursor: null } });
+    route('delete', '/v1/contacts/:id/tags/:tag', { body: contact({ tags: ['VIP'] }) });
+    const result = await run(untagContact.operation.perform, { inputData: { email: 'ana.test@example.com', tag: 'Consent: Privacy' } });
+    expect(trail()).toEqual(['GET /v1/contacts', `DELETE /v1/contacts/${CONTACT_ID}/tags/Consent%3A%20Privacy`]);
+    expect(result).toMatchObject({ tags: ['VIP'], tagList: 'VIP' });
+  });
+
+  it('does not create a contact just to untag it', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    const error = await rejection(run(untagContact.operation.perform, { inputData: { email: 'nobody@example.com', tag: 'VIP' } }));
+    expect(errorDetails(error)).toMatchObject({ message: 'Not found: no Consentry contact has nobody@example.com', status: 404 });
+    expect(trail()).toEqual(['GET /v1/contacts']);
+  });
+});
+
+describe('send_inbound_message', () => {
+  const { perform } = sendInboundMessage.operation;
+  const answer = {
+    contactId: CONTACT_ID,
+    conversationId: null,
+    replies: [{ text: 'You have been unsubscribed.' }, { text: 'Reply START to subscribe again.' }],
+    events: [{ id: '01JQ8000000000000000000EV9', type: 'consent.withdrawn', data: {} }],
+    keyword: null,
+    duplicate: false,
+  };
+
+  it('posts the message as a channel webhook would and returns the replies', async () => {
+    route('post', '/v1/messages', { body: answer });
+    const result = await run(perform, {
+      inputData: { channel: 'whatsapp', phone: '+34600000001', name: 'Ana Test', text: 'STOP', messageId: 'wamid.1' },
+    });
+    expect(requests[0]?.body).toEqual({
+      channel: 'whatsapp',
+      messageId: 'wamid.1',
+      from: { id: '+34600000001', phone: '+34600000001', name: 'Ana Test' },
+      text: 'STOP',
+    });
+    expect(result).toEqual({
+      id: 'wamid.1',
+      messageId: 'wamid.1',
+      contactId: CONTACT_ID,
+      conversationId: null,
+      replies: [{ text: 'You have been unsubscribed.' }, { text: 'Reply START to subscribe again.' }],
+      replyText: 'You have been unsubscribed.\nReply START to subscribe again.',
+      replyCount: 2,
+      eventTypes: 'consent.withdrawn',
+    });
+  });
+
+  it('makes up a fresh message id when the source tool gives none', async () => {
+    route('post', '/v1/messages', { body: answer });
+    const input = { inputData: { channel: 'sms', senderId: 'sender-1', button: 'AGREE & PROCEED' } };
+    await run(perform, input);
+    await run(perform, input);
+    const ids = requests.map((request) => z.object({ messageId: z.string() }).parse(request.body).messageId);
+    expect(ids[0]).toMatch(/^zapier-/);
+    expect(ids[1]).toMatch(/^zapier-/);
+    expect(ids[0]).not.toBe(ids[1]);
+    expect(requests[0]?.body).toMatchObject({ from: { id: 'sender-1' }, button: 'AGREE & PROCEED' });
+  });
+
+  it('needs a sender and some text or a button', async () => {
+    const error = await rejection(run(perform, { inputData: { channel: 'sms' } }));
+    const { message } = errorDetails(error);
+    expect(message).toContain('senderId:');
+    expect(message).toContain('text: a message needs text or a button');
+    expect(requests).toHaveLength(0);
+  });
+
+  it('refuses "any" as the channel a message arrived on', async () => {
+    const error = await rejection(run(perform, { inputData: { channel: 'any', phone: '+34600000001', text: 'hi' } }));
+    expect(errorDetails(error).message).toContain('channel: choose one of whatsapp');
+  });
+});
+
+describe('request_consent', () => {
+  it('starts the request-consent-privacy workflow for the contact', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+    route('post', '/v1/workflows/request-consent-privacy/runs', {
+      status: 201,
+      body: {
+        runId: '01JQ86M2NCPDQERSFTGVHWJXKY',
+        conversationId: '01JQ86M2NCPDQERSFTGVHWJXKZ',
+        replies: [{ text: 'Our privacy policy: https://example.com/privacy' }, { text: 'Do you agree?', options: [{ label: 'AGREE & PROCEED' }] }],
+        events: [{ id: '01JQ8000000000000000000EVA', type: 'conversation.opened' }],
+      },
+    });
+    const result = await run(requestConsent.operation.perform, { inputData: { email: 'ana.test@example.com', channel: 'whatsapp' } });
+    expect(requests[1]?.body).toEqual({ contactId: CONTACT_ID, channel: 'whatsapp' });
+    expect(result).toMatchObject({
+      id: '01JQ86M2NCPDQERSFTGVHWJXKY',
+      contactId: CONTACT_ID,
+      channel: 'whatsapp',
+      replyText: 'Our privacy policy: https://example.com/privacy\nDo you agree?',
+      eventTypes: 'conversation.opened',
+    });
+  });
+
+  it('passes an unknown template or contact 404 on as "not found"', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+    route('post', '/v1/workflows/request-consent-privacy/runs', problem(404, 'UNKNOWN_TEMPLATE', 'no template request-consent-privacy'));
+    const error = await rejection(run(requestConsent.operation.perform, { inputData: { contactId: CONTACT_ID, channel: 'sms' } }));
+    expect(errorDetails(error).message).toBe('Not found: no template request-consent-privacy');
+  });
+});
+
+describe('create_contact', () => {
+  it('creates the contact with its tags and answers in Find Contact’s shape', async () => {
+    route('post', '/v1/contacts', { status: 201, body: contact({ tags: ['VIP', 'Lead'] }) });
+    const result = await run(createContact.operation.perform, {
+      inputData: { name: 'Ana Test', email: 'ana.test@example.com', phone: '', tags: 'VIP, Lead' },
+    });
+    expect(requests[0]?.body).toEqual({ name: 'Ana Test', email: 'ana.test@example.com', tags: ['VIP', 'Lead'] });
+    expect(result).toMatchObject({ id: CONTACT_ID, tags: ['VIP', 'Lead'], consents: [], consentStatus: {} });
+  });
+
+  it('names the field the server rejected', async () => {
+    route('post', '/v1/contacts', problem(422, 'INVALID_EMAIL', 'invalid contact', [{ path: 'email', message: 'not a valid email address' }]));
+    const error = await rejection(run(createContact.operation.perform, { inputData: { email: 'ana.test@' } }));
+    expect(errorDetails(error)).toMatchObject({ message: 'email: not a valid email address', code: 'INVALID_EMAIL', status: 422 });
+  });
+});

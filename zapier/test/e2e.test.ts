@@ -1,0 +1,417 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Bundle, createAppTester, type ZObject } from 'zapier-platform-core';
+import { z } from 'zod';
+import { FakeClock } from '../../src/ports/clock.js';
+import { startServer } from '../../src/server/index.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { defaultWorkers } from '../../src/worker/index.js';
+import checkPermission from '../src/searches/check_permission.js';
+import findContact from '../src/searches/find_contact.js';
+import createContact from '../src/creates/create_contact.js';
+import recordConsent from '../src/creates/record_consent.js';
+import requestConsent from '../src/creates/request_consent.js';
+import sendInboundMessage from '../src/creates/send_inbound_message.js';
+import tagContact from '../src/creates/tag_contact.js';
+import untagContact from '../src/creates/untag_contact.js';
+import app from '../src/index.js';
+import consentFailed from '../src/triggers/consent_failed.js';
+import consentGiven from '../src/triggers/consent_given.js';
+import consentWithdrawn from '../src/triggers/consent_withdrawn.js';
+import contactTagged from '../src/triggers/contact_tagged.js';
+import optoutReviewNeeded from '../src/triggers/optout_review_needed.js';
+import tagList from '../src/triggers/tag_list.js';
+import { errorDetails, operationOf, rejection } from './helpers.js';
+
+// End to end against a real Consentry server on 127.0.0.1 (no msw here: it would intercept the
+// loopback calls).
+
+type Operation = (z: ZObject, bundle: Bundle) => unknown;
+const appTester = createAppTester(app);
+
+interface Delivery {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A stand-in for hooks.zapier.com: records every POST and answers with the status set for its path. */
+class HookTarget {
+  readonly deliveries: Delivery[] = [];
+  readonly statusByPath = new Map<string, number>();
+  private waiters: { match: (d: Delivery) => boolean; resolve: (d: Delivery) => void }[] = [];
+  private server: Server | null = null;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const delivery = { path: request.url ?? '/', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') };
+        this.deliveries.push(delivery);
+        response.writeHead(this.statusByPath.get(delivery.path) ?? 200, { 'content-type': 'application/json' });
+        response.end('{"status":"success"}');
+        for (const waiter of this.waiters.filter((w) => w.match(delivery))) waiter.resolve(delivery);
+        this.waiters = this.waiters.filter((w) => !w.match(delivery));
+      });
+    });
+    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
+    const address = this.server.address() as AddressInfo;
+    this.url = `http://127.0.0.1:${address.port}`;
+  }
+
+  /** The first delivery to `path` whose body satisfies `match`, waiting for it to arrive if needed. */
+  next(path: string, match: (event: EventJson) => boolean = () => true, timeoutMs = 10_000): Promise<Delivery> {
+    const accept = (d: Delivery) => {
+      if (d.path !== path) return false;
+      const event = EventJsonSchema.safeParse(safeJson(d.body));
+      return event.success && match(event.data);
+    };
+    const already = this.deliveries.find(accept);
+    if (already) return Promise.resolve(already);
+    return new Promise<Delivery>((resolve, reject) => {
+      const deadline = setTimeout(() => reject(new Error(`no delivery to ${path} within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({
+        match: accept,
+        resolve: (d) => {
+          clearTimeout(deadline);
+          resolve(d);
+        },
+      });
+    });
+  }
+
+  to(path: string): Delivery[] {
+    return this.deliveries.filter((d) => d.path === path);
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+}
+
+const EventJsonSchema = z.object({
+  id: z.string(),
+  type: z.string(),
+  occurredAt: z.string(),
+  contactId: z.string().nullable(),
+  data: z.record(z.string(), z.unknown()),
+});
+type EventJson = z.infer<typeof EventJsonSchema>;
+const parseEvent = (body: string): EventJson => EventJsonSchema.parse(JSON.parse(body));
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+const HookListSchema = z.object({ data: z.array(z.object({ id: z.string(), event: z.string(), targetUrl: z.string() })) });
+const EventListSchema = z.object({ data: z.array(EventJsonSchema) });
+const ContactSchema = z.object({ id: z.string(), email: z.string().nullable(), phone: z.string().nullable(), tags: z.array(z.string()) });
+const ContactListSchema = z.object({ data: z.array(ContactSchema) });
+const ConsentsSchema = z.object({
+  data: z.array(z.object({ purpose: z.string(), channel: z.string(), status: z.string(), legalBasis: z.string().nullable(), source: z.string() })),
+});
+const InboundSchema = z.object({ contactId: z.string(), replies: z.array(z.object({ text: z.string() })) });
+const SubscribeDataSchema = z.object({ id: z.string() });
+const ItemsSchema = z.array(z.record(z.string(), z.unknown()));
+const ItemSchema = z.record(z.string(), z.unknown());
+
+let server: Awaited<ReturnType<typeof startServer>>;
+const clock = new FakeClock('2026-03-01T09:00:00.000Z');
+const target = new HookTarget();
+let authData: { serverUrl: string; apiKey: string };
+let workspace = { workspaceId: '', key: '' };
+let sequence = 0;
+let messageCount = 0;
+
+beforeAll(async () => {
+  server = await startServer({
+    store: createMemoryStore(),
+    clock,
+    host: '127.0.0.1',
+    port: 0,
+    logger: false,
+    dispatchIntervalMs: 20,
+    // Hook delivery and workflow timers run beside the routes, as in production.
+    workers: (deps) => defaultWorkers(deps),
+  });
+  await target.start();
+});
+
+afterAll(async () => {
+  await server?.close();
+  await target.stop();
+});
+
+// A workspace per test: its hooks and events are its own, so tests cannot see each other's.
+beforeEach(async () => {
+  sequence += 1;
+  workspace = await server.createWorkspaceWithKey(`Ana Test Shop ${sequence}`);
+  authData = { serverUrl: server.url, apiKey: workspace.key };
+  // The privacy workflow sends this link; the server refuses to start it without one.
+  await api('/v1/settings', { method: 'PATCH', body: { privacyPolicyUrl: 'https://example.com/privacy' } });
+});
+
+afterEach(() => {
+  target.statusByPath.clear();
+});
+
+function run(operation: unknown, bundle: Record<string, unknown> = {}): Promise<unknown> {
+  if (typeof operation !== 'function') throw new Error('not an operation function');
+  return appTester(operation as Operation, { authData, ...bundle });
+}
+
+async function api(path: string, init: { method?: string; body?: unknown } = {}): Promise<unknown> {
+  const response = await fetch(`${server.url}${path}`, {
+    method: init.method ?? 'GET',
+    headers: { authorization: `Bearer ${workspace.key}`, 'content-type': 'application/json' },
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  });
+  if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${path} answered ${response.status}: ${await response.text()}`);
+  return response.status === 204 ? null : response.json();
+}
+
+/** An inbound message as a channel webhook posts it; the clock moves so events get distinct times. */
+async function inbound(phone: string, text: string): Promise<z.infer<typeof InboundSchema>> {
+  clock.advance(60_000);
+  messageCount += 1;
+  const message = { channel: 'whatsapp', messageId: `wamid.e2e.${messageCount}`, from: { id: phone, phone }, text };
+  return InboundSchema.parse(await api('/v1/messages', { method: 'POST', body: message }));
+}
+
+async function hookIds(): Promise<string[]> {
+  return HookListSchema.parse(await api('/v1/hooks')).data.map((hook) => hook.id);
+}
+
+async function subscribe(trigger: { operation: object }, path: string, inputData: Record<string, unknown> = {}): Promise<string> {
+  const subscribeData = SubscribeDataSchema.parse(await run(operationOf(trigger).performSubscribe, { targetUrl: `${target.url}${path}`, inputData }));
+  return subscribeData.id;
+}
+
+/**
+ * The server's dispatcher runs on its own interval (dispatchIntervalMs), so an outcome of a
+ * delivery shows up shortly after it; this re-checks within a bounded time instead of sleeping blind.
+ */
+async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+describe('connection', () => {
+  it('tests the key with GET /v1/me and labels the connection with the workspace name', async () => {
+    const me = await run(app.authentication?.test);
+    expect(me).toEqual({ id: workspace.workspaceId, name: `Ana Test Shop ${sequence}` });
+    expect(await run(app.authentication?.connectionLabel, { inputData: me })).toBe(`Ana Test Shop ${sequence}`);
+  });
+
+  it('reports a wrong key as an expired connection', async () => {
+    const error = await rejection(run(app.authentication?.test, { authData: { serverUrl: server.url, apiKey: 'ck_wrong' } }));
+    expect(error.name).toBe('ExpiredAuthError');
+    expect(error.message).toContain('Consentry rejected the API key');
+  });
+});
+
+describe('instant triggers', () => {
+  it('consent_given: subscribe, START is delivered to the hook, perform reads it, unsubscribe removes the hook', async () => {
+    const hookId = await subscribe(consentGiven, '/given');
+    const controlId = await subscribe(consentGiven, '/given-control');
+    expect(await hookIds()).toEqual(expect.arrayContaining([hookId, controlId]));
+
+    const message = await inbound('+34600000001', 'START');
+    const delivery = await target.next('/given');
+    expect(delivery.headers['x-consentry-event-type']).toBe('consent.given');
+    expect(delivery.headers['x-consentry-signature']).toMatch(/^v1=[0-9a-f]{64}$/);
+
+    const items = ItemsSchema.parse(await run(operationOf(consentGiven).perform, { cleanedRequest: JSON.parse(delivery.body) }));
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({
+      id: delivery.headers['x-consentry-event-id'],
+      type: 'consent.given',
+      contactId: message.contactId,
+      purpose: 'marketing',
+      channel: 'whatsapp',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      legalBasisLabel: 'Freely given consent from contact',
+    });
+
+    expect(await run(operationOf(consentGiven).performUnsubscribe, { subscribeData: { id: hookId } })).toEqual({ id: hookId, deleted: true });
+    expect(await hookIds()).not.toContain(hookId);
+
+    // The control hook still hears a new opt-in; the removed one does not.
+    const before = target.to('/given').length;
+    await inbound('+34600000002', 'START');
+    await target.next('/given-control', (event) => event.contactId !== message.contactId);
+    expect(target.to('/given')).toHaveLength(before);
+  });
+
+  it('consent_withdrawn: STOP is delivered and read as an opt-out', async () => {
+    await subscribe(consentWithdrawn, '/withdrawn');
+    const message = await inbound('+34600000003', 'STOP');
+    const delivery = await target.next('/withdrawn');
+    const items = ItemsSchema.parse(await run(operationOf(consentWithdrawn).perform, { cleanedRequest: JSON.parse(delivery.body) }));
+    expect(items[0]).toMatchObject({ type: 'consent.withdrawn', contactId: message.contactId, status: 'opted_out', channel: 'whatsapp' });
+  });
+
+  it('a 410 from the target URL deletes the hook on the server', async () => {
+    target.statusByPath.set('/gone', 410);
+    const hookId = await subscribe(consentGiven, '/gone');
+    expect(await hookIds()).toContain(hookId);
+    await inbound('+34600000004', 'START');
+    await target.next('/gone');
+    await eventually(async () => !(await hookIds()).includes(hookId));
+  });
+
+  it('performList returns the real recent events, newest first', async () => {
+    const first = await inbound('+34600000005', 'START');
+    const second = await inbound('+34600000006', 'START');
+    await inbound('+34600000005', 'STOP');
+    const items = ItemsSchema.parse(await run(operationOf(consentGiven).performList, { meta: { limit: 10 } }));
+    expect(items.map((item) => item.contactId)).toEqual([second.contactId, first.contactId]);
+    const stored = EventListSchema.parse(await api('/v1/events?type=consent.given&limit=10')).data;
+    expect(items.map((item) => item.id)).toEqual(stored.map((event) => event.id));
+    const withdrawn = ItemsSchema.parse(await run(operationOf(consentWithdrawn).performList, { meta: { limit: 10 } }));
+    expect(withdrawn).toMatchObject([{ contactId: first.contactId, status: 'opted_out' }]);
+  });
+
+  it('contact_tagged: only the chosen tag reaches the hook; tag_list offers the tags', async () => {
+    await subscribe(contactTagged, '/vip', { tag: 'VIP' });
+    const tagged = ItemSchema.parse(await run(tagContact.operation.perform, { inputData: { email: 'ana.test@example.com', tag: 'Newsletter' } }));
+    await run(tagContact.operation.perform, { inputData: { contactId: tagged.id, tag: 'VIP' } });
+    const delivery = await target.next('/vip');
+    const items = ItemsSchema.parse(await run(operationOf(contactTagged).perform, { inputData: { tag: 'VIP' }, cleanedRequest: JSON.parse(delivery.body) }));
+    expect(items).toMatchObject([{ type: 'contact.tagged', contactId: tagged.id, tag: 'VIP' }]);
+    expect(target.to('/vip').map((d) => parseEvent(d.body).data.tag)).toEqual(['VIP']);
+
+    const listed = ItemsSchema.parse(await run(operationOf(contactTagged).performList, { inputData: { tag: 'VIP' } }));
+    expect(listed).toMatchObject([{ tag: 'VIP', contactId: tagged.id }]);
+    expect(await run(operationOf(tagList).perform)).toEqual(
+      expect.arrayContaining([
+        { id: 'Newsletter', name: 'Newsletter' },
+        { id: 'VIP', name: 'VIP' },
+      ]),
+    );
+  });
+
+  it('optout_review_needed: a plain-language opt-out is delivered for review', async () => {
+    await subscribe(optoutReviewNeeded, '/review');
+    const message = await inbound('+34600000007', 'please stop texting me');
+    const delivery = await target.next('/review');
+    const items = ItemsSchema.parse(await run(operationOf(optoutReviewNeeded).perform, { cleanedRequest: JSON.parse(delivery.body) }));
+    expect(items[0]).toMatchObject({ type: 'optout.review_needed', contactId: message.contactId, text: 'please stop texting me' });
+    expect(String(items[0]?.matchedWord).toLowerCase()).toBe('stop');
+  });
+
+  it('consent_failed: four invalid answers to the privacy request fail it', async () => {
+    await subscribe(consentFailed, '/failed');
+    const started = ItemSchema.parse(await run(requestConsent.operation.perform, { inputData: { phone: '+34600000008', channel: 'whatsapp' } }));
+    expect(started.runId).toEqual(expect.any(String));
+    for (let answer = 0; answer < 4; answer += 1) await inbound('+34600000008', 'maybe later');
+    const delivery = await target.next('/failed');
+    const items = ItemsSchema.parse(await run(operationOf(consentFailed).perform, { cleanedRequest: JSON.parse(delivery.body) }));
+    expect(items[0]).toMatchObject({ type: 'consent.failed', contactId: started.contactId, reason: 'invalid', channel: 'whatsapp' });
+    expect(items[0]?.attempts).toEqual(expect.any(Number));
+    const listed = ItemsSchema.parse(await run(operationOf(consentFailed).performList));
+    expect(listed.map((item) => item.id)).toEqual([items[0]?.id]);
+  });
+});
+
+describe('actions and searches', () => {
+  it('create_contact, find_contact and record_consent change what the server reports', async () => {
+    const created = ItemSchema.parse(
+      await run(createContact.operation.perform, { inputData: { name: 'Ana Test', email: 'ana.test@example.com', phone: '+34600000009', tags: 'Lead' } }),
+    );
+    const listed = ContactListSchema.parse(await api('/v1/contacts?email=ana.test%40example.com')).data;
+    expect(listed).toMatchObject([{ id: created.id, tags: ['Lead'] }]);
+
+    const found = ItemsSchema.parse(await run(findContact.operation.perform, { inputData: { email: 'ana.test@example.com' } }));
+    expect(found).toMatchObject([{ id: created.id, consents: [] }]);
+
+    const recorded = ItemSchema.parse(
+      await run(recordConsent.operation.perform, {
+        inputData: {
+          email: 'ana.test@example.com',
+          channel: 'email',
+          status: 'opted_in',
+          legalBasis: 'LEGITIMATE_INTEREST_CLIENT',
+          explanation: 'Ticked the newsletter box on the checkout form',
+        },
+      }),
+    );
+    expect(recorded).toMatchObject({ contactId: created.id, status: 'opted_in', legalBasisLabel: 'Legitimate interest – existing customer' });
+    const consents = ConsentsSchema.parse(await api(`/v1/contacts/${String(created.id)}/consents`)).data;
+    expect(consents).toMatchObject([
+      { purpose: 'marketing', channel: 'email', status: 'opted_in', legalBasis: 'LEGITIMATE_INTEREST_CLIENT', source: 'zapier' },
+    ]);
+
+    const refound = ItemsSchema.parse(await run(findContact.operation.perform, { inputData: { phone: '+34600000009' } }));
+    expect(refound[0]?.consentStatus).toEqual({ marketing_email: 'opted_in' });
+  });
+
+  it('record_consent refuses an opt-in without explanation and the server keeps nothing', async () => {
+    const error = await rejection(
+      run(recordConsent.operation.perform, {
+        inputData: { email: 'ana.test@example.com', channel: 'sms', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE' },
+      }),
+    );
+    expect(errorDetails(error).message).toContain('explanation: required for an opt-in');
+    expect(ContactListSchema.parse(await api('/v1/contacts?email=ana.test%40example.com')).data).toEqual([]);
+  });
+
+  it('check_permission follows opt-ins and opt-outs, and finds nothing for an unknown contact', async () => {
+    const input = { phone: '+34600000010', channel: 'sms', purpose: 'marketing' };
+    const base = { phone: input.phone, channel: 'sms', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Opted in at the till' };
+    await run(recordConsent.operation.perform, { inputData: { ...base, status: 'opted_in' } });
+    expect(await run(checkPermission.operation.perform, { inputData: input })).toMatchObject([{ allowed: true, reason: 'opted_in' }]);
+    await run(recordConsent.operation.perform, { inputData: { ...base, status: 'opted_out' } });
+    expect(await run(checkPermission.operation.perform, { inputData: input })).toMatchObject([{ allowed: false, reason: 'opted_out' }]);
+    expect(await run(checkPermission.operation.perform, { inputData: { contactId: '01JQ0000000000000000000000', channel: 'sms' } })).toEqual([]);
+    expect(await run(findContact.operation.perform, { inputData: { email: 'nobody@example.com' } })).toEqual([]);
+  });
+
+  it('tag_contact and untag_contact change the contact’s tags', async () => {
+    const tagged = ItemSchema.parse(await run(tagContact.operation.perform, { inputData: { phone: '+34600000011', tag: 'Consent: Privacy' } }));
+    const id = String(tagged.id);
+    expect(ContactSchema.parse(await api(`/v1/contacts/${id}`)).tags).toEqual(['Consent: Privacy']);
+    const untagged = ItemSchema.parse(await run(untagContact.operation.perform, { inputData: { contactId: id, tag: 'Consent: Privacy' } }));
+    expect(untagged.tags).toEqual([]);
+    expect(ContactSchema.parse(await api(`/v1/contacts/${id}`)).tags).toEqual([]);
+    const missing = await rejection(run(untagContact.operation.perform, { inputData: { email: 'nobody@example.com', tag: 'VIP' } }));
+    expect(errorDetails(missing).message).toContain('Not found');
+  });
+
+  it('send_inbound_message runs keywords and returns the replies', async () => {
+    const result = ItemSchema.parse(
+      await run(sendInboundMessage.operation.perform, { inputData: { channel: 'whatsapp', phone: '+34600000012', text: 'STOP' } }),
+    );
+    expect(String(result.replyText).length).toBeGreaterThan(0);
+    expect(result.eventTypes).toContain('consent.withdrawn');
+    const permission = await run(checkPermission.operation.perform, { inputData: { contactId: result.contactId, channel: 'whatsapp' } });
+    expect(permission).toMatchObject([{ allowed: false, reason: 'opted_out' }]);
+  });
+
+  it('request_consent asks, and the AGREE button records privacy consent', async () => {
+    const started = ItemSchema.parse(await run(requestConsent.operation.perform, { inputData: { phone: '+34600000013', channel: 'whatsapp' } }));
+    expect(String(started.replyText).length).toBeGreaterThan(0);
+    await run(sendInboundMessage.operation.perform, { inputData: { channel: 'whatsapp', phone: '+34600000013', button: 'AGREE & PROCEED' } });
+    const found = ItemsSchema.parse(await run(findContact.operation.perform, { inputData: { phone: '+34600000013' } }));
+    expect(found[0]).toMatchObject({ id: started.contactId, consentStatus: { privacy_whatsapp: 'opted_in' } });
+    expect(found[0]?.tags).toContain('Consent: Privacy');
+  });
+
+  it('maps the server’s 422 to the field it names', async () => {
+    const error = await rejection(run(createContact.operation.perform, { inputData: { email: 'not-an-email' } }));
+    const details = errorDetails(error);
+    expect(details.status).toBe(422);
+    expect(details.message).toMatch(/^email: /);
+  });
+});

@@ -1,0 +1,39 @@
+import { z } from 'zod';
+
+/** The error a promise rejects with (fails the test when it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof Error) return error;
+    throw new Error(`rejected with a non-Error: ${String(error)}`);
+  }
+  throw new Error('expected a rejection, got a result');
+}
+
+const JsonMessageSchema = z.object({
+  message: z.string(),
+  code: z.string().optional(),
+  status: z.number().optional(),
+  delay: z.number().nullable().optional(),
+});
+
+/**
+ * z.errors.Error and ThrottledError carry a JSON message (`{ message, code, status }` /
+ * `{ message, delay }`, zapier-platform-core's errors.js); this reads it back.
+ */
+export function errorDetails(error: Error): { name: string; message: string; code?: string; status?: number; delay?: number | null } {
+  let json: unknown = null;
+  try {
+    json = JSON.parse(error.message);
+  } catch {
+    // a plain message (ExpiredAuthError, HaltedError)
+  }
+  const parsed = JsonMessageSchema.safeParse(json);
+  return parsed.success ? { name: error.name, ...parsed.data } : { name: error.name, message: error.message };
+}
+
+/** A trigger's operation functions by name (Zapier types it as a union of operation kinds). */
+export function operationOf(trigger: { operation: object }): Record<string, unknown> {
+  return { ...trigger.operation };
+}

@@ -1,0 +1,151 @@
+import { describe, expect, it } from 'vitest';
+import checkPermission from '../src/searches/check_permission.js';
+import findContact from '../src/searches/find_contact.js';
+import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
+
+useMockServer();
+
+const CONTACT_ID = '01JQ7ZK4C2V9N8M3T5R6W1XYZA';
+const contact = {
+  id: CONTACT_ID,
+  name: 'Ana Test',
+  email: 'ana.test@example.com',
+  phone: '+34600000001',
+  identities: [{ channel: 'whatsapp', externalId: '+34600000001' }],
+  fields: { city: 'Madrid' },
+  tags: ['VIP'],
+  hubspotId: null,
+  createdAt: '2026-03-01T09:00:00.000Z',
+  updatedAt: '2026-03-01T09:05:00.000Z',
+  erasedAt: null,
+};
+const consent = (purpose: string, channel: string, status: string, legalBasis: string | null) => ({
+  purpose,
+  channel,
+  status,
+  legalBasis,
+  explanation: 'Replied on WhatsApp',
+  source: 'keyword',
+  occurredAt: '2026-03-01T09:15:00.000Z',
+  recordId: `rec_${purpose}_${channel}`,
+});
+
+const trail = () => requests.map((request) => `${request.method} ${request.path}`);
+
+describe('find_contact', () => {
+  const { perform } = findContact.operation;
+
+  it('finds the contact by email and returns it with its current consents', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact], nextCursor: null } });
+    route('get', `/v1/contacts/${CONTACT_ID}/consents`, {
+      body: {
+        contactId: CONTACT_ID,
+        data: [consent('marketing', 'whatsapp', 'opted_in', 'CONSENT_WITH_NOTICE'), consent('marketing', 'sms', 'opted_out', null)],
+      },
+    });
+    const results = await run(perform, { inputData: { email: 'ana.test@example.com' } });
+    expect(trail()).toEqual(['GET /v1/contacts', `GET /v1/contacts/${CONTACT_ID}/consents`]);
+    expect(requests[0]?.query.get('email')).toBe('ana.test@example.com');
+    expect(results).toEqual([
+      {
+        id: CONTACT_ID,
+        name: 'Ana Test',
+        email: 'ana.test@example.com',
+        phone: '+34600000001',
+        tags: ['VIP'],
+        tagList: 'VIP',
+        fields: { city: 'Madrid' },
+        createdAt: '2026-03-01T09:00:00.000Z',
+        updatedAt: '2026-03-01T09:05:00.000Z',
+        consents: [
+          { ...consent('marketing', 'whatsapp', 'opted_in', 'CONSENT_WITH_NOTICE'), legalBasisLabel: 'Freely given consent from contact' },
+          { ...consent('marketing', 'sms', 'opted_out', null), legalBasisLabel: null },
+        ],
+        consentStatus: { marketing_whatsapp: 'opted_in', marketing_sms: 'opted_out' },
+      },
+    ]);
+  });
+
+  it('falls back to the phone when no contact has the email', async () => {
+    route('get', '/v1/contacts', ({ query }) => ({ body: { data: query.get('phone') ? [contact] : [], nextCursor: null } }));
+    route('get', `/v1/contacts/${CONTACT_ID}/consents`, { body: { contactId: CONTACT_ID, data: [] } });
+    const results = await run(perform, { inputData: { email: 'old@example.com', phone: '+34600000001' } });
+    expect(requests.map((request) => request.query.toString())).toEqual(['email=old%40example.com&limit=1', 'phone=%2B34600000001&limit=1', '']);
+    expect(results).toMatchObject([{ id: CONTACT_ID, consents: [], consentStatus: {} }]);
+  });
+
+  it('returns [] when nobody matches, so Find or Create can create', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    expect(await run(perform, { inputData: { email: 'nobody@example.com' } })).toEqual([]);
+  });
+
+  it('needs an email or a phone', async () => {
+    const error = await rejection(run(perform, { inputData: { email: ' ' } }));
+    expect(errorDetails(error).message).toContain('email: give an email or a phone number');
+    expect(requests).toHaveLength(0);
+  });
+
+  it('returns [] when the contact disappears between the two calls (404)', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact], nextCursor: null } });
+    route('get', `/v1/contacts/${CONTACT_ID}/consents`, problem(404, 'NOT_FOUND', 'contact not found'));
+    expect(await run(perform, { inputData: { email: 'ana.test@example.com' } })).toEqual([]);
+  });
+
+  it('asks Zapier to retry on a server error', async () => {
+    route('get', '/v1/contacts', problem(503, 'UNAVAILABLE', 'maintenance'));
+    expect(errorDetails(await rejection(run(perform, { inputData: { email: 'ana.test@example.com' } }))).name).toBe('ThrottledError');
+  });
+});
+
+describe('check_permission', () => {
+  const { perform } = checkPermission.operation;
+
+  it('asks GET /v1/contacts/{id}/permission and answers allowed and reason', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact });
+    route('get', `/v1/contacts/${CONTACT_ID}/permission`, {
+      body: { allowed: true, reason: 'opted_in', status: 'opted_in', since: '2026-03-01T09:15:00.000Z' },
+    });
+    const results = await run(perform, { inputData: { contactId: CONTACT_ID, channel: 'whatsapp', purpose: '' } });
+    expect(trail()).toEqual([`GET /v1/contacts/${CONTACT_ID}`, `GET /v1/contacts/${CONTACT_ID}/permission`]);
+    expect(requests[1]?.query.get('channel')).toBe('whatsapp');
+    expect(requests[1]?.query.get('purpose')).toBe('marketing');
+    expect(results).toEqual([
+      {
+        id: `${CONTACT_ID}:marketing:whatsapp`,
+        contactId: CONTACT_ID,
+        purpose: 'marketing',
+        channel: 'whatsapp',
+        allowed: true,
+        reason: 'opted_in',
+        status: 'opted_in',
+        since: '2026-03-01T09:15:00.000Z',
+      },
+    ]);
+  });
+
+  it('finds the contact by phone and reports a refusal', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact], nextCursor: null } });
+    route('get', `/v1/contacts/${CONTACT_ID}/permission`, {
+      body: { allowed: false, reason: 'not_specified', status: 'not_specified', since: null },
+    });
+    const results = await run(perform, { inputData: { phone: '+34600000001', channel: 'sms', purpose: 'privacy' } });
+    expect(results).toMatchObject([{ allowed: false, reason: 'not_specified', since: null, purpose: 'privacy' }]);
+  });
+
+  it('returns [] for an unknown contact ID (404)', async () => {
+    route('get', '/v1/contacts/:id', problem(404, 'NOT_FOUND', 'contact not found'));
+    expect(await run(perform, { inputData: { contactId: '01NOPE', channel: 'sms' } })).toEqual([]);
+  });
+
+  it('passes the server’s 422 field message on', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact });
+    route('get', `/v1/contacts/${CONTACT_ID}/permission`, problem(422, 'VALIDATION_FAILED', 'bad query', [{ path: 'purpose', message: 'unknown purpose' }]));
+    const error = await rejection(run(perform, { inputData: { contactId: CONTACT_ID, channel: 'sms', purpose: 'loyalty' } }));
+    expect(errorDetails(error)).toMatchObject({ message: 'purpose: unknown purpose', status: 422 });
+  });
+
+  it('asks Zapier to retry on a server error', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, problem(500, 'INTERNAL', 'boom'));
+    expect(errorDetails(await rejection(run(perform, { inputData: { contactId: CONTACT_ID, channel: 'sms' } }))).name).toBe('ThrottledError');
+  });
+});

@@ -1,0 +1,248 @@
+import { describe, expect, it } from 'vitest';
+import type { Trigger } from 'zapier-platform-core';
+import consentFailed from '../src/triggers/consent_failed.js';
+import consentGiven from '../src/triggers/consent_given.js';
+import consentWithdrawn from '../src/triggers/consent_withdrawn.js';
+import contactTagged from '../src/triggers/contact_tagged.js';
+import optoutReviewNeeded from '../src/triggers/optout_review_needed.js';
+import tagList from '../src/triggers/tag_list.js';
+import { operationOf } from './helpers.js';
+import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
+
+useMockServer();
+
+const TARGET_URL = 'https://hooks.zapier.example.test/hooks/standard/1/abc/';
+const CONTACT = '01JQ7ZK4C2V9N8M3T5R6W1XYZA';
+
+interface Case {
+  trigger: Trigger;
+  type: string;
+  data: Record<string, unknown>;
+  /** Every item field besides the envelope (id, type, occurredAt, contactId). */
+  fields: Record<string, unknown>;
+}
+
+const consentData = (status: string, legalBasis: string | null) => ({
+  contactId: CONTACT,
+  purpose: 'marketing',
+  channel: 'whatsapp',
+  status,
+  legalBasis,
+  explanation: 'Replied on WhatsApp',
+  source: 'keyword',
+  recordId: '01JQ80000000000000000000RC',
+  occurredAt: '2026-03-01T09:14:59.000Z',
+});
+
+const cases: Case[] = [
+  {
+    trigger: consentGiven,
+    type: 'consent.given',
+    data: consentData('opted_in', 'CONSENT_WITH_NOTICE'),
+    fields: {
+      purpose: 'marketing',
+      channel: 'whatsapp',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      legalBasisLabel: 'Freely given consent from contact',
+      explanation: 'Replied on WhatsApp',
+      source: 'keyword',
+      recordId: '01JQ80000000000000000000RC',
+      decidedAt: '2026-03-01T09:14:59.000Z',
+    },
+  },
+  {
+    trigger: consentWithdrawn,
+    type: 'consent.withdrawn',
+    data: consentData('opted_out', null),
+    fields: {
+      purpose: 'marketing',
+      channel: 'whatsapp',
+      status: 'opted_out',
+      legalBasis: null,
+      legalBasisLabel: null,
+      explanation: 'Replied on WhatsApp',
+      source: 'keyword',
+      recordId: '01JQ80000000000000000000RC',
+      decidedAt: '2026-03-01T09:14:59.000Z',
+    },
+  },
+  {
+    trigger: consentFailed,
+    type: 'consent.failed',
+    data: {
+      contactId: CONTACT,
+      channel: 'whatsapp',
+      purpose: 'privacy',
+      reason: 'timeout',
+      attempts: 1,
+      workflowId: 'request-consent-privacy',
+      runId: '01JQ8000000000000000000RUN',
+      conversationId: '01JQ800000000000000000CONV',
+      contactName: 'Ana Test',
+    },
+    fields: {
+      channel: 'whatsapp',
+      purpose: 'privacy',
+      reason: 'timeout',
+      attempts: 1,
+      workflowId: 'request-consent-privacy',
+      runId: '01JQ8000000000000000000RUN',
+      conversationId: '01JQ800000000000000000CONV',
+      contactName: 'Ana Test',
+    },
+  },
+  {
+    trigger: contactTagged,
+    type: 'contact.tagged',
+    data: { contactId: CONTACT, tag: 'Consent: Privacy' },
+    fields: { tag: 'Consent: Privacy' },
+  },
+  {
+    trigger: optoutReviewNeeded,
+    type: 'optout.review_needed',
+    data: {
+      contactId: CONTACT,
+      channel: 'sms',
+      messageId: 'SM1',
+      text: 'please stop texting me',
+      normalized: 'please stop texting me',
+      language: 'en',
+      matchedWord: 'stop',
+    },
+    fields: {
+      channel: 'sms',
+      messageId: 'SM1',
+      text: 'please stop texting me',
+      normalized: 'please stop texting me',
+      language: 'en',
+      matchedWord: 'stop',
+    },
+  },
+];
+
+function event(type: string, data: Record<string, unknown>, id = '01JQ8000000000000000000EV1', occurredAt = '2026-03-01T09:15:00.000Z') {
+  return { id, type, version: 1, workspaceId: 'ws_1', occurredAt, contactId: CONTACT, data };
+}
+
+describe.each(cases)('trigger $trigger.key', ({ trigger, type, data, fields }) => {
+  const { performSubscribe, performUnsubscribe, perform, performList } = operationOf(trigger);
+
+  it(`subscribes POST /v1/hooks for ${type} and keeps the hook id (not its secret)`, async () => {
+    route('post', '/v1/hooks', ({ body }) => ({
+      status: 201,
+      body: { id: 'hk_1', secret: 'whsec_test', targetUrl: TARGET_URL, event: type, filter: null, createdAt: '2026-03-01T09:00:00.000Z', echo: body },
+    }));
+    const subscribeData = await run(performSubscribe, { targetUrl: TARGET_URL });
+    expect(requests[0]).toMatchObject({ method: 'POST', path: '/v1/hooks', body: { targetUrl: TARGET_URL, event: type } });
+    expect(requests[0]?.body).not.toHaveProperty('filter');
+    expect(subscribeData).toEqual({ id: 'hk_1', event: type, targetUrl: TARGET_URL, filter: null });
+  });
+
+  it('unsubscribes with DELETE /v1/hooks/{subscribeData.id}', async () => {
+    route('delete', '/v1/hooks/hk_1', { status: 204 });
+    const result = await run(performUnsubscribe, { subscribeData: { id: 'hk_1' } });
+    expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual(['DELETE /v1/hooks/hk_1']);
+    expect(result).toEqual({ id: 'hk_1', deleted: true });
+  });
+
+  it('turns the delivered event into one flat item keyed by the event id', async () => {
+    const items = await run(perform, { cleanedRequest: { ...event(type, data), querystring: {} } });
+    expect(items).toEqual([
+      { id: '01JQ8000000000000000000EV1', type, occurredAt: '2026-03-01T09:15:00.000Z', contactId: CONTACT, ...fields },
+    ]);
+    expect(requests).toHaveLength(0);
+  });
+
+  it('ignores an event of another type that reaches the hook', async () => {
+    expect(await run(perform, { cleanedRequest: event('conversation.opened', { contactId: CONTACT, conversationId: 'c', channel: 'sms' }) })).toEqual([]);
+  });
+
+  it('rejects a body that is not a Consentry event', async () => {
+    const error = await rejection(run(perform, { cleanedRequest: { hello: 'world' } }));
+    expect(errorDetails(error)).toMatchObject({ code: 'UNEXPECTED_EVENT' });
+  });
+
+  it('lists recent real events newest first from GET /v1/events', async () => {
+    route('get', '/v1/events', {
+      body: {
+        data: [
+          event(type, data, '01JQ8000000000000000000EV3', '2026-03-01T09:17:00.000Z'),
+          event(type, data, '01JQ8000000000000000000EV2', '2026-03-01T09:16:00.000Z'),
+        ],
+        nextCursor: null,
+      },
+    });
+    const items = await run(performList, { meta: { limit: 3 } });
+    expect(requests[0]?.query.get('type')).toBe(type);
+    expect(requests[0]?.query.get('limit')).toBe('3');
+    expect(items).toMatchObject([
+      { id: '01JQ8000000000000000000EV3', type, ...fields },
+      { id: '01JQ8000000000000000000EV2', type, ...fields },
+    ]);
+  });
+
+  it('reports a server failure while listing as retryable', async () => {
+    route('get', '/v1/events', problem(502, 'BAD_GATEWAY', 'upstream down'));
+    expect(errorDetails(await rejection(run(performList))).name).toBe('ThrottledError');
+  });
+});
+
+describe('trigger filters', () => {
+  const { performSubscribe, perform, performList } = operationOf(contactTagged);
+
+  it('subscribes contact_tagged with filter {tag} when a tag is chosen', async () => {
+    route('post', '/v1/hooks', {
+      status: 201,
+      body: { id: 'hk_2', secret: 's', targetUrl: TARGET_URL, event: 'contact.tagged', filter: { tag: 'VIP' } },
+    });
+    const subscribeData = await run(performSubscribe, { targetUrl: TARGET_URL, inputData: { tag: 'VIP' } });
+    expect(requests[0]?.body).toEqual({ targetUrl: TARGET_URL, event: 'contact.tagged', filter: { tag: 'VIP' } });
+    expect(subscribeData).toMatchObject({ id: 'hk_2', filter: { tag: 'VIP' } });
+  });
+
+  it('subscribes consent_given with a channel filter and leaves out empty fields', async () => {
+    route('post', '/v1/hooks', { status: 201, body: { id: 'hk_3', targetUrl: TARGET_URL, event: 'consent.given', filter: { channel: 'sms' } } });
+    const subscribe = operationOf(consentGiven).performSubscribe;
+    await run(subscribe, { targetUrl: TARGET_URL, inputData: { channel: 'sms', purpose: '' } });
+    expect(requests[0]?.body).toEqual({ targetUrl: TARGET_URL, event: 'consent.given', filter: { channel: 'sms' } });
+  });
+
+  it('drops a delivered event whose tag is not the chosen one', async () => {
+    const other = event('contact.tagged', { contactId: CONTACT, tag: 'Newsletter' });
+    expect(await run(perform, { inputData: { tag: 'VIP' }, cleanedRequest: other })).toEqual([]);
+  });
+
+  it('lists only events with the chosen tag, reading a wider page', async () => {
+    route('get', '/v1/events', {
+      body: {
+        data: [
+          event('contact.tagged', { contactId: CONTACT, tag: 'Newsletter' }, '01JQ8000000000000000000EV5'),
+          event('contact.tagged', { contactId: CONTACT, tag: 'VIP' }, '01JQ8000000000000000000EV4'),
+        ],
+        nextCursor: null,
+      },
+    });
+    const items = await run(performList, { inputData: { tag: 'VIP' }, meta: { limit: 5 } });
+    expect(requests[0]?.query.get('limit')).toBe('100');
+    expect(items).toMatchObject([{ id: '01JQ8000000000000000000EV4', tag: 'VIP' }]);
+    expect(items).toHaveLength(1);
+  });
+
+  it('accepts the event under cleanedRequest.content too', async () => {
+    const items = await run(perform, { cleanedRequest: { method: 'POST', content: event('contact.tagged', { contactId: CONTACT, tag: 'VIP' }) } });
+    expect(items).toMatchObject([{ id: '01JQ8000000000000000000EV1', tag: 'VIP' }]);
+  });
+});
+
+describe('tag_list (hidden, powers the Tag dropdowns)', () => {
+  it('lists GET /v1/tags as dropdown items', async () => {
+    route('get', '/v1/tags', { body: { data: ['Consent: Privacy', 'VIP'] } });
+    const items = await run(operationOf(tagList).perform);
+    expect(items).toEqual([
+      { id: 'Consent: Privacy', name: 'Consent: Privacy' },
+      { id: 'VIP', name: 'VIP' },
+    ]);
+    expect(tagList.display.hidden).toBe(true);
+  });
+});
