@@ -22,6 +22,9 @@ const PortSchema = z.preprocess(
 /** pino's levels (https://getpino.io/#/docs/api?id=level-string), plus `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+const optionalSecret = z.preprocess(unsetIfEmpty, z.string().trim().min(1).optional());
+const optionalId = (pattern: RegExp, message: string) => z.preprocess(unsetIfEmpty, z.string().trim().regex(pattern, message).optional());
+
 export const ConfigSchema = z.object({
   PORT: PortSchema,
   HOST: z.preprocess(unsetIfEmpty, z.string().trim().min(1).default('0.0.0.0')),
@@ -48,6 +51,29 @@ export const ConfigSchema = z.object({
       return typeof set === 'string' ? set.trim().toLowerCase() : set;
     },
     z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  ),
+  /*
+   * A single-workspace deployment configures the default workspace's connectors here;
+   * several workspaces use PATCH /v1/settings instead (values there win).
+   */
+  HUBSPOT_ACCESS_TOKEN: optionalSecret,
+  /** The app secret that signs HubSpot's requests (workflow actions, webhooks). */
+  HUBSPOT_CLIENT_SECRET: optionalSecret,
+  /** The developer account key used to register the custom workflow actions. */
+  HUBSPOT_DEVELOPER_API_KEY: optionalSecret,
+  HUBSPOT_PORTAL_ID: optionalId(/^\d{1,20}$/, 'must be the numeric HubSpot account id'),
+  HUBSPOT_EMAIL_SUBSCRIPTION_ID: optionalId(/^\d{1,20}$/, 'must be a numeric subscription type id'),
+  SLACK_BOT_TOKEN: optionalId(/^xoxb-[A-Za-z0-9-]+$/, 'must be a bot token starting with xoxb-'),
+  SLACK_SIGNING_SECRET: optionalSecret,
+  SLACK_ALERT_CHANNEL: optionalId(/^[CG][A-Z0-9]{2,}$/, 'must be a channel id such as C0123456789'),
+  /** Comma-separated Slack user ids allowed to use the alert buttons. */
+  SLACK_ALLOWED_USERS: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .transform((list) => list.split(',').map((id) => id.trim()).filter((id) => id !== ''))
+      .pipe(z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'must be Slack user ids such as U0123456789, separated by commas')))
+      .optional(),
   ),
 });
 export type Config = z.output<typeof ConfigSchema>;

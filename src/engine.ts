@@ -6,7 +6,7 @@ import type { EventType } from './core/events.js';
 import { validateWorkspaceKeywords } from './core/keywords.js';
 import { foldLedger, verifyLedger as verifyChain, type LedgerVerification } from './core/ledger.js';
 import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
-import { WorkspaceSettingsSchema } from './core/settings.js';
+import { mergePatch, WorkspaceSettingsSchema } from './core/settings.js';
 import { getTemplate } from './core/workflow/index.js';
 import type { Clock } from './ports/clock.js';
 import { systemClock } from './ports/clock.js';
@@ -32,6 +32,9 @@ import { advanceRun, startWorkflowRun } from './engine/runs.js';
 import { ledgerHeadKey, UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
 import type { Actor } from './core/consent.js';
 import { z } from 'zod';
+
+/** A settings patch: any part of the settings, nested objects partial, `null` resets. */
+export type SettingsPatch = { [K in keyof WorkspaceSettingsInput]?: unknown };
 
 export interface EngineOptions {
   store: Store;
@@ -74,7 +77,8 @@ export interface PermissionVerdict {
 export interface WorkspaceEngine {
   readonly workspaceId: string;
   get(): Promise<Workspace>;
-  updateSettings(patch: Partial<WorkspaceSettingsInput>): Promise<Workspace>;
+  /** A JSON Merge Patch (RFC 7396) of the settings: objects merge, `null` resets a key to its default. */
+  updateSettings(patch: SettingsPatch): Promise<Workspace>;
   rename(name: string): Promise<Workspace>;
   handleInbound(message: InboundMessage): Promise<InboundResult>;
   createContact(input: ContactInput): Promise<Contact>;
@@ -291,10 +295,10 @@ function getTemplateOrFieldError(templateId: string): void {
   }
 }
 
-/** A settings patch replaces the top-level keys it names and keeps the others. */
-function mergeSettings(current: WorkspaceSettings, patch: Partial<WorkspaceSettingsInput>): WorkspaceSettings {
+/** A settings patch is a JSON Merge Patch (RFC 7396) of the current settings. */
+function mergeSettings(current: WorkspaceSettings, patch: unknown): WorkspaceSettings {
   const patchObject = parseInput(z.record(z.string(), z.unknown()), patch, 'settings');
-  return parseSettings({ ...current, ...patchObject });
+  return parseSettings(mergePatch(current, patchObject));
 }
 
 function compareStates(folded: readonly ConsentState[], stored: readonly ConsentState[]): LedgerReport['stateMismatches'] {

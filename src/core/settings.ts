@@ -34,6 +34,50 @@ export const WorkspaceKeywordsSchema = z
   })
   .strict();
 
+/** The HubSpot connector of a workspace (DESIGN §6 HubSpot). */
+export const HubSpotSettingsSchema = z
+  .object({
+    /** A private-app token or an OAuth access token. */
+    accessToken: z.string().trim().min(1).max(1000),
+    /** The HubSpot account (portal) id; workflow-action requests name it and pick the workspace by it. */
+    portalId: z.string().regex(/^\d{1,20}$/, 'portalId is the numeric HubSpot account id'),
+    /** The app's client secret, which signs HubSpot's requests (v2/v3 signatures). */
+    clientSecret: z.string().trim().min(1).max(500).nullable().default(null),
+    /** The email subscription type that marketing e-mail consent maps to. */
+    emailSubscriptionId: z.string().regex(/^\d{1,20}$/, 'emailSubscriptionId is a numeric subscription type id').nullable().default(null),
+    /** Create a HubSpot contact when none matches by id, e-mail or phone. */
+    createMissingContacts: z.boolean().default(false),
+    syncEnabled: z.boolean().default(true),
+  })
+  .strict();
+export type HubSpotSettings = z.infer<typeof HubSpotSettingsSchema>;
+
+/** The Slack connector of a workspace (DESIGN §6 Slack). */
+export const SlackSettingsSchema = z
+  .object({
+    botToken: z.string().regex(/^xoxb-[A-Za-z0-9-]+$/, 'botToken is a bot token starting with xoxb-'),
+    signingSecret: z.string().trim().min(1).max(200),
+    /** The channel id (C…/G…) alerts go to. */
+    alertChannel: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'alertChannel is a channel id such as C0123456789'),
+    /** Slack user ids allowed to use the alert buttons. */
+    allowedUserIds: z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'a Slack user id such as U0123456789')).max(500).default([]),
+    /** Known bot ids let the app start without calling auth.test (`consentry slack check` prints them). */
+    botId: z.string().regex(/^B[A-Z0-9]{2,}$/).nullable().default(null),
+    botUserId: z.string().regex(/^[UW][A-Z0-9]{2,}$/).nullable().default(null),
+    /** More alerts than this in a minute on the channel become one digest message. */
+    digestThreshold: z.number().int().min(1).max(100).default(10),
+  })
+  .strict();
+export type SlackSettings = z.infer<typeof SlackSettingsSchema>;
+
+/** Settings values that are secrets: never echoed back in full by the API. */
+export const SECRET_SETTINGS: readonly (readonly [string, string])[] = [
+  ['hubspot', 'accessToken'],
+  ['hubspot', 'clientSecret'],
+  ['slack', 'botToken'],
+  ['slack', 'signingSecret'],
+];
+
 export const WorkspaceSettingsSchema = z
   .object({
     privacyPolicyUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
@@ -51,10 +95,46 @@ export const WorkspaceSettingsSchema = z
     defaultLanguage: LanguageSchema.default('en'),
     /** A custom channel's outbound webhook: replies are POSTed there through the outbox. */
     outboundWebhookUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
+    hubspot: HubSpotSettingsSchema.nullable().default(null),
+    slack: SlackSettingsSchema.nullable().default(null),
   })
   .strict();
 export type WorkspaceSettings = z.infer<typeof WorkspaceSettingsSchema>;
 export type WorkspaceSettingsInput = z.input<typeof WorkspaceSettingsSchema>;
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * JSON Merge Patch (RFC 7396): objects merge key by key, `null` removes a key (back to its
+ * default), anything else replaces. So `{ "hubspot": { "createMissingContacts": true } }`
+ * keeps the token, and `{ "keywords": { "es": ... } }` keeps the other languages.
+ */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!isPlainObject(patch)) return patch;
+  const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}
+
+/** A copy of the settings with secrets masked to their last four characters. */
+export function maskSecrets(settings: WorkspaceSettings): WorkspaceSettings {
+  const copy = JSON.parse(JSON.stringify(settings)) as Record<string, Json>;
+  for (const [section, key] of SECRET_SETTINGS) {
+    const block = copy[section];
+    if (isPlainObject(block) && typeof block[key] === 'string') {
+      const value = block[key];
+      block[key] = `••••${value.slice(-4)}`;
+    }
+  }
+  return WorkspaceSettingsSchema.parse(copy);
+}
 
 export function defaultSettings(): WorkspaceSettings {
   return WorkspaceSettingsSchema.parse({});

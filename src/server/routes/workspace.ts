@@ -1,23 +1,28 @@
 import { z } from 'zod';
-import { LanguageSchema, WorkspaceSettingsSchema } from '../../core/settings.js';
+import { LanguageSchema, maskSecrets, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
+import type { Store } from '../../ports/store.js';
+import { getOutboundWebhookSecret } from '../../worker/hooks.js';
 import { authOf } from '../auth.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const shape = WorkspaceSettingsSchema.shape;
 
 /**
- * A settings patch names only the keys it changes: built from the settings schema without its
- * defaults, so a key left out is kept rather than reset. The engine re-validates the merged whole.
+ * A settings patch is a JSON Merge Patch (RFC 7396): it names only what it changes, nested
+ * objects merge, `null` resets a key to its default. Scalars and lists are checked here; the
+ * engine validates the merged whole and names any bad nested field.
  */
 const SettingsPatchSchema = z
   .object({
-    privacyPolicyUrl: shape.privacyPolicyUrl.unwrap().optional(),
-    defaultCountry: shape.defaultCountry.unwrap().optional(),
-    triggers: shape.triggers.unwrap().optional(),
-    keywords: shape.keywords.unwrap().optional(),
-    replies: shape.replies.unwrap().optional(),
-    defaultLanguage: LanguageSchema.optional(),
-    outboundWebhookUrl: shape.outboundWebhookUrl.unwrap().optional(),
+    privacyPolicyUrl: shape.privacyPolicyUrl.unwrap().nullable().optional(),
+    defaultCountry: shape.defaultCountry.unwrap().nullable().optional(),
+    triggers: shape.triggers.unwrap().nullable().optional(),
+    keywords: z.record(z.string(), z.unknown()).nullable().optional().describe('per language: { opt_in, opt_out, help, removed }'),
+    replies: z.record(z.string(), z.unknown()).nullable().optional().describe('per language: { opt_in_confirmation, opt_out_confirmation, help }'),
+    defaultLanguage: LanguageSchema.nullable().optional(),
+    outboundWebhookUrl: shape.outboundWebhookUrl.unwrap().nullable().optional(),
+    hubspot: z.record(z.string(), z.unknown()).nullable().optional().describe('{ accessToken, portalId, clientSecret, emailSubscriptionId, createMissingContacts, syncEnabled }'),
+    slack: z.record(z.string(), z.unknown()).nullable().optional().describe('{ botToken, signingSecret, alertChannel, allowedUserIds, botId, botUserId, digestThreshold }'),
   })
   .strict();
 
@@ -29,9 +34,39 @@ const SettingsJsonSchema = z.object({
   replies: z.record(z.string(), z.record(z.string(), z.string())),
   defaultLanguage: z.string(),
   outboundWebhookUrl: z.string().nullable(),
+  /** Signs what is POSTed to outboundWebhookUrl (same scheme as hooks); null while no URL is set. */
+  outboundWebhookSecret: z.string().nullable(),
+  hubspot: z
+    .object({
+      accessToken: z.string(),
+      portalId: z.string(),
+      clientSecret: z.string().nullable(),
+      emailSubscriptionId: z.string().nullable(),
+      createMissingContacts: z.boolean(),
+      syncEnabled: z.boolean(),
+    })
+    .nullable(),
+  slack: z
+    .object({
+      botToken: z.string(),
+      signingSecret: z.string(),
+      alertChannel: z.string(),
+      allowedUserIds: z.array(z.string()),
+      botId: z.string().nullable(),
+      botUserId: z.string().nullable(),
+      digestThreshold: z.number(),
+    })
+    .nullable(),
 });
 
-export const workspaceRoutes: ApiRoutes = (v1) => {
+/** What the API shows of the settings: secrets masked, the outbound signing secret when it is used. */
+async function settingsView(store: Store, workspace: Workspace): Promise<z.infer<typeof SettingsJsonSchema>> {
+  const settings = maskSecrets(workspace.settings);
+  const outboundWebhookSecret = settings.outboundWebhookUrl ? await getOutboundWebhookSecret(store, workspace.id) : null;
+  return { ...settings, outboundWebhookSecret };
+}
+
+export const workspaceRoutes: ApiRoutes = (v1, { store }) => {
   v1.get(
     '/me',
     {
@@ -66,7 +101,7 @@ export const workspaceRoutes: ApiRoutes = (v1) => {
     {
       schema: { tags: ['workspace'], summary: "The workspace's settings", security: API_KEY_SECURITY, response: { 200: SettingsJsonSchema } },
     },
-    async (request) => (await authOf(request).workspace.get()).settings,
+    async (request) => settingsView(store, await authOf(request).workspace.get()),
   );
 
   v1.patch(
@@ -80,6 +115,6 @@ export const workspaceRoutes: ApiRoutes = (v1) => {
         response: { 200: SettingsJsonSchema },
       },
     },
-    async (request) => (await authOf(request).workspace.updateSettings(request.body)).settings,
+    async (request) => settingsView(store, await authOf(request).workspace.updateSettings(request.body)),
   );
 };
