@@ -72,6 +72,26 @@ describe('consentry simulate --script', () => {
   });
 });
 
+describe('consentry simulate (interactive)', () => {
+  it('chats over stdin: a message, a button, time passing and the state', async () => {
+    const run = await cli(['simulate', '--template', 'request-consent-privacy'], {
+      stdin: 'hola\n/wait 10s\n/button AGREE & PROCEED\n/state\n/quit\n',
+    });
+    expect(run.code).toBe(0);
+    const lines = run.stdout.split('\n');
+    expect(lines.some((l) => l.startsWith('bot> ') && l.includes('[AGREE & PROCEED]'))).toBe(true);
+    expect(lines).toContain('  · event consent.given');
+    const state = lines.find((l) => l.startsWith('{'));
+    expect(JSON.parse(state ?? '{}')).toMatchObject({ kind: 'state', tags: ['Consent: Privacy'] });
+  });
+
+  it('refuses an unknown template', async () => {
+    const run = await cli(['simulate', '--template', 'nope'], { stdin: '/quit\n' });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('UNKNOWN_TEMPLATE');
+  });
+});
+
 describe('consentry import / export / verify / history', () => {
   it('imports good rows, reports each bad row by line and column and changes nothing for it', async () => {
     const csv = join(dir, 'consents.csv');
