@@ -105,6 +105,8 @@ export interface HubSpotClient {
   /** HubSpot replaces a property's options with the list sent: pass the full list. */
   updatePropertyOptions(propertyName: string, options: readonly OptionDefinition[]): Promise<ExistingProperty>;
   readContacts(ids: readonly string[], properties: readonly string[]): Promise<BatchResult<HubSpotContact>>;
+  /** Batch read by the unique `email` property: one call finds up to 100 contacts, where search allows 5 calls a second. */
+  readContactsByEmail(emails: readonly string[], properties: readonly string[]): Promise<BatchResult<HubSpotContact>>;
   findContactByEmail(email: string, properties: readonly string[]): Promise<HubSpotContact | null>;
   findContactByPhone(phone: string, properties: readonly string[]): Promise<HubSpotContact | null>;
   updateContacts(inputs: readonly { id: string; properties: Record<string, string> }[]): Promise<BatchResult<HubSpotContact>>;
@@ -328,6 +330,20 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
       return toBatch(parse(batchSchema(ContactSchema), response, 'batch read contacts'));
     },
 
+    async readContactsByEmail(emails, wanted) {
+      checkBatchSize(emails.length, 'batch read by email');
+      if (emails.length === 0) return { results: [], errors: [] };
+      // https://developers.hubspot.com/docs/api/crm/contacts#retrieve-contacts (batch read with idProperty)
+      const response = await call(() =>
+        contacts.batchApi.read(
+          { inputs: emails.map((id) => ({ id })), idProperty: 'email', properties: ['email', ...wanted], propertiesWithHistory: [] },
+          false,
+          callOptions,
+        ),
+      );
+      return toBatch(parse(batchSchema(ContactSchema), response, 'batch read contacts by email'));
+    },
+
     findContactByEmail(email, wanted) {
       return search([[{ propertyName: 'email', value: email }]], wanted, 'search contacts by email');
     },
@@ -417,6 +433,85 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
     async completeCallback(callbackId, outputFields) {
       // https://developers.hubspot.com/docs/api-reference/legacy/automation/workflow-actions/callbacks/complete-callback
       await call(() => callbacksApi.complete(callbackId, { outputFields: { ...outputFields } }, callOptions));
+    },
+  };
+}
+
+const ActionDefinitionSummarySchema = z.object({ id: z.string(), actionUrl: z.string(), revisionId: z.string().optional() });
+const ActionDefinitionPageSchema = z.object({
+  results: z.array(ActionDefinitionSummarySchema),
+  paging: z.object({ next: z.object({ after: z.string() }).optional() }).optional(),
+});
+
+export interface ActionDefinitionSummary {
+  id: string;
+  actionUrl: string;
+}
+
+/** The developer-account side: custom workflow action definitions of a public app. */
+export interface HubSpotDeveloperClient {
+  listActionDefinitions(appId: string): Promise<ActionDefinitionSummary[]>;
+  createActionDefinition(appId: string, definition: object): Promise<ActionDefinitionSummary>;
+  updateActionDefinition(appId: string, definitionId: string, definition: object): Promise<ActionDefinitionSummary>;
+}
+
+export interface HubSpotDeveloperClientOptions {
+  /** The developer account's API key; HubSpot takes it as the `hapikey` query parameter. */
+  developerApiKey: string;
+  basePath?: string;
+}
+
+/**
+ * https://developers.hubspot.com/docs/api/automation/custom-workflow-actions — definitions are
+ * sent exactly as manifest.json holds them (through `apiRequest`, which adds `hapikey`); the
+ * SDK's typed models would add option fields the documentation does not use.
+ */
+export function createHubSpotDeveloperClient(options: HubSpotDeveloperClientOptions): HubSpotDeveloperClient {
+  const sdk = new Client({
+    developerApiKey: options.developerApiKey,
+    numberOfApiCallRetries: 0,
+    ...(options.basePath === undefined ? {} : { basePath: options.basePath.replace(/\/+$/, '') }),
+  });
+  const send = async (method: 'GET' | 'POST' | 'PATCH', path: string, operation: string, body?: object, qs?: Record<string, string>): Promise<unknown> => {
+    const response = await sdk.apiRequest({ method, path, ...(body === undefined ? {} : { body }), ...(qs === undefined ? {} : { qs }) });
+    const headers = headersOf(response);
+    const text = await response.text();
+    if (response.status >= 400) throw new HubSpotApiError(response.status, headers, text);
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new HubSpotResponseError(operation, ['body is not JSON']);
+    }
+  };
+  const appPath = (appId: string): string => `/automation/v4/actions/${encodeURIComponent(appId)}`;
+  const summary = (value: unknown, operation: string): ActionDefinitionSummary => {
+    const parsed = parse(ActionDefinitionSummarySchema, value, operation);
+    return { id: parsed.id, actionUrl: parsed.actionUrl };
+  };
+
+  return {
+    async listActionDefinitions(appId) {
+      const found: ActionDefinitionSummary[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = parse(
+          ActionDefinitionPageSchema,
+          await send('GET', appPath(appId), 'list action definitions', undefined, { limit: '100', ...(after === undefined ? {} : { after }) }),
+          'list action definitions',
+        );
+        found.push(...page.results.map((r) => ({ id: r.id, actionUrl: r.actionUrl })));
+        after = page.paging?.next?.after;
+        if (after === undefined) return found;
+      }
+    },
+    async createActionDefinition(appId, definition) {
+      return summary(await send('POST', appPath(appId), 'create action definition', definition), 'create action definition');
+    },
+    async updateActionDefinition(appId, definitionId, definition) {
+      return summary(
+        await send('PATCH', `${appPath(appId)}/${encodeURIComponent(definitionId)}`, 'update action definition', definition),
+        'update action definition',
+      );
     },
   };
 }

@@ -79,6 +79,8 @@ export interface FakeHubSpotStats {
   serverErrors: number;
   /** Requests per route, e.g. "POST /crm/v3/objects/contacts/batch/update". */
   byEndpoint: Record<string, number>;
+  /** Contact records written by batch update, per contact id (a record written twice counts twice). */
+  contactWrites: Map<string, number>;
 }
 
 export interface FakeHubSpot {
@@ -109,7 +111,7 @@ const Properties = z.record(z.string(), z.string().nullable());
 const BatchUpdateBody = z.object({ inputs: z.array(z.object({ id: z.string(), properties: Properties, idProperty: z.string().optional() })) });
 const BatchCreateBody = z.object({ inputs: z.array(z.object({ properties: Properties })) });
 const BatchUpsertBody = z.object({ inputs: z.array(z.object({ id: z.string(), idProperty: z.string(), properties: Properties })) });
-const BatchReadBody = z.object({ inputs: z.array(z.object({ id: z.string() })), properties: z.array(z.string()).optional() });
+const BatchReadBody = z.object({ inputs: z.array(z.object({ id: z.string() })), properties: z.array(z.string()).optional(), idProperty: z.string().optional() });
 const SearchBody = z.object({
   filterGroups: z
     .array(z.object({ filters: z.array(z.object({ propertyName: z.string(), operator: z.string(), value: z.string().optional() })) }))
@@ -209,7 +211,7 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
     emailSubscriptions: new Map(),
     callbacks: [],
   };
-  const freshStats = (): FakeHubSpotStats => ({ requests: 0, rateLimited: 0, rateLimitedByPolicy: {}, serverErrors: 0, byEndpoint: {} });
+  const freshStats = (): FakeHubSpotStats => ({ requests: 0, rateLimited: 0, rateLimitedByPolicy: {}, serverErrors: 0, byEndpoint: {}, contactWrites: new Map() });
   const stats = freshStats();
 
   const iso = (): string => new Date(now()).toISOString();
@@ -473,8 +475,15 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
     assertBatchSize(body.inputs.length);
     const results: unknown[] = [];
     const missing: string[] = [];
+    // idProperty reads by a unique property (email) instead of the record id.
+    const find = (id: string): StoredContact | undefined =>
+      body.idProperty === undefined || body.idProperty === 'hs_object_id'
+        ? state.contacts.get(id)
+        : body.idProperty === 'email'
+          ? emailOwner(id)
+          : [...state.contacts.values()].find((c) => c.properties[body.idProperty ?? ''] === id);
     for (const { id } of body.inputs) {
-      const contact = state.contacts.get(id);
+      const contact = find(id);
       if (contact === undefined) missing.push(id);
       else results.push(contactView(contact, body.properties ?? []));
     }
@@ -499,6 +508,7 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
       }
       Object.assign(contact.properties, values);
       contact.updatedAt = iso();
+      stats.contactWrites.set(id, (stats.contactWrites.get(id) ?? 0) + 1);
       results.push(contactView(contact, Object.keys(values)));
     }
     return { status: missing.length > 0 ? 207 : 200, body: batchEnvelope(results, missing.length > 0 ? [notFound(missing)] : []) };

@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import type { Actor } from '../../../src/core/consent.js';
+import type { Contact } from '../../../src/core/contact.js';
+import { tryNormalizeEmail, tryNormalizePhone } from '../../../src/core/contact.js';
+import type { WorkspaceEngine } from '../../../src/engine.js';
+import type { Clock } from '../../../src/ports/clock.js';
+import type { ResolvedHubSpotConfig } from '../config.js';
+import type { ActionDefinition, ActionKey } from './definition.js';
+
+const Id = z.union([z.string().min(1), z.number().int().nonnegative()]).transform(String);
+
+/**
+ * What HubSpot POSTs to a custom action's URL (DESIGN §6):
+ * `{callbackId, origin{portalId, actionDefinitionId, actionDefinitionVersion}, context{source,
+ * workflowId}, object{objectId, objectType, properties}, inputFields}`. Unknown fields are
+ * allowed: HubSpot adds some.
+ */
+export const ActionRequestSchema = z.object({
+  callbackId: z.string().min(1).max(200),
+  origin: z.object({ portalId: Id, actionDefinitionId: Id.optional(), actionDefinitionVersion: Id.optional() }),
+  context: z.object({ source: z.string().optional(), workflowId: Id.optional() }).optional(),
+  object: z.object({
+    objectId: Id,
+    objectType: z.string(),
+    properties: z.record(z.string(), z.string().nullable()).optional(),
+  }),
+  inputFields: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])).default({}),
+});
+export type ActionRequest = z.infer<typeof ActionRequestSchema>;
+
+/** The answer HubSpot reads: `{outputFields: {..., hs_execution_state}}` (DESIGN §6). */
+export interface ActionAnswer {
+  outputFields: Record<string, string>;
+}
+
+export interface ActionResult {
+  answer: ActionAnswer;
+  contactId: string | null;
+  /** A blocked action's workflow run: its end completes the callback. */
+  runId?: string;
+}
+
+export interface ActionContext {
+  request: ActionRequest;
+  workspace: WorkspaceEngine;
+  config: ResolvedHubSpotConfig;
+  clock: Clock;
+  /** The portal acts: every decision recorded here names it as the actor. */
+  actor: Actor;
+}
+
+export interface WorkflowAction {
+  key: ActionKey;
+  definition: ActionDefinition;
+  handle(context: ActionContext): Promise<ActionResult>;
+}
+
+export const EXECUTION_STATE = 'hs_execution_state';
+
+/**
+ * FAIL_CONTINUE lets the HubSpot workflow go on and shows the action as failed; the reason goes
+ * in an output field so the workflow history says why. A failure of ours is never answered
+ * with 5xx: HubSpot would retry it for three days (DESIGN §6).
+ */
+export function failContinue(message: string): ActionAnswer {
+  return { outputFields: { [EXECUTION_STATE]: 'FAIL_CONTINUE', error: message.slice(0, 500) } };
+}
+
+/** An input field as text; HubSpot sends static values as strings, property values may be numbers. */
+export function inputText(request: ActionRequest, name: string): string | null {
+  const value = request.inputFields[name];
+  if (value === undefined || value === null) return null;
+  const text = String(value).trim();
+  return text === '' ? null : text;
+}
+
+function property(request: ActionRequest, name: string): string | null {
+  const value = request.object.properties?.[name];
+  const text = value?.trim() ?? '';
+  return text === '' ? null : text;
+}
+
+/**
+ * The Consentry contact of the enrolled HubSpot contact: by the HubSpot id stored on it, then by
+ * e-mail, then by phone (the properties the definition asks HubSpot to send). A contact found by
+ * e-mail or phone is linked to the HubSpot record for next time.
+ */
+export async function findEnrolledContact(context: ActionContext): Promise<Contact | null> {
+  const { request, workspace } = context;
+  const hubspotId = request.object.objectId;
+  const byId = await workspace.findContactByHubspotId(hubspotId);
+  if (byId !== null) return byId;
+  const settings = (await workspace.get()).settings;
+  const email = tryNormalizeEmail(property(request, 'email') ?? '');
+  const phones = [property(request, 'phone'), property(request, 'mobilephone')]
+    .map((raw) => (raw === null ? null : tryNormalizePhone(raw, settings.defaultCountry)))
+    .filter((p): p is string => p !== null);
+  const queries: { email?: string; phone?: string }[] = [...(email === null ? [] : [{ email }]), ...phones.map((phone) => ({ phone }))];
+  for (const query of queries) {
+    const found = (await workspace.findContacts({ ...query, limit: 1 })).contacts[0];
+    if (found !== undefined) {
+      await workspace.linkHubspotContacts([{ contactId: found.id, hubspotId }]);
+      return { ...found, hubspotId };
+    }
+  }
+  return null;
+}
+
+/** As `findEnrolledContact`, creating the contact from the HubSpot record when Consentry has none. */
+export async function findOrCreateEnrolledContact(context: ActionContext): Promise<Contact> {
+  const found = await findEnrolledContact(context);
+  if (found !== null) return found;
+  const { request, workspace } = context;
+  const settings = (await workspace.get()).settings;
+  const email = tryNormalizeEmail(property(request, 'email') ?? '');
+  const rawPhone = property(request, 'mobilephone') ?? property(request, 'phone');
+  const phone = rawPhone === null ? null : tryNormalizePhone(rawPhone, settings.defaultCountry);
+  const name = [property(request, 'firstname'), property(request, 'lastname')].filter((p) => p !== null).join(' ');
+  const created = await workspace.createContact({
+    ...(name === '' ? {} : { name }),
+    ...(email === null ? {} : { email }),
+    ...(phone === null ? {} : { phone }),
+  });
+  await workspace.linkHubspotContacts([{ contactId: created.id, hubspotId: request.object.objectId }]);
+  return { ...created, hubspotId: request.object.objectId };
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { isConsentryError } from '../../../src/core/errors.js';
+import { CONSENT_OUTCOMES, OUTCOME_FIELD, type ConsentOutcome } from '../callbacks.js';
+import { EXECUTION_STATE, failContinue, findOrCreateEnrolledContact, inputText, type WorkflowAction } from './context.js';
+import { option, type ActionDefinition } from './definition.js';
+
+export const REQUEST_CONSENT_TEMPLATE = 'request-consent-privacy';
+/** Chat channels the privacy consent conversation runs on. */
+export const REQUEST_CHANNELS = ['whatsapp', 'sms', 'messenger', 'webchat'] as const;
+const ChannelSchema = z.enum(REQUEST_CHANNELS);
+
+/**
+ * How long HubSpot holds the workflow (ISO-8601; DESIGN §6, default one week). The conversation
+ * itself ends within half an hour (four questions of five minutes); two days leave room for a
+ * portal whose daily API limit paused the sync until the next day, when the completion is sent.
+ */
+export const BLOCK_EXPIRATION = 'P2D';
+
+const OUTCOME_LABELS: Record<ConsentOutcome, string> = {
+  given: 'Consent given',
+  failed_invalid: 'No valid answer',
+  failed_timeout: 'No answer in time',
+  opted_out: 'Opted out',
+  cancelled: 'Conversation ended',
+};
+
+export const definition: ActionDefinition = {
+  key: 'request-consent',
+  actionUrl: '/hubspot/actions/request-consent',
+  published: true,
+  objectTypes: ['CONTACT'],
+  objectRequestOptions: { properties: ['email', 'phone', 'mobilephone', 'firstname', 'lastname'] },
+  inputFields: [
+    {
+      typeDefinition: {
+        name: 'channel',
+        type: 'enumeration',
+        fieldType: 'select',
+        options: [option('whatsapp', 'WhatsApp'), option('sms', 'SMS'), option('messenger', 'Messenger'), option('webchat', 'Web chat')],
+      },
+      supportedValueTypes: ['STATIC_VALUE'],
+      isRequired: true,
+    },
+  ],
+  outputFields: [
+    {
+      typeDefinition: {
+        name: OUTCOME_FIELD,
+        type: 'enumeration',
+        fieldType: 'select',
+        options: CONSENT_OUTCOMES.map((outcome) => option(outcome, OUTCOME_LABELS[outcome])),
+      },
+    },
+    { typeDefinition: { name: 'error', type: 'string', fieldType: 'text' } },
+  ],
+  labels: {
+    en: {
+      actionName: 'Request consent',
+      actionDescription:
+        'Sends the privacy consent request on the chosen channel and waits for the answer; branch on the outcome: given, failed_invalid, failed_timeout, opted_out or cancelled.',
+      appDisplayName: 'Consentry',
+      inputFieldLabels: { channel: 'Channel' },
+      outputFieldLabels: { [OUTCOME_FIELD]: 'Consent outcome', error: 'Error' },
+    },
+  },
+  functions: [],
+};
+
+/**
+ * Starts the privacy consent workflow for the enrolled contact and answers BLOCK: HubSpot holds
+ * the workflow until the run ends and the dispatcher completes the callback with the outcome
+ * (DESIGN §6: answer fast, complete through `/callbacks/{callbackId}/complete`).
+ */
+export const requestConsent: WorkflowAction = {
+  key: 'request-consent',
+  definition,
+  async handle(context) {
+    const channel = ChannelSchema.safeParse(inputText(context.request, 'channel'));
+    if (!channel.success) return { answer: failContinue(`channel must be one of ${REQUEST_CHANNELS.join(', ')}`), contactId: null };
+    try {
+      const contact = await findOrCreateEnrolledContact(context);
+      const started = await context.workspace.startWorkflow(REQUEST_CONSENT_TEMPLATE, contact.id, channel.data);
+      return {
+        answer: { outputFields: { [EXECUTION_STATE]: 'BLOCK', hs_expiration_duration: BLOCK_EXPIRATION } },
+        contactId: contact.id,
+        runId: started.runId,
+      };
+    } catch (error) {
+      if (isConsentryError(error)) return { answer: failContinue(`${error.code}: ${error.message}`), contactId: null };
+      throw error;
+    }
+  },
+};

@@ -1,0 +1,97 @@
+import { createHash } from 'node:crypto';
+import type { Clock } from '../../src/ports/clock.js';
+import { systemClock } from '../../src/ports/clock.js';
+import type { Store } from '../../src/ports/store.js';
+import { createHubSpotClient, type HubSpotClient } from './client.js';
+import type { ResolvedHubSpotConfig } from './config.js';
+import type { ExistingOption } from './properties.js';
+import { PortalRateLimiter, realSleep, type RateLimiterOptions } from './rate-limiter.js';
+
+/** Everything the connector keeps in memory about one HubSpot portal. */
+export interface PortalSession {
+  key: string;
+  client: HubSpotClient;
+  limiter: PortalRateLimiter;
+  /** The tags property's options as last read or written; null until read. */
+  tagOptions: ExistingOption[] | null;
+  /** Whether the connector's properties were found on the portal (checked once per session). */
+  propertiesChecked: boolean;
+  /** v4 batch write needs Marketing Hub Enterprise (DESIGN §6): null until tried, false once HubSpot refused it. */
+  v4BatchWrite: boolean | null;
+  /** Serialises changes of the tags property's options: HubSpot replaces the whole list on each PATCH. */
+  exclusive<T>(work: () => Promise<T>): Promise<T>;
+}
+
+export interface HubSpotConnectionsOptions {
+  clock?: Clock;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+  /** HubSpot's API base; tests point it at a local fake. */
+  basePath?: string;
+  limiter?: Partial<Omit<RateLimiterOptions, 'clock' | 'sleep' | 'random'>>;
+}
+
+/**
+ * One client and one limiter per portal for the whole process: HubSpot's limits are per account
+ * (DESIGN §6), so the sync worker and the webhook route must share them.
+ */
+export class HubSpotConnections {
+  private readonly sessions = new Map<string, { token: string; session: PortalSession }>();
+  private readonly clock: Clock;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: (() => number) | undefined;
+
+  constructor(private readonly options: HubSpotConnectionsOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.sleep = options.sleep ?? realSleep;
+    this.random = options.random;
+  }
+
+  session(config: Pick<ResolvedHubSpotConfig, 'accessToken' | 'portalId'>): PortalSession {
+    const key = config.portalId ?? `token:${createHash('sha256').update(config.accessToken).digest('hex').slice(0, 16)}`;
+    const existing = this.sessions.get(key);
+    if (existing !== undefined && existing.token === config.accessToken) return existing.session;
+    // A new token for the portal gets a new client; the limiter stays, the portal's limit is the same.
+    const limiter =
+      existing?.session.limiter ??
+      new PortalRateLimiter({
+        ...this.options.limiter,
+        clock: this.clock,
+        sleep: this.sleep,
+        ...(this.random === undefined ? {} : { random: this.random }),
+      });
+    const client = createHubSpotClient({
+      accessToken: config.accessToken,
+      limiter,
+      ...(this.options.basePath === undefined ? {} : { basePath: this.options.basePath }),
+    });
+    let chain: Promise<unknown> = Promise.resolve();
+    const session: PortalSession = {
+      key,
+      client,
+      limiter,
+      tagOptions: null,
+      propertiesChecked: false,
+      v4BatchWrite: existing?.session.v4BatchWrite ?? null,
+      exclusive: <T>(work: () => Promise<T>): Promise<T> => {
+        const next = chain.then(work);
+        chain = next.catch(() => undefined);
+        return next;
+      },
+    };
+    this.sessions.set(key, { token: config.accessToken, session });
+    return session;
+  }
+}
+
+const shared = new WeakMap<Store, HubSpotConnections>();
+
+/** The process's connections for a store's deployment; the first caller's options win. */
+export function hubSpotConnectionsFor(store: Store, options: HubSpotConnectionsOptions = {}): HubSpotConnections {
+  let connections = shared.get(store);
+  if (connections === undefined) {
+    connections = new HubSpotConnections(options);
+    shared.set(store, connections);
+  }
+  return connections;
+}

@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import { isConsentryError } from '../../../src/core/errors.js';
+import type { Engine } from '../../../src/engine.js';
+import type { Clock } from '../../../src/ports/clock.js';
+import type { ResolvedHubSpotConfig } from '../config.js';
+import type { HubSpotConnections } from '../connections.js';
+import { classifyInbound, emptyContactState, rememberInbound } from '../echo.js';
+import { fromPropertyChange, isConsentryProperty } from '../mapping.js';
+import { channelPropertyNames, SYNCED_CHANNELS } from '../properties.js';
+import type { HubSpotState } from '../state.js';
+
+const Id = z.union([z.string().min(1), z.number().int().nonnegative()]).transform(String);
+
+/**
+ * One event of a webhook request (HubSpot sends a JSON array, up to 100 events):
+ * https://developers.hubspot.com/docs/api/webhooks#webhook-payloads. `changeSource` is the source
+ * as property histories show it (CRM_UI, IMPORT, API, INTEGRATION, ...) and `sourceId` who made
+ * it (e.g. `userId:123`); they are kept as evidence. HubSpot does not document a value that
+ * names the app making an API write, so an echo is recognised by the value we wrote instead.
+ */
+export const WebhookEventSchema = z.object({
+  eventId: Id.optional(),
+  subscriptionId: Id.optional(),
+  portalId: Id,
+  appId: Id.optional(),
+  occurredAt: z.number().int().nonnegative(),
+  subscriptionType: z.string(),
+  attemptNumber: z.number().int().optional(),
+  objectId: Id,
+  propertyName: z.string().optional(),
+  propertyValue: z.string().nullable().optional(),
+  changeSource: z.string().optional(),
+  sourceId: z.string().optional(),
+});
+export type WebhookEvent = z.infer<typeof WebhookEventSchema>;
+export const WebhookBodySchema = z.array(WebhookEventSchema).max(1000);
+
+export interface WebhookSummary {
+  recorded: number;
+  echoes: number;
+  stale: number;
+  ignored: number;
+  refused: number;
+}
+
+export interface WebhookDeps {
+  engine: Engine;
+  state: HubSpotState;
+  connections: HubSpotConnections;
+  clock: Clock;
+}
+
+interface StatusChange {
+  event: WebhookEvent & { propertyName: string };
+  value: string;
+}
+
+/** The channel whose legal basis and explanation accompany a status property, or null for privacy. */
+function channelOf(propertyName: string): (typeof SYNCED_CHANNELS)[number] | null {
+  for (const channel of SYNCED_CHANNELS) if (channelPropertyNames(channel).status === propertyName) return channel;
+  return null;
+}
+
+/**
+ * Records the consent decisions people made in HubSpot on the connector's properties (DESIGN
+ * §6: no webhook fires on subscription changes; `contact.propertyChange` on our own properties
+ * is how HubSpot is heard). Our own writes coming back are recognised and dropped; a decision
+ * is recorded with source `hubspot` and the portal as actor, at the time HubSpot reports it,
+ * under an idempotency key, so HubSpot's retries record nothing twice.
+ */
+export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHubSpotConfig, events: readonly WebhookEvent[]): Promise<WebhookSummary> {
+  const summary: WebhookSummary = { recorded: 0, echoes: 0, stale: 0, ignored: 0, refused: 0 };
+  const workspace = deps.engine.workspace(config.workspaceId);
+  // The latest value of each property per object in this request: a status change reads its legal basis and explanation here first.
+  const batchValues = new Map<string, Map<string, { value: string | null; at: number }>>();
+  const statusChanges: StatusChange[] = [];
+  for (const event of events) {
+    const propertyName = event.propertyName;
+    if (event.subscriptionType !== 'contact.propertyChange' || propertyName === undefined || !isConsentryProperty(propertyName)) {
+      summary.ignored += 1;
+      continue;
+    }
+    const values = batchValues.get(event.objectId) ?? new Map<string, { value: string | null; at: number }>();
+    const seen = values.get(propertyName);
+    if (seen === undefined || seen.at <= event.occurredAt) values.set(propertyName, { value: event.propertyValue ?? null, at: event.occurredAt });
+    batchValues.set(event.objectId, values);
+    const isStatus = fromPropertyChange({ propertyName, propertyValue: event.propertyValue ?? null }) !== null;
+    if (isStatus) statusChanges.push({ event: { ...event, propertyName }, value: event.propertyValue ?? '' });
+    else summary.ignored += 1;
+  }
+  statusChanges.sort((a, b) => a.event.occurredAt - b.event.occurredAt);
+
+  for (const { event, value } of statusChanges) {
+    const contact = await workspace.findContactByHubspotId(event.objectId);
+    if (contact === null) {
+      summary.ignored += 1;
+      continue;
+    }
+    const nowMs = deps.clock.now().getTime();
+    const verdict = await deps.state.transaction(async (state) => {
+      const syncState = (await state.getContactStates(config.workspaceId, [contact.id])).get(contact.id) ?? emptyContactState();
+      return classifyInbound(syncState, { property: event.propertyName, value, occurredAtMs: event.occurredAt }, nowMs);
+    });
+    if (verdict === 'echo') {
+      summary.echoes += 1;
+      continue;
+    }
+    if (verdict === 'stale') {
+      summary.stale += 1;
+      continue;
+    }
+
+    const channel = channelOf(event.propertyName);
+    const context: Record<string, string | null> = {};
+    if (channel !== null) {
+      const names = channelPropertyNames(channel);
+      const inBatch = batchValues.get(event.objectId);
+      const wanted = [names.legalBasis, names.explanation];
+      const missing = wanted.filter((name) => inBatch?.get(name) === undefined);
+      for (const name of wanted) {
+        const found = inBatch?.get(name);
+        if (found !== undefined) context[name] = found.value;
+      }
+      if (missing.length > 0) {
+        // Read through the portal's limiter; a failure answers 5xx and HubSpot retries the request.
+        const read = await deps.connections.session(config).client.readContacts([event.objectId], missing);
+        const properties = read.results[0]?.properties ?? {};
+        for (const name of missing) context[name] = properties[name] ?? null;
+      }
+    }
+    const decision = fromPropertyChange({ propertyName: event.propertyName, propertyValue: value }, context);
+    if (decision === null) {
+      summary.ignored += 1;
+      continue;
+    }
+    const occurredAt = new Date(event.occurredAt).toISOString();
+    const source = [event.changeSource, event.sourceId].filter((part) => part !== undefined).join(' ');
+    try {
+      await workspace.setConsent({
+        contactId: contact.id,
+        purpose: decision.purpose,
+        channel: decision.channel,
+        status: decision.status,
+        legalBasis: decision.legalBasis,
+        explanation: decision.explanation,
+        source: 'hubspot',
+        actor: { kind: 'integration', id: event.portalId },
+        occurredAt,
+        evidence: { note: `HubSpot ${event.propertyName} set to ${value}${source === '' ? '' : ` (${source})`}` },
+        idempotencyKey: `hubspot-webhook:${event.portalId}:${event.objectId}:${event.propertyName}:${event.occurredAt}`,
+      });
+    } catch (error) {
+      if (!isConsentryError(error)) throw error;
+      // A decision Consentry cannot record (an opt-in without legal basis, an erased contact): say so, do not retry.
+      summary.refused += 1;
+      await workspace.reportSyncFailure({
+        integration: 'hubspot',
+        contactId: contact.id,
+        operation: 'receive_property_change',
+        reason: `${error.code}: ${error.message}`,
+        retryable: false,
+      });
+      continue;
+    }
+    summary.recorded += 1;
+    await deps.state.transaction(async (state) => {
+      const current = (await state.getContactStates(config.workspaceId, [contact.id])).get(contact.id) ?? emptyContactState();
+      await state.putContactState(config.workspaceId, contact.id, rememberInbound(current, event.propertyName, event.occurredAt), deps.clock.now().toISOString());
+    });
+  }
+  return summary;
+}

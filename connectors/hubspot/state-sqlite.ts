@@ -1,0 +1,274 @@
+import type { Statement } from 'better-sqlite3';
+import { z } from 'zod';
+import type { Store, StoreTx } from '../../src/ports/store.js';
+import type { SqliteStore } from '../../src/store/sqlite.js';
+import { ContactSyncStateSchema, type ContactSyncState } from './echo.js';
+import {
+  CHANGE_TARGETS,
+  ChangePayloadSchema,
+  InMemoryHubSpotState,
+  type CallbackRecord,
+  type ChangeKey,
+  type HubSpotState,
+  type HubSpotStateTx,
+  type SyncChange,
+} from './state.js';
+
+/**
+ * The connector's state in the main SQLite database (tables of migration 3). Statements run only
+ * inside `store.transaction`, so they are serialised with the engine's transactions on the shared
+ * connection and commit together with them (CONNECTORS.md).
+ */
+
+interface ChangeRow {
+  position: number;
+  target: string;
+  workspace_id: string;
+  event_id: string;
+  contact_id: string | null;
+  payload: string;
+  occurred_at: string;
+  status: string;
+  attempts: number;
+  next_attempt_at: string;
+  last_error: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+interface CallbackRow {
+  callback_id: string;
+  workspace_id: string;
+  action: string;
+  contact_id: string | null;
+  run_id: string | null;
+  response: string | null;
+  outcome: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const CHANGE_COLUMNS =
+  'position, target, workspace_id, event_id, contact_id, payload, occurred_at, status, attempts, next_attempt_at, last_error, created_at, updated_at';
+const CALLBACK_COLUMNS = 'callback_id, workspace_id, action, contact_id, run_id, response, outcome, created_at, updated_at';
+
+type ChangeParams = [number, string, string, string, string | null, string, string, string, number, string, string | null, string, string];
+type CallbackParams = [string, string, string, string | null, string | null, string | null, string | null, string, string];
+
+const TargetSchema = z.enum(CHANGE_TARGETS);
+const StatusSchema = z.enum(['pending', 'dead']);
+const ResponseSchema = z.record(z.string(), z.string());
+
+class Statements {
+  readonly insertChange: Statement<ChangeParams>;
+  readonly dueChanges: Statement<[string], ChangeRow>;
+  readonly updateChange: Statement<[string, string, number, string, string | null, string, number, string]>;
+  readonly deleteChange: Statement<[number, string]>;
+  readonly deferChange: Statement<[string, number, string]>;
+  readonly countChanges: Statement<[string, string], { n: number }>;
+  readonly oldestPending: Statement<[string], ChangeRow>;
+  readonly deadChanges: Statement<[string, number], ChangeRow>;
+  readonly getContactState: Statement<[string, string], { state: string }>;
+  readonly putContactState: Statement<[string, string, string, string]>;
+  readonly insertCallback: Statement<CallbackParams>;
+  readonly getCallback: Statement<[string], CallbackRow>;
+  readonly updateCallback: Statement<[string | null, string | null, string | null, string | null, string, string]>;
+  readonly callbackByRun: Statement<[string, string], CallbackRow>;
+
+  constructor(store: SqliteStore) {
+    const db = store.db;
+    this.insertChange = db.prepare(
+      `INSERT INTO hubspot_sync_changes (${CHANGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    );
+    // Index order (status, next_attempt_at, position): no sort however long the backlog.
+    this.dueChanges = db.prepare(
+      `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE status = 'pending' AND next_attempt_at <= ?
+       ORDER BY next_attempt_at, position, target`,
+    );
+    this.updateChange = db.prepare(
+      `UPDATE hubspot_sync_changes SET status = ?, payload = ?, attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ?
+       WHERE position = ? AND target = ?`,
+    );
+    this.deleteChange = db.prepare('DELETE FROM hubspot_sync_changes WHERE position = ? AND target = ?');
+    this.deferChange = db.prepare('UPDATE hubspot_sync_changes SET next_attempt_at = ? WHERE position = ? AND target = ?');
+    this.countChanges = db.prepare('SELECT count(*) AS n FROM hubspot_sync_changes WHERE workspace_id = ? AND status = ?');
+    this.oldestPending = db.prepare(
+      `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE workspace_id = ? AND status = 'pending' ORDER BY position LIMIT 1`,
+    );
+    this.deadChanges = db.prepare(
+      `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE workspace_id = ? AND status = 'dead' ORDER BY position DESC LIMIT ?`,
+    );
+    this.getContactState = db.prepare('SELECT state FROM hubspot_contact_state WHERE workspace_id = ? AND contact_id = ?');
+    this.putContactState = db.prepare(
+      `INSERT INTO hubspot_contact_state (workspace_id, contact_id, state, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (workspace_id, contact_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
+    );
+    this.insertCallback = db.prepare(`INSERT INTO hubspot_callbacks (${CALLBACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
+    this.getCallback = db.prepare(`SELECT ${CALLBACK_COLUMNS} FROM hubspot_callbacks WHERE callback_id = ?`);
+    this.updateCallback = db.prepare(
+      'UPDATE hubspot_callbacks SET contact_id = ?, run_id = ?, response = ?, outcome = ?, updated_at = ? WHERE callback_id = ?',
+    );
+    this.callbackByRun = db.prepare(`SELECT ${CALLBACK_COLUMNS} FROM hubspot_callbacks WHERE workspace_id = ? AND run_id = ? LIMIT 1`);
+  }
+}
+
+function toChange(row: ChangeRow): SyncChange {
+  return {
+    position: row.position,
+    target: TargetSchema.parse(row.target),
+    workspaceId: row.workspace_id,
+    eventId: row.event_id,
+    contactId: row.contact_id,
+    payload: ChangePayloadSchema.parse(JSON.parse(row.payload)),
+    occurredAt: row.occurred_at,
+    status: StatusSchema.parse(row.status),
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+    lastError: row.last_error,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toCallback(row: CallbackRow): CallbackRecord {
+  return {
+    callbackId: row.callback_id,
+    workspaceId: row.workspace_id,
+    action: row.action,
+    contactId: row.contact_id,
+    runId: row.run_id,
+    response: row.response === null ? null : ResponseSchema.parse(JSON.parse(row.response)),
+    outcome: row.outcome,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function parseContactState(text: string): ContactSyncState {
+  return ContactSyncStateSchema.parse(JSON.parse(text));
+}
+
+export class SqliteHubSpotState implements HubSpotState {
+  private readonly s: Statements;
+
+  constructor(private readonly store: SqliteStore) {
+    this.s = new Statements(store);
+  }
+
+  transaction<T>(work: (state: HubSpotStateTx, tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.store.transaction((tx) => work(this.tx, tx));
+  }
+
+  private readonly tx: HubSpotStateTx = {
+    insertChanges: async (changes) => {
+      for (const c of changes) {
+        this.s.insertChange.run(
+          c.position,
+          c.target,
+          c.workspaceId,
+          c.eventId,
+          c.contactId,
+          JSON.stringify(c.payload),
+          c.occurredAt,
+          c.status,
+          c.attempts,
+          c.nextAttemptAt,
+          c.lastError,
+          c.createdAt,
+          c.updatedAt,
+        );
+      }
+    },
+    listDueChanges: async (now, limit, skip) => {
+      const found: SyncChange[] = [];
+      if (limit <= 0) return found;
+      // Rows in flight come first in index order: stepping over them costs no parsing.
+      for (const row of this.s.dueChanges.iterate(now)) {
+        const target = TargetSchema.parse(row.target);
+        if (skip?.({ position: row.position, target, workspaceId: row.workspace_id, contactId: row.contact_id }) === true) continue;
+        found.push(toChange(row));
+        if (found.length >= limit) break;
+      }
+      return found;
+    },
+    updateChanges: async (changes) => {
+      for (const c of changes) {
+        this.s.updateChange.run(c.status, JSON.stringify(c.payload), c.attempts, c.nextAttemptAt, c.lastError, c.updatedAt, c.position, c.target);
+      }
+    },
+    deleteChanges: async (keys: readonly ChangeKey[]) => {
+      for (const key of keys) this.s.deleteChange.run(key.position, key.target);
+    },
+    deferChanges: async (keys, until) => {
+      for (const key of keys) this.s.deferChange.run(until, key.position, key.target);
+    },
+    countChanges: async (workspaceId, status) => this.s.countChanges.get(workspaceId, status)?.n ?? 0,
+    oldestPendingChange: async (workspaceId) => {
+      const row = this.s.oldestPending.get(workspaceId);
+      return row === undefined ? null : toChange(row);
+    },
+    listDeadChanges: async (workspaceId, limit) => this.s.deadChanges.all(workspaceId, limit).map(toChange),
+    getContactStates: async (workspaceId, contactIds) => {
+      const found = new Map<string, ContactSyncState>();
+      for (const contactId of new Set(contactIds)) {
+        const row = this.s.getContactState.get(workspaceId, contactId);
+        if (row !== undefined) found.set(contactId, parseContactState(row.state));
+      }
+      return found;
+    },
+    putContactState: async (workspaceId, contactId, state, at) => {
+      this.s.putContactState.run(workspaceId, contactId, JSON.stringify(state), at);
+    },
+    claimCallback: async (record) => {
+      const result = this.s.insertCallback.run(
+        record.callbackId,
+        record.workspaceId,
+        record.action,
+        record.contactId,
+        record.runId,
+        record.response === null ? null : JSON.stringify(record.response),
+        record.outcome,
+        record.createdAt,
+        record.updatedAt,
+      );
+      if (result.changes === 1) return { record, created: true };
+      const row = this.s.getCallback.get(record.callbackId);
+      if (row === undefined) throw new Error(`callback ${record.callbackId} neither inserted nor found`);
+      return { record: toCallback(row), created: false };
+    },
+    updateCallback: async (record) => {
+      this.s.updateCallback.run(
+        record.contactId,
+        record.runId,
+        record.response === null ? null : JSON.stringify(record.response),
+        record.outcome,
+        record.updatedAt,
+        record.callbackId,
+      );
+    },
+    getCallback: async (callbackId) => {
+      const row = this.s.getCallback.get(callbackId);
+      return row === undefined ? null : toCallback(row);
+    },
+    findCallbackByRun: async (workspaceId, runId) => {
+      const row = this.s.callbackByRun.get(workspaceId, runId);
+      return row === undefined ? null : toCallback(row);
+    },
+  };
+}
+
+function isSqliteStore(store: Store): store is SqliteStore {
+  return 'db' in store;
+}
+
+const states = new WeakMap<Store, HubSpotState>();
+
+/** The connector's state for a store: in its SQLite database, or in memory beside an in-memory store. One per store, shared by routes and worker. */
+export function hubSpotStateFor(store: Store): HubSpotState {
+  let state = states.get(store);
+  if (state === undefined) {
+    state = isSqliteStore(store) ? new SqliteHubSpotState(store) : new InMemoryHubSpotState(store);
+    states.set(store, state);
+  }
+  return state;
+}

@@ -1,0 +1,237 @@
+import { z } from 'zod';
+import { ConsentStatusSchema, LegalBasisSchema } from '../../src/core/consent.js';
+import type { Store, StoreTx } from '../../src/ports/store.js';
+import type { ContactSyncState } from './echo.js';
+
+/**
+ * The connector's own persistent state (CONNECTORS.md): work rows for HubSpot, what HubSpot holds
+ * per contact, and workflow-action callbacks. Every method runs inside the store transaction
+ * `HubSpotState.transaction` opens, so rows are written atomically with the engine's data (the
+ * outbox cursor above all): an event is either not read yet or has all its rows.
+ */
+
+export const CHANGE_TARGETS = ['contact', 'email', 'callback'] as const;
+export type ChangeTarget = (typeof CHANGE_TARGETS)[number];
+
+export const ChangePayloadSchema = z.discriminatedUnion('kind', [
+  /** Contact properties to write, each value stamped with the row's occurredAt and position. */
+  z.object({ kind: z.literal('contact'), properties: z.record(z.string(), z.string()) }),
+  /** Email marketing consent for the portal's email subscription. */
+  z.object({
+    kind: z.literal('email'),
+    status: ConsentStatusSchema,
+    legalBasis: LegalBasisSchema.nullable(),
+    explanation: z.string().nullable(),
+  }),
+  /** Completes a blocked workflow action. */
+  z.object({ kind: z.literal('callback'), callbackId: z.string(), outputFields: z.record(z.string(), z.string()) }),
+]);
+export type ChangePayload = z.infer<typeof ChangePayloadSchema>;
+
+export type ChangeStatus = 'pending' | 'dead';
+
+export interface SyncChange {
+  /** The outbox position of the event the row came from; with `target`, the row's key. */
+  position: number;
+  target: ChangeTarget;
+  workspaceId: string;
+  eventId: string;
+  contactId: string | null;
+  payload: ChangePayload;
+  /** When the described state was decided (orders two values of one property). */
+  occurredAt: string;
+  status: ChangeStatus;
+  attempts: number;
+  nextAttemptAt: string;
+  lastError: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface ChangeKey {
+  position: number;
+  target: ChangeTarget;
+}
+
+/** What `listDueChanges` shows of a row before reading it in full. */
+export interface DueRowKey extends ChangeKey {
+  workspaceId: string;
+  contactId: string | null;
+}
+
+export function changeKey(change: ChangeKey): string {
+  return `${change.position}:${change.target}`;
+}
+
+export interface CallbackRecord {
+  /** HubSpot's idempotency key for the action request (DESIGN §6). */
+  callbackId: string;
+  workspaceId: string;
+  action: string;
+  contactId: string | null;
+  /** For a blocked action: the workflow run whose end completes it. */
+  runId: string | null;
+  /** The answer given, replayed when HubSpot sends the same callbackId again; null while the first request is handled. */
+  response: Record<string, string> | null;
+  /** Set once the completion is queued. */
+  outcome: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface HubSpotStateTx {
+  /** Inserts rows; a row whose key exists is left as it is (reading the outbox again adds nothing). */
+  insertChanges(changes: readonly SyncChange[]): Promise<void>;
+  /**
+   * Pending rows due at `now`: earliest due first, then in outbox order. Rows `skip` names (the
+   * caller's work in flight) are passed over before they are read in full and do not count
+   * against `limit`.
+   */
+  listDueChanges(now: string, limit: number, skip?: (row: DueRowKey) => boolean): Promise<SyncChange[]>;
+  updateChanges(changes: readonly SyncChange[]): Promise<void>;
+  /** Moves rows' next attempt to `until` and nothing else (a lease on rows being sent). */
+  deferChanges(keys: readonly ChangeKey[], until: string): Promise<void>;
+  deleteChanges(keys: readonly ChangeKey[]): Promise<void>;
+  countChanges(workspaceId: string, status: ChangeStatus): Promise<number>;
+  /** The workspace's oldest pending row, if any. */
+  oldestPendingChange(workspaceId: string): Promise<SyncChange | null>;
+  /** Dead letters, newest first. */
+  listDeadChanges(workspaceId: string, limit: number): Promise<SyncChange[]>;
+
+  getContactStates(workspaceId: string, contactIds: readonly string[]): Promise<Map<string, ContactSyncState>>;
+  putContactState(workspaceId: string, contactId: string, state: ContactSyncState, at: string): Promise<void>;
+
+  /** Inserts unless a record with this callbackId exists; returns the stored record either way and whether it was new. */
+  claimCallback(record: CallbackRecord): Promise<{ record: CallbackRecord; created: boolean }>;
+  updateCallback(record: CallbackRecord): Promise<void>;
+  getCallback(callbackId: string): Promise<CallbackRecord | null>;
+  findCallbackByRun(workspaceId: string, runId: string): Promise<CallbackRecord | null>;
+}
+
+export interface HubSpotState {
+  /** One store transaction: the engine's `tx` and the connector's rows commit or roll back together. */
+  transaction<T>(work: (state: HubSpotStateTx, tx: StoreTx) => Promise<T>): Promise<T>;
+}
+
+function copyChange(change: SyncChange): SyncChange {
+  return { ...change, payload: structuredClone(change.payload) };
+}
+
+function copyCallback(record: CallbackRecord): CallbackRecord {
+  return { ...record, response: record.response === null ? null : { ...record.response } };
+}
+
+function byPosition(a: SyncChange, b: SyncChange): number {
+  return a.position !== b.position ? a.position - b.position : a.target < b.target ? -1 : a.target > b.target ? 1 : 0;
+}
+
+/** The in-memory twin (DESIGN §1): the same contract, an undo journal standing in for ROLLBACK. */
+export class InMemoryHubSpotState implements HubSpotState {
+  private readonly changes = new Map<string, SyncChange>();
+  private readonly contactStates = new Map<string, ContactSyncState>();
+  private readonly callbacks = new Map<string, CallbackRecord>();
+
+  constructor(private readonly store: Store) {}
+
+  transaction<T>(work: (state: HubSpotStateTx, tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.store.transaction(async (tx) => {
+      const undo: (() => void)[] = [];
+      try {
+        return await work(this.tx(undo), tx);
+      } catch (error) {
+        for (const step of undo.reverse()) step();
+        throw error;
+      }
+    });
+  }
+
+  private tx(undo: (() => void)[]): HubSpotStateTx {
+    const put = <V>(map: Map<string, V>, key: string, value: V): void => {
+      const had = map.has(key);
+      const before = map.get(key);
+      map.set(key, value);
+      undo.push(() => (had && before !== undefined ? map.set(key, before) : map.delete(key)));
+    };
+    const remove = <V>(map: Map<string, V>, key: string): void => {
+      const before = map.get(key);
+      if (before === undefined) return;
+      map.delete(key);
+      undo.push(() => map.set(key, before));
+    };
+    const contactKey = (workspaceId: string, contactId: string) => `${workspaceId}\u0000${contactId}`;
+    const rows = () => [...this.changes.values()];
+
+    return {
+      insertChanges: async (changes) => {
+        for (const change of changes) {
+          const key = changeKey(change);
+          if (!this.changes.has(key)) put(this.changes, key, copyChange(change));
+        }
+      },
+      listDueChanges: async (now, limit, skip) =>
+        rows()
+          .filter((c) => c.status === 'pending' && c.nextAttemptAt <= now && skip?.(c) !== true)
+          .sort((a, b) => (a.nextAttemptAt < b.nextAttemptAt ? -1 : a.nextAttemptAt > b.nextAttemptAt ? 1 : byPosition(a, b)))
+          .slice(0, limit)
+          .map(copyChange),
+      updateChanges: async (changes) => {
+        for (const change of changes) {
+          const key = changeKey(change);
+          if (this.changes.has(key)) put(this.changes, key, copyChange(change));
+        }
+      },
+      deleteChanges: async (keys) => {
+        for (const key of keys) remove(this.changes, changeKey(key));
+      },
+      deferChanges: async (keys, until) => {
+        for (const key of keys) {
+          const row = this.changes.get(changeKey(key));
+          if (row !== undefined) put(this.changes, changeKey(key), { ...row, nextAttemptAt: until });
+        }
+      },
+      countChanges: async (workspaceId, status) => rows().filter((c) => c.workspaceId === workspaceId && c.status === status).length,
+      oldestPendingChange: async (workspaceId) => {
+        const oldest = rows()
+          .filter((c) => c.workspaceId === workspaceId && c.status === 'pending')
+          .sort(byPosition)[0];
+        return oldest === undefined ? null : copyChange(oldest);
+      },
+      listDeadChanges: async (workspaceId, limit) =>
+        rows()
+          .filter((c) => c.workspaceId === workspaceId && c.status === 'dead')
+          .sort((a, b) => byPosition(b, a))
+          .slice(0, limit)
+          .map(copyChange),
+      getContactStates: async (workspaceId, contactIds) => {
+        const found = new Map<string, ContactSyncState>();
+        for (const contactId of contactIds) {
+          const state = this.contactStates.get(contactKey(workspaceId, contactId));
+          if (state !== undefined) found.set(contactId, structuredClone(state));
+        }
+        return found;
+      },
+      putContactState: async (workspaceId, contactId, state) => {
+        put(this.contactStates, contactKey(workspaceId, contactId), structuredClone(state));
+      },
+      claimCallback: async (record) => {
+        const existing = this.callbacks.get(record.callbackId);
+        if (existing !== undefined) return { record: copyCallback(existing), created: false };
+        put(this.callbacks, record.callbackId, copyCallback(record));
+        return { record: copyCallback(record), created: true };
+      },
+      updateCallback: async (record) => {
+        if (this.callbacks.has(record.callbackId)) put(this.callbacks, record.callbackId, copyCallback(record));
+      },
+      getCallback: async (callbackId) => {
+        const record = this.callbacks.get(callbackId);
+        return record === undefined ? null : copyCallback(record);
+      },
+      findCallbackByRun: async (workspaceId, runId) => {
+        for (const record of this.callbacks.values()) {
+          if (record.workspaceId === workspaceId && record.runId === runId) return copyCallback(record);
+        }
+        return null;
+      },
+    };
+  }
+}

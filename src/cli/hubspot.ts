@@ -1,0 +1,134 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { createHubSpotDeveloperClient } from '../../connectors/hubspot/client.js';
+import { resolveHubSpotConfig } from '../../connectors/hubspot/config.js';
+import { HubSpotConnections } from '../../connectors/hubspot/connections.js';
+import { installProperties } from '../../connectors/hubspot/install.js';
+import { manifestActions, registerActions } from '../../connectors/hubspot/register-actions.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import type { Workspace } from '../core/settings.js';
+import { createSqliteStore } from '../store/sqlite.js';
+import { databasePath } from './database.js';
+import type { CliIo } from './io.js';
+import { CliFailure, writeLine } from './io.js';
+
+interface InstallOptions {
+  token?: string;
+  dryRun?: boolean;
+  db?: string;
+  workspace?: string;
+  apiBase?: string;
+}
+
+interface RegisterOptions {
+  appId: string;
+  developerKey?: string;
+  publicUrl?: string;
+  manifest?: string;
+  apiBase?: string;
+}
+
+function environment(io: CliIo): Config {
+  try {
+    return loadConfig(io.env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliFailure(`invalid configuration\n${error.message}`);
+    throw error;
+  }
+}
+
+/** The workspace and its tags, read only when the database exists: installing must not create one. */
+async function workspaceAndTags(options: InstallOptions, io: CliIo): Promise<{ workspace: Workspace | null; isDefault: boolean; tags: string[] }> {
+  const path = databasePath(options, io);
+  if (!existsSync(path)) {
+    if (options.workspace) throw new CliFailure(`No database at ${path}, so no workspace "${options.workspace}"`);
+    return { workspace: null, isDefault: true, tags: [] };
+  }
+  const store = createSqliteStore({ path });
+  try {
+    return await store.transaction(async (tx) => {
+      const workspaces = await tx.listWorkspaces();
+      const index = options.workspace ? workspaces.findIndex((w) => w.id === options.workspace || w.name === options.workspace) : 0;
+      const workspace = workspaces[index];
+      if (!workspace) {
+        if (options.workspace) throw new CliFailure(`No workspace "${options.workspace}" in ${path}`);
+        return { workspace: null, isDefault: true, tags: [] };
+      }
+      return { workspace, isDefault: index === 0, tags: await tx.listTags(workspace.id) };
+    });
+  } finally {
+    await store.close();
+  }
+}
+
+export async function hubspotInstallCommand(options: InstallOptions, io: CliIo): Promise<number> {
+  const config = environment(io);
+  const { workspace, isDefault, tags } = await workspaceAndTags(options, io);
+  const resolved = workspace === null ? null : resolveHubSpotConfig(workspace, config, isDefault);
+  const accessToken = options.token ?? resolved?.accessToken ?? config.HUBSPOT_ACCESS_TOKEN;
+  if (accessToken === undefined) {
+    throw new CliFailure('No HubSpot token: pass --token, set HUBSPOT_ACCESS_TOKEN, or set hubspot.accessToken with PATCH /v1/settings');
+  }
+  const connections = new HubSpotConnections(options.apiBase === undefined ? {} : { basePath: options.apiBase });
+  const { client } = connections.session({ accessToken, portalId: resolved?.portalId ?? config.HUBSPOT_PORTAL_ID ?? null });
+  const result = await installProperties(client, tags, { dryRun: options.dryRun === true });
+  writeLine(io.stdout, result.report);
+  return result.plan.conflicts.length > 0 ? 1 : 0;
+}
+
+/** manifest.json ships at the package root: found by walking up from this file (src/cli or dist/src/cli). */
+function findManifest(): string {
+  let directory = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i += 1) {
+    const candidate = join(directory, 'manifest.json');
+    if (existsSync(candidate)) return candidate;
+    directory = resolve(directory, '..');
+  }
+  throw new CliFailure('manifest.json not found; pass --manifest <path>');
+}
+
+export async function hubspotRegisterActionsCommand(options: RegisterOptions, io: CliIo): Promise<void> {
+  const config = environment(io);
+  const developerApiKey = options.developerKey ?? config.HUBSPOT_DEVELOPER_API_KEY;
+  if (developerApiKey === undefined) throw new CliFailure('No developer API key: pass --developer-key or set HUBSPOT_DEVELOPER_API_KEY');
+  const publicUrl = options.publicUrl ?? config.PUBLIC_URL;
+  if (publicUrl === undefined) throw new CliFailure('HubSpot calls the actions at PUBLIC_URL: pass --public-url or set PUBLIC_URL');
+  let manifest: unknown;
+  const path = options.manifest ?? findManifest();
+  try {
+    manifest = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new CliFailure(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const client = createHubSpotDeveloperClient({ developerApiKey, ...(options.apiBase === undefined ? {} : { basePath: options.apiBase }) });
+  const registered = await registerActions(client, options.appId, manifestActions(manifest), publicUrl);
+  for (const action of registered) writeLine(io.stdout, `${action.change} ${action.key} (definition ${action.definitionId}) -> ${action.actionUrl}`);
+}
+
+export function registerHubspotCommand(program: Command, io: CliIo, outcome: { exitCode: number }): void {
+  const hubspot = program.command('hubspot').description('The HubSpot connector: properties, workflow actions');
+  hubspot
+    .command('install')
+    .description(
+      'Create the Consentry property group and properties in HubSpot (idempotent); token from --token, the workspace settings or HUBSPOT_ACCESS_TOKEN',
+    )
+    .option('--token <token>', 'a private-app token or an OAuth access token')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--db <path>', 'SQLite database file, for the workspace settings and tags (default: $DATABASE_PATH or ./data/consentry.db)')
+    .option('--workspace <id-or-name>', 'workspace to use (default: the first one)')
+    .option('--api-base <url>', 'HubSpot API base URL (default https://api.hubapi.com)')
+    .action(async (options: InstallOptions) => {
+      outcome.exitCode = await hubspotInstallCommand(options, io);
+    });
+  hubspot
+    .command('register-actions')
+    .description("Register or update the workflow actions of manifest.json on a HubSpot app, with the developer account's API key")
+    .requiredOption('--app-id <id>', 'the HubSpot app id')
+    .option('--developer-key <key>', 'developer API key (default: $HUBSPOT_DEVELOPER_API_KEY)')
+    .option('--public-url <url>', 'where HubSpot reaches this server (default: $PUBLIC_URL)')
+    .option('--manifest <path>', 'manifest.json to read the definitions from (default: the package one)')
+    .option('--api-base <url>', 'HubSpot API base URL (default https://api.hubapi.com)')
+    .action((options: RegisterOptions) => hubspotRegisterActionsCommand(options, io));
+}

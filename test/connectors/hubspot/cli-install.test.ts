@@ -1,0 +1,84 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CONSENTRY_PROPERTY_NAMES, PROPERTY_GROUP_NAME, TAGS_PROPERTY } from '../../../connectors/hubspot/properties.js';
+import { createEngine } from '../../../src/engine.js';
+import { createSqliteStore } from '../../../src/store/sqlite.js';
+import { startFakeHubSpot, type FakeHubSpot } from '../../fakes/hubspot-server.js';
+import { cli } from '../../cli/helpers.js';
+
+const TOKEN = 'pat-na1-11111111-2222-3333-4444-555555555555';
+let fake: FakeHubSpot;
+let dir: string;
+
+beforeEach(async () => {
+  fake = await startFakeHubSpot({ accessToken: TOKEN, rateLimit: null });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-hubspot-cli-'));
+});
+afterEach(async () => {
+  await fake.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('consentry hubspot install', () => {
+  it('creates the group and properties once; a rerun changes nothing and says so; --dry-run only prints', async () => {
+    const db = path.join(dir, 'none.db');
+    const dry = await cli(['hubspot', 'install', '--dry-run', '--token', TOKEN, '--api-base', fake.url, '--db', db]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('Dry run, nothing changed.');
+    expect(dry.stdout).toContain('+ create group consentry');
+    expect(fake.state.groups.has(PROPERTY_GROUP_NAME)).toBe(false);
+    expect(fs.existsSync(db)).toBe(false);
+
+    const first = await cli(['hubspot', 'install', '--token', TOKEN, '--api-base', fake.url, '--db', db]);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain(`Applied ${CONSENTRY_PROPERTY_NAMES.length + 1} changes.`);
+    for (const name of CONSENTRY_PROPERTY_NAMES) expect(fake.state.properties.get(name)?.groupName).toBe(PROPERTY_GROUP_NAME);
+
+    const writes = fake.stats.requests;
+    const again = await cli(['hubspot', 'install', '--token', TOKEN, '--api-base', fake.url, '--db', db]);
+    expect(again.stdout).toMatch(/^Nothing to change/);
+    expect(fake.stats.requests - writes).toBe(2);
+  });
+
+  it("uses the workspace's token from the database and adds its tags as options", async () => {
+    const db = path.join(dir, 'consentry.db');
+    const store = createSqliteStore({ path: db });
+    const engine = createEngine({ store });
+    const workspace = await engine.createWorkspace({ name: 'Example Shop', settings: { hubspot: { accessToken: TOKEN, portalId: '62515' } } });
+    await engine.workspace(workspace.id).createContact({ email: 'ana.test@example.com', tags: ['VIP', 'Consent: Privacy'] });
+    await store.close();
+
+    const run = await cli(['hubspot', 'install', '--api-base', fake.url, '--db', db]);
+    expect(run.code).toBe(0);
+    expect(fake.state.properties.get(TAGS_PROPERTY)?.options.map((o) => o.label).sort()).toEqual(['Consent: Privacy', 'VIP']);
+  });
+
+  it('says where a token comes from when there is none, and reports conflicting properties with exit code 1', async () => {
+    const missing = await cli(['hubspot', 'install', '--api-base', fake.url, '--db', path.join(dir, 'x.db')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('HUBSPOT_ACCESS_TOKEN');
+
+    fake.state.groups.set(PROPERTY_GROUP_NAME, { name: PROPERTY_GROUP_NAME, label: 'Old', displayOrder: 0 });
+    fake.state.properties.set(TAGS_PROPERTY, {
+      name: TAGS_PROPERTY,
+      label: 'Tags',
+      description: '',
+      groupName: PROPERTY_GROUP_NAME,
+      type: 'string',
+      fieldType: 'text',
+      displayOrder: 0,
+      options: [],
+      hubspotDefined: false,
+    });
+    const conflict = await cli(['hubspot', 'install', '--api-base', fake.url, '--db', path.join(dir, 'x.db')], { env: { HUBSPOT_ACCESS_TOKEN: TOKEN } });
+    expect(conflict.code).toBe(1);
+    expect(conflict.stdout).toContain(`! ${TAGS_PROPERTY} exists as string/text`);
+  });
+
+  it('has --help', async () => {
+    const help = await cli(['hubspot', 'install', '--help']);
+    expect(help.stdout).toContain('--dry-run');
+  });
+});

@@ -1,0 +1,169 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { defaultSettings, type Workspace } from '../../src/core/settings.js';
+import type { Store } from '../../src/ports/store.js';
+import { emptyContactState, rememberWrites } from '../../connectors/hubspot/echo.js';
+import type { CallbackRecord, HubSpotState, SyncChange } from '../../connectors/hubspot/state.js';
+
+export type MakeHubSpotState = () => Promise<{ store: Store; state: HubSpotState; cleanup: () => Promise<void> }>;
+
+const T0 = Date.parse('2026-03-02T10:00:00.000Z');
+const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();
+const WS_A = 'ws_a';
+const WS_B = 'ws_b';
+
+function workspace(id: string): Workspace {
+  return { id, name: `Shop ${id}`, settings: defaultSettings(), createdAt: at(0), updatedAt: at(0) };
+}
+
+function change(position: number, overrides: Partial<SyncChange> = {}): SyncChange {
+  return {
+    position,
+    target: 'contact',
+    workspaceId: WS_A,
+    eventId: `evt_${position}`,
+    contactId: 'c1',
+    payload: { kind: 'contact', properties: { consentry_sms_status: 'opted_in' } },
+    occurredAt: at(position),
+    status: 'pending',
+    attempts: 0,
+    nextAttemptAt: at(0),
+    lastError: null,
+    createdAt: at(0),
+    updatedAt: at(0),
+    ...overrides,
+  };
+}
+
+function callback(callbackId: string, overrides: Partial<CallbackRecord> = {}): CallbackRecord {
+  return {
+    callbackId,
+    workspaceId: WS_A,
+    action: 'request-consent',
+    contactId: null,
+    runId: null,
+    response: null,
+    outcome: null,
+    createdAt: at(0),
+    updatedAt: at(0),
+    ...overrides,
+  };
+}
+
+/** The HubSpot connector's state port: every implementation runs this suite (DESIGN §1). */
+export function hubSpotStateContract(name: string, make: MakeHubSpotState): void {
+  describe(`HubSpot state contract: ${name}`, () => {
+    let store: Store;
+    let state: HubSpotState;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, state, cleanup } = await make());
+      await store.transaction(async (tx) => {
+        await tx.insertWorkspace(workspace(WS_A));
+        await tx.insertWorkspace(workspace(WS_B));
+      });
+    });
+    afterEach(async () => cleanup());
+
+    it('inserts work rows once per (position, target) and lists the due ones in order', async () => {
+      await state.transaction((s) =>
+        s.insertChanges([
+          change(3),
+          change(1),
+          change(1, { target: 'email', payload: { kind: 'email', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Asked on the form' } }),
+          change(2, { nextAttemptAt: at(60) }),
+        ]),
+      );
+      await state.transaction((s) => s.insertChanges([change(3, { payload: { kind: 'contact', properties: { consentry_sms_status: 'opted_out' } } })]));
+      const due = await state.transaction((s) => s.listDueChanges(at(10), 10));
+      expect(due.map((c) => `${c.position}:${c.target}`)).toEqual(['1:contact', '1:email', '3:contact']);
+      expect(due[2]?.payload).toEqual({ kind: 'contact', properties: { consentry_sms_status: 'opted_in' } });
+      expect(due[1]?.payload).toEqual({ kind: 'email', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Asked on the form' });
+      expect((await state.transaction((s) => s.listDueChanges(at(60), 10))).map((c) => c.position)).toEqual([1, 1, 3, 2]);
+      expect(await state.transaction((s) => s.listDueChanges(at(60), 2))).toHaveLength(2);
+      // Skipped rows (work in flight) do not count against the limit.
+      const skipped = await state.transaction((s) => s.listDueChanges(at(60), 2, (row) => row.position === 1 && row.workspaceId === WS_A));
+      expect(skipped.map((c) => c.position)).toEqual([3, 2]);
+    });
+
+    it('reschedules, dead-letters and deletes rows; counts and lists per workspace', async () => {
+      await state.transaction((s) => s.insertChanges([change(1), change(2), change(3), change(4, { workspaceId: WS_B })]));
+      await state.transaction(async (s) => {
+        await s.updateChanges([
+          { ...change(1), attempts: 1, nextAttemptAt: at(300), lastError: 'HubSpot answered 502', updatedAt: at(5) },
+          { ...change(2), status: 'dead', attempts: 3, lastError: 'HubSpot answered 400', updatedAt: at(6) },
+        ]);
+        await s.deleteChanges([{ position: 3, target: 'contact' }]);
+      });
+      await state.transaction((s) => s.deferChanges([{ position: 4, target: 'contact' }], at(120)));
+      expect(await state.transaction((s) => s.listDueChanges(at(10), 10))).toEqual([]);
+      await state.transaction((s) => s.deferChanges([{ position: 4, target: 'contact' }], at(0)));
+      const view = await state.transaction(async (s) => ({
+        due: await s.listDueChanges(at(10), 10),
+        pending: await s.countChanges(WS_A, 'pending'),
+        dead: await s.countChanges(WS_A, 'dead'),
+        deadRows: await s.listDeadChanges(WS_A, 10),
+        oldest: await s.oldestPendingChange(WS_A),
+        otherPending: await s.countChanges(WS_B, 'pending'),
+      }));
+      expect(view.due.map((c) => c.position)).toEqual([4]);
+      expect(view.pending).toBe(1);
+      expect(view.dead).toBe(1);
+      expect(view.deadRows).toEqual([expect.objectContaining({ position: 2, status: 'dead', attempts: 3, lastError: 'HubSpot answered 400' })]);
+      expect(view.oldest).toEqual(expect.objectContaining({ position: 1, attempts: 1, nextAttemptAt: at(300) }));
+      expect(view.otherPending).toBe(1);
+    });
+
+    it('rolls the rows back with the store transaction', async () => {
+      await expect(
+        state.transaction(async (s, tx) => {
+          await s.insertChanges([change(1)]);
+          await tx.setMeta('outbox.hubspot.position', 1);
+          await s.putContactState(WS_A, 'c1', emptyContactState(), at(1));
+          await s.claimCallback(callback('cb-1'));
+          throw new Error('crash before commit');
+        }),
+      ).rejects.toThrow('crash before commit');
+      const after = await state.transaction(async (s, tx) => ({
+        due: await s.listDueChanges(at(10), 10),
+        cursor: await tx.getMeta('outbox.hubspot.position'),
+        contact: await s.getContactStates(WS_A, ['c1']),
+        callback: await s.getCallback('cb-1'),
+      }));
+      expect(after.due).toEqual([]);
+      expect(after.cursor).toBeUndefined();
+      expect(after.contact.size).toBe(0);
+      expect(after.callback).toBeNull();
+    });
+
+    it('keeps a contact state per workspace and replaces it', async () => {
+      const written = rememberWrites(
+        emptyContactState(),
+        { properties: { consentry_sms_status: 'opted_in' }, stamps: { consentry_sms_status: { occurredAt: at(1), position: 7 } } },
+        T0,
+      );
+      await state.transaction((s) => s.putContactState(WS_A, 'c1', written, at(1)));
+      const next = rememberWrites(written, { properties: { consentry_sms_status: 'opted_out' }, stamps: { consentry_sms_status: { occurredAt: at(2), position: 9 } } }, T0 + 1000);
+      await state.transaction((s) => s.putContactState(WS_A, 'c1', next, at(2)));
+      const found = await state.transaction((s) => s.getContactStates(WS_A, ['c1', 'c2', 'c1']));
+      expect(found.size).toBe(1);
+      expect(found.get('c1')?.stamps.consentry_sms_status).toEqual({ occurredAt: at(2), position: 9 });
+      expect(found.get('c1')?.writes.consentry_sms_status?.map((w) => w.value)).toEqual(['opted_in', 'opted_out']);
+      expect((await state.transaction((s) => s.getContactStates(WS_B, ['c1']))).size).toBe(0);
+    });
+
+    it('claims a callbackId once; the second claim returns the stored record', async () => {
+      const first = await state.transaction((s) => s.claimCallback(callback('cb-1')));
+      expect(first.created).toBe(true);
+      await state.transaction((s) =>
+        s.updateCallback({ ...first.record, contactId: 'c1', runId: 'run-1', response: { hs_execution_state: 'BLOCK' }, updatedAt: at(1) }),
+      );
+      const second = await state.transaction((s) => s.claimCallback(callback('cb-1', { action: 'check-consent' })));
+      expect(second.created).toBe(false);
+      expect(second.record).toEqual(expect.objectContaining({ action: 'request-consent', runId: 'run-1', response: { hs_execution_state: 'BLOCK' } }));
+      expect(await state.transaction((s) => s.findCallbackByRun(WS_A, 'run-1'))).toEqual(expect.objectContaining({ callbackId: 'cb-1' }));
+      expect(await state.transaction((s) => s.findCallbackByRun(WS_B, 'run-1'))).toBeNull();
+      expect(await state.transaction((s) => s.getCallback('cb-unknown'))).toBeNull();
+    });
+  });
+}
