@@ -31,10 +31,11 @@ export interface SlackAppOptions {
   signingSecret: string;
   /**
    * The bot's ids (from auth.test, e.g. via `consentry slack check`). Given both, Bolt skips its own
-   * auth.test, so building the app makes no network call (DESIGN §6).
+   * auth.test, so building the app makes no network call (DESIGN §6). Unknown (null), the app is
+   * built with an `authorize` function instead of a token, which makes no call either (see below).
    */
-  botId: string;
-  botUserId: string;
+  botId: string | null;
+  botUserId: string | null;
   /** Slack user ids allowed to use the buttons; everyone else gets an ephemeral refusal. Empty: nobody. */
   allowedUserIds: readonly string[];
   handler: SlackActionHandler;
@@ -48,6 +49,11 @@ export interface SlackAppOptions {
   logLevel?: LogLevel;
   /** Largest request body accepted. Interaction payloads are a few kilobytes. */
   bodyLimitBytes?: number;
+  /**
+   * The verifier to use; by default a new one. Pass the same one when rebuilding the app for the
+   * same signing secret, so requests it already accepted stay refused as replays.
+   */
+  verifier?: SlackRequestVerifier;
 }
 
 export interface SlackApp {
@@ -90,6 +96,27 @@ function endWith(res: ServerResponse, status: number, headers: Record<string, st
 }
 
 /**
+ * How Bolt learns the bot token without a network call at start-up.
+ *
+ * With `token`, Bolt 5.1 runs auth.test as soon as the App is built unless both `botId` and
+ * `botUserId` are given (App.ts `singleAuthorization` → `runAuthTestForBotToken`); the ids only
+ * feed the `ignoreSelf` middleware, which drops *events* the app itself caused (middleware/builtin.ts
+ * `ignoreSelf` looks at `args.event` only). This app receives interactivity alone (buttons and view
+ * submissions; the manifest subscribes to no events), so when the ids are unknown an `authorize`
+ * function hands Bolt the token and no ids: no auth.test, neither at start nor on a click, and
+ * nothing is lost. `consentry slack check` prints the real ids for the settings.
+ */
+function botAuthorization(
+  options: Pick<SlackAppOptions, 'botToken' | 'botId' | 'botUserId'>,
+): { token: string; botId: string; botUserId: string } | { authorize: () => Promise<{ botToken: string }> } {
+  if (options.botId && options.botUserId) {
+    return { token: options.botToken, botId: options.botId, botUserId: options.botUserId };
+  }
+  const botToken = options.botToken;
+  return { authorize: async () => ({ botToken }) };
+}
+
+/**
  * The Slack connector's Bolt app: buttons and the record-consent modal, received over HTTP.
  *
  * Request verification: every request passes our SlackRequestVerifier (verify.ts) before Bolt sees
@@ -112,7 +139,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   const endpoint = options.endpoint ?? SLACK_EVENTS_PATH;
   const bodyLimit = options.bodyLimitBytes ?? 1024 * 1024;
   const logLevel = options.logLevel ?? LogLevel.INFO;
-  const verifier = new SlackRequestVerifier({ signingSecret: options.signingSecret, clock: options.clock });
+  const verifier = options.verifier ?? new SlackRequestVerifier({ signingSecret: options.signingSecret, clock: options.clock });
 
   const receiver = new HTTPReceiver({
     signingSecret: options.signingSecret,
@@ -123,9 +150,7 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
   });
 
   const app = new App({
-    token: options.botToken,
-    botId: options.botId,
-    botUserId: options.botUserId,
+    ...botAuthorization(options),
     receiver,
     convoStore: false,
     ...(options.logger ? { logger: options.logger } : { logLevel }),

@@ -99,9 +99,18 @@ export interface SlackSetupCheck {
   message: string;
 }
 
+/** Who the token is (auth.test): the ids to put in the `slack.botId` / `slack.botUserId` settings. */
+export interface SlackBotIdentity {
+  botId: string;
+  botUserId: string;
+  teamId: string | null;
+}
+
 export interface SlackSetupReport {
   ok: boolean;
   checks: SlackSetupCheck[];
+  /** Known once the token works. */
+  bot: SlackBotIdentity | null;
 }
 
 const AuthTestSchema = z.object({
@@ -136,7 +145,7 @@ function unreachable(outcome: Exclude<SlackCallOutcome<never>, { ok: true }>): s
   }
 }
 
-async function checkToken(client: WebClient): Promise<{ check: SlackSetupCheck; botName: string | null }> {
+async function checkToken(client: WebClient): Promise<{ check: SlackSetupCheck; botName: string | null; bot?: SlackBotIdentity }> {
   const outcome = await call(AuthTestSchema, () => client.auth.test());
   if (!outcome.ok) {
     if (outcome.reason === 'slack_error' && BAD_TOKEN_ERRORS.has(outcome.error)) {
@@ -166,6 +175,7 @@ async function checkToken(client: WebClient): Promise<{ check: SlackSetupCheck; 
   return {
     check: { name: 'token', ok: true, message: `Token works: bot ${auth.user ?? auth.user_id} in ${team}` },
     botName: auth.user ?? auth.user_id,
+    bot: { botId: auth.bot_id, botUserId: auth.user_id, teamId: auth.team_id ?? null },
   };
 }
 
@@ -214,8 +224,9 @@ export async function checkSlackSetup(client: WebClient, channel: string): Promi
     return {
       ok: false,
       checks: [token.check, { name: 'channel', ok: false, message: 'Not checked: the token does not work' }],
+      bot: null,
     };
   }
   const channelCheck = await checkChannel(client, channel, token.botName);
-  return { ok: channelCheck.ok, checks: [token.check, channelCheck] };
+  return { ok: channelCheck.ok, checks: [token.check, channelCheck], bot: token.bot ?? null };
 }

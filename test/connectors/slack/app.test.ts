@@ -248,6 +248,43 @@ describe('createSlackApp start-up', () => {
   });
 });
 
+describe('createSlackApp without bot ids', () => {
+  it('makes no auth.test call, neither when built nor when a click arrives', async () => {
+    const authTests: string[] = [];
+    mswServer.use(
+      http.post(`${API}/auth.test`, ({ request }) => {
+        authTests.push(request.url);
+        return HttpResponse.json({ ok: true, user_id: 'U0BOT', bot_id: 'B0BOT' });
+      }),
+    );
+    const unknownIds = createSlackApp({
+      workspaceId: 'ws_1',
+      botToken: BOT_TOKEN,
+      signingSecret: SIGNING_SECRET,
+      botId: null,
+      botUserId: null,
+      allowedUserIds: [ALLOWED],
+      handler,
+      alerts,
+      clock,
+      logger,
+    });
+    const local = createServer(unknownIds.requestListener);
+    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+    try {
+      const request = sign(click('resend_consent_request', 'al_cf1'));
+      const response = await fetch(`http://127.0.0.1:${portOf(local)}/slack/events`, { method: 'POST', headers: request.headers, body: request.body });
+      expect(response.status).toBe(200);
+      await unknownIds.drain();
+      expect(handler.resendConsentRequest).toHaveBeenCalledTimes(1);
+      expect(callsTo('chat.update')[0]?.authorization).toBe(`Bearer ${BOT_TOKEN}`);
+      expect(authTests).toEqual([]);
+    } finally {
+      await new Promise<void>((resolve) => local.close(() => resolve()));
+    }
+  });
+});
+
 describe('request verification', () => {
   it('refuses a forged signature with 401 and changes nothing', async () => {
     const response = await post(sign(click('resend_consent_request', 'al_cf1'), nowSeconds(), 'not-the-secret'));

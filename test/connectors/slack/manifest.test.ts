@@ -1,6 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { SlackAppManifestSchema, slackAppManifest, slackRequestUrl } from '../../../connectors/slack/manifest.js';
+import { ConfigSchema } from '../../../src/config.js';
 import { ConsentryError } from '../../../src/core/errors.js';
+import { SlackSettingsSchema } from '../../../src/core/settings.js';
+import { parseManifest } from '../../../src/manifest.js';
 
 describe('slackAppManifest', () => {
   it('points interactivity at /slack/events under the public URL', () => {
@@ -47,5 +52,27 @@ describe('slackAppManifest', () => {
       expect(caught).toBeInstanceOf(ConsentryError);
       expect(caught instanceof ConsentryError && caught.issues[0]?.path).toBe('url');
     }
+  });
+});
+
+describe('manifest.json: the slack connector', () => {
+  const manifest = parseManifest(JSON.parse(readFileSync(new URL('../../../manifest.json', import.meta.url), 'utf8')));
+  const slack = manifest.connectors.find((connector) => connector.id === 'slack');
+
+  it('serves /slack/events and carries the Slack app manifest as slackAppManifest() builds it', () => {
+    expect(slack?.endpoints).toEqual(['/slack/events']);
+    const embedded = SlackAppManifestSchema.parse(z.object({ slackAppManifest: z.unknown() }).parse(slack).slackAppManifest);
+    expect(embedded).toEqual(slackAppManifest('https://consentry.example.com'));
+  });
+
+  it('names real environment variables and settings, and flags the secrets', () => {
+    const items = slack?.configuration ?? [];
+    const envNames = Object.keys(ConfigSchema.shape);
+    for (const item of items) {
+      if (item.env) expect(envNames).toContain(item.env);
+      expect(item.setting?.startsWith('slack.') && Object.keys(SlackSettingsSchema.shape)).toContain(item.setting?.slice('slack.'.length));
+    }
+    expect(items.filter((item) => item.secret).map((item) => item.key)).toEqual(['botToken', 'signingSecret']);
+    expect(items.map((item) => item.env).filter(Boolean)).toEqual(['SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'SLACK_ALERT_CHANNEL', 'SLACK_ALLOWED_USERS']);
   });
 });

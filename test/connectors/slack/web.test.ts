@@ -94,6 +94,7 @@ describe('checkSlackSetup', () => {
     expect(report.ok).toBe(true);
     expect(report.checks.map((check) => check.ok)).toEqual([true, true]);
     expect(report.checks[1]?.message).toContain('#consent-alerts');
+    expect(report.bot).toEqual({ botId: 'B0BOT', botUserId: 'U0BOT', teamId: 'T0TEAM' });
   });
 
   it('names a bad token and skips the channel', async () => {
@@ -102,6 +103,7 @@ describe('checkSlackSetup', () => {
     expect(report.ok).toBe(false);
     expect(report.checks[0]?.message).toMatch(/^Bad token \(invalid_auth\)/);
     expect(report.checks[1]).toMatchObject({ ok: false, message: 'Not checked: the token does not work' });
+    expect(report.bot).toBeNull();
   });
 
   it('names a user token', async () => {

@@ -1,0 +1,270 @@
+import type { Statement } from 'better-sqlite3';
+import { ConsentryError } from '../../src/core/errors.js';
+import type { SqliteStore } from '../../src/store/sqlite.js';
+import {
+  assertOpaqueAlertId,
+  type AlertClaim,
+  type AlertResolution,
+  type ClaimResult,
+  type NewSlackAlert,
+  type SlackAlert,
+} from './actions-port.js';
+import {
+  AlertClaimSchema,
+  AlertResolutionSchema,
+  claimOf,
+  parseCursor,
+  resolutionOf,
+  SLACK_ALERT_DELIVERIES,
+  SLACK_CURSOR_KEY,
+  SlackAlertEventSchema,
+  type AlertPlanner,
+  type IngestResult,
+  type SlackAlertDelivery,
+  type SlackAlertRecord,
+  type SlackAlertStore,
+} from './alert-store.js';
+
+/**
+ * The alerts in the main SQLite database (table `slack_alerts`, migration 4). Every statement runs
+ * inside `store.transaction`, so it is serialised with the engine's transactions on the shared
+ * connection (CONNECTORS.md); ingestion writes the alerts and the outbox cursor in one of them.
+ */
+
+interface AlertRow {
+  workspace_id: string;
+  id: string;
+  event_id: string;
+  event: string;
+  contact_name: string | null;
+  contact_url: string | null;
+  slack_channel: string;
+  created_at: string;
+  delivery: string;
+  message_channel: string | null;
+  message_ts: string | null;
+  last_error: string | null;
+  claim: string | null;
+  resolution: string | null;
+}
+
+const COLUMNS =
+  'workspace_id, id, event_id, event, contact_name, contact_url, slack_channel, created_at, delivery, message_channel, message_ts, last_error, claim, resolution';
+
+type InsertParams = [string, string, string, string, string | null, string | null, string, string];
+
+class Statements {
+  readonly insert: Statement<InsertParams>;
+  readonly get: Statement<[string, string], AlertRow>;
+  readonly getByEvent: Statement<[string, string], AlertRow>;
+  readonly listPending: Statement<[string, number], AlertRow>;
+  readonly setMessage: Statement<[string, string, string, string]>;
+  readonly setPosted: Statement<[string, string, string, string]>;
+  readonly setDelivery: Statement<[string, string | null, string, string]>;
+  readonly setClaim: Statement<[string | null, string, string]>;
+  readonly setResolution: Statement<[string, string, string]>;
+
+  constructor(store: SqliteStore) {
+    const db = store.db;
+    this.insert = db.prepare(
+      `INSERT INTO slack_alerts (workspace_id, id, event_id, event, contact_name, contact_url, slack_channel, created_at, delivery)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+    );
+    this.get = db.prepare(`SELECT ${COLUMNS} FROM slack_alerts WHERE workspace_id = ? AND id = ?`);
+    this.getByEvent = db.prepare(`SELECT ${COLUMNS} FROM slack_alerts WHERE workspace_id = ? AND event_id = ?`);
+    this.listPending = db.prepare(
+      `SELECT ${COLUMNS} FROM slack_alerts WHERE workspace_id = ? AND delivery = 'pending' ORDER BY event_id LIMIT ?`,
+    );
+    this.setMessage = db.prepare('UPDATE slack_alerts SET message_channel = ?, message_ts = ? WHERE workspace_id = ? AND id = ?');
+    this.setPosted = db.prepare(
+      `UPDATE slack_alerts SET message_channel = ?, message_ts = ?, delivery = 'posted'
+       WHERE workspace_id = ? AND id = ? AND delivery = 'pending'`,
+    );
+    this.setDelivery = db.prepare(
+      `UPDATE slack_alerts SET delivery = ?, last_error = ? WHERE workspace_id = ? AND id = ? AND delivery = 'pending'`,
+    );
+    this.setClaim = db.prepare('UPDATE slack_alerts SET claim = ? WHERE workspace_id = ? AND id = ?');
+    this.setResolution = db.prepare('UPDATE slack_alerts SET resolution = ?, claim = NULL WHERE workspace_id = ? AND id = ?');
+  }
+}
+
+function parseJsonColumn(text: string, column: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error(`slack_alerts.${column} is not JSON`);
+  }
+}
+
+function deliveryOf(value: string): SlackAlertDelivery {
+  const found = SLACK_ALERT_DELIVERIES.find((delivery) => delivery === value);
+  if (!found) throw new Error(`slack_alerts.delivery holds an unknown state "${value}"`);
+  return found;
+}
+
+function toAlert(row: AlertRow): SlackAlert {
+  return {
+    id: row.id,
+    workspaceId: row.workspace_id,
+    event: SlackAlertEventSchema.parse(parseJsonColumn(row.event, 'event')),
+    contactName: row.contact_name,
+    contactUrl: row.contact_url,
+    slackChannel: row.slack_channel,
+    message: row.message_channel !== null && row.message_ts !== null ? { channel: row.message_channel, ts: row.message_ts } : null,
+    createdAt: row.created_at,
+    claim: row.claim === null ? null : AlertClaimSchema.parse(parseJsonColumn(row.claim, 'claim')),
+    resolution: row.resolution === null ? null : AlertResolutionSchema.parse(parseJsonColumn(row.resolution, 'resolution')),
+  };
+}
+
+function sameClaim(a: AlertClaim, b: AlertClaim): boolean {
+  return a.action === b.action && a.slackUserId === b.slackUserId && a.at === b.at;
+}
+
+export interface SqliteSlackAlertStoreOptions {
+  /** As InMemoryAlertStore: a claim older than this was abandoned and may be taken over. */
+  claimTimeoutMs?: number;
+}
+
+export class SqliteSlackAlertStore implements SlackAlertStore {
+  private readonly s: Statements;
+  private readonly claimTimeoutMs: number;
+
+  constructor(
+    private readonly store: SqliteStore,
+    options: SqliteSlackAlertStoreOptions = {},
+  ) {
+    this.s = new Statements(store);
+    this.claimTimeoutMs = options.claimTimeoutMs ?? 5 * 60_000;
+  }
+
+  ingest(planner: AlertPlanner, batchSize: number): Promise<IngestResult> {
+    return this.store.transaction(async (tx) => {
+      const events = await tx.listEventsAfter(parseCursor(await tx.getMeta(SLACK_CURSOR_KEY)), batchSize);
+      let created = 0;
+      for (const event of events) {
+        const alert = await planner(tx, event);
+        if (alert && this.insertOnce(alert)) created += 1;
+      }
+      const last = events.at(-1);
+      if (last) await tx.setMeta(SLACK_CURSOR_KEY, last.position);
+      return { events: events.length, created };
+    });
+  }
+
+  create(alert: NewSlackAlert): Promise<SlackAlert> {
+    return this.store.transaction(async () => {
+      this.insertOnce(alert);
+      const row = this.s.getByEvent.get(alert.workspaceId, alert.event.id);
+      if (!row) throw new Error(`alert for event ${alert.event.id} vanished`);
+      return toAlert(row);
+    });
+  }
+
+  get(workspaceId: string, alertId: string): Promise<SlackAlert | null> {
+    return this.store.transaction(async () => {
+      const row = this.s.get.get(workspaceId, alertId);
+      return row ? toAlert(row) : null;
+    });
+  }
+
+  getRecord(workspaceId: string, alertId: string): Promise<SlackAlertRecord | null> {
+    return this.store.transaction(async () => {
+      const row = this.s.get.get(workspaceId, alertId);
+      return row ? { ...toAlert(row), delivery: deliveryOf(row.delivery), lastError: row.last_error } : null;
+    });
+  }
+
+  listPending(workspaceId: string, limit: number): Promise<SlackAlert[]> {
+    return this.store.transaction(async () => this.s.listPending.all(workspaceId, Math.max(0, limit)).map(toAlert));
+  }
+
+  attachMessage(workspaceId: string, alertId: string, message: { channel: string; ts: string }): Promise<void> {
+    return this.store.transaction(async () => {
+      this.require(workspaceId, alertId);
+      this.s.setMessage.run(message.channel, message.ts, workspaceId, alertId);
+    });
+  }
+
+  markPosted(workspaceId: string, alertId: string, message: { channel: string; ts: string }): Promise<void> {
+    return this.store.transaction(async () => {
+      this.require(workspaceId, alertId);
+      this.s.setPosted.run(message.channel, message.ts, workspaceId, alertId);
+    });
+  }
+
+  markDigested(workspaceId: string, alertIds: readonly string[]): Promise<void> {
+    return this.store.transaction(async () => {
+      for (const alertId of alertIds) this.s.setDelivery.run('digested', null, workspaceId, alertId);
+    });
+  }
+
+  markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void> {
+    return this.store.transaction(async () => {
+      for (const alertId of alertIds) this.s.setDelivery.run('failed', error, workspaceId, alertId);
+    });
+  }
+
+  claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {
+    return this.store.transaction(async () => {
+      const row = this.s.get.get(workspaceId, alertId);
+      if (!row) return { status: 'not_found' };
+      const alert = toAlert(row);
+      if (alert.resolution) return { status: 'already_resolved', alert, resolution: alert.resolution };
+      if (alert.claim) {
+        const age = Date.parse(claim.at) - Date.parse(alert.claim.at);
+        if (!(age > this.claimTimeoutMs)) return { status: 'in_progress', alert, claim: alert.claim };
+      }
+      const taken = claimOf(claim);
+      this.s.setClaim.run(JSON.stringify(taken), workspaceId, alertId);
+      return { status: 'claimed', alert: { ...alert, claim: taken } };
+    });
+  }
+
+  resolve(workspaceId: string, alertId: string, resolution: AlertResolution): Promise<SlackAlert> {
+    return this.store.transaction(async () => {
+      const alert = toAlert(this.require(workspaceId, alertId));
+      if (alert.resolution) throw new ConsentryError('CONFLICT', `alert ${alertId} is already resolved`);
+      if (!alert.claim || !sameClaim(alert.claim, resolution)) {
+        throw new ConsentryError('CONFLICT', `alert ${alertId} is not claimed by this action`);
+      }
+      const resolved = resolutionOf(resolution);
+      this.s.setResolution.run(JSON.stringify(resolved), workspaceId, alertId);
+      return { ...alert, claim: null, resolution: resolved };
+    });
+  }
+
+  release(workspaceId: string, alertId: string, claim: AlertClaim): Promise<void> {
+    return this.store.transaction(async () => {
+      const alert = toAlert(this.require(workspaceId, alertId));
+      if (alert.claim && sameClaim(alert.claim, claim)) this.s.setClaim.run(null, workspaceId, alertId);
+    });
+  }
+
+  /** Inserts the alert unless its event already has one; true when a row was added. */
+  private insertOnce(alert: NewSlackAlert): boolean {
+    assertOpaqueAlertId(alert.id);
+    if (this.s.getByEvent.get(alert.workspaceId, alert.event.id)) return false;
+    if (this.s.get.get(alert.workspaceId, alert.id)) {
+      throw new ConsentryError('CONFLICT', `alert ${alert.id} already exists for another event`);
+    }
+    const event = SlackAlertEventSchema.parse(alert.event);
+    this.s.insert.run(
+      alert.workspaceId,
+      alert.id,
+      event.id,
+      JSON.stringify(event),
+      alert.contactName,
+      alert.contactUrl,
+      alert.slackChannel,
+      alert.createdAt,
+    );
+    return true;
+  }
+
+  private require(workspaceId: string, alertId: string): AlertRow {
+    const row = this.s.get.get(workspaceId, alertId);
+    if (!row) throw new ConsentryError('NOT_FOUND', `alert ${alertId} not found`);
+    return row;
+  }
+}

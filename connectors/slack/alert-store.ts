@@ -1,0 +1,228 @@
+import { z } from 'zod';
+import { LegalBasisSchema } from '../../src/core/consent.js';
+import { ConsentryError } from '../../src/core/errors.js';
+import { ConsentFailedDataSchema, OptoutReviewDataSchema, SyncFailedDataSchema } from '../../src/core/events.js';
+import type { Store, StoreTx, StoredEvent } from '../../src/ports/store.js';
+import {
+  InMemoryAlertStore,
+  SLACK_ACTION_IDS,
+  type AlertClaim,
+  type AlertResolution,
+  type AlertStore,
+  type ClaimResult,
+  type InMemoryAlertStoreOptions,
+  type NewSlackAlert,
+  type SlackAlert,
+} from './actions-port.js';
+
+/**
+ * The persistent side of the alerts: the AlertStore the buttons use, plus what the dispatcher
+ * needs to read the outbox at least once and post each alert at most once.
+ *
+ * Ingestion follows the outbox rule (DESIGN §1, as src/worker/hook-dispatcher.ts does): the alert
+ * rows of a batch of events and the advanced cursor are written in one store transaction, so after
+ * a crash an event either has its alert or is read again; an alert is unique per (workspace, event
+ * id), so reading it again creates nothing. Each alert then carries its delivery state: `pending`
+ * until it is posted on its own or folded into a digest, so a restart posts what was not posted and
+ * nothing that was.
+ */
+
+/** Where the Slack dispatcher has read the outbox up to, in the store's meta table. */
+export const SLACK_CURSOR_KEY = 'outbox.slack.position';
+
+export const SLACK_ALERT_DELIVERIES = ['pending', 'posted', 'digested', 'failed'] as const;
+export type SlackAlertDelivery = (typeof SLACK_ALERT_DELIVERIES)[number];
+
+export interface SlackAlertRecord extends SlackAlert {
+  delivery: SlackAlertDelivery;
+  /** Why the alert could not be posted (`failed`). */
+  lastError: string | null;
+}
+
+/** Decides, inside the ingesting transaction, which alert (if any) an outbox event becomes. */
+export type AlertPlanner = (tx: StoreTx, event: StoredEvent) => Promise<NewSlackAlert | null>;
+
+export interface IngestResult {
+  /** Outbox events read. */
+  events: number;
+  /** Alerts created (an event that already had its alert does not count). */
+  created: number;
+}
+
+export interface SlackAlertStore extends AlertStore {
+  /** Reads up to `batchSize` events after the cursor, records their alerts and advances the cursor, in one transaction. */
+  ingest(planner: AlertPlanner, batchSize: number): Promise<IngestResult>;
+  getRecord(workspaceId: string, alertId: string): Promise<SlackAlertRecord | null>;
+  /** Alerts not posted yet, oldest event first. */
+  listPending(workspaceId: string, limit: number): Promise<SlackAlert[]>;
+  /** The alert was posted as its own message. */
+  markPosted(workspaceId: string, alertId: string, message: { channel: string; ts: string }): Promise<void>;
+  /** The alerts were shown in a digest message; they get no message of their own. */
+  markDigested(workspaceId: string, alertIds: readonly string[]): Promise<void>;
+  /** Slack refused the alerts for good (a bad channel, a revoked token). */
+  markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void>;
+}
+
+const EventBase = {
+  id: z.string().min(1),
+  version: z.number().int(),
+  workspaceId: z.string().min(1),
+  occurredAt: z.string().min(1),
+  contactId: z.string().nullable(),
+};
+
+/** The outbox events that become alerts, parsed (not cast) from a stored event or a stored row. */
+export const SlackAlertEventSchema = z.discriminatedUnion('type', [
+  z.object({ ...EventBase, type: z.literal('consent.failed'), data: ConsentFailedDataSchema }),
+  z.object({ ...EventBase, type: z.literal('optout.review_needed'), data: OptoutReviewDataSchema }),
+  z.object({ ...EventBase, type: z.literal('sync.failed'), data: SyncFailedDataSchema }),
+]);
+
+const ActionIdSchema = z.enum(SLACK_ACTION_IDS);
+export const AlertClaimSchema = z.object({ action: ActionIdSchema, slackUserId: z.string().min(1), at: z.string().min(1) }).strict();
+export const AlertResolutionSchema = AlertClaimSchema.extend({ legalBasis: LegalBasisSchema.optional() }).strict();
+
+export const CursorSchema = z.number().int().nonnegative();
+
+/** The stored cursor; anything else stops ingestion rather than re-alerting the whole outbox. */
+export function parseCursor(stored: unknown): number {
+  if (stored === undefined || stored === null) return 0;
+  const parsed = CursorSchema.safeParse(stored);
+  if (!parsed.success) throw new Error(`The Slack dispatcher's cursor (${SLACK_CURSOR_KEY}) is not a position: ${JSON.stringify(stored)}`);
+  return parsed.data;
+}
+
+/** The claim, copied without any extra key, so both stores compare and return the same shape. */
+export function claimOf(claim: AlertClaim): AlertClaim {
+  return { action: claim.action, slackUserId: claim.slackUserId, at: claim.at };
+}
+
+export function resolutionOf(resolution: AlertResolution): AlertResolution {
+  return { ...claimOf(resolution), ...(resolution.legalBasis ? { legalBasis: resolution.legalBasis } : {}) };
+}
+
+/** The alert with its event reduced to the public event fields (a stored event also carries its position). */
+export function cleanAlert(alert: NewSlackAlert): NewSlackAlert {
+  return { ...alert, event: SlackAlertEventSchema.parse(alert.event) };
+}
+
+function key(workspaceId: string, alertId: string): string {
+  return `${workspaceId}\u0000${alertId}`;
+}
+
+/**
+ * The in-memory twin (DESIGN §1). Alerts planned inside the store transaction are applied only
+ * once it has committed, so a failed transaction leaves neither alerts nor an advanced cursor, as
+ * in SQLite. Claims are the InMemoryAlertStore's.
+ */
+export class MemorySlackAlertStore implements SlackAlertStore {
+  private readonly alerts: InMemoryAlertStore;
+  private readonly deliveries = new Map<string, { delivery: SlackAlertDelivery; lastError: string | null; eventId: string }>();
+
+  constructor(
+    private readonly store: Store,
+    options: InMemoryAlertStoreOptions = {},
+  ) {
+    this.alerts = new InMemoryAlertStore(options);
+  }
+
+  async ingest(planner: AlertPlanner, batchSize: number): Promise<IngestResult> {
+    const planned = await this.store.transaction(async (tx) => {
+      const events = await tx.listEventsAfter(parseCursor(await tx.getMeta(SLACK_CURSOR_KEY)), batchSize);
+      const alerts: NewSlackAlert[] = [];
+      for (const event of events) {
+        const alert = await planner(tx, event);
+        if (alert) alerts.push(alert);
+      }
+      const last = events.at(-1);
+      if (last) await tx.setMeta(SLACK_CURSOR_KEY, last.position);
+      return { events: events.length, alerts };
+    });
+    let created = 0;
+    for (const alert of planned.alerts) {
+      const stored = await this.alerts.create(cleanAlert(alert));
+      const k = key(stored.workspaceId, stored.id);
+      if (!this.deliveries.has(k)) {
+        this.deliveries.set(k, { delivery: 'pending', lastError: null, eventId: stored.event.id });
+        created += 1;
+      }
+    }
+    return { events: planned.events, created };
+  }
+
+  async create(alert: NewSlackAlert): Promise<SlackAlert> {
+    const stored = await this.alerts.create(cleanAlert(alert));
+    const k = key(stored.workspaceId, stored.id);
+    if (!this.deliveries.has(k)) this.deliveries.set(k, { delivery: 'pending', lastError: null, eventId: stored.event.id });
+    return stored;
+  }
+
+  get(workspaceId: string, alertId: string): Promise<SlackAlert | null> {
+    return this.alerts.get(workspaceId, alertId);
+  }
+
+  async getRecord(workspaceId: string, alertId: string): Promise<SlackAlertRecord | null> {
+    const alert = await this.alerts.get(workspaceId, alertId);
+    const state = this.deliveries.get(key(workspaceId, alertId));
+    if (!alert || !state) return null;
+    return { ...alert, delivery: state.delivery, lastError: state.lastError };
+  }
+
+  async listPending(workspaceId: string, limit: number): Promise<SlackAlert[]> {
+    const pending: { alertId: string; eventId: string }[] = [];
+    for (const [k, state] of this.deliveries) {
+      const [ws, alertId] = k.split('\u0000');
+      if (ws === workspaceId && alertId !== undefined && state.delivery === 'pending') pending.push({ alertId, eventId: state.eventId });
+    }
+    pending.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+    const result: SlackAlert[] = [];
+    for (const { alertId } of pending.slice(0, Math.max(0, limit))) {
+      const alert = await this.alerts.get(workspaceId, alertId);
+      if (alert) result.push(alert);
+    }
+    return result;
+  }
+
+  async attachMessage(workspaceId: string, alertId: string, message: { channel: string; ts: string }): Promise<void> {
+    await this.alerts.attachMessage(workspaceId, alertId, message);
+  }
+
+  async markPosted(workspaceId: string, alertId: string, message: { channel: string; ts: string }): Promise<void> {
+    const state = this.deliveries.get(key(workspaceId, alertId));
+    if (!state) throw new ConsentryError('NOT_FOUND', `alert ${alertId} not found`);
+    if (state.delivery !== 'pending') return;
+    await this.alerts.attachMessage(workspaceId, alertId, message);
+    this.setDelivery(workspaceId, [alertId], 'posted', null);
+  }
+
+  async markDigested(workspaceId: string, alertIds: readonly string[]): Promise<void> {
+    this.setDelivery(workspaceId, alertIds, 'digested', null);
+  }
+
+  async markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void> {
+    this.setDelivery(workspaceId, alertIds, 'failed', error);
+  }
+
+  claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {
+    return this.alerts.claim(workspaceId, alertId, claim);
+  }
+
+  resolve(workspaceId: string, alertId: string, resolution: AlertResolution): Promise<SlackAlert> {
+    return this.alerts.resolve(workspaceId, alertId, resolution);
+  }
+
+  release(workspaceId: string, alertId: string, claim: AlertClaim): Promise<void> {
+    return this.alerts.release(workspaceId, alertId, claim);
+  }
+
+  /** Only a pending alert moves on: a posted alert is never marked again, so a late report cannot undo it. */
+  private setDelivery(workspaceId: string, alertIds: readonly string[], delivery: SlackAlertDelivery, lastError: string | null): void {
+    for (const alertId of alertIds) {
+      const state = this.deliveries.get(key(workspaceId, alertId));
+      if (state?.delivery === 'pending') {
+        state.delivery = delivery;
+        state.lastError = lastError;
+      }
+    }
+  }
+}

@@ -1,0 +1,481 @@
+import type { Engine } from '../../src/engine.js';
+import type { Clock } from '../../src/ports/clock.js';
+import type { IdGenerator } from '../../src/ports/ids.js';
+import { ulidGenerator } from '../../src/ports/ids.js';
+import type { WorkerLogger } from '../../src/worker/logger.js';
+import { silentLogger } from '../../src/worker/logger.js';
+import { SLACK_ALERT_EVENT_TYPES, type SlackAlert, type SlackAlertEventType } from './actions-port.js';
+import { SlackAlertEventSchema, type AlertPlanner, type SlackAlertStore } from './alert-store.js';
+import type { AlertMessageInput, SlackMessage } from './blocks/common.js';
+import { consentFailedMessage } from './blocks/consent-failed.js';
+import { digestMessage } from './blocks/digest.js';
+import { optoutReviewMessage } from './blocks/optout-review.js';
+import { syncFailedMessage } from './blocks/sync-failed.js';
+import { hubspotContactUrl, resolveAllSlackConfigs, type SlackEnv, type SlackWorkspaceConfig } from './config.js';
+import { boltLogger } from './logger.js';
+import { AlertPacer, type DigestSnapshot, type PacerStep } from './pacer.js';
+import { createSlackWebClient, slackMessenger, type PostedMessage, type SlackCallOutcome, type SlackMessenger } from './web.js';
+
+/**
+ * Posts Consentry's alerts to Slack: a BackgroundWorker beside the server.
+ *
+ * Each pass (`runOnce`):
+ * 1. reads the outbox after its own cursor and turns consent.failed, optout.review_needed and
+ *    sync.failed events of workspaces with Slack set up into alert rows, in the transaction that
+ *    advances the cursor (alert-store.ts: at least once, one alert per event);
+ * 2. hands every pending alert to its workspace's pacer (pacer.ts: about one message per second
+ *    per channel, a burst folded into one digest edited in place);
+ * 3. makes the calls the pacers allow now (chat.postMessage, chat.update) and records each outcome
+ *    on the alert, so an alert that was posted is never posted again, after a restart included.
+ *
+ * Slack's answers (https://docs.slack.dev/apis/web-api/rate-limits): a 429 pauses the channel, or
+ * the whole workspace for chat.update (a Tier 3 method), for its Retry-After; a network failure or a
+ * 5xx pauses the channel with an exponential backoff; an error that will not go away by waiting
+ * (channel_not_found, not_in_channel, invalid_auth …) marks the alert failed and says how to fix it.
+ * The one gap left is a crash between Slack accepting a message and the alert being marked posted:
+ * chat.postMessage has no idempotency key, so that alert is posted again after the restart.
+ */
+
+export interface SlackDispatcherOptions {
+  engine: Pick<Engine, 'listWorkspaces'>;
+  alerts: SlackAlertStore;
+  clock: Clock;
+  /** The environment's Slack values, for the default workspace (config.ts). */
+  env: SlackEnv;
+  ids?: IdGenerator;
+  logger?: WorkerLogger;
+  /** Defaults to https://slack.com/api/. */
+  slackApiUrl?: string;
+  /** Replaces the Web API client per workspace (tests, proxies). */
+  messengerFor?: (config: SlackWorkspaceConfig) => SlackMessenger;
+  /** How often the loop looks for new events when the pacers have nothing scheduled sooner. */
+  intervalMs?: number;
+  /** Outbox events read per ingesting transaction. */
+  batchSize?: number;
+  /** Events older than this when first read are not alerted: a late alert about old news is noise. */
+  maxEventAgeMs?: number;
+  /** Pacer settings; the digest threshold comes from each workspace's settings. */
+  minIntervalMs?: number;
+  digestWindowMs?: number;
+  /** Longest pause after repeated network failures. */
+  maxBackoffMs?: number;
+}
+
+export interface SlackDispatchSummary {
+  /** Outbox events read. */
+  events: number;
+  /** Alerts created from them. */
+  alerts: number;
+  posted: number;
+  digestsPosted: number;
+  digestsUpdated: number;
+  rateLimited: number;
+  retried: number;
+  failed: number;
+}
+
+export const DEFAULT_SLACK_INTERVAL_MS = 250;
+const DEFAULT_BATCH_SIZE = 500;
+const MAX_BATCHES_PER_PASS = 20;
+const DEFAULT_MAX_EVENT_AGE_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_MAX_BACKOFF_MS = 5 * 60 * 1000;
+/** Alerts taken from the store per workspace and pass; the rest follow on the next passes. */
+const PENDING_PER_PASS = 1000;
+/** A digest keeps every folded alert, so each one can be marked as shown when the digest goes out. */
+const DIGEST_ITEM_LIMIT = 10_000;
+
+/** Slack error codes that a later attempt may not meet (https://docs.slack.dev/reference/methods/chat.postMessage#errors). */
+const TRANSIENT_SLACK_ERRORS = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited']);
+
+/** What to tell the operator for the errors a set-up causes. */
+const SETUP_HINTS: Readonly<Record<string, string>> = {
+  not_in_channel: 'invite the bot to the alert channel (/invite @consentry)',
+  channel_not_found: 'set the alert channel to a channel id the bot can see',
+  is_archived: 'choose an alert channel that is not archived',
+  invalid_auth: 'the bot token is wrong or revoked',
+  not_authed: 'the bot token is missing',
+  account_inactive: 'the bot token belongs to a deactivated app or workspace',
+  token_revoked: 'the bot token was revoked: reinstall the app',
+  missing_scope: 'reinstall the app from `consentry slack manifest` to grant chat:write',
+};
+
+interface Lane {
+  key: string;
+  config: SlackWorkspaceConfig;
+  pacer: AlertPacer<SlackAlert>;
+  messenger: SlackMessenger;
+  /** Alerts handed to the pacer and not yet recorded as posted, digested or failed. */
+  enqueued: Set<string>;
+  /** Consecutive transient failures per channel, for the backoff. */
+  failures: Map<string, number>;
+  /** When the pacer allows the next call (epoch ms), or null when it has nothing to send. */
+  nextAt: number | null;
+}
+
+/** The alert's own message: a text fallback, header, fields, the event id and its buttons (blocks/*). */
+export function alertMessage(alert: SlackAlert): SlackMessage {
+  const base = { alertId: alert.id, contactName: alert.contactName, contactUrl: alert.contactUrl };
+  switch (alert.event.type) {
+    case 'consent.failed':
+      return consentFailedMessage({ ...base, event: alert.event });
+    case 'optout.review_needed':
+      return optoutReviewMessage({ ...base, event: alert.event });
+    case 'sync.failed':
+      return syncFailedMessage({ ...base, event: alert.event });
+  }
+}
+
+function digestOf(digest: DigestSnapshot<SlackAlert>): SlackMessage {
+  const alerts: AlertMessageInput[] = digest.items.map((alert) => ({
+    alertId: alert.id,
+    event: alert.event,
+    contactName: alert.contactName,
+    contactUrl: alert.contactUrl,
+  }));
+  return digestMessage({ alerts, total: digest.total, since: digest.openedAt.toISOString() });
+}
+
+function alertIdsOf(step: PacerStep<SlackAlert>): string[] {
+  return step.kind === 'post' ? [step.item.id] : step.digest.items.map((alert) => alert.id);
+}
+
+function isAlertEventType(type: string): type is SlackAlertEventType {
+  return (SLACK_ALERT_EVENT_TYPES as readonly string[]).includes(type);
+}
+
+export class SlackAlertDispatcher {
+  private readonly engine: Pick<Engine, 'listWorkspaces'>;
+  private readonly alerts: SlackAlertStore;
+  private readonly clock: Clock;
+  private readonly env: SlackEnv;
+  private readonly ids: IdGenerator;
+  private readonly logger: WorkerLogger;
+  private readonly messengerFor: (config: SlackWorkspaceConfig) => SlackMessenger;
+  private readonly intervalMs: number;
+  private readonly batchSize: number;
+  private readonly maxEventAgeMs: number;
+  private readonly minIntervalMs: number | undefined;
+  private readonly digestWindowMs: number | undefined;
+  private readonly maxBackoffMs: number;
+  private readonly lanes = new Map<string, Lane>();
+  private readonly warned = new Set<string>();
+  private passes: Promise<unknown> = Promise.resolve();
+  private running = false;
+  private loopDone: Promise<void> | null = null;
+  private wakeUp: (() => void) | null = null;
+
+  constructor(options: SlackDispatcherOptions) {
+    this.engine = options.engine;
+    this.alerts = options.alerts;
+    this.clock = options.clock;
+    this.env = options.env;
+    this.ids = options.ids ?? ulidGenerator();
+    this.logger = options.logger ?? silentLogger;
+    const slackApiUrl = options.slackApiUrl;
+    const logger = this.logger;
+    // The Web API client's own warnings ("http request failed") go to the same log.
+    const clientLogger = boltLogger({
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (details, message) => logger.warn(details, message),
+      error: (details, message) => logger.error(details, message),
+    });
+    this.messengerFor =
+      options.messengerFor ??
+      ((config) =>
+        slackMessenger(createSlackWebClient({ token: config.botToken, logger: clientLogger, ...(slackApiUrl ? { slackApiUrl } : {}) })));
+    this.intervalMs = Math.max(1, options.intervalMs ?? DEFAULT_SLACK_INTERVAL_MS);
+    this.batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
+    this.maxEventAgeMs = options.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS;
+    this.minIntervalMs = options.minIntervalMs;
+    this.digestWindowMs = options.digestWindowMs;
+    this.maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+  }
+
+  /** One pass at the clock's time: ingest, enqueue, send what may be sent now. Tests drive it on a fake clock. */
+  runOnce(): Promise<SlackDispatchSummary> {
+    const next = this.passes.then(() => this.pass());
+    this.passes = next.catch(() => undefined);
+    return next;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loopDone = this.loop();
+  }
+
+  /** Resolves once the pass in progress (and the Slack call it is making) has finished. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeUp?.();
+    await this.loopDone;
+    this.loopDone = null;
+    await this.passes;
+  }
+
+  /** Alerts handed to the pacers and not yet sent, per workspace (for tests and metrics). */
+  pending(workspaceId: string): number {
+    return this.lanes.get(workspaceId)?.pacer.pending() ?? 0;
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      try {
+        await this.runOnce();
+      } catch (error) {
+        this.logger.error({ err: error }, 'slack alert dispatcher pass failed');
+      }
+      if (!this.running) break;
+      const delay = this.nextDelayMs();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, delay);
+        function done(): void {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.wakeUp = done;
+      });
+      this.wakeUp = null;
+    }
+  }
+
+  /** Sooner than the polling interval when a pacer has a call scheduled before it. */
+  private nextDelayMs(): number {
+    const now = this.clock.now().getTime();
+    let delay = this.intervalMs;
+    for (const lane of this.lanes.values()) {
+      if (lane.nextAt !== null) delay = Math.min(delay, Math.max(1, lane.nextAt - now));
+    }
+    return delay;
+  }
+
+  private async pass(): Promise<SlackDispatchSummary> {
+    const summary: SlackDispatchSummary = {
+      events: 0,
+      alerts: 0,
+      posted: 0,
+      digestsPosted: 0,
+      digestsUpdated: 0,
+      rateLimited: 0,
+      retried: 0,
+      failed: 0,
+    };
+    const configs = await this.configs();
+    await this.ingest(configs, summary);
+    for (const workspaceId of [...this.lanes.keys()]) if (!configs.has(workspaceId)) this.lanes.delete(workspaceId);
+    for (const config of configs.values()) {
+      const lane = this.laneFor(config);
+      await this.enqueuePending(lane);
+      await this.sendAllowed(lane, summary);
+    }
+    return summary;
+  }
+
+  private async configs(): Promise<Map<string, SlackWorkspaceConfig>> {
+    const configs = new Map<string, SlackWorkspaceConfig>();
+    for (const { workspace, resolution } of resolveAllSlackConfigs(await this.engine.listWorkspaces(), this.env)) {
+      if (resolution.status === 'on') configs.set(workspace.id, resolution.config);
+      else if (resolution.status === 'incomplete') {
+        const message = `Slack alerts are off for workspace ${workspace.id}: set ${resolution.missing.join(', ')}`;
+        if (!this.warned.has(message)) {
+          this.warned.add(message);
+          this.logger.warn({ workspaceId: workspace.id, missing: resolution.missing }, message);
+        }
+      }
+    }
+    return configs;
+  }
+
+  private async ingest(configs: ReadonlyMap<string, SlackWorkspaceConfig>, summary: SlackDispatchSummary): Promise<void> {
+    const now = this.clock.now();
+    const planner: AlertPlanner = async (tx, event) => {
+      if (!isAlertEventType(event.type)) return null;
+      const config = configs.get(event.workspaceId);
+      if (!config) return null;
+      if (now.getTime() - Date.parse(event.occurredAt) > this.maxEventAgeMs) return null;
+      const parsed = SlackAlertEventSchema.safeParse(event);
+      if (!parsed.success) {
+        this.logger.warn({ eventId: event.id, type: event.type }, 'skipped an outbox event that does not have the shape of its type');
+        return null;
+      }
+      const contactId = event.contactId ?? parsed.data.data.contactId;
+      const contact = contactId ? await tx.getContact(event.workspaceId, contactId) : undefined;
+      const live = contact && contact.erasedAt === null ? contact : undefined;
+      const eventName = parsed.data.type === 'consent.failed' ? parsed.data.data.contactName : null;
+      return {
+        id: this.ids.next(now),
+        workspaceId: event.workspaceId,
+        event: parsed.data,
+        contactName: eventName ?? live?.name ?? null,
+        contactUrl: hubspotContactUrl(config.hubspotPortalId, live?.hubspotId ?? null),
+        slackChannel: config.alertChannel,
+        createdAt: now.toISOString(),
+      };
+    };
+    for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch += 1) {
+      const result = await this.alerts.ingest(planner, this.batchSize);
+      summary.events += result.events;
+      summary.alerts += result.created;
+      if (result.events < this.batchSize) break;
+    }
+  }
+
+  /** A workspace's pacer and client; rebuilt when its token or digest threshold changes. */
+  private laneFor(config: SlackWorkspaceConfig): Lane {
+    const key = JSON.stringify([config.botToken, config.digestThreshold]);
+    const current = this.lanes.get(config.workspaceId);
+    if (current && current.key === key) {
+      current.config = config;
+      return current;
+    }
+    const lane: Lane = {
+      key,
+      config,
+      pacer: new AlertPacer<SlackAlert>({
+        clock: this.clock,
+        digestThreshold: config.digestThreshold,
+        digestItemLimit: DIGEST_ITEM_LIMIT,
+        ...(this.minIntervalMs !== undefined ? { minIntervalMs: this.minIntervalMs } : {}),
+        ...(this.digestWindowMs !== undefined ? { digestWindowMs: this.digestWindowMs } : {}),
+      }),
+      messenger: this.messengerFor(config),
+      enqueued: new Set(),
+      failures: new Map(),
+      nextAt: null,
+    };
+    this.lanes.set(config.workspaceId, lane);
+    return lane;
+  }
+
+  private async enqueuePending(lane: Lane): Promise<void> {
+    for (const alert of await this.alerts.listPending(lane.config.workspaceId, PENDING_PER_PASS)) {
+      if (lane.enqueued.has(alert.id)) continue;
+      lane.enqueued.add(alert.id);
+      lane.pacer.enqueue(alert.slackChannel, alert);
+    }
+  }
+
+  private async sendAllowed(lane: Lane, summary: SlackDispatchSummary): Promise<void> {
+    for (;;) {
+      const poll = lane.pacer.poll();
+      if (poll.kind !== 'send') {
+        lane.nextAt = poll.kind === 'wait' ? poll.until.getTime() : null;
+        return;
+      }
+      await this.send(lane, poll.step, summary);
+    }
+  }
+
+  private async send(lane: Lane, step: PacerStep<SlackAlert>, summary: SlackDispatchSummary): Promise<void> {
+    let outcome: SlackCallOutcome<PostedMessage>;
+    switch (step.kind) {
+      case 'post':
+        outcome = await lane.messenger.postMessage({ channel: step.channel, ...alertMessage(step.item) });
+        break;
+      case 'post_digest':
+        outcome = await lane.messenger.postMessage({ channel: step.channel, ...digestOf(step.digest) });
+        break;
+      case 'update_digest':
+        outcome = await lane.messenger.updateMessage({ channel: step.channel, ts: step.ts, ...digestOf(step.digest) });
+        break;
+    }
+    if (outcome.ok) {
+      lane.failures.delete(step.channel);
+      lane.pacer.recordSent(step, { ts: outcome.value.ts });
+      await this.record(lane, step, summary, outcome.value);
+      return;
+    }
+    this.recordFailure(lane, step, outcome, summary);
+    if (this.isPermanent(outcome)) await this.recordPermanentFailure(lane, step, outcome, summary);
+  }
+
+  private async record(lane: Lane, step: PacerStep<SlackAlert>, summary: SlackDispatchSummary, posted: PostedMessage): Promise<void> {
+    const workspaceId = lane.config.workspaceId;
+    const ids = alertIdsOf(step);
+    try {
+      if (step.kind === 'post') await this.alerts.markPosted(workspaceId, step.item.id, { channel: posted.channel, ts: posted.ts });
+      else await this.alerts.markDigested(workspaceId, ids);
+    } catch (error) {
+      // Still pending in the store, still marked enqueued here: this process does not post it again.
+      this.logger.error({ err: error, workspaceId, alertIds: ids }, 'could not record a Slack alert as posted');
+      return;
+    }
+    for (const id of ids) lane.enqueued.delete(id);
+    if (step.kind === 'post') summary.posted += 1;
+    else if (step.kind === 'post_digest') summary.digestsPosted += 1;
+    else summary.digestsUpdated += 1;
+  }
+
+  private isPermanent(outcome: Exclude<SlackCallOutcome<PostedMessage>, { ok: true }>): boolean {
+    if (outcome.reason === 'slack_error') return !TRANSIENT_SLACK_ERRORS.has(outcome.error);
+    // A reply that is not what chat.postMessage answers may still mean the message was posted:
+    // trying again could post it twice.
+    return outcome.reason === 'unexpected_response';
+  }
+
+  private recordFailure(
+    lane: Lane,
+    step: PacerStep<SlackAlert>,
+    outcome: Exclude<SlackCallOutcome<PostedMessage>, { ok: true }>,
+    summary: SlackDispatchSummary,
+  ): void {
+    const context = { workspaceId: lane.config.workspaceId, channel: step.channel, kind: step.kind };
+    if (outcome.reason === 'rate_limited') {
+      // chat.update is a Tier 3 method (per workspace); chat.postMessage is limited per channel.
+      lane.pacer.recordRateLimited(step, outcome.retryAfterSeconds, step.kind === 'update_digest' ? 'workspace' : 'channel');
+      summary.rateLimited += 1;
+      this.logger.warn({ ...context, retryAfterSeconds: outcome.retryAfterSeconds }, 'Slack rate limited the alert channel');
+      return;
+    }
+    if (this.isPermanent(outcome)) {
+      lane.pacer.recordFailed(step, { retry: false });
+      return;
+    }
+    const failures = (lane.failures.get(step.channel) ?? 0) + 1;
+    lane.failures.set(step.channel, failures);
+    const waitSeconds = Math.min(this.maxBackoffMs / 1000, 2 ** Math.min(failures - 1, 20));
+    lane.pacer.recordRateLimited(step, waitSeconds, 'channel');
+    summary.retried += 1;
+    this.logger.warn({ ...context, failures, waitSeconds, error: describe(outcome) }, 'Slack alert not sent; retrying');
+  }
+
+  private async recordPermanentFailure(
+    lane: Lane,
+    step: PacerStep<SlackAlert>,
+    outcome: Exclude<SlackCallOutcome<PostedMessage>, { ok: true }>,
+    summary: SlackDispatchSummary,
+  ): Promise<void> {
+    const workspaceId = lane.config.workspaceId;
+    const ids = alertIdsOf(step);
+    const error = describe(outcome);
+    const hint = outcome.reason === 'slack_error' ? SETUP_HINTS[outcome.error] : undefined;
+    this.logger.error(
+      { workspaceId, channel: step.channel, alertIds: ids, error },
+      `Slack refused the alert${hint ? `: ${hint}` : ''} (run \`consentry slack check\`)`,
+    );
+    try {
+      await this.alerts.markFailed(workspaceId, ids, error);
+    } catch (failure) {
+      this.logger.error({ err: failure, workspaceId, alertIds: ids }, 'could not record a Slack alert as failed');
+      return;
+    }
+    for (const id of ids) lane.enqueued.delete(id);
+    summary.failed += ids.length;
+  }
+}
+
+function describe(outcome: Exclude<SlackCallOutcome<unknown>, { ok: true }>): string {
+  switch (outcome.reason) {
+    case 'rate_limited':
+      return `rate limited for ${outcome.retryAfterSeconds} s`;
+    case 'slack_error':
+      return outcome.error;
+    default:
+      return `${outcome.reason}: ${outcome.message}`;
+  }
+}
+
+export function createSlackAlertDispatcher(options: SlackDispatcherOptions): SlackAlertDispatcher {
+  return new SlackAlertDispatcher(options);
+}

@@ -1,0 +1,50 @@
+import type { Engine } from '../../src/engine.js';
+import { InboundChannelSchema } from '../../src/engine/inputs.js';
+import type {
+  DismissOptOutInput,
+  ResendConsentRequestInput,
+  SlackActionHandler,
+  SlackActionResult,
+  SlackDecisionInput,
+} from './actions-port.js';
+
+/** The workflow a "Resend consent request" starts when the failed run does not name one. */
+export const PRIVACY_WORKFLOW = 'request-consent-privacy';
+
+/**
+ * The buttons, carried out by the engine. Each call is one engine transaction; the listeners have
+ * already checked the user and claimed the alert, so an action runs once per alert.
+ * Failures the engine raises (CONTACT_ERASED, LEGAL_BASIS_REQUIRED, …) are ConsentryErrors, which
+ * the listeners turn into an ephemeral message (DESIGN §1: each adapter maps errors to its platform).
+ */
+export function engineActionHandler(engine: Engine): SlackActionHandler {
+  return {
+    /**
+     * Starts the workflow whose run failed (consent.failed `workflowId`: the privacy template) again
+     * for that contact and channel, as a `manual` trigger (DESIGN §4).
+     */
+    async resendConsentRequest(input: ResendConsentRequestInput): Promise<SlackActionResult> {
+      const channel = InboundChannelSchema.safeParse(input.channel);
+      if (!channel.success) return { outcome: 'refused', message: 'a consent request needs a messaging channel, not "any"' };
+      await engine.workspace(input.workspaceId).startWorkflow(input.workflowId || PRIVACY_WORKFLOW, input.contactId, channel.data);
+      return { outcome: 'done' };
+    },
+
+    /** An opt-in by a person: the engine requires the legal basis and explanation (DESIGN §2). */
+    async recordConsentManually(input: SlackDecisionInput): Promise<SlackActionResult> {
+      await engine.workspace(input.workspaceId).setConsent({ ...input.decision, source: 'slack', idempotencyKey: input.idempotencyKey });
+      return { outcome: 'done' };
+    },
+
+    /** `opted_out` for marketing on the message's channel, with source `slack` (DESIGN §3). */
+    async applyOptOut(input: SlackDecisionInput): Promise<SlackActionResult> {
+      await engine.workspace(input.workspaceId).setConsent({ ...input.decision, source: 'slack', idempotencyKey: input.idempotencyKey });
+      return { outcome: 'done' };
+    },
+
+    /** "Not an opt-out" records nothing in the ledger: the alert alone is marked handled. */
+    async dismissOptOut(_input: DismissOptOutInput): Promise<SlackActionResult> {
+      return { outcome: 'done' };
+    },
+  };
+}

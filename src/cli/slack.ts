@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import { resolveSlackConfig, type SlackConfigResolution } from '../../connectors/slack/config.js';
+import { slackAppManifest } from '../../connectors/slack/manifest.js';
+import type { SlackSetupReport } from '../../connectors/slack/web.js';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import { defaultSettings, type Workspace } from '../core/settings.js';
+import { createSqliteStore } from '../store/sqlite.js';
+import { databasePath } from './database.js';
+import type { CliIo } from './io.js';
+import { CliFailure, writeLine } from './io.js';
+
+interface CheckOptions {
+  token?: string;
+  channel?: string;
+  db?: string;
+  workspace?: string;
+  json?: boolean;
+}
+
+function environment(io: CliIo): Config {
+  try {
+    return loadConfig(io.env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliFailure(`invalid configuration\n${error.message}`);
+    throw error;
+  }
+}
+
+/** A default workspace with no settings of its own, for when there is no database yet: the environment decides. */
+function environmentOnly(): Workspace {
+  return { id: 'default', name: 'default', settings: defaultSettings(), createdAt: '', updatedAt: '' };
+}
+
+/**
+ * The workspace's Slack set-up as the server would use it: its own settings, or the SLACK_*
+ * variables for the default workspace. Reads the database only when it exists: a check must not
+ * create one.
+ */
+async function configuredSlack(options: CheckOptions, io: CliIo, config: Config): Promise<{ label: string; resolution: SlackConfigResolution }> {
+  const path = databasePath(options, io);
+  if (!existsSync(path)) {
+    if (options.workspace) throw new CliFailure(`No database at ${path}, so no workspace "${options.workspace}"`);
+    return { label: 'the environment', resolution: resolveSlackConfig(environmentOnly(), config, true) };
+  }
+  const store = createSqliteStore({ path });
+  try {
+    const workspaces = await store.transaction((tx) => tx.listWorkspaces());
+    const index = options.workspace ? workspaces.findIndex((w) => w.id === options.workspace || w.name === options.workspace) : 0;
+    const workspace = workspaces[index];
+    if (!workspace) {
+      if (options.workspace) throw new CliFailure(`No workspace "${options.workspace}" in ${path}`);
+      return { label: 'the environment', resolution: resolveSlackConfig(environmentOnly(), config, true) };
+    }
+    return { label: `workspace "${workspace.name}" (${workspace.id})`, resolution: resolveSlackConfig(workspace, config, index === 0) };
+  } finally {
+    await store.close();
+  }
+}
+
+function printReport(report: SlackSetupReport, io: CliIo): void {
+  for (const check of report.checks) writeLine(io.stdout, `${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.message}`);
+  if (report.bot) {
+    writeLine(io.stdout, `Bot ids: botId ${report.bot.botId}, botUserId ${report.bot.botUserId}.`);
+    writeLine(
+      io.stdout,
+      `Set them so the server starts without calling Slack: PATCH /v1/settings {"slack": {"botId": "${report.bot.botId}", "botUserId": "${report.bot.botUserId}"}}`,
+    );
+  }
+}
+
+/** `consentry slack check`: auth.test and conversations.info, each problem named with its fix. */
+export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promise<void> {
+  const config = environment(io);
+  let token = options.token;
+  let channel = options.channel;
+  if (token === undefined || channel === undefined) {
+    const { label, resolution } = await configuredSlack(options, io, config);
+    if (resolution.status === 'on') {
+      token ??= resolution.config.botToken;
+      channel ??= resolution.config.alertChannel;
+    } else if (token === undefined || channel === undefined) {
+      const missing = resolution.status === 'incomplete' ? ` (missing ${resolution.missing.join(', ')})` : '';
+      throw new CliFailure(
+        `Slack is not set up for ${label}${missing}: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_ALERT_CHANNEL, ` +
+          'or the workspace\'s "slack" settings (PATCH /v1/settings), or pass --token and --channel',
+      );
+    }
+  }
+  if (token === undefined || channel === undefined) throw new CliFailure('pass --token and --channel');
+  // Loaded here: the other commands need none of the Slack SDK.
+  const { checkSlackSetup, createSlackWebClient } = await import('../../connectors/slack/web.js');
+  const report = await checkSlackSetup(createSlackWebClient({ token }), channel);
+  if (options.json) writeLine(io.stdout, JSON.stringify(report));
+  else printReport(report, io);
+  if (!report.ok) throw new CliFailure('the Slack set-up needs fixing (see above)');
+}
+
+/** `consentry slack manifest --url …`: the Slack app manifest as JSON, to paste into api.slack.com/apps. */
+export function slackManifestCommand(options: { url?: string }, io: CliIo): void {
+  const url = options.url ?? io.env.PUBLIC_URL;
+  if (!url) throw new CliFailure('pass --url with the public https address of this server (or set PUBLIC_URL)');
+  writeLine(io.stdout, JSON.stringify(slackAppManifest(url), null, 2));
+}
+
+export function registerSlackCommand(program: Command, io: CliIo): void {
+  const slack = program.command('slack').description('Slack alerts: check the set-up, print the Slack app manifest');
+
+  slack
+    .command('check')
+    .description(
+      "Check the bot token (auth.test) and the alert channel (conversations.info); defaults to the workspace's Slack settings or SLACK_BOT_TOKEN / SLACK_ALERT_CHANNEL",
+    )
+    .option('--token <xoxb-token>', 'the bot token to check')
+    .option('--channel <channel-id>', 'the alert channel id to check (C… or G…)')
+    .option('--workspace <id-or-name>', 'read the settings of this workspace (default: the first one)')
+    .option('--db <path>', 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)')
+    .option('--json', 'print the report as JSON')
+    .action((options: CheckOptions) => slackCheckCommand(options, io));
+
+  slack
+    .command('manifest')
+    .description('Print the Slack app manifest (JSON: bot scopes, interactivity request URL <url>/slack/events)')
+    .option('--url <https-url>', 'the public https address of this server (default: $PUBLIC_URL)')
+    .action((options: { url?: string }) => slackManifestCommand(options, io));
+}

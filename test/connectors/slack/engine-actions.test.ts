@@ -1,0 +1,155 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ConsentDecision } from '../../../src/core/consent.js';
+import { createEngine, type Engine, type WorkspaceEngine } from '../../../src/engine.js';
+import { FakeClock } from '../../../src/ports/clock.js';
+import type { Store } from '../../../src/ports/store.js';
+import { createMemoryStore } from '../../../src/store/memory.js';
+import type { SlackActionContext, SlackAlert } from '../../../connectors/slack/actions-port.js';
+import { engineActionHandler } from '../../../connectors/slack/engine-actions.js';
+import { consentFailedEvent, optoutReviewEvent } from './fixtures.js';
+
+let store: Store;
+let engine: Engine;
+let ws: WorkspaceEngine;
+let contactId: string;
+
+beforeEach(async () => {
+  store = createMemoryStore();
+  engine = createEngine({ store, clock: new FakeClock('2026-01-01T10:00:00.000Z') });
+  const workspace = await engine.createWorkspace({ name: 'Acme', settings: { privacyPolicyUrl: 'https://example.com/privacy' } });
+  ws = engine.workspace(workspace.id);
+  contactId = (await ws.createContact({ name: 'Ana Test', phone: '+34600000001' })).id;
+});
+
+afterEach(async () => {
+  await store.close();
+});
+
+function context(action: string, alert: SlackAlert['event'] = consentFailedEvent()): SlackActionContext {
+  return {
+    workspaceId: ws.workspaceId,
+    alertId: 'al_1',
+    slackUserId: 'UACTOR1',
+    idempotencyKey: `slack:al_1:${action}`,
+    alert: {
+      id: 'al_1',
+      workspaceId: ws.workspaceId,
+      event: alert,
+      contactName: 'Ana Test',
+      contactUrl: null,
+      slackChannel: 'C0ALERTS01',
+      message: null,
+      createdAt: '2026-01-01T10:00:01.000Z',
+      claim: null,
+      resolution: null,
+    },
+  };
+}
+
+function decision(overrides: Partial<ConsentDecision>): ConsentDecision {
+  return {
+    contactId,
+    purpose: 'privacy',
+    channel: 'whatsapp',
+    status: 'opted_in',
+    legalBasis: 'PERFORMANCE_OF_CONTRACT',
+    explanation: 'Confirmed by phone',
+    source: 'slack',
+    actor: { kind: 'user', id: 'UACTOR1' },
+    evidence: { note: 'Recorded manually in Slack' },
+    idempotencyKey: 'slack:al_1:record_consent_manually',
+    ...overrides,
+  };
+}
+
+async function activeRuns(): Promise<number> {
+  return (await store.transaction((tx) => tx.listActiveRuns(ws.workspaceId, contactId))).length;
+}
+
+describe('engineActionHandler', () => {
+  it('resends the consent request: the privacy workflow starts again for that contact and channel', async () => {
+    const handler = engineActionHandler(engine);
+    expect(await activeRuns()).toBe(0);
+    const result = await handler.resendConsentRequest({
+      ...context('resend_consent_request'),
+      contactId,
+      channel: 'whatsapp',
+      purpose: 'privacy',
+      workflowId: 'request-consent-privacy',
+    });
+    expect(result).toEqual({ outcome: 'done' });
+    const runs = await store.transaction((tx) => tx.listActiveRuns(ws.workspaceId, contactId));
+    expect(runs.map((run) => [run.templateId, run.channel])).toEqual([['request-consent-privacy', 'whatsapp']]);
+  });
+
+  it('refuses to resend on the "any" scope, which is not a channel one can message', async () => {
+    const result = await engineActionHandler(engine).resendConsentRequest({
+      ...context('resend_consent_request'),
+      contactId,
+      channel: 'any',
+      purpose: 'privacy',
+      workflowId: 'request-consent-privacy',
+    });
+    expect(result.outcome).toBe('refused');
+    expect(await activeRuns()).toBe(0);
+  });
+
+  it('records consent manually with source slack and the Slack user as actor, once per idempotency key', async () => {
+    const handler = engineActionHandler(engine);
+    const input = { ...context('record_consent_manually'), decision: decision({}) };
+    expect(await handler.recordConsentManually(input)).toEqual({ outcome: 'done' });
+    expect(await handler.recordConsentManually(input)).toEqual({ outcome: 'done' });
+    const history = await ws.getHistory(contactId);
+    expect(history).toHaveLength(1);
+    expect(history[0]).toMatchObject({
+      source: 'slack',
+      actor: { kind: 'user', id: 'UACTOR1' },
+      status: 'opted_in',
+      legalBasis: 'PERFORMANCE_OF_CONTRACT',
+      idempotencyKey: 'slack:al_1:record_consent_manually',
+    });
+  });
+
+  it('lets the engine refuse an opt-in without an explanation', async () => {
+    const input = { ...context('record_consent_manually'), decision: decision({ explanation: null }) };
+    await expect(engineActionHandler(engine).recordConsentManually(input)).rejects.toMatchObject({ code: 'EXPLANATION_REQUIRED' });
+    expect(await ws.getHistory(contactId)).toEqual([]);
+  });
+
+  it('applies an opt-out: opted_out for marketing on the channel, and the contact may no longer be messaged', async () => {
+    const input = {
+      ...context('apply_optout', optoutReviewEvent()),
+      idempotencyKey: 'slack:al_1:apply_optout',
+      decision: decision({
+        purpose: 'marketing',
+        channel: 'sms',
+        status: 'opted_out',
+        legalBasis: null,
+        explanation: 'Plain-language opt-out confirmed in Slack review',
+        idempotencyKey: 'slack:al_1:apply_optout',
+      }),
+    };
+    expect(await engineActionHandler(engine).applyOptOut(input)).toEqual({ outcome: 'done' });
+    expect(await ws.canMessage(contactId, 'sms', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
+    expect((await ws.getHistory(contactId))[0]).toMatchObject({ source: 'slack', status: 'opted_out', purpose: 'marketing' });
+  });
+
+  it('records nothing when a message is not an opt-out', async () => {
+    const result = await engineActionHandler(engine).dismissOptOut({ ...context('dismiss_optout', optoutReviewEvent()), contactId, messageId: 'msg_1' });
+    expect(result).toEqual({ outcome: 'done' });
+    expect(await ws.getHistory(contactId)).toEqual([]);
+  });
+
+  it('fails with the engine error for an erased contact', async () => {
+    await ws.eraseContact(contactId);
+    await expect(
+      engineActionHandler(engine).resendConsentRequest({
+        ...context('resend_consent_request'),
+        contactId,
+        channel: 'whatsapp',
+        purpose: 'privacy',
+        workflowId: 'request-consent-privacy',
+      }),
+    ).rejects.toMatchObject({ code: 'CONTACT_ERASED' });
+  });
+});

@@ -1,0 +1,245 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { NewSlackAlert, SlackAlertEvent } from '../../connectors/slack/actions-port.js';
+import { SLACK_CURSOR_KEY, type AlertPlanner, type SlackAlertStore } from '../../connectors/slack/alert-store.js';
+import { isConsentryError } from '../../src/core/errors.js';
+import type { ConsentryEvent } from '../../src/core/events.js';
+import { defaultSettings } from '../../src/core/settings.js';
+import type { Store } from '../../src/ports/store.js';
+
+export type MakeAlertStore = () => Promise<{ store: Store; alerts: SlackAlertStore; cleanup: () => Promise<void> }>;
+
+const WS_A = 'ws_a';
+const WS_B = 'ws_b';
+const T0 = '2026-01-01T10:00:00.000Z';
+
+function consentFailed(id: string, workspaceId = WS_A): ConsentryEvent<'consent.failed'> {
+  return {
+    id,
+    type: 'consent.failed',
+    version: 1,
+    workspaceId,
+    occurredAt: T0,
+    contactId: 'ct_1',
+    data: {
+      contactId: 'ct_1',
+      channel: 'whatsapp',
+      purpose: 'privacy',
+      reason: 'timeout',
+      attempts: 1,
+      workflowId: 'request-consent-privacy',
+      runId: 'run_1',
+      conversationId: 'cv_1',
+      contactName: 'Ana Test',
+    },
+  };
+}
+
+function optoutReview(id: string): ConsentryEvent<'optout.review_needed'> {
+  return {
+    id,
+    type: 'optout.review_needed',
+    version: 1,
+    workspaceId: WS_A,
+    occurredAt: T0,
+    contactId: 'ct_2',
+    data: { contactId: 'ct_2', channel: 'sms', messageId: 'm1', text: 'please stop', normalized: 'please stop', language: 'en', matchedWord: 'stop' },
+  };
+}
+
+function alert(id: string, event: SlackAlertEvent, workspaceId = WS_A): NewSlackAlert {
+  return {
+    id,
+    workspaceId,
+    event,
+    contactName: 'Ana Test',
+    contactUrl: 'https://app.hubspot.com/contacts/123/record/0-1/101',
+    slackChannel: 'C0ALERTS01',
+    createdAt: T0,
+  };
+}
+
+const claimBy = (slackUserId: string, at: string, action: 'resend_consent_request' | 'record_consent_manually' = 'resend_consent_request') => ({
+  action,
+  slackUserId,
+  at,
+});
+
+/** The AlertStore port and the dispatcher's ingestion, as every implementation must behave. */
+export function slackAlertStoreContract(name: string, make: MakeAlertStore): void {
+  describe(`SlackAlertStore contract: ${name}`, () => {
+    let store: Store;
+    let alerts: SlackAlertStore;
+    let cleanup: () => Promise<void>;
+
+    beforeEach(async () => {
+      ({ store, alerts, cleanup } = await make());
+      await store.transaction(async (tx) => {
+        for (const id of [WS_A, WS_B]) {
+          await tx.insertWorkspace({ id, name: `Shop ${id}`, settings: defaultSettings(), createdAt: T0, updatedAt: T0 });
+        }
+      });
+    });
+
+    afterEach(async () => {
+      await cleanup();
+    });
+
+    async function append(...events: ConsentryEvent[]): Promise<void> {
+      await store.transaction(async (tx) => {
+        for (const event of events) await tx.appendEvent(event);
+      });
+    }
+
+    let nextId = 0;
+    const planAll: AlertPlanner = async (_tx, event) => {
+      if (event.type !== 'consent.failed') return null;
+      nextId += 1;
+      return alert(`al_${nextId}`, consentFailed(event.id, event.workspaceId), event.workspaceId);
+    };
+
+    it('creates one alert per event: creating it again returns the first one', async () => {
+      const first = await alerts.create(alert('al_1', consentFailed('ev_1')));
+      expect(first).toMatchObject({ id: 'al_1', message: null, claim: null, resolution: null });
+      const again = await alerts.create(alert('al_2', consentFailed('ev_1')));
+      expect(again.id).toBe('al_1');
+      expect(await alerts.get(WS_A, 'al_2')).toBeNull();
+      expect(await alerts.get(WS_A, 'al_1')).toEqual(first);
+    });
+
+    it('keeps the event as the public event, whatever else the caller passed along', async () => {
+      const stored = { ...consentFailed('ev_1'), position: 7 };
+      const created = await alerts.create(alert('al_1', stored));
+      expect(created.event).toEqual(consentFailed('ev_1'));
+      expect(Object.keys(created.event)).not.toContain('position');
+    });
+
+    it('refuses an alert id that is not opaque, or taken by another event', async () => {
+      await expect(alerts.create(alert('ana.test@example.com', consentFailed('ev_1')))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+      await alerts.create(alert('al_1', consentFailed('ev_1')));
+      const clash = await alerts.create(alert('al_1', consentFailed('ev_2'))).catch((error: unknown) => error);
+      expect(isConsentryError(clash) && clash.code).toBe('CONFLICT');
+    });
+
+    it('scopes alerts by workspace', async () => {
+      await alerts.create(alert('al_1', consentFailed('ev_1')));
+      expect(await alerts.get(WS_B, 'al_1')).toBeNull();
+      expect(await alerts.claim(WS_B, 'al_1', claimBy('UACTOR1', T0))).toEqual({ status: 'not_found' });
+      expect(await alerts.listPending(WS_B, 10)).toEqual([]);
+    });
+
+    it('lets exactly one claim in; the holder resolves, and later claims see the resolution', async () => {
+      await alerts.create(alert('al_1', consentFailed('ev_1')));
+      const first = claimBy('UACTOR1', '2026-01-01T10:01:00.000Z');
+      const second = claimBy('UACTOR2', '2026-01-01T10:01:01.000Z');
+      const claimed = await alerts.claim(WS_A, 'al_1', first);
+      expect(claimed).toMatchObject({ status: 'claimed', alert: { claim: first } });
+      expect(await alerts.claim(WS_A, 'al_1', second)).toMatchObject({ status: 'in_progress', claim: first });
+
+      await expect(alerts.resolve(WS_A, 'al_1', second)).rejects.toMatchObject({ code: 'CONFLICT' });
+      const resolved = await alerts.resolve(WS_A, 'al_1', { ...first, legalBasis: 'CONSENT_WITH_NOTICE' });
+      expect(resolved.claim).toBeNull();
+      expect(resolved.resolution).toEqual({ ...first, legalBasis: 'CONSENT_WITH_NOTICE' });
+      expect(await alerts.claim(WS_A, 'al_1', second)).toMatchObject({
+        status: 'already_resolved',
+        resolution: { ...first, legalBasis: 'CONSENT_WITH_NOTICE' },
+      });
+      await expect(alerts.resolve(WS_A, 'al_1', first)).rejects.toMatchObject({ code: 'CONFLICT' });
+      expect(await alerts.get(WS_A, 'al_1')).toEqual(resolved);
+    });
+
+    it('gives a claim back on release (only its holder can), and takes over an abandoned one', async () => {
+      await alerts.create(alert('al_1', consentFailed('ev_1')));
+      const first = claimBy('UACTOR1', '2026-01-01T10:01:00.000Z');
+      await alerts.claim(WS_A, 'al_1', first);
+      await alerts.release(WS_A, 'al_1', claimBy('UACTOR2', '2026-01-01T10:01:00.000Z'));
+      expect((await alerts.get(WS_A, 'al_1'))?.claim).toEqual(first);
+      await alerts.release(WS_A, 'al_1', first);
+      expect((await alerts.get(WS_A, 'al_1'))?.claim).toBeNull();
+
+      await alerts.claim(WS_A, 'al_1', first);
+      const tooSoon = claimBy('UACTOR2', '2026-01-01T10:05:59.000Z');
+      expect((await alerts.claim(WS_A, 'al_1', tooSoon)).status).toBe('in_progress');
+      const later = claimBy('UACTOR2', '2026-01-01T10:06:01.000Z');
+      expect(await alerts.claim(WS_A, 'al_1', later)).toMatchObject({ status: 'claimed', alert: { claim: later } });
+    });
+
+    it('ingests the outbox after its cursor, once, in event order, and skips what the planner declines', async () => {
+      await append(consentFailed('ev_1'), optoutReview('ev_2'), consentFailed('ev_3', WS_B));
+      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 3, created: 2 });
+      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 0, created: 0 });
+      const cursor = await store.transaction((tx) => tx.getMeta(SLACK_CURSOR_KEY));
+      expect(typeof cursor).toBe('number');
+
+      await append(consentFailed('ev_4'));
+      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 1, created: 1 });
+      expect((await alerts.listPending(WS_A, 10)).map((a) => a.event.id)).toEqual(['ev_1', 'ev_4']);
+      expect((await alerts.listPending(WS_B, 10)).map((a) => a.event.id)).toEqual(['ev_3']);
+    });
+
+    it('reads in batches', async () => {
+      await append(consentFailed('ev_1'), consentFailed('ev_2'), consentFailed('ev_3'));
+      expect(await alerts.ingest(planAll, 2)).toEqual({ events: 2, created: 2 });
+      expect(await alerts.ingest(planAll, 2)).toEqual({ events: 1, created: 1 });
+    });
+
+    it('leaves neither alerts nor an advanced cursor when the ingesting transaction fails', async () => {
+      await append(consentFailed('ev_1'), consentFailed('ev_2'));
+      let calls = 0;
+      const failing: AlertPlanner = async (tx, event) => {
+        calls += 1;
+        if (calls === 2) throw new Error('contact lookup failed');
+        return planAll(tx, event);
+      };
+      await expect(alerts.ingest(failing, 100)).rejects.toThrow('contact lookup failed');
+      expect(await alerts.listPending(WS_A, 10)).toEqual([]);
+      expect(await store.transaction((tx) => tx.getMeta(SLACK_CURSOR_KEY))).toBeUndefined();
+      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 2, created: 2 });
+    });
+
+    it('creates nothing twice when an event is read again (a crash before the cursor was kept)', async () => {
+      await append(consentFailed('ev_1'));
+      await alerts.ingest(planAll, 100);
+      await store.transaction((tx) => tx.setMeta(SLACK_CURSOR_KEY, 0));
+      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 1, created: 0 });
+      expect(await alerts.listPending(WS_A, 10)).toHaveLength(1);
+    });
+
+    it('tracks delivery: posted, digested and failed alerts leave the pending list, for good', async () => {
+      for (const n of [1, 2, 3, 4]) await alerts.create(alert(`al_${n}`, consentFailed(`ev_${n}`)));
+      expect((await alerts.listPending(WS_A, 2)).map((a) => a.id)).toEqual(['al_1', 'al_2']);
+
+      await alerts.markPosted(WS_A, 'al_1', { channel: 'C0ALERTS01', ts: '1767261600.000100' });
+      await alerts.markDigested(WS_A, ['al_2', 'al_3']);
+      await alerts.markFailed(WS_A, ['al_4'], 'channel_not_found');
+      expect(await alerts.listPending(WS_A, 10)).toEqual([]);
+
+      expect(await alerts.getRecord(WS_A, 'al_1')).toMatchObject({
+        delivery: 'posted',
+        lastError: null,
+        message: { channel: 'C0ALERTS01', ts: '1767261600.000100' },
+      });
+      expect(await alerts.getRecord(WS_A, 'al_2')).toMatchObject({ delivery: 'digested', message: null });
+      expect(await alerts.getRecord(WS_A, 'al_4')).toMatchObject({ delivery: 'failed', lastError: 'channel_not_found' });
+
+      // A late report never moves an alert back or sideways.
+      await alerts.markFailed(WS_A, ['al_1', 'al_2'], 'late');
+      await alerts.markPosted(WS_A, 'al_2', { channel: 'C0ALERTS01', ts: '1767261600.000200' });
+      expect(await alerts.getRecord(WS_A, 'al_1')).toMatchObject({ delivery: 'posted', lastError: null });
+      expect(await alerts.getRecord(WS_A, 'al_2')).toMatchObject({ delivery: 'digested', message: null });
+      expect(await alerts.getRecord(WS_A, 'al_9')).toBeNull();
+      await expect(alerts.markPosted(WS_A, 'al_9', { channel: 'C0ALERTS01', ts: '1.2' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    });
+
+    it('attaches a message without changing the delivery state', async () => {
+      await alerts.create(alert('al_1', consentFailed('ev_1')));
+      await alerts.attachMessage(WS_A, 'al_1', { channel: 'C0ALERTS01', ts: '1767261600.000100' });
+      expect(await alerts.getRecord(WS_A, 'al_1')).toMatchObject({ delivery: 'pending', message: { ts: '1767261600.000100' } });
+    });
+
+    it('keeps optout and sync events intact', async () => {
+      const created = await alerts.create(alert('al_1', optoutReview('ev_1')));
+      expect(created.event).toEqual(optoutReview('ev_1'));
+      expect(await alerts.get(WS_A, 'al_1')).toEqual(created);
+    });
+  });
+}
