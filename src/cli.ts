@@ -6,11 +6,13 @@ import { classifyCommand } from './cli/classify.js';
 import { withEngine, type DatabaseOptions } from './cli/database.js';
 import { exportCommand } from './cli/export.js';
 import { importCsv, printImportSummary } from './cli/import.js';
+import { registerHubspotCommand } from './cli/hubspot.js';
 import { registerKeysCommand } from './cli/keys.js';
 import type { CliIo } from './cli/io.js';
 import { CliFailure, processIo, writeLine } from './cli/io.js';
 import { registerServeCommand } from './cli/serve.js';
 import { simulateCommand } from './cli/simulate.js';
+import { registerSlackCommand } from './cli/slack.js';
 
 function databaseOptions(command: Command): Command {
   return command
@@ -80,6 +82,8 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
 
   registerServeCommand(program, io);
   registerKeysCommand(program, io);
+  registerHubspotCommand(program, io, outcome);
+  registerSlackCommand(program, io);
 
   return program;
 }

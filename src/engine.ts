@@ -29,7 +29,8 @@ import {
   type InboundMessage,
 } from './engine/inputs.js';
 import { advanceRun, startWorkflowRun } from './engine/runs.js';
-import { ledgerHeadKey, UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
+import { findContactByHubspotId, linkHubspotContacts, reportSyncFailure, type HubspotLink, type SyncFailure } from './engine/integrations.js';
+import { LedgerHeadSchema, ledgerHeadKey, UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
 import type { Actor } from './core/consent.js';
 import { z } from 'zod';
 
@@ -98,6 +99,11 @@ export interface WorkspaceEngine {
   verifyLedger(): Promise<LedgerReport>;
   eraseContact(contactId: string): Promise<{ contact: Contact; redactedRecords: number }>;
   listEvents(query?: { types?: readonly EventType[]; beforeId?: string; limit?: number; contactId?: string }): Promise<StoredEvent[]>;
+  /** Stores the HubSpot record ids the connector matched or created (null: unlinked); returns how many changed. */
+  linkHubspotContacts(links: readonly HubspotLink[]): Promise<number>;
+  findContactByHubspotId(hubspotId: string): Promise<Contact | null>;
+  /** Raises `sync.failed` through the outbox. */
+  reportSyncFailure(failure: SyncFailure): Promise<StoredEvent>;
 }
 
 export interface Engine {
@@ -223,6 +229,9 @@ export function createEngine(options: EngineOptions): Engine {
           return { workspaceId, ok: chain.ok && stateMismatches.length === 0, records: records.length, chain, stateMismatches };
         }),
       eraseContact: (contactId) => run((uow) => eraseContact(uow, contactId)),
+      linkHubspotContacts: (links) => run((uow) => linkHubspotContacts(uow, links)),
+      findContactByHubspotId: (hubspotId) => run((uow) => findContactByHubspotId(uow, hubspotId)),
+      reportSyncFailure: (failure) => run((uow) => reportSyncFailure(uow, failure)),
       listEvents: (query = {}) =>
         run((uow) =>
           uow.tx.listEvents(workspaceId, {
@@ -277,8 +286,6 @@ export function createEngine(options: EngineOptions): Engine {
     readEventsAfter: (position, limit) => store.transaction((tx) => tx.listEventsAfter(position, limit)),
   };
 }
-
-const LedgerHeadSchema = z.object({ seq: z.number().int().positive(), hash: z.string() });
 
 function parseSettings(input: unknown): WorkspaceSettings {
   const settings = parseInput(WorkspaceSettingsSchema, input, 'settings');

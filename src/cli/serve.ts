@@ -43,6 +43,7 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
       port: config.PORT,
       logger: { level: config.LOG_LEVEL },
       ...(config.PUBLIC_URL !== undefined ? { publicUrl: config.PUBLIC_URL } : {}),
+      config,
     });
   } catch (error) {
     await store.close();

@@ -19,6 +19,8 @@ const COMBINING_DIACRITICS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u2
 /** White space, punctuation, symbols (emoji are \p{So}/\p{Sk}), marks and other non-text at either end. */
 const EDGE_NOISE = /^[\p{White_Space}\p{P}\p{S}\p{M}\p{C}]+|[\p{White_Space}\p{P}\p{S}\p{M}\p{C}]+$/gu;
 const INNER_WHITE_SPACE = /\p{White_Space}+/gu;
+/** Text that every step of normalizeOnce but upper-casing leaves as it is. */
+const PLAIN_ASCII_WORDS = /^[A-Za-z0-9]+(?: [A-Za-z0-9]+)*$/;
 
 function normalizeOnce(text: string): string {
   return text
@@ -45,6 +47,8 @@ function normalizeOnce(text: string): string {
  * so the steps repeat until the text is stable, which makes the function idempotent.
  */
 export function normalizeText(text: string): string {
+  // Plain ASCII words are already in comparison form once upper-cased, and most messages are.
+  if (PLAIN_ASCII_WORDS.test(text)) return text.toUpperCase();
   let current = text;
   for (let round = 0; round < 4; round += 1) {
     const next = normalizeOnce(current);
@@ -109,17 +113,26 @@ interface KeywordEntry {
   keyword: string;
   normalized: string;
   addedByWorkspace: boolean;
+  /** How findOptOutEntry looks for it: as a substring (unspaced scripts) or as these words. */
+  unspaced: boolean;
+  words: readonly string[];
+}
+
+/** Scripts written without spaces between words: a keyword in them is looked for as a substring. */
+const UNSPACED_SCRIPT = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
+const WORD_SEPARATOR = /[^\p{L}\p{N}\p{M}]+/u;
+
+function words(normalized: string): string[] {
+  return normalized.split(WORD_SEPARATOR).filter((word) => word !== '');
+}
+
+function keywordEntry(intent: MatchIntent, language: Language, keyword: string, normalized: string, addedByWorkspace: boolean): KeywordEntry {
+  return { intent, language, keyword, normalized, addedByWorkspace, unspaced: UNSPACED_SCRIPT.test(normalized), words: words(normalized) };
 }
 
 const BUILT_IN_ENTRIES: readonly KeywordEntry[] = LANGUAGES.flatMap((language) =>
   MATCH_INTENTS.flatMap((intent) =>
-    BUILT_IN_KEYWORDS[language][intent].map((keyword) => ({
-      intent,
-      language,
-      keyword,
-      normalized: normalizeText(keyword),
-      addedByWorkspace: false,
-    })),
+    BUILT_IN_KEYWORDS[language][intent].map((keyword) => keywordEntry(intent, language, keyword, normalizeText(keyword), false)),
   ),
 );
 
@@ -128,9 +141,35 @@ function removedForms(workspaceKeywords: WorkspaceKeywords | undefined, language
   return new Set(removed.map(normalizeText).filter((form) => !PROTECTED_KEYWORDS.has(form)));
 }
 
+function hasOwnKeywords(workspaceKeywords: WorkspaceKeywords): boolean {
+  for (const language of LANGUAGES) {
+    const own = workspaceKeywords[language];
+    if (own === undefined) continue;
+    if ((own.removed?.length ?? 0) > 0 || MATCH_INTENTS.some((intent) => (own[intent]?.length ?? 0) > 0)) return true;
+  }
+  return false;
+}
+
+/**
+ * Workspaces' keyword tables by their JSON text: every message is classified against them, and
+ * settings are read afresh in each transaction, so the object is new each time but its text is not.
+ */
+const ENTRIES_CACHE_LIMIT = 64;
+const entriesCache = new Map<string, readonly KeywordEntry[]>();
+
 /** The keywords in force for a workspace: built-ins minus removed ones (never STOP/START/HELP), plus added ones. */
 function activeEntries(workspaceKeywords: WorkspaceKeywords | undefined): readonly KeywordEntry[] {
-  if (workspaceKeywords === undefined) return BUILT_IN_ENTRIES;
+  if (workspaceKeywords === undefined || !hasOwnKeywords(workspaceKeywords)) return BUILT_IN_ENTRIES;
+  const cacheKey = JSON.stringify(workspaceKeywords);
+  const cached = entriesCache.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const entries = buildEntries(workspaceKeywords);
+  if (entriesCache.size >= ENTRIES_CACHE_LIMIT) entriesCache.clear();
+  entriesCache.set(cacheKey, entries);
+  return entries;
+}
+
+function buildEntries(workspaceKeywords: WorkspaceKeywords): readonly KeywordEntry[] {
   const removedByLanguage = new Map(LANGUAGES.map((language) => [language, removedForms(workspaceKeywords, language)]));
   const entries = BUILT_IN_ENTRIES.filter((entry) => !removedByLanguage.get(entry.language)?.has(entry.normalized));
   for (const language of LANGUAGES) {
@@ -140,7 +179,7 @@ function activeEntries(workspaceKeywords: WorkspaceKeywords | undefined): readon
       for (const keyword of own[intent] ?? []) {
         const normalized = normalizeText(keyword);
         if (normalized === '') continue;
-        entries.push({ intent, language, keyword: keyword.trim(), normalized, addedByWorkspace: true });
+        entries.push(keywordEntry(intent, language, keyword.trim(), normalized, true));
       }
     }
   }
@@ -162,14 +201,6 @@ function pickEntry(candidates: readonly KeywordEntry[]): KeywordEntry | undefine
   return sameIntent.find((entry) => entry.addedByWorkspace) ?? sameIntent[0];
 }
 
-/** Scripts written without spaces between words: a keyword in them is looked for as a substring. */
-const UNSPACED_SCRIPT = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
-const WORD_SEPARATOR = /[^\p{L}\p{N}\p{M}]+/u;
-
-function words(normalized: string): string[] {
-  return normalized.split(WORD_SEPARATOR).filter((word) => word !== '');
-}
-
 function containsWordSequence(haystack: readonly string[], needle: readonly string[]): boolean {
   if (needle.length === 0) return false;
   for (let start = 0; start + needle.length <= haystack.length; start += 1) {
@@ -183,9 +214,7 @@ function findOptOutEntry(normalized: string, entries: readonly KeywordEntry[]): 
   let best: KeywordEntry | undefined;
   for (const entry of entries) {
     if (entry.intent !== 'opt_out') continue;
-    const found = UNSPACED_SCRIPT.test(entry.normalized)
-      ? normalized.includes(entry.normalized)
-      : containsWordSequence(messageWords, words(entry.normalized));
+    const found = entry.unspaced ? normalized.includes(entry.normalized) : containsWordSequence(messageWords, entry.words);
     // The longest match names the request best ("stop all" over "stop").
     if (found && (best === undefined || entry.normalized.length > best.normalized.length)) best = entry;
   }
@@ -279,7 +308,7 @@ export function validateWorkspaceKeywords(k: WorkspaceKeywords): void {
           return;
         }
         if (clash === undefined) {
-          builtInAndEarlier.set(form, { intent, language, keyword, normalized: form, addedByWorkspace: true });
+          builtInAndEarlier.set(form, keywordEntry(intent, language, keyword, form, true));
         }
       });
     }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 import type { z } from 'zod';
 import {
   ConsentDecisionSchema,
@@ -82,7 +82,6 @@ export function canonicalJson(value: unknown): string {
 }
 
 function canonicalFragment(value: unknown): string | undefined {
-  if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
     case 'number':
@@ -97,24 +96,56 @@ function canonicalFragment(value: unknown): string | undefined {
     case 'object':
       break;
   }
+  if (value === null) return 'null';
   if (Array.isArray(value)) {
-    const items: string[] = [];
+    let text = '[';
     for (let index = 0; index < value.length; index += 1) {
-      items.push(canonicalFragment(value[index]) ?? 'null');
+      if (index > 0) text += ',';
+      text += canonicalFragment(value[index]) ?? 'null';
     }
-    return `[${items.join(',')}]`;
+    return `${text}]`;
   }
   if (value instanceof Date) return JSON.stringify(value.toISOString());
-  const members: string[] = [];
-  for (const key of Object.keys(value).sort()) {
-    const member = canonicalFragment(Reflect.get(value, key));
-    if (member !== undefined) members.push(`${JSON.stringify(key)}:${member}`);
-  }
-  return `{${members.join(',')}}`;
+  const keys = Object.keys(value).sort();
+  return canonicalMembers(value, keys, keys.map(memberPrefix));
 }
 
+function memberPrefix(key: string): string {
+  return `${JSON.stringify(key)}:`;
+}
+
+/** A member of an object of our own making (a record, a decoded JSON value), by name. */
+function memberOf(value: object, key: string): unknown {
+  return (value as Record<string, unknown>)[key];
+}
+
+/**
+ * `{...}` of the members named by `sortedKeys` (already in canonical order), leaving out undefined
+ * ones; `prefixes[i]` is `"sortedKeys[i]":`.
+ */
+function canonicalMembers(value: object, sortedKeys: readonly string[], prefixes: readonly string[]): string {
+  let text = '{';
+  let first = true;
+  for (let index = 0; index < sortedKeys.length; index += 1) {
+    const member = canonicalFragment(memberOf(value, sortedKeys[index] ?? ''));
+    if (member === undefined) continue;
+    if (!first) text += ',';
+    first = false;
+    text += prefixes[index];
+    text += member;
+  }
+  return `${text}}`;
+}
+
+/**
+ * SHA-256 in hex. The one-shot `crypto.hash` (Node 20.12+) skips the Hash object that
+ * `createHash` builds; both give the same digest.
+ */
+const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined;
+
 function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  if (oneShotHash !== undefined) return oneShotHash('sha256', text, 'hex');
+  return nodeCrypto.createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 export function digestEvidence(evidence: Evidence): string {
@@ -212,7 +243,7 @@ export function chainRecord(decision: ValidDecision, ctx: ChainContext): Consent
   }
   if (aheadMs > 0) occurredAt = ctx.recordedAt;
 
-  const unhashed: Omit<ConsentRecord, 'hash'> = {
+  const record: ConsentRecord = {
     id: ctx.id,
     workspaceId: ctx.workspaceId,
     contactId: decision.contactId,
@@ -230,8 +261,11 @@ export function chainRecord(decision: ValidDecision, ctx: ChainContext): Consent
     idempotencyKey: decision.idempotencyKey,
     seq: ctx.previous === undefined ? 1 : ctx.previous.seq + 1,
     prevHash: ctx.previous === undefined ? GENESIS_HASH : ctx.previous.hash,
+    hash: '',
   };
-  return { ...unhashed, hash: computeRecordHash(unhashed) };
+  // computeRecordHash covers every field but `hash`, so the record can be hashed in place.
+  record.hash = computeRecordHash(record);
+  return record;
 }
 
 /**
@@ -240,26 +274,30 @@ export function chainRecord(decision: ValidDecision, ctx: ChainContext): Consent
  * one by one so that a property a store adds to its rows never changes the hash.
  */
 export function computeRecordHash(record: Omit<ConsentRecord, 'hash'> | ConsentRecord): string {
-  const covered: Omit<ConsentRecord, 'hash' | 'evidence'> = {
-    id: record.id,
-    workspaceId: record.workspaceId,
-    contactId: record.contactId,
-    purpose: record.purpose,
-    channel: record.channel,
-    status: record.status,
-    legalBasis: record.legalBasis,
-    explanation: record.explanation,
-    source: record.source,
-    actor: record.actor,
-    evidenceDigest: record.evidenceDigest,
-    occurredAt: record.occurredAt,
-    recordedAt: record.recordedAt,
-    idempotencyKey: record.idempotencyKey,
-    seq: record.seq,
-    prevHash: record.prevHash,
-  };
-  return sha256Hex(canonicalJson(covered));
+  return sha256Hex(canonicalMembers(record, HASHED_FIELDS_SORTED, HASHED_FIELD_PREFIXES));
 }
+
+/** Every field but `hash` and `evidence`, in canonical (sorted) order. */
+const HASHED_FIELDS: readonly (keyof Omit<ConsentRecord, 'hash' | 'evidence'>)[] = [
+  'id',
+  'workspaceId',
+  'contactId',
+  'purpose',
+  'channel',
+  'status',
+  'legalBasis',
+  'explanation',
+  'source',
+  'actor',
+  'evidenceDigest',
+  'occurredAt',
+  'recordedAt',
+  'idempotencyKey',
+  'seq',
+  'prevHash',
+];
+const HASHED_FIELDS_SORTED: readonly string[] = [...HASHED_FIELDS].sort();
+const HASHED_FIELD_PREFIXES: readonly string[] = HASHED_FIELDS_SORTED.map(memberPrefix);
 
 /**
  * Checks one workspace's chain, given in stored order, and names the first bad record.
@@ -370,7 +408,12 @@ export function consentStateKey(subject: Pick<ConsentState, 'workspaceId' | 'con
  */
 export function applyRecord(current: ConsentState | undefined, record: ConsentRecord): ConsentState {
   if (current === undefined) return stateOf(record);
-  if (consentStateKey(current) !== consentStateKey(record)) {
+  if (
+    current.workspaceId !== record.workspaceId ||
+    current.contactId !== record.contactId ||
+    current.purpose !== record.purpose ||
+    current.channel !== record.channel
+  ) {
     throw new ConsentryError('VALIDATION_FAILED', `record ${record.id} is about ${consentStateKey(record)}, not ${consentStateKey(current)}`);
   }
   return isNewer(record, current) ? stateOf(record) : current;

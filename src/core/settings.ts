@@ -102,8 +102,6 @@ export const WorkspaceSettingsSchema = z
 export type WorkspaceSettings = z.infer<typeof WorkspaceSettingsSchema>;
 export type WorkspaceSettingsInput = z.input<typeof WorkspaceSettingsSchema>;
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -125,15 +123,15 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 
 /** A copy of the settings with secrets masked to their last four characters. */
 export function maskSecrets(settings: WorkspaceSettings): WorkspaceSettings {
-  const copy = JSON.parse(JSON.stringify(settings)) as Record<string, Json>;
+  // Not re-parsed afterwards: a masked value no longer matches its own format (xoxb-…).
+  const copy = structuredClone(settings);
+  const sections: Record<string, unknown> = copy;
   for (const [section, key] of SECRET_SETTINGS) {
-    const block = copy[section];
-    if (isPlainObject(block) && typeof block[key] === 'string') {
-      const value = block[key];
-      block[key] = `••••${value.slice(-4)}`;
-    }
+    const block = sections[section];
+    const value = isPlainObject(block) ? block[key] : undefined;
+    if (isPlainObject(block) && typeof value === 'string') block[key] = `••••${value.slice(-4)}`;
   }
-  return WorkspaceSettingsSchema.parse(copy);
+  return copy;
 }
 
 export function defaultSettings(): WorkspaceSettings {

@@ -4,13 +4,14 @@ import { addIdentity, tryNormalizeEmail, tryNormalizePhone } from '../core/conta
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut } from '../core/keywords.js';
 import { effectiveStatus } from '../core/ledger.js';
+import { ConsentryError } from '../core/errors.js';
 import { replyText } from '../core/replies.js';
-import type { ReplyKey } from '../core/settings.js';
+import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import type { Conversation, StoredEvent } from '../ports/store.js';
 import type { InboundMessageSchema } from './inputs.js';
 import { advanceRun, cancelWorkflowRun, runAwaitsAnswer, startTriggeredWorkflows } from './runs.js';
 import { contactActor, type ReplyOption, type UnitOfWork } from './unit-of-work.js';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 export interface InboundResult {
   contactId: string;
@@ -35,7 +36,7 @@ const PHONE_CHANNELS: readonly MessagingChannel[] = ['whatsapp', 'sms'];
 export async function handleInbound(uow: UnitOfWork, message: Message): Promise<InboundResult> {
   const { tx, workspaceId } = uow;
   const seen = await tx.getProcessedMessage(workspaceId, message.channel, message.messageId);
-  if (seen) return { ...(seen.response as Omit<InboundResult, 'duplicate'>), duplicate: true };
+  if (seen) return replayAnswer(uow, seen.response);
 
   const contact = await resolveContact(uow, message);
   const keyword = message.text !== undefined ? classifyKeyword(message.text, uow.workspace.settings.keywords) : null;
@@ -69,21 +70,64 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
     if (keyword) await startTriggeredWorkflows(uow, 'keyword', contact, keyword.normalized, 0, message.channel, conversation);
   }
 
-  const result: Omit<InboundResult, 'duplicate'> = {
+  const replies = uow.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options } : {}) }));
+  const answer: StoredAnswer = {
     contactId: contact.id,
     conversationId: conversation?.id ?? null,
-    replies: uow.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options } : {}) })),
-    events: uow.events,
+    replies,
+    eventIds: uow.events.map((event) => event.id),
     keyword,
   };
   await tx.saveProcessedMessage({
     workspaceId,
     channel: message.channel,
     messageId: message.messageId,
-    response: result,
+    response: answer,
     processedAt: uow.nowIso,
   });
-  return { ...result, duplicate: false };
+  return { contactId: answer.contactId, conversationId: answer.conversationId, replies, events: uow.events, keyword, duplicate: false };
+}
+
+/**
+ * What is kept of an answer for a repeated delivery of the same message: the events by id
+ * only, since the outbox keeps them (a smaller row is fewer pages written per message).
+ */
+const StoredAnswerSchema = z.object({
+  contactId: z.string(),
+  conversationId: z.string().nullable(),
+  replies: z.array(
+    z.object({
+      text: z.string(),
+      options: z.array(z.object({ label: z.string(), buttonId: z.string().optional() })).optional(),
+    }),
+  ),
+  eventIds: z.array(z.string()),
+  keyword: z
+    .object({
+      intent: z.enum(['opt_in', 'opt_out', 'help', 'none']),
+      language: z.enum(LANGUAGES).nullable(),
+      keyword: z.string().nullable(),
+      normalized: z.string(),
+      review: z.boolean(),
+    })
+    .nullable(),
+});
+type StoredAnswer = z.output<typeof StoredAnswerSchema>;
+
+async function replayAnswer(uow: UnitOfWork, stored: unknown): Promise<InboundResult> {
+  const answer = StoredAnswerSchema.parse(stored);
+  const events: StoredEvent[] = [];
+  for (const id of answer.eventIds) {
+    const event = await uow.tx.getEvent(uow.workspaceId, id);
+    if (!event) throw new ConsentryError('CONFLICT', `Event ${id} of an already processed message is missing from the outbox`);
+    events.push(event);
+  }
+  const replies = answer.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options.map(replyOption) } : {}) }));
+  return { contactId: answer.contactId, conversationId: answer.conversationId, replies, events, keyword: answer.keyword, duplicate: true };
+}
+
+function replyOption(option: { label: string; buttonId?: string | undefined }): ReplyOption {
+  return option.buttonId === undefined ? { label: option.label } : { label: option.label, buttonId: option.buttonId };
 }
 
 async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation): Promise<void> {
@@ -126,7 +170,7 @@ async function recordKeywordConsent(
   status: ConsentStatus,
   scope: MessagingChannel | 'any',
 ): Promise<void> {
-  const states = await uow.tx.getConsentStates(uow.workspaceId, contact.id);
+  const states = await uow.consentStatesOf(contact.id);
   const already = scope === 'any' ? false : effectiveStatus(states, 'marketing', scope).status === status;
   if (already) return;
   const occurredAt = message.timestamp && message.timestamp < uow.nowIso ? new Date(message.timestamp).toISOString() : uow.nowIso;
@@ -160,12 +204,22 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   const country = uow.workspace.settings.defaultCountry;
   const identity = { channel: message.channel, externalId: message.from.id };
   const email = message.from.email ? tryNormalizeEmail(message.from.email) : null;
-  const rawPhone = message.from.phone ?? (PHONE_CHANNELS.includes(message.channel) ? message.from.id : undefined);
-  const phone = rawPhone ? tryNormalizePhone(rawPhone, country) : null;
+  // Parsing a phone number is the dearest step here, and a known sender rarely needs it.
+  let phone: string | null | undefined;
+  const senderPhone = (): string | null => {
+    if (phone === undefined) {
+      const rawPhone = message.from.phone ?? (PHONE_CHANNELS.includes(message.channel) ? message.from.id : undefined);
+      phone = rawPhone ? tryNormalizePhone(rawPhone, country) : null;
+    }
+    return phone;
+  };
 
   let contact = await tx.findContactByIdentity(workspaceId, message.channel, message.from.id);
   if (!contact && email) contact = await tx.findContactByEmail(workspaceId, email);
-  if (!contact && phone) contact = await tx.findContactByPhone(workspaceId, phone);
+  if (!contact) {
+    const phone = senderPhone();
+    if (phone) contact = await tx.findContactByPhone(workspaceId, phone);
+  }
 
   if (!contact) {
     return uow.insertContact({
@@ -173,7 +227,7 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
       workspaceId,
       name: message.from.name ?? null,
       email,
-      phone,
+      phone: senderPhone(),
       identities: [identity],
       fields: {},
       tags: [],
@@ -183,6 +237,7 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
       erasedAt: null,
     });
   }
+  contact = uow.remember(contact);
 
   const changes: string[] = [];
   const withIdentity = addIdentity(contact, identity);
@@ -196,11 +251,14 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
     next = { ...next, email };
     changes.push('email');
   }
-  if (!next.phone && phone) {
-    next = { ...next, phone };
-    changes.push('phone');
+  if (!next.phone) {
+    const phone = senderPhone();
+    if (phone) {
+      next = { ...next, phone };
+      changes.push('phone');
+    }
   }
-  if (changes.length === 0) return (await uow.findContact(contact.id)) ?? contact;
+  if (changes.length === 0) return contact;
   const saved = await uow.saveContact(next);
   await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);
   return saved;

@@ -3,11 +3,12 @@ import type { Contact } from '../core/contact.js';
 import { ConsentryError } from '../core/errors.js';
 import type { ConsentryEvent, EventDataByType, EventType } from '../core/events.js';
 import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
-import { applyRecord, chainRecord, validateDecision } from '../core/ledger.js';
+import { applyRecord, chainRecord, validateDecision, type LedgerHead } from '../core/ledger.js';
 import type { ConsentDecision } from '../core/consent.js';
 import type { Workspace } from '../core/settings.js';
 import type { IdGenerator } from '../ports/ids.js';
 import type { Conversation, StoreTx, StoredEvent } from '../ports/store.js';
+import { z } from 'zod';
 
 export interface ReplyOption {
   label: string;
@@ -33,6 +34,8 @@ export interface RecordedConsent {
 
 export const ledgerHeadKey = (workspaceId: string): string => `ledger.head.${workspaceId}`;
 
+export const LedgerHeadSchema = z.object({ seq: z.number().int().positive(), hash: z.string() });
+
 /**
  * Everything one use case does inside its transaction: reads go through `tx`, and every
  * change is written together with the event that announces it (the transactional outbox).
@@ -42,7 +45,9 @@ export class UnitOfWork {
   readonly replies: Reply[] = [];
   readonly nowIso: string;
   private readonly contacts = new Map<string, Contact>();
-  private lastRecord: ConsentRecord | null | undefined;
+  /** Key: contact id; the contact's materialised states as this transaction last wrote or read them. */
+  private readonly consentStates = new Map<string, ConsentState[]>();
+  private ledgerHead: LedgerHead | null | undefined;
 
   constructor(
     readonly tx: StoreTx,
@@ -81,6 +86,14 @@ export class UnitOfWork {
     if (cached) return cached;
     const contact = await this.tx.getContact(this.workspaceId, id);
     if (contact) this.contacts.set(id, contact);
+    return contact;
+  }
+
+  /** A contact found by another key (identity, e-mail, phone) is kept as if read by id; an earlier read wins. */
+  remember(contact: Contact): Contact {
+    const cached = this.contacts.get(contact.id);
+    if (cached) return cached;
+    this.contacts.set(contact.id, contact);
     return contact;
   }
 
@@ -134,17 +147,18 @@ export class UnitOfWork {
         return { record: existing, created: false, current };
       }
     }
-    if (this.lastRecord === undefined) this.lastRecord = (await this.tx.lastConsentRecord(this.workspaceId)) ?? null;
-    const previous = this.lastRecord ? { seq: this.lastRecord.seq, hash: this.lastRecord.hash } : undefined;
-    const record = chainRecord(decision, { id: this.newId(), workspaceId: this.workspaceId, recordedAt: this.nowIso, previous });
+    if (this.ledgerHead === undefined) this.ledgerHead = await this.readLedgerHead();
+    const record = chainRecord(decision, { id: this.newId(), workspaceId: this.workspaceId, recordedAt: this.nowIso, previous: this.ledgerHead ?? undefined });
     await this.tx.appendConsentRecord(record);
-    this.lastRecord = record;
-    await this.tx.setMeta(ledgerHeadKey(this.workspaceId), { seq: record.seq, hash: record.hash });
+    this.ledgerHead = { seq: record.seq, hash: record.hash };
+    await this.tx.setMeta(ledgerHeadKey(this.workspaceId), this.ledgerHead);
 
-    const before = await this.tx.getConsentState(this.workspaceId, record.contactId, record.purpose, record.channel);
+    const states = await this.consentStatesOf(record.contactId);
+    const before = states.find((state) => state.purpose === record.purpose && state.channel === record.channel);
     const after = applyRecord(before, record);
     if (after.recordId === record.id) {
       await this.tx.upsertConsentState(after);
+      this.consentStates.set(record.contactId, withState(states, after));
       await this.emit(
         record.status === 'opted_in' ? 'consent.given' : 'consent.withdrawn',
         {
@@ -162,6 +176,29 @@ export class UnitOfWork {
       );
     }
     return { record, created: true, current: after };
+  }
+
+  /** A contact's materialised consent states, read once per transaction and kept in step with its writes. */
+  async consentStatesOf(contactId: string): Promise<readonly ConsentState[]> {
+    let states = this.consentStates.get(contactId);
+    if (!states) {
+      states = await this.tx.getConsentStates(this.workspaceId, contactId);
+      this.consentStates.set(contactId, states);
+    }
+    return states;
+  }
+
+  /**
+   * The workspace's ledger head, kept beside the records (see verifyLedger). A new record chains
+   * onto the head rather than onto whatever record is last, so records lost from the end stay
+   * visible as a gap instead of being papered over by the next append. A workspace without a
+   * head (none written yet) chains onto its last record, if any.
+   */
+  private async readLedgerHead(): Promise<LedgerHead | null> {
+    const head = LedgerHeadSchema.safeParse(await this.tx.getMeta(ledgerHeadKey(this.workspaceId)));
+    if (head.success) return head.data;
+    const last = await this.tx.lastConsentRecord(this.workspaceId);
+    return last ? { seq: last.seq, hash: last.hash } : null;
   }
 
   async openConversation(contactId: string, channel: MessagingChannel): Promise<Conversation> {
@@ -209,6 +246,17 @@ export class UnitOfWork {
       );
     }
   }
+}
+
+/** `states` with `state` in place of the one about the same purpose and channel, ordered as the store orders them. */
+function withState(states: readonly ConsentState[], state: ConsentState): ConsentState[] {
+  const next = states.filter((s) => s.purpose !== state.purpose || s.channel !== state.channel);
+  next.push(state);
+  return next.sort((a, b) => (a.purpose === b.purpose ? compareText(a.channel, b.channel) : compareText(a.purpose, b.purpose)));
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Where to reach a contact on a channel: its identity there, else its phone or e-mail. */

@@ -4,6 +4,9 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { z } from 'zod';
+import { hubSpotPlugin } from '../../connectors/hubspot/http/plugin.js';
+import { registerSlackEvents } from '../../connectors/slack/route.js';
+import type { Config } from '../config.js';
 import type { Engine } from '../engine.js';
 import { createEngine } from '../engine.js';
 import type { Clock } from '../ports/clock.js';
@@ -51,6 +54,8 @@ export interface AppOptions {
   defaultMetrics?: boolean;
   /** The metrics /metrics exposes; a fresh registry when omitted (give one to share it with workers). */
   metrics?: ServerMetrics;
+  /** The environment's configuration, for the connectors of the default workspace (SLACK_*, HUBSPOT_*). */
+  config?: Partial<Config>;
 }
 
 /**
@@ -119,6 +124,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   const typed = app.withTypeProvider<ZodTypeProvider>();
   systemRoutes(typed, context);
+  // Signed by Slack, not by an API key: outside the /v1 scope.
+  await registerSlackEvents(app, { engine, store: options.store, clock, env: options.config ?? {} });
+  // HubSpot's actions and webhooks are signed by HubSpot; its status route under /v1 checks the API key itself.
+  await app.register(hubSpotPlugin, {
+    engine,
+    store: options.store,
+    clock,
+    env: options.config ?? {},
+    ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+  });
   await app.register(
     async (scope) => {
       scope.addHook('onRequest', authenticate(context));

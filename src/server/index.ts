@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
 import type { Engine } from '../engine.js';
 import { createEngine } from '../engine.js';
 import type { Clock } from '../ports/clock.js';
@@ -33,6 +34,8 @@ export interface StartServerOptions {
   workers?: WorkersFactory;
   /** Default process metrics on /metrics (default on). */
   defaultMetrics?: boolean;
+  /** The environment's configuration, for the connectors of the default workspace (SLACK_*, HUBSPOT_*). */
+  config?: Partial<Config>;
 }
 
 export interface RunningServer {
@@ -67,6 +70,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     metrics,
     logger: options.logger ?? false,
     ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+    ...(options.config !== undefined ? { config: options.config } : {}),
   });
   const host = options.host ?? '127.0.0.1';
   await app.listen({ host, port: options.port ?? 0 });
@@ -82,6 +86,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       logger: app.log,
       metricsRegistry: metrics.registry,
       ...(options.dispatchIntervalMs !== undefined ? { dispatchIntervalMs: options.dispatchIntervalMs } : {}),
+      ...(options.config !== undefined ? { config: options.config } : {}),
     });
     await startWorkers(workers);
   } catch (error) {

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Registry } from 'prom-client';
+import type { Config } from '../config.js';
 import type { Engine } from '../engine.js';
 import type { Clock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
@@ -23,6 +24,8 @@ export interface WorkerDeps {
   dispatchIntervalMs?: number;
   /** The registry /metrics exposes: workers add their own metrics to it. */
   metricsRegistry: Registry;
+  /** The environment's configuration (connectors read the default workspace's set-up from it). */
+  config?: Partial<Config>;
 }
 
 /** Builds the workers `startServer` starts after listening and stops after the last request. */

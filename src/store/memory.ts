@@ -237,6 +237,7 @@ class MemoryData {
   readonly processed = new Map<string, ProcessedMessage>();
   /** In position order. */
   readonly events: StoredEvent[] = [];
+  /** Key: workspace, event id (ids are unique per workspace, as in SQLite). */
   readonly eventsById = new Map<string, StoredEvent>();
   lastPosition = 0;
   /** JSON text, as SQLite keeps it. */
@@ -651,7 +652,10 @@ class MemoryTx implements StoreTx {
   async setTimer(timer: TimerRow): Promise<void> {
     this.check();
     assertCanonicalTimestamp(timer.dueAt, 'dueAt');
-    if (!this.d.runs.has(timer.runId)) throw notFound(`timer of run ${timer.runId} cannot be set: a row it refers to does not exist`);
+    // A timer belongs to its run's workspace, as every row is scoped by workspace.
+    if (this.d.runs.get(timer.runId)?.workspaceId !== timer.workspaceId) {
+      throw notFound(`timer of run ${timer.runId} cannot be set: a row it refers to does not exist`);
+    }
     this.put(this.d.timers, timer.runId, copyTimer(timer));
   }
 
@@ -708,12 +712,13 @@ class MemoryTx implements StoreTx {
   async appendEvent(event: ConsentryEvent): Promise<StoredEvent> {
     this.check();
     const what = `event ${event.id} cannot be appended`;
-    if (this.d.eventsById.has(event.id)) throw conflict(`${what}: id is taken`);
+    const key = compositeKey(event.workspaceId, event.id);
+    if (this.d.eventsById.has(key)) throw conflict(`${what}: id is taken`);
     this.requireWorkspace(event.workspaceId, what);
     const stored = copyEvent(event, this.d.lastPosition + 1);
     this.d.lastPosition = stored.position;
     this.d.events.push(stored);
-    this.put(this.d.eventsById, stored.id, stored);
+    this.put(this.d.eventsById, key, stored);
     this.undo.push(() => {
       this.d.events.pop();
       this.d.lastPosition = stored.position - 1;
@@ -723,8 +728,8 @@ class MemoryTx implements StoreTx {
 
   async getEvent(workspaceId: string, id: string): Promise<StoredEvent | undefined> {
     this.check();
-    const event = this.d.eventsById.get(id);
-    return event && event.workspaceId === workspaceId ? copyEvent(event, event.position) : undefined;
+    const event = this.d.eventsById.get(compositeKey(workspaceId, id));
+    return event ? copyEvent(event, event.position) : undefined;
   }
 
   async listEvents(workspaceId: string, query: EventQuery): Promise<StoredEvent[]> {

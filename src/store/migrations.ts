@@ -12,16 +12,21 @@ export interface Migration {
  * a change is a new entry. Tables are STRICT (https://www.sqlite.org/stricttables.html) so a
  * column holds only its declared type, and the store can read rows without re-checking types.
  * A commit writes every B-tree page it touched to the WAL, so each index costs a page per
- * transaction: only indexes a query of the store needs exist, and tables keyed by text with no
- * other use for a rowid are WITHOUT ROWID (https://www.sqlite.org/withoutrowid.html).
+ * transaction: only indexes a query of the store needs exist, and tables keyed by text with small
+ * rows and no other use for a rowid are WITHOUT ROWID (https://www.sqlite.org/withoutrowid.html:
+ * their interior pages hold whole rows).
  */
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     name: 'initial schema',
     up: `
+-- number: the workspace's own small integer, fixed for its lifetime (an INTEGER PRIMARY KEY keeps
+-- its value through VACUUM, https://www.sqlite.org/lang_vacuum.html); it places the workspace's
+-- ledger in consent_records.
 CREATE TABLE workspaces (
-  id TEXT PRIMARY KEY,
+  number INTEGER PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
   name TEXT NOT NULL,
   settings TEXT NOT NULL,
   created_at TEXT NOT NULL,
@@ -71,10 +76,14 @@ CREATE TABLE contact_tags (
   FOREIGN KEY (workspace_id, contact_id) REFERENCES contacts (workspace_id, id)
 ) STRICT, WITHOUT ROWID;
 
+-- A workspace's chain is one run of the rowid: position = (workspace number << 32) | seq. The table
+-- itself then keeps seq unique per workspace and serves the chain in order, where a separate
+-- UNIQUE (workspace_id, seq) index would cost another page on every append.
 CREATE TABLE consent_records (
+  position INTEGER PRIMARY KEY,
   id TEXT NOT NULL,
   workspace_id TEXT NOT NULL,
-  seq INTEGER NOT NULL CHECK (seq >= 1),
+  seq INTEGER NOT NULL CHECK (seq BETWEEN 1 AND 4294967295),
   contact_id TEXT NOT NULL,
   purpose TEXT NOT NULL,
   channel TEXT NOT NULL,
@@ -91,7 +100,7 @@ CREATE TABLE consent_records (
   idempotency_key TEXT,
   prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL,
-  UNIQUE (workspace_id, seq),
+  CHECK ((position & 4294967295) = seq),
   FOREIGN KEY (workspace_id, contact_id) REFERENCES contacts (workspace_id, id)
 ) STRICT;
 CREATE UNIQUE INDEX consent_records_idempotency_key ON consent_records (workspace_id, idempotency_key)
@@ -101,7 +110,7 @@ CREATE INDEX consent_records_contact ON consent_records (workspace_id, contact_i
 -- The ledger is append-only (DESIGN §2): only the evidence may change, on erasure, and the
 -- hash chain does not cover it directly (evidence_digest stays).
 CREATE TRIGGER consent_records_append_only_update
-BEFORE UPDATE OF id, workspace_id, seq, contact_id, purpose, channel, status, legal_basis, explanation,
+BEFORE UPDATE OF position, id, workspace_id, seq, contact_id, purpose, channel, status, legal_basis, explanation,
   source, actor_kind, actor_id, evidence_digest, occurred_at, recorded_at, idempotency_key, prev_hash, hash
 ON consent_records
 BEGIN
@@ -142,6 +151,9 @@ CREATE TABLE conversations (
 CREATE INDEX conversations_open ON conversations (workspace_id, contact_id, channel, opened_at)
   WHERE status = 'open';
 
+-- A run's timer (at most one: DESIGN §4, a question's reply timeout or a wait) lives in the run's
+-- own row: the engine sets it in the transaction that updates the run, so it costs no page of
+-- its own. The scheduler reads due timers through workflow_runs_timer_due, never by scanning runs.
 CREATE TABLE workflow_runs (
   id TEXT PRIMARY KEY,
   workspace_id TEXT NOT NULL,
@@ -153,36 +165,38 @@ CREATE TABLE workflow_runs (
   state TEXT NOT NULL,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL,
+  timer_id TEXT,
+  timer_token TEXT,
+  timer_due_at TEXT,
+  CHECK ((timer_id IS NULL) = (timer_due_at IS NULL) AND (timer_token IS NULL) = (timer_due_at IS NULL)),
   FOREIGN KEY (workspace_id, contact_id) REFERENCES contacts (workspace_id, id)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX workflow_runs_active ON workflow_runs (workspace_id, contact_id, channel, created_at)
   WHERE status = 'active';
+CREATE INDEX workflow_runs_timer_due ON workflow_runs (timer_due_at, id) WHERE timer_due_at IS NOT NULL;
 
--- One timer per run; the scheduler reads due timers through timers_due_at, never by
--- scanning runs.
-CREATE TABLE timers (
-  run_id TEXT PRIMARY KEY REFERENCES workflow_runs (id),
-  id TEXT NOT NULL,
-  workspace_id TEXT NOT NULL,
-  token TEXT NOT NULL,
-  due_at TEXT NOT NULL
-) STRICT, WITHOUT ROWID;
-CREATE INDEX timers_due_at ON timers (due_at, run_id);
-
+-- The answer to each inbound message, for its repeated deliveries. Answers are a few hundred
+-- bytes: appended to a rowid table they fill its last page in order, and only the small key goes
+-- into an index, where a WITHOUT ROWID table would carry whole answers in its interior pages and
+-- split far more often.
 CREATE TABLE processed_messages (
   workspace_id TEXT NOT NULL REFERENCES workspaces (id),
   channel TEXT NOT NULL,
   message_id TEXT NOT NULL,
   response TEXT NOT NULL,
-  processed_at TEXT NOT NULL,
-  PRIMARY KEY (workspace_id, channel, message_id)
-) STRICT, WITHOUT ROWID;
+  processed_at TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX processed_messages_key ON processed_messages (workspace_id, channel, message_id);
 
--- The transactional outbox. AUTOINCREMENT keeps positions from being reused; a rolled-back
--- append also rolls back sqlite_sequence, so committed positions have no gaps.
+-- The transactional outbox. The position is the rowid: SQLite gives a new row max(rowid) + 1
+-- (https://www.sqlite.org/autoinc.html), so a rolled-back append leaves no gap and positions are
+-- never reused as long as the newest event stays, which the trigger below guarantees. That is
+-- what AUTOINCREMENT would promise here, without writing sqlite_sequence on every append.
+-- Event ids are unique per workspace (every lookup names the workspace); the one index on
+-- (workspace_id, id) serves uniqueness, getEvent and the newest-first listing.
 CREATE TABLE events (
-  position INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
+  position INTEGER PRIMARY KEY,
+  id TEXT NOT NULL,
   workspace_id TEXT NOT NULL REFERENCES workspaces (id),
   type TEXT NOT NULL,
   contact_id TEXT,
@@ -190,8 +204,14 @@ CREATE TABLE events (
   version INTEGER NOT NULL,
   data TEXT NOT NULL
 ) STRICT;
-CREATE INDEX events_workspace_id ON events (workspace_id, id);
+CREATE UNIQUE INDEX events_workspace_id ON events (workspace_id, id);
 CREATE INDEX events_workspace_type_id ON events (workspace_id, type, id);
+CREATE TRIGGER events_keep_newest
+BEFORE DELETE ON events
+WHEN old.position = (SELECT max(position) FROM events)
+BEGIN
+  SELECT RAISE(ABORT, 'the newest event cannot be deleted: its position would be handed out again');
+END;
 
 CREATE TABLE meta (
   key TEXT PRIMARY KEY,
@@ -258,6 +278,88 @@ CREATE INDEX deliveries_status_due ON deliveries (status, next_attempt_at, event
 -- same hook (per-contact order), and the pending rows of a hook to abandon.
 CREATE INDEX deliveries_pending_sequence ON deliveries (hook_id, contact_id, event_position)
   WHERE status = 'pending';
+`,
+  },
+  {
+    version: 3,
+    name: 'hubspot sync state',
+    up: `
+-- Work for HubSpot (connectors/hubspot/state-sqlite.ts): one row per outbox event and target
+-- (contact properties, email subscription, workflow callback), written in the transaction that
+-- advances the connector's outbox cursor. Done rows are deleted; dead letters stay.
+CREATE TABLE hubspot_sync_changes (
+  position INTEGER NOT NULL,
+  target TEXT NOT NULL CHECK (target IN ('contact', 'email', 'callback')),
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  event_id TEXT NOT NULL,
+  contact_id TEXT,
+  payload TEXT NOT NULL,
+  occurred_at TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'dead')),
+  attempts INTEGER NOT NULL CHECK (attempts >= 0),
+  next_attempt_at TEXT NOT NULL,
+  last_error TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (position, target)
+) STRICT, WITHOUT ROWID;
+-- The dispatcher reads due pending rows in outbox order; the status API counts per workspace.
+CREATE INDEX hubspot_sync_changes_due ON hubspot_sync_changes (status, next_attempt_at, position);
+CREATE INDEX hubspot_sync_changes_workspace ON hubspot_sync_changes (workspace_id, status, position);
+
+-- Per contact: the stamp of each value HubSpot holds from us (never send an older one), the
+-- values recently written (to recognise their echo in webhooks) and the last change heard.
+CREATE TABLE hubspot_contact_state (
+  workspace_id TEXT NOT NULL,
+  contact_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (workspace_id, contact_id)
+) STRICT, WITHOUT ROWID;
+
+-- Workflow-action requests by callbackId (HubSpot's idempotency key): the answer given, and
+-- for a blocked action the run whose end completes it.
+CREATE TABLE hubspot_callbacks (
+  callback_id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  action TEXT NOT NULL,
+  contact_id TEXT,
+  run_id TEXT,
+  response TEXT,
+  outcome TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX hubspot_callbacks_run ON hubspot_callbacks (workspace_id, run_id) WHERE run_id IS NOT NULL;
+`,
+  },
+  {
+    version: 4,
+    name: 'slack alerts',
+    up: `
+-- One row per outbox event that became a Slack alert (connectors/slack/alert-store-sqlite.ts):
+-- unique per event, so reading the outbox again creates no second alert and no second message.
+-- claim and resolution are the button state (JSON); delivery says whether it was posted yet.
+CREATE TABLE slack_alerts (
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  event TEXT NOT NULL,
+  contact_name TEXT,
+  contact_url TEXT,
+  slack_channel TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  delivery TEXT NOT NULL CHECK (delivery IN ('pending', 'posted', 'digested', 'failed')),
+  message_channel TEXT,
+  message_ts TEXT,
+  last_error TEXT,
+  claim TEXT,
+  resolution TEXT,
+  PRIMARY KEY (workspace_id, id)
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX slack_alerts_event ON slack_alerts (workspace_id, event_id);
+-- Only pending rows: the dispatcher reads them oldest event (ULID) first.
+CREATE INDEX slack_alerts_pending ON slack_alerts (workspace_id, event_id) WHERE delivery = 'pending';
 `,
   },
 ];

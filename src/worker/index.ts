@@ -1,4 +1,8 @@
 import type { Registry } from 'prom-client';
+import { slackAlertStoreFor } from '../../connectors/slack/alert-store-for.js';
+import { HubSpotSync } from '../../connectors/hubspot/sync.js';
+import { SlackAlertDispatcher } from '../../connectors/slack/dispatcher.js';
+import type { Config } from '../config.js';
 import type { Engine } from '../engine.js';
 import type { Clock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
@@ -14,10 +18,12 @@ export interface DefaultWorkerDeps {
   /** How often the workers poll (the outbox, due timers) when nothing wakes them; each has its own default. */
   dispatchIntervalMs?: number;
   metricsRegistry?: Registry;
+  /** The environment's configuration: connectors read the default workspace's set-up from it. */
+  config?: Partial<Config>;
 }
 
-/** The workers a server runs beside its routes: hook delivery and workflow timers. */
-export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerScheduler] {
+/** The workers a server runs beside its routes: hook delivery, workflow timers, Slack alerts and the HubSpot sync. */
+export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerScheduler, SlackAlertDispatcher, HubSpotSync] {
   return [
     new HookDispatcher({
       store: deps.store,
@@ -29,6 +35,22 @@ export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerS
     new TimerScheduler({
       engine: deps.engine,
       clock: deps.clock,
+      logger: deps.logger,
+      ...(deps.dispatchIntervalMs !== undefined ? { intervalMs: deps.dispatchIntervalMs } : {}),
+    }),
+    new SlackAlertDispatcher({
+      engine: deps.engine,
+      alerts: slackAlertStoreFor(deps.store),
+      clock: deps.clock,
+      env: deps.config ?? {},
+      logger: deps.logger,
+      ...(deps.dispatchIntervalMs !== undefined ? { intervalMs: deps.dispatchIntervalMs } : {}),
+    }),
+    new HubSpotSync({
+      engine: deps.engine,
+      store: deps.store,
+      clock: deps.clock,
+      env: deps.config ?? {},
       logger: deps.logger,
       ...(deps.dispatchIntervalMs !== undefined ? { intervalMs: deps.dispatchIntervalMs } : {}),
     }),

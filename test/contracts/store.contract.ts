@@ -803,6 +803,8 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect(await t.getTimer('run_1')).toBeUndefined();
           expect(await t.countTimers()).toBe(0);
           await expectCode(t.setTimer(timer(WS_A, 'run_missing', at(1))), 'NOT_FOUND');
+          await expectCode(t.setTimer(timer(WS_B, 'run_1', at(1))), 'NOT_FOUND');
+          expect(await t.countTimers()).toBe(0);
         });
       });
 
@@ -886,6 +888,19 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect(await t.getEvent(WS_A, 'evt_missing')).toBeUndefined();
           await expectCode(t.appendEvent(taggedEvent(WS_A, 'evt_01', 'ct_ana', 'again')), 'CONFLICT');
           await expectCode(t.appendEvent(taggedEvent('ws_missing', 'evt_09', null)), 'NOT_FOUND');
+        });
+      });
+
+      it('keeps event ids unique within a workspace, not across workspaces', async () => {
+        const [a, b] = await tx(async (t) => [
+          await t.appendEvent(taggedEvent(WS_A, 'evt_same', 'ct_ana')),
+          await t.appendEvent(taggedEvent(WS_B, 'evt_same', 'ct_ana')),
+        ]);
+        expect(b?.position).toBe((a?.position ?? 0) + 1);
+        await tx(async (t) => {
+          expect((await t.getEvent(WS_A, 'evt_same'))?.position).toBe(a?.position);
+          expect((await t.getEvent(WS_B, 'evt_same'))?.position).toBe(b?.position);
+          await expectCode(t.appendEvent(updatedEvent(WS_B, 'evt_same', 'ct_ana')), 'CONFLICT');
         });
       });
 

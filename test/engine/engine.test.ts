@@ -1,7 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
 import { FakeClock } from '../../src/ports/clock.js';
 import { createMemoryStore } from '../../src/store/memory.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
 import { ConsentryError } from '../../src/core/errors.js';
 
 let clock: FakeClock;
@@ -205,6 +209,18 @@ describe('workflows and timers', () => {
   });
 });
 
+describe('repeated deliveries of a workflow message', () => {
+  it('answer with the same replies, options included, and the same events, without acting again', async () => {
+    await ws.updateSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true }] });
+    const first = await ws.handleInbound(msg('m1', 'hello'));
+    expect(first.replies.some((reply) => reply.options?.some((option) => option.buttonId !== undefined))).toBe(true);
+    expect(first.events.map((e) => e.type)).toContain('conversation.opened');
+    const again = await ws.handleInbound(msg('m1', 'hello'));
+    expect(again).toEqual({ ...first, duplicate: true });
+    expect(await ws.listEvents()).toHaveLength(first.events.length);
+  });
+});
+
 describe('ledger verification and erasure', () => {
   it('erasure redacts personal data and evidence, and the chain still verifies', async () => {
     const inbound = await ws.handleInbound(msg('m1', 'STOP'));
@@ -234,5 +250,41 @@ describe('settings', () => {
     await ws.updateSettings({ keywords: { es: { opt_in: [], opt_out: ['BAJA'], help: [], removed: [] } } });
     const result = await ws.handleInbound(msg('m1', 'baja'));
     expect(result.keyword).toMatchObject({ intent: 'opt_out', language: 'es' });
+  });
+});
+
+describe('ledger head on SQLite', () => {
+  let dir: string;
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-engine-'));
+  });
+
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps records lost from the end of the chain visible after the next decision', async () => {
+    const store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
+    const sqlite = createEngine({ store, clock });
+    try {
+      const workspace = await sqlite.createWorkspace({ name: 'Acme', settings: { triggers: [] } });
+      const acme = sqlite.workspace(workspace.id);
+      const stop = await acme.handleInbound(msg('m1', 'STOP'));
+      await acme.handleInbound(msg('m2', 'START'));
+      expect(await acme.verifyLedger()).toMatchObject({ ok: true, records: 2 });
+      // Below the port the ledger is append-only; only someone with the file can cut it short.
+      store.db.exec('DROP TRIGGER consent_records_append_only_delete');
+      store.db.prepare('DELETE FROM consent_records WHERE seq = 2').run();
+      expect((await acme.verifyLedger()).chain).toMatchObject({ ok: false, firstBad: { reason: 'truncated', seq: 2 } });
+      // The next record chains onto the head, not onto what is left: the gap stays in the chain.
+      await acme.handleInbound(msg('m3', 'STOP'));
+      const report = await acme.verifyLedger();
+      expect(report.ok).toBe(false);
+      expect(report.chain).toMatchObject({ ok: false, firstBad: { reason: 'sequence_gap', position: 1 } });
+      expect((await acme.getHistory(stop.contactId)).map((record) => record.seq)).toEqual([1, 3]);
+    } finally {
+      await store.close();
+    }
   });
 });

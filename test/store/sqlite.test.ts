@@ -11,6 +11,8 @@ import { defaultSettings } from '../../src/core/settings.js';
 import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
 import {
   DUE_TIMERS_SQL,
+  LAST_RECORD_SQL,
+  LIST_RECORDS_SQL,
   READY_DELIVERIES_SQL,
   createSqliteStore,
   findContactSql,
@@ -208,7 +210,7 @@ describe('SQLite store', () => {
       expect(migrationRows(openRaw()).map((row) => row.version)).toEqual([...MIGRATIONS.map((m) => m.version), 999]);
     });
 
-    it('upgrades a database created by version 1 to version 2, keeping its data', async () => {
+    it('upgrades a database created by version 1 to the latest version, keeping its data', async () => {
       const v1 = openRaw();
       v1.pragma('foreign_keys = ON');
       expect(migrate(v1, MIGRATIONS.filter((m) => m.version === 1))).toEqual({ applied: [1], version: 1 });
@@ -232,10 +234,8 @@ describe('SQLite store', () => {
       v1.close();
 
       const store = open();
-      expect(migrationRows(store.db).map((row) => [row.version, row.name])).toEqual([
-        [1, 'initial schema'],
-        [2, 'api keys, hooks and deliveries'],
-      ]);
+      expect(migrationRows(store.db).map((row) => [row.version, row.name])).toEqual(MIGRATIONS.map((m) => [m.version, m.name]));
+      expect(MIGRATIONS.slice(0, 2).map((m) => m.name)).toEqual(['initial schema', 'api keys, hooks and deliveries']);
       const read = await store.transaction(async (tx) => ({
         contact: await tx.getContact('ws_a', 'ct_ana'),
         tagged: await tx.listContacts('ws_a', { tag: 'vip', limit: 10 }),
@@ -307,17 +307,38 @@ describe('SQLite store', () => {
       expect(db.pragma('synchronous', { simple: true })).toBe(1);
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
       expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+      expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(8192);
     });
 
-    it('uses synchronous FULL and the busy timeout when asked', () => {
-      const { db } = open({ synchronous: 'FULL', busyTimeoutMs: 1234 });
+    it('uses synchronous FULL, the busy timeout and the checkpoint interval when asked', () => {
+      const { db } = open({ synchronous: 'FULL', busyTimeoutMs: 1234, walAutocheckpointPages: 1000 });
       expect(db.pragma('synchronous', { simple: true })).toBe(2);
       expect(db.pragma('busy_timeout', { simple: true })).toBe(1234);
+      expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
     });
 
     it('rejects options it cannot honour', () => {
       expect(() => open({ busyTimeoutMs: -1 })).toThrow(/busyTimeoutMs/);
       expect(() => open({ busyTimeoutMs: 1.5 })).toThrow(/busyTimeoutMs/);
+      expect(() => open({ walAutocheckpointPages: 0 })).toThrow(/walAutocheckpointPages/);
+      expect(() => open({ walAutocheckpointPages: 2.5 })).toThrow(/walAutocheckpointPages/);
+    });
+
+    it('checkpoints by itself once the WAL reaches the configured number of pages', async () => {
+      const walSize = async (walAutocheckpointPages: number): Promise<number> => {
+        const file = path.join(dir, `checkpoint-${walAutocheckpointPages}.db`);
+        const store = open({ path: file, walAutocheckpointPages });
+        await store.transaction(seedOne);
+        for (let round = 0; round < 100; round += 1) {
+          await store.transaction((tx) => tx.setMeta(`key-${round}`, 'x'.repeat(1000)));
+        }
+        return fs.statSync(`${file}-wal`).size;
+      };
+      // A checkpoint lets the next commit write the WAL from its start again, so the file stops
+      // growing near the interval; without one it holds every frame of every commit.
+      const often = await walSize(20);
+      const never = await walSize(100_000);
+      expect(often).toBeLessThan(never / 3);
     });
   });
 
@@ -329,11 +350,19 @@ describe('SQLite store', () => {
         .all(...params)
         .map((row) => row.detail);
 
-    it('reads due timers through the due_at index, without sorting', () => {
+    it('reads due timers through the partial due-time index, without sorting', () => {
       const { db } = open();
       const details = plan(db, DUE_TIMERS_SQL, T0, 10);
-      expect(details.some((detail) => /^SEARCH timers USING (COVERING )?INDEX timers_due_at \(due_at<\?\)$/.test(detail))).toBe(true);
+      expect(details).toEqual(['SEARCH r USING INDEX workflow_runs_timer_due (timer_due_at<?)']);
       expect(details.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
+    });
+
+    it("reads a workspace's ledger as one range of the record table's rowid, without sorting", () => {
+      const { db } = open();
+      expect(plan(db, LAST_RECORD_SQL, 1, 1, 'ws_a')).toEqual(['SEARCH consent_records USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)']);
+      expect(plan(db, LIST_RECORDS_SQL, 1, 0, 1, 'ws_a', 10)).toEqual([
+        'SEARCH consent_records USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)',
+      ]);
     });
 
     it('answers a tag query from the tag table index, not by scanning contacts', () => {
@@ -488,6 +517,38 @@ describe('SQLite store', () => {
     expect(() => store.db.prepare("UPDATE consent_records SET hash = 'forged'").run()).toThrow(/append-only/);
     expect(() => store.db.prepare('DELETE FROM consent_records').run()).toThrow(/append-only/);
     expect(store.db.prepare("UPDATE consent_records SET evidence = '{}'").run().changes).toBe(1);
+  });
+
+  it('never hands out a committed event position again: the newest event cannot be deleted', async () => {
+    const store = open();
+    await store.transaction(async (tx) => {
+      await seedOne(tx);
+      for (const id of ['evt_1', 'evt_2']) {
+        await tx.appendEvent({
+          id,
+          type: 'contact.tagged',
+          version: 1,
+          workspaceId: 'ws_a',
+          occurredAt: T0,
+          contactId: 'ct_ana',
+          data: { contactId: 'ct_ana', tag: 'vip' },
+        });
+      }
+    });
+    expect(() => store.db.prepare("DELETE FROM events WHERE id = 'evt_2'").run()).toThrow(/newest event/);
+    expect(store.db.prepare("DELETE FROM events WHERE id = 'evt_1'").run().changes).toBe(1);
+    const next = await store.transaction((tx) =>
+      tx.appendEvent({
+        id: 'evt_3',
+        type: 'contact.tagged',
+        version: 1,
+        workspaceId: 'ws_a',
+        occurredAt: T0,
+        contactId: 'ct_ana',
+        data: { contactId: 'ct_ana', tag: 'vip' },
+      }),
+    );
+    expect(next.position).toBe(3);
   });
 
   it('folds the WAL into the database file on checkpoint', async () => {
