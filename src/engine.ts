@@ -28,7 +28,7 @@ import {
   type ContactPatch,
   type InboundMessage,
 } from './engine/inputs.js';
-import { advanceRun, startWorkflowRun } from './engine/runs.js';
+import { abandonWorkflowRun, advanceRun, startWorkflowRun } from './engine/runs.js';
 import { findContactByHubspotId, linkHubspotContacts, reportSyncFailure, type HubspotLink, type SyncFailure } from './engine/integrations.js';
 import { LedgerHeadSchema, ledgerHeadKey, UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
 import type { Actor } from './core/consent.js';
@@ -56,6 +56,8 @@ export interface TimerFiring {
   contactId: string;
   replies: Reply[];
   events: StoredEvent[];
+  /** Set when the run could not advance: it was ended (outcome `cancelled`) instead. */
+  error: string | null;
 }
 
 export interface LedgerReport {
@@ -133,6 +135,20 @@ export function createEngine(options: EngineOptions): Engine {
       const workspace = await requireWorkspace(tx, workspaceId);
       return work(new UnitOfWork(tx, now, ids, workspace));
     });
+  }
+
+  async function abandonRun(workspaceId: string, runId: string, error: unknown, now: Date): Promise<TimerFiring> {
+    const message = error instanceof Error ? error.message : String(error);
+    return inWorkspace(
+      workspaceId,
+      async (uow) => {
+        await uow.tx.deleteTimer(runId);
+        const run = await uow.tx.getRun(workspaceId, runId);
+        if (run && run.status === 'active') await abandonWorkflowRun(uow, run);
+        return { workspaceId, runId, contactId: run?.contactId ?? '', replies: [], events: uow.events, error: message };
+      },
+      now,
+    );
   }
 
   async function requireWorkspace(tx: StoreTx, workspaceId: string): Promise<Workspace> {
@@ -265,21 +281,27 @@ export function createEngine(options: EngineOptions): Engine {
       const due = await store.transaction((tx) => tx.listDueTimers(now.toISOString(), limit));
       const firings: TimerFiring[] = [];
       for (const timer of due) {
-        const firing = await inWorkspace(
-          timer.workspaceId,
-          async (uow) => {
-            // Re-read inside the transaction: the run may have moved on since the due list was read.
-            const current = await uow.tx.getTimer(timer.runId);
-            if (!current || current.token !== timer.token || current.dueAt > uow.nowIso) return null;
-            const run = await uow.tx.getRun(timer.workspaceId, timer.runId);
-            await uow.tx.deleteTimer(timer.runId);
-            if (!run || run.status !== 'active') return null;
-            await advanceRun(uow, run, { kind: 'timer', token: timer.token });
-            return { workspaceId: timer.workspaceId, runId: run.id, contactId: run.contactId, replies: uow.replies, events: uow.events };
-          },
-          now,
-        );
-        if (firing) firings.push(firing);
+        try {
+          const firing = await inWorkspace(
+            timer.workspaceId,
+            async (uow) => {
+              // Re-read inside the transaction: the run may have moved on since the due list was read.
+              const current = await uow.tx.getTimer(timer.runId);
+              if (!current || current.token !== timer.token || current.dueAt > uow.nowIso) return null;
+              const run = await uow.tx.getRun(timer.workspaceId, timer.runId);
+              await uow.tx.deleteTimer(timer.runId);
+              if (!run || run.status !== 'active') return null;
+              await advanceRun(uow, run, { kind: 'timer', token: timer.token });
+              return { workspaceId: timer.workspaceId, runId: run.id, contactId: run.contactId, replies: uow.replies, events: uow.events, error: null };
+            },
+            now,
+          );
+          if (firing) firings.push(firing);
+        } catch (error) {
+          // A run that cannot advance is ended rather than retried forever: a poisoned timer
+          // must not hold back the timers due after it.
+          firings.push(await abandonRun(timer.workspaceId, timer.runId, error, now));
+        }
       }
       return firings;
     },

@@ -92,6 +92,20 @@ export async function cancelWorkflowRun(uow: UnitOfWork, run: WorkflowRunRow, ou
   await settle(uow, run, cancelRun(runState(run), outcome), null, MAX_TRIGGER_DEPTH);
 }
 
+/**
+ * Ends a run whose stored state the runtime can no longer read (a template changed under it):
+ * it is marked cancelled without going through the runtime.
+ */
+export async function abandonWorkflowRun(uow: UnitOfWork, run: WorkflowRunRow): Promise<void> {
+  await uow.tx.updateRun({ ...run, status: 'cancelled', updatedAt: uow.nowIso });
+  await uow.tx.deleteTimer(run.id);
+  await uow.emit(
+    'workflow.finished',
+    { contactId: run.contactId, runId: run.id, templateId: run.templateId, channel: run.channel, outcome: 'cancelled' },
+    run.contactId,
+  );
+}
+
 export function runAwaitsAnswer(run: WorkflowRunRow): boolean {
   return run.status === 'active' && isAwaitingAnswer(runState(run));
 }

@@ -40,8 +40,14 @@ export class TimerScheduler {
   }
 
   /** Fires the timers due at `now`. */
-  runOnce(now: Date = this.clock.now()): Promise<TimerFiring[]> {
-    return this.engine.runDueTimers(now, this.batchSize);
+  async runOnce(now: Date = this.clock.now()): Promise<TimerFiring[]> {
+    const firings = await this.engine.runDueTimers(now, this.batchSize);
+    for (const firing of firings) {
+      if (firing.error !== null) {
+        this.logger.error({ runId: firing.runId, workspaceId: firing.workspaceId, error: firing.error }, 'workflow run could not advance and was ended');
+      }
+    }
+    return firings;
   }
 
   start(): void {

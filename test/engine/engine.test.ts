@@ -288,3 +288,26 @@ describe('ledger head on SQLite', () => {
     }
   });
 });
+
+describe('a run that cannot advance', () => {
+  it('is ended and does not hold back the timers due after it', async () => {
+    const first = await ws.createContact({ name: 'Ana Test', identities: [{ channel: 'whatsapp', externalId: '+34600000003' }] });
+    const second = await ws.createContact({ name: 'Bea Test', identities: [{ channel: 'whatsapp', externalId: '+34600000004' }] });
+    const broken = await ws.startWorkflow('request-consent-privacy', first.id, 'whatsapp');
+    clock.advance(1000);
+    const healthy = await ws.startWorkflow('request-consent-privacy', second.id, 'whatsapp');
+    await engine.store.transaction(async (tx) => {
+      const run = await tx.getRun(ws.workspaceId, broken.runId);
+      if (!run) throw new Error('run missing');
+      await tx.updateRun({ ...run, state: { garbage: true } });
+    });
+    const fired = await engine.runDueTimers(clock.advance(10 * 60_000));
+    expect(fired.map((f) => [f.runId, f.error === null])).toEqual([
+      [broken.runId, false],
+      [healthy.runId, true],
+    ]);
+    expect((await ws.getRun(broken.runId)).status).toBe('cancelled');
+    expect((await ws.getRun(healthy.runId)).status).toBe('completed');
+    expect(await engine.runDueTimers(clock.advance(60 * 60_000))).toEqual([]);
+  });
+});
