@@ -277,7 +277,7 @@ export function computeRecordHash(record: Omit<ConsentRecord, 'hash'> | ConsentR
   return sha256Hex(canonicalMembers(record, HASHED_FIELDS_SORTED, HASHED_FIELD_PREFIXES));
 }
 
-/** Every field but `hash` and `evidence`, in canonical (sorted) order. */
+/** Every field but `hash` and `evidence`; hashed in canonical (sorted) order. */
 const HASHED_FIELDS: readonly (keyof Omit<ConsentRecord, 'hash' | 'evidence'>)[] = [
   'id',
   'workspaceId',
