@@ -1,7 +1,7 @@
 import { WorkflowFinishedDataSchema, type RUN_OUTCOMES } from '../../src/core/events.js';
 import type { StoreTx, StoredEvent } from '../../src/ports/store.js';
 import { EXECUTION_STATE } from './actions/context.js';
-import type { CallbackRecord, HubSpotStateTx, SyncChange } from './state.js';
+import { pendingChange, type CallbackRecord, type HubSpotStateTx } from './state.js';
 
 /**
  * The branches of the "Request consent" action. The four the consent workflow ends in (DESIGN
@@ -50,21 +50,18 @@ export async function queueCompletion(state: HubSpotStateTx, record: CallbackRec
   const data = WorkflowFinishedDataSchema.safeParse(finished.data);
   if (finished.type !== 'workflow.finished' || !data.success || record.outcome !== null || data.data.runId !== record.runId) return false;
   const outcome = branchFor(data.data.outcome);
-  const change: SyncChange = {
-    position: finished.position,
-    target: 'callback',
-    workspaceId: record.workspaceId,
-    eventId: finished.id,
-    contactId: data.data.contactId,
-    payload: { kind: 'callback', callbackId: record.callbackId, outputFields: completionFields(outcome) },
-    occurredAt: finished.occurredAt,
-    status: 'pending',
-    attempts: 0,
-    nextAttemptAt: nowIso,
-    lastError: null,
-    createdAt: nowIso,
-    updatedAt: nowIso,
-  };
+  const change = pendingChange(
+    {
+      position: finished.position,
+      target: 'callback',
+      workspaceId: record.workspaceId,
+      eventId: finished.id,
+      contactId: data.data.contactId,
+      payload: { kind: 'callback', callbackId: record.callbackId, outputFields: completionFields(outcome) },
+      occurredAt: finished.occurredAt,
+    },
+    nowIso,
+  );
   await state.insertChanges([change]);
   await state.updateCallback({ ...record, outcome, updatedAt: nowIso });
   return true;

@@ -9,7 +9,7 @@ import type { StoreTx, StoredEvent } from '../../src/ports/store.js';
 import { queueCompletion } from './callbacks.js';
 import { resolveAll, type HubSpotEnvironment, type ResolvedHubSpotConfig } from './config.js';
 import { consentChangeToProperties, identityProperties, tagsProperties } from './mapping.js';
-import type { HubSpotStateTx, SyncChange } from './state.js';
+import { pendingChange, type HubSpotStateTx, type SyncChange } from './state.js';
 
 /** Where the connector has read the outbox up to, in the store's meta table (CONNECTORS.md). */
 export const HUBSPOT_CURSOR_KEY = 'outbox.hubspot.position';
@@ -22,21 +22,7 @@ export interface FanOutResult {
 }
 
 function row(event: StoredEvent, target: SyncChange['target'], contactId: string | null, payload: SyncChange['payload'], occurredAt: string, nowIso: string): SyncChange {
-  return {
-    position: event.position,
-    target,
-    workspaceId: event.workspaceId,
-    eventId: event.id,
-    contactId,
-    payload,
-    occurredAt,
-    status: 'pending',
-    attempts: 0,
-    nextAttemptAt: nowIso,
-    lastError: null,
-    createdAt: nowIso,
-    updatedAt: nowIso,
-  };
+  return pendingChange({ position: event.position, target, workspaceId: event.workspaceId, eventId: event.id, contactId, payload, occurredAt }, nowIso);
 }
 
 /**

@@ -16,7 +16,7 @@ export function isSyncedChannel(value: string): value is SyncedChannel {
   return (SYNCED_CHANNELS as readonly string[]).includes(value);
 }
 
-const CHANNEL_LABELS: Record<SyncedChannel, string> = {
+export const SYNCED_CHANNEL_LABELS: Readonly<Record<SyncedChannel, string>> = {
   whatsapp: 'WhatsApp',
   sms: 'SMS',
   messenger: 'Messenger',
@@ -141,7 +141,7 @@ export function propertyDefinitions(): PropertyDefinition[] {
   };
   for (const channel of SYNCED_CHANNELS) {
     const names = channelPropertyNames(channel);
-    const label = CHANNEL_LABELS[channel];
+    const label = SYNCED_CHANNEL_LABELS[channel];
     add({
       name: names.status,
       label: `${label} consent status`,

@@ -48,6 +48,14 @@ export interface SyncChange {
   updatedAt: string;
 }
 
+/** What an outbox event decides about a new row; the rest is the bookkeeping of a row not yet attempted. */
+export type NewChange = Pick<SyncChange, 'position' | 'target' | 'workspaceId' | 'eventId' | 'contactId' | 'payload' | 'occurredAt'>;
+
+/** A row not yet attempted, due at once. */
+export function pendingChange(change: NewChange, nowIso: string): SyncChange {
+  return { ...change, status: 'pending', attempts: 0, nextAttemptAt: nowIso, lastError: null, createdAt: nowIso, updatedAt: nowIso };
+}
+
 export interface ChangeKey {
   position: number;
   target: ChangeTarget;

@@ -7,6 +7,7 @@ import type { Clock } from '../../src/ports/clock.js';
 import type { Store, StoreTx } from '../../src/ports/store.js';
 import { backoffDelayMs, type BackoffPolicy } from '../../src/worker/backoff.js';
 import { silentLogger, type WorkerLogger } from '../../src/worker/logger.js';
+import { PollingLoop } from '../../src/worker/polling-loop.js';
 import type { BatchResult, HubSpotContact } from './client.js';
 import { coalesceIntoBatches, HUBSPOT_BATCH_LIMIT, type CoalescedContact, type PendingChange, type ValueStamp } from './coalesce.js';
 import { resolveAll, type HubSpotEnvironment, type ResolvedHubSpotConfig } from './config.js';
@@ -205,10 +206,8 @@ export class HubSpotSync {
   /** Rows and contacts of finished tasks, freed once their outcomes are written. */
   private releaseLater: { rows: SyncChange[]; contacts: string[] }[] = [];
   private passes: Promise<unknown> = Promise.resolve();
-  private looping = false;
-  private loopDone: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
-  private woken = false;
+  /** A finished task wakes the loop, so its outcome is written and the contact's next change follows. */
+  private readonly loop: PollingLoop;
 
   constructor(options: HubSpotSyncOptions) {
     this.engine = options.engine;
@@ -225,6 +224,11 @@ export class HubSpotSync {
     this.fanOutBatchSize = Math.max(1, options.fanOutBatchSize ?? DEFAULT_FAN_OUT_BATCH);
     this.intervalMs = Math.max(1, options.intervalMs ?? DEFAULT_INTERVAL_MS);
     this.onRecorded = options.onRecorded;
+    this.loop = new PollingLoop({
+      pass: () => this.serialised(() => this.pass(null)),
+      idleMs: this.intervalMs,
+      onError: (error) => this.logger.error({ err: error }, 'HubSpot sync pass failed'),
+    });
   }
 
   /** One pass, then waits for the calls it started and records their outcomes. Tests drive the sync with it. */
@@ -254,50 +258,17 @@ export class HubSpotSync {
   }
 
   start(): void {
-    if (this.looping) return;
-    this.looping = true;
-    this.loopDone = this.loop();
+    this.loop.start();
   }
 
   /** Stops looking for work, lets the calls in flight finish and records their outcomes. */
   async stop(): Promise<void> {
-    this.looping = false;
-    this.wakeUp?.();
-    await this.loopDone;
-    this.loopDone = null;
+    await this.loop.stop();
     await this.passes;
     await Promise.allSettled([...this.running]);
     await this.serialised(() => this.pass(null, false)).catch((error: unknown) => {
       this.logger.error({ err: error }, 'could not record HubSpot sync outcomes on stop');
     });
-  }
-
-  private async loop(): Promise<void> {
-    while (this.looping) {
-      this.woken = false;
-      try {
-        await this.serialised(() => this.pass(null));
-      } catch (error) {
-        this.logger.error({ err: error }, 'HubSpot sync pass failed');
-      }
-      if (!this.looping) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.intervalMs);
-        function done(): void {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.wakeUp = done;
-        if (this.woken) setImmediate(done);
-      });
-      this.wakeUp = null;
-    }
-  }
-
-  private wake(): void {
-    this.woken = true;
-    const wake = this.wakeUp;
-    if (wake !== null) setImmediate(wake);
   }
 
   private serialised<T>(work: () => Promise<T>): Promise<T> {
@@ -400,7 +371,7 @@ export class HubSpotSync {
         this.completed.push(result);
         this.releaseLater.push({ rows, contacts });
         this.running.delete(running);
-        if (this.looping) this.wake();
+        if (this.loop.running) this.loop.wake();
       });
     this.running.add(running);
   }

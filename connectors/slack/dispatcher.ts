@@ -4,6 +4,7 @@ import type { IdGenerator } from '../../src/ports/ids.js';
 import { ulidGenerator } from '../../src/ports/ids.js';
 import type { WorkerLogger } from '../../src/worker/logger.js';
 import { silentLogger } from '../../src/worker/logger.js';
+import { PollingLoop } from '../../src/worker/polling-loop.js';
 import { SLACK_ALERT_EVENT_TYPES, type SlackAlert, type SlackAlertEventType } from './actions-port.js';
 import { SlackAlertEventSchema, type AlertPlanner, type SlackAlertStore } from './alert-store.js';
 import type { AlertMessageInput, SlackMessage } from './blocks/common.js';
@@ -160,9 +161,7 @@ export class SlackAlertDispatcher {
   private readonly lanes = new Map<string, Lane>();
   private readonly warned = new Set<string>();
   private passes: Promise<unknown> = Promise.resolve();
-  private running = false;
-  private loopDone: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+  private readonly loop: PollingLoop;
 
   constructor(options: SlackDispatcherOptions) {
     this.engine = options.engine;
@@ -190,6 +189,11 @@ export class SlackAlertDispatcher {
     this.minIntervalMs = options.minIntervalMs;
     this.digestWindowMs = options.digestWindowMs;
     this.maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+    this.loop = new PollingLoop({
+      pass: () => this.runOnce(),
+      idleMs: () => this.nextDelayMs(),
+      onError: (error) => this.logger.error({ err: error }, 'slack alert dispatcher pass failed'),
+    });
   }
 
   /** One pass at the clock's time: ingest, enqueue, send what may be sent now. Tests drive it on a fake clock. */
@@ -200,44 +204,18 @@ export class SlackAlertDispatcher {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
+    this.loop.start();
   }
 
   /** Resolves once the pass in progress (and the Slack call it is making) has finished. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.wakeUp?.();
-    await this.loopDone;
-    this.loopDone = null;
+    await this.loop.stop();
     await this.passes;
   }
 
   /** Alerts handed to the pacers and not yet sent, per workspace (for tests and metrics). */
   pending(workspaceId: string): number {
     return this.lanes.get(workspaceId)?.pacer.pending() ?? 0;
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running) {
-      try {
-        await this.runOnce();
-      } catch (error) {
-        this.logger.error({ err: error }, 'slack alert dispatcher pass failed');
-      }
-      if (!this.running) break;
-      const delay = this.nextDelayMs();
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, delay);
-        function done(): void {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.wakeUp = done;
-      });
-      this.wakeUp = null;
-    }
   }
 
   /** Sooner than the polling interval when a pacer has a call scheduled before it. */

@@ -24,23 +24,17 @@ function split(messages: readonly unknown[]): { details: object; message: string
  */
 export function boltLogger(target: PinoLike): Logger {
   let level = LogLevel.INFO;
+  const forwardTo =
+    (method: keyof PinoLike) =>
+    (...messages: unknown[]): void => {
+      const { details, message } = split(messages);
+      target[method](details, message);
+    };
   return {
-    debug: (...messages: unknown[]) => {
-      const { details, message } = split(messages);
-      target.debug(details, message);
-    },
-    info: (...messages: unknown[]) => {
-      const { details, message } = split(messages);
-      target.info(details, message);
-    },
-    warn: (...messages: unknown[]) => {
-      const { details, message } = split(messages);
-      target.warn(details, message);
-    },
-    error: (...messages: unknown[]) => {
-      const { details, message } = split(messages);
-      target.error(details, message);
-    },
+    debug: forwardTo('debug'),
+    info: forwardTo('info'),
+    warn: forwardTo('warn'),
+    error: forwardTo('error'),
     setLevel: (next) => {
       level = next;
     },

@@ -7,10 +7,8 @@ import { resolveHubSpotConfig } from '../../connectors/hubspot/config.js';
 import { HubSpotConnections } from '../../connectors/hubspot/connections.js';
 import { installProperties } from '../../connectors/hubspot/install.js';
 import { manifestActions, registerActions } from '../../connectors/hubspot/register-actions.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { Workspace } from '../core/settings.js';
-import { createSqliteStore } from '../store/sqlite.js';
-import { databasePath } from './database.js';
+import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
 
@@ -30,41 +28,18 @@ interface RegisterOptions {
   apiBase?: string;
 }
 
-function environment(io: CliIo): Config {
-  try {
-    return loadConfig(io.env);
-  } catch (error) {
-    if (error instanceof ConfigError) throw new CliFailure(`invalid configuration\n${error.message}`);
-    throw error;
-  }
-}
-
 /** The workspace and its tags, read only when the database exists: installing must not create one. */
 async function workspaceAndTags(options: InstallOptions, io: CliIo): Promise<{ workspace: Workspace | null; isDefault: boolean; tags: string[] }> {
-  const path = databasePath(options, io);
-  if (!existsSync(path)) {
-    if (options.workspace) throw new CliFailure(`No database at ${path}, so no workspace "${options.workspace}"`);
-    return { workspace: null, isDefault: true, tags: [] };
-  }
-  const store = createSqliteStore({ path });
-  try {
-    return await store.transaction(async (tx) => {
-      const workspaces = await tx.listWorkspaces();
-      const index = options.workspace ? workspaces.findIndex((w) => w.id === options.workspace || w.name === options.workspace) : 0;
-      const workspace = workspaces[index];
-      if (!workspace) {
-        if (options.workspace) throw new CliFailure(`No workspace "${options.workspace}" in ${path}`);
-        return { workspace: null, isDefault: true, tags: [] };
-      }
-      return { workspace, isDefault: index === 0, tags: await tx.listTags(workspace.id) };
-    });
-  } finally {
-    await store.close();
-  }
+  const found = await readExistingWorkspace(options, io, async (tx, { workspace, isDefault }) => ({
+    workspace,
+    isDefault,
+    tags: await tx.listTags(workspace.id),
+  }));
+  return found ?? { workspace: null, isDefault: true, tags: [] };
 }
 
 export async function hubspotInstallCommand(options: InstallOptions, io: CliIo): Promise<number> {
-  const config = environment(io);
+  const config = environmentConfig(io);
   const { workspace, isDefault, tags } = await workspaceAndTags(options, io);
   const resolved = workspace === null ? null : resolveHubSpotConfig(workspace, config, isDefault);
   const accessToken = options.token ?? resolved?.accessToken ?? config.HUBSPOT_ACCESS_TOKEN;
@@ -90,7 +65,7 @@ function findManifest(): string {
 }
 
 export async function hubspotRegisterActionsCommand(options: RegisterOptions, io: CliIo): Promise<void> {
-  const config = environment(io);
+  const config = environmentConfig(io);
   const developerApiKey = options.developerKey ?? config.HUBSPOT_DEVELOPER_API_KEY;
   if (developerApiKey === undefined) throw new CliFailure('No developer API key: pass --developer-key or set HUBSPOT_DEVELOPER_API_KEY');
   const publicUrl = options.publicUrl ?? config.PUBLIC_URL;

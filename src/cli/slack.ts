@@ -1,12 +1,10 @@
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { resolveSlackConfig, type SlackConfigResolution } from '../../connectors/slack/config.js';
 import { slackAppManifest } from '../../connectors/slack/manifest.js';
 import type { SlackSetupReport } from '../../connectors/slack/web.js';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import type { Config } from '../config.js';
 import { defaultSettings, type Workspace } from '../core/settings.js';
-import { createSqliteStore } from '../store/sqlite.js';
-import { databasePath } from './database.js';
+import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
 
@@ -16,15 +14,6 @@ interface CheckOptions {
   db?: string;
   workspace?: string;
   json?: boolean;
-}
-
-function environment(io: CliIo): Config {
-  try {
-    return loadConfig(io.env);
-  } catch (error) {
-    if (error instanceof ConfigError) throw new CliFailure(`invalid configuration\n${error.message}`);
-    throw error;
-  }
 }
 
 /** A default workspace with no settings of its own, for when there is no database yet: the environment decides. */
@@ -38,24 +27,11 @@ function environmentOnly(): Workspace {
  * create one.
  */
 async function configuredSlack(options: CheckOptions, io: CliIo, config: Config): Promise<{ label: string; resolution: SlackConfigResolution }> {
-  const path = databasePath(options, io);
-  if (!existsSync(path)) {
-    if (options.workspace) throw new CliFailure(`No database at ${path}, so no workspace "${options.workspace}"`);
-    return { label: 'the environment', resolution: resolveSlackConfig(environmentOnly(), config, true) };
-  }
-  const store = createSqliteStore({ path });
-  try {
-    const workspaces = await store.transaction((tx) => tx.listWorkspaces());
-    const index = options.workspace ? workspaces.findIndex((w) => w.id === options.workspace || w.name === options.workspace) : 0;
-    const workspace = workspaces[index];
-    if (!workspace) {
-      if (options.workspace) throw new CliFailure(`No workspace "${options.workspace}" in ${path}`);
-      return { label: 'the environment', resolution: resolveSlackConfig(environmentOnly(), config, true) };
-    }
-    return { label: `workspace "${workspace.name}" (${workspace.id})`, resolution: resolveSlackConfig(workspace, config, index === 0) };
-  } finally {
-    await store.close();
-  }
+  const found = await readExistingWorkspace(options, io, (_tx, { workspace, isDefault }) => ({
+    label: `workspace "${workspace.name}" (${workspace.id})`,
+    resolution: resolveSlackConfig(workspace, config, isDefault),
+  }));
+  return found ?? { label: 'the environment', resolution: resolveSlackConfig(environmentOnly(), config, true) };
 }
 
 function printReport(report: SlackSetupReport, io: CliIo): void {
@@ -71,7 +47,7 @@ function printReport(report: SlackSetupReport, io: CliIo): void {
 
 /** `consentry slack check`: auth.test and conversations.info, each problem named with its fix. */
 export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promise<void> {
-  const config = environment(io);
+  const config = environmentConfig(io);
   let token = options.token;
   let channel = options.channel;
   if (token === undefined || channel === undefined) {

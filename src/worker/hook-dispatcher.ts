@@ -15,6 +15,7 @@ import { signDelivery } from './signature.js';
 import { WEBHOOK_USER_AGENT } from './version.js';
 import type { WorkerLogger } from './logger.js';
 import { silentLogger } from './logger.js';
+import { PollingLoop } from './polling-loop.js';
 
 /** Where fan-out has read the outbox up to, kept in the store's meta table. */
 export const HOOKS_CURSOR_KEY = 'outbox.hooks.position';
@@ -146,10 +147,12 @@ export class HookDispatcher {
   /** Requests sent and not answered yet (the concurrency bound). */
   private sending = 0;
   private passes: Promise<unknown> = Promise.resolve();
-  private running = false;
-  private loopDone: Promise<void> | null = null;
-  private sleeping: { done: () => void; soon: () => void } | null = null;
-  private woken = false;
+  /**
+   * Waits `intervalMs` between passes when idle, less when an answer wakes it. A wake still
+   * waits for `minPassGapMs` after the last pass began, so answers arriving close together are
+   * written by one pass (one transaction), not one each.
+   */
+  private readonly loop: PollingLoop;
 
   constructor(options: HookDispatcherOptions) {
     this.store = options.store;
@@ -168,6 +171,12 @@ export class HookDispatcher {
     this.minPassGapMs = Math.max(0, options.minPassGapMs ?? DEFAULT_MIN_PASS_GAP_MS);
     this.userAgent = options.userAgent ?? WEBHOOK_USER_AGENT;
     this.metrics = options.metricsRegistry ? new DeliveryMetrics(options.metricsRegistry) : null;
+    this.loop = new PollingLoop({
+      pass: () => this.serialised(() => this.pass(this.clock.now(), null)),
+      idleMs: this.intervalMs,
+      minWakeGapMs: this.minPassGapMs,
+      onError: (error) => this.logger.error({ err: error }, 'hook dispatcher pass failed'),
+    });
   }
 
   /** Reads new outbox events and creates their delivery rows, advancing the cursor with them. */
@@ -194,17 +203,12 @@ export class HookDispatcher {
 
   /** Loops on real timers until `stop()`; an answered attempt wakes it at once, so a contact's next event follows. */
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
+    this.loop.start();
   }
 
   /** Stops looking for work, waits for the attempts in flight and writes their outcomes. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.sleeping?.done();
-    await this.loopDone;
-    this.loopDone = null;
+    await this.loop.stop();
     await this.passes;
     await Promise.allSettled([...this.inFlight.values()]);
     await this.serialised(() => this.flush(null)).catch((error: unknown) => {
@@ -216,49 +220,6 @@ export class HookDispatcher {
   /** Deliveries sent whose outcome is not written yet. */
   get inFlightCount(): number {
     return this.inFlight.size;
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running) {
-      this.woken = false;
-      const passStarted = performance.now();
-      try {
-        await this.serialised(() => this.pass(this.clock.now(), null));
-      } catch (error) {
-        this.logger.error({ err: error }, 'hook dispatcher pass failed');
-      }
-      if (!this.running) break;
-      await this.sleep(passStarted);
-      this.sleeping = null;
-    }
-  }
-
-  /**
-   * Waits for the next pass: `intervalMs` when idle, less when an answer wakes the loop. A wake
-   * still waits for a turn of the event loop and `minPassGapMs` after the last pass began, so
-   * answers arriving close together are written by one pass (one transaction), not one each.
-   */
-  private sleep(passStarted: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout;
-      const done = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const soon = (): void => {
-        clearTimeout(timer);
-        timer = setTimeout(done, Math.max(0, passStarted + this.minPassGapMs - performance.now()));
-      };
-      timer = setTimeout(done, this.intervalMs);
-      this.sleeping = { done, soon };
-      if (this.woken) soon();
-    });
-  }
-
-  private wake(): void {
-    if (this.woken) return;
-    this.woken = true;
-    this.sleeping?.soon();
   }
 
   /** Passes never overlap: a delivery is picked by one pass only. */
@@ -464,7 +425,7 @@ export class HookDispatcher {
     const answered = this.attempt(job).then((entry) => {
       this.sending -= 1;
       this.completed.push(entry);
-      if (this.running) this.wake();
+      if (this.loop.running) this.loop.wake();
     });
     this.inFlight.set(job.delivery.id, answered);
     return answered;

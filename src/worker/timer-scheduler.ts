@@ -2,6 +2,7 @@ import type { Engine, TimerFiring } from '../engine.js';
 import type { Clock } from '../ports/clock.js';
 import type { WorkerLogger } from './logger.js';
 import { silentLogger } from './logger.js';
+import { PollingLoop } from './polling-loop.js';
 
 export interface TimerSchedulerOptions {
   engine: Pick<Engine, 'runDueTimers'>;
@@ -27,9 +28,7 @@ export class TimerScheduler {
   private readonly intervalMs: number;
   private readonly batchSize: number;
   private readonly logger: WorkerLogger;
-  private running = false;
-  private loopDone: Promise<void> | null = null;
-  private wakeUp: (() => void) | null = null;
+  private readonly loop: PollingLoop;
 
   constructor(options: TimerSchedulerOptions) {
     this.engine = options.engine;
@@ -37,6 +36,11 @@ export class TimerScheduler {
     this.intervalMs = Math.max(1, options.intervalMs ?? DEFAULT_TIMER_INTERVAL_MS);
     this.batchSize = Math.max(1, options.batchSize ?? DEFAULT_TIMER_BATCH);
     this.logger = options.logger ?? silentLogger;
+    this.loop = new PollingLoop({
+      pass: () => this.runOnce(this.clock.now()),
+      idleMs: this.intervalMs,
+      onError: (error) => this.logger.error({ err: error }, 'timer scheduler pass failed'),
+    });
   }
 
   /** Fires the timers due at `now`. */
@@ -51,37 +55,12 @@ export class TimerScheduler {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loopDone = this.loop();
+    this.loop.start();
   }
 
   /** Resolves once the pass in progress, if any, has finished. */
-  async stop(): Promise<void> {
-    this.running = false;
-    this.wakeUp?.();
-    await this.loopDone;
-    this.loopDone = null;
-  }
-
-  private async loop(): Promise<void> {
-    while (this.running) {
-      try {
-        await this.runOnce(this.clock.now());
-      } catch (error) {
-        this.logger.error({ err: error }, 'timer scheduler pass failed');
-      }
-      if (!this.running) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.intervalMs);
-        function done(): void {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.wakeUp = done;
-      });
-      this.wakeUp = null;
-    }
+  stop(): Promise<void> {
+    return this.loop.stop();
   }
 }
 

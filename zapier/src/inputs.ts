@@ -197,6 +197,13 @@ export function requireContact(
   }
 }
 
+/** Finding or creating a contact by its address (Find Contact, Create Contact) needs an email or a phone number. */
+export function requireEmailOrPhone(input: { email?: string | undefined; phone?: string | undefined }, ctx: zod.RefinementCtx): void {
+  if (input.email === undefined && input.phone === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['email'], message: 'give an email or a phone number' });
+  }
+}
+
 /**
  * Cross-field checks run even when a field already failed, so one error names every field to fix.
  * They only compare optional values with `undefined`, which holds for the raw value too.
@@ -205,6 +212,11 @@ export const EVEN_WITH_FIELD_ERRORS = { when: () => true };
 
 export const ContactSelectorSchema = zod.object(contactSelectorShape).superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
 export type ContactSelector = zod.output<typeof ContactSelectorSchema>;
+
+/** A contact and one tag, for the steps that add or remove it. */
+export const ContactTagInputSchema = zod
+  .object({ ...contactSelectorShape, tag: requiredText(100) })
+  .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
 
 export const channelInput = zod.preprocess(blankToUndefined, zod.enum(CHANNELS, { error: 'choose one of ' + CHANNELS.join(', ') }));
 export const messagingChannelInput = zod.preprocess(

@@ -1,10 +1,9 @@
 import { z } from 'zod';
 import { effectiveStatus } from '../../../src/core/ledger.js';
-import { isConsentryError } from '../../../src/core/errors.js';
 import { latestPrivacyState } from '../mapping.js';
 import { SYNCED_CHANNELS } from '../properties.js';
-import { EXECUTION_STATE, failContinue, findEnrolledContact, inputText, type WorkflowAction } from './context.js';
-import { option, type ActionDefinition } from './definition.js';
+import { EXECUTION_STATE, failContinue, failContinueOrThrow, findEnrolledContact, inputText, LOOKUP_PROPERTIES, type WorkflowAction } from './context.js';
+import { channelInputField, option, type ActionDefinition } from './definition.js';
 
 const ChannelSchema = z.enum(SYNCED_CHANNELS);
 const PurposeSchema = z.enum(['marketing', 'privacy']);
@@ -14,18 +13,9 @@ export const definition: ActionDefinition = {
   actionUrl: '/hubspot/actions/check-consent',
   published: true,
   objectTypes: ['CONTACT'],
-  objectRequestOptions: { properties: ['email', 'phone', 'mobilephone'] },
+  objectRequestOptions: { properties: [...LOOKUP_PROPERTIES] },
   inputFields: [
-    {
-      typeDefinition: {
-        name: 'channel',
-        type: 'enumeration',
-        fieldType: 'select',
-        options: [option('whatsapp', 'WhatsApp'), option('sms', 'SMS'), option('messenger', 'Messenger'), option('webchat', 'Web chat'), option('email', 'Email')],
-      },
-      supportedValueTypes: ['STATIC_VALUE'],
-      isRequired: true,
-    },
+    channelInputField(SYNCED_CHANNELS),
     {
       typeDefinition: {
         name: 'purpose',
@@ -91,8 +81,7 @@ export const checkConsent: WorkflowAction = {
         contactId: contact?.id ?? null,
       };
     } catch (error) {
-      if (isConsentryError(error)) return { answer: failContinue(`${error.code}: ${error.message}`), contactId: null };
-      throw error;
+      return failContinueOrThrow(error);
     }
   },
 };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Actor } from '../../../src/core/consent.js';
+import { isConsentryError } from '../../../src/core/errors.js';
 import type { Contact } from '../../../src/core/contact.js';
 import { tryNormalizeEmail, tryNormalizePhone } from '../../../src/core/contact.js';
 import type { WorkspaceEngine } from '../../../src/engine.js';
@@ -66,6 +67,12 @@ export function failContinue(message: string): ActionAnswer {
   return { outputFields: { [EXECUTION_STATE]: 'FAIL_CONTINUE', error: message.slice(0, 500) } };
 }
 
+/** A refusal of the engine (a ConsentryError, code and message) fails the action; anything else is a bug and is thrown. */
+export function failContinueOrThrow(error: unknown): ActionResult {
+  if (isConsentryError(error)) return { answer: failContinue(`${error.code}: ${error.message}`), contactId: null };
+  throw error;
+}
+
 /** An input field as text; HubSpot sends static values as strings, property values may be numbers. */
 export function inputText(request: ActionRequest, name: string): string | null {
   const value = request.inputFields[name];
@@ -74,7 +81,12 @@ export function inputText(request: ActionRequest, name: string): string | null {
   return text === '' ? null : text;
 }
 
-function property(request: ActionRequest, name: string): string | null {
+/** The HubSpot properties `findEnrolledContact` looks the contact up by: a definition asks HubSpot to send them. */
+export const LOOKUP_PROPERTIES = ['email', 'phone', 'mobilephone'] as const;
+/** What `findOrCreateEnrolledContact` reads: the look-up properties and the name of a contact it creates. */
+export const LOOKUP_OR_CREATE_PROPERTIES = [...LOOKUP_PROPERTIES, 'firstname', 'lastname'] as const;
+
+function property(request: ActionRequest, name: (typeof LOOKUP_OR_CREATE_PROPERTIES)[number]): string | null {
   const value = request.object.properties?.[name];
   const text = value?.trim() ?? '';
   return text === '' ? null : text;

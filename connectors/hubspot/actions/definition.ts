@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SYNCED_CHANNEL_LABELS, type SyncedChannel } from '../properties.js';
 
 /**
  * A custom workflow action as HubSpot's definitions API takes it (PublicActionDefinitionEgg,
@@ -61,6 +62,20 @@ export type ActionOutputField = z.infer<typeof OutputFieldSchema>;
 
 export function option(value: string, label: string): { label: string; value: string } {
   return { label, value };
+}
+
+/** The required `channel` input: a select of the channels the action accepts, in their order. */
+export function channelInputField(channels: readonly SyncedChannel[]): ActionInputField {
+  return {
+    typeDefinition: {
+      name: 'channel',
+      type: 'enumeration',
+      fieldType: 'select',
+      options: channels.map((channel) => option(channel, SYNCED_CHANNEL_LABELS[channel])),
+    },
+    supportedValueTypes: ['STATIC_VALUE'],
+    isRequired: true,
+  };
 }
 
 /** The body HubSpot's definitions API takes: the definition with its full URL and without our key. */

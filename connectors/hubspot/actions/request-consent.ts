@@ -1,8 +1,15 @@
 import { z } from 'zod';
-import { isConsentryError } from '../../../src/core/errors.js';
 import { CONSENT_OUTCOMES, OUTCOME_FIELD, type ConsentOutcome } from '../callbacks.js';
-import { EXECUTION_STATE, failContinue, findOrCreateEnrolledContact, inputText, type WorkflowAction } from './context.js';
-import { option, type ActionDefinition } from './definition.js';
+import {
+  EXECUTION_STATE,
+  failContinue,
+  failContinueOrThrow,
+  findOrCreateEnrolledContact,
+  inputText,
+  LOOKUP_OR_CREATE_PROPERTIES,
+  type WorkflowAction,
+} from './context.js';
+import { channelInputField, option, type ActionDefinition } from './definition.js';
 
 export const REQUEST_CONSENT_TEMPLATE = 'request-consent-privacy';
 /** Chat channels the privacy consent conversation runs on. */
@@ -29,19 +36,8 @@ export const definition: ActionDefinition = {
   actionUrl: '/hubspot/actions/request-consent',
   published: true,
   objectTypes: ['CONTACT'],
-  objectRequestOptions: { properties: ['email', 'phone', 'mobilephone', 'firstname', 'lastname'] },
-  inputFields: [
-    {
-      typeDefinition: {
-        name: 'channel',
-        type: 'enumeration',
-        fieldType: 'select',
-        options: [option('whatsapp', 'WhatsApp'), option('sms', 'SMS'), option('messenger', 'Messenger'), option('webchat', 'Web chat')],
-      },
-      supportedValueTypes: ['STATIC_VALUE'],
-      isRequired: true,
-    },
-  ],
+  objectRequestOptions: { properties: [...LOOKUP_OR_CREATE_PROPERTIES] },
+  inputFields: [channelInputField(REQUEST_CHANNELS)],
   outputFields: [
     {
       typeDefinition: {
@@ -86,8 +82,7 @@ export const requestConsent: WorkflowAction = {
         runId: started.runId,
       };
     } catch (error) {
-      if (isConsentryError(error)) return { answer: failContinue(`${error.code}: ${error.message}`), contactId: null };
-      throw error;
+      return failContinueOrThrow(error);
     }
   },
 };

@@ -1,36 +1,27 @@
 import { z } from 'zod';
 import { ConsentStatusSchema, LEGAL_BASES, LEGAL_BASIS_LABELS, LegalBasisSchema } from '../../../src/core/consent.js';
-import { isConsentryError } from '../../../src/core/errors.js';
 import { SYNCED_CHANNELS } from '../properties.js';
-import { EXECUTION_STATE, failContinue, findOrCreateEnrolledContact, inputText, type WorkflowAction } from './context.js';
-import { option, type ActionDefinition } from './definition.js';
+import {
+  EXECUTION_STATE,
+  failContinue,
+  failContinueOrThrow,
+  findOrCreateEnrolledContact,
+  inputText,
+  LOOKUP_OR_CREATE_PROPERTIES,
+  type WorkflowAction,
+} from './context.js';
+import { channelInputField, option, type ActionDefinition } from './definition.js';
 
 const ChannelSchema = z.enum(SYNCED_CHANNELS);
-const CHANNEL_LABELS: Record<(typeof SYNCED_CHANNELS)[number], string> = {
-  whatsapp: 'WhatsApp',
-  sms: 'SMS',
-  messenger: 'Messenger',
-  webchat: 'Web chat',
-  email: 'Email',
-};
 
 export const definition: ActionDefinition = {
   key: 'set-channel-consent',
   actionUrl: '/hubspot/actions/set-channel-consent',
   published: true,
   objectTypes: ['CONTACT'],
-  objectRequestOptions: { properties: ['email', 'phone', 'mobilephone', 'firstname', 'lastname'] },
+  objectRequestOptions: { properties: [...LOOKUP_OR_CREATE_PROPERTIES] },
   inputFields: [
-    {
-      typeDefinition: {
-        name: 'channel',
-        type: 'enumeration',
-        fieldType: 'select',
-        options: SYNCED_CHANNELS.map((channel) => option(channel, CHANNEL_LABELS[channel])),
-      },
-      supportedValueTypes: ['STATIC_VALUE'],
-      isRequired: true,
-    },
+    channelInputField(SYNCED_CHANNELS),
     {
       typeDefinition: {
         name: 'status',
@@ -120,8 +111,7 @@ export const setChannelConsent: WorkflowAction = {
         contactId: contact.id,
       };
     } catch (error) {
-      if (isConsentryError(error)) return { answer: failContinue(`${error.code}: ${error.message}`), contactId: null };
-      throw error;
+      return failContinueOrThrow(error);
     }
   },
 };

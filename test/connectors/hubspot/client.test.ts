@@ -1,12 +1,12 @@
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConsentryError } from '../../../src/core/errors.js';
 import { FakeClock } from '../../../src/ports/clock.js';
 import { createHubSpotClient } from '../../../connectors/hubspot/client.js';
 import { HubSpotApiError, HubSpotResponseError } from '../../../connectors/hubspot/errors.js';
 import { propertyDefinitions } from '../../../connectors/hubspot/properties.js';
 import { PortalRateLimiter } from '../../../connectors/hubspot/rate-limiter.js';
+import { batchResponse, contactObject, HUBSPOT_API as API, jsonBody, RATE_HEADERS, useHubSpotMsw, type JsonObject } from './msw.js';
 
 /**
  * Handlers follow HubSpot's documented request and response shapes:
@@ -16,48 +16,10 @@ import { PortalRateLimiter } from '../../../connectors/hubspot/rate-limiter.js';
  * https://developers.hubspot.com/docs/api-reference/legacy/automation/workflow-actions/callbacks/complete-callback,
  * https://developers.hubspot.com/docs/api/usage-details (429 body and headers).
  */
-const API = 'https://api.hubapi.com';
 const TOKEN = 'pat-na1-00000000-0000-0000-0000-000000000000';
-const server = setupServer();
-
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
-
-const RATE_HEADERS = {
-  'X-HubSpot-RateLimit-Max': '100',
-  'X-HubSpot-RateLimit-Remaining': '99',
-  'X-HubSpot-RateLimit-Interval-Milliseconds': '10000',
-};
-
-function contactObject(id: string, properties: Record<string, string | null>) {
-  return {
-    id,
-    properties: { hs_object_id: id, createdate: '2026-01-05T09:00:00.000Z', lastmodifieddate: '2026-03-02T10:00:00.000Z', ...properties },
-    createdAt: '2026-01-05T09:00:00.000Z',
-    updatedAt: '2026-03-02T10:00:00.000Z',
-    archived: false,
-  };
-}
-
-function batchResponse(results: unknown[], errors?: unknown[]) {
-  return {
-    status: 'COMPLETE',
-    results,
-    ...(errors === undefined ? {} : { errors, numErrors: errors.length }),
-    startedAt: '2026-03-02T10:00:00.000Z',
-    completedAt: '2026-03-02T10:00:00.100Z',
-  };
-}
+const server = useHubSpotMsw();
 
 const client = () => createHubSpotClient({ accessToken: TOKEN });
-
-type JsonObject = Record<string, unknown>;
-async function jsonBody(request: Request): Promise<JsonObject> {
-  const body: unknown = await request.json();
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('expected a JSON object');
-  return Object.fromEntries(Object.entries(body));
-}
 
 describe('contacts', () => {
   it('updates a batch of 100 contacts', async () => {

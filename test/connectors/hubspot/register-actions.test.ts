@@ -1,30 +1,20 @@
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { actionDefinitions } from '../../../connectors/hubspot/actions/index.js';
 import { createHubSpotDeveloperClient } from '../../../connectors/hubspot/client.js';
 import { registerActions } from '../../../connectors/hubspot/register-actions.js';
 import { cli } from '../../cli/helpers.js';
+import { HUBSPOT_API as API, jsonBody, useHubSpotMsw } from './msw.js';
 
 /**
  * Definitions API of custom workflow actions (https://developers.hubspot.com/docs/api/automation/custom-workflow-actions):
  * GET/POST /automation/v4/actions/{appId}, PATCH /automation/v4/actions/{appId}/{definitionId},
  * authenticated by the developer account's key in `hapikey`.
  */
-const API = 'https://api.hubapi.com';
 const APP_ID = '1160452';
 const DEV_KEY = 'dev-key-for-tests';
 const PUBLIC_URL = 'https://consent.example.com';
-const server = setupServer();
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
-
-async function jsonBody(request: Request): Promise<Record<string, unknown>> {
-  const body: unknown = await request.json();
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('expected a JSON object');
-  return Object.fromEntries(Object.entries(body));
-}
+const server = useHubSpotMsw();
 
 interface Seen {
   created: Record<string, unknown>[];

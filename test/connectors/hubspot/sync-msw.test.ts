@@ -1,6 +1,5 @@
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { HubSpotConnections } from '../../../connectors/hubspot/connections.js';
 import { channelPropertyNames, propertyDefinitions, TAGS_PROPERTY } from '../../../connectors/hubspot/properties.js';
 import { hubSpotStateFor } from '../../../connectors/hubspot/state-sqlite.js';
@@ -9,6 +8,7 @@ import { createEngine, type Engine, type WorkspaceEngine } from '../../../src/en
 import { FakeClock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
+import { batchResponse, contactObject, HUBSPOT_API as API, jsonBody, RATE_HEADERS, useHubSpotMsw, type JsonObject } from './msw.js';
 
 /**
  * The sync through the real @hubspot/api-client against handlers that follow HubSpot's documented
@@ -19,41 +19,12 @@ import { createMemoryStore } from '../../../src/store/memory.js';
  * batch write, Marketing Hub Enterprise), https://developers.hubspot.com/docs/api/usage-details
  * (429 body and X-HubSpot-RateLimit-* headers), and the callback completion of custom actions.
  */
-const API = 'https://api.hubapi.com';
 const TOKEN = 'pat-na1-11111111-2222-3333-4444-555555555555';
-const server = setupServer();
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+const server = useHubSpotMsw();
 
-const RATE_HEADERS = {
-  'X-HubSpot-RateLimit-Max': '100',
-  'X-HubSpot-RateLimit-Remaining': '97',
-  'X-HubSpot-RateLimit-Interval-Milliseconds': '10000',
-};
 const sms = channelPropertyNames('sms');
 const actor = { kind: 'user' as const, id: 'user-ana' };
 
-type JsonObject = Record<string, unknown>;
-async function jsonBody(request: Request): Promise<JsonObject> {
-  const body: unknown = await request.json();
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('expected a JSON object');
-  return Object.fromEntries(Object.entries(body));
-}
-
-function contactObject(id: string, properties: Record<string, string | null>) {
-  return {
-    id,
-    properties: { hs_object_id: id, createdate: '2026-01-05T09:00:00.000Z', lastmodifieddate: '2026-03-02T10:00:00.000Z', ...properties },
-    createdAt: '2026-01-05T09:00:00.000Z',
-    updatedAt: '2026-03-02T10:00:00.000Z',
-    archived: false,
-  };
-}
-
-function batch(results: unknown[]) {
-  return { status: 'COMPLETE', results, startedAt: '2026-03-02T10:00:00.000Z', completedAt: '2026-03-02T10:00:00.100Z' };
-}
 
 function propertyList(tagOptions: { label: string; value: string }[] = []) {
   return {
@@ -120,7 +91,7 @@ describe('HubSpot sync through @hubspot/api-client (msw)', () => {
         seen.auth = request.headers.get('authorization');
         const body = await jsonBody(request);
         seen.update = body;
-        return HttpResponse.json(batch([contactObject('1001', { [sms.status]: 'opted_out' })]), { headers: RATE_HEADERS });
+        return HttpResponse.json(batchResponse([contactObject('1001', { [sms.status]: 'opted_out' })]), { headers: RATE_HEADERS });
       }),
     );
     const summary = await sync.drain();
@@ -156,9 +127,9 @@ describe('HubSpot sync through @hubspot/api-client (msw)', () => {
       http.get(`${API}/crm/v3/properties/contacts`, () => HttpResponse.json(propertyList())),
       http.post(`${API}/crm/v3/objects/contacts/batch/read`, async ({ request }) => {
         read = await jsonBody(request);
-        return HttpResponse.json(batch([contactObject('2002', { email: 'ana.test@example.com' })]));
+        return HttpResponse.json(batchResponse([contactObject('2002', { email: 'ana.test@example.com' })]));
       }),
-      http.post(`${API}/crm/v3/objects/contacts/batch/update`, () => HttpResponse.json(batch([contactObject('2002', {})]))),
+      http.post(`${API}/crm/v3/objects/contacts/batch/update`, () => HttpResponse.json(batchResponse([contactObject('2002', {})]))),
     );
     await sync.drain();
     expect(read).toEqual({ inputs: [{ id: 'ana.test@example.com' }], idProperty: 'email', properties: ['email'], propertiesWithHistory: [] });
@@ -183,7 +154,7 @@ describe('HubSpot sync through @hubspot/api-client (msw)', () => {
     let v3: JsonObject | null = null;
     server.use(
       http.get(`${API}/crm/v3/properties/contacts`, () => HttpResponse.json(propertyList())),
-      http.post(`${API}/crm/v3/objects/contacts/batch/update`, () => HttpResponse.json(batch([contactObject('1001', {})]))),
+      http.post(`${API}/crm/v3/objects/contacts/batch/update`, () => HttpResponse.json(batchResponse([contactObject('1001', {})]))),
       http.post(`${API}/communication-preferences/v4/statuses/batch/write`, async ({ request }) => {
         v4 = await jsonBody(request);
         return HttpResponse.json(
@@ -236,7 +207,7 @@ describe('HubSpot sync through @hubspot/api-client (msw)', () => {
             { status: 429, headers: { ...RATE_HEADERS, 'X-HubSpot-RateLimit-Remaining': '0' } },
           );
         }
-        return HttpResponse.json(batch([contactObject('1001', {})]), { headers: RATE_HEADERS });
+        return HttpResponse.json(batchResponse([contactObject('1001', {})]), { headers: RATE_HEADERS });
       }),
     );
     const before = clock.now().getTime();

@@ -1,16 +1,9 @@
-import { createServer, type Server } from 'node:http';
 import { App } from '@slack/bolt';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import {
-  InMemoryAlertStore,
-  type SlackActionHandler,
-  type SlackActionResult,
-} from '../../../connectors/slack/actions-port.js';
-import { createSlackApp, type SlackApp } from '../../../connectors/slack/app.js';
-import { computeSlackSignature } from '../../../connectors/slack/verify.js';
+import { InMemoryAlertStore } from '../../../connectors/slack/actions-port.js';
+import { createSlackApp, type SlackApp, type SlackAppOptions } from '../../../connectors/slack/app.js';
 import { ConsentryError } from '../../../src/core/errors.js';
 import { FakeClock } from '../../../src/ports/clock.js';
 import {
@@ -22,64 +15,47 @@ import {
   PHONE,
   recordingLogger,
 } from './fixtures.js';
+import {
+  handlerMocks,
+  listenLocally,
+  signedPayload,
+  SLACK_API as API,
+  slackCallOf,
+  slackTimestamp,
+  useSlackMsw,
+  type HandlerMocks,
+  type LocalServer,
+  type SignedRequest,
+  type SlackCall,
+} from './harness.js';
 
 const SIGNING_SECRET = 'test-signing-secret';
 const BOT_TOKEN = 'xoxb-test-token';
-const API = 'https://slack.com/api';
 const CHANNEL = 'C0ALERTS01';
 const MESSAGE_TS = '1767261600.000100';
 const ALLOWED = 'UACTOR1';
 const STRANGER = 'UOTHER1';
 
-interface SlackCall {
-  method: string;
-  authorization: string | null;
-  form: URLSearchParams;
-}
-
 // msw listens before any App is built: WebClient captures `fetch` when it is constructed (DESIGN §6).
-const unhandled: string[] = [];
-const mswServer = setupServer();
-beforeAll(() =>
-  mswServer.listen({
-    onUnhandledRequest: (request, print) => {
-      if (new URL(request.url).hostname === '127.0.0.1') return;
-      unhandled.push(`${request.method} ${request.url}`);
-      print.error();
-    },
-  }),
-);
-afterAll(() => mswServer.close());
+const mswServer = useSlackMsw({ passLoopback: true });
 
 let calls: SlackCall[] = [];
 function slackApi(...methods: string[]) {
   return methods.map((method) =>
     http.post(`${API}/${method}`, async ({ request }) => {
-      calls.push({ method, authorization: request.headers.get('authorization'), form: new URLSearchParams(await request.text()) });
+      calls.push(await slackCallOf(method, request));
       return HttpResponse.json({ ok: true, channel: CHANNEL, ts: MESSAGE_TS });
     }),
   );
 }
 const callsTo = (method: string) => calls.filter((call) => call.method === method);
 
-type HandlerMocks = { [K in keyof SlackActionHandler]: ReturnType<typeof vi.fn<SlackActionHandler[K]>> };
-
-function handlerMocks(): HandlerMocks {
-  const done = async (): Promise<SlackActionResult> => ({ outcome: 'done' });
-  return {
-    resendConsentRequest: vi.fn<SlackActionHandler['resendConsentRequest']>(done),
-    recordConsentManually: vi.fn<SlackActionHandler['recordConsentManually']>(done),
-    applyOptOut: vi.fn<SlackActionHandler['applyOptOut']>(done),
-    dismissOptOut: vi.fn<SlackActionHandler['dismissOptOut']>(done),
-  };
-}
-
 let clock: FakeClock;
 let alerts: InMemoryAlertStore;
 let handler: HandlerMocks;
 let logger: ReturnType<typeof recordingLogger>;
 let slack: SlackApp;
-let server: Server;
+let server: LocalServer;
 let baseUrl: string;
 
 beforeEach(async () => {
@@ -91,7 +67,21 @@ beforeEach(async () => {
   await alerts.create(newAlert('al_or1', optoutReviewEvent()));
   handler = handlerMocks();
   logger = recordingLogger();
-  slack = createSlackApp({
+  slack = createSlackApp(appOptions());
+  server = await listenLocally(slack.requestListener);
+  baseUrl = server.url;
+});
+
+afterEach(async () => {
+  await slack.drain();
+  // The only error a test provokes on purpose is a failing action; anything else is a bug.
+  expect(logger.lines.filter((line) => line.startsWith('error') && !line.startsWith('error Slack action '))).toEqual([]);
+  await server.close();
+});
+
+/** The app of `beforeEach`: bot ids known, one allowed user. */
+function appOptions(overrides: Partial<SlackAppOptions> = {}): SlackAppOptions {
+  return {
     workspaceId: 'ws_1',
     botToken: BOT_TOKEN,
     signingSecret: SIGNING_SECRET,
@@ -102,49 +92,31 @@ beforeEach(async () => {
     alerts,
     clock,
     logger,
-  });
-  server = createServer(slack.requestListener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  baseUrl = `http://127.0.0.1:${portOf(server)}`;
-});
-
-afterEach(async () => {
-  await slack.drain();
-  // The only error a test provokes on purpose is a failing action; anything else is a bug.
-  expect(logger.lines.filter((line) => line.startsWith('error') && !line.startsWith('error Slack action '))).toEqual([]);
-  await new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
-  mswServer.resetHandlers();
-  expect(unhandled.splice(0)).toEqual([]);
-});
-
-function portOf(listening: Server): number {
-  const address = listening.address();
-  if (address === null || typeof address === 'string') throw new Error('server is not listening on a port');
-  return address.port;
-}
-
-function nowSeconds(offsetSeconds = 0): string {
-  return String(Math.floor(clock.now().getTime() / 1000) + offsetSeconds);
-}
-
-interface Signed {
-  body: string;
-  headers: Record<string, string>;
-}
-
-function sign(payload: unknown, timestamp = nowSeconds(), secret = SIGNING_SECRET): Signed {
-  const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
-  return {
-    body,
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      'x-slack-request-timestamp': timestamp,
-      'x-slack-signature': computeSlackSignature(secret, timestamp, body),
-    },
+    ...overrides,
   };
 }
 
-async function post(request: Signed, path = '/slack/events'): Promise<Response> {
+/** Records every auth.test call, the one Bolt makes at start-up when it does not know the bot ids. */
+function recordAuthTests(): string[] {
+  const authTests: string[] = [];
+  mswServer.use(
+    http.post(`${API}/auth.test`, ({ request }) => {
+      authTests.push(request.url);
+      return HttpResponse.json({ ok: true, user_id: 'U0BOT', bot_id: 'B0BOT' });
+    }),
+  );
+  return authTests;
+}
+
+function nowSeconds(offsetSeconds = 0): string {
+  return slackTimestamp(clock, offsetSeconds);
+}
+
+function sign(payload: unknown, timestamp = nowSeconds(), secret = SIGNING_SECRET): SignedRequest {
+  return signedPayload(payload, secret, timestamp);
+}
+
+async function post(request: SignedRequest, path = '/slack/events'): Promise<Response> {
   const response = await fetch(`${baseUrl}${path}`, { method: 'POST', headers: request.headers, body: request.body });
   await slack.drain();
   return response;
@@ -218,25 +190,8 @@ function updatedBlocks(index = 0): z.infer<typeof BlocksSchema> {
 
 describe('createSlackApp start-up', () => {
   it('makes no network call when botId and botUserId are given', async () => {
-    const authTests: string[] = [];
-    mswServer.use(
-      http.post(`${API}/auth.test`, ({ request }) => {
-        authTests.push(request.url);
-        return HttpResponse.json({ ok: true, user_id: 'U0BOT', bot_id: 'B0BOT' });
-      }),
-    );
-    const quiet = createSlackApp({
-      workspaceId: 'ws_1',
-      botToken: BOT_TOKEN,
-      signingSecret: SIGNING_SECRET,
-      botId: 'B0BOT',
-      botUserId: 'U0BOT',
-      allowedUserIds: [],
-      handler,
-      alerts,
-      clock,
-      logger: recordingLogger(),
-    });
+    const authTests = recordAuthTests();
+    const quiet = createSlackApp(appOptions({ allowedUserIds: [], logger: recordingLogger() }));
     await new Promise((resolve) => setImmediate(resolve));
     expect(quiet.endpoint).toBe('/slack/events');
     expect(authTests).toEqual([]);
@@ -250,37 +205,19 @@ describe('createSlackApp start-up', () => {
 
 describe('createSlackApp without bot ids', () => {
   it('makes no auth.test call, neither when built nor when a click arrives', async () => {
-    const authTests: string[] = [];
-    mswServer.use(
-      http.post(`${API}/auth.test`, ({ request }) => {
-        authTests.push(request.url);
-        return HttpResponse.json({ ok: true, user_id: 'U0BOT', bot_id: 'B0BOT' });
-      }),
-    );
-    const unknownIds = createSlackApp({
-      workspaceId: 'ws_1',
-      botToken: BOT_TOKEN,
-      signingSecret: SIGNING_SECRET,
-      botId: null,
-      botUserId: null,
-      allowedUserIds: [ALLOWED],
-      handler,
-      alerts,
-      clock,
-      logger,
-    });
-    const local = createServer(unknownIds.requestListener);
-    await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+    const authTests = recordAuthTests();
+    const unknownIds = createSlackApp(appOptions({ botId: null, botUserId: null }));
+    const local = await listenLocally(unknownIds.requestListener);
     try {
       const request = sign(click('resend_consent_request', 'al_cf1'));
-      const response = await fetch(`http://127.0.0.1:${portOf(local)}/slack/events`, { method: 'POST', headers: request.headers, body: request.body });
+      const response = await fetch(`${local.url}/slack/events`, { method: 'POST', headers: request.headers, body: request.body });
       expect(response.status).toBe(200);
       await unknownIds.drain();
       expect(handler.resendConsentRequest).toHaveBeenCalledTimes(1);
       expect(callsTo('chat.update')[0]?.authorization).toBe(`Bearer ${BOT_TOKEN}`);
       expect(authTests).toEqual([]);
     } finally {
-      await new Promise<void>((resolve) => local.close(() => resolve()));
+      await local.close();
     }
   });
 });
@@ -334,54 +271,38 @@ describe('request verification', () => {
   });
 
   it('refuses oversized bodies before verifying them', async () => {
-    const small = createSlackApp({
-      workspaceId: 'ws_1',
-      botToken: BOT_TOKEN,
-      signingSecret: SIGNING_SECRET,
-      botId: 'B0BOT',
-      botUserId: 'U0BOT',
-      allowedUserIds: [ALLOWED],
-      handler,
-      alerts,
-      clock,
-      logger,
-      bodyLimitBytes: 1000,
-    });
-    const smallServer = createServer(small.requestListener);
-    await new Promise<void>((resolve) => smallServer.listen(0, '127.0.0.1', resolve));
+    const small = createSlackApp(appOptions({ bodyLimitBytes: 1000 }));
+    const smallServer = await listenLocally(small.requestListener);
     try {
       const request = sign({ ...click('resend_consent_request', 'al_cf1'), filler: 'x'.repeat(1000) });
-      const port = portOf(smallServer);
-      const response = await fetch(`http://127.0.0.1:${port}/slack/events`, { method: 'POST', headers: request.headers, body: request.body });
+      const response = await fetch(`${smallServer.url}/slack/events`, { method: 'POST', headers: request.headers, body: request.body });
       expect(response.status).toBe(413);
       await small.drain();
       expect(handler.resendConsentRequest).not.toHaveBeenCalled();
     } finally {
-      await new Promise<void>((resolve) => smallServer.close(() => resolve()));
+      await smallServer.close();
     }
   });
 
   it('accepts a body already read by the hosting framework', async () => {
-    const hosted = createServer((req, res) => {
+    const hosted = await listenLocally((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         void slack.handleRequest(req, res, Buffer.concat(chunks));
       });
     });
-    await new Promise<void>((resolve) => hosted.listen(0, '127.0.0.1', resolve));
     try {
-      const port = portOf(hosted);
       const request = sign(click('resend_consent_request', 'al_cf1'));
-      const response = await fetch(`http://127.0.0.1:${port}/slack/events`, { method: 'POST', headers: request.headers, body: request.body });
+      const response = await fetch(`${hosted.url}/slack/events`, { method: 'POST', headers: request.headers, body: request.body });
       expect(response.status).toBe(200);
       await slack.drain();
       expect(handler.resendConsentRequest).toHaveBeenCalledTimes(1);
       const forged = sign(click('resend_consent_request', 'al_cf1'), nowSeconds(1), 'not-the-secret');
-      const refused = await fetch(`http://127.0.0.1:${port}/slack/events`, { method: 'POST', headers: forged.headers, body: forged.body });
+      const refused = await fetch(`${hosted.url}/slack/events`, { method: 'POST', headers: forged.headers, body: forged.body });
       expect(refused.status).toBe(401);
     } finally {
-      await new Promise<void>((resolve) => hosted.close(() => resolve()));
+      await hosted.close();
     }
   });
 });

@@ -2,25 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { slackAppManifest } from '../../../connectors/slack/manifest.js';
 import { createEngine } from '../../../src/engine.js';
 import { createSqliteStore } from '../../../src/store/sqlite.js';
 import { cli } from '../../cli/helpers.js';
+import { SLACK_API as API, useSlackMsw } from './harness.js';
 
-const API = 'https://slack.com/api';
-const unhandled: string[] = [];
-const msw = setupServer();
-beforeAll(() =>
-  msw.listen({
-    onUnhandledRequest: (request, print) => {
-      unhandled.push(`${request.method} ${request.url}`);
-      print.error();
-    },
-  }),
-);
-afterAll(() => msw.close());
+const msw = useSlackMsw({ passLoopback: false });
 
 let dir: string;
 let seen: { method: string; authorization: string | null; channel: string | null }[];
@@ -30,9 +19,7 @@ beforeEach(() => {
   seen = [];
 });
 afterEach(() => {
-  msw.resetHandlers();
   fs.rmSync(dir, { recursive: true, force: true });
-  expect(unhandled.splice(0)).toEqual([]);
 });
 
 function slackAnswers(options: { auth?: Record<string, unknown>; member?: boolean } = {}) {

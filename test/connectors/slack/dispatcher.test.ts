@@ -1,6 +1,5 @@
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { MemorySlackAlertStore, SLACK_CURSOR_KEY, type SlackAlertStore } from '../../../connectors/slack/alert-store.js';
 import { SlackAlertDispatcher, type SlackDispatcherOptions } from '../../../connectors/slack/dispatcher.js';
@@ -11,30 +10,14 @@ import { FakeClock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import { allTexts, ESCAPED_HOSTILE_NAME, HOSTILE_NAME, unsafeTokens } from './fixtures.js';
+import { SLACK_API as API, slackCallOf, useSlackMsw, type SlackCall } from './harness.js';
 
-const API = 'https://slack.com/api';
 const TOKEN = 'xoxb-dispatcher-token';
 const CHANNEL = 'C0ALERTS01';
 const T0 = '2026-01-01T10:00:00.000Z';
 
-interface SlackCall {
-  method: string;
-  authorization: string | null;
-  form: URLSearchParams;
-}
-
 // Listening before any Web API client is built (the dispatcher builds them on its first pass).
-const unhandled: string[] = [];
-const msw = setupServer();
-beforeAll(() =>
-  msw.listen({
-    onUnhandledRequest: (request, print) => {
-      unhandled.push(`${request.method} ${request.url}`);
-      print.error();
-    },
-  }),
-);
-afterAll(() => msw.close());
+const msw = useSlackMsw({ passLoopback: false });
 
 let calls: SlackCall[] = [];
 /** Answers queued per method; when none is queued, Slack accepts. */
@@ -44,12 +27,12 @@ let nextTs = 1;
 function slackApi() {
   return ['chat.postMessage', 'chat.update'].map((method) =>
     http.post(`${API}/${method}`, async ({ request }) => {
-      const form = new URLSearchParams(await request.text());
-      calls.push({ method, authorization: request.headers.get('authorization'), form });
+      const call = await slackCallOf(method, request);
+      calls.push(call);
       const answer = scripted[method]?.shift();
       if (answer) return answer();
-      const ts = method === 'chat.update' ? (form.get('ts') ?? '') : `1767261600.${String(nextTs++).padStart(6, '0')}`;
-      return HttpResponse.json({ ok: true, channel: form.get('channel'), ts });
+      const ts = method === 'chat.update' ? (call.form.get('ts') ?? '') : `1767261600.${String(nextTs++).padStart(6, '0')}`;
+      return HttpResponse.json({ ok: true, channel: call.form.get('channel'), ts });
     }),
   );
 }
@@ -72,9 +55,7 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  msw.resetHandlers();
   await store.close();
-  expect(unhandled.splice(0)).toEqual([]);
 });
 
 const slackSettings = (overrides: Record<string, unknown> = {}) => ({

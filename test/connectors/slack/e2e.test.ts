@@ -2,14 +2,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { computeSlackSignature } from '../../../connectors/slack/verify.js';
 import { FakeClock } from '../../../src/ports/clock.js';
 import { startServer, type RunningServer } from '../../../src/server/index.js';
 import { createSqliteStore, type SqliteStore } from '../../../src/store/sqlite.js';
 import { ESCAPED_HOSTILE_NAME, HOSTILE_NAME } from './fixtures.js';
+import { signedPayload, SLACK_API as API, slackCallOf, slackTimestamp, useSlackMsw, type SignedRequest, type SlackCall } from './harness.js';
 
 /**
  * The whole connector in the real server: a contact's consent request times out on the fake
@@ -17,7 +16,6 @@ import { ESCAPED_HOSTILE_NAME, HOSTILE_NAME } from './fixtures.js';
  * /slack/events on 127.0.0.1 and act through the engine.
  */
 
-const API = 'https://slack.com/api';
 const SIGNING_SECRET = 'e2e-signing-secret';
 const BOT_TOKEN = 'xoxb-e2e-token';
 const CHANNEL = 'C0ALERTS01';
@@ -25,35 +23,19 @@ const ALLOWED = 'UACTOR1';
 const STRANGER = 'UOTHER1';
 const FIVE_MINUTES = 5 * 60 * 1000;
 
-interface SlackCall {
-  method: string;
-  form: URLSearchParams;
-}
-
 // Listening before the server (and so any Slack client) exists; anything but 127.0.0.1 fails the test.
-const unhandled: string[] = [];
-const msw = setupServer();
-beforeAll(() =>
-  msw.listen({
-    onUnhandledRequest: (request, print) => {
-      if (new URL(request.url).hostname === '127.0.0.1') return;
-      unhandled.push(`${request.method} ${request.url}`);
-      print.error();
-    },
-  }),
-);
-afterAll(() => msw.close());
+const msw = useSlackMsw({ passLoopback: true });
 
 let calls: SlackCall[] = [];
 let nextTs = 1;
 function slackApi() {
   return ['chat.postMessage', 'chat.update', 'chat.postEphemeral', 'views.open'].map((method) =>
     http.post(`${API}/${method}`, async ({ request }) => {
-      expect(request.headers.get('authorization')).toBe(`Bearer ${BOT_TOKEN}`);
-      const form = new URLSearchParams(await request.text());
-      calls.push({ method, form });
-      const ts = method === 'chat.postMessage' ? `1772355600.${String(nextTs++).padStart(6, '0')}` : (form.get('ts') ?? '1.1');
-      return HttpResponse.json({ ok: true, channel: form.get('channel') ?? CHANNEL, ts });
+      const call = await slackCallOf(method, request);
+      expect(call.authorization).toBe(`Bearer ${BOT_TOKEN}`);
+      calls.push(call);
+      const ts = method === 'chat.postMessage' ? `1772355600.${String(nextTs++).padStart(6, '0')}` : (call.form.get('ts') ?? '1.1');
+      return HttpResponse.json({ ok: true, channel: call.form.get('channel') ?? CHANNEL, ts });
     }),
   );
 }
@@ -102,8 +84,6 @@ afterEach(async () => {
   await server.close();
   await store.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  msw.resetHandlers();
-  expect(unhandled.splice(0)).toEqual([]);
 });
 
 const BlocksSchema = z.array(
@@ -130,25 +110,11 @@ async function waitForCalls(method: string, count: number): Promise<SlackCall[]>
   return callsTo(method);
 }
 
-interface Signed {
-  body: string;
-  headers: Record<string, string>;
+function sign(payload: unknown, secret = SIGNING_SECRET): SignedRequest {
+  return signedPayload(payload, secret, slackTimestamp(clock));
 }
 
-function sign(payload: unknown, secret = SIGNING_SECRET): Signed {
-  const timestamp = String(Math.floor(clock.now().getTime() / 1000));
-  const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
-  return {
-    body,
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      'x-slack-request-timestamp': timestamp,
-      'x-slack-signature': computeSlackSignature(secret, timestamp, body),
-    },
-  };
-}
-
-function post(request: Signed): Promise<Response> {
+function post(request: SignedRequest): Promise<Response> {
   return fetch(`${server.url}/slack/events`, { method: 'POST', headers: request.headers, body: request.body });
 }
 

@@ -1,61 +1,40 @@
-import { createServer, type Server } from 'node:http';
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { SlackActionHandler, SlackActionResult } from '../../../connectors/slack/actions-port.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemorySlackAlertStore } from '../../../connectors/slack/alert-store.js';
 import type { SlackEnv } from '../../../connectors/slack/config.js';
 import { alertIdOfPayload, createSlackReceiver, type SlackReceiver } from '../../../connectors/slack/receiver.js';
-import { computeSlackSignature } from '../../../connectors/slack/verify.js';
 import { createEngine, type Engine } from '../../../src/engine.js';
 import { FakeClock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import { consentFailedEvent, newAlert, recordingLogger } from './fixtures.js';
+import {
+  handlerMocks,
+  listenLocally,
+  signedPayload,
+  SLACK_API as API,
+  slackCallOf,
+  slackTimestamp,
+  useSlackMsw,
+  type HandlerMocks,
+  type LocalServer,
+  type SlackCall,
+} from './harness.js';
 
-const API = 'https://slack.com/api';
 const MESSAGE_TS = '1767261600.000100';
 
-interface SlackCall {
-  method: string;
-  authorization: string | null;
-  form: URLSearchParams;
-}
-
-const unhandled: string[] = [];
-const msw = setupServer();
-beforeAll(() =>
-  msw.listen({
-    onUnhandledRequest: (request, print) => {
-      if (new URL(request.url).hostname === '127.0.0.1') return;
-      unhandled.push(`${request.method} ${request.url}`);
-      print.error();
-    },
-  }),
-);
-afterAll(() => msw.close());
+const msw = useSlackMsw({ passLoopback: true });
 
 let calls: SlackCall[] = [];
 function slackApi() {
   return ['chat.update', 'chat.postEphemeral', 'views.open', 'auth.test'].map((method) =>
     http.post(`${API}/${method}`, async ({ request }) => {
-      calls.push({ method, authorization: request.headers.get('authorization'), form: new URLSearchParams(await request.text()) });
+      calls.push(await slackCallOf(method, request));
       return HttpResponse.json({ ok: true, channel: 'C0ALERTS01', ts: MESSAGE_TS, user_id: 'U0BOT', bot_id: 'B0BOT' });
     }),
   );
 }
 const callsTo = (method: string) => calls.filter((call) => call.method === method);
-
-type HandlerMocks = { [K in keyof SlackActionHandler]: ReturnType<typeof vi.fn<SlackActionHandler[K]>> };
-function handlerMocks(): HandlerMocks {
-  const done = async (): Promise<SlackActionResult> => ({ outcome: 'done' });
-  return {
-    resendConsentRequest: vi.fn<SlackActionHandler['resendConsentRequest']>(done),
-    recordConsentManually: vi.fn<SlackActionHandler['recordConsentManually']>(done),
-    applyOptOut: vi.fn<SlackActionHandler['applyOptOut']>(done),
-    dismissOptOut: vi.fn<SlackActionHandler['dismissOptOut']>(done),
-  };
-}
 
 let clock: FakeClock;
 let store: Store;
@@ -63,7 +42,8 @@ let engine: Engine;
 let alerts: MemorySlackAlertStore;
 let handler: HandlerMocks;
 let receiver: SlackReceiver;
-let server: Server;
+/** Only the tests that serve requests start one. */
+let server: LocalServer | undefined;
 let baseUrl: string;
 
 function slack(secret: string, overrides: Record<string, unknown> = {}) {
@@ -80,16 +60,13 @@ function slack(secret: string, overrides: Record<string, unknown> = {}) {
 
 async function listen(env: SlackEnv = {}): Promise<void> {
   receiver = createSlackReceiver({ engine, alerts, clock, env, logger: recordingLogger(), handler });
-  server = createServer((req, res) => {
+  server = await listenLocally((req, res) => {
     receiver.handleRequest(req, res).catch(() => {
       res.writeHead(500);
       res.end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('not listening');
-  baseUrl = `http://127.0.0.1:${address.port}`;
+  baseUrl = server.url;
 }
 
 beforeEach(() => {
@@ -104,10 +81,9 @@ beforeEach(() => {
 
 afterEach(async () => {
   await receiver.drain();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await server?.close();
+  server = undefined;
   await store.close();
-  msw.resetHandlers();
-  expect(unhandled.splice(0)).toEqual([]);
 });
 
 function click(alertId: string, userId = 'UACTOR1') {
@@ -122,17 +98,8 @@ function click(alertId: string, userId = 'UACTOR1') {
 }
 
 async function post(payload: unknown, secret: string, offsetSeconds = 0): Promise<Response> {
-  const timestamp = String(Math.floor(clock.now().getTime() / 1000) + offsetSeconds);
-  const body = `payload=${encodeURIComponent(JSON.stringify(payload))}`;
-  const response = await fetch(`${baseUrl}/slack/events`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/x-www-form-urlencoded',
-      'x-slack-request-timestamp': timestamp,
-      'x-slack-signature': computeSlackSignature(secret, timestamp, body),
-    },
-    body,
-  });
+  const { headers, body } = signedPayload(payload, secret, slackTimestamp(clock, offsetSeconds));
+  const response = await fetch(`${baseUrl}/slack/events`, { method: 'POST', headers, body });
   await receiver.drain();
   return response;
 }
@@ -200,9 +167,7 @@ describe('createSlackReceiver: one request URL for every workspace', () => {
     const ws = await engine.createWorkspace({ name: 'Acme', settings: { slack: slack('secret-a', { allowedUserIds: [] }) } });
     await alertIn(ws.id, 'al_1', 'ev_1');
     await listen();
-    const timestamp = String(Math.floor(clock.now().getTime() / 1000));
-    const body = `payload=${encodeURIComponent(JSON.stringify(click('al_1')))}`;
-    const signed = { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': timestamp, 'x-slack-signature': computeSlackSignature('secret-a', timestamp, body) };
+    const { headers: signed, body } = signedPayload(click('al_1'), 'secret-a', slackTimestamp(clock));
 
     expect((await fetch(`${baseUrl}/slack/events`, { method: 'POST', headers: signed, body })).status).toBe(200);
     await receiver.drain();

@@ -1,26 +1,11 @@
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkSlackSetup, createSlackWebClient, slackMessenger } from '../../../connectors/slack/web.js';
 import { consentFailedMessage } from '../../../connectors/slack/blocks/consent-failed.js';
 import { consentFailedEvent, recordingLogger } from './fixtures.js';
+import { SLACK_API as API, useSlackMsw } from './harness.js';
 
-const API = 'https://slack.com/api';
-const unhandled: string[] = [];
-const server = setupServer();
-
-beforeAll(() =>
-  server.listen({
-    onUnhandledRequest: (request) => {
-      unhandled.push(`${request.method} ${request.url}`);
-    },
-  }),
-);
-afterEach(() => {
-  server.resetHandlers();
-  expect(unhandled.splice(0)).toEqual([]);
-});
-afterAll(() => server.close());
+const server = useSlackMsw({ passLoopback: false });
 
 const client = () => createSlackWebClient({ token: 'xoxb-test-token', logger: recordingLogger() });
 

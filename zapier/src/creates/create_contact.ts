@@ -1,7 +1,7 @@
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactWithConsentsItem, createContact } from '../contacts.js';
-import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, textList } from '../inputs.js';
+import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, requireEmailOrPhone, textList } from '../inputs.js';
 
 const InputSchema = zod
   .object({
@@ -10,11 +10,7 @@ const InputSchema = zod
     phone: optionalText(40),
     tags: textList(100),
   })
-  .superRefine((input, ctx) => {
-    if (input.email === undefined && input.phone === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['email'], message: 'give an email or a phone number' });
-    }
-  }, EVEN_WITH_FIELD_ERRORS);
+  .superRefine(requireEmailOrPhone, EVEN_WITH_FIELD_ERRORS);
 
 /**
  * Also the create half of "Find or Create Contact", so it answers in the search's shape: a new

@@ -1,23 +1,10 @@
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
-import { z as zod } from 'zod';
 import { apiPath, callApi, ContactSchema } from '../api.js';
 import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactItem, resolveContact } from '../contacts.js';
-import {
-  contactFields,
-  contactNameField,
-  contactSelectorShape,
-  EVEN_WITH_FIELD_ERRORS,
-  parseInputData,
-  requireContact,
-  requiredText,
-} from '../inputs.js';
-
-const InputSchema = zod
-  .object({ ...contactSelectorShape, tag: requiredText(100) })
-  .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
+import { contactFields, contactNameField, ContactTagInputSchema, parseInputData } from '../inputs.js';
 
 const perform = async (z: ZObject, bundle: Bundle) => {
-  const input = parseInputData(z, InputSchema, bundle.inputData);
+  const input = parseInputData(z, ContactTagInputSchema, bundle.inputData);
   const contact = await resolveContact(z, bundle, input, { createIfMissing: true });
   const tagged = await callApi(z, bundle, {
     method: 'POST',

@@ -1,15 +1,11 @@
 import type { Bundle, Search, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, consentsOf, contactWithConsentsItem, findContact } from '../contacts.js';
-import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData } from '../inputs.js';
+import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, requireEmailOrPhone } from '../inputs.js';
 
 const InputSchema = zod
   .object({ email: optionalText(254), phone: optionalText(40) })
-  .superRefine((input, ctx) => {
-    if (input.email === undefined && input.phone === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['email'], message: 'give an email or a phone number' });
-    }
-  }, EVEN_WITH_FIELD_ERRORS);
+  .superRefine(requireEmailOrPhone, EVEN_WITH_FIELD_ERRORS);
 
 /** A Zapier search answers an array: empty means "not found" and lets a Find-or-Create step create. */
 const perform = async (z: ZObject, bundle: Bundle) => {

@@ -1,0 +1,57 @@
+import { existsSync } from 'node:fs';
+import { ConfigError, loadConfig, type Config } from '../config.js';
+import type { Workspace } from '../core/settings.js';
+import type { StoreTx } from '../ports/store.js';
+import { createSqliteStore } from '../store/sqlite.js';
+import { databasePath, type DatabaseOptions } from './database.js';
+import type { CliIo } from './io.js';
+import { CliFailure } from './io.js';
+
+/** The environment as the server reads it; a bad variable ends the command with its name. */
+export function environmentConfig(io: CliIo): Config {
+  try {
+    return loadConfig(io.env);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliFailure(`invalid configuration\n${error.message}`);
+    throw error;
+  }
+}
+
+export interface ExistingWorkspace {
+  workspace: Workspace;
+  /** The first workspace: the one the connector variables of the environment configure. */
+  isDefault: boolean;
+}
+
+/**
+ * Reads the workspace `--workspace` names (the first one when none is named) and what `read`
+ * takes from it, in one transaction. The database is opened only when it exists: a connector's
+ * set-up command must not create one. `null` when there is no database or no workspace, unless
+ * one was named: then that is the command's failure.
+ */
+export async function readExistingWorkspace<T>(
+  options: DatabaseOptions,
+  io: CliIo,
+  read: (tx: StoreTx, found: ExistingWorkspace) => T | Promise<T>,
+): Promise<T | null> {
+  const path = databasePath(options, io);
+  if (!existsSync(path)) {
+    if (options.workspace) throw new CliFailure(`No database at ${path}, so no workspace "${options.workspace}"`);
+    return null;
+  }
+  const store = createSqliteStore({ path });
+  try {
+    return await store.transaction(async (tx) => {
+      const workspaces = await tx.listWorkspaces();
+      const index = options.workspace ? workspaces.findIndex((w) => w.id === options.workspace || w.name === options.workspace) : 0;
+      const workspace = workspaces[index];
+      if (!workspace) {
+        if (options.workspace) throw new CliFailure(`No workspace "${options.workspace}" in ${path}`);
+        return null;
+      }
+      return read(tx, { workspace, isDefault: index === 0 });
+    });
+  } finally {
+    await store.close();
+  }
+}
