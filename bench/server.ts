@@ -21,8 +21,9 @@ import { envNumber, fmt, median } from './stats.js';
  * share their event loop. Also: how long `consentry serve` takes from spawn to a healthy /health.
  *
  * Environment: BENCH_SERVER_RUNS (3), BENCH_SERVER_DURATION seconds per run (5),
- * BENCH_SERVER_CONNECTIONS (10), BENCH_SERVER_READY_RUNS (3), and BENCH_SERVER_WORKERS=off to
- * leave out the background workers (hook dispatcher, timer scheduler) that `npm start` runs.
+ * BENCH_SERVER_CONNECTIONS (10), BENCH_SERVER_READY_RUNS (3), BENCH_SERVER_WORKERS=off to
+ * leave out the background workers (hook dispatcher, timer scheduler) that `npm start` runs, and
+ * BENCH_SERVER_GROUP_COMMIT=off to commit every transaction alone.
  */
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -31,10 +32,12 @@ const CONTACTS = 5_000;
 
 const TargetSchema = z.object({ consentry: z.string(), hello: z.string(), key: z.string(), workspaceId: z.string() });
 type Target = z.infer<typeof TargetSchema>;
+/** What the target reports as it stops: how many COMMITs carried how many transactions. */
+const CommitsSchema = z.object({ commits: z.number(), transactions: z.number() });
 
 /** Child-process mode: both servers, on loopback, until SIGTERM. */
 async function runTarget(databasePath: string): Promise<void> {
-  const store = createSqliteStore({ path: databasePath });
+  const store = createSqliteStore({ path: databasePath, groupCommit: process.env.BENCH_SERVER_GROUP_COMMIT !== 'off' });
   const withoutWorkers = process.env.BENCH_SERVER_WORKERS === 'off';
   const consentry = await startServer({ store, host: '127.0.0.1', port: 0, ...(withoutWorkers ? { workers: () => [] } : {}) });
   const { workspaceId, key } = await consentry.createWorkspaceWithKey('Bench');
@@ -45,7 +48,9 @@ async function runTarget(databasePath: string): Promise<void> {
   await new Promise<void>((done) => process.once('SIGTERM', () => done()));
   await hello.close();
   await consentry.close();
+  const { commits, transactions } = store.commitStats();
   await store.close();
+  process.stdout.write(`${JSON.stringify({ commits, transactions })}\n`);
 }
 
 interface RunFigures {
@@ -153,18 +158,37 @@ function committedMessageIds(databasePath: string, workspaceId: string): Set<str
   }
 }
 
-async function startTarget(databasePath: string): Promise<{ child: ChildProcess; target: Target }> {
+interface RunningTarget {
+  child: ChildProcess;
+  target: Target;
+  /** Resolves once the target has exited, with the commit counts it printed last. */
+  finished: Promise<z.infer<typeof CommitsSchema> | undefined>;
+}
+
+async function startTarget(databasePath: string): Promise<RunningTarget> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/server.ts'), TARGET_FLAG], {
     cwd: ROOT,
     env: { ...process.env, BENCH_DATABASE_PATH: databasePath },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const lines = createInterface({ input: child.stdout ?? process.stdin });
-  for await (const line of lines) {
-    lines.close();
-    return { child, target: TargetSchema.parse(JSON.parse(line)) };
-  }
-  throw new Error('the bench target exited before it printed its URLs');
+  const printed: string[] = [];
+  let announce: (line: string) => void = () => undefined;
+  const first = new Promise<string>((resolve) => {
+    announce = resolve;
+  });
+  lines.on('line', (line) => {
+    printed.push(line);
+    if (printed.length === 1) announce(line);
+  });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  const finished = exited.then(() => {
+    const last = printed.length > 1 ? printed[printed.length - 1] : undefined;
+    return last === undefined ? undefined : CommitsSchema.parse(JSON.parse(last));
+  });
+  const line = await Promise.race([first, exited.then(() => undefined)]);
+  if (line === undefined) throw new Error('the bench target exited before it printed its URLs');
+  return { child, target: TargetSchema.parse(JSON.parse(line)), finished };
 }
 
 export async function main(): Promise<void> {
@@ -175,11 +199,11 @@ export async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'consentry-bench-server-'));
   const databasePath = join(dir, 'bench.db');
   try {
-    const { child, target } = await startTarget(databasePath);
-    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    const { child, target, finished } = await startTarget(databasePath);
     const hello: RunFigures[] = [];
     const messages: RunFigures[] = [];
     const state: { next: number; acknowledged: string[] } = { next: 0, acknowledged: [] };
+    let commits: z.infer<typeof CommitsSchema> | undefined;
     try {
       // Warm both up so neither pays for JIT compilation inside a measured run.
       await helloRun(target, 1, connections);
@@ -190,7 +214,7 @@ export async function main(): Promise<void> {
       }
     } finally {
       child.kill('SIGTERM');
-      await exited;
+      commits = await finished;
     }
 
     const committed = committedMessageIds(databasePath, target.workspaceId);
@@ -198,7 +222,8 @@ export async function main(): Promise<void> {
     const helloRps = median(hello.map((r) => r.requestsPerSecond));
     const messagesRps = median(messages.map((r) => r.requestsPerSecond));
     const workers = process.env.BENCH_SERVER_WORKERS === 'off' ? 'without background workers' : 'with the background workers';
-    console.log(`HTTP over loopback, ${workers}: ${runs} alternating runs × ${duration} s, ${connections} connections (medians)`);
+    const grouping = process.env.BENCH_SERVER_GROUP_COMMIT === 'off' ? 'every transaction committed alone' : 'group commit';
+    console.log(`HTTP over loopback, ${workers}, ${grouping}: ${runs} alternating runs × ${duration} s, ${connections} connections (medians)`);
     console.log(`  bare Fastify hello-world      ${fmt(helloRps)} req/s   p50 ${fmt(median(hello.map((r) => r.p50)), 1)} ms   p99 ${fmt(median(hello.map((r) => r.p99)), 1)} ms`);
     console.log(`  POST /v1/messages (STOP/START) ${fmt(messagesRps)} req/s   p50 ${fmt(median(messages.map((r) => r.p50)), 1)} ms   p99 ${fmt(median(messages.map((r) => r.p99)), 1)} ms`);
     console.log(`  ratio messages / hello-world   ${fmt(messagesRps / helloRps, 2)} (target ≥ 0.25)`);
@@ -208,6 +233,9 @@ export async function main(): Promise<void> {
       `  2xx messages ${state.acknowledged.length}, committed ${committed.size}, acknowledged but not committed ${lost.length}` +
         (committed.size > state.acknowledged.length ? ` (${committed.size - state.acknowledged.length} committed while the run was cut off, unanswered)` : ''),
     );
+    if (commits) {
+      console.log(`  transactions ${fmt(commits.transactions)} in ${fmt(commits.commits)} COMMITs (${fmt(commits.transactions / Math.max(1, commits.commits), 1)} per COMMIT; the API key lookups that reached the store and the workers' transactions included)`);
+    }
     if (lost.length > 0) process.exitCode = 1;
 
     const ready: number[] = [];

@@ -12,7 +12,7 @@ import type { Clock } from './ports/clock.js';
 import { systemClock } from './ports/clock.js';
 import type { IdGenerator } from './ports/ids.js';
 import { ulidGenerator } from './ports/ids.js';
-import type { ContactQuery, Store, StoreTx, StoredEvent, WorkflowRunRow } from './ports/store.js';
+import type { ContactQuery, Store, StoredEvent, WorkflowRunRow } from './ports/store.js';
 import { bulkSetConsent, checkPermission, getConsents, getHistory, setConsent, type BulkRowResult, type ConsentOverview } from './engine/consents.js';
 import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact } from './engine/contacts.js';
 import { handleInbound, type InboundResult } from './engine/handle-inbound.js';
@@ -132,7 +132,8 @@ export function createEngine(options: EngineOptions): Engine {
   /** The one place a transaction is opened: each use case is all-or-nothing. */
   async function inWorkspace<T>(workspaceId: string, work: (uow: UnitOfWork) => Promise<T>, now: Date = clock.now()): Promise<T> {
     return store.transaction(async (tx) => {
-      const workspace = await requireWorkspace(tx, workspaceId);
+      const workspace = await tx.getWorkspace(workspaceId);
+      if (!workspace) throw workspaceNotFound(workspaceId);
       return work(new UnitOfWork(tx, now, ids, workspace));
     });
   }
@@ -149,12 +150,6 @@ export function createEngine(options: EngineOptions): Engine {
       },
       now,
     );
-  }
-
-  async function requireWorkspace(tx: StoreTx, workspaceId: string): Promise<Workspace> {
-    const workspace = await tx.getWorkspace(workspaceId);
-    if (!workspace) throw new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
-    return workspace;
   }
 
   function scoped(workspaceId: string): WorkspaceEngine {
@@ -307,6 +302,10 @@ export function createEngine(options: EngineOptions): Engine {
     },
     readEventsAfter: (position, limit) => store.transaction((tx) => tx.listEventsAfter(position, limit)),
   };
+}
+
+function workspaceNotFound(workspaceId: string): ConsentryError {
+  return new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
 }
 
 function parseSettings(input: unknown): WorkspaceSettings {

@@ -10,9 +10,10 @@ export type MessagingChannel = Exclude<Channel, 'any'>;
 
 /** `privacy` and `marketing` are built in; a workspace may define its own purposes. */
 export const BUILT_IN_PURPOSES = ['privacy', 'marketing'] as const;
+const PURPOSE_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 export const PurposeSchema = z
   .string()
-  .regex(/^[a-z][a-z0-9_-]{0,63}$/, 'purpose must be lower-case letters, digits, "_" or "-" (max 64), starting with a letter');
+  .regex(PURPOSE_PATTERN, 'purpose must be lower-case letters, digits, "_" or "-" (max 64), starting with a letter');
 export type Purpose = z.infer<typeof PurposeSchema>;
 
 export const CONSENT_STATUSES = ['opted_in', 'opted_out'] as const;
@@ -54,30 +55,46 @@ export type ConsentSource = z.infer<typeof ConsentSourceSchema>;
 /** Sources where a person (not the contact) records the decision: an opt-in needs a legal basis and an explanation. */
 export const PERSON_SOURCES: readonly ConsentSource[] = ['manual', 'bulk', 'api', 'hubspot', 'zapier', 'slack'];
 
+const ACTOR_KINDS = ['contact', 'user', 'integration', 'system'] as const;
+const ACTOR_ID_MAX = 200;
 export const ActorSchema = z.object({
-  kind: z.enum(['contact', 'user', 'integration', 'system']),
+  kind: z.enum(ACTOR_KINDS),
   /** Opaque id: a contact id, a user id, a Slack user id, a HubSpot portal id ... never a name or an address. */
-  id: z.string().min(1).max(200),
+  id: z.string().min(1).max(ACTOR_ID_MAX),
 });
 export type Actor = z.infer<typeof ActorSchema>;
 
+/** The longest text each evidence member may hold, in UTF-16 code units (what zod's max counts). */
+const EVIDENCE_TEXT_MAX = {
+  messageId: 500,
+  rawText: 5000,
+  normalizedText: 5000,
+  keyword: 200,
+  language: 20,
+  button: 500,
+  policyUrl: 2000,
+  policyDigest: 200,
+  workflowId: 200,
+  runId: 200,
+  note: 5000,
+} as const;
 /**
  * What the contact was shown and answered (GDPR Art. 7(1): the controller must be able to
  * demonstrate consent). Covered by `evidenceDigest`, so it can be redacted on erasure.
  */
 export const EvidenceSchema = z
   .object({
-    messageId: z.string().max(500).optional(),
-    rawText: z.string().max(5000).optional(),
-    normalizedText: z.string().max(5000).optional(),
-    keyword: z.string().max(200).optional(),
-    language: z.string().max(20).optional(),
-    button: z.string().max(500).optional(),
-    policyUrl: z.string().max(2000).optional(),
-    policyDigest: z.string().max(200).optional(),
-    workflowId: z.string().max(200).optional(),
-    runId: z.string().max(200).optional(),
-    note: z.string().max(5000).optional(),
+    messageId: z.string().max(EVIDENCE_TEXT_MAX.messageId).optional(),
+    rawText: z.string().max(EVIDENCE_TEXT_MAX.rawText).optional(),
+    normalizedText: z.string().max(EVIDENCE_TEXT_MAX.normalizedText).optional(),
+    keyword: z.string().max(EVIDENCE_TEXT_MAX.keyword).optional(),
+    language: z.string().max(EVIDENCE_TEXT_MAX.language).optional(),
+    button: z.string().max(EVIDENCE_TEXT_MAX.button).optional(),
+    policyUrl: z.string().max(EVIDENCE_TEXT_MAX.policyUrl).optional(),
+    policyDigest: z.string().max(EVIDENCE_TEXT_MAX.policyDigest).optional(),
+    workflowId: z.string().max(EVIDENCE_TEXT_MAX.workflowId).optional(),
+    runId: z.string().max(EVIDENCE_TEXT_MAX.runId).optional(),
+    note: z.string().max(EVIDENCE_TEXT_MAX.note).optional(),
     redacted: z.boolean().optional(),
   })
   .strict();
@@ -124,6 +141,9 @@ export interface ConsentState {
   seq: number;
 }
 
+const DECISION_EXPLANATION_MAX = 2000;
+const IDEMPOTENCY_KEY_MAX = 200;
+
 /** A decision before it is chained: what callers (engine, API, import) supply. */
 export const ConsentDecisionSchema = z.object({
   contactId: z.string().min(1),
@@ -131,11 +151,114 @@ export const ConsentDecisionSchema = z.object({
   channel: ChannelSchema,
   status: ConsentStatusSchema,
   legalBasis: LegalBasisSchema.nullable().optional(),
-  explanation: z.string().trim().max(2000).nullable().optional(),
+  explanation: z.string().trim().max(DECISION_EXPLANATION_MAX).nullable().optional(),
   source: ConsentSourceSchema,
   actor: ActorSchema,
   evidence: EvidenceSchema.default({}),
   occurredAt: z.iso.datetime({ offset: true }).optional(),
-  idempotencyKey: z.string().min(1).max(200).nullable().optional(),
+  idempotencyKey: z.string().min(1).max(IDEMPOTENCY_KEY_MAX).nullable().optional(),
 });
 export type ConsentDecision = z.input<typeof ConsentDecisionSchema>;
+export type ParsedConsentDecision = z.output<typeof ConsentDecisionSchema>;
+
+const CHANNEL_SET: ReadonlySet<string> = new Set(CHANNELS);
+const STATUS_SET: ReadonlySet<string> = new Set(CONSENT_STATUSES);
+const LEGAL_BASIS_SET: ReadonlySet<string> = new Set(LEGAL_BASES);
+const SOURCE_SET: ReadonlySet<string> = new Set(CONSENT_SOURCES);
+const ACTOR_KIND_SET: ReadonlySet<string> = new Set(ACTOR_KINDS);
+/** EvidenceSchema's members in its own order, which is the order the schema outputs them in. */
+const EVIDENCE_KEYS: readonly string[] = Object.keys(EvidenceSchema.shape);
+const EVIDENCE_TEXT_MAX_BY_KEY: ReadonlyMap<string, number> = new Map(Object.entries(EVIDENCE_TEXT_MAX));
+const CANONICAL_INSTANT = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{3}Z$/;
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+function isEnumMember<T extends string>(set: ReadonlySet<string>, value: unknown): value is T {
+  return typeof value === 'string' && set.has(value);
+}
+
+/**
+ * Whether `value` is an instant as `Date.prototype.toISOString` writes it (UTC, milliseconds, a
+ * four-digit year) and names a real time: the month has that day (Gregorian leap years), the hour
+ * is below 24, minutes and seconds below 60. Every such text is one `z.iso.datetime()` accepts.
+ */
+export function isCanonicalInstant(value: string): boolean {
+  const match = CANONICAL_INSTANT.exec(value);
+  if (match === null) return false;
+  const year = Number(match[1]);
+  const month = Number(match[2]);
+  const day = Number(match[3]);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return false;
+  return Number(match[4]) < 24 && Number(match[5]) < 60 && Number(match[6]) < 60;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+function plainEvidence(value: unknown): Evidence | undefined {
+  if (value === undefined) return {};
+  if (!isPlainRecord(value)) return undefined;
+  let known = 0;
+  for (const key of EVIDENCE_KEYS) if (Object.hasOwn(value, key)) known += 1;
+  if (known !== Object.keys(value).length) return undefined;
+  const evidence: Record<string, string | boolean> = {};
+  for (const key of EVIDENCE_KEYS) {
+    if (!Object.hasOwn(value, key)) continue;
+    const member = value[key];
+    if (key === 'redacted') {
+      if (typeof member !== 'boolean') return undefined;
+    } else if (typeof member !== 'string' || member.length > (EVIDENCE_TEXT_MAX_BY_KEY.get(key) ?? -1)) {
+      return undefined;
+    }
+    evidence[key] = member;
+  }
+  return evidence;
+}
+
+/**
+ * ConsentDecisionSchema's output for a decision in the plain form the engine builds itself (a
+ * keyword or workflow consent, one per inbound message), checked rule by rule against the
+ * schema's own limits; `undefined` for anything else, which the caller parses with the schema so
+ * that every refusal keeps the schema's wording. It never accepts what the schema refuses.
+ */
+export function parsePlainConsentDecision(input: unknown): ParsedConsentDecision | undefined {
+  if (!isPlainRecord(input)) return undefined;
+  const { contactId, purpose, channel, status, legalBasis, explanation, source, actor, occurredAt, idempotencyKey } = input;
+  if (typeof contactId !== 'string' || contactId.length === 0) return undefined;
+  if (typeof purpose !== 'string' || !PURPOSE_PATTERN.test(purpose)) return undefined;
+  if (!isEnumMember<Channel>(CHANNEL_SET, channel) || !isEnumMember<ConsentStatus>(STATUS_SET, status)) return undefined;
+  if (!isEnumMember<ConsentSource>(SOURCE_SET, source)) return undefined;
+  if (legalBasis !== undefined && legalBasis !== null && !isEnumMember<LegalBasis>(LEGAL_BASIS_SET, legalBasis)) return undefined;
+  let trimmedExplanation: string | null | undefined;
+  if (typeof explanation === 'string') {
+    trimmedExplanation = explanation.trim();
+    if (trimmedExplanation.length > DECISION_EXPLANATION_MAX) return undefined;
+  } else if (explanation === null || explanation === undefined) {
+    trimmedExplanation = explanation;
+  } else {
+    return undefined;
+  }
+  if (!isPlainRecord(actor)) return undefined;
+  const actorKind = actor.kind;
+  const actorId = actor.id;
+  if (!isEnumMember<Actor['kind']>(ACTOR_KIND_SET, actorKind)) return undefined;
+  if (typeof actorId !== 'string' || actorId.length === 0 || actorId.length > ACTOR_ID_MAX) return undefined;
+  if (occurredAt !== undefined && (typeof occurredAt !== 'string' || !isCanonicalInstant(occurredAt))) return undefined;
+  if (idempotencyKey !== undefined && idempotencyKey !== null) {
+    if (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > IDEMPOTENCY_KEY_MAX) return undefined;
+  }
+  const evidence = plainEvidence(input.evidence);
+  if (evidence === undefined) return undefined;
+  const decision: ParsedConsentDecision = { contactId, purpose, channel, status, source, actor: { kind: actorKind, id: actorId }, evidence };
+  if (legalBasis !== undefined) decision.legalBasis = legalBasis;
+  if (trimmedExplanation !== undefined) decision.explanation = trimmedExplanation;
+  if (occurredAt !== undefined) decision.occurredAt = occurredAt;
+  if (idempotencyKey !== undefined) decision.idempotencyKey = idempotencyKey;
+  return decision;
+}

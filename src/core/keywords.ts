@@ -151,22 +151,50 @@ function hasOwnKeywords(workspaceKeywords: WorkspaceKeywords): boolean {
 }
 
 /**
+ * The keywords in force, indexed for classification: the entry each exact comparison form
+ * resolves to (pickEntry over every entry with that form, in table order), and the opt-out
+ * entries that findOptOutEntry scans, in table order.
+ */
+interface KeywordTable {
+  readonly entries: readonly KeywordEntry[];
+  readonly exact: ReadonlyMap<string, KeywordEntry>;
+  readonly optOut: readonly KeywordEntry[];
+}
+
+function keywordTable(entries: readonly KeywordEntry[]): KeywordTable {
+  const candidatesByForm = new Map<string, KeywordEntry[]>();
+  for (const entry of entries) {
+    const candidates = candidatesByForm.get(entry.normalized);
+    if (candidates === undefined) candidatesByForm.set(entry.normalized, [entry]);
+    else candidates.push(entry);
+  }
+  const exact = new Map<string, KeywordEntry>();
+  for (const [form, candidates] of candidatesByForm) {
+    const picked = pickEntry(candidates);
+    if (picked !== undefined) exact.set(form, picked);
+  }
+  return { entries, exact, optOut: entries.filter((entry) => entry.intent === 'opt_out') };
+}
+
+const BUILT_IN_TABLE: KeywordTable = keywordTable(BUILT_IN_ENTRIES);
+
+/**
  * Workspaces' keyword tables by their JSON text: every message is classified against them, and
  * settings are read afresh in each transaction, so the object is new each time but its text is not.
  */
-const ENTRIES_CACHE_LIMIT = 64;
-const entriesCache = new Map<string, readonly KeywordEntry[]>();
+const TABLE_CACHE_LIMIT = 64;
+const tableCache = new Map<string, KeywordTable>();
 
 /** The keywords in force for a workspace: built-ins minus removed ones (never STOP/START/HELP), plus added ones. */
-function activeEntries(workspaceKeywords: WorkspaceKeywords | undefined): readonly KeywordEntry[] {
-  if (workspaceKeywords === undefined || !hasOwnKeywords(workspaceKeywords)) return BUILT_IN_ENTRIES;
+function activeTable(workspaceKeywords: WorkspaceKeywords | undefined): KeywordTable {
+  if (workspaceKeywords === undefined || !hasOwnKeywords(workspaceKeywords)) return BUILT_IN_TABLE;
   const cacheKey = JSON.stringify(workspaceKeywords);
-  const cached = entriesCache.get(cacheKey);
+  const cached = tableCache.get(cacheKey);
   if (cached !== undefined) return cached;
-  const entries = buildEntries(workspaceKeywords);
-  if (entriesCache.size >= ENTRIES_CACHE_LIMIT) entriesCache.clear();
-  entriesCache.set(cacheKey, entries);
-  return entries;
+  const table = keywordTable(buildEntries(workspaceKeywords));
+  if (tableCache.size >= TABLE_CACHE_LIMIT) tableCache.clear();
+  tableCache.set(cacheKey, table);
+  return table;
 }
 
 function buildEntries(workspaceKeywords: WorkspaceKeywords): readonly KeywordEntry[] {
@@ -202,18 +230,20 @@ function pickEntry(candidates: readonly KeywordEntry[]): KeywordEntry | undefine
 }
 
 function containsWordSequence(haystack: readonly string[], needle: readonly string[]): boolean {
-  if (needle.length === 0) return false;
-  for (let start = 0; start + needle.length <= haystack.length; start += 1) {
-    if (needle.every((word, offset) => haystack[start + offset] === word)) return true;
+  const length = needle.length;
+  if (length === 0) return false;
+  for (let start = 0; start + length <= haystack.length; start += 1) {
+    let offset = 0;
+    while (offset < length && haystack[start + offset] === needle[offset]) offset += 1;
+    if (offset === length) return true;
   }
   return false;
 }
 
-function findOptOutEntry(normalized: string, entries: readonly KeywordEntry[]): KeywordEntry | undefined {
+function findOptOutEntry(normalized: string, table: KeywordTable): KeywordEntry | undefined {
   const messageWords = words(normalized);
   let best: KeywordEntry | undefined;
-  for (const entry of entries) {
-    if (entry.intent !== 'opt_out') continue;
+  for (const entry of table.optOut) {
     const found = entry.unspaced ? normalized.includes(entry.normalized) : containsWordSequence(messageWords, entry.words);
     // The longest match names the request best ("stop all" over "stop").
     if (found && (best === undefined || entry.normalized.length > best.normalized.length)) best = entry;
@@ -231,7 +261,7 @@ export function findPlainLanguageOptOut(
   normalized: string,
   workspaceKeywords?: WorkspaceKeywords,
 ): { word: string; language: Language } | null {
-  const entry = findOptOutEntry(normalized, activeEntries(workspaceKeywords));
+  const entry = findOptOutEntry(normalized, activeTable(workspaceKeywords));
   return entry === undefined ? null : { word: entry.keyword, language: entry.language };
 }
 
@@ -243,12 +273,12 @@ export function findPlainLanguageOptOut(
 export function classifyKeyword(text: string, workspaceKeywords?: WorkspaceKeywords): KeywordResult {
   const normalized = normalizeText(text);
   if (normalized === '') return { intent: 'none', language: null, keyword: null, normalized, review: false };
-  const entries = activeEntries(workspaceKeywords);
-  const exact = pickEntry(entries.filter((entry) => entry.normalized === normalized));
+  const table = activeTable(workspaceKeywords);
+  const exact = table.exact.get(normalized);
   if (exact !== undefined) {
     return { intent: exact.intent, language: exact.language, keyword: exact.keyword, normalized, review: false };
   }
-  const optOut = findOptOutEntry(normalized, entries);
+  const optOut = findOptOutEntry(normalized, table);
   return { intent: 'none', language: optOut?.language ?? null, keyword: null, normalized, review: optOut !== undefined };
 }
 
@@ -281,7 +311,7 @@ export function validateWorkspaceKeywords(k: WorkspaceKeywords): void {
 
   // Built-ins still in force, then each added keyword in turn, so two added keywords can clash too.
   const builtInAndEarlier = new Map<string, KeywordEntry>();
-  for (const entry of activeEntries(k)) {
+  for (const entry of activeTable(k).entries) {
     if (!entry.addedByWorkspace) builtInAndEarlier.set(entry.normalized, entry);
   }
   for (const language of LANGUAGES) {

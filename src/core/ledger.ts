@@ -2,7 +2,10 @@ import * as nodeCrypto from 'node:crypto';
 import type { z } from 'zod';
 import {
   ConsentDecisionSchema,
+  EvidenceSchema,
+  parsePlainConsentDecision,
   PERSON_SOURCES,
+  type ParsedConsentDecision,
   type Actor,
   type Channel,
   type ConsentRecord,
@@ -81,9 +84,18 @@ export function canonicalJson(value: unknown): string {
   return text;
 }
 
+/** What JSON.stringify escapes in a string (quote, backslash, controls), and any surrogate, lone or paired. */
+const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** JSON.stringify of a string; most strings hashed here need no escaping, which is cheaper to check than to do. */
+function jsonString(text: string): string {
+  return NEEDS_JSON_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
 function canonicalFragment(value: unknown): string | undefined {
   switch (typeof value) {
     case 'string':
+      return jsonString(value);
     case 'number':
     case 'boolean':
       return JSON.stringify(value);
@@ -111,7 +123,7 @@ function canonicalFragment(value: unknown): string | undefined {
 }
 
 function memberPrefix(key: string): string {
-  return `${JSON.stringify(key)}:`;
+  return KNOWN_MEMBER_PREFIXES.get(key) ?? `${JSON.stringify(key)}:`;
 }
 
 /** A member of an object of our own making (a record, a decoded JSON value), by name. */
@@ -178,13 +190,8 @@ export function zodIssuesToFieldIssues(error: z.ZodError): FieldIssue[] {
  * opt-outs never need a justification (Art. 7(3): withdrawing is as easy as giving).
  */
 export function validateDecision(input: unknown): ValidDecision {
-  const parsed = ConsentDecisionSchema.safeParse(input);
-  if (!parsed.success) {
-    const issues = zodIssuesToFieldIssues(parsed.error);
-    const summary = issues.map((issue) => (issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`)).join('; ');
-    throw new ConsentryError('VALIDATION_FAILED', `invalid consent decision: ${summary}`, issues);
-  }
-  const data = parsed.data;
+  const plain = parsePlainConsentDecision(input);
+  const data = plain ?? parseDecision(input);
   const explanation = data.explanation === undefined || data.explanation === null || data.explanation === '' ? null : data.explanation;
   const legalBasis = data.legalBasis ?? null;
 
@@ -212,9 +219,20 @@ export function validateDecision(input: unknown): ValidDecision {
     source: data.source,
     actor: data.actor,
     evidence: data.evidence,
-    occurredAt: data.occurredAt === undefined ? null : new Date(data.occurredAt).toISOString(),
+    // A plain decision's occurredAt is already spelled as toISOString spells it.
+    occurredAt: data.occurredAt === undefined ? null : plain !== undefined ? data.occurredAt : new Date(data.occurredAt).toISOString(),
     idempotencyKey: data.idempotencyKey ?? null,
   };
+}
+
+function parseDecision(input: unknown): ParsedConsentDecision {
+  const parsed = ConsentDecisionSchema.safeParse(input);
+  if (!parsed.success) {
+    const issues = zodIssuesToFieldIssues(parsed.error);
+    const summary = issues.map((issue) => (issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`)).join('; ');
+    throw new ConsentryError('VALIDATION_FAILED', `invalid consent decision: ${summary}`, issues);
+  }
+  return parsed.data;
 }
 
 /**
@@ -296,6 +314,10 @@ const HASHED_FIELDS: readonly (keyof Omit<ConsentRecord, 'hash' | 'evidence'>)[]
   'seq',
   'prevHash',
 ];
+/** The members of the objects hashed on every record (evidence, actor), spelled once. */
+const KNOWN_MEMBER_PREFIXES: ReadonlyMap<string, string> = new Map(
+  [...Object.keys(EvidenceSchema.shape), 'id', 'kind'].map((key) => [key, `${JSON.stringify(key)}:`]),
+);
 const HASHED_FIELDS_SORTED: readonly string[] = [...HASHED_FIELDS].sort();
 const HASHED_FIELD_PREFIXES: readonly string[] = HASHED_FIELDS_SORTED.map(memberPrefix);
 

@@ -7,9 +7,10 @@ import { effectiveStatus } from '../core/ledger.js';
 import { ConsentryError } from '../core/errors.js';
 import { replyText } from '../core/replies.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
-import type { Conversation, StoredEvent } from '../ports/store.js';
+import type { RunState, WorkflowInput } from '../core/workflow/index.js';
+import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
 import type { InboundMessageSchema } from './inputs.js';
-import { advanceRun, cancelWorkflowRun, runAwaitsAnswer, startTriggeredWorkflows } from './runs.js';
+import { advanceRun, cancelWorkflowRun, startTriggeredWorkflows, waitingRunState } from './runs.js';
 import { contactActor, type ReplyOption, type UnitOfWork } from './unit-of-work.js';
 import { z } from 'zod';
 
@@ -133,10 +134,16 @@ function replyOption(option: { label: string; buttonId?: string | undefined }): 
 async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation): Promise<void> {
   const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, message.channel);
   // A message answers one question: the oldest run of this conversation that is waiting for one.
-  const waiting = runs.filter((r) => r.conversationId === conversation.id && runAwaitsAnswer(r));
-  const run = waiting[0];
-  if (!run) return;
-  await advanceRun(uow, run, { kind: 'message', messageId: message.messageId, text: message.text ?? null, button: message.button ?? null });
+  // Every run of the conversation is read, so one whose state cannot be read fails the message.
+  let oldest: { run: WorkflowRunRow; state: RunState } | undefined;
+  for (const run of runs) {
+    if (run.conversationId !== conversation.id) continue;
+    const state = waitingRunState(run);
+    if (state !== null && oldest === undefined) oldest = { run, state };
+  }
+  if (!oldest) return;
+  const input: WorkflowInput = { kind: 'message', messageId: message.messageId, text: message.text ?? null, button: message.button ?? null };
+  await advanceRun(uow, oldest.run, input, 0, oldest.state);
 }
 
 /**
@@ -204,20 +211,14 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   const country = uow.workspace.settings.defaultCountry;
   const identity = { channel: message.channel, externalId: message.from.id };
   const email = message.from.email ? tryNormalizeEmail(message.from.email) : null;
-  // Parsing a phone number is the dearest step here, and a known sender rarely needs it.
+  // Parsing a phone number is the dearest step here, and a known sender rarely needs it: it is
+  // parsed on first use only (undefined: not parsed yet).
   let phone: string | null | undefined;
-  const senderPhone = (): string | null => {
-    if (phone === undefined) {
-      const rawPhone = message.from.phone ?? (PHONE_CHANNELS.includes(message.channel) ? message.from.id : undefined);
-      phone = rawPhone ? tryNormalizePhone(rawPhone, country) : null;
-    }
-    return phone;
-  };
 
   let contact = await tx.findContactByIdentity(workspaceId, message.channel, message.from.id);
   if (!contact && email) contact = await tx.findContactByEmail(workspaceId, email);
   if (!contact) {
-    const phone = senderPhone();
+    phone = senderPhone(message, country);
     if (phone) contact = await tx.findContactByPhone(workspaceId, phone);
   }
 
@@ -227,7 +228,7 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
       workspaceId,
       name: message.from.name ?? null,
       email,
-      phone: senderPhone(),
+      phone: phone === undefined ? senderPhone(message, country) : phone,
       identities: [identity],
       fields: {},
       tags: [],
@@ -252,7 +253,7 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
     changes.push('email');
   }
   if (!next.phone) {
-    const phone = senderPhone();
+    if (phone === undefined) phone = senderPhone(message, country);
     if (phone) {
       next = { ...next, phone };
       changes.push('phone');
@@ -262,4 +263,10 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   const saved = await uow.saveContact(next);
   await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);
   return saved;
+}
+
+/** The sender's phone in E.164: the one given, or the sender id on a phone channel; null when there is none or it does not parse. */
+function senderPhone(message: Message, country: string | null): string | null {
+  const rawPhone = message.from.phone ?? (PHONE_CHANNELS.includes(message.channel) ? message.from.id : undefined);
+  return rawPhone ? tryNormalizePhone(rawPhone, country) : null;
 }

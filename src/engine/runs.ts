@@ -3,7 +3,7 @@ import type { Contact } from '../core/contact.js';
 import { addTag, firstName, hasTag, removeTag, setField } from '../core/contact.js';
 import type { WorkflowTrigger } from '../core/settings.js';
 import type { Effect, RunState, TransitionContext, TransitionResult, WorkflowInput } from '../core/workflow/index.js';
-import { cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, RunStateSchema, startRun, transition } from '../core/workflow/index.js';
+import { cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition } from '../core/workflow/index.js';
 import { ConsentryError } from '../core/errors.js';
 import { normalizeText } from '../core/keywords.js';
 import type { Conversation, WorkflowRunRow } from '../ports/store.js';
@@ -33,7 +33,7 @@ function runContext(uow: UnitOfWork, contact: Contact, channel: MessagingChannel
 }
 
 function runState(run: WorkflowRunRow): RunState {
-  return RunStateSchema.parse(run.state);
+  return parseRunState(run.state);
 }
 
 /**
@@ -75,21 +75,23 @@ export async function startWorkflowRun(
     createdAt: uow.nowIso,
     updatedAt: uow.nowIso,
   };
-  await uow.tx.insertRun(run);
-  return settle(uow, run, result, null, depth);
+  return settle(uow, run, result, null, depth, 'new');
 }
 
-/** Feeds an input (an answer, a fired timer) to a run. */
-export async function advanceRun(uow: UnitOfWork, run: WorkflowRunRow, input: WorkflowInput, depth = 0): Promise<WorkflowRunRow> {
+/**
+ * Feeds an input (an answer, a fired timer) to a run. `state` is the run's state as already read
+ * by the caller (see waitingRunState), so it is not read twice.
+ */
+export async function advanceRun(uow: UnitOfWork, run: WorkflowRunRow, input: WorkflowInput, depth = 0, state: RunState = runState(run)): Promise<WorkflowRunRow> {
   const contact = await uow.requireContact(run.contactId);
   const definition = getTemplate(run.templateId);
-  const result = transition(definition, runState(run), input, runContext(uow, contact, run.channel, run.id));
-  return settle(uow, run, result, input.kind === 'message' ? input.messageId : null, depth);
+  const result = transition(definition, state, input, runContext(uow, contact, run.channel, run.id));
+  return settle(uow, run, result, input.kind === 'message' ? input.messageId : null, depth, 'stored');
 }
 
 /** Cancels a run (an opt-out, a closed conversation, an erasure). */
 export async function cancelWorkflowRun(uow: UnitOfWork, run: WorkflowRunRow, outcome: 'opted_out' | 'cancelled'): Promise<void> {
-  await settle(uow, run, cancelRun(runState(run), outcome), null, MAX_TRIGGER_DEPTH);
+  await settle(uow, run, cancelRun(runState(run), outcome), null, MAX_TRIGGER_DEPTH, 'stored');
 }
 
 /**
@@ -106,11 +108,26 @@ export async function abandonWorkflowRun(uow: UnitOfWork, run: WorkflowRunRow): 
   );
 }
 
-export function runAwaitsAnswer(run: WorkflowRunRow): boolean {
-  return run.status === 'active' && isAwaitingAnswer(runState(run));
+/** The run's state when it is active and waiting for an answer; null otherwise. */
+export function waitingRunState(run: WorkflowRunRow): RunState | null {
+  if (run.status !== 'active') return null;
+  const state = runState(run);
+  return isAwaitingAnswer(state) ? state : null;
 }
 
-async function settle(uow: UnitOfWork, run: WorkflowRunRow, result: TransitionResult, inReplyTo: string | null, depth: number): Promise<WorkflowRunRow> {
+/**
+ * Stores a run's new state and carries out its effects. A `new` run is inserted as it stands
+ * after its first steps; a run that finishes has its timer deleted unless its effects already
+ * cleared it (a new run never had one to begin with).
+ */
+async function settle(
+  uow: UnitOfWork,
+  run: WorkflowRunRow,
+  result: TransitionResult,
+  inReplyTo: string | null,
+  depth: number,
+  row: 'new' | 'stored',
+): Promise<WorkflowRunRow> {
   const finished = result.state.status !== 'active';
   const updated: WorkflowRunRow = {
     ...run,
@@ -118,10 +135,11 @@ async function settle(uow: UnitOfWork, run: WorkflowRunRow, result: TransitionRe
     status: result.state.status === 'active' ? 'active' : result.state.status === 'completed' ? 'completed' : 'cancelled',
     updatedAt: uow.nowIso,
   };
-  await uow.tx.updateRun(updated);
-  await applyEffects(uow, updated, result.effects, inReplyTo, depth);
+  if (row === 'new') await uow.tx.insertRun(updated);
+  else await uow.tx.updateRun(updated);
+  const timer = await applyEffects(uow, updated, result.effects, inReplyTo, depth);
   if (finished) {
-    await uow.tx.deleteTimer(run.id);
+    if (timer === 'set' || (timer === 'untouched' && row === 'stored')) await uow.tx.deleteTimer(run.id);
     await uow.emit(
       'workflow.finished',
       {
@@ -137,19 +155,30 @@ async function settle(uow: UnitOfWork, run: WorkflowRunRow, result: TransitionRe
   return updated;
 }
 
-async function applyEffects(uow: UnitOfWork, run: WorkflowRunRow, effects: readonly Effect[], inReplyTo: string | null, depth: number): Promise<void> {
+/** Carries out a run's effects, in order; says what the last timer effect did to the run's timer. */
+async function applyEffects(
+  uow: UnitOfWork,
+  run: WorkflowRunRow,
+  effects: readonly Effect[],
+  inReplyTo: string | null,
+  depth: number,
+): Promise<'set' | 'cleared' | 'untouched'> {
   const channel = run.channel;
+  let timer: 'set' | 'cleared' | 'untouched' = 'untouched';
   for (const effect of effects) {
-    const contact = await uow.requireContact(run.contactId);
+    // The contact as the previous effects left it (tags, fields).
+    const contact = uow.knownContact(run.contactId) ?? (await uow.requireContact(run.contactId));
     switch (effect.type) {
       case 'send_message':
         await uow.reply(contact, channel, run.conversationId, effect.text, effect.options, inReplyTo);
         break;
       case 'set_timer':
         await uow.tx.setTimer({ id: uow.newId(), workspaceId: uow.workspaceId, runId: run.id, token: effect.token, dueAt: effect.dueAt });
+        timer = 'set';
         break;
       case 'clear_timer':
         await uow.tx.deleteTimer(run.id);
+        timer = 'cleared';
         break;
       case 'add_tag':
         await tagContact(uow, contact, effect.tag, depth + 1);
@@ -204,6 +233,7 @@ async function applyEffects(uow: UnitOfWork, run: WorkflowRunRow, effects: reado
         break;
     }
   }
+  return timer;
 }
 
 /** Closing a conversation ends the other runs it hosted: a closed chat asks nothing more. */

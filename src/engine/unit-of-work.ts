@@ -6,6 +6,7 @@ import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
 import { applyRecord, chainRecord, validateDecision, type LedgerHead } from '../core/ledger.js';
 import type { ConsentDecision } from '../core/consent.js';
 import type { Workspace } from '../core/settings.js';
+import { isoInstant } from '../core/time.js';
 import type { IdGenerator } from '../ports/ids.js';
 import type { Conversation, StoreTx, StoredEvent } from '../ports/store.js';
 import { z } from 'zod';
@@ -37,6 +38,21 @@ export const ledgerHeadKey = (workspaceId: string): string => `ledger.head.${wor
 export const LedgerHeadSchema = z.object({ seq: z.number().int().positive(), hash: z.string() });
 
 /**
+ * The stored ledger head, or undefined when it is missing or unreadable. The head as this engine
+ * writes it (a positive safe integer and a string) is taken as the schema would take it; anything
+ * else goes through the schema.
+ */
+export function parseLedgerHead(value: unknown): LedgerHead | undefined {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const seq: unknown = Reflect.get(value, 'seq');
+    const hash: unknown = Reflect.get(value, 'hash');
+    if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 && typeof hash === 'string') return { seq, hash };
+  }
+  const parsed = LedgerHeadSchema.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/**
  * Everything one use case does inside its transaction: reads go through `tx`, and every
  * change is written together with the event that announces it (the transactional outbox).
  */
@@ -55,7 +71,7 @@ export class UnitOfWork {
     private readonly ids: IdGenerator,
     readonly workspace: Workspace,
   ) {
-    this.nowIso = now.toISOString();
+    this.nowIso = isoInstant(now);
   }
 
   get workspaceId(): string {
@@ -79,6 +95,11 @@ export class UnitOfWork {
     const stored = await this.tx.appendEvent(event);
     if (isPublicEventType(type)) this.events.push(stored);
     return stored;
+  }
+
+  /** The contact as this transaction last read or wrote it, without a read. */
+  knownContact(id: string): Contact | undefined {
+    return this.contacts.get(id);
   }
 
   async findContact(id: string): Promise<Contact | undefined> {
@@ -153,7 +174,7 @@ export class UnitOfWork {
     this.ledgerHead = { seq: record.seq, hash: record.hash };
     await this.tx.setMeta(ledgerHeadKey(this.workspaceId), this.ledgerHead);
 
-    const states = await this.consentStatesOf(record.contactId);
+    const states = this.consentStates.get(record.contactId) ?? (await this.consentStatesOf(record.contactId));
     const before = states.find((state) => state.purpose === record.purpose && state.channel === record.channel);
     const after = applyRecord(before, record);
     if (after.recordId === record.id) {
@@ -195,8 +216,8 @@ export class UnitOfWork {
    * head (none written yet) chains onto its last record, if any.
    */
   private async readLedgerHead(): Promise<LedgerHead | null> {
-    const head = LedgerHeadSchema.safeParse(await this.tx.getMeta(ledgerHeadKey(this.workspaceId)));
-    if (head.success) return head.data;
+    const head = parseLedgerHead(await this.tx.getMeta(ledgerHeadKey(this.workspaceId)));
+    if (head !== undefined) return head;
     const last = await this.tx.lastConsentRecord(this.workspaceId);
     return last ? { seq: last.seq, hash: last.hash } : null;
   }

@@ -42,17 +42,37 @@ export function ulidGenerator(): IdGenerator {
     throw new Error('ULID random part overflowed within one millisecond');
   }
 
+  // A use case stamps all its ids with one reading of the clock: the time part is spelled once,
+  // and an increment that carries nothing rewrites only the last character of the random part.
+  let timePart = '';
+  let timePartOf = Number.NaN;
+  let randomPart = '';
+
+  function spellRandom(): void {
+    randomPart = '';
+    for (let i = 0; i < RANDOM_CHARS; i++) randomPart += CROCKFORD.charAt(lastRandom[i] ?? 0);
+  }
+  spellRandom();
+
   return {
     next(at: Date): string {
       let time = at.getTime();
       if (time < lastTime) time = lastTime;
-      if (time === lastTime) increment();
-      else freshRandom();
+      const last = lastRandom[RANDOM_CHARS - 1] ?? 0;
+      if (time === lastTime && last < 31) {
+        increment();
+        randomPart = randomPart.slice(0, RANDOM_CHARS - 1) + CROCKFORD.charAt(last + 1);
+      } else {
+        if (time === lastTime) increment();
+        else freshRandom();
+        spellRandom();
+      }
       lastTime = time;
-      let timePart = '';
-      for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) timePart = CROCKFORD.charAt(t % 32) + timePart;
-      let randomPart = '';
-      for (let i = 0; i < RANDOM_CHARS; i++) randomPart += CROCKFORD.charAt(lastRandom[i] ?? 0);
+      if (time !== timePartOf) {
+        timePart = '';
+        for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) timePart = CROCKFORD.charAt(t % 32) + timePart;
+        timePartOf = time;
+      }
       return timePart + randomPart;
     },
   };

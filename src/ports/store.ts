@@ -226,7 +226,9 @@ export interface StoreTx {
 export interface Store {
   /**
    * Runs `fn` in one transaction: everything it wrote is committed together, or nothing is
-   * (it throws). Transactions are serialised.
+   * (it throws). Transactions are serialised, and the promise settles only once the outcome is
+   * committed. `fn` must not wait for another transaction of the same store, neither one it
+   * opens nor one started before it: a store may commit that one together with `fn`'s.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   close(): Promise<void>;

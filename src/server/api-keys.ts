@@ -49,25 +49,74 @@ export async function createApiKey(
 
 export type Authentication = { ok: true; key: ApiKeyRow } | { ok: false; reason: 'unknown' | 'revoked' };
 
+/** A store that can tell when its API keys may have changed (the SQLite store's `apiKeysVersion`). */
+interface VersionedKeys {
+  apiKeysVersion(): string;
+}
+
+function hasVersionedKeys(store: Store): store is Store & VersionedKeys {
+  return 'apiKeysVersion' in store && typeof store.apiKeysVersion === 'function';
+}
+
+/** Live keys are few; the bound only keeps a flood of distinct valid keys from growing the map. */
+const MAX_REMEMBERED_KEYS = 1024;
+
+interface RememberedKey {
+  key: Readonly<ApiKeyRow>;
+  version: string;
+}
+
+const rememberedByStore = new WeakMap<Store, Map<string, RememberedKey>>();
+
+function lastUseDue(key: ApiKeyRow, now: Date): boolean {
+  return key.lastUsedAt === null || now.getTime() - Date.parse(key.lastUsedAt) >= LAST_USED_RESOLUTION_MS;
+}
+
 /**
  * Finds the key by its SHA-256. Comparing digests through an index lookup leaks nothing useful
  * by timing: an attacker cannot steer the digest of a guess towards a stored one.
+ *
+ * A valid key found through a store that versions its keys is remembered with the version it
+ * was read at, and answers later requests without a transaction for as long as the version
+ * stays the same: a revocation, by this process or any other, changes it, so it takes effect on
+ * the very next request, exactly as without the memory. Unknown and revoked keys always go to the
+ * store, and so does a key whose `lastUsedAt` is due for its refresh.
  */
 export async function authenticateApiKey(store: Store, presented: string, clock: Clock): Promise<Authentication> {
   if (!presented.startsWith(API_KEY_PREFIX)) return { ok: false, reason: 'unknown' };
   const hash = hashApiKey(presented);
-  return store.transaction(async (tx) => {
+  // Read before the lookup: a change made while it runs leaves the remembered key already stale.
+  const version = hasVersionedKeys(store) ? store.apiKeysVersion() : undefined;
+  let remembered = rememberedByStore.get(store);
+  if (version !== undefined && remembered) {
+    const known = remembered.get(hash);
+    if (known && known.version === version && !lastUseDue(known.key, clock.now())) return { ok: true, key: known.key };
+  }
+  const result = await store.transaction(async (tx): Promise<Authentication> => {
     const key = await tx.findApiKeyByHash(hash);
-    if (!key) return { ok: false, reason: 'unknown' } as const;
-    if (key.revokedAt !== null) return { ok: false, reason: 'revoked' } as const;
+    if (!key) return { ok: false, reason: 'unknown' };
+    if (key.revokedAt !== null) return { ok: false, reason: 'revoked' };
     const now = clock.now();
-    if (key.lastUsedAt === null || now.getTime() - Date.parse(key.lastUsedAt) >= LAST_USED_RESOLUTION_MS) {
+    if (lastUseDue(key, now)) {
       const used = { ...key, lastUsedAt: now.toISOString() };
       await tx.updateApiKey(used);
-      return { ok: true, key: used } as const;
+      return { ok: true, key: used };
     }
-    return { ok: true, key } as const;
+    return { ok: true, key };
   });
+  if (version !== undefined && result.ok) {
+    if (!remembered) {
+      remembered = new Map();
+      rememberedByStore.set(store, remembered);
+    }
+    remembered.delete(hash);
+    if (remembered.size >= MAX_REMEMBERED_KEYS) {
+      const oldest = remembered.keys().next();
+      if (!oldest.done) remembered.delete(oldest.value);
+    }
+    remembered.set(hash, { key: Object.freeze(result.key), version });
+  }
+  return result;
 }
 
 export async function revokeApiKey(store: Store, id: string, clock: Clock): Promise<ApiKeyRow | undefined> {

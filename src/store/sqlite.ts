@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database, Statement } from 'better-sqlite3';
 import type {
@@ -34,7 +35,6 @@ import type {
   WorkflowRunRow,
 } from '../ports/store.js';
 import {
-  TransactionLock,
   assertCanonicalTimestamp,
   assertDelivery,
   assertLimit,
@@ -43,7 +43,10 @@ import {
   notFound,
   toJsonText,
 } from './common.js';
+import { GroupCommitter, type GroupCommitStats } from './group-commit.js';
 import { migrate } from './migrations.js';
+
+export type { GroupCommitStats } from './group-commit.js';
 
 export interface SqliteStoreOptions {
   /** A file path (its directory is created if missing) or `:memory:`. */
@@ -66,16 +69,39 @@ export interface SqliteStoreOptions {
    * over ten times as many. Durability is unchanged: a commit is in the WAL either way.
    */
   walAutocheckpointPages?: number;
+  /**
+   * Concurrent transactions share one COMMIT, each in a savepoint of its own (group-commit.ts);
+   * every caller still gets its answer only once its writes are committed. Default true; false
+   * commits every transaction alone.
+   */
+  groupCommit?: boolean;
 }
 
 export type SqliteStore = Store & {
+  /**
+   * The connection, for statements run inside `transaction` (they commit with it). Outside a
+   * transaction, use it only once every transaction has settled: a group may hold the
+   * connection's transaction open for one turn of the event loop.
+   */
   readonly db: Database;
   /** Folds the WAL back into the database file (PRAGMA wal_checkpoint(TRUNCATE)); call between transactions. */
   checkpoint(): void;
+  /** How many COMMITs carried how many transactions since the store was opened. */
+  commitStats(): GroupCommitStats;
+  /**
+   * Changes whenever an API key may have changed: a key written through a transaction of this
+   * store (even one later rolled back), or anything committed by another connection, another
+   * process's included (https://www.sqlite.org/pragma.html#pragma_data_version). While it stays
+   * the same, a key looked up earlier is still what a transaction would read.
+   */
+  apiKeysVersion(): string;
 };
 
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 const DEFAULT_WAL_AUTOCHECKPOINT_PAGES = 8192;
+/** Bounds on a group: at most this many transactions share a COMMIT, and none joins a group older than this many ms. */
+const MAX_GROUP_SIZE = 64;
+const MAX_GROUP_AGE_MS = 4;
 
 /** The highest seq a workspace's chain can reach: seq fills the low 32 bits of a record's position. */
 const MAX_SEQ = 0xffffffff;
@@ -509,6 +535,10 @@ class Statements {
   readonly begin: Statement<[]>;
   readonly commit: Statement<[]>;
   readonly rollback: Statement<[]>;
+  readonly savepoint: Statement<[]>;
+  readonly releaseSavepoint: Statement<[]>;
+  readonly rollbackToSavepoint: Statement<[]>;
+  readonly dataVersion: Statement<[], { data_version: number }>;
 
   readonly insertWorkspace: Statement<[string, string, string, string, string]>;
   readonly getWorkspace: Statement<[string], WorkspaceRow>;
@@ -622,6 +652,10 @@ class Statements {
     this.begin = db.prepare('BEGIN IMMEDIATE');
     this.commit = db.prepare('COMMIT');
     this.rollback = db.prepare('ROLLBACK');
+    this.savepoint = db.prepare('SAVEPOINT grouped_transaction');
+    this.releaseSavepoint = db.prepare('RELEASE grouped_transaction');
+    this.rollbackToSavepoint = db.prepare('ROLLBACK TO grouped_transaction');
+    this.dataVersion = db.prepare('PRAGMA data_version');
 
     this.insertWorkspace = db.prepare(`INSERT INTO workspaces (${WORKSPACE_COLUMNS}) VALUES (?, ?, ?, ?, ?)`);
     this.getWorkspace = db.prepare(`SELECT ${WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?`);
@@ -860,10 +894,18 @@ function listEventsSql(query: EventQuery, typeCount: number): string {
   return `${sql} ORDER BY id DESC LIMIT ?`;
 }
 
+/** Writes this connection made that another connection's `PRAGMA data_version` would reveal but its own does not. */
+interface LocalWrites {
+  apiKeys: number;
+}
+
 class SqliteTx implements StoreTx {
   private active = true;
 
-  constructor(private readonly s: Statements) {}
+  constructor(
+    private readonly s: Statements,
+    private readonly writes: LocalWrites,
+  ) {}
 
   end(): void {
     this.active = false;
@@ -1417,6 +1459,7 @@ class SqliteTx implements StoreTx {
   async insertApiKey(key: ApiKeyRow): Promise<void> {
     this.check();
     assertCanonicalTimestamp(key.createdAt, 'createdAt');
+    this.writes.apiKeys += 1;
     try {
       this.s.insertApiKey.run(
         key.id,
@@ -1454,6 +1497,7 @@ class SqliteTx implements StoreTx {
   async updateApiKey(key: ApiKeyRow): Promise<void> {
     this.check();
     assertCanonicalTimestamp(key.createdAt, 'createdAt');
+    this.writes.apiKeys += 1;
     let changes: number;
     try {
       changes = this.s.updateApiKey.run(
@@ -1628,38 +1672,55 @@ class SqliteTx implements StoreTx {
 }
 
 class SqliteStoreImpl implements SqliteStore {
-  private readonly lock = new TransactionLock();
+  private readonly committer: GroupCommitter<SqliteTx>;
+  private readonly writes: LocalWrites = { apiKeys: 0 };
   private closed = false;
 
   constructor(
     readonly db: Database,
     private readonly statements: Statements,
-  ) {}
+    groupCommit: boolean,
+  ) {
+    this.committer = new GroupCommitter<SqliteTx>(
+      {
+        // IMMEDIATE takes the write lock up front, so a transaction that reads then writes
+        // cannot fail half-way with SQLITE_BUSY (https://www.sqlite.org/lang_transaction.html).
+        begin: () => statements.begin.run(),
+        commit: () => statements.commit.run(),
+        rollback: () => statements.rollback.run(),
+        savepoint: () => statements.savepoint.run(),
+        releaseSavepoint: () => statements.releaseSavepoint.run(),
+        rollbackToSavepoint: () => {
+          statements.rollbackToSavepoint.run();
+          statements.releaseSavepoint.run();
+        },
+        inTransaction: () => db.inTransaction,
+        open: () => new SqliteTx(statements, this.writes),
+        end: (tx) => tx.end(),
+      },
+      groupCommit
+        ? { maxGroupSize: MAX_GROUP_SIZE, maxGroupAgeMs: MAX_GROUP_AGE_MS, waitForCompany: true, now: () => performance.now() }
+        : { maxGroupSize: 1, maxGroupAgeMs: 0, waitForCompany: false, now: () => performance.now() },
+    );
+  }
 
-  /** Serialised: a transaction opened from inside `fn` would wait for `fn` forever, so `fn` uses only `tx`. */
-  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  commitStats(): GroupCommitStats {
+    return this.committer.stats();
+  }
+
+  apiKeysVersion(): string {
     if (this.closed) throw new Error('the store is closed');
-    const wait = this.lock.acquire();
-    if (wait) await wait;
-    try {
-      if (this.closed) throw new Error('the store is closed');
-      // IMMEDIATE takes the write lock up front, so a transaction that reads then writes
-      // cannot fail half-way with SQLITE_BUSY (https://www.sqlite.org/lang_transaction.html).
-      this.statements.begin.run();
-      const tx = new SqliteTx(this.statements);
-      try {
-        const result = await fn(tx);
-        tx.end();
-        this.statements.commit.run();
-        return result;
-      } catch (error) {
-        tx.end();
-        if (this.db.inTransaction) this.statements.rollback.run();
-        throw error;
-      }
-    } finally {
-      this.lock.release();
-    }
+    return `${this.statements.dataVersion.get()?.data_version ?? 0}:${this.writes.apiKeys}`;
+  }
+
+  /**
+   * Serialised, and grouped with the transactions waiting beside it (group-commit.ts). `fn` uses
+   * only `tx` (and `db`): a transaction it opened, or one queued before it that it waited for,
+   * would wait for `fn` forever.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    return this.committer.run(fn);
   }
 
   checkpoint(): void {
@@ -1669,14 +1730,9 @@ class SqliteStoreImpl implements SqliteStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Let a running or queued transaction finish before the handle goes away.
-    const wait = this.lock.acquire();
-    if (wait) await wait;
-    try {
-      this.db.close();
-    } finally {
-      this.lock.release();
-    }
+    // Let the running and queued transactions finish before the handle goes away.
+    await this.committer.whenIdle();
+    this.db.close();
   }
 }
 
@@ -1684,6 +1740,7 @@ interface CheckedOptions {
   synchronous: 'NORMAL' | 'FULL';
   busyTimeoutMs: number;
   walAutocheckpointPages: number;
+  groupCommit: boolean;
 }
 
 function checkOptions(options: SqliteStoreOptions): CheckedOptions {
@@ -1700,7 +1757,9 @@ function checkOptions(options: SqliteStoreOptions): CheckedOptions {
   if (!Number.isInteger(walAutocheckpointPages) || walAutocheckpointPages < 1) {
     throw new Error(`walAutocheckpointPages must be a positive integer, got ${String(walAutocheckpointPages)}`);
   }
-  return { synchronous, busyTimeoutMs, walAutocheckpointPages };
+  const groupCommit = options.groupCommit ?? true;
+  if (typeof groupCommit !== 'boolean') throw new Error(`groupCommit must be a boolean, got ${String(groupCommit)}`);
+  return { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit };
 }
 
 /**
@@ -1708,7 +1767,7 @@ function checkOptions(options: SqliteStoreOptions): CheckedOptions {
  * are stored as given and compared as text, so callers pass `Date.toISOString()` values.
  */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
-  const { synchronous, busyTimeoutMs, walAutocheckpointPages } = checkOptions(options);
+  const { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit } = checkOptions(options);
   const inMemory = options.path === ':memory:' || options.path === '';
   if (!inMemory && !options.path.startsWith('file:')) {
     mkdirSync(dirname(resolve(options.path)), { recursive: true });
@@ -1722,8 +1781,12 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     db.pragma('foreign_keys = ON');
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages}`);
+    // A grouped transaction's savepoint keeps the pages it changes in a sub-journal, which SQLite
+    // spills to a temporary file past 64 KiB; in memory it costs no file creation per group
+    // (https://www.sqlite.org/pragma.html#pragma_temp_store, https://www.sqlite.org/tempfiles.html#stmtjrnl).
+    db.pragma('temp_store = MEMORY');
     migrate(db);
-    return new SqliteStoreImpl(db, new Statements(db));
+    return new SqliteStoreImpl(db, new Statements(db), groupCommit);
   } catch (error) {
     db.close();
     throw error;

@@ -1494,7 +1494,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
-      it('serialises concurrent transactions: the second starts after the first commits', async () => {
+      it('serialises concurrent transactions: the second starts once the first has finished, and sees its writes', async () => {
         const log: string[] = [];
         let release: () => void = () => undefined;
         const gate = new Promise<void>((resolve) => {
@@ -1521,6 +1521,60 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         expect(await first).toBe('first');
         expect(await second).toEqual(['ct_first', 'evt_first']);
         expect(log).toEqual(['first:start', 'first:end', 'second:start', 'second:end']);
+      });
+
+      it('commits every one of many concurrent transactions, with gapless event positions', async () => {
+        const count = 200;
+        const positions = await Promise.all(
+          Array.from({ length: count }, (_, i) =>
+            tx(async (t) => {
+              await t.insertContact(contact(WS_A, `ct_many_${String(i).padStart(3, '0')}`));
+              return (await t.appendEvent(taggedEvent(WS_A, `evt_many_${String(i).padStart(3, '0')}`, `ct_many_${String(i).padStart(3, '0')}`))).position;
+            }),
+          ),
+        );
+        const first = positions[0] ?? 0;
+        expect(positions).toEqual(Array.from({ length: count }, (_, i) => first + i));
+        const visible = await tx(async (t) => ({
+          contacts: (await t.listContacts(WS_A, { limit: 1000 })).filter((c) => c.id.startsWith('ct_many_')).length,
+          events: (await t.listEvents(WS_A, { limit: 1000 })).length,
+        }));
+        expect(visible).toEqual({ contacts: count, events: count });
+      });
+
+      it('leaves no trace of a failing transaction among concurrent ones, while the others commit', async () => {
+        const failure = new Error('the middle one fails');
+        const outcomes = await Promise.allSettled(
+          Array.from({ length: 9 }, (_, i) =>
+            tx(async (t) => {
+              const seenBefore = (await t.listContacts(WS_A, { limit: 1000 })).map((c) => c.id);
+              await t.insertContact(contact(WS_A, `ct_concurrent_${i}`));
+              await t.appendEvent(taggedEvent(WS_A, `evt_concurrent_${i}`, `ct_concurrent_${i}`));
+              await t.setMeta('cursor', { written: i });
+              if (i === 4) {
+                await settle();
+                throw failure;
+              }
+              return seenBefore;
+            }),
+          ),
+        );
+        expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+        const failed = outcomes[4];
+        expect(failed?.status === 'rejected' && failed.reason).toBe(failure);
+        // The one after the failure saw the four before it, not the failed one.
+        const sixth = outcomes[5];
+        expect(sixth?.status === 'fulfilled' && sixth.value).toEqual(['ct_ana', 'ct_concurrent_0', 'ct_concurrent_1', 'ct_concurrent_2', 'ct_concurrent_3']);
+        const after = await tx(async (t) => ({
+          contacts: (await t.listContacts(WS_A, { limit: 1000 })).map((c) => c.id),
+          events: (await t.listEvents(WS_A, { limit: 1000 })).map((e) => [e.id, e.position]),
+          cursor: await t.getMeta('cursor'),
+        }));
+        const kept = [0, 1, 2, 3, 5, 6, 7, 8];
+        expect(after.contacts).toEqual(['ct_ana', ...kept.map((i) => `ct_concurrent_${i}`)]);
+        const firstPosition = after.events.at(-1)?.[1];
+        expect(after.events).toEqual(kept.map((i, n) => [`evt_concurrent_${i}`, Number(firstPosition) + n]).reverse());
+        expect(after.cursor).toEqual({ written: 8 });
       });
 
       it('runs the next transaction after one that failed', async () => {

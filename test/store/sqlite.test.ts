@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
 import { isConsentryError } from '../../src/core/errors.js';
 import { defaultSettings } from '../../src/core/settings.js';
 import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
@@ -301,13 +302,14 @@ describe('SQLite store', () => {
   });
 
   describe('pragmas', () => {
-    it('uses WAL, synchronous NORMAL, foreign keys and a busy timeout by default', () => {
+    it('uses WAL, synchronous NORMAL, foreign keys, a busy timeout and in-memory temporary files by default', () => {
       const { db } = open();
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('synchronous', { simple: true })).toBe(1);
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
       expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
       expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(8192);
+      expect(db.pragma('temp_store', { simple: true })).toBe(2);
     });
 
     it('uses synchronous FULL, the busy timeout and the checkpoint interval when asked', () => {
@@ -322,6 +324,8 @@ describe('SQLite store', () => {
       expect(() => open({ busyTimeoutMs: 1.5 })).toThrow(/busyTimeoutMs/);
       expect(() => open({ walAutocheckpointPages: 0 })).toThrow(/walAutocheckpointPages/);
       expect(() => open({ walAutocheckpointPages: 2.5 })).toThrow(/walAutocheckpointPages/);
+      // What a caller without types could pass.
+      expect(() => open(JSON.parse('{"groupCommit":"yes"}'))).toThrow(/groupCommit/);
     });
 
     it('checkpoints by itself once the WAL reaches the configured number of pages', async () => {
@@ -560,9 +564,9 @@ describe('SQLite store', () => {
     expect(fs.statSync(wal).size).toBe(0);
   });
 
-  it('keeps a committed transaction when the process is killed with SIGKILL', async () => {
-    const dbPath = path.join(dir, 'crash', 'consentry.db');
-    const child = spawn(process.execPath, ['--import', 'tsx', crashFixture, dbPath], {
+  /** Runs the commit-and-hang fixture until it reports its commits, then kills it with SIGKILL; returns what it printed. */
+  async function commitAndKill(dbPath: string, concurrent: number): Promise<string> {
+    const child = spawn(process.execPath, ['--import', 'tsx', crashFixture, dbPath, String(concurrent)], {
       cwd: projectRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -584,8 +588,14 @@ describe('SQLite store', () => {
     expect(child.kill('SIGKILL')).toBe(true);
     const [, signal] = await exited;
     expect(signal).toBe('SIGKILL');
-    // The killed writer never checkpointed: the commit lives in the WAL.
+    // The killed writer never checkpointed: the commits live in the WAL.
     expect(fs.statSync(`${dbPath}-wal`).size).toBeGreaterThan(0);
+    return stdout;
+  }
+
+  it('keeps a committed transaction when the process is killed with SIGKILL', async () => {
+    const dbPath = path.join(dir, 'crash', 'consentry.db');
+    await commitAndKill(dbPath, 0);
 
     const reopened = open({ path: dbPath });
     const found = await reopened.transaction(async (tx) => ({
@@ -595,5 +605,133 @@ describe('SQLite store', () => {
     expect(found.contact?.id).toBe('ct_crash');
     expect(found.contact?.tags).toEqual(['survivor']);
     expect(found.events.map((event) => [event.id, event.position])).toEqual([['evt_crash', 1]]);
+  });
+
+  it('keeps every transaction of a shared COMMIT whose promise resolved when the process is killed with SIGKILL', async () => {
+    const dbPath = path.join(dir, 'crash-group', 'consentry.db');
+    const concurrent = 40;
+    const printed = await commitAndKill(dbPath, concurrent);
+    const stats = z.object({ commits: z.number(), transactions: z.number() }).parse(JSON.parse(printed.split('\n')[0] ?? ''));
+    expect(stats.transactions).toBe(concurrent + 1);
+    expect(stats.commits).toBeLessThan(concurrent);
+
+    const reopened = open({ path: dbPath });
+    const ids = await reopened.transaction(async (tx) => (await tx.listContacts('ws_crash', { limit: 1000 })).map((contact) => contact.id));
+    expect(ids.filter((id) => id.startsWith('ct_group_')).sort()).toEqual(Array.from({ length: concurrent }, (_, i) => `ct_group_${i}`).sort());
+  });
+
+  describe('group commit', () => {
+    async function seeded(options: Partial<Parameters<typeof createSqliteStore>[0]> = {}): Promise<SqliteStore> {
+      const store = open(options);
+      await store.transaction(seedOne);
+      return store;
+    }
+
+    const contactRow = (id: string) => ({
+      id,
+      workspaceId: 'ws_a',
+      name: 'Ana Test',
+      email: null,
+      phone: null,
+      identities: [],
+      fields: {},
+      tags: [],
+      hubspotId: null,
+      createdAt: T0,
+      updatedAt: T0,
+      erasedAt: null,
+    });
+
+    it('acknowledges each of many concurrent transactions only once another connection can read it', async () => {
+      // Seeded through another handle, so this store starts without a history of waits.
+      const seeder = open();
+      await seeder.transaction(seedOne);
+      await seeder.close();
+      const store = open();
+      const reader = openRaw();
+      const visible = reader.prepare<[string], { id: string }>("SELECT id FROM contacts WHERE workspace_id = 'ws_a' AND id = ?");
+      const before = store.commitStats();
+      const insert = (i: number): Promise<boolean> => {
+        const id = `ct_concurrent_${i}`;
+        return store.transaction((tx) => tx.insertContact(contactRow(id))).then(() => visible.get(id)?.id === id);
+      };
+      // Half start together, half from later callbacks of the event loop, as requests on other connections do.
+      const seen = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          i % 2 === 0 ? insert(i) : new Promise<boolean>((resolve, reject) => setImmediate(() => insert(i).then(resolve, reject))),
+        ),
+      );
+      expect(seen.every(Boolean)).toBe(true);
+      const after = store.commitStats();
+      expect(after.transactions - before.transactions).toBe(200);
+      expect(after.commits - before.commits).toBeLessThan(20);
+      expect(reader.prepare("SELECT count(*) AS n FROM contacts WHERE id LIKE 'ct_concurrent_%'").get()).toEqual({ n: 200 });
+    });
+
+    it('commits the transactions of a caller that awaits them one after another each alone, without waiting for company', async () => {
+      const store = await seeded();
+      const before = store.commitStats();
+      for (let i = 0; i < 30; i += 1) await store.transaction((tx) => tx.setMeta('cursor', i));
+      const after = store.commitStats();
+      expect(after.commits - before.commits).toBe(30);
+      expect(after.waits - before.waits).toBe(0);
+    });
+
+    it('rejects every transaction of a group whose COMMIT fails, and keeps none of them', async () => {
+      const store = await seeded();
+      const group = [
+        store.transaction((tx) => tx.insertContact(contactRow('ct_before'))),
+        store.transaction(async (tx) => {
+          // Checked at COMMIT instead of at the statement (https://www.sqlite.org/pragma.html#pragma_defer_foreign_keys),
+          // so the group's COMMIT fails with the constraint.
+          store.db.pragma('defer_foreign_keys = ON');
+          await tx.insertContact({ ...contactRow('ct_orphan'), workspaceId: 'ws_missing' });
+        }),
+        store.transaction((tx) => tx.insertContact(contactRow('ct_after'))),
+      ];
+      for (const outcome of group) await expect(outcome).rejects.toThrow(/FOREIGN KEY constraint failed/);
+      expect(store.db.inTransaction).toBe(false);
+      const left = await store.transaction(async (tx) => (await tx.listContacts('ws_a', { limit: 10 })).map((c) => c.id));
+      expect(left).toEqual(['ct_ana']);
+      expect(await store.transaction((tx) => tx.getContact('ws_missing', 'ct_orphan'))).toBeUndefined();
+      await store.transaction((tx) => tx.insertContact(contactRow('ct_later')));
+      expect(await store.transaction(async (tx) => (await tx.getContact('ws_a', 'ct_later'))?.id)).toBe('ct_later');
+    });
+
+    it("commits the raw statements a transaction runs on db with it, and rolls them back with it alone", async () => {
+      const store = await seeded();
+      const put = store.db.prepare<[string, string]>('INSERT INTO meta (key, value) VALUES (?, ?)');
+      const failure = new Error('second fails');
+      const outcomes = await Promise.allSettled(
+        ['first', 'second', 'third'].map((name) =>
+          store.transaction(async () => {
+            put.run(`raw-${name}`, JSON.stringify(name));
+            if (name === 'second') throw failure;
+          }),
+        ),
+      );
+      expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      const keys = openRaw().prepare("SELECT key FROM meta WHERE key LIKE 'raw-%' ORDER BY key").all();
+      expect(keys).toEqual([{ key: 'raw-first' }, { key: 'raw-third' }]);
+    });
+
+    it('commits every transaction alone when group commit is off', async () => {
+      const store = await seeded({ groupCommit: false });
+      const before = store.commitStats();
+      await Promise.all(Array.from({ length: 10 }, (_, i) => store.transaction((tx) => tx.insertContact(contactRow(`ct_alone_${i}`)))));
+      const after = store.commitStats();
+      expect(after.commits - before.commits).toBe(10);
+      expect(after.waits).toBe(0);
+    });
+
+    it('lets close wait for the transactions already queued, then refuses new ones', async () => {
+      const store = await seeded();
+      const queued = Array.from({ length: 5 }, (_, i) => store.transaction((tx) => tx.insertContact(contactRow(`ct_queued_${i}`))));
+      await store.close();
+      await Promise.all(queued);
+      await expect(store.transaction((tx) => tx.listWorkspaces())).rejects.toThrow(/closed/);
+      const reader = openRaw();
+      expect(reader.prepare("SELECT count(*) AS n FROM contacts WHERE id LIKE 'ct_queued_%'").get()).toEqual({ n: 5 });
+    });
   });
 });

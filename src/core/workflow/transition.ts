@@ -5,15 +5,17 @@
  * back as a `timer` input; nothing here reads a clock or waits.
  */
 import { z } from 'zod';
-import type { Channel, ConsentStatus, Evidence, LegalBasis, MessagingChannel } from '../consent.js';
+import { isCanonicalInstant, type Channel, type ConsentStatus, type Evidence, type LegalBasis, type MessagingChannel } from '../consent.js';
 import { tryNormalizeEmail, tryNormalizePhone } from '../contact.js';
 import { ConsentryError } from '../errors.js';
 import { normalizeText } from '../keywords.js';
+import { isoInstant } from '../time.js';
 import {
   parseTextTemplate,
   type AskQuestionStep,
   type BranchCondition,
   type EndStep,
+  type TemplatePart,
   type VariableRef,
   type WorkflowDefinition,
   type WorkflowStep,
@@ -93,6 +95,99 @@ export const RunStateSchema = z
       .optional(),
   }) satisfies z.ZodType<RunState>;
 
+const RUN_STATUSES: readonly RunState['status'][] = ['active', 'completed', 'cancelled'];
+const STATE_KEYS: ReadonlySet<string> = new Set(Object.keys(RunStateSchema.shape));
+const WAITING_KEYS: ReadonlySet<string> = new Set(['kind', 'stepId', 'token', 'dueAt']);
+const ANSWER_KEYS: ReadonlySet<string> = new Set(['stepId', 'messageId', 'text', 'button', 'value']);
+
+/**
+ * A stored run state, read back. The states this runtime wrote itself are checked member by
+ * member against RunStateSchema's rules and copied as the schema would copy them; anything else
+ * (another shape, an unknown member, a time spelled differently) goes through the schema, which
+ * either reads it or throws its ZodError. So a state that the schema refuses is always refused.
+ */
+export function parseRunState(value: unknown): RunState {
+  return plainRunState(value) ?? RunStateSchema.parse(value);
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+function hasOnlyKeys(value: Record<string, unknown>, allowed: ReadonlySet<string>): boolean {
+  for (const key of Object.keys(value)) if (!allowed.has(key)) return false;
+  return true;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function countsCopy(value: unknown): Record<string, number> | undefined {
+  if (!isPlainObject(value)) return undefined;
+  const copy: Record<string, number> = {};
+  for (const key of Object.keys(value)) {
+    const count = value[key];
+    if (key === '__proto__' || !isCount(count)) return undefined;
+    copy[key] = count;
+  }
+  return copy;
+}
+
+function plainWaiting(value: unknown): RunState['waiting'] | undefined {
+  if (value === null) return null;
+  if (!isPlainObject(value) || !hasOnlyKeys(value, WAITING_KEYS)) return undefined;
+  const { kind, stepId, token, dueAt } = value;
+  if (kind !== 'answer' && kind !== 'wait') return undefined;
+  if (typeof stepId !== 'string' || typeof token !== 'string' || typeof dueAt !== 'string') return undefined;
+  if (!isCanonicalInstant(dueAt)) return undefined;
+  return { kind, stepId, token, dueAt };
+}
+
+function plainAnswer(value: unknown): AcceptedAnswer | null | undefined {
+  if (value === null) return null;
+  if (!isPlainObject(value) || !hasOnlyKeys(value, ANSWER_KEYS)) return undefined;
+  const { stepId, messageId, text, button } = value;
+  const answerValue = value.value;
+  if (typeof stepId !== 'string' || typeof messageId !== 'string' || typeof answerValue !== 'string') return undefined;
+  if ((text !== null && typeof text !== 'string') || (button !== null && typeof button !== 'string')) return undefined;
+  return { stepId, messageId, text, button, value: answerValue };
+}
+
+function plainRunState(value: unknown): RunState | undefined {
+  if (!isPlainObject(value) || !hasOnlyKeys(value, STATE_KEYS)) return undefined;
+  const { templateId, status, cursor, tokenSeq, outcome } = value;
+  if (typeof templateId !== 'string' || templateId.length === 0) return undefined;
+  const runStatus = RUN_STATUSES.find((known) => known === status);
+  if (runStatus === undefined) return undefined;
+  if (cursor !== null && typeof cursor !== 'string') return undefined;
+  if (!isCount(tokenSeq)) return undefined;
+  const runOutcome = outcome === null ? null : RUN_OUTCOMES.find((known) => known === outcome);
+  if (runOutcome === undefined) return undefined;
+  const waiting = plainWaiting(value.waiting);
+  const jumpsUsed = countsCopy(value.jumpsUsed);
+  const timesAsked = countsCopy(value.timesAsked);
+  if (waiting === undefined || jumpsUsed === undefined || timesAsked === undefined) return undefined;
+  const state: RunState = {
+    templateId,
+    status: runStatus,
+    cursor,
+    waiting,
+    jumpsUsed,
+    timesAsked,
+    tokenSeq,
+    outcome: runOutcome,
+  };
+  if (Object.hasOwn(value, 'lastAnswer')) {
+    const lastAnswer = plainAnswer(value.lastAnswer);
+    if (lastAnswer === undefined) return undefined;
+    state.lastAnswer = lastAnswer;
+  }
+  return state;
+}
+
 export type Effect =
   | { type: 'send_message'; text: string; options?: { label: string; buttonId?: string }[] }
   /** Replaces the run's previous timer. */
@@ -148,12 +243,15 @@ export function initialRunState(def: WorkflowDefinition): RunState {
  */
 export function missingWorkspaceSettings(def: WorkflowDefinition, workspace: TransitionContext['workspace']): 'privacyPolicyUrl'[] {
   if (workspace.privacyPolicyUrl !== null) return [];
-  const needsUrl = def.steps.some((step) =>
+  return needsPrivacyPolicyUrl(def) ? ['privacyPolicyUrl'] : [];
+}
+
+function needsPrivacyPolicyUrl(def: WorkflowDefinition): boolean {
+  return def.steps.some((step) =>
     stepTexts(step).some((text) =>
-      parseTextTemplate(text).parts.some((part) => part.kind === 'variable' && part.ref.kind === 'fixed' && part.ref.name === 'workspace.privacy_policy_url' && part.fallback === ''),
+      compiledText(text).some((part) => part.kind === 'variable' && part.ref.kind === 'fixed' && part.ref.name === 'workspace.privacy_policy_url' && part.fallback === ''),
     ),
   );
-  return needsUrl ? ['privacyPolicyUrl'] : [];
 }
 
 function stepTexts(step: WorkflowStep): string[] {
@@ -230,6 +328,45 @@ function cloneState(state: RunState): RunState {
   };
 }
 
+/**
+ * The texts of the definitions in use, split into parts once: a text is rendered on every send,
+ * and the definitions' texts are few. Bounded all the same, since definitions can come from outside.
+ */
+const COMPILED_TEXT_LIMIT = 512;
+const compiledTexts = new Map<string, readonly TemplatePart[]>();
+
+function compiledText(text: string): readonly TemplatePart[] {
+  let parts = compiledTexts.get(text);
+  if (parts === undefined) {
+    parts = parseTextTemplate(text).parts;
+    if (compiledTexts.size >= COMPILED_TEXT_LIMIT) compiledTexts.clear();
+    compiledTexts.set(text, parts);
+  }
+  return parts;
+}
+
+interface DefinitionLayout {
+  indexById: ReadonlyMap<string, number>;
+  /**
+   * A validated definition has no loop without a jump_to (schema.ts), so one transition runs at
+   * most steps × (1 + all maxJumps) steps; more means the definition was not validated.
+   */
+  stepBudget: number;
+}
+
+/** Per parsed definition (never changed once parsed), computed on its first transition. */
+const layouts = new WeakMap<WorkflowDefinition, DefinitionLayout>();
+
+function definitionLayout(def: WorkflowDefinition): DefinitionLayout {
+  let layout = layouts.get(def);
+  if (layout === undefined) {
+    const totalJumps = def.steps.reduce((sum, step) => sum + (step.type === 'jump_to' ? step.maxJumps : 0), 0);
+    layout = { indexById: new Map(def.steps.map((step, index) => [step.id, index])), stepBudget: def.steps.length * (1 + totalJumps) + 1 };
+    layouts.set(def, layout);
+  }
+  return layout;
+}
+
 interface MutableContact {
   name: string | null;
   firstName: string | null;
@@ -247,10 +384,7 @@ class Run {
   private readonly indexById: ReadonlyMap<string, number>;
   /** Whether the engine may hold a timer for this run, which finishing must clear. */
   private timerExists: boolean;
-  /**
-   * A validated definition has no loop without a jump_to (schema.ts), so one transition runs at
-   * most steps × (1 + all maxJumps) steps; more means the definition was not validated.
-   */
+  /** See DefinitionLayout. */
   private readonly stepBudget: number;
 
   constructor(
@@ -267,10 +401,10 @@ class Run {
       tags: [...ctx.contact.tags],
       fields: { ...ctx.contact.fields },
     };
-    this.indexById = new Map(def.steps.map((step, index) => [step.id, index]));
+    const layout = definitionLayout(def);
+    this.indexById = layout.indexById;
     this.timerExists = state.waiting !== null;
-    const totalJumps = def.steps.reduce((sum, step) => sum + (step.type === 'jump_to' ? step.maxJumps : 0), 0);
-    this.stepBudget = def.steps.length * (1 + totalJumps) + 1;
+    this.stepBudget = layout.stepBudget;
   }
 
   result(): TransitionResult {
@@ -392,7 +526,7 @@ class Run {
   private startTimer(kind: 'answer' | 'wait', stepId: string, seconds: number): void {
     this.state.tokenSeq += 1;
     const token = `${this.ctx.runId}:${this.state.tokenSeq}`;
-    const dueAt = new Date(this.ctx.now.getTime() + seconds * 1000).toISOString();
+    const dueAt = isoInstant(new Date(this.ctx.now.getTime() + seconds * 1000));
     this.effects.push({ type: 'set_timer', token, dueAt });
     this.timerExists = true;
     this.state.cursor = stepId;
@@ -472,13 +606,16 @@ class Run {
   }
 
   private render(text: string): string {
-    return parseTextTemplate(text)
-      .parts.map((part) => {
-        if (part.kind === 'literal') return part.text;
+    let rendered = '';
+    for (const part of compiledText(text)) {
+      if (part.kind === 'literal') {
+        rendered += part.text;
+      } else {
         const value = this.variable(part.ref);
-        return value === null || value === '' ? part.fallback : value;
-      })
-      .join('');
+        rendered += value === null || value === '' ? part.fallback : value;
+      }
+    }
+    return rendered;
   }
 
   private variable(ref: VariableRef): string | null {
@@ -566,10 +703,26 @@ function matchOption(options: readonly { label: string; buttonId?: string }[], t
     if (candidate === null) continue;
     const normalized = normalizeText(candidate);
     if (normalized === '') continue;
-    const byLabel = options.find((o) => normalizeText(o.label) === normalized);
+    const index = normalizedLabels(options).indexOf(normalized);
+    const byLabel = options[index];
     if (byLabel !== undefined) return byLabel.label;
   }
   return null;
+}
+
+/** The options' labels in comparison form, per options list of a parsed definition. */
+const normalizedLabelsCache = new WeakMap<readonly { label: string }[], { labels: readonly string[]; normalized: readonly string[] }>();
+
+function normalizedLabels(options: readonly { label: string }[]): readonly string[] {
+  const cached = normalizedLabelsCache.get(options);
+  // The labels are compared too, so a list changed in place is not read through a stale entry.
+  if (cached !== undefined && cached.labels.length === options.length && cached.labels.every((label, i) => options[i]?.label === label)) {
+    return cached.normalized;
+  }
+  const labels = options.map((o) => o.label);
+  const normalized = labels.map(normalizeText);
+  normalizedLabelsCache.set(options, { labels, normalized });
+  return normalized;
 }
 
 /**

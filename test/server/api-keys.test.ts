@@ -1,0 +1,113 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { defaultSettings } from '../../src/core/settings.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import { authenticateApiKey, createApiKey, revokeApiKey } from '../../src/server/api-keys.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
+
+const T0 = '2026-03-01T09:00:00.000Z';
+
+describe('authenticating API keys against a store that versions them', () => {
+  let dir: string;
+  let file: string;
+  let clock: FakeClock;
+  const stores: SqliteStore[] = [];
+
+  const open = (): SqliteStore => {
+    const store = createSqliteStore({ path: file });
+    stores.push(store);
+    return store;
+  };
+
+  async function withKey(store: SqliteStore): Promise<{ key: string; keyId: string }> {
+    await store.transaction((tx) => tx.insertWorkspace({ id: 'ws_acme', name: 'Acme', settings: defaultSettings(), createdAt: T0, updatedAt: T0 }));
+    const { key, row } = await createApiKey(store, { workspaceId: 'ws_acme', clock });
+    return { key, keyId: row.id };
+  }
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-api-keys-'));
+    file = path.join(dir, 'consentry.db');
+    clock = new FakeClock(T0);
+  });
+
+  afterEach(async () => {
+    for (const store of stores.splice(0)) await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers a known valid key again without a transaction while nothing changed', async () => {
+    const store = open();
+    const { key, keyId } = await withKey(store);
+    const first = await authenticateApiKey(store, key, clock);
+    expect(first).toMatchObject({ ok: true, key: { id: keyId } });
+    // The first use wrote lastUsedAt, so the next lookup reads the key again once.
+    await authenticateApiKey(store, key, clock);
+    const transaction = vi.spyOn(store, 'transaction');
+    for (let i = 0; i < 5; i += 1) expect(await authenticateApiKey(store, key, clock)).toMatchObject({ ok: true, key: { id: keyId, workspaceId: 'ws_acme' } });
+    expect(transaction).not.toHaveBeenCalled();
+  });
+
+  it('refuses a key on the very next request after this process revoked it', async () => {
+    const store = open();
+    const { key, keyId } = await withKey(store);
+    await authenticateApiKey(store, key, clock);
+    await authenticateApiKey(store, key, clock);
+    await revokeApiKey(store, keyId, clock);
+    expect(await authenticateApiKey(store, key, clock)).toEqual({ ok: false, reason: 'revoked' });
+  });
+
+  it('refuses a key on the very next request after another process revoked it', async () => {
+    const server = open();
+    const { key, keyId } = await withKey(server);
+    await authenticateApiKey(server, key, clock);
+    expect(await authenticateApiKey(server, key, clock)).toMatchObject({ ok: true });
+    // Another connection to the same file, as the CLI's `keys revoke` opens.
+    const cli = open();
+    await revokeApiKey(cli, keyId, clock);
+    expect(await authenticateApiKey(server, key, clock)).toEqual({ ok: false, reason: 'revoked' });
+  });
+
+  it('still records the last use once a minute', async () => {
+    const store = open();
+    const { key, keyId } = await withKey(store);
+    const lastUsed = () => store.transaction(async (tx) => (await tx.getApiKey(keyId))?.lastUsedAt);
+    await authenticateApiKey(store, key, clock);
+    await authenticateApiKey(store, key, clock);
+    expect(await lastUsed()).toBe(T0);
+    clock.advance(59_000);
+    await authenticateApiKey(store, key, clock);
+    expect(await lastUsed()).toBe(T0);
+    clock.advance(1_000);
+    const refreshed = await authenticateApiKey(store, key, clock);
+    expect(refreshed).toMatchObject({ ok: true, key: { lastUsedAt: clock.now().toISOString() } });
+    expect(await lastUsed()).toBe(clock.now().toISOString());
+  });
+
+  it('looks up unknown keys every time, so a key created meanwhile is accepted', async () => {
+    const server = open();
+    await server.transaction((tx) => tx.insertWorkspace({ id: 'ws_acme', name: 'Acme', settings: defaultSettings(), createdAt: T0, updatedAt: T0 }));
+    const other = open();
+    const { key } = await createApiKey(other, { workspaceId: 'ws_acme', clock });
+    const transaction = vi.spyOn(server, 'transaction');
+    expect(await authenticateApiKey(server, key, clock)).toMatchObject({ ok: true });
+    expect(await authenticateApiKey(server, `${key}x`, clock)).toEqual({ ok: false, reason: 'unknown' });
+    expect(await authenticateApiKey(server, `${key}x`, clock)).toEqual({ ok: false, reason: 'unknown' });
+    expect(transaction).toHaveBeenCalledTimes(3);
+  });
+
+  it('looks every key up in a transaction on a store without versions', async () => {
+    const store = createMemoryStore();
+    await store.transaction((tx) => tx.insertWorkspace({ id: 'ws_acme', name: 'Acme', settings: defaultSettings(), createdAt: T0, updatedAt: T0 }));
+    const { key } = await createApiKey(store, { workspaceId: 'ws_acme', clock });
+    await authenticateApiKey(store, key, clock);
+    const transaction = vi.spyOn(store, 'transaction');
+    await authenticateApiKey(store, key, clock);
+    await authenticateApiKey(store, key, clock);
+    expect(transaction).toHaveBeenCalledTimes(2);
+    await store.close();
+  });
+});
