@@ -99,7 +99,7 @@ export interface WorkspaceEngine {
   startWorkflow(templateId: string, contactId: string, channel: MessagingChannel): Promise<WorkflowStartResult>;
   getRun(runId: string): Promise<WorkflowRunRow>;
   verifyLedger(): Promise<LedgerReport>;
-  eraseContact(contactId: string): Promise<{ contact: Contact; redactedRecords: number }>;
+  eraseContact(contactId: string): Promise<{ contact: Contact; redactedRecords: number; redactedEvents: number }>;
   listEvents(query?: { types?: readonly EventType[]; beforeId?: string; limit?: number; contactId?: string }): Promise<StoredEvent[]>;
   /** Stores the HubSpot record ids the connector matched or created (null: unlinked); returns how many changed. */
   linkHubspotContacts(links: readonly HubspotLink[]): Promise<number>;

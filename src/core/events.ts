@@ -129,3 +129,37 @@ export interface ConsentryEvent<T extends EventType = EventType> {
 export function isPublicEventType(type: string): type is PublicEventType {
   return (PUBLIC_EVENT_TYPES as readonly string[]).includes(type);
 }
+
+/** What replaces personal data in an erased contact's events. */
+export const ERASED = '[erased]';
+
+/**
+ * The data of an event about an erased contact, with what identifies or quotes the person
+ * removed (GDPR Art. 17). Consent facts (purpose, channel, status, legal basis, record id)
+ * stay: they are the controller's proof and hold no personal data of their own.
+ */
+export function redactEventData(event: Pick<ConsentryEvent, 'type' | 'data'>): ConsentryEvent['data'] {
+  const data: Record<string, unknown> = { ...event.data };
+  const blank = (...keys: string[]) => {
+    for (const key of keys) if (typeof data[key] === 'string') data[key] = ERASED;
+  };
+  switch (event.type) {
+    case 'consent.failed':
+      data.contactName = null;
+      break;
+    case 'optout.review_needed':
+      blank('text', 'normalized', 'matchedWord');
+      break;
+    case 'message.outbound':
+      blank('to', 'text');
+      delete data.options;
+      break;
+    case 'contact.tagged':
+    case 'contact.untagged':
+      blank('tag');
+      break;
+    default:
+      break;
+  }
+  return data as unknown as ConsentryEvent['data'];
+}

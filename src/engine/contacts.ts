@@ -3,6 +3,7 @@ import type { Contact } from '../core/contact.js';
 import { addIdentity, eraseContactData, normalizeEmail, normalizePhone, setField } from '../core/contact.js';
 import { ConsentryError } from '../core/errors.js';
 import { redactedEvidence } from '../core/ledger.js';
+import { redactEventData } from '../core/events.js';
 import type { ContactQuery } from '../ports/store.js';
 import type { ContactInputSchema, ContactPatchSchema } from './inputs.js';
 import { cancelWorkflowRun, tagContact, untagContact } from './runs.js';
@@ -115,12 +116,29 @@ export async function findContacts(uow: UnitOfWork, query: ContactQuery): Promis
  * GDPR Art. 17 erasure: personal data and evidence text are removed, the consent records
  * stay (the chain still verifies, because hashes cover an evidence digest, not the text).
  */
-export async function eraseContact(uow: UnitOfWork, id: string): Promise<{ contact: Contact; redactedRecords: number }> {
+/** The outbox keeps events for deliveries and the events API: an erased contact's are redacted too. */
+async function redactContactEvents(uow: UnitOfWork, contactId: string): Promise<number> {
+  let count = 0;
+  let beforeId: string | undefined;
+  for (;;) {
+    const page = await uow.tx.listEvents(uow.workspaceId, { contactId, limit: 500, ...(beforeId ? { beforeId } : {}) });
+    for (const event of page) {
+      const redacted = redactEventData(event);
+      if (JSON.stringify(redacted) !== JSON.stringify(event.data) && (await uow.tx.replaceEventData(uow.workspaceId, event.id, redacted))) count++;
+    }
+    const last = page[page.length - 1];
+    if (page.length < 500 || !last) return count;
+    beforeId = last.id;
+  }
+}
+
+export async function eraseContact(uow: UnitOfWork, id: string): Promise<{ contact: Contact; redactedRecords: number; redactedEvents: number }> {
   const contact = await uow.requireContact(id);
-  if (contact.erasedAt !== null) return { contact, redactedRecords: 0 };
+  if (contact.erasedAt !== null) return { contact, redactedRecords: 0, redactedEvents: 0 };
   for (const run of await uow.tx.listActiveRuns(uow.workspaceId, id)) await cancelWorkflowRun(uow, run, 'cancelled');
   const redactedRecords = await uow.tx.redactConsentEvidence(uow.workspaceId, id, redactedEvidence());
+  const redactedEvents = await redactContactEvents(uow, id);
   const erased = await uow.saveContact(eraseContactData(contact, uow.nowIso));
   await uow.emit('contact.updated', { contactId: id, changes: ['erased'] }, id);
-  return { contact: erased, redactedRecords };
+  return { contact: erased, redactedRecords, redactedEvents };
 }

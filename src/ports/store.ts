@@ -182,6 +182,8 @@ export interface StoreTx {
   /** Appends an event; its `position` is assigned by the store. */
   appendEvent(event: ConsentryEvent): Promise<StoredEvent>;
   getEvent(workspaceId: string, id: string): Promise<StoredEvent | undefined>;
+  /** Erasure only: replaces an event's data (its id, type and position stay). Returns false when there is no such event. */
+  replaceEventData(workspaceId: string, id: string, data: ConsentryEvent['data']): Promise<boolean>;
   /** Newest first. */
   listEvents(workspaceId: string, query: EventQuery): Promise<StoredEvent[]>;
   /** For dispatchers: every workspace, in append order, after a position. */

@@ -25,7 +25,7 @@ import { setImmediate } from 'node:timers';
  * whose input has already arrived start meanwhile and join it. Company is likely while such waits
  * recently found some; otherwise a group that starts in a new turn probes, less and less often
  * while probes find nobody. A caller that awaits its transactions one after another in the same
- * turn (a loop, an import) never waits: each of its transactions commits alone, at once.
+ * turn (a loop, an import) commits each of them alone and at once; only its first may probe.
  */
 
 /** The statements a group needs from its connection. */

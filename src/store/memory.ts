@@ -732,6 +732,18 @@ class MemoryTx implements StoreTx {
     return event ? copyEvent(event, event.position) : undefined;
   }
 
+  async replaceEventData(workspaceId: string, id: string, data: ConsentryEvent['data']): Promise<boolean> {
+    this.check();
+    const event = this.d.eventsById.get(compositeKey(workspaceId, id));
+    if (!event) return false;
+    const previous = event.data;
+    event.data = jsonCopy(data);
+    this.undo.push(() => {
+      event.data = previous;
+    });
+    return true;
+  }
+
   async listEvents(workspaceId: string, query: EventQuery): Promise<StoredEvent[]> {
     this.check();
     assertLimit(query.limit);

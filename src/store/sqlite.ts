@@ -605,6 +605,7 @@ class Statements {
   readonly saveProcessedMessage: Statement<[string, string, string, string, string]>;
 
   readonly appendEvent: Statement<[string, string, string, string | null, string, number, string]>;
+  readonly replaceEventData: Statement<[string, string, string]>;
   readonly getEvent: Statement<[string, string], EventRow>;
   readonly listEventsAfter: Statement<[number, number], EventRow>;
 
@@ -785,6 +786,7 @@ class Statements {
     this.appendEvent = db.prepare(
       'INSERT INTO events (id, workspace_id, type, contact_id, occurred_at, version, data) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
+    this.replaceEventData = db.prepare('UPDATE events SET data = ? WHERE workspace_id = ? AND id = ?');
     this.getEvent = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ? AND workspace_id = ?`);
     this.listEventsAfter = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`);
 
@@ -1434,6 +1436,11 @@ class SqliteTx implements StoreTx {
     this.check();
     const row = this.s.getEvent.get(id, workspaceId);
     return row && toEvent(row);
+  }
+
+  async replaceEventData(workspaceId: string, id: string, data: ConsentryEvent['data']): Promise<boolean> {
+    this.check();
+    return this.s.replaceEventData.run(toJsonText(data), workspaceId, id).changes > 0;
   }
 
   async listEvents(workspaceId: string, query: EventQuery): Promise<StoredEvent[]> {

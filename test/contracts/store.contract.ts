@@ -891,6 +891,25 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
+      it('replaces an event\'s data for erasure only within its workspace, and rolls back with its transaction', async () => {
+        const original = taggedEvent(WS_A, 'evt_erase', 'ct_ana');
+        const stored = await tx((t) => t.appendEvent(original));
+        const redacted = { contactId: 'ct_ana', tag: '[erased]' };
+        await tx(async (t) => {
+          expect(await t.replaceEventData(WS_B, 'evt_erase', redacted)).toBe(false);
+          expect(await t.replaceEventData(WS_A, 'evt_missing', redacted)).toBe(false);
+        });
+        await expect(
+          tx(async (t) => {
+            expect(await t.replaceEventData(WS_A, 'evt_erase', redacted)).toBe(true);
+            throw new Error('roll back');
+          }),
+        ).rejects.toThrow('roll back');
+        expect((await tx((t) => t.getEvent(WS_A, 'evt_erase')))?.data).toStrictEqual(original.data);
+        expect(await tx((t) => t.replaceEventData(WS_A, 'evt_erase', redacted))).toBe(true);
+        expect(await tx((t) => t.getEvent(WS_A, 'evt_erase'))).toStrictEqual({ ...original, data: redacted, position: stored.position });
+      });
+
       it('keeps event ids unique within a workspace, not across workspaces', async () => {
         const [a, b] = await tx(async (t) => [
           await t.appendEvent(taggedEvent(WS_A, 'evt_same', 'ct_ana')),

@@ -235,6 +235,19 @@ describe('ledger verification and erasure', () => {
     expect(report).toMatchObject({ ok: true, records: 2, stateMismatches: [] });
     expect(await ws.canMessage(inbound.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: false, reason: 'contact_erased' });
   });
+
+  it('erasure also redacts what the outbox quotes of the person', async () => {
+    const inbound = await ws.handleInbound(msg('m1', 'please stop texting me, this is Ana Test'));
+    await ws.addTag(inbound.contactId, 'Ana Test VIP');
+    const { redactedEvents } = await ws.eraseContact(inbound.contactId);
+    expect(redactedEvents).toBe(2);
+    const events = await ws.listEvents({ contactId: inbound.contactId });
+    const text = JSON.stringify(events.map((e) => e.data));
+    expect(text).not.toContain('Ana Test');
+    expect(text).not.toContain('texting');
+    const review = events.find((e) => e.type === 'optout.review_needed');
+    expect(review?.data).toMatchObject({ text: '[erased]', channel: 'whatsapp' });
+  });
 });
 
 describe('settings', () => {
