@@ -96,20 +96,7 @@ async function contactForRow(uow: UnitOfWork, row: Row): Promise<Contact> {
   if (found) return uow.requireLiveContact(found.id);
   const email = row.email ? normalizeEmail(row.email) : null;
   const phone = row.phone ? normalizePhone(row.phone, uow.workspace.settings.defaultCountry) : null;
-  return uow.insertContact({
-    id: uow.newId(),
-    workspaceId: uow.workspaceId,
-    name: null,
-    email,
-    phone,
-    identities: [],
-    fields: {},
-    tags: [],
-    hubspotId: null,
-    createdAt: uow.nowIso,
-    updatedAt: uow.nowIso,
-    erasedAt: null,
-  });
+  return uow.insertContact(uow.blankContact({ email, phone }));
 }
 
 /** A contact's consents: the materialised rows, and each channel's effective status for the built-in purposes. */

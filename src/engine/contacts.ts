@@ -28,20 +28,7 @@ export async function createContact(uow: UnitOfWork, input: z.output<typeof Cont
   const email = input.email ? normalizeEmail(input.email) : null;
   const phone = input.phone ? normalizePhone(input.phone, uow.workspace.settings.defaultCountry) : null;
   await assertUnique(uow, email, phone, null);
-  let contact: Contact = {
-    id: uow.newId(),
-    workspaceId: uow.workspaceId,
-    name: input.name ?? null,
-    email,
-    phone,
-    identities: [],
-    fields: {},
-    tags: [],
-    hubspotId: null,
-    createdAt: uow.nowIso,
-    updatedAt: uow.nowIso,
-    erasedAt: null,
-  };
+  let contact: Contact = uow.blankContact({ name: input.name ?? null, email, phone });
   for (const identity of input.identities ?? []) {
     const taken = await uow.tx.findContactByIdentity(uow.workspaceId, identity.channel, identity.externalId);
     if (taken) {

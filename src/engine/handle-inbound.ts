@@ -223,20 +223,14 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   }
 
   if (!contact) {
-    return uow.insertContact({
-      id: uow.newId(),
-      workspaceId,
-      name: message.from.name ?? null,
-      email,
-      phone: phone === undefined ? senderPhone(message, country) : phone,
-      identities: [identity],
-      fields: {},
-      tags: [],
-      hubspotId: null,
-      createdAt: uow.nowIso,
-      updatedAt: uow.nowIso,
-      erasedAt: null,
-    });
+    return uow.insertContact(
+      uow.blankContact({
+        name: message.from.name ?? null,
+        email,
+        phone: phone === undefined ? senderPhone(message, country) : phone,
+        identities: [identity],
+      }),
+    );
   }
   contact = uow.remember(contact);
 

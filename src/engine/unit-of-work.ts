@@ -134,6 +134,24 @@ export class UnitOfWork {
     return contact;
   }
 
+  /** A new contact of this workspace, stamped now, with nothing but what is given. */
+  blankContact(known: Partial<Pick<Contact, 'name' | 'email' | 'phone' | 'identities'>> = {}): Contact {
+    return {
+      id: this.newId(),
+      workspaceId: this.workspaceId,
+      name: known.name ?? null,
+      email: known.email ?? null,
+      phone: known.phone ?? null,
+      identities: known.identities ?? [],
+      fields: {},
+      tags: [],
+      hubspotId: null,
+      createdAt: this.nowIso,
+      updatedAt: this.nowIso,
+      erasedAt: null,
+    };
+  }
+
   async insertContact(contact: Contact): Promise<Contact> {
     await this.tx.insertContact(contact);
     this.contacts.set(contact.id, contact);
