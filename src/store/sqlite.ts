@@ -43,9 +43,11 @@ import {
   notFound,
   toJsonText,
 } from './common.js';
+import { BackgroundCheckpointer, type CheckpointResult } from './checkpointer.js';
 import { GroupCommitter, type GroupCommitStats } from './group-commit.js';
 import { migrate } from './migrations.js';
 
+export type { CheckpointResult } from './checkpointer.js';
 export type { GroupCommitStats } from './group-commit.js';
 
 export interface SqliteStoreOptions {
@@ -75,6 +77,13 @@ export interface SqliteStoreOptions {
    * commits every transaction alone.
    */
   groupCommit?: boolean;
+  /**
+   * Copy the WAL into the database file from a worker thread (checkpointer.ts), so commits do not
+   * stall for checkpoints; the writer then checkpoints only the short tail left when the WAL
+   * reaches `walAutocheckpointPages`. Default true for a database file; an in-memory database has
+   * no WAL.
+   */
+  checkpointInBackground?: boolean;
 }
 
 export type SqliteStore = Store & {
@@ -86,6 +95,11 @@ export type SqliteStore = Store & {
   readonly db: Database;
   /** Folds the WAL back into the database file (PRAGMA wal_checkpoint(TRUNCATE)); call between transactions. */
   checkpoint(): void;
+  /**
+   * Has the background checkpointer run one PASSIVE checkpoint now; null when the store
+   * checkpoints on its own connection only.
+   */
+  backgroundCheckpoint(): Promise<CheckpointResult | null>;
   /** How many COMMITs carried how many transactions since the store was opened. */
   commitStats(): GroupCommitStats;
   /**
@@ -1687,13 +1701,17 @@ class SqliteStoreImpl implements SqliteStore {
     readonly db: Database,
     private readonly statements: Statements,
     groupCommit: boolean,
+    private readonly checkpointer: BackgroundCheckpointer | null,
   ) {
     this.committer = new GroupCommitter<SqliteTx>(
       {
         // IMMEDIATE takes the write lock up front, so a transaction that reads then writes
         // cannot fail half-way with SQLITE_BUSY (https://www.sqlite.org/lang_transaction.html).
         begin: () => statements.begin.run(),
-        commit: () => statements.commit.run(),
+        commit: () => {
+          statements.commit.run();
+          checkpointer?.committed();
+        },
         rollback: () => statements.rollback.run(),
         savepoint: () => statements.savepoint.run(),
         releaseSavepoint: () => statements.releaseSavepoint.run(),
@@ -1734,11 +1752,17 @@ class SqliteStoreImpl implements SqliteStore {
     this.db.pragma('wal_checkpoint(TRUNCATE)');
   }
 
+  backgroundCheckpoint(): Promise<CheckpointResult | null> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    return this.checkpointer ? this.checkpointer.checkpointNow() : Promise.resolve(null);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     // Let the running and queued transactions finish before the handle goes away.
     await this.committer.whenIdle();
+    await this.checkpointer?.stop();
     this.db.close();
   }
 }
@@ -1748,7 +1772,11 @@ interface CheckedOptions {
   busyTimeoutMs: number;
   walAutocheckpointPages: number;
   groupCommit: boolean;
+  checkpointInBackground: boolean;
 }
+
+/** How long the background checkpointer waits, once caught up, before it looks for new commits. */
+const BACKGROUND_CHECKPOINT_IDLE_MS = 100;
 
 function checkOptions(options: SqliteStoreOptions): CheckedOptions {
   const synchronous = options.synchronous ?? 'NORMAL';
@@ -1766,7 +1794,11 @@ function checkOptions(options: SqliteStoreOptions): CheckedOptions {
   }
   const groupCommit = options.groupCommit ?? true;
   if (typeof groupCommit !== 'boolean') throw new Error(`groupCommit must be a boolean, got ${String(groupCommit)}`);
-  return { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit };
+  const checkpointInBackground = options.checkpointInBackground ?? true;
+  if (typeof checkpointInBackground !== 'boolean') {
+    throw new Error(`checkpointInBackground must be a boolean, got ${String(checkpointInBackground)}`);
+  }
+  return { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit, checkpointInBackground };
 }
 
 /**
@@ -1774,7 +1806,7 @@ function checkOptions(options: SqliteStoreOptions): CheckedOptions {
  * are stored as given and compared as text, so callers pass `Date.toISOString()` values.
  */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
-  const { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit } = checkOptions(options);
+  const { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit, checkpointInBackground } = checkOptions(options);
   const inMemory = options.path === ':memory:' || options.path === '';
   if (!inMemory && !options.path.startsWith('file:')) {
     mkdirSync(dirname(resolve(options.path)), { recursive: true });
@@ -1793,7 +1825,17 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // (https://www.sqlite.org/pragma.html#pragma_temp_store, https://www.sqlite.org/tempfiles.html#stmtjrnl).
     db.pragma('temp_store = MEMORY');
     migrate(db);
-    return new SqliteStoreImpl(db, new Statements(db), groupCommit);
+    // A URI may name an in-memory or otherwise unshareable database; only a plain file gets a second connection.
+    const checkpointer =
+      checkpointInBackground && !inMemory && !options.path.startsWith('file:')
+        ? new BackgroundCheckpointer({
+            path: options.path,
+            idleIntervalMs: BACKGROUND_CHECKPOINT_IDLE_MS,
+            // The writer's own automatic checkpoint still runs at walAutocheckpointPages, now over the whole WAL.
+            onFailure: (error) => process.emitWarning(error.message, { code: 'CONSENTRY_CHECKPOINT' }),
+          })
+        : null;
+    return new SqliteStoreImpl(db, new Statements(db), groupCommit, checkpointer);
   } catch (error) {
     db.close();
     throw error;

@@ -326,12 +326,13 @@ describe('SQLite store', () => {
       expect(() => open({ walAutocheckpointPages: 2.5 })).toThrow(/walAutocheckpointPages/);
       // What a caller without types could pass.
       expect(() => open(JSON.parse('{"groupCommit":"yes"}'))).toThrow(/groupCommit/);
+      expect(() => open(JSON.parse('{"checkpointInBackground":"yes"}'))).toThrow(/checkpointInBackground/);
     });
 
     it('checkpoints by itself once the WAL reaches the configured number of pages', async () => {
       const walSize = async (walAutocheckpointPages: number): Promise<number> => {
         const file = path.join(dir, `checkpoint-${walAutocheckpointPages}.db`);
-        const store = open({ path: file, walAutocheckpointPages });
+        const store = open({ path: file, walAutocheckpointPages, checkpointInBackground: false });
         await store.transaction(seedOne);
         for (let round = 0; round < 100; round += 1) {
           await store.transaction((tx) => tx.setMeta(`key-${round}`, 'x'.repeat(1000)));
@@ -343,6 +344,50 @@ describe('SQLite store', () => {
       const often = await walSize(20);
       const never = await walSize(100_000);
       expect(often).toBeLessThan(never / 3);
+    });
+
+    it('copies the WAL into the database file from a worker thread, and the writer still bounds the WAL', async () => {
+      // The writer's own checkpoint is out of reach here, so only the worker can have copied.
+      const copied = path.join(dir, 'copied.db');
+      const store = open({ path: copied, walAutocheckpointPages: 100_000 });
+      await store.transaction(seedOne);
+      const before = fs.statSync(copied).size;
+      for (let round = 0; round < 100; round += 1) {
+        await store.transaction((tx) => tx.setMeta(`key-${round}`, 'x'.repeat(1000)));
+      }
+      const result = await store.backgroundCheckpoint();
+      expect(result).not.toBeNull();
+      expect(result?.busy).toBe(false);
+      expect(result?.checkpointed).toBe(result?.log);
+      // 100 rows of 1000 bytes now live in the database file itself.
+      expect(fs.statSync(copied).size).toBeGreaterThan(before + 100 * 1000);
+
+      const file = path.join(dir, 'bounded.db');
+      const bounded = open({ path: file, walAutocheckpointPages: 20 });
+      await bounded.transaction(seedOne);
+      for (let round = 0; round < 100; round += 1) {
+        await bounded.transaction((tx) => tx.setMeta(`key-${round}`, 'x'.repeat(1000)));
+      }
+
+      const unbounded = path.join(dir, 'unbounded.db');
+      const reference = open({ path: unbounded, walAutocheckpointPages: 100_000, checkpointInBackground: false });
+      await reference.transaction(seedOne);
+      for (let round = 0; round < 100; round += 1) {
+        await reference.transaction((tx) => tx.setMeta(`key-${round}`, 'x'.repeat(1000)));
+      }
+      expect(fs.statSync(`${file}-wal`).size).toBeLessThan(fs.statSync(`${unbounded}-wal`).size / 3);
+    });
+
+    it('has no background checkpointer when asked not to, nor for an in-memory database', async () => {
+      expect(await open({ checkpointInBackground: false }).backgroundCheckpoint()).toBeNull();
+      expect(await open({ path: ':memory:' }).backgroundCheckpoint()).toBeNull();
+    });
+
+    it('stops the checkpoint thread on close', async () => {
+      const store = open({ path: path.join(dir, 'closing.db') });
+      await store.transaction(seedOne);
+      await store.close();
+      await expect(store.backgroundCheckpoint()).rejects.toThrow(/closed/);
     });
   });
 
