@@ -125,12 +125,13 @@ export async function main(): Promise<void> {
   const store = createSqliteStore({ path: join(dir, 'bench.db') });
   const receipts: Receipt[] = [];
   const target = await startTarget(receipts);
-  const dispatcher = new HookDispatcher({ store, clock: systemClock });
+  // The target listens on 127.0.0.1: private targets are allowed, as in a self-hosted set-up.
+  const dispatcher = new HookDispatcher({ store, clock: systemClock, allowPrivateTargets: true });
   try {
     const engine = createEngine({ store, clock: systemClock });
     const workspace = await engine.createWorkspace({ name: 'bench', settings: { triggers: [] } });
     const ws = engine.workspace(workspace.id);
-    await createHookRegistry({ store, clock: systemClock, ids: ulidGenerator() }).create(workspace.id, { targetUrl: target.url, event: '*' });
+    await createHookRegistry({ store, clock: systemClock, ids: ulidGenerator(), allowPrivateTargets: true }).create(workspace.id, { targetUrl: target.url, event: '*' });
     dispatcher.start();
 
     // Warm-up, not measured: one message per contact creates the contacts and warms the JIT,

@@ -45,6 +45,21 @@ export const ConfigSchema = z.object({
       .transform((url) => url.replace(/\/+$/, ''))
       .optional(),
   ),
+  /**
+   * Webhook targets (hooks, the outbound webhook) may be private, loopback or link-local
+   * addresses: for self-hosted set-ups whose receivers are on the server's own network.
+   * Off by default, since any workspace could otherwise reach that network through hooks.
+   */
+  HOOK_TARGETS_ALLOW_PRIVATE: z.preprocess(
+    (value) => {
+      const set = unsetIfEmpty(value);
+      return typeof set === 'string' ? set.trim().toLowerCase() : set;
+    },
+    z
+      .enum(['true', 'false', '1', '0'], { error: 'must be true, false, 1 or 0' })
+      .optional()
+      .transform((value) => value === 'true' || value === '1'),
+  ),
   LOG_LEVEL: z.preprocess(
     (value) => {
       const set = unsetIfEmpty(value);

@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       DATABASE_SYNCHRONOUS: 'NORMAL',
       PUBLIC_URL: undefined,
       LOG_LEVEL: 'info',
+      HOOK_TARGETS_ALLOW_PRIVATE: false,
     });
   });
 
@@ -32,6 +33,7 @@ describe('loadConfig', () => {
         DATABASE_SYNCHRONOUS: 'full',
         PUBLIC_URL: 'https://consent.example.com/',
         LOG_LEVEL: 'WARN',
+        HOOK_TARGETS_ALLOW_PRIVATE: 'True',
         UNRELATED: 'x',
       }),
     ).toEqual({
@@ -41,6 +43,7 @@ describe('loadConfig', () => {
       DATABASE_SYNCHRONOUS: 'FULL',
       PUBLIC_URL: 'https://consent.example.com',
       LOG_LEVEL: 'warn',
+      HOOK_TARGETS_ALLOW_PRIVATE: true,
     });
     expect(loadConfig({ PORT: '', PUBLIC_URL: '  ' })).toMatchObject({ PORT: 3000, PUBLIC_URL: undefined });
     expect(loadConfig({ PORT: '0' }).PORT).toBe(0);
@@ -50,10 +53,29 @@ describe('loadConfig', () => {
     expect(problemsOf({ PORT: port })).toBe('PORT: must be an integer between 0 and 65535');
   });
 
+  it.each([
+    ['true', true],
+    ['TRUE', true],
+    [' True ', true],
+    ['1', true],
+    ['false', false],
+    ['False', false],
+    ['0', false],
+    ['', false],
+    ['  ', false],
+  ])('reads HOOK_TARGETS_ALLOW_PRIVATE=%j as %s', (value, expected) => {
+    expect(loadConfig({ HOOK_TARGETS_ALLOW_PRIVATE: value }).HOOK_TARGETS_ALLOW_PRIVATE).toBe(expected);
+  });
+
+  it.each(['yes', 'on', '2', 'truee'])('refuses HOOK_TARGETS_ALLOW_PRIVATE=%s naming it', (value) => {
+    expect(problemsOf({ HOOK_TARGETS_ALLOW_PRIVATE: value })).toBe('HOOK_TARGETS_ALLOW_PRIVATE: must be true, false, 1 or 0');
+  });
+
   it('names each bad variable', () => {
-    const message = problemsOf({ DATABASE_SYNCHRONOUS: 'sometimes', PUBLIC_URL: 'consent.example.com', LOG_LEVEL: 'loud', PORT: 'http' });
+    const message = problemsOf({ DATABASE_SYNCHRONOUS: 'sometimes', PUBLIC_URL: 'consent.example.com', LOG_LEVEL: 'loud', PORT: 'http', HOOK_TARGETS_ALLOW_PRIVATE: 'maybe' });
     expect(message.split('\n').sort()).toEqual([
       'DATABASE_SYNCHRONOUS: must be NORMAL or FULL',
+      'HOOK_TARGETS_ALLOW_PRIVATE: must be true, false, 1 or 0',
       'LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent',
       'PORT: must be an integer between 0 and 65535',
       'PUBLIC_URL: must be an http(s) URL such as https://consent.example.com',

@@ -44,6 +44,7 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
       logger: { level: config.LOG_LEVEL },
       ...(config.PUBLIC_URL !== undefined ? { publicUrl: config.PUBLIC_URL } : {}),
       config,
+      allowPrivateTargets: config.HOOK_TARGETS_ALLOW_PRIVATE,
     });
   } catch (error) {
     await store.close();
@@ -76,7 +77,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
   program
     .command('serve')
     .description(
-      'Run the HTTP API (PORT, HOST, DATABASE_PATH, DATABASE_SYNCHRONOUS, PUBLIC_URL, LOG_LEVEL from the environment); prints the first API key on first start',
+      'Run the HTTP API (PORT, HOST, DATABASE_PATH, DATABASE_SYNCHRONOUS, PUBLIC_URL, LOG_LEVEL, HOOK_TARGETS_ALLOW_PRIVATE from the environment); prints the first API key on first start',
     )
     .option('--db <path>', 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)')
     .action((options: { db?: string }) => serveCommand(options, io));

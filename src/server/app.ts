@@ -56,6 +56,8 @@ export interface AppOptions {
   metrics?: ServerMetrics;
   /** The environment's configuration, for the connectors of the default workspace (SLACK_*, HUBSPOT_*). */
   config?: Partial<Config>;
+  /** Accept webhook targets on private, loopback and link-local addresses (HOOK_TARGETS_ALLOW_PRIVATE); default false. */
+  allowPrivateTargets?: boolean;
 }
 
 /**
@@ -83,7 +85,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
   const engine = options.engine ?? createEngine({ store: options.store, clock });
   const metrics: ServerMetrics = options.metrics ?? createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
-  const context: RouteContext = { engine, store: options.store, clock, metrics };
+  const context: RouteContext = { engine, store: options.store, clock, metrics, allowPrivateTargets: options.allowPrivateTargets ?? false };
 
   // A request that reaches an open keep-alive connection while the server drains is served
   // rather than answered with Fastify's bare 503: nothing is lost during a graceful stop.

@@ -36,6 +36,11 @@ export interface StartServerOptions {
   defaultMetrics?: boolean;
   /** The environment's configuration, for the connectors of the default workspace (SLACK_*, HUBSPOT_*). */
   config?: Partial<Config>;
+  /**
+   * Webhook targets may be private, loopback or link-local addresses (HOOK_TARGETS_ALLOW_PRIVATE):
+   * for self-hosted set-ups whose receivers are on the server's own network. Default false.
+   */
+  allowPrivateTargets?: boolean;
 }
 
 export interface RunningServer {
@@ -71,6 +76,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     logger: options.logger ?? false,
     ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
     ...(options.config !== undefined ? { config: options.config } : {}),
+    allowPrivateTargets: options.allowPrivateTargets ?? false,
   });
   const host = options.host ?? '127.0.0.1';
   await app.listen({ host, port: options.port ?? 0 });
@@ -87,6 +93,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       metricsRegistry: metrics.registry,
       ...(options.dispatchIntervalMs !== undefined ? { dispatchIntervalMs: options.dispatchIntervalMs } : {}),
       ...(options.config !== undefined ? { config: options.config } : {}),
+      allowPrivateTargets: options.allowPrivateTargets ?? false,
     });
     await startWorkers(workers);
   } catch (error) {

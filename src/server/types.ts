@@ -14,6 +14,8 @@ export interface RouteContext {
   store: Store;
   clock: Clock;
   metrics: ServerMetrics;
+  /** Webhook targets (hooks, the outbound webhook) may be private, loopback or link-local addresses. */
+  allowPrivateTargets: boolean;
 }
 
 /** One file of authenticated `/v1` routes: registered inside the scope that checks the API key. */

@@ -26,6 +26,8 @@ export interface WorkerDeps {
   metricsRegistry: Registry;
   /** The environment's configuration (connectors read the default workspace's set-up from it). */
   config?: Partial<Config>;
+  /** Webhook targets may be private, loopback or link-local addresses (HOOK_TARGETS_ALLOW_PRIVATE). */
+  allowPrivateTargets?: boolean;
 }
 
 /** Builds the workers `startServer` starts after listening and stops after the last request. */

@@ -25,6 +25,11 @@ export interface HookDispatcherOptions {
   clock: Clock;
   ids?: IdGenerator;
   sender?: DeliverySender;
+  /**
+   * For the sender the dispatcher builds when none is given: also deliver to private, loopback
+   * and link-local addresses (HOOK_TARGETS_ALLOW_PRIVATE). Default false.
+   */
+  allowPrivateTargets?: boolean;
   logger?: WorkerLogger;
   /** In [0, 1); the jitter source (tests pass a fixed one). */
   random?: () => number;
@@ -159,7 +164,7 @@ export class HookDispatcher {
     this.clock = options.clock;
     this.ids = options.ids ?? ulidGenerator();
     this.ownsSender = options.sender === undefined;
-    this.sender = options.sender ?? createHttpSender();
+    this.sender = options.sender ?? createHttpSender({ allowPrivateTargets: options.allowPrivateTargets ?? false });
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
     this.maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
@@ -460,10 +465,14 @@ export class HookDispatcher {
   /**
    * 2xx delivered. 410 on a hook: the subscriber is gone (DESIGN §6, Zapier: the Zap is off),
    * delete the hook and stop. 408, 429, 5xx and no answer at all: retry later, honouring
-   * `Retry-After`, until the attempts run out. Any other answer is a permanent refusal.
+   * `Retry-After`, until the attempts run out. Any other answer is a permanent refusal, and so
+   * is a target whose address is not public: it would be refused again on every retry.
    */
   private classify(response: DeliveryResponse, attempts: number, at: Date, kind: SendJob['kind']): Outcome {
     const unchanged = at.toISOString();
+    if (response.kind === 'target_not_public') {
+      return { status: 'dead', kind: 'dead', lastStatusCode: null, lastError: `target address is not public: ${response.message}; not sent, not retried`, nextAttemptAt: unchanged };
+    }
     if (response.kind === 'response') {
       const code = response.statusCode;
       if (code >= 200 && code < 300) return { status: 'delivered', kind: 'delivered', lastStatusCode: code, lastError: null, nextAttemptAt: unchanged };

@@ -6,6 +6,7 @@ import { parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
 import type { DeliveryRow, DeliveryStatus, HookRow, Store, StoreTx } from '../ports/store.js';
+import { assertPublicTargetUrl } from './target-guard.js';
 
 /** Bytes of randomness in a signing secret (the HMAC-SHA256 key size). */
 const SECRET_BYTES = 32;
@@ -75,6 +76,8 @@ export interface HookRegistryOptions {
   store: Store;
   clock: Clock;
   ids: IdGenerator;
+  /** Accept targets on private, loopback and link-local addresses (HOOK_TARGETS_ALLOW_PRIVATE). Default false. */
+  allowPrivateTargets?: boolean;
 }
 
 /** Subscriptions (REST hooks) of one workspace: what the hooks routes and the Zapier app call. */
@@ -88,9 +91,11 @@ export interface HookRegistry {
 
 export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
   const { store, clock, ids } = options;
+  const allowPrivateTargets = options.allowPrivateTargets ?? false;
   return {
     async create(workspaceId, input) {
       const valid = parseInput(HookInputSchema, input, 'hook');
+      if (!allowPrivateTargets) assertPublicTargetUrl(valid.targetUrl, 'targetUrl', 'hook');
       const now = clock.now();
       const hook: HookRow = {
         id: ids.next(now),

@@ -20,6 +20,8 @@ export interface DefaultWorkerDeps {
   metricsRegistry?: Registry;
   /** The environment's configuration: connectors read the default workspace's set-up from it. */
   config?: Partial<Config>;
+  /** Deliver hooks to private, loopback and link-local addresses too (HOOK_TARGETS_ALLOW_PRIVATE); default false. */
+  allowPrivateTargets?: boolean;
 }
 
 /** The workers a server runs beside its routes: hook delivery, workflow timers, Slack alerts and the HubSpot sync. */
@@ -29,6 +31,7 @@ export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerS
       store: deps.store,
       clock: deps.clock,
       logger: deps.logger,
+      allowPrivateTargets: deps.allowPrivateTargets ?? false,
       ...(deps.dispatchIntervalMs !== undefined ? { intervalMs: deps.dispatchIntervalMs } : {}),
       ...(deps.metricsRegistry ? { metricsRegistry: deps.metricsRegistry } : {}),
     }),
@@ -69,5 +72,6 @@ export { backoffDelayMs, parseRetryAfterMs, DEFAULT_BACKOFF } from './backoff.js
 export type { BackoffPolicy } from './backoff.js';
 export { hookMatchesEvent } from './hook-matching.js';
 export { createHttpSender } from './http-sender.js';
-export type { DeliverySender, DeliveryRequest, DeliveryResponse } from './http-sender.js';
+export type { DeliverySender, DeliveryRequest, DeliveryResponse, HttpSenderOptions } from './http-sender.js';
+export { assertPublicTargetUrl, guardedLookup, hasNonPublicHost, isPublicAddress } from './target-guard.js';
 export type { WorkerLogger } from './logger.js';

@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/engine.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
+import { startTarget } from '../worker/target-server.js';
 import { cli } from './helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -44,11 +45,11 @@ interface Served {
   exited: Promise<number | null>;
 }
 
-async function serve(db: string): Promise<Served> {
+async function serve(db: string, env: Record<string, string> = {}): Promise<Served> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), HOST: '127.0.0.1', DATABASE_PATH: db, LOG_LEVEL: 'warn' },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), HOST: '127.0.0.1', DATABASE_PATH: db, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -117,6 +118,37 @@ describe('consentry serve', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('PORT: must be an integer between 0 and 65535');
   });
+
+  it('refuses a bad HOOK_TARGETS_ALLOW_PRIVATE, naming it, with exit code 1', async () => {
+    const run = await cli(['serve'], { env: { HOOK_TARGETS_ALLOW_PRIVATE: 'maybe' } });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('HOOK_TARGETS_ALLOW_PRIVATE: must be true, false, 1 or 0');
+  });
+
+  it('with HOOK_TARGETS_ALLOW_PRIVATE=true, subscribes and delivers to a hook on the local network', async () => {
+    const target = await startTarget();
+    try {
+      const served = await serve(join(dir, 'consentry.db'), { HOOK_TARGETS_ALLOW_PRIVATE: 'true' });
+      await served.waitFor('Ready in');
+      const key = /API key: (csk_[A-Za-z0-9_-]+)/.exec(served.output())?.[1] ?? '';
+      const base = `http://127.0.0.1:${served.port}`;
+      const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+      const created = await fetch(`${base}/v1/hooks`, { method: 'POST', headers, body: JSON.stringify({ targetUrl: target.url, event: 'consent.withdrawn' }) });
+      expect(created.status, await created.clone().text()).toBe(201);
+      const stop = await fetch(`${base}/v1/messages`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ channel: 'sms', messageId: 'sms-1', from: { id: '+34600000001' }, text: 'STOP' }),
+      });
+      expect(stop.status).toBe(200);
+      await target.waitForRequests(1, 10_000);
+      expect(target.received[0]?.headers['x-consentry-event-type']).toBe('consent.withdrawn');
+      served.child.kill('SIGTERM');
+      expect(await served.exited).toBe(0);
+    } finally {
+      await target.close();
+    }
+  }, 30_000);
 
   it('prints the first key once, serves, drains an in-flight request on SIGTERM and exits 0 with the database intact', async () => {
     const db = join(dir, 'consentry.db');

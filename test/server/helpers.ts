@@ -25,11 +25,18 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function testApp(options: { store?: Store; logger?: AppOptions['logger'] } = {}): Promise<TestApp> {
+export async function testApp(options: { store?: Store; logger?: AppOptions['logger']; allowPrivateTargets?: boolean } = {}): Promise<TestApp> {
   const store = options.store ?? createMemoryStore();
   const clock = new FakeClock('2026-03-01T09:00:00.000Z');
   const engine = createEngine({ store, clock });
-  const app = await buildApp({ store, engine, clock, defaultMetrics: false, ...(options.logger !== undefined ? { logger: options.logger } : {}) });
+  const app = await buildApp({
+    store,
+    engine,
+    clock,
+    defaultMetrics: false,
+    ...(options.logger !== undefined ? { logger: options.logger } : {}),
+    ...(options.allowPrivateTargets !== undefined ? { allowPrivateTargets: options.allowPrivateTargets } : {}),
+  });
   return {
     app,
     store,

@@ -39,7 +39,8 @@ let target: Target;
 const dispatchers: HookDispatcher[] = [];
 
 beforeEach(async () => {
-  t = await testApp();
+  // The targets are servers on 127.0.0.1, allowed as in a self-hosted set-up (hook-targets.test.ts covers the refusal).
+  t = await testApp({ allowPrivateTargets: true });
   acme = await t.tenant('Acme');
   globex = await t.tenant('Globex');
   target = await startTarget();
@@ -53,7 +54,7 @@ afterEach(async () => {
 });
 
 function dispatcher(options: { maxAttempts?: number } = {}): HookDispatcher {
-  const d = new HookDispatcher({ store: t.store, clock: t.clock, requestTimeoutMs: 500, random: () => 1, ...options });
+  const d = new HookDispatcher({ store: t.store, clock: t.clock, requestTimeoutMs: 500, random: () => 1, allowPrivateTargets: true, ...options });
   dispatchers.push(d);
   return d;
 }
@@ -220,7 +221,13 @@ describe('outbound webhook of a custom channel', () => {
 describe('startServer', () => {
   it('runs the hook dispatcher by default and drains it on close', async () => {
     const store = createMemoryStore();
-    const server = await startServer({ store, clock: new FakeClock('2026-03-01T09:00:00.000Z'), dispatchIntervalMs: 5, defaultMetrics: false });
+    const server = await startServer({
+      store,
+      clock: new FakeClock('2026-03-01T09:00:00.000Z'),
+      dispatchIntervalMs: 5,
+      defaultMetrics: false,
+      allowPrivateTargets: true,
+    });
     try {
       const { key } = await server.createWorkspaceWithKey('Initech');
       const headers = { authorization: `Bearer ${key}` };

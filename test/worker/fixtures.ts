@@ -31,9 +31,10 @@ export async function makeWorld(options: { store?: Store; settings?: WorkspaceSe
     store,
     engine,
     ws: engine.workspace(workspace.id),
-    hooks: createHookRegistry({ store, clock, ids: ulidGenerator() }),
+    // Targets are servers on 127.0.0.1: private targets are allowed, as a self-hosted set-up would.
+    hooks: createHookRegistry({ store, clock, ids: ulidGenerator(), allowPrivateTargets: true }),
     dispatcher(overrides = {}) {
-      return new HookDispatcher({ store, clock, requestTimeoutMs: TEST_TIMEOUT_MS, random: () => 1, ...overrides });
+      return new HookDispatcher({ store, clock, requestTimeoutMs: TEST_TIMEOUT_MS, random: () => 1, allowPrivateTargets: true, ...overrides });
     },
   };
 }

@@ -1,8 +1,10 @@
+import type { LookupFunction } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { StoredEvent } from '../../src/ports/store.js';
 import { HookDispatcher, HOOKS_CURSOR_KEY } from '../../src/worker/hook-dispatcher.js';
 import { getOutboundWebhookSecret, outboundHookId } from '../../src/worker/hooks.js';
+import { createHttpSender, type DeliverySender } from '../../src/worker/http-sender.js';
 import { verifyDeliverySignature } from '../../src/worker/signature.js';
 import { inbound, makeWorld, START, type World } from './fixtures.js';
 import { startTarget, type Target } from './target-server.js';
@@ -376,6 +378,87 @@ describe('custom channel outbound webhook', () => {
     expect(t.received).toHaveLength(0);
     const rows = await w.store.transaction((tx) => tx.listDeliveries(w.ws.workspaceId, outboundHookId(w.ws.workspaceId), { limit: 10 }));
     expect(rows.map((r) => [r.status, r.lastError])).toEqual([['dead', 'outbound webhook removed from the workspace settings']]);
+  });
+});
+
+/** A resolver answering every name with `address`, recording the names asked. */
+function resolvingTo(address: string): { lookup: LookupFunction; asked: string[] } {
+  const asked: string[] = [];
+  const family = address.includes(':') ? 6 : 4;
+  const lookup: LookupFunction = (hostname, options, callback) => {
+    asked.push(hostname);
+    if (options.all) callback(null, [{ address, family }]);
+    else callback(null, address, family);
+  };
+  return { lookup, asked };
+}
+
+function senderOf(options: Parameters<typeof createHttpSender>[0]): DeliverySender {
+  const sender = createHttpSender(options);
+  cleanup.push(async () => sender.close());
+  return sender;
+}
+
+describe('targets that are not public', () => {
+  it('dead-letters a hook whose name resolves to a loopback address after one attempt, sending nothing', async () => {
+    const w = await world();
+    const t = await target();
+    // The name resolves to the target's own address: without the guard, this would reach it.
+    const targetUrl = t.url.replace('127.0.0.1', 'receiver.example.com');
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const resolver = resolvingTo('127.0.0.1');
+    const d = dispatcherOf(w, { sender: senderOf({ lookup: resolver.lookup }) });
+
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, dead: 1, retried: 0, delivered: 0 });
+    expect(resolver.asked).toEqual(['receiver.example.com']);
+    w.clock.advance(24 * 60 * 60 * 1000);
+    expect((await d.runOnce()).attempted).toBe(0);
+    expect(t.received).toHaveLength(0);
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'dead', attempts: 1, lastStatusCode: null, nextAttemptAt: null, deliveredAt: null });
+    expect(row?.lastError).toBe('target address is not public: receiver.example.com resolves to a private or reserved address; not sent, not retried');
+  });
+
+  it('delivers to the same name when private targets are allowed', async () => {
+    const w = await world();
+    const t = await target();
+    const targetUrl = t.url.replace('127.0.0.1', 'receiver.example.com');
+    await w.hooks.create(w.ws.workspaceId, { targetUrl, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const resolver = resolvingTo('127.0.0.1');
+    const d = dispatcherOf(w, { sender: senderOf({ lookup: resolver.lookup, allowPrivateTargets: true }) });
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    expect(resolver.asked).toEqual(['receiver.example.com']);
+    expect(t.received).toHaveLength(1);
+  });
+
+  it('dead-letters a hook on a literal private address after one attempt, sending nothing', async () => {
+    const w = await world();
+    const t = await target();
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    // The dispatcher builds its own sender, private targets not allowed.
+    const d = dispatcherOf(w, { allowPrivateTargets: false });
+
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, dead: 1, retried: 0 });
+    w.clock.advance(24 * 60 * 60 * 1000);
+    expect((await d.runOnce()).attempted).toBe(0);
+    expect(t.received).toHaveLength(0);
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'dead', attempts: 1, lastStatusCode: null });
+    expect(row?.lastError).toBe('target address is not public: 127.0.0.1 is a private or reserved address; not sent, not retried');
+  });
+
+  it('dead-letters the outbound webhook on a private address the same way', async () => {
+    const t = await target();
+    const w = await world({ settings: { outboundWebhookUrl: t.url.replace('127.0.0.1', '[::ffff:127.0.0.1]') } });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    expect(await dispatcherOf(w, { allowPrivateTargets: false }).runOnce()).toMatchObject({ attempted: 1, dead: 1 });
+    expect(t.received).toHaveLength(0);
+    const rows = await w.store.transaction((tx) => tx.listDeliveries(w.ws.workspaceId, outboundHookId(w.ws.workspaceId), { limit: 10 }));
+    expect(rows.map((r) => [r.status, r.attempts])).toEqual([['dead', 1]]);
+    expect(rows[0]?.lastError).toMatch(/^target address is not public: /);
   });
 });
 

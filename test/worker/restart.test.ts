@@ -40,14 +40,14 @@ describe('a restart between the engine and the dispatcher', () => {
     const engine = createEngine({ store: first, clock });
     const workspace = await engine.createWorkspace({ name: 'Acme', settings: { triggers: [] } });
     const ws = engine.workspace(workspace.id);
-    const hooks = createHookRegistry({ store: first, clock, ids: ulidGenerator() });
+    const hooks = createHookRegistry({ store: first, clock, ids: ulidGenerator(), allowPrivateTargets: true });
     const all = await hooks.create(workspace.id, { targetUrl: `${target.url}/all`, event: '*' });
     const tagged = await hooks.create(workspace.id, { targetUrl: `${target.url}/tagged`, event: 'contact.tagged' });
 
     const ana = await ws.handleInbound(inbound('m1', 'STOP', '+34600000001'));
     await ws.addTag(ana.contactId, 'VIP');
     // The first dispatcher fans these out, then the process stops before any delivery.
-    const before = new HookDispatcher({ store: first, clock, requestTimeoutMs: TEST_TIMEOUT_MS });
+    const before = new HookDispatcher({ store: first, clock, requestTimeoutMs: TEST_TIMEOUT_MS, allowPrivateTargets: true });
     expect(await before.fanOut()).toEqual({ events: 2, deliveries: 3 });
     await before.stop();
     // These are committed by the engine but not even fanned out before the stop.
@@ -57,7 +57,7 @@ describe('a restart between the engine and the dispatcher', () => {
     expect(target.received).toHaveLength(0);
 
     const second = openStore();
-    const after = new HookDispatcher({ store: second, clock, requestTimeoutMs: TEST_TIMEOUT_MS });
+    const after = new HookDispatcher({ store: second, clock, requestTimeoutMs: TEST_TIMEOUT_MS, allowPrivateTargets: true });
     try {
       for (let pass = 0; pass < 4; pass += 1) await after.runOnce();
     } finally {
@@ -82,17 +82,17 @@ describe('a restart between the engine and the dispatcher', () => {
     const first = openStore();
     const engine = createEngine({ store: first, clock });
     const workspace = await engine.createWorkspace({ name: 'Acme', settings: { triggers: [] } });
-    const hooks = createHookRegistry({ store: first, clock, ids: ulidGenerator() });
+    const hooks = createHookRegistry({ store: first, clock, ids: ulidGenerator(), allowPrivateTargets: true });
     const hook = await hooks.create(workspace.id, { targetUrl: target.url, event: '*' });
     await engine.workspace(workspace.id).handleInbound(inbound('m1', 'STOP'));
     target.answer = (_request, index) => ({ kind: 'status', status: index === 0 ? 503 : 200 });
-    const before = new HookDispatcher({ store: first, clock, requestTimeoutMs: TEST_TIMEOUT_MS, random: () => 1 });
+    const before = new HookDispatcher({ store: first, clock, requestTimeoutMs: TEST_TIMEOUT_MS, random: () => 1, allowPrivateTargets: true });
     expect(await before.runOnce()).toMatchObject({ retried: 1 });
     await before.stop();
     await first.close();
 
     const second = openStore();
-    const after = new HookDispatcher({ store: second, clock, requestTimeoutMs: TEST_TIMEOUT_MS });
+    const after = new HookDispatcher({ store: second, clock, requestTimeoutMs: TEST_TIMEOUT_MS, allowPrivateTargets: true });
     try {
       expect((await after.runOnce()).attempted).toBe(0);
       clock.advance(1000);

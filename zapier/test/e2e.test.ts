@@ -138,6 +138,8 @@ beforeAll(async () => {
     port: 0,
     logger: false,
     dispatchIntervalMs: 20,
+    // The stand-in for hooks.zapier.com listens on 127.0.0.1.
+    allowPrivateTargets: true,
     // Hook delivery and workflow timers run beside the routes, as in production.
     workers: (deps) => defaultWorkers(deps),
   });

@@ -38,7 +38,12 @@ const DeliveriesQuerySchema = z.object({
  * URL, `DELETE` unsubscribes. Every route is scoped to the API key's workspace.
  */
 export const hookRoutes: ApiRoutes = (v1, context) => {
-  const hooks = createHookRegistry({ store: context.store, clock: context.clock, ids: ulidGenerator() });
+  const hooks = createHookRegistry({
+    store: context.store,
+    clock: context.clock,
+    ids: ulidGenerator(),
+    allowPrivateTargets: context.allowPrivateTargets,
+  });
 
   v1.post(
     '/hooks',

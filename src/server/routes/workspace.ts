@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { LanguageSchema, maskSecrets, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
 import type { Store } from '../../ports/store.js';
 import { getOutboundWebhookSecret } from '../../worker/hooks.js';
+import { assertPublicTargetUrl } from '../../worker/target-guard.js';
 import { authOf } from '../auth.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
@@ -66,7 +67,7 @@ async function settingsView(store: Store, workspace: Workspace): Promise<z.infer
   return { ...settings, outboundWebhookSecret };
 }
 
-export const workspaceRoutes: ApiRoutes = (v1, { store }) => {
+export const workspaceRoutes: ApiRoutes = (v1, { store, allowPrivateTargets }) => {
   v1.get(
     '/me',
     {
@@ -115,6 +116,11 @@ export const workspaceRoutes: ApiRoutes = (v1, { store }) => {
         response: { 200: SettingsJsonSchema },
       },
     },
-    async (request) => settingsView(store, await authOf(request).workspace.updateSettings(request.body)),
+    async (request) => {
+      // The outbound webhook is delivered like a hook, so its URL passes the same target check.
+      const { outboundWebhookUrl } = request.body;
+      if (typeof outboundWebhookUrl === 'string' && !allowPrivateTargets) assertPublicTargetUrl(outboundWebhookUrl, 'outboundWebhookUrl', 'settings');
+      return settingsView(store, await authOf(request).workspace.updateSettings(request.body));
+    },
   );
 };

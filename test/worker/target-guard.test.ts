@@ -1,0 +1,238 @@
+import type { LookupAddress } from 'node:dns';
+import type { LookupFunction } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { ConsentryError } from '../../src/core/errors.js';
+import {
+  assertPublicTargetUrl,
+  guardedLookup,
+  hasNonPublicHost,
+  isPublicAddress,
+  TARGET_NOT_PUBLIC_CODE,
+} from '../../src/worker/target-guard.js';
+
+const PUBLIC_ADDRESSES = [
+  '8.8.8.8',
+  '1.1.1.1',
+  '11.0.0.0',
+  '9.255.255.255',
+  '100.63.255.255',
+  '100.128.0.0',
+  '126.255.255.255',
+  '128.0.0.0',
+  '169.253.255.255',
+  '169.255.0.0',
+  '172.15.255.255',
+  '172.32.0.0',
+  '192.0.1.0',
+  '192.0.3.0',
+  '192.167.255.255',
+  '192.169.0.0',
+  '198.17.255.255',
+  '198.20.0.0',
+  '198.51.99.255',
+  '203.0.114.0',
+  '223.255.255.255',
+  '2606:4700:4700::1111',
+  '2001:4860:4860::8888',
+  '2a00:1450:4001:80b::200e',
+  '2001:db9::1',
+  '::ffff:8.8.8.8',
+  '::ffff:808:808',
+  '64:ff9b::8.8.8.8',
+  '64:ff9b::101:101',
+  '[2606:4700:4700::1111]',
+];
+
+/** [address, the range it falls in] */
+const REFUSED_ADDRESSES: [string, string][] = [
+  ['0.0.0.0', '0.0.0.0/8'],
+  ['0.255.255.255', '0.0.0.0/8'],
+  ['10.0.0.0', '10.0.0.0/8'],
+  ['10.255.255.255', '10.0.0.0/8'],
+  ['100.64.0.0', '100.64.0.0/10'],
+  ['100.127.255.255', '100.64.0.0/10'],
+  ['127.0.0.1', '127.0.0.0/8'],
+  ['127.255.255.254', '127.0.0.0/8'],
+  ['169.254.0.0', '169.254.0.0/16'],
+  ['169.254.169.254', '169.254.0.0/16'],
+  ['172.16.0.0', '172.16.0.0/12'],
+  ['172.31.255.255', '172.16.0.0/12'],
+  ['192.0.0.8', '192.0.0.0/24'],
+  ['192.0.2.1', '192.0.2.0/24'],
+  ['192.168.0.0', '192.168.0.0/16'],
+  ['192.168.255.255', '192.168.0.0/16'],
+  ['198.18.0.0', '198.18.0.0/15'],
+  ['198.19.255.255', '198.18.0.0/15'],
+  ['198.51.100.7', '198.51.100.0/24'],
+  ['203.0.113.9', '203.0.113.0/24'],
+  ['224.0.0.1', '224.0.0.0/4'],
+  ['239.255.255.250', '224.0.0.0/4'],
+  ['240.0.0.1', '240.0.0.0/4'],
+  ['255.255.255.255', '240.0.0.0/4'],
+  ['::', '::/128'],
+  ['::1', '::1/128'],
+  ['0:0:0:0:0:0:0:1', '::1/128'],
+  ['[::1]', '::1/128'],
+  ['::ffff:127.0.0.1', '::ffff:0:0/96 carrying 127.0.0.0/8'],
+  ['::ffff:7f00:1', '::ffff:0:0/96 carrying 127.0.0.0/8'],
+  ['::ffff:10.1.2.3', '::ffff:0:0/96 carrying 10.0.0.0/8'],
+  ['0:0:0:0:0:ffff:a9fe:a9fe', '::ffff:0:0/96 carrying 169.254.0.0/16'],
+  ['::ffff:c0a8:101', '::ffff:0:0/96 carrying 192.168.0.0/16'],
+  ['64:ff9b::127.0.0.1', '64:ff9b::/96 carrying 127.0.0.0/8'],
+  ['64:ff9b::a9fe:a9fe', '64:ff9b::/96 carrying 169.254.0.0/16'],
+  ['64:ff9b::a00:5', '64:ff9b::/96 carrying 10.0.0.0/8'],
+  ['64:ff9b:1::1', '64:ff9b:1::/48'],
+  ['100::1', '100::/64'],
+  ['100::ffff:ffff:ffff:ffff', '100::/64'],
+  ['2001:2::1', '2001:2::/48'],
+  ['2001:db8::1', '2001:db8::/32'],
+  ['2001:db8:ffff:ffff::1', '2001:db8::/32'],
+  ['3fff::1', '3fff::/20'],
+  ['5f00::1', '5f00::/16'],
+  ['fc00::1', 'fc00::/7'],
+  ['fd12:3456:789a::1', 'fc00::/7'],
+  ['fe80::1', 'fe80::/10'],
+  ['fe80::1%eth0', 'fe80::/10'],
+  ['febf:ffff::1', 'fe80::/10'],
+  ['ff02::1', 'ff00::/8'],
+  ['ff05::1:3', 'ff00::/8'],
+];
+
+describe('isPublicAddress', () => {
+  it.each(PUBLIC_ADDRESSES)('allows %s', (address) => {
+    expect(isPublicAddress(address)).toBe(true);
+  });
+
+  it.each(REFUSED_ADDRESSES)('refuses %s (%s)', (address) => {
+    expect(isPublicAddress(address)).toBe(false);
+  });
+
+  it.each(['example.com', '', '256.1.1.1', '::ffff:zz'])('does not count %j, which is no IP address, as public', (text) => {
+    expect(isPublicAddress(text)).toBe(false);
+  });
+});
+
+describe('hasNonPublicHost', () => {
+  it.each([
+    'http://127.0.0.1:3000/',
+    'http://[::1]/',
+    'http://10.1.2.3/',
+    'http://169.254.169.254/latest/meta-data/',
+    'http://localhost:8080/',
+    'http://LOCALHOST./hook',
+    'https://api.localhost/hook',
+    // The URL parser reads these as 127.0.0.1 and 0.0.0.0, and so does the sender.
+    'http://0x7f.1/',
+    'http://2130706433/',
+    'http://0/',
+    'http://[::ffff:127.0.0.1]/',
+    'http://[64:ff9b::169.254.169.254]/',
+    'https://[fd00::1]:8443/hook',
+  ])('refuses %s', (url) => {
+    expect(hasNonPublicHost(url)).toBe(true);
+  });
+
+  it.each([
+    'https://hooks.zapier.com/hooks/standard/1/abc/',
+    'https://example.com/hook',
+    'http://8.8.8.8/',
+    'http://[2606:4700:4700::1111]/',
+    'https://localhost.example.com/hook',
+    'https://mylocalhost/hook',
+    // Names are not resolved: delivery checks what they resolve to.
+    'http://intranet.example/hook',
+    'not a url',
+  ])('does not refuse %s', (url) => {
+    expect(hasNonPublicHost(url)).toBe(false);
+  });
+});
+
+describe('assertPublicTargetUrl', () => {
+  it('throws a validation error naming the field', () => {
+    let thrown: unknown;
+    try {
+      assertPublicTargetUrl('http://169.254.169.254/latest/meta-data/', 'targetUrl', 'hook');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ConsentryError);
+    expect(thrown).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [{ path: 'targetUrl', message: 'targetUrl must not point to a private, loopback or link-local address' }],
+    });
+  });
+
+  it('lets a public target through', () => {
+    expect(() => assertPublicTargetUrl('https://example.com/hook', 'outboundWebhookUrl', 'settings')).not.toThrow();
+  });
+});
+
+/** A resolver answering every name with `addresses`, recording the names asked. */
+function resolver(addresses: LookupAddress[]): { lookup: LookupFunction; asked: string[] } {
+  const asked: string[] = [];
+  const lookup: LookupFunction = (hostname, options, callback) => {
+    asked.push(hostname);
+    const first = addresses[0];
+    if (options.all) callback(null, addresses);
+    else callback(null, first?.address ?? '', first?.family);
+  };
+  return { lookup, asked };
+}
+
+interface LookupAnswer {
+  error: NodeJS.ErrnoException | null;
+  address: string | LookupAddress[];
+}
+
+function resolve(lookup: LookupFunction, hostname: string, all: boolean): Promise<LookupAnswer> {
+  return new Promise((done) => lookup(hostname, { all }, (error, address) => done({ error, address })));
+}
+
+describe('guardedLookup', () => {
+  it('passes public answers through, single and all', async () => {
+    const inner = resolver([
+      { address: '93.184.215.14', family: 4 },
+      { address: '2606:2800:21f:cb07:6820:80da:af6b:8b2c', family: 6 },
+    ]);
+    const lookup = guardedLookup(inner.lookup);
+    expect(await resolve(lookup, 'example.com', false)).toEqual({ error: null, address: '93.184.215.14' });
+    expect(await resolve(lookup, 'example.com', true)).toEqual({
+      error: null,
+      address: [
+        { address: '93.184.215.14', family: 4 },
+        { address: '2606:2800:21f:cb07:6820:80da:af6b:8b2c', family: 6 },
+      ],
+    });
+    expect(inner.asked).toEqual(['example.com', 'example.com']);
+  });
+
+  it.each([
+    ['a loopback address', [{ address: '127.0.0.1', family: 4 }]],
+    ['a metadata address', [{ address: '169.254.169.254', family: 4 }]],
+    ['a unique local IPv6 address', [{ address: 'fd00::5', family: 6 }]],
+    ['a public address beside a private one', [{ address: '93.184.215.14', family: 4 }, { address: '10.0.0.5', family: 4 }]],
+  ])('refuses a name resolving to %s, without naming the address', async (_label, addresses: LookupAddress[]) => {
+    const lookup = guardedLookup(resolver(addresses).lookup);
+    for (const all of [false, true]) {
+      const answer = await resolve(lookup, 'hooks.example.com', all);
+      if (!all && addresses[0]?.address === '93.184.215.14') {
+        // Asked for one address, the resolver answers the public one: that is what gets connected to.
+        expect(answer.error).toBeNull();
+        continue;
+      }
+      expect(answer.error?.code).toBe(TARGET_NOT_PUBLIC_CODE);
+      expect(answer.error?.message).toBe('hooks.example.com resolves to a private or reserved address');
+      for (const { address } of addresses) expect(answer.error?.message).not.toContain(address);
+    }
+  });
+
+  it('passes a resolver error through', async () => {
+    const failing: LookupFunction = (hostname, _options, callback) => {
+      const error: NodeJS.ErrnoException = new Error(`getaddrinfo ENOTFOUND ${hostname}`);
+      error.code = 'ENOTFOUND';
+      callback(error, '');
+    };
+    const answer = await resolve(guardedLookup(failing), 'missing.example.com', false);
+    expect(answer.error?.code).toBe('ENOTFOUND');
+  });
+});
