@@ -86,7 +86,21 @@ export interface HookRegistry {
   list(workspaceId: string): Promise<HookView[]>;
   /** Idempotent: false when there was no live hook with that id in the workspace. */
   remove(workspaceId: string, hookId: string): Promise<boolean>;
-  deliveries(workspaceId: string, hookId: string, query: { status?: DeliveryStatus; limit?: number }): Promise<DeliveryView[]>;
+  deliveries(workspaceId: string, hookId: string, query: DeliveryQuery): Promise<DeliveryView[]>;
+  /** The deliveries of the workspace's outbound webhook (the custom channel's replies), which has no hook row. */
+  outboundDeliveries(workspaceId: string, query: DeliveryQuery): Promise<DeliveryView[]>;
+}
+
+export interface DeliveryQuery {
+  status?: DeliveryStatus;
+  limit?: number;
+}
+
+const deliveryLimit = (query: DeliveryQuery): number => Math.min(Math.max(query.limit ?? 50, 1), 500);
+
+async function listDeliveryViews(tx: StoreTx, workspaceId: string, hookId: string, query: DeliveryQuery): Promise<DeliveryView[]> {
+  const rows = await tx.listDeliveries(workspaceId, hookId, { ...(query.status ? { status: query.status } : {}), limit: deliveryLimit(query) });
+  return rows.map(toDeliveryView);
 }
 
 export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
@@ -129,13 +143,14 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       });
     },
     async deliveries(workspaceId, hookId, query) {
-      const limit = Math.min(Math.max(query.limit ?? 50, 1), 500);
-      const rows = await store.transaction(async (tx) => {
+      return store.transaction(async (tx) => {
         const hook = await tx.getHook(workspaceId, hookId);
         if (!hook) throw new ConsentryError('NOT_FOUND', `Hook ${hookId} not found`, [{ path: 'id', message: 'not found' }]);
-        return tx.listDeliveries(workspaceId, hookId, { ...(query.status ? { status: query.status } : {}), limit });
+        return listDeliveryViews(tx, workspaceId, hookId, query);
       });
-      return rows.map(toDeliveryView);
+    },
+    async outboundDeliveries(workspaceId, query) {
+      return store.transaction((tx) => listDeliveryViews(tx, workspaceId, outboundHookId(workspaceId), query));
     },
   };
 }

@@ -99,7 +99,15 @@ const bodies: Record<string, fc.Arbitrary<unknown>> = {
       keywords: field(fc.dictionary(oneOf('en', 'es', 'xx'), fc.record({ opt_in: field(fc.array(text, { maxLength: 2 })), opt_out: field(fc.array(text, { maxLength: 2 })), help: field(fc.array(text, { maxLength: 2 })), removed: field(fc.array(oneOf('STOP', 'CANCEL', 'QUIT'), { maxLength: 2 })) }, { requiredKeys: [] }), { maxKeys: 2 })),
       replies: field(fc.dictionary(oneOf('en', 'ja'), fc.dictionary(oneOf('help', 'opt_in_confirmation', 'nope'), text, { maxKeys: 2 }), { maxKeys: 2 })),
       defaultLanguage: field(oneOf('en', 'fr', 'tlh')),
-      outboundWebhookUrl: field(oneOf('https://example.com/hook', 'nope', null)),
+      outboundWebhookUrl: field(oneOf('https://example.com/hook', 'http://127.0.0.1/hook', 'http://[::1]/', 'nope', null)),
+    },
+    { requiredKeys: [] },
+  ),
+  hook: fc.record(
+    {
+      targetUrl: field(oneOf('https://example.com/hook', 'http://10.0.0.1/', 'http://localhost:3000/', 'http://0x7f.1/', 'ftp://example.com/', 'nope')),
+      event: field(oneOf('consent.given', '*', 'message.outbound', 'nope')),
+      filter: field(fc.dictionary(text, field(text), { maxKeys: 3 })),
     },
     { requiredKeys: [] },
   ),
@@ -127,6 +135,7 @@ const bodyRoutes: { name: string; method: Method; url: () => fc.Arbitrary<string
   { name: 'POST /v1/workflows/{template}/runs', method: 'POST', url: () => fc.oneof(oneOf('request-consent-privacy', 'welcome-request-email'), fc.string({ maxLength: 20 })).map((tpl) => `/v1/workflows/${segment(tpl)}/runs`), body: bodies.run! },
   { name: 'PATCH /v1/settings', method: 'PATCH', url: () => fc.constant('/v1/settings'), body: bodies.settings! },
   { name: 'POST /v1/ledger/verify', method: 'POST', url: () => fc.constant('/v1/ledger/verify'), body: anyJson },
+  { name: 'POST /v1/hooks', method: 'POST', url: () => fc.constant('/v1/hooks'), body: bodies.hook! },
 ];
 
 const queryValue = (...valid: string[]) => fc.oneof(oneOf(...valid), fc.string({ maxLength: 20 }), fc.string({ unit: 'grapheme', maxLength: 10 }));
@@ -154,6 +163,13 @@ const queryRoutes: { name: string; path: () => fc.Arbitrary<string>; query: fc.A
   { name: 'GET /v1/me', path: () => fc.constant('/v1/me'), query: fc.record({ junk: fc.string() }, { requiredKeys: [] }) },
   { name: 'GET /v1/tags', path: () => fc.constant('/v1/tags'), query: fc.record({ junk: fc.string() }, { requiredKeys: [] }) },
   { name: 'GET /v1/settings', path: () => fc.constant('/v1/settings'), query: fc.record({ junk: fc.string() }, { requiredKeys: [] }) },
+  { name: 'GET /v1/hooks', path: () => fc.constant('/v1/hooks'), query: fc.record({ junk: fc.string() }, { requiredKeys: [] }) },
+  ...['/v1/hooks/{id}/deliveries', '/v1/settings/outbound-webhook/deliveries'].map((name) => ({
+    name: `GET ${name}`,
+    path: () => (name.includes('{id}') ? fc.oneof(fc.constant('01UNKNOWN'), fc.string({ maxLength: 30 })).map((i) => `/v1/hooks/${segment(i)}/deliveries`) : fc.constant(name)),
+    query: fc.record({ status: queryValue('pending', 'delivered', 'dead', 'lost'), limit: queryValue('1', '500', '501', '0'), junk: fc.string() }, { requiredKeys: [] }),
+  })),
+  { name: 'DELETE /v1/hooks/{id}', path: () => fc.string({ maxLength: 30 }).map((i) => `/v1/hooks/${segment(i)}`), query: fc.record({}) },
   { name: 'DELETE /v1/contacts/{id}/tags/{tag}', path: () => fc.tuple(id(), fc.string({ maxLength: 20 })).map(([i, tag]) => `/v1/contacts/${segment(i)}/tags/${segment(tag)}`), query: fc.record({}) },
 ];
 

@@ -216,6 +216,27 @@ describe('outbound webhook of a custom channel', () => {
     await t.as(globex, { method: 'POST', url: '/v1/messages', payload: message('m1', 'STOP') });
     expect(await dispatcher().runOnce()).toMatchObject({ deliveries: 0, attempted: 0 });
   });
+
+  it('lists its deliveries, dead letters included, to its own workspace only', async () => {
+    target.answer = () => ({ kind: 'status', status: 400 });
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: target.url } });
+    const sent = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message('m1', 'STOP') });
+    expect(sent.statusCode).toBe(200);
+    await dispatcher().runOnce();
+
+    const url = '/v1/settings/outbound-webhook/deliveries';
+    const dead = parsed(await t.as(acme, { method: 'GET', url: `${url}?status=dead` }), DeliveriesSchema);
+    expect(dead.data).toEqual([expect.objectContaining({ status: 'dead', attempts: 1, lastStatusCode: 400, nextAttemptAt: null, deliveredAt: null })]);
+    const [outbound] = (await t.engine.workspace(acme.workspaceId).listEvents({ types: ['message.outbound'] })).map((event) => event.id);
+    expect(dead.data[0]?.eventId).toBe(outbound);
+    expect(parsed(await t.as(acme, { method: 'GET', url: `${url}?status=delivered` }), DeliveriesSchema).data).toEqual([]);
+    expect(parsed(await t.as(globex, { method: 'GET', url }), DeliveriesSchema).data).toEqual([]);
+
+    const badLimit = await t.as(acme, { method: 'GET', url: `${url}?limit=501` });
+    expectProblem(badLimit, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(badLimit)).toEqual(['limit']);
+    expectProblem(await t.app.inject({ method: 'GET', url }), 401, 'UNAUTHORIZED');
+  });
 });
 
 describe('startServer', () => {

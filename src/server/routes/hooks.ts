@@ -111,4 +111,22 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
       return { data: await hooks.deliveries(authOf(request).workspaceId, request.params.id, { ...(status ? { status } : {}), limit }) };
     },
   );
+
+  v1.get(
+    '/settings/outbound-webhook/deliveries',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: "The outbound webhook's deliveries (the custom channel's replies), newest event first",
+        description: 'Deliveries stay listed after outboundWebhookUrl is changed or removed.',
+        security: API_KEY_SECURITY,
+        querystring: DeliveriesQuerySchema,
+        response: { 200: z.object({ data: z.array(DeliveryJsonSchema) }) },
+      },
+    },
+    async (request) => {
+      const { status, limit } = request.query;
+      return { data: await hooks.outboundDeliveries(authOf(request).workspaceId, { ...(status ? { status } : {}), limit }) };
+    },
+  );
 };
