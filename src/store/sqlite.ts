@@ -1808,9 +1808,10 @@ function checkOptions(options: SqliteStoreOptions): CheckedOptions {
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit, checkpointInBackground } = checkOptions(options);
   const inMemory = options.path === ':memory:' || options.path === '';
-  if (!inMemory && !options.path.startsWith('file:')) {
-    mkdirSync(dirname(resolve(options.path)), { recursive: true });
-  }
+  // A URI may name an in-memory or otherwise unshareable database; only a plain file path gets a
+  // directory created for it and a second connection for background checkpoints.
+  const plainFile = !inMemory && !options.path.startsWith('file:');
+  if (plainFile) mkdirSync(dirname(resolve(options.path)), { recursive: true });
   const db = new BetterSqlite3(options.path);
   try {
     // WAL lets readers run beside the single writer and makes a commit one sequential append
@@ -1825,9 +1826,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // (https://www.sqlite.org/pragma.html#pragma_temp_store, https://www.sqlite.org/tempfiles.html#stmtjrnl).
     db.pragma('temp_store = MEMORY');
     migrate(db);
-    // A URI may name an in-memory or otherwise unshareable database; only a plain file gets a second connection.
     const checkpointer =
-      checkpointInBackground && !inMemory && !options.path.startsWith('file:')
+      checkpointInBackground && plainFile
         ? new BackgroundCheckpointer({
             path: options.path,
             idleIntervalMs: BACKGROUND_CHECKPOINT_IDLE_MS,
