@@ -14,7 +14,7 @@ import type { IdGenerator } from './ports/ids.js';
 import { ulidGenerator } from './ports/ids.js';
 import type { ContactQuery, Store, StoredEvent, WorkflowRunRow } from './ports/store.js';
 import { bulkSetConsent, checkPermission, getConsents, getHistory, setConsent, type BulkRowResult, type ConsentOverview } from './engine/consents.js';
-import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact } from './engine/contacts.js';
+import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure } from './engine/contacts.js';
 import { handleInbound, type InboundResult } from './engine/handle-inbound.js';
 import {
   ConsentChangeSchema,
@@ -99,7 +99,7 @@ export interface WorkspaceEngine {
   startWorkflow(templateId: string, contactId: string, channel: MessagingChannel): Promise<WorkflowStartResult>;
   getRun(runId: string): Promise<WorkflowRunRow>;
   verifyLedger(): Promise<LedgerReport>;
-  eraseContact(contactId: string): Promise<{ contact: Contact; redactedRecords: number; redactedEvents: number }>;
+  eraseContact(contactId: string): Promise<ContactErasure>;
   listEvents(query?: { types?: readonly EventType[]; beforeId?: string; limit?: number; contactId?: string }): Promise<StoredEvent[]>;
   /** Stores the HubSpot record ids the connector matched or created (null: unlinked); returns how many changed. */
   linkHubspotContacts(links: readonly HubspotLink[]): Promise<number>;

@@ -4,9 +4,11 @@ import { addIdentity, eraseContactData, normalizeEmail, normalizePhone, setField
 import { ConsentryError } from '../core/errors.js';
 import { redactedEvidence } from '../core/ledger.js';
 import { redactEventData } from '../core/events.js';
+import { redactStoredRunState, RunStateSchema } from '../core/workflow/index.js';
 import type { ContactQuery } from '../ports/store.js';
+import { redactStoredResponse } from './handle-inbound.js';
 import type { ContactInputSchema, ContactPatchSchema } from './inputs.js';
-import { cancelWorkflowRun, tagContact, untagContact } from './runs.js';
+import { abandonWorkflowRun, cancelWorkflowRun, tagContact, untagContact } from './runs.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 async function assertUnique(uow: UnitOfWork, email: string | null, phone: string | null, selfId: string | null): Promise<void> {
@@ -99,10 +101,6 @@ export async function findContacts(uow: UnitOfWork, query: ContactQuery): Promis
   return { contacts, nextCursor: rows.length > query.limit && last ? last.id : null };
 }
 
-/**
- * GDPR Art. 17 erasure: personal data and evidence text are removed, the consent records
- * stay (the chain still verifies, because hashes cover an evidence digest, not the text).
- */
 /** The outbox keeps events for deliveries and the events API: an erased contact's are redacted too. */
 async function redactContactEvents(uow: UnitOfWork, contactId: string): Promise<number> {
   let count = 0;
@@ -119,13 +117,68 @@ async function redactContactEvents(uow: UnitOfWork, contactId: string): Promise<
   }
 }
 
-export async function eraseContact(uow: UnitOfWork, id: string): Promise<{ contact: Contact; redactedRecords: number; redactedEvents: number }> {
+/** The answers kept for repeated deliveries of the contact's messages quote them; a repeated delivery replays the redacted answer. */
+async function redactContactAnswers(uow: UnitOfWork, contactId: string): Promise<number> {
+  let count = 0;
+  for (const message of await uow.tx.listProcessedMessagesOfContact(uow.workspaceId, contactId)) {
+    const redacted = redactStoredResponse(message.response);
+    if (redacted && (await uow.tx.replaceProcessedResponse(uow.workspaceId, message.channel, message.messageId, redacted.response))) count++;
+  }
+  return count;
+}
+
+/** Finished runs keep the last answer the contact gave (an email, a phone, free text) in their state. */
+async function redactContactRuns(uow: UnitOfWork, contactId: string): Promise<number> {
+  let count = 0;
+  for (const run of await uow.tx.listRunsOfContact(uow.workspaceId, contactId)) {
+    const redacted = redactStoredRunState(run.state);
+    if (!redacted) continue;
+    await uow.tx.updateRun({ ...run, state: redacted.state, updatedAt: uow.nowIso });
+    count++;
+  }
+  return count;
+}
+
+export interface ContactErasure {
+  contact: Contact;
+  /** Consent records whose evidence was replaced by `{ redacted: true }`. */
+  redactedRecords: number;
+  /** Outbox events whose data lost what quotes the contact. */
+  redactedEvents: number;
+  /** Stored answers to the contact's inbound messages whose texts were erased. */
+  redactedMessages: number;
+  /** Workflow runs whose last accepted answer was erased. */
+  redactedRuns: number;
+}
+
+/**
+ * GDPR Art. 17 erasure: personal data and evidence text are removed, the consent records
+ * stay (the chain still verifies, because hashes cover an evidence digest, not the text).
+ * Erasing an erased contact again leaves the contact and its records as they are, but redacts
+ * what is still left of the person elsewhere (data stored before erasure covered it) and counts it.
+ */
+export async function eraseContact(uow: UnitOfWork, id: string): Promise<ContactErasure> {
   const contact = await uow.requireContact(id);
-  if (contact.erasedAt !== null) return { contact, redactedRecords: 0, redactedEvents: 0 };
-  for (const run of await uow.tx.listActiveRuns(uow.workspaceId, id)) await cancelWorkflowRun(uow, run, 'cancelled');
+  if (contact.erasedAt !== null) {
+    return {
+      contact,
+      redactedRecords: 0,
+      redactedEvents: await redactContactEvents(uow, id),
+      redactedMessages: await redactContactAnswers(uow, id),
+      redactedRuns: await redactContactRuns(uow, id),
+    };
+  }
+  for (const run of await uow.tx.listActiveRuns(uow.workspaceId, id)) {
+    // A run whose state the runtime cannot read cannot be cancelled through it; it is ended as
+    // the scheduler ends such a run, so it does not stand in the way of the erasure.
+    if (RunStateSchema.safeParse(run.state).success) await cancelWorkflowRun(uow, run, 'cancelled');
+    else await abandonWorkflowRun(uow, run);
+  }
   const redactedRecords = await uow.tx.redactConsentEvidence(uow.workspaceId, id, redactedEvidence());
   const redactedEvents = await redactContactEvents(uow, id);
+  const redactedMessages = await redactContactAnswers(uow, id);
+  const redactedRuns = await redactContactRuns(uow, id);
   const erased = await uow.saveContact(eraseContactData(contact, uow.nowIso));
   await uow.emit('contact.updated', { contactId: id, changes: ['erased'] }, id);
-  return { contact: erased, redactedRecords, redactedEvents };
+  return { contact: erased, redactedRecords, redactedEvents, redactedMessages, redactedRuns };
 }

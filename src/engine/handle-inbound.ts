@@ -5,9 +5,10 @@ import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut } from '../core/keywords.js';
 import { effectiveStatus } from '../core/ledger.js';
 import { ConsentryError } from '../core/errors.js';
+import { ERASED } from '../core/events.js';
 import { replyText } from '../core/replies.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
-import type { RunState, WorkflowInput } from '../core/workflow/index.js';
+import { eraseEveryString, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
 import type { InboundMessageSchema } from './inputs.js';
 import { advanceRun, cancelWorkflowRun, startTriggeredWorkflows, waitingRunState } from './runs.js';
@@ -83,6 +84,7 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
     workspaceId,
     channel: message.channel,
     messageId: message.messageId,
+    contactId: contact.id,
     response: answer,
     processedAt: uow.nowIso,
   });
@@ -93,7 +95,7 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
  * What is kept of an answer for a repeated delivery of the same message: the events by id
  * only, since the outbox keeps them (a smaller row is fewer pages written per message).
  */
-const StoredAnswerSchema = z.object({
+export const StoredAnswerSchema = z.object({
   contactId: z.string(),
   conversationId: z.string().nullable(),
   replies: z.array(
@@ -113,7 +115,34 @@ const StoredAnswerSchema = z.object({
     })
     .nullable(),
 });
-type StoredAnswer = z.output<typeof StoredAnswerSchema>;
+export type StoredAnswer = z.output<typeof StoredAnswerSchema>;
+
+/**
+ * A stored answer of an erased contact (GDPR Art. 17): reply texts (they may greet the person by
+ * name or quote them) and the normalised message text become ERASED. Option labels and button
+ * ids stay, being the workspace's own texts, as do the ids that tie the answer to its events.
+ * Returns `answer` itself when nothing is left to redact.
+ */
+export function redactStoredAnswer(answer: StoredAnswer): StoredAnswer {
+  const replies = answer.replies.map((reply) => (reply.text === ERASED ? reply : { ...reply, text: ERASED }));
+  const keyword = answer.keyword === null || answer.keyword.normalized === ERASED ? answer.keyword : { ...answer.keyword, normalized: ERASED };
+  const unchanged = keyword === answer.keyword && replies.every((reply, index) => reply === answer.replies[index]);
+  return unchanged ? answer : { ...answer, replies, keyword };
+}
+
+/**
+ * A stored response, redacted; null when nothing is left to redact. One StoredAnswerSchema cannot
+ * read has every string replaced, since what quotes the person cannot be told apart there.
+ */
+export function redactStoredResponse(stored: unknown): { response: unknown } | null {
+  const parsed = StoredAnswerSchema.safeParse(stored);
+  if (parsed.success) {
+    const redacted = redactStoredAnswer(parsed.data);
+    return redacted === parsed.data ? null : { response: redacted };
+  }
+  const erased = eraseEveryString(stored);
+  return erased === stored ? null : { response: erased };
+}
 
 async function replayAnswer(uow: UnitOfWork, stored: unknown): Promise<InboundResult> {
   const answer = StoredAnswerSchema.parse(stored);

@@ -44,6 +44,8 @@ export interface ProcessedMessage {
   workspaceId: string;
   channel: Channel;
   messageId: string;
+  /** The contact the message was resolved to: erasure finds the contact's answers by it. */
+  contactId: string | null;
   response: unknown;
   processedAt: string;
 }
@@ -166,6 +168,8 @@ export interface StoreTx {
   updateRun(run: WorkflowRunRow): Promise<void>;
   getRun(workspaceId: string, id: string): Promise<WorkflowRunRow | undefined>;
   listActiveRuns(workspaceId: string, contactId: string, channel?: Channel): Promise<WorkflowRunRow[]>;
+  /** Erasure only: every run of the contact, whatever its status, ordered by createdAt then id. */
+  listRunsOfContact(workspaceId: string, contactId: string): Promise<WorkflowRunRow[]>;
   /** One timer per run: setting a run's timer replaces the previous one. */
   setTimer(timer: TimerRow): Promise<void>;
   deleteTimer(runId: string): Promise<void>;
@@ -177,6 +181,10 @@ export interface StoreTx {
   // inbound de-duplication
   getProcessedMessage(workspaceId: string, channel: Channel, messageId: string): Promise<ProcessedMessage | undefined>;
   saveProcessedMessage(message: ProcessedMessage): Promise<void>;
+  /** Erasure only: the stored answers of the messages resolved to the contact, ordered by channel then message id. */
+  listProcessedMessagesOfContact(workspaceId: string, contactId: string): Promise<ProcessedMessage[]>;
+  /** Erasure only: replaces a stored answer (its key, contact and time stay). Returns false when there is no such message. */
+  replaceProcessedResponse(workspaceId: string, channel: Channel, messageId: string, response: unknown): Promise<boolean>;
 
   // outbox
   /** Appends an event; its `position` is assigned by the store. */

@@ -142,6 +142,7 @@ function copyProcessed(message: ProcessedMessage): ProcessedMessage {
     workspaceId: message.workspaceId,
     channel: message.channel,
     messageId: message.messageId,
+    contactId: message.contactId ?? null,
     response: jsonCopy(message.response),
     processedAt: message.processedAt,
   };
@@ -649,6 +650,14 @@ class MemoryTx implements StoreTx {
       .map(copyRun);
   }
 
+  async listRunsOfContact(workspaceId: string, contactId: string): Promise<WorkflowRunRow[]> {
+    this.check();
+    return [...this.d.runs.values()]
+      .filter((run) => run.workspaceId === workspaceId && run.contactId === contactId)
+      .sort((a, b) => compareText(a.createdAt, b.createdAt) || compareText(a.id, b.id))
+      .map(copyRun);
+  }
+
   async setTimer(timer: TimerRow): Promise<void> {
     this.check();
     assertCanonicalTimestamp(timer.dueAt, 'dueAt');
@@ -705,6 +714,23 @@ class MemoryTx implements StoreTx {
     if (this.d.processed.has(key)) throw conflict(`${what}: it already is`);
     this.requireWorkspace(message.workspaceId, what);
     this.put(this.d.processed, key, copyProcessed(message));
+  }
+
+  async listProcessedMessagesOfContact(workspaceId: string, contactId: string): Promise<ProcessedMessage[]> {
+    this.check();
+    return [...this.d.processed.values()]
+      .filter((message) => message.workspaceId === workspaceId && message.contactId === contactId)
+      .sort((a, b) => compareText(a.channel, b.channel) || compareText(a.messageId, b.messageId))
+      .map(copyProcessed);
+  }
+
+  async replaceProcessedResponse(workspaceId: string, channel: Channel, messageId: string, response: unknown): Promise<boolean> {
+    this.check();
+    const key = compositeKey(workspaceId, channel, messageId);
+    const message = this.d.processed.get(key);
+    if (!message) return false;
+    this.put(this.d.processed, key, copyProcessed({ ...message, response }));
+    return true;
   }
 
   // outbox

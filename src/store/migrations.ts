@@ -362,6 +362,23 @@ CREATE UNIQUE INDEX slack_alerts_event ON slack_alerts (workspace_id, event_id);
 CREATE INDEX slack_alerts_pending ON slack_alerts (workspace_id, event_id) WHERE delivery = 'pending';
 `,
   },
+  {
+    version: 5,
+    name: 'contact of processed messages',
+    up: `
+-- The contact each inbound message was resolved to, so erasure (GDPR Art. 17) can redact the
+-- answers kept for repeated deliveries. No index on it: an index would cost a written page on
+-- every inbound message, while erasure is rare and admin-initiated; it walks the workspace's rows
+-- through the workspace_id prefix of processed_messages_key. No foreign key either: the column
+-- is only ever read by erasure, and contacts are never deleted (erasure leaves a tombstone).
+-- Runs get no index by contact of any status for the same reason: erasure reads every run of the
+-- contact by scanning workflow_runs, where such an index would cost a written page per run started.
+ALTER TABLE processed_messages ADD COLUMN contact_id TEXT;
+-- Answers stored before this step name their contact in the JSON they keep.
+UPDATE processed_messages SET contact_id = json_extract(response, '$.contactId')
+  WHERE json_valid(response) AND json_type(response, '$.contactId') = 'text';
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -226,6 +226,7 @@ interface ProcessedRow {
   workspace_id: string;
   channel: Channel;
   message_id: string;
+  contact_id: string | null;
   response: string;
   processed_at: string;
 }
@@ -383,6 +384,7 @@ function toProcessed(row: ProcessedRow): ProcessedMessage {
     workspaceId: row.workspace_id,
     channel: row.channel,
     messageId: row.message_id,
+    contactId: row.contact_id,
     response,
     processedAt: row.processed_at,
   };
@@ -487,6 +489,7 @@ const RUN_COLUMNS =
   'id, workspace_id, contact_id, conversation_id, channel, template_id, status, state, created_at, updated_at';
 /** A run's timer, read from the run's row under the names of a timer row. */
 const TIMER_COLUMNS = 'timer_id AS id, workspace_id, id AS run_id, timer_token AS token, timer_due_at AS due_at';
+const PROCESSED_COLUMNS = 'workspace_id, channel, message_id, contact_id, response, processed_at';
 const EVENT_COLUMNS = 'position, id, workspace_id, type, contact_id, occurred_at, version, data';
 const API_KEY_COLUMNS = 'id, workspace_id, name, prefix, hash, created_at, last_used_at, revoked_at';
 const HOOK_COLUMNS = 'id, workspace_id, target_url, event, event_filter, secret, created_at, deleted_at, deleted_reason';
@@ -513,6 +516,18 @@ export const LAST_RECORD_SQL = `SELECT ${RECORD_COLUMNS} FROM consent_records
 export const LIST_RECORDS_SQL = `SELECT ${RECORD_COLUMNS} FROM consent_records
   WHERE position > ((? << 32) | ?) AND position <= ((? << 32) | 4294967295) AND +workspace_id = ?
   ORDER BY position LIMIT ?`;
+
+/**
+ * Erasure's reads, exported so a test can check their plans. Neither has an index of its own:
+ * erasure is rare and admin-initiated, and an index would cost a written page on every inbound
+ * message or run step (see migrations.ts). A contact's stored answers are found by walking the
+ * workspace's prefix of processed_messages_key, in that index's order; a contact's runs of any
+ * status by scanning workflow_runs (its one index by contact covers active runs only).
+ */
+export const PROCESSED_OF_CONTACT_SQL = `SELECT ${PROCESSED_COLUMNS} FROM processed_messages
+  WHERE workspace_id = ? AND contact_id = ? ORDER BY channel, message_id`;
+export const RUNS_OF_CONTACT_SQL = `SELECT ${RUN_COLUMNS} FROM workflow_runs
+  WHERE workspace_id = ? AND contact_id = ? ORDER BY created_at, id`;
 
 /** The due-timer query; exported so a test can check its plan uses the due-time index. */
 export const DUE_TIMERS_SQL = `SELECT ${TIMER_COLUMNS} FROM workflow_runs r
@@ -609,6 +624,7 @@ class Statements {
   readonly getRun: Statement<[string, string], RunRow>;
   readonly listActiveRuns: Statement<[string, string], RunRow>;
   readonly listActiveRunsOnChannel: Statement<[string, string, string], RunRow>;
+  readonly listRunsOfContact: Statement<[string, string], RunRow>;
   readonly setTimer: Statement<[string, string, string, string, string]>;
   readonly deleteTimer: Statement<[string]>;
   readonly getTimer: Statement<[string], TimerDbRow>;
@@ -616,7 +632,9 @@ class Statements {
   readonly countTimers: Statement<[], { count: number }>;
 
   readonly getProcessedMessage: Statement<[string, string, string], ProcessedRow>;
-  readonly saveProcessedMessage: Statement<[string, string, string, string, string]>;
+  readonly saveProcessedMessage: Statement<[string, string, string, string | null, string, string]>;
+  readonly listProcessedMessagesOfContact: Statement<[string, string], ProcessedRow>;
+  readonly replaceProcessedResponse: Statement<[string, string, string, string]>;
 
   readonly appendEvent: Statement<[string, string, string, string | null, string, number, string]>;
   readonly replaceEventData: Statement<[string, string, string]>;
@@ -778,6 +796,7 @@ class Statements {
       `SELECT ${RUN_COLUMNS} FROM workflow_runs
        WHERE workspace_id = ? AND contact_id = ? AND channel = ? AND status = 'active' ORDER BY created_at, id`,
     );
+    this.listRunsOfContact = db.prepare(RUNS_OF_CONTACT_SQL);
     this.setTimer = db.prepare(
       'UPDATE workflow_runs SET timer_id = ?, timer_token = ?, timer_due_at = ? WHERE workspace_id = ? AND id = ?',
     );
@@ -790,11 +809,12 @@ class Statements {
     this.countTimers = db.prepare('SELECT count(*) AS count FROM workflow_runs WHERE timer_due_at IS NOT NULL');
 
     this.getProcessedMessage = db.prepare(
-      `SELECT workspace_id, channel, message_id, response, processed_at FROM processed_messages
-       WHERE workspace_id = ? AND channel = ? AND message_id = ?`,
+      `SELECT ${PROCESSED_COLUMNS} FROM processed_messages WHERE workspace_id = ? AND channel = ? AND message_id = ?`,
     );
-    this.saveProcessedMessage = db.prepare(
-      `INSERT INTO processed_messages (workspace_id, channel, message_id, response, processed_at) VALUES (?, ?, ?, ?, ?)`,
+    this.saveProcessedMessage = db.prepare(`INSERT INTO processed_messages (${PROCESSED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`);
+    this.listProcessedMessagesOfContact = db.prepare(PROCESSED_OF_CONTACT_SQL);
+    this.replaceProcessedResponse = db.prepare(
+      'UPDATE processed_messages SET response = ? WHERE workspace_id = ? AND channel = ? AND message_id = ?',
     );
 
     this.appendEvent = db.prepare(
@@ -1357,6 +1377,11 @@ class SqliteTx implements StoreTx {
     return rows.map(toRun);
   }
 
+  async listRunsOfContact(workspaceId: string, contactId: string): Promise<WorkflowRunRow[]> {
+    this.check();
+    return this.s.listRunsOfContact.all(workspaceId, contactId).map(toRun);
+  }
+
   async setTimer(timer: TimerRow): Promise<void> {
     this.check();
     assertCanonicalTimestamp(timer.dueAt, 'dueAt');
@@ -1406,11 +1431,27 @@ class SqliteTx implements StoreTx {
         message.workspaceId,
         message.channel,
         message.messageId,
+        message.contactId ?? null,
         toJsonText(message.response),
         message.processedAt,
       );
     } catch (error) {
       throw translateConstraint(error, `message ${message.channel}:${message.messageId} cannot be recorded`);
+    }
+  }
+
+  async listProcessedMessagesOfContact(workspaceId: string, contactId: string): Promise<ProcessedMessage[]> {
+    this.check();
+    return this.s.listProcessedMessagesOfContact.all(workspaceId, contactId).map(toProcessed);
+  }
+
+  async replaceProcessedResponse(workspaceId: string, channel: Channel, messageId: string, response: unknown): Promise<boolean> {
+    this.check();
+    const text = toJsonText(response);
+    try {
+      return this.s.replaceProcessedResponse.run(text, workspaceId, channel, messageId).changes > 0;
+    } catch (error) {
+      throw translateConstraint(error, `message ${channel}:${messageId} cannot be updated`);
     }
   }
 

@@ -767,6 +767,31 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
+      it('lists every run of a contact, whatever its status, by creation time then id, within its workspace', async () => {
+        const completed = run(WS_A, 'run_b_done', 'ct_ana', {
+          status: 'completed',
+          createdAt: at(2),
+          state: { lastAnswer: { text: 'ana@example.com' } },
+        });
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_bob'));
+          await t.insertRun(run(WS_A, 'run_late', 'ct_ana', { createdAt: at(5) }));
+          await t.insertRun(completed);
+          await t.insertRun(run(WS_A, 'run_a_cancelled', 'ct_ana', { status: 'cancelled', createdAt: at(2) }));
+          await t.insertRun(run(WS_A, 'run_first', 'ct_ana', { channel: 'sms', createdAt: at(1) }));
+          await t.insertRun(run(WS_A, 'run_bob', 'ct_bob', { createdAt: at(0) }));
+          await t.insertRun(run(WS_B, 'run_other_ws', 'ct_ana', { createdAt: at(0) }));
+          const listed = await t.listRunsOfContact(WS_A, 'ct_ana');
+          expect(listed.map((r) => r.id)).toEqual(['run_first', 'run_a_cancelled', 'run_b_done', 'run_late']);
+          expect(listed[2]).toStrictEqual(completed);
+          expect((await t.listRunsOfContact(WS_B, 'ct_ana')).map((r) => r.id)).toEqual(['run_other_ws']);
+          expect(await t.listRunsOfContact(WS_A, 'ct_nobody')).toEqual([]);
+          const first = listed[0];
+          if (first && typeof first.state === 'object' && first.state !== null) Object.assign(first.state, { step: 'mutated' });
+          expect((await t.listRunsOfContact(WS_A, 'ct_ana'))[0]).toStrictEqual(run(WS_A, 'run_first', 'ct_ana', { channel: 'sms', createdAt: at(1) }));
+        });
+      });
+
       it('never returns a run of another workspace', async () => {
         await tx(async (t) => {
           await t.insertRun(run(WS_A, 'run_1', 'ct_ana'));
@@ -853,6 +878,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           workspaceId: WS_A,
           channel: 'whatsapp',
           messageId: 'wamid.1',
+          contactId: 'ct_ana',
           response: { contactId: 'ct_ana', replies: [{ text: 'Thanks!' }], keyword: null },
           processedAt: at(4),
         };
@@ -868,6 +894,67 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           const read = await t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.1');
           if (read && typeof read.response === 'object' && read.response !== null) Object.assign(read.response, { keyword: 'x' });
           expect(await t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.1')).toStrictEqual(message);
+          await t.saveProcessedMessage({ ...message, messageId: 'wamid.anonymous', contactId: null });
+          expect((await t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.anonymous'))?.contactId).toBeNull();
+        });
+      });
+
+      const answer = (workspaceId: string, channel: 'whatsapp' | 'sms', messageId: string, contactId: string | null): ProcessedMessage => ({
+        workspaceId,
+        channel,
+        messageId,
+        contactId,
+        response: { contactId, replies: [{ text: `Hi Ana, this answers ${messageId}` }] },
+        processedAt: at(4),
+      });
+
+      it("lists a contact's stored answers by channel then message id, within its workspace", async () => {
+        await tx(async (t) => {
+          await t.saveProcessedMessage(answer(WS_A, 'whatsapp', 'wamid.2', 'ct_ana'));
+          await t.saveProcessedMessage(answer(WS_A, 'whatsapp', 'wamid.1', 'ct_ana'));
+          await t.saveProcessedMessage(answer(WS_A, 'sms', 'sm.9', 'ct_ana'));
+          await t.saveProcessedMessage(answer(WS_A, 'whatsapp', 'wamid.3', 'ct_bob'));
+          await t.saveProcessedMessage(answer(WS_A, 'whatsapp', 'wamid.4', null));
+          await t.saveProcessedMessage(answer(WS_B, 'whatsapp', 'wamid.1', 'ct_ana'));
+        });
+        await tx(async (t) => {
+          const listed = await t.listProcessedMessagesOfContact(WS_A, 'ct_ana');
+          expect(listed.map((m) => `${m.channel}:${m.messageId}`)).toEqual(['sms:sm.9', 'whatsapp:wamid.1', 'whatsapp:wamid.2']);
+          expect(listed[1]).toStrictEqual(answer(WS_A, 'whatsapp', 'wamid.1', 'ct_ana'));
+          expect(await t.listProcessedMessagesOfContact(WS_B, 'ct_ana')).toStrictEqual([answer(WS_B, 'whatsapp', 'wamid.1', 'ct_ana')]);
+          expect((await t.listProcessedMessagesOfContact(WS_A, 'ct_bob')).map((m) => m.messageId)).toEqual(['wamid.3']);
+          expect(await t.listProcessedMessagesOfContact(WS_A, 'ct_nobody')).toEqual([]);
+          const first = listed[0];
+          if (first && typeof first.response === 'object' && first.response !== null) Object.assign(first.response, { replies: [] });
+          expect((await t.listProcessedMessagesOfContact(WS_A, 'ct_ana'))[0]).toStrictEqual(answer(WS_A, 'sms', 'sm.9', 'ct_ana'));
+        });
+      });
+
+      it('replaces a stored answer within its workspace only, keeping key, contact and time, and rolls back with its transaction', async () => {
+        const original = answer(WS_A, 'whatsapp', 'wamid.1', 'ct_ana');
+        const redacted = { contactId: 'ct_ana', replies: [{ text: '[erased]' }] };
+        await tx(async (t) => {
+          await t.saveProcessedMessage(original);
+          await t.saveProcessedMessage(answer(WS_B, 'whatsapp', 'wamid.1', 'ct_ana'));
+        });
+        await tx(async (t) => {
+          expect(await t.replaceProcessedResponse(WS_A, 'whatsapp', 'wamid.missing', redacted)).toBe(false);
+          expect(await t.replaceProcessedResponse(WS_A, 'sms', 'wamid.1', redacted)).toBe(false);
+          expect(await t.replaceProcessedResponse('ws_missing', 'whatsapp', 'wamid.1', redacted)).toBe(false);
+        });
+        await expect(
+          tx(async (t) => {
+            expect(await t.replaceProcessedResponse(WS_A, 'whatsapp', 'wamid.1', redacted)).toBe(true);
+            expect((await t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.1'))?.response).toStrictEqual(redacted);
+            throw new Error('roll back');
+          }),
+        ).rejects.toThrow('roll back');
+        expect(await tx((t) => t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.1'))).toStrictEqual(original);
+        expect(await tx((t) => t.replaceProcessedResponse(WS_A, 'whatsapp', 'wamid.1', redacted))).toBe(true);
+        await tx(async (t) => {
+          expect(await t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.1')).toStrictEqual({ ...original, response: redacted });
+          expect(await t.listProcessedMessagesOfContact(WS_A, 'ct_ana')).toStrictEqual([{ ...original, response: redacted }]);
+          expect(await t.getProcessedMessage(WS_B, 'whatsapp', 'wamid.1')).toStrictEqual(answer(WS_B, 'whatsapp', 'wamid.1', 'ct_ana'));
         });
       });
     });
@@ -1382,6 +1469,8 @@ export function storeContract(name: string, makeStore: MakeStore): void {
             run: await t.getRun(ws.id, 'run_1'),
             ghostRun: await t.getRun(ws.id, 'run_ghost'),
             processed: await t.getProcessedMessage(ws.id, 'whatsapp', 'wamid.ghost'),
+            answersOfAna: await t.listProcessedMessagesOfContact(ws.id, 'ct_ana'),
+            runsOfAna: await t.listRunsOfContact(ws.id, 'ct_ana'),
             events: await t.listEvents(ws.id, { limit: 1000 }),
           };
         }
@@ -1420,6 +1509,14 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await t.insertConversation(conversation(WS_A, 'cv_1', 'ct_ana'));
           await t.insertRun(run(WS_A, 'run_1', 'ct_ana'));
           await t.setTimer(timer(WS_A, 'run_1', at(60)));
+          await t.saveProcessedMessage({
+            workspaceId: WS_A,
+            channel: 'whatsapp',
+            messageId: 'wamid.seen',
+            contactId: 'ct_ana',
+            response: { replies: [{ text: 'Hi Ana' }] },
+            processedAt: at(4),
+          });
           await t.appendEvent(taggedEvent(WS_A, 'evt_01', 'ct_ana'));
           await t.setMeta('cursor', { position: 1 });
           await t.insertApiKey(apiKey(WS_A, 'key_1'));
@@ -1463,9 +1560,11 @@ export function storeContract(name: string, makeStore: MakeStore): void {
             workspaceId: WS_A,
             channel: 'whatsapp',
             messageId: 'wamid.ghost',
+            contactId: 'ct_ana',
             response: {},
             processedAt: at(50),
           });
+          await t.replaceProcessedResponse(WS_A, 'whatsapp', 'wamid.seen', { replies: [{ text: '[erased]' }] });
           await t.appendEvent(taggedEvent(WS_A, 'evt_ghost', 'ct_ana'));
           await t.setMeta('cursor', { position: 99 });
           await t.setMeta('ghost', true);

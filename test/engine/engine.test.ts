@@ -3,10 +3,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
+import { redactStoredAnswer, redactStoredResponse, StoredAnswerSchema, type StoredAnswer } from '../../src/engine/handle-inbound.js';
 import { FakeClock } from '../../src/ports/clock.js';
+import type { Store } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import { ConsentryError } from '../../src/core/errors.js';
+import { ERASED } from '../../src/core/events.js';
+import { parseRunState } from '../../src/core/workflow/index.js';
 
 let clock: FakeClock;
 let engine: Engine;
@@ -247,6 +251,151 @@ describe('ledger verification and erasure', () => {
     expect(text).not.toContain('texting');
     const review = events.find((e) => e.type === 'optout.review_needed');
     expect(review?.data).toMatchObject({ text: '[erased]', channel: 'whatsapp' });
+  });
+});
+
+describe('redactStoredAnswer', () => {
+  const answer: StoredAnswer = {
+    contactId: 'ct_ana',
+    conversationId: 'cv_1',
+    replies: [
+      { text: 'Hi Ana, welcome!' },
+      { text: 'Do you agree?', options: [{ label: 'AGREE & PROCEED', buttonId: 'privacy_agree' }, { label: 'NO' }] },
+    ],
+    eventIds: ['evt_1', 'evt_2'],
+    keyword: { intent: 'none', language: null, keyword: null, normalized: 'ana.test@example.com', review: false },
+  };
+
+  it("erases reply texts and the normalised message, keeping options, ids and the keyword's own fields", () => {
+    const redacted = redactStoredAnswer(answer);
+    expect(redacted).toEqual({
+      ...answer,
+      replies: [{ text: ERASED }, { text: ERASED, options: answer.replies[1]?.options }],
+      keyword: { ...answer.keyword, normalized: ERASED },
+    });
+    expect(JSON.stringify(redacted)).not.toMatch(/Ana|ana\.test/);
+    expect(answer.replies[0]?.text).toBe('Hi Ana, welcome!');
+    expect(StoredAnswerSchema.parse(JSON.parse(JSON.stringify(redacted)))).toEqual(redacted);
+  });
+
+  it('returns the answer itself when nothing is left to redact', () => {
+    const once = redactStoredAnswer(answer);
+    expect(redactStoredAnswer(once)).toBe(once);
+    const silent: StoredAnswer = { ...answer, replies: [], keyword: null };
+    expect(redactStoredAnswer(silent)).toBe(silent);
+  });
+
+  it('redacts a stored response read with the answer schema, and every string of one it cannot read', () => {
+    expect(redactStoredResponse(JSON.parse(JSON.stringify(answer)))).toEqual({ response: redactStoredAnswer(answer) });
+    expect(redactStoredResponse(JSON.parse(JSON.stringify(redactStoredAnswer(answer))))).toBeNull();
+    expect(redactStoredResponse({ replies: 'Hi Ana', count: 1 })).toEqual({ response: { replies: ERASED, count: 1 } });
+    expect(redactStoredResponse({ count: 1 })).toBeNull();
+  });
+});
+
+describe.each(['memory', 'sqlite'] as const)('erasure of stored answers and workflow answers (%s store)', (kind) => {
+  let dir: string;
+  let store: Store;
+  let eng: Engine;
+  let acme: WorkspaceEngine;
+
+  const from = (messageId: string, text: string, id: string, name: string) => ({ channel: 'whatsapp' as const, messageId, from: { id, name }, text });
+  const ana = (messageId: string, text: string) => from(messageId, text, '+34600000001', 'Ana Test');
+  const bea = (messageId: string, text: string) => from(messageId, text, '+34600000004', 'Bea Test');
+  const runsOf = (contactId: string) => store.transaction((tx) => tx.listRunsOfContact(acme.workspaceId, contactId));
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-erasure-'));
+    store = kind === 'memory' ? createMemoryStore() : createSqliteStore({ path: path.join(dir, 'consentry.db') });
+    eng = createEngine({ store, clock: new FakeClock('2026-03-01T10:00:00.000Z') });
+    const workspace = await eng.createWorkspace({
+      name: 'Acme',
+      settings: { defaultCountry: 'ES', triggers: [{ trigger: 'conversation_opened', template: 'welcome-request-email', enabled: true }] },
+    });
+    acme = eng.workspace(workspace.id);
+  });
+
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("replays the erased contact's messages without their words, and leaves other contacts' answers alone", async () => {
+    const greeted = await acme.handleInbound(ana('m1', 'hello'));
+    expect(greeted.replies.map((r) => r.text).join(' ')).toContain('Hi Ana');
+    const answered = await acme.handleInbound(ana('m2', 'Ana.Test@example.com'));
+    expect(answered.keyword?.normalized).toMatch(/ana\.test@example\.com/i);
+    await acme.handleInbound(ana('m3', 'STOP'));
+    const beaGreeted = await acme.handleInbound(bea('b1', 'hello'));
+    const beaAnswered = await acme.handleInbound(bea('b2', 'bea.test@example.com'));
+    const [anaRun] = await runsOf(greeted.contactId);
+    expect(anaRun?.status).toBe('completed');
+    expect(JSON.stringify(anaRun?.state)).toContain('ana.test@example.com');
+
+    const erasure = await acme.eraseContact(greeted.contactId);
+    expect(erasure).toMatchObject({ redactedRecords: 1, redactedMessages: 3, redactedRuns: 1 });
+
+    const replays = [await acme.handleInbound(ana('m1', 'hello')), await acme.handleInbound(ana('m2', 'Ana.Test@example.com'))];
+    for (const [replay, first] of [
+      [replays[0], greeted],
+      [replays[1], answered],
+    ] as const) {
+      expect(replay?.duplicate).toBe(true);
+      expect(replay?.contactId).toBe(greeted.contactId);
+      expect(replay?.events.map((e) => e.id)).toEqual(first.events.map((e) => e.id));
+      expect(replay?.replies.length).toBe(first.replies.length);
+      expect(replay?.replies.every((r) => r.text === ERASED)).toBe(true);
+      expect(replay?.keyword?.normalized).toBe(ERASED);
+      expect(JSON.stringify({ replies: replay?.replies, keyword: replay?.keyword })).not.toMatch(/Ana|ana\.test/i);
+    }
+    const stop = await acme.handleInbound(ana('m3', 'STOP'));
+    expect(stop.keyword).toMatchObject({ intent: 'opt_out', keyword: 'STOP', normalized: ERASED });
+
+    const [erasedRun] = await runsOf(greeted.contactId);
+    expect(erasedRun).toMatchObject({ id: anaRun?.id, status: 'completed' });
+    expect(parseRunState(erasedRun?.state).lastAnswer).toMatchObject({ stepId: 'request_email', messageId: 'm2', text: ERASED, value: ERASED });
+    expect(JSON.stringify(erasedRun?.state)).not.toMatch(/ana\.test/i);
+
+    expect(await acme.verifyLedger()).toMatchObject({ ok: true, stateMismatches: [] });
+
+    expect(await acme.handleInbound(bea('b1', 'hello'))).toEqual({ ...beaGreeted, duplicate: true });
+    expect(await acme.handleInbound(bea('b2', 'bea.test@example.com'))).toEqual({ ...beaAnswered, duplicate: true });
+    expect(beaGreeted.replies.map((r) => r.text).join(' ')).toContain('Hi Bea');
+    const [beaRun] = await runsOf(beaGreeted.contactId);
+    expect(parseRunState(beaRun?.state).lastAnswer).toMatchObject({ text: 'bea.test@example.com', value: 'bea.test@example.com' });
+
+    const again = await acme.eraseContact(greeted.contactId);
+    expect(again).toMatchObject({ redactedRecords: 0, redactedEvents: 0, redactedMessages: 0, redactedRuns: 0 });
+  });
+
+  it('ends a run whose state cannot be read and erases every string in it', async () => {
+    const greeted = await acme.handleInbound(ana('m1', 'hello'));
+    const [waiting] = await runsOf(greeted.contactId);
+    if (!waiting) throw new Error('the welcome run did not start');
+    await store.transaction((tx) => tx.updateRun({ ...waiting, state: { step: 'ask', typed: 'ana.test@example.com', tries: 1 } }));
+
+    const erasure = await acme.eraseContact(greeted.contactId);
+    expect(erasure.redactedRuns).toBe(1);
+    const [ended] = await runsOf(greeted.contactId);
+    expect(ended).toMatchObject({ status: 'cancelled', state: { step: ERASED, typed: ERASED, tries: 1 } });
+    expect(await store.transaction((tx) => tx.getTimer(waiting.id))).toBeUndefined();
+    const finished = await acme.listEvents({ types: ['workflow.finished'], contactId: greeted.contactId });
+    expect(finished.map((e) => e.data)).toContainEqual(expect.objectContaining({ runId: waiting.id, outcome: 'cancelled' }));
+  });
+
+  it('erasing an erased contact again redacts what is still left of them, and nothing else', async () => {
+    const greeted = await acme.handleInbound(ana('m1', 'hello'));
+    const first = await acme.eraseContact(greeted.contactId);
+    // As an answer stored before erasure covered it would be.
+    const original = { contactId: greeted.contactId, conversationId: greeted.conversationId, replies: [{ text: 'Hi Ana' }], eventIds: [], keyword: null };
+    await store.transaction((tx) => tx.replaceProcessedResponse(acme.workspaceId, 'whatsapp', 'm1', original));
+    const eventCount = (await acme.listEvents({ limit: 500 })).length;
+
+    const again = await acme.eraseContact(greeted.contactId);
+    expect(again).toMatchObject({ redactedRecords: 0, redactedEvents: 0, redactedMessages: 1, redactedRuns: 0 });
+    expect(again.contact).toEqual(first.contact);
+    expect((await acme.listEvents({ limit: 500 })).length).toBe(eventCount);
+    expect((await acme.handleInbound(ana('m1', 'hello'))).replies).toEqual([{ text: ERASED }]);
   });
 });
 

@@ -131,10 +131,34 @@ describe('contacts', () => {
     await optIn(acme, contact.id);
     const erased = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${contact.id}`, headers: { 'content-type': 'application/json' } });
     expect(erased.statusCode, erased.body).toBe(200);
-    expect(erased.json().redactedRecords).toBe(1);
+    expect(erased.json()).toMatchObject({ redactedRecords: 1, redactedMessages: 0, redactedRuns: 0 });
     expect(erased.json().contact).toMatchObject({ id: contact.id, name: null, email: null, phone: null, erasedAt: expect.any(String) });
     const afterErase = await optIn(acme, contact.id);
     expectProblem(afterErase, 410, 'CONTACT_ERASED');
+  });
+
+  it('erases the answers kept of the contact and says how many, in the documented response', async () => {
+    const welcome = { triggers: [{ trigger: 'conversation_opened', template: 'welcome-request-email', enabled: true }] };
+    expect((await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: welcome })).statusCode).toBe(200);
+    const message = (messageId: string, text: string) => ({ channel: 'whatsapp', messageId, from: { id: '+34600000001', name: 'Ana Test' }, text });
+    const hello = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message('wamid.e1', 'hello') });
+    expect(hello.json().replies[0].text).toContain('Hi Ana');
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message('wamid.e2', 'ana.test@example.com') });
+    const id = hello.json().contactId;
+
+    const erased = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${id}` });
+    expect(erased.statusCode, erased.body).toBe(200);
+    expect(Object.keys(erased.json()).sort()).toEqual(['contact', 'redactedMessages', 'redactedRecords', 'redactedRuns']);
+    expect(erased.json()).toMatchObject({ contact: { id, erasedAt: expect.any(String) }, redactedRecords: 0, redactedMessages: 2, redactedRuns: 1 });
+    const replay = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message('wamid.e1', 'hello') });
+    expect(replay.statusCode, replay.body).toBe(200);
+    expect(replay.json().replies.map((r: { text: string }) => r.text)).toEqual(hello.json().replies.map(() => '[erased]'));
+    const again = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${id}` });
+    expect(again.json()).toMatchObject({ redactedRecords: 0, redactedMessages: 0, redactedRuns: 0 });
+
+    const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const documented = doc.paths['/v1/contacts/{id}'].delete.responses['200'].content['application/json'].schema;
+    expect(Object.keys(documented.properties).sort()).toEqual(['contact', 'redactedMessages', 'redactedRecords', 'redactedRuns']);
   });
 
   it('pages through contacts with cursor and limit', async () => {

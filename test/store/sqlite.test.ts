@@ -14,7 +14,9 @@ import {
   DUE_TIMERS_SQL,
   LAST_RECORD_SQL,
   LIST_RECORDS_SQL,
+  PROCESSED_OF_CONTACT_SQL,
   READY_DELIVERIES_SQL,
+  RUNS_OF_CONTACT_SQL,
   createSqliteStore,
   findContactSql,
   listContactsSql,
@@ -257,6 +259,47 @@ describe('SQLite store', () => {
       expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
     });
 
+    it('names the contact of processed messages stored before the column existed', async () => {
+      const v4 = openRaw();
+      v4.pragma('foreign_keys = ON');
+      expect(migrate(v4, MIGRATIONS.filter((m) => m.version <= 4))).toEqual({ applied: [1, 2, 3, 4], version: 4 });
+      v4.prepare('INSERT INTO workspaces (id, name, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run(
+        'ws_a',
+        'Shop A',
+        JSON.stringify(defaultSettings()),
+        T0,
+        T0,
+      );
+      const insert = v4.prepare<[string, string]>(
+        `INSERT INTO processed_messages (workspace_id, channel, message_id, response, processed_at)
+         VALUES ('ws_a', 'whatsapp', ?, ?, '${T0}')`,
+      );
+      const ana = { contactId: 'ct_ana', conversationId: null, replies: [{ text: 'Hi Ana' }], eventIds: [], keyword: null };
+      insert.run('wamid.1', JSON.stringify(ana));
+      insert.run('wamid.2', JSON.stringify({ ...ana, contactId: 'ct_bea' }));
+      insert.run('wamid.3', JSON.stringify({ replies: [] }));
+      insert.run('wamid.4', JSON.stringify({ ...ana, contactId: 42 }));
+      insert.run('wamid.5', JSON.stringify('an answer of another shape'));
+      v4.close();
+
+      const store = open();
+      expect(migrationRows(store.db).map((row) => row.version)).toEqual(MIGRATIONS.map((m) => m.version));
+      const read = await store.transaction(async (tx) => ({
+        ana: await tx.listProcessedMessagesOfContact('ws_a', 'ct_ana'),
+        bea: await tx.listProcessedMessagesOfContact('ws_a', 'ct_bea'),
+        contacts: await Promise.all(
+          ['wamid.1', 'wamid.2', 'wamid.3', 'wamid.4', 'wamid.5'].map(async (id) => (await tx.getProcessedMessage('ws_a', 'whatsapp', id))?.contactId),
+        ),
+      }));
+      expect(read.ana).toStrictEqual([
+        { workspaceId: 'ws_a', channel: 'whatsapp', messageId: 'wamid.1', contactId: 'ct_ana', response: ana, processedAt: T0 },
+      ]);
+      expect(read.bea.map((m) => m.messageId)).toEqual(['wamid.2']);
+      // Only a text contactId names a contact; anything else is left unknown.
+      expect(read.contacts).toEqual(['ct_ana', 'ct_bea', null, null, null]);
+      expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    });
+
     it('ties API keys, hooks and deliveries to an existing workspace', async () => {
       const store = open();
       const { db } = store;
@@ -465,6 +508,49 @@ describe('SQLite store', () => {
       ]);
     });
 
+    it("walks the workspace's prefix of the processed-message key for a contact's answers, in index order", async () => {
+      const store = open();
+      await store.transaction(async (tx) => {
+        await seedOne(tx);
+        for (let n = 1; n <= 50; n += 1) {
+          await tx.saveProcessedMessage({
+            workspaceId: 'ws_a',
+            channel: n % 2 === 0 ? 'whatsapp' : 'sms',
+            messageId: `m.${n}`,
+            contactId: n % 5 === 0 ? 'ct_ana' : `ct_${n}`,
+            response: { replies: [] },
+            processedAt: T0,
+          });
+        }
+      });
+      expect(plan(store.db, PROCESSED_OF_CONTACT_SQL, 'ws_a', 'ct_ana')).toEqual([
+        'SEARCH processed_messages USING INDEX processed_messages_key (workspace_id=?)',
+      ]);
+      const listed = await store.transaction((tx) => tx.listProcessedMessagesOfContact('ws_a', 'ct_ana'));
+      expect(listed.map((m) => `${m.channel}:${m.messageId}`)).toEqual([
+        'sms:m.15',
+        'sms:m.25',
+        'sms:m.35',
+        'sms:m.45',
+        'sms:m.5',
+        'whatsapp:m.10',
+        'whatsapp:m.20',
+        'whatsapp:m.30',
+        'whatsapp:m.40',
+        'whatsapp:m.50',
+      ]);
+    });
+
+    it("reads a contact's runs of every status by one scan of the runs, with no index of its own", () => {
+      const { db } = open();
+      expect(plan(db, RUNS_OF_CONTACT_SQL, 'ws_a', 'ct_ana')).toEqual(['SCAN workflow_runs', 'USE TEMP B-TREE FOR ORDER BY']);
+      const indexes = db
+        .prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('workflow_runs', 'processed_messages') AND sql IS NOT NULL ORDER BY name")
+        .all()
+        .map((row) => row.name);
+      expect(indexes).toEqual(['processed_messages_key', 'workflow_runs_active', 'workflow_runs_timer_due']);
+    });
+
     it('finds contacts by email, phone and HubSpot id through their indexes', () => {
       const { db } = open();
       for (const column of ['email', 'phone', 'hubspot_id'] as const) {
@@ -492,6 +578,17 @@ describe('SQLite store', () => {
         data: { contactId: 'ct_ana', tag: `round-${round}` },
       });
       await tx.listEvents('ws_a', { types: ['contact.tagged'], limit: 5 });
+      await tx.saveProcessedMessage({
+        workspaceId: 'ws_a',
+        channel: 'whatsapp',
+        messageId: `wamid.${round}`,
+        contactId: 'ct_ana',
+        response: { replies: [{ text: 'Hi Ana' }] },
+        processedAt: T0,
+      });
+      await tx.replaceProcessedResponse('ws_a', 'whatsapp', `wamid.${round}`, { replies: [{ text: '[erased]' }] });
+      await tx.listProcessedMessagesOfContact('ws_a', 'ct_ana');
+      await tx.listRunsOfContact('ws_a', 'ct_ana');
       await tx.setMeta('cursor', round);
       const key = apiKeyRow(`key_${round}`, `hash_${round}`);
       await tx.insertApiKey(key);

@@ -1,3 +1,4 @@
 export * from './schema.js';
 export * from './transition.js';
 export * from './templates.js';
+export * from './redaction.js';

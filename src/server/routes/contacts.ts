@@ -90,15 +90,30 @@ export const contactRoutes: ApiRoutes = (v1) => {
       schema: {
         tags: contactTags,
         summary: 'Erase a contact (GDPR Art. 17)',
-        description: 'Personal data and evidence texts are removed; the consent records stay and the chain still verifies.',
+        description:
+          'Personal data and evidence texts are removed, and so are the texts kept of the contact elsewhere: the stored answers ' +
+          "to their messages (replayed for a repeated delivery) and their workflow runs' last answers. The consent records stay " +
+          'and the chain still verifies. Erasing again redacts whatever is still left and answers the new counts.',
         security: API_KEY_SECURITY,
         params: IdParamsSchema,
-        response: { 200: z.object({ contact: ContactJsonSchema, redactedRecords: z.number().int() }) },
+        response: {
+          200: z.object({
+            contact: ContactJsonSchema,
+            redactedRecords: z.number().int().describe('Consent records whose evidence was redacted'),
+            redactedMessages: z.number().int().describe('Stored answers to inbound messages whose texts were erased'),
+            redactedRuns: z.number().int().describe('Workflow runs whose last answer was erased'),
+          }),
+        },
       },
     },
     async (request) => {
       const erased = await authOf(request).workspace.eraseContact(request.params.id);
-      return { contact: contactJson(erased.contact), redactedRecords: erased.redactedRecords };
+      return {
+        contact: contactJson(erased.contact),
+        redactedRecords: erased.redactedRecords,
+        redactedMessages: erased.redactedMessages,
+        redactedRuns: erased.redactedRuns,
+      };
     },
   );
 
