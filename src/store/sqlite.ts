@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import BetterSqlite3 from 'better-sqlite3';
-import type { Database, Statement } from 'better-sqlite3';
+import type { Database, RunResult, Statement } from 'better-sqlite3';
 import type {
   Actor,
   Channel,
@@ -471,6 +471,15 @@ function translateConstraint(error: unknown, what: string): unknown {
     return new ConsentryError('VALIDATION_FAILED', `${what}: ${error.message}`);
   }
   return error;
+}
+
+/** Runs a write; a constraint it breaks comes back as the port's coded error naming `what`. */
+function write<P extends unknown[]>(statement: Statement<P>, what: string, ...params: P): RunResult {
+  try {
+    return statement.run(...params);
+  } catch (error) {
+    throw translateConstraint(error, what);
+  }
 }
 
 const WORKSPACE_COLUMNS = 'id, name, settings, created_at, updated_at';
@@ -956,17 +965,15 @@ class SqliteTx implements StoreTx {
 
   async insertWorkspace(workspace: Workspace): Promise<void> {
     this.check();
-    try {
-      this.s.insertWorkspace.run(
-        workspace.id,
-        workspace.name,
-        toJsonText(workspace.settings),
-        workspace.createdAt,
-        workspace.updatedAt,
-      );
-    } catch (error) {
-      throw translateConstraint(error, `workspace ${workspace.id} already exists`);
-    }
+    write(
+      this.s.insertWorkspace,
+      `workspace ${workspace.id} already exists`,
+      workspace.id,
+      workspace.name,
+      toJsonText(workspace.settings),
+      workspace.createdAt,
+      workspace.updatedAt,
+    );
   }
 
   async getWorkspace(id: string): Promise<Workspace | undefined> {
@@ -1011,24 +1018,22 @@ class SqliteTx implements StoreTx {
   async insertContact(contact: Contact): Promise<void> {
     this.check();
     this.checkIdentities(contact, contact.identities);
-    try {
-      this.s.insertContact.run(
-        contact.workspaceId,
-        contact.id,
-        contact.name ?? null,
-        contact.email ?? null,
-        contact.phone ?? null,
-        identitiesJson(contact.identities),
-        toJsonText(contact.fields),
-        toJsonText(contact.tags),
-        contact.hubspotId ?? null,
-        contact.createdAt,
-        contact.updatedAt,
-        contact.erasedAt ?? null,
-      );
-    } catch (error) {
-      throw translateConstraint(error, `contact ${contact.id} cannot be inserted`);
-    }
+    write(
+      this.s.insertContact,
+      `contact ${contact.id} cannot be inserted`,
+      contact.workspaceId,
+      contact.id,
+      contact.name ?? null,
+      contact.email ?? null,
+      contact.phone ?? null,
+      identitiesJson(contact.identities),
+      toJsonText(contact.fields),
+      toJsonText(contact.tags),
+      contact.hubspotId ?? null,
+      contact.createdAt,
+      contact.updatedAt,
+      contact.erasedAt ?? null,
+    );
     for (const identity of contact.identities) {
       this.s.insertIdentity.run(contact.workspaceId, identity.channel, identity.externalId, contact.id);
     }
@@ -1148,33 +1153,31 @@ class SqliteTx implements StoreTx {
         { path: 'seq', message: `must be an integer from 1 to ${MAX_SEQ}` },
       ]);
     }
-    try {
-      this.s.appendConsentRecord.run(
-        number,
-        record.seq,
-        record.id,
-        record.workspaceId,
-        record.seq,
-        record.contactId,
-        record.purpose,
-        record.channel,
-        record.status,
-        record.legalBasis ?? null,
-        record.explanation ?? null,
-        record.source,
-        record.actor.kind,
-        record.actor.id,
-        toJsonText(record.evidence),
-        record.evidenceDigest,
-        record.occurredAt,
-        record.recordedAt,
-        record.idempotencyKey ?? null,
-        record.prevHash,
-        record.hash,
-      );
-    } catch (error) {
-      throw translateConstraint(error, what);
-    }
+    write(
+      this.s.appendConsentRecord,
+      what,
+      number,
+      record.seq,
+      record.id,
+      record.workspaceId,
+      record.seq,
+      record.contactId,
+      record.purpose,
+      record.channel,
+      record.status,
+      record.legalBasis ?? null,
+      record.explanation ?? null,
+      record.source,
+      record.actor.kind,
+      record.actor.id,
+      toJsonText(record.evidence),
+      record.evidenceDigest,
+      record.occurredAt,
+      record.recordedAt,
+      record.idempotencyKey ?? null,
+      record.prevHash,
+      record.hash,
+    );
   }
 
   async findConsentRecordByIdempotencyKey(workspaceId: string, key: string): Promise<ConsentRecord | undefined> {
@@ -1213,23 +1216,21 @@ class SqliteTx implements StoreTx {
 
   async upsertConsentState(state: ConsentState): Promise<void> {
     this.check();
-    try {
-      this.s.upsertConsentState.run(
-        state.workspaceId,
-        state.contactId,
-        state.purpose,
-        state.channel,
-        state.status,
-        state.legalBasis ?? null,
-        state.explanation ?? null,
-        state.source,
-        state.occurredAt,
-        state.recordId,
-        state.seq,
-      );
-    } catch (error) {
-      throw translateConstraint(error, `consent state of contact ${state.contactId} cannot be written`);
-    }
+    write(
+      this.s.upsertConsentState,
+      `consent state of contact ${state.contactId} cannot be written`,
+      state.workspaceId,
+      state.contactId,
+      state.purpose,
+      state.channel,
+      state.status,
+      state.legalBasis ?? null,
+      state.explanation ?? null,
+      state.source,
+      state.occurredAt,
+      state.recordId,
+      state.seq,
+    );
   }
 
   async getConsentStates(workspaceId: string, contactId: string): Promise<ConsentState[]> {
@@ -1257,37 +1258,32 @@ class SqliteTx implements StoreTx {
 
   async insertConversation(conversation: Conversation): Promise<void> {
     this.check();
-    try {
-      this.s.insertConversation.run(
-        conversation.id,
-        conversation.workspaceId,
-        conversation.contactId,
-        conversation.channel,
-        conversation.status,
-        conversation.openedAt,
-        conversation.closedAt ?? null,
-      );
-    } catch (error) {
-      throw translateConstraint(error, `conversation ${conversation.id} cannot be inserted`);
-    }
+    write(
+      this.s.insertConversation,
+      `conversation ${conversation.id} cannot be inserted`,
+      conversation.id,
+      conversation.workspaceId,
+      conversation.contactId,
+      conversation.channel,
+      conversation.status,
+      conversation.openedAt,
+      conversation.closedAt ?? null,
+    );
   }
 
   async updateConversation(conversation: Conversation): Promise<void> {
     this.check();
-    let changes: number;
-    try {
-      changes = this.s.updateConversation.run(
-        conversation.contactId,
-        conversation.channel,
-        conversation.status,
-        conversation.openedAt,
-        conversation.closedAt ?? null,
-        conversation.workspaceId,
-        conversation.id,
-      ).changes;
-    } catch (error) {
-      throw translateConstraint(error, `conversation ${conversation.id} cannot be updated`);
-    }
+    const { changes } = write(
+      this.s.updateConversation,
+      `conversation ${conversation.id} cannot be updated`,
+      conversation.contactId,
+      conversation.channel,
+      conversation.status,
+      conversation.openedAt,
+      conversation.closedAt ?? null,
+      conversation.workspaceId,
+      conversation.id,
+    );
     if (changes === 0) throw notFound(`conversation ${conversation.id} not found`);
   }
 
@@ -1307,57 +1303,55 @@ class SqliteTx implements StoreTx {
 
   async insertRun(run: WorkflowRunRow): Promise<void> {
     this.check();
-    try {
-      this.s.insertRun.run(
-        run.id,
-        run.workspaceId,
-        run.contactId,
-        run.conversationId ?? null,
-        run.channel,
-        run.templateId,
-        run.status,
-        toJsonText(run.state),
-        run.createdAt,
-        run.updatedAt,
-      );
-    } catch (error) {
-      throw translateConstraint(error, `workflow run ${run.id} cannot be inserted`);
-    }
+    write(
+      this.s.insertRun,
+      `workflow run ${run.id} cannot be inserted`,
+      run.id,
+      run.workspaceId,
+      run.contactId,
+      run.conversationId ?? null,
+      run.channel,
+      run.templateId,
+      run.status,
+      toJsonText(run.state),
+      run.createdAt,
+      run.updatedAt,
+    );
   }
 
   async updateRun(run: WorkflowRunRow): Promise<void> {
     this.check();
     const state = toJsonText(run.state);
-    let changes: number;
-    try {
-      changes = this.s.updateRunProgress.run(
-        run.conversationId ?? null,
-        state,
-        run.updatedAt,
-        run.workspaceId,
-        run.id,
+    const what = `workflow run ${run.id} cannot be updated`;
+    let { changes } = write(
+      this.s.updateRunProgress,
+      what,
+      run.conversationId ?? null,
+      state,
+      run.updatedAt,
+      run.workspaceId,
+      run.id,
+      run.contactId,
+      run.channel,
+      run.templateId,
+      run.status,
+      run.createdAt,
+    );
+    if (changes === 0) {
+      ({ changes } = write(
+        this.s.updateRun,
+        what,
         run.contactId,
+        run.conversationId ?? null,
         run.channel,
         run.templateId,
         run.status,
+        state,
         run.createdAt,
-      ).changes;
-      if (changes === 0) {
-        changes = this.s.updateRun.run(
-          run.contactId,
-          run.conversationId ?? null,
-          run.channel,
-          run.templateId,
-          run.status,
-          state,
-          run.createdAt,
-          run.updatedAt,
-          run.workspaceId,
-          run.id,
-        ).changes;
-      }
-    } catch (error) {
-      throw translateConstraint(error, `workflow run ${run.id} cannot be updated`);
+        run.updatedAt,
+        run.workspaceId,
+        run.id,
+      ));
     }
     if (changes === 0) throw notFound(`workflow run ${run.id} not found`);
   }
@@ -1426,18 +1420,16 @@ class SqliteTx implements StoreTx {
 
   async saveProcessedMessage(message: ProcessedMessage): Promise<void> {
     this.check();
-    try {
-      this.s.saveProcessedMessage.run(
-        message.workspaceId,
-        message.channel,
-        message.messageId,
-        message.contactId ?? null,
-        toJsonText(message.response),
-        message.processedAt,
-      );
-    } catch (error) {
-      throw translateConstraint(error, `message ${message.channel}:${message.messageId} cannot be recorded`);
-    }
+    write(
+      this.s.saveProcessedMessage,
+      `message ${message.channel}:${message.messageId} cannot be recorded`,
+      message.workspaceId,
+      message.channel,
+      message.messageId,
+      message.contactId ?? null,
+      toJsonText(message.response),
+      message.processedAt,
+    );
   }
 
   async listProcessedMessagesOfContact(workspaceId: string, contactId: string): Promise<ProcessedMessage[]> {
@@ -1447,21 +1439,18 @@ class SqliteTx implements StoreTx {
 
   async replaceProcessedResponse(workspaceId: string, channel: Channel, messageId: string, response: unknown): Promise<boolean> {
     this.check();
-    const text = toJsonText(response);
-    try {
-      return this.s.replaceProcessedResponse.run(text, workspaceId, channel, messageId).changes > 0;
-    } catch (error) {
-      throw translateConstraint(error, `message ${channel}:${messageId} cannot be updated`);
-    }
+    const what = `message ${channel}:${messageId} cannot be updated`;
+    return write(this.s.replaceProcessedResponse, what, toJsonText(response), workspaceId, channel, messageId).changes > 0;
   }
 
   // outbox
 
   async appendEvent(event: ConsentryEvent): Promise<StoredEvent> {
     this.check();
-    let position: number;
-    try {
-      const result = this.s.appendEvent.run(
+    const position = Number(
+      write(
+        this.s.appendEvent,
+        `event ${event.id} cannot be appended`,
         event.id,
         event.workspaceId,
         event.type,
@@ -1469,11 +1458,8 @@ class SqliteTx implements StoreTx {
         event.occurredAt,
         event.version,
         toJsonText(event.data),
-      );
-      position = Number(result.lastInsertRowid);
-    } catch (error) {
-      throw translateConstraint(error, `event ${event.id} cannot be appended`);
-    }
+      ).lastInsertRowid,
+    );
     // The store keeps its own JSON text, so handing back the caller's data object shares nothing with it.
     return {
       id: event.id,
@@ -1522,20 +1508,18 @@ class SqliteTx implements StoreTx {
     this.check();
     assertCanonicalTimestamp(key.createdAt, 'createdAt');
     this.writes.apiKeys += 1;
-    try {
-      this.s.insertApiKey.run(
-        key.id,
-        key.workspaceId,
-        key.name ?? null,
-        key.prefix,
-        key.hash,
-        key.createdAt,
-        key.lastUsedAt ?? null,
-        key.revokedAt ?? null,
-      );
-    } catch (error) {
-      throw translateConstraint(error, `API key ${key.id} cannot be inserted`);
-    }
+    write(
+      this.s.insertApiKey,
+      `API key ${key.id} cannot be inserted`,
+      key.id,
+      key.workspaceId,
+      key.name ?? null,
+      key.prefix,
+      key.hash,
+      key.createdAt,
+      key.lastUsedAt ?? null,
+      key.revokedAt ?? null,
+    );
   }
 
   async findApiKeyByHash(hash: string): Promise<ApiKeyRow | undefined> {
@@ -1560,21 +1544,18 @@ class SqliteTx implements StoreTx {
     this.check();
     assertCanonicalTimestamp(key.createdAt, 'createdAt');
     this.writes.apiKeys += 1;
-    let changes: number;
-    try {
-      changes = this.s.updateApiKey.run(
-        key.name ?? null,
-        key.prefix,
-        key.hash,
-        key.createdAt,
-        key.lastUsedAt ?? null,
-        key.revokedAt ?? null,
-        key.workspaceId,
-        key.id,
-      ).changes;
-    } catch (error) {
-      throw translateConstraint(error, `API key ${key.id} cannot be updated`);
-    }
+    const { changes } = write(
+      this.s.updateApiKey,
+      `API key ${key.id} cannot be updated`,
+      key.name ?? null,
+      key.prefix,
+      key.hash,
+      key.createdAt,
+      key.lastUsedAt ?? null,
+      key.revokedAt ?? null,
+      key.workspaceId,
+      key.id,
+    );
     if (changes === 0) throw notFound(`API key ${key.id} not found`);
   }
 
@@ -1583,21 +1564,19 @@ class SqliteTx implements StoreTx {
   async insertHook(hook: HookRow): Promise<void> {
     this.check();
     assertCanonicalTimestamp(hook.createdAt, 'createdAt');
-    try {
-      this.s.insertHook.run(
-        hook.id,
-        hook.workspaceId,
-        hook.targetUrl,
-        hook.event,
-        hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
-        hook.secret,
-        hook.createdAt,
-        hook.deletedAt ?? null,
-        hook.deletedReason ?? null,
-      );
-    } catch (error) {
-      throw translateConstraint(error, `hook ${hook.id} cannot be inserted`);
-    }
+    write(
+      this.s.insertHook,
+      `hook ${hook.id} cannot be inserted`,
+      hook.id,
+      hook.workspaceId,
+      hook.targetUrl,
+      hook.event,
+      hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
+      hook.secret,
+      hook.createdAt,
+      hook.deletedAt ?? null,
+      hook.deletedReason ?? null,
+    );
   }
 
   async getHook(workspaceId: string, id: string): Promise<HookRow | undefined> {
@@ -1619,72 +1598,64 @@ class SqliteTx implements StoreTx {
   async updateHook(hook: HookRow): Promise<void> {
     this.check();
     assertCanonicalTimestamp(hook.createdAt, 'createdAt');
-    let changes: number;
-    try {
-      changes = this.s.updateHook.run(
-        hook.targetUrl,
-        hook.event,
-        hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
-        hook.secret,
-        hook.createdAt,
-        hook.deletedAt ?? null,
-        hook.deletedReason ?? null,
-        hook.workspaceId,
-        hook.id,
-      ).changes;
-    } catch (error) {
-      throw translateConstraint(error, `hook ${hook.id} cannot be updated`);
-    }
+    const { changes } = write(
+      this.s.updateHook,
+      `hook ${hook.id} cannot be updated`,
+      hook.targetUrl,
+      hook.event,
+      hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
+      hook.secret,
+      hook.createdAt,
+      hook.deletedAt ?? null,
+      hook.deletedReason ?? null,
+      hook.workspaceId,
+      hook.id,
+    );
     if (changes === 0) throw notFound(`hook ${hook.id} not found`);
   }
 
   async insertDelivery(delivery: DeliveryRow): Promise<void> {
     this.check();
     assertDelivery(delivery);
-    try {
-      this.s.insertDelivery.run(
-        delivery.id,
-        delivery.workspaceId,
-        delivery.hookId,
-        delivery.eventId,
-        delivery.eventPosition,
-        delivery.contactId ?? null,
-        delivery.status,
-        delivery.attempts,
-        delivery.nextAttemptAt,
-        delivery.lastError ?? null,
-        delivery.lastStatusCode ?? null,
-        delivery.deliveredAt ?? null,
-        delivery.updatedAt,
-      );
-    } catch (error) {
-      throw translateConstraint(error, `delivery ${delivery.id} cannot be inserted`);
-    }
+    write(
+      this.s.insertDelivery,
+      `delivery ${delivery.id} cannot be inserted`,
+      delivery.id,
+      delivery.workspaceId,
+      delivery.hookId,
+      delivery.eventId,
+      delivery.eventPosition,
+      delivery.contactId ?? null,
+      delivery.status,
+      delivery.attempts,
+      delivery.nextAttemptAt,
+      delivery.lastError ?? null,
+      delivery.lastStatusCode ?? null,
+      delivery.deliveredAt ?? null,
+      delivery.updatedAt,
+    );
   }
 
   async updateDelivery(delivery: DeliveryRow): Promise<void> {
     this.check();
     assertDelivery(delivery);
-    let changes: number;
-    try {
-      changes = this.s.updateDelivery.run(
-        delivery.hookId,
-        delivery.eventId,
-        delivery.eventPosition,
-        delivery.contactId ?? null,
-        delivery.status,
-        delivery.attempts,
-        delivery.nextAttemptAt,
-        delivery.lastError ?? null,
-        delivery.lastStatusCode ?? null,
-        delivery.deliveredAt ?? null,
-        delivery.updatedAt,
-        delivery.workspaceId,
-        delivery.id,
-      ).changes;
-    } catch (error) {
-      throw translateConstraint(error, `delivery ${delivery.id} cannot be updated`);
-    }
+    const { changes } = write(
+      this.s.updateDelivery,
+      `delivery ${delivery.id} cannot be updated`,
+      delivery.hookId,
+      delivery.eventId,
+      delivery.eventPosition,
+      delivery.contactId ?? null,
+      delivery.status,
+      delivery.attempts,
+      delivery.nextAttemptAt,
+      delivery.lastError ?? null,
+      delivery.lastStatusCode ?? null,
+      delivery.deliveredAt ?? null,
+      delivery.updatedAt,
+      delivery.workspaceId,
+      delivery.id,
+    );
     if (changes === 0) throw notFound(`delivery ${delivery.id} not found`);
   }
 
