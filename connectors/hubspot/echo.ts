@@ -54,6 +54,18 @@ export function rememberWrites(
   return { stamps, writes, inbound: state.inbound };
 }
 
+/**
+ * What an erased contact's state keeps (GDPR Art. 17): the stamps and the times heard from
+ * HubSpot (property names and instants, nothing of the person), and the recent writes of the
+ * properties `kept` names only, so the echo of a write still in flight is recognised. A written
+ * value of any other property (an e-mail, a tag) is forgotten.
+ */
+export function erasedContactState(state: ContactSyncState, kept: (property: string) => boolean): ContactSyncState {
+  const writes: ContactSyncState['writes'] = {};
+  for (const [property, list] of Object.entries(state.writes)) if (kept(property)) writes[property] = list;
+  return { stamps: state.stamps, writes, inbound: state.inbound };
+}
+
 export type InboundVerdict = 'echo' | 'stale' | 'new';
 
 /**

@@ -8,6 +8,7 @@ import {
 import type { StoreTx, StoredEvent } from '../../src/ports/store.js';
 import { queueCompletion } from './callbacks.js';
 import { resolveAll, type HubSpotEnvironment, type ResolvedHubSpotConfig } from './config.js';
+import { eraseContactSync, erasedContactOf } from './erasure.js';
 import { consentChangeToProperties, identityProperties, tagsProperties } from './mapping.js';
 import { pendingChange, type HubSpotStateTx, type SyncChange } from './state.js';
 
@@ -83,7 +84,9 @@ async function changesFor(event: StoredEvent, config: ResolvedHubSpotConfig, tx:
  * Reads a batch of outbox events after the connector's cursor and writes the work they give,
  * advancing the cursor in the same transaction (at least once, nothing lost, nothing twice:
  * the model of src/worker/hook-dispatcher.ts). A workflow's end queues the completion of the
- * HubSpot callback waiting for it.
+ * HubSpot callback waiting for it. A contact's erasure redacts the connector's rows and state of
+ * that contact (erasure.ts), in outbox order and whether or not HubSpot is still configured: rows
+ * written while it was on are still there.
  */
 export async function fanOutBatch(
   state: HubSpotStateTx,
@@ -105,7 +108,16 @@ export async function fanOutBatch(
   const nowIso = now.toISOString();
   const configs = resolveAll(await tx.listWorkspaces(), env);
   const changes: SyncChange[] = [];
+  let queued = 0;
   for (const event of events) {
+    const erased = erasedContactOf(event);
+    if (erased !== null) {
+      // The rows of the events before it first, so the erasure covers them too.
+      queued += changes.length;
+      await state.insertChanges(changes.splice(0));
+      await eraseContactSync(state, erased.workspaceId, erased.contactId, nowIso);
+      continue;
+    }
     const config = configs.get(event.workspaceId);
     if (config === undefined) continue;
     if (event.type === 'workflow.finished') {
@@ -116,7 +128,8 @@ export async function fanOutBatch(
     }
     if (config.syncEnabled) changes.push(...(await changesFor(event, config, tx, nowIso)));
   }
+  queued += changes.length;
   await state.insertChanges(changes);
   await tx.setMeta(HUBSPOT_CURSOR_KEY, last.position);
-  return { events: events.length, changes: changes.length };
+  return { events: events.length, changes: queued };
 }

@@ -65,6 +65,13 @@ export const PRIVACY_STATUS_PROPERTY = `${PROPERTY_GROUP_NAME}_privacy_status`;
 export const PRIVACY_DATE_PROPERTY = `${PROPERTY_GROUP_NAME}_privacy_date`;
 export const TAGS_PROPERTY = `${PROPERTY_GROUP_NAME}_tags`;
 
+/** The status properties: their webhooks become decisions (http/webhooks.ts), and their values are only STATUS_VALUES. */
+const STATUS_PROPERTIES: ReadonlySet<string> = new Set([...SYNCED_CHANNELS.map((channel) => channelPropertyNames(channel).status), PRIVACY_STATUS_PROPERTY]);
+
+export function isStatusProperty(name: string): boolean {
+  return STATUS_PROPERTIES.has(name);
+}
+
 export type PropertyType = 'string' | 'datetime' | 'enumeration';
 export type FieldType = 'text' | 'textarea' | 'date' | 'select' | 'checkbox';
 

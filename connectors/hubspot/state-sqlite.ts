@@ -68,6 +68,7 @@ class Statements {
   readonly countChanges: Statement<[string, string], { n: number }>;
   readonly oldestPending: Statement<[string], ChangeRow>;
   readonly deadChanges: Statement<[string, number], ChangeRow>;
+  readonly contactChanges: Statement<[string, string], ChangeRow>;
   readonly getContactState: Statement<[string, string], { state: string }>;
   readonly putContactState: Statement<[string, string, string, string]>;
   readonly insertCallback: Statement<CallbackParams>;
@@ -97,6 +98,11 @@ class Statements {
     );
     this.deadChanges = db.prepare(
       `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE workspace_id = ? AND status = 'dead' ORDER BY position DESC LIMIT ?`,
+    );
+    // No index by contact: erasure is rare and admin-initiated, so it walks the workspace's rows
+    // (hubspot_sync_changes_workspace) rather than every row written paying for another index page.
+    this.contactChanges = db.prepare(
+      `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE workspace_id = ? AND contact_id = ? ORDER BY position, target`,
     );
     this.getContactState = db.prepare('SELECT state FROM hubspot_contact_state WHERE workspace_id = ? AND contact_id = ?');
     this.putContactState = db.prepare(
@@ -208,6 +214,7 @@ export class SqliteHubSpotState implements HubSpotState {
       return row === undefined ? null : toChange(row);
     },
     listDeadChanges: async (workspaceId, limit) => this.s.deadChanges.all(workspaceId, limit).map(toChange),
+    listContactChanges: async (workspaceId, contactId) => this.s.contactChanges.all(workspaceId, contactId).map(toChange),
     getContactStates: async (workspaceId, contactIds) => {
       const found = new Map<string, ContactSyncState>();
       for (const contactId of new Set(contactIds)) {

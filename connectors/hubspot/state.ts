@@ -105,6 +105,8 @@ export interface HubSpotStateTx {
   oldestPendingChange(workspaceId: string): Promise<SyncChange | null>;
   /** Dead letters, newest first. */
   listDeadChanges(workspaceId: string, limit: number): Promise<SyncChange[]>;
+  /** Every row of one contact, pending and dead, in outbox order (erasure reads them: erasure.ts). */
+  listContactChanges(workspaceId: string, contactId: string): Promise<SyncChange[]>;
 
   getContactStates(workspaceId: string, contactIds: readonly string[]): Promise<Map<string, ContactSyncState>>;
   putContactState(workspaceId: string, contactId: string, state: ContactSyncState, at: string): Promise<void>;
@@ -209,6 +211,11 @@ export class InMemoryHubSpotState implements HubSpotState {
           .filter((c) => c.workspaceId === workspaceId && c.status === 'dead')
           .sort((a, b) => byPosition(b, a))
           .slice(0, limit)
+          .map(copyChange),
+      listContactChanges: async (workspaceId, contactId) =>
+        rows()
+          .filter((c) => c.workspaceId === workspaceId && c.contactId === contactId)
+          .sort(byPosition)
           .map(copyChange),
       getContactStates: async (workspaceId, contactIds) => {
         const found = new Map<string, ContactSyncState>();

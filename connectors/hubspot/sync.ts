@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Contact } from '../../src/core/contact.js';
 import { isConsentryError } from '../../src/core/errors.js';
+import { ERASED } from '../../src/core/events.js';
 import type { Engine } from '../../src/engine.js';
 import type { SyncFailure } from '../../src/engine/integrations.js';
 import type { Clock } from '../../src/ports/clock.js';
@@ -14,9 +15,10 @@ import { resolveAll, type HubSpotEnvironment, type ResolvedHubSpotConfig } from 
 import { hubSpotConnectionsFor, type HubSpotConnections, type PortalSession } from './connections.js';
 import { ECHO_WINDOW_MS, emptyContactState, rememberWrites, type ContactSyncState } from './echo.js';
 import { HubSpotApiError, HubSpotPausedError, HubSpotResponseError } from './errors.js';
+import { changeAfterErasure, pendingLeftAfterErasure } from './erasure.js';
 import { fanOutBatch } from './fan-out.js';
 import { emailSubscriptionRequest, emailSubscriptionV4Input, identityProperties } from './mapping.js';
-import { channelPropertyNames, CONSENTRY_PROPERTY_NAMES, PRIVACY_STATUS_PROPERTY, SYNCED_CHANNELS, TAGS_PROPERTY, tagOptionValue, type ExistingOption } from './properties.js';
+import { CONSENTRY_PROPERTY_NAMES, isStatusProperty, TAGS_PROPERTY, tagOptionValue, type ExistingOption } from './properties.js';
 import { classifyFailure } from './rate-limiter.js';
 import { hubSpotStateFor } from './state-sqlite.js';
 import { changeKey, type HubSpotState, type HubSpotStateTx, type SyncChange } from './state.js';
@@ -126,10 +128,6 @@ class ConfigurationProblem extends Error {
   override readonly name = 'ConfigurationProblem';
 }
 
-/** The properties whose webhooks become decisions (see http/webhooks.ts): only their echoes need recognising. */
-const STATUS_PROPERTIES = new Set([...SYNCED_CHANNELS.map((channel) => channelPropertyNames(channel).status), PRIVACY_STATUS_PROPERTY]);
-const isStatusProperty = (property: string): boolean => STATUS_PROPERTIES.has(property);
-
 const DEFAULT_MAX_ATTEMPTS = 10;
 const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 5_000, capMs: 60 * 60 * 1000 };
 const DEFAULT_HOLD_MS = 15 * 60 * 1000;
@@ -164,6 +162,25 @@ function retryable(error: unknown): boolean {
   if (error instanceof HubSpotResponseError) return true;
   const failure = classifyFailure(error);
   return failure.kind === 'server_error' || failure.kind === 'rate_limited';
+}
+
+function contactKey(workspaceId: string, contactId: string): string {
+  return `${workspaceId}\u0000${contactId}`;
+}
+
+/** Which of these rows' contacts are erased, as contactKey. */
+async function erasedContacts(tx: StoreTx, rows: readonly { workspaceId: string; contactId: string | null }[]): Promise<Set<string>> {
+  const erased = new Set<string>();
+  const seen = new Set<string>();
+  for (const { workspaceId, contactId } of rows) {
+    if (contactId === null) continue;
+    const key = contactKey(workspaceId, contactId);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const contact = await tx.getContact(workspaceId, contactId);
+    if (contact !== undefined && contact.erasedAt !== null) erased.add(key);
+  }
+  return erased;
 }
 
 function later(a: SyncChange, b: SyncChange): boolean {
@@ -292,14 +309,22 @@ export class HubSpotSync {
     try {
       for (const result of results) result.settled = result.settled.flatMap((settled) => this.exhaust(settled));
       // Raised before the rows change: a crash in between raises it again, never not at all.
+      const deadContacts = results.flatMap((result) =>
+        result.settled.filter((settled) => settled.outcome.kind === 'dead').map((settled) => ({ workspaceId: result.workspaceId, contactId: settled.contactId })),
+      );
+      const erasedDead = deadContacts.some((c) => c.contactId !== null)
+        ? await this.state.transaction((_state, tx) => erasedContacts(tx, deadContacts))
+        : new Set<string>();
       for (const result of results) {
         for (const settled of result.settled) {
           if (settled.outcome.kind !== 'dead') continue;
+          // HubSpot's answer may quote the erased person (the address read for an opt-out): it is not kept.
+          const erased = settled.contactId !== null && erasedDead.has(contactKey(result.workspaceId, settled.contactId));
           await this.raise(result.workspaceId, {
             integration: 'hubspot',
             contactId: settled.contactId,
             operation: settled.operation,
-            reason: settled.outcome.error,
+            reason: erased ? ERASED : settled.outcome.error,
             retryable: false,
           });
         }
@@ -353,7 +378,7 @@ export class HubSpotSync {
   private launch(task: Task): void {
     const rows = task.kind === 'callback' ? [task.row] : task.items.flatMap((item) => item.rows);
     for (const row of rows) this.inFlightRows.add(changeKey(row));
-    const contacts = task.kind === 'callback' ? [] : task.items.map((item) => `${task.config.workspaceId}\u0000${item.contact.id}`);
+    const contacts = task.kind === 'callback' ? [] : task.items.map((item) => contactKey(task.config.workspaceId, item.contact.id));
     for (const contact of contacts) this.busyContacts.add(contact);
     const running = this.execute(task)
       .catch((error: unknown): TaskResult => {
@@ -385,13 +410,15 @@ export class HubSpotSync {
     const nowIso = this.clock.now().toISOString();
     const raised: { workspaceId: string; failure: SyncFailure }[] = [];
     const statuses = new Map<string, SyncStatus>();
+    const unfinished = results.flatMap((result) => result.settled.filter((s) => s.outcome.kind !== 'done').flatMap((s) => s.rows));
+    const erased = unfinished.length === 0 ? new Set<string>() : await erasedContacts(tx, unfinished);
     for (const result of results) {
       let status = statuses.get(result.workspaceId);
       if (status === undefined) {
         status = await readSyncStatus(tx, result.workspaceId);
         statuses.set(result.workspaceId, status);
       }
-      await this.applyResult(state, result, status, nowIso, summary);
+      await this.applyResult(state, result, status, nowIso, summary, erased);
       if (result.pausedUntil !== null) {
         const until = result.pausedUntil.toISOString();
         if (status.pausedUntil !== until) {
@@ -438,7 +465,15 @@ export class HubSpotSync {
     }
   }
 
-  private async applyResult(state: HubSpotStateTx, result: TaskResult, status: SyncStatus, nowIso: string, summary: SyncPassSummary | null): Promise<void> {
+  /** `erased`: contacts (contactKey) erased while their rows were in flight; their rows are written as erasure leaves them. */
+  private async applyResult(
+    state: HubSpotStateTx,
+    result: TaskResult,
+    status: SyncStatus,
+    nowIso: string,
+    summary: SyncPassSummary | null,
+    erased: ReadonlySet<string>,
+  ): Promise<void> {
     const now = Date.parse(nowIso);
     const done: SyncChange[] = [];
     const updates: SyncChange[] = [];
@@ -480,11 +515,23 @@ export class HubSpotSync {
     }
     if (result.settled.some((s) => s.outcome.kind === 'done') && result.pausedUntil === null) status.pausedUntil = null;
     if (result.settled.some((s) => s.outcome.kind === 'done') && result.heldReason === null) status.heldReason = null;
+    const written: SyncChange[] = [];
+    for (const update of updates) {
+      if (update.contactId === null || !erased.has(contactKey(update.workspaceId, update.contactId))) {
+        written.push(update);
+        continue;
+      }
+      // The erasure already redacted the row; writing the copy the call held would bring its data back.
+      const after = changeAfterErasure(update);
+      if (after === null) done.push(update);
+      else written.push(after);
+    }
     await state.deleteChanges(done);
-    await state.updateChanges(updates);
+    await state.updateChanges(written);
     if (result.written.length > 0) {
       const states = await state.getContactStates(result.workspaceId, result.written.map((w) => w.contactId));
       for (const written of result.written) {
+        // Only the status properties' webhooks become decisions: only their echoes need recognising.
         const next = rememberWrites(states.get(written.contactId) ?? emptyContactState(), written, now, ECHO_WINDOW_MS, isStatusProperty);
         states.set(written.contactId, next);
         await state.putContactState(result.workspaceId, written.contactId, next, nowIso);
@@ -501,7 +548,7 @@ export class HubSpotSync {
     const free = await state.listDueChanges(
       nowIso,
       capacity * HUBSPOT_BATCH_LIMIT,
-      (row) => this.inFlightRows.has(changeKey(row)) || (row.contactId !== null && this.busyContacts.has(`${row.workspaceId}\u0000${row.contactId}`)),
+      (row) => this.inFlightRows.has(changeKey(row)) || (row.contactId !== null && this.busyContacts.has(contactKey(row.workspaceId, row.contactId))),
     );
     if (free.length === 0) return [];
     const configs = resolveAll(await tx.listWorkspaces(), this.env);
@@ -547,9 +594,16 @@ export class HubSpotSync {
     for (const row of rows) {
       if (row.contactId !== null && !contacts.has(row.contactId)) contacts.set(row.contactId, (await tx.getContact(workspaceId, row.contactId)) ?? null);
     }
-    const live = (row: SyncChange): Contact | null => {
+    /**
+     * What a row still sends, and to whom: itself for a live contact; for an erased contact
+     * HubSpot knows by id, only its opt-outs (erasure.ts); nothing for an unknown contact.
+     */
+    const sendable = (row: SyncChange): { contact: Contact; row: SyncChange } | null => {
       const contact = row.contactId === null ? null : (contacts.get(row.contactId) ?? null);
-      return contact !== null && contact.erasedAt === null ? contact : null;
+      if (contact === null) return null;
+      if (contact.erasedAt === null) return { contact, row };
+      const left = contact.hubspotId === null ? null : pendingLeftAfterErasure(row);
+      return left === null ? null : { contact, row: left };
     };
     const syncStates = await state.getContactStates(workspaceId, [...contacts.keys()]);
     const stampOf = (contactId: string, property: string): ValueStamp | undefined => syncStates.get(contactId)?.stamps[property];
@@ -559,18 +613,19 @@ export class HubSpotSync {
       tasks.push({ kind: 'callback', config, row });
     }
 
-    // Properties: an erased or deleted contact has nothing more to send.
+    // Properties: a deleted contact has nothing more to send, an erased one its opt-outs only.
     const contactRows = rows.filter((r) => r.target === 'contact');
     const pending: PendingChange[] = [];
     const rowsByPosition = new Map<number, SyncChange>();
-    for (const row of contactRows) {
-      const contact = live(row);
-      if (contact === null || row.payload.kind !== 'contact') {
-        closed.push(row);
+    for (const original of contactRows) {
+      const found = sendable(original);
+      if (found === null || found.row.payload.kind !== 'contact') {
+        closed.push(original);
         continue;
       }
+      const { contact, row } = found;
       rowsByPosition.set(row.position, row);
-      pending.push({ contactId: contact.id, properties: row.payload.properties, occurredAt: row.occurredAt, position: row.position });
+      pending.push({ contactId: contact.id, properties: found.row.payload.properties, occurredAt: row.occurredAt, position: row.position });
     }
     const plan = coalesceIntoBatches(pending, { written: stampOf });
     for (const settledContact of plan.settled) {
@@ -593,12 +648,14 @@ export class HubSpotSync {
 
     // Email subscription: the latest decision per contact, unless HubSpot already holds it or a later one.
     const emailByContact = new Map<string, { contact: Contact; rows: SyncChange[] }>();
-    for (const row of rows.filter((r) => r.target === 'email')) {
-      const contact = live(row);
-      if (contact === null || contact.email === null) {
-        closed.push(row);
+    for (const original of rows.filter((r) => r.target === 'email')) {
+      const found = sendable(original);
+      // An erased contact's address is read from its HubSpot record when the opt-out is sent (syncEmail).
+      if (found === null || (found.contact.email === null && found.contact.erasedAt === null)) {
+        closed.push(original);
         continue;
       }
+      const { contact, row } = found;
       const entry = emailByContact.get(contact.id) ?? { contact, rows: [] };
       entry.rows.push(row);
       emailByContact.set(contact.id, entry);
@@ -825,6 +882,9 @@ export class HubSpotSync {
       if (updated.has(id)) {
         result.written.push({ contactId: item.contact.id, properties: { ...item.coalesced.properties }, stamps: { ...item.coalesced.stamps } });
         result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation: 'update_contact' });
+      } else if (missingIds.has(id) && item.contact.erasedAt !== null) {
+        // An erased contact is never matched again: with its record gone from HubSpot, nothing is left to opt out.
+        result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation: 'update_contact' });
       } else if (missingIds.has(id)) {
         // Deleted or merged in HubSpot: forget the id, the next attempt matches the contact again.
         unlink.push({ contactId: item.contact.id, hubspotId: null });
@@ -837,12 +897,16 @@ export class HubSpotSync {
     if (unlink.length > 0) await this.engine.workspace(config.workspaceId).linkHubspotContacts(unlink);
   }
 
-  private async syncEmail(session: PortalSession, config: ResolvedHubSpotConfig, items: readonly EmailWork[], result: TaskResult): Promise<void> {
+  private async syncEmail(session: PortalSession, config: ResolvedHubSpotConfig, work: readonly EmailWork[], result: TaskResult): Promise<void> {
     const subscriptionId = config.emailSubscriptionId;
     if (subscriptionId === null) {
-      for (const item of items) result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation: 'email_subscription' });
+      for (const item of work) result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation: 'email_subscription' });
       return;
     }
+    const addresses = await this.subscriberAddresses(session, work, result);
+    const items = work.filter((item) => addresses.has(item.contact.id));
+    if (items.length === 0) return;
+    const addressOf = (item: EmailWork): string => addresses.get(item.contact.id) ?? '';
     const facts = (item: EmailWork) => {
       if (item.latest.payload.kind !== 'email') throw new Error('email row without an email payload');
       return { purpose: 'marketing' as const, channel: 'email' as const, ...item.latest.payload };
@@ -855,7 +919,7 @@ export class HubSpotSync {
       });
       result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation: 'email_subscription' });
     };
-    const target = (item: EmailWork) => ({ emailAddress: item.contact.email ?? '', subscriptionId });
+    const target = (item: EmailWork) => ({ emailAddress: addressOf(item), subscriptionId });
 
     if (session.v4BatchWrite !== false) {
       try {
@@ -865,7 +929,7 @@ export class HubSpotSync {
         const refused = new Map<string, string>();
         for (const error of response.errors) for (const email of error.context.subscriberIdString ?? []) refused.set(email.toLowerCase(), error.message);
         for (const item of items) {
-          const error = refused.get((item.contact.email ?? '').toLowerCase());
+          const error = refused.get(addressOf(item).toLowerCase());
           if (error === undefined) succeeded(item);
           else result.settled.push({ rows: item.rows, outcome: { kind: 'dead', error }, contactId: item.contact.id, operation: 'email_subscription' });
         }
@@ -900,6 +964,35 @@ export class HubSpotSync {
         }
       }),
     );
+  }
+
+  /**
+   * The address each subscription change is written for. An erased contact's address is gone from
+   * Consentry, but HubSpot's subscription API only knows subscribers by address: it is read from
+   * the HubSpot record the contact is linked to, used for this call and kept nowhere, so the
+   * opt-out still reaches HubSpot. A contact with no address there has nothing to unsubscribe.
+   */
+  private async subscriberAddresses(session: PortalSession, items: readonly EmailWork[], result: TaskResult): Promise<Map<string, string>> {
+    const addresses = new Map<string, string>();
+    const byRecord = new Map<string, string>();
+    for (const item of items) {
+      if (item.contact.email !== null) addresses.set(item.contact.id, item.contact.email);
+      else if (item.contact.hubspotId !== null) byRecord.set(item.contact.id, item.contact.hubspotId);
+    }
+    if (byRecord.size > 0) {
+      const read = await session.client.readContacts([...new Set(byRecord.values())], ['email']);
+      const found = new Map(read.results.map((contact) => [contact.id, contact.properties.email ?? null]));
+      for (const [contactId, hubspotId] of byRecord) {
+        const address = found.get(hubspotId);
+        if (address !== undefined && address !== null && address !== '') addresses.set(contactId, address);
+      }
+    }
+    for (const item of items) {
+      if (!addresses.has(item.contact.id)) {
+        result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation: 'email_subscription' });
+      }
+    }
+    return addresses;
   }
 
   private async completeCallback(session: PortalSession, row: SyncChange, result: TaskResult): Promise<void> {

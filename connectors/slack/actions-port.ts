@@ -1,6 +1,7 @@
 import type { Channel, ConsentDecision, LegalBasis, Purpose } from '../../src/core/consent.js';
 import { ConsentryError } from '../../src/core/errors.js';
 import type { ConsentryEvent } from '../../src/core/events.js';
+import { alertContactId, erasedAlert, needsErasure } from './erasure.js';
 
 /**
  * What the Slack connector needs from the rest of Consentry: a handler for the buttons and a store
@@ -226,6 +227,17 @@ export class InMemoryAlertStore implements AlertStore {
   async release(workspaceId: string, alertId: string, claim: AlertClaim): Promise<void> {
     const alert = this.require(workspaceId, alertId);
     if (alert.claim && sameClaim(alert.claim, claim)) alert.claim = null;
+  }
+
+  /** Redacts every alert of an erased contact (erasure.ts); returns how many changed. */
+  async eraseContact(workspaceId: string, contactId: string): Promise<number> {
+    let changed = 0;
+    for (const [key, alert] of this.alerts) {
+      if (alert.workspaceId !== workspaceId || alertContactId(alert) !== contactId || !needsErasure(alert)) continue;
+      this.alerts.set(key, erasedAlert(alert));
+      changed += 1;
+    }
+    return changed;
   }
 
   private key(workspaceId: string, alertId: string): string {

@@ -9,6 +9,7 @@ import {
   type NewSlackAlert,
   type SlackAlert,
 } from './actions-port.js';
+import { erasedAlertEvent, erasedContactOf, needsErasure, type ErasedContact } from './erasure.js';
 import {
   AlertClaimSchema,
   AlertResolutionSchema,
@@ -63,6 +64,8 @@ class Statements {
   readonly setDelivery: Statement<[string, string | null, string, string]>;
   readonly setClaim: Statement<[string | null, string, string]>;
   readonly setResolution: Statement<[string, string, string]>;
+  readonly ofContact: Statement<[string, string, string], AlertRow>;
+  readonly setErased: Statement<[string, string, string]>;
 
   constructor(store: SqliteStore) {
     const db = store.db;
@@ -85,6 +88,13 @@ class Statements {
     );
     this.setClaim = db.prepare('UPDATE slack_alerts SET claim = ? WHERE workspace_id = ? AND id = ?');
     this.setResolution = db.prepare('UPDATE slack_alerts SET resolution = ?, claim = NULL WHERE workspace_id = ? AND id = ?');
+    // No index by contact: erasure is rare and admin-initiated, so it walks the workspace's alerts
+    // (the primary key's workspace_id prefix) rather than every alert insert paying for an index.
+    this.ofContact = db.prepare(
+      `SELECT ${COLUMNS} FROM slack_alerts
+       WHERE workspace_id = ? AND (json_extract(event, '$.contactId') = ? OR json_extract(event, '$.data.contactId') = ?)`,
+    );
+    this.setErased = db.prepare('UPDATE slack_alerts SET contact_name = NULL, contact_url = NULL, event = ? WHERE workspace_id = ? AND id = ?');
   }
 }
 
@@ -142,13 +152,19 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
     return this.store.transaction(async (tx) => {
       const events = await tx.listEventsAfter(parseCursor(await tx.getMeta(SLACK_CURSOR_KEY)), batchSize);
       let created = 0;
+      const erased: ErasedContact[] = [];
       for (const event of events) {
         const alert = await planner(tx, event);
         if (alert && this.insertOnce(alert)) created += 1;
+        const erasure = erasedContactOf(event);
+        if (erasure) {
+          this.eraseRows(erasure.workspaceId, erasure.contactId);
+          erased.push(erasure);
+        }
       }
       const last = events.at(-1);
       if (last) await tx.setMeta(SLACK_CURSOR_KEY, last.position);
-      return { events: events.length, created };
+      return { events: events.length, created, erased };
     });
   }
 
@@ -203,6 +219,10 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
     return this.store.transaction(async () => {
       for (const alertId of alertIds) this.s.setDelivery.run('failed', error, workspaceId, alertId);
     });
+  }
+
+  eraseContact(workspaceId: string, contactId: string): Promise<number> {
+    return this.store.transaction(async () => this.eraseRows(workspaceId, contactId));
   }
 
   claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {
@@ -260,6 +280,17 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
       alert.createdAt,
     );
     return true;
+  }
+
+  /** Inside a store transaction: redacts the contact's alerts; returns how many changed. */
+  private eraseRows(workspaceId: string, contactId: string): number {
+    let changed = 0;
+    for (const alert of this.s.ofContact.all(workspaceId, contactId, contactId).map(toAlert)) {
+      if (!needsErasure(alert)) continue;
+      this.s.setErased.run(JSON.stringify(erasedAlertEvent(alert.event)), workspaceId, alert.id);
+      changed += 1;
+    }
+    return changed;
   }
 
   private require(workspaceId: string, alertId: string): AlertRow {

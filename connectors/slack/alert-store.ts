@@ -3,6 +3,7 @@ import { LegalBasisSchema } from '../../src/core/consent.js';
 import { ConsentryError } from '../../src/core/errors.js';
 import { ConsentFailedDataSchema, OptoutReviewDataSchema, SyncFailedDataSchema } from '../../src/core/events.js';
 import type { Store, StoreTx, StoredEvent } from '../../src/ports/store.js';
+import { erasedContactOf, type ErasedContact } from './erasure.js';
 import {
   InMemoryAlertStore,
   SLACK_ACTION_IDS,
@@ -25,6 +26,10 @@ import {
  * id), so reading it again creates nothing. Each alert then carries its delivery state: `pending`
  * until it is posted on its own or folded into a digest, so a restart posts what was not posted and
  * nothing that was.
+ *
+ * An outbox event announcing a contact's erasure (GDPR Art. 17, erasure.ts) redacts that contact's
+ * alerts, whatever their delivery state, in the same transaction: it is applied once the cursor
+ * has passed it, and again if the event is read again.
  */
 
 /** Where the Slack dispatcher has read the outbox up to, in the store's meta table. */
@@ -47,6 +52,8 @@ export interface IngestResult {
   events: number;
   /** Alerts created (an event that already had its alert does not count). */
   created: number;
+  /** Contacts whose erasure was read, in outbox order: their alerts were redacted. */
+  erased: ErasedContact[];
 }
 
 export interface SlackAlertStore extends AlertStore {
@@ -61,6 +68,11 @@ export interface SlackAlertStore extends AlertStore {
   markDigested(workspaceId: string, alertIds: readonly string[]): Promise<void>;
   /** Slack refused the alerts for good (a bad channel, a revoked token). */
   markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void>;
+  /**
+   * Redacts every alert of an erased contact, whatever its delivery state, as erasure.ts
+   * `erasedAlert` does (no name, no HubSpot link, a redacted event). Returns how many alerts changed.
+   */
+  eraseContact(workspaceId: string, contactId: string): Promise<number>;
 }
 
 const EventBase = {
@@ -129,25 +141,34 @@ export class MemorySlackAlertStore implements SlackAlertStore {
   async ingest(planner: AlertPlanner, batchSize: number): Promise<IngestResult> {
     const planned = await this.store.transaction(async (tx) => {
       const events = await tx.listEventsAfter(parseCursor(await tx.getMeta(SLACK_CURSOR_KEY)), batchSize);
-      const alerts: NewSlackAlert[] = [];
+      // In outbox order, so an erasure also covers the alerts planned before it in the same batch.
+      const steps: ({ kind: 'alert'; alert: NewSlackAlert } | { kind: 'erase'; erased: ErasedContact })[] = [];
       for (const event of events) {
         const alert = await planner(tx, event);
-        if (alert) alerts.push(alert);
+        if (alert) steps.push({ kind: 'alert', alert });
+        const erased = erasedContactOf(event);
+        if (erased) steps.push({ kind: 'erase', erased });
       }
       const last = events.at(-1);
       if (last) await tx.setMeta(SLACK_CURSOR_KEY, last.position);
-      return { events: events.length, alerts };
+      return { events: events.length, steps };
     });
     let created = 0;
-    for (const alert of planned.alerts) {
-      const stored = await this.alerts.create(cleanAlert(alert));
+    const erased: ErasedContact[] = [];
+    for (const step of planned.steps) {
+      if (step.kind === 'erase') {
+        await this.alerts.eraseContact(step.erased.workspaceId, step.erased.contactId);
+        erased.push(step.erased);
+        continue;
+      }
+      const stored = await this.alerts.create(cleanAlert(step.alert));
       const k = key(stored.workspaceId, stored.id);
       if (!this.deliveries.has(k)) {
         this.deliveries.set(k, { delivery: 'pending', lastError: null, eventId: stored.event.id });
         created += 1;
       }
     }
-    return { events: planned.events, created };
+    return { events: planned.events, created, erased };
   }
 
   async create(alert: NewSlackAlert): Promise<SlackAlert> {
@@ -201,6 +222,10 @@ export class MemorySlackAlertStore implements SlackAlertStore {
 
   async markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void> {
     this.setDelivery(workspaceId, alertIds, 'failed', error);
+  }
+
+  eraseContact(workspaceId: string, contactId: string): Promise<number> {
+    return this.alerts.eraseContact(workspaceId, contactId);
   }
 
   claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {

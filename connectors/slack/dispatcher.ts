@@ -13,6 +13,7 @@ import { digestMessage } from './blocks/digest.js';
 import { optoutReviewMessage } from './blocks/optout-review.js';
 import { syncFailedMessage } from './blocks/sync-failed.js';
 import { hubspotContactUrl, resolveAllSlackConfigs, type SlackEnv, type SlackWorkspaceConfig } from './config.js';
+import { alertContactId, erasedAlert } from './erasure.js';
 import { boltLogger } from './logger.js';
 import { AlertPacer, type DigestSnapshot, type PacerStep } from './pacer.js';
 import { createSlackWebClient, slackMessenger, type PostedMessage, type SlackCallOutcome, type SlackMessenger } from './web.js';
@@ -35,6 +36,11 @@ import { createSlackWebClient, slackMessenger, type PostedMessage, type SlackCal
  * (channel_not_found, not_in_channel, invalid_auth …) marks the alert failed and says how to fix it.
  * The one gap left is a crash between Slack accepting a message and the alert being marked posted:
  * chat.postMessage has no idempotency key, so that alert is posted again after the restart.
+ *
+ * A contact's erasure (GDPR Art. 17) read from the outbox redacts its stored alerts (alert-store.ts)
+ * and the alerts of that contact waiting in the pacers, so nothing posted afterwards names or quotes
+ * the person; an alert planned for an already erased contact is redacted from the start. Messages
+ * already in Slack are left as they are.
  */
 
 export interface SlackDispatcherOptions {
@@ -281,7 +287,7 @@ export class SlackAlertDispatcher {
       const contact = contactId ? await tx.getContact(event.workspaceId, contactId) : undefined;
       const live = contact && contact.erasedAt === null ? contact : undefined;
       const eventName = parsed.data.type === 'consent.failed' ? parsed.data.data.contactName : null;
-      return {
+      const alert = {
         id: this.ids.next(now),
         workspaceId: event.workspaceId,
         event: parsed.data,
@@ -290,11 +296,18 @@ export class SlackAlertDispatcher {
         slackChannel: config.alertChannel,
         createdAt: now.toISOString(),
       };
+      // The engine redacts the events of an erased contact in the outbox, but leaves a sync failure's reason as it is.
+      return contact && contact.erasedAt !== null ? erasedAlert(alert) : alert;
     };
     for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch += 1) {
       const result = await this.alerts.ingest(planner, this.batchSize);
       summary.events += result.events;
       summary.alerts += result.created;
+      for (const { workspaceId, contactId } of result.erased) {
+        this.lanes
+          .get(workspaceId)
+          ?.pacer.mapItems((alert) => (alert.workspaceId === workspaceId && alertContactId(alert) === contactId ? erasedAlert(alert) : alert));
+      }
       if (result.events < this.batchSize) break;
     }
   }

@@ -193,6 +193,21 @@ export class AlertPacer<T> {
     this.cleanUp(step.channel);
   }
 
+  /**
+   * Replaces every item still waiting: queued on its own or listed in a digest not yet forgotten,
+   * so what is sent later shows the replacement (an alert whose contact was erased). A step
+   * already handed out by `poll()` keeps its items, and so does a step put back after it.
+   */
+  mapItems(map: (item: T) => T): void {
+    const digests = new Set<Digest<T>>();
+    for (const state of this.channels.values()) {
+      state.queue = state.queue.map((entry) => (entry.type === 'item' ? { type: 'item', item: map(entry.item) } : entry));
+      for (const entry of state.queue) if (entry.type === 'digest') digests.add(entry.digest);
+      for (const digest of state.digests) digests.add(digest);
+    }
+    for (const digest of digests) digest.items = digest.items.map(map);
+  }
+
   /** Alerts and digest updates waiting in `channel`, or in all channels. */
   pending(channel?: string): number {
     const states = channel === undefined ? [...this.channels.values()] : [this.channels.get(channel)];

@@ -158,6 +158,10 @@ export function redactEventData(event: Pick<ConsentryEvent, 'type' | 'data'>): C
     case 'contact.untagged':
       blank('tag');
       break;
+    case 'sync.failed':
+      // A platform's refusal can quote the value it refused (an email, a phone number).
+      blank('reason');
+      break;
     default:
       break;
   }

@@ -1,7 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultSettings, type Workspace } from '../../src/core/settings.js';
 import type { Store } from '../../src/ports/store.js';
-import { emptyContactState, rememberWrites } from '../../connectors/hubspot/echo.js';
+import { emptyContactState, rememberInbound, rememberWrites } from '../../connectors/hubspot/echo.js';
+import { eraseContactSync } from '../../connectors/hubspot/erasure.js';
+import { ERASED } from '../../src/core/events.js';
 import type { CallbackRecord, HubSpotState, SyncChange } from '../../connectors/hubspot/state.js';
 
 export type MakeHubSpotState = () => Promise<{ store: Store; state: HubSpotState; cleanup: () => Promise<void> }>;
@@ -150,6 +152,111 @@ export function hubSpotStateContract(name: string, make: MakeHubSpotState): void
       expect(found.get('c1')?.stamps.consentry_sms_status).toEqual({ occurredAt: at(2), position: 9 });
       expect(found.get('c1')?.writes.consentry_sms_status?.map((w) => w.value)).toEqual(['opted_in', 'opted_out']);
       expect((await state.transaction((s) => s.getContactStates(WS_B, ['c1']))).size).toBe(0);
+    });
+
+    it("lists one contact's rows, pending and dead, in outbox order", async () => {
+      await state.transaction((s) =>
+        s.insertChanges([
+          change(3),
+          change(1, { target: 'email', payload: { kind: 'email', status: 'opted_out', legalBasis: null, explanation: null } }),
+          change(2, { contactId: 'c2' }),
+          change(4),
+          change(5, { workspaceId: WS_B }),
+          change(6, { contactId: null, target: 'callback', payload: { kind: 'callback', callbackId: 'cb-1', outputFields: { outcome: 'given' } } }),
+        ]),
+      );
+      await state.transaction((s) => s.updateChanges([{ ...change(4), status: 'dead', attempts: 10, lastError: 'HubSpot answered 400' }]));
+      const rows = await state.transaction((s) => s.listContactChanges(WS_A, 'c1'));
+      expect(rows.map((c) => `${c.position}:${c.target}:${c.status}`)).toEqual(['1:email:pending', '3:contact:pending', '4:contact:dead']);
+      expect(rows[2]).toEqual({ ...change(4), status: 'dead', attempts: 10, lastError: 'HubSpot answered 400' });
+      expect((await state.transaction((s) => s.listContactChanges(WS_B, 'c1'))).map((c) => c.position)).toEqual([5]);
+      expect(await state.transaction((s) => s.listContactChanges(WS_A, 'c9'))).toEqual([]);
+    });
+
+    it("erases a contact's rows and sync state through the port: opt-outs and consent facts stay, nothing personal, nobody else touched", async () => {
+      const personal = ['ana.test@example.com', '+34600000001', 'VIP-Ana', 'Ana'];
+      const sms = { status: 'consentry_sms_status', legalBasis: 'consentry_sms_legal_basis', explanation: 'consentry_sms_explanation', updatedAt: 'consentry_sms_updated_at', source: 'consentry_sms_source' };
+      const identity = { kind: 'contact' as const, properties: { email: 'ana.test@example.com', phone: '+34600000001', consentry_tags: 'VIP-Ana' } };
+      const optOut = {
+        kind: 'contact' as const,
+        properties: {
+          [sms.status]: 'opted_out',
+          [sms.legalBasis]: '',
+          [sms.explanation]: 'Ana said stop on the phone',
+          [sms.updatedAt]: at(2),
+          [sms.source]: 'manual',
+          consentry_whatsapp_status: 'opted_in',
+          consentry_whatsapp_explanation: 'Ana agreed in chat',
+          consentry_privacy_status: 'opted_out',
+          consentry_privacy_date: at(2),
+        },
+      };
+      const deadLetter = { kind: 'contact' as const, properties: { email: 'ana.test@example.com', [sms.status]: 'opted_in', [sms.explanation]: 'Ana agreed' } };
+      await state.transaction(async (s) => {
+        await s.insertChanges([
+          change(1, { payload: identity }),
+          change(2, { payload: optOut, attempts: 2, lastError: 'Email address ana.test@example.com is invalid', nextAttemptAt: at(900) }),
+          change(3, { target: 'email', payload: { kind: 'email', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Newsletter form, Ana' } }),
+          change(4, { target: 'email', payload: { kind: 'email', status: 'opted_out', legalBasis: null, explanation: 'Ana asked by phone' } }),
+          change(5, { payload: deadLetter }),
+          change(6, { target: 'callback', payload: { kind: 'callback', callbackId: 'cb-1', outputFields: { outcome: 'cancelled' } } }),
+          change(7, { contactId: 'c2', payload: { kind: 'contact', properties: { email: 'ben.test@example.com' } } }),
+        ]);
+        await s.updateChanges([
+          { ...change(5, { payload: deadLetter }), status: 'dead', attempts: 10, lastError: 'Property values were not valid: ana.test@example.com', updatedAt: at(5) },
+        ]);
+        const written = rememberWrites(
+          emptyContactState(),
+          { properties: { [sms.status]: 'opted_out', email: 'ana.test@example.com' }, stamps: { [sms.status]: { occurredAt: at(2), position: 2 } } },
+          T0,
+        );
+        await s.putContactState(WS_A, 'c1', rememberInbound(written, 'consentry_whatsapp_status', T0 - 1000), at(2));
+        await s.putContactState(
+          WS_A,
+          'c2',
+          rememberWrites(emptyContactState(), { properties: { email: 'ben.test@example.com' }, stamps: { email: { occurredAt: at(7), position: 7 } } }, T0),
+          at(7),
+        );
+      });
+
+      const erased = await state.transaction((s) => eraseContactSync(s, WS_A, 'c1', at(10)));
+      expect(erased).toEqual({ dropped: 2, redacted: 3, contactState: true });
+
+      const view = await state.transaction(async (s) => ({
+        rows: await s.listContactChanges(WS_A, 'c1'),
+        other: await s.listContactChanges(WS_A, 'c2'),
+        states: await s.getContactStates(WS_A, ['c1', 'c2']),
+      }));
+      expect(view.rows.map((c) => `${c.position}:${c.target}:${c.status}`)).toEqual(['2:contact:pending', '4:email:pending', '5:contact:dead', '6:callback:pending']);
+      expect(view.rows[0]).toEqual({
+        ...change(2, { attempts: 2, nextAttemptAt: at(900), lastError: ERASED }),
+        payload: {
+          kind: 'contact',
+          properties: {
+            [sms.status]: 'opted_out',
+            [sms.legalBasis]: '',
+            [sms.explanation]: '',
+            [sms.updatedAt]: at(2),
+            [sms.source]: 'manual',
+            consentry_privacy_status: 'opted_out',
+            consentry_privacy_date: at(2),
+          },
+        },
+      });
+      expect(view.rows[1]?.payload).toEqual({ kind: 'email', status: 'opted_out', legalBasis: null, explanation: null });
+      expect(view.rows[2]).toMatchObject({ status: 'dead', attempts: 10, lastError: ERASED, updatedAt: at(5) });
+      expect(view.rows[2]?.payload).toEqual({ kind: 'contact', properties: { [sms.status]: 'opted_in', [sms.explanation]: '' } });
+      expect(view.rows[3]?.payload).toEqual({ kind: 'callback', callbackId: 'cb-1', outputFields: { outcome: 'cancelled' } });
+      const c1 = view.states.get('c1');
+      expect(c1?.stamps).toEqual({ [sms.status]: { occurredAt: at(2), position: 2 } });
+      expect(c1?.inbound).toEqual({ consentry_whatsapp_status: T0 - 1000 });
+      expect(Object.keys(c1?.writes ?? {})).toEqual([sms.status]);
+      const left = JSON.stringify([view.rows, c1]);
+      for (const text of personal) expect(left).not.toContain(text);
+
+      expect(view.other).toEqual([change(7, { contactId: 'c2', payload: { kind: 'contact', properties: { email: 'ben.test@example.com' } } })]);
+      expect(view.states.get('c2')?.writes.email?.[0]?.value).toBe('ben.test@example.com');
+      expect(await state.transaction((s) => eraseContactSync(s, WS_A, 'c1', at(11)))).toEqual({ dropped: 0, redacted: 0, contactState: false });
     });
 
     it('claims a callbackId once; the second claim returns the stored record', async () => {

@@ -1,8 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { NewSlackAlert, SlackAlertEvent } from '../../connectors/slack/actions-port.js';
-import { SLACK_CURSOR_KEY, type AlertPlanner, type SlackAlertStore } from '../../connectors/slack/alert-store.js';
+import { SLACK_CURSOR_KEY, type AlertPlanner, type SlackAlertRecord, type SlackAlertStore } from '../../connectors/slack/alert-store.js';
 import { isConsentryError } from '../../src/core/errors.js';
-import type { ConsentryEvent } from '../../src/core/events.js';
+import { ERASED, type ConsentryEvent } from '../../src/core/events.js';
 import { defaultSettings } from '../../src/core/settings.js';
 import type { Store } from '../../src/ports/store.js';
 
@@ -44,6 +44,23 @@ function optoutReview(id: string): ConsentryEvent<'optout.review_needed'> {
     contactId: 'ct_2',
     data: { contactId: 'ct_2', channel: 'sms', messageId: 'm1', text: 'please stop', normalized: 'please stop', language: 'en', matchedWord: 'stop' },
   };
+}
+
+function syncFailed(id: string, contactId: string | null): ConsentryEvent<'sync.failed'> {
+  return {
+    id,
+    type: 'sync.failed',
+    version: 1,
+    workspaceId: WS_A,
+    occurredAt: T0,
+    contactId,
+    data: { integration: 'hubspot', contactId, operation: 'update_contact', reason: 'Email address ana.test@example.com is invalid', retryable: false },
+  };
+}
+
+/** What the engine emits when it erases a contact (src/engine/contacts.ts). */
+function contactUpdated(id: string, contactId: string, changes: string[], workspaceId = WS_A): ConsentryEvent<'contact.updated'> {
+  return { id, type: 'contact.updated', version: 1, workspaceId, occurredAt: T0, contactId, data: { contactId, changes } };
 }
 
 function alert(id: string, event: SlackAlertEvent, workspaceId = WS_A): NewSlackAlert {
@@ -165,21 +182,21 @@ export function slackAlertStoreContract(name: string, make: MakeAlertStore): voi
 
     it('ingests the outbox after its cursor, once, in event order, and skips what the planner declines', async () => {
       await append(consentFailed('ev_1'), optoutReview('ev_2'), consentFailed('ev_3', WS_B));
-      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 3, created: 2 });
-      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 0, created: 0 });
+      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 3, created: 2, erased: [] });
+      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 0, created: 0, erased: [] });
       const cursor = await store.transaction((tx) => tx.getMeta(SLACK_CURSOR_KEY));
       expect(typeof cursor).toBe('number');
 
       await append(consentFailed('ev_4'));
-      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 1, created: 1 });
+      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 1, created: 1, erased: [] });
       expect((await alerts.listPending(WS_A, 10)).map((a) => a.event.id)).toEqual(['ev_1', 'ev_4']);
       expect((await alerts.listPending(WS_B, 10)).map((a) => a.event.id)).toEqual(['ev_3']);
     });
 
     it('reads in batches', async () => {
       await append(consentFailed('ev_1'), consentFailed('ev_2'), consentFailed('ev_3'));
-      expect(await alerts.ingest(planAll, 2)).toEqual({ events: 2, created: 2 });
-      expect(await alerts.ingest(planAll, 2)).toEqual({ events: 1, created: 1 });
+      expect(await alerts.ingest(planAll, 2)).toEqual({ events: 2, created: 2, erased: [] });
+      expect(await alerts.ingest(planAll, 2)).toEqual({ events: 1, created: 1, erased: [] });
     });
 
     it('leaves neither alerts nor an advanced cursor when the ingesting transaction fails', async () => {
@@ -193,14 +210,14 @@ export function slackAlertStoreContract(name: string, make: MakeAlertStore): voi
       await expect(alerts.ingest(failing, 100)).rejects.toThrow('contact lookup failed');
       expect(await alerts.listPending(WS_A, 10)).toEqual([]);
       expect(await store.transaction((tx) => tx.getMeta(SLACK_CURSOR_KEY))).toBeUndefined();
-      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 2, created: 2 });
+      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 2, created: 2, erased: [] });
     });
 
     it('creates nothing twice when an event is read again (a crash before the cursor was kept)', async () => {
       await append(consentFailed('ev_1'));
       await alerts.ingest(planAll, 100);
       await store.transaction((tx) => tx.setMeta(SLACK_CURSOR_KEY, 0));
-      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 1, created: 0 });
+      expect(await alerts.ingest(planAll, 100)).toEqual({ events: 1, created: 0, erased: [] });
       expect(await alerts.listPending(WS_A, 10)).toHaveLength(1);
     });
 
@@ -234,6 +251,107 @@ export function slackAlertStoreContract(name: string, make: MakeAlertStore): voi
       await alerts.create(alert('al_1', consentFailed('ev_1')));
       await alerts.attachMessage(WS_A, 'al_1', { channel: 'C0ALERTS01', ts: '1767261600.000100' });
       expect(await alerts.getRecord(WS_A, 'al_1')).toMatchObject({ delivery: 'pending', message: { ts: '1767261600.000100' } });
+    });
+
+    it('erases a contact from every one of its alerts, whatever their delivery, and from no other alert', async () => {
+      await alerts.create(alert('al_1', consentFailed('ev_1')));
+      await alerts.create(alert('al_2', consentFailed('ev_2')));
+      await alerts.markPosted(WS_A, 'al_2', { channel: 'C0ALERTS01', ts: '1767261600.000100' });
+      await alerts.create(alert('al_3', consentFailed('ev_3')));
+      const claim = claimBy('UACTOR1', '2026-01-01T10:01:00.000Z', 'record_consent_manually');
+      await alerts.claim(WS_A, 'al_3', claim);
+      await alerts.resolve(WS_A, 'al_3', { ...claim, legalBasis: 'CONSENT_WITH_NOTICE' });
+      await alerts.create(alert('al_4', syncFailed('ev_4', 'ct_1')));
+      await alerts.markFailed(WS_A, ['al_4'], 'channel_not_found');
+      await alerts.create(alert('al_5', optoutReview('ev_5')));
+      await alerts.create(alert('al_6', syncFailed('ev_6', null)));
+      await alerts.create(alert('al_7', consentFailed('ev_7', WS_B), WS_B));
+      const before = new Map<string, SlackAlertRecord | null>();
+      for (const [ws, id] of [[WS_A, 'al_1'], [WS_A, 'al_2'], [WS_A, 'al_3'], [WS_A, 'al_4'], [WS_A, 'al_5'], [WS_A, 'al_6'], [WS_B, 'al_7']] as const) {
+        before.set(id, await alerts.getRecord(ws, id));
+      }
+
+      expect(await alerts.eraseContact(WS_A, 'ct_1')).toBe(4);
+
+      for (const id of ['al_1', 'al_2', 'al_3']) {
+        const record = await alerts.getRecord(WS_A, id);
+        expect(record).toMatchObject({ contactName: null, contactUrl: null, event: { data: { contactName: null, contactId: 'ct_1' } } });
+        expect(JSON.stringify(record)).not.toContain('Ana Test');
+        const was = before.get(id);
+        expect(record).toMatchObject({
+          id,
+          slackChannel: was?.slackChannel,
+          createdAt: was?.createdAt,
+          delivery: was?.delivery,
+          lastError: was?.lastError,
+          message: was?.message,
+          claim: was?.claim,
+          resolution: was?.resolution,
+        });
+      }
+      expect(await alerts.getRecord(WS_A, 'al_2')).toMatchObject({ delivery: 'posted', message: { ts: '1767261600.000100' } });
+      expect(await alerts.getRecord(WS_A, 'al_3')).toMatchObject({ resolution: { ...claim, legalBasis: 'CONSENT_WITH_NOTICE' } });
+      const failed = await alerts.getRecord(WS_A, 'al_4');
+      expect(failed).toMatchObject({ delivery: 'failed', lastError: 'channel_not_found', contactName: null });
+      expect(failed?.event.data).toMatchObject({ reason: ERASED, operation: 'update_contact', contactId: 'ct_1' });
+      expect((await alerts.listPending(WS_A, 10)).map((a) => [a.id, a.contactName])).toEqual([
+        ['al_1', null],
+        ['al_3', null],
+        ['al_5', 'Ana Test'],
+        ['al_6', 'Ana Test'],
+      ]);
+      // Another contact, a failure about no contact, and the same contact id in another workspace keep everything.
+      for (const [ws, id] of [[WS_A, 'al_5'], [WS_A, 'al_6'], [WS_B, 'al_7']] as const) {
+        expect(await alerts.getRecord(ws, id)).toEqual(before.get(id));
+      }
+      expect(await alerts.eraseContact(WS_A, 'ct_1')).toBe(0);
+
+      expect(await alerts.eraseContact(WS_A, 'ct_2')).toBe(1);
+      expect((await alerts.get(WS_A, 'al_5'))?.event.data).toEqual({
+        contactId: 'ct_2',
+        channel: 'sms',
+        messageId: 'm1',
+        text: ERASED,
+        normalized: ERASED,
+        language: 'en',
+        matchedWord: ERASED,
+      });
+    });
+
+    it('erases, while ingesting, the alerts of a contact whose erasure it reads, planned in the same batch included', async () => {
+      await alerts.create(alert('al_0', consentFailed('ev_0')));
+      await append(
+        consentFailed('ev_1'),
+        contactUpdated('ev_2', 'ct_1', ['name']),
+        contactUpdated('ev_3', 'ct_1', ['erased']),
+        contactUpdated('ev_4', 'ct_1', ['erased'], WS_B),
+      );
+      const otherWorkspace = await alerts.create(alert('al_b', consentFailed('ev_b', WS_B), WS_B));
+      expect(await alerts.ingest(planAll, 100)).toEqual({
+        events: 4,
+        created: 1,
+        erased: [
+          { workspaceId: WS_A, contactId: 'ct_1' },
+          { workspaceId: WS_B, contactId: 'ct_1' },
+        ],
+      });
+      const pending = await alerts.listPending(WS_A, 10);
+      expect(pending.map((a) => a.event.id)).toEqual(['ev_0', 'ev_1']);
+      for (const redacted of pending) expect(redacted).toMatchObject({ contactName: null, contactUrl: null, event: { data: { contactName: null } } });
+      expect((await alerts.get(WS_B, otherWorkspace.id))?.contactName).toBeNull();
+    });
+
+    it('erases nothing when the ingesting transaction fails, and erases when the event is read again', async () => {
+      await alerts.create(alert('al_0', consentFailed('ev_0')));
+      await append(contactUpdated('ev_1', 'ct_1', ['erased']), consentFailed('ev_2'));
+      const failing: AlertPlanner = async (tx, event) => {
+        if (event.id === 'ev_2') throw new Error('contact lookup failed');
+        return planAll(tx, event);
+      };
+      await expect(alerts.ingest(failing, 100)).rejects.toThrow('contact lookup failed');
+      expect((await alerts.get(WS_A, 'al_0'))?.contactName).toBe('Ana Test');
+      expect(await alerts.ingest(planAll, 100)).toMatchObject({ events: 2, created: 1, erased: [{ workspaceId: WS_A, contactId: 'ct_1' }] });
+      expect((await alerts.get(WS_A, 'al_0'))?.contactName).toBeNull();
     });
 
     it('keeps optout and sync events intact', async () => {

@@ -226,3 +226,32 @@ describe('AlertPacer rate limits', () => {
     expect(sendStep(pacer.poll())).toMatchObject({ item: 'b' });
   });
 });
+
+describe('AlertPacer mapItems', () => {
+  it('replaces queued items and the items of queued and posted digests, not the step in flight', () => {
+    const { clock, pacer } = setup({ digestThreshold: 2 });
+    for (const item of ['ana-1', 'ben-1', 'ana-2', 'ben-2']) pacer.enqueue('C1', item);
+    pacer.enqueue('C2', 'ana-3');
+    const inFlight = sendStep(pacer.poll());
+    expect(inFlight).toMatchObject({ kind: 'post', channel: 'C1', item: 'ana-1' });
+
+    pacer.mapItems((item) => item.replace('ana', 'erased'));
+    expect(inFlight).toMatchObject({ item: 'ana-1' });
+    pacer.recordSent(inFlight, { ts: '1.0' });
+    expect(sendStep(pacer.poll())).toMatchObject({ channel: 'C2', item: 'erased-3' });
+    clock.advance(1000);
+    const second = sendStep(pacer.poll());
+    expect(second).toMatchObject({ item: 'ben-1' });
+    pacer.recordSent(second, { ts: '1.1' });
+    clock.advance(1000);
+    const digest = sendStep(pacer.poll());
+    expect(digest.kind === 'post_digest' && digest.digest.items).toEqual(['erased-2', 'ben-2']);
+    pacer.recordSent(digest, { ts: '2.0' });
+
+    pacer.enqueue('C1', 'ana-4');
+    pacer.mapItems((item) => item.replace('ana', 'erased'));
+    clock.advance(1000);
+    const update = sendStep(pacer.poll());
+    expect(update.kind === 'update_digest' && update.digest.items).toEqual(['erased-2', 'ben-2', 'erased-4']);
+  });
+});

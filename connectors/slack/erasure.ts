@@ -1,0 +1,69 @@
+import {
+  ConsentFailedDataSchema,
+  ContactUpdatedDataSchema,
+  ERASED,
+  OptoutReviewDataSchema,
+  redactEventData,
+  SyncFailedDataSchema,
+} from '../../src/core/events.js';
+import type { StoredEvent } from '../../src/ports/store.js';
+import type { NewSlackAlert, SlackAlertEvent } from './actions-port.js';
+
+/**
+ * GDPR Art. 17 in the Slack connector. The engine redacts its own copy of an erased contact's
+ * events (src/core/events.ts `redactEventData`) and announces the erasure in the outbox; the alert
+ * rows keep a copy of their event and the contact's display name, so the connector redacts those
+ * itself when it reads that announcement. Messages Slack already shows are not edited.
+ */
+
+export interface ErasedContact {
+  workspaceId: string;
+  contactId: string;
+}
+
+/** The contact an outbox event says was erased: `contact.updated` whose changes include `erased` (src/engine/contacts.ts). */
+export function erasedContactOf(event: Pick<StoredEvent, 'type' | 'workspaceId' | 'data'>): ErasedContact | null {
+  if (event.type !== 'contact.updated') return null;
+  const data = ContactUpdatedDataSchema.safeParse(event.data);
+  if (!data.success || !data.data.changes.includes('erased')) return null;
+  return { workspaceId: event.workspaceId, contactId: data.data.contactId };
+}
+
+/** The contact an alert is about, if any (a portal-wide sync failure is about none). */
+export function alertContactId(alert: Pick<NewSlackAlert, 'event'>): string | null {
+  return alert.event.contactId ?? alert.event.data.contactId;
+}
+
+/**
+ * The event an alert keeps, with what quotes the person removed by the engine's own rules. A
+ * sync failure's reason is blanked too: it carries HubSpot's answer, and HubSpot's validation
+ * messages quote the value they refused (an e-mail address, a phone number).
+ */
+export function erasedAlertEvent(event: SlackAlertEvent): SlackAlertEvent {
+  switch (event.type) {
+    case 'consent.failed':
+      return { ...event, data: ConsentFailedDataSchema.parse(redactEventData(event)) };
+    case 'optout.review_needed':
+      return { ...event, data: OptoutReviewDataSchema.parse(redactEventData(event)) };
+    case 'sync.failed':
+      return { ...event, data: { ...SyncFailedDataSchema.parse(redactEventData(event)), reason: ERASED } };
+  }
+}
+
+/**
+ * The alert of an erased contact: no display name (shown as "Unnamed contact", as for a contact
+ * without one), no link to the HubSpot record (as the dispatcher plans alerts of erased contacts)
+ * and a redacted event. Delivery state, message, claim and resolution stay: they say nothing of
+ * the person.
+ */
+export function erasedAlert<A extends NewSlackAlert>(alert: A): A {
+  return { ...alert, contactName: null, contactUrl: null, event: erasedAlertEvent(alert.event) };
+}
+
+/** Whether erasing changes anything in the alert (erasing twice changes nothing the second time). */
+export function needsErasure(alert: NewSlackAlert): boolean {
+  if (alert.contactName !== null || alert.contactUrl !== null) return true;
+  const before: Record<string, unknown> = { ...alert.event.data };
+  const after: Record<string, unknown> = { ...erasedAlertEvent(alert.event).data };
+  return Object.keys({ ...before, ...after }).some((key) => before[key] !== after[key]);
+}

@@ -1,0 +1,252 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { http, HttpResponse } from 'msw';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemorySlackAlertStore, type SlackAlertStore } from '../../../connectors/slack/alert-store.js';
+import { SqliteSlackAlertStore } from '../../../connectors/slack/alert-store-sqlite.js';
+import { SlackAlertDispatcher } from '../../../connectors/slack/dispatcher.js';
+import { ERASED, type ConsentryEvent } from '../../../src/core/events.js';
+import { createEngine, type Engine } from '../../../src/engine.js';
+import { FakeClock } from '../../../src/ports/clock.js';
+import type { Store } from '../../../src/ports/store.js';
+import { createMemoryStore } from '../../../src/store/memory.js';
+import { createSqliteStore, type SqliteStore } from '../../../src/store/sqlite.js';
+import { SLACK_API as API, slackCallOf, useSlackMsw, type SlackCall } from './harness.js';
+
+const TOKEN = 'xoxb-erasure-token';
+const CHANNEL = 'C0ALERTS01';
+const T0 = '2026-01-01T10:00:00.000Z';
+const ANA = 'Ana Test';
+const ANA_MESSAGE = 'Ana here, please stop texting me';
+const ANA_EMAIL = 'ana.test@example.com';
+const ANA_RECORD = 'record/0-1/101';
+/** Everything of Ana's that an alert could carry. */
+const ANA_DATA = [ANA, ANA_MESSAGE, ANA_EMAIL, ANA_RECORD];
+
+const msw = useSlackMsw({ passLoopback: false });
+
+let calls: SlackCall[] = [];
+let scripted: Record<string, (() => Response)[]> = {};
+let nextTs = 1;
+
+function slackApi() {
+  return ['chat.postMessage', 'chat.update'].map((method) =>
+    http.post(`${API}/${method}`, async ({ request }) => {
+      const call = await slackCallOf(method, request);
+      calls.push(call);
+      const answer = scripted[method]?.shift();
+      if (answer) return answer();
+      const ts = method === 'chat.update' ? (call.form.get('ts') ?? '') : `1767261600.${String(nextTs++).padStart(6, '0')}`;
+      return HttpResponse.json({ ok: true, channel: call.form.get('channel'), ts });
+    }),
+  );
+}
+
+/** Everything a Slack call carried, for looking for personal data in it. */
+const sent = (call: SlackCall): string => [...call.form.values()].join('\n');
+
+interface Setup {
+  store: Store;
+  sqlite: SqliteStore | null;
+  alerts: SlackAlertStore;
+  cleanup: () => Promise<void>;
+}
+
+const stores: Record<string, () => Setup> = {
+  memory: () => {
+    const store = createMemoryStore();
+    return { store, sqlite: null, alerts: new MemorySlackAlertStore(store), cleanup: () => store.close() };
+  },
+  sqlite: () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-slack-erasure-'));
+    const store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
+    return {
+      store,
+      sqlite: store,
+      alerts: new SqliteSlackAlertStore(store),
+      cleanup: async () => {
+        await store.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+describe.each(Object.keys(stores))('Slack alerts of an erased contact (%s store)', (kind) => {
+  let setup: Setup;
+  let clock: FakeClock;
+  let engine: Engine;
+  let eventSeq = 0;
+  let alertSeq = 0;
+
+  beforeEach(() => {
+    calls = [];
+    scripted = {};
+    nextTs = 1;
+    eventSeq = 0;
+    alertSeq = 0;
+    msw.use(...slackApi());
+    const make = stores[kind];
+    if (!make) throw new Error(`no store ${kind}`);
+    setup = make();
+    clock = new FakeClock(T0);
+    engine = createEngine({ store: setup.store, clock });
+  });
+
+  afterEach(async () => {
+    await setup.cleanup();
+  });
+
+  const eventId = (): string => `01JEVENT${String(++eventSeq).padStart(18, '0')}`;
+
+  function dispatcher(): SlackAlertDispatcher {
+    return new SlackAlertDispatcher({ engine, alerts: setup.alerts, clock, env: {}, ids: { next: () => `al_${++alertSeq}` } });
+  }
+
+  async function workspace(digestThreshold = 10): Promise<string> {
+    const created = await engine.createWorkspace({
+      name: 'Acme',
+      settings: {
+        slack: { botToken: TOKEN, signingSecret: 'erasure-secret', alertChannel: CHANNEL, allowedUserIds: ['UACTOR1'], digestThreshold },
+        hubspot: { accessToken: 'pat-test-0000', portalId: '12345' },
+      },
+    });
+    return created.id;
+  }
+
+  async function contact(workspaceId: string, name: string, hubspotId: string): Promise<string> {
+    const created = await engine.workspace(workspaceId).createContact({ name, email: `${name.toLowerCase().replace(' ', '.')}@example.com` });
+    await engine.workspace(workspaceId).linkHubspotContacts([{ contactId: created.id, hubspotId }]);
+    return created.id;
+  }
+
+  function consentFailed(workspaceId: string, contactId: string, contactName: string): ConsentryEvent<'consent.failed'> {
+    return {
+      id: eventId(),
+      type: 'consent.failed',
+      version: 1,
+      workspaceId,
+      occurredAt: clock.now().toISOString(),
+      contactId,
+      data: { contactId, channel: 'whatsapp', purpose: 'privacy', reason: 'timeout', attempts: 1, workflowId: 'request-consent-privacy', runId: 'run_1', conversationId: 'cv_1', contactName },
+    };
+  }
+
+  function optoutReview(workspaceId: string, contactId: string): ConsentryEvent<'optout.review_needed'> {
+    return {
+      id: eventId(),
+      type: 'optout.review_needed',
+      version: 1,
+      workspaceId,
+      occurredAt: clock.now().toISOString(),
+      contactId,
+      data: { contactId, channel: 'sms', messageId: 'm1', text: ANA_MESSAGE, normalized: 'ana here please stop texting me', language: 'en', matchedWord: 'stop' },
+    };
+  }
+
+  function syncFailed(workspaceId: string, contactId: string): ConsentryEvent<'sync.failed'> {
+    return {
+      id: eventId(),
+      type: 'sync.failed',
+      version: 1,
+      workspaceId,
+      occurredAt: clock.now().toISOString(),
+      contactId,
+      data: { integration: 'hubspot', contactId, operation: 'update_contact', reason: `Email address ${ANA_EMAIL} is invalid`, retryable: false },
+    };
+  }
+
+  async function append(...events: ConsentryEvent[]): Promise<void> {
+    await setup.store.transaction(async (tx) => {
+      for (const event of events) await tx.appendEvent(event);
+    });
+  }
+
+  /** The stored alert rows as the SQLite table holds them, or the records of the in-memory twin. */
+  async function storedAlerts(workspaceId: string): Promise<string[]> {
+    if (setup.sqlite !== null) {
+      const rows: unknown[] = setup.sqlite.db.prepare('SELECT * FROM slack_alerts WHERE workspace_id = ? ORDER BY event_id').all(workspaceId);
+      return rows.map((row) => JSON.stringify(row));
+    }
+    const records: string[] = [];
+    for (let n = 1; n <= alertSeq; n += 1) {
+      const record = await setup.alerts.getRecord(workspaceId, `al_${n}`);
+      if (record !== null) records.push(JSON.stringify(record));
+    }
+    return records;
+  }
+
+  it('redacts every stored alert of the contact, whatever its delivery, and posts nothing of them afterwards', async () => {
+    const ws = await workspace();
+    const ana = await contact(ws, ANA, '101');
+    const ben = await contact(ws, 'Ben Test', '102');
+    const runner = dispatcher();
+
+    // al_1 fails for good; al_2 is posted; al_3 (Ana's opt-out review) and al_4 (Ben) wait for the channel's pace.
+    scripted['chat.postMessage'] = [() => HttpResponse.json({ ok: false, error: 'not_in_channel' })];
+    await append(consentFailed(ws, ana, ANA), consentFailed(ws, ana, ANA));
+    expect(await runner.runOnce()).toMatchObject({ alerts: 2, failed: 1, posted: 0 });
+    clock.advance(1_000);
+    await append(optoutReview(ws, ana), consentFailed(ws, ben, 'Ben Test'));
+    expect(await runner.runOnce()).toMatchObject({ alerts: 2, posted: 1 });
+    expect(runner.pending(ws)).toBe(2);
+    // Raised before the erasure, read after it: the engine leaves a sync failure's reason as it is.
+    await append(syncFailed(ws, ana));
+    expect(calls.map(sent).join('\n')).toContain(ANA);
+
+    await engine.workspace(ws).eraseContact(ana);
+    const before = calls.length;
+    expect(await runner.runOnce()).toMatchObject({ alerts: 1, posted: 0 });
+    for (let step = 0; step < 5; step += 1) {
+      clock.advance(1_000);
+      await runner.runOnce();
+    }
+
+    const after = calls.slice(before);
+    expect(after.map((call) => call.method)).toEqual(['chat.postMessage', 'chat.postMessage', 'chat.postMessage']);
+    const texts = after.map(sent);
+    for (const text of texts) for (const personal of ANA_DATA) expect(text).not.toContain(personal);
+    expect(texts[0]).toContain('Unnamed contact');
+    expect(texts[0]).toContain(ERASED);
+    expect(texts[1]).toContain('Ben Test');
+    expect(texts[1]).toContain('record/0-1/102');
+    expect(texts[2]).toContain(`hubspot sync failed (update_contact): ${ERASED}`);
+    expect(await setup.alerts.listPending(ws, 10)).toEqual([]);
+
+    const deliveries = await Promise.all([1, 2, 3, 5].map((n) => setup.alerts.getRecord(ws, `al_${n}`)));
+    expect(deliveries.map((record) => [record?.delivery, record?.contactName, record?.contactUrl])).toEqual([
+      ['failed', null, null],
+      ['posted', null, null],
+      ['posted', null, null],
+      ['posted', null, null],
+    ]);
+    const rows = await storedAlerts(ws);
+    expect(rows).toHaveLength(5);
+    const [benRow] = rows.filter((row) => row.includes('Ben Test'));
+    expect(benRow).toContain('record/0-1/102');
+    for (const row of rows.filter((r) => r !== benRow)) for (const personal of ANA_DATA) expect(row).not.toContain(personal);
+  });
+
+  it('shows no erased name in a digest that was waiting to be posted', async () => {
+    const ws = await workspace(1);
+    const ana = await contact(ws, ANA, '101');
+    const ben = await contact(ws, 'Ben Test', '102');
+    const runner = dispatcher();
+    await append(consentFailed(ws, ben, 'Ben Test'), consentFailed(ws, ana, ANA), consentFailed(ws, ben, 'Ben Test'));
+    expect(await runner.runOnce()).toMatchObject({ alerts: 3, posted: 1 });
+
+    await engine.workspace(ws).eraseContact(ana);
+    await runner.runOnce();
+    clock.advance(1_000);
+    expect(await runner.runOnce()).toMatchObject({ digestsPosted: 1 });
+    const digest = calls.at(-1);
+    expect(digest?.method).toBe('chat.postMessage');
+    const text = digest === undefined ? '' : sent(digest);
+    expect(text).toContain('2 Consentry alerts');
+    expect(text).toContain('Ben Test');
+    expect(text).toContain('Unnamed contact');
+    for (const personal of ANA_DATA) expect(text).not.toContain(personal);
+    expect(await setup.alerts.getRecord(ws, 'al_2')).toMatchObject({ delivery: 'digested', contactName: null });
+  });
+});
