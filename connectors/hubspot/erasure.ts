@@ -1,5 +1,4 @@
-import { ContactUpdatedDataSchema, ERASED } from '../../src/core/events.js';
-import type { StoredEvent } from '../../src/ports/store.js';
+import { ERASED } from '../../src/core/events.js';
 import { erasedContactState } from './echo.js';
 import { channelPropertyNames, isStatusProperty, PRIVACY_DATE_PROPERTY, PRIVACY_STATUS_PROPERTY, SYNCED_CHANNELS } from './properties.js';
 import type { ChangeKey, ChangePayload, HubSpotStateTx, SyncChange } from './state.js';
@@ -19,18 +18,6 @@ import type { ChangeKey, ChangePayload, HubSpotStateTx, SyncChange } from './sta
  * failed. Deleting the HubSpot record is the customer's decision, not the connector's.
  */
 
-export interface ErasedContact {
-  workspaceId: string;
-  contactId: string;
-}
-
-/** The contact an outbox event says was erased: `contact.updated` whose changes include `erased` (src/engine/contacts.ts). */
-export function erasedContactOf(event: Pick<StoredEvent, 'type' | 'workspaceId' | 'data'>): ErasedContact | null {
-  if (event.type !== 'contact.updated') return null;
-  const data = ContactUpdatedDataSchema.safeParse(event.data);
-  if (!data.success || !data.data.changes.includes('erased')) return null;
-  return { workspaceId: event.workspaceId, contactId: data.data.contactId };
-}
 
 interface FactGroup {
   status: string;

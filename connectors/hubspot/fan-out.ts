@@ -2,13 +2,14 @@ import { z } from 'zod';
 import {
   ConsentChangeDataSchema,
   ContactUpdatedDataSchema,
+  erasedContactOf,
   TagDataSchema,
   WorkflowFinishedDataSchema,
 } from '../../src/core/events.js';
 import type { StoreTx, StoredEvent } from '../../src/ports/store.js';
 import { queueCompletion } from './callbacks.js';
 import { resolveAll, type HubSpotEnvironment, type ResolvedHubSpotConfig } from './config.js';
-import { eraseContactSync, erasedContactOf } from './erasure.js';
+import { eraseContactSync } from './erasure.js';
 import { consentChangeToProperties, identityProperties, tagsProperties } from './mapping.js';
 import { pendingChange, type HubSpotStateTx, type SyncChange } from './state.js';
 

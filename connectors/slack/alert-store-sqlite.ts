@@ -1,5 +1,6 @@
 import type { Statement } from 'better-sqlite3';
 import { ConsentryError } from '../../src/core/errors.js';
+import { erasedContactOf, type ErasedContact } from '../../src/core/events.js';
 import type { SqliteStore } from '../../src/store/sqlite.js';
 import {
   assertOpaqueAlertId,
@@ -9,7 +10,7 @@ import {
   type NewSlackAlert,
   type SlackAlert,
 } from './actions-port.js';
-import { erasedAlertEvent, erasedContactOf, needsErasure, type ErasedContact } from './erasure.js';
+import { erasedAlertEvent, needsErasure } from './erasure.js';
 import {
   AlertClaimSchema,
   AlertResolutionSchema,

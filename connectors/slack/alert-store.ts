@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { LegalBasisSchema } from '../../src/core/consent.js';
 import { ConsentryError } from '../../src/core/errors.js';
-import { ConsentFailedDataSchema, OptoutReviewDataSchema, SyncFailedDataSchema } from '../../src/core/events.js';
+import { ConsentFailedDataSchema, erasedContactOf, OptoutReviewDataSchema, SyncFailedDataSchema, type ErasedContact } from '../../src/core/events.js';
 import type { Store, StoreTx, StoredEvent } from '../../src/ports/store.js';
-import { erasedContactOf, type ErasedContact } from './erasure.js';
+
 import {
   InMemoryAlertStore,
   SLACK_ACTION_IDS,

@@ -1,12 +1,10 @@
 import {
   ConsentFailedDataSchema,
-  ContactUpdatedDataSchema,
   ERASED,
   OptoutReviewDataSchema,
   redactEventData,
   SyncFailedDataSchema,
 } from '../../src/core/events.js';
-import type { StoredEvent } from '../../src/ports/store.js';
 import type { NewSlackAlert, SlackAlertEvent } from './actions-port.js';
 
 /**
@@ -16,18 +14,6 @@ import type { NewSlackAlert, SlackAlertEvent } from './actions-port.js';
  * itself when it reads that announcement. Messages Slack already shows are not edited.
  */
 
-export interface ErasedContact {
-  workspaceId: string;
-  contactId: string;
-}
-
-/** The contact an outbox event says was erased: `contact.updated` whose changes include `erased` (src/engine/contacts.ts). */
-export function erasedContactOf(event: Pick<StoredEvent, 'type' | 'workspaceId' | 'data'>): ErasedContact | null {
-  if (event.type !== 'contact.updated') return null;
-  const data = ContactUpdatedDataSchema.safeParse(event.data);
-  if (!data.success || !data.data.changes.includes('erased')) return null;
-  return { workspaceId: event.workspaceId, contactId: data.data.contactId };
-}
 
 /** The contact an alert is about, if any (a portal-wide sync failure is about none). */
 export function alertContactId(alert: Pick<NewSlackAlert, 'event'>): string | null {

@@ -130,6 +130,23 @@ export function isPublicEventType(type: string): type is PublicEventType {
   return (PUBLIC_EVENT_TYPES as readonly string[]).includes(type);
 }
 
+/** A contact the engine erased, as its announcement in the outbox names it. */
+export interface ErasedContact {
+  workspaceId: string;
+  contactId: string;
+}
+
+/**
+ * The contact an outbox event says was erased: `contact.updated` whose changes include `erased`,
+ * which erasure emits last, so readers of the outbox clean their own copies when they reach it.
+ */
+export function erasedContactOf(event: Pick<ConsentryEvent, 'type' | 'workspaceId' | 'data'>): ErasedContact | null {
+  if (event.type !== 'contact.updated') return null;
+  const data = ContactUpdatedDataSchema.safeParse(event.data);
+  if (!data.success || !data.data.changes.includes('erased')) return null;
+  return { workspaceId: event.workspaceId, contactId: data.data.contactId };
+}
+
 /** What replaces personal data in an erased contact's events. */
 export const ERASED = '[erased]';
 

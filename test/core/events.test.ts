@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ERASED, redactEventData, type ConsentryEvent } from '../../src/core/events.js';
+import { ERASED, erasedContactOf, redactEventData, type ConsentryEvent } from '../../src/core/events.js';
 
 function redacted(type: ConsentryEvent['type'], data: Record<string, unknown>): Record<string, unknown> {
   return { ...redactEventData({ type, data: data as unknown as ConsentryEvent['data'] }) };
@@ -40,5 +40,19 @@ describe('redactEventData', () => {
     const data = { contactId: 'c1', tag: 'Ana VIP' };
     redacted('contact.untagged', data);
     expect(data.tag).toBe('Ana VIP');
+  });
+});
+
+describe('erasedContactOf', () => {
+  const event = (type: ConsentryEvent['type'], data: Record<string, unknown>) => ({ type, workspaceId: 'w1', data: data as unknown as ConsentryEvent['data'] });
+
+  it('names the contact of a contact.updated announcing an erasure', () => {
+    expect(erasedContactOf(event('contact.updated', { contactId: 'c1', changes: ['erased'] }))).toEqual({ workspaceId: 'w1', contactId: 'c1' });
+  });
+
+  it('answers null for other changes, other types and unreadable data', () => {
+    expect(erasedContactOf(event('contact.updated', { contactId: 'c1', changes: ['email'] }))).toBeNull();
+    expect(erasedContactOf(event('contact.tagged', { contactId: 'c1', tag: 'erased' }))).toBeNull();
+    expect(erasedContactOf(event('contact.updated', { changes: ['erased'] }))).toBeNull();
   });
 });

@@ -1,4 +1,4 @@
-import { http, HttpResponse } from 'msw';
+import { HttpResponse } from 'msw';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { MemorySlackAlertStore, SLACK_CURSOR_KEY, type SlackAlertStore } from '../../../connectors/slack/alert-store.js';
@@ -10,7 +10,7 @@ import { FakeClock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import { allTexts, ESCAPED_HOSTILE_NAME, HOSTILE_NAME, unsafeTokens } from './fixtures.js';
-import { SLACK_API as API, slackCallOf, useSlackMsw, type SlackCall } from './harness.js';
+import { fakeSlackChat, useSlackMsw, type SlackCall } from './harness.js';
 
 const TOKEN = 'xoxb-dispatcher-token';
 const CHANNEL = 'C0ALERTS01';
@@ -19,24 +19,9 @@ const T0 = '2026-01-01T10:00:00.000Z';
 // Listening before any Web API client is built (the dispatcher builds them on its first pass).
 const msw = useSlackMsw({ passLoopback: false });
 
-let calls: SlackCall[] = [];
-/** Answers queued per method; when none is queued, Slack accepts. */
-let scripted: Record<string, (() => Response)[]> = {};
-let nextTs = 1;
-
-function slackApi() {
-  return ['chat.postMessage', 'chat.update'].map((method) =>
-    http.post(`${API}/${method}`, async ({ request }) => {
-      const call = await slackCallOf(method, request);
-      calls.push(call);
-      const answer = scripted[method]?.shift();
-      if (answer) return answer();
-      const ts = method === 'chat.update' ? (call.form.get('ts') ?? '') : `1767261600.${String(nextTs++).padStart(6, '0')}`;
-      return HttpResponse.json({ ok: true, channel: call.form.get('channel'), ts });
-    }),
-  );
-}
-const callsTo = (method: string) => calls.filter((call) => call.method === method);
+const slack = fakeSlackChat();
+const { calls, scripted } = slack;
+const { callsTo } = slack;
 
 let clock: FakeClock;
 let store: Store;
@@ -44,10 +29,7 @@ let engine: Engine;
 let alerts: SlackAlertStore;
 
 beforeEach(() => {
-  calls = [];
-  scripted = {};
-  nextTs = 1;
-  msw.use(...slackApi());
+  slack.reset(msw);
   clock = new FakeClock(T0);
   store = createMemoryStore();
   engine = createEngine({ store, clock });

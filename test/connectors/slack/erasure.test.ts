@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { http, HttpResponse } from 'msw';
+import { HttpResponse } from 'msw';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemorySlackAlertStore, type SlackAlertStore } from '../../../connectors/slack/alert-store.js';
 import { SqliteSlackAlertStore } from '../../../connectors/slack/alert-store-sqlite.js';
@@ -12,7 +12,7 @@ import { FakeClock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import { createSqliteStore, type SqliteStore } from '../../../src/store/sqlite.js';
-import { SLACK_API as API, slackCallOf, useSlackMsw, type SlackCall } from './harness.js';
+import { fakeSlackChat, useSlackMsw, type SlackCall } from './harness.js';
 
 const TOKEN = 'xoxb-erasure-token';
 const CHANNEL = 'C0ALERTS01';
@@ -26,22 +26,8 @@ const ANA_DATA = [ANA, ANA_MESSAGE, ANA_EMAIL, ANA_RECORD];
 
 const msw = useSlackMsw({ passLoopback: false });
 
-let calls: SlackCall[] = [];
-let scripted: Record<string, (() => Response)[]> = {};
-let nextTs = 1;
-
-function slackApi() {
-  return ['chat.postMessage', 'chat.update'].map((method) =>
-    http.post(`${API}/${method}`, async ({ request }) => {
-      const call = await slackCallOf(method, request);
-      calls.push(call);
-      const answer = scripted[method]?.shift();
-      if (answer) return answer();
-      const ts = method === 'chat.update' ? (call.form.get('ts') ?? '') : `1767261600.${String(nextTs++).padStart(6, '0')}`;
-      return HttpResponse.json({ ok: true, channel: call.form.get('channel'), ts });
-    }),
-  );
-}
+const slack = fakeSlackChat();
+const { calls, scripted } = slack;
 
 /** Everything a Slack call carried, for looking for personal data in it. */
 const sent = (call: SlackCall): string => [...call.form.values()].join('\n');
@@ -81,12 +67,9 @@ describe.each(Object.keys(stores))('Slack alerts of an erased contact (%s store)
   let alertSeq = 0;
 
   beforeEach(() => {
-    calls = [];
-    scripted = {};
-    nextTs = 1;
     eventSeq = 0;
     alertSeq = 0;
-    msw.use(...slackApi());
+    slack.reset(msw);
     const make = stores[kind];
     if (!make) throw new Error(`no store ${kind}`);
     setup = make();

@@ -1,4 +1,5 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
+import { http, HttpResponse } from 'msw';
 import { setupServer, type SetupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, expect, vi } from 'vitest';
 import type { SlackActionHandler, SlackActionResult } from '../../../connectors/slack/actions-port.js';
@@ -42,6 +43,46 @@ export function useSlackMsw(options: { passLoopback: boolean }): SetupServer {
   });
   afterAll(() => msw.close());
   return msw;
+}
+
+/**
+ * Slack's chat.postMessage and chat.update as a test file's msw answers them: every call is
+ * recorded, and Slack accepts (a new message `ts` for a post) unless an answer is scripted.
+ */
+export interface FakeSlackChat {
+  readonly calls: SlackCall[];
+  /** Answers queued per method, given in order; when none is queued, Slack accepts. */
+  readonly scripted: Record<string, (() => Response)[]>;
+  callsTo(method: string): SlackCall[];
+  /** Forgets calls and scripts and installs the handlers (msw resets them after each test). */
+  reset(msw: SetupServer): void;
+}
+
+export function fakeSlackChat(): FakeSlackChat {
+  const calls: SlackCall[] = [];
+  const scripted: Record<string, (() => Response)[]> = {};
+  let nextTs = 1;
+  const handlers = ['chat.postMessage', 'chat.update'].map((method) =>
+    http.post(`${SLACK_API}/${method}`, async ({ request }) => {
+      const call = await slackCallOf(method, request);
+      calls.push(call);
+      const answer = scripted[method]?.shift();
+      if (answer) return answer();
+      const ts = method === 'chat.update' ? (call.form.get('ts') ?? '') : `1767261600.${String(nextTs++).padStart(6, '0')}`;
+      return HttpResponse.json({ ok: true, channel: call.form.get('channel'), ts });
+    }),
+  );
+  return {
+    calls,
+    scripted,
+    callsTo: (method) => calls.filter((call) => call.method === method),
+    reset: (msw) => {
+      calls.length = 0;
+      for (const method of Object.keys(scripted)) delete scripted[method];
+      nextTs = 1;
+      msw.use(...handlers);
+    },
+  };
 }
 
 /** Slack's `X-Slack-Request-Timestamp`: Unix seconds on the test's clock. */
