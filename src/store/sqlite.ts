@@ -78,6 +78,12 @@ export interface SqliteStoreOptions {
    */
   groupCommit?: boolean;
   /**
+   * Milliseconds on a monotonic clock, read to close a group after MAX_GROUP_AGE_MS; default
+   * `performance.now`. A clock that stands still lets a test decide which transactions share a
+   * COMMIT by what it queues, whatever the machine's load.
+   */
+  groupCommitClock?: () => number;
+  /**
    * Copy the WAL into the database file from a worker thread (checkpointer.ts), so commits do not
    * stall for checkpoints; the writer then checkpoints only the short tail left when the WAL
    * reaches `walAutocheckpointPages`. Default true for a database file; an in-memory database has
@@ -1713,6 +1719,7 @@ class SqliteStoreImpl implements SqliteStore {
     readonly db: Database,
     private readonly statements: Statements,
     groupCommit: boolean,
+    groupCommitClock: () => number,
     private readonly checkpointer: BackgroundCheckpointer | null,
   ) {
     this.committer = new GroupCommitter<SqliteTx>(
@@ -1736,8 +1743,8 @@ class SqliteStoreImpl implements SqliteStore {
         end: (tx) => tx.end(),
       },
       groupCommit
-        ? { maxGroupSize: MAX_GROUP_SIZE, maxGroupAgeMs: MAX_GROUP_AGE_MS, waitForCompany: true, now: () => performance.now() }
-        : { maxGroupSize: 1, maxGroupAgeMs: 0, waitForCompany: false, now: () => performance.now() },
+        ? { maxGroupSize: MAX_GROUP_SIZE, maxGroupAgeMs: MAX_GROUP_AGE_MS, waitForCompany: true, now: groupCommitClock }
+        : { maxGroupSize: 1, maxGroupAgeMs: 0, waitForCompany: false, now: groupCommitClock },
     );
   }
 
@@ -1784,6 +1791,7 @@ interface CheckedOptions {
   busyTimeoutMs: number;
   walAutocheckpointPages: number;
   groupCommit: boolean;
+  groupCommitClock: () => number;
   checkpointInBackground: boolean;
 }
 
@@ -1806,11 +1814,13 @@ function checkOptions(options: SqliteStoreOptions): CheckedOptions {
   }
   const groupCommit = options.groupCommit ?? true;
   if (typeof groupCommit !== 'boolean') throw new Error(`groupCommit must be a boolean, got ${String(groupCommit)}`);
+  const groupCommitClock = options.groupCommitClock ?? (() => performance.now());
+  if (typeof groupCommitClock !== 'function') throw new Error('groupCommitClock must be a function');
   const checkpointInBackground = options.checkpointInBackground ?? true;
   if (typeof checkpointInBackground !== 'boolean') {
     throw new Error(`checkpointInBackground must be a boolean, got ${String(checkpointInBackground)}`);
   }
-  return { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit, checkpointInBackground };
+  return { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit, groupCommitClock, checkpointInBackground };
 }
 
 /**
@@ -1818,7 +1828,7 @@ function checkOptions(options: SqliteStoreOptions): CheckedOptions {
  * are stored as given and compared as text, so callers pass `Date.toISOString()` values.
  */
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
-  const { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit, checkpointInBackground } = checkOptions(options);
+  const { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit, groupCommitClock, checkpointInBackground } = checkOptions(options);
   const inMemory = options.path === ':memory:' || options.path === '';
   // A URI may name an in-memory or otherwise unshareable database; only a plain file path gets a
   // directory created for it and a second connection for background checkpoints.
@@ -1847,7 +1857,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
             onFailure: (error) => process.emitWarning(error.message, { code: 'CONSENTRY_CHECKPOINT' }),
           })
         : null;
-    return new SqliteStoreImpl(db, new Statements(db), groupCommit, checkpointer);
+    return new SqliteStoreImpl(db, new Statements(db), groupCommit, groupCommitClock, checkpointer);
   } catch (error) {
     db.close();
     throw error;
