@@ -18,7 +18,6 @@ import type { ChangeKey, ChangePayload, HubSpotStateTx, SyncChange } from './sta
  * failed. Deleting the HubSpot record is the customer's decision, not the connector's.
  */
 
-
 interface FactGroup {
   status: string;
   /** Consent facts: enumerations and instants. */

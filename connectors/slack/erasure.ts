@@ -1,10 +1,4 @@
-import {
-  ConsentFailedDataSchema,
-  ERASED,
-  OptoutReviewDataSchema,
-  redactEventData,
-  SyncFailedDataSchema,
-} from '../../src/core/events.js';
+import { ConsentFailedDataSchema, OptoutReviewDataSchema, redactEventData, SyncFailedDataSchema } from '../../src/core/events.js';
 import type { NewSlackAlert, SlackAlertEvent } from './actions-port.js';
 
 /**
@@ -14,17 +8,12 @@ import type { NewSlackAlert, SlackAlertEvent } from './actions-port.js';
  * itself when it reads that announcement. Messages Slack already shows are not edited.
  */
 
-
 /** The contact an alert is about, if any (a portal-wide sync failure is about none). */
 export function alertContactId(alert: Pick<NewSlackAlert, 'event'>): string | null {
   return alert.event.contactId ?? alert.event.data.contactId;
 }
 
-/**
- * The event an alert keeps, with what quotes the person removed by the engine's own rules. A
- * sync failure's reason is blanked too: it carries HubSpot's answer, and HubSpot's validation
- * messages quote the value they refused (an e-mail address, a phone number).
- */
+/** The event an alert keeps, with what quotes the person removed by the engine's own rules (a sync failure's reason included). */
 export function erasedAlertEvent(event: SlackAlertEvent): SlackAlertEvent {
   switch (event.type) {
     case 'consent.failed':
@@ -32,7 +21,7 @@ export function erasedAlertEvent(event: SlackAlertEvent): SlackAlertEvent {
     case 'optout.review_needed':
       return { ...event, data: OptoutReviewDataSchema.parse(redactEventData(event)) };
     case 'sync.failed':
-      return { ...event, data: { ...SyncFailedDataSchema.parse(redactEventData(event)), reason: ERASED } };
+      return { ...event, data: SyncFailedDataSchema.parse(redactEventData(event)) };
   }
 }
 

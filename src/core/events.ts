@@ -150,6 +150,44 @@ export function erasedContactOf(event: Pick<ConsentryEvent, 'type' | 'workspaceI
 /** What replaces personal data in an erased contact's events. */
 export const ERASED = '[erased]';
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/**
+ * A JSON value with every string in it replaced by ERASED, for stored data whose shape is not
+ * known any more. Returns `value` itself when it holds no string that is not ERASED already.
+ */
+export function eraseEveryString(value: unknown): unknown {
+  if (typeof value === 'string') return value === ERASED ? value : ERASED;
+  if (Array.isArray(value)) {
+    const items: readonly unknown[] = value;
+    const erased = items.map(eraseEveryString);
+    return erased.some((item, index) => item !== items[index]) ? erased : value;
+  }
+  if (isPlainObject(value)) {
+    const entries = Object.entries(value);
+    const erased = entries.map(([key, member]): [string, unknown] => [key, eraseEveryString(member)]);
+    return erased.some(([, member], index) => member !== entries[index]?.[1]) ? Object.fromEntries(erased) : value;
+  }
+  return value;
+}
+
+/**
+ * Data an erased contact left in storage, redacted: read with `schema` and passed to `redact`
+ * (which answers its input itself when nothing is left to redact), or, when the schema cannot
+ * read it, with every string erased, since the person's words cannot be told apart from the rest
+ * there. Null when nothing changed, so a caller writes only what does.
+ */
+export function redactStored<T>(schema: z.ZodType<T>, redact: (value: T) => T, stored: unknown): { value: unknown } | null {
+  const parsed = schema.safeParse(stored);
+  const before: unknown = parsed.success ? parsed.data : stored;
+  const after: unknown = parsed.success ? redact(parsed.data) : eraseEveryString(stored);
+  return after === before ? null : { value: after };
+}
+
 /**
  * The data of an event about an erased contact, with what identifies or quotes the person
  * removed (GDPR Art. 17). Consent facts (purpose, channel, status, legal basis, record id)

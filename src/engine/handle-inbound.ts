@@ -5,10 +5,10 @@ import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut } from '../core/keywords.js';
 import { effectiveStatus } from '../core/ledger.js';
 import { ConsentryError } from '../core/errors.js';
-import { ERASED } from '../core/events.js';
+import { ERASED, redactStored } from '../core/events.js';
 import { replyText } from '../core/replies.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
-import { eraseEveryString, type RunState, type WorkflowInput } from '../core/workflow/index.js';
+import type { RunState, WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
 import type { InboundMessageSchema } from './inputs.js';
 import { advanceRun, cancelWorkflowRun, startTriggeredWorkflows, waitingRunState } from './runs.js';
@@ -135,13 +135,8 @@ export function redactStoredAnswer(answer: StoredAnswer): StoredAnswer {
  * read has every string replaced, since what quotes the person cannot be told apart there.
  */
 export function redactStoredResponse(stored: unknown): { response: unknown } | null {
-  const parsed = StoredAnswerSchema.safeParse(stored);
-  if (parsed.success) {
-    const redacted = redactStoredAnswer(parsed.data);
-    return redacted === parsed.data ? null : { response: redacted };
-  }
-  const erased = eraseEveryString(stored);
-  return erased === stored ? null : { response: erased };
+  const redacted = redactStored(StoredAnswerSchema, redactStoredAnswer, stored);
+  return redacted && { response: redacted.value };
 }
 
 async function replayAnswer(uow: UnitOfWork, stored: unknown): Promise<InboundResult> {

@@ -2,7 +2,7 @@
  * Erasure (GDPR Art. 17) of what a workflow run keeps of the person: the last answer a question
  * accepted, which quotes them (an email, a phone, free text) until the run's row is gone.
  */
-import { ERASED } from '../events.js';
+import { ERASED, redactStored } from '../events.js';
 import { RunStateSchema, type RunState } from './transition.js';
 
 /**
@@ -21,40 +21,9 @@ export function redactRunState(state: RunState): RunState {
 
 /**
  * A stored run state, redacted; null when nothing is left to redact. A state RunStateSchema
- * cannot read (an abandoned run: another shape, or damaged) has every string replaced, since the
- * person's words cannot be told apart from the runtime's there; its member names stay.
+ * cannot read (an abandoned run: another shape, or damaged) has every string replaced.
  */
 export function redactStoredRunState(stored: unknown): { state: unknown } | null {
-  const parsed = RunStateSchema.safeParse(stored);
-  if (parsed.success) {
-    const redacted = redactRunState(parsed.data);
-    return redacted === parsed.data ? null : { state: redacted };
-  }
-  const erased = eraseEveryString(stored);
-  return erased === stored ? null : { state: erased };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
-}
-
-/**
- * A JSON value with every string in it replaced by ERASED, for stored data whose shape is not
- * known any more. Returns `value` itself when it holds no string that is not ERASED already.
- */
-export function eraseEveryString(value: unknown): unknown {
-  if (typeof value === 'string') return value === ERASED ? value : ERASED;
-  if (Array.isArray(value)) {
-    const items: readonly unknown[] = value;
-    const erased = items.map(eraseEveryString);
-    return erased.some((item, index) => item !== items[index]) ? erased : value;
-  }
-  if (isPlainObject(value)) {
-    const entries = Object.entries(value);
-    const erased = entries.map(([key, member]): [string, unknown] => [key, eraseEveryString(member)]);
-    return erased.some(([, member], index) => member !== entries[index]?.[1]) ? Object.fromEntries(erased) : value;
-  }
-  return value;
+  const redacted = redactStored(RunStateSchema, redactRunState, stored);
+  return redacted && { state: redacted.value };
 }

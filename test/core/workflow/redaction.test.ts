@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ERASED } from '../../../src/core/events.js';
-import { eraseEveryString, redactRunState, redactStoredRunState } from '../../../src/core/workflow/redaction.js';
+import { ERASED, eraseEveryString } from '../../../src/core/events.js';
+import { redactRunState, redactStoredRunState } from '../../../src/core/workflow/redaction.js';
 import { getTemplate } from '../../../src/core/workflow/templates.js';
 import { parseRunState, startRun, transition, type RunState, type TransitionContext } from '../../../src/core/workflow/transition.js';
 
