@@ -1,4 +1,4 @@
-import { LogLevel, type Logger } from '@slack/bolt';
+import { LogLevel, type Logger } from '@slack/web-api';
 
 /** The slice of a pino (or Fastify) logger the Slack connector writes to. */
 export interface PinoLike {

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Engine } from '../../src/engine.js';
 import type { Clock } from '../../src/ports/clock.js';
 import { ALERT_ID_PATTERN, type AlertStore, type SlackActionHandler } from './actions-port.js';
-import { createSlackApp, type SlackApp } from './app.js';
+import type { SlackApp } from './app.js';
 import { parseRecordConsentMetadata } from './blocks/record-consent-modal.js';
 import { resolveAllSlackConfigs, type SlackEnv, type SlackWorkspaceConfig } from './config.js';
 import { engineActionHandler } from './engine-actions.js';
@@ -24,7 +24,8 @@ import { computeSlackSignature, SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, 
  *
  * The chosen workspace's Bolt app (app.ts) then verifies the request in full: stale, future-dated
  * and replayed requests are refused there, with a replay memory kept per workspace and secret
- * across settings changes.
+ * across settings changes. Bolt (with Express under it) is loaded on the first verified request,
+ * so a server without Slack requests never pays for loading it at start.
  */
 
 export interface SlackReceiverOptions {
@@ -122,8 +123,10 @@ export function createSlackReceiver(options: SlackReceiverOptions): SlackReceive
     return verifier;
   }
 
+  let boltModule: Promise<typeof import('./app.js')> | undefined;
+
   /** The workspace's Bolt app, rebuilt when its Slack settings change (PATCH /v1/settings). */
-  function appFor(config: SlackWorkspaceConfig): SlackApp {
+  function appFor(config: SlackWorkspaceConfig, createSlackApp: (typeof import('./app.js'))['createSlackApp']): SlackApp {
     const current = apps.get(config.workspaceId);
     const print = fingerprint(config);
     if (current && current.fingerprint === print) return current.app;
@@ -179,7 +182,9 @@ export function createSlackReceiver(options: SlackReceiverOptions): SlackReceive
       options.logger.warn('Refused a Slack request: no workspace signing secret verifies it');
       return endWith(res, 401);
     }
-    await appFor(config).handleRequest(req, res, body);
+    boltModule ??= import('./app.js');
+    const { createSlackApp } = await boltModule;
+    await appFor(config, createSlackApp).handleRequest(req, res, body);
   }
 
   return {

@@ -1,15 +1,17 @@
-import { webApi, type Logger } from '@slack/bolt';
+import { WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient, type Logger } from '@slack/web-api';
 import { z } from 'zod';
 import type { SlackMessage } from './blocks/common.js';
 
 /**
- * The Web API calls the alert dispatcher and `consentry slack check` make. WebClient (from
- * @slack/web-api, re-exported by Bolt) is built so that it never waits on its own: a 429 is
- * returned at once with its Retry-After, for the pacer to honour, and failed calls are not
- * retried here because the outbox already delivers at least once (DESIGN §1).
+ * The Web API calls the alert dispatcher and `consentry slack check` make. WebClient comes from
+ * @slack/web-api itself rather than through Bolt, so that posting alerts does not load Bolt's
+ * HTTP stack (Express and more): only a Slack request to the server does. It is built so that
+ * it never waits on its own: a 429 is returned at once with its Retry-After, for the pacer to
+ * honour, and failed calls are not retried here because the outbox already delivers at least
+ * once (DESIGN §1).
  */
 
-export type WebClient = webApi.WebClient;
+export type { WebClient };
 
 export interface SlackWebClientOptions {
   token: string;
@@ -20,7 +22,7 @@ export interface SlackWebClientOptions {
 }
 
 export function createSlackWebClient(options: SlackWebClientOptions): WebClient {
-  return new webApi.WebClient(options.token, {
+  return new WebClient(options.token, {
     ...(options.slackApiUrl ? { slackApiUrl: options.slackApiUrl } : {}),
     ...(options.logger ? { logger: options.logger } : {}),
     rejectRateLimitedCalls: true,
@@ -42,11 +44,11 @@ export type PostedMessage = z.infer<typeof PostedSchema>;
 
 /** Maps what WebClient throws onto outcomes (the error classes of @slack/web-api's errors.ts). */
 export function slackCallFailure(error: unknown): Exclude<SlackCallOutcome<never>, { ok: true }> {
-  if (error instanceof webApi.WebAPIRateLimitedError) {
+  if (error instanceof WebAPIRateLimitedError) {
     return { ok: false, reason: 'rate_limited', retryAfterSeconds: error.retryAfter };
   }
-  if (error instanceof webApi.WebAPIPlatformError) return { ok: false, reason: 'slack_error', error: error.data.error };
-  if (error instanceof webApi.WebAPIHTTPError) {
+  if (error instanceof WebAPIPlatformError) return { ok: false, reason: 'slack_error', error: error.data.error };
+  if (error instanceof WebAPIHTTPError) {
     return { ok: false, reason: 'http_error', message: `HTTP ${error.statusCode} ${error.statusMessage}` };
   }
   const message = error instanceof Error ? error.message : String(error);
