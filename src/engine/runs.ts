@@ -37,9 +37,14 @@ function runState(run: WorkflowRunRow): RunState {
 }
 
 /**
- * Starts a workflow run for a contact and applies what its first steps do. Returns null
- * when a triggered (not requested) run cannot start because the workspace lacks a setting
- * its texts need: asking for consent without a privacy policy link would be worthless.
+ * Starts a workflow run for a contact and applies what its first steps do. Returns null when a
+ * triggered (not requested) run cannot start: the workspace lacks a setting its texts need
+ * (asking for consent without a privacy policy link would be worthless), or the same workflow
+ * is already running in the conversation. A requested start refuses both with a typed error.
+ *
+ * One run per workflow and conversation: two runs of one template would ask the same question
+ * twice, and the one left unanswered would time out and report a failure for a contact who had
+ * just agreed through the other.
  */
 export async function startWorkflowRun(
   uow: UnitOfWork,
@@ -51,6 +56,17 @@ export async function startWorkflowRun(
   requested = false,
 ): Promise<WorkflowRunRow | null> {
   const definition = getTemplate(templateId);
+  if (conversation) {
+    const active = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, channel);
+    const running = active.find((run) => run.templateId === templateId && run.conversationId === conversation.id);
+    if (running) {
+      if (!requested) return null;
+      throw new ConsentryError(
+        'CONFLICT',
+        `Workflow "${templateId}" is already running for this contact on ${channel} (run ${running.id}); a new run can start once it ends`,
+      );
+    }
+  }
   const runId = uow.newId();
   const context = runContext(uow, contact, channel, runId);
   const missing = missingWorkspaceSettings(definition, context.workspace);

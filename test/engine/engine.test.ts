@@ -197,6 +197,21 @@ describe('workflows and timers', () => {
     expect(await engine.runDueTimers(clock.advance(60 * 60_000))).toEqual([]);
   });
 
+  it('refuses a second run of a workflow already running in the conversation, and starts one again after it ends', async () => {
+    const contact = await ws.createContact({ name: 'Carl Test', identities: [{ channel: 'sms', externalId: '+34600000009' }] });
+    const first = await ws.startWorkflow('request-consent-privacy', contact.id, 'sms');
+    await rejects(ws.startWorkflow('request-consent-privacy', contact.id, 'sms'), 'CONFLICT');
+    const other = await ws.startWorkflow('welcome-request-email', contact.id, 'sms');
+    expect(other.conversationId).toBe(first.conversationId);
+
+    await ws.handleInbound({ channel: 'sms', messageId: 'carl-1', from: { id: '+34600000009' }, button: 'AGREE & PROCEED' });
+    expect((await ws.getRun(first.runId)).status).toBe('completed');
+    const fired = await engine.runDueTimers(clock.advance(60 * 60_000));
+    expect(fired.flatMap((f) => f.events).filter((e) => e.type === 'consent.failed' && e.data.contactId === contact.id)).toEqual([]);
+    const again = await ws.startWorkflow('request-consent-privacy', contact.id, 'sms');
+    expect(again.runId).not.toBe(first.runId);
+  });
+
   it('an unknown template is a typed error', async () => {
     const contact = await ws.createContact({ name: 'Ana Test' });
     await rejects(ws.startWorkflow('nope', contact.id, 'whatsapp'), 'UNKNOWN_TEMPLATE');

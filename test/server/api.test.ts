@@ -415,6 +415,17 @@ describe('POST /v1/workflows/{template}/runs', () => {
     expect(res.json().replies.length).toBeGreaterThan(0);
   });
 
+  it('answers 409 when the workflow is already running for the contact on that channel', async () => {
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
+    const id = await createContact(acme);
+    const start = () => t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: id, channel: 'sms' } });
+    const first = await start();
+    expect(first.statusCode, first.body).toBe(201);
+    const second = await start();
+    expectProblem(second, 409, 'CONFLICT');
+    expect(second.json().detail).toContain(first.json().runId);
+  });
+
   it('answers 404 for an unknown template or contact, 422 naming a bad field', async () => {
     const id = await createContact(acme);
     const unknown = await t.as(acme, { method: 'POST', url: '/v1/workflows/no-such-flow/runs', payload: { contactId: id, channel: 'whatsapp' } });
