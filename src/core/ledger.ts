@@ -175,11 +175,15 @@ function isRedacted(evidence: Evidence): boolean {
   return evidence.redacted === true && keys.length === 1;
 }
 
+/** One entry per bad field; zod reports unknown keys on their enclosing object, so each key is named as a field of its own. */
 export function zodIssuesToFieldIssues(error: z.ZodError): FieldIssue[] {
-  return error.issues.map((issue) => ({
-    path: issue.path.map((segment) => String(segment)).join('.'),
-    message: issue.message,
-  }));
+  return error.issues.flatMap((issue) => {
+    const path = issue.path.map((segment) => String(segment));
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: [...path, key].join('.'), message: 'is not a known field' }));
+    }
+    return [{ path: path.join('.'), message: issue.message }];
+  });
 }
 
 /**

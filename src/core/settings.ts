@@ -1,3 +1,4 @@
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 
 /** Languages with built-in keywords and reply texts (DESIGN §3). */
@@ -85,6 +86,8 @@ export const WorkspaceSettingsSchema = z
     defaultCountry: z
       .string()
       .regex(/^[A-Z]{2}$/, 'defaultCountry must be an ISO 3166-1 alpha-2 code such as "ES"')
+      // Refused here rather than at the first phone number read with it, where the error would name the phone.
+      .refine((code) => isSupportedCountry(code), 'defaultCountry must be a country with a telephone numbering plan, such as "ES"')
       .nullable()
       .default(null),
     triggers: z.array(TriggerBindingSchema).max(50).default([{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true }]),

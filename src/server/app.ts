@@ -1,6 +1,6 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type RouteOptions } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { z } from 'zod';
@@ -14,7 +14,7 @@ import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
 import { authenticate } from './auth.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
-import { installProblemHandlers, problem, ProblemSchema, sendProblem } from './problem.js';
+import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, ProblemSchema, sendProblem, toProblem } from './problem.js';
 import { consentRoutes } from './routes/consents.js';
 import { contactRoutes } from './routes/contacts.js';
 import { eventRoutes } from './routes/events.js';
@@ -89,7 +89,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   // A request that reaches an open keep-alive connection while the server drains is served
   // rather than answered with Fastify's bare 503: nothing is lost during a graceful stop.
-  const app = Fastify({ logger: loggerOption(options.logger), return503OnClosing: false });
+  const app = Fastify({
+    logger: loggerOption(options.logger),
+    return503OnClosing: false,
+    // Path parameters are checked by each route's schema (ids up to 200 characters), so the
+    // router's own limit sits above every one of them; past it, and for URLs that do not decode,
+    // the router answers before any route runs, in problem+json like everything else.
+    routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
+    frameworkErrors: (error, request, reply) => sendProblem(reply, toProblem(error, request)),
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installProblemHandlers(app);
@@ -141,12 +149,29 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(
     async (scope) => {
       scope.addHook('onRequest', authenticate(context));
+      scope.addHook('onRoute', refuseUndeclaredInput);
       const v1 = scope.withTypeProvider<ZodTypeProvider>();
       for (const routes of V1_ROUTES) routes(v1, context);
     },
     { prefix: '/v1' },
   );
   return app;
+}
+
+/** A route that declares no query parameters takes none, and a POST that declares no body takes at most `{}`. */
+const NO_QUERY = z.object({}).strict();
+const NO_BODY = z.object({}).strict().nullish();
+
+/**
+ * Unknown input is refused with 422 naming it, on every /v1 route alike: a misspelt parameter
+ * that is silently ignored looks like a filter that matched everything.
+ */
+function refuseUndeclaredInput(route: RouteOptions): void {
+  const schema = { ...route.schema };
+  schema.querystring ??= NO_QUERY;
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  if (methods.some((method) => method === 'POST' || method === 'PUT' || method === 'PATCH')) schema.body ??= NO_BODY;
+  route.schema = schema;
 }
 
 /**

@@ -3,6 +3,7 @@ import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } fro
 import { z } from 'zod';
 import type { ErrorCode, FieldIssue } from '../core/errors.js';
 import { isConsentryError } from '../core/errors.js';
+import { zodIssuesToFieldIssues } from '../core/ledger.js';
 
 /**
  * RFC 9457 problem details (https://www.rfc-editor.org/rfc/rfc9457), with two extension
@@ -18,6 +19,8 @@ export interface Problem {
 }
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+/** The router refuses longer path segments (414) before any route's schema sees them. */
+export const MAX_PATH_PARAMETER_LENGTH = 500;
 const PROBLEM_TYPE_BASE = 'https://consentry.dev/problems/';
 
 export const ProblemSchema = z
@@ -109,7 +112,9 @@ function fastifyProblem(error: FastifyError): Problem | null {
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return problem(400, 'BAD_REQUEST', 'Content-Length does not match the body');
     case 'FST_ERR_BAD_URL':
-      return problem(400, 'BAD_REQUEST', 'The URL is malformed');
+      return problem(400, 'BAD_REQUEST', 'The URL is malformed: a path segment does not percent-decode');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return problem(414, 'URI_TOO_LONG', `A path segment is longer than ${MAX_PATH_PARAMETER_LENGTH} characters`);
     default:
       break;
   }
@@ -132,6 +137,26 @@ function isFastifyError(error: unknown): error is FastifyError {
   return error instanceof Error && typeof Reflect.get(error, 'code') === 'string';
 }
 
+/**
+ * Fastify validates a request's parts one after the other and stops at the first that fails
+ * (params, then body, then querystring). The other parts are checked here against the route's
+ * own schemas, so one answer names every bad field of the request.
+ */
+function otherPartsIssues(request: FastifyRequest, failedPart: string | undefined): FieldIssue[] {
+  const schema = request.routeOptions.schema;
+  if (!schema) return [];
+  const parts: [string, unknown, unknown][] = [
+    ['params', schema.params, request.params],
+    ['body', schema.body, request.body],
+    ['querystring', schema.querystring, request.query],
+  ];
+  return parts.flatMap(([part, partSchema, value]): FieldIssue[] => {
+    if (part === failedPart || !(partSchema instanceof z.ZodType)) return [];
+    const parsed = partSchema.safeParse(value);
+    return parsed.success ? [] : zodIssuesToFieldIssues(parsed.error).map((issue) => ({ path: issue.path || part, message: issue.message }));
+  });
+}
+
 /** Maps every failure of a request to problem+json; unexpected ones are logged with their stack. */
 export function toProblem(error: unknown, request: FastifyRequest): Problem {
   if (isConsentryError(error)) {
@@ -141,6 +166,10 @@ export function toProblem(error: unknown, request: FastifyRequest): Problem {
   }
   if (hasZodFastifySchemaValidationErrors(error) || isFastifyError(error)) {
     const mapped = fastifyProblem(error);
+    if (mapped && mapped.code === 'VALIDATION_FAILED') {
+      const issues = [...mapped.errors, ...otherPartsIssues(request, error.validationContext)];
+      return problem(422, 'VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+    }
     if (mapped) return mapped;
   }
   if (error instanceof Error && isResponseSerializationError(error)) {

@@ -238,6 +238,17 @@ describe('consents', () => {
     expectProblem(conflict, 409, 'CONFLICT');
   });
 
+  it('names every bad field of the request, in the path and in the body alike', async () => {
+    const id = await createContact(acme);
+    const res = await t.as(acme, {
+      method: 'PUT',
+      url: `/v1/contacts/${id}/consents/marketing/fax`,
+      payload: { status: 'maybe', legalBasis: 'X', occurredAt: 'yesterday', extra: 1 },
+    });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res).sort()).toEqual(['channel', 'extra', 'legalBasis', 'occurredAt', 'status']);
+  });
+
   it('records source zapier when the Zapier app says so', async () => {
     const id = await createContact(acme);
     const res = await optIn(acme, id, 'sms', { 'x-consentry-source': 'zapier' });
@@ -326,6 +337,8 @@ describe('POST /v1/consents/bulk', () => {
       [3, false],
     ]);
     expect(results[2].error).toMatchObject({ code: 'LEGAL_BASIS_REQUIRED' });
+    const unknownKey = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows: [{ contactId: id, purpose: 'marketing', channel: 'sms', status: 'opted_out', zzz: 1 }] } });
+    expect(unknownKey.json().results[0].error.issues).toEqual([{ path: 'zzz', message: 'is not a known field' }]);
     const third = await t.as(acme, { method: 'GET', url: '/v1/contacts?email=third@example.com' });
     expect(third.json().data).toEqual([]);
     const history = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history` });
@@ -503,6 +516,8 @@ describe('settings', () => {
   it.each([
     [{ privacyPolicyUrl: 'ftp://example.com' }, 422, 'VALIDATION_FAILED', 'privacyPolicyUrl'],
     [{ defaultCountry: 'spain' }, 422, 'VALIDATION_FAILED', 'defaultCountry'],
+    [{ defaultCountry: 'XX' }, 422, 'VALIDATION_FAILED', 'defaultCountry'],
+    [{ keywords: { xx: { opt_out: ['QUIT'] } } }, 422, 'VALIDATION_FAILED', 'keywords.xx'],
     [{ defaultLanguage: 'tlh' }, 422, 'VALIDATION_FAILED', 'defaultLanguage'],
     [{ theme: 'dark' }, 422, 'VALIDATION_FAILED', 'theme'],
     [{ triggers: [{ trigger: 'manual', template: 'nope' }] }, 422, 'UNKNOWN_TEMPLATE', 'triggers'],

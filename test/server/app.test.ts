@@ -34,6 +34,45 @@ describe("Fastify's own errors are problem+json", () => {
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   });
 
+  it('a path segment that does not percent-decode → 400, an overlong one → 414, a long id within the limit → the route answers', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    expectProblem(await t.as(acme, { method: 'GET', url: '/v1/contacts/%E0%A4%A' }), 400, 'BAD_REQUEST');
+    expectProblem(await t.as(acme, { method: 'GET', url: `/v1/contacts/${'c'.repeat(501)}` }), 414, 'URI_TOO_LONG');
+    // 101 to 500 characters reach the route: its key check first, then its schema names the field.
+    expectProblem(await t.app.inject({ method: 'GET', url: `/v1/contacts/${'c'.repeat(150)}` }), 401, 'UNAUTHORIZED');
+    expectProblem(await t.as(acme, { method: 'GET', url: `/v1/contacts/${'c'.repeat(150)}` }), 404, 'NOT_FOUND');
+    const tooLong = await t.as(acme, { method: 'GET', url: `/v1/contacts/${'c'.repeat(300)}` });
+    expectProblem(tooLong, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(tooLong)).toEqual(['id']);
+  });
+
+  it.each([
+    ['GET', '/v1/me?x=1', 'x'],
+    ['GET', '/v1/hooks?zz=1', 'zz'],
+    ['GET', '/v1/settings?debug=true', 'debug'],
+    ['GET', '/v1/settings/outbound-webhook/deliveries?zz=1', 'zz'],
+  ] as const)('%s %s → 422 naming the parameter the route does not take', async (method, url, field) => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    const res = await t.as(acme, { method, url });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toEqual([field]);
+  });
+
+  it('a POST that takes no body accepts none or {}, and refuses anything else naming it', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    expect((await t.as(acme, { method: 'POST', url: '/v1/ledger/verify' })).statusCode).toBe(200);
+    expect((await t.as(acme, { method: 'POST', url: '/v1/ledger/verify', payload: {} })).statusCode).toBe(200);
+    const extra = await t.as(acme, { method: 'POST', url: '/v1/ledger/verify', payload: { x: 1 } });
+    expectProblem(extra, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(extra)).toEqual(['x']);
+    const list = await t.as(acme, { method: 'POST', url: '/v1/ledger/verify', payload: [1, 2] });
+    expectProblem(list, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(list)).toEqual(['body']);
+  });
+
   it('unknown route → 404', async () => {
     const t = await open();
     const res = await t.app.inject({ method: 'GET', url: '/v2/everything?email=ana.test@example.com' });

@@ -28,10 +28,12 @@ const DeliveryJsonSchema = z.object({
   deliveredAt: z.string().nullable(),
 });
 
-const DeliveriesQuerySchema = z.object({
-  status: DeliveryStatusSchema.optional(),
-  limit: limitQuery(500, 50),
-});
+const DeliveriesQuerySchema = z
+  .object({
+    status: DeliveryStatusSchema.optional(),
+    limit: limitQuery(500, 50),
+  })
+  .strict();
 
 /**
  * REST hooks (Zapier's subscribe/unsubscribe contract, DESIGN §6): `POST` subscribes a target
