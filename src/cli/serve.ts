@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
+import { waitingTriggers } from '../core/workflow/templates.js';
 import { createSqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
@@ -61,6 +62,16 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
   }
   writeLine(io.stdout, `Consentry listening on ${server.url} (database ${config.DATABASE_PATH})`);
   writeLine(io.stdout, `API docs: ${baseUrl}/docs  OpenAPI: ${baseUrl}/openapi.json`);
+  for (const workspace of await server.engine.listWorkspaces()) {
+    for (const waiting of waitingTriggers(workspace.settings)) {
+      writeLine(
+        io.stdout,
+        `Workspace "${workspace.name}": ${waiting.template} (on ${waiting.trigger}) starts only once ${waiting.missing.join(', ')} is set; ` +
+          `until then no consent is asked. Set it: curl -X PATCH ${baseUrl}/v1/settings -H "Authorization: Bearer <key>" ` +
+          `-H "Content-Type: application/json" -d '{"privacyPolicyUrl":"https://example.com/privacy"}'`,
+      );
+    }
+  }
   writeLine(io.stdout, `Ready in ${Math.round(performance.now())} ms`);
 
   const signal = await stopping;

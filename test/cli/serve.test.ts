@@ -166,6 +166,7 @@ describe('consentry serve', () => {
     expect(key).not.toBe('');
     expect(printed).toContain(`http://127.0.0.1:${first.port}/docs`);
     expect(printed).toContain(`http://127.0.0.1:${first.port}/openapi.json`);
+    expect(printed).toContain('Workspace "Default workspace": request-consent-privacy (on conversation_opened) starts only once privacyPolicyUrl is set');
 
     const base = `http://127.0.0.1:${first.port}`;
     const stop = await fetch(`${base}/v1/messages`, {
@@ -204,5 +205,27 @@ describe('consentry serve', () => {
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
     expect(second.output()).not.toContain('API key:');
+    expect(second.output()).toContain('starts only once privacyPolicyUrl is set');
+  }, 60_000);
+
+  it('says nothing about the consent workflow once the privacy policy URL is set', async () => {
+    const db = join(dir, 'configured.db');
+    const first = await serve(db);
+    await first.waitFor('Ready in');
+    const key = /API key: (csk_[A-Za-z0-9_-]+)/.exec(first.output())?.[1] ?? '';
+    const patched = await fetch(`http://127.0.0.1:${first.port}/v1/settings`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ privacyPolicyUrl: 'https://example.com/privacy' }),
+    });
+    expect(patched.status).toBe(200);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    const second = await serve(db);
+    await second.waitFor('Ready in');
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(second.output()).toContain('Consentry listening');
+    expect(second.output()).not.toContain('privacyPolicyUrl');
   }, 60_000);
 });

@@ -3,7 +3,9 @@
  * template fails at start-up rather than in a conversation.
  */
 import { ConsentryError } from '../errors.js';
+import type { WorkflowTrigger, WorkspaceSettings } from '../settings.js';
 import { parseWorkflowDefinition, type WorkflowDefinition } from './schema.js';
+import { missingWorkspaceSettings } from './transition.js';
 import requestConsentPrivacy from './templates/request-consent-privacy.json' with { type: 'json' };
 import welcomeRequestEmail from './templates/welcome-request-email.json' with { type: 'json' };
 import welcomeRequestPhone from './templates/welcome-request-phone.json' with { type: 'json' };
@@ -37,4 +39,24 @@ export function getTemplate(id: string): WorkflowDefinition {
     throw new ConsentryError('UNKNOWN_TEMPLATE', message, [{ path: 'template', message }]);
   }
   return template;
+}
+
+/** An enabled trigger whose workflow cannot start until the workspace has a setting its texts need. */
+export interface WaitingTrigger {
+  trigger: WorkflowTrigger;
+  template: string;
+  missing: 'privacyPolicyUrl'[];
+}
+
+/**
+ * The workspace's enabled triggers that start nothing yet: a triggered run without its settings
+ * is skipped (a consent question without the privacy policy link would be worthless), which a
+ * workspace should hear about before its first conversation rather than find out from silence.
+ */
+export function waitingTriggers(settings: Pick<WorkspaceSettings, 'triggers' | 'privacyPolicyUrl' | 'defaultCountry'>): WaitingTrigger[] {
+  return settings.triggers.flatMap((binding): WaitingTrigger[] => {
+    if (!binding.enabled) return [];
+    const missing = missingWorkspaceSettings(getTemplate(binding.template), settings);
+    return missing.length > 0 ? [{ trigger: binding.trigger, template: binding.template, missing }] : [];
+  });
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ConsentryError } from '../../../src/core/errors.js';
 import * as workflow from '../../../src/core/workflow/index.js';
 import { parseWorkflowDefinition, type WorkflowDefinition, type WorkflowStep } from '../../../src/core/workflow/schema.js';
-import { TEMPLATE_IDS, TEMPLATES, getTemplate } from '../../../src/core/workflow/templates.js';
+import { TEMPLATE_IDS, TEMPLATES, getTemplate, waitingTriggers } from '../../../src/core/workflow/templates.js';
+import { defaultSettings } from '../../../src/core/settings.js';
 
 function step<T extends WorkflowStep['type']>(def: WorkflowDefinition, id: string, type: T): Extract<WorkflowStep, { type: T }> {
   const found = def.steps.find((s): s is Extract<WorkflowStep, { type: T }> => s.id === id && s.type === type);
@@ -105,4 +106,18 @@ describe('welcome templates never close the conversation', () => {
       expect(def.steps.filter((s) => s.type === 'end').map((s) => (s.type === 'end' ? s.outcome : null))).toEqual(['done']);
     });
   }
+});
+
+describe('waitingTriggers', () => {
+  const defaults = defaultSettings();
+
+  it('names an enabled trigger whose workflow needs a setting the workspace lacks', () => {
+    expect(waitingTriggers(defaults)).toEqual([{ trigger: 'conversation_opened', template: 'request-consent-privacy', missing: ['privacyPolicyUrl'] }]);
+  });
+
+  it('is empty once the setting is there, for disabled triggers and for workflows that need nothing', () => {
+    expect(waitingTriggers({ ...defaults, privacyPolicyUrl: 'https://example.com/privacy' })).toEqual([]);
+    expect(waitingTriggers({ ...defaults, triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: false }] })).toEqual([]);
+    expect(waitingTriggers({ ...defaults, triggers: [{ trigger: 'tag_added', template: 'welcome-request-email', match: 'VIP', enabled: true }] })).toEqual([]);
+  });
 });
