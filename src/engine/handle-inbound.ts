@@ -39,6 +39,7 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
   const { tx, workspaceId } = uow;
   const seen = await tx.getProcessedMessage(workspaceId, message.channel, message.messageId);
   if (seen) return replayAnswer(uow, seen.response);
+  uow.inboundMessageId = message.messageId;
 
   const contact = await resolveContact(uow, message);
   const keyword = message.text !== undefined ? classifyKeyword(message.text, uow.workspace.settings.keywords) : null;

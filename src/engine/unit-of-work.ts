@@ -64,6 +64,11 @@ export class UnitOfWork {
   /** Key: contact id; the contact's materialised states as this transaction last wrote or read them. */
   private readonly consentStates = new Map<string, ConsentState[]>();
   private ledgerHead: LedgerHead | null | undefined;
+  /**
+   * The channel message this transaction handles, if it handles one: every reply it sends answers
+   * that message, including the first question of a workflow the message's new conversation started.
+   */
+  inboundMessageId: string | null = null;
 
   constructor(
     readonly tx: StoreTx,
@@ -279,7 +284,7 @@ export class UnitOfWork {
           to: addressOn(contact, channel),
           text,
           ...(reply.options ? { options: reply.options } : {}),
-          inReplyTo,
+          inReplyTo: inReplyTo ?? this.inboundMessageId,
         },
         contact.id,
       );

@@ -199,11 +199,12 @@ function releaseConnectionsWhenClosing(app: FastifyInstance): void {
  * Fastify refuses an empty body sent as application/json (FST_ERR_CTP_EMPTY_JSON_BODY), but
  * clients commonly send that header on a DELETE or a body-less POST; an empty body is no body.
  * Everything else goes to Fastify's own parser, which guards against prototype poisoning.
+ * `application/merge-patch+json` (RFC 7396 §4), the media type of the PATCH bodies, is JSON too.
  */
 function acceptEmptyJsonBodies(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') {
       done(null, undefined);

@@ -118,6 +118,20 @@ describe('handleInbound', () => {
     expect(message?.data).toMatchObject({ to: '+34600000001', text: result.replies[0]?.text, inReplyTo: 'm1' });
   });
 
+  it('the workflow a message starts by opening a conversation answers that message; a time-out answers none', async () => {
+    await ws.updateSettings({ outboundWebhookUrl: 'https://example.com/outbound', triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }] });
+    const result = await ws.handleInbound(msg('m1', 'hello'));
+    expect(result.replies.length).toBeGreaterThan(0);
+    const opened = (await engine.readEventsAfter(0, 100)).filter((e) => e.type === 'message.outbound');
+    expect(opened.map((e) => e.data)).toEqual(result.replies.map((reply) => expect.objectContaining({ text: reply.text, inReplyTo: 'm1' })));
+    const last = opened.at(-1)?.position ?? 0;
+    const fired = await engine.runDueTimers(clock.advance(5 * 60_000));
+    expect(fired).toHaveLength(1);
+    const reasked = (await engine.readEventsAfter(last, 100)).filter((e) => e.type === 'message.outbound');
+    expect(reasked.length).toBeGreaterThan(0);
+    expect(reasked.map((e) => e.data)).toEqual(reasked.map(() => expect.objectContaining({ inReplyTo: null })));
+  });
+
   it('refuses a malformed message naming the field', async () => {
     const error = await rejects(ws.handleInbound({ channel: 'fax' as never, messageId: '', from: { id: 'x' }, text: 'hi' }), 'VALIDATION_FAILED');
     expect(error.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['channel', 'messageId']));

@@ -513,6 +513,17 @@ describe('settings', () => {
     expect((await t.as(globex, { method: 'GET', url: '/v1/settings' })).json().privacyPolicyUrl).toBeNull();
   });
 
+  it('takes a patch sent as application/merge-patch+json (RFC 7396)', async () => {
+    const res = await t.as(acme, {
+      method: 'PATCH',
+      url: '/v1/settings',
+      headers: { 'content-type': 'application/merge-patch+json' },
+      payload: JSON.stringify({ defaultCountry: 'PT' }),
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().defaultCountry).toBe('PT');
+  });
+
   it.each([
     [{ privacyPolicyUrl: 'ftp://example.com' }, 422, 'VALIDATION_FAILED', 'privacyPolicyUrl'],
     [{ defaultCountry: 'spain' }, 422, 'VALIDATION_FAILED', 'defaultCountry'],
