@@ -1,10 +1,9 @@
-import type { Channel, ConsentRecord, ConsentState, MessagingChannel, Purpose } from './core/consent.js';
+import type { Channel, ConsentRecord, MessagingChannel, Purpose } from './core/consent.js';
 import { ChannelSchema, PurposeSchema } from './core/consent.js';
 import type { Contact } from './core/contact.js';
 import { ConsentryError } from './core/errors.js';
 import type { EventType } from './core/events.js';
 import { validateWorkspaceKeywords } from './core/keywords.js';
-import { foldLedger, verifyLedger as verifyChain, type LedgerVerification } from './core/ledger.js';
 import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
 import { mergePatch, WorkspaceSettingsSchema } from './core/settings.js';
 import { getTemplate } from './core/workflow/index.js';
@@ -30,7 +29,8 @@ import {
 } from './engine/inputs.js';
 import { abandonWorkflowRun, advanceRun, startWorkflowRun } from './engine/runs.js';
 import { findContactByHubspotId, linkHubspotContacts, reportSyncFailure, type HubspotLink, type SyncFailure } from './engine/integrations.js';
-import { LedgerHeadSchema, ledgerHeadKey, UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
+import { verifyContactLedger, verifyWorkspaceLedger, type ContactLedgerReport, type LedgerReport } from './engine/ledger-checks.js';
+import { UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
 import type { Actor } from './core/consent.js';
 import { z } from 'zod';
 
@@ -60,14 +60,7 @@ export interface TimerFiring {
   error: string | null;
 }
 
-export interface LedgerReport {
-  workspaceId: string;
-  ok: boolean;
-  records: number;
-  chain: LedgerVerification;
-  /** Materialised rows that differ from the fold of the ledger (should always be empty). */
-  stateMismatches: { contactId: string; purpose: string; channel: string }[];
-}
+export type { ContactLedgerReport, LedgerReport } from './engine/ledger-checks.js';
 
 export interface PermissionVerdict {
   allowed: boolean;
@@ -99,6 +92,8 @@ export interface WorkspaceEngine {
   startWorkflow(templateId: string, contactId: string, channel: MessagingChannel): Promise<WorkflowStartResult>;
   getRun(runId: string): Promise<WorkflowRunRow>;
   verifyLedger(): Promise<LedgerReport>;
+  /** One contact's records re-hashed, each linked to the record before it in the chain, and its statuses against their fold. */
+  verifyContactLedger(contactId: string): Promise<ContactLedgerReport>;
   eraseContact(contactId: string): Promise<ContactErasure>;
   listEvents(query?: { types?: readonly EventType[]; beforeId?: string; limit?: number; contactId?: string }): Promise<StoredEvent[]>;
   /** Stores the HubSpot record ids the connector matched or created (null: unlinked); returns how many changed. */
@@ -230,14 +225,11 @@ export function createEngine(options: EngineOptions): Engine {
           if (!found) throw new ConsentryError('NOT_FOUND', `Workflow run ${runId} not found`);
           return found;
         }),
-      verifyLedger: () =>
+      verifyLedger: () => run((uow) => verifyWorkspaceLedger(uow)),
+      verifyContactLedger: (contactId) =>
         run(async (uow) => {
-          const records = await uow.tx.listConsentRecords(workspaceId, {});
-          const head = await uow.tx.getMeta(ledgerHeadKey(workspaceId));
-          const expectedHead = LedgerHeadSchema.safeParse(head);
-          const chain = verifyChain(records, expectedHead.success ? expectedHead.data : undefined);
-          const stateMismatches = compareStates(foldLedger(records), await uow.tx.listAllConsentStates(workspaceId));
-          return { workspaceId, ok: chain.ok && stateMismatches.length === 0, records: records.length, chain, stateMismatches };
+          await uow.requireContact(contactId);
+          return verifyContactLedger(uow, contactId);
         }),
       eraseContact: (contactId) => run((uow) => eraseContact(uow, contactId)),
       linkHubspotContacts: (links) => run((uow) => linkHubspotContacts(uow, links)),
@@ -329,17 +321,3 @@ function mergeSettings(current: WorkspaceSettings, patch: unknown): WorkspaceSet
   return parseSettings(mergePatch(current, patchObject));
 }
 
-function compareStates(folded: readonly ConsentState[], stored: readonly ConsentState[]): LedgerReport['stateMismatches'] {
-  const key = (s: ConsentState) => `${s.contactId}|${s.purpose}|${s.channel}`;
-  const storedByKey = new Map(stored.map((s) => [key(s), s]));
-  const mismatches: LedgerReport['stateMismatches'] = [];
-  for (const expected of folded) {
-    const actual = storedByKey.get(key(expected));
-    storedByKey.delete(key(expected));
-    if (!actual || actual.recordId !== expected.recordId || actual.status !== expected.status) {
-      mismatches.push({ contactId: expected.contactId, purpose: expected.purpose, channel: expected.channel });
-    }
-  }
-  for (const extra of storedByKey.values()) mismatches.push({ contactId: extra.contactId, purpose: extra.purpose, channel: extra.channel });
-  return mismatches;
-}

@@ -1,5 +1,5 @@
 export { createEngine } from './engine.js';
-export type { Engine, EngineOptions, LedgerReport, PermissionVerdict, TimerFiring, WorkflowStartResult, WorkspaceEngine } from './engine.js';
+export type { Engine, EngineOptions, ContactLedgerReport, LedgerReport, PermissionVerdict, TimerFiring, WorkflowStartResult, WorkspaceEngine } from './engine.js';
 export type { InboundResult } from './engine/handle-inbound.js';
 export type { BulkRowResult, ConsentOverview } from './engine/consents.js';
 export type { RecordedConsent, Reply, ReplyOption } from './engine/unit-of-work.js';

@@ -326,6 +326,55 @@ const HASHED_FIELDS_SORTED: readonly string[] = [...HASHED_FIELDS].sort();
 const HASHED_FIELD_PREFIXES: readonly string[] = HASHED_FIELDS_SORTED.map(memberPrefix);
 
 /**
+ * What is wrong with one record given what the chain expects at its place, or null. Every check
+ * but the sequence and the link needs the record alone; those two take the expectation.
+ */
+function recordFault(record: ConsentRecord, position: number, expected: { seq: number; prevHash: string | undefined; workspaceId: string | undefined }): LedgerFault | null {
+  const at = { seq: expected.seq, id: record.id, position };
+  if (record.workspaceId !== expected.workspaceId) {
+    return { ...at, reason: 'workspace_mismatch', message: `record ${record.id} belongs to workspace ${record.workspaceId}, not ${String(expected.workspaceId)}` };
+  }
+  if (record.seq !== expected.seq) {
+    return { ...at, reason: 'sequence_gap', message: `record ${record.id} has seq ${record.seq} where seq ${expected.seq} was expected` };
+  }
+  if (expected.prevHash === undefined) {
+    return { ...at, reason: 'truncated', message: `the record before ${record.id} (seq ${record.seq - 1}) is missing from the chain` };
+  }
+  if (record.prevHash !== expected.prevHash) {
+    return { ...at, reason: 'prev_hash_mismatch', message: `record ${record.id} does not link to the hash of the record before it` };
+  }
+  if (!isRedacted(record.evidence) && digestEvidence(record.evidence) !== record.evidenceDigest) {
+    return { ...at, reason: 'evidence_mismatch', message: `the evidence of record ${record.id} does not match its evidenceDigest` };
+  }
+  if (computeRecordHash(record) !== record.hash) {
+    return { ...at, reason: 'hash_mismatch', message: `record ${record.id} does not match its hash` };
+  }
+  return null;
+}
+
+export type LedgerExcerptVerification = { ok: true; count: number } | { ok: false; count: number; firstBad: LedgerFault };
+
+/**
+ * Checks some records of one workspace's chain (one contact's, say) without reading the rest:
+ * each must match its hash and evidence digest and link to the hash of the record just before it
+ * in the chain. `hashBySeq` holds those hashes (the records' own included). The whole chain,
+ * with its head, is only proved by `verifyLedger`.
+ */
+export function verifyLedgerExcerpt(records: readonly ConsentRecord[], hashBySeq: ReadonlyMap<number, string>): LedgerExcerptVerification {
+  const count = records.length;
+  const workspaceId = records[0]?.workspaceId;
+  let previousSeq = 0;
+  for (const [position, record] of records.entries()) {
+    const seq = Math.max(record.seq, previousSeq + 1);
+    const prevHash = seq === 1 ? GENESIS_HASH : hashBySeq.get(seq - 1);
+    const fault = recordFault(record, position, { seq, prevHash, workspaceId });
+    if (fault) return { ok: false, count, firstBad: fault };
+    previousSeq = seq;
+  }
+  return { ok: true, count };
+}
+
+/**
  * Checks one workspace's chain, given in stored order, and names the first bad record.
  * A chain only proves what it contains: records removed from its end, or a chain rewritten
  * wholesale, leave a shorter or different chain that is consistent in itself. Stores therefore
@@ -339,23 +388,8 @@ export function verifyLedger(records: readonly ConsentRecord[], expectedHead?: L
   let previousHash = GENESIS_HASH;
 
   for (const [position, record] of records.entries()) {
-    const seq = position + 1;
-    const at = { seq, id: record.id, position };
-    if (record.workspaceId !== workspaceId) {
-      return fail({ ...at, reason: 'workspace_mismatch', message: `record ${record.id} belongs to workspace ${record.workspaceId}, not ${String(workspaceId)}` });
-    }
-    if (record.seq !== seq) {
-      return fail({ ...at, reason: 'sequence_gap', message: `record ${record.id} has seq ${record.seq} where seq ${seq} was expected` });
-    }
-    if (record.prevHash !== previousHash) {
-      return fail({ ...at, reason: 'prev_hash_mismatch', message: `record ${record.id} does not link to the hash of the record before it` });
-    }
-    if (!isRedacted(record.evidence) && digestEvidence(record.evidence) !== record.evidenceDigest) {
-      return fail({ ...at, reason: 'evidence_mismatch', message: `the evidence of record ${record.id} does not match its evidenceDigest` });
-    }
-    if (computeRecordHash(record) !== record.hash) {
-      return fail({ ...at, reason: 'hash_mismatch', message: `record ${record.id} does not match its hash` });
-    }
+    const fault = recordFault(record, position, { seq: position + 1, prevHash: previousHash, workspaceId });
+    if (fault) return fail(fault);
     previousHash = record.hash;
   }
 

@@ -16,6 +16,7 @@ import {
   redactedEvidence,
   validateDecision,
   verifyLedger,
+  verifyLedgerExcerpt,
   zodIssuesToFieldIssues,
 } from '../../src/core/ledger.js';
 
@@ -171,7 +172,7 @@ describe('validateDecision', () => {
       validateDecision({ ...decision(), purpose: 'Marketing!', channel: 'fax', actor: { kind: 'user', id: '' }, evidence: { colour: 'red' } }),
     );
     expect(error.code).toBe('VALIDATION_FAILED');
-    expect(error.issues.map((issue) => issue.path).sort()).toEqual(['actor.id', 'channel', 'evidence', 'purpose']);
+    expect(error.issues.map((issue) => issue.path).sort()).toEqual(['actor.id', 'channel', 'evidence.colour', 'purpose']);
     expect(error.message).toContain('purpose');
     expect(caught(() => validateDecision('opt me in')).issues).toHaveLength(1);
     expect(caught(() => validateDecision(decision({ occurredAt: 'yesterday' }))).issues[0]?.path).toBe('occurredAt');
@@ -488,5 +489,41 @@ describe('effectiveStatus and canMessage', () => {
     expect(canMessage({ states, erased: false }, 'email', 'marketing')).toEqual({ allowed: false, reason: 'not_specified' });
     expect(canMessage({ states, erased: false }, 'whatsapp', 'privacy')).toEqual({ allowed: false, reason: 'not_specified' });
     expect(canMessage({ states, erased: true }, 'whatsapp', 'marketing')).toEqual({ allowed: false, reason: 'contact_erased' });
+  });
+});
+
+describe('verifyLedgerExcerpt', () => {
+  /** Ana's records of the five-record chain (seq 1, 2, 3, 5) and the hashes before each: Bob's record at seq 4. */
+  function anaExcerpt(chain: readonly ConsentRecord[]): { records: ConsentRecord[]; hashBySeq: Map<number, string> } {
+    const records = chain.filter((record) => record.contactId === 'ct_ana');
+    const hashBySeq = new Map(records.map((record) => [record.seq, record.hash]));
+    hashBySeq.set(4, nth(chain, 3).hash);
+    return { records, hashBySeq };
+  }
+
+  it("accepts a contact's records linked to the chain around them", () => {
+    const { records, hashBySeq } = anaExcerpt(fiveRecordChain());
+    expect(verifyLedgerExcerpt(records, hashBySeq)).toEqual({ ok: true, count: 4 });
+    expect(verifyLedgerExcerpt([], new Map())).toEqual({ ok: true, count: 0 });
+  });
+
+  it('names an edited record, an edited evidence and a broken link to the record before it', () => {
+    const chain = fiveRecordChain();
+    const { records, hashBySeq } = anaExcerpt(chain);
+    const edited = replaceAt(records, 1, { ...nth(records, 1), status: 'opted_in' });
+    expect(verifyLedgerExcerpt(edited, hashBySeq)).toMatchObject({ ok: false, firstBad: { seq: 2, position: 1, reason: 'hash_mismatch' } });
+    const evidence = replaceAt(records, 0, { ...nth(records, 0), evidence: { rawText: 'something else' } });
+    expect(verifyLedgerExcerpt(evidence, hashBySeq)).toMatchObject({ ok: false, firstBad: { seq: 1, reason: 'evidence_mismatch' } });
+    const otherBob = new Map(hashBySeq).set(4, 'f'.repeat(64));
+    expect(verifyLedgerExcerpt(records, otherBob)).toMatchObject({ ok: false, firstBad: { seq: 5, id: nth(records, 3).id, reason: 'prev_hash_mismatch' } });
+  });
+
+  it('names a record whose predecessor is missing and records out of order', () => {
+    const { records, hashBySeq } = anaExcerpt(fiveRecordChain());
+    const withoutBob = new Map(hashBySeq);
+    withoutBob.delete(4);
+    expect(verifyLedgerExcerpt(records, withoutBob)).toMatchObject({ ok: false, firstBad: { seq: 5, reason: 'truncated' } });
+    const swapped = [nth(records, 1), nth(records, 0), nth(records, 2), nth(records, 3)];
+    expect(verifyLedgerExcerpt(swapped, hashBySeq)).toMatchObject({ ok: false, firstBad: { position: 1, reason: 'sequence_gap' } });
   });
 });

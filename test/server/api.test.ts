@@ -385,7 +385,7 @@ describe('GET /v1/contacts/{id}/proof', () => {
     const receipt = res.json();
     expect(receipt.workspace).toEqual({ id: acme.workspaceId, name: 'Acme' });
     expect(receipt.contact).toMatchObject({ id, name: 'Ana Test', phone: '+34600000001', erasedAt: null });
-    expect(receipt.verification).toMatchObject({ ok: true, records: 3, chain: { ok: true, count: 3 } });
+    expect(receipt.verification).toEqual({ contactId: id, ok: true, records: 3, chain: { ok: true, count: 3 }, stateMismatches: [] });
     const whatsapp = receipt.consents.find((c: { channel: string }) => c.channel === 'whatsapp');
     expect(whatsapp.status).toBe('opted_out');
     expect(whatsapp.history.map((e: { status: string }) => e.status)).toEqual(['opted_in', 'opted_out']);
@@ -394,6 +394,19 @@ describe('GET /v1/contacts/{id}/proof', () => {
     expect(whatsapp.current.prevHash).toBe(whatsapp.history[0].hash);
     const email = receipt.consents.find((c: { channel: string }) => c.channel === 'email');
     expect(email.current).toMatchObject({ source: 'api', explanation: 'Ticked the box on the signup form', occurredAt: expect.any(String), recordedAt: expect.any(String) });
+  });
+
+  it("verifies only the contact's own records, linked to the records of others between them", async () => {
+    const ana = await createContact(acme);
+    const bob = await createContact(acme, { name: 'Bob Test', email: 'bob.test@example.com' });
+    await optIn(acme, ana, 'email');
+    await optIn(acme, bob, 'email');
+    await optIn(acme, ana, 'sms');
+    const receipt = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${ana}/proof` })).json();
+    expect(receipt.verification).toEqual({ contactId: ana, ok: true, records: 2, chain: { ok: true, count: 2 }, stateMismatches: [] });
+    const sms = receipt.consents.find((c: { channel: string }) => c.channel === 'sms');
+    const bobRecord = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${bob}/consents/history` })).json().data[0];
+    expect(sms.current).toMatchObject({ seq: 3, prevHash: bobRecord.hash });
   });
 
   it('leaves personal data out once the contact is erased', async () => {

@@ -2,10 +2,13 @@ import { z } from 'zod';
 import type { ConsentRecord } from '../../core/consent.js';
 import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LEGAL_BASIS_LABELS, LegalBasisSchema } from '../../core/consent.js';
 import { foldLedger } from '../../core/ledger.js';
-import type { LedgerReport } from '../../engine.js';
+import type { LedgerFault } from '../../core/ledger.js';
+import type { ContactLedgerReport, LedgerReport } from '../../engine.js';
 import { authOf } from '../auth.js';
 import { IdParamsSchema } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
+
+const LedgerFaultJsonSchema = z.object({ seq: z.number().int(), id: z.string().nullable(), position: z.number().int(), reason: z.string(), message: z.string() });
 
 const LedgerReportJsonSchema = z.object({
   workspaceId: z.string(),
@@ -16,11 +19,30 @@ const LedgerReportJsonSchema = z.object({
     z.object({
       ok: z.literal(false),
       count: z.number().int(),
-      firstBad: z.object({ seq: z.number().int(), id: z.string().nullable(), position: z.number().int(), reason: z.string(), message: z.string() }),
+      firstBad: LedgerFaultJsonSchema,
     }),
   ]),
   stateMismatches: z.array(z.object({ contactId: z.string(), purpose: z.string(), channel: z.string() })),
 });
+
+const ContactVerificationJsonSchema = z.object({
+  contactId: z.string(),
+  ok: z.boolean(),
+  records: z.number().int(),
+  chain: z.union([
+    z.object({ ok: z.literal(true), count: z.number().int() }),
+    z.object({ ok: z.literal(false), count: z.number().int(), firstBad: LedgerFaultJsonSchema }),
+  ]),
+  stateMismatches: z.array(z.object({ contactId: z.string(), purpose: z.string(), channel: z.string() })),
+});
+
+function faultJson(fault: LedgerFault): z.infer<typeof LedgerFaultJsonSchema> {
+  return { seq: fault.seq, id: fault.id, position: fault.position, reason: fault.reason, message: fault.message };
+}
+
+function mismatchesJson(report: LedgerReport | ContactLedgerReport): z.infer<typeof LedgerReportJsonSchema>['stateMismatches'] {
+  return report.stateMismatches.map((m) => ({ contactId: m.contactId, purpose: m.purpose, channel: m.channel }));
+}
 
 function ledgerReportJson(report: LedgerReport): z.infer<typeof LedgerReportJsonSchema> {
   return {
@@ -29,18 +51,18 @@ function ledgerReportJson(report: LedgerReport): z.infer<typeof LedgerReportJson
     records: report.records,
     chain: report.chain.ok
       ? { ok: true, count: report.chain.count, headHash: report.chain.headHash }
-      : {
-          ok: false,
-          count: report.chain.count,
-          firstBad: {
-            seq: report.chain.firstBad.seq,
-            id: report.chain.firstBad.id,
-            position: report.chain.firstBad.position,
-            reason: report.chain.firstBad.reason,
-            message: report.chain.firstBad.message,
-          },
-        },
-    stateMismatches: report.stateMismatches.map((m) => ({ contactId: m.contactId, purpose: m.purpose, channel: m.channel })),
+      : { ok: false, count: report.chain.count, firstBad: faultJson(report.chain.firstBad) },
+    stateMismatches: mismatchesJson(report),
+  };
+}
+
+function contactVerificationJson(report: ContactLedgerReport): z.infer<typeof ContactVerificationJsonSchema> {
+  return {
+    contactId: report.contactId,
+    ok: report.ok,
+    records: report.records,
+    chain: report.chain.ok ? { ok: true, count: report.chain.count } : { ok: false, count: report.chain.count, firstBad: faultJson(report.chain.firstBad) },
+    stateMismatches: mismatchesJson(report),
   };
 }
 
@@ -87,7 +109,9 @@ const ReceiptSchema = z.object({
       history: z.array(ReceiptEntrySchema).describe('Every record for this purpose and channel, in chain order'),
     }),
   ),
-  verification: LedgerReportJsonSchema.describe("The workspace chain re-hashed at the time of this receipt"),
+  verification: ContactVerificationJsonSchema.describe(
+    "This contact's records re-hashed at the time of this receipt, each linked to the record before it in the workspace chain, and its current statuses checked against them; POST /v1/ledger/verify checks the whole chain",
+  ),
 });
 
 function receiptEntry(record: ConsentRecord): ReceiptEntry {
@@ -130,7 +154,7 @@ export const ledgerRoutes: ApiRoutes = (v1, { clock }) => {
       const contact = await workspace.getContact(request.params.id);
       const history = await workspace.getHistory(contact.id);
       const owner = await workspace.get();
-      const verification = await workspace.verifyLedger();
+      const verification = await workspace.verifyContactLedger(contact.id);
       const byId = new Map(history.map((record) => [record.id, record]));
       // The current status is the fold of this very history, so the receipt agrees with itself
       // even if a decision lands between the reads.
@@ -145,7 +169,7 @@ export const ledgerRoutes: ApiRoutes = (v1, { clock }) => {
         workspace: { id: owner.id, name: owner.name },
         contact: { id: contact.id, name: contact.name, email: contact.email, phone: contact.phone, erasedAt: contact.erasedAt },
         consents,
-        verification: ledgerReportJson(verification),
+        verification: contactVerificationJson(verification),
       };
     },
   );
