@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { isConsentryError } from './core/errors.js';
 import { classifyCommand } from './cli/classify.js';
-import { withEngine, type DatabaseOptions } from './cli/database.js';
+import { databasePath, withEngine, withWorkspaces, type DatabaseOptions } from './cli/database.js';
 import { exportCommand } from './cli/export.js';
 import { importCsv, printImportSummary } from './cli/import.js';
 import { registerHubspotCommand } from './cli/hubspot.js';
@@ -13,17 +13,25 @@ import { CliFailure, processIo, writeLine } from './cli/io.js';
 import { registerServeCommand } from './cli/serve.js';
 import { simulateCommand } from './cli/simulate.js';
 import { registerSlackCommand } from './cli/slack.js';
+import type { WorkspaceEngine } from './engine.js';
+import { packageVersion } from './worker/version.js';
+
+const DB_HELP = 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)';
 
 function databaseOptions(command: Command): Command {
-  return command
-    .option('--db <path>', 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)')
-    .option('--workspace <id-or-name>', 'workspace to use (default: the first one)');
+  return command.option('--db <path>', DB_HELP).option('--workspace <id-or-name>', 'workspace to use (default: the first one)');
+}
+
+/** For the commands that read every workspace unless told otherwise. */
+function readOptions(command: Command): Command {
+  return command.option('--db <path>', DB_HELP).option('--workspace <id-or-name>', 'only this workspace (id, or name in any letter case)');
 }
 
 export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCode: 0 }): Command {
   const program = new Command()
     .name('consentry')
     .description('Consent and subscription engine: keywords, consent workflows, a provable consent ledger.')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
     .showHelpAfterError();
@@ -37,10 +45,10 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
   program
     .command('simulate')
     .description('Chat with a workflow in the terminal, or replay a JSON transcript with --script')
-    .requiredOption('--template <id>', 'workflow template (request-consent-privacy, welcome-request-email, welcome-request-phone)')
-    .option('--channel <channel>', 'channel to simulate', 'whatsapp')
+    .option('--template <id>', 'workflow template (request-consent-privacy, welcome-request-email, welcome-request-phone); a script names its own')
+    .option('--channel <channel>', 'channel to simulate (default whatsapp); a script names its own')
     .option('--script <file.json>', 'replay this transcript and print JSON lines')
-    .action((options: { template: string; channel: string; script?: string }) => simulateCommand(options, io));
+    .action((options: { template?: string; channel?: string; script?: string }) => simulateCommand(options, io));
 
   databaseOptions(
     program
@@ -54,29 +62,51 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
     if (summary.failed.length > 0) outcome.exitCode = 1;
   });
 
-  databaseOptions(
+  readOptions(
     program
       .command('export')
-      .description('Export the consent ledger')
+      .description('Export the consent ledger of every workspace (or of --workspace), in chain order')
       .option('--format <format>', 'csv or json', 'csv'),
   ).action((options: DatabaseOptions & { format: string }) =>
-    withEngine(options, io, (engine, workspace) => exportCommand(engine, workspace, options.format, io)),
+    withWorkspaces(options, io, { mustExist: true }, (engine, workspaces) => exportCommand(engine, workspaces, options.format, io)),
   );
 
-  databaseOptions(program.command('verify').description('Verify the hash chain of the consent ledger and the materialised statuses')).action(
-    async (options: DatabaseOptions) => {
-      const report = await withEngine(options, io, (_engine, workspace) => workspace.verifyLedger());
-      writeLine(io.stdout, JSON.stringify(report));
-      if (!report.ok) throw new CliFailure(report.chain.ok ? 'Materialised consent statuses differ from the ledger' : `Ledger tampered: ${report.chain.firstBad.message}`);
-    },
-  );
+  readOptions(
+    program.command('verify').description("Verify every workspace's hash chain (or --workspace's) and its materialised statuses; exit code 1 when one is broken"),
+  ).action(async (options: DatabaseOptions) => {
+    const broken = await withWorkspaces(options, io, { mustExist: true }, async (engine, workspaces) => {
+      if (workspaces.length === 0) throw new CliFailure(`No workspace in ${databasePath(options, io)}`);
+      const failures: string[] = [];
+      for (const { id, name } of workspaces) {
+        const report = await engine.workspace(id).verifyLedger();
+        writeLine(io.stdout, JSON.stringify({ workspace: name, ...report }));
+        if (!report.ok) {
+          const what = report.chain.ok ? 'materialised consent statuses differ from the ledger' : `ledger tampered: ${report.chain.firstBad.message}`;
+          failures.push(`workspace "${name}" (${id}): ${what}`);
+        }
+      }
+      return failures;
+    });
+    if (broken.length > 0) throw new CliFailure(broken.join('\n'));
+  });
 
-  databaseOptions(
-    program.command('history').description("Print a contact's consent history (one JSON line per record)").argument('<contact>', 'contact id, email or phone'),
+  readOptions(
+    program
+      .command('history')
+      .description("Print a contact's consent history (one JSON line per record), looked up in every workspace unless --workspace names one")
+      .argument('<contact>', 'contact id, email or phone'),
   ).action((contact: string, options: DatabaseOptions) =>
-    withEngine(options, io, async (_engine, workspace) => {
-      const id = await resolveContactId(workspace, contact);
-      for (const record of await workspace.getHistory(id)) writeLine(io.stdout, JSON.stringify(record));
+    withWorkspaces(options, io, { mustExist: true }, async (engine, workspaces) => {
+      const found: { workspace: WorkspaceEngine; id: string }[] = [];
+      for (const { id } of workspaces) {
+        const workspace = engine.workspace(id);
+        const contactId = await findContactId(workspace, contact);
+        if (contactId !== null) found.push({ workspace, id: contactId });
+      }
+      const [only, ...others] = found;
+      if (!only) throw new CliFailure(`No contact ${contact}`);
+      if (others.length > 0) throw new CliFailure(`${contact} is a contact in ${found.length} workspaces: name one with --workspace`);
+      for (const record of await only.workspace.getHistory(only.id)) writeLine(io.stdout, JSON.stringify(record));
     }),
   );
 
@@ -88,15 +118,19 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
   return program;
 }
 
-async function resolveContactId(workspace: import('./engine.js').WorkspaceEngine, key: string): Promise<string> {
+/** The contact a key names in one workspace (its id, e-mail or phone), or null. */
+async function findContactId(workspace: WorkspaceEngine, key: string): Promise<string | null> {
   const query = key.includes('@') ? { email: key } : /^\+?[\d\s().-]{6,}$/.test(key) ? { phone: key } : null;
   if (query) {
     const found = await workspace.findContacts({ ...query, limit: 1 });
-    const contact = found.contacts[0];
-    if (!contact) throw new CliFailure(`No contact with ${key}`);
-    return contact.id;
+    return found.contacts[0]?.id ?? null;
   }
-  return (await workspace.getContact(key)).id;
+  try {
+    return (await workspace.getContact(key)).id;
+  } catch (error) {
+    if (isConsentryError(error) && error.code === 'NOT_FOUND') return null;
+    throw error;
+  }
 }
 
 /** Runs the CLI; returns the exit code instead of exiting, so tests can call it. */

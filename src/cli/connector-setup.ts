@@ -2,8 +2,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { Workspace } from '../core/settings.js';
 import type { StoreTx } from '../ports/store.js';
-import { createSqliteStore } from '../store/sqlite.js';
-import { databasePath, type DatabaseOptions } from './database.js';
+import { databasePath, findWorkspace, openStore, type DatabaseOptions } from './database.js';
 import type { CliIo } from './io.js';
 import { CliFailure } from './io.js';
 
@@ -39,11 +38,12 @@ export async function readExistingWorkspace<T>(
     if (options.workspace) throw new CliFailure(`No database at ${path}, so no workspace "${options.workspace}"`);
     return null;
   }
-  const store = createSqliteStore({ path });
+  const store = openStore(options, io, { mustExist: true });
   try {
     return await store.transaction(async (tx) => {
       const workspaces = await tx.listWorkspaces();
-      const index = options.workspace ? workspaces.findIndex((w) => w.id === options.workspace || w.name === options.workspace) : 0;
+      const named = options.workspace === undefined ? undefined : findWorkspace(workspaces, options.workspace);
+      const index = named ? workspaces.indexOf(named) : options.workspace === undefined ? 0 : -1;
       const workspace = workspaces[index];
       if (!workspace) {
         if (options.workspace) throw new CliFailure(`No workspace "${options.workspace}" in ${path}`);

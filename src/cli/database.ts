@@ -1,6 +1,8 @@
+import { existsSync, statSync } from 'node:fs';
+import type { Workspace } from '../core/settings.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
 import { createEngine } from '../engine.js';
-import { createSqliteStore } from '../store/sqlite.js';
+import { createSqliteStore, type SqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
 import { CliFailure } from './io.js';
 
@@ -11,26 +13,97 @@ export interface DatabaseOptions {
   workspace?: string;
 }
 
+/**
+ * `--db`, else `DATABASE_PATH`, else the default. An empty `DATABASE_PATH` counts as unset, as
+ * everywhere in the configuration; an empty `--db` is refused: SQLite would open a temporary
+ * database that disappears on close, taking whatever the command wrote with it.
+ */
 export function databasePath(options: DatabaseOptions, io: CliIo): string {
-  return options.db ?? io.env.DATABASE_PATH ?? DEFAULT_DATABASE_PATH;
+  if (options.db !== undefined) {
+    if (options.db.trim() === '') throw new CliFailure('--db must name a database file');
+    return options.db;
+  }
+  const fromEnv = io.env.DATABASE_PATH;
+  return fromEnv !== undefined && fromEnv.trim() !== '' ? fromEnv : DEFAULT_DATABASE_PATH;
 }
 
-/** Opens the embedded store and the engine for one command, and closes them after it. */
-export async function withEngine<T>(options: DatabaseOptions, io: CliIo, work: (engine: Engine, workspace: WorkspaceEngine) => Promise<T>): Promise<T> {
-  const synchronous = io.env.DATABASE_SYNCHRONOUS === 'FULL' ? 'FULL' : 'NORMAL';
-  const store = createSqliteStore({ path: databasePath(options, io), synchronous });
+export interface OpenOptions {
+  /**
+   * Commands that only read refuse a database file that does not exist, rather than create an
+   * empty one: a mistyped path must not read as a valid, empty ledger.
+   */
+  mustExist?: boolean;
+}
+
+/** Opens the embedded store at the command's path, turning what SQLite says about a bad file into one clear line. */
+export function openStore(options: DatabaseOptions, io: CliIo, open: OpenOptions = {}): SqliteStore {
+  const path = databasePath(options, io);
+  if (path !== ':memory:') {
+    if (open.mustExist && !existsSync(path)) {
+      throw new CliFailure(`No database at ${path}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)`);
+    }
+    if (existsSync(path) && statSync(path).isDirectory()) throw new CliFailure(`${path} is a directory, not a database file`);
+  }
+  const synchronous = io.env.DATABASE_SYNCHRONOUS?.trim().toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL';
+  try {
+    return createSqliteStore({ path, synchronous });
+  } catch (error) {
+    const code = error instanceof Error ? Reflect.get(error, 'code') : undefined;
+    const reason = error instanceof Error ? error.message : String(error);
+    if (code === 'SQLITE_NOTADB') throw new CliFailure(`${path} is not a Consentry database (${reason})`);
+    throw new CliFailure(`Cannot open the database ${path}: ${reason}`);
+  }
+}
+
+/**
+ * A workspace by id, or by name without regard to letter case (names are what people type);
+ * when two names differ only in case, the exact spelling decides and otherwise the id must.
+ */
+export function findWorkspace(workspaces: readonly Workspace[], wanted: string): Workspace | undefined {
+  const byId = workspaces.find((w) => w.id === wanted);
+  if (byId) return byId;
+  const exact = workspaces.filter((w) => w.name === wanted);
+  if (exact.length === 1) return exact[0];
+  const folded = wanted.toLocaleLowerCase('und');
+  const loose = workspaces.filter((w) => w.name.toLocaleLowerCase('und') === folded);
+  if (loose.length > 1 || exact.length > 1) {
+    throw new CliFailure(`Several workspaces are named "${wanted}" (${[...exact, ...loose].map((w) => w.id).join(', ')}): name one by its id`);
+  }
+  return loose[0];
+}
+
+/** Opens the store and the engine for one command on one workspace (`--workspace`, else the first), and closes them after it. */
+export async function withEngine<T>(
+  options: DatabaseOptions,
+  io: CliIo,
+  work: (engine: Engine, workspace: WorkspaceEngine) => Promise<T>,
+  open: OpenOptions = {},
+): Promise<T> {
+  return withWorkspaces(options, io, open, async (engine, workspaces) => {
+    const first = workspaces[0] ?? (open.mustExist ? undefined : await engine.ensureDefaultWorkspace());
+    if (!first) throw new CliFailure(`No workspace in ${databasePath(options, io)}`);
+    return work(engine, engine.workspace(first.id));
+  });
+}
+
+/**
+ * Opens the store and the engine for a command that reads every workspace unless `--workspace`
+ * names one: the workspaces it covers, in creation order.
+ */
+export async function withWorkspaces<T>(
+  options: DatabaseOptions,
+  io: CliIo,
+  open: OpenOptions,
+  work: (engine: Engine, workspaces: readonly Workspace[]) => Promise<T>,
+): Promise<T> {
+  const store = openStore(options, io, open);
   try {
     const engine = createEngine({ store });
-    let workspaceId: string;
-    if (options.workspace) {
-      const all = await engine.listWorkspaces();
-      const match = all.find((w) => w.id === options.workspace || w.name === options.workspace);
-      if (!match) throw new CliFailure(`No workspace "${options.workspace}" in ${databasePath(options, io)}`);
-      workspaceId = match.id;
-    } else {
-      workspaceId = (await engine.ensureDefaultWorkspace()).id;
-    }
-    return await work(engine, engine.workspace(workspaceId));
+    const all = await engine.listWorkspaces();
+    if (options.workspace === undefined) return await work(engine, all);
+    const match = findWorkspace(all, options.workspace);
+    if (!match) throw new CliFailure(`No workspace "${options.workspace}" in ${databasePath(options, io)}`);
+    return await work(engine, [match]);
   } finally {
     await store.close();
   }

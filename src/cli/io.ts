@@ -8,7 +8,18 @@ export interface CliIo {
   env: Record<string, string | undefined>;
 }
 
+let quietOnClosedPipe = false;
+
 export function processIo(): CliIo {
+  if (!quietOnClosedPipe) {
+    quietOnClosedPipe = true;
+    // `consentry export | head` closes the pipe early: the reader has what it wanted, so stop
+    // quietly, as Unix tools do, instead of dying on an unhandled EPIPE.
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') throw error;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
   return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env };
 }
 

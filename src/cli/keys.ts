@@ -4,8 +4,7 @@ import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { ApiKeyRow, Store } from '../ports/store.js';
 import { createApiKey, revokeApiKey } from '../server/api-keys.js';
-import { createSqliteStore } from '../store/sqlite.js';
-import { databasePath } from './database.js';
+import { findWorkspace, openStore, type OpenOptions } from './database.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
 
@@ -13,9 +12,8 @@ interface DbOption {
   db?: string;
 }
 
-async function withStore<T>(options: DbOption, io: CliIo, work: (store: Store) => Promise<T>): Promise<T> {
-  const synchronous = io.env.DATABASE_SYNCHRONOUS?.toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL';
-  const store = createSqliteStore({ path: databasePath(options, io), synchronous });
+async function withStore<T>(options: DbOption, io: CliIo, open: OpenOptions, work: (store: Store) => Promise<T>): Promise<T> {
+  const store = openStore(options, io, open);
   try {
     return await work(store);
   } finally {
@@ -30,13 +28,13 @@ async function workspaceFor(store: Store, wanted: string | undefined): Promise<{
     const before = await engine.listWorkspaces();
     return { workspace: await engine.ensureDefaultWorkspace(), created: before.length === 0 };
   }
-  const match = (await engine.listWorkspaces()).find((w) => w.id === wanted || w.name === wanted);
+  const match = findWorkspace(await engine.listWorkspaces(), wanted);
   if (match) return { workspace: match, created: false };
   return { workspace: await engine.createWorkspace({ name: wanted }), created: true };
 }
 
 function keyLine(key: ApiKeyRow, workspaceName: string): string {
-  return [key.id, workspaceName, `${key.prefix}…`, key.createdAt, key.lastUsedAt ?? '-', key.revokedAt ?? '-'].join('\t');
+  return [key.id, workspaceName, key.name ?? '-', `${key.prefix}…`, key.createdAt, key.lastUsedAt ?? '-', key.revokedAt ?? '-'].join('\t');
 }
 
 const dbOption = '--db <path>';
@@ -48,12 +46,12 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
   keys
     .command('create')
     .description('Create an API key; prints it once (only its SHA-256 is stored)')
-    .option('--workspace <name-or-id>', 'the workspace the key opens (created when the name is new; default: the first workspace)')
+    .option('--workspace <name-or-id>', 'the workspace the key opens, by id or name in any letter case (created when the name is new; default: the first workspace)')
     .option('--name <label>', 'a label for the key, shown in lists')
     .option('--json', 'print {"workspaceId": ..., "key": ...}')
     .option(dbOption, dbHelp)
     .action((options: DbOption & { workspace?: string; name?: string; json?: boolean }) =>
-      withStore(options, io, async (store) => {
+      withStore(options, io, {}, async (store) => {
         const { workspace, created } = await workspaceFor(store, options.workspace);
         const { row, key } = await createApiKey(store, { workspaceId: workspace.id, name: options.name ?? null, clock: systemClock });
         if (options.json) {
@@ -69,11 +67,11 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
 
   keys
     .command('list')
-    .description('List API keys (id, workspace, prefix, created, last used, revoked); never the keys themselves')
+    .description('List API keys (id, workspace, name, prefix, created, last used, revoked); never the keys themselves')
     .option('--json', 'one JSON object per line')
     .option(dbOption, dbHelp)
     .action((options: DbOption & { json?: boolean }) =>
-      withStore(options, io, async (store) => {
+      withStore(options, io, { mustExist: true }, async (store) => {
         const engine = createEngine({ store });
         const names = new Map((await engine.listWorkspaces()).map((w) => [w.id, w.name]));
         const rows = await store.transaction((tx) => tx.listApiKeys());
@@ -95,7 +93,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
           }
           return;
         }
-        writeLine(io.stdout, ['id', 'workspace', 'prefix', 'created', 'last used', 'revoked'].join('\t'));
+        writeLine(io.stdout, ['id', 'workspace', 'name', 'prefix', 'created', 'last used', 'revoked'].join('\t'));
         for (const row of rows) writeLine(io.stdout, keyLine(row, names.get(row.workspaceId) ?? row.workspaceId));
       }),
     );
@@ -106,7 +104,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
     .argument('<id>', 'the key id (from `keys list`)')
     .option(dbOption, dbHelp)
     .action((id: string, options: DbOption) =>
-      withStore(options, io, async (store) => {
+      withStore(options, io, { mustExist: true }, async (store) => {
         const revoked = await revokeApiKey(store, id, systemClock);
         if (!revoked) throw new CliFailure(`No API key with id "${id}"`);
         writeLine(io.stdout, `Revoked API key ${revoked.id} (${revoked.prefix}…) at ${revoked.revokedAt ?? ''}`);

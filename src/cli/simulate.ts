@@ -1,24 +1,47 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
+import { ConsentryError, isConsentryError } from '../core/errors.js';
+import { effectiveStatus } from '../core/ledger.js';
 import { InboundChannelSchema, parseInput } from '../engine/inputs.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
 import { createEngine } from '../engine.js';
 import { FakeClock } from '../ports/clock.js';
 import type { StoredEvent } from '../ports/store.js';
 import { createMemoryStore } from '../store/memory.js';
-import { getTemplate } from '../core/workflow/index.js';
+import { getTemplate, TEMPLATE_IDS } from '../core/workflow/index.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const DAY_MS = 86_400_000;
+/**
+ * Workflow waits last at most 7 days (DESIGN §4, MAX_WAIT_SECONDS), so a step of a year (leap
+ * or not) covers any of them many times over; anything longer is a typing slip, refused rather
+ * than pushing the simulated clock out of the range timestamps can be written in.
+ */
+const MAX_STEP_DAYS = 366;
+
+/** Milliseconds of a duration such as `30s`, `6m`, `1h` or `2d`, or why the text is not one. */
+function readDuration(text: string): { ok: true; ms: number } | { ok: false; message: string } {
+  const match = DURATION.exec(text.trim());
+  if (!match || match[1] === undefined || match[2] === undefined) return { ok: false, message: `"${text}" is not a duration such as 30s, 6m or 1h` };
+  const ms = Math.round(Number(match[1]) * (UNIT_MS[match[2]] ?? 0));
+  if (ms > MAX_STEP_DAYS * DAY_MS) return { ok: false, message: `"${text}" is longer than ${MAX_STEP_DAYS} days, the most one step may wait` };
+  return { ok: true, ms };
+}
 
 export function parseDuration(text: string): number {
-  const match = DURATION.exec(text.trim());
-  if (!match || match[1] === undefined || match[2] === undefined) throw new CliFailure(`Invalid duration "${text}" (use e.g. 30s, 6m, 1h)`);
-  return Math.round(Number(match[1]) * (UNIT_MS[match[2]] ?? 0));
+  const reading = readDuration(text);
+  if (!reading.ok) throw new CliFailure(reading.message);
+  return reading.ms;
 }
+
+const StepDurationSchema = z.string().superRefine((text, ctx) => {
+  const reading = readDuration(text);
+  if (!reading.ok) ctx.addIssue({ code: 'custom', message: reading.message });
+});
 
 export const TranscriptSchema = z
   .object({
@@ -44,7 +67,7 @@ export const TranscriptSchema = z
     steps: z.array(
       z
         .object({
-          after: z.string().regex(DURATION, 'after is a duration such as "0s", "30s", "6m" or "1h"').default('0s'),
+          after: StepDurationSchema.default('0s'),
           text: z.string().optional(),
           button: z.string().optional(),
         })
@@ -53,6 +76,10 @@ export const TranscriptSchema = z
   })
   .strict();
 export type Transcript = z.input<typeof TranscriptSchema>;
+
+/** A transcript file may leave its channel to `--channel`. */
+const TranscriptFileSchema = TranscriptSchema.extend({ channel: InboundChannelSchema.optional() });
+type InboundChannel = z.output<typeof InboundChannelSchema>;
 
 export type TranscriptLine =
   | { kind: 'reply'; at: string; text: string; options: string[] }
@@ -73,7 +100,7 @@ interface Simulation {
   workspace: WorkspaceEngine;
   clock: FakeClock;
   contactId: string;
-  channel: z.output<typeof InboundChannelSchema>;
+  channel: InboundChannel;
   messageCount: number;
 }
 
@@ -107,9 +134,14 @@ function linesFor(at: string, replies: readonly { text: string; options?: readon
   ];
 }
 
-/** Lets `ms` pass, firing each timer at its own due time. */
-async function letTimePass(sim: Simulation, ms: number, emit: (line: TranscriptLine) => void): Promise<void> {
+/** Stores keep timestamps as `toISOString` text with a four-digit year, so simulated time ends with year 9999. */
+const LATEST_INSTANT = '9999-12-31T23:59:59.999Z';
+const LATEST_INSTANT_MS = Date.parse(LATEST_INSTANT);
+
+/** Lets `ms` pass, firing each timer at its own due time; `past_latest_instant` when that would take the clock past `LATEST_INSTANT`. */
+async function letTimePass(sim: Simulation, ms: number, emit: (line: TranscriptLine) => void): Promise<'done' | 'past_latest_instant'> {
   const target = sim.clock.now().getTime() + ms;
+  if (target > LATEST_INSTANT_MS) return 'past_latest_instant';
   for (;;) {
     const next = await sim.engine.store.transaction((tx) => tx.listDueTimers(new Date(target).toISOString(), 1));
     const due = next[0];
@@ -120,7 +152,10 @@ async function letTimePass(sim: Simulation, ms: number, emit: (line: TranscriptL
     for (const firing of firings) for (const line of linesFor(sim.clock.now().toISOString(), firing.replies, firing.events)) emit(line);
   }
   sim.clock.set(target);
+  return 'done';
 }
+
+const pastLatestInstant = (duration: string) => `"${duration}" would take the simulated clock past ${LATEST_INSTANT}, the latest time it can show`;
 
 async function send(sim: Simulation, input: { text?: string; button?: string }, emit: (line: TranscriptLine) => void): Promise<void> {
   sim.messageCount++;
@@ -145,43 +180,83 @@ async function finalState(sim: Simulation): Promise<TranscriptLine> {
     kind: 'state',
     tags: [...contact.tags],
     fields,
-    consents: states.map((s) => ({ purpose: s.purpose, channel: s.channel, status: s.status, legalBasis: s.legalBasis })),
+    consents: states.map((stored) => {
+      // The row's own status may be overruled by a later decision on channel `any` (STOP ALL);
+      // show what the permission check decides, so the state never claims more than is allowed.
+      const governing = effectiveStatus(states, stored.purpose, stored.channel);
+      return { purpose: stored.purpose, channel: stored.channel, status: governing.status, legalBasis: (governing.state ?? stored).legalBasis };
+    }),
     conversation: open ? 'open' : 'closed',
   };
 }
 
 /** Replays a transcript against a workflow on a fake clock and an in-memory store. */
 export async function runTranscript(input: unknown): Promise<TranscriptLine[]> {
-  const script = parseInput(TranscriptSchema, input, 'transcript');
+  return replay(parseInput(TranscriptSchema, input, 'transcript'));
+}
+
+async function replay(script: z.output<typeof TranscriptSchema>): Promise<TranscriptLine[]> {
   const sim = await setUp(script);
   const lines: TranscriptLine[] = [];
   const emit = (line: TranscriptLine) => lines.push(line);
-  for (const step of script.steps) {
-    await letTimePass(sim, parseDuration(step.after), emit);
+  for (const [index, step] of script.steps.entries()) {
+    if ((await letTimePass(sim, parseDuration(step.after), emit)) === 'past_latest_instant') {
+      const path = `steps.${index}.after`;
+      const message = pastLatestInstant(step.after);
+      throw new ConsentryError('VALIDATION_FAILED', `Invalid transcript: ${path}: ${message}`, [{ path, message }]);
+    }
     if (step.text !== undefined || step.button !== undefined) await send(sim, step, emit);
   }
   lines.push(await finalState(sim));
   return lines;
 }
 
-export async function simulateCommand(options: { template: string; channel: string; script?: string }, io: CliIo): Promise<void> {
-  if (options.script) {
-    const text = await readFile(options.script, 'utf8').catch((error: unknown) => {
-      throw new CliFailure(`Cannot read ${options.script}: ${error instanceof Error ? error.message : String(error)}`);
-    });
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (error) {
-      throw new CliFailure(`${options.script} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    for (const line of await runTranscript(json)) writeLine(io.stdout, JSON.stringify(line));
-    return;
-  }
-  await interactive(options, io);
+export interface SimulateOptions {
+  template?: string;
+  channel?: string;
+  script?: string;
 }
 
-async function interactive(options: { template: string; channel: string }, io: CliIo): Promise<void> {
+function knownChannel(text: string): InboundChannel {
+  const parsed = InboundChannelSchema.safeParse(text);
+  if (!parsed.success) throw new CliFailure(`unknown channel "${text}"; available: ${InboundChannelSchema.options.join(', ')}`);
+  return parsed.data;
+}
+
+export async function simulateCommand(options: SimulateOptions, io: CliIo): Promise<void> {
+  if (options.template !== undefined) getTemplate(options.template);
+  const channel = options.channel === undefined ? undefined : knownChannel(options.channel);
+  if (options.script !== undefined) {
+    await replayFile(options.script, { template: options.template, channel }, io);
+    return;
+  }
+  if (options.template === undefined) throw new CliFailure(`--template is required without --script (one of ${TEMPLATE_IDS.join(', ')})`);
+  await interactive({ template: options.template, channel: channel ?? 'whatsapp' }, io);
+}
+
+async function replayFile(file: string, given: { template: string | undefined; channel: InboundChannel | undefined }, io: CliIo): Promise<void> {
+  const text = await readFile(file, 'utf8').catch((error: unknown) => {
+    throw new CliFailure(`Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new CliFailure(`${file} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const script = parseInput(TranscriptFileSchema, json, 'transcript');
+  // Running something other than what was asked for would make the output look like the wrong workflow's.
+  if (given.template !== undefined && given.template !== script.template) {
+    throw new CliFailure(`--template "${given.template}" differs from the script's template "${script.template}"; leave --template out or make them agree`);
+  }
+  if (given.channel !== undefined && script.channel !== undefined && given.channel !== script.channel) {
+    throw new CliFailure(`--channel "${given.channel}" differs from the script's channel "${script.channel}"; leave --channel out or make them agree`);
+  }
+  const lines = await replay({ ...script, channel: script.channel ?? given.channel ?? 'whatsapp' });
+  for (const line of lines) writeLine(io.stdout, JSON.stringify(line));
+}
+
+async function interactive(options: { template: string; channel: InboundChannel }, io: CliIo): Promise<void> {
   const script = parseInput(TranscriptSchema, { template: options.template, channel: options.channel, steps: [] }, 'simulation');
   const sim = await setUp(script);
   const show = (line: TranscriptLine) => {
@@ -191,15 +266,59 @@ async function interactive(options: { template: string; channel: string }, io: C
       writeLine(io.stdout, `  · event ${line.type}`);
     }
   };
-  writeLine(io.stdout, `Chatting with "${options.template}" on ${options.channel}. Type a message, "/button LABEL", "/wait 6m", "/state" or "/quit".`);
+  writeLine(
+    io.stdout,
+    `Chatting with "${options.template}" on ${options.channel}. Type a message ("//text" sends "/text"), "/button LABEL", "/wait 6m", "/state" or "/quit".`,
+  );
   const rl = createInterface({ input: io.stdin, crlfDelay: Infinity });
   for await (const raw of rl) {
-    const line = raw.trim();
-    if (line === '/quit') break;
-    if (line === '/state') writeLine(io.stdout, JSON.stringify(await finalState(sim)));
-    else if (line.startsWith('/wait ')) await letTimePass(sim, parseDuration(line.slice(6)), show);
-    else if (line.startsWith('/button ')) await send(sim, { button: line.slice(8) }, show);
-    else if (line.length > 0) await send(sim, { text: raw }, show);
+    try {
+      if ((await chatLine(sim, raw, show, io)) === 'quit') break;
+    } catch (error) {
+      // A mistyped line must not end the session: say what was wrong and read the next one.
+      if (error instanceof CliFailure) writeLine(io.stderr, `error: ${error.message}`);
+      else if (isConsentryError(error)) writeLine(io.stderr, `error [${error.code}]: ${error.message}`);
+      else throw error;
+    }
   }
   rl.close();
+}
+
+/** One line typed in an interactive session: a command when it starts with a single `/`, otherwise a message. */
+async function chatLine(sim: Simulation, raw: string, show: (line: TranscriptLine) => void, io: CliIo): Promise<'quit' | 'go_on'> {
+  const line = raw.trim();
+  if (line.length === 0) return 'go_on';
+  if (line.startsWith('//')) {
+    await send(sim, { text: raw.trimStart().slice(1) }, show);
+    return 'go_on';
+  }
+  if (!line.startsWith('/')) {
+    await send(sim, { text: raw }, show);
+    return 'go_on';
+  }
+  const space = line.search(/\s/);
+  const command = space === -1 ? line : line.slice(0, space);
+  const argument = space === -1 ? '' : line.slice(space).trim();
+  const usage = (text: string) => writeLine(io.stderr, `usage: ${text}`);
+  switch (command) {
+    case '/quit':
+      if (argument === '') return 'quit';
+      usage('/quit (no argument)');
+      return 'go_on';
+    case '/state':
+      if (argument === '') writeLine(io.stdout, JSON.stringify(await finalState(sim)));
+      else usage('/state (no argument)');
+      return 'go_on';
+    case '/wait':
+      if (argument === '') usage('/wait DURATION, e.g. /wait 30s, /wait 6m, /wait 1h');
+      else if ((await letTimePass(sim, parseDuration(argument), show)) === 'past_latest_instant') throw new CliFailure(pastLatestInstant(argument));
+      return 'go_on';
+    case '/button':
+      if (argument === '') usage('/button LABEL, e.g. /button AGREE & PROCEED');
+      else await send(sim, { button: argument }, show);
+      return 'go_on';
+    default:
+      writeLine(io.stderr, `error: unknown command "${command}"; commands are /button LABEL, /wait DURATION, /state and /quit; //text sends "/text"`);
+      return 'go_on';
+  }
 }

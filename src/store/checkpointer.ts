@@ -127,8 +127,6 @@ export class BackgroundCheckpointer {
         idleIntervalMs: options.idleIntervalMs,
       },
     });
-    // A checkpointer never keeps the process alive by itself.
-    this.worker.unref();
     let failed = false;
     const fail = (error: Error): void => {
       for (const request of this.pending.values()) request.reject(error);
@@ -146,6 +144,7 @@ export class BackgroundCheckpointer {
       const request = this.pending.get(message.id);
       if (!request) return;
       this.pending.delete(message.id);
+      if (this.pending.size === 0 && !this.stopped) this.worker.unref();
       if (message.error !== undefined) request.reject(new Error(`background checkpoint failed: ${message.error}`));
       else request.resolve({ busy: message.busy === 1, log: message.log ?? 0, checkpointed: message.checkpointed ?? 0 });
     });
@@ -156,6 +155,9 @@ export class BackgroundCheckpointer {
         resolve();
       });
     });
+    // A checkpointer never keeps the process alive by itself. Unreferenced after the listeners
+    // are attached: attaching a 'message' listener references the worker's port again.
+    this.worker.unref();
   }
 
   /** Tells the worker that the writer committed; costs an atomic add. */
@@ -167,6 +169,8 @@ export class BackgroundCheckpointer {
   checkpointNow(): Promise<CheckpointResult> {
     if (this.stopped) return Promise.reject(new Error('the background checkpointer is stopped'));
     const id = this.nextRequest++;
+    // Someone awaits the answer: the process stays alive until it comes.
+    this.worker.ref();
     return new Promise<CheckpointResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ kind: 'checkpoint', id });

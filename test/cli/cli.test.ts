@@ -118,7 +118,9 @@ describe('consentry import / export / verify / history', () => {
     expect(missing.stderr).toContain('No contact');
 
     const csvExport = await cli(['export', '--db', db]);
-    expect(csvExport.stdout.split('\n')[0]).toBe('seq,record_id,contact_id,email,phone,purpose,channel,status,legal_basis,explanation,source,actor,occurred_at,recorded_at,prev_hash,hash');
+    expect(csvExport.stdout.split('\n')[0]).toBe(
+      'workspace_id,seq,record_id,contact_id,email,phone,purpose,channel,status,legal_basis,explanation,source,actor,evidence,evidence_digest,idempotency_key,occurred_at,recorded_at,prev_hash,hash',
+    );
     expect(csvExport.stdout).toContain('"Signed up at the shop, paper form"');
     const jsonExport = await cli(['export', '--format', 'json', '--db', db]);
     expect(JSON.parse(jsonExport.stdout)).toHaveLength(2);
@@ -148,7 +150,8 @@ describe('consentry import / export / verify / history', () => {
     expect(run.code).toBe(1);
     const report = JSON.parse(run.stdout) as { ok: boolean; chain: { ok: boolean; firstBad: { seq: number; reason: string } } };
     expect(report.chain.firstBad).toMatchObject({ seq: 1, reason: 'hash_mismatch' });
-    expect(run.stderr).toContain('Ledger tampered');
+    expect(run.stderr).toContain('workspace "Default workspace"');
+    expect(run.stderr).toContain('ledger tampered: record');
   });
 
   it('uses DATABASE_PATH when --db is not given', async () => {

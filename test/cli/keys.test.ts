@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -63,23 +63,37 @@ describe('consentry keys', () => {
     expect(run.stdout).toMatch(/shown only this once/);
   });
 
-  it('list shows id, workspace, prefix, dates and revocation, never the key nor its hash', async () => {
-    const created = await createKey(['--workspace', 'Acme']);
+  it('list shows id, workspace, name, prefix, dates and revocation, never the key nor its hash', async () => {
+    const created = await createKey(['--workspace', 'Acme', '--name', 'Zapier']);
     const run = await cli(['keys', 'list', '--db', db]);
     expect(run.code).toBe(0);
     const [header, row] = run.stdout.trim().split('\n');
-    expect(header?.split('\t')).toEqual(['id', 'workspace', 'prefix', 'created', 'last used', 'revoked']);
+    expect(header?.split('\t')).toEqual(['id', 'workspace', 'name', 'prefix', 'created', 'last used', 'revoked']);
     const cells = row?.split('\t') ?? [];
     expect(cells[1]).toBe('Acme');
-    expect(created.key.startsWith((cells[2] ?? 'x').replace('…', ''))).toBe(true);
-    expect(cells[4]).toBe('-');
+    expect(cells[2]).toBe('Zapier');
+    expect(created.key.startsWith((cells[3] ?? 'x').replace('…', ''))).toBe(true);
     expect(cells[5]).toBe('-');
+    expect(cells[6]).toBe('-');
     expect(run.stdout).not.toContain(created.key);
     expect(run.stdout).not.toContain(hashApiKey(created.key));
     const json = await cli(['keys', 'list', '--json', '--db', db]);
     expect(json.stdout).not.toContain(created.key);
     expect(json.stdout).not.toContain(hashApiKey(created.key));
     expect(JSON.parse(json.stdout.trim())).toMatchObject({ workspace: 'Acme', workspaceId: created.workspaceId, revokedAt: null });
+  });
+
+  it('names a workspace in any letter case, and refuses list and revoke on a database that does not exist', async () => {
+    const first = await createKey(['--workspace', 'Acme']);
+    const second = await createKey(['--workspace', 'acme']);
+    expect(second.workspaceId).toBe(first.workspaceId);
+    const missing = join(dir, 'typo.db');
+    for (const args of [['keys', 'list', '--db', missing], ['keys', 'revoke', 'key_x', '--db', missing]]) {
+      const run = await cli(args);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`No database at ${missing}`);
+    }
+    expect(existsSync(missing)).toBe(false);
   });
 
   it('revoke makes the key answer 401 and shows in the list', async () => {

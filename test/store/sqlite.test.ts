@@ -28,6 +28,7 @@ import { storeContract } from '../contracts/store.contract.js';
 
 const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 const crashFixture = fileURLToPath(new URL('./fixtures/commit-and-hang.ts', import.meta.url));
+const forgetFixture = fileURLToPath(new URL('./fixtures/write-and-forget.ts', import.meta.url));
 const T0 = '2026-01-01T00:00:00.000Z';
 
 function tempDir(): string {
@@ -735,6 +736,19 @@ describe('SQLite store', () => {
     expect(fs.statSync(`${dbPath}-wal`).size).toBeGreaterThan(0);
     return stdout;
   }
+
+  it('lets a process that never closes the store exit once its work is done, after awaiting a background checkpoint', async () => {
+    const dbPath = path.join(dir, 'forget', 'consentry.db');
+    const child = spawn(process.execPath, ['--import', 'tsx', forgetFixture, dbPath], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stdout = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ busy: false, checkpointed: expect.any(Number) });
+  }, 30_000);
 
   it('keeps a committed transaction when the process is killed with SIGKILL', async () => {
     const dbPath = path.join(dir, 'crash', 'consentry.db');
