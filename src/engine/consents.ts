@@ -80,19 +80,35 @@ async function assertKeyFree(uow: UnitOfWork, row: Row): Promise<void> {
   }
 }
 
+type IdentityField = 'contactId' | 'email' | 'phone';
+
+/**
+ * The contact a row is about: its contact id, else the contact its e-mail names, else the one its
+ * phone names. A row whose identities name two different contacts is refused: applying it to one
+ * of them would record a decision the file meant, perhaps, for the other.
+ */
 async function findContactForRow(uow: UnitOfWork, row: Row): Promise<Contact | undefined> {
-  if (row.contactId) return uow.findContact(row.contactId);
   const email = row.email ? normalizeEmail(row.email) : null;
   const phone = row.phone ? normalizePhone(row.phone, uow.workspace.settings.defaultCountry) : null;
-  return (
-    (email ? await uow.tx.findContactByEmail(uow.workspaceId, email) : undefined) ??
-    (phone ? await uow.tx.findContactByPhone(uow.workspaceId, phone) : undefined)
-  );
+  const named: { field: IdentityField; contact: Contact | undefined }[] = [];
+  if (row.contactId) named.push({ field: 'contactId', contact: await uow.findContact(row.contactId) });
+  if (email) named.push({ field: 'email', contact: await uow.tx.findContactByEmail(uow.workspaceId, email) });
+  if (phone) named.push({ field: 'phone', contact: await uow.tx.findContactByPhone(uow.workspaceId, phone) });
+  const found = named.flatMap(({ field, contact }) => (contact ? [{ field, contact }] : []));
+  if (new Set(found.map(({ contact }) => contact.id)).size > 1) {
+    const fields = found.map(({ field }) => field);
+    throw new ConsentryError(
+      'CONFLICT',
+      `${fields.join(' and ')} belong to different contacts`,
+      found.map(({ field }) => ({ path: field, message: `belongs to a different contact than ${fields.filter((other) => other !== field).join(' and ')}` })),
+    );
+  }
+  return row.contactId ? named[0]?.contact : found[0]?.contact;
 }
 
 async function contactForRow(uow: UnitOfWork, row: Row): Promise<Contact> {
-  if (row.contactId) return uow.requireLiveContact(row.contactId);
   const found = await findContactForRow(uow, row);
+  if (row.contactId) return uow.requireLiveContact(row.contactId);
   if (found) return uow.requireLiveContact(found.id);
   const email = row.email ? normalizeEmail(row.email) : null;
   const phone = row.phone ? normalizePhone(row.phone, uow.workspace.settings.defaultCountry) : null;

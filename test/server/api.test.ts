@@ -337,6 +337,14 @@ describe('POST /v1/consents/bulk', () => {
       [3, false],
     ]);
     expect(results[2].error).toMatchObject({ code: 'LEGAL_BASIS_REQUIRED' });
+    const bob = await createContact(acme, { name: 'Bob Test', phone: '+34600000077' });
+    const mixed = await t.as(acme, {
+      method: 'POST',
+      url: '/v1/consents/bulk',
+      payload: { rows: [{ email: ANA.email, phone: '+34600000077', purpose: 'marketing', channel: 'sms', status: 'opted_out' }] },
+    });
+    expect(mixed.json().results[0]).toMatchObject({ ok: false, error: { code: 'CONFLICT', issues: [{ path: 'email' }, { path: 'phone' }] } });
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${bob}/consents/history` })).json().data).toEqual([]);
     const unknownKey = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows: [{ contactId: id, purpose: 'marketing', channel: 'sms', status: 'opted_out', zzz: 1 }] } });
     expect(unknownKey.json().results[0].error.issues).toEqual([{ path: 'zzz', message: 'is not a known field' }]);
     const third = await t.as(acme, { method: 'GET', url: '/v1/contacts?email=third@example.com' });
