@@ -1,20 +1,13 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cli } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { cli, useTemporaryDatabase } from './helpers.js';
 
 let dir: string;
 let db: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'consentry-cli-'));
-  db = join(dir, 'consentry.db');
-});
-
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
+useTemporaryDatabase('consentry-cli-', (paths) => {
+  ({ dir, db } = paths);
 });
 
 const jsonLines = (text: string): unknown[] =>

@@ -1,24 +1,17 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DEFAULT_DATABASE_PATH, databasePath } from '../../src/cli/database.js';
 import { CliFailure, type CliIo } from '../../src/cli/io.js';
 import { computeRecordHash } from '../../src/core/ledger.js';
-import { cli } from './helpers.js';
+import { cli, useTemporaryDatabase } from './helpers.js';
 
 let dir: string;
 let db: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'consentry-cli-db-'));
-  db = join(dir, 'consentry.db');
-});
-
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
+useTemporaryDatabase('consentry-cli-db-', (paths) => {
+  ({ dir, db } = paths);
 });
 
 function ioWith(env: Record<string, string | undefined>): CliIo {

@@ -1,22 +1,15 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli.js';
-import { cli, type CliRun } from './helpers.js';
+import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
 
 let dir: string;
 let db: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'consentry-import-'));
-  db = join(dir, 'consentry.db');
-});
-
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
+useTemporaryDatabase('consentry-import-', (paths) => {
+  ({ dir, db } = paths);
 });
 
 const HEADER = 'email,phone,purpose,channel,status,legal_basis,explanation';

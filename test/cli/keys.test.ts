@@ -1,23 +1,16 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { hashApiKey } from '../../src/server/api-keys.js';
 import { buildApp } from '../../src/server/app.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import { cli } from './helpers.js';
+import { cli, useTemporaryDatabase } from './helpers.js';
 
 let dir: string;
 let db: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'consentry-keys-'));
-  db = join(dir, 'consentry.db');
-});
-
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
+useTemporaryDatabase('consentry-keys-', (paths) => {
+  ({ dir, db } = paths);
 });
 
 const CreatedSchema = z.object({ workspaceId: z.string().min(1), key: z.string().regex(/^csk_[A-Za-z0-9_-]{43,}$/) }).strict();
