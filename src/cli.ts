@@ -5,7 +5,7 @@ import { isConsentryError } from './core/errors.js';
 import { classifyCommand } from './cli/classify.js';
 import { databasePath, withEngine, withWorkspaces, type DatabaseOptions } from './cli/database.js';
 import { exportCommand } from './cli/export.js';
-import { importCsv, printImportSummary } from './cli/import.js';
+import { importCsv, printImportSummary, readImportFile } from './cli/import.js';
 import { registerHubspotCommand } from './cli/hubspot.js';
 import { registerKeysCommand } from './cli/keys.js';
 import type { CliIo } from './cli/io.js';
@@ -57,7 +57,8 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .argument('<file.csv>', 'the CSV file')
       .option('--actor <id>', 'who is importing (recorded as the actor)', 'cli'),
   ).action(async (file: string, options: DatabaseOptions & { actor: string }) => {
-    const summary = await withEngine(options, io, (_engine, workspace) => importCsv(workspace, file, io, options.actor));
+    const csv = await readImportFile(file);
+    const summary = await withEngine(options, io, (_engine, workspace) => importCsv(workspace, csv, io, options.actor));
     printImportSummary(summary, io);
     if (summary.failed.length > 0) outcome.exitCode = 1;
   });

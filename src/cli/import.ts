@@ -285,7 +285,14 @@ function failuresOf(line: number, row: BulkRowValues, issues: readonly FieldIssu
     .map((issue) => ({ line, field: issue.label, message: issue.message }));
 }
 
-export async function importCsv(workspace: WorkspaceEngine, path: string, io: CliIo, actorId: string): Promise<ImportSummary> {
+/** A CSV file read and its header checked, before any database is opened. */
+export interface ImportFile {
+  header: Header;
+  records: CsvRecord[];
+}
+
+/** Reads the file and checks its header: a file that cannot be imported fails here, before the database is opened (or created). */
+export async function readImportFile(path: string): Promise<ImportFile> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -296,7 +303,11 @@ export async function importCsv(workspace: WorkspaceEngine, path: string, io: Cl
   if (!headerRecord) throw new CliFailure(`${path} is empty: ${HEADER_HINT}`);
   const header = readHeader(path, headerRecord);
   if (records.length === 0) throw new CliFailure(`${path} has a header but no data rows`);
+  return { header, records };
+}
 
+export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io: CliIo, actorId: string): Promise<ImportSummary> {
+  const { header, records } = file;
   const names = new ColumnNames(header);
   const defaultCountry = (await workspace.get()).settings.defaultCountry;
   const actor: Actor = { kind: 'user', id: actorId };

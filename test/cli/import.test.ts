@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -102,6 +102,7 @@ describe('consentry import: the header', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('has a header but no data rows');
     expect(run.stdout).not.toContain('Imported');
+    expect(existsSync(db)).toBe(false);
   });
 
   it('refuses an empty file', async () => {
