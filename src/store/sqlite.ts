@@ -515,6 +515,90 @@ const DELIVERY_COLUMNS_D = DELIVERY_COLUMNS.split(', ')
   .map((column) => `d.${column}`)
   .join(', ');
 
+/**
+ * The INSERT and the UPDATE of a workspace-scoped row, both with named parameters (`@column`),
+ * so that one parameter object, built once per row type, serves both.
+ */
+function insertNamedSql(table: string, columns: string): string {
+  const names = columns.split(', ');
+  return `INSERT INTO ${table} (${columns}) VALUES (${names.map((name) => `@${name}`).join(', ')})`;
+}
+
+function updateNamedSql(table: string, columns: string): string {
+  const set = columns
+    .split(', ')
+    .filter((name) => name !== 'id' && name !== 'workspace_id')
+    .map((name) => `${name} = @${name}`)
+    .join(', ');
+  return `UPDATE ${table} SET ${set} WHERE workspace_id = @workspace_id AND id = @id`;
+}
+
+type ApiKeyParams = Record<'id' | 'workspace_id' | 'name' | 'prefix' | 'hash' | 'created_at' | 'last_used_at' | 'revoked_at', string | null>;
+
+function apiKeyParams(key: ApiKeyRow): ApiKeyParams {
+  return {
+    id: key.id,
+    workspace_id: key.workspaceId,
+    name: key.name ?? null,
+    prefix: key.prefix,
+    hash: key.hash,
+    created_at: key.createdAt,
+    last_used_at: key.lastUsedAt ?? null,
+    revoked_at: key.revokedAt ?? null,
+  };
+}
+
+type HookParams = Record<'id' | 'workspace_id' | 'target_url' | 'event' | 'event_filter' | 'secret' | 'created_at' | 'deleted_at' | 'deleted_reason', string | null>;
+
+function hookParams(hook: HookRow): HookParams {
+  return {
+    id: hook.id,
+    workspace_id: hook.workspaceId,
+    target_url: hook.targetUrl,
+    event: hook.event,
+    event_filter: hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
+    secret: hook.secret,
+    created_at: hook.createdAt,
+    deleted_at: hook.deletedAt ?? null,
+    deleted_reason: hook.deletedReason ?? null,
+  };
+}
+
+type DeliveryParams = Record<
+  | 'id'
+  | 'workspace_id'
+  | 'hook_id'
+  | 'event_id'
+  | 'event_position'
+  | 'contact_id'
+  | 'status'
+  | 'attempts'
+  | 'next_attempt_at'
+  | 'last_error'
+  | 'last_status_code'
+  | 'delivered_at'
+  | 'updated_at',
+  string | number | null
+>;
+
+function deliveryParams(delivery: DeliveryRow): DeliveryParams {
+  return {
+    id: delivery.id,
+    workspace_id: delivery.workspaceId,
+    hook_id: delivery.hookId,
+    event_id: delivery.eventId,
+    event_position: delivery.eventPosition,
+    contact_id: delivery.contactId ?? null,
+    status: delivery.status,
+    attempts: delivery.attempts,
+    next_attempt_at: delivery.nextAttemptAt,
+    last_error: delivery.lastError ?? null,
+    last_status_code: delivery.lastStatusCode ?? null,
+    delivered_at: delivery.deliveredAt ?? null,
+    updated_at: delivery.updatedAt,
+  };
+}
+
 /** A contact lookup by one column, lowest id first; exported so a test can check its plan. */
 export function findContactSql(column: 'email' | 'phone' | 'hubspot_id'): string {
   return `SELECT ${CONTACT_COLUMNS} FROM contacts WHERE workspace_id = ? AND ${column} = ? ORDER BY id LIMIT 1`;
@@ -656,33 +740,21 @@ class Statements {
   readonly getEvent: Statement<[string, string], EventRow>;
   readonly listEventsAfter: Statement<[number, number], EventRow>;
 
-  readonly insertApiKey: Statement<[string, string, string | null, string, string, string, string | null, string | null]>;
+  readonly insertApiKey: Statement<[ApiKeyParams]>;
   readonly findApiKeyByHash: Statement<[string], ApiKeyDbRow>;
   readonly listApiKeys: Statement<[], ApiKeyDbRow>;
   readonly listWorkspaceApiKeys: Statement<[string], ApiKeyDbRow>;
   readonly getApiKey: Statement<[string], ApiKeyDbRow>;
-  readonly updateApiKey: Statement<[string | null, string, string, string, string | null, string | null, string, string]>;
+  readonly updateApiKey: Statement<[ApiKeyParams]>;
 
-  readonly insertHook: Statement<
-    [string, string, string, string, string | null, string, string, string | null, string | null]
-  >;
+  readonly insertHook: Statement<[HookParams]>;
   readonly getHook: Statement<[string, string], HookDbRow>;
   readonly listHooks: Statement<[string], HookDbRow>;
   readonly listAllLiveHooks: Statement<[], HookDbRow>;
-  readonly updateHook: Statement<[string, string, string | null, string, string, string | null, string | null, string, string]>;
+  readonly updateHook: Statement<[HookParams]>;
 
-  readonly insertDelivery: Statement<
-    [
-      string, string, string, string, number, string | null, string, number, string, string | null, number | null,
-      string | null, string,
-    ]
-  >;
-  readonly updateDelivery: Statement<
-    [
-      string, string, number, string | null, string, number, string, string | null, number | null, string | null, string,
-      string, string,
-    ]
-  >;
+  readonly insertDelivery: Statement<[DeliveryParams]>;
+  readonly updateDelivery: Statement<[DeliveryParams]>;
   readonly listReadyDeliveries: Statement<[string, number], DeliveryDbRow>;
   readonly listDeliveries: Statement<[string, string, number], DeliveryDbRow>;
   readonly listDeliveriesByStatus: Statement<[string, string, string, number], DeliveryDbRow>;
@@ -839,19 +911,16 @@ class Statements {
     this.getEvent = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE id = ? AND workspace_id = ?`);
     this.listEventsAfter = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`);
 
-    this.insertApiKey = db.prepare(`INSERT INTO api_keys (${API_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.insertApiKey = db.prepare(insertNamedSql('api_keys', API_KEY_COLUMNS));
     this.findApiKeyByHash = db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE hash = ?`);
     this.listApiKeys = db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id DESC`);
     this.listWorkspaceApiKeys = db.prepare(
       `SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE workspace_id = ? ORDER BY created_at DESC, id DESC`,
     );
     this.getApiKey = db.prepare(`SELECT ${API_KEY_COLUMNS} FROM api_keys WHERE id = ?`);
-    this.updateApiKey = db.prepare(
-      `UPDATE api_keys SET name = ?, prefix = ?, hash = ?, created_at = ?, last_used_at = ?, revoked_at = ?
-       WHERE workspace_id = ? AND id = ?`,
-    );
+    this.updateApiKey = db.prepare(updateNamedSql('api_keys', API_KEY_COLUMNS));
 
-    this.insertHook = db.prepare(`INSERT INTO hooks (${HOOK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.insertHook = db.prepare(insertNamedSql('hooks', HOOK_COLUMNS));
     this.getHook = db.prepare(`SELECT ${HOOK_COLUMNS} FROM hooks WHERE workspace_id = ? AND id = ?`);
     this.listHooks = db.prepare(
       `SELECT ${HOOK_COLUMNS} FROM hooks WHERE workspace_id = ? AND deleted_at IS NULL ORDER BY created_at, id`,
@@ -859,20 +928,10 @@ class Statements {
     this.listAllLiveHooks = db.prepare(
       `SELECT ${HOOK_COLUMNS} FROM hooks WHERE deleted_at IS NULL ORDER BY workspace_id, created_at, id`,
     );
-    this.updateHook = db.prepare(
-      `UPDATE hooks SET target_url = ?, event = ?, event_filter = ?, secret = ?, created_at = ?, deleted_at = ?,
-         deleted_reason = ?
-       WHERE workspace_id = ? AND id = ?`,
-    );
+    this.updateHook = db.prepare(updateNamedSql('hooks', HOOK_COLUMNS));
 
-    this.insertDelivery = db.prepare(
-      `INSERT INTO deliveries (${DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.updateDelivery = db.prepare(
-      `UPDATE deliveries SET hook_id = ?, event_id = ?, event_position = ?, contact_id = ?, status = ?, attempts = ?,
-         next_attempt_at = ?, last_error = ?, last_status_code = ?, delivered_at = ?, updated_at = ?
-       WHERE workspace_id = ? AND id = ?`,
-    );
+    this.insertDelivery = db.prepare(insertNamedSql('deliveries', DELIVERY_COLUMNS));
+    this.updateDelivery = db.prepare(updateNamedSql('deliveries', DELIVERY_COLUMNS));
     this.listReadyDeliveries = db.prepare(READY_DELIVERIES_SQL);
     this.listDeliveries = db.prepare(listDeliveriesSql(false));
     this.listDeliveriesByStatus = db.prepare(listDeliveriesSql(true));
@@ -1514,18 +1573,7 @@ class SqliteTx implements StoreTx {
     this.check();
     assertCanonicalTimestamp(key.createdAt, 'createdAt');
     this.writes.apiKeys += 1;
-    write(
-      this.s.insertApiKey,
-      `API key ${key.id} cannot be inserted`,
-      key.id,
-      key.workspaceId,
-      key.name ?? null,
-      key.prefix,
-      key.hash,
-      key.createdAt,
-      key.lastUsedAt ?? null,
-      key.revokedAt ?? null,
-    );
+    write(this.s.insertApiKey, `API key ${key.id} cannot be inserted`, apiKeyParams(key));
   }
 
   async findApiKeyByHash(hash: string): Promise<ApiKeyRow | undefined> {
@@ -1550,18 +1598,7 @@ class SqliteTx implements StoreTx {
     this.check();
     assertCanonicalTimestamp(key.createdAt, 'createdAt');
     this.writes.apiKeys += 1;
-    const { changes } = write(
-      this.s.updateApiKey,
-      `API key ${key.id} cannot be updated`,
-      key.name ?? null,
-      key.prefix,
-      key.hash,
-      key.createdAt,
-      key.lastUsedAt ?? null,
-      key.revokedAt ?? null,
-      key.workspaceId,
-      key.id,
-    );
+    const { changes } = write(this.s.updateApiKey, `API key ${key.id} cannot be updated`, apiKeyParams(key));
     if (changes === 0) throw notFound(`API key ${key.id} not found`);
   }
 
@@ -1570,19 +1607,7 @@ class SqliteTx implements StoreTx {
   async insertHook(hook: HookRow): Promise<void> {
     this.check();
     assertCanonicalTimestamp(hook.createdAt, 'createdAt');
-    write(
-      this.s.insertHook,
-      `hook ${hook.id} cannot be inserted`,
-      hook.id,
-      hook.workspaceId,
-      hook.targetUrl,
-      hook.event,
-      hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
-      hook.secret,
-      hook.createdAt,
-      hook.deletedAt ?? null,
-      hook.deletedReason ?? null,
-    );
+    write(this.s.insertHook, `hook ${hook.id} cannot be inserted`, hookParams(hook));
   }
 
   async getHook(workspaceId: string, id: string): Promise<HookRow | undefined> {
@@ -1604,64 +1629,20 @@ class SqliteTx implements StoreTx {
   async updateHook(hook: HookRow): Promise<void> {
     this.check();
     assertCanonicalTimestamp(hook.createdAt, 'createdAt');
-    const { changes } = write(
-      this.s.updateHook,
-      `hook ${hook.id} cannot be updated`,
-      hook.targetUrl,
-      hook.event,
-      hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
-      hook.secret,
-      hook.createdAt,
-      hook.deletedAt ?? null,
-      hook.deletedReason ?? null,
-      hook.workspaceId,
-      hook.id,
-    );
+    const { changes } = write(this.s.updateHook, `hook ${hook.id} cannot be updated`, hookParams(hook));
     if (changes === 0) throw notFound(`hook ${hook.id} not found`);
   }
 
   async insertDelivery(delivery: DeliveryRow): Promise<void> {
     this.check();
     assertDelivery(delivery);
-    write(
-      this.s.insertDelivery,
-      `delivery ${delivery.id} cannot be inserted`,
-      delivery.id,
-      delivery.workspaceId,
-      delivery.hookId,
-      delivery.eventId,
-      delivery.eventPosition,
-      delivery.contactId ?? null,
-      delivery.status,
-      delivery.attempts,
-      delivery.nextAttemptAt,
-      delivery.lastError ?? null,
-      delivery.lastStatusCode ?? null,
-      delivery.deliveredAt ?? null,
-      delivery.updatedAt,
-    );
+    write(this.s.insertDelivery, `delivery ${delivery.id} cannot be inserted`, deliveryParams(delivery));
   }
 
   async updateDelivery(delivery: DeliveryRow): Promise<void> {
     this.check();
     assertDelivery(delivery);
-    const { changes } = write(
-      this.s.updateDelivery,
-      `delivery ${delivery.id} cannot be updated`,
-      delivery.hookId,
-      delivery.eventId,
-      delivery.eventPosition,
-      delivery.contactId ?? null,
-      delivery.status,
-      delivery.attempts,
-      delivery.nextAttemptAt,
-      delivery.lastError ?? null,
-      delivery.lastStatusCode ?? null,
-      delivery.deliveredAt ?? null,
-      delivery.updatedAt,
-      delivery.workspaceId,
-      delivery.id,
-    );
+    const { changes } = write(this.s.updateDelivery, `delivery ${delivery.id} cannot be updated`, deliveryParams(delivery));
     if (changes === 0) throw notFound(`delivery ${delivery.id} not found`);
   }
 
