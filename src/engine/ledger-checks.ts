@@ -1,5 +1,4 @@
-import type { ConsentRecord } from '../core/consent.js';
-import type { ConsentState } from '../core/consent.js';
+import type { ConsentRecord, ConsentState } from '../core/consent.js';
 import { foldLedger, verifyLedger, verifyLedgerExcerpt, type LedgerExcerptVerification, type LedgerVerification } from '../core/ledger.js';
 import { LedgerHeadSchema, ledgerHeadKey, type UnitOfWork } from './unit-of-work.js';
 

@@ -99,8 +99,28 @@ function fieldPath(instancePath: string, context: string): string {
   return path || context;
 }
 
+/**
+ * Fastify validates a request's parts one after the other and stops at the first that fails
+ * (params, then body, then querystring). The other parts are checked here against the route's
+ * own schemas, so one answer names every bad field of the request.
+ */
+function otherPartsIssues(request: FastifyRequest, failedPart: string | undefined): FieldIssue[] {
+  const schema = request.routeOptions.schema;
+  if (!schema) return [];
+  const parts: [string, unknown, unknown][] = [
+    ['params', schema.params, request.params],
+    ['body', schema.body, request.body],
+    ['querystring', schema.querystring, request.query],
+  ];
+  return parts.flatMap(([part, partSchema, value]): FieldIssue[] => {
+    if (part === failedPart || !(partSchema instanceof z.ZodType)) return [];
+    const parsed = partSchema.safeParse(value);
+    return parsed.success ? [] : zodIssuesToFieldIssues(parsed.error).map((issue) => ({ path: issue.path || part, message: issue.message }));
+  });
+}
+
 /** Fastify's own errors (parsing, limits, routing), by their stable codes. */
-function fastifyProblem(error: FastifyError): Problem | null {
+function fastifyProblem(error: FastifyError, request: FastifyRequest): Problem | null {
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -128,6 +148,7 @@ function fastifyProblem(error: FastifyError): Problem | null {
       }
       return [{ path: fieldPath(issue.instancePath, context), message: issue.message ?? 'is invalid' }];
     });
+    issues.push(...otherPartsIssues(request, error.validationContext));
     return problem(422, 'VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; ') || error.message, issues);
   }
   return null;
@@ -135,26 +156,6 @@ function fastifyProblem(error: FastifyError): Problem | null {
 
 function isFastifyError(error: unknown): error is FastifyError {
   return error instanceof Error && typeof Reflect.get(error, 'code') === 'string';
-}
-
-/**
- * Fastify validates a request's parts one after the other and stops at the first that fails
- * (params, then body, then querystring). The other parts are checked here against the route's
- * own schemas, so one answer names every bad field of the request.
- */
-function otherPartsIssues(request: FastifyRequest, failedPart: string | undefined): FieldIssue[] {
-  const schema = request.routeOptions.schema;
-  if (!schema) return [];
-  const parts: [string, unknown, unknown][] = [
-    ['params', schema.params, request.params],
-    ['body', schema.body, request.body],
-    ['querystring', schema.querystring, request.query],
-  ];
-  return parts.flatMap(([part, partSchema, value]): FieldIssue[] => {
-    if (part === failedPart || !(partSchema instanceof z.ZodType)) return [];
-    const parsed = partSchema.safeParse(value);
-    return parsed.success ? [] : zodIssuesToFieldIssues(parsed.error).map((issue) => ({ path: issue.path || part, message: issue.message }));
-  });
 }
 
 /** Maps every failure of a request to problem+json; unexpected ones are logged with their stack. */
@@ -165,11 +166,7 @@ export function toProblem(error: unknown, request: FastifyRequest): Problem {
     return problem(status, error.code, error.message, error.issues);
   }
   if (hasZodFastifySchemaValidationErrors(error) || isFastifyError(error)) {
-    const mapped = fastifyProblem(error);
-    if (mapped && mapped.code === 'VALIDATION_FAILED') {
-      const issues = [...mapped.errors, ...otherPartsIssues(request, error.validationContext)];
-      return problem(422, 'VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
-    }
+    const mapped = fastifyProblem(error, request);
     if (mapped) return mapped;
   }
   if (error instanceof Error && isResponseSerializationError(error)) {
