@@ -41,6 +41,8 @@ export interface EngineOptions {
   store: Store;
   clock?: Clock;
   ids?: IdGenerator;
+  /** Records `verifyLedger` reads per transaction (default 1,000); between transactions other work runs. */
+  ledgerVerifyPageSize?: number;
 }
 
 export interface WorkflowStartResult {
@@ -225,7 +227,7 @@ export function createEngine(options: EngineOptions): Engine {
           if (!found) throw new ConsentryError('NOT_FOUND', `Workflow run ${runId} not found`);
           return found;
         }),
-      verifyLedger: () => run((uow) => verifyWorkspaceLedger(uow)),
+      verifyLedger: () => verifyWorkspaceLedger({ inWorkspace: run, ...(options.ledgerVerifyPageSize ? { pageSize: options.ledgerVerifyPageSize } : {}) }),
       verifyContactLedger: (contactId) =>
         run(async (uow) => {
           await uow.requireContact(contactId);

@@ -382,49 +382,83 @@ export function verifyLedgerExcerpt(records: readonly ConsentRecord[], hashBySeq
  * transaction as each append, and pass it as `expectedHead`.
  */
 export function verifyLedger(records: readonly ConsentRecord[], expectedHead?: LedgerHead): LedgerVerification {
-  const count = records.length;
-  const fail = (fault: LedgerFault): LedgerVerification => ({ ok: false, count, firstBad: fault });
-  const workspaceId = records[0]?.workspaceId;
-  let previousHash = GENESIS_HASH;
+  const verifier = new LedgerChainVerifier();
+  verifier.append(records);
+  return verifier.result(expectedHead, (seq) => records[seq - 1]?.id ?? null);
+}
 
-  for (const [position, record] of records.entries()) {
-    const fault = recordFault(record, position, { seq: position + 1, prevHash: previousHash, workspaceId });
-    if (fault) return fail(fault);
-    previousHash = record.hash;
+/**
+ * `verifyLedger` a page at a time: the chain's records are appended in stored order, in as many
+ * calls as it takes, and each is checked against the one before it wherever the pages split.
+ * Only the last record's hash and id are kept, so a chain of any length is checked in constant
+ * memory. After the first bad record the rest are counted, not checked.
+ */
+export class LedgerChainVerifier {
+  private count = 0;
+  private previousHash = GENESIS_HASH;
+  private workspaceId: string | undefined;
+  private lastId: string | null = null;
+  private fault: LedgerFault | null = null;
+
+  /** Records appended so far. */
+  get records(): number {
+    return this.count;
   }
 
-  if (expectedHead !== undefined) {
-    if (count < expectedHead.seq) {
-      return fail({
-        seq: count + 1,
-        id: null,
-        position: count,
-        reason: 'truncated',
-        message: `the chain ends at seq ${count} but its head is at seq ${expectedHead.seq}`,
-      });
+  /** Checks the chain's next records; false once a bad record has been found. */
+  append(records: readonly ConsentRecord[]): boolean {
+    for (const record of records) {
+      const position = this.count;
+      this.count += 1;
+      if (this.fault) continue;
+      this.workspaceId ??= record.workspaceId;
+      this.fault = recordFault(record, position, { seq: position + 1, prevHash: this.previousHash, workspaceId: this.workspaceId });
+      this.previousHash = record.hash;
+      this.lastId = record.id;
     }
-    const headRecord = records[expectedHead.seq - 1];
-    if (count > expectedHead.seq) {
-      const extra = records[expectedHead.seq];
-      return fail({
-        seq: expectedHead.seq + 1,
-        id: extra?.id ?? null,
-        position: expectedHead.seq,
-        reason: 'head_mismatch',
-        message: `the chain continues past its head at seq ${expectedHead.seq}`,
-      });
-    }
-    if (previousHash !== expectedHead.hash) {
-      return fail({
-        seq: count,
-        id: headRecord?.id ?? null,
-        position: Math.max(count - 1, 0),
-        reason: 'head_mismatch',
-        message: `the chain does not end at the expected head hash`,
-      });
-    }
+    return this.fault === null;
   }
-  return { ok: true, count, headHash: previousHash };
+
+  /**
+   * The verdict on the records appended so far, against the head the store keeps apart from them
+   * when it is given. `recordIdAt` names the record with a seq past the head when the chain runs
+   * on beyond it.
+   */
+  result(expectedHead?: LedgerHead, recordIdAt: (seq: number) => string | null = () => null): LedgerVerification {
+    const count = this.count;
+    const fail = (fault: LedgerFault): LedgerVerification => ({ ok: false, count, firstBad: fault });
+    if (this.fault) return fail(this.fault);
+    if (expectedHead !== undefined) {
+      if (count < expectedHead.seq) {
+        return fail({
+          seq: count + 1,
+          id: null,
+          position: count,
+          reason: 'truncated',
+          message: `the chain ends at seq ${count} but its head is at seq ${expectedHead.seq}`,
+        });
+      }
+      if (count > expectedHead.seq) {
+        return fail({
+          seq: expectedHead.seq + 1,
+          id: recordIdAt(expectedHead.seq + 1),
+          position: expectedHead.seq,
+          reason: 'head_mismatch',
+          message: `the chain continues past its head at seq ${expectedHead.seq}`,
+        });
+      }
+      if (this.previousHash !== expectedHead.hash) {
+        return fail({
+          seq: count,
+          id: this.lastId,
+          position: Math.max(count - 1, 0),
+          reason: 'head_mismatch',
+          message: `the chain does not end at the expected head hash`,
+        });
+      }
+    }
+    return { ok: true, count, headHash: this.previousHash };
+  }
 }
 
 function compareInstants(a: string, b: string): number {
@@ -481,12 +515,26 @@ export function applyRecord(current: ConsentState | undefined, record: ConsentRe
 
 /** Current status of every (contact, purpose, channel) in the records, ordered by workspace, contact, purpose, channel. */
 export function foldLedger(records: readonly ConsentRecord[]): ConsentState[] {
-  const states = new Map<string, ConsentState>();
-  for (const record of records) {
-    const key = consentStateKey(record);
-    states.set(key, applyRecord(states.get(key), record));
+  const fold = new LedgerFold();
+  fold.apply(records);
+  return fold.states();
+}
+
+/** `foldLedger` a page of records at a time, for a chain read in pages. */
+export class LedgerFold {
+  private readonly byKey = new Map<string, ConsentState>();
+
+  apply(records: readonly ConsentRecord[]): void {
+    for (const record of records) {
+      const key = consentStateKey(record);
+      this.byKey.set(key, applyRecord(this.byKey.get(key), record));
+    }
   }
-  return [...states.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state);
+
+  /** Ordered by workspace, contact, purpose, channel. */
+  states(): ConsentState[] {
+    return [...this.byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state);
+  }
 }
 
 /**

@@ -17,6 +17,8 @@ import {
   chainRecord,
   consentStateKey,
   foldLedger,
+  LedgerChainVerifier,
+  LedgerFold,
   validateDecision,
   verifyLedger,
 } from '../../src/core/ledger.js';
@@ -249,6 +251,57 @@ describe('verifyLedger detects any single tampering', () => {
         } else {
           expect(withoutHead).toEqual(withHead);
         }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+/** Cuts `records` into consecutive pages at the given sizes (the last page takes what is left). */
+function pagesOf<T>(records: readonly T[], sizes: readonly number[]): T[][] {
+  const pages: T[][] = [];
+  let offset = 0;
+  for (const size of sizes) {
+    if (offset >= records.length) break;
+    pages.push(records.slice(offset, offset + size));
+    offset += size;
+  }
+  pages.push(records.slice(offset));
+  return pages;
+}
+
+describe('a chain read in pages', () => {
+  const pageSizesArb = fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 15 });
+
+  it('gets the verdict of verifyLedger wherever the pages split, tampered or not, with or without its head', () => {
+    fc.assert(
+      fc.property(fc.array(decisionArb, { minLength: 1, maxLength: 12 }), fc.option(tamperingArb, { nil: undefined }), pageSizesArb, (decisions, tampering, sizes) => {
+        const records = chainOf(decisions);
+        const tampered = tampering === undefined ? records : (tamper(records, tampering)?.tampered ?? records);
+        const last = records.at(-1);
+        const head = last === undefined ? undefined : { seq: last.seq, hash: last.hash };
+        for (const expectedHead of [head, undefined]) {
+          const verifier = new LedgerChainVerifier();
+          const pages = pagesOf(tampered, sizes);
+          const goodSoFar = pages.map((page) => verifier.append(page));
+          const whole = verifyLedger(tampered, expectedHead);
+          expect(verifier.result(expectedHead, (seq) => tampered[seq - 1]?.id ?? null)).toEqual(whole);
+          expect(verifier.records).toBe(tampered.length);
+          // Once a page holds a bad record, every later append says so too.
+          expect(goodSoFar).toEqual([...goodSoFar].sort((a, b) => Number(b) - Number(a)));
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('folds to the states of foldLedger wherever the pages split', () => {
+    fc.assert(
+      fc.property(fc.array(decisionArb, { maxLength: 30 }), pageSizesArb, (decisions, sizes) => {
+        const records = chainOf(decisions);
+        const fold = new LedgerFold();
+        for (const page of pagesOf(records, sizes)) fold.apply(page);
+        expect(fold.states()).toEqual(foldLedger(records));
       }),
       { numRuns: RUNS },
     );

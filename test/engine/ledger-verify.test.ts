@@ -1,0 +1,118 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import type { Store } from '../../src/ports/store.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
+
+const msg = (messageId: string, text: string, from: string) => ({ channel: 'whatsapp' as const, messageId, from: { id: from }, text });
+
+/** Five records from three contacts: STOP, START, STOP, STOP, START. */
+async function fiveRecords(ws: WorkspaceEngine): Promise<void> {
+  await ws.handleInbound(msg('m1', 'STOP', '+34600000001'));
+  await ws.handleInbound(msg('m2', 'START', '+34600000001'));
+  await ws.handleInbound(msg('m3', 'STOP', '+34600000002'));
+  await ws.handleInbound(msg('m4', 'STOP', '+34600000003'));
+  await ws.handleInbound(msg('m5', 'START', '+34600000003'));
+}
+
+const stores: Array<[string, (dir: string) => Store]> = [
+  ['memory', () => createMemoryStore()],
+  ['sqlite', (dir) => createSqliteStore({ path: path.join(dir, 'consentry.db') })],
+];
+
+describe.each(stores)('verifyLedger a page at a time (%s)', (_name, openStore) => {
+  let dir: string;
+  let clock: FakeClock;
+  let store: Store;
+
+  const engineWithPages = async (pageSize: number): Promise<{ engine: Engine; ws: WorkspaceEngine }> => {
+    const engine = createEngine({ store, clock, ledgerVerifyPageSize: pageSize });
+    const [existing] = await engine.listWorkspaces();
+    const workspace = existing ?? (await engine.createWorkspace({ name: 'Acme', settings: { triggers: [] } }));
+    return { engine, ws: engine.workspace(workspace.id) };
+  };
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-verify-'));
+    clock = new FakeClock('2026-03-01T10:00:00.000Z');
+    store = openStore(dir);
+  });
+
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('gives the same report whatever the page size, pages ending on the last record included', async () => {
+    const { ws } = await engineWithPages(1000);
+    await fiveRecords(ws);
+    const whole = await ws.verifyLedger();
+    expect(whole).toMatchObject({ ok: true, records: 5, stateMismatches: [] });
+    for (const pageSize of [1, 2, 5, 6]) {
+      const paged = await engineWithPages(pageSize);
+      expect(await paged.ws.verifyLedger()).toEqual(whole);
+    }
+  });
+
+  it('lets other transactions run between its pages, and checks the records they append', async () => {
+    const { ws } = await engineWithPages(1);
+    await fiveRecords(ws);
+    const finished: string[] = [];
+    const verifying = ws.verifyLedger().then((report) => {
+      finished.push('verify');
+      return report;
+    });
+    const answering = ws.handleInbound(msg('m6', 'START', '+34600000002')).then(() => finished.push('message'));
+    const [report] = await Promise.all([verifying, answering]);
+    expect(finished).toEqual(['message', 'verify']);
+    expect(report).toMatchObject({ ok: true, records: 6, stateMismatches: [] });
+  });
+});
+
+describe('verifyLedger a page at a time on a tampered SQLite ledger', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let ws: WorkspaceEngine;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-verify-'));
+    store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
+    const engine = createEngine({ store, clock: new FakeClock('2026-03-01T10:00:00.000Z'), ledgerVerifyPageSize: 2 });
+    const workspace = await engine.createWorkspace({ name: 'Acme', settings: { triggers: [] } });
+    ws = engine.workspace(workspace.id);
+    await fiveRecords(ws);
+  });
+
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names a forged record in a later page', async () => {
+    // Evidence is the one column erasure may rewrite, so the append-only triggers let it through.
+    store.db.prepare('UPDATE consent_records SET evidence = ? WHERE seq = 3').run(JSON.stringify({ rawText: 'START' }));
+    const report = await ws.verifyLedger();
+    expect(report).toMatchObject({ ok: false, records: 5, chain: { ok: false, firstBad: { seq: 3, position: 2, reason: 'evidence_mismatch' } } });
+  });
+
+  it('sees records cut from the end against the head, and a chain that runs on past it', async () => {
+    store.db.exec('DROP TRIGGER consent_records_append_only_delete');
+    const last = store.db.prepare<[], { id: string }>('SELECT id FROM consent_records WHERE seq = 5').get();
+    const { value: head } = store.db.prepare<[], { value: string }>("SELECT value FROM meta WHERE key LIKE 'ledger.head.%'").get() ?? { value: '' };
+    store.db.prepare('DELETE FROM consent_records WHERE seq = 5').run();
+    expect((await ws.verifyLedger()).chain).toMatchObject({ ok: false, firstBad: { seq: 5, id: null, reason: 'truncated' } });
+
+    // The head moved back one record: the chain now runs on past it, and the report names the record after it.
+    const earlier = JSON.stringify({ ...JSON.parse(head), seq: 3 });
+    store.db.prepare("UPDATE meta SET value = ? WHERE key LIKE 'ledger.head.%'").run(earlier);
+    const report = await ws.verifyLedger();
+    expect(report.chain).toMatchObject({ ok: false, firstBad: { seq: 4, reason: 'head_mismatch' } });
+    const fourth = store.db.prepare<[], { id: string }>('SELECT id FROM consent_records WHERE seq = 4').get();
+    expect(report.chain.ok ? null : report.chain.firstBad.id).toBe(fourth?.id);
+    expect(last?.id).not.toBe(fourth?.id);
+  });
+});
