@@ -125,6 +125,10 @@ export function createEngine(options: EngineOptions): Engine {
   const store = options.store;
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? ulidGenerator();
+  const ledgerVerifyPageSize = options.ledgerVerifyPageSize;
+  if (ledgerVerifyPageSize !== undefined && !(Number.isSafeInteger(ledgerVerifyPageSize) && ledgerVerifyPageSize > 0)) {
+    throw new Error(`ledgerVerifyPageSize must be a positive integer, got ${String(ledgerVerifyPageSize)}`);
+  }
 
   /** The one place a transaction is opened: each use case is all-or-nothing. */
   async function inWorkspace<T>(workspaceId: string, work: (uow: UnitOfWork) => Promise<T>, now: Date = clock.now()): Promise<T> {
@@ -227,7 +231,7 @@ export function createEngine(options: EngineOptions): Engine {
           if (!found) throw new ConsentryError('NOT_FOUND', `Workflow run ${runId} not found`);
           return found;
         }),
-      verifyLedger: () => verifyWorkspaceLedger({ inWorkspace: run, ...(options.ledgerVerifyPageSize ? { pageSize: options.ledgerVerifyPageSize } : {}) }),
+      verifyLedger: () => verifyWorkspaceLedger({ inWorkspace: run, ...(ledgerVerifyPageSize === undefined ? {} : { pageSize: ledgerVerifyPageSize }) }),
       verifyContactLedger: (contactId) =>
         run(async (uow) => {
           await uow.requireContact(contactId);

@@ -36,15 +36,13 @@ export interface ContactLedgerReport {
 }
 
 /** Records read per transaction by `verifyWorkspaceLedger`: about 20 ms of hashing on a small server. */
-export const LEDGER_VERIFY_PAGE_SIZE = 1000;
+const LEDGER_VERIFY_PAGE_SIZE = 1000;
 
 export interface WorkspaceLedgerCheck {
   /** Runs `work` in a transaction of its own on the workspace. */
   inWorkspace: <T>(work: (uow: UnitOfWork) => Promise<T>) => Promise<T>;
   /** Records per transaction; default LEDGER_VERIFY_PAGE_SIZE. */
   pageSize?: number;
-  /** Waited for between pages; default one turn of the event loop. */
-  betweenPages?: () => Promise<void>;
 }
 
 const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
@@ -61,7 +59,6 @@ const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediat
  */
 export async function verifyWorkspaceLedger(check: WorkspaceLedgerCheck): Promise<LedgerReport> {
   const pageSize = check.pageSize ?? LEDGER_VERIFY_PAGE_SIZE;
-  const betweenPages = check.betweenPages ?? nextTurn;
   const chain = new LedgerChainVerifier();
   const fold = new LedgerFold();
   let lastSeq = 0;
@@ -83,7 +80,7 @@ export async function verifyWorkspaceLedger(check: WorkspaceLedgerCheck): Promis
       return { workspaceId, ok: verdict.ok && stateMismatches.length === 0, records: chain.records, chain: verdict, stateMismatches };
     });
     if (report) return report;
-    await betweenPages();
+    await nextTurn();
   }
 }
 

@@ -73,6 +73,16 @@ describe.each(stores)('verifyLedger a page at a time (%s)', (_name, openStore) =
   });
 });
 
+describe('ledgerVerifyPageSize', () => {
+  it('must be a positive integer', async () => {
+    const store = createMemoryStore();
+    for (const bad of [0, -1, 1.5, Number.NaN]) {
+      expect(() => createEngine({ store, ledgerVerifyPageSize: bad })).toThrow(/ledgerVerifyPageSize must be a positive integer/);
+    }
+    await store.close();
+  });
+});
+
 describe('verifyLedger a page at a time on a tampered SQLite ledger', () => {
   let dir: string;
   let store: SqliteStore;
