@@ -18,6 +18,11 @@ const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
 const COMBINING_DIACRITICS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]/gu;
 /** White space, punctuation, symbols (emoji are \p{So}/\p{Sk}), marks and other non-text at either end. */
 const EDGE_NOISE = /^[\p{White_Space}\p{P}\p{S}\p{M}\p{C}]+|[\p{White_Space}\p{P}\p{S}\p{M}\p{C}]+$/gu;
+/**
+ * Dashes left inside once the edges are trimmed read as spaces: people write the FCC's
+ * "opt out" as OPT-OUT as often as not, and STOP-ALL means STOP ALL.
+ */
+const INNER_DASHES = /\p{Pd}/gu;
 const INNER_WHITE_SPACE = /\p{White_Space}+/gu;
 /** Text that every step of normalizeOnce but upper-casing leaves as it is. */
 const PLAIN_ASCII_WORDS = /^[A-Za-z0-9]+(?: [A-Za-z0-9]+)*$/;
@@ -31,13 +36,15 @@ function normalizeOnce(text: string): string {
     .replace(COMBINING_DIACRITICS, '')
     .normalize('NFC')
     .replace(EDGE_NOISE, '')
+    .replace(INNER_DASHES, ' ')
     .replace(INNER_WHITE_SPACE, ' ');
 }
 
 /**
  * The comparison form of a message or keyword (DESIGN §3): NFKC, default-ignorable
  * code points dropped, leading/trailing white space, punctuation, symbols and emoji
- * dropped, inner white space collapsed to one space, upper-cased, accents removed.
+ * dropped, inner dashes read as white space and inner white space collapsed to one space,
+ * upper-cased, accents removed.
  *
  * Upper case is the comparison form because it is the only locale-free case mapping
  * that folds the Turkish letters sensibly: 'ı'.toUpperCase() is 'I' and 'İ' loses

@@ -129,6 +129,13 @@ const cases: Case[] = [
   c('\u3000停止\u3000', 'opt_out', 'ja', '停止'),
   c('stop\u3000all', 'opt_out', 'en', 'STOP ALL'),
   c('opt\u00a0out', 'opt_out', 'en', 'OPT OUT'),
+  // Dashes inside a keyword read as white space (hyphen, non-breaking hyphen, en dash, em dash).
+  c('OPT-OUT', 'opt_out', 'en', 'OPT OUT'),
+  c('opt\u2011out', 'opt_out', 'en', 'OPT OUT'),
+  c('Stop\u2013All', 'opt_out', 'en', 'STOP ALL'),
+  c('stop \u2014 all!', 'opt_out', 'en', 'STOP ALL'),
+  c('-stop-', 'opt_out', 'en', 'STOP'),
+  c('stop-now', 'none', 'en', null, true),
   c('\u2028help\u2029', 'help', 'en', 'HELP'),
   // Right-to-left and bidi marks.
   c('\u200fSTOP\u200f', 'opt_out', 'en', 'STOP'),
@@ -191,7 +198,7 @@ const cases: Case[] = [
   c('STOP!!! now', 'none', 'en', null, true),
   c('end of story', 'none', 'en', null, true),
   c('I want to opt out', 'none', 'en', null, true),
-  c('opt-out', 'none', 'en', null, true),
+  c('I want to opt-out', 'none', 'en', null, true),
   c('Stop all of these, please', 'none', 'en', null, true),
   c('I said STOP.', 'none', 'en', null, true),
   c('cancel my subscription', 'none', 'en', null, true),
@@ -294,6 +301,8 @@ describe('normalizeText', () => {
     ['ヘルプ', 'ヘルプ'],
     ['Straße', 'STRASSE'],
     ['why?! stop.', 'WHY?! STOP'],
+    ['opt-out', 'OPT OUT'],
+    ['e-mail \u2013 me', 'E MAIL ME'],
     ['', ''],
   ])('%j → %j', (input, expected) => {
     expect(normalizeText(input)).toBe(expected);
