@@ -531,6 +531,21 @@ export class LedgerFold {
     }
   }
 
+  /** The folded state of one (workspace, contact, purpose, channel); undefined when no record is about it. */
+  get(subject: Pick<ConsentState, 'workspaceId' | 'contactId' | 'purpose' | 'channel'>): ConsentState | undefined {
+    return this.byKey.get(consentStateKey(subject));
+  }
+
+  /** How many (workspace, contact, purpose, channel) the records are about. */
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** Every folded state, in the order their key was first folded; a live iterator, as a Map's is. */
+  values(): IterableIterator<ConsentState> {
+    return this.byKey.values();
+  }
+
   /** Ordered by workspace, contact, purpose, channel. */
   states(): ConsentState[] {
     return [...this.byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state);

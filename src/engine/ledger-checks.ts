@@ -1,6 +1,7 @@
 import { setImmediate } from 'node:timers';
 import type { ConsentRecord, ConsentState } from '../core/consent.js';
 import {
+  consentStateKey,
   foldLedger,
   LedgerChainVerifier,
   LedgerFold,
@@ -8,6 +9,7 @@ import {
   type LedgerExcerptVerification,
   type LedgerVerification,
 } from '../core/ledger.js';
+import type { ConsentStateKey } from '../ports/store.js';
 import { LedgerHeadSchema, ledgerHeadKey, type UnitOfWork } from './unit-of-work.js';
 
 export interface StateMismatch {
@@ -49,18 +51,21 @@ const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediat
 
 /**
  * The whole chain, against the head stored beside it, and every materialised status against the
- * fold, read a page of records per transaction with a turn of the event loop between pages: a long
- * ledger never holds the store, nor a server's other requests, for the whole check (one
- * transaction over a million records would hash for tens of seconds). Pages read in different
- * transactions are one chain because records are only ever appended, and erasure rewrites only
- * the evidence text, which no hash covers (its digest stays). The head and the materialised
- * statuses are read in the transaction that finds the chain's end, so they are compared with
- * exactly the records read up to then; records appended meanwhile are in the check too.
+ * fold, a page per transaction with a turn of the event loop between pages: a long ledger or a
+ * large workspace never holds the store, nor a server's other requests, for the whole check (one
+ * transaction over a million records would hash for tens of seconds).
+ *
+ * Pages of records read in different transactions are one chain because records are only ever
+ * appended, and erasure rewrites only the evidence text, which no hash covers (its digest stays).
+ * Statuses are compared only in a transaction that first read the chain to its end, so each page
+ * of them is compared with exactly the records committed with it; records appended meanwhile are
+ * in the check too. The head is compared in the last transaction, against the whole chain read.
  */
 export async function verifyWorkspaceLedger(check: WorkspaceLedgerCheck): Promise<LedgerReport> {
   const pageSize = check.pageSize ?? LEDGER_VERIFY_PAGE_SIZE;
   const chain = new LedgerChainVerifier();
   const fold = new LedgerFold();
+  const statuses = new StatusComparison(fold);
   let lastSeq = 0;
   for (;;) {
     const report = await check.inWorkspace(async (uow): Promise<LedgerReport | null> => {
@@ -70,17 +75,73 @@ export async function verifyWorkspaceLedger(check: WorkspaceLedgerCheck): Promis
       fold.apply(records);
       lastSeq = records.at(-1)?.seq ?? lastSeq;
       if (records.length === pageSize) return null;
+      if (!(await statuses.comparePage(uow, pageSize))) return null;
       const head = LedgerHeadSchema.safeParse(await uow.tx.getMeta(ledgerHeadKey(workspaceId)));
       const expectedHead = head.success ? head.data : undefined;
       // Only a chain that runs on past its head needs the record just after the head named.
       const [pastHead] =
         expectedHead && chain.records > expectedHead.seq ? await uow.tx.listConsentRecords(workspaceId, { afterSeq: expectedHead.seq, limit: 1 }) : [];
       const verdict = chain.result(expectedHead, (seq) => (pastHead?.seq === seq ? pastHead.id : null));
-      const stateMismatches = compareStates(fold.states(), await uow.tx.listAllConsentStates(workspaceId));
+      const stateMismatches = statuses.mismatches();
       return { workspaceId, ok: verdict.ok && stateMismatches.length === 0, records: chain.records, chain: verdict, stateMismatches };
     });
     if (report) return report;
     await nextTurn();
+  }
+}
+
+/**
+ * Every materialised status of a workspace against the fold, a page per call: first the stored
+ * rows in key order, then, unless each folded status met its row there, the folded statuses no
+ * stored row was compared with — their row is missing, or their first record was appended after
+ * the rows around their key had been read.
+ */
+class StatusComparison {
+  /** The folded statuses a stored row was compared with (a status a later record replaced is looked up again). */
+  private readonly compared = new Set<ConsentState>();
+  private storedAfter: ConsentStateKey | undefined;
+  private storedDone = false;
+  /**
+   * Walks the fold once the stored rows are done. A Map's iterator also visits the entries added
+   * while it runs, so statuses folded from records appended meanwhile are looked up too.
+   */
+  private left: Iterator<ConsentState> | null = null;
+  private readonly found: StateMismatch[] = [];
+
+  constructor(private readonly fold: LedgerFold) {}
+
+  /** Compares one page; true once every status has been compared. */
+  async comparePage(uow: UnitOfWork, pageSize: number): Promise<boolean> {
+    if (!this.storedDone) {
+      const after = this.storedAfter;
+      const stored = await uow.tx.listConsentStates(uow.workspaceId, { ...(after ? { after } : {}), limit: pageSize });
+      for (const actual of stored) {
+        const folded = this.fold.get(actual);
+        if (folded) this.compared.add(folded);
+        if (!sameStatus(folded, actual)) this.found.push(mismatchOf(actual));
+      }
+      this.storedAfter = stored.at(-1) ?? after;
+      if (stored.length === pageSize) return false;
+      this.storedDone = true;
+      // Every folded status met its own row: there is nothing left to look up.
+      if (this.compared.size === this.fold.size) return true;
+      this.left = this.fold.values();
+    }
+    if (!this.left) return true;
+    for (let looked = 0; looked < pageSize; looked += 1) {
+      const next = this.left.next();
+      if (next.done) return true;
+      const folded = next.value;
+      if (this.compared.has(folded)) continue;
+      const actual = await uow.tx.getConsentState(uow.workspaceId, folded.contactId, folded.purpose, folded.channel);
+      if (!sameStatus(folded, actual)) this.found.push(mismatchOf(folded));
+    }
+    return false;
+  }
+
+  /** In contact, purpose, channel order. */
+  mismatches(): StateMismatch[] {
+    return [...this.found].sort(compareKeys);
   }
 }
 
@@ -104,16 +165,29 @@ export async function verifyContactLedger(uow: UnitOfWork, contactId: string, re
 }
 
 function compareStates(folded: readonly ConsentState[], stored: readonly ConsentState[]): StateMismatch[] {
-  const key = (s: ConsentState) => `${s.contactId}|${s.purpose}|${s.channel}`;
-  const storedByKey = new Map(stored.map((s) => [key(s), s]));
+  const storedByKey = new Map(stored.map((s) => [consentStateKey(s), s]));
   const mismatches: StateMismatch[] = [];
   for (const expected of folded) {
-    const actual = storedByKey.get(key(expected));
-    storedByKey.delete(key(expected));
-    if (!actual || actual.recordId !== expected.recordId || actual.status !== expected.status) {
-      mismatches.push({ contactId: expected.contactId, purpose: expected.purpose, channel: expected.channel });
-    }
+    const key = consentStateKey(expected);
+    if (!sameStatus(expected, storedByKey.get(key))) mismatches.push(mismatchOf(expected));
+    storedByKey.delete(key);
   }
-  for (const extra of storedByKey.values()) mismatches.push({ contactId: extra.contactId, purpose: extra.purpose, channel: extra.channel });
+  for (const extra of storedByKey.values()) mismatches.push(mismatchOf(extra));
   return mismatches;
+}
+
+/** A materialised row agrees with the fold when it names the same latest record and status. */
+function sameStatus(expected: ConsentState | undefined, actual: ConsentState | undefined): boolean {
+  return expected !== undefined && actual !== undefined && actual.recordId === expected.recordId && actual.status === expected.status;
+}
+
+function mismatchOf(state: StateMismatch): StateMismatch {
+  return { contactId: state.contactId, purpose: state.purpose, channel: state.channel };
+}
+
+function compareKeys(a: StateMismatch, b: StateMismatch): number {
+  for (const field of ['contactId', 'purpose', 'channel'] as const) {
+    if (a[field] !== b[field]) return a[field] < b[field] ? -1 : 1;
+  }
+  return 0;
 }

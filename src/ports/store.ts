@@ -3,6 +3,9 @@ import type { Contact } from '../core/contact.js';
 import type { ConsentryEvent, EventType, PublicEventType } from '../core/events.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
 
+/** Which materialised row of a workspace: one per contact, purpose and channel. */
+export type ConsentStateKey = Pick<ConsentState, 'contactId' | 'purpose' | 'channel'>;
+
 export interface Conversation {
   id: string;
   workspaceId: string;
@@ -154,8 +157,11 @@ export interface StoreTx {
   upsertConsentState(state: ConsentState): Promise<void>;
   getConsentStates(workspaceId: string, contactId: string): Promise<ConsentState[]>;
   getConsentState(workspaceId: string, contactId: string, purpose: Purpose, channel: Channel): Promise<ConsentState | undefined>;
-  /** Every materialised row of the workspace (for checking it against the fold). */
-  listAllConsentStates(workspaceId: string): Promise<ConsentState[]>;
+  /**
+   * A page of the workspace's materialised rows ordered by contact, purpose, channel, the rows
+   * after `after` in that order (for checking them against the fold a page at a time).
+   */
+  listConsentStates(workspaceId: string, query: { after?: ConsentStateKey; limit: number }): Promise<ConsentState[]>;
 
   // conversations
   insertConversation(conversation: Conversation): Promise<void>;

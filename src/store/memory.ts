@@ -4,6 +4,7 @@ import type { ConsentryEvent } from '../core/events.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
 import type {
   ApiKeyRow,
+  ConsentStateKey,
   ContactQuery,
   Conversation,
   DeliveryRow,
@@ -212,6 +213,10 @@ function byId<T extends { id: string }>(a: T, b: T): number {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareStateKeys(a: ConsentStateKey, b: ConsentStateKey): number {
+  return compareText(a.contactId, b.contactId) || compareText(a.purpose, b.purpose) || compareText(a.channel, b.channel);
 }
 
 type Undo = () => void;
@@ -535,10 +540,7 @@ class MemoryTx implements StoreTx {
   private statesOf(workspaceId: string, contactId?: string): ConsentState[] {
     return [...this.d.states.values()]
       .filter((state) => state.workspaceId === workspaceId && (contactId === undefined || state.contactId === contactId))
-      .sort(
-        (a, b) =>
-          compareText(a.contactId, b.contactId) || compareText(a.purpose, b.purpose) || compareText(a.channel, b.channel),
-      )
+      .sort(compareStateKeys)
       .map(copyState);
   }
 
@@ -558,9 +560,13 @@ class MemoryTx implements StoreTx {
     return state && copyState(state);
   }
 
-  async listAllConsentStates(workspaceId: string): Promise<ConsentState[]> {
+  async listConsentStates(workspaceId: string, query: { after?: ConsentStateKey; limit: number }): Promise<ConsentState[]> {
     this.check();
-    return this.statesOf(workspaceId);
+    assertLimit(query.limit);
+    const { after } = query;
+    const states = this.statesOf(workspaceId);
+    const from = after === undefined ? 0 : states.findIndex((state) => compareStateKeys(state, after) > 0);
+    return from < 0 ? [] : states.slice(from, from + query.limit);
   }
 
   // conversations

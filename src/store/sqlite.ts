@@ -20,6 +20,7 @@ import type { ConsentryEvent, EventType, PublicEventType } from '../core/events.
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
 import type {
   ApiKeyRow,
+  ConsentStateKey,
   ContactQuery,
   Conversation,
   DeliveryRow,
@@ -710,7 +711,8 @@ class Statements {
   >;
   readonly getConsentStates: Statement<[string, string], ConsentStateRow>;
   readonly getConsentState: Statement<[string, string, string, string], ConsentStateRow>;
-  readonly listAllConsentStates: Statement<[string], ConsentStateRow>;
+  readonly listConsentStates: Statement<[string, number], ConsentStateRow>;
+  readonly listConsentStatesAfter: Statement<[string, string, string, string, number], ConsentStateRow>;
 
   readonly insertConversation: Statement<[string, string, string, string, string, string, string | null]>;
   readonly updateConversation: Statement<[string, string, string, string, string | null, string, string]>;
@@ -845,8 +847,13 @@ class Statements {
       `SELECT ${STATE_COLUMNS} FROM consent_state
        WHERE workspace_id = ? AND contact_id = ? AND purpose = ? AND channel = ?`,
     );
-    this.listAllConsentStates = db.prepare(
-      `SELECT ${STATE_COLUMNS} FROM consent_state WHERE workspace_id = ? ORDER BY contact_id, purpose, channel`,
+    this.listConsentStates = db.prepare(
+      `SELECT ${STATE_COLUMNS} FROM consent_state WHERE workspace_id = ? ORDER BY contact_id, purpose, channel LIMIT ?`,
+    );
+    // A row-value comparison on the primary key's columns: SQLite seeks to the first row after it.
+    this.listConsentStatesAfter = db.prepare(
+      `SELECT ${STATE_COLUMNS} FROM consent_state WHERE workspace_id = ? AND (contact_id, purpose, channel) > (?, ?, ?)
+       ORDER BY contact_id, purpose, channel LIMIT ?`,
     );
 
     this.insertConversation = db.prepare(`INSERT INTO conversations (${CONVERSATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
@@ -1314,9 +1321,15 @@ class SqliteTx implements StoreTx {
     return row && toConsentState(row);
   }
 
-  async listAllConsentStates(workspaceId: string): Promise<ConsentState[]> {
+  async listConsentStates(workspaceId: string, query: { after?: ConsentStateKey; limit: number }): Promise<ConsentState[]> {
     this.check();
-    return this.s.listAllConsentStates.all(workspaceId).map(toConsentState);
+    assertLimit(query.limit);
+    const { after, limit } = query;
+    const rows =
+      after === undefined
+        ? this.s.listConsentStates.all(workspaceId, limit)
+        : this.s.listConsentStatesAfter.all(workspaceId, after.contactId, after.purpose, after.channel, limit);
+    return rows.map(toConsentState);
   }
 
   // conversations

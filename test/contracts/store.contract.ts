@@ -665,8 +665,45 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           const c = stateOf(record(WS_A, 'ct_0', 3, { purpose: 'marketing', channel: 'sms' }));
           const other = stateOf(record(WS_B, 'ct_ana', 1));
           for (const s of [a, b, c, other]) await t.upsertConsentState(s);
-          expect(await t.listAllConsentStates(WS_A)).toStrictEqual([c, b, a]);
-          expect(await t.listAllConsentStates(WS_B)).toStrictEqual([other]);
+          expect(await t.listConsentStates(WS_A, { limit: 10 })).toStrictEqual([c, b, a]);
+          expect(await t.listConsentStates(WS_B, { limit: 10 })).toStrictEqual([other]);
+        });
+      });
+
+      it('pages through the materialised states after a key, each row once, and only those of the workspace', async () => {
+        await tx(async (t) => {
+          for (const id of ['ct_0', 'ct_1']) await t.insertContact(contact(WS_A, id));
+          const states: ConsentState[] = [];
+          let seq = 0;
+          for (const contactId of ['ct_0', 'ct_1', 'ct_ana']) {
+            for (const purpose of ['marketing', 'privacy'] as const) {
+              for (const channel of ['any', 'sms', 'whatsapp'] as const) {
+                seq += 1;
+                const state = stateOf(record(WS_A, contactId, seq, { purpose, channel }));
+                states.push(state);
+                await t.upsertConsentState(state);
+              }
+            }
+          }
+          await t.upsertConsentState(stateOf(record(WS_B, 'ct_ana', 1)));
+          for (const limit of [1, 2, 5, 18, 100]) {
+            const seen: ConsentState[] = [];
+            let page = await t.listConsentStates(WS_A, { limit });
+            while (page.length > 0) {
+              expect(page.length).toBeLessThanOrEqual(limit);
+              seen.push(...page);
+              const last = page.at(-1);
+              page = last ? await t.listConsentStates(WS_A, { after: last, limit }) : [];
+            }
+            expect(seen).toStrictEqual(states);
+          }
+          // A key between rows, or one no row has, starts the page at the next row.
+          expect(await t.listConsentStates(WS_A, { after: { contactId: 'ct_1', purpose: 'marketing', channel: 'telegram' }, limit: 2 })).toStrictEqual(
+            states.slice(8, 10),
+          );
+          expect(await t.listConsentStates(WS_A, { after: { contactId: 'ct_zzz', purpose: 'marketing', channel: 'any' }, limit: 2 })).toEqual([]);
+          expect(await t.listConsentStates(WS_A, { limit: 0 })).toEqual([]);
+          await expectCode(t.listConsentStates(WS_A, { limit: -1 }), 'VALIDATION_FAILED');
         });
       });
 
@@ -1463,7 +1500,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
             records: await t.listConsentRecords(ws.id, {}),
             last: await t.lastConsentRecord(ws.id),
             byKey: await t.findConsentRecordByIdempotencyKey(ws.id, 'ghost-key'),
-            states: await t.listAllConsentStates(ws.id),
+            states: await t.listConsentStates(ws.id, { limit: 1000 }),
             conversation: await t.getConversation(ws.id, 'cv_1'),
             ghostConversation: await t.getConversation(ws.id, 'cv_ghost'),
             run: await t.getRun(ws.id, 'run_1'),

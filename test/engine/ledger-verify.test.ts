@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
 import { FakeClock } from '../../src/ports/clock.js';
-import type { Store } from '../../src/ports/store.js';
+import type { Store, StoreTx } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 
@@ -124,5 +124,107 @@ describe('verifyLedger a page at a time on a tampered SQLite ledger', () => {
     const fourth = store.db.prepare<[], { id: string }>('SELECT id FROM consent_records WHERE seq = 4').get();
     expect(report.chain.ok ? null : report.chain.firstBad.id).toBe(fourth?.id);
     expect(last?.id).not.toBe(fourth?.id);
+  });
+});
+
+describe('verifyLedger compares every materialised status with the fold (SQLite)', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let clock: FakeClock;
+  let workspaceId: string;
+
+  const engineWithPages = (pageSize: number, on: Store = store): WorkspaceEngine =>
+    createEngine({ store: on, clock, ledgerVerifyPageSize: pageSize }).workspace(workspaceId);
+  const contactOf = (phone: string): string => {
+    const row = store.db.prepare<[string], { contact_id: string }>("SELECT contact_id FROM contact_identities WHERE external_id = ?").get(phone);
+    if (!row) throw new Error(`no contact for ${phone}`);
+    return row.contact_id;
+  };
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-verify-'));
+    store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
+    clock = new FakeClock('2026-03-01T10:00:00.000Z');
+    const workspace = await createEngine({ store, clock }).createWorkspace({ name: 'Acme', settings: { triggers: [] } });
+    workspaceId = workspace.id;
+    await fiveRecords(engineWithPages(1000));
+  });
+
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('names a changed, a missing and an extra row, in key order, whatever the page size', async () => {
+    const [first, second, third] = ['+34600000001', '+34600000002', '+34600000003'].map(contactOf);
+    // The second contact's STOP now reads as an opt-in; the third's row is gone; the first gains a row no record made.
+    store.db.prepare("UPDATE consent_state SET status = 'opted_in' WHERE contact_id = ?").run(second ?? '');
+    store.db.prepare('DELETE FROM consent_state WHERE contact_id = ?').run(third ?? '');
+    store.db
+      .prepare(
+        `INSERT INTO consent_state (workspace_id, contact_id, purpose, channel, status, legal_basis, explanation, source, occurred_at, record_id, seq)
+         SELECT workspace_id, contact_id, purpose, 'sms', status, legal_basis, explanation, source, occurred_at, record_id, seq FROM consent_state WHERE contact_id = ?`,
+      )
+      .run(first ?? '');
+    const expected = [
+      { contactId: first, purpose: 'marketing', channel: 'sms' },
+      { contactId: second, purpose: 'marketing', channel: 'whatsapp' },
+      { contactId: third, purpose: 'marketing', channel: 'whatsapp' },
+    ].sort((a, b) => ((a.contactId ?? '') < (b.contactId ?? '') ? -1 : 1));
+    for (const pageSize of [1, 2, 3, 1000]) {
+      const report = await engineWithPages(pageSize).verifyLedger();
+      expect(report).toMatchObject({ ok: false, records: 5, chain: { ok: true } });
+      expect(report.stateMismatches).toEqual(expected);
+    }
+  });
+
+  describe('a status made behind the rows already read', () => {
+    /**
+     * The verifying engine's store: before its `at`-th transaction, the first contact opts out on
+     * SMS through another engine, which makes a status whose key sorts before the rows read so far.
+     */
+    const interleaved = (at: number, afterwards: () => void = () => {}): Store => {
+      let transactions = 0;
+      const other = engineWithPages(1000);
+      return new Proxy(store, {
+        get(target, property, receiver) {
+          if (property !== 'transaction') return Reflect.get(target, property, receiver) as unknown;
+          return async (work: (tx: StoreTx) => Promise<unknown>): Promise<unknown> => {
+            transactions += 1;
+            if (transactions === at) {
+              await other.handleInbound({ channel: 'sms', messageId: 'sms-stop', from: { id: '+34600000001' }, text: 'STOP' });
+              afterwards();
+            }
+            return target.transaction(work);
+          };
+        },
+      });
+    };
+    // Page size 1: transactions 1–5 read a record each, 6 finds the chain's end and reads the first
+    // row, 7 the second, 8 the third, 9 finds no more rows and looks up the statuses left.
+    const beforeLastRow = 8;
+
+    it('is folded and compared, and not mistaken for a missing row', async () => {
+      const report = await engineWithPages(1, interleaved(beforeLastRow)).verifyLedger();
+      expect(report).toMatchObject({ ok: true, records: 6, chain: { ok: true, count: 6 }, stateMismatches: [] });
+    });
+
+    it('is named when its row is missing, also once the statuses left are being looked up', async () => {
+      const [first, second, third] = ['+34600000001', '+34600000002', '+34600000003'].map(contactOf);
+      // Without the rows of the second and third contacts, transaction 6 reads the first row and 7
+      // finds no more, so the folded statuses are walked, one per transaction from 7 on: the SMS
+      // status made before transaction 8 is folded then and walked last.
+      store.db.prepare('DELETE FROM consent_state WHERE contact_id IN (?, ?)').run(second ?? '', third ?? '');
+      const deleteSmsRow = (): void => {
+        store.db.prepare("DELETE FROM consent_state WHERE contact_id = ? AND channel = 'sms'").run(first ?? '');
+      };
+      const report = await engineWithPages(1, interleaved(8, deleteSmsRow)).verifyLedger();
+      expect(report).toMatchObject({ ok: false, records: 6, chain: { ok: true } });
+      expect(report.stateMismatches).toEqual([
+        { contactId: first, purpose: 'marketing', channel: 'sms' },
+        { contactId: second, purpose: 'marketing', channel: 'whatsapp' },
+        { contactId: third, purpose: 'marketing', channel: 'whatsapp' },
+      ]);
+    });
   });
 });
