@@ -1,5 +1,7 @@
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
+import { BUILT_IN_PURPOSES, PurposeSchema, type Purpose } from './consent.js';
+import { ConsentryError } from './errors.js';
 
 /** Languages with built-in keywords and reply texts (DESIGN §3). */
 export const LANGUAGES = ['en', 'es', 'fr', 'pt', 'de', 'ja'] as const;
@@ -79,6 +81,26 @@ export const SECRET_SETTINGS: readonly (readonly [string, string])[] = [
   ['slack', 'signingSecret'],
 ];
 
+/**
+ * A workspace's own purposes beside the built-in privacy and marketing (DESIGN §2: "a
+ * workspace-defined purpose"). Consent is recorded and asked about only for a known purpose, so
+ * a misspelt one is refused instead of starting a ledger of its own.
+ */
+export const WorkspacePurposesSchema = z
+  .array(PurposeSchema)
+  .max(1000)
+  .superRefine((purposes, ctx) => {
+    const seen = new Set<string>();
+    purposes.forEach((purpose, index) => {
+      if ((BUILT_IN_PURPOSES as readonly string[]).includes(purpose)) {
+        ctx.addIssue({ code: 'custom', path: [index], message: `"${purpose}" is built in; list only the workspace's own purposes` });
+      } else if (seen.has(purpose)) {
+        ctx.addIssue({ code: 'custom', path: [index], message: `"${purpose}" is listed twice` });
+      }
+      seen.add(purpose);
+    });
+  });
+
 export const WorkspaceSettingsSchema = z
   .object({
     privacyPolicyUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
@@ -90,6 +112,7 @@ export const WorkspaceSettingsSchema = z
       .refine((code) => isSupportedCountry(code), 'defaultCountry must be a country with a telephone numbering plan, such as "ES"')
       .nullable()
       .default(null),
+    purposes: WorkspacePurposesSchema.default([]),
     triggers: z.array(TriggerBindingSchema).max(50).default([{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true }]),
     /** Keywords the workspace adds (or switches off) per language. */
     keywords: z.partialRecord(LanguageSchema, WorkspaceKeywordsSchema).default({}),
@@ -147,4 +170,17 @@ export interface Workspace {
   settings: WorkspaceSettings;
   createdAt: string;
   updatedAt: string;
+}
+
+/** The purposes consent can be recorded and asked about for in a workspace: the built-in ones, then its own. */
+export function knownPurposes(settings: Pick<WorkspaceSettings, 'purposes'>): Purpose[] {
+  return [...BUILT_IN_PURPOSES, ...settings.purposes];
+}
+
+/** Refuses a purpose the workspace does not know, naming the ones it does. */
+export function assertKnownPurpose(purpose: string, settings: Pick<WorkspaceSettings, 'purposes'>, path = 'purpose'): void {
+  const known = knownPurposes(settings);
+  if (known.includes(purpose)) return;
+  const message = `unknown purpose "${purpose}": this workspace knows ${known.join(', ')} (add its own purposes to settings.purposes)`;
+  throw new ConsentryError('VALIDATION_FAILED', `${path}: ${message}`, [{ path, message }]);
 }

@@ -5,6 +5,7 @@ import { normalizeEmail, normalizePhone } from '../core/contact.js';
 import { ConsentryError, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { canMessage, effectiveStatus, validateDecision } from '../core/ledger.js';
 import type { Actor, ConsentDecision, ConsentSource } from '../core/consent.js';
+import { assertKnownPurpose } from '../core/settings.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import type { RecordedConsent, UnitOfWork } from './unit-of-work.js';
@@ -38,6 +39,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       // Everything that can refuse the row is checked before a missing contact is created,
       // so a refused row leaves no trace.
       validateDecision({ ...decisionOf(row, by), contactId: row.contactId ?? 'pending' });
+      assertKnownPurpose(row.purpose, uow.workspace.settings);
       if (row.idempotencyKey) await assertKeyFree(uow, row);
       const contact = await contactForRow(uow, row);
       const recorded = await uow.recordConsent({ ...decisionOf(row, by), contactId: contact.id });
@@ -137,6 +139,7 @@ export async function checkPermission(
   channel: Channel,
   purpose: Purpose,
 ): Promise<{ allowed: boolean; reason: 'opted_in' | 'opted_out' | 'not_specified' | 'contact_erased'; status: EffectiveStatus; since: string | null }> {
+  assertKnownPurpose(purpose, uow.workspace.settings);
   const contact = await uow.requireContact(contactId);
   const states = await uow.tx.getConsentStates(uow.workspaceId, contactId);
   const verdict = canMessage({ states, erased: contact.erasedAt !== null }, channel, purpose);

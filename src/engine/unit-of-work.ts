@@ -5,7 +5,7 @@ import type { ConsentryEvent, EventDataByType, EventType } from '../core/events.
 import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
 import { applyRecord, chainRecord, validateDecision, type LedgerHead } from '../core/ledger.js';
 import type { ConsentDecision } from '../core/consent.js';
-import type { Workspace } from '../core/settings.js';
+import { assertKnownPurpose, type Workspace } from '../core/settings.js';
 import { isoInstant } from '../core/time.js';
 import type { IdGenerator } from '../ports/ids.js';
 import type { Conversation, StoreTx, StoredEvent } from '../ports/store.js';
@@ -173,6 +173,7 @@ export class UnitOfWork {
   /** Chains a decision onto the workspace ledger and keeps the materialised status in step. */
   async recordConsent(input: ConsentDecision): Promise<RecordedConsent> {
     const decision = validateDecision(input);
+    assertKnownPurpose(decision.purpose, this.workspace.settings);
     if (decision.idempotencyKey) {
       const existing = await this.tx.findConsentRecordByIdempotencyKey(this.workspaceId, decision.idempotencyKey);
       if (existing) {

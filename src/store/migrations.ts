@@ -379,6 +379,23 @@ UPDATE processed_messages SET contact_id = json_extract(response, '$.contactId')
   WHERE json_valid(response) AND json_type(response, '$.contactId') = 'text';
 `,
   },
+  {
+    version: 6,
+    name: 'workspace purposes',
+    up: `
+-- Consent is now recorded only for a purpose the workspace knows: privacy, marketing and those
+-- listed in its settings.purposes. Settings are stored whole, so every workspace gets the list; a
+-- workspace that recorded other purposes before has them listed, so nothing it did before is
+-- refused after the upgrade.
+UPDATE workspaces SET settings = json_set(settings, '$.purposes', json((
+  SELECT json_group_array(purpose) FROM (
+    SELECT DISTINCT purpose FROM consent_records
+    WHERE consent_records.workspace_id = workspaces.id AND purpose NOT IN ('privacy', 'marketing')
+    ORDER BY purpose
+  )
+)));
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

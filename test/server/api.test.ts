@@ -293,6 +293,7 @@ describe('consents', () => {
     ['marketing/whatsapp', { status: 'opted_out', source: 'keyword' }, 422, 'VALIDATION_FAILED', 'source'],
     ['marketing/pigeon', { status: 'opted_out' }, 422, 'VALIDATION_FAILED', 'channel'],
     ['Marketing!/whatsapp', { status: 'opted_out' }, 422, 'VALIDATION_FAILED', 'purpose'],
+    ['marketting/whatsapp', { status: 'opted_out' }, 422, 'VALIDATION_FAILED', 'purpose'],
   ] as const)('PUT consents/%s with %j → %i %s naming %s', async (path, payload, status, code, field) => {
     const id = await createContact(acme);
     const res = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/${path}`, payload });
@@ -304,12 +305,46 @@ describe('consents', () => {
     ['', 'channel'],
     ['channel=pigeon', 'channel'],
     ['channel=sms&purpose=NOPE', 'purpose'],
+    ['channel=sms&purpose=marketting', 'purpose'],
     ['channel=sms&extra=1', 'extra'],
   ])('GET permission?%s names %s', async (query, field) => {
     const id = await createContact(acme);
     const res = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?${query}` });
     expectProblem(res, 422, 'VALIDATION_FAILED');
     expect(problemPaths(res)).toContain(field);
+  });
+});
+
+describe("a workspace's own purposes", () => {
+  const surveysOptOut = { status: 'opted_out', explanation: 'Asked to stop getting surveys' };
+
+  it('are refused until the workspace lists them, naming the purposes it knows, and only in that workspace', async () => {
+    const id = await createContact(acme);
+    const refused = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/surveys/sms`, payload: surveysOptOut });
+    const problem = expectProblem(refused, 422, 'VALIDATION_FAILED');
+    expect(problem.errors).toEqual([
+      { path: 'purpose', message: 'unknown purpose "surveys": this workspace knows privacy, marketing (add its own purposes to settings.purposes)' },
+    ]);
+
+    const patched = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { purposes: ['surveys'] } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json().purposes).toEqual(['surveys']);
+    const recorded = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/surveys/sms`, payload: surveysOptOut });
+    expect(recorded.statusCode, recorded.body).toBe(201);
+    const permission = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?channel=sms&purpose=surveys` });
+    expect(permission.json()).toMatchObject({ allowed: false, reason: 'opted_out' });
+
+    const other = await createContact(globex);
+    const elsewhere = await t.as(globex, { method: 'PUT', url: `/v1/contacts/${other}/consents/surveys/sms`, payload: surveysOptOut });
+    expectProblem(elsewhere, 422, 'VALIDATION_FAILED');
+  });
+
+  it('must not repeat themselves or a built-in purpose, and must be well formed', async () => {
+    const res = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { purposes: ['privacy', 'surveys', 'surveys', 'Bad Purpose'] } });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toEqual(expect.arrayContaining(['purposes.0', 'purposes.2', 'purposes.3']));
+    expect(problemPaths(res)).not.toContain('purposes.1');
+    expect((await t.as(acme, { method: 'GET', url: '/v1/settings' })).json().purposes).toEqual([]);
   });
 });
 

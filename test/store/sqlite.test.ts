@@ -301,6 +301,43 @@ describe('SQLite store', () => {
       expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
     });
 
+    it('lists the purposes a workspace recorded before purposes were registered, so none is refused after the upgrade', async () => {
+      const v5 = openRaw();
+      v5.pragma('foreign_keys = ON');
+      expect(migrate(v5, MIGRATIONS.filter((m) => m.version <= 5)).version).toBe(5);
+      const { purposes: _none, ...settingsOfVersion5 } = defaultSettings();
+      const addWorkspace = v5.prepare<[number, string, string]>(
+        `INSERT INTO workspaces (number, id, name, settings, created_at, updated_at) VALUES (?, ?, 'Shop', ?, '${T0}', '${T0}')`,
+      );
+      const addContact = v5.prepare<[string]>(
+        `INSERT INTO contacts (workspace_id, id, name, email, phone, identities, fields, tags, hubspot_id, created_at, updated_at, erased_at)
+         VALUES (?, 'ct_ana', NULL, NULL, NULL, '[]', '{}', '[]', NULL, '${T0}', '${T0}', NULL)`,
+      );
+      const addRecord = v5.prepare<[number, string, string, number, string]>(
+        `INSERT INTO consent_records (position, id, workspace_id, seq, contact_id, purpose, channel, status, source, actor_kind,
+           actor_id, evidence, evidence_digest, occurred_at, recorded_at, prev_hash, hash)
+         VALUES (?, ?, ?, ?, 'ct_ana', ?, 'sms', 'opted_out', 'api', 'api_key', 'key_1', '{}', 'd', '${T0}', '${T0}', 'p', 'h')`,
+      );
+      for (const [number, id] of [[1, 'ws_a'], [2, 'ws_b']] as const) {
+        addWorkspace.run(number, id, JSON.stringify(settingsOfVersion5));
+        addContact.run(id);
+      }
+      ['surveys', 'privacy', 'loyalty-club', 'surveys', 'marketing'].forEach((purpose, index) => {
+        addRecord.run(2 ** 32 + index + 1, `rec_a${index}`, 'ws_a', index + 1, purpose);
+      });
+      addRecord.run(2 * 2 ** 32 + 1, 'rec_b', 'ws_b', 1, 'marketing');
+      v5.close();
+
+      const store = open();
+      const settings = await store.transaction(async (tx) => ({
+        a: (await tx.getWorkspace('ws_a'))?.settings,
+        b: (await tx.getWorkspace('ws_b'))?.settings,
+      }));
+      expect(settings.a).toStrictEqual({ ...defaultSettings(), purposes: ['loyalty-club', 'surveys'] });
+      expect(settings.b).toStrictEqual(defaultSettings());
+      expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    });
+
     it('ties API keys, hooks and deliveries to an existing workspace', async () => {
       const store = open();
       const { db } = store;

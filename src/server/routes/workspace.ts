@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LanguageSchema, maskSecrets, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
+import { LanguageSchema, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
 import type { Store } from '../../ports/store.js';
 import { getOutboundWebhookSecret } from '../../worker/hooks.js';
 import { assertPublicTargetUrl } from '../../worker/target-guard.js';
@@ -17,6 +17,7 @@ const SettingsPatchSchema = z
   .object({
     privacyPolicyUrl: shape.privacyPolicyUrl.unwrap().nullable().optional(),
     defaultCountry: shape.defaultCountry.unwrap().nullable().optional(),
+    purposes: WorkspacePurposesSchema.nullable().optional().describe("the workspace's own purposes beside privacy and marketing"),
     triggers: shape.triggers.unwrap().nullable().optional(),
     keywords: z.record(z.string(), z.unknown()).nullable().optional().describe('per language: { opt_in, opt_out, help, removed }'),
     replies: z.record(z.string(), z.unknown()).nullable().optional().describe('per language: { opt_in_confirmation, opt_out_confirmation, help }'),
@@ -30,6 +31,7 @@ const SettingsPatchSchema = z
 const SettingsJsonSchema = z.object({
   privacyPolicyUrl: z.string().nullable(),
   defaultCountry: z.string().nullable(),
+  purposes: z.array(z.string()),
   triggers: z.array(z.object({ trigger: z.string(), template: z.string(), match: z.string().optional(), enabled: z.boolean() })),
   keywords: z.record(z.string(), z.object({ opt_in: z.array(z.string()), opt_out: z.array(z.string()), help: z.array(z.string()), removed: z.array(z.string()) })),
   replies: z.record(z.string(), z.record(z.string(), z.string())),

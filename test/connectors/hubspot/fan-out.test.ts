@@ -20,7 +20,7 @@ async function fanOut(harness: Harness) {
 
 describe('reading the outbox for HubSpot', () => {
   it('turns each event into its rows once, and advances the cursor with them', async () => {
-    h = await startHarness();
+    h = await startHarness({ settings: { purposes: ['loyalty-club'] } });
     const { contactId } = await linkedContact(h, 'ana.test@example.com');
     await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'any', status: 'opted_out', source: 'manual', actor });
     await h.workspace.addTag(contactId, 'VIP');
