@@ -5,6 +5,7 @@ import type { Actor } from '../core/consent.js';
 import { normalizeEmail, normalizePhone } from '../core/contact.js';
 import { isConsentryError, type FieldIssue } from '../core/errors.js';
 import { validateDecision, zodIssuesToFieldIssues } from '../core/ledger.js';
+import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
 import { BulkRowSchema } from '../engine/inputs.js';
 import type { WorkspaceEngine } from '../engine.js';
 import type { CliIo } from './io.js';
@@ -205,10 +206,10 @@ function toBulkRow(header: Header, values: readonly string[]): BulkRowValues {
 
 /**
  * Everything the engine would refuse in the row without reading the database, all at once: the
- * engine stops at the first failing check (schema, then the opt-in rule, then the e-mail and the
- * phone). Each check is the engine's own.
+ * engine stops at the first failing check (schema, then the opt-in rule, then the workspace's
+ * purposes, the e-mail and the phone). Each check is the engine's own.
  */
-function rowIssues(row: BulkRowValues, actor: Actor, defaultCountry: string | null): FieldIssue[] {
+function rowIssues(row: BulkRowValues, actor: Actor, settings: Pick<WorkspaceSettings, 'defaultCountry' | 'purposes'>): FieldIssue[] {
   const issues: FieldIssue[] = [];
   const parsed = BulkRowSchema.safeParse(row);
   if (!parsed.success) issues.push(...zodIssuesToFieldIssues(parsed.error));
@@ -222,8 +223,9 @@ function rowIssues(row: BulkRowValues, actor: Actor, defaultCountry: string | nu
     }
     issues.push(...issuesOf(() => validateDecision(decision)).filter((issue) => !refused.has(issue.path.split('.')[0])));
   }
+  if (row.purpose !== undefined && !refused.has('purpose')) issues.push(...issuesOf(() => assertKnownPurpose(row.purpose ?? '', settings)));
   if (row.email !== undefined && !refused.has('email')) issues.push(...issuesOf(() => normalizeEmail(row.email ?? '')));
-  if (row.phone !== undefined && !refused.has('phone')) issues.push(...issuesOf(() => normalizePhone(row.phone ?? '', defaultCountry)));
+  if (row.phone !== undefined && !refused.has('phone')) issues.push(...issuesOf(() => normalizePhone(row.phone ?? '', settings.defaultCountry)));
   return issues;
 }
 
@@ -309,7 +311,7 @@ export async function readImportFile(path: string): Promise<ImportFile> {
 export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io: CliIo, actorId: string): Promise<ImportSummary> {
   const { header, records } = file;
   const names = new ColumnNames(header);
-  const defaultCountry = (await workspace.get()).settings.defaultCountry;
+  const { settings } = await workspace.get();
   const actor: Actor = { kind: 'user', id: actorId };
   const summary: ImportSummary = { rows: records.length, recorded: 0, alreadyRecorded: 0, failed: [] };
   const bar = io.stderr.isTTY ? new SingleBar({ stream: io.stderr, format: 'importing [{bar}] {value}/{total} rows' }, Presets.shades_classic) : null;
@@ -325,7 +327,7 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
           continue;
         }
         const row = toBulkRow(header, record.values);
-        const rowFailures = failuresOf(record.line, row, rowIssues(row, actor, defaultCountry), names);
+        const rowFailures = failuresOf(record.line, row, rowIssues(row, actor, settings), names);
         failures[index] = rowFailures;
         if (rowFailures.length === 0) accepted.push({ index, row });
       }

@@ -210,13 +210,23 @@ describe('consentry import: the per-row report', () => {
 
 describe('consentry import: purposes', () => {
   it("names a purpose the workspace does not know, with the ones it does, and creates no contact for the row", async () => {
-    const file = writeCsv([HEADER, 'ana@example.com,,marketting,email,opted_out,,', 'bob@example.com,,marketing,email,opted_out,,'].join('\n'));
+    const file = writeCsv(
+      [
+        HEADER,
+        'ana@example.com,,marketting,email,opted_out,,',
+        'bob@example.com,,marketing,email,opted_out,,',
+        'carla@example.com,,surveys,email,opted_in,,',
+      ].join('\n'),
+    );
     const run = await importFile(file);
     expect(run.code).toBe(1);
     expect(reportLines(run)).toEqual([
       'line 2: purpose: unknown purpose "marketting": this workspace knows privacy, marketing (add its own purposes to settings.purposes)',
+      expect.stringMatching(/^line 4: purpose: unknown purpose "surveys"/),
+      expect.stringMatching(/^line 4: legal_basis: .*needs a legal_basis/),
+      expect.stringMatching(/^line 4: explanation: .*needs an explanation/),
     ]);
-    expect(run.stdout).toContain('Imported 1 of 2 rows');
+    expect(run.stdout).toContain('Imported 1 of 3 rows');
     expect((await ledger()).map((record) => record.status)).toEqual(['opted_out']);
   });
 });
