@@ -495,6 +495,17 @@ export function consentStateKey(subject: Pick<ConsentState, 'workspaceId' | 'con
   return JSON.stringify([subject.workspaceId, subject.contactId, subject.purpose, subject.channel]);
 }
 
+/** Orders states (or their keys) by contact, purpose, channel, comparing UTF-16 code units. */
+export function compareConsentStateKeys(
+  a: { contactId: string; purpose: string; channel: string },
+  b: { contactId: string; purpose: string; channel: string },
+): number {
+  for (const field of ['contactId', 'purpose', 'channel'] as const) {
+    if (a[field] !== b[field]) return a[field] < b[field] ? -1 : 1;
+  }
+  return 0;
+}
+
 /**
  * Applies one record to the current state of its (contact, purpose, channel). A record that
  * occurred before the current state (a backdated import) leaves it unchanged, so the result does

@@ -1,6 +1,7 @@
 import { setImmediate } from 'node:timers';
 import type { ConsentRecord, ConsentState } from '../core/consent.js';
 import {
+  compareConsentStateKeys,
   consentStateKey,
   foldLedger,
   LedgerChainVerifier,
@@ -100,19 +101,19 @@ class StatusComparison {
   /** The folded statuses a stored row was compared with (a status a later record replaced is looked up again). */
   private readonly compared = new Set<ConsentState>();
   private storedAfter: ConsentStateKey | undefined;
-  private storedDone = false;
   /**
-   * Walks the fold once the stored rows are done. A Map's iterator also visits the entries added
-   * while it runs, so statuses folded from records appended meanwhile are looked up too.
+   * Walks the fold once the stored rows are done (null until then). A Map's iterator also visits
+   * the entries added while it runs, so statuses folded from records appended meanwhile are looked
+   * up too.
    */
   private left: Iterator<ConsentState> | null = null;
   private readonly found: StateMismatch[] = [];
 
   constructor(private readonly fold: LedgerFold) {}
 
-  /** Compares one page; true once every status has been compared. */
+  /** Compares one page; true once every status has been compared (the caller then stops calling). */
   async comparePage(uow: UnitOfWork, pageSize: number): Promise<boolean> {
-    if (!this.storedDone) {
+    if (this.left === null) {
       const after = this.storedAfter;
       const stored = await uow.tx.listConsentStates(uow.workspaceId, { ...(after ? { after } : {}), limit: pageSize });
       for (const actual of stored) {
@@ -122,12 +123,10 @@ class StatusComparison {
       }
       this.storedAfter = stored.at(-1) ?? after;
       if (stored.length === pageSize) return false;
-      this.storedDone = true;
       // Every folded status met its own row: there is nothing left to look up.
       if (this.compared.size === this.fold.size) return true;
       this.left = this.fold.values();
     }
-    if (!this.left) return true;
     for (let looked = 0; looked < pageSize; looked += 1) {
       const next = this.left.next();
       if (next.done) return true;
@@ -141,7 +140,7 @@ class StatusComparison {
 
   /** In contact, purpose, channel order. */
   mismatches(): StateMismatch[] {
-    return [...this.found].sort(compareKeys);
+    return [...this.found].sort(compareConsentStateKeys);
   }
 }
 
@@ -183,11 +182,4 @@ function sameStatus(expected: ConsentState | undefined, actual: ConsentState | u
 
 function mismatchOf(state: StateMismatch): StateMismatch {
   return { contactId: state.contactId, purpose: state.purpose, channel: state.channel };
-}
-
-function compareKeys(a: StateMismatch, b: StateMismatch): number {
-  for (const field of ['contactId', 'purpose', 'channel'] as const) {
-    if (a[field] !== b[field]) return a[field] < b[field] ? -1 : 1;
-  }
-  return 0;
 }

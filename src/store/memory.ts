@@ -1,6 +1,7 @@
 import type { Channel, ConsentRecord, ConsentState, Purpose } from '../core/consent.js';
 import type { Contact, ContactIdentity } from '../core/contact.js';
 import type { ConsentryEvent } from '../core/events.js';
+import { compareConsentStateKeys } from '../core/ledger.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
 import type {
   ApiKeyRow,
@@ -213,10 +214,6 @@ function byId<T extends { id: string }>(a: T, b: T): number {
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
-}
-
-function compareStateKeys(a: ConsentStateKey, b: ConsentStateKey): number {
-  return compareText(a.contactId, b.contactId) || compareText(a.purpose, b.purpose) || compareText(a.channel, b.channel);
 }
 
 type Undo = () => void;
@@ -540,7 +537,7 @@ class MemoryTx implements StoreTx {
   private statesOf(workspaceId: string, contactId?: string): ConsentState[] {
     return [...this.d.states.values()]
       .filter((state) => state.workspaceId === workspaceId && (contactId === undefined || state.contactId === contactId))
-      .sort(compareStateKeys)
+      .sort(compareConsentStateKeys)
       .map(copyState);
   }
 
@@ -565,7 +562,7 @@ class MemoryTx implements StoreTx {
     assertLimit(query.limit);
     const { after } = query;
     const states = this.statesOf(workspaceId);
-    const from = after === undefined ? 0 : states.findIndex((state) => compareStateKeys(state, after) > 0);
+    const from = after === undefined ? 0 : states.findIndex((state) => compareConsentStateKeys(state, after) > 0);
     return from < 0 ? [] : states.slice(from, from + query.limit);
   }
 
