@@ -39,8 +39,9 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       // Everything that can refuse the row is checked before a missing contact is created,
       // so a refused row leaves no trace.
       validateDecision({ ...decisionOf(row, by), contactId: row.contactId ?? 'pending' });
-      assertKnownPurpose(row.purpose, uow.workspace.settings);
-      if (row.idempotencyKey) await assertKeyFree(uow, row);
+      // A replayed row (its key already recorded for this contact) is answered even if its purpose was unlisted since.
+      const replayed = await recordedForKey(uow, row);
+      if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
       const contact = await contactForRow(uow, row);
       const recorded = await uow.recordConsent({ ...decisionOf(row, by), contactId: contact.id });
       results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created });
@@ -69,17 +70,21 @@ function decisionOf(row: Row, by: { actor: Actor; source: ConsentSource }): Omit
   };
 }
 
-/** A reused idempotency key is only accepted for the very same change of an existing contact. */
-async function assertKeyFree(uow: UnitOfWork, row: Row): Promise<void> {
-  if (!row.idempotencyKey) return;
+/**
+ * Whether the row's idempotency key was already recorded. A reused key is only accepted for an
+ * existing contact, the one it was recorded for; recordConsent then checks it is the very same change.
+ */
+async function recordedForKey(uow: UnitOfWork, row: Row): Promise<boolean> {
+  if (!row.idempotencyKey) return false;
   const existing = await uow.tx.findConsentRecordByIdempotencyKey(uow.workspaceId, row.idempotencyKey);
-  if (!existing) return;
+  if (!existing) return false;
   const contact = await findContactForRow(uow, row);
   if (!contact || contact.id !== existing.contactId) {
     throw new ConsentryError('CONFLICT', `Idempotency key "${row.idempotencyKey}" was already used for another contact`, [
       { path: 'idempotencyKey', message: 'already used for a different change' },
     ]);
   }
+  return true;
 }
 
 type IdentityField = 'contactId' | 'email' | 'phone';

@@ -173,7 +173,6 @@ export class UnitOfWork {
   /** Chains a decision onto the workspace ledger and keeps the materialised status in step. */
   async recordConsent(input: ConsentDecision): Promise<RecordedConsent> {
     const decision = validateDecision(input);
-    assertKnownPurpose(decision.purpose, this.workspace.settings);
     if (decision.idempotencyKey) {
       const existing = await this.tx.findConsentRecordByIdempotencyKey(this.workspaceId, decision.idempotencyKey);
       if (existing) {
@@ -192,6 +191,9 @@ export class UnitOfWork {
         return { record: existing, created: false, current };
       }
     }
+    // Checked after the replay: a purpose taken off the list keeps answering the requests that
+    // recorded it, and refuses only new decisions.
+    assertKnownPurpose(decision.purpose, this.workspace.settings);
     if (this.ledgerHead === undefined) this.ledgerHead = await this.readLedgerHead();
     const record = chainRecord(decision, { id: this.newId(), workspaceId: this.workspaceId, recordedAt: this.nowIso, previous: this.ledgerHead ?? undefined });
     await this.tx.appendConsentRecord(record);

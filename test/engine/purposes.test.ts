@@ -71,6 +71,26 @@ describe("a workspace's purposes", () => {
     expect(await ws.findContacts({ email: 'new@example.com' })).toEqual({ contacts: [], nextCursor: null });
   });
 
+  it('keeps answering a replayed request for a purpose unlisted since it was recorded, one by one and in bulk', async () => {
+    await ws.updateSettings({ purposes: ['surveys'] });
+    const first = await ws.setConsent({ ...surveysOptOut, contactId, idempotencyKey: 'form-1' });
+    const [firstRow] = await ws.bulkSetConsent([{ email: 'ana@example.com', purpose: 'surveys', channel: 'email', status: 'opted_out', idempotencyKey: 'import-1' }]);
+    expect(firstRow).toMatchObject({ ok: true, created: true });
+    await ws.updateSettings({ purposes: [] });
+
+    await expect(ws.setConsent({ ...surveysOptOut, contactId, idempotencyKey: 'form-1' })).resolves.toMatchObject({ created: false, record: { id: first.record.id } });
+    const replayed = await ws.bulkSetConsent([
+      { email: 'ana@example.com', purpose: 'surveys', channel: 'email', status: 'opted_out', idempotencyKey: 'import-1' },
+      { email: 'ana@example.com', purpose: 'surveys', channel: 'email', status: 'opted_out', idempotencyKey: 'import-2' },
+      { email: 'ana@example.com', purpose: 'surveys', channel: 'email', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Form', idempotencyKey: 'import-1' },
+    ]);
+    expect(replayed[0]).toMatchObject({ ok: true, created: false, recordId: firstRow?.ok ? firstRow.recordId : 'missing' });
+    expect(replayed[1]).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', issues: [{ path: 'purpose' }] } });
+    expect(replayed[2]).toMatchObject({ ok: false, error: { code: 'CONFLICT', issues: [{ path: 'idempotencyKey' }] } });
+    expect(await refusal(ws.setConsent({ ...surveysOptOut, contactId, idempotencyKey: 'form-2' }))).toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'purpose' }] });
+    expect(await ws.getHistory(contactId)).toHaveLength(2);
+  });
+
   it('must be well formed, not built in and not repeated', async () => {
     const refused = await refusal(ws.updateSettings({ purposes: ['marketing', 'surveys', 'surveys', 'Surveys!'] }));
     expect(refused.code).toBe('VALIDATION_FAILED');
