@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { isConsentryError } from '../core/errors.js';
 import type { Workspace } from '../core/settings.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
 import { createEngine } from '../engine.js';
@@ -37,20 +38,24 @@ export interface OpenOptions {
 
 /** Opens the embedded store at the command's path, turning what SQLite says about a bad file into one clear line. */
 export function openStore(options: DatabaseOptions, io: CliIo, open: OpenOptions = {}): SqliteStore {
-  const path = databasePath(options, io);
+  const synchronous = io.env.DATABASE_SYNCHRONOUS?.trim().toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL';
+  return openStoreAt(databasePath(options, io), synchronous, open);
+}
+
+export function openStoreAt(path: string, synchronous: 'NORMAL' | 'FULL', open: OpenOptions = {}): SqliteStore {
+  const noDatabase = `No database at ${path}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)`;
   if (path !== ':memory:') {
-    if (open.mustExist && !existsSync(path)) {
-      throw new CliFailure(`No database at ${path}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)`);
-    }
+    if (open.mustExist && !existsSync(path)) throw new CliFailure(noDatabase);
     if (existsSync(path) && statSync(path).isDirectory()) throw new CliFailure(`${path} is a directory, not a database file`);
   }
-  const synchronous = io.env.DATABASE_SYNCHRONOUS?.trim().toUpperCase() === 'FULL' ? 'FULL' : 'NORMAL';
   try {
-    return createSqliteStore({ path, synchronous });
+    return createSqliteStore({ path, synchronous, createIfMissing: !open.mustExist });
   } catch (error) {
+    if (isConsentryError(error) && error.code === 'NOT_FOUND') throw new CliFailure(noDatabase);
     const code = error instanceof Error ? Reflect.get(error, 'code') : undefined;
     const reason = error instanceof Error ? error.message : String(error);
     if (code === 'SQLITE_NOTADB') throw new CliFailure(`${path} is not a Consentry database (${reason})`);
+    if (isConsentryError(error)) throw new CliFailure(reason);
     throw new CliFailure(`Cannot open the database ${path}: ${reason}`);
   }
 }

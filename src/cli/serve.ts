@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../config.js';
 import { waitingTriggers } from '../core/workflow/templates.js';
-import { createSqliteStore } from '../store/sqlite.js';
+import { openStoreAt } from './database.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
 
@@ -35,7 +35,7 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
 
   // Loaded here, not at the top: the other commands need none of Fastify.
   const { startServer } = await import('../server/index.js');
-  const store = createSqliteStore({ path: config.DATABASE_PATH, synchronous: config.DATABASE_SYNCHRONOUS });
+  const store = openStoreAt(config.DATABASE_PATH, config.DATABASE_SYNCHRONOUS);
   let server;
   try {
     server = await startServer({

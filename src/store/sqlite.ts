@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import BetterSqlite3 from 'better-sqlite3';
@@ -91,6 +91,12 @@ export interface SqliteStoreOptions {
    * no WAL.
    */
   checkpointInBackground?: boolean;
+  /**
+   * Default true: a missing or empty database is created. false opens only a database Consentry
+   * made (for commands that read), refusing a missing file, an empty one or one without the schema.
+   * Either way a database holding another application's tables is refused, not added to.
+   */
+  createIfMissing?: boolean;
 }
 
 export type SqliteStore = Store & {
@@ -1818,6 +1824,20 @@ function checkOptions(options: SqliteStoreOptions): CheckedOptions {
 }
 
 /**
+ * Consentry's tables go only into a database that has none but its own: into another
+ * application's database they would mix with its tables and read there as an empty ledger.
+ */
+function checkSchemaOwner(db: Database, path: string, createIfMissing: boolean): void {
+  const names = db.prepare<[], string>(`SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name`).pluck().all();
+  if (names.includes('schema_migrations')) return;
+  if (names.length > 0) {
+    const shown = names.slice(0, 3).join(', ') + (names.length > 3 ? ` and ${names.length - 3} more` : '');
+    throw new ConsentryError('CONFLICT', `${path} is not a Consentry database: it holds other tables (${shown}) and no Consentry schema`);
+  }
+  if (!createIfMissing) throw new ConsentryError('NOT_FOUND', `${path} holds no Consentry database yet`);
+}
+
+/**
  * Opens (creating if needed) the SQLite database at `options.path` and migrates it. Timestamps
  * are stored as given and compared as text, so callers pass `Date.toISOString()` values.
  */
@@ -1827,9 +1847,13 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   // A URI may name an in-memory or otherwise unshareable database; only a plain file path gets a
   // directory created for it and a second connection for background checkpoints.
   const plainFile = !inMemory && !options.path.startsWith('file:');
-  if (plainFile) mkdirSync(dirname(resolve(options.path)), { recursive: true });
-  const db = new BetterSqlite3(options.path);
+  const createIfMissing = options.createIfMissing ?? true;
+  if (plainFile && createIfMissing) mkdirSync(dirname(resolve(options.path)), { recursive: true });
+  if (plainFile && !createIfMissing && !existsSync(options.path)) throw new ConsentryError('NOT_FOUND', `no database at ${options.path}`);
+  const db = new BetterSqlite3(options.path, { fileMustExist: !createIfMissing && !inMemory });
   try {
+    // Before any pragma: setting the journal mode already writes to the file.
+    checkSchemaOwner(db, options.path, createIfMissing);
     // WAL lets readers run beside the single writer and makes a commit one sequential append
     // (https://www.sqlite.org/wal.html).
     db.pragma('journal_mode = WAL');

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
@@ -66,6 +66,37 @@ describe('the database a command opens', () => {
       expect(run.stderr).toContain(`No database at ${missing}`);
     }
     expect(existsSync(join(dir, 'nodir'))).toBe(false);
+  });
+
+  it('commands that only read refuse an empty file, and leave it empty; a command that writes makes the database in it', async () => {
+    const empty = join(dir, 'empty.db');
+    writeFileSync(empty, '');
+    for (const args of [['verify'], ['export'], ['history', 'ana@example.com'], ['keys', 'list'], ['keys', 'revoke', 'nothing']]) {
+      const run = await cli([...args, '--db', empty]);
+      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.stderr, args.join(' ')).toBe(`error: No database at ${empty}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)\n`);
+      expect(statSync(empty).size, args.join(' ')).toBe(0);
+    }
+    expect((await cli(['keys', 'create', '--db', empty])).code).toBe(0);
+    expect((await cli(['keys', 'list', '--db', empty])).code).toBe(0);
+  });
+
+  it("refuses another application's SQLite database, for reading and for writing, and adds nothing to it", async () => {
+    const foreign = join(dir, 'other-app.db');
+    const raw = new Database(foreign);
+    raw.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY, total INTEGER); CREATE INDEX invoices_total ON invoices (total);');
+    raw.close();
+    const csv = join(dir, 'c.csv');
+    writeFileSync(csv, 'email,purpose,channel,status\nana@example.com,marketing,email,opted_out\n');
+    for (const args of [['export'], ['verify'], ['keys', 'list'], ['keys', 'create'], ['import', csv]]) {
+      const run = await cli([...args, '--db', foreign]);
+      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.stderr, args.join(' ')).toBe(`error: ${foreign} is not a Consentry database: it holds other tables (invoices, invoices_total) and no Consentry schema\n`);
+    }
+    const after = new Database(foreign, { readonly: true });
+    expect(after.prepare('SELECT name FROM sqlite_master ORDER BY name').pluck().all()).toEqual(['invoices', 'invoices_total']);
+    expect(after.pragma('journal_mode', { simple: true })).toBe('delete');
+    after.close();
   });
 
   it('names a file that is not a database, and a directory, in one line', async () => {

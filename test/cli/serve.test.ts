@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/engine.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
@@ -117,6 +118,19 @@ describe('consentry serve', () => {
     const run = await cli(['serve'], { env: { PORT: 'eighty' } });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('PORT: must be an integer between 0 and 65535');
+  });
+
+  it("refuses to start on another application's database, in one line, leaving it as it was", async () => {
+    const foreign = join(dir, 'crm.db');
+    const raw = new Database(foreign);
+    raw.exec('CREATE TABLE people (id INTEGER PRIMARY KEY)');
+    raw.close();
+    const run = await cli(['serve'], { env: { DATABASE_PATH: foreign, PORT: '0' } });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`error: ${foreign} is not a Consentry database: it holds other tables (people) and no Consentry schema\n`);
+    const after = new Database(foreign, { readonly: true });
+    expect(after.prepare('SELECT name FROM sqlite_master').pluck().all()).toEqual(['people']);
+    after.close();
   });
 
   it('refuses a bad HOOK_TARGETS_ALLOW_PRIVATE, naming it, with exit code 1', async () => {

@@ -667,6 +667,35 @@ describe('SQLite store', () => {
     expect(fs.existsSync(nested)).toBe(true);
   });
 
+  it("refuses a database holding another application's tables, and one without its schema when asked to create nothing", async () => {
+    const foreign = path.join(dir, 'other.db');
+    const raw = new BetterSqlite3(foreign);
+    raw.exec('CREATE TABLE t (x)');
+    raw.close();
+    const refusal = (options: Parameters<typeof createSqliteStore>[0]): unknown => {
+      try {
+        open(options);
+      } catch (error) {
+        return isConsentryError(error) ? { code: error.code, message: error.message } : error;
+      }
+      return 'opened';
+    };
+    expect(refusal({ path: foreign })).toEqual({ code: 'CONFLICT', message: `${foreign} is not a Consentry database: it holds other tables (t) and no Consentry schema` });
+    const empty = path.join(dir, 'empty.db');
+    fs.writeFileSync(empty, '');
+    expect(refusal({ path: empty, createIfMissing: false })).toEqual({ code: 'NOT_FOUND', message: `${empty} holds no Consentry database yet` });
+    expect(fs.statSync(empty).size).toBe(0);
+    const missing = path.join(dir, 'missing', 'x.db');
+    expect(refusal({ path: missing, createIfMissing: false })).toEqual({ code: 'NOT_FOUND', message: `no database at ${missing}` });
+    expect(fs.existsSync(path.join(dir, 'missing'))).toBe(false);
+
+    const made = open({ path: empty });
+    await made.transaction(seedOne);
+    await made.close();
+    const reopened = open({ path: empty, createIfMissing: false });
+    expect((await reopened.transaction((tx) => tx.findContactByEmail('ws_a', 'ana@example.com')))?.id).toBe('ct_ana');
+  });
+
   it('works on :memory:', async () => {
     const store = open({ path: ':memory:' });
     await store.transaction(seedOne);
