@@ -17,6 +17,7 @@ export const ERROR_CODES = [
   'LEDGER_TAMPERED',
   'PAYLOAD_TOO_LARGE',
   'UNAUTHORIZED',
+  'STORE_CORRUPT',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -40,4 +41,20 @@ export class ConsentryError extends Error {
 
 export function isConsentryError(value: unknown): value is ConsentryError {
   return value instanceof ConsentryError;
+}
+
+/**
+ * A stored row that cannot be read back (a column edited outside Consentry no longer holds JSON):
+ * names the table, the row and the column, so the one bad row can be found and the others trusted.
+ */
+export class UnreadableRowError extends ConsentryError {
+  readonly table: string;
+  readonly rowId: string;
+
+  constructor(table: string, rowId: string, column: string, reason: string) {
+    super('STORE_CORRUPT', `${table} row ${rowId} cannot be read: its ${column} ${reason}`, [{ path: `${table}.${column}`, message: reason }]);
+    this.name = 'UnreadableRowError';
+    this.table = table;
+    this.rowId = rowId;
+  }
 }

@@ -50,7 +50,9 @@ export type LedgerFailureReason =
   /** The chain ends before the expected head. */
   | 'truncated'
   /** The chain is consistent in itself but does not end at the expected head. */
-  | 'head_mismatch';
+  | 'head_mismatch'
+  /** The stored record cannot be read back at all (a column no longer holds what was written). */
+  | 'unreadable';
 
 export interface LedgerFault {
   /** The seq the record at `position` should carry (for `truncated`: the first missing seq). */
@@ -417,6 +419,24 @@ export class LedgerChainVerifier {
       this.lastId = record.id;
     }
     return this.fault === null;
+  }
+
+  /** The chain's next record cannot be read: it is the first bad one unless an earlier one was. */
+  appendUnreadable(id: string, message: string): void {
+    const position = this.count;
+    this.count += 1;
+    this.fault ??= { seq: position + 1, id, position, reason: 'unreadable', message };
+  }
+
+  /**
+   * The verdict when the head kept apart from the records is missing or cannot be read: without it
+   * a removed last record goes unseen, so a chain with records fails at its last one.
+   */
+  resultWithoutHead(why: string): LedgerVerification {
+    const count = this.count;
+    if (this.fault) return { ok: false, count, firstBad: this.fault };
+    if (count === 0) return { ok: true, count, headHash: this.previousHash };
+    return { ok: false, count, firstBad: { seq: count, id: this.lastId, position: count - 1, reason: 'head_mismatch', message: why } };
   }
 
   /**

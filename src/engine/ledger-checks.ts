@@ -10,6 +10,7 @@ import {
   type LedgerExcerptVerification,
   type LedgerVerification,
 } from '../core/ledger.js';
+import { UnreadableRowError } from '../core/errors.js';
 import type { ConsentStateKey } from '../ports/store.js';
 import { LedgerHeadSchema, ledgerHeadKey, type UnitOfWork } from './unit-of-work.js';
 
@@ -71,24 +72,71 @@ export async function verifyWorkspaceLedger(check: WorkspaceLedgerCheck): Promis
   for (;;) {
     const report = await check.inWorkspace(async (uow): Promise<LedgerReport | null> => {
       const { workspaceId } = uow;
-      const records = await uow.tx.listConsentRecords(workspaceId, { afterSeq: lastSeq, limit: pageSize });
-      chain.append(records);
-      fold.apply(records);
-      lastSeq = records.at(-1)?.seq ?? lastSeq;
-      if (records.length === pageSize) return null;
+      const page = await readRecords(uow, lastSeq, pageSize);
+      chain.append(page.records);
+      fold.apply(page.records);
+      lastSeq = page.records.at(-1)?.seq ?? lastSeq;
+      if (page.unreadable) {
+        // The records past it cannot be told apart from it, so the check ends at the first bad one.
+        chain.appendUnreadable(page.unreadable.rowId, page.unreadable.message);
+        return { workspaceId, ok: false, records: chain.records, chain: chain.result(), stateMismatches: [] };
+      }
+      if (page.records.length === pageSize) return null;
       if (!(await statuses.comparePage(uow, pageSize))) return null;
-      const head = LedgerHeadSchema.safeParse(await uow.tx.getMeta(ledgerHeadKey(workspaceId)));
-      const expectedHead = head.success ? head.data : undefined;
-      // Only a chain that runs on past its head needs the record just after the head named.
-      const [pastHead] =
-        expectedHead && chain.records > expectedHead.seq ? await uow.tx.listConsentRecords(workspaceId, { afterSeq: expectedHead.seq, limit: 1 }) : [];
-      const verdict = chain.result(expectedHead, (seq) => (pastHead?.seq === seq ? pastHead.id : null));
+      const verdict = await chainVerdict(uow, chain);
       const stateMismatches = statuses.mismatches();
       return { workspaceId, ok: verdict.ok && stateMismatches.length === 0, records: chain.records, chain: verdict, stateMismatches };
     });
     if (report) return report;
     await nextTurn();
   }
+}
+
+/**
+ * The next records of the chain; when one cannot be read back, those before it one by one and
+ * that record's error, so the report names the first bad record and still checks the ones before it.
+ */
+async function readRecords(uow: UnitOfWork, afterSeq: number, limit: number): Promise<{ records: ConsentRecord[]; unreadable: UnreadableRowError | null }> {
+  try {
+    return { records: await uow.tx.listConsentRecords(uow.workspaceId, { afterSeq, limit }), unreadable: null };
+  } catch (error) {
+    if (!isUnreadableRecord(error)) throw error;
+  }
+  const records: ConsentRecord[] = [];
+  for (let seq = afterSeq; records.length < limit; ) {
+    try {
+      const [record] = await uow.tx.listConsentRecords(uow.workspaceId, { afterSeq: seq, limit: 1 });
+      if (!record) return { records, unreadable: null };
+      records.push(record);
+      seq = record.seq;
+    } catch (error) {
+      if (!isUnreadableRecord(error)) throw error;
+      return { records, unreadable: error };
+    }
+  }
+  return { records, unreadable: null };
+}
+
+function isUnreadableRecord(error: unknown): error is UnreadableRowError {
+  return error instanceof UnreadableRowError && error.table === 'consent_records';
+}
+
+/** The whole chain read against the head stored beside it, which must be there and readable once there are records. */
+async function chainVerdict(uow: UnitOfWork, chain: LedgerChainVerifier): Promise<LedgerVerification> {
+  let stored: unknown;
+  try {
+    stored = await uow.tx.getMeta(ledgerHeadKey(uow.workspaceId));
+  } catch (error) {
+    if (!(error instanceof UnreadableRowError)) throw error;
+    return chain.resultWithoutHead(`the ledger head stored beside the chain cannot be read (${error.message})`);
+  }
+  if (stored === undefined) return chain.resultWithoutHead('no ledger head is stored beside the chain');
+  const head = LedgerHeadSchema.safeParse(stored);
+  if (!head.success) return chain.resultWithoutHead('the ledger head stored beside the chain is not a seq and a hash');
+  const expectedHead = head.data;
+  // Only a chain that runs on past its head needs the record just after the head named.
+  const [pastHead] = chain.records > expectedHead.seq ? await uow.tx.listConsentRecords(uow.workspaceId, { afterSeq: expectedHead.seq, limit: 1 }) : [];
+  return chain.result(expectedHead, (seq) => (pastHead?.seq === seq ? pastHead.id : null));
 }
 
 /**

@@ -53,6 +53,7 @@ const STATUS_OF_CODE: Record<ErrorCode, number> = {
   UNAUTHORIZED: 401,
   // The stored chain does not verify: the server's data is at fault, not the request.
   LEDGER_TAMPERED: 500,
+  STORE_CORRUPT: 500,
 };
 
 const TITLES: Record<number, string> = {

@@ -15,7 +15,7 @@ import type {
   Purpose,
 } from '../core/consent.js';
 import type { Contact, ContactIdentity } from '../core/contact.js';
-import { ConsentryError, isConsentryError } from '../core/errors.js';
+import { ConsentryError, isConsentryError, UnreadableRowError } from '../core/errors.js';
 import type { ConsentryEvent, EventType, PublicEventType } from '../core/events.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
 import type {
@@ -294,15 +294,25 @@ interface DeliveryDbRow {
   updated_at: string;
 }
 
+/** A JSON column read back; text that is no longer JSON (edited outside Consentry) is named, not thrown as a bare SyntaxError. */
+function storedJson<T>(text: string, table: string, rowId: string, column: string): T {
+  try {
+    const value: T = JSON.parse(text);
+    return value;
+  } catch {
+    throw new UnreadableRowError(table, rowId, column, 'is not valid JSON');
+  }
+}
+
 function toWorkspace(row: WorkspaceRow): Workspace {
-  const settings: WorkspaceSettings = JSON.parse(row.settings);
+  const settings: WorkspaceSettings = storedJson(row.settings, 'workspaces', row.id, 'settings');
   return { id: row.id, name: row.name, settings, createdAt: row.created_at, updatedAt: row.updated_at };
 }
 
 function toContact(row: ContactRow): Contact {
-  const identities: ContactIdentity[] = JSON.parse(row.identities);
-  const fields: Record<string, string> = JSON.parse(row.fields);
-  const tags: string[] = JSON.parse(row.tags);
+  const identities: ContactIdentity[] = storedJson(row.identities, 'contacts', row.id, 'identities');
+  const fields: Record<string, string> = storedJson(row.fields, 'contacts', row.id, 'fields');
+  const tags: string[] = storedJson(row.tags, 'contacts', row.id, 'tags');
   return {
     id: row.id,
     workspaceId: row.workspace_id,
@@ -320,7 +330,7 @@ function toContact(row: ContactRow): Contact {
 }
 
 function toConsentRecord(row: ConsentRecordRow): ConsentRecord {
-  const evidence: ConsentRecord['evidence'] = JSON.parse(row.evidence);
+  const evidence: ConsentRecord['evidence'] = storedJson(row.evidence, 'consent_records', row.id, 'evidence');
   return {
     id: row.id,
     workspaceId: row.workspace_id,
@@ -372,7 +382,7 @@ function toConversation(row: ConversationRow): Conversation {
 }
 
 function toRun(row: RunRow): WorkflowRunRow {
-  const state: unknown = JSON.parse(row.state);
+  const state: unknown = storedJson(row.state, 'workflow_runs', row.id, 'state');
   return {
     id: row.id,
     workspaceId: row.workspace_id,
@@ -392,7 +402,7 @@ function toTimer(row: TimerDbRow): TimerRow {
 }
 
 function toProcessed(row: ProcessedRow): ProcessedMessage {
-  const response: unknown = JSON.parse(row.response);
+  const response: unknown = storedJson(row.response, 'processed_messages', `${row.channel}:${row.message_id}`, 'response');
   return {
     workspaceId: row.workspace_id,
     channel: row.channel,
@@ -404,7 +414,7 @@ function toProcessed(row: ProcessedRow): ProcessedMessage {
 }
 
 function toEvent(row: EventRow): StoredEvent {
-  const data: ConsentryEvent['data'] = JSON.parse(row.data);
+  const data: ConsentryEvent['data'] = storedJson(row.data, 'events', row.id, 'data');
   return {
     id: row.id,
     type: row.type,
@@ -431,7 +441,7 @@ function toApiKey(row: ApiKeyDbRow): ApiKeyRow {
 }
 
 function toHook(row: HookDbRow): HookRow {
-  const filter: Record<string, string> | null = row.event_filter === null ? null : JSON.parse(row.event_filter);
+  const filter: Record<string, string> | null = row.event_filter === null ? null : storedJson(row.event_filter, 'hooks', row.id, 'event_filter');
   return {
     id: row.id,
     workspaceId: row.workspace_id,
@@ -1128,7 +1138,7 @@ class SqliteTx implements StoreTx {
     let removedIdentities: ContactIdentity[] = [];
     // Most updates touch fields only: the side tables are rewritten only when their JSON changed.
     if (identities !== current.identities) {
-      const before: ContactIdentity[] = JSON.parse(current.identities);
+      const before: ContactIdentity[] = storedJson(current.identities, 'contacts', contact.id, 'identities');
       const beforeKeys = new Set(before.map(identityKey));
       const afterKeys = new Set(contact.identities.map(identityKey));
       addedIdentities = contact.identities.filter((identity) => !beforeKeys.has(identityKey(identity)));
@@ -1142,7 +1152,7 @@ class SqliteTx implements StoreTx {
       this.s.insertIdentity.run(contact.workspaceId, identity.channel, identity.externalId, contact.id);
     }
     if (tags !== current.tags) {
-      const before: string[] = JSON.parse(current.tags);
+      const before: string[] = storedJson(current.tags, 'contacts', contact.id, 'tags');
       const beforeSet = new Set(before);
       const after = new Set(contact.tags);
       for (const tag of beforeSet) if (!after.has(tag)) this.s.deleteTag.run(contact.workspaceId, tag, contact.id);
@@ -1701,7 +1711,7 @@ class SqliteTx implements StoreTx {
   async getMeta(key: string): Promise<unknown> {
     this.check();
     const row = this.s.getMeta.get(key);
-    return row === undefined ? undefined : JSON.parse(row.value);
+    return row === undefined ? undefined : storedJson(row.value, 'meta', key, 'value');
   }
 
   async setMeta(key: string, value: unknown): Promise<void> {

@@ -99,6 +99,27 @@ describe('the database a command opens', () => {
     after.close();
   });
 
+  it('names a record that can no longer be read, in one line, from verify, export and history', async () => {
+    const csv = join(dir, 'c.csv');
+    writeFileSync(csv, 'email,purpose,channel,status\nana@example.com,marketing,email,opted_out\n');
+    expect((await cli(['import', csv, '--db', db])).code).toBe(0);
+    const raw = new Database(db);
+    const { id } = z.object({ id: z.string() }).parse(raw.prepare('SELECT id FROM consent_records').get());
+    raw.prepare("UPDATE consent_records SET evidence = 'not json'").run();
+    raw.close();
+    const unreadable = `consent_records row ${id} cannot be read: its evidence is not valid JSON`;
+
+    const verify = await cli(['verify', '--db', db]);
+    expect(verify.code).toBe(1);
+    expect(JSON.parse(verify.stdout)).toMatchObject({ ok: false, chain: { firstBad: { seq: 1, id, reason: 'unreadable', message: unreadable } } });
+    expect(verify.stderr).toContain(unreadable);
+    for (const args of [['export'], ['export', '--format', 'json'], ['history', 'ana@example.com']]) {
+      const run = await cli([...args, '--db', db]);
+      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.stderr, args.join(' ')).toBe(`error [STORE_CORRUPT]: ${unreadable}\n`);
+    }
+  });
+
   it('names a file that is not a database, and a directory, in one line', async () => {
     const text = join(dir, 'notes.txt');
     writeFileSync(text, 'this is not SQLite, just some text long enough to have a header\n'.repeat(10));

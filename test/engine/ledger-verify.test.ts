@@ -125,6 +125,38 @@ describe('verifyLedger a page at a time on a tampered SQLite ledger', () => {
     expect(report.chain.ok ? null : report.chain.firstBad.id).toBe(fourth?.id);
     expect(last?.id).not.toBe(fourth?.id);
   });
+
+  it('names a record that can no longer be read as the first bad one, after checking those before it', async () => {
+    const third = store.db.prepare<[], { id: string }>('SELECT id FROM consent_records WHERE seq = 3').get();
+    store.db.prepare('UPDATE consent_records SET evidence = ? WHERE seq = 3').run('not json');
+    const report = await ws.verifyLedger();
+    expect(report).toEqual({
+      workspaceId: (await ws.get()).id,
+      ok: false,
+      records: 3,
+      chain: {
+        ok: false,
+        count: 3,
+        firstBad: { seq: 3, id: third?.id, position: 2, reason: 'unreadable', message: `consent_records row ${third?.id} cannot be read: its evidence is not valid JSON` },
+      },
+      stateMismatches: [],
+    });
+
+    // A forged record before it is still the first bad one.
+    store.db.prepare('UPDATE consent_records SET evidence = ? WHERE seq = 2').run(JSON.stringify({ rawText: 'STOP' }));
+    expect((await ws.verifyLedger()).chain).toMatchObject({ ok: false, firstBad: { seq: 2, reason: 'evidence_mismatch' } });
+  });
+
+  it('fails a chain whose head is unreadable, not a seq and a hash, or gone', async () => {
+    const fifth = store.db.prepare<[], { id: string }>('SELECT id FROM consent_records WHERE seq = 5').get();
+    const atLast = { seq: 5, id: fifth?.id, position: 4, reason: 'head_mismatch' };
+    store.db.prepare("UPDATE meta SET value = 'garbage' WHERE key LIKE 'ledger.head.%'").run();
+    expect((await ws.verifyLedger()).chain).toMatchObject({ ok: false, firstBad: { ...atLast, message: expect.stringMatching(/^the ledger head stored beside the chain cannot be read \(meta row ledger\.head\..+ cannot be read: its value is not valid JSON\)$/) } });
+    store.db.prepare("UPDATE meta SET value = '[1]' WHERE key LIKE 'ledger.head.%'").run();
+    expect((await ws.verifyLedger()).chain).toMatchObject({ ok: false, firstBad: { ...atLast, message: 'the ledger head stored beside the chain is not a seq and a hash' } });
+    store.db.prepare("DELETE FROM meta WHERE key LIKE 'ledger.head.%'").run();
+    expect((await ws.verifyLedger()).chain).toMatchObject({ ok: false, firstBad: { ...atLast, message: 'no ledger head is stored beside the chain' } });
+  });
 });
 
 describe('verifyLedger compares every materialised status with the fold (SQLite)', () => {
