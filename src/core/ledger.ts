@@ -257,15 +257,19 @@ export interface ChainContext {
   previous: LedgerHead | undefined;
 }
 
-export function chainRecord(decision: ValidDecision, ctx: ChainContext): ConsentRecord {
-  const recordedMs = Date.parse(ctx.recordedAt);
-  let occurredAt = decision.occurredAt ?? ctx.recordedAt;
-  const aheadMs = Date.parse(occurredAt) - recordedMs;
+/** When a decision recorded at `recordedAt` occurred: its own time, clamped within the allowed skew, refused beyond it. */
+export function recordedOccurrence(decision: Pick<ValidDecision, 'occurredAt'>, recordedAt: string): string {
+  const occurredAt = decision.occurredAt ?? recordedAt;
+  const aheadMs = Date.parse(occurredAt) - Date.parse(recordedAt);
   if (aheadMs > MAX_CLOCK_SKEW_MS) {
-    const message = `occurredAt ${occurredAt} is later than the time of recording ${ctx.recordedAt}`;
+    const message = `occurredAt ${occurredAt} is later than the time of recording ${recordedAt}`;
     throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'occurredAt', message }]);
   }
-  if (aheadMs > 0) occurredAt = ctx.recordedAt;
+  return aheadMs > 0 ? recordedAt : occurredAt;
+}
+
+export function chainRecord(decision: ValidDecision, ctx: ChainContext): ConsentRecord {
+  const occurredAt = recordedOccurrence(decision, ctx.recordedAt);
 
   const record: ConsentRecord = {
     id: ctx.id,

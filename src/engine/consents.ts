@@ -3,7 +3,7 @@ import type { Channel, ConsentRecord, ConsentState, EffectiveStatus, Purpose } f
 import type { Contact } from '../core/contact.js';
 import { normalizeEmail, normalizePhone } from '../core/contact.js';
 import { ConsentryError, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
-import { canMessage, effectiveStatus, validateDecision } from '../core/ledger.js';
+import { canMessage, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import type { Actor, ConsentDecision, ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose } from '../core/settings.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
@@ -38,7 +38,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       const row = parsed.data;
       // Everything that can refuse the row is checked before a missing contact is created,
       // so a refused row leaves no trace.
-      validateDecision({ ...decisionOf(row, by), contactId: row.contactId ?? 'pending' });
+      recordedOccurrence(validateDecision({ ...decisionOf(row, by), contactId: row.contactId ?? 'pending' }), uow.nowIso);
       // A replayed row (its key already recorded for this contact) is answered even if its purpose was unlisted since.
       const replayed = await recordedForKey(uow, row);
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);

@@ -182,8 +182,9 @@ describe('setConsent and bulkSetConsent', () => {
       { email: 'b@example.com', purpose: 'marketing', channel: 'email', status: 'opted_in' },
       { phone: 'not a phone', purpose: 'marketing', channel: 'sms', status: 'opted_out' },
       { email: 'c@example.com', purpose: 'marketing', channel: 'pigeon', status: 'opted_out' },
+      { email: 'future@example.com', purpose: 'marketing', channel: 'email', status: 'opted_out', occurredAt: '2999-01-01T00:00:00.000Z' },
     ]);
-    expect(results.map((r) => r.ok)).toEqual([true, false, false, false]);
+    expect(results.map((r) => r.ok)).toEqual([true, false, false, false, false]);
     const issuesOf = (i: number) => {
       const r = results[i];
       return r && !r.ok ? r.error : undefined;
@@ -191,8 +192,8 @@ describe('setConsent and bulkSetConsent', () => {
     expect(issuesOf(1)?.code).toBe('LEGAL_BASIS_REQUIRED');
     expect(issuesOf(2)?.code).toBe('INVALID_PHONE');
     expect(issuesOf(3)?.issues.map((i) => i.path)).toContain('channel');
-    const found = await ws.findContacts({ email: 'b@example.com' });
-    expect(found.contacts).toEqual([]);
+    expect(issuesOf(4)).toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'occurredAt', message: expect.stringContaining('later than the time of recording') }] });
+    for (const email of ['b@example.com', 'future@example.com']) expect((await ws.findContacts({ email })).contacts, email).toEqual([]);
     expect((await ws.findContacts({ email: 'a@example.com' })).contacts).toHaveLength(1);
   });
 });
