@@ -242,12 +242,15 @@ export function createEngine(options: EngineOptions): Engine {
       findContactByHubspotId: (hubspotId) => run((uow) => findContactByHubspotId(uow, hubspotId)),
       reportSyncFailure: (failure) => run((uow) => reportSyncFailure(uow, failure)),
       listEvents: (query = {}) =>
-        run((uow) =>
-          uow.tx.listEvents(workspaceId, {
-            ...query,
-            limit: Math.min(Math.max(query.limit ?? 50, 1), 500),
-          }),
-        ),
+        run(async (uow) => {
+          // Event ids are never reused nor deleted: one this workspace does not have is a mistyped
+          // or foreign cursor, which would otherwise read silently as "from the newest" or "nothing older".
+          if (query.beforeId !== undefined && !(await uow.tx.getEvent(workspaceId, query.beforeId))) {
+            const message = `no event ${query.beforeId} in this workspace: pass the id of an event a previous page returned`;
+            throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'beforeId', message }]);
+          }
+          return uow.tx.listEvents(workspaceId, { ...query, limit: Math.min(Math.max(query.limit ?? 50, 1), 500) });
+        }),
     };
   }
 

@@ -92,6 +92,11 @@ export async function removeContactTag(uow: UnitOfWork, id: string, tag: string)
 }
 
 export async function findContacts(uow: UnitOfWork, query: ContactQuery): Promise<{ contacts: Contact[]; nextCursor: string | null }> {
+  // Contacts are never deleted (erasure keeps a tombstone): a cursor naming none of them is a mistake, not an end.
+  if (query.afterId !== undefined && !(await uow.tx.getContact(uow.workspaceId, query.afterId))) {
+    const message = `no contact ${query.afterId} in this workspace: pass the nextCursor a previous page returned`;
+    throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'afterId', message }]);
+  }
   const normalized: ContactQuery = { ...query, limit: query.limit + 1 };
   if (query.email) normalized.email = normalizeEmail(query.email);
   if (query.phone) normalized.phone = normalizePhone(query.phone, uow.workspace.settings.defaultCountry);

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ErrorCode, FieldIssue } from '../core/errors.js';
-import { isConsentryError } from '../core/errors.js';
+import { ConsentryError, isConsentryError } from '../core/errors.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 
 /**
@@ -83,6 +83,20 @@ export function problem(status: number, code: string, detail: string, errors: re
     code,
     errors: [...errors],
   };
+}
+
+/**
+ * Runs `work`, naming a refused engine field after the request field it came from (the engine's
+ * `afterId` is the API's `cursor`), so the problem points at what the client sent.
+ */
+export async function asRequestField<T>(work: () => Promise<T>, engineField: string, requestField: string): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!isConsentryError(error) || !error.issues.some((issue) => issue.path === engineField)) throw error;
+    const issues = error.issues.map((issue) => (issue.path === engineField ? { ...issue, path: requestField } : issue));
+    throw new ConsentryError(error.code, error.message, issues);
+  }
 }
 
 export function statusOfCode(code: ErrorCode): number {

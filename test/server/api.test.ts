@@ -172,6 +172,16 @@ describe('contacts', () => {
     expect(seen.sort()).toEqual([...ids].sort());
   });
 
+  it("refuses a cursor that names no contact of the workspace, another workspace's included", async () => {
+    await createContact(acme, ANA);
+    const foreign = await createContact(globex);
+    for (const cursor of ['garbage', '00000000000000000000000000', foreign]) {
+      const res = await t.as(acme, { method: 'GET', url: `/v1/contacts?cursor=${cursor}` });
+      expectProblem(res, 422, 'VALIDATION_FAILED');
+      expect(res.json().errors).toEqual([{ path: 'cursor', message: `no contact ${cursor} in this workspace: pass the nextCursor a previous page returned` }]);
+    }
+  });
+
   it('maps engine refusals: invalid email 422, duplicate email 409, unknown contact 404', async () => {
     const bad = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { email: 'not-an-email' } });
     expectProblem(bad, 422, 'INVALID_EMAIL');
@@ -533,6 +543,13 @@ describe('GET /v1/events', () => {
     expect(second.json().data).toHaveLength(1);
     expect(second.json().nextCursor).toBeNull();
     expect(second.json().data[0].id < first.json().data[1].id).toBe(true);
+
+    for (const cursor of ['garbage', '00000000000000000000000000']) {
+      const bad = await t.as(acme, { method: 'GET', url: `/v1/events?cursor=${cursor}` });
+      expectProblem(bad, 422, 'VALIDATION_FAILED');
+      expect(bad.json().errors).toEqual([{ path: 'cursor', message: `no event ${cursor} in this workspace: pass the id of an event a previous page returned` }]);
+    }
+    expectProblem(await t.as(globex, { method: 'GET', url: `/v1/events?cursor=${first.json().nextCursor}` }), 422, 'VALIDATION_FAILED');
 
     const both = await t.as(acme, { method: 'GET', url: '/v1/events?type=conversation.opened,consent.withdrawn' });
     expect(both.json().data.map((e: { type: string }) => e.type)).toEqual(['consent.withdrawn', 'conversation.opened', 'conversation.opened', 'conversation.opened']);

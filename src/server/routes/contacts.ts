@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ContactInputSchema, ContactPatchSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
+import { asRequestField } from '../problem.js';
 import { ContactJsonSchema, contactJson, IdParamsSchema, limitQuery } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
@@ -50,13 +51,19 @@ export const contactRoutes: ApiRoutes = (v1) => {
     },
     async (request) => {
       const { email, phone, tag, cursor, limit } = request.query;
-      const page = await authOf(request).workspace.findContacts({
-        limit,
-        ...(email !== undefined ? { email } : {}),
-        ...(phone !== undefined ? { phone } : {}),
-        ...(tag !== undefined ? { tag } : {}),
-        ...(cursor !== undefined ? { afterId: cursor } : {}),
-      });
+      const { workspace } = authOf(request);
+      const page = await asRequestField(
+        () =>
+          workspace.findContacts({
+            limit,
+            ...(email !== undefined ? { email } : {}),
+            ...(phone !== undefined ? { phone } : {}),
+            ...(tag !== undefined ? { tag } : {}),
+            ...(cursor !== undefined ? { afterId: cursor } : {}),
+          }),
+        'afterId',
+        'cursor',
+      );
       return { data: page.contacts.map(contactJson), nextCursor: page.nextCursor };
     },
   );

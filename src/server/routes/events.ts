@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PUBLIC_EVENT_TYPES, PublicEventTypeSchema } from '../../core/events.js';
 import { authOf } from '../auth.js';
+import { asRequestField } from '../problem.js';
 import { EventJsonSchema, limitQuery, publicEventsJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
@@ -35,11 +36,12 @@ export const eventRoutes: ApiRoutes = (v1) => {
     async (request) => {
       const { type, limit, cursor } = request.query;
       // One more than the page tells whether another page exists.
-      const events = await authOf(request).workspace.listEvents({
-        types: type ?? PUBLIC_EVENT_TYPES,
-        limit: limit + 1,
-        ...(cursor !== undefined ? { beforeId: cursor } : {}),
-      });
+      const { workspace } = authOf(request);
+      const events = await asRequestField(
+        () => workspace.listEvents({ types: type ?? PUBLIC_EVENT_TYPES, limit: limit + 1, ...(cursor !== undefined ? { beforeId: cursor } : {}) }),
+        'beforeId',
+        'cursor',
+      );
       const page = publicEventsJson(events.slice(0, limit));
       const last = page[page.length - 1];
       return { data: page, nextCursor: events.length > limit && last ? last.id : null };
