@@ -5,7 +5,7 @@ import { ConsentryError } from './core/errors.js';
 import type { EventType } from './core/events.js';
 import { validateWorkspaceKeywords } from './core/keywords.js';
 import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
-import { mergePatch, WorkspaceSettingsSchema } from './core/settings.js';
+import { keepMaskedSecrets, mergePatch, WorkspaceSettingsSchema } from './core/settings.js';
 import { getTemplate } from './core/workflow/index.js';
 import type { Clock } from './ports/clock.js';
 import { systemClock } from './ports/clock.js';
@@ -327,6 +327,6 @@ function getTemplateOrFieldError(templateId: string): void {
 /** A settings patch is a JSON Merge Patch (RFC 7396) of the current settings. */
 function mergeSettings(current: WorkspaceSettings, patch: unknown): WorkspaceSettings {
   const patchObject = parseInput(z.record(z.string(), z.unknown()), patch, 'settings');
-  return parseSettings(mergePatch(current, patchObject));
+  return parseSettings(mergePatch(current, keepMaskedSecrets(current, patchObject)));
 }
 

@@ -1,7 +1,7 @@
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import { BUILT_IN_PURPOSES, PurposeSchema, type Purpose } from './consent.js';
-import { ConsentryError } from './errors.js';
+import { ConsentryError, type FieldIssue } from './errors.js';
 
 /** Languages with built-in keywords and reply texts (DESIGN §3). */
 export const LANGUAGES = ['en', 'es', 'fr', 'pt', 'de', 'ja'] as const;
@@ -147,6 +147,12 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
   return result;
 }
 
+const MASK = '••••';
+
+function masked(secret: string): string {
+  return `${MASK}${secret.slice(-4)}`;
+}
+
 /** A copy of the settings with secrets masked to their last four characters. */
 export function maskSecrets(settings: WorkspaceSettings): WorkspaceSettings {
   // Not re-parsed afterwards: a masked value no longer matches its own format (xoxb-…).
@@ -155,9 +161,35 @@ export function maskSecrets(settings: WorkspaceSettings): WorkspaceSettings {
   for (const [section, key] of SECRET_SETTINGS) {
     const block = sections[section];
     const value = isPlainObject(block) ? block[key] : undefined;
-    if (isPlainObject(block) && typeof value === 'string') block[key] = `••••${value.slice(-4)}`;
+    if (isPlainObject(block) && typeof value === 'string') block[key] = masked(value);
   }
   return copy;
+}
+
+/**
+ * The patch without the secrets it sends back exactly as the settings showed them (masked), so
+ * settings read, edited and patched back keep their secrets. Any other masked-looking value is
+ * refused: stored, it would replace the secret with its own mask.
+ */
+export function keepMaskedSecrets(current: WorkspaceSettings, patch: Record<string, unknown>): Record<string, unknown> {
+  const kept: Record<string, unknown> = { ...patch };
+  const stored: Record<string, unknown> = current;
+  const issues: FieldIssue[] = [];
+  for (const [section, key] of SECRET_SETTINGS) {
+    const block = kept[section];
+    const sent = isPlainObject(block) ? block[key] : undefined;
+    if (!isPlainObject(block) || typeof sent !== 'string' || !sent.startsWith(MASK)) continue;
+    const storedBlock = stored[section];
+    const secret = isPlainObject(storedBlock) ? storedBlock[key] : undefined;
+    if (typeof secret === 'string' && masked(secret) === sent) {
+      const { [key]: _unchanged, ...rest } = block;
+      kept[section] = rest;
+    } else {
+      issues.push({ path: `${section}.${key}`, message: 'is a masked value: send the secret itself, or leave the field out to keep the one stored' });
+    }
+  }
+  if (issues.length > 0) throw new ConsentryError('VALIDATION_FAILED', issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '), issues);
+  return kept;
 }
 
 export function defaultSettings(): WorkspaceSettings {

@@ -173,3 +173,12 @@ export async function ensureOutboundWebhookSecret(tx: StoreTx, workspaceId: stri
 export function getOutboundWebhookSecret(store: Store, workspaceId: string): Promise<string> {
   return store.transaction((tx) => ensureOutboundWebhookSecret(tx, workspaceId));
 }
+
+/** A new outbound webhook secret; deliveries signed from now on use it. */
+export function rotateOutboundWebhookSecret(store: Store, workspaceId: string): Promise<string> {
+  return store.transaction(async (tx) => {
+    const secret = newSigningSecret();
+    await tx.setMeta(outboundSecretKey(workspaceId), secret);
+    return secret;
+  });
+}

@@ -56,4 +56,40 @@ describe('settings', () => {
     const again = body(await t.as(tenant, { method: 'GET', url: '/v1/settings' }));
     expect(again.outboundWebhookSecret).toBe(after.outboundWebhookSecret);
   });
+
+  it('can be read, edited and patched back whole: secrets sent back masked stay as they were', async () => {
+    const slack = { botToken: 'xoxb-0000-0000-abcd', signingSecret: '0123456789abcdef0123456789ab5678', alertChannel: 'C0000000001' };
+    await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { hubspot, slack, outboundWebhookUrl: 'https://example.com/out' } });
+    const read = body(await t.as(tenant, { method: 'GET', url: '/v1/settings' }));
+    const response = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { ...read, defaultCountry: 'PL' } });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(body(response)).toEqual({ ...read, defaultCountry: 'PL' });
+    const stored = (await t.engine.workspace(tenant.workspaceId).get()).settings;
+    expect(stored.hubspot).toMatchObject({ accessToken: hubspot.accessToken, clientSecret: hubspot.clientSecret });
+    expect(stored.slack).toMatchObject({ botToken: slack.botToken, signingSecret: slack.signingSecret });
+  });
+
+  it('refuses a masked value that is not the stored secret, naming each, and changes nothing', async () => {
+    await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { hubspot } });
+    const response = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { defaultCountry: 'PL', hubspot: { accessToken: '••••0000', clientSecret: '••••9876' }, slack: { botToken: '••••abcd' } } });
+    expect(response.statusCode).toBe(422);
+    expect(body(response).errors).toEqual([
+      { path: 'hubspot.accessToken', message: 'is a masked value: send the secret itself, or leave the field out to keep the one stored' },
+      { path: 'slack.botToken', message: 'is a masked value: send the secret itself, or leave the field out to keep the one stored' },
+    ]);
+    const stored = await t.engine.workspace(tenant.workspaceId).get();
+    expect(stored.settings).toMatchObject({ defaultCountry: null, hubspot: { accessToken: hubspot.accessToken } });
+  });
+
+  it('keeps the outbound webhook secret sent back, makes a new one for null and refuses any other', async () => {
+    const first = body(await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: 'https://example.com/out' } })).outboundWebhookSecret;
+    expect(body(await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: first } })).outboundWebhookSecret).toBe(first);
+    const refused = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: 'whsec_mine' } });
+    expect(refused.statusCode).toBe(422);
+    expect(body(refused).errors).toEqual([{ path: 'outboundWebhookSecret', message: 'is made by Consentry: send back the value read, or null for a new one' }]);
+    const rotated = body(await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: null } })).outboundWebhookSecret;
+    expect(rotated).toEqual(expect.any(String));
+    expect(rotated).not.toBe(first);
+    expect(body(await t.as(tenant, { method: 'GET', url: '/v1/settings' })).outboundWebhookSecret).toBe(rotated);
+  });
 });

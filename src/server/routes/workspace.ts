@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { ConsentryError } from '../../core/errors.js';
 import { LanguageSchema, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
 import type { Store } from '../../ports/store.js';
-import { getOutboundWebhookSecret } from '../../worker/hooks.js';
+import { getOutboundWebhookSecret, rotateOutboundWebhookSecret } from '../../worker/hooks.js';
 import { assertPublicTargetUrl } from '../../worker/target-guard.js';
 import { authOf } from '../auth.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
@@ -25,6 +26,7 @@ const SettingsPatchSchema = z
     outboundWebhookUrl: shape.outboundWebhookUrl.unwrap().nullable().optional(),
     hubspot: z.record(z.string(), z.unknown()).nullable().optional().describe('{ accessToken, portalId, clientSecret, emailSubscriptionId, createMissingContacts, syncEnabled }'),
     slack: z.record(z.string(), z.unknown()).nullable().optional().describe('{ botToken, signingSecret, alertChannel, allowedUserIds, botId, botUserId, digestThreshold }'),
+    outboundWebhookSecret: z.string().nullable().optional().describe('made by Consentry: the value read back keeps it, null makes a new one'),
   })
   .strict();
 
@@ -120,9 +122,18 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, allowPrivateTargets }) =
     },
     async (request) => {
       // The outbound webhook is delivered like a hook, so its URL passes the same target check.
-      const { outboundWebhookUrl } = request.body;
+      const { outboundWebhookSecret, ...patch } = request.body;
+      const { outboundWebhookUrl } = patch;
       if (typeof outboundWebhookUrl === 'string' && !allowPrivateTargets) assertPublicTargetUrl(outboundWebhookUrl, 'outboundWebhookUrl', 'settings');
-      return settingsView(store, await authOf(request).workspace.updateSettings(request.body));
+      const { workspace, workspaceId } = authOf(request);
+      // The settings as read can be patched back whole: the secret read back changes nothing.
+      if (typeof outboundWebhookSecret === 'string' && outboundWebhookSecret !== (await getOutboundWebhookSecret(store, workspaceId))) {
+        const message = 'is made by Consentry: send back the value read, or null for a new one';
+        throw new ConsentryError('VALIDATION_FAILED', `outboundWebhookSecret: ${message}`, [{ path: 'outboundWebhookSecret', message }]);
+      }
+      const updated = await workspace.updateSettings(patch);
+      if (outboundWebhookSecret === null) await rotateOutboundWebhookSecret(store, updated.id);
+      return settingsView(store, updated);
     },
   );
 };
