@@ -50,19 +50,7 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
   } else {
     if (keyword?.review) {
       const found = findPlainLanguageOptOut(keyword.normalized, uow.workspace.settings.keywords);
-      await uow.emit(
-        'optout.review_needed',
-        {
-          contactId: contact.id,
-          channel: message.channel,
-          messageId: message.messageId,
-          text: message.text ?? '',
-          normalized: keyword.normalized,
-          language: found?.language ?? keyword.language,
-          matchedWord: found?.word ?? '',
-        },
-        contact.id,
-      );
+      await emitOptOutReview(uow, contact, message, keyword, found?.language ?? keyword.language, found?.word ?? '');
     }
     if (conversation === null) {
       conversation = await uow.openConversation(contact.id, message.channel);
@@ -171,21 +159,37 @@ async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message:
   await advanceRun(uow, oldest.run, input, 0, oldest.state);
 }
 
+async function emitOptOutReview(uow: UnitOfWork, contact: Contact, message: Message, keyword: KeywordResult, language: KeywordResult['language'], matchedWord: string): Promise<void> {
+  await uow.emit(
+    'optout.review_needed',
+    { contactId: contact.id, channel: message.channel, messageId: message.messageId, text: message.text ?? '', normalized: keyword.normalized, language, matchedWord },
+    contact.id,
+  );
+}
+
 /**
  * DESIGN §3 effects. Keywords are commands: they are answered with a confirmation and do
  * not open a conversation. A repeated keyword that changes nothing writes no record.
+ *
+ * A keyword sent before the contact's newest decision (a channel delivering late, `timestamp`
+ * older than it) is recorded but does not change the status, as for any backdated decision: it
+ * gets no confirmation, which would contradict the status that stands. Such an opt-out leaves
+ * the runs alone and raises `optout.review_needed`, so a person decides whether it should apply.
  */
 async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message, keyword: KeywordResult, conversation: Conversation | null): Promise<void> {
   const channel = message.channel;
   let replyKey: ReplyKey;
   if (keyword.intent === 'opt_out') {
     const everywhere = isAllChannelsOptOut(keyword);
-    await recordKeywordConsent(uow, contact, message, keyword, 'opted_out', everywhere ? 'any' : channel);
+    if (!(await recordKeywordConsent(uow, contact, message, keyword, 'opted_out', everywhere ? 'any' : channel))) {
+      await emitOptOutReview(uow, contact, message, keyword, keyword.language, keyword.keyword ?? '');
+      return;
+    }
     const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, everywhere ? undefined : channel);
     for (const run of runs) await cancelWorkflowRun(uow, run, 'opted_out');
     replyKey = 'opt_out_confirmation';
   } else if (keyword.intent === 'opt_in') {
-    await recordKeywordConsent(uow, contact, message, keyword, 'opted_in', channel);
+    if (!(await recordKeywordConsent(uow, contact, message, keyword, 'opted_in', channel))) return;
     replyKey = 'opt_in_confirmation';
   } else {
     replyKey = 'help';
@@ -194,6 +198,7 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
   await uow.reply(contact, channel, conversation?.id ?? null, text, undefined, message.messageId);
 }
 
+/** Records the keyword's decision; false when a newer decision of the contact outranks it, so it is not in effect. */
 async function recordKeywordConsent(
   uow: UnitOfWork,
   contact: Contact,
@@ -201,13 +206,13 @@ async function recordKeywordConsent(
   keyword: KeywordResult,
   status: ConsentStatus,
   scope: MessagingChannel | 'any',
-): Promise<void> {
+): Promise<boolean> {
   const states = await uow.consentStatesOf(contact.id);
   const already = scope === 'any' ? false : effectiveStatus(states, 'marketing', scope).status === status;
-  if (already) return;
+  if (already) return true;
   const occurredAt = message.timestamp && message.timestamp < uow.nowIso ? new Date(message.timestamp).toISOString() : uow.nowIso;
   const where = scope === 'any' ? 'every channel' : scope;
-  await uow.recordConsent({
+  const recorded = await uow.recordConsent({
     contactId: contact.id,
     purpose: 'marketing',
     channel: scope,
@@ -228,6 +233,8 @@ async function recordKeywordConsent(
     },
     occurredAt,
   });
+  if (scope === 'any') return recorded.current.recordId === recorded.record.id;
+  return effectiveStatus(await uow.consentStatesOf(contact.id), 'marketing', scope).status === status;
 }
 
 /** The sender, by their identity on the channel, then by e-mail or phone; created when unknown. */

@@ -71,6 +71,37 @@ describe('handleInbound', () => {
     expect(await ws.canMessage(result.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
   });
 
+  it('a STOP sent before a newer START (delivered late) is recorded, not confirmed, and raised for review; the opt-in stands', async () => {
+    const start = await ws.handleInbound(msg('m1', 'START'));
+    clock.advance(60_000);
+    const late = await ws.handleInbound({ ...msg('m2', 'STOP'), timestamp: '2026-03-01T09:59:30.000Z' });
+    expect(late.keyword).toMatchObject({ intent: 'opt_out', keyword: 'STOP' });
+    expect(late.replies).toEqual([]);
+    expect(late.events.map((e) => [e.type, e.data])).toEqual([
+      ['optout.review_needed', { contactId: start.contactId, channel: 'whatsapp', messageId: 'm2', text: 'STOP', normalized: 'STOP', language: 'en', matchedWord: 'STOP' }],
+    ]);
+    expect((await ws.getHistory(start.contactId)).map((r) => [r.status, r.occurredAt])).toEqual([
+      ['opted_in', '2026-03-01T10:00:00.000Z'],
+      ['opted_out', '2026-03-01T09:59:30.000Z'],
+    ]);
+    expect(await ws.canMessage(start.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: true, reason: 'opted_in' });
+
+    // On time, the same keyword opts out and is confirmed.
+    const now = await ws.handleInbound(msg('m3', 'STOP'));
+    expect(now.replies).toHaveLength(1);
+    expect(now.events.map((e) => e.type)).toEqual(['consent.withdrawn']);
+  });
+
+  it('a START sent before a newer STOP (delivered late) is recorded and not confirmed; the opt-out stands', async () => {
+    const stop = await ws.handleInbound(msg('m1', 'STOP'));
+    clock.advance(60_000);
+    const late = await ws.handleInbound({ ...msg('m2', 'START'), timestamp: '2026-03-01T09:00:00.000Z' });
+    expect(late.replies).toEqual([]);
+    expect(late.events).toEqual([]);
+    expect(await ws.getHistory(stop.contactId)).toHaveLength(2);
+    expect(await ws.canMessage(stop.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
+  });
+
   it('START opts in with CONSENT_WITH_NOTICE and an explanation naming keyword and channel', async () => {
     const result = await ws.handleInbound(msg('m1', 'start'));
     const [record] = await ws.getHistory(result.contactId);
