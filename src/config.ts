@@ -1,9 +1,19 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /**
  * The server's configuration, read from the environment once at the composition root
  * (DESIGN §1: validate once, at the edge). An empty variable counts as unset.
  */
+const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
+
+/** An IP address, or a host name of RFC 1123 labels; dotted digits must be a real IPv4 address, not a name. */
+function isListenHost(host: string): boolean {
+  if (isIP(host) !== 0) return true;
+  if (host.length > 253 || /^[\d.]+$/.test(host)) return false;
+  return host.split('.').every((label) => HOST_LABEL.test(label));
+}
+
 const unsetIfEmpty = (value: unknown): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 
 const PORT_MESSAGE = 'must be an integer between 0 and 65535';
@@ -27,7 +37,7 @@ const optionalId = (pattern: RegExp, message: string) => z.preprocess(unsetIfEmp
 
 export const ConfigSchema = z.object({
   PORT: PortSchema,
-  HOST: z.preprocess(unsetIfEmpty, z.string().trim().min(1).default('0.0.0.0')),
+  HOST: z.preprocess(unsetIfEmpty, z.string().trim().refine(isListenHost, 'must be an IP address or a host name').default('0.0.0.0')),
   DATABASE_PATH: z.preprocess(unsetIfEmpty, z.string().min(1).default('./data/consentry.db')),
   /** https://www.sqlite.org/pragma.html#pragma_synchronous — see the store for what each level survives. */
   DATABASE_SYNCHRONOUS: z.preprocess(

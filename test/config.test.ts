@@ -49,6 +49,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '0' }).PORT).toBe(0);
   });
 
+  it.each(['not a host!', '999.1.1.1', '10.0.0', 'host_name', '-edge.example.com', 'a..b', `${'a'.repeat(64)}.example.com`])('refuses HOST=%s naming HOST', (host) => {
+    expect(problemsOf({ HOST: host })).toBe('HOST: must be an IP address or a host name');
+  });
+
+  it.each(['0.0.0.0', '127.0.0.1', '::', '::1', 'localhost', 'consentry-1.internal.example.com'])('accepts HOST=%s', (host) => {
+    expect(loadConfig({ HOST: host }).HOST).toBe(host);
+  });
+
   it.each(['abc', '-1', '65536', '3000.5', '1e3', '99999999'])('refuses PORT=%s naming PORT', (port) => {
     expect(problemsOf({ PORT: port })).toBe('PORT: must be an integer between 0 and 65535');
   });

@@ -131,6 +131,10 @@ describe('consentry serve', () => {
     const after = new Database(foreign, { readonly: true });
     expect(after.prepare('SELECT name FROM sqlite_master').pluck().all()).toEqual(['people']);
     after.close();
+
+    const onFolder = await cli(['serve'], { env: { DATABASE_PATH: dir, PORT: '0' } });
+    expect(onFolder.code).toBe(1);
+    expect(onFolder.stderr).toBe(`error: ${dir} is a directory, not a database file\n`);
   });
 
   it('refuses a bad HOOK_TARGETS_ALLOW_PRIVATE, naming it, with exit code 1', async () => {
