@@ -6,6 +6,7 @@ import { ConsentryError, isConsentryError, type ErrorCode, type FieldIssue } fro
 import { canMessage, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import type { Actor, ConsentDecision, ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose } from '../core/settings.js';
+import { updateContact } from './contacts.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import type { RecordedConsent, UnitOfWork } from './unit-of-work.js';
@@ -44,6 +45,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
       const contact = await contactForRow(uow, row);
       const recorded = await uow.recordConsent({ ...decisionOf(row, by), contactId: contact.id });
+      await addMissingIdentities(uow, contact, row);
       results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created });
     } catch (error) {
       if (!isConsentryError(error)) throw error;
@@ -120,6 +122,20 @@ async function contactForRow(uow: UnitOfWork, row: Row): Promise<Contact> {
   const email = row.email ? normalizeEmail(row.email) : null;
   const phone = row.phone ? normalizePhone(row.phone, uow.workspace.settings.defaultCountry) : null;
   return uow.insertContact(uow.blankContact({ email, phone }));
+}
+
+/**
+ * A row that names an existing contact by one identity and brings an e-mail or phone the contact
+ * has none of adds it, as a new contact would have got both; one the contact already has a
+ * different value for is left as it is (a consent change does not rewrite a contact's data).
+ * Run after the decision is recorded, so a refused row changes no contact.
+ */
+async function addMissingIdentities(uow: UnitOfWork, contact: Contact, row: Row): Promise<void> {
+  const missing = {
+    ...(row.email && contact.email === null ? { email: row.email } : {}),
+    ...(row.phone && contact.phone === null ? { phone: row.phone } : {}),
+  };
+  if (Object.keys(missing).length > 0) await updateContact(uow, contact.id, missing);
 }
 
 /** A contact's consents: the materialised rows, and each channel's effective status for the built-in purposes. */

@@ -207,6 +207,21 @@ describe('setConsent and bulkSetConsent', () => {
     expect((await ws.verifyLedger()).ok).toBe(true);
   });
 
+  it('bulk: a row that finds its contact by one identity adds the other when the contact has none, and never rewrites one it has', async () => {
+    const results = await ws.bulkSetConsent([
+      { email: 'dup@example.com', purpose: 'marketing', channel: 'email', status: 'opted_out' },
+      { email: 'DUP@example.com', phone: '+34600000999', purpose: 'marketing', channel: 'sms', status: 'opted_out' },
+      { phone: '+34 600 000 999', purpose: 'marketing', channel: 'whatsapp', status: 'opted_out' },
+      { email: 'dup@example.com', phone: '+34600000888', purpose: 'marketing', channel: 'whatsapp', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Form' },
+    ]);
+    expect(results.map((r) => r.ok && r.contactId)).toEqual(Array(4).fill(results[0]?.ok && results[0].contactId));
+    const contactId = results[0]?.ok ? results[0].contactId : '';
+    expect(await ws.getContact(contactId)).toMatchObject({ email: 'dup@example.com', phone: '+34600000999' });
+    expect((await ws.findContacts({ phone: '+34600000888' })).contacts).toEqual([]);
+    expect(await ws.canMessage(contactId, 'sms', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
+    expect((await ws.listEvents({ types: ['contact.updated'] })).map((e) => e.data)).toEqual([{ contactId, changes: ['phone'] }]);
+  });
+
   it('bulk: per-row results; a bad row changes nothing and names its field', async () => {
     const results = await ws.bulkSetConsent([
       { email: 'a@example.com', purpose: 'marketing', channel: 'email', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Import' },
