@@ -2,11 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { CsvError, parse } from 'csv-parse/sync';
 import { Presets, SingleBar } from 'cli-progress';
 import type { Actor } from '../core/consent.js';
-import { normalizeEmail, normalizePhone } from '../core/contact.js';
-import { isConsentryError, type FieldIssue } from '../core/errors.js';
-import { validateDecision, zodIssuesToFieldIssues } from '../core/ledger.js';
-import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
-import { BulkRowSchema } from '../engine/inputs.js';
+import type { FieldIssue } from '../core/errors.js';
+import { bulkRowIssues } from '../engine/consents.js';
 import type { WorkspaceEngine } from '../engine.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
@@ -41,12 +38,6 @@ const FIELD_NAME_IN_TEXT = /\b(contactId|legalBasis|occurredAt|idempotencyKey)\b
 
 const HEADER_HINT =
   'the first line must name the columns: email, phone or contact_id (at least one), purpose, channel, status, and optionally legal_basis, explanation, occurred_at, idempotency_key';
-
-/**
- * Valid values put in place of a purpose or channel the row got wrong, only so that the engine's
- * opt-in rule (legal basis and explanation, validateDecision) is still checked for that row.
- */
-const STAND_INS: Partial<Record<Field, string>> = { purpose: 'marketing', channel: 'any' };
 
 /** Rows per bulkSetConsent call: one transaction each. */
 const CHUNK = 500;
@@ -204,41 +195,6 @@ function toBulkRow(header: Header, values: readonly string[]): BulkRowValues {
   return row;
 }
 
-/**
- * Everything the engine would refuse in the row without reading the database, all at once: the
- * engine stops at the first failing check (schema, then the opt-in rule, then the workspace's
- * purposes, the e-mail and the phone). Each check is the engine's own.
- */
-function rowIssues(row: BulkRowValues, actor: Actor, settings: Pick<WorkspaceSettings, 'defaultCountry' | 'purposes'>): FieldIssue[] {
-  const issues: FieldIssue[] = [];
-  const parsed = BulkRowSchema.safeParse(row);
-  if (!parsed.success) issues.push(...zodIssuesToFieldIssues(parsed.error));
-  const refused = new Set(issues.map((issue) => issue.path.split('.')[0]));
-
-  if (row.status !== undefined && !refused.has('status')) {
-    const decision: Record<string, unknown> = { contactId: row.contactId ?? 'pending', source: 'bulk', actor, evidence: {} };
-    for (const field of ['purpose', 'channel', 'status', 'legalBasis', 'explanation', 'occurredAt', 'idempotencyKey'] as const) {
-      const value = refused.has(field) ? STAND_INS[field] : row[field];
-      if (value !== undefined) decision[field] = value;
-    }
-    issues.push(...issuesOf(() => validateDecision(decision)).filter((issue) => !refused.has(issue.path.split('.')[0])));
-  }
-  if (row.purpose !== undefined && !refused.has('purpose')) issues.push(...issuesOf(() => assertKnownPurpose(row.purpose ?? '', settings)));
-  if (row.email !== undefined && !refused.has('email')) issues.push(...issuesOf(() => normalizeEmail(row.email ?? '')));
-  if (row.phone !== undefined && !refused.has('phone')) issues.push(...issuesOf(() => normalizePhone(row.phone ?? '', settings.defaultCountry)));
-  return issues;
-}
-
-function issuesOf(check: () => unknown): FieldIssue[] {
-  try {
-    check();
-    return [];
-  } catch (error) {
-    if (!isConsentryError(error)) throw error;
-    return error.issues.length > 0 ? [...error.issues] : [{ path: '', message: error.message }];
-  }
-}
-
 /** Speaks of the file's columns, as the file spells them, rather than of the engine's fields. */
 class ColumnNames {
   constructor(private readonly header: Header) {}
@@ -327,7 +283,7 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
           continue;
         }
         const row = toBulkRow(header, record.values);
-        const rowFailures = failuresOf(record.line, row, rowIssues(row, actor, settings), names);
+        const rowFailures = failuresOf(record.line, row, bulkRowIssues(row, { actor, source: 'bulk' }, settings), names);
         failures[index] = rowFailures;
         if (rowFailures.length === 0) accepted.push({ index, row });
       }

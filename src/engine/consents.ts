@@ -5,7 +5,7 @@ import { normalizeEmail, normalizePhone } from '../core/contact.js';
 import { ConsentryError, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { canMessage, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import type { Actor, ConsentDecision, ConsentSource } from '../core/consent.js';
-import { assertKnownPurpose } from '../core/settings.js';
+import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
 import { updateContact } from './contacts.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
@@ -49,13 +49,85 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created });
     } catch (error) {
       if (!isConsentryError(error)) throw error;
-      results.push({ row: index, ok: false, error: { code: error.code, message: error.message, issues: [...error.issues] } });
+      // The checks above stop at the first refusal; the row's other problems are named with it.
+      const issues = withOtherIssues(error.issues, rows[index], by, uow.workspace.settings);
+      const message = issues.length > error.issues.length ? issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ') : error.message;
+      results.push({ row: index, ok: false, error: { code: error.code, message, issues } });
     }
   }
   return results;
 }
 
 type Row = z.output<typeof BulkRowSchema>;
+
+/**
+ * Valid values put in place of a purpose or channel the row got wrong, only so that the opt-in
+ * rule (legal basis and explanation, validateDecision) is still checked for that row.
+ */
+const STAND_INS: Readonly<Record<string, string>> = { purpose: 'marketing', channel: 'any' };
+const DECISION_FIELDS = ['purpose', 'channel', 'status', 'legalBasis', 'explanation', 'occurredAt', 'idempotencyKey'] as const;
+
+/**
+ * Everything bulkSetConsent would refuse in a row without reading the database, all at once
+ * (bulkSetConsent itself stops at the first failing check: schema, opt-in rule, the workspace's
+ * purposes, e-mail, phone). Each check is the engine's own.
+ */
+export function bulkRowIssues(
+  raw: unknown,
+  by: { actor: Actor; source: ConsentSource },
+  settings: Pick<WorkspaceSettings, 'defaultCountry' | 'purposes'>,
+): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const parsed = BulkRowSchema.safeParse(raw);
+  if (!parsed.success) issues.push(...zodIssuesToFieldIssues(parsed.error));
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return issues;
+  const row = new Map(Object.entries(raw));
+  const refused = new Set(issues.map((issue) => issue.path.split('.')[0]));
+  const present = (field: string): unknown => (refused.has(field) ? undefined : row.get(field));
+
+  if (row.get('status') !== undefined && !refused.has('status')) {
+    const decision: Record<string, unknown> = { contactId: row.get('contactId') ?? 'pending', source: by.source, actor: by.actor, evidence: {} };
+    for (const field of DECISION_FIELDS) {
+      const value = refused.has(field) ? STAND_INS[field] : row.get(field);
+      if (value !== undefined) decision[field] = value;
+    }
+    issues.push(...issuesOf(() => validateDecision(decision)).filter((issue) => !refused.has(issue.path.split('.')[0])));
+  }
+  const purpose = present('purpose');
+  if (typeof purpose === 'string') issues.push(...issuesOf(() => assertKnownPurpose(purpose, settings)));
+  const email = present('email');
+  if (typeof email === 'string') issues.push(...issuesOf(() => normalizeEmail(email)));
+  const phone = present('phone');
+  if (typeof phone === 'string') issues.push(...issuesOf(() => normalizePhone(phone, settings.defaultCountry)));
+  return issues;
+}
+
+function issuesOf(check: () => unknown): FieldIssue[] {
+  try {
+    check();
+    return [];
+  } catch (error) {
+    if (!isConsentryError(error)) throw error;
+    return error.issues.length > 0 ? [...error.issues] : [{ path: '', message: error.message }];
+  }
+}
+
+/** A refused row's issues, then the row's other problems bulkRowIssues finds, each once. */
+function withOtherIssues(
+  first: readonly FieldIssue[],
+  raw: unknown,
+  by: { actor: Actor; source: ConsentSource },
+  settings: Pick<WorkspaceSettings, 'defaultCountry' | 'purposes'>,
+): FieldIssue[] {
+  const all = [...first];
+  const seen = new Set(first.map((issue) => issue.path));
+  for (const issue of bulkRowIssues(raw, by, settings)) {
+    if (seen.has(issue.path)) continue;
+    seen.add(issue.path);
+    all.push(issue);
+  }
+  return all;
+}
 
 function decisionOf(row: Row, by: { actor: Actor; source: ConsentSource }): Omit<ConsentDecision, 'contactId'> {
   return {

@@ -94,6 +94,8 @@ export const BulkRowSchema = z
   .refine((r) => r.contactId !== undefined || r.email !== undefined || r.phone !== undefined, {
     message: 'a row needs a contactId, an email or a phone',
     path: ['contactId'],
+    // Also when other fields are wrong, so a row's problems are all named at once.
+    when: ({ value }) => typeof value === 'object' && value !== null,
   });
 export type BulkRow = z.input<typeof BulkRowSchema>;
 

@@ -359,6 +359,32 @@ describe("a workspace's own purposes", () => {
 });
 
 describe('POST /v1/consents/bulk', () => {
+  it('names every problem of a refused row at once, under the code of the first', async () => {
+    const res = await t.as(acme, {
+      method: 'POST',
+      url: '/v1/consents/bulk',
+      payload: {
+        rows: [
+          { email: 'bad', phone: 'zz', purpose: 'marketing', channel: 'email', status: 'opted_in' },
+          { email: 'bad', phone: 'zz', purpose: 'marketing', channel: 'email', status: 'opted_out' },
+          { purpose: 'marketing', channel: 'pigeon', status: 'opted_out' },
+        ],
+      },
+    });
+    const [optIn, optOut, noContact] = res.json().results;
+    expect(optIn.error.code).toBe('LEGAL_BASIS_REQUIRED');
+    expect(optIn.error.issues.map((issue: { path: string }) => issue.path)).toEqual(['legalBasis', 'explanation', 'email', 'phone']);
+    expect(optOut.error.code).toBe('INVALID_EMAIL');
+    expect(optOut.error.issues.map((issue: { path: string }) => issue.path)).toEqual(['email', 'phone']);
+    expect(optOut.error.message).toMatch(/^email: .+; phone: .+$/);
+    expect(noContact.error.code).toBe('VALIDATION_FAILED');
+    expect(noContact.error.issues).toEqual([
+      { path: 'channel', message: expect.any(String) },
+      { path: 'contactId', message: 'a row needs a contactId, an email or a phone' },
+    ]);
+    expect((await t.as(acme, { method: 'GET', url: '/v1/contacts' })).json().data).toEqual([]);
+  });
+
   it('answers a result per row; a bad row changes nothing', async () => {
     const id = await createContact(acme);
     const res = await t.as(acme, {
