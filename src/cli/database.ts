@@ -44,10 +44,8 @@ export function openStore(options: DatabaseOptions, io: CliIo, open: OpenOptions
 
 export function openStoreAt(path: string, synchronous: 'NORMAL' | 'FULL', open: OpenOptions = {}): SqliteStore {
   const noDatabase = `No database at ${path}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)`;
-  if (path !== ':memory:') {
-    if (open.mustExist && !existsSync(path)) throw new CliFailure(noDatabase);
-    if (existsSync(path) && statSync(path).isDirectory()) throw new CliFailure(`${path} is a directory, not a database file`);
-  }
+  if (path !== ':memory:' && existsSync(path) && statSync(path).isDirectory()) throw new CliFailure(`${path} is a directory, not a database file`);
+  // A missing or empty file, for a command that only reads, is the store's NOT_FOUND.
   try {
     return createSqliteStore({ path, synchronous, createIfMissing: !open.mustExist });
   } catch (error) {

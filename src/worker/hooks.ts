@@ -163,7 +163,10 @@ const outboundSecretKey = (workspaceId: string): string => `outbound.webhook.sec
 /** The workspace's outbound-webhook signing secret, created (and stored) on first use. */
 export async function ensureOutboundWebhookSecret(tx: StoreTx, workspaceId: string): Promise<string> {
   const stored = z.string().min(1).safeParse(await tx.getMeta(outboundSecretKey(workspaceId)));
-  if (stored.success) return stored.data;
+  return stored.success ? stored.data : storeNewOutboundSecret(tx, workspaceId);
+}
+
+async function storeNewOutboundSecret(tx: StoreTx, workspaceId: string): Promise<string> {
   const secret = newSigningSecret();
   await tx.setMeta(outboundSecretKey(workspaceId), secret);
   return secret;
@@ -176,9 +179,5 @@ export function getOutboundWebhookSecret(store: Store, workspaceId: string): Pro
 
 /** A new outbound webhook secret; deliveries signed from now on use it. */
 export function rotateOutboundWebhookSecret(store: Store, workspaceId: string): Promise<string> {
-  return store.transaction(async (tx) => {
-    const secret = newSigningSecret();
-    await tx.setMeta(outboundSecretKey(workspaceId), secret);
-    return secret;
-  });
+  return store.transaction((tx) => storeNewOutboundSecret(tx, workspaceId));
 }
