@@ -4,8 +4,8 @@ import { Command, CommanderError } from 'commander';
 import { isConsentryError } from './core/errors.js';
 import { classifyCommand } from './cli/classify.js';
 import { databasePath, withEngine, withWorkspaces, type DatabaseOptions } from './cli/database.js';
-import { exportCommand } from './cli/export.js';
-import { importCsv, printImportSummary, readImportFile } from './cli/import.js';
+import { exportCommand, parseExportFormat, type ExportFormat } from './cli/export.js';
+import { importCsv, parseActorOption, printImportSummary, readImportFile } from './cli/import.js';
 import { registerHubspotCommand } from './cli/hubspot.js';
 import { registerKeysCommand } from './cli/keys.js';
 import type { CliIo } from './cli/io.js';
@@ -55,7 +55,7 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .command('import')
       .description('Bulk consent changes from CSV (columns: email|phone|contact_id, purpose, channel, status, legal_basis, explanation[, occurred_at, idempotency_key])')
       .argument('<file.csv>', 'the CSV file')
-      .option('--actor <id>', 'who is importing (recorded as the actor)', 'cli'),
+      .option('--actor <id>', 'who is importing (recorded as the actor)', parseActorOption, 'cli'),
   ).action(async (file: string, options: DatabaseOptions & { actor: string }) => {
     const csv = await readImportFile(file);
     const summary = await withEngine(options, io, (_engine, workspace) => importCsv(workspace, csv, io, options.actor));
@@ -67,8 +67,8 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
     program
       .command('export')
       .description('Export the consent ledger of every workspace (or of --workspace), in chain order')
-      .option('--format <format>', 'csv or json', 'csv'),
-  ).action((options: DatabaseOptions & { format: string }) =>
+      .option('--format <format>', 'csv or json', parseExportFormat, 'csv'),
+  ).action((options: DatabaseOptions & { format: ExportFormat }) =>
     withWorkspaces(options, io, { mustExist: true }, (engine, workspaces) => exportCommand(engine, workspaces, options.format, io)),
   );
 

@@ -82,8 +82,10 @@ export async function withEngine<T>(
   work: (engine: Engine, workspace: WorkspaceEngine) => Promise<T>,
   open: OpenOptions = {},
 ): Promise<T> {
-  return withWorkspaces(options, io, open, async (engine, workspaces) => {
-    const first = workspaces[0] ?? (open.mustExist ? undefined : await engine.ensureDefaultWorkspace());
+  // A workspace named on the command line can only be in a database that exists already.
+  const mustExist = open.mustExist === true || options.workspace !== undefined;
+  return withWorkspaces(options, io, { ...open, mustExist }, async (engine, workspaces) => {
+    const first = workspaces[0] ?? (mustExist ? undefined : await engine.ensureDefaultWorkspace());
     if (!first) throw new CliFailure(`No workspace in ${databasePath(options, io)}`);
     return work(engine, engine.workspace(first.id));
   });

@@ -9,13 +9,20 @@ const HEADER = [
   'source', 'actor', 'evidence', 'evidence_digest', 'idempotency_key', 'occurred_at', 'recorded_at', 'prev_hash', 'hash',
 ] as const;
 
+export type ExportFormat = 'csv' | 'json';
+
+/** `--format`, checked when the command line is read: a typo is named before the database is opened. */
+export function parseExportFormat(value: string): ExportFormat {
+  if (value !== 'csv' && value !== 'json') throw new CliFailure(`--format must be csv or json, not "${value}"`);
+  return value;
+}
+
 /**
  * Writes the ledgers of the given workspaces (every decision, in chain order) as CSV or JSON,
  * with everything a record's hash covers (evidence included, as JSON in the CSV), so an export
  * can be checked again away from the database.
  */
-export async function exportCommand(engine: Engine, workspaces: readonly Workspace[], format: string, io: CliIo): Promise<void> {
-  if (format !== 'csv' && format !== 'json') throw new CliFailure(`--format must be csv or json, not "${format}"`);
+export async function exportCommand(engine: Engine, workspaces: readonly Workspace[], format: ExportFormat, io: CliIo): Promise<void> {
   const rows = [];
   for (const { id } of workspaces) {
     const workspace = engine.workspace(id);

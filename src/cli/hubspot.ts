@@ -2,15 +2,16 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { createHubSpotDeveloperClient } from '../../connectors/hubspot/client.js';
 import { resolveHubSpotConfig } from '../../connectors/hubspot/config.js';
 import { HubSpotConnections } from '../../connectors/hubspot/connections.js';
 import { installProperties } from '../../connectors/hubspot/install.js';
 import { manifestActions, registerActions } from '../../connectors/hubspot/register-actions.js';
-import type { Workspace } from '../core/settings.js';
+import { HubSpotSettingsSchema, type Workspace } from '../core/settings.js';
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import type { CliIo } from './io.js';
-import { CliFailure, writeLine } from './io.js';
+import { CliFailure, nonBlankOption, writeLine } from './io.js';
 
 interface InstallOptions {
   token?: string;
@@ -27,6 +28,24 @@ interface RegisterOptions {
   manifest?: string;
   apiBase?: string;
 }
+
+const HttpUrlSchema = z.url({ protocol: /^https?$/ });
+
+/**
+ * A URL option, checked when the command line is read, by the rule PUBLIC_URL follows in the
+ * configuration: every action definition's URL is built from `--public-url`, and every API call
+ * from `--api-base`, so a bad value is one error about the option before any call is made.
+ */
+function httpUrlOption(flag: string, example: string): (value: string) => string {
+  return (value) => {
+    if (!HttpUrlSchema.safeParse(value).success) throw new CliFailure(`${flag} must be an http(s) URL such as ${example}, not "${value}"`);
+    return value;
+  };
+}
+
+const apiBaseOption = httpUrlOption('--api-base', 'https://api.hubapi.com');
+/** The longest token the workspace settings keep (`hubspot.accessToken`). */
+const TOKEN_MAX_LENGTH = HubSpotSettingsSchema.shape.accessToken.maxLength ?? Number.MAX_SAFE_INTEGER;
 
 /** The workspace and its tags, read only when the database exists: installing must not create one. */
 async function workspaceAndTags(options: InstallOptions, io: CliIo): Promise<{ workspace: Workspace | null; isDefault: boolean; tags: string[] }> {
@@ -89,11 +108,11 @@ export function registerHubspotCommand(program: Command, io: CliIo, outcome: { e
     .description(
       'Create the Consentry property group and properties in HubSpot (idempotent); token from --token, the workspace settings or HUBSPOT_ACCESS_TOKEN',
     )
-    .option('--token <token>', 'a private-app token or an OAuth access token')
+    .option('--token <token>', 'a private-app token or an OAuth access token', nonBlankOption('--token', 'be a HubSpot token', TOKEN_MAX_LENGTH))
     .option('--dry-run', 'print the plan and change nothing')
     .option('--db <path>', 'SQLite database file, for the workspace settings and tags (default: $DATABASE_PATH or ./data/consentry.db)')
     .option('--workspace <id-or-name>', 'workspace to use (default: the first one)')
-    .option('--api-base <url>', 'HubSpot API base URL (default https://api.hubapi.com)')
+    .option('--api-base <url>', 'HubSpot API base URL (default https://api.hubapi.com)', apiBaseOption)
     .action(async (options: InstallOptions) => {
       outcome.exitCode = await hubspotInstallCommand(options, io);
     });
@@ -101,9 +120,9 @@ export function registerHubspotCommand(program: Command, io: CliIo, outcome: { e
     .command('register-actions')
     .description("Register or update the workflow actions of manifest.json on a HubSpot app, with the developer account's API key")
     .requiredOption('--app-id <id>', 'the HubSpot app id')
-    .option('--developer-key <key>', 'developer API key (default: $HUBSPOT_DEVELOPER_API_KEY)')
-    .option('--public-url <url>', 'where HubSpot reaches this server (default: $PUBLIC_URL)')
+    .option('--developer-key <key>', 'developer API key (default: $HUBSPOT_DEVELOPER_API_KEY)', nonBlankOption('--developer-key', 'be a developer API key', TOKEN_MAX_LENGTH))
+    .option('--public-url <url>', 'where HubSpot reaches this server (default: $PUBLIC_URL)', httpUrlOption('--public-url', 'https://consent.example.com'))
     .option('--manifest <path>', 'manifest.json to read the definitions from (default: the package one)')
-    .option('--api-base <url>', 'HubSpot API base URL (default https://api.hubapi.com)')
+    .option('--api-base <url>', 'HubSpot API base URL (default https://api.hubapi.com)', apiBaseOption)
     .action((options: RegisterOptions) => hubspotRegisterActionsCommand(options, io));
 }

@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { CsvError, parse } from 'csv-parse/sync';
 import { Presets, SingleBar } from 'cli-progress';
-import type { Actor } from '../core/consent.js';
+import { ActorSchema, type Actor } from '../core/consent.js';
 import type { FieldIssue } from '../core/errors.js';
 import { bulkRowIssues } from '../engine/consents.js';
 import type { WorkspaceEngine } from '../engine.js';
 import type { CliIo } from './io.js';
-import { CliFailure, writeLine } from './io.js';
+import { CliFailure, nonBlankOption, writeLine } from './io.js';
 
 const FIELDS = ['contactId', 'email', 'phone', 'purpose', 'channel', 'status', 'legalBasis', 'explanation', 'occurredAt', 'idempotencyKey'] as const;
 type Field = (typeof FIELDS)[number];
@@ -243,6 +243,15 @@ function failuresOf(line: number, row: BulkRowValues, issues: readonly FieldIssu
     .map((issue) => ({ line, field: issue.label, message: issue.message }));
 }
 
+const ACTOR_ID = ActorSchema.shape.id;
+
+/**
+ * `--actor`, checked once, when the command line is read: every record of the import carries it,
+ * so a value the ledger refuses is one error about the option, before the file is read or the
+ * database opened, never the same error on every row.
+ */
+export const parseActorOption = nonBlankOption('--actor', 'name who is importing (an id such as "cli")', ACTOR_ID.maxLength ?? Number.MAX_SAFE_INTEGER);
+
 /** A CSV file read and its header checked, before any database is opened. */
 export interface ImportFile {
   header: Header;
@@ -266,9 +275,9 @@ export async function readImportFile(path: string): Promise<ImportFile> {
 
 export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io: CliIo, actorId: string): Promise<ImportSummary> {
   const { header, records } = file;
+  const actor: Actor = { kind: 'user', id: parseActorOption(actorId) };
   const names = new ColumnNames(header);
   const { settings } = await workspace.get();
-  const actor: Actor = { kind: 'user', id: actorId };
   const summary: ImportSummary = { rows: records.length, recorded: 0, alreadyRecorded: 0, failed: [] };
   const bar = io.stderr.isTTY ? new SingleBar({ stream: io.stderr, format: 'importing [{bar}] {value}/{total} rows' }, Presets.shades_classic) : null;
   bar?.start(records.length, 0);

@@ -37,3 +37,15 @@ export class CliFailure extends Error {
     this.name = 'CliFailure';
   }
 }
+
+/**
+ * An option whose value must say something: commander hands `--token ""` to the command as an
+ * empty string, which would otherwise be stored or sent as if it were a value.
+ */
+export function nonBlankOption(flag: string, mustSay: string, maxLength: number): (value: string) => string {
+  return (value) => {
+    if (value.trim() === '') throw new CliFailure(`${flag} must ${mustSay}, not be empty`);
+    if (value.length > maxLength) throw new CliFailure(`${flag} must be at most ${maxLength} characters, not ${value.length}`);
+    return value;
+  };
+}

@@ -6,7 +6,7 @@ import type { ApiKeyRow, Store } from '../ports/store.js';
 import { createApiKey, revokeApiKey } from '../server/api-keys.js';
 import { findWorkspace, openStore, type OpenOptions } from './database.js';
 import type { CliIo } from './io.js';
-import { CliFailure, writeLine } from './io.js';
+import { CliFailure, nonBlankOption, writeLine } from './io.js';
 
 interface DbOption {
   db?: string;
@@ -37,6 +37,9 @@ function keyLine(key: ApiKeyRow, workspaceName: string): string {
   return [key.id, workspaceName, key.name ?? '-', `${key.prefix}…`, key.createdAt, key.lastUsedAt ?? '-', key.revokedAt ?? '-'].join('\t');
 }
 
+/** Long enough for "Zapier – marketing team, production", short enough for one line of `keys list`. */
+const KEY_NAME_MAX_LENGTH = 100;
+
 const dbOption = '--db <path>';
 const dbHelp = 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)';
 
@@ -47,7 +50,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
     .command('create')
     .description('Create an API key; prints it once (only its SHA-256 is stored)')
     .option('--workspace <name-or-id>', 'the workspace the key opens, by id or name in any letter case (created when the name is new; default: the first workspace)')
-    .option('--name <label>', 'a label for the key, shown in lists')
+    .option('--name <label>', 'a label for the key, shown in lists', nonBlankOption('--name', 'say what the key is for', KEY_NAME_MAX_LENGTH))
     .option('--json', 'print {"workspaceId": ..., "key": ...}')
     .option(dbOption, dbHelp)
     .action((options: DbOption & { workspace?: string; name?: string; json?: boolean }) =>
@@ -68,7 +71,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
   keys
     .command('list')
     .description('List API keys (id, workspace, name, prefix, created, last used, revoked); never the keys themselves')
-    .option('--json', 'one JSON object per line')
+    .option('--json', 'print one JSON array, an object per key')
     .option(dbOption, dbHelp)
     .action((options: DbOption & { json?: boolean }) =>
       withStore(options, io, { mustExist: true }, async (store) => {
@@ -76,21 +79,18 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
         const names = new Map((await engine.listWorkspaces()).map((w) => [w.id, w.name]));
         const rows = await store.transaction((tx) => tx.listApiKeys());
         if (options.json) {
-          for (const row of rows) {
-            writeLine(
-              io.stdout,
-              JSON.stringify({
-                id: row.id,
-                workspaceId: row.workspaceId,
-                workspace: names.get(row.workspaceId) ?? null,
-                name: row.name,
-                prefix: row.prefix,
-                createdAt: row.createdAt,
-                lastUsedAt: row.lastUsedAt,
-                revokedAt: row.revokedAt,
-              }),
-            );
-          }
+          // Like every --json and --format json output of the CLI, one JSON document (`export --format json` prints its records the same way).
+          const listed = rows.map((row) => ({
+            id: row.id,
+            workspaceId: row.workspaceId,
+            workspace: names.get(row.workspaceId) ?? null,
+            name: row.name,
+            prefix: row.prefix,
+            createdAt: row.createdAt,
+            lastUsedAt: row.lastUsedAt,
+            revokedAt: row.revokedAt,
+          }));
+          writeLine(io.stdout, JSON.stringify(listed, null, 2));
           return;
         }
         writeLine(io.stdout, ['id', 'workspace', 'name', 'prefix', 'created', 'last used', 'revoked'].join('\t'));

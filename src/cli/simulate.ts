@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { ConsentryError, isConsentryError } from '../core/errors.js';
+import { ConsentryError, isConsentryError, type FieldIssue } from '../core/errors.js';
+import { isPublicEventType, OutboundMessageDataSchema } from '../core/events.js';
 import { effectiveStatus } from '../core/ledger.js';
-import { InboundChannelSchema, parseInput } from '../engine/inputs.js';
+import { InboundChannelSchema, InboundMessageSchema, parseInput } from '../engine/inputs.js';
+import type { ReplyOption } from '../engine/unit-of-work.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
 import { createEngine } from '../engine.js';
 import { FakeClock } from '../ports/clock.js';
@@ -68,8 +70,9 @@ export const TranscriptSchema = z
       z
         .object({
           after: StepDurationSchema.default('0s'),
-          text: z.string().optional(),
-          button: z.string().optional(),
+          // The inbound message's own limits: a step the engine would refuse is refused here, named by its index.
+          text: InboundMessageSchema.shape.text,
+          button: InboundMessageSchema.shape.button,
         })
         .strict(),
     ),
@@ -94,6 +97,13 @@ export type TranscriptLine =
 
 const CONTACT_ID_ON_CHANNEL = 'simulated-contact';
 const DEFAULT_POLICY_URL = 'https://example.com/privacy';
+/**
+ * A reply joins the outbox (as `message.outbound`, in its place among the events) only in a
+ * workspace with an outbound webhook: the simulated workspace has one, so the outbox orders what
+ * the contact was sent among what happened. No dispatcher runs in a simulation: nothing is POSTed.
+ */
+const SIMULATED_CHANNEL_WEBHOOK = 'https://example.com/simulated-channel';
+const OUTBOX_PAGE = 500;
 
 interface Simulation {
   engine: Engine;
@@ -102,36 +112,100 @@ interface Simulation {
   contactId: string;
   channel: InboundChannel;
   messageCount: number;
+  /** The outbox position of the last thing printed. */
+  outboxPosition: number;
+  /** The buttons of the latest reply that had any: what a click can still send (chat apps keep them on screen). */
+  offered: readonly ReplyOption[];
+}
+
+/** A transcript error at `path` (`steps.3.text`), worded as the transcript's parse errors are. */
+function transcriptError(issues: readonly FieldIssue[]): ConsentryError {
+  const detail = issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ');
+  return new ConsentryError('VALIDATION_FAILED', `Invalid transcript: ${detail}`, issues);
+}
+
+/** Runs `work`, naming the part of the transcript (`settings`, `contact`, `steps.3`) a validation failure of the engine is about. */
+async function within<T>(prefix: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!isConsentryError(error) || error.code !== 'VALIDATION_FAILED') throw error;
+    const issues = error.issues.length > 0 ? error.issues : [{ path: '', message: error.message }];
+    throw transcriptError(issues.map((issue) => ({ path: issue.path ? `${prefix}.${issue.path}` : prefix, message: issue.message })));
+  }
+}
+
+async function lastOutboxPosition(engine: Engine): Promise<number> {
+  let position = 0;
+  for (;;) {
+    const page = await engine.readEventsAfter(position, OUTBOX_PAGE);
+    const last = page[page.length - 1];
+    if (!last) return position;
+    position = last.position;
+  }
 }
 
 async function setUp(script: z.output<typeof TranscriptSchema>): Promise<Simulation> {
   getTemplate(script.template);
   const clock = new FakeClock(script.start);
   const engine = createEngine({ store: createMemoryStore(), clock });
-  const ws = await engine.createWorkspace({
-    name: 'Simulation',
-    settings: {
-      privacyPolicyUrl: script.settings.privacyPolicyUrl ?? DEFAULT_POLICY_URL,
-      defaultCountry: script.settings.defaultCountry ?? null,
-      triggers: [{ trigger: 'conversation_opened', template: script.template, enabled: true }],
-    },
-  });
+  const ws = await within('settings', () =>
+    engine.createWorkspace({
+      name: 'Simulation',
+      settings: {
+        privacyPolicyUrl: script.settings.privacyPolicyUrl ?? DEFAULT_POLICY_URL,
+        defaultCountry: script.settings.defaultCountry ?? null,
+        triggers: [{ trigger: 'conversation_opened', template: script.template, enabled: true }],
+        outboundWebhookUrl: SIMULATED_CHANNEL_WEBHOOK,
+      },
+    }),
+  );
   const workspace = engine.workspace(ws.id);
-  const contact = await workspace.createContact({
-    name: script.contact.name,
-    email: script.contact.email,
-    phone: script.contact.phone,
-    tags: script.contact.tags,
-    identities: [{ channel: script.channel, externalId: CONTACT_ID_ON_CHANNEL }],
-  });
-  return { engine, workspace, clock, contactId: contact.id, channel: script.channel, messageCount: 0 };
+  const contact = await within('contact', () =>
+    workspace.createContact({
+      name: script.contact.name,
+      email: script.contact.email,
+      phone: script.contact.phone,
+      tags: script.contact.tags,
+      identities: [{ channel: script.channel, externalId: CONTACT_ID_ON_CHANNEL }],
+    }),
+  );
+  return {
+    engine,
+    workspace,
+    clock,
+    contactId: contact.id,
+    channel: script.channel,
+    messageCount: 0,
+    outboxPosition: await lastOutboxPosition(engine),
+    offered: [],
+  };
 }
 
-function linesFor(at: string, replies: readonly { text: string; options?: readonly { label: string }[] }[], events: readonly StoredEvent[]): TranscriptLine[] {
-  return [
-    ...replies.map((r): TranscriptLine => ({ kind: 'reply', at, text: r.text, options: (r.options ?? []).map((o) => o.label) })),
-    ...events.map((e): TranscriptLine => ({ kind: 'event', at, type: e.type, data: e.data })),
-  ];
+/** The transcript line of an outbox item: a reply for `message.outbound`, an event for a public event, nothing for the rest. */
+function lineOf(event: StoredEvent): { line: TranscriptLine; options: readonly ReplyOption[] } | null {
+  if (event.type === 'message.outbound') {
+    const message = OutboundMessageDataSchema.parse(event.data);
+    const options = message.options ?? [];
+    return { line: { kind: 'reply', at: event.occurredAt, text: message.text, options: options.map((o) => o.label) }, options };
+  }
+  if (!isPublicEventType(event.type)) return null;
+  return { line: { kind: 'event', at: event.occurredAt, type: event.type, data: event.data }, options: [] };
+}
+
+/** Prints what the engine did since the last call, replies and events in the order they happened. */
+async function emitHappened(sim: Simulation, emit: (line: TranscriptLine) => void): Promise<void> {
+  for (;;) {
+    const page = await sim.engine.readEventsAfter(sim.outboxPosition, OUTBOX_PAGE);
+    if (page.length === 0) return;
+    for (const event of page) {
+      sim.outboxPosition = event.position;
+      const happened = lineOf(event);
+      if (!happened) continue;
+      if (happened.options.length > 0) sim.offered = happened.options;
+      emit(happened.line);
+    }
+  }
 }
 
 /** Stores keep timestamps as `toISOString` text with a four-digit year, so simulated time ends with year 9999. */
@@ -148,8 +222,8 @@ async function letTimePass(sim: Simulation, ms: number, emit: (line: TranscriptL
     if (!due) break;
     const dueAt = new Date(due.dueAt);
     if (dueAt.getTime() > sim.clock.now().getTime()) sim.clock.set(dueAt);
-    const firings = await sim.engine.runDueTimers(sim.clock.now());
-    for (const firing of firings) for (const line of linesFor(sim.clock.now().toISOString(), firing.replies, firing.events)) emit(line);
+    await sim.engine.runDueTimers(sim.clock.now());
+    await emitHappened(sim, emit);
   }
   sim.clock.set(target);
   return 'done';
@@ -157,16 +231,29 @@ async function letTimePass(sim: Simulation, ms: number, emit: (line: TranscriptL
 
 const pastLatestInstant = (duration: string) => `"${duration}" would take the simulated clock past ${LATEST_INSTANT}, the latest time it can show`;
 
+/**
+ * Why a click on `button` is not one the contact could make, or null when it is. A click sends
+ * an offered button's id or its exact label; the engine's looser matching of labels is for typed
+ * answers. A button that was never offered is a slip in the transcript or the session: sent, it
+ * would only count as an invalid answer, and the replay would test something else than meant.
+ */
+function unofferedButton(sim: Simulation, button: string): string | null {
+  if (sim.offered.some((option) => option.label === button || option.buttonId === button)) return null;
+  if (sim.offered.length === 0) return `${JSON.stringify(button)} was not offered: no reply has offered buttons yet`;
+  const listed = sim.offered.map((option) => (option.buttonId === undefined ? JSON.stringify(option.label) : `${JSON.stringify(option.label)} (id ${JSON.stringify(option.buttonId)})`));
+  return `${JSON.stringify(button)} is not one of the buttons last offered: ${listed.join(', ')}`;
+}
+
 async function send(sim: Simulation, input: { text?: string; button?: string }, emit: (line: TranscriptLine) => void): Promise<void> {
   sim.messageCount++;
-  const result = await sim.workspace.handleInbound({
+  await sim.workspace.handleInbound({
     channel: sim.channel,
     messageId: `sim-${sim.messageCount}`,
     from: { id: CONTACT_ID_ON_CHANNEL },
     ...(input.text !== undefined ? { text: input.text } : {}),
     ...(input.button !== undefined ? { button: input.button } : {}),
   });
-  for (const line of linesFor(sim.clock.now().toISOString(), result.replies, result.events)) emit(line);
+  await emitHappened(sim, emit);
 }
 
 async function finalState(sim: Simulation): Promise<TranscriptLine> {
@@ -200,12 +287,15 @@ async function replay(script: z.output<typeof TranscriptSchema>): Promise<Transc
   const lines: TranscriptLine[] = [];
   const emit = (line: TranscriptLine) => lines.push(line);
   for (const [index, step] of script.steps.entries()) {
+    const path = `steps.${index}`;
     if ((await letTimePass(sim, parseDuration(step.after), emit)) === 'past_latest_instant') {
-      const path = `steps.${index}.after`;
-      const message = pastLatestInstant(step.after);
-      throw new ConsentryError('VALIDATION_FAILED', `Invalid transcript: ${path}: ${message}`, [{ path, message }]);
+      throw transcriptError([{ path: `${path}.after`, message: pastLatestInstant(step.after) }]);
     }
-    if (step.text !== undefined || step.button !== undefined) await send(sim, step, emit);
+    if (step.button !== undefined) {
+      const unoffered = unofferedButton(sim, step.button);
+      if (unoffered !== null) throw transcriptError([{ path: `${path}.button`, message: `${unoffered}; an answer the contact types is a "text" step` }]);
+    }
+    if (step.text !== undefined || step.button !== undefined) await within(path, () => send(sim, step, emit));
   }
   lines.push(await finalState(sim));
   return lines;
@@ -313,10 +403,16 @@ async function chatLine(sim: Simulation, raw: string, show: (line: TranscriptLin
       if (argument === '') usage('/wait DURATION, e.g. /wait 30s, /wait 6m, /wait 1h');
       else if ((await letTimePass(sim, parseDuration(argument), show)) === 'past_latest_instant') throw new CliFailure(pastLatestInstant(argument));
       return 'go_on';
-    case '/button':
-      if (argument === '') usage('/button LABEL, e.g. /button AGREE & PROCEED');
-      else await send(sim, { button: argument }, show);
+    case '/button': {
+      if (argument === '') {
+        usage('/button LABEL, e.g. /button AGREE & PROCEED');
+        return 'go_on';
+      }
+      const unoffered = unofferedButton(sim, argument);
+      if (unoffered !== null) throw new CliFailure(`${unoffered}; to type an answer, send it as a message`);
+      await send(sim, { button: argument }, show);
       return 'go_on';
+    }
     default:
       writeLine(io.stderr, `error: unknown command "${command}"; commands are /button LABEL, /wait DURATION, /state and /quit; //text sends "/text"`);
       return 'go_on';

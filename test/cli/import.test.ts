@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { CliIo } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli.js';
 import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
@@ -346,5 +347,62 @@ describe('consentry import: the progress bar', () => {
     const piped = await importWithStderr(file, false);
     expect(piped.code).toBe(0);
     expect(piped.stderr).toBe('');
+  });
+});
+
+describe('consentry import: --actor', () => {
+  const rows = [HEADER, 'ana@example.com,,marketing,email,opted_out,,', 'bob@example.com,,marketing,pigeon,opted_out,,', ',+34600000001,marketing,sms,opted_out,,'].join('\n');
+
+  it.each([
+    ['empty', '', '--actor must name who is importing (an id such as "cli"), not be empty'],
+    ['blank', '   ', '--actor must name who is importing (an id such as "cli"), not be empty'],
+    ['201 characters long', 'a'.repeat(201), '--actor must be at most 200 characters, not 201'],
+  ])('refuses an --actor that is %s once, as an option error, before reading the file or opening the database', async (_what, actor, message) => {
+    const run = await cli(['import', writeCsv(rows), '--actor', actor, '--db', db]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.split('\n').filter((l) => l !== '')).toEqual([`error: ${message}`]);
+    expect(existsSync(db)).toBe(false);
+  });
+
+  it('names the bad --actor rather than a file it has not read yet', async () => {
+    const run = await cli(['import', join(dir, 'missing.csv'), '--actor', '', '--db', db]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('error: --actor must name who is importing');
+    expect(run.stderr).not.toContain('missing.csv');
+  });
+
+  it('exits with the code of the other usage errors', async () => {
+    const unknownOption = await cli(['import', writeCsv(rows), '--actr', 'ana', '--db', db]);
+    const badActor = await cli(['import', writeCsv(rows), '--actor', '', '--db', db]);
+    expect(unknownOption.code).not.toBe(0);
+    expect(badActor.code).toBe(unknownOption.code);
+  });
+
+  it('records a valid --actor, up to 200 characters, on every imported record', async () => {
+    const actor = 'a'.repeat(200);
+    const run = await cli(['import', writeCsv(rows), '--actor', actor, '--db', db]);
+    expect(run.code).toBe(1);
+    expect(reportLines(run)).toEqual([expect.stringMatching(/^line 3: channel: /)]);
+    const exported = await cli(['export', '--format', 'json', '--db', db]);
+    const records = z.array(z.object({ actor: z.string() })).parse(JSON.parse(exported.stdout));
+    expect(records.map((r) => r.actor)).toEqual([`user:${actor}`, `user:${actor}`]);
+  });
+});
+
+describe('consentry import: --workspace', () => {
+  it('names a missing database instead of making one, when the workspace it names cannot be in it', async () => {
+    const run = await cli(['import', writeCsv([HEADER, 'ana@example.com,,marketing,email,opted_out,,'].join('\n')), '--workspace', 'Acme', '--db', db]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`No database at ${db}`);
+    expect(existsSync(db)).toBe(false);
+  });
+});
+
+describe('consentry export: --format', () => {
+  it('names a bad --format before it opens the database', async () => {
+    const run = await cli(['export', '--format', 'xml', '--db', join(dir, 'missing.db')]);
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n').filter((l) => l !== '')).toEqual(['error: --format must be csv or json, not "xml"']);
   });
 });

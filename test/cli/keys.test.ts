@@ -15,6 +15,26 @@ useTemporaryDatabase('consentry-keys-', (paths) => {
 
 const CreatedSchema = z.object({ workspaceId: z.string().min(1), key: z.string().regex(/^csk_[A-Za-z0-9_-]{43,}$/) }).strict();
 
+const ListedKeySchema = z
+  .object({
+    id: z.string().min(1),
+    workspaceId: z.string().min(1),
+    workspace: z.string().nullable(),
+    name: z.string().nullable(),
+    prefix: z.string().min(1),
+    createdAt: z.string(),
+    lastUsedAt: z.string().nullable(),
+    revokedAt: z.string().nullable(),
+  })
+  .strict();
+
+/** `keys list --json`: one JSON document, an array of keys. */
+async function listKeys(): Promise<z.infer<typeof ListedKeySchema>[]> {
+  const run = await cli(['keys', 'list', '--json', '--db', db]);
+  expect(run.code, run.stderr).toBe(0);
+  return z.array(ListedKeySchema).parse(JSON.parse(run.stdout));
+}
+
 async function createKey(args: string[] = []): Promise<z.infer<typeof CreatedSchema>> {
   const run = await cli(['keys', 'create', '--json', '--db', db, ...args]);
   expect(run.code, run.stderr).toBe(0);
@@ -73,7 +93,32 @@ describe('consentry keys', () => {
     const json = await cli(['keys', 'list', '--json', '--db', db]);
     expect(json.stdout).not.toContain(created.key);
     expect(json.stdout).not.toContain(hashApiKey(created.key));
-    expect(JSON.parse(json.stdout.trim())).toMatchObject({ workspace: 'Acme', workspaceId: created.workspaceId, revokedAt: null });
+    expect(await listKeys()).toEqual([expect.objectContaining({ workspace: 'Acme', workspaceId: created.workspaceId, name: 'Zapier', revokedAt: null })]);
+  });
+
+  it('list --json prints one JSON document, an array of every key, as export --format json does', async () => {
+    const acme = await createKey(['--workspace', 'Acme']);
+    const globex = await createKey(['--workspace', 'Globex', '--name', 'Zapier']);
+    const run = await cli(['keys', 'list', '--json', '--db', db]);
+    expect(run.code).toBe(0);
+    const document: unknown = JSON.parse(run.stdout);
+    expect(Array.isArray(document)).toBe(true);
+    const listed = z
+      .array(ListedKeySchema)
+      .parse(document)
+      .sort((a, b) => (a.workspace ?? '').localeCompare(b.workspace ?? ''));
+    expect(listed.map((k) => [k.workspace, k.workspaceId, k.name])).toEqual([
+      ['Acme', acme.workspaceId, null],
+      ['Globex', globex.workspaceId, 'Zapier'],
+    ]);
+    expect(globex.key.startsWith(listed[1]?.prefix ?? 'none')).toBe(true);
+  });
+
+  it('list --json prints an empty array when the database has no key', async () => {
+    await createSqliteStore({ path: db }).close();
+    const run = await cli(['keys', 'list', '--json', '--db', db]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual([]);
   });
 
   it('names a workspace in any letter case, and refuses list and revoke on a database that does not exist', async () => {
@@ -92,8 +137,7 @@ describe('consentry keys', () => {
   it('revoke makes the key answer 401 and shows in the list', async () => {
     const created = await createKey(['--workspace', 'Acme']);
     const keep = await createKey(['--workspace', 'Acme']);
-    const list = await cli(['keys', 'list', '--json', '--db', db]);
-    const rows = list.stdout.trim().split('\n').map((line) => z.object({ id: z.string(), prefix: z.string() }).parse(JSON.parse(line)));
+    const rows = await listKeys();
     const target = rows.find((r) => created.key.startsWith(r.prefix));
     expect(target).toBeDefined();
     expect(await me(created.key)).toBe(200);
@@ -103,8 +147,7 @@ describe('consentry keys', () => {
     expect(revoked.stdout).toContain(target?.id ?? 'missing');
     expect(await me(created.key)).toBe(401);
     expect(await me(keep.key)).toBe(200);
-    const after = await cli(['keys', 'list', '--json', '--db', db]);
-    const states = after.stdout.trim().split('\n').map((line) => z.object({ id: z.string(), revokedAt: z.string().nullable() }).parse(JSON.parse(line)));
+    const states = await listKeys();
     expect(states.find((s) => s.id === target?.id)?.revokedAt).toEqual(expect.any(String));
     expect(states.filter((s) => s.revokedAt === null)).toHaveLength(1);
   });
@@ -126,5 +169,24 @@ describe('consentry keys', () => {
     const run = await cli(['keys', 'create', '--json'], { env: { DATABASE_PATH: db } });
     expect(run.code).toBe(0);
     expect(await me(CreatedSchema.parse(JSON.parse(run.stdout)).key)).toBe(200);
+  });
+});
+
+describe('consentry keys create --name', () => {
+  it.each([
+    ['empty', '', '--name must say what the key is for, not be empty'],
+    ['blank', '  ', '--name must say what the key is for, not be empty'],
+    ['101 characters long', 'k'.repeat(101), '--name must be at most 100 characters, not 101'],
+  ])('refuses a label that is %s, before the database is made', async (_what, name, message) => {
+    const run = await cli(['keys', 'create', '--name', name, '--db', db]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.split('\n').filter((l) => l !== '')).toEqual([`error: ${message}`]);
+    expect(existsSync(db)).toBe(false);
+  });
+
+  it('keeps a label of up to 100 characters', async () => {
+    await createKey(['--name', 'z'.repeat(100)]);
+    expect((await listKeys()).map((key) => key.name)).toEqual(['z'.repeat(100)]);
   });
 });

@@ -209,3 +209,116 @@ describe('simulate: the state line', () => {
     ]);
   });
 });
+
+describe('simulate: every error about a step names it', () => {
+  it('names a step whose text is longer than a message may be, and one whose button is empty, and runs nothing', async () => {
+    const run = await cli([
+      'simulate',
+      '--script',
+      writeScript({ template: 'request-consent-privacy', steps: [{ text: 'hola' }, { after: '1s', text: 'x'.repeat(4097) }, { button: '' }] }),
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(stderrLines(run.stderr)).toEqual([
+      'error [VALIDATION_FAILED]: Invalid transcript: steps.1.text: Too big: expected string to have <=4096 characters; steps.2.button: Too small: expected string to have >=1 characters',
+    ]);
+  });
+
+  it('gives the step paths to a caller of runTranscript, and takes a text of exactly 4,096 characters', async () => {
+    await expect(runTranscript(privacyScript({ steps: [{ text: 'hola' }, { text: 'x'.repeat(4097) }] }))).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [{ path: 'steps.1.text', message: 'Too big: expected string to have <=4096 characters' }],
+    });
+    const longest = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { text: 'x'.repeat(4096) }] }));
+    expect(longest.filter((l) => l.kind === 'reply' && l.options.includes(AGREE))).toHaveLength(2);
+  });
+
+  it('names the contact and settings fields the engine refuses with their place in the transcript', async () => {
+    const contact = runTranscript(privacyScript({ contact: { name: '', email: null, phone: null, tags: [] } }));
+    await expect(contact).rejects.toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'contact.name' }] });
+    const settings = runTranscript(privacyScript({ settings: { defaultCountry: 'ZZ' } }));
+    await expect(settings).rejects.toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'settings.defaultCountry' }] });
+  });
+});
+
+describe('simulate: a button must be one the contact was offered', () => {
+  it('refuses a script step that clicks a button not offered, naming the step and the buttons that were', async () => {
+    const run = await cli(['simulate', '--script', writeScript(privacyScript({ steps: [{ text: 'hola' }, { after: '5s', button: 'NOPE' }, { button: AGREE }] }))]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(stderrLines(run.stderr)).toEqual([
+      'error [VALIDATION_FAILED]: Invalid transcript: steps.1.button: "NOPE" is not one of the buttons last offered: "AGREE & PROCEED" (id "agree"); an answer the contact types is a "text" step',
+    ]);
+  });
+
+  it('refuses a click before any reply has offered buttons', async () => {
+    await expect(runTranscript(privacyScript({ steps: [{ button: AGREE }] }))).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [{ path: 'steps.0.button', message: expect.stringContaining('no reply has offered buttons yet') }],
+    });
+  });
+
+  it('takes an offered button by its exact label or its id, and a typed variant of the label only as text', async () => {
+    for (const answer of [{ button: AGREE }, { button: 'agree' }, { text: 'agree & proceed' }]) {
+      const lines = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { after: '5s', ...answer }] }));
+      expect((lines[lines.length - 1] as State).tags).toEqual(['Consent: Privacy']);
+    }
+    await expect(runTranscript(privacyScript({ steps: [{ text: 'hola' }, { button: 'agree & proceed' }] }))).rejects.toMatchObject({
+      issues: [{ path: 'steps.1.button' }],
+    });
+  });
+
+  it('keeps the last buttons offered clickable after the conversation closes, as a chat app keeps them on screen', async () => {
+    const lines = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { after: '6m' }, { after: '1m', button: AGREE }] }));
+    const opened = lines.filter((l) => l.kind === 'event' && l.type === 'conversation.opened');
+    expect(opened).toHaveLength(2);
+  });
+
+  it('in a chat, reports a button not offered on stderr, never sends it, and goes on', async () => {
+    const run = await cli(['simulate', '--template', 'request-consent-privacy'], { stdin: `hola\n/button NOPE\n/button ${AGREE}\n/state\n` });
+    expect(run.code).toBe(0);
+    expect(stderrLines(run.stderr)).toEqual([
+      'error: "NOPE" is not one of the buttons last offered: "AGREE & PROCEED" (id "agree"); to type an answer, send it as a message',
+    ]);
+    // Sent, NOPE would have been an invalid answer, and the question asked again.
+    expect(questions(run.stdout)).toHaveLength(1);
+    expect(lastState(run.stdout).tags).toEqual(['Consent: Privacy']);
+  });
+});
+
+describe('simulate: lines in the order things happened', () => {
+  const kinds = (lines: readonly TranscriptLine[]) =>
+    lines.map((l) => (l.kind === 'reply' ? `reply ${l.options.length > 0 ? 'question' : l.text.slice(0, 12)}` : l.kind === 'event' ? `event ${l.type}` : 'state'));
+
+  it('prints the conversation opening before the replies it started, and a recorded opt-out before its confirmation', async () => {
+    const lines = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { after: '10s', text: 'STOP' }] }));
+    expect(kinds(lines)).toEqual(['event conversation.opened', 'reply Hi there! Be', 'reply question', 'event consent.withdrawn', 'reply You have bee', 'state']);
+  });
+
+  it('prints an accepted answer as the workflow runs it: the thanks, then the tag, then the consent', async () => {
+    const lines = await runTranscript(privacyScript());
+    expect(kinds(lines)).toEqual([
+      'event conversation.opened',
+      'reply Hi there! Be',
+      'reply question',
+      'reply Thank you! Y',
+      'event contact.tagged',
+      'event consent.given',
+      'state',
+    ]);
+  });
+
+  it('prints a timeout as the workflow runs it: the message, the close, then the failure', async () => {
+    const lines = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { after: '6m' }] }));
+    expect(kinds(lines).slice(3)).toEqual(['reply We did not r', 'event conversation.closed', 'event consent.failed', 'state']);
+    expect(lines[3]).toMatchObject({ at: '2026-01-01T09:05:00.000Z' });
+  });
+
+  it('shows the same order in a chat', async () => {
+    const run = await cli(['simulate', '--template', 'request-consent-privacy'], { stdin: 'hola\n/quit\n' });
+    const shown = run.stdout.split('\n').slice(1, 4);
+    expect(shown[0]).toBe('  · event conversation.opened');
+    expect(shown[1]).toMatch(/^bot> Hi there!/);
+    expect(shown[2]).toMatch(/^bot> Do you agree/);
+  });
+});
