@@ -28,6 +28,18 @@ export interface Contact {
   erasedAt: string | null;
 }
 
+/** A ULID in Crockford base32: 26 characters, without I, L, O and U; the first at most 7 (48-bit time). */
+const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i;
+
+/**
+ * Contact ids are ULIDs, which are case-insensitive and written in upper case
+ * (https://github.com/ulid/spec#encoding): an id typed in lower case names the same contact. A
+ * string that is not a ULID is left as it is, to be found or not as it stands.
+ */
+export function canonicalContactId(id: string): string {
+  return ULID_PATTERN.test(id) ? id.toUpperCase() : id;
+}
+
 /** RFC 5321 §4.5.3.1: at most 254 characters in a forward path, 64 in the local part. */
 const EMAIL_MAX_LENGTH = 254;
 const EMAIL_LOCAL_MAX_LENGTH = 64;
@@ -177,14 +189,20 @@ export function removeTag(contact: Contact, tag: string): ContactChange {
 }
 
 /**
- * Sets a free-form field; `null` removes it. Names are trimmed; `__proto__` is refused because
- * consumers index `fields` with plain property access.
+ * The name a free-form field is stored under: trimmed; `__proto__` is refused because consumers
+ * index `fields` with plain property access.
  */
-export function setField(contact: Contact, name: string, value: string | null): ContactChange {
+export function fieldKey(name: string): string {
   const key = name.trim();
   if (key === '') throw fieldError('name', 'field name is empty');
   if (key.length > FIELD_NAME_MAX_LENGTH) throw fieldError('name', `field name is longer than ${FIELD_NAME_MAX_LENGTH} characters`);
   if (key === '__proto__') throw fieldError('name', 'field name "__proto__" is reserved');
+  return key;
+}
+
+/** Sets a free-form field under its `fieldKey`; `null` removes it. */
+export function setField(contact: Contact, name: string, value: string | null): ContactChange {
+  const key = fieldKey(name);
   if (value !== null && value.length > FIELD_VALUE_MAX_LENGTH) {
     throw fieldError(`fields.${key}`, `field value is longer than ${FIELD_VALUE_MAX_LENGTH} characters`);
   }

@@ -44,6 +44,25 @@ export function isConsentryError(value: unknown): value is ConsentryError {
 }
 
 /**
+ * The refusal a check raises, or null when it passes: for checks run one after the other so that
+ * one answer names every problem. Anything but a ConsentryError is a fault, and is rethrown.
+ */
+export function refusalOf(check: () => unknown): ConsentryError | null {
+  try {
+    check();
+    return null;
+  } catch (error) {
+    if (!isConsentryError(error)) throw error;
+    return error;
+  }
+}
+
+/** A refusal's issues: its own, or its message as one issue on no field in particular. */
+export function issuesOfRefusal(refusal: ConsentryError): FieldIssue[] {
+  return refusal.issues.length > 0 ? [...refusal.issues] : [{ path: '', message: refusal.message }];
+}
+
+/**
  * A stored row that cannot be read back (a column edited outside Consentry no longer holds JSON):
  * names the table, the row and the column, so the one bad row can be found and the others trusted.
  */

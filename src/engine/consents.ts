@@ -2,11 +2,11 @@ import type { z } from 'zod';
 import type { Channel, ConsentRecord, ConsentState, EffectiveStatus, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import { normalizeEmail, normalizePhone } from '../core/contact.js';
-import { ConsentryError, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
+import { ConsentryError, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { canMessage, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import type { Actor, ConsentDecision, ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
-import { updateContact } from './contacts.js';
+import { contactValueIssues, updateContact } from './contacts.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import type { RecordedConsent, UnitOfWork } from './unit-of-work.js';
@@ -95,21 +95,13 @@ export function bulkRowIssues(
   }
   const purpose = present('purpose');
   if (typeof purpose === 'string') issues.push(...issuesOf(() => assertKnownPurpose(purpose, settings)));
-  const email = present('email');
-  if (typeof email === 'string') issues.push(...issuesOf(() => normalizeEmail(email)));
-  const phone = present('phone');
-  if (typeof phone === 'string') issues.push(...issuesOf(() => normalizePhone(phone, settings.defaultCountry)));
+  issues.push(...contactValueIssues({ email: present('email'), phone: present('phone') }, settings));
   return issues;
 }
 
 function issuesOf(check: () => unknown): FieldIssue[] {
-  try {
-    check();
-    return [];
-  } catch (error) {
-    if (!isConsentryError(error)) throw error;
-    return error.issues.length > 0 ? [...error.issues] : [{ path: '', message: error.message }];
-  }
+  const refusal = refusalOf(check);
+  return refusal ? issuesOfRefusal(refusal) : [];
 }
 
 /** A refused row's issues, then the row's other problems bulkRowIssues finds, each once. */

@@ -1,9 +1,10 @@
 import type { z } from 'zod';
 import type { Contact } from '../core/contact.js';
-import { addIdentity, eraseContactData, normalizeEmail, normalizePhone, setField } from '../core/contact.js';
-import { ConsentryError } from '../core/errors.js';
+import { addIdentity, eraseContactData, fieldKey, normalizeEmail, normalizePhone, setField } from '../core/contact.js';
+import { ConsentryError, issuesOfRefusal, refusalOf, type FieldIssue } from '../core/errors.js';
 import { redactedEvidence } from '../core/ledger.js';
 import { redactEventData } from '../core/events.js';
+import type { WorkspaceSettings } from '../core/settings.js';
 import { redactStoredRunState, RunStateSchema } from '../core/workflow/index.js';
 import type { ContactQuery } from '../ports/store.js';
 import { redactStoredResponse } from './handle-inbound.js';
@@ -26,7 +27,55 @@ async function assertUnique(uow: UnitOfWork, email: string | null, phone: string
   }
 }
 
+/**
+ * What createContact and updateContact refuse in a contact's values, each check on its own, so
+ * that one answer names them all: the e-mail, the phone and each field name. `raw` may be input no
+ * schema has parsed yet: only values of the right type are checked, a value of the wrong type is
+ * the schema's to name.
+ */
+function contactValueRefusals(raw: unknown, settings: Pick<WorkspaceSettings, 'defaultCountry'>): ConsentryError[] {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return [];
+  const input = new Map(Object.entries(raw));
+  const refusals: (ConsentryError | null)[] = [];
+  const email = input.get('email');
+  if (typeof email === 'string') refusals.push(refusalOf(() => normalizeEmail(email)));
+  const phone = input.get('phone');
+  if (typeof phone === 'string') refusals.push(refusalOf(() => normalizePhone(phone, settings.defaultCountry)));
+  const fields = input.get('fields');
+  if (typeof fields === 'object' && fields !== null && !Array.isArray(fields)) {
+    for (const name of Object.keys(fields)) {
+      const refusal = refusalOf(() => fieldKey(name));
+      // fieldKey names the field "name"; in a contact that is the contact's name, so the field is named by its key.
+      refusals.push(refusal && new ConsentryError(refusal.code, refusal.message, [{ path: `fields.${name}`, message: refusal.message }]));
+    }
+  }
+  return refusals.filter((refusal): refusal is ConsentryError => refusal !== null);
+}
+
+function issuesOfRefusals(refusals: readonly ConsentryError[]): FieldIssue[] {
+  return refusals.flatMap(issuesOfRefusal);
+}
+
+/**
+ * Every problem createContact or updateContact would find in a contact's e-mail, phone and field
+ * names, at once and without reading the database (the bulkRowIssues of a contact). The HTTP API
+ * adds them to a body its schema refuses, so a bad `name` and a bad `email` are named together.
+ */
+export function contactValueIssues(raw: unknown, settings: Pick<WorkspaceSettings, 'defaultCountry'>): FieldIssue[] {
+  return issuesOfRefusals(contactValueRefusals(raw, settings));
+}
+
+/** Refuses with every problem at once, under the code of the first (INVALID_EMAIL, INVALID_PHONE, ...). */
+function refuseAll(refusals: readonly ConsentryError[]): void {
+  const [first] = refusals;
+  if (!first) return;
+  const issues = issuesOfRefusals(refusals);
+  const message = refusals.length > 1 ? issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ') : first.message;
+  throw new ConsentryError(first.code, message, issues);
+}
+
 export async function createContact(uow: UnitOfWork, input: z.output<typeof ContactInputSchema>): Promise<Contact> {
+  refuseAll(contactValueRefusals(input, uow.workspace.settings));
   const email = input.email ? normalizeEmail(input.email) : null;
   const phone = input.phone ? normalizePhone(input.phone, uow.workspace.settings.defaultCountry) : null;
   await assertUnique(uow, email, phone, null);
@@ -46,8 +95,27 @@ export async function createContact(uow: UnitOfWork, input: z.output<typeof Cont
   return contact;
 }
 
+/**
+ * `email: null` or `phone: null` removes the address only from a contact without consent
+ * decisions. Once one is recorded, the address is how later messages and imports find the contact
+ * and so its decisions: without it, the next message from that address would make a new contact
+ * to whom an earlier opt-out does not apply. The ledger itself never changes; the address can be
+ * replaced, or the contact erased.
+ */
+async function identityRemovalRefusals(uow: UnitOfWork, contact: Contact, patch: z.output<typeof ContactPatchSchema>): Promise<ConsentryError[]> {
+  const removed = (['email', 'phone'] as const).filter((field) => patch[field] === null && contact[field] !== null);
+  if (removed.length === 0) return [];
+  if ((await uow.tx.getConsentStates(uow.workspaceId, contact.id)).length === 0) return [];
+  return removed.map((field) => {
+    const message = 'cannot be removed from a contact with consent decisions: it is how they are found; replace it, or erase the contact';
+    return new ConsentryError('VALIDATION_FAILED', `${field} ${message}`, [{ path: field, message }]);
+  });
+}
+
+/** A JSON Merge Patch of a contact (RFC 7396): `null` clears the name and removes a field (see identityRemovalRefusals for e-mail and phone). */
 export async function updateContact(uow: UnitOfWork, id: string, patch: z.output<typeof ContactPatchSchema>): Promise<Contact> {
   const contact = await uow.requireLiveContact(id);
+  refuseAll([...contactValueRefusals(patch, uow.workspace.settings), ...(await identityRemovalRefusals(uow, contact, patch))]);
   let next: Contact = { ...contact };
   const changes: string[] = [];
   if (patch.name !== undefined && patch.name !== contact.name) {

@@ -55,7 +55,10 @@ export const ContactInputSchema = z
   .strict();
 export type ContactInput = z.input<typeof ContactInputSchema>;
 
-export const ContactPatchSchema = ContactInputSchema.omit({ identities: true, tags: true });
+/** A JSON Merge Patch of a contact (RFC 7396): `null` removes a field. */
+export const ContactPatchSchema = ContactInputSchema.omit({ identities: true, tags: true }).extend({
+  fields: z.record(z.string().min(1).max(100), z.string().max(2000).nullable()).optional(),
+});
 export type ContactPatch = z.input<typeof ContactPatchSchema>;
 
 /** A consent change requested by a person or an integration (API, Zapier, Slack, HubSpot). */

@@ -1,7 +1,7 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest, type RouteOptions } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { z } from 'zod';
 import { hubSpotPlugin } from '../../connectors/hubspot/http/plugin.js';
@@ -14,6 +14,7 @@ import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
 import { authenticate } from './auth.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
+import { openApiTransform } from './openapi.js';
 import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, ProblemSchema, sendProblem, toProblem } from './problem.js';
 import { consentRoutes } from './routes/consents.js';
 import { contactRoutes } from './routes/contacts.js';
@@ -130,7 +131,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         },
       },
     },
-    transform: jsonSchemaTransform,
+    transform: openApiTransform,
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import type { Actor, ConsentSource } from '../core/consent.js';
 import { ConsentryError } from '../core/errors.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
@@ -54,11 +55,33 @@ export function actorOf(request: FastifyRequest): Actor {
   return { kind: 'integration', id: authOf(request).key.id };
 }
 
+const SOURCE_HEADER = 'x-consentry-source';
+const HEADER_SOURCES = ['api', 'zapier'] as const;
+const UNKNOWN_SOURCE = `must be one of ${HEADER_SOURCES.join(', ')}`;
+
 /**
- * The Zapier app marks its calls with `X-Consentry-Source: zapier`, so the ledger says a Zap
- * made the decision; anything else is a plain API call.
+ * The Zapier app marks its calls with `X-Consentry-Source: zapier`, so the ledger says a Zap made
+ * the decision; `api` (or no header) is a plain API call. Any other value is refused rather than
+ * read as `api`: a misspelt source would otherwise put the wrong origin into the ledger for good.
+ * Letter case and surrounding spaces do not matter.
  */
+export const SourceHeadersSchema = z.object({
+  [SOURCE_HEADER]: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(HEADER_SOURCES, UNKNOWN_SOURCE))
+    // The document shows a pipe by its input (a string); the values it takes are declared here.
+    .meta({ enum: [...HEADER_SOURCES] })
+    .optional()
+    .describe('zapier from a Zap; api, or no header, for any other caller (recorded as api, or bulk on /v1/consents/bulk)'),
+});
+
+/** The source a decision made through the API is recorded with: the route's own (`otherwise`) unless X-Consentry-Source says zapier. */
 export function sourceOf(request: FastifyRequest, otherwise: 'api' | 'bulk'): Extract<ConsentSource, 'api' | 'bulk' | 'zapier'> {
-  const header = request.headers['x-consentry-source'];
-  return typeof header === 'string' && header.trim().toLowerCase() === 'zapier' ? 'zapier' : otherwise;
+  const parsed = SourceHeadersSchema.safeParse({ [SOURCE_HEADER]: request.headers[SOURCE_HEADER] });
+  if (!parsed.success) {
+    throw new ConsentryError('VALIDATION_FAILED', `header ${SOURCE_HEADER}: ${UNKNOWN_SOURCE}`, [{ path: `headers.${SOURCE_HEADER}`, message: UNKNOWN_SOURCE }]);
+  }
+  return parsed.data[SOURCE_HEADER] === 'zapier' ? 'zapier' : otherwise;
 }

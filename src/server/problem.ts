@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ErrorCode, FieldIssue } from '../core/errors.js';
 import { ConsentryError, isConsentryError } from '../core/errors.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
+import { FieldIssueJsonSchema } from './schemas.js';
 
 /**
  * RFC 9457 problem details (https://www.rfc-editor.org/rfc/rfc9457), with two extension
@@ -30,7 +31,7 @@ export const ProblemSchema = z
     status: z.number().int(),
     detail: z.string(),
     code: z.string(),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })),
+    errors: z.array(FieldIssueJsonSchema).describe('One entry per bad field'),
   })
   .describe('RFC 9457 problem details');
 
@@ -108,16 +109,25 @@ export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 
+/**
+ * A field's path in the request part it belongs to. Body, query and path fields go by their own
+ * names, as the contract has always named them; a header is named `headers.<name>`, as a header
+ * and a field can share a name.
+ */
+function partPath(part: string, path: string): string {
+  if (path === '') return part;
+  return part === 'headers' ? `headers.${path}` : path;
+}
+
 /** `/rows/3/legalBasis` → `rows.3.legalBasis`; the request part itself when the whole part is wrong. */
 function fieldPath(instancePath: string, context: string): string {
-  const path = instancePath.split('/').filter((segment) => segment.length > 0).join('.');
-  return path || context;
+  return partPath(context, instancePath.split('/').filter((segment) => segment.length > 0).join('.'));
 }
 
 /**
  * Fastify validates a request's parts one after the other and stops at the first that fails
- * (params, then body, then querystring). The other parts are checked here against the route's
- * own schemas, so one answer names every bad field of the request.
+ * (params, then body, then querystring, then headers). The other parts are checked here against
+ * the route's own schemas, so one answer names every bad field of the request.
  */
 function otherPartsIssues(request: FastifyRequest, failedPart: string | undefined): FieldIssue[] {
   const schema = request.routeOptions.schema;
@@ -126,11 +136,12 @@ function otherPartsIssues(request: FastifyRequest, failedPart: string | undefine
     ['params', schema.params, request.params],
     ['body', schema.body, request.body],
     ['querystring', schema.querystring, request.query],
+    ['headers', schema.headers, request.headers],
   ];
   return parts.flatMap(([part, partSchema, value]): FieldIssue[] => {
     if (part === failedPart || !(partSchema instanceof z.ZodType)) return [];
     const parsed = partSchema.safeParse(value);
-    return parsed.success ? [] : zodIssuesToFieldIssues(parsed.error).map((issue) => ({ path: issue.path || part, message: issue.message }));
+    return parsed.success ? [] : zodIssuesToFieldIssues(parsed.error).map((issue) => ({ path: partPath(part, issue.path), message: issue.message }));
   });
 }
 
@@ -197,9 +208,28 @@ export function toProblem(error: unknown, request: FastifyRequest): Problem {
   return problem(500, 'INTERNAL', 'An unexpected error occurred');
 }
 
+/** Every method a route can be declared with; Fastify adds HEAD to each GET route itself. */
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+/** The methods some route answers at `path`, in the router's own reading of it (percent-decoding, parameters). */
+function methodsAt(app: FastifyInstance, path: string): string[] {
+  return HTTP_METHODS.filter((method) => app.findRoute({ method, url: path }) !== null);
+}
+
+/**
+ * The router answers a known path asked with a method it has no route for as it answers an
+ * unknown path. That is 405 with the path's methods in `Allow` (RFC 9110 §15.5.6), so a client
+ * can tell a wrong method from a wrong URL; an unknown path stays 404.
+ */
+function routeNotFound(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const path = request.url.split('?')[0] ?? '';
+  const allowed = methodsAt(app, path);
+  if (allowed.length === 0) return sendProblem(reply, problem(404, 'NOT_FOUND', `No route ${request.method} ${path}`));
+  reply.header('allow', allowed.join(', '));
+  return sendProblem(reply, problem(405, 'METHOD_NOT_ALLOWED', `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`));
+}
+
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => sendProblem(reply, toProblem(error, request)));
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problem(404, 'NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`)),
-  );
+  app.setNotFoundHandler((request, reply) => routeNotFound(app, request, reply));
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ConsentRecord, ConsentState } from '../core/consent.js';
 import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema } from '../core/consent.js';
-import type { Contact } from '../core/contact.js';
+import { canonicalContactId, type Contact } from '../core/contact.js';
 import { isPublicEventType, PUBLIC_EVENT_TYPES } from '../core/events.js';
 import type { StoredEvent } from '../ports/store.js';
 
@@ -156,6 +156,13 @@ export function repliesJson(replies: readonly ReplyJson[]): ReplyJson[] {
 }
 
 export const IdParamsSchema = z.object({ id: z.string().min(1).max(200) });
+
+/** A contact id as sent: a ULID in any letter case is read as the canonical upper-case id. */
+export const ContactIdSchema = z.string().min(1).max(200).transform(canonicalContactId).describe('The contact id (a ULID; any letter case)');
+export const ContactIdParamsSchema = z.object({ id: ContactIdSchema });
+
+/** A problem with one field of a request, in a problem's `errors` or a response's `warnings`. */
+export const FieldIssueJsonSchema = z.object({ path: z.string(), message: z.string() });
 
 /** A page size from the query string (`?limit=20`). */
 export function limitQuery(max: number, fallback: number) {

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import {
   addIdentity,
   addTag,
+  canonicalContactId,
   eraseContactData,
+  fieldKey,
   firstName,
   hasTag,
   normalizeEmail,
@@ -284,5 +286,30 @@ describe('eraseContactData', () => {
     const once = eraseContactData(contact(), erasedAt);
     const twice = eraseContactData(once, '2025-03-01T00:00:00.000Z');
     expect(twice).toEqual(once);
+  });
+});
+
+describe('canonicalContactId', () => {
+  it('writes a ULID in any letter case in upper case, the form ids are stored in', () => {
+    expect(canonicalContactId('01arz3ndektsv4rrffq69g5fav')).toBe('01ARZ3NDEKTSV4RRFFQ69G5FAV');
+    expect(canonicalContactId('01ARZ3ndektsv4RRFFQ69G5FAV')).toBe('01ARZ3NDEKTSV4RRFFQ69G5FAV');
+    expect(canonicalContactId('01ARZ3NDEKTSV4RRFFQ69G5FAV')).toBe('01ARZ3NDEKTSV4RRFFQ69G5FAV');
+    expect(canonicalContactId('7zzzzzzzzzzzzzzzzzzzzzzzzz')).toBe('7ZZZZZZZZZZZZZZZZZZZZZZZZZ');
+  });
+
+  it('leaves anything that is not a ULID as it is', () => {
+    for (const id of ['ct_1', '01arz3ndektsv4rrffq69g5fa', '01arz3ndektsv4rrffq69g5favx', '01arz3ndektsv4rrffq69g5fau', '81arz3ndektsv4rrffq69g5fav', '01arz3ndekts-4rrffq69g5fav']) {
+      expect(canonicalContactId(id)).toBe(id);
+    }
+  });
+});
+
+describe('fieldKey', () => {
+  it('is the trimmed name, and refuses what setField refuses', () => {
+    expect(fieldKey('  plan ')).toBe('plan');
+    for (const name of ['   ', 'x'.repeat(101), '__proto__']) {
+      expect(() => fieldKey(name)).toThrow(ConsentryError);
+      expect(() => setField(contact(), name, 'x')).toThrow(ConsentryError);
+    }
   });
 });

@@ -549,3 +549,42 @@ describe('a run that cannot advance', () => {
     expect(await engine.runDueTimers(clock.advance(60 * 60_000))).toEqual([]);
   });
 });
+
+describe('createContact and updateContact', () => {
+  const actor = { kind: 'user' as const, id: 'u1' };
+
+  it('name a bad e-mail, a bad phone and a bad field name at once, under the code of the first, and store nothing', async () => {
+    const created = await rejects(ws.createContact({ name: 'Ana Test', email: 'ana.test(at)example.com', phone: '12', fields: { ' ': 'x' } }), 'INVALID_EMAIL');
+    expect(created.issues.map((issue) => issue.path)).toEqual(['email', 'phone', 'fields. ']);
+    expect(created.message).toMatch(/^email: .+; phone: .+; fields\. : field name is empty$/);
+    expect((await ws.findContacts({})).contacts).toEqual([]);
+    const phoneOnly = await rejects(ws.createContact({ email: 'ana.test@example.com', phone: '12' }), 'INVALID_PHONE');
+    expect(phoneOnly.issues.map((issue) => issue.path)).toEqual(['phone']);
+    const ana = await ws.createContact({ name: 'Ana Test', email: 'ana.test@example.com' });
+    const patched = await rejects(ws.updateContact(ana.id, { email: 'ana.test(at)example.com', phone: '12' }), 'INVALID_EMAIL');
+    expect(patched.issues.map((issue) => issue.path)).toEqual(['email', 'phone']);
+    expect(await ws.getContact(ana.id)).toEqual(ana);
+  });
+
+  it('a patch is a JSON merge patch: null removes a field and clears the name', async () => {
+    const ana = await ws.createContact({ name: 'Ana Test', email: 'ana.test@example.com', fields: { plan: 'pro', city: 'Madrid' } });
+    const patched = await ws.updateContact(ana.id, { name: null, fields: { plan: null } });
+    expect(patched).toMatchObject({ name: null, email: 'ana.test@example.com', fields: { city: 'Madrid' } });
+    const [updated] = await ws.listEvents({ types: ['contact.updated'] });
+    expect(updated?.data).toMatchObject({ contactId: ana.id, changes: ['name', 'fields.plan'] });
+    expect(await ws.updateContact(ana.id, { fields: { plan: null } })).toEqual(patched);
+  });
+
+  it('removes an e-mail or phone only from a contact without consent decisions', async () => {
+    const ana = await ws.createContact({ email: 'ana.test@example.com', phone: '+34600000001' });
+    expect(await ws.updateContact(ana.id, { email: null })).toMatchObject({ email: null, phone: '+34600000001' });
+    const ben = await ws.createContact({ email: 'ben.test@example.com', phone: '+34600000002' });
+    await ws.setConsent({ contactId: ben.id, purpose: 'marketing', channel: 'email', status: 'opted_out', source: 'api', actor });
+    const refused = await rejects(ws.updateContact(ben.id, { email: null, phone: null }), 'VALIDATION_FAILED');
+    expect(refused.issues.map((issue) => issue.path)).toEqual(['email', 'phone']);
+    const withBadEmail = await rejects(ws.updateContact(ben.id, { email: 'ben.test(at)example.com', phone: null }), 'INVALID_EMAIL');
+    expect(withBadEmail.issues.map((issue) => issue.path)).toEqual(['email', 'phone']);
+    expect(await ws.getContact(ben.id)).toEqual(ben);
+    expect(await ws.getHistory(ben.id)).toHaveLength(1);
+  });
+});

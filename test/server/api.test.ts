@@ -47,7 +47,8 @@ describe('POST /v1/messages', () => {
     const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });
     expect(res.statusCode, res.body).toBe(200);
     const answer = res.json();
-    expect(Object.keys(answer).sort()).toEqual(['contactId', 'conversationId', 'events', 'replies']);
+    expect(Object.keys(answer).sort()).toEqual(['contactId', 'conversationId', 'events', 'replies', 'warnings']);
+    expect(answer.warnings).toEqual([]);
     expect(answer.replies).toHaveLength(1);
     expect(answer.replies[0].text).toMatch(/unsubscribed/i);
     expect(answer.events.map((e: { type: string }) => e.type)).toEqual(['consent.withdrawn']);
@@ -259,13 +260,40 @@ describe('consents', () => {
     expect(problemPaths(res).sort()).toEqual(['channel', 'extra', 'legalBasis', 'occurredAt', 'status']);
   });
 
-  it('records source zapier when the Zapier app says so', async () => {
+  it('records source zapier when the Zapier app says so, and api when the header says api', async () => {
     const id = await createContact(acme);
     const res = await optIn(acme, id, 'sms', { 'x-consentry-source': 'zapier' });
     expect(res.statusCode).toBe(201);
     expect(res.json().record.source).toBe('zapier');
-    const plain = await optIn(acme, id, 'email', { 'x-consentry-source': 'somebody-else' });
+    const spaced = await optIn(acme, id, 'whatsapp', { 'x-consentry-source': ' Zapier ' });
+    expect(spaced.json().record.source).toBe('zapier');
+    const plain = await optIn(acme, id, 'email', { 'x-consentry-source': 'api' });
     expect(plain.json().record.source).toBe('api');
+  });
+
+  it('refuses any other X-Consentry-Source naming the header, with the body problems, and records nothing', async () => {
+    const id = await createContact(acme);
+    const res = await optIn(acme, id, 'sms', { 'x-consentry-source': 'somebody-else' });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toEqual(['headers.x-consentry-source']);
+    expect(res.json().errors[0].message).toMatch(/api, zapier/);
+    const both = await t.as(acme, {
+      method: 'PUT',
+      url: `/v1/contacts/${id}/consents/marketing/sms`,
+      headers: { 'x-consentry-source': 'hubspot' },
+      payload: { status: 'maybe' },
+    });
+    expectProblem(both, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(both).sort()).toEqual(['headers.x-consentry-source', 'status']);
+    const bulk = await t.as(acme, {
+      method: 'POST',
+      url: '/v1/consents/bulk',
+      headers: { 'x-consentry-source': 'zap' },
+      payload: { rows: [{ contactId: id, purpose: 'marketing', channel: 'sms', status: 'opted_out' }] },
+    });
+    expectProblem(bulk, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(bulk)).toEqual(['headers.x-consentry-source']);
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history` })).json().data).toEqual([]);
   });
 
   it('lists current consents, history in chain order, and permission', async () => {
@@ -678,5 +706,141 @@ describe('workspaces are isolated', () => {
     expect((await t.as(acme, { method: 'GET', url: '/v1/events' })).json().data.length).toBeGreaterThan(0);
     const reused = await t.as(globex, { method: 'POST', url: '/v1/contacts', payload: ANA });
     expect(reused.statusCode).toBe(201);
+  });
+});
+
+describe('POST /v1/messages with an invalid sender e-mail or phone', () => {
+  const stop = { channel: 'whatsapp', messageId: 'wamid.7', from: { id: '+34600000001', email: 'ana.test(at)example.com', phone: '+1 000' }, text: 'STOP' };
+
+  it('honours the message and names what it ignored in warnings', async () => {
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });
+    expect(res.statusCode, res.body).toBe(200);
+    const answer = res.json();
+    expect(answer.events.map((e: { type: string }) => e.type)).toEqual(['consent.withdrawn']);
+    expect(answer.warnings.map((w: { path: string }) => w.path)).toEqual(['from.email', 'from.phone']);
+    for (const warning of answer.warnings) expect(warning.message).toMatch(/ignored/);
+    const contact = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${answer.contactId}` })).json();
+    // The phone given wins over the sender id as the contact's phone: left out, it leaves none.
+    expect(contact).toMatchObject({ email: null, phone: null, identities: [{ channel: 'whatsapp', externalId: '+34600000001' }] });
+    const again = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });
+    expect(again.json()).toEqual(answer);
+  });
+
+  it('reads a national number with the default country before warning about it', async () => {
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { defaultCountry: 'ES' } });
+    const national = { channel: 'webchat', messageId: 'w1', from: { id: 'visitor-1', phone: '600 000 002', email: 'ben.test@example.com' }, text: 'hello' };
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: national });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().warnings).toEqual([]);
+    const unreadable = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...national, messageId: 'w2', from: { id: 'visitor-2', phone: '12' } } });
+    expect(unreadable.json().warnings).toEqual([{ path: 'from.phone', message: expect.stringMatching(/not a valid phone number.*ignored/) }]);
+  });
+});
+
+describe('a contact body names every bad field at once', () => {
+  it('a bad e-mail and a bad phone, under the code of the first', async () => {
+    const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'Ana Test', email: 'not-an-email', phone: '12' } });
+    expectProblem(res, 422, 'INVALID_EMAIL');
+    expect(problemPaths(res)).toEqual(['email', 'phone']);
+    expect(res.json().detail).toMatch(/^email: .+; phone: .+$/);
+    expect((await t.as(acme, { method: 'GET', url: '/v1/contacts' })).json().data).toEqual([]);
+  });
+
+  it('the fields its schema refuses and those the engine would refuse, together', async () => {
+    const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 7, email: 'not-an-email', phone: '12', fields: { '  ': 'x' }, nickname: 'Ana' } });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res).sort()).toEqual(['email', 'fields.  ', 'name', 'nickname', 'phone']);
+    const once = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 7, email: '' } });
+    expect(problemPaths(once).sort()).toEqual(['email', 'name']);
+  });
+
+  it('in a patch too, and in the path', async () => {
+    const id = await createContact(acme);
+    const res = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { name: ['Ana'], email: 'not-an-email', phone: '12' } });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res).sort()).toEqual(['email', 'name', 'phone']);
+    const engineOnly = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { email: 'not-an-email', phone: '12' } });
+    expectProblem(engineOnly, 422, 'INVALID_EMAIL');
+    expect(problemPaths(engineOnly)).toEqual(['email', 'phone']);
+    const longId = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${'c'.repeat(300)}`, payload: { email: 'not-an-email' } });
+    expectProblem(longId, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(longId).sort()).toEqual(['email', 'id']);
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}` })).json()).toMatchObject({ name: ANA.name, email: ANA.email, phone: ANA.phone });
+  });
+});
+
+describe('contact ids in any letter case', () => {
+  it('name the same contact in paths, bodies and cursors', async () => {
+    const id = await createContact(acme);
+    const lower = id.toLowerCase();
+    expect(lower).not.toBe(id);
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${lower}` })).json().id).toBe(id);
+    expect((await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${lower}`, payload: { name: 'Ana María Test' } })).json()).toMatchObject({ id, name: 'Ana María Test' });
+    expect((await t.as(acme, { method: 'POST', url: `/v1/contacts/${lower}/tags`, payload: { tag: 'VIP' } })).json().tags).toEqual(['VIP']);
+    expect((await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${lower}/tags/VIP` })).json().tags).toEqual([]);
+    const recorded = await optIn(acme, lower, 'email');
+    expect(recorded.statusCode, recorded.body).toBe(201);
+    expect(recorded.json().record.contactId).toBe(id);
+    const bulk = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows: [{ contactId: lower, purpose: 'marketing', channel: 'sms', status: 'opted_out' }] } });
+    expect(bulk.json().results[0]).toMatchObject({ ok: true, contactId: id });
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${lower}/consents` })).json().contactId).toBe(id);
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${lower}/consents/history` })).json().data).toHaveLength(2);
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${lower}/permission?channel=email` })).json()).toMatchObject({ allowed: true });
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${lower}/proof` })).json().contact.id).toBe(id);
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
+    const run = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: lower, channel: 'whatsapp' } });
+    expect(run.statusCode, run.body).toBe(201);
+    const ben = await createContact(acme, BEN);
+    const page = await t.as(acme, { method: 'GET', url: `/v1/contacts?limit=1&cursor=${[id, ben].sort()[0]?.toLowerCase()}` });
+    expect(page.statusCode, page.body).toBe(200);
+    expect(page.json().data.map((c: { id: string }) => c.id)).toEqual([[id, ben].sort()[1]]);
+    const erased = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${lower}` });
+    expect(erased.json().contact).toMatchObject({ id, erasedAt: expect.any(String) });
+  });
+
+  it('leave an id that is not a ULID as it is', async () => {
+    const notUlid = await t.as(acme, { method: 'GET', url: '/v1/contacts/01arz3ndektsv4rrffq69g5fau' });
+    expectProblem(notUlid, 404, 'NOT_FOUND');
+    expect(notUlid.json().detail).toContain('01arz3ndektsv4rrffq69g5fau');
+  });
+});
+
+describe('PATCH /v1/contacts/{id} is a JSON merge patch', () => {
+  it('null removes a field and clears the name; what the patch leaves out stays', async () => {
+    const id = await createContact(acme, { ...ANA, fields: { plan: 'pro', city: 'Madrid' } });
+    const res = await t.as(acme, {
+      method: 'PATCH',
+      url: `/v1/contacts/${id}`,
+      headers: { 'content-type': 'application/merge-patch+json' },
+      payload: JSON.stringify({ name: null, fields: { plan: null, tier: 'gold' } }),
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ name: null, email: ANA.email, phone: ANA.phone, fields: { city: 'Madrid', tier: 'gold' } });
+    expect(res.json().fields).not.toHaveProperty('plan');
+    const events = (await t.as(acme, { method: 'GET', url: '/v1/events?type=contact.updated' })).json().data;
+    expect(events[0]?.data.changes).toEqual(['name', 'fields.plan', 'fields.tier']);
+    const again = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { fields: { plan: null } } });
+    expect(again.json().fields).toEqual({ city: 'Madrid', tier: 'gold' });
+  });
+
+  it('null removes the e-mail or phone of a contact without consent decisions', async () => {
+    const id = await createContact(acme);
+    const res = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { email: null, phone: null } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ email: null, phone: null, name: ANA.name });
+  });
+
+  it('refuses to remove the e-mail or phone of a contact with consent decisions, naming each, and changes nothing', async () => {
+    const id = await createContact(acme);
+    await optIn(acme, id, 'email');
+    const history = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history` })).json();
+    const res = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { name: 'Ana María Test', email: null, phone: null } });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toEqual(['email', 'phone']);
+    expect(res.json().errors[0].message).toMatch(/consent decisions/);
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}` })).json()).toMatchObject({ name: ANA.name, email: ANA.email, phone: ANA.phone });
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history` })).json()).toEqual(history);
+    const replaced = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { email: 'ana.maria@example.com' } });
+    expect(replaced.json().email).toBe('ana.maria@example.com');
   });
 });

@@ -81,6 +81,41 @@ describe("Fastify's own errors are problem+json", () => {
     expect(problem.detail).not.toContain('ana.test');
   });
 
+  it('a known path asked with a method it does not take → 405 naming the methods it takes in Allow', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    const cases: [string, string, string][] = [
+      ['PUT', '/v1/contacts', 'GET, HEAD, POST'],
+      ['POST', '/v1/contacts/01ARZ3NDEKTSV4RRFFQ69G5FAV', 'GET, HEAD, PATCH, DELETE'],
+      ['DELETE', '/v1/me', 'GET, HEAD'],
+      ['GET', '/v1/consents/bulk', 'POST'],
+      ['PATCH', '/v1/contacts/01ARZ3NDEKTSV4RRFFQ69G5FAV/consents/marketing/sms', 'PUT'],
+      ['POST', '/health', 'GET, HEAD'],
+    ];
+    for (const [method, url, allow] of cases) {
+      const res = await t.as(acme, { method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']).parse(method), url: `${url}?email=ana.test@example.com` });
+      const problem = expectProblem(res, 405, 'METHOD_NOT_ALLOWED');
+      expect(res.headers.allow, `${method} ${url}`).toBe(allow);
+      expect(problem).toMatchObject({ type: 'https://consentry.dev/problems/method-not-allowed', title: 'Method not allowed', errors: [] });
+      expect(problem.detail).toContain(method);
+      expect(problem.detail).not.toContain('ana.test');
+    }
+    const unknown = await t.as(acme, { method: 'PUT', url: '/v1/contacts/01ARZ3NDEKTSV4RRFFQ69G5FAV/nothing' });
+    expectProblem(unknown, 404, 'NOT_FOUND');
+    expect(unknown.headers.allow).toBeUndefined();
+  });
+
+  it('HEAD answers on every GET route, with the headers of the GET and no body', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    const get = await t.as(acme, { method: 'GET', url: '/v1/me' });
+    const head = await t.as(acme, { method: 'HEAD', url: '/v1/me' });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-type']).toBe(get.headers['content-type']);
+    expect(head.body).toBe('');
+    expect((await t.app.inject({ method: 'HEAD', url: '/health' })).statusCode).toBe(200);
+  });
+
   it('body over the limit → 413', async () => {
     const t = await open();
     const acme = await t.tenant('Acme');
@@ -211,6 +246,39 @@ describe('GET /openapi.json and /docs', () => {
       expect(operation, `${method} ${path}`).toBeDefined();
       if (path.startsWith('/v1/')) expect(operation?.security, `${method} ${path}`).toEqual([{ bearerAuth: [] }, { apiKeyHeader: [] }]);
     }
+    const ProblemContentSchema = z.object({
+      description: z.string(),
+      content: z.object({ 'application/problem+json': z.object({ schema: z.object({ properties: z.record(z.string(), z.unknown()) }).passthrough() }) }).strict(),
+    });
+    const OperationSchema = z.object({
+      parameters: z.array(z.unknown()).optional(),
+      requestBody: z.unknown().optional(),
+      responses: z.record(z.string(), z.unknown()),
+    });
+    let operations = 0;
+    for (const [path, item] of Object.entries(doc.paths)) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const [method, raw] of Object.entries(item)) {
+        const operation = OperationSchema.parse(raw);
+        const takesInput = (operation.parameters?.length ?? 0) > 0 || operation.requestBody !== undefined;
+        const required = ['401', '500', ...(takesInput ? ['422'] : [])];
+        for (const status of required) expect(Object.keys(operation.responses), `${method} ${path}`).toContain(status);
+        for (const [status, response] of Object.entries(operation.responses)) {
+          if (Number(status) < 400) continue;
+          const problem = ProblemContentSchema.parse(response).content['application/problem+json'].schema;
+          expect(Object.keys(problem.properties).sort(), `${status} of ${method} ${path}`).toEqual(['code', 'detail', 'errors', 'status', 'title', 'type']);
+        }
+        operations++;
+      }
+    }
+    expect(operations).toBeGreaterThanOrEqual(expected.filter(([path]) => path.startsWith('/v1/')).length);
+    const responsesOf = (path: string, method: string) => Object.keys(OperationSchema.parse(doc.paths[path]?.[method]).responses).sort();
+    expect(responsesOf('/v1/contacts/{id}', 'patch')).toEqual(['200', '400', '401', '404', '409', '410', '413', '415', '422', '500']);
+    expect(responsesOf('/v1/contacts', 'get')).toEqual(['200', '400', '401', '422', '500']);
+    expect(responsesOf('/v1/integrations/hubspot/status', 'get')).toEqual(['200', '400', '401', '500']);
+    expect(JSON.stringify(doc.paths['/v1/contacts/{id}/consents/{purpose}/{channel}']?.put?.parameters)).toContain('"x-consentry-source"');
+    const messageAnswer = JSON.stringify(OperationSchema.parse(doc.paths['/v1/messages']?.post).responses['200']);
+    expect(messageAnswer).toContain('"warnings"');
     const messageBody = JSON.stringify(doc.paths['/v1/messages']?.post?.requestBody);
     expect(messageBody).toContain('"messageId"');
     expect(messageBody).toContain('"whatsapp"');

@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import { ChannelSchema, PurposeSchema } from '../../core/consent.js';
+import { canonicalContactId } from '../../core/contact.js';
 import { ERROR_CODES } from '../../core/errors.js';
 import { ConsentryError } from '../../core/errors.js';
 import { ConsentChangeSchema } from '../../engine/inputs.js';
-import { actorOf, authOf, sourceOf } from '../auth.js';
-import { ConsentRecordJsonSchema, consentRecordJson, ConsentStateJsonSchema, consentStateJson, IdParamsSchema } from '../schemas.js';
+import { actorOf, authOf, SourceHeadersSchema, sourceOf } from '../auth.js';
+import { problemResponses } from '../openapi.js';
+import { ContactIdParamsSchema, ConsentRecordJsonSchema, consentRecordJson, ConsentStateJsonSchema, consentStateJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 /** The most rows one bulk request may carry; above it the request is refused whole (413). */
@@ -15,7 +17,7 @@ export const MAX_BULK_ROWS = 10_000;
  */
 const BULK_BODY_LIMIT = 32 * 1024 * 1024;
 
-const ConsentParamsSchema = IdParamsSchema.extend({ purpose: PurposeSchema, channel: ChannelSchema });
+const ConsentParamsSchema = ContactIdParamsSchema.extend({ purpose: PurposeSchema, channel: ChannelSchema });
 
 const SetConsentBodySchema = ConsentChangeSchema.pick({
   status: true,
@@ -32,10 +34,16 @@ const PermissionQuerySchema = z
   })
   .strict();
 
+/** A row's `contactId` as the canonical id (see ContactIdSchema); the engine checks the rest of the row. */
+function withCanonicalContactId(row: unknown): unknown {
+  if (typeof row !== 'object' || row === null || Array.isArray(row)) return row;
+  return Object.fromEntries(Object.entries(row).map(([key, value]) => [key, key === 'contactId' && typeof value === 'string' ? canonicalContactId(value) : value]));
+}
+
 const BulkBodySchema = z
   .object({
     rows: z
-      .array(z.unknown())
+      .array(z.unknown().transform(withCanonicalContactId))
       .min(1)
       .max(MAX_BULK_ROWS)
       .describe(
@@ -63,8 +71,8 @@ export const consentRoutes: ApiRoutes = (v1) => {
         tags: consentTags,
         summary: "A contact's current consent per purpose and channel",
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
-        response: { 200: z.object({ contactId: z.string(), data: z.array(ConsentStateJsonSchema) }) },
+        params: ContactIdParamsSchema,
+        response: { 200: z.object({ contactId: z.string(), data: z.array(ConsentStateJsonSchema) }), ...problemResponses(404) },
       },
     },
     async (request) => {
@@ -80,13 +88,15 @@ export const consentRoutes: ApiRoutes = (v1) => {
         tags: consentTags,
         summary: 'Record a consent decision',
         description:
-          'An opt-in recorded on the contact\'s behalf needs legalBasis and explanation. 201 when a record was written, 200 when the idempotency key had already recorded this very change. Send "X-Consentry-Source: zapier" from a Zap.',
+          'An opt-in recorded on the contact\'s behalf needs legalBasis and explanation. 201 when a record was written, 200 when the idempotency key had already recorded this very change. Send "X-Consentry-Source: zapier" from a Zap; any value but api or zapier is refused (422).',
         security: API_KEY_SECURITY,
         params: ConsentParamsSchema,
         body: SetConsentBodySchema,
+        headers: SourceHeadersSchema,
         response: {
           200: z.object({ record: ConsentRecordJsonSchema, created: z.boolean(), current: ConsentStateJsonSchema }),
           201: z.object({ record: ConsentRecordJsonSchema, created: z.boolean(), current: ConsentStateJsonSchema }),
+          ...problemResponses(404, 409, 410),
         },
       },
     },
@@ -113,8 +123,8 @@ export const consentRoutes: ApiRoutes = (v1) => {
         tags: consentTags,
         summary: "Every consent record of a contact, in chain order",
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
-        response: { 200: z.object({ data: z.array(ConsentRecordJsonSchema) }) },
+        params: ContactIdParamsSchema,
+        response: { 200: z.object({ data: z.array(ConsentRecordJsonSchema) }), ...problemResponses(404) },
       },
     },
     async (request) => ({ data: (await authOf(request).workspace.getHistory(request.params.id)).map(consentRecordJson) }),
@@ -128,9 +138,10 @@ export const consentRoutes: ApiRoutes = (v1) => {
         summary: 'May this contact be messaged on a channel for a purpose?',
         description: 'Allowed only on an explicit opt-in; a STOP ALL (channel "any") covers every channel. purpose defaults to marketing.',
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
+        params: ContactIdParamsSchema,
         querystring: PermissionQuerySchema,
         response: {
+          ...problemResponses(404),
           200: z.object({
             allowed: z.boolean(),
             reason: z.enum(['opted_in', 'opted_out', 'not_specified', 'contact_erased']),
@@ -164,6 +175,7 @@ export const consentRoutes: ApiRoutes = (v1) => {
         summary: `Many consent decisions at once (at most ${MAX_BULK_ROWS} rows), a result per row`,
         security: API_KEY_SECURITY,
         body: BulkBodySchema,
+        headers: SourceHeadersSchema,
         response: { 200: z.object({ results: z.array(BulkResultSchema) }) },
       },
     },

@@ -1,8 +1,12 @@
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { ConsentryError } from '../../core/errors.js';
+import { contactValueIssues } from '../../engine/contacts.js';
 import { ContactInputSchema, ContactPatchSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
-import { asRequestField } from '../problem.js';
-import { ContactJsonSchema, contactJson, IdParamsSchema, limitQuery } from '../schemas.js';
+import { problemResponses } from '../openapi.js';
+import { asRequestField, toProblem } from '../problem.js';
+import { ContactIdParamsSchema, ContactIdSchema, ContactJsonSchema, contactJson, limitQuery } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const ContactListQuerySchema = z
@@ -10,29 +14,45 @@ const ContactListQuerySchema = z
     email: z.string().trim().min(1).max(254).optional(),
     phone: z.string().trim().min(1).max(40).optional(),
     tag: z.string().trim().min(1).max(100).optional(),
-    cursor: z.string().min(1).max(200).optional().describe('nextCursor of the previous page'),
+    cursor: ContactIdSchema.optional().describe('nextCursor of the previous page'),
     limit: limitQuery(500, 50),
   })
   .strict();
 
 const TagBodySchema = z.object({ tag: z.string().trim().min(1).max(100) }).strict();
-const TagParamsSchema = IdParamsSchema.extend({ tag: z.string().min(1).max(100) });
+const TagParamsSchema = ContactIdParamsSchema.extend({ tag: z.string().min(1).max(100) });
 
 const contactTags = ['contacts'];
+
+/**
+ * A contact body the schema refuses is refused together with what the engine would refuse in it
+ * once parsed (an e-mail, a phone, a field name), so that one answer names every bad field: a
+ * `name` of the wrong type and an invalid `email` alike.
+ */
+async function refuseNamingEveryField(request: FastifyRequest, validationError: Error): Promise<never> {
+  const refused = toProblem(validationError, request);
+  if (refused.status !== 422) throw validationError;
+  const named = new Set(refused.errors.map((issue) => issue.path));
+  const { settings } = await authOf(request).workspace.get();
+  const issues = [...refused.errors, ...contactValueIssues(request.body, settings).filter((issue) => !named.has(issue.path))];
+  throw new ConsentryError('VALIDATION_FAILED', issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '), issues);
+}
 
 export const contactRoutes: ApiRoutes = (v1) => {
   v1.post(
     '/contacts',
     {
+      attachValidation: true,
       schema: {
         tags: contactTags,
         summary: 'Create a contact',
         security: API_KEY_SECURITY,
         body: ContactInputSchema,
-        response: { 201: ContactJsonSchema },
+        response: { 201: ContactJsonSchema, ...problemResponses(409) },
       },
     },
     async (request, reply) => {
+      if (request.validationError) return refuseNamingEveryField(request, request.validationError);
       const contact = await authOf(request).workspace.createContact(request.body);
       return reply.code(201).send(contactJson(contact));
     },
@@ -71,7 +91,13 @@ export const contactRoutes: ApiRoutes = (v1) => {
   v1.get(
     '/contacts/:id',
     {
-      schema: { tags: contactTags, summary: 'One contact', security: API_KEY_SECURITY, params: IdParamsSchema, response: { 200: ContactJsonSchema } },
+      schema: {
+        tags: contactTags,
+        summary: 'One contact',
+        security: API_KEY_SECURITY,
+        params: ContactIdParamsSchema,
+        response: { 200: ContactJsonSchema, ...problemResponses(404) },
+      },
     },
     async (request) => contactJson(await authOf(request).workspace.getContact(request.params.id)),
   );
@@ -79,16 +105,25 @@ export const contactRoutes: ApiRoutes = (v1) => {
   v1.patch(
     '/contacts/:id',
     {
+      attachValidation: true,
       schema: {
         tags: contactTags,
         summary: "Change a contact's name, email, phone or fields",
+        description:
+          'A JSON Merge Patch (RFC 7396): what the body leaves out stays as it is; `null` clears the name and removes a field ' +
+          '(`"fields": { "plan": null }`). `email: null` and `phone: null` remove the address only from a contact without ' +
+          'consent decisions: once one is recorded, later messages and imports find the contact, and so its decisions, by ' +
+          'that address, and removing it is refused (422); replace it, or erase the contact.',
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
+        params: ContactIdParamsSchema,
         body: ContactPatchSchema,
-        response: { 200: ContactJsonSchema },
+        response: { 200: ContactJsonSchema, ...problemResponses(404, 409, 410) },
       },
     },
-    async (request) => contactJson(await authOf(request).workspace.updateContact(request.params.id, request.body)),
+    async (request) => {
+      if (request.validationError) return refuseNamingEveryField(request, request.validationError);
+      return contactJson(await authOf(request).workspace.updateContact(request.params.id, request.body));
+    },
   );
 
   v1.delete(
@@ -102,8 +137,9 @@ export const contactRoutes: ApiRoutes = (v1) => {
           "to their messages (replayed for a repeated delivery) and their workflow runs' last answers. The consent records stay " +
           'and the chain still verifies. Erasing again redacts whatever is still left and answers the new counts.',
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
+        params: ContactIdParamsSchema,
         response: {
+          ...problemResponses(404),
           200: z.object({
             contact: ContactJsonSchema,
             redactedRecords: z.number().int().describe('Consent records whose evidence was redacted'),
@@ -131,9 +167,9 @@ export const contactRoutes: ApiRoutes = (v1) => {
         tags: contactTags,
         summary: 'Tag a contact',
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
+        params: ContactIdParamsSchema,
         body: TagBodySchema,
-        response: { 200: ContactJsonSchema },
+        response: { 200: ContactJsonSchema, ...problemResponses(404, 410) },
       },
     },
     async (request) => contactJson(await authOf(request).workspace.addTag(request.params.id, request.body.tag)),
@@ -147,7 +183,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
         summary: 'Remove a tag from a contact',
         security: API_KEY_SECURITY,
         params: TagParamsSchema,
-        response: { 200: ContactJsonSchema },
+        response: { 200: ContactJsonSchema, ...problemResponses(404, 410) },
       },
     },
     async (request) => contactJson(await authOf(request).workspace.removeTag(request.params.id, request.params.tag)),

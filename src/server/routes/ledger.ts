@@ -5,7 +5,8 @@ import { foldLedger } from '../../core/ledger.js';
 import type { LedgerFault } from '../../core/ledger.js';
 import type { ContactLedgerReport, LedgerReport } from '../../engine.js';
 import { authOf } from '../auth.js';
-import { IdParamsSchema } from '../schemas.js';
+import { problemResponses } from '../openapi.js';
+import { ContactIdParamsSchema } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const LedgerFaultJsonSchema = z.object({ seq: z.number().int(), id: z.string().nullable(), position: z.number().int(), reason: z.string(), message: z.string() });
@@ -145,8 +146,8 @@ export const ledgerRoutes: ApiRoutes = (v1, { clock }) => {
         tags: ledgerTags,
         summary: 'A consent receipt: every current consent of a contact, its history and the chain verification',
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
-        response: { 200: ReceiptSchema },
+        params: ContactIdParamsSchema,
+        response: { 200: ReceiptSchema, ...problemResponses(404) },
       },
     },
     async (request) => {

@@ -1,8 +1,30 @@
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import type { FieldIssue } from '../../core/errors.js';
+import { contactValueIssues } from '../../engine/contacts.js';
 import { InboundMessageSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
-import { EventJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
+import { EventJsonSchema, FieldIssueJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
+
+type Sender = z.output<typeof InboundMessageSchema>['from'];
+
+/**
+ * A sender's e-mail and phone only help to find or complete the contact, so a message (a STOP
+ * among them) is never refused for an invalid one: it is processed without it. The answer names
+ * what was left out, so the caller can correct its data.
+ */
+async function ignoredSenderValues(request: FastifyRequest, from: Sender): Promise<FieldIssue[]> {
+  if (from.email === undefined && from.phone === undefined) return [];
+  // Only a national number is read with the workspace's default country; an international one
+  // (a leading "+") parses the same without it, so most messages need no settings read here.
+  const national = from.phone !== undefined && !from.phone.trim().startsWith('+');
+  const defaultCountry = national ? (await authOf(request).workspace.get()).settings.defaultCountry : null;
+  return contactValueIssues({ email: from.email, phone: from.phone }, { defaultCountry }).map((issue) => ({
+    path: `from.${issue.path}`,
+    message: `${issue.message}; ignored, the message was processed without it`,
+  }));
+}
 
 export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
   v1.post(
@@ -11,7 +33,9 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
       schema: {
         tags: ['messages'],
         summary: 'An inbound message from a contact: keywords, then the conversation\'s workflows',
-        description: 'The same channel + messageId again returns the first answer and changes nothing.',
+        description:
+          'The same channel + messageId again returns the first answer and changes nothing. An invalid from.email or ' +
+          'from.phone does not refuse the message: it is processed without that value, and `warnings` names it.',
         security: API_KEY_SECURITY,
         body: InboundMessageSchema,
         response: {
@@ -20,6 +44,7 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
             conversationId: z.string().nullable(),
             replies: z.array(ReplyJsonSchema),
             events: z.array(EventJsonSchema),
+            warnings: z.array(FieldIssueJsonSchema).describe('What of the message was ignored, by field (an invalid from.email or from.phone)'),
           }),
         },
       },
@@ -32,6 +57,7 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
         conversationId: result.conversationId,
         replies: repliesJson(result.replies),
         events: publicEventsJson(result.events),
+        warnings: await ignoredSenderValues(request, request.body.from),
       };
     },
   );

@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { ConsentryError, isConsentryError } from '../../core/errors.js';
 import { InboundChannelSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
-import { EventJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
+import { problemResponses } from '../openapi.js';
+import { ContactIdSchema, EventJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const RunParamsSchema = z.object({ template: z.string().min(1).max(100) });
-const RunBodySchema = z.object({ contactId: z.string().min(1).max(200), channel: InboundChannelSchema }).strict();
+const RunBodySchema = z.object({ contactId: ContactIdSchema, channel: InboundChannelSchema }).strict();
 
 export const workflowRoutes: ApiRoutes = (v1) => {
   v1.post(
@@ -25,6 +26,7 @@ export const workflowRoutes: ApiRoutes = (v1) => {
             replies: z.array(ReplyJsonSchema),
             events: z.array(EventJsonSchema),
           }),
+          ...problemResponses(404, 409, 410),
         },
       },
     },

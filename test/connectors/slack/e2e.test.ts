@@ -290,7 +290,9 @@ describe('Slack connector in the running server', () => {
     expect(typeless.status).toBe(401);
     const tooLarge = sign({ filler: 'x'.repeat(1024 * 1024) });
     expect((await post(tooLarge)).status).toBe(413);
-    expect((await fetch(`${server.url}/slack/events`)).status).toBe(404);
+    const wrongMethod = await fetch(`${server.url}/slack/events`);
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
     const stale = sign(click('resend_consent_request', 'al_1', '1.1'));
     clock.advance(6 * 60 * 1000);
     expect((await post(stale)).status).toBe(401);
