@@ -12,7 +12,7 @@ import { systemClock } from './ports/clock.js';
 import type { IdGenerator } from './ports/ids.js';
 import { ulidGenerator } from './ports/ids.js';
 import type { ContactQuery, Store, StoredEvent, WorkflowRunRow } from './ports/store.js';
-import { bulkSetConsent, checkPermission, getConsents, getHistory, setConsent, type BulkRowResult, type ConsentOverview } from './engine/consents.js';
+import { bulkSetConsent, checkPermission, getConsents, getHistory, getHistoryPage, setConsent, type BulkRowResult, type ConsentOverview, type HistoryPage } from './engine/consents.js';
 import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure } from './engine/contacts.js';
 import { handleInbound, type InboundResult } from './engine/handle-inbound.js';
 import {
@@ -90,6 +90,8 @@ export interface WorkspaceEngine {
   bulkSetConsent(rows: readonly unknown[], by?: { actor?: Actor; source?: 'bulk' | 'api' | 'zapier' | 'hubspot' }): Promise<BulkRowResult[]>;
   getConsents(contactId: string): Promise<ConsentOverview>;
   getHistory(contactId: string): Promise<ConsentRecord[]>;
+  /** A page of the history: at most `limit` records (1 to 500, default 100) after the record with seq `afterSeq`. */
+  getHistoryPage(contactId: string, page?: { afterSeq?: number; limit?: number }): Promise<HistoryPage>;
   canMessage(contactId: string, channel: Channel, purpose: Purpose): Promise<PermissionVerdict>;
   startWorkflow(templateId: string, contactId: string, channel: MessagingChannel): Promise<WorkflowStartResult>;
   getRun(runId: string): Promise<WorkflowRunRow>;
@@ -120,6 +122,9 @@ export interface Engine {
 }
 
 const NonEmpty = z.string().trim().min(1).max(100);
+
+export const HISTORY_PAGE_DEFAULT = 100;
+export const HISTORY_PAGE_MAX = 500;
 
 export function createEngine(options: EngineOptions): Engine {
   const store = options.store;
@@ -203,6 +208,13 @@ export function createEngine(options: EngineOptions): Engine {
         ),
       getConsents: (contactId) => run((uow) => getConsents(uow, contactId)),
       getHistory: (contactId) => run((uow) => getHistory(uow, contactId)),
+      getHistoryPage: (contactId, page = {}) =>
+        run((uow) =>
+          getHistoryPage(uow, contactId, {
+            ...(page.afterSeq !== undefined ? { afterSeq: page.afterSeq } : {}),
+            limit: Math.min(Math.max(Math.trunc(page.limit ?? HISTORY_PAGE_DEFAULT), 1), HISTORY_PAGE_MAX),
+          }),
+        ),
       canMessage: async (contactId, channel, purpose) => {
         const validChannel = parseInput(ChannelSchema, channel, 'channel');
         const validPurpose = parseInput(PurposeSchema, purpose, 'purpose');

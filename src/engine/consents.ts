@@ -218,6 +218,33 @@ export async function getHistory(uow: UnitOfWork, contactId: string): Promise<Co
   return uow.tx.listConsentRecords(uow.workspaceId, { contactId });
 }
 
+export interface HistoryPage {
+  records: ConsentRecord[];
+  /** The seq to pass as `afterSeq` for the next page; null on the last page. */
+  nextAfterSeq: number | null;
+}
+
+/**
+ * A page of a contact's records in chain order, after the record with seq `afterSeq`. That seq
+ * must be one of this contact's records (what a previous page returned): any other number would
+ * silently skip or repeat records, which a client copying the history must not miss.
+ */
+export async function getHistoryPage(uow: UnitOfWork, contactId: string, page: { afterSeq?: number; limit: number }): Promise<HistoryPage> {
+  await uow.requireContact(contactId);
+  const { afterSeq, limit } = page;
+  if (afterSeq !== undefined) {
+    const [at] = Number.isSafeInteger(afterSeq) && afterSeq > 0 ? await uow.tx.listConsentRecords(uow.workspaceId, { contactId, afterSeq: afterSeq - 1, limit: 1 }) : [];
+    if (at?.seq !== afterSeq) {
+      const message = `no record ${afterSeq} of this contact: pass the nextCursor a previous page returned`;
+      throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'afterSeq', message }]);
+    }
+  }
+  const rows = await uow.tx.listConsentRecords(uow.workspaceId, { contactId, afterSeq: afterSeq ?? 0, limit: limit + 1 });
+  const records = rows.slice(0, limit);
+  const last = records.at(-1);
+  return { records, nextAfterSeq: rows.length > limit && last ? last.seq : null };
+}
+
 export async function checkPermission(
   uow: UnitOfWork,
   contactId: string,

@@ -588,3 +588,53 @@ describe('createContact and updateContact', () => {
     expect(await ws.getHistory(ben.id)).toHaveLength(1);
   });
 });
+
+describe.each(['memory', 'sqlite'] as const)('getHistoryPage on the %s store', (kind) => {
+  let dir: string;
+  let store: Store;
+  let eng: Engine;
+  let acme: WorkspaceEngine;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-history-'));
+    store = kind === 'memory' ? createMemoryStore() : createSqliteStore({ path: path.join(dir, 'consentry.db') });
+    eng = createEngine({ store, clock: new FakeClock('2026-03-01T10:00:00.000Z') });
+    acme = eng.workspace((await eng.createWorkspace({ name: 'Acme' })).id);
+  });
+
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const stop = (id: string, n: number) => ({ channel: 'sms' as const, messageId: `${id}-${n}`, from: { id }, text: n % 2 === 0 ? 'STOP' : 'START' });
+
+  it("pages through one contact's records in chain order, skipping other contacts' records", async () => {
+    for (let n = 0; n < 4; n++) {
+      await acme.handleInbound(stop('+34600000001', n));
+      await acme.handleInbound(stop('+34600000002', n));
+    }
+    const ana = (await acme.handleInbound(stop('+34600000001', 4))).contactId;
+    const whole = await acme.getHistory(ana);
+    expect(whole).toHaveLength(5);
+    const first = await acme.getHistoryPage(ana, { limit: 3 });
+    expect(first.records.map((r) => r.id)).toEqual(whole.slice(0, 3).map((r) => r.id));
+    expect(first.nextAfterSeq).toBe(whole[2]?.seq);
+    const second = await acme.getHistoryPage(ana, { limit: 3, afterSeq: first.nextAfterSeq ?? 0 });
+    expect(second.records.map((r) => r.id)).toEqual(whole.slice(3).map((r) => r.id));
+    expect(second.nextAfterSeq).toBeNull();
+    const exact = await acme.getHistoryPage(ana, { limit: 5 });
+    expect(exact.nextAfterSeq).toBeNull();
+  });
+
+  it("refuses an afterSeq that is not one of the contact's records", async () => {
+    await acme.handleInbound(stop('+34600000001', 0));
+    const bea = (await acme.handleInbound(stop('+34600000002', 0))).contactId;
+    const ana = (await acme.handleInbound(stop('+34600000001', 1))).contactId;
+    const beasSeq = (await acme.getHistory(bea))[0]?.seq ?? 0;
+    for (const afterSeq of [beasSeq, 0, 99, 1.5, -1]) {
+      const error = await rejects(acme.getHistoryPage(ana, { afterSeq }), 'VALIDATION_FAILED');
+      expect(error.issues.map((issue) => issue.path)).toEqual(['afterSeq']);
+    }
+  });
+});

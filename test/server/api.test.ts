@@ -844,3 +844,71 @@ describe('PATCH /v1/contacts/{id} is a JSON merge patch', () => {
     expect(replaced.json().email).toBe('ana.maria@example.com');
   });
 });
+
+describe('GET /v1/contacts/{id}/consents/history in pages', () => {
+  async function toggle(tenant: Tenant, contactId: string, times: number): Promise<void> {
+    for (let i = 0; i < times; i++) {
+      const status = i % 2 === 0 ? 'opted_out' : 'opted_in';
+      const extra = status === 'opted_in' ? { legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Asked again by phone' } : {};
+      const res = await t.as(tenant, { method: 'PUT', url: `/v1/contacts/${contactId}/consents/marketing/sms`, payload: { status, ...extra } });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+  }
+
+  it('walks every record once, in chain order, page by page, and the last page says so', async () => {
+    const id = await createContact(acme);
+    const other = await createContact(acme, BEN);
+    await toggle(acme, id, 3);
+    await toggle(acme, other, 1);
+    await toggle(acme, id, 2);
+    const whole = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history?limit=500` })).json();
+    expect(whole.data).toHaveLength(5);
+    expect(whole.nextCursor).toBeNull();
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const query: string = cursor === null ? '?limit=2' : `?limit=2&cursor=${cursor}`;
+      const res = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id.toLowerCase()}/consents/history${query}` });
+      expect(res.statusCode, res.body).toBe(200);
+      const page = res.json();
+      seen.push(...page.data.map((record: { id: string }) => record.id));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor !== null);
+    expect(pages).toBe(3);
+    expect(seen).toEqual(whole.data.map((record: { id: string }) => record.id));
+  });
+
+  it('answers 100 records by default', async () => {
+    const id = await createContact(acme);
+    await toggle(acme, id, 101);
+    const first = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history` })).json();
+    expect(first.data).toHaveLength(100);
+    const rest = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history?cursor=${first.nextCursor}` })).json();
+    expect(rest.data).toHaveLength(1);
+    expect(rest.nextCursor).toBeNull();
+  });
+
+  it("refuses a cursor that is not one of this contact's records, another contact's or another workspace's included", async () => {
+    const id = await createContact(acme);
+    const other = await createContact(acme, BEN);
+    const foreign = await createContact(globex);
+    await toggle(acme, id, 2);
+    await toggle(acme, other, 2);
+    await toggle(globex, foreign, 5);
+    const othersCursor = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${other}/consents/history?limit=1` })).json().nextCursor;
+    const foreignCursor = (await t.as(globex, { method: 'GET', url: `/v1/contacts/${foreign}/consents/history?limit=4` })).json().nextCursor;
+    for (const cursor of [othersCursor, foreignCursor, '999', 'abc', '0', '-1']) {
+      const res = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history?cursor=${cursor}` });
+      expectProblem(res, 422, 'VALIDATION_FAILED');
+      expect(problemPaths(res)).toEqual(['cursor']);
+    }
+    for (const limit of ['0', '501', 'x']) {
+      const res = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history?limit=${limit}` });
+      expectProblem(res, 422, 'VALIDATION_FAILED');
+      expect(problemPaths(res)).toEqual(['limit']);
+    }
+  });
+});

@@ -4,9 +4,11 @@ import { canonicalContactId } from '../../core/contact.js';
 import { ERROR_CODES } from '../../core/errors.js';
 import { ConsentryError } from '../../core/errors.js';
 import { ConsentChangeSchema } from '../../engine/inputs.js';
+import { HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX } from '../../engine.js';
 import { actorOf, authOf, SourceHeadersSchema, sourceOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
-import { ContactIdParamsSchema, ConsentRecordJsonSchema, consentRecordJson, ConsentStateJsonSchema, consentStateJson } from '../schemas.js';
+import { asRequestField } from '../problem.js';
+import { ContactIdParamsSchema, ConsentRecordJsonSchema, consentRecordJson, ConsentStateJsonSchema, consentStateJson, limitQuery } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 /** The most rows one bulk request may carry; above it the request is refused whole (413). */
@@ -18,6 +20,18 @@ export const MAX_BULK_ROWS = 10_000;
 const BULK_BODY_LIMIT = 32 * 1024 * 1024;
 
 const ConsentParamsSchema = ContactIdParamsSchema.extend({ purpose: PurposeSchema, channel: ChannelSchema });
+
+const HistoryQuerySchema = z
+  .object({
+    cursor: z
+      .string()
+      .regex(/^[1-9]\d{0,9}$/, 'must be the nextCursor of a previous page')
+      .transform(Number)
+      .optional()
+      .describe('nextCursor of the previous page'),
+    limit: limitQuery(HISTORY_PAGE_MAX, HISTORY_PAGE_DEFAULT),
+  })
+  .strict();
 
 const SetConsentBodySchema = ConsentChangeSchema.pick({
   status: true,
@@ -121,13 +135,25 @@ export const consentRoutes: ApiRoutes = (v1) => {
     {
       schema: {
         tags: consentTags,
-        summary: "Every consent record of a contact, in chain order",
+        summary: "A contact's consent records, in chain order, in pages",
         security: API_KEY_SECURITY,
         params: ContactIdParamsSchema,
-        response: { 200: z.object({ data: z.array(ConsentRecordJsonSchema) }), ...problemResponses(404) },
+        querystring: HistoryQuerySchema,
+        response: {
+          200: z.object({ data: z.array(ConsentRecordJsonSchema), nextCursor: z.string().nullable().describe('null on the last page') }),
+          ...problemResponses(404),
+        },
       },
     },
-    async (request) => ({ data: (await authOf(request).workspace.getHistory(request.params.id)).map(consentRecordJson) }),
+    async (request) => {
+      const { cursor, limit } = request.query;
+      const page = await asRequestField(
+        () => authOf(request).workspace.getHistoryPage(request.params.id, { limit, ...(cursor !== undefined ? { afterSeq: cursor } : {}) }),
+        'afterSeq',
+        'cursor',
+      );
+      return { data: page.records.map(consentRecordJson), nextCursor: page.nextAfterSeq === null ? null : String(page.nextAfterSeq) };
+    },
   );
 
   v1.get(
