@@ -138,7 +138,9 @@ export async function updateContact(uow: UnitOfWork, id: string, patch: z.output
       changes.push('phone');
     }
   }
-  for (const [name, value] of Object.entries(patch.fields ?? {})) {
+  // `fields: null` removes the member whole (RFC 7396 §2): every field goes.
+  const fieldChanges = patch.fields === null ? Object.fromEntries(Object.keys(contact.fields).map((name) => [name, null])) : (patch.fields ?? {});
+  for (const [name, value] of Object.entries(fieldChanges)) {
     const result = setField(next, name, value);
     if (result.changed) {
       next = result.contact;

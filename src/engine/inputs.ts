@@ -55,9 +55,9 @@ export const ContactInputSchema = z
   .strict();
 export type ContactInput = z.input<typeof ContactInputSchema>;
 
-/** A JSON Merge Patch of a contact (RFC 7396): `null` removes a field. */
+/** A JSON Merge Patch of a contact (RFC 7396): `null` removes a field, and `fields: null` every field. */
 export const ContactPatchSchema = ContactInputSchema.omit({ identities: true, tags: true }).extend({
-  fields: z.record(z.string().min(1).max(100), z.string().max(2000).nullable()).optional(),
+  fields: z.record(z.string().min(1).max(100), z.string().max(2000).nullable()).nullable().optional(),
 });
 export type ContactPatch = z.input<typeof ContactPatchSchema>;
 

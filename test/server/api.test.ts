@@ -823,6 +823,18 @@ describe('PATCH /v1/contacts/{id} is a JSON merge patch', () => {
     expect(again.json().fields).toEqual({ city: 'Madrid', tier: 'gold' });
   });
 
+  it('fields: null removes every field, and says which', async () => {
+    const id = await createContact(acme, { ...ANA, fields: { plan: 'pro', city: 'Madrid' } });
+    const res = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { fields: null } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ name: ANA.name, fields: {} });
+    const events = (await t.as(acme, { method: 'GET', url: '/v1/events?type=contact.updated' })).json().data;
+    expect(events[0]?.data.changes).toEqual(['fields.plan', 'fields.city']);
+    const again = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { fields: null } });
+    expect(again.statusCode).toBe(200);
+    expect((await t.as(acme, { method: 'GET', url: '/v1/events?type=contact.updated' })).json().data).toHaveLength(1);
+  });
+
   it('null removes the e-mail or phone of a contact without consent decisions', async () => {
     const id = await createContact(acme);
     const res = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { email: null, phone: null } });
