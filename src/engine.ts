@@ -27,7 +27,7 @@ import {
   type ContactPatch,
   type InboundMessage,
 } from './engine/inputs.js';
-import { abandonWorkflowRun, advanceRun, startWorkflowRun } from './engine/runs.js';
+import { abandonWorkflowRun, fireTimer, startWorkflowRun } from './engine/runs.js';
 import { findContactByHubspotId, linkHubspotContacts, reportSyncFailure, type HubspotLink, type SyncFailure } from './engine/integrations.js';
 import { verifyContactLedger, verifyWorkspaceLedger, type ContactLedgerReport, type LedgerReport } from './engine/ledger-checks.js';
 import { UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
@@ -296,10 +296,8 @@ export function createEngine(options: EngineOptions): Engine {
               // Re-read inside the transaction: the run may have moved on since the due list was read.
               const current = await uow.tx.getTimer(timer.runId);
               if (!current || current.token !== timer.token || current.dueAt > uow.nowIso) return null;
-              const run = await uow.tx.getRun(timer.workspaceId, timer.runId);
-              await uow.tx.deleteTimer(timer.runId);
-              if (!run || run.status !== 'active') return null;
-              await advanceRun(uow, run, { kind: 'timer', token: timer.token });
+              const run = await fireTimer(uow, current);
+              if (!run) return null;
               return { workspaceId: timer.workspaceId, runId: run.id, contactId: run.contactId, replies: uow.replies, events: uow.events, error: null };
             },
             now,

@@ -493,7 +493,7 @@ function compareInstants(a: string, b: string): number {
 }
 
 /** Later `occurredAt` wins; on a tie the later-recorded decision (higher seq) wins. */
-function isNewer(candidate: { occurredAt: string; seq: number }, current: { occurredAt: string; seq: number }): boolean {
+export function isNewerDecision(candidate: { occurredAt: string; seq: number }, current: { occurredAt: string; seq: number }): boolean {
   const byTime = compareInstants(candidate.occurredAt, current.occurredAt);
   return byTime > 0 || (byTime === 0 && candidate.seq > current.seq);
 }
@@ -545,7 +545,7 @@ export function applyRecord(current: ConsentState | undefined, record: ConsentRe
   ) {
     throw new ConsentryError('VALIDATION_FAILED', `record ${record.id} is about ${consentStateKey(record)}, not ${consentStateKey(current)}`);
   }
-  return isNewer(record, current) ? stateOf(record) : current;
+  return isNewerDecision(record, current) ? stateOf(record) : current;
 }
 
 /** Current status of every (contact, purpose, channel) in the records, ordered by workspace, contact, purpose, channel. */
@@ -601,7 +601,7 @@ export function effectiveStatus(
   for (const state of states) {
     if (state.purpose !== purpose) continue;
     if (state.channel !== channel && state.channel !== 'any') continue;
-    if (winner === null || isNewer(state, winner)) winner = state;
+    if (winner === null || isNewerDecision(state, winner)) winner = state;
   }
   return winner === null ? { status: 'not_specified', state: null } : { status: winner.status, state: winner };
 }

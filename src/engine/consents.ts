@@ -7,16 +7,19 @@ import { canMessage, effectiveStatus, recordedOccurrence, validateDecision } fro
 import type { Actor, ConsentDecision, ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
 import { contactValueIssues, updateContact } from './contacts.js';
+import { followPrivacyDecision } from './runs.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import type { RecordedConsent, UnitOfWork } from './unit-of-work.js';
 
 export async function setConsent(uow: UnitOfWork, change: z.output<typeof ConsentChangeSchema>): Promise<RecordedConsent> {
   await uow.requireLiveContact(change.contactId);
-  return uow.recordConsent({
+  const recorded = await uow.recordConsent({
     ...change,
     evidence: change.evidence ?? {},
   });
+  await followPrivacyDecision(uow, recorded);
+  return recorded;
 }
 
 export type BulkRowResult =
@@ -45,6 +48,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
       const contact = await contactForRow(uow, row);
       const recorded = await uow.recordConsent({ ...decisionOf(row, by), contactId: contact.id });
+      await followPrivacyDecision(uow, recorded);
       await addMissingIdentities(uow, contact, row);
       results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created });
     } catch (error) {

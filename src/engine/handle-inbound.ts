@@ -1,4 +1,4 @@
-import type { ConsentStatus, MessagingChannel } from '../core/consent.js';
+import type { ConsentState, ConsentStatus, MessagingChannel } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import { addIdentity, tryNormalizeEmail, tryNormalizePhone } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
@@ -11,7 +11,7 @@ import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import type { RunState, WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
 import type { InboundMessageSchema } from './inputs.js';
-import { advanceRun, cancelWorkflowRun, startTriggeredWorkflows, waitingRunState } from './runs.js';
+import { advanceRun, cancelWorkflowRun, fireOverdueTimers, startTriggeredWorkflows, waitingRunState } from './runs.js';
 import { contactActor, type ReplyOption, type UnitOfWork } from './unit-of-work.js';
 import { z } from 'zod';
 
@@ -42,7 +42,9 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
   uow.inboundMessageId = message.messageId;
 
   const contact = await resolveContact(uow, message);
-  const keyword = message.text !== undefined ? classifyKeyword(message.text, uow.workspace.settings.keywords) : null;
+  await fireOverdueTimers(uow, contact.id, message.channel, sentAt(uow, message));
+  const typed = message.text !== undefined ? classifyKeyword(message.text, uow.workspace.settings.keywords) : null;
+  const keyword = typed ?? buttonKeyword(uow, message);
   let conversation = (await tx.getOpenConversation(workspaceId, contact.id, message.channel)) ?? null;
 
   if (keyword && keyword.intent !== 'none') {
@@ -58,7 +60,7 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
     } else {
       await answerPendingQuestion(uow, contact, message, conversation);
     }
-    if (keyword) await startTriggeredWorkflows(uow, 'keyword', contact, keyword.normalized, 0, message.channel, conversation);
+    if (typed) await startTriggeredWorkflows(uow, 'keyword', contact, typed.normalized, 0, message.channel, conversation);
   }
 
   const replies = uow.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options } : {}) }));
@@ -140,6 +142,23 @@ async function replayAnswer(uow: UnitOfWork, stored: unknown): Promise<InboundRe
   return { contactId: answer.contactId, conversationId: answer.conversationId, replies, events, keyword: answer.keyword, duplicate: true };
 }
 
+/**
+ * A button the contact clicked is read as a keyword when its text is one (a template's opt-out
+ * quick reply unsubscribes as the typed word does: DESIGN §2, "one keyword, one API call, one
+ * button") or reads as a plain-language opt-out, which is flagged for review. Any other button is
+ * an answer, not a keyword: null.
+ */
+function buttonKeyword(uow: UnitOfWork, message: Message): KeywordResult | null {
+  if (message.button === undefined) return null;
+  const clicked = classifyKeyword(message.button, uow.workspace.settings.keywords);
+  return clicked.intent !== 'none' || clicked.review ? clicked : null;
+}
+
+/** When the contact sent the message: its `timestamp` when the channel gave an earlier one, else now. */
+function sentAt(uow: UnitOfWork, message: Message): string {
+  return message.timestamp && message.timestamp < uow.nowIso ? new Date(message.timestamp).toISOString() : uow.nowIso;
+}
+
 function replyOption(option: { label: string; buttonId?: string | undefined }): ReplyOption {
   return option.buttonId === undefined ? { label: option.label } : { label: option.label, buttonId: option.buttonId };
 }
@@ -162,7 +181,7 @@ async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message:
 async function emitOptOutReview(uow: UnitOfWork, contact: Contact, message: Message, keyword: KeywordResult, language: KeywordResult['language'], matchedWord: string): Promise<void> {
   await uow.emit(
     'optout.review_needed',
-    { contactId: contact.id, channel: message.channel, messageId: message.messageId, text: message.text ?? '', normalized: keyword.normalized, language, matchedWord },
+    { contactId: contact.id, channel: message.channel, messageId: message.messageId, text: message.text ?? message.button ?? '', normalized: keyword.normalized, language, matchedWord },
     contact.id,
   );
 }
@@ -207,10 +226,8 @@ async function recordKeywordConsent(
   status: ConsentStatus,
   scope: MessagingChannel | 'any',
 ): Promise<boolean> {
-  const states = await uow.consentStatesOf(contact.id);
-  const already = scope === 'any' ? false : effectiveStatus(states, 'marketing', scope).status === status;
-  if (already) return true;
-  const occurredAt = message.timestamp && message.timestamp < uow.nowIso ? new Date(message.timestamp).toISOString() : uow.nowIso;
+  if (inEffect(await uow.consentStatesOf(contact.id), status, scope)) return true;
+  const occurredAt = sentAt(uow, message);
   const where = scope === 'any' ? 'every channel' : scope;
   const recorded = await uow.recordConsent({
     contactId: contact.id,
@@ -226,15 +243,27 @@ async function recordKeywordConsent(
     actor: contactActor(contact.id),
     evidence: {
       messageId: message.messageId,
-      rawText: message.text,
+      ...(message.text !== undefined ? { rawText: message.text } : {}),
+      ...(message.button !== undefined ? { button: message.button } : {}),
       normalizedText: keyword.normalized,
       ...(keyword.keyword ? { keyword: keyword.keyword } : {}),
       ...(keyword.language ? { language: keyword.language } : {}),
     },
     occurredAt,
   });
-  if (scope === 'any') return recorded.current.recordId === recorded.record.id;
-  return effectiveStatus(await uow.consentStatesOf(contact.id), 'marketing', scope).status === status;
+  return recorded.current.recordId === recorded.record.id && inEffect(await uow.consentStatesOf(contact.id), status, scope);
+}
+
+/**
+ * Whether marketing messages on `scope` stand at `status`. For `any` (STOP ALL) that is the
+ * every-channel row and each channel of its own: a newer decision on one channel (an opt-in from
+ * HubSpot after the STOP ALL was sent) outranks it there (DESIGN §2, the later decision wins).
+ */
+function inEffect(states: readonly ConsentState[], status: ConsentStatus, scope: MessagingChannel | 'any'): boolean {
+  if (scope !== 'any') return effectiveStatus(states, 'marketing', scope).status === status;
+  const everyChannel = states.find((state) => state.purpose === 'marketing' && state.channel === 'any');
+  if (everyChannel?.status !== status) return false;
+  return states.every((state) => state.purpose !== 'marketing' || state.channel === 'any' || effectiveStatus(states, 'marketing', state.channel).status === status);
 }
 
 /** The sender, by their identity on the channel, then by e-mail or phone; created when unknown. */

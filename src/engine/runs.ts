@@ -5,9 +5,10 @@ import type { WorkflowTrigger } from '../core/settings.js';
 import type { Effect, RunState, TransitionContext, TransitionResult, WorkflowInput } from '../core/workflow/index.js';
 import { cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition } from '../core/workflow/index.js';
 import { ConsentryError } from '../core/errors.js';
+import { isNewerDecision } from '../core/ledger.js';
 import { normalizeText } from '../core/keywords.js';
-import type { Conversation, WorkflowRunRow } from '../ports/store.js';
-import { contactActor, type UnitOfWork } from './unit-of-work.js';
+import type { Conversation, TimerRow, WorkflowRunRow } from '../ports/store.js';
+import { contactActor, type RecordedConsent, type UnitOfWork } from './unit-of-work.js';
 
 /** A workflow that triggers workflows that tag contacts ... stops here rather than looping. */
 const MAX_TRIGGER_DEPTH = 5;
@@ -103,6 +104,32 @@ export async function advanceRun(uow: UnitOfWork, run: WorkflowRunRow, input: Wo
   const definition = getTemplate(run.templateId);
   const result = transition(definition, state, input, runContext(uow, contact, run.channel, run.id));
   return settle(uow, run, result, input.kind === 'message' ? input.messageId : null, depth, 'stored');
+}
+
+/**
+ * Fires a run's due timer: the timer row is consumed, and a run still active advances with it.
+ * Null when the run is gone or already finished.
+ */
+export async function fireTimer(uow: UnitOfWork, timer: Pick<TimerRow, 'runId' | 'token'>): Promise<WorkflowRunRow | null> {
+  const run = await uow.tx.getRun(uow.workspaceId, timer.runId);
+  await uow.tx.deleteTimer(timer.runId);
+  if (!run || run.status !== 'active') return null;
+  await advanceRun(uow, run, { kind: 'timer', token: timer.token });
+  return run;
+}
+
+/**
+ * Fires the timers of the contact's runs on `channel` that fell due before the message that is
+ * being handled was sent (`sentAt`), and that the scheduler has not fired yet (it runs behind, or
+ * the server was down). What happens at a deadline happens before a message sent after it: an
+ * answer sent after the five minutes of a consent question finds the question timed out, as it
+ * would have with a punctual scheduler, whatever the scheduler's lag.
+ */
+export async function fireOverdueTimers(uow: UnitOfWork, contactId: string, channel: MessagingChannel, sentAt: string): Promise<void> {
+  for (const run of await uow.tx.listActiveRuns(uow.workspaceId, contactId, channel)) {
+    const timer = await uow.tx.getTimer(run.id);
+    if (timer && timer.dueAt <= sentAt) await fireTimer(uow, timer);
+  }
 }
 
 /** Cancels a run (an opt-out, a closed conversation, an erasure). */
@@ -205,8 +232,8 @@ async function applyEffects(
       case 'update_field':
         await updateContactField(uow, contact, effect.field, effect.value);
         break;
-      case 'record_consent':
-        await uow.recordConsent({
+      case 'record_consent': {
+        const recorded = await uow.recordConsent({
           contactId: contact.id,
           purpose: effect.purpose,
           channel: effect.channel,
@@ -217,7 +244,9 @@ async function applyEffects(
           actor: contactActor(contact.id),
           evidence: effect.evidence,
         });
+        await followPrivacyDecision(uow, recorded, depth + 1);
         break;
+      }
       case 'close_conversation': {
         if (run.conversationId === null) break;
         const conversation = await uow.tx.getConversation(uow.workspaceId, run.conversationId);
@@ -268,6 +297,28 @@ export async function tagContact(uow: UnitOfWork, contact: Contact, tag: string,
   await uow.emit('contact.tagged', { contactId: contact.id, tag }, contact.id);
   await startTriggeredWorkflows(uow, 'tag_added', saved, tag, depth);
   return saved;
+}
+
+/** The tag `request-consent-privacy` adds on agreement, and checks before asking (DESIGN §4). */
+export const PRIVACY_TAG = 'Consent: Privacy';
+
+/**
+ * Keeps `Consent: Privacy` in step with the contact's newest privacy decision, on any channel: a
+ * withdrawal takes the tag away, so the next conversation asks again instead of skipping the
+ * question (withdrawing is as easy as giving, GDPR Art. 7(3)); an opt-in recorded elsewhere (the
+ * API, an import, HubSpot) adds it, so the contact is not asked for what they already gave. A
+ * decision that a newer one outranks changes nothing.
+ */
+export async function followPrivacyDecision(uow: UnitOfWork, recorded: RecordedConsent, depth = 0): Promise<void> {
+  const { record } = recorded;
+  if (record.purpose !== 'privacy' || !recorded.created) return;
+  const contact = await uow.requireContact(record.contactId);
+  if (contact.erasedAt !== null) return;
+  const privacy = (await uow.consentStatesOf(contact.id)).filter((state) => state.purpose === 'privacy');
+  const newest = privacy.reduce<(typeof privacy)[number] | undefined>((latest, state) => (latest === undefined || isNewerDecision(state, latest) ? state : latest), undefined);
+  if (newest?.recordId !== record.id) return;
+  if (record.status === 'opted_out') await untagContact(uow, contact, PRIVACY_TAG);
+  else await tagContact(uow, contact, PRIVACY_TAG, depth);
 }
 
 export async function untagContact(uow: UnitOfWork, contact: Contact, tag: string): Promise<Contact> {

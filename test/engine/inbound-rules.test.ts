@@ -1,0 +1,241 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
+import type { InboundMessage } from '../../src/engine/inputs.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+
+const PHONE = '+34600000001';
+const AGREE = 'AGREE & PROCEED';
+const PRIVACY_TAG = 'Consent: Privacy';
+
+let clock: FakeClock;
+let engine: Engine;
+let ws: WorkspaceEngine;
+let next = 0;
+
+beforeEach(async () => {
+  clock = new FakeClock('2026-03-01T09:00:00.000Z');
+  engine = createEngine({ store: createMemoryStore(), clock });
+  const workspace = await engine.createWorkspace({
+    name: 'Acme',
+    settings: {
+      privacyPolicyUrl: 'https://example.com/privacy',
+      triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true }],
+    },
+  });
+  ws = engine.workspace(workspace.id);
+});
+
+afterEach(async () => {
+  await engine.store.close();
+});
+
+function message(input: Partial<InboundMessage>): InboundMessage {
+  next += 1;
+  return { channel: 'whatsapp', messageId: `wamid.${next}`, from: { id: PHONE, name: 'Ana Test' }, ...input };
+}
+
+const typesOf = (events: readonly { type: string }[]) => events.map((event) => event.type);
+const questionsIn = (replies: readonly { options?: readonly { label: string }[] }[]) =>
+  replies.filter((reply) => reply.options?.some((option) => option.label === AGREE)).length;
+
+async function eventTypesSinceStart(): Promise<string[]> {
+  return typesOf([...(await ws.listEvents({ limit: 500 }))].reverse());
+}
+
+describe('a withdrawn privacy consent', () => {
+  async function agreed(): Promise<string> {
+    await ws.handleInbound(message({ text: 'hola' }));
+    const answered = await ws.handleInbound(message({ button: AGREE }));
+    expect(typesOf(answered.events)).toContain('consent.given');
+    return answered.contactId;
+  }
+
+  it('takes the Consent: Privacy tag away, so the next conversation asks again', async () => {
+    const contactId = await agreed();
+    clock.advance(60_000);
+    const withdrawn = await ws.setConsent({ contactId, purpose: 'privacy', channel: 'whatsapp', status: 'opted_out', source: 'api', actor: { kind: 'integration', id: 'crm' } });
+    expect(withdrawn.created).toBe(true);
+    expect((await ws.getContact(contactId)).tags).not.toContain(PRIVACY_TAG);
+    expect((await eventTypesSinceStart()).slice(-2)).toEqual(['consent.withdrawn', 'contact.untagged']);
+
+    const reopened = await ws.handleInbound(message({ channel: 'email', from: { id: 'ana.test@example.com' }, text: 'hello again' }));
+    expect(reopened.contactId).not.toBe(contactId);
+    await ws.updateContact(contactId, { email: null });
+    clock.advance(60_000);
+    const closing = await ws.handleInbound(message({ text: 'bye' }));
+    expect(questionsIn(closing.replies)).toBe(0);
+  });
+
+  it('asks again on the channel it was withdrawn on, once the conversation is new', async () => {
+    const contactId = await agreed();
+    clock.advance(60_000);
+    await ws.setConsent({ contactId, purpose: 'privacy', channel: 'whatsapp', status: 'opted_out', source: 'api', actor: { kind: 'integration', id: 'crm' } });
+    const closed = await engine.store.transaction((tx) => tx.getOpenConversation(ws.workspaceId, contactId, 'whatsapp'));
+    expect(closed).not.toBeNull();
+    await engine.store.transaction(async (tx) => {
+      if (closed) await tx.updateConversation({ ...closed, status: 'closed', closedAt: clock.now().toISOString() });
+    });
+    const asked = await ws.handleInbound(message({ text: 'hi' }));
+    expect(questionsIn(asked.replies)).toBe(1);
+  });
+
+  it('leaves the tag when a newer opt-in outranks the withdrawal (a backdated one)', async () => {
+    const contactId = await agreed();
+    const before = new Date(Date.parse(clock.now().toISOString()) - 3_600_000).toISOString();
+    await ws.setConsent({
+      contactId,
+      purpose: 'privacy',
+      channel: 'whatsapp',
+      status: 'opted_out',
+      source: 'api',
+      actor: { kind: 'integration', id: 'crm' },
+      occurredAt: before,
+    });
+    expect((await ws.getContact(contactId)).tags).toContain(PRIVACY_TAG);
+  });
+
+  it('an opt-in recorded through the API tags the contact, and the question is not asked', async () => {
+    const contact = await ws.createContact({ name: 'Bea Test', identities: [{ channel: 'whatsapp', externalId: '+34600000002' }] });
+    await ws.setConsent({
+      contactId: contact.id,
+      purpose: 'privacy',
+      channel: 'whatsapp',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      explanation: 'Accepted the privacy policy on the signup form',
+      source: 'api',
+      actor: { kind: 'integration', id: 'crm' },
+    });
+    expect((await ws.getContact(contact.id)).tags).toEqual([PRIVACY_TAG]);
+    const greeted = await ws.handleInbound(message({ from: { id: '+34600000002' }, text: 'hi' }));
+    expect(questionsIn(greeted.replies)).toBe(0);
+  });
+
+  it('an imported privacy opt-out takes the tag away too', async () => {
+    const contactId = await agreed();
+    clock.advance(60_000);
+    const [result] = await ws.bulkSetConsent([{ contactId, purpose: 'privacy', channel: 'whatsapp', status: 'opted_out' }]);
+    expect(result?.ok).toBe(true);
+    expect((await ws.getContact(contactId)).tags).not.toContain(PRIVACY_TAG);
+  });
+});
+
+describe('STOP ALL', () => {
+  it('sent again writes no second record and no second consent.withdrawn, and is confirmed each time', async () => {
+    const first = await ws.handleInbound(message({ text: 'STOP ALL' }));
+    clock.advance(1_000);
+    const again = await ws.handleInbound(message({ text: 'stop all' }));
+    clock.advance(1_000);
+    const third = await ws.handleInbound(message({ text: 'STOPALL' }));
+    expect(typesOf(first.events)).toEqual(['consent.withdrawn']);
+    expect(typesOf(again.events)).toEqual([]);
+    expect(typesOf(third.events)).toEqual([]);
+    expect(again.replies.map((reply) => reply.text)).toEqual(first.replies.map((reply) => reply.text));
+    expect(await ws.getHistory(first.contactId)).toHaveLength(1);
+  });
+
+  it('is recorded again when a channel was opted in since', async () => {
+    const first = await ws.handleInbound(message({ text: 'STOP ALL' }));
+    clock.advance(1_000);
+    await ws.handleInbound(message({ text: 'START' }));
+    clock.advance(1_000);
+    const again = await ws.handleInbound(message({ text: 'STOP ALL' }));
+    expect(typesOf(again.events)).toEqual(['consent.withdrawn']);
+    expect((await ws.canMessage(first.contactId, 'whatsapp', 'marketing')).allowed).toBe(false);
+  });
+
+  it('sent before a newer opt-in on one channel is not confirmed, and asks for a review', async () => {
+    const contact = await ws.createContact({ name: 'Ana Test', identities: [{ channel: 'whatsapp', externalId: PHONE }] });
+    clock.advance(500);
+    await ws.setConsent({
+      contactId: contact.id,
+      purpose: 'marketing',
+      channel: 'whatsapp',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      explanation: 'Opted in on the HubSpot form',
+      source: 'hubspot',
+      actor: { kind: 'integration', id: 'hubspot' },
+    });
+    const sentEarlier = new Date(Date.parse(clock.now().toISOString()) - 500).toISOString();
+    clock.advance(1_500);
+    const late = await ws.handleInbound(message({ text: 'STOP ALL', timestamp: sentEarlier }));
+    expect(late.replies).toEqual([]);
+    expect(typesOf(late.events)).toContain('optout.review_needed');
+    expect((await ws.canMessage(contact.id, 'whatsapp', 'marketing')).allowed).toBe(true);
+    expect((await ws.canMessage(contact.id, 'sms', 'marketing')).status).toBe('opted_out');
+  });
+});
+
+describe('a clicked button', () => {
+  it('that is an opt-out keyword, during a pending question, records the opt-out and cancels the run', async () => {
+    const opened = await ws.handleInbound(message({ text: 'hola' }));
+    expect(questionsIn(opened.replies)).toBe(1);
+    const stopped = await ws.handleInbound(message({ button: 'STOP' }));
+    expect(typesOf(stopped.events)).toEqual(['consent.withdrawn']);
+    expect(questionsIn(stopped.replies)).toBe(0);
+    const runs = await engine.store.transaction((tx) => tx.listRunsOfContact(ws.workspaceId, stopped.contactId));
+    expect(runs.map((run) => run.status)).toEqual(['cancelled']);
+    expect(stopped.replies.map((reply) => reply.text).join(' ')).toMatch(/unsubscribed/i);
+    const [record] = await ws.getHistory(stopped.contactId);
+    expect(record).toMatchObject({ purpose: 'marketing', channel: 'whatsapp', status: 'opted_out', source: 'keyword' });
+    expect(record?.evidence).toMatchObject({ button: 'STOP', keyword: 'STOP' });
+    expect(record?.evidence.rawText).toBeUndefined();
+  });
+
+  it('that is an opt-out keyword, as a first message, opts out without opening a conversation', async () => {
+    const stopped = await ws.handleInbound(message({ button: 'Stop' }));
+    expect(stopped.conversationId).toBeNull();
+    expect(typesOf(stopped.events)).toEqual(['consent.withdrawn']);
+  });
+
+  it('that reads as a plain-language opt-out is flagged for review and still answers the question', async () => {
+    await ws.handleInbound(message({ text: 'hola' }));
+    const clicked = await ws.handleInbound(message({ button: 'Stop promotions' }));
+    expect(typesOf(clicked.events)).toContain('optout.review_needed');
+    const review = clicked.events.find((event) => event.type === 'optout.review_needed');
+    expect(review?.data).toMatchObject({ text: 'Stop promotions' });
+    expect(questionsIn(clicked.replies)).toBe(1);
+  });
+
+  it('that is an offered answer is an answer', async () => {
+    await ws.handleInbound(message({ text: 'hola' }));
+    const answered = await ws.handleInbound(message({ button: AGREE }));
+    expect(typesOf(answered.events)).toContain('consent.given');
+    expect(answered.keyword).toBeNull();
+  });
+});
+
+describe('an answer sent after the question timed out', () => {
+  it('finds the question timed out even if the scheduler has not fired it yet, and the workflow starts again', async () => {
+    await ws.handleInbound(message({ text: 'hola' }));
+    clock.advance(10 * 60_000);
+    const late = await ws.handleInbound(message({ button: AGREE }));
+    const texts = late.replies.map((reply) => reply.text);
+    expect(texts[0]).toMatch(/did not receive your consent .* in time/);
+    expect(questionsIn(late.replies)).toBe(1);
+    expect(typesOf(late.events)).toEqual(expect.arrayContaining(['consent.failed', 'conversation.closed', 'conversation.opened']));
+    expect(typesOf(late.events)).not.toContain('consent.given');
+    const failed = late.events.find((event) => event.type === 'consent.failed');
+    expect(failed?.data).toMatchObject({ reason: 'timeout' });
+    expect(await ws.getHistory(late.contactId)).toEqual([]);
+    expect(await engine.runDueTimers(clock.now())).toEqual([]);
+  });
+
+  it('is accepted when the channel says it was sent before the deadline', async () => {
+    await ws.handleInbound(message({ text: 'hola' }));
+    const sentInTime = new Date(Date.parse(clock.now().toISOString()) + 4 * 60_000).toISOString();
+    clock.advance(10 * 60_000);
+    const answered = await ws.handleInbound(message({ button: AGREE, timestamp: sentInTime }));
+    expect(typesOf(answered.events)).toContain('consent.given');
+    expect(typesOf(answered.events)).not.toContain('consent.failed');
+  });
+
+  it('is answered as usual before the deadline', async () => {
+    await ws.handleInbound(message({ text: 'hola' }));
+    clock.advance(4 * 60_000 + 59_000);
+    const answered = await ws.handleInbound(message({ button: AGREE }));
+    expect(typesOf(answered.events)).toContain('consent.given');
+  });
+});
