@@ -79,6 +79,19 @@ const EVIDENCE_TEXT_MAX = {
   note: 5000,
 } as const;
 /**
+ * The texts a workflow showed the contact before a consent (`shown`): at most `texts` of them,
+ * each at most `textLength` long and `totalLength` in all, in UTF-16 code units, so a long run
+ * cannot make its evidence grow without limit.
+ */
+export const EVIDENCE_SHOWN_LIMITS = { texts: 10, textLength: 5000, totalLength: 20000 } as const;
+
+function shownLength(texts: readonly string[]): number {
+  let length = 0;
+  for (const text of texts) length += text.length;
+  return length;
+}
+
+/**
  * What the contact was shown and answered (GDPR Art. 7(1): the controller must be able to
  * demonstrate consent). Covered by `evidenceDigest`, so it can be redacted on erasure.
  */
@@ -92,6 +105,13 @@ export const EvidenceSchema = z
     button: z.string().max(EVIDENCE_TEXT_MAX.button).optional(),
     policyUrl: z.string().max(EVIDENCE_TEXT_MAX.policyUrl).optional(),
     policyDigest: z.string().max(EVIDENCE_TEXT_MAX.policyDigest).optional(),
+    shown: z
+      .array(z.string().max(EVIDENCE_SHOWN_LIMITS.textLength))
+      .max(EVIDENCE_SHOWN_LIMITS.texts)
+      .refine((texts) => shownLength(texts) <= EVIDENCE_SHOWN_LIMITS.totalLength, {
+        message: `must hold at most ${EVIDENCE_SHOWN_LIMITS.totalLength} characters in all`,
+      })
+      .optional(),
     workflowId: z.string().max(EVIDENCE_TEXT_MAX.workflowId).optional(),
     runId: z.string().max(EVIDENCE_TEXT_MAX.runId).optional(),
     note: z.string().max(EVIDENCE_TEXT_MAX.note).optional(),
@@ -207,10 +227,16 @@ function plainEvidence(value: unknown): Evidence | undefined {
   let known = 0;
   for (const key of EVIDENCE_KEYS) if (Object.hasOwn(value, key)) known += 1;
   if (known !== Object.keys(value).length) return undefined;
-  const evidence: Record<string, string | boolean> = {};
+  const evidence: Record<string, string | boolean | string[]> = {};
   for (const key of EVIDENCE_KEYS) {
     if (!Object.hasOwn(value, key)) continue;
     const member = value[key];
+    if (key === 'shown') {
+      const shown = plainShown(member);
+      if (shown === undefined) return undefined;
+      evidence[key] = shown;
+      continue;
+    }
     if (key === 'redacted') {
       if (typeof member !== 'boolean') return undefined;
     } else if (typeof member !== 'string' || member.length > (EVIDENCE_TEXT_MAX_BY_KEY.get(key) ?? -1)) {
@@ -219,6 +245,18 @@ function plainEvidence(value: unknown): Evidence | undefined {
     evidence[key] = member;
   }
   return evidence;
+}
+
+/** A copy of evidence `shown` within EVIDENCE_SHOWN_LIMITS, as the schema reads it; undefined otherwise. */
+function plainShown(value: unknown): string[] | undefined {
+  if (!Array.isArray(value) || value.length > EVIDENCE_SHOWN_LIMITS.texts) return undefined;
+  const items: readonly unknown[] = value;
+  const texts: string[] = [];
+  for (const text of items) {
+    if (typeof text !== 'string' || text.length > EVIDENCE_SHOWN_LIMITS.textLength) return undefined;
+    texts.push(text);
+  }
+  return shownLength(texts) <= EVIDENCE_SHOWN_LIMITS.totalLength ? texts : undefined;
 }
 
 /**

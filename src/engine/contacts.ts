@@ -202,7 +202,7 @@ async function redactContactAnswers(uow: UnitOfWork, contactId: string): Promise
   return count;
 }
 
-/** Finished runs keep the last answer the contact gave (an email, a phone, free text) in their state. */
+/** Finished runs keep the last answer the contact gave (an email, a phone, free text) and the texts sent to them, rendered with their name, in their state. */
 async function redactContactRuns(uow: UnitOfWork, contactId: string): Promise<number> {
   let count = 0;
   for (const run of await uow.tx.listRunsOfContact(uow.workspaceId, contactId)) {
@@ -222,7 +222,7 @@ export interface ContactErasure {
   redactedEvents: number;
   /** Stored answers to the contact's inbound messages whose texts were erased. */
   redactedMessages: number;
-  /** Workflow runs whose last accepted answer was erased. */
+  /** Workflow runs whose last accepted answer or shown texts were erased. */
   redactedRuns: number;
 }
 

@@ -20,6 +20,7 @@ import {
   type WorkflowDefinition,
   type WorkflowStep,
 } from './schema.js';
+import { boundShown, rememberShown, shownDigest, shownText } from './shown.js';
 
 export interface WorkflowContact {
   name: string | null;
@@ -74,6 +75,12 @@ export interface RunState {
   tokenSeq: number;
   outcome: null | RunOutcome;
   lastAnswer?: AcceptedAnswer | null;
+  /**
+   * The texts sent to the contact since the run started, bounded (rememberShown in shown.ts): the
+   * evidence of a consent the run records. Absent from a run stored before the runtime kept them;
+   * such a run goes on without them, since a list begun halfway would misstate what was shown.
+   */
+  shown?: string[];
 }
 
 /** For reading a stored state back (it is an external payload once it has been through storage). */
@@ -93,6 +100,7 @@ export const RunStateSchema = z
       .object({ stepId: z.string(), messageId: z.string(), text: z.string().nullable(), button: z.string().nullable(), value: z.string() })
       .nullable()
       .optional(),
+    shown: z.array(z.string()).optional(),
   }) satisfies z.ZodType<RunState>;
 
 const RUN_STATUSES: readonly RunState['status'][] = ['active', 'completed', 'cancelled'];
@@ -185,7 +193,23 @@ function plainRunState(value: unknown): RunState | undefined {
     if (lastAnswer === undefined) return undefined;
     state.lastAnswer = lastAnswer;
   }
+  if (Object.hasOwn(value, 'shown')) {
+    const shown = plainTexts(value.shown);
+    if (shown === undefined) return undefined;
+    state.shown = shown;
+  }
   return state;
+}
+
+function plainTexts(value: unknown): string[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const items: readonly unknown[] = value;
+  const texts: string[] = [];
+  for (const text of items) {
+    if (typeof text !== 'string') return undefined;
+    texts.push(text);
+  }
+  return texts;
 }
 
 export type Effect =
@@ -233,6 +257,7 @@ export function initialRunState(def: WorkflowDefinition): RunState {
     tokenSeq: 0,
     outcome: null,
     lastAnswer: null,
+    shown: [],
   };
 }
 
@@ -319,13 +344,15 @@ export function transition(def: WorkflowDefinition, state: RunState, input: Work
 }
 
 function cloneState(state: RunState): RunState {
-  return {
+  const clone: RunState = {
     ...state,
     waiting: state.waiting === null ? null : { ...state.waiting },
     jumpsUsed: { ...state.jumpsUsed },
     timesAsked: { ...state.timesAsked },
     lastAnswer: state.lastAnswer === undefined || state.lastAnswer === null ? null : { ...state.lastAnswer },
   };
+  if (state.shown !== undefined) clone.shown = [...state.shown];
+  return clone;
 }
 
 /**
@@ -452,7 +479,7 @@ class Run {
       this.state.cursor = step.id;
       switch (step.type) {
         case 'send_message':
-          this.effects.push({ type: 'send_message', text: this.render(step.text) });
+          this.send(this.render(step.text));
           current = this.after(index, step.next);
           break;
         case 'ask_question':
@@ -515,12 +542,20 @@ class Run {
     this.state.timesAsked[step.id] = (this.state.timesAsked[step.id] ?? 0) + 1;
     const text = this.render(step.text);
     if (step.questionType === 'multiple_choice' && step.options !== undefined) {
-      const options = step.options.map((o) => (o.buttonId === undefined ? { label: o.label } : { label: o.label, buttonId: o.buttonId }));
-      this.effects.push({ type: 'send_message', text, options });
+      this.send(
+        text,
+        step.options.map((o) => (o.buttonId === undefined ? { label: o.label } : { label: o.label, buttonId: o.buttonId })),
+      );
     } else {
-      this.effects.push({ type: 'send_message', text });
+      this.send(text);
     }
     this.startTimer('answer', step.id, step.timeoutSeconds);
+  }
+
+  /** Sends a text and, in a run that keeps them, remembers it as shown. */
+  private send(text: string, options?: { label: string; buttonId?: string }[]): void {
+    this.effects.push(options === undefined ? { type: 'send_message', text } : { type: 'send_message', text, options });
+    if (this.state.shown !== undefined) this.state.shown = rememberShown(this.state.shown, shownText(text, options));
   }
 
   private startTimer(kind: 'answer' | 'wait', stepId: string, seconds: number): void {
@@ -549,10 +584,19 @@ class Run {
     this.state.outcome = outcome;
   }
 
-  /** GDPR Art. 7(1): what the contact was shown and answered, so the consent can be demonstrated. */
+  /**
+   * GDPR Art. 7(1): what the contact was shown and answered, so the consent can be demonstrated.
+   * The texts shown and their digest stay with the record when the template or the policy
+   * message changes later.
+   */
   private evidence(): Evidence {
     const evidence: Evidence = { workflowId: this.def.id, runId: this.ctx.runId };
     if (this.ctx.workspace.privacyPolicyUrl !== null) evidence.policyUrl = this.ctx.workspace.privacyPolicyUrl;
+    if (this.state.shown !== undefined && this.state.shown.length > 0) {
+      const shown = boundShown(this.state.shown);
+      evidence.shown = shown;
+      evidence.policyDigest = shownDigest(shown);
+    }
     const answer = this.state.lastAnswer;
     if (answer !== undefined && answer !== null) {
       evidence.messageId = answer.messageId;

@@ -28,15 +28,26 @@ function withAnswer(answer: RunState['lastAnswer']): RunState {
   return { ...answeredEmailRun(), lastAnswer: answer };
 }
 
+/** A run state as the runtime left it, with its shown texts already erased (or never kept). */
+function withShownErased(state: RunState): RunState {
+  return { ...state, shown: state.shown?.map(() => ERASED) };
+}
+
 describe('redactRunState', () => {
-  it("erases the text and value of the last answer and keeps the rest of the run's state", () => {
+  it("erases the text and value of the last answer and the texts shown, and keeps the rest of the run's state", () => {
     const state = answeredEmailRun();
     expect(state.status).toBe('completed');
     expect(state.lastAnswer).toMatchObject({ text: ' Ana.Test@Example.com ', value: 'ana.test@example.com', button: null });
+    expect(state.shown?.[0]).toBe('Hi Ana, welcome! Thanks for getting in touch.');
     const before = structuredClone(state);
     const redacted = redactRunState(state);
-    expect(redacted).toEqual({ ...state, lastAnswer: { stepId: 'request_email', messageId: 'wamid.2', text: ERASED, button: null, value: ERASED } });
+    expect(redacted).toEqual({
+      ...state,
+      lastAnswer: { stepId: 'request_email', messageId: 'wamid.2', text: ERASED, button: null, value: ERASED },
+      shown: [ERASED, ERASED, ERASED],
+    });
     expect(JSON.stringify(redacted)).not.toMatch(/ana\.test/i);
+    expect(JSON.stringify(redacted)).not.toContain('Ana');
     expect(state).toEqual(before);
     expect(parseRunState(JSON.parse(JSON.stringify(redacted)))).toEqual(redacted);
   });
@@ -47,11 +58,14 @@ describe('redactRunState', () => {
   });
 
   it('returns the state itself when there is nothing left to redact', () => {
-    const none = withAnswer(null);
+    const none = withShownErased(withAnswer(null));
     expect(redactRunState(none)).toBe(none);
-    const absent = answeredEmailRun();
+    const absent = withShownErased(answeredEmailRun());
     delete absent.lastAnswer;
     expect(redactRunState(absent)).toBe(absent);
+    const stored = withAnswer(null);
+    delete stored.shown;
+    expect(redactRunState(stored)).toBe(stored);
     const once = redactRunState(answeredEmailRun());
     expect(redactRunState(once)).toBe(once);
   });
@@ -64,7 +78,7 @@ describe('redactStoredRunState', () => {
     expect(redacted).not.toBeNull();
     expect(parseRunState(redacted?.state).lastAnswer).toMatchObject({ text: ERASED, value: ERASED, messageId: 'wamid.2' });
     expect(redactStoredRunState(redacted?.state)).toBeNull();
-    expect(redactStoredRunState(JSON.parse(JSON.stringify(withAnswer(null))))).toBeNull();
+    expect(redactStoredRunState(JSON.parse(JSON.stringify(withShownErased(withAnswer(null)))))).toBeNull();
   });
 
   it('erases every string of a state the runtime cannot read, keeping member names', () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { MessagingChannel } from '../../../src/core/consent.js';
 import { ConsentryError } from '../../../src/core/errors.js';
@@ -106,6 +107,13 @@ class Harness {
 
 const privacy = () => getTemplate('request-consent-privacy');
 const CONSENT_QUESTION = 'Do you agree to our privacy policy? Select AGREE & PROCEED to continue.';
+/** What the privacy template shows Ana before it records her consent, as evidence `shown` spells it. */
+const PRIVACY_SHOWN = [
+  `Hi Ana! Before we continue, please read our privacy policy: ${POLICY_URL}`,
+  `${CONSENT_QUESTION}\n[AGREE & PROCEED]`,
+  "Thank you! You have agreed to our privacy policy. Let's continue with your conversation.",
+];
+const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 const questionSends = (effects: readonly Effect[], text: string) => effects.filter((e) => e.type === 'send_message' && e.text === text).length;
 const types = (effects: readonly Effect[]) => effects.map((e) => e.type);
 const sentTexts = (effects: readonly Effect[]) => effects.flatMap((e) => (e.type === 'send_message' ? [e.text] : []));
@@ -156,6 +164,8 @@ describe('request-consent-privacy', () => {
           button: 'agree',
           workflowId: 'request-consent-privacy',
           runId: 'run_01',
+          shown: PRIVACY_SHOWN,
+          policyDigest: sha256Hex(JSON.stringify(PRIVACY_SHOWN)),
         },
       },
       { type: 'clear_timer' },
