@@ -99,6 +99,20 @@ export const WorkflowFinishedDataSchema = z.object({
   outcome: z.enum(RUN_OUTCOMES),
 });
 
+/** The data each public event carries: what a hook's filter can name. */
+export const PUBLIC_EVENT_DATA_SCHEMAS = {
+  'consent.given': ConsentChangeDataSchema,
+  'consent.withdrawn': ConsentChangeDataSchema,
+  'consent.failed': ConsentFailedDataSchema,
+  'contact.tagged': TagDataSchema,
+  'contact.untagged': TagDataSchema,
+  'contact.updated': ContactUpdatedDataSchema,
+  'conversation.opened': ConversationDataSchema,
+  'conversation.closed': ConversationDataSchema,
+  'optout.review_needed': OptoutReviewDataSchema,
+  'sync.failed': SyncFailedDataSchema,
+} as const satisfies Record<PublicEventType, z.ZodObject>;
+
 export interface EventDataByType {
   'consent.given': ConsentChangeData;
   'consent.withdrawn': ConsentChangeData;

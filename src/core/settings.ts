@@ -37,6 +37,21 @@ export const WorkspaceKeywordsSchema = z
   })
   .strict();
 
+/**
+ * Where Consentry POSTs webhooks: http(s), and without credentials in the URL (`user:pw@`), which
+ * would be shown back in every listing and log line; a receiver authenticates deliveries by their
+ * signature instead.
+ */
+export const WebhookTargetUrlSchema = z
+  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+  .max(2048)
+  .refine((url) => {
+    // zod runs this check after a failed URL check too: what does not parse is the URL check's to name.
+    if (!URL.canParse(url)) return true;
+    const parsed = new URL(url);
+    return parsed.username === '' && parsed.password === '';
+  }, 'must not carry a user name or password: a receiver checks the X-Consentry-Signature instead');
+
 /** The HubSpot connector of a workspace (DESIGN §6 HubSpot). */
 export const HubSpotSettingsSchema = z
   .object({
@@ -120,7 +135,7 @@ export const WorkspaceSettingsSchema = z
     replies: z.partialRecord(LanguageSchema, z.partialRecord(ReplyKeySchema, z.string().min(1).max(1000))).default({}),
     defaultLanguage: LanguageSchema.default('en'),
     /** A custom channel's outbound webhook: replies are POSTed there through the outbox. */
-    outboundWebhookUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
+    outboundWebhookUrl: WebhookTargetUrlSchema.nullable().default(null),
     hubspot: HubSpotSettingsSchema.nullable().default(null),
     slack: SlackSettingsSchema.nullable().default(null),
   })

@@ -21,7 +21,11 @@ const ListSchema = z.object({ data: z.array(z.record(z.string(), z.unknown())) }
 const DeliveriesSchema = z.object({
   data: z.array(
     z.object({
+      id: z.string(),
       eventId: z.string(),
+      eventType: z.string().nullable(),
+      contactId: z.string().nullable(),
+      updatedAt: z.string(),
       status: z.enum(['pending', 'delivered', 'dead']),
       attempts: z.number(),
       lastError: z.string().nullable(),
@@ -107,6 +111,46 @@ describe('POST /v1/hooks', () => {
     expect(parsed(await t.as(acme, { method: 'GET', url: '/v1/hooks' }), ListSchema).data).toEqual([]);
   });
 
+  it('names the event types when the event is not one', async () => {
+    const response = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: target.url, event: 'consent.changed' } });
+    expectProblem(response, 422, 'VALIDATION_FAILED');
+    expect(response.json().errors).toEqual([{ path: 'event', message: expect.stringContaining('consent.given, consent.withdrawn, consent.failed') }]);
+  });
+
+  it('refuses a filter key the event data does not have, or a value it never holds, naming the fields it has', async () => {
+    const typo = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: target.url, event: 'consent.withdrawn', filter: { chanel: 'whatsapp' } } });
+    expectProblem(typo, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(typo)).toEqual(['filter.chanel']);
+    expect(typo.json().errors[0].message).toMatch(/not a field of consent\.withdrawn events' data; filter on one of contactId, purpose, channel, status/);
+
+    const never = await t.as(acme, {
+      method: 'POST',
+      url: '/v1/hooks',
+      payload: { targetUrl: target.url, event: 'consent.failed', filter: { channel: 'whatsap', reason: 'late', attempts: 'four' } },
+    });
+    expectProblem(never, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(never).sort()).toEqual(['filter.attempts', 'filter.channel', 'filter.reason']);
+
+    const anyEvent = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: target.url, event: '*', filter: { tag: 'VIP', nickname: 'x' } } });
+    expectProblem(anyEvent, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(anyEvent)).toEqual(['filter.nickname']);
+    expect(parsed(await t.as(acme, { method: 'GET', url: '/v1/hooks' }), ListSchema).data).toEqual([]);
+
+    await subscribe(acme, { targetUrl: target.url, event: 'consent.failed', filter: { channel: 'any', reason: 'timeout', attempts: '4', purpose: 'privacy' } });
+    await subscribe(acme, { targetUrl: target.url, event: '*', filter: { tag: 'VIP' } });
+  });
+
+  it('refuses a target URL that carries a user name or password, as the outbound webhook URL', async () => {
+    const withCredentials = target.url.replace('http://', 'http://user:secret@');
+    const hook = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: withCredentials, event: '*' } });
+    expectProblem(hook, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(hook)).toEqual(['targetUrl']);
+    expect(hook.json().errors[0].message).toMatch(/user name or password/);
+    const settings = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: withCredentials } });
+    expectProblem(settings, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(settings)).toEqual(['outboundWebhookUrl']);
+  });
+
   it('refuses a request without a valid API key', async () => {
     expectProblem(await t.app.inject({ method: 'POST', url: '/v1/hooks', payload: { targetUrl: target.url, event: '*' } }), 401, 'UNAUTHORIZED');
     expectProblem(await t.app.inject({ method: 'GET', url: '/v1/hooks', headers: { authorization: 'Bearer csk_not_a_key' } }), 401, 'UNAUTHORIZED');
@@ -151,6 +195,28 @@ describe('DELETE /v1/hooks/{id}', () => {
   });
 });
 
+describe('GET /v1/hooks/{id}', () => {
+  it('shows a live hook, then when and why it stopped, to its own workspace only', async () => {
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'contact.tagged', filter: { tag: 'VIP' } });
+    const live = await t.as(acme, { method: 'GET', url: `/v1/hooks/${hook.id}` });
+    expect(live.statusCode).toBe(200);
+    expect(live.json()).toEqual({ id: hook.id, targetUrl: target.url, event: 'contact.tagged', filter: { tag: 'VIP' }, createdAt: hook.createdAt, deletedAt: null, deletedReason: null });
+    expectProblem(await t.as(globex, { method: 'GET', url: `/v1/hooks/${hook.id}` }), 404, 'NOT_FOUND');
+    t.clock.advance(60_000);
+    await t.as(acme, { method: 'DELETE', url: `/v1/hooks/${hook.id}` });
+    expect((await t.as(acme, { method: 'GET', url: `/v1/hooks/${hook.id}` })).json()).toMatchObject({ deletedAt: '2026-03-01T09:01:00.000Z', deletedReason: 'unsubscribed' });
+  });
+
+  it('says a hook was deleted because its target answered 410 Gone', async () => {
+    target.answer = () => ({ kind: 'status', status: 410 });
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message('m1', 'STOP') });
+    await dispatcher().runOnce();
+    expect(parsed(await t.as(acme, { method: 'GET', url: '/v1/hooks' }), ListSchema).data).toEqual([]);
+    expect((await t.as(acme, { method: 'GET', url: `/v1/hooks/${hook.id}` })).json()).toMatchObject({ deletedReason: 'gone' });
+  });
+});
+
 describe('GET /v1/hooks/{id}/deliveries', () => {
   it('shows a delivery dead-lettered after the last retry', async () => {
     target.answer = () => ({ kind: 'status', status: 500 });
@@ -168,9 +234,22 @@ describe('GET /v1/hooks/{id}/deliveries', () => {
     await d.runOnce();
 
     const dead = parsed(await t.as(acme, { method: 'GET', url: `/v1/hooks/${hook.id}/deliveries?status=dead&limit=10` }), DeliveriesSchema);
-    const [eventId] = z.object({ events: z.array(z.object({ id: z.string() })) }).parse(sent.json()).events.map((e) => e.id);
+    const answer = z.object({ contactId: z.string(), events: z.array(z.object({ id: z.string() })) }).parse(sent.json());
+    const [eventId] = answer.events.map((e) => e.id);
     expect(dead.data).toEqual([
-      { eventId, status: 'dead', attempts: 2, lastStatusCode: 500, lastError: 'HTTP 500 (gave up after 2 attempts)', nextAttemptAt: null, deliveredAt: null },
+      {
+        id: pending.data[0]?.id,
+        eventId,
+        eventType: 'consent.withdrawn',
+        contactId: answer.contactId,
+        status: 'dead',
+        attempts: 2,
+        lastStatusCode: 500,
+        lastError: 'HTTP 500 (gave up after 2 attempts)',
+        nextAttemptAt: null,
+        deliveredAt: null,
+        updatedAt: '2026-03-01T09:00:01.000Z',
+      },
     ]);
     expect(parsed(await t.as(acme, { method: 'GET', url: `/v1/hooks/${hook.id}/deliveries?status=delivered` }), DeliveriesSchema).data).toEqual([]);
     expect(parsed(await t.as(acme, { method: 'GET', url: `/v1/hooks/${hook.id}/deliveries` }), DeliveriesSchema).data).toHaveLength(1);

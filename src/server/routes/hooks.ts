@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConsentryError } from '../../core/errors.js';
 import { ulidGenerator } from '../../ports/ids.js';
 import { createHookRegistry, DeliveryStatusSchema, HookInputSchema } from '../../worker/hooks.js';
 import { authOf } from '../auth.js';
@@ -18,14 +19,23 @@ const CreatedHookJsonSchema = HookJsonSchema.extend({
   secret: z.string().describe('Signs every delivery (X-Consentry-Signature); shown only here'),
 });
 
+const HookDetailJsonSchema = HookJsonSchema.extend({
+  deletedAt: z.string().nullable().describe('When the hook stopped: null while it is live'),
+  deletedReason: z.string().nullable().describe('unsubscribed (DELETE), or gone (a delivery was answered 410 Gone)'),
+});
+
 const DeliveryJsonSchema = z.object({
+  id: z.string(),
   eventId: z.string(),
+  eventType: z.string().nullable().describe('The event type; null if the event is no longer in the outbox'),
+  contactId: z.string().nullable(),
   status: DeliveryStatusSchema,
   attempts: z.number().int(),
   lastError: z.string().nullable(),
   lastStatusCode: z.number().int().nullable(),
   nextAttemptAt: z.string().nullable(),
   deliveredAt: z.string().nullable(),
+  updatedAt: z.string().describe('When the delivery last changed: for a dead letter, when it was given up'),
 });
 
 const DeliveriesQuerySchema = z
@@ -75,6 +85,24 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
       },
     },
     async (request) => ({ data: await hooks.list(authOf(request).workspaceId) }),
+  );
+
+  v1.get(
+    '/hooks/:id',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: 'One subscription (without its secret), also after it was deleted: deletedAt and deletedReason say when and why',
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        response: { 200: HookDetailJsonSchema, 404: ProblemSchema },
+      },
+    },
+    async (request) => {
+      const hook = await hooks.get(authOf(request).workspaceId, request.params.id);
+      if (!hook) throw new ConsentryError('NOT_FOUND', `Hook ${request.params.id} not found`, [{ path: 'id', message: 'not found' }]);
+      return hook;
+    },
   );
 
   v1.delete(
