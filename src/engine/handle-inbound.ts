@@ -205,7 +205,18 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
       return;
     }
     const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, everywhere ? undefined : channel);
-    for (const run of runs) await cancelWorkflowRun(uow, run, 'opted_out');
+    const ended = new Set<string>();
+    for (const run of runs) {
+      await cancelWorkflowRun(uow, run, 'opted_out');
+      if (run.conversationId !== null) ended.add(run.conversationId);
+    }
+    // A conversation whose workflow the opt-out ended is closed: left open without its run, it
+    // would never ask again (a contact who sent STOP during the privacy question would chat on
+    // without privacy consent); closed, the next message starts over (DESIGN §4).
+    for (const id of ended) {
+      const ending = await uow.tx.getConversation(uow.workspaceId, id);
+      if (ending?.status === 'open') await uow.closeConversation(ending);
+    }
     replyKey = 'opt_out_confirmation';
   } else if (keyword.intent === 'opt_in') {
     if (!(await recordKeywordConsent(uow, contact, message, keyword, 'opted_in', channel))) return;

@@ -292,7 +292,15 @@ describe('simulate: lines in the order things happened', () => {
 
   it('prints the conversation opening before the replies it started, and a recorded opt-out before its confirmation', async () => {
     const lines = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { after: '10s', text: 'STOP' }] }));
-    expect(kinds(lines)).toEqual(['event conversation.opened', 'reply Hi there! Be', 'reply question', 'event consent.withdrawn', 'reply You have bee', 'state']);
+    expect(kinds(lines)).toEqual([
+      'event conversation.opened',
+      'reply Hi there! Be',
+      'reply question',
+      'event consent.withdrawn',
+      'event conversation.closed',
+      'reply You have bee',
+      'state',
+    ]);
   });
 
   it('prints an accepted answer as the workflow runs it: the thanks, then the tag, then the consent', async () => {

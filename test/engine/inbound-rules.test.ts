@@ -173,7 +173,7 @@ describe('a clicked button', () => {
     const opened = await ws.handleInbound(message({ text: 'hola' }));
     expect(questionsIn(opened.replies)).toBe(1);
     const stopped = await ws.handleInbound(message({ button: 'STOP' }));
-    expect(typesOf(stopped.events)).toEqual(['consent.withdrawn']);
+    expect(typesOf(stopped.events)).toEqual(['consent.withdrawn', 'conversation.closed']);
     expect(questionsIn(stopped.replies)).toBe(0);
     const runs = await engine.store.transaction((tx) => tx.listRunsOfContact(ws.workspaceId, stopped.contactId));
     expect(runs.map((run) => run.status)).toEqual(['cancelled']);
@@ -204,6 +204,25 @@ describe('a clicked button', () => {
     const answered = await ws.handleInbound(message({ button: AGREE }));
     expect(typesOf(answered.events)).toContain('consent.given');
     expect(answered.keyword).toBeNull();
+  });
+});
+
+describe('an opt-out during a workflow', () => {
+  it('closes the conversation it ended, so the next message asks for consent again', async () => {
+    await ws.handleInbound(message({ text: 'hola' }));
+    const stopped = await ws.handleInbound(message({ text: 'STOP' }));
+    expect(typesOf(stopped.events)).toEqual(['consent.withdrawn', 'conversation.closed']);
+    const again = await ws.handleInbound(message({ text: 'hi again' }));
+    expect(typesOf(again.events)).toContain('conversation.opened');
+    expect(questionsIn(again.replies)).toBe(1);
+  });
+
+  it('leaves a conversation without a running workflow open', async () => {
+    await ws.handleInbound(message({ text: 'hola' }));
+    await ws.handleInbound(message({ button: AGREE }));
+    const stopped = await ws.handleInbound(message({ text: 'STOP' }));
+    expect(typesOf(stopped.events)).toEqual(['consent.withdrawn']);
+    expect(stopped.conversationId).not.toBeNull();
   });
 });
 
