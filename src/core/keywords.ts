@@ -160,7 +160,10 @@ function hasOwnKeywords(workspaceKeywords: WorkspaceKeywords): boolean {
 /**
  * The keywords in force, indexed for classification: the entry each exact comparison form
  * resolves to (pickEntry over every entry with that form, in table order), and the opt-out
- * entries that findOptOutEntry scans, in table order.
+ * entries that findOptOutEntry scans, in table order. A built-in opt-out word a workspace
+ * switched off is scanned too: it no longer unsubscribes by itself, but a message that is or
+ * contains it is still a possible revocation (END, CANCEL, QUIT and REVOKE are on the US FCC
+ * 2024 list), so it is flagged for review rather than ignored.
  */
 interface KeywordTable {
   readonly entries: readonly KeywordEntry[];
@@ -168,7 +171,7 @@ interface KeywordTable {
   readonly optOut: readonly KeywordEntry[];
 }
 
-function keywordTable(entries: readonly KeywordEntry[]): KeywordTable {
+function keywordTable(entries: readonly KeywordEntry[], removedOptOuts: readonly KeywordEntry[] = []): KeywordTable {
   const candidatesByForm = new Map<string, KeywordEntry[]>();
   for (const entry of entries) {
     const candidates = candidatesByForm.get(entry.normalized);
@@ -180,7 +183,7 @@ function keywordTable(entries: readonly KeywordEntry[]): KeywordTable {
     const picked = pickEntry(candidates);
     if (picked !== undefined) exact.set(form, picked);
   }
-  return { entries, exact, optOut: entries.filter((entry) => entry.intent === 'opt_out') };
+  return { entries, exact, optOut: [...entries.filter((entry) => entry.intent === 'opt_out'), ...removedOptOuts] };
 }
 
 const BUILT_IN_TABLE: KeywordTable = keywordTable(BUILT_IN_ENTRIES);
@@ -198,7 +201,12 @@ function activeTable(workspaceKeywords: WorkspaceKeywords | undefined): KeywordT
   const cacheKey = JSON.stringify(workspaceKeywords);
   const cached = tableCache.get(cacheKey);
   if (cached !== undefined) return cached;
-  const table = keywordTable(buildEntries(workspaceKeywords));
+  const entries = buildEntries(workspaceKeywords);
+  const kept = new Set(entries);
+  const table = keywordTable(
+    entries,
+    BUILT_IN_ENTRIES.filter((entry) => entry.intent === 'opt_out' && !kept.has(entry)),
+  );
   if (tableCache.size >= TABLE_CACHE_LIMIT) tableCache.clear();
   tableCache.set(cacheKey, table);
   return table;

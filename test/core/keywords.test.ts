@@ -232,23 +232,23 @@ const cases: Case[] = [
   c('join', 'none', null, null),
   c('Stop', 'opt_out', 'es', 'stop', false, workspace({ es: { opt_out: ['stop'] } })),
   c('stop all', 'opt_out', 'en', 'STOP ALL', false, workspace({ es: { opt_out: ['stop'] } })),
-  // Removed built-ins stop matching and stop raising review.
-  c('END', 'none', null, null, false, withRemoved),
-  c('Cancel', 'none', null, null, false, withRemoved),
-  c('stopall', 'none', null, null, false, withRemoved),
+  // Removed built-ins stop matching; a removed opt-out word still raises a review, alone or in a sentence.
+  c('END', 'none', 'en', null, true, withRemoved),
+  c('Cancel', 'none', 'en', null, true, withRemoved),
+  c('stopall', 'none', 'en', null, true, withRemoved),
   c('info', 'none', null, null, false, withRemoved),
-  c('alto', 'none', null, null, false, withRemoved),
-  c('arrete', 'none', null, null, false, withRemoved),
+  c('alto', 'none', 'es', null, true, withRemoved),
+  c('arrete', 'none', 'fr', null, true, withRemoved),
   c('arret', 'opt_out', 'fr', 'ARRET', false, withRemoved),
   c('QUIT', 'opt_out', 'en', 'QUIT', false, withRemoved),
   c('stop all', 'opt_out', 'en', 'STOP ALL', false, withRemoved),
-  c('the end', 'none', null, null, false, withRemoved),
+  c('the end', 'none', 'en', null, true, withRemoved),
   c('please stop', 'none', 'en', null, true, withRemoved),
   // STOP, START and HELP are never removable, even if validation was bypassed.
   c('STOP', 'opt_out', 'en', 'STOP', false, removesProtected),
   c('start', 'opt_in', 'en', 'START', false, removesProtected),
   c('Help', 'help', 'en', 'HELP', false, removesProtected),
-  c('quit', 'none', null, null, false, removesProtected),
+  c('quit', 'none', 'en', null, true, removesProtected),
 ];
 
 describe('classifyKeyword', () => {
@@ -392,10 +392,10 @@ describe('findPlainLanguageOptOut', () => {
     expect(findPlainLanguageOptOut(normalizeText('unstoppable stopwatch'))).toBeNull();
   });
 
-  it('uses workspace-added and drops removed opt-out words', () => {
+  it('uses workspace-added opt-out words, and still finds removed built-in ones', () => {
     expect(findPlainLanguageOptOut(normalizeText('dar de baja ya'), withAdded)).toEqual({ word: 'BAJA', language: 'es' });
     expect(findPlainLanguageOptOut(normalizeText('dar de baja ya'))).toBeNull();
-    expect(findPlainLanguageOptOut(normalizeText('the end'), withRemoved)).toBeNull();
+    expect(findPlainLanguageOptOut(normalizeText('the end'), withRemoved)).toEqual({ word: 'END', language: 'en' });
   });
 });
 
