@@ -15,7 +15,9 @@ import { getTemplate, TEMPLATE_IDS } from '../core/workflow/index.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+/** One or more parts, largest unit first as people write them: `30s`, `6m`, `4m59s`, `1h30m`, `1.5h`. */
+const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DAY_MS = 86_400_000;
 /**
@@ -25,11 +27,13 @@ const DAY_MS = 86_400_000;
  */
 const MAX_STEP_DAYS = 366;
 
-/** Milliseconds of a duration such as `30s`, `6m`, `1h` or `2d`, or why the text is not one. */
+/** Milliseconds of a duration such as `30s`, `6m`, `4m59s`, `1h` or `2d`, or why the text is not one. */
 function readDuration(text: string): { ok: true; ms: number } | { ok: false; message: string } {
-  const match = DURATION.exec(text.trim());
-  if (!match || match[1] === undefined || match[2] === undefined) return { ok: false, message: `"${text}" is not a duration such as 30s, 6m or 1h` };
-  const ms = Math.round(Number(match[1]) * (UNIT_MS[match[2]] ?? 0));
+  const trimmed = text.trim();
+  if (!DURATION.test(trimmed)) return { ok: false, message: `"${text}" is not a duration such as 30s, 6m, 4m59s or 1h` };
+  let exact = 0;
+  for (const [, amount, unit] of trimmed.matchAll(DURATION_PART)) exact += Number(amount) * (UNIT_MS[unit ?? ''] ?? 0);
+  const ms = Math.round(exact);
   if (ms > MAX_STEP_DAYS * DAY_MS) return { ok: false, message: `"${text}" is longer than ${MAX_STEP_DAYS} days, the most one step may wait` };
   return { ok: true, ms };
 }

@@ -108,7 +108,7 @@ describe('simulate: interactive commands', () => {
   it('reports a bad /wait duration on stderr and goes on reading stdin', async () => {
     const run = await cli(['simulate', '--template', 'request-consent-privacy'], { stdin: `hola\n/wait xx\n/button ${AGREE}\n/state\n` });
     expect(run.code).toBe(0);
-    expect(stderrLines(run.stderr)).toEqual(['error: "xx" is not a duration such as 30s, 6m or 1h']);
+    expect(stderrLines(run.stderr)).toEqual(['error: "xx" is not a duration such as 30s, 6m, 4m59s or 1h']);
     expect(run.stdout).toContain('  · event consent.given');
     expect(lastState(run.stdout).tags).toEqual(['Consent: Privacy']);
   });
@@ -152,6 +152,17 @@ describe('simulate: step durations are bounded', () => {
     expect(stderrLines(run.stderr)).toEqual([
       'error [VALIDATION_FAILED]: Invalid transcript: steps.1.after: "99999999999h" is longer than 366 days, the most one step may wait',
     ]);
+  });
+
+  it('reads durations of several parts, so a step can land just before or after a deadline', async () => {
+    const justBefore = await runTranscript({ template: 'request-consent-privacy', steps: [{ text: 'hola' }, { after: '4m59s', button: 'AGREE & PROCEED' }] });
+    expect(justBefore.some((l) => l.kind === 'event' && l.type === 'consent.given')).toBe(true);
+    const justAfter = await runTranscript({ template: 'request-consent-privacy', steps: [{ text: 'hola' }, { after: '5m0.5s', button: 'AGREE & PROCEED' }] });
+    expect(justAfter.some((l) => l.kind === 'event' && l.type === 'consent.given')).toBe(false);
+    expect(justAfter.some((l) => l.kind === 'event' && l.type === 'consent.failed')).toBe(true);
+    for (const bad of ['4m 59s', 'm5', '5m5', '1h-5m']) {
+      await expect(runTranscript({ template: 'request-consent-privacy', steps: [{ after: bad }] })).rejects.toMatchObject({ issues: [{ path: 'steps.0.after' }] });
+    }
   });
 
   it('lets a step wait 366 days but not 367', async () => {
