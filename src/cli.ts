@@ -38,9 +38,11 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
 
   program
     .command('classify')
-    .description('Recognise an opt-in / opt-out / help keyword; without TEXT, classify each line of stdin')
+    .description("Recognise an opt-in / opt-out / help keyword; without TEXT, classify each line of stdin; with --workspace, with that workspace's own keywords")
     .argument('[text]', 'the message text')
-    .action((text: string | undefined) => classifyCommand(text, io));
+    .option('--db <path>', DB_HELP)
+    .option('--workspace <id-or-name>', "read with this workspace's keywords (added and switched-off words); default: the built-in table, no database")
+    .action((text: string | undefined, options: DatabaseOptions) => classifyCommand(text, options, io));
 
   program
     .command('simulate')

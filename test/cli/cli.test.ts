@@ -2,6 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
+import { createEngine } from '../../src/engine.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
 import { cli, useTemporaryDatabase } from './helpers.js';
 
 let dir: string;
@@ -28,6 +30,27 @@ describe('consentry classify', () => {
     const results = jsonLines(run.stdout) as { intent: string; review: boolean }[];
     expect(results.map((r) => r.intent)).toEqual(['none', 'opt_out', 'opt_out', 'none']);
     expect(results[3]?.review).toBe(true);
+  });
+
+  it("reads with a workspace's own keywords when --workspace names it, and without a database otherwise", async () => {
+    const store = createSqliteStore({ path: db });
+    await createEngine({ store }).createWorkspace({ name: 'Acme', settings: { keywords: { es: { opt_out: ['BAJA'] }, en: { removed: ['END'] } } } });
+    await store.close();
+    const own = await cli(['classify', '--db', db, '--workspace', 'acme'], { stdin: 'baja\nEND\nSTOP\n' });
+    expect(own.code, own.stderr).toBe(0);
+    expect(jsonLines(own.stdout)).toEqual([
+      { intent: 'opt_out', language: 'es', keyword: 'BAJA', normalized: 'BAJA', review: false },
+      { intent: 'none', language: 'en', keyword: null, normalized: 'END', review: true },
+      { intent: 'opt_out', language: 'en', keyword: 'STOP', normalized: 'STOP', review: false },
+    ]);
+    const builtIn = await cli(['classify', 'baja', '--db', join(dir, 'nowhere.db')]);
+    expect(jsonLines(builtIn.stdout)).toEqual([{ intent: 'none', language: null, keyword: null, normalized: 'BAJA', review: false }]);
+    const unknown = await cli(['classify', 'baja', '--db', db, '--workspace', 'Globex']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('No workspace "Globex"');
+    const missing = await cli(['classify', 'baja', '--db', join(dir, 'nowhere.db'), '--workspace', 'Acme']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('No database at');
   });
 
   it('has --help', async () => {
