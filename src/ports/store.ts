@@ -122,6 +122,26 @@ export interface DeliveryRow {
   updatedAt: string;
 }
 
+/** Which ready deliveries `listReadyDeliveriesByHook` returns. */
+export interface ReadyByHookQuery {
+  /** At most this many deliveries of each hook. */
+  perHook: number;
+  /** Stop after this many hooks that have ready deliveries. */
+  hooks: number;
+  /** Visit hooks in id order from the first one after this id, wrapping around to the start. */
+  afterHookId?: string;
+  /** Hooks not to visit. */
+  skipHookIds?: readonly string[];
+}
+
+/** What /metrics shows of the delivery backlog. */
+export interface DeliveryBacklog {
+  pending: number;
+  dead: number;
+  /** When the earliest event with a pending delivery occurred; null when nothing is pending. */
+  oldestPendingOccurredAt: string | null;
+}
+
 /**
  * Everything the engine reads and writes, inside one transaction. All methods are scoped by
  * workspace: a row of another workspace is never returned.
@@ -228,11 +248,21 @@ export interface StoreTx {
    * their own sequence.
    */
   listReadyDeliveries(now: string, limit: number): Promise<DeliveryRow[]>;
+  /**
+   * The same ready deliveries, grouped by hook so that a dispatcher can share its requests
+   * fairly: one group per visited hook that has any (hooks visited as the query says), each
+   * earliest nextAttemptAt first (then eventPosition, then id), at most `perHook` long. The
+   * cost grows with the number of hooks that have pending deliveries, not with how many
+   * deliveries one hook has waiting.
+   */
+  listReadyDeliveriesByHook(now: string, query: ReadyByHookQuery): Promise<DeliveryRow[][]>;
   /** A hook's deliveries, newest event first. */
   listDeliveries(workspaceId: string, hookId: string, query: { status?: DeliveryStatus; limit: number }): Promise<DeliveryRow[]>;
   /** Marks every pending delivery of a hook dead (the hook is gone); returns how many. */
   abandonDeliveries(hookId: string, reason: string, at: string): Promise<number>;
   countDeliveries(status: DeliveryStatus): Promise<number>;
+  /** Pending and dead deliveries across workspaces, and the age of the backlog. */
+  deliveryBacklog(): Promise<DeliveryBacklog>;
 
   // small key-value state for dispatchers (cursors, pauses); JSON values
   getMeta(key: string): Promise<unknown>;

@@ -8,11 +8,13 @@ import type {
   ConsentStateKey,
   ContactQuery,
   Conversation,
+  DeliveryBacklog,
   DeliveryRow,
   DeliveryStatus,
   EventQuery,
   HookRow,
   ProcessedMessage,
+  ReadyByHookQuery,
   Store,
   StoredEvent,
   StoreTx,
@@ -934,6 +936,33 @@ class MemoryTx implements StoreTx {
     this.check();
     assertCanonicalTimestamp(now, 'now');
     assertLimit(limit);
+    return this.readyDeliveries(now).slice(0, limit).map(copyDelivery);
+  }
+
+  async listReadyDeliveriesByHook(now: string, query: ReadyByHookQuery): Promise<DeliveryRow[][]> {
+    this.check();
+    assertCanonicalTimestamp(now, 'now');
+    assertLimit(query.perHook, 'perHook');
+    assertLimit(query.hooks, 'hooks');
+    const byHook = new Map<string, DeliveryRow[]>();
+    for (const delivery of this.readyDeliveries(now)) {
+      const list = byHook.get(delivery.hookId) ?? [];
+      list.push(delivery);
+      byHook.set(delivery.hookId, list);
+    }
+    const skip = new Set(query.skipHookIds ?? []);
+    const hookIds = [...byHook.keys()].filter((hookId) => !skip.has(hookId)).sort(compareText);
+    const after = query.afterHookId;
+    const first = after === undefined ? 0 : hookIds.findIndex((hookId) => hookId > after);
+    const visiting = first <= 0 ? hookIds : [...hookIds.slice(first), ...hookIds.slice(0, first)];
+    return visiting
+      .slice(0, query.hooks)
+      .map((hookId) => (byHook.get(hookId) ?? []).slice(0, query.perHook).map(copyDelivery))
+      .filter((group) => group.length > 0);
+  }
+
+  /** Every ready delivery (see StoreTx.listReadyDeliveries), in send order. */
+  private readyDeliveries(now: string): DeliveryRow[] {
     const pending = [...this.d.deliveries.values()].filter((delivery) => delivery.status === 'pending');
     // The head of each (hook, contact) sequence is its lowest pending position; rows without a
     // contact belong to no sequence.
@@ -954,9 +983,7 @@ class MemoryTx implements StoreTx {
       .sort(
         (a, b) =>
           compareText(a.nextAttemptAt, b.nextAttemptAt) || a.eventPosition - b.eventPosition || compareText(a.id, b.id),
-      )
-      .slice(0, limit)
-      .map(copyDelivery);
+      );
   }
 
   async listDeliveries(
@@ -994,6 +1021,21 @@ class MemoryTx implements StoreTx {
     let count = 0;
     for (const delivery of this.d.deliveries.values()) if (delivery.status === status) count += 1;
     return count;
+  }
+
+  async deliveryBacklog(): Promise<DeliveryBacklog> {
+    this.check();
+    let pending = 0;
+    let dead = 0;
+    let oldest: number | null = null;
+    for (const delivery of this.d.deliveries.values()) {
+      if (delivery.status === 'dead') dead += 1;
+      if (delivery.status !== 'pending') continue;
+      pending += 1;
+      if (oldest === null || delivery.eventPosition < oldest) oldest = delivery.eventPosition;
+    }
+    const event = oldest === null ? undefined : this.d.events.find((candidate) => candidate.position === oldest);
+    return { pending, dead, oldestPendingOccurredAt: event?.occurredAt ?? null };
   }
 
   // meta

@@ -396,6 +396,17 @@ UPDATE workspaces SET settings = json_set(settings, '$.purposes', json((
 )));
 `,
   },
+  {
+    version: 7,
+    name: 'pending deliveries by hook',
+    up: `
+-- The dispatcher shares its requests out hook by hook: it reads each hook's due pending rows in
+-- send order from here, so a hook with a long backlog costs a few index steps, not a walk of its
+-- backlog in front of every other hook's rows. Only pending rows, like the sequence index.
+CREATE INDEX deliveries_pending_hook_due ON deliveries (hook_id, next_attempt_at, event_position, id)
+  WHERE status = 'pending';
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -23,11 +23,13 @@ import type {
   ConsentStateKey,
   ContactQuery,
   Conversation,
+  DeliveryBacklog,
   DeliveryRow,
   DeliveryStatus,
   EventQuery,
   HookRow,
   ProcessedMessage,
+  ReadyByHookQuery,
   RunStatus,
   Store,
   StoredEvent,
@@ -666,6 +668,34 @@ export const READY_DELIVERIES_SQL = `SELECT ${DELIVERY_COLUMNS_D} FROM deliverie
   ORDER BY d.next_attempt_at, d.event_position, d.id
   LIMIT ?`;
 
+/**
+ * The next hook after a given id that has a pending delivery, and one hook's ready deliveries in
+ * send order (the readiness rule of READY_DELIVERIES_SQL): together they visit the hooks with work
+ * one index seek each, and read each hook's rows in order from deliveries_pending_hook_due. Both
+ * name that index (https://www.sqlite.org/lang_indexedby.html): without statistics the planner
+ * prefers deliveries_status_due, which means sorting every pending row for the first query and
+ * walking every hook's due rows for the second. Exported so a test can check their plans.
+ */
+export const NEXT_PENDING_HOOK_SQL = `SELECT hook_id FROM deliveries INDEXED BY deliveries_pending_hook_due
+  WHERE status = 'pending' AND hook_id > ? ORDER BY hook_id LIMIT 1`;
+export const READY_OF_HOOK_SQL = `SELECT ${DELIVERY_COLUMNS_D} FROM deliveries d INDEXED BY deliveries_pending_hook_due
+  WHERE d.status = 'pending' AND d.hook_id = ? AND d.next_attempt_at <= ?
+    AND NOT EXISTS (
+      SELECT 1 FROM deliveries e
+      WHERE e.status = 'pending' AND e.hook_id = d.hook_id AND e.contact_id = d.contact_id
+        AND e.event_position < d.event_position
+    )
+  ORDER BY d.next_attempt_at, d.event_position, d.id
+  LIMIT ?`;
+
+/**
+ * The backlog for /metrics: SQLite keeps no row counts, so counting walks the status's range of
+ * deliveries_status_due (index entries only; the minimum position comes from the same walk), and
+ * the oldest pending event is then one primary-key read. A scrape every few seconds affords it.
+ */
+export const PENDING_BACKLOG_SQL = `SELECT count(*) AS count, min(event_position) AS oldest FROM deliveries
+  WHERE status = 'pending'`;
+
 /** A hook's deliveries, newest event (highest ULID) first; exported so a test can check its plan. */
 export function listDeliveriesSql(withStatus: boolean): string {
   return (
@@ -778,6 +808,10 @@ class Statements {
   readonly listDeliveriesByStatus: Statement<[string, string, string, number], DeliveryDbRow>;
   readonly abandonDeliveries: Statement<[string, string, string]>;
   readonly countDeliveries: Statement<[string], { count: number }>;
+  readonly nextPendingHook: Statement<[string], { hook_id: string }>;
+  readonly readyOfHook: Statement<[string, string, number], DeliveryDbRow>;
+  readonly pendingBacklog: Statement<[], { count: number; oldest: number | null }>;
+  readonly occurredAtOfPosition: Statement<[number], { occurred_at: string }>;
 
   readonly getMeta: Statement<[string], { value: string }>;
   readonly setMeta: Statement<[string, string]>;
@@ -962,6 +996,10 @@ class Statements {
       `UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ? WHERE hook_id = ? AND status = 'pending'`,
     );
     this.countDeliveries = db.prepare('SELECT count(*) AS count FROM deliveries WHERE status = ?');
+    this.nextPendingHook = db.prepare(NEXT_PENDING_HOOK_SQL);
+    this.readyOfHook = db.prepare(READY_OF_HOOK_SQL);
+    this.pendingBacklog = db.prepare(PENDING_BACKLOG_SQL);
+    this.occurredAtOfPosition = db.prepare('SELECT occurred_at FROM events WHERE position = ?');
 
     this.getMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
@@ -1682,6 +1720,35 @@ class SqliteTx implements StoreTx {
     return this.s.listReadyDeliveries.all(now, limit).map(toDelivery);
   }
 
+  async listReadyDeliveriesByHook(now: string, query: ReadyByHookQuery): Promise<DeliveryRow[][]> {
+    this.check();
+    assertCanonicalTimestamp(now, 'now');
+    assertLimit(query.perHook, 'perHook');
+    assertLimit(query.hooks, 'hooks');
+    const groups: DeliveryRow[][] = [];
+    if (query.perHook === 0) return groups;
+    const skip = new Set(query.skipHookIds ?? []);
+    const visit = (hookId: string): void => {
+      if (skip.has(hookId)) return;
+      const rows = this.s.readyOfHook.all(hookId, now, query.perHook);
+      if (rows.length > 0) groups.push(rows.map(toDelivery));
+    };
+    // Hook ids after the cursor, then (wrapping around) from the first one up to the cursor.
+    const after = query.afterHookId;
+    let cursor = after ?? '';
+    for (let row = this.s.nextPendingHook.get(cursor); row && groups.length < query.hooks; row = this.s.nextPendingHook.get(cursor)) {
+      visit(row.hook_id);
+      cursor = row.hook_id;
+    }
+    if (after === undefined) return groups;
+    cursor = '';
+    for (let row = this.s.nextPendingHook.get(cursor); row && row.hook_id <= after && groups.length < query.hooks; row = this.s.nextPendingHook.get(cursor)) {
+      visit(row.hook_id);
+      cursor = row.hook_id;
+    }
+    return groups;
+  }
+
   async listDeliveries(
     workspaceId: string,
     hookId: string,
@@ -1704,6 +1771,18 @@ class SqliteTx implements StoreTx {
   async countDeliveries(status: DeliveryStatus): Promise<number> {
     this.check();
     return this.s.countDeliveries.get(status)?.count ?? 0;
+  }
+
+  async deliveryBacklog(): Promise<DeliveryBacklog> {
+    this.check();
+    const pending = this.s.pendingBacklog.get();
+    const oldest = pending?.oldest ?? null;
+    const event = oldest === null ? undefined : this.s.occurredAtOfPosition.get(oldest);
+    return {
+      pending: pending?.count ?? 0,
+      dead: this.s.countDeliveries.get('dead')?.count ?? 0,
+      oldestPendingOccurredAt: event?.occurred_at ?? null,
+    };
   }
 
   // meta

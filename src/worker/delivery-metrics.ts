@@ -1,40 +1,74 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { AttemptOutcome } from './hook-dispatcher.js';
 
 const LATENCY_NAME = 'consentry_hook_delivery_latency_seconds';
 const ATTEMPTS_NAME = 'consentry_hook_delivery_attempts_total';
+const PENDING_NAME = 'consentry_hook_deliveries_pending';
+const DEAD_NAME = 'consentry_hook_deliveries_dead';
+const OLDEST_NAME = 'consentry_hook_oldest_pending_delivery_age_seconds';
+
+/** The delivery backlog as a scrape reads it from the store. */
+export interface BacklogReading {
+  pending: number;
+  dead: number;
+  /** 0 when nothing is pending. */
+  oldestPendingAgeSeconds: number;
+}
 
 /**
- * Event-to-target latency (from the event's `occurredAt` to the 2xx answer) and attempt
- * outcomes. Metrics already registered (a second dispatcher on the same registry) are reused,
- * since prom-client refuses a name twice.
+ * Event-to-target latency (from the event's `occurredAt` to the 2xx answer), attempt outcomes,
+ * and the backlog (pending and dead deliveries, the age of the oldest pending one), read from the
+ * store when /metrics is scraped: it lives in the store, not in this process's memory, and a
+ * count kept in memory would be wrong after a restart. No per-hook labels: hooks are created by
+ * API clients, and a label per hook would let them grow the series without bound.
+ *
+ * Metrics already registered (a second dispatcher on the same registry) are reused, since
+ * prom-client refuses a name twice.
  */
 export class DeliveryMetrics {
   private readonly latency: Histogram<'target'>;
   private readonly attempts: Counter<'outcome'>;
 
-  constructor(registry: Registry) {
-    const existingLatency = registry.getSingleMetric(LATENCY_NAME);
-    this.latency =
-      existingLatency instanceof Histogram
-        ? existingLatency
-        : new Histogram({
-            name: LATENCY_NAME,
-            help: 'Time from an event occurring to its delivery being accepted by the target',
-            labelNames: ['target'],
-            buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
-            registers: [registry],
-          });
-    const existingAttempts = registry.getSingleMetric(ATTEMPTS_NAME);
-    this.attempts =
-      existingAttempts instanceof Counter
-        ? existingAttempts
-        : new Counter({
-            name: ATTEMPTS_NAME,
-            help: 'Hook delivery attempts by outcome',
-            labelNames: ['outcome'],
-            registers: [registry],
-          });
+  constructor(registry: Registry, readBacklog: () => Promise<BacklogReading>) {
+    this.latency = reuse(registry, LATENCY_NAME, Histogram) ??
+      new Histogram({
+        name: LATENCY_NAME,
+        help: 'Time from an event occurring to its delivery being accepted by the target',
+        labelNames: ['target'],
+        buckets: [0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+        registers: [registry],
+      });
+    this.attempts = reuse(registry, ATTEMPTS_NAME, Counter) ??
+      new Counter({
+        name: ATTEMPTS_NAME,
+        help: 'Hook delivery attempts by outcome',
+        labelNames: ['outcome'],
+        registers: [registry],
+      });
+
+    // The three gauges are collected together (prom-client collects every metric of a scrape
+    // at once): one store read serves them all.
+    let reading: Promise<BacklogReading> | null = null;
+    const read = (): Promise<BacklogReading> => {
+      reading ??= readBacklog().finally(() => {
+        reading = null;
+      });
+      return reading;
+    };
+    const backlogGauge = (name: string, help: string, pick: (backlog: BacklogReading) => number): void => {
+      if (reuse(registry, name, Gauge)) return;
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        async collect() {
+          this.set(pick(await read()));
+        },
+      });
+    };
+    backlogGauge(PENDING_NAME, 'Hook and outbound webhook deliveries waiting to be sent or retried', (b) => b.pending);
+    backlogGauge(DEAD_NAME, 'Hook and outbound webhook deliveries dead-lettered (kept in the store)', (b) => b.dead);
+    backlogGauge(OLDEST_NAME, 'Seconds since the event of the oldest pending delivery occurred (0 when none is pending)', (b) => b.oldestPendingAgeSeconds);
   }
 
   observeDelivered(target: 'hook' | 'outbound', latencyMs: number): void {
@@ -44,4 +78,9 @@ export class DeliveryMetrics {
   countAttempt(outcome: AttemptOutcome): void {
     this.attempts.inc({ outcome });
   }
+}
+
+function reuse<T>(registry: Registry, name: string, kind: abstract new (...args: never[]) => T): T | null {
+  const existing = registry.getSingleMetric(name);
+  return existing instanceof kind ? existing : null;
 }

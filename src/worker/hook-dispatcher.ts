@@ -6,8 +6,8 @@ import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { ulidGenerator } from '../ports/ids.js';
 import type { DeliveryRow, HookRow, Store, StoreTx, StoredEvent } from '../ports/store.js';
-import { backoffDelayMs, DEFAULT_BACKOFF, parseRetryAfterMs, type BackoffPolicy } from './backoff.js';
-import { DeliveryMetrics } from './delivery-metrics.js';
+import { DEFAULT_BACKOFF, parseRetryAfterMs, type BackoffPolicy } from './backoff.js';
+import { DeliveryMetrics, type BacklogReading } from './delivery-metrics.js';
 import { hookMatchesEvent } from './hook-matching.js';
 import { ensureOutboundWebhookSecret, OUTBOUND_HOOK_PREFIX, outboundHookId } from './hooks.js';
 import { createHttpSender, type DeliveryResponse, type DeliverySender } from './http-sender.js';
@@ -15,7 +15,8 @@ import { signDelivery } from './signature.js';
 import { WEBHOOK_USER_AGENT } from './version.js';
 import type { WorkerLogger } from './logger.js';
 import { silentLogger } from './logger.js';
-import { PollingLoop } from './polling-loop.js';
+import { nodeTimers, PollingLoop, type LoopTimers } from './polling-loop.js';
+import { DEFAULT_RETRY_WINDOW, describeDuration, nextAttempt, type RetryWindowPolicy } from './retry-window.js';
 
 /** Where fan-out has read the outbox up to, kept in the store's meta table. */
 export const HOOKS_CURSOR_KEY = 'outbox.hooks.position';
@@ -33,12 +34,31 @@ export interface HookDispatcherOptions {
   logger?: WorkerLogger;
   /** In [0, 1); the jitter source (tests pass a fixed one). */
   random?: () => number;
-  /** Attempts in all, the first included, before a delivery is dead-lettered. */
+  /**
+   * How long after its event a delivery is retried (default 3 days, DEFAULT_RETRY_WINDOW_MS):
+   * the last attempt is made then, and a failure after it dead-letters the delivery.
+   */
+  retryWindowMs?: number;
+  /** Also dead-letter after this many attempts, the first included (default: only the window ends retries). */
   maxAttempts?: number;
   backoff?: BackoffPolicy;
+  /** The longest Retry-After honoured (default: the backoff cap); a longer one is shortened to it. */
+  maxRetryAfterMs?: number;
   requestTimeoutMs?: number;
-  /** Deliveries in flight at once (never two of one hook and contact). */
+  /** Requests in flight at once, all hooks together (never two of one hook and contact). */
   concurrency?: number;
+  /**
+   * Requests in flight at once to one hook (or one workspace's outbound webhook), well below
+   * `concurrency`, so a target that answers slowly or never holds only its own share.
+   */
+  perHookConcurrency?: number;
+  /**
+   * How long `stop()` goes on sending after the loop stops (default 5 s): due deliveries are
+   * sent and answers awaited until then, and requests still unanswered are cancelled.
+   */
+  stopGraceMs?: number;
+  /** The loop's and the stop deadline's timers (tests move their own). */
+  timers?: LoopTimers;
   /** Events read from the outbox per fan-out transaction. */
   batchSize?: number;
   /** How often the loop looks for new events and due retries when nothing wakes it. */
@@ -65,9 +85,11 @@ export interface DispatchSummary extends FanOutResult {
   gone: number;
 }
 
-export const DEFAULT_MAX_ATTEMPTS = 15;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-export const DEFAULT_CONCURRENCY = 16;
+export const DEFAULT_CONCURRENCY = 64;
+export const DEFAULT_PER_HOOK_CONCURRENCY = 8;
+/** Under a container's usual stop timeout (10 s) with room for the HTTP server's own drain. */
+export const DEFAULT_STOP_GRACE_MS = 5000;
 const DEFAULT_BATCH_SIZE = 500;
 const DEFAULT_INTERVAL_MS = 25;
 const DEFAULT_MIN_PASS_GAP_MS = 2;
@@ -76,7 +98,7 @@ const MAX_BATCHES_PER_PASS = 20;
 
 const CursorSchema = z.number().int().nonnegative();
 
-/** The public event JSON, exactly as hooks receive it (API.md "Event JSON"): no store position. */
+/** The public event JSON, exactly as hooks receive it (README, Webhooks): no store position. */
 export function eventPayload(event: ConsentryEvent): ConsentryEvent {
   return {
     id: event.id,
@@ -105,12 +127,21 @@ interface Outcome {
   nextAttemptAt: string;
 }
 
-/** An answered attempt waiting to be written by the next pass. */
+/**
+ * An attempt waiting to be written by the next pass. `outcome` is null for an attempt cancelled
+ * by the stop deadline before any answer: nothing is written, the row keeps its schedule and
+ * the delivery is sent again after the restart.
+ */
 interface Completed {
   job: SendJob;
-  outcome: Outcome;
+  outcome: Outcome | null;
   attempts: number;
   at: Date;
+}
+
+interface InFlightAttempt {
+  answered: Promise<void>;
+  cancel: AbortController;
 }
 
 /**
@@ -126,6 +157,12 @@ interface Completed {
  * pass, fans out new events and picks the next deliveries. A delivery stays "in flight" (its
  * contact's sequence busy) until its outcome is written, so it is never picked twice; an
  * outcome lost in a crash before it was written only means the delivery is sent again.
+ *
+ * Requests are shared out hook by hook: each hook has at most `perHookConcurrency` in flight,
+ * and a pass takes the ready deliveries of the hooks in turn (round-robin, starting after the
+ * hook it served last), one from each before a second from any. A hook with a long backlog or a
+ * target that never answers so holds its own share of requests, and every other hook's ready
+ * delivery goes out on the next pass.
  */
 export class HookDispatcher {
   private readonly store: Store;
@@ -135,22 +172,31 @@ export class HookDispatcher {
   private readonly ownsSender: boolean;
   private readonly logger: WorkerLogger;
   private readonly random: () => number;
+  private readonly retry: RetryWindowPolicy;
   private readonly maxAttempts: number;
-  private readonly backoff: BackoffPolicy;
   private readonly requestTimeoutMs: number;
   private readonly concurrency: number;
+  private readonly perHookConcurrency: number;
+  private readonly stopGraceMs: number;
+  private readonly timers: LoopTimers;
   private readonly batchSize: number;
   private readonly intervalMs: number;
   private readonly minPassGapMs: number;
   private readonly userAgent: string;
   private readonly metrics: DeliveryMetrics | null;
 
-  /** Deliveries sent and not yet written back, by id, each resolving when its answer is in. */
-  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Deliveries sent and not yet written back, by id. */
+  private readonly inFlight = new Map<string, InFlightAttempt>();
   private readonly busySequences = new Set<string>();
   private completed: Completed[] = [];
-  /** Requests sent and not answered yet (the concurrency bound). */
+  /** Requests sent and not answered yet (the concurrency bound), in all and per hook. */
   private sending = 0;
+  private readonly sendingByHook = new Map<string, number>();
+  /** The hook the last pass served last: the next pass starts after it. */
+  private roundRobinAfter: string | undefined;
+  /** While `stop()` drains: called when an attempt is answered. */
+  private onAnswer: (() => void) | null = null;
+  private stopping: Promise<void> | null = null;
   private passes: Promise<unknown> = Promise.resolve();
   /**
    * Waits `intervalMs` between passes when idle, less when an answer wakes it. A wake still
@@ -167,20 +213,29 @@ export class HookDispatcher {
     this.sender = options.sender ?? createHttpSender({ allowPrivateTargets: options.allowPrivateTargets ?? false });
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
-    this.maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS);
-    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    const backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.retry = {
+      backoff,
+      windowMs: Math.max(0, options.retryWindowMs ?? DEFAULT_RETRY_WINDOW.windowMs),
+      maxRetryAfterMs: Math.max(0, options.maxRetryAfterMs ?? backoff.capMs),
+    };
+    this.maxAttempts = options.maxAttempts === undefined ? Infinity : Math.max(1, options.maxAttempts);
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+    this.perHookConcurrency = Math.max(1, Math.min(this.concurrency, options.perHookConcurrency ?? DEFAULT_PER_HOOK_CONCURRENCY));
+    this.stopGraceMs = Math.max(0, options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
+    this.timers = options.timers ?? nodeTimers;
     this.batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
     this.intervalMs = Math.max(1, options.intervalMs ?? DEFAULT_INTERVAL_MS);
     this.minPassGapMs = Math.max(0, options.minPassGapMs ?? DEFAULT_MIN_PASS_GAP_MS);
     this.userAgent = options.userAgent ?? WEBHOOK_USER_AGENT;
-    this.metrics = options.metricsRegistry ? new DeliveryMetrics(options.metricsRegistry) : null;
+    this.metrics = options.metricsRegistry ? new DeliveryMetrics(options.metricsRegistry, () => this.readBacklog()) : null;
     this.loop = new PollingLoop({
       pass: () => this.serialised(() => this.pass(this.clock.now(), null)),
       idleMs: this.intervalMs,
       minWakeGapMs: this.minPassGapMs,
       onError: (error) => this.logger.error({ err: error }, 'hook dispatcher pass failed'),
+      timers: this.timers,
     });
   }
 
@@ -211,20 +266,71 @@ export class HookDispatcher {
     this.loop.start();
   }
 
-  /** Stops looking for work, waits for the attempts in flight and writes their outcomes. */
-  async stop(): Promise<void> {
+  /**
+   * Stops looking for work on a timer. When the loop was running, it then drains for at most
+   * `stopGraceMs`: it fans out what the outbox holds, sends the deliveries that are due, and
+   * waits for answers, passing again after each (a contact's next event follows); at the
+   * deadline it cancels the requests still unanswered. Answers are written; a cancelled or
+   * unsent delivery stays pending in the store and goes out after the restart. A dispatcher
+   * driven by `runOnce()` only waits for its attempts. Calling it again returns the same promise.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutDown();
+    return this.stopping;
+  }
+
+  private async shutDown(): Promise<void> {
+    const wasRunning = this.loop.running;
     await this.loop.stop();
     await this.passes;
-    await Promise.allSettled([...this.inFlight.values()]);
+    if (wasRunning) await this.drain();
+    else await Promise.allSettled([...this.inFlight.values()].map((attempt) => attempt.answered));
     await this.serialised(() => this.flush(null)).catch((error: unknown) => {
       this.logger.error({ err: error }, 'could not record hook delivery outcomes on stop');
     });
     if (this.ownsSender) this.sender.close();
   }
 
+  private async drain(): Promise<void> {
+    let timeUp = this.stopGraceMs === 0;
+    let wake = (): void => undefined;
+    const cancelDeadline = this.timers.after(this.stopGraceMs, () => {
+      timeUp = true;
+      wake();
+    });
+    this.onAnswer = () => wake();
+    try {
+      while (!timeUp) {
+        try {
+          await this.serialised(() => this.pass(this.clock.now(), null));
+        } catch (error) {
+          this.logger.error({ err: error }, 'hook dispatcher pass failed while stopping');
+          break;
+        }
+        // Nothing on the wire and nothing to write: nothing else is due.
+        if (this.sending === 0 && this.completed.length === 0) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          if (timeUp || this.completed.length > 0) resolve();
+        });
+      }
+    } finally {
+      cancelDeadline();
+      this.onAnswer = null;
+    }
+    for (const attempt of this.inFlight.values()) attempt.cancel.abort();
+  }
+
   /** Deliveries sent whose outcome is not written yet. */
   get inFlightCount(): number {
     return this.inFlight.size;
+  }
+
+  private async readBacklog(): Promise<BacklogReading> {
+    const backlog = await this.store.transaction((tx) => tx.deliveryBacklog());
+    const oldest = backlog.oldestPendingOccurredAt === null ? null : Date.parse(backlog.oldestPendingOccurredAt);
+    const ageMs = oldest === null ? 0 : Math.max(0, this.clock.now().getTime() - oldest);
+    return { pending: backlog.pending, dead: backlog.dead, oldestPendingAgeSeconds: ageMs / 1000 };
   }
 
   /** Passes never overlap: a delivery is picked by one pass only. */
@@ -290,6 +396,7 @@ export class HookDispatcher {
 
   private account(answered: readonly Completed[], summary: DispatchSummary | null): void {
     for (const { job, outcome, attempts, at } of answered) {
+      if (!outcome) continue;
       if (summary) {
         summary.attempted += 1;
         if (outcome.kind === 'delivered') summary.delivered += 1;
@@ -376,31 +483,57 @@ export class HookDispatcher {
   }
 
   /**
-   * Ready deliveries up to the free concurrency, skipping the ones in flight. The attempts
-   * written in this same transaction (`settling`) no longer count as in flight, so the next
-   * event of their contact can go in this pass.
+   * Ready deliveries up to the free concurrency, shared out between hooks: each hook's group
+   * (from the store, hooks visited after the one served last) gives its first delivery before
+   * any gives a second, no hook goes past `perHookConcurrency` on the wire, and hooks already
+   * there are not read at all. Deliveries in flight are skipped; the attempts written in this
+   * same transaction (`settling`) no longer count as in flight, so the next event of their
+   * contact can go in this pass.
    */
   private async pickReady(tx: StoreTx, now: Date, settling: readonly Completed[]): Promise<SendJob[]> {
-    const settlingIds = new Set(settling.map((entry) => entry.job.delivery.id));
-    const settlingKeys = new Set(settling.map((entry) => sequenceKey(entry.job.delivery)));
     // The bound is on requests on the wire; answered attempts wait for their write without holding a slot.
     const capacity = this.concurrency - this.sending;
     if (capacity <= 0) return [];
-    // Rows in flight are still pending and still head their sequence: ask for enough to skip them.
-    const ready = await tx.listReadyDeliveries(now.toISOString(), capacity + this.inFlight.size - settlingIds.size);
+    const settlingIds = new Set(settling.map((entry) => entry.job.delivery.id));
+    const settlingKeys = new Set(settling.map((entry) => sequenceKey(entry.job.delivery)));
+    const full: string[] = [];
+    let partlyBusy = 0;
+    for (const [hookId, count] of this.sendingByHook) {
+      if (count >= this.perHookConcurrency) full.push(hookId);
+      else partlyBusy += 1;
+    }
+    // A hook with requests in flight lists those rows too (still pending, still heads of their
+    // sequences), and its group may hold nothing else: read enough hooks to fill every slot anyway.
+    const groups = await tx.listReadyDeliveriesByHook(now.toISOString(), {
+      perHook: this.perHookConcurrency,
+      hooks: capacity + partlyBusy,
+      skipHookIds: full,
+      ...(this.roundRobinAfter === undefined ? {} : { afterHookId: this.roundRobinAfter }),
+    });
     const picked: SendJob[] = [];
     const pickedSequences = new Set<string>();
-    for (const delivery of ready) {
-      if (picked.length >= capacity) break;
-      const key = sequenceKey(delivery);
-      const inFlight = this.inFlight.has(delivery.id) && !settlingIds.has(delivery.id);
-      const busy = this.busySequences.has(key) && !settlingKeys.has(key);
-      if (inFlight || busy || pickedSequences.has(key)) continue;
-      const job = await this.prepare(tx, delivery, now);
-      if (!job) continue;
-      picked.push(job);
-      pickedSequences.add(key);
+    const pickedPerHook = new Map<string, number>();
+    for (let rank = 0; rank < this.perHookConcurrency && picked.length < capacity; rank += 1) {
+      for (const group of groups) {
+        if (picked.length >= capacity) break;
+        const delivery = group[rank];
+        if (!delivery) continue;
+        const hookPicked = pickedPerHook.get(delivery.hookId) ?? 0;
+        if ((this.sendingByHook.get(delivery.hookId) ?? 0) + hookPicked >= this.perHookConcurrency) continue;
+        const key = sequenceKey(delivery);
+        const inFlight = this.inFlight.has(delivery.id) && !settlingIds.has(delivery.id);
+        const busy = this.busySequences.has(key) && !settlingKeys.has(key);
+        if (inFlight || busy || pickedSequences.has(key)) continue;
+        const job = await this.prepare(tx, delivery, now);
+        if (!job) continue;
+        picked.push(job);
+        pickedSequences.add(key);
+        pickedPerHook.set(delivery.hookId, hookPicked + 1);
+      }
     }
+    // The furthest hook served, in visiting order, is where the next pass starts after.
+    const served = groups.filter((group) => group[0] && pickedPerHook.has(group[0].hookId)).at(-1)?.[0]?.hookId;
+    if (served !== undefined) this.roundRobinAfter = served;
     return picked;
   }
 
@@ -425,18 +558,25 @@ export class HookDispatcher {
   }
 
   private launch(job: SendJob): Promise<void> {
+    const hookId = job.delivery.hookId;
     this.busySequences.add(sequenceKey(job.delivery));
     this.sending += 1;
-    const answered = this.attempt(job).then((entry) => {
+    this.sendingByHook.set(hookId, (this.sendingByHook.get(hookId) ?? 0) + 1);
+    const cancel = new AbortController();
+    const answered = this.attempt(job, cancel.signal).then((entry) => {
       this.sending -= 1;
+      const left = (this.sendingByHook.get(hookId) ?? 1) - 1;
+      if (left > 0) this.sendingByHook.set(hookId, left);
+      else this.sendingByHook.delete(hookId);
       this.completed.push(entry);
       if (this.loop.running) this.loop.wake();
+      this.onAnswer?.();
     });
-    this.inFlight.set(job.delivery.id, answered);
+    this.inFlight.set(job.delivery.id, { answered, cancel });
     return answered;
   }
 
-  private async attempt(job: SendJob): Promise<Completed> {
+  private async attempt(job: SendJob, signal: AbortSignal): Promise<Completed> {
     const body = JSON.stringify(eventPayload(job.event));
     const { timestamp, signature } = signDelivery(job.secret, body, this.clock.now());
     let response: DeliveryResponse;
@@ -445,6 +585,7 @@ export class HookDispatcher {
         url: job.targetUrl,
         body,
         timeoutMs: this.requestTimeoutMs,
+        signal,
         headers: {
           'content-type': 'application/json',
           'user-agent': this.userAgent,
@@ -459,16 +600,19 @@ export class HookDispatcher {
     }
     const at = this.clock.now();
     const attempts = job.delivery.attempts + 1;
-    return { job, outcome: this.classify(response, attempts, at, job.kind), attempts, at };
+    // Cancelled by the stop deadline before an answer: not an attempt the target refused.
+    if (signal.aborted && response.kind !== 'response') return { job, outcome: null, attempts: job.delivery.attempts, at };
+    return { job, outcome: this.classify(response, attempts, at, job), attempts, at };
   }
 
   /**
    * 2xx delivered. 410 on a hook: the subscriber is gone (DESIGN §6, Zapier: the Zap is off),
    * delete the hook and stop. 408, 429, 5xx and no answer at all: retry later, honouring
-   * `Retry-After`, until the attempts run out. Any other answer is a permanent refusal, and so
-   * is a target whose address is not public: it would be refused again on every retry.
+   * `Retry-After`, until the retry window has passed. Any other answer is a permanent refusal,
+   * and so is a target whose address is not public: it would be refused again on every retry.
+   * A refusal's lastError carries the start of the body the target answered with.
    */
-  private classify(response: DeliveryResponse, attempts: number, at: Date, kind: SendJob['kind']): Outcome {
+  private classify(response: DeliveryResponse, attempts: number, at: Date, job: SendJob): Outcome {
     const unchanged = at.toISOString();
     if (response.kind === 'target_not_public') {
       return { status: 'dead', kind: 'dead', lastStatusCode: null, lastError: `target address is not public: ${response.message}; not sent, not retried`, nextAttemptAt: unchanged };
@@ -476,26 +620,34 @@ export class HookDispatcher {
     if (response.kind === 'response') {
       const code = response.statusCode;
       if (code >= 200 && code < 300) return { status: 'delivered', kind: 'delivered', lastStatusCode: code, lastError: null, nextAttemptAt: unchanged };
-      if (code === 410 && kind === 'hook') {
+      if (code === 410 && job.kind === 'hook') {
         return { status: 'dead', kind: 'gone', lastStatusCode: code, lastError: 'HTTP 410 Gone: the subscription was removed', nextAttemptAt: unchanged };
       }
+      const answer = response.bodyPrefix === '' ? '' : `: ${response.bodyPrefix}`;
       const retryable = code === 408 || code === 429 || code >= 500;
-      if (!retryable) return { status: 'dead', kind: 'dead', lastStatusCode: code, lastError: `HTTP ${code}: refused, not retried`, nextAttemptAt: unchanged };
-      return this.retryOrDie(attempts, at, code, `HTTP ${code}`, parseRetryAfterMs(response.retryAfter, at));
+      if (!retryable) return { status: 'dead', kind: 'dead', lastStatusCode: code, lastError: `HTTP ${code} (refused, not retried)${answer}`, nextAttemptAt: unchanged };
+      return this.retryOrDie(job, attempts, at, code, `HTTP ${code}${answer}`, parseRetryAfterMs(response.retryAfter, at));
     }
     const message = response.code ? `${response.code}: ${response.message}` : response.message;
-    return this.retryOrDie(attempts, at, null, message, null);
+    return this.retryOrDie(job, attempts, at, null, message, null);
   }
 
-  private retryOrDie(attempts: number, at: Date, statusCode: number | null, error: string, retryAfterMs: number | null): Outcome {
-    if (attempts >= this.maxAttempts) {
-      return { status: 'dead', kind: 'dead', lastStatusCode: statusCode, lastError: `${error} (gave up after ${attempts} attempts)`, nextAttemptAt: at.toISOString() };
-    }
-    const delay = retryAfterMs !== null ? Math.min(retryAfterMs, this.backoff.capMs) : backoffDelayMs(attempts, this.backoff, this.random);
-    return { status: 'pending', kind: 'retry', lastStatusCode: statusCode, lastError: error, nextAttemptAt: new Date(at.getTime() + delay).toISOString() };
+  /** The retry window runs from the event's occurrence (see retry-window.ts). */
+  private retryOrDie(job: SendJob, attempts: number, at: Date, statusCode: number | null, error: string, retryAfterMs: number | null): Outcome {
+    const dead = (why: string): Outcome => ({ status: 'dead', kind: 'dead', lastStatusCode: statusCode, lastError: `${error} (${why})`, nextAttemptAt: at.toISOString() });
+    if (attempts >= this.maxAttempts) return dead(`gave up after ${attempts} attempts`);
+    const windowStart = new Date(job.event.occurredAt);
+    const next = nextAttempt({ attempts, at, windowStart, retryAfterMs }, this.retry, this.random);
+    if (next.kind === 'give_up') return dead(`gave up after ${attempts} attempts, ${describeDuration(this.retry.windowMs)} after the event`);
+    const shortened =
+      next.retryAfterShortenedFromMs === null
+        ? ''
+        : ` (Retry-After ${Math.ceil(next.retryAfterShortenedFromMs / 1000)} s shortened to ${Math.ceil(this.retry.maxRetryAfterMs / 1000)} s)`;
+    return { status: 'pending', kind: 'retry', lastStatusCode: statusCode, lastError: `${error}${shortened}`, nextAttemptAt: next.at.toISOString() };
   }
 
   private async record(tx: StoreTx, { job, outcome, attempts, at }: Completed): Promise<void> {
+    if (!outcome) return;
     const atIso = at.toISOString();
     if (outcome.kind === 'gone') {
       const hook = await tx.getHook(job.delivery.workspaceId, job.delivery.hookId);

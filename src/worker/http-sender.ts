@@ -9,10 +9,18 @@ export interface DeliveryRequest {
   headers: Record<string, string>;
   body: string;
   timeoutMs: number;
+  /** Cancels the request (the dispatcher's stop deadline). */
+  signal?: AbortSignal;
 }
 
 export type DeliveryResponse =
-  | { kind: 'response'; statusCode: number; retryAfter: string | undefined }
+  | {
+      kind: 'response';
+      statusCode: number;
+      retryAfter: string | undefined;
+      /** The start of the answer's body, as text with whitespace runs folded (for a delivery's lastError). */
+      bodyPrefix: string;
+    }
   /** No HTTP answer: timeout, refused or reset connection, DNS failure. */
   | { kind: 'network_error'; code: string | null; message: string }
   /** Not sent: the target's address is not public (see target-guard.ts). */
@@ -25,6 +33,15 @@ export interface DeliverySender {
 }
 
 const MAX_ERROR_LENGTH = 500;
+/**
+ * What is read of an answer's body at most. Only the status matters; reading a small body to its
+ * end lets the connection be reused, and anything longer is cut off (the connection is closed)
+ * so a receiver answering with a huge or endless body costs no memory.
+ */
+export const MAX_RESPONSE_BODY_BYTES = 64 * 1024;
+/** What of the body is kept for a delivery's lastError. */
+const BODY_PREFIX_BYTES = 1024;
+const BODY_PREFIX_CHARS = 200;
 
 export interface HttpSenderOptions {
   /** Also send to private, loopback and link-local addresses (receivers on the server's own network). */
@@ -51,33 +68,81 @@ export function createHttpSender(options: HttpSenderOptions = {}): DeliverySende
   // Options merged once: got re-merges per-call options on every request, a real cost at volume.
   const client = got.extend({ retry: { limit: 0 }, throwHttpErrors: false, followRedirect: false, agent, ...(dnsLookup ? { dnsLookup } : {}) });
   return {
-    async send(request) {
+    send(request) {
       if (guarded && hasNonPublicHost(request.url)) {
         const host = new URL(request.url).hostname;
         const literal = host.startsWith('[') || isIP(host) !== 0;
-        return { kind: 'target_not_public', message: literal ? `${host} is a private or reserved address` : `${host} is a loopback name` };
+        return Promise.resolve({
+          kind: 'target_not_public',
+          message: literal ? `${host} is a private or reserved address` : `${host} is a loopback name`,
+        });
       }
-      try {
-        const response = await client.post(request.url, {
+      return new Promise<DeliveryResponse>((resolve) => {
+        const stream = client.stream.post(request.url, {
           body: request.body,
           headers: request.headers,
           timeout: { request: request.timeoutMs },
+          ...(request.signal ? { signal: request.signal } : {}),
         });
-        const retryAfter = response.headers['retry-after'];
-        return { kind: 'response', statusCode: response.statusCode, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
-      } catch (error) {
-        if (error instanceof RequestError && error.code === TARGET_NOT_PUBLIC_CODE) {
-          return { kind: 'target_not_public', message: error.message.slice(0, MAX_ERROR_LENGTH) };
-        }
-        if (error instanceof RequestError) {
-          return { kind: 'network_error', code: error.code ?? null, message: error.message.slice(0, MAX_ERROR_LENGTH) };
-        }
-        throw error;
-      }
+        let answer: { statusCode: number; retryAfter: string | undefined } | null = null;
+        const prefix: Buffer[] = [];
+        let kept = 0;
+        let read = 0;
+        let settled = false;
+        // The outcome is known once the status is in (and, for a refusal, the start of its body
+        // for lastError); the rest of the body is read on, up to the bound, after the answer.
+        const settle = (): void => {
+          if (settled || !answer) return;
+          settled = true;
+          resolve({ kind: 'response', ...answer, bodyPrefix: bodyText(prefix) });
+        };
+        stream.on('response', (response) => {
+          const retryAfter = response.headers['retry-after'];
+          answer = { statusCode: response.statusCode, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
+          if (response.statusCode >= 200 && response.statusCode < 300) settle();
+        });
+        stream.on('data', (chunk: Buffer) => {
+          read += chunk.length;
+          if (kept < BODY_PREFIX_BYTES) {
+            const part = chunk.subarray(0, BODY_PREFIX_BYTES - kept);
+            prefix.push(part);
+            kept += part.length;
+          }
+          if (kept >= BODY_PREFIX_BYTES) settle();
+          if (read > MAX_RESPONSE_BODY_BYTES) stream.destroy();
+        });
+        stream.on('end', settle);
+        stream.on('error', (error: unknown) => {
+          // A body cut short by a timeout or a reset does not change an answer already given.
+          if (answer) {
+            settle();
+            return;
+          }
+          if (settled) return;
+          settled = true;
+          resolve(failure(error));
+        });
+      });
     },
     close() {
       agent.http.destroy();
       agent.https.destroy();
     },
   };
+}
+
+function failure(error: unknown): DeliveryResponse {
+  if (error instanceof RequestError && error.code === TARGET_NOT_PUBLIC_CODE) {
+    return { kind: 'target_not_public', message: error.message.slice(0, MAX_ERROR_LENGTH) };
+  }
+  if (error instanceof RequestError) {
+    return { kind: 'network_error', code: error.code ?? null, message: error.message.slice(0, MAX_ERROR_LENGTH) };
+  }
+  return { kind: 'network_error', code: null, message: (error instanceof Error ? error.message : String(error)).slice(0, MAX_ERROR_LENGTH) };
+}
+
+/** A body's start as one line of text: receivers answer HTML pages and JSON alike. */
+function bodyText(chunks: readonly Buffer[]): string {
+  const text = Buffer.concat(chunks).toString('utf8').replace(/[\s\u0000-\u001f\u007f]+/g, ' ').trim();
+  return text.length > BODY_PREFIX_CHARS ? `${text.slice(0, BODY_PREFIX_CHARS)}…` : text;
 }

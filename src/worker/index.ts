@@ -60,7 +60,16 @@ export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerS
   ];
 }
 
-export { HookDispatcher, createHookDispatcher, eventPayload, HOOKS_CURSOR_KEY } from './hook-dispatcher.js';
+export {
+  HookDispatcher,
+  createHookDispatcher,
+  eventPayload,
+  HOOKS_CURSOR_KEY,
+  DEFAULT_CONCURRENCY,
+  DEFAULT_PER_HOOK_CONCURRENCY,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_STOP_GRACE_MS,
+} from './hook-dispatcher.js';
 export type { HookDispatcherOptions, DispatchSummary, FanOutResult, AttemptOutcome } from './hook-dispatcher.js';
 export { TimerScheduler, createTimerScheduler } from './timer-scheduler.js';
 export type { TimerSchedulerOptions } from './timer-scheduler.js';
@@ -68,10 +77,12 @@ export { signDelivery, verifyDeliverySignature } from './signature.js';
 export type { SignedDelivery, VerifyDeliveryInput } from './signature.js';
 export { createHookRegistry, getOutboundWebhookSecret, outboundHookId, HookInputSchema } from './hooks.js';
 export type { HookRegistry, HookInput, HookView, CreatedHook, DeliveryView } from './hooks.js';
-export { backoffDelayMs, parseRetryAfterMs, DEFAULT_BACKOFF } from './backoff.js';
+export { backoffDelayMs, equalJitterDelayMs, parseRetryAfterMs, DEFAULT_BACKOFF } from './backoff.js';
+export { attemptSchedule, nextAttempt, DEFAULT_RETRY_WINDOW, DEFAULT_RETRY_WINDOW_MS } from './retry-window.js';
+export type { RetryWindowPolicy, FailedAttempt, RetryDecision } from './retry-window.js';
 export type { BackoffPolicy } from './backoff.js';
 export { hookMatchesEvent } from './hook-matching.js';
-export { createHttpSender } from './http-sender.js';
+export { createHttpSender, MAX_RESPONSE_BODY_BYTES } from './http-sender.js';
 export type { DeliverySender, DeliveryRequest, DeliveryResponse, HttpSenderOptions } from './http-sender.js';
 export { assertPublicTargetUrl, guardedLookup, hasNonPublicHost, isPublicAddress } from './target-guard.js';
 export type { WorkerLogger } from './logger.js';

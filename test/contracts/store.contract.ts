@@ -1446,6 +1446,89 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
+      describe('ready deliveries by hook', () => {
+        const byHook = async (t: StoreTx, now: string, query: Parameters<StoreTx['listReadyDeliveriesByHook']>[1]): Promise<string[][]> =>
+          (await t.listReadyDeliveriesByHook(now, query)).map((group) => group.map((d) => d.id));
+
+        /** hk_1: three contacts' heads due at minutes 2, 0 and 1, and a later event of one of them; hk_2 and hk_3 one each. */
+        async function seedHooks(t: StoreTx): Promise<void> {
+          await t.insertContact(contact(WS_A, 'ct_bob'));
+          await t.insertContact(contact(WS_A, 'ct_eve'));
+          await t.insertDelivery(delivery(WS_A, 'dl_1_ana', 'hk_1', 1, { nextAttemptAt: at(2) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_1_bob', 'hk_1', 2, { contactId: 'ct_bob' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_1_eve', 'hk_1', 3, { contactId: 'ct_eve', nextAttemptAt: at(1) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_1_ana_later', 'hk_1', 4));
+          await t.insertDelivery(delivery(WS_B, 'dl_2', 'hk_2', 5, { nextAttemptAt: at(3) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_3', 6));
+          // Neither listed: delivered, and not due yet.
+          await t.insertDelivery(delivery(WS_A, 'dl_3_done', 'hk_3', 7, { contactId: null, status: 'delivered', deliveredAt: at(0) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_4_later', 'hk_4', 8, { nextAttemptAt: at(60) }));
+        }
+
+        it('groups ready deliveries by hook in id order, each in send order, heads of sequences only', async () => {
+          await tx(seedHooks);
+          await tx(async (t) => {
+            expect(await byHook(t, at(5), { perHook: 10, hooks: 10 })).toEqual([['dl_1_bob', 'dl_1_eve', 'dl_1_ana'], ['dl_2'], ['dl_3']]);
+            expect(await byHook(t, at(1), { perHook: 10, hooks: 10 })).toEqual([['dl_1_bob', 'dl_1_eve'], ['dl_3']]);
+            expect(await byHook(t, at(60), { perHook: 10, hooks: 10 })).toEqual([['dl_1_bob', 'dl_1_eve', 'dl_1_ana'], ['dl_2'], ['dl_3'], ['dl_4_later']]);
+            const [first] = await t.listReadyDeliveriesByHook(at(5), { perHook: 1, hooks: 1 });
+            expect(first).toStrictEqual([delivery(WS_A, 'dl_1_bob', 'hk_1', 2, { contactId: 'ct_bob' })]);
+          });
+        });
+
+        it('bounds the rows per hook and the hooks, starts after a hook id and wraps around, and skips hooks', async () => {
+          await tx(seedHooks);
+          await tx(async (t) => {
+            expect(await byHook(t, at(5), { perHook: 2, hooks: 10 })).toEqual([['dl_1_bob', 'dl_1_eve'], ['dl_2'], ['dl_3']]);
+            expect(await byHook(t, at(5), { perHook: 1, hooks: 2 })).toEqual([['dl_1_bob'], ['dl_2']]);
+            expect(await byHook(t, at(5), { perHook: 1, hooks: 10, afterHookId: 'hk_1' })).toEqual([['dl_2'], ['dl_3'], ['dl_1_bob']]);
+            expect(await byHook(t, at(5), { perHook: 1, hooks: 2, afterHookId: 'hk_2' })).toEqual([['dl_3'], ['dl_1_bob']]);
+            // A cursor that names no hook starts at the next id there is.
+            expect(await byHook(t, at(5), { perHook: 1, hooks: 10, afterHookId: 'hk_2x' })).toEqual([['dl_3'], ['dl_1_bob'], ['dl_2']]);
+            expect(await byHook(t, at(5), { perHook: 1, hooks: 10, afterHookId: 'hk_9' })).toEqual([['dl_1_bob'], ['dl_2'], ['dl_3']]);
+            // Hooks without anything ready do not count against `hooks`; skipped ones are not read.
+            expect(await byHook(t, at(5), { perHook: 1, hooks: 2, skipHookIds: ['hk_1'] })).toEqual([['dl_2'], ['dl_3']]);
+            expect(await byHook(t, at(5), { perHook: 1, hooks: 10, skipHookIds: ['hk_1', 'hk_2', 'hk_3'] })).toEqual([]);
+            expect(await byHook(t, at(5), { perHook: 0, hooks: 10 })).toEqual([]);
+            expect(await byHook(t, at(5), { perHook: 3, hooks: 0 })).toEqual([]);
+            await expectCode(t.listReadyDeliveriesByHook('2026-01-01', { perHook: 1, hooks: 1 }), 'VALIDATION_FAILED');
+            await expectCode(t.listReadyDeliveriesByHook(at(0), { perHook: -1, hooks: 1 }), 'VALIDATION_FAILED');
+            await expectCode(t.listReadyDeliveriesByHook(at(0), { perHook: 1, hooks: 1.5 }), 'VALIDATION_FAILED');
+          });
+        });
+
+        it('follows the sequences as rows change: the next event of a contact becomes ready once its head is done', async () => {
+          await tx(seedHooks);
+          await tx(async (t) => {
+            await t.updateDelivery(delivery(WS_A, 'dl_1_ana', 'hk_1', 1, { status: 'delivered', attempts: 1, deliveredAt: at(2) }));
+            expect(await byHook(t, at(5), { perHook: 10, hooks: 1 })).toEqual([['dl_1_bob', 'dl_1_ana_later', 'dl_1_eve']]);
+            expect(await t.abandonDeliveries('hk_1', 'hook deleted', at(5))).toBe(3);
+            expect(await byHook(t, at(5), { perHook: 10, hooks: 10 })).toEqual([['dl_2'], ['dl_3']]);
+          });
+        });
+      });
+
+      it('reads the backlog: pending and dead across workspaces, and when the earliest pending event occurred', async () => {
+        await tx(async (t) => {
+          expect(await t.deliveryBacklog()).toEqual({ pending: 0, dead: 0, oldestPendingOccurredAt: null });
+          const events = [
+            { ...taggedEvent(WS_A, 'evt_0001', 'ct_ana'), occurredAt: at(1) },
+            { ...taggedEvent(WS_A, 'evt_0002', 'ct_ana'), occurredAt: at(2) },
+            { ...taggedEvent(WS_B, 'evt_0003', 'ct_ana'), occurredAt: at(3) },
+          ];
+          const positions: number[] = [];
+          for (const event of events) positions.push((await t.appendEvent(event)).position);
+          const [p1 = 0, p2 = 0, p3 = 0] = positions;
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', p1, { eventId: 'evt_0001', status: 'delivered', deliveredAt: at(1) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', p1, { eventId: 'evt_0001', hookId: 'hk_2', status: 'dead', lastError: 'HTTP 400' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_1', p2, { eventId: 'evt_0002', nextAttemptAt: at(90) }));
+          await t.insertDelivery(delivery(WS_B, 'dl_4', 'hk_b', p3, { eventId: 'evt_0003' }));
+          expect(await t.deliveryBacklog()).toEqual({ pending: 2, dead: 1, oldestPendingOccurredAt: at(2) });
+          await t.updateDelivery(delivery(WS_A, 'dl_3', 'hk_1', p2, { eventId: 'evt_0002', status: 'dead', lastError: 'gave up' }));
+          expect(await t.deliveryBacklog()).toEqual({ pending: 1, dead: 2, oldestPendingOccurredAt: at(3) });
+        });
+      });
+
       it("abandons a hook's pending deliveries and counts deliveries by status across workspaces", async () => {
         await tx(async (t) => {
           await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { status: 'delivered', deliveredAt: at(1) }));
@@ -1531,6 +1614,8 @@ export function storeContract(name: string, makeStore: MakeStore): void {
             await t.listDeliveries(WS_A, 'hk_ghost', { limit: 1000 }),
           ],
           ready: await t.listReadyDeliveries(at(100_000), 1000),
+          readyByHook: await t.listReadyDeliveriesByHook(at(100_000), { perHook: 1000, hooks: 1000 }),
+          backlog: await t.deliveryBacklog(),
           deliveryCounts: [
             await t.countDeliveries('pending'),
             await t.countDeliveries('delivered'),

@@ -14,8 +14,11 @@ import {
   DUE_TIMERS_SQL,
   LAST_RECORD_SQL,
   LIST_RECORDS_SQL,
+  NEXT_PENDING_HOOK_SQL,
+  PENDING_BACKLOG_SQL,
   PROCESSED_OF_CONTACT_SQL,
   READY_DELIVERIES_SQL,
+  READY_OF_HOOK_SQL,
   RUNS_OF_CONTACT_SQL,
   createSqliteStore,
   findContactSql,
@@ -534,6 +537,38 @@ describe('SQLite store', () => {
       ]);
     });
 
+    it('visits the hooks with pending deliveries and reads each one\'s ready rows from the per-hook due index', async () => {
+      const store = open();
+      // A long backlog of due rows on one hook, delivered rows on others: neither may be walked.
+      await store.transaction(async (tx) => {
+        await seedOne(tx);
+        for (let position = 1; position <= 300; position += 1) {
+          const hookId = position <= 200 ? 'hk_backlog' : `hk_${position}`;
+          await tx.insertDelivery(
+            deliveryRow(`dl_${position}`, hookId, position, {
+              contactId: position <= 200 ? `ct_${position}` : null,
+              status: position > 200 && position <= 290 ? 'delivered' : 'pending',
+            }),
+          );
+        }
+      });
+      expect(plan(store.db, NEXT_PENDING_HOOK_SQL, 'hk_1')).toEqual([
+        'SEARCH deliveries USING COVERING INDEX deliveries_pending_hook_due (hook_id>?)',
+      ]);
+      const details = plan(store.db, READY_OF_HOOK_SQL, 'hk_backlog', T0, 8);
+      expect(details[0]).toBe('SEARCH d USING INDEX deliveries_pending_hook_due (hook_id=? AND next_attempt_at<?)');
+      expect(details).toContain(
+        'SEARCH e USING COVERING INDEX deliveries_pending_sequence (hook_id=? AND contact_id=? AND event_position<?)',
+      );
+      expect(details.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
+      expect(plan(store.db, PENDING_BACKLOG_SQL)).toEqual(['SEARCH deliveries USING COVERING INDEX deliveries_status_due (status=?)']);
+
+      const groups = await store.transaction((tx) => tx.listReadyDeliveriesByHook(T0, { perHook: 3, hooks: 4, afterHookId: 'hk_295' }));
+      expect(groups.map((group) => group.map((d) => d.id))).toEqual([['dl_296'], ['dl_297'], ['dl_298'], ['dl_299']]);
+      const wrapped = await store.transaction((tx) => tx.listReadyDeliveriesByHook(T0, { perHook: 3, hooks: 3, afterHookId: 'hk_299' }));
+      expect(wrapped.map((group) => group.map((d) => d.id))).toEqual([['dl_300'], ['dl_1', 'dl_2', 'dl_3'], ['dl_291']]);
+    });
+
     it("lists a hook's deliveries, and counts them, from indexes without sorting", () => {
       const { db } = open();
       for (const withStatus of [false, true]) {
@@ -646,6 +681,8 @@ describe('SQLite store', () => {
       await tx.insertDelivery(delivery);
       await tx.updateDelivery({ ...delivery, attempts: 1 });
       await tx.listReadyDeliveries(T0, 10);
+      await tx.listReadyDeliveriesByHook(T0, { perHook: 2, hooks: 2, afterHookId: 'hk_0' });
+      await tx.deliveryBacklog();
       await tx.listDeliveries('ws_a', hook.id, { limit: 10 });
       await tx.listDeliveries('ws_a', hook.id, { status: 'pending', limit: 10 });
       await tx.abandonDeliveries(hook.id, 'gone', T0);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { backoffDelayMs, DEFAULT_BACKOFF, parseRetryAfterMs } from '../../src/worker/backoff.js';
+import { backoffDelayMs, DEFAULT_BACKOFF, equalJitterDelayMs, parseRetryAfterMs } from '../../src/worker/backoff.js';
 
 describe('backoffDelayMs (full jitter)', () => {
   it('doubles the ceiling from the base up to the cap', () => {
@@ -16,6 +16,25 @@ describe('backoffDelayMs (full jitter)', () => {
         const delay = backoffDelayMs(attempts, DEFAULT_BACKOFF, () => r);
         const ceiling = Math.min(DEFAULT_BACKOFF.capMs, DEFAULT_BACKOFF.baseMs * 2 ** (attempts - 1));
         return Number.isFinite(delay) && delay >= 0 && delay <= ceiling;
+      }),
+    );
+  });
+});
+
+describe('equalJitterDelayMs', () => {
+  it('waits between half the step and the step', () => {
+    const policy = { baseMs: 1000, capMs: 10_000 };
+    expect([1, 2, 3, 4, 5, 6].map((n) => equalJitterDelayMs(n, policy, () => 1))).toEqual([1000, 2000, 4000, 8000, 10_000, 10_000]);
+    expect([1, 2, 3, 4, 5, 6].map((n) => equalJitterDelayMs(n, policy, () => 0))).toEqual([500, 1000, 2000, 4000, 5000, 5000]);
+    expect(equalJitterDelayMs(3, policy, () => 0.5)).toBe(3000);
+  });
+
+  it('stays within [step / 2, step] for any attempt and random value', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.double({ min: 0, max: 1, noNaN: true }), (attempts, r) => {
+        const delay = equalJitterDelayMs(attempts, DEFAULT_BACKOFF, () => r);
+        const step = Math.min(DEFAULT_BACKOFF.capMs, DEFAULT_BACKOFF.baseMs * 2 ** (attempts - 1));
+        return Number.isFinite(delay) && delay >= Math.floor(step / 2) && delay <= step;
       }),
     );
   });

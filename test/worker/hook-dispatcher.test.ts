@@ -2,7 +2,9 @@ import type { LookupFunction } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import type { StoredEvent } from '../../src/ports/store.js';
-import { HookDispatcher, HOOKS_CURSOR_KEY } from '../../src/worker/hook-dispatcher.js';
+import type { WorkspaceEngine } from '../../src/engine.js';
+import { DEFAULT_PER_HOOK_CONCURRENCY, HookDispatcher, HOOKS_CURSOR_KEY } from '../../src/worker/hook-dispatcher.js';
+import type { LoopTimers } from '../../src/worker/polling-loop.js';
 import { getOutboundWebhookSecret, outboundHookId } from '../../src/worker/hooks.js';
 import { createHttpSender, type DeliverySender } from '../../src/worker/http-sender.js';
 import { verifyDeliverySignature } from '../../src/worker/signature.js';
@@ -34,6 +36,26 @@ function dispatcherOf(w: World, options: Parameters<World['dispatcher']>[0] = {}
 
 async function allEvents(w: World): Promise<StoredEvent[]> {
   return (await w.ws.listEvents({ limit: 500 })).reverse();
+}
+
+/** Another workspace in the same store. */
+async function otherWorkspace(w: World, name = 'Beta'): Promise<WorkspaceEngine> {
+  const created = await w.engine.createWorkspace({ name, settings: { triggers: [] } });
+  return w.engine.workspace(created.id);
+}
+
+/** `count` contacts each sending STOP: one consent.withdrawn event each. */
+async function stops(ws: WorkspaceEngine, count: number, prefix = 'm'): Promise<void> {
+  for (let i = 1; i <= count; i += 1) await ws.handleInbound(inbound(`${prefix}${i}`, 'STOP', `+34600000${String(100 + i).padStart(3, '0')}`));
+}
+
+/** The next retry of the hook's only delivery, after moving the clock to it; null once it is no longer pending. */
+async function toNextAttempt(w: World, hookId: string): Promise<number | null> {
+  const [row] = await w.hooks.deliveries(w.ws.workspaceId, hookId, {});
+  if (row?.status !== 'pending' || row.nextAttemptAt === null) return null;
+  const next = Date.parse(row.nextAttemptAt);
+  w.clock.set(next);
+  return next;
 }
 
 describe('delivery', () => {
@@ -173,7 +195,7 @@ describe('retries', () => {
     expect(new Set(t.received.map((r) => r.headers['x-consentry-event-id'])).size).toBe(1);
   });
 
-  it('jitters the wait within [0, base * 2^(n-1)] with the injected random source', async () => {
+  it('jitters the wait within [step / 2, step], step = base * 2^(n-1), with the injected random source', async () => {
     const w = await world();
     const t = await target(() => ({ kind: 'status', status: 503 }));
     const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
@@ -187,8 +209,8 @@ describe('retries', () => {
       gaps.push(next - w.clock.now().getTime());
       w.clock.set(next);
     }
-    // 0.25 of 1 s, 2 s, then the 3 s cap.
-    expect(gaps).toEqual([250, 500, 750, 750]);
+    // Half the step plus 0.25 of the other half: of 1 s, 2 s, then the 3 s cap.
+    expect(gaps).toEqual([625, 1250, 1875, 1875]);
   });
 
   it('honours Retry-After on a 429', async () => {
@@ -521,5 +543,335 @@ describe('start and stop', () => {
     // The other contact did not wait behind the first one's chain.
     const theirs = t.received.find((r) => JSON.parse(r.body).contactId === other.contactId);
     expect((theirs?.receivedAt ?? Infinity) - (mine[0]?.receivedAt ?? 0)).toBeLessThan(100);
+  });
+});
+
+describe('sharing requests between hooks', () => {
+  it("sends another workspace's delivery on the first pass while a hanging hook has a backlog", async () => {
+    const w = await world();
+    const hanging = await target(() => ({ kind: 'hang' }));
+    const healthy = await target();
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: hanging.url, event: 'consent.withdrawn' });
+    await stops(w.ws, 20);
+    const beta = await otherWorkspace(w);
+    await w.hooks.create(beta.workspaceId, { targetUrl: healthy.url, event: 'consent.withdrawn' });
+    await beta.handleInbound(inbound('b1', 'STOP'));
+
+    const summary = await dispatcherOf(w).runOnce();
+    // The backlog's events came first, but the hanging hook only gets its own share.
+    expect(hanging.received).toHaveLength(DEFAULT_PER_HOOK_CONCURRENCY);
+    expect(healthy.received).toHaveLength(1);
+    expect(summary).toMatchObject({ attempted: DEFAULT_PER_HOOK_CONCURRENCY + 1, delivered: 1, retried: DEFAULT_PER_HOOK_CONCURRENCY });
+  });
+
+  it("sends a healthy hook's new event on the next pass while the hanging hook's requests are still open", async () => {
+    const w = await world();
+    const hanging = await target(() => ({ kind: 'hang' }));
+    const healthy = await target();
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: hanging.url, event: 'consent.withdrawn' });
+    await stops(w.ws, 20);
+    const d = dispatcherOf(w, { requestTimeoutMs: 1500 });
+    const hangingPass = d.runOnce();
+    await hanging.waitForRequests(DEFAULT_PER_HOOK_CONCURRENCY);
+
+    const beta = await otherWorkspace(w);
+    await w.hooks.create(beta.workspaceId, { targetUrl: healthy.url, event: 'consent.withdrawn' });
+    await beta.handleInbound(inbound('b1', 'STOP'));
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    expect(healthy.received).toHaveLength(1);
+    // The hanging hook's requests were still open, and it got no more than its share.
+    expect(d.inFlightCount).toBe(DEFAULT_PER_HOOK_CONCURRENCY);
+    expect(hanging.received).toHaveLength(DEFAULT_PER_HOOK_CONCURRENCY);
+    expect(await hangingPass).toMatchObject({ attempted: DEFAULT_PER_HOOK_CONCURRENCY, retried: DEFAULT_PER_HOOK_CONCURRENCY });
+  });
+
+  it('takes one delivery of each hook before a second of any', async () => {
+    const w = await world();
+    const t = await target();
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/withdrawn`, event: 'consent.withdrawn' });
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/tagged`, event: 'contact.tagged' });
+    await stops(w.ws, 5);
+    // Tagged after the five opt-outs: later in the outbox, so last by due time and position.
+    const { contactId } = await w.ws.handleInbound(inbound('m1', 'STOP', '+34600000101'));
+    await w.ws.addTag(contactId, 'VIP');
+
+    expect(await dispatcherOf(w, { concurrency: 3, perHookConcurrency: 3 }).runOnce()).toMatchObject({ attempted: 3, delivered: 3 });
+    expect(t.received.map((r) => r.path).sort()).toEqual(['/hook/tagged', '/hook/withdrawn', '/hook/withdrawn']);
+  });
+
+  it('starts each pass after the hook the last one served, so hooks take turns', async () => {
+    const w = await world();
+    const t = await target();
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/a`, event: 'consent.withdrawn' });
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/b`, event: 'contact.tagged' });
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/c`, event: 'contact.untagged' });
+    // Each hook's two deliveries are next to each other in the outbox, the three hooks one after the other.
+    const ana = await w.ws.handleInbound(inbound('m1', 'STOP', '+34600000101'));
+    const ben = await w.ws.handleInbound(inbound('m2', 'STOP', '+34600000102'));
+    for (const { contactId } of [ana, ben]) await w.ws.addTag(contactId, 'VIP');
+    for (const { contactId } of [ana, ben]) await w.ws.removeTag(contactId, 'VIP');
+    const d = dispatcherOf(w, { concurrency: 1 });
+    for (let pass = 0; pass < 6; pass += 1) expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    expect(t.received.map((r) => r.path)).toEqual(['/hook/a', '/hook/b', '/hook/c', '/hook/a', '/hook/b', '/hook/c']);
+  });
+
+  it("still sends a contact's events to one hook in order when the hook has requests to spare", async () => {
+    const w = await world();
+    const t = await target();
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    const { contactId } = await w.ws.handleInbound(inbound('m1', 'STOP'));
+    await w.ws.addTag(contactId, 'VIP');
+    await w.ws.addTag(contactId, 'Lead');
+    const d = dispatcherOf(w);
+    for (let pass = 0; pass < 3; pass += 1) expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    expect(t.received.map((r) => JSON.parse(r.body).data)).toMatchObject([{ channel: 'whatsapp' }, { tag: 'VIP' }, { tag: 'Lead' }]);
+  });
+});
+
+describe("the target's response body", () => {
+  it('delivers on a 2xx whose body never ends, reading only the start of it', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'stream', status: 200, bytes: 'endless' }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    expect(await dispatcherOf(w).runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'delivered', attempts: 1, lastStatusCode: 200, lastError: null });
+    // The dispatcher closed the connection early: what was written is what socket buffers hold.
+    await t.close();
+    expect(t.streamed).toHaveLength(1);
+    expect(t.streamed[0]).toBeLessThan(32 * 1024 * 1024);
+  });
+
+  it('retries a 5xx whose body never ends as that status, not as a timeout', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'stream', status: 503, bytes: 'endless' }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    expect(await dispatcherOf(w).runOnce()).toMatchObject({ attempted: 1, retried: 1 });
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'pending', lastStatusCode: 503, lastError: `HTTP 503: ${'a'.repeat(200)}…` });
+  });
+
+  it('delivers on a 2xx with a large body that ends', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'stream', status: 201, bytes: 8 * 1024 * 1024 }));
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    expect(await dispatcherOf(w).runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+  });
+
+  it("keeps the start of a refusal's body in lastError, on one line", async () => {
+    const w = await world();
+    const page = `<html>\n  <body>Internal\terror ${'x'.repeat(5000)}</body>\n</html>`;
+    const t = await target((request) =>
+      request.path.endsWith('/bad')
+        ? { kind: 'status', status: 400, body: '{"error":"unknown field"}' }
+        : { kind: 'status', status: 502, body: page },
+    );
+    const retried = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    const refused = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/bad`, event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    expect(await dispatcherOf(w).runOnce()).toMatchObject({ retried: 1, dead: 1 });
+
+    const [pending] = await w.hooks.deliveries(w.ws.workspaceId, retried.id, {});
+    // Whitespace runs folded to one space, then cut at 200 characters.
+    const folded = `<html> <body>Internal error ${'x'.repeat(5000)}</body> </html>`;
+    expect(pending?.lastError).toBe(`HTTP 502: ${folded.slice(0, 200)}…`);
+    const [dead] = await w.hooks.deliveries(w.ws.workspaceId, refused.id, {});
+    expect(dead).toMatchObject({ status: 'dead', lastStatusCode: 400, lastError: 'HTTP 400 (refused, not retried): {"error":"unknown field"}' });
+  });
+});
+
+describe('the retry window', () => {
+  const DAY = 24 * 60 * 60 * 1000;
+
+  it.each([
+    ['the shortest waits', 0, 156],
+    ['the longest waits', 1, 84],
+  ])('retries a failing target until three days after the event, with %s', async (_name, random, attempts) => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'status', status: 500 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const [event] = await allEvents(w);
+    const d = dispatcherOf(w, { random: () => random });
+
+    let last = w.clock.now().getTime();
+    do {
+      expect((await d.runOnce()).attempted).toBe(1);
+      last = w.clock.now().getTime();
+    } while ((await toNextAttempt(w, hook.id)) !== null);
+
+    expect(last - Date.parse(event?.occurredAt ?? '')).toBe(3 * DAY);
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'dead', attempts, lastStatusCode: 500, lastError: `HTTP 500 (gave up after ${attempts} attempts, 3 days after the event)` });
+    expect(t.received).toHaveLength(attempts);
+  });
+
+  it('rides out a two-hour outage of the receiver', async () => {
+    const w = await world();
+    const outageEnds = w.clock.now().getTime() + 2 * 60 * 60 * 1000;
+    const t = await target(() => ({ kind: 'status', status: w.clock.now().getTime() < outageEnds ? 503 : 200 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w, { random: () => 0.5 });
+    do await d.runOnce();
+    while ((await toNextAttempt(w, hook.id)) !== null);
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'delivered', lastStatusCode: 200 });
+    expect(Date.parse(row?.deliveredAt ?? '')).toBeGreaterThanOrEqual(outageEnds);
+  });
+
+  it('does not let Retry-After waits use up the retries', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'status', status: 429, headers: { 'Retry-After': '3' } }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w, { random: () => 1 });
+    const gaps: number[] = [];
+    for (let attempt = 1; attempt <= 30; attempt += 1) {
+      const before = w.clock.now().getTime();
+      expect(await d.runOnce()).toMatchObject({ attempted: 1, retried: 1 });
+      gaps.push(((await toNextAttempt(w, hook.id)) ?? 0) - before);
+    }
+    // The target's 3 s, until the backoff's own step is longer.
+    expect(gaps.slice(0, 5)).toEqual([3000, 3000, 4000, 8000, 16_000]);
+    expect(gaps.every((gap) => gap >= 3000)).toBe(true);
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'pending', attempts: 30, lastStatusCode: 429, lastError: 'HTTP 429' });
+  });
+
+  it('shortens a Retry-After over one hour to one hour, and says so in lastError', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'status', status: 503, headers: { 'Retry-After': '7200' } }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    await dispatcherOf(w).runOnce();
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(Date.parse(row?.nextAttemptAt ?? '') - w.clock.now().getTime()).toBe(60 * 60 * 1000);
+    expect(row?.lastError).toBe('HTTP 503 (Retry-After 7200 s shortened to 3600 s)');
+  });
+});
+
+describe('channel filters', () => {
+  it('sends a STOP ALL opt-out (channel `any`) to a hook filtered on one channel', async () => {
+    const w = await world();
+    const t = await target();
+    const whatsapp = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/wa`, event: 'consent.withdrawn', filter: { channel: 'whatsapp' } });
+    const sms = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/sms`, event: 'consent.withdrawn', filter: { channel: 'sms' } });
+    await w.ws.handleInbound(inbound('m1', 'STOP ALL'));
+    expect(await dispatcherOf(w).runOnce()).toMatchObject({ deliveries: 2, delivered: 2 });
+    for (const hook of [whatsapp, sms]) expect(await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).toMatchObject([{ status: 'delivered' }]);
+    expect(t.received.map((r) => JSON.parse(r.body).data)).toMatchObject([{ channel: 'any' }, { channel: 'any' }]);
+  });
+});
+
+describe('backlog metrics', () => {
+  it('shows pending and dead deliveries and the age of the oldest pending one, read when scraped', async () => {
+    const w = await world();
+    const t = await target((request) => ({ kind: 'status', status: request.path.endsWith('/refuses') ? 400 : request.path.endsWith('/fails') ? 500 : 200 }));
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/ok`, event: 'consent.withdrawn' });
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/refuses`, event: 'consent.withdrawn' });
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/fails`, event: 'consent.withdrawn' });
+    const registry = new Registry();
+    const d = dispatcherOf(w, { metricsRegistry: registry });
+    const scrape = async (): Promise<string> => registry.metrics();
+
+    expect(await scrape()).toMatch(/^consentry_hook_deliveries_pending 0$/m);
+    expect(await scrape()).toMatch(/^consentry_hook_oldest_pending_delivery_age_seconds 0$/m);
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    w.clock.advance(90_000);
+    expect(await d.runOnce()).toMatchObject({ delivered: 1, dead: 1, retried: 1 });
+
+    let text = await scrape();
+    expect(text).toMatch(/^consentry_hook_deliveries_pending 1$/m);
+    expect(text).toMatch(/^consentry_hook_deliveries_dead 1$/m);
+    expect(text).toMatch(/^consentry_hook_oldest_pending_delivery_age_seconds 90$/m);
+    w.clock.advance(30_000);
+    text = await scrape();
+    expect(text).toMatch(/^consentry_hook_oldest_pending_delivery_age_seconds 120$/m);
+    expect(text).not.toMatch(/consentry_hook_deliveries_pending\{/);
+  });
+});
+
+/** Loop timers that fire only when told to, so a stop deadline passes when the test says. */
+class ManualTimers implements LoopTimers {
+  private readonly pending = new Set<{ ms: number; callback: () => void }>();
+
+  after(ms: number, callback: () => void): () => void {
+    const entry = { ms, callback };
+    this.pending.add(entry);
+    return () => this.pending.delete(entry);
+  }
+
+  nextTurn(callback: () => void): void {
+    setImmediate(callback);
+  }
+
+  now(): number {
+    return 0;
+  }
+
+  /** Resolves once a timer of `ms` is set, giving the event loop turns (not time) meanwhile. */
+  async until(ms: number): Promise<void> {
+    for (let turn = 0; turn < 10_000; turn += 1) {
+      if ([...this.pending].some((entry) => entry.ms === ms)) return;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    throw new Error(`no timer of ${ms} ms was set`);
+  }
+
+  fire(ms: number): void {
+    for (const entry of [...this.pending]) {
+      if (entry.ms !== ms) continue;
+      this.pending.delete(entry);
+      entry.callback();
+    }
+  }
+}
+
+describe('stopping', () => {
+  const GRACE_MS = 4321;
+
+  it('sends the deliveries due when stop() is called, and waits for their answers', async () => {
+    const w = await world();
+    const t = await target();
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w, { timers: new ManualTimers(), stopGraceMs: GRACE_MS });
+    d.start();
+    await t.waitForRequests(1);
+    // Committed while the loop sleeps: only the drain on stop can send these.
+    await stops(w.ws, 3, 'late');
+    await d.stop();
+
+    expect(t.received).toHaveLength(4);
+    const rows = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(rows.map((row) => row.status)).toEqual(['delivered', 'delivered', 'delivered', 'delivered']);
+  });
+
+  it('cancels a request still unanswered at the grace deadline and leaves the delivery pending for the restart', async () => {
+    const w = await world();
+    let hangs = true;
+    const t = await target(() => (hangs ? { kind: 'hang' } : { kind: 'status', status: 200 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const timers = new ManualTimers();
+    // A request timeout far beyond the test's own: only the grace deadline can end the stop.
+    const d = dispatcherOf(w, { timers, stopGraceMs: GRACE_MS, requestTimeoutMs: 60_000 });
+    d.start();
+    await t.waitForRequests(1);
+
+    const stopped = d.stop();
+    await timers.until(GRACE_MS);
+    timers.fire(GRACE_MS);
+    await stopped;
+    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    expect(row).toMatchObject({ status: 'pending', attempts: 0, lastError: null, lastStatusCode: null });
+
+    hangs = false;
+    expect(await dispatcherOf(w).runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    expect(t.received.map((r) => r.headers['x-consentry-event-id'])).toEqual([row?.eventId, row?.eventId]);
   });
 });

@@ -42,6 +42,21 @@ describe('hookMatchesEvent', () => {
     expect(hookMatchesEvent({ event: '*', filter: {} }, tagged)).toBe(true);
   });
 
+  it('lets an event about channel `any` (STOP ALL) match any channel filter, and only the channel key', () => {
+    const everyChannel = { ...withdrawn, data: { ...withdrawn.data, channel: 'any' as const } };
+    expect(hookMatchesEvent({ event: 'consent.withdrawn', filter: { channel: 'whatsapp' } }, everyChannel)).toBe(true);
+    expect(hookMatchesEvent({ event: 'consent.withdrawn', filter: { channel: 'sms' } }, everyChannel)).toBe(true);
+    expect(hookMatchesEvent({ event: 'consent.withdrawn', filter: { channel: 'any' } }, everyChannel)).toBe(true);
+    // The other keys still have to match.
+    expect(hookMatchesEvent({ event: 'consent.withdrawn', filter: { channel: 'sms', purpose: 'privacy' } }, everyChannel)).toBe(false);
+    expect(hookMatchesEvent({ event: 'consent.withdrawn', filter: { channel: 'sms', purpose: 'marketing' } }, everyChannel)).toBe(true);
+    // A filter on `any` is literal: it does not take one channel's events.
+    expect(hookMatchesEvent({ event: 'consent.withdrawn', filter: { channel: 'any' } }, withdrawn)).toBe(false);
+    // Only the channel key widens: a value "any" under another key is compared as it is.
+    const anyTag = { type: 'contact.tagged' as const, data: { contactId: 'c1', tag: 'any' } };
+    expect(hookMatchesEvent({ event: 'contact.tagged', filter: { tag: 'VIP' } }, anyTag)).toBe(false);
+  });
+
   it('compares numbers and booleans by their text, and never matches null or objects', () => {
     expect(hookMatchesEvent({ event: 'sync.failed', filter: { retryable: 'true' } }, syncFailed)).toBe(true);
     expect(hookMatchesEvent({ event: 'sync.failed', filter: { retryable: 'false' } }, syncFailed)).toBe(false);

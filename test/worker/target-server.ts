@@ -2,7 +2,9 @@ import http from 'node:http';
 
 /** What the target does with one request. */
 export type TargetAnswer =
-  | { kind: 'status'; status: number; headers?: Record<string, string> }
+  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
+  /** Answers `status`, then writes a body of `bytes` (or without end) as fast as it is read. */
+  | { kind: 'stream'; status: number; bytes: number | 'endless' }
   /** Answers `status` after `delayMs` (beyond the dispatcher's timeout in tests). */
   | { kind: 'slow'; delayMs: number; status: number }
   /** Reads the request and never answers. */
@@ -24,6 +26,8 @@ export interface Target {
   received: ReceivedRequest[];
   /** Decides the answer per request; `index` counts requests from 0. */
   answer: (request: ReceivedRequest, index: number) => TargetAnswer;
+  /** For each `stream` answer, in order: the body bytes written when the answer ended or its connection closed. */
+  streamed: number[];
   /** Resolves once `count` requests have been received (or rejects after `timeoutMs`). */
   waitForRequests(count: number, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -32,6 +36,7 @@ export interface Target {
 /** A webhook receiver on 127.0.0.1 (port 0): the dispatcher's real HTTP path, no internet. */
 export async function startTarget(answer: Target['answer'] = () => ({ kind: 'status', status: 200 })): Promise<Target> {
   const received: ReceivedRequest[] = [];
+  const streamed: number[] = [];
   const waiters: Array<{ count: number; resolve: () => void }> = [];
   const pendingTimers = new Set<NodeJS.Timeout>();
   const server = http.createServer((req, res) => {
@@ -57,8 +62,31 @@ export async function startTarget(answer: Target['answer'] = () => ({ kind: 'sta
       switch (decision.kind) {
         case 'status':
           res.writeHead(decision.status, decision.headers ?? {});
-          res.end();
+          res.end(decision.body);
           return;
+        case 'stream': {
+          const slot = streamed.push(0) - 1;
+          const chunk = Buffer.alloc(64 * 1024, 'a');
+          const limit = decision.bytes;
+          res.writeHead(decision.status, { 'content-type': 'text/plain' });
+          const pump = (): void => {
+            while (!res.destroyed) {
+              const written = streamed[slot] ?? 0;
+              if (limit !== 'endless' && written >= limit) {
+                res.end();
+                return;
+              }
+              const part = limit === 'endless' ? chunk : chunk.subarray(0, Math.min(chunk.length, limit - written));
+              streamed[slot] = written + part.length;
+              if (!res.write(part)) {
+                res.once('drain', pump);
+                return;
+              }
+            }
+          };
+          pump();
+          return;
+        }
         case 'slow': {
           const timer = setTimeout(() => {
             pendingTimers.delete(timer);
@@ -85,6 +113,7 @@ export async function startTarget(answer: Target['answer'] = () => ({ kind: 'sta
   const target: Target = {
     url: `http://127.0.0.1:${port}/hook`,
     received,
+    streamed,
     answer,
     waitForRequests(count, timeoutMs = 5000) {
       if (received.length >= count) return Promise.resolve();
