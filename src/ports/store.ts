@@ -120,6 +120,19 @@ export interface DeliveryRow {
   lastStatusCode: number | null;
   deliveredAt: string | null;
   updatedAt: string;
+  /**
+   * When the delivery was last sent again after it was dead-lettered (a retry request): its retry
+   * window runs from then instead of from the event's occurrence. Null when it never was.
+   */
+  resentAt: string | null;
+}
+
+/** Which of a hook's deliveries `listDeliveries` returns, newest event first. */
+export interface DeliveryListQuery {
+  status?: DeliveryStatus;
+  /** Only deliveries of events whose id sorts before this one (the next page after a delivery of it). */
+  beforeEventId?: string;
+  limit: number;
 }
 
 /** Which ready deliveries `listReadyDeliveriesByHook` returns. */
@@ -242,22 +255,25 @@ export interface StoreTx {
   insertDelivery(delivery: DeliveryRow): Promise<void>;
   updateDelivery(delivery: DeliveryRow): Promise<void>;
   /**
-   * Deliveries ready to send: for each (hookId, contactId) only the pending delivery with the
-   * lowest eventPosition, and only when its nextAttemptAt <= now — so a contact's events
-   * reach a hook in order. Earliest nextAttemptAt first. Events without a contact are each
-   * their own sequence.
-   */
-  listReadyDeliveries(now: string, limit: number): Promise<DeliveryRow[]>;
-  /**
-   * The same ready deliveries, grouped by hook so that a dispatcher can share its requests
-   * fairly: one group per visited hook that has any (hooks visited as the query says), each
-   * earliest nextAttemptAt first (then eventPosition, then id), at most `perHook` long. The
-   * cost grows with the number of hooks that have pending deliveries, not with how many
-   * deliveries one hook has waiting.
+   * Deliveries ready to send, grouped by hook so that a dispatcher can share its requests fairly.
+   * A pending delivery is ready when its nextAttemptAt <= now and it is the pending delivery with
+   * the lowest eventPosition of its (hookId, contactId), so a contact's events reach a hook in
+   * order; events without a contact are each their own sequence. One group per visited hook that
+   * has any (hooks visited as the query says), each earliest nextAttemptAt first (then
+   * eventPosition, then id), at most `perHook` long. The cost grows with the number of hooks that
+   * have pending deliveries, not with how many deliveries one hook has waiting.
    */
   listReadyDeliveriesByHook(now: string, query: ReadyByHookQuery): Promise<DeliveryRow[][]>;
+  /** A delivery of the workspace, whatever its hook and status. */
+  getDelivery(workspaceId: string, id: string): Promise<DeliveryRow | undefined>;
   /** A hook's deliveries, newest event first. */
-  listDeliveries(workspaceId: string, hookId: string, query: { status?: DeliveryStatus; limit: number }): Promise<DeliveryRow[]>;
+  listDeliveries(workspaceId: string, hookId: string, query: DeliveryListQuery): Promise<DeliveryRow[]>;
+  /**
+   * Sends a hook's dead deliveries again, oldest event first, at most `limit` of them: each becomes
+   * pending, due at `at`, with no attempts and `resentAt` = `at`; lastError and lastStatusCode stay
+   * until the next attempt. Returns how many.
+   */
+  resendDeadDeliveries(workspaceId: string, hookId: string, query: { at: string; limit: number }): Promise<number>;
   /** Marks every pending delivery of a hook dead (the hook is gone); returns how many. */
   abandonDeliveries(hookId: string, reason: string, at: string): Promise<number>;
   countDeliveries(status: DeliveryStatus): Promise<number>;

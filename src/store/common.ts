@@ -28,7 +28,14 @@ function invalid(field: string, message: string): ConsentryError {
   return new ConsentryError('VALIDATION_FAILED', `${field} ${message}`, [{ path: field, message }]);
 }
 
-const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'dead'];
+export const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'dead'];
+
+/** A delivery list's status filter, when it has one: SQLite writes it into its query, so both stores refuse any other value alike. */
+export function assertDeliveryStatus(status: DeliveryStatus | undefined): void {
+  if (status !== undefined && !DELIVERY_STATUSES.includes(status)) {
+    throw invalid('status', `must be one of ${DELIVERY_STATUSES.join(', ')}, got ${String(status)}`);
+  }
+}
 
 /**
  * What both stores check before writing a delivery, so they refuse the same rows with the same
@@ -36,6 +43,8 @@ const DELIVERY_STATUSES: readonly DeliveryStatus[] = ['pending', 'delivered', 'd
  */
 export function assertDelivery(delivery: DeliveryRow): void {
   assertCanonicalTimestamp(delivery.nextAttemptAt, 'nextAttemptAt');
+  // The dispatcher measures a retry window from it: one spelling, as for every time the stores use.
+  if (delivery.resentAt !== null && delivery.resentAt !== undefined) assertCanonicalTimestamp(delivery.resentAt, 'resentAt');
   if (!Number.isInteger(delivery.eventPosition) || delivery.eventPosition < 1) {
     throw invalid('eventPosition', `must be a positive integer, got ${String(delivery.eventPosition)}`);
   }

@@ -9,6 +9,7 @@ import type {
   ContactQuery,
   Conversation,
   DeliveryBacklog,
+  DeliveryListQuery,
   DeliveryRow,
   DeliveryStatus,
   EventQuery,
@@ -25,6 +26,7 @@ import {
   TransactionLock,
   assertCanonicalTimestamp,
   assertDelivery,
+  assertDeliveryStatus,
   assertLimit,
   compositeKey,
   conflict,
@@ -207,6 +209,7 @@ function copyDelivery(delivery: DeliveryRow): DeliveryRow {
     lastStatusCode: delivery.lastStatusCode ?? null,
     deliveredAt: delivery.deliveredAt ?? null,
     updatedAt: delivery.updatedAt,
+    resentAt: delivery.resentAt ?? null,
   };
 }
 
@@ -932,13 +935,6 @@ class MemoryTx implements StoreTx {
     this.put(this.d.deliveries, delivery.id, copyDelivery(delivery));
   }
 
-  async listReadyDeliveries(now: string, limit: number): Promise<DeliveryRow[]> {
-    this.check();
-    assertCanonicalTimestamp(now, 'now');
-    assertLimit(limit);
-    return this.readyDeliveries(now).slice(0, limit).map(copyDelivery);
-  }
-
   async listReadyDeliveriesByHook(now: string, query: ReadyByHookQuery): Promise<DeliveryRow[][]> {
     this.check();
     assertCanonicalTimestamp(now, 'now');
@@ -961,7 +957,7 @@ class MemoryTx implements StoreTx {
       .filter((group) => group.length > 0);
   }
 
-  /** Every ready delivery (see StoreTx.listReadyDeliveries), in send order. */
+  /** Every ready delivery (see StoreTx.listReadyDeliveriesByHook), in send order. */
   private readyDeliveries(now: string): DeliveryRow[] {
     const pending = [...this.d.deliveries.values()].filter((delivery) => delivery.status === 'pending');
     // The head of each (hook, contact) sequence is its lowest pending position; rows without a
@@ -986,23 +982,42 @@ class MemoryTx implements StoreTx {
       );
   }
 
-  async listDeliveries(
-    workspaceId: string,
-    hookId: string,
-    query: { status?: DeliveryStatus; limit: number },
-  ): Promise<DeliveryRow[]> {
+  async getDelivery(workspaceId: string, id: string): Promise<DeliveryRow | undefined> {
+    this.check();
+    const delivery = this.d.deliveries.get(id);
+    return delivery && delivery.workspaceId === workspaceId ? copyDelivery(delivery) : undefined;
+  }
+
+  private deliveriesOfHook(workspaceId: string, hookId: string, status?: DeliveryStatus): DeliveryRow[] {
+    return [...this.d.deliveries.values()].filter(
+      (delivery) => delivery.workspaceId === workspaceId && delivery.hookId === hookId && (status === undefined || delivery.status === status),
+    );
+  }
+
+  async listDeliveries(workspaceId: string, hookId: string, query: DeliveryListQuery): Promise<DeliveryRow[]> {
     this.check();
     assertLimit(query.limit);
-    return [...this.d.deliveries.values()]
-      .filter(
-        (delivery) =>
-          delivery.workspaceId === workspaceId &&
-          delivery.hookId === hookId &&
-          (query.status === undefined || delivery.status === query.status),
-      )
+    assertDeliveryStatus(query.status);
+    const { beforeEventId } = query;
+    return this.deliveriesOfHook(workspaceId, hookId, query.status)
+      .filter((delivery) => beforeEventId === undefined || delivery.eventId < beforeEventId)
       .sort((a, b) => compareText(b.eventId, a.eventId))
       .slice(0, query.limit)
       .map(copyDelivery);
+  }
+
+  async resendDeadDeliveries(workspaceId: string, hookId: string, query: { at: string; limit: number }): Promise<number> {
+    this.check();
+    assertCanonicalTimestamp(query.at, 'at');
+    assertLimit(query.limit);
+    const { at } = query;
+    const resent = this.deliveriesOfHook(workspaceId, hookId, 'dead')
+      .sort((a, b) => compareText(a.eventId, b.eventId))
+      .slice(0, query.limit);
+    for (const delivery of resent) {
+      this.put(this.d.deliveries, delivery.id, { ...delivery, status: 'pending', attempts: 0, nextAttemptAt: at, resentAt: at, updatedAt: at });
+    }
+    return resent.length;
   }
 
   async abandonDeliveries(hookId: string, reason: string, at: string): Promise<number> {

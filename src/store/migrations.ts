@@ -407,6 +407,19 @@ CREATE INDEX deliveries_pending_hook_due ON deliveries (hook_id, next_attempt_at
   WHERE status = 'pending';
 `,
   },
+  {
+    version: 8,
+    name: 'dead letters sent again',
+    up: `
+-- A dead letter sent again (POST .../retry) gets a fresh retry window, measured from the request
+-- rather than from its event's occurrence, which may be long past.
+ALTER TABLE deliveries ADD COLUMN resent_at TEXT;
+-- Only dead rows: a hook's dead letters are listed page by page, newest event first, and sent
+-- again oldest first, without walking the hook's delivered rows. A row enters it only when it
+-- is given up on, so sending and delivering write nothing here.
+CREATE INDEX deliveries_dead ON deliveries (hook_id, event_id) WHERE status = 'dead';
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

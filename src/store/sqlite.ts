@@ -24,6 +24,7 @@ import type {
   ContactQuery,
   Conversation,
   DeliveryBacklog,
+  DeliveryListQuery,
   DeliveryRow,
   DeliveryStatus,
   EventQuery,
@@ -40,6 +41,7 @@ import type {
 import {
   assertCanonicalTimestamp,
   assertDelivery,
+  assertDeliveryStatus,
   assertLimit,
   compositeKey,
   conflict,
@@ -294,6 +296,7 @@ interface DeliveryDbRow {
   last_status_code: number | null;
   delivered_at: string | null;
   updated_at: string;
+  resent_at: string | null;
 }
 
 /** A JSON column read back; text that is no longer JSON (edited outside Consentry) is named, not thrown as a bare SyntaxError. */
@@ -472,6 +475,7 @@ function toDelivery(row: DeliveryDbRow): DeliveryRow {
     lastStatusCode: row.last_status_code,
     deliveredAt: row.delivered_at,
     updatedAt: row.updated_at,
+    resentAt: row.resent_at,
   };
 }
 
@@ -529,7 +533,7 @@ const API_KEY_COLUMNS = 'id, workspace_id, name, prefix, hash, created_at, last_
 const HOOK_COLUMNS = 'id, workspace_id, target_url, event, event_filter, secret, created_at, deleted_at, deleted_reason';
 const DELIVERY_COLUMNS =
   'id, workspace_id, hook_id, event_id, event_position, contact_id, status, attempts, next_attempt_at, last_error, ' +
-  'last_status_code, delivered_at, updated_at';
+  'last_status_code, delivered_at, updated_at, resent_at';
 const DELIVERY_COLUMNS_D = DELIVERY_COLUMNS.split(', ')
   .map((column) => `d.${column}`)
   .join(', ');
@@ -596,7 +600,8 @@ type DeliveryParams = Record<
   | 'last_error'
   | 'last_status_code'
   | 'delivered_at'
-  | 'updated_at',
+  | 'updated_at'
+  | 'resent_at',
   string | number | null
 >;
 
@@ -615,6 +620,7 @@ function deliveryParams(delivery: DeliveryRow): DeliveryParams {
     last_status_code: delivery.lastStatusCode ?? null,
     delivered_at: delivery.deliveredAt ?? null,
     updated_at: delivery.updatedAt,
+    resent_at: delivery.resentAt ?? null,
   };
 }
 
@@ -652,29 +658,15 @@ export const DUE_TIMERS_SQL = `SELECT ${TIMER_COLUMNS} FROM workflow_runs r
   WHERE r.timer_due_at <= ? ORDER BY r.timer_due_at, r.id LIMIT ?`;
 
 /**
- * Deliveries ready to send, exported so a test can check its plan. A pending row is ready when
- * it is due and no pending row of the same hook and contact has a lower event position: the
- * due index yields rows already in send order, and each candidate costs one probe of the
- * pending-sequence index. `contact_id = contact_id` is never true for NULL, so rows without a
- * contact wait for nothing.
- */
-export const READY_DELIVERIES_SQL = `SELECT ${DELIVERY_COLUMNS_D} FROM deliveries d
-  WHERE d.status = 'pending' AND d.next_attempt_at <= ?
-    AND NOT EXISTS (
-      SELECT 1 FROM deliveries e
-      WHERE e.status = 'pending' AND e.hook_id = d.hook_id AND e.contact_id = d.contact_id
-        AND e.event_position < d.event_position
-    )
-  ORDER BY d.next_attempt_at, d.event_position, d.id
-  LIMIT ?`;
-
-/**
  * The next hook after a given id that has a pending delivery, and one hook's ready deliveries in
- * send order (the readiness rule of READY_DELIVERIES_SQL): together they visit the hooks with work
- * one index seek each, and read each hook's rows in order from deliveries_pending_hook_due. Both
- * name that index (https://www.sqlite.org/lang_indexedby.html): without statistics the planner
- * prefers deliveries_status_due, which means sorting every pending row for the first query and
- * walking every hook's due rows for the second. Exported so a test can check their plans.
+ * send order: together they visit the hooks with work one index seek each, and read each hook's
+ * rows in order from deliveries_pending_hook_due. A pending row is ready when it is due and no
+ * pending row of the same hook and contact has a lower event position: each candidate costs one
+ * probe of the pending-sequence index. `contact_id = contact_id` is never true for NULL, so rows
+ * without a contact wait for nothing. Both name that index
+ * (https://www.sqlite.org/lang_indexedby.html): without statistics the planner prefers
+ * deliveries_status_due, which means sorting every pending row for the first query and walking
+ * every hook's due rows for the second. Exported so a test can check their plans.
  */
 export const NEXT_PENDING_HOOK_SQL = `SELECT hook_id FROM deliveries INDEXED BY deliveries_pending_hook_due
   WHERE status = 'pending' AND hook_id > ? ORDER BY hook_id LIMIT 1`;
@@ -696,14 +688,34 @@ export const READY_OF_HOOK_SQL = `SELECT ${DELIVERY_COLUMNS_D} FROM deliveries d
 export const PENDING_BACKLOG_SQL = `SELECT count(*) AS count, min(event_position) AS oldest FROM deliveries
   WHERE status = 'pending'`;
 
-/** A hook's deliveries, newest event (highest ULID) first; exported so a test can check its plan. */
-export function listDeliveriesSql(withStatus: boolean): string {
+/**
+ * A hook's deliveries, newest event (highest ULID) first, after a cursor's event when
+ * `beforeEvent`; exported so a test can check its plan. The status is written into the SQL, not
+ * bound: SQLite uses a partial index only for a query whose WHERE names its condition
+ * (https://www.sqlite.org/partialindex.html), and dead letters are read from deliveries_dead.
+ */
+export function listDeliveriesSql(status: DeliveryStatus | undefined, beforeEvent: boolean): string {
   return (
     `SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE hook_id = ? AND workspace_id = ?` +
-    (withStatus ? ' AND status = ?' : '') +
+    (status === undefined ? '' : ` AND status = '${status}'`) +
+    (beforeEvent ? ' AND event_id < ?' : '') +
     ' ORDER BY event_id DESC LIMIT ?'
   );
 }
+
+type DeliveryListKey = `${DeliveryStatus | 'any'}:${'first' | 'before'}`;
+
+function deliveryListKey(status: DeliveryStatus | undefined, beforeEvent: boolean): DeliveryListKey {
+  return `${status ?? 'any'}:${beforeEvent ? 'before' : 'first'}`;
+}
+
+/** A hook's dead letters back to pending, oldest event first, read from deliveries_dead; exported so a test can check its plan. */
+export const RESEND_DEAD_SQL = `UPDATE deliveries
+  SET status = 'pending', attempts = 0, next_attempt_at = @at, resent_at = @at, updated_at = @at
+  WHERE id IN (
+    SELECT id FROM deliveries WHERE hook_id = @hook_id AND workspace_id = @workspace_id AND status = 'dead'
+    ORDER BY event_id LIMIT @limit
+  )`;
 
 /** Every statement is prepared once per open database and reused by every transaction. */
 class Statements {
@@ -803,9 +815,10 @@ class Statements {
 
   readonly insertDelivery: Statement<[DeliveryParams]>;
   readonly updateDelivery: Statement<[DeliveryParams]>;
-  readonly listReadyDeliveries: Statement<[string, number], DeliveryDbRow>;
-  readonly listDeliveries: Statement<[string, string, number], DeliveryDbRow>;
-  readonly listDeliveriesByStatus: Statement<[string, string, string, number], DeliveryDbRow>;
+  readonly getDelivery: Statement<[string, string], DeliveryDbRow>;
+  /** By status (`any` for every one) and whether the page starts after a cursor's event. */
+  readonly listDeliveries: Readonly<Record<DeliveryListKey, Statement<(string | number)[], DeliveryDbRow>>>;
+  readonly resendDeadDeliveries: Statement<[{ at: string; hook_id: string; workspace_id: string; limit: number }]>;
   readonly abandonDeliveries: Statement<[string, string, string]>;
   readonly countDeliveries: Statement<[string], { count: number }>;
   readonly nextPendingHook: Statement<[string], { hook_id: string }>;
@@ -989,9 +1002,20 @@ class Statements {
 
     this.insertDelivery = db.prepare(insertNamedSql('deliveries', DELIVERY_COLUMNS));
     this.updateDelivery = db.prepare(updateNamedSql('deliveries', DELIVERY_COLUMNS));
-    this.listReadyDeliveries = db.prepare(READY_DELIVERIES_SQL);
-    this.listDeliveries = db.prepare(listDeliveriesSql(false));
-    this.listDeliveriesByStatus = db.prepare(listDeliveriesSql(true));
+    this.getDelivery = db.prepare(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE workspace_id = ? AND id = ?`);
+    const list = (status: DeliveryStatus | undefined, beforeEvent: boolean): Statement<(string | number)[], DeliveryDbRow> =>
+      db.prepare(listDeliveriesSql(status, beforeEvent));
+    this.listDeliveries = {
+      'any:first': list(undefined, false),
+      'any:before': list(undefined, true),
+      'pending:first': list('pending', false),
+      'pending:before': list('pending', true),
+      'delivered:first': list('delivered', false),
+      'delivered:before': list('delivered', true),
+      'dead:first': list('dead', false),
+      'dead:before': list('dead', true),
+    };
+    this.resendDeadDeliveries = db.prepare(RESEND_DEAD_SQL);
     this.abandonDeliveries = db.prepare(
       `UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ? WHERE hook_id = ? AND status = 'pending'`,
     );
@@ -1713,13 +1737,6 @@ class SqliteTx implements StoreTx {
     if (changes === 0) throw notFound(`delivery ${delivery.id} not found`);
   }
 
-  async listReadyDeliveries(now: string, limit: number): Promise<DeliveryRow[]> {
-    this.check();
-    assertCanonicalTimestamp(now, 'now');
-    assertLimit(limit);
-    return this.s.listReadyDeliveries.all(now, limit).map(toDelivery);
-  }
-
   async listReadyDeliveriesByHook(now: string, query: ReadyByHookQuery): Promise<DeliveryRow[][]> {
     this.check();
     assertCanonicalTimestamp(now, 'now');
@@ -1749,18 +1766,29 @@ class SqliteTx implements StoreTx {
     return groups;
   }
 
-  async listDeliveries(
-    workspaceId: string,
-    hookId: string,
-    query: { status?: DeliveryStatus; limit: number },
-  ): Promise<DeliveryRow[]> {
+  async getDelivery(workspaceId: string, id: string): Promise<DeliveryRow | undefined> {
+    this.check();
+    const row = this.s.getDelivery.get(workspaceId, id);
+    return row && toDelivery(row);
+  }
+
+  async listDeliveries(workspaceId: string, hookId: string, query: DeliveryListQuery): Promise<DeliveryRow[]> {
     this.check();
     assertLimit(query.limit);
-    const rows =
-      query.status === undefined
-        ? this.s.listDeliveries.all(hookId, workspaceId, query.limit)
-        : this.s.listDeliveriesByStatus.all(hookId, workspaceId, query.status, query.limit);
-    return rows.map(toDelivery);
+    assertDeliveryStatus(query.status);
+    const beforeEvent = query.beforeEventId !== undefined;
+    const statement = this.s.listDeliveries[deliveryListKey(query.status, beforeEvent)];
+    const params: (string | number)[] = [hookId, workspaceId];
+    if (query.beforeEventId !== undefined) params.push(query.beforeEventId);
+    params.push(query.limit);
+    return statement.all(...params).map(toDelivery);
+  }
+
+  async resendDeadDeliveries(workspaceId: string, hookId: string, query: { at: string; limit: number }): Promise<number> {
+    this.check();
+    assertCanonicalTimestamp(query.at, 'at');
+    assertLimit(query.limit);
+    return this.s.resendDeadDeliveries.run({ at: query.at, hook_id: hookId, workspace_id: workspaceId, limit: query.limit }).changes;
   }
 
   async abandonDeliveries(hookId: string, reason: string, at: string): Promise<number> {

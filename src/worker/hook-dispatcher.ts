@@ -35,8 +35,9 @@ export interface HookDispatcherOptions {
   /** In [0, 1); the jitter source (tests pass a fixed one). */
   random?: () => number;
   /**
-   * How long after its event a delivery is retried (default 3 days, DEFAULT_RETRY_WINDOW_MS):
-   * the last attempt is made then, and a failure after it dead-letters the delivery.
+   * How long after its event (or after a dead letter was sent again) a delivery is retried
+   * (default 3 days, DEFAULT_RETRY_WINDOW_MS): the last attempt is made then, and a failure after
+   * it dead-letters the delivery.
    */
   retryWindowMs?: number;
   /** Also dead-letter after this many attempts, the first included (default: only the window ends retries). */
@@ -463,6 +464,7 @@ export class HookDispatcher {
         lastStatusCode: null,
         deliveredAt: null,
         updatedAt: nowIso,
+        resentAt: null,
       });
       deliveries += 1;
     };
@@ -632,13 +634,21 @@ export class HookDispatcher {
     return this.retryOrDie(job, attempts, at, null, message, null);
   }
 
-  /** The retry window runs from the event's occurrence (see retry-window.ts). */
+  /**
+   * The retry window runs from the event's occurrence (see retry-window.ts), or, for a dead letter
+   * sent again, from that request: an event older than the window would otherwise be given up on
+   * at its first failure, however briefly its receiver was down.
+   */
   private retryOrDie(job: SendJob, attempts: number, at: Date, statusCode: number | null, error: string, retryAfterMs: number | null): Outcome {
     const dead = (why: string): Outcome => ({ status: 'dead', kind: 'dead', lastStatusCode: statusCode, lastError: `${error} (${why})`, nextAttemptAt: at.toISOString() });
     if (attempts >= this.maxAttempts) return dead(`gave up after ${attempts} attempts`);
-    const windowStart = new Date(job.event.occurredAt);
+    const resentAt = job.delivery.resentAt;
+    const windowStart = new Date(resentAt ?? job.event.occurredAt);
     const next = nextAttempt({ attempts, at, windowStart, retryAfterMs }, this.retry, this.random);
-    if (next.kind === 'give_up') return dead(`gave up after ${attempts} attempts, ${describeDuration(this.retry.windowMs)} after the event`);
+    if (next.kind === 'give_up') {
+      const since = resentAt === null ? 'the event' : 'it was sent again';
+      return dead(`gave up after ${attempts} attempts, ${describeDuration(this.retry.windowMs)} after ${since}`);
+    }
     const shortened =
       next.retryAfterShortenedFromMs === null
         ? ''

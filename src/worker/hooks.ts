@@ -105,7 +105,30 @@ export interface DeliveryView {
   deliveredAt: string | null;
   /** When the delivery last changed: for a dead letter, when it was given up. */
   updatedAt: string;
+  /** When the dead letter was last sent again (a retry request); its retry window runs from then. */
+  resentAt: string | null;
 }
+
+/** A page of deliveries, newest event first. */
+export interface DeliveryPage {
+  data: DeliveryView[];
+  /** Pass it as `cursor` for the next page; null on the last one. */
+  nextCursor: string | null;
+}
+
+/** The answer to a bulk retry of dead letters. */
+export interface RetriedDeadLetters {
+  /** How many dead letters went back to pending, oldest event first. */
+  retried: number;
+  /** Whether dead letters are left (beyond one request's bound): ask again to send the next ones. */
+  hasMore: boolean;
+}
+
+/**
+ * Dead letters one bulk retry sends again, at most: all of them go back to pending in one
+ * transaction, which holds up every other write of the store meanwhile.
+ */
+export const MAX_RETRIED_PER_REQUEST = 10_000;
 
 export function newSigningSecret(): string {
   return `whsec_${randomBytes(SECRET_BYTES).toString('base64url')}`;
@@ -136,6 +159,7 @@ export function toDeliveryView(delivery: DeliveryRow, eventType: string | null):
     nextAttemptAt: delivery.status === 'pending' ? delivery.nextAttemptAt : null,
     deliveredAt: delivery.deliveredAt,
     updatedAt: delivery.updatedAt,
+    resentAt: delivery.resentAt,
   };
 }
 
@@ -155,25 +179,112 @@ export interface HookRegistry {
   get(workspaceId: string, hookId: string): Promise<HookDetail | null>;
   /** Idempotent: false when there was no live hook with that id in the workspace. */
   remove(workspaceId: string, hookId: string): Promise<boolean>;
-  deliveries(workspaceId: string, hookId: string, query: DeliveryQuery): Promise<DeliveryView[]>;
+  deliveries(workspaceId: string, hookId: string, query: DeliveryQuery): Promise<DeliveryPage>;
   /** The deliveries of the workspace's outbound webhook (the custom channel's replies), which has no hook row. */
-  outboundDeliveries(workspaceId: string, query: DeliveryQuery): Promise<DeliveryView[]>;
+  outboundDeliveries(workspaceId: string, query: DeliveryQuery): Promise<DeliveryPage>;
+  /**
+   * Sends a dead letter of a live hook again: pending, due now, with a fresh retry window measured
+   * from now and no attempts counted yet; lastError stays until the next attempt. NOT_FOUND for a
+   * delivery the hook does not have, CONFLICT for a deleted hook or a delivery that is not dead.
+   */
+  retryDelivery(workspaceId: string, hookId: string, deliveryId: string): Promise<DeliveryView>;
+  /** The same for a dead letter of the outbound webhook; CONFLICT while the workspace has no outboundWebhookUrl. */
+  retryOutboundDelivery(workspaceId: string, deliveryId: string): Promise<DeliveryView>;
+  /** Sends a live hook's dead letters again as `retryDelivery` does, oldest event first, at most MAX_RETRIED_PER_REQUEST. */
+  retryDeadDeliveries(workspaceId: string, hookId: string): Promise<RetriedDeadLetters>;
+  retryDeadOutboundDeliveries(workspaceId: string): Promise<RetriedDeadLetters>;
 }
 
 export interface DeliveryQuery {
   status?: DeliveryStatus;
   limit?: number;
+  /** The `nextCursor` of the previous page: a delivery of the same hook. */
+  cursor?: string;
 }
 
 const deliveryLimit = (query: DeliveryQuery): number => Math.min(Math.max(query.limit ?? 50, 1), 500);
 
-async function listDeliveryViews(tx: StoreTx, workspaceId: string, hookId: string, query: DeliveryQuery): Promise<DeliveryView[]> {
-  const rows = await tx.listDeliveries(workspaceId, hookId, { ...(query.status ? { status: query.status } : {}), limit: deliveryLimit(query) });
-  const types = new Map<string, string | null>();
-  for (const row of rows) {
-    if (!types.has(row.eventId)) types.set(row.eventId, (await tx.getEvent(workspaceId, row.eventId))?.type ?? null);
+function hookNotFound(hookId: string): ConsentryError {
+  return new ConsentryError('NOT_FOUND', `Hook ${hookId} not found`, [{ path: 'id', message: 'not found' }]);
+}
+
+function deliveryNotFound(deliveryId: string): ConsentryError {
+  return new ConsentryError('NOT_FOUND', `Delivery ${deliveryId} not found`, [{ path: 'deliveryId', message: 'not found' }]);
+}
+
+/** A deleted hook has no target any more: its dead letters stay listed, but cannot be sent. */
+function hookDeleted(hook: HookRow): ConsentryError {
+  const why = hook.deletedReason === 'gone' ? 'its target answered 410 Gone' : 'unsubscribed';
+  return new ConsentryError('CONFLICT', `Hook ${hook.id} was deleted (${why}): it has no target to send deliveries to; subscribe again for new events`);
+}
+
+function noOutboundWebhook(): ConsentryError {
+  return new ConsentryError(
+    'CONFLICT',
+    'The workspace has no outbound webhook URL: set outboundWebhookUrl with PATCH /v1/settings before sending its deliveries again',
+  );
+}
+
+async function eventTypeOf(tx: StoreTx, workspaceId: string, eventId: string): Promise<string | null> {
+  return (await tx.getEvent(workspaceId, eventId))?.type ?? null;
+}
+
+async function listDeliveryViews(tx: StoreTx, workspaceId: string, hookId: string, query: DeliveryQuery): Promise<DeliveryPage> {
+  let beforeEventId: string | undefined;
+  if (query.cursor !== undefined) {
+    // Deliveries are never deleted: a cursor naming none of this hook's is a mistake, not an end.
+    const after = await tx.getDelivery(workspaceId, query.cursor);
+    if (!after || after.hookId !== hookId) {
+      const message = `no delivery ${query.cursor} of this ${hookId.startsWith(OUTBOUND_HOOK_PREFIX) ? 'outbound webhook' : 'hook'}: pass the nextCursor a previous page returned`;
+      throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'cursor', message }]);
+    }
+    beforeEventId = after.eventId;
   }
-  return rows.map((row) => toDeliveryView(row, types.get(row.eventId) ?? null));
+  const limit = deliveryLimit(query);
+  // One more than the page tells whether another page exists.
+  const rows = await tx.listDeliveries(workspaceId, hookId, {
+    ...(query.status ? { status: query.status } : {}),
+    ...(beforeEventId !== undefined ? { beforeEventId } : {}),
+    limit: limit + 1,
+  });
+  const page = rows.slice(0, limit);
+  const types = new Map<string, string | null>();
+  for (const row of page) {
+    if (!types.has(row.eventId)) types.set(row.eventId, await eventTypeOf(tx, workspaceId, row.eventId));
+  }
+  const last = page.at(-1);
+  return {
+    data: page.map((row) => toDeliveryView(row, types.get(row.eventId) ?? null)),
+    nextCursor: rows.length > limit && last ? last.id : null,
+  };
+}
+
+async function requireDelivery(tx: StoreTx, workspaceId: string, hookId: string, deliveryId: string): Promise<DeliveryRow> {
+  const delivery = await tx.getDelivery(workspaceId, deliveryId);
+  if (!delivery || delivery.hookId !== hookId) throw deliveryNotFound(deliveryId);
+  return delivery;
+}
+
+/**
+ * A dead letter back to pending, due at `at`. Its attempts start again from 0, so the backoff
+ * starts again from its first step, and its retry window from `at` (resentAt): the receiver was
+ * fixed, and the event may be older than the window. The contact's order holds: the row keeps
+ * its event position, so it goes before its contact's later events still pending on the hook,
+ * which wait for it as for any earlier event.
+ */
+async function resendDeadLetter(tx: StoreTx, delivery: DeliveryRow, at: string): Promise<DeliveryView> {
+  if (delivery.status !== 'dead') {
+    throw new ConsentryError('CONFLICT', `Delivery ${delivery.id} is ${delivery.status}, not dead: only a dead letter can be sent again`);
+  }
+  const resent: DeliveryRow = { ...delivery, status: 'pending', attempts: 0, nextAttemptAt: at, resentAt: at, updatedAt: at };
+  await tx.updateDelivery(resent);
+  return toDeliveryView(resent, await eventTypeOf(tx, delivery.workspaceId, delivery.eventId));
+}
+
+async function resendDeadLetters(tx: StoreTx, workspaceId: string, hookId: string, at: string): Promise<RetriedDeadLetters> {
+  const retried = await tx.resendDeadDeliveries(workspaceId, hookId, { at, limit: MAX_RETRIED_PER_REQUEST });
+  const left = await tx.listDeliveries(workspaceId, hookId, { status: 'dead', limit: 1 });
+  return { retried, hasMore: left.length > 0 };
 }
 
 export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
@@ -222,12 +333,46 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
     async deliveries(workspaceId, hookId, query) {
       return store.transaction(async (tx) => {
         const hook = await tx.getHook(workspaceId, hookId);
-        if (!hook) throw new ConsentryError('NOT_FOUND', `Hook ${hookId} not found`, [{ path: 'id', message: 'not found' }]);
+        if (!hook) throw hookNotFound(hookId);
         return listDeliveryViews(tx, workspaceId, hookId, query);
       });
     },
     async outboundDeliveries(workspaceId, query) {
       return store.transaction((tx) => listDeliveryViews(tx, workspaceId, outboundHookId(workspaceId), query));
+    },
+    async retryDelivery(workspaceId, hookId, deliveryId) {
+      const at = clock.now().toISOString();
+      return store.transaction(async (tx) => {
+        const hook = await tx.getHook(workspaceId, hookId);
+        if (!hook) throw hookNotFound(hookId);
+        const delivery = await requireDelivery(tx, workspaceId, hook.id, deliveryId);
+        if (hook.deletedAt !== null) throw hookDeleted(hook);
+        return resendDeadLetter(tx, delivery, at);
+      });
+    },
+    async retryOutboundDelivery(workspaceId, deliveryId) {
+      const at = clock.now().toISOString();
+      return store.transaction(async (tx) => {
+        const delivery = await requireDelivery(tx, workspaceId, outboundHookId(workspaceId), deliveryId);
+        if (!(await tx.getWorkspace(workspaceId))?.settings.outboundWebhookUrl) throw noOutboundWebhook();
+        return resendDeadLetter(tx, delivery, at);
+      });
+    },
+    async retryDeadDeliveries(workspaceId, hookId) {
+      const at = clock.now().toISOString();
+      return store.transaction(async (tx) => {
+        const hook = await tx.getHook(workspaceId, hookId);
+        if (!hook) throw hookNotFound(hookId);
+        if (hook.deletedAt !== null) throw hookDeleted(hook);
+        return resendDeadLetters(tx, workspaceId, hook.id, at);
+      });
+    },
+    async retryDeadOutboundDeliveries(workspaceId) {
+      const at = clock.now().toISOString();
+      return store.transaction(async (tx) => {
+        if (!(await tx.getWorkspace(workspaceId))?.settings.outboundWebhookUrl) throw noOutboundWebhook();
+        return resendDeadLetters(tx, workspaceId, outboundHookId(workspaceId), at);
+      });
     },
   };
 }

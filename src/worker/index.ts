@@ -76,7 +76,7 @@ export type { TimerSchedulerOptions } from './timer-scheduler.js';
 export { signDelivery, verifyDeliverySignature } from './signature.js';
 export type { SignedDelivery, VerifyDeliveryInput } from './signature.js';
 export { createHookRegistry, getOutboundWebhookSecret, outboundHookId, HookInputSchema } from './hooks.js';
-export type { HookRegistry, HookInput, HookView, CreatedHook, DeliveryView } from './hooks.js';
+export type { HookRegistry, HookInput, HookView, HookDetail, CreatedHook, DeliveryView, DeliveryPage, RetriedDeadLetters } from './hooks.js';
 export { backoffDelayMs, equalJitterDelayMs, parseRetryAfterMs, DEFAULT_BACKOFF } from './backoff.js';
 export { attemptSchedule, nextAttempt, DEFAULT_RETRY_WINDOW, DEFAULT_RETRY_WINDOW_MS } from './retry-window.js';
 export type { RetryWindowPolicy, FailedAttempt, RetryDecision } from './retry-window.js';

@@ -9,7 +9,7 @@ import { DEFAULT_BACKOFF, equalJitterDelayMs, type BackoffPolicy } from './backo
  */
 export interface RetryWindowPolicy {
   backoff: BackoffPolicy;
-  /** From the event's occurrence to the last attempt. */
+  /** From the start of the window (the event's occurrence, or when a dead letter was sent again) to the last attempt. */
   windowMs: number;
   /** A longer Retry-After is shortened to this. */
   maxRetryAfterMs: number;
@@ -28,7 +28,7 @@ export interface FailedAttempt {
   attempts: number;
   /** When this attempt failed. */
   at: Date;
-  /** Where the window starts: the event's occurrence. */
+  /** Where the window starts: the event's occurrence, or when the delivery was sent again after it was dead-lettered. */
   windowStart: Date;
   /** The target's Retry-After, in milliseconds, when it sent one. */
   retryAfterMs: number | null;

@@ -8,6 +8,7 @@ import type {
   ApiKeyRow,
   Conversation,
   DeliveryRow,
+  DeliveryStatus,
   HookRow,
   ProcessedMessage,
   Store,
@@ -186,6 +187,7 @@ function delivery(
     lastStatusCode: null,
     deliveredAt: null,
     updatedAt: at(0),
+    resentAt: null,
     ...overrides,
   };
 }
@@ -1291,8 +1293,9 @@ export function storeContract(name: string, makeStore: MakeStore): void {
     describe('deliveries', () => {
       beforeEach(seedWorkspaces);
 
-      const ready = async (t: StoreTx, now: string, limit = 100): Promise<string[]> =>
-        (await t.listReadyDeliveries(now, limit)).map((d) => d.id);
+      /** The ready deliveries' ids, one list per hook in hook id order. */
+      const ready = async (t: StoreTx, now: string, perHook = 100, hooks = 100): Promise<string[][]> =>
+        (await t.listReadyDeliveriesByHook(now, { perHook, hooks })).map((group) => group.map((d) => d.id));
       const counts = async (t: StoreTx): Promise<number[]> => [
         await t.countDeliveries('pending'),
         await t.countDeliveries('delivered'),
@@ -1317,7 +1320,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await tx(async (t) => {
           expect(await t.listDeliveries(WS_A, 'hk_1', { limit: 10 })).toStrictEqual([sent]);
           expect(await t.listDeliveries(WS_A, 'outbound:ws_a', { limit: 10 })).toStrictEqual([outbound]);
-          expect(await t.listReadyDeliveries(at(0), 10)).toStrictEqual([outbound]);
+          expect(await t.listReadyDeliveriesByHook(at(0), { perHook: 10, hooks: 10 })).toStrictEqual([[outbound]]);
           const read = (await t.listDeliveries(WS_A, 'hk_1', { limit: 10 }))[0];
           if (read) read.status = 'dead';
           expect((await t.listDeliveries(WS_A, 'hk_1', { limit: 10 }))[0]?.status).toBe('delivered');
@@ -1347,6 +1350,103 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
+      it('reads one delivery by id, whatever its hook, within its workspace only', async () => {
+        const dead = delivery(WS_A, 'dl_dead', 'hk_1', 1, { status: 'dead', attempts: 2, lastError: 'HTTP 400', lastStatusCode: 400, resentAt: at(3) });
+        const outbound = delivery(WS_A, 'dl_out', 'outbound:ws_a', 2, { contactId: null });
+        await tx(async (t) => {
+          await t.insertDelivery(dead);
+          await t.insertDelivery(outbound);
+        });
+        await tx(async (t) => {
+          expect(await t.getDelivery(WS_A, 'dl_dead')).toStrictEqual(dead);
+          expect(await t.getDelivery(WS_A, 'dl_out')).toStrictEqual(outbound);
+          expect(await t.getDelivery(WS_B, 'dl_dead')).toBeUndefined();
+          expect(await t.getDelivery(WS_A, 'dl_missing')).toBeUndefined();
+          const read = await t.getDelivery(WS_A, 'dl_dead');
+          if (read) read.status = 'pending';
+          expect((await t.getDelivery(WS_A, 'dl_dead'))?.status).toBe('dead');
+        });
+      });
+
+      it('keeps when a dead letter was sent again, and refuses a time in another spelling', async () => {
+        await tx(async (t) => {
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { resentAt: at(7) }));
+          expect((await t.getDelivery(WS_A, 'dl_1'))?.resentAt).toBe(at(7));
+          await t.updateDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { resentAt: null }));
+          expect((await t.getDelivery(WS_A, 'dl_1'))?.resentAt).toBeNull();
+          await expectCode(t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', 2, { resentAt: '2026-01-01T00:07:00Z' })), 'VALIDATION_FAILED');
+          await expectCode(t.updateDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { resentAt: 'now' })), 'VALIDATION_FAILED');
+          expect(await t.getDelivery(WS_A, 'dl_2')).toBeUndefined();
+          expect((await t.getDelivery(WS_A, 'dl_1'))?.resentAt).toBeNull();
+        });
+      });
+
+      it("pages a hook's deliveries: those of events before a given one, newest first, by status, within the workspace", async () => {
+        await tx(async (t) => {
+          for (let position = 1; position <= 9; position += 1) {
+            // Every third event was given up on, the others delivered.
+            const status = position % 3 === 0 ? 'dead' : 'delivered';
+            await t.insertDelivery(delivery(WS_A, `dl_${position}`, 'hk_1', position, { status, ...(status === 'delivered' ? { deliveredAt: at(1) } : {}) }));
+          }
+          await t.insertDelivery(delivery(WS_A, 'dl_other_hook', 'hk_2', 10, { status: 'dead' }));
+          await t.insertDelivery(delivery(WS_B, 'dl_other_ws', 'hk_1', 11, { status: 'dead' }));
+          const ids = async (query: Parameters<StoreTx['listDeliveries']>[2], workspaceId = WS_A): Promise<string[]> =>
+            (await t.listDeliveries(workspaceId, 'hk_1', query)).map((d) => d.id);
+          expect(await ids({ limit: 3 })).toEqual(['dl_9', 'dl_8', 'dl_7']);
+          expect(await ids({ beforeEventId: 'evt_0007', limit: 3 })).toEqual(['dl_6', 'dl_5', 'dl_4']);
+          expect(await ids({ beforeEventId: 'evt_0004', limit: 3 })).toEqual(['dl_3', 'dl_2', 'dl_1']);
+          expect(await ids({ beforeEventId: 'evt_0001', limit: 3 })).toEqual([]);
+          expect(await ids({ status: 'dead', limit: 2 })).toEqual(['dl_9', 'dl_6']);
+          expect(await ids({ status: 'dead', beforeEventId: 'evt_0006', limit: 2 })).toEqual(['dl_3']);
+          expect(await ids({ status: 'dead', beforeEventId: 'evt_0007', limit: 10 })).toEqual(['dl_6', 'dl_3']);
+          expect(await ids({ status: 'delivered', beforeEventId: 'evt_0003', limit: 10 })).toEqual(['dl_2', 'dl_1']);
+          expect(await ids({ status: 'pending', beforeEventId: 'evt_0009', limit: 10 })).toEqual([]);
+          // The bound is an order, not a row: an id between two events' ids works as well.
+          expect(await ids({ beforeEventId: 'evt_0005x', limit: 2 })).toEqual(['dl_5', 'dl_4']);
+          expect(await ids({ status: 'dead', limit: 10 }, WS_B)).toEqual(['dl_other_ws']);
+          expect(await ids({ status: 'dead', beforeEventId: 'evt_0011', limit: 10 }, WS_B)).toEqual([]);
+          await expectCode(t.listDeliveries(WS_A, 'hk_1', { status: 'lost' as DeliveryStatus, limit: 10 }), 'VALIDATION_FAILED');
+        });
+      });
+
+      it("sends a hook's dead letters again, oldest event first, up to a limit, within the workspace", async () => {
+        const given = { status: 'dead' as const, attempts: 3, lastError: 'HTTP 400 (refused, not retried)', lastStatusCode: 400, updatedAt: at(2) };
+        await tx(async (t) => {
+          await t.insertDelivery(delivery(WS_A, 'dl_5', 'hk_1', 5, given));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, given));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', 2, { status: 'delivered', attempts: 1, deliveredAt: at(1) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_1', 3, given));
+          // A later event of the same contact, waiting on the same hook.
+          await t.insertDelivery(delivery(WS_A, 'dl_4', 'hk_1', 4, { attempts: 1, nextAttemptAt: at(40) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_other_hook', 'hk_2', 6, given));
+          await t.insertDelivery(delivery(WS_B, 'dl_other_ws', 'hk_1', 7, given));
+        });
+        await tx(async (t) => {
+          expect(await ready(t, at(50))).toEqual([['dl_4']]);
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(50), limit: 2 })).toBe(2);
+          const resent = { status: 'pending' as const, attempts: 0, nextAttemptAt: at(50), resentAt: at(50), updatedAt: at(50) };
+          expect(await t.listDeliveries(WS_A, 'hk_1', { limit: 10 })).toStrictEqual([
+            delivery(WS_A, 'dl_5', 'hk_1', 5, given),
+            delivery(WS_A, 'dl_4', 'hk_1', 4, { attempts: 1, nextAttemptAt: at(40) }),
+            delivery(WS_A, 'dl_3', 'hk_1', 3, { ...given, ...resent }),
+            delivery(WS_A, 'dl_2', 'hk_1', 2, { status: 'delivered', attempts: 1, deliveredAt: at(1) }),
+            delivery(WS_A, 'dl_1', 'hk_1', 1, { ...given, ...resent }),
+          ]);
+          // The oldest event is the head of its contact's sequence again: the later ones wait for it.
+          expect(await ready(t, at(50))).toEqual([['dl_1']]);
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(60), limit: 10 })).toBe(1);
+          expect((await t.getDelivery(WS_A, 'dl_5'))?.resentAt).toBe(at(60));
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(60), limit: 10 })).toBe(0);
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_2', { at: at(60), limit: 0 })).toBe(0);
+          expect((await t.getDelivery(WS_A, 'dl_other_hook'))?.status).toBe('dead');
+          expect((await t.getDelivery(WS_B, 'dl_other_ws'))?.status).toBe('dead');
+          expect(await counts(t)).toEqual([4, 1, 2]);
+          await expectCode(t.resendDeadDeliveries(WS_A, 'hk_2', { at: '2026-01-01', limit: 10 }), 'VALIDATION_FAILED');
+          await expectCode(t.resendDeadDeliveries(WS_A, 'hk_2', { at: at(60), limit: -1 }), 'VALIDATION_FAILED');
+          expect((await t.getDelivery(WS_A, 'dl_other_hook'))?.status).toBe('dead');
+        });
+      });
+
       it('keeps one delivery per hook and event, and rejects unknown workspaces and invalid rows', async () => {
         await tx(async (t) => {
           await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1));
@@ -1362,8 +1462,9 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await expectCode(t.insertDelivery(delivery(WS_A, 'dl_6', 'hk_1', 0)), 'VALIDATION_FAILED');
           await expectCode(t.insertDelivery(delivery(WS_A, 'dl_7', 'hk_1', 1.5)), 'VALIDATION_FAILED');
           await expectCode(t.insertDelivery(delivery(WS_A, 'dl_8', 'hk_1', 8, { lastStatusCode: 200.5 })), 'VALIDATION_FAILED');
-          await expectCode(t.listReadyDeliveries('2026-01-01', 10), 'VALIDATION_FAILED');
-          await expectCode(t.listReadyDeliveries(at(0), -1), 'VALIDATION_FAILED');
+          await expectCode(t.listReadyDeliveriesByHook('2026-01-01', { perHook: 10, hooks: 10 }), 'VALIDATION_FAILED');
+          await expectCode(t.listReadyDeliveriesByHook(at(0), { perHook: -1, hooks: 10 }), 'VALIDATION_FAILED');
+          await expectCode(t.listReadyDeliveriesByHook(at(0), { perHook: 10, hooks: -1 }), 'VALIDATION_FAILED');
           expect((await t.listDeliveries(WS_A, 'hk_1', { limit: 10 })).map((d) => d.id)).toEqual(['dl_1']);
           expect(await t.listDeliveries(WS_A, 'hk_2', { limit: 10 })).toStrictEqual([delivery(WS_A, 'dl_other_hook', 'hk_2', 1)]);
           expect(await t.countDeliveries('pending')).toBe(2);
@@ -1415,32 +1516,25 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await t.insertDelivery(delivery(WS_B, 'dl_ws_b', 'hk_b', 16, { nextAttemptAt: at(2) }));
         });
         await tx(async (t) => {
-          expect(await ready(t, at(1))).toEqual(['dl_h2_10', 'dl_b13', 'dl_b13_out', 'dl_n15']);
-          expect(await ready(t, at(4))).toEqual(['dl_h2_10', 'dl_b13', 'dl_b13_out', 'dl_n15', 'dl_ws_b', 'dl_n14']);
-          expect(await ready(t, at(5))).toEqual([
-            'dl_h2_10',
-            'dl_b13',
-            'dl_b13_out',
-            'dl_n15',
-            'dl_ws_b',
-            'dl_n14',
-            'dl_a10',
-          ]);
-          expect(await ready(t, at(5), 2)).toEqual(['dl_h2_10', 'dl_b13']);
+          // Hooks in id order (hk_1, hk_2, hk_b, outbound:ws_a), each earliest due first, then by position.
+          expect(await ready(t, at(1))).toEqual([['dl_b13', 'dl_n15'], ['dl_h2_10'], ['dl_b13_out']]);
+          expect(await ready(t, at(4))).toEqual([['dl_b13', 'dl_n15', 'dl_n14'], ['dl_h2_10'], ['dl_ws_b'], ['dl_b13_out']]);
+          expect(await ready(t, at(5))).toEqual([['dl_b13', 'dl_n15', 'dl_n14', 'dl_a10'], ['dl_h2_10'], ['dl_ws_b'], ['dl_b13_out']]);
+          expect(await ready(t, at(5), 2, 2)).toEqual([['dl_b13', 'dl_n15'], ['dl_h2_10']]);
           expect(await ready(t, at(5), 0)).toEqual([]);
           // Delivered, the head stops blocking: the next event of the contact becomes the head.
           await t.updateDelivery(
             delivery(WS_A, 'dl_a10', 'hk_1', 10, { status: 'delivered', attempts: 2, deliveredAt: at(5), updatedAt: at(5) }),
           );
-          expect(await ready(t, at(1))).toEqual(['dl_h2_10', 'dl_a11', 'dl_b13', 'dl_b13_out', 'dl_n15']);
+          expect(await ready(t, at(1))).toEqual([['dl_a11', 'dl_b13', 'dl_n15'], ['dl_h2_10'], ['dl_b13_out']]);
           // Dead-lettered, too.
           await t.updateDelivery(delivery(WS_A, 'dl_a11', 'hk_1', 11, { status: 'dead', attempts: 8, lastError: 'HTTP 500' }));
-          expect(await ready(t, at(1))).toEqual(['dl_h2_10', 'dl_a12', 'dl_b13', 'dl_b13_out', 'dl_n15']);
+          expect(await ready(t, at(1))).toEqual([['dl_a12', 'dl_b13', 'dl_n15'], ['dl_h2_10'], ['dl_b13_out']]);
           // A head that is pending again but not due blocks again.
           await t.updateDelivery(delivery(WS_A, 'dl_a11', 'hk_1', 11, { attempts: 8, nextAttemptAt: at(30) }));
-          expect(await ready(t, at(29))).not.toContain('dl_a12');
-          expect(await ready(t, at(29))).not.toContain('dl_a11');
-          const dueAgain = await t.listReadyDeliveries(at(30), 100);
+          expect((await ready(t, at(29))).flat()).not.toContain('dl_a12');
+          expect((await ready(t, at(29))).flat()).not.toContain('dl_a11');
+          const dueAgain = (await t.listReadyDeliveriesByHook(at(30), { perHook: 100, hooks: 100 })).flat();
           expect(dueAgain.map((d) => [d.id, d.nextAttemptAt])).toContainEqual(['dl_a11', at(30)]);
           expect(dueAgain.map((d) => d.id)).not.toContain('dl_a12');
         });
@@ -1556,7 +1650,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
             }),
             delivery(WS_A, 'dl_1', 'hk_1', 1, { status: 'delivered', deliveredAt: at(1) }),
           ]);
-          expect(await ready(t, at(100))).toEqual(['dl_4', 'dl_5']);
+          expect(await ready(t, at(100))).toEqual([['dl_4'], ['dl_5']]);
           expect(await counts(t)).toEqual([2, 1, 3]);
           expect(await t.abandonDeliveries('hk_1', 'again', at(10))).toBe(0);
           expect(await t.abandonDeliveries('hk_missing', 'none', at(10))).toBe(0);
@@ -1611,9 +1705,10 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           liveHooks: await t.listAllLiveHooks(),
           deliveries: [
             await t.listDeliveries(WS_A, 'hk_1', { limit: 1000 }),
+            await t.listDeliveries(WS_A, 'hk_1', { status: 'dead', limit: 1000 }),
             await t.listDeliveries(WS_A, 'hk_ghost', { limit: 1000 }),
           ],
-          ready: await t.listReadyDeliveries(at(100_000), 1000),
+          deliveryById: [await t.getDelivery(WS_A, 'dl_3'), await t.getDelivery(WS_A, 'dl_ghost')],
           readyByHook: await t.listReadyDeliveriesByHook(at(100_000), { perHook: 1000, hooks: 1000 }),
           backlog: await t.deliveryBacklog(),
           deliveryCounts: [
@@ -1645,6 +1740,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await t.insertHook(hook(WS_A, 'hk_1', { filter: { tag: 'vip' } }));
           await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1));
           await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', 2));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_1', 3, { status: 'dead', attempts: 1, lastError: 'HTTP 400', lastStatusCode: 400 }));
         });
       }
 
@@ -1696,6 +1792,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await t.updateHook(hook(WS_A, 'hk_1', { deletedAt: at(50), deletedReason: 'gone' }));
           await t.insertDelivery(delivery(WS_A, 'dl_ghost', 'hk_ghost', 3));
           await t.updateDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { status: 'delivered', deliveredAt: at(50) }));
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(50), limit: 10 })).toBe(1);
           await t.abandonDeliveries('hk_1', 'hook gone', at(50));
           throw failure;
         });

@@ -18,23 +18,24 @@ const HookSchema = z.object({
 });
 const CreatedSchema = HookSchema.extend({ secret: z.string() });
 const ListSchema = z.object({ data: z.array(z.record(z.string(), z.unknown())) });
-const DeliveriesSchema = z.object({
-  data: z.array(
-    z.object({
-      id: z.string(),
-      eventId: z.string(),
-      eventType: z.string().nullable(),
-      contactId: z.string().nullable(),
-      updatedAt: z.string(),
-      status: z.enum(['pending', 'delivered', 'dead']),
-      attempts: z.number(),
-      lastError: z.string().nullable(),
-      lastStatusCode: z.number().nullable(),
-      nextAttemptAt: z.string().nullable(),
-      deliveredAt: z.string().nullable(),
-    }),
-  ),
-});
+const DeliverySchema = z
+  .object({
+    id: z.string(),
+    eventId: z.string(),
+    eventType: z.string().nullable(),
+    contactId: z.string().nullable(),
+    updatedAt: z.string(),
+    status: z.enum(['pending', 'delivered', 'dead']),
+    attempts: z.number(),
+    lastError: z.string().nullable(),
+    lastStatusCode: z.number().nullable(),
+    nextAttemptAt: z.string().nullable(),
+    deliveredAt: z.string().nullable(),
+    resentAt: z.string().nullable(),
+  })
+  .strict();
+const DeliveriesSchema = z.object({ data: z.array(DeliverySchema), nextCursor: z.string().nullable() }).strict();
+const RetriedSchema = z.object({ retried: z.number(), hasMore: z.boolean() }).strict();
 
 let t: TestApp;
 let acme: Tenant;
@@ -69,12 +70,26 @@ async function subscribe(tenant: Tenant, payload: Record<string, unknown>) {
   return parsed(response, CreatedSchema);
 }
 
-const message = (messageId: string, text: string) => ({
+const message = (messageId: string, text: string, phone = '+34600000001') => ({
   channel: 'whatsapp',
   messageId,
-  from: { id: '+34600000001', name: 'Ana Test' },
+  from: { id: phone, name: 'Ana Test' },
   text,
 });
+
+/** `count` contacts (the `first`th on) each sending STOP: one consent.withdrawn event each, oldest first. */
+async function stops(tenant: Tenant, count: number, first = 1): Promise<void> {
+  for (let i = first; i < first + count; i += 1) {
+    const sent = await t.as(tenant, { method: 'POST', url: '/v1/messages', payload: message(`m${i}`, 'STOP', `+34600000${String(100 + i)}`) });
+    expect(sent.statusCode).toBe(200);
+  }
+}
+
+async function deliveriesOf(tenant: Tenant, url: string): Promise<z.infer<typeof DeliveriesSchema>> {
+  const response = await t.as(tenant, { method: 'GET', url });
+  expect(response.statusCode, response.body).toBe(200);
+  return parsed(response, DeliveriesSchema);
+}
 
 describe('POST /v1/hooks', () => {
   it('subscribes and returns the secret once; GET lists without it', async () => {
@@ -164,7 +179,17 @@ describe('OpenAPI', () => {
     const response = await t.app.inject({ method: 'GET', url: '/openapi.json' });
     expect(response.statusCode).toBe(200);
     const paths = Object.keys(z.object({ paths: z.record(z.string(), z.unknown()) }).parse(response.json()).paths);
-    expect(paths).toEqual(expect.arrayContaining(['/v1/hooks', '/v1/hooks/{id}', '/v1/hooks/{id}/deliveries']));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        '/v1/hooks',
+        '/v1/hooks/{id}',
+        '/v1/hooks/{id}/deliveries',
+        '/v1/hooks/{id}/deliveries/{deliveryId}/retry',
+        '/v1/hooks/{id}/deliveries/retry',
+        '/v1/settings/outbound-webhook/deliveries/{deliveryId}/retry',
+        '/v1/settings/outbound-webhook/deliveries/retry',
+      ]),
+    );
   });
 });
 
@@ -249,8 +274,10 @@ describe('GET /v1/hooks/{id}/deliveries', () => {
         nextAttemptAt: null,
         deliveredAt: null,
         updatedAt: '2026-03-01T09:00:01.000Z',
+        resentAt: null,
       },
     ]);
+    expect(dead.nextCursor).toBeNull();
     expect(parsed(await t.as(acme, { method: 'GET', url: `/v1/hooks/${hook.id}/deliveries?status=delivered` }), DeliveriesSchema).data).toEqual([]);
     expect(parsed(await t.as(acme, { method: 'GET', url: `/v1/hooks/${hook.id}/deliveries` }), DeliveriesSchema).data).toHaveLength(1);
   });
@@ -315,6 +342,284 @@ describe('outbound webhook of a custom channel', () => {
     expectProblem(badLimit, 422, 'VALIDATION_FAILED');
     expect(problemPaths(badLimit)).toEqual(['limit']);
     expectProblem(await t.app.inject({ method: 'GET', url }), 401, 'UNAUTHORIZED');
+  });
+});
+
+describe('paging deliveries', () => {
+  it("pages through a hook's deliveries with nextCursor, newest event first, with or without a status", async () => {
+    let calls = 0;
+    // Every other event is refused: dead letters between delivered ones.
+    target.answer = () => ({ kind: 'status', status: (calls += 1) % 2 === 0 ? 400 : 200 });
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    await stops(acme, 7);
+    const d = dispatcher();
+    while ((await d.runOnce()).attempted > 0);
+    const url = `/v1/hooks/${hook.id}/deliveries`;
+    const all = await deliveriesOf(acme, `${url}?limit=500`);
+    expect(all.data).toHaveLength(7);
+    expect(all.nextCursor).toBeNull();
+    const eventIds = all.data.map((row) => row.eventId);
+    expect(eventIds).toEqual([...eventIds].sort().reverse());
+
+    const walk = async (query: string): Promise<{ ids: string[]; sizes: number[] }> => {
+      const ids: string[] = [];
+      const sizes: number[] = [];
+      let cursor: string | null = null;
+      do {
+        const page = await deliveriesOf(acme, `${url}?${query}${cursor === null ? '' : `&cursor=${cursor}`}`);
+        ids.push(...page.data.map((row) => row.id));
+        sizes.push(page.data.length);
+        if (page.nextCursor !== null) expect(page.nextCursor).toBe(page.data.at(-1)?.id);
+        cursor = page.nextCursor;
+      } while (cursor !== null);
+      return { ids, sizes };
+    };
+    expect(await walk('limit=3')).toEqual({ ids: all.data.map((row) => row.id), sizes: [3, 3, 1] });
+    const dead = all.data.filter((row) => row.status === 'dead').map((row) => row.id);
+    expect(dead).toHaveLength(3);
+    expect(await walk('status=dead&limit=2')).toEqual({ ids: dead, sizes: [2, 1] });
+    // A page that ends exactly at the last delivery says so.
+    expect(await walk('status=dead&limit=3')).toEqual({ ids: dead, sizes: [3] });
+  });
+
+  it("refuses a cursor that names no delivery of this hook, another hook's or another workspace's included", async () => {
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    const other = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    const foreign = await subscribe(globex, { targetUrl: target.url, event: 'consent.withdrawn' });
+    await stops(acme, 1);
+    await stops(globex, 1);
+    await dispatcher().runOnce();
+    const [ofOther] = (await deliveriesOf(acme, `/v1/hooks/${other.id}/deliveries`)).data;
+    const [ofGlobex] = (await deliveriesOf(globex, `/v1/hooks/${foreign.id}/deliveries`)).data;
+    for (const cursor of ['01UNKNOWN', ofOther?.id, ofGlobex?.id]) {
+      const response = await t.as(acme, { method: 'GET', url: `/v1/hooks/${hook.id}/deliveries?cursor=${cursor}` });
+      expectProblem(response, 422, 'VALIDATION_FAILED');
+      expect(problemPaths(response)).toEqual(['cursor']);
+      expect(response.json().errors[0].message).toContain('nextCursor');
+    }
+    const outbound = await t.as(acme, { method: 'GET', url: `/v1/settings/outbound-webhook/deliveries?cursor=${ofOther?.id}` });
+    expectProblem(outbound, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(outbound)).toEqual(['cursor']);
+    const empty = await t.as(acme, { method: 'GET', url: `/v1/hooks/${hook.id}/deliveries?cursor=` });
+    expectProblem(empty, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(empty)).toEqual(['cursor']);
+  });
+});
+
+describe('POST /v1/hooks/{id}/deliveries/{deliveryId}/retry', () => {
+  /** A hook whose one delivery the target refused with 400, so it is a dead letter. */
+  async function deadLetter(): Promise<{ hookId: string; deliveryId: string }> {
+    target.answer = () => ({ kind: 'status', status: 400, body: 'unknown field' });
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    await stops(acme, 1);
+    expect(await dispatcher().runOnce()).toMatchObject({ dead: 1 });
+    const [row] = (await deliveriesOf(acme, `/v1/hooks/${hook.id}/deliveries`)).data;
+    expect(row?.status).toBe('dead');
+    return { hookId: hook.id, deliveryId: row?.id ?? '' };
+  }
+
+  it('puts a dead letter back to pending, due now, and the dispatcher sends it', async () => {
+    const { hookId, deliveryId } = await deadLetter();
+    const [before] = (await deliveriesOf(acme, `/v1/hooks/${hookId}/deliveries`)).data;
+    target.answer = () => ({ kind: 'status', status: 200 });
+    t.clock.advance(5 * 24 * 60 * 60 * 1000);
+    const now = t.clock.now().toISOString();
+
+    const response = await t.as(acme, { method: 'POST', url: `/v1/hooks/${hookId}/deliveries/${deliveryId}/retry` });
+    expect(response.statusCode, response.body).toBe(202);
+    // The refusal stays shown until the next attempt; attempts start again.
+    expect(parsed(response, DeliverySchema)).toEqual({
+      ...before,
+      status: 'pending',
+      attempts: 0,
+      lastError: 'HTTP 400 (refused, not retried): unknown field',
+      lastStatusCode: 400,
+      nextAttemptAt: now,
+      updatedAt: now,
+      resentAt: now,
+    });
+    expect((await deliveriesOf(acme, `/v1/hooks/${hookId}/deliveries?status=pending`)).data.map((row) => row.id)).toEqual([deliveryId]);
+
+    expect(await dispatcher().runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    const [after] = (await deliveriesOf(acme, `/v1/hooks/${hookId}/deliveries`)).data;
+    expect(after).toMatchObject({ id: deliveryId, status: 'delivered', attempts: 1, lastError: null, lastStatusCode: 200, deliveredAt: now, resentAt: now });
+    expect(target.received.map((r) => r.headers['x-consentry-event-id'])).toEqual([before?.eventId, before?.eventId]);
+  });
+
+  it('answers 409 naming the status of a delivery that is not dead, and changes nothing', async () => {
+    let status = 200;
+    target.answer = () => ({ kind: 'status', status });
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    await stops(acme, 1);
+    await dispatcher().runOnce();
+    status = 503;
+    await stops(acme, 1, 2);
+    await dispatcher().runOnce();
+    const rows = (await deliveriesOf(acme, `/v1/hooks/${hook.id}/deliveries`)).data;
+    expect(rows.map((row) => row.status)).toEqual(['pending', 'delivered']);
+    for (const row of rows) {
+      const response = await t.as(acme, { method: 'POST', url: `/v1/hooks/${hook.id}/deliveries/${row.id}/retry` });
+      const problem = expectProblem(response, 409, 'CONFLICT');
+      expect(problem.detail).toBe(`Delivery ${row.id} is ${row.status}, not dead: only a dead letter can be sent again`);
+    }
+    expect((await deliveriesOf(acme, `/v1/hooks/${hook.id}/deliveries`)).data).toEqual(rows);
+  });
+
+  it("answers 404 for an unknown delivery, another hook's, another workspace's, and an unknown hook", async () => {
+    const { hookId, deliveryId } = await deadLetter();
+    const other = await subscribe(acme, { targetUrl: target.url, event: '*' });
+    const cases: [Tenant, string, string][] = [
+      [acme, `/v1/hooks/${hookId}/deliveries/01UNKNOWN/retry`, 'deliveryId'],
+      [acme, `/v1/hooks/${other.id}/deliveries/${deliveryId}/retry`, 'deliveryId'],
+      [acme, `/v1/hooks/01UNKNOWN/deliveries/${deliveryId}/retry`, 'id'],
+      [globex, `/v1/hooks/${hookId}/deliveries/${deliveryId}/retry`, 'id'],
+      [acme, `/v1/settings/outbound-webhook/deliveries/${deliveryId}/retry`, 'deliveryId'],
+    ];
+    for (const [tenant, url, path] of cases) {
+      const response = await t.as(tenant, { method: 'POST', url });
+      expectProblem(response, 404, 'NOT_FOUND');
+      expect(problemPaths(response)).toEqual([path]);
+    }
+    expect((await deliveriesOf(acme, `/v1/hooks/${hookId}/deliveries`)).data[0]?.status).toBe('dead');
+    expectProblem(await t.app.inject({ method: 'POST', url: `/v1/hooks/${hookId}/deliveries/${deliveryId}/retry` }), 401, 'UNAUTHORIZED');
+    const withBody = await t.as(acme, { method: 'POST', url: `/v1/hooks/${hookId}/deliveries/${deliveryId}/retry`, payload: { force: true } });
+    expectProblem(withBody, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(withBody)).toEqual(['force']);
+  });
+
+  it("answers 409 for a deleted hook's dead letters, one or all, which stay listed", async () => {
+    const { hookId, deliveryId } = await deadLetter();
+    expect((await t.as(acme, { method: 'DELETE', url: `/v1/hooks/${hookId}` })).statusCode).toBe(204);
+    const one = await t.as(acme, { method: 'POST', url: `/v1/hooks/${hookId}/deliveries/${deliveryId}/retry` });
+    expect(expectProblem(one, 409, 'CONFLICT').detail).toBe(
+      `Hook ${hookId} was deleted (unsubscribed): it has no target to send deliveries to; subscribe again for new events`,
+    );
+    const all = await t.as(acme, { method: 'POST', url: `/v1/hooks/${hookId}/deliveries/retry`, payload: { status: 'dead' } });
+    expect(expectProblem(all, 409, 'CONFLICT').detail).toContain('was deleted');
+    expect((await deliveriesOf(acme, `/v1/hooks/${hookId}/deliveries?status=dead`)).data.map((row) => row.id)).toEqual([deliveryId]);
+  });
+});
+
+describe('POST /v1/hooks/{id}/deliveries/retry', () => {
+  it('sends every dead letter of the hook again and says how many', async () => {
+    target.answer = () => ({ kind: 'status', status: 404 });
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    const other = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    await stops(acme, 3);
+    const d = dispatcher();
+    while ((await d.runOnce()).attempted > 0);
+    expect((await deliveriesOf(acme, `/v1/hooks/${hook.id}/deliveries?status=dead`)).data).toHaveLength(3);
+
+    target.answer = () => ({ kind: 'status', status: 204 });
+    t.clock.advance(60_000);
+    const response = await t.as(acme, { method: 'POST', url: `/v1/hooks/${hook.id}/deliveries/retry`, payload: { status: 'dead' } });
+    expect(response.statusCode, response.body).toBe(202);
+    expect(parsed(response, RetriedSchema)).toEqual({ retried: 3, hasMore: false });
+    const pending = (await deliveriesOf(acme, `/v1/hooks/${hook.id}/deliveries?status=pending`)).data;
+    expect(pending).toHaveLength(3);
+    for (const row of pending) expect(row).toMatchObject({ attempts: 0, resentAt: t.clock.now().toISOString(), lastStatusCode: 404 });
+    // Only this hook's: the other one's dead letters stay.
+    expect((await deliveriesOf(acme, `/v1/hooks/${other.id}/deliveries?status=dead`)).data).toHaveLength(3);
+    expect(parsed(await t.as(acme, { method: 'POST', url: `/v1/hooks/${hook.id}/deliveries/retry`, payload: { status: 'dead' } }), RetriedSchema)).toEqual({
+      retried: 0,
+      hasMore: false,
+    });
+
+    while ((await d.runOnce()).attempted > 0);
+    expect((await deliveriesOf(acme, `/v1/hooks/${hook.id}/deliveries?status=delivered`)).data).toHaveLength(3);
+    expect(target.received).toHaveLength(9);
+  });
+
+  it('sends at most 10,000 per request, oldest event first, and says when more are left', async () => {
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    const at = t.clock.now().toISOString();
+    await t.store.transaction(async (tx) => {
+      for (let n = 1; n <= 10_001; n += 1) {
+        await tx.insertDelivery({
+          id: `dl_${String(n).padStart(5, '0')}`,
+          workspaceId: acme.workspaceId,
+          hookId: hook.id,
+          eventId: `evt_${String(n).padStart(5, '0')}`,
+          eventPosition: n,
+          contactId: null,
+          status: 'dead',
+          attempts: 1,
+          nextAttemptAt: at,
+          lastError: 'HTTP 400 (refused, not retried)',
+          lastStatusCode: 400,
+          deliveredAt: null,
+          updatedAt: at,
+          resentAt: null,
+        });
+      }
+    });
+    const retry = async () =>
+      parsed(await t.as(acme, { method: 'POST', url: `/v1/hooks/${hook.id}/deliveries/retry`, payload: { status: 'dead' } }), RetriedSchema);
+    expect(await retry()).toEqual({ retried: 10_000, hasMore: true });
+    expect((await deliveriesOf(acme, `/v1/hooks/${hook.id}/deliveries?status=dead`)).data.map((row) => row.id)).toEqual(['dl_10001']);
+    expect(await retry()).toEqual({ retried: 1, hasMore: false });
+  });
+
+  it('takes only { "status": "dead" }, naming the field otherwise', async () => {
+    const hook = await subscribe(acme, { targetUrl: target.url, event: '*' });
+    const url = `/v1/hooks/${hook.id}/deliveries/retry`;
+    const cases: [Record<string, unknown>, string][] = [
+      [{}, 'status'],
+      [{ status: 'pending' }, 'status'],
+      [{ status: 'dead', limit: 5 }, 'limit'],
+    ];
+    for (const [payload, path] of cases) {
+      const response = await t.as(acme, { method: 'POST', url, payload });
+      expectProblem(response, 422, 'VALIDATION_FAILED');
+      expect(problemPaths(response)).toEqual([path]);
+    }
+    const pending = await t.as(acme, { method: 'POST', url, payload: { status: 'pending' } });
+    expect(pending.json().errors[0].message).toBe('must be "dead": only dead letters can be sent again');
+    const none = await t.as(acme, { method: 'POST', url });
+    expectProblem(none, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(none)).toEqual(['body']);
+    expectProblem(await t.as(globex, { method: 'POST', url, payload: { status: 'dead' } }), 404, 'NOT_FOUND');
+    expectProblem(await t.app.inject({ method: 'POST', url, payload: { status: 'dead' } }), 401, 'UNAUTHORIZED');
+  });
+});
+
+describe("retrying the outbound webhook's dead letters", () => {
+  const url = '/v1/settings/outbound-webhook/deliveries';
+
+  it('sends one again, or all of them, while the workspace has an outbound webhook URL', async () => {
+    target.answer = () => ({ kind: 'status', status: 401 });
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: target.url } });
+    await stops(acme, 2);
+    const d = dispatcher();
+    while ((await d.runOnce()).attempted > 0);
+    const dead = (await deliveriesOf(acme, `${url}?status=dead`)).data;
+    expect(dead).toHaveLength(2);
+    const [newest, oldest] = dead;
+
+    target.answer = () => ({ kind: 'status', status: 200 });
+    const one = await t.as(acme, { method: 'POST', url: `${url}/${oldest?.id}/retry` });
+    expect(one.statusCode, one.body).toBe(202);
+    expect(parsed(one, DeliverySchema)).toMatchObject({ id: oldest?.id, status: 'pending', attempts: 0, lastStatusCode: 401, resentAt: t.clock.now().toISOString() });
+    expectProblem(await t.as(acme, { method: 'POST', url: `${url}/${oldest?.id}/retry` }), 409, 'CONFLICT');
+    expectProblem(await t.as(globex, { method: 'POST', url: `${url}/${newest?.id}/retry` }), 404, 'NOT_FOUND');
+    const all = await t.as(acme, { method: 'POST', url: `${url}/retry`, payload: { status: 'dead' } });
+    expect(parsed(all, RetriedSchema)).toEqual({ retried: 1, hasMore: false });
+    while ((await d.runOnce()).attempted > 0);
+    expect((await deliveriesOf(acme, `${url}?status=delivered`)).data.map((row) => row.id)).toEqual([newest?.id, oldest?.id]);
+  });
+
+  it('answers 409 once the URL is removed: there is nowhere to send them', async () => {
+    target.answer = () => ({ kind: 'status', status: 400 });
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: target.url } });
+    await stops(acme, 1);
+    await dispatcher().runOnce();
+    const [dead] = (await deliveriesOf(acme, `${url}?status=dead`)).data;
+    expect(dead).toBeDefined();
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: null } });
+    const one = await t.as(acme, { method: 'POST', url: `${url}/${dead?.id}/retry` });
+    expect(expectProblem(one, 409, 'CONFLICT').detail).toContain('no outbound webhook URL');
+    expectProblem(await t.as(acme, { method: 'POST', url: `${url}/retry`, payload: { status: 'dead' } }), 409, 'CONFLICT');
+    expect((await deliveriesOf(acme, `${url}?status=dead`)).data.map((row) => row.id)).toEqual([dead?.id]);
   });
 });
 

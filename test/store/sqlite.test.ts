@@ -17,8 +17,8 @@ import {
   NEXT_PENDING_HOOK_SQL,
   PENDING_BACKLOG_SQL,
   PROCESSED_OF_CONTACT_SQL,
-  READY_DELIVERIES_SQL,
   READY_OF_HOOK_SQL,
+  RESEND_DEAD_SQL,
   RUNS_OF_CONTACT_SQL,
   createSqliteStore,
   findContactSql,
@@ -109,6 +109,7 @@ function deliveryRow(id: string, hookId: string, position: number, overrides: Pa
     lastStatusCode: null,
     deliveredAt: null,
     updatedAt: T0,
+    resentAt: null,
     ...overrides,
   };
 }
@@ -258,8 +259,40 @@ describe('SQLite store', () => {
         await tx.insertDelivery(deliveryRow('dl_1', 'hk_1', 1));
         await expectNotFound(tx.insertApiKey({ ...apiKeyRow('key_2', 'sha256-2'), workspaceId: 'ws_missing' }));
       });
-      expect((await store.transaction((tx) => tx.listReadyDeliveries(T0, 10))).map((d) => d.id)).toEqual(['dl_1']);
+      const ready = await store.transaction((tx) => tx.listReadyDeliveriesByHook(T0, { perHook: 10, hooks: 10 }));
+      expect(ready.map((group) => group.map((d) => d.id))).toEqual([['dl_1']]);
       expect(store.db.pragma('foreign_key_check')).toEqual([]);
+      expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    });
+
+    it('upgrades a database of version 7: its deliveries read back as never sent again, and its dead letters are indexed', async () => {
+      const v7 = openRaw();
+      v7.pragma('foreign_keys = ON');
+      expect(migrate(v7, MIGRATIONS.filter((m) => m.version <= 7)).version).toBe(7);
+      v7.prepare('INSERT INTO workspaces (id, name, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run(
+        'ws_a',
+        'Shop A',
+        JSON.stringify(defaultSettings()),
+        T0,
+        T0,
+      );
+      const insert = v7.prepare<[string, string, number, string, string | null]>(
+        `INSERT INTO deliveries (id, workspace_id, hook_id, event_id, event_position, contact_id, status, attempts, next_attempt_at,
+           last_error, last_status_code, delivered_at, updated_at)
+         VALUES (?, 'ws_a', 'hk_1', ?, ?, 'ct_ana', ?, 1, '${T0}', ?, NULL, NULL, '${T0}')`,
+      );
+      insert.run('dl_1', 'evt_1', 1, 'delivered', null);
+      insert.run('dl_2', 'evt_2', 2, 'dead', 'HTTP 400 (refused, not retried)');
+      v7.close();
+
+      const store = open();
+      expect(migrationRows(store.db).map((row) => row.version)).toEqual(MIGRATIONS.map((m) => m.version));
+      const dead = await store.transaction((tx) => tx.listDeliveries('ws_a', 'hk_1', { status: 'dead', limit: 10 }));
+      expect(dead).toStrictEqual([deliveryRow('dl_2', 'hk_1', 2, { status: 'dead', attempts: 1, lastError: 'HTTP 400 (refused, not retried)' })]);
+      const indexes = store.db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'deliveries_dead'").all();
+      expect(indexes).toEqual([{ name: 'deliveries_dead' }]);
+      expect(await store.transaction((tx) => tx.resendDeadDeliveries('ws_a', 'hk_1', { at: T0, limit: 10 }))).toBe(1);
+      expect((await store.transaction((tx) => tx.getDelivery('ws_a', 'dl_2')))?.resentAt).toBe(T0);
       expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
     });
 
@@ -506,7 +539,7 @@ describe('SQLite store', () => {
       expect(details.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
     });
 
-    it('reads ready deliveries from the status and due-time index, probing the pending-sequence index', async () => {
+    it("reads a hook's ready deliveries from the pending due index, probing the pending-sequence index, past its delivered rows", async () => {
       const store = open();
       // Many delivered rows must not be visited: the plan is checked with data in the table.
       await store.transaction(async (tx) => {
@@ -520,21 +553,15 @@ describe('SQLite store', () => {
           );
         }
       });
-      const details = plan(store.db, READY_DELIVERIES_SQL, T0, 10);
-      expect(details[0]).toBe('SEARCH d USING INDEX deliveries_status_due (status=? AND next_attempt_at<?)');
+      const details = plan(store.db, READY_OF_HOOK_SQL, 'hk_1', T0, 10);
+      expect(details[0]).toBe('SEARCH d USING INDEX deliveries_pending_hook_due (hook_id=? AND next_attempt_at<?)');
       expect(details).toContain(
         'SEARCH e USING COVERING INDEX deliveries_pending_sequence (hook_id=? AND contact_id=? AND event_position<?)',
       );
       expect(details.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
       // Pending from 191: the contact's head is 192, so 194..200 wait; rows without a contact do not.
-      expect((await store.transaction((tx) => tx.listReadyDeliveries(T0, 100))).map((d) => d.id)).toEqual([
-        'dl_191',
-        'dl_192',
-        'dl_193',
-        'dl_195',
-        'dl_197',
-        'dl_199',
-      ]);
+      const groups = await store.transaction((tx) => tx.listReadyDeliveriesByHook(T0, { perHook: 100, hooks: 10 }));
+      expect(groups.map((group) => group.map((d) => d.id))).toEqual([['dl_191', 'dl_192', 'dl_193', 'dl_195', 'dl_197', 'dl_199']]);
     });
 
     it('visits the hooks with pending deliveries and reads each one\'s ready rows from the per-hook due index', async () => {
@@ -571,15 +598,50 @@ describe('SQLite store', () => {
 
     it("lists a hook's deliveries, and counts them, from indexes without sorting", () => {
       const { db } = open();
-      for (const withStatus of [false, true]) {
-        const params = withStatus ? ['hk_1', 'ws_a', 'dead', 10] : ['hk_1', 'ws_a', 10];
-        expect(plan(db, listDeliveriesSql(withStatus), ...params)).toEqual([
+      for (const status of [undefined, 'pending', 'delivered'] as const) {
+        expect(plan(db, listDeliveriesSql(status, false), 'hk_1', 'ws_a', 10)).toEqual([
           'SEARCH deliveries USING INDEX deliveries_hook_event (hook_id=?)',
+        ]);
+        expect(plan(db, listDeliveriesSql(status, true), 'hk_1', 'ws_a', 'evt_9', 10)).toEqual([
+          'SEARCH deliveries USING INDEX deliveries_hook_event (hook_id=? AND event_id<?)',
         ]);
       }
       expect(plan(db, 'SELECT count(*) AS count FROM deliveries WHERE status = ?', 'dead')).toEqual([
         'SEARCH deliveries USING COVERING INDEX deliveries_status_due (status=?)',
       ]);
+    });
+
+    it("lists a hook's dead letters page by page, and sends them again, from the dead-letter index, past its delivered rows", async () => {
+      const store = open();
+      // Many delivered rows must not be walked to find a few dead ones: the plan is checked with data in the table.
+      await store.transaction(async (tx) => {
+        await seedOne(tx);
+        for (let position = 1; position <= 300; position += 1) {
+          await tx.insertDelivery(
+            deliveryRow(`dl_${position}`, 'hk_1', position, {
+              eventId: `evt_${String(position).padStart(4, '0')}`,
+              status: position % 100 === 0 ? 'dead' : 'delivered',
+            }),
+          );
+        }
+      });
+      expect(plan(store.db, listDeliveriesSql('dead', false), 'hk_1', 'ws_a', 10)).toEqual(['SEARCH deliveries USING INDEX deliveries_dead (hook_id=?)']);
+      expect(plan(store.db, listDeliveriesSql('dead', true), 'hk_1', 'ws_a', 'evt_0200', 10)).toEqual([
+        'SEARCH deliveries USING INDEX deliveries_dead (hook_id=? AND event_id<?)',
+      ]);
+      const resend = plan(store.db, RESEND_DEAD_SQL, { at: T0, hook_id: 'hk_1', workspace_id: 'ws_a', limit: 10 });
+      expect(resend).toEqual(['SEARCH deliveries USING PRIMARY KEY (id=?)', 'LIST SUBQUERY 1', 'SEARCH deliveries USING INDEX deliveries_dead (hook_id=?)']);
+
+      const page = (beforeEventId?: string) =>
+        store.transaction(async (tx) =>
+          (await tx.listDeliveries('ws_a', 'hk_1', { status: 'dead', limit: 2, ...(beforeEventId ? { beforeEventId } : {}) })).map((d) => d.id),
+        );
+      expect(await page()).toEqual(['dl_300', 'dl_200']);
+      expect(await page('evt_0200')).toEqual(['dl_100']);
+      expect(await store.transaction((tx) => tx.resendDeadDeliveries('ws_a', 'hk_1', { at: T0, limit: 2 }))).toBe(2);
+      expect(await page()).toEqual(['dl_300']);
+      const pending = await store.transaction((tx) => tx.listDeliveries('ws_a', 'hk_1', { status: 'pending', limit: 10 }));
+      expect(pending.map((d) => d.id)).toEqual(['dl_200', 'dl_100']);
     });
 
     it("walks the workspace's prefix of the processed-message key for a contact's answers, in index order", async () => {
@@ -680,11 +742,14 @@ describe('SQLite store', () => {
       const delivery = deliveryRow(`dl_${round}`, hook.id, round + 1);
       await tx.insertDelivery(delivery);
       await tx.updateDelivery({ ...delivery, attempts: 1 });
-      await tx.listReadyDeliveries(T0, 10);
       await tx.listReadyDeliveriesByHook(T0, { perHook: 2, hooks: 2, afterHookId: 'hk_0' });
       await tx.deliveryBacklog();
+      await tx.getDelivery('ws_a', delivery.id);
       await tx.listDeliveries('ws_a', hook.id, { limit: 10 });
       await tx.listDeliveries('ws_a', hook.id, { status: 'pending', limit: 10 });
+      await tx.listDeliveries('ws_a', hook.id, { status: 'dead', beforeEventId: 'evt_9', limit: 10 });
+      await tx.abandonDeliveries(hook.id, 'gone', T0);
+      await tx.resendDeadDeliveries('ws_a', hook.id, { at: T0, limit: 10 });
       await tx.abandonDeliveries(hook.id, 'gone', T0);
       await tx.countDeliveries('dead');
     };

@@ -51,7 +51,7 @@ async function stops(ws: WorkspaceEngine, count: number, prefix = 'm'): Promise<
 
 /** The next retry of the hook's only delivery, after moving the clock to it; null once it is no longer pending. */
 async function toNextAttempt(w: World, hookId: string): Promise<number | null> {
-  const [row] = await w.hooks.deliveries(w.ws.workspaceId, hookId, {});
+  const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hookId, {})).data;
   if (row?.status !== 'pending' || row.nextAttemptAt === null) return null;
   const next = Date.parse(row.nextAttemptAt);
   w.clock.set(next);
@@ -100,7 +100,7 @@ describe('delivery', () => {
     expect(check(`${hook.secret}x`)).toBe(false);
     expect(check(hook.secret, (request?.body ?? '').replace('opted_out', 'opted_in'))).toBe(false);
 
-    const [delivery] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [delivery] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(delivery).toMatchObject({ eventId: event?.id, status: 'delivered', attempts: 1, lastStatusCode: 200, lastError: null, deliveredAt: START, nextAttemptAt: null });
   });
 
@@ -122,7 +122,7 @@ describe('delivery', () => {
 
     const types = async (hookId: string) => {
       const events = await allEvents(w);
-      const ids = (await w.hooks.deliveries(w.ws.workspaceId, hookId, {})).map((x) => x.eventId);
+      const ids = (await w.hooks.deliveries(w.ws.workspaceId, hookId, {})).data.map((x) => x.eventId);
       return events.filter((e) => ids.includes(e.id)).map((e) => ('tag' in e.data ? `${e.type}:${e.data.tag}` : e.type));
     };
     expect(await types(vip.id)).toEqual(['contact.tagged:VIP']);
@@ -148,7 +148,7 @@ describe('delivery', () => {
     // One contact's events go one after the other: the tag follows on the next pass.
     expect(await d.runOnce()).toMatchObject({ events: 0, delivered: 1 });
     expect(t.received.map((r) => r.headers['x-consentry-event-type'])).toEqual(['consent.given', 'contact.tagged']);
-    expect(await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).toHaveLength(2);
+    expect((await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data).toHaveLength(2);
   });
 
   it('records the event-to-delivery latency when given a registry', async () => {
@@ -178,7 +178,7 @@ describe('retries', () => {
     for (let attempt = 1; attempt <= 3; attempt += 1) {
       const summary = await d.runOnce();
       expect(summary).toMatchObject({ attempted: 1, retried: 1 });
-      const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+      const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
       expect(row).toMatchObject({ status: 'pending', attempts: attempt, lastStatusCode: 500, lastError: 'HTTP 500' });
       const next = Date.parse(row?.nextAttemptAt ?? '');
       gaps.push(next - w.clock.now().getTime());
@@ -189,7 +189,7 @@ describe('retries', () => {
     }
     expect(gaps).toEqual([1000, 2000, 4000]);
     expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'delivered', attempts: 4, lastStatusCode: 204, lastError: null });
     expect(t.received).toHaveLength(4);
     expect(new Set(t.received.map((r) => r.headers['x-consentry-event-id'])).size).toBe(1);
@@ -204,7 +204,7 @@ describe('retries', () => {
     const gaps: number[] = [];
     for (let attempt = 1; attempt <= 4; attempt += 1) {
       await d.runOnce();
-      const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+      const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
       const next = Date.parse(row?.nextAttemptAt ?? '');
       gaps.push(next - w.clock.now().getTime());
       w.clock.set(next);
@@ -220,7 +220,7 @@ describe('retries', () => {
     await w.ws.handleInbound(inbound('m1', 'STOP'));
     const d = dispatcherOf(w, { random: () => 0 });
     expect(await d.runOnce()).toMatchObject({ retried: 1 });
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'pending', lastStatusCode: 429 });
     expect(Date.parse(row?.nextAttemptAt ?? '') - w.clock.now().getTime()).toBe(7000);
     w.clock.advance(6999);
@@ -240,7 +240,7 @@ describe('retries', () => {
     await w.ws.handleInbound(inbound('m1', 'STOP'));
     const summary = await dispatcherOf(w).runOnce();
     expect(summary).toMatchObject({ attempted: 1, retried: 1 });
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: null });
     expect(row?.lastError).toMatch(error);
     expect(t.received).toHaveLength(1);
@@ -261,7 +261,7 @@ describe('retries', () => {
     }
     expect(kinds).toEqual(['retry', 'retry', 'dead']);
     expect(t.received).toHaveLength(3);
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, { status: 'dead' });
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, { status: 'dead' })).data;
     expect(row).toMatchObject({ status: 'dead', attempts: 3, lastStatusCode: 500, nextAttemptAt: null, deliveredAt: null });
     expect(row?.lastError).toContain('gave up after 3 attempts');
     expect(await w.store.transaction((tx) => tx.countDeliveries('dead'))).toBe(1);
@@ -276,7 +276,7 @@ describe('retries', () => {
     expect(await d.runOnce()).toMatchObject({ attempted: 1, dead: 1 });
     w.clock.advance(60 * 60 * 1000);
     expect((await d.runOnce()).attempted).toBe(0);
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'dead', attempts: 1, lastStatusCode: 400 });
     // The hook itself stays: only a 410 unsubscribes.
     expect((await w.hooks.list(w.ws.workspaceId)).map((h) => h.id)).toEqual([hook.id]);
@@ -297,7 +297,7 @@ describe('410 Gone', () => {
     const stored = await w.store.transaction((tx) => tx.getHook(w.ws.workspaceId, gone.id));
     expect(stored).toMatchObject({ deletedReason: 'gone', deletedAt: START });
     expect((await w.hooks.list(w.ws.workspaceId)).map((h) => h.id)).toEqual([alive.id]);
-    const rows = await w.hooks.deliveries(w.ws.workspaceId, gone.id, {});
+    const rows = (await w.hooks.deliveries(w.ws.workspaceId, gone.id, {})).data;
     expect(rows.map((r) => r.status)).toEqual(['dead', 'dead']);
     expect(rows.map((r) => r.attempts).sort()).toEqual([0, 1]);
     expect(rows.find((r) => r.attempts === 1)).toMatchObject({ lastStatusCode: 410 });
@@ -437,7 +437,7 @@ describe('targets that are not public', () => {
     w.clock.advance(24 * 60 * 60 * 1000);
     expect((await d.runOnce()).attempted).toBe(0);
     expect(t.received).toHaveLength(0);
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'dead', attempts: 1, lastStatusCode: null, nextAttemptAt: null, deliveredAt: null });
     expect(row?.lastError).toBe('target address is not public: receiver.example.com resolves to a private or reserved address; not sent, not retried');
   });
@@ -467,7 +467,7 @@ describe('targets that are not public', () => {
     w.clock.advance(24 * 60 * 60 * 1000);
     expect((await d.runOnce()).attempted).toBe(0);
     expect(t.received).toHaveLength(0);
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'dead', attempts: 1, lastStatusCode: null });
     expect(row?.lastError).toBe('target address is not public: 127.0.0.1 is a private or reserved address; not sent, not retried');
   });
@@ -517,7 +517,7 @@ describe('start and stop', () => {
     expect(d.inFlightCount).toBe(1);
     await d.stop();
     expect(d.inFlightCount).toBe(0);
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'delivered', attempts: 1 });
     expect(t.received).toHaveLength(1);
   });
@@ -635,7 +635,7 @@ describe("the target's response body", () => {
     const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
     await w.ws.handleInbound(inbound('m1', 'STOP'));
     expect(await dispatcherOf(w).runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'delivered', attempts: 1, lastStatusCode: 200, lastError: null });
     // The dispatcher closed the connection early: what was written is what socket buffers hold.
     await t.close();
@@ -649,7 +649,7 @@ describe("the target's response body", () => {
     const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
     await w.ws.handleInbound(inbound('m1', 'STOP'));
     expect(await dispatcherOf(w).runOnce()).toMatchObject({ attempted: 1, retried: 1 });
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'pending', lastStatusCode: 503, lastError: `HTTP 503: ${'a'.repeat(200)}…` });
   });
 
@@ -674,11 +674,11 @@ describe("the target's response body", () => {
     await w.ws.handleInbound(inbound('m1', 'STOP'));
     expect(await dispatcherOf(w).runOnce()).toMatchObject({ retried: 1, dead: 1 });
 
-    const [pending] = await w.hooks.deliveries(w.ws.workspaceId, retried.id, {});
+    const [pending] = (await w.hooks.deliveries(w.ws.workspaceId, retried.id, {})).data;
     // Whitespace runs folded to one space, then cut at 200 characters.
     const folded = `<html> <body>Internal error ${'x'.repeat(5000)}</body> </html>`;
     expect(pending?.lastError).toBe(`HTTP 502: ${folded.slice(0, 200)}…`);
-    const [dead] = await w.hooks.deliveries(w.ws.workspaceId, refused.id, {});
+    const [dead] = (await w.hooks.deliveries(w.ws.workspaceId, refused.id, {})).data;
     expect(dead).toMatchObject({ status: 'dead', lastStatusCode: 400, lastError: 'HTTP 400 (refused, not retried): {"error":"unknown field"}' });
   });
 });
@@ -704,7 +704,7 @@ describe('the retry window', () => {
     } while ((await toNextAttempt(w, hook.id)) !== null);
 
     expect(last - Date.parse(event?.occurredAt ?? '')).toBe(3 * DAY);
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'dead', attempts, lastStatusCode: 500, lastError: `HTTP 500 (gave up after ${attempts} attempts, 3 days after the event)` });
     expect(t.received).toHaveLength(attempts);
   });
@@ -718,7 +718,7 @@ describe('the retry window', () => {
     const d = dispatcherOf(w, { random: () => 0.5 });
     do await d.runOnce();
     while ((await toNextAttempt(w, hook.id)) !== null);
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'delivered', lastStatusCode: 200 });
     expect(Date.parse(row?.deliveredAt ?? '')).toBeGreaterThanOrEqual(outageEnds);
   });
@@ -738,7 +738,7 @@ describe('the retry window', () => {
     // The target's 3 s, until the backoff's own step is longer.
     expect(gaps.slice(0, 5)).toEqual([3000, 3000, 4000, 8000, 16_000]);
     expect(gaps.every((gap) => gap >= 3000)).toBe(true);
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'pending', attempts: 30, lastStatusCode: 429, lastError: 'HTTP 429' });
   });
 
@@ -748,7 +748,7 @@ describe('the retry window', () => {
     const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
     await w.ws.handleInbound(inbound('m1', 'STOP'));
     await dispatcherOf(w).runOnce();
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(Date.parse(row?.nextAttemptAt ?? '') - w.clock.now().getTime()).toBe(60 * 60 * 1000);
     expect(row?.lastError).toBe('HTTP 503 (Retry-After 7200 s shortened to 3600 s)');
   });
@@ -762,7 +762,7 @@ describe('channel filters', () => {
     const sms = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/sms`, event: 'consent.withdrawn', filter: { channel: 'sms' } });
     await w.ws.handleInbound(inbound('m1', 'STOP ALL'));
     expect(await dispatcherOf(w).runOnce()).toMatchObject({ deliveries: 2, delivered: 2 });
-    for (const hook of [whatsapp, sms]) expect(await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).toMatchObject([{ status: 'delivered' }]);
+    for (const hook of [whatsapp, sms]) expect((await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data).toMatchObject([{ status: 'delivered' }]);
     expect(t.received.map((r) => JSON.parse(r.body).data)).toMatchObject([{ channel: 'any' }, { channel: 'any' }]);
   });
 });
@@ -792,6 +792,99 @@ describe('backlog metrics', () => {
     text = await scrape();
     expect(text).toMatch(/^consentry_hook_oldest_pending_delivery_age_seconds 120$/m);
     expect(text).not.toMatch(/consentry_hook_deliveries_pending\{/);
+  });
+});
+
+describe('dead letters sent again', () => {
+  const DAY = 24 * 60 * 60 * 1000;
+  const typeOf = (request: Target['received'][number]): string => String(request.headers['x-consentry-event-type']);
+
+  it('gets a fresh retry window measured from the request, and the backoff from its first step', async () => {
+    const w = await world();
+    let status = 500;
+    const t = await target(() => ({ kind: 'status', status }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    // A one-minute window: attempts at 0, 1, 3, 7, 15, 31 and 60 s with the longest waits.
+    const d = dispatcherOf(w, { random: () => 1, retryWindowMs: 60_000 });
+    do await d.runOnce();
+    while ((await toNextAttempt(w, hook.id)) !== null);
+    const [dead] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
+    expect(dead).toMatchObject({ status: 'dead', attempts: 7, lastError: 'HTTP 500 (gave up after 7 attempts, 1 minute after the event)', resentAt: null });
+
+    // Ten days on, far past the event's window.
+    w.clock.advance(10 * DAY);
+    const resentAt = w.clock.now().toISOString();
+    const view = await w.hooks.retryDelivery(w.ws.workspaceId, hook.id, dead?.id ?? '');
+    expect(view).toEqual({ ...dead, status: 'pending', attempts: 0, nextAttemptAt: resentAt, updatedAt: resentAt, resentAt });
+
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, retried: 1, dead: 0 });
+    const [retrying] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
+    expect(retrying).toMatchObject({ status: 'pending', attempts: 1, lastError: 'HTTP 500', resentAt });
+    expect(Date.parse(retrying?.nextAttemptAt ?? '') - Date.parse(resentAt)).toBe(1000);
+    let last = Date.parse(resentAt);
+    while ((await toNextAttempt(w, hook.id)) !== null) {
+      expect((await d.runOnce()).attempted).toBe(1);
+      last = w.clock.now().getTime();
+    }
+    expect(last - Date.parse(resentAt)).toBe(60_000);
+    const [deadAgain] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
+    expect(deadAgain).toMatchObject({ status: 'dead', attempts: 7, lastError: 'HTTP 500 (gave up after 7 attempts, 1 minute after it was sent again)' });
+
+    // Once the receiver is fixed, it is delivered, with the same event id as every attempt before.
+    status = 200;
+    w.clock.advance(DAY);
+    await w.hooks.retryDelivery(w.ws.workspaceId, hook.id, dead?.id ?? '');
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    const [delivered] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
+    expect(delivered).toMatchObject({ status: 'delivered', attempts: 1, lastError: null, lastStatusCode: 200, deliveredAt: w.clock.now().toISOString() });
+    expect(t.received).toHaveLength(15);
+    expect(new Set(t.received.map((r) => r.headers['x-consentry-event-id'])).size).toBe(1);
+  });
+
+  it("goes before its contact's later events still pending on the hook, which wait for it while it is retried", async () => {
+    const w = await world();
+    const answers = new Map<string, number>([
+      ['consent.withdrawn', 400],
+      ['contact.tagged', 503],
+    ]);
+    const t = await target((request) => ({ kind: 'status', status: answers.get(typeOf(request)) ?? 200 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    const ana = await w.ws.handleInbound(inbound('m1', 'STOP'));
+    await w.ws.addTag(ana.contactId, 'VIP');
+    const ben = await w.ws.handleInbound(inbound('m2', 'STOP', '+34600000002'));
+    const d = dispatcherOf(w, { random: () => 1 });
+
+    // Ana's opt-out is refused; her tag then fails and waits a second. Ben's opt-out is refused too.
+    expect(await d.runOnce()).toMatchObject({ attempted: 2, dead: 2 });
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, retried: 1 });
+    const rows = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
+    const withdrawn = rows.find((row) => row.eventType === 'consent.withdrawn' && row.contactId === ana.contactId);
+    expect(rows.find((row) => row.eventType === 'contact.tagged')).toMatchObject({ status: 'pending', attempts: 1 });
+
+    // The tag is due when the opt-out is sent again: the opt-out goes first, and alone.
+    w.clock.advance(1000);
+    answers.set('consent.withdrawn', 503);
+    await w.hooks.retryDelivery(w.ws.workspaceId, hook.id, withdrawn?.id ?? '');
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, retried: 1 });
+    // While the opt-out waits for its retry, the tag waits behind it, though due.
+    expect((await d.runOnce()).attempted).toBe(0);
+    w.clock.advance(1000);
+    answers.clear();
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, delivered: 1 });
+    expect((await d.runOnce()).attempted).toBe(0);
+
+    const anaTypes = t.received.filter((r) => JSON.parse(r.body).contactId === ana.contactId).map(typeOf);
+    expect(anaTypes).toEqual(['consent.withdrawn', 'contact.tagged', 'consent.withdrawn', 'consent.withdrawn', 'contact.tagged']);
+    // Ben's dead letter was not sent again: only the one asked for goes back.
+    expect(t.received.filter((r) => JSON.parse(r.body).contactId === ben.contactId)).toHaveLength(1);
+    const statuses = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data.map((row) => [row.eventType, row.contactId, row.status]);
+    expect(statuses).toEqual([
+      ['consent.withdrawn', ben.contactId, 'dead'],
+      ['contact.tagged', ana.contactId, 'delivered'],
+      ['consent.withdrawn', ana.contactId, 'delivered'],
+    ]);
   });
 });
 
@@ -847,7 +940,7 @@ describe('stopping', () => {
     await d.stop();
 
     expect(t.received).toHaveLength(4);
-    const rows = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const rows = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(rows.map((row) => row.status)).toEqual(['delivered', 'delivered', 'delivered', 'delivered']);
   });
 
@@ -867,7 +960,7 @@ describe('stopping', () => {
     await timers.until(GRACE_MS);
     timers.fire(GRACE_MS);
     await stopped;
-    const [row] = await w.hooks.deliveries(w.ws.workspaceId, hook.id, {});
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'pending', attempts: 0, lastError: null, lastStatusCode: null });
 
     hangs = false;

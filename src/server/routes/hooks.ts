@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { ConsentryError } from '../../core/errors.js';
 import { ulidGenerator } from '../../ports/ids.js';
-import { createHookRegistry, DeliveryStatusSchema, HookInputSchema } from '../../worker/hooks.js';
+import { createHookRegistry, DeliveryStatusSchema, HookInputSchema, MAX_RETRIED_PER_REQUEST } from '../../worker/hooks.js';
 import { authOf } from '../auth.js';
+import { problemResponses } from '../openapi.js';
 import { ProblemSchema } from '../problem.js';
 import { IdParamsSchema, limitQuery } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
@@ -36,14 +37,36 @@ const DeliveryJsonSchema = z.object({
   nextAttemptAt: z.string().nullable(),
   deliveredAt: z.string().nullable(),
   updatedAt: z.string().describe('When the delivery last changed: for a dead letter, when it was given up'),
+  resentAt: z.string().nullable().describe('When the dead letter was last sent again (POST .../retry): its 3-day retry window runs from then'),
 });
 
 const DeliveriesQuerySchema = z
   .object({
     status: DeliveryStatusSchema.optional(),
     limit: limitQuery(500, 50),
+    cursor: z.string().min(1).max(200).optional().describe('nextCursor of the previous page: deliveries of older events'),
   })
   .strict();
+
+const DeliveryPageJsonSchema = z.object({ data: z.array(DeliveryJsonSchema), nextCursor: z.string().nullable().describe('null on the last page') });
+
+const DeliveryIdSchema = z.string().min(1).max(200);
+const HookDeliveryParamsSchema = z.object({ id: z.string().min(1).max(200), deliveryId: DeliveryIdSchema });
+const OutboundDeliveryParamsSchema = z.object({ deliveryId: DeliveryIdSchema });
+
+/** A bulk retry names the status it sends again, so that the request says what it does. */
+const RetryDeadBodySchema = z
+  .object({ status: z.literal('dead', { error: 'must be "dead": only dead letters can be sent again' }) })
+  .strict();
+
+const RetriedJsonSchema = z.object({
+  retried: z.number().int().describe(`How many dead letters went back to pending, oldest event first (at most ${MAX_RETRIED_PER_REQUEST.toLocaleString('en')})`),
+  hasMore: z.boolean().describe('Dead letters are left: send the same request again for the next ones'),
+});
+
+const RETRY_DESCRIPTION =
+  'The delivery goes back to pending, due now, with a fresh 3-day retry window measured from this request; its attempts start again from 0 and lastError stays until the next attempt. ' +
+  "It keeps its place in its contact's order: the contact's later events still pending on the same target wait for it.";
 
 /**
  * REST hooks (Zapier's subscribe/unsubscribe contract, DESIGN §6): `POST` subscribes a target
@@ -133,13 +156,51 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
         security: API_KEY_SECURITY,
         params: IdParamsSchema,
         querystring: DeliveriesQuerySchema,
-        response: { 200: z.object({ data: z.array(DeliveryJsonSchema) }), 404: ProblemSchema },
+        response: { 200: DeliveryPageJsonSchema, 404: ProblemSchema },
       },
     },
     async (request) => {
-      const { status, limit } = request.query;
-      return { data: await hooks.deliveries(authOf(request).workspaceId, request.params.id, { ...(status ? { status } : {}), limit }) };
+      const { status, limit, cursor } = request.query;
+      return hooks.deliveries(authOf(request).workspaceId, request.params.id, {
+        limit,
+        ...(status ? { status } : {}),
+        ...(cursor !== undefined ? { cursor } : {}),
+      });
     },
+  );
+
+  v1.post(
+    '/hooks/:id/deliveries/:deliveryId/retry',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: 'Send a dead letter of the hook again',
+        description: `${RETRY_DESCRIPTION} A delivery that is not dead, or one of a deleted hook, is 409.`,
+        security: API_KEY_SECURITY,
+        params: HookDeliveryParamsSchema,
+        response: { 202: DeliveryJsonSchema, ...problemResponses(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const { id, deliveryId } = request.params;
+      return reply.code(202).send(await hooks.retryDelivery(authOf(request).workspaceId, id, deliveryId));
+    },
+  );
+
+  v1.post(
+    '/hooks/:id/deliveries/retry',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: 'Send every dead letter of the hook again',
+        description: `Each as POST .../deliveries/{deliveryId}/retry does, oldest event first, at most ${MAX_RETRIED_PER_REQUEST.toLocaleString('en')} per request. A deleted hook is 409.`,
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        body: RetryDeadBodySchema,
+        response: { 202: RetriedJsonSchema, ...problemResponses(404, 409) },
+      },
+    },
+    async (request, reply) => reply.code(202).send(await hooks.retryDeadDeliveries(authOf(request).workspaceId, request.params.id)),
   );
 
   v1.get(
@@ -151,12 +212,46 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
         description: 'Deliveries stay listed after outboundWebhookUrl is changed or removed.',
         security: API_KEY_SECURITY,
         querystring: DeliveriesQuerySchema,
-        response: { 200: z.object({ data: z.array(DeliveryJsonSchema) }) },
+        response: { 200: DeliveryPageJsonSchema },
       },
     },
     async (request) => {
-      const { status, limit } = request.query;
-      return { data: await hooks.outboundDeliveries(authOf(request).workspaceId, { ...(status ? { status } : {}), limit }) };
+      const { status, limit, cursor } = request.query;
+      return hooks.outboundDeliveries(authOf(request).workspaceId, {
+        limit,
+        ...(status ? { status } : {}),
+        ...(cursor !== undefined ? { cursor } : {}),
+      });
     },
+  );
+
+  v1.post(
+    '/settings/outbound-webhook/deliveries/:deliveryId/retry',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: 'Send a dead letter of the outbound webhook again',
+        description: `${RETRY_DESCRIPTION} A delivery that is not dead, or any while the workspace has no outboundWebhookUrl, is 409.`,
+        security: API_KEY_SECURITY,
+        params: OutboundDeliveryParamsSchema,
+        response: { 202: DeliveryJsonSchema, ...problemResponses(404, 409) },
+      },
+    },
+    async (request, reply) => reply.code(202).send(await hooks.retryOutboundDelivery(authOf(request).workspaceId, request.params.deliveryId)),
+  );
+
+  v1.post(
+    '/settings/outbound-webhook/deliveries/retry',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: 'Send every dead letter of the outbound webhook again',
+        description: `Each as POST .../deliveries/{deliveryId}/retry does, oldest event first, at most ${MAX_RETRIED_PER_REQUEST.toLocaleString('en')} per request; 409 while the workspace has no outboundWebhookUrl.`,
+        security: API_KEY_SECURITY,
+        body: RetryDeadBodySchema,
+        response: { 202: RetriedJsonSchema, ...problemResponses(409) },
+      },
+    },
+    async (request, reply) => reply.code(202).send(await hooks.retryDeadOutboundDeliveries(authOf(request).workspaceId)),
   );
 };
