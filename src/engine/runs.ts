@@ -126,9 +126,10 @@ export async function fireTimer(uow: UnitOfWork, timer: Pick<TimerRow, 'runId' |
  * would have with a punctual scheduler, whatever the scheduler's lag.
  */
 export async function fireOverdueTimers(uow: UnitOfWork, contactId: string, channel: MessagingChannel, sentAt: string): Promise<void> {
-  for (const run of await uow.tx.listActiveRuns(uow.workspaceId, contactId, channel)) {
-    const timer = await uow.tx.getTimer(run.id);
-    if (timer && timer.dueAt <= sentAt) await fireTimer(uow, timer);
+  for (const timer of await uow.tx.listDueTimersOfContact(uow.workspaceId, contactId, channel, sentAt)) {
+    // A timer fired before this one may have ended or moved the run: fire only what still stands.
+    const current = await uow.tx.getTimer(timer.runId);
+    if (current?.token === timer.token && current.dueAt <= sentAt) await fireTimer(uow, current);
   }
 }
 

@@ -215,6 +215,8 @@ export interface StoreTx {
   getTimer(runId: string): Promise<TimerRow | undefined>;
   /** Timers due at or before `now`, earliest first, across workspaces; must use the due-time index. */
   listDueTimers(now: string, limit: number): Promise<TimerRow[]>;
+  /** The timers of one contact's active runs on a channel that are due at or before `now`, earliest first; read through the active-runs index. */
+  listDueTimersOfContact(workspaceId: string, contactId: string, channel: Channel, now: string): Promise<TimerRow[]>;
   countTimers(): Promise<number>;
 
   // inbound de-duplication

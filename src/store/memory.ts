@@ -687,6 +687,18 @@ class MemoryTx implements StoreTx {
     return timer && copyTimer(timer);
   }
 
+  async listDueTimersOfContact(workspaceId: string, contactId: string, channel: Channel, now: string): Promise<TimerRow[]> {
+    this.check();
+    assertCanonicalTimestamp(now, 'now');
+    return [...this.d.timers.values()]
+      .filter((timer) => {
+        const run = this.d.runs.get(timer.runId);
+        return timer.dueAt <= now && run?.workspaceId === workspaceId && run.contactId === contactId && run.channel === channel && run.status === 'active';
+      })
+      .sort((a, b) => compareText(a.dueAt, b.dueAt) || compareText(a.runId, b.runId))
+      .map(copyTimer);
+  }
+
   async listDueTimers(now: string, limit: number): Promise<TimerRow[]> {
     this.check();
     assertCanonicalTimestamp(now, 'now');

@@ -656,6 +656,10 @@ export const RUNS_OF_CONTACT_SQL = `SELECT ${RUN_COLUMNS} FROM workflow_runs
 /** The due-timer query; exported so a test can check its plan uses the due-time index. */
 export const DUE_TIMERS_SQL = `SELECT ${TIMER_COLUMNS} FROM workflow_runs r
   WHERE r.timer_due_at <= ? ORDER BY r.timer_due_at, r.id LIMIT ?`;
+/** One contact's due timers on a channel, read through workflow_runs_active; exported so a test can check its plan. */
+export const DUE_TIMERS_OF_CONTACT_SQL = `SELECT ${TIMER_COLUMNS} FROM workflow_runs
+  WHERE workspace_id = ? AND contact_id = ? AND channel = ? AND status = 'active' AND timer_due_at <= ?
+  ORDER BY timer_due_at, id`;
 
 /**
  * The next hook after a given id that has a pending delivery, and one hook's ready deliveries in
@@ -788,6 +792,7 @@ class Statements {
   readonly deleteTimer: Statement<[string]>;
   readonly getTimer: Statement<[string], TimerDbRow>;
   readonly listDueTimers: Statement<[string, number], TimerDbRow>;
+  readonly listDueTimersOfContact: Statement<[string, string, string, string], TimerDbRow>;
   readonly countTimers: Statement<[], { count: number }>;
 
   readonly getProcessedMessage: Statement<[string, string, string], ProcessedRow>;
@@ -963,6 +968,7 @@ class Statements {
     );
     this.getTimer = db.prepare(`SELECT ${TIMER_COLUMNS} FROM workflow_runs WHERE id = ? AND timer_due_at IS NOT NULL`);
     this.listDueTimers = db.prepare(DUE_TIMERS_SQL);
+    this.listDueTimersOfContact = db.prepare(DUE_TIMERS_OF_CONTACT_SQL);
     this.countTimers = db.prepare('SELECT count(*) AS count FROM workflow_runs WHERE timer_due_at IS NOT NULL');
 
     this.getProcessedMessage = db.prepare(
@@ -1555,6 +1561,12 @@ class SqliteTx implements StoreTx {
     assertCanonicalTimestamp(now, 'now');
     assertLimit(limit);
     return this.s.listDueTimers.all(now, limit).map(toTimer);
+  }
+
+  async listDueTimersOfContact(workspaceId: string, contactId: string, channel: Channel, now: string): Promise<TimerRow[]> {
+    this.check();
+    assertCanonicalTimestamp(now, 'now');
+    return this.s.listDueTimersOfContact.all(workspaceId, contactId, channel, now).map(toTimer);
   }
 
   async countTimers(): Promise<number> {

@@ -898,6 +898,33 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
+      it("lists one contact's due timers on a channel, of active runs only, earliest first", async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_bob'));
+          await t.insertRun(run(WS_A, 'run_late', 'ct_ana'));
+          await t.insertRun(run(WS_A, 'run_early', 'ct_ana'));
+          await t.insertRun(run(WS_A, 'run_sms', 'ct_ana', { channel: 'sms' }));
+          await t.insertRun(run(WS_A, 'run_bob', 'ct_bob'));
+          await t.insertRun(run(WS_A, 'run_done', 'ct_ana'));
+          await t.insertRun(run(WS_B, 'run_other_ws', 'ct_ana'));
+          await t.setTimer(timer(WS_A, 'run_late', at(30)));
+          await t.setTimer(timer(WS_A, 'run_early', at(10)));
+          await t.setTimer(timer(WS_A, 'run_sms', at(10)));
+          await t.setTimer(timer(WS_A, 'run_bob', at(10)));
+          await t.setTimer(timer(WS_A, 'run_done', at(10)));
+          await t.setTimer(timer(WS_B, 'run_other_ws', at(10)));
+          const done = await t.getRun(WS_A, 'run_done');
+          if (done) await t.updateRun({ ...done, status: 'completed' });
+          const due = async (now: string): Promise<string[]> => (await t.listDueTimersOfContact(WS_A, 'ct_ana', 'whatsapp', now)).map((x) => x.runId);
+          expect(await due(at(5))).toEqual([]);
+          expect(await due(at(10))).toEqual(['run_early']);
+          expect(await due(at(60))).toEqual(['run_early', 'run_late']);
+          expect(await t.listDueTimersOfContact(WS_A, 'ct_ana', 'whatsapp', at(60))).toStrictEqual([timer(WS_A, 'run_early', at(10)), timer(WS_A, 'run_late', at(30))]);
+          expect((await t.listDueTimersOfContact(WS_A, 'ct_ana', 'sms', at(60))).map((x) => x.runId)).toEqual(['run_sms']);
+          await expectCode(t.listDueTimersOfContact(WS_A, 'ct_ana', 'whatsapp', '2026-01-01'), 'VALIDATION_FAILED');
+        });
+      });
+
       it('accepts only Date.toISOString() timestamps where it compares them', async () => {
         await tx(async (t) => {
           await t.insertRun(run(WS_A, 'run_1', 'ct_ana'));

@@ -11,6 +11,7 @@ import { isConsentryError } from '../../src/core/errors.js';
 import { defaultSettings } from '../../src/core/settings.js';
 import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
 import {
+  DUE_TIMERS_OF_CONTACT_SQL,
   DUE_TIMERS_SQL,
   LAST_RECORD_SQL,
   LIST_RECORDS_SQL,
@@ -522,6 +523,13 @@ describe('SQLite store', () => {
       const details = plan(db, DUE_TIMERS_SQL, T0, 10);
       expect(details).toEqual(['SEARCH r USING INDEX workflow_runs_timer_due (timer_due_at<?)']);
       expect(details.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
+    });
+
+    it("reads one contact's due timers through the active-runs index, not the whole due-time index", () => {
+      const { db } = open();
+      const details = plan(db, DUE_TIMERS_OF_CONTACT_SQL, 'ws_a', 'ct_ana', 'whatsapp', T0);
+      expect(details[0]).toBe('SEARCH workflow_runs USING INDEX workflow_runs_active (workspace_id=? AND contact_id=? AND channel=?)');
+      expect(details.join('\n')).not.toMatch(/SCAN/);
     });
 
     it("reads a workspace's ledger as one range of the record table's rowid, without sorting", () => {
