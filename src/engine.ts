@@ -5,6 +5,7 @@ import { ConsentryError } from './core/errors.js';
 import type { EventType } from './core/events.js';
 import { validateWorkspaceKeywords } from './core/keywords.js';
 import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
+import { unknownCursor } from './core/paging.js';
 import { keepMaskedSecrets, mergePatch, WorkspaceSettingsSchema } from './core/settings.js';
 import { getTemplate } from './core/workflow/index.js';
 import type { Clock } from './ports/clock.js';
@@ -258,8 +259,7 @@ export function createEngine(options: EngineOptions): Engine {
           // Event ids are never reused nor deleted: one this workspace does not have is a mistyped
           // or foreign cursor, which would otherwise read silently as "from the newest" or "nothing older".
           if (query.beforeId !== undefined && !(await uow.tx.getEvent(workspaceId, query.beforeId))) {
-            const message = `no event ${query.beforeId} in this workspace: pass the id of an event a previous page returned`;
-            throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'beforeId', message }]);
+            throw unknownCursor('beforeId', `event ${query.beforeId} in this workspace`, 'pass the id of an event a previous page returned');
           }
           return uow.tx.listEvents(workspaceId, { ...query, limit: Math.min(Math.max(query.limit ?? 50, 1), 500) });
         }),

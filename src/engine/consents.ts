@@ -3,6 +3,7 @@ import type { Channel, ConsentRecord, ConsentState, EffectiveStatus, Purpose } f
 import type { Contact } from '../core/contact.js';
 import { normalizeEmail, normalizePhone } from '../core/contact.js';
 import { ConsentryError, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
+import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import type { Actor, ConsentDecision, ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
@@ -238,15 +239,11 @@ export async function getHistoryPage(uow: UnitOfWork, contactId: string, page: {
   const { afterSeq, limit } = page;
   if (afterSeq !== undefined) {
     const [at] = Number.isSafeInteger(afterSeq) && afterSeq > 0 ? await uow.tx.listConsentRecords(uow.workspaceId, { contactId, afterSeq: afterSeq - 1, limit: 1 }) : [];
-    if (at?.seq !== afterSeq) {
-      const message = `no record ${afterSeq} of this contact: pass the nextCursor a previous page returned`;
-      throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'afterSeq', message }]);
-    }
+    if (at?.seq !== afterSeq) throw unknownCursor('afterSeq', `record ${afterSeq} of this contact`);
   }
   const rows = await uow.tx.listConsentRecords(uow.workspaceId, { contactId, afterSeq: afterSeq ?? 0, limit: limit + 1 });
-  const records = rows.slice(0, limit);
-  const last = records.at(-1);
-  return { records, nextAfterSeq: rows.length > limit && last ? last.seq : null };
+  const shown = pageOf(rows, limit, (record) => record.seq);
+  return { records: shown.items, nextAfterSeq: shown.next };
 }
 
 export async function checkPermission(

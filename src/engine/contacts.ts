@@ -4,6 +4,7 @@ import { addIdentity, eraseContactData, fieldKey, normalizeEmail, normalizePhone
 import { ConsentryError, issuesOfRefusal, refusalOf, type FieldIssue } from '../core/errors.js';
 import { redactedEvidence } from '../core/ledger.js';
 import { redactEventData } from '../core/events.js';
+import { pageOf, unknownCursor } from '../core/paging.js';
 import type { WorkspaceSettings } from '../core/settings.js';
 import { redactStoredRunState, RunStateSchema } from '../core/workflow/index.js';
 import type { ContactQuery } from '../ports/store.js';
@@ -162,18 +163,15 @@ export async function removeContactTag(uow: UnitOfWork, id: string, tag: string)
 }
 
 export async function findContacts(uow: UnitOfWork, query: ContactQuery): Promise<{ contacts: Contact[]; nextCursor: string | null }> {
-  // Contacts are never deleted (erasure keeps a tombstone): a cursor naming none of them is a mistake, not an end.
+  // Contacts are never deleted (erasure keeps a tombstone).
   if (query.afterId !== undefined && !(await uow.tx.getContact(uow.workspaceId, query.afterId))) {
-    const message = `no contact ${query.afterId} in this workspace: pass the nextCursor a previous page returned`;
-    throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'afterId', message }]);
+    throw unknownCursor('afterId', `contact ${query.afterId} in this workspace`);
   }
   const normalized: ContactQuery = { ...query, limit: query.limit + 1 };
   if (query.email) normalized.email = normalizeEmail(query.email);
   if (query.phone) normalized.phone = normalizePhone(query.phone, uow.workspace.settings.defaultCountry);
-  const rows = await uow.tx.listContacts(uow.workspaceId, normalized);
-  const contacts = rows.slice(0, query.limit);
-  const last = contacts[contacts.length - 1];
-  return { contacts, nextCursor: rows.length > query.limit && last ? last.id : null };
+  const page = pageOf(await uow.tx.listContacts(uow.workspaceId, normalized), query.limit, (contact) => contact.id);
+  return { contacts: page.items, nextCursor: page.next };
 }
 
 /** The outbox keeps events for deliveries and the events API: an erased contact's are redacted too. */

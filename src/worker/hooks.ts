@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ConsentryError } from '../core/errors.js';
 import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, type PublicEventType } from '../core/events.js';
+import { pageOf, unknownCursor } from '../core/paging.js';
 import { WebhookTargetUrlSchema } from '../core/settings.js';
 import { parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
@@ -175,8 +176,8 @@ export interface HookRegistryOptions {
 export interface HookRegistry {
   create(workspaceId: string, input: HookInput): Promise<CreatedHook>;
   list(workspaceId: string): Promise<HookView[]>;
-  /** A hook of the workspace, deleted ones included; null when the workspace has no such hook. */
-  get(workspaceId: string, hookId: string): Promise<HookDetail | null>;
+  /** A hook of the workspace, deleted ones included; NOT_FOUND when the workspace has no such hook. */
+  get(workspaceId: string, hookId: string): Promise<HookDetail>;
   /** Idempotent: false when there was no live hook with that id in the workspace. */
   remove(workspaceId: string, hookId: string): Promise<boolean>;
   deliveries(workspaceId: string, hookId: string, query: DeliveryQuery): Promise<DeliveryPage>;
@@ -204,10 +205,6 @@ export interface DeliveryQuery {
 
 const deliveryLimit = (query: DeliveryQuery): number => Math.min(Math.max(query.limit ?? 50, 1), 500);
 
-function hookNotFound(hookId: string): ConsentryError {
-  return new ConsentryError('NOT_FOUND', `Hook ${hookId} not found`, [{ path: 'id', message: 'not found' }]);
-}
-
 function deliveryNotFound(deliveryId: string): ConsentryError {
   return new ConsentryError('NOT_FOUND', `Delivery ${deliveryId} not found`, [{ path: 'deliveryId', message: 'not found' }]);
 }
@@ -218,8 +215,22 @@ function hookDeleted(hook: HookRow): ConsentryError {
   return new ConsentryError('CONFLICT', `Hook ${hook.id} was deleted (${why}): it has no target to send deliveries to; subscribe again for new events`);
 }
 
-function noOutboundWebhook(): ConsentryError {
-  return new ConsentryError(
+/** A hook of the workspace, deleted or not. */
+async function requireHook(tx: StoreTx, workspaceId: string, hookId: string): Promise<HookRow> {
+  const hook = await tx.getHook(workspaceId, hookId);
+  if (!hook) throw new ConsentryError('NOT_FOUND', `Hook ${hookId} not found`, [{ path: 'id', message: 'not found' }]);
+  return hook;
+}
+
+/** Deliveries are sent again only where they can go: a live hook. */
+function assertLive(hook: HookRow): void {
+  if (hook.deletedAt !== null) throw hookDeleted(hook);
+}
+
+/** Deliveries are sent again only where they can go: the workspace's outbound webhook URL, set. */
+async function assertOutboundWebhookSet(tx: StoreTx, workspaceId: string): Promise<void> {
+  if ((await tx.getWorkspace(workspaceId))?.settings.outboundWebhookUrl) return;
+  throw new ConsentryError(
     'CONFLICT',
     'The workspace has no outbound webhook URL: set outboundWebhookUrl with PATCH /v1/settings before sending its deliveries again',
   );
@@ -235,8 +246,7 @@ async function listDeliveryViews(tx: StoreTx, workspaceId: string, hookId: strin
     // Deliveries are never deleted: a cursor naming none of this hook's is a mistake, not an end.
     const after = await tx.getDelivery(workspaceId, query.cursor);
     if (!after || after.hookId !== hookId) {
-      const message = `no delivery ${query.cursor} of this ${hookId.startsWith(OUTBOUND_HOOK_PREFIX) ? 'outbound webhook' : 'hook'}: pass the nextCursor a previous page returned`;
-      throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'cursor', message }]);
+      throw unknownCursor('cursor', `delivery ${query.cursor} of this ${hookId.startsWith(OUTBOUND_HOOK_PREFIX) ? 'outbound webhook' : 'hook'}`);
     }
     beforeEventId = after.eventId;
   }
@@ -247,16 +257,12 @@ async function listDeliveryViews(tx: StoreTx, workspaceId: string, hookId: strin
     ...(beforeEventId !== undefined ? { beforeEventId } : {}),
     limit: limit + 1,
   });
-  const page = rows.slice(0, limit);
+  const page = pageOf(rows, limit, (row) => row.id);
   const types = new Map<string, string | null>();
-  for (const row of page) {
+  for (const row of page.items) {
     if (!types.has(row.eventId)) types.set(row.eventId, await eventTypeOf(tx, workspaceId, row.eventId));
   }
-  const last = page.at(-1);
-  return {
-    data: page.map((row) => toDeliveryView(row, types.get(row.eventId) ?? null)),
-    nextCursor: rows.length > limit && last ? last.id : null,
-  };
+  return { data: page.items.map((row) => toDeliveryView(row, types.get(row.eventId) ?? null)), nextCursor: page.next };
 }
 
 async function requireDelivery(tx: StoreTx, workspaceId: string, hookId: string, deliveryId: string): Promise<DeliveryRow> {
@@ -317,8 +323,8 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       return hooks.map(toHookView);
     },
     async get(workspaceId, hookId) {
-      const hook = await store.transaction((tx) => tx.getHook(workspaceId, hookId));
-      return hook ? { ...toHookView(hook), deletedAt: hook.deletedAt, deletedReason: hook.deletedReason } : null;
+      const hook = await store.transaction((tx) => requireHook(tx, workspaceId, hookId));
+      return { ...toHookView(hook), deletedAt: hook.deletedAt, deletedReason: hook.deletedReason };
     },
     async remove(workspaceId, hookId) {
       const at = clock.now().toISOString();
@@ -332,8 +338,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
     },
     async deliveries(workspaceId, hookId, query) {
       return store.transaction(async (tx) => {
-        const hook = await tx.getHook(workspaceId, hookId);
-        if (!hook) throw hookNotFound(hookId);
+        await requireHook(tx, workspaceId, hookId);
         return listDeliveryViews(tx, workspaceId, hookId, query);
       });
     },
@@ -343,10 +348,9 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
     async retryDelivery(workspaceId, hookId, deliveryId) {
       const at = clock.now().toISOString();
       return store.transaction(async (tx) => {
-        const hook = await tx.getHook(workspaceId, hookId);
-        if (!hook) throw hookNotFound(hookId);
+        const hook = await requireHook(tx, workspaceId, hookId);
         const delivery = await requireDelivery(tx, workspaceId, hook.id, deliveryId);
-        if (hook.deletedAt !== null) throw hookDeleted(hook);
+        assertLive(hook);
         return resendDeadLetter(tx, delivery, at);
       });
     },
@@ -354,23 +358,22 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       const at = clock.now().toISOString();
       return store.transaction(async (tx) => {
         const delivery = await requireDelivery(tx, workspaceId, outboundHookId(workspaceId), deliveryId);
-        if (!(await tx.getWorkspace(workspaceId))?.settings.outboundWebhookUrl) throw noOutboundWebhook();
+        await assertOutboundWebhookSet(tx, workspaceId);
         return resendDeadLetter(tx, delivery, at);
       });
     },
     async retryDeadDeliveries(workspaceId, hookId) {
       const at = clock.now().toISOString();
       return store.transaction(async (tx) => {
-        const hook = await tx.getHook(workspaceId, hookId);
-        if (!hook) throw hookNotFound(hookId);
-        if (hook.deletedAt !== null) throw hookDeleted(hook);
+        const hook = await requireHook(tx, workspaceId, hookId);
+        assertLive(hook);
         return resendDeadLetters(tx, workspaceId, hook.id, at);
       });
     },
     async retryDeadOutboundDeliveries(workspaceId) {
       const at = clock.now().toISOString();
       return store.transaction(async (tx) => {
-        if (!(await tx.getWorkspace(workspaceId))?.settings.outboundWebhookUrl) throw noOutboundWebhook();
+        await assertOutboundWebhookSet(tx, workspaceId);
         return resendDeadLetters(tx, workspaceId, outboundHookId(workspaceId), at);
       });
     },

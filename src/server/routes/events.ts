@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PUBLIC_EVENT_TYPES, PublicEventTypeSchema } from '../../core/events.js';
+import { pageOf } from '../../core/paging.js';
 import { authOf } from '../auth.js';
 import { asRequestField } from '../problem.js';
 import { EventJsonSchema, limitQuery, publicEventsJson } from '../schemas.js';
@@ -42,9 +43,8 @@ export const eventRoutes: ApiRoutes = (v1) => {
         'beforeId',
         'cursor',
       );
-      const page = publicEventsJson(events.slice(0, limit));
-      const last = page[page.length - 1];
-      return { data: page, nextCursor: events.length > limit && last ? last.id : null };
+      const page = pageOf(events, limit, (event) => event.id);
+      return { data: publicEventsJson(page.items), nextCursor: page.next };
     },
   );
 };

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { ConsentryError } from '../../core/errors.js';
 import { ulidGenerator } from '../../ports/ids.js';
 import { createHookRegistry, DeliveryStatusSchema, HookInputSchema, MAX_RETRIED_PER_REQUEST } from '../../worker/hooks.js';
 import { authOf } from '../auth.js';
@@ -121,11 +120,7 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
         response: { 200: HookDetailJsonSchema, 404: ProblemSchema },
       },
     },
-    async (request) => {
-      const hook = await hooks.get(authOf(request).workspaceId, request.params.id);
-      if (!hook) throw new ConsentryError('NOT_FOUND', `Hook ${request.params.id} not found`, [{ path: 'id', message: 'not found' }]);
-      return hook;
-    },
+    async (request) => hooks.get(authOf(request).workspaceId, request.params.id),
   );
 
   v1.delete(

@@ -1,0 +1,21 @@
+import { ConsentryError } from './errors.js';
+
+/**
+ * A page read with one row more than it shows: the extra row only tells that another page
+ * exists. `next` is the cursor of the page's last row, null on the last page.
+ */
+export function pageOf<T, C>(rows: readonly T[], limit: number, cursorOf: (row: T) => C): { items: T[]; next: C | null } {
+  const items = rows.slice(0, limit);
+  const last = items.at(-1);
+  return { items, next: rows.length > limit && last !== undefined ? cursorOf(last) : null };
+}
+
+/**
+ * A cursor that names nothing of the list it pages. Nothing a list pages is ever deleted, so such
+ * a cursor is a mistake (mistyped, or another workspace's), refused rather than read silently as
+ * "from the start" or "nothing more".
+ */
+export function unknownCursor(path: string, what: string, hint = 'pass the nextCursor a previous page returned'): ConsentryError {
+  const message = `no ${what}: ${hint}`;
+  return new ConsentryError('VALIDATION_FAILED', message, [{ path, message }]);
+}
