@@ -255,11 +255,26 @@ function containsWordSequence(haystack: readonly string[], needle: readonly stri
   return false;
 }
 
-function findOptOutEntry(normalized: string, table: KeywordTable): KeywordEntry | undefined {
-  const messageWords = words(normalized);
+/**
+ * E-mail addresses and links in a message. A word inside one names a mailbox or a page
+ * ("stop@example.com", "https://example.com/stop"), not a request, so the plain-language scan
+ * skips them. Only unmistakable forms count: a scheme or www. starts a link, an address has a
+ * dotted domain after its @; "Stop.Thanks" stays text. Matched before normalisation, which
+ * reads the dashes inside a host name as spaces.
+ */
+const ADDRESSES_AND_LINKS = /\b[a-z][a-z0-9+.-]*:\/\/\S*|\bwww\.\S+|[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/giu;
+const MAY_HOLD_ADDRESS_OR_LINK = /[@/]|www\./i;
+
+/** The comparison form the plain-language scan reads: the message's, without its addresses and links. */
+function reviewForm(text: string, normalized: string): string {
+  return MAY_HOLD_ADDRESS_OR_LINK.test(text) ? normalizeText(text.replace(ADDRESSES_AND_LINKS, ' ')) : normalized;
+}
+
+function findOptOutEntry(text: string, table: KeywordTable): KeywordEntry | undefined {
+  const messageWords = words(text);
   let best: KeywordEntry | undefined;
   for (const entry of table.optOut) {
-    const found = entry.unspaced ? normalized.includes(entry.normalized) : containsWordSequence(messageWords, entry.words);
+    const found = entry.unspaced ? text.includes(entry.normalized) : containsWordSequence(messageWords, entry.words);
     // The longest match names the request best ("stop all" over "stop").
     if (found && (best === undefined || entry.normalized.length > best.normalized.length)) best = entry;
   }
@@ -270,13 +285,14 @@ function findOptOutEntry(normalized: string, table: KeywordTable): KeywordEntry 
  * An opt-out word inside a longer message ("please stop texting me"). US rules make
  * plain-language revocations binding (47 CFR 64.1200(a)(10)), so such messages are
  * flagged for a person to review rather than ignored. Whole words only; in Japanese,
- * which has no spaces, a substring.
+ * which has no spaces, a substring. `text` is the message as sent (or already normalised);
+ * its e-mail addresses and links are not read.
  */
 export function findPlainLanguageOptOut(
-  normalized: string,
+  text: string,
   workspaceKeywords?: WorkspaceKeywords,
 ): { word: string; language: Language } | null {
-  const entry = findOptOutEntry(normalized, activeTable(workspaceKeywords));
+  const entry = findOptOutEntry(reviewForm(text, normalizeText(text)), activeTable(workspaceKeywords));
   return entry === undefined ? null : { word: entry.keyword, language: entry.language };
 }
 
@@ -293,7 +309,7 @@ export function classifyKeyword(text: string, workspaceKeywords?: WorkspaceKeywo
   if (exact !== undefined) {
     return { intent: exact.intent, language: exact.language, keyword: exact.keyword, normalized, review: false };
   }
-  const optOut = findOptOutEntry(normalized, table);
+  const optOut = findOptOutEntry(reviewForm(text, normalized), table);
   return { intent: 'none', language: optOut?.language ?? null, keyword: null, normalized, review: optOut !== undefined };
 }
 

@@ -51,7 +51,7 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
     await handleKeyword(uow, contact, message, keyword, conversation);
   } else {
     if (keyword?.review) {
-      const found = findPlainLanguageOptOut(keyword.normalized, uow.workspace.settings.keywords);
+      const found = findPlainLanguageOptOut(message.text ?? message.button ?? keyword.normalized, uow.workspace.settings.keywords);
       await emitOptOutReview(uow, contact, message, keyword, found?.language ?? keyword.language, found?.word ?? '');
     }
     if (conversation === null) {

@@ -209,6 +209,15 @@ const cases: Case[] = [
   c('配信を停止してください', 'none', 'ja', null, true),
   c('一時停止', 'none', 'ja', null, true),
   c('please 停止', 'none', 'ja', null, true),
+  // An opt-out word only inside an e-mail address or a link is no request; beside one it still is.
+  c('my email is stop@example.com', 'none', null, null),
+  c('Write to unsubscribe.team@example.org', 'none', null, null),
+  c('see https://example.com/stop-all?x=1', 'none', null, null),
+  c('www.quit-smoking.example/end', 'none', null, null),
+  c('HTTP://EXAMPLE.COM/停止', 'none', null, null),
+  c('stop, my email is stop@example.com', 'none', 'en', null, true),
+  c('https://example.com please stop', 'none', 'en', null, true),
+  c('Stop.Thanks', 'none', 'en', null, true),
   // Workspace-added keywords in several languages.
   c('join', 'opt_in', 'en', 'JOIN', false, withAdded),
   c('Yes  please!', 'opt_in', 'en', 'YES PLEASE', false, withAdded),
@@ -396,6 +405,11 @@ describe('findPlainLanguageOptOut', () => {
     expect(findPlainLanguageOptOut(normalizeText('dar de baja ya'), withAdded)).toEqual({ word: 'BAJA', language: 'es' });
     expect(findPlainLanguageOptOut(normalizeText('dar de baja ya'))).toBeNull();
     expect(findPlainLanguageOptOut(normalizeText('the end'), withRemoved)).toEqual({ word: 'END', language: 'en' });
+  });
+
+  it('does not read e-mail addresses and links, dashed host names included', () => {
+    expect(findPlainLanguageOptOut('write to stop@my-company.example')).toBeNull();
+    expect(findPlainLanguageOptOut('https://quit-now.example/stop, then stop')).toEqual({ word: 'STOP', language: 'en' });
   });
 });
 

@@ -141,6 +141,14 @@ describe('handleInbound', () => {
     expect(await ws.getHistory(result.contactId)).toEqual([]);
   });
 
+  it('an opt-out word only inside an e-mail address or a link raises no review; the word beside one does', async () => {
+    const quiet = await ws.handleInbound(msg('m1', 'my email is stop@opt-out.example, see https://example.com/stop'));
+    expect(quiet.events.filter((e) => e.type === 'optout.review_needed')).toEqual([]);
+    const loud = await ws.handleInbound(msg('m2', 'stop writing to stop@opt-out.example'));
+    const review = loud.events.find((e) => e.type === 'optout.review_needed');
+    expect(review?.data).toMatchObject({ matchedWord: 'STOP' });
+  });
+
   it('posts replies to the outbound webhook through the outbox when one is configured', async () => {
     await ws.updateSettings({ outboundWebhookUrl: 'https://example.com/outbound' });
     const result = await ws.handleInbound(msg('m1', 'STOP'));
