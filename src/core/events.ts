@@ -9,6 +9,7 @@ export const PUBLIC_EVENT_TYPES = [
   'contact.tagged',
   'contact.untagged',
   'contact.updated',
+  'contact.duplicate_found',
   'conversation.opened',
   'conversation.closed',
   'optout.review_needed',
@@ -57,6 +58,18 @@ export const TagDataSchema = z.object({ contactId: z.string(), tag: z.string() }
 export const ContactUpdatedDataSchema = z.object({
   contactId: z.string(),
   changes: z.array(z.string()),
+});
+/**
+ * A workflow answer gave an e-mail address or phone number that another contact of the workspace
+ * already has. The answer is unverified, so it neither moves to the asking contact (two contacts
+ * would share it, and look-ups by it would become ambiguous) nor merges the two (the sender would
+ * act on, and be shown, the other contact's data): a person decides.
+ */
+export const ContactDuplicateDataSchema = z.object({
+  contactId: z.string(),
+  field: z.enum(['email', 'phone']),
+  otherContactId: z.string(),
+  runId: z.string(),
 });
 export const ConversationDataSchema = z.object({
   contactId: z.string(),
@@ -107,6 +120,7 @@ export const PUBLIC_EVENT_DATA_SCHEMAS = {
   'contact.tagged': TagDataSchema,
   'contact.untagged': TagDataSchema,
   'contact.updated': ContactUpdatedDataSchema,
+  'contact.duplicate_found': ContactDuplicateDataSchema,
   'conversation.opened': ConversationDataSchema,
   'conversation.closed': ConversationDataSchema,
   'optout.review_needed': OptoutReviewDataSchema,
@@ -120,6 +134,7 @@ export interface EventDataByType {
   'contact.tagged': z.infer<typeof TagDataSchema>;
   'contact.untagged': z.infer<typeof TagDataSchema>;
   'contact.updated': z.infer<typeof ContactUpdatedDataSchema>;
+  'contact.duplicate_found': z.infer<typeof ContactDuplicateDataSchema>;
   'conversation.opened': z.infer<typeof ConversationDataSchema>;
   'conversation.closed': z.infer<typeof ConversationDataSchema>;
   'optout.review_needed': z.infer<typeof OptoutReviewDataSchema>;

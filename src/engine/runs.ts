@@ -231,7 +231,7 @@ async function applyEffects(
         await untagContact(uow, contact, effect.tag);
         break;
       case 'update_field':
-        await updateContactField(uow, contact, effect.field, effect.value);
+        await updateContactField(uow, run, contact, effect.field, effect.value);
         break;
       case 'record_consent': {
         const recorded = await uow.recordConsent({
@@ -330,7 +330,21 @@ export async function untagContact(uow: UnitOfWork, contact: Contact, tag: strin
   return saved;
 }
 
-async function updateContactField(uow: UnitOfWork, contact: Contact, field: string, value: string): Promise<void> {
+/** The contact other than `contact` that already has this e-mail address or phone number, if any. */
+async function otherOwner(uow: UnitOfWork, contact: Contact, field: 'email' | 'phone', value: string): Promise<Contact | undefined> {
+  if (contact[field] === value) return undefined;
+  const owner = field === 'email' ? await uow.tx.findContactByEmail(uow.workspaceId, value) : await uow.tx.findContactByPhone(uow.workspaceId, value);
+  return owner?.id === contact.id ? undefined : owner;
+}
+
+async function updateContactField(uow: UnitOfWork, run: WorkflowRunRow, contact: Contact, field: string, value: string): Promise<void> {
+  if (field === 'email' || field === 'phone') {
+    const owner = await otherOwner(uow, contact, field, value);
+    if (owner !== undefined) {
+      await uow.emit('contact.duplicate_found', { contactId: contact.id, field, otherContactId: owner.id, runId: run.id }, contact.id);
+      return;
+    }
+  }
   let next: Contact;
   if (field === 'email') next = { ...contact, email: value };
   else if (field === 'phone') next = { ...contact, phone: value };
