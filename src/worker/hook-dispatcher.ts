@@ -9,7 +9,8 @@ import type { DeliveryRow, HookRow, Store, StoreTx, StoredEvent } from '../ports
 import { DEFAULT_BACKOFF, parseRetryAfterMs, type BackoffPolicy } from './backoff.js';
 import { DeliveryMetrics, type BacklogReading } from './delivery-metrics.js';
 import { hookMatchesEvent } from './hook-matching.js';
-import { ensureOutboundWebhookSecret, OUTBOUND_HOOK_PREFIX, outboundHookId } from './hooks.js';
+import { OUTBOUND_HOOK_PREFIX, outboundHookId } from './hooks.js';
+import { ensureOutboundWebhookSecret, signingSecretsOf } from './signing-secrets.js';
 import { createHttpSender, type DeliveryResponse, type DeliverySender } from './http-sender.js';
 import { signDelivery } from './signature.js';
 import { WEBHOOK_USER_AGENT } from './version.js';
@@ -116,7 +117,8 @@ interface SendJob {
   delivery: DeliveryRow;
   event: StoredEvent;
   targetUrl: string;
-  secret: string;
+  /** The target's secret, then its previous one while a rotation's overlap lasts. */
+  secrets: string[];
   kind: 'hook' | 'outbound';
 }
 
@@ -552,11 +554,11 @@ export class HookDispatcher {
       const targetUrl = workspace?.settings.outboundWebhookUrl;
       if (!targetUrl) return close('outbound webhook removed from the workspace settings');
       const secret = await ensureOutboundWebhookSecret(tx, delivery.workspaceId);
-      return { delivery, event, targetUrl, secret, kind: 'outbound' };
+      return { delivery, event, targetUrl, secrets: await signingSecretsOf(tx, delivery.hookId, secret, now), kind: 'outbound' };
     }
     const hook = await tx.getHook(delivery.workspaceId, delivery.hookId);
     if (!hook || hook.deletedAt !== null) return close('hook deleted');
-    return { delivery, event, targetUrl: hook.targetUrl, secret: hook.secret, kind: 'hook' };
+    return { delivery, event, targetUrl: hook.targetUrl, secrets: await signingSecretsOf(tx, hook.id, hook.secret, now), kind: 'hook' };
   }
 
   private launch(job: SendJob): Promise<void> {
@@ -580,7 +582,7 @@ export class HookDispatcher {
 
   private async attempt(job: SendJob, signal: AbortSignal): Promise<Completed> {
     const body = JSON.stringify(eventPayload(job.event));
-    const { timestamp, signature } = signDelivery(job.secret, body, this.clock.now());
+    const { timestamp, signature } = signDelivery(job.secrets, body, this.clock.now());
     let response: DeliveryResponse;
     try {
       response = await this.sender.send({

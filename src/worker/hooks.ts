@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ConsentryError } from '../core/errors.js';
 import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, type PublicEventType } from '../core/events.js';
@@ -8,10 +7,16 @@ import { parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
 import type { DeliveryRow, DeliveryStatus, HookRow, Store, StoreTx } from '../ports/store.js';
+import {
+  keepPreviousSecret,
+  newSigningSecret,
+  replaceOutboundWebhookSecret,
+  SecretRotationInputSchema,
+  type RotatedSecret,
+  type SecretRotationInput,
+} from './signing-secrets.js';
 import { assertPublicTargetUrl } from './target-guard.js';
 
-/** Bytes of randomness in a signing secret (the HMAC-SHA256 key size). */
-const SECRET_BYTES = 32;
 const MAX_FILTER_KEYS = 20;
 
 export const HookEventSchema = z.union([PublicEventTypeSchema, z.literal('*')], {
@@ -131,10 +136,6 @@ export interface RetriedDeadLetters {
  */
 export const MAX_RETRIED_PER_REQUEST = 10_000;
 
-export function newSigningSecret(): string {
-  return `whsec_${randomBytes(SECRET_BYTES).toString('base64url')}`;
-}
-
 export function toHookView(hook: HookRow): HookView {
   return { id: hook.id, targetUrl: hook.targetUrl, event: hook.event, filter: hook.filter, createdAt: hook.createdAt };
 }
@@ -194,6 +195,13 @@ export interface HookRegistry {
   /** Sends a live hook's dead letters again as `retryDelivery` does, oldest event first, at most MAX_RETRIED_PER_REQUEST. */
   retryDeadDeliveries(workspaceId: string, hookId: string): Promise<RetriedDeadLetters>;
   retryDeadOutboundDeliveries(workspaceId: string): Promise<RetriedDeadLetters>;
+  /**
+   * Gives a live hook a new secret, shown only in this answer; the old one keeps signing beside it
+   * as the input says (24 hours by default). CONFLICT for a deleted hook.
+   */
+  rotateSecret(workspaceId: string, hookId: string, input?: SecretRotationInput): Promise<RotatedSecret>;
+  /** The same for the outbound webhook; CONFLICT while the workspace has no outboundWebhookUrl. */
+  rotateOutboundSecret(workspaceId: string, input?: SecretRotationInput): Promise<RotatedSecret>;
 }
 
 export interface DeliveryQuery {
@@ -227,13 +235,10 @@ function assertLive(hook: HookRow): void {
   if (hook.deletedAt !== null) throw hookDeleted(hook);
 }
 
-/** Deliveries are sent again only where they can go: the workspace's outbound webhook URL, set. */
+/** Deliveries are sent again, and secrets rotated, only where they can go: the workspace's outbound webhook URL, set. */
 async function assertOutboundWebhookSet(tx: StoreTx, workspaceId: string): Promise<void> {
   if ((await tx.getWorkspace(workspaceId))?.settings.outboundWebhookUrl) return;
-  throw new ConsentryError(
-    'CONFLICT',
-    'The workspace has no outbound webhook URL: set outboundWebhookUrl with PATCH /v1/settings before sending its deliveries again',
-  );
+  throw new ConsentryError('CONFLICT', 'The workspace has no outbound webhook URL: set outboundWebhookUrl with PATCH /v1/settings first');
 }
 
 async function eventTypeOf(tx: StoreTx, workspaceId: string, eventId: string): Promise<string | null> {
@@ -370,6 +375,25 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
         return resendDeadLetters(tx, workspaceId, hook.id, at);
       });
     },
+    async rotateSecret(workspaceId, hookId, input) {
+      const { previousSecretValidSeconds } = parseInput(SecretRotationInputSchema, input ?? {}, 'secret rotation');
+      const now = clock.now();
+      return store.transaction(async (tx) => {
+        const hook = await requireHook(tx, workspaceId, hookId);
+        assertLive(hook);
+        const secret = newSigningSecret();
+        await tx.updateHook({ ...hook, secret });
+        return { secret, previousSecretExpiresAt: await keepPreviousSecret(tx, hook.id, hook.secret, now, previousSecretValidSeconds) };
+      });
+    },
+    async rotateOutboundSecret(workspaceId, input) {
+      const { previousSecretValidSeconds } = parseInput(SecretRotationInputSchema, input ?? {}, 'secret rotation');
+      const now = clock.now();
+      return store.transaction(async (tx) => {
+        await assertOutboundWebhookSet(tx, workspaceId);
+        return rotateOutboundWebhookSecret(tx, workspaceId, now, previousSecretValidSeconds);
+      });
+    },
     async retryDeadOutboundDeliveries(workspaceId) {
       const at = clock.now().toISOString();
       return store.transaction(async (tx) => {
@@ -383,26 +407,11 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
 /** The custom channel's outbound webhook is a pseudo-hook per workspace. */
 export const OUTBOUND_HOOK_PREFIX = 'outbound:';
 export const outboundHookId = (workspaceId: string): string => `${OUTBOUND_HOOK_PREFIX}${workspaceId}`;
-const outboundSecretKey = (workspaceId: string): string => `outbound.webhook.secret.${workspaceId}`;
-
-/** The workspace's outbound-webhook signing secret, created (and stored) on first use. */
-export async function ensureOutboundWebhookSecret(tx: StoreTx, workspaceId: string): Promise<string> {
-  const stored = z.string().min(1).safeParse(await tx.getMeta(outboundSecretKey(workspaceId)));
-  return stored.success ? stored.data : storeNewOutboundSecret(tx, workspaceId);
-}
-
-async function storeNewOutboundSecret(tx: StoreTx, workspaceId: string): Promise<string> {
-  const secret = newSigningSecret();
-  await tx.setMeta(outboundSecretKey(workspaceId), secret);
-  return secret;
-}
-
-/** For the settings route: the secret a custom channel uses to verify outbound webhook calls. */
-export function getOutboundWebhookSecret(store: Store, workspaceId: string): Promise<string> {
-  return store.transaction((tx) => ensureOutboundWebhookSecret(tx, workspaceId));
-}
-
-/** A new outbound webhook secret; deliveries signed from now on use it. */
-export function rotateOutboundWebhookSecret(store: Store, workspaceId: string): Promise<string> {
-  return store.transaction((tx) => storeNewOutboundSecret(tx, workspaceId));
+/**
+ * A new outbound-webhook secret for the workspace; the old one keeps signing beside it for
+ * `previousSecretValidSeconds` (see signing-secrets.ts).
+ */
+export async function rotateOutboundWebhookSecret(tx: StoreTx, workspaceId: string, now: Date, previousSecretValidSeconds: number): Promise<RotatedSecret> {
+  const { secret, retired } = await replaceOutboundWebhookSecret(tx, workspaceId);
+  return { secret, previousSecretExpiresAt: await keepPreviousSecret(tx, outboundHookId(workspaceId), retired, now, previousSecretValidSeconds) };
 }

@@ -12,7 +12,7 @@ export const DEFAULT_SIGNATURE_TOLERANCE_SECONDS = 300;
 export interface SignedDelivery {
   /** Unix seconds, sent as `X-Consentry-Timestamp`. */
   timestamp: number;
-  /** `v1=<hex>`, sent as `X-Consentry-Signature`. */
+  /** `v1=<hex>`, one per secret separated by commas, sent as `X-Consentry-Signature`. */
   signature: string;
 }
 
@@ -20,9 +20,11 @@ function hmacHex(secret: string, timestamp: number | string, body: string): stri
   return createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
 }
 
-export function signDelivery(secret: string, body: string, at: Date): SignedDelivery {
+/** Signs with each secret given, newest first: during a secret rotation both the new and the old one. */
+export function signDelivery(secrets: string | readonly string[], body: string, at: Date): SignedDelivery {
   const timestamp = Math.floor(at.getTime() / 1000);
-  return { timestamp, signature: `${SIGNATURE_SCHEME}=${hmacHex(secret, timestamp, body)}` };
+  const signatures = (typeof secrets === 'string' ? [secrets] : secrets).map((secret) => `${SIGNATURE_SCHEME}=${hmacHex(secret, timestamp, body)}`);
+  return { timestamp, signature: signatures.join(',') };
 }
 
 export interface VerifyDeliveryInput {

@@ -4,7 +4,7 @@ import { FakeClock } from '../../src/ports/clock.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { startServer } from '../../src/server/index.js';
 import { HookDispatcher } from '../../src/worker/hook-dispatcher.js';
-import { getOutboundWebhookSecret } from '../../src/worker/hooks.js';
+import { getOutboundWebhookSecret } from '../../src/worker/signing-secrets.js';
 import { verifyDeliverySignature } from '../../src/worker/signature.js';
 import { startTarget, type Target } from '../worker/target-server.js';
 import { expectProblem, parsed, problemPaths, testApp, type Tenant, type TestApp } from './helpers.js';
@@ -668,5 +668,94 @@ describe('startServer', () => {
       await server.close();
       await store.close();
     }
+  });
+});
+
+describe('signing secret rotation', () => {
+  const RotatedSchema = z.object({ secret: z.string(), previousSecretExpiresAt: z.string().nullable() }).strict();
+
+  /** Which of the secrets verify the target's last request, and how many signatures it carried. */
+  function signedWith(...secrets: string[]): { verified: boolean[]; signatures: number } {
+    const request = target.received.at(-1);
+    const signature = request?.headers['x-consentry-signature']?.toString();
+    return {
+      verified: secrets.map((secret) =>
+        verifyDeliverySignature({ secret, body: request?.body ?? '', timestamp: request?.headers['x-consentry-timestamp']?.toString(), signature, now: t.clock.now() }),
+      ),
+      signatures: signature?.split(',').length ?? 0,
+    };
+  }
+
+  /** A STOP from a contact of its own (a repeated STOP changes nothing and emits nothing), delivered. */
+  async function deliverStop(messageId: string): Promise<void> {
+    const phone = `+346000009${String(target.received.length).padStart(2, '0')}`;
+    const sent = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message(messageId, 'STOP', phone) });
+    expect(sent.statusCode).toBe(200);
+    expect(await dispatcher().runOnce()).toMatchObject({ delivered: 1 });
+  }
+
+  it("signs a hook's deliveries with the new and the old secret for 24 hours, then with the new one only", async () => {
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    const response = await t.as(acme, { method: 'POST', url: `/v1/hooks/${hook.id}/secret` });
+    expect(response.statusCode).toBe(200);
+    const rotated = parsed(response, RotatedSchema);
+    expect(rotated.secret).toMatch(/^whsec_/);
+    expect(rotated.secret).not.toBe(hook.secret);
+    expect(rotated.previousSecretExpiresAt).toBe(new Date(t.clock.now().getTime() + 86_400_000).toISOString());
+
+    await deliverStop('m1');
+    expect(signedWith(rotated.secret, hook.secret)).toEqual({ verified: [true, true], signatures: 2 });
+
+    t.clock.advance(86_400_000);
+    await deliverStop('m2');
+    expect(signedWith(rotated.secret, hook.secret)).toEqual({ verified: [true, false], signatures: 1 });
+  });
+
+  it('retires the old secret at once when asked, and keeps only the newest two after two rotations', async () => {
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    const url = `/v1/hooks/${hook.id}/secret`;
+    const first = parsed(await t.as(acme, { method: 'POST', url, payload: { previousSecretValidSeconds: 3600 } }), RotatedSchema);
+    expect(first.previousSecretExpiresAt).toBe(new Date(t.clock.now().getTime() + 3_600_000).toISOString());
+    const second = parsed(await t.as(acme, { method: 'POST', url, payload: {} }), RotatedSchema);
+    await deliverStop('m1');
+    expect(signedWith(second.secret, first.secret, hook.secret)).toEqual({ verified: [true, true, false], signatures: 2 });
+
+    const leaked = parsed(await t.as(acme, { method: 'POST', url, payload: { previousSecretValidSeconds: 0 } }), RotatedSchema);
+    expect(leaked.previousSecretExpiresAt).toBeNull();
+    await deliverStop('m2');
+    expect(signedWith(leaked.secret, second.secret)).toEqual({ verified: [true, false], signatures: 1 });
+  });
+
+  it('refuses a bad overlap, a deleted hook and a hook of another workspace', async () => {
+    const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    const url = `/v1/hooks/${hook.id}/secret`;
+    for (const payload of [{ previousSecretValidSeconds: 604_801 }, { previousSecretValidSeconds: -1 }, { previousSecretValidSeconds: 1.5 }, { previousSecretValidSeconds: '60' }]) {
+      const refused = await t.as(acme, { method: 'POST', url, payload });
+      expectProblem(refused, 422, 'VALIDATION_FAILED');
+      expect(problemPaths(refused)).toEqual(['previousSecretValidSeconds']);
+    }
+    expectProblem(await t.as(acme, { method: 'POST', url, payload: { overlap: 60 } }), 422, 'VALIDATION_FAILED');
+    expectProblem(await t.as(globex, { method: 'POST', url }), 404, 'NOT_FOUND');
+    expect((await t.as(acme, { method: 'DELETE', url: `/v1/hooks/${hook.id}` })).statusCode).toBe(204);
+    expectProblem(await t.as(acme, { method: 'POST', url }), 409, 'CONFLICT');
+  });
+
+  it('rotates the outbound webhook secret with the same overlap, through its own route or a settings patch', async () => {
+    const url = '/v1/settings/outbound-webhook/secret';
+    expectProblem(await t.as(acme, { method: 'POST', url }), 409, 'CONFLICT');
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: target.url } });
+    const original = await getOutboundWebhookSecret(t.store, acme.workspaceId);
+
+    const rotated = parsed(await t.as(acme, { method: 'POST', url, payload: { previousSecretValidSeconds: 600 } }), RotatedSchema);
+    expect(await getOutboundWebhookSecret(t.store, acme.workspaceId)).toBe(rotated.secret);
+    await deliverStop('m1');
+    expect(signedWith(rotated.secret, original)).toEqual({ verified: [true, true], signatures: 2 });
+
+    const patched = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: null } });
+    const renewed = z.object({ outboundWebhookSecret: z.string() }).parse(patched.json()).outboundWebhookSecret;
+    expect(renewed).not.toBe(rotated.secret);
+    t.clock.advance(601_000);
+    await deliverStop('m2');
+    expect(signedWith(renewed, rotated.secret, original)).toEqual({ verified: [true, true, false], signatures: 2 });
   });
 });

@@ -42,4 +42,13 @@ describe('delivery signatures', () => {
     expect(verifyDeliverySignature({ secret, body, timestamp: String(timestamp), signature: `${old}, ${signature}`, now: at })).toBe(true);
     expect(verifyDeliverySignature({ secret, body, timestamp: String(timestamp), signature: `${old}`, now: at })).toBe(false);
   });
+
+  it('signs with each secret given, newest first, in one header both secrets verify', () => {
+    const { timestamp, signature } = signDelivery([secret, 'whsec_previous'], body, at);
+    expect(signature).toBe(`${signDelivery(secret, body, at).signature},${signDelivery('whsec_previous', body, at).signature}`);
+    for (const each of [secret, 'whsec_previous']) {
+      expect(verifyDeliverySignature({ secret: each, body, timestamp: String(timestamp), signature, now: at })).toBe(true);
+    }
+    expect(verifyDeliverySignature({ secret: 'whsec_other', body, timestamp: String(timestamp), signature, now: at })).toBe(false);
+  });
 });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ulidGenerator } from '../../ports/ids.js';
 import { createHookRegistry, DeliveryStatusSchema, HookInputSchema, MAX_RETRIED_PER_REQUEST } from '../../worker/hooks.js';
+import { SecretRotationInputSchema } from '../../worker/signing-secrets.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { ProblemSchema } from '../problem.js';
@@ -18,6 +19,15 @@ const HookJsonSchema = z.object({
 const CreatedHookJsonSchema = HookJsonSchema.extend({
   secret: z.string().describe('Signs every delivery (X-Consentry-Signature); shown only here'),
 });
+
+const RotatedSecretJsonSchema = z.object({
+  secret: z.string().describe('The new signing secret; shown only here'),
+  previousSecretExpiresAt: z.string().nullable().describe('Until when the old secret also signs deliveries (a second v1= value); null when it was retired at once'),
+});
+
+const ROTATION_DESCRIPTION =
+  'Deliveries are signed with the new secret from now on, pending ones included. Until previousSecretExpiresAt each one also carries a signature made with the old secret ' +
+  '(X-Consentry-Signature: v1=<new>,v1=<old>), so a receiver that accepts any of the values keeps working while it is updated. The body may be left out.';
 
 const HookDetailJsonSchema = HookJsonSchema.extend({
   deletedAt: z.string().nullable().describe('When the hook stopped: null while it is live'),
@@ -196,6 +206,37 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
       },
     },
     async (request, reply) => reply.code(202).send(await hooks.retryDeadDeliveries(authOf(request).workspaceId, request.params.id)),
+  );
+
+  v1.post(
+    '/hooks/:id/secret',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: 'Give the hook a new signing secret',
+        description: `${ROTATION_DESCRIPTION} A deleted hook is 409.`,
+        security: API_KEY_SECURITY,
+        params: IdParamsSchema,
+        body: SecretRotationInputSchema.nullish(),
+        response: { 200: RotatedSecretJsonSchema, ...problemResponses(404, 409, 422) },
+      },
+    },
+    async (request) => hooks.rotateSecret(authOf(request).workspaceId, request.params.id, request.body ?? undefined),
+  );
+
+  v1.post(
+    '/settings/outbound-webhook/secret',
+    {
+      schema: {
+        tags: ['hooks'],
+        summary: 'Give the outbound webhook a new signing secret',
+        description: `${ROTATION_DESCRIPTION} 409 while the workspace has no outboundWebhookUrl.`,
+        security: API_KEY_SECURITY,
+        body: SecretRotationInputSchema.nullish(),
+        response: { 200: RotatedSecretJsonSchema, ...problemResponses(409, 422) },
+      },
+    },
+    async (request) => hooks.rotateOutboundSecret(authOf(request).workspaceId, request.body ?? undefined),
   );
 
   v1.get(

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ConsentryError } from '../../core/errors.js';
 import { LanguageSchema, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
 import type { Store } from '../../ports/store.js';
-import { getOutboundWebhookSecret, rotateOutboundWebhookSecret } from '../../worker/hooks.js';
+import { rotateOutboundWebhookSecret } from '../../worker/hooks.js';
+import { DEFAULT_PREVIOUS_SECRET_SECONDS, getOutboundWebhookSecret } from '../../worker/signing-secrets.js';
 import { assertPublicTargetUrl } from '../../worker/target-guard.js';
 import { authOf } from '../auth.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
@@ -26,7 +27,7 @@ const SettingsPatchSchema = z
     outboundWebhookUrl: shape.outboundWebhookUrl.unwrap().nullable().optional(),
     hubspot: z.record(z.string(), z.unknown()).nullable().optional().describe('{ accessToken, portalId, clientSecret, emailSubscriptionId, createMissingContacts, syncEnabled }'),
     slack: z.record(z.string(), z.unknown()).nullable().optional().describe('{ botToken, signingSecret, alertChannel, allowedUserIds, botId, botUserId, digestThreshold }'),
-    outboundWebhookSecret: z.string().nullable().optional().describe('made by Consentry: the value read back keeps it, null makes a new one'),
+    outboundWebhookSecret: z.string().nullable().optional().describe('made by Consentry: the value read back keeps it, null makes a new one (the old one signs beside it for 24 hours, as POST /v1/settings/outbound-webhook/secret does by default)'),
   })
   .strict();
 
@@ -71,7 +72,7 @@ async function settingsView(store: Store, workspace: Workspace): Promise<z.infer
   return { ...settings, outboundWebhookSecret };
 }
 
-export const workspaceRoutes: ApiRoutes = (v1, { store, allowPrivateTargets }) => {
+export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTargets }) => {
   v1.get(
     '/me',
     {
@@ -132,7 +133,8 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, allowPrivateTargets }) =
         throw new ConsentryError('VALIDATION_FAILED', `outboundWebhookSecret: ${message}`, [{ path: 'outboundWebhookSecret', message }]);
       }
       const updated = await workspace.updateSettings(patch);
-      if (outboundWebhookSecret === null) await rotateOutboundWebhookSecret(store, updated.id);
+      // As POST /v1/settings/outbound-webhook/secret with its default overlap.
+      if (outboundWebhookSecret === null) await store.transaction((tx) => rotateOutboundWebhookSecret(tx, updated.id, clock.now(), DEFAULT_PREVIOUS_SECRET_SECONDS));
       return settingsView(store, updated);
     },
   );
