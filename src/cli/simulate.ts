@@ -216,21 +216,35 @@ async function emitHappened(sim: Simulation, emit: (line: TranscriptLine) => voi
 const LATEST_INSTANT = '9999-12-31T23:59:59.999Z';
 const LATEST_INSTANT_MS = Date.parse(LATEST_INSTANT);
 
-/** Lets `ms` pass, firing each timer at its own due time; `past_latest_instant` when that would take the clock past `LATEST_INSTANT`. */
-async function letTimePass(sim: Simulation, ms: number, emit: (line: TranscriptLine) => void): Promise<'done' | 'past_latest_instant'> {
+/** What letting time pass came to: done, refused (past LATEST_INSTANT), or stopped by a timer that failed. */
+type TimePassing = { outcome: 'done' } | { outcome: 'past_latest_instant' } | { outcome: 'timer_failed'; message: string };
+
+/**
+ * Lets `ms` pass, firing each timer at its own due time. A timer whose firing fails stops the
+ * simulation: the engine ends such a run (a scheduler must not retry it forever), and a transcript
+ * that went on would show a conversation the workflow no longer drives.
+ */
+async function letTimePass(sim: Simulation, ms: number, emit: (line: TranscriptLine) => void): Promise<TimePassing> {
   const target = sim.clock.now().getTime() + ms;
-  if (target > LATEST_INSTANT_MS) return 'past_latest_instant';
+  if (target > LATEST_INSTANT_MS) return { outcome: 'past_latest_instant' };
   for (;;) {
     const next = await sim.engine.store.transaction((tx) => tx.listDueTimers(new Date(target).toISOString(), 1));
     const due = next[0];
     if (!due) break;
     const dueAt = new Date(due.dueAt);
     if (dueAt.getTime() > sim.clock.now().getTime()) sim.clock.set(dueAt);
-    await sim.engine.runDueTimers(sim.clock.now());
+    const firings = await sim.engine.runDueTimers(sim.clock.now());
     await emitHappened(sim, emit);
+    const failed = firings.find((firing) => firing.error !== null);
+    if (failed) {
+      return {
+        outcome: 'timer_failed',
+        message: `the timer of workflow run ${failed.runId} fired at ${sim.clock.now().toISOString()} and failed (${failed.error}); the engine ended the run`,
+      };
+    }
   }
   sim.clock.set(target);
-  return 'done';
+  return { outcome: 'done' };
 }
 
 const pastLatestInstant = (duration: string) => `"${duration}" would take the simulated clock past ${LATEST_INSTANT}, the latest time it can show`;
@@ -292,9 +306,9 @@ async function replay(script: z.output<typeof TranscriptSchema>): Promise<Transc
   const emit = (line: TranscriptLine) => lines.push(line);
   for (const [index, step] of script.steps.entries()) {
     const path = `steps.${index}`;
-    if ((await letTimePass(sim, parseDuration(step.after), emit)) === 'past_latest_instant') {
-      throw transcriptError([{ path: `${path}.after`, message: pastLatestInstant(step.after) }]);
-    }
+    const passing = await letTimePass(sim, parseDuration(step.after), emit);
+    if (passing.outcome === 'past_latest_instant') throw transcriptError([{ path: `${path}.after`, message: pastLatestInstant(step.after) }]);
+    if (passing.outcome === 'timer_failed') throw transcriptError([{ path: `${path}.after`, message: passing.message }]);
     if (step.button !== undefined) {
       const unoffered = unofferedButton(sim, step.button);
       if (unoffered !== null) throw transcriptError([{ path: `${path}.button`, message: `${unoffered}; an answer the contact types is a "text" step` }]);
@@ -405,7 +419,11 @@ async function chatLine(sim: Simulation, raw: string, show: (line: TranscriptLin
       return 'go_on';
     case '/wait':
       if (argument === '') usage('/wait DURATION, e.g. /wait 30s, /wait 6m, /wait 1h');
-      else if ((await letTimePass(sim, parseDuration(argument), show)) === 'past_latest_instant') throw new CliFailure(pastLatestInstant(argument));
+      else {
+        const passing = await letTimePass(sim, parseDuration(argument), show);
+        if (passing.outcome === 'past_latest_instant') throw new CliFailure(pastLatestInstant(argument));
+        if (passing.outcome === 'timer_failed') throw new CliFailure(passing.message);
+      }
       return 'go_on';
     case '/button': {
       if (argument === '') {
