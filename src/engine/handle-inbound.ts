@@ -331,8 +331,18 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   return saved;
 }
 
+/**
+ * A WhatsApp sender id is the sender's WhatsApp ID: their number in international format without
+ * "+" (Cloud API webhooks, `messages[].from` and `contacts[].wa_id`, e.g. "16505555555" for
+ * +1 650 555 5555: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components).
+ * Read with the workspace's default country it would be missed, or taken for another number.
+ */
+const WHATSAPP_ID = /^[1-9]\d{5,14}$/;
+
 /** The sender's phone in E.164: the one given, or the sender id on a phone channel; null when there is none or it does not parse. */
 function senderPhone(message: Message, country: string | null): string | null {
-  const rawPhone = message.from.phone ?? (PHONE_CHANNELS.includes(message.channel) ? message.from.id : undefined);
-  return rawPhone ? tryNormalizePhone(rawPhone, country) : null;
+  if (message.from.phone) return tryNormalizePhone(message.from.phone, country);
+  if (!PHONE_CHANNELS.includes(message.channel)) return null;
+  const id = message.from.id;
+  return message.channel === 'whatsapp' && WHATSAPP_ID.test(id) ? tryNormalizePhone(`+${id}`, null) : tryNormalizePhone(id, country);
 }

@@ -49,6 +49,22 @@ describe('handleInbound', () => {
     expect(result.events.map((e) => e.type)).toEqual(['conversation.opened']);
   });
 
+  it("reads a WhatsApp sender id as WhatsApp gives it (the international number without '+'), whatever the default country", async () => {
+    const bare = await ws.handleInbound({ channel: 'whatsapp', messageId: 'w1', from: { id: '34622000111' }, text: 'START' });
+    expect((await ws.getContact(bare.contactId)).phone).toBe('+34622000111');
+    await ws.updateSettings({ defaultCountry: 'DE' });
+    const german = await ws.handleInbound({ channel: 'whatsapp', messageId: 'w2', from: { id: '4915123456789' }, text: 'hello' });
+    expect((await ws.getContact(german.contactId)).phone).toBe('+4915123456789');
+    // An SMS sender id without '+' is a national number of the default country, as before.
+    const sms = await ws.handleInbound({ channel: 'sms', messageId: 's1', from: { id: '015123456780' }, text: 'hello' });
+    expect((await ws.getContact(sms.contactId)).phone).toBe('+4915123456780');
+
+    // An import by the number reaches the WhatsApp contact itself.
+    const [row] = await ws.bulkSetConsent([{ phone: '+34 622 000 111', purpose: 'marketing', channel: 'whatsapp', status: 'opted_out', legalBasis: null, explanation: 'Asked by phone to stop' }]);
+    expect(row).toMatchObject({ ok: true, contactId: bare.contactId });
+    expect(await ws.canMessage(bare.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: false });
+  });
+
   it('is idempotent by channel message id: the same answer, nothing changed', async () => {
     const first = await ws.handleInbound(msg('m1', 'STOP'));
     const again = await ws.handleInbound(msg('m1', 'STOP'));
