@@ -154,9 +154,14 @@ function buttonKeyword(uow: UnitOfWork, message: Message): KeywordResult | null 
   return clicked.intent !== 'none' || clicked.review ? clicked : null;
 }
 
-/** When the contact sent the message: its `timestamp` when the channel gave an earlier one, else now. */
+/**
+ * When the contact sent the message: its `timestamp` when the channel gave an earlier one, else
+ * now. Compared as instants: RFC 3339 text with an offset (`05:00:00+05:00`) does not sort by time.
+ */
 function sentAt(uow: UnitOfWork, message: Message): string {
-  return message.timestamp && message.timestamp < uow.nowIso ? new Date(message.timestamp).toISOString() : uow.nowIso;
+  if (message.timestamp === undefined) return uow.nowIso;
+  const sent = Date.parse(message.timestamp);
+  return sent < uow.now.getTime() ? new Date(sent).toISOString() : uow.nowIso;
 }
 
 function replyOption(option: { label: string; buttonId?: string | undefined }): ReplyOption {

@@ -258,3 +258,25 @@ describe('an answer sent after the question timed out', () => {
     expect(typesOf(answered.events)).toContain('consent.given');
   });
 });
+
+describe('a channel timestamp with a UTC offset', () => {
+  it('is compared as an instant: a late START written with +05:00 does not outrank a newer STOP', async () => {
+    const stopped = await ws.handleInbound(message({ text: 'STOP' }));
+    clock.advance(60_000);
+    // 08:59 UTC, one minute before the STOP was recorded, written in another zone.
+    const late = await ws.handleInbound(message({ text: 'START', timestamp: '2026-03-01T13:59:00+05:00' }));
+    expect(late.replies).toEqual([]);
+    expect((await ws.canMessage(stopped.contactId, 'whatsapp', 'marketing')).allowed).toBe(false);
+    const [, start] = await ws.getHistory(stopped.contactId);
+    expect(start).toMatchObject({ status: 'opted_in', occurredAt: '2026-03-01T08:59:00.000Z' });
+  });
+
+  it('a time ahead of the clock written with a negative offset is read as now, and the STOP it carries is honoured', async () => {
+    const started = await ws.handleInbound(message({ text: 'START' }));
+    // 09:30 UTC while the clock says 09:00.
+    const stopped = await ws.handleInbound(message({ text: 'STOP', timestamp: '2026-03-01T08:30:00-01:00' }));
+    expect(typesOf(stopped.events)).toContain('consent.withdrawn');
+    expect((await ws.canMessage(started.contactId, 'whatsapp', 'marketing')).allowed).toBe(false);
+    expect((await ws.getHistory(started.contactId)).at(-1)?.occurredAt).toBe('2026-03-01T09:00:00.000Z');
+  });
+});
