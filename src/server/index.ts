@@ -41,7 +41,16 @@ export interface StartServerOptions {
    * for self-hosted set-ups whose receivers are on the server's own network. Default false.
    */
   allowPrivateTargets?: boolean;
+  /**
+   * How long `close` waits for the requests in flight, in ms (default 10,000). A client that
+   * sends its body slowly, or never, must not keep a stopping server up: past this, the
+   * connections still open are cut. Their requests were never answered, so nothing they sent
+   * was acknowledged.
+   */
+  drainTimeoutMs?: number;
 }
+
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
 
 export interface RunningServer {
   /** Where this process listens, e.g. http://127.0.0.1:3000 (a wildcard host is shown as loopback). */
@@ -51,7 +60,8 @@ export interface RunningServer {
   /** A new workspace and its first API key (the key is returned once and stored hashed). */
   createWorkspaceWithKey(name: string): Promise<{ workspaceId: string; key: string }>;
   /**
-   * Stops accepting connections, lets the requests in flight finish, then stops the workers.
+   * Stops accepting connections, lets the requests in flight finish (for at most
+   * `drainTimeoutMs`, then cuts the connections left), then stops the workers.
    * The store stays open: whoever opened it closes it.
    */
   close(): Promise<void>;
@@ -101,6 +111,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     throw error;
   }
 
+  const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   let closing: Promise<void> | null = null;
   return {
     url: urlOf(host, port),
@@ -113,9 +124,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     },
     close() {
       closing ??= (async () => {
+        const drainLimit = setTimeout(() => {
+          app.log.warn(`requests still in flight after ${drainTimeoutMs} ms of draining: closing their connections`);
+          app.server.closeAllConnections();
+        }, drainTimeoutMs);
         try {
           await app.close();
         } finally {
+          clearTimeout(drainLimit);
           await stopWorkers(workers);
         }
       })();

@@ -46,9 +46,11 @@ interface Served {
   exited: Promise<number | null>;
 }
 
-async function serve(db: string, env: Record<string, string> = {}): Promise<Served> {
+/** Runs `consentry serve` from the sources, or as the README says, through `npm start` (the built package). */
+async function serve(db: string, env: Record<string, string> = {}, launch: 'sources' | 'npm start' = 'sources'): Promise<Served> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve'], {
+  const [command, args] = launch === 'npm start' ? ['npm', ['start', '--silent']] : [process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve']];
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), HOST: '127.0.0.1', DATABASE_PATH: db, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -166,6 +168,17 @@ describe('consentry serve', () => {
     } finally {
       await target.close();
     }
+  }, 30_000);
+
+  it('under npm start, a SIGTERM sent to npm reaches the server, which drains and stops', async () => {
+    const served = await serve(join(dir, 'consentry.db'), {}, 'npm start');
+    await served.waitFor('Ready in');
+    expect((await fetch(`http://127.0.0.1:${served.port}/health`)).status).toBe(200);
+    served.child.kill('SIGTERM');
+    await served.waitFor('Stopped');
+    await served.exited;
+    // Nothing is left listening on the port: a server orphaned by the shell would still answer.
+    await expect(fetch(`http://127.0.0.1:${served.port}/health`)).rejects.toThrow();
   }, 30_000);
 
   it('prints the first key once, serves, drains an in-flight request on SIGTERM and exits 0 with the database intact', async () => {

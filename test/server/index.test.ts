@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/ports/clock.js';
 import { startServer, type BackgroundWorker, type WorkerDeps } from '../../src/server/index.js';
@@ -69,6 +70,24 @@ describe('startServer', () => {
     await closed;
     const history = await server.engine.workspace((await server.engine.listWorkspaces())[0]?.id ?? '').listEvents();
     expect(history.map((e) => e.type)).toContain('consent.withdrawn');
+  });
+
+  it('does not wait past its drain limit for a client that never finishes its request', async () => {
+    const store = createMemoryStore();
+    const worker = new RecordingWorker();
+    const server = await startServer({ store, workers: () => [worker], drainTimeoutMs: 50 });
+    const { key } = await server.createWorkspaceWithKey('Acme');
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    const cut = new Promise<void>((done) => socket.once('close', () => done()));
+    const received = new Promise<void>((done) => server.app.server.once('request', () => done()));
+    await new Promise<void>((done) => socket.once('connect', () => done()));
+    // Headers announce a body that never comes.
+    socket.write(`POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"channel":`);
+    await received;
+    await server.close();
+    await cut;
+    expect(worker.calls).toEqual(['start', 'stop']);
   });
 
   it('closes the app again when a worker fails to start', async () => {
