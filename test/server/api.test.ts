@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ANA, BEN, expectProblem, problemPaths, testApp, type Tenant, type TestApp } from './helpers.js';
 
@@ -501,6 +502,42 @@ describe('GET /v1/contacts/{id}/proof', () => {
     expect(whatsapp.current.prevHash).toBe(whatsapp.history[0].hash);
     const email = receipt.consents.find((c: { channel: string }) => c.channel === 'email');
     expect(email.current).toMatchObject({ source: 'api', explanation: 'Ticked the box on the signup form', occurredAt: expect.any(String), recordedAt: expect.any(String) });
+  });
+
+  it('gives all each record hash covers: re-hashed by the published recipe, every record checks', async () => {
+    const id = await createContact(acme);
+    const put = await t.as(acme, {
+      method: 'PUT',
+      url: `/v1/contacts/${id}/consents/marketing/email`,
+      payload: { status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Ticked the box — «newsletter»', idempotencyKey: 'signup-form-7' },
+    });
+    expect(put.statusCode, put.body).toBeLessThan(300);
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'whatsapp', messageId: 'wamid.recipe', from: { id: '+34600000007' }, text: 'STOP' } });
+    const receipt = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/proof` })).json();
+    // The recipe of the README: canonical JSON (keys sorted at every level, no white space), SHA-256 hex.
+    const canonical = (value: unknown): string =>
+      Array.isArray(value)
+        ? `[${value.map(canonical).join(',')}]`
+        : value !== null && typeof value === 'object'
+          ? `{${Object.keys(value)
+              .sort()
+              .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
+              .join(',')}}`
+          : JSON.stringify(value);
+    const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+    const entries = receipt.consents.flatMap((consent: { history: Record<string, unknown>[] }) => consent.history);
+    expect(entries).toHaveLength(1);
+    for (const entry of entries) {
+      expect(entry.idempotencyKey).toBe('signup-form-7');
+      expect(sha256(canonical(entry.evidence))).toBe(entry.evidenceDigest);
+      const hashed = {
+        id: entry.recordId,
+        workspaceId: receipt.workspace.id,
+        contactId: receipt.contact.id,
+        ...Object.fromEntries(['purpose', 'channel', 'status', 'legalBasis', 'explanation', 'source', 'actor', 'evidenceDigest', 'occurredAt', 'recordedAt', 'idempotencyKey', 'seq', 'prevHash'].map((key) => [key, entry[key]])),
+      };
+      expect(sha256(canonical(hashed))).toBe(entry.hash);
+    }
   });
 
   it("verifies only the contact's own records, linked to the records of others between them", async () => {

@@ -86,6 +86,7 @@ const ReceiptEntrySchema = z.object({
   legalBasis: LegalBasisSchema.nullable(),
   legalBasisLabel: z.string().nullable(),
   explanation: z.string().nullable(),
+  idempotencyKey: z.string().nullable().describe("The caller's idempotency key, which the hash covers too"),
   prevHash: z.string(),
   hash: z.string(),
 });
@@ -131,6 +132,7 @@ function receiptEntry(record: ConsentRecord): ReceiptEntry {
     legalBasis: record.legalBasis,
     legalBasisLabel: record.legalBasis ? LEGAL_BASIS_LABELS[record.legalBasis] : null,
     explanation: record.explanation,
+    idempotencyKey: record.idempotencyKey,
     prevHash: record.prevHash,
     hash: record.hash,
   };
