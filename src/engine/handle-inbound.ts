@@ -287,7 +287,7 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   const { tx, workspaceId } = uow;
   const country = uow.workspace.settings.defaultCountry;
   const identity = { channel: message.channel, externalId: message.from.id };
-  const email = message.from.email ? tryNormalizeEmail(message.from.email) : null;
+  const email = senderEmail(message);
   // Parsing a phone number is the dearest step here, and a known sender rarely needs it: it is
   // parsed on first use only (undefined: not parsed yet).
   let phone: string | null | undefined;
@@ -334,6 +334,12 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   const saved = await uow.saveContact(next);
   await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);
   return saved;
+}
+
+/** The sender's e-mail: the one given, or on the `email` channel the sender id, which is their address; null when it is not one. */
+function senderEmail(message: Message): string | null {
+  const raw = message.from.email ?? (message.channel === 'email' ? message.from.id : undefined);
+  return raw ? tryNormalizeEmail(raw) : null;
 }
 
 /**

@@ -65,6 +65,17 @@ describe('handleInbound', () => {
     expect(await ws.canMessage(bare.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: false });
   });
 
+  it("reads an e-mail sender id as the sender's address: an e-mail STOP reaches the contact that has it, and one without gets it", async () => {
+    const known = await ws.createContact({ name: 'Carol Test', email: 'carol@example.com' });
+    const stopped = await ws.handleInbound({ channel: 'email', messageId: 'e1', from: { id: 'Carol@Example.com' }, text: 'STOP' });
+    expect(stopped.contactId).toBe(known.id);
+    expect(await ws.canMessage(known.id, 'email', 'marketing')).toMatchObject({ allowed: false });
+    const stranger = await ws.handleInbound({ channel: 'email', messageId: 'e2', from: { id: 'dave@example.com' }, text: 'STOP' });
+    expect((await ws.getContact(stranger.contactId)).email).toBe('dave@example.com');
+    const [row] = await ws.bulkSetConsent([{ email: 'dave@example.com', purpose: 'marketing', channel: 'email', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Newsletter form' }]);
+    expect(row).toMatchObject({ ok: true, contactId: stranger.contactId });
+  });
+
   it('is idempotent by channel message id: the same answer, nothing changed', async () => {
     const first = await ws.handleInbound(msg('m1', 'STOP'));
     const again = await ws.handleInbound(msg('m1', 'STOP'));
