@@ -3,7 +3,7 @@ import type { Contact } from '../core/contact.js';
 import { ConsentryError } from '../core/errors.js';
 import type { ConsentryEvent, EventDataByType, EventType } from '../core/events.js';
 import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
-import { applyRecord, chainRecord, validateDecision, type LedgerHead } from '../core/ledger.js';
+import { applyRecord, chainRecord, recordedOccurrence, validateDecision, type LedgerHead } from '../core/ledger.js';
 import type { ConsentDecision } from '../core/consent.js';
 import { assertKnownPurpose, type Workspace } from '../core/settings.js';
 import { isoInstant } from '../core/time.js';
@@ -176,15 +176,22 @@ export class UnitOfWork {
     if (decision.idempotencyKey) {
       const existing = await this.tx.findConsentRecordByIdempotencyKey(this.workspaceId, decision.idempotencyKey);
       if (existing) {
-        const same =
-          existing.contactId === decision.contactId &&
-          existing.purpose === decision.purpose &&
-          existing.channel === decision.channel &&
-          existing.status === decision.status;
-        if (!same) {
-          throw new ConsentryError('CONFLICT', `Idempotency key "${decision.idempotencyKey}" was already used for a different change`, [
-            { path: 'idempotencyKey', message: 'already used for a different change' },
-          ]);
+        // A key stands for one request: sent again with other values it would answer "done" while
+        // the new values were dropped, so each value the record keeps must match. The time is
+        // compared as the first request's was recorded (clamped to its recording time when ahead).
+        const differing = [
+          existing.contactId !== decision.contactId && 'contactId',
+          existing.purpose !== decision.purpose && 'purpose',
+          existing.channel !== decision.channel && 'channel',
+          existing.status !== decision.status && 'status',
+          existing.legalBasis !== decision.legalBasis && 'legalBasis',
+          existing.explanation !== decision.explanation && 'explanation',
+          existing.source !== decision.source && 'source',
+          existing.occurredAt !== recordedOccurrence(decision, existing.recordedAt) && 'occurredAt',
+        ].filter((field) => field !== false);
+        if (differing.length > 0) {
+          const message = `already used for a different change (it recorded ${existing.id}; this request differs in ${differing.join(', ')})`;
+          throw new ConsentryError('CONFLICT', `Idempotency key "${decision.idempotencyKey}" was ${message}`, [{ path: 'idempotencyKey', message }]);
         }
         const current = await this.tx.getConsentState(this.workspaceId, existing.contactId, existing.purpose, existing.channel);
         if (!current) throw new ConsentryError('CONFLICT', 'Materialised consent state is missing for an existing record');

@@ -229,6 +229,29 @@ describe('setConsent and bulkSetConsent', () => {
     await rejects(ws.setConsent({ ...change, channel: 'sms' }), 'CONFLICT');
   });
 
+  it('refuses an idempotency key sent again with another legal basis, explanation, source or time, naming what differs', async () => {
+    const contact = await ws.createContact({ email: 'ana@example.com' });
+    const change = {
+      contactId: contact.id, purpose: 'marketing', channel: 'email' as const, status: 'opted_in' as const, legalBasis: 'CONSENT_WITH_NOTICE' as const,
+      explanation: 'Signed up at the counter', source: 'api' as const, actor: { kind: 'user' as const, id: 'u1' }, idempotencyKey: 'k-2',
+      occurredAt: '2026-03-01T09:00:00+01:00',
+    };
+    const first = await ws.setConsent(change);
+    clock.advance(60_000);
+    // The same request again, its time spelled in UTC: the same instant.
+    expect(await ws.setConsent({ ...change, occurredAt: '2026-03-01T08:00:00.000Z' })).toMatchObject({ created: false, record: { id: first.record.id } });
+    for (const [different, field] of [
+      [{ legalBasis: 'LEGITIMATE_INTEREST_OTHER' as const }, 'legalBasis'],
+      [{ explanation: 'Signed up online' }, 'explanation'],
+      [{ source: 'zapier' as const }, 'source'],
+      [{ occurredAt: '2026-03-01T08:30:00.000Z' }, 'occurredAt'],
+    ] as const) {
+      const error = await rejects(ws.setConsent({ ...change, ...different }), 'CONFLICT');
+      expect(error.issues).toEqual([{ path: 'idempotencyKey', message: expect.stringContaining(`differs in ${field}`) }]);
+    }
+    expect(await ws.getHistory(contact.id)).toHaveLength(1);
+  });
+
   it('a backdated decision is kept in the ledger but does not override a newer one', async () => {
     const contact = await ws.createContact({ email: 'ana@example.com' });
     const actor = { kind: 'user' as const, id: 'u1' };
