@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { canonicalUlid } from '../core/contact.js';
 import { isConsentryError } from '../core/errors.js';
 import type { Workspace } from '../core/settings.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
@@ -62,8 +63,10 @@ export function openStoreAt(path: string, synchronous: 'NORMAL' | 'FULL', open: 
  * A workspace by id, or by name without regard to letter case (names are what people type);
  * when two names differ only in case, the exact spelling decides and otherwise the id must.
  */
-export function findWorkspace(workspaces: readonly Workspace[], wanted: string): Workspace | undefined {
-  const byId = workspaces.find((w) => w.id === wanted);
+export function findWorkspace(workspaces: readonly Workspace[], typed: string): Workspace | undefined {
+  // Names are stored trimmed, and ids in upper case.
+  const wanted = typed.trim();
+  const byId = workspaces.find((w) => w.id === canonicalUlid(wanted));
   if (byId) return byId;
   const exact = workspaces.filter((w) => w.name === wanted);
   if (exact.length === 1) return exact[0];

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { canonicalUlid, isUlid } from '../core/contact.js';
 import type { Workspace } from '../core/settings.js';
 import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
@@ -30,6 +31,9 @@ async function workspaceFor(store: Store, wanted: string | undefined): Promise<{
   }
   const match = findWorkspace(await engine.listWorkspaces(), wanted);
   if (match) return { workspace: match, created: false };
+  // A workspace id that names none is a typo, not a new tenant's name: a key to a new, empty
+  // workspace would look like one to the workspace meant.
+  if (isUlid(wanted.trim())) throw new CliFailure(`No workspace with id ${wanted.trim()}; to create a workspace, name it with words (--workspace "Acme")`);
   return { workspace: await engine.createWorkspace({ name: wanted }), created: true };
 }
 
@@ -105,7 +109,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
     .option(dbOption, dbHelp)
     .action((id: string, options: DbOption) =>
       withStore(options, io, { mustExist: true }, async (store) => {
-        const revoked = await revokeApiKey(store, id, systemClock);
+        const revoked = await revokeApiKey(store, canonicalUlid(id.trim()), systemClock);
         if (!revoked) throw new CliFailure(`No API key with id "${id}"`);
         writeLine(io.stdout, `Revoked API key ${revoked.id} (${revoked.prefix}…) at ${revoked.revokedAt ?? ''}`);
       }),

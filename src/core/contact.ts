@@ -31,14 +31,20 @@ export interface Contact {
 /** A ULID in Crockford base32: 26 characters, without I, L, O and U; the first at most 7 (48-bit time). */
 const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i;
 
+export function isUlid(text: string): boolean {
+  return ULID_PATTERN.test(text);
+}
+
 /**
- * Contact ids are ULIDs, which are case-insensitive and written in upper case
- * (https://github.com/ulid/spec#encoding): an id typed in lower case names the same contact. A
- * string that is not a ULID is left as it is, to be found or not as it stands.
+ * Ids (of contacts, workspaces, API keys) are ULIDs, which are case-insensitive and written in
+ * upper case (https://github.com/ulid/spec#encoding): an id typed in lower case names the same
+ * thing. A string that is not a ULID is left as it is, to be found or not as it stands.
  */
-export function canonicalContactId(id: string): string {
+export function canonicalUlid(id: string): string {
   return ULID_PATTERN.test(id) ? id.toUpperCase() : id;
 }
+
+export const canonicalContactId = canonicalUlid;
 
 /** RFC 5321 §4.5.3.1: at most 254 characters in a forward path, 64 in the local part. */
 const EMAIL_MAX_LENGTH = 254;

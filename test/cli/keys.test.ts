@@ -67,6 +67,17 @@ describe('consentry keys', () => {
     expect(await me(first.key)).toBe(200);
   });
 
+  it('create finds a workspace by a name with stray spaces or a lower-case id, and never makes one of a mistyped id', async () => {
+    const acme = await createKey(['--workspace', 'Second WS']);
+    expect((await createKey(['--workspace', '  Second WS '])).workspaceId).toBe(acme.workspaceId);
+    expect((await createKey(['--workspace', acme.workspaceId.toLowerCase()])).workspaceId).toBe(acme.workspaceId);
+    const typo = `${acme.workspaceId.slice(0, -1)}${acme.workspaceId.endsWith('0') ? '1' : '0'}`;
+    const refused = await cli(['keys', 'create', '--json', '--db', db, '--workspace', typo]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`No workspace with id ${typo}`);
+    expect(new Set((await listKeys()).map((key) => key.workspaceId))).toEqual(new Set([acme.workspaceId]));
+  });
+
   it('create without --json shows the key once, with its workspace', async () => {
     const run = await cli(['keys', 'create', '--db', db, '--name', 'zapier']);
     expect(run.code).toBe(0);
@@ -142,7 +153,7 @@ describe('consentry keys', () => {
     expect(target).toBeDefined();
     expect(await me(created.key)).toBe(200);
 
-    const revoked = await cli(['keys', 'revoke', target?.id ?? '', '--db', db]);
+    const revoked = await cli(['keys', 'revoke', (target?.id ?? '').toLowerCase(), '--db', db]);
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(revoked.stdout).toContain(target?.id ?? 'missing');
     expect(await me(created.key)).toBe(401);
