@@ -31,9 +31,13 @@ import {
 import { abandonWorkflowRun, fireTimer, startWorkflowRun } from './engine/runs.js';
 import { findContactByHubspotId, linkHubspotContacts, reportSyncFailure, type HubspotLink, type SyncFailure } from './engine/integrations.js';
 import { verifyContactLedger, verifyWorkspaceLedger, type ContactLedgerReport, type LedgerReport } from './engine/ledger-checks.js';
+import { nextTurn } from './engine/next-turn.js';
 import { UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
 import type { Actor } from './core/consent.js';
 import { z } from 'zod';
+
+/** Bulk rows recorded per transaction. */
+export const BULK_SLICE_ROWS = 500;
 
 /** A settings patch: any part of the settings, nested objects partial, `null` resets. */
 export type SettingsPatch = { [K in keyof WorkspaceSettingsInput]?: unknown };
@@ -200,13 +204,19 @@ export function createEngine(options: EngineOptions): Engine {
         const valid = parseInput(ConsentChangeSchema, change, 'consent change');
         return run((uow) => setConsent(uow, valid));
       },
-      bulkSetConsent: (rows, by) =>
-        run((uow) =>
-          bulkSetConsent(uow, rows, {
-            actor: by?.actor ?? { kind: 'integration', id: 'bulk' },
-            source: by?.source ?? 'bulk',
-          }),
-        ),
+      bulkSetConsent: async (rows, by) => {
+        const origin = { actor: by?.actor ?? { kind: 'integration' as const, id: 'bulk' }, source: by?.source ?? ('bulk' as const) };
+        // Rows are independent (a result each), so they are recorded a slice per transaction with a
+        // turn of the event loop between slices: 10,000 rows never hold the store, nor a server's
+        // other requests, for the whole batch.
+        const results: BulkRowResult[] = [];
+        for (let start = 0; start < rows.length; start += BULK_SLICE_ROWS) {
+          if (start > 0) await nextTurn();
+          const slice = await run((uow) => bulkSetConsent(uow, rows.slice(start, start + BULK_SLICE_ROWS), origin));
+          for (const result of slice) results.push({ ...result, row: result.row + start });
+        }
+        return results;
+      },
       getConsents: (contactId) => run((uow) => getConsents(uow, contactId)),
       getHistory: (contactId) => run((uow) => getHistory(uow, contactId)),
       getHistoryPage: (contactId, page = {}) =>

@@ -1,4 +1,3 @@
-import { setImmediate } from 'node:timers';
 import type { ConsentRecord, ConsentState } from '../core/consent.js';
 import {
   compareConsentStateKeys,
@@ -13,6 +12,7 @@ import {
 import { UnreadableRowError } from '../core/errors.js';
 import type { ConsentStateKey } from '../ports/store.js';
 import { LedgerHeadSchema, ledgerHeadKey, type UnitOfWork } from './unit-of-work.js';
+import { nextTurn } from './next-turn.js';
 
 export interface StateMismatch {
   contactId: string;
@@ -48,8 +48,6 @@ export interface WorkspaceLedgerCheck {
   /** Records per transaction; default LEDGER_VERIFY_PAGE_SIZE. */
   pageSize?: number;
 }
-
-const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * The whole chain, against the head stored beside it, and every materialised status against the

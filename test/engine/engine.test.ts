@@ -229,6 +229,22 @@ describe('setConsent and bulkSetConsent', () => {
     await rejects(ws.setConsent({ ...change, channel: 'sms' }), 'CONFLICT');
   });
 
+  it('records a large bulk a slice at a time: row numbers run on across slices, and other work is served between them', async () => {
+    const rows = Array.from({ length: 1_234 }, (_, i) => ({ email: `person${i}@example.com`, purpose: 'marketing', channel: 'email', status: 'opted_out' }));
+    rows[777] = { ...rows[777], channel: 'pigeon' } as (typeof rows)[number];
+    const finished: string[] = [];
+    const bulk = ws.bulkSetConsent(rows).then((results) => {
+      finished.push('bulk');
+      return results;
+    });
+    const inbound = ws.handleInbound(msg('m1', 'STOP')).then(() => finished.push('message'));
+    const [results] = await Promise.all([bulk, inbound]);
+    expect(finished).toEqual(['message', 'bulk']);
+    expect(results.map((result) => result.row)).toEqual(rows.map((_, i) => i));
+    expect(results.filter((result) => !result.ok)).toEqual([expect.objectContaining({ row: 777, ok: false })]);
+    expect(await ws.getHistory(results[1_233]?.contactId ?? '')).toHaveLength(1);
+  });
+
   it('refuses an idempotency key sent again with another legal basis, explanation, source or time, naming what differs', async () => {
     const contact = await ws.createContact({ email: 'ana@example.com' });
     const change = {
