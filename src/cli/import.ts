@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { CsvError, parse } from 'csv-parse/sync';
+import { CsvError, parse, type Options as CsvParseOptions } from 'csv-parse/sync';
 import { Presets, SingleBar } from 'cli-progress';
 import { ActorSchema, type Actor } from '../core/consent.js';
 import type { FieldIssue } from '../core/errors.js';
 import { bulkRowIssues } from '../engine/consents.js';
+import { BulkRowSchema } from '../engine/inputs.js';
 import type { WorkspaceEngine } from '../engine.js';
 import type { CliIo } from './io.js';
 import { CliFailure, nonBlankOption, writeLine } from './io.js';
@@ -84,10 +85,11 @@ function isField(name: string): name is Field {
 
 const CR = 0x0d;
 const LF = 0x0a;
-const isBlank = (byte: number | undefined): boolean => byte === CR || byte === LF || byte === 0x20 || byte === 0x09;
+const SPACE = 0x20;
+const TAB = 0x09;
 
 /**
- * Line numbers of the file's bytes as an editor shows them: CRLF (RFC 4180 §2), LF and a lone CR
+ * Line numbers of the file's (UTF-8) bytes as an editor shows them: CRLF (RFC 4180 §2), LF and a lone CR
  * each end one line. csv-parse's `info.lines` is the line a record ends on, and it counts the CR and the LF of
  * a CRLF inside a quoted value as two lines; its `info.bytes` (the offset just past a record) is
  * exact, so lines are counted up to those offsets instead.
@@ -95,13 +97,26 @@ const isBlank = (byte: number | undefined): boolean => byte === CR || byte === L
 class LineCounter {
   private offset = 0;
   private line = 1;
+  private readonly blank: ReadonlySet<number | undefined>;
 
-  constructor(private readonly bytes: Uint8Array) {}
+  /** `delimiter`: a tab that separates values is a value boundary, not blank space csv-parse trims. */
+  constructor(
+    private readonly bytes: Uint8Array,
+    delimiter = ',',
+  ) {
+    this.blank = new Set(delimiter === '\t' ? [CR, LF, SPACE] : [CR, LF, SPACE, TAB]);
+  }
 
   /** The line of the first byte at or after `from` that is not blank: where the next record starts, since csv-parse skips blank lines and trims. */
   lineOfRecordAfter(from: number): number {
-    while (this.offset < from && this.offset < this.bytes.length) this.step();
-    while (this.offset < this.bytes.length && isBlank(this.bytes[this.offset])) this.step();
+    this.lineOf(from);
+    while (this.offset < this.bytes.length && this.blank.has(this.bytes[this.offset])) this.step();
+    return this.line;
+  }
+
+  /** The line the byte at `offset` is on. */
+  lineOf(offset: number): number {
+    while (this.offset < offset && this.offset < this.bytes.length) this.step();
     return this.line;
   }
 
@@ -110,6 +125,80 @@ class LineCounter {
     this.offset++;
     if (byte === LF || (byte === CR && this.bytes[this.offset] !== LF)) this.line++;
   }
+}
+
+/** Excel's menu name for the format to save as. */
+const SAVE_AS_UTF8 = 'save it as "CSV UTF-8 (Comma delimited)"';
+
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
+/** Byte order marks of the UTF-16 files Excel writes as "Unicode Text" (little-endian) and other tools write big-endian. */
+const UTF16_BOMS: readonly { bom: readonly number[]; encoding: string }[] = [
+  { bom: [0xff, 0xfe], encoding: 'utf-16le' },
+  { bom: [0xfe, 0xff], encoding: 'utf-16be' },
+];
+
+const startsWith = (bytes: Uint8Array, prefix: readonly number[]): boolean => prefix.every((byte, index) => bytes[index] === byte);
+
+/**
+ * The offset of the first byte that does not start a well-formed UTF-8 sequence. The WHATWG
+ * decoder writes U+FFFD in place of each ill-formed sequence (https://encoding.spec.whatwg.org/#utf-8-decoder),
+ * so the first U+FFFD the file does not spell as EF BF BD is where the fatal decoder stopped.
+ */
+function firstInvalidUtf8Offset(bytes: Uint8Array): number | undefined {
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+  let offset = 0;
+  let decodedUpTo = 0;
+  for (let at = text.indexOf('\uFFFD'); at >= 0; at = text.indexOf('\uFFFD', at + 1)) {
+    offset += Buffer.byteLength(text.slice(decodedUpTo, at));
+    if (!startsWith(bytes.subarray(offset), [0xef, 0xbf, 0xbd])) return offset;
+    offset += 3;
+    decodedUpTo = at + 1;
+  }
+  return undefined;
+}
+
+/**
+ * The file's text as UTF-8 bytes without a byte order mark. Anything that is not valid UTF-8
+ * (Excel's "CSV (Comma delimited)" is Windows-1252) is refused before a record is read, because
+ * records are never edited (append-only ledger): a mis-decoded name or explanation would stay in it for good.
+ */
+function utf8Text(path: string, bytes: Buffer): Buffer {
+  for (const { bom, encoding } of UTF16_BOMS) {
+    if (!startsWith(bytes, bom)) continue;
+    try {
+      return Buffer.from(new TextDecoder(encoding, { fatal: true }).decode(bytes), 'utf8');
+    } catch {
+      throw new CliFailure(`${path} is not valid ${encoding.toUpperCase()}; ${SAVE_AS_UTF8}`);
+    }
+  }
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const offset = firstInvalidUtf8Offset(bytes);
+    const byte = offset === undefined ? undefined : bytes[offset];
+    const where = offset === undefined || byte === undefined ? '' : `: byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')} on line ${new LineCounter(bytes).lineOf(offset)}`;
+    throw new CliFailure(`${path} is not UTF-8${where}; ${SAVE_AS_UTF8}`);
+  }
+  return startsWith(bytes, UTF8_BOM) ? bytes.subarray(UTF8_BOM.length) : bytes;
+}
+
+/**
+ * Excel's separator hint: a first line `sep=;` names the file's delimiter, and Excel reads the
+ * file with it and does not show the line. A quote cannot be a delimiter (RFC 4180 §2).
+ */
+const SEPARATOR_HINT = /^sep=([^"\r\n])(?:\r\n|\n|\r|$)/iu;
+
+/** What Excel writes between values: a comma, a semicolon where the comma is the decimal mark (most of Europe), a tab for "Unicode Text". */
+const DELIMITERS = [',', ';', '\t'] as const;
+
+interface CsvLayout {
+  delimiter: string;
+  /** The first line csv-parse reads (1-based): 2 after a separator hint. */
+  fromLine: number;
+  /** Where the first record can start: past the separator hint. */
+  start: number;
+  /** The header's values, as read with `delimiter`; absent in a file with no record. */
+  header?: string[];
 }
 
 /** What csv-parse says about a file it cannot read, without its own line count (see LineCounter). */
@@ -121,18 +210,62 @@ const CSV_ERRORS: Partial<Record<string, string>> = {
   CSV_MAX_RECORD_SIZE: 'the record is too large',
 };
 
-/** Every record of the file with the line it starts on (a quoted value may span lines). */
-function readRecords(path: string, bytes: Buffer): CsvRecord[] {
-  const lines = new LineCounter(bytes);
-  const records: CsvRecord[] = [];
-  let end = 0;
+function parseOptions(layout: Pick<CsvLayout, 'delimiter' | 'fromLine'>): CsvParseOptions {
+  return {
+    delimiter: layout.delimiter,
+    from_line: layout.fromLine,
+    trim: true,
+    skip_empty_lines: true,
+    // A row with the wrong number of values is reported on its own, like any other bad row.
+    relax_column_count: true,
+  };
+}
+
+/** The first record read with `delimiter`, undefined when there is none or it is not valid CSV. */
+function firstRecord(text: Buffer, delimiter: string, fromLine: number): string[] | undefined {
   try {
-    parse(bytes, {
-      bom: true,
-      trim: true,
-      skip_empty_lines: true,
-      // A row with the wrong number of values is reported on its own, like any other bad row.
-      relax_column_count: true,
+    const [record]: string[][] = parse(text, { ...parseOptions({ delimiter, fromLine }), to: 1 });
+    return record;
+  } catch (error) {
+    if (error instanceof CsvError) return undefined;
+    throw error;
+  }
+}
+
+const knownColumns = (values: readonly string[]): number => values.filter((name) => FIELD_OF.has(name.toLowerCase())).length;
+
+/**
+ * The delimiter the separator hint names, else the one of DELIMITERS that splits the header into
+ * the most known column names; with none known, the one that splits it into the most columns, so
+ * a header in another language is reported column by column. Ties go to the comma (RFC 4180).
+ */
+function csvLayout(text: Buffer): CsvLayout {
+  const hint = SEPARATOR_HINT.exec(text.subarray(0, 16).toString('utf8'));
+  const hinted = hint?.[1];
+  const fromLine = hinted === undefined ? 1 : 2;
+  const start = hint === null ? 0 : Buffer.byteLength(hint[0]);
+  let best: CsvLayout = { delimiter: hinted ?? ',', fromLine, start };
+  let bestScore: readonly [number, number] = [-1, -1];
+  for (const delimiter of hinted === undefined ? DELIMITERS : [hinted]) {
+    const header = firstRecord(text, delimiter, fromLine);
+    if (header === undefined) continue;
+    const score = [knownColumns(header), header.length] as const;
+    if (score[0] > bestScore[0] || (score[0] === bestScore[0] && score[1] > bestScore[1])) {
+      best = { delimiter, fromLine, start, header };
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** Every record of the file with the line it starts on (a quoted value may span lines). */
+function readRecords(path: string, text: Buffer, layout: CsvLayout): CsvRecord[] {
+  const lines = new LineCounter(text, layout.delimiter);
+  const records: CsvRecord[] = [];
+  let end = layout.start;
+  try {
+    parse(text, {
+      ...parseOptions(layout),
       on_record: (values: string[], context) => {
         records.push({ line: lines.lineOfRecordAfter(end), values });
         end = context.bytes;
@@ -243,6 +376,30 @@ function failuresOf(line: number, row: BulkRowValues, issues: readonly FieldIssu
     .map((issue) => ({ line, field: issue.label, message: issue.message }));
 }
 
+const OCCURRED_AT = BulkRowSchema.shape.occurredAt;
+const OCCURRED_AT_FORM = 'ISO 8601 with a time zone, e.g. 2026-03-01T10:00:00Z (UTC) or 2026-03-01T10:00:00+01:00';
+/** A date and time without a zone, as a spreadsheet writes it (`2026-03-01 10:00:00`). */
+const ZONELESS_DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?$/;
+
+/**
+ * What the file must say in `occurred_at`. A time with no zone is refused, not read in some zone:
+ * the machine's zone is not the zone of whoever wrote the file, and the recorded instant is
+ * evidence (GDPR Art. 7(1)) that can never be corrected.
+ */
+function occurredAtMessage(value: string): string {
+  return ZONELESS_DATE_TIME.test(value)
+    ? `${JSON.stringify(value)} has no time zone: write it in ${OCCURRED_AT_FORM}`
+    : `${JSON.stringify(value)} is not a date and time in ${OCCURRED_AT_FORM}`;
+}
+
+/** The engine's checks of a row, with a message for a badly written occurred_at that says what is expected. */
+function rowIssues(row: BulkRowValues, by: { actor: Actor; source: 'bulk' }, settings: Parameters<typeof bulkRowIssues>[2]): FieldIssue[] {
+  const issues = bulkRowIssues(row, by, settings);
+  const occurredAt = row.occurredAt;
+  if (occurredAt === undefined || OCCURRED_AT.safeParse(occurredAt).success) return issues;
+  return issues.map((issue) => (issue.path.split('.')[0] === 'occurredAt' ? { ...issue, message: occurredAtMessage(occurredAt) } : issue));
+}
+
 const ACTOR_ID = ActorSchema.shape.id;
 
 /**
@@ -258,17 +415,43 @@ export interface ImportFile {
   records: CsvRecord[];
 }
 
+/** Why a file could not be read, in plain words; the system's own message for the rarer reasons. */
+const UNREADABLE: Partial<Record<string, string>> = {
+  ENOENT: 'no such file',
+  ENOTDIR: 'no such file (a part of the path is not a directory)',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+};
+
+function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && 'code' in error;
+}
+
+function unreadableReason(error: unknown): string {
+  if (!isErrnoException(error)) return String(error);
+  return (error.code === undefined ? undefined : UNREADABLE[error.code]) ?? error.message;
+}
+
 /** Reads the file and checks its header: a file that cannot be imported fails here, before the database is opened (or created). */
 export async function readImportFile(path: string): Promise<ImportFile> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
-  } catch {
-    throw new CliFailure(`Cannot read ${path}`);
+  } catch (error) {
+    throw new CliFailure(`Cannot read ${path}: ${unreadableReason(error)}`);
   }
-  const [headerRecord, ...records] = readRecords(path, bytes);
-  if (!headerRecord) throw new CliFailure(`${path} is empty: ${HEADER_HINT}`);
-  const header = readHeader(path, headerRecord);
+  const text = utf8Text(path, bytes);
+  const layout = csvLayout(text);
+  if (layout.header === undefined) {
+    // No first record: the file has none, or it is not valid CSV, which readRecords reports by line.
+    readRecords(path, text, layout);
+    throw new CliFailure(`${path} is empty: ${HEADER_HINT}`);
+  }
+  // The header is checked before the rest is read: with the wrong delimiter the header is one
+  // unknown column, and that, not a quote further down, is what to report.
+  const header = readHeader(path, { line: new LineCounter(text, layout.delimiter).lineOfRecordAfter(layout.start), values: layout.header });
+  const [, ...records] = readRecords(path, text, layout);
   if (records.length === 0) throw new CliFailure(`${path} has a header but no data rows`);
   return { header, records };
 }
@@ -292,7 +475,7 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
           continue;
         }
         const row = toBulkRow(header, record.values);
-        const rowFailures = failuresOf(record.line, row, bulkRowIssues(row, { actor, source: 'bulk' }, settings), names);
+        const rowFailures = failuresOf(record.line, row, rowIssues(row, { actor, source: 'bulk' }, settings), names);
         failures[index] = rowFailures;
         if (rowFailures.length === 0) accepted.push({ index, row });
       }
