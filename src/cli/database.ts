@@ -112,7 +112,21 @@ export async function withWorkspaces<T>(
     const match = findWorkspace(all, options.workspace);
     if (!match) throw new CliFailure(`No workspace "${options.workspace}" in ${databasePath(options, io)}`);
     return await work(engine, [match]);
+  } catch (error) {
+    throw damagedDatabase(error, databasePath(options, io)) ?? error;
   } finally {
     await store.close();
   }
+}
+
+/**
+ * A file SQLite finds damaged while a command reads it (https://www.sqlite.org/rescode.html#corrupt:
+ * SQLITE_CORRUPT and its extended codes, SQLITE_NOTADB) as one line naming the file, as a file
+ * damaged where it is opened already is, instead of a stack trace.
+ */
+function damagedDatabase(error: unknown, path: string): CliFailure | null {
+  const code = error instanceof Error ? Reflect.get(error, 'code') : undefined;
+  if (typeof code !== 'string' || !(code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')) return null;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new CliFailure(`${path} is damaged (${reason}, ${code}): restore it from a backup; \`sqlite3 ${path} .recover\` may save what is readable`);
 }

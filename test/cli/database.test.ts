@@ -214,3 +214,25 @@ describe('consentry --version', () => {
     expect(run.stdout.trim()).toBe(pkg.version);
   });
 });
+
+describe('a database damaged after it was opened', () => {
+  it('verify and export say so in one line naming the file, with exit code 1', async () => {
+    const csv = join(dir, 'many.csv');
+    writeFileSync(csv, ['email,purpose,channel,status', ...Array.from({ length: 3_000 }, (_, i) => `person${i}@example.com,marketing,email,opted_out`)].join('\n'));
+    expect((await cli(['import', csv, '--db', db])).code).toBe(0);
+    // Overwrite pages in the middle of the file (the ledger's), leaving its header and schema readable.
+    const bytes = readFileSync(db);
+    const pageSize = bytes.readUInt16BE(16);
+    const pages = bytes.length / pageSize;
+    expect(pages).toBeGreaterThan(40);
+    for (let page = Math.floor(pages / 3); page < Math.floor(pages / 3) + 10; page += 1) bytes.fill(0x5a, page * pageSize, (page + 1) * pageSize);
+    writeFileSync(db, bytes);
+
+    for (const args of [['verify'], ['export'], ['export', '--format', 'json']]) {
+      const run = await cli([...args, '--db', db]);
+      expect(run.code, args.join(' ')).toBe(1);
+      const lines = run.stderr.split('\n').filter((line) => line !== '');
+      expect(lines, args.join(' ')).toEqual([expect.stringMatching(new RegExp(`^error: .*${'consentry.db'} is damaged \\(.*SQLITE_CORRUPT.*\\): restore it from a backup`))]);
+    }
+  });
+});
