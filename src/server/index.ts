@@ -6,10 +6,12 @@ import type { Clock } from '../ports/clock.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
 import { defaultWorkers } from '../worker/index.js';
+import type { LoopTimers } from '../worker/polling-loop.js';
+import { WorkerLease } from '../worker/worker-lease.js';
 import { createApiKey } from './api-keys.js';
 import { buildApp, type AppOptions } from './app.js';
 import { createMetrics } from './metrics.js';
-import { startWorkers, stopWorkers, type BackgroundWorker, type WorkersFactory } from './workers.js';
+import type { BackgroundWorker, WorkersFactory } from './workers.js';
 
 export { buildApp } from './app.js';
 export type { AppLoggerOptions, AppOptions } from './app.js';
@@ -48,6 +50,13 @@ export interface StartServerOptions {
    * was acknowledged.
    */
   drainTimeoutMs?: number;
+  /**
+   * The workers run in one process at a time among the servers on one database: the one holding
+   * the `workers.lease` meta row. A lease lasts `ttlMs` (default 30,000) unless renewed, every
+   * `renewEveryMs` (default 10,000); a server without it tries again at each renewal and takes it
+   * once it is released (`close`) or expired. `timers` drive the renewals (tests move their own).
+   */
+  workerLease?: { ttlMs?: number; renewEveryMs?: number; timers?: LoopTimers };
 }
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
@@ -93,9 +102,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
 
-  let workers: BackgroundWorker[] = [];
+  let lease: WorkerLease;
   try {
-    workers = (options.workers ?? defaultWorkers)({
+    const workers: BackgroundWorker[] = (options.workers ?? defaultWorkers)({
       engine,
       store: options.store,
       clock,
@@ -105,7 +114,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       ...(options.config !== undefined ? { config: options.config } : {}),
       allowPrivateTargets: options.allowPrivateTargets ?? false,
     });
-    await startWorkers(workers);
+    // The first acquisition is awaited: a lone server runs its workers as soon as it has started.
+    lease = new WorkerLease({ store: options.store, clock, workers, logger: app.log, ...options.workerLease });
+    await lease.start();
   } catch (error) {
     await app.close();
     throw error;
@@ -132,7 +143,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
           await app.close();
         } finally {
           clearTimeout(drainLimit);
-          await stopWorkers(workers);
+          await lease.stop();
         }
       })();
       return closing;

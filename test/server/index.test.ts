@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/ports/clock.js';
 import { startServer, type BackgroundWorker, type WorkerDeps } from '../../src/server/index.js';
 import { createMemoryStore } from '../../src/store/memory.js';
+import type { LoopTimers } from '../../src/worker/polling-loop.js';
 
 class RecordingWorker implements BackgroundWorker {
   readonly calls: string[] = [];
@@ -101,5 +102,62 @@ describe('startServer', () => {
     };
     await expect(startServer({ store, workers: () => [started, failing] })).rejects.toThrow('no timers today');
     expect(started.calls).toEqual(['start', 'stop']);
+  });
+});
+
+describe('startServer on a database another server uses', () => {
+  /** Renewal timers that fire only when the test moves them. */
+  class ManualTimers implements LoopTimers {
+    private time = 0;
+    private timers: { at: number; callback: () => void; cancelled: boolean }[] = [];
+    after(ms: number, callback: () => void): () => void {
+      const timer = { at: this.time + ms, callback, cancelled: false };
+      this.timers.push(timer);
+      return () => {
+        timer.cancelled = true;
+      };
+    }
+    nextTurn(callback: () => void): void {
+      this.after(0, callback);
+    }
+    now(): number {
+      return this.time;
+    }
+    async advance(ms: number): Promise<void> {
+      this.time += ms;
+      const due = this.timers.filter((timer) => !timer.cancelled && timer.at <= this.time);
+      this.timers = this.timers.filter((timer) => !timer.cancelled && timer.at > this.time);
+      for (const timer of due) timer.callback();
+      for (let i = 0; i < 5; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+  }
+
+  it('serves the API from both, runs the workers in the first only, and hands them over after it closes', async () => {
+    const store = createMemoryStore();
+    const clock = new FakeClock('2026-03-01T09:00:00.000Z');
+    const firstWorker = new RecordingWorker();
+    const secondWorker = new RecordingWorker();
+    const secondTimers = new ManualTimers();
+    const first = await startServer({ store, clock, workers: () => [firstWorker], workerLease: { timers: new ManualTimers() } });
+    const second = await startServer({ store, clock, workers: () => [secondWorker], workerLease: { ttlMs: 30_000, renewEveryMs: 10_000, timers: secondTimers } });
+    try {
+      expect(firstWorker.calls).toEqual(['start']);
+      expect(secondWorker.calls).toEqual([]);
+      expect((await fetch(`${first.url}/health`)).status).toBe(200);
+      expect((await fetch(`${second.url}/health`)).status).toBe(200);
+
+      await secondTimers.advance(10_000);
+      expect(secondWorker.calls).toEqual([]);
+
+      await first.close();
+      expect(firstWorker.calls).toEqual(['start', 'stop']);
+      expect(secondWorker.calls).toEqual([]);
+      await secondTimers.advance(10_000);
+      expect(secondWorker.calls).toEqual(['start']);
+    } finally {
+      await first.close();
+      await second.close();
+    }
+    expect(secondWorker.calls).toEqual(['start', 'stop']);
   });
 });

@@ -1,0 +1,255 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import { isConsentryError } from '../core/errors.js';
+import type { Clock } from '../ports/clock.js';
+import type { Store, StoreTx } from '../ports/store.js';
+import { startWorkers, stopWorkers, type BackgroundWorker } from '../server/workers.js';
+import { PollingLoop, type LoopTimers } from './polling-loop.js';
+
+/** The meta key holding which process runs the background workers, and until when. */
+export const WORKER_LEASE_KEY = 'workers.lease';
+export const DEFAULT_WORKER_LEASE_TTL_MS = 30_000;
+export const DEFAULT_WORKER_LEASE_RENEW_EVERY_MS = 10_000;
+
+const LeaseSchema = z.object({
+  holder: z.string().min(1),
+  expiresAt: z.iso.datetime(),
+});
+
+/** The lease as stored: a free lease is stored as null. */
+export type StoredWorkerLease = z.infer<typeof LeaseSchema>;
+
+/** The slice of a pino (or Fastify) logger the lease reports its transitions to. */
+export interface WorkerLeaseLogger {
+  info(details: object, message: string): void;
+  warn(details: object, message: string): void;
+  error(details: object, message: string): void;
+}
+
+const silentLeaseLogger: WorkerLeaseLogger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+export interface WorkerLeaseOptions {
+  store: Store;
+  clock: Clock;
+  /** Started while this process holds the lease, stopped when it loses it. */
+  workers: readonly BackgroundWorker[];
+  /** Who this process is in the lease; default a random UUID, unique per process. */
+  holder?: string;
+  /** How long a taken or renewed lease lasts without renewal (default 30 s). */
+  ttlMs?: number;
+  /** How often the lease is renewed or, by a process without it, tried (default 10 s); below `ttlMs`. */
+  renewEveryMs?: number;
+  timers?: LoopTimers;
+  logger?: WorkerLeaseLogger;
+}
+
+/** What the last look at the lease found. */
+type LeaseView = { held: true; expiresAt: string } | { held: false; lease: StoredWorkerLease };
+
+/**
+ * Runs the background workers in one process at a time among those serving one database: the
+ * process holding the `workers.lease` meta row runs them, the others serve the API only and take
+ * the lease over once it is released or expires. Taking and renewing happen in one store
+ * transaction, which the store serialises (across processes too: SQLite's BEGIN IMMEDIATE takes
+ * the write lock before the read, https://www.sqlite.org/lang_transaction.html).
+ */
+export class WorkerLease {
+  readonly holder: string;
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly workers: readonly BackgroundWorker[];
+  private readonly ttlMs: number;
+  private readonly logger: WorkerLeaseLogger;
+  private readonly loop: PollingLoop;
+  private running = false;
+  private stopped = true;
+  /** When the lease this process last wrote expires (ms since the epoch); null when it holds none. */
+  private heldUntil: number | null = null;
+  /** Whether the last look found another holder, so that standing by is reported once per change. */
+  private standingBy = false;
+  /** start() has just taken or tried the lease: the loop's immediate first pass would repeat it. */
+  private skipNextPass = false;
+  /** Renewals and the release run one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(options: WorkerLeaseOptions) {
+    const ttlMs = options.ttlMs ?? DEFAULT_WORKER_LEASE_TTL_MS;
+    const renewEveryMs = options.renewEveryMs ?? DEFAULT_WORKER_LEASE_RENEW_EVERY_MS;
+    if (!Number.isInteger(ttlMs) || ttlMs < 1) throw new Error(`ttlMs must be a positive integer, got ${String(ttlMs)}`);
+    // A holder that renews less often than its lease lasts would lose it between renewals.
+    if (!Number.isInteger(renewEveryMs) || renewEveryMs < 1 || renewEveryMs >= ttlMs) {
+      throw new Error(`renewEveryMs must be a positive integer below ttlMs (${ttlMs}), got ${String(renewEveryMs)}`);
+    }
+    this.holder = options.holder ?? randomUUID();
+    this.store = options.store;
+    this.clock = options.clock;
+    this.workers = options.workers;
+    this.ttlMs = ttlMs;
+    this.logger = options.logger ?? silentLeaseLogger;
+    this.loop = new PollingLoop({
+      pass: () => this.loopPass(),
+      idleMs: renewEveryMs,
+      onError: (error) => this.logger.error({ err: error }, 'worker lease pass failed'),
+      ...(options.timers !== undefined ? { timers: options.timers } : {}),
+    });
+  }
+
+  /** Whether this process's workers are running (it held the lease at its last renewal). */
+  get runsWorkers(): boolean {
+    return this.running;
+  }
+
+  /**
+   * Takes the lease if it can and, if so, starts the workers, before it resolves; then renews
+   * every `renewEveryMs`. A failure of this first attempt (the store, or a worker that does not
+   * start) is thrown, with the lease released again.
+   */
+  async start(): Promise<void> {
+    if (!this.stopped) return;
+    this.stopped = false;
+    try {
+      await this.serialised(() => this.attempt());
+    } catch (error) {
+      this.stopped = true;
+      await this.serialised(() => this.release());
+      throw error;
+    }
+    this.skipNextPass = true;
+    this.loop.start();
+  }
+
+  /**
+   * One renewal: takes or renews the lease if it is free, expired or this process's, and starts
+   * or stops the workers to match. A failure is logged, never thrown: if renewals keep failing
+   * until the lease this process wrote has expired, its workers stop, since another process may
+   * have taken over.
+   */
+  renew(): Promise<void> {
+    return this.serialised(async () => {
+      if (this.stopped) return;
+      try {
+        await this.attempt();
+      } catch (error) {
+        this.logger.error({ err: error }, 'could not renew the worker lease');
+        await this.stopIfExpired();
+      }
+    });
+  }
+
+  /** Stops the renewals and the workers, then frees the lease if this process still holds it. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop.stop();
+    await this.serialised(async () => {
+      try {
+        await this.stopOwnWorkers();
+      } finally {
+        await this.release();
+      }
+    });
+  }
+
+  private loopPass(): Promise<void> {
+    if (this.skipNextPass) {
+      this.skipNextPass = false;
+      return Promise.resolve();
+    }
+    return this.renew();
+  }
+
+  private serialised<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async attempt(): Promise<void> {
+    const view = await this.store.transaction(async (tx): Promise<LeaseView> => {
+      const now = this.clock.now().getTime();
+      const current = await readLease(tx);
+      if (current !== null && current.holder !== this.holder && Date.parse(current.expiresAt) > now) {
+        return { held: false, lease: current };
+      }
+      const taken: StoredWorkerLease = { holder: this.holder, expiresAt: new Date(now + this.ttlMs).toISOString() };
+      await tx.setMeta(WORKER_LEASE_KEY, taken);
+      return { held: true, expiresAt: taken.expiresAt };
+    });
+    if (view.held) {
+      this.heldUntil = Date.parse(view.expiresAt);
+      this.standingBy = false;
+      if (!this.running) {
+        await startWorkers(this.workers);
+        this.running = true;
+        this.logger.info({ holder: this.holder, leaseExpiresAt: view.expiresAt }, 'workers started: this process holds the worker lease');
+      }
+      return;
+    }
+    this.heldUntil = null;
+    if (this.running) {
+      await this.stopOwnWorkers();
+      this.logger.warn(
+        { holder: this.holder, leaseHolder: view.lease.holder, leaseExpiresAt: view.lease.expiresAt },
+        'workers stopped: another process has taken the worker lease',
+      );
+    }
+    if (!this.standingBy) {
+      this.standingBy = true;
+      this.logger.info(
+        { holder: this.holder, leaseHolder: view.lease.holder, leaseExpiresAt: view.lease.expiresAt },
+        `another process runs the background workers (lease held until ${view.lease.expiresAt}); this one serves the API only`,
+      );
+    }
+  }
+
+  private async stopIfExpired(): Promise<void> {
+    if (!this.running || this.heldUntil === null || this.clock.now().getTime() < this.heldUntil) return;
+    this.heldUntil = null;
+    await this.stopOwnWorkers();
+    this.logger.warn(
+      { holder: this.holder },
+      'workers stopped: the worker lease could not be renewed before it expired, so another process may run them',
+    );
+  }
+
+  private async stopOwnWorkers(): Promise<void> {
+    if (!this.running) return;
+    // stopWorkers stops every worker even when one fails, so none is left running either way.
+    this.running = false;
+    await stopWorkers(this.workers);
+  }
+
+  /** Frees the lease so that another process takes it at its next renewal instead of after the TTL. */
+  private async release(): Promise<void> {
+    this.heldUntil = null;
+    this.standingBy = false;
+    try {
+      await this.store.transaction(async (tx) => {
+        const current = await readLease(tx);
+        if (current?.holder === this.holder) await tx.setMeta(WORKER_LEASE_KEY, null);
+      });
+    } catch (error) {
+      // Not freed, the lease still expires after its TTL.
+      this.logger.warn({ err: error }, 'could not release the worker lease; another process takes it once it expires');
+    }
+  }
+}
+
+/**
+ * The stored lease, or null when it is free. A value that cannot be read (not JSON, or not a
+ * lease) counts as free: the next holder overwrites it.
+ */
+async function readLease(tx: StoreTx): Promise<StoredWorkerLease | null> {
+  let stored: unknown;
+  try {
+    stored = await tx.getMeta(WORKER_LEASE_KEY);
+  } catch (error) {
+    if (isConsentryError(error) && error.code === 'STORE_CORRUPT') return null;
+    throw error;
+  }
+  const parsed = LeaseSchema.safeParse(stored);
+  return parsed.success ? parsed.data : null;
+}

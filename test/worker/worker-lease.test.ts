@@ -1,0 +1,349 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeClock } from '../../src/ports/clock.js';
+import type { Store } from '../../src/ports/store.js';
+import type { BackgroundWorker } from '../../src/server/workers.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+import type { LoopTimers } from '../../src/worker/polling-loop.js';
+import { WORKER_LEASE_KEY, WorkerLease, type WorkerLeaseLogger, type WorkerLeaseOptions } from '../../src/worker/worker-lease.js';
+
+const TTL_MS = 30_000;
+const RENEW_MS = 10_000;
+
+class RecordingWorker implements BackgroundWorker {
+  readonly calls: string[] = [];
+  start(): void {
+    this.calls.push('start');
+  }
+  async stop(): Promise<void> {
+    this.calls.push('stop');
+  }
+}
+
+interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  details: object;
+}
+
+function recordingLogger(): WorkerLeaseLogger & { lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return {
+    lines,
+    info: (details, message) => lines.push({ level: 'info', details, message }),
+    warn: (details, message) => lines.push({ level: 'warn', details, message }),
+    error: (details, message) => lines.push({ level: 'error', details, message }),
+  };
+}
+
+/** Timers that fire only when the test moves them. */
+class ManualTimers implements LoopTimers {
+  private time = 0;
+  private timers: { at: number; callback: () => void; cancelled: boolean }[] = [];
+
+  after(ms: number, callback: () => void): () => void {
+    const timer = { at: this.time + ms, callback, cancelled: false };
+    this.timers.push(timer);
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+
+  nextTurn(callback: () => void): void {
+    this.after(0, callback);
+  }
+
+  now(): number {
+    return this.time;
+  }
+
+  pending(): number[] {
+    return this.timers.filter((timer) => !timer.cancelled).map((timer) => timer.at - this.time);
+  }
+
+  async advance(ms: number): Promise<void> {
+    this.time += ms;
+    const due = this.timers.filter((timer) => !timer.cancelled && timer.at <= this.time);
+    this.timers = this.timers.filter((timer) => !timer.cancelled && timer.at > this.time);
+    for (const timer of due) timer.callback();
+    await settle();
+  }
+}
+
+/** Lets the awaited promises of a renewal run: macrotask turns, so a store's commit settles too. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** A store whose transactions fail while `failing` is set, to stand for a database that is unavailable. */
+function flakyStore(inner: Store): Store & { failing: boolean } {
+  const flaky: Store & { failing: boolean } = {
+    failing: false,
+    transaction: (fn) => (flaky.failing ? Promise.reject(new Error('database is locked')) : inner.transaction(fn)),
+    close: () => inner.close(),
+  };
+  return flaky;
+}
+
+async function storedLease(store: Store): Promise<unknown> {
+  return store.transaction((tx) => tx.getMeta(WORKER_LEASE_KEY));
+}
+
+const leases: WorkerLease[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const lease of leases.splice(0)) await lease.stop();
+  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function lease(options: Partial<WorkerLeaseOptions> & Pick<WorkerLeaseOptions, 'store' | 'clock'>): WorkerLease & { worker: RecordingWorker } {
+  const worker = new RecordingWorker();
+  const created = Object.assign(new WorkerLease({ workers: [worker], ttlMs: TTL_MS, renewEveryMs: RENEW_MS, timers: new ManualTimers(), ...options }), { worker });
+  leases.push(created);
+  return created;
+}
+
+describe('WorkerLease', () => {
+  it('lets one holder run the workers while a second stays idle through its renewals', async () => {
+    const store = createMemoryStore();
+    const clock = new FakeClock('2026-03-01T09:00:00.000Z');
+    const first = lease({ store, clock, holder: 'process-a' });
+    const secondLogger = recordingLogger();
+    const second = lease({ store, clock, holder: 'process-b', logger: secondLogger });
+
+    await first.start();
+    await second.start();
+    expect(first.runsWorkers).toBe(true);
+    expect(first.worker.calls).toEqual(['start']);
+    expect(second.runsWorkers).toBe(false);
+    expect(second.worker.calls).toEqual([]);
+    expect(await storedLease(store)).toEqual({ holder: 'process-a', expiresAt: '2026-03-01T09:00:30.000Z' });
+
+    // Well past one TTL, as long as the holder renews.
+    for (let round = 0; round < 6; round += 1) {
+      clock.advance(RENEW_MS);
+      await first.renew();
+      await second.renew();
+    }
+    expect(first.worker.calls).toEqual(['start']);
+    expect(second.worker.calls).toEqual([]);
+    expect(await storedLease(store)).toEqual({ holder: 'process-a', expiresAt: '2026-03-01T09:01:30.000Z' });
+    // Standing by is reported once, not at every renewal.
+    expect(secondLogger.lines).toEqual([
+      {
+        level: 'info',
+        message: 'another process runs the background workers (lease held until 2026-03-01T09:00:30.000Z); this one serves the API only',
+        details: { holder: 'process-b', leaseHolder: 'process-a', leaseExpiresAt: '2026-03-01T09:00:30.000Z' },
+      },
+    ]);
+  });
+
+  it('hands the workers over at the next renewal once the holder stops and releases the lease', async () => {
+    const store = createMemoryStore();
+    const clock = new FakeClock();
+    const first = lease({ store, clock, holder: 'process-a' });
+    const logger = recordingLogger();
+    const second = lease({ store, clock, holder: 'process-b', logger });
+    await first.start();
+    await second.start();
+
+    await first.stop();
+    expect(first.worker.calls).toEqual(['start', 'stop']);
+    expect(await storedLease(store)).toBeNull();
+
+    await second.renew();
+    expect(second.runsWorkers).toBe(true);
+    expect(second.worker.calls).toEqual(['start']);
+    expect(logger.lines.at(-1)?.message).toBe('workers started: this process holds the worker lease');
+    expect(await storedLease(store)).toEqual({ holder: 'process-b', expiresAt: new Date(clock.now().getTime() + TTL_MS).toISOString() });
+  });
+
+  it('renews on its own timers, and takes over a released lease at the next renewal', async () => {
+    const store = createMemoryStore();
+    const clock = new FakeClock();
+    const timers = new ManualTimers();
+    const first = lease({ store, clock, holder: 'process-a', timers: new ManualTimers() });
+    const second = lease({ store, clock, holder: 'process-b', timers });
+    await first.start();
+    await second.start();
+    await settle();
+    expect(timers.pending()).toEqual([RENEW_MS]);
+
+    await first.stop();
+    await timers.advance(RENEW_MS - 1);
+    expect(second.worker.calls).toEqual([]);
+    await timers.advance(1);
+    expect(second.worker.calls).toEqual(['start']);
+    expect(await storedLease(store)).toMatchObject({ holder: 'process-b' });
+
+    await second.stop();
+    expect(second.worker.calls).toEqual(['start', 'stop']);
+    expect(timers.pending()).toEqual([]);
+  });
+
+  it('takes over a lease whose holder stopped renewing once it has expired, and the old holder then stops its workers', async () => {
+    const store = createMemoryStore();
+    const clock = new FakeClock('2026-03-01T09:00:00.000Z');
+    const firstLogger = recordingLogger();
+    const first = lease({ store, clock, holder: 'process-a', logger: firstLogger });
+    const second = lease({ store, clock, holder: 'process-b' });
+    await first.start();
+    await second.start();
+
+    clock.advance(TTL_MS - 1);
+    await second.renew();
+    expect(second.runsWorkers).toBe(false);
+
+    clock.advance(1);
+    await second.renew();
+    expect(second.runsWorkers).toBe(true);
+    expect(second.worker.calls).toEqual(['start']);
+    expect(await storedLease(store)).toEqual({ holder: 'process-b', expiresAt: '2026-03-01T09:01:00.000Z' });
+
+    // The old holder comes back (a paused process) and finds the lease taken.
+    await first.renew();
+    expect(first.runsWorkers).toBe(false);
+    expect(first.worker.calls).toEqual(['start', 'stop']);
+    expect(firstLogger.lines.map((line) => [line.level, line.message])).toEqual([
+      ['info', 'workers started: this process holds the worker lease'],
+      ['warn', 'workers stopped: another process has taken the worker lease'],
+      ['info', 'another process runs the background workers (lease held until 2026-03-01T09:01:00.000Z); this one serves the API only'],
+    ]);
+
+    // Stopping a lease it no longer holds leaves the new holder's lease alone.
+    await first.stop();
+    expect(first.worker.calls).toEqual(['start', 'stop']);
+    expect(await storedLease(store)).toEqual({ holder: 'process-b', expiresAt: '2026-03-01T09:01:00.000Z' });
+  });
+
+  it.each([
+    ['a string', 'garbage'],
+    ['a lease without a holder', { expiresAt: '2099-01-01T00:00:00.000Z' }],
+    ['a lease with an unreadable expiry', { holder: 'process-z', expiresAt: 'tomorrow' }],
+  ])('counts %s in the lease row as free', async (_label, value) => {
+    const store = createMemoryStore();
+    await store.transaction((tx) => tx.setMeta(WORKER_LEASE_KEY, value));
+    const clock = new FakeClock();
+    const only = lease({ store, clock, holder: 'process-a' });
+    await only.start();
+    expect(only.runsWorkers).toBe(true);
+    expect(await storedLease(store)).toMatchObject({ holder: 'process-a' });
+  });
+
+  it('gives the lease to one of two stores on one SQLite file, and counts a row that is not JSON as free', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-lease-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'consentry.db');
+    const storeA = createSqliteStore({ path: file });
+    const storeB = createSqliteStore({ path: file });
+    try {
+      await storeA.transaction((tx) => tx.setMeta(WORKER_LEASE_KEY, null));
+      const raw = new BetterSqlite3(file);
+      raw.prepare('UPDATE meta SET value = ? WHERE key = ?').run('{not json', WORKER_LEASE_KEY);
+      raw.close();
+
+      const clock = new FakeClock();
+      const first = lease({ store: storeA, clock, holder: 'process-a' });
+      const second = lease({ store: storeB, clock, holder: 'process-b' });
+      // One after the other: both connections live on this one thread, so a transaction of one
+      // waiting on the other's write lock would block the thread that has to commit it.
+      await first.start();
+      await second.start();
+      expect([first.runsWorkers, second.runsWorkers]).toEqual([true, false]);
+      expect(await storedLease(storeB)).toMatchObject({ holder: 'process-a' });
+
+      await first.stop();
+      await second.renew();
+      expect(second.runsWorkers).toBe(true);
+      expect(await storedLease(storeA)).toMatchObject({ holder: 'process-b' });
+      await second.stop();
+      expect(await storedLease(storeA)).toBeNull();
+    } finally {
+      for (const started of leases.splice(0)) await started.stop();
+      await storeA.close();
+      await storeB.close();
+    }
+  });
+
+  it('keeps its workers through failed renewals until its lease expires, then stops them, and resumes once renewals succeed', async () => {
+    const store = flakyStore(createMemoryStore());
+    const clock = new FakeClock();
+    const logger = recordingLogger();
+    const only = lease({ store, clock, holder: 'process-a', logger });
+    await only.start();
+
+    store.failing = true;
+    clock.advance(RENEW_MS);
+    await expect(only.renew()).resolves.toBeUndefined();
+    clock.advance(TTL_MS - RENEW_MS - 1);
+    await only.renew();
+    expect(only.runsWorkers).toBe(true);
+    expect(logger.lines.filter((line) => line.level === 'error').map((line) => line.message)).toEqual([
+      'could not renew the worker lease',
+      'could not renew the worker lease',
+    ]);
+
+    clock.advance(1);
+    await only.renew();
+    expect(only.runsWorkers).toBe(false);
+    expect(only.worker.calls).toEqual(['start', 'stop']);
+    expect(logger.lines.at(-1)?.message).toBe('workers stopped: the worker lease could not be renewed before it expired, so another process may run them');
+
+    store.failing = false;
+    clock.advance(RENEW_MS);
+    await only.renew();
+    expect(only.worker.calls).toEqual(['start', 'stop', 'start']);
+  });
+
+  it('fails to start when a worker fails to start, leaving the lease free for another process', async () => {
+    const store = createMemoryStore();
+    const clock = new FakeClock();
+    const started = new RecordingWorker();
+    const failing: BackgroundWorker = {
+      start: () => {
+        throw new Error('no timers today');
+      },
+      stop: async () => undefined,
+    };
+    const broken = new WorkerLease({ store, clock, workers: [started, failing], holder: 'process-a', timers: new ManualTimers() });
+    await expect(broken.start()).rejects.toThrow('no timers today');
+    expect(started.calls).toEqual(['start', 'stop']);
+    expect(broken.runsWorkers).toBe(false);
+    expect(await storedLease(store)).toBeNull();
+
+    const other = lease({ store, clock, holder: 'process-b' });
+    await other.start();
+    expect(other.runsWorkers).toBe(true);
+  });
+
+  it('fails to start when the store cannot be read', async () => {
+    const store = flakyStore(createMemoryStore());
+    store.failing = true;
+    const only = lease({ store, clock: new FakeClock() });
+    await expect(only.start()).rejects.toThrow('database is locked');
+    expect(only.worker.calls).toEqual([]);
+  });
+
+  it('gives each lease its own holder by default', async () => {
+    const store = createMemoryStore();
+    const clock = new FakeClock();
+    const first = lease({ store, clock });
+    const second = lease({ store, clock });
+    expect(first.holder).toMatch(/^[0-9a-f-]{36}$/);
+    expect(first.holder).not.toBe(second.holder);
+    await first.start();
+    await second.start();
+    expect([first.runsWorkers, second.runsWorkers]).toEqual([true, false]);
+  });
+
+  it('refuses a renewal interval that is not below the TTL', () => {
+    const store = createMemoryStore();
+    const clock = new FakeClock();
+    expect(() => new WorkerLease({ store, clock, workers: [], ttlMs: 10_000, renewEveryMs: 10_000 })).toThrow('renewEveryMs must be a positive integer below ttlMs (10000), got 10000');
+    expect(() => new WorkerLease({ store, clock, workers: [], ttlMs: 0 })).toThrow('ttlMs must be a positive integer, got 0');
+  });
+});
