@@ -3,17 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/ports/clock.js';
 import { startServer, type BackgroundWorker, type WorkerDeps } from '../../src/server/index.js';
 import { createMemoryStore } from '../../src/store/memory.js';
-import type { LoopTimers } from '../../src/worker/polling-loop.js';
-
-class RecordingWorker implements BackgroundWorker {
-  readonly calls: string[] = [];
-  start(): void {
-    this.calls.push('start');
-  }
-  async stop(): Promise<void> {
-    this.calls.push('stop');
-  }
-}
+import { ManualTimers, RecordingWorker, settleTurns } from '../worker/manual-timers.js';
 
 describe('startServer', () => {
   it('listens on loopback, creates workspaces with keys, and runs the workers from start to close', async () => {
@@ -106,39 +96,16 @@ describe('startServer', () => {
 });
 
 describe('startServer on a database another server uses', () => {
-  /** Renewal timers that fire only when the test moves them. */
-  class ManualTimers implements LoopTimers {
-    private time = 0;
-    private timers: { at: number; callback: () => void; cancelled: boolean }[] = [];
-    after(ms: number, callback: () => void): () => void {
-      const timer = { at: this.time + ms, callback, cancelled: false };
-      this.timers.push(timer);
-      return () => {
-        timer.cancelled = true;
-      };
-    }
-    nextTurn(callback: () => void): void {
-      this.after(0, callback);
-    }
-    now(): number {
-      return this.time;
-    }
-    async advance(ms: number): Promise<void> {
-      this.time += ms;
-      const due = this.timers.filter((timer) => !timer.cancelled && timer.at <= this.time);
-      this.timers = this.timers.filter((timer) => !timer.cancelled && timer.at > this.time);
-      for (const timer of due) timer.callback();
-      for (let i = 0; i < 5; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
-    }
-  }
+  /** Renewal timers that fire only when the test moves them; a renewal's store work settles after each move. */
+  const manualTimers = (): ManualTimers => new ManualTimers({ settle: settleTurns, turnsAsTimers: true });
 
   it('serves the API from both, runs the workers in the first only, and hands them over after it closes', async () => {
     const store = createMemoryStore();
     const clock = new FakeClock('2026-03-01T09:00:00.000Z');
     const firstWorker = new RecordingWorker();
     const secondWorker = new RecordingWorker();
-    const secondTimers = new ManualTimers();
-    const first = await startServer({ store, clock, workers: () => [firstWorker], workerLease: { timers: new ManualTimers() } });
+    const secondTimers = manualTimers();
+    const first = await startServer({ store, clock, workers: () => [firstWorker], workerLease: { timers: manualTimers() } });
     const second = await startServer({ store, clock, workers: () => [secondWorker], workerLease: { ttlMs: 30_000, renewEveryMs: 10_000, timers: secondTimers } });
     try {
       expect(firstWorker.calls).toEqual(['start']);

@@ -1,51 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PollingLoop, type LoopTimers, type PollingLoopOptions } from '../../src/worker/polling-loop.js';
+import { PollingLoop, type PollingLoopOptions } from '../../src/worker/polling-loop.js';
+import { ManualTimers, settleMicrotasks } from './manual-timers.js';
 
-/** Timers that fire only when the test moves them: nothing here waits on real time. */
-class ManualTimers implements LoopTimers {
-  private time = 0;
-  private timers: { at: number; callback: () => void; cancelled: boolean }[] = [];
-  private turn: (() => void)[] = [];
-
-  after(ms: number, callback: () => void): () => void {
-    const timer = { at: this.time + ms, callback, cancelled: false };
-    this.timers.push(timer);
-    return () => {
-      timer.cancelled = true;
-    };
-  }
-
-  nextTurn(callback: () => void): void {
-    this.turn.push(callback);
-  }
-
-  now(): number {
-    return this.time;
-  }
-
-  /** Delays of the timers still set, from now. */
-  pending(): number[] {
-    return this.timers.filter((timer) => !timer.cancelled).map((timer) => timer.at - this.time);
-  }
-
-  async advance(ms: number): Promise<void> {
-    this.time += ms;
-    const due = this.timers.filter((timer) => !timer.cancelled && timer.at <= this.time);
-    this.timers = this.timers.filter((timer) => !timer.cancelled && timer.at > this.time);
-    for (const timer of due) timer.callback();
-    await settle();
-  }
-
-  async runNextTurn(): Promise<void> {
-    for (const callback of this.turn.splice(0)) callback();
-    await settle();
-  }
-}
-
-/** Lets the loop's awaited promises run (microtasks only; no timer is involved). */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 10; i += 1) await Promise.resolve();
-}
+const settle = settleMicrotasks;
 
 /** A pass the test finishes by hand, to act while it is in progress. */
 function gate(): { promise: Promise<void>; open: () => void } {

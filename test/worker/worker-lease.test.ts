@@ -5,24 +5,14 @@ import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/ports/clock.js';
 import type { Store } from '../../src/ports/store.js';
-import type { BackgroundWorker } from '../../src/server/workers.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import type { LoopTimers } from '../../src/worker/polling-loop.js';
+import type { BackgroundWorker } from '../../src/server/workers.js';
+import { ManualTimers, RecordingWorker, settleTurns } from './manual-timers.js';
 import { WORKER_LEASE_KEY, WorkerLease, type WorkerLeaseLogger, type WorkerLeaseOptions } from '../../src/worker/worker-lease.js';
 
 const TTL_MS = 30_000;
 const RENEW_MS = 10_000;
-
-class RecordingWorker implements BackgroundWorker {
-  readonly calls: string[] = [];
-  start(): void {
-    this.calls.push('start');
-  }
-  async stop(): Promise<void> {
-    this.calls.push('stop');
-  }
-}
 
 interface LogLine {
   level: 'info' | 'warn' | 'error';
@@ -40,44 +30,10 @@ function recordingLogger(): WorkerLeaseLogger & { lines: LogLine[] } {
   };
 }
 
-/** Timers that fire only when the test moves them. */
-class ManualTimers implements LoopTimers {
-  private time = 0;
-  private timers: { at: number; callback: () => void; cancelled: boolean }[] = [];
+const settle = settleTurns;
 
-  after(ms: number, callback: () => void): () => void {
-    const timer = { at: this.time + ms, callback, cancelled: false };
-    this.timers.push(timer);
-    return () => {
-      timer.cancelled = true;
-    };
-  }
-
-  nextTurn(callback: () => void): void {
-    this.after(0, callback);
-  }
-
-  now(): number {
-    return this.time;
-  }
-
-  pending(): number[] {
-    return this.timers.filter((timer) => !timer.cancelled).map((timer) => timer.at - this.time);
-  }
-
-  async advance(ms: number): Promise<void> {
-    this.time += ms;
-    const due = this.timers.filter((timer) => !timer.cancelled && timer.at <= this.time);
-    this.timers = this.timers.filter((timer) => !timer.cancelled && timer.at > this.time);
-    for (const timer of due) timer.callback();
-    await settle();
-  }
-}
-
-/** Lets the awaited promises of a renewal run: macrotask turns, so a store's commit settles too. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i += 1) await new Promise<void>((resolve) => setImmediate(resolve));
-}
+/** Renewal timers that fire only when the test moves them; a renewal's store work settles after each move. */
+const manualTimers = (): ManualTimers => new ManualTimers({ settle: settleTurns, turnsAsTimers: true });
 
 /** A store whose transactions fail while `failing` is set, to stand for a database that is unavailable. */
 function flakyStore(inner: Store): Store & { failing: boolean } {
@@ -102,7 +58,7 @@ afterEach(async () => {
 
 function lease(options: Partial<WorkerLeaseOptions> & Pick<WorkerLeaseOptions, 'store' | 'clock'>): WorkerLease & { worker: RecordingWorker } {
   const worker = new RecordingWorker();
-  const created = Object.assign(new WorkerLease({ workers: [worker], ttlMs: TTL_MS, renewEveryMs: RENEW_MS, timers: new ManualTimers(), ...options }), { worker });
+  const created = Object.assign(new WorkerLease({ workers: [worker], ttlMs: TTL_MS, renewEveryMs: RENEW_MS, timers: manualTimers(), ...options }), { worker });
   leases.push(created);
   return created;
 }
@@ -165,8 +121,8 @@ describe('WorkerLease', () => {
   it('renews on its own timers, and takes over a released lease at the next renewal', async () => {
     const store = createMemoryStore();
     const clock = new FakeClock();
-    const timers = new ManualTimers();
-    const first = lease({ store, clock, holder: 'process-a', timers: new ManualTimers() });
+    const timers = manualTimers();
+    const first = lease({ store, clock, holder: 'process-a', timers: manualTimers() });
     const second = lease({ store, clock, holder: 'process-b', timers });
     await first.start();
     await second.start();
@@ -309,7 +265,7 @@ describe('WorkerLease', () => {
       },
       stop: async () => undefined,
     };
-    const broken = new WorkerLease({ store, clock, workers: [started, failing], holder: 'process-a', timers: new ManualTimers() });
+    const broken = new WorkerLease({ store, clock, workers: [started, failing], holder: 'process-a', timers: manualTimers() });
     await expect(broken.start()).rejects.toThrow('no timers today');
     expect(started.calls).toEqual(['start', 'stop']);
     expect(broken.runsWorkers).toBe(false);
