@@ -70,10 +70,11 @@ export class PollingLoop {
     return this.active;
   }
 
-  start(): void {
+  /** `sleepFirst`: the first pass comes after one sleep, for a caller that has just done that work itself. */
+  start(options: { sleepFirst?: boolean } = {}): void {
     if (this.active) return;
     this.active = true;
-    this.loopDone = this.loop();
+    this.loopDone = this.loop(options.sleepFirst ?? false);
   }
 
   /** Ends the sleep, if any, and resolves once the pass in progress, if any, has finished. */
@@ -91,7 +92,11 @@ export class PollingLoop {
     this.sleeping?.shorten();
   }
 
-  private async loop(): Promise<void> {
+  private async loop(sleepFirst: boolean): Promise<void> {
+    if (sleepFirst) {
+      await this.sleep(this.timers.now());
+      this.sleeping = null;
+    }
     while (this.active) {
       this.woken = false;
       const passStarted = this.timers.now();

@@ -71,8 +71,6 @@ export class WorkerLease {
   private heldUntil: number | null = null;
   /** Whether the last look found another holder, so that standing by is reported once per change. */
   private standingBy = false;
-  /** start() has just taken or tried the lease: the loop's immediate first pass would repeat it. */
-  private skipNextPass = false;
   /** Renewals and the release run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -91,7 +89,7 @@ export class WorkerLease {
     this.ttlMs = ttlMs;
     this.logger = options.logger ?? silentLeaseLogger;
     this.loop = new PollingLoop({
-      pass: () => this.loopPass(),
+      pass: () => this.renew(),
       idleMs: renewEveryMs,
       onError: (error) => this.logger.error({ err: error }, 'worker lease pass failed'),
       ...(options.timers !== undefined ? { timers: options.timers } : {}),
@@ -118,8 +116,8 @@ export class WorkerLease {
       await this.serialised(() => this.release());
       throw error;
     }
-    this.skipNextPass = true;
-    this.loop.start();
+    // The first attempt was just made: the loop renews from one interval on.
+    this.loop.start({ sleepFirst: true });
   }
 
   /**
@@ -151,14 +149,6 @@ export class WorkerLease {
         await this.release();
       }
     });
-  }
-
-  private loopPass(): Promise<void> {
-    if (this.skipNextPass) {
-      this.skipNextPass = false;
-      return Promise.resolve();
-    }
-    return this.renew();
   }
 
   private serialised<T>(fn: () => Promise<T>): Promise<T> {

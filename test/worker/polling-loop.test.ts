@@ -52,6 +52,25 @@ describe('PollingLoop', () => {
     expect(passes()).toBe(2);
   });
 
+  it('with sleepFirst, passes first after one idle interval, and a stop during that sleep runs no pass', async () => {
+    const timers = new ManualTimers();
+    const { loop, passes } = loopOf({ timers });
+    loop.start({ sleepFirst: true });
+    await settle();
+    expect(passes()).toBe(0);
+    expect(timers.pending()).toEqual([100]);
+    await timers.advance(100);
+    expect(passes()).toBe(1);
+    expect(timers.pending()).toEqual([100]);
+
+    const stopped = loopOf({ timers });
+    stopped.loop.start({ sleepFirst: true });
+    await settle();
+    await stopped.loop.stop();
+    await timers.advance(1000);
+    expect(stopped.passes()).toBe(0);
+  });
+
   it('reads a computed idle time after every pass', async () => {
     const timers = new ManualTimers();
     const delays = [30, 70];
