@@ -51,8 +51,7 @@ export function openStoreAt(path: string, synchronous: 'NORMAL' | 'FULL', open: 
     return createSqliteStore({ path, synchronous, createIfMissing: !open.mustExist });
   } catch (error) {
     if (isConsentryError(error) && error.code === 'NOT_FOUND') throw new CliFailure(noDatabase);
-    const code = error instanceof Error ? Reflect.get(error, 'code') : undefined;
-    const reason = error instanceof Error ? error.message : String(error);
+    const { code, reason } = sqliteFailure(error);
     if (code === 'SQLITE_NOTADB') throw new CliFailure(`${path} is not a Consentry database (${reason})`);
     if (isConsentryError(error)) throw new CliFailure(reason);
     throw new CliFailure(`Cannot open the database ${path}: ${reason}`);
@@ -125,8 +124,13 @@ export async function withWorkspaces<T>(
  * damaged where it is opened already is, instead of a stack trace.
  */
 function damagedDatabase(error: unknown, path: string): CliFailure | null {
-  const code = error instanceof Error ? Reflect.get(error, 'code') : undefined;
-  if (typeof code !== 'string' || !(code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')) return null;
-  const reason = error instanceof Error ? error.message : String(error);
+  const { code, reason } = sqliteFailure(error);
+  if (code === undefined || !(code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB')) return null;
   return new CliFailure(`${path} is damaged (${reason}, ${code}): restore it from a backup; \`sqlite3 ${path} .recover\` may save what is readable`);
+}
+
+/** What better-sqlite3 says of a failure: its result code (`SQLITE_CORRUPT`, ...) when it has one, and its message. */
+function sqliteFailure(error: unknown): { code: string | undefined; reason: string } {
+  const code = error instanceof Error ? Reflect.get(error, 'code') : undefined;
+  return { code: typeof code === 'string' ? code : undefined, reason: error instanceof Error ? error.message : String(error) };
 }

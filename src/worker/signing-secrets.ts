@@ -80,13 +80,16 @@ export async function signingSecretsOf(tx: StoreTx, targetId: string, current: s
 
 const outboundSecretKey = (workspaceId: string): string => `outbound.webhook.secret.${workspaceId}`;
 
-/** The workspace's outbound-webhook signing secret, created (and stored) on first use. */
-export async function ensureOutboundWebhookSecret(tx: StoreTx, workspaceId: string): Promise<string> {
-  const stored = z.string().min(1).safeParse(await tx.getMeta(outboundSecretKey(workspaceId)));
-  if (stored.success) return stored.data;
+async function storeNewOutboundSecret(tx: StoreTx, workspaceId: string): Promise<string> {
   const secret = newSigningSecret();
   await tx.setMeta(outboundSecretKey(workspaceId), secret);
   return secret;
+}
+
+/** The workspace's outbound-webhook signing secret, created (and stored) on first use. */
+export async function ensureOutboundWebhookSecret(tx: StoreTx, workspaceId: string): Promise<string> {
+  const stored = z.string().min(1).safeParse(await tx.getMeta(outboundSecretKey(workspaceId)));
+  return stored.success ? stored.data : storeNewOutboundSecret(tx, workspaceId);
 }
 
 /** For the settings route: the secret a custom channel uses to verify outbound webhook calls. */
@@ -97,7 +100,5 @@ export function getOutboundWebhookSecret(store: Store, workspaceId: string): Pro
 /** Gives the workspace a new outbound-webhook secret; answers it and the one it replaces. */
 export async function replaceOutboundWebhookSecret(tx: StoreTx, workspaceId: string): Promise<{ secret: string; retired: string }> {
   const retired = await ensureOutboundWebhookSecret(tx, workspaceId);
-  const secret = newSigningSecret();
-  await tx.setMeta(outboundSecretKey(workspaceId), secret);
-  return { secret, retired };
+  return { secret: await storeNewOutboundSecret(tx, workspaceId), retired };
 }
