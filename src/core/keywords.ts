@@ -265,9 +265,10 @@ function containsWordSequence(haystack: readonly string[], needle: readonly stri
 const ADDRESSES_AND_LINKS = /\b[a-z][a-z0-9+.-]*:\/\/\S*|\bwww\.\S+|[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/giu;
 const MAY_HOLD_ADDRESS_OR_LINK = /[@/]|www\./i;
 
-/** The comparison form the plain-language scan reads: the message's, without its addresses and links. */
-function reviewForm(text: string, normalized: string): string {
-  return MAY_HOLD_ADDRESS_OR_LINK.test(text) ? normalizeText(text.replace(ADDRESSES_AND_LINKS, ' ')) : normalized;
+/** The comparison form the plain-language scan reads: the message's (`normalized`, when known), without its addresses and links. */
+function reviewForm(text: string, normalized?: string): string {
+  if (MAY_HOLD_ADDRESS_OR_LINK.test(text)) return normalizeText(text.replace(ADDRESSES_AND_LINKS, ' '));
+  return normalized ?? normalizeText(text);
 }
 
 function findOptOutEntry(text: string, table: KeywordTable): KeywordEntry | undefined {
@@ -292,7 +293,7 @@ export function findPlainLanguageOptOut(
   text: string,
   workspaceKeywords?: WorkspaceKeywords,
 ): { word: string; language: Language } | null {
-  const entry = findOptOutEntry(reviewForm(text, normalizeText(text)), activeTable(workspaceKeywords));
+  const entry = findOptOutEntry(reviewForm(text), activeTable(workspaceKeywords));
   return entry === undefined ? null : { word: entry.keyword, language: entry.language };
 }
 
