@@ -157,7 +157,7 @@ function canonicalMembers(value: object, sortedKeys: readonly string[], prefixes
  */
 const oneShotHash = typeof nodeCrypto.hash === 'function' ? nodeCrypto.hash : undefined;
 
-function sha256Hex(text: string): string {
+export function sha256Hex(text: string): string {
   if (oneShotHash !== undefined) return oneShotHash('sha256', text, 'hex');
   return nodeCrypto.createHash('sha256').update(text, 'utf8').digest('hex');
 }

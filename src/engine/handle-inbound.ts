@@ -3,7 +3,7 @@ import type { Contact } from '../core/contact.js';
 import { addIdentity, tryNormalizeEmail, tryNormalizePhone } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut } from '../core/keywords.js';
-import { effectiveStatus } from '../core/ledger.js';
+import { canonicalJson, effectiveStatus, sha256Hex } from '../core/ledger.js';
 import { ConsentryError } from '../core/errors.js';
 import { ERASED, redactStored } from '../core/events.js';
 import { replyText } from '../core/replies.js';
@@ -24,6 +24,13 @@ export interface InboundResult {
   keyword: KeywordResult | null;
   /** true when this exact channel message had been processed before: nothing changed. */
   duplicate: boolean;
+  /**
+   * true when a duplicate's sender, text or button differ from those of the message first
+   * processed under its channel and id: the answer is still the first one, and the new message
+   * was not processed (a channel never re-sends another message under the same id, so this is an
+   * id collision or an adapter's bug the caller should hear of).
+   */
+  differsFromFirst: boolean;
 }
 
 type Message = z.output<typeof InboundMessageSchema>;
@@ -38,7 +45,8 @@ const PHONE_CHANNELS: readonly MessagingChannel[] = ['whatsapp', 'sms'];
 export async function handleInbound(uow: UnitOfWork, message: Message): Promise<InboundResult> {
   const { tx, workspaceId } = uow;
   const seen = await tx.getProcessedMessage(workspaceId, message.channel, message.messageId);
-  if (seen) return replayAnswer(uow, seen.response);
+  const digest = messageDigest(message);
+  if (seen) return replayAnswer(uow, seen.response, digest);
   uow.inboundMessageId = message.messageId;
 
   const contact = await resolveContact(uow, message);
@@ -70,6 +78,7 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
     replies,
     eventIds: uow.events.map((event) => event.id),
     keyword,
+    messageDigest: digest,
   };
   await tx.saveProcessedMessage({
     workspaceId,
@@ -79,7 +88,16 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
     response: answer,
     processedAt: uow.nowIso,
   });
-  return { contactId: answer.contactId, conversationId: answer.conversationId, replies, events: uow.events, keyword, duplicate: false };
+  return { contactId: answer.contactId, conversationId: answer.conversationId, replies, events: uow.events, keyword, duplicate: false, differsFromFirst: false };
+}
+
+/**
+ * What identifies a message's content for telling a repeated delivery from another message that
+ * reuses its id: the sender, the text and the button. The contact details beside the sender and
+ * the channel's timestamp are left out, since a channel may re-send them differently.
+ */
+function messageDigest(message: Message): string {
+  return sha256Hex(canonicalJson({ from: message.from.id, text: message.text ?? null, button: message.button ?? null }));
 }
 
 /**
@@ -96,6 +114,8 @@ export const StoredAnswerSchema = z.object({
     }),
   ),
   eventIds: z.array(z.string()),
+  /** messageDigest of the message answered; absent in answers stored before it was kept, and after erasure. */
+  messageDigest: z.string().optional(),
   keyword: z
     .object({
       intent: z.enum(['opt_in', 'opt_out', 'help', 'none']),
@@ -110,15 +130,18 @@ export type StoredAnswer = z.output<typeof StoredAnswerSchema>;
 
 /**
  * A stored answer of an erased contact (GDPR Art. 17): reply texts (they may greet the person by
- * name or quote them) and the normalised message text become ERASED. Option labels and button
+ * name or quote them) and the normalised message text become ERASED, and the message digest goes
+ * (a digest of the person's words and number is still data about them). Option labels and button
  * ids stay, being the workspace's own texts, as do the ids that tie the answer to its events.
  * Returns `answer` itself when nothing is left to redact.
  */
 export function redactStoredAnswer(answer: StoredAnswer): StoredAnswer {
   const replies = answer.replies.map((reply) => (reply.text === ERASED ? reply : { ...reply, text: ERASED }));
   const keyword = answer.keyword === null || answer.keyword.normalized === ERASED ? answer.keyword : { ...answer.keyword, normalized: ERASED };
-  const unchanged = keyword === answer.keyword && replies.every((reply, index) => reply === answer.replies[index]);
-  return unchanged ? answer : { ...answer, replies, keyword };
+  const unchanged = keyword === answer.keyword && answer.messageDigest === undefined && replies.every((reply, index) => reply === answer.replies[index]);
+  if (unchanged) return answer;
+  const { messageDigest: _erased, ...kept } = answer;
+  return { ...kept, replies, keyword };
 }
 
 /**
@@ -130,7 +153,7 @@ export function redactStoredResponse(stored: unknown): { response: unknown } | n
   return redacted && { response: redacted.value };
 }
 
-async function replayAnswer(uow: UnitOfWork, stored: unknown): Promise<InboundResult> {
+async function replayAnswer(uow: UnitOfWork, stored: unknown, digest: string): Promise<InboundResult> {
   const answer = StoredAnswerSchema.parse(stored);
   const events: StoredEvent[] = [];
   for (const id of answer.eventIds) {
@@ -139,7 +162,15 @@ async function replayAnswer(uow: UnitOfWork, stored: unknown): Promise<InboundRe
     events.push(event);
   }
   const replies = answer.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options.map(replyOption) } : {}) }));
-  return { contactId: answer.contactId, conversationId: answer.conversationId, replies, events, keyword: answer.keyword, duplicate: true };
+  return {
+    contactId: answer.contactId,
+    conversationId: answer.conversationId,
+    replies,
+    events,
+    keyword: answer.keyword,
+    duplicate: true,
+    differsFromFirst: answer.messageDigest !== undefined && answer.messageDigest !== digest,
+  };
 }
 
 /**

@@ -86,6 +86,39 @@ describe('handleInbound', () => {
     expect(await ws.listEvents()).toHaveLength(1);
   });
 
+  it('answers a message that reuses an id with the first answer, processes nothing of it, and says its body differs', async () => {
+    const first = await ws.handleInbound(msg('m1', 'hello'));
+    expect(first.differsFromFirst).toBe(false);
+    const otherText = await ws.handleInbound(msg('m1', 'STOP'));
+    expect(otherText).toEqual({ ...first, duplicate: true, differsFromFirst: true });
+    const otherSender = await ws.handleInbound(msg('m1', 'hello', '+34600000002'));
+    expect(otherSender).toMatchObject({ contactId: first.contactId, duplicate: true, differsFromFirst: true });
+    const button = await ws.handleInbound({ channel: 'whatsapp', messageId: 'm1', from: { id: '+34600000001' }, button: 'hello' });
+    expect(button.differsFromFirst).toBe(true);
+    // Nothing of the STOP was recorded, and no contact was made for the other sender.
+    expect(await ws.getHistory(first.contactId)).toEqual([]);
+    expect(await ws.canMessage(first.contactId, 'whatsapp', 'marketing')).toMatchObject({ reason: 'not_specified' });
+    expect((await ws.findContacts({ phone: '+34600000002' })).contacts).toEqual([]);
+  });
+
+  it('reads a repeated delivery with other sender details or timestamp as the same message', async () => {
+    await ws.handleInbound({ ...msg('m1', 'STOP'), timestamp: '2026-03-01T09:59:00Z' });
+    const again = await ws.handleInbound({ channel: 'whatsapp', messageId: 'm1', from: { id: '+34600000001', name: 'Ana T.', email: 'ana.test@example.com' }, text: 'STOP', timestamp: '2026-03-01T09:59:30Z' });
+    expect(again).toMatchObject({ duplicate: true, differsFromFirst: false });
+  });
+
+  it('cannot tell whether an answer stored without a message digest (before it was kept, or erased) was for the same message', async () => {
+    const store = engine.store;
+    const first = await ws.handleInbound(msg('m1', 'hello'));
+    await store.transaction(async (tx) => {
+      const seen = await tx.getProcessedMessage(ws.workspaceId, 'whatsapp', 'm1');
+      if (!seen) throw new Error('the first message was not kept');
+      const { messageDigest: _dropped, ...older } = StoredAnswerSchema.parse(seen.response);
+      await tx.replaceProcessedResponse(ws.workspaceId, 'whatsapp', 'm1', older);
+    });
+    expect(await ws.handleInbound(msg('m1', 'STOP'))).toMatchObject({ contactId: first.contactId, duplicate: true, differsFromFirst: false });
+  });
+
   it('STOP opts out of marketing on that channel and confirms in the keyword language', async () => {
     const result = await ws.handleInbound(msg('m1', '¡ALTO!'));
     expect(result.keyword).toMatchObject({ intent: 'opt_out', language: 'es', keyword: 'ALTO' });
@@ -415,16 +448,19 @@ describe('redactStoredAnswer', () => {
       { text: 'Do you agree?', options: [{ label: 'AGREE & PROCEED', buttonId: 'privacy_agree' }, { label: 'NO' }] },
     ],
     eventIds: ['evt_1', 'evt_2'],
+    messageDigest: 'a'.repeat(64),
     keyword: { intent: 'none', language: null, keyword: null, normalized: 'ana.test@example.com', review: false },
   };
 
-  it("erases reply texts and the normalised message, keeping options, ids and the keyword's own fields", () => {
+  it("erases reply texts, the normalised message and the message digest, keeping options, ids and the keyword's own fields", () => {
     const redacted = redactStoredAnswer(answer);
+    const { messageDigest: _erased, ...withoutDigest } = answer;
     expect(redacted).toEqual({
-      ...answer,
+      ...withoutDigest,
       replies: [{ text: ERASED }, { text: ERASED, options: answer.replies[1]?.options }],
       keyword: { ...answer.keyword, normalized: ERASED },
     });
+    expect(redacted).not.toHaveProperty('messageDigest');
     expect(JSON.stringify(redacted)).not.toMatch(/Ana|ana\.test/);
     expect(answer.replies[0]?.text).toBe('Hi Ana, welcome!');
     expect(StoredAnswerSchema.parse(JSON.parse(JSON.stringify(redacted)))).toEqual(redacted);
@@ -433,8 +469,10 @@ describe('redactStoredAnswer', () => {
   it('returns the answer itself when nothing is left to redact', () => {
     const once = redactStoredAnswer(answer);
     expect(redactStoredAnswer(once)).toBe(once);
-    const silent: StoredAnswer = { ...answer, replies: [], keyword: null };
+    const { messageDigest: _none, ...silent } = { ...answer, replies: [], keyword: null };
     expect(redactStoredAnswer(silent)).toBe(silent);
+    const onlyDigest: StoredAnswer = { ...silent, messageDigest: 'b'.repeat(64) };
+    expect(redactStoredAnswer(onlyDigest)).toEqual(silent);
   });
 
   it('redacts a stored response read with the answer schema, and every string of one it cannot read', () => {

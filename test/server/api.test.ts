@@ -68,6 +68,18 @@ describe('POST /v1/messages', () => {
     expect(history.json().data).toHaveLength(1);
   });
 
+  it('names messageId in warnings when a message reuses the id of a different one, and processes nothing of it', async () => {
+    const hello = { ...stop, messageId: 'wamid.2', text: 'hello' };
+    const first = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: hello });
+    const collision = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...hello, text: 'STOP' } });
+    expect(collision.statusCode).toBe(200);
+    const { warnings, ...answer } = collision.json();
+    expect(answer).toEqual({ ...first.json(), warnings: undefined });
+    expect(warnings).toEqual([{ path: 'messageId', message: expect.stringMatching(/another sender, text or button.*not processed/) }]);
+    const permission = await t.as(acme, { method: 'GET', url: `/v1/contacts/${first.json().contactId}/permission?channel=whatsapp&purpose=marketing` });
+    expect(permission.json()).toMatchObject({ reason: 'not_specified' });
+  });
+
   it('opens a conversation and runs the privacy workflow for a first message', async () => {
     await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
     const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...stop, text: 'hola' } });

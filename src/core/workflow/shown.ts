@@ -4,8 +4,8 @@
  * and a template or the policy message may change after the consent was given (DESIGN §2:
  * evidence holds the policy URL and a digest of the policy text shown).
  */
-import * as nodeCrypto from 'node:crypto';
 import { EVIDENCE_SHOWN_LIMITS } from '../consent.js';
+import { sha256Hex } from '../ledger.js';
 
 /**
  * A sent text as the contact saw it: a question's options follow its text, one line each, the
@@ -50,5 +50,5 @@ export function boundShown(shown: readonly string[]): string[] {
  * texts alone, so consents given under the same wording have the same digest.
  */
 export function shownDigest(shown: readonly string[]): string {
-  return nodeCrypto.createHash('sha256').update(JSON.stringify(shown), 'utf8').digest('hex');
+  return sha256Hex(JSON.stringify(shown));
 }

@@ -26,6 +26,10 @@ async function ignoredSenderValues(request: FastifyRequest, from: Sender): Promi
   }));
 }
 
+const REUSED_MESSAGE_ID =
+  'already used on this channel by a message with another sender, text or button: this is the answer to that first ' +
+  'message, and this one was not processed';
+
 export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
   v1.post(
     '/messages',
@@ -34,8 +38,10 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
         tags: ['messages'],
         summary: 'An inbound message from a contact: keywords, then the conversation\'s workflows',
         description:
-          'The same channel + messageId again returns the first answer and changes nothing. An invalid from.email or ' +
-          'from.phone does not refuse the message: it is processed without that value, and `warnings` names it.',
+          'The same channel + messageId again returns the first answer and changes nothing; when its sender, text or ' +
+          'button differ from the first message\'s, `warnings` names messageId (the new message was not processed). ' +
+          'An invalid from.email or from.phone does not refuse the message: it is processed without that value, and ' +
+          '`warnings` names it.',
         security: API_KEY_SECURITY,
         body: InboundMessageSchema,
         response: {
@@ -44,7 +50,10 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
             conversationId: z.string().nullable(),
             replies: z.array(ReplyJsonSchema),
             events: z.array(EventJsonSchema),
-            warnings: z.array(FieldIssueJsonSchema).describe('What of the message was ignored, by field (an invalid from.email or from.phone)'),
+            warnings: z.array(FieldIssueJsonSchema).describe(
+              'What of the message was ignored, by field: an invalid from.email or from.phone, or (messageId) a message ' +
+                'that reuses the id of an earlier, different one',
+            ),
           }),
         },
       },
@@ -52,12 +61,17 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
     async (request) => {
       const result = await authOf(request).workspace.handleInbound(request.body);
       metrics.countInbound(request.body.channel, result.duplicate, result.keyword);
+      const warnings = await ignoredSenderValues(request, request.body.from);
+      if (result.differsFromFirst) {
+        request.log.warn({ channel: request.body.channel, messageId: request.body.messageId }, 'a message reused the id of an earlier, different message');
+        warnings.unshift({ path: 'messageId', message: REUSED_MESSAGE_ID });
+      }
       return {
         contactId: result.contactId,
         conversationId: result.conversationId,
         replies: repliesJson(result.replies),
         events: publicEventsJson(result.events),
-        warnings: await ignoredSenderValues(request, request.body.from),
+        warnings,
       };
     },
   );
