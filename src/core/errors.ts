@@ -18,6 +18,8 @@ export const ERROR_CODES = [
   'PAYLOAD_TOO_LARGE',
   'UNAUTHORIZED',
   'STORE_CORRUPT',
+  // Another process held the database's write lock for longer than the store waits for it.
+  'STORE_BUSY',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

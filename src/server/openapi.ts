@@ -14,7 +14,7 @@ const PROBLEM_DESCRIPTIONS = {
   415: 'The body is not JSON',
   422: 'The request is refused: errors[] names every bad field at once',
   500: 'The server failed; STORE_CORRUPT names a stored row that cannot be read back',
-  503: 'The store does not answer',
+  503: 'The store does not answer: STORE_BUSY when another process held the database write lock for 5 s (nothing changed; send the request again after Retry-After)',
 } as const;
 
 export type ProblemStatus = keyof typeof PROBLEM_DESCRIPTIONS;
@@ -33,7 +33,8 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 /** The problems the HTTP layer answers for a route whatever the route does. */
 function sharedProblemStatuses(url: string, methods: readonly string[], schema: Record<string, unknown>): ProblemStatus[] {
   if (!url.startsWith('/v1/')) return [];
-  const statuses: ProblemStatus[] = [400, 401, 500];
+  // Every /v1 route runs a transaction, and so can find the write lock taken for too long (503).
+  const statuses: ProblemStatus[] = [400, 401, 500, 503];
   const takesBody = methods.some((method) => BODY_METHODS.has(method));
   if (takesBody) statuses.push(413, 415);
   if (takesBody || ['params', 'querystring', 'body', 'headers'].some((part) => schema[part] !== undefined)) statuses.push(422);

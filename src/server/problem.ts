@@ -55,6 +55,8 @@ const STATUS_OF_CODE: Record<ErrorCode, number> = {
   // The stored chain does not verify: the server's data is at fault, not the request.
   LEDGER_TAMPERED: 500,
   STORE_CORRUPT: 500,
+  // Transient: another process holds the write lock; the request changed nothing and can be sent again.
+  STORE_BUSY: 503,
 };
 
 const TITLES: Record<number, string> = {
@@ -106,6 +108,8 @@ export function statusOfCode(code: ErrorCode): number {
 
 export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
   if (body.status === 401) reply.header('www-authenticate', 'Bearer realm="consentry"');
+  // The lock is another process's (an import, a backup): a client may try again shortly (RFC 9110 §10.2.3).
+  if (body.code === 'STORE_BUSY') reply.header('retry-after', '1');
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 

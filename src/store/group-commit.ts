@@ -56,7 +56,32 @@ export interface GroupCommitOptions {
   waitForCompany: boolean;
   /** A monotonic clock in milliseconds. */
   now: () => number;
+  /** How a BEGIN that finds the write lock taken waits for it; null lets the BEGIN wait (or fail) by itself. */
+  lockWait: LockWait | null;
 }
+
+/**
+ * Waiting for another connection's write lock without holding the event loop. SQLite's own busy
+ * handler sleeps inside the BEGIN (https://www.sqlite.org/c3ref/busy_timeout.html), and with a
+ * synchronous driver that sleep stops every request of the process, a health check included.
+ * With the connection's busy timeout at 0, a BEGIN that finds the lock taken fails at once; the
+ * committer then pauses between attempts, so other callbacks run meanwhile. Transactions that
+ * arrive during the wait queue behind the first and join its group once the lock is taken.
+ */
+export interface LockWait {
+  /** Whether `error` means only that another connection holds the write lock (SQLITE_BUSY). */
+  isBusy(error: unknown): boolean;
+  /** How long to keep trying, in ms of `now`; then the group fails with `gaveUp`'s error. */
+  timeoutMs: number;
+  /** Resolves after about `ms` milliseconds, without holding the event loop. */
+  pause(ms: number): Promise<void>;
+  /** The error the group's transactions fail with once `timeoutMs` passed, from the last BEGIN's error. */
+  gaveUp(error: unknown, waitedMs: number): unknown;
+}
+
+/** Pauses between BEGIN attempts grow from the first to the longest: a short lock costs little delay, a long one few attempts. */
+const FIRST_LOCK_PAUSE_MS = 1;
+const LONGEST_LOCK_PAUSE_MS = 50;
 
 /** A wait that found company within this many ms means concurrent callers: keep waiting. */
 const COMPANY_WINDOW_MS = 20;
@@ -209,7 +234,9 @@ export class GroupCommitter<Tx> {
   private async group(first: Member<Tx>): Promise<void> {
     const c = this.connection;
     try {
-      c.begin();
+      // Taken right away when the lock is free, so a lone transaction costs no extra turn.
+      const waiting = this.begin();
+      if (waiting !== null) await waiting;
     } catch (error) {
       first.reject(error);
       return;
@@ -271,6 +298,35 @@ export class GroupCommitter<Tx> {
     this.counters.transactions += done.length;
     if (this.options.waitForCompany) this.lastCommitTurn = this.currentTurn();
     for (const d of done) d.deliver();
+  }
+
+  /** BEGINs the group's transaction: null when it began at once, else a promise that settles once it began or gave up. */
+  private begin(): Promise<void> | null {
+    const lockWait = this.options.lockWait;
+    try {
+      this.connection.begin();
+      return null;
+    } catch (error) {
+      if (lockWait === null || !lockWait.isBusy(error)) throw error;
+      return this.beginOnceFree(lockWait, error);
+    }
+  }
+
+  private async beginOnceFree(lockWait: LockWait, firstError: unknown): Promise<void> {
+    const startedAt = this.options.now();
+    let lastError = firstError;
+    for (let pause = FIRST_LOCK_PAUSE_MS; ; pause = Math.min(pause * 2, LONGEST_LOCK_PAUSE_MS)) {
+      const waited = this.options.now() - startedAt;
+      if (waited >= lockWait.timeoutMs) throw lockWait.gaveUp(lastError, waited);
+      await lockWait.pause(Math.min(pause, lockWait.timeoutMs - waited));
+      try {
+        this.connection.begin();
+        return;
+      } catch (error) {
+        if (!lockWait.isBusy(error)) throw error;
+        lastError = error;
+      }
+    }
   }
 
   /** The group cannot commit: roll back whatever is left and reject `current` and every member in `done` with `error`. */

@@ -49,7 +49,7 @@ import {
   toJsonText,
 } from './common.js';
 import { BackgroundCheckpointer, type CheckpointResult } from './checkpointer.js';
-import { GroupCommitter, type GroupCommitStats } from './group-commit.js';
+import { GroupCommitter, type GroupCommitStats, type LockWait } from './group-commit.js';
 import { migrate } from './migrations.js';
 
 export type { CheckpointResult } from './checkpointer.js';
@@ -64,7 +64,10 @@ export interface SqliteStoreOptions {
    * FULL also survives power loss, at the cost of an fsync per commit.
    */
   synchronous?: 'NORMAL' | 'FULL';
-  /** How long a writer waits for another process's lock before failing with SQLITE_BUSY. */
+  /**
+   * How long a transaction waits for another process's write lock before failing with STORE_BUSY.
+   * It waits between turns of the event loop, so other requests go on meanwhile (pauseForLock).
+   */
   busyTimeoutMs?: number;
   /**
    * WAL pages after which a commit folds the WAL back into the database file
@@ -95,6 +98,12 @@ export interface SqliteStoreOptions {
    * no WAL.
    */
   checkpointInBackground?: boolean;
+  /**
+   * How a transaction waits between attempts to take a write lock another connection holds
+   * (group-commit.ts, LockWait), for at most `busyTimeoutMs` of `groupCommitClock`; default
+   * setTimeout. A test passes a pause that only yields to the event loop.
+   */
+  pauseForLock?: (ms: number) => Promise<void>;
   /**
    * Default true: a missing or empty database is created. false opens only a database Consentry
    * made (for commands that read), refusing a missing file, an empty one or one without the schema.
@@ -1850,6 +1859,7 @@ class SqliteStoreImpl implements SqliteStore {
     groupCommit: boolean,
     groupCommitClock: () => number,
     private readonly checkpointer: BackgroundCheckpointer | null,
+    lockWait: LockWait | null = null,
   ) {
     this.committer = new GroupCommitter<SqliteTx>(
       {
@@ -1872,8 +1882,8 @@ class SqliteStoreImpl implements SqliteStore {
         end: (tx) => tx.end(),
       },
       groupCommit
-        ? { maxGroupSize: MAX_GROUP_SIZE, maxGroupAgeMs: MAX_GROUP_AGE_MS, waitForCompany: true, now: groupCommitClock }
-        : { maxGroupSize: 1, maxGroupAgeMs: 0, waitForCompany: false, now: groupCommitClock },
+        ? { maxGroupSize: MAX_GROUP_SIZE, maxGroupAgeMs: MAX_GROUP_AGE_MS, waitForCompany: true, now: groupCommitClock, lockWait }
+        : { maxGroupSize: 1, maxGroupAgeMs: 0, waitForCompany: false, now: groupCommitClock, lockWait },
     );
   }
 
@@ -1966,6 +1976,25 @@ function checkSchemaOwner(db: Database, path: string, createIfMissing: boolean):
   if (!createIfMissing) throw new ConsentryError('NOT_FOUND', `${path} holds no Consentry database yet`);
 }
 
+/** SQLite's result codes for a lock another connection holds: SQLITE_BUSY and its extended codes (https://www.sqlite.org/rescode.html#busy). */
+function isBusyError(error: unknown): boolean {
+  const code: unknown = error instanceof Error ? Reflect.get(error, 'code') : undefined;
+  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_'));
+}
+
+function writeLockWait(path: string, timeoutMs: number, pause: ((ms: number) => Promise<void>) | undefined): LockWait {
+  return {
+    isBusy: isBusyError,
+    timeoutMs,
+    pause: pause ?? ((ms) => new Promise<void>((resolve) => setTimeout(resolve, ms))),
+    gaveUp: (error, waitedMs) =>
+      new ConsentryError(
+        'STORE_BUSY',
+        `${path} is locked by another process for writing (${error instanceof Error ? error.message : String(error)}); gave up after ${Math.round(waitedMs)} ms: try again`,
+      ),
+  };
+}
+
 /**
  * Opens (creating if needed) the SQLite database at `options.path` and migrates it. Timestamps
  * are stored as given and compared as text, so callers pass `Date.toISOString()` values.
@@ -1995,6 +2024,9 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     // (https://www.sqlite.org/pragma.html#pragma_temp_store, https://www.sqlite.org/tempfiles.html#stmtjrnl).
     db.pragma('temp_store = MEMORY');
     migrate(db);
+    // From here on a BEGIN that finds the lock taken fails at once and the committer waits for it
+    // between turns of the event loop (writeLockWait); opening and migrating above may block.
+    db.pragma('busy_timeout = 0');
     const checkpointer =
       checkpointInBackground && plainFile
         ? new BackgroundCheckpointer({
@@ -2004,7 +2036,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
             onFailure: (error) => process.emitWarning(error.message, { code: 'CONSENTRY_CHECKPOINT' }),
           })
         : null;
-    return new SqliteStoreImpl(db, new Statements(db), groupCommit, groupCommitClock, checkpointer);
+    return new SqliteStoreImpl(db, new Statements(db), groupCommit, groupCommitClock, checkpointer, writeLockWait(options.path, busyTimeoutMs, options.pauseForLock));
   } catch (error) {
     db.close();
     throw error;

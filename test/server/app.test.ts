@@ -273,9 +273,9 @@ describe('GET /openapi.json and /docs', () => {
     }
     expect(operations).toBeGreaterThanOrEqual(expected.filter(([path]) => path.startsWith('/v1/')).length);
     const responsesOf = (path: string, method: string) => Object.keys(OperationSchema.parse(doc.paths[path]?.[method]).responses).sort();
-    expect(responsesOf('/v1/contacts/{id}', 'patch')).toEqual(['200', '400', '401', '404', '409', '410', '413', '415', '422', '500']);
-    expect(responsesOf('/v1/contacts', 'get')).toEqual(['200', '400', '401', '422', '500']);
-    expect(responsesOf('/v1/integrations/hubspot/status', 'get')).toEqual(['200', '400', '401', '500']);
+    expect(responsesOf('/v1/contacts/{id}', 'patch')).toEqual(['200', '400', '401', '404', '409', '410', '413', '415', '422', '500', '503']);
+    expect(responsesOf('/v1/contacts', 'get')).toEqual(['200', '400', '401', '422', '500', '503']);
+    expect(responsesOf('/v1/integrations/hubspot/status', 'get')).toEqual(['200', '400', '401', '500', '503']);
     expect(JSON.stringify(doc.paths['/v1/contacts/{id}/consents/{purpose}/{channel}']?.put?.parameters)).toContain('"x-consentry-source"');
     const messageAnswer = JSON.stringify(OperationSchema.parse(doc.paths['/v1/messages']?.post).responses['200']);
     expect(messageAnswer).toContain('"warnings"');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GroupCommitter, type GroupCommitOptions, type GroupConnection } from '../../src/store/group-commit.js';
+import { GroupCommitter, type GroupCommitOptions, type GroupConnection, type LockWait } from '../../src/store/group-commit.js';
 
 interface FakeTx {
   write(value: string): void;
@@ -15,12 +15,18 @@ class ListConnection implements GroupConnection<FakeTx> {
   readonly log: string[] = [];
   failCommitWith: Error | null = null;
   failSavepointWith: Error | null = null;
+  /** While true, BEGIN fails as SQLite's does when another connection holds the write lock and the busy timeout is 0. */
+  lockedElsewhere = false;
   private pending: string[] | null = null;
   private mark: number | null = null;
   private readonly ended = new WeakSet<FakeTx>();
 
   begin(): void {
     if (this.pending) throw new Error('cannot start a transaction within a transaction');
+    if (this.lockedElsewhere) {
+      this.log.push('BEGIN busy');
+      throw Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    }
     this.log.push('BEGIN');
     this.pending = [...this.committed];
   }
@@ -94,6 +100,7 @@ function setup(overrides: Partial<GroupCommitOptions> = {}) {
     maxGroupAgeMs: 4,
     waitForCompany: true,
     now: () => clock.ms,
+    lockWait: null,
     ...overrides,
   });
   /** A transaction that writes `value` and notes whether the COMMIT had happened when its promise resolved. */
@@ -332,5 +339,69 @@ describe('group commit', () => {
     expect(connection.committed).toEqual(['a', 'b']);
     await Promise.all(pending);
     await committer.whenIdle();
+  });
+});
+
+describe('group commit waiting for a write lock another connection holds', () => {
+  /** A lock wait whose pauses only yield a turn and advance the test's clock by the pause asked for. */
+  function lockWaitOn(clock: { ms: number }, timeoutMs: number) {
+    const pauses: number[] = [];
+    const lockWait: LockWait = {
+      isBusy: (error) => error instanceof Error && Reflect.get(error, 'code') === 'SQLITE_BUSY',
+      timeoutMs,
+      pause: async (ms) => {
+        pauses.push(ms);
+        await nextTurn();
+        clock.ms += ms;
+      },
+      gaveUp: (error, waitedMs) => new Error(`gave up after ${waitedMs} ms: ${error instanceof Error ? error.message : String(error)}`),
+    };
+    return { lockWait, pauses };
+  }
+
+  it('waits between turns of the event loop, lets other callbacks run meanwhile, and commits once the lock is free', async () => {
+    const clock = { ms: 1_000 };
+    const { lockWait, pauses } = lockWaitOn(clock, 5_000);
+    const { connection, write } = setup({ now: () => clock.ms, lockWait, waitForCompany: false });
+    connection.lockedElsewhere = true;
+    const first = write('a');
+    let othersRan = 0;
+    for (let turn = 0; turn < 5; turn += 1) {
+      await nextTurn();
+      othersRan += 1;
+    }
+    // Transactions arriving during the wait queue behind the first and share its COMMIT.
+    const second = write('b');
+    expect(connection.committed).toEqual([]);
+    connection.lockedElsewhere = false;
+    expect(await Promise.all([first, second])).toEqual([
+      { result: 'a', committedWhenResolved: true },
+      { result: 'b', committedWhenResolved: true },
+    ]);
+    expect(othersRan).toBe(5);
+    expect(connection.log.filter((line) => line === 'BEGIN busy').length).toBeGreaterThanOrEqual(5);
+    expect(connection.log.filter((line) => line === 'COMMIT')).toHaveLength(1);
+    // The pauses grow from 1 ms, doubling, to at most 50 ms.
+    expect(pauses.slice(0, 4)).toEqual([1, 2, 4, 8]);
+    expect(Math.max(...pauses)).toBeLessThanOrEqual(50);
+  });
+
+  it('fails every transaction of the group with the lock wait\'s error once the timeout passed, and works again after', async () => {
+    const clock = { ms: 1_000 };
+    const { lockWait, pauses } = lockWaitOn(clock, 200);
+    const { connection, write } = setup({ now: () => clock.ms, lockWait, waitForCompany: false });
+    connection.lockedElsewhere = true;
+    await expect(write('a')).rejects.toThrow(/^gave up after 2\d\d ms: database is locked$/);
+    expect(pauses.reduce((sum, ms) => sum + ms, 0)).toBe(200);
+    expect(connection.committed).toEqual([]);
+    connection.lockedElsewhere = false;
+    expect(await write('b')).toEqual({ result: 'b', committedWhenResolved: true });
+  });
+
+  it('fails at once on a taken lock without a lock wait', async () => {
+    const { connection, write } = setup();
+    connection.lockedElsewhere = true;
+    await expect(write('a')).rejects.toThrow('database is locked');
+    expect(connection.log).toEqual(['BEGIN busy']);
   });
 });

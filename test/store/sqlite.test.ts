@@ -420,20 +420,20 @@ describe('SQLite store', () => {
   });
 
   describe('pragmas', () => {
-    it('uses WAL, synchronous NORMAL, foreign keys, a busy timeout and in-memory temporary files by default', () => {
+    it('uses WAL, synchronous NORMAL, foreign keys and in-memory temporary files by default, and no busy timeout of SQLite\'s own', () => {
       const { db } = open();
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
       expect(db.pragma('synchronous', { simple: true })).toBe(1);
       expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
-      expect(db.pragma('busy_timeout', { simple: true })).toBe(5000);
+      // The store waits for a taken write lock itself, between turns of the event loop.
+      expect(db.pragma('busy_timeout', { simple: true })).toBe(0);
       expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(8192);
       expect(db.pragma('temp_store', { simple: true })).toBe(2);
     });
 
-    it('uses synchronous FULL, the busy timeout and the checkpoint interval when asked', () => {
-      const { db } = open({ synchronous: 'FULL', busyTimeoutMs: 1234, walAutocheckpointPages: 1000 });
+    it('uses synchronous FULL and the checkpoint interval when asked', () => {
+      const { db } = open({ synchronous: 'FULL', walAutocheckpointPages: 1000 });
       expect(db.pragma('synchronous', { simple: true })).toBe(2);
-      expect(db.pragma('busy_timeout', { simple: true })).toBe(1234);
       expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
     });
 
@@ -507,6 +507,60 @@ describe('SQLite store', () => {
       await store.transaction(seedOne);
       await store.close();
       await expect(store.backgroundCheckpoint()).rejects.toThrow(/closed/);
+    });
+  });
+
+  describe('a write lock another connection holds', () => {
+    /** A clock the test moves, and a pause that yields one turn of the event loop and moves it by the pause asked for. */
+    function lockClock() {
+      const clock = { ms: 0 };
+      return {
+        clock,
+        groupCommitClock: () => clock.ms,
+        pauseForLock: async (ms: number) => {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          clock.ms += ms;
+        },
+      };
+    }
+
+    it('is waited for without holding the event loop, and the transaction commits once the lock is free', async () => {
+      const { groupCommitClock, pauseForLock } = lockClock();
+      const store = open({ groupCommitClock, pauseForLock });
+      await store.transaction((tx) => seedOne(tx));
+      const other = openRaw();
+      other.exec('BEGIN IMMEDIATE');
+      let written = false;
+      const write = store
+        .transaction((tx) => tx.setMeta('probe', 'written while another connection had the lock'))
+        .then(() => {
+          written = true;
+        });
+      let turns = 0;
+      while (turns < 20) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        turns += 1;
+      }
+      expect(written).toBe(false);
+      other.exec('ROLLBACK');
+      await write;
+      expect(written).toBe(true);
+      expect(await store.transaction((tx) => tx.getMeta('probe'))).toBe('written while another connection had the lock');
+    });
+
+    it('fails with STORE_BUSY naming the file once busyTimeoutMs passed, having changed nothing', async () => {
+      const { groupCommitClock, pauseForLock } = lockClock();
+      const store = open({ groupCommitClock, pauseForLock, busyTimeoutMs: 300 });
+      const other = openRaw();
+      other.exec('BEGIN IMMEDIATE');
+      const error = await store.transaction((tx) => tx.setMeta('probe', 'never')).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(isConsentryError(error) && error.code).toBe('STORE_BUSY');
+      expect(String((error as Error).message)).toMatch(/consentry\.db is locked by another process for writing .*gave up after 300 ms/);
+      other.exec('ROLLBACK');
+      expect(await store.transaction((tx) => tx.getMeta('probe'))).toBeUndefined();
     });
   });
 
