@@ -77,6 +77,7 @@ const EVIDENCE_TEXT_MAX = {
   workflowId: 200,
   runId: 200,
   note: 5000,
+  identity: 1000,
 } as const;
 /**
  * The texts a workflow showed the contact before a consent (`shown`): at most `texts` of them,
@@ -115,6 +116,14 @@ export const EvidenceSchema = z
     workflowId: z.string().max(EVIDENCE_TEXT_MAX.workflowId).optional(),
     runId: z.string().max(EVIDENCE_TEXT_MAX.runId).optional(),
     note: z.string().max(EVIDENCE_TEXT_MAX.note).optional(),
+    /**
+     * Who the decision came from, as it was known when it was made, so the proof does not depend
+     * on the contact's current details (an e-mail edited later, a merged contact): the sender of a
+     * message as `<channel>:<sender id>` (`whatsapp:34600000001`), the e-mail and phone a bulk row
+     * named as `email:<address>` and `phone:<E.164>`, separated by a space. Redacted with the
+     * rest of the evidence on erasure.
+     */
+    identity: z.string().max(EVIDENCE_TEXT_MAX.identity).optional(),
     redacted: z.boolean().optional(),
   })
   .strict();

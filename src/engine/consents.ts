@@ -43,12 +43,13 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       const row = parsed.data;
       // Everything that can refuse the row is checked before a missing contact is created,
       // so a refused row leaves no trace.
-      recordedOccurrence(validateDecision({ ...decisionOf(row, by), contactId: row.contactId ?? 'pending' }), uow.nowIso);
+      recordedOccurrence(validateDecision({ ...decisionOf(row, by, null), contactId: row.contactId ?? 'pending' }), uow.nowIso);
       // A replayed row (its key already recorded for this contact) is answered even if its purpose was unlisted since.
       const replayed = await recordedForKey(uow, row);
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
       const contact = await contactForRow(uow, row);
-      const recorded = await uow.recordConsent({ ...decisionOf(row, by), contactId: contact.id });
+      const identity = rowIdentity(row, uow.workspace.settings.defaultCountry);
+      const recorded = await uow.recordConsent({ ...decisionOf(row, by, identity), contactId: contact.id });
       await followPrivacyDecision(uow, recorded);
       await addMissingIdentities(uow, contact, row);
       results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created });
@@ -126,7 +127,7 @@ function withOtherIssues(
   return all;
 }
 
-function decisionOf(row: Row, by: { actor: Actor; source: ConsentSource }): Omit<ConsentDecision, 'contactId'> {
+function decisionOf(row: Row, by: { actor: Actor; source: ConsentSource }, identity: string | null): Omit<ConsentDecision, 'contactId'> {
   return {
     purpose: row.purpose,
     channel: row.channel,
@@ -135,10 +136,19 @@ function decisionOf(row: Row, by: { actor: Actor; source: ConsentSource }): Omit
     explanation: row.explanation ?? null,
     source: by.source,
     actor: by.actor,
-    evidence: {},
+    evidence: identity === null ? {} : { identity },
     ...(row.occurredAt ? { occurredAt: row.occurredAt } : {}),
     idempotencyKey: row.idempotencyKey ?? null,
   };
+}
+
+/** The e-mail and phone a row named, as EvidenceSchema's `identity` writes them; null for a row naming its contact by id only. */
+function rowIdentity(row: Row, defaultCountry: string | null): string | null {
+  const named = [
+    ...(row.email ? [`email:${normalizeEmail(row.email)}`] : []),
+    ...(row.phone ? [`phone:${normalizePhone(row.phone, defaultCountry)}`] : []),
+  ];
+  return named.length === 0 ? null : named.join(' ');
 }
 
 /**

@@ -290,6 +290,7 @@ async function recordKeywordConsent(
     actor: contactActor(contact.id),
     evidence: {
       messageId: message.messageId,
+      identity: `${message.channel}:${message.from.id}`,
       ...(message.text !== undefined ? { rawText: message.text } : {}),
       ...(message.button !== undefined ? { button: message.button } : {}),
       normalizedText: keyword.normalized,

@@ -1,4 +1,4 @@
-import type { MessagingChannel } from '../core/consent.js';
+import type { Evidence, MessagingChannel } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import { addTag, firstName, hasTag, removeTag, setField } from '../core/contact.js';
 import type { WorkflowTrigger } from '../core/settings.js';
@@ -243,7 +243,7 @@ async function applyEffects(
           explanation: effect.explanation,
           source: 'workflow',
           actor: contactActor(contact.id),
-          evidence: effect.evidence,
+          evidence: withIdentity(effect.evidence, contact, channel),
         });
         await followPrivacyDecision(uow, recorded, depth + 1);
         break;
@@ -378,6 +378,12 @@ export async function startTriggeredWorkflows(
     if (await startWorkflowRun(uow, binding.template, contact, channel, host, depth)) started++;
   }
   return started;
+}
+
+/** A run's consent evidence with who it talked to: the contact's identity on the run's channel (see EvidenceSchema's `identity`). */
+function withIdentity(evidence: Evidence, contact: Contact, channel: MessagingChannel): Evidence {
+  const identity = contact.identities.find((candidate) => candidate.channel === channel);
+  return identity === undefined ? evidence : { ...evidence, identity: `${channel}:${identity.externalId}` };
 }
 
 function lastChannel(contact: Contact): MessagingChannel | null {

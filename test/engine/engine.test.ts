@@ -237,6 +237,34 @@ describe('handleInbound', () => {
   });
 });
 
+describe('the identity a decision came from', () => {
+  it("is kept in a keyword record's evidence as the message's channel and sender id, whatever the contact's details become", async () => {
+    const stopped = await ws.handleInbound(msg('m1', 'STOP'));
+    await ws.updateContact(stopped.contactId, { phone: '+34600000099', email: 'someone.else@example.com' });
+    const [record] = await ws.getHistory(stopped.contactId);
+    expect(record?.evidence.identity).toBe('whatsapp:+34600000001');
+    expect(await ws.verifyLedger()).toMatchObject({ ok: true });
+  });
+
+  it('is kept for a bulk row as the e-mail and phone it named, normalised, and not for a row naming its contact by id', async () => {
+    const [byBoth, byId] = await ws.bulkSetConsent([
+      { email: ' Bea.Test@Example.com ', phone: '600 000 002', purpose: 'marketing', channel: 'email', status: 'opted_out', legalBasis: null, explanation: 'Asked at the desk' },
+      { contactId: (await ws.createContact({ name: 'Cy Test' })).id, purpose: 'marketing', channel: 'sms', status: 'opted_out', legalBasis: null, explanation: null },
+    ]);
+    if (!byBoth?.ok || !byId?.ok) throw new Error('a row was refused');
+    expect((await ws.getHistory(byBoth.contactId))[0]?.evidence).toEqual({ identity: 'email:bea.test@example.com phone:+34600000002' });
+    expect((await ws.getHistory(byId.contactId))[0]?.evidence).toEqual({});
+  });
+
+  it('goes with the rest of the evidence when the contact is erased', async () => {
+    const stopped = await ws.handleInbound(msg('m1', 'STOP'));
+    await ws.eraseContact(stopped.contactId);
+    const [record] = await ws.getHistory(stopped.contactId);
+    expect(record?.evidence).toEqual({ redacted: true });
+    expect(await ws.verifyLedger()).toMatchObject({ ok: true });
+  });
+});
+
 describe('setConsent and bulkSetConsent', () => {
   it('refuses a person opt-in without legal basis or explanation', async () => {
     const contact = await ws.createContact({ name: 'Ana Test', email: 'ana@example.com' });

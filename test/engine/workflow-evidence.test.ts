@@ -73,6 +73,8 @@ describe.each(['memory', 'sqlite'] as const)('evidence of a consent given throug
     expect(record.evidence.shown?.[1]).toBe(`${QUESTION}\n[AGREE & PROCEED]`);
     expect(record.evidence.policyDigest).toBe(canonicalDigest(sent));
     expect(record.evidence).toMatchObject({ policyUrl: POLICY_URL, button: 'agree', workflowId: 'request-consent-privacy', messageId: 'a2' });
+    // Who was asked: the contact's identity on the run's channel.
+    expect(record.evidence.identity).toBe('whatsapp:+34600000001');
     expect(await ws.verifyLedger()).toMatchObject({ ok: true, stateMismatches: [] });
   });
 
