@@ -5,7 +5,8 @@ import { isConsentryError } from './core/errors.js';
 import { classifyCommand } from './cli/classify.js';
 import { databasePath, withEngine, withWorkspaces, type DatabaseOptions } from './cli/database.js';
 import { exportCommand, parseExportFormat, type ExportFormat } from './cli/export.js';
-import { importCsv, parseActorOption, printImportSummary, readImportFile } from './cli/import.js';
+import { historyCommand } from './cli/history.js';
+import { importCsv, parseActorOption, parseCountryOption, printImportSummary, readImportFile } from './cli/import.js';
 import { registerHubspotCommand } from './cli/hubspot.js';
 import { registerKeysCommand } from './cli/keys.js';
 import type { CliIo } from './cli/io.js';
@@ -13,7 +14,6 @@ import { CliFailure, processIo, writeLine } from './cli/io.js';
 import { registerServeCommand } from './cli/serve.js';
 import { simulateCommand } from './cli/simulate.js';
 import { registerSlackCommand } from './cli/slack.js';
-import type { WorkspaceEngine } from './engine.js';
 import { packageVersion } from './worker/version.js';
 
 const DB_HELP = 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)';
@@ -57,10 +57,11 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .command('import')
       .description('Bulk consent changes from CSV (columns: email|phone|contact_id, purpose, channel, status, legal_basis, explanation[, occurred_at, idempotency_key])')
       .argument('<file.csv>', 'the CSV file')
-      .option('--actor <id>', 'who is importing (recorded as the actor)', parseActorOption, 'cli'),
-  ).action(async (file: string, options: DatabaseOptions & { actor: string }) => {
+      .option('--actor <id>', 'who is importing (recorded as the actor)', parseActorOption, 'cli')
+      .option('--country <code>', "country of the phone numbers written without + (ISO 3166-1 alpha-2, e.g. ES); default: the workspace's default country", parseCountryOption),
+  ).action(async (file: string, options: DatabaseOptions & { actor: string; country?: string }) => {
     const csv = await readImportFile(file);
-    const summary = await withEngine(options, io, (_engine, workspace) => importCsv(workspace, csv, io, options.actor));
+    const summary = await withEngine(options, io, (_engine, workspace) => importCsv(workspace, csv, io, options.actor, options.country ?? null));
     printImportSummary(summary, io);
     if (summary.failed.length > 0) outcome.exitCode = 1;
   });
@@ -69,15 +70,19 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
     program
       .command('export')
       .description('Export the consent ledger of every workspace (or of --workspace), in chain order')
-      .option('--format <format>', 'csv or json', parseExportFormat, 'csv'),
-  ).action((options: DatabaseOptions & { format: ExportFormat }) =>
-    withWorkspaces(options, io, { mustExist: true }, (engine, workspaces) => exportCommand(engine, workspaces, options.format, io)),
-  );
+      .option('--format <format>', 'csv or json', parseExportFormat, 'csv')
+      .option('--no-bom', 'CSV without the UTF-8 byte order mark Excel needs to read accented letters right'),
+  ).action(async (options: DatabaseOptions & { format: ExportFormat; bom: boolean }) => {
+    const summary = await withWorkspaces(options, io, { mustExist: true, readOnly: true }, (engine, workspaces) =>
+      exportCommand(engine, workspaces, { format: options.format, bom: options.bom }, io),
+    );
+    if (summary.unreadable > 0) outcome.exitCode = 1;
+  });
 
   readOptions(
     program.command('verify').description("Verify every workspace's hash chain (or --workspace's) and its materialised statuses; exit code 1 when one is broken"),
   ).action(async (options: DatabaseOptions) => {
-    const broken = await withWorkspaces(options, io, { mustExist: true }, async (engine, workspaces) => {
+    const broken = await withWorkspaces(options, io, { mustExist: true, readOnly: true }, async (engine, workspaces) => {
       if (workspaces.length === 0) throw new CliFailure(`No workspace in ${databasePath(options, io)}`);
       const failures: string[] = [];
       for (const { id, name } of workspaces) {
@@ -98,20 +103,10 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .command('history')
       .description("Print a contact's consent history (one JSON line per record), looked up in every workspace unless --workspace names one")
       .argument('<contact>', 'contact id, email or phone'),
-  ).action((contact: string, options: DatabaseOptions) =>
-    withWorkspaces(options, io, { mustExist: true }, async (engine, workspaces) => {
-      const found: { workspace: WorkspaceEngine; id: string }[] = [];
-      for (const { id } of workspaces) {
-        const workspace = engine.workspace(id);
-        const contactId = await findContactId(workspace, contact);
-        if (contactId !== null) found.push({ workspace, id: contactId });
-      }
-      const [only, ...others] = found;
-      if (!only) throw new CliFailure(`No contact ${contact}`);
-      if (others.length > 0) throw new CliFailure(`${contact} is a contact in ${found.length} workspaces: name one with --workspace`);
-      for (const record of await only.workspace.getHistory(only.id)) writeLine(io.stdout, JSON.stringify(record));
-    }),
-  );
+  ).action(async (contact: string, options: DatabaseOptions) => {
+    const summary = await withWorkspaces(options, io, { mustExist: true, readOnly: true }, (engine, workspaces) => historyCommand(engine, workspaces, contact, io));
+    if (summary.unreadable > 0) outcome.exitCode = 1;
+  });
 
   registerServeCommand(program, io);
   registerKeysCommand(program, io);
@@ -119,21 +114,6 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
   registerSlackCommand(program, io);
 
   return program;
-}
-
-/** The contact a key names in one workspace (its id, e-mail or phone), or null. */
-async function findContactId(workspace: WorkspaceEngine, key: string): Promise<string | null> {
-  const query = key.includes('@') ? { email: key } : /^\+?[\d\s().-]{6,}$/.test(key) ? { phone: key } : null;
-  if (query) {
-    const found = await workspace.findContacts({ ...query, limit: 1 });
-    return found.contacts[0]?.id ?? null;
-  }
-  try {
-    return (await workspace.getContact(key)).id;
-  } catch (error) {
-    if (isConsentryError(error) && error.code === 'NOT_FOUND') return null;
-    throw error;
-  }
 }
 
 /** Runs the CLI; returns the exit code instead of exiting, so tests can call it. */

@@ -20,5 +20,5 @@ export async function classifyCommand(text: string | undefined, options: Databas
 }
 
 async function workspaceKeywords(options: DatabaseOptions, io: CliIo): Promise<WorkspaceKeywords> {
-  return withWorkspaces(options, io, { mustExist: true }, async (_engine, [workspace]) => workspace?.settings.keywords ?? {});
+  return withWorkspaces(options, io, { mustExist: true, readOnly: true }, async (_engine, [workspace]) => workspace?.settings.keywords ?? {});
 }

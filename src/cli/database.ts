@@ -4,7 +4,7 @@ import { isConsentryError } from '../core/errors.js';
 import type { Workspace } from '../core/settings.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
 import { createEngine } from '../engine.js';
-import { createSqliteStore, type SqliteStore } from '../store/sqlite.js';
+import { createSqliteStore, SchemaUpgradeNeededError, type SqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
 import { CliFailure } from './io.js';
 
@@ -35,6 +35,13 @@ export interface OpenOptions {
    * empty one: a mistyped path must not read as a valid, empty ledger.
    */
   mustExist?: boolean;
+  /**
+   * Commands that only read (verify, export, history, classify --workspace) open the file
+   * read-only: they work on a read-only file, directory or mount, leave the file exactly as it
+   * was (no switch to WAL, no migration), and never wait for another process's write lock.
+   * Implies mustExist.
+   */
+  readOnly?: boolean;
 }
 
 /** Opens the embedded store at the command's path, turning what SQLite says about a bad file into one clear line. */
@@ -48,9 +55,14 @@ export function openStoreAt(path: string, synchronous: 'NORMAL' | 'FULL', open: 
   if (path !== ':memory:' && existsSync(path) && statSync(path).isDirectory()) throw new CliFailure(`${path} is a directory, not a database file`);
   // A missing or empty file, for a command that only reads, is the store's NOT_FOUND.
   try {
-    return createSqliteStore({ path, synchronous, createIfMissing: !open.mustExist });
+    return open.readOnly === true ? createSqliteStore({ path, readOnly: true }) : createSqliteStore({ path, synchronous, createIfMissing: !open.mustExist });
   } catch (error) {
     if (isConsentryError(error) && error.code === 'NOT_FOUND') throw new CliFailure(noDatabase);
+    if (error instanceof SchemaUpgradeNeededError) {
+      throw new CliFailure(
+        `${path} has database schema version ${error.version}, older than this version of Consentry reads (${error.supported}), and this command only reads it: run \`consentry serve\` or a command that writes (such as \`consentry import\`) on it once to upgrade it`,
+      );
+    }
     const { code, reason } = sqliteFailure(error);
     if (code === 'SQLITE_NOTADB') throw new CliFailure(`${path} is not a Consentry database (${reason})`);
     if (isConsentryError(error)) throw new CliFailure(reason);

@@ -5,7 +5,8 @@ import type { ConsentRecord } from '../core/consent.js';
 import type { Workspace } from '../core/settings.js';
 import type { Engine } from '../engine.js';
 import type { CliIo } from './io.js';
-import { CliFailure } from './io.js';
+import { CliFailure, writeLine } from './io.js';
+import { readLedgerPage, seqOfEntry, UnreadableTally, type UnreadableRecord } from './ledger-pages.js';
 
 const HEADER = [
   'workspace_id', 'seq', 'record_id', 'contact_id', 'email', 'phone', 'purpose', 'channel', 'status', 'legal_basis', 'explanation',
@@ -23,7 +24,26 @@ export function parseExportFormat(value: string): ExportFormat {
 /** Records read (and written out) per transaction: memory stays flat however long the ledger is. */
 const EXPORT_PAGE = 1_000;
 
-type ExportRow = Record<Exclude<(typeof HEADER)[number], 'evidence'>, string | number | null> & { evidence: ConsentRecord['evidence'] };
+type ExportRow = Record<Exclude<(typeof HEADER)[number], 'evidence'>, string | number | null> & { evidence: ConsentRecord['evidence'] | null };
+
+/**
+ * The UTF-8 byte order mark: Excel reads a CSV file as UTF-8 only when it starts with one, and
+ * otherwise in the machine's legacy code page, garbling every accented letter. `import` skips it.
+ */
+const UTF8_BOM = '\uFEFF';
+
+export interface ExportOptions {
+  format: ExportFormat;
+  /** Start a CSV export with a UTF-8 byte order mark (`--no-bom` leaves it out); JSON never has one. */
+  bom: boolean;
+}
+
+export interface ExportSummary {
+  /** Rows written, the unreadable ones included. */
+  rows: number;
+  /** Records that could not be read back, each written as a row with status "unreadable". */
+  unreadable: number;
+}
 
 /** Writes `text`, waiting while the reader (a pipe, a file) has not taken what was written before. */
 async function write(stream: Writable, text: string): Promise<void> {
@@ -43,74 +63,124 @@ export function spreadsheetSafe(value: string): string {
 function csvCells(row: ExportRow): Record<string, string | number | null> {
   const cells: Record<string, string | number | null> = {};
   for (const column of HEADER) {
-    const value = column === 'evidence' ? JSON.stringify(row.evidence) : row[column];
+    const value = column === 'evidence' ? (row.evidence === null ? null : JSON.stringify(row.evidence)) : row[column];
     cells[column] = typeof value === 'string' ? spreadsheetSafe(value) : value;
   }
   return cells;
 }
 
-/** A workspace's records in chain order, a page per transaction, each with its contact's e-mail and phone. */
-async function* exportRows(engine: Engine, workspaceId: string): AsyncGenerator<ExportRow[]> {
+function recordRow(r: ConsentRecord, contact: { email: string | null; phone: string | null } | undefined): ExportRow {
+  return {
+    workspace_id: r.workspaceId,
+    seq: r.seq,
+    record_id: r.id,
+    contact_id: r.contactId,
+    email: contact?.email ?? null,
+    phone: contact?.phone ?? null,
+    purpose: r.purpose,
+    channel: r.channel,
+    status: r.status,
+    legal_basis: r.legalBasis,
+    explanation: r.explanation,
+    source: r.source,
+    actor: `${r.actor.kind}:${r.actor.id}`,
+    evidence: r.evidence,
+    evidence_digest: r.evidenceDigest,
+    idempotency_key: r.idempotencyKey,
+    occurred_at: r.occurredAt,
+    recorded_at: r.recordedAt,
+    prev_hash: r.prevHash,
+    hash: r.hash,
+  };
+}
+
+/**
+ * A record that cannot be read back, where it stands: its workspace, seq and id, status
+ * "unreadable" (no decision has that status, so no reader takes it for one) and the reason in
+ * explanation; every other value is empty (null in JSON), in both formats alike.
+ */
+function unreadableRow(u: UnreadableRecord): ExportRow {
+  return {
+    workspace_id: u.workspaceId,
+    seq: u.seq,
+    record_id: u.id,
+    contact_id: null,
+    email: null,
+    phone: null,
+    purpose: null,
+    channel: null,
+    status: 'unreadable',
+    legal_basis: null,
+    explanation: u.reason,
+    source: null,
+    actor: null,
+    evidence: null,
+    evidence_digest: null,
+    idempotency_key: null,
+    occurred_at: null,
+    recorded_at: null,
+    prev_hash: null,
+    hash: null,
+  };
+}
+
+interface ExportPage {
+  rows: ExportRow[];
+  unreadable: UnreadableRecord[];
+}
+
+/**
+ * A workspace's records in chain order, a page per transaction, each with its contact's e-mail
+ * and phone; a record that cannot be read back is a row of its own (unreadableRow).
+ */
+async function* exportPages(engine: Engine, workspaceId: string): AsyncGenerator<ExportPage> {
   let afterSeq = 0;
   for (;;) {
-    const page = await engine.store.transaction(async (tx) => {
-      const records = await tx.listConsentRecords(workspaceId, { afterSeq, limit: EXPORT_PAGE });
+    const entries = await engine.store.transaction(async (tx) => {
+      const read = await readLedgerPage(tx, workspaceId, { afterSeq, limit: EXPORT_PAGE });
       const contacts = new Map<string, { email: string | null; phone: string | null }>();
-      for (const record of records) {
-        if (contacts.has(record.contactId)) continue;
+      for (const { record } of read) {
+        if (!record || contacts.has(record.contactId)) continue;
         const contact = await tx.getContact(workspaceId, record.contactId);
         contacts.set(record.contactId, { email: contact?.email ?? null, phone: contact?.phone ?? null });
       }
-      return records.map((r): ExportRow => ({
-        workspace_id: r.workspaceId,
-        seq: r.seq,
-        record_id: r.id,
-        contact_id: r.contactId,
-        email: contacts.get(r.contactId)?.email ?? null,
-        phone: contacts.get(r.contactId)?.phone ?? null,
-        purpose: r.purpose,
-        channel: r.channel,
-        status: r.status,
-        legal_basis: r.legalBasis,
-        explanation: r.explanation,
-        source: r.source,
-        actor: `${r.actor.kind}:${r.actor.id}`,
-        evidence: r.evidence,
-        evidence_digest: r.evidenceDigest,
-        idempotency_key: r.idempotencyKey,
-        occurred_at: r.occurredAt,
-        recorded_at: r.recordedAt,
-        prev_hash: r.prevHash,
-        hash: r.hash,
-      }));
+      return read.map((entry) => ({ entry, row: entry.record ? recordRow(entry.record, contacts.get(entry.record.contactId)) : unreadableRow(entry.unreadable) }));
     });
-    const last = page.at(-1);
+    const last = entries.at(-1);
     if (last === undefined) return;
-    yield page;
-    afterSeq = Number(last.seq);
-    if (page.length < EXPORT_PAGE) return;
+    yield { rows: entries.map(({ row }) => row), unreadable: entries.flatMap(({ entry }) => (entry.unreadable ? [entry.unreadable] : [])) };
+    afterSeq = seqOfEntry(last.entry);
+    if (entries.length < EXPORT_PAGE) return;
   }
 }
 
 /**
  * Writes the ledgers of the given workspaces (every decision, in chain order) as CSV or JSON,
  * with everything a record's hash covers (evidence included, as JSON in the CSV), so an export
- * can be checked again away from the database. Read and written a page at a time.
+ * can be checked again away from the database. Read and written a page at a time. Records that
+ * cannot be read back are written as rows with status "unreadable" and named in one warning
+ * line on stderr; the caller makes that exit code 1.
  */
-export async function exportCommand(engine: Engine, workspaces: readonly Workspace[], format: ExportFormat, io: CliIo): Promise<void> {
+export async function exportCommand(engine: Engine, workspaces: readonly Workspace[], options: ExportOptions, io: CliIo): Promise<ExportSummary> {
+  const { format } = options;
   let written = 0;
-  if (format === 'csv') await write(io.stdout, stringify([], { header: true, columns: [...HEADER] }));
+  const unreadable = new UnreadableTally();
+  if (format === 'csv') await write(io.stdout, `${options.bom ? UTF8_BOM : ''}${stringify([], { header: true, columns: [...HEADER] })}`);
   for (const { id } of workspaces) {
-    for await (const page of exportRows(engine, id)) {
+    for await (const page of exportPages(engine, id)) {
       if (format === 'csv') {
-        await write(io.stdout, stringify(page.map(csvCells), { columns: [...HEADER] }));
+        await write(io.stdout, stringify(page.rows.map(csvCells), { columns: [...HEADER] }));
       } else {
         // The same text JSON.stringify(allRows, null, 2) would give, an element at a time.
-        const elements = page.map((row, index) => `${written + index === 0 ? '[\n' : ',\n'}${JSON.stringify(row, null, 2).replace(/^/gm, '  ')}`);
+        const elements = page.rows.map((row, index) => `${written + index === 0 ? '[\n' : ',\n'}${JSON.stringify(row, null, 2).replace(/^/gm, '  ')}`);
         await write(io.stdout, elements.join(''));
       }
-      written += page.length;
+      written += page.rows.length;
+      for (const record of page.unreadable) unreadable.add(record);
     }
   }
   if (format === 'json') await write(io.stdout, written === 0 ? '[]\n' : '\n]\n');
+  const warning = unreadable.warning('exported as a row');
+  if (warning !== null) writeLine(io.stderr, warning);
+  return { rows: written, unreadable: unreadable.count };
 }

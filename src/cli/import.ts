@@ -3,9 +3,11 @@ import { CsvError, parse, type Options as CsvParseOptions } from 'csv-parse/sync
 import { Presets, SingleBar } from 'cli-progress';
 import { ActorSchema, type Actor } from '../core/consent.js';
 import type { FieldIssue } from '../core/errors.js';
+import { WorkspaceSettingsSchema, type WorkspaceSettings } from '../core/settings.js';
 import { bulkRowIssues } from '../engine/consents.js';
 import { BulkRowSchema } from '../engine/inputs.js';
 import type { WorkspaceEngine } from '../engine.js';
+import { readPhone, withoutBidiMarks } from './identities.js';
 import type { CliIo } from './io.js';
 import { CliFailure, nonBlankOption, writeLine } from './io.js';
 
@@ -318,11 +320,15 @@ function readHeader(path: string, record: CsvRecord): Header {
   return { line: record.line, fields, width: record.values.length, spelled };
 }
 
-/** The row as bulkSetConsent takes it: an empty cell is an absent value. */
+/**
+ * The row as bulkSetConsent takes it: an empty cell is an absent value, and an identity loses the
+ * invisible bidi marks a copy from a chat app or address book brings along (withoutBidiMarks).
+ */
 function toBulkRow(header: Header, values: readonly string[]): BulkRowValues {
   const row: BulkRowValues = {};
-  values.forEach((value, index) => {
+  values.forEach((cell, index) => {
     const field = header.fields[index];
+    const value = field && IDENTITY_FIELDS.includes(field) ? withoutBidiMarks(cell) : cell;
     if (field && value !== '') row[field] = value;
   });
   return row;
@@ -392,12 +398,23 @@ function occurredAtMessage(value: string): string {
     : `${JSON.stringify(value)} is not a date and time in ${OCCURRED_AT_FORM}`;
 }
 
-/** The engine's checks of a row, with a message for a badly written occurred_at that says what is expected. */
+/** What the engine advises for a national number without a default country; an import names its country with `--country` instead. */
+const SET_DEFAULT_COUNTRY = /or set the workspace default country$/;
+const USE_COUNTRY_OPTION = 'or name its country with --country (e.g. --country ES)';
+
+/**
+ * The engine's checks of a row, with a message for a badly written occurred_at that says what is
+ * expected, and one for a national phone number that points at `--country`.
+ */
 function rowIssues(row: BulkRowValues, by: { actor: Actor; source: 'bulk' }, settings: Parameters<typeof bulkRowIssues>[2]): FieldIssue[] {
-  const issues = bulkRowIssues(row, by, settings);
   const occurredAt = row.occurredAt;
-  if (occurredAt === undefined || OCCURRED_AT.safeParse(occurredAt).success) return issues;
-  return issues.map((issue) => (issue.path.split('.')[0] === 'occurredAt' ? { ...issue, message: occurredAtMessage(occurredAt) } : issue));
+  const badOccurredAt = occurredAt !== undefined && !OCCURRED_AT.safeParse(occurredAt).success;
+  return bulkRowIssues(row, by, settings).map((issue) => {
+    const field = issue.path.split('.')[0];
+    if (field === 'occurredAt' && badOccurredAt) return { ...issue, message: occurredAtMessage(occurredAt) };
+    if (field === 'phone') return { ...issue, message: issue.message.replace(SET_DEFAULT_COUNTRY, USE_COUNTRY_OPTION) };
+    return issue;
+  });
 }
 
 const ACTOR_ID = ActorSchema.shape.id;
@@ -408,6 +425,24 @@ const ACTOR_ID = ActorSchema.shape.id;
  * database opened, never the same error on every row.
  */
 export const parseActorOption = nonBlankOption('--actor', 'name who is importing (an id such as "cli")', ACTOR_ID.maxLength ?? Number.MAX_SAFE_INTEGER);
+
+/** The workspace setting's own rule: an ISO 3166-1 alpha-2 code of a country with a telephone numbering plan. */
+const COUNTRY = WorkspaceSettingsSchema.shape.defaultCountry;
+type Country = NonNullable<WorkspaceSettings['defaultCountry']>;
+
+/**
+ * `--country`, checked when the command line is read: the country whose national phone numbers
+ * (written without "+") the file holds, for this import only, in place of the workspace's default
+ * country. Letter case does not matter ("es" is ES).
+ */
+export function parseCountryOption(value: string): Country {
+  const code = value.trim().toUpperCase();
+  const parsed = COUNTRY.safeParse(code);
+  if (!parsed.success || parsed.data === null) {
+    throw new CliFailure(`--country must be the ISO 3166-1 alpha-2 code of a country with a telephone numbering plan, such as ES, not "${value}"`);
+  }
+  return parsed.data;
+}
 
 /** A CSV file read and its header checked, before any database is opened. */
 export interface ImportFile {
@@ -456,11 +491,17 @@ export async function readImportFile(path: string): Promise<ImportFile> {
   return { header, records };
 }
 
-export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io: CliIo, actorId: string): Promise<ImportSummary> {
+/**
+ * Records the file's rows in the workspace. `country` (from `--country`) reads the national phone
+ * numbers of this import in place of the workspace's default country: each phone is checked with
+ * it and handed to the engine in E.164, which no default country changes.
+ */
+export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io: CliIo, actorId: string, country: string | null = null): Promise<ImportSummary> {
   const { header, records } = file;
   const actor: Actor = { kind: 'user', id: parseActorOption(actorId) };
   const names = new ColumnNames(header);
-  const { settings } = await workspace.get();
+  const stored = (await workspace.get()).settings;
+  const settings = { ...stored, defaultCountry: country === null ? stored.defaultCountry : parseCountryOption(country) };
   const summary: ImportSummary = { rows: records.length, recorded: 0, alreadyRecorded: 0, failed: [] };
   const bar = io.stderr.isTTY ? new SingleBar({ stream: io.stderr, format: 'importing [{bar}] {value}/{total} rows' }, Presets.shades_classic) : null;
   bar?.start(records.length, 0);
@@ -477,7 +518,8 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
         const row = toBulkRow(header, record.values);
         const rowFailures = failuresOf(record.line, row, rowIssues(row, { actor, source: 'bulk' }, settings), names);
         failures[index] = rowFailures;
-        if (rowFailures.length === 0) accepted.push({ index, row });
+        // rowIssues read the phone with the same country, so readPhone accepts it.
+        if (rowFailures.length === 0) accepted.push({ index, row: row.phone === undefined ? row : { ...row, phone: readPhone(row.phone, settings.defaultCountry) } });
       }
       const results = accepted.length > 0 ? await workspace.bulkSetConsent(accepted.map((a) => a.row), { source: 'bulk', actor }) : [];
       for (const result of results) {

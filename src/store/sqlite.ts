@@ -51,9 +51,11 @@ import {
 import { BackgroundCheckpointer, type CheckpointResult } from './checkpointer.js';
 import { GroupCommitter, type GroupCommitStats, type LockWait } from './group-commit.js';
 import { migrate } from './migrations.js';
+import { checkReadableSchema, openReadOnly, type ReadOnlyConnection } from './read-only.js';
 
 export type { CheckpointResult } from './checkpointer.js';
 export type { GroupCommitStats } from './group-commit.js';
+export { ReadOnlyStoreError, SchemaUpgradeNeededError } from './read-only.js';
 
 export interface SqliteStoreOptions {
   /** A file path (its directory is created if missing) or `:memory:`. */
@@ -110,6 +112,14 @@ export interface SqliteStoreOptions {
    * Either way a database holding another application's tables is refused, not added to.
    */
   createIfMissing?: boolean;
+  /**
+   * Opens an existing database file for reading only (read-only.ts): nothing is ever written to
+   * it, its journal mode stays as it is, no migration runs (a schema older than this build's is
+   * refused with SchemaUpgradeNeededError), transactions never wait for another process's write
+   * lock, and every write through a transaction fails with ReadOnlyStoreError. Implies
+   * `createIfMissing: false`; not for `:memory:`.
+   */
+  readOnly?: boolean;
 }
 
 export type SqliteStore = Store & {
@@ -1860,12 +1870,14 @@ class SqliteStoreImpl implements SqliteStore {
     groupCommitClock: () => number,
     private readonly checkpointer: BackgroundCheckpointer | null,
     lockWait: LockWait | null = null,
+    /** Set for a store opened with `readOnly`: its transactions begin DEFERRED and refuse every write. */
+    private readonly readOnly: ReadOnlyConnection | null = null,
   ) {
     this.committer = new GroupCommitter<SqliteTx>(
       {
         // IMMEDIATE takes the write lock up front, so a transaction that reads then writes
         // cannot fail half-way with SQLITE_BUSY (https://www.sqlite.org/lang_transaction.html).
-        begin: () => statements.begin.run(),
+        begin: () => (readOnly ? readOnly.begin() : statements.begin.run()),
         commit: () => {
           statements.commit.run();
           checkpointer?.committed();
@@ -1878,7 +1890,7 @@ class SqliteStoreImpl implements SqliteStore {
           statements.releaseSavepoint.run();
         },
         inTransaction: () => db.inTransaction,
-        open: () => new SqliteTx(statements, this.writes),
+        open: () => (readOnly ? readOnly.guard(new SqliteTx(statements, this.writes)) : new SqliteTx(statements, this.writes)),
         end: (tx) => tx.end(),
       },
       groupCommit
@@ -1921,7 +1933,8 @@ class SqliteStoreImpl implements SqliteStore {
     // Let the running and queued transactions finish before the handle goes away.
     await this.committer.whenIdle();
     await this.checkpointer?.stop();
-    this.db.close();
+    if (this.readOnly) this.readOnly.close();
+    else this.db.close();
   }
 }
 
@@ -1995,6 +2008,24 @@ function writeLockWait(path: string, timeoutMs: number, pause: ((ms: number) => 
   };
 }
 
+/** createSqliteStore with `readOnly`: the file as it is, through a read-only connection (read-only.ts). */
+function openReadOnlyStore(options: SqliteStoreOptions, inMemory: boolean, busyTimeoutMs: number, groupCommitClock: () => number): SqliteStore {
+  if (inMemory) throw new Error('readOnly needs a database file: an in-memory database starts empty');
+  if (options.createIfMissing === true) throw new Error('readOnly cannot create a database: leave createIfMissing unset');
+  if (!existsSync(options.path)) throw new ConsentryError('NOT_FOUND', `no database at ${options.path}`);
+  const connection = openReadOnly(options.path, busyTimeoutMs);
+  try {
+    checkSchemaOwner(connection.db, options.path, false);
+    checkReadableSchema(connection.db, options.path);
+    // No group commit (a read has no COMMIT to share), no checkpoints, and no lock wait: a
+    // DEFERRED read never asks for the write lock.
+    return new SqliteStoreImpl(connection.db, new Statements(connection.db), false, groupCommitClock, null, null, connection);
+  } catch (error) {
+    connection.close();
+    throw error;
+  }
+}
+
 /**
  * Opens (creating if needed) the SQLite database at `options.path` and migrates it. Timestamps
  * are stored as given and compared as text, so callers pass `Date.toISOString()` values.
@@ -2005,6 +2036,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   // A URI may name an in-memory or otherwise unshareable database; only a plain file path gets a
   // directory created for it and a second connection for background checkpoints.
   const plainFile = !inMemory && !options.path.startsWith('file:');
+  if (options.readOnly === true) return openReadOnlyStore(options, inMemory, busyTimeoutMs, groupCommitClock);
   const createIfMissing = options.createIfMissing ?? true;
   if (plainFile && createIfMissing) mkdirSync(dirname(resolve(options.path)), { recursive: true });
   if (plainFile && !createIfMissing && !existsSync(options.path)) throw new ConsentryError('NOT_FOUND', `no database at ${options.path}`);

@@ -135,7 +135,7 @@ describe('consentry import / export / verify / history', () => {
 
     const csvExport = await cli(['export', '--db', db]);
     expect(csvExport.stdout.split('\n')[0]).toBe(
-      'workspace_id,seq,record_id,contact_id,email,phone,purpose,channel,status,legal_basis,explanation,source,actor,evidence,evidence_digest,idempotency_key,occurred_at,recorded_at,prev_hash,hash',
+      '\uFEFFworkspace_id,seq,record_id,contact_id,email,phone,purpose,channel,status,legal_basis,explanation,source,actor,evidence,evidence_digest,idempotency_key,occurred_at,recorded_at,prev_hash,hash',
     );
     expect(csvExport.stdout).toContain('"Signed up at the shop, paper form"');
     const jsonExport = await cli(['export', '--format', 'json', '--db', db]);

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { spreadsheetSafe } from '../../src/cli/export.js';
 import { createEngine } from '../../src/engine.js';
@@ -68,5 +69,35 @@ describe('consentry export', () => {
     const csv = await cli(['export', '--db', db]);
     const parsed = parse(csv.stdout, { columns: true }) as Record<string, string>[];
     expect(parsed.map((row) => Number(row.seq))).toEqual(Array.from({ length: 2_345 }, (_, i) => i + 1));
+  });
+});
+
+describe('consentry export: the UTF-8 byte order mark', () => {
+  it('starts a CSV export with a BOM, so Excel reads accented text right; --no-bom leaves it out; JSON never has one', async () => {
+    await importRows(['ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Ünïcödé 日本語 signed at the café']);
+    const withBom = await cli(['export', '--db', db]);
+    expect(withBom.code).toBe(0);
+    expect(Buffer.from(withBom.stdout, 'utf8').subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
+    expect(withBom.stdout.slice(1).startsWith('workspace_id,seq,')).toBe(true);
+    const withoutBom = await cli(['export', '--no-bom', '--db', db]);
+    expect(withoutBom.stdout).toBe(withBom.stdout.slice(1));
+    const json = await cli(['export', '--format', 'json', '--db', db]);
+    expect(json.stdout.startsWith('[\n  {')).toBe(true);
+    expect((await cli(['export', '--format', 'json', '--no-bom', '--db', db])).stdout).toBe(json.stdout);
+  });
+
+  it('an exported CSV, cut down to the columns import reads and saved with its BOM as Excel does, imports with its text intact', async () => {
+    await importRows(['ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Ünïcödé 日本語 signed at the café']);
+    const exported = await cli(['export', '--db', db]);
+    const rows = parse(exported.stdout, { columns: true, bom: true }) as Record<string, string>[];
+    const columns = ['email', 'purpose', 'channel', 'status', 'legal_basis', 'explanation'];
+    const cut = `\uFEFF${stringify(rows.map((row) => columns.map((column) => row[column] ?? '')), { header: true, columns })}`;
+    const file = join(dir, 'edited.csv');
+    writeFileSync(file, cut);
+    const other = join(dir, 'other.db');
+    const imported = await cli(['import', file, '--db', other]);
+    expect(imported.code, imported.stderr).toBe(0);
+    const again = JSON.parse((await cli(['export', '--format', 'json', '--db', other])).stdout) as Record<string, unknown>[];
+    expect(again).toEqual([expect.objectContaining({ email: 'ana@example.com', status: 'opted_in', explanation: 'Ünïcödé 日本語 signed at the café' })]);
   });
 });

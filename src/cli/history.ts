@@ -1,0 +1,91 @@
+import { isUlid } from '../core/contact.js';
+import { isConsentryError } from '../core/errors.js';
+import type { Workspace } from '../core/settings.js';
+import type { Engine, WorkspaceEngine } from '../engine.js';
+import { readPhone, withoutBidiMarks } from './identities.js';
+import type { CliIo } from './io.js';
+import { CliFailure, writeLine } from './io.js';
+import { readLedgerPage, seqOfEntry, UnreadableTally } from './ledger-pages.js';
+
+/** Records read per transaction. */
+const HISTORY_PAGE = 1_000;
+
+type Lookup = { found: string | null } | { phoneRefusal: string };
+
+/**
+ * The contact a typed key names in one workspace: an e-mail (it has an "@"), a contact id (a
+ * ULID), else a phone number, read as `import` reads one, in the workspace's default country.
+ */
+async function lookUp(workspace: WorkspaceEngine, key: string): Promise<Lookup> {
+  if (key.includes('@')) return { found: (await workspace.findContacts({ email: key, limit: 1 })).contacts[0]?.id ?? null };
+  if (isUlid(key)) {
+    try {
+      return { found: (await workspace.getContact(key)).id };
+    } catch (error) {
+      if (isConsentryError(error) && error.code === 'NOT_FOUND') return { found: null };
+      throw error;
+    }
+  }
+  let phone: string;
+  try {
+    phone = readPhone(key, (await workspace.get()).settings.defaultCountry);
+  } catch (error) {
+    if (isConsentryError(error) && error.code === 'INVALID_PHONE') return { phoneRefusal: error.message };
+    throw error;
+  }
+  return { found: (await workspace.findContacts({ phone, limit: 1 })).contacts[0]?.id ?? null };
+}
+
+export interface HistorySummary {
+  /** Records printed, the unreadable ones included. */
+  lines: number;
+  /** Records that could not be read back, each printed with status "unreadable". */
+  unreadable: number;
+}
+
+/**
+ * Prints a contact's records, one JSON line each in chain order, from the one workspace that
+ * holds it. A record that cannot be read back is printed where it stands as
+ * `{"id","workspaceId","contactId","seq","status":"unreadable","explanation":<why>}`, and named
+ * in one warning line on stderr; the caller makes that exit code 1.
+ */
+export async function historyCommand(engine: Engine, workspaces: readonly Workspace[], typed: string, io: CliIo): Promise<HistorySummary> {
+  const key = withoutBidiMarks(typed);
+  const found: { workspace: WorkspaceEngine; id: string }[] = [];
+  let phoneRefusal: string | null = null;
+  for (const { id } of workspaces) {
+    const workspace = engine.workspace(id);
+    const lookup = await lookUp(workspace, key);
+    if ('phoneRefusal' in lookup) phoneRefusal ??= lookup.phoneRefusal;
+    else if (lookup.found !== null) found.push({ workspace, id: lookup.found });
+  }
+  const [only, ...others] = found;
+  if (!only) {
+    // A key that is no e-mail and no id is a phone number read in each workspace's default country: say why it is not one.
+    throw new CliFailure(phoneRefusal === null ? `No contact ${key}` : `No contact ${key}: not a contact id or an e-mail address, and as a phone number: ${phoneRefusal}`);
+  }
+  if (others.length > 0) throw new CliFailure(`${key} is a contact in ${found.length} workspaces: name one with --workspace`);
+  const { workspaceId } = only.workspace;
+  const unreadable = new UnreadableTally();
+  let lines = 0;
+  let afterSeq = 0;
+  for (;;) {
+    const entries = await engine.store.transaction((tx) => readLedgerPage(tx, workspaceId, { contactId: only.id, afterSeq, limit: HISTORY_PAGE }));
+    for (const entry of entries) {
+      if (entry.record) {
+        writeLine(io.stdout, JSON.stringify(entry.record));
+      } else {
+        const { id, seq, reason } = entry.unreadable;
+        writeLine(io.stdout, JSON.stringify({ id, workspaceId, contactId: only.id, seq, status: 'unreadable', explanation: reason }));
+        unreadable.add(entry.unreadable);
+      }
+    }
+    lines += entries.length;
+    const last = entries.at(-1);
+    if (last === undefined || entries.length < HISTORY_PAGE) break;
+    afterSeq = seqOfEntry(last);
+  }
+  const warning = unreadable.warning('printed as a line');
+  if (warning !== null) writeLine(io.stderr, warning);
+  return { lines, unreadable: unreadable.count };
+}

@@ -1,0 +1,115 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { readPhone, withoutBidiMarks } from '../../src/cli/identities.js';
+import type { WorkspaceSettingsInput } from '../../src/core/settings.js';
+import { createEngine } from '../../src/engine.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
+
+let dir: string;
+let db: string;
+useTemporaryDatabase('consentry-cli-phones-', (paths) => {
+  ({ dir, db } = paths);
+});
+
+/** What chat apps and address books wrap a copied number in: LRO…PDF, LRI…PDI, and the LRM / RLM marks. */
+const LRO = '\u202d';
+const PDF = '\u202c';
+const LRI = '\u2066';
+const PDI = '\u2069';
+const LRM = '\u200e';
+const RLM = '\u200f';
+
+function importCsv(rows: readonly string[], extra: readonly string[] = []): Promise<CliRun> {
+  const file = join(dir, 'phones.csv');
+  writeFileSync(file, ['email,phone,purpose,channel,status', ...rows].join('\n'));
+  return cli(['import', file, '--db', db, ...extra]);
+}
+
+async function withSettings(settings: WorkspaceSettingsInput): Promise<void> {
+  const store = createSqliteStore({ path: db });
+  const engine = createEngine({ store });
+  await engine.workspace((await engine.ensureDefaultWorkspace()).id).updateSettings(settings);
+  await store.close();
+}
+
+const ExportedPhone = z.array(z.object({ email: z.string().nullable(), phone: z.string().nullable() }));
+
+async function exportedPhones(): Promise<{ email: string | null; phone: string | null }[]> {
+  const run = await cli(['export', '--format', 'json', '--db', db]);
+  expect(run.code, run.stderr).toBe(0);
+  return ExportedPhone.parse(JSON.parse(run.stdout)).map(({ email, phone }) => ({ email, phone }));
+}
+
+describe('withoutBidiMarks and readPhone', () => {
+  it('take off the invisible bidi marks and blank space around a value, and nothing inside it', () => {
+    expect(withoutBidiMarks(`${LRO}+34 600 000 001${PDF}`)).toBe('+34 600 000 001');
+    expect(withoutBidiMarks(` ${LRI}${LRM}ana@example.com${RLM}${PDI} `)).toBe('ana@example.com');
+    expect(withoutBidiMarks('\u202a\u202b\u202e600\u202e000\u2067\u2068')).toBe('600\u202e000');
+    expect(readPhone(`${LRO}600/000/001${PDF}`, 'ES')).toBe('+34600000001');
+    expect(() => readPhone('600 000 001', null)).toThrow('has no country code');
+  });
+});
+
+describe('consentry history: the phone spellings import accepts', () => {
+  it('finds a contact by a phone written with slashes, or pasted with bidi marks around it, and an e-mail pasted the same way', async () => {
+    await withSettings({ defaultCountry: 'ES' });
+    expect((await importCsv(['ana@example.com,+34 600 000 001,marketing,sms,opted_out'])).code).toBe(0);
+    for (const typed of ['600/000/001', '+34/600/000/001', `${LRO}+34600000001${PDF}`, `${LRI}+34 600 000 001${PDI}`, `${RLM}600 000 001${LRM}`, `${LRM}ana@example.com${RLM}`]) {
+      const run = await cli(['history', typed, '--db', db]);
+      expect(run.code, `${JSON.stringify(typed)}: ${run.stderr}`).toBe(0);
+      expect(JSON.parse(run.stdout), JSON.stringify(typed)).toMatchObject({ channel: 'sms', status: 'opted_out' });
+    }
+  });
+
+  it('says why a key is no contact id, e-mail or phone number, showing it without the marks', async () => {
+    expect((await importCsv(['ana@example.com,+34 600 000 001,marketing,sms,opted_out'])).code).toBe(0);
+    const national = await cli(['history', `${LRO}600 000 001${PDF}`, '--db', db]);
+    expect(national.code).toBe(1);
+    expect(national.stderr).toBe(
+      'error: No contact 600 000 001: not a contact id or an e-mail address, and as a phone number: "600 000 001" has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country\n',
+    );
+    const unknown = await cli(['history', '+34 600 000 002', '--db', db]);
+    expect(unknown.stderr).toBe('error: No contact +34 600 000 002\n');
+  });
+});
+
+describe('consentry import: phones', () => {
+  it('takes off the bidi marks around a pasted phone or e-mail', async () => {
+    const run = await importCsv([`${LRM}ana@example.com${RLM},${LRO}+34 600 000 001${PDF},marketing,sms,opted_out`, `,${LRI}+34/600/000/002${PDI},marketing,sms,opted_out`]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await exportedPhones()).toEqual([
+      { email: 'ana@example.com', phone: '+34600000001' },
+      { email: null, phone: '+34600000002' },
+    ]);
+  });
+
+  it('--country reads national numbers in that country, for this import only', async () => {
+    await withSettings({ defaultCountry: 'FR' });
+    const spain = await importCsv([',600 000 001,marketing,sms,opted_out', ',+33 6 12 34 56 78,marketing,sms,opted_out'], ['--country', 'es']);
+    expect(spain.code, spain.stderr).toBe(0);
+    const france = await importCsv([',06 12 34 56 79,marketing,sms,opted_out']);
+    expect(france.code, france.stderr).toBe(0);
+    expect((await exportedPhones()).map(({ phone }) => phone)).toEqual(['+34600000001', '+33612345678', '+33612345679']);
+  });
+
+  it('the error about a national number without a country points at --country', async () => {
+    const run = await importCsv(['ana@example.com,600 000 001,marketing,sms,opted_out']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      'line 2: phone: "600 000 001" has no country code: write it in international format (e.g. +34 600 000 001) or name its country with --country (e.g. --country ES)\n',
+    );
+    expect((await importCsv(['ana@example.com,600 000 001,marketing,sms,opted_out'], ['--country', 'ES'])).code).toBe(0);
+  });
+
+  it('refuses a --country that is no ISO 3166-1 alpha-2 code of a numbering plan, naming the option, before the database is made', async () => {
+    for (const bad of ['XX', 'ESP', '', 'E1']) {
+      const run = await importCsv([',600 000 001,marketing,sms,opted_out'], ['--country', bad]);
+      expect(run.code, bad).toBe(1);
+      expect(run.stderr.split('\n')[0], bad).toBe(`error: --country must be the ISO 3166-1 alpha-2 code of a country with a telephone numbering plan, such as ES, not "${bad}"`);
+    }
+    expect(existsSync(db)).toBe(false);
+  });
+});
