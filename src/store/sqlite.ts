@@ -2049,6 +2049,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${synchronous}`);
     db.pragma('foreign_keys = ON');
+    // Erasure (GDPR Art. 17) must not leave the erased values in the file's free space: SQLite
+    // otherwise only unlinks a deleted or rewritten cell and a freed page, and their bytes stay
+    // readable (https://www.sqlite.org/pragma.html#pragma_secure_delete). ON also zeroes freed
+    // pages, which only costs writes when pages are freed, rare in this append-mostly store.
+    db.pragma('secure_delete = ON');
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages}`);
     // A grouped transaction's savepoint keeps the pages it changes in a sub-journal, which SQLite

@@ -429,6 +429,7 @@ describe('SQLite store', () => {
       expect(db.pragma('busy_timeout', { simple: true })).toBe(0);
       expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(8192);
       expect(db.pragma('temp_store', { simple: true })).toBe(2);
+      expect(db.pragma('secure_delete', { simple: true })).toBe(1);
     });
 
     it('uses synchronous FULL and the checkpoint interval when asked', () => {
