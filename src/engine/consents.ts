@@ -24,7 +24,15 @@ export async function setConsent(uow: UnitOfWork, change: z.output<typeof Consen
 }
 
 export type BulkRowResult =
-  | { row: number; ok: true; contactId: string; recordId: string; created: boolean }
+  | {
+      row: number;
+      ok: true;
+      contactId: string;
+      recordId: string;
+      created: boolean;
+      /** What of the row was not applied to the contact, by field: an e-mail or phone the contact already has another value for. */
+      warnings: FieldIssue[];
+    }
   | { row: number; ok: false; error: { code: ErrorCode; message: string; issues: FieldIssue[] } };
 
 /**
@@ -51,8 +59,8 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       const identity = rowIdentity(row, uow.workspace.settings.defaultCountry);
       const recorded = await uow.recordConsent({ ...decisionOf(row, by, identity), contactId: contact.id });
       await followPrivacyDecision(uow, recorded);
-      await addMissingIdentities(uow, contact, row);
-      results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created });
+      const warnings = await addMissingIdentities(uow, contact, row);
+      results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created, warnings });
     } catch (error) {
       if (!isConsentryError(error)) throw error;
       // The checks above stop at the first refusal; the row's other problems are named with it.
@@ -206,15 +214,35 @@ async function contactForRow(uow: UnitOfWork, row: Row): Promise<Contact> {
 /**
  * A row that names an existing contact by one identity and brings an e-mail or phone the contact
  * has none of adds it, as a new contact would have got both; one the contact already has a
- * different value for is left as it is (a consent change does not rewrite a contact's data).
- * Run after the decision is recorded, so a refused row changes no contact.
+ * different value for is left as it is (a consent change does not rewrite a contact's data) and
+ * answered as a warning, so the caller learns that the value it sent went nowhere. Run after the
+ * decision is recorded, so a refused row changes no contact.
  */
-async function addMissingIdentities(uow: UnitOfWork, contact: Contact, row: Row): Promise<void> {
-  const missing = {
-    ...(row.email && contact.email === null ? { email: row.email } : {}),
-    ...(row.phone && contact.phone === null ? { phone: row.phone } : {}),
-  };
+async function addMissingIdentities(uow: UnitOfWork, contact: Contact, row: Row): Promise<FieldIssue[]> {
+  const warnings: FieldIssue[] = [];
+  const missing: { email?: string; phone?: string } = {};
+  if (row.email) {
+    const email = normalizeEmail(row.email);
+    if (contact.email === null) missing.email = row.email;
+    else if (contact.email !== email) warnings.push(keptIdentity('email', 'e-mail', row));
+  }
+  if (row.phone) {
+    const phone = normalizePhone(row.phone, uow.workspace.settings.defaultCountry);
+    if (contact.phone === null) missing.phone = row.phone;
+    else if (contact.phone !== phone) warnings.push(keptIdentity('phone', 'phone', row));
+  }
   if (Object.keys(missing).length > 0) await updateContact(uow, contact.id, missing);
+  return warnings;
+}
+
+/** The warning for a row's e-mail or phone that its contact, found by another identity, has another value for. */
+function keptIdentity(field: 'email' | 'phone', noun: string, row: Row): FieldIssue {
+  // Not found by this field (the values would match), so by the id or the other identity.
+  const foundBy = row.contactId ? 'contactId' : field === 'email' ? 'phone' : 'email';
+  return {
+    path: field,
+    message: `the contact this row names by ${foundBy} has another ${noun}; this one was not added to it (update the contact to change it)`,
+  };
 }
 
 /** A contact's consents: the materialised rows, and each channel's effective status for the built-in purposes. */

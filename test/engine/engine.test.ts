@@ -266,6 +266,19 @@ describe('the identity a decision came from', () => {
 });
 
 describe('setConsent and bulkSetConsent', () => {
+  it("records a row whose e-mail differs from that of the contact its phone names, and warns that the e-mail was not added", async () => {
+    const ana = await ws.createContact({ name: 'Ana Test', email: 'ana@example.com', phone: '+34600000001' });
+    const [row, plain] = await ws.bulkSetConsent([
+      { email: 'new.ana@example.com', phone: '600 000 001', purpose: 'marketing', channel: 'sms', status: 'opted_out', legalBasis: null, explanation: null },
+      { email: 'ANA@example.com', phone: '+34 600 000 001', purpose: 'marketing', channel: 'email', status: 'opted_out', legalBasis: null, explanation: null },
+    ]);
+    expect(row).toMatchObject({ ok: true, contactId: ana.id, warnings: [{ path: 'email', message: expect.stringMatching(/names by phone has another e-mail; this one was not added/) }] });
+    expect(plain).toMatchObject({ ok: true, contactId: ana.id, warnings: [] });
+    expect((await ws.getContact(ana.id)).email).toBe('ana@example.com');
+    const [byId] = await ws.bulkSetConsent([{ contactId: ana.id, phone: '+34600000002', purpose: 'marketing', channel: 'sms', status: 'opted_out', legalBasis: null, explanation: null }]);
+    expect(byId).toMatchObject({ ok: true, warnings: [{ path: 'phone', message: expect.stringMatching(/names by contactId has another phone/) }] });
+  });
+
   it('refuses a person opt-in without legal basis or explanation', async () => {
     const contact = await ws.createContact({ name: 'Ana Test', email: 'ana@example.com' });
     const base = { contactId: contact.id, purpose: 'marketing', channel: 'email' as const, status: 'opted_in' as const, source: 'api' as const, actor: { kind: 'user' as const, id: 'u1' } };

@@ -426,6 +426,19 @@ describe('POST /v1/consents/bulk', () => {
     expect((await t.as(acme, { method: 'GET', url: '/v1/contacts' })).json().data).toEqual([]);
   });
 
+  it("warns per row about an e-mail or phone its contact already has another value for", async () => {
+    const id = await createContact(acme, { name: 'Ana Test', email: 'ana@example.com', phone: '+34600000001' });
+    const res = await t.as(acme, {
+      method: 'POST',
+      url: '/v1/consents/bulk',
+      payload: { rows: [{ email: 'other@example.com', phone: '+34600000001', purpose: 'marketing', channel: 'sms', status: 'opted_out' }] },
+    });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().results).toEqual([
+      { row: 0, ok: true, contactId: id, recordId: expect.any(String), created: true, warnings: [{ path: 'email', message: expect.stringContaining('was not added') }] },
+    ]);
+  });
+
   it('answers a result per row; a bad row changes nothing', async () => {
     const id = await createContact(acme);
     const res = await t.as(acme, {

@@ -67,7 +67,16 @@ const BulkBodySchema = z
   .strict();
 
 const BulkResultSchema = z.union([
-  z.object({ row: z.number().int(), ok: z.literal(true), contactId: z.string(), recordId: z.string(), created: z.boolean() }),
+  z.object({
+    row: z.number().int(),
+    ok: z.literal(true),
+    contactId: z.string(),
+    recordId: z.string(),
+    created: z.boolean(),
+    warnings: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .describe('What of the row was not applied to its contact: an e-mail or phone the contact, found by another identity, already has another value for'),
+  }),
   z.object({
     row: z.number().int(),
     ok: z.literal(false),
