@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { isConsentryError } from '../core/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { Store, StoreTx } from '../ports/store.js';
-import { startWorkers, stopWorkers, type BackgroundWorker } from '../server/workers.js';
+import { startWorkers, stopWorkers, type BackgroundWorker } from './background-worker.js';
 import { PollingLoop, type LoopTimers } from './polling-loop.js';
 
 /** The meta key holding which process runs the background workers, and until when. */

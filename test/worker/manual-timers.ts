@@ -1,4 +1,4 @@
-import type { BackgroundWorker } from '../../src/server/workers.js';
+import type { BackgroundWorker } from '../../src/worker/background-worker.js';
 import type { LoopTimers } from '../../src/worker/polling-loop.js';
 
 /** Lets awaited promises run: microtasks only, no timer involved. */

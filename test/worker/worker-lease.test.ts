@@ -7,7 +7,7 @@ import { FakeClock } from '../../src/ports/clock.js';
 import type { Store } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import type { BackgroundWorker } from '../../src/server/workers.js';
+import type { BackgroundWorker } from '../../src/worker/background-worker.js';
 import { ManualTimers, RecordingWorker, settleTurns } from './manual-timers.js';
 import { WORKER_LEASE_KEY, WorkerLease, type WorkerLeaseLogger, type WorkerLeaseOptions } from '../../src/worker/worker-lease.js';
 
