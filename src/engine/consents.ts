@@ -30,6 +30,11 @@ export type BulkRowResult =
       contactId: string;
       recordId: string;
       created: boolean;
+      /**
+       * Whether the contact's status on the row's purpose and channel already was the row's status
+       * before it: a repeated decision, recorded again all the same (every decision is evidence).
+       */
+      repeated: boolean;
       /** What of the row was not applied to the contact, by field: an e-mail or phone the contact already has another value for. */
       warnings: FieldIssue[];
     }
@@ -57,10 +62,11 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
       const contact = await contactForRow(uow, row);
       const identity = rowIdentity(row, uow.workspace.settings.defaultCountry);
+      const before = (await uow.consentStatesOf(contact.id)).find((state) => state.purpose === row.purpose && state.channel === row.channel);
       const recorded = await uow.recordConsent({ ...decisionOf(row, by, identity), contactId: contact.id });
       await followPrivacyDecision(uow, recorded);
       const warnings = await addMissingIdentities(uow, contact, row);
-      results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created, warnings });
+      results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created, repeated: before?.status === row.status, warnings });
     } catch (error) {
       if (!isConsentryError(error)) throw error;
       // The checks above stop at the first refusal; the row's other problems are named with it.

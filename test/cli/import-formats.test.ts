@@ -1,15 +1,15 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
 
-// Permission denied cannot be made with chmod for a process running as root: readFile is wrapped so
-// one test can fail it the way the system does; every other call reads the real file.
+// Permission denied cannot be made with chmod for a process running as root: open is wrapped so
+// one test can fail it the way the system does; every other call opens the real file.
 vi.mock('node:fs/promises', async (importOriginal) => {
   const actual = await importOriginal<typeof import('node:fs/promises')>();
-  return { ...actual, readFile: vi.fn(actual.readFile) };
+  return { ...actual, open: vi.fn(actual.open) };
 });
 
 let dir: string;
@@ -235,7 +235,7 @@ describe('consentry import: a file that cannot be read', () => {
 
   it('says permission is denied', async () => {
     const file = writeCsv('email,purpose,channel,status\nana@example.com,marketing,email,opted_out\n');
-    vi.mocked(readFile).mockRejectedValueOnce(Object.assign(new Error(`EACCES: permission denied, open '${file}'`), { code: 'EACCES', syscall: 'open', path: file }));
+    vi.mocked(open).mockRejectedValueOnce(Object.assign(new Error(`EACCES: permission denied, open '${file}'`), { code: 'EACCES', syscall: 'open', path: file }));
     const run = await importFile(file);
     expect(run.code).toBe(1);
     expect(stderrLines(run)).toEqual([`error: Cannot read ${file}: permission denied`]);

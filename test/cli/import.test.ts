@@ -135,9 +135,9 @@ describe('consentry import: the header', () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('unknown column(s) "Notes"');
 
-    const trailingComma = await importFile(writeCsv(`${HEADER},\nana@example.com,,marketing,email,opted_out,,,\n`, 'b.csv'));
+    const trailingComma = await importFile(writeCsv(`${HEADER},\nana@example.com,,marketing,email,opted_out,,,Paper form\n`, 'b.csv'));
     expect(trailingComma.code).toBe(1);
-    expect(trailingComma.stderr).toContain('column 8 has no name');
+    expect(trailingComma.stderr).toContain('column 8 has no name, and line 2 has a value in it');
     expect(trailingComma.stderr).not.toContain('Unknown column(s) ;');
 
     const repeated = await importFile(writeCsv('email,purpose,channel,status,email\nana@example.com,marketing,email,opted_out,bob@example.com\n', 'c.csv'));

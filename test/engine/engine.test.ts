@@ -266,6 +266,15 @@ describe('the identity a decision came from', () => {
 });
 
 describe('setConsent and bulkSetConsent', () => {
+  it('says of each recorded bulk row whether it repeated the status already in force on its purpose and channel', async () => {
+    const row = { email: 'ana@example.com', purpose: 'marketing', channel: 'email' as const, status: 'opted_out' as const, legalBasis: null, explanation: null };
+    const [first, again, otherChannel] = await ws.bulkSetConsent([row, row, { ...row, channel: 'sms' }]);
+    expect([first, again, otherChannel].map((result) => result?.ok && result.repeated)).toEqual([false, true, false]);
+    const [optIn] = await ws.bulkSetConsent([{ ...row, status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Shop form' }]);
+    expect(optIn).toMatchObject({ ok: true, repeated: false, created: true });
+    expect(await ws.getHistory(first?.ok ? first.contactId : '')).toHaveLength(4);
+  });
+
   it("records a row whose e-mail differs from that of the contact its phone names, and warns that the e-mail was not added", async () => {
     const ana = await ws.createContact({ name: 'Ana Test', email: 'ana@example.com', phone: '+34600000001' });
     const [row, plain] = await ws.bulkSetConsent([

@@ -73,6 +73,7 @@ const BulkResultSchema = z.union([
     contactId: z.string(),
     recordId: z.string(),
     created: z.boolean(),
+    repeated: z.boolean().describe("The contact's status on the row's purpose and channel already was the row's status: recorded again all the same"),
     warnings: z
       .array(z.object({ path: z.string(), message: z.string() }))
       .describe('What of the row was not applied to its contact: an e-mail or phone the contact, found by another identity, already has another value for'),

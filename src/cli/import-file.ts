@@ -1,0 +1,603 @@
+import { isUtf8 } from 'node:buffer';
+import type { Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { finished } from 'node:stream/promises';
+import { CsvError, parse as csvParser, type Options as CsvParseOptions } from 'csv-parse';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { CliFailure } from './io.js';
+
+const FIELDS = ['contactId', 'email', 'phone', 'purpose', 'channel', 'status', 'legalBasis', 'explanation', 'occurredAt', 'idempotencyKey'] as const;
+export type Field = (typeof FIELDS)[number];
+const FIELD_SET: ReadonlySet<string> = new Set(FIELDS);
+
+/** How the documentation spells each column. */
+export const COLUMN_OF: Readonly<Record<Field, string>> = {
+  contactId: 'contact_id',
+  email: 'email',
+  phone: 'phone',
+  purpose: 'purpose',
+  channel: 'channel',
+  status: 'status',
+  legalBasis: 'legal_basis',
+  explanation: 'explanation',
+  occurredAt: 'occurred_at',
+  idempotencyKey: 'idempotency_key',
+};
+
+/** Column name (trimmed, lower-cased) → bulk row field. */
+const FIELD_OF: ReadonlyMap<string, Field> = new Map<string, Field>([...FIELDS.map((field) => [COLUMN_OF[field], field] as const), ['contactid', 'contactId']]);
+
+/** In the order bulkSetConsent looks a contact up: the id wins, then the e-mail, then the phone. */
+export const IDENTITY_FIELDS: readonly Field[] = ['contactId', 'email', 'phone'];
+const REQUIRED_FIELDS: readonly Field[] = ['purpose', 'channel', 'status'];
+
+const HEADER_HINT =
+  'the first line must name the columns: email, phone or contact_id (at least one), purpose, channel, status, and optionally legal_basis, explanation, occurred_at, idempotency_key';
+
+export function isField(name: string): name is Field {
+  return FIELD_SET.has(name);
+}
+
+export interface CsvRecord {
+  /** The line of the file the record starts on. */
+  line: number;
+  values: string[];
+}
+
+export interface Header {
+  line: number;
+  /** The field of each column, by position; null for a column without a name. */
+  fields: (Field | null)[];
+  /** How many columns the header has. */
+  width: number;
+  /** How many columns a row needs to reach the last named one. */
+  namedWidth: number;
+  /** Each field's column as the file spells them. */
+  spelled: ReadonlyMap<Field, string>;
+}
+
+const CR = 0x0d;
+const LF = 0x0a;
+const SPACE = 0x20;
+const TAB = 0x09;
+
+/**
+ * How many lines end in `bytes`: CRLF (RFC 4180 §2), LF and a lone CR each end one. A CR is
+ * counted where it stands and an LF only when no CR comes before it (`before`: the byte preceding
+ * `bytes`), so a CRLF split between two chunks still counts once and no byte after the chunk is needed.
+ */
+function countLineEnds(bytes: Buffer, before: number | undefined): number {
+  let count = 0;
+  for (let at = bytes.indexOf(CR); at !== -1; at = bytes.indexOf(CR, at + 1)) count++;
+  for (let at = bytes.indexOf(LF); at !== -1; at = bytes.indexOf(LF, at + 1)) {
+    if ((at === 0 ? before : bytes[at - 1]) !== CR) count++;
+  }
+  return count;
+}
+
+/**
+ * Line numbers of the file's (UTF-8) bytes as an editor shows them, fed a chunk at a time as the
+ * file is read. csv-parse's `info.lines` is the line a record ends on, and it counts the CR and
+ * the LF of a CRLF inside a quoted value as two lines; its `info.bytes` (the offset just past a
+ * record) is exact, so lines are counted up to those offsets instead. Chunks are dropped once
+ * counted past, so memory holds only what csv-parse has not finished with.
+ */
+class LineCounter {
+  private readonly chunks: Buffer[] = [];
+  /** The offset of `chunks[0]`. */
+  private chunkStart = 0;
+  private offset = 0;
+  private line = 1;
+  private previous: number | undefined;
+  private readonly blank: ReadonlySet<number>;
+
+  /** `delimiter`: a tab that separates values is a value boundary, not blank space csv-parse trims. */
+  constructor(delimiter = ',') {
+    this.blank = new Set(delimiter === '\t' ? [CR, LF, SPACE] : [CR, LF, SPACE, TAB]);
+  }
+
+  push(bytes: Buffer): void {
+    if (bytes.length > 0) this.chunks.push(bytes);
+  }
+
+  /** The line of the first byte at or after `from` that is not blank: where the next record starts, since csv-parse skips blank lines and trims. */
+  lineOfRecordAfter(from: number): number {
+    this.lineOf(from);
+    for (let byte = this.byteAt(this.offset); byte !== undefined && this.blank.has(byte); byte = this.byteAt(this.offset)) this.lineOf(this.offset + 1);
+    return this.line;
+  }
+
+  /** The line the byte at `offset` is on (any byte but a CR or an LF: those end the line). */
+  lineOf(offset: number): number {
+    while (this.offset < offset) {
+      const chunk = this.chunks[0];
+      if (chunk === undefined) break;
+      const from = this.offset - this.chunkStart;
+      if (from >= chunk.length) {
+        this.chunks.shift();
+        this.chunkStart += chunk.length;
+        continue;
+      }
+      const counted = chunk.subarray(from, Math.min(chunk.length, offset - this.chunkStart));
+      this.line += countLineEnds(counted, this.previous);
+      this.previous = counted[counted.length - 1];
+      this.offset += counted.length;
+    }
+    return this.line;
+  }
+
+  private byteAt(offset: number): number | undefined {
+    let start = this.chunkStart;
+    for (const chunk of this.chunks) {
+      if (offset < start + chunk.length) return chunk[offset - start];
+      start += chunk.length;
+    }
+    return undefined;
+  }
+}
+
+/** Excel's menu name for the format to save as. */
+const SAVE_AS_UTF8 = 'save it as "CSV UTF-8 (Comma delimited)"';
+
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
+/** Byte order marks of the UTF-16 files Excel writes as "Unicode Text" (little-endian) and other tools write big-endian. */
+const UTF16_BOMS: readonly { bom: readonly number[]; encoding: string }[] = [
+  { bom: [0xff, 0xfe], encoding: 'utf-16le' },
+  { bom: [0xfe, 0xff], encoding: 'utf-16be' },
+];
+
+const startsWith = (bytes: Uint8Array, prefix: readonly number[]): boolean => prefix.every((byte, index) => bytes[index] === byte);
+
+/**
+ * The offset of the first byte that does not start a well-formed UTF-8 sequence. The WHATWG
+ * decoder writes U+FFFD in place of each ill-formed sequence (https://encoding.spec.whatwg.org/#utf-8-decoder),
+ * so the first U+FFFD the bytes do not spell as EF BF BD is where the fatal decoder stopped.
+ */
+function firstInvalidUtf8Offset(bytes: Uint8Array): number | undefined {
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+  let offset = 0;
+  let decodedUpTo = 0;
+  for (let at = text.indexOf('\uFFFD'); at >= 0; at = text.indexOf('\uFFFD', at + 1)) {
+    offset += Buffer.byteLength(text.slice(decodedUpTo, at));
+    if (!startsWith(bytes.subarray(offset), [0xef, 0xbf, 0xbd])) return offset;
+    offset += 3;
+    decodedUpTo = at + 1;
+  }
+  return undefined;
+}
+
+/** Where the last complete UTF-8 sequence of `bytes` ends: a chunk of a file may end inside a character the next chunk completes. */
+function completeSequencesEnd(bytes: Uint8Array): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const byte = bytes[bytes.length - back] ?? 0;
+    if (byte < 0x80) return bytes.length;
+    if (byte >= 0xc0) {
+      const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2;
+      return back < length ? bytes.length - back : bytes.length;
+    }
+  }
+  return bytes.length;
+}
+
+/** `source` as an iterable, from where it stands: the start of the file may have been read from it already. */
+function remaining<T>(source: AsyncIterator<T>): AsyncIterable<T> {
+  return { [Symbol.asyncIterator]: () => source };
+}
+
+async function* utf16AsUtf8(path: string, encoding: string, chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  // The decoder drops the byte order mark, and `stream` carries a character split between chunks over.
+  const decoder = new TextDecoder(encoding, { fatal: true });
+  const decode = (bytes?: Buffer): string => {
+    try {
+      return bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
+    } catch {
+      throw new CliFailure(`${path} is not valid ${encoding.toUpperCase()}; ${SAVE_AS_UTF8}`);
+    }
+  };
+  for await (const chunk of chunks) {
+    const text = decode(chunk);
+    if (text !== '') yield Buffer.from(text, 'utf8');
+  }
+  const rest = decode();
+  if (rest !== '') yield Buffer.from(rest, 'utf8');
+}
+
+async function* checkedUtf8(path: string, first: Buffer, chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let lineEnds = 0;
+  let lastByte: number | undefined;
+  /** The bytes if they are all well-formed UTF-8, else the failure that names the first bad byte and its line. */
+  const checked = (bytes: Buffer): Buffer => {
+    if (!isUtf8(bytes)) {
+      const offset = firstInvalidUtf8Offset(bytes);
+      const byte = offset === undefined ? undefined : bytes[offset];
+      const line = lineEnds + countLineEnds(bytes.subarray(0, offset), lastByte) + 1;
+      const where = byte === undefined ? '' : `: byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')} on line ${line}`;
+      throw new CliFailure(`${path} is not UTF-8${where}; ${SAVE_AS_UTF8}`);
+    }
+    lineEnds += countLineEnds(bytes, lastByte);
+    lastByte = bytes[bytes.length - 1] ?? lastByte;
+    return bytes;
+  };
+  let pending = first;
+  for await (const chunk of chunks) {
+    const bytes = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    const end = completeSequencesEnd(bytes);
+    pending = bytes.subarray(end);
+    if (end > 0) yield checked(bytes.subarray(0, end));
+  }
+  if (pending.length > 0) yield checked(pending);
+}
+
+/**
+ * The file's text as UTF-8 bytes without a byte order mark, a chunk at a time. Anything that is
+ * not valid UTF-8 (Excel's "CSV (Comma delimited)" is Windows-1252) is refused, because records are
+ * never edited (append-only ledger): a mis-decoded name or explanation would stay in it for good.
+ * UTF-16 with a byte order mark (Excel's "Unicode Text") is read and handed on as UTF-8.
+ */
+async function* utf8Text(path: string, chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const source = chunks[Symbol.asyncIterator]();
+  let head: Buffer = Buffer.alloc(0);
+  while (head.length < UTF8_BOM.length) {
+    const next = await source.next();
+    if (next.done) break;
+    head = head.length === 0 ? next.value : Buffer.concat([head, next.value]);
+  }
+  const utf16 = UTF16_BOMS.find(({ bom }) => startsWith(head, bom));
+  if (utf16) {
+    yield* utf16AsUtf8(path, utf16.encoding, replay(head, source));
+    return;
+  }
+  yield* checkedUtf8(path, startsWith(head, UTF8_BOM) ? head.subarray(UTF8_BOM.length) : head, remaining(source));
+}
+
+async function* replay(first: Buffer, source: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  if (first.length > 0) yield first;
+  yield* remaining(source);
+}
+
+/** Reads what is left of `source`, for what reading it checks (the encoding). */
+async function drain(source: AsyncIterator<unknown>): Promise<void> {
+  while (!(await source.next()).done);
+}
+
+/**
+ * Excel's separator hint: a first line `sep=;` names the file's delimiter, and Excel reads the
+ * file with it and does not show the line. A quote cannot be a delimiter (RFC 4180 §2).
+ */
+const SEPARATOR_HINT = /^sep=([^"\r\n])(?:\r\n|\n|\r|$)/iu;
+
+/** What Excel writes between values: a comma, a semicolon where the comma is the decimal mark (most of Europe), a tab for "Unicode Text". */
+const DELIMITERS = [',', ';', '\t'] as const;
+
+export interface CsvLayout {
+  delimiter: string;
+  /** The first line csv-parse reads (1-based): 2 after a separator hint. */
+  fromLine: number;
+  /** Where the first record can start: past the separator hint. */
+  start: number;
+  /** The header's values, as read with `delimiter`; absent in a file with no record. */
+  header?: string[];
+}
+
+/** What csv-parse says about a file it cannot read, without its own line count (see LineCounter). */
+const CSV_ERRORS: Partial<Record<string, string>> = {
+  CSV_QUOTE_NOT_CLOSED: 'a quoted value is not closed',
+  CSV_INVALID_CLOSING_QUOTE: 'a closing quote is followed by more text (write a quote inside a quoted value as "")',
+  CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE: 'a closing quote is followed by more text (write a quote inside a quoted value as "")',
+  INVALID_OPENING_QUOTE: 'a quote appears inside an unquoted value (quote the whole value and write the quote as "")',
+  CSV_MAX_RECORD_SIZE: 'the record is too large',
+};
+
+function parseOptions(layout: Pick<CsvLayout, 'delimiter' | 'fromLine'>): CsvParseOptions {
+  return {
+    delimiter: layout.delimiter,
+    from_line: layout.fromLine,
+    trim: true,
+    skip_empty_lines: true,
+    // A row with the wrong number of values is reported on its own, like any other bad row.
+    relax_column_count: true,
+  };
+}
+
+/** The first record cannot be told yet: the start of the file read so far may end inside it. */
+const READ_MORE = Symbol('read more');
+
+/**
+ * The first record read with `delimiter`; undefined when there is none or it is not valid CSV.
+ * `whole`: `text` is the whole file; otherwise a record is only taken once a line end closes it.
+ */
+function firstRecord(text: Buffer, delimiter: string, fromLine: number, whole: boolean): string[] | undefined | typeof READ_MORE {
+  let record: string[] | undefined;
+  let end = 0;
+  try {
+    parseCsv(text, {
+      ...parseOptions({ delimiter, fromLine }),
+      to: 1,
+      on_record: (values: string[], context) => {
+        record = values;
+        end = context.bytes;
+        return null;
+      },
+    });
+  } catch (error) {
+    if (!(error instanceof CsvError)) throw error;
+    return !whole && error.code === 'CSV_QUOTE_NOT_CLOSED' ? READ_MORE : undefined;
+  }
+  if (whole) return record;
+  const last = text[end - 1];
+  return record !== undefined && (last === LF || last === CR) ? record : READ_MORE;
+}
+
+const knownColumns = (values: readonly string[]): number => values.filter((name) => FIELD_OF.has(name.toLowerCase())).length;
+
+/**
+ * The delimiter the separator hint names, else the one of DELIMITERS that splits the header into
+ * the most known column names; with none known, the one that splits it into the most columns, so
+ * a header in another language is reported column by column. Ties go to the comma (RFC 4180).
+ */
+function csvLayout(text: Buffer, whole: boolean): CsvLayout | typeof READ_MORE {
+  const hint = SEPARATOR_HINT.exec(text.subarray(0, 16).toString('utf8'));
+  const hinted = hint?.[1];
+  const fromLine = hinted === undefined ? 1 : 2;
+  const start = hint === null ? 0 : Buffer.byteLength(hint[0]);
+  let best: CsvLayout = { delimiter: hinted ?? ',', fromLine, start };
+  let bestScore: readonly [number, number] = [-1, -1];
+  for (const delimiter of hinted === undefined ? DELIMITERS : [hinted]) {
+    const header = firstRecord(text, delimiter, fromLine, whole);
+    if (header === READ_MORE) return READ_MORE;
+    if (header === undefined) continue;
+    const score = [knownColumns(header), header.length] as const;
+    if (score[0] > bestScore[0] || (score[0] === bestScore[0] && score[1] > bestScore[1])) {
+      best = { delimiter, fromLine, start, header };
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** How much of the file's start is read to find its delimiter and header, at first. */
+const LAYOUT_BYTES = 64 * 1024;
+
+/** The layout, from the start of the text, read until it holds the whole header; `start` is the text read, which `text` goes on after. */
+async function readLayout(text: AsyncIterator<Buffer>): Promise<{ layout: CsvLayout; start: Buffer }> {
+  const read: Buffer[] = [];
+  let length = 0;
+  let wanted = LAYOUT_BYTES;
+  for (;;) {
+    let whole = false;
+    while (length < wanted) {
+      const next = await text.next();
+      if (next.done) {
+        whole = true;
+        break;
+      }
+      read.push(next.value);
+      length += next.value.length;
+    }
+    const start = Buffer.concat(read);
+    const layout = csvLayout(start, whole);
+    if (layout !== READ_MORE) return { layout, start };
+    wanted *= 2;
+  }
+}
+
+function writeTo(parser: NodeJS.WritableStream, bytes: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    parser.write(bytes, (error?: Error | null) => (error ? reject(error) : resolve()));
+  });
+}
+
+/**
+ * Every record of the text, with the line it starts on (a quoted value may span lines), read as
+ * the text comes: a chunk of the file is parsed, its records handed on, and only then is the next
+ * chunk read. A file that is not valid CSV fails with the line of the record csv-parse stopped at,
+ * once the rest of the file has been read for its encoding, so a file that is also not UTF-8 is
+ * refused for that, as when the whole file was checked first.
+ */
+async function* csvRecords(path: string, layout: CsvLayout, text: AsyncIterable<Buffer>): AsyncGenerator<CsvRecord> {
+  const lines = new LineCounter(layout.delimiter);
+  const parsed: CsvRecord[] = [];
+  let end = layout.start;
+  const parser = csvParser({
+    ...parseOptions(layout),
+    on_record: (values: string[], context) => {
+      parsed.push({ line: lines.lineOfRecordAfter(end), values });
+      end = context.bytes;
+      return null;
+    },
+  });
+  // The records are taken in on_record; the failure, from the write or the end that meets it.
+  parser.on('error', () => undefined);
+  parser.resume();
+  const source = text[Symbol.asyncIterator]();
+  try {
+    for (let next = await source.next(); !next.done; next = await source.next()) {
+      lines.push(next.value);
+      await writeTo(parser, next.value);
+      yield* parsed.splice(0);
+    }
+    parser.end();
+    await finished(parser);
+    yield* parsed.splice(0);
+  } catch (error) {
+    if (!(error instanceof CsvError)) throw error;
+    await drain(source);
+    const reason = CSV_ERRORS[error.code] ?? error.message;
+    throw new CliFailure(`${path} is not valid CSV: the record on line ${lines.lineOfRecordAfter(end)}: ${reason}`);
+  } finally {
+    parser.destroy();
+    await source.return?.();
+  }
+}
+
+function readHeader(path: string, record: CsvRecord): Header {
+  const problems: string[] = [];
+  const unknown: string[] = [];
+  const fields: (Field | null)[] = record.values.map(() => null);
+  const firstColumn = new Map<Field, number>();
+  const spelled = new Map<Field, string>();
+  let namedWidth = 0;
+  record.values.forEach((name, index) => {
+    // A column without a name is checked with the rows: it may only be where a spreadsheet went on writing empty cells.
+    if (name === '') return;
+    namedWidth = index + 1;
+    const field = FIELD_OF.get(name.toLowerCase());
+    if (field === undefined) {
+      unknown.push(JSON.stringify(name));
+      return;
+    }
+    const earlier = firstColumn.get(field);
+    if (earlier !== undefined) {
+      const earlierName = record.values[earlier] ?? '';
+      problems.push(
+        earlierName.toLowerCase() === name.toLowerCase()
+          ? `column "${name}" appears twice (columns ${earlier + 1} and ${index + 1})`
+          : `"${earlierName}" (column ${earlier + 1}) and "${name}" (column ${index + 1}) are the same column`,
+      );
+      return;
+    }
+    firstColumn.set(field, index);
+    spelled.set(field, name);
+    fields[index] = field;
+  });
+  if (unknown.length > 0) problems.unshift(`unknown column(s) ${unknown.join(', ')}`);
+  if (!IDENTITY_FIELDS.some((field) => firstColumn.has(field))) problems.push('no email, phone or contact_id column');
+  const missing = REQUIRED_FIELDS.filter((field) => !firstColumn.has(field)).map((field) => COLUMN_OF[field]);
+  if (missing.length > 0) problems.push(`missing column(s): ${missing.join(', ')}`);
+  if (problems.length > 0) throw invalidHeader(path, record.line, problems);
+  return { line: record.line, fields, width: record.values.length, namedWidth, spelled };
+}
+
+function invalidHeader(path: string, line: number, problems: readonly string[]): CliFailure {
+  return new CliFailure(`${path}: the header on line ${line} is not valid: ${problems.join('; ')} (${HEADER_HINT})`);
+}
+
+/** Why a file could not be read, in plain words; the system's own message for the rarer reasons. */
+const UNREADABLE: Partial<Record<string, string>> = {
+  ENOENT: 'no such file',
+  ENOTDIR: 'no such file (a part of the path is not a directory)',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+};
+
+function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && 'code' in error;
+}
+
+function cannotRead(path: string, error: unknown): CliFailure {
+  const reason = isErrnoException(error) ? ((error.code === undefined ? undefined : UNREADABLE[error.code]) ?? error.message) : String(error);
+  return new CliFailure(`Cannot read ${path}: ${reason}`);
+}
+
+async function openFile(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'r');
+  } catch (error) {
+    throw cannotRead(path, error);
+  }
+}
+
+const READ_BYTES = 64 * 1024;
+
+async function* fileChunks(path: string, handle: FileHandle): AsyncGenerator<Buffer> {
+  for (;;) {
+    const buffer = Buffer.allocUnsafe(READ_BYTES);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(buffer, 0, READ_BYTES, null));
+    } catch (error) {
+      throw cannotRead(path, error);
+    }
+    if (bytesRead === 0) return;
+    yield buffer.subarray(0, bytesRead);
+  }
+}
+
+/** What identifies the file as it was read: import reads it twice, and writes only what the first reading checked. */
+interface FileVersion {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+const versionOf = (stats: Stats): FileVersion => ({ dev: stats.dev, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs });
+
+/** A CSV file checked to the end, before any database is opened. */
+export interface ImportFile {
+  path: string;
+  layout: CsvLayout;
+  header: Header;
+  /** Data rows in the file. */
+  rows: number;
+  version: FileVersion;
+}
+
+/**
+ * Reads the file to its end and checks it, a chunk at a time: encoding, CSV, header, that there are
+ * rows. A file that cannot be imported fails here, before the database is opened (or created)
+ * and so before any row is written; only its header and its number of rows are kept.
+ */
+export async function readImportFile(path: string): Promise<ImportFile> {
+  const handle = await openFile(path);
+  try {
+    const version = versionOf(await handle.stat());
+    const text = utf8Text(path, fileChunks(path, handle));
+    const { layout, start } = await readLayout(text);
+    if (layout.header === undefined) {
+      // No first record: the file has none, or it is not valid CSV, which csvRecords reports by line.
+      await drain(csvRecords(path, layout, replay(start, text)));
+      throw new CliFailure(`${path} is empty: ${HEADER_HINT}`);
+    }
+    const headerLines = new LineCounter(layout.delimiter);
+    headerLines.push(start);
+    let header: Header;
+    try {
+      // The header is checked before the rest is parsed: with the wrong delimiter the header is
+      // one unknown column, and that, not a quote further down, is what to report.
+      header = readHeader(path, { line: headerLines.lineOfRecordAfter(layout.start), values: layout.header });
+    } catch (error) {
+      await drain(text);
+      throw error;
+    }
+    const unnamed = header.fields.flatMap((field, index) => (field === null ? [index] : []));
+    const firstValueLine = new Map<number, number>();
+    let rows = -1;
+    for await (const record of csvRecords(path, layout, replay(start, text))) {
+      rows++;
+      for (const index of unnamed) {
+        if (!firstValueLine.has(index) && (record.values[index] ?? '').trim() !== '') firstValueLine.set(index, record.line);
+      }
+    }
+    if (firstValueLine.size > 0) {
+      const problems = [...firstValueLine].sort(([a], [b]) => a - b).map(([index, line]) => `column ${index + 1} has no name, and line ${line} has a value in it`);
+      throw invalidHeader(path, header.line, problems);
+    }
+    if (rows <= 0) throw new CliFailure(`${path} has a header but no data rows`);
+    return { path, layout, header, rows, version };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The data rows of a file readImportFile checked, read again a chunk at a time as they are
+ * asked for. A file changed since (another size, time or inode) is refused before its first row.
+ */
+export async function* importRecords(file: ImportFile): AsyncGenerator<CsvRecord> {
+  const handle = await openFile(file.path);
+  try {
+    const now = versionOf(await handle.stat());
+    if (now.dev !== file.version.dev || now.ino !== file.version.ino || now.size !== file.version.size || now.mtimeMs !== file.version.mtimeMs) {
+      throw new CliFailure(`${file.path} changed after it was checked; nothing was imported: import it again`);
+    }
+    let header = true;
+    for await (const record of csvRecords(file.path, file.layout, utf8Text(file.path, fileChunks(file.path, handle)))) {
+      if (header) header = false;
+      else yield record;
+    }
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,105 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
+
+let dir: string;
+let db: string;
+useTemporaryDatabase('consentry-import-repeats-', (paths) => {
+  ({ dir, db } = paths);
+});
+
+function importRows(header: string, rows: readonly string[], name = 'consents.csv'): Promise<CliRun> {
+  const file = join(dir, name);
+  writeFileSync(file, [header, ...rows].join('\n'));
+  return cli(['import', file, '--db', db]);
+}
+
+const LedgerSchema = z.array(z.object({ contact_id: z.string(), email: z.string().nullable(), status: z.string() }));
+
+async function ledger(): Promise<z.infer<typeof LedgerSchema>> {
+  const run = await cli(['export', '--format', 'json', '--db', db]);
+  expect(run.code).toBe(0);
+  return LedgerSchema.parse(JSON.parse(run.stdout));
+}
+
+const NO_KEY_HINT = 'give an idempotency_key column to make a re-import record nothing';
+
+describe('consentry import: rows that repeat the status in force', () => {
+  const header = 'email,purpose,channel,status,legal_basis,explanation';
+  const rows = [
+    'ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Shop form',
+    'bob@example.com,marketing,sms,opted_out,,',
+    'carla@example.com,privacy,any,opted_in,PERFORMANCE_OF_CONTRACT,Contract',
+  ];
+
+  it('says how many rows of a re-imported file without idempotency keys recorded their status again', async () => {
+    const first = await importRows(header, rows);
+    expect(first.code).toBe(0);
+    expect(first.stdout).not.toContain('repeated');
+
+    const again = await importRows(header, rows);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain(
+      `Imported 3 of 3 rows: 3 recorded, 0 already recorded (idempotency key); 0 row(s) rejected and left unchanged. 3 rows repeated a status already in force (recorded again; ${NO_KEY_HINT}).`,
+    );
+    expect(await ledger()).toHaveLength(6);
+  });
+
+  it('follows the status in force through the rows of a file, within a slice and from one slice to the next', async () => {
+    const filler = Array.from({ length: 600 }, (_, index) => `person${index}@example.com,marketing,email,opted_out,,`);
+    const run = await importRows(header, [
+      'ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Shop form',
+      'ana@example.com,marketing,email,opted_out,,',
+      'ana@example.com,marketing,email,opted_out,,',
+      'bob@example.com,marketing,sms,opted_out,,',
+      ...filler,
+      'bob@example.com,marketing,sms,opted_out,,',
+      'bob@example.com,marketing,email,opted_out,,',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Imported 606 of 606 rows: 606 recorded');
+    expect(run.stdout).toContain(`2 rows repeated a status already in force (recorded again; ${NO_KEY_HINT}).`);
+  });
+
+  it('keeps the later decision in force when a row tells of an older one', async () => {
+    expect((await importRows('email,purpose,channel,status,occurred_at', ['ana@example.com,marketing,email,opted_out,2026-03-01T10:00:00Z'], 'setup.csv')).code).toBe(0);
+    const run = await importRows('email,purpose,channel,status,legal_basis,explanation,occurred_at', [
+      'ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Paper form,2026-01-15T09:00:00Z',
+      'ana@example.com,marketing,email,opted_out,,,',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`1 row repeated a status already in force (recorded again; ${NO_KEY_HINT}).`);
+  });
+
+  it('finds the contact a row names by contact_id or phone, and compares the same purpose and channel only', async () => {
+    const setup = await importRows('email,phone,purpose,channel,status', ['ana@example.com,+34600000001,marketing,sms,opted_out', 'ana@example.com,,marketing,any,opted_out'], 'setup.csv');
+    expect(setup.code).toBe(0);
+    const [ana] = await ledger();
+    const run = await importRows('contact_id,phone,purpose,channel,status', [
+      `${ana?.contact_id ?? ''},,marketing,sms,opted_out`,
+      ',+34 600 000 001,marketing,sms,opted_out',
+      // Withdrawn on `any`, but this channel has no status of its own yet.
+      ',+34600000001,marketing,email,opted_out',
+    ]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Imported 3 of 3 rows: 3 recorded');
+    expect(run.stdout).toContain('2 rows repeated a status already in force');
+  });
+
+  it('counts neither a row its idempotency key already recorded nor one that changes the status, and says why a keyed row was recorded again', async () => {
+    const keyed = 'email,purpose,channel,status,legal_basis,explanation,idempotency_key';
+    expect((await importRows(keyed, ['ana@example.com,marketing,email,opted_out,,,shop-1', 'bob@example.com,marketing,email,opted_out,,,shop-2'], 'first.csv')).code).toBe(0);
+    const run = await importRows(keyed, [
+      'ana@example.com,marketing,email,opted_out,,,shop-1',
+      'bob@example.com,marketing,email,opted_out,,,shop-3',
+      'bob@example.com,marketing,sms,opted_out,,,shop-4',
+      'ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Shop form,shop-5',
+    ]);
+    expect(run.code).toBe(0);
+    const summary = run.stdout;
+    expect(summary).toContain('Imported 4 of 4 rows: 3 recorded, 1 already recorded (idempotency key); 0 row(s) rejected');
+    expect(summary).toContain('1 row repeated a status already in force (recorded again; its idempotency_key was empty or new).');
+  });
+});

@@ -1,0 +1,109 @@
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ListedValues } from '../../src/cli/import-values.js';
+import type { WorkspaceSettingsInput } from '../../src/core/settings.js';
+import { createEngine } from '../../src/engine.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
+
+let dir: string;
+let db: string;
+useTemporaryDatabase('consentry-import-values-', (paths) => {
+  ({ dir, db } = paths);
+});
+
+function importRows(header: string, rows: readonly string[]): Promise<CliRun> {
+  const file = join(dir, 'consents.csv');
+  writeFileSync(file, [header, ...rows].join('\r\n'));
+  return cli(['import', file, '--db', db]);
+}
+
+async function withSettings(settings: WorkspaceSettingsInput): Promise<void> {
+  const store = createSqliteStore({ path: db });
+  const engine = createEngine({ store });
+  await engine.workspace((await engine.ensureDefaultWorkspace()).id).updateSettings(settings);
+  await store.close();
+}
+
+const LedgerSchema = z.array(
+  z.object({ email: z.string().nullable(), purpose: z.string(), channel: z.string(), status: z.string(), legal_basis: z.string().nullable() }),
+);
+
+async function ledger(): Promise<z.infer<typeof LedgerSchema>> {
+  if (!existsSync(db)) return [];
+  const run = await cli(['export', '--format', 'json', '--db', db]);
+  expect(run.code).toBe(0);
+  return LedgerSchema.parse(JSON.parse(run.stdout));
+}
+
+const reportLines = (run: CliRun): string[] => run.stderr.split('\n').filter((l) => l.startsWith('line '));
+
+describe('consentry import: listed values in any letter case', () => {
+  it('records statuses, channels and legal bases typed in any letter case and with blank space around them, spelled as the ledger spells them', async () => {
+    const run = await importRows('email,purpose,channel,status,legal_basis,explanation', [
+      'ana@example.com,Marketing,EMAIL,Opted_In,consent_with_notice,Shop form',
+      'bob@example.com,MARKETING,WhatsApp,OPTED_OUT,,',
+      'carla@example.com," marketing "," Sms ","  opted_in ", Performance_Of_Contract ,Contract',
+      'dan@example.com,Privacy,Any,Opted_Out,,',
+    ]);
+    expect(reportLines(run)).toEqual([]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('Imported 4 of 4 rows: 4 recorded');
+    expect((await ledger()).map((r) => [r.email, r.purpose, r.channel, r.status, r.legal_basis])).toEqual([
+      ['ana@example.com', 'marketing', 'email', 'opted_in', 'CONSENT_WITH_NOTICE'],
+      ['bob@example.com', 'marketing', 'whatsapp', 'opted_out', null],
+      ['carla@example.com', 'marketing', 'sms', 'opted_in', 'PERFORMANCE_OF_CONTRACT'],
+      ['dan@example.com', 'privacy', 'any', 'opted_out', null],
+    ]);
+  });
+
+  it("records a workspace's own purpose typed in another letter case with the spelling the workspace defines", async () => {
+    await withSettings({ purposes: ['surveys', 'product-news'] });
+    const run = await importRows('email,purpose,channel,status', ['ana@example.com,Surveys,email,opted_out', 'bob@example.com,PRODUCT-NEWS,sms,opted_out']);
+    expect(run.code).toBe(0);
+    expect((await ledger()).map((r) => [r.email, r.purpose])).toEqual([
+      ['ana@example.com', 'surveys'],
+      ['bob@example.com', 'product-news'],
+    ]);
+  });
+
+  it('refuses a value that matches nothing in any letter case, listing the values accepted', async () => {
+    await withSettings({ purposes: ['surveys'] });
+    const run = await importRows('email,purpose,channel,status,legal_basis,explanation', [
+      'ana@example.com,Newsletter,email,opted_out,,',
+      'bob@example.com,Surveys!,email,opted_out,,',
+      'carla@example.com,marketing,Pigeon,Opted-Out,,',
+      'dan@example.com,marketing,email,opted_in,Consent,Shop form',
+    ]);
+    expect(run.code).toBe(1);
+    expect(reportLines(run)).toEqual([
+      'line 2: purpose: unknown purpose "Newsletter": this workspace knows privacy, marketing, surveys (add its own purposes to settings.purposes)',
+      'line 3: purpose: unknown purpose "Surveys!": this workspace knows privacy, marketing, surveys (add its own purposes to settings.purposes)',
+      'line 4: channel: Invalid option: expected one of "whatsapp"|"sms"|"email"|"messenger"|"telegram"|"webchat"|"any"',
+      'line 4: status: Invalid option: expected one of "opted_in"|"opted_out"',
+      expect.stringMatching(/^line 5: legal_basis: Invalid option: expected one of "CONSENT_WITH_NOTICE"\|.*"NON_GDPR"$/),
+    ]);
+    expect(await ledger()).toEqual([]);
+  });
+});
+
+describe('ListedValues', () => {
+  it('takes a purpose only when exactly one purpose matches it in letter case, and the exact spelling first', () => {
+    // Purposes the workspace schema allows are lower case; the rule still holds for any list.
+    const values = new ListedValues({ purposes: ['surveys', 'Surveys', 'news'] });
+    expect(values.spell('purpose', 'SURVEYS')).toBe('SURVEYS');
+    expect(values.spell('purpose', 'Surveys')).toBe('Surveys');
+    expect(values.spell('purpose', ' surveys ')).toBe('surveys');
+    expect(values.spell('purpose', 'NEWS')).toBe('news');
+  });
+
+  it('folds ASCII letters only, so no other letter stands for a listed value', () => {
+    const values = new ListedValues({ purposes: [] });
+    // U+212A KELVIN SIGN lower-cases to "k" in Unicode.
+    expect(values.spell('purpose', 'mar\u212Aeting')).toBe('mar\u212Aeting');
+    expect(values.spell('channel', 'SMS\u00A0')).toBe('sms');
+    expect(values.spell('status', 'OPTED_İN')).toBe('OPTED_İN');
+  });
+});
