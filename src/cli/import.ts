@@ -40,6 +40,8 @@ export interface ImportSummary {
   keyColumn: boolean;
   /** One entry per bad field; a row with any entry changed nothing. */
   failed: RowFailure[];
+  /** Recorded rows' values that were not applied to their contact (an e-mail or phone it has another value for). */
+  warned: RowFailure[];
 }
 
 type BulkRowValues = Partial<Record<Field, string>>;
@@ -202,7 +204,7 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
   const stored = (await workspace.get()).settings;
   const settings = { ...stored, defaultCountry: country === null ? stored.defaultCountry : parseCountryOption(country) };
   const listed = new ListedValues(settings);
-  const summary: ImportSummary = { rows: 0, recorded: 0, alreadyRecorded: 0, repeated: 0, keyColumn: header.spelled.has('idempotencyKey'), failed: [] };
+  const summary: ImportSummary = { rows: 0, recorded: 0, alreadyRecorded: 0, repeated: 0, keyColumn: header.spelled.has('idempotencyKey'), failed: [], warned: [] };
   const bar = io.stderr.isTTY ? new SingleBar({ stream: io.stderr, format: 'importing [{bar}] {value}/{total} rows' }, Presets.shades_classic) : null;
 
   async function recordSlice(chunk: readonly CsvRecord[]): Promise<void> {
@@ -226,6 +228,7 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
       const target = accepted[result.row];
       if (!target) continue;
       if (result.ok) {
+        summary.warned.push(...failuresOf(chunk[target.index]?.line ?? 0, target.row, result.warnings, names));
         if (!result.created) summary.alreadyRecorded++;
         else {
           summary.recorded++;
@@ -257,6 +260,11 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
   return summary;
 }
 
+function warnedNote(summary: ImportSummary): string {
+  const rows = new Set(summary.warned.map((warning) => warning.line)).size;
+  return rows === 0 ? '' : ` ${rows} recorded ${rows === 1 ? 'row' : 'rows'} had a value the contact was not given (see the warnings).`;
+}
+
 function repeatedNote(summary: ImportSummary): string {
   if (summary.repeated === 0) return '';
   const rows = `${summary.repeated} ${summary.repeated === 1 ? 'row' : 'rows'}`;
@@ -270,10 +278,11 @@ export function printImportSummary(summary: ImportSummary, io: CliIo): void {
   for (const failure of summary.failed) {
     writeLine(io.stderr, `line ${failure.line}: ${failure.field ? `${failure.field}: ` : ''}${failure.message}`);
   }
+  for (const warning of summary.warned) writeLine(io.stderr, `warning: line ${warning.line}: ${warning.field}: ${warning.message}`);
   const rejected = new Set(summary.failed.map((f) => f.line)).size;
   const imported = summary.recorded + summary.alreadyRecorded;
   writeLine(
     io.stdout,
-    `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded, ${summary.alreadyRecorded} already recorded (idempotency key); ${rejected} row(s) rejected and left unchanged.${repeatedNote(summary)}`,
+    `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded, ${summary.alreadyRecorded} already recorded (idempotency key); ${rejected} row(s) rejected and left unchanged.${warnedNote(summary)}${repeatedNote(summary)}`,
   );
 }

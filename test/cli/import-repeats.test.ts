@@ -103,3 +103,17 @@ describe('consentry import: rows that repeat the status in force', () => {
     expect(summary).toContain('1 row repeated a status already in force (recorded again; its idempotency_key was empty or new).');
   });
 });
+
+describe('consentry import: values a recorded row could not give its contact', () => {
+  it("warns, by line and column, about an e-mail the contact its phone names already has another of, and records the row", async () => {
+    const header = 'email,phone,purpose,channel,status';
+    const first = await importRows(header, ['ana@example.com,+34600000001,marketing,sms,opted_out']);
+    expect(first.code).toBe(0);
+    const second = await importRows(header, ['Ana.New@example.com,+34 600 000 001,marketing,email,opted_out'], 'second.csv');
+    expect(second.code).toBe(0);
+    expect(second.stderr).toMatch(/^warning: line 2: email: the contact this row names by phone has another e-mail; this one was not added to it/m);
+    expect(second.stdout).toContain('1 recorded row had a value the contact was not given (see the warnings).');
+    const records = await ledger();
+    expect(records.map((record) => record.email)).toEqual(['ana@example.com', 'ana@example.com']);
+  });
+});
