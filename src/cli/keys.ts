@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { canonicalUlid, isUlid } from '../core/contact.js';
+import { canonicalUlid, CONTROL_OR_BIDI_CHARACTER, controlCharacterIn, isUlid } from '../core/contact.js';
 import type { Workspace } from '../core/settings.js';
 import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
@@ -37,12 +37,31 @@ async function workspaceFor(store: Store, wanted: string | undefined): Promise<{
   return { workspace: await engine.createWorkspace({ name: wanted }), created: true };
 }
 
+const UNPRINTABLE = new RegExp(CONTROL_OR_BIDI_CHARACTER.source, 'g');
+
+/**
+ * A name as a cell of the tab-separated `keys list`. The options below refuse a control or
+ * bidirectional formatting character, but a workspace named through the library or an older
+ * version may hold one: it is shown as its code point, so it cannot split a row or shift a column.
+ */
+function cell(name: string): string {
+  return name.replace(UNPRINTABLE, (character) => `[U+${character.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
+}
+
 function keyLine(key: ApiKeyRow, workspaceName: string): string {
-  return [key.id, workspaceName, key.name ?? '-', `${key.prefix}…`, key.createdAt, key.lastUsedAt ?? '-', key.revokedAt ?? '-'].join('\t');
+  return [key.id, cell(workspaceName), key.name === null ? '-' : cell(key.name), `${key.prefix}…`, key.createdAt, key.lastUsedAt ?? '-', key.revokedAt ?? '-'].join('\t');
 }
 
 /** Long enough for "Zapier – marketing team, production", short enough for one line of `keys list`. */
 const KEY_NAME_MAX_LENGTH = 100;
+const keyNameOption = nonBlankOption('--name', 'say what the key is for', KEY_NAME_MAX_LENGTH);
+
+/** Refuses a value holding a control or bidirectional formatting character, naming the option. */
+function withoutControlCharacters(flag: string, value: string): string {
+  const forbidden = controlCharacterIn(value);
+  if (forbidden !== undefined) throw new CliFailure(`${flag} ${forbidden}; names are listed one per line in tab-separated columns`);
+  return value;
+}
 
 const dbOption = '--db <path>';
 const dbHelp = 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)';
@@ -53,8 +72,16 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
   keys
     .command('create')
     .description('Create an API key; prints it once (only its SHA-256 is stored)')
-    .option('--workspace <name-or-id>', 'the workspace the key opens, by id or name in any letter case (created when the name is new; default: the first workspace)')
-    .option('--name <label>', 'a label for the key, shown in lists', nonBlankOption('--name', 'say what the key is for', KEY_NAME_MAX_LENGTH))
+    .option(
+      '--workspace <name-or-id>',
+      'the workspace the key opens, by id or name in any letter case (created when the name is new; default: the first workspace)',
+      (value: string) => {
+        // Spaces around the name are ignored: the workspace is found and named by the trimmed value.
+        withoutControlCharacters('--workspace', value.trim());
+        return value;
+      },
+    )
+    .option('--name <label>', 'a label for the key, shown in lists', (value: string) => withoutControlCharacters('--name', keyNameOption(value)))
     .option('--json', 'print {"workspaceId": ..., "key": ...}')
     .option(dbOption, dbHelp)
     .action((options: DbOption & { workspace?: string; name?: string; json?: boolean }) =>

@@ -167,8 +167,8 @@ function cleanTag(tag: string): string {
   return tag.normalize('NFC').trim().replace(/\s+/g, ' ');
 }
 
-/** Tags are equal when their cleaned forms are equal ignoring case. */
-function tagKey(tag: string): string {
+/** Tags are equal when their cleaned forms are equal ignoring case: equal tags have the same key. */
+export function tagKey(tag: string): string {
   return cleanTag(tag).toLowerCase();
 }
 
@@ -177,8 +177,31 @@ export function hasTag(contact: Contact, tag: string): boolean {
   return key !== '' && contact.tags.some((existing) => tagKey(existing) === key);
 }
 
-/** Adds a tag unless one equal to it ignoring case is there; the spelling written first is kept. */
+/**
+ * C0 and C1 control characters (U+0000–U+001F, U+007F–U+009F) and the bidirectional formatting
+ * characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069; Unicode UAX #9 §2). A name
+ * that holds one breaks line- and tab-separated listings, or reads differently from what it is
+ * (Trojan Source, CVE-2021-42574).
+ */
+export const CONTROL_OR_BIDI_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+
+/** What is wrong with a name that holds a control or bidirectional formatting character (`contains U+0009, a control character`); undefined for a name without one. */
+export function controlCharacterIn(text: string): string | undefined {
+  const found = CONTROL_OR_BIDI_CHARACTER.exec(text)?.[0];
+  if (found === undefined) return undefined;
+  const code = found.charCodeAt(0);
+  const kind = code <= 0x9f ? 'a control character' : 'a bidirectional formatting character';
+  return `contains U+${code.toString(16).toUpperCase().padStart(4, '0')}, ${kind}`;
+}
+
+/**
+ * Adds a tag unless one equal to it ignoring case is there; the spelling written first is kept.
+ * Whitespace around the tag is trimmed; a control or bidirectional formatting character in it is
+ * refused (a line break inside included): tags are shown as they are in lists, HubSpot and Slack.
+ */
 export function addTag(contact: Contact, tag: string): ContactChange {
+  const forbidden = controlCharacterIn(tag.trim());
+  if (forbidden !== undefined) throw fieldError('tag', `tag ${forbidden}`);
   const cleaned = cleanTag(tag);
   if (cleaned === '') throw fieldError('tag', 'tag is empty');
   if (cleaned.length > TAG_MAX_LENGTH) throw fieldError('tag', `tag is longer than ${TAG_MAX_LENGTH} characters`);

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { hubSpotPlugin } from '../../connectors/hubspot/http/plugin.js';
 import { registerSlackEvents } from '../../connectors/slack/route.js';
 import type { Config } from '../config.js';
+import { ConsentryError } from '../core/errors.js';
 import type { Engine } from '../engine.js';
 import { createEngine } from '../engine.js';
 import type { Clock } from '../ports/clock.js';
@@ -16,6 +17,7 @@ import { authenticate } from './auth.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiTransform } from './openapi.js';
 import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, ProblemSchema, sendProblem, toProblem } from './problem.js';
+import { prototypePoisoning } from './prototype-poisoning.js';
 import { consentRoutes } from './routes/consents.js';
 import { contactRoutes } from './routes/contacts.js';
 import { eventRoutes } from './routes/events.js';
@@ -102,7 +104,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installProblemHandlers(app);
-  acceptEmptyJsonBodies(app);
+  acceptJsonBodiesOnly(app);
   releaseConnectionsWhenClosing(app);
 
   // Callback-style hooks: every request runs them, and an async hook costs a promise each time.
@@ -197,21 +199,28 @@ function releaseConnectionsWhenClosing(app: FastifyInstance): void {
 }
 
 /**
- * Fastify refuses an empty body sent as application/json (FST_ERR_CTP_EMPTY_JSON_BODY), but
- * clients commonly send that header on a DELETE or a body-less POST; an empty body is no body.
- * Everything else goes to Fastify's own parser, which guards against prototype poisoning.
- * `application/merge-patch+json` (RFC 7396 §4), the media type of the PATCH bodies, is JSON too.
+ * The API takes JSON bodies only. Fastify refuses an empty body sent as application/json
+ * (FST_ERR_CTP_EMPTY_JSON_BODY), but clients commonly send that header on a DELETE or a
+ * body-less POST; an empty body is no body. Everything else goes to Fastify's own parser, which
+ * guards against prototype poisoning; a body it refuses for that alone is valid JSON refused on
+ * purpose, a 422 naming the key, not malformed JSON. `application/merge-patch+json` (RFC 7396
+ * §4), the media type of the PATCH bodies, is JSON too. Fastify's `text/plain` parser is removed,
+ * so a JSON body sent as text is a 415 like any other media type, not a string the schema refuses.
  */
-function acceptEmptyJsonBodies(app: FastifyInstance): void {
+function acceptJsonBodiesOnly(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') {
       done(null, undefined);
       return;
     }
-    parseJson(request, text, done);
+    parseJson(request, text, (error, parsed) => {
+      const poisoning = error ? prototypePoisoning(text) : undefined;
+      if (poisoning) done(new ConsentryError('VALIDATION_FAILED', `${poisoning.path}: ${poisoning.message}`, [poisoning]), undefined);
+      else done(error ?? null, parsed);
+    });
   });
 }
 
@@ -236,10 +245,23 @@ function systemRoutes(app: ZodApp, { store, metrics }: RouteContext): void {
     },
   );
 
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        tags: ['system'],
+        summary: 'Prometheus metrics (no API key)',
+        description:
+          'The Prometheus text exposition format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/): request durations by route, inbound messages, keyword intents, process metrics, webhook deliveries.',
+        produces: [metrics.registry.contentType],
+        response: { 200: z.string().describe('Metrics in the Prometheus text format') },
+      },
+    },
+    async (_request, reply) => {
+      const text = await metrics.registry.metrics();
+      return reply.type(metrics.registry.contentType).send(text);
+    },
+  );
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }

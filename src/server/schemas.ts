@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { ConsentRecord, ConsentState } from '../core/consent.js';
 import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema } from '../core/consent.js';
 import { canonicalContactId, type Contact } from '../core/contact.js';
+import type { FieldIssue } from '../core/errors.js';
 import { isPublicEventType, PUBLIC_EVENT_TYPES } from '../core/events.js';
 import type { StoredEvent } from '../ports/store.js';
 
@@ -163,6 +164,33 @@ export const ContactIdParamsSchema = z.object({ id: ContactIdSchema });
 
 /** A problem with one field of a request, in a problem's `errors` or a response's `warnings`. */
 export const FieldIssueJsonSchema = z.object({ path: z.string(), message: z.string() });
+
+/**
+ * The earliest decision time the API records: the Unix epoch. A consent dated before it is a
+ * mistyped year (`0001-01-01`), and would sort before every real decision of the contact.
+ */
+export const EARLIEST_DECISION_TIME = '1970-01-01T00:00:00Z';
+const EARLIEST_DECISION_MS = Date.parse(EARLIEST_DECISION_TIME);
+const BEFORE_EARLIEST_DECISION = `occurredAt must not be before ${EARLIEST_DECISION_TIME}`;
+
+/**
+ * How a decision time is read and kept, as the ledger does it (MAX_CLOCK_SKEW_MS and
+ * recordedOccurrence in core/ledger.ts; the time is stored as `Date.prototype.toISOString` writes it).
+ */
+export const DECISION_TIME_DESCRIPTION =
+  `ISO 8601 with Z or an offset, not before ${EARLIEST_DECISION_TIME}; stored in UTC to the millisecond (further digits are dropped, not rounded). ` +
+  'A time up to 5 minutes ahead of the server clock is recorded as the time of recording; a later one is refused (422). Omitted: the time of recording.';
+
+/** Where a decision time (valid ISO 8601) is earlier than the API records; undefined when it is not. */
+export function decisionTimeIssue(occurredAt: string): FieldIssue | undefined {
+  return Date.parse(occurredAt) < EARLIEST_DECISION_MS ? { path: 'occurredAt', message: BEFORE_EARLIEST_DECISION } : undefined;
+}
+
+/** When a decision was made, as a request gives it (`occurredAt`). */
+export const DecisionTimeSchema = z.iso
+  .datetime({ offset: true })
+  .refine((occurredAt) => decisionTimeIssue(occurredAt) === undefined, BEFORE_EARLIEST_DECISION)
+  .describe(DECISION_TIME_DESCRIPTION);
 
 /** A page size from the query string (`?limit=20`). */
 export function limitQuery(max: number, fallback: number) {

@@ -1,5 +1,5 @@
 import type { Channel, ConsentRecord, ConsentState, Purpose } from '../core/consent.js';
-import type { Contact, ContactIdentity } from '../core/contact.js';
+import { hasTag, type Contact, type ContactIdentity } from '../core/contact.js';
 import type { ConsentryEvent } from '../core/events.js';
 import { compareConsentStateKeys } from '../core/ledger.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
@@ -431,7 +431,7 @@ class MemoryTx implements StoreTx {
           contact.workspaceId === workspaceId &&
           (email === undefined || contact.email === email) &&
           (phone === undefined || contact.phone === phone) &&
-          (tag === undefined || contact.tags.includes(tag)) &&
+          (tag === undefined || hasTag(contact, tag)) &&
           (afterId === undefined || contact.id > afterId),
       )
       .sort(byId)

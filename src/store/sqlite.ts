@@ -14,7 +14,7 @@ import type {
   MessagingChannel,
   Purpose,
 } from '../core/consent.js';
-import type { Contact, ContactIdentity } from '../core/contact.js';
+import { tagKey, type Contact, type ContactIdentity } from '../core/contact.js';
 import { ConsentryError, isConsentryError, UnreadableRowError } from '../core/errors.js';
 import type { ConsentryEvent, EventType, PublicEventType } from '../core/events.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
@@ -772,7 +772,8 @@ class Statements {
   readonly deleteIdentity: Statement<[string, string, string, string]>;
   readonly insertTag: Statement<[string, string, string]>;
   readonly deleteTag: Statement<[string, string, string]>;
-  readonly listTags: Statement<[string], { tag: string }>;
+  readonly firstTag: Statement<[string], { tag: string }>;
+  readonly nextTag: Statement<[string, string], { tag: string }>;
 
   readonly workspaceNumber: Statement<[string], { number: number }>;
   readonly lastConsentRecord: Statement<[number, number, string], ConsentRecordRow>;
@@ -902,7 +903,9 @@ class Statements {
     );
     this.insertTag = db.prepare('INSERT OR IGNORE INTO contact_tags (workspace_id, tag, contact_id) VALUES (?, ?, ?)');
     this.deleteTag = db.prepare('DELETE FROM contact_tags WHERE workspace_id = ? AND tag = ? AND contact_id = ?');
-    this.listTags = db.prepare('SELECT DISTINCT tag FROM contact_tags WHERE workspace_id = ? ORDER BY tag');
+    // One probe of the primary key per distinct tag: SELECT DISTINCT would read every tag row.
+    this.firstTag = db.prepare('SELECT tag FROM contact_tags WHERE workspace_id = ? ORDER BY tag LIMIT 1');
+    this.nextTag = db.prepare('SELECT tag FROM contact_tags WHERE workspace_id = ? AND tag > ? ORDER BY tag LIMIT 1');
 
     this.workspaceNumber = db.prepare('SELECT number FROM workspaces WHERE id = ?');
     this.lastConsentRecord = db.prepare(LAST_RECORD_SQL);
@@ -1295,12 +1298,32 @@ class SqliteTx implements StoreTx {
     this.check();
     assertLimit(query.limit);
     const statement = this.s.contactQuery(listContactsSql(query));
-    return statement.all(...listContactsParams(workspaceId, query)).map(toContact);
+    if (query.tag === undefined) return statement.all(...listContactsParams(workspaceId, query)).map(toContact);
+    // A tag matches as adding and removing tags compare them (tagKey: NFC, spaces and letter case
+    // in all of Unicode), which SQLite's lower() and NOCASE, ASCII only, cannot do. Each spelling
+    // stored in the workspace with the tag's key is read from the tag index, and the pages merged.
+    const key = tagKey(query.tag);
+    const spellings = key === '' ? [] : this.distinctTags(workspaceId).filter((tag) => tagKey(tag) === key);
+    const rows = new Map<string, ContactRow>();
+    for (const tag of spellings) {
+      for (const row of statement.all(...listContactsParams(workspaceId, { ...query, tag }))) rows.set(row.id, row);
+    }
+    return [...rows.values()]
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .slice(0, query.limit)
+      .map(toContact);
   }
 
   async listTags(workspaceId: string): Promise<string[]> {
     this.check();
-    return this.s.listTags.all(workspaceId).map((row) => row.tag);
+    return this.distinctTags(workspaceId);
+  }
+
+  /** The workspace's tags as spelled on its contacts, each spelling once, in order. */
+  private distinctTags(workspaceId: string): string[] {
+    const tags: string[] = [];
+    for (let row = this.s.firstTag.get(workspaceId); row !== undefined; row = this.s.nextTag.get(workspaceId, row.tag)) tags.push(row.tag);
+    return tags;
   }
 
   // consent ledger

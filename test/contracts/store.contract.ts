@@ -486,6 +486,26 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
+      it('finds contacts by tag as addTag and removeTag compare tags: letter case, spaces and Unicode forms aside', async () => {
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_1', { tags: ['VIP', 'Grp 1'] }));
+          await t.insertContact(contact(WS_A, 'ct_2', { tags: ['Vip'] }));
+          await t.insertContact(contact(WS_A, 'ct_3', { tags: ['Élite', 'grp 10'] }));
+          await t.insertContact(contact(WS_B, 'ct_b', { tags: ['VIP'] }));
+          const ids = async (query: Parameters<StoreTx['listContacts']>[1]): Promise<string[]> =>
+            (await t.listContacts(WS_A, query)).map((c) => c.id);
+          for (const tag of ['vip', 'VIP', 'vIp', ' Vip ']) expect(await ids({ tag, limit: 10 })).toEqual(['ct_1', 'ct_2', 'ct_ana']);
+          expect(await ids({ tag: 'VIP', limit: 2 })).toEqual(['ct_1', 'ct_2']);
+          expect(await ids({ tag: 'vip', afterId: 'ct_1', limit: 1 })).toEqual(['ct_2']);
+          expect(await ids({ tag: 'GRP  1', limit: 10 })).toEqual(['ct_1']);
+          expect(await ids({ tag: 'ÉLITE', limit: 10 })).toEqual(['ct_3']);
+          expect(await ids({ tag: 'e\u0301lite', limit: 10 })).toEqual(['ct_3']);
+          expect(await ids({ tag: 'vi', limit: 10 })).toEqual([]);
+          expect(await ids({ tag: '', limit: 10 })).toEqual([]);
+          expect((await t.listContacts(WS_B, { tag: 'vip', limit: 10 })).map((c) => c.id)).toEqual(['ct_b']);
+        });
+      });
+
       it('lists the distinct tags of a workspace, sorted', async () => {
         await tx(async (t) => {
           await t.insertContact(contact(WS_A, 'ct_2', { tags: ['newsletter', 'vip'] }));

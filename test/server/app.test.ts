@@ -26,12 +26,12 @@ describe("Fastify's own errors are problem+json", () => {
     expect(problemPaths(res)).toEqual(['body']);
   });
 
-  it('a prototype-poisoning body is refused, not merged', async () => {
+  it('a prototype-poisoning body is refused, not merged: valid JSON refused on purpose, 422 naming the key', async () => {
     const t = await open();
     const acme = await t.tenant('Acme');
     const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', headers: { 'content-type': 'application/json' }, payload: '{"__proto__": {"name": "x"}}' });
-    expect(res.statusCode).toBe(400);
-    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)).toEqual(['__proto__']);
   });
 
   it('a path segment that does not percent-decode → 400, an overlong one → 414, a long id within the limit → the route answers', async () => {
@@ -282,7 +282,7 @@ describe('GET /openapi.json and /docs', () => {
     const messageBody = JSON.stringify(doc.paths['/v1/messages']?.post?.requestBody);
     expect(messageBody).toContain('"messageId"');
     expect(messageBody).toContain('"whatsapp"');
-    expect(doc.paths['/metrics']).toBeUndefined();
+    expect(Object.keys(doc.paths['/metrics'] ?? {})).toEqual(['get']);
   });
 
   it('renders the docs page', async () => {

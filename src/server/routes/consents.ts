@@ -1,23 +1,65 @@
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ChannelSchema, PurposeSchema } from '../../core/consent.js';
+import { CHANNELS, ChannelSchema, CONSENT_STATUSES, LEGAL_BASES, PurposeSchema } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
-import { ERROR_CODES } from '../../core/errors.js';
-import { ConsentryError } from '../../core/errors.js';
-import { ConsentChangeSchema } from '../../engine/inputs.js';
+import { ConsentryError, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf, type FieldIssue } from '../../core/errors.js';
+import { recordedOccurrence } from '../../core/ledger.js';
+import { assertKnownPurpose } from '../../core/settings.js';
+import { isoInstant } from '../../core/time.js';
+import { bulkRowIssues } from '../../engine/consents.js';
+import { BulkRowSchema, ConsentChangeSchema } from '../../engine/inputs.js';
 import { HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX } from '../../engine.js';
+import type { Clock } from '../../ports/clock.js';
+import { limitArrayMember } from '../array-member-limit.js';
 import { actorOf, authOf, SourceHeadersSchema, sourceOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
-import { asRequestField } from '../problem.js';
-import { ContactIdParamsSchema, ConsentRecordJsonSchema, consentRecordJson, ConsentStateJsonSchema, consentStateJson, limitQuery } from '../schemas.js';
+import { asRequestField, statusOfCode, toProblem } from '../problem.js';
+import {
+  ContactIdParamsSchema,
+  ConsentRecordJsonSchema,
+  consentRecordJson,
+  ConsentStateJsonSchema,
+  consentStateJson,
+  DECISION_TIME_DESCRIPTION,
+  DecisionTimeSchema,
+  decisionTimeIssue,
+  limitQuery,
+} from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 /** The most rows one bulk request may carry; above it the request is refused whole (413). */
 export const MAX_BULK_ROWS = 10_000;
+
+const longest = (values: readonly string[]): string => values.reduce((a, b) => (b.length > a.length ? b : a), '');
+/** A character that takes 3 bytes of UTF-8, the most one UTF-16 code unit takes (RFC 3629 §3). */
+const WIDE = '\u20ac';
+const rowField = BulkRowSchema.shape;
+
 /**
- * Room for MAX_BULK_ROWS rows with long explanations (2,000 characters each at most), far
- * above Fastify's 1 MiB default that suits every other route.
+ * The largest valid bulk row as a JSON encoder writes it (characters as they are, no spaces):
+ * every field at the longest BulkRowSchema allows, the free texts (explanation, idempotency key)
+ * in 3-byte characters, the e-mail and the phone in ASCII (the only characters they may hold,
+ * core/contact.ts), and the two values the schema does not bound at their longest real form: a
+ * ULID for contactId, nanoseconds and an offset for occurredAt.
  */
-const BULK_BODY_LIMIT = 32 * 1024 * 1024;
+export const LARGEST_BULK_ROW = {
+  contactId: '0'.repeat(26),
+  email: 'a'.repeat(rowField.email.unwrap().maxLength ?? 0),
+  phone: '0'.repeat(rowField.phone.unwrap().maxLength ?? 0),
+  purpose: 'a'.repeat(64),
+  channel: longest(CHANNELS),
+  status: longest(CONSENT_STATUSES),
+  legalBasis: longest(LEGAL_BASES),
+  explanation: WIDE.repeat(rowField.explanation.unwrap().unwrap().maxLength ?? 0),
+  occurredAt: '2026-01-01T00:00:00.000000000+00:00',
+  idempotencyKey: WIDE.repeat(rowField.idempotencyKey.unwrap().unwrap().maxLength ?? 0),
+};
+/**
+ * Room for MAX_BULK_ROWS of the largest valid rows, commas and `{"rows":[]}` included, so that the
+ * row count, which is checked while the body arrives (see limitArrayMember), is what limits a
+ * bulk request; Fastify's 1 MiB default suits every other route.
+ */
+export const BULK_BODY_LIMIT = MAX_BULK_ROWS * (Buffer.byteLength(JSON.stringify(LARGEST_BULK_ROW)) + 1) + '{"rows":[]}'.length;
 
 const ConsentParamsSchema = ContactIdParamsSchema.extend({ purpose: PurposeSchema, channel: ChannelSchema });
 
@@ -37,9 +79,10 @@ const SetConsentBodySchema = ConsentChangeSchema.pick({
   status: true,
   legalBasis: true,
   explanation: true,
-  occurredAt: true,
   idempotencyKey: true,
-}).strict();
+})
+  .extend({ occurredAt: DecisionTimeSchema.optional() })
+  .strict();
 
 const PermissionQuerySchema = z
   .object({
@@ -61,10 +104,93 @@ const BulkBodySchema = z
       .min(1)
       .max(MAX_BULK_ROWS)
       .describe(
-        'Each row: contactId, email or phone (a contact is created for a new email or phone), purpose, channel, status, legalBasis?, explanation?, occurredAt?, idempotencyKey?. Rows are validated one by one: a bad row changes nothing and is reported in its result.',
+        `Each row: contactId, email or phone (a contact is created for a new email or phone), purpose, channel, status, legalBasis?, explanation?, occurredAt?, idempotencyKey?. Rows are validated one by one: a bad row changes nothing and is reported in its result. occurredAt: ${DECISION_TIME_DESCRIPTION}`,
       ),
   })
   .strict();
+
+/** A row's decision time, when it is one the engine reads; the engine names every other problem of it. */
+const RowDecisionTimeSchema = z.object({ occurredAt: z.iso.datetime({ offset: true }) });
+
+function tooManyRows(): ConsentryError {
+  return new ConsentryError('PAYLOAD_TOO_LARGE', `A bulk request carries at most ${MAX_BULK_ROWS} rows; this one has more`, [
+    { path: 'rows', message: `at most ${MAX_BULK_ROWS} rows` },
+  ]);
+}
+
+const BodyDecisionTimeSchema = z.object({ occurredAt: DecisionTimeSchema });
+
+/**
+ * A refused decision is refused together with the checks the engine had not reached: it stops at
+ * the first of the schema, the opt-in rule, the workspace's purposes and the decision time (at
+ * most 5 minutes ahead, core/ledger.ts), and the schema checks only a purpose's spelling. One
+ * answer then names every bad field, as a bulk row's result does.
+ */
+async function withOtherDecisionIssues(request: FastifyRequest, purpose: string, clock: Clock, refused: ConsentryError): Promise<ConsentryError> {
+  if (statusOfCode(refused.code) !== 422) return refused;
+  const named = new Set(refused.issues.map((issue) => issue.path));
+  const checks: (() => unknown)[] = [];
+  if (!named.has('purpose') && PurposeSchema.safeParse(purpose).success) {
+    const { settings } = await authOf(request).workspace.get();
+    checks.push(() => assertKnownPurpose(purpose, settings));
+  }
+  const time = BodyDecisionTimeSchema.safeParse(request.body);
+  if (!named.has('occurredAt') && time.success) {
+    checks.push(() => recordedOccurrence({ occurredAt: isoInstant(new Date(time.data.occurredAt)) }, isoInstant(clock.now())));
+  }
+  const issues = [...refused.issues];
+  for (const check of checks) {
+    const refusal = refusalOf(check);
+    if (refusal !== null) issues.push(...issuesOfRefusal(refusal));
+  }
+  if (issues.length === refused.issues.length) return refused;
+  return new ConsentryError(refused.code, issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '), issues);
+}
+
+/** The request's schema refusal (every part named, see problem.ts) as the error it answers with. */
+function schemaRefusal(request: FastifyRequest, validationError: Error): ConsentryError | Error {
+  const refused = toProblem(validationError, request);
+  return refused.status === 422 ? new ConsentryError('VALIDATION_FAILED', refused.detail, refused.errors) : validationError;
+}
+
+type BulkResult = z.infer<typeof BulkResultSchema>;
+
+/**
+ * Rows whose decision time is before the earliest one DecisionTimeSchema takes are refused here,
+ * each with the row's other problems as the engine names them (bulkRowIssues); the other rows go
+ * to the engine, and every result keeps its row's place in the request.
+ */
+async function bulkResults(request: FastifyRequest, rows: readonly unknown[]): Promise<BulkResult[]> {
+  const { workspace } = authOf(request);
+  const by = { actor: actorOf(request), source: sourceOf(request, 'bulk') };
+  const early = new Map<number, FieldIssue>();
+  rows.forEach((row, index) => {
+    const time = RowDecisionTimeSchema.safeParse(row);
+    const issue = time.success ? decisionTimeIssue(time.data.occurredAt) : undefined;
+    if (issue !== undefined) early.set(index, issue);
+  });
+  if (early.size === 0) return workspace.bulkSetConsent(rows, by);
+
+  const { settings } = await workspace.get();
+  const kept: number[] = [];
+  rows.forEach((_row, index) => {
+    if (!early.has(index)) kept.push(index);
+  });
+  const recorded = await workspace.bulkSetConsent(
+    kept.map((index) => rows[index]),
+    by,
+  );
+  const results: BulkResult[] = recorded.map((result) => ({ ...result, row: kept[result.row] ?? result.row }));
+  for (const [index, issue] of early) {
+    const issues = [issue, ...bulkRowIssues(rows[index], by, settings).filter((other) => other.path !== issue.path)];
+    results.push({
+      row: index,
+      ok: false,
+      error: { code: 'VALIDATION_FAILED', message: issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues },
+    });
+  }
+  return results.sort((a, b) => a.row - b.row);
+}
 
 const BulkResultSchema = z.union([
   z.object({
@@ -87,7 +213,7 @@ const BulkResultSchema = z.union([
 
 const consentTags = ['consents'];
 
-export const consentRoutes: ApiRoutes = (v1) => {
+export const consentRoutes: ApiRoutes = (v1, { clock }) => {
   v1.get(
     '/contacts/:id/consents',
     {
@@ -108,11 +234,13 @@ export const consentRoutes: ApiRoutes = (v1) => {
   v1.put(
     '/contacts/:id/consents/:purpose/:channel',
     {
+      attachValidation: true,
       schema: {
         tags: consentTags,
         summary: 'Record a consent decision',
         description:
-          'An opt-in recorded on the contact\'s behalf needs legalBasis and explanation. 201 when a record was written, 200 when the idempotency key had already recorded this very change. Send "X-Consentry-Source: zapier" from a Zap; any value but api or zapier is refused (422).',
+          'An opt-in recorded on the contact\'s behalf needs legalBasis and explanation. 201 when a record was written, 200 when the idempotency key had already recorded this very change. Send "X-Consentry-Source: zapier" from a Zap; any value but api or zapier is refused (422). ' +
+          `occurredAt: ${DECISION_TIME_DESCRIPTION}`,
         security: API_KEY_SECURITY,
         params: ConsentParamsSchema,
         body: SetConsentBodySchema,
@@ -126,14 +254,23 @@ export const consentRoutes: ApiRoutes = (v1) => {
     },
     async (request, reply) => {
       const { id, purpose, channel } = request.params;
-      const recorded = await authOf(request).workspace.setConsent({
-        ...request.body,
-        contactId: id,
-        purpose,
-        channel,
-        source: sourceOf(request, 'api'),
-        actor: actorOf(request),
-      });
+      if (request.validationError) {
+        const refused = schemaRefusal(request, request.validationError);
+        throw isConsentryError(refused) ? await withOtherDecisionIssues(request, purpose, clock, refused) : refused;
+      }
+      let recorded;
+      try {
+        recorded = await authOf(request).workspace.setConsent({
+          ...request.body,
+          contactId: id,
+          purpose,
+          channel,
+          source: sourceOf(request, 'api'),
+          actor: actorOf(request),
+        });
+      } catch (error) {
+        throw isConsentryError(error) ? await withOtherDecisionIssues(request, purpose, clock, error) : error;
+      }
       return reply
         .code(recorded.created ? 201 : 200)
         .send({ record: consentRecordJson(recorded.record), created: recorded.created, current: consentStateJson(recorded.current) });
@@ -197,15 +334,9 @@ export const consentRoutes: ApiRoutes = (v1) => {
     '/consents/bulk',
     {
       bodyLimit: BULK_BODY_LIMIT,
-      // Counted before validation so an oversized batch is a 413, as the contract says, not a 422.
-      preValidation: async (request) => {
-        const rows: unknown = typeof request.body === 'object' && request.body !== null ? Reflect.get(request.body, 'rows') : undefined;
-        if (Array.isArray(rows) && rows.length > MAX_BULK_ROWS) {
-          throw new ConsentryError('PAYLOAD_TOO_LARGE', `A bulk request carries at most ${MAX_BULK_ROWS} rows; this one has ${rows.length}`, [
-            { path: 'rows', message: `at most ${MAX_BULK_ROWS} rows` },
-          ]);
-        }
-      },
+      // Counted while the body arrives, before it is parsed: an oversized batch is a 413, as the
+      // contract says, and is refused before any work is done per row.
+      preParsing: limitArrayMember('rows', MAX_BULK_ROWS, tooManyRows),
       schema: {
         tags: consentTags,
         summary: `Many consent decisions at once (at most ${MAX_BULK_ROWS} rows), a result per row`,
@@ -215,12 +346,6 @@ export const consentRoutes: ApiRoutes = (v1) => {
         response: { 200: z.object({ results: z.array(BulkResultSchema) }) },
       },
     },
-    async (request) => {
-      const results = await authOf(request).workspace.bulkSetConsent(request.body.rows, {
-        actor: actorOf(request),
-        source: sourceOf(request, 'bulk'),
-      });
-      return { results };
-    },
+    async (request) => ({ results: await bulkResults(request, request.body.rows) }),
   );
 };

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ConsentryError } from '../../core/errors.js';
+import { controlCharacterIn } from '../../core/contact.js';
+import { ConsentryError, type FieldIssue } from '../../core/errors.js';
 import { contactValueIssues } from '../../engine/contacts.js';
 import { ContactInputSchema, ContactPatchSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
@@ -19,22 +20,47 @@ const ContactListQuerySchema = z
   })
   .strict();
 
-const TagBodySchema = z.object({ tag: z.string().trim().min(1).max(100) }).strict();
+/** A tag as a body gives it: addTag (core/contact.ts) refuses the same characters for every other caller. */
+const NewTagSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .superRefine((tag, context) => {
+    const forbidden = controlCharacterIn(tag);
+    if (forbidden !== undefined) context.addIssue({ code: 'custom', message: `tag ${forbidden}` });
+  });
+const TagBodySchema = z.object({ tag: NewTagSchema }).strict();
 const TagParamsSchema = ContactIdParamsSchema.extend({ tag: z.string().min(1).max(100) });
 
 const contactTags = ['contacts'];
 
+/** The tags of a contact body that addTag would refuse for a control or bidirectional formatting character, each by its place. */
+function tagCharacterIssues(body: unknown): FieldIssue[] {
+  const tags = z.object({ tags: z.array(z.unknown()) }).safeParse(body);
+  if (!tags.success) return [];
+  return tags.data.tags.flatMap((tag, index): FieldIssue[] => {
+    const forbidden = typeof tag === 'string' ? controlCharacterIn(tag.trim()) : undefined;
+    return forbidden === undefined ? [] : [{ path: `tags.${index}`, message: `tag ${forbidden}` }];
+  });
+}
+
 /**
  * A contact body the schema refuses is refused together with what the engine would refuse in it
- * once parsed (an e-mail, a phone, a field name), so that one answer names every bad field: a
- * `name` of the wrong type and an invalid `email` alike.
+ * once parsed (an e-mail, a phone, a field name, and for a new contact a tag), so that one answer
+ * names every bad field: a `name` of the wrong type and an invalid `email` alike.
  */
-async function refuseNamingEveryField(request: FastifyRequest, validationError: Error): Promise<never> {
-  const refused = toProblem(validationError, request);
-  if (refused.status !== 422) throw validationError;
-  const named = new Set(refused.errors.map((issue) => issue.path));
+async function refuseNamingEveryField(request: FastifyRequest, validationError: Error | null, { withTags }: { withTags: boolean }): Promise<never> {
+  let schemaIssues: FieldIssue[] = [];
+  if (validationError !== null) {
+    const refused = toProblem(validationError, request);
+    if (refused.status !== 422) throw validationError;
+    schemaIssues = refused.errors;
+  }
+  const named = new Set(schemaIssues.map((issue) => issue.path));
   const { settings } = await authOf(request).workspace.get();
-  const issues = [...refused.errors, ...contactValueIssues(request.body, settings).filter((issue) => !named.has(issue.path))];
+  const engineIssues = [...contactValueIssues(request.body, settings), ...(withTags ? tagCharacterIssues(request.body) : [])];
+  const issues = [...schemaIssues, ...engineIssues.filter((issue) => !named.has(issue.path))];
   throw new ConsentryError('VALIDATION_FAILED', issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '), issues);
 }
 
@@ -52,7 +78,9 @@ export const contactRoutes: ApiRoutes = (v1) => {
       },
     },
     async (request, reply) => {
-      if (request.validationError) return refuseNamingEveryField(request, request.validationError);
+      if (request.validationError) return refuseNamingEveryField(request, request.validationError, { withTags: true });
+      // addTag would name the first such tag `tag`, alone; here every one is named by its place, with the body's other problems.
+      if (tagCharacterIssues(request.body).length > 0) return refuseNamingEveryField(request, null, { withTags: true });
       const contact = await authOf(request).workspace.createContact(request.body);
       return reply.code(201).send(contactJson(contact));
     },
@@ -121,7 +149,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
       },
     },
     async (request) => {
-      if (request.validationError) return refuseNamingEveryField(request, request.validationError);
+      if (request.validationError) return refuseNamingEveryField(request, request.validationError, { withTags: false });
       return contactJson(await authOf(request).workspace.updateContact(request.params.id, request.body));
     },
   );
