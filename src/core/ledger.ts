@@ -249,6 +249,18 @@ function parseDecision(input: unknown): ParsedConsentDecision {
  */
 export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
 
+/**
+ * The earliest time a decision can have occurred: the Unix epoch. A consent dated before it is a
+ * mistyped year (`0001-01-01`), and would sort before every real decision of the contact.
+ */
+export const EARLIEST_OCCURRENCE = '1970-01-01T00:00:00Z';
+const EARLIEST_OCCURRENCE_MS = Date.parse(EARLIEST_OCCURRENCE);
+
+/** Whether an instant (any ISO 8601 form Date.parse reads) is earlier than EARLIEST_OCCURRENCE. */
+export function isBeforeEarliestOccurrence(instant: string): boolean {
+  return Date.parse(instant) < EARLIEST_OCCURRENCE_MS;
+}
+
 export interface ChainContext {
   id: string;
   workspaceId: string;
@@ -260,6 +272,10 @@ export interface ChainContext {
 /** When a decision recorded at `recordedAt` occurred: its own time, clamped within the allowed skew, refused beyond it. */
 export function recordedOccurrence(decision: Pick<ValidDecision, 'occurredAt'>, recordedAt: string): string {
   const occurredAt = decision.occurredAt ?? recordedAt;
+  if (isBeforeEarliestOccurrence(occurredAt)) {
+    const message = `occurredAt must not be before ${EARLIEST_OCCURRENCE}`;
+    throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'occurredAt', message }]);
+  }
   const aheadMs = Date.parse(occurredAt) - Date.parse(recordedAt);
   if (aheadMs > MAX_CLOCK_SKEW_MS) {
     const message = `occurredAt ${occurredAt} is later than the time of recording ${recordedAt}`;

@@ -4,6 +4,7 @@ import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, L
 import { canonicalContactId, type Contact } from '../core/contact.js';
 import type { FieldIssue } from '../core/errors.js';
 import { isPublicEventType, PUBLIC_EVENT_TYPES } from '../core/events.js';
+import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence } from '../core/ledger.js';
 import type { StoredEvent } from '../ports/store.js';
 
 /*
@@ -165,12 +166,8 @@ export const ContactIdParamsSchema = z.object({ id: ContactIdSchema });
 /** A problem with one field of a request, in a problem's `errors` or a response's `warnings`. */
 export const FieldIssueJsonSchema = z.object({ path: z.string(), message: z.string() });
 
-/**
- * The earliest decision time the API records: the Unix epoch. A consent dated before it is a
- * mistyped year (`0001-01-01`), and would sort before every real decision of the contact.
- */
-export const EARLIEST_DECISION_TIME = '1970-01-01T00:00:00Z';
-const EARLIEST_DECISION_MS = Date.parse(EARLIEST_DECISION_TIME);
+/** The earliest decision time the ledger records (core/ledger.ts), named at the edge with the other bad fields. */
+export const EARLIEST_DECISION_TIME = EARLIEST_OCCURRENCE;
 const BEFORE_EARLIEST_DECISION = `occurredAt must not be before ${EARLIEST_DECISION_TIME}`;
 
 /**
@@ -183,7 +180,7 @@ export const DECISION_TIME_DESCRIPTION =
 
 /** Where a decision time (valid ISO 8601) is earlier than the API records; undefined when it is not. */
 export function decisionTimeIssue(occurredAt: string): FieldIssue | undefined {
-  return Date.parse(occurredAt) < EARLIEST_DECISION_MS ? { path: 'occurredAt', message: BEFORE_EARLIEST_DECISION } : undefined;
+  return isBeforeEarliestOccurrence(occurredAt) ? { path: 'occurredAt', message: BEFORE_EARLIEST_DECISION } : undefined;
 }
 
 /** When a decision was made, as a request gives it (`occurredAt`). */

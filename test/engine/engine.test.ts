@@ -237,6 +237,28 @@ describe('handleInbound', () => {
   });
 });
 
+describe('decision times before 1970', () => {
+  it('are refused for a decision, naming occurredAt, whoever records it', async () => {
+    const contact = await ws.createContact({ email: 'ana@example.com' });
+    const error = await rejects(
+      ws.setConsent({ contactId: contact.id, purpose: 'marketing', channel: 'email', status: 'opted_out', source: 'api', actor: { kind: 'user', id: 'u1' }, occurredAt: '0001-01-01T00:00:00.000Z' }),
+      'VALIDATION_FAILED',
+    );
+    expect(error.issues).toEqual([{ path: 'occurredAt', message: 'occurredAt must not be before 1970-01-01T00:00:00Z' }]);
+    const [row] = await ws.bulkSetConsent([{ email: 'ana@example.com', purpose: 'marketing', channel: 'email', status: 'opted_out', occurredAt: '1969-12-31T23:59:59Z' }]);
+    expect(row).toMatchObject({ ok: false, error: { issues: [{ path: 'occurredAt' }] } });
+    expect(await ws.getHistory(contact.id)).toEqual([]);
+  });
+
+  it('are no time for a channel message: the keyword occurred when it was received', async () => {
+    await ws.handleInbound(msg('m1', 'START'));
+    const stopped = await ws.handleInbound({ ...msg('m2', 'STOP'), timestamp: '0001-01-01T00:00:00Z' });
+    const [, record] = await ws.getHistory(stopped.contactId);
+    expect(record).toMatchObject({ status: 'opted_out', occurredAt: clock.now().toISOString() });
+    expect(await ws.canMessage(stopped.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: false });
+  });
+});
+
 describe('the identity a decision came from', () => {
   it("is kept in a keyword record's evidence as the message's channel and sender id, whatever the contact's details become", async () => {
     const stopped = await ws.handleInbound(msg('m1', 'STOP'));

@@ -80,6 +80,17 @@ describe('POST /v1/messages', () => {
     expect(permission.json()).toMatchObject({ reason: 'not_specified' });
   });
 
+  it('applies a STOP whose channel timestamp is before 1970 as received now, and warns that the timestamp was ignored', async () => {
+    const start = { ...stop, messageId: 'wamid.t1', text: 'START' };
+    const started = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: start });
+    expect(started.statusCode).toBe(200);
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...stop, messageId: 'wamid.t2', timestamp: '0001-01-01T00:00:00Z' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().warnings).toEqual([{ path: 'timestamp', message: expect.stringMatching(/before 1970-01-01T00:00:00Z; ignored/) }]);
+    const permission = await t.as(acme, { method: 'GET', url: `/v1/contacts/${res.json().contactId}/permission?channel=whatsapp&purpose=marketing` });
+    expect(permission.json()).toMatchObject({ allowed: false, reason: 'opted_out' });
+  });
+
   it('opens a conversation and runs the privacy workflow for a first message', async () => {
     await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
     const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...stop, text: 'hola' } });

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { FieldIssue } from '../../core/errors.js';
+import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence } from '../../core/ledger.js';
 import { contactValueIssues } from '../../engine/contacts.js';
 import { InboundMessageSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
@@ -51,8 +52,8 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
             replies: z.array(ReplyJsonSchema),
             events: z.array(EventJsonSchema),
             warnings: z.array(FieldIssueJsonSchema).describe(
-              'What of the message was ignored, by field: an invalid from.email or from.phone, or (messageId) a message ' +
-                'that reuses the id of an earlier, different one',
+              'What of the message was ignored, by field: an invalid from.email or from.phone, a timestamp before 1970, or ' +
+                '(messageId) a message that reuses the id of an earlier, different one',
             ),
           }),
         },
@@ -62,6 +63,9 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
       const result = await authOf(request).workspace.handleInbound(request.body);
       metrics.countInbound(request.body.channel, result.duplicate, result.keyword);
       const warnings = await ignoredSenderValues(request, request.body.from);
+      if (request.body.timestamp !== undefined && isBeforeEarliestOccurrence(request.body.timestamp)) {
+        warnings.push({ path: 'timestamp', message: `is before ${EARLIEST_OCCURRENCE}; ignored, the message is dated when it was received` });
+      }
       if (result.differsFromFirst) {
         request.log.warn({ channel: request.body.channel, messageId: request.body.messageId }, 'a message reused the id of an earlier, different message');
         warnings.unshift({ path: 'messageId', message: REUSED_MESSAGE_ID });
