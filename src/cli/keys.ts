@@ -105,7 +105,8 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
     .option('--json', 'print one JSON array, an object per key')
     .option(dbOption, dbHelp)
     .action((options: DbOption & { json?: boolean }) =>
-      withStore(options, io, { mustExist: true }, async (store) => {
+      // Only reads, so it opens the database read-only, as verify and export do.
+      withStore(options, io, { mustExist: true, readOnly: true }, async (store) => {
         const engine = createEngine({ store });
         const names = new Map((await engine.listWorkspaces()).map((w) => [w.id, w.name]));
         const rows = await store.transaction((tx) => tx.listApiKeys());

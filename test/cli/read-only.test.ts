@@ -40,7 +40,14 @@ function journalFormat(file: string): number[] {
   return [header[0] ?? 0, header[1] ?? 0];
 }
 
-const READERS = [['verify'], ['export'], ['export', '--format', 'json'], ['history', 'ana@example.com']];
+const READERS = [['verify'], ['export'], ['export', '--format', 'json'], ['history', 'ana@example.com'], ['keys', 'list']];
+
+/** What each reader prints of the seeded database. */
+function expectedOutput(args: readonly string[]): string {
+  if (args[0] === 'verify') return '"ok":true';
+  if (args[0] === 'keys') return 'last used';
+  return 'ana@example.com';
+}
 
 async function seed(path: string): Promise<void> {
   const csv = join(dir, 'seed.csv');
@@ -82,7 +89,7 @@ describe('verify, export and history open the database read-only', () => {
     for (const args of READERS) {
       const run = await cli([...args, '--db', archived]);
       expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(0);
-      expect(run.stdout, args.join(' ')).toContain(args[0] === 'verify' ? '"ok":true' : 'ana@example.com');
+      expect(run.stdout, args.join(' ')).toContain(expectedOutput(args));
       expect(sha256(archived), args.join(' ')).toBe(before);
       // Root may write anywhere, so SQLite can create the -wal and -shm a reader of a WAL database uses.
       if (!isRoot) expect([existsSync(`${archived}-wal`), existsSync(`${archived}-shm`)], args.join(' ')).toEqual([false, false]);
@@ -91,7 +98,7 @@ describe('verify, export and history open the database read-only', () => {
     for (const args of READERS) {
       const run = unprivileged([...args, '--db', archived]);
       expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(0);
-      expect(run.stdout, args.join(' ')).toContain(args[0] === 'verify' ? '"ok":true' : 'ana@example.com');
+      expect(run.stdout, args.join(' ')).toContain(expectedOutput(args));
     }
     expect(sha256(archived)).toBe(before);
   });
