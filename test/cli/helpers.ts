@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, beforeEach } from 'vitest';
+import { afterEach, beforeEach, expect } from 'vitest';
+import type { z } from 'zod';
 import type { CliIo } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli.js';
 
@@ -38,3 +39,17 @@ export function useTemporaryDatabase(prefix: string, set: (paths: { dir: string;
     rmSync(dir, { recursive: true, force: true });
   });
 }
+
+/** The ledger of `db` as `export --format json` prints it, read with `schema`; empty when there is no database yet. */
+export async function exportedLedger<T extends z.ZodType>(db: string, schema: T): Promise<z.output<T> | []> {
+  if (!existsSync(db)) return [];
+  const run = await cli(['export', '--format', 'json', '--db', db]);
+  expect(run.code).toBe(0);
+  return schema.parse(JSON.parse(run.stdout));
+}
+
+/** The lines of an import's per-row report, one per bad field. */
+export const reportLines = (run: CliRun): string[] => run.stderr.split('\n').filter((line) => line.startsWith('line '));
+
+/** Every non-empty line a command wrote to stderr. */
+export const stderrLines = (run: CliRun): string[] => run.stderr.split('\n').filter((line) => line !== '');

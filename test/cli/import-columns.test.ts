@@ -2,7 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
+import { cli, useTemporaryDatabase, type CliRun, exportedLedger, reportLines, stderrLines } from './helpers.js';
 
 let dir: string;
 let db: string;
@@ -18,15 +18,8 @@ function importText(text: string, name = 'consents.csv'): Promise<CliRun> {
 
 const LedgerSchema = z.array(z.object({ email: z.string().nullable(), channel: z.string(), explanation: z.string().nullable() }));
 
-async function ledger(): Promise<z.infer<typeof LedgerSchema>> {
-  if (!existsSync(db)) return [];
-  const run = await cli(['export', '--format', 'json', '--db', db]);
-  expect(run.code).toBe(0);
-  return LedgerSchema.parse(JSON.parse(run.stdout));
-}
+const ledger = () => exportedLedger(db, LedgerSchema);
 
-const reportLines = (run: CliRun): string[] => run.stderr.split('\n').filter((l) => l.startsWith('line '));
-const stderrLines = (run: CliRun): string[] => run.stderr.split('\n').filter((l) => l !== '');
 
 describe('consentry import: columns without a name', () => {
   it('ignores the empty columns Excel writes after the last one used, in the header and in every row', async () => {

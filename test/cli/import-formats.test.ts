@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
-import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
+import { cli, useTemporaryDatabase, type CliRun, exportedLedger, reportLines, stderrLines } from './helpers.js';
 
 // Permission denied cannot be made with chmod for a process running as root: open is wrapped so
 // one test can fail it the way the system does; every other call opens the real file.
@@ -39,17 +39,8 @@ const LedgerSchema = z.array(
   }),
 );
 
-/** The ledger as `export --format json` prints it (empty when there is no database yet). */
-async function ledger(): Promise<z.infer<typeof LedgerSchema>> {
-  if (!existsSync(db)) return [];
-  const run = await cli(['export', '--format', 'json', '--db', db]);
-  expect(run.code).toBe(0);
-  return LedgerSchema.parse(JSON.parse(run.stdout));
-}
+const ledger = () => exportedLedger(db, LedgerSchema);
 
-/** Lines of the per-row report, one per bad field. */
-const reportLines = (run: CliRun): string[] => run.stderr.split('\n').filter((l) => l.startsWith('line '));
-const stderrLines = (run: CliRun): string[] => run.stderr.split('\n').filter((l) => l !== '');
 
 /** Windows-1252, as Excel's "CSV (Comma delimited)" writes text: one byte per character. */
 const windows1252 = (text: string): Buffer => Buffer.from(text, 'latin1');

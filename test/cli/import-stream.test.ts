@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { withEngine } from '../../src/cli/database.js';
 import { importCsv, printImportSummary, readImportFile } from '../../src/cli/import.js';
 import type { CliIo } from '../../src/cli/io.js';
-import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
+import { cli, useTemporaryDatabase, type CliRun, exportedLedger, reportLines, stderrLines } from './helpers.js';
 
 // Each file handle import opens is wrapped so a test can count the reads made through it; every
 // other call opens the real file as it is.
@@ -34,15 +34,8 @@ function writeCsv(content: string | Buffer, name = 'consents.csv'): string {
 
 const LedgerSchema = z.array(z.object({ email: z.string().nullable(), explanation: z.string().nullable() }));
 
-async function ledger(): Promise<z.infer<typeof LedgerSchema>> {
-  if (!existsSync(db)) return [];
-  const run = await cli(['export', '--format', 'json', '--db', db]);
-  expect(run.code).toBe(0);
-  return LedgerSchema.parse(JSON.parse(run.stdout));
-}
+const ledger = () => exportedLedger(db, LedgerSchema);
 
-const reportLines = (run: CliRun): string[] => run.stderr.split('\n').filter((l) => l.startsWith('line '));
-const stderrLines = (run: CliRun): string[] => run.stderr.split('\n').filter((l) => l !== '');
 
 function quietIo(): CliIo {
   const sink = (): PassThrough => new PassThrough().resume();

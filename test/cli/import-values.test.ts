@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -6,7 +6,7 @@ import { ListedValues } from '../../src/cli/import-values.js';
 import type { WorkspaceSettingsInput } from '../../src/core/settings.js';
 import { createEngine } from '../../src/engine.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
+import { cli, useTemporaryDatabase, type CliRun, exportedLedger, reportLines } from './helpers.js';
 
 let dir: string;
 let db: string;
@@ -31,14 +31,8 @@ const LedgerSchema = z.array(
   z.object({ email: z.string().nullable(), purpose: z.string(), channel: z.string(), status: z.string(), legal_basis: z.string().nullable() }),
 );
 
-async function ledger(): Promise<z.infer<typeof LedgerSchema>> {
-  if (!existsSync(db)) return [];
-  const run = await cli(['export', '--format', 'json', '--db', db]);
-  expect(run.code).toBe(0);
-  return LedgerSchema.parse(JSON.parse(run.stdout));
-}
+const ledger = () => exportedLedger(db, LedgerSchema);
 
-const reportLines = (run: CliRun): string[] => run.stderr.split('\n').filter((l) => l.startsWith('line '));
 
 describe('consentry import: listed values in any letter case', () => {
   it('records statuses, channels and legal bases typed in any letter case and with blank space around them, spelled as the ledger spells them', async () => {
