@@ -1892,7 +1892,7 @@ class SqliteStoreImpl implements SqliteStore {
     groupCommit: boolean,
     groupCommitClock: () => number,
     private readonly checkpointer: BackgroundCheckpointer | null,
-    lockWait: LockWait | null = null,
+    private readonly lockWait: LockWait | null = null,
     /** Set for a store opened with `readOnly`: its transactions begin DEFERRED and refuse every write. */
     private readonly readOnly: ReadOnlyConnection | null = null,
   ) {
@@ -1942,7 +1942,14 @@ class SqliteStoreImpl implements SqliteStore {
   }
 
   checkpoint(): void {
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    // A maintenance call between transactions: unlike a BEGIN, it may wait for the background
+    // checkpointer and readers, as SQLite's busy handler does, for the store's busy timeout.
+    this.db.pragma(`busy_timeout = ${this.lockWait?.timeoutMs ?? 0}`);
+    try {
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    } finally {
+      this.db.pragma('busy_timeout = 0');
+    }
   }
 
   backgroundCheckpoint(): Promise<CheckpointResult | null> {

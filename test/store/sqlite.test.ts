@@ -432,6 +432,19 @@ describe('SQLite store', () => {
       expect(db.pragma('secure_delete', { simple: true })).toBe(1);
     });
 
+    it('lets a checkpoint wait for the background checkpointer for the busy timeout, then waits for no lock again', () => {
+      const store = open({ busyTimeoutMs: 1234 });
+      const seen: unknown[] = [];
+      const pragma = store.db.pragma.bind(store.db);
+      store.db.pragma = ((source: string, options?: BetterSqlite3.PragmaOptions) => {
+        seen.push(source);
+        return pragma(source, options);
+      }) as typeof store.db.pragma;
+      store.checkpoint();
+      expect(seen).toEqual(['busy_timeout = 1234', 'wal_checkpoint(TRUNCATE)', 'busy_timeout = 0']);
+      expect(pragma('busy_timeout', { simple: true })).toBe(0);
+    });
+
     it('uses synchronous FULL and the checkpoint interval when asked', () => {
       const { db } = open({ synchronous: 'FULL', walAutocheckpointPages: 1000 });
       expect(db.pragma('synchronous', { simple: true })).toBe(2);
