@@ -261,6 +261,11 @@ export function isBeforeEarliestOccurrence(instant: string): boolean {
   return Date.parse(instant) < EARLIEST_OCCURRENCE_MS;
 }
 
+/** The problem with a decision time before EARLIEST_OCCURRENCE, named as `occurredAt`; undefined for a later one. */
+export function earliestOccurrenceIssue(occurredAt: string): FieldIssue | undefined {
+  return isBeforeEarliestOccurrence(occurredAt) ? { path: 'occurredAt', message: `occurredAt must not be before ${EARLIEST_OCCURRENCE}` } : undefined;
+}
+
 export interface ChainContext {
   id: string;
   workspaceId: string;
@@ -272,10 +277,8 @@ export interface ChainContext {
 /** When a decision recorded at `recordedAt` occurred: its own time, clamped within the allowed skew, refused beyond it. */
 export function recordedOccurrence(decision: Pick<ValidDecision, 'occurredAt'>, recordedAt: string): string {
   const occurredAt = decision.occurredAt ?? recordedAt;
-  if (isBeforeEarliestOccurrence(occurredAt)) {
-    const message = `occurredAt must not be before ${EARLIEST_OCCURRENCE}`;
-    throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'occurredAt', message }]);
-  }
+  const early = earliestOccurrenceIssue(occurredAt);
+  if (early !== undefined) throw new ConsentryError('VALIDATION_FAILED', early.message, [early]);
   const aheadMs = Date.parse(occurredAt) - Date.parse(recordedAt);
   if (aheadMs > MAX_CLOCK_SKEW_MS) {
     const message = `occurredAt ${occurredAt} is later than the time of recording ${recordedAt}`;

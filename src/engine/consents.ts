@@ -4,7 +4,7 @@ import type { Contact } from '../core/contact.js';
 import { normalizeEmail, normalizePhone } from '../core/contact.js';
 import { ConsentryError, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
-import { canMessage, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
+import { canMessage, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import type { Actor, ConsentDecision, ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
 import { contactValueIssues, updateContact } from './contacts.js';
@@ -115,6 +115,9 @@ export function bulkRowIssues(
   }
   const purpose = present('purpose');
   if (typeof purpose === 'string') issues.push(...issuesOf(() => assertKnownPurpose(purpose, settings)));
+  const occurredAt = present('occurredAt');
+  const early = typeof occurredAt === 'string' ? earliestOccurrenceIssue(occurredAt) : undefined;
+  if (early !== undefined) issues.push(early);
   issues.push(...contactValueIssues({ email: present('email'), phone: present('phone') }, settings));
   return issues;
 }

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { ConsentRecord, ConsentState } from '../core/consent.js';
 import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema } from '../core/consent.js';
 import { canonicalContactId, type Contact } from '../core/contact.js';
-import type { FieldIssue } from '../core/errors.js';
 import { isPublicEventType, PUBLIC_EVENT_TYPES } from '../core/events.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence } from '../core/ledger.js';
 import type { StoredEvent } from '../ports/store.js';
@@ -166,27 +165,19 @@ export const ContactIdParamsSchema = z.object({ id: ContactIdSchema });
 /** A problem with one field of a request, in a problem's `errors` or a response's `warnings`. */
 export const FieldIssueJsonSchema = z.object({ path: z.string(), message: z.string() });
 
-/** The earliest decision time the ledger records (core/ledger.ts), named at the edge with the other bad fields. */
-export const EARLIEST_DECISION_TIME = EARLIEST_OCCURRENCE;
-const BEFORE_EARLIEST_DECISION = `occurredAt must not be before ${EARLIEST_DECISION_TIME}`;
 
 /**
  * How a decision time is read and kept, as the ledger does it (MAX_CLOCK_SKEW_MS and
  * recordedOccurrence in core/ledger.ts; the time is stored as `Date.prototype.toISOString` writes it).
  */
 export const DECISION_TIME_DESCRIPTION =
-  `ISO 8601 with Z or an offset, not before ${EARLIEST_DECISION_TIME}; stored in UTC to the millisecond (further digits are dropped, not rounded). ` +
+  `ISO 8601 with Z or an offset, not before ${EARLIEST_OCCURRENCE}; stored in UTC to the millisecond (further digits are dropped, not rounded). ` +
   'A time up to 5 minutes ahead of the server clock is recorded as the time of recording; a later one is refused (422). Omitted: the time of recording.';
 
-/** Where a decision time (valid ISO 8601) is earlier than the API records; undefined when it is not. */
-export function decisionTimeIssue(occurredAt: string): FieldIssue | undefined {
-  return isBeforeEarliestOccurrence(occurredAt) ? { path: 'occurredAt', message: BEFORE_EARLIEST_DECISION } : undefined;
-}
-
-/** When a decision was made, as a request gives it (`occurredAt`). */
+/** When a decision was made, as a request gives it (`occurredAt`); one before the ledger's earliest is named at the edge with the other bad fields. */
 export const DecisionTimeSchema = z.iso
   .datetime({ offset: true })
-  .refine((occurredAt) => decisionTimeIssue(occurredAt) === undefined, BEFORE_EARLIEST_DECISION)
+  .refine((occurredAt) => !isBeforeEarliestOccurrence(occurredAt), `occurredAt must not be before ${EARLIEST_OCCURRENCE}`)
   .describe(DECISION_TIME_DESCRIPTION);
 
 /** A page size from the query string (`?limit=20`). */

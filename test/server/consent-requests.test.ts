@@ -111,9 +111,10 @@ describe('occurredAt', () => {
       [2, true],
       [3, false],
     ]);
-    expect(results[1].error).toMatchObject({ code: 'VALIDATION_FAILED' });
-    expect(results[1].error.issues.map((issue: { path: string }) => issue.path)).toEqual(['occurredAt', 'legalBasis', 'explanation']);
-    expect(results[1].error.issues[0].message).toBe('occurredAt must not be before 1970-01-01T00:00:00Z');
+    // Under the code of the engine's first check (the opt-in rule), as every refused bulk row, with all its problems.
+    expect(results[1].error).toMatchObject({ code: 'LEGAL_BASIS_REQUIRED' });
+    expect(results[1].error.issues.map((issue: { path: string }) => issue.path)).toEqual(['legalBasis', 'explanation', 'occurredAt']);
+    expect(results[1].error.issues[2].message).toBe('occurredAt must not be before 1970-01-01T00:00:00Z');
     expect(results[3].error.issues.map((issue: { path: string }) => issue.path)).toEqual(['occurredAt', 'purpose', 'email']);
     expect(results[3].error.message).toMatch(/^occurredAt: occurredAt must not be before 1970-01-01T00:00:00Z; purpose: unknown purpose "surveys"/);
     expect((await history()).map((record) => record.occurredAt)).toEqual(['2026-02-01T00:00:00.000Z', t.clock.now().toISOString()]);

@@ -2,11 +2,10 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { CHANNELS, ChannelSchema, CONSENT_STATUSES, LEGAL_BASES, PurposeSchema } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
-import { ConsentryError, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf, type FieldIssue } from '../../core/errors.js';
+import { ConsentryError, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
 import { recordedOccurrence } from '../../core/ledger.js';
 import { assertKnownPurpose } from '../../core/settings.js';
 import { isoInstant } from '../../core/time.js';
-import { bulkRowIssues } from '../../engine/consents.js';
 import { BulkRowSchema, ConsentChangeSchema } from '../../engine/inputs.js';
 import { HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX } from '../../engine.js';
 import type { Clock } from '../../ports/clock.js';
@@ -22,7 +21,6 @@ import {
   consentStateJson,
   DECISION_TIME_DESCRIPTION,
   DecisionTimeSchema,
-  decisionTimeIssue,
   limitQuery,
 } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
@@ -109,8 +107,6 @@ const BulkBodySchema = z
   })
   .strict();
 
-/** A row's decision time, when it is one the engine reads; the engine names every other problem of it. */
-const RowDecisionTimeSchema = z.object({ occurredAt: z.iso.datetime({ offset: true }) });
 
 function tooManyRows(): ConsentryError {
   return new ConsentryError('PAYLOAD_TOO_LARGE', `A bulk request carries at most ${MAX_BULK_ROWS} rows; this one has more`, [
@@ -155,41 +151,9 @@ function schemaRefusal(request: FastifyRequest, validationError: Error): Consent
 
 type BulkResult = z.infer<typeof BulkResultSchema>;
 
-/**
- * Rows whose decision time is before the earliest one DecisionTimeSchema takes are refused here,
- * each with the row's other problems as the engine names them (bulkRowIssues); the other rows go
- * to the engine, and every result keeps its row's place in the request.
- */
+/** Every row goes to the engine, which refuses a bad one (a decision time before 1970 included) in that row's result, naming all its problems. */
 async function bulkResults(request: FastifyRequest, rows: readonly unknown[]): Promise<BulkResult[]> {
-  const { workspace } = authOf(request);
-  const by = { actor: actorOf(request), source: sourceOf(request, 'bulk') };
-  const early = new Map<number, FieldIssue>();
-  rows.forEach((row, index) => {
-    const time = RowDecisionTimeSchema.safeParse(row);
-    const issue = time.success ? decisionTimeIssue(time.data.occurredAt) : undefined;
-    if (issue !== undefined) early.set(index, issue);
-  });
-  if (early.size === 0) return workspace.bulkSetConsent(rows, by);
-
-  const { settings } = await workspace.get();
-  const kept: number[] = [];
-  rows.forEach((_row, index) => {
-    if (!early.has(index)) kept.push(index);
-  });
-  const recorded = await workspace.bulkSetConsent(
-    kept.map((index) => rows[index]),
-    by,
-  );
-  const results: BulkResult[] = recorded.map((result) => ({ ...result, row: kept[result.row] ?? result.row }));
-  for (const [index, issue] of early) {
-    const issues = [issue, ...bulkRowIssues(rows[index], by, settings).filter((other) => other.path !== issue.path)];
-    results.push({
-      row: index,
-      ok: false,
-      error: { code: 'VALIDATION_FAILED', message: issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues },
-    });
-  }
-  return results.sort((a, b) => a.row - b.row);
+  return authOf(request).workspace.bulkSetConsent(rows, { actor: actorOf(request), source: sourceOf(request, 'bulk') });
 }
 
 const BulkResultSchema = z.union([
