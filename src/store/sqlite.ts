@@ -2063,9 +2063,9 @@ function openReadOnlyStore(options: SqliteStoreOptions, inMemory: boolean, busyT
 export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const { synchronous, busyTimeoutMs, walAutocheckpointPages, groupCommit, groupCommitClock, checkpointInBackground } = checkOptions(options);
   const inMemory = options.path === ':memory:' || options.path === '';
-  // A URI may name an in-memory or otherwise unshareable database; only a plain file path gets a
-  // directory created for it and a second connection for background checkpoints.
-  const plainFile = !inMemory && !options.path.startsWith('file:');
+  // better-sqlite3 is built without URI file names, so every other path, `file:...` included, is a
+  // file: it gets its directory created and a second connection for background checkpoints.
+  const plainFile = !inMemory;
   if (options.readOnly === true) return openReadOnlyStore(options, inMemory, busyTimeoutMs, groupCommitClock);
   const createIfMissing = options.createIfMissing ?? true;
   if (plainFile && createIfMissing) mkdirSync(dirname(resolve(options.path)), { recursive: true });
