@@ -54,18 +54,18 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
         throw new ConsentryError('VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
       }
       const row = parsed.data;
+      const named = new NamedIdentities(row, uow.workspace.settings.defaultCountry);
       // Everything that can refuse the row is checked before a missing contact is created,
       // so a refused row leaves no trace.
       recordedOccurrence(validateDecision({ ...decisionOf(row, by, null), contactId: row.contactId ?? 'pending' }), uow.nowIso);
       // A replayed row (its key already recorded for this contact) is answered even if its purpose was unlisted since.
-      const replayed = await recordedForKey(uow, row);
+      const replayed = await recordedForKey(uow, row, named);
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
-      const contact = await contactForRow(uow, row);
-      const identity = rowIdentity(row, uow.workspace.settings.defaultCountry);
+      const contact = await contactForRow(uow, row, named);
       const before = (await uow.consentStatesOf(contact.id)).find((state) => state.purpose === row.purpose && state.channel === row.channel);
-      const recorded = await uow.recordConsent({ ...decisionOf(row, by, identity), contactId: contact.id });
+      const recorded = await uow.recordConsent({ ...decisionOf(row, by, named.evidence()), contactId: contact.id });
       await followPrivacyDecision(uow, recorded);
-      const warnings = await addMissingIdentities(uow, contact, row);
+      const warnings = await addMissingIdentities(uow, contact, row, named);
       results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created, repeated: before?.status === row.status, warnings });
     } catch (error) {
       if (!isConsentryError(error)) throw error;
@@ -159,24 +159,51 @@ function decisionOf(row: Row, by: { actor: Actor; source: ConsentSource }, ident
   };
 }
 
-/** The e-mail and phone a row named, as EvidenceSchema's `identity` writes them; null for a row naming its contact by id only. */
-function rowIdentity(row: Row, defaultCountry: string | null): string | null {
-  const named = [
-    ...(row.email ? [`email:${normalizeEmail(row.email)}`] : []),
-    ...(row.phone ? [`phone:${normalizePhone(row.phone, defaultCountry)}`] : []),
-  ];
-  return named.length === 0 ? null : named.join(' ');
+/**
+ * The e-mail and phone a row names, normalised once for every use (finding its contact, creating
+ * one, the evidence, the identities added to it), on first use: an invalid one still refuses the
+ * row where the first use comes, after the checks before it.
+ */
+class NamedIdentities {
+  private normalised: { email: string | null; phone: string | null } | undefined;
+
+  constructor(
+    private readonly row: Row,
+    private readonly defaultCountry: string | null,
+  ) {}
+
+  get email(): string | null {
+    return this.values().email;
+  }
+
+  get phone(): string | null {
+    return this.values().phone;
+  }
+
+  /** As EvidenceSchema's `identity` writes them; null for a row naming its contact by id only. */
+  evidence(): string | null {
+    const named = [...(this.email ? [`email:${this.email}`] : []), ...(this.phone ? [`phone:${this.phone}`] : [])];
+    return named.length === 0 ? null : named.join(' ');
+  }
+
+  private values(): { email: string | null; phone: string | null } {
+    this.normalised ??= {
+      email: this.row.email ? normalizeEmail(this.row.email) : null,
+      phone: this.row.phone ? normalizePhone(this.row.phone, this.defaultCountry) : null,
+    };
+    return this.normalised;
+  }
 }
 
 /**
  * Whether the row's idempotency key was already recorded. A reused key is only accepted for an
  * existing contact, the one it was recorded for; recordConsent then checks it is the very same change.
  */
-async function recordedForKey(uow: UnitOfWork, row: Row): Promise<boolean> {
+async function recordedForKey(uow: UnitOfWork, row: Row, named: NamedIdentities): Promise<boolean> {
   if (!row.idempotencyKey) return false;
   const existing = await uow.tx.findConsentRecordByIdempotencyKey(uow.workspaceId, row.idempotencyKey);
   if (!existing) return false;
-  const contact = await findContactForRow(uow, row);
+  const contact = await findContactForRow(uow, row, named);
   if (!contact || contact.id !== existing.contactId) {
     throw new ConsentryError('CONFLICT', `Idempotency key "${row.idempotencyKey}" was already used for another contact`, [
       { path: 'idempotencyKey', message: 'already used for a different change' },
@@ -192,9 +219,8 @@ type IdentityField = 'contactId' | 'email' | 'phone';
  * phone names. A row whose identities name two different contacts is refused: applying it to one
  * of them would record a decision the file meant, perhaps, for the other.
  */
-async function findContactForRow(uow: UnitOfWork, row: Row): Promise<Contact | undefined> {
-  const email = row.email ? normalizeEmail(row.email) : null;
-  const phone = row.phone ? normalizePhone(row.phone, uow.workspace.settings.defaultCountry) : null;
+async function findContactForRow(uow: UnitOfWork, row: Row, identities: NamedIdentities): Promise<Contact | undefined> {
+  const { email, phone } = identities;
   const named: { field: IdentityField; contact: Contact | undefined }[] = [];
   if (row.contactId) named.push({ field: 'contactId', contact: await uow.findContact(row.contactId) });
   if (email) named.push({ field: 'email', contact: await uow.tx.findContactByEmail(uow.workspaceId, email) });
@@ -211,13 +237,11 @@ async function findContactForRow(uow: UnitOfWork, row: Row): Promise<Contact | u
   return row.contactId ? named[0]?.contact : found[0]?.contact;
 }
 
-async function contactForRow(uow: UnitOfWork, row: Row): Promise<Contact> {
-  const found = await findContactForRow(uow, row);
+async function contactForRow(uow: UnitOfWork, row: Row, named: NamedIdentities): Promise<Contact> {
+  const found = await findContactForRow(uow, row, named);
   if (row.contactId) return uow.requireLiveContact(row.contactId);
   if (found) return uow.requireLiveContact(found.id);
-  const email = row.email ? normalizeEmail(row.email) : null;
-  const phone = row.phone ? normalizePhone(row.phone, uow.workspace.settings.defaultCountry) : null;
-  return uow.insertContact(uow.blankContact({ email, phone }));
+  return uow.insertContact(uow.blankContact({ email: named.email, phone: named.phone }));
 }
 
 /**
@@ -227,18 +251,16 @@ async function contactForRow(uow: UnitOfWork, row: Row): Promise<Contact> {
  * answered as a warning, so the caller learns that the value it sent went nowhere. Run after the
  * decision is recorded, so a refused row changes no contact.
  */
-async function addMissingIdentities(uow: UnitOfWork, contact: Contact, row: Row): Promise<FieldIssue[]> {
+async function addMissingIdentities(uow: UnitOfWork, contact: Contact, row: Row, named: NamedIdentities): Promise<FieldIssue[]> {
   const warnings: FieldIssue[] = [];
   const missing: { email?: string; phone?: string } = {};
   if (row.email) {
-    const email = normalizeEmail(row.email);
     if (contact.email === null) missing.email = row.email;
-    else if (contact.email !== email) warnings.push(keptIdentity('email', 'e-mail', row));
+    else if (contact.email !== named.email) warnings.push(keptIdentity('email', 'e-mail', row));
   }
   if (row.phone) {
-    const phone = normalizePhone(row.phone, uow.workspace.settings.defaultCountry);
     if (contact.phone === null) missing.phone = row.phone;
-    else if (contact.phone !== phone) warnings.push(keptIdentity('phone', 'phone', row));
+    else if (contact.phone !== named.phone) warnings.push(keptIdentity('phone', 'phone', row));
   }
   if (Object.keys(missing).length > 0) await updateContact(uow, contact.id, missing);
   return warnings;
