@@ -178,12 +178,18 @@ export function hasTag(contact: Contact, tag: string): boolean {
 }
 
 /**
- * C0 and C1 control characters (U+0000–U+001F, U+007F–U+009F) and the bidirectional formatting
- * characters (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069; Unicode UAX #9 §2). A name
- * that holds one breaks line- and tab-separated listings, or reads differently from what it is
- * (Trojan Source, CVE-2021-42574).
+ * The left-to-right and right-to-left marks, embeddings, overrides and isolates (U+200E, U+200F,
+ * U+202A–U+202E, U+2066–U+2069; Unicode UAX #9 §2), as the inside of a regular-expression
+ * character class: chat apps and address books wrap phone numbers in them, invisibly.
  */
-export const CONTROL_OR_BIDI_CHARACTER = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/;
+export const BIDI_MARK_RANGE = '\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069';
+
+/**
+ * C0 and C1 control characters (U+0000–U+001F, U+007F–U+009F) and the bidirectional formatting
+ * characters (U+061C and BIDI_MARK_RANGE). A name that holds one breaks line- and tab-separated
+ * listings, or reads differently from what it is (Trojan Source, CVE-2021-42574).
+ */
+export const CONTROL_OR_BIDI_CHARACTER = new RegExp(`[\\u0000-\\u001f\\u007f-\\u009f\\u061c${BIDI_MARK_RANGE}]`);
 
 /** What is wrong with a name that holds a control or bidirectional formatting character (`contains U+0009, a control character`); undefined for a name without one. */
 export function controlCharacterIn(text: string): string | undefined {
