@@ -149,12 +149,6 @@ function schemaRefusal(request: FastifyRequest, validationError: Error): Consent
   return refused.status === 422 ? new ConsentryError('VALIDATION_FAILED', refused.detail, refused.errors) : validationError;
 }
 
-type BulkResult = z.infer<typeof BulkResultSchema>;
-
-/** Every row goes to the engine, which refuses a bad one (a decision time before 1970 included) in that row's result, naming all its problems. */
-async function bulkResults(request: FastifyRequest, rows: readonly unknown[]): Promise<BulkResult[]> {
-  return authOf(request).workspace.bulkSetConsent(rows, { actor: actorOf(request), source: sourceOf(request, 'bulk') });
-}
 
 const BulkResultSchema = z.union([
   z.object({
@@ -310,6 +304,9 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
         response: { 200: z.object({ results: z.array(BulkResultSchema) }) },
       },
     },
-    async (request) => ({ results: await bulkResults(request, request.body.rows) }),
+    // The engine refuses a bad row (a decision time before 1970 included) in that row's result, naming all its problems.
+    async (request) => ({
+      results: await authOf(request).workspace.bulkSetConsent(request.body.rows, { actor: actorOf(request), source: sourceOf(request, 'bulk') }),
+    }),
   );
 };
