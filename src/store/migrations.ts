@@ -445,6 +445,30 @@ function checkMigrationList(migrations: readonly Migration[]): void {
 }
 
 /**
+ * The migrations the database records, in order, once each is known to this build: a database
+ * whose schema is newer, or that records a migration this build does not have, is refused.
+ */
+export function knownAppliedMigrations(db: Database, migrations: readonly Migration[] = MIGRATIONS): AppliedMigrationRow[] {
+  const known = migrations.at(-1)?.version ?? 0;
+  const appliedRows = db.prepare<[], AppliedMigrationRow>('SELECT version, name FROM schema_migrations ORDER BY version').all();
+  const current = appliedRows.at(-1)?.version ?? 0;
+  if (current > known) {
+    throw new ConsentryError(
+      'CONFLICT',
+      `database schema version ${current} is newer than this build of Consentry supports (${known}); upgrade Consentry to open this database`,
+    );
+  }
+  const byVersion = new Map(migrations.map((migration) => [migration.version, migration]));
+  for (const row of appliedRows) {
+    const migration = byVersion.get(row.version);
+    if (!migration || migration.name !== row.name) {
+      throw new ConsentryError('CONFLICT', `database records migration ${row.version} "${row.name}", which this build of Consentry does not have`);
+    }
+  }
+  return appliedRows;
+}
+
+/**
  * Brings the database up to the newest known migration, all pending steps in one IMMEDIATE
  * transaction so two processes opening the same file cannot both apply a step. A database
  * whose schema is newer than this build, or that records a migration this build does not know
@@ -460,26 +484,8 @@ export function migrate(db: Database, migrations: readonly Migration[] = MIGRATI
       name TEXT NOT NULL,
       applied_at TEXT NOT NULL
     ) STRICT`);
-    const appliedRows = db
-      .prepare<[], AppliedMigrationRow>('SELECT version, name FROM schema_migrations ORDER BY version')
-      .all();
+    const appliedRows = knownAppliedMigrations(db, migrations);
     const current = appliedRows.at(-1)?.version ?? 0;
-    if (current > known) {
-      throw new ConsentryError(
-        'CONFLICT',
-        `database schema version ${current} is newer than this build of Consentry supports (${known}); upgrade Consentry to open this database`,
-      );
-    }
-    const byVersion = new Map(migrations.map((migration) => [migration.version, migration]));
-    for (const row of appliedRows) {
-      const migration = byVersion.get(row.version);
-      if (!migration || migration.name !== row.name) {
-        throw new ConsentryError(
-          'CONFLICT',
-          `database records migration ${row.version} "${row.name}", which this build of Consentry does not have`,
-        );
-      }
-    }
     const appliedVersions = new Set(appliedRows.map((row) => row.version));
     const record = db.prepare<[number, string]>(
       `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`,

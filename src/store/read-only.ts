@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database, Statement } from 'better-sqlite3';
 import { ConsentryError } from '../core/errors.js';
-import { MIGRATIONS, type Migration } from './migrations.js';
+import { knownAppliedMigrations, MIGRATIONS, type Migration } from './migrations.js';
 
 /** A write attempted through a store opened with `readOnly: true`; `operation` names the store method. */
 export class ReadOnlyStoreError extends ConsentryError {
@@ -208,28 +208,12 @@ export function openReadOnly(path: string, busyTimeoutMs: number): ReadOnlyConne
   }
 }
 
-interface AppliedMigrationRow {
-  version: number;
-  name: string;
-}
-
 /**
  * Refuses a schema this build cannot read as it stands, without changing it: a newer one or one
  * with a migration this build does not know (as migrate() does), and an older one, which only a
  * writable open may migrate.
  */
 export function checkReadableSchema(db: Database, path: string, migrations: readonly Migration[] = MIGRATIONS): void {
-  const applied = db.prepare<[], AppliedMigrationRow>('SELECT version, name FROM schema_migrations ORDER BY version').all();
-  const known = migrations.at(-1)?.version ?? 0;
-  const current = applied.at(-1)?.version ?? 0;
-  if (current > known) {
-    throw new ConsentryError('CONFLICT', `database schema version ${current} is newer than this build of Consentry supports (${known}); upgrade Consentry to open this database`);
-  }
-  const names = new Map(migrations.map((migration) => [migration.version, migration.name]));
-  for (const row of applied) {
-    if (names.get(row.version) !== row.name) {
-      throw new ConsentryError('CONFLICT', `database records migration ${row.version} "${row.name}", which this build of Consentry does not have`);
-    }
-  }
-  if (applied.length < migrations.length) throw new SchemaUpgradeNeededError(path, current, known);
+  const applied = knownAppliedMigrations(db, migrations);
+  if (applied.length < migrations.length) throw new SchemaUpgradeNeededError(path, applied.at(-1)?.version ?? 0, migrations.at(-1)?.version ?? 0);
 }
