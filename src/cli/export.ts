@@ -6,7 +6,8 @@ import type { Workspace } from '../core/settings.js';
 import type { Engine } from '../engine.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
-import { readLedgerPage, seqOfEntry, UnreadableTally, type UnreadableRecord } from './ledger-pages.js';
+import { readLedgerPage, seqOfEntry, type UnreadableRecord } from '../engine/ledger-pages.js';
+import { UnreadableTally } from './ledger-pages.js';
 
 const HEADER = [
   'workspace_id', 'seq', 'record_id', 'contact_id', 'email', 'phone', 'purpose', 'channel', 'status', 'legal_basis', 'explanation',

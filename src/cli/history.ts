@@ -5,7 +5,8 @@ import type { Engine, WorkspaceEngine } from '../engine.js';
 import { readPhone, withoutBidiMarks } from './identities.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
-import { readLedgerPage, seqOfEntry, UnreadableTally } from './ledger-pages.js';
+import { readLedgerPage, seqOfEntry } from '../engine/ledger-pages.js';
+import { UnreadableTally } from './ledger-pages.js';
 
 /** Records read per transaction. */
 const HISTORY_PAGE = 1_000;

@@ -12,6 +12,7 @@ import {
 import { UnreadableRowError } from '../core/errors.js';
 import type { ConsentStateKey } from '../ports/store.js';
 import { LedgerHeadSchema, ledgerHeadKey, type UnitOfWork } from './unit-of-work.js';
+import { readLedgerPage, type UnreadableRecord } from './ledger-pages.js';
 import { nextTurn } from './next-turn.js';
 
 export interface StateMismatch {
@@ -76,7 +77,7 @@ export async function verifyWorkspaceLedger(check: WorkspaceLedgerCheck): Promis
       lastSeq = page.records.at(-1)?.seq ?? lastSeq;
       if (page.unreadable) {
         // The records past it cannot be told apart from it, so the check ends at the first bad one.
-        chain.appendUnreadable(page.unreadable.rowId, page.unreadable.message);
+        chain.appendUnreadable(page.unreadable.id, page.unreadable.reason);
         return { workspaceId, ok: false, records: chain.records, chain: chain.result(), stateMismatches: [] };
       }
       if (page.records.length === pageSize) return null;
@@ -91,32 +92,16 @@ export async function verifyWorkspaceLedger(check: WorkspaceLedgerCheck): Promis
 }
 
 /**
- * The next records of the chain; when one cannot be read back, those before it one by one and
- * that record's error, so the report names the first bad record and still checks the ones before it.
+ * The next records of the chain, up to the first that cannot be read back, and that one: the
+ * report names the first bad record and still checks the ones before it.
  */
-async function readRecords(uow: UnitOfWork, afterSeq: number, limit: number): Promise<{ records: ConsentRecord[]; unreadable: UnreadableRowError | null }> {
-  try {
-    return { records: await uow.tx.listConsentRecords(uow.workspaceId, { afterSeq, limit }), unreadable: null };
-  } catch (error) {
-    if (!isUnreadableRecord(error)) throw error;
-  }
+async function readRecords(uow: UnitOfWork, afterSeq: number, limit: number): Promise<{ records: ConsentRecord[]; unreadable: UnreadableRecord | null }> {
   const records: ConsentRecord[] = [];
-  for (let seq = afterSeq; records.length < limit; ) {
-    try {
-      const [record] = await uow.tx.listConsentRecords(uow.workspaceId, { afterSeq: seq, limit: 1 });
-      if (!record) return { records, unreadable: null };
-      records.push(record);
-      seq = record.seq;
-    } catch (error) {
-      if (!isUnreadableRecord(error)) throw error;
-      return { records, unreadable: error };
-    }
+  for (const entry of await readLedgerPage(uow.tx, uow.workspaceId, { afterSeq, limit })) {
+    if (entry.unreadable) return { records, unreadable: entry.unreadable };
+    records.push(entry.record);
   }
   return { records, unreadable: null };
-}
-
-function isUnreadableRecord(error: unknown): error is UnreadableRowError {
-  return error instanceof UnreadableRowError && error.table === 'consent_records';
 }
 
 /** The whole chain read against the head stored beside it, which must be there and readable once there are records. */

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { readLedgerPage } from '../../src/cli/ledger-pages.js';
+import { readLedgerPage } from '../../src/engine/ledger-pages.js';
 import { createEngine } from '../../src/engine.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import { cli, useTemporaryDatabase } from './helpers.js';
