@@ -23,6 +23,7 @@ import {
   InboundChannelSchema,
   InboundMessageSchema,
   parseInput,
+  WorkspaceNameSchema,
   type ConsentChange,
   type ContactInput,
   type ContactPatch,
@@ -170,7 +171,7 @@ export function createEngine(options: EngineOptions): Engine {
       get: () => run(async (uow) => uow.workspace),
       rename: async (name) =>
         run(async (uow) => {
-          const valid = parseInput(NonEmpty, name, 'workspace name');
+          const valid = parseInput(WorkspaceNameSchema, name, 'workspace name');
           await uow.tx.updateWorkspace(workspaceId, { name: valid, updatedAt: uow.nowIso });
           return { ...uow.workspace, name: valid, updatedAt: uow.nowIso };
         }),
@@ -280,7 +281,7 @@ export function createEngine(options: EngineOptions): Engine {
     store,
     clock,
     async createWorkspace(input) {
-      const name = parseInput(NonEmpty, input.name, 'workspace name');
+      const name = parseInput(WorkspaceNameSchema, input.name, 'workspace name');
       const settings = parseSettings(input.settings ?? {});
       const now = clock.now();
       const workspace: Workspace = { id: ids.next(now), name, settings, createdAt: now.toISOString(), updatedAt: now.toISOString() };

@@ -40,9 +40,9 @@ async function workspaceFor(store: Store, wanted: string | undefined): Promise<{
 const UNPRINTABLE = new RegExp(CONTROL_OR_BIDI_CHARACTER.source, 'g');
 
 /**
- * A name as a cell of the tab-separated `keys list`. The options below refuse a control or
- * bidirectional formatting character, but a workspace named through the library or an older
- * version may hold one: it is shown as its code point, so it cannot split a row or shift a column.
+ * A name as a cell of the tab-separated `keys list`. The engine and the options below refuse a
+ * control or bidirectional formatting character, but a name written by an older version may hold
+ * one: it is shown as its code point, so it cannot split a row or shift a column.
  */
 function cell(name: string): string {
   return name.replace(UNPRINTABLE, (character) => `[U+${character.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);

@@ -7,10 +7,25 @@ import {
   LegalBasisSchema,
   PurposeSchema,
 } from '../core/consent.js';
+import { controlCharacterIn } from '../core/contact.js';
 import { ConsentryError } from '../core/errors.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 
 /** Messaging channels a message can arrive on (`any` is only a consent scope). */
+/**
+ * A workspace's name: trimmed, 1–100 characters, without a control or bidirectional formatting
+ * character, which would split a row of `keys list` or make the name read as another.
+ */
+export const WorkspaceNameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(100)
+  .superRefine((name, context) => {
+    const forbidden = controlCharacterIn(name);
+    if (forbidden !== undefined) context.addIssue({ code: 'custom', message: `workspace name ${forbidden}` });
+  });
+
 export const InboundChannelSchema = ChannelSchema.exclude(['any']);
 
 const isoDateTime = z.iso.datetime({ offset: true });

@@ -824,3 +824,23 @@ describe.each(['memory', 'sqlite'] as const)('getHistoryPage on the %s store', (
     }
   });
 });
+
+describe('workspace names', () => {
+  it('trims a new name and refuses one that is blank, too long, or holds a control or bidirectional formatting character', async () => {
+    expect((await engine.createWorkspace({ name: '  Acme Ltd  ' })).name).toBe('Acme Ltd');
+    await rejects(engine.createWorkspace({ name: '   ' }), 'VALIDATION_FAILED');
+    await rejects(engine.createWorkspace({ name: 'x'.repeat(101) }), 'VALIDATION_FAILED');
+    const lineBreak = await rejects(engine.createWorkspace({ name: 'Acme\nLtd' }), 'VALIDATION_FAILED');
+    expect(lineBreak.message).toContain('U+000A, a control character');
+    const override = await rejects(engine.createWorkspace({ name: 'Acme \u202eLtd' }), 'VALIDATION_FAILED');
+    expect(override.message).toContain('U+202E, a bidirectional formatting character');
+    expect((await engine.listWorkspaces()).map((workspace) => workspace.name)).toEqual(['Acme', 'Acme Ltd']);
+  });
+
+  it('applies the same rules to a rename and keeps the old name when it refuses', async () => {
+    await rejects(ws.rename('Acme\tSales'), 'VALIDATION_FAILED');
+    expect((await ws.get()).name).toBe('Acme');
+    expect((await ws.rename(' Acme Sales ')).name).toBe('Acme Sales');
+    expect((await ws.get()).name).toBe('Acme Sales');
+  });
+});
