@@ -6,7 +6,8 @@ import { classifyCommand } from './cli/classify.js';
 import { databasePath, withEngine, withWorkspaces, type DatabaseOptions } from './cli/database.js';
 import { exportCommand, parseExportFormat, type ExportFormat } from './cli/export.js';
 import { historyCommand } from './cli/history.js';
-import { importCsv, parseActorOption, parseCountryOption, printImportSummary, readImportFile } from './cli/import.js';
+import { importCsv, parseActorOption, parseCountryOption, printImportSummary, readImportFile, type ImportFile } from './cli/import.js';
+import { progressOn } from './cli/progress.js';
 import { registerHubspotCommand } from './cli/hubspot.js';
 import { registerKeysCommand } from './cli/keys.js';
 import type { CliIo } from './cli/io.js';
@@ -60,10 +61,16 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .option('--actor <id>', 'who is importing (recorded as the actor)', parseActorOption, 'cli')
       .option('--country <code>', "country of the phone numbers written without + (ISO 3166-1 alpha-2, e.g. ES); default: the workspace's default country", parseCountryOption),
   ).action(async (file: string, options: DatabaseOptions & { actor: string; country?: string }) => {
-    const csv = await readImportFile(file);
+    const checking = progressOn(io.stderr, 'checking  [{bar}] {percentage}% of the file');
+    let csv: ImportFile;
+    try {
+      csv = await readImportFile(file, checking);
+    } finally {
+      checking.stop();
+    }
     const summary = await withEngine(options, io, (_engine, workspace) => importCsv(workspace, csv, io, options.actor, options.country ?? null));
     printImportSummary(summary, io);
-    if (summary.failed.length > 0) outcome.exitCode = 1;
+    if (summary.rejected > 0) outcome.exitCode = 1;
   });
 
   readOptions(

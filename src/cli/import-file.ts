@@ -5,6 +5,7 @@ import { finished } from 'node:stream/promises';
 import { CsvError, parse as csvParser, type Options as CsvParseOptions } from 'csv-parse';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { CliFailure } from './io.js';
+import type { Progress } from './progress.js';
 
 const FIELDS = ['contactId', 'email', 'phone', 'purpose', 'channel', 'status', 'legalBasis', 'explanation', 'occurredAt', 'idempotencyKey'] as const;
 export type Field = (typeof FIELDS)[number];
@@ -500,7 +501,8 @@ async function openFile(path: string): Promise<FileHandle> {
 
 const READ_BYTES = 64 * 1024;
 
-async function* fileChunks(path: string, handle: FileHandle): AsyncGenerator<Buffer> {
+async function* fileChunks(path: string, handle: FileHandle, progress?: Pick<Progress, 'update'>): AsyncGenerator<Buffer> {
+  let done = 0;
   for (;;) {
     const buffer = Buffer.allocUnsafe(READ_BYTES);
     let bytesRead: number;
@@ -510,6 +512,8 @@ async function* fileChunks(path: string, handle: FileHandle): AsyncGenerator<Buf
       throw cannotRead(path, error);
     }
     if (bytesRead === 0) return;
+    done += bytesRead;
+    progress?.update(done);
     yield buffer.subarray(0, bytesRead);
   }
 }
@@ -537,13 +541,15 @@ export interface ImportFile {
 /**
  * Reads the file to its end and checks it, a chunk at a time: encoding, CSV, header, that there are
  * rows. A file that cannot be imported fails here, before the database is opened (or created)
- * and so before any row is written; only its header and its number of rows are kept.
+ * and so before any row is written; only its header and its number of rows are kept. `progress`
+ * follows the bytes read.
  */
-export async function readImportFile(path: string): Promise<ImportFile> {
+export async function readImportFile(path: string, progress?: Pick<Progress, 'start' | 'update'>): Promise<ImportFile> {
   const handle = await openFile(path);
   try {
     const version = versionOf(await handle.stat());
-    const text = utf8Text(path, fileChunks(path, handle));
+    progress?.start(version.size);
+    const text = utf8Text(path, fileChunks(path, handle, progress));
     const { layout, start } = await readLayout(text);
     if (layout.header === undefined) {
       // No first record: the file has none, or it is not valid CSV, which csvRecords reports by line.

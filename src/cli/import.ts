@@ -1,4 +1,3 @@
-import { Presets, SingleBar } from 'cli-progress';
 import { ActorSchema, type Actor } from '../core/consent.js';
 import type { FieldIssue } from '../core/errors.js';
 import { WorkspaceSettingsSchema, type WorkspaceSettings } from '../core/settings.js';
@@ -10,6 +9,7 @@ import { COLUMN_OF, IDENTITY_FIELDS, importRecords, isField, type CsvRecord, typ
 import { isListedColumn, ListedValues, unknownPurposeMessage } from './import-values.js';
 import type { CliIo } from './io.js';
 import { CliFailure, nonBlankOption, writeLine } from './io.js';
+import { progressOn } from './progress.js';
 
 export { readImportFile, type ImportFile } from './import-file.js';
 
@@ -38,10 +38,10 @@ export interface ImportSummary {
   repeated: number;
   /** Whether the file has an idempotency_key column. */
   keyColumn: boolean;
-  /** One entry per bad field; a row with any entry changed nothing. */
-  failed: RowFailure[];
-  /** Recorded rows' values that were not applied to their contact (an e-mail or phone it has another value for). */
-  warned: RowFailure[];
+  /** Rows refused: each changed nothing, and each of its bad fields was reported on its own line. */
+  rejected: number;
+  /** Recorded rows with a value not applied to their contact (an e-mail or phone it has another value for), each reported as a warning. */
+  warned: number;
 }
 
 type BulkRowValues = Partial<Record<Field, string>>;
@@ -204,11 +204,12 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
   const stored = (await workspace.get()).settings;
   const settings = { ...stored, defaultCountry: country === null ? stored.defaultCountry : parseCountryOption(country) };
   const listed = new ListedValues(settings);
-  const summary: ImportSummary = { rows: 0, recorded: 0, alreadyRecorded: 0, repeated: 0, keyColumn: header.spelled.has('idempotencyKey'), failed: [], warned: [] };
-  const bar = io.stderr.isTTY ? new SingleBar({ stream: io.stderr, format: 'importing [{bar}] {value}/{total} rows' }, Presets.shades_classic) : null;
+  const summary: ImportSummary = { rows: 0, recorded: 0, alreadyRecorded: 0, repeated: 0, keyColumn: header.spelled.has('idempotencyKey'), rejected: 0, warned: 0 };
+  const progress = progressOn(io.stderr, 'importing [{bar}] {value}/{total} rows');
 
   async function recordSlice(chunk: readonly CsvRecord[]): Promise<void> {
     const failures: RowFailure[][] = chunk.map(() => []);
+    const warnings: RowFailure[][] = chunk.map(() => []);
     const accepted: { index: number; row: BulkRowValues }[] = [];
     for (const [index, record] of chunk.entries()) {
       const countProblem = valueCountProblem(header, record.values);
@@ -227,8 +228,9 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
     for (const result of results) {
       const target = accepted[result.row];
       if (!target) continue;
+      const line = chunk[target.index]?.line ?? 0;
       if (result.ok) {
-        summary.warned.push(...failuresOf(chunk[target.index]?.line ?? 0, target.row, result.warnings, names));
+        warnings[target.index] = failuresOf(line, target.row, result.warnings, names);
         if (!result.created) summary.alreadyRecorded++;
         else {
           summary.recorded++;
@@ -237,14 +239,22 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
         continue;
       }
       const issues = result.error.issues.length > 0 ? result.error.issues : [{ path: '', message: result.error.message }];
-      failures[target.index] = failuresOf(chunk[target.index]?.line ?? 0, target.row, issues, names);
+      failures[target.index] = failuresOf(line, target.row, issues, names);
     }
-    summary.failed.push(...failures.flat());
+    // The slice's report goes out now, in the file's line order, and is not kept.
+    for (const index of chunk.keys()) {
+      const rowFailures = failures[index] ?? [];
+      const rowWarnings = warnings[index] ?? [];
+      if (rowFailures.length > 0) summary.rejected++;
+      if (rowWarnings.length > 0) summary.warned++;
+      for (const failure of rowFailures) progress.line(failureLine(failure));
+      for (const warning of rowWarnings) progress.line(`warning: line ${warning.line}: ${warning.field}: ${warning.message}`);
+    }
     summary.rows += chunk.length;
-    bar?.update(summary.rows);
+    progress.update(summary.rows);
   }
 
-  bar?.start(file.rows, 0);
+  progress.start(file.rows);
   try {
     let chunk: CsvRecord[] = [];
     for await (const record of importRecords(file)) {
@@ -255,13 +265,15 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
     }
     if (chunk.length > 0) await recordSlice(chunk);
   } finally {
-    bar?.stop();
+    progress.stop();
   }
   return summary;
 }
 
+const failureLine = (failure: RowFailure): string => `line ${failure.line}: ${failure.field ? `${failure.field}: ` : ''}${failure.message}`;
+
 function warnedNote(summary: ImportSummary): string {
-  const rows = new Set(summary.warned.map((warning) => warning.line)).size;
+  const rows = summary.warned;
   return rows === 0 ? '' : ` ${rows} recorded ${rows === 1 ? 'row' : 'rows'} had a value the contact was not given (see the warnings).`;
 }
 
@@ -274,15 +286,11 @@ function repeatedNote(summary: ImportSummary): string {
   return ` ${rows} repeated a status already in force (recorded again; ${why}).`;
 }
 
+/** The summary line, after the report's lines (importCsv wrote them as it went). */
 export function printImportSummary(summary: ImportSummary, io: CliIo): void {
-  for (const failure of summary.failed) {
-    writeLine(io.stderr, `line ${failure.line}: ${failure.field ? `${failure.field}: ` : ''}${failure.message}`);
-  }
-  for (const warning of summary.warned) writeLine(io.stderr, `warning: line ${warning.line}: ${warning.field}: ${warning.message}`);
-  const rejected = new Set(summary.failed.map((f) => f.line)).size;
   const imported = summary.recorded + summary.alreadyRecorded;
   writeLine(
     io.stdout,
-    `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded, ${summary.alreadyRecorded} already recorded (idempotency key); ${rejected} row(s) rejected and left unchanged.${warnedNote(summary)}${repeatedNote(summary)}`,
+    `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded, ${summary.alreadyRecorded} already recorded (idempotency key); ${summary.rejected} row(s) rejected and left unchanged.${warnedNote(summary)}${repeatedNote(summary)}`,
   );
 }

@@ -232,3 +232,55 @@ describe('consentry import: the second reading', () => {
     expect(await ledger()).toEqual([]);
   });
 });
+
+describe('consentry import: the report as it goes', () => {
+  function capturedIo(isTTY: boolean): { io: CliIo; stderr: () => string } {
+    const stdout = new PassThrough();
+    const stderr = Object.assign(new PassThrough(), { isTTY });
+    let err = '';
+    stdout.resume();
+    stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    return { io: { stdin: new PassThrough(), stdout, stderr, env: {} }, stderr: () => err };
+  }
+
+  const sliceRows = (from: number, count: number, channel: (index: number) => string) =>
+    Array.from({ length: count }, (_, offset) => `person${from + offset}@example.com,marketing,${channel(from + offset)},opted_out`);
+
+  it('writes a slice’s bad rows before the next slice is recorded, and keeps only counts', async () => {
+    // Line 2 + index: rows 3 and 700 are bad (lines 5 and 702), one in each of the first two slices.
+    const rows = sliceRows(0, 1100, (index) => (index === 3 || index === 700 ? 'pigeon' : 'email'));
+    const file = writeCsv(['email,purpose,channel,status', ...rows].join('\n'));
+    const { io, stderr } = capturedIo(false);
+    const checked = await readImportFile(file);
+    const reportAtEachSlice: string[][] = [];
+    const summary = await withEngine({ db }, io, (_engine, workspace) =>
+      importCsv(
+        {
+          ...workspace,
+          bulkSetConsent: (slice, by) => {
+            reportAtEachSlice.push(stderr().split('\n').filter((line) => line.startsWith('line ')));
+            return workspace.bulkSetConsent(slice, by);
+          },
+        },
+        checked,
+        io,
+        'cli',
+      ),
+    );
+    expect(reportAtEachSlice.map((lines) => lines.map((line) => line.split(':')[0]))).toEqual([[], ['line 5'], ['line 5', 'line 702']]);
+    expect(summary).toMatchObject({ rows: 1100, recorded: 1098, rejected: 2, warned: 0 });
+  });
+
+  it('on a terminal, writes the report lines with the bar, and shows how much of the file was checked', async () => {
+    const file = writeCsv(['email,purpose,channel,status', ...sliceRows(0, 3, (index) => (index === 1 ? 'pigeon' : 'email'))].join('\n'));
+    const run = capturedIo(true);
+    const { runCli } = await import('../../src/cli.js');
+    const code = await runCli(['import', file, '--db', db], run.io);
+    expect(code).toBe(1);
+    expect(run.stderr()).toContain('checking  [');
+    expect(run.stderr()).toContain('100% of the file');
+    expect(run.stderr()).toMatch(/line 3: channel: Invalid option: expected one of "whatsapp"/);
+    expect(run.stderr()).toContain('3/3 rows');
+    expect((await ledger()).map((row) => row.email)).toEqual(['person0@example.com', 'person2@example.com']);
+  });
+});
