@@ -13,18 +13,23 @@ import { zodIssuesToFieldIssues } from '../core/ledger.js';
 
 /** Messaging channels a message can arrive on (`any` is only a consent scope). */
 /**
- * A workspace's name: trimmed, 1–100 characters, without a control or bidirectional formatting
- * character, which would split a row of `keys list` or make the name read as another.
+ * A name shown in lists, tab-separated listings, HubSpot and Slack (`what`: "tag", "workspace
+ * name"): trimmed, 1–100 characters, without a control or bidirectional formatting character,
+ * which would split a row or make the name read as another.
  */
-export const WorkspaceNameSchema = z
-  .string()
-  .trim()
-  .min(1)
-  .max(100)
-  .superRefine((name, context) => {
-    const forbidden = controlCharacterIn(name);
-    if (forbidden !== undefined) context.addIssue({ code: 'custom', message: `workspace name ${forbidden}` });
-  });
+export function printableNameSchema(what: string) {
+  return z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .superRefine((name, context) => {
+      const forbidden = controlCharacterIn(name);
+      if (forbidden !== undefined) context.addIssue({ code: 'custom', message: `${what} ${forbidden}` });
+    });
+}
+
+export const WorkspaceNameSchema = printableNameSchema('workspace name');
 
 export const InboundChannelSchema = ChannelSchema.exclude(['any']);
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { controlCharacterIn } from '../../core/contact.js';
 import { ConsentryError, type FieldIssue } from '../../core/errors.js';
 import { contactValueIssues } from '../../engine/contacts.js';
-import { ContactInputSchema, ContactPatchSchema } from '../../engine/inputs.js';
+import { ContactInputSchema, ContactPatchSchema, printableNameSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { asRequestField, toProblem } from '../problem.js';
@@ -21,15 +21,7 @@ const ContactListQuerySchema = z
   .strict();
 
 /** A tag as a body gives it: addTag (core/contact.ts) refuses the same characters for every other caller. */
-const NewTagSchema = z
-  .string()
-  .trim()
-  .min(1)
-  .max(100)
-  .superRefine((tag, context) => {
-    const forbidden = controlCharacterIn(tag);
-    if (forbidden !== undefined) context.addIssue({ code: 'custom', message: `tag ${forbidden}` });
-  });
+const NewTagSchema = printableNameSchema('tag');
 const TagBodySchema = z.object({ tag: NewTagSchema }).strict();
 const TagParamsSchema = ContactIdParamsSchema.extend({ tag: z.string().min(1).max(100) });
 
