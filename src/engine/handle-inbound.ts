@@ -8,7 +8,7 @@ import { ConsentryError } from '../core/errors.js';
 import { ERASED, redactStored } from '../core/events.js';
 import { replyText } from '../core/replies.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
-import type { RunState, WorkflowInput } from '../core/workflow/index.js';
+import { getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
 import type { InboundMessageSchema } from './inputs.js';
 import { advanceRun, cancelWorkflowRun, fireOverdueTimers, startTriggeredWorkflows, waitingRunState } from './runs.js';
@@ -52,8 +52,10 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
   const contact = await resolveContact(uow, message);
   await fireOverdueTimers(uow, contact.id, message.channel, sentAt(uow, message));
   const typed = message.text !== undefined ? classifyKeyword(message.text, uow.workspace.settings.keywords) : null;
-  const keyword = typed ?? buttonKeyword(uow, message);
+  const classified = typed ?? buttonKeyword(uow, message);
   let conversation = (await tx.getOpenConversation(workspaceId, contact.id, message.channel)) ?? null;
+  // An option of the waiting question is its answer, not a keyword (see isOptionAnswer).
+  const keyword = classified !== null && (await isOptionAnswer(uow, contact, message, classified, conversation)) ? null : classified;
 
   if (keyword && keyword.intent !== 'none') {
     await handleKeyword(uow, contact, message, keyword, conversation);
@@ -68,7 +70,7 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
     } else {
       await answerPendingQuestion(uow, contact, message, conversation);
     }
-    if (typed) await startTriggeredWorkflows(uow, 'keyword', contact, typed.normalized, 0, message.channel, conversation);
+    if (typed && keyword !== null) await startTriggeredWorkflows(uow, 'keyword', contact, typed.normalized, 0, message.channel, conversation);
   }
 
   const replies = uow.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options } : {}) }));
@@ -201,19 +203,44 @@ function replyOption(option: { label: string; buttonId?: string | undefined }): 
   return option.buttonId === undefined ? { label: option.label } : { label: option.label, buttonId: option.buttonId };
 }
 
-async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation): Promise<void> {
+/**
+ * The question a message answers: the oldest run of this conversation that is waiting for one.
+ * Every run of the conversation is read, so one whose state cannot be read fails the message.
+ */
+async function waitingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation): Promise<{ run: WorkflowRunRow; state: RunState } | undefined> {
   const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, message.channel);
-  // A message answers one question: the oldest run of this conversation that is waiting for one.
-  // Every run of the conversation is read, so one whose state cannot be read fails the message.
   let oldest: { run: WorkflowRunRow; state: RunState } | undefined;
   for (const run of runs) {
     if (run.conversationId !== conversation.id) continue;
     const state = waitingRunState(run);
     if (state !== null && oldest === undefined) oldest = { run, state };
   }
-  if (!oldest) return;
-  const input: WorkflowInput = { kind: 'message', messageId: message.messageId, text: message.text ?? null, button: message.button ?? null };
-  await advanceRun(uow, oldest.run, input, 0, oldest.state);
+  return oldest;
+}
+
+/**
+ * An opt-in or help keyword that is also an option of the question waiting in the conversation
+ * (a workspace added AGREE as an opt-in word; the privacy button says AGREE & PROCEED) is that
+ * answer, not the keyword (picksWaitingOption). An opt-out keyword always stays one (DESIGN §3).
+ */
+async function isOptionAnswer(uow: UnitOfWork, contact: Contact, message: Message, keyword: KeywordResult, conversation: Conversation | null): Promise<boolean> {
+  if (keyword.intent === 'none' || keyword.intent === 'opt_out' || conversation === null) return false;
+  const waiting = await waitingQuestion(uow, contact, message, conversation);
+  return waiting !== undefined && picksWaitingOption(getTemplate(waiting.run.templateId), waiting.state, { text: message.text ?? null, button: message.button ?? null });
+}
+
+async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation): Promise<void> {
+  const waiting = await waitingQuestion(uow, contact, message, conversation);
+  if (!waiting) return;
+  const sent = sentAt(uow, message);
+  const input: WorkflowInput = {
+    kind: 'message',
+    messageId: message.messageId,
+    text: message.text ?? null,
+    button: message.button ?? null,
+    ...(sent !== uow.nowIso ? { sentAt: sent } : {}),
+  };
+  await advanceRun(uow, waiting.run, input, 0, waiting.state);
 }
 
 async function emitOptOutReview(uow: UnitOfWork, contact: Contact, message: Message, keyword: KeywordResult, language: KeywordResult['language'], matchedWord: string): Promise<void> {

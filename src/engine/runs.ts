@@ -1,11 +1,11 @@
-import type { Evidence, MessagingChannel } from '../core/consent.js';
+import { MESSAGING_CHANNELS, type Evidence, type MessagingChannel } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import { addTag, firstName, hasTag, removeTag, setField } from '../core/contact.js';
-import type { WorkflowTrigger } from '../core/settings.js';
+import type { WorkflowTrigger, WorkspaceSettings } from '../core/settings.js';
 import type { Effect, RunState, TransitionContext, TransitionResult, WorkflowInput } from '../core/workflow/index.js';
 import { cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition } from '../core/workflow/index.js';
 import { ConsentryError } from '../core/errors.js';
-import { isNewerDecision } from '../core/ledger.js';
+import { effectiveStatus, isNewerDecision } from '../core/ledger.js';
 import { normalizeText } from '../core/keywords.js';
 import type { Conversation, TimerRow, WorkflowRunRow } from '../ports/store.js';
 import { contactActor, type RecordedConsent, type UnitOfWork } from './unit-of-work.js';
@@ -225,7 +225,7 @@ async function applyEffects(
         timer = 'cleared';
         break;
       case 'add_tag':
-        await tagContact(uow, contact, effect.tag, depth + 1);
+        await tagContact(uow, contact, effect.tag, depth + 1, run);
         break;
       case 'remove_tag':
         await untagContact(uow, contact, effect.tag);
@@ -244,8 +244,9 @@ async function applyEffects(
           source: 'workflow',
           actor: contactActor(contact.id),
           evidence: withIdentity(effect.evidence, contact, channel),
+          ...(effect.occurredAt !== undefined ? { occurredAt: effect.occurredAt } : {}),
         });
-        await followPrivacyDecision(uow, recorded, depth + 1);
+        await followPrivacyDecision(uow, recorded, depth + 1, run);
         break;
       }
       case 'close_conversation': {
@@ -291,13 +292,58 @@ export async function closeConversationAndRuns(uow: UnitOfWork, conversation: Co
   }
 }
 
-export async function tagContact(uow: UnitOfWork, contact: Contact, tag: string, depth = 0): Promise<Contact> {
+/** The run whose step is changing the contact, if one is: where that change happens. */
+type RunPlace = Pick<WorkflowRunRow, 'id' | 'channel' | 'conversationId'>;
+
+/**
+ * Adds a tag. The contact's other runs waiting for an answer are checked again (a question the
+ * tag makes moot ends quietly; see the runtime's `recheck`), then the workflows bound to
+ * `tag_added` start: in the conversation of the run that added the tag (`byRun`), else in the
+ * contact's latest open conversation (see tagAddedPlace).
+ */
+export async function tagContact(uow: UnitOfWork, contact: Contact, tag: string, depth = 0, byRun?: RunPlace): Promise<Contact> {
   const { contact: tagged, changed } = addTag(contact, tag);
   if (!changed) return contact;
   const saved = await uow.saveContact(tagged);
   await uow.emit('contact.tagged', { contactId: contact.id, tag }, contact.id);
-  await startTriggeredWorkflows(uow, 'tag_added', saved, tag, depth);
+  for (const run of await uow.tx.listActiveRuns(uow.workspaceId, contact.id)) {
+    if (run.id !== byRun?.id && waitingRunState(run) !== null) await advanceRun(uow, run, { kind: 'recheck' }, depth + 1);
+  }
+  if (depth > MAX_TRIGGER_DEPTH || matchingBindings(uow, 'tag_added', tag).length === 0) return saved;
+  const place = await tagAddedPlace(uow, saved, byRun);
+  if (place !== null) await startTriggeredWorkflows(uow, 'tag_added', saved, tag, depth, place.channel, place.conversation);
   return saved;
+}
+
+/** The contact's open conversations, latest opened first. */
+async function openConversationsOf(uow: UnitOfWork, contactId: string): Promise<Conversation[]> {
+  const open: Conversation[] = [];
+  for (const channel of MESSAGING_CHANNELS) {
+    const conversation = await uow.tx.getOpenConversation(uow.workspaceId, contactId, channel);
+    if (conversation) open.push(conversation);
+  }
+  return open.sort((a, b) => (a.openedAt < b.openedAt ? 1 : a.openedAt > b.openedAt ? -1 : 0));
+}
+
+/**
+ * Where a workflow that a new tag triggers talks to the contact. A run that added the tag: its
+ * own conversation, where the contact is answering. A tag added from outside (the API, HubSpot,
+ * an import): the conversation the contact opened last; with none open, a new one on the channel
+ * the contact was last known on, as a requested start does, unless the contact opted out of
+ * messages there (after STOP only the one confirmation may be sent: FCC 24-24, 47 CFR
+ * 64.1200(a)(10)); null then, and nothing starts.
+ */
+async function tagAddedPlace(uow: UnitOfWork, contact: Contact, byRun: RunPlace | undefined): Promise<{ channel: MessagingChannel; conversation: Conversation } | null> {
+  if (byRun?.conversationId) {
+    const conversation = await uow.tx.getConversation(uow.workspaceId, byRun.conversationId);
+    if (conversation?.status === 'open') return { channel: conversation.channel, conversation };
+  }
+  const [latest] = await openConversationsOf(uow, contact.id);
+  if (latest !== undefined) return { channel: latest.channel, conversation: latest };
+  const channel = byRun?.channel ?? lastChannel(contact);
+  if (channel === null) return null;
+  if (effectiveStatus(await uow.consentStatesOf(contact.id), 'marketing', channel).status === 'opted_out') return null;
+  return { channel, conversation: await uow.openConversation(contact.id, channel) };
 }
 
 /** The tag `request-consent-privacy` adds on agreement, and checks before asking (DESIGN §4). */
@@ -310,7 +356,7 @@ export const PRIVACY_TAG = 'Consent: Privacy';
  * API, an import, HubSpot) adds it, so the contact is not asked for what they already gave. A
  * decision that a newer one outranks changes nothing.
  */
-export async function followPrivacyDecision(uow: UnitOfWork, recorded: RecordedConsent, depth = 0): Promise<void> {
+export async function followPrivacyDecision(uow: UnitOfWork, recorded: RecordedConsent, depth = 0, byRun?: RunPlace): Promise<void> {
   const { record } = recorded;
   if (record.purpose !== 'privacy' || !recorded.created) return;
   const contact = await uow.requireContact(record.contactId);
@@ -318,8 +364,14 @@ export async function followPrivacyDecision(uow: UnitOfWork, recorded: RecordedC
   const privacy = (await uow.consentStatesOf(contact.id)).filter((state) => state.purpose === 'privacy');
   const newest = privacy.reduce<(typeof privacy)[number] | undefined>((latest, state) => (latest === undefined || isNewerDecision(state, latest) ? state : latest), undefined);
   if (newest?.recordId !== record.id) return;
-  if (record.status === 'opted_out') await untagContact(uow, contact, PRIVACY_TAG);
-  else await tagContact(uow, contact, PRIVACY_TAG, depth);
+  if (record.status === 'opted_out') {
+    await untagContact(uow, contact, PRIVACY_TAG);
+    // The conversations the contact agreed in are closed: open, they would go on without privacy
+    // consent, since only a new conversation asks (DESIGN §4). The next message starts over.
+    for (const conversation of await openConversationsOf(uow, contact.id)) await closeConversationAndRuns(uow, conversation, byRun?.id ?? null);
+  } else {
+    await tagContact(uow, contact, PRIVACY_TAG, depth, byRun);
+  }
 }
 
 export async function untagContact(uow: UnitOfWork, contact: Contact, tag: string): Promise<Contact> {
@@ -369,15 +421,20 @@ export async function startTriggeredWorkflows(
 ): Promise<number> {
   if (depth > MAX_TRIGGER_DEPTH) return 0;
   let started = 0;
-  for (const binding of uow.workspace.settings.triggers) {
-    if (!binding.enabled || binding.trigger !== trigger) continue;
-    if (binding.match !== undefined && (match === null || normalizeText(binding.match) !== normalizeText(match))) continue;
+  for (const binding of matchingBindings(uow, trigger, match)) {
     const channel = channelOverride ?? lastChannel(contact);
     if (!channel) continue;
     const host = conversation === undefined ? ((await uow.tx.getOpenConversation(uow.workspaceId, contact.id, channel)) ?? null) : conversation;
     if (await startWorkflowRun(uow, binding.template, contact, channel, host, depth)) started++;
   }
   return started;
+}
+
+/** The workspace's enabled bindings of `trigger` whose `match` (if any) equals `match` as keywords compare. */
+function matchingBindings(uow: UnitOfWork, trigger: WorkflowTrigger, match: string | null): WorkspaceSettings['triggers'] {
+  return uow.workspace.settings.triggers.filter(
+    (binding) => binding.enabled && binding.trigger === trigger && (binding.match === undefined || (match !== null && normalizeText(binding.match) === normalizeText(match))),
+  );
 }
 
 /** A run's consent evidence with who it talked to: the contact's identity on the run's channel (see EvidenceSchema's `identity`). */

@@ -57,27 +57,23 @@ describe('a withdrawn privacy consent', () => {
     const withdrawn = await ws.setConsent({ contactId, purpose: 'privacy', channel: 'whatsapp', status: 'opted_out', source: 'api', actor: { kind: 'integration', id: 'crm' } });
     expect(withdrawn.created).toBe(true);
     expect((await ws.getContact(contactId)).tags).not.toContain(PRIVACY_TAG);
-    expect((await eventTypesSinceStart()).slice(-2)).toEqual(['consent.withdrawn', 'contact.untagged']);
+    // The conversation the contact agreed in is closed with it: open, it would chat on without consent.
+    expect((await eventTypesSinceStart()).slice(-3)).toEqual(['consent.withdrawn', 'contact.untagged', 'conversation.closed']);
 
     const reopened = await ws.handleInbound(message({ channel: 'email', from: { id: 'ana.test@example.com' }, text: 'hello again' }));
     expect(reopened.contactId).not.toBe(contactId);
-    await ws.updateContact(contactId, { email: null });
-    clock.advance(60_000);
-    const closing = await ws.handleInbound(message({ text: 'bye' }));
-    expect(questionsIn(closing.replies)).toBe(0);
   });
 
-  it('asks again on the channel it was withdrawn on, once the conversation is new', async () => {
+  it('asks again on the channel it was withdrawn on, in the new conversation the next message opens', async () => {
     const contactId = await agreed();
+    const agreedIn = await engine.store.transaction((tx) => tx.getOpenConversation(ws.workspaceId, contactId, 'whatsapp'));
     clock.advance(60_000);
     await ws.setConsent({ contactId, purpose: 'privacy', channel: 'whatsapp', status: 'opted_out', source: 'api', actor: { kind: 'integration', id: 'crm' } });
-    const closed = await engine.store.transaction((tx) => tx.getOpenConversation(ws.workspaceId, contactId, 'whatsapp'));
-    expect(closed).not.toBeNull();
-    await engine.store.transaction(async (tx) => {
-      if (closed) await tx.updateConversation({ ...closed, status: 'closed', closedAt: clock.now().toISOString() });
-    });
-    const asked = await ws.handleInbound(message({ text: 'hi' }));
+    expect(await engine.store.transaction((tx) => tx.getOpenConversation(ws.workspaceId, contactId, 'whatsapp'))).toBeUndefined();
+    clock.advance(30 * 24 * 3_600_000);
+    const asked = await ws.handleInbound(message({ text: 'hi, a question' }));
     expect(questionsIn(asked.replies)).toBe(1);
+    expect(asked.conversationId).not.toBe(agreedIn?.id);
   });
 
   it('leaves the tag when a newer opt-in outranks the withdrawal (a backdated one)', async () => {

@@ -43,8 +43,11 @@ export interface TransitionContext {
 
 export type WorkflowInput =
   | { kind: 'start' }
-  | { kind: 'message'; messageId: string; text: string | null; button: string | null }
-  | { kind: 'timer'; token: string };
+  /** `sentAt`: when the contact sent it, if earlier than now (a channel delivering late); a consent the answer gives is dated then. */
+  | { kind: 'message'; messageId: string; text: string | null; button: string | null; sentAt?: string }
+  | { kind: 'timer'; token: string }
+  /** The contact changed outside the run (a tag was added): a question the run's entry check would now skip is settled. */
+  | { kind: 'recheck' };
 
 /** How a run ended. HubSpot workflow actions branch on it. */
 const RUN_OUTCOMES = ['given', 'failed_invalid', 'failed_timeout', 'opted_out', 'skipped', 'done', 'cancelled'] as const;
@@ -81,6 +84,12 @@ export interface RunState {
    * such a run goes on without them, since a list begun halfway would misstate what was shown.
    */
   shown?: string[];
+  /**
+   * The privacy policy URL as the run first put it in a text: the link the contact was shown.
+   * The consent the run records names this one, even when the workspace setting changes (or is
+   * removed) before the answer (GDPR Art. 7(1): the controller demonstrates what was agreed to).
+   */
+  policyUrl?: string;
 }
 
 /** For reading a stored state back (it is an external payload once it has been through storage). */
@@ -101,6 +110,7 @@ export const RunStateSchema = z
       .nullable()
       .optional(),
     shown: z.array(z.string()).optional(),
+    policyUrl: z.string().optional(),
   }) satisfies z.ZodType<RunState>;
 
 const RUN_STATUSES: readonly RunState['status'][] = ['active', 'completed', 'cancelled'];
@@ -198,6 +208,10 @@ function plainRunState(value: unknown): RunState | undefined {
     if (shown === undefined) return undefined;
     state.shown = shown;
   }
+  if (Object.hasOwn(value, 'policyUrl')) {
+    if (typeof value.policyUrl !== 'string') return undefined;
+    state.policyUrl = value.policyUrl;
+  }
   return state;
 }
 
@@ -229,6 +243,8 @@ export type Effect =
       legalBasis: LegalBasis | null;
       explanation: string;
       evidence: Evidence;
+      /** When the answer that gives it was sent, if earlier than now; absent: now. */
+      occurredAt?: string;
     }
   | { type: 'close_conversation' }
   | { type: 'consent_failed'; purpose: string; reason: 'invalid' | 'timeout'; attempts: number }
@@ -337,8 +353,14 @@ export function transition(def: WorkflowDefinition, state: RunState, input: Work
       // A token other than the current one belongs to an earlier send or wait: stale.
       if (waiting === null || waiting.token !== input.token) return { state, effects: [] };
       const run = new Run(def, state, ctx);
+      if (waiting.kind === 'answer' && run.settledByEntryCheck()) return run.result();
       run.timerFired(waiting.kind, waiting.stepId);
       return run.result();
+    }
+    case 'recheck': {
+      if (waiting === null || waiting.kind !== 'answer') return { state, effects: [] };
+      const run = new Run(def, state, ctx);
+      return run.settledByEntryCheck() ? run.result() : { state, effects: [] };
     }
   }
 }
@@ -413,6 +435,8 @@ class Run {
   private timerExists: boolean;
   /** See DefinitionLayout. */
   private readonly stepBudget: number;
+  /** When the answer this transition accepted was sent, if the engine said it was earlier than now. */
+  private answerSentAt: string | undefined;
 
   constructor(
     private readonly def: WorkflowDefinition,
@@ -446,9 +470,27 @@ class Run {
       this.runFrom(step.branches.invalid);
       return;
     }
+    if (message.sentAt !== undefined) this.answerSentAt = message.sentAt;
     this.state.lastAnswer = { stepId: step.id, messageId: message.messageId, text: message.text, button: message.button, value };
     if (step.saveTo !== undefined) this.setField(step.saveTo, value);
     this.runFrom(step.branches.answered);
+  }
+
+  /**
+   * A run waiting for an answer whose entry check would now end it at once (the contact got the
+   * `Consent: Privacy` tag another way: through the API, an import, an answer on another channel)
+   * ends there, quietly: asking on would be noise (DESIGN §4), and its time-out would report a
+   * failure for a contact who has agreed. The entry check is a first step that is a branch whose
+   * `then` is an `end` step. True when the run ended.
+   */
+  settledByEntryCheck(): boolean {
+    const first = this.def.steps[0];
+    if (first === undefined || first.type !== 'branch' || !this.holds(first.condition)) return false;
+    const target = this.def.steps[this.indexOf(first.then)];
+    if (target === undefined || target.type !== 'end') return false;
+    this.state.waiting = null;
+    this.finish(target.outcome, undefined);
+    return true;
   }
 
   timerFired(kind: 'answer' | 'wait', stepId: string): void {
@@ -516,6 +558,7 @@ class Run {
             legalBasis: step.legalBasis ?? null,
             explanation: this.render(step.explanation).slice(0, EXPLANATION_MAX),
             evidence: this.evidence(),
+            ...(this.answerSentAt !== undefined ? { occurredAt: this.answerSentAt } : {}),
           });
           current = this.after(index, step.next);
           break;
@@ -591,7 +634,8 @@ class Run {
    */
   private evidence(): Evidence {
     const evidence: Evidence = { workflowId: this.def.id, runId: this.ctx.runId };
-    if (this.ctx.workspace.privacyPolicyUrl !== null) evidence.policyUrl = this.ctx.workspace.privacyPolicyUrl;
+    const policyUrl = this.state.policyUrl ?? this.ctx.workspace.privacyPolicyUrl;
+    if (policyUrl !== null) evidence.policyUrl = policyUrl;
     if (this.state.shown !== undefined && this.state.shown.length > 0) {
       const shown = boundShown(this.state.shown);
       evidence.shown = shown;
@@ -674,7 +718,8 @@ class Run {
       case 'contact.phone':
         return this.contact.phone;
       case 'workspace.privacy_policy_url':
-        return this.ctx.workspace.privacyPolicyUrl;
+        if (this.state.policyUrl === undefined && this.ctx.workspace.privacyPolicyUrl !== null) this.state.policyUrl = this.ctx.workspace.privacyPolicyUrl;
+        return this.state.policyUrl ?? null;
       case 'answer':
         return this.state.lastAnswer?.value ?? null;
       case 'channel':
@@ -709,6 +754,20 @@ class Run {
 /* ------------------------------------------------------------------------------------------ */
 /* Reading answers                                                                            */
 /* ------------------------------------------------------------------------------------------ */
+
+/**
+ * Whether a message picks an option of the multiple-choice question the run waits on: a click on
+ * its button, or its label. Such a message is the answer even when a workspace added its words as
+ * an opt-in keyword ("AGREE"): taken as the keyword, it would record a consent to another purpose
+ * than the one asked about (GDPR Art. 7(2): consent is specific to what was asked).
+ */
+export function picksWaitingOption(def: WorkflowDefinition, state: RunState, message: { text: string | null; button: string | null }): boolean {
+  const waiting = state.waiting;
+  if (state.status !== 'active' || waiting === null || waiting.kind !== 'answer') return false;
+  const step = def.steps.find((candidate) => candidate.id === waiting.stepId);
+  if (step === undefined || step.type !== 'ask_question' || step.questionType !== 'multiple_choice') return false;
+  return matchOption(step.options ?? [], message.text, message.button) !== null;
+}
 
 /** The value an answer is read as, or null when it is not a valid answer to the question. */
 export function readAnswer(
