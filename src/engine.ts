@@ -29,7 +29,7 @@ import {
   type ContactPatch,
   type InboundMessage,
 } from './engine/inputs.js';
-import { abandonWorkflowRun, fireTimer, startWorkflowRun } from './engine/runs.js';
+import { abandonWorkflowRun, fireTimer, startRequestedWorkflow } from './engine/runs.js';
 import { findContactByHubspotId, linkHubspotContacts, reportSyncFailure, type HubspotLink, type SyncFailure } from './engine/integrations.js';
 import { verifyContactLedger, verifyWorkspaceLedger, type ContactLedgerReport, type LedgerReport } from './engine/ledger-checks.js';
 import { nextTurn } from './engine/next-turn.js';
@@ -236,11 +236,7 @@ export function createEngine(options: EngineOptions): Engine {
         const validChannel = parseInput(InboundChannelSchema, channel, 'channel');
         getTemplate(templateId);
         return run(async (uow) => {
-          const contact = await uow.requireLiveContact(contactId);
-          const conversation =
-            (await uow.tx.getOpenConversation(workspaceId, contactId, validChannel)) ?? (await uow.openConversation(contactId, validChannel));
-          const started = await startWorkflowRun(uow, templateId, contact, validChannel, conversation, 0, true);
-          if (!started) throw new ConsentryError('INVALID_WORKFLOW', `Workflow "${templateId}" could not start`);
+          const { run: started, conversation } = await startRequestedWorkflow(uow, templateId, await uow.requireLiveContact(contactId), validChannel);
           return {
             runId: started.id,
             conversationId: conversation.id,

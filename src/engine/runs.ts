@@ -96,6 +96,34 @@ export async function startWorkflowRun(
 }
 
 /**
+ * A start someone asked for (the API, HubSpot's action, Slack's button): in the contact's open
+ * conversation on `channel`, else in a new one. Refused (CONFLICT) when that would be a message
+ * the business starts on a channel the contact opted out of: after STOP only the confirmation may
+ * be sent (FCC 24-24, 47 CFR 64.1200(a)(10)) until the contact opts in or writes again.
+ */
+export async function startRequestedWorkflow(
+  uow: UnitOfWork,
+  templateId: string,
+  contact: Contact,
+  channel: MessagingChannel,
+): Promise<{ run: WorkflowRunRow; conversation: Conversation }> {
+  let conversation = await uow.tx.getOpenConversation(uow.workspaceId, contact.id, channel);
+  if (!conversation) {
+    const optedOut = effectiveStatus(await uow.consentStatesOf(contact.id), 'marketing', channel);
+    if (optedOut.status === 'opted_out') {
+      throw new ConsentryError(
+        'CONFLICT',
+        `Contact ${contact.id} opted out of messages on ${channel}${optedOut.state?.channel === 'any' ? ' (on every channel)' : ''}: a workflow can start there once the contact opts in again or writes first`,
+      );
+    }
+    conversation = await uow.openConversation(contact.id, channel);
+  }
+  const run = await startWorkflowRun(uow, templateId, contact, channel, conversation, 0, true);
+  if (!run) throw new ConsentryError('INVALID_WORKFLOW', `Workflow "${templateId}" could not start`);
+  return { run, conversation };
+}
+
+/**
  * Feeds an input (an answer, a fired timer) to a run. `state` is the run's state as already read
  * by the caller (see waitingRunState), so it is not read twice.
  */

@@ -213,3 +213,30 @@ describe('an option of the waiting question that is also a workspace keyword', (
     expect(stop.events.map((event) => event.type)).toContain('consent.withdrawn');
   });
 });
+
+describe('a workflow someone starts on a channel the contact opted out of', () => {
+  it('is refused without sending anything, and starts once the contact writes there again', async () => {
+    await workspaceWith({ triggers: [] });
+    const stopped = await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'STOP' }));
+    const refused = await ws.startWorkflow('request-consent-privacy', stopped.contactId, 'sms').then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('opted out of messages on sms') });
+    expect((await sent()).map((message) => message.text)).toEqual([expect.stringContaining('unsubscribed')]);
+    expect((await eventsSinceStart()).map((event) => event.type)).not.toContain('conversation.opened');
+
+    await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'I have a question' }));
+    const started = await ws.startWorkflow('request-consent-privacy', stopped.contactId, 'sms');
+    expect(started.replies.map((reply) => reply.text)).toContainEqual(expect.stringContaining('https://example.com/privacy-2025'));
+  });
+
+  it('is refused on every channel after STOP ALL', async () => {
+    await workspaceWith({ triggers: [] });
+    const stopped = await ws.handleInbound(message({ text: 'STOP ALL' }));
+    await expect(ws.startWorkflow('request-consent-privacy', stopped.contactId, 'webchat')).rejects.toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringContaining('opted out of messages on webchat (on every channel)'),
+    });
+  });
+});
