@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { ConsentryError, isConsentryError, type FieldIssue } from '../core/errors.js';
+import { ConsentryError, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { isPublicEventType, OutboundMessageDataSchema } from '../core/events.js';
 import { effectiveStatus } from '../core/ledger.js';
 import { InboundChannelSchema, InboundMessageSchema, parseInput } from '../engine/inputs.js';
@@ -122,21 +122,29 @@ interface Simulation {
   offered: readonly ReplyOption[];
 }
 
-/** A transcript error at `path` (`steps.3.text`), worded as the transcript's parse errors are. */
-function transcriptError(issues: readonly FieldIssue[]): ConsentryError {
+/** A transcript error at `path` (`steps.3.text`), worded as the transcript's parse errors are; `code` is the engine's when it refused the value. */
+function transcriptError(issues: readonly FieldIssue[], code: ErrorCode = 'VALIDATION_FAILED'): ConsentryError {
   const detail = issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ');
-  return new ConsentryError('VALIDATION_FAILED', `Invalid transcript: ${detail}`, issues);
+  return new ConsentryError(code, `Invalid transcript: ${detail}`, issues);
 }
 
-/** Runs `work`, naming the part of the transcript (`settings`, `contact`, `steps.3`) a validation failure of the engine is about. */
-async function within<T>(prefix: string, work: () => Promise<T>): Promise<T> {
+/** The engine's refusals of a value the transcript gives: a malformed field, e-mail or phone. */
+const REFUSED_VALUE: ReadonlySet<ErrorCode> = new Set(['VALIDATION_FAILED', 'INVALID_EMAIL', 'INVALID_PHONE']);
+
+/** Runs `work`, naming where in the transcript (`transcriptPath` of the engine's path) a value the engine refuses stands. */
+async function naming<T>(transcriptPath: (enginePath: string) => string, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (!isConsentryError(error) || error.code !== 'VALIDATION_FAILED') throw error;
+    if (!isConsentryError(error) || !REFUSED_VALUE.has(error.code)) throw error;
     const issues = error.issues.length > 0 ? error.issues : [{ path: '', message: error.message }];
-    throw transcriptError(issues.map((issue) => ({ path: issue.path ? `${prefix}.${issue.path}` : prefix, message: issue.message })));
+    throw transcriptError(issues.map((issue) => ({ path: transcriptPath(issue.path), message: issue.message })), error.code);
   }
+}
+
+/** Runs `work`, naming the part of the transcript (`settings`, `contact`, `steps.3`) a refusal is about, with the engine's path below it (`contact.email`). */
+async function within<T>(prefix: string, work: () => Promise<T>): Promise<T> {
+  return naming((path) => (path ? `${prefix}.${path}` : prefix), work);
 }
 
 async function lastOutboxPosition(engine: Engine): Promise<number> {
@@ -170,10 +178,13 @@ async function setUp(script: z.output<typeof TranscriptSchema>): Promise<Simulat
       name: script.contact.name,
       email: script.contact.email,
       phone: script.contact.phone,
-      tags: script.contact.tags,
       identities: [{ channel: script.channel, externalId: CONTACT_ID_ON_CHANNEL }],
     }),
   );
+  // Tagged one by one, so that a tag the engine refuses (its path is `tag`, or none) is named by its place in the list.
+  for (const [index, tag] of script.contact.tags.entries()) {
+    await naming(() => `contact.tags.${index}`, () => workspace.addTag(contact.id, tag));
+  }
   return {
     engine,
     workspace,

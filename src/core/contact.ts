@@ -61,13 +61,28 @@ function invalidEmail(message: string): ConsentryError {
   return new ConsentryError('INVALID_EMAIL', message, [{ path: 'email', message }]);
 }
 
+const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
+
 /**
- * Trims and lower-cases the whole address. RFC 5321 lets the local part be case-sensitive, but no
- * mainstream provider treats it so and HubSpot matches contacts on the lower-cased address; one
- * spelling per person keeps contact matching and deduplication exact.
+ * The characters a typed or pasted phone number or e-mail address is read in. NFKC folds the
+ * compatibility forms input methods produce into the ASCII they stand for (full-width "０９０",
+ * "＋", "＠", "．"; no-break spaces), as keywords are folded (DESIGN §3). Then every
+ * Default_Ignorable_Code_Point is dropped (Unicode §5.21, UAX #44: the bidirectional marks of
+ * BIDI_MARK_RANGE, zero-width spaces and joiners, the byte order mark, the soft hyphen): they draw
+ * nothing, and chat apps and address books wrap copied numbers and addresses in them. What is left
+ * is trimmed. Anything else stays for the validators to refuse.
+ */
+export function foldTypedValue(raw: string): string {
+  return raw.normalize('NFKC').replace(DEFAULT_IGNORABLE, '').trim();
+}
+
+/**
+ * Folds (foldTypedValue) and lower-cases the whole address. RFC 5321 lets the local part be
+ * case-sensitive, but no mainstream provider treats it so and HubSpot matches contacts on the
+ * lower-cased address; one spelling per person keeps contact matching and deduplication exact.
  */
 export function normalizeEmail(raw: string): string {
-  const email = raw.trim().toLowerCase();
+  const email = foldTypedValue(raw).toLowerCase();
   if (email.length === 0) throw invalidEmail('email is empty');
   if (email.length > EMAIL_MAX_LENGTH) throw invalidEmail(`email is longer than ${EMAIL_MAX_LENGTH} characters`);
   const at = email.indexOf('@');
@@ -94,22 +109,35 @@ export function tryNormalizeEmail(raw: string): string | null {
 
 /** Digits, "+", and the separators people type: spaces, dashes, dots, slashes and parentheses. */
 const PHONE_CHARACTERS = /^[+0-9\s\-./()]+$/;
+/**
+ * The dashes that NFKC leaves as they are and libphonenumber reads as "-" (its VALID_PUNCTUATION):
+ * hyphen, non-breaking hyphen, figure dash, en and em dash, horizontal bar, minus sign, and the
+ * katakana prolonged sound mark a Japanese input method types for "-" (０９０ー１２３４ー５６７８).
+ */
+const OTHER_DASHES = /[\u2010-\u2015\u2212\u30fc]/g;
+/**
+ * A country calling code written in parentheses, "(+34) 600 000 001": libphonenumber reads "+"
+ * only at the start of the number when it is not left to extract a number out of free text, so
+ * the parentheses are dropped to make it "+34 600 000 001".
+ */
+const CALLING_CODE_IN_PARENTHESES = /^\(\s*(\+\d{1,3})\s*\)/;
 
 function invalidPhone(message: string): ConsentryError {
   return new ConsentryError('INVALID_PHONE', message, [{ path: 'phone', message }]);
 }
 
 /**
- * Returns the number in E.164 (`+34600000001`). Uses libphonenumber-js's `max` metadata, which
- * checks a number's digits against the national numbering plan, where the default `min` metadata
- * "only validates phone number length"; its extra 65 kB do not matter server-side.
+ * Returns the number in E.164 (`+34600000001`), read from the folded text (foldTypedValue), with
+ * OTHER_DASHES read as "-". Uses libphonenumber-js's `max` metadata, which checks a number's
+ * digits against the national numbering plan, where the default `min` metadata "only validates
+ * phone number length"; its extra 65 kB do not matter server-side.
  * https://gitlab.com/catamphetamine/libphonenumber-js#min-vs-max-vs-mobile-vs-core
  * Numbers without a "+" are read as dialled from `defaultCountry` (ISO 3166-1 alpha-2), so that
  * country's international prefix also works ("0034 ..." from ES).
  * Extensions are rejected: E.164 cannot carry them and no messaging channel can reach one.
  */
 export function normalizePhone(raw: string, defaultCountry: string | null): string {
-  const text = raw.trim();
+  const text = foldTypedValue(raw).replace(OTHER_DASHES, '-');
   if (text.length === 0) throw invalidPhone('phone is empty');
   if (!PHONE_CHARACTERS.test(text)) {
     throw invalidPhone(`"${text}" may contain only digits, "+", spaces and the characters - . / ( )`);
@@ -118,13 +146,14 @@ export function normalizePhone(raw: string, defaultCountry: string | null): stri
   if (country !== undefined && !isSupportedCountry(country)) {
     throw invalidPhone(`default country "${defaultCountry}" is not a supported ISO 3166-1 alpha-2 code`);
   }
-  const international = text.startsWith('+');
+  const dialled = text.replace(CALLING_CODE_IN_PARENTHESES, '$1 ');
+  const international = dialled.startsWith('+');
   if (!international && country === undefined) {
     throw invalidPhone(
       `"${text}" has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country`,
     );
   }
-  const parsed = parsePhoneNumberFromString(text, country === undefined ? { extract: false } : { defaultCountry: country, extract: false });
+  const parsed = parsePhoneNumberFromString(dialled, country === undefined ? { extract: false } : { defaultCountry: country, extract: false });
   if (parsed === undefined || !parsed.isValid()) {
     const where = international ? '' : ` (read with default country ${country ?? ''})`;
     throw invalidPhone(`"${text}" is not a valid phone number${where}`);

@@ -10,7 +10,7 @@ import { replyText } from '../core/replies.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import { getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
-import type { InboundMessageSchema } from './inputs.js';
+import { senderName, type InboundMessageSchema } from './inputs.js';
 import { advanceRun, cancelWorkflowRun, fireOverdueTimers, startTriggeredWorkflows, waitingRunState } from './runs.js';
 import { contactActor, type ReplyOption, type UnitOfWork } from './unit-of-work.js';
 import { z } from 'zod';
@@ -363,7 +363,7 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   if (!contact) {
     return uow.insertContact(
       uow.blankContact({
-        name: message.from.name ?? null,
+        name: senderName(message.from.name),
         email,
         phone: phone === undefined ? senderPhone(message, country) : phone,
         identities: [identity],
@@ -376,8 +376,9 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   const withIdentity = addIdentity(contact, identity);
   let next = withIdentity.contact;
   if (withIdentity.changed) changes.push('identities');
-  if (!next.name && message.from.name) {
-    next = { ...next, name: message.from.name };
+  const name = senderName(message.from.name);
+  if (!next.name && name) {
+    next = { ...next, name };
     changes.push('name');
   }
   if (!next.email && email) {

@@ -35,6 +35,20 @@ export const InboundChannelSchema = ChannelSchema.exclude(['any']);
 
 const isoDateTime = z.iso.datetime({ offset: true });
 
+/** The longest sender name kept from a message (see senderName). */
+export const SENDER_NAME_MAX_LENGTH = 200;
+
+/**
+ * The name a message gives its sender, trimmed: null when it is blank (read as absent) or longer
+ * than SENDER_NAME_MAX_LENGTH (ignored). Like a bad e-mail or phone, a bad name only loses itself:
+ * a channel adapter passing an empty or overlong profile name must not lose the STOP it carries
+ * (DESIGN §2, withdrawing is as easy as giving).
+ */
+export function senderName(name: string | undefined): string | null {
+  const trimmed = name?.trim() ?? '';
+  return trimmed === '' || trimmed.length > SENDER_NAME_MAX_LENGTH ? null : trimmed;
+}
+
 export const InboundMessageSchema = z
   .object({
     channel: InboundChannelSchema,
@@ -45,7 +59,13 @@ export const InboundMessageSchema = z
         id: z.string().min(1).max(200),
         phone: z.string().min(1).max(40).optional(),
         email: z.string().min(1).max(254).optional(),
-        name: z.string().min(1).max(200).optional(),
+        name: z
+          .string()
+          .optional()
+          .describe(
+            `The sender's profile name. A blank one is read as absent, and one longer than ${SENDER_NAME_MAX_LENGTH} characters ` +
+              'is ignored: the message, which may carry a STOP, is never refused for its name',
+          ),
       })
       .strict(),
     text: z.string().max(4096).optional(),

@@ -250,6 +250,62 @@ describe('simulate: every error about a step names it', () => {
     const settings = runTranscript(privacyScript({ settings: { defaultCountry: 'ZZ' } }));
     await expect(settings).rejects.toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'settings.defaultCountry' }] });
   });
+
+  const withContact = (contact: Partial<NonNullable<Transcript['contact']>>) =>
+    writeScript({ template: 'welcome-request-email', contact, steps: [{ text: 'hi' }] });
+
+  it.each([
+    [{ email: 'ana@example' }, 'error [INVALID_EMAIL]: Invalid transcript: contact.email: "ana@example" is not a valid email address'],
+    [
+      { phone: '600 000 001' },
+      'error [INVALID_PHONE]: Invalid transcript: contact.phone: "600 000 001" has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country',
+    ],
+    [{ tags: ['VIP', 'Line\nbreak'] }, 'error [VALIDATION_FAILED]: Invalid transcript: contact.tags.1: tag contains U+000A, a control character'],
+    [{ tags: ['VIP', 'Ok', '   '] }, 'error [VALIDATION_FAILED]: Invalid transcript: contact.tags.2: Too small: expected string to have >=1 characters'],
+  ])('names the contact value the engine refuses in %j, and runs nothing', async (contact, line) => {
+    const run = await cli(['simulate', '--script', withContact(contact)]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(stderrLines(run.stderr)).toEqual([line]);
+  });
+
+  it('gives a caller of runTranscript the contact paths and the engine\'s codes', async () => {
+    const email = runTranscript({ template: 'welcome-request-email', contact: { email: 'ana@example' }, steps: [] });
+    await expect(email).rejects.toMatchObject({ code: 'INVALID_EMAIL', issues: [{ path: 'contact.email' }] });
+    const phone = runTranscript({ template: 'welcome-request-email', contact: { phone: '+34 123' }, steps: [] });
+    await expect(phone).rejects.toMatchObject({ code: 'INVALID_PHONE', issues: [{ path: 'contact.phone' }] });
+    const tag = runTranscript({ template: 'welcome-request-email', contact: { tags: ['VIP', 'A\u202eB'] }, steps: [] });
+    await expect(tag).rejects.toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'contact.tags.1', message: expect.stringContaining('U+202E') }] });
+  });
+
+  it('still tags the contact with every tag it is given', async () => {
+    const lines = await runTranscript({ template: 'request-consent-privacy', contact: { tags: ['VIP', 'Consent: Privacy'] }, steps: [{ text: 'hola' }] });
+    expect(lines.filter((l) => l.kind === 'reply' && l.options.includes(AGREE))).toEqual([]);
+    expect(lines.at(-1)).toMatchObject({ kind: 'state', tags: ['VIP', 'Consent: Privacy'] });
+  });
+});
+
+describe('simulate: a welcome answer as an input method or a chat app writes it', () => {
+  it('saves a full-width Japanese number at the first ask, in E.164', async () => {
+    const script = {
+      template: 'welcome-request-phone',
+      channel: 'webchat',
+      settings: { defaultCountry: 'JP' },
+      steps: [{ text: 'hi' }, { after: '10s', text: '０９０－１２３４－５６７８' }],
+    };
+    const run = await cli(['simulate', '--script', writeScript(script)]);
+    expect(run.code, run.stderr).toBe(0);
+    const lines = run.stdout.split('\n').filter((l) => l !== '').map((l): unknown => JSON.parse(l));
+    const asks = lines.filter((l) => typeof l === 'object' && l !== null && 'text' in l && String(l.text).startsWith('What is your phone number?'));
+    expect(asks).toHaveLength(1);
+    expect(lastState(run.stdout).fields).toEqual({ phone: '+819012345678' });
+  });
+
+  it('saves a bidi-wrapped e-mail at the first ask', async () => {
+    const lines = await runTranscript({ template: 'welcome-request-email', steps: [{ text: 'hi' }, { after: '10s', text: '\u200eana@example.com\u200e' }] });
+    expect(lines.filter((l) => l.kind === 'reply' && l.text.startsWith('What is your email address?'))).toHaveLength(1);
+    expect(lines.at(-1)).toMatchObject({ kind: 'state', fields: { email: 'ana@example.com' } });
+  });
 });
 
 describe('simulate: a button must be one the contact was offered', () => {

@@ -6,6 +6,7 @@ import {
   eraseContactData,
   fieldKey,
   firstName,
+  foldTypedValue,
   hasTag,
   normalizeEmail,
   normalizePhone,
@@ -139,6 +140,70 @@ describe('normalizePhone', () => {
     expect(tryNormalizePhone('+34 600 000 001', null)).toBe('+34600000001');
     expect(tryNormalizePhone('not a number', 'ES')).toBeNull();
     expect(tryNormalizePhone('600 000 001', null)).toBeNull();
+  });
+});
+
+describe('phone and e-mail as chat apps and input methods write them', () => {
+  // What a copy from a chat app or address book, or a Japanese or Chinese input method, makes of
+  // a number or an address the person typed correctly.
+  it.each([
+    ['\u202a+34 600 00 00 01\u202c', 'ES', '+34600000001'],
+    ['\u200e+34600000001', 'ES', '+34600000001'],
+    ['\u2066+34 600 000 001\u2069', null, '+34600000001'],
+    ['\u200b+34 600 000 001\ufeff', null, '+34600000001'],
+    ['０９０－１２３４－５６７８', 'JP', '+819012345678'],
+    ['０９０ー１２３４ー５６７８', 'JP', '+819012345678'],
+    ['＋３４　６００　０００　００１', null, '+34600000001'],
+    ['＋３４６０００００００１', 'ES', '+34600000001'],
+    ['（＋３４）６００ ０００ ００１', null, '+34600000001'],
+    ['(+34) 600 000 001', 'ES', '+34600000001'],
+    ['(+34) 600 000 001', null, '+34600000001'],
+    ['( +81 ) 90-1234-5678', null, '+819012345678'],
+    ['+34\u00a0600\u202f000\u2011001', null, '+34600000001'],
+    ['+34 600\u2013000\u2013001', null, '+34600000001'],
+  ])('reads phone %j (default %j) as %s', (raw, country, expected) => {
+    expect(normalizePhone(raw, country)).toBe(expected);
+    expect(tryNormalizePhone(raw, country)).toBe(expected);
+  });
+
+  it.each([
+    ['ａｎａ＠ｅｘａｍｐｌｅ．ｃｏｍ', 'ana@example.com'],
+    ['ana＠example.com', 'ana@example.com'],
+    ['\u200eana@example.com\u200e', 'ana@example.com'],
+    ['\u200bana@example.com', 'ana@example.com'],
+    ['\u202aAna.Test@Example.COM\u202c', 'ana.test@example.com'],
+    ['\ufeffana@exam\u00adple.com', 'ana@example.com'],
+  ])('reads e-mail %j as %s', (raw, expected) => {
+    expect(normalizeEmail(raw)).toBe(expected);
+    expect(tryNormalizeEmail(raw)).toBe(expected);
+  });
+
+  it('still refuses what is no number, naming it once folded, with the usual messages', () => {
+    // The digits of "＋３４６００００００００１" are one too many for a Spanish number, as in ASCII.
+    expect(caught(() => normalizePhone('＋３４６００００００００１', 'ES')).message).toBe('"+346000000001" is not a valid phone number');
+    expect(caught(() => normalizePhone('+346000000001', 'ES')).message).toBe('"+346000000001" is not a valid phone number');
+    expect(caught(() => normalizePhone('\u202a+34 600 000 001 ext. 5\u202c', null)).message).toContain('may contain only digits');
+    expect(caught(() => normalizePhone('ｃａｌｌ ｍｅ', 'ES')).message).toBe('"call me" may contain only digits, "+", spaces and the characters - . / ( )');
+    expect(caught(() => normalizePhone('\u200b\u200e', 'ES')).message).toBe('phone is empty');
+    expect(caught(() => normalizePhone('０９０－１２３４－５６７８', null)).message).toContain('"090-1234-5678" has no country code');
+    expect(caught(() => normalizePhone('(+34)(0) 600 000 001', null)).message).toContain('not a valid phone number');
+    expect(caught(() => normalizePhone('600 (+34) 000 001', 'ES')).message).toContain('not a valid phone number');
+    expect(caught(() => normalizePhone('(+34 600 000 001', null)).message).toContain('no country code');
+  });
+
+  it('still refuses what is no address, with the usual messages', () => {
+    expect(caught(() => normalizeEmail('ａｎａ＠ｅｘａｍｐｌｅ')).message).toBe('"ana@example" is not a valid email address');
+    expect(caught(() => normalizeEmail('\u200b')).message).toBe('email is empty');
+    expect(caught(() => normalizeEmail('ana＠＠example.com')).message).toContain('exactly one "@"');
+    expect(caught(() => normalizeEmail('ana test@example.com')).code).toBe('INVALID_EMAIL');
+    expect(tryNormalizeEmail('ana@例え.jp')).toBeNull();
+  });
+
+  it('foldTypedValue folds compatibility forms and drops every default-ignorable code point, and only those', () => {
+    expect(foldTypedValue(' \u200e\u202a＋３４ ６００\u202c\u2069 ')).toBe('+34 600');
+    expect(foldTypedValue('a\u200b\u200c\u200d\u2060\ufeff\u00ad\u034f\u061c\ufe0fb')).toBe('ab');
+    expect(foldTypedValue('ana@example。com')).toBe('ana@example。com');
+    expect(foldTypedValue('ｶﾅ')).toBe('カナ');
   });
 });
 

@@ -1,9 +1,10 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { foldTypedValue } from '../../core/contact.js';
 import type { FieldIssue } from '../../core/errors.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence } from '../../core/ledger.js';
 import { contactValueIssues } from '../../engine/contacts.js';
-import { InboundMessageSchema } from '../../engine/inputs.js';
+import { InboundMessageSchema, SENDER_NAME_MAX_LENGTH } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { EventJsonSchema, FieldIssueJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
@@ -11,20 +12,24 @@ import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 type Sender = z.output<typeof InboundMessageSchema>['from'];
 
 /**
- * A sender's e-mail and phone only help to find or complete the contact, so a message (a STOP
- * among them) is never refused for an invalid one: it is processed without it. The answer names
- * what was left out, so the caller can correct its data.
+ * A sender's name, e-mail and phone only help to find or complete the contact, so a message (a
+ * STOP among them) is never refused for an invalid one: it is processed without it (senderName,
+ * and the engine's reading of e-mail and phone). The answer names what was left out, so the caller
+ * can correct its data. A blank name is no name, and not named.
  */
 async function ignoredSenderValues(request: FastifyRequest, from: Sender): Promise<FieldIssue[]> {
-  if (from.email === undefined && from.phone === undefined) return [];
-  // Only a national number is read with the workspace's default country; an international one
-  // (a leading "+") parses the same without it, so most messages need no settings read here.
-  const national = from.phone !== undefined && !from.phone.trim().startsWith('+');
-  const defaultCountry = national ? (await authOf(request).workspace.get()).settings.defaultCountry : null;
-  return contactValueIssues({ email: from.email, phone: from.phone }, { defaultCountry }).map((issue) => ({
-    path: `from.${issue.path}`,
-    message: `${issue.message}; ignored, the message was processed without it`,
-  }));
+  const ignored: FieldIssue[] = [];
+  if (from.name !== undefined && from.name.trim().length > SENDER_NAME_MAX_LENGTH) {
+    ignored.push({ path: 'from.name', message: `name is longer than ${SENDER_NAME_MAX_LENGTH} characters` });
+  }
+  if (from.email !== undefined || from.phone !== undefined) {
+    // Only a national number is read with the workspace's default country; an international one
+    // (a leading "+") parses the same without it, so most messages need no settings read here.
+    const national = from.phone !== undefined && !foldTypedValue(from.phone).startsWith('+');
+    const defaultCountry = national ? (await authOf(request).workspace.get()).settings.defaultCountry : null;
+    ignored.push(...contactValueIssues({ email: from.email, phone: from.phone }, { defaultCountry }).map((issue) => ({ ...issue, path: `from.${issue.path}` })));
+  }
+  return ignored.map((issue) => ({ path: issue.path, message: `${issue.message}; ignored, the message was processed without it` }));
 }
 
 const REUSED_MESSAGE_ID =
@@ -41,8 +46,8 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
         description:
           'The same channel + messageId again returns the first answer and changes nothing; when its sender, text or ' +
           'button differ from the first message\'s, `warnings` names messageId (the new message was not processed). ' +
-          'An invalid from.email or from.phone does not refuse the message: it is processed without that value, and ' +
-          '`warnings` names it.',
+          `An invalid from.email or from.phone, or a from.name longer than ${SENDER_NAME_MAX_LENGTH} characters, does not ` +
+          'refuse the message: it is processed without that value, and `warnings` names it. A blank from.name is no name.',
         security: API_KEY_SECURITY,
         body: InboundMessageSchema,
         response: {
@@ -52,7 +57,8 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
             replies: z.array(ReplyJsonSchema),
             events: z.array(EventJsonSchema),
             warnings: z.array(FieldIssueJsonSchema).describe(
-              'What of the message was ignored, by field: an invalid from.email or from.phone, a timestamp before 1970, or ' +
+              `What of the message was ignored, by field: an invalid from.email or from.phone, a from.name longer than ${SENDER_NAME_MAX_LENGTH} ` +
+                'characters, a timestamp before 1970, or ' +
                 '(messageId) a message that reuses the id of an earlier, different one',
             ),
           }),

@@ -1,0 +1,96 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
+import type { InboundMessage } from '../../src/engine/inputs.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+
+let engine: Engine;
+let next = 0;
+
+beforeEach(() => {
+  engine = createEngine({ store: createMemoryStore(), clock: new FakeClock('2026-03-01T09:00:00.000Z') });
+});
+
+afterEach(async () => {
+  await engine.store.close();
+});
+
+async function workspace(settings: { defaultCountry?: string; template?: 'welcome-request-email' | 'welcome-request-phone' } = {}): Promise<WorkspaceEngine> {
+  const created = await engine.createWorkspace({
+    name: 'Acme',
+    settings: {
+      defaultCountry: settings.defaultCountry ?? null,
+      triggers: settings.template ? [{ trigger: 'conversation_opened', template: settings.template, enabled: true }] : [],
+    },
+  });
+  return engine.workspace(created.id);
+}
+
+function webchat(text: string, from: InboundMessage['from'] = { id: 'visitor-1' }): InboundMessage {
+  next += 1;
+  return { channel: 'webchat', messageId: `web.${next}`, from, text };
+}
+
+const asked = (replies: readonly { text: string }[], what: RegExp) => replies.filter((reply) => what.test(reply.text) && reply.text.includes('?')).length;
+
+describe('a welcome question answered as an input method or a chat app writes it', () => {
+  it.each([
+    ['０９０－１２３４－５６７８', 'JP', '+819012345678'],
+    ['\u202a+34 600 00 00 01\u202c', 'ES', '+34600000001'],
+    ['(+34) 600 000 001', 'ES', '+34600000001'],
+  ])('saves the phone %j (default country %s) at the first ask, in E.164', async (typed, country, e164) => {
+    const ws = await workspace({ defaultCountry: country, template: 'welcome-request-phone' });
+    const greeted = await ws.handleInbound(webchat('hello'));
+    expect(asked(greeted.replies, /phone/i)).toBe(1);
+    const answered = await ws.handleInbound(webchat(typed));
+    expect(asked(answered.replies, /phone/i)).toBe(0);
+    expect(answered.events.map((event) => event.type)).toContain('contact.updated');
+    const contact = await ws.getContact(answered.contactId);
+    expect(contact.phone).toBe(e164);
+  });
+
+  it.each(['ａｎａ＠ｅｘａｍｐｌｅ．ｃｏｍ', 'ana＠example.com', '\u200eana@example.com\u200e', '\u200bana@example.com'])(
+    'saves the e-mail %j at the first ask, lower-cased ASCII',
+    async (typed) => {
+      const ws = await workspace({ template: 'welcome-request-email' });
+      await ws.handleInbound(webchat('hello'));
+      const answered = await ws.handleInbound(webchat(typed));
+      expect(asked(answered.replies, /e-?mail/i)).toBe(0);
+      expect((await ws.getContact(answered.contactId)).email).toBe('ana@example.com');
+    },
+  );
+});
+
+describe("a message's sender values", () => {
+  it('takes from.phone and from.email as a chat app copies them', async () => {
+    const ws = await workspace({ defaultCountry: 'JP' });
+    const first = await ws.handleInbound(webchat('hello', { id: 'visitor-1', phone: '\u202a+34 600 00 00 01\u202c', email: 'ａｎａ＠ｅｘａｍｐｌｅ．ｃｏｍ' }));
+    const contact = await ws.getContact(first.contactId);
+    expect({ phone: contact.phone, email: contact.email }).toEqual({ phone: '+34600000001', email: 'ana@example.com' });
+    // The same person on another channel is found by either value.
+    const byPhone = await ws.handleInbound({ channel: 'sms', messageId: 'sms.1', from: { id: '０９０－１２３４－５６７８', phone: '\u200e+34600000001' }, text: 'hi' });
+    expect(byPhone.contactId).toBe(first.contactId);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['blank', ' \t '],
+    ['201 characters long', 'N'.repeat(201)],
+  ])('records a STOP whose from.name is %s, and keeps no such name', async (_what, name) => {
+    const ws = await workspace();
+    const stopped = await ws.handleInbound({ channel: 'messenger', messageId: 'mid.1', from: { id: 'psid-777', name }, text: 'STOP' });
+    expect(stopped.events.map((event) => event.type)).toContain('consent.withdrawn');
+    expect((await ws.canMessage(stopped.contactId, 'messenger', 'marketing')).allowed).toBe(false);
+    expect((await ws.getContact(stopped.contactId)).name).toBeNull();
+    // A later message with a usable name completes the contact.
+    await ws.handleInbound({ channel: 'messenger', messageId: 'mid.2', from: { id: 'psid-777', name: '  Ana Test ' }, text: 'hello' });
+    expect((await ws.getContact(stopped.contactId)).name).toBe('Ana Test');
+  });
+
+  it('keeps a from.name of exactly 200 characters', async () => {
+    const ws = await workspace();
+    const name = `Ana ${'T'.repeat(196)}`;
+    const result = await ws.handleInbound({ channel: 'messenger', messageId: 'mid.1', from: { id: 'psid-778', name }, text: 'hello' });
+    expect((await ws.getContact(result.contactId)).name).toBe(name);
+  });
+});
