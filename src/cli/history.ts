@@ -1,4 +1,4 @@
-import { isUlid } from '../core/contact.js';
+import { foldTypedValue, isUlid } from '../core/contact.js';
 import { isConsentryError } from '../core/errors.js';
 import type { Workspace } from '../core/settings.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
@@ -14,11 +14,11 @@ const HISTORY_PAGE = 1_000;
 type Lookup = { found: string | null } | { phoneRefusal: string };
 
 /**
- * The contact a typed key names in one workspace: an e-mail (it has an "@"), a contact id (a
+ * The contact a typed key names in one workspace: an e-mail (it has an "@", full-width "＠" too), a contact id (a
  * ULID), else a phone number, read as `import` reads one, in the workspace's default country.
  */
 async function lookUp(workspace: WorkspaceEngine, key: string): Promise<Lookup> {
-  if (key.includes('@')) return { found: (await workspace.findContacts({ email: key, limit: 1 })).contacts[0]?.id ?? null };
+  if (foldTypedValue(key).includes('@')) return { found: (await workspace.findContacts({ email: key, limit: 1 })).contacts[0]?.id ?? null };
   if (isUlid(key)) {
     try {
       return { found: (await workspace.getContact(key)).id };

@@ -1,6 +1,7 @@
 import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { Channel } from './consent.js';
 import { ConsentryError, isConsentryError } from './errors.js';
+import { foldCompatibilityForms } from './text.js';
 
 /** How a contact is known on one channel (a WhatsApp number, a web-chat visitor id ...). */
 export interface ContactIdentity {
@@ -61,19 +62,13 @@ function invalidEmail(message: string): ConsentryError {
   return new ConsentryError('INVALID_EMAIL', message, [{ path: 'email', message }]);
 }
 
-const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
-
 /**
- * The characters a typed or pasted phone number or e-mail address is read in. NFKC folds the
- * compatibility forms input methods produce into the ASCII they stand for (full-width "０９０",
- * "＋", "＠", "．"; no-break spaces), as keywords are folded (DESIGN §3). Then every
- * Default_Ignorable_Code_Point is dropped (Unicode §5.21, UAX #44: the bidirectional marks of
- * BIDI_MARK_RANGE, zero-width spaces and joiners, the byte order mark, the soft hyphen): they draw
- * nothing, and chat apps and address books wrap copied numbers and addresses in them. What is left
- * is trimmed. Anything else stays for the validators to refuse.
+ * A typed or pasted phone number or e-mail address in the characters it is read in
+ * (foldCompatibilityForms: full-width forms folded, the invisible marks chat apps and address
+ * books wrap copied values in dropped), trimmed. Anything else stays for the validators to refuse.
  */
 export function foldTypedValue(raw: string): string {
-  return raw.normalize('NFKC').replace(DEFAULT_IGNORABLE, '').trim();
+  return foldCompatibilityForms(raw).trim();
 }
 
 /**

@@ -8,8 +8,8 @@
  */
 import { ConsentryError, type FieldIssue } from './errors.js';
 import { LANGUAGES, type Language, type WorkspaceSettings } from './settings.js';
+import { foldCompatibilityForms } from './text.js';
 
-const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
 /**
  * Accents are compared away (ARRÊTER = ARRETER), but only the generic combining
  * diacritic blocks are stripped: the kana voicing marks U+3099/U+309A must survive
@@ -28,9 +28,7 @@ const INNER_WHITE_SPACE = /\p{White_Space}+/gu;
 const PLAIN_ASCII_WORDS = /^[A-Za-z0-9]+(?: [A-Za-z0-9]+)*$/;
 
 function normalizeOnce(text: string): string {
-  return text
-    .normalize('NFKC')
-    .replace(DEFAULT_IGNORABLE, '')
+  return foldCompatibilityForms(text)
     .toUpperCase()
     .normalize('NFD')
     .replace(COMBINING_DIACRITICS, '')

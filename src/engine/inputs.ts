@@ -57,8 +57,10 @@ export const InboundMessageSchema = z
     from: z
       .object({
         id: z.string().min(1).max(200),
-        phone: z.string().min(1).max(40).optional(),
-        email: z.string().min(1).max(254).optional(),
+        // Checked by the engine, not here: a bad value only loses itself (see senderName), and 1,000
+        // characters bound what a message can make the engine read.
+        phone: z.string().max(1000).optional().describe('The sender\'s phone number; an invalid one is ignored with a warning'),
+        email: z.string().max(1000).optional().describe('The sender\'s e-mail address; an invalid one is ignored with a warning'),
         name: z
           .string()
           .optional()

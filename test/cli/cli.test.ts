@@ -129,6 +129,9 @@ describe('consentry import / export / verify / history', () => {
 
     const history = await cli(['history', 'ana@example.com', '--db', db]);
     expect(jsonLines(history.stdout)).toEqual([expect.objectContaining({ purpose: 'marketing', channel: 'email', status: 'opted_in', source: 'bulk' })]);
+    // Typed with a Japanese input method: a full-width at sign, wrapped in a left-to-right mark.
+    const typed = await cli(['history', '\u200eana\uff20example.com', '--db', db]);
+    expect(jsonLines(typed.stdout)).toEqual(jsonLines(history.stdout));
     const missing = await cli(['history', 'bob@example.com', '--db', db]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('No contact');
