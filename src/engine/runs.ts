@@ -134,6 +134,14 @@ export async function advanceRun(uow: UnitOfWork, run: WorkflowRunRow, input: Wo
   return settle(uow, run, result, input.kind === 'message' ? input.messageId : null, depth, 'stored');
 }
 
+/** Gives a run waiting for an answer the `recheck` input; its row is written only when that ends it. */
+async function recheckRun(uow: UnitOfWork, run: WorkflowRunRow, contact: Contact, depth: number): Promise<void> {
+  const state = waitingRunState(run);
+  if (state === null) return;
+  const result = transition(getTemplate(run.templateId), state, { kind: 'recheck' }, runContext(uow, contact, run.channel, run.id));
+  if (result.state !== state) await settle(uow, run, result, null, depth, 'stored');
+}
+
 /**
  * Fires a run's due timer: the timer row is consumed, and a run still active advances with it.
  * Null when the run is gone or already finished.
@@ -335,7 +343,7 @@ export async function tagContact(uow: UnitOfWork, contact: Contact, tag: string,
   const saved = await uow.saveContact(tagged);
   await uow.emit('contact.tagged', { contactId: contact.id, tag }, contact.id);
   for (const run of await uow.tx.listActiveRuns(uow.workspaceId, contact.id)) {
-    if (run.id !== byRun?.id && waitingRunState(run) !== null) await advanceRun(uow, run, { kind: 'recheck' }, depth + 1);
+    if (run.id !== byRun?.id) await recheckRun(uow, run, saved, depth + 1);
   }
   if (depth > MAX_TRIGGER_DEPTH || matchingBindings(uow, 'tag_added', tag).length === 0) return saved;
   const place = await tagAddedPlace(uow, saved, byRun);

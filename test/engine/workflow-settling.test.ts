@@ -147,6 +147,21 @@ describe('a pending privacy question the contact has answered another way', () =
   });
 });
 
+describe('a question a new tag does not settle', () => {
+  it('keeps waiting, its run left as it was', async () => {
+    await workspaceWith({ triggers: [] });
+    const contact = await ws.createContact({ name: 'Ana Test', identities: [{ channel: 'whatsapp', externalId: PHONE }] });
+    const started = await ws.startWorkflow('welcome-request-email', contact.id, 'whatsapp');
+    const before = await ws.getRun(started.runId);
+    clock.advance(60_000);
+    await ws.addTag(contact.id, 'vip');
+    expect(await ws.getRun(started.runId)).toEqual(before);
+    const answered = await ws.handleInbound(message({ text: 'ana.test@example.com' }));
+    expect(answered.contactId).toBe(contact.id);
+    expect((await ws.getContact(contact.id)).email).toBe('ana.test@example.com');
+  });
+});
+
 describe('a workflow that a new tag triggers', () => {
   it('runs in the conversation of the run that added the tag, and takes its answers there', async () => {
     await workspaceWith({ triggers: [PRIVACY_ON_OPEN, WELCOME_ON_PRIVACY_TAG] });
