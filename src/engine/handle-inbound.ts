@@ -11,7 +11,7 @@ import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import { getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
 import { senderName, type InboundMessageSchema } from './inputs.js';
-import { advanceRun, cancelWorkflowRun, fireOverdueTimers, startTriggeredWorkflows, waitingRunState } from './runs.js';
+import { advanceRun, cancelWorkflowRun, fireOverdueTimers, openConversationsOf, startTriggeredWorkflows, waitingRunState } from './runs.js';
 import { contactActor, type ReplyOption, type UnitOfWork } from './unit-of-work.js';
 import { z } from 'zod';
 
@@ -270,18 +270,14 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
       return;
     }
     const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, everywhere ? undefined : channel);
-    const ended = new Set<string>();
-    for (const run of runs) {
-      await cancelWorkflowRun(uow, run, 'opted_out');
-      if (run.conversationId !== null) ended.add(run.conversationId);
-    }
-    // A conversation whose workflow the opt-out ended is closed: left open without its run, it
-    // would never ask again (a contact who sent STOP during the privacy question would chat on
-    // without privacy consent); closed, the next message starts over (DESIGN §4).
-    for (const id of ended) {
-      const ending = await uow.tx.getConversation(uow.workspaceId, id);
-      if (ending?.status === 'open') await uow.closeConversation(ending);
-    }
+    for (const run of runs) await cancelWorkflowRun(uow, run, 'opted_out');
+    // The conversation on the channel (every one, after STOP ALL) is closed with its workflows:
+    // left open without its run, it would never ask again (a contact who sent STOP during the
+    // privacy question would chat on without privacy consent); closed, the next message starts
+    // over (DESIGN §4). And an open conversation on an opted-out channel then always means the
+    // contact wrote after the STOP, which is what lets a workflow start there (startRequestedWorkflow).
+    const closing = everywhere ? await openConversationsOf(uow, contact.id) : conversation === null ? [] : [conversation];
+    for (const open of closing) await uow.closeConversation(open);
     replyKey = 'opt_out_confirmation';
   } else if (keyword.intent === 'opt_in') {
     if (!(await recordKeywordConsent(uow, contact, message, keyword, 'opted_in', channel))) return;

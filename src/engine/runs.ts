@@ -352,7 +352,7 @@ export async function tagContact(uow: UnitOfWork, contact: Contact, tag: string,
 }
 
 /** The contact's open conversations, latest opened first. */
-async function openConversationsOf(uow: UnitOfWork, contactId: string): Promise<Conversation[]> {
+export async function openConversationsOf(uow: UnitOfWork, contactId: string): Promise<Conversation[]> {
   const open: Conversation[] = [];
   for (const channel of MESSAGING_CHANNELS) {
     const conversation = await uow.tx.getOpenConversation(uow.workspaceId, contactId, channel);

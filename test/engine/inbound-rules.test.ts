@@ -35,6 +35,8 @@ function message(input: Partial<InboundMessage>): InboundMessage {
   return { channel: 'whatsapp', messageId: `wamid.${next}`, from: { id: PHONE, name: 'Ana Test' }, ...input };
 }
 
+/** The channel an event's data names, whatever its type. */
+const channelOf = (data: object): unknown => new Map(Object.entries(data)).get('channel');
 const typesOf = (events: readonly { type: string }[]) => events.map((event) => event.type);
 const questionsIn = (replies: readonly { options?: readonly { label: string }[] }[]) =>
   replies.filter((reply) => reply.options?.some((option) => option.label === AGREE)).length;
@@ -213,12 +215,24 @@ describe('an opt-out during a workflow', () => {
     expect(questionsIn(again.replies)).toBe(1);
   });
 
-  it('leaves a conversation without a running workflow open', async () => {
-    await ws.handleInbound(message({ text: 'hola' }));
+  it('closes the conversation on its channel even without a running workflow; the next message opens one without asking again', async () => {
+    const opened = await ws.handleInbound(message({ text: 'hola' }));
     await ws.handleInbound(message({ button: AGREE }));
     const stopped = await ws.handleInbound(message({ text: 'STOP' }));
-    expect(typesOf(stopped.events)).toEqual(['consent.withdrawn']);
-    expect(stopped.conversationId).not.toBeNull();
+    expect(typesOf(stopped.events)).toEqual(['consent.withdrawn', 'conversation.closed']);
+    const again = await ws.handleInbound(message({ text: 'one more question' }));
+    expect(again.conversationId).not.toBe(opened.conversationId);
+    expect(typesOf(again.events)).toContain('conversation.opened');
+    expect(questionsIn(again.replies)).toBe(0);
+  });
+
+  it('after STOP ALL, closes the open conversations on every channel', async () => {
+    await ws.handleInbound(message({ text: 'hola' }));
+    await ws.handleInbound(message({ button: AGREE }));
+    await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'hi by sms' }));
+    const stopped = await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'STOP ALL' }));
+    const closed = stopped.events.filter((event) => event.type === 'conversation.closed').map((event) => channelOf(event.data));
+    expect(closed.sort()).toEqual(['sms', 'whatsapp']);
   });
 });
 
