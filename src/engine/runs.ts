@@ -8,7 +8,7 @@ import { ConsentryError } from '../core/errors.js';
 import { effectiveStatus, isNewerDecision } from '../core/ledger.js';
 import { normalizeText } from '../core/keywords.js';
 import type { Conversation, TimerRow, WorkflowRunRow } from '../ports/store.js';
-import { contactActor, type RecordedConsent, type UnitOfWork } from './unit-of-work.js';
+import { contactActor, reachableAddressOn, type RecordedConsent, type UnitOfWork } from './unit-of-work.js';
 
 /** A workflow that triggers workflows that tag contacts ... stops here rather than looping. */
 const MAX_TRIGGER_DEPTH = 5;
@@ -95,9 +95,19 @@ export async function startWorkflowRun(
   return settle(uow, run, result, null, depth, 'new');
 }
 
+/** What a contact lacks to be reached on a channel where reachableAddressOn finds nothing. */
+const MISSING_ADDRESS: Readonly<Record<MessagingChannel, string>> = {
+  whatsapp: 'it has no phone number and has not written on WhatsApp',
+  sms: 'it has no phone number and has not written by SMS',
+  email: 'it has no e-mail address',
+  messenger: 'it has not written on Messenger (a page can only message the page-scoped id a person writes from)',
+  telegram: 'it has not written on Telegram (a bot can only message a chat a person started)',
+  webchat: 'it has no web chat session',
+};
+
 /**
  * A start someone asked for (the API, HubSpot's action, Slack's button): in the contact's open
- * conversation on `channel`, else in a new one. Refused (CONFLICT) when that would be a message
+ * conversation on `channel`, else in a new one, if the contact can be reached there (VALIDATION_FAILED naming `channel` if not). Refused (CONFLICT) when that would be a message
  * the business starts on a channel the contact opted out of: after STOP only the confirmation may
  * be sent (FCC 24-24, 47 CFR 64.1200(a)(10)) until the contact opts in or writes again.
  */
@@ -109,6 +119,10 @@ export async function startRequestedWorkflow(
 ): Promise<{ run: WorkflowRunRow; conversation: Conversation }> {
   let conversation = await uow.tx.getOpenConversation(uow.workspaceId, contact.id, channel);
   if (!conversation) {
+    if (reachableAddressOn(contact, channel) === null) {
+      const message = `Contact ${contact.id} cannot be reached on ${channel}: ${MISSING_ADDRESS[channel]}`;
+      throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'channel', message }]);
+    }
     const optedOut = effectiveStatus(await uow.consentStatesOf(contact.id), 'marketing', channel);
     if (optedOut.status === 'opted_out') {
       throw new ConsentryError(

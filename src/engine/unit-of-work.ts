@@ -313,12 +313,23 @@ function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Where to reach a contact on a channel: its identity there, else its phone or e-mail. */
-export function addressOn(contact: Contact, channel: Channel): string {
+/**
+ * Where the contact can be reached on a channel: its identity there; else its e-mail on `email`,
+ * its phone number on `sms` and `whatsapp` (a WhatsApp user is addressed by number); null on the
+ * channels that address people only by the ids they give (Messenger page-scoped ids, Telegram
+ * chat ids, web chat sessions).
+ */
+export function reachableAddressOn(contact: Contact, channel: Channel): string | null {
   const identity = contact.identities.find((i) => i.channel === channel);
   if (identity) return identity.externalId;
-  if (channel === 'email' && contact.email) return contact.email;
-  return contact.phone ?? contact.email ?? contact.id;
+  if (channel === 'email') return contact.email;
+  if (channel === 'sms' || channel === 'whatsapp') return contact.phone;
+  return null;
+}
+
+/** Where to reach a contact on a channel (reachableAddressOn), else whatever identifies it, for the adapter to resolve. */
+export function addressOn(contact: Contact, channel: Channel): string {
+  return reachableAddressOn(contact, channel) ?? contact.phone ?? contact.email ?? contact.id;
 }
 
 export function contactActor(contactId: string): Actor {

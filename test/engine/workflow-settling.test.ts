@@ -249,9 +249,33 @@ describe('a workflow someone starts on a channel the contact opted out of', () =
   it('is refused on every channel after STOP ALL', async () => {
     await workspaceWith({ triggers: [] });
     const stopped = await ws.handleInbound(message({ text: 'STOP ALL' }));
-    await expect(ws.startWorkflow('request-consent-privacy', stopped.contactId, 'webchat')).rejects.toMatchObject({
+    await expect(ws.startWorkflow('request-consent-privacy', stopped.contactId, 'sms')).rejects.toMatchObject({
       code: 'CONFLICT',
-      message: expect.stringContaining('opted out of messages on webchat (on every channel)'),
+      message: expect.stringContaining('opted out of messages on sms (on every channel)'),
     });
+  });
+});
+
+describe('a workflow someone starts on a channel the contact cannot be reached on', () => {
+  it.each([
+    ['whatsapp', 'it has no phone number and has not written on WhatsApp'],
+    ['sms', 'it has no phone number and has not written by SMS'],
+    ['messenger', 'it has not written on Messenger'],
+  ] as const)('is refused on %s for a contact known only by e-mail, naming the channel', async (channel, why) => {
+    await workspaceWith({ triggers: [] });
+    const contact = await ws.createContact({ name: 'Bea Test', email: 'bea.test@example.com' });
+    await expect(ws.startWorkflow('request-consent-privacy', contact.id, channel)).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [{ path: 'channel', message: expect.stringContaining(why) }],
+    });
+    expect(await sent()).toEqual([]);
+  });
+
+  it('starts on e-mail for the same contact, addressed to the e-mail', async () => {
+    await workspaceWith({ triggers: [] });
+    const contact = await ws.createContact({ name: 'Bea Test', email: 'bea.test@example.com' });
+    await ws.startWorkflow('request-consent-privacy', contact.id, 'email');
+    const outbound = (await eventsSinceStart()).filter((event) => event.type === 'message.outbound').map((event) => dataOf(event).to);
+    expect(outbound).toEqual(['bea.test@example.com', 'bea.test@example.com']);
   });
 });

@@ -642,6 +642,19 @@ describe('POST /v1/workflows/{template}/runs', () => {
     expectProblem(bad, 422, 'VALIDATION_FAILED');
     expect(problemPaths(bad)).toEqual(['channel']);
   });
+
+  it('answers 422 naming the channel for a contact that cannot be reached there, and 409 after the contact opted out there', async () => {
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
+    const created = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'Bea Test', email: 'bea.test@example.com' } });
+    const unreachable = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: created.json().id, channel: 'whatsapp' } });
+    expectProblem(unreachable, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(unreachable)).toEqual(['channel']);
+
+    const stop = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'sms-1', from: { id: '+34600000009' }, text: 'STOP' } });
+    const optedOut = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: stop.json().contactId, channel: 'sms' } });
+    expectProblem(optedOut, 409, 'CONFLICT');
+    expect(optedOut.json().detail).toContain('opted out of messages on sms');
+  });
 });
 
 describe('GET /v1/events', () => {
