@@ -164,8 +164,14 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
 
 const MASK = '••••';
 
-function masked(secret: string): string {
+/** How the API shows a secret: a mask and its last four characters. */
+export function maskSecret(secret: string): string {
   return `${MASK}${secret.slice(-4)}`;
+}
+
+/** Whether a value sent looks like a secret as `maskSecret` shows it. */
+export function looksMasked(value: string): boolean {
+  return value.startsWith(MASK);
 }
 
 /** A copy of the settings with secrets masked to their last four characters. */
@@ -176,7 +182,7 @@ export function maskSecrets(settings: WorkspaceSettings): WorkspaceSettings {
   for (const [section, key] of SECRET_SETTINGS) {
     const block = sections[section];
     const value = isPlainObject(block) ? block[key] : undefined;
-    if (isPlainObject(block) && typeof value === 'string') block[key] = masked(value);
+    if (isPlainObject(block) && typeof value === 'string') block[key] = maskSecret(value);
   }
   return copy;
 }
@@ -193,10 +199,10 @@ export function keepMaskedSecrets(current: WorkspaceSettings, patch: Record<stri
   for (const [section, key] of SECRET_SETTINGS) {
     const block = kept[section];
     const sent = isPlainObject(block) ? block[key] : undefined;
-    if (!isPlainObject(block) || typeof sent !== 'string' || !sent.startsWith(MASK)) continue;
+    if (!isPlainObject(block) || typeof sent !== 'string' || !looksMasked(sent)) continue;
     const storedBlock = stored[section];
     const secret = isPlainObject(storedBlock) ? storedBlock[key] : undefined;
-    if (typeof secret === 'string' && masked(secret) === sent) {
+    if (typeof secret === 'string' && maskSecret(secret) === sent) {
       const { [key]: _unchanged, ...rest } = block;
       kept[section] = rest;
     } else {

@@ -150,7 +150,10 @@ export interface ReadyByHookQuery {
 /** What /metrics shows of the delivery backlog. */
 export interface DeliveryBacklog {
   pending: number;
+  /** Dead letters that can be sent again: of live hooks, and of outbound webhooks. */
   dead: number;
+  /** Dead deliveries of deleted hooks (DELETE, or a 410 Gone): their subscription ended, nothing sends them. */
+  unsubscribed: number;
   /** When the earliest event with a pending delivery occurred; null when nothing is pending. */
   oldestPendingOccurredAt: string | null;
 }
@@ -279,7 +282,7 @@ export interface StoreTx {
   /** Marks every pending delivery of a hook dead (the hook is gone); returns how many. */
   abandonDeliveries(hookId: string, reason: string, at: string): Promise<number>;
   countDeliveries(status: DeliveryStatus): Promise<number>;
-  /** Pending and dead deliveries across workspaces, and the age of the backlog. */
+  /** Pending, dead and unsubscribed deliveries across workspaces, and the age of the backlog. */
   deliveryBacklog(): Promise<DeliveryBacklog>;
 
   // small key-value state for dispatchers (cursors, pauses); JSON values

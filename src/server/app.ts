@@ -14,10 +14,12 @@ import type { Clock } from '../ports/clock.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
 import { authenticate } from './auth.js';
+import { withEventWebhooks } from './event-docs.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiTransform } from './openapi.js';
 import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, ProblemSchema, sendProblem, toProblem } from './problem.js';
 import { prototypePoisoning } from './prototype-poisoning.js';
+import { MERGE_PATCH_MEDIA_TYPES } from './schemas.js';
 import { consentRoutes } from './routes/consents.js';
 import { contactRoutes } from './routes/contacts.js';
 import { eventRoutes } from './routes/events.js';
@@ -134,6 +136,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       },
     },
     transform: openApiTransform,
+    // What hooks and the custom channel's outbound webhook receive: each event type's body.
+    transformObject: (document) => ('openapiObject' in document ? withEventWebhooks(document.openapiObject) : document.swaggerObject),
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
@@ -210,7 +214,7 @@ function releaseConnectionsWhenClosing(app: FastifyInstance): void {
 function acceptJsonBodiesOnly(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(['application/json', 'application/merge-patch+json'], { parseAs: 'string' }, (request, body, done) => {
+  app.addContentTypeParser([...MERGE_PATCH_MEDIA_TYPES], { parseAs: 'string' }, (request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') {
       done(null, undefined);

@@ -5,6 +5,7 @@ import { canonicalContactId, type Contact } from '../core/contact.js';
 import { isPublicEventType, PUBLIC_EVENT_TYPES } from '../core/events.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence } from '../core/ledger.js';
 import type { StoredEvent } from '../ports/store.js';
+import { publicEventVariants } from './event-docs.js';
 
 /*
  * The JSON shapes of HTTP API v1. Responses go through these schemas (fastify-type-provider-zod's
@@ -113,15 +114,22 @@ export function consentRecordJson(record: ConsentRecord): ConsentRecordJson {
   };
 }
 
-export const EventJsonSchema = z.object({
-  id: z.string().describe('ULID, stable across deliveries'),
-  type: z.enum(PUBLIC_EVENT_TYPES),
-  version: z.number().int(),
-  workspaceId: z.string(),
-  occurredAt: z.string(),
-  contactId: z.string().nullable(),
-  data: z.record(z.string(), z.unknown()),
-});
+/**
+ * A public event as listed and delivered. `data` is read as any object, so an event is served as
+ * it is stored; the document describes each type's `data` (one `oneOf` variant per type, which
+ * `type` picks), generated from the schemas the events are made with.
+ */
+export const EventJsonSchema = z
+  .object({
+    id: z.string().describe('ULID, stable across deliveries'),
+    type: z.enum(PUBLIC_EVENT_TYPES),
+    version: z.number().int(),
+    workspaceId: z.string(),
+    occurredAt: z.string(),
+    contactId: z.string().nullable(),
+    data: z.record(z.string(), z.unknown()).describe("The event's facts; their fields depend on the type (see the variants)"),
+  })
+  .meta({ oneOf: publicEventVariants() });
 export type EventJson = z.infer<typeof EventJsonSchema>;
 
 /** Public events only: internal outbox items (outbound replies, run endings) never leave through the API. */
@@ -155,6 +163,12 @@ export function repliesJson(replies: readonly ReplyJson[]): ReplyJson[] {
       : { text: reply.text },
   );
 }
+
+/**
+ * The media types a JSON Merge Patch body is taken in (RFC 7396 §4 names application/merge-patch+json),
+ * for a PATCH route's `consumes`, which /openapi.json lists under its request body.
+ */
+export const MERGE_PATCH_MEDIA_TYPES = ['application/json', 'application/merge-patch+json'] as const;
 
 export const IdParamsSchema = z.object({ id: z.string().min(1).max(200) });
 

@@ -1054,15 +1054,19 @@ class MemoryTx implements StoreTx {
     this.check();
     let pending = 0;
     let dead = 0;
+    let unsubscribed = 0;
     let oldest: number | null = null;
     for (const delivery of this.d.deliveries.values()) {
-      if (delivery.status === 'dead') dead += 1;
+      if (delivery.status === 'dead') {
+        if (this.d.hooks.get(delivery.hookId)?.deletedAt) unsubscribed += 1;
+        else dead += 1;
+      }
       if (delivery.status !== 'pending') continue;
       pending += 1;
       if (oldest === null || delivery.eventPosition < oldest) oldest = delivery.eventPosition;
     }
     const event = oldest === null ? undefined : this.d.events.find((candidate) => candidate.position === oldest);
-    return { pending, dead, oldestPendingOccurredAt: event?.occurredAt ?? null };
+    return { pending, dead, unsubscribed, oldestPendingOccurredAt: event?.occurredAt ?? null };
   }
 
   // meta

@@ -712,6 +712,15 @@ export const PENDING_BACKLOG_SQL = `SELECT count(*) AS count, min(event_position
   WHERE status = 'pending'`;
 
 /**
+ * The dead deliveries of deleted hooks, read hook by hook from deliveries_dead (the status is
+ * written into the SQL for the partial index): CROSS JOIN keeps hooks the outer loop
+ * (https://www.sqlite.org/optoverview.html#crossjoin), so a scrape costs the hooks and their dead
+ * letters, not every dead letter of the store. Exported so a test can check its plan.
+ */
+export const UNSUBSCRIBED_BACKLOG_SQL = `SELECT count(*) AS count FROM hooks CROSS JOIN deliveries ON deliveries.hook_id = hooks.id
+  WHERE hooks.deleted_at IS NOT NULL AND deliveries.status = 'dead'`;
+
+/**
  * A hook's deliveries, newest event (highest ULID) first, after a cursor's event when
  * `beforeEvent`; exported so a test can check its plan. The status is written into the SQL, not
  * bound: SQLite uses a partial index only for a query whose WHERE names its condition
@@ -849,6 +858,7 @@ class Statements {
   readonly nextPendingHook: Statement<[string], { hook_id: string }>;
   readonly readyOfHook: Statement<[string, string, number], DeliveryDbRow>;
   readonly pendingBacklog: Statement<[], { count: number; oldest: number | null }>;
+  readonly unsubscribedBacklog: Statement<[], { count: number }>;
   readonly occurredAtOfPosition: Statement<[number], { occurred_at: string }>;
 
   readonly getMeta: Statement<[string], { value: string }>;
@@ -1051,6 +1061,7 @@ class Statements {
     this.nextPendingHook = db.prepare(NEXT_PENDING_HOOK_SQL);
     this.readyOfHook = db.prepare(READY_OF_HOOK_SQL);
     this.pendingBacklog = db.prepare(PENDING_BACKLOG_SQL);
+    this.unsubscribedBacklog = db.prepare(UNSUBSCRIBED_BACKLOG_SQL);
     this.occurredAtOfPosition = db.prepare('SELECT occurred_at FROM events WHERE position = ?');
 
     this.getMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
@@ -1860,9 +1871,11 @@ class SqliteTx implements StoreTx {
     const pending = this.s.pendingBacklog.get();
     const oldest = pending?.oldest ?? null;
     const event = oldest === null ? undefined : this.s.occurredAtOfPosition.get(oldest);
+    const unsubscribed = this.s.unsubscribedBacklog.get()?.count ?? 0;
     return {
       pending: pending?.count ?? 0,
-      dead: this.s.countDeliveries.get('dead')?.count ?? 0,
+      dead: (this.s.countDeliveries.get('dead')?.count ?? 0) - unsubscribed,
+      unsubscribed,
       oldestPendingOccurredAt: event?.occurred_at ?? null,
     };
   }

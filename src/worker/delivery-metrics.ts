@@ -5,12 +5,16 @@ const LATENCY_NAME = 'consentry_hook_delivery_latency_seconds';
 const ATTEMPTS_NAME = 'consentry_hook_delivery_attempts_total';
 const PENDING_NAME = 'consentry_hook_deliveries_pending';
 const DEAD_NAME = 'consentry_hook_deliveries_dead';
+const UNSUBSCRIBED_NAME = 'consentry_hook_deliveries_unsubscribed';
 const OLDEST_NAME = 'consentry_hook_oldest_pending_delivery_age_seconds';
 
 /** The delivery backlog as a scrape reads it from the store. */
 export interface BacklogReading {
   pending: number;
+  /** Dead letters that can be sent again (of live hooks and outbound webhooks). */
   dead: number;
+  /** Dead deliveries of deleted hooks: nothing sends them, and nothing is to be done about them. */
+  unsubscribed: number;
   /** 0 when nothing is pending. */
   oldestPendingAgeSeconds: number;
 }
@@ -19,8 +23,11 @@ export interface BacklogReading {
  * Event-to-target latency (from the event's `occurredAt` to the 2xx answer), attempt outcomes,
  * and the backlog (pending and dead deliveries, the age of the oldest pending one), read from the
  * store when /metrics is scraped: it lives in the store, not in this process's memory, and a
- * count kept in memory would be wrong after a restart. No per-hook labels: hooks are created by
- * API clients, and a label per hook would let them grow the series without bound.
+ * count kept in memory would be wrong after a restart. The deliveries of a hook that was deleted
+ * (DELETE, or its target answered 410 Gone) have a gauge of their own: an alert on dead letters
+ * must not fire because a subscriber left, and they cannot be sent again anyway. No per-hook
+ * labels: hooks are created by API clients, and a label per hook would let them grow the series
+ * without bound.
  *
  * Metrics already registered (a second dispatcher on the same registry) are reused, since
  * prom-client refuses a name twice.
@@ -46,7 +53,7 @@ export class DeliveryMetrics {
         registers: [registry],
       });
 
-    // The three gauges are collected together (prom-client collects every metric of a scrape
+    // The gauges are collected together (prom-client collects every metric of a scrape
     // at once): one store read serves them all.
     let reading: Promise<BacklogReading> | null = null;
     const read = (): Promise<BacklogReading> => {
@@ -67,7 +74,12 @@ export class DeliveryMetrics {
       });
     };
     backlogGauge(PENDING_NAME, 'Hook and outbound webhook deliveries waiting to be sent or retried', (b) => b.pending);
-    backlogGauge(DEAD_NAME, 'Hook and outbound webhook deliveries dead-lettered (kept in the store)', (b) => b.dead);
+    backlogGauge(DEAD_NAME, 'Hook and outbound webhook deliveries dead-lettered and not sent again yet (kept in the store; those of deleted hooks are counted apart)', (b) => b.dead);
+    backlogGauge(
+      UNSUBSCRIBED_NAME,
+      'Deliveries of hooks that were deleted (DELETE, or the target answered 410 Gone) that will never be sent: pending ones when the hook went, and its dead letters (kept in the store)',
+      (b) => b.unsubscribed,
+    );
     backlogGauge(OLDEST_NAME, 'Seconds since the event of the oldest pending delivery occurred (0 when none is pending)', (b) => b.oldestPendingAgeSeconds);
   }
 

@@ -9,7 +9,7 @@ import type { DeliveryRow, HookRow, Store, StoreTx, StoredEvent } from '../ports
 import { DEFAULT_BACKOFF, parseRetryAfterMs, type BackoffPolicy } from './backoff.js';
 import { DeliveryMetrics, type BacklogReading } from './delivery-metrics.js';
 import { hookMatchesEvent } from './hook-matching.js';
-import { OUTBOUND_HOOK_PREFIX, outboundHookId } from './hooks.js';
+import { notSentToDeletedHook, OUTBOUND_HOOK_PREFIX, outboundHookId } from './hooks.js';
 import { ensureOutboundWebhookSecret, signingSecretsOf } from './signing-secrets.js';
 import { createHttpSender, type DeliveryResponse, type DeliverySender } from './http-sender.js';
 import { signDelivery } from './signature.js';
@@ -333,7 +333,7 @@ export class HookDispatcher {
     const backlog = await this.store.transaction((tx) => tx.deliveryBacklog());
     const oldest = backlog.oldestPendingOccurredAt === null ? null : Date.parse(backlog.oldestPendingOccurredAt);
     const ageMs = oldest === null ? 0 : Math.max(0, this.clock.now().getTime() - oldest);
-    return { pending: backlog.pending, dead: backlog.dead, oldestPendingAgeSeconds: ageMs / 1000 };
+    return { pending: backlog.pending, dead: backlog.dead, unsubscribed: backlog.unsubscribed, oldestPendingAgeSeconds: ageMs / 1000 };
   }
 
   /** Passes never overlap: a delivery is picked by one pass only. */
@@ -557,7 +557,8 @@ export class HookDispatcher {
       return { delivery, event, targetUrl, secrets: await signingSecretsOf(tx, delivery.hookId, secret, now), kind: 'outbound' };
     }
     const hook = await tx.getHook(delivery.workspaceId, delivery.hookId);
-    if (!hook || hook.deletedAt !== null) return close('hook deleted');
+    if (!hook) return close('not sent: the hook is not in the store');
+    if (hook.deletedAt !== null) return close(notSentToDeletedHook(hook.deletedReason));
     return { delivery, event, targetUrl: hook.targetUrl, secrets: await signingSecretsOf(tx, hook.id, hook.secret, now), kind: 'hook' };
   }
 
@@ -614,7 +615,8 @@ export class HookDispatcher {
    * delete the hook and stop. 408, 429, 5xx and no answer at all: retry later, honouring
    * `Retry-After`, until the retry window has passed. Any other answer is a permanent refusal,
    * and so is a target whose address is not public: it would be refused again on every retry.
-   * A refusal's lastError carries the start of the body the target answered with.
+   * A refusal's lastError carries the start of the body the target answered with; a redirect's
+   * names its Location instead, since the body of a redirect rarely says where it points.
    */
   private classify(response: DeliveryResponse, attempts: number, at: Date, job: SendJob): Outcome {
     const unchanged = at.toISOString();
@@ -628,6 +630,9 @@ export class HookDispatcher {
         return { status: 'dead', kind: 'gone', lastStatusCode: code, lastError: 'HTTP 410 Gone: the subscription was removed', nextAttemptAt: unchanged };
       }
       const answer = response.bodyPrefix === '' ? '' : `: ${response.bodyPrefix}`;
+      if (code >= 300 && code < 400 && response.location !== undefined) {
+        return { status: 'dead', kind: 'dead', lastStatusCode: code, lastError: redirectRefusal(code, response.location, job.targetUrl), nextAttemptAt: unchanged };
+      }
       const retryable = code === 408 || code === 429 || code >= 500;
       if (!retryable) return { status: 'dead', kind: 'dead', lastStatusCode: code, lastError: `HTTP ${code} (refused, not retried)${answer}`, nextAttemptAt: unchanged };
       return this.retryOrDie(job, attempts, at, code, `HTTP ${code}${answer}`, parseRetryAfterMs(response.retryAfter, at));
@@ -664,7 +669,7 @@ export class HookDispatcher {
     if (outcome.kind === 'gone') {
       const hook = await tx.getHook(job.delivery.workspaceId, job.delivery.hookId);
       if (hook && hook.deletedAt === null) await tx.updateHook({ ...hook, deletedAt: atIso, deletedReason: 'gone' });
-      await tx.abandonDeliveries(job.delivery.hookId, 'hook gone: the target answered 410', atIso);
+      await tx.abandonDeliveries(job.delivery.hookId, notSentToDeletedHook('gone'), atIso);
     }
     await tx.updateDelivery({
       ...job.delivery,
@@ -677,6 +682,19 @@ export class HookDispatcher {
       updatedAt: atIso,
     });
   }
+}
+
+/** What of a redirect's Location a lastError shows at most. */
+const MAX_LOCATION_CHARS = 300;
+
+/**
+ * A redirect is not followed (http-sender.ts): the receiver is told where it pointed, resolved
+ * against the target URL as a client would (RFC 9110 §10.2.2), so it can register that URL.
+ */
+function redirectRefusal(code: number, location: string, targetUrl: string): string {
+  const resolved = URL.canParse(location, targetUrl) ? new URL(location, targetUrl).href : location;
+  const shown = resolved.length > MAX_LOCATION_CHARS ? `${resolved.slice(0, MAX_LOCATION_CHARS)}…` : resolved;
+  return `HTTP ${code} (redirect not followed, not retried): Location ${shown}; register the final URL as the target`;
 }
 
 function sequenceKey(delivery: DeliveryRow): string {

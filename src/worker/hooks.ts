@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { ConsentryError } from '../core/errors.js';
 import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, type PublicEventType } from '../core/events.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
-import { WebhookTargetUrlSchema } from '../core/settings.js';
+import { canonicalUlid, controlCharacterIn, isUlid, TAG_MAX_LENGTH, tagKey } from '../core/contact.js';
+import { assertKnownPurpose, WebhookTargetUrlSchema } from '../core/settings.js';
 import { parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
@@ -15,6 +16,7 @@ import {
   type RotatedSecret,
   type SecretRotationInput,
 } from './signing-secrets.js';
+import { INSTANT_FIELDS, TAG_FIELD, ULID_FIELDS } from './hook-matching.js';
 import { assertPublicTargetUrl } from './target-guard.js';
 
 const MAX_FILTER_KEYS = 20;
@@ -29,33 +31,64 @@ function valueSchemaOf(schema: z.core.$ZodType): z.core.$ZodType {
 }
 
 /**
- * The data fields a filter may name for `event`, with the values each can take: a field that
- * the event's data does not have, or a value it never holds (`"whatsap"`), would make a hook
- * that never fires, silently.
+ * The data fields a filter may name for `event`, with the schemas of the values each can take
+ * (one per event type that has the field, for `*`): a field that the event's data does not have,
+ * or a value it never holds (`"whatsap"`), would make a hook that never fires, silently.
  */
-function filterableFields(event: PublicEventType | '*'): Map<string, z.core.$ZodType> {
+function filterableFields(event: PublicEventType | '*'): Map<string, z.core.$ZodType[]> {
   const types = event === '*' ? PUBLIC_EVENT_TYPES : [event];
-  const fields = new Map<string, z.core.$ZodType>();
+  const fields = new Map<string, z.core.$ZodType[]>();
   for (const type of types) {
     for (const [name, schema] of Object.entries(PUBLIC_EVENT_DATA_SCHEMAS[type].shape)) {
       const value = valueSchemaOf(schema);
       if (value instanceof z.ZodString || value instanceof z.ZodEnum || value instanceof z.ZodNumber || value instanceof z.ZodBoolean) {
-        if (!fields.has(name)) fields.set(name, value);
+        fields.set(name, [...(fields.get(name) ?? []), value]);
       }
     }
   }
   return fields;
 }
 
-/** Why a filter value can never equal the field's value as text; null when it can. */
-function impossibleValue(schema: z.core.$ZodType, value: string): string | null {
+const InstantSchema = z.iso.datetime({ offset: true });
+
+/** Why a value can never be a tag, as tagging refuses it (core/contact.ts `addTag`); null when it can. */
+function impossibleTag(value: string): string | null {
+  const forbidden = controlCharacterIn(value.trim());
+  if (forbidden !== undefined) return `is never a tag: it ${forbidden}`;
+  const key = tagKey(value);
+  if (key === '') return 'is empty: a tag has at least one character besides spaces';
+  if (key.length > TAG_MAX_LENGTH) return `is never a tag: tags are at most ${TAG_MAX_LENGTH} characters`;
+  return null;
+}
+
+/** Why a filter value can never equal the field's value as `hookMatchesEvent` compares them; null when it can. */
+function impossibleValue(field: string, schemas: readonly z.core.$ZodType[], value: string): string | null {
+  if (ULID_FIELDS.has(field)) {
+    return isUlid(value) ? null : 'is never an id here: ids are ULIDs, 26 letters and digits such as 01ARZ3NDEKTSV4RRFFQ69G5FAV (any letter case)';
+  }
+  if (field === TAG_FIELD) return impossibleTag(value);
+  if (INSTANT_FIELDS.has(field)) {
+    return InstantSchema.safeParse(value).success ? null : 'is an ISO 8601 date and time with Z or an offset, such as 2026-03-01T10:00:00.000Z';
+  }
+  const problems = schemas.map((schema) => impossibleFor(schema, value));
+  return problems.includes(null) ? null : (problems[0] ?? null);
+}
+
+function impossibleFor(schema: z.core.$ZodType, value: string): string | null {
   if (schema instanceof z.ZodEnum) {
     const options = schema.options.map(String);
     return options.includes(value) ? null : `is never ${JSON.stringify(value)}: it is one of ${options.join(', ')}`;
   }
   if (schema instanceof z.ZodNumber) return /^-?\d+(\.\d+)?$/.test(value) ? null : 'is a number';
   if (schema instanceof z.ZodBoolean) return value === 'true' || value === 'false' ? null : 'is true or false';
-  return null;
+  // A string the field's own schema refuses (a purpose in capitals) is never in the data either.
+  const parsed = z.safeParse(schema, value);
+  return parsed.success ? null : `is never ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message ?? 'the field cannot hold it'}`;
+}
+
+/** The filter as stored: ids in their canonical upper case, as every listing shows them. */
+function canonicalFilter(filter: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(filter).map(([field, value]) => [field, ULID_FIELDS.has(field) ? canonicalUlid(value) : value]));
 }
 
 export const HookInputSchema = z
@@ -72,11 +105,11 @@ export const HookInputSchema = z
     if (!hook.filter) return;
     const fields = filterableFields(hook.event);
     for (const [key, value] of Object.entries(hook.filter)) {
-      const schema = fields.get(key);
+      const schemas = fields.get(key);
       const problem =
-        schema === undefined
+        schemas === undefined
           ? `is not a field of ${hook.event === '*' ? 'any public event' : `${hook.event} events`}' data; filter on one of ${[...fields.keys()].join(', ')}`
-          : impossibleValue(schema, value);
+          : impossibleValue(key, schemas, value);
       if (problem !== null) context.addIssue({ code: 'custom', path: ['filter', key], message: problem });
     }
   });
@@ -217,6 +250,14 @@ function deliveryNotFound(deliveryId: string): ConsentryError {
   return new ConsentryError('NOT_FOUND', `Delivery ${deliveryId} not found`, [{ path: 'deliveryId', message: 'not found' }]);
 }
 
+/**
+ * Why a delivery pending when its hook was deleted is never sent. It stays listed, dead, under the
+ * hook; /metrics counts it among the unsubscribed deliveries, not the dead letters (delivery-metrics.ts).
+ */
+export function notSentToDeletedHook(reason: HookRow['deletedReason']): string {
+  return reason === 'gone' ? 'not sent: the hook was deleted when its target answered 410 Gone' : 'not sent: the hook was deleted (unsubscribed)';
+}
+
 /** A deleted hook has no target any more: its dead letters stay listed, but cannot be sent. */
 function hookDeleted(hook: HookRow): ConsentryError {
   const why = hook.deletedReason === 'gone' ? 'its target answered 410 Gone' : 'unsubscribed';
@@ -311,14 +352,18 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
         workspaceId,
         targetUrl: valid.targetUrl,
         event: valid.event,
-        filter: valid.filter ?? null,
+        filter: valid.filter ? canonicalFilter(valid.filter) : null,
         secret: newSigningSecret(),
         createdAt: now.toISOString(),
         deletedAt: null,
         deletedReason: null,
       };
       await store.transaction(async (tx) => {
-        if (!(await tx.getWorkspace(workspaceId))) throw new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
+        const workspace = await tx.getWorkspace(workspaceId);
+        if (!workspace) throw new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
+        // Consent events name only purposes the workspace knows: a misspelt one would never fire.
+        const purpose = hook.filter?.['purpose'];
+        if (purpose !== undefined) assertKnownPurpose(purpose, workspace.settings, 'filter.purpose');
         await tx.insertHook(hook);
       });
       return { ...toHookView(hook), secret: hook.secret };
@@ -337,7 +382,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
         const hook = await tx.getHook(workspaceId, hookId);
         if (!hook || hook.deletedAt !== null) return false;
         await tx.updateHook({ ...hook, deletedAt: at, deletedReason: 'unsubscribed' });
-        await tx.abandonDeliveries(hook.id, 'hook deleted', at);
+        await tx.abandonDeliveries(hook.id, notSentToDeletedHook('unsubscribed'), at);
         return true;
       });
     },

@@ -18,6 +18,8 @@ export type DeliveryResponse =
       kind: 'response';
       statusCode: number;
       retryAfter: string | undefined;
+      /** A redirect's Location header, as the target sent it (redirects are not followed). */
+      location?: string | undefined;
       /** The start of the answer's body, as text with whitespace runs folded (for a delivery's lastError). */
       bodyPrefix: string;
     }
@@ -84,7 +86,7 @@ export function createHttpSender(options: HttpSenderOptions = {}): DeliverySende
           timeout: { request: request.timeoutMs },
           ...(request.signal ? { signal: request.signal } : {}),
         });
-        let answer: { statusCode: number; retryAfter: string | undefined } | null = null;
+        let answer: { statusCode: number; retryAfter: string | undefined; location: string | undefined } | null = null;
         const prefix: Buffer[] = [];
         let kept = 0;
         let read = 0;
@@ -98,7 +100,12 @@ export function createHttpSender(options: HttpSenderOptions = {}): DeliverySende
         };
         stream.on('response', (response) => {
           const retryAfter = response.headers['retry-after'];
-          answer = { statusCode: response.statusCode, retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined };
+          const { location } = response.headers;
+          answer = {
+            statusCode: response.statusCode,
+            retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+            location: typeof location === 'string' ? location : undefined,
+          };
           if (response.statusCode >= 200 && response.statusCode < 300) settle();
         });
         stream.on('data', (chunk: Buffer) => {

@@ -86,13 +86,27 @@ async function storeNewOutboundSecret(tx: StoreTx, workspaceId: string): Promise
   return secret;
 }
 
-/** The workspace's outbound-webhook signing secret, created (and stored) on first use. */
-export async function ensureOutboundWebhookSecret(tx: StoreTx, workspaceId: string): Promise<string> {
+/** The workspace's outbound-webhook signing secret as stored; null before its first use. */
+export async function findOutboundWebhookSecret(tx: StoreTx, workspaceId: string): Promise<string | null> {
   const stored = z.string().min(1).safeParse(await tx.getMeta(outboundSecretKey(workspaceId)));
-  return stored.success ? stored.data : storeNewOutboundSecret(tx, workspaceId);
+  return stored.success ? stored.data : null;
 }
 
-/** For the settings route: the secret a custom channel uses to verify outbound webhook calls. */
+/**
+ * The workspace's outbound-webhook signing secret, created (and stored) on first use; `created`
+ * says whether this call made it, so the settings route shows it in full in that answer only.
+ */
+export async function provideOutboundWebhookSecret(tx: StoreTx, workspaceId: string): Promise<{ secret: string; created: boolean }> {
+  const stored = await findOutboundWebhookSecret(tx, workspaceId);
+  return stored !== null ? { secret: stored, created: false } : { secret: await storeNewOutboundSecret(tx, workspaceId), created: true };
+}
+
+/** The workspace's outbound-webhook signing secret, created (and stored) on first use. */
+export async function ensureOutboundWebhookSecret(tx: StoreTx, workspaceId: string): Promise<string> {
+  return (await provideOutboundWebhookSecret(tx, workspaceId)).secret;
+}
+
+/** For an embedding application: the secret a custom channel uses to verify outbound webhook calls. */
 export function getOutboundWebhookSecret(store: Store, workspaceId: string): Promise<string> {
   return store.transaction((tx) => ensureOutboundWebhookSecret(tx, workspaceId));
 }

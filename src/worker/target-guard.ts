@@ -2,23 +2,31 @@ import { lookup as systemLookup } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { ConsentryError } from '../core/errors.js';
 
+/** Address blocks as network and prefix length. */
+type Blocks = readonly (readonly [network: string, prefix: number])[];
+
 /*
  * A webhook target is chosen by a workspace, and the server POSTs to it and reports the
  * answer: a target inside the server's own network would make hooks a way to reach and probe
- * it (SSRF). Refused: every special-purpose block that the IANA registries mark as not
- * globally reachable, plus multicast, which is never a webhook receiver.
+ * it (SSRF). Refused: every block of the IANA special-purpose registries whose "Globally
+ * Reachable" is False (or N/A: a deprecated block), except the more specific blocks inside it
+ * that the registries mark True; plus multicast, which is never a webhook receiver, and IPv6
+ * outside 2000::/3, the only space IANA has allocated for global unicast (the rest is reserved:
+ * IPv4-compatible ::a.b.c.d, the deprecated site-local fec0::/10, ...).
  * https://www.iana.org/assignments/iana-ipv4-special-registry/
  * https://www.iana.org/assignments/iana-ipv6-special-registry/
+ * https://www.iana.org/assignments/ipv6-address-space/
  */
-const NON_PUBLIC_IPV4: readonly (readonly [network: string, prefix: number])[] = [
+const NON_PUBLIC_IPV4: Blocks = [
   ['0.0.0.0', 8], // "this network"; 0.0.0.0 reaches the local host
   ['10.0.0.0', 8], // private-use (RFC 1918)
   ['100.64.0.0', 10], // shared address space (RFC 6598)
   ['127.0.0.0', 8], // loopback
   ['169.254.0.0', 16], // link-local, where cloud metadata services answer
   ['172.16.0.0', 12], // private-use (RFC 1918)
-  ['192.0.0.0', 24], // IETF protocol assignments
+  ['192.0.0.0', 24], // IETF protocol assignments, but for GLOBAL_IPV4
   ['192.0.2.0', 24], // documentation (TEST-NET-1)
+  ['192.88.99.0', 24], // deprecated 6to4 relay anycast (RFC 7526), with the 6a44 relay 192.88.99.2 (RFC 6751)
   ['192.168.0.0', 16], // private-use (RFC 1918)
   ['198.18.0.0', 15], // benchmarking
   ['198.51.100.0', 24], // documentation (TEST-NET-2)
@@ -27,13 +35,24 @@ const NON_PUBLIC_IPV4: readonly (readonly [network: string, prefix: number])[] =
   ['240.0.0.0', 4], // reserved, and the limited broadcast 255.255.255.255
 ];
 
-const NON_PUBLIC_IPV6: readonly (readonly [network: string, prefix: number])[] = [
+/** Blocks inside NON_PUBLIC_IPV4 that the registry marks globally reachable. */
+const GLOBAL_IPV4: Blocks = [
+  ['192.0.0.9', 32], // Port Control Protocol anycast (RFC 7723)
+  ['192.0.0.10', 32], // TURN anycast (RFC 8155)
+];
+
+const NON_PUBLIC_IPV6: Blocks = [
+  ['::', 3], // outside 2000::/3: reserved by IETF or unallocated (IPv4-mapped and NAT64 forms are judged by their IPv4 address first)
+  ['4000::', 2], // outside 2000::/3
+  ['8000::', 1], // outside 2000::/3
   ['::', 128], // unspecified
   ['::1', 128], // loopback
   ['64:ff9b:1::', 48], // local-use IPv4/IPv6 translation (RFC 8215)
   ['100::', 64], // discard-only
-  ['2001:2::', 48], // benchmarking
+  ['100:0:0:1::', 64], // dummy prefix (RFC 9780)
+  ['2001::', 23], // IETF protocol assignments, but for GLOBAL_IPV6: Teredo 2001::/32, benchmarking 2001:2::/48, ORCHID 2001:10::/28 ...
   ['2001:db8::', 32], // documentation
+  ['2002::', 16], // 6to4 (N/A: its relays are deprecated, RFC 7526; the address carries an IPv4 address of any kind)
   ['3fff::', 20], // documentation (RFC 9637)
   ['5f00::', 16], // segment routing SIDs (RFC 9602)
   ['fc00::', 7], // unique local
@@ -41,9 +60,36 @@ const NON_PUBLIC_IPV6: readonly (readonly [network: string, prefix: number])[] =
   ['ff00::', 8], // multicast
 ];
 
-const nonPublic = new BlockList();
-for (const [network, prefix] of NON_PUBLIC_IPV4) nonPublic.addSubnet(network, prefix, 'ipv4');
-for (const [network, prefix] of NON_PUBLIC_IPV6) nonPublic.addSubnet(network, prefix, 'ipv6');
+/** Blocks inside NON_PUBLIC_IPV6 (all inside 2001::/23) that the registry marks globally reachable. */
+const GLOBAL_IPV6: Blocks = [
+  ['2001:1::1', 128], // Port Control Protocol anycast (RFC 7723)
+  ['2001:1::2', 128], // TURN anycast (RFC 8155)
+  ['2001:1::3', 128], // DNS-SD service registration protocol anycast (RFC 9665)
+  ['2001:3::', 32], // AMT (RFC 7450)
+  ['2001:4:112::', 48], // AS112-v6 (RFC 7535)
+  ['2001:20::', 28], // ORCHIDv2 (RFC 7343)
+  ['2001:30::', 28], // drone remote ID entity tags (RFC 9374)
+];
+
+/**
+ * One list per family: a BlockList also matches an IPv4 address against its IPv6 subnets, as
+ * the IPv4-mapped ::ffff:a.b.c.d, which the IPv6 list refuses as a whole (it lies outside 2000::/3).
+ */
+function blockList(blocks: Blocks, family: 'ipv4' | 'ipv6'): BlockList {
+  const list = new BlockList();
+  for (const [network, prefix] of blocks) list.addSubnet(network, prefix, family);
+  return list;
+}
+
+const REFUSED = {
+  ipv4: { blocks: blockList(NON_PUBLIC_IPV4, 'ipv4'), exceptions: blockList(GLOBAL_IPV4, 'ipv4') },
+  ipv6: { blocks: blockList(NON_PUBLIC_IPV6, 'ipv6'), exceptions: blockList(GLOBAL_IPV6, 'ipv6') },
+} as const;
+
+function isRefused(address: string, family: 'ipv4' | 'ipv6'): boolean {
+  const { blocks, exceptions } = REFUSED[family];
+  return blocks.check(address, family) && !exceptions.check(address, family);
+}
 
 /** The eight 16-bit groups of a valid IPv6 address (zone id removed), a trailing dotted quad included. */
 function ipv6Groups(address: string): number[] {
@@ -82,11 +128,11 @@ export function isPublicAddress(address: string): boolean {
   // A zone id (fe80::1%eth0) names an interface, not part of the address.
   const bare = unbracketed.split('%')[0] ?? '';
   const family = isIP(bare);
-  if (family === 4) return !nonPublic.check(bare, 'ipv4');
+  if (family === 4) return !isRefused(bare, 'ipv4');
   if (family !== 6) return false;
   const carried = embeddedIpv4(bare);
-  if (carried !== null) return !nonPublic.check(carried, 'ipv4');
-  return !nonPublic.check(bare, 'ipv6');
+  if (carried !== null) return !isRefused(carried, 'ipv4');
+  return !isRefused(bare, 'ipv6');
 }
 
 /**

@@ -1651,7 +1651,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
 
       it('reads the backlog: pending and dead across workspaces, and when the earliest pending event occurred', async () => {
         await tx(async (t) => {
-          expect(await t.deliveryBacklog()).toEqual({ pending: 0, dead: 0, oldestPendingOccurredAt: null });
+          expect(await t.deliveryBacklog()).toEqual({ pending: 0, dead: 0, unsubscribed: 0, oldestPendingOccurredAt: null });
           const events = [
             { ...taggedEvent(WS_A, 'evt_0001', 'ct_ana'), occurredAt: at(1) },
             { ...taggedEvent(WS_A, 'evt_0002', 'ct_ana'), occurredAt: at(2) },
@@ -1664,9 +1664,33 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', p1, { eventId: 'evt_0001', hookId: 'hk_2', status: 'dead', lastError: 'HTTP 400' }));
           await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_1', p2, { eventId: 'evt_0002', nextAttemptAt: at(90) }));
           await t.insertDelivery(delivery(WS_B, 'dl_4', 'hk_b', p3, { eventId: 'evt_0003' }));
-          expect(await t.deliveryBacklog()).toEqual({ pending: 2, dead: 1, oldestPendingOccurredAt: at(2) });
+          expect(await t.deliveryBacklog()).toEqual({ pending: 2, dead: 1, unsubscribed: 0, oldestPendingOccurredAt: at(2) });
           await t.updateDelivery(delivery(WS_A, 'dl_3', 'hk_1', p2, { eventId: 'evt_0002', status: 'dead', lastError: 'gave up' }));
-          expect(await t.deliveryBacklog()).toEqual({ pending: 1, dead: 2, oldestPendingOccurredAt: at(3) });
+          expect(await t.deliveryBacklog()).toEqual({ pending: 1, dead: 2, unsubscribed: 0, oldestPendingOccurredAt: at(3) });
+        });
+      });
+
+      it("counts the dead deliveries of deleted hooks apart from the dead letters that can be sent again", async () => {
+        await tx(async (t) => {
+          await t.insertHook(hook(WS_A, 'hk_live'));
+          await t.insertHook(hook(WS_A, 'hk_unsubscribed'));
+          await t.insertHook(hook(WS_B, 'hk_gone'));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_live', 1, { status: 'dead', lastError: 'HTTP 400' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_unsubscribed', 2, { status: 'dead', lastError: 'HTTP 400' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_unsubscribed', 3));
+          await t.insertDelivery(delivery(WS_A, 'dl_4', 'hk_unsubscribed', 4, { status: 'delivered', deliveredAt: at(4) }));
+          await t.insertDelivery(delivery(WS_B, 'dl_5', 'hk_gone', 5));
+          await t.insertDelivery(delivery(WS_A, 'dl_6', 'outbound:ws_a', 6, { status: 'dead', lastError: 'HTTP 400' }));
+          expect(await t.deliveryBacklog()).toMatchObject({ pending: 2, dead: 3, unsubscribed: 0 });
+
+          await t.updateHook(hook(WS_A, 'hk_unsubscribed', { deletedAt: at(7), deletedReason: 'unsubscribed' }));
+          await t.abandonDeliveries('hk_unsubscribed', 'not sent: the hook was unsubscribed', at(7));
+          expect(await t.deliveryBacklog()).toMatchObject({ pending: 1, dead: 2, unsubscribed: 2 });
+          await t.updateHook(hook(WS_B, 'hk_gone', { deletedAt: at(8), deletedReason: 'gone' }));
+          await t.abandonDeliveries('hk_gone', 'not sent: the hook was deleted', at(8));
+          expect(await t.deliveryBacklog()).toEqual({ pending: 0, dead: 2, unsubscribed: 3, oldestPendingOccurredAt: null });
+          // countDeliveries counts by status alone.
+          expect(await t.countDeliveries('dead')).toBe(5);
         });
       });
 

@@ -14,6 +14,10 @@ const NON_PUBLIC_TARGETS = [
   'http://10.1.2.3/',
   'http://169.254.169.254/latest/meta-data/',
   'http://localhost:8080/',
+  // IANA's IETF protocol assignments 2001::/23 (not globally reachable): Teredo and ORCHID among them.
+  'http://[2001::1]/x',
+  'http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/x',
+  'http://[2001:10::1]/x',
 ];
 
 const cleanup: Array<() => Promise<void>> = [];
@@ -47,7 +51,8 @@ describe('POST /v1/hooks with a target that is not public', () => {
   it('accepts a public target and a host name it does not resolve', async () => {
     const t = await app();
     const acme = await t.tenant('Acme');
-    for (const targetUrl of ['https://hooks.example.com/catch/1', 'http://203.0.114.10/hook']) {
+    // 2001:3::/32 (AMT) lies inside 2001::/23 but is globally reachable.
+    for (const targetUrl of ['https://hooks.example.com/catch/1', 'http://203.0.114.10/hook', 'http://[2001:3::1]/hook']) {
       const response = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl, event: '*' } });
       expect(response.statusCode, response.body).toBe(201);
     }

@@ -1,4 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { getOutboundWebhookSecret } from '../../src/worker/signing-secrets.js';
 import { body, testApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
@@ -48,13 +50,34 @@ describe('settings', () => {
     expect(paths).toEqual(expect.arrayContaining(['hubspot.accessToken', 'hubspot.portalId']));
   });
 
-  it('shows the outbound webhook signing secret once a URL is set', async () => {
+  it('shows the outbound webhook signing secret in full in the answer that made it, then masked like the other secrets', async () => {
     const before = body(await t.as(tenant, { method: 'GET', url: '/v1/settings' }));
     expect(before.outboundWebhookSecret).toBeNull();
     const after = body(await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: 'https://example.com/out' } }));
-    expect(typeof after.outboundWebhookSecret).toBe('string');
-    const again = body(await t.as(tenant, { method: 'GET', url: '/v1/settings' }));
-    expect(again.outboundWebhookSecret).toBe(after.outboundWebhookSecret);
+    const secret = await getOutboundWebhookSecret(t.store, tenant.workspaceId);
+    expect(secret).toMatch(/^whsec_/);
+    expect(after.outboundWebhookSecret).toBe(secret);
+
+    const masked = `••••${secret.slice(-4)}`;
+    const again = await t.as(tenant, { method: 'GET', url: '/v1/settings' });
+    expect(body(again).outboundWebhookSecret).toBe(masked);
+    expect(again.body).not.toContain(secret);
+    // Another patch, the URL changed or set again after its removal: the secret is kept and stays masked.
+    for (const payload of [{ defaultCountry: 'PL' }, { outboundWebhookUrl: 'https://example.com/moved' }, { outboundWebhookUrl: null }, { outboundWebhookUrl: 'https://example.com/back' }]) {
+      const response = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload });
+      expect(response.statusCode, response.body).toBe(200);
+      expect(response.body).not.toContain(secret);
+      expect(body(response).outboundWebhookSecret).toBe(payload.outboundWebhookUrl === null ? null : masked);
+    }
+    expect(await getOutboundWebhookSecret(t.store, tenant.workspaceId)).toBe(secret);
+  });
+
+  it('shows a secret made by a reading in full in that answer, for a URL set without the API', async () => {
+    await t.engine.workspace(tenant.workspaceId).updateSettings({ outboundWebhookUrl: 'https://example.com/out' });
+    const first = body(await t.as(tenant, { method: 'GET', url: '/v1/settings' })).outboundWebhookSecret;
+    const secret = await getOutboundWebhookSecret(t.store, tenant.workspaceId);
+    expect(first).toBe(secret);
+    expect(body(await t.as(tenant, { method: 'GET', url: '/v1/settings' })).outboundWebhookSecret).toBe(`••••${secret.slice(-4)}`);
   });
 
   it('can be read, edited and patched back whole: secrets sent back masked stay as they were', async () => {
@@ -81,15 +104,65 @@ describe('settings', () => {
     expect(stored.settings).toMatchObject({ defaultCountry: null, hubspot: { accessToken: hubspot.accessToken } });
   });
 
-  it('keeps the outbound webhook secret sent back, makes a new one for null and refuses any other', async () => {
-    const first = body(await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: 'https://example.com/out' } })).outboundWebhookSecret;
-    expect(body(await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: first } })).outboundWebhookSecret).toBe(first);
-    const refused = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: 'whsec_mine' } });
+  it('keeps the outbound webhook secret sent back masked or in full, makes a new one for null, shown once, and refuses any other', async () => {
+    const first = String(body(await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: 'https://example.com/out' } })).outboundWebhookSecret);
+    const masked = `••••${first.slice(-4)}`;
+    for (const sent of [first, masked]) {
+      const kept = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: sent } });
+      expect(kept.statusCode, kept.body).toBe(200);
+      expect(body(kept).outboundWebhookSecret).toBe(masked);
+    }
+    const refused = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: 'whsec_mine', defaultCountry: 'PL' } });
     expect(refused.statusCode).toBe(422);
     expect(body(refused).errors).toEqual([{ path: 'outboundWebhookSecret', message: 'is made by Consentry: send back the value read, or null for a new one' }]);
+    const wrongMask = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: '••••0000' } });
+    expect(wrongMask.statusCode).toBe(422);
+    expect(body(wrongMask).errors).toEqual([
+      { path: 'outboundWebhookSecret', message: 'is a masked value that is not the stored secret: send back the value read, leave the field out, or null for a new one' },
+    ]);
+    expect((await t.engine.workspace(tenant.workspaceId).get()).settings.defaultCountry).toBeNull();
+    expect(await getOutboundWebhookSecret(t.store, tenant.workspaceId)).toBe(first);
+
     const rotated = body(await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: null } })).outboundWebhookSecret;
-    expect(rotated).toEqual(expect.any(String));
+    expect(rotated).toEqual(expect.stringMatching(/^whsec_/));
     expect(rotated).not.toBe(first);
-    expect(body(await t.as(tenant, { method: 'GET', url: '/v1/settings' })).outboundWebhookSecret).toBe(rotated);
+    expect(await getOutboundWebhookSecret(t.store, tenant.workspaceId)).toBe(rotated);
+    expect(body(await t.as(tenant, { method: 'GET', url: '/v1/settings' })).outboundWebhookSecret).toBe(`••••${String(rotated).slice(-4)}`);
+  });
+
+  it('changes nothing for a null outboundWebhookSecret while no URL is set, as read back', async () => {
+    await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: 'https://example.com/out' } });
+    const secret = await getOutboundWebhookSecret(t.store, tenant.workspaceId);
+    const removed = body(await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: null } }));
+    expect(removed.outboundWebhookSecret).toBeNull();
+    const patchedBack = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: removed });
+    expect(patchedBack.statusCode, patchedBack.body).toBe(200);
+    expect(await getOutboundWebhookSecret(t.store, tenant.workspaceId)).toBe(secret);
+  });
+
+  it('shows the secret POST /v1/settings/outbound-webhook/secret makes in that answer only', async () => {
+    await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: 'https://example.com/out' } });
+    const rotated = z.object({ secret: z.string() }).parse((await t.as(tenant, { method: 'POST', url: '/v1/settings/outbound-webhook/secret', payload: {} })).json()).secret;
+    expect(await getOutboundWebhookSecret(t.store, tenant.workspaceId)).toBe(rotated);
+    const read = await t.as(tenant, { method: 'GET', url: '/v1/settings' });
+    expect(read.body).not.toContain(rotated);
+    expect(body(read).outboundWebhookSecret).toBe(`••••${rotated.slice(-4)}`);
+  });
+
+  it('documents one claim about the outbound webhook secret and both media types of a patch', async () => {
+    const doc = z
+      .object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) })
+      .parse((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json());
+    const OperationSchema = z.object({
+      requestBody: z.object({ content: z.record(z.string(), z.object({ schema: z.unknown() })) }).optional(),
+      responses: z.record(z.string(), z.object({ content: z.record(z.string(), z.object({ schema: z.unknown() })).optional() })),
+    });
+    const patch = OperationSchema.parse(doc.paths['/v1/settings']?.['patch']);
+    expect(Object.keys(patch.requestBody?.content ?? {}).sort()).toEqual(['application/json', 'application/merge-patch+json']);
+    const answer = JSON.stringify(patch.responses['200']);
+    expect(answer).toContain('Masked like the other secrets');
+    expect(answer).not.toContain('shown only here');
+    const rotation = OperationSchema.parse(doc.paths['/v1/settings/outbound-webhook/secret']?.['post']);
+    expect(JSON.stringify(rotation.responses['200'])).toContain('GET /v1/settings shows the outbound webhook secret masked');
   });
 });

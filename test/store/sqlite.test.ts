@@ -18,6 +18,7 @@ import {
   NEXT_PENDING_HOOK_SQL,
   PENDING_BACKLOG_SQL,
   PROCESSED_OF_CONTACT_SQL,
+  UNSUBSCRIBED_BACKLOG_SQL,
   READY_OF_HOOK_SQL,
   RESEND_DEAD_SQL,
   RUNS_OF_CONTACT_SQL,
@@ -685,6 +686,8 @@ describe('SQLite store', () => {
       expect(plan(db, 'SELECT count(*) AS count FROM deliveries WHERE status = ?', 'dead')).toEqual([
         'SEARCH deliveries USING COVERING INDEX deliveries_status_due (status=?)',
       ]);
+      // Deleted hooks' dead letters are counted hook by hook, not by walking every dead letter.
+      expect(plan(db, UNSUBSCRIBED_BACKLOG_SQL)).toEqual(['SCAN hooks', 'SEARCH deliveries USING COVERING INDEX deliveries_dead (hook_id=?)']);
     });
 
     it("lists a hook's dead letters page by page, and sends them again, from the dead-letter index, past its delivered rows", async () => {

@@ -284,6 +284,54 @@ describe('retries', () => {
   });
 });
 
+describe('redirects', () => {
+  it('dead-letters a 3xx at the first attempt, naming its status and Location, without following it', async () => {
+    const w = await world();
+    const t = await target((request) => {
+      if (request.path.endsWith('/moved')) return { kind: 'status', status: 302, headers: { location: '/hook/new-home' } };
+      if (request.path.endsWith('/https')) return { kind: 'status', status: 308, headers: { location: 'https://hooks.example.com/consentry' }, body: 'Permanent Redirect' };
+      return { kind: 'status', status: 200 };
+    });
+    const moved = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/moved`, event: 'consent.withdrawn' });
+    const https = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/https`, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const d = dispatcherOf(w);
+
+    expect(await d.runOnce()).toMatchObject({ attempted: 2, dead: 2, retried: 0 });
+    const origin = new URL(t.url).origin;
+    expect((await w.hooks.deliveries(w.ws.workspaceId, moved.id, {})).data).toMatchObject([
+      {
+        status: 'dead',
+        attempts: 1,
+        lastStatusCode: 302,
+        lastError: `HTTP 302 (redirect not followed, not retried): Location ${origin}/hook/new-home; register the final URL as the target`,
+      },
+    ]);
+    expect((await w.hooks.deliveries(w.ws.workspaceId, https.id, {})).data).toMatchObject([
+      {
+        status: 'dead',
+        attempts: 1,
+        lastStatusCode: 308,
+        lastError: 'HTTP 308 (redirect not followed, not retried): Location https://hooks.example.com/consentry; register the final URL as the target',
+      },
+    ]);
+    w.clock.advance(60 * 60 * 1000);
+    await d.runOnce();
+    expect(t.received.map((r) => r.path).sort()).toEqual(['/hook/https', '/hook/moved']);
+  });
+
+  it('refuses a 3xx without a Location like any other refusal', async () => {
+    const w = await world();
+    const t = await target(() => ({ kind: 'status', status: 300, body: 'Multiple Choices' }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    await dispatcherOf(w).runOnce();
+    expect((await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data).toMatchObject([
+      { status: 'dead', attempts: 1, lastStatusCode: 300, lastError: 'HTTP 300 (refused, not retried): Multiple Choices' },
+    ]);
+  });
+});
+
 describe('410 Gone', () => {
   it('deletes the hook, abandons its pending deliveries and sends it nothing more', async () => {
     const w = await world();
@@ -793,6 +841,63 @@ describe('backlog metrics', () => {
     text = await scrape();
     expect(text).toMatch(/^consentry_hook_oldest_pending_delivery_age_seconds 120$/m);
     expect(text).not.toMatch(/consentry_hook_deliveries_pending\{/);
+  });
+});
+
+describe('deliveries of a hook that was deleted', () => {
+  const gauge = (text: string, name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1]);
+
+  it('are kept, dead, with the reason, and counted as unsubscribed, not as dead letters, after DELETE', async () => {
+    const w = await world();
+    const t = await target((request) => ({ kind: 'status', status: request.path.endsWith('/refuses') ? 400 : 503 }));
+    const failing = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/down`, event: 'consent.withdrawn' });
+    const refusing = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${t.url}/refuses`, event: 'consent.withdrawn' });
+    const registry = new Registry();
+    const d = dispatcherOf(w, { metricsRegistry: registry });
+    await stops(w.ws, 3);
+    expect(await d.runOnce()).toMatchObject({ attempted: 6, retried: 3, dead: 3 });
+    let text = await registry.metrics();
+    expect([gauge(text, 'consentry_hook_deliveries_pending'), gauge(text, 'consentry_hook_deliveries_dead'), gauge(text, 'consentry_hook_deliveries_unsubscribed')]).toEqual([3, 3, 0]);
+
+    w.clock.advance(60_000);
+    expect(await w.hooks.remove(w.ws.workspaceId, failing.id)).toBe(true);
+    text = await registry.metrics();
+    expect([gauge(text, 'consentry_hook_deliveries_pending'), gauge(text, 'consentry_hook_deliveries_dead'), gauge(text, 'consentry_hook_deliveries_unsubscribed')]).toEqual([0, 3, 3]);
+    const kept = (await w.hooks.deliveries(w.ws.workspaceId, failing.id, {})).data;
+    expect(kept).toHaveLength(3);
+    for (const row of kept) {
+      expect(row).toMatchObject({ status: 'dead', attempts: 1, lastStatusCode: 503, lastError: 'not sent: the hook was deleted (unsubscribed)', updatedAt: '2026-03-01T10:01:00.000Z' });
+    }
+
+    // Deleting the hook whose dead letters were real refusals moves them too: they cannot be sent again.
+    await w.hooks.remove(w.ws.workspaceId, refusing.id);
+    text = await registry.metrics();
+    expect([gauge(text, 'consentry_hook_deliveries_dead'), gauge(text, 'consentry_hook_deliveries_unsubscribed')]).toEqual([0, 6]);
+    expect((await w.hooks.deliveries(w.ws.workspaceId, refusing.id, {})).data.map((row) => row.lastError)).toEqual(Array(3).fill('HTTP 400 (refused, not retried)'));
+    w.clock.advance(60 * 60 * 1000);
+    expect(await d.runOnce()).toMatchObject({ attempted: 0 });
+    expect(text).toMatch(/^# HELP consentry_hook_deliveries_unsubscribed Deliveries of hooks that were deleted/m);
+  });
+
+  it('are counted as unsubscribed after a 410 Gone, their reason saying so', async () => {
+    const w = await world();
+    let answered = 0;
+    const t = await target(() => ({ kind: 'status', status: answered++ === 0 ? 503 : 410 }));
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: 'consent.withdrawn' });
+    const registry = new Registry();
+    const d = dispatcherOf(w, { metricsRegistry: registry, perHookConcurrency: 1 });
+    await stops(w.ws, 3);
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, retried: 1 });
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, gone: 1 });
+    const rows = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
+    expect(rows.map((row) => row.status)).toEqual(['dead', 'dead', 'dead']);
+    expect(rows.map((row) => row.lastError).sort()).toEqual([
+      'HTTP 410 Gone: the subscription was removed',
+      'not sent: the hook was deleted when its target answered 410 Gone',
+      'not sent: the hook was deleted when its target answered 410 Gone',
+    ]);
+    const text = await registry.metrics();
+    expect([gauge(text, 'consentry_hook_deliveries_pending'), gauge(text, 'consentry_hook_deliveries_dead'), gauge(text, 'consentry_hook_deliveries_unsubscribed')]).toEqual([0, 0, 3]);
   });
 });
 

@@ -112,6 +112,58 @@ describe('isPublicAddress', () => {
   });
 });
 
+/**
+ * The edges of each block of the IANA special-purpose registries
+ * (https://www.iana.org/assignments/iana-ipv4-special-registry/,
+ * https://www.iana.org/assignments/iana-ipv6-special-registry/): [block, [address, public?]...],
+ * the first and last address of the block and its neighbours on either side.
+ */
+const REGISTRY_EDGES: [string, [string, boolean][]][] = [
+  ['0.0.0.0/8', [['0.0.0.0', false], ['0.255.255.255', false], ['1.0.0.0', true]]],
+  ['10.0.0.0/8', [['9.255.255.255', true], ['10.0.0.0', false], ['10.255.255.255', false], ['11.0.0.0', true]]],
+  ['100.64.0.0/10', [['100.63.255.255', true], ['100.64.0.0', false], ['100.127.255.255', false], ['100.128.0.0', true]]],
+  ['127.0.0.0/8', [['126.255.255.255', true], ['127.0.0.0', false], ['127.255.255.255', false], ['128.0.0.0', true]]],
+  ['169.254.0.0/16', [['169.253.255.255', true], ['169.254.0.0', false], ['169.254.255.255', false], ['169.255.0.0', true]]],
+  ['172.16.0.0/12', [['172.15.255.255', true], ['172.16.0.0', false], ['172.31.255.255', false], ['172.32.0.0', true]]],
+  ['192.0.0.0/24', [['191.255.255.255', true], ['192.0.0.0', false], ['192.0.0.255', false], ['192.0.1.0', true]]],
+  ['192.0.0.8/32 (dummy), 192.0.0.170/31 (NAT64 discovery)', [['192.0.0.8', false], ['192.0.0.170', false], ['192.0.0.171', false]]],
+  ['192.0.0.9/32, 192.0.0.10/32 (globally reachable)', [['192.0.0.9', true], ['192.0.0.10', true], ['192.0.0.11', false]]],
+  ['192.0.2.0/24', [['192.0.1.255', true], ['192.0.2.0', false], ['192.0.2.255', false], ['192.0.3.0', true]]],
+  ['192.88.99.0/24 (deprecated), 192.88.99.2/32', [['192.88.98.255', true], ['192.88.99.0', false], ['192.88.99.2', false], ['192.88.99.255', false], ['192.88.100.0', true]]],
+  ['192.168.0.0/16', [['192.167.255.255', true], ['192.168.0.0', false], ['192.168.255.255', false], ['192.169.0.0', true]]],
+  ['198.18.0.0/15', [['198.17.255.255', true], ['198.18.0.0', false], ['198.19.255.255', false], ['198.20.0.0', true]]],
+  ['198.51.100.0/24', [['198.51.99.255', true], ['198.51.100.0', false], ['198.51.100.255', false], ['198.51.101.0', true]]],
+  ['203.0.113.0/24', [['203.0.112.255', true], ['203.0.113.0', false], ['203.0.113.255', false], ['203.0.114.0', true]]],
+  ['224.0.0.0/4 (multicast), 240.0.0.0/4, 255.255.255.255/32', [['223.255.255.255', true], ['224.0.0.0', false], ['239.255.255.255', false], ['240.0.0.0', false], ['255.255.255.255', false]]],
+  ['globally reachable IPv4 blocks', [['192.31.196.1', true], ['192.52.193.1', true], ['192.175.48.1', true]]],
+  ['::ffff:0:0/96 (judged by its IPv4 address)', [['::ffff:0.0.0.0', false], ['::ffff:1.0.0.0', true], ['::ffff:255.255.255.255', false], ['::fffe:ffff:ffff', false], ['::1:0:0:0', false]]],
+  ['64:ff9b::/96 (judged by its IPv4 address)', [['64:ff9b::', false], ['64:ff9b::100:0', true], ['64:ff9b::ffff:ffff', false], ['64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff', false]]],
+  ['64:ff9b:1::/48', [['64:ff9b:1::', false], ['64:ff9b:1:ffff:ffff:ffff:ffff:ffff', false], ['64:ff9b:2::', false]]],
+  ['100::/64, 100:0:0:1::/64', [['100::', false], ['100::ffff:ffff:ffff:ffff', false], ['100:0:0:1::', false], ['100:0:0:1:ffff:ffff:ffff:ffff', false]]],
+  ['2000::/3 (global unicast) and what lies outside it', [['1fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', false], ['2000::', true], ['3fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', true], ['4000::', false], ['::7f00:1', false], ['::808:808', false], ['fec0::1', false], ['8000::1', false]]],
+  ['2001::/23', [['2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff', true], ['2001::', false], ['2001::1', false], ['2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff', false], ['2001:200::', true]]],
+  ['2001::/32 (Teredo)', [['2001:0:4136:e378:8000:63bf:80ff:fffe', false], ['2001:0:ffff:ffff:ffff:ffff:ffff:ffff', false]]],
+  ['2001:1::1/128, 2001:1::2/128, 2001:1::3/128 (globally reachable)', [['2001:1::', false], ['2001:1::1', true], ['2001:1::2', true], ['2001:1::3', true], ['2001:1::4', false]]],
+  ['2001:2::/48', [['2001:2::', false], ['2001:2:0:ffff:ffff:ffff:ffff:ffff', false], ['2001:2:1::', false]]],
+  ['2001:3::/32 (globally reachable)', [['2001:2:ffff:ffff:ffff:ffff:ffff:ffff', false], ['2001:3::', true], ['2001:3:ffff:ffff:ffff:ffff:ffff:ffff', true], ['2001:4::', false]]],
+  ['2001:4:112::/48 (globally reachable)', [['2001:4:111:ffff:ffff:ffff:ffff:ffff', false], ['2001:4:112::', true], ['2001:4:112:ffff:ffff:ffff:ffff:ffff', true], ['2001:4:113::', false]]],
+  ['2001:10::/28 (deprecated ORCHID)', [['2001:10::', false], ['2001:10::1', false], ['2001:1f:ffff:ffff:ffff:ffff:ffff:ffff', false]]],
+  ['2001:20::/28, 2001:30::/28 (globally reachable)', [['2001:20::', true], ['2001:2f:ffff:ffff:ffff:ffff:ffff:ffff', true], ['2001:30::', true], ['2001:3f:ffff:ffff:ffff:ffff:ffff:ffff', true], ['2001:40::', false]]],
+  ['2001:db8::/32', [['2001:db7:ffff:ffff:ffff:ffff:ffff:ffff', true], ['2001:db8::', false], ['2001:db8:ffff:ffff:ffff:ffff:ffff:ffff', false], ['2001:db9::', true]]],
+  ['2002::/16 (6to4)', [['2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff', true], ['2002::', false], ['2002:7f00:1::1', false], ['2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff', false], ['2003::', true]]],
+  ['2620:4f:8000::/48 (globally reachable)', [['2620:4f:8000::1', true]]],
+  ['3fff::/20', [['3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff', true], ['3fff::', false], ['3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff', false], ['3fff:1000::', true]]],
+  ['5f00::/16', [['5eff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', false], ['5f00::', false], ['5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff', false]]],
+  ['fc00::/7, fe80::/10, ff00::/8', [['fc00::', false], ['fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', false], ['fe80::', false], ['febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff', false], ['ff00::', false], ['ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', false]]],
+];
+
+describe('isPublicAddress against the IANA special-purpose registries', () => {
+  it.each(REGISTRY_EDGES)('%s', (_block, edges) => {
+    const judged = edges.map(([address]) => [address, isPublicAddress(address)]);
+    expect(judged).toEqual(edges);
+  });
+});
+
 describe('hasNonPublicHost', () => {
   it.each([
     'http://127.0.0.1:3000/',

@@ -7,7 +7,7 @@ import { ContactInputSchema, ContactPatchSchema, printableNameSchema } from '../
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { asRequestField, toProblem } from '../problem.js';
-import { ContactIdParamsSchema, ContactIdSchema, ContactJsonSchema, contactJson, limitQuery } from '../schemas.js';
+import { ContactIdParamsSchema, ContactIdSchema, ContactJsonSchema, contactJson, limitQuery, MERGE_PATCH_MEDIA_TYPES } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const ContactListQuerySchema = z
@@ -135,6 +135,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
           'consent decisions: once one is recorded, later messages and imports find the contact, and so its decisions, by ' +
           'that address, and removing it is refused (422); replace it, or erase the contact.',
         security: API_KEY_SECURITY,
+        consumes: MERGE_PATCH_MEDIA_TYPES,
         params: ContactIdParamsSchema,
         body: ContactPatchSchema,
         response: { 200: ContactJsonSchema, ...problemResponses(404, 409, 410) },

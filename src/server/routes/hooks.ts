@@ -21,7 +21,7 @@ const CreatedHookJsonSchema = HookJsonSchema.extend({
 });
 
 const RotatedSecretJsonSchema = z.object({
-  secret: z.string().describe('The new signing secret; shown only here'),
+  secret: z.string().describe('The new signing secret, in full only in this answer: GET /v1/hooks leaves a hook secret out, and GET /v1/settings shows the outbound webhook secret masked'),
   previousSecretExpiresAt: z.string().nullable().describe('Until when the old secret also signs deliveries (a second v1= value); null when it was retired at once'),
 });
 
@@ -95,6 +95,10 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
       schema: {
         tags: ['hooks'],
         summary: 'Subscribe a target URL to an event type',
+        description:
+          'Each delivery POSTs the event as GET /v1/events lists it, signed; the webhooks of this document describe the body of each event type, its data fields included. ' +
+          "Every filter key must name the event data's value: a contact or other id in any letter case, a tag as tagging compares tags (letter case, spaces and Unicode normalisation aside), " +
+          'anything else exactly. A key the data does not have, or a value it never holds, is 422 naming filter.<key>. Redirects are not followed: register the final URL.',
         security: API_KEY_SECURITY,
         body: HookInputSchema,
         response: { 201: CreatedHookJsonSchema, 422: ProblemSchema },

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { ConsentryError } from '../../core/errors.js';
-import { LanguageSchema, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
+import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
 import type { Store } from '../../ports/store.js';
 import { rotateOutboundWebhookSecret } from '../../worker/hooks.js';
-import { DEFAULT_PREVIOUS_SECRET_SECONDS, getOutboundWebhookSecret } from '../../worker/signing-secrets.js';
+import { DEFAULT_PREVIOUS_SECRET_SECONDS, findOutboundWebhookSecret, provideOutboundWebhookSecret } from '../../worker/signing-secrets.js';
 import { assertPublicTargetUrl } from '../../worker/target-guard.js';
 import { authOf } from '../auth.js';
+import { MERGE_PATCH_MEDIA_TYPES } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const shape = WorkspaceSettingsSchema.shape;
@@ -27,9 +28,21 @@ const SettingsPatchSchema = z
     outboundWebhookUrl: shape.outboundWebhookUrl.unwrap().nullable().optional(),
     hubspot: z.record(z.string(), z.unknown()).nullable().optional().describe('{ accessToken, portalId, clientSecret, emailSubscriptionId, createMissingContacts, syncEnabled }'),
     slack: z.record(z.string(), z.unknown()).nullable().optional().describe('{ botToken, signingSecret, alertChannel, allowedUserIds, botId, botUserId, digestThreshold }'),
-    outboundWebhookSecret: z.string().nullable().optional().describe('made by Consentry: the value read back keeps it, null makes a new one (the old one signs beside it for 24 hours, as POST /v1/settings/outbound-webhook/secret does by default)'),
+    outboundWebhookSecret: z
+      .string()
+      .nullable()
+      .optional()
+      .describe(
+        'Made by Consentry: the value read back (masked, or in full as the answer that made it showed it) keeps it; null makes a new one, shown in full in this answer, ' +
+          'the old one signing beside it for 24 hours as POST /v1/settings/outbound-webhook/secret does by default (while no outboundWebhookUrl is set, null changes nothing)',
+      ),
   })
   .strict();
+
+const OUTBOUND_SECRET_DESCRIPTION =
+  'Signs what is POSTed to outboundWebhookUrl, as a hook secret signs its deliveries; null while no URL is set. Masked like the other secrets (•••• and its last four characters), ' +
+  'except in the answer that made it: the PATCH that first set outboundWebhookUrl, or one with "outboundWebhookSecret": null (and POST /v1/settings/outbound-webhook/secret). ' +
+  'Keep it then: to get a new one, rotate it.';
 
 const SettingsJsonSchema = z.object({
   privacyPolicyUrl: z.string().nullable(),
@@ -40,8 +53,7 @@ const SettingsJsonSchema = z.object({
   replies: z.record(z.string(), z.record(z.string(), z.string())),
   defaultLanguage: z.string(),
   outboundWebhookUrl: z.string().nullable(),
-  /** Signs what is POSTed to outboundWebhookUrl (same scheme as hooks); null while no URL is set. */
-  outboundWebhookSecret: z.string().nullable(),
+  outboundWebhookSecret: z.string().nullable().describe(OUTBOUND_SECRET_DESCRIPTION),
   hubspot: z
     .object({
       accessToken: z.string(),
@@ -65,11 +77,27 @@ const SettingsJsonSchema = z.object({
     .nullable(),
 });
 
-/** What the API shows of the settings: secrets masked, the outbound signing secret when it is used. */
-async function settingsView(store: Store, workspace: Workspace): Promise<z.infer<typeof SettingsJsonSchema>> {
+/**
+ * What the API shows of the settings: secrets masked, the outbound signing secret too (a key handed
+ * to an integration must not read a secret that lets it sign messages to customers), except in
+ * the answer that made it, `made`: the receiver needs it once, as a hook's secret is shown once.
+ * A workspace whose URL was set without the API gets its secret made, and shown, by this reading.
+ */
+async function settingsView(store: Store, workspace: Workspace, made: string | null = null): Promise<z.infer<typeof SettingsJsonSchema>> {
   const settings = maskSecrets(workspace.settings);
-  const outboundWebhookSecret = settings.outboundWebhookUrl ? await getOutboundWebhookSecret(store, workspace.id) : null;
-  return { ...settings, outboundWebhookSecret };
+  if (!settings.outboundWebhookUrl) return { ...settings, outboundWebhookSecret: null };
+  if (made !== null) return { ...settings, outboundWebhookSecret: made };
+  const { secret, created } = await store.transaction((tx) => provideOutboundWebhookSecret(tx, workspace.id));
+  return { ...settings, outboundWebhookSecret: created ? secret : maskSecret(secret) };
+}
+
+/** Refuses an outboundWebhookSecret that is neither the stored one nor its mask: it cannot be chosen, only kept or renewed. */
+function assertKeepsOutboundSecret(sent: string, stored: string | null): void {
+  if (stored !== null && (sent === stored || sent === maskSecret(stored))) return;
+  const message = looksMasked(sent)
+    ? 'is a masked value that is not the stored secret: send back the value read, leave the field out, or null for a new one'
+    : 'is made by Consentry: send back the value read, or null for a new one';
+  throw new ConsentryError('VALIDATION_FAILED', `outboundWebhookSecret: ${message}`, [{ path: 'outboundWebhookSecret', message }]);
 }
 
 export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTargets }) => {
@@ -117,6 +145,7 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
         tags: ['workspace'],
         summary: 'Change some settings; keys left out keep their value',
         security: API_KEY_SECURITY,
+        consumes: MERGE_PATCH_MEDIA_TYPES,
         body: SettingsPatchSchema,
         response: { 200: SettingsJsonSchema },
       },
@@ -127,15 +156,20 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       const { outboundWebhookUrl } = patch;
       if (typeof outboundWebhookUrl === 'string' && !allowPrivateTargets) assertPublicTargetUrl(outboundWebhookUrl, 'outboundWebhookUrl', 'settings');
       const { workspace, workspaceId } = authOf(request);
+      const before = await store.transaction((tx) => findOutboundWebhookSecret(tx, workspaceId));
       // The settings as read can be patched back whole: the secret read back changes nothing.
-      if (typeof outboundWebhookSecret === 'string' && outboundWebhookSecret !== (await getOutboundWebhookSecret(store, workspaceId))) {
-        const message = 'is made by Consentry: send back the value read, or null for a new one';
-        throw new ConsentryError('VALIDATION_FAILED', `outboundWebhookSecret: ${message}`, [{ path: 'outboundWebhookSecret', message }]);
-      }
+      if (typeof outboundWebhookSecret === 'string') assertKeepsOutboundSecret(outboundWebhookSecret, before);
       const updated = await workspace.updateSettings(patch);
-      // As POST /v1/settings/outbound-webhook/secret with its default overlap.
-      if (outboundWebhookSecret === null) await store.transaction((tx) => rotateOutboundWebhookSecret(tx, updated.id, clock.now(), DEFAULT_PREVIOUS_SECRET_SECONDS));
-      return settingsView(store, updated);
+      if (!updated.settings.outboundWebhookUrl) return settingsView(store, updated);
+      if (outboundWebhookSecret === null && before !== null) {
+        // As POST /v1/settings/outbound-webhook/secret with its default overlap.
+        const rotated = await store.transaction((tx) => rotateOutboundWebhookSecret(tx, updated.id, clock.now(), DEFAULT_PREVIOUS_SECRET_SECONDS));
+        return settingsView(store, updated, rotated.secret);
+      }
+      if (before !== null) return settingsView(store, updated);
+      // The first URL makes the secret: this answer shows it, as a hook's creation shows its own.
+      const { secret } = await store.transaction((tx) => provideOutboundWebhookSecret(tx, workspaceId));
+      return settingsView(store, updated, secret);
     },
   );
 };
