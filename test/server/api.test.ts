@@ -1,20 +1,19 @@
 import { createHash } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ANA, BEN, expectProblem, problemPaths, testApp, type Tenant, type TestApp } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { ANA, BEN, expectProblem, problemPaths, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
 let acme: Tenant;
 let globex: Tenant;
 
-beforeEach(async () => {
-  t = await testApp();
-  acme = await t.tenant('Acme');
-  globex = await t.tenant('Globex');
-});
-
-afterEach(async () => {
-  await t.close();
-});
+useTestApp(
+  (app, first, second) => {
+    t = app;
+    acme = first;
+    globex = second;
+  },
+  ['Acme', 'Globex'],
+);
 
 async function createContact(tenant: Tenant, payload: Record<string, unknown> = ANA): Promise<string> {
   const res = await t.as(tenant, { method: 'POST', url: '/v1/contacts', payload });

@@ -1,18 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { API_KEY_PREFIX, authenticateApiKey, createApiKey, generateApiKey, hashApiKey } from '../../src/server/api-keys.js';
-import { expectProblem, testApp, type Tenant, type TestApp } from './helpers.js';
+import { expectProblem, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
 let acme: Tenant;
 
-beforeEach(async () => {
-  t = await testApp();
-  acme = await t.tenant('Acme');
-});
-
-afterEach(async () => {
-  await t.close();
+useTestApp((app, first) => {
+  t = app;
+  acme = first;
 });
 
 const OpenApiPathsSchema = z.object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) });

@@ -1,18 +1,14 @@
 import http from 'node:http';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BULK_BODY_LIMIT, LARGEST_BULK_ROW, MAX_BULK_ROWS } from '../../src/server/routes/consents.js';
-import { expectProblem, problemPaths, testApp, type Tenant, type TestApp } from './helpers.js';
+import { expectProblem, problemPaths, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
 let acme: Tenant;
 
-beforeEach(async () => {
-  t = await testApp();
-  acme = await t.tenant('Acme');
-});
-
-afterEach(async () => {
-  await t.close();
+useTestApp((app, first) => {
+  t = app;
+  acme = first;
 });
 
 const EMPTY_ROWS = (count: number): string => new Array<string>(count).fill('{}').join(',');

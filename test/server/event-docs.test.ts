@@ -1,18 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, isPublicEventType } from '../../src/core/events.js';
-import { ANA, testApp, type Tenant, type TestApp } from './helpers.js';
+import { ANA, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
 let acme: Tenant;
 
-beforeEach(async () => {
-  t = await testApp();
-  acme = await t.tenant('Acme');
-});
-
-afterEach(async () => {
-  await t.close();
+useTestApp((app, first) => {
+  t = app;
+  acme = first;
 });
 
 const PropertySchema = z.object({ type: z.unknown().optional(), description: z.string().optional() }).loose();

@@ -1,3 +1,4 @@
+import { afterEach, beforeEach } from 'vitest';
 import { z } from 'zod';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { createEngine, type Engine } from '../../src/engine.js';
@@ -85,3 +86,21 @@ export function expectProblem(response: LightMyRequestResponse, status: number, 
 
 export const ANA = { name: 'Ana Test', email: 'ana.test@example.com', phone: '+34600000001' };
 export const BEN = { name: 'Ben Test', email: 'ben.test@example.com', phone: '+34600000002' };
+
+/**
+ * A fresh app for each test, with a tenant per name in `tenantNames` (default: Acme), closed after
+ * the test; `use` receives the app and the tenants in that order.
+ */
+export function useTestApp(use: (app: TestApp, ...tenants: Tenant[]) => void, tenantNames: readonly string[] = ['Acme']): void {
+  let current: TestApp | undefined;
+  beforeEach(async () => {
+    current = await testApp();
+    const tenants: Tenant[] = [];
+    for (const name of tenantNames) tenants.push(await current.tenant(name));
+    use(current, ...tenants);
+  });
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+}

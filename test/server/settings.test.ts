@@ -1,18 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { getOutboundWebhookSecret } from '../../src/worker/signing-secrets.js';
-import { body, testApp, type Tenant, type TestApp } from './helpers.js';
+import { body, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
 let tenant: Tenant;
 
-beforeEach(async () => {
-  t = await testApp();
-  tenant = await t.tenant('Acme');
-});
-
-afterEach(async () => {
-  await t.close();
+useTestApp((app, first) => {
+  t = app;
+  tenant = first;
 });
 
 const hubspot = { accessToken: 'pat-eu1-00000000-0000-0000-0000-000000001234', portalId: '12345', clientSecret: 'secret-value-9876' };
