@@ -1,4 +1,4 @@
-import type { Channel, ConsentDecision, LegalBasis, Purpose } from '../../src/core/consent.js';
+import type { Channel, ConsentDecision, ConsentSource, ConsentStatus, LegalBasis, Purpose } from '../../src/core/consent.js';
 import { ConsentryError } from '../../src/core/errors.js';
 import type { ConsentryEvent } from '../../src/core/events.js';
 import { alertContactId, erasedAlert, needsErasure } from './erasure.js';
@@ -60,10 +60,23 @@ export interface AlertClaim {
   at: string;
 }
 
+/**
+ * A newer decision that stands over the one a button recorded: the record is kept as evidence,
+ * but the contact's status on that purpose and channel is this one.
+ */
+export interface StandingDecision {
+  status: ConsentStatus;
+  source: ConsentSource;
+  /** ISO-8601: when the standing decision was made. */
+  occurredAt: string;
+}
+
 /** How an alert was handled; shown in the updated message ("who did what and when"). */
 export interface AlertResolution extends AlertClaim {
   /** For `record_consent_manually`: the legal basis chosen in the modal. */
   legalBasis?: LegalBasis;
+  /** Set when the decision recorded is not in effect, because a newer one stands. */
+  supersededBy?: StandingDecision;
 }
 
 export interface SlackAlert {
@@ -138,8 +151,12 @@ export interface DismissOptOutInput extends SlackActionContext {
   messageId: string;
 }
 
-/** An expected refusal ("contact erased", "already opted out") is a result; the message is shown to the user. */
-export type SlackActionResult = { outcome: 'done' } | { outcome: 'refused'; message: string };
+/**
+ * An expected refusal ("contact erased", "already opted out") is a result; the message is shown to
+ * the user. A decision recorded but not in effect (the contact decided otherwise after the message
+ * the alert is about) is done, with the decision that stands, so the user is told the truth.
+ */
+export type SlackActionResult = { outcome: 'done'; supersededBy?: StandingDecision } | { outcome: 'refused'; message: string };
 
 /** Implemented by the server on top of the engine. Throwing a ConsentryError is reported to the user too. */
 export interface SlackActionHandler {

@@ -63,6 +63,7 @@ class Statements {
   readonly setMessage: Statement<[string, string, string, string]>;
   readonly setPosted: Statement<[string, string, string, string]>;
   readonly setDelivery: Statement<[string, string | null, string, string]>;
+  readonly requeueFailed: Statement<[string, string]>;
   readonly setClaim: Statement<[string | null, string, string]>;
   readonly setResolution: Statement<[string, string, string]>;
   readonly ofContact: Statement<[string, string, string], AlertRow>;
@@ -86,6 +87,9 @@ class Statements {
     );
     this.setDelivery = db.prepare(
       `UPDATE slack_alerts SET delivery = ?, last_error = ? WHERE workspace_id = ? AND id = ? AND delivery = 'pending'`,
+    );
+    this.requeueFailed = db.prepare(
+      `UPDATE slack_alerts SET delivery = 'pending', last_error = NULL WHERE workspace_id = ? AND delivery = 'failed' AND last_error = ?`,
     );
     this.setClaim = db.prepare('UPDATE slack_alerts SET claim = ? WHERE workspace_id = ? AND id = ?');
     this.setResolution = db.prepare('UPDATE slack_alerts SET resolution = ?, claim = NULL WHERE workspace_id = ? AND id = ?');
@@ -219,6 +223,14 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
   markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void> {
     return this.store.transaction(async () => {
       for (const alertId of alertIds) this.s.setDelivery.run('failed', error, workspaceId, alertId);
+    });
+  }
+
+  requeueFailed(workspaceId: string, errors: readonly string[]): Promise<number> {
+    return this.store.transaction(async () => {
+      let requeued = 0;
+      for (const error of new Set(errors)) requeued += this.s.requeueFailed.run(workspaceId, error).changes;
+      return requeued;
     });
   }
 

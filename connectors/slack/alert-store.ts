@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LegalBasisSchema } from '../../src/core/consent.js';
+import { ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema } from '../../src/core/consent.js';
 import { ConsentryError } from '../../src/core/errors.js';
 import { ConsentFailedDataSchema, erasedContactOf, OptoutReviewDataSchema, SyncFailedDataSchema, type ErasedContact } from '../../src/core/events.js';
 import type { Store, StoreTx, StoredEvent } from '../../src/ports/store.js';
@@ -66,8 +66,14 @@ export interface SlackAlertStore extends AlertStore {
   markPosted(workspaceId: string, alertId: string, message: { channel: string; ts: string }): Promise<void>;
   /** The alerts were shown in a digest message; they get no message of their own. */
   markDigested(workspaceId: string, alertIds: readonly string[]): Promise<void>;
-  /** Slack refused the alerts for good (a bad channel, a revoked token). */
+  /** Slack refused the alerts for good (blocks it will never accept, an answer that may hide a post). */
   markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void>;
+  /**
+   * Puts the workspace's failed alerts whose error is one of `errors` back to pending, so they are
+   * posted again; returns how many. Alerts that met a set-up error (a revoked token, a bot outside
+   * the channel) are made recoverable this way once the set-up changes.
+   */
+  requeueFailed(workspaceId: string, errors: readonly string[]): Promise<number>;
   /**
    * Redacts every alert of an erased contact, whatever its delivery state, as erasure.ts
    * `erasedAlert` does (no name, no HubSpot link, a redacted event). Returns how many alerts changed.
@@ -92,7 +98,8 @@ export const SlackAlertEventSchema = z.discriminatedUnion('type', [
 
 const ActionIdSchema = z.enum(SLACK_ACTION_IDS);
 export const AlertClaimSchema = z.object({ action: ActionIdSchema, slackUserId: z.string().min(1), at: z.string().min(1) }).strict();
-export const AlertResolutionSchema = AlertClaimSchema.extend({ legalBasis: LegalBasisSchema.optional() }).strict();
+export const StandingDecisionSchema = z.object({ status: ConsentStatusSchema, source: ConsentSourceSchema, occurredAt: z.string().min(1) }).strict();
+export const AlertResolutionSchema = AlertClaimSchema.extend({ legalBasis: LegalBasisSchema.optional(), supersededBy: StandingDecisionSchema.optional() }).strict();
 
 export const CursorSchema = z.number().int().nonnegative();
 
@@ -110,7 +117,12 @@ export function claimOf(claim: AlertClaim): AlertClaim {
 }
 
 export function resolutionOf(resolution: AlertResolution): AlertResolution {
-  return { ...claimOf(resolution), ...(resolution.legalBasis ? { legalBasis: resolution.legalBasis } : {}) };
+  const superseded = resolution.supersededBy;
+  return {
+    ...claimOf(resolution),
+    ...(resolution.legalBasis ? { legalBasis: resolution.legalBasis } : {}),
+    ...(superseded ? { supersededBy: { status: superseded.status, source: superseded.source, occurredAt: superseded.occurredAt } } : {}),
+  };
 }
 
 /** The alert with its event reduced to the public event fields (a stored event also carries its position). */
@@ -222,6 +234,17 @@ export class MemorySlackAlertStore implements SlackAlertStore {
 
   async markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void> {
     this.setDelivery(workspaceId, alertIds, 'failed', error);
+  }
+
+  async requeueFailed(workspaceId: string, errors: readonly string[]): Promise<number> {
+    let requeued = 0;
+    for (const [k, state] of this.deliveries) {
+      if (!k.startsWith(`${workspaceId}\u0000`) || state.delivery !== 'failed' || state.lastError === null || !errors.includes(state.lastError)) continue;
+      state.delivery = 'pending';
+      state.lastError = null;
+      requeued += 1;
+    }
+    return requeued;
   }
 
   eraseContact(workspaceId: string, contactId: string): Promise<number> {

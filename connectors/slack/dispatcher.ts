@@ -32,8 +32,13 @@ import { createSlackWebClient, slackMessenger, type PostedMessage, type SlackCal
  *
  * Slack's answers (https://docs.slack.dev/apis/web-api/rate-limits): a 429 pauses the channel, or
  * the whole workspace for chat.update (a Tier 3 method), for its Retry-After; a network failure or a
- * 5xx pauses the channel with an exponential backoff; an error that will not go away by waiting
- * (channel_not_found, not_in_channel, invalid_auth …) marks the alert failed and says how to fix it.
+ * 5xx pauses the channel with an exponential backoff. An error of the workspace's set-up
+ * (invalid_auth, token_revoked, not_in_channel, channel_not_found …) is no fault of the alert: every
+ * alert would meet it, so all of them stay pending, the log says how to fix it, and the workspace's
+ * alerts are tried again as soon as its Slack settings change, or after `holdMs` (a bot invited back
+ * to the channel changes no setting). Alerts an earlier version marked failed for such an error are
+ * put back to pending then too (DESIGN §1: nothing is lost). Only an error of the alert itself
+ * (blocks Slack will not take, an answer that may hide a post) marks it failed for good.
  * The one gap left is a crash between Slack accepting a message and the alert being marked posted:
  * chat.postMessage has no idempotency key, so that alert is posted again after the restart.
  *
@@ -66,6 +71,8 @@ export interface SlackDispatcherOptions {
   digestWindowMs?: number;
   /** Longest pause after repeated network failures. */
   maxBackoffMs?: number;
+  /** How long a workspace's alerts wait after a set-up error before one is tried again (a settings change retries at once). */
+  holdMs?: number;
 }
 
 export interface SlackDispatchSummary {
@@ -79,6 +86,8 @@ export interface SlackDispatchSummary {
   rateLimited: number;
   retried: number;
   failed: number;
+  /** Alerts left pending because the workspace's Slack set-up is broken. */
+  held: number;
 }
 
 export const DEFAULT_SLACK_INTERVAL_MS = 250;
@@ -86,6 +95,7 @@ const DEFAULT_BATCH_SIZE = 500;
 const MAX_BATCHES_PER_PASS = 20;
 const DEFAULT_MAX_EVENT_AGE_MS = 24 * 60 * 60 * 1000;
 const DEFAULT_MAX_BACKOFF_MS = 5 * 60 * 1000;
+const DEFAULT_HOLD_MS = 15 * 60 * 1000;
 /** Alerts taken from the store per workspace and pass; the rest follow on the next passes. */
 const PENDING_PER_PASS = 1000;
 /** A digest keeps every folded alert, so each one can be marked as shown when the digest goes out. */
@@ -106,6 +116,9 @@ const SETUP_HINTS: Readonly<Record<string, string>> = {
   missing_scope: 'reinstall the app from `consentry slack manifest` to grant chat:write',
 };
 
+/** The errors of a workspace's set-up, not of one alert (https://docs.slack.dev/reference/methods/chat.postMessage#errors). */
+const SETUP_ERRORS: readonly string[] = Object.keys(SETUP_HINTS);
+
 interface Lane {
   key: string;
   config: SlackWorkspaceConfig;
@@ -117,6 +130,10 @@ interface Lane {
   failures: Map<string, number>;
   /** When the pacer allows the next call (epoch ms), or null when it has nothing to send. */
   nextAt: number | null;
+  /** Set after a set-up error: nothing is sent before then (epoch ms) unless the settings change. */
+  heldUntil: number | null;
+  /** The set-up error that holds the lane, logged as an error once and as a warning when it recurs. */
+  heldError: string | null;
 }
 
 /** The alert's own message: a text fallback, header, fields, the event id and its buttons (blocks/*). */
@@ -164,6 +181,7 @@ export class SlackAlertDispatcher {
   private readonly minIntervalMs: number | undefined;
   private readonly digestWindowMs: number | undefined;
   private readonly maxBackoffMs: number;
+  private readonly holdMs: number;
   private readonly lanes = new Map<string, Lane>();
   private readonly warned = new Set<string>();
   private passes: Promise<unknown> = Promise.resolve();
@@ -195,6 +213,7 @@ export class SlackAlertDispatcher {
     this.minIntervalMs = options.minIntervalMs;
     this.digestWindowMs = options.digestWindowMs;
     this.maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
+    this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
     this.loop = new PollingLoop({
       pass: () => this.runOnce(),
       idleMs: () => this.nextDelayMs(),
@@ -244,12 +263,17 @@ export class SlackAlertDispatcher {
       rateLimited: 0,
       retried: 0,
       failed: 0,
+      held: 0,
     };
     const configs = await this.configs();
     await this.ingest(configs, summary);
     for (const workspaceId of [...this.lanes.keys()]) if (!configs.has(workspaceId)) this.lanes.delete(workspaceId);
     for (const config of configs.values()) {
-      const lane = this.laneFor(config);
+      const lane = await this.laneFor(config);
+      if (lane.heldUntil !== null && this.clock.now().getTime() < lane.heldUntil) {
+        lane.nextAt = lane.heldUntil;
+        continue;
+      }
       await this.enqueuePending(lane);
       await this.sendAllowed(lane, summary);
     }
@@ -312,9 +336,13 @@ export class SlackAlertDispatcher {
     }
   }
 
-  /** A workspace's pacer and client; rebuilt when its token or digest threshold changes. */
-  private laneFor(config: SlackWorkspaceConfig): Lane {
-    const key = JSON.stringify([config.botToken, config.digestThreshold]);
+  /**
+   * A workspace's pacer and client; rebuilt, and any hold lifted, when its token, channel or
+   * digest threshold changes. A new lane first puts back to pending the alerts that failed for a
+   * set-up error: the set-up they met may be fixed now.
+   */
+  private async laneFor(config: SlackWorkspaceConfig): Promise<Lane> {
+    const key = JSON.stringify([config.botToken, config.alertChannel, config.digestThreshold]);
     const current = this.lanes.get(config.workspaceId);
     if (current && current.key === key) {
       current.config = config;
@@ -323,27 +351,36 @@ export class SlackAlertDispatcher {
     const lane: Lane = {
       key,
       config,
-      pacer: new AlertPacer<SlackAlert>({
-        clock: this.clock,
-        digestThreshold: config.digestThreshold,
-        digestItemLimit: DIGEST_ITEM_LIMIT,
-        ...(this.minIntervalMs !== undefined ? { minIntervalMs: this.minIntervalMs } : {}),
-        ...(this.digestWindowMs !== undefined ? { digestWindowMs: this.digestWindowMs } : {}),
-      }),
+      pacer: this.pacerFor(config),
       messenger: this.messengerFor(config),
       enqueued: new Set(),
       failures: new Map(),
       nextAt: null,
+      heldUntil: null,
+      heldError: null,
     };
     this.lanes.set(config.workspaceId, lane);
+    const requeued = await this.alerts.requeueFailed(config.workspaceId, SETUP_ERRORS);
+    if (requeued > 0) this.logger.warn({ workspaceId: config.workspaceId, alerts: requeued }, 'Slack alerts that met a set-up error are posted again');
     return lane;
   }
 
+  private pacerFor(config: SlackWorkspaceConfig): AlertPacer<SlackAlert> {
+    return new AlertPacer<SlackAlert>({
+      clock: this.clock,
+      digestThreshold: config.digestThreshold,
+      digestItemLimit: DIGEST_ITEM_LIMIT,
+      ...(this.minIntervalMs !== undefined ? { minIntervalMs: this.minIntervalMs } : {}),
+      ...(this.digestWindowMs !== undefined ? { digestWindowMs: this.digestWindowMs } : {}),
+    });
+  }
+
+  /** Pending alerts go to the workspace's alert channel as it is set now, which a fixed set-up may have changed. */
   private async enqueuePending(lane: Lane): Promise<void> {
     for (const alert of await this.alerts.listPending(lane.config.workspaceId, PENDING_PER_PASS)) {
       if (lane.enqueued.has(alert.id)) continue;
       lane.enqueued.add(alert.id);
-      lane.pacer.enqueue(alert.slackChannel, alert);
+      lane.pacer.enqueue(lane.config.alertChannel, alert);
     }
   }
 
@@ -373,8 +410,14 @@ export class SlackAlertDispatcher {
     }
     if (outcome.ok) {
       lane.failures.delete(step.channel);
+      lane.heldUntil = null;
+      lane.heldError = null;
       lane.pacer.recordSent(step, { ts: outcome.value.ts });
       await this.record(lane, step, summary, outcome.value);
+      return;
+    }
+    if (outcome.reason === 'slack_error' && SETUP_ERRORS.includes(outcome.error)) {
+      this.hold(lane, step, outcome.error, summary);
       return;
     }
     this.recordFailure(lane, step, outcome, summary);
@@ -431,6 +474,28 @@ export class SlackAlertDispatcher {
     this.logger.warn({ ...context, failures, waitSeconds, error: describe(outcome) }, 'Slack alert not sent; retrying');
   }
 
+  /**
+   * The workspace's set-up is broken: its alerts stay pending in the store and the lane starts
+   * afresh after the hold, or at once when the settings change (laneFor), so every alert is
+   * posted once the set-up is fixed.
+   */
+  private hold(lane: Lane, step: PacerStep<SlackAlert>, error: string, summary: SlackDispatchSummary): void {
+    const workspaceId = lane.config.workspaceId;
+    const heldUntil = this.clock.now().getTime() + this.holdMs;
+    const recurring = lane.heldError === error;
+    lane.pacer = this.pacerFor(lane.config);
+    lane.enqueued.clear();
+    lane.failures.clear();
+    lane.heldUntil = heldUntil;
+    lane.heldError = error;
+    lane.nextAt = heldUntil;
+    summary.held += alertIdsOf(step).length;
+    const details = { workspaceId, channel: step.channel, error, retryAt: new Date(heldUntil).toISOString() };
+    const message = `Slack refused the alert: ${SETUP_HINTS[error] ?? error} (run \`consentry slack check\`); alerts wait and are posted once the Slack settings change or the set-up works again`;
+    if (recurring) this.logger.warn(details, message);
+    else this.logger.error(details, message);
+  }
+
   private async recordPermanentFailure(
     lane: Lane,
     step: PacerStep<SlackAlert>,
@@ -440,11 +505,7 @@ export class SlackAlertDispatcher {
     const workspaceId = lane.config.workspaceId;
     const ids = alertIdsOf(step);
     const error = describe(outcome);
-    const hint = outcome.reason === 'slack_error' ? SETUP_HINTS[outcome.error] : undefined;
-    this.logger.error(
-      { workspaceId, channel: step.channel, alertIds: ids, error },
-      `Slack refused the alert${hint ? `: ${hint}` : ''} (run \`consentry slack check\`)`,
-    );
+    this.logger.error({ workspaceId, channel: step.channel, alertIds: ids, error }, 'Slack refused the alert for good; it is marked failed');
     try {
       await this.alerts.markFailed(workspaceId, ids, error);
     } catch (failure) {

@@ -8,6 +8,20 @@ import type {
   SlackDecisionInput,
 } from './actions-port.js';
 
+/**
+ * Records a decision a button stands for. A decision dated when the contact wrote (an opt-out
+ * review) is evidence whenever it is recorded, but the contact's status follows the latest
+ * decision: when the materialised status the engine returns comes from another record and says
+ * otherwise, the result names that decision, so the person who clicked is not told the change
+ * took effect.
+ */
+async function recordDecision(engine: Engine, input: SlackDecisionInput): Promise<SlackActionResult> {
+  const recorded = await engine.workspace(input.workspaceId).setConsent({ ...input.decision, source: 'slack', idempotencyKey: input.idempotencyKey });
+  const { current, record } = recorded;
+  if (current.recordId === record.id || current.status === record.status) return { outcome: 'done' };
+  return { outcome: 'done', supersededBy: { status: current.status, source: current.source, occurredAt: current.occurredAt } };
+}
+
 /** The workflow a "Resend consent request" starts when the failed run does not name one. */
 export const PRIVACY_WORKFLOW = 'request-consent-privacy';
 
@@ -31,15 +45,13 @@ export function engineActionHandler(engine: Engine): SlackActionHandler {
     },
 
     /** An opt-in by a person: the engine requires the legal basis and explanation (DESIGN §2). */
-    async recordConsentManually(input: SlackDecisionInput): Promise<SlackActionResult> {
-      await engine.workspace(input.workspaceId).setConsent({ ...input.decision, source: 'slack', idempotencyKey: input.idempotencyKey });
-      return { outcome: 'done' };
+    recordConsentManually(input: SlackDecisionInput): Promise<SlackActionResult> {
+      return recordDecision(engine, input);
     },
 
     /** `opted_out` for marketing on the message's channel, with source `slack` (DESIGN §3). */
-    async applyOptOut(input: SlackDecisionInput): Promise<SlackActionResult> {
-      await engine.workspace(input.workspaceId).setConsent({ ...input.decision, source: 'slack', idempotencyKey: input.idempotencyKey });
-      return { outcome: 'done' };
+    applyOptOut(input: SlackDecisionInput): Promise<SlackActionResult> {
+      return recordDecision(engine, input);
     },
 
     /** "Not an opt-out" records nothing in the ledger: the alert alone is marked handled. */

@@ -247,6 +247,23 @@ export function slackAlertStoreContract(name: string, make: MakeAlertStore): voi
       await expect(alerts.markPosted(WS_A, 'al_9', { channel: 'C0ALERTS01', ts: '1.2' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
 
+    it('puts failed alerts back to pending by their error, in one workspace only', async () => {
+      for (const n of [1, 2, 3, 4]) await alerts.create(alert(`al_${n}`, consentFailed(`ev_${n}`)));
+      await alerts.create(alert('al_5', consentFailed('ev_5', WS_B), WS_B));
+      await alerts.markFailed(WS_A, ['al_1', 'al_2'], 'token_revoked');
+      await alerts.markFailed(WS_A, ['al_3'], 'invalid_blocks');
+      await alerts.markPosted(WS_A, 'al_4', { channel: 'C0ALERTS01', ts: '1767261600.000100' });
+      await alerts.markFailed(WS_B, ['al_5'], 'token_revoked');
+
+      expect(await alerts.requeueFailed(WS_A, ['token_revoked', 'not_in_channel'])).toBe(2);
+      expect((await alerts.listPending(WS_A, 10)).map((a) => a.id)).toEqual(['al_1', 'al_2']);
+      expect(await alerts.getRecord(WS_A, 'al_1')).toMatchObject({ delivery: 'pending', lastError: null });
+      expect(await alerts.getRecord(WS_A, 'al_3')).toMatchObject({ delivery: 'failed', lastError: 'invalid_blocks' });
+      expect(await alerts.getRecord(WS_A, 'al_4')).toMatchObject({ delivery: 'posted' });
+      expect(await alerts.getRecord(WS_B, 'al_5')).toMatchObject({ delivery: 'failed', lastError: 'token_revoked' });
+      expect(await alerts.requeueFailed(WS_A, ['token_revoked'])).toBe(0);
+    });
+
     it('attaches a message without changing the delivery state', async () => {
       await alerts.create(alert('al_1', consentFailed('ev_1')));
       await alerts.attachMessage(WS_A, 'al_1', { channel: 'C0ALERTS01', ts: '1767261600.000100' });

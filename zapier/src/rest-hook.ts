@@ -93,9 +93,30 @@ export function hookFilter(z: ZObject, fields: readonly PlainInputField[], input
   return Object.keys(filter).length > 0 ? filter : undefined;
 }
 
+/** DESIGN §2: the channel `any` addresses every channel at once (a STOP ALL opt-out). */
+const EVERY_CHANNEL = 'any';
+
+/** How Consentry stores a tag and compares two: trimmed, inner spaces collapsed, NFC, letter case aside. */
+function tagKey(tag: string): string {
+  return tag.normalize('NFC').trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+/**
+ * Whether a delivered or listed event is one the Zap's filter asks for, by the rules the server
+ * applies before it calls the hook (README, Webhooks): an event about channel `any` concerns
+ * every channel, so it matches any `channel` filter (a Zap filtered on WhatsApp must hear a
+ * STOP ALL too), and a tag matches whatever its letter case and spacing. Anything stricter here
+ * would drop events the server rightly delivered.
+ */
 function matchesFilter(item: Record<string, unknown>, filter: Record<string, string> | undefined): boolean {
   if (!filter) return true;
-  return Object.entries(filter).every(([key, value]) => item[key] === value);
+  return Object.entries(filter).every(([key, expected]) => {
+    const actual = item[key];
+    if (typeof actual !== 'string') return false;
+    if (key === 'channel' && actual === EVERY_CHANNEL) return true;
+    if (key === 'tag') return tagKey(actual) === tagKey(expected);
+    return actual === expected;
+  });
 }
 
 function sampleCount(bundle: Bundle): number {

@@ -264,6 +264,23 @@ describe('instant triggers', () => {
     expect(items[0]).toMatchObject({ type: 'consent.withdrawn', contactId: message.contactId, status: 'opted_out', channel: 'whatsapp' });
   });
 
+  it('consent_withdrawn filtered on WhatsApp hears a STOP ALL (channel any), in perform and performList', async () => {
+    const inputData = { channel: 'whatsapp' };
+    await subscribe(consentWithdrawn, '/withdrawn-whatsapp', inputData);
+    const message = await inbound('+34600000008', 'STOP ALL');
+    const delivery = await target.next('/withdrawn-whatsapp');
+    expect(parseEvent(delivery.body).data.channel).toBe('any');
+
+    const items = ItemsSchema.parse(await run(operationOf(consentWithdrawn).perform, { inputData, cleanedRequest: JSON.parse(delivery.body) }));
+    expect(items).toMatchObject([{ type: 'consent.withdrawn', contactId: message.contactId, channel: 'any', status: 'opted_out' }]);
+    const listed = ItemsSchema.parse(await run(operationOf(consentWithdrawn).performList, { inputData, meta: { isLoadingSample: true } }));
+    expect(listed).toMatchObject([{ id: delivery.headers['x-consentry-event-id'], channel: 'any' }]);
+    // A filter on another channel still hears nothing of a WhatsApp-only opt-out.
+    await inbound('+34600000009', 'STOP');
+    const smsOnly = ItemsSchema.parse(await run(operationOf(consentWithdrawn).performList, { inputData: { channel: 'sms' } }));
+    expect(smsOnly.map((item) => item.channel)).toEqual(['any']);
+  });
+
   it('a 410 from the target URL deletes the hook on the server', async () => {
     target.statusByPath.set('/gone', 410);
     const hookId = await subscribe(consentGiven, '/gone');

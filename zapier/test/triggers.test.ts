@@ -229,6 +229,41 @@ describe('trigger filters', () => {
     expect(items).toHaveLength(1);
   });
 
+  it('hands a STOP ALL (channel any) to a Zap filtered on one channel, as the server does', async () => {
+    const withdrawn = operationOf(consentWithdrawn);
+    const stopAll = event('consent.withdrawn', { ...consentData('opted_out', null), channel: 'any' });
+    const items = await run(withdrawn.perform, { inputData: { channel: 'whatsapp', purpose: 'marketing' }, cleanedRequest: stopAll });
+    expect(items).toMatchObject([{ id: '01JQ8000000000000000000EV1', channel: 'any', status: 'opted_out' }]);
+    const otherPurpose = await run(withdrawn.perform, { inputData: { channel: 'whatsapp', purpose: 'privacy' }, cleanedRequest: stopAll });
+    expect(otherPurpose).toEqual([]);
+    const otherChannel = event('consent.withdrawn', { ...consentData('opted_out', null), channel: 'sms' });
+    expect(await run(withdrawn.perform, { inputData: { channel: 'whatsapp' }, cleanedRequest: otherChannel })).toEqual([]);
+  });
+
+  it('lists STOP ALL events among the samples of a channel-filtered Zap', async () => {
+    route('get', '/v1/events', {
+      body: {
+        data: [
+          event('consent.given', { ...consentData('opted_in', 'CONSENT_WITH_NOTICE'), channel: 'any' }, '01JQ8000000000000000000EV6'),
+          event('consent.given', { ...consentData('opted_in', 'CONSENT_WITH_NOTICE'), channel: 'sms' }, '01JQ8000000000000000000EV5'),
+          event('consent.given', consentData('opted_in', 'CONSENT_WITH_NOTICE'), '01JQ8000000000000000000EV4'),
+        ],
+        nextCursor: null,
+      },
+    });
+    const items = await run(operationOf(consentGiven).performList, { inputData: { channel: 'whatsapp' } });
+    expect(items).toMatchObject([
+      { id: '01JQ8000000000000000000EV6', channel: 'any' },
+      { id: '01JQ8000000000000000000EV4', channel: 'whatsapp' },
+    ]);
+    expect(items).toHaveLength(2);
+  });
+
+  it('matches a tag as the server does, whatever its letter case and spacing', async () => {
+    const tagged = event('contact.tagged', { contactId: CONTACT, tag: 'VIP  Customer' });
+    expect(await run(perform, { inputData: { tag: 'vip customer' }, cleanedRequest: tagged })).toMatchObject([{ tag: 'VIP  Customer' }]);
+  });
+
   it('accepts the event under cleanedRequest.content too', async () => {
     const items = await run(perform, { cleanedRequest: { method: 'POST', content: event('contact.tagged', { contactId: CONTACT, tag: 'VIP' }) } });
     expect(items).toMatchObject([{ id: '01JQ8000000000000000000EV1', tag: 'VIP' }]);

@@ -4,7 +4,7 @@ import type { Engine } from '../../../src/engine.js';
 import type { Clock } from '../../../src/ports/clock.js';
 import type { ResolvedHubSpotConfig } from '../config.js';
 import type { HubSpotConnections } from '../connections.js';
-import { classifyInbound, emptyContactState, rememberInbound } from '../echo.js';
+import { classifyInbound, emptyContactState, rememberEcho, rememberInbound, type InboundChange } from '../echo.js';
 import { fromPropertyChange, isConsentryProperty } from '../mapping.js';
 import { channelPropertyNames, SYNCED_CHANNELS } from '../properties.js';
 import type { HubSpotState } from '../state.js';
@@ -15,8 +15,8 @@ const Id = z.union([z.string().min(1), z.number().int().nonnegative()]).transfor
  * One event of a webhook request (HubSpot sends a JSON array, up to 100 events):
  * https://developers.hubspot.com/docs/api/webhooks#webhook-payloads. `changeSource` is the source
  * as property histories show it (CRM_UI, IMPORT, API, INTEGRATION, ...) and `sourceId` who made
- * it (e.g. `userId:123`); they are kept as evidence. HubSpot does not document a value that
- * names the app making an API write, so an echo is recognised by the value we wrote instead.
+ * it (e.g. `userId:123`); they are kept as evidence and tell a person's change from our echo
+ * (echo.ts). `attemptNumber` counts HubSpot's deliveries of the event from 0.
  */
 export const WebhookEventSchema = z.object({
   eventId: Id.optional(),
@@ -41,6 +41,8 @@ export interface WebhookSummary {
   stale: number;
   ignored: number;
   refused: number;
+  /** Opt-ins left for HubSpot's retry: their legal basis could not be read from HubSpot. */
+  deferred: number;
 }
 
 export interface WebhookDeps {
@@ -61,15 +63,25 @@ function channelOf(propertyName: string): (typeof SYNCED_CHANNELS)[number] | nul
   return null;
 }
 
+function failureText(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).slice(0, 500);
+}
+
 /**
  * Records the consent decisions people made in HubSpot on the connector's properties (DESIGN
  * §6: no webhook fires on subscription changes; `contact.propertyChange` on our own properties
- * is how HubSpot is heard). Our own writes coming back are recognised and dropped; a decision
- * is recorded with source `hubspot` and the portal as actor, at the time HubSpot reports it,
- * under an idempotency key, so HubSpot's retries record nothing twice.
+ * is how HubSpot is heard). Our own writes coming back are recognised and dropped (echo.ts); a
+ * decision is recorded with source `hubspot` and the portal as actor, at the time HubSpot reports
+ * it, under an idempotency key, so HubSpot's retries record nothing twice.
+ *
+ * An opt-out is recorded from the request alone: it needs no legal basis (DESIGN §2, withdrawing
+ * is as easy as giving), so a refused token or a used-up daily limit cannot hold it up. An opt-in
+ * whose legal basis and explanation the request does not carry reads them from HubSpot; when that
+ * read fails the opt-in is `deferred`: the caller answers 5xx so that HubSpot delivers the request
+ * again (for up to 24 hours, echo.ts), and `sync.failed` says so on HubSpot's first delivery.
  */
 export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHubSpotConfig, events: readonly WebhookEvent[]): Promise<WebhookSummary> {
-  const summary: WebhookSummary = { recorded: 0, echoes: 0, stale: 0, ignored: 0, refused: 0 };
+  const summary: WebhookSummary = { recorded: 0, echoes: 0, stale: 0, ignored: 0, refused: 0, deferred: 0 };
   const workspace = deps.engine.workspace(config.workspaceId);
   // The latest value of each property per object in this request: a status change reads its legal basis and explanation here first.
   const batchValues = new Map<string, Map<string, { value: string | null; at: number }>>();
@@ -97,9 +109,18 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
       continue;
     }
     const nowMs = deps.clock.now().getTime();
+    const change: InboundChange = {
+      property: event.propertyName,
+      value,
+      occurredAtMs: event.occurredAt,
+      changeSource: event.changeSource,
+      sourceId: event.sourceId,
+    };
     const verdict = await deps.state.transaction(async (state) => {
       const syncState = (await state.getContactStates(config.workspaceId, [contact.id])).get(contact.id) ?? emptyContactState();
-      return classifyInbound(syncState, { property: event.propertyName, value, occurredAtMs: event.occurredAt }, nowMs);
+      const found = classifyInbound(syncState, change, nowMs);
+      if (found === 'echo') await state.putContactState(config.workspaceId, contact.id, rememberEcho(syncState, change, nowMs), deps.clock.now().toISOString());
+      return found;
     });
     if (verdict === 'echo') {
       summary.echoes += 1;
@@ -121,11 +142,25 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
         const found = inBatch?.get(name);
         if (found !== undefined) context[name] = found.value;
       }
-      if (missing.length > 0) {
-        // Read through the portal's limiter; a failure answers 5xx and HubSpot retries the request.
-        const read = await deps.connections.session(config).client.readContacts([event.objectId], missing);
-        const properties = read.results[0]?.properties ?? {};
-        for (const name of missing) context[name] = properties[name] ?? null;
+      if (missing.length > 0 && value === 'opted_in') {
+        try {
+          // Read through the portal's limiter, shared with the sync (DESIGN §6).
+          const read = await deps.connections.session(config).client.readContacts([event.objectId], missing);
+          const properties = read.results[0]?.properties ?? {};
+          for (const name of missing) context[name] = properties[name] ?? null;
+        } catch (error) {
+          summary.deferred += 1;
+          if ((event.attemptNumber ?? 0) === 0) {
+            await workspace.reportSyncFailure({
+              integration: 'hubspot',
+              contactId: contact.id,
+              operation: 'receive_property_change',
+              reason: `HubSpot ${event.propertyName} set to ${value}: its legal basis could not be read from HubSpot (${failureText(error)}); HubSpot delivers the change again for up to 24 hours`,
+              retryable: true,
+            });
+          }
+          continue;
+        }
       }
     }
     const decision = fromPropertyChange({ propertyName: event.propertyName, propertyValue: value }, context);

@@ -1,6 +1,6 @@
 import type { types } from '@slack/bolt';
-import { LEGAL_BASIS_LABELS } from '../../../src/core/consent.js';
-import type { AlertResolution, SlackActionId } from '../actions-port.js';
+import { LEGAL_BASIS_LABELS, type ConsentSource } from '../../../src/core/consent.js';
+import type { AlertResolution, SlackActionId, StandingDecision } from '../actions-port.js';
 import { escapeInline, slackDate } from '../escape.js';
 import { consentFailedFallback, consentFailedFields, type ConsentFailedInput } from './consent-failed.js';
 import { eventContext, header, textSection, type AlertMessageInput, type SlackMessage } from './common.js';
@@ -19,6 +19,40 @@ const DONE: Readonly<Record<SlackActionId, { title: string; verb: string }>> = {
   dismiss_optout: { title: 'Not an opt-out', verb: 'marked this message as not an opt-out' },
 };
 
+/** When the decision a button recorded is not in effect: the record stays as evidence, a newer decision stands. */
+const NOT_IN_EFFECT: Readonly<Record<SlackActionId, { title: string; verb: string }>> = {
+  resend_consent_request: DONE.resend_consent_request,
+  record_consent_manually: { title: 'Consent recorded, not in effect', verb: 'recorded consent manually' },
+  apply_optout: { title: 'Opt-out recorded, not in effect', verb: 'recorded the opt-out' },
+  dismiss_optout: DONE.dismiss_optout,
+};
+
+const SOURCE_WORDS: Readonly<Record<ConsentSource, string>> = {
+  keyword: 'a keyword the contact sent',
+  workflow: 'a consent conversation',
+  manual: 'a person in Consentry',
+  bulk: 'a bulk update',
+  api: 'the API',
+  hubspot: 'HubSpot',
+  zapier: 'Zapier',
+  slack: 'Slack',
+};
+
+/** "the contact opted in again on … (a keyword the contact sent)": the decision that stands. */
+function standingLine(standing: StandingDecision): string {
+  const change = standing.status === 'opted_in' ? 'opted in again' : 'opted out again';
+  return `the contact ${change} on ${slackDate(standing.occurredAt)} (${SOURCE_WORDS[standing.source]}), and that later decision stands`;
+}
+
+/** What the person who clicked is told when the decision recorded is not in effect. */
+export function notInEffectMessage(standing: StandingDecision): string {
+  return `Recorded as evidence, dated when the contact wrote, but not in effect: ${standingLine(standing)}. Nothing else was changed.`;
+}
+
+function wording(resolution: AlertResolution): { title: string; verb: string } {
+  return resolution.supersededBy ? NOT_IN_EFFECT[resolution.action] : DONE[resolution.action];
+}
+
 /** Slack user ids (`U…`, or `W…` on Enterprise Grid); anything else is shown as text, never as a mention. */
 const SLACK_USER_ID = /^[UW][A-Z0-9]{2,30}$/;
 
@@ -28,9 +62,10 @@ function actorMention(slackUserId: string): string {
 
 /** "who did what and when", e.g. "<@U1> recorded consent manually (Performance of a contract) on …". */
 export function resolutionLine(resolution: AlertResolution): string {
-  const done = DONE[resolution.action];
+  const done = wording(resolution);
   const basis = resolution.legalBasis ? ` (${LEGAL_BASIS_LABELS[resolution.legalBasis]})` : '';
-  return `${actorMention(resolution.slackUserId)} ${done.verb}${basis} on ${slackDate(resolution.at)}.`;
+  const standing = resolution.supersededBy ? `; it is not in effect: ${standingLine(resolution.supersededBy)}` : '';
+  return `${actorMention(resolution.slackUserId)} ${done.verb}${basis} on ${slackDate(resolution.at)}${standing}.`;
 }
 
 function factBlocks(alert: AlertMessageInput): { blocks: types.KnownBlock[]; fallback: string } {
@@ -57,13 +92,10 @@ function factBlocks(alert: AlertMessageInput): { blocks: types.KnownBlock[]; fal
 export function resolvedMessage(input: ResolvedMessageInput): SlackMessage {
   const facts = factBlocks(input.alert);
   const line = resolutionLine(input.resolution);
+  const { title } = wording(input.resolution);
+  const icon = input.resolution.supersededBy ? ':warning:' : ':white_check_mark:';
   return {
-    text: `${DONE[input.resolution.action].title}: ${facts.fallback}. ${line}`,
-    blocks: [
-      header(`:white_check_mark: ${DONE[input.resolution.action].title}`),
-      ...facts.blocks,
-      textSection(`:white_check_mark: ${line}`),
-      eventContext(input.alert.event.id),
-    ],
+    text: `${title}: ${facts.fallback}. ${line}`,
+    blocks: [header(`${icon} ${title}`), ...facts.blocks, textSection(`${icon} ${line}`), eventContext(input.alert.event.id)],
   };
 }

@@ -14,7 +14,7 @@ import {
   type SlackAlert,
 } from '../actions-port.js';
 import type { AlertMessageInput } from '../blocks/common.js';
-import { resolutionLine, resolvedMessage } from '../blocks/resolved.js';
+import { notInEffectMessage, resolutionLine, resolvedMessage } from '../blocks/resolved.js';
 import { escapeInline } from '../escape.js';
 import type { WebClient } from '../web.js';
 
@@ -201,16 +201,19 @@ export async function performClaimed(
     await tellUser(deps, client, input.target.channel, input.userId, `Nothing was changed: ${escapeInline(result.message, 300)}`);
     return;
   }
-  const resolution: AlertResolution = { ...claim, ...input.resolution };
+  const resolution: AlertResolution = { ...claim, ...input.resolution, ...(result.supersededBy ? { supersededBy: result.supersededBy } : {}) };
   let resolved: SlackAlert;
   try {
     resolved = await deps.alerts.resolve(deps.workspaceId, alert.id, resolution);
   } catch (error) {
     // The action itself succeeded; the claim expires and the idempotency key keeps a retry harmless.
     deps.logger.error(`Could not mark Slack alert ${alert.id} as handled`, error);
+    if (result.supersededBy) await tellUser(deps, client, input.target.channel, input.userId, notInEffectMessage(result.supersededBy));
     return;
   }
   await showResolved(deps, client, input.target, resolved, resolution);
+  // The message says so to everyone; the person who clicked also hears it at once.
+  if (result.supersededBy) await tellUser(deps, client, input.target.channel, input.userId, notInEffectMessage(result.supersededBy));
 }
 
 /**

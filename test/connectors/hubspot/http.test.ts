@@ -289,7 +289,7 @@ describe('webhooks from HubSpot', () => {
     await h.sync.drain();
     expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_out');
     h.clock.advance(2000);
-    const echo = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', h.clock.now().getTime() - 1000, { changeSource: 'INTEGRATION' })]);
+    const echo = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', h.clock.now().getTime() - 1000, { changeSource: 'INTEGRATION', sourceId: undefined })]);
     expect(echo.json()).toEqual(expect.objectContaining({ echoes: 1, recorded: 0 }));
     expect(await h.workspace.getHistory(contactId)).toHaveLength(1);
 

@@ -322,21 +322,123 @@ describe('SlackAlertDispatcher: pacing and digests on a fake clock', () => {
     expect(callsTo('chat.postMessage')).toHaveLength(3);
   });
 
-  it('marks an alert failed when Slack refuses it for good, and says how to fix it', async () => {
+  it('marks an alert failed for good when Slack refuses the alert itself, and does not try it again', async () => {
     const ws = await workspace();
     await append(consentFailed(ws.id, await contact(ws.id, 'Ana Test')));
-    scripted['chat.postMessage'] = [() => HttpResponse.json({ ok: false, error: 'not_in_channel' })];
+    scripted['chat.postMessage'] = [() => HttpResponse.json({ ok: false, error: 'invalid_blocks' })];
     const error = vi.fn();
     const runner = dispatcher({ logger: { warn: vi.fn(), error } });
 
-    expect(await runner.runOnce()).toMatchObject({ failed: 1, posted: 0 });
-    expect(error.mock.calls[0]?.[1]).toContain('invite the bot to the alert channel');
-    clock.advance(60_000);
+    expect(await runner.runOnce()).toMatchObject({ failed: 1, held: 0, posted: 0 });
+    expect(error).toHaveBeenCalledTimes(1);
+    clock.advance(60 * 60_000);
     expect(await runner.runOnce()).toMatchObject({ posted: 0 });
     expect(callsTo('chat.postMessage')).toHaveLength(1);
     expect(await alerts.listPending(ws.id, 10)).toEqual([]);
     const [alertId] = buttonValuesOf(callsTo('chat.postMessage')[0]);
-    expect(await alerts.getRecord(ws.id, alertId ?? '')).toMatchObject({ delivery: 'failed', lastError: 'not_in_channel' });
+    expect(await alerts.getRecord(ws.id, alertId ?? '')).toMatchObject({ delivery: 'failed', lastError: 'invalid_blocks' });
+  });
+});
+
+describe('SlackAlertDispatcher: a broken Slack set-up', () => {
+  const HOLD_MS = 15 * 60_000;
+
+  async function optoutReviews(workspaceId: string, count: number): Promise<void> {
+    const w = engine.workspace(workspaceId);
+    await w.createContact({ phone: '+34600000001', identities: [{ channel: 'sms', externalId: '+34600000001' }] });
+    for (let n = 0; n < count; n += 1) {
+      await w.handleInbound({ channel: 'sms', messageId: `m${n}`, from: { id: '+34600000001' }, text: 'please stop texting me' });
+      clock.advance(2_000);
+    }
+  }
+
+  it('keeps the alerts pending while the token is revoked and posts every one after a new token is set', async () => {
+    const ws = await workspace({ slack: slackSettings({ botToken: 'xoxb-revoked' }) });
+    await optoutReviews(ws.id, 3);
+    scripted['chat.postMessage'] = [() => HttpResponse.json({ ok: false, error: 'token_revoked' })];
+    const error = vi.fn();
+    const warn = vi.fn();
+    const runner = dispatcher({ logger: { warn, error } });
+
+    expect(await runner.runOnce()).toMatchObject({ alerts: 3, held: 1, failed: 0, posted: 0 });
+    for (let pass = 0; pass < 4; pass += 1) {
+      clock.advance(1_500);
+      expect(await runner.runOnce()).toMatchObject({ held: 0, failed: 0, posted: 0 });
+    }
+    // One call met the error; the others were not spent on it.
+    expect(callsTo('chat.postMessage')).toHaveLength(1);
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(error.mock.calls[0]?.[1]).toContain('the bot token was revoked: reinstall the app');
+    expect(await alerts.listPending(ws.id, 10)).toHaveLength(3);
+
+    await engine.workspace(ws.id).updateSettings({ slack: slackSettings({ botToken: 'xoxb-reinstalled' }) });
+    let posted = 0;
+    for (let pass = 0; pass < 5; pass += 1) {
+      posted += (await runner.runOnce()).posted;
+      clock.advance(1_000);
+    }
+    expect(posted).toBe(3);
+    const sent = callsTo('chat.postMessage').slice(1);
+    expect(sent.map((call) => call.authorization)).toEqual(['Bearer xoxb-reinstalled', 'Bearer xoxb-reinstalled', 'Bearer xoxb-reinstalled']);
+    expect(sent.map((call) => call.form.get('text'))).toEqual([
+      expect.stringContaining('please stop texting me'),
+      expect.stringContaining('please stop texting me'),
+      expect.stringContaining('please stop texting me'),
+    ]);
+    expect(await alerts.listPending(ws.id, 10)).toEqual([]);
+  });
+
+  it('tries again after the hold, and posts once the bot is back in the channel', async () => {
+    const ws = await workspace();
+    await append(consentFailed(ws.id, await contact(ws.id, 'Ana Test')));
+    scripted['chat.postMessage'] = [() => HttpResponse.json({ ok: false, error: 'not_in_channel' }), () => HttpResponse.json({ ok: false, error: 'not_in_channel' })];
+    const error = vi.fn();
+    const warn = vi.fn();
+    const runner = dispatcher({ logger: { warn, error } });
+
+    expect(await runner.runOnce()).toMatchObject({ held: 1 });
+    expect(error.mock.calls[0]?.[1]).toContain('invite the bot to the alert channel');
+    clock.advance(HOLD_MS - 1);
+    await runner.runOnce();
+    expect(callsTo('chat.postMessage')).toHaveLength(1);
+    clock.advance(1);
+    // Still outside the channel: held again, said as a warning this time.
+    expect(await runner.runOnce()).toMatchObject({ held: 1 });
+    expect(error).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls.map((call) => String(call[1]))).toEqual([expect.stringContaining('invite the bot to the alert channel')]);
+    clock.advance(HOLD_MS);
+    expect(await runner.runOnce()).toMatchObject({ posted: 1 });
+    const [alertId] = buttonValuesOf(callsTo('chat.postMessage')[2]);
+    expect(await alerts.getRecord(ws.id, alertId ?? '')).toMatchObject({ delivery: 'posted', lastError: null });
+  });
+
+  it('posts to the new alert channel once the channel is fixed in the settings', async () => {
+    const ws = await workspace();
+    await append(consentFailed(ws.id, await contact(ws.id, 'Ana Test')));
+    scripted['chat.postMessage'] = [() => HttpResponse.json({ ok: false, error: 'channel_not_found' })];
+    const runner = dispatcher();
+    expect(await runner.runOnce()).toMatchObject({ held: 1 });
+    await engine.workspace(ws.id).updateSettings({ slack: slackSettings({ alertChannel: 'C0NEWCHAN1' }) });
+    expect(await runner.runOnce()).toMatchObject({ posted: 1 });
+    expect(callsTo('chat.postMessage').map((call) => call.form.get('channel'))).toEqual([CHANNEL, 'C0NEWCHAN1']);
+  });
+
+  it('posts again the alerts an earlier run marked failed for a set-up error, not those Slack refused for themselves', async () => {
+    const ws = await workspace();
+    const contactId = await contact(ws.id, 'Ana Test');
+    const stored = (id: string) => ({ id, workspaceId: ws.id, event: consentFailed(ws.id, contactId), contactName: 'Ana Test', contactUrl: null, slackChannel: CHANNEL, createdAt: T0 });
+    await alerts.create(stored('al_revoked'));
+    await alerts.create(stored('al_refused'));
+    // As an earlier version left them: one failed for the revoked token, one for its blocks.
+    await alerts.markFailed(ws.id, ['al_revoked'], 'token_revoked');
+    await alerts.markFailed(ws.id, ['al_refused'], 'invalid_blocks');
+
+    expect(await dispatcher().runOnce()).toMatchObject({ posted: 1 });
+    clock.advance(60_000);
+    await dispatcher().runOnce();
+    expect(callsTo('chat.postMessage').map((call) => buttonValuesOf(call)[0])).toEqual(['al_revoked']);
+    expect(await alerts.getRecord(ws.id, 'al_revoked')).toMatchObject({ delivery: 'posted', lastError: null });
+    expect(await alerts.getRecord(ws.id, 'al_refused')).toMatchObject({ delivery: 'failed', lastError: 'invalid_blocks' });
   });
 });
 

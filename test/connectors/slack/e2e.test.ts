@@ -279,6 +279,40 @@ describe('Slack connector in the running server', () => {
     expect(callsTo('chat.postMessage')).toHaveLength(2);
   });
 
+  it('tells the truth when an applied opt-out is not in effect: the contact opted in again after the message', async () => {
+    const inbound = (messageId: string, text: string) =>
+      server.app.inject({ method: 'POST', url: '/v1/messages', headers, payload: { channel: 'sms', messageId, from: { id: '+34600000001' }, text } });
+    const first = await inbound('m1', 'please stop texting me');
+    const contactId = z.object({ contactId: z.string() }).parse(first.json()).contactId;
+    const [alert] = await waitForCalls('chat.postMessage', 1);
+    const alertId = buttonsOf(alert).find((button) => button.actionId === 'apply_optout')?.value ?? '';
+    clock.advance(60_000);
+    await inbound('m2', 'START');
+    const startedAt = clock.now().toISOString();
+    clock.advance(60 * 60_000);
+
+    const response = await post(sign(click('apply_optout', alertId, '1772355600.000001')));
+    expect(response.status).toBe(200);
+    const [update] = await waitForCalls('chat.update', 1);
+    const [ephemeral] = await waitForCalls('chat.postEphemeral', 1);
+    const startedUnix = Math.floor(Date.parse(startedAt) / 1000);
+    expect(update?.form.get('text')).toContain('Opt-out recorded, not in effect');
+    expect(update?.form.get('text')).toContain(`<@${ALLOWED}> recorded the opt-out on`);
+    expect(update?.form.get('text')).toContain(`it is not in effect: the contact opted in again on <!date^${startedUnix}^`);
+    expect(update?.form.get('text')).not.toContain('Opt-out applied');
+    expect(buttonsOf(update)).toEqual([]);
+    expect(ephemeral?.form.get('user')).toBe(ALLOWED);
+    expect(ephemeral?.form.get('text')).toContain('not in effect: the contact opted in again');
+    expect(ephemeral?.form.get('text')).toContain('a keyword the contact sent');
+
+    // The record is kept as evidence; the status is the later opt-in.
+    const consents = await server.app.inject({ method: 'GET', url: `/v1/contacts/${contactId}/consents`, headers });
+    expect(consents.body).toContain('"status":"opted_in"');
+    const history = await server.app.inject({ method: 'GET', url: `/v1/contacts/${contactId}/consents/history`, headers });
+    const records = z.object({ data: z.array(RecordSchema) }).parse(history.json()).data;
+    expect(records.map((record) => `${record.source}:${record.status}`)).toEqual(expect.arrayContaining(['slack:opted_out', 'keyword:opted_in']));
+  });
+
   it('serves /slack/events without an API key and refuses unsigned requests', async () => {
     const unsigned = await fetch(`${server.url}/slack/events`, {
       method: 'POST',

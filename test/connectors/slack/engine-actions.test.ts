@@ -134,6 +134,36 @@ describe('engineActionHandler', () => {
     expect((await ws.getHistory(contactId))[0]).toMatchObject({ source: 'slack', status: 'opted_out', purpose: 'marketing' });
   });
 
+  it('applies an opt-out dated before a later opt-in: recorded, and the opt-in that stands is named', async () => {
+    const optOut = (key: string, occurredAt: string) => ({
+      ...context('apply_optout', optoutReviewEvent()),
+      idempotencyKey: key,
+      decision: decision({
+        purpose: 'marketing',
+        channel: 'sms',
+        status: 'opted_out',
+        legalBasis: null,
+        explanation: 'Plain-language opt-out confirmed in Slack review',
+        occurredAt,
+        idempotencyKey: key,
+      }),
+    });
+    // The contact texts START at 10:00, after the message under review (09:00).
+    await ws.handleInbound({ channel: 'sms', messageId: 'm2', from: { id: '+34600000001' }, text: 'START' });
+    const handler = engineActionHandler(engine);
+    const stale = optOut('slack:al_1:apply_optout', '2026-01-01T09:00:00.000Z');
+    const standing = { status: 'opted_in', source: 'keyword', occurredAt: '2026-01-01T10:00:00.000Z' };
+    expect(await handler.applyOptOut(stale)).toEqual({ outcome: 'done', supersededBy: standing });
+    // A replayed click records nothing new and still says so.
+    expect(await handler.applyOptOut(stale)).toEqual({ outcome: 'done', supersededBy: standing });
+    expect((await ws.getHistory(contactId)).map((record) => `${record.source}:${record.status}`)).toEqual(['keyword:opted_in', 'slack:opted_out']);
+    expect(await ws.canMessage(contactId, 'sms', 'marketing')).toMatchObject({ allowed: true });
+
+    // Made after the opt-in, an opt-out takes effect.
+    expect(await handler.applyOptOut(optOut('slack:al_2:apply_optout', '2026-01-01T10:00:00.000Z'))).toEqual({ outcome: 'done' });
+    expect(await ws.canMessage(contactId, 'sms', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
+  });
+
   it('records nothing when a message is not an opt-out', async () => {
     const result = await engineActionHandler(engine).dismissOptOut({ ...context('dismiss_optout', optoutReviewEvent()), contactId, messageId: 'msg_1' });
     expect(result).toEqual({ outcome: 'done' });

@@ -167,7 +167,7 @@ describe.each(Object.keys(stores))('Slack alerts of an erased contact (%s store)
     const runner = dispatcher();
 
     // al_1 fails for good; al_2 is posted; al_3 (Ana's opt-out review) and al_4 (Ben) wait for the channel's pace.
-    scripted['chat.postMessage'] = [() => HttpResponse.json({ ok: false, error: 'not_in_channel' })];
+    scripted['chat.postMessage'] = [() => HttpResponse.json({ ok: false, error: 'invalid_blocks' })];
     await append(consentFailed(ws, ana, ANA), consentFailed(ws, ana, ANA));
     expect(await runner.runOnce()).toMatchObject({ alerts: 2, failed: 1, posted: 0 });
     clock.advance(1_000);

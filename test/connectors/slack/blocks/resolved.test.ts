@@ -33,6 +33,26 @@ describe('resolvedMessage', () => {
     );
   });
 
+  it('says an opt-out recorded after a newer opt-in is not in effect, and which decision stands', () => {
+    const review = { alertId: 'al_2', event: optoutReviewEvent(), contactName: null, contactUrl: null };
+    const message = resolvedMessage({
+      alert: review,
+      resolution: {
+        action: 'apply_optout',
+        slackUserId: 'UACTOR1',
+        at: '2026-01-01T11:00:00.000Z',
+        supersededBy: { status: 'opted_in', source: 'keyword', occurredAt: '2026-01-01T10:01:00.000Z' },
+      },
+    });
+    expect(message.text).toMatch(/^Opt-out recorded, not in effect: /);
+    expect(message.text).not.toContain('applied');
+    expect(JSON.stringify(message.blocks)).toContain(
+      '<@UACTOR1> recorded the opt-out on <!date^1767265200^{date_short_pretty} at {time}|2026-01-01T11:00:00.000Z>; it is not in effect: ' +
+        'the contact opted in again on <!date^1767261660^{date_short_pretty} at {time}|2026-01-01T10:01:00.000Z> (a keyword the contact sent), and that later decision stands.',
+    );
+    expect(message.blocks[0]).toMatchObject({ type: 'header', text: { text: ':warning: Opt-out recorded, not in effect' } });
+  });
+
   it('never turns contact data or a malformed actor into a mention', () => {
     const review = { alertId: 'al_2', event: optoutReviewEvent(), contactName: HOSTILE_NAME, contactUrl: null };
     const message = resolvedMessage({ alert: review, resolution: { action: 'apply_optout', slackUserId: '<!channel>', at: '2026-01-01T11:00:00.000Z' } });

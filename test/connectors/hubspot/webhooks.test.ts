@@ -1,0 +1,211 @@
+import { Signature } from '@hubspot/api-client';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
+import { buildApp } from '../../../src/server/app.js';
+import { CLIENT_SECRET, hubspotProperties, linkedContact, PORTAL_ID, startHarness, TOKEN, type Harness } from './harness.js';
+
+const PUBLIC_URL = 'https://consent.example.com';
+const REVOKED_TOKEN = 'pat-na1-00000000-0000-0000-0000-000000000000';
+const sms = channelPropertyNames('sms');
+const whatsapp = channelPropertyNames('whatsapp');
+
+let h: Harness | null = null;
+let app: FastifyInstance | null = null;
+afterEach(async () => {
+  await app?.close();
+  app = null;
+  await h?.close();
+  h = null;
+});
+
+async function setUp(options: Parameters<typeof startHarness>[0] = {}): Promise<{ h: Harness; app: FastifyInstance }> {
+  h = await startHarness(options);
+  app = await buildApp({ store: h.store, engine: h.engine, clock: h.clock, publicUrl: PUBLIC_URL, defaultMetrics: false });
+  return { h, app };
+}
+
+async function postWebhook(a: FastifyInstance, harness: Harness, events: object[]) {
+  const body = JSON.stringify(events);
+  const timestamp = harness.clock.now().getTime() - 1000;
+  const url = `${PUBLIC_URL}/hubspot/webhooks`;
+  const signature = Signature.getSignature('POST', 'v3', { clientSecret: CLIENT_SECRET, requestBody: body, url, timestamp, signature: '' });
+  return a.inject({
+    method: 'POST',
+    url: '/hubspot/webhooks',
+    payload: body,
+    headers: { 'content-type': 'application/json', 'x-hubspot-signature-v3': signature, 'x-hubspot-request-timestamp': String(timestamp) },
+  });
+}
+
+let eventSeq = 0;
+
+/** A `contact.propertyChange` event as HubSpot sends it; by default a HubSpot user's change in the CRM. */
+function propertyChange(objectId: string, propertyName: string, propertyValue: string, occurredAt: number, extra: Record<string, unknown> = {}) {
+  eventSeq += 1;
+  return {
+    eventId: eventSeq,
+    subscriptionId: 25,
+    portalId: Number(PORTAL_ID),
+    appId: 1160452,
+    occurredAt,
+    subscriptionType: 'contact.propertyChange',
+    attemptNumber: 0,
+    objectId: Number(objectId),
+    propertyName,
+    propertyValue,
+    changeSource: 'CRM_UI',
+    sourceId: 'userId:4471',
+    ...extra,
+  };
+}
+
+/** The echo of a write the connector made through the API: no HubSpot user behind it. */
+const API_WRITE = { changeSource: 'INTEGRATION', sourceId: undefined };
+
+async function history(harness: Harness, contactId: string): Promise<string[]> {
+  return (await harness.workspace.getHistory(contactId)).map((record) => `${record.occurredAt} ${record.source}:${record.status}`);
+}
+
+describe('webhooks: echo suppression keeps a person\'s later change', () => {
+  it('records an opt-out made in HubSpot after the connector wrote opted_out and then opted_in', async () => {
+    const { h, app } = await setUp();
+    const hubspotId = h.fake.seedContact({ email: 'ana.test@example.com' });
+    const contact = await h.workspace.createContact({ email: 'ana.test@example.com', phone: '+34600000001', identities: [{ channel: 'sms', externalId: '+34600000001' }] });
+    await h.workspace.linkHubspotContacts([{ contactId: contact.id, hubspotId }]);
+
+    // 10:00 STOP, synced, and HubSpot's echo of the write.
+    await h.workspace.handleInbound({ channel: 'sms', messageId: 'm1', from: { id: '+34600000001' }, text: 'STOP' });
+    await h.sync.drain();
+    const stopEcho = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', h.clock.now().getTime(), API_WRITE)]);
+    expect(stopEcho.json()).toEqual(expect.objectContaining({ echoes: 1, recorded: 0 }));
+    // 10:30 START, synced, echoed.
+    h.clock.advance(30 * 60_000);
+    await h.workspace.handleInbound({ channel: 'sms', messageId: 'm2', from: { id: '+34600000001' }, text: 'START' });
+    await h.sync.drain();
+    const startEcho = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_in', h.clock.now().getTime(), API_WRITE)]);
+    expect(startEcho.json()).toEqual(expect.objectContaining({ echoes: 1, recorded: 0 }));
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_in');
+
+    // 12:30 a sales rep sets "Opted out" in HubSpot.
+    h.clock.advance(2 * 60 * 60_000);
+    const repAt = h.clock.now().getTime();
+    const rep = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', repAt)]);
+    expect(rep.statusCode).toBe(200);
+    expect(rep.json()).toEqual(expect.objectContaining({ recorded: 1, echoes: 0 }));
+    expect(await history(h, contact.id)).toEqual([
+      '2026-03-02T10:00:00.000Z keyword:opted_out',
+      '2026-03-02T10:30:00.000Z keyword:opted_in',
+      `${new Date(repAt).toISOString()} hubspot:opted_out`,
+    ]);
+  });
+
+  it('records a change to the value of an earlier write whose source HubSpot does not name, once a later write was applied', async () => {
+    const { h, app } = await setUp();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    const actor = { kind: 'user' as const, id: 'u1' };
+    await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', source: 'manual', actor });
+    await h.sync.drain();
+    h.clock.advance(10 * 60_000);
+    await h.workspace.setConsent({
+      contactId,
+      purpose: 'marketing',
+      channel: 'sms',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      explanation: 'Asked at the counter',
+      source: 'manual',
+      actor,
+    });
+    await h.sync.drain();
+    // Neither echo was delivered yet; a workflow in HubSpot then sets the status back to opted_out.
+    h.clock.advance(10 * 60_000);
+    const later = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', h.clock.now().getTime(), { changeSource: 'WORKFLOWS', sourceId: undefined })]);
+    expect(later.json()).toEqual(expect.objectContaining({ recorded: 1, echoes: 0 }));
+    // The late echo of the first write, dated when HubSpot applied it, is older than that change: nothing is recorded.
+    const lateEcho = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', Date.parse('2026-03-02T10:00:00.500Z'), API_WRITE)]);
+    expect(lateEcho.json()).toEqual(expect.objectContaining({ recorded: 0, stale: 1 }));
+    expect((await h.workspace.getHistory(contactId)).map((record) => `${record.source}:${record.status}`)).toEqual([
+      'manual:opted_out',
+      'manual:opted_in',
+      'hubspot:opted_out',
+    ]);
+  });
+
+  it('recognises a redelivered echo, and records the same value set again later', async () => {
+    const { h, app } = await setUp();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'whatsapp', status: 'opted_out', source: 'manual', actor: { kind: 'user', id: 'u1' } });
+    await h.sync.drain();
+    const echoAt = h.clock.now().getTime() + 200;
+    h.clock.advance(1000);
+    const echo = propertyChange(hubspotId, whatsapp.status, 'opted_out', echoAt, API_WRITE);
+    expect((await postWebhook(app, h, [echo])).json()).toEqual(expect.objectContaining({ echoes: 1 }));
+    expect((await postWebhook(app, h, [{ ...echo, attemptNumber: 1 }])).json()).toEqual(expect.objectContaining({ echoes: 1, recorded: 0 }));
+    // Within the clock tolerance of the write, but not the echo already heard: another change.
+    h.clock.advance(20_000);
+    const again = await postWebhook(app, h, [propertyChange(hubspotId, whatsapp.status, 'opted_out', h.clock.now().getTime(), API_WRITE)]);
+    expect(again.json()).toEqual(expect.objectContaining({ echoes: 0, recorded: 1 }));
+  });
+});
+
+describe('webhooks: HubSpot unreachable for reads', () => {
+  it('records an opt-out while HubSpot refuses the access token, without reading HubSpot', async () => {
+    const { h, app } = await setUp({ hubspot: { accessToken: REVOKED_TOKEN } });
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    const at = h.clock.now().getTime() - 1000;
+    const response = await postWebhook(app, h, [propertyChange(hubspotId, whatsapp.status, 'opted_out', at)]);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual(expect.objectContaining({ recorded: 1, deferred: 0 }));
+    expect(await h.workspace.getHistory(contactId)).toEqual([
+      expect.objectContaining({ channel: 'whatsapp', status: 'opted_out', source: 'hubspot', legalBasis: null, explanation: null, occurredAt: new Date(at).toISOString() }),
+    ]);
+    expect(h.fake.stats.requests).toBe(0);
+    expect(await h.workspace.listEvents({ types: ['sync.failed'] })).toEqual([]);
+  });
+
+  it('records an opt-out while the portal\'s daily limit is used up', async () => {
+    const { h, app } = await setUp();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    h.fake.setDailyLimit(0);
+    const response = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', h.clock.now().getTime() - 1000)]);
+    expect(response.statusCode).toBe(200);
+    expect((await h.workspace.getHistory(contactId)).map((record) => `${record.channel}:${record.status}`)).toEqual(['sms:opted_out']);
+  });
+
+  it('answers 503 for an opt-in whose legal basis cannot be read, raises sync.failed once, and records it on a later delivery', async () => {
+    const { h, app } = await setUp({ hubspot: { accessToken: REVOKED_TOKEN } });
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com', { [sms.legalBasis]: 'CONSENT_WITH_NOTICE', [sms.explanation]: 'Signed the form' });
+    const at = h.clock.now().getTime() - 1000;
+    const optIn = propertyChange(hubspotId, sms.status, 'opted_in', at);
+    const optOut = propertyChange(hubspotId, whatsapp.status, 'opted_out', at);
+
+    const first = await postWebhook(app, h, [optIn, optOut]);
+    expect(first.statusCode).toBe(503);
+    expect(first.json()).toEqual(expect.objectContaining({ code: 'HUBSPOT_UNAVAILABLE' }));
+    // The opt-out in the same request is recorded at once.
+    expect((await h.workspace.getHistory(contactId)).map((record) => `${record.channel}:${record.status}`)).toEqual(['whatsapp:opted_out']);
+    const failures = await h.workspace.listEvents({ types: ['sync.failed'] });
+    expect(failures).toHaveLength(1);
+    expect(failures[0]?.data).toEqual(
+      expect.objectContaining({ contactId, operation: 'receive_property_change', retryable: true, reason: expect.stringContaining('HubSpot answered 401') }),
+    );
+
+    // HubSpot's retry, token still refused: still 503, no second sync.failed.
+    const second = await postWebhook(app, h, [{ ...optIn, attemptNumber: 1 }, { ...optOut, attemptNumber: 1 }]);
+    expect(second.statusCode).toBe(503);
+    expect(await h.workspace.listEvents({ types: ['sync.failed'] })).toHaveLength(1);
+
+    // The token is fixed; HubSpot's next delivery records the opt-in with what HubSpot holds, and the opt-out once.
+    await h.workspace.updateSettings({ hubspot: { accessToken: TOKEN } });
+    const third = await postWebhook(app, h, [{ ...optIn, attemptNumber: 2 }, { ...optOut, attemptNumber: 2 }]);
+    expect(third.statusCode).toBe(200);
+    expect(third.json()).toEqual(expect.objectContaining({ recorded: 1, stale: 1, deferred: 0 }));
+    expect(await h.workspace.getHistory(contactId)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ channel: 'sms', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Signed the form', source: 'hubspot' }),
+      ]),
+    );
+    expect(await h.workspace.getHistory(contactId)).toHaveLength(2);
+  });
+});
