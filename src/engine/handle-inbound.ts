@@ -204,18 +204,20 @@ function replyOption(option: { label: string; buttonId?: string | undefined }): 
 }
 
 /**
- * The question a message answers: the oldest run of this conversation that is waiting for one.
+ * The question a message answers: of the runs of this conversation waiting for one, the one whose
+ * options the message picks (a button routes to the question that offered it), else the oldest.
  * Every run of the conversation is read, so one whose state cannot be read fails the message.
  */
 async function waitingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation): Promise<{ run: WorkflowRunRow; state: RunState } | undefined> {
-  const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, message.channel);
-  let oldest: { run: WorkflowRunRow; state: RunState } | undefined;
-  for (const run of runs) {
+  const waiting: { run: WorkflowRunRow; state: RunState }[] = [];
+  for (const run of await uow.tx.listActiveRuns(uow.workspaceId, contact.id, message.channel)) {
     if (run.conversationId !== conversation.id) continue;
     const state = waitingRunState(run);
-    if (state !== null && oldest === undefined) oldest = { run, state };
+    if (state !== null) waiting.push({ run, state });
   }
-  return oldest;
+  if (waiting.length < 2) return waiting[0];
+  const answer = { text: message.text ?? null, button: message.button ?? null };
+  return waiting.find(({ run, state }) => picksWaitingOption(getTemplate(run.templateId), state, answer)) ?? waiting[0];
 }
 
 /**

@@ -1,4 +1,4 @@
-import { MESSAGING_CHANNELS, type Evidence, type MessagingChannel } from '../core/consent.js';
+import { MESSAGING_CHANNELS, type ConsentState, type Evidence, type MessagingChannel } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import { addTag, firstName, hasTag, removeTag, setField } from '../core/contact.js';
 import type { WorkflowTrigger, WorkspaceSettings } from '../core/settings.js';
@@ -106,6 +106,18 @@ const MISSING_ADDRESS: Readonly<Record<MessagingChannel, string>> = {
 };
 
 /**
+ * The opt-out from messages on `channel` the contact has not written after, if any: the business
+ * may not start a conversation there (after STOP only the one confirmation may be sent: FCC 24-24,
+ * 47 CFR 64.1200(a)(10)) until the contact opts in again or writes first, which opens a
+ * conversation after the decision. `open` is the contact's open conversation on the channel.
+ */
+async function unansweredOptOut(uow: UnitOfWork, contact: Contact, channel: MessagingChannel, open: Conversation | undefined): Promise<ConsentState | null> {
+  const { status, state } = effectiveStatus(await uow.consentStatesOf(contact.id), 'marketing', channel);
+  if (status !== 'opted_out' || state === null) return null;
+  return open !== undefined && Date.parse(open.openedAt) > Date.parse(state.occurredAt) ? null : state;
+}
+
+/**
  * A start someone asked for (the API, HubSpot's action, Slack's button): in the contact's open
  * conversation on `channel`, else in a new one, if the contact can be reached there (VALIDATION_FAILED naming `channel` if not). Refused (CONFLICT) when that would be a message
  * the business starts on a channel the contact opted out of: after STOP only the confirmation may
@@ -117,21 +129,19 @@ export async function startRequestedWorkflow(
   contact: Contact,
   channel: MessagingChannel,
 ): Promise<{ run: WorkflowRunRow; conversation: Conversation }> {
-  let conversation = await uow.tx.getOpenConversation(uow.workspaceId, contact.id, channel);
-  if (!conversation) {
-    if (reachableAddressOn(contact, channel) === null) {
-      const message = `Contact ${contact.id} cannot be reached on ${channel}: ${MISSING_ADDRESS[channel]}`;
-      throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'channel', message }]);
-    }
-    const optedOut = effectiveStatus(await uow.consentStatesOf(contact.id), 'marketing', channel);
-    if (optedOut.status === 'opted_out') {
-      throw new ConsentryError(
-        'CONFLICT',
-        `Contact ${contact.id} opted out of messages on ${channel}${optedOut.state?.channel === 'any' ? ' (on every channel)' : ''}: a workflow can start there once the contact opts in again or writes first`,
-      );
-    }
-    conversation = await uow.openConversation(contact.id, channel);
+  const open = await uow.tx.getOpenConversation(uow.workspaceId, contact.id, channel);
+  if (!open && reachableAddressOn(contact, channel) === null) {
+    const message = `Contact ${contact.id} cannot be reached on ${channel}: ${MISSING_ADDRESS[channel]}`;
+    throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'channel', message }]);
   }
+  const optOut = await unansweredOptOut(uow, contact, channel, open);
+  if (optOut !== null) {
+    throw new ConsentryError(
+      'CONFLICT',
+      `Contact ${contact.id} opted out of messages on ${channel}${optOut.channel === 'any' ? ' (on every channel)' : ''} at ${optOut.occurredAt} and has not written there since: a workflow can start there once the contact opts in again or writes first`,
+    );
+  }
+  const conversation = open ?? (await uow.openConversation(contact.id, channel));
   const run = await startWorkflowRun(uow, templateId, contact, channel, conversation, 0, true);
   if (!run) throw new ConsentryError('INVALID_WORKFLOW', `Workflow "${templateId}" could not start`);
   return { run, conversation };
@@ -376,24 +386,24 @@ export async function openConversationsOf(uow: UnitOfWork, contactId: string): P
 }
 
 /**
- * Where a workflow that a new tag triggers talks to the contact. A run that added the tag: its
- * own conversation, where the contact is answering. A tag added from outside (the API, HubSpot,
- * an import): the conversation the contact opened last; with none open, a new one on the channel
- * the contact was last known on, as a requested start does, unless the contact opted out of
- * messages there (after STOP only the one confirmation may be sent: FCC 24-24, 47 CFR
- * 64.1200(a)(10)); null then, and nothing starts.
+ * Where a workflow that a new tag triggers talks to the contact: only in a conversation the
+ * contact has open, where its questions can be answered. A run that added the tag: its own
+ * conversation. A tag added from outside (the API, HubSpot, an import): the conversation the
+ * contact opened last, passing over one on a channel the contact opted out of and has not written
+ * on since (unansweredOptOut). With none, null, and nothing starts: opening a conversation for it
+ * would be the business writing first, which a start through the API does on purpose, and would
+ * keep the contact's next message from opening a conversation, and so from being asked for
+ * privacy consent (`conversation_opened`).
  */
 async function tagAddedPlace(uow: UnitOfWork, contact: Contact, byRun: RunPlace | undefined): Promise<{ channel: MessagingChannel; conversation: Conversation } | null> {
   if (byRun?.conversationId) {
     const conversation = await uow.tx.getConversation(uow.workspaceId, byRun.conversationId);
     if (conversation?.status === 'open') return { channel: conversation.channel, conversation };
   }
-  const [latest] = await openConversationsOf(uow, contact.id);
-  if (latest !== undefined) return { channel: latest.channel, conversation: latest };
-  const channel = byRun?.channel ?? lastChannel(contact);
-  if (channel === null) return null;
-  if (effectiveStatus(await uow.consentStatesOf(contact.id), 'marketing', channel).status === 'opted_out') return null;
-  return { channel, conversation: await uow.openConversation(contact.id, channel) };
+  for (const open of await openConversationsOf(uow, contact.id)) {
+    if ((await unansweredOptOut(uow, contact, open.channel, open)) === null) return { channel: open.channel, conversation: open };
+  }
+  return null;
 }
 
 /** The tag `request-consent-privacy` adds on agreement, and checks before asking (DESIGN §4). */
@@ -453,7 +463,9 @@ async function updateContactField(uow: UnitOfWork, run: WorkflowRunRow, contact:
   else if (field === 'name') next = { ...contact, name: value };
   else next = setField(contact, field, value).contact;
   await uow.saveContact(next);
-  await uow.emit('contact.updated', { contactId: contact.id, changes: [field] }, contact.id);
+  // The change is named as the API names it: a custom field as `fields.<name>`.
+  const change = field === 'email' || field === 'phone' || field === 'name' ? field : `fields.${field}`;
+  await uow.emit('contact.updated', { contactId: contact.id, changes: [change] }, contact.id);
 }
 
 /**

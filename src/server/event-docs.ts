@@ -16,7 +16,7 @@ const EVENT_SUMMARIES: Record<DocumentedEventType, string> = {
   'consent.failed': 'A workflow question about consent ended without an answer: the answers did not do (invalid), or none came in time (timeout)',
   'contact.tagged': 'A tag was added to a contact',
   'contact.untagged': 'A tag was removed from a contact',
-  'contact.updated': "A contact's name, address or fields changed, or it was erased; changes names what changed, not the values",
+  'contact.updated': "A contact's name, address, identities or fields changed, or it was erased; changes names what changed, not the values",
   'contact.duplicate_found': 'A workflow answer gave an e-mail address or phone number another contact already has: a person decides',
   'conversation.opened': 'A conversation with a contact opened on a channel',
   'conversation.closed': 'A conversation with a contact closed',
@@ -63,7 +63,7 @@ const FIELD_DESCRIPTIONS: Partial<Record<DocumentedEventType | '*', Record<strin
   },
   'contact.tagged': { tag: 'The tag as the request wrote it (tags compare ignoring letter case and spacing)' },
   'contact.untagged': { tag: 'The tag as the request wrote it (tags compare ignoring letter case and spacing)' },
-  'contact.updated': { changes: 'What changed: name, email, phone, fields.<name>, or erased after an erasure; never the values' },
+  'contact.updated': { changes: 'What changed: name, email, phone, identities (the contact wrote on a new channel), fields.<name>, or erased after an erasure; never the values' },
   'contact.duplicate_found': {
     contactId: 'The contact whose answer gave the value',
     field: 'Which value: email or phone',

@@ -461,12 +461,12 @@ describe('workflows and timers', () => {
 
   it('tagging can trigger a workflow bound to tag_added', async () => {
     await ws.updateSettings({ triggers: [{ trigger: 'tag_added', match: 'vip', template: 'request-consent-privacy', enabled: true }] });
-    const contact = await ws.createContact({ name: 'Ana Test', identities: [{ channel: 'webchat', externalId: 'visitor-1' }] });
-    await ws.addTag(contact.id, 'VIP');
+    const chatting = await ws.handleInbound({ channel: 'webchat', messageId: 'w1', from: { id: 'visitor-1', name: 'Ana Test' }, text: 'hello' });
+    await ws.addTag(chatting.contactId, 'VIP');
     const events = await ws.listEvents({ types: ['contact.tagged', 'conversation.opened'] });
     expect(events.map((e) => e.type)).toContain('contact.tagged');
-    const runs = await engine.store.transaction((tx) => tx.listActiveRuns(ws.workspaceId, contact.id));
-    expect(runs).toHaveLength(1);
+    const runs = await engine.store.transaction((tx) => tx.listActiveRuns(ws.workspaceId, chatting.contactId));
+    expect(runs.map((run) => [run.templateId, run.conversationId])).toEqual([['request-consent-privacy', chatting.conversationId]]);
   });
 });
 

@@ -103,6 +103,31 @@ describe('the consent a run records names what the run showed', () => {
   });
 });
 
+describe('an answer sent before the question it answers was asked', () => {
+  it('is dated when the question was asked, so a withdrawal made in between stays older than it', async () => {
+    await workspaceWith();
+    const opened = await ws.handleInbound(message({ text: 'hola' }));
+    clock.advance(60_000);
+    const clickedAt = clock.now().toISOString();
+    clock.advance(60_000);
+    // The withdrawal closes the conversation and ends its run; the contact writes again and is asked again.
+    await ws.setConsent({ contactId: opened.contactId, purpose: 'privacy', channel: 'whatsapp', status: 'opted_out', source: 'api', actor: { kind: 'integration', id: 'crm' } });
+    clock.advance(30_000);
+    const askedAt = clock.now().toISOString();
+    await ws.handleInbound(message({ text: 'hello again' }));
+    clock.advance(30_000);
+    // The click on the first question's button arrives only now.
+    await ws.handleInbound(message({ button: 'agree', timestamp: clickedAt }));
+    const privacy = (await ws.getHistory(opened.contactId)).filter((entry) => entry.purpose === 'privacy');
+    expect(privacy.map((entry) => [entry.status, entry.occurredAt])).toEqual([
+      ['opted_out', expect.any(String)],
+      ['opted_in', askedAt],
+    ]);
+    expect((await consentsOf(opened.contactId)).filter(([purpose]) => purpose === 'privacy')).toEqual([['privacy', 'opted_in']]);
+    expect((await ws.getContact(opened.contactId)).tags).toContain(PRIVACY_TAG);
+  });
+});
+
 describe('a pending privacy question the contact has answered another way', () => {
   it('ends quietly when the privacy opt-in arrives through the API: no time-out message, no consent.failed', async () => {
     await workspaceWith();
@@ -176,13 +201,33 @@ describe('a workflow that a new tag triggers', () => {
     expect((await sent()).filter((message) => message.channel === 'sms').map((message) => message.text)).toEqual([expect.stringContaining('unsubscribed')]);
   });
 
-  it('started by a tag from the API, opens a conversation on the last channel and takes its answers', async () => {
+  it('started by a tag from the API, runs in the conversation the contact has open and takes its answers there', async () => {
     await workspaceWith({ triggers: [{ trigger: 'tag_added', match: 'vip', template: 'welcome-request-email', enabled: true }] });
-    const contact = await ws.createContact({ name: 'Ana Test', identities: [{ channel: 'sms', externalId: PHONE }] });
-    await ws.addTag(contact.id, 'VIP');
+    const chatting = await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'hi' }));
+    await ws.addTag(chatting.contactId, 'VIP');
     expect((await sent()).map((message) => [message.channel, message.text])).toContainEqual(['sms', expect.stringContaining('What is your email address?')]);
-    await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'ana.test@example.com' }));
-    expect((await ws.getContact(contact.id)).email).toBe('ana.test@example.com');
+    const answered = await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'ana.test@example.com' }));
+    expect(answered.conversationId).toBe(chatting.conversationId);
+    expect((await ws.getContact(chatting.contactId)).email).toBe('ana.test@example.com');
+  });
+
+  it('started by a tag from the API with no conversation open, starts nothing, and the next message is asked for privacy consent', async () => {
+    await workspaceWith({ triggers: [PRIVACY_ON_OPEN, { trigger: 'tag_added', match: 'vip', template: 'welcome-request-email', enabled: true }] });
+    const contact = await ws.createContact({ name: 'Ana Test', identities: [{ channel: 'sms', externalId: PHONE }] });
+    await ws.addTag(contact.id, 'vip');
+    expect(await sent()).toEqual([]);
+    expect((await eventsSinceStart()).map((event) => event.type)).not.toContain('conversation.opened');
+    const first = await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'hello' }));
+    expect(first.replies.some((reply) => reply.options?.some((option) => option.label === AGREE))).toBe(true);
+  });
+
+  it('started by a tag from the API, passes over a conversation on a channel the contact opted out of without writing since', async () => {
+    await workspaceWith({ triggers: [{ trigger: 'tag_added', match: 'vip', template: 'welcome-request-email', enabled: true }] });
+    const chatting = await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'hi' }));
+    clock.advance(60_000);
+    await ws.setConsent({ contactId: chatting.contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', source: 'api', actor: { kind: 'integration', id: 'crm' } });
+    await ws.addTag(chatting.contactId, 'vip');
+    expect(await sent()).toEqual([]);
   });
 
   it('started by a tag from the API, does not start on a channel the contact opted out of', async () => {
@@ -220,6 +265,21 @@ describe('an option of the waiting question that is also a workspace keyword', (
     ]);
   });
 
+  it('goes to the question that offered the button when two questions wait in the conversation', async () => {
+    const welcomeFirst = { trigger: 'conversation_opened', template: 'welcome-request-email', enabled: true } as const;
+    await workspaceWith({ keywords: { en: { opt_in: ['AGREE'] } }, triggers: [welcomeFirst, PRIVACY_ON_OPEN] });
+    const opened = await ws.handleInbound(message({ text: 'hola' }));
+    expect(opened.replies.map((reply) => reply.text)).toEqual(
+      expect.arrayContaining([expect.stringContaining('What is your email address?'), expect.stringContaining('Do you agree to our privacy policy?')]),
+    );
+    const clicked = await ws.handleInbound(message({ button: 'agree' }));
+    expect(clicked.keyword).toBeNull();
+    expect(await consentsOf(clicked.contactId)).toEqual([['privacy', 'opted_in']]);
+    // A typed answer that picks no option goes to the oldest question, the e-mail one.
+    await ws.handleInbound(message({ text: 'ana.test@example.com' }));
+    expect((await ws.getContact(clicked.contactId)).email).toBe('ana.test@example.com');
+  });
+
   it('never swallows an opt-out keyword, even one spelled as an option', async () => {
     await workspaceWith();
     await ws.handleInbound(message({ text: 'hola' }));
@@ -241,6 +301,7 @@ describe('a workflow someone starts on a channel the contact opted out of', () =
     expect((await sent()).map((message) => message.text)).toEqual([expect.stringContaining('unsubscribed')]);
     expect((await eventsSinceStart()).map((event) => event.type)).not.toContain('conversation.opened');
 
+    clock.advance(60_000);
     await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'I have a question' }));
     const started = await ws.startWorkflow('request-consent-privacy', stopped.contactId, 'sms');
     expect(started.replies.map((reply) => reply.text)).toContainEqual(expect.stringContaining('https://example.com/privacy-2025'));
@@ -253,6 +314,17 @@ describe('a workflow someone starts on a channel the contact opted out of', () =
       code: 'CONFLICT',
       message: expect.stringContaining('opted out of messages on sms (on every channel)'),
     });
+  });
+});
+
+describe('a workflow someone starts in a conversation opened before the contact opted out', () => {
+  it('is refused: an opt-out through the API leaves the conversation open, but the contact has not written since', async () => {
+    await workspaceWith({ triggers: [] });
+    const chatting = await ws.handleInbound(message({ channel: 'sms', from: { id: PHONE }, text: 'hi' }));
+    clock.advance(60_000);
+    await ws.setConsent({ contactId: chatting.contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', source: 'api', actor: { kind: 'integration', id: 'crm' } });
+    await expect(ws.startWorkflow('request-consent-privacy', chatting.contactId, 'sms')).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(await sent()).toEqual([]);
   });
 });
 

@@ -134,6 +134,11 @@ describe('settings', () => {
     const patchedBack = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: removed });
     expect(patchedBack.statusCode, patchedBack.body).toBe(200);
     expect(await getOutboundWebhookSecret(t.store, tenant.workspaceId)).toBe(secret);
+    // The same settings, edited to set the URL again and patched back whole, keep the secret too.
+    const reset = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { ...removed, outboundWebhookUrl: 'https://example.com/out2' } });
+    expect(reset.statusCode, reset.body).toBe(200);
+    expect(await getOutboundWebhookSecret(t.store, tenant.workspaceId)).toBe(secret);
+    expect(body(reset).outboundWebhookSecret).toBe(`••••${String(secret).slice(-4)}`);
   });
 
   it('shows the secret POST /v1/settings/outbound-webhook/secret makes in that answer only', async () => {

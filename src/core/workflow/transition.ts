@@ -346,7 +346,7 @@ export function transition(def: WorkflowDefinition, state: RunState, input: Work
     case 'message': {
       if (waiting === null || waiting.kind !== 'answer') return { state, effects: [] };
       const run = new Run(def, state, ctx);
-      run.answer(waiting.stepId, input);
+      run.answer(waiting, input);
       return run.result();
     }
     case 'timer': {
@@ -462,15 +462,21 @@ class Run {
     return { state: this.state, effects: this.effects };
   }
 
-  answer(stepId: string, message: Extract<WorkflowInput, { kind: 'message' }>): void {
-    const step = this.questionStep(stepId);
+  answer(waiting: { stepId: string; dueAt: string }, message: Extract<WorkflowInput, { kind: 'message' }>): void {
+    const step = this.questionStep(waiting.stepId);
     this.state.waiting = null;
     const value = readAnswer(step, message, this.ctx.workspace.defaultCountry);
     if (value === null) {
       this.runFrom(step.branches.invalid);
       return;
     }
-    if (message.sentAt !== undefined) this.answerSentAt = message.sentAt;
+    if (message.sentAt !== undefined) {
+      // An answer is no older than the question it answers: a button clicked on an earlier sending
+      // and delivered late is dated when this one was asked (the due time less the timeout), so a
+      // decision made in between (a withdrawal that ended the earlier run) stays older than it.
+      const askedAt = isoInstant(new Date(Date.parse(waiting.dueAt) - step.timeoutSeconds * 1000));
+      this.answerSentAt = message.sentAt < askedAt ? askedAt : message.sentAt;
+    }
     this.state.lastAnswer = { stepId: step.id, messageId: message.messageId, text: message.text, button: message.button, value };
     if (step.saveTo !== undefined) this.setField(step.saveTo, value);
     this.runFrom(step.branches.answered);

@@ -159,9 +159,11 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       const before = await store.transaction((tx) => findOutboundWebhookSecret(tx, workspaceId));
       // The settings as read can be patched back whole: the secret read back changes nothing.
       if (typeof outboundWebhookSecret === 'string') assertKeepsOutboundSecret(outboundWebhookSecret, before);
+      // Without a URL the secret reads null, so a null sent back with a new URL is the value read, not a request to rotate.
+      const hadUrl = Boolean((await workspace.get()).settings.outboundWebhookUrl);
       const updated = await workspace.updateSettings(patch);
       if (!updated.settings.outboundWebhookUrl) return settingsView(store, updated);
-      if (outboundWebhookSecret === null && before !== null) {
+      if (outboundWebhookSecret === null && before !== null && hadUrl) {
         // As POST /v1/settings/outbound-webhook/secret with its default overlap.
         const rotated = await store.transaction((tx) => rotateOutboundWebhookSecret(tx, updated.id, clock.now(), DEFAULT_PREVIOUS_SECRET_SECONDS));
         return settingsView(store, updated, rotated.secret);
