@@ -170,6 +170,14 @@ describe('workflow actions', () => {
     expect(response.json().outputFields).toEqual({ hs_execution_state: 'FAIL_CONTINUE', error: expect.stringContaining('privacyPolicyUrl') });
   });
 
+  it('Request consent: a contact with no address on the channel fails and continues, and nothing is sent', async () => {
+    const { h, app } = await setUp();
+    const { hubspotId } = await linkedContact(h, 'bea.test@example.com');
+    const response = await postAction(app, h, 'request-consent', actionBody('cb-unreachable', hubspotId, { channel: 'whatsapp' }));
+    expect(response.json().outputFields).toEqual({ hs_execution_state: 'FAIL_CONTINUE', error: expect.stringContaining('cannot be reached on whatsapp') });
+    expect((await h.workspace.listEvents({ limit: 50 })).map((event) => event.type)).not.toContain('conversation.opened');
+  });
+
   it('Set channel consent: records the decision once, with source hubspot and the portal as actor', async () => {
     const { h, app } = await setUp();
     const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
