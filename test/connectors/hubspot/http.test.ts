@@ -1,61 +1,13 @@
-import { Signature } from '@hubspot/api-client';
-import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
-import { buildApp } from '../../../src/server/app.js';
 import { createApiKey } from '../../../src/server/api-keys.js';
-import { CLIENT_SECRET, hubspotProperties, linkedContact, PORTAL_ID, startHarness, type Harness } from './harness.js';
+import { CLIENT_SECRET, hubspotProperties, linkedContact, PORTAL_ID, type Harness } from './harness.js';
+import { actionBody, postAction, postWebhook, propertyChange, PUBLIC_URL, signedHeaders, useHubspotApp } from './http-harness.js';
 
-const PUBLIC_URL = 'https://consent.example.com';
 const sms = channelPropertyNames('sms');
 const whatsapp = channelPropertyNames('whatsapp');
 
-let h: Harness | null = null;
-let app: FastifyInstance | null = null;
-afterEach(async () => {
-  await app?.close();
-  app = null;
-  await h?.close();
-  h = null;
-});
-
-async function setUp(options: Parameters<typeof startHarness>[0] = {}): Promise<{ h: Harness; app: FastifyInstance }> {
-  h = await startHarness(options);
-  app = await buildApp({ store: h.store, engine: h.engine, clock: h.clock, publicUrl: PUBLIC_URL, defaultMetrics: false });
-  return { h, app };
-}
-
-type Version = 'v2' | 'v3';
-
-function signedHeaders(harness: Harness, path: string, body: string, version: Version, timestamp = harness.clock.now().getTime() - 1000): Record<string, string> {
-  const url = `${PUBLIC_URL}${path}`;
-  if (version === 'v2') {
-    const signature = Signature.getSignature('POST', 'v2', { clientSecret: CLIENT_SECRET, requestBody: body, url, signature: '' });
-    return { 'content-type': 'application/json', 'x-hubspot-signature': signature, 'x-hubspot-signature-version': 'v2' };
-  }
-  const signature = Signature.getSignature('POST', 'v3', { clientSecret: CLIENT_SECRET, requestBody: body, url, timestamp, signature: '' });
-  return { 'content-type': 'application/json', 'x-hubspot-signature-v3': signature, 'x-hubspot-request-timestamp': String(timestamp) };
-}
-
-function actionBody(callbackId: string, objectId: string, inputFields: Record<string, string>, properties: Record<string, string> = {}): string {
-  return JSON.stringify({
-    callbackId,
-    origin: { portalId: Number(PORTAL_ID), actionDefinitionId: 1183, actionDefinitionVersion: 2 },
-    context: { source: 'WORKFLOWS', workflowId: 4471 },
-    object: { objectId: Number(objectId), objectType: 'CONTACT', properties },
-    inputFields,
-  });
-}
-
-async function postAction(a: FastifyInstance, harness: Harness, key: string, body: string, version: Version = 'v3') {
-  const path = `/hubspot/actions/${key}`;
-  return a.inject({ method: 'POST', url: path, payload: body, headers: signedHeaders(harness, path, body, version) });
-}
-
-async function postWebhook(a: FastifyInstance, harness: Harness, events: object[], version: Version = 'v3', timestamp?: number) {
-  const body = JSON.stringify(events);
-  return a.inject({ method: 'POST', url: '/hubspot/webhooks', payload: body, headers: signedHeaders(harness, '/hubspot/webhooks', body, version, timestamp) });
-}
+const setUp = useHubspotApp();
 
 async function reachableContact(harness: Harness, phone: string): Promise<{ contactId: string; hubspotId: string }> {
   const hubspotId = harness.fake.seedContact({ mobilephone: phone });
@@ -96,15 +48,7 @@ describe('workflow action requests: signatures', () => {
   });
 
   it('serves the default workspace configured by the environment alone', async () => {
-    h = await startHarness({ hubspot: null });
-    app = await buildApp({
-      store: h.store,
-      engine: h.engine,
-      clock: h.clock,
-      publicUrl: PUBLIC_URL,
-      defaultMetrics: false,
-      config: { HUBSPOT_ACCESS_TOKEN: 'pat-na1-from-env', HUBSPOT_CLIENT_SECRET: CLIENT_SECRET },
-    });
+    const { h, app } = await setUp({ hubspot: null }, { config: { HUBSPOT_ACCESS_TOKEN: 'pat-na1-from-env', HUBSPOT_CLIENT_SECRET: CLIENT_SECRET } });
     const response = await postAction(app, h, 'check-consent', actionBody('cb-env', '1001', { channel: 'sms' }));
     expect(response.statusCode).toBe(200);
     expect(response.json().outputFields.status).toBe('not_specified');
@@ -233,24 +177,6 @@ describe('workflow actions', () => {
 });
 
 describe('webhooks from HubSpot', () => {
-  function propertyChange(objectId: string, propertyName: string, propertyValue: string, occurredAt: number, extra: object = {}) {
-    return {
-      eventId: 100 + occurredAt % 1000,
-      subscriptionId: 25,
-      portalId: Number(PORTAL_ID),
-      appId: 1160452,
-      occurredAt,
-      subscriptionType: 'contact.propertyChange',
-      attemptNumber: 0,
-      objectId: Number(objectId),
-      propertyName,
-      propertyValue,
-      changeSource: 'CRM_UI',
-      sourceId: 'userId:4471',
-      ...extra,
-    };
-  }
-
   it('records a change made in HubSpot with source hubspot and the portal as actor', async () => {
     const { h, app } = await setUp();
     const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');

@@ -1,30 +1,19 @@
 import { Signature } from '@hubspot/api-client';
-import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
-import { buildApp, type AppOptions } from '../../../src/server/app.js';
-import { CLIENT_SECRET, linkedContact, PORTAL_ID, startHarness, type Harness } from './harness.js';
+import type { AppOptions } from '../../../src/server/app.js';
+import { CLIENT_SECRET, linkedContact, PORTAL_ID } from './harness.js';
+import { actionBody, PUBLIC_URL, useHubspotApp } from './http-harness.js';
 
-const PUBLIC_URL = 'https://consent.example.com';
 const sms = channelPropertyNames('sms');
 
-let h: Harness | null = null;
-let app: FastifyInstance | null = null;
-afterEach(async () => {
-  await app?.close();
-  app = null;
-  await h?.close();
-  h = null;
-});
+// Without PUBLIC_URL unless a test sets one: what the server does when it rebuilds the signed URL is under test.
+const setUpServer = useHubspotApp({});
 
 const LogLineSchema = z.object({ level: z.number(), msg: z.string().optional(), err: z.unknown().optional() }).passthrough();
 
-async function setUp(options: Partial<AppOptions> = {}): Promise<{ h: Harness; app: FastifyInstance }> {
-  h = await startHarness();
-  app = await buildApp({ store: h.store, engine: h.engine, clock: h.clock, defaultMetrics: false, ...options });
-  return { h, app };
-}
+const setUp = (options: Partial<AppOptions> = {}) => setUpServer({}, options);
 
 function v3(url: string, body: string, timestamp: number, secret = CLIENT_SECRET): Record<string, string> {
   const signature = Signature.getSignature('POST', 'v3', { clientSecret: secret, requestBody: body, url, timestamp, signature: '' });
@@ -36,15 +25,7 @@ function v2(url: string, body: string): Record<string, string> {
   return { 'content-type': 'application/json', 'x-hubspot-signature': signature, 'x-hubspot-signature-version': 'v2' };
 }
 
-function checkConsentBody(objectId: string): string {
-  return JSON.stringify({
-    callbackId: 'cb-proxy',
-    origin: { portalId: Number(PORTAL_ID), actionDefinitionId: 1183, actionDefinitionVersion: 2 },
-    context: { source: 'WORKFLOWS', workflowId: 4471 },
-    object: { objectId: Number(objectId), objectType: 'CONTACT', properties: {} },
-    inputFields: { channel: 'sms' },
-  });
-}
+const checkConsentBody = (objectId: string): string => actionBody('cb-proxy', objectId, { channel: 'sms' });
 
 const DetailSchema = z.object({ detail: z.string(), code: z.string() });
 

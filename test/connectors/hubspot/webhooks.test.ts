@@ -1,64 +1,13 @@
-import { Signature } from '@hubspot/api-client';
-import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
-import { buildApp } from '../../../src/server/app.js';
-import { CLIENT_SECRET, hubspotProperties, linkedContact, PORTAL_ID, startHarness, TOKEN, type Harness } from './harness.js';
+import { hubspotProperties, linkedContact, TOKEN, type Harness } from './harness.js';
+import { postWebhook, propertyChange, useHubspotApp } from './http-harness.js';
 
-const PUBLIC_URL = 'https://consent.example.com';
 const REVOKED_TOKEN = 'pat-na1-00000000-0000-0000-0000-000000000000';
 const sms = channelPropertyNames('sms');
 const whatsapp = channelPropertyNames('whatsapp');
 
-let h: Harness | null = null;
-let app: FastifyInstance | null = null;
-afterEach(async () => {
-  await app?.close();
-  app = null;
-  await h?.close();
-  h = null;
-});
-
-async function setUp(options: Parameters<typeof startHarness>[0] = {}): Promise<{ h: Harness; app: FastifyInstance }> {
-  h = await startHarness(options);
-  app = await buildApp({ store: h.store, engine: h.engine, clock: h.clock, publicUrl: PUBLIC_URL, defaultMetrics: false });
-  return { h, app };
-}
-
-async function postWebhook(a: FastifyInstance, harness: Harness, events: object[]) {
-  const body = JSON.stringify(events);
-  const timestamp = harness.clock.now().getTime() - 1000;
-  const url = `${PUBLIC_URL}/hubspot/webhooks`;
-  const signature = Signature.getSignature('POST', 'v3', { clientSecret: CLIENT_SECRET, requestBody: body, url, timestamp, signature: '' });
-  return a.inject({
-    method: 'POST',
-    url: '/hubspot/webhooks',
-    payload: body,
-    headers: { 'content-type': 'application/json', 'x-hubspot-signature-v3': signature, 'x-hubspot-request-timestamp': String(timestamp) },
-  });
-}
-
-let eventSeq = 0;
-
-/** A `contact.propertyChange` event as HubSpot sends it; by default a HubSpot user's change in the CRM. */
-function propertyChange(objectId: string, propertyName: string, propertyValue: string, occurredAt: number, extra: Record<string, unknown> = {}) {
-  eventSeq += 1;
-  return {
-    eventId: eventSeq,
-    subscriptionId: 25,
-    portalId: Number(PORTAL_ID),
-    appId: 1160452,
-    occurredAt,
-    subscriptionType: 'contact.propertyChange',
-    attemptNumber: 0,
-    objectId: Number(objectId),
-    propertyName,
-    propertyValue,
-    changeSource: 'CRM_UI',
-    sourceId: 'userId:4471',
-    ...extra,
-  };
-}
+const setUp = useHubspotApp();
 
 /** The echo of a write the connector made through the API: no HubSpot user behind it. */
 const API_WRITE = { changeSource: 'INTEGRATION', sourceId: undefined };
