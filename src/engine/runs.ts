@@ -108,7 +108,7 @@ const MISSING_ADDRESS: Readonly<Record<MessagingChannel, string>> = {
 /**
  * The opt-out from messages on `channel` the contact has not written after, if any: the business
  * may not start a conversation there (after STOP only the one confirmation may be sent: FCC 24-24,
- * 47 CFR 64.1200(a)(10)) until the contact opts in again or writes first, which opens a
+ * 47 CFR 64.1200(a)(12)) until the contact opts in again or writes first, which opens a
  * conversation after the decision. `open` is the contact's open conversation on the channel.
  */
 async function unansweredOptOut(uow: UnitOfWork, contact: Contact, channel: MessagingChannel, open: Conversation | undefined): Promise<ConsentState | null> {
@@ -119,9 +119,9 @@ async function unansweredOptOut(uow: UnitOfWork, contact: Contact, channel: Mess
 
 /**
  * A start someone asked for (the API, HubSpot's action, Slack's button): in the contact's open
- * conversation on `channel`, else in a new one, if the contact can be reached there (VALIDATION_FAILED naming `channel` if not). Refused (CONFLICT) when that would be a message
- * the business starts on a channel the contact opted out of: after STOP only the confirmation may
- * be sent (FCC 24-24, 47 CFR 64.1200(a)(10)) until the contact opts in or writes again.
+ * conversation on `channel`, else in a new one. Refused with VALIDATION_FAILED naming `channel`
+ * when the contact cannot be reached there, and with CONFLICT after an opt-out the contact has
+ * not written after (unansweredOptOut).
  */
 export async function startRequestedWorkflow(
   uow: UnitOfWork,
