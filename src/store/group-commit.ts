@@ -106,6 +106,8 @@ interface Member<Tx> {
   /** Runs the caller's function; resolves to what hands its value over once the group committed. */
   execute(tx: Tx): Promise<() => void>;
   reject(error: unknown): void;
+  /** When the caller asked for it (`now`): a lock wait counts from here, whatever it queued behind. */
+  askedAt: number;
 }
 
 interface Done<Tx> {
@@ -113,13 +115,14 @@ interface Done<Tx> {
   deliver: () => void;
 }
 
-function member<Tx, T>(fn: (tx: Tx) => Promise<T>, resolve: (value: T) => void, reject: (error: unknown) => void): Member<Tx> {
+function member<Tx, T>(fn: (tx: Tx) => Promise<T>, resolve: (value: T) => void, reject: (error: unknown) => void, askedAt: number): Member<Tx> {
   return {
     execute: async (tx) => {
       const value = await fn(tx);
       return () => resolve(value);
     },
     reject,
+    askedAt,
   };
 }
 
@@ -147,7 +150,7 @@ export class GroupCommitter<Tx> {
   /** Runs `fn` as a transaction: settles once it is committed (or rolled back). */
   run<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const next = member(fn, resolve, reject);
+      const next = member(fn, resolve, reject, this.options.now());
       if (this.active) {
         this.queue.push(next);
         return;
@@ -235,7 +238,7 @@ export class GroupCommitter<Tx> {
     const c = this.connection;
     try {
       // Taken right away when the lock is free, so a lone transaction costs no extra turn.
-      const waiting = this.begin();
+      const waiting = this.begin(first);
       if (waiting !== null) await waiting;
     } catch (error) {
       first.reject(error);
@@ -301,22 +304,28 @@ export class GroupCommitter<Tx> {
   }
 
   /** BEGINs the group's transaction: null when it began at once, else a promise that settles once it began or gave up. */
-  private begin(): Promise<void> | null {
+  private begin(first: Member<Tx>): Promise<void> | null {
     const lockWait = this.options.lockWait;
     try {
       this.connection.begin();
       return null;
     } catch (error) {
       if (lockWait === null || !lockWait.isBusy(error)) throw error;
-      return this.beginOnceFree(lockWait, error);
+      return this.beginOnceFree(lockWait, error, first);
     }
   }
 
-  private async beginOnceFree(lockWait: LockWait, firstError: unknown): Promise<void> {
-    const startedAt = this.options.now();
+  /**
+   * Retries the BEGIN of `first`'s group until the lock is free. Each transaction waits at most
+   * `timeoutMs` from when it was asked for: those queued behind `first` fail as their own time
+   * runs out, rather than each waiting its full time in turn once the ones before it gave up.
+   */
+  private async beginOnceFree(lockWait: LockWait, firstError: unknown, first: Member<Tx>): Promise<void> {
     let lastError = firstError;
     for (let pause = FIRST_LOCK_PAUSE_MS; ; pause = Math.min(pause * 2, LONGEST_LOCK_PAUSE_MS)) {
-      const waited = this.options.now() - startedAt;
+      const now = this.options.now();
+      this.expireQueued(lockWait, lastError, now);
+      const waited = now - first.askedAt;
       if (waited >= lockWait.timeoutMs) throw lockWait.gaveUp(lastError, waited);
       await lockWait.pause(Math.min(pause, lockWait.timeoutMs - waited));
       try {
@@ -326,6 +335,16 @@ export class GroupCommitter<Tx> {
         if (!lockWait.isBusy(error)) throw error;
         lastError = error;
       }
+    }
+  }
+
+  /** Fails the queued transactions that have waited `timeoutMs` since they were asked for. */
+  private expireQueued(lockWait: LockWait, lastError: unknown, now: number): void {
+    for (let index = this.queue.length - 1; index >= 0; index -= 1) {
+      const queued = this.queue[index];
+      if (queued === undefined || now - queued.askedAt < lockWait.timeoutMs) continue;
+      this.queue.splice(index, 1);
+      queued.reject(lockWait.gaveUp(lastError, now - queued.askedAt));
     }
   }
 

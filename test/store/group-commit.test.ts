@@ -398,6 +398,33 @@ describe('group commit waiting for a write lock another connection holds', () =>
     expect(await write('b')).toEqual({ result: 'b', committedWhenResolved: true });
   });
 
+  it('counts each transaction\'s wait from when it was asked for, so those queued behind a waiting one do not wait in turn', async () => {
+    const clock = { ms: 1_000 };
+    const { lockWait } = lockWaitOn(clock, 200);
+    const { connection, committer } = setup({ now: () => clock.ms, lockWait, waitForCompany: false });
+    connection.lockedElsewhere = true;
+    const failedAt: Record<string, number> = {};
+    const asked = (value: string) => {
+      const askedAt = clock.ms;
+      return committer
+        .run(async (tx) => tx.write(value))
+        .catch((error: unknown) => {
+          failedAt[value] = clock.ms - askedAt;
+          return error;
+        });
+    };
+    const first = asked('a');
+    await nextTurn();
+    const queued = [asked('b'), asked('c')];
+    await Promise.all([first, ...queued]);
+    // Each gave up about 200 ms after it was asked for (a pause is at most 50 ms), not 200 ms after the one before it.
+    for (const value of ['a', 'b', 'c']) {
+      expect(failedAt[value]).toBeGreaterThanOrEqual(200);
+      expect(failedAt[value]).toBeLessThan(250);
+    }
+    expect(connection.committed).toEqual([]);
+  });
+
   it('fails at once on a taken lock without a lock wait', async () => {
     const { connection, write } = setup();
     connection.lockedElsewhere = true;
