@@ -14,9 +14,10 @@ import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import type { RecordedConsent, UnitOfWork } from './unit-of-work.js';
 
 export async function setConsent(uow: UnitOfWork, change: z.output<typeof ConsentChangeSchema>): Promise<RecordedConsent> {
-  await uow.requireLiveContact(change.contactId);
+  const contact = await uow.requireLiveContact(change.contactId);
   const recorded = await uow.recordConsent({
     ...change,
+    contactId: contact.id,
     evidence: change.evidence ?? {},
   });
   await followPrivacyDecision(uow, recorded);

@@ -1,5 +1,5 @@
 import type { Actor, Channel, ConsentRecord, ConsentState, MessagingChannel } from '../core/consent.js';
-import type { Contact } from '../core/contact.js';
+import { canonicalContactId, type Contact } from '../core/contact.js';
 import { ConsentryError } from '../core/errors.js';
 import type { ConsentryEvent, EventDataByType, EventType } from '../core/events.js';
 import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
@@ -107,11 +107,13 @@ export class UnitOfWork {
     return this.contacts.get(id);
   }
 
+  /** A contact by id; an id in lower case names the same contact (ULIDs are case-insensitive: canonicalContactId). */
   async findContact(id: string): Promise<Contact | undefined> {
-    const cached = this.contacts.get(id);
+    const key = canonicalContactId(id);
+    const cached = this.contacts.get(key);
     if (cached) return cached;
-    const contact = await this.tx.getContact(this.workspaceId, id);
-    if (contact) this.contacts.set(id, contact);
+    const contact = await this.tx.getContact(this.workspaceId, key);
+    if (contact) this.contacts.set(key, contact);
     return contact;
   }
 

@@ -101,3 +101,19 @@ describe('ListedValues', () => {
     expect(values.spell('status', 'OPTED_İN')).toBe('OPTED_İN');
   });
 });
+
+describe('consentry import and history: a contact id in lower case', () => {
+  it('names the same contact as in upper case', async () => {
+    const store = createSqliteStore({ path: db });
+    const engine = createEngine({ store });
+    const contact = await engine.workspace((await engine.ensureDefaultWorkspace()).id).createContact({ name: 'Ana Test', email: 'ana@example.com' });
+    await store.close();
+    const run = await importRows('contact_id,purpose,channel,status', [`${contact.id.toLowerCase()},marketing,sms,opted_out`]);
+    expect(reportLines(run)).toEqual([]);
+    expect(run.code).toBe(0);
+    expect((await ledger()).map((r) => [r.email, r.channel, r.status])).toEqual([['ana@example.com', 'sms', 'opted_out']]);
+    const history = await cli(['history', contact.id.toLowerCase(), '--db', db]);
+    expect(history.code, history.stderr).toBe(0);
+    expect(history.stdout).toContain(contact.id);
+  });
+});

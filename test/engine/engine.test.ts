@@ -844,3 +844,16 @@ describe('workspace names', () => {
     expect((await ws.get()).name).toBe('Acme Sales');
   });
 });
+
+describe('contact ids in any letter case', () => {
+  it('name the same contact in setConsent, bulkSetConsent and getContact, and are recorded in upper case', async () => {
+    const contact = await ws.createContact({ name: 'Ana Test', email: 'ana.test@example.com' });
+    const lower = contact.id.toLowerCase();
+    expect((await ws.getContact(lower)).id).toBe(contact.id);
+    const set = await ws.setConsent({ contactId: lower, purpose: 'marketing', channel: 'email', status: 'opted_out', source: 'api', actor: { kind: 'integration', id: 'crm' } });
+    expect(set.record.contactId).toBe(contact.id);
+    const [row] = await ws.bulkSetConsent([{ contactId: lower, purpose: 'marketing', channel: 'sms', status: 'opted_out' }], { source: 'bulk', actor: { kind: 'user', id: 'cli' } });
+    expect(row).toMatchObject({ ok: true, contactId: contact.id });
+    expect((await ws.getHistory(contact.id)).map((record) => record.contactId)).toEqual([contact.id, contact.id]);
+  });
+});
