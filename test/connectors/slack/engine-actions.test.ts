@@ -116,38 +116,28 @@ describe('engineActionHandler', () => {
     expect(await ws.getHistory(contactId)).toEqual([]);
   });
 
+  /** "Apply opt-out" on the review of an SMS message, with the click's idempotency key and, if given, the message's time. */
+  const optOut = (key: string, occurredAt?: string) => ({
+    ...context('apply_optout', optoutReviewEvent()),
+    idempotencyKey: key,
+    decision: decision({
+      purpose: 'marketing',
+      channel: 'sms',
+      status: 'opted_out',
+      legalBasis: null,
+      explanation: 'Plain-language opt-out confirmed in Slack review',
+      ...(occurredAt === undefined ? {} : { occurredAt }),
+      idempotencyKey: key,
+    }),
+  });
+
   it('applies an opt-out: opted_out for marketing on the channel, and the contact may no longer be messaged', async () => {
-    const input = {
-      ...context('apply_optout', optoutReviewEvent()),
-      idempotencyKey: 'slack:al_1:apply_optout',
-      decision: decision({
-        purpose: 'marketing',
-        channel: 'sms',
-        status: 'opted_out',
-        legalBasis: null,
-        explanation: 'Plain-language opt-out confirmed in Slack review',
-        idempotencyKey: 'slack:al_1:apply_optout',
-      }),
-    };
-    expect(await engineActionHandler(engine).applyOptOut(input)).toEqual({ outcome: 'done' });
+    expect(await engineActionHandler(engine).applyOptOut(optOut('slack:al_1:apply_optout'))).toEqual({ outcome: 'done' });
     expect(await ws.canMessage(contactId, 'sms', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
     expect((await ws.getHistory(contactId))[0]).toMatchObject({ source: 'slack', status: 'opted_out', purpose: 'marketing' });
   });
 
   it('applies an opt-out dated before a later opt-in: recorded, and the opt-in that stands is named', async () => {
-    const optOut = (key: string, occurredAt: string) => ({
-      ...context('apply_optout', optoutReviewEvent()),
-      idempotencyKey: key,
-      decision: decision({
-        purpose: 'marketing',
-        channel: 'sms',
-        status: 'opted_out',
-        legalBasis: null,
-        explanation: 'Plain-language opt-out confirmed in Slack review',
-        occurredAt,
-        idempotencyKey: key,
-      }),
-    });
     // The contact texts START at 10:00, after the message under review (09:00).
     await ws.handleInbound({ channel: 'sms', messageId: 'm2', from: { id: '+34600000001' }, text: 'START' });
     const handler = engineActionHandler(engine);
