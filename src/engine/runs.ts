@@ -469,8 +469,9 @@ async function updateContactField(uow: UnitOfWork, run: WorkflowRunRow, contact:
 }
 
 /**
- * Starts the workflows a workspace binds to a trigger. For `tag_added` and `keyword` the
- * binding's `match` must equal the tag or the message, both compared as keywords are.
+ * Starts the workflows a workspace binds to a trigger, on `channel` in `conversation` (where the
+ * trigger happened). For `tag_added` and `keyword` the binding's `match` must equal the tag or
+ * the message, both compared as keywords are.
  */
 export async function startTriggeredWorkflows(
   uow: UnitOfWork,
@@ -478,16 +479,13 @@ export async function startTriggeredWorkflows(
   contact: Contact,
   match: string | null,
   depth: number,
-  channelOverride?: MessagingChannel,
-  conversation?: Conversation | null,
+  channel: MessagingChannel,
+  conversation: Conversation | null,
 ): Promise<number> {
   if (depth > MAX_TRIGGER_DEPTH) return 0;
   let started = 0;
   for (const binding of matchingBindings(uow, trigger, match)) {
-    const channel = channelOverride ?? lastChannel(contact);
-    if (!channel) continue;
-    const host = conversation === undefined ? ((await uow.tx.getOpenConversation(uow.workspaceId, contact.id, channel)) ?? null) : conversation;
-    if (await startWorkflowRun(uow, binding.template, contact, channel, host, depth)) started++;
+    if (await startWorkflowRun(uow, binding.template, contact, channel, conversation, depth)) started++;
   }
   return started;
 }
@@ -503,9 +501,4 @@ function matchingBindings(uow: UnitOfWork, trigger: WorkflowTrigger, match: stri
 function withIdentity(evidence: Evidence, contact: Contact, channel: MessagingChannel): Evidence {
   const identity = contact.identities.find((candidate) => candidate.channel === channel);
   return identity === undefined ? evidence : { ...evidence, identity: `${channel}:${identity.externalId}` };
-}
-
-function lastChannel(contact: Contact): MessagingChannel | null {
-  const identity = contact.identities[contact.identities.length - 1];
-  return identity && identity.channel !== 'any' ? identity.channel : null;
 }
