@@ -54,8 +54,9 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
   const typed = message.text !== undefined ? classifyKeyword(message.text, uow.workspace.settings.keywords) : null;
   const classified = typed ?? buttonKeyword(uow, message);
   let conversation = (await tx.getOpenConversation(workspaceId, contact.id, message.channel)) ?? null;
-  // An option of the waiting question is its answer, not a keyword (see isOptionAnswer).
-  const keyword = classified !== null && (await isOptionAnswer(uow, contact, message, classified, conversation)) ? null : classified;
+  // An option of the waiting question is its answer, not a keyword (see questionAnsweredByOption).
+  const answered = classified === null ? undefined : await questionAnsweredByOption(uow, contact, message, classified, conversation);
+  const keyword = answered === undefined ? classified : null;
 
   if (keyword && keyword.intent !== 'none') {
     await handleKeyword(uow, contact, message, keyword, conversation);
@@ -68,7 +69,7 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
       conversation = await uow.openConversation(contact.id, message.channel);
       await startTriggeredWorkflows(uow, 'conversation_opened', contact, null, 0, message.channel, conversation);
     } else {
-      await answerPendingQuestion(uow, contact, message, conversation);
+      await answerPendingQuestion(uow, contact, message, conversation, answered);
     }
     if (typed && keyword !== null) await startTriggeredWorkflows(uow, 'keyword', contact, typed.normalized, 0, message.channel, conversation);
   }
@@ -203,13 +204,19 @@ function replyOption(option: { label: string; buttonId?: string | undefined }): 
   return option.buttonId === undefined ? { label: option.label } : { label: option.label, buttonId: option.buttonId };
 }
 
+/** A run waiting for an answer, with its state as read. */
+interface WaitingQuestion {
+  run: WorkflowRunRow;
+  state: RunState;
+}
+
 /**
  * The question a message answers: of the runs of this conversation waiting for one, the one whose
  * options the message picks (a button routes to the question that offered it), else the oldest.
  * Every run of the conversation is read, so one whose state cannot be read fails the message.
  */
-async function waitingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation): Promise<{ run: WorkflowRunRow; state: RunState } | undefined> {
-  const waiting: { run: WorkflowRunRow; state: RunState }[] = [];
+async function waitingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation): Promise<WaitingQuestion | undefined> {
+  const waiting: WaitingQuestion[] = [];
   for (const run of await uow.tx.listActiveRuns(uow.workspaceId, contact.id, message.channel)) {
     if (run.conversationId !== conversation.id) continue;
     const state = waitingRunState(run);
@@ -223,16 +230,25 @@ async function waitingQuestion(uow: UnitOfWork, contact: Contact, message: Messa
 /**
  * An opt-in or help keyword that is also an option of the question waiting in the conversation
  * (a workspace added AGREE as an opt-in word; the privacy button says AGREE & PROCEED) is that
- * answer, not the keyword (picksWaitingOption). An opt-out keyword always stays one (DESIGN §3).
+ * answer, not the keyword (picksWaitingOption): that question is returned, else undefined. An
+ * opt-out keyword always stays one (DESIGN §3).
  */
-async function isOptionAnswer(uow: UnitOfWork, contact: Contact, message: Message, keyword: KeywordResult, conversation: Conversation | null): Promise<boolean> {
-  if (keyword.intent === 'none' || keyword.intent === 'opt_out' || conversation === null) return false;
+async function questionAnsweredByOption(
+  uow: UnitOfWork,
+  contact: Contact,
+  message: Message,
+  keyword: KeywordResult,
+  conversation: Conversation | null,
+): Promise<WaitingQuestion | undefined> {
+  if (keyword.intent === 'none' || keyword.intent === 'opt_out' || conversation === null) return undefined;
   const waiting = await waitingQuestion(uow, contact, message, conversation);
-  return waiting !== undefined && picksWaitingOption(getTemplate(waiting.run.templateId), waiting.state, { text: message.text ?? null, button: message.button ?? null });
+  const picked = waiting !== undefined && picksWaitingOption(getTemplate(waiting.run.templateId), waiting.state, { text: message.text ?? null, button: message.button ?? null });
+  return picked ? waiting : undefined;
 }
 
-async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation): Promise<void> {
-  const waiting = await waitingQuestion(uow, contact, message, conversation);
+/** Feeds the message to the question it answers: `known` when questionAnsweredByOption already found it. */
+async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation, known?: WaitingQuestion): Promise<void> {
+  const waiting = known ?? (await waitingQuestion(uow, contact, message, conversation));
   if (!waiting) return;
   const sent = sentAt(uow, message);
   const input: WorkflowInput = {
