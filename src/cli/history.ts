@@ -1,8 +1,8 @@
-import { foldTypedValue, isUlid } from '../core/contact.js';
+import { foldTypedValue, isUlid, normalizePhone } from '../core/contact.js';
 import { isConsentryError } from '../core/errors.js';
 import type { Workspace } from '../core/settings.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
-import { readPhone, withoutBidiMarks } from './identities.js';
+import { withoutBidiMarks } from './identities.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry } from '../engine/ledger-pages.js';
@@ -29,7 +29,7 @@ async function lookUp(workspace: WorkspaceEngine, key: string): Promise<Lookup> 
   }
   let phone: string;
   try {
-    phone = readPhone(key, (await workspace.get()).settings.defaultCountry);
+    phone = normalizePhone(key, (await workspace.get()).settings.defaultCountry);
   } catch (error) {
     if (isConsentryError(error) && error.code === 'INVALID_PHONE') return { phoneRefusal: error.message };
     throw error;

@@ -1,4 +1,4 @@
-import { BIDI_MARK_RANGE, normalizePhone } from '../core/contact.js';
+import { BIDI_MARK_RANGE } from '../core/contact.js';
 
 /** Blank space and bidi marks (BIDI_MARK_RANGE) around a value: a copied number brings them along, invisible. */
 const BIDI_AROUND = new RegExp(`^[\\s${BIDI_MARK_RANGE}]+|[\\s${BIDI_MARK_RANGE}]+$`, 'gu');
@@ -11,14 +11,4 @@ const BIDI_AROUND = new RegExp(`^[\\s${BIDI_MARK_RANGE}]+|[\\s${BIDI_MARK_RANGE}
  */
 export function withoutBidiMarks(value: string): string {
   return value.replace(BIDI_AROUND, '');
-}
-
-/**
- * A phone number as `import` and `history` read it, in E.164: the engine's own reading
- * (normalizePhone: digits, "+", spaces and - . / ( ) once full-width forms are folded and invisible
- * marks dropped, national numbers read in `country`), so the CLI finds and stores the number a
- * message or the API would.
- */
-export function readPhone(typed: string, country: string | null): string {
-  return normalizePhone(typed, country);
 }

@@ -1,10 +1,11 @@
 import { ActorSchema, type Actor } from '../core/consent.js';
+import { normalizePhone } from '../core/contact.js';
 import type { FieldIssue } from '../core/errors.js';
 import { WorkspaceSettingsSchema, type WorkspaceSettings } from '../core/settings.js';
 import { bulkRowIssues } from '../engine/consents.js';
 import { BulkRowSchema } from '../engine/inputs.js';
 import type { WorkspaceEngine } from '../engine.js';
-import { readPhone, withoutBidiMarks } from './identities.js';
+import { withoutBidiMarks } from './identities.js';
 import { COLUMN_OF, IDENTITY_FIELDS, importRecords, isField, type CsvRecord, type Field, type Header, type ImportFile } from './import-file.js';
 import { isListedColumn, ListedValues, unknownPurposeMessage } from './import-values.js';
 import type { CliIo } from './io.js';
@@ -220,8 +221,8 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
       const row = toBulkRow(header, record.values, listed);
       const rowFailures = failuresOf(record.line, row, rowIssues(row, { actor, source: 'bulk' }, settings), names);
       failures[index] = rowFailures;
-      // rowIssues read the phone with the same country, so readPhone accepts it.
-      if (rowFailures.length === 0) accepted.push({ index, row: row.phone === undefined ? row : { ...row, phone: readPhone(row.phone, settings.defaultCountry) } });
+      // rowIssues read the phone with the same country, so normalizePhone accepts it.
+      if (rowFailures.length === 0) accepted.push({ index, row: row.phone === undefined ? row : { ...row, phone: normalizePhone(row.phone, settings.defaultCountry) } });
     }
     const rows = accepted.map((a) => a.row);
     const results = rows.length > 0 ? await workspace.bulkSetConsent(rows, { source: 'bulk', actor }) : [];

@@ -2,7 +2,8 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { readPhone, withoutBidiMarks } from '../../src/cli/identities.js';
+import { withoutBidiMarks } from '../../src/cli/identities.js';
+import { normalizePhone } from '../../src/core/contact.js';
 import type { WorkspaceSettingsInput } from '../../src/core/settings.js';
 import { createEngine } from '../../src/engine.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
@@ -43,13 +44,13 @@ async function exportedPhones(): Promise<{ email: string | null; phone: string |
   return ExportedPhone.parse(JSON.parse(run.stdout)).map(({ email, phone }) => ({ email, phone }));
 }
 
-describe('withoutBidiMarks and readPhone', () => {
+describe('withoutBidiMarks, and the phone reading import and history use', () => {
   it('take off the invisible bidi marks and blank space around a value, and nothing inside it', () => {
     expect(withoutBidiMarks(`${LRO}+34 600 000 001${PDF}`)).toBe('+34 600 000 001');
     expect(withoutBidiMarks(` ${LRI}${LRM}ana@example.com${RLM}${PDI} `)).toBe('ana@example.com');
     expect(withoutBidiMarks('\u202a\u202b\u202e600\u202e000\u2067\u2068')).toBe('600\u202e000');
-    expect(readPhone(`${LRO}600/000/001${PDF}`, 'ES')).toBe('+34600000001');
-    expect(() => readPhone('600 000 001', null)).toThrow('has no country code');
+    expect(normalizePhone(`${LRO}600/000/001${PDF}`, 'ES')).toBe('+34600000001');
+    expect(() => normalizePhone('600 000 001', null)).toThrow('has no country code');
   });
 });
 
