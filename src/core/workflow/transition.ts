@@ -770,7 +770,8 @@ class Run {
 export function picksWaitingOption(def: WorkflowDefinition, state: RunState, message: { text: string | null; button: string | null }): boolean {
   const waiting = state.waiting;
   if (state.status !== 'active' || waiting === null || waiting.kind !== 'answer') return false;
-  const step = def.steps.find((candidate) => candidate.id === waiting.stepId);
+  const index = definitionLayout(def).indexById.get(waiting.stepId);
+  const step = index === undefined ? undefined : def.steps[index];
   if (step === undefined || step.type !== 'ask_question' || step.questionType !== 'multiple_choice') return false;
   return matchOption(step.options ?? [], message.text, message.button) !== null;
 }
