@@ -46,7 +46,12 @@ export const SENDER_NAME_MAX_LENGTH = 200;
  */
 export function senderName(name: string | undefined): string | null {
   const trimmed = name?.trim() ?? '';
-  return trimmed === '' || trimmed.length > SENDER_NAME_MAX_LENGTH ? null : trimmed;
+  return trimmed === '' || isOverlongSenderName(trimmed) ? null : trimmed;
+}
+
+/** Whether a sender name is ignored for its length (see senderName); the API names it among the message's warnings. */
+export function isOverlongSenderName(name: string): boolean {
+  return name.trim().length > SENDER_NAME_MAX_LENGTH;
 }
 
 export const InboundMessageSchema = z

@@ -4,7 +4,7 @@ import { foldTypedValue } from '../../core/contact.js';
 import type { FieldIssue } from '../../core/errors.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence } from '../../core/ledger.js';
 import { contactValueIssues } from '../../engine/contacts.js';
-import { InboundMessageSchema, SENDER_NAME_MAX_LENGTH } from '../../engine/inputs.js';
+import { InboundMessageSchema, isOverlongSenderName, SENDER_NAME_MAX_LENGTH } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { EventJsonSchema, FieldIssueJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
@@ -19,7 +19,7 @@ type Sender = z.output<typeof InboundMessageSchema>['from'];
  */
 async function ignoredSenderValues(request: FastifyRequest, from: Sender): Promise<FieldIssue[]> {
   const ignored: FieldIssue[] = [];
-  if (from.name !== undefined && from.name.trim().length > SENDER_NAME_MAX_LENGTH) {
+  if (from.name !== undefined && isOverlongSenderName(from.name)) {
     ignored.push({ path: 'from.name', message: `name is longer than ${SENDER_NAME_MAX_LENGTH} characters` });
   }
   if (from.email !== undefined || from.phone !== undefined) {
