@@ -221,14 +221,32 @@ export function validateDecision(input: unknown): ValidDecision {
     channel: data.channel,
     status: data.status,
     legalBasis,
-    explanation,
+    explanation: explanation === null ? null : explanation.toWellFormed(),
     source: data.source,
-    actor: data.actor,
-    evidence: data.evidence,
+    actor: { kind: data.actor.kind, id: data.actor.id.toWellFormed() },
+    evidence: wellFormedEvidence(data.evidence),
     // A plain decision's occurredAt is already spelled as toISOString spells it.
     occurredAt: data.occurredAt === undefined ? null : plain !== undefined ? data.occurredAt : new Date(data.occurredAt).toISOString(),
-    idempotencyKey: data.idempotencyKey ?? null,
+    idempotencyKey: data.idempotencyKey === undefined || data.idempotencyKey === null ? null : data.idempotencyKey.toWellFormed(),
   };
+}
+
+/**
+ * The evidence with each lone surrogate (half of an emoji cut in two by a form or a truncating
+ * client) written as U+FFFD, as a store's UTF-8 text turns it: the record is hashed as it will be
+ * read back, and the evidence is plain Unicode that any JSON library writes the same way.
+ */
+function wellFormedEvidence(evidence: Evidence): Evidence {
+  let copy: Evidence | undefined;
+  for (const [key, value] of Object.entries(evidence)) {
+    let formed: unknown = value;
+    if (typeof value === 'string' && !value.isWellFormed()) formed = value.toWellFormed();
+    else if (Array.isArray(value) && value.some((text: unknown) => typeof text === 'string' && !text.isWellFormed())) formed = value.map((text: string) => text.toWellFormed());
+    if (formed === value) continue;
+    copy ??= { ...evidence };
+    (copy as Record<string, unknown>)[key] = formed;
+  }
+  return copy ?? evidence;
 }
 
 function parseDecision(input: unknown): ParsedConsentDecision {

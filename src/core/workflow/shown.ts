@@ -23,8 +23,17 @@ export function shownText(text: string, options?: readonly { label: string }[]):
  * grow the state nor change the digest), within EVIDENCE_SHOWN_LIMITS (see boundShown).
  */
 export function rememberShown(shown: readonly string[], text: string): string[] {
-  const kept = text.slice(0, EVIDENCE_SHOWN_LIMITS.textLength);
+  const kept = shownWithin(text);
   return boundShown([...shown.filter((earlier) => earlier !== kept), kept]);
+}
+
+/**
+ * A text cut to EVIDENCE_SHOWN_LIMITS.textLength, a lone surrogate (an emoji cut in two by the cut
+ * or by whoever sent it) written as U+FFFD: the digest is then taken over the texts the ledger
+ * keeps (see validateDecision), and any JSON library writes them the same way.
+ */
+function shownWithin(text: string): string {
+  return text.slice(0, EVIDENCE_SHOWN_LIMITS.textLength).toWellFormed();
 }
 
 /**
@@ -32,7 +41,7 @@ export function rememberShown(shown: readonly string[], text: string): string[] 
  * while more than `texts` are left or they hold more than `totalLength` characters in all.
  */
 export function boundShown(shown: readonly string[]): string[] {
-  const texts = shown.map((text) => text.slice(0, EVIDENCE_SHOWN_LIMITS.textLength));
+  const texts = shown.map(shownWithin);
   let total = 0;
   for (const text of texts) total += text.length;
   let first = 0;

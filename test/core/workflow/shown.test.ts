@@ -193,6 +193,13 @@ describe('the bound on shown texts', () => {
     expect(boundShown(huge)).toEqual(['z'.repeat(limits.textLength)]);
   });
 
+  it('writes an emoji the length limit cuts in two, or one sent cut, as U+FFFD', () => {
+    const cutByLimit = `${'z'.repeat(limits.textLength - 1)}😀`;
+    expect(rememberShown([], cutByLimit)).toEqual([`${'z'.repeat(limits.textLength - 1)}\ufffd`]);
+    expect(boundShown(['Hi \ud83d, agree?'])).toEqual(['Hi \ufffd, agree?']);
+    expect(shownDigest(rememberShown([], 'Hi \ud83d'))).toBe(shownDigest(['Hi \ufffd']));
+  });
+
   it('writes a question with its option labels, not its button ids', () => {
     expect(shownText('Pick one', [{ label: 'YES' }, { label: 'NO' }])).toBe('Pick one\n[YES]\n[NO]');
     expect(shownText('Your email?')).toBe('Your email?');
