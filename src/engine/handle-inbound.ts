@@ -60,11 +60,9 @@ export async function handleInbound(uow: UnitOfWork, message: Message): Promise<
 
   if (keyword && keyword.intent !== 'none') {
     await handleKeyword(uow, contact, message, keyword, conversation);
+  } else if (keyword?.review) {
+    await holdForOptOutReview(uow, contact, message, keyword, conversation);
   } else {
-    if (keyword?.review) {
-      const found = findPlainLanguageOptOut(message.text ?? message.button ?? keyword.normalized, uow.workspace.settings.keywords);
-      await emitOptOutReview(uow, contact, message, keyword, found?.language ?? keyword.language, found?.word ?? '');
-    }
     if (conversation === null) {
       conversation = await uow.openConversation(contact.id, message.channel);
       await startTriggeredWorkflows(uow, 'conversation_opened', contact, null, 0, message.channel, conversation);
@@ -259,6 +257,25 @@ async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message:
     ...(sent !== uow.nowIso ? { sentAt: sent } : {}),
   };
   await advanceRun(uow, waiting.run, input, 0, waiting.state);
+}
+
+/**
+ * A message that reads as a plain-language opt-out ("please stop texting me") records nothing by
+ * itself (DESIGN §3): a person decides, through `optout.review_needed`. Until then nothing more is
+ * sent on its account: it opens no conversation (a first message would otherwise get the privacy
+ * link and question, and a time-out message after them), answers no question (it would be asked
+ * again), and the runs of the conversation it was sent in stop, with the conversation, as for a
+ * STOP but without the record and the confirmation, so the next message starts over. A US
+ * revocation "by any reasonable means" allows one clarifying text at most (47 CFR 64.1200(a)(12)).
+ */
+async function holdForOptOutReview(uow: UnitOfWork, contact: Contact, message: Message, keyword: KeywordResult, conversation: Conversation | null): Promise<void> {
+  const found = findPlainLanguageOptOut(message.text ?? message.button ?? keyword.normalized, uow.workspace.settings.keywords);
+  await emitOptOutReview(uow, contact, message, keyword, found?.language ?? keyword.language, found?.word ?? '');
+  if (conversation === null) return;
+  for (const run of await uow.tx.listActiveRuns(uow.workspaceId, contact.id, message.channel)) {
+    if (run.conversationId === conversation.id) await cancelWorkflowRun(uow, run, 'cancelled');
+  }
+  await uow.closeConversation(conversation);
 }
 
 async function emitOptOutReview(uow: UnitOfWork, contact: Contact, message: Message, keyword: KeywordResult, language: KeywordResult['language'], matchedWord: string): Promise<void> {

@@ -188,13 +188,15 @@ describe('a clicked button', () => {
     expect(typesOf(stopped.events)).toEqual(['consent.withdrawn']);
   });
 
-  it('that reads as a plain-language opt-out is flagged for review and still answers the question', async () => {
+  it('that reads as a plain-language opt-out is flagged for review, and the question it came to stops without another word', async () => {
     await ws.handleInbound(message({ text: 'hola' }));
     const clicked = await ws.handleInbound(message({ button: 'Stop promotions' }));
-    expect(typesOf(clicked.events)).toContain('optout.review_needed');
+    expect(typesOf(clicked.events)).toEqual(['optout.review_needed', 'conversation.closed']);
     const review = clicked.events.find((event) => event.type === 'optout.review_needed');
     expect(review?.data).toMatchObject({ text: 'Stop promotions' });
-    expect(questionsIn(clicked.replies)).toBe(1);
+    clock.advance(6 * 60_000);
+    expect(await engine.runDueTimers()).toEqual([]);
+    expect(clicked.replies).toEqual([]);
   });
 
   it('that is an offered answer is an answer', async () => {
@@ -202,6 +204,32 @@ describe('a clicked button', () => {
     const answered = await ws.handleInbound(message({ button: AGREE }));
     expect(typesOf(answered.events)).toContain('consent.given');
     expect(answered.keyword).toBeNull();
+  });
+});
+
+describe('a plain-language opt-out ("please stop texting me")', () => {
+  it('as a first message opens no conversation and sends nothing, now or when a question would have timed out', async () => {
+    const first = await ws.handleInbound(message({ text: 'Please stop texting me' }));
+    expect(typesOf(first.events)).toEqual(['optout.review_needed']);
+    expect(first.replies).toEqual([]);
+    expect(first.conversationId).toBeNull();
+    clock.advance(6 * 60_000);
+    expect(await engine.runDueTimers()).toEqual([]);
+    expect(await ws.canMessage(first.contactId, 'whatsapp', 'marketing')).toMatchObject({ reason: 'not_specified' });
+  });
+
+  it('during the privacy question stops it and closes the conversation, so no time-out message follows, and the next message asks again', async () => {
+    const opened = await ws.handleInbound(message({ text: 'hola' }));
+    const stop = await ws.handleInbound(message({ text: 'stop please' }));
+    expect(stop.conversationId).toBe(opened.conversationId);
+    expect(typesOf(stop.events)).toEqual(['optout.review_needed', 'conversation.closed']);
+    expect(stop.replies).toEqual([]);
+    clock.advance(6 * 60_000);
+    expect(await engine.runDueTimers()).toEqual([]);
+    expect(await ws.listEvents({ types: ['consent.failed'] })).toEqual([]);
+    const again = await ws.handleInbound(message({ text: 'hi again' }));
+    expect(again.conversationId).not.toBe(opened.conversationId);
+    expect(questionsIn(again.replies)).toBe(1);
   });
 });
 
