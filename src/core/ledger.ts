@@ -643,6 +643,22 @@ export function effectiveStatus(
   return winner === null ? { status: 'not_specified', state: null } : { status: winner.status, state: winner };
 }
 
+/**
+ * What governs the channel of one of a contact's states: the state itself, or a newer decision on
+ * channel `any` (STOPALL after a START on WhatsApp leaves the WhatsApp row `opted_in`, but the
+ * contact is opted out there). A state on `any` governs itself. `effectiveStatus` is what
+ * `canMessage` reads for that purpose and channel.
+ */
+export function governingDecision(
+  states: readonly ConsentState[],
+  state: ConsentState,
+): { effectiveStatus: ConsentStatus; overriddenBy: ConsentState | null } {
+  if (state.channel === 'any') return { effectiveStatus: state.status, overriddenBy: null };
+  const winner = effectiveStatus(states, state.purpose, state.channel).state;
+  if (winner === null || winner.recordId === state.recordId) return { effectiveStatus: state.status, overriddenBy: null };
+  return { effectiveStatus: winner.status, overriddenBy: winner };
+}
+
 export type CanMessageReason = 'opted_in' | 'opted_out' | 'not_specified' | 'contact_erased';
 
 /** Consent is never presumed (GDPR Art. 4(11), recital 32: silence is not consent): only an explicit opt-in allows. */

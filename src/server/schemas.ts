@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import type { ConsentRecord, ConsentState } from '../core/consent.js';
+import type { ConsentRecord, ConsentState, ConsentStatus } from '../core/consent.js';
 import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema } from '../core/consent.js';
 import { canonicalContactId, type Contact } from '../core/contact.js';
 import { isPublicEventType, PUBLIC_EVENT_TYPES } from '../core/events.js';
-import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence } from '../core/ledger.js';
+import { EARLIEST_OCCURRENCE, governingDecision, isBeforeEarliestOccurrence } from '../core/ledger.js';
 import type { StoredEvent } from '../ports/store.js';
 import { publicEventVariants } from './event-docs.js';
 
@@ -68,6 +68,29 @@ export function consentStateJson(state: ConsentState): ConsentStateJson {
     recordId: state.recordId,
   };
 }
+
+/** A decision on channel `any` that governs another row's channel, as the API shows it. */
+export const OverridingDecisionJsonSchema = z
+  .object({ recordId: z.string(), channel: z.literal('any'), status: ConsentStatusSchema, occurredAt: z.string() })
+  .describe('The newer all-channel decision (STOP ALL, or one recorded on channel any) that governs this channel instead of this row');
+
+/** What governs a state's channel (governingDecision), as the API writes it beside the state. */
+export const GoverningJsonSchema = {
+  effectiveStatus: ConsentStatusSchema.describe(
+    "The status in force for this purpose on this channel, which the permission check reads: this row's status, or that of a newer decision on channel any (see overriddenBy)",
+  ),
+  overriddenBy: OverridingDecisionJsonSchema.nullable(),
+};
+
+export function governingJson(states: readonly ConsentState[], state: ConsentState): { effectiveStatus: ConsentStatus; overriddenBy: z.infer<typeof OverridingDecisionJsonSchema> | null } {
+  const { effectiveStatus, overriddenBy } = governingDecision(states, state);
+  return {
+    effectiveStatus,
+    overriddenBy: overriddenBy === null ? null : { recordId: overriddenBy.recordId, channel: 'any', status: overriddenBy.status, occurredAt: overriddenBy.occurredAt },
+  };
+}
+
+export const ConsentStatusRowJsonSchema = ConsentStateJsonSchema.extend(GoverningJsonSchema);
 
 export const ConsentRecordJsonSchema = z.object({
   id: z.string(),

@@ -332,7 +332,7 @@ describe('consents', () => {
     const byChannel = Object.fromEntries(consents.json().data.map((s: { channel: string; status: string }) => [s.channel, s.status]));
     expect(byChannel).toEqual({ whatsapp: 'opted_out', email: 'opted_in' });
     expect(Object.keys(consents.json().data[0]).sort()).toEqual(
-      ['channel', 'explanation', 'legalBasis', 'occurredAt', 'purpose', 'recordId', 'source', 'status'].sort(),
+      ['channel', 'effectiveStatus', 'explanation', 'legalBasis', 'occurredAt', 'overriddenBy', 'purpose', 'recordId', 'source', 'status'].sort(),
     );
 
     const history = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history` });

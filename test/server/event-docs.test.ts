@@ -90,6 +90,7 @@ describe('/openapi.json describes the data of each event type', () => {
     await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/marketing/whatsapp`, payload: { status: 'opted_in', ...consent } });
     await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/marketing/whatsapp`, payload: { status: 'opted_out' } });
     await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'whatsapp', messageId: 'wamid.1', from: { id: '+34600000002', name: 'Ben Test' }, text: 'please stop texting me' } });
+    await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'whatsapp', messageId: 'wamid.2', from: { id: '+34600000002' }, text: 'hello' } });
 
     const listed = z
       .object({ data: z.array(z.object({ id: z.string(), type: z.string(), data: z.record(z.string(), z.unknown()) })) })

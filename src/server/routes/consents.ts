@@ -18,6 +18,8 @@ import {
   ConsentRecordJsonSchema,
   consentRecordJson,
   ConsentStateJsonSchema,
+  ConsentStatusRowJsonSchema,
+  governingJson,
   consentStateJson,
   DECISION_TIME_DESCRIPTION,
   DecisionTimeSchema,
@@ -180,12 +182,13 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
         summary: "A contact's current consent per purpose and channel",
         security: API_KEY_SECURITY,
         params: ContactIdParamsSchema,
-        response: { 200: z.object({ contactId: z.string(), data: z.array(ConsentStateJsonSchema) }), ...problemResponses(404) },
+        response: { 200: z.object({ contactId: z.string(), data: z.array(ConsentStatusRowJsonSchema) }), ...problemResponses(404) },
       },
     },
     async (request) => {
       const overview = await authOf(request).workspace.getConsents(request.params.id);
-      return { contactId: overview.contactId, data: overview.states.map(consentStateJson) };
+      const data = overview.states.map((state) => ({ ...consentStateJson(state), ...governingJson(overview.states, state) }));
+      return { contactId: overview.contactId, data };
     },
   );
 

@@ -6,7 +6,7 @@ import type { LedgerFault } from '../../core/ledger.js';
 import type { ContactLedgerReport, LedgerReport } from '../../engine.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
-import { ContactIdParamsSchema } from '../schemas.js';
+import { ContactIdParamsSchema, GoverningJsonSchema, governingJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const LedgerFaultJsonSchema = z.object({ seq: z.number().int(), id: z.string().nullable(), position: z.number().int(), reason: z.string(), message: z.string() });
@@ -106,7 +106,8 @@ const ReceiptSchema = z.object({
     z.object({
       purpose: z.string(),
       channel: ChannelSchema,
-      status: ConsentStatusSchema,
+      status: ConsentStatusSchema.describe("The status of this purpose and channel's own newest decision"),
+      ...GoverningJsonSchema,
       current: ReceiptEntrySchema.describe('The record that decides the current status (latest occurredAt)'),
       history: z.array(ReceiptEntrySchema).describe('Every record for this purpose and channel, in chain order'),
     }),
@@ -161,11 +162,12 @@ export const ledgerRoutes: ApiRoutes = (v1, { clock }) => {
       const byId = new Map(history.map((record) => [record.id, record]));
       // The current status is the fold of this very history, so the receipt agrees with itself
       // even if a decision lands between the reads.
-      const consents = foldLedger(history).flatMap((state) => {
+      const states = foldLedger(history);
+      const consents = states.flatMap((state) => {
         const current = byId.get(state.recordId);
         if (!current) return [];
         const entries = history.filter((r) => r.purpose === state.purpose && r.channel === state.channel).map(receiptEntry);
-        return [{ purpose: state.purpose, channel: state.channel, status: state.status, current: receiptEntry(current), history: entries }];
+        return [{ purpose: state.purpose, channel: state.channel, status: state.status, ...governingJson(states, state), current: receiptEntry(current), history: entries }];
       });
       return {
         generatedAt: clock.now().toISOString(),
