@@ -5,7 +5,7 @@
  * revocation (47 CFR 64.1200(a)(12)); it only confirms and says how to opt back in,
  * using that language's opt-in keyword from the keyword table.
  */
-import type { Language, ReplyKey, WorkspaceSettings } from './settings.js';
+import { REPLY_VARIABLE_PATTERN, type Language, type ReplyKey, type WorkspaceSettings } from './settings.js';
 
 export const BUILT_IN_REPLIES: Readonly<Record<Language, Readonly<Record<ReplyKey, string>>>> = Object.freeze({
   en: Object.freeze({
@@ -74,4 +74,10 @@ export function replyText(
     if (builtIn !== undefined) return { text: builtIn, language: candidate };
   }
   return { text: BUILT_IN_REPLIES.en[key], language: 'en' };
+}
+
+/** A reply text with its variables (REPLY_VARIABLES, checked when the text was set) filled in. */
+export function renderReply(text: string, workspace: { name: string }): string {
+  if (!text.includes('{{')) return text;
+  return text.replace(REPLY_VARIABLE_PATTERN, (written, name: string) => (name === 'workspace.name' ? workspace.name : written));
 }

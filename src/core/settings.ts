@@ -116,6 +116,26 @@ export const WorkspacePurposesSchema = z
     });
   });
 
+/** A `{{...}}` in a reply text: the variable it names, spaces around it allowed. */
+export const REPLY_VARIABLE_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
+/**
+ * The variables a keyword reply may use. Carriers ask a HELP reply and an opt-in confirmation to
+ * name the brand or program (CTIA Messaging Principles and Best Practices, 5.1-5.2), which one
+ * text can then do for every workspace that shares it.
+ */
+export const REPLY_VARIABLES = ['workspace.name'] as const;
+
+const ReplyTextSchema = z
+  .string()
+  .min(1)
+  .max(1000)
+  .superRefine((text, ctx) => {
+    for (const [written, name] of text.matchAll(REPLY_VARIABLE_PATTERN)) {
+      if ((REPLY_VARIABLES as readonly string[]).includes(name ?? '')) continue;
+      ctx.addIssue({ code: 'custom', message: `${written} is not a variable a reply can use; it may use ${REPLY_VARIABLES.map((variable) => `{{${variable}}}`).join(', ')}` });
+    }
+  });
+
 export const WorkspaceSettingsSchema = z
   .object({
     privacyPolicyUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
@@ -132,7 +152,7 @@ export const WorkspaceSettingsSchema = z
     /** Keywords the workspace adds (or switches off) per language. */
     keywords: z.partialRecord(LanguageSchema, WorkspaceKeywordsSchema).default({}),
     /** Reply texts per language; missing ones fall back to the built-in texts, then English. */
-    replies: z.partialRecord(LanguageSchema, z.partialRecord(ReplyKeySchema, z.string().min(1).max(1000))).default({}),
+    replies: z.partialRecord(LanguageSchema, z.partialRecord(ReplyKeySchema, ReplyTextSchema)).default({}),
     defaultLanguage: LanguageSchema.default('en'),
     /** A custom channel's outbound webhook: replies are POSTed there through the outbox. */
     outboundWebhookUrl: WebhookTargetUrlSchema.nullable().default(null),

@@ -6,7 +6,7 @@ import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut } from '.
 import { canonicalJson, effectiveStatus, isBeforeEarliestOccurrence, sha256Hex } from '../core/ledger.js';
 import { ConsentryError } from '../core/errors.js';
 import { ERASED, redactStored } from '../core/events.js';
-import { replyText } from '../core/replies.js';
+import { renderReply, replyText } from '../core/replies.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import { getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
@@ -321,7 +321,7 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
     replyKey = 'help';
   }
   const { text } = replyText(replyKey, keyword.language, uow.workspace.settings);
-  await uow.reply(contact, channel, conversation?.id ?? null, text, undefined, message.messageId);
+  await uow.reply(contact, channel, conversation?.id ?? null, renderReply(text, uow.workspace), undefined, message.messageId);
 }
 
 /** Records the keyword's decision; false when a newer decision of the contact outranks it, so it is not in effect. */
