@@ -56,9 +56,11 @@ async function write(stream: Writable, text: string): Promise<void> {
  * return would be run as a formula (CSV injection: https://owasp.org/www-community/attacks/CSV_Injection),
  * and an explanation, an idempotency key or an e-mail address can come from anyone. Such a cell
  * gets a leading apostrophe, which spreadsheets show as text; a number (an E.164 phone) is safe.
+ * A cell that starts with an apostrophe of its own gets one too, so that whoever re-hashes the
+ * export can drop the first apostrophe of every cell that has one, without guessing which were added.
  */
 export function spreadsheetSafe(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) && !/^[+-]?\d+(\.\d+)?$/.test(value) ? `'${value}` : value;
+  return /^[=+\-@\t\r']/.test(value) && !/^[+-]?\d+(\.\d+)?$/.test(value) ? `'${value}` : value;
 }
 
 function csvCells(row: ExportRow): Record<string, string | number | null> {

@@ -38,6 +38,14 @@ describe('spreadsheetSafe', () => {
     expect(spreadsheetSafe('+34600000001')).toBe('+34600000001');
     expect(spreadsheetSafe('-12.5')).toBe('-12.5');
     expect(spreadsheetSafe('Signed up = yes')).toBe('Signed up = yes');
+    // A cell that starts with an apostrophe of its own gets one as well: dropping the first
+    // apostrophe of every cell that has one then gives back every value.
+    expect(spreadsheetSafe("'=member agreement clause 4")).toBe("''=member agreement clause 4");
+    expect(spreadsheetSafe("'tis the season")).toBe("''tis the season");
+    for (const value of ["'=x", '=x', "'x", 'x', "''", '+34600000001']) {
+      const cell = spreadsheetSafe(value);
+      expect(cell.startsWith("'") ? cell.slice(1) : cell).toBe(value);
+    }
   });
 });
 
