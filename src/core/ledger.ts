@@ -52,7 +52,9 @@ export type LedgerFailureReason =
   /** The chain is consistent in itself but does not end at the expected head. */
   | 'head_mismatch'
   /** The stored record cannot be read back at all (a column no longer holds what was written). */
-  | 'unreadable';
+  | 'unreadable'
+  /** The evidence is redacted as erasure leaves it, but the record's contact was never erased. */
+  | 'evidence_redacted';
 
 export interface LedgerFault {
   /** The seq the record at `position` should carry (for `truncated`: the first missing seq). */
@@ -172,7 +174,7 @@ export function redactedEvidence(): Evidence {
 }
 
 /** Only evidence that is exactly `{ redacted: true }` counts as redacted: any other content must match its digest. */
-function isRedacted(evidence: Evidence): boolean {
+export function isRedacted(evidence: Evidence): boolean {
   const keys = Object.keys(evidence).filter((key) => Reflect.get(evidence, key) !== undefined);
   return evidence.redacted === true && keys.length === 1;
 }
@@ -369,10 +371,22 @@ const HASHED_FIELDS_SORTED: readonly string[] = [...HASHED_FIELDS].sort();
 const HASHED_FIELD_PREFIXES: readonly string[] = HASHED_FIELDS_SORTED.map(memberPrefix);
 
 /**
+ * The contacts erasure has reached, for the records a check reads: only erasure may redact
+ * evidence, which the digest alone cannot tell from evidence wiped to hide how a decision was
+ * made. A check without it does not look at redacted evidence.
+ */
+export type ErasedContacts = ReadonlySet<string>;
+
+/**
  * What is wrong with one record given what the chain expects at its place, or null. Every check
  * but the sequence and the link needs the record alone; those two take the expectation.
  */
-function recordFault(record: ConsentRecord, position: number, expected: { seq: number; prevHash: string | undefined; workspaceId: string | undefined }): LedgerFault | null {
+function recordFault(
+  record: ConsentRecord,
+  position: number,
+  expected: { seq: number; prevHash: string | undefined; workspaceId: string | undefined },
+  erased?: ErasedContacts,
+): LedgerFault | null {
   const at = { seq: expected.seq, id: record.id, position };
   if (record.workspaceId !== expected.workspaceId) {
     return { ...at, reason: 'workspace_mismatch', message: `record ${record.id} belongs to workspace ${record.workspaceId}, not ${String(expected.workspaceId)}` };
@@ -389,6 +403,9 @@ function recordFault(record: ConsentRecord, position: number, expected: { seq: n
   if (!isRedacted(record.evidence) && digestEvidence(record.evidence) !== record.evidenceDigest) {
     return { ...at, reason: 'evidence_mismatch', message: `the evidence of record ${record.id} does not match its evidenceDigest` };
   }
+  if (erased !== undefined && isRedacted(record.evidence) && !erased.has(record.contactId)) {
+    return { ...at, reason: 'evidence_redacted', message: `the evidence of record ${record.id} is redacted, but its contact ${record.contactId} was never erased` };
+  }
   if (computeRecordHash(record) !== record.hash) {
     return { ...at, reason: 'hash_mismatch', message: `record ${record.id} does not match its hash` };
   }
@@ -403,14 +420,14 @@ export type LedgerExcerptVerification = { ok: true; count: number } | { ok: fals
  * in the chain. `hashBySeq` holds those hashes (the records' own included). The whole chain,
  * with its head, is only proved by `verifyLedger`.
  */
-export function verifyLedgerExcerpt(records: readonly ConsentRecord[], hashBySeq: ReadonlyMap<number, string>): LedgerExcerptVerification {
+export function verifyLedgerExcerpt(records: readonly ConsentRecord[], hashBySeq: ReadonlyMap<number, string>, erased?: ErasedContacts): LedgerExcerptVerification {
   const count = records.length;
   const workspaceId = records[0]?.workspaceId;
   let previousSeq = 0;
   for (const [position, record] of records.entries()) {
     const seq = Math.max(record.seq, previousSeq + 1);
     const prevHash = seq === 1 ? GENESIS_HASH : hashBySeq.get(seq - 1);
-    const fault = recordFault(record, position, { seq, prevHash, workspaceId });
+    const fault = recordFault(record, position, { seq, prevHash, workspaceId }, erased);
     if (fault) return { ok: false, count, firstBad: fault };
     previousSeq = seq;
   }
@@ -449,13 +466,13 @@ export class LedgerChainVerifier {
   }
 
   /** Checks the chain's next records; false once a bad record has been found. */
-  append(records: readonly ConsentRecord[]): boolean {
+  append(records: readonly ConsentRecord[], erased?: ErasedContacts): boolean {
     for (const record of records) {
       const position = this.count;
       this.count += 1;
       if (this.fault) continue;
       this.workspaceId ??= record.workspaceId;
-      this.fault = recordFault(record, position, { seq: position + 1, prevHash: this.previousHash, workspaceId: this.workspaceId });
+      this.fault = recordFault(record, position, { seq: position + 1, prevHash: this.previousHash, workspaceId: this.workspaceId }, erased);
       this.previousHash = record.hash;
       this.lastId = record.id;
     }

@@ -3,9 +3,11 @@ import {
   compareConsentStateKeys,
   consentStateKey,
   foldLedger,
+  isRedacted,
   LedgerChainVerifier,
   LedgerFold,
   verifyLedgerExcerpt,
+  type ErasedContacts,
   type LedgerExcerptVerification,
   type LedgerVerification,
 } from '../core/ledger.js';
@@ -72,7 +74,7 @@ export async function verifyWorkspaceLedger(check: WorkspaceLedgerCheck): Promis
     const report = await check.inWorkspace(async (uow): Promise<LedgerReport | null> => {
       const { workspaceId } = uow;
       const page = await readRecords(uow, lastSeq, pageSize);
-      chain.append(page.records);
+      chain.append(page.records, await erasedContactsOf(uow, page.records));
       fold.apply(page.records);
       lastSeq = page.records.at(-1)?.seq ?? lastSeq;
       if (page.unreadable) {
@@ -189,9 +191,22 @@ export async function verifyContactLedger(uow: UnitOfWork, contactId: string, re
     const [found] = await uow.tx.listConsentRecords(workspaceId, { afterSeq: before - 1, limit: 1 });
     if (found && found.seq === before) hashBySeq.set(before, found.hash);
   }
-  const chain = verifyLedgerExcerpt(own, hashBySeq);
+  const chain = verifyLedgerExcerpt(own, hashBySeq, await erasedContactsOf(uow, own));
   const stateMismatches = compareStates(foldLedger(own), await uow.tx.getConsentStates(workspaceId, contactId));
   return { workspaceId, contactId, ok: chain.ok && stateMismatches.length === 0, records: own.length, chain, stateMismatches };
+}
+
+/** Of the contacts whose evidence `records` hold redacted, those erasure has reached: one read per such contact. */
+async function erasedContactsOf(uow: UnitOfWork, records: readonly ConsentRecord[]): Promise<ErasedContacts> {
+  const erased = new Set<string>();
+  const checked = new Set<string>();
+  for (const record of records) {
+    if (!isRedacted(record.evidence) || checked.has(record.contactId)) continue;
+    checked.add(record.contactId);
+    const contact = await uow.tx.getContact(uow.workspaceId, record.contactId);
+    if (contact?.erasedAt) erased.add(record.contactId);
+  }
+  return erased;
 }
 
 function compareStates(folded: readonly ConsentState[], stored: readonly ConsentState[]): StateMismatch[] {

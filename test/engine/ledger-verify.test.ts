@@ -71,6 +71,23 @@ describe.each(stores)('verifyLedger a page at a time (%s)', (_name, openStore) =
     expect(finished).toEqual(['message', 'verify']);
     expect(report).toMatchObject({ ok: true, records: 6, stateMismatches: [] });
   });
+
+  it("names evidence redacted on a contact that was never erased, in the chain and the contact's own check, and takes it once the contact is erased", async () => {
+    const { ws } = await engineWithPages(2);
+    await fiveRecords(ws);
+    const [third] = await ws.getHistory((await ws.handleInbound(msg('m3', 'STOP', '+34600000002'))).contactId);
+    if (!third) throw new Error('the third record is missing');
+    // What erasure writes into the evidence, written without erasing: how the decision was made is gone.
+    await store.transaction((tx) => tx.redactConsentEvidence(ws.workspaceId, third.contactId, { redacted: true }));
+
+    const report = await ws.verifyLedger();
+    expect(report).toMatchObject({ ok: false, chain: { ok: false, firstBad: { seq: 3, id: third.id, reason: 'evidence_redacted' } } });
+    expect(await ws.verifyContactLedger(third.contactId)).toMatchObject({ ok: false, chain: { firstBad: { id: third.id, reason: 'evidence_redacted' } } });
+
+    await ws.eraseContact(third.contactId);
+    expect(await ws.verifyLedger()).toMatchObject({ ok: true, records: 5, stateMismatches: [] });
+    expect(await ws.verifyContactLedger(third.contactId)).toMatchObject({ ok: true });
+  });
 });
 
 describe('ledgerVerifyPageSize', () => {
