@@ -1,4 +1,4 @@
-import type { ConsentState, ConsentStatus, MessagingChannel } from '../core/consent.js';
+import type { ConsentState, ConsentStatus, MessagingChannel, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import { addIdentity, tryNormalizeEmail, tryNormalizePhone } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
@@ -300,9 +300,16 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
   let replyKey: ReplyKey;
   if (keyword.intent === 'opt_out') {
     const everywhere = isAllChannelsOptOut(keyword);
-    if (!(await recordKeywordConsent(uow, contact, message, keyword, 'opted_out', everywhere ? 'any' : channel))) {
+    const scope = everywhere ? 'any' : channel;
+    if (!(await recordKeywordConsent(uow, contact, message, keyword, 'marketing', 'opted_out', scope))) {
       await emitOptOutReview(uow, contact, message, keyword, keyword.language, keyword.keyword ?? '');
       return;
+    }
+    // The confirmation says no more messages will come: the workspace's own messaging purposes
+    // the contact agreed to on that channel stop too (an opt-out "by any reasonable means" covers
+    // the messages of that sender, 47 CFR 64.1200(a)(10)). An opt-in keyword stays marketing only.
+    for (const purpose of optedInOwnPurposes(uow, await uow.consentStatesOf(contact.id), scope)) {
+      await recordKeywordConsent(uow, contact, message, keyword, purpose, 'opted_out', scope);
     }
     const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, everywhere ? undefined : channel);
     for (const run of runs) await cancelWorkflowRun(uow, run, 'opted_out');
@@ -315,7 +322,7 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
     for (const open of closing) await uow.closeConversation(open);
     replyKey = 'opt_out_confirmation';
   } else if (keyword.intent === 'opt_in') {
-    if (!(await recordKeywordConsent(uow, contact, message, keyword, 'opted_in', channel))) return;
+    if (!(await recordKeywordConsent(uow, contact, message, keyword, 'marketing', 'opted_in', channel))) return;
     replyKey = 'opt_in_confirmation';
   } else {
     replyKey = 'help';
@@ -330,15 +337,16 @@ async function recordKeywordConsent(
   contact: Contact,
   message: Message,
   keyword: KeywordResult,
+  purpose: Purpose,
   status: ConsentStatus,
   scope: MessagingChannel | 'any',
 ): Promise<boolean> {
-  if (inEffect(await uow.consentStatesOf(contact.id), status, scope)) return true;
+  if (inEffect(await uow.consentStatesOf(contact.id), purpose, status, scope)) return true;
   const occurredAt = sentAt(uow, message);
-  const where = scope === 'any' ? 'every channel' : scope;
+  const where = `${purpose === 'marketing' ? '' : `${purpose} on `}${scope === 'any' ? 'every channel' : scope}`;
   const recorded = await uow.recordConsent({
     contactId: contact.id,
-    purpose: 'marketing',
+    purpose,
     channel: scope,
     status,
     legalBasis: status === 'opted_in' ? 'CONSENT_WITH_NOTICE' : null,
@@ -359,19 +367,28 @@ async function recordKeywordConsent(
     },
     occurredAt,
   });
-  return recorded.current.recordId === recorded.record.id && inEffect(await uow.consentStatesOf(contact.id), status, scope);
+  return recorded.current.recordId === recorded.record.id && inEffect(await uow.consentStatesOf(contact.id), purpose, status, scope);
 }
 
 /**
- * Whether marketing messages on `scope` stand at `status`. For `any` (STOP ALL) that is the
+ * Whether messages of `purpose` on `scope` stand at `status`. For `any` (STOP ALL) that is the
  * every-channel row and each channel of its own: a newer decision on one channel (an opt-in from
  * HubSpot after the STOP ALL was sent) outranks it there (DESIGN §2, the later decision wins).
  */
-function inEffect(states: readonly ConsentState[], status: ConsentStatus, scope: MessagingChannel | 'any'): boolean {
-  if (scope !== 'any') return effectiveStatus(states, 'marketing', scope).status === status;
-  const everyChannel = states.find((state) => state.purpose === 'marketing' && state.channel === 'any');
+function inEffect(states: readonly ConsentState[], purpose: Purpose, status: ConsentStatus, scope: MessagingChannel | 'any'): boolean {
+  if (scope !== 'any') return effectiveStatus(states, purpose, scope).status === status;
+  const everyChannel = states.find((state) => state.purpose === purpose && state.channel === 'any');
   if (everyChannel?.status !== status) return false;
-  return states.every((state) => state.purpose !== 'marketing' || state.channel === 'any' || effectiveStatus(states, 'marketing', state.channel).status === status);
+  return states.every((state) => state.purpose !== purpose || state.channel === 'any' || effectiveStatus(states, purpose, state.channel).status === status);
+}
+
+/** The workspace's own purposes the contact is opted in to on `scope` (on any channel, for `any`). */
+function optedInOwnPurposes(uow: UnitOfWork, states: readonly ConsentState[], scope: MessagingChannel | 'any'): Purpose[] {
+  return uow.workspace.settings.purposes.filter((purpose) =>
+    scope === 'any'
+      ? states.some((state) => state.purpose === purpose && effectiveStatus(states, purpose, state.channel).status === 'opted_in')
+      : effectiveStatus(states, purpose, scope).status === 'opted_in',
+  );
 }
 
 /** The sender, by their identity on the channel, then by e-mail or phone; created when unknown. */

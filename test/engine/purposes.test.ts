@@ -99,3 +99,72 @@ describe("a workspace's purposes", () => {
     expect((await ws.get()).settings.purposes).toEqual([]);
   });
 });
+
+describe('an opt-out keyword and the workspace’s own purposes', () => {
+  let store: Store;
+  let clock: FakeClock;
+  let ws: WorkspaceEngine;
+  let contactId: string;
+  let next = 0;
+
+  const optIn = (purpose: string, channel: 'sms' | 'whatsapp' | 'any') =>
+    ws.setConsent({ contactId, purpose, channel, status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Web form', source: 'api', actor: { kind: 'integration', id: 'web' } });
+  const text = async (body: string) => {
+    next += 1;
+    clock.advance(1000);
+    return ws.handleInbound({ channel: 'sms', messageId: `s${next}`, from: { id: '+34600000001' }, text: body });
+  };
+  const allowed = async (purpose: string, channel: 'sms' | 'whatsapp') => (await ws.canMessage(contactId, channel, purpose)).allowed;
+
+  beforeEach(async () => {
+    store = createMemoryStore();
+    clock = new FakeClock('2026-03-01T10:00:00.000Z');
+    const engine = createEngine({ store, clock });
+    const workspace = await engine.createWorkspace({ name: 'Acme', settings: { triggers: [], purposes: ['surveys', 'loyalty'] } });
+    ws = engine.workspace(workspace.id);
+    contactId = (await ws.createContact({ name: 'Ana Test', phone: '+34600000001' })).id;
+  });
+
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it('STOP opts out of each own purpose the contact agreed to on that channel, as the confirmation promises no more messages', async () => {
+    await optIn('surveys', 'sms');
+    await optIn('loyalty', 'whatsapp');
+    const stop = await text('STOP');
+    const withdrawn = stop.events.filter((event) => event.type === 'consent.withdrawn').map((event) => new Map(Object.entries(event.data)).get('purpose'));
+    expect(withdrawn).toEqual(['marketing', 'surveys']);
+    expect(await allowed('surveys', 'sms')).toBe(false);
+    expect(await allowed('loyalty', 'whatsapp')).toBe(true);
+    const [surveys] = (await ws.getHistory(contactId)).filter((record) => record.purpose === 'surveys' && record.status === 'opted_out');
+    expect(surveys).toMatchObject({ channel: 'sms', source: 'keyword', explanation: 'Opted out of surveys on sms by sending the keyword STOP on sms', evidence: { keyword: 'STOP' } });
+    expect(stop.replies).toHaveLength(1);
+  });
+
+  it('STOP ALL opts out of each own purpose agreed to on any channel; START opts back in to marketing only', async () => {
+    await optIn('loyalty', 'whatsapp');
+    await optIn('surveys', 'any');
+    await text('STOP ALL');
+    expect(await allowed('loyalty', 'whatsapp')).toBe(false);
+    expect(await allowed('surveys', 'sms')).toBe(false);
+    expect((await ws.getConsents(contactId)).states.filter((state) => state.channel === 'any').map((state) => [state.purpose, state.status])).toEqual(
+      expect.arrayContaining([
+        ['marketing', 'opted_out'],
+        ['loyalty', 'opted_out'],
+        ['surveys', 'opted_out'],
+      ]),
+    );
+    await text('START');
+    expect(await allowed('marketing', 'sms')).toBe(true);
+    expect(await allowed('surveys', 'sms')).toBe(false);
+  });
+
+  it('a STOP repeated after an own purpose was agreed to again opts out of that purpose, and writes nothing for marketing', async () => {
+    await text('STOP');
+    await optIn('surveys', 'sms');
+    const again = await text('STOP');
+    expect(again.events.map((event) => [event.type, new Map(Object.entries(event.data)).get('purpose')])).toEqual([['consent.withdrawn', 'surveys']]);
+    expect(await allowed('surveys', 'sms')).toBe(false);
+  });
+});
