@@ -92,6 +92,7 @@ export interface WorkspaceEngine {
   listTags(): Promise<string[]>;
   addTag(contactId: string, tag: string): Promise<Contact>;
   removeTag(contactId: string, tag: string): Promise<Contact>;
+  /** Records a decision about a contact named by id; the evidence gets the contact's current address on the channel (`identity`) unless it states one. */
   setConsent(change: ConsentChange): Promise<RecordedConsent>;
   bulkSetConsent(rows: readonly unknown[], by?: { actor?: Actor; source?: 'bulk' | 'api' | 'zapier' | 'hubspot' }): Promise<BulkRowResult[]>;
   getConsents(contactId: string): Promise<ConsentOverview>;

@@ -129,6 +129,70 @@ export const EvidenceSchema = z
   .strict();
 export type Evidence = z.infer<typeof EvidenceSchema>;
 
+/**
+ * The evidence members a caller states when it records a decision (an API request, a bulk row):
+ * what the person sent, pressed and was shown. The others Consentry writes itself (a keyword and
+ * its normalised text, a workflow's ids, the digest of `shown`, who the decision came from), so
+ * a caller cannot make the proof claim what Consentry did not see.
+ */
+export const CALLER_EVIDENCE_MEMBERS = ['messageId', 'rawText', 'button', 'policyUrl', 'shown', 'note'] as const;
+export type CallerEvidenceMember = (typeof CALLER_EVIDENCE_MEMBERS)[number];
+const CALLER_EVIDENCE_SET: ReadonlySet<string> = new Set(CALLER_EVIDENCE_MEMBERS);
+/** EvidenceSchema's members that only Consentry writes: every member a caller may not state. */
+export const CONSENTRY_EVIDENCE_MEMBERS: readonly string[] = Object.keys(EvidenceSchema.shape).filter((key) => !CALLER_EVIDENCE_SET.has(key));
+const CONSENTRY_EVIDENCE_SET: ReadonlySet<string> = new Set(CONSENTRY_EVIDENCE_MEMBERS);
+
+const callerEvidenceShape = {
+  messageId: EvidenceSchema.shape.messageId.describe('The id of the message or form submission the decision came with'),
+  rawText: EvidenceSchema.shape.rawText.describe('What the person wrote or submitted, as sent'),
+  button: EvidenceSchema.shape.button.describe('The button or box the person pressed or ticked, as labelled'),
+  policyUrl: EvidenceSchema.shape.policyUrl.describe('The privacy policy the person was pointed to'),
+  shown: EvidenceSchema.shape.shown.describe(
+    `The texts shown to the person before the decision, in order: at most ${EVIDENCE_SHOWN_LIMITS.texts}, each at most ${EVIDENCE_SHOWN_LIMITS.textLength} characters and ${EVIDENCE_SHOWN_LIMITS.totalLength} in all. Consentry adds their policyDigest`,
+  ),
+  note: EvidenceSchema.shape.note.describe("Free text, e.g. the form's page and what was ticked"),
+} satisfies Record<CallerEvidenceMember, z.ZodType>;
+export type CallerEvidence = Pick<Evidence, CallerEvidenceMember>;
+
+/**
+ * Evidence as a caller sends it: only CALLER_EVIDENCE_MEMBERS. A member Consentry writes is
+ * refused by name, with why, and any other unknown member as such, together with the bad values
+ * of the members it knows (except after more `shown` texts than the limit: zod stops reading an
+ * array over its size there, so the other members are named on the next try).
+ */
+export const CallerEvidenceSchema = z
+  .looseObject(callerEvidenceShape)
+  .check(
+    z.superRefine(
+      (value, ctx) => {
+        for (const key of Object.keys(value)) {
+          if (CALLER_EVIDENCE_SET.has(key)) continue;
+          const message = CONSENTRY_EVIDENCE_SET.has(key)
+            ? `is written by Consentry and cannot be sent (a caller states only ${CALLER_EVIDENCE_MEMBERS.join(', ')})`
+            : 'is not a known field';
+          ctx.addIssue({ code: 'custom', path: [key], message });
+        }
+      },
+      // Also when a known member is wrong, so every bad member is named at once.
+      { when: ({ value }) => typeof value === 'object' && value !== null && !Array.isArray(value) },
+    ),
+  )
+  .transform((value): CallerEvidence => {
+    const evidence: CallerEvidence = {};
+    if (value.messageId !== undefined) evidence.messageId = value.messageId;
+    if (value.rawText !== undefined) evidence.rawText = value.rawText;
+    if (value.button !== undefined) evidence.button = value.button;
+    if (value.policyUrl !== undefined) evidence.policyUrl = value.policyUrl;
+    if (value.shown !== undefined) evidence.shown = value.shown;
+    if (value.note !== undefined) evidence.note = value.note;
+    return evidence;
+  })
+  .meta({ additionalProperties: false })
+  .describe(
+    `What the person was shown and did, kept in the record's evidence (GDPR Art. 7(1)): ${CALLER_EVIDENCE_MEMBERS.join(', ')}. ` +
+      `The other members (${CONSENTRY_EVIDENCE_MEMBERS.join(', ')}) are written by Consentry and refused here (422).`,
+  );
+
 /** One decision, never edited (DESIGN §2). */
 export interface ConsentRecord {
   id: string;

@@ -1,11 +1,11 @@
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Channel, ConsentRecord, ConsentState, EffectiveStatus, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import { normalizeEmail, normalizePhone } from '../core/contact.js';
 import { ConsentryError, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
-import type { Actor, ConsentDecision, ConsentSource } from '../core/consent.js';
+import { CallerEvidenceSchema, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
 import { contactValueIssues, updateContact } from './contacts.js';
 import { followPrivacyDecision } from './runs.js';
@@ -13,6 +13,10 @@ import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import type { RecordedConsent, UnitOfWork } from './unit-of-work.js';
 
+/**
+ * Records a decision about a contact named by id; recordConsent adds the contact's identity on the
+ * channel and the digest of any texts `shown` to the evidence.
+ */
 export async function setConsent(uow: UnitOfWork, change: z.output<typeof ConsentChangeSchema>): Promise<RecordedConsent> {
   const contact = await uow.requireLiveContact(change.contactId);
   const recorded = await uow.recordConsent({
@@ -49,22 +53,25 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
   const results: BulkRowResult[] = [];
   for (let index = 0; index < rows.length; index++) {
     try {
-      const parsed = BulkRowSchema.safeParse(rows[index]);
-      if (!parsed.success) {
-        const issues = zodIssuesToFieldIssues(parsed.error);
+      const parts = rowParts(rows[index]);
+      const parsed = BulkRowSchema.safeParse(parts.row);
+      const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence });
+      if (!parsed.success || !stated.success) {
+        const issues = [...(parsed.success ? [] : zodIssuesToFieldIssues(parsed.error)), ...(stated.success ? [] : zodIssuesToFieldIssues(stated.error))];
         throw new ConsentryError('VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
       }
       const row = parsed.data;
+      const evidence = stated.data.evidence ?? {};
       const named = new NamedIdentities(row, uow.workspace.settings.defaultCountry);
       // Everything that can refuse the row is checked before a missing contact is created,
       // so a refused row leaves no trace.
-      recordedOccurrence(validateDecision({ ...decisionOf(row, by, null), contactId: row.contactId ?? 'pending' }), uow.nowIso);
+      recordedOccurrence(validateDecision({ ...decisionOf(row, by, evidence, null), contactId: row.contactId ?? 'pending' }), uow.nowIso);
       // A replayed row (its key already recorded for this contact) is answered even if its purpose was unlisted since.
       const replayed = await recordedForKey(uow, row, named);
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
       const contact = await contactForRow(uow, row, named);
       const before = (await uow.consentStatesOf(contact.id)).find((state) => state.purpose === row.purpose && state.channel === row.channel);
-      const recorded = await uow.recordConsent({ ...decisionOf(row, by, named.evidence()), contactId: contact.id });
+      const recorded = await uow.recordConsent({ ...decisionOf(row, by, evidence, named.evidence()), contactId: contact.id });
       await followPrivacyDecision(uow, recorded);
       const warnings = await addMissingIdentities(uow, contact, row, named);
       results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created, repeated: before?.status === row.status, warnings });
@@ -80,6 +87,15 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
 }
 
 type Row = z.output<typeof BulkRowSchema>;
+
+/** A row's `evidence`: what the caller states (CallerEvidenceSchema), named `evidence.<member>` when refused. */
+const RowEvidenceSchema = z.object({ evidence: CallerEvidenceSchema.optional() });
+
+/** A row without its `evidence`, which is read on its own (RowEvidenceSchema), and that evidence. */
+function rowParts(raw: unknown): { row: unknown; evidence: unknown } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !Object.hasOwn(raw, 'evidence')) return { row: raw, evidence: undefined };
+  return { row: Object.fromEntries(Object.entries(raw).filter(([key]) => key !== 'evidence')), evidence: Reflect.get(raw, 'evidence') };
+}
 
 /**
  * Valid values put in place of a purpose or channel the row got wrong, only so that the opt-in
@@ -99,8 +115,11 @@ export function bulkRowIssues(
   settings: Pick<WorkspaceSettings, 'defaultCountry' | 'purposes'>,
 ): FieldIssue[] {
   const issues: FieldIssue[] = [];
-  const parsed = BulkRowSchema.safeParse(raw);
+  const parts = rowParts(raw);
+  const parsed = BulkRowSchema.safeParse(parts.row);
   if (!parsed.success) issues.push(...zodIssuesToFieldIssues(parsed.error));
+  const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence });
+  if (!stated.success) issues.push(...zodIssuesToFieldIssues(stated.error));
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return issues;
   const row = new Map(Object.entries(raw));
   const refused = new Set(issues.map((issue) => issue.path.split('.')[0]));
@@ -145,7 +164,7 @@ function withOtherIssues(
   return all;
 }
 
-function decisionOf(row: Row, by: { actor: Actor; source: ConsentSource }, identity: string | null): Omit<ConsentDecision, 'contactId'> {
+function decisionOf(row: Row, by: { actor: Actor; source: ConsentSource }, evidence: CallerEvidence, identity: string | null): Omit<ConsentDecision, 'contactId'> {
   return {
     purpose: row.purpose,
     channel: row.channel,
@@ -154,7 +173,7 @@ function decisionOf(row: Row, by: { actor: Actor; source: ConsentSource }, ident
     explanation: row.explanation ?? null,
     source: by.source,
     actor: by.actor,
-    evidence: identity === null ? {} : { identity },
+    evidence: identity === null ? evidence : { ...evidence, identity },
     ...(row.occurredAt ? { occurredAt: row.occurredAt } : {}),
     idempotencyKey: row.idempotencyKey ?? null,
   };

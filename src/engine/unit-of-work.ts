@@ -1,12 +1,13 @@
-import type { Actor, Channel, ConsentRecord, ConsentState, MessagingChannel } from '../core/consent.js';
+import { EvidenceSchema, MESSAGING_CHANNELS, PERSON_SOURCES, type Actor, type Channel, type ConsentRecord, type ConsentState, type Evidence, type MessagingChannel } from '../core/consent.js';
 import { canonicalContactId, type Contact } from '../core/contact.js';
 import { ConsentryError } from '../core/errors.js';
 import type { ConsentryEvent, EventDataByType, EventType } from '../core/events.js';
 import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
-import { applyRecord, chainRecord, recordedOccurrence, validateDecision, type LedgerHead } from '../core/ledger.js';
+import { applyRecord, canonicalJson, chainRecord, recordedOccurrence, validateDecision, type LedgerHead, type ValidDecision } from '../core/ledger.js';
 import type { ConsentDecision } from '../core/consent.js';
 import { assertKnownPurpose, type Workspace } from '../core/settings.js';
 import { isoInstant } from '../core/time.js';
+import { shownDigest } from '../core/workflow/shown.js';
 import type { IdGenerator } from '../ports/ids.js';
 import type { Conversation, StoreTx, StoredEvent } from '../ports/store.js';
 import { z } from 'zod';
@@ -172,9 +173,14 @@ export class UnitOfWork {
     return saved;
   }
 
-  /** Chains a decision onto the workspace ledger and keeps the materialised status in step. */
+  /**
+   * Chains a decision onto the workspace ledger and keeps the materialised status in step. The
+   * evidence gets what Consentry writes itself: the `policyDigest` of texts `shown` without one,
+   * and, for a decision recorded on the contact's behalf that names no `identity`, the contact's
+   * addresses on the decision's channel as they are now (decisionIdentity).
+   */
   async recordConsent(input: ConsentDecision): Promise<RecordedConsent> {
-    const decision = validateDecision(input);
+    const decision = withShownDigest(validateDecision(input));
     if (decision.idempotencyKey) {
       const existing = await this.tx.findConsentRecordByIdempotencyKey(this.workspaceId, decision.idempotencyKey);
       if (existing) {
@@ -190,6 +196,7 @@ export class UnitOfWork {
           existing.explanation !== decision.explanation && 'explanation',
           existing.source !== decision.source && 'source',
           existing.occurredAt !== recordedOccurrence(decision, existing.recordedAt) && 'occurredAt',
+          !sameStatedEvidence(existing.evidence, decision.evidence) && 'evidence',
         ].filter((field) => field !== false);
         if (differing.length > 0) {
           const message = `already used for a different change (it recorded ${existing.id}; this request differs in ${differing.join(', ')})`;
@@ -204,7 +211,7 @@ export class UnitOfWork {
     // recorded it, and refuses only new decisions.
     assertKnownPurpose(decision.purpose, this.workspace.settings);
     if (this.ledgerHead === undefined) this.ledgerHead = await this.readLedgerHead();
-    const record = chainRecord(decision, { id: this.newId(), workspaceId: this.workspaceId, recordedAt: this.nowIso, previous: this.ledgerHead ?? undefined });
+    const record = chainRecord(await this.withContactIdentity(decision), { id: this.newId(), workspaceId: this.workspaceId, recordedAt: this.nowIso, previous: this.ledgerHead ?? undefined });
     await this.tx.appendConsentRecord(record);
     this.ledgerHead = { seq: record.seq, hash: record.hash };
     await this.tx.setMeta(ledgerHeadKey(this.workspaceId), this.ledgerHead);
@@ -232,6 +239,21 @@ export class UnitOfWork {
       );
     }
     return { record, created: true, current: after };
+  }
+
+  /**
+   * The decision with the identity it came from, when a person or an integration records it on
+   * the contact's behalf (PERSON_SOURCES) naming the contact by id: the contact's addresses on the
+   * decision's channel, so a receipt keeps pairing the decision with the number or address it was
+   * about after the contact is edited (under the TCPA, consent belongs to the number). An identity
+   * the caller states is kept, and keyword and workflow decisions carry their own: for them nothing
+   * is read. The contact is the one the caller checked in this transaction, so it is not read again.
+   */
+  private async withContactIdentity(decision: ValidDecision): Promise<ValidDecision> {
+    if (decision.evidence.identity !== undefined || !PERSON_SOURCES.includes(decision.source)) return decision;
+    const contact = await this.findContact(decision.contactId);
+    const identity = contact === undefined ? null : decisionIdentity(contact, decision.channel);
+    return identity === null ? decision : { ...decision, evidence: { ...decision.evidence, identity } };
   }
 
   /** A contact's materialised consent states, read once per transaction and kept in step with its writes. */
@@ -313,6 +335,74 @@ function withState(states: readonly ConsentState[], state: ConsentState): Consen
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * The evidence with the `policyDigest` of its `shown` texts when it has texts and no digest, as a
+ * workflow writes it (shownDigest), taken over the texts as validateDecision keeps them.
+ */
+function withShownDigest(decision: ValidDecision): ValidDecision {
+  const { shown, policyDigest } = decision.evidence;
+  if (shown === undefined || policyDigest !== undefined) return decision;
+  return { ...decision, evidence: { ...decision.evidence, policyDigest: shownDigest(shown) } };
+}
+
+/**
+ * Whether a replayed request states the evidence its key recorded. An identity Consentry derived
+ * from the contact (the request stated none) is left out: the contact may have been edited since,
+ * and the request did not change. Evidence redacted on erasure cannot be compared, and an erased
+ * contact's decisions are refused before this (requireLiveContact).
+ */
+function sameStatedEvidence(recorded: Evidence, stated: Evidence): boolean {
+  if (recorded.redacted === true) return true;
+  if (stated.identity !== undefined) return canonicalJson(recorded) === canonicalJson(stated);
+  const { identity: _derived, ...recordedAsStated } = recorded;
+  return canonicalJson(recordedAsStated) === canonicalJson(stated);
+}
+
+const IDENTITY_MAX = EvidenceSchema.shape.identity.unwrap().maxLength ?? 0;
+
+/**
+ * Who a decision about `channel` reaches, in EvidenceSchema's `identity` format, from the contact
+ * as it is: on `sms` its phone (else its SMS identities), on `whatsapp` its WhatsApp identities
+ * (else its phone: WhatsApp addresses users by number), on `email` its e-mail (else its e-mail
+ * identities), on `messenger`, `telegram` and `webchat` that channel's identities, and on `any`
+ * all of them: e-mail, phone, then the identities by channel. Identities of one channel are in
+ * the order of their ids, each address once. Addresses that would take the text past the evidence
+ * limit are left out (the e-mail and phone always fit); null when the contact has no address there.
+ */
+export function decisionIdentity(contact: Contact, channel: Channel): string | null {
+  const email = contact.email === null ? [] : [`email:${contact.email}`];
+  const phone = contact.phone === null ? [] : [`phone:${contact.phone}`];
+  const on = (of: MessagingChannel): string[] =>
+    contact.identities
+      .filter((identity) => identity.channel === of)
+      .map((identity) => `${of}:${identity.externalId}`)
+      .sort(compareText);
+  const orElse = (first: string[], second: string[]): string[] => (first.length > 0 ? first : second);
+  let addresses: string[];
+  switch (channel) {
+    case 'sms':
+      addresses = orElse(phone, on('sms'));
+      break;
+    case 'whatsapp':
+      addresses = orElse(on('whatsapp'), phone);
+      break;
+    case 'email':
+      addresses = orElse(email, on('email'));
+      break;
+    case 'any':
+      addresses = [...email, ...phone, ...MESSAGING_CHANNELS.flatMap(on)];
+      break;
+    default:
+      addresses = on(channel);
+  }
+  let identity = '';
+  for (const address of new Set(addresses)) {
+    const next = identity === '' ? address : `${identity} ${address}`;
+    if (next.length <= IDENTITY_MAX) identity = next;
+  }
+  return identity === '' ? null : identity.toWellFormed();
 }
 
 /**

@@ -103,7 +103,9 @@ export const ConsentRecordJsonSchema = z.object({
   explanation: z.string().nullable(),
   source: ConsentSourceSchema,
   actor: ActorSchema,
-  evidence: z.record(z.string(), z.unknown()).describe('What the contact was shown and answered (message id, texts, keyword, policy URL ...)'),
+  evidence: z
+    .record(z.string(), z.unknown())
+    .describe('What the contact was shown and answered (message id, texts shown and their policyDigest, keyword, policy URL, note ...) and who the decision came from when it was made (identity)'),
   evidenceDigest: z.string(),
   occurredAt: z.string(),
   recordedAt: z.string(),

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { CHANNELS, ChannelSchema, CONSENT_STATUSES, LEGAL_BASES, PurposeSchema } from '../../core/consent.js';
+import { CALLER_EVIDENCE_MEMBERS, CallerEvidenceSchema, CHANNELS, ChannelSchema, CONSENT_STATUSES, LEGAL_BASES, PurposeSchema } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
 import { ConsentryError, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
 import { recordedOccurrence } from '../../core/ledger.js';
@@ -57,7 +57,9 @@ export const LARGEST_BULK_ROW = {
 /**
  * Room for MAX_BULK_ROWS of the largest valid rows, commas and `{"rows":[]}` included, so that the
  * row count, which is checked while the body arrives (see limitArrayMember), is what limits a
- * bulk request; Fastify's 1 MiB default suits every other route.
+ * bulk request; Fastify's 1 MiB default suits every other route. A row's `evidence` is not
+ * counted: at its longest (some 100 KB with `shown` full) it would raise the limit to a gigabyte,
+ * so rows that carry long evidence share this room and are sent in smaller batches.
  */
 export const BULK_BODY_LIMIT = MAX_BULK_ROWS * (Buffer.byteLength(JSON.stringify(LARGEST_BULK_ROW)) + 1) + '{"rows":[]}'.length;
 
@@ -81,7 +83,7 @@ const SetConsentBodySchema = ConsentChangeSchema.pick({
   explanation: true,
   idempotencyKey: true,
 })
-  .extend({ occurredAt: DecisionTimeSchema.optional() })
+  .extend({ occurredAt: DecisionTimeSchema.optional(), evidence: CallerEvidenceSchema.optional() })
   .strict();
 
 const PermissionQuerySchema = z
@@ -97,6 +99,8 @@ function withCanonicalContactId(row: unknown): unknown {
   return Object.fromEntries(Object.entries(row).map(([key, value]) => [key, key === 'contactId' && typeof value === 'string' ? canonicalContactId(value) : value]));
 }
 
+const CALLER_EVIDENCE_LIST = CALLER_EVIDENCE_MEMBERS.join(', ');
+
 const BulkBodySchema = z
   .object({
     rows: z
@@ -104,7 +108,7 @@ const BulkBodySchema = z
       .min(1)
       .max(MAX_BULK_ROWS)
       .describe(
-        `Each row: contactId, email or phone (a contact is created for a new email or phone), purpose, channel, status, legalBasis?, explanation?, occurredAt?, idempotencyKey?. Rows are validated one by one: a bad row changes nothing and is reported in its result. occurredAt: ${DECISION_TIME_DESCRIPTION}`,
+        `Each row: contactId, email or phone (a contact is created for a new email or phone), purpose, channel, status, legalBasis?, explanation?, occurredAt?, idempotencyKey?, evidence? (as in PUT /contacts/{id}/consents/{purpose}/{channel}: ${CALLER_EVIDENCE_LIST}; a refused member is named evidence.<member> in the row's result). Rows are validated one by one: a bad row changes nothing and is reported in its result. occurredAt: ${DECISION_TIME_DESCRIPTION}`,
       ),
   })
   .strict();
@@ -200,7 +204,8 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
         tags: consentTags,
         summary: 'Record a consent decision',
         description:
-          'An opt-in recorded on the contact\'s behalf needs legalBasis and explanation. 201 when a record was written, 200 when the idempotency key had already recorded this very change. Send "X-Consentry-Source: zapier" from a Zap; any value but api or zapier is refused (422). ' +
+          'An opt-in recorded on the contact\'s behalf needs legalBasis and explanation. evidence keeps what the person was shown and did (a web form\'s texts, the box they ticked); Consentry adds the policyDigest of the texts shown and the contact\'s current address on the channel (identity). ' +
+          '201 when a record was written, 200 when the idempotency key had already recorded this very change (evidence included). Send "X-Consentry-Source: zapier" from a Zap; any value but api or zapier is refused (422). ' +
           `occurredAt: ${DECISION_TIME_DESCRIPTION}`,
         security: API_KEY_SECURITY,
         params: ConsentParamsSchema,
