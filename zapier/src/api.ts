@@ -1,12 +1,53 @@
 import type { Bundle, HttpResponse, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
-import { throwForProblem } from './middleware.js';
+import { DEFAULT_RETRY_DELAY_SECONDS, problemWords, readProblem, throwForProblem } from './middleware.js';
+
+/** Hosts a plain http:// Server URL may name: the machine itself, for tests and local trials. */
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Path ends a user may paste with the base address: the API's own prefix and the API docs page. */
+const PASTED_SUFFIX = /\/(v1|docs)$/i;
+
+/**
+ * The server's base address as requests are built from it: trailing slashes and a pasted `/v1` or
+ * `/docs` left out, a path prefix (a server behind a reverse proxy) kept.
+ *
+ * Only https:// is accepted for a real server: Zapier reaches it over the internet, and every request
+ * carries the API key and contacts' data (Zapier's publishing guidelines 3.4 and check D007 "All URLs
+ * Should Be HTTPS", https://docs.zapier.com/integrations/publish/integration-checks-reference).
+ */
+export const ServerUrlSchema = zod
+  .string({ error: 'is required' })
+  .trim()
+  .min(1, 'is required')
+  .transform((raw, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: "must be your Consentry server's address, such as https://consent.example.com" });
+      return zod.NEVER;
+    }
+    const loopback = LOOPBACK_HOSTS.has(url.hostname);
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'must start with https:// (such as https://consent.example.com): Zapier reaches your server over the internet, and the API key and your contacts’ data must not travel unencrypted (http:// is accepted only for localhost)',
+      });
+      return zod.NEVER;
+    }
+    if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+      ctx.addIssue({ code: 'custom', message: "must be the server's base address, without ?query, #fragment or user name" });
+      return zod.NEVER;
+    }
+    const path = url.pathname.replace(/\/+$/, '').replace(PASTED_SUFFIX, '').replace(/\/+$/, '');
+    return `${url.protocol}//${url.host}${path}`;
+  });
 
 /** What the connection stores: the server's base URL and an API key (`consentry keys create`). */
 export const AuthDataSchema = zod.object({
-  serverUrl: zod
-    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://consent.example.com' })
-    .transform((url) => url.replace(/\/+$/, '')),
+  serverUrl: ServerUrlSchema,
   apiKey: zod.string().trim().min(1, 'is required'),
 });
 
@@ -42,7 +83,20 @@ export interface ApiCall<S extends zod.ZodType> {
   body?: Record<string, unknown>;
   /** The fields this app reads from the answer (DESIGN: parse every response you read fields from). */
   schema: S;
+  /**
+   * Set for a write the server would apply again if it were sent again (no idempotency key, no
+   * message id of the source tool): `remedy` tells the user how to make a replay safe.
+   */
+  notIdempotent?: { remedy: string };
 }
+
+/**
+ * The longest a request may wait for an answer. Zapier stops an action, a search or a trigger's
+ * perform after 30 s in all ("Important Zapier constraints summary",
+ * https://docs.zapier.com/platform/build/operating-constraints); giving up before that lets the step
+ * say what happened instead of ending with Zapier's own time-out.
+ */
+export const REQUEST_TIMEOUT_MS = 20_000;
 
 function requestOptions(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>) {
   const params: Record<string, string> = {};
@@ -54,6 +108,7 @@ function requestOptions(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>) 
     method: call.method ?? 'GET',
     params,
     headers: { Accept: 'application/json' },
+    timeout: REQUEST_TIMEOUT_MS,
     ...(call.body !== undefined ? { body: call.body } : {}),
   };
 }
@@ -62,7 +117,7 @@ function parseAnswer<S extends zod.ZodType>(z: ZObject, call: ApiCall<S>, respon
   const parsed = call.schema.safeParse(response.data);
   if (!parsed.success) {
     throw new z.errors.Error(
-      `Consentry answered ${call.method ?? 'GET'} ${call.path} with an unexpected body (${describeIssues(parsed.error)}). Is the server URL a Consentry server?`,
+      `Consentry answered ${call.method ?? 'GET'} ${call.path} with an unexpected body (${describeIssues(parsed.error)}). Is the Server URL a Consentry server, and is that server up to date?`,
       'UNEXPECTED_RESPONSE',
       response.status,
     );
@@ -70,22 +125,130 @@ function parseAnswer<S extends zod.ZodType>(z: ZObject, call: ApiCall<S>, respon
   return parsed.data;
 }
 
-/** One call to the Consentry HTTP API; failures are mapped by the afterResponse middleware. */
-export async function callApi<S extends zod.ZodType>(z: ZObject, bundle: Bundle, call: ApiCall<S>): Promise<zod.output<S>> {
-  const response = await z.request(requestOptions(z, bundle, call));
-  return parseAnswer(z, call, response);
+/** Why a request got no HTTP answer, and whether the server may have received it. */
+export interface NetworkFailure {
+  reason: string;
+  /** False when no byte of the request reached the server (no connection was made). */
+  maybeReceived: boolean;
 }
 
-/** Like `callApi`, but a 404 is an answer (`null`), not a failure: searches report "nothing found". */
+const FetchFailureSchema = zod.object({
+  name: zod.literal('FetchError'),
+  type: zod.string().optional(),
+  code: zod.string().optional(),
+});
+
+const NOT_CONNECTED: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'nothing answered at that address (connection refused)',
+  ENOTFOUND: 'its host name was not found (DNS)',
+  EAI_AGAIN: 'its host name could not be looked up (DNS)',
+  EHOSTUNREACH: 'the network could not reach it',
+  ENETUNREACH: 'the network could not reach it',
+};
+
+/** TLS refusals happen in the handshake, before the request is sent. */
+const TLS_CODE = /^(CERT_|ERR_TLS_|ERR_SSL_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/;
+
+/**
+ * A failure of `z.request` that is not an HTTP answer: core's fetch rejects with a `FetchError` whose
+ * `type` is `system` (with Node's error `code`) or `request-timeout`. Null for anything else.
+ */
+export function networkFailure(error: unknown): NetworkFailure | null {
+  const failure = FetchFailureSchema.safeParse(error);
+  if (!failure.success) return null;
+  const { type, code } = failure.data;
+  if (type === 'request-timeout' || type === 'body-timeout') {
+    return { reason: `it did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, maybeReceived: true };
+  }
+  if (code !== undefined) {
+    const notConnected = NOT_CONNECTED[code];
+    if (notConnected !== undefined) return { reason: notConnected, maybeReceived: false };
+    if (TLS_CODE.test(code)) return { reason: `its HTTPS certificate was refused (${code})`, maybeReceived: false };
+    return { reason: `the connection failed before it answered (${code})`, maybeReceived: true };
+  }
+  return { reason: 'the connection failed before it answered', maybeReceived: true };
+}
+
+/** Only scheme, host and port: a request's path and query may name a contact (`?email=`). */
+function originOf(z: ZObject, bundle: Bundle): string {
+  return new URL(serverUrlOf(z, bundle)).origin;
+}
+
+/**
+ * What the user sees when a write that is not idempotent may have been applied without the app
+ * knowing. Zapier replays a step after a ThrottledError, and nothing Zapier hands an app is stable
+ * across those replays to derive an idempotency key from (`bundle.meta`,
+ * https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#bundlemeta), so the
+ * replay would record the decision a second time. A plain error stops instead and says so.
+ */
+function outcomeUnknown(z: ZObject, what: string, remedy: string, status: number): Error {
+  return new z.errors.Error(
+    `${what}, so the change may or may not have been applied. Zapier does not retry this step on its own, because a repeat could apply it twice: check Consentry before you replay the run. ${remedy}`,
+    'OUTCOME_UNKNOWN',
+    status,
+  );
+}
+
+/**
+ * A server that cannot be reached is an outage like a 503 and is retried the same way
+ * (https://docs.zapier.com/platform/manage/api-outage), except when a write that is not idempotent
+ * may have reached it.
+ */
+function unreachable(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, failure: NetworkFailure): Error {
+  const where = `Zapier got no answer from your Consentry server at ${originOf(z, bundle)}: ${failure.reason}`;
+  if (failure.maybeReceived && call.notIdempotent) {
+    return outcomeUnknown(z, `${where}, after the request was sent`, call.notIdempotent.remedy, 504);
+  }
+  return new z.errors.ThrottledError(
+    `${where}. Check the Server URL of the connection and that the server is reachable from the internet. Zapier will retry in ${DEFAULT_RETRY_DELAY_SECONDS} s.`,
+    DEFAULT_RETRY_DELAY_SECONDS,
+  );
+}
+
+async function send(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, skipThrowForStatus: boolean): Promise<HttpResponse> {
+  try {
+    return await z.request({ ...requestOptions(z, bundle, call), ...(skipThrowForStatus ? { skipThrowForStatus: true } : {}) });
+  } catch (error) {
+    const failure = networkFailure(error);
+    if (failure) throw unreachable(z, bundle, call, failure);
+    throw error;
+  }
+}
+
+/**
+ * The server's answer to a call. Failed answers are mapped by the afterResponse middleware, except
+ * the `absent` statuses (returned as they are) and a 5xx to a write that is not idempotent: the
+ * server may have applied it before failing.
+ */
+async function answerTo(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, absent: readonly number[]): Promise<HttpResponse> {
+  const response = await send(z, bundle, call, absent.length > 0 || call.notIdempotent !== undefined);
+  if (absent.includes(response.status)) return response;
+  if (response.status >= 500 && call.notIdempotent) {
+    const words = problemWords(readProblem(response));
+    const what = `Consentry had a server error (${response.status}${words === null ? '' : `: ${words}`}) while applying this step`;
+    throw outcomeUnknown(z, what, call.notIdempotent.remedy, response.status);
+  }
+  if (response.status >= 400) throwForProblem(response, z);
+  return response;
+}
+
+/** One call to the Consentry HTTP API; failures are mapped by the afterResponse middleware. */
+export async function callApi<S extends zod.ZodType>(z: ZObject, bundle: Bundle, call: ApiCall<S>): Promise<zod.output<S>> {
+  return parseAnswer(z, call, await answerTo(z, bundle, call, []));
+}
+
+/**
+ * Like `callApi`, but the `absent` statuses (a 404 unless told) are an answer, `null`, not a
+ * failure: searches report "nothing found", and a trigger item a contact that is gone.
+ */
 export async function callApiOrNull<S extends zod.ZodType>(
   z: ZObject,
   bundle: Bundle,
   call: ApiCall<S>,
+  absent: readonly number[] = [404],
 ): Promise<zod.output<S> | null> {
-  const response = await z.request({ ...requestOptions(z, bundle, call), skipThrowForStatus: true });
-  if (response.status === 404) return null;
-  if (response.status >= 400) throwForProblem(response, z);
-  return parseAnswer(z, call, response);
+  const response = await answerTo(z, bundle, call, absent);
+  return absent.includes(response.status) ? null : parseAnswer(z, call, response);
 }
 
 // Response shapes of the Consentry HTTP API v1, limited to the fields this app reads.
@@ -108,10 +271,26 @@ export type ContactJson = zod.infer<typeof ContactSchema>;
 
 export const ContactListSchema = zod.object({ data: zod.array(ContactSchema), nextCursor: nullableText });
 
+/** A newer decision on channel `any` (a STOP ALL) that governs a row's channel instead of the row. */
+export const OverridingDecisionSchema = zod.object({
+  recordId: zod.string(),
+  channel: zod.literal('any'),
+  status: zod.string(),
+  occurredAt: zod.string(),
+});
+
+/**
+ * A row of `GET /v1/contacts/{id}/consents`: `status` as recorded for the row's purpose and channel,
+ * `effectiveStatus` the one in force there (what the permission check reads), which a newer
+ * all-channel decision named in `overriddenBy` may set. Both are required: a status read without
+ * them could show a channel as opted in after a STOP ALL.
+ */
 export const ConsentStateSchema = zod.object({
   purpose: zod.string(),
   channel: zod.string(),
   status: zod.string(),
+  effectiveStatus: zod.enum(['opted_in', 'opted_out']),
+  overriddenBy: OverridingDecisionSchema.nullable(),
   legalBasis: nullableText,
   explanation: nullableText,
   source: zod.string(),
@@ -151,11 +330,16 @@ export type ReplyJson = zod.infer<typeof ReplySchema>;
 
 const EventRefSchema = zod.object({ id: zod.string(), type: zod.string() });
 
+/** What of a request the server left out, by field (`from.phone`, `messageId` ...). */
+const FieldWarningSchema = zod.object({ path: zod.string(), message: zod.string() });
+export type FieldWarningJson = zod.infer<typeof FieldWarningSchema>;
+
 export const InboundAnswerSchema = zod.object({
   contactId: zod.string().min(1),
   conversationId: nullableText,
   replies: zod.array(ReplySchema),
   events: zod.array(EventRefSchema).default([]),
+  warnings: zod.array(FieldWarningSchema).default([]),
 });
 
 export const WorkflowRunAnswerSchema = zod.object({

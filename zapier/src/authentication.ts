@@ -27,14 +27,16 @@ export const authentication: Authentication = {
       label: 'Server URL',
       type: 'string',
       required: true,
-      helpText: 'The base URL of your Consentry server, e.g. `https://consent.example.com`.',
+      helpText:
+        'The address of your Consentry server, starting with https://, e.g. `https://consent.example.com` (without `/v1`). Your Consentry administrator knows it.',
     },
     {
       key: 'apiKey',
       label: 'API Key',
       type: 'password',
       required: true,
-      helpText: 'A key for your workspace, created on the server with `consentry keys create`.',
+      helpText:
+        'Ask your Consentry administrator for an API key for your workspace (they create one on the server with `consentry keys create`).',
     },
   ],
   test,

@@ -17,11 +17,22 @@ async function firstContactWhere(z: ZObject, bundle: Bundle, params: { email?: s
   return list.data[0] ?? null;
 }
 
+/** How Consentry stores a tag and compares two: trimmed, inner spaces collapsed, NFC, letter case aside. */
+export function tagKey(tag: string): string {
+  return tag.normalize('NFC').trim().replace(/\s+/g, ' ').toLowerCase();
+}
+
+/** Statuses of `GET /v1/contacts/{id}` that mean the contact is not there (any more): not found, gone. */
+const CONTACT_ABSENT = [404, 410];
+
+/** The contact with this ID; `null` when Consentry has none (never had, or deleted). */
+export function contactById(z: ZObject, bundle: Bundle, contactId: string): Promise<ContactJson | null> {
+  return callApiOrNull(z, bundle, { path: apiPath('v1', 'contacts', contactId), schema: ContactSchema }, CONTACT_ABSENT);
+}
+
 /** The contact an ID, an email or a phone names; `null` when Consentry has none. */
 export async function findContact(z: ZObject, bundle: Bundle, selector: ContactSelector): Promise<ContactJson | null> {
-  if (selector.contactId !== undefined) {
-    return callApiOrNull(z, bundle, { path: apiPath('v1', 'contacts', selector.contactId), schema: ContactSchema });
-  }
+  if (selector.contactId !== undefined) return contactById(z, bundle, selector.contactId);
   if (selector.email !== undefined) {
     const byEmail = await firstContactWhere(z, bundle, { email: selector.email });
     if (byEmail) return byEmail;
@@ -80,17 +91,21 @@ export function contactItem(contact: ContactJson) {
   };
 }
 
+/** A consent row as an item: `status` as recorded, `effectiveStatus` the one in force on its channel. */
 export function consentItem(state: ConsentStateJson) {
   return { ...state, legalBasisLabel: legalBasisLabel(state.legalBasis) };
 }
 
 /**
  * A contact with its current consents; `consentStatus.marketing_whatsapp` style keys let a later
- * step (a filter, a path) read one status without looping over the list.
+ * step (a filter, a path) read one status without looping over the list. Each key holds the status
+ * in force on that channel (the server's `effectiveStatus`): a Zap that checks
+ * `marketing_whatsapp` before messaging must read `opted_out` after a STOP ALL, even though the
+ * WhatsApp row itself still records the earlier opt-in.
  */
 export function contactWithConsentsItem(contact: ContactJson, consents: readonly ConsentStateJson[]) {
   const consentStatus: Record<string, string> = {};
-  for (const state of consents) consentStatus[`${state.purpose}_${state.channel}`] = state.status;
+  for (const state of consents) consentStatus[`${state.purpose}_${state.channel}`] = state.effectiveStatus;
   return { ...contactItem(contact), consents: consents.map(consentItem), consentStatus };
 }
 
@@ -117,7 +132,7 @@ export const CONTACT_SAMPLE = {
   phone: '+34600000001',
   tags: ['VIP'],
   tagList: 'VIP',
-  fields: { city: 'Madrid' },
+  fields: {},
   createdAt: '2026-03-01T09:00:00.000Z',
   updatedAt: '2026-03-01T09:05:00.000Z',
 };

@@ -16,16 +16,26 @@ type Problem = zod.infer<typeof ProblemSchema>;
 /** When the server names no delay, wait a minute before Zapier replays the step. */
 export const DEFAULT_RETRY_DELAY_SECONDS = 60;
 
-function readProblem(response: HttpResponse): Problem {
+export function readProblem(response: HttpResponse): Problem {
   const parsed = ProblemSchema.safeParse(response.data);
   return parsed.success ? parsed.data : {};
 }
 
-/** `legalBasis: required for an opt-in; explanation: ...` — the server's own words, field by field. */
-export function describeProblem(problem: Problem, status: number): string {
+/** `legalBasis: required for an opt-in; explanation: ...` — the server's own words, field by field; null when it said none. */
+export function problemWords(problem: Problem): string | null {
   const fields = (problem.errors ?? []).map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message));
   if (fields.length > 0) return fields.join('; ');
-  return problem.detail ?? problem.title ?? `the Consentry server answered ${status}`;
+  return problem.detail ?? problem.title ?? null;
+}
+
+/** The server's words, or its status when it gave none (a proxy's HTML page, an empty body). */
+export function describeProblem(problem: Problem, status: number): string {
+  return problemWords(problem) ?? `the Consentry server answered ${status}`;
+}
+
+/** The server's one refusal that is the Zap's mistake, not an expected outcome: an idempotency key reused for another change. */
+function isIdempotencyConflict(problem: Problem): boolean {
+  return (problem.errors ?? []).some((issue) => issue.path === 'idempotencyKey');
 }
 
 /** Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
@@ -49,6 +59,12 @@ export function retryDelaySeconds(retryAfter: string | null | undefined, nowMs: 
  *   run errored and, at 95 % errors, switching the Zap off (https://docs.zapier.com/platform/manage/api-outage,
  *   https://docs.zapier.com/platform/build/troubleshoot-throttles).
  * - 410 (contact erased): `HaltedError`, a soft stop that never turns the Zap off: retrying cannot help.
+ * - 409 (the contact opted out, the workflow is already running, the e-mail or phone is another
+ *   contact's): `HaltedError` too. These are expected outcomes a Zap meets in normal use; Zapier asks
+ *   for HaltedError "where a required pre-condition is not met ... if the Zap attempted to add a
+ *   duplicate", because errors count toward switching the Zap off
+ *   (https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#halting-execution).
+ *   An idempotency key reused for a different change is the Zap's mistake and stays an error.
  * - anything else: `z.errors.Error` carrying the server's field messages and code.
  */
 export function throwForProblem(response: HttpResponse, z: ZObject): never {
@@ -57,7 +73,7 @@ export function throwForProblem(response: HttpResponse, z: ZObject): never {
   const message = describeProblem(problem, status);
   if (status === 401) {
     throw new z.errors.ExpiredAuthError(
-      `Consentry rejected the API key (${message}). Create a new key with \`consentry keys create\` and reconnect this account.`,
+      `Consentry rejected the API key (${message}). Ask your Consentry administrator for a new key and reconnect this account.`,
     );
   }
   if (status === 429 || status >= 500) {
@@ -67,6 +83,9 @@ export function throwForProblem(response: HttpResponse, z: ZObject): never {
   }
   if (status === 410) {
     throw new z.errors.HaltedError(`Gone: ${message}`);
+  }
+  if (status === 409 && !isIdempotencyConflict(problem)) {
+    throw new z.errors.HaltedError(`Consentry refused this step: ${message}`);
   }
   if (status === 404) {
     throw new z.errors.Error(`Not found: ${message}`, problem.code ?? 'NOT_FOUND', status);

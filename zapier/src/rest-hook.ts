@@ -1,7 +1,8 @@
 import type { Bundle, PlainInputField, PlainOutputField, Trigger, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
-import { apiPath, callApi, describeIssues, EventListSchema, type EventJson, EventSchema, HookSchema, NoContentSchema } from './api.js';
-import { channelField, legalBasisLabel, parseInputData, purposeField } from './inputs.js';
+import { apiPath, callApi, type ContactJson, describeIssues, EventListSchema, type EventJson, EventSchema, HookSchema, NoContentSchema } from './api.js';
+import { contactById, tagKey } from './contacts.js';
+import { channelField, legalBasisLabel, MESSAGING_CHANNELS, parseInputData, purposeField } from './inputs.js';
 
 /**
  * Everything the five instant triggers share: subscribing a Zapier target URL to one Consentry
@@ -35,14 +36,43 @@ export interface EventEnvelope {
   occurredAt: string;
   contactId: string | null;
 }
-export type EventItem<D> = EventEnvelope & D;
+
+/**
+ * Who the event is about, read when the item is made: a Zap that passes an opt-out on to another
+ * tool needs the person's address, not only a Consentry ID (Zapier's publishing guidelines 4.7.5 and
+ * 6.4.1: a trigger returns the resource's contact information without needing a search step,
+ * https://platform.zapier.com/publish/integration-publishing-guidelines). All null when the contact
+ * is gone; an erased contact has no name, email or phone left.
+ */
+export interface ContactDetails {
+  contactName: string | null;
+  contactEmail: string | null;
+  contactPhone: string | null;
+}
+export type EventItem<D> = EventEnvelope & D & ContactDetails;
 
 export const ENVELOPE_OUTPUT_FIELDS: PlainOutputField[] = [
   { key: 'id', label: 'Event ID' },
   { key: 'type', label: 'Event Type' },
   { key: 'occurredAt', label: 'Occurred At', type: 'datetime' },
   { key: 'contactId', label: 'Contact ID' },
+  { key: 'contactName', label: 'Contact Name' },
+  { key: 'contactEmail', label: 'Contact Email' },
+  { key: 'contactPhone', label: 'Contact Phone' },
 ];
+
+const NO_CONTACT: ContactDetails = { contactName: null, contactEmail: null, contactPhone: null };
+
+function detailsOf(contact: ContactJson | null): ContactDetails {
+  return contact ? { contactName: contact.name, contactEmail: contact.email, contactPhone: contact.phone } : NO_CONTACT;
+}
+
+/** Adds the contact's name, email and phone to each item; every contact is read once (`GET /v1/contacts/{id}`). */
+async function withContactDetails<I extends EventEnvelope>(z: ZObject, bundle: Bundle, items: readonly I[]): Promise<(I & ContactDetails)[]> {
+  const ids = [...new Set(items.flatMap((item) => (item.contactId === null ? [] : [item.contactId])))];
+  const contacts = new Map(await Promise.all(ids.map(async (id) => [id, await contactById(z, bundle, id)] as const)));
+  return items.map((item) => ({ ...item, ...detailsOf(item.contactId === null ? null : (contacts.get(item.contactId) ?? null)) }));
+}
 
 /** How many recent events the editor gets when it asks for samples without a limit. */
 const DEFAULT_SAMPLE_COUNT = 10;
@@ -57,7 +87,7 @@ const DeliveredEventSchema = zod.union([EventSchema, zod.object({ content: Event
 
 const SubscribeDataSchema = zod.object({ id: zod.string().min(1) });
 
-export function eventItem<D extends Record<string, unknown>>(z: ZObject, spec: EventTriggerSpec<D>, event: EventJson): EventItem<D> {
+export function eventItem<D extends Record<string, unknown>>(z: ZObject, spec: EventTriggerSpec<D>, event: EventJson): EventEnvelope & D {
   const data = spec.data.safeParse(event.data);
   if (!data.success) {
     throw new z.errors.Error(
@@ -71,13 +101,20 @@ export function eventItem<D extends Record<string, unknown>>(z: ZObject, spec: E
   return { ...data.data, id: event.id, type: event.type, occurredAt: event.occurredAt, contactId };
 }
 
+/**
+ * A channel filter names one messaging channel. `any` is refused: as a hook filter it would match
+ * only the all-channel decisions (README, Webhooks), never a change on one channel, while a filter on
+ * a channel already lets those all-channel decisions through.
+ */
+const ChannelFilterSchema = zod.enum(MESSAGING_CHANNELS, {
+  error: `choose one of ${MESSAGING_CHANNELS.join(', ')}, or leave it empty for every channel; a channel filter already lets decisions for every channel at once (STOP ALL, channel any) through`,
+});
+
 function filterSchema(fields: readonly PlainInputField[]) {
   const shape: Record<string, zod.ZodType<string | undefined>> = {};
   for (const field of fields) {
-    shape[field.key] = zod.preprocess(
-      (value) => (typeof value === 'string' && value.trim() === '' ? undefined : value),
-      zod.string().trim().max(200).optional(),
-    );
+    const value = field.key === 'channel' ? ChannelFilterSchema : zod.string().trim().max(200);
+    shape[field.key] = zod.preprocess((raw) => (typeof raw === 'string' && raw.trim() === '' ? undefined : raw), value.optional());
   }
   return zod.object(shape);
 }
@@ -95,11 +132,6 @@ export function hookFilter(z: ZObject, fields: readonly PlainInputField[], input
 
 /** DESIGN §2: the channel `any` addresses every channel at once (a STOP ALL opt-out). */
 const EVERY_CHANNEL = 'any';
-
-/** How Consentry stores a tag and compares two: trimmed, inner spaces collapsed, NFC, letter case aside. */
-function tagKey(tag: string): string {
-  return tag.normalize('NFC').trim().replace(/\s+/g, ' ').toLowerCase();
-}
 
 /**
  * Whether a delivered or listed event is one the Zap's filter asks for, by the rules the server
@@ -156,7 +188,8 @@ export function defineEventTrigger<D extends Record<string, unknown>>(spec: Even
     // A hook is subscribed to one event type and filter; anything else that reaches this URL is not for this Zap.
     if (delivered.data.type !== spec.event) return [];
     const item = eventItem(z, spec, delivered.data);
-    return matchesFilter(item, hookFilter(z, filterFields, bundle.inputData)) ? [item] : [];
+    if (!matchesFilter(item, hookFilter(z, filterFields, bundle.inputData))) return [];
+    return withContactDetails(z, bundle, [item]);
   };
 
   /** Recent real events for the Zap editor's samples, newest first as the server lists them. */
@@ -168,11 +201,12 @@ export function defineEventTrigger<D extends Record<string, unknown>>(spec: Even
       params: { type: spec.event, limit: filter ? MAX_LIST : wanted },
       schema: EventListSchema,
     });
-    return list.data
+    const items = list.data
       .filter((event) => event.type === spec.event)
       .map((event) => eventItem(z, spec, event))
       .filter((item) => matchesFilter(item, filter))
       .slice(0, wanted);
+    return withContactDetails(z, bundle, items);
   };
 
   return {
@@ -230,6 +264,11 @@ export const CONSENT_CHANGE_OUTPUT_FIELDS: PlainOutputField[] = [
 ];
 
 export const consentFilterFields = (): PlainInputField[] => [
-  channelField({ required: false, helpText: 'Only consent changes on this channel. Leave empty for every channel.' }),
+  channelField({
+    required: false,
+    messagingOnly: true,
+    helpText:
+      'Only consent changes on this channel, and decisions made for every channel at once (a STOP ALL, channel `any`), which apply to it too. Leave empty for every channel.',
+  }),
   purposeField({ required: false, defaultMarketing: false, helpText: 'Only consent changes for this purpose. Leave empty for every purpose.' }),
 ];

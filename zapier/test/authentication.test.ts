@@ -24,18 +24,42 @@ describe('authentication', () => {
     expect(requests[0]?.path).toBe('/v1/me');
   });
 
-  it('turns a 401 into ExpiredAuthError telling how to get a new key', async () => {
+  it('turns a 401 into ExpiredAuthError telling the user whom to ask for a new key', async () => {
     route('get', '/v1/me', problem(401, 'UNAUTHORIZED', 'missing or unknown API key'));
     const error = await rejection(run(test));
     expect(error.name).toBe('ExpiredAuthError');
     expect(error.message).toContain('Consentry rejected the API key (missing or unknown API key)');
-    expect(error.message).toContain('consentry keys create');
+    expect(error.message).toContain('Ask your Consentry administrator for a new key');
   });
 
-  it('rejects a server URL that is not http(s) before any request', async () => {
+  it('rejects a server URL that is not https before any request', async () => {
     const error = await rejection(run(test, { authData: { serverUrl: 'ftp://consent.example.com', apiKey: API_KEY } }));
-    expect(errorDetails(error).message).toContain('serverUrl: must be an http(s) URL');
+    expect(errorDetails(error).message).toContain('serverUrl: must start with https://');
     expect(requests).toHaveLength(0);
+  });
+
+  it('refuses http:// for a server on the internet before any request, saying why', async () => {
+    mswServer.use(http.get('http://consent.example.test/v1/me', () => HttpResponse.json({ id: 'ws_1', name: 'Ana Test Shop' })));
+    const error = await rejection(run(test, { authData: { serverUrl: 'http://consent.example.test', apiKey: API_KEY } }));
+    const { message } = errorDetails(error);
+    expect(message).toContain('serverUrl: must start with https://');
+    expect(message).toContain('the API key and your contacts’ data must not travel unencrypted');
+  });
+
+  it('calls the API at the base address when the Server URL was pasted with /v1 or /docs', async () => {
+    route('get', '/v1/me', { body: { id: 'ws_1', name: 'Ana Test Shop' } });
+    route('get', '/consentry/v1/me', { body: { id: 'ws_1', name: 'Ana Test Shop' } });
+    await run(test, { authData: { serverUrl: `${SERVER_URL}/v1`, apiKey: API_KEY } });
+    await run(test, { authData: { serverUrl: `${SERVER_URL}/docs/`, apiKey: API_KEY } });
+    await run(test, { authData: { serverUrl: `${SERVER_URL}/consentry/v1/`, apiKey: API_KEY } });
+    expect(requests.map((request) => request.path)).toEqual(['/v1/me', '/v1/me', '/consentry/v1/me']);
+  });
+
+  it('tells the user to ask the Consentry administrator for a key, and that the URL starts with https://', () => {
+    const fields = app.authentication?.fields ?? [];
+    const helpOf = (key: string) => fields.find((field) => field.key === key)?.helpText ?? '';
+    expect(helpOf('apiKey')).toContain('Ask your Consentry administrator');
+    expect(helpOf('serverUrl')).toContain('https://');
   });
 
   it('rejects an answer that is not Consentry’s', async () => {
@@ -128,10 +152,28 @@ describe('middleware', () => {
   });
 
   it('maps another 4xx to z.errors.Error with the server’s code', async () => {
-    route('get', '/v1/me', problem(409, 'CONFLICT', 'email already used by another contact'));
+    route('get', '/v1/me', problem(403, 'FORBIDDEN', 'this key may not read the workspace'));
     expect(errorDetails(await rejection(run(test)))).toMatchObject({
       name: 'AppError',
-      message: 'email already used by another contact',
+      message: 'this key may not read the workspace',
+      code: 'FORBIDDEN',
+      status: 403,
+    });
+  });
+
+  it('maps an expected refusal (409) to HaltedError, which never turns the Zap off', async () => {
+    route('get', '/v1/me', problem(409, 'CONFLICT', 'Another contact already has this email', [{ path: 'email', message: 'already used by another contact' }]));
+    const error = await rejection(run(test));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message.startsWith('Consentry refused this step: email: already used by another contact')).toBe(true);
+  });
+
+  it('keeps an idempotency key reused for a different change (409) an error: the Zap must be fixed', async () => {
+    const message = 'already used for a different change (it recorded 01JQ85K1MBNCPDQERSFTGVHWJX; this request differs in status)';
+    route('get', '/v1/me', problem(409, 'CONFLICT', `Idempotency key "form-42" was ${message}`, [{ path: 'idempotencyKey', message }]));
+    expect(errorDetails(await rejection(run(test)))).toMatchObject({
+      name: 'AppError',
+      message: `idempotencyKey: ${message}`,
       code: 'CONFLICT',
       status: 409,
     });

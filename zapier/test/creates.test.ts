@@ -142,10 +142,35 @@ describe('record_consent', () => {
     expect(trail()).toEqual(['GET /v1/contacts/01NOPE']);
   });
 
-  it('asks Zapier to retry when the server fails', async () => {
+  it('asks Zapier to retry when the server fails and an idempotency key makes the repeat safe', async () => {
     route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
     route('put', '/v1/contacts/:id/consents/:purpose/:channel', problem(500, 'INTERNAL', 'boom'));
-    expect(errorDetails(await rejection(run(perform, { inputData: optIn }))).name).toBe('ThrottledError');
+    expect(errorDetails(await rejection(run(perform, { inputData: { ...optIn, idempotencyKey: 'form-42' } }))).name).toBe('ThrottledError');
+  });
+
+  it('does not have Zapier repeat a write without idempotency key after a 5xx that may have recorded it', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { status: 504, headers: { 'content-type': 'text/html' } });
+    const details = errorDetails(await rejection(run(perform, { inputData: optIn })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'OUTCOME_UNKNOWN', status: 504 });
+    expect(details.message).toContain('Consentry had a server error (504) while applying this step, so the change may or may not have been applied');
+    expect(details.message).toContain('check Consentry before you replay the run');
+    expect(details.message).toContain('Map an Idempotency Key');
+    expect(trail()).toEqual(['GET /v1/contacts', `PUT /v1/contacts/${CONTACT_ID}/consents/marketing/email`]);
+  });
+
+  it('keeps a rate limit (429) retryable without idempotency key: the server refused it before recording', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { ...problem(429, 'RATE_LIMITED', 'slow down'), headers: { 'retry-after': '5' } });
+    expect(errorDetails(await rejection(run(perform, { inputData: optIn })))).toMatchObject({ name: 'ThrottledError', delay: 5 });
+  });
+
+  it('reports an idempotency key reused for a different change as an error, not a halt', async () => {
+    const message = 'already used for a different change (it recorded 01JQ85K1MBNCPDQERSFTGVHWJX; this request differs in status)';
+    route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', problem(409, 'CONFLICT', `Idempotency key "form-42" was ${message}`, [{ path: 'idempotencyKey', message }]));
+    const details = errorDetails(await rejection(run(perform, { inputData: { ...optIn, idempotencyKey: 'form-42' } })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'CONFLICT', status: 409, message: `idempotencyKey: ${message}` });
   });
 });
 
@@ -201,7 +226,7 @@ describe('send_inbound_message', () => {
     expect(requests[0]?.body).toEqual({
       channel: 'whatsapp',
       messageId: 'wamid.1',
-      from: { id: '+34600000001', phone: '+34600000001', name: 'Ana Test' },
+      from: { id: '34600000001', phone: '+34600000001', name: 'Ana Test' },
       text: 'STOP',
     });
     expect(result).toEqual({
@@ -213,7 +238,55 @@ describe('send_inbound_message', () => {
       replyText: 'You have been unsubscribed.\nReply START to subscribe again.',
       replyCount: 2,
       eventTypes: 'consent.withdrawn',
+      warnings: '',
     });
+  });
+
+  it('sends the sender id in the channel’s own form when the Zap gives only a phone', async () => {
+    route('post', '/v1/messages', { body: answer });
+    const from = async (channel: string, phone: string) => {
+      requests.length = 0;
+      await run(perform, { inputData: { channel, phone, text: 'STOP', messageId: `m-${channel}` } });
+      return z.object({ from: z.object({ id: z.string(), phone: z.string() }) }).parse(requests[0]?.body).from;
+    };
+    expect(await from('whatsapp', '+34 600 000 001')).toEqual({ id: '34600000001', phone: '+34 600 000 001' });
+    expect(await from('whatsapp', '+34 (600) 000-001')).toEqual({ id: '34600000001', phone: '+34 (600) 000-001' });
+    expect(await from('sms', '+34 600 000 001')).toEqual({ id: '+34600000001', phone: '+34 600 000 001' });
+    // Without its country code a number cannot become a WhatsApp id: it goes as written.
+    expect(await from('whatsapp', '600 000 001')).toEqual({ id: '600 000 001', phone: '600 000 001' });
+  });
+
+  it('fails with the server’s words when the message was not processed (its Message ID was used by another message)', async () => {
+    const reused =
+      'already used on this channel by a message with another sender, text or button: this is the answer to that first message, and this one was not processed';
+    route('post', '/v1/messages', {
+      body: {
+        ...answer,
+        replies: [{ text: 'You are subscribed and will receive our messages.' }],
+        events: [{ id: '01JQ8000000000000000000EV8', type: 'consent.given' }],
+        warnings: [{ path: 'messageId', message: reused }],
+      },
+    });
+    const details = errorDetails(await rejection(run(perform, { inputData: { channel: 'sms', phone: '+34600000001', text: 'STOP', messageId: 'thread-7' } })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'MESSAGE_NOT_PROCESSED' });
+    expect(details.message).toContain(`Consentry did not process this message: messageId: ${reused}`);
+    expect(details.message).toContain('Map a Message ID that is unique to each message');
+  });
+
+  it('passes the server’s other warnings on as readable text', async () => {
+    const ignored = '"+34 606 12" is not a valid phone number; ignored, the message was processed without it';
+    route('post', '/v1/messages', { body: { ...answer, warnings: [{ path: 'from.phone', message: ignored }, { path: 'timestamp', message: 'is before 1970; ignored' }] } });
+    const result = await run(perform, { inputData: { channel: 'sms', senderId: 'sender-1', phone: '+34 606 12', text: 'STOP' } });
+    expect(result).toMatchObject({ contactId: CONTACT_ID, warnings: `from.phone: ${ignored}\ntimestamp: is before 1970; ignored` });
+  });
+
+  it('does not have Zapier repeat a message without the source tool’s Message ID after a 5xx', async () => {
+    route('post', '/v1/messages', problem(502, 'BAD_GATEWAY', 'upstream closed'));
+    const details = errorDetails(await rejection(run(perform, { inputData: { channel: 'sms', senderId: 'sender-1', text: 'STOP' } })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'OUTCOME_UNKNOWN', status: 502 });
+    expect(details.message).toContain('Map the source tool’s Message ID');
+    const withId = errorDetails(await rejection(run(perform, { inputData: { channel: 'sms', senderId: 'sender-1', text: 'STOP', messageId: 'SM1' } })));
+    expect(withId.name).toBe('ThrottledError');
   });
 
   it('makes up a fresh message id when the source tool gives none', async () => {
@@ -260,9 +333,41 @@ describe('request_consent', () => {
       id: '01JQ86M2NCPDQERSFTGVHWJXKY',
       contactId: CONTACT_ID,
       channel: 'whatsapp',
+      alreadyAgreed: false,
+      outcome: 'Asked the contact to agree to the privacy policy on whatsapp',
       replyText: 'Our privacy policy: https://example.com/privacy\nDo you agree?',
       eventTypes: 'conversation.opened',
     });
+  });
+
+  it('says in its output when the contact already agreed and was not asked again', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact({ tags: ['consent:  PRIVACY'] })], nextCursor: null } });
+    route('post', '/v1/workflows/request-consent-privacy/runs', {
+      status: 201,
+      body: { runId: '01JQ86M2NCPDQERSFTGVHWJXKY', conversationId: '01JQ86M2NCPDQERSFTGVHWJXKZ', replies: [], events: [] },
+    });
+    const result = await run(requestConsent.operation.perform, { inputData: { email: 'ana.test@example.com', channel: 'whatsapp' } });
+    expect(result).toMatchObject({
+      alreadyAgreed: true,
+      outcome: 'Not asked: the contact already agreed to the privacy policy (tagged "Consent: Privacy")',
+      replyText: '',
+    });
+  });
+
+  it('halts, not errors, when the contact opted out or a request is already running (409)', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+    route(
+      'post',
+      '/v1/workflows/request-consent-privacy/runs',
+      problem(409, 'CONFLICT', `Contact ${CONTACT_ID} opted out of messages on whatsapp at 2026-03-01T09:00:00.000Z and has not written there since`),
+    );
+    const optedOut = await rejection(run(requestConsent.operation.perform, { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } }));
+    expect(optedOut.name).toBe('HaltedError');
+    expect(optedOut.message).toContain(`Consentry refused this step: Contact ${CONTACT_ID} opted out of messages on whatsapp`);
+    route('post', '/v1/workflows/request-consent-privacy/runs', problem(409, 'CONFLICT', 'Workflow "request-consent-privacy" is already running for this contact on whatsapp'));
+    const running = await rejection(run(requestConsent.operation.perform, { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } }));
+    expect(running.name).toBe('HaltedError');
+    expect(running.message).toContain('is already running');
   });
 
   it('passes an unknown template or contact 404 on as "not found"', async () => {
@@ -281,6 +386,13 @@ describe('create_contact', () => {
     });
     expect(requests[0]?.body).toEqual({ name: 'Ana Test', email: 'ana.test@example.com', tags: ['VIP', 'Lead'] });
     expect(result).toMatchObject({ id: CONTACT_ID, tags: ['VIP', 'Lead'], consents: [], consentStatus: {} });
+  });
+
+  it('halts, not errors, on an email another contact has (409)', async () => {
+    route('post', '/v1/contacts', problem(409, 'CONFLICT', 'Another contact (01JQ0000000000000000000000) already has this email', [{ path: 'email', message: 'already used by another contact' }]));
+    const error = await rejection(run(createContact.operation.perform, { inputData: { email: 'ana.test@example.com' } }));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message).toContain('Consentry refused this step: email: already used by another contact');
   });
 
   it('names the field the server rejected', async () => {

@@ -19,9 +19,10 @@ const { compileApp, serializeApp } = z
 const ValidationSchema = z.object({ errors: z.array(z.object({ stack: z.string() })) });
 
 const OperationSchema = z.object({
-  display: z.object({ label: z.string().optional(), hidden: z.boolean().optional() }),
+  display: z.object({ label: z.string().optional(), description: z.string().optional(), hidden: z.boolean().optional() }),
   operation: z.object({
     sample: z.record(z.string(), z.unknown()).optional(),
+    inputFields: z.array(z.object({ key: z.string(), required: z.boolean().optional() })).optional(),
     outputFields: z.array(z.object({ key: z.string(), label: z.string().optional() })).optional(),
   }),
 });
@@ -43,6 +44,25 @@ function operationsWithoutSample(definition: z.infer<typeof SerialisedSchema>): 
     }
   }
   return missing;
+}
+
+/**
+ * Words of a label that Zapier's "Titlecased Label" check (D018,
+ * https://docs.zapier.com/integrations/publish/integration-checks-reference) leaves in lower case.
+ */
+const SMALL_WORDS = new Set(['a', 'an', 'and', 'as', 'at', 'by', 'for', 'from', 'in', 'of', 'on', 'or', 'the', 'to', 'with']);
+
+function notTitleCased(label: string): string[] {
+  return label
+    .split(/[\s-]+/)
+    .filter((word, index) => !(index > 0 && SMALL_WORDS.has(word)) && /^[a-z]/.test(word));
+}
+
+/** The key of each required input field that comes after an optional one. */
+function requiredAfterOptional(fields: readonly { key: string; required?: boolean | undefined }[]): string[] {
+  const firstOptional = fields.findIndex((field) => field.required !== true);
+  if (firstOptional < 0) return [];
+  return fields.slice(firstOptional).filter((field) => field.required === true).map((field) => field.key);
 }
 
 function serialised(): unknown {
@@ -141,5 +161,57 @@ describe('app definition', () => {
       { value: 'PROCESS_AND_STORE', label: 'Process and store', sample: 'PROCESS_AND_STORE' },
       { value: 'NON_GDPR', label: 'Not subject to GDPR', sample: 'NON_GDPR' },
     ]);
+  });
+
+  it('title-cases every label (D018), which the check can notice', () => {
+    const definition = SerialisedSchema.parse(serialised());
+    const offending = (['triggers', 'creates', 'searches'] as const).flatMap((kind) =>
+      Object.entries(definition[kind]).flatMap(([key, operation]) =>
+        notTitleCased(operation.display.label ?? '').map((word) => `${kind}.${key}: ${word}`),
+      ),
+    );
+    expect(offending).toEqual([]);
+    expect(notTitleCased('Opt-out Needs Review')).toEqual(['out']);
+    expect(notTitleCased('Remove Tag from Contact')).toEqual([]);
+  });
+
+  it('names searches with "Find" and describes them with "Finds" (https://docs.zapier.com/platform/build/search)', () => {
+    const definition = SerialisedSchema.parse(serialised());
+    for (const [key, search] of Object.entries(definition.searches)) {
+      expect(search.display.label, key).toMatch(/^Find /);
+      expect(search.display.description, key).toMatch(/^Finds /);
+    }
+  });
+
+  it('describes each visible trigger in one short "Triggers when ..." sentence (publishing guidelines 4.2)', () => {
+    const definition = SerialisedSchema.parse(serialised());
+    for (const [key, trigger] of Object.entries(definition.triggers)) {
+      if (trigger.display.hidden) continue;
+      const description = trigger.display.description ?? '';
+      expect(description, key).toMatch(/^Triggers when [^.:;]+\.$/);
+      expect(description.length, key).toBeLessThanOrEqual(90);
+    }
+  });
+
+  it('lists required input fields before optional ones (publishing guidelines 5.2.2)', () => {
+    const definition = SerialisedSchema.parse(serialised());
+    for (const kind of ['triggers', 'creates', 'searches'] as const) {
+      for (const [key, operation] of Object.entries(definition[kind])) {
+        expect(requiredAfterOptional(operation.operation.inputFields ?? []), `${kind}.${key}`).toEqual([]);
+      }
+    }
+    expect(requiredAfterOptional([{ key: 'email' }, { key: 'channel', required: true }])).toEqual(['channel']);
+  });
+
+  it('shows no custom contact field in samples, and upper-case opt-out words as live items have them', () => {
+    const definition = SerialisedSchema.parse(serialised());
+    for (const kind of ['triggers', 'creates', 'searches'] as const) {
+      for (const [key, operation] of Object.entries(definition[kind])) {
+        const sample = operation.operation.sample ?? {};
+        if ('fields' in sample) expect(sample.fields, `${kind}.${key}`).toEqual({});
+      }
+    }
+    const review = definition.triggers['optout_review_needed']?.operation.sample ?? {};
+    expect(review).toMatchObject({ text: 'please stop texting me', normalized: 'PLEASE STOP TEXTING ME', matchedWord: 'STOP' });
   });
 });

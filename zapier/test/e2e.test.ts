@@ -239,6 +239,9 @@ describe('instant triggers', () => {
       id: delivery.headers['x-consentry-event-id'],
       type: 'consent.given',
       contactId: message.contactId,
+      contactPhone: '+34600000001',
+      contactEmail: null,
+      contactName: null,
       purpose: 'marketing',
       channel: 'whatsapp',
       status: 'opted_in',
@@ -327,7 +330,9 @@ describe('instant triggers', () => {
     const delivery = await target.next('/review');
     const items = ItemsSchema.parse(await run(operationOf(optoutReviewNeeded).perform, { cleanedRequest: JSON.parse(delivery.body) }));
     expect(items[0]).toMatchObject({ type: 'optout.review_needed', contactId: message.contactId, text: 'please stop texting me' });
-    expect(String(items[0]?.matchedWord).toLowerCase()).toBe('stop');
+    // The sample shows the same message as a live item shows it, so a filter built from it matches.
+    const sample = ItemSchema.parse(optoutReviewNeeded.operation.sample);
+    expect(items[0]).toMatchObject({ text: sample.text, normalized: sample.normalized, matchedWord: sample.matchedWord });
   });
 
   it('consent_failed: four invalid answers to the privacy request fail it', async () => {
@@ -386,6 +391,27 @@ describe('actions and searches', () => {
     expect(ContactListSchema.parse(await api('/v1/contacts?email=ana.test%40example.com')).data).toEqual([]);
   });
 
+  it('items of every trigger carry the contact’s name, email and phone, in performList too', async () => {
+    await run(createContact.operation.perform, { inputData: { name: 'Ana Test', email: 'ana.test@example.com', phone: '+34600000014' } });
+    await run(recordConsent.operation.perform, {
+      inputData: { email: 'ana.test@example.com', channel: 'email', status: 'opted_out' },
+    });
+    const listed = ItemsSchema.parse(await run(operationOf(consentWithdrawn).performList, { meta: { limit: 5 } }));
+    expect(listed).toMatchObject([{ channel: 'email', contactName: 'Ana Test', contactEmail: 'ana.test@example.com', contactPhone: '+34600000014' }]);
+  });
+
+  it('find_contact reports a channel opted out after STOP ALL, though its own row records the opt-in', async () => {
+    const started = await inbound('+34600000015', 'START');
+    await inbound('+34600000015', 'STOP ALL');
+    const found = ItemsSchema.parse(await run(findContact.operation.perform, { inputData: { contactId: started.contactId } }));
+    expect(found[0]?.consentStatus).toEqual({ marketing_whatsapp: 'opted_out', marketing_any: 'opted_out' });
+    expect(found[0]?.consents).toEqual(
+      expect.arrayContaining([expect.objectContaining({ channel: 'whatsapp', status: 'opted_in', effectiveStatus: 'opted_out' })]),
+    );
+    const permission = await run(checkPermission.operation.perform, { inputData: { contactId: started.contactId, channel: 'whatsapp' } });
+    expect(permission).toMatchObject([{ allowed: false, reason: 'opted_out' }]);
+  });
+
   it('check_permission follows opt-ins and opt-outs, and finds nothing for an unknown contact', async () => {
     const input = { phone: '+34600000010', channel: 'sms', purpose: 'marketing' };
     const base = { phone: input.phone, channel: 'sms', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Opted in at the till' };
@@ -395,6 +421,9 @@ describe('actions and searches', () => {
     expect(await run(checkPermission.operation.perform, { inputData: input })).toMatchObject([{ allowed: false, reason: 'opted_out' }]);
     expect(await run(checkPermission.operation.perform, { inputData: { contactId: '01JQ0000000000000000000000', channel: 'sms' } })).toEqual([]);
     expect(await run(findContact.operation.perform, { inputData: { email: 'nobody@example.com' } })).toEqual([]);
+    expect(await run(checkPermission.operation.perform, { inputData: { email: 'new.lead@example.com', channel: 'email' } })).toMatchObject([
+      { contactId: '', allowed: false, reason: 'not_specified' },
+    ]);
   });
 
   it('tag_contact and untag_contact change the contact’s tags', async () => {
@@ -418,13 +447,46 @@ describe('actions and searches', () => {
     expect(permission).toMatchObject([{ allowed: false, reason: 'opted_out' }]);
   });
 
-  it('request_consent asks, and the AGREE button records privacy consent', async () => {
+  it('request_consent asks, and the AGREE button records privacy consent; asked again it says the contact already agreed', async () => {
     const started = ItemSchema.parse(await run(requestConsent.operation.perform, { inputData: { phone: '+34600000013', channel: 'whatsapp' } }));
     expect(String(started.replyText).length).toBeGreaterThan(0);
+    expect(started.alreadyAgreed).toBe(false);
     await run(sendInboundMessage.operation.perform, { inputData: { channel: 'whatsapp', phone: '+34600000013', button: 'AGREE & PROCEED' } });
     const found = ItemsSchema.parse(await run(findContact.operation.perform, { inputData: { phone: '+34600000013' } }));
     expect(found[0]).toMatchObject({ id: started.contactId, consentStatus: { privacy_whatsapp: 'opted_in' } });
     expect(found[0]?.tags).toContain('Consent: Privacy');
+    const again = ItemSchema.parse(await run(requestConsent.operation.perform, { inputData: { phone: '+34600000013', channel: 'whatsapp' } }));
+    expect(again).toMatchObject({ alreadyAgreed: true, replyText: '', outcome: expect.stringContaining('already agreed') });
+  });
+
+  it('request_consent halts for a contact who sent STOP', async () => {
+    await inbound('+34600000016', 'STOP');
+    const error = await rejection(run(requestConsent.operation.perform, { inputData: { phone: '+34600000016', channel: 'whatsapp' } }));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message).toContain('opted out of messages on whatsapp');
+  });
+
+  it('send_inbound_message fails when its Message ID was used by another message, which the server did not process', async () => {
+    const first = { channel: 'sms', phone: '+34600000017', messageId: 'thread-1' };
+    await run(sendInboundMessage.operation.perform, { inputData: { ...first, text: 'START' } });
+    const error = await rejection(run(sendInboundMessage.operation.perform, { inputData: { ...first, text: 'STOP' } }));
+    expect(errorDetails(error)).toMatchObject({ code: 'MESSAGE_NOT_PROCESSED' });
+    expect(errorDetails(error).message).toContain('this one was not processed');
+    // The same message repeated (a replay of the step) is answered as before, without an error.
+    const replay = ItemSchema.parse(await run(sendInboundMessage.operation.perform, { inputData: { ...first, text: 'START' } }));
+    expect(replay.warnings).toBe('');
+  });
+
+  it('send_inbound_message with only a phone reaches the contact a WhatsApp webhook created, adding no identity', async () => {
+    const webhook = InboundSchema.parse(
+      await api('/v1/messages', { method: 'POST', body: { channel: 'whatsapp', messageId: 'wamid.e2e.id', from: { id: '34600000018' }, text: 'START' } }),
+    );
+    const zap = ItemSchema.parse(
+      await run(sendInboundMessage.operation.perform, { inputData: { channel: 'whatsapp', phone: '+34 600 000 018', text: 'STOP' } }),
+    );
+    expect(zap.contactId).toBe(webhook.contactId);
+    const identities = z.object({ identities: z.array(z.object({ channel: z.string(), externalId: z.string() })) });
+    expect(identities.parse(await api(`/v1/contacts/${webhook.contactId}`)).identities).toEqual([{ channel: 'whatsapp', externalId: '34600000018' }]);
   });
 
   it('maps the server’s 422 to the field it names', async () => {

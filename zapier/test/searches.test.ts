@@ -23,6 +23,8 @@ const consent = (purpose: string, channel: string, status: string, legalBasis: s
   purpose,
   channel,
   status,
+  effectiveStatus: status,
+  overriddenBy: null,
   legalBasis,
   explanation: 'Replied on WhatsApp',
   source: 'keyword',
@@ -79,10 +81,53 @@ describe('find_contact', () => {
     expect(await run(perform, { inputData: { email: 'nobody@example.com' } })).toEqual([]);
   });
 
-  it('needs an email or a phone', async () => {
+  it('needs a contact ID, an email or a phone', async () => {
     const error = await rejection(run(perform, { inputData: { email: ' ' } }));
-    expect(errorDetails(error).message).toContain('email: give an email or a phone number');
+    expect(errorDetails(error).message).toContain('email: give a contact ID, an email or a phone number');
     expect(requests).toHaveLength(0);
+  });
+
+  it('finds a contact by the Contact ID a trigger gives', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact });
+    route('get', `/v1/contacts/${CONTACT_ID}/consents`, { body: { contactId: CONTACT_ID, data: [consent('marketing', 'sms', 'opted_in', 'CONSENT_WITH_NOTICE')] } });
+    const results = await run(perform, { inputData: { contactId: CONTACT_ID, email: '' } });
+    expect(trail()).toEqual([`GET /v1/contacts/${CONTACT_ID}`, `GET /v1/contacts/${CONTACT_ID}/consents`]);
+    expect(results).toMatchObject([{ id: CONTACT_ID, email: 'ana.test@example.com', consentStatus: { marketing_sms: 'opted_in' } }]);
+  });
+
+  it('finds nothing for a Contact ID that names no contact, or one deleted (404, 410)', async () => {
+    route('get', '/v1/contacts/:id', problem(404, 'NOT_FOUND', 'contact not found'));
+    expect(await run(perform, { inputData: { contactId: '01NOPE' } })).toEqual([]);
+    route('get', '/v1/contacts/:id', problem(410, 'CONTACT_ERASED', 'contact was erased'));
+    expect(await run(perform, { inputData: { contactId: '01NOPE' } })).toEqual([]);
+  });
+
+  it('gives each channel the status in force there: a newer STOP ALL makes an opted-in channel opted out', async () => {
+    const stopAll = { ...consent('marketing', 'any', 'opted_out', null), occurredAt: '2026-03-02T18:40:00.000Z' };
+    const overriddenBy = { recordId: stopAll.recordId, channel: 'any', status: 'opted_out', occurredAt: stopAll.occurredAt };
+    const whatsapp = { ...consent('marketing', 'whatsapp', 'opted_in', 'CONSENT_WITH_NOTICE'), effectiveStatus: 'opted_out', overriddenBy };
+    route('get', '/v1/contacts', { body: { data: [contact], nextCursor: null } });
+    route('get', `/v1/contacts/${CONTACT_ID}/consents`, { body: { contactId: CONTACT_ID, data: [stopAll, whatsapp] } });
+    const results = await run(perform, { inputData: { phone: '+34600000001' } });
+    expect(results).toMatchObject([
+      {
+        consentStatus: { marketing_any: 'opted_out', marketing_whatsapp: 'opted_out' },
+        consents: [
+          { channel: 'any', status: 'opted_out', effectiveStatus: 'opted_out', overriddenBy: null },
+          { channel: 'whatsapp', status: 'opted_in', effectiveStatus: 'opted_out', overriddenBy },
+        ],
+      },
+    ]);
+  });
+
+  it('refuses consents without the status in force rather than guess it (a server too old)', async () => {
+    const { effectiveStatus: _effective, overriddenBy: _overridden, ...recordedOnly } = consent('marketing', 'whatsapp', 'opted_in', 'CONSENT_WITH_NOTICE');
+    route('get', '/v1/contacts', { body: { data: [contact], nextCursor: null } });
+    route('get', `/v1/contacts/${CONTACT_ID}/consents`, { body: { contactId: CONTACT_ID, data: [recordedOnly] } });
+    const details = errorDetails(await rejection(run(perform, { inputData: { email: 'ana.test@example.com' } })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'UNEXPECTED_RESPONSE' });
+    expect(details.message).toContain('data.0.effectiveStatus');
+    expect(details.message).toContain('is that server up to date?');
   });
 
   it('returns [] when the contact disappears between the two calls (404)', async () => {
@@ -130,6 +175,24 @@ describe('check_permission', () => {
     });
     const results = await run(perform, { inputData: { phone: '+34600000001', channel: 'sms', purpose: 'privacy' } });
     expect(results).toMatchObject([{ allowed: false, reason: 'not_specified', since: null, purpose: 'privacy' }]);
+  });
+
+  it('answers "not allowed, never asked" with an empty contact ID for an email or phone Consentry has never seen', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    const results = await run(perform, { inputData: { email: 'new.lead@example.com', phone: '+34600000002', channel: 'email', purpose: '' } });
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/contacts']);
+    expect(results).toEqual([
+      {
+        id: 'no-contact:marketing:email',
+        contactId: '',
+        purpose: 'marketing',
+        channel: 'email',
+        allowed: false,
+        reason: 'not_specified',
+        status: 'not_specified',
+        since: null,
+      },
+    ]);
   });
 
   it('returns [] for an unknown contact ID (404)', async () => {

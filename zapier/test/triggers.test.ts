@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Trigger } from 'zapier-platform-core';
 import consentFailed from '../src/triggers/consent_failed.js';
 import consentGiven from '../src/triggers/consent_given.js';
@@ -6,6 +6,7 @@ import consentWithdrawn from '../src/triggers/consent_withdrawn.js';
 import contactTagged from '../src/triggers/contact_tagged.js';
 import optoutReviewNeeded from '../src/triggers/optout_review_needed.js';
 import tagList from '../src/triggers/tag_list.js';
+import { z } from 'zod';
 import { operationOf } from './helpers.js';
 import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
 
@@ -13,6 +14,26 @@ useMockServer();
 
 const TARGET_URL = 'https://hooks.zapier.example.test/hooks/standard/1/abc/';
 const CONTACT = '01JQ7ZK4C2V9N8M3T5R6W1XYZA';
+
+/** `GET /v1/contacts/{id}` as the server answers it. */
+const contactJson = {
+  id: CONTACT,
+  name: 'Ana Test',
+  email: 'ana.test@example.com',
+  phone: '+34600000001',
+  identities: [{ channel: 'whatsapp', externalId: '34600000001' }],
+  fields: {},
+  tags: [],
+  hubspotId: null,
+  createdAt: '2026-03-01T09:00:00.000Z',
+  updatedAt: '2026-03-01T09:00:00.000Z',
+  erasedAt: null,
+};
+const DETAILS = { contactName: 'Ana Test', contactEmail: 'ana.test@example.com', contactPhone: '+34600000001' };
+const NO_DETAILS = { contactName: null, contactEmail: null, contactPhone: null };
+
+// Every item is completed with its contact's name, email and phone.
+beforeEach(() => route('get', '/v1/contacts/:id', { body: contactJson }));
 
 interface Case {
   trigger: Trigger;
@@ -89,7 +110,6 @@ const cases: Case[] = [
       workflowId: 'request-consent-privacy',
       runId: '01JQ8000000000000000000RUN',
       conversationId: '01JQ800000000000000000CONV',
-      contactName: 'Ana Test',
     },
   },
   {
@@ -146,12 +166,19 @@ describe.each(cases)('trigger $trigger.key', ({ trigger, type, data, fields }) =
     expect(result).toEqual({ id: 'hk_1', deleted: true });
   });
 
-  it('turns the delivered event into one flat item keyed by the event id', async () => {
+  it('turns the delivered event into one flat item keyed by the event id, with the contact’s name, email and phone', async () => {
     const items = await run(perform, { cleanedRequest: { ...event(type, data), querystring: {} } });
     expect(items).toEqual([
-      { id: '01JQ8000000000000000000EV1', type, occurredAt: '2026-03-01T09:15:00.000Z', contactId: CONTACT, ...fields },
+      { id: '01JQ8000000000000000000EV1', type, occurredAt: '2026-03-01T09:15:00.000Z', contactId: CONTACT, ...fields, ...DETAILS },
     ]);
-    expect(requests).toHaveLength(0);
+    expect(requests.map((request) => `${request.method} ${request.path}`)).toEqual([`GET /v1/contacts/${CONTACT}`]);
+  });
+
+  it('gives null name, email and phone when the contact is gone (404 or 410)', async () => {
+    route('get', '/v1/contacts/:id', problem(404, 'NOT_FOUND', 'contact not found'));
+    expect(await run(perform, { cleanedRequest: event(type, data) })).toMatchObject([{ contactId: CONTACT, ...NO_DETAILS }]);
+    route('get', '/v1/contacts/:id', problem(410, 'CONTACT_ERASED', 'contact was erased'));
+    expect(await run(perform, { cleanedRequest: event(type, data) })).toMatchObject([{ contactId: CONTACT, ...NO_DETAILS }]);
   });
 
   it('ignores an event of another type that reaches the hook', async () => {
@@ -177,9 +204,11 @@ describe.each(cases)('trigger $trigger.key', ({ trigger, type, data, fields }) =
     expect(requests[0]?.query.get('type')).toBe(type);
     expect(requests[0]?.query.get('limit')).toBe('3');
     expect(items).toMatchObject([
-      { id: '01JQ8000000000000000000EV3', type, ...fields },
-      { id: '01JQ8000000000000000000EV2', type, ...fields },
+      { id: '01JQ8000000000000000000EV3', type, ...fields, ...DETAILS },
+      { id: '01JQ8000000000000000000EV2', type, ...fields, ...DETAILS },
     ]);
+    // Both events are about one contact: it is read once.
+    expect(requests.map((request) => `${request.method} ${request.path}`)).toEqual(['GET /v1/events', `GET /v1/contacts/${CONTACT}`]);
   });
 
   it('reports a server failure while listing as retryable', async () => {
@@ -227,6 +256,23 @@ describe('trigger filters', () => {
     expect(requests[0]?.query.get('limit')).toBe('100');
     expect(items).toMatchObject([{ id: '01JQ8000000000000000000EV4', tag: 'VIP' }]);
     expect(items).toHaveLength(1);
+  });
+
+  it('offers only real channels in the consent triggers’ Channel filter, never an "All channels" that would mean only STOP ALL', () => {
+    for (const trigger of [consentGiven, consentWithdrawn]) {
+      const fields = z.array(z.object({ key: z.string(), choices: z.array(z.object({ value: z.string(), label: z.string() }).loose()).optional() }).loose());
+      const channel = fields.parse(operationOf(trigger).inputFields).find((field) => field.key === 'channel');
+      expect(channel?.choices?.map((choice) => choice.value)).toEqual(['whatsapp', 'sms', 'email', 'messenger', 'telegram', 'webchat']);
+      expect(channel?.choices?.map((choice) => choice.label)).not.toContain('All channels');
+    }
+  });
+
+  it('refuses a channel filter of "any" before subscribing, explaining that a channel filter already hears STOP ALL', async () => {
+    const error = await rejection(run(operationOf(consentWithdrawn).performSubscribe, { targetUrl: TARGET_URL, inputData: { channel: 'any' } }));
+    const { message } = errorDetails(error);
+    expect(message).toContain('channel: choose one of whatsapp, sms, email, messenger, telegram, webchat');
+    expect(message).toContain('STOP ALL');
+    expect(requests).toHaveLength(0);
   });
 
   it('hands a STOP ALL (channel any) to a Zap filtered on one channel, as the server does', async () => {

@@ -50,6 +50,9 @@ const InputSchema = zod
     }
   }, EVEN_WITH_FIELD_ERRORS);
 
+const NO_KEY_REMEDY =
+  'Map an Idempotency Key (e.g. the form submission ID) into this step: a replay with the same key is recorded once, and Zapier then retries outages on its own.';
+
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
   const contact = await resolveContact(z, bundle, input, { createIfMissing: true });
@@ -58,12 +61,14 @@ const perform = async (z: ZObject, bundle: Bundle) => {
   if (input.explanation !== undefined) body.explanation = input.explanation;
   if (input.occurredAt !== undefined) body.occurredAt = input.occurredAt;
   if (input.idempotencyKey !== undefined) body.idempotencyKey = input.idempotencyKey;
-  // The source (`zapier`) travels as the X-Consentry-Source header set by the middleware.
+  // The source (`zapier`) travels as the X-Consentry-Source header set by the middleware. Without an
+  // idempotency key the server records every PUT it receives, so a repeat would record twice.
   const answer = await callApi(z, bundle, {
     method: 'PUT',
     path: apiPath('v1', 'contacts', contact.id, 'consents', input.purpose, input.channel),
     body,
     schema: SetConsentAnswerSchema,
+    ...(input.idempotencyKey === undefined ? { notIdempotent: { remedy: NO_KEY_REMEDY } } : {}),
   });
   const { record } = answer;
   return {
@@ -92,11 +97,11 @@ const create: Create = {
   },
   operation: {
     inputFields: [
+      channelField({ required: true }),
+      statusField,
       ...contactFields('whose consent changes'),
       contactNameField,
       purposeField({ required: false, defaultMarketing: true }),
-      channelField({ required: true }),
-      statusField,
       legalBasisField,
       explanationField,
       {
@@ -110,7 +115,8 @@ const create: Create = {
         key: 'idempotencyKey',
         label: 'Idempotency Key',
         required: false,
-        helpText: 'A value unique to this decision (e.g. a form submission ID): the same key is recorded once.',
+        helpText:
+          'A value unique to this decision (e.g. a form submission ID): the same key is recorded once, so Zapier can safely repeat this step after an outage. Without one, a step whose outcome is unknown is not repeated automatically.',
       },
     ],
     perform,

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
-import { callApi, InboundAnswerSchema, repliesText } from '../api.js';
-import { channelField, EVEN_WITH_FIELD_ERRORS, messagingChannelInput, optionalText, parseInputData } from '../inputs.js';
+import { callApi, type FieldWarningJson, InboundAnswerSchema, repliesText } from '../api.js';
+import { channelField, EVEN_WITH_FIELD_ERRORS, type MESSAGING_CHANNELS, messagingChannelInput, optionalText, parseInputData } from '../inputs.js';
 
 const InputSchema = zod
   .object({
@@ -28,6 +28,34 @@ const InputSchema = zod
     }
   }, EVEN_WITH_FIELD_ERRORS);
 
+/** A phone number in international format: "+" and digits, spaced or punctuated as people write them. */
+const INTERNATIONAL_PHONE = /^\+[\d\s().-]+$/;
+
+/**
+ * The sender's id on the channel when the Zap gives none, in the form the channel's own webhook
+ * uses, so the message reaches the contact that webhook knows and adds no second identity. WhatsApp
+ * ids are the international number without "+" (Cloud API `messages[].from`,
+ * https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components); SMS providers send
+ * E.164. A number without its country code is sent as written: turned into digits it could read as
+ * another country's number.
+ */
+export function defaultSenderId(channel: (typeof MESSAGING_CHANNELS)[number], phone: string | undefined, email: string | undefined): string {
+  if (phone !== undefined && INTERNATIONAL_PHONE.test(phone)) {
+    const digits = phone.replace(/\D/g, '');
+    if (channel === 'whatsapp') return digits;
+    if (channel === 'sms') return `+${digits}`;
+  }
+  return phone ?? email ?? '';
+}
+
+/** The server's warnings as one readable line each, for a Zap to show or filter on. */
+function warningsText(warnings: readonly FieldWarningJson[]): string {
+  return warnings.map((warning) => (warning.path ? `${warning.path}: ${warning.message}` : warning.message)).join('\n');
+}
+
+const NO_MESSAGE_ID_REMEDY =
+  'Map the source tool’s Message ID into this step: a replay with the same ID is processed once, and Zapier then retries outages on its own.';
+
 /**
  * Feeds a message received by any tool into Consentry, exactly as a channel webhook would:
  * keywords (START, STOP, HELP ...) and the workspace's workflows answer it, and the replies come
@@ -35,9 +63,10 @@ const InputSchema = zod
  */
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
-  // The server processes a channel's message id once; without one from the source tool every run is a new message.
+  // The server processes a channel's message id once; without one from the source tool every run is a
+  // new message, so a repeat of this step would be processed again.
   const messageId = input.messageId ?? `zapier-${randomUUID()}`;
-  const from: Record<string, string> = { id: input.senderId ?? input.phone ?? input.email ?? '' };
+  const from: Record<string, string> = { id: input.senderId ?? defaultSenderId(input.channel, input.phone, input.email) };
   if (input.phone !== undefined) from.phone = input.phone;
   if (input.email !== undefined) from.email = input.email;
   if (input.name !== undefined) from.name = input.name;
@@ -45,7 +74,29 @@ const perform = async (z: ZObject, bundle: Bundle) => {
   if (input.text !== undefined) body.text = input.text;
   if (input.button !== undefined) body.button = input.button;
   if (input.timestamp !== undefined) body.timestamp = input.timestamp;
-  const answer = await callApi(z, bundle, { method: 'POST', path: '/v1/messages', body, schema: InboundAnswerSchema });
+  const answer = await callApi(z, bundle, {
+    method: 'POST',
+    path: '/v1/messages',
+    body,
+    schema: InboundAnswerSchema,
+    ...(input.messageId === undefined ? { notIdempotent: { remedy: NO_MESSAGE_ID_REMEDY } } : {}),
+  });
+  // A warning on messageId means this message was not processed: the answer is an earlier, different
+  // message's (its replies could tell a contact who wrote STOP "you are subscribed"). That is the
+  // Zap's mistake (a thread or ticket ID mapped as Message ID), so the step fails with a plain error:
+  // Zapier's docs reserve z.errors.Error for "errors due to a misconfiguration in a user's Zap", and
+  // HaltedError for a soft stop that is not an error, which would let the unprocessed message pass
+  // unnoticed (https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#general-errors,
+  // #halting-execution; publishing guidelines 4.10: never a successful response for a request that
+  // failed, https://platform.zapier.com/publish/integration-publishing-guidelines).
+  const unprocessed = answer.warnings.find((warning) => warning.path === 'messageId');
+  if (unprocessed) {
+    throw new z.errors.Error(
+      `Consentry did not process this message: messageId: ${unprocessed.message}. Map a Message ID that is unique to each message (not a thread or ticket ID), or leave it empty.`,
+      'MESSAGE_NOT_PROCESSED',
+      409,
+    );
+  }
   return {
     id: messageId,
     messageId,
@@ -55,6 +106,7 @@ const perform = async (z: ZObject, bundle: Bundle) => {
     replyText: repliesText(answer.replies),
     replyCount: answer.replies.length,
     eventTypes: answer.events.map((event) => event.type).join(', '),
+    warnings: warningsText(answer.warnings),
   };
 };
 
@@ -73,9 +125,15 @@ const create: Create = {
         key: 'senderId',
         label: 'Sender ID',
         required: false,
-        helpText: 'The contact’s ID on that channel (e.g. the WhatsApp number). Defaults to the phone, then the email.',
+        helpText:
+          'The contact’s ID on that channel. Leave empty to use the phone (on WhatsApp as digits with the country code, e.g. 34600000001; on SMS as +34600000001), else the email.',
       },
-      { key: 'phone', label: 'Sender Phone', required: false, helpText: 'In international format, e.g. +34 600 000 001.' },
+      {
+        key: 'phone',
+        label: 'Sender Phone',
+        required: false,
+        helpText: 'In international format, e.g. +34 600 000 001: on WhatsApp and SMS it then matches the contact the channel knows.',
+      },
       { key: 'email', label: 'Sender Email', required: false },
       { key: 'name', label: 'Sender Name', required: false },
       { key: 'text', label: 'Text', type: 'text', required: false, helpText: 'What the contact wrote, e.g. STOP.' },
@@ -96,6 +154,7 @@ const create: Create = {
       { key: 'replyText', label: 'Replies (one per line)' },
       { key: 'replyCount', label: 'Number of Replies', type: 'integer' },
       { key: 'eventTypes', label: 'Events Raised' },
+      { key: 'warnings', label: 'Warnings (values the server ignored, one per line)' },
     ],
     sample: {
       id: 'SM0000000000000000000000000000002',
@@ -106,6 +165,7 @@ const create: Create = {
       replyText: 'You have been unsubscribed and will no longer receive messages. Reply START to subscribe again.',
       replyCount: 1,
       eventTypes: 'consent.withdrawn',
+      warnings: '',
     },
   },
 };

@@ -24,9 +24,9 @@ const create: Create = {
   },
   operation: {
     inputFields: [
+      { key: 'tag', label: 'Tag', required: true, dynamic: 'tag_list.id.name', helpText: 'An existing tag, or type a new one.' },
       ...contactFields('to tag'),
       contactNameField,
-      { key: 'tag', label: 'Tag', required: true, dynamic: 'tag_list.id.name', helpText: 'An existing tag, or type a new one.' },
     ],
     perform,
     outputFields: CONTACT_OUTPUT_FIELDS,

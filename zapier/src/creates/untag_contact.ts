@@ -24,8 +24,8 @@ const create: Create = {
   },
   operation: {
     inputFields: [
-      ...contactFields('to untag'),
       { key: 'tag', label: 'Tag', required: true, dynamic: 'tag_list.id.name' },
+      ...contactFields('to untag'),
     ],
     perform,
     outputFields: CONTACT_OUTPUT_FIELDS,

@@ -18,11 +18,30 @@ const InputSchema = zod
   .object({ ...contactSelectorShape, channel: channelInput, purpose: purposeInput })
   .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
 
+/**
+ * Someone Consentry has never seen was never asked: not allowed, for the reason the server gives a
+ * known contact never asked (`not_specified`). Answering "nothing found" instead would stop a
+ * "new lead → ask for consent if not allowed" Zap before its asking branch.
+ */
+function neverAsked(purpose: string, channel: string) {
+  return {
+    id: `no-contact:${purpose}:${channel}`,
+    contactId: '',
+    purpose,
+    channel,
+    allowed: false,
+    reason: 'not_specified',
+    status: 'not_specified',
+    since: null,
+  };
+}
+
 /** "May we message this contact?" — the answer a Zap checks before it sends anything. */
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
   const contact = await findContact(z, bundle, input);
-  if (!contact) return [];
+  // A contact ID that names no contact is a mistake in the Zap, not a new person: nothing found.
+  if (!contact) return input.contactId === undefined ? [neverAsked(input.purpose, input.channel)] : [];
   const verdict = await callApiOrNull(z, bundle, {
     path: apiPath('v1', 'contacts', contact.id, 'permission'),
     params: { channel: input.channel, purpose: input.purpose },
@@ -47,19 +66,19 @@ const search: Search = {
   key: 'check_permission',
   noun: 'Permission',
   display: {
-    label: 'Check Messaging Permission',
-    description: 'Tells whether a contact may be messaged on a channel for a purpose, and why (opted in, opted out, never asked, erased).',
+    label: 'Find Messaging Permission',
+    description: 'Finds whether a contact may be messaged on a channel for a purpose, and why (opted in, opted out, never asked, erased).',
   },
   operation: {
     inputFields: [
-      ...contactFields('to check'),
       channelField({ required: true }),
+      ...contactFields('to check'),
       purposeField({ required: false, defaultMarketing: true }),
     ],
     perform,
     outputFields: [
       { key: 'id', label: 'Permission ID' },
-      { key: 'contactId', label: 'Contact ID' },
+      { key: 'contactId', label: 'Contact ID (empty when Consentry does not know the person)' },
       { key: 'purpose', label: 'Purpose' },
       { key: 'channel', label: 'Channel' },
       { key: 'allowed', label: 'Allowed', type: 'boolean' },

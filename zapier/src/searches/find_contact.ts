@@ -1,11 +1,11 @@
 import type { Bundle, Search, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, consentsOf, contactWithConsentsItem, findContact } from '../contacts.js';
-import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, requireEmailOrPhone } from '../inputs.js';
+import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, requireContact } from '../inputs.js';
 
 const InputSchema = zod
-  .object({ email: optionalText(254), phone: optionalText(40) })
-  .superRefine(requireEmailOrPhone, EVEN_WITH_FIELD_ERRORS);
+  .object({ email: optionalText(254), phone: optionalText(40), contactId: optionalText(200) })
+  .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
 
 /** A Zapier search answers an array: empty means "not found" and lets a Find-or-Create step create. */
 const perform = async (z: ZObject, bundle: Bundle) => {
@@ -21,19 +21,26 @@ const search: Search = {
   noun: 'Contact',
   display: {
     label: 'Find Contact',
-    description: 'Finds a contact by email or phone number, with its current consent on every channel.',
+    description: 'Finds a contact by email, phone number or Consentry contact ID, with its current consent on every channel.',
   },
   operation: {
     inputFields: [
-      { key: 'email', label: 'Email', required: false, helpText: 'Give an email, a phone number, or both (email is tried first).' },
+      { key: 'email', label: 'Email', required: false, helpText: 'Give an email, a phone number or a contact ID (email is tried before phone).' },
       { key: 'phone', label: 'Phone', required: false, helpText: 'In international format, e.g. +34 600 000 001.' },
+      {
+        key: 'contactId',
+        label: 'Contact ID',
+        required: false,
+        helpText: 'The Consentry contact ID, e.g. from a Consentry trigger. Wins over email and phone.',
+      },
     ],
     perform,
     outputFields: [
       ...CONTACT_OUTPUT_FIELDS,
       { key: 'consents[]purpose', label: 'Consent Purpose' },
       { key: 'consents[]channel', label: 'Consent Channel' },
-      { key: 'consents[]status', label: 'Consent Status' },
+      { key: 'consents[]effectiveStatus', label: 'Consent Status in Force (after any all-channel decision)' },
+      { key: 'consents[]status', label: 'Consent Status as Recorded for the Channel' },
       { key: 'consents[]legalBasisLabel', label: 'Consent Legal Basis' },
       { key: 'consents[]occurredAt', label: 'Consent Decided At', type: 'datetime' },
     ],
@@ -44,6 +51,8 @@ const search: Search = {
           purpose: 'marketing',
           channel: 'whatsapp',
           status: 'opted_in',
+          effectiveStatus: 'opted_in',
+          overriddenBy: null,
           legalBasis: 'CONSENT_WITH_NOTICE',
           legalBasisLabel: 'Freely given consent from contact',
           explanation: 'Replied START on WhatsApp',

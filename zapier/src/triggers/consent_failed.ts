@@ -6,8 +6,7 @@ export default defineEventTrigger({
   event: 'consent.failed',
   noun: 'Consent Request',
   label: 'Consent Request Failed',
-  description:
-    'Triggers when a consent request ends without consent: the contact gave invalid answers every time it was asked, or did not answer in time. The conversation is closed.',
+  description: 'Triggers when a consent request ends without consent (invalid answers or no answer).',
   data: zod.object({
     channel: zod.string(),
     purpose: zod.string(),
@@ -16,14 +15,12 @@ export default defineEventTrigger({
     workflowId: zod.string(),
     runId: zod.string(),
     conversationId: zod.string().nullable(),
-    contactName: zod.string().nullable(),
   }),
   outputFields: [
     { key: 'reason', label: 'Reason (invalid or timeout)' },
     { key: 'attempts', label: 'Times Asked', type: 'integer' },
     { key: 'channel', label: 'Channel' },
     { key: 'purpose', label: 'Purpose' },
-    { key: 'contactName', label: 'Contact Name' },
     { key: 'workflowId', label: 'Workflow' },
     { key: 'runId', label: 'Workflow Run ID' },
     { key: 'conversationId', label: 'Conversation ID' },
@@ -33,6 +30,9 @@ export default defineEventTrigger({
     type: 'consent.failed',
     occurredAt: '2026-03-01T09:21:00.000Z',
     contactId: '01JQ7ZK4C2V9N8M3T5R6W1XYZA',
+    contactName: 'Ana Test',
+    contactEmail: 'ana.test@example.com',
+    contactPhone: '+34600000001',
     channel: 'whatsapp',
     purpose: 'privacy',
     reason: 'invalid',
@@ -40,6 +40,5 @@ export default defineEventTrigger({
     workflowId: 'request-consent-privacy',
     runId: '01JQ82E5F6G7H8J9KAMBNCPDQF',
     conversationId: '01JQ82E5F6G7H8J9KAMBNCPDQG',
-    contactName: 'Ana Test',
   },
 });

@@ -6,7 +6,7 @@ export default defineEventTrigger({
   event: 'contact.tagged',
   noun: 'Tag',
   label: 'Contact Tagged',
-  description: 'Triggers when a tag is added to a contact, for example "Consent: Privacy" once a contact agreed to the privacy policy.',
+  description: 'Triggers when a tag is added to a contact.',
   data: zod.object({ tag: zod.string() }),
   filterFields: [
     {
@@ -23,6 +23,9 @@ export default defineEventTrigger({
     type: 'contact.tagged',
     occurredAt: '2026-03-01T09:16:00.000Z',
     contactId: '01JQ7ZK4C2V9N8M3T5R6W1XYZA',
+    contactName: 'Ana Test',
+    contactEmail: 'ana.test@example.com',
+    contactPhone: '+34600000001',
     tag: 'Consent: Privacy',
   },
 });

@@ -5,9 +5,8 @@ export default defineEventTrigger({
   key: 'optout_review_needed',
   event: 'optout.review_needed',
   noun: 'Message',
-  label: 'Opt-out Needs Review',
-  description:
-    'Triggers when a message reads like an opt-out in plain words ("please stop texting me") but is not a keyword: a person should review it, because such revocations must be honoured too.',
+  label: 'Opt-Out Needs Review',
+  description: 'Triggers when a message reads like an opt-out in plain words and needs review.',
   data: zod.object({
     channel: zod.string(),
     messageId: zod.string(),
@@ -18,7 +17,7 @@ export default defineEventTrigger({
   }),
   outputFields: [
     { key: 'text', label: 'Message Text' },
-    { key: 'matchedWord', label: 'Opt-out Word Found' },
+    { key: 'matchedWord', label: 'Opt-Out Word Found' },
     { key: 'language', label: 'Language' },
     { key: 'channel', label: 'Channel' },
     { key: 'messageId', label: 'Message ID' },
@@ -29,11 +28,14 @@ export default defineEventTrigger({
     type: 'optout.review_needed',
     occurredAt: '2026-03-03T11:02:00.000Z',
     contactId: '01JQ7ZK4C2V9N8M3T5R6W1XYZA',
+    contactName: 'Ana Test',
+    contactEmail: 'ana.test@example.com',
+    contactPhone: '+34600000001',
     channel: 'sms',
     messageId: 'SM0000000000000000000000000000001',
     text: 'please stop texting me',
-    normalized: 'please stop texting me',
+    normalized: 'PLEASE STOP TEXTING ME',
     language: 'en',
-    matchedWord: 'stop',
+    matchedWord: 'STOP',
   },
 });
