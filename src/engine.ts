@@ -10,8 +10,8 @@ import { keepMaskedSecrets, mergePatch, WorkspaceSettingsSchema } from './core/s
 import { getTemplate } from './core/workflow/index.js';
 import type { Clock } from './ports/clock.js';
 import { systemClock } from './ports/clock.js';
-import type { IdGenerator } from './ports/ids.js';
-import { ulidGenerator } from './ports/ids.js';
+import type { IdGenerator, SaltSource } from './ports/ids.js';
+import { randomSalts, ulidGenerator } from './ports/ids.js';
 import type { ContactQuery, Store, StoredEvent, WorkflowRunRow } from './ports/store.js';
 import { bulkSetConsent, checkPermission, getConsents, getHistory, getHistoryPage, setConsent, type BulkRowResult, type ConsentOverview, type HistoryPage } from './engine/consents.js';
 import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure } from './engine/contacts.js';
@@ -47,6 +47,8 @@ export interface EngineOptions {
   store: Store;
   clock?: Clock;
   ids?: IdGenerator;
+  /** The random salts written into evidence (EvidenceSchema's `salt`); crypto-random by default. */
+  salts?: SaltSource;
   /** Records `verifyLedger` reads per transaction (default 1,000); between transactions other work runs. */
   ledgerVerifyPageSize?: number;
 }
@@ -137,6 +139,7 @@ export function createEngine(options: EngineOptions): Engine {
   const store = options.store;
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? ulidGenerator();
+  const salts = options.salts ?? randomSalts();
   const ledgerVerifyPageSize = options.ledgerVerifyPageSize;
   if (ledgerVerifyPageSize !== undefined && !(Number.isSafeInteger(ledgerVerifyPageSize) && ledgerVerifyPageSize > 0)) {
     throw new Error(`ledgerVerifyPageSize must be a positive integer, got ${String(ledgerVerifyPageSize)}`);
@@ -147,7 +150,7 @@ export function createEngine(options: EngineOptions): Engine {
     return store.transaction(async (tx) => {
       const workspace = await tx.getWorkspace(workspaceId);
       if (!workspace) throw workspaceNotFound(workspaceId);
-      return work(new UnitOfWork(tx, now, ids, workspace));
+      return work(new UnitOfWork(tx, now, ids, workspace, salts));
     });
   }
 

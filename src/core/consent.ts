@@ -78,6 +78,7 @@ const EVIDENCE_TEXT_MAX = {
   runId: 200,
   note: 5000,
   identity: 1000,
+  salt: 64,
 } as const;
 /**
  * The texts a workflow showed the contact before a consent (`shown`): at most `texts` of them,
@@ -124,6 +125,13 @@ export const EvidenceSchema = z
      * rest of the evidence on erasure.
      */
     identity: z.string().max(EVIDENCE_TEXT_MAX.identity).optional(),
+    /**
+     * Random, written by Consentry into evidence that holds anything: `evidenceDigest` outlives
+     * erasure, and without it the digest of evidence such as `{"identity":"phone:+34600000001"}`
+     * could be checked against guessed numbers, re-identifying an erased person (GDPR recital 26).
+     * Redacted with the rest of the evidence.
+     */
+    salt: z.string().max(EVIDENCE_TEXT_MAX.salt).optional(),
     redacted: z.boolean().optional(),
   })
   .strict();

@@ -8,7 +8,7 @@ import type { ConsentDecision } from '../core/consent.js';
 import { assertKnownPurpose, type Workspace } from '../core/settings.js';
 import { isoInstant } from '../core/time.js';
 import { shownDigest } from '../core/workflow/shown.js';
-import type { IdGenerator } from '../ports/ids.js';
+import { randomSalts, type IdGenerator, type SaltSource } from '../ports/ids.js';
 import type { Conversation, StoreTx, StoredEvent } from '../ports/store.js';
 import { z } from 'zod';
 
@@ -33,6 +33,9 @@ export interface RecordedConsent {
   /** The materialised status after the write. */
   current: ConsentState;
 }
+
+/** One pool of random salts for the process: every UnitOfWork draws from it unless given its own. */
+const DEFAULT_SALTS: SaltSource = randomSalts();
 
 export const ledgerHeadKey = (workspaceId: string): string => `ledger.head.${workspaceId}`;
 
@@ -76,6 +79,7 @@ export class UnitOfWork {
     readonly now: Date,
     private readonly ids: IdGenerator,
     readonly workspace: Workspace,
+    private readonly salts: SaltSource = DEFAULT_SALTS,
   ) {
     this.nowIso = isoInstant(now);
   }
@@ -211,7 +215,7 @@ export class UnitOfWork {
     // recorded it, and refuses only new decisions.
     assertKnownPurpose(decision.purpose, this.workspace.settings);
     if (this.ledgerHead === undefined) this.ledgerHead = await this.readLedgerHead();
-    const record = chainRecord(await this.withContactIdentity(decision), { id: this.newId(), workspaceId: this.workspaceId, recordedAt: this.nowIso, previous: this.ledgerHead ?? undefined });
+    const record = chainRecord(this.salted(await this.withContactIdentity(decision)), { id: this.newId(), workspaceId: this.workspaceId, recordedAt: this.nowIso, previous: this.ledgerHead ?? undefined });
     await this.tx.appendConsentRecord(record);
     this.ledgerHead = { seq: record.seq, hash: record.hash };
     await this.tx.setMeta(ledgerHeadKey(this.workspaceId), this.ledgerHead);
@@ -254,6 +258,12 @@ export class UnitOfWork {
     const contact = await this.findContact(decision.contactId);
     const identity = contact === undefined ? null : decisionIdentity(contact, decision.channel);
     return identity === null ? decision : { ...decision, evidence: { ...decision.evidence, identity } };
+  }
+
+  /** The decision with a fresh `salt` in its evidence, unless the evidence is empty (its digest then tells nothing). */
+  private salted(decision: ValidDecision): ValidDecision {
+    if (Object.keys(decision.evidence).length === 0) return decision;
+    return { ...decision, evidence: { ...decision.evidence, salt: this.salts.next() } };
   }
 
   /** A contact's materialised consent states, read once per transaction and kept in step with its writes. */
@@ -355,8 +365,9 @@ function withShownDigest(decision: ValidDecision): ValidDecision {
  */
 function sameStatedEvidence(recorded: Evidence, stated: Evidence): boolean {
   if (recorded.redacted === true) return true;
-  if (stated.identity !== undefined) return canonicalJson(recorded) === canonicalJson(stated);
-  const { identity: _derived, ...recordedAsStated } = recorded;
+  const { salt: _salt, ...recordedUnsalted } = recorded;
+  if (stated.identity !== undefined) return canonicalJson(recordedUnsalted) === canonicalJson(stated);
+  const { identity: _derived, ...recordedAsStated } = recordedUnsalted;
   return canonicalJson(recordedAsStated) === canonicalJson(stated);
 }
 

@@ -83,3 +83,27 @@ export function sequentialIds(prefix = 'id'): IdGenerator {
   let n = 0;
   return { next: () => `${prefix}_${String(++n).padStart(10, '0')}` };
 }
+
+/** Random values that nobody can guess, for salting what is hashed (see EvidenceSchema's `salt`). Injected so tests can predict them. */
+export interface SaltSource {
+  next(): string;
+}
+
+const SALT_BYTES = 16;
+
+/** 128 random bits per salt, base64url, drawn from a pooled buffer as ulidGenerator draws its own. */
+export function randomSalts(): SaltSource {
+  let pool = randomBytes(POOL_BYTES);
+  let offset = 0;
+  return {
+    next(): string {
+      if (offset + SALT_BYTES > pool.length) {
+        pool = randomBytes(POOL_BYTES);
+        offset = 0;
+      }
+      const salt = pool.toString('base64url', offset, offset + SALT_BYTES);
+      offset += SALT_BYTES;
+      return salt;
+    },
+  };
+}

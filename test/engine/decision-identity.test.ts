@@ -9,6 +9,7 @@ import { FakeClock } from '../../src/ports/clock.js';
 import { ulidGenerator } from '../../src/ports/ids.js';
 import type { Store, StoreTx } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
+import { unsalted } from '../evidence.js';
 
 let clock: FakeClock;
 let store: Store;
@@ -71,13 +72,13 @@ describe('the identity of a decision that names its contact by id', () => {
   ] as const)('on %s is %s, from the contact as it is when the decision is made', async (channel, identity) => {
     const ana = await anaEverywhere();
     const { record } = await optOut(ana.id, channel);
-    expect(record.evidence).toEqual({ identity });
+    expect(unsalted(record.evidence)).toEqual({ identity });
     expect(await ws.verifyLedger()).toMatchObject({ ok: true });
   });
 
   it('falls back to the phone on WhatsApp and to the channel identity on SMS and e-mail', async () => {
     const phoneOnly = await ws.createContact({ name: 'Ben Test', phone: '+34600000002' });
-    expect((await optOut(phoneOnly.id, 'whatsapp')).record.evidence).toEqual({ identity: 'phone:+34600000002' });
+    expect(unsalted((await optOut(phoneOnly.id, 'whatsapp')).record.evidence)).toEqual({ identity: 'phone:+34600000002' });
     const identitiesOnly = await ws.createContact({
       name: 'Cy Test',
       identities: [
@@ -85,19 +86,19 @@ describe('the identity of a decision that names its contact by id', () => {
         { channel: 'email', externalId: 'cy.test@example.com' },
       ],
     });
-    expect((await optOut(identitiesOnly.id, 'sms')).record.evidence).toEqual({ identity: 'sms:+34600000003' });
-    expect((await optOut(identitiesOnly.id, 'email')).record.evidence).toEqual({ identity: 'email:cy.test@example.com' });
+    expect(unsalted((await optOut(identitiesOnly.id, 'sms')).record.evidence)).toEqual({ identity: 'sms:+34600000003' });
+    expect(unsalted((await optOut(identitiesOnly.id, 'email')).record.evidence)).toEqual({ identity: 'email:cy.test@example.com' });
   });
 
   it('is left out when the contact has no address on the channel, and lists each address once on any', async () => {
     const emailOnly = await ws.createContact({ name: 'Dee Test', email: 'dee.test@example.com', identities: [{ channel: 'email', externalId: 'dee.test@example.com' }] });
     for (const channel of ['sms', 'whatsapp', 'messenger', 'telegram', 'webchat'] as const) {
-      expect((await optOut(emailOnly.id, channel)).record.evidence).toEqual({});
+      expect(unsalted((await optOut(emailOnly.id, channel)).record.evidence)).toEqual({});
     }
     // The e-mail identity and the e-mail are the same address: named once.
-    expect((await optOut(emailOnly.id, 'any')).record.evidence).toEqual({ identity: 'email:dee.test@example.com' });
+    expect(unsalted((await optOut(emailOnly.id, 'any')).record.evidence)).toEqual({ identity: 'email:dee.test@example.com' });
     const nobody = await ws.createContact({ name: 'Eve Test' });
-    expect((await optOut(nobody.id, 'any')).record.evidence).toEqual({});
+    expect(unsalted((await optOut(nobody.id, 'any')).record.evidence)).toEqual({});
   });
 
   it('stays with the decision after the phone is edited: the history keeps the number it was about', async () => {
@@ -134,8 +135,8 @@ describe('the identity of a decision that names its contact by id', () => {
     const derived = await optOut(stopped.contactId, 'email', { source: 'hubspot' });
     const [keyword] = await ws.getHistory(stopped.contactId);
     expect(keyword?.evidence.identity).toBe('whatsapp:+34600000001');
-    expect(stated.record.evidence).toEqual({ identity: 'email:ana.old@example.com', note: 'Asked in the shop' });
-    expect(derived.record.evidence).toEqual({ identity: 'email:ana.test@example.com' });
+    expect(unsalted(stated.record.evidence)).toEqual({ identity: 'email:ana.old@example.com', note: 'Asked in the shop' });
+    expect(unsalted(derived.record.evidence)).toEqual({ identity: 'email:ana.test@example.com' });
   });
 
   it('keeps whole addresses within the evidence limit, the e-mail and phone first', async () => {
@@ -162,7 +163,7 @@ describe('an idempotency key replayed after the contact changed', () => {
     await ws.updateContact(ana.id, { phone: '+34600000077' });
     const again = await optOut(ana.id, 'sms', { idempotencyKey: 'form-1' });
     expect(again).toMatchObject({ created: false, record: { id: first.record.id } });
-    expect(again.record.evidence).toEqual({ identity: 'phone:+34600000001' });
+    expect(unsalted(again.record.evidence)).toEqual({ identity: 'phone:+34600000001' });
     const other = await rejection(optOut(ana.id, 'sms', { idempotencyKey: 'form-1', evidence: { note: 'Another form' } }));
     expect(other.code).toBe('CONFLICT');
     expect(other.issues).toEqual([{ path: 'idempotencyKey', message: expect.stringContaining('differs in evidence') }]);
@@ -199,12 +200,12 @@ describe('what recordConsent reads to find the identity', () => {
       const readsBefore = reads.length;
       const byApi = await uow.recordConsent({ ...decision, source: 'api', actor });
       const byApiAgain = await uow.recordConsent({ ...decision, source: 'api', actor });
-      expect(byApiAgain.record.evidence).toEqual({ identity: 'phone:+34600000001' });
+      expect(unsalted(byApiAgain.record.evidence)).toEqual({ identity: 'phone:+34600000001' });
       return [byKeyword, byWorkflow, { record: byApi.record, reads: reads.length - readsBefore }];
     });
-    expect(keyword.record.evidence).toEqual({ identity: 'sms:+34600000001', messageId: 'sms-1' });
-    expect(workflow.record.evidence).toEqual({ workflowId: 'request-consent-marketing' });
-    expect(api.record.evidence).toEqual({ identity: 'phone:+34600000001' });
+    expect(unsalted(keyword.record.evidence)).toEqual({ identity: 'sms:+34600000001', messageId: 'sms-1' });
+    expect(unsalted(workflow.record.evidence)).toEqual({ workflowId: 'request-consent-marketing' });
+    expect(unsalted(api.record.evidence)).toEqual({ identity: 'phone:+34600000001' });
     // The keyword and workflow decisions read no contact; the first API decision read Ana once, the second none.
     expect(reads).toEqual(['getContact']);
     expect(api.reads).toBe(1);

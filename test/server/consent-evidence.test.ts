@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ANA, expectProblem, problemPaths, useTestApp, type Tenant, type TestApp } from './helpers.js';
+import { unsalted } from '../evidence.js';
 
 let t: TestApp;
 let acme: Tenant;
@@ -51,8 +52,8 @@ describe('PUT /v1/contacts/{id}/consents/{purpose}/{channel} with evidence', () 
     expect(res.statusCode, res.body).toBe(201);
     const expected = { ...FORM_EVIDENCE, policyDigest: digestOf(SHOWN), identity: 'phone:+34600000001' };
     const answer = PutAnswerSchema.parse(res.json());
-    expect(answer.record.evidence).toEqual(expected);
-    expect((await history(id))[0]?.evidence).toEqual(expected);
+    expect(unsalted(answer.record.evidence)).toEqual(expected);
+    expect(unsalted((await history(id))[0]?.evidence)).toEqual(expected);
 
     const proof = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/proof` });
     expect(proof.statusCode, proof.body).toBe(200);
@@ -70,7 +71,7 @@ describe('PUT /v1/contacts/{id}/consents/{purpose}/{channel} with evidence', () 
     expect((await put(id, { ...OPT_IN, evidence: { note: 'Signup form' } })).statusCode).toBe(201);
     const edited = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${id}`, payload: { phone: '+34600000077' } });
     expect(edited.statusCode, edited.body).toBe(200);
-    expect((await history(id))[0]?.evidence).toEqual({ note: 'Signup form', identity: 'phone:+34600000001' });
+    expect(unsalted((await history(id))[0]?.evidence)).toEqual({ note: 'Signup form', identity: 'phone:+34600000001' });
     const proof = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/proof` });
     expect(proof.json()).toMatchObject({ contact: { phone: '+34600000077' }, consents: [{ current: { evidence: { identity: 'phone:+34600000001' } } }] });
   });
@@ -148,7 +149,7 @@ describe('PUT /v1/contacts/{id}/consents/{purpose}/{channel} with evidence', () 
         const recorded = PutAnswerSchema.parse(res.json()).record.evidence;
         const wellFormed = Object.fromEntries(Object.entries(sent).map(([key, value]) => [key, Array.isArray(value) ? value.map((text) => text.toWellFormed()) : value.toWellFormed()]));
         const digest = Array.isArray(wellFormed.shown) ? { policyDigest: digestOf(wellFormed.shown) } : {};
-        expect(recorded).toEqual({ ...wellFormed, ...digest, identity: 'phone:+34600000001' });
+        expect(unsalted(recorded)).toEqual({ ...wellFormed, ...digest, identity: 'phone:+34600000001' });
       }),
       { numRuns: 25 },
     );
@@ -198,9 +199,9 @@ describe('POST /v1/consents/bulk with evidence', () => {
     ]);
 
     const [anaRecord] = await history(id);
-    expect(anaRecord?.evidence).toEqual({ ...FORM_EVIDENCE, policyDigest: digestOf(SHOWN), identity: 'phone:+34600000001' });
+    expect(unsalted(anaRecord?.evidence)).toEqual({ ...FORM_EVIDENCE, policyDigest: digestOf(SHOWN), identity: 'phone:+34600000001' });
     const ben = z.object({ contactId: z.string() }).parse(results[1]).contactId;
-    expect((await history(ben))[0]?.evidence).toEqual({ note: 'Unsubscribe link in the March newsletter', identity: 'email:ben.test@example.com' });
+    expect(unsalted((await history(ben))[0]?.evidence)).toEqual({ note: 'Unsubscribe link in the March newsletter', identity: 'email:ben.test@example.com' });
     expect((await t.as(acme, { method: 'POST', url: '/v1/ledger/verify' })).json()).toMatchObject({ ok: true });
   });
 
