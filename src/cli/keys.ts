@@ -63,6 +63,13 @@ function withoutControlCharacters(flag: string, value: string): string {
   return value;
 }
 
+/** What revoking did to the key's subscriptions: their pending deliveries are not sent either. */
+function hooksRemovedLine(count: number): string {
+  if (count === 0) return 'Removed 0 webhook subscriptions (hooks): the key had none live';
+  if (count === 1) return 'Removed 1 webhook subscription (hook) it created; its pending deliveries will not be sent';
+  return `Removed ${count} webhook subscriptions (hooks) it created; their pending deliveries will not be sent`;
+}
+
 const dbOption = '--db <path>';
 const dbHelp = 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)';
 
@@ -132,14 +139,16 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
 
   keys
     .command('revoke')
-    .description('Revoke an API key: requests with it are refused (401) from now on')
+    .description('Revoke an API key: requests with it are refused (401) from now on, and the webhook subscriptions (hooks) it created are deleted')
     .argument('<id>', 'the key id (from `keys list`)')
     .option(dbOption, dbHelp)
     .action((id: string, options: DbOption) =>
       withStore(options, io, { mustExist: true }, async (store) => {
         const revoked = await revokeApiKey(store, canonicalUlid(id.trim()), systemClock);
         if (!revoked) throw new CliFailure(`No API key with id "${id}"`);
-        writeLine(io.stdout, `Revoked API key ${revoked.id} (${revoked.prefix}…) at ${revoked.revokedAt ?? ''}`);
+        const { key, hooksRemoved } = revoked;
+        writeLine(io.stdout, `Revoked API key ${key.id} (${key.prefix}…) at ${key.revokedAt ?? ''}`);
+        writeLine(io.stdout, hooksRemovedLine(hooksRemoved));
       }),
     );
 }

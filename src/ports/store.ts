@@ -87,10 +87,18 @@ export interface ApiKeyRow {
   revokedAt: string | null;
 }
 
+/** Why a hook stopped: DELETE, its target answered 410 Gone, or the API key that created it was revoked. */
+export type HookDeletedReason = 'unsubscribed' | 'gone' | 'key_revoked';
+
 /** A webhook subscription (REST hook): one public event type, or `*` for all. */
 export interface HookRow {
   id: string;
   workspaceId: string;
+  /**
+   * The API key that created the hook: revoking the key deletes the hook. Null for a hook created
+   * without one (before keys were recorded, or by code that calls the registry directly).
+   */
+  apiKeyId: string | null;
   targetUrl: string;
   event: PublicEventType | '*';
   /** Every key must equal the event data's value for the event to be delivered. */
@@ -99,7 +107,7 @@ export interface HookRow {
   secret: string;
   createdAt: string;
   deletedAt: string | null;
-  deletedReason: 'unsubscribed' | 'gone' | null;
+  deletedReason: HookDeletedReason | null;
 }
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'dead';
@@ -152,7 +160,7 @@ export interface DeliveryBacklog {
   pending: number;
   /** Dead letters that can be sent again: of live hooks, and of outbound webhooks. */
   dead: number;
-  /** Dead deliveries of deleted hooks (DELETE, or a 410 Gone): their subscription ended, nothing sends them. */
+  /** Dead deliveries of deleted hooks (DELETE, a 410 Gone, or their key revoked): their subscription ended, nothing sends them. */
   unsubscribed: number;
   /** When the earliest event with a pending delivery occurred; null when nothing is pending. */
   oldestPendingOccurredAt: string | null;
@@ -256,6 +264,8 @@ export interface StoreTx {
   listHooks(workspaceId: string): Promise<HookRow[]>;
   /** Every workspace's live hooks (for the dispatcher's fan-out). */
   listAllLiveHooks(): Promise<HookRow[]>;
+  /** The workspace's live hooks created with the API key, oldest first (revoking the key deletes them). */
+  listLiveHooksOfApiKey(workspaceId: string, apiKeyId: string): Promise<HookRow[]>;
   updateHook(hook: HookRow): Promise<void>;
   insertDelivery(delivery: DeliveryRow): Promise<void>;
   updateDelivery(delivery: DeliveryRow): Promise<void>;

@@ -3,6 +3,7 @@ import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { ulidGenerator } from '../ports/ids.js';
 import type { ApiKeyRow, Store } from '../ports/store.js';
+import { deleteHooksOfApiKey } from '../worker/hooks.js';
 
 /** A recognisable prefix, so a leaked key is easy to spot (and for secret scanners). */
 export const API_KEY_PREFIX = 'csk_';
@@ -119,13 +120,25 @@ export async function authenticateApiKey(store: Store, presented: string, clock:
   return result;
 }
 
-export async function revokeApiKey(store: Store, id: string, clock: Clock): Promise<ApiKeyRow | undefined> {
+export interface RevokedApiKey {
+  key: ApiKeyRow;
+  /** The live hooks the key had created, deleted with it (deletedReason `key_revoked`); 0 when it was revoked already. */
+  hooksRemoved: number;
+}
+
+/**
+ * Revokes the key and, in the same transaction, deletes the hooks it created: a revoked key (leaked,
+ * or its holder gone) must not leave subscriptions sending events to URLs it chose. Revoking a
+ * revoked key changes nothing. Undefined when there is no such key.
+ */
+export async function revokeApiKey(store: Store, id: string, clock: Clock): Promise<RevokedApiKey | undefined> {
   return store.transaction(async (tx) => {
     const key = await tx.getApiKey(id);
     if (!key) return undefined;
-    if (key.revokedAt !== null) return key;
-    const revoked = { ...key, revokedAt: clock.now().toISOString() };
+    if (key.revokedAt !== null) return { key, hooksRemoved: 0 };
+    const revokedAt = clock.now().toISOString();
+    const revoked = { ...key, revokedAt };
     await tx.updateApiKey(revoked);
-    return revoked;
+    return { key: revoked, hooksRemoved: await deleteHooksOfApiKey(tx, revoked, revokedAt) };
   });
 }

@@ -184,6 +184,7 @@ function copyHook(hook: HookRow): HookRow {
   return {
     id: hook.id,
     workspaceId: hook.workspaceId,
+    apiKeyId: hook.apiKeyId ?? null,
     targetUrl: hook.targetUrl,
     event: hook.event,
     filter: hook.filter === null || hook.filter === undefined ? null : jsonCopy(hook.filter),
@@ -294,6 +295,11 @@ class MemoryTx implements StoreTx {
 
   private requireWorkspace(workspaceId: string, what: string): void {
     if (!this.d.workspaces.has(workspaceId)) throw notFound(`${what}: a row it refers to does not exist`);
+  }
+
+  /** As the SQLite schema's foreign key from hooks to api_keys: a recorded key must exist. */
+  private requireApiKey(apiKeyId: string | null | undefined, what: string): void {
+    if (apiKeyId !== null && apiKeyId !== undefined && !this.d.apiKeys.has(apiKeyId)) throw notFound(`${what}: a row it refers to does not exist`);
   }
 
   private requireContact(workspaceId: string, contactId: string, what: string): void {
@@ -879,6 +885,7 @@ class MemoryTx implements StoreTx {
     const what = `hook ${hook.id} cannot be inserted`;
     if (this.d.hooks.has(hook.id)) throw conflict(`${what}: it already exists`);
     this.requireWorkspace(hook.workspaceId, what);
+    this.requireApiKey(hook.apiKeyId, what);
     this.put(this.d.hooks, hook.id, copyHook(hook));
   }
 
@@ -908,11 +915,17 @@ class MemoryTx implements StoreTx {
     return this.liveHooks();
   }
 
+  async listLiveHooksOfApiKey(workspaceId: string, apiKeyId: string): Promise<HookRow[]> {
+    this.check();
+    return this.liveHooks(workspaceId).filter((hook) => hook.apiKeyId === apiKeyId);
+  }
+
   async updateHook(hook: HookRow): Promise<void> {
     this.check();
     assertCanonicalTimestamp(hook.createdAt, 'createdAt');
     const current = this.d.hooks.get(hook.id);
     if (!current || current.workspaceId !== hook.workspaceId) throw notFound(`hook ${hook.id} not found`);
+    this.requireApiKey(hook.apiKeyId, `hook ${hook.id} cannot be updated`);
     this.put(this.d.hooks, hook.id, copyHook(hook));
   }
 

@@ -420,6 +420,39 @@ ALTER TABLE deliveries ADD COLUMN resent_at TEXT;
 CREATE INDEX deliveries_dead ON deliveries (hook_id, event_id) WHERE status = 'dead';
 `,
   },
+  {
+    version: 9,
+    name: 'hooks remember their api key',
+    up: `
+-- A hook remembers the API key that created it, and revoking the key deletes it (deleted_reason
+-- key_revoked): a leaked key must not leave behind subscriptions sending events to URLs it chose.
+-- Hooks created before this step have no key recorded and are left as they are. No index on the
+-- key: a revocation reads the key's workspace's live hooks through hooks_live, and hooks are few.
+-- A CHECK cannot be altered, so the table is rebuilt as https://www.sqlite.org/lang_altertable.html#otheralter
+-- says: create the new table, copy the rows, drop the old one, rename the new one, create its
+-- indexes again. The foreign_keys pragma cannot change inside this transaction, and need not:
+-- no table references hooks (deliveries.hook_id has no foreign key), so the DROP's implicit
+-- DELETE checks nothing, and every copied row keeps the workspace it referenced. hooks has no
+-- trigger or view to recreate.
+CREATE TABLE hooks_rebuilt (
+  id TEXT PRIMARY KEY,
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  api_key_id TEXT REFERENCES api_keys (id),
+  target_url TEXT NOT NULL,
+  event TEXT NOT NULL,
+  event_filter TEXT,
+  secret TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  deleted_at TEXT,
+  deleted_reason TEXT CHECK (deleted_reason IN ('unsubscribed', 'gone', 'key_revoked'))
+) STRICT, WITHOUT ROWID;
+INSERT INTO hooks_rebuilt (id, workspace_id, api_key_id, target_url, event, event_filter, secret, created_at, deleted_at, deleted_reason)
+  SELECT id, workspace_id, NULL, target_url, event, event_filter, secret, created_at, deleted_at, deleted_reason FROM hooks;
+DROP TABLE hooks;
+ALTER TABLE hooks_rebuilt RENAME TO hooks;
+CREATE INDEX hooks_live ON hooks (workspace_id, created_at, id) WHERE deleted_at IS NULL;
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -292,6 +292,7 @@ interface ApiKeyDbRow {
 interface HookDbRow {
   id: string;
   workspace_id: string;
+  api_key_id: string | null;
   target_url: string;
   event: PublicEventType | '*';
   event_filter: string | null;
@@ -469,6 +470,7 @@ function toHook(row: HookDbRow): HookRow {
   return {
     id: row.id,
     workspaceId: row.workspace_id,
+    apiKeyId: row.api_key_id,
     targetUrl: row.target_url,
     event: row.event,
     filter,
@@ -549,7 +551,7 @@ const TIMER_COLUMNS = 'timer_id AS id, workspace_id, id AS run_id, timer_token A
 const PROCESSED_COLUMNS = 'workspace_id, channel, message_id, contact_id, response, processed_at';
 const EVENT_COLUMNS = 'position, id, workspace_id, type, contact_id, occurred_at, version, data';
 const API_KEY_COLUMNS = 'id, workspace_id, name, prefix, hash, created_at, last_used_at, revoked_at';
-const HOOK_COLUMNS = 'id, workspace_id, target_url, event, event_filter, secret, created_at, deleted_at, deleted_reason';
+const HOOK_COLUMNS = 'id, workspace_id, api_key_id, target_url, event, event_filter, secret, created_at, deleted_at, deleted_reason';
 const DELIVERY_COLUMNS =
   'id, workspace_id, hook_id, event_id, event_position, contact_id, status, attempts, next_attempt_at, last_error, ' +
   'last_status_code, delivered_at, updated_at, resent_at';
@@ -590,12 +592,16 @@ function apiKeyParams(key: ApiKeyRow): ApiKeyParams {
   };
 }
 
-type HookParams = Record<'id' | 'workspace_id' | 'target_url' | 'event' | 'event_filter' | 'secret' | 'created_at' | 'deleted_at' | 'deleted_reason', string | null>;
+type HookParams = Record<
+  'id' | 'workspace_id' | 'api_key_id' | 'target_url' | 'event' | 'event_filter' | 'secret' | 'created_at' | 'deleted_at' | 'deleted_reason',
+  string | null
+>;
 
 function hookParams(hook: HookRow): HookParams {
   return {
     id: hook.id,
     workspace_id: hook.workspaceId,
+    api_key_id: hook.apiKeyId ?? null,
     target_url: hook.targetUrl,
     event: hook.event,
     event_filter: hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
@@ -719,6 +725,14 @@ export const PENDING_BACKLOG_SQL = `SELECT count(*) AS count, min(event_position
  */
 export const UNSUBSCRIBED_BACKLOG_SQL = `SELECT count(*) AS count FROM hooks CROSS JOIN deliveries ON deliveries.hook_id = hooks.id
   WHERE hooks.deleted_at IS NOT NULL AND deliveries.status = 'dead'`;
+
+/**
+ * The live hooks a key created, read from the workspace's live hooks in hooks_live: hooks are few,
+ * and a revocation is rare, so the key column has no index of its own to write on every
+ * subscription. Exported so a test can check its plan.
+ */
+export const LIVE_HOOKS_OF_API_KEY_SQL = `SELECT ${HOOK_COLUMNS} FROM hooks INDEXED BY hooks_live
+  WHERE workspace_id = ? AND deleted_at IS NULL AND api_key_id = ? ORDER BY created_at, id`;
 
 /**
  * A hook's deliveries, newest event (highest ULID) first, after a cursor's event when
@@ -845,6 +859,7 @@ class Statements {
   readonly getHook: Statement<[string, string], HookDbRow>;
   readonly listHooks: Statement<[string], HookDbRow>;
   readonly listAllLiveHooks: Statement<[], HookDbRow>;
+  readonly listLiveHooksOfApiKey: Statement<[string, string], HookDbRow>;
   readonly updateHook: Statement<[HookParams]>;
 
   readonly insertDelivery: Statement<[DeliveryParams]>;
@@ -1036,6 +1051,7 @@ class Statements {
     this.listAllLiveHooks = db.prepare(
       `SELECT ${HOOK_COLUMNS} FROM hooks WHERE deleted_at IS NULL ORDER BY workspace_id, created_at, id`,
     );
+    this.listLiveHooksOfApiKey = db.prepare(LIVE_HOOKS_OF_API_KEY_SQL);
     this.updateHook = db.prepare(updateNamedSql('hooks', HOOK_COLUMNS));
 
     this.insertDelivery = db.prepare(insertNamedSql('deliveries', DELIVERY_COLUMNS));
@@ -1780,6 +1796,11 @@ class SqliteTx implements StoreTx {
   async listAllLiveHooks(): Promise<HookRow[]> {
     this.check();
     return this.s.listAllLiveHooks.all().map(toHook);
+  }
+
+  async listLiveHooksOfApiKey(workspaceId: string, apiKeyId: string): Promise<HookRow[]> {
+    this.check();
+    return this.s.listLiveHooksOfApiKey.all(workspaceId, apiKeyId).map(toHook);
   }
 
   async updateHook(hook: HookRow): Promise<void> {

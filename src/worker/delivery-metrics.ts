@@ -24,7 +24,7 @@ export interface BacklogReading {
  * and the backlog (pending and dead deliveries, the age of the oldest pending one), read from the
  * store when /metrics is scraped: it lives in the store, not in this process's memory, and a
  * count kept in memory would be wrong after a restart. The deliveries of a hook that was deleted
- * (DELETE, or its target answered 410 Gone) have a gauge of their own: an alert on dead letters
+ * (DELETE, its target answered 410 Gone, or its API key was revoked) have a gauge of their own: an alert on dead letters
  * must not fire because a subscriber left, and they cannot be sent again anyway. No per-hook
  * labels: hooks are created by API clients, and a label per hook would let them grow the series
  * without bound.
@@ -77,7 +77,7 @@ export class DeliveryMetrics {
     backlogGauge(DEAD_NAME, 'Hook and outbound webhook deliveries dead-lettered and not sent again yet (kept in the store; those of deleted hooks are counted apart)', (b) => b.dead);
     backlogGauge(
       UNSUBSCRIBED_NAME,
-      'Deliveries of hooks that were deleted (DELETE, or the target answered 410 Gone) that will never be sent: pending ones when the hook went, and its dead letters (kept in the store)',
+      'Deliveries of hooks that were deleted (DELETE, the target answered 410 Gone, or the API key that created the hook was revoked) that will never be sent: pending ones when the hook went, and its dead letters (kept in the store)',
       (b) => b.unsubscribed,
     );
     backlogGauge(OLDEST_NAME, 'Seconds since the event of the oldest pending delivery occurred (0 when none is pending)', (b) => b.oldestPendingAgeSeconds);

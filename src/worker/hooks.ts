@@ -7,7 +7,7 @@ import { assertKnownPurpose, WebhookTargetUrlSchema } from '../core/settings.js'
 import { parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
-import type { DeliveryRow, DeliveryStatus, HookRow, Store, StoreTx } from '../ports/store.js';
+import type { ApiKeyRow, DeliveryRow, DeliveryStatus, HookDeletedReason, HookRow, Store, StoreTx } from '../ports/store.js';
 import {
   keepPreviousSecret,
   newSigningSecret,
@@ -176,8 +176,8 @@ export function toHookView(hook: HookRow): HookView {
 /** One hook, live or not: a hook deleted after its target answered 410 says so. */
 export interface HookDetail extends HookView {
   deletedAt: string | null;
-  /** `unsubscribed` (DELETE), or why the dispatcher deleted it (the target answered 410). */
-  deletedReason: string | null;
+  /** `unsubscribed` (DELETE), `gone` (the target answered 410) or `key_revoked` (the API key that created it was revoked). */
+  deletedReason: HookDeletedReason | null;
 }
 
 export function toDeliveryView(delivery: DeliveryRow, eventType: string | null): DeliveryView {
@@ -208,7 +208,12 @@ export interface HookRegistryOptions {
 
 /** Subscriptions (REST hooks) of one workspace: what the hooks routes and the Zapier app call. */
 export interface HookRegistry {
-  create(workspaceId: string, input: HookInput): Promise<CreatedHook>;
+  /**
+   * Subscribes a target URL. `apiKeyId`, the key making the request, is recorded with the hook so
+   * that revoking the key deletes it; a key revoked by then is UNAUTHORIZED, so a request
+   * authenticated just before the revocation committed cannot leave a live hook behind.
+   */
+  create(workspaceId: string, input: HookInput, apiKeyId?: string): Promise<CreatedHook>;
   list(workspaceId: string): Promise<HookView[]>;
   /** A hook of the workspace, deleted ones included; NOT_FOUND when the workspace has no such hook. */
   get(workspaceId: string, hookId: string): Promise<HookDetail>;
@@ -255,13 +260,34 @@ function deliveryNotFound(deliveryId: string): ConsentryError {
  * hook; /metrics counts it among the unsubscribed deliveries, not the dead letters (delivery-metrics.ts).
  */
 export function notSentToDeletedHook(reason: HookRow['deletedReason']): string {
-  return reason === 'gone' ? 'not sent: the hook was deleted when its target answered 410 Gone' : 'not sent: the hook was deleted (unsubscribed)';
+  if (reason === 'gone') return 'not sent: the hook was deleted when its target answered 410 Gone';
+  if (reason === 'key_revoked') return 'not sent: the hook was deleted when the API key that created it was revoked';
+  return 'not sent: the hook was deleted (unsubscribed)';
 }
 
 /** A deleted hook has no target any more: its dead letters stay listed, but cannot be sent. */
 function hookDeleted(hook: HookRow): ConsentryError {
-  const why = hook.deletedReason === 'gone' ? 'its target answered 410 Gone' : 'unsubscribed';
+  const why =
+    hook.deletedReason === 'gone'
+      ? 'its target answered 410 Gone'
+      : hook.deletedReason === 'key_revoked'
+        ? 'the API key that created it was revoked'
+        : 'unsubscribed';
   return new ConsentryError('CONFLICT', `Hook ${hook.id} was deleted (${why}): it has no target to send deliveries to; subscribe again for new events`);
+}
+
+/**
+ * Deletes the live hooks the key created, in the caller's transaction (the one that revokes the
+ * key), as DELETE would: their pending deliveries are not sent. A key can have subscribed any
+ * URL, so once it is revoked nothing it chose may keep receiving events. Returns how many.
+ */
+export async function deleteHooksOfApiKey(tx: StoreTx, key: Pick<ApiKeyRow, 'id' | 'workspaceId'>, at: string): Promise<number> {
+  const hooks = await tx.listLiveHooksOfApiKey(key.workspaceId, key.id);
+  for (const hook of hooks) {
+    await tx.updateHook({ ...hook, deletedAt: at, deletedReason: 'key_revoked' });
+    await tx.abandonDeliveries(hook.id, notSentToDeletedHook('key_revoked'), at);
+  }
+  return hooks.length;
 }
 
 /** A hook of the workspace, deleted or not. */
@@ -343,13 +369,14 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
   const { store, clock, ids } = options;
   const allowPrivateTargets = options.allowPrivateTargets ?? false;
   return {
-    async create(workspaceId, input) {
+    async create(workspaceId, input, apiKeyId) {
       const valid = parseInput(HookInputSchema, input, 'hook');
       if (!allowPrivateTargets) assertPublicTargetUrl(valid.targetUrl, 'targetUrl', 'hook');
       const now = clock.now();
       const hook: HookRow = {
         id: ids.next(now),
         workspaceId,
+        apiKeyId: apiKeyId ?? null,
         targetUrl: valid.targetUrl,
         event: valid.event,
         filter: valid.filter ? canonicalFilter(valid.filter) : null,
@@ -361,6 +388,11 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       await store.transaction(async (tx) => {
         const workspace = await tx.getWorkspace(workspaceId);
         if (!workspace) throw new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
+        if (apiKeyId !== undefined) {
+          const key = await tx.getApiKey(apiKeyId);
+          if (!key || key.workspaceId !== workspaceId) throw new ConsentryError('UNAUTHORIZED', 'This API key is not valid');
+          if (key.revokedAt !== null) throw new ConsentryError('UNAUTHORIZED', 'This API key was revoked');
+        }
         // Consent events name only purposes the workspace knows: a misspelt one would never fire.
         const purpose = hook.filter?.['purpose'];
         if (purpose !== undefined) assertKnownPurpose(purpose, workspace.settings, 'filter.purpose');

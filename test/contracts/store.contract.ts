@@ -16,6 +16,8 @@ import type {
   TimerRow,
   WorkflowRunRow,
 } from '../../src/ports/store.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import { revokeApiKey } from '../../src/server/api-keys.js';
 
 export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
@@ -154,6 +156,7 @@ function hook(workspaceId: string, id: string, overrides: Partial<HookRow> = {})
   return {
     id,
     workspaceId,
+    apiKeyId: null,
     targetUrl: `https://hooks.example.com/${id}`,
     event: 'contact.tagged',
     filter: null,
@@ -1333,6 +1336,114 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect(await t.getHook(WS_A, 'hk_1')).toStrictEqual(deleted);
           expect(await t.listHooks(WS_A)).toEqual([]);
           expect(await t.listAllLiveHooks()).toEqual([]);
+        });
+      });
+
+      it("remembers the API key that created a hook, and lists a key's live hooks of its workspace, oldest first", async () => {
+        await tx(async (t) => {
+          await t.insertApiKey(apiKey(WS_A, 'key_1'));
+          await t.insertApiKey(apiKey(WS_A, 'key_2'));
+          await t.insertApiKey(apiKey(WS_B, 'key_b'));
+          await t.insertHook(hook(WS_A, 'hk_late', { apiKeyId: 'key_1', createdAt: at(5) }));
+          await t.insertHook(hook(WS_A, 'hk_early', { apiKeyId: 'key_1', createdAt: at(2) }));
+          await t.insertHook(hook(WS_A, 'hk_stopped', { apiKeyId: 'key_1', createdAt: at(1), deletedAt: at(3), deletedReason: 'unsubscribed' }));
+          await t.insertHook(hook(WS_A, 'hk_other_key', { apiKeyId: 'key_2' }));
+          await t.insertHook(hook(WS_A, 'hk_no_key'));
+          await t.insertHook(hook(WS_B, 'hk_b', { apiKeyId: 'key_b' }));
+        });
+        await tx(async (t) => {
+          expect(await t.getHook(WS_A, 'hk_late')).toStrictEqual(hook(WS_A, 'hk_late', { apiKeyId: 'key_1', createdAt: at(5) }));
+          expect((await t.getHook(WS_A, 'hk_no_key'))?.apiKeyId).toBeNull();
+          expect((await t.listLiveHooksOfApiKey(WS_A, 'key_1')).map((h) => h.id)).toEqual(['hk_early', 'hk_late']);
+          expect((await t.listLiveHooksOfApiKey(WS_A, 'key_2')).map((h) => h.id)).toEqual(['hk_other_key']);
+          // Scoped to the workspace, as every read of the port.
+          expect(await t.listLiveHooksOfApiKey(WS_B, 'key_1')).toEqual([]);
+          expect((await t.listLiveHooksOfApiKey(WS_B, 'key_b')).map((h) => h.apiKeyId)).toEqual(['key_b']);
+          expect(await t.listLiveHooksOfApiKey(WS_A, 'key_missing')).toEqual([]);
+
+          const revoked: HookRow = hook(WS_A, 'hk_early', { apiKeyId: 'key_1', createdAt: at(2), deletedAt: at(6), deletedReason: 'key_revoked' });
+          await t.updateHook(revoked);
+          expect(await t.getHook(WS_A, 'hk_early')).toStrictEqual(revoked);
+          expect((await t.listLiveHooksOfApiKey(WS_A, 'key_1')).map((h) => h.id)).toEqual(['hk_late']);
+          expect((await t.listHooks(WS_A)).map((h) => h.id)).toEqual(['hk_no_key', 'hk_other_key', 'hk_late']);
+        });
+      });
+
+      it('refuses a hook naming an API key the store does not have', async () => {
+        await tx(async (t) => {
+          await t.insertApiKey(apiKey(WS_A, 'key_1'));
+          await expectCode(t.insertHook(hook(WS_A, 'hk_1', { apiKeyId: 'key_missing' })), 'NOT_FOUND');
+          await t.insertHook(hook(WS_A, 'hk_1', { apiKeyId: 'key_1' }));
+          await expectCode(t.updateHook(hook(WS_A, 'hk_1', { apiKeyId: 'key_missing' })), 'NOT_FOUND');
+          expect((await t.getHook(WS_A, 'hk_1'))?.apiKeyId).toBe('key_1');
+        });
+      });
+
+      it('revoking an API key deletes the live hooks it created, key_revoked, and abandons their pending deliveries', async () => {
+        const clock = new FakeClock(at(10));
+        await tx(async (t) => {
+          await t.insertApiKey(apiKey(WS_A, 'key_1'));
+          await t.insertApiKey(apiKey(WS_A, 'key_2'));
+          await t.insertHook(hook(WS_A, 'hk_1', { apiKeyId: 'key_1' }));
+          await t.insertHook(hook(WS_A, 'hk_2', { apiKeyId: 'key_1', createdAt: at(2) }));
+          await t.insertHook(hook(WS_A, 'hk_other_key', { apiKeyId: 'key_2' }));
+          await t.insertHook(hook(WS_A, 'hk_no_key'));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_2', 2, { attempts: 2, lastStatusCode: 503, lastError: 'HTTP 503' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_2', 3, { status: 'delivered', deliveredAt: at(3) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_4', 'hk_other_key', 4));
+          await t.insertDelivery(delivery(WS_A, 'dl_5', 'hk_no_key', 5));
+        });
+
+        const revoked = await revokeApiKey(store, 'key_1', clock);
+        expect(revoked).toStrictEqual({ key: apiKey(WS_A, 'key_1', { revokedAt: at(10) }), hooksRemoved: 2 });
+        const notSent = 'not sent: the hook was deleted when the API key that created it was revoked';
+        await tx(async (t) => {
+          for (const [id, createdAt] of [['hk_1', at(1)], ['hk_2', at(2)]] as const) {
+            expect(await t.getHook(WS_A, id)).toStrictEqual(hook(WS_A, id, { apiKeyId: 'key_1', createdAt, deletedAt: at(10), deletedReason: 'key_revoked' }));
+          }
+          expect((await t.getHook(WS_A, 'hk_other_key'))?.deletedAt).toBeNull();
+          expect((await t.getHook(WS_A, 'hk_no_key'))?.deletedAt).toBeNull();
+          expect((await t.listHooks(WS_A)).map((h) => h.id)).toEqual(['hk_no_key', 'hk_other_key']);
+          expect(await t.getDelivery(WS_A, 'dl_1')).toMatchObject({ status: 'dead', lastError: notSent, updatedAt: at(10) });
+          expect(await t.getDelivery(WS_A, 'dl_2')).toMatchObject({ status: 'dead', attempts: 2, lastStatusCode: 503, lastError: notSent });
+          expect((await t.getDelivery(WS_A, 'dl_3'))?.status).toBe('delivered');
+          expect((await t.listReadyDeliveriesByHook(at(10), { perHook: 10, hooks: 10 })).map((group) => group.map((d) => d.id)).sort()).toEqual([['dl_4'], ['dl_5']]);
+          expect(await t.deliveryBacklog()).toMatchObject({ pending: 2, dead: 0, unsubscribed: 2 });
+        });
+
+        // Revoking it again changes nothing: not the time of the revocation, not its hooks.
+        clock.advance(60_000);
+        expect(await revokeApiKey(store, 'key_1', clock)).toStrictEqual({ key: apiKey(WS_A, 'key_1', { revokedAt: at(10) }), hooksRemoved: 0 });
+        expect((await tx((t) => t.getHook(WS_A, 'hk_1')))?.deletedAt).toBe(at(10));
+      });
+
+      it('revokes the key only together with deleting its hooks: a failure leaves both as they were', async () => {
+        await tx(async (t) => {
+          await t.insertApiKey(apiKey(WS_A, 'key_1'));
+          await t.insertHook(hook(WS_A, 'hk_1', { apiKeyId: 'key_1' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1));
+        });
+        const failing: Store = {
+          transaction: (fn) =>
+            store.transaction((t) =>
+              fn(
+                new Proxy(t, {
+                  get(target, property) {
+                    if (property === 'abandonDeliveries') return () => Promise.reject(new Error('disk full'));
+                    const value: unknown = Reflect.get(target, property);
+                    return typeof value === 'function' ? (...args: unknown[]) => Reflect.apply(value, target, args) : value;
+                  },
+                }),
+              ),
+            ),
+          close: () => store.close(),
+        };
+        await expect(revokeApiKey(failing, 'key_1', new FakeClock(at(10)))).rejects.toThrow('disk full');
+        await tx(async (t) => {
+          expect((await t.getApiKey('key_1'))?.revokedAt).toBeNull();
+          expect((await t.getHook(WS_A, 'hk_1'))?.deletedAt).toBeNull();
+          expect((await t.getDelivery(WS_A, 'dl_1'))?.status).toBe('pending');
         });
       });
     });

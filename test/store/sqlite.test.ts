@@ -9,12 +9,15 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import { isConsentryError } from '../../src/core/errors.js';
 import { defaultSettings } from '../../src/core/settings.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import { revokeApiKey } from '../../src/server/api-keys.js';
 import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
 import {
   DUE_TIMERS_OF_CONTACT_SQL,
   DUE_TIMERS_SQL,
   LAST_RECORD_SQL,
   LIST_RECORDS_SQL,
+  LIVE_HOOKS_OF_API_KEY_SQL,
   NEXT_PENDING_HOOK_SQL,
   PENDING_BACKLOG_SQL,
   PROCESSED_OF_CONTACT_SQL,
@@ -86,6 +89,7 @@ function hookRow(id: string): HookRow {
   return {
     id,
     workspaceId: 'ws_a',
+    apiKeyId: null,
     targetUrl: 'https://hooks.example.com/a',
     event: '*',
     filter: { tag: 'vip' },
@@ -295,6 +299,90 @@ describe('SQLite store', () => {
       expect(indexes).toEqual([{ name: 'deliveries_dead' }]);
       expect(await store.transaction((tx) => tx.resendDeadDeliveries('ws_a', 'hk_1', { at: T0, limit: 10 }))).toBe(1);
       expect((await store.transaction((tx) => tx.getDelivery('ws_a', 'dl_2')))?.resentAt).toBe(T0);
+      expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+    });
+
+    it('upgrades a database of version 8: its hooks keep their rows, with no key recorded, and the rebuilt table keeps its form and index', async () => {
+      const v8 = openRaw();
+      v8.pragma('foreign_keys = ON');
+      expect(migrate(v8, MIGRATIONS.filter((m) => m.version <= 8)).version).toBe(8);
+      const schemaOf = (db: BetterSqlite3.Database, name: string): string | undefined =>
+        db.prepare<[string], { sql: string }>('SELECT sql FROM sqlite_schema WHERE name = ?').get(name)?.sql;
+      const objectsOf = (db: BetterSqlite3.Database): { type: string; name: string }[] =>
+        db.prepare<[], { type: string; name: string }>("SELECT type, name FROM sqlite_schema WHERE tbl_name = 'hooks' ORDER BY type, name").all();
+      const objectsBefore = objectsOf(v8);
+      const liveIndexBefore = schemaOf(v8, 'hooks_live');
+      v8.prepare('INSERT INTO workspaces (id, name, settings, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run(
+        'ws_a',
+        'Shop A',
+        JSON.stringify(defaultSettings()),
+        T0,
+        T0,
+      );
+      v8.prepare(`INSERT INTO api_keys (id, workspace_id, name, prefix, hash, created_at) VALUES ('key_1', 'ws_a', 'Zapier', 'csk_1', 'sha256-1', '${T0}')`).run();
+      const insertHook = v8.prepare<[string, string | null, string | null, string | null]>(
+        `INSERT INTO hooks (id, workspace_id, target_url, event, event_filter, secret, created_at, deleted_at, deleted_reason)
+         VALUES (?, 'ws_a', 'https://hooks.example.com/a', '*', ?, 'whsec_test', '${T0}', ?, ?)`,
+      );
+      insertHook.run('hk_live', '{"tag":"vip"}', null, null);
+      insertHook.run('hk_off', null, '2026-01-01T00:01:00.000Z', 'unsubscribed');
+      insertHook.run('hk_gone', null, '2026-01-01T00:02:00.000Z', 'gone');
+      v8.prepare(
+        `INSERT INTO deliveries (id, workspace_id, hook_id, event_id, event_position, contact_id, status, attempts, next_attempt_at,
+           last_error, last_status_code, delivered_at, updated_at)
+         VALUES ('dl_1', 'ws_a', 'hk_live', 'evt_1', 1, 'ct_ana', 'pending', 0, '${T0}', NULL, NULL, NULL, '${T0}')`,
+      ).run();
+      v8.close();
+
+      const store = open();
+      expect(migrationRows(store.db).map((row) => row.version)).toEqual(MIGRATIONS.map((m) => m.version));
+      const read = await store.transaction(async (tx) => ({
+        live: await tx.getHook('ws_a', 'hk_live'),
+        off: await tx.getHook('ws_a', 'hk_off'),
+        gone: await tx.getHook('ws_a', 'hk_gone'),
+        listed: await tx.listHooks('ws_a'),
+        ofKey: await tx.listLiveHooksOfApiKey('ws_a', 'key_1'),
+      }));
+      expect(read.live).toStrictEqual(hookRow('hk_live'));
+      expect(read.off).toStrictEqual({ ...hookRow('hk_off'), filter: null, deletedAt: '2026-01-01T00:01:00.000Z', deletedReason: 'unsubscribed' });
+      expect(read.gone).toStrictEqual({ ...hookRow('hk_gone'), filter: null, deletedAt: '2026-01-01T00:02:00.000Z', deletedReason: 'gone' });
+      expect(read.listed.map((h) => h.id)).toEqual(['hk_live']);
+      expect(read.ofKey).toEqual([]);
+
+      // The same table: STRICT, WITHOUT ROWID, the same live-hook index, and nothing left of the rebuild.
+      const table = schemaOf(store.db, 'hooks') ?? '';
+      expect(table).toMatch(/\) STRICT, WITHOUT ROWID$/);
+      expect(table).toContain("CHECK (deleted_reason IN ('unsubscribed', 'gone', 'key_revoked'))");
+      expect(liveIndexBefore).toBeDefined();
+      expect(schemaOf(store.db, 'hooks_live')).toBe(liveIndexBefore);
+      expect(objectsBefore).toEqual([
+        { type: 'index', name: 'hooks_live' },
+        { type: 'table', name: 'hooks' },
+      ]);
+      expect(objectsOf(store.db)).toEqual(objectsBefore);
+      expect(store.db.prepare("SELECT name FROM sqlite_schema WHERE name LIKE '%rebuilt%'").all()).toEqual([]);
+      // The rebuild relies on no table referencing hooks (its DROP would otherwise check or break them).
+      const tables = store.db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table'").all();
+      const referencing = tables.filter(({ name }) =>
+        store.db.prepare<[string], { table: string }>('SELECT "table" FROM pragma_foreign_key_list(?)').all(name).some((fk) => fk.table === 'hooks'),
+      );
+      expect(referencing).toEqual([]);
+
+      // A hook made before keys were recorded outlives the key's revocation; its delivery is still sent.
+      expect(await revokeApiKey(store, 'key_1', new FakeClock(T0))).toMatchObject({ hooksRemoved: 0 });
+      expect((await store.transaction((tx) => tx.getHook('ws_a', 'hk_live')))?.deletedAt).toBeNull();
+      const ready = await store.transaction((tx) => tx.listReadyDeliveriesByHook(T0, { perHook: 10, hooks: 10 }));
+      expect(ready.map((group) => group.map((d) => d.id))).toEqual([['dl_1']]);
+
+      // New hooks record their key, and take the new reason.
+      await store.transaction(async (tx) => {
+        await tx.insertApiKey(apiKeyRow('key_2', 'sha256-2'));
+        await tx.insertHook({ ...hookRow('hk_new'), apiKeyId: 'key_2' });
+        await tx.updateHook({ ...hookRow('hk_new'), apiKeyId: 'key_2', deletedAt: T0, deletedReason: 'key_revoked' });
+        await expectNotFound(tx.insertHook({ ...hookRow('hk_stray'), apiKeyId: 'key_missing' }));
+      });
+      expect((await store.transaction((tx) => tx.getHook('ws_a', 'hk_new')))?.deletedReason).toBe('key_revoked');
+      expect(store.db.pragma('foreign_key_check')).toEqual([]);
       expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
     });
 
@@ -673,6 +761,12 @@ describe('SQLite store', () => {
       expect(wrapped.map((group) => group.map((d) => d.id))).toEqual([['dl_300'], ['dl_1', 'dl_2', 'dl_3'], ['dl_291']]);
     });
 
+    it("finds a key's live hooks among its workspace's live hooks, from hooks_live, without sorting", () => {
+      const { db } = open();
+      const details = plan(db, LIVE_HOOKS_OF_API_KEY_SQL, 'ws_a', 'key_1');
+      expect(details).toEqual(['SEARCH hooks USING INDEX hooks_live (workspace_id=?)']);
+    });
+
     it("lists a hook's deliveries, and counts them, from indexes without sorting", () => {
       const { db } = open();
       for (const status of [undefined, 'pending', 'delivered'] as const) {
@@ -818,6 +912,7 @@ describe('SQLite store', () => {
       await tx.getHook('ws_a', hook.id);
       await tx.listHooks('ws_a');
       await tx.listAllLiveHooks();
+      await tx.listLiveHooksOfApiKey('ws_a', key.id);
       const delivery = deliveryRow(`dl_${round}`, hook.id, round + 1);
       await tx.insertDelivery(delivery);
       await tx.updateDelivery({ ...delivery, attempts: 1 });

@@ -31,7 +31,10 @@ const ROTATION_DESCRIPTION =
 
 const HookDetailJsonSchema = HookJsonSchema.extend({
   deletedAt: z.string().nullable().describe('When the hook stopped: null while it is live'),
-  deletedReason: z.string().nullable().describe('unsubscribed (DELETE), or gone (a delivery was answered 410 Gone)'),
+  deletedReason: z
+    .enum(['unsubscribed', 'gone', 'key_revoked'])
+    .nullable()
+    .describe('unsubscribed (DELETE), gone (a delivery was answered 410 Gone), or key_revoked (the API key that created the hook was revoked)'),
 });
 
 const DeliveryJsonSchema = z.object({
@@ -98,14 +101,17 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
         description:
           'Each delivery POSTs the event as GET /v1/events lists it, signed; the webhooks of this document describe the body of each event type, its data fields included. ' +
           "Every filter key must name the event data's value: a contact or other id in any letter case, a tag as tagging compares tags (letter case, spaces and Unicode normalisation aside), " +
-          'anything else exactly. A key the data does not have, or a value it never holds, is 422 naming filter.<key>. Redirects are not followed: register the final URL.',
+          'anything else exactly. A key the data does not have, or a value it never holds, is 422 naming filter.<key>. Redirects are not followed: register the final URL. ' +
+          'The hook lasts as long as the API key that created it: revoking the key deletes the hook (deletedReason key_revoked), and its pending deliveries are not sent.',
         security: API_KEY_SECURITY,
         body: HookInputSchema,
         response: { 201: CreatedHookJsonSchema, 422: ProblemSchema },
       },
     },
     async (request, reply) => {
-      const created = await hooks.create(authOf(request).workspaceId, request.body);
+      // The hook remembers its key: revoking the key deletes it (a leaked key's subscriptions end with it).
+      const { workspaceId, key } = authOf(request);
+      const created = await hooks.create(workspaceId, request.body, key.id);
       return reply.code(201).send(created);
     },
   );
