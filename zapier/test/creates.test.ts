@@ -6,28 +6,12 @@ import requestConsent from '../src/creates/request_consent.js';
 import sendInboundMessage from '../src/creates/send_inbound_message.js';
 import tagContact from '../src/creates/tag_contact.js';
 import untagContact from '../src/creates/untag_contact.js';
+import { CONTACT_ID, contactJson } from './helpers.js';
 import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
 
 useMockServer();
 
-const CONTACT_ID = '01JQ7ZK4C2V9N8M3T5R6W1XYZA';
-
-function contact(overrides: Record<string, unknown> = {}) {
-  return {
-    id: CONTACT_ID,
-    name: 'Ana Test',
-    email: 'ana.test@example.com',
-    phone: '+34600000001',
-    identities: [],
-    fields: {},
-    tags: [],
-    hubspotId: null,
-    createdAt: '2026-03-01T09:00:00.000Z',
-    updatedAt: '2026-03-01T09:00:00.000Z',
-    erasedAt: null,
-    ...overrides,
-  };
-}
+const contact = contactJson;
 
 function consentAnswer(status: string, legalBasis: string | null, explanation: string | null) {
   return {

@@ -37,3 +37,23 @@ export function errorDetails(error: Error): { name: string; message: string; cod
 export function operationOf(trigger: { operation: object }): Record<string, unknown> {
   return { ...trigger.operation };
 }
+
+export const CONTACT_ID = '01JQ7ZK4C2V9N8M3T5R6W1XYZA';
+
+/** A contact as `GET /v1/contacts/{id}` answers it, with `overrides` applied. */
+export function contactJson(overrides: Record<string, unknown> = {}) {
+  return {
+    id: CONTACT_ID,
+    name: 'Ana Test',
+    email: 'ana.test@example.com',
+    phone: '+34600000001',
+    identities: [],
+    fields: {},
+    tags: [],
+    hubspotId: null,
+    createdAt: '2026-03-01T09:00:00.000Z',
+    updatedAt: '2026-03-01T09:00:00.000Z',
+    erasedAt: null,
+    ...overrides,
+  };
+}

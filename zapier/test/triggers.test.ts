@@ -7,33 +7,19 @@ import contactTagged from '../src/triggers/contact_tagged.js';
 import optoutReviewNeeded from '../src/triggers/optout_review_needed.js';
 import tagList from '../src/triggers/tag_list.js';
 import { z } from 'zod';
-import { operationOf } from './helpers.js';
+import { CONTACT_ID, contactJson, operationOf } from './helpers.js';
 import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
 
 useMockServer();
 
 const TARGET_URL = 'https://hooks.zapier.example.test/hooks/standard/1/abc/';
-const CONTACT = '01JQ7ZK4C2V9N8M3T5R6W1XYZA';
-
-/** `GET /v1/contacts/{id}` as the server answers it. */
-const contactJson = {
-  id: CONTACT,
-  name: 'Ana Test',
-  email: 'ana.test@example.com',
-  phone: '+34600000001',
-  identities: [{ channel: 'whatsapp', externalId: '34600000001' }],
-  fields: {},
-  tags: [],
-  hubspotId: null,
-  createdAt: '2026-03-01T09:00:00.000Z',
-  updatedAt: '2026-03-01T09:00:00.000Z',
-  erasedAt: null,
-};
+const CONTACT = CONTACT_ID;
+const contact = contactJson({ identities: [{ channel: 'whatsapp', externalId: '34600000001' }] });
 const DETAILS = { contactName: 'Ana Test', contactEmail: 'ana.test@example.com', contactPhone: '+34600000001' };
 const NO_DETAILS = { contactName: null, contactEmail: null, contactPhone: null };
 
 // Every item is completed with its contact's name, email and phone.
-beforeEach(() => route('get', '/v1/contacts/:id', { body: contactJson }));
+beforeEach(() => route('get', '/v1/contacts/:id', { body: contact }));
 
 interface Case {
   trigger: Trigger;
