@@ -110,28 +110,36 @@ const ChannelFilterSchema = zod.enum(MESSAGING_CHANNELS, {
   error: `choose one of ${MESSAGING_CHANNELS.join(', ')}, or leave it empty for every channel; a channel filter already lets decisions for every channel at once (STOP ALL, channel any) through`,
 });
 
-function filterSchema(fields: readonly PlainInputField[]) {
+/** DESIGN §2: the channel `any` addresses every channel at once (a STOP ALL opt-out). */
+const EVERY_CHANNEL = 'any';
+
+/**
+ * What a Zap subscribed earlier may hold: the app once offered `any`, and the server's hook made
+ * with it matches the all-channel decisions only. Its deliveries are read as such, so those Zaps
+ * keep working; only a new subscription is refused `any`.
+ */
+const StoredChannelFilterSchema = zod.enum([...MESSAGING_CHANNELS, EVERY_CHANNEL]);
+
+function filterSchema(fields: readonly PlainInputField[], use: 'subscribe' | 'read') {
   const shape: Record<string, zod.ZodType<string | undefined>> = {};
   for (const field of fields) {
-    const value = field.key === 'channel' ? ChannelFilterSchema : zod.string().trim().max(200);
+    const channel = use === 'subscribe' ? ChannelFilterSchema : StoredChannelFilterSchema;
+    const value = field.key === 'channel' ? channel : zod.string().trim().max(200);
     shape[field.key] = zod.preprocess((raw) => (typeof raw === 'string' && raw.trim() === '' ? undefined : raw), value.optional());
   }
   return zod.object(shape);
 }
 
 /** The hook filter the Zap's optional fields ask for, or `undefined` when none is set. */
-export function hookFilter(z: ZObject, fields: readonly PlainInputField[], inputData: unknown): Record<string, string> | undefined {
+export function hookFilter(z: ZObject, fields: readonly PlainInputField[], inputData: unknown, use: 'subscribe' | 'read' = 'read'): Record<string, string> | undefined {
   if (fields.length === 0) return undefined;
-  const parsed = parseInputData(z, filterSchema(fields), inputData ?? {});
+  const parsed = parseInputData(z, filterSchema(fields, use), inputData ?? {});
   const filter: Record<string, string> = {};
   for (const [key, value] of Object.entries(parsed)) {
     if (typeof value === 'string') filter[key] = value;
   }
   return Object.keys(filter).length > 0 ? filter : undefined;
 }
-
-/** DESIGN §2: the channel `any` addresses every channel at once (a STOP ALL opt-out). */
-const EVERY_CHANNEL = 'any';
 
 /**
  * Whether a delivered or listed event is one the Zap's filter asks for, by the rules the server
@@ -162,7 +170,7 @@ export function defineEventTrigger<D extends Record<string, unknown>>(spec: Even
   const performSubscribe = async (z: ZObject, bundle: Bundle) => {
     const targetUrl = zod.url().safeParse(bundle.targetUrl);
     if (!targetUrl.success) throw new z.errors.Error('Zapier gave no target URL to subscribe', 'INVALID_TARGET', 400);
-    const filter = hookFilter(z, filterFields, bundle.inputData);
+    const filter = hookFilter(z, filterFields, bundle.inputData, 'subscribe');
     const hook = await callApi(z, bundle, {
       method: 'POST',
       path: '/v1/hooks',

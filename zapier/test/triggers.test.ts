@@ -261,6 +261,14 @@ describe('trigger filters', () => {
     expect(requests).toHaveLength(0);
   });
 
+  it('keeps serving a Zap subscribed with the filter "any" by an earlier version: its STOP ALL events, and nothing else', async () => {
+    const withdrawn = operationOf(consentWithdrawn);
+    const stopAll = event('consent.withdrawn', { ...consentData('opted_out', null), channel: 'any' });
+    expect(await run(withdrawn.perform, { inputData: { channel: 'any' }, cleanedRequest: stopAll })).toMatchObject([{ channel: 'any', status: 'opted_out' }]);
+    const onSms = event('consent.withdrawn', { ...consentData('opted_out', null), channel: 'sms' });
+    expect(await run(withdrawn.perform, { inputData: { channel: 'any' }, cleanedRequest: onSms })).toEqual([]);
+  });
+
   it('hands a STOP ALL (channel any) to a Zap filtered on one channel, as the server does', async () => {
     const withdrawn = operationOf(consentWithdrawn);
     const stopAll = event('consent.withdrawn', { ...consentData('opted_out', null), channel: 'any' });
