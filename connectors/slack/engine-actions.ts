@@ -1,3 +1,4 @@
+import { optedInPurposes } from '../../src/core/ledger.js';
 import type { Engine } from '../../src/engine.js';
 import { InboundChannelSchema } from '../../src/engine/inputs.js';
 import type {
@@ -49,9 +50,21 @@ export function engineActionHandler(engine: Engine): SlackActionHandler {
       return recordDecision(engine, input);
     },
 
-    /** `opted_out` for marketing on the message's channel, with source `slack` (DESIGN §3). */
-    applyOptOut(input: SlackDecisionInput): Promise<SlackActionResult> {
-      return recordDecision(engine, input);
+    /**
+     * `opted_out` for marketing on the message's channel, with source `slack` (DESIGN §3), and,
+     * as an opt-out keyword does, for each of the workspace's own purposes the contact was opted in
+     * to there: a revocation confirmed by a person reaches as far as a STOP. Each has an
+     * idempotency key of its own, so a repeated click records nothing twice.
+     */
+    async applyOptOut(input: SlackDecisionInput): Promise<SlackActionResult> {
+      const result = await recordDecision(engine, input);
+      if (result.outcome !== 'done' || result.supersededBy !== undefined) return result;
+      const workspace = engine.workspace(input.workspaceId);
+      const { states } = await workspace.getConsents(input.decision.contactId);
+      for (const purpose of optedInPurposes((await workspace.get()).settings.purposes, states, input.decision.channel)) {
+        await workspace.setConsent({ ...input.decision, purpose, source: 'slack', idempotencyKey: `${input.idempotencyKey}:${purpose}` });
+      }
+      return result;
     },
 
     /** "Not an opt-out" records nothing in the ledger: the alert alone is marked handled. */

@@ -676,6 +676,19 @@ export function governingDecision(
   return { effectiveStatus: winner.status, overriddenBy: winner };
 }
 
+/**
+ * Of `purposes`, those the contact is opted in to on `channel` (for `any`: on some channel). What
+ * an opt-out from the contact reaches beyond marketing: the workspace's own messaging purposes
+ * it agreed to there (see handleKeyword).
+ */
+export function optedInPurposes(purposes: readonly Purpose[], states: readonly ConsentState[], channel: Channel): Purpose[] {
+  return purposes.filter((purpose) =>
+    channel === 'any'
+      ? states.some((state) => state.purpose === purpose && effectiveStatus(states, purpose, state.channel).status === 'opted_in')
+      : effectiveStatus(states, purpose, channel).status === 'opted_in',
+  );
+}
+
 export type CanMessageReason = 'opted_in' | 'opted_out' | 'not_specified' | 'contact_erased';
 
 /** Consent is never presumed (GDPR Art. 4(11), recital 32: silence is not consent): only an explicit opt-in allows. */

@@ -3,7 +3,7 @@ import type { Contact } from '../core/contact.js';
 import { addIdentity, tryNormalizeEmail, tryNormalizePhone } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut } from '../core/keywords.js';
-import { canonicalJson, effectiveStatus, isBeforeEarliestOccurrence, sha256Hex } from '../core/ledger.js';
+import { canonicalJson, effectiveStatus, isBeforeEarliestOccurrence, optedInPurposes, sha256Hex } from '../core/ledger.js';
 import { ConsentryError } from '../core/errors.js';
 import { ERASED, redactStored } from '../core/events.js';
 import { renderReply, replyText } from '../core/replies.js';
@@ -308,7 +308,7 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
     // The confirmation says no more messages will come: the workspace's own messaging purposes
     // the contact agreed to on that channel stop too (an opt-out "by any reasonable means" covers
     // the messages of that sender, 47 CFR 64.1200(a)(10)). An opt-in keyword stays marketing only.
-    for (const purpose of optedInOwnPurposes(uow, await uow.consentStatesOf(contact.id), scope)) {
+    for (const purpose of optedInPurposes(uow.workspace.settings.purposes, await uow.consentStatesOf(contact.id), scope)) {
       await recordKeywordConsent(uow, contact, message, keyword, purpose, 'opted_out', scope);
     }
     const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, everywhere ? undefined : channel);
@@ -382,14 +382,6 @@ function inEffect(states: readonly ConsentState[], purpose: Purpose, status: Con
   return states.every((state) => state.purpose !== purpose || state.channel === 'any' || effectiveStatus(states, purpose, state.channel).status === status);
 }
 
-/** The workspace's own purposes the contact is opted in to on `scope` (on any channel, for `any`). */
-function optedInOwnPurposes(uow: UnitOfWork, states: readonly ConsentState[], scope: MessagingChannel | 'any'): Purpose[] {
-  return uow.workspace.settings.purposes.filter((purpose) =>
-    scope === 'any'
-      ? states.some((state) => state.purpose === purpose && effectiveStatus(states, purpose, state.channel).status === 'opted_in')
-      : effectiveStatus(states, purpose, scope).status === 'opted_in',
-  );
-}
 
 /** The sender, by their identity on the channel, then by e-mail or phone; created when unknown. */
 async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contact> {

@@ -137,6 +137,23 @@ describe('engineActionHandler', () => {
     expect((await ws.getHistory(contactId))[0]).toMatchObject({ source: 'slack', status: 'opted_out', purpose: 'marketing' });
   });
 
+  it('applies an opt-out as far as a STOP reaches: also the workspace\'s own purposes the contact agreed to on the channel, once per click', async () => {
+    await ws.updateSettings({ purposes: ['surveys', 'loyalty'] });
+    const optIn = { contactId, status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Web form', source: 'api', actor: { kind: 'integration', id: 'web' } } as const;
+    await ws.setConsent({ ...optIn, purpose: 'surveys', channel: 'sms' });
+    await ws.setConsent({ ...optIn, purpose: 'loyalty', channel: 'whatsapp' });
+    const handler = engineActionHandler(engine);
+    expect(await handler.applyOptOut(optOut('slack:al_1:apply_optout'))).toEqual({ outcome: 'done' });
+    expect(await handler.applyOptOut(optOut('slack:al_1:apply_optout'))).toEqual({ outcome: 'done' });
+    expect(await ws.canMessage(contactId, 'sms', 'surveys')).toMatchObject({ allowed: false, reason: 'opted_out' });
+    expect(await ws.canMessage(contactId, 'whatsapp', 'loyalty')).toMatchObject({ allowed: true });
+    const bySlack = (await ws.getHistory(contactId)).filter((record) => record.source === 'slack');
+    expect(bySlack.map((record) => [record.purpose, record.channel, record.status])).toEqual([
+      ['marketing', 'sms', 'opted_out'],
+      ['surveys', 'sms', 'opted_out'],
+    ]);
+  });
+
   it('applies an opt-out dated before a later opt-in: recorded, and the opt-in that stands is named', async () => {
     // The contact texts START at 10:00, after the message under review (09:00).
     await ws.handleInbound({ channel: 'sms', messageId: 'm2', from: { id: '+34600000001' }, text: 'START' });
