@@ -264,8 +264,13 @@ export class HookDispatcher {
     return this.runOnce();
   }
 
-  /** Loops on real timers until `stop()`; an answered attempt wakes it at once, so a contact's next event follows. */
+  /**
+   * Loops on real timers until `stop()`; an answered attempt wakes it at once, so a contact's next
+   * event follows. A dispatcher stopped before (its process lost the worker lease, then took it
+   * back) starts afresh: its next `stop()` stops this run, not the one before.
+   */
   start(): void {
+    this.stopping = null;
     this.loop.start();
   }
 
@@ -325,6 +330,11 @@ export class HookDispatcher {
   }
 
   /** Deliveries sent whose outcome is not written yet. */
+  /** Whether the loop started by `start()` is running (it is not once `stop()` has resolved). */
+  get running(): boolean {
+    return this.loop.running;
+  }
+
   get inFlightCount(): number {
     return this.inFlight.size;
   }

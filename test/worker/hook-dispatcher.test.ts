@@ -571,6 +571,22 @@ describe('start and stop', () => {
     expect(t.received).toHaveLength(1);
   });
 
+  it('stops again after a restart, as when its process loses the worker lease, takes it back and then shuts down', async () => {
+    const w = await world();
+    const t = await target();
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: t.url, event: '*' });
+    const d = dispatcherOf(w, { intervalMs: 5, requestTimeoutMs: 5000 });
+    d.start();
+    await d.stop();
+    expect(d.running).toBe(false);
+    d.start();
+    expect(d.running).toBe(true);
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    await t.waitForRequests(1);
+    await d.stop();
+    expect(d.running).toBe(false);
+  });
+
   it("on its loop, sends a contact's next event only after the previous one was answered", async () => {
     const w = await world();
     const t = await target(() => ({ kind: 'slow', delayMs: 100, status: 200 }));
