@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { isConsentryError } from './core/errors.js';
+import { backupCommand } from './cli/backup.js';
 import { classifyCommand } from './cli/classify.js';
 import { databasePath, withEngine, withWorkspaces, type DatabaseOptions } from './cli/database.js';
 import { exportCommand, parseExportFormat, type ExportFormat } from './cli/export.js';
@@ -104,6 +105,15 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
     });
     if (broken.length > 0) throw new CliFailure(broken.join('\n'));
   });
+
+  program
+    .command('backup')
+    .description("Copy the database, while a server may be writing to it, into FILE (a new file), with SQLite's online backup; the copy is integrity-checked")
+    .argument('<file>', 'the backup file to write; must not exist yet')
+    .option('--db <path>', DB_HELP)
+    .action(async (file: string, options: DatabaseOptions) => {
+      await backupCommand(options, file, io);
+    });
 
   readOptions(
     program

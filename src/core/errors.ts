@@ -20,6 +20,8 @@ export const ERROR_CODES = [
   'STORE_CORRUPT',
   // Another process held the database's write lock for longer than the store waits for it.
   'STORE_BUSY',
+  // The disk has no room for what a transaction writes; it was rolled back.
+  'STORE_FULL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

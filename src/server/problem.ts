@@ -57,6 +57,8 @@ const STATUS_OF_CODE: Record<ErrorCode, number> = {
   STORE_CORRUPT: 500,
   // Transient: another process holds the write lock; the request changed nothing and can be sent again.
   STORE_BUSY: 503,
+  // Transient too: the disk is full; the transaction was rolled back, and it can be sent again once there is room.
+  STORE_FULL: 503,
 };
 
 const TITLES: Record<number, string> = {
@@ -110,6 +112,8 @@ export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
   if (body.status === 401) reply.header('www-authenticate', 'Bearer realm="consentry"');
   // The lock is another process's (an import, a backup): a client may try again shortly (RFC 9110 §10.2.3).
   if (body.code === 'STORE_BUSY') reply.header('retry-after', '1');
+  // Room on a full disk comes back when a person frees it: a client waits longer between tries.
+  if (body.code === 'STORE_FULL') reply.header('retry-after', '30');
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 

@@ -1972,7 +1972,9 @@ class SqliteStoreImpl implements SqliteStore {
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the store is closed'));
-    return this.committer.run(fn);
+    return this.committer.run(fn).catch((error: unknown) => {
+      throw isDiskFullError(error) ? storeFullError(this.db.name, error) : error;
+    });
   }
 
   checkpoint(): void {
@@ -2051,6 +2053,16 @@ function checkSchemaOwner(db: Database, path: string, createIfMissing: boolean):
     throw new ConsentryError('CONFLICT', `${path} is not a Consentry database: it holds other tables (${shown}) and no Consentry schema`);
   }
   if (!createIfMissing) throw new ConsentryError('NOT_FOUND', `${path} holds no Consentry database yet`);
+}
+
+/** SQLITE_FULL: the disk (or the file system's quota) has no room for what the transaction writes (https://www.sqlite.org/rescode.html#full). */
+function isDiskFullError(error: unknown): error is Error {
+  return error instanceof Error && Reflect.get(error, 'code') === 'SQLITE_FULL';
+}
+
+/** The transaction was rolled back and changed nothing: it can be sent again once there is room. */
+function storeFullError(path: string, error: Error): ConsentryError {
+  return new ConsentryError('STORE_FULL', `${path} cannot grow: the disk is full (${error.message}); nothing was changed: free some space and try again`);
 }
 
 /** SQLite's result codes for a lock another connection holds: SQLITE_BUSY and its extended codes (https://www.sqlite.org/rescode.html#busy). */

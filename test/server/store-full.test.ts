@@ -1,0 +1,54 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
+import { testApp, type Tenant, type TestApp } from './helpers.js';
+
+/**
+ * A full disk, as SQLite meets it: `max_page_count` caps the file, and a write past it fails with
+ * SQLITE_FULL exactly as a write to a full file system does (https://www.sqlite.org/pragma.html#pragma_max_page_count).
+ */
+describe('a database on a full disk', () => {
+  let dir: string;
+  let store: SqliteStore;
+  let t: TestApp;
+  let acme: Tenant;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-full-'));
+    store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
+    t = await testApp({ store });
+    acme = await t.tenant('Acme');
+  });
+
+  afterEach(async () => {
+    await t.close();
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const stop = (messageId: string, from: string) => ({ channel: 'sms', messageId, from: { id: from }, text: 'STOP' });
+
+  it('answers 503 STORE_FULL with Retry-After, changes nothing, and takes the message once there is room', async () => {
+    const pages = Number(store.db.pragma('page_count', { simple: true }));
+    store.db.pragma(`max_page_count = ${pages}`);
+    let refused;
+    let payload = stop('full-0', '+34600001000');
+    // New contacts fill the last free room of the file; the first write past it is refused.
+    for (let i = 0; i < 500; i += 1) {
+      payload = stop(`full-${i}`, `+3460000${String(1000 + i)}`);
+      refused = await t.as(acme, { method: 'POST', url: '/v1/messages', payload });
+      if (refused.statusCode !== 200) break;
+    }
+    expect(refused?.statusCode).toBe(503);
+    expect(refused?.headers['retry-after']).toBe('30');
+    expect(refused?.json()).toMatchObject({ code: 'STORE_FULL', detail: expect.stringMatching(/disk is full.*nothing was changed/) });
+
+    store.db.pragma('max_page_count = 1073741823');
+    const again = await t.as(acme, { method: 'POST', url: '/v1/messages', payload });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().events.map((event: { type: string }) => event.type)).toEqual(['consent.withdrawn']);
+    expect(await t.engine.workspace(acme.workspaceId).verifyLedger()).toMatchObject({ ok: true });
+  });
+});
