@@ -122,6 +122,8 @@ export interface Engine {
   createWorkspace(input: { name: string; settings?: WorkspaceSettingsInput }): Promise<Workspace>;
   listWorkspaces(): Promise<Workspace[]>;
   /** The first workspace, created with `name` when the store has none. */
+  /** Creates a workspace when the store has none, in one transaction; null when one exists already. */
+  createFirstWorkspace(name: string): Promise<Workspace | null>;
   ensureDefaultWorkspace(name?: string): Promise<Workspace>;
   workspace(workspaceId: string): WorkspaceEngine;
   /** Fires every workflow timer due at `now` (earliest first, at most `limit`), each in its own transaction. */
@@ -289,11 +291,25 @@ export function createEngine(options: EngineOptions): Engine {
       return workspace;
     },
     listWorkspaces: () => store.transaction((tx) => tx.listWorkspaces()),
+    async createFirstWorkspace(name) {
+      const checkedName = parseInput(WorkspaceNameSchema, name, 'workspace name');
+      const settings = parseSettings({});
+      const now = clock.now();
+      const workspace: Workspace = { id: ids.next(now), name: checkedName, settings, createdAt: now.toISOString(), updatedAt: now.toISOString() };
+      // One transaction looks and creates: the write lock it takes first keeps two processes
+      // starting together on a new database from both finding none and making two.
+      return store.transaction(async (tx) => {
+        if ((await tx.listWorkspaces()).length > 0) return null;
+        await tx.insertWorkspace(workspace);
+        return workspace;
+      });
+    },
     async ensureDefaultWorkspace(name = 'Default workspace') {
-      const existing = await store.transaction((tx) => tx.listWorkspaces());
-      const first = existing[0];
-      if (first) return first;
-      return this.createWorkspace({ name });
+      const created = await this.createFirstWorkspace(name);
+      if (created) return created;
+      const [first] = await store.transaction((tx) => tx.listWorkspaces());
+      if (!first) throw new ConsentryError('NOT_FOUND', 'the first workspace is gone');
+      return first;
     },
     workspace: scoped,
     async runDueTimers(now = clock.now(), limit = 1000) {

@@ -54,8 +54,8 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
   const stopping = shutdownRequested();
 
   const baseUrl = config.PUBLIC_URL ?? server.url;
-  if ((await server.engine.listWorkspaces()).length === 0) {
-    const first = await server.createWorkspaceWithKey(DEFAULT_WORKSPACE_NAME);
+  const first = await server.createFirstWorkspaceWithKey(DEFAULT_WORKSPACE_NAME);
+  if (first) {
     writeLine(io.stdout, `Created workspace "${DEFAULT_WORKSPACE_NAME}" (${first.workspaceId}) and its API key.`);
     writeLine(io.stdout, 'Store the key now: it is shown only this once (more keys: consentry keys create).');
     writeLine(io.stdout, `API key: ${first.key}`);

@@ -68,6 +68,8 @@ export interface RunningServer {
   engine: Engine;
   /** A new workspace and its first API key (the key is returned once and stored hashed). */
   createWorkspaceWithKey(name: string): Promise<{ workspaceId: string; key: string }>;
+  /** The first start's workspace and key: made only when the database has no workspace yet (null otherwise), atomically against another server starting beside it. */
+  createFirstWorkspaceWithKey(name: string): Promise<{ workspaceId: string; key: string } | null>;
   /**
    * Stops accepting connections, lets the requests in flight finish (for at most
    * `drainTimeoutMs`, then cuts the connections left), then stops the workers.
@@ -130,6 +132,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     engine,
     async createWorkspaceWithKey(name) {
       const workspace = await engine.createWorkspace({ name });
+      const { key } = await createApiKey(options.store, { workspaceId: workspace.id, name: 'default', clock });
+      return { workspaceId: workspace.id, key };
+    },
+    async createFirstWorkspaceWithKey(name) {
+      const workspace = await engine.createFirstWorkspace(name);
+      if (!workspace) return null;
       const { key } = await createApiKey(options.store, { workspaceId: workspace.id, name: 'default', clock });
       return { workspaceId: workspace.id, key };
     },
