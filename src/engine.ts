@@ -6,7 +6,7 @@ import type { EventType } from './core/events.js';
 import { validateWorkspaceKeywords } from './core/keywords.js';
 import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
 import { unknownCursor } from './core/paging.js';
-import { keepMaskedSecrets, mergePatch, WorkspaceSettingsSchema } from './core/settings.js';
+import { keepMaskedSecrets, mergePatch, replyVariableIssues, WorkspaceSettingsSchema } from './core/settings.js';
 import { getTemplate } from './core/workflow/index.js';
 import type { Clock } from './ports/clock.js';
 import { systemClock } from './ports/clock.js';
@@ -346,10 +346,13 @@ function workspaceNotFound(workspaceId: string): ConsentryError {
   return new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
 }
 
-function parseSettings(input: unknown): WorkspaceSettings {
+function parseSettings(input: unknown, repliesSet?: (language: string, key: string) => boolean): WorkspaceSettings {
   const settings = parseInput(WorkspaceSettingsSchema, input, 'settings');
   validateWorkspaceKeywords(settings.keywords);
   for (const binding of settings.triggers) getTemplateOrFieldError(binding.template);
+  const issues = replyVariableIssues(settings.replies, repliesSet);
+  const [first] = issues;
+  if (first) throw new ConsentryError('VALIDATION_FAILED', `Invalid settings: ${first.path}: ${first.message}`, issues);
   return settings;
 }
 
@@ -364,6 +367,11 @@ function getTemplateOrFieldError(templateId: string): void {
 /** A settings patch is a JSON Merge Patch (RFC 7396) of the current settings. */
 function mergeSettings(current: WorkspaceSettings, patch: unknown): WorkspaceSettings {
   const patchObject = parseInput(z.record(z.string(), z.unknown()), patch, 'settings');
-  return parseSettings(mergePatch(current, keepMaskedSecrets(current, patchObject)));
+  const patchedReplies = new Map(Object.entries(patchObject.replies ?? {}));
+  const setByPatch = (language: string, key: string): boolean => {
+    const texts: unknown = patchedReplies.get(language);
+    return typeof texts === 'object' && texts !== null && typeof Reflect.get(texts, key) === 'string';
+  };
+  return parseSettings(mergePatch(current, keepMaskedSecrets(current, patchObject)), setByPatch);
 }
 

@@ -125,16 +125,30 @@ export const REPLY_VARIABLE_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
  */
 export const REPLY_VARIABLES = ['workspace.name'] as const;
 
-const ReplyTextSchema = z
-  .string()
-  .min(1)
-  .max(1000)
-  .superRefine((text, ctx) => {
-    for (const [written, name] of text.matchAll(REPLY_VARIABLE_PATTERN)) {
-      if ((REPLY_VARIABLES as readonly string[]).includes(name ?? '')) continue;
-      ctx.addIssue({ code: 'custom', message: `${written} is not a variable a reply can use; it may use ${REPLY_VARIABLES.map((variable) => `{{${variable}}}`).join(', ')}` });
+const ReplyTextSchema = z.string().min(1).max(1000);
+
+/**
+ * The `{{...}}` of reply texts that name no REPLY_VARIABLES, as issues named `replies.<lang>.<key>`.
+ * Checked where a text is set (`only` names the texts a settings patch sets), not on every
+ * settings change: a text stored before variables were checked keeps being sent as written, and
+ * must not block a change to another setting.
+ */
+export function replyVariableIssues(replies: WorkspaceSettings['replies'], only?: (language: string, key: string) => boolean): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  for (const [language, texts] of Object.entries(replies)) {
+    for (const [key, text] of Object.entries(texts ?? {})) {
+      if (typeof text !== 'string' || (only !== undefined && !only(language, key))) continue;
+      for (const [written, name] of text.matchAll(REPLY_VARIABLE_PATTERN)) {
+        if ((REPLY_VARIABLES as readonly string[]).includes(name ?? '')) continue;
+        issues.push({
+          path: `replies.${language}.${key}`,
+          message: `${written} is not a variable a reply can use; it may use ${REPLY_VARIABLES.map((variable) => `{{${variable}}}`).join(', ')}`,
+        });
+      }
     }
-  });
+  }
+  return issues;
+}
 
 export const WorkspaceSettingsSchema = z
   .object({

@@ -32,6 +32,15 @@ describe('keyword reply texts with variables', () => {
     expect(again.replies[0]?.text).toMatch(/^Acme Cycles alerts/);
   });
 
+  it('stored before variables were checked, do not block a change to another setting, and are checked once set again', async () => {
+    const workspace = await ws.get();
+    const older = { ...workspace.settings, replies: { en: { help: 'Hi {{contact.name}}, reply STOP to cancel.' } } };
+    await engine.store.transaction((tx) => tx.updateWorkspace(ws.workspaceId, { settings: older, updatedAt: workspace.updatedAt }));
+    await expect(ws.updateSettings({ privacyPolicyUrl: 'https://example.com/privacy' })).resolves.toMatchObject({ settings: { privacyPolicyUrl: 'https://example.com/privacy' } });
+    await expect(ws.updateSettings({ replies: { en: { help: 'Hi {{contact.name}}' } } })).rejects.toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'replies.en.help' }] });
+    await expect(ws.updateSettings({ replies: { en: { opt_in_confirmation: 'Subscribed to {{workspace.name}}.' } } })).resolves.toBeDefined();
+  });
+
   it('refuse a variable a reply cannot fill, naming the text, rather than send it as written', async () => {
     const refused = await ws.updateSettings({ replies: { es: { help: 'Hola {{contact.first_name}}' } } }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ConsentryError);
