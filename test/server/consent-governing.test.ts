@@ -63,6 +63,19 @@ describe("a contact's consents after STOP ALL", () => {
     expect(await permission(contactId, 'whatsapp')).toMatchObject({ allowed: false, reason: 'opted_out' });
   });
 
+  it('answers a back-dated opt-in with the status in force on its channel, which a newer STOP ALL sets', async () => {
+    await send('whatsapp', 'START');
+    const contactId = await send('sms', 'STOP ALL');
+    const put = await t.as(acme, {
+      method: 'PUT',
+      url: `/v1/contacts/${contactId}/consents/marketing/whatsapp`,
+      payload: { status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Paper form signed last month', occurredAt: '2026-02-01T09:00:00Z' },
+    });
+    expect(put.statusCode).toBe(201);
+    expect(body(put).current).toMatchObject({ status: 'opted_in', effectiveStatus: 'opted_out', overriddenBy: { channel: 'any', status: 'opted_out' } });
+    expect(await permission(contactId, 'whatsapp')).toMatchObject({ allowed: false });
+  });
+
   it('gives a channel opted in again after STOP ALL its own status, while the others stay overridden', async () => {
     await send('whatsapp', 'START');
     const contactId = await send('sms', 'START');

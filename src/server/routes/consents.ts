@@ -17,7 +17,6 @@ import {
   ContactIdParamsSchema,
   ConsentRecordJsonSchema,
   consentRecordJson,
-  ConsentStateJsonSchema,
   ConsentStatusRowJsonSchema,
   governingJson,
   consentStateJson,
@@ -212,8 +211,8 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
         body: SetConsentBodySchema,
         headers: SourceHeadersSchema,
         response: {
-          200: z.object({ record: ConsentRecordJsonSchema, created: z.boolean(), current: ConsentStateJsonSchema }),
-          201: z.object({ record: ConsentRecordJsonSchema, created: z.boolean(), current: ConsentStateJsonSchema }),
+          200: z.object({ record: ConsentRecordJsonSchema, created: z.boolean(), current: ConsentStatusRowJsonSchema }),
+          201: z.object({ record: ConsentRecordJsonSchema, created: z.boolean(), current: ConsentStatusRowJsonSchema }),
           ...problemResponses(404, 409, 410),
         },
       },
@@ -237,9 +236,11 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
       } catch (error) {
         throw isConsentryError(error) ? await withOtherDecisionIssues(request, purpose, clock, error) : error;
       }
-      return reply
-        .code(recorded.created ? 201 : 200)
-        .send({ record: consentRecordJson(recorded.record), created: recorded.created, current: consentStateJson(recorded.current) });
+      // What governs the channel now, as the list of consents says it: a newer all-channel
+      // decision (STOP ALL) outranks a back-dated opt-in recorded here.
+      const { states } = await authOf(request).workspace.getConsents(id);
+      const current = { ...consentStateJson(recorded.current), ...governingJson(states, recorded.current) };
+      return reply.code(recorded.created ? 201 : 200).send({ record: consentRecordJson(recorded.record), created: recorded.created, current });
     },
   );
 
