@@ -8,7 +8,7 @@ import type { ConsentDecision } from '../core/consent.js';
 import { assertKnownPurpose, type Workspace } from '../core/settings.js';
 import { isoInstant } from '../core/time.js';
 import { shownDigest } from '../core/workflow/shown.js';
-import { randomSalts, type IdGenerator, type SaltSource } from '../ports/ids.js';
+import type { IdGenerator, SaltSource } from '../ports/ids.js';
 import type { Conversation, StoreTx, StoredEvent } from '../ports/store.js';
 import { z } from 'zod';
 
@@ -33,9 +33,6 @@ export interface RecordedConsent {
   /** The materialised status after the write. */
   current: ConsentState;
 }
-
-/** One pool of random salts for the process: every UnitOfWork draws from it unless given its own. */
-const DEFAULT_SALTS: SaltSource = randomSalts();
 
 export const ledgerHeadKey = (workspaceId: string): string => `ledger.head.${workspaceId}`;
 
@@ -79,7 +76,7 @@ export class UnitOfWork {
     readonly now: Date,
     private readonly ids: IdGenerator,
     readonly workspace: Workspace,
-    private readonly salts: SaltSource = DEFAULT_SALTS,
+    private readonly salts: SaltSource,
   ) {
     this.nowIso = isoInstant(now);
   }

@@ -10,24 +10,38 @@ const RANDOM_CHARS = 16;
 const POOL_BYTES = 4096;
 
 /**
+ * Bytes of the CSPRNG handed out from a pooled buffer: asking it for a few bytes at a time costs
+ * more than the rest of an inbound message's bookkeeping. `reserve(n)` sets aside the next `n`
+ * bytes and answers where they start in `bytes`, which is valid until the next `reserve`.
+ */
+class RandomPool {
+  bytes = randomBytes(POOL_BYTES);
+  private offset = 0;
+
+  reserve(length: number): number {
+    if (this.offset + length > this.bytes.length) {
+      this.bytes = randomBytes(POOL_BYTES);
+      this.offset = 0;
+    }
+    const start = this.offset;
+    this.offset += length;
+    return start;
+  }
+}
+
+/**
  * ULIDs (https://github.com/ulid/spec): 10 characters of milliseconds, 16 of randomness,
  * monotonic within a millisecond (the random part is incremented). Randomness is drawn from
- * a pooled buffer: asking the CSPRNG for 10 bytes per id costs more than the rest of an
- * inbound message's bookkeeping.
+ * a RandomPool.
  */
 export function ulidGenerator(): IdGenerator {
-  let pool = randomBytes(POOL_BYTES);
-  let offset = 0;
+  const random = new RandomPool();
   let lastTime = -1;
   const lastRandom = new Uint8Array(RANDOM_CHARS);
 
   function freshRandom(): void {
-    if (offset + RANDOM_CHARS > pool.length) {
-      pool = randomBytes(POOL_BYTES);
-      offset = 0;
-    }
-    for (let i = 0; i < RANDOM_CHARS; i++) lastRandom[i] = (pool[offset + i] ?? 0) & 31;
-    offset += RANDOM_CHARS;
+    const start = random.reserve(RANDOM_CHARS);
+    for (let i = 0; i < RANDOM_CHARS; i++) lastRandom[i] = (random.bytes[start + i] ?? 0) & 31;
   }
 
   function increment(): void {
@@ -91,19 +105,13 @@ export interface SaltSource {
 
 const SALT_BYTES = 16;
 
-/** 128 random bits per salt, base64url, drawn from a pooled buffer as ulidGenerator draws its own. */
+/** 128 random bits per salt, base64url, drawn from a RandomPool. */
 export function randomSalts(): SaltSource {
-  let pool = randomBytes(POOL_BYTES);
-  let offset = 0;
+  const random = new RandomPool();
   return {
     next(): string {
-      if (offset + SALT_BYTES > pool.length) {
-        pool = randomBytes(POOL_BYTES);
-        offset = 0;
-      }
-      const salt = pool.toString('base64url', offset, offset + SALT_BYTES);
-      offset += SALT_BYTES;
-      return salt;
+      const start = random.reserve(SALT_BYTES);
+      return random.bytes.toString('base64url', start, start + SALT_BYTES);
     },
   };
 }

@@ -6,7 +6,7 @@ import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engin
 import type { ConsentChange } from '../../src/engine/inputs.js';
 import { decisionIdentity, UnitOfWork } from '../../src/engine/unit-of-work.js';
 import { FakeClock } from '../../src/ports/clock.js';
-import { ulidGenerator } from '../../src/ports/ids.js';
+import { randomSalts, ulidGenerator } from '../../src/ports/ids.js';
 import type { Store, StoreTx } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { unsalted } from '../evidence.js';
@@ -194,7 +194,7 @@ describe('what recordConsent reads to find the identity', () => {
     const ids = ulidGenerator();
     const decision = { contactId: ana.id, purpose: 'marketing', channel: 'sms' as const, status: 'opted_out' as const };
     const [keyword, workflow, api] = await store.transaction(async (tx) => {
-      const uow = new UnitOfWork(counting(tx, reads), clock.now(), ids, workspace);
+      const uow = new UnitOfWork(counting(tx, reads), clock.now(), ids, workspace, randomSalts());
       const byKeyword = await uow.recordConsent({ ...decision, source: 'keyword', actor: { kind: 'contact', id: ana.id }, evidence: { identity: 'sms:+34600000001', messageId: 'sms-1' } });
       const byWorkflow = await uow.recordConsent({ ...decision, source: 'workflow', actor: { kind: 'contact', id: ana.id }, evidence: { workflowId: 'request-consent-marketing' } });
       const readsBefore = reads.length;
