@@ -1,5 +1,6 @@
 import { optedInPurposes } from '../../src/core/ledger.js';
 import type { Engine } from '../../src/engine.js';
+import type { RecordedConsent } from '../../src/engine/unit-of-work.js';
 import { InboundChannelSchema } from '../../src/engine/inputs.js';
 import type {
   DismissOptOutInput,
@@ -16,11 +17,11 @@ import type {
  * otherwise, the result names that decision, so the person who clicked is not told the change
  * took effect.
  */
-async function recordDecision(engine: Engine, input: SlackDecisionInput): Promise<SlackActionResult> {
+async function recordDecision(engine: Engine, input: SlackDecisionInput): Promise<{ result: SlackActionResult; recorded: RecordedConsent }> {
   const recorded = await engine.workspace(input.workspaceId).setConsent({ ...input.decision, source: 'slack', idempotencyKey: input.idempotencyKey });
   const { current, record } = recorded;
-  if (current.recordId === record.id || current.status === record.status) return { outcome: 'done' };
-  return { outcome: 'done', supersededBy: { status: current.status, source: current.source, occurredAt: current.occurredAt } };
+  if (current.recordId === record.id || current.status === record.status) return { result: { outcome: 'done' }, recorded };
+  return { result: { outcome: 'done', supersededBy: { status: current.status, source: current.source, occurredAt: current.occurredAt } }, recorded };
 }
 
 /** The workflow a "Resend consent request" starts when the failed run does not name one. */
@@ -46,8 +47,8 @@ export function engineActionHandler(engine: Engine): SlackActionHandler {
     },
 
     /** An opt-in by a person: the engine requires the legal basis and explanation (DESIGN §2). */
-    recordConsentManually(input: SlackDecisionInput): Promise<SlackActionResult> {
-      return recordDecision(engine, input);
+    async recordConsentManually(input: SlackDecisionInput): Promise<SlackActionResult> {
+      return (await recordDecision(engine, input)).result;
     },
 
     /**
@@ -57,11 +58,10 @@ export function engineActionHandler(engine: Engine): SlackActionHandler {
      * idempotency key of its own, so a repeated click records nothing twice.
      */
     async applyOptOut(input: SlackDecisionInput): Promise<SlackActionResult> {
-      const result = await recordDecision(engine, input);
+      const { result, recorded } = await recordDecision(engine, input);
       if (result.outcome !== 'done' || result.supersededBy !== undefined) return result;
       const workspace = engine.workspace(input.workspaceId);
-      const { states } = await workspace.getConsents(input.decision.contactId);
-      for (const purpose of optedInPurposes((await workspace.get()).settings.purposes, states, input.decision.channel)) {
+      for (const purpose of optedInPurposes((await workspace.get()).settings.purposes, recorded.states, input.decision.channel)) {
         await workspace.setConsent({ ...input.decision, purpose, source: 'slack', idempotencyKey: `${input.idempotencyKey}:${purpose}` });
       }
       return result;

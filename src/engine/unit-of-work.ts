@@ -32,6 +32,8 @@ export interface RecordedConsent {
   created: boolean;
   /** The materialised status after the write. */
   current: ConsentState;
+  /** Every materialised status of the contact after the write (what governs a channel: governingDecision). */
+  states: readonly ConsentState[];
 }
 
 export const ledgerHeadKey = (workspaceId: string): string => `ledger.head.${workspaceId}`;
@@ -203,9 +205,10 @@ export class UnitOfWork {
           const message = `already used for a different change (it recorded ${existing.id}; this request differs in ${differing.join(', ')})`;
           throw new ConsentryError('CONFLICT', `Idempotency key "${decision.idempotencyKey}" was ${message}`, [{ path: 'idempotencyKey', message }]);
         }
-        const current = await this.tx.getConsentState(this.workspaceId, existing.contactId, existing.purpose, existing.channel);
+        const states = await this.consentStatesOf(existing.contactId);
+        const current = states.find((state) => state.purpose === existing.purpose && state.channel === existing.channel);
         if (!current) throw new ConsentryError('CONFLICT', 'Materialised consent state is missing for an existing record');
-        return { record: existing, created: false, current };
+        return { record: existing, created: false, current, states };
       }
     }
     // Checked after the replay: a purpose taken off the list keeps answering the requests that
@@ -239,7 +242,7 @@ export class UnitOfWork {
         record.contactId,
       );
     }
-    return { record, created: true, current: after };
+    return { record, created: true, current: after, states: this.consentStates.get(record.contactId) ?? states };
   }
 
   /**

@@ -92,6 +92,11 @@ export function governingJson(states: readonly ConsentState[], state: ConsentSta
 
 export const ConsentStatusRowJsonSchema = ConsentStateJsonSchema.extend(GoverningJsonSchema);
 
+/** A contact's status row as the API shows it: the row, and what governs its channel among the contact's `states`. */
+export function consentStatusRowJson(states: readonly ConsentState[], state: ConsentState): z.infer<typeof ConsentStatusRowJsonSchema> {
+  return { ...consentStateJson(state), ...governingJson(states, state) };
+}
+
 export const ConsentRecordJsonSchema = z.object({
   id: z.string(),
   workspaceId: z.string(),

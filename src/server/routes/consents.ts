@@ -18,8 +18,7 @@ import {
   ConsentRecordJsonSchema,
   consentRecordJson,
   ConsentStatusRowJsonSchema,
-  governingJson,
-  consentStateJson,
+  consentStatusRowJson,
   DECISION_TIME_DESCRIPTION,
   DecisionTimeSchema,
   limitQuery,
@@ -190,8 +189,7 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
     },
     async (request) => {
       const overview = await authOf(request).workspace.getConsents(request.params.id);
-      const data = overview.states.map((state) => ({ ...consentStateJson(state), ...governingJson(overview.states, state) }));
-      return { contactId: overview.contactId, data };
+      return { contactId: overview.contactId, data: overview.states.map((state) => consentStatusRowJson(overview.states, state)) };
     },
   );
 
@@ -236,10 +234,9 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
       } catch (error) {
         throw isConsentryError(error) ? await withOtherDecisionIssues(request, purpose, clock, error) : error;
       }
-      // What governs the channel now, as the list of consents says it: a newer all-channel
-      // decision (STOP ALL) outranks a back-dated opt-in recorded here.
-      const { states } = await authOf(request).workspace.getConsents(id);
-      const current = { ...consentStateJson(recorded.current), ...governingJson(states, recorded.current) };
+      // What governs the channel, as the list of consents says it: a newer all-channel decision
+      // (STOP ALL) outranks a back-dated opt-in recorded here.
+      const current = consentStatusRowJson(recorded.states, recorded.current);
       return reply.code(recorded.created ? 201 : 200).send({ record: consentRecordJson(recorded.record), created: recorded.created, current });
     },
   );
