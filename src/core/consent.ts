@@ -187,12 +187,9 @@ export const CallerEvidenceSchema = z
   )
   .transform((value): CallerEvidence => {
     const evidence: CallerEvidence = {};
-    if (value.messageId !== undefined) evidence.messageId = value.messageId;
-    if (value.rawText !== undefined) evidence.rawText = value.rawText;
-    if (value.button !== undefined) evidence.button = value.button;
-    if (value.policyUrl !== undefined) evidence.policyUrl = value.policyUrl;
-    if (value.shown !== undefined) evidence.shown = value.shown;
-    if (value.note !== undefined) evidence.note = value.note;
+    for (const member of CALLER_EVIDENCE_MEMBERS) {
+      if (value[member] !== undefined) Object.assign(evidence, { [member]: value[member] });
+    }
     return evidence;
   })
   .meta({ additionalProperties: false })

@@ -382,7 +382,6 @@ function inEffect(states: readonly ConsentState[], purpose: Purpose, status: Con
   return states.every((state) => state.purpose !== purpose || state.channel === 'any' || effectiveStatus(states, purpose, state.channel).status === status);
 }
 
-
 /** The sender, by their identity on the channel, then by e-mail or phone; created when unknown. */
 async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contact> {
   const { tx, workspaceId } = uow;
