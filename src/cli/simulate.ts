@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { ConsentryError, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { isPublicEventType, OutboundMessageDataSchema } from '../core/events.js';
-import { effectiveStatus } from '../core/ledger.js';
+import { governingDecision } from '../core/ledger.js';
 import { InboundChannelSchema, InboundMessageSchema, parseInput } from '../engine/inputs.js';
 import type { ReplyOption } from '../engine/unit-of-work.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
@@ -299,8 +299,8 @@ async function finalState(sim: Simulation): Promise<TranscriptLine> {
     consents: states.map((stored) => {
       // The row's own status may be overruled by a later decision on channel `any` (STOP ALL);
       // show what the permission check decides, so the state never claims more than is allowed.
-      const governing = effectiveStatus(states, stored.purpose, stored.channel);
-      return { purpose: stored.purpose, channel: stored.channel, status: governing.status, legalBasis: (governing.state ?? stored).legalBasis };
+      const { effectiveStatus, overriddenBy } = governingDecision(states, stored);
+      return { purpose: stored.purpose, channel: stored.channel, status: effectiveStatus, legalBasis: (overriddenBy ?? stored).legalBasis };
     }),
     conversation: open ? 'open' : 'closed',
   };
