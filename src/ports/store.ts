@@ -300,6 +300,15 @@ export interface StoreTx {
   setMeta(key: string, value: unknown): Promise<void>;
 }
 
+/** What a health check learns from the store without waiting for a write lock. */
+export interface StoreProbe {
+  /**
+   * A write was refused for lack of room (STORE_FULL) in the last 30 seconds, and no write has
+   * committed since: the store reads, but what needs room fails.
+   */
+  diskFull: boolean;
+}
+
 export interface Store {
   /**
    * Runs `fn` in one transaction: everything it wrote is committed together, or nothing is
@@ -308,5 +317,10 @@ export interface Store {
    * opens nor one started before it: a store may commit that one together with `fn`'s.
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * Reads the store outside the queue of transactions, so it answers at once beside a long
+   * transaction of this process or another one's write lock. Rejects when the store cannot be read.
+   */
+  probe(): Promise<StoreProbe>;
   close(): Promise<void>;
 }

@@ -235,17 +235,21 @@ function systemRoutes(app: ZodApp, { store, metrics }: RouteContext): void {
       schema: {
         tags: ['system'],
         summary: 'Liveness and store reachability (no API key)',
+        description:
+          'Reads the store without waiting for its write lock, so it answers at once while another process (an import, a backup) holds the lock. 503 STORE_UNAVAILABLE when the store cannot be read; 503 STORE_FULL (Retry-After: 30) while writes are refused for a full disk: from a refused write until one commits, for at most 30 seconds after the last refusal.',
         response: { 200: z.object({ status: z.literal('ok') }), 503: ProblemSchema },
       },
     },
     async (request, reply) => {
+      let probe;
       try {
-        await store.transaction((tx) => tx.getWorkspace('health-check'));
-        return { status: 'ok' as const };
+        probe = await store.probe();
       } catch (error) {
-        request.log.error({ err: error }, 'store unreachable');
-        return sendProblem(reply, problem(503, 'STORE_UNAVAILABLE', 'The store does not answer'));
+        request.log.error({ err: error }, 'store unreadable');
+        return sendProblem(reply, problem(503, 'STORE_UNAVAILABLE', 'The store cannot be read'));
       }
+      if (probe.diskFull) return sendProblem(reply, problem(503, 'STORE_FULL', 'The disk is full: writes are refused until there is room again'));
+      return { status: 'ok' as const };
     },
   );
 

@@ -18,6 +18,7 @@ import type {
   ReadyByHookQuery,
   Store,
   StoredEvent,
+  StoreProbe,
   StoreTx,
   TimerRow,
   WorkflowRunRow,
@@ -1100,6 +1101,12 @@ class MemoryStore implements Store {
   private readonly data = new MemoryData();
   private readonly lock = new TransactionLock();
   private closed = false;
+
+  /** Memory never runs out of room the way a disk does. */
+  async probe(): Promise<StoreProbe> {
+    if (this.closed) throw new Error('the store is closed');
+    return { diskFull: false };
+  }
 
   /** Serialised: a transaction opened from inside `fn` would wait for `fn` forever, so `fn` uses only `tx`. */
   async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {

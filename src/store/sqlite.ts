@@ -34,6 +34,7 @@ import type {
   RunStatus,
   Store,
   StoredEvent,
+  StoreProbe,
   StoreTx,
   TimerRow,
   WorkflowRunRow,
@@ -88,8 +89,8 @@ export interface SqliteStoreOptions {
    */
   groupCommit?: boolean;
   /**
-   * Milliseconds on a monotonic clock, read to close a group after MAX_GROUP_AGE_MS; default
-   * `performance.now`. A clock that stands still lets a test decide which transactions share a
+   * Milliseconds on a monotonic clock, read to close a group after MAX_GROUP_AGE_MS and to tell
+   * how long ago a write was refused for a full disk (probe); default `performance.now`. A clock that stands still lets a test decide which transactions share a
    * COMMIT by what it queues, whatever the machine's load.
    */
   groupCommitClock?: () => number;
@@ -772,6 +773,8 @@ class Statements {
   readonly releaseSavepoint: Statement<[]>;
   readonly rollbackToSavepoint: Statement<[]>;
   readonly dataVersion: Statement<[], { data_version: number }>;
+  readonly totalChanges: Statement<[], number>;
+  readonly schemaVersion: Statement<[], number | null>;
 
   readonly insertWorkspace: Statement<[string, string, string, string, string]>;
   readonly getWorkspace: Statement<[string], WorkspaceRow>;
@@ -891,6 +894,8 @@ class Statements {
     this.releaseSavepoint = db.prepare('RELEASE grouped_transaction');
     this.rollbackToSavepoint = db.prepare('ROLLBACK TO grouped_transaction');
     this.dataVersion = db.prepare('PRAGMA data_version');
+    this.totalChanges = db.prepare<[], number>('SELECT total_changes()').pluck();
+    this.schemaVersion = db.prepare<[], number | null>('SELECT max(version) FROM schema_migrations').pluck();
 
     this.insertWorkspace = db.prepare(`INSERT INTO workspaces (${WORKSPACE_COLUMNS}) VALUES (?, ?, ?, ?, ?)`);
     this.getWorkspace = db.prepare(`SELECT ${WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?`);
@@ -1919,12 +1924,16 @@ class SqliteStoreImpl implements SqliteStore {
   private readonly committer: GroupCommitter<SqliteTx>;
   private readonly writes: LocalWrites = { apiKeys: 0 };
   private closed = false;
+  /** When (groupCommitClock) a write last failed with SQLITE_FULL; null once a write committed after it. */
+  private diskFullAt: number | null = null;
+  /** total_changes() when the current transaction began, read only while diskFullAt is set. */
+  private changesAtBegin = 0;
 
   constructor(
     readonly db: Database,
     private readonly statements: Statements,
     groupCommit: boolean,
-    groupCommitClock: () => number,
+    private readonly groupCommitClock: () => number,
     private readonly checkpointer: BackgroundCheckpointer | null,
     private readonly lockWait: LockWait | null = null,
     /** Set for a store opened with `readOnly`: its transactions begin DEFERRED and refuse every write. */
@@ -1934,10 +1943,16 @@ class SqliteStoreImpl implements SqliteStore {
       {
         // IMMEDIATE takes the write lock up front, so a transaction that reads then writes
         // cannot fail half-way with SQLITE_BUSY (https://www.sqlite.org/lang_transaction.html).
-        begin: () => (readOnly ? readOnly.begin() : statements.begin.run()),
+        begin: () => {
+          if (readOnly) readOnly.begin();
+          else statements.begin.run();
+          if (this.diskFullAt !== null) this.changesAtBegin = statements.totalChanges.get() ?? 0;
+        },
         commit: () => {
           statements.commit.run();
           checkpointer?.committed();
+          // A commit that changed rows had room for them: the disk is no longer full.
+          if (this.diskFullAt !== null && (statements.totalChanges.get() ?? 0) > this.changesAtBegin) this.diskFullAt = null;
         },
         rollback: () => statements.rollback.run(),
         savepoint: () => statements.savepoint.run(),
@@ -1973,8 +1988,24 @@ class SqliteStoreImpl implements SqliteStore {
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the store is closed'));
     return this.committer.run(fn).catch((error: unknown) => {
-      throw isDiskFullError(error) ? storeFullError(this.db.name, error) : error;
+      if (!isDiskFullError(error)) throw error;
+      this.diskFullAt = this.groupCommitClock();
+      throw storeFullError(this.db.name, error);
     });
+  }
+
+  /**
+   * One read of the file outside the committer's queue: in WAL mode a read takes no lock a writer
+   * holds (https://www.sqlite.org/wal.html#concurrency), and on this connection it runs between
+   * two statements of whatever transaction is open. A refused write counts for
+   * DISK_FULL_REPORTED_MS: a process whose writes stopped (no requests, another holds the worker
+   * lease) is not reported full for good once room is back.
+   */
+  async probe(): Promise<StoreProbe> {
+    if (this.closed) throw new Error('the store is closed');
+    this.statements.schemaVersion.get();
+    const refusedAt = this.diskFullAt;
+    return { diskFull: refusedAt !== null && this.groupCommitClock() - refusedAt < DISK_FULL_REPORTED_MS };
   }
 
   checkpoint(): void {
@@ -2054,6 +2085,9 @@ function checkSchemaOwner(db: Database, path: string, createIfMissing: boolean):
   }
   if (!createIfMissing) throw new ConsentryError('NOT_FOUND', `${path} holds no Consentry database yet`);
 }
+
+/** How long a write refused for a full disk is reported by probe() when no write commits after it; the Retry-After of STORE_FULL. */
+const DISK_FULL_REPORTED_MS = 30_000;
 
 /** SQLITE_FULL: the disk (or the file system's quota) has no room for what the transaction writes (https://www.sqlite.org/rescode.html#full). */
 function isDiskFullError(error: unknown): error is Error {

@@ -1437,6 +1437,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
                 }),
               ),
             ),
+          probe: () => store.probe(),
           close: () => store.close(),
         };
         await expect(revokeApiKey(failing, 'key_1', new FakeClock(at(10)))).rejects.toThrow('disk full');
@@ -2120,6 +2121,18 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await store.close();
         await store.close();
         await expect(store.transaction(async (t) => t.listWorkspaces())).rejects.toThrow(/closed/);
+        await expect(store.probe()).rejects.toThrow(/closed/);
+      });
+
+      it('probes the store from inside an open transaction and beside queued ones, without waiting for them', async () => {
+        const queued = tx((t) => t.insertWorkspace(workspace('ws_queued')));
+        const probed = await tx(async (t) => {
+          await t.insertWorkspace(workspace('ws_open'));
+          return store.probe();
+        });
+        expect(probed).toStrictEqual({ diskFull: false });
+        await queued;
+        expect(await tx((t) => t.getWorkspace('ws_queued'))).toBeDefined();
       });
     });
   });

@@ -149,10 +149,11 @@ describe('GET /health', () => {
     expect(res.json()).toEqual({ status: 'ok' });
   });
 
-  it('answers 503 problem when the store does not', async () => {
+  it('answers 503 problem when the store cannot be read', async () => {
     const working = createMemoryStore();
     const broken: Store = {
       transaction: () => Promise.reject(new Error('disk I/O error')),
+      probe: () => Promise.reject(new Error('disk I/O error')),
       close: () => working.close(),
     };
     const app = await buildApp({ store: broken, defaultMetrics: false });

@@ -45,10 +45,37 @@ describe('a database on a full disk', () => {
     expect(refused?.headers['retry-after']).toBe('30');
     expect(refused?.json()).toMatchObject({ code: 'STORE_FULL', detail: expect.stringMatching(/disk is full.*nothing was changed/) });
 
+    // Reads go on, and /health names the trouble: a read commits nothing, so it does not clear it.
+    expect((await t.as(acme, { method: 'GET', url: '/v1/me' })).statusCode).toBe(200);
+    const sick = await t.app.inject({ method: 'GET', url: '/health' });
+    expect(sick.statusCode).toBe(503);
+    expect(sick.headers['retry-after']).toBe('30');
+    expect(sick.json()).toMatchObject({ code: 'STORE_FULL' });
+
     store.db.pragma('max_page_count = 1073741823');
     const again = await t.as(acme, { method: 'POST', url: '/v1/messages', payload });
     expect(again.statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'GET', url: '/health' })).json()).toStrictEqual({ status: 'ok' });
     expect(again.json().events.map((event: { type: string }) => event.type)).toEqual(['consent.withdrawn']);
     expect(await t.engine.workspace(acme.workspaceId).verifyLedger()).toMatchObject({ ok: true });
+  });
+
+  it('reports a refused write for 30 seconds when nothing writes after it', async () => {
+    await t.close();
+    await store.close();
+    let now = 0;
+    store = createSqliteStore({ path: path.join(dir, 'clocked.db'), groupCommitClock: () => now });
+    t = await testApp({ store });
+    acme = await t.tenant('Acme');
+    store.db.pragma(`max_page_count = ${Number(store.db.pragma('page_count', { simple: true }))}`);
+    let status = 200;
+    for (let i = 0; i < 500 && status === 200; i += 1) {
+      status = (await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop(`clocked-${i}`, `+3460000${String(2000 + i)}`) })).statusCode;
+    }
+    expect(status).toBe(503);
+    now += 29_999;
+    expect((await t.app.inject({ method: 'GET', url: '/health' })).statusCode).toBe(503);
+    now += 1;
+    expect((await t.app.inject({ method: 'GET', url: '/health' })).json()).toStrictEqual({ status: 'ok' });
   });
 });

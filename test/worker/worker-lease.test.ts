@@ -40,6 +40,7 @@ function flakyStore(inner: Store): Store & { failing: boolean } {
   const flaky: Store & { failing: boolean } = {
     failing: false,
     transaction: (fn) => (flaky.failing ? Promise.reject(new Error('database is locked')) : inner.transaction(fn)),
+    probe: () => inner.probe(),
     close: () => inner.close(),
   };
   return flaky;
