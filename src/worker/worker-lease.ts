@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { isConsentryError } from '../core/errors.js';
 import type { Clock } from '../ports/clock.js';
@@ -14,6 +15,9 @@ export const DEFAULT_WORKER_LEASE_RENEW_EVERY_MS = 10_000;
 const LeaseSchema = z.object({
   holder: z.string().min(1),
   expiresAt: z.iso.datetime(),
+  /** The holder's machine and process id; absent in leases written before they were recorded. */
+  host: z.string().min(1).optional(),
+  pid: z.number().int().positive().optional(),
 });
 
 /** The lease as stored: a free lease is stored as null. */
@@ -32,6 +36,31 @@ const silentLeaseLogger: WorkerLeaseLogger = {
   error: () => undefined,
 };
 
+/** The process a lease is written by, and how it tells whether a process on its own machine runs. */
+export interface LeaseProcess {
+  host: string;
+  pid: number;
+  isRunning(pid: number): boolean;
+}
+
+/**
+ * `kill(pid, 0)` sends nothing and only checks that the process exists
+ * (https://nodejs.org/api/process.html#processkillpid-signal): ESRCH means there is none, EPERM
+ * that there is one owned by another user. This process's own pid is not a previous holder running:
+ * a container restarted in place gets the pid its dead predecessor had.
+ */
+function isRunning(pid: number): boolean {
+  if (pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error instanceof Error && Reflect.get(error, 'code') === 'EPERM';
+  }
+}
+
+const thisProcess = (): LeaseProcess => ({ host: hostname(), pid: process.pid, isRunning });
+
 export interface WorkerLeaseOptions {
   store: Store;
   clock: Clock;
@@ -43,12 +72,14 @@ export interface WorkerLeaseOptions {
   ttlMs?: number;
   /** How often the lease is renewed or, by a process without it, tried (default 10 s); below `ttlMs`. */
   renewEveryMs?: number;
+  /** This process, recorded in the lease it writes; default os.hostname() and process.pid. */
+  process?: LeaseProcess;
   timers?: LoopTimers;
   logger?: WorkerLeaseLogger;
 }
 
-/** What the last look at the lease found. */
-type LeaseView = { held: true; expiresAt: string } | { held: false; lease: StoredWorkerLease };
+/** What the last look at the lease found; `takenFrom`: a holder on this machine that had died without releasing it. */
+type LeaseView = { held: true; expiresAt: string; takenFrom: StoredWorkerLease | null } | { held: false; lease: StoredWorkerLease };
 
 /**
  * Runs the background workers in one process at a time among those serving one database: the
@@ -64,6 +95,7 @@ export class WorkerLease {
   private readonly workers: readonly BackgroundWorker[];
   private readonly ttlMs: number;
   private readonly logger: WorkerLeaseLogger;
+  private readonly process: LeaseProcess;
   private readonly loop: PollingLoop;
   private running = false;
   private stopped = true;
@@ -88,6 +120,7 @@ export class WorkerLease {
     this.workers = options.workers;
     this.ttlMs = ttlMs;
     this.logger = options.logger ?? silentLeaseLogger;
+    this.process = options.process ?? thisProcess();
     this.loop = new PollingLoop({
       pass: () => this.renew(),
       idleMs: renewEveryMs,
@@ -161,16 +194,27 @@ export class WorkerLease {
     const view = await this.store.transaction(async (tx): Promise<LeaseView> => {
       const now = this.clock.now().getTime();
       const current = await readLease(tx);
-      if (current !== null && current.holder !== this.holder && Date.parse(current.expiresAt) > now) {
-        return { held: false, lease: current };
-      }
-      const taken: StoredWorkerLease = { holder: this.holder, expiresAt: new Date(now + this.ttlMs).toISOString() };
+      const heldByAnother = current !== null && current.holder !== this.holder && Date.parse(current.expiresAt) > now;
+      const takenFrom = heldByAnother && this.diedOnThisMachine(current) ? current : null;
+      if (heldByAnother && takenFrom === null) return { held: false, lease: current };
+      const taken: StoredWorkerLease = {
+        holder: this.holder,
+        expiresAt: new Date(now + this.ttlMs).toISOString(),
+        host: this.process.host,
+        pid: this.process.pid,
+      };
       await tx.setMeta(WORKER_LEASE_KEY, taken);
-      return { held: true, expiresAt: taken.expiresAt };
+      return { held: true, expiresAt: taken.expiresAt, takenFrom };
     });
     if (view.held) {
       this.heldUntil = Date.parse(view.expiresAt);
       this.standingBy = false;
+      if (view.takenFrom) {
+        this.logger.info(
+          { holder: this.holder, previousHolder: view.takenFrom.holder, previousPid: view.takenFrom.pid, previousLeaseExpiresAt: view.takenFrom.expiresAt },
+          `took over the worker lease of process ${String(view.takenFrom.pid)} on this machine, which stopped without releasing it`,
+        );
+      }
       if (!this.running) {
         await startWorkers(this.workers);
         this.running = true;
@@ -188,11 +232,21 @@ export class WorkerLease {
     }
     if (!this.standingBy) {
       this.standingBy = true;
+      const { lease } = view;
       this.logger.info(
-        { holder: this.holder, leaseHolder: view.lease.holder, leaseExpiresAt: view.lease.expiresAt },
-        `another process runs the background workers (lease held until ${view.lease.expiresAt}); this one serves the API only`,
+        { holder: this.holder, leaseHolder: lease.holder, leaseHost: lease.host, leasePid: lease.pid, leaseExpiresAt: lease.expiresAt },
+        `${holderDescription(lease, this.process.host)} runs the background workers (lease held until ${lease.expiresAt}); this one serves the API only until the lease is released or expires`,
       );
     }
+  }
+
+  /**
+   * A lease written from this machine by a process that no longer runs: the previous server,
+   * killed or crashed before it could release it. It is taken at once instead of after its TTL.
+   * A process on another machine cannot be checked, so its lease is waited for.
+   */
+  private diedOnThisMachine(lease: StoredWorkerLease): boolean {
+    return lease.host === this.process.host && lease.pid !== undefined && !this.process.isRunning(lease.pid);
   }
 
   private async stopIfExpired(): Promise<void> {
@@ -226,6 +280,12 @@ export class WorkerLease {
       this.logger.warn({ err: error }, 'could not release the worker lease; another process takes it once it expires');
     }
   }
+}
+
+/** Who holds a lease, in the words of the standing-by log line. */
+function holderDescription(lease: StoredWorkerLease, ownHost: string): string {
+  if (lease.pid === undefined || lease.host === undefined) return 'another process (one that may have stopped without releasing the lease)';
+  return lease.host === ownHost ? `process ${String(lease.pid)} on this machine` : `process ${String(lease.pid)} on ${lease.host}`;
 }
 
 /**

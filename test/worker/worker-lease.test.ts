@@ -9,7 +9,7 @@ import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { BackgroundWorker } from '../../src/worker/background-worker.js';
 import { ManualTimers, RecordingWorker, settleTurns } from './manual-timers.js';
-import { WORKER_LEASE_KEY, WorkerLease, type WorkerLeaseLogger, type WorkerLeaseOptions } from '../../src/worker/worker-lease.js';
+import { WORKER_LEASE_KEY, WorkerLease, type LeaseProcess, type WorkerLeaseLogger, type WorkerLeaseOptions } from '../../src/worker/worker-lease.js';
 
 const TTL_MS = 30_000;
 const RENEW_MS = 10_000;
@@ -57,9 +57,19 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** Process ids of the test's holders, all running on HOST unless a test says otherwise. */
+const HOST = 'host-1';
+const PIDS: Readonly<Record<string, number>> = { 'process-a': 101, 'process-b': 102, 'process-c': 103 };
+const pidOf = (holder: string | undefined): number => PIDS[holder ?? ''] ?? 999;
+const running = (): LeaseProcess => ({ host: HOST, pid: 900, isRunning: () => true });
+
+/** The lease as `holder` writes it. */
+const stored = (holder: string, expiresAt: string) => ({ holder, expiresAt, host: HOST, pid: pidOf(holder) });
+
 function lease(options: Partial<WorkerLeaseOptions> & Pick<WorkerLeaseOptions, 'store' | 'clock'>): WorkerLease & { worker: RecordingWorker } {
   const worker = new RecordingWorker();
-  const created = Object.assign(new WorkerLease({ workers: [worker], ttlMs: TTL_MS, renewEveryMs: RENEW_MS, timers: manualTimers(), ...options }), { worker });
+  const process: LeaseProcess = { ...running(), pid: pidOf(options.holder) };
+  const created = Object.assign(new WorkerLease({ workers: [worker], ttlMs: TTL_MS, renewEveryMs: RENEW_MS, timers: manualTimers(), process, ...options }), { worker });
   leases.push(created);
   return created;
 }
@@ -78,7 +88,7 @@ describe('WorkerLease', () => {
     expect(first.worker.calls).toEqual(['start']);
     expect(second.runsWorkers).toBe(false);
     expect(second.worker.calls).toEqual([]);
-    expect(await storedLease(store)).toEqual({ holder: 'process-a', expiresAt: '2026-03-01T09:00:30.000Z' });
+    expect(await storedLease(store)).toEqual(stored('process-a', '2026-03-01T09:00:30.000Z'));
 
     // Well past one TTL, as long as the holder renews.
     for (let round = 0; round < 6; round += 1) {
@@ -88,13 +98,14 @@ describe('WorkerLease', () => {
     }
     expect(first.worker.calls).toEqual(['start']);
     expect(second.worker.calls).toEqual([]);
-    expect(await storedLease(store)).toEqual({ holder: 'process-a', expiresAt: '2026-03-01T09:01:30.000Z' });
+    expect(await storedLease(store)).toEqual(stored('process-a', '2026-03-01T09:01:30.000Z'));
     // Standing by is reported once, not at every renewal.
     expect(secondLogger.lines).toEqual([
       {
         level: 'info',
-        message: 'another process runs the background workers (lease held until 2026-03-01T09:00:30.000Z); this one serves the API only',
-        details: { holder: 'process-b', leaseHolder: 'process-a', leaseExpiresAt: '2026-03-01T09:00:30.000Z' },
+        message:
+          'process 101 on this machine runs the background workers (lease held until 2026-03-01T09:00:30.000Z); this one serves the API only until the lease is released or expires',
+        details: { holder: 'process-b', leaseHolder: 'process-a', leaseHost: HOST, leasePid: 101, leaseExpiresAt: '2026-03-01T09:00:30.000Z' },
       },
     ]);
   });
@@ -116,7 +127,7 @@ describe('WorkerLease', () => {
     expect(second.runsWorkers).toBe(true);
     expect(second.worker.calls).toEqual(['start']);
     expect(logger.lines.at(-1)?.message).toBe('workers started: this process holds the worker lease');
-    expect(await storedLease(store)).toEqual({ holder: 'process-b', expiresAt: new Date(clock.now().getTime() + TTL_MS).toISOString() });
+    expect(await storedLease(store)).toEqual(stored('process-b', new Date(clock.now().getTime() + TTL_MS).toISOString()));
   });
 
   it('renews on its own timers, and takes over a released lease at the next renewal', async () => {
@@ -159,7 +170,7 @@ describe('WorkerLease', () => {
     await second.renew();
     expect(second.runsWorkers).toBe(true);
     expect(second.worker.calls).toEqual(['start']);
-    expect(await storedLease(store)).toEqual({ holder: 'process-b', expiresAt: '2026-03-01T09:01:00.000Z' });
+    expect(await storedLease(store)).toEqual(stored('process-b', '2026-03-01T09:01:00.000Z'));
 
     // The old holder comes back (a paused process) and finds the lease taken.
     await first.renew();
@@ -168,13 +179,13 @@ describe('WorkerLease', () => {
     expect(firstLogger.lines.map((line) => [line.level, line.message])).toEqual([
       ['info', 'workers started: this process holds the worker lease'],
       ['warn', 'workers stopped: another process has taken the worker lease'],
-      ['info', 'another process runs the background workers (lease held until 2026-03-01T09:01:00.000Z); this one serves the API only'],
+      ['info', 'process 102 on this machine runs the background workers (lease held until 2026-03-01T09:01:00.000Z); this one serves the API only until the lease is released or expires'],
     ]);
 
     // Stopping a lease it no longer holds leaves the new holder's lease alone.
     await first.stop();
     expect(first.worker.calls).toEqual(['start', 'stop']);
-    expect(await storedLease(store)).toEqual({ holder: 'process-b', expiresAt: '2026-03-01T09:01:00.000Z' });
+    expect(await storedLease(store)).toEqual(stored('process-b', '2026-03-01T09:01:00.000Z'));
   });
 
   it.each([
@@ -302,5 +313,77 @@ describe('WorkerLease', () => {
     const clock = new FakeClock();
     expect(() => new WorkerLease({ store, clock, workers: [], ttlMs: 10_000, renewEveryMs: 10_000 })).toThrow('renewEveryMs must be a positive integer below ttlMs (10000), got 10000');
     expect(() => new WorkerLease({ store, clock, workers: [], ttlMs: 0 })).toThrow('ttlMs must be a positive integer, got 0');
+  });
+
+  describe('a lease left by a process that stopped without releasing it', () => {
+    const EXPIRES = '2026-03-01T09:00:30.000Z';
+    const leftBehind = (extra: object) => ({ holder: 'process-dead', expiresAt: EXPIRES, ...extra });
+
+    async function restartWith(left: object, isRunning: (pid: number) => boolean) {
+      const store = createMemoryStore();
+      await store.transaction((tx) => tx.setMeta(WORKER_LEASE_KEY, left));
+      const clock = new FakeClock('2026-03-01T09:00:05.000Z');
+      const logger = recordingLogger();
+      const restarted = lease({ store, clock, holder: 'process-a', logger, process: { host: HOST, pid: 101, isRunning } });
+      await restarted.start();
+      return { restarted, logger, store };
+    }
+
+    it('is taken at once when its process on this machine no longer runs', async () => {
+      const checked: number[] = [];
+      const { restarted, logger, store } = await restartWith(leftBehind({ host: HOST, pid: 77 }), (pid) => {
+        checked.push(pid);
+        return false;
+      });
+      expect(checked).toEqual([77]);
+      expect(restarted.runsWorkers).toBe(true);
+      expect(await storedLease(store)).toEqual(stored('process-a', '2026-03-01T09:00:35.000Z'));
+      expect(logger.lines.map((line) => line.message)).toEqual([
+        'took over the worker lease of process 77 on this machine, which stopped without releasing it',
+        'workers started: this process holds the worker lease',
+      ]);
+    });
+
+    it('is waited for while its process runs, or when it was written on another machine or without a process id', async () => {
+      // Only a process on this machine can be looked for: the others count as running whatever this one finds.
+      const cases: Array<[object, (pid: number) => boolean]> = [
+        [leftBehind({ host: HOST, pid: 77 }), (pid) => pid === 77],
+        [leftBehind({ host: 'host-2', pid: 77 }), () => false],
+        [leftBehind({}), () => false],
+      ];
+      const messages = [];
+      for (const [left, isRunning] of cases) {
+        const { restarted, logger } = await restartWith(left, isRunning);
+        expect(restarted.runsWorkers).toBe(false);
+        expect(logger.lines).toHaveLength(1);
+        messages.push(logger.lines[0]?.message);
+      }
+      const standingBy = `runs the background workers (lease held until ${EXPIRES}); this one serves the API only until the lease is released or expires`;
+      expect(messages).toEqual([
+        `process 77 on this machine ${standingBy}`,
+        `process 77 on host-2 ${standingBy}`,
+        `another process (one that may have stopped without releasing the lease) ${standingBy}`,
+      ]);
+    });
+  });
+
+  it('tells whether a process runs by its pid, and counts its own pid as a previous holder that died', async () => {
+    const store = createMemoryStore();
+    const clock = new FakeClock('2026-03-01T09:00:05.000Z');
+    const worker = new RecordingWorker();
+    const real = new WorkerLease({ store, clock, workers: [worker], ttlMs: TTL_MS, renewEveryMs: RENEW_MS, timers: manualTimers(), holder: 'restarted' });
+    leases.push(real);
+    await store.transaction((tx) => tx.setMeta(WORKER_LEASE_KEY, { holder: 'before-restart', expiresAt: '2026-03-01T09:00:30.000Z', host: os.hostname(), pid: process.pid }));
+    await real.start();
+    expect(real.runsWorkers).toBe(true);
+    expect(await storedLease(store)).toEqual({ holder: 'restarted', expiresAt: '2026-03-01T09:00:35.000Z', host: os.hostname(), pid: process.pid });
+
+    // The parent process (the test runner) runs: its lease is waited for.
+    await real.stop();
+    await store.transaction((tx) => tx.setMeta(WORKER_LEASE_KEY, { holder: 'parent', expiresAt: '2026-03-01T09:00:30.000Z', host: os.hostname(), pid: process.ppid }));
+    const other = new WorkerLease({ store, clock, workers: [new RecordingWorker()], ttlMs: TTL_MS, renewEveryMs: RENEW_MS, timers: manualTimers(), holder: 'other' });
+    leases.push(other);
+    await other.start();
+    expect(other.runsWorkers).toBe(false);
   });
 });
