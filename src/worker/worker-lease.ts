@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { isConsentryError } from '../core/errors.js';
@@ -18,6 +19,8 @@ const LeaseSchema = z.object({
   /** The holder's machine and process id; absent in leases written before they were recorded. */
   host: z.string().min(1).optional(),
   pid: z.number().int().positive().optional(),
+  /** Where `pid` names one process: the machine's boot and the pid namespace (see processIdSpace). */
+  pidSpace: z.string().min(1).optional(),
 });
 
 /** The lease as stored: a free lease is stored as null. */
@@ -36,18 +39,37 @@ const silentLeaseLogger: WorkerLeaseLogger = {
   error: () => undefined,
 };
 
-/** The process a lease is written by, and how it tells whether a process on its own machine runs. */
+/** The process a lease is written by, and how it tells whether a process of its own pid space runs. */
 export interface LeaseProcess {
   host: string;
   pid: number;
+  /** Where `pid` names one process; undefined where that cannot be told, and then no lease is taken early. */
+  pidSpace: string | undefined;
   isRunning(pid: number): boolean;
+}
+
+/**
+ * A process id names one process only within one boot of one machine and one pid namespace:
+ * containers on one host share the boot id and have namespaces of their own, and two machines
+ * share the host's initial namespace's inode. Linux gives both in /proc
+ * (https://man7.org/linux/man-pages/man7/pid_namespaces.7.html, https://man7.org/linux/man-pages/man4/random.4.html);
+ * elsewhere there is none, and a lease is waited for as before.
+ */
+function processIdSpace(): string | undefined {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    const namespace = readlinkSync('/proc/self/ns/pid');
+    return boot !== '' ? `${boot}/${namespace}` : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * `kill(pid, 0)` sends nothing and only checks that the process exists
  * (https://nodejs.org/api/process.html#processkillpid-signal): ESRCH means there is none, EPERM
- * that there is one owned by another user. This process's own pid is not a previous holder running:
- * a container restarted in place gets the pid its dead predecessor had.
+ * that there is one owned by another user. A lease of another holder naming this process's own
+ * pid was written by a predecessor that had the pid before.
  */
 function isRunning(pid: number): boolean {
   if (pid === process.pid) return false;
@@ -59,7 +81,7 @@ function isRunning(pid: number): boolean {
   }
 }
 
-const thisProcess = (): LeaseProcess => ({ host: hostname(), pid: process.pid, isRunning });
+const thisProcess = (): LeaseProcess => ({ host: hostname(), pid: process.pid, pidSpace: processIdSpace(), isRunning });
 
 export interface WorkerLeaseOptions {
   store: Store;
@@ -202,6 +224,7 @@ export class WorkerLease {
         expiresAt: new Date(now + this.ttlMs).toISOString(),
         host: this.process.host,
         pid: this.process.pid,
+        ...(this.process.pidSpace !== undefined ? { pidSpace: this.process.pidSpace } : {}),
       };
       await tx.setMeta(WORKER_LEASE_KEY, taken);
       return { held: true, expiresAt: taken.expiresAt, takenFrom };
@@ -241,12 +264,18 @@ export class WorkerLease {
   }
 
   /**
-   * A lease written from this machine by a process that no longer runs: the previous server,
-   * killed or crashed before it could release it. It is taken at once instead of after its TTL.
-   * A process on another machine cannot be checked, so its lease is waited for.
+   * A lease written in this process's pid space by a process that no longer runs: the previous
+   * server, killed or crashed before it could release it. It is taken at once instead of after
+   * its TTL. A process elsewhere (another machine or container) cannot be checked: its lease is
+   * waited for.
    */
   private diedOnThisMachine(lease: StoredWorkerLease): boolean {
-    return lease.host === this.process.host && lease.pid !== undefined && !this.process.isRunning(lease.pid);
+    return (
+      this.process.pidSpace !== undefined &&
+      lease.pidSpace === this.process.pidSpace &&
+      lease.pid !== undefined &&
+      !this.process.isRunning(lease.pid)
+    );
   }
 
   private async stopIfExpired(): Promise<void> {

@@ -59,12 +59,13 @@ afterEach(async () => {
 
 /** Process ids of the test's holders, all running on HOST unless a test says otherwise. */
 const HOST = 'host-1';
+const SPACE = 'boot-1/pid:[1]';
 const PIDS: Readonly<Record<string, number>> = { 'process-a': 101, 'process-b': 102, 'process-c': 103 };
 const pidOf = (holder: string | undefined): number => PIDS[holder ?? ''] ?? 999;
-const running = (): LeaseProcess => ({ host: HOST, pid: 900, isRunning: () => true });
+const running = (): LeaseProcess => ({ host: HOST, pid: 900, pidSpace: SPACE, isRunning: () => true });
 
 /** The lease as `holder` writes it. */
-const stored = (holder: string, expiresAt: string) => ({ holder, expiresAt, host: HOST, pid: pidOf(holder) });
+const stored = (holder: string, expiresAt: string) => ({ holder, expiresAt, host: HOST, pid: pidOf(holder), pidSpace: SPACE });
 
 function lease(options: Partial<WorkerLeaseOptions> & Pick<WorkerLeaseOptions, 'store' | 'clock'>): WorkerLease & { worker: RecordingWorker } {
   const worker = new RecordingWorker();
@@ -324,14 +325,14 @@ describe('WorkerLease', () => {
       await store.transaction((tx) => tx.setMeta(WORKER_LEASE_KEY, left));
       const clock = new FakeClock('2026-03-01T09:00:05.000Z');
       const logger = recordingLogger();
-      const restarted = lease({ store, clock, holder: 'process-a', logger, process: { host: HOST, pid: 101, isRunning } });
+      const restarted = lease({ store, clock, holder: 'process-a', logger, process: { host: HOST, pid: 101, pidSpace: SPACE, isRunning } });
       await restarted.start();
       return { restarted, logger, store };
     }
 
     it('is taken at once when its process on this machine no longer runs', async () => {
       const checked: number[] = [];
-      const { restarted, logger, store } = await restartWith(leftBehind({ host: HOST, pid: 77 }), (pid) => {
+      const { restarted, logger, store } = await restartWith(leftBehind({ host: HOST, pid: 77, pidSpace: SPACE }), (pid) => {
         checked.push(pid);
         return false;
       });
@@ -344,12 +345,15 @@ describe('WorkerLease', () => {
       ]);
     });
 
-    it('is waited for while its process runs, or when it was written on another machine or without a process id', async () => {
-      // Only a process on this machine can be looked for: the others count as running whatever this one finds.
+    it('is waited for while its process runs, or when it was written in another pid space or without one', async () => {
+      // Only a process of this pid space can be looked for: the others count as running whatever this one finds.
       const cases: Array<[object, (pid: number) => boolean]> = [
-        [leftBehind({ host: HOST, pid: 77 }), (pid) => pid === 77],
-        [leftBehind({ host: 'host-2', pid: 77 }), () => false],
+        [leftBehind({ host: HOST, pid: 77, pidSpace: SPACE }), (pid) => pid === 77],
+        [leftBehind({ host: 'host-2', pid: 77, pidSpace: 'boot-2/pid:[1]' }), () => false],
         [leftBehind({}), () => false],
+        // Another container on this host: the same host name and boot, its own pid namespace.
+        [leftBehind({ host: HOST, pid: 77, pidSpace: 'boot-1/pid:[2]' }), () => false],
+        [leftBehind({ host: HOST, pid: 77 }), () => false],
       ];
       const messages = [];
       for (const [left, isRunning] of cases) {
@@ -363,24 +367,28 @@ describe('WorkerLease', () => {
         `process 77 on this machine ${standingBy}`,
         `process 77 on host-2 ${standingBy}`,
         `another process (one that may have stopped without releasing the lease) ${standingBy}`,
+        `process 77 on this machine ${standingBy}`,
+        `process 77 on this machine ${standingBy}`,
       ]);
     });
   });
 
-  it('tells whether a process runs by its pid, and counts its own pid as a previous holder that died', async () => {
+  it.runIf(process.platform === 'linux')('tells whether a process of its pid space runs, and counts its own pid as a previous holder that died', async () => {
     const store = createMemoryStore();
     const clock = new FakeClock('2026-03-01T09:00:05.000Z');
     const worker = new RecordingWorker();
     const real = new WorkerLease({ store, clock, workers: [worker], ttlMs: TTL_MS, renewEveryMs: RENEW_MS, timers: manualTimers(), holder: 'restarted' });
     leases.push(real);
-    await store.transaction((tx) => tx.setMeta(WORKER_LEASE_KEY, { holder: 'before-restart', expiresAt: '2026-03-01T09:00:30.000Z', host: os.hostname(), pid: process.pid }));
+    const pidSpace = `${fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()}/${fs.readlinkSync('/proc/self/ns/pid')}`;
+    const here = { host: os.hostname(), pidSpace };
+    await store.transaction((tx) => tx.setMeta(WORKER_LEASE_KEY, { holder: 'before-restart', expiresAt: '2026-03-01T09:00:30.000Z', pid: process.pid, ...here }));
     await real.start();
     expect(real.runsWorkers).toBe(true);
-    expect(await storedLease(store)).toEqual({ holder: 'restarted', expiresAt: '2026-03-01T09:00:35.000Z', host: os.hostname(), pid: process.pid });
+    expect(await storedLease(store)).toEqual({ holder: 'restarted', expiresAt: '2026-03-01T09:00:35.000Z', pid: process.pid, ...here });
 
     // The parent process (the test runner) runs: its lease is waited for.
     await real.stop();
-    await store.transaction((tx) => tx.setMeta(WORKER_LEASE_KEY, { holder: 'parent', expiresAt: '2026-03-01T09:00:30.000Z', host: os.hostname(), pid: process.ppid }));
+    await store.transaction((tx) => tx.setMeta(WORKER_LEASE_KEY, { holder: 'parent', expiresAt: '2026-03-01T09:00:30.000Z', pid: process.ppid, ...here }));
     const other = new WorkerLease({ store, clock, workers: [new RecordingWorker()], ttlMs: TTL_MS, renewEveryMs: RENEW_MS, timers: manualTimers(), holder: 'other' });
     leases.push(other);
     await other.start();
