@@ -66,6 +66,7 @@ class Statements {
   readonly deleteChange: Statement<[number, string]>;
   readonly deferChange: Statement<[string, number, string]>;
   readonly countChanges: Statement<[string, string], { n: number }>;
+  readonly countAllChanges: Statement<[string], { n: number }>;
   readonly oldestPending: Statement<[string], ChangeRow>;
   readonly deadChanges: Statement<[string, number], ChangeRow>;
   readonly contactChanges: Statement<[string, string], ChangeRow>;
@@ -93,6 +94,7 @@ class Statements {
     this.deleteChange = db.prepare('DELETE FROM hubspot_sync_changes WHERE position = ? AND target = ?');
     this.deferChange = db.prepare('UPDATE hubspot_sync_changes SET next_attempt_at = ? WHERE position = ? AND target = ?');
     this.countChanges = db.prepare('SELECT count(*) AS n FROM hubspot_sync_changes WHERE workspace_id = ? AND status = ?');
+    this.countAllChanges = db.prepare('SELECT count(*) AS n FROM hubspot_sync_changes WHERE status = ?');
     this.oldestPending = db.prepare(
       `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE workspace_id = ? AND status = 'pending' ORDER BY position LIMIT 1`,
     );
@@ -209,6 +211,7 @@ export class SqliteHubSpotState implements HubSpotState {
       for (const key of keys) this.s.deferChange.run(until, key.position, key.target);
     },
     countChanges: async (workspaceId, status) => this.s.countChanges.get(workspaceId, status)?.n ?? 0,
+    countAllChanges: async (status) => this.s.countAllChanges.get(status)?.n ?? 0,
     oldestPendingChange: async (workspaceId) => {
       const row = this.s.oldestPending.get(workspaceId);
       return row === undefined ? null : toChange(row);

@@ -101,6 +101,8 @@ export interface HubSpotStateTx {
   deferChanges(keys: readonly ChangeKey[], until: string): Promise<void>;
   deleteChanges(keys: readonly ChangeKey[]): Promise<void>;
   countChanges(workspaceId: string, status: ChangeStatus): Promise<number>;
+  /** Rows of every workspace in `status` (the /metrics gauges). */
+  countAllChanges(status: ChangeStatus): Promise<number>;
   /** The workspace's oldest pending row, if any. */
   oldestPendingChange(workspaceId: string): Promise<SyncChange | null>;
   /** Dead letters, newest first. */
@@ -200,6 +202,7 @@ export class InMemoryHubSpotState implements HubSpotState {
         }
       },
       countChanges: async (workspaceId, status) => rows().filter((c) => c.workspaceId === workspaceId && c.status === status).length,
+      countAllChanges: async (status) => rows().filter((c) => c.status === status).length,
       oldestPendingChange: async (workspaceId) => {
         const oldest = rows()
           .filter((c) => c.workspaceId === workspaceId && c.status === 'pending')

@@ -1,3 +1,4 @@
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Contact } from '../../src/core/contact.js';
 import { isConsentryError } from '../../src/core/errors.js';
@@ -21,6 +22,7 @@ import { emailSubscriptionRequest, emailSubscriptionV4Input, identityProperties 
 import { CONSENTRY_PROPERTY_NAMES, isStatusProperty, TAGS_PROPERTY, tagOptionValue, type ExistingOption } from './properties.js';
 import { classifyFailure } from './rate-limiter.js';
 import { hubSpotStateFor } from './state-sqlite.js';
+import { HubSpotSyncMetrics, type SyncOutcomeCounts } from './sync-metrics.js';
 import { changeKey, type HubSpotState, type HubSpotStateTx, type SyncChange } from './state.js';
 
 /** The stamp key of the email subscription in a contact's sync state (no HubSpot property has a "#"). */
@@ -65,8 +67,10 @@ export interface HubSpotSyncOptions {
   fanOutBatchSize?: number;
   /** How often the loop looks for work when nothing wakes it. */
   intervalMs?: number;
-  /** Told after each recording of outcomes (metrics, benchmarks): changes done, retried, dead and held. */
-  onRecorded?: (counts: { done: number; retried: number; dead: number; held: number }) => void;
+  /** Told after each recording of outcomes (benchmarks): changes done, retried, dead and held. */
+  onRecorded?: (counts: SyncOutcomeCounts) => void;
+  /** The registry /metrics exposes: the sync adds its counts and backlog to it (sync-metrics.ts). */
+  metricsRegistry?: Registry;
 }
 
 export interface SyncPassSummary {
@@ -138,6 +142,15 @@ const DEFAULT_FAN_OUT_BATCH = 1000;
 const DEFAULT_INTERVAL_MS = 100;
 /** Fan-out batches per pass, so a long backlog does not hold up the sends. */
 const MAX_FAN_OUT_BATCHES_PER_PASS = 50;
+
+/**
+ * An error text as logged: HubSpot's answers may quote the contact's e-mail address or phone
+ * number (sent in E.164, with its +), which the log (kept elsewhere, for longer, by other people) must not hold. The full text
+ * stays in the store, where erasure reaches it (GET /v1/integrations/hubspot/status).
+ */
+export function withoutContactData(text: string): string {
+  return text.replace(/[^\s@<>()"',;:]+@[^\s@<>()"',;:]+/g, '<e-mail>').replace(/\+\d[\d ().-]{5,}\d/g, '<phone>');
+}
 
 function errorText(error: unknown): string {
   if (error instanceof HubSpotApiError) {
@@ -215,6 +228,7 @@ export class HubSpotSync {
   private readonly fanOutBatchSize: number;
   private readonly intervalMs: number;
   private readonly onRecorded: HubSpotSyncOptions['onRecorded'];
+  private readonly metrics: HubSpotSyncMetrics | null;
 
   private readonly inFlightRows = new Set<string>();
   private readonly busyContacts = new Set<string>();
@@ -241,6 +255,7 @@ export class HubSpotSync {
     this.fanOutBatchSize = Math.max(1, options.fanOutBatchSize ?? DEFAULT_FAN_OUT_BATCH);
     this.intervalMs = Math.max(1, options.intervalMs ?? DEFAULT_INTERVAL_MS);
     this.onRecorded = options.onRecorded;
+    this.metrics = options.metricsRegistry ? new HubSpotSyncMetrics(options.metricsRegistry, this.state) : null;
     this.loop = new PollingLoop({
       pass: () => this.serialised(() => this.pass(null)),
       idleMs: this.intervalMs,
@@ -343,16 +358,7 @@ export class HubSpotSync {
       tasks = outcome.tasks;
       backlog = outcome.backlog;
       for (const alert of outcome.alerts) await this.raise(alert.workspaceId, alert.failure);
-      if (this.onRecorded !== undefined && results.length > 0) {
-        const counts = { done: 0, retried: 0, dead: 0, held: 0 };
-        for (const { outcome: o, rows } of results.flatMap((r) => r.settled)) {
-          if (o.kind === 'done') counts.done += rows.length;
-          else if (o.kind === 'retry') counts.retried += rows.length;
-          else if (o.kind === 'dead') counts.dead += rows.length;
-          else counts.held += rows.length;
-        }
-        this.onRecorded(counts);
-      }
+      if (results.length > 0) this.recorded(results);
     } finally {
       for (const { rows, contacts } of release) {
         for (const row of rows) this.inFlightRows.delete(changeKey(row));
@@ -373,6 +379,36 @@ export class HubSpotSync {
     }
     if (summary) summary.tasks += tasks.length;
     for (const task of tasks) this.launch(task);
+  }
+
+  /** Outcomes just committed: counted for /metrics, and each failure logged once per pass, workspace and outcome. */
+  private recorded(results: readonly TaskResult[]): void {
+    const counts: SyncOutcomeCounts = { done: 0, retried: 0, dead: 0, held: 0 };
+    const failures = new Map<string, { workspaceId: string; kind: 'retry' | 'dead' | 'hold'; changes: number; operations: Set<string>; error: string }>();
+    for (const result of results) {
+      for (const { outcome, rows, operation } of result.settled) {
+        if (outcome.kind === 'done') {
+          counts.done += rows.length;
+          continue;
+        }
+        if (outcome.kind === 'retry') counts.retried += rows.length;
+        else if (outcome.kind === 'dead') counts.dead += rows.length;
+        else counts.held += rows.length;
+        const key = `${result.workspaceId}\u0000${outcome.kind}`;
+        const failure = failures.get(key) ?? { workspaceId: result.workspaceId, kind: outcome.kind, changes: 0, operations: new Set<string>(), error: outcome.error };
+        failure.changes += rows.length;
+        failure.operations.add(operation);
+        failures.set(key, failure);
+      }
+    }
+    this.onRecorded?.(counts);
+    this.metrics?.record(counts);
+    for (const { workspaceId, kind, changes, operations, error } of failures.values()) {
+      const details = { workspaceId, changes, operations: [...operations], error: withoutContactData(error) };
+      if (kind === 'dead') this.logger.error(details, 'HubSpot sync gave up on changes: dead-lettered, sync.failed raised');
+      else if (kind === 'hold') this.logger.warn(details, "HubSpot sync held: the workspace's HubSpot set-up needs attention");
+      else this.logger.warn(details, 'HubSpot sync could not write changes; retrying');
+    }
   }
 
   private launch(task: Task): void {

@@ -92,7 +92,8 @@ export class DeliveryMetrics {
   }
 }
 
-function reuse<T>(registry: Registry, name: string, kind: abstract new (...args: never[]) => T): T | null {
+/** The metric `name` already registered as a `kind`: a second worker on one registry shares it, since prom-client refuses a name twice. */
+export function reuse<T>(registry: Registry, name: string, kind: abstract new (...args: never[]) => T): T | null {
   const existing = registry.getSingleMetric(name);
   return existing instanceof kind ? existing : null;
 }

@@ -56,6 +56,7 @@ export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerS
       env: deps.config ?? {},
       logger: deps.logger,
       ...(deps.dispatchIntervalMs !== undefined ? { intervalMs: deps.dispatchIntervalMs } : {}),
+      ...(deps.metricsRegistry ? { metricsRegistry: deps.metricsRegistry } : {}),
     }),
   ];
 }

@@ -107,6 +107,8 @@ export function hubSpotStateContract(name: string, make: MakeHubSpotState): void
         deadRows: await s.listDeadChanges(WS_A, 10),
         oldest: await s.oldestPendingChange(WS_A),
         otherPending: await s.countChanges(WS_B, 'pending'),
+        allPending: await s.countAllChanges('pending'),
+        allDead: await s.countAllChanges('dead'),
       }));
       expect(view.due.map((c) => c.position)).toEqual([4]);
       expect(view.pending).toBe(1);
@@ -114,6 +116,8 @@ export function hubSpotStateContract(name: string, make: MakeHubSpotState): void
       expect(view.deadRows).toEqual([expect.objectContaining({ position: 2, status: 'dead', attempts: 3, lastError: 'HubSpot answered 400' })]);
       expect(view.oldest).toEqual(expect.objectContaining({ position: 1, attempts: 1, nextAttemptAt: at(300) }));
       expect(view.otherPending).toBe(1);
+      expect(view.allPending).toBe(2);
+      expect(view.allDead).toBe(1);
     });
 
     it('rolls the rows back with the store transaction', async () => {
