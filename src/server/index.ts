@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { Gauge } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Engine } from '../engine.js';
 import { createEngine } from '../engine.js';
@@ -118,6 +119,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     });
     // The first acquisition is awaited: a lone server runs its workers as soon as it has started.
     lease = new WorkerLease({ store: options.store, clock, workers, logger: app.log, ...options.workerLease });
+    const leased = lease;
+    new Gauge({
+      name: 'consentry_worker_lease_held',
+      help: 'Whether this process holds the worker lease and so runs the background workers (webhook delivery, timers, the HubSpot sync, Slack alerts): 1 or 0; of the servers on one database, one should be 1',
+      registers: [metrics.registry],
+      collect() {
+        this.set(leased.runsWorkers ? 1 : 0);
+      },
+    });
     await lease.start();
   } catch (error) {
     await app.close();

@@ -68,11 +68,9 @@ function processIdSpace(): string | undefined {
 /**
  * `kill(pid, 0)` sends nothing and only checks that the process exists
  * (https://nodejs.org/api/process.html#processkillpid-signal): ESRCH means there is none, EPERM
- * that there is one owned by another user. A lease of another holder naming this process's own
- * pid was written by a predecessor that had the pid before.
+ * that there is one owned by another user.
  */
 function isRunning(pid: number): boolean {
-  if (pid === process.pid) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -80,6 +78,13 @@ function isRunning(pid: number): boolean {
     return error instanceof Error && Reflect.get(error, 'code') === 'EPERM';
   }
 }
+
+/**
+ * The holders of the leases started in this process and not stopped: a lease naming this
+ * process's pid is either one of them (several servers in one process) or was written by a
+ * predecessor that had the pid before (a process restarted in place).
+ */
+const holdersInThisProcess = new Set<string>();
 
 const thisProcess = (): LeaseProcess => ({ host: hostname(), pid: process.pid, pidSpace: processIdSpace(), isRunning });
 
@@ -164,11 +169,13 @@ export class WorkerLease {
   async start(): Promise<void> {
     if (!this.stopped) return;
     this.stopped = false;
+    holdersInThisProcess.add(this.holder);
     try {
       await this.serialised(() => this.attempt());
     } catch (error) {
       this.stopped = true;
       await this.serialised(() => this.release());
+      holdersInThisProcess.delete(this.holder);
       throw error;
     }
     // The first attempt was just made: the loop renews from one interval on.
@@ -202,6 +209,7 @@ export class WorkerLease {
         await this.stopOwnWorkers();
       } finally {
         await this.release();
+        holdersInThisProcess.delete(this.holder);
       }
     });
   }
@@ -274,7 +282,7 @@ export class WorkerLease {
       this.process.pidSpace !== undefined &&
       lease.pidSpace === this.process.pidSpace &&
       lease.pid !== undefined &&
-      !this.process.isRunning(lease.pid)
+      (lease.pid === this.process.pid ? !holdersInThisProcess.has(lease.holder) : !this.process.isRunning(lease.pid))
     );
   }
 

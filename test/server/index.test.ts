@@ -112,6 +112,8 @@ describe('startServer on a database another server uses', () => {
       expect(secondWorker.calls).toEqual([]);
       expect((await fetch(`${first.url}/health`)).status).toBe(200);
       expect((await fetch(`${second.url}/health`)).status).toBe(200);
+      const leaseHeld = async (url: string) => (await (await fetch(`${url}/metrics`)).text()).match(/^consentry_worker_lease_held (\d)$/m)?.[1];
+      expect([await leaseHeld(first.url), await leaseHeld(second.url)]).toEqual(['1', '0']);
 
       await secondTimers.advance(10_000);
       expect(secondWorker.calls).toEqual([]);
