@@ -1,6 +1,6 @@
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyRequest, type RouteOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { z } from 'zod';
@@ -85,6 +85,23 @@ function loggerOption(logger: AppOptions['logger']): boolean | AppLoggerOptions 
   };
 }
 
+/**
+ * Fastify logs two info lines per request, when it comes in and when it is answered
+ * (https://fastify.dev/docs/latest/Reference/Server/#logcontroller). One line says it all when
+ * the answer's line names the request too; the first is written at debug level only.
+ */
+class CompletedRequestsOnly extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    if (this.isLogDisabled(request)) return;
+    request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error || this.isLogDisabled(request)) super.requestCompleted(error, request, reply);
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 /** The Fastify app of HTTP API v1, ready for `inject` or `listen`. */
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
@@ -96,6 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // rather than answered with Fastify's bare 503: nothing is lost during a graceful stop.
   const app = Fastify({
     logger: loggerOption(options.logger),
+    logController: new CompletedRequestsOnly(),
     return503OnClosing: false,
     // Path parameters are checked by each route's schema (ids up to 200 characters), so the
     // router's own limit sits above every one of them; past it, and for URLs that do not decode,

@@ -321,4 +321,24 @@ describe('logging', () => {
     expect(log).not.toContain('stop texting');
     expect(log).not.toContain('ana.test');
   });
+
+  it('writes one line per request, with the route, its status and how long it took', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const t = await open({ logger: { level: 'info', stream } });
+    const acme = await t.tenant('Acme');
+    lines.length = 0;
+    await t.as(acme, { method: 'GET', url: '/v1/me' });
+    await t.app.inject({ method: 'GET', url: '/v1/me?x=1' });
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries).toEqual([
+      expect.objectContaining({ msg: 'request completed', req: expect.objectContaining({ method: 'GET', url: '/v1/me' }), res: { statusCode: 200 }, responseTime: expect.any(Number) }),
+      expect.objectContaining({ msg: 'request completed', req: expect.objectContaining({ method: 'GET', url: '/v1/me' }), res: { statusCode: 401 } }),
+    ]);
+  });
 });
