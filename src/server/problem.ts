@@ -196,7 +196,10 @@ function isFastifyError(error: unknown): error is FastifyError {
 export function toProblem(error: unknown, request: FastifyRequest): Problem {
   if (isConsentryError(error)) {
     const status = statusOfCode(error.code);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    // A busy or full store refuses every request alike until it recovers: one short line each,
+    // not a stack trace each, which would fill the very disk that is full.
+    if (error.code === 'STORE_BUSY' || error.code === 'STORE_FULL') request.log.warn({ code: error.code, detail: error.message }, 'request refused: the store cannot take writes now');
+    else if (status >= 500) request.log.error({ err: error }, 'request failed');
     return problem(status, error.code, error.message, error.issues);
   }
   if (hasZodFastifySchemaValidationErrors(error) || isFastifyError(error)) {

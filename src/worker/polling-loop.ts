@@ -42,6 +42,13 @@ interface Sleep {
 }
 
 /**
+ * After passes that failed in a row, the sleep doubles with each (from the idle time, up to this
+ * cap, never below the idle time), and a wake-up does not cut it short: a store that is down or
+ * full is not asked again every few milliseconds by every worker, nor each failure logged.
+ */
+export const MAX_FAILURE_BACKOFF_MS = 10_000;
+
+/**
  * A background worker's loop: a pass, a sleep, again, until `stop()`. Work lives in the store
  * (DESIGN §1), so the loop only decides when to look again; it never holds state a restart needs.
  */
@@ -97,21 +104,36 @@ export class PollingLoop {
       await this.sleep(this.timers.now());
       this.sleeping = null;
     }
+    let failures = 0;
     while (this.active) {
       this.woken = false;
       const passStarted = this.timers.now();
       try {
         await this.pass();
+        failures = 0;
       } catch (error) {
+        failures += 1;
         this.onError(error);
       }
       if (!this.active) break;
-      await this.sleep(passStarted);
+      await this.sleep(passStarted, failures);
       this.sleeping = null;
     }
   }
 
-  private sleep(passStarted: number): Promise<void> {
+  private sleep(passStarted: number, failures = 0): Promise<void> {
+    const idleMs = this.idleMs();
+    if (failures > 0) {
+      const backoffMs = Math.max(idleMs, Math.min(MAX_FAILURE_BACKOFF_MS, idleMs * 2 ** (failures - 1)));
+      return new Promise<void>((resolve) => {
+        const cancel = this.timers.after(backoffMs, resolve);
+        const end = (): void => {
+          cancel();
+          resolve();
+        };
+        this.sleeping = { end, shorten: () => undefined };
+      });
+    }
     return new Promise<void>((resolve) => {
       let cancel = (): void => undefined;
       const end = (): void => {
@@ -127,7 +149,7 @@ export class PollingLoop {
           cancel = this.timers.after(Math.max(0, passStarted + this.minWakeGapMs - this.timers.now()), end);
         }
       };
-      cancel = this.timers.after(this.idleMs(), end);
+      cancel = this.timers.after(idleMs, end);
       this.sleeping = { end, shorten };
       if (this.woken) shorten();
     });

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 import { testApp, type Tenant, type TestApp } from './helpers.js';
@@ -15,10 +16,19 @@ describe('a database on a full disk', () => {
   let t: TestApp;
   let acme: Tenant;
 
+  let logLines: string[];
+
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-full-'));
     store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
-    t = await testApp({ store });
+    logLines = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logLines.push(chunk.toString());
+        done();
+      },
+    });
+    t = await testApp({ store, logger: { level: 'info', stream } });
     acme = await t.tenant('Acme');
   });
 
@@ -44,6 +54,11 @@ describe('a database on a full disk', () => {
     expect(refused?.statusCode).toBe(503);
     expect(refused?.headers['retry-after']).toBe('30');
     expect(refused?.json()).toMatchObject({ code: 'STORE_FULL', detail: expect.stringMatching(/disk is full.*nothing was changed/) });
+
+    // Each refusal is one short warning, without a stack trace.
+    const refusals = logLines.map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown; code?: string }).filter((entry) => entry.level >= 40);
+    expect(refusals).toEqual([expect.objectContaining({ level: 40, msg: 'request refused: the store cannot take writes now', code: 'STORE_FULL' })]);
+    expect(refusals[0]?.err).toBeUndefined();
 
     // Reads go on, and /health names the trouble: a read commits nothing, so it does not clear it.
     expect((await t.as(acme, { method: 'GET', url: '/v1/me' })).statusCode).toBe(200);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { PollingLoop, type PollingLoopOptions } from '../../src/worker/polling-loop.js';
+import { MAX_FAILURE_BACKOFF_MS, PollingLoop, type PollingLoopOptions } from '../../src/worker/polling-loop.js';
 import { ManualTimers, settleMicrotasks } from './manual-timers.js';
 
 const settle = settleMicrotasks;
@@ -103,6 +103,35 @@ describe('PollingLoop', () => {
     await timers.advance(100);
     expect(passes()).toBe(2);
     expect(errors).toEqual([failure]);
+  });
+
+  it('after failures in a row, sleeps twice as long after each, up to the cap, deaf to wake-ups; a success resets it', async () => {
+    const timers = new ManualTimers();
+    let failing = true;
+    const { loop, passes, errors } = loopOf({
+      timers,
+      pass: async () => {
+        if (failing) throw new Error('database or disk is full');
+      },
+    });
+    loop.start();
+    await settle();
+    const sleeps: number[] = [];
+    for (let failed = 1; failed <= 10; failed += 1) {
+      expect(errors).toHaveLength(failed);
+      const [sleep] = timers.pending();
+      if (sleep === undefined) throw new Error('the loop does not sleep');
+      sleeps.push(sleep);
+      loop.wake();
+      await settle();
+      expect(passes()).toBe(failed);
+      if (failed === 10) failing = false;
+      await timers.advance(sleep);
+    }
+    expect(sleeps).toEqual([100, 200, 400, 800, 1600, 3200, 6400, MAX_FAILURE_BACKOFF_MS, MAX_FAILURE_BACKOFF_MS, MAX_FAILURE_BACKOFF_MS]);
+    expect(passes()).toBe(11);
+    expect(errors).toHaveLength(10);
+    expect(timers.pending()).toEqual([100]);
   });
 
   it('without a wake gap, a wake-up ends the sleep on the next turn of the event loop', async () => {
