@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { ConsentryError, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { isPublicEventType, OutboundMessageDataSchema } from '../core/events.js';
-import { governingDecision } from '../core/ledger.js';
+import { ConsentStates, governingDecision } from '../core/ledger.js';
 import { InboundChannelSchema, InboundMessageSchema, parseInput } from '../engine/inputs.js';
 import type { ReplyOption } from '../engine/unit-of-work.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
@@ -288,6 +288,7 @@ async function send(sim: Simulation, input: { text?: string; button?: string }, 
 async function finalState(sim: Simulation): Promise<TranscriptLine> {
   const contact = await sim.workspace.getContact(sim.contactId);
   const { states } = await sim.workspace.getConsents(sim.contactId);
+  const indexed = new ConsentStates(states);
   const open = await sim.engine.store.transaction((tx) => tx.getOpenConversation(sim.workspace.workspaceId, sim.contactId, sim.channel));
   const fields: Record<string, string> = { ...contact.fields };
   if (contact.email) fields.email = contact.email;
@@ -299,7 +300,7 @@ async function finalState(sim: Simulation): Promise<TranscriptLine> {
     consents: states.map((stored) => {
       // The row's own status may be overruled by a later decision on channel `any` (STOP ALL);
       // show what the permission check decides, so the state never claims more than is allowed.
-      const { effectiveStatus, overriddenBy } = governingDecision(states, stored);
+      const { effectiveStatus, overriddenBy } = governingDecision(indexed, stored);
       return { purpose: stored.purpose, channel: stored.channel, status: effectiveStatus, legalBasis: (overriddenBy ?? stored).legalBasis };
     }),
     conversation: open ? 'open' : 'closed',

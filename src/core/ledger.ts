@@ -661,17 +661,56 @@ export function effectiveStatus(
 }
 
 /**
+ * One contact's states, looked up by purpose and channel. What governs a channel is its own
+ * decision or the purpose's decision on `any`, whichever is newer (effectiveStatus), so a look-up
+ * is two map reads. Built once where many channels are looked at (a receipt, a list of rows, STOP
+ * ALL across the workspace's purposes), it keeps that work linear in the number of states, which
+ * a contact with thousands of purposes and channels would otherwise make quadratic.
+ */
+export class ConsentStates {
+  /** The newest state per purpose and channel (a contact has one; the newest wins if not). */
+  private readonly byKey = new Map<string, ConsentState>();
+  private readonly byPurpose = new Map<Purpose, ConsentState[]>();
+
+  constructor(readonly all: readonly ConsentState[]) {
+    for (const state of all) {
+      const key = statesKey(state.purpose, state.channel);
+      const held = this.byKey.get(key);
+      if (held === undefined || isNewerDecision(state, held)) this.byKey.set(key, state);
+      const ofPurpose = this.byPurpose.get(state.purpose);
+      if (ofPurpose === undefined) this.byPurpose.set(state.purpose, [state]);
+      else ofPurpose.push(state);
+    }
+  }
+
+  /** effectiveStatus of the states, for `purpose` on `channel`. */
+  effective(purpose: Purpose, channel: Channel): { status: EffectiveStatus; state: ConsentState | null } {
+    const own = this.byKey.get(statesKey(purpose, channel));
+    const everyChannel = channel === 'any' ? undefined : this.byKey.get(statesKey(purpose, 'any'));
+    const winner = own === undefined ? everyChannel : everyChannel === undefined || !isNewerDecision(everyChannel, own) ? own : everyChannel;
+    return winner === undefined ? { status: 'not_specified', state: null } : { status: winner.status, state: winner };
+  }
+
+  /** The contact's states for one purpose, on every channel. */
+  ofPurpose(purpose: Purpose): readonly ConsentState[] {
+    return this.byPurpose.get(purpose) ?? [];
+  }
+}
+
+const statesKey = (purpose: Purpose, channel: Channel): string => `${purpose}\u0000${channel}`;
+
+/**
  * What governs the channel of one of a contact's states: the state itself, or a newer decision on
  * channel `any` (STOPALL after a START on WhatsApp leaves the WhatsApp row `opted_in`, but the
  * contact is opted out there). A state on `any` governs itself. `effectiveStatus` is what
  * `canMessage` reads for that purpose and channel.
  */
 export function governingDecision(
-  states: readonly ConsentState[],
+  states: ConsentStates,
   state: ConsentState,
 ): { effectiveStatus: ConsentStatus; overriddenBy: ConsentState | null } {
   if (state.channel === 'any') return { effectiveStatus: state.status, overriddenBy: null };
-  const winner = effectiveStatus(states, state.purpose, state.channel).state;
+  const winner = states.effective(state.purpose, state.channel).state;
   if (winner === null || winner.recordId === state.recordId) return { effectiveStatus: state.status, overriddenBy: null };
   return { effectiveStatus: winner.status, overriddenBy: winner };
 }
@@ -682,10 +721,11 @@ export function governingDecision(
  * it agreed to there (see handleKeyword).
  */
 export function optedInPurposes(purposes: readonly Purpose[], states: readonly ConsentState[], channel: Channel): Purpose[] {
+  const indexed = new ConsentStates(states);
   return purposes.filter((purpose) =>
     channel === 'any'
-      ? states.some((state) => state.purpose === purpose && effectiveStatus(states, purpose, state.channel).status === 'opted_in')
-      : effectiveStatus(states, purpose, channel).status === 'opted_in',
+      ? indexed.ofPurpose(purpose).some((state) => indexed.effective(purpose, state.channel).status === 'opted_in')
+      : indexed.effective(purpose, channel).status === 'opted_in',
   );
 }
 

@@ -3,7 +3,7 @@ import type { Contact } from '../core/contact.js';
 import { addIdentity, tryNormalizeEmail, tryNormalizePhone } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut } from '../core/keywords.js';
-import { canonicalJson, effectiveStatus, isBeforeEarliestOccurrence, optedInPurposes, sha256Hex } from '../core/ledger.js';
+import { canonicalJson, ConsentStates, effectiveStatus, isBeforeEarliestOccurrence, optedInPurposes, sha256Hex } from '../core/ledger.js';
 import { ConsentryError } from '../core/errors.js';
 import { ERASED, redactStored } from '../core/events.js';
 import { renderReply, replyText } from '../core/replies.js';
@@ -377,9 +377,9 @@ async function recordKeywordConsent(
  */
 function inEffect(states: readonly ConsentState[], purpose: Purpose, status: ConsentStatus, scope: MessagingChannel | 'any'): boolean {
   if (scope !== 'any') return effectiveStatus(states, purpose, scope).status === status;
-  const everyChannel = states.find((state) => state.purpose === purpose && state.channel === 'any');
-  if (everyChannel?.status !== status) return false;
-  return states.every((state) => state.purpose !== purpose || state.channel === 'any' || effectiveStatus(states, purpose, state.channel).status === status);
+  const indexed = new ConsentStates(states);
+  if (indexed.effective(purpose, 'any').status !== status) return false;
+  return indexed.ofPurpose(purpose).every((state) => indexed.effective(purpose, state.channel).status === status);
 }
 
 /** The sender, by their identity on the channel, then by e-mail or phone; created when unknown. */

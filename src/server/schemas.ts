@@ -3,7 +3,7 @@ import type { ConsentRecord, ConsentState, ConsentStatus } from '../core/consent
 import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema } from '../core/consent.js';
 import { canonicalContactId, type Contact } from '../core/contact.js';
 import { isPublicEventType, PUBLIC_EVENT_TYPES } from '../core/events.js';
-import { EARLIEST_OCCURRENCE, governingDecision, isBeforeEarliestOccurrence } from '../core/ledger.js';
+import { EARLIEST_OCCURRENCE, governingDecision, isBeforeEarliestOccurrence, type ConsentStates } from '../core/ledger.js';
 import type { StoredEvent } from '../ports/store.js';
 import { publicEventVariants } from './event-docs.js';
 
@@ -82,7 +82,7 @@ export const GoverningJsonSchema = {
   overriddenBy: OverridingDecisionJsonSchema.nullable(),
 };
 
-export function governingJson(states: readonly ConsentState[], state: ConsentState): { effectiveStatus: ConsentStatus; overriddenBy: z.infer<typeof OverridingDecisionJsonSchema> | null } {
+export function governingJson(states: ConsentStates, state: ConsentState): { effectiveStatus: ConsentStatus; overriddenBy: z.infer<typeof OverridingDecisionJsonSchema> | null } {
   const { effectiveStatus, overriddenBy } = governingDecision(states, state);
   return {
     effectiveStatus,
@@ -93,7 +93,7 @@ export function governingJson(states: readonly ConsentState[], state: ConsentSta
 export const ConsentStatusRowJsonSchema = ConsentStateJsonSchema.extend(GoverningJsonSchema);
 
 /** A contact's status row as the API shows it: the row, and what governs its channel among the contact's `states`. */
-export function consentStatusRowJson(states: readonly ConsentState[], state: ConsentState): z.infer<typeof ConsentStatusRowJsonSchema> {
+export function consentStatusRowJson(states: ConsentStates, state: ConsentState): z.infer<typeof ConsentStatusRowJsonSchema> {
   return { ...consentStateJson(state), ...governingJson(states, state) };
 }
 

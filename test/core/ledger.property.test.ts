@@ -16,6 +16,8 @@ import {
   canonicalJson,
   chainRecord,
   consentStateKey,
+  ConsentStates,
+  effectiveStatus,
   foldLedger,
   LedgerChainVerifier,
   LedgerFold,
@@ -215,6 +217,22 @@ function tamper(records: readonly ConsentRecord[], tampering: Tampering): { tamp
     }
   }
 }
+
+describe('ConsentStates, the indexed look-up of what governs a channel', () => {
+  it('answers as effectiveStatus for every purpose and channel, and groups the states by purpose', () => {
+    fc.assert(
+      fc.property(fc.array(decisionArb, { minLength: 0, maxLength: 40 }), (decisions) => {
+        const states = foldLedger(chainOf(decisions));
+        const indexed = new ConsentStates(states);
+        for (const purpose of ['privacy', 'marketing', 'promo', 'newsletter']) {
+          for (const channel of CHANNELS) expect(indexed.effective(purpose, channel)).toEqual(effectiveStatus(states, purpose, channel));
+          expect(indexed.ofPurpose(purpose)).toEqual(states.filter((state) => state.purpose === purpose));
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
 
 describe('verifyLedger detects any single tampering', () => {
   it('accepts every untampered chain, with and without its head', () => {

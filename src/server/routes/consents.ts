@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { CALLER_EVIDENCE_MEMBERS, CallerEvidenceSchema, CHANNELS, ChannelSchema, CONSENT_STATUSES, LEGAL_BASES, PurposeSchema } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
 import { ConsentryError, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
-import { recordedOccurrence } from '../../core/ledger.js';
+import { ConsentStates, recordedOccurrence } from '../../core/ledger.js';
 import { assertKnownPurpose } from '../../core/settings.js';
 import { isoInstant } from '../../core/time.js';
 import { BulkRowSchema, ConsentChangeSchema } from '../../engine/inputs.js';
@@ -189,7 +189,8 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
     },
     async (request) => {
       const overview = await authOf(request).workspace.getConsents(request.params.id);
-      return { contactId: overview.contactId, data: overview.states.map((state) => consentStatusRowJson(overview.states, state)) };
+      const states = new ConsentStates(overview.states);
+      return { contactId: overview.contactId, data: overview.states.map((state) => consentStatusRowJson(states, state)) };
     },
   );
 
@@ -236,7 +237,7 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
       }
       // What governs the channel, as the list of consents says it: a newer all-channel decision
       // (STOP ALL) outranks a back-dated opt-in recorded here.
-      const current = consentStatusRowJson(recorded.states, recorded.current);
+      const current = consentStatusRowJson(new ConsentStates(recorded.states), recorded.current);
       return reply.code(recorded.created ? 201 : 200).send({ record: consentRecordJson(recorded.record), created: recorded.created, current });
     },
   );

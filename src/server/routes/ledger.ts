@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ConsentRecord } from '../../core/consent.js';
 import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LEGAL_BASIS_LABELS, LegalBasisSchema } from '../../core/consent.js';
-import { foldLedger } from '../../core/ledger.js';
+import { ConsentStates, foldLedger } from '../../core/ledger.js';
 import type { LedgerFault } from '../../core/ledger.js';
 import type { ContactLedgerReport, LedgerReport } from '../../engine.js';
 import { authOf } from '../auth.js';
@@ -163,11 +163,20 @@ export const ledgerRoutes: ApiRoutes = (v1, { clock }) => {
       // The current status is the fold of this very history, so the receipt agrees with itself
       // even if a decision lands between the reads.
       const states = foldLedger(history);
+      const indexed = new ConsentStates(states);
+      // One pass over the history, however many purposes and channels the contact has.
+      const recordsOf = new Map<string, ConsentRecord[]>();
+      for (const record of history) {
+        const key = `${record.purpose}\u0000${record.channel}`;
+        const records = recordsOf.get(key);
+        if (records === undefined) recordsOf.set(key, [record]);
+        else records.push(record);
+      }
       const consents = states.flatMap((state) => {
         const current = byId.get(state.recordId);
         if (!current) return [];
-        const entries = history.filter((r) => r.purpose === state.purpose && r.channel === state.channel).map(receiptEntry);
-        return [{ purpose: state.purpose, channel: state.channel, status: state.status, ...governingJson(states, state), current: receiptEntry(current), history: entries }];
+        const entries = (recordsOf.get(`${state.purpose}\u0000${state.channel}`) ?? []).map(receiptEntry);
+        return [{ purpose: state.purpose, channel: state.channel, status: state.status, ...governingJson(indexed, state), current: receiptEntry(current), history: entries }];
       });
       return {
         generatedAt: clock.now().toISOString(),
