@@ -7,7 +7,7 @@ import { classifyCommand } from './cli/classify.js';
 import { databasePath, withEngine, withWorkspaces, type DatabaseOptions } from './cli/database.js';
 import { exportCommand, parseExportFormat, type ExportFormat } from './cli/export.js';
 import { historyCommand } from './cli/history.js';
-import { importCsv, parseActorOption, parseCountryOption, printImportSummary, readImportFile, type ImportFile } from './cli/import.js';
+import { importCsv, IMPORT_RERUN_HELP, parseActorOption, parseCountryOption, printImportSummary, readImportFile, type ImportFile } from './cli/import.js';
 import { progressOn } from './cli/progress.js';
 import { registerHubspotCommand } from './cli/hubspot.js';
 import { registerKeysCommand } from './cli/keys.js';
@@ -60,7 +60,8 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .description('Bulk consent changes from CSV (columns: email|phone|contact_id, purpose, channel, status, legal_basis, explanation[, occurred_at, idempotency_key])')
       .argument('<file.csv>', 'the CSV file')
       .option('--actor <id>', 'who is importing (recorded as the actor)', parseActorOption, 'cli')
-      .option('--country <code>', "country of the phone numbers written without + (ISO 3166-1 alpha-2, e.g. ES); default: the workspace's default country", parseCountryOption),
+      .option('--country <code>', "country of the phone numbers written without + (ISO 3166-1 alpha-2, e.g. ES); default: the workspace's default country", parseCountryOption)
+      .addHelpText('after', IMPORT_RERUN_HELP),
   ).action(async (file: string, options: DatabaseOptions & { actor: string; country?: string }) => {
     const checking = progressOn(io.stderr, 'checking  [{bar}] {percentage}% of the file');
     let csv: ImportFile;

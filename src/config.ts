@@ -32,6 +32,32 @@ const PortSchema = z.preprocess(
 /** pino's levels (https://getpino.io/#/docs/api?id=level-string), plus `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** How an authority with a user name or password starts: `scheme://` then anything up to an `@` before the path. */
+const AUTHORITY_WITH_CREDENTIALS = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i;
+
+/**
+ * What keeps an http(s) URL from being the base that links are built on by appending a path
+ * (`<base>/docs`, `<base>/hubspot/actions/...`): a query or a fragment would end up in the middle
+ * of every such URL, and HubSpot signs the exact URL it calls
+ * (https://developers.hubspot.com/docs/api/webhooks/validating-requests), so those requests
+ * would never verify. A user name or password would be printed at start and published in the
+ * OpenAPI `servers`. A value that is not a URL at all is left to the URL check.
+ */
+export function baseUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if (url.username !== '' || url.password !== '' || AUTHORITY_WITH_CREDENTIALS.test(value)) {
+    return 'must not hold a user name or password: it is printed at start and published in the API docs';
+  }
+  if (url.search !== '' || value.includes('?')) return 'must not have a query (?...): paths are appended to it to build every link';
+  if (url.hash !== '' || value.includes('#')) return 'must not have a fragment (#...): paths are appended to it to build every link';
+  return undefined;
+}
+
 const optionalSecret = z.preprocess(unsetIfEmpty, z.string().trim().min(1).optional());
 const optionalId = (pattern: RegExp, message: string) => z.preprocess(unsetIfEmpty, z.string().trim().regex(pattern, message).optional());
 
@@ -52,6 +78,10 @@ export const ConfigSchema = z.object({
     unsetIfEmpty,
     z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://consent.example.com' })
+      .superRefine((url, context) => {
+        const problem = baseUrlProblem(url);
+        if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
+      })
       .transform((url) => url.replace(/\/+$/, ''))
       .optional(),
   ),
@@ -76,6 +106,18 @@ export const ConfigSchema = z.object({
       return typeof set === 'string' ? set.trim().toLowerCase() : set;
     },
     z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  ),
+  /**
+   * Where the first start writes the first API key (a new file, readable only by its owner)
+   * instead of printing it: under a container runtime stdout is the log, and a live credential
+   * must not be kept in the log store.
+   */
+  INITIAL_API_KEY_FILE: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .refine((path) => !/[\\/]$/.test(path), 'must name a file, not a directory')
+      .optional(),
   ),
   /*
    * A single-workspace deployment configures the default workspace's connectors here;
@@ -102,6 +144,9 @@ export const ConfigSchema = z.object({
   ),
 });
 export type Config = z.output<typeof ConfigSchema>;
+
+/** Every variable the configuration reads, in the order the schema declares them. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(ConfigSchema.shape);
 
 /** A configuration that cannot start the server; the message names every bad variable. */
 export class ConfigError extends Error {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../src/config.js';
 
 function problemsOf(env: Record<string, string>): string {
   try {
@@ -88,5 +88,38 @@ describe('loadConfig', () => {
       'PORT: must be an integer between 0 and 65535',
       'PUBLIC_URL: must be an http(s) URL such as https://consent.example.com',
     ]);
+  });
+
+  it.each([
+    ['https://consent.example.com/?x=1#f', 'PUBLIC_URL: must not have a query (?...): paths are appended to it to build every link'],
+    ['https://consent.example.com?', 'PUBLIC_URL: must not have a query (?...): paths are appended to it to build every link'],
+    ['https://consent.example.com#frag', 'PUBLIC_URL: must not have a fragment (#...): paths are appended to it to build every link'],
+    ['https://consent.example.com/#', 'PUBLIC_URL: must not have a fragment (#...): paths are appended to it to build every link'],
+    ['https://ops:hunter2@consent.example.com', 'PUBLIC_URL: must not hold a user name or password: it is printed at start and published in the API docs'],
+    ['https://ops@consent.example.com', 'PUBLIC_URL: must not hold a user name or password: it is printed at start and published in the API docs'],
+    ['https://@consent.example.com', 'PUBLIC_URL: must not hold a user name or password: it is printed at start and published in the API docs'],
+  ])('refuses PUBLIC_URL=%s, which cannot be the base of the links built on it', (url, message) => {
+    expect(problemsOf({ PUBLIC_URL: url })).toBe(message);
+  });
+
+  it.each([
+    ['https://consent.example.com/', 'https://consent.example.com'],
+    ['http://127.0.0.1:3000', 'http://127.0.0.1:3000'],
+    ['https://example.com/consentry/', 'https://example.com/consentry'],
+  ])('accepts PUBLIC_URL=%s, without its trailing slash', (url, base) => {
+    expect(loadConfig({ PUBLIC_URL: url }).PUBLIC_URL).toBe(base);
+  });
+
+  it('reads INITIAL_API_KEY_FILE as a path, empty as unset, and refuses a directory', () => {
+    expect(loadConfig({ INITIAL_API_KEY_FILE: 'secrets/consentry-key' }).INITIAL_API_KEY_FILE).toBe('secrets/consentry-key');
+    expect(loadConfig({ INITIAL_API_KEY_FILE: ' ' }).INITIAL_API_KEY_FILE).toBeUndefined();
+    expect(problemsOf({ INITIAL_API_KEY_FILE: 'secrets/' })).toBe('INITIAL_API_KEY_FILE: must name a file, not a directory');
+  });
+
+  it('lists every variable it reads, the connectors included, in the order of the schema', () => {
+    expect(CONFIG_VARIABLES.slice(0, 3)).toEqual(['PORT', 'HOST', 'DATABASE_PATH']);
+    expect(CONFIG_VARIABLES).toEqual(
+      expect.arrayContaining(['PUBLIC_URL', 'INITIAL_API_KEY_FILE', 'HUBSPOT_ACCESS_TOKEN', 'HUBSPOT_CLIENT_SECRET', 'SLACK_BOT_TOKEN', 'SLACK_ALLOWED_USERS']),
+    );
   });
 });

@@ -1,4 +1,5 @@
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { canonicalUlid } from '../core/contact.js';
 import { isConsentryError } from '../core/errors.js';
 import type { Workspace } from '../core/settings.js';
@@ -65,8 +66,39 @@ export function openStoreAt(path: string, synchronous: 'NORMAL' | 'FULL', open: 
     }
     const { code, reason } = sqliteFailure(error);
     if (code === 'SQLITE_NOTADB') throw new CliFailure(`${path} is not a Consentry database (${reason})`);
-    if (isConsentryError(error)) throw new CliFailure(reason);
-    throw new CliFailure(`Cannot open the database ${path}: ${reason}`);
+    // The store's own refusals (another application's tables, a newer schema, ...) mostly name the file; those that do not get it in front.
+    if (isConsentryError(error)) throw new CliFailure(reason.includes(path) ? reason : `${path}: ${reason}`);
+    const denied = path === ':memory:' ? undefined : permissionDenied(path, open.readOnly === true);
+    throw new CliFailure(`Cannot open the database ${path}: ${denied ?? reason}`);
+  }
+}
+
+/**
+ * Why this user may not open the database, when that is why it failed: SQLite says only "unable to
+ * open database file" (SQLITE_CANTOPEN) for a directory it cannot create the file in, and a
+ * writer also needs to create the `-wal` and `-shm` files beside it (https://www.sqlite.org/wal.html).
+ */
+function permissionDenied(path: string, readOnly: boolean): string | undefined {
+  const file = resolve(path);
+  if (existsSync(file)) {
+    if (!accessible(file, readOnly ? constants.R_OK : constants.R_OK | constants.W_OK)) {
+      return `permission denied: this user cannot ${readOnly ? 'read' : 'read and write'} ${path}`;
+    }
+    if (readOnly) return undefined;
+  }
+  // The nearest directory that exists is where the file, or the directories leading to it, would be created.
+  let directory = dirname(file);
+  while (!existsSync(directory) && dirname(directory) !== directory) directory = dirname(directory);
+  if (!accessible(directory, constants.W_OK | constants.X_OK)) return `permission denied: this user cannot create files in ${directory}`;
+  return undefined;
+}
+
+function accessible(path: string, mode: number): boolean {
+  try {
+    accessSync(path, mode);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -83,9 +115,8 @@ export function findWorkspace(workspaces: readonly Workspace[], typed: string): 
   if (exact.length === 1) return exact[0];
   const folded = wanted.toLocaleLowerCase('und');
   const loose = workspaces.filter((w) => w.name.toLocaleLowerCase('und') === folded);
-  if (loose.length > 1 || exact.length > 1) {
-    throw new CliFailure(`Several workspaces are named "${wanted}" (${[...exact, ...loose].map((w) => w.id).join(', ')}): name one by its id`);
-  }
+  // The exact matches are among the case-insensitive ones: listing these names each workspace once.
+  if (loose.length > 1) throw new CliFailure(`Several workspaces are named "${wanted}" (${loose.map((w) => w.id).join(', ')}): name one by its id`);
   return loose[0];
 }
 

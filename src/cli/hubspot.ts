@@ -8,6 +8,7 @@ import { resolveHubSpotConfig } from '../../connectors/hubspot/config.js';
 import { HubSpotConnections } from '../../connectors/hubspot/connections.js';
 import { installProperties } from '../../connectors/hubspot/install.js';
 import { manifestActions, registerActions } from '../../connectors/hubspot/register-actions.js';
+import { baseUrlProblem } from '../config.js';
 import { HubSpotSettingsSchema, type Workspace } from '../core/settings.js';
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import type { CliIo } from './io.js';
@@ -44,6 +45,15 @@ function httpUrlOption(flag: string, example: string): (value: string) => string
 }
 
 const apiBaseOption = httpUrlOption('--api-base', 'https://api.hubapi.com');
+
+/** `--public-url` stands in for PUBLIC_URL, and is the base of the URLs HubSpot signs: it follows PUBLIC_URL's rules in full. */
+function publicUrlOption(value: string): string {
+  const url = httpUrlOption('--public-url', 'https://consent.example.com')(value);
+  const problem = baseUrlProblem(url);
+  // The value is not repeated: it may hold a password.
+  if (problem !== undefined) throw new CliFailure(`--public-url ${problem}`);
+  return url;
+}
 /** The longest token the workspace settings keep (`hubspot.accessToken`). */
 const TOKEN_MAX_LENGTH = HubSpotSettingsSchema.shape.accessToken.maxLength ?? Number.MAX_SAFE_INTEGER;
 
@@ -121,7 +131,7 @@ export function registerHubspotCommand(program: Command, io: CliIo, outcome: { e
     .description("Register or update the workflow actions of manifest.json on a HubSpot app, with the developer account's API key")
     .requiredOption('--app-id <id>', 'the HubSpot app id')
     .option('--developer-key <key>', 'developer API key (default: $HUBSPOT_DEVELOPER_API_KEY)', nonBlankOption('--developer-key', 'be a developer API key', TOKEN_MAX_LENGTH))
-    .option('--public-url <url>', 'where HubSpot reaches this server (default: $PUBLIC_URL)', httpUrlOption('--public-url', 'https://consent.example.com'))
+    .option('--public-url <url>', 'where HubSpot reaches this server (default: $PUBLIC_URL)', publicUrlOption)
     .option('--manifest <path>', 'manifest.json to read the definitions from (default: the package one)')
     .option('--api-base <url>', 'HubSpot API base URL (default https://api.hubapi.com)', apiBaseOption)
     .action((options: RegisterOptions) => hubspotRegisterActionsCommand(options, io));

@@ -20,6 +20,19 @@ const FIELD_NAME_IN_TEXT = /\b(contactId|legalBasis|occurredAt|idempotencyKey)\b
 /** Rows per bulkSetConsent call: one transaction each. */
 const CHUNK = 500;
 
+/**
+ * What an interrupted import leaves, for `import --help`: the slices committed before it stop
+ * (importCsv), and a re-run of the file that the idempotency keys make record each of them once
+ * (a row whose key is recorded already is answered, not recorded again).
+ */
+export const IMPORT_RERUN_HELP = `
+An import that is killed or interrupted keeps the rows it had committed (${CHUNK}
+to a transaction) and none of the others. Run the same file again to finish
+it: with an idempotency_key column (a different key in every row), the re-run
+records nothing twice and counts the rows recorded before as "already
+recorded"; rows without a key are recorded a second time.
+`;
+
 export interface RowFailure {
   /** The line of the file the row starts on. */
   line: number;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { canonicalUlid, CONTROL_OR_BIDI_CHARACTER, controlCharacterIn, isUlid } from '../core/contact.js';
 import type { Workspace } from '../core/settings.js';
+import { WorkspaceNameSchema } from '../engine/inputs.js';
 import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { ApiKeyRow, Store } from '../ports/store.js';
@@ -55,6 +56,11 @@ function keyLine(key: ApiKeyRow, workspaceName: string): string {
 /** Long enough for "Zapier – marketing team, production", short enough for one line of `keys list`. */
 const KEY_NAME_MAX_LENGTH = 100;
 const keyNameOption = nonBlankOption('--name', 'say what the key is for', KEY_NAME_MAX_LENGTH);
+/**
+ * The bounds the engine puts on a workspace name, checked when the command line is read: a name
+ * it would refuse must not leave a new database, or its directory, behind. An id fits them too.
+ */
+const workspaceOption = nonBlankOption('--workspace', 'name a workspace (its id, or a name)', WorkspaceNameSchema.maxLength ?? Number.MAX_SAFE_INTEGER);
 
 /** Refuses a value holding a control or bidirectional formatting character, naming the option. */
 function withoutControlCharacters(flag: string, value: string): string {
@@ -68,6 +74,32 @@ function hooksRemovedLine(count: number): string {
   if (count === 0) return 'Removed 0 webhook subscriptions (hooks): the key had none live';
   if (count === 1) return 'Removed 1 webhook subscription (hook) it created; its pending deliveries will not be sent';
   return `Removed ${count} webhook subscriptions (hooks) it created; their pending deliveries will not be sent`;
+}
+
+/** A word a POSIX shell passes on as it is: bare when it is plain, else in single quotes, each ' written as '\''. */
+function shellWord(value: string): string {
+  return /^[\w@%+=:,./][\w@%+=:,./-]*$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+}
+
+/** How `--workspace` names the workspace: by its name when that finds it and no other, else by its id. */
+function workspaceArgument(workspace: Workspace, all: readonly Workspace[]): string {
+  try {
+    if (findWorkspace(all, workspace.name)?.id === workspace.id) return shellWord(workspace.name);
+  } catch {
+    // Several workspaces answer to the name: only the id names this one.
+  }
+  return workspace.id;
+}
+
+/** What a workspace left without a live key means, and the command that gives it one. */
+function noLiveKeyWarning(workspace: Workspace | undefined, workspaceId: string, all: readonly Workspace[], db: string | undefined): string {
+  const named = workspace === undefined ? workspaceId : `"${cell(workspace.name)}" (${workspaceId})`;
+  const target = workspace === undefined ? workspaceId : workspaceArgument(workspace, all);
+  const dbArgument = db === undefined ? '' : ` --db ${shellWord(db)}`;
+  return (
+    `warning: workspace ${named} has no live API key left: the API refuses every request for it until it has one; ` +
+    `make one with: consentry keys create --workspace ${target}${dbArgument}`
+  );
 }
 
 const dbOption = '--db <path>';
@@ -84,7 +116,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
       'the workspace the key opens, by id or name in any letter case (created when the name is new; default: the first workspace)',
       (value: string) => {
         // Spaces around the name are ignored: the workspace is found and named by the trimmed value.
-        withoutControlCharacters('--workspace', value.trim());
+        withoutControlCharacters('--workspace', workspaceOption(value.trim()));
         return value;
       },
     )
@@ -141,14 +173,35 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
     .command('revoke')
     .description('Revoke an API key: requests with it are refused (401) from now on, and the webhook subscriptions (hooks) it created are deleted')
     .argument('<id>', 'the key id (from `keys list`)')
+    .option('--json', 'print {"id", "workspaceId", "workspace", "prefix", "revokedAt", "alreadyRevoked", "hooksRemoved", "liveKeysLeft"}')
     .option(dbOption, dbHelp)
-    .action((id: string, options: DbOption) =>
+    .action((id: string, options: DbOption & { json?: boolean }) =>
       withStore(options, io, { mustExist: true }, async (store) => {
-        const revoked = await revokeApiKey(store, canonicalUlid(id.trim()), systemClock);
+        // One instant for the command: a key revoked at any other time was revoked before it ran.
+        const now = systemClock.now();
+        const revoked = await revokeApiKey(store, canonicalUlid(id.trim()), { now: () => now });
         if (!revoked) throw new CliFailure(`No API key with id "${id}"`);
         const { key, hooksRemoved } = revoked;
-        writeLine(io.stdout, `Revoked API key ${key.id} (${key.prefix}…) at ${key.revokedAt ?? ''}`);
-        writeLine(io.stdout, hooksRemovedLine(hooksRemoved));
+        const revokedAt = key.revokedAt ?? now.toISOString();
+        const alreadyRevoked = revokedAt !== now.toISOString();
+        const liveKeysLeft = (await store.transaction((tx) => tx.listApiKeys(key.workspaceId))).filter((other) => other.revokedAt === null).length;
+        const workspaces = await createEngine({ store }).listWorkspaces();
+        const workspace = workspaces.find((w) => w.id === key.workspaceId);
+        if (options.json) {
+          const workspaceName = workspace?.name ?? null;
+          writeLine(
+            io.stdout,
+            JSON.stringify({ id: key.id, workspaceId: key.workspaceId, workspace: workspaceName, prefix: key.prefix, revokedAt, alreadyRevoked, hooksRemoved, liveKeysLeft }),
+          );
+        } else if (alreadyRevoked) {
+          // Its hooks went with it then: nothing is left to remove.
+          writeLine(io.stdout, `API key ${key.id} (${key.prefix}…) was already revoked at ${revokedAt}; nothing changed`);
+        } else {
+          writeLine(io.stdout, `Revoked API key ${key.id} (${key.prefix}…) at ${revokedAt}`);
+          writeLine(io.stdout, hooksRemovedLine(hooksRemoved));
+        }
+        // Nothing makes a key later: `serve` makes one only for a database without any workspace.
+        if (liveKeysLeft === 0) writeLine(io.stderr, noLiveKeyWarning(workspace, key.workspaceId, workspaces, options.db));
       }),
     );
 }

@@ -43,6 +43,18 @@ describe('consentry hubspot: URL options are checked once, before any call', () 
     },
   );
 
+  it.each([
+    ['https://consent.example.com/?x=1', 'must not have a query (?...): paths are appended to it to build every link'],
+    ['https://consent.example.com#frag', 'must not have a fragment (#...): paths are appended to it to build every link'],
+    ['https://ops:secret@consent.example.com', 'must not hold a user name or password: it is printed at start and published in the API docs'],
+  ])('register-actions refuses --public-url %j by the rules of PUBLIC_URL, without repeating it', async (publicUrl, problem) => {
+    const seen = definitionsApi();
+    const run = await cli(['hubspot', 'register-actions', '--app-id', APP_ID, '--developer-key', DEV_KEY, '--public-url', publicUrl]);
+    expect(run.code).toBe(1);
+    expect(stderrLines(run.stderr)).toEqual([`error: --public-url ${problem}`]);
+    expect(seen.calls).toBe(0);
+  });
+
   it('register-actions builds the action URLs from a valid --public-url', async () => {
     const seen = definitionsApi();
     const run = await cli(['hubspot', 'register-actions', '--app-id', APP_ID, '--developer-key', DEV_KEY, '--public-url', 'https://consent.example.com/']);

@@ -58,7 +58,7 @@ async function deletedReasons(workspaceId: string, hookIds: string[]): Promise<(
 }
 
 describe('consentry keys revoke', () => {
-  it('says how many webhook subscriptions it removed with the key, and none when revoking it again', async () => {
+  it('says how many webhook subscriptions it removed with the key, and that a second revoke changes nothing', async () => {
     const zap = await createKey();
     const other = await createKey();
     const hooks = await subscribe([zap.key, zap.key, other.key]);
@@ -74,7 +74,8 @@ describe('consentry keys revoke', () => {
 
     const again = await cli(['keys', 'revoke', zap.id, '--db', db]);
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stdout.trim().split('\n')).toEqual([lines[0], 'Removed 0 webhook subscriptions (hooks): the key had none live']);
+    expect(again.stdout.trim().split('\n')).toEqual([`API key ${zap.id} (${zap.prefix}…) was already revoked at ${revokedAt?.[3] ?? ''}; nothing changed`]);
+    expect(await deletedReasons(zap.workspaceId, hooks)).toEqual(['key_revoked', 'key_revoked', null]);
 
     const single = await cli(['keys', 'revoke', other.id, '--db', db]);
     expect(single.code, single.stderr).toBe(0);

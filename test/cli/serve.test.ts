@@ -1,92 +1,27 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/engine.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import { startTarget } from '../worker/target-server.js';
 import { cli } from './helpers.js';
-
-const ROOT = resolve(import.meta.dirname, '../..');
+import { killServersAfterEach, serve } from './served.js';
 
 let dir: string;
-const children: ChildProcess[] = [];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'consentry-serve-'));
 });
 
 afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      probe.close(() => done(port));
-    });
-  });
-}
-
-interface Served {
-  child: ChildProcess;
-  port: number;
-  output(): string;
-  /** Resolves when stdout contains `text`. */
-  waitFor(text: string): Promise<void>;
-  exited: Promise<number | null>;
-}
-
-/** Runs `consentry serve` from the sources, or as the README says, through `npm start` (the built package). */
-async function serve(db: string, env: Record<string, string> = {}, launch: 'sources' | 'npm start' = 'sources'): Promise<Served> {
-  const port = await freePort();
-  const [command, args] = launch === 'npm start' ? ['npm', ['start', '--silent']] : [process.execPath, ['--import', 'tsx', 'src/cli.ts', 'serve']];
-  const child = spawn(command, args, {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), HOST: '127.0.0.1', DATABASE_PATH: db, LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  const waiters: { text: string; done: () => void }[] = [];
-  const check = () => {
-    for (const waiter of [...waiters]) {
-      if (out.includes(waiter.text)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.done();
-      }
-    }
-  };
-  child.stdout?.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-    check();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  return {
-    child,
-    port,
-    output: () => out,
-    waitFor: (text) =>
-      new Promise<void>((done, fail) => {
-        waiters.push({ text, done });
-        check();
-        void exited.then(() => fail(new Error(`exited before printing "${text}":\n${out}`)));
-      }),
-    exited,
-  };
-}
+// Registered after the directory's removal, so it runs before it (vitest runs after-hooks in reverse).
+killServersAfterEach();
 
 /** A POST whose body is sent in two parts: the second only when `release` is called. */
 function slowPost(port: number, path: string, key: string, body: string): { started: Promise<void>; release(): void; response: Promise<{ status: number; body: string }> } {
@@ -171,7 +106,7 @@ describe('consentry serve', () => {
   }, 30_000);
 
   it('under npm start, a SIGTERM sent to npm reaches the server, which drains and stops', async () => {
-    const served = await serve(join(dir, 'consentry.db'), {}, 'npm start');
+    const served = await serve(join(dir, 'consentry.db'), {}, { launch: 'npm start' });
     await served.waitFor('Ready in');
     expect((await fetch(`http://127.0.0.1:${served.port}/health`)).status).toBe(200);
     served.child.kill('SIGTERM');
