@@ -453,6 +453,16 @@ ALTER TABLE hooks_rebuilt RENAME TO hooks;
 CREATE INDEX hooks_live ON hooks (workspace_id, created_at, id) WHERE deleted_at IS NULL;
 `,
   },
+  {
+    version: 10,
+    name: 'workflow runs by contact',
+    up: `
+-- Erasing a contact reads all its workflow runs, finished ones too; workflow_runs_active holds
+-- only active runs, so without this index the read scanned every run of every workspace. Runs
+-- never change workspace or contact, so updating a run writes nothing here.
+CREATE INDEX workflow_runs_contact ON workflow_runs (workspace_id, contact_id, created_at, id);
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -668,11 +668,12 @@ export const LIST_RECORDS_SQL = `SELECT ${RECORD_COLUMNS} FROM consent_records
   ORDER BY position LIMIT ?`;
 
 /**
- * Erasure's reads, exported so a test can check their plans. Neither has an index of its own:
- * erasure is rare and admin-initiated, and an index would cost a written page on every inbound
- * message or run step (see migrations.ts). A contact's stored answers are found by walking the
- * workspace's prefix of processed_messages_key, in that index's order; a contact's runs of any
- * status by scanning workflow_runs (its one index by contact covers active runs only).
+ * Erasure's reads, exported so a test can check their plans. A contact's stored answers have no
+ * index of their own (one would cost a written page on every inbound message): they are found by
+ * walking the workspace's prefix of processed_messages_key, in that index's order. A contact's
+ * runs of any status are read through workflow_runs_contact: a scan of every workspace's runs
+ * would let any API key stall the server with erasures, and the index costs a write only when a
+ * run starts, never at its steps (its columns never change).
  */
 export const PROCESSED_OF_CONTACT_SQL = `SELECT ${PROCESSED_COLUMNS} FROM processed_messages
   WHERE workspace_id = ? AND contact_id = ? ORDER BY channel, message_id`;
@@ -1141,12 +1142,29 @@ function listContactsParams(workspaceId: string, query: ContactQuery): unknown[]
   return params;
 }
 
-function listEventsSql(query: EventQuery, typeCount: number): string {
-  let sql = `SELECT ${EVENT_COLUMNS} FROM events WHERE workspace_id = ?`;
-  if (typeCount > 0) sql += ` AND type IN (${new Array<string>(typeCount).fill('?').join(', ')})`;
-  if (query.contactId !== undefined) sql += ' AND contact_id = ?';
-  if (query.beforeId !== undefined) sql += ' AND id < ?';
-  return `${sql} ORDER BY id DESC LIMIT ?`;
+/**
+ * One type reads events_workspace_type_id newest first. Several types are read the same way, one
+ * arm each with its own LIMIT, merged by id: `type IN (...)` would walk events_workspace_id and
+ * test each event's type, so a page of rare types would read the workspace's whole history. Each
+ * arm reads at most `limit` events, whatever the history holds.
+ */
+export function listEventsSql(query: EventQuery, typeCount: number): string {
+  const filters = (query.contactId !== undefined ? ' AND contact_id = ?' : '') + (query.beforeId !== undefined ? ' AND id < ?' : '');
+  if (typeCount <= 1) {
+    const type = typeCount === 1 ? ' AND type = ?' : '';
+    return `SELECT ${EVENT_COLUMNS} FROM events WHERE workspace_id = ?${type}${filters} ORDER BY id DESC LIMIT ?`;
+  }
+  const arm = `SELECT * FROM (SELECT ${EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND type = ?${filters} ORDER BY id DESC LIMIT ?)`;
+  return `${new Array<string>(typeCount).fill(arm).join(' UNION ALL ')} ORDER BY id DESC LIMIT ?`;
+}
+
+/** The parameters of listEventsSql, in its order. */
+function listEventsParams(workspaceId: string, query: EventQuery, types: readonly string[]): unknown[] {
+  const filters: unknown[] = [];
+  if (query.contactId !== undefined) filters.push(query.contactId);
+  if (query.beforeId !== undefined) filters.push(query.beforeId);
+  if (types.length <= 1) return [workspaceId, ...types, ...filters, query.limit];
+  return [...types.flatMap((type) => [workspaceId, type, ...filters, query.limit]), query.limit];
 }
 
 /** Writes this connection made that another connection's `PRAGMA data_version` would reveal but its own does not. */
@@ -1729,13 +1747,9 @@ class SqliteTx implements StoreTx {
   async listEvents(workspaceId: string, query: EventQuery): Promise<StoredEvent[]> {
     this.check();
     assertLimit(query.limit);
-    const types = query.types ?? [];
+    const types = [...new Set(query.types ?? [])];
     const statement = this.s.eventQuery(listEventsSql(query, types.length));
-    const params: unknown[] = [workspaceId, ...types];
-    if (query.contactId !== undefined) params.push(query.contactId);
-    if (query.beforeId !== undefined) params.push(query.beforeId);
-    params.push(query.limit);
-    return statement.all(...params).map(toEvent);
+    return statement.all(...listEventsParams(workspaceId, query, types)).map(toEvent);
   }
 
   async listEventsAfter(position: number, limit: number): Promise<StoredEvent[]> {

@@ -1114,7 +1114,12 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect(await ids({ limit: 2 })).toEqual(['evt_05', 'evt_04']);
           expect(await ids({ limit: 2, beforeId: 'evt_04' })).toEqual(['evt_03', 'evt_02']);
           expect(await ids({ limit: 10, types: ['contact.tagged'] })).toEqual(['evt_05', 'evt_03', 'evt_02']);
-          expect(await ids({ limit: 10, types: ['contact.tagged', 'contact.updated'] })).toHaveLength(5);
+          expect(await ids({ limit: 10, types: ['contact.tagged', 'contact.updated'] })).toEqual(['evt_05', 'evt_04', 'evt_03', 'evt_02', 'evt_01']);
+          // Several types, merged newest first, with every filter, the limit over all of them, and a type named twice counted once.
+          expect(await ids({ limit: 3, types: ['contact.updated', 'contact.tagged', 'contact.updated'] })).toEqual(['evt_05', 'evt_04', 'evt_03']);
+          expect(await ids({ limit: 2, types: ['contact.tagged', 'contact.updated'], beforeId: 'evt_04' })).toEqual(['evt_03', 'evt_02']);
+          expect(await ids({ limit: 10, types: ['contact.tagged', 'contact.updated', 'consent.given'], contactId: 'ct_bob', beforeId: 'evt_05' })).toEqual(['evt_04', 'evt_03']);
+          expect(await ids({ limit: 10, types: ['consent.given', 'consent.withdrawn'] })).toEqual([]);
           expect(await ids({ limit: 10, types: ['consent.given'] })).toEqual([]);
           expect(await ids({ limit: 10, types: [] })).toHaveLength(5);
           expect(await ids({ limit: 10, contactId: 'ct_bob' })).toEqual(['evt_04', 'evt_03']);

@@ -29,6 +29,7 @@ import {
   findContactSql,
   listContactsSql,
   listDeliveriesSql,
+  listEventsSql,
   type SqliteStore,
 } from '../../src/store/sqlite.js';
 import type { ApiKeyRow, DeliveryRow, HookRow, StoreTx } from '../../src/ports/store.js';
@@ -850,14 +851,22 @@ describe('SQLite store', () => {
       ]);
     });
 
-    it("reads a contact's runs of every status by one scan of the runs, with no index of its own", () => {
+    it("reads a contact's runs of every status through the workspace's runs of that contact, in order", () => {
       const { db } = open();
-      expect(plan(db, RUNS_OF_CONTACT_SQL, 'ws_a', 'ct_ana')).toEqual(['SCAN workflow_runs', 'USE TEMP B-TREE FOR ORDER BY']);
+      expect(plan(db, RUNS_OF_CONTACT_SQL, 'ws_a', 'ct_ana')).toEqual(['SEARCH workflow_runs USING INDEX workflow_runs_contact (workspace_id=? AND contact_id=?)']);
       const indexes = db
         .prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name IN ('workflow_runs', 'processed_messages') AND sql IS NOT NULL ORDER BY name")
         .all()
         .map((row) => row.name);
-      expect(indexes).toEqual(['processed_messages_key', 'workflow_runs_active', 'workflow_runs_timer_due']);
+      expect(indexes).toEqual(['processed_messages_key', 'workflow_runs_active', 'workflow_runs_contact', 'workflow_runs_timer_due']);
+    });
+
+    it('reads a page of several event types one index range per type, never the workspace history', () => {
+      const { db } = open();
+      const details = plan(db, listEventsSql({ limit: 10, beforeId: 'x' }, 3), ...['ws_a', 'a', 'x', 10, 'ws_a', 'b', 'x', 10, 'ws_a', 'c', 'x', 10, 10]);
+      const searches = details.filter((detail) => detail.startsWith('SEARCH events'));
+      expect(searches).toEqual(new Array(3).fill('SEARCH events USING INDEX events_workspace_type_id (workspace_id=? AND type=? AND id<?)'));
+      expect(details.some((detail) => detail.includes('events_workspace_id'))).toBe(false);
     });
 
     it('finds contacts by email, phone and HubSpot id through their indexes', () => {
