@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
+import { classifyKeyword, findPlainLanguageOptOut } from '../src/core/keywords.js';
 import { createEngine, type WorkspaceEngine } from '../src/engine.js';
 import { FakeClock } from '../src/ports/clock.js';
 import type { WorkflowRunRow } from '../src/ports/store.js';
@@ -271,6 +272,41 @@ export async function main(): Promise<void> {
     console.log(`  ${label.padEnd(36)} ${fmt(result.ms, 1)} ms (${fmt(result.fired)} fired)`);
   }
   console.log(`  ratio ${fmt(many.ms / few.ms, 2)} (flat is ~1)`);
+
+  craftedMessages();
+}
+
+/**
+ * The keyword recogniser on 4,096-character texts (the longest POST /v1/messages takes) built
+ * so that a pattern tried at every position would read the rest of a long run again each time,
+ * beside an ordinary sentence, read the same way (classification and the plain-language scan).
+ * A linear recogniser keeps the worst within a small multiple of the ordinary per character.
+ */
+function craftedMessages(): void {
+  const run = (unit: string, length: number): string => unit.repeat(Math.ceil(length / unit.length)).slice(0, length);
+  const crafted: Record<string, string> = {
+    'noise run inside': `a${run('!', 4094)}a`,
+    'dots, then a slash': `a${run('.', 4093)}a/`,
+    'a scheme that never comes': `${run('a.', 4095)}/`,
+    'a mailbox that never comes': `@${run('a-', 4095)}`,
+  };
+  const ordinary = 'Please stop sending me these offers, I am not interested any more. Thanks!';
+  const msPerMessage = (text: string): number => {
+    const times: number[] = [];
+    for (let i = 0; i < 21; i += 1) {
+      const started = performance.now();
+      classifyKeyword(text);
+      findPlainLanguageOptOut(text);
+      times.push(performance.now() - started);
+    }
+    return median(times);
+  };
+  const baseline = msPerMessage(ordinary);
+  console.log(`keywords: 4,096-character crafted texts, median of 21 readings each, beside a ${ordinary.length}-character sentence (${fmt(baseline * 1000, 1)} µs)`);
+  for (const [label, text] of Object.entries(crafted)) {
+    const ms = msPerMessage(text);
+    console.log(`  ${label.padEnd(36)} ${fmt(ms, 2)} ms   per character ${fmt(ms / text.length / (baseline / ordinary.length), 1)}× the sentence's`);
+  }
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

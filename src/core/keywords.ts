@@ -16,8 +16,13 @@ import { foldCompatibilityForms } from './text.js';
  * NFD, or ヘルプ would collapse into the different word ヘルフ.
  */
 const COMBINING_DIACRITICS = /[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]/gu;
-/** White space, punctuation, symbols (emoji are \p{So}/\p{Sk}), marks and other non-text at either end. */
-const EDGE_NOISE = /^[\p{White_Space}\p{P}\p{S}\p{M}\p{C}]+|[\p{White_Space}\p{P}\p{S}\p{M}\p{C}]+$/gu;
+/**
+ * White space, punctuation, symbols (emoji are \p{So}/\p{Sk}), marks and other non-text at either
+ * end. The trailing run is tried only where a run of them starts (the lookbehind): tried at every
+ * position, a long run inside the text ("a!!!…!!!a") would be read again from each of its
+ * characters, quadratic in its length, and anyone who can send a message could send one.
+ */
+const EDGE_NOISE = /^[\p{White_Space}\p{P}\p{S}\p{M}\p{C}]+|(?<![\p{White_Space}\p{P}\p{S}\p{M}\p{C}])[\p{White_Space}\p{P}\p{S}\p{M}\p{C}]+$/gu;
 /**
  * Dashes left inside once the edges are trimmed read as spaces: people write the FCC's
  * "opt out" as OPT-OUT as often as not, and STOP-ALL means STOP ALL.
@@ -258,9 +263,12 @@ function containsWordSequence(haystack: readonly string[], needle: readonly stri
  * ("stop@example.com", "https://example.com/stop"), not a request, so the plain-language scan
  * skips them. Only unmistakable forms count: a scheme or www. starts a link, an address has a
  * dotted domain after its @; "Stop.Thanks" stays text. Matched before normalisation, which
- * reads the dashes inside a host name as spaces.
+ * reads the dashes inside a host name as spaces. A scheme and a mailbox are matched only from the
+ * start of their run of characters (the lookbehinds), so a long run that turns out to be neither
+ * is read once, not once from each of its characters.
  */
-const ADDRESSES_AND_LINKS = /\b[a-z][a-z0-9+.-]*:\/\/\S*|\bwww\.\S+|[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/giu;
+const ADDRESSES_AND_LINKS =
+  /(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*:\/\/\S*|\bwww\.\S+|(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/giu;
 const MAY_HOLD_ADDRESS_OR_LINK = /[@/]|www\./i;
 
 /** The comparison form the plain-language scan reads: the message's (`normalized`, when known), without its addresses and links. */

@@ -364,6 +364,33 @@ describe('properties', () => {
     );
   });
 
+  it('trims only the edges: noise inside a message, however long its run, stays as one would read it', () => {
+    const inner = fc.array(fc.constantFrom('!', '.', ' ', '-', '😀', '@', '/', ':'), { minLength: 1, maxLength: 30 });
+    fc.assert(
+      fc.property(noise, fc.constantFrom('a', 'stop', 'info'), inner, fc.constantFrom('b', 'now', 'x'), noise, (before, first, middle, last, after) => {
+        const core = `${first}${middle.join('')}${last}`;
+        expect(normalizeText(`${before.join('')}${core}${after.join('')}`)).toBe(normalizeText(core));
+        expect(normalizeText(core).startsWith(first.toUpperCase())).toBe(true);
+        expect(normalizeText(core).endsWith(last.toUpperCase())).toBe(true);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('reads the longest messages a channel takes, built to make a pattern match backtrack, as it reads short ones', () => {
+    const run = (unit: string, length: number): string => unit.repeat(Math.ceil(length / unit.length)).slice(0, length);
+    // 4,096 characters, the longest text POST /v1/messages takes.
+    expect(normalizeText(`a${run('!', 4094)}a`)).toBe(`A${run('!', 4094)}A`);
+    expect(normalizeText(`a${run('.', 4093)}a/`)).toBe(`A${run('.', 4093)}A`);
+    expect(findPlainLanguageOptOut(`stop${run('.', 4000)}x`)).toEqual({ word: 'STOP', language: 'en' });
+    // A run that looks like the start of a link or an address but is none is read as text.
+    expect(findPlainLanguageOptOut(`${run('a.', 4000)} stop`)).toEqual({ word: 'STOP', language: 'en' });
+    expect(findPlainLanguageOptOut(`@${run('a-', 4000)} stop`)).toEqual({ word: 'STOP', language: 'en' });
+    // The same runs ending in a real address or link are skipped as before.
+    expect(findPlainLanguageOptOut(`${run('a', 4000)}stop@example.com`)).toBeNull();
+    expect(findPlainLanguageOptOut(`${run('a', 4000)}https://example.com/stop`)).toBeNull();
+  });
+
   it('flags any opt-out keyword inside a sentence for review and never acts on it', () => {
     const optOuts = allKeywords.filter((entry) => entry.intent === 'opt_out');
     fc.assert(
