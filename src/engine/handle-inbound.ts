@@ -3,14 +3,14 @@ import type { Contact } from '../core/contact.js';
 import { addIdentity, tryNormalizeEmail, tryNormalizePhone } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut } from '../core/keywords.js';
-import { canonicalJson, ConsentStates, effectiveStatus, isBeforeEarliestOccurrence, optedInPurposes, sha256Hex } from '../core/ledger.js';
+import { canonicalJson, ConsentStates, effectiveStatus, optedInPurposes, sha256Hex } from '../core/ledger.js';
 import { ConsentryError } from '../core/errors.js';
 import { ERASED, redactStored } from '../core/events.js';
 import { renderReply, replyText } from '../core/replies.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import { getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
-import { senderName, type InboundMessageSchema } from './inputs.js';
+import { senderName, timestampIssue, type InboundMessageSchema } from './inputs.js';
 import { advanceRun, cancelWorkflowRun, fireOverdueTimers, openConversationsOf, startTriggeredWorkflows, waitingRunState } from './runs.js';
 import { contactActor, type ReplyOption, type UnitOfWork } from './unit-of-work.js';
 import { z } from 'zod';
@@ -189,11 +189,12 @@ function buttonKeyword(uow: UnitOfWork, message: Message): KeywordResult | null 
 /**
  * When the contact sent the message: its `timestamp` when the channel gave an earlier one, else
  * now. Compared as instants: RFC 3339 text with an offset (`05:00:00+05:00`) does not sort by time.
- * A timestamp before the earliest time a decision can have (a broken channel clock, `0001-01-01`)
- * is no time at all: read as one, it would make a STOP older than every decision, and so not applied.
+ * A timestamp before the earliest time a decision can have (a broken channel clock, `0001-01-01`),
+ * or one without a zone, is no time at all: read as one, it could make a STOP older than every
+ * decision, and so not applied.
  */
 function sentAt(uow: UnitOfWork, message: Message): string {
-  if (message.timestamp === undefined || isBeforeEarliestOccurrence(message.timestamp)) return uow.nowIso;
+  if (message.timestamp === undefined || timestampIssue(message.timestamp) !== null) return uow.nowIso;
   const sent = Date.parse(message.timestamp);
   return sent < uow.now.getTime() ? new Date(sent).toISOString() : uow.nowIso;
 }

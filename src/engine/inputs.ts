@@ -9,7 +9,7 @@ import {
 } from '../core/consent.js';
 import { controlCharacterIn } from '../core/contact.js';
 import { ConsentryError } from '../core/errors.js';
-import { zodIssuesToFieldIssues } from '../core/ledger.js';
+import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence, zodIssuesToFieldIssues } from '../core/ledger.js';
 
 /** Messaging channels a message can arrive on (`any` is only a consent scope). */
 /**
@@ -78,7 +78,15 @@ export const InboundMessageSchema = z
     text: z.string().max(4096).optional(),
     /** A button's id or label, for channels with quick replies. */
     button: z.string().min(1).max(256).optional(),
-    timestamp: isoDateTime.optional(),
+    timestamp: z
+      .string()
+      .max(100)
+      .optional()
+      .describe(
+        'When the contact sent the message: an ISO 8601 date and time with a zone (Z or ±hh:mm). One without a zone, ' +
+          'unreadable or before 1970 is ignored with a warning (the message, which may carry a STOP, is never refused ' +
+          'for it) and the message is dated when it was received; so is one later than that',
+      ),
   })
   .strict()
   .refine((m) => m.text !== undefined || m.button !== undefined, {
@@ -86,6 +94,17 @@ export const InboundMessageSchema = z
     path: ['text'],
   });
 export type InboundMessage = z.input<typeof InboundMessageSchema>;
+
+/**
+ * Why a message's `timestamp` cannot date it, or null when it can. A channel's clock is not the
+ * contact's word: a zone-less or broken value only loses itself, as an invalid sender e-mail does,
+ * and the message is dated when it was received.
+ */
+export function timestampIssue(timestamp: string): string | null {
+  if (!isoDateTime.safeParse(timestamp).success) return 'is not an ISO 8601 date and time with a zone (Z or ±hh:mm)';
+  if (isBeforeEarliestOccurrence(timestamp)) return `is before ${EARLIEST_OCCURRENCE}`;
+  return null;
+}
 
 export const ContactInputSchema = z
   .object({

@@ -90,6 +90,17 @@ describe('POST /v1/messages', () => {
     expect(permission.json()).toMatchObject({ allowed: false, reason: 'opted_out' });
   });
 
+  it.each(['2026-11-22T09:00:00', 'yesterday', '2026-13-40T99:00:00Z'])('applies a STOP whose timestamp %s has no zone or cannot be read, as received now, with a warning', async (timestamp) => {
+    const started = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...stop, messageId: 'wamid.z1', text: 'START' } });
+    expect(started.statusCode).toBe(200);
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...stop, messageId: 'wamid.z2', timestamp } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().events.map((event: { type: string }) => event.type)).toContain('consent.withdrawn');
+    expect(res.json().warnings).toEqual([{ path: 'timestamp', message: 'is not an ISO 8601 date and time with a zone (Z or ±hh:mm); ignored, the message is dated when it was received' }]);
+    const permission = await t.as(acme, { method: 'GET', url: `/v1/contacts/${res.json().contactId}/permission?channel=whatsapp&purpose=marketing` });
+    expect(permission.json()).toMatchObject({ allowed: false, reason: 'opted_out' });
+  });
+
   it('opens a conversation and runs the privacy workflow for a first message', async () => {
     await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
     const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...stop, text: 'hola' } });
@@ -103,7 +114,8 @@ describe('POST /v1/messages', () => {
     [{ ...stop, from: { id: 42 } }, 'from.id'],
     [{ ...stop, text: undefined }, 'text'],
     [{ ...stop, messageId: '' }, 'messageId'],
-    [{ ...stop, timestamp: 'yesterday' }, 'timestamp'],
+    [{ ...stop, timestamp: 12 }, 'timestamp'],
+    [{ ...stop, timestamp: 'x'.repeat(101) }, 'timestamp'],
     [{ ...stop, colour: 'blue' }, 'colour'],
     [{ channel: 'sms' }, 'messageId'],
   ])('refuses %j naming %s', async (payload, field) => {

@@ -2,9 +2,8 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { foldTypedValue } from '../../core/contact.js';
 import type { FieldIssue } from '../../core/errors.js';
-import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence } from '../../core/ledger.js';
 import { contactValueIssues } from '../../engine/contacts.js';
-import { InboundMessageSchema, isOverlongSenderName, SENDER_NAME_MAX_LENGTH } from '../../engine/inputs.js';
+import { InboundMessageSchema, isOverlongSenderName, SENDER_NAME_MAX_LENGTH, timestampIssue } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { EventJsonSchema, FieldIssueJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
@@ -58,7 +57,7 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
             events: z.array(EventJsonSchema),
             warnings: z.array(FieldIssueJsonSchema).describe(
               `What of the message was ignored, by field: an invalid from.email or from.phone, a from.name longer than ${SENDER_NAME_MAX_LENGTH} ` +
-                'characters, a timestamp before 1970, or ' +
+                'characters, a timestamp without a zone, unreadable or before 1970, or ' +
                 '(messageId) a message that reuses the id of an earlier, different one',
             ),
           }),
@@ -69,9 +68,8 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
       const result = await authOf(request).workspace.handleInbound(request.body);
       metrics.countInbound(request.body.channel, result.duplicate, result.keyword);
       const warnings = await ignoredSenderValues(request, request.body.from);
-      if (request.body.timestamp !== undefined && isBeforeEarliestOccurrence(request.body.timestamp)) {
-        warnings.push({ path: 'timestamp', message: `is before ${EARLIEST_OCCURRENCE}; ignored, the message is dated when it was received` });
-      }
+      const timestampProblem = request.body.timestamp === undefined ? null : timestampIssue(request.body.timestamp);
+      if (timestampProblem !== null) warnings.push({ path: 'timestamp', message: `${timestampProblem}; ignored, the message is dated when it was received` });
       if (result.differsFromFirst) {
         request.log.warn({ channel: request.body.channel, messageId: request.body.messageId }, 'a message reused the id of an earlier, different message');
         warnings.unshift({ path: 'messageId', message: REUSED_MESSAGE_ID });
