@@ -50,6 +50,8 @@ export interface ImportSummary {
   alreadyRecorded: number;
   /** Recorded rows whose status was already the one in force for their contact, purpose and channel. */
   repeated: number;
+  /** Recorded rows older than the decision in force (an earlier occurred_at): kept in the ledger, no status changed, no event. */
+  notInEffect: number;
   /** Whether the file has an idempotency_key column. */
   keyColumn: boolean;
   /** Rows refused: each changed nothing, and each of its bad fields was reported on its own line. */
@@ -218,7 +220,7 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
   const stored = (await workspace.get()).settings;
   const settings = { ...stored, defaultCountry: country === null ? stored.defaultCountry : parseCountryOption(country) };
   const listed = new ListedValues(settings);
-  const summary: ImportSummary = { rows: 0, recorded: 0, alreadyRecorded: 0, repeated: 0, keyColumn: header.spelled.has('idempotencyKey'), rejected: 0, warned: 0 };
+  const summary: ImportSummary = { rows: 0, recorded: 0, alreadyRecorded: 0, repeated: 0, notInEffect: 0, keyColumn: header.spelled.has('idempotencyKey'), rejected: 0, warned: 0 };
   const progress = progressOn(io.stderr, 'importing [{bar}] {value}/{total} rows');
 
   async function recordSlice(chunk: readonly CsvRecord[]): Promise<void> {
@@ -249,6 +251,7 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
         else {
           summary.recorded++;
           if (result.repeated) summary.repeated++;
+          if (!result.inEffect) summary.notInEffect++;
         }
         continue;
       }
@@ -300,11 +303,18 @@ function repeatedNote(summary: ImportSummary): string {
   return ` ${rows} repeated a status already in force (recorded again; ${why}).`;
 }
 
+function notInEffectNote(summary: ImportSummary): string {
+  const rows = summary.notInEffect;
+  if (rows === 0) return '';
+  const them = rows === 1 ? 'it is' : 'they are';
+  return ` ${rows} recorded ${rows === 1 ? 'row is' : 'rows are'} older than the decision in force for ${rows === 1 ? 'its' : 'their'} contact, purpose and channel: ${them} kept in the ledger but changed no status and raised no event.`;
+}
+
 /** The summary line, after the report's lines (importCsv wrote them as it went). */
 export function printImportSummary(summary: ImportSummary, io: CliIo): void {
   const imported = summary.recorded + summary.alreadyRecorded;
   writeLine(
     io.stdout,
-    `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded, ${summary.alreadyRecorded} already recorded (idempotency key); ${summary.rejected} row(s) rejected and left unchanged.${warnedNote(summary)}${repeatedNote(summary)}`,
+    `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded, ${summary.alreadyRecorded} already recorded (idempotency key); ${summary.rejected} row(s) rejected and left unchanged.${warnedNote(summary)}${repeatedNote(summary)}${notInEffectNote(summary)}`,
   );
 }

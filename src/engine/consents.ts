@@ -40,6 +40,12 @@ export type BulkRowResult =
        * before it: a repeated decision, recorded again all the same (every decision is evidence).
        */
       repeated: boolean;
+      /**
+       * Whether the row's decision is the one in force for its purpose and channel after it: false
+       * for one older than the decision in force (an `occurredAt` before it), which the ledger keeps
+       * but which changes no status and raises no event.
+       */
+      inEffect: boolean;
       /** What of the row was not applied to the contact, by field: an e-mail or phone the contact already has another value for. */
       warnings: FieldIssue[];
     }
@@ -74,7 +80,16 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       const recorded = await uow.recordConsent({ ...decisionOf(row, by, evidence, named.evidence()), contactId: contact.id });
       await followPrivacyDecision(uow, recorded);
       const warnings = await addMissingIdentities(uow, contact, row, named);
-      results.push({ row: index, ok: true, contactId: contact.id, recordId: recorded.record.id, created: recorded.created, repeated: before?.status === row.status, warnings });
+      results.push({
+        row: index,
+        ok: true,
+        contactId: contact.id,
+        recordId: recorded.record.id,
+        created: recorded.created,
+        repeated: before?.status === row.status,
+        inEffect: recorded.current.recordId === recorded.record.id,
+        warnings,
+      });
     } catch (error) {
       if (!isConsentryError(error)) throw error;
       // The checks above stop at the first refusal; the row's other problems are named with it.

@@ -117,3 +117,20 @@ describe('consentry import: values a recorded row could not give its contact', (
     expect(records.map((record) => record.email)).toEqual(['ana@example.com', 'ana@example.com']);
   });
 });
+
+describe('consentry import: rows older than the decision in force', () => {
+  it('says how many recorded rows are older than the decision in force and changed nothing', async () => {
+    const header = 'email,purpose,channel,status,legal_basis,explanation,occurred_at';
+    expect((await importRows(header, ['ana@example.com,marketing,email,opted_out,,,2026-01-02T00:00:00Z'])).code).toBe(0);
+    const late = await importRows(header, [
+      'ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Paper form,2025-06-01T00:00:00Z',
+      'bob@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Paper form,2025-06-01T00:00:00Z',
+    ]);
+    expect(late.code).toBe(0);
+    expect(late.stdout).toContain(
+      'Imported 2 of 2 rows: 2 recorded, 0 already recorded (idempotency key); 0 row(s) rejected and left unchanged. 1 recorded row is older than the decision in force for its contact, purpose and channel: it is kept in the ledger but changed no status and raised no event.',
+    );
+    const ana = (await ledger()).filter((record) => record.email === 'ana@example.com');
+    expect(ana.map((record) => record.status)).toEqual(['opted_out', 'opted_in']);
+  });
+});

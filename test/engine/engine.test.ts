@@ -298,6 +298,18 @@ describe('setConsent and bulkSetConsent', () => {
     expect(await ws.getHistory(first?.ok ? first.contactId : '')).toHaveLength(4);
   });
 
+  it('says of each recorded bulk row whether it is in force: one older than the decision in force is kept but changes nothing and raises nothing', async () => {
+    const row = { email: 'ana@example.com', purpose: 'marketing', channel: 'email' as const, status: 'opted_out' as const, legalBasis: null, explanation: null };
+    const [current] = await ws.bulkSetConsent([row]);
+    const contactId = current?.ok ? current.contactId : '';
+    const eventsBefore = (await ws.listEvents({ types: ['consent.given', 'consent.withdrawn'] })).length;
+    const [late] = await ws.bulkSetConsent([{ ...row, status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Paper form', occurredAt: '2020-01-01T00:00:00Z' }]);
+    expect(current).toMatchObject({ ok: true, inEffect: true });
+    expect(late).toMatchObject({ ok: true, created: true, inEffect: false });
+    expect((await ws.listEvents({ types: ['consent.given', 'consent.withdrawn'] })).length).toBe(eventsBefore);
+    expect(await ws.canMessage(contactId, 'email', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
+  });
+
   it("records a row whose e-mail differs from that of the contact its phone names, and warns that the e-mail was not added", async () => {
     const ana = await ws.createContact({ name: 'Ana Test', email: 'ana@example.com', phone: '+34600000001' });
     const [row, plain] = await ws.bulkSetConsent([

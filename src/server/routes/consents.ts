@@ -162,6 +162,11 @@ const BulkResultSchema = z.union([
     recordId: z.string(),
     created: z.boolean(),
     repeated: z.boolean().describe("The contact's status on the row's purpose and channel already was the row's status: recorded again all the same"),
+    inEffect: z
+      .boolean()
+      .describe(
+        "Whether the row's decision is the one in force for its purpose and channel: false for one older than the decision in force (its occurredAt is earlier), which the ledger keeps but which changes no status and raises no event",
+      ),
     warnings: z
       .array(z.object({ path: z.string(), message: z.string() }))
       .describe('What of the row was not applied to its contact: an e-mail or phone the contact, found by another identity, already has another value for'),
