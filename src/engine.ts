@@ -30,7 +30,7 @@ import {
   type InboundMessage,
 } from './engine/inputs.js';
 import { abandonWorkflowRun, fireTimer, startRequestedWorkflow } from './engine/runs.js';
-import { findContactByHubspotId, linkHubspotContacts, reportSyncFailure, type HubspotLink, type SyncFailure } from './engine/integrations.js';
+import { assertHubSpotPortalFree, findContactByHubspotId, linkHubspotContacts, reportSyncFailure, type HubspotLink, type SyncFailure } from './engine/integrations.js';
 import { verifyContactLedger, verifyWorkspaceLedger, type ContactLedgerReport, type LedgerReport } from './engine/ledger-checks.js';
 import { nextTurn } from './engine/next-turn.js';
 import { UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
@@ -184,6 +184,7 @@ export function createEngine(options: EngineOptions): Engine {
       updateSettings: (patch) =>
         run(async (uow) => {
           const settings = mergeSettings(uow.workspace.settings, patch);
+          await assertHubSpotPortalFree(uow.tx, workspaceId, uow.workspace.settings, settings);
           await uow.tx.updateWorkspace(workspaceId, { settings, updatedAt: uow.nowIso });
           return { ...uow.workspace, settings, updatedAt: uow.nowIso };
         }),
@@ -287,7 +288,10 @@ export function createEngine(options: EngineOptions): Engine {
       const settings = parseSettings(input.settings ?? {});
       const now = clock.now();
       const workspace: Workspace = { id: ids.next(now), name, settings, createdAt: now.toISOString(), updatedAt: now.toISOString() };
-      await store.transaction((tx) => tx.insertWorkspace(workspace));
+      await store.transaction(async (tx) => {
+        await assertHubSpotPortalFree(tx, workspace.id, null, settings);
+        await tx.insertWorkspace(workspace);
+      });
       return workspace;
     },
     listWorkspaces: () => store.transaction((tx) => tx.listWorkspaces()),

@@ -71,15 +71,27 @@ export function resolveAll(workspaces: readonly Workspace[], env: HubSpotEnviron
 }
 
 /**
- * The workspace a HubSpot request belongs to, by the portal id it names. A default workspace
- * configured by the environment without HUBSPOT_PORTAL_ID takes requests no other workspace
- * claims: that is a single-workspace deployment, where every portal request is its own.
+ * Every workspace a HubSpot request naming `portalId` may belong to, in the store's order: those
+ * whose configuration names the portal. A portal belongs to one workspace at a time
+ * (src/engine/integrations.ts), but a database written before that rule may hold several; the
+ * request's signature then decides which (http/plugin.ts), never the order. A default workspace
+ * configured by the environment without HUBSPOT_PORTAL_ID takes the requests of a portal no
+ * workspace names: that is a single-workspace deployment, where every portal request is its own.
  */
-export function configForPortal(workspaces: readonly Workspace[], env: HubSpotEnvironment, portalId: string): ResolvedHubSpotConfig | null {
+export function configsForPortal(workspaces: readonly Workspace[], env: HubSpotEnvironment, portalId: string): ResolvedHubSpotConfig[] {
   const configs = [...resolveAll(workspaces, env).values()];
-  const exact = configs.find((config) => config.portalId === portalId);
-  if (exact !== undefined) return exact;
+  const named = configs.filter((config) => config.portalId === portalId);
+  if (named.length > 0) return named;
   const first = workspaces[0];
-  const fallback = first === undefined ? undefined : configs.find((config) => config.workspaceId === first.id && config.portalId === null);
-  return fallback ?? null;
+  return configs.filter((config) => config.workspaceId === first?.id && config.portalId === null);
+}
+
+/**
+ * The portal the environment gives the default workspace (HUBSPOT_PORTAL_ID), when the variables
+ * configure it: its own `hubspot` settings win over them, portal included.
+ */
+export function environmentPortalClaim(workspaces: readonly Workspace[], env: HubSpotEnvironment): { workspaceId: string; portalId: string } | null {
+  const first = workspaces[0];
+  const config = first === undefined ? null : resolveHubSpotConfig(first, env, true);
+  return config === null || config.source !== 'environment' || config.portalId === null ? null : { workspaceId: config.workspaceId, portalId: config.portalId };
 }

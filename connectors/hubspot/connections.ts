@@ -7,7 +7,7 @@ import type { ResolvedHubSpotConfig } from './config.js';
 import type { ExistingOption } from './properties.js';
 import { PortalRateLimiter, realSleep, type RateLimiterOptions } from './rate-limiter.js';
 
-/** Everything the connector keeps in memory about one HubSpot portal. */
+/** Everything the connector keeps in memory about one workspace's HubSpot portal. */
 export interface PortalSession {
   key: string;
   client: HubSpotClient;
@@ -32,11 +32,13 @@ export interface HubSpotConnectionsOptions {
 }
 
 /**
- * One client and one limiter per portal for the whole process: HubSpot's limits are per account
- * (DESIGN §6), so the sync worker and the webhook route must share them.
+ * One client and one limiter per workspace for the whole process: HubSpot's limits are per account
+ * (DESIGN §6), so the sync worker and the webhook route of a workspace share them. Keyed by
+ * workspace, never by the portal id its settings name: that id is typed in, not proven, so two
+ * workspaces naming one portal must not share a client, its token or its rate budget.
  */
 export class HubSpotConnections {
-  private readonly sessions = new Map<string, { token: string; session: PortalSession }>();
+  private readonly sessions = new Map<string, { token: string; portalId: string | null; session: PortalSession }>();
   private readonly clock: Clock;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly random: (() => number) | undefined;
@@ -47,13 +49,16 @@ export class HubSpotConnections {
     this.random = options.random;
   }
 
-  session(config: Pick<ResolvedHubSpotConfig, 'accessToken' | 'portalId'>): PortalSession {
-    const key = config.portalId ?? `token:${createHash('sha256').update(config.accessToken).digest('hex').slice(0, 16)}`;
+  /** A workspace's session; without a workspace (a command run with a token alone), the token's own. */
+  session(config: Pick<ResolvedHubSpotConfig, 'accessToken' | 'portalId'> & { workspaceId?: string }): PortalSession {
+    const key = config.workspaceId !== undefined ? `workspace:${config.workspaceId}` : `token:${createHash('sha256').update(config.accessToken).digest('hex').slice(0, 16)}`;
     const existing = this.sessions.get(key);
-    if (existing !== undefined && existing.token === config.accessToken) return existing.session;
-    // A new token for the portal gets a new client; the limiter stays, the portal's limit is the same.
+    if (existing !== undefined && existing.token === config.accessToken && existing.portalId === config.portalId) return existing.session;
+    // A new token for the same portal gets a new client and keeps what is known of the portal: its
+    // limit and its v4 support. Another portal starts afresh.
+    const samePortal = existing !== undefined && existing.portalId !== null && existing.portalId === config.portalId ? existing.session : undefined;
     const limiter =
-      existing?.session.limiter ??
+      samePortal?.limiter ??
       new PortalRateLimiter({
         ...this.options.limiter,
         clock: this.clock,
@@ -72,14 +77,14 @@ export class HubSpotConnections {
       limiter,
       tagOptions: null,
       propertiesChecked: false,
-      v4BatchWrite: existing?.session.v4BatchWrite ?? null,
+      v4BatchWrite: samePortal?.v4BatchWrite ?? null,
       exclusive: <T>(work: () => Promise<T>): Promise<T> => {
         const next = chain.then(work);
         chain = next.catch(() => undefined);
         return next;
       },
     };
-    this.sessions.set(key, { token: config.accessToken, session });
+    this.sessions.set(key, { token: config.accessToken, portalId: config.portalId, session });
     return session;
   }
 }

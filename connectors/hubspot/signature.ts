@@ -90,22 +90,27 @@ export function hubSpotSignatureV2(clientSecret: string, method: string, uri: st
   return createHash('sha256').update(`${clientSecret}${method}${uri}${body}`, 'utf8').digest('hex');
 }
 
+type HeaderCheck =
+  | { ok: true; version: 'v3'; signature: string; timestamp: string }
+  | { ok: true; version: 'v2'; signature: string }
+  | { ok: false; reason: 'missing' | 'stale' | 'future' };
+
 /**
- * Verifies a request from HubSpot (workflow action, webhook). v3 wins when present: a request
- * with a bad or expired v3 signature is refused even if its v2 signature matches, because
+ * Everything that needs no secret: which signature the request carries and, for v3, that its
+ * timestamp is inside the window. Checked before any hash, so a stale or unsigned request costs
+ * no pass over its body, however many secrets could have signed it. v3 wins when present: a
+ * request with a bad or expired v3 signature is refused even if its v2 signature matches, because
  * falling back would let anyone replay a captured request after stripping the v3 headers.
  */
-export function verifyHubSpotSignature(req: SignedRequest, opts: VerifyOptions): SignatureVerification {
-  const method = req.method.toUpperCase();
+function checkHeaders(req: SignedRequest, opts: Omit<VerifyOptions, 'clientSecret'>): HeaderCheck {
   const v3 = headerValue(req.headers, 'x-hubspot-signature-v3');
   if (v3 !== undefined) {
-    const timestampHeader = headerValue(req.headers, 'x-hubspot-request-timestamp');
-    if (timestampHeader === undefined || !/^\d{1,16}$/.test(timestampHeader)) return { ok: false, reason: 'missing' };
-    const age = opts.now.getTime() - Number(timestampHeader);
+    const timestamp = headerValue(req.headers, 'x-hubspot-request-timestamp');
+    if (timestamp === undefined || !/^\d{1,16}$/.test(timestamp)) return { ok: false, reason: 'missing' };
+    const age = opts.now.getTime() - Number(timestamp);
     if (age > (opts.maxAgeMs ?? SIGNATURE_MAX_AGE_MS)) return { ok: false, reason: 'stale' };
     if (-age > (opts.maxFutureSkewMs ?? SIGNATURE_MAX_FUTURE_SKEW_MS)) return { ok: false, reason: 'future' };
-    const expected = hubSpotSignatureV3(opts.clientSecret, method, req.uri, req.body, timestampHeader);
-    return sameText(expected, v3) ? { ok: true, version: 'v3' } : { ok: false, reason: 'bad_signature' };
+    return { ok: true, version: 'v3', signature: v3, timestamp };
   }
 
   if (opts.allowV2 === false) return { ok: false, reason: 'missing' };
@@ -113,6 +118,38 @@ export function verifyHubSpotSignature(req: SignedRequest, opts: VerifyOptions):
   const version = headerValue(req.headers, 'x-hubspot-signature-version');
   // v1 (secret + body) signs neither method nor URI, so a v1 signature is not enough here.
   if (v2 === undefined || version?.toLowerCase() !== 'v2') return { ok: false, reason: 'missing' };
-  const expected = hubSpotSignatureV2(opts.clientSecret, method, req.uri, req.body);
-  return sameText(expected, v2.toLowerCase()) ? { ok: true, version: 'v2' } : { ok: false, reason: 'bad_signature' };
+  return { ok: true, version: 'v2', signature: v2.toLowerCase() };
+}
+
+function signedWith(req: SignedRequest, headers: HeaderCheck & { ok: true }, clientSecret: string): boolean {
+  const method = req.method.toUpperCase();
+  const expected =
+    headers.version === 'v3'
+      ? hubSpotSignatureV3(clientSecret, method, req.uri, req.body, headers.timestamp)
+      : hubSpotSignatureV2(clientSecret, method, req.uri, req.body);
+  return sameText(expected, headers.signature);
+}
+
+/** Verifies a request from HubSpot (workflow action, webhook) with one client secret. */
+export function verifyHubSpotSignature(req: SignedRequest, opts: VerifyOptions): SignatureVerification {
+  const headers = checkHeaders(req, opts);
+  if (!headers.ok) return headers;
+  return signedWith(req, headers, opts.clientSecret) ? { ok: true, version: headers.version } : { ok: false, reason: 'bad_signature' };
+}
+
+export type SecretsVerification =
+  | { ok: true; version: 'v2' | 'v3'; secrets: string[] }
+  | { ok: false; reason: 'missing' | 'bad_signature' | 'stale' | 'future' };
+
+/**
+ * Verifies a request against each secret that may have signed it (the workspaces naming one
+ * portal), and answers which of them do. The headers and the timestamp window are checked first,
+ * once: only a request inside the window is hashed, once per distinct secret. No secret at all
+ * reads as a bad signature, so a portal nobody is connected to is refused like a forgery.
+ */
+export function verifyHubSpotSignatureWithAny(req: SignedRequest, secrets: readonly string[], opts: Omit<VerifyOptions, 'clientSecret'>): SecretsVerification {
+  const headers = checkHeaders(req, opts);
+  if (!headers.ok) return headers;
+  const verifying = [...new Set(secrets)].filter((secret) => signedWith(req, headers, secret));
+  return verifying.length > 0 ? { ok: true, version: headers.version, secrets: verifying } : { ok: false, reason: 'bad_signature' };
 }

@@ -15,9 +15,10 @@ import {
 } from './state.js';
 
 /**
- * The connector's state in the main SQLite database (tables of migration 3). Statements run only
- * inside `store.transaction`, so they are serialised with the engine's transactions on the shared
- * connection and commit together with them (CONNECTORS.md).
+ * The connector's state in the main SQLite database (tables of migration 3, callbacks keyed by
+ * workspace since migration 11). Statements run only inside `store.transaction`, so they are
+ * serialised with the engine's transactions on the shared connection and commit together with
+ * them (CONNECTORS.md).
  */
 
 interface ChangeRow {
@@ -73,8 +74,8 @@ class Statements {
   readonly getContactState: Statement<[string, string], { state: string }>;
   readonly putContactState: Statement<[string, string, string, string]>;
   readonly insertCallback: Statement<CallbackParams>;
-  readonly getCallback: Statement<[string], CallbackRow>;
-  readonly updateCallback: Statement<[string | null, string | null, string | null, string | null, string, string]>;
+  readonly getCallback: Statement<[string, string], CallbackRow>;
+  readonly updateCallback: Statement<[string | null, string | null, string | null, string | null, string, string, string]>;
   readonly callbackByRun: Statement<[string, string], CallbackRow>;
 
   constructor(store: SqliteStore) {
@@ -112,9 +113,9 @@ class Statements {
        ON CONFLICT (workspace_id, contact_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
     );
     this.insertCallback = db.prepare(`INSERT INTO hubspot_callbacks (${CALLBACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
-    this.getCallback = db.prepare(`SELECT ${CALLBACK_COLUMNS} FROM hubspot_callbacks WHERE callback_id = ?`);
+    this.getCallback = db.prepare(`SELECT ${CALLBACK_COLUMNS} FROM hubspot_callbacks WHERE workspace_id = ? AND callback_id = ?`);
     this.updateCallback = db.prepare(
-      'UPDATE hubspot_callbacks SET contact_id = ?, run_id = ?, response = ?, outcome = ?, updated_at = ? WHERE callback_id = ?',
+      'UPDATE hubspot_callbacks SET contact_id = ?, run_id = ?, response = ?, outcome = ?, updated_at = ? WHERE workspace_id = ? AND callback_id = ?',
     );
     this.callbackByRun = db.prepare(`SELECT ${CALLBACK_COLUMNS} FROM hubspot_callbacks WHERE workspace_id = ? AND run_id = ? LIMIT 1`);
   }
@@ -242,8 +243,8 @@ export class SqliteHubSpotState implements HubSpotState {
         record.updatedAt,
       );
       if (result.changes === 1) return { record, created: true };
-      const row = this.s.getCallback.get(record.callbackId);
-      if (row === undefined) throw new Error(`callback ${record.callbackId} neither inserted nor found`);
+      const row = this.s.getCallback.get(record.workspaceId, record.callbackId);
+      if (row === undefined) throw new Error(`callback ${record.callbackId} of workspace ${record.workspaceId} neither inserted nor found`);
       return { record: toCallback(row), created: false };
     },
     updateCallback: async (record) => {
@@ -253,11 +254,12 @@ export class SqliteHubSpotState implements HubSpotState {
         record.response === null ? null : JSON.stringify(record.response),
         record.outcome,
         record.updatedAt,
+        record.workspaceId,
         record.callbackId,
       );
     },
-    getCallback: async (callbackId) => {
-      const row = this.s.getCallback.get(callbackId);
+    getCallback: async (workspaceId, callbackId) => {
+      const row = this.s.getCallback.get(workspaceId, callbackId);
       return row === undefined ? null : toCallback(row);
     },
     findCallbackByRun: async (workspaceId, runId) => {

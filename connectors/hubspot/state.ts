@@ -71,6 +71,11 @@ export function changeKey(change: ChangeKey): string {
   return `${change.position}:${change.target}`;
 }
 
+/**
+ * A workflow-action request, keyed by workspace and callbackId: HubSpot's callbackIds are
+ * unique per app and portal only, and are not secret, so a workspace must never read, nor claim
+ * first, another workspace's callback.
+ */
 export interface CallbackRecord {
   /** HubSpot's idempotency key for the action request (DESIGN §6). */
   callbackId: string;
@@ -113,10 +118,11 @@ export interface HubSpotStateTx {
   getContactStates(workspaceId: string, contactIds: readonly string[]): Promise<Map<string, ContactSyncState>>;
   putContactState(workspaceId: string, contactId: string, state: ContactSyncState, at: string): Promise<void>;
 
-  /** Inserts unless a record with this callbackId exists; returns the stored record either way and whether it was new. */
+  /** Inserts unless the record's workspace has one with this callbackId; returns the stored record either way and whether it was new. */
   claimCallback(record: CallbackRecord): Promise<{ record: CallbackRecord; created: boolean }>;
+  /** Rewrites the record of its workspace and callbackId, if there is one. */
   updateCallback(record: CallbackRecord): Promise<void>;
-  getCallback(callbackId: string): Promise<CallbackRecord | null>;
+  getCallback(workspaceId: string, callbackId: string): Promise<CallbackRecord | null>;
   findCallbackByRun(workspaceId: string, runId: string): Promise<CallbackRecord | null>;
 }
 
@@ -171,6 +177,7 @@ export class InMemoryHubSpotState implements HubSpotState {
       undo.push(() => map.set(key, before));
     };
     const contactKey = (workspaceId: string, contactId: string) => `${workspaceId}\u0000${contactId}`;
+    const callbackKey = (workspaceId: string, callbackId: string) => `${workspaceId}\u0000${callbackId}`;
     const rows = () => [...this.changes.values()];
 
     return {
@@ -232,16 +239,18 @@ export class InMemoryHubSpotState implements HubSpotState {
         put(this.contactStates, contactKey(workspaceId, contactId), structuredClone(state));
       },
       claimCallback: async (record) => {
-        const existing = this.callbacks.get(record.callbackId);
+        const key = callbackKey(record.workspaceId, record.callbackId);
+        const existing = this.callbacks.get(key);
         if (existing !== undefined) return { record: copyCallback(existing), created: false };
-        put(this.callbacks, record.callbackId, copyCallback(record));
+        put(this.callbacks, key, copyCallback(record));
         return { record: copyCallback(record), created: true };
       },
       updateCallback: async (record) => {
-        if (this.callbacks.has(record.callbackId)) put(this.callbacks, record.callbackId, copyCallback(record));
+        const key = callbackKey(record.workspaceId, record.callbackId);
+        if (this.callbacks.has(key)) put(this.callbacks, key, copyCallback(record));
       },
-      getCallback: async (callbackId) => {
-        const record = this.callbacks.get(callbackId);
+      getCallback: async (workspaceId, callbackId) => {
+        const record = this.callbacks.get(callbackKey(workspaceId, callbackId));
         return record === undefined ? null : copyCallback(record);
       },
       findCallbackByRun: async (workspaceId, runId) => {

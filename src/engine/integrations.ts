@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { Contact } from '../core/contact.js';
+import { ConsentryError } from '../core/errors.js';
 import { SyncFailedDataSchema } from '../core/events.js';
-import type { StoredEvent } from '../ports/store.js';
+import type { Workspace, WorkspaceSettings } from '../core/settings.js';
+import type { StoredEvent, StoreTx } from '../ports/store.js';
 import { parseInput } from './inputs.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
@@ -38,4 +40,63 @@ export async function findContactByHubspotId(uow: UnitOfWork, hubspotId: string)
 export async function reportSyncFailure(uow: UnitOfWork, failure: SyncFailure): Promise<StoredEvent> {
   const data = parseInput(SyncFailedDataSchema, failure, 'sync failure');
   return uow.emit('sync.failed', data, data.contactId);
+}
+
+/**
+ * Where the store keeps the portal the environment (HUBSPOT_PORTAL_ID) gives the default
+ * workspace, written when the HubSpot routes start: settings changes cannot read the environment,
+ * and must not claim that portal either.
+ */
+export const HUBSPOT_ENVIRONMENT_PORTAL_KEY = 'hubspot.environmentPortal';
+
+const HubSpotPortalClaimSchema = z.object({ workspaceId: z.string().min(1), portalId: z.string().min(1) }).strict();
+export type HubSpotPortalClaim = z.infer<typeof HubSpotPortalClaimSchema>;
+
+/** The settings field a portal refusal names. */
+export const HUBSPOT_PORTAL_FIELD = 'hubspot.portalId';
+
+/** The environment's claim, while it still applies: its workspace is the default one and its own settings name no HubSpot account. */
+async function environmentClaim(tx: StoreTx, workspaces: readonly Workspace[]): Promise<HubSpotPortalClaim | null> {
+  const stored = HubSpotPortalClaimSchema.safeParse(await tx.getMeta(HUBSPOT_ENVIRONMENT_PORTAL_KEY));
+  if (!stored.success) return null;
+  const first = workspaces[0];
+  return first !== undefined && first.id === stored.data.workspaceId && first.settings.hubspot === null ? stored.data : null;
+}
+
+/**
+ * A HubSpot portal belongs to one workspace at a time: HubSpot's requests name only the portal, so
+ * a second workspace naming it would take requests signed for the first. Refuses settings that
+ * newly name a portal another workspace names (in its settings, or through the environment).
+ * Runs in the transaction that writes the settings, so two claims at once cannot both succeed. A
+ * workspace keeping the portal it has is not checked again: a database written before this rule
+ * may hold two workspaces on one portal, and each must still be able to change its other settings.
+ */
+export async function assertHubSpotPortalFree(tx: StoreTx, workspaceId: string, before: WorkspaceSettings | null, after: WorkspaceSettings): Promise<void> {
+  const portalId = after.hubspot?.portalId;
+  if (portalId === undefined || portalId === before?.hubspot?.portalId) return;
+  const workspaces = await tx.listWorkspaces();
+  const named = workspaces.some((other) => other.id !== workspaceId && other.settings.hubspot?.portalId === portalId);
+  const claim = await environmentClaim(tx, workspaces);
+  if (named || (claim !== null && claim.workspaceId !== workspaceId && claim.portalId === portalId)) {
+    const message = `HubSpot portal ${portalId} is connected to another workspace; a portal belongs to one workspace at a time`;
+    throw new ConsentryError('CONFLICT', `${HUBSPOT_PORTAL_FIELD}: ${message}`, [{ path: HUBSPOT_PORTAL_FIELD, message }]);
+  }
+}
+
+/**
+ * Records the environment's portal claim (null: the environment gives none), refusing one that
+ * another workspace's settings name already: the operator is told which, and fixes one or the other.
+ */
+export async function recordEnvironmentPortalClaim(tx: StoreTx, claim: HubSpotPortalClaim | null): Promise<void> {
+  if (claim !== null) {
+    const holder = (await tx.listWorkspaces()).find((other) => other.id !== claim.workspaceId && other.settings.hubspot?.portalId === claim.portalId);
+    if (holder !== undefined) {
+      const message = `HUBSPOT_PORTAL_ID ${claim.portalId} is the HubSpot portal workspace ${holder.id} names in its settings; a portal belongs to one workspace at a time`;
+      throw new ConsentryError('CONFLICT', `${HUBSPOT_PORTAL_FIELD}: ${message}`, [{ path: HUBSPOT_PORTAL_FIELD, message }]);
+    }
+  }
+  const stored = HubSpotPortalClaimSchema.safeParse(await tx.getMeta(HUBSPOT_ENVIRONMENT_PORTAL_KEY));
+  const current = stored.success ? stored.data : null;
+  // Written only when it changes: every server start records it.
+  if (current?.workspaceId !== claim?.workspaceId || current?.portalId !== claim?.portalId) await tx.setMeta(HUBSPOT_ENVIRONMENT_PORTAL_KEY, claim);
 }

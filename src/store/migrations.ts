@@ -463,6 +463,35 @@ CREATE INDEX hooks_live ON hooks (workspace_id, created_at, id) WHERE deleted_at
 CREATE INDEX workflow_runs_contact ON workflow_runs (workspace_id, contact_id, created_at, id);
 `,
   },
+  {
+    version: 11,
+    name: 'hubspot callbacks per workspace',
+    up: `
+-- A workflow-action callback belongs to the workspace whose request created it: HubSpot's
+-- callbackIds are unique per app and portal only, and are not secret, so keyed by the id alone a
+-- workspace could read another's stored answer or claim its id first. The key cannot be altered,
+-- so the table is rebuilt as https://www.sqlite.org/lang_altertable.html#otheralter says, every
+-- row copied with the workspace it has. No table references hubspot_callbacks, and it has no
+-- trigger or view; its index goes with the old table and is created again.
+CREATE TABLE hubspot_callbacks_rebuilt (
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  callback_id TEXT NOT NULL,
+  action TEXT NOT NULL,
+  contact_id TEXT,
+  run_id TEXT,
+  response TEXT,
+  outcome TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (workspace_id, callback_id)
+) STRICT, WITHOUT ROWID;
+INSERT INTO hubspot_callbacks_rebuilt (workspace_id, callback_id, action, contact_id, run_id, response, outcome, created_at, updated_at)
+  SELECT workspace_id, callback_id, action, contact_id, run_id, response, outcome, created_at, updated_at FROM hubspot_callbacks;
+DROP TABLE hubspot_callbacks;
+ALTER TABLE hubspot_callbacks_rebuilt RENAME TO hubspot_callbacks;
+CREATE INDEX hubspot_callbacks_run ON hubspot_callbacks (workspace_id, run_id) WHERE run_id IS NOT NULL;
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

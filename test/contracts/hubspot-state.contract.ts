@@ -134,7 +134,7 @@ export function hubSpotStateContract(name: string, make: MakeHubSpotState): void
         due: await s.listDueChanges(at(10), 10),
         cursor: await tx.getMeta('outbox.hubspot.position'),
         contact: await s.getContactStates(WS_A, ['c1']),
-        callback: await s.getCallback('cb-1'),
+        callback: await s.getCallback(WS_A, 'cb-1'),
       }));
       expect(after.due).toEqual([]);
       expect(after.cursor).toBeUndefined();
@@ -274,7 +274,26 @@ export function hubSpotStateContract(name: string, make: MakeHubSpotState): void
       expect(second.record).toEqual(expect.objectContaining({ action: 'request-consent', runId: 'run-1', response: { hs_execution_state: 'BLOCK' } }));
       expect(await state.transaction((s) => s.findCallbackByRun(WS_A, 'run-1'))).toEqual(expect.objectContaining({ callbackId: 'cb-1' }));
       expect(await state.transaction((s) => s.findCallbackByRun(WS_B, 'run-1'))).toBeNull();
-      expect(await state.transaction((s) => s.getCallback('cb-unknown'))).toBeNull();
+      expect(await state.transaction((s) => s.getCallback(WS_A, 'cb-unknown'))).toBeNull();
+    });
+
+    it("keeps callbacks per workspace: the same callbackId in another workspace neither reads nor blocks a workspace's own", async () => {
+      const theirs = await state.transaction((s) => s.claimCallback(callback('cb-shared', { workspaceId: WS_B, action: 'check-consent' })));
+      await state.transaction((s) => s.updateCallback({ ...theirs.record, contactId: 'c-b', response: { hs_execution_state: 'SUCCESS', status: 'opted_in' }, updatedAt: at(1) }));
+
+      expect(await state.transaction((s) => s.getCallback(WS_A, 'cb-shared'))).toBeNull();
+      const ours = await state.transaction((s) => s.claimCallback(callback('cb-shared')));
+      expect(ours.created).toBe(true);
+      expect(ours.record).toEqual(callback('cb-shared'));
+      await state.transaction((s) => s.updateCallback({ ...ours.record, response: { hs_execution_state: 'SUCCESS', status: 'opted_out' }, updatedAt: at(2) }));
+
+      const view = await state.transaction(async (s) => ({ a: await s.getCallback(WS_A, 'cb-shared'), b: await s.getCallback(WS_B, 'cb-shared') }));
+      expect(view.a).toEqual(callback('cb-shared', { response: { hs_execution_state: 'SUCCESS', status: 'opted_out' }, updatedAt: at(2) }));
+      expect(view.b).toEqual(
+        callback('cb-shared', { workspaceId: WS_B, action: 'check-consent', contactId: 'c-b', response: { hs_execution_state: 'SUCCESS', status: 'opted_in' }, updatedAt: at(1) }),
+      );
+      const again = await state.transaction((s) => s.claimCallback(callback('cb-shared', { workspaceId: WS_B })));
+      expect(again).toEqual({ created: false, record: view.b });
     });
   });
 }

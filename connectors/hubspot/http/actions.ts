@@ -25,9 +25,10 @@ export interface ActionDeps {
 }
 
 /**
- * Runs a workflow action once per callbackId (HubSpot's idempotency key, DESIGN §6): the answer
- * is stored and a repeat gets it again without doing the work. A blocked action's run id is
- * stored with it, so the run's end completes the callback.
+ * Runs a workflow action once per workspace and callbackId (HubSpot's idempotency key, DESIGN
+ * §6): the answer is stored and a repeat gets it again without doing the work. The same id in
+ * another workspace is another callback: it neither reads nor blocks this one. A blocked action's
+ * run id is stored with it, so the run's end completes the callback.
  */
 export async function runAction(deps: ActionDeps, key: ActionKey, config: ResolvedHubSpotConfig, request: ActionRequest): Promise<ActionOutcome> {
   const now = deps.clock.now();
@@ -62,7 +63,7 @@ export async function runAction(deps: ActionDeps, key: ActionKey, config: Resolv
   });
   const doneIso = deps.clock.now().toISOString();
   await deps.state.transaction(async (state, tx) => {
-    const current = (await state.getCallback(request.callbackId)) ?? claim.record;
+    const current = (await state.getCallback(config.workspaceId, request.callbackId)) ?? claim.record;
     const record: CallbackRecord = {
       ...current,
       contactId: result.contactId,

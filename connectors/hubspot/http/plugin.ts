@@ -4,14 +4,17 @@ import { z } from 'zod';
 import type { Engine } from '../../../src/engine.js';
 import type { Clock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
+import { isConsentryError } from '../../../src/core/errors.js';
+import { HubSpotSettingsSchema } from '../../../src/core/settings.js';
+import { HUBSPOT_PORTAL_FIELD, recordEnvironmentPortalClaim } from '../../../src/engine/integrations.js';
 import { authenticate, authOf } from '../../../src/server/auth.js';
 import { problem, ProblemSchema, sendProblem, type Problem } from '../../../src/server/problem.js';
 import { API_KEY_SECURITY } from '../../../src/server/types.js';
 import { ActionRequestSchema } from '../actions/context.js';
 import { ACTION_KEYS } from '../actions/definition.js';
-import { configForPortal, type HubSpotEnvironment, type ResolvedHubSpotConfig } from '../config.js';
+import { configsForPortal, environmentPortalClaim, type HubSpotEnvironment, type ResolvedHubSpotConfig } from '../config.js';
 import { hubSpotConnectionsFor, type HubSpotConnections } from '../connections.js';
-import { verifyHubSpotSignature, type SignedRequest } from '../signature.js';
+import { verifyHubSpotSignatureWithAny, type SignedRequest } from '../signature.js';
 import { hubSpotStateFor } from '../state-sqlite.js';
 import type { HubSpotState } from '../state.js';
 import { hubSpotStatus, HubSpotStatusSchema } from '../status.js';
@@ -29,9 +32,22 @@ export interface HubSpotPluginOptions {
   connections?: HubSpotConnections;
 }
 
-const PortalOfAction = z.object({ origin: z.object({ portalId: z.union([z.string(), z.number()]).transform(String) }) });
-const PortalOfWebhook = z.array(z.object({ portalId: z.union([z.string(), z.number()]).transform(String) })).min(1);
+/**
+ * The portal id an unsigned body names, read with the settings' own pattern (digits, bounded
+ * length) before anything uses it: it picks the secrets to verify with, and is never quoted back.
+ */
+const PortalIdSchema = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform(String)
+  .pipe(HubSpotSettingsSchema.shape.portalId);
+const PortalOfAction = z.object({ origin: z.object({ portalId: PortalIdSchema }) });
+const PortalOfWebhook = z.array(z.object({ portalId: PortalIdSchema })).min(1);
 const ActionParams = z.object({ key: z.enum(ACTION_KEYS) });
+
+/** Why a HubSpot request was refused, as logged: a fixed list, never text from the request. */
+type RefusalReason = 'no_portal' | 'unknown_portal' | 'no_client_secret' | 'ambiguous' | 'missing' | 'bad_signature' | 'stale' | 'future';
+type Refusal = { ok: false; problem: Problem; reason: RefusalReason };
+type Verified = { ok: true; config: ResolvedHubSpotConfig; body: string } | Refusal;
 
 function headersOf(request: FastifyRequest): Record<string, string | undefined> {
   const headers: Record<string, string | undefined> = {};
@@ -63,47 +79,57 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
   const signedUri = (request: FastifyRequest): string => `${publicUrl ?? `${request.protocol}://${request.host}`}${request.url}`;
 
   /**
-   * Finds the workspace by the portal the (not yet trusted) body names, then checks the signature
-   * with its secret. A refusal is returned, not sent: the route answers it (a reply is thenable,
-   * so awaiting one here would lose it).
+   * Verifies the signature with the secret of each workspace the (not yet trusted) body's portal
+   * names, and picks the workspace whose secret verifies it: several may name one portal in a
+   * database written before a portal belonged to one workspace, and the store's order must not
+   * decide. A portal nobody is connected to, a workspace without a client secret and a forgery get
+   * the same answer, so the answers tell nobody which portals are connected. A refusal is returned,
+   * not sent: the route answers it (a reply is thenable, so awaiting one here would lose it).
    */
-  async function verified(
-    request: FastifyRequest,
-    portalId: string | null,
-    allowV2: boolean,
-  ): Promise<{ ok: true; config: ResolvedHubSpotConfig; body: string } | { ok: false; problem: Problem }> {
+  async function verified(request: FastifyRequest, portalId: string | null, allowV2: boolean): Promise<Verified> {
     const body = typeof request.body === 'string' ? request.body : '';
-    if (portalId === null) return { ok: false, problem: problem(400, 'VALIDATION_FAILED', 'The body names no HubSpot portal', [{ path: 'portalId', message: 'required' }]) };
-    const config = configForPortal(await options.engine.listWorkspaces(), env, portalId);
-    if (config === null) return { ok: false, problem: problem(404, 'NOT_FOUND', `No workspace is connected to HubSpot portal ${portalId}`) };
-    if (config.clientSecret === null) {
-      return { ok: false, problem: problem(401, 'UNAUTHORIZED', 'No HubSpot client secret is configured to verify this request') };
+    if (portalId === null) {
+      const refusal = problem(400, 'VALIDATION_FAILED', 'The body names no HubSpot portal', [{ path: 'portalId', message: 'required: the numeric HubSpot account id' }]);
+      return { ok: false, problem: refusal, reason: 'no_portal' };
     }
+    const candidates = configsForPortal(await options.engine.listWorkspaces(), env, portalId);
+    const secrets = candidates.flatMap((config) => (config.clientSecret === null ? [] : [config.clientSecret]));
     const signed: SignedRequest = { method: request.method, uri: signedUri(request), body, headers: headersOf(request) };
-    const verifyOptions = { clientSecret: config.clientSecret, now: options.clock.now(), allowV2 };
-    const verdict = verifyHubSpotSignature(signed, verifyOptions);
+    const verifyOptions = { now: options.clock.now(), allowV2 };
+    const verdict = verifyHubSpotSignatureWithAny(signed, secrets, verifyOptions);
     if (!verdict.ok) {
       let detail = `HubSpot signature refused: ${verdict.reason} (checked over ${signed.uri})`;
-      if (verdict.reason === 'bad_signature') {
+      if (verdict.reason === 'bad_signature' && secrets.length > 0) {
         // Tells a proxy set-up apart from a forgery; the request is refused either way, since forwarded headers prove nothing.
-        const intended = proxiedUris(request).find((uri) => uri !== signed.uri && verifyHubSpotSignature({ ...signed, uri }, verifyOptions).ok);
+        const intended = proxiedUris(request).find((uri) => uri !== signed.uri && verifyHubSpotSignatureWithAny({ ...signed, uri }, secrets, verifyOptions).ok);
         if (intended !== undefined) {
           detail += `; it was signed for ${intended}: set PUBLIC_URL to ${new URL(intended).origin}, the address HubSpot calls`;
         }
       }
-      return { ok: false, problem: problem(401, 'UNAUTHORIZED', detail) };
+      const reason = candidates.length === 0 ? 'unknown_portal' : secrets.length === 0 ? 'no_client_secret' : verdict.reason;
+      return { ok: false, problem: problem(401, 'UNAUTHORIZED', detail), reason };
     }
-    return { ok: true, config, body };
+    const owners = candidates.filter((config) => config.clientSecret !== null && verdict.secrets.includes(config.clientSecret));
+    const [owner] = owners;
+    if (owner === undefined || owners.length > 1) {
+      // Workspaces sharing one portal and one secret: nothing in the request says whose it is.
+      request.log.warn({ workspaceIds: owners.map((config) => config.workspaceId) }, 'HubSpot request refused: several workspaces name its portal and their client secret verifies it');
+      return { ok: false, problem: problem(401, 'UNAUTHORIZED', `HubSpot signature refused: bad_signature (checked over ${signed.uri})`), reason: 'ambiguous' };
+    }
+    return { ok: true, config: owner, body };
   }
 
   /**
    * Anyone can send requests to these routes: a refusal is an expected outcome, logged at info
-   * without a stack, so unsigned traffic cannot fill the error log.
+   * without a stack, so unsigned traffic cannot fill the error log. The line holds the status and
+   * a reason from a fixed list, nothing the request carries, so it cannot be made long either.
    */
-  const refuse = (request: FastifyRequest, reply: FastifyReply, refusal: Problem): FastifyReply => {
-    request.log.info({ status: refusal.status, detail: refusal.detail }, 'HubSpot request refused');
-    return sendProblem(reply, refusal);
+  const refuse = (request: FastifyRequest, reply: FastifyReply, refusal: Refusal): FastifyReply => {
+    request.log.info({ status: refusal.problem.status, reason: refusal.reason }, 'HubSpot request refused');
+    return sendProblem(reply, refusal.problem);
   };
+
+  await claimEnvironmentPortal(app, options.store, env);
 
   await app.register(
     async (scope) => {
@@ -119,7 +145,7 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
         const raw = typeof request.body === 'string' ? request.body : '';
         const portal = PortalOfAction.safeParse(looseJson(raw));
         const checked = await verified(request, portal.success ? portal.data.origin.portalId : null, true);
-        if (!checked.ok) return refuse(request, reply, checked.problem);
+        if (!checked.ok) return refuse(request, reply, checked);
         const parsed = ActionRequestSchema.safeParse(looseJson(checked.body));
         if (!parsed.success) {
           const errors = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
@@ -139,7 +165,7 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
         const portalId = portal.success ? (portal.data[0]?.portalId ?? null) : null;
         // Webhooks are signed with v3 only; accepting v2 here would let a replayed request through.
         const checked = await verified(request, portalId, false);
-        if (!checked.ok) return refuse(request, reply, checked.problem);
+        if (!checked.ok) return refuse(request, reply, checked);
         const parsed = WebhookBodySchema.safeParse(looseJson(checked.body));
         if (!parsed.success) {
           const errors = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
@@ -182,6 +208,21 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
     },
     { prefix: '/v1/integrations/hubspot' },
   );
+}
+
+/**
+ * HUBSPOT_PORTAL_ID claims its portal for the default workspace as its settings would: the server
+ * does not start when another workspace names it, and the claim is kept where settings changes see
+ * it. A store that cannot be written to now only delays the claim to the next start; the server
+ * starts, and its health check reports the store.
+ */
+async function claimEnvironmentPortal(app: FastifyInstance, store: Store, env: HubSpotEnvironment): Promise<void> {
+  try {
+    await store.transaction(async (tx) => recordEnvironmentPortalClaim(tx, environmentPortalClaim(await tx.listWorkspaces(), env)));
+  } catch (error) {
+    if (isConsentryError(error) && error.issues.some((issue) => issue.path === HUBSPOT_PORTAL_FIELD)) throw error;
+    app.log.warn({ err: error }, 'The HubSpot portal of HUBSPOT_PORTAL_ID could not be recorded; it is recorded at the next start');
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configForPortal, resolveAll, resolveHubSpotConfig } from '../../../connectors/hubspot/config.js';
+import { configsForPortal, environmentPortalClaim, resolveAll, resolveHubSpotConfig } from '../../../connectors/hubspot/config.js';
 import { WorkspaceSettingsSchema, type Workspace } from '../../../src/core/settings.js';
 
 function workspace(id: string, hubspot: Record<string, unknown> | null = null): Workspace {
@@ -50,19 +50,44 @@ describe('resolveHubSpotConfig', () => {
   });
 });
 
-describe('configForPortal', () => {
+describe('configsForPortal', () => {
   const workspaces = [workspace('w1'), workspace('w2', { accessToken: 'pat-two', portalId: '333', clientSecret: 'secret-two' })];
+  const ids = (configs: readonly { workspaceId: string }[]) => configs.map((config) => config.workspaceId);
 
-  it('picks the workspace whose portal the request names', () => {
-    expect(configForPortal(workspaces, ENV, '333')?.workspaceId).toBe('w2');
-    expect(configForPortal(workspaces, ENV, '111')?.workspaceId).toBe('w1');
-    expect(configForPortal(workspaces, ENV, '999')).toBeNull();
+  it('names the workspace whose portal the request names', () => {
+    expect(ids(configsForPortal(workspaces, ENV, '333'))).toEqual(['w2']);
+    expect(ids(configsForPortal(workspaces, ENV, '111'))).toEqual(['w1']);
+    expect(configsForPortal(workspaces, ENV, '999')).toEqual([]);
   });
 
   it('gives unclaimed portals to a default workspace configured without a portal id (single-workspace deployment)', () => {
     const { HUBSPOT_PORTAL_ID: _unset, ...withoutPortal } = ENV;
-    expect(configForPortal(workspaces, withoutPortal, '999')?.workspaceId).toBe('w1');
-    expect(configForPortal(workspaces, withoutPortal, '333')?.workspaceId).toBe('w2');
+    expect(ids(configsForPortal(workspaces, withoutPortal, '999'))).toEqual(['w1']);
+    expect(ids(configsForPortal(workspaces, withoutPortal, '333'))).toEqual(['w2']);
     expect([...resolveAll(workspaces, withoutPortal).keys()]).toEqual(['w1', 'w2']);
+  });
+
+  it('names every workspace of a portal several name (databases written before a portal had one workspace), in store order', () => {
+    const shared = [
+      workspace('w1', { accessToken: 'pat-one', portalId: '333', clientSecret: 'secret-one' }),
+      workspace('w2', { accessToken: 'pat-two', portalId: '333', clientSecret: 'secret-two' }),
+      workspace('w3', { accessToken: 'pat-three', portalId: '444', clientSecret: 'secret-three' }),
+    ];
+    expect(configsForPortal(shared, {}, '333').map((config) => [config.workspaceId, config.clientSecret])).toEqual([
+      ['w1', 'secret-one'],
+      ['w2', 'secret-two'],
+    ]);
+  });
+});
+
+describe('environmentPortalClaim', () => {
+  it('is the portal HUBSPOT_PORTAL_ID gives the default workspace while the variables configure it', () => {
+    const workspaces = [workspace('w1'), workspace('w2', { accessToken: 'pat-two', portalId: '333' })];
+    expect(environmentPortalClaim(workspaces, ENV)).toEqual({ workspaceId: 'w1', portalId: '111' });
+    const { HUBSPOT_PORTAL_ID: _unset, ...withoutPortal } = ENV;
+    expect(environmentPortalClaim(workspaces, withoutPortal)).toBeNull();
+    expect(environmentPortalClaim([], ENV)).toBeNull();
+    // The default workspace's own settings win over the variables, portal included.
+    expect(environmentPortalClaim([workspace('w1', { accessToken: 'pat-own', portalId: '222' })], ENV)).toBeNull();
   });
 });

@@ -54,11 +54,12 @@ describe('workflow action requests: signatures', () => {
     expect(response.json().outputFields.status).toBe('not_specified');
   });
 
-  it('answers 404 for a portal no workspace is connected to, and for an unknown action', async () => {
+  it('answers a portal no workspace is connected to as a bad signature (401), and an unknown action with 404', async () => {
     const { h, app } = await setUp();
     const body = actionBody('cb-1', '1001', { channel: 'sms' }).replace(`"portalId":${PORTAL_ID}`, '"portalId":99999');
     const unknownPortal = await postAction(app, h, 'check-consent', body);
-    expect(unknownPortal.statusCode).toBe(404);
+    expect(unknownPortal.statusCode).toBe(401);
+    expect(unknownPortal.json()).toEqual(expect.objectContaining({ code: 'UNAUTHORIZED', detail: expect.stringContaining('bad_signature') }));
     const unknownAction = await postAction(app, h, 'delete-everything', actionBody('cb-2', '1001', {}));
     expect(unknownAction.statusCode).toBe(404);
   });

@@ -52,7 +52,7 @@ describe('HubSpot routes: refused requests', () => {
       (await send('/hubspot/webhooks', webhook.replace(PORTAL_ID, '99999'), v3(webhookUrl, webhook, now))).statusCode,
       (await send('/hubspot/webhooks', '[]', v3(webhookUrl, '[]', now))).statusCode,
     ];
-    expect(statuses).toEqual([401, 401, 401, 401, 401, 404, 400]);
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 401, 400]);
 
     const logged = lines.map((line) => LogLineSchema.parse(JSON.parse(line)));
     expect(logged.filter((line) => line.level >= 40)).toEqual([]);

@@ -1,6 +1,6 @@
 import { Signature } from '@hubspot/api-client';
 import { describe, expect, it } from 'vitest';
-import { decodeUriForV3, verifyHubSpotSignature, type SignedRequest } from '../../../connectors/hubspot/signature.js';
+import { decodeUriForV3, verifyHubSpotSignature, verifyHubSpotSignatureWithAny, type SignedRequest } from '../../../connectors/hubspot/signature.js';
 
 const SECRET = 'client-secret-for-tests';
 const NOW = new Date('2026-03-02T10:00:00.000Z');
@@ -162,5 +162,32 @@ describe('verifyHubSpotSignature without signature', () => {
   it('refuses a signature of another length without throwing', () => {
     const req = v3Request();
     expect(verify({ ...req, headers: { ...req.headers, 'x-hubspot-signature-v3': 'c2hvcnQ=' } })).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+});
+
+describe('verifyHubSpotSignatureWithAny', () => {
+  const others = ['secret-of-another-shop', 'secret-of-a-third-shop'];
+
+  it('answers which of the secrets verify the request, each secret once', () => {
+    expect(verifyHubSpotSignatureWithAny(v3Request(), [others[0] ?? '', SECRET, SECRET], { now: NOW })).toEqual({ ok: true, version: 'v3', secrets: [SECRET] });
+    expect(verifyHubSpotSignatureWithAny(v2Request(), [...others, SECRET], { now: NOW })).toEqual({ ok: true, version: 'v2', secrets: [SECRET] });
+    expect(verifyHubSpotSignatureWithAny(v2Request(), [SECRET], { now: NOW, allowV2: false })).toEqual({ ok: false, reason: 'missing' });
+  });
+
+  it('reads no secret to refuse a forgery when there is none to check, as a bad signature', () => {
+    expect(verifyHubSpotSignatureWithAny(v3Request(), others, { now: NOW })).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verifyHubSpotSignatureWithAny(v3Request(), [], { now: NOW })).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
+  it('refuses stale, future and unsigned requests before it hashes anything: no secret is read', () => {
+    const untouchable = new Proxy<string[]>([], {
+      get() {
+        throw new Error('a secret was read');
+      },
+    });
+    expect(verifyHubSpotSignatureWithAny(v3Request({ timestamp: NOW.getTime() - 6 * 60_000 }), untouchable, { now: NOW })).toEqual({ ok: false, reason: 'stale' });
+    expect(verifyHubSpotSignatureWithAny(v3Request({ timestamp: NOW.getTime() + 10 * 60_000 }), untouchable, { now: NOW })).toEqual({ ok: false, reason: 'future' });
+    expect(verifyHubSpotSignatureWithAny({ method: 'POST', uri: URI, body: BODY, headers: {} }, untouchable, { now: NOW })).toEqual({ ok: false, reason: 'missing' });
+    expect(() => verifyHubSpotSignatureWithAny(v3Request(), untouchable, { now: NOW })).toThrow('a secret was read');
   });
 });
