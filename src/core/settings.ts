@@ -186,15 +186,24 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  * default), anything else replaces. So `{ "hubspot": { "createMissingContacts": true } }`
  * keeps the token, and `{ "keywords": { "es": ... } }` keeps the other languages.
  */
-export function mergePatch(target: unknown, patch: unknown): unknown {
+export function mergePatch(target: unknown, patch: unknown, path: readonly string[] = []): unknown {
   if (!isPlainObject(patch)) return patch;
+  // Settings nest four levels at most (replies.<lang>.<key>); a patch far deeper can only be
+  // refused, and merging it first would recurse as deep as the request cares to nest.
+  if (path.length >= MAX_PATCH_DEPTH) {
+    const at = path.slice(0, 3).join('.');
+    throw new ConsentryError('VALIDATION_FAILED', `${at}: nested more than ${MAX_PATCH_DEPTH} levels deep`, [{ path: at, message: `nested more than ${MAX_PATCH_DEPTH} levels deep` }]);
+  }
   const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key];
-    else result[key] = mergePatch(result[key], value);
+    else result[key] = mergePatch(result[key], value, [...path, key]);
   }
   return result;
 }
+
+/** How deep a settings patch may nest objects: well above the settings' own depth. */
+const MAX_PATCH_DEPTH = 16;
 
 const MASK = '••••';
 

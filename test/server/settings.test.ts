@@ -39,6 +39,15 @@ describe('settings', () => {
     expect(read.body).not.toContain(hubspot.accessToken);
   });
 
+  it('refuses a patch nested far deeper than any setting with 422, and changes nothing', async () => {
+    const depth = 50_000;
+    const payload = `{"keywords":{"en":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}}`;
+    const response = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', headers: { 'content-type': 'application/merge-patch+json' }, payload });
+    expect(response.statusCode).toBe(422);
+    expect(body(response)).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ path: 'keywords.en.a', message: 'nested more than 16 levels deep' }] });
+    expect((await t.engine.workspace(tenant.workspaceId).get()).settings.keywords).toEqual({});
+  });
+
   it('names a bad nested field', async () => {
     const response = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { hubspot: { portalId: 'abc' } } });
     expect(response.statusCode).toBe(422);
