@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { databasePath, openStore, type DatabaseOptions } from './database.js';
 import { CliFailure, writeLine, type CliIo } from './io.js';
@@ -16,8 +16,13 @@ export async function backupCommand(options: DatabaseOptions, target: string, io
   const source = databasePath(options, io);
   const store = openStore(options, io, { readOnly: true });
   try {
+    // Readable by its owner only, like the database it copies (tokens and personal data); created
+    // new ('wx'), so a file or link that appeared at the path meanwhile is never written through.
+    closeSync(openSync(target, 'wx', 0o600));
     await store.db.backup(target);
   } catch (error) {
+    // A backup that failed half-way is no backup: leave nothing that could be mistaken for one.
+    rmSync(target, { force: true });
     throw new CliFailure(`Cannot write the backup ${target}: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     await store.close();

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import BetterSqlite3 from 'better-sqlite3';
@@ -2164,6 +2164,10 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
   const createIfMissing = options.createIfMissing ?? true;
   if (plainFile && createIfMissing) mkdirSync(dirname(resolve(options.path)), { recursive: true });
   if (plainFile && !createIfMissing && !existsSync(options.path)) throw new ConsentryError('NOT_FOUND', `no database at ${options.path}`);
+  // The database holds personal data and the connectors' tokens: a new one is readable by its
+  // owner only, whatever the umask, and SQLite gives its -wal and -shm files the database file's
+  // permissions (https://www.sqlite.org/tempfiles.html). An empty file is an empty database.
+  if (plainFile && createIfMissing && !existsSync(options.path)) closeSync(openSync(options.path, 'a', 0o600));
   const db = new BetterSqlite3(options.path, { fileMustExist: !createIfMissing && !inMemory });
   try {
     // Before any pragma: setting the journal mode already writes to the file.

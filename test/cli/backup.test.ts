@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/engine.js';
@@ -26,6 +26,9 @@ describe('consentry backup', () => {
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       expect(run.stdout).toMatch(/^Backed up .* to .*backup\.db \(\d+ pages, \d+ bytes\); integrity check ok\n$/);
+
+      // The database, its -wal and -shm, and the backup are readable by their owner only.
+      for (const file of [db, `${db}-wal`, `${db}-shm`, target]) expect({ file, mode: statSync(file).mode & 0o777 }).toEqual({ file, mode: 0o600 });
 
       const verified = await cli(['verify', '--db', target]);
       expect(verified.code).toBe(0);
