@@ -52,15 +52,18 @@ async function write(stream: Writable, text: string): Promise<void> {
 }
 
 /**
- * A text cell as a spreadsheet may open it: one that starts with =, +, -, @, a tab or a carriage
- * return would be run as a formula (CSV injection: https://owasp.org/www-community/attacks/CSV_Injection),
- * and an explanation, an idempotency key or an e-mail address can come from anyone. Such a cell
- * gets a leading apostrophe, which spreadsheets show as text; a number (an E.164 phone) is safe.
- * A cell that starts with an apostrophe of its own gets one too, so that whoever re-hashes the
- * export can drop the first apostrophe of every cell that has one, without guessing which were added.
+ * A text cell as a spreadsheet may open it: one that starts with =, +, -, @ (or their full-width
+ * forms, which some spreadsheets read alike), also after white space, or with a tab, a carriage
+ * return or a line feed, may be run as a formula (CSV injection:
+ * https://owasp.org/www-community/attacks/CSV_Injection), and an explanation, an idempotency key
+ * or an e-mail address can come from anyone. Such a cell gets a leading apostrophe, which
+ * spreadsheets show as text; a number (an E.164 phone) is safe. A cell that starts with an
+ * apostrophe of its own gets one too, so that whoever re-hashes the export can drop the first
+ * apostrophe of every cell that has one, without guessing which were added.
  */
 export function spreadsheetSafe(value: string): string {
-  return /^[=+\-@\t\r']/.test(value) && !/^[+-]?\d+(\.\d+)?$/.test(value) ? `'${value}` : value;
+  const formulaLike = /^\s*[=+\-@\uFF1D\uFF0B\uFF0D\uFF20]|^[\t\r\n']/.test(value);
+  return formulaLike && !/^[+-]?\d+(\.\d+)?$/.test(value) ? `'${value}` : value;
 }
 
 function csvCells(row: ExportRow): Record<string, string | number | null> {

@@ -35,6 +35,11 @@ describe('spreadsheetSafe', () => {
     expect(spreadsheetSafe('-2+3')).toBe(`'-2+3`);
     expect(spreadsheetSafe('+cmd|calc')).toBe(`'+cmd|calc`);
     expect(spreadsheetSafe('\tx')).toBe(`'\tx`);
+    // After white space, on a line of its own, or in full-width form, a formula is still one.
+    expect(spreadsheetSafe(' =1+1')).toBe(`' =1+1`);
+    expect(spreadsheetSafe('\n=1+1')).toBe(`'\n=1+1`);
+    expect(spreadsheetSafe('\uFF1D1+1')).toBe(`'\uFF1D1+1`);
+    expect(spreadsheetSafe(' plain')).toBe(' plain');
     expect(spreadsheetSafe('+34600000001')).toBe('+34600000001');
     expect(spreadsheetSafe('-12.5')).toBe('-12.5');
     expect(spreadsheetSafe('Signed up = yes')).toBe('Signed up = yes');
