@@ -13,16 +13,16 @@ import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence, zodIssuesToFieldIssues
 
 /** Messaging channels a message can arrive on (`any` is only a consent scope). */
 /**
- * A name shown in lists, tab-separated listings, HubSpot and Slack (`what`: "tag", "workspace
- * name"): trimmed, 1–100 characters, without a control or bidirectional formatting character,
- * which would split a row or make the name read as another.
+ * A name shown in lists, tab-separated listings, HubSpot, Slack and the texts sent to contacts
+ * (`what`: "tag", "workspace name", "name"): trimmed, 1–`maxLength` characters, without a control
+ * or bidirectional formatting character, which would split a row or make the name read as another.
  */
-export function printableNameSchema(what: string) {
+export function printableNameSchema(what: string, maxLength = 100) {
   return z
     .string()
     .trim()
     .min(1)
-    .max(100)
+    .max(maxLength)
     .superRefine((name, context) => {
       const forbidden = controlCharacterIn(name);
       if (forbidden !== undefined) context.addIssue({ code: 'custom', message: `${what} ${forbidden}` });
@@ -106,12 +106,22 @@ export function timestampIssue(timestamp: string): string | null {
   return null;
 }
 
+/** Contact fields whose names are kept as given (not trimmed), but without a control or bidirectional formatting character, as a name. */
+function fieldsSchema<V extends z.ZodType>(value: V) {
+  return z.record(z.string().min(1).max(100), value).superRefine((fields, context) => {
+    for (const name of Object.keys(fields)) {
+      const forbidden = controlCharacterIn(name);
+      if (forbidden !== undefined) context.addIssue({ code: 'custom', path: [name], message: `field name ${forbidden}` });
+    }
+  });
+}
+
 export const ContactInputSchema = z
   .object({
-    name: z.string().trim().min(1).max(200).nullable().optional(),
+    name: printableNameSchema('name', 200).nullable().optional(),
     email: z.string().trim().min(1).max(254).nullable().optional(),
     phone: z.string().trim().min(1).max(40).nullable().optional(),
-    fields: z.record(z.string().min(1).max(100), z.string().max(2000)).optional(),
+    fields: fieldsSchema(z.string().max(2000)).optional(),
     tags: z.array(z.string().trim().min(1).max(100)).max(100).optional(),
     identities: z
       .array(z.object({ channel: InboundChannelSchema, externalId: z.string().min(1).max(200) }).strict())
@@ -123,7 +133,7 @@ export type ContactInput = z.input<typeof ContactInputSchema>;
 
 /** A JSON Merge Patch of a contact (RFC 7396): `null` removes a field, and `fields: null` every field. */
 export const ContactPatchSchema = ContactInputSchema.omit({ identities: true, tags: true }).extend({
-  fields: z.record(z.string().min(1).max(100), z.string().max(2000).nullable()).nullable().optional(),
+  fields: fieldsSchema(z.string().max(2000).nullable()).nullable().optional(),
 });
 export type ContactPatch = z.input<typeof ContactPatchSchema>;
 

@@ -218,6 +218,19 @@ describe('contacts', () => {
     }
   });
 
+  it.each([
+    ['POST', { name: 'Ana\r\nTest' }, 'name', 'U+000D'],
+    ['POST', { name: 'Ana \u202ETest' }, 'name', 'U+202E'],
+    ['POST', { fields: { 'city\u0000': 'Madrid' } }, 'fields', 'U+0000'],
+    ['PATCH', { name: 'Ana\u0000' }, 'name', 'U+0000'],
+  ])('%s refuses a contact name or field name holding a control or bidirectional character: %j', async (method, payload, path, code) => {
+    const url = method === 'POST' ? '/v1/contacts' : `/v1/contacts/${await createContact(acme, ANA)}`;
+    const res = await t.as(acme, { method: method === 'POST' ? 'POST' : 'PATCH', url, payload });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(res)[0]).toMatch(new RegExp(`^${path}`));
+    expect(res.body).toContain(code);
+  });
+
   it('maps engine refusals: invalid email 422, duplicate email 409, unknown contact 404', async () => {
     const bad = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { email: 'not-an-email' } });
     expectProblem(bad, 422, 'INVALID_EMAIL');
