@@ -16,6 +16,8 @@ export const ERROR_CODES = [
   'KEYWORD_NOT_REMOVABLE',
   'LEDGER_TAMPERED',
   'PAYLOAD_TOO_LARGE',
+  // One workspace asked for more of a costly operation at once than it may (a second bulk request while one runs).
+  'TOO_MANY_REQUESTS',
   'UNAUTHORIZED',
   'STORE_CORRUPT',
   // Another process held the database's write lock for longer than the store waits for it.

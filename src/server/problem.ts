@@ -51,6 +51,7 @@ const STATUS_OF_CODE: Record<ErrorCode, number> = {
   CONFLICT: 409,
   CONTACT_ERASED: 410,
   PAYLOAD_TOO_LARGE: 413,
+  TOO_MANY_REQUESTS: 429,
   UNAUTHORIZED: 401,
   // The stored chain does not verify: the server's data is at fault, not the request.
   LEDGER_TAMPERED: 500,
@@ -114,6 +115,8 @@ export function sendProblem(reply: FastifyReply, body: Problem): FastifyReply {
   if (body.code === 'STORE_BUSY') reply.header('retry-after', '1');
   // Room on a full disk comes back when a person frees it: a client waits longer between tries.
   if (body.code === 'STORE_FULL') reply.header('retry-after', '30');
+  // The workspace's other bulk request is being recorded; a batch of rows takes seconds at most.
+  if (body.code === 'TOO_MANY_REQUESTS') reply.header('retry-after', '1');
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 

@@ -112,6 +112,35 @@ const BulkBodySchema = z
   .strict();
 
 
+/**
+ * One bulk request per workspace at a time: a batch is buffered whole (up to BULK_BODY_LIMIT) and
+ * its rows recorded in one go, so a workspace sending many at once would hold gigabytes of the
+ * server every tenant shares. A second one is refused before its body is read (429, Retry-After:
+ * 1); a client sends its batches one after the other, as the import does.
+ */
+class BulkSlots {
+  private readonly busy = new Set<string>();
+  private readonly held = new WeakMap<FastifyRequest, string>();
+
+  take(request: FastifyRequest): void {
+    const { workspaceId } = authOf(request);
+    if (this.busy.has(workspaceId)) {
+      throw new ConsentryError('TOO_MANY_REQUESTS', 'Another bulk request of this workspace is being recorded: send the next batch once it is answered', [
+        { path: 'rows', message: 'one bulk request per workspace at a time' },
+      ]);
+    }
+    this.busy.add(workspaceId);
+    this.held.set(request, workspaceId);
+  }
+
+  release(request: FastifyRequest): void {
+    const workspaceId = this.held.get(request);
+    if (workspaceId === undefined) return;
+    this.held.delete(request);
+    this.busy.delete(workspaceId);
+  }
+}
+
 function tooManyRows(): ConsentryError {
   return new ConsentryError('PAYLOAD_TOO_LARGE', `A bulk request carries at most ${MAX_BULK_ROWS} rows; this one has more`, [
     { path: 'rows', message: `at most ${MAX_BULK_ROWS} rows` },
@@ -300,10 +329,28 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
     },
   );
 
+  const bulkSlots = new BulkSlots();
   v1.post(
     '/consents/bulk',
     {
       bodyLimit: BULK_BODY_LIMIT,
+      // The workspace's slot is taken before the body is read, and given back however the request ends.
+      onRequest: (request, _reply, done) => {
+        try {
+          bulkSlots.take(request);
+          done();
+        } catch (error) {
+          done(error instanceof Error ? error : new Error(String(error)));
+        }
+      },
+      onResponse: (request, _reply, done) => {
+        bulkSlots.release(request);
+        done();
+      },
+      onRequestAbort: (request, done) => {
+        bulkSlots.release(request);
+        done();
+      },
       // Counted while the body arrives, before it is parsed: an oversized batch is a 413, as the
       // contract says, and is refused before any work is done per row.
       preParsing: limitArrayMember('rows', MAX_BULK_ROWS, tooManyRows),
