@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { isCanonicalInstant, type Channel, type ConsentStatus, type Evidence, type LegalBasis, type MessagingChannel } from '../consent.js';
-import { tryNormalizeEmail, tryNormalizePhone } from '../contact.js';
+import { tagKey, tryNormalizeEmail, tryNormalizePhone } from '../contact.js';
 import { ConsentryError } from '../errors.js';
 import { normalizeText } from '../keywords.js';
 import { isoInstant } from '../time.js';
@@ -661,8 +661,11 @@ class Run {
 
   private holds(condition: BranchCondition): boolean {
     switch (condition.type) {
-      case 'has_tag':
-        return this.contact.tags.includes(condition.tag);
+      case 'has_tag': {
+        // Tags compare as tagging compares them (tagKey): `consent: privacy` is the `Consent: Privacy` tag.
+        const key = tagKey(condition.tag);
+        return this.contact.tags.some((tag) => tagKey(tag) === key);
+      }
       case 'field_present': {
         const value = this.field(condition.field);
         return value !== null && value.trim() !== '';

@@ -275,8 +275,8 @@ describe('request-consent-privacy', () => {
     expect(h.state.outcome).toBe('failed_timeout');
   });
 
-  it('ends at once, with no message, when the contact already has the tag', () => {
-    const h = new Harness(privacy(), { tags: ['VIP', 'Consent: Privacy'] });
+  it.each([['Consent: Privacy'], ['consent: privacy'], [' CONSENT:  PRIVACY ']])('ends at once, with no message, when the contact already has the tag, written %j', (tag) => {
+    const h = new Harness(privacy(), { tags: ['VIP', tag] });
     const effects = h.start();
     expect(effects).toEqual([]);
     expect(h.state).toMatchObject({ status: 'completed', outcome: 'skipped', cursor: null, waiting: null, tokenSeq: 0 });
