@@ -9,6 +9,7 @@ import { HubSpotConnections } from '../../connectors/hubspot/connections.js';
 import { installProperties } from '../../connectors/hubspot/install.js';
 import { manifestActions, registerActions } from '../../connectors/hubspot/register-actions.js';
 import { baseUrlProblem } from '../config.js';
+import { isConsentryError } from '../core/errors.js';
 import { HubSpotSettingsSchema, type Workspace } from '../core/settings.js';
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import type { CliIo } from './io.js';
@@ -57,6 +58,29 @@ function publicUrlOption(value: string): string {
 /** The longest token the workspace settings keep (`hubspot.accessToken`). */
 const TOKEN_MAX_LENGTH = HubSpotSettingsSchema.shape.accessToken.maxLength ?? Number.MAX_SAFE_INTEGER;
 
+/**
+ * A call to HubSpot whose failure is told as one line: a connection that fails names the address
+ * and the reason (a stack trace says nothing more to whoever runs the command), and what HubSpot
+ * answered is quoted. Both commands can run again: what a failed run made is found, not made twice.
+ */
+async function callingHubSpot<T>(apiBase: string | undefined, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof CliFailure || isConsentryError(error)) throw error;
+    const base = apiBase ?? 'https://api.hubapi.com';
+    const code: unknown = error instanceof Error ? Reflect.get(error, 'code') : undefined;
+    const reason = error instanceof Error ? error.message : String(error);
+    // The HubSpot client fetches with node-fetch: a request that got no answer is its FetchError,
+    // with the system error's code when there is one (https://github.com/node-fetch/node-fetch/blob/2.x/ERROR-HANDLING.md).
+    const systemCode = typeof code === 'string' && /^(E[A-Z]+|UND_ERR_[A-Z_]+)$/.test(code) ? code : undefined;
+    if (systemCode !== undefined || (error instanceof Error && error.name === 'FetchError')) {
+      throw new CliFailure(`cannot reach HubSpot at ${base} (${systemCode ?? 'no answer'}): check the network or --api-base, then run the command again`);
+    }
+    throw new CliFailure(`HubSpot refused the request: ${reason}; run the command again once it is fixed`);
+  }
+}
+
 /** The workspace and its tags, read only when the database exists: installing must not create one. */
 async function workspaceAndTags(options: InstallOptions, io: CliIo): Promise<{ workspace: Workspace | null; isDefault: boolean; tags: string[] }> {
   const found = await readExistingWorkspace(options, io, async (tx, { workspace, isDefault }) => ({
@@ -77,7 +101,7 @@ export async function hubspotInstallCommand(options: InstallOptions, io: CliIo):
   }
   const connections = new HubSpotConnections(options.apiBase === undefined ? {} : { basePath: options.apiBase });
   const { client } = connections.session({ accessToken, portalId: resolved?.portalId ?? config.HUBSPOT_PORTAL_ID ?? null });
-  const result = await installProperties(client, tags, { dryRun: options.dryRun === true });
+  const result = await callingHubSpot(options.apiBase, () => installProperties(client, tags, { dryRun: options.dryRun === true }));
   writeLine(io.stdout, result.report);
   return result.plan.conflicts.length > 0 ? 1 : 0;
 }
@@ -107,7 +131,7 @@ export async function hubspotRegisterActionsCommand(options: RegisterOptions, io
     throw new CliFailure(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const client = createHubSpotDeveloperClient({ developerApiKey, ...(options.apiBase === undefined ? {} : { basePath: options.apiBase }) });
-  const registered = await registerActions(client, options.appId, manifestActions(manifest), publicUrl);
+  const registered = await callingHubSpot(options.apiBase, () => registerActions(client, options.appId, manifestActions(manifest), publicUrl));
   for (const action of registered) writeLine(io.stdout, `${action.change} ${action.key} (definition ${action.definitionId}) -> ${action.actionUrl}`);
 }
 

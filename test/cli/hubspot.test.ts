@@ -73,6 +73,31 @@ describe('consentry hubspot: URL options are checked once, before any call', () 
   });
 });
 
+describe('consentry hubspot: a HubSpot that cannot be reached or refuses', () => {
+  it.each([
+    ['install', ['--token', 'pat-test', '--dry-run']],
+    ['register-actions', ['--app-id', APP_ID, '--developer-key', DEV_KEY, '--public-url', 'https://consent.example.com']],
+  ])('%s says so in one line naming the address, without a stack trace', async (command, args) => {
+    server.use(http.all(`${API}/*`, () => HttpResponse.error()));
+    const run = await cli(['hubspot', command, ...args], { env: { DATABASE_PATH: db } });
+    expect(run.code).toBe(1);
+    expect(stderrLines(run.stderr)).toEqual([
+      expect.stringMatching(
+        /^error: cannot reach HubSpot at https:\/\/api\.hubapi\.com \((no answer|[A-Z_]+)\): check the network or --api-base, then run the command again$/,
+      ),
+    ]);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('install quotes what HubSpot answered when it refuses the token', async () => {
+    server.use(http.all(`${API}/*`, () => HttpResponse.json({ status: 'error', category: 'INVALID_AUTHENTICATION', message: 'Authentication credentials not found.' }, { status: 401 })));
+    const run = await cli(['hubspot', 'install', '--token', 'pat-test', '--dry-run'], { env: { DATABASE_PATH: db } });
+    expect(run.code).toBe(1);
+    expect(stderrLines(run.stderr)).toHaveLength(1);
+    expect(run.stderr).toMatch(/^error: HubSpot refused the request: .*(Authentication|401)/);
+  });
+});
+
 describe('consentry hubspot: credentials given on the command line must say something', () => {
   it.each([[''], ['   ']])('install refuses --token %j instead of sending it', async (token) => {
     const run = await cli(['hubspot', 'install', '--token', token, '--dry-run'], { env: { DATABASE_PATH: db } });
