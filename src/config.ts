@@ -86,9 +86,10 @@ export const ConfigSchema = z.object({
       .optional(),
   ),
   /**
-   * Webhook targets (hooks, the outbound webhook) may be private, loopback or link-local
-   * addresses: for self-hosted set-ups whose receivers are on the server's own network.
-   * Off by default, since any workspace could otherwise reach that network through hooks.
+   * Webhook targets (hooks, the outbound webhook) may be private-use or loopback addresses: for
+   * self-hosted set-ups whose receivers are on the server's own network. Link-local addresses
+   * (the cloud metadata services) and reserved ones stay refused. Off by default, since every
+   * workspace could otherwise reach that network through hooks.
    */
   HOOK_TARGETS_ALLOW_PRIVATE: z.preprocess(
     (value) => {

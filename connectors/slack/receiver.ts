@@ -10,7 +10,14 @@ import { parseRecordConsentMetadata } from './blocks/record-consent-modal.js';
 import { resolveAllSlackConfigs, type SlackEnv, type SlackWorkspaceConfig } from './config.js';
 import { engineActionHandler } from './engine-actions.js';
 import { SLACK_EVENTS_PATH } from './manifest.js';
-import { computeSlackSignature, SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, SlackRequestVerifier } from './verify.js';
+import {
+  computeSlackSignature,
+  screenSlackRequest,
+  SLACK_SIGNATURE_HEADER,
+  SLACK_TIMESTAMP_HEADER,
+  SlackRequestVerifier,
+  type SlackVerificationFailure,
+} from './verify.js';
 
 /**
  * One Slack request URL (`/slack/events`) for every workspace.
@@ -21,6 +28,14 @@ import { computeSlackSignature, SLACK_SIGNATURE_HEADER, SLACK_TIMESTAMP_HEADER, 
  * nothing from the payload before it is authenticated, and a request no secret verifies is refused
  * with 401. When several workspaces share one Slack app (and so one secret), the alert id the
  * payload names decides: alert ids are unique, and an alert belongs to one workspace.
+ *
+ * Anyone can POST here, so the work done before a request is authenticated is kept down. The
+ * headers are judged first (`screenSlackRequest`: timestamp format and window, signature format):
+ * a stale, future-dated or malformed request is refused before any workspace is listed or any
+ * HMAC computed. Then each distinct signing secret is tried once, the one that verifies ending the
+ * search: workspaces sharing a Slack app cost one HMAC between them. (The settings keep no Slack
+ * app or team id to pick a workspace from the unsigned payload with.) The body is bounded by
+ * SLACK_BODY_LIMIT_BYTES, and each HMAC with it.
  *
  * The chosen workspace's Bolt app (app.ts) then verifies the request in full: stale, future-dated
  * and replayed requests are refused there, with a replay memory kept per workspace and secret
@@ -50,7 +65,20 @@ export interface SlackReceiver {
   drain(): Promise<void>;
 }
 
-const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/**
+ * The largest body taken on /slack/events (413 beyond). The app subscribes to no events, only
+ * interactivity (manifest.ts), so Slack sends two kinds of payload here, form-encoded
+ * (https://docs.slack.dev/interactivity/handling-user-interaction): block_actions, which repeats
+ * the alert message the button is in, and view_submission, which repeats the record-consent modal
+ * with what was typed. Both messages and modal are built here, every value cut by the builders
+ * (blocks/common.ts LIMITS, escape.ts; the explanation at 2,000 characters, private_metadata at
+ * 3,000: https://docs.slack.dev/reference/views/modal-views). Written with every character
+ * astral, the costliest once JSON-escaped (\uXXXX twice) and form-encoded (16 bytes), the
+ * largest is about 42 KB (receiver-cost.test.ts builds them); a real one is a few KB. 128 KiB
+ * leaves three times that for what Slack adds, and an unauthenticated request, hashed once per
+ * signing secret before it is known to be Slack's, costs an eighth of Fastify's default 1 MiB.
+ */
+export const SLACK_BODY_LIMIT_BYTES = 128 * 1024;
 
 function endWith(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
   if (res.headersSent) return;
@@ -108,7 +136,7 @@ function fingerprint(config: SlackWorkspaceConfig): string {
 
 export function createSlackReceiver(options: SlackReceiverOptions): SlackReceiver {
   const handler = options.handler ?? engineActionHandler(options.engine);
-  const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT;
+  const bodyLimit = options.bodyLimitBytes ?? SLACK_BODY_LIMIT_BYTES;
   const apps = new Map<string, { fingerprint: string; app: SlackApp }>();
   const retired = new Set<SlackApp>();
   const verifiers = new Map<string, SlackRequestVerifier>();
@@ -154,20 +182,34 @@ export function createSlackReceiver(options: SlackReceiverOptions): SlackReceive
     return app;
   }
 
-  async function pickWorkspace(req: IncomingMessage, body: Buffer): Promise<SlackWorkspaceConfig | null> {
+  async function pickWorkspace(req: IncomingMessage, body: Buffer): Promise<SlackWorkspaceConfig | SlackVerificationFailure> {
     const timestamp = singleHeader(req, SLACK_TIMESTAMP_HEADER);
     const signature = singleHeader(req, SLACK_SIGNATURE_HEADER);
-    if (timestamp === undefined || signature === undefined) return null;
-    const configs = resolveAllSlackConfigs(await options.engine.listWorkspaces(), options.env).flatMap(({ resolution }) =>
-      resolution.status === 'on' ? [resolution.config] : [],
-    );
-    const matching = configs.filter((config) => signatureMatches(config.signingSecret, timestamp, signature, body));
-    if (matching.length <= 1) return matching[0] ?? null;
+    const screened = screenSlackRequest({ timestamp, signature }, options.clock.now());
+    if (!screened.ok) return screened.reason;
+    if (timestamp === undefined || signature === undefined) return 'missing_headers';
+    const bySecret = new Map<string, SlackWorkspaceConfig[]>();
+    for (const { resolution } of resolveAllSlackConfigs(await options.engine.listWorkspaces(), options.env)) {
+      if (resolution.status !== 'on') continue;
+      const { config } = resolution;
+      const sharing = bySecret.get(config.signingSecret) ?? [];
+      sharing.push(config);
+      bySecret.set(config.signingSecret, sharing);
+    }
+    let matching: SlackWorkspaceConfig[] = [];
+    for (const [secret, configs] of bySecret) {
+      if (!signatureMatches(secret, timestamp, signature, body)) continue;
+      matching = configs;
+      break;
+    }
+    const [first] = matching;
+    if (first === undefined) return 'bad_signature';
+    if (matching.length === 1) return first;
     const alertId = alertIdOfPayload(body);
     if (alertId !== null) {
       for (const config of matching) if (await options.alerts.get(config.workspaceId, alertId)) return config;
     }
-    return matching[0] ?? null;
+    return first;
   }
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse, rawBody?: Buffer): Promise<void> {
@@ -178,8 +220,10 @@ export function createSlackReceiver(options: SlackReceiverOptions): SlackReceive
     if (body === null || body.length > bodyLimit) return endWith(res, 413, { connection: 'close' });
 
     const config = await pickWorkspace(req, body);
-    if (!config) {
-      options.logger.warn('Refused a Slack request: no workspace signing secret verifies it');
+    if (typeof config === 'string') {
+      options.logger.warn(
+        config === 'bad_signature' ? 'Refused a Slack request: no workspace signing secret verifies it' : `Refused a Slack request: ${config}`,
+      );
       return endWith(res, 401);
     }
     boltModule ??= import('./app.js');

@@ -7,7 +7,7 @@ import { slackAlertStoreFor } from './alert-store-for.js';
 import type { SlackEnv } from './config.js';
 import { boltLogger } from './logger.js';
 import { SLACK_EVENTS_PATH } from './manifest.js';
-import { createSlackReceiver, type SlackReceiver } from './receiver.js';
+import { createSlackReceiver, SLACK_BODY_LIMIT_BYTES, type SlackReceiver } from './receiver.js';
 
 export interface SlackRouteOptions {
   engine: Engine;
@@ -17,9 +17,6 @@ export interface SlackRouteOptions {
   handler?: SlackActionHandler;
   slackApiUrl?: string;
 }
-
-/** Interaction payloads are a few kilobytes; Fastify's default limit (1 MiB) is plenty and kept. */
-const BODY_LIMIT_BYTES = 1024 * 1024;
 
 /**
  * POST /slack/events in the Fastify app, outside the /v1 API-key scope: Slack authenticates with
@@ -39,14 +36,15 @@ export async function registerSlackEvents(app: FastifyInstance, options: SlackRo
     clock: options.clock,
     env: options.env,
     logger: boltLogger(app.log),
-    bodyLimitBytes: BODY_LIMIT_BYTES,
+    bodyLimitBytes: SLACK_BODY_LIMIT_BYTES,
     ...(options.handler ? { handler: options.handler } : {}),
     ...(options.slackApiUrl ? { slackApiUrl: options.slackApiUrl } : {}),
   });
 
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT_BYTES }, (_request, body, done) => done(null, body));
+    // Fastify answers 413 past the limit while the body arrives (receiver.ts SLACK_BODY_LIMIT_BYTES says why it is 128 KiB).
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: SLACK_BODY_LIMIT_BYTES }, (_request, body, done) => done(null, body));
     scope.post(SLACK_EVENTS_PATH, { schema: { hide: true } }, async (request, reply) => {
       const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       reply.hijack();

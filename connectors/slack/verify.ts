@@ -45,6 +45,38 @@ export interface SlackSignedRequest {
 
 const SIGNATURE_FORMAT = /^v0=[0-9a-f]{64}$/i;
 const TIMESTAMP_FORMAT = /^\d{1,12}$/;
+/** Slack's window: "more than five minutes from local time ... could be a replay attack". */
+export const DEFAULT_MAX_AGE_SECONDS = 5 * 60;
+/** Clock skew tolerated for timestamps ahead of ours. */
+export const DEFAULT_MAX_FUTURE_SKEW_SECONDS = 60;
+
+export interface SlackTimestampWindow {
+  maxAgeSeconds?: number;
+  maxFutureSkewSeconds?: number;
+}
+
+/**
+ * Everything about a request that can be judged without its signing secret: both headers there,
+ * the timestamp a number of seconds inside the window around `now`, the signature `v0=` and 64
+ * hex digits. It costs no HMAC and no look-up, so a request that fails it (a stale or forged one
+ * sent to make the server work) is refused before either; `SlackRequestVerifier.verify` runs the
+ * same checks first.
+ */
+export function screenSlackRequest(
+  request: Pick<SlackSignedRequest, 'timestamp' | 'signature'>,
+  now: Date,
+  window: SlackTimestampWindow = {},
+): SlackVerification {
+  const { timestamp, signature } = request;
+  if (timestamp === undefined || signature === undefined) return { ok: false, reason: 'missing_headers' };
+  if (!TIMESTAMP_FORMAT.test(timestamp)) return { ok: false, reason: 'malformed_timestamp' };
+  const nowMs = now.getTime();
+  const sentMs = Number(timestamp) * 1000;
+  if (nowMs - sentMs > (window.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS) * 1000) return { ok: false, reason: 'stale' };
+  if (sentMs - nowMs > (window.maxFutureSkewSeconds ?? DEFAULT_MAX_FUTURE_SKEW_SECONDS) * 1000) return { ok: false, reason: 'future' };
+  if (!SIGNATURE_FORMAT.test(signature)) return { ok: false, reason: 'bad_signature' };
+  return { ok: true };
+}
 
 /** `v0=` + hex HMAC-SHA256 of `v0:{timestamp}:{body}`; also what tests use to sign their requests. */
 export function computeSlackSignature(signingSecret: string, timestamp: string, rawBody: Buffer | string): string {
@@ -67,22 +99,19 @@ export class SlackRequestVerifier {
     if (options.signingSecret.length === 0) throw new Error('Slack signing secret is empty');
     this.signingSecret = options.signingSecret;
     this.clock = options.clock;
-    this.maxAgeMs = (options.maxAgeSeconds ?? 5 * 60) * 1000;
-    this.maxFutureSkewMs = (options.maxFutureSkewSeconds ?? 60) * 1000;
+    this.maxAgeMs = (options.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS) * 1000;
+    this.maxFutureSkewMs = (options.maxFutureSkewSeconds ?? DEFAULT_MAX_FUTURE_SKEW_SECONDS) * 1000;
     this.replayCacheSize = options.replayCacheSize ?? 50_000;
   }
 
   verify(request: SlackSignedRequest): SlackVerification {
+    const now = this.clock.now();
+    const screened = screenSlackRequest(request, now, { maxAgeSeconds: this.maxAgeMs / 1000, maxFutureSkewSeconds: this.maxFutureSkewMs / 1000 });
+    if (!screened.ok) return screened;
     const { timestamp, signature } = request;
     if (timestamp === undefined || signature === undefined) return { ok: false, reason: 'missing_headers' };
-    if (!TIMESTAMP_FORMAT.test(timestamp)) return { ok: false, reason: 'malformed_timestamp' };
-
-    const nowMs = this.clock.now().getTime();
+    const nowMs = now.getTime();
     const sentMs = Number(timestamp) * 1000;
-    if (nowMs - sentMs > this.maxAgeMs) return { ok: false, reason: 'stale' };
-    if (sentMs - nowMs > this.maxFutureSkewMs) return { ok: false, reason: 'future' };
-
-    if (!SIGNATURE_FORMAT.test(signature)) return { ok: false, reason: 'bad_signature' };
     const expected = Buffer.from(computeSlackSignature(this.signingSecret, timestamp, request.rawBody).slice(3), 'hex');
     const given = Buffer.from(signature.slice(3), 'hex');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {

@@ -61,7 +61,7 @@ export interface AppOptions {
   metrics?: ServerMetrics;
   /** The environment's configuration, for the connectors of the default workspace (SLACK_*, HUBSPOT_*). */
   config?: Partial<Config>;
-  /** Accept webhook targets on private, loopback and link-local addresses (HOOK_TARGETS_ALLOW_PRIVATE); default false. */
+  /** Accept webhook targets on private-use and loopback addresses (HOOK_TARGETS_ALLOW_PRIVATE; link-local and reserved ones stay refused); default false. */
   allowPrivateTargets?: boolean;
 }
 

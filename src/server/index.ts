@@ -40,8 +40,9 @@ export interface StartServerOptions {
   /** The environment's configuration, for the connectors of the default workspace (SLACK_*, HUBSPOT_*). */
   config?: Partial<Config>;
   /**
-   * Webhook targets may be private, loopback or link-local addresses (HOOK_TARGETS_ALLOW_PRIVATE):
-   * for self-hosted set-ups whose receivers are on the server's own network. Default false.
+   * Webhook targets may be private-use or loopback addresses (HOOK_TARGETS_ALLOW_PRIVATE; link-local
+   * and reserved ones stay refused): for self-hosted set-ups whose receivers are on the server's own
+   * network. Default false.
    */
   allowPrivateTargets?: boolean;
   /**

@@ -14,7 +14,7 @@ export interface RouteContext {
   store: Store;
   clock: Clock;
   metrics: ServerMetrics;
-  /** Webhook targets (hooks, the outbound webhook) may be private, loopback or link-local addresses. */
+  /** Webhook targets (hooks, the outbound webhook) may be private-use or loopback addresses (link-local and reserved ones stay refused). */
   allowPrivateTargets: boolean;
 }
 

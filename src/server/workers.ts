@@ -19,7 +19,7 @@ export interface WorkerDeps {
   metricsRegistry: Registry;
   /** The environment's configuration (connectors read the default workspace's set-up from it). */
   config?: Partial<Config>;
-  /** Webhook targets may be private, loopback or link-local addresses (HOOK_TARGETS_ALLOW_PRIVATE). */
+  /** Webhook targets may be private-use or loopback addresses (HOOK_TARGETS_ALLOW_PRIVATE; link-local and reserved ones stay refused). */
   allowPrivateTargets?: boolean;
 }
 

@@ -28,8 +28,8 @@ export interface HookDispatcherOptions {
   ids?: IdGenerator;
   sender?: DeliverySender;
   /**
-   * For the sender the dispatcher builds when none is given: also deliver to private, loopback
-   * and link-local addresses (HOOK_TARGETS_ALLOW_PRIVATE). Default false.
+   * For the sender the dispatcher builds when none is given: also deliver to private-use and
+   * loopback addresses (HOOK_TARGETS_ALLOW_PRIVATE), never to link-local ones. Default false.
    */
   allowPrivateTargets?: boolean;
   logger?: WorkerLogger;
@@ -50,8 +50,16 @@ export interface HookDispatcherOptions {
   /** Requests in flight at once, all hooks together (never two of one hook and contact). */
   concurrency?: number;
   /**
-   * Requests in flight at once to one hook (or one workspace's outbound webhook), well below
-   * `concurrency`, so a target that answers slowly or never holds only its own share.
+   * Requests in flight at once to one workspace's targets, its hooks and its outbound webhook
+   * together (default 16, DEFAULT_PER_WORKSPACE_CONCURRENCY; at most `concurrency`), well below
+   * `concurrency`: a workspace whose receivers answer slowly or never, however many hooks it
+   * has, holds only its own share, and every other workspace's deliveries go out beside it.
+   */
+  perWorkspaceConcurrency?: number;
+  /**
+   * Requests in flight at once to one hook (or one workspace's outbound webhook), at most
+   * `perWorkspaceConcurrency`, so a target that answers slowly or never holds only its own
+   * share of its workspace's.
    */
   perHookConcurrency?: number;
   /**
@@ -89,6 +97,8 @@ export interface DispatchSummary extends FanOutResult {
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 export const DEFAULT_CONCURRENCY = 64;
+/** A quarter of DEFAULT_CONCURRENCY: four stuck workspaces leave nothing, so no fewer can. */
+export const DEFAULT_PER_WORKSPACE_CONCURRENCY = 16;
 export const DEFAULT_PER_HOOK_CONCURRENCY = 8;
 /** Under a container's usual stop timeout (10 s) with room for the HTTP server's own drain. */
 export const DEFAULT_STOP_GRACE_MS = 5000;
@@ -97,6 +107,12 @@ const DEFAULT_INTERVAL_MS = 25;
 const DEFAULT_MIN_PASS_GAP_MS = 2;
 /** Fan-out batches per pass, so a long backlog does not hold up deliveries. */
 const MAX_BATCHES_PER_PASS = 20;
+/**
+ * Reads of ready deliveries per pass at most: a read whose hooks gave fewer requests than it
+ * could (their workspaces filled up) is followed by one past them, and each read walks the hooks
+ * already visited again, so their number stays small.
+ */
+const MAX_READY_READS_PER_PASS = 8;
 
 const CursorSchema = z.number().int().nonnegative();
 
@@ -161,11 +177,14 @@ interface InFlightAttempt {
  * contact's sequence busy) until its outcome is written, so it is never picked twice; an
  * outcome lost in a crash before it was written only means the delivery is sent again.
  *
- * Requests are shared out hook by hook: each hook has at most `perHookConcurrency` in flight,
- * and a pass takes the ready deliveries of the hooks in turn (round-robin, starting after the
- * hook it served last), one from each before a second from any. A hook with a long backlog or a
- * target that never answers so holds its own share of requests, and every other hook's ready
- * delivery goes out on the next pass.
+ * Requests are shared out by workspace first, then by hook within a workspace: a workspace has
+ * at most `perWorkspaceConcurrency` in flight and each of its hooks at most `perHookConcurrency`.
+ * A pass takes one ready delivery of each workspace before a second of any (workspaces in turn,
+ * starting after the one it served last), and a workspace's own turns go to its hooks in turn,
+ * one delivery of each before a second of any. A workspace with many hooks, long backlogs or
+ * receivers that never answer so holds only its own share of requests, a hook only its share of
+ * that, and the requests left go to the other workspaces: a pass reads past the hooks of a
+ * workspace at its bound, so another workspace's ready delivery goes out on the next pass.
  */
 export class HookDispatcher {
   private readonly store: Store;
@@ -179,6 +198,7 @@ export class HookDispatcher {
   private readonly maxAttempts: number;
   private readonly requestTimeoutMs: number;
   private readonly concurrency: number;
+  private readonly perWorkspaceConcurrency: number;
   private readonly perHookConcurrency: number;
   private readonly stopGraceMs: number;
   private readonly timers: LoopTimers;
@@ -192,11 +212,16 @@ export class HookDispatcher {
   private readonly inFlight = new Map<string, InFlightAttempt>();
   private readonly busySequences = new Set<string>();
   private completed: Completed[] = [];
-  /** Requests sent and not answered yet (the concurrency bound), in all and per hook. */
+  /** Requests sent and not answered yet (the concurrency bounds), in all, per workspace and per hook. */
   private sending = 0;
+  private readonly sendingByWorkspace = new Map<string, number>();
   private readonly sendingByHook = new Map<string, number>();
-  /** The hook the last pass served last: the next pass starts after it. */
+  /** The hook furthest in the store's visiting order that the last pass served: the next read starts after it. */
   private roundRobinAfter: string | undefined;
+  /** The workspace the last pass served last: the next pass's turns start after it. */
+  private workspaceTurnAfter: string | undefined;
+  /** Per workspace, the hook it served last: its next turns start after it. */
+  private readonly hookTurnAfter = new Map<string, string>();
   /** While `stop()` drains: called when an attempt is answered. */
   private onAnswer: (() => void) | null = null;
   private stopping: Promise<void> | null = null;
@@ -225,7 +250,8 @@ export class HookDispatcher {
     this.maxAttempts = options.maxAttempts === undefined ? Infinity : Math.max(1, options.maxAttempts);
     this.requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
-    this.perHookConcurrency = Math.max(1, Math.min(this.concurrency, options.perHookConcurrency ?? DEFAULT_PER_HOOK_CONCURRENCY));
+    this.perWorkspaceConcurrency = Math.max(1, Math.min(this.concurrency, options.perWorkspaceConcurrency ?? DEFAULT_PER_WORKSPACE_CONCURRENCY));
+    this.perHookConcurrency = Math.max(1, Math.min(this.perWorkspaceConcurrency, options.perHookConcurrency ?? DEFAULT_PER_HOOK_CONCURRENCY));
     this.stopGraceMs = Math.max(0, options.stopGraceMs ?? DEFAULT_STOP_GRACE_MS);
     this.timers = options.timers ?? nodeTimers;
     this.batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE);
@@ -497,12 +523,14 @@ export class HookDispatcher {
   }
 
   /**
-   * Ready deliveries up to the free concurrency, shared out between hooks: each hook's group
-   * (from the store, hooks visited after the one served last) gives its first delivery before
-   * any gives a second, no hook goes past `perHookConcurrency` on the wire, and hooks already
-   * there are not read at all. Deliveries in flight are skipped; the attempts written in this
-   * same transaction (`settling`) no longer count as in flight, so the next event of their
-   * contact can go in this pass.
+   * Ready deliveries up to the free concurrency, shared out by workspace, then by hook (see the
+   * class comment). The store lists them hook by hook (hooks visited after the one served
+   * furthest last time); hooks at their own bound, and every hook of a workspace at its bound, are
+   * not read at all. When the hooks read gave fewer deliveries than there are free requests
+   * (their workspaces reached their bound on the way), the hooks after them are read too, so a
+   * workspace far down the store's order still gets its turn in this pass. Deliveries in flight
+   * are skipped; the attempts written in this same transaction (`settling`) no longer count as
+   * in flight, so the next event of their contact can go in this pass.
    */
   private async pickReady(tx: StoreTx, now: Date, settling: readonly Completed[]): Promise<SendJob[]> {
     // The bound is on requests on the wire; answered attempts wait for their write without holding a slot.
@@ -510,45 +538,119 @@ export class HookDispatcher {
     if (capacity <= 0) return [];
     const settlingIds = new Set(settling.map((entry) => entry.job.delivery.id));
     const settlingKeys = new Set(settling.map((entry) => sequenceKey(entry.job.delivery)));
-    const full: string[] = [];
-    let partlyBusy = 0;
-    for (const [hookId, count] of this.sendingByHook) {
-      if (count >= this.perHookConcurrency) full.push(hookId);
-      else partlyBusy += 1;
-    }
-    // A hook with requests in flight lists those rows too (still pending, still heads of their
-    // sequences), and its group may hold nothing else: read enough hooks to fill every slot anyway.
-    const groups = await tx.listReadyDeliveriesByHook(now.toISOString(), {
-      perHook: this.perHookConcurrency,
-      hooks: capacity + partlyBusy,
-      skipHookIds: full,
-      ...(this.roundRobinAfter === undefined ? {} : { afterHookId: this.roundRobinAfter }),
-    });
+    const pickedPerHook = new Map<string, number>();
+    const pickedPerWorkspace = new Map<string, number>();
+    const hookFull = (hookId: string): boolean =>
+      (this.sendingByHook.get(hookId) ?? 0) + (pickedPerHook.get(hookId) ?? 0) >= this.perHookConcurrency;
+    const workspaceFull = (workspaceId: string): boolean =>
+      (this.sendingByWorkspace.get(workspaceId) ?? 0) + (pickedPerWorkspace.get(workspaceId) ?? 0) >= this.perWorkspaceConcurrency;
+
+    const skip = new Set<string>();
+    for (const hookId of this.sendingByHook.keys()) if (hookFull(hookId)) skip.add(hookId);
+    const skippedWorkspaces = new Set<string>();
+    const skipWorkspace = async (workspaceId: string): Promise<void> => {
+      if (skippedWorkspaces.has(workspaceId)) return;
+      skippedWorkspaces.add(workspaceId);
+      skip.add(outboundHookId(workspaceId));
+      for (const hook of await tx.listHooks(workspaceId)) skip.add(hook.id);
+    };
+    for (const workspaceId of this.sendingByWorkspace.keys()) if (workspaceFull(workspaceId)) await skipWorkspace(workspaceId);
+
     const picked: SendJob[] = [];
     const pickedSequences = new Set<string>();
-    const pickedPerHook = new Map<string, number>();
-    for (let rank = 0; rank < this.perHookConcurrency && picked.length < capacity; rank += 1) {
-      for (const group of groups) {
+    let furthestServed: string | undefined;
+    for (let read = 0; read < MAX_READY_READS_PER_PASS && picked.length < capacity; read += 1) {
+      // A hook with requests in flight lists those rows too (still pending, still heads of their
+      // sequences), and its group may hold nothing else: read enough hooks to fill every slot anyway.
+      let partlyBusy = 0;
+      for (const hookId of this.sendingByHook.keys()) if (!skip.has(hookId)) partlyBusy += 1;
+      const wanted = capacity - picked.length + partlyBusy;
+      const groups = await tx.listReadyDeliveriesByHook(now.toISOString(), {
+        perHook: this.perHookConcurrency,
+        hooks: wanted,
+        skipHookIds: [...skip],
+        ...(this.roundRobinAfter === undefined ? {} : { afterHookId: this.roundRobinAfter }),
+      });
+      const servedHooks = new Set<string>();
+      for (const turn of this.turnsOf(groups)) {
         if (picked.length >= capacity) break;
-        const delivery = group[rank];
-        if (!delivery) continue;
-        const hookPicked = pickedPerHook.get(delivery.hookId) ?? 0;
-        if ((this.sendingByHook.get(delivery.hookId) ?? 0) + hookPicked >= this.perHookConcurrency) continue;
+        const { delivery } = turn;
+        if (workspaceFull(delivery.workspaceId) || hookFull(delivery.hookId)) continue;
         const key = sequenceKey(delivery);
         const inFlight = this.inFlight.has(delivery.id) && !settlingIds.has(delivery.id);
         const busy = this.busySequences.has(key) && !settlingKeys.has(key);
         if (inFlight || busy || pickedSequences.has(key)) continue;
         const job = await this.prepare(tx, delivery, now);
         if (!job) continue;
+        turn.taken();
         picked.push(job);
         pickedSequences.add(key);
-        pickedPerHook.set(delivery.hookId, hookPicked + 1);
+        pickedPerHook.set(delivery.hookId, (pickedPerHook.get(delivery.hookId) ?? 0) + 1);
+        pickedPerWorkspace.set(delivery.workspaceId, (pickedPerWorkspace.get(delivery.workspaceId) ?? 0) + 1);
+        servedHooks.add(delivery.hookId);
+        this.workspaceTurnAfter = delivery.workspaceId;
+        this.hookTurnAfter.set(delivery.workspaceId, delivery.hookId);
+      }
+      // Groups come in the store's visiting order, and a later read's after an earlier one's.
+      const served = groups.filter((group) => group[0] && servedHooks.has(group[0].hookId)).at(-1)?.[0]?.hookId;
+      if (served !== undefined) furthestServed = served;
+      // Fewer groups than asked for: no hook with ready deliveries is left to visit.
+      if (groups.length < wanted) break;
+      for (const group of groups) if (group[0]) skip.add(group[0].hookId);
+      for (const workspaceId of pickedPerWorkspace.keys()) if (workspaceFull(workspaceId)) await skipWorkspace(workspaceId);
+    }
+    if (furthestServed !== undefined) this.roundRobinAfter = furthestServed;
+    return picked;
+  }
+
+  /**
+   * The order in which a read's deliveries are offered: one turn per workspace in a round
+   * (workspaces in id order, starting after the one served last), and each workspace's turn
+   * offers its next delivery, its hooks taken in turn (in id order, starting after the hook it
+   * served last), the first of each before the second of any. A turn whose delivery cannot go
+   * (its hook or workspace is at its bound, its contact's sequence is busy) offers the next one;
+   * a turn ends once one is `taken()`, and the rounds end when no workspace has any left.
+   */
+  private *turnsOf(groups: readonly DeliveryRow[][]): Generator<{ delivery: DeliveryRow; taken: () => void }> {
+    const groupsByWorkspace = new Map<string, DeliveryRow[][]>();
+    for (const group of groups) {
+      const workspaceId = group[0]?.workspaceId;
+      if (workspaceId === undefined) continue;
+      const list = groupsByWorkspace.get(workspaceId) ?? [];
+      list.push(group);
+      groupsByWorkspace.set(workspaceId, list);
+    }
+    const queues = inTurn([...groupsByWorkspace.keys()], this.workspaceTurnAfter).map((workspaceId) => {
+      const byHook = new Map((groupsByWorkspace.get(workspaceId) ?? []).map((group) => [group[0]?.hookId ?? '', group]));
+      const hookOrder = inTurn([...byHook.keys()], this.hookTurnAfter.get(workspaceId));
+      const offers: DeliveryRow[] = [];
+      for (let rank = 0; rank < this.perHookConcurrency; rank += 1) {
+        for (const hookId of hookOrder) {
+          const delivery = byHook.get(hookId)?.[rank];
+          if (delivery) offers.push(delivery);
+        }
+      }
+      return { offers, next: 0 };
+    });
+    let offered = true;
+    while (offered) {
+      offered = false;
+      for (const queue of queues) {
+        let taken = false;
+        while (!taken && queue.next < queue.offers.length) {
+          const delivery = queue.offers[queue.next];
+          queue.next += 1;
+          if (!delivery) continue;
+          offered = true;
+          yield {
+            delivery,
+            taken: () => {
+              taken = true;
+            },
+          };
+        }
       }
     }
-    // The furthest hook served, in visiting order, is where the next pass starts after.
-    const served = groups.filter((group) => group[0] && pickedPerHook.has(group[0].hookId)).at(-1)?.[0]?.hookId;
-    if (served !== undefined) this.roundRobinAfter = served;
-    return picked;
   }
 
   /** Resolves where a delivery goes; a delivery whose target no longer exists is closed here. */
@@ -573,16 +675,16 @@ export class HookDispatcher {
   }
 
   private launch(job: SendJob): Promise<void> {
-    const hookId = job.delivery.hookId;
+    const { hookId, workspaceId } = job.delivery;
     this.busySequences.add(sequenceKey(job.delivery));
     this.sending += 1;
-    this.sendingByHook.set(hookId, (this.sendingByHook.get(hookId) ?? 0) + 1);
+    countUp(this.sendingByWorkspace, workspaceId);
+    countUp(this.sendingByHook, hookId);
     const cancel = new AbortController();
     const answered = this.attempt(job, cancel.signal).then((entry) => {
       this.sending -= 1;
-      const left = (this.sendingByHook.get(hookId) ?? 1) - 1;
-      if (left > 0) this.sendingByHook.set(hookId, left);
-      else this.sendingByHook.delete(hookId);
+      countDown(this.sendingByWorkspace, workspaceId);
+      countDown(this.sendingByHook, hookId);
       this.completed.push(entry);
       if (this.loop.running) this.loop.wake();
       this.onAnswer?.();
@@ -705,6 +807,24 @@ function redirectRefusal(code: number, location: string, targetUrl: string): str
   const resolved = URL.canParse(location, targetUrl) ? new URL(location, targetUrl).href : location;
   const shown = resolved.length > MAX_LOCATION_CHARS ? `${resolved.slice(0, MAX_LOCATION_CHARS)}…` : resolved;
   return `HTTP ${code} (redirect not followed, not retried): Location ${shown}; register the final URL as the target`;
+}
+
+function countUp(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
+function countDown(counts: Map<string, number>, key: string): void {
+  const left = (counts.get(key) ?? 1) - 1;
+  if (left > 0) counts.set(key, left);
+  else counts.delete(key);
+}
+
+/** `keys` in id order, those after `after` first, then (wrapping around) the others. */
+function inTurn(keys: readonly string[], after: string | undefined): string[] {
+  const sorted = [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (after === undefined) return sorted;
+  const first = sorted.findIndex((key) => key > after);
+  return first <= 0 ? sorted : [...sorted.slice(first), ...sorted.slice(0, first)];
 }
 
 function sequenceKey(delivery: DeliveryRow): string {

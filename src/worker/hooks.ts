@@ -17,7 +17,7 @@ import {
   type SecretRotationInput,
 } from './signing-secrets.js';
 import { INSTANT_FIELDS, TAG_FIELD, ULID_FIELDS } from './hook-matching.js';
-import { assertPublicTargetUrl } from './target-guard.js';
+import { assertTargetUrlAllowed } from './target-guard.js';
 
 const MAX_FILTER_KEYS = 20;
 
@@ -198,12 +198,25 @@ export function toDeliveryView(delivery: DeliveryRow, eventType: string | null):
   };
 }
 
+/**
+ * Live hooks one workspace may have at once. Each hook is a delivery per matching event, and the
+ * dispatcher shares its requests out by workspace (hook-dispatcher.ts), so a bound on hooks keeps
+ * one workspace's fan-out, and the store rows it writes per event, in proportion; an
+ * integration subscribes a few hooks, Zapier one per Zap trigger.
+ */
+export const DEFAULT_MAX_HOOKS_PER_WORKSPACE = 100;
+
 export interface HookRegistryOptions {
   store: Store;
   clock: Clock;
   ids: IdGenerator;
-  /** Accept targets on private, loopback and link-local addresses (HOOK_TARGETS_ALLOW_PRIVATE). Default false. */
+  /**
+   * Accept targets on private-use and loopback addresses (HOOK_TARGETS_ALLOW_PRIVATE); link-local
+   * and other reserved addresses stay refused (target-guard.ts). Default false.
+   */
   allowPrivateTargets?: boolean;
+  /** Live hooks a workspace may have (default DEFAULT_MAX_HOOKS_PER_WORKSPACE); one more is CONFLICT. */
+  maxHooksPerWorkspace?: number;
 }
 
 /** Subscriptions (REST hooks) of one workspace: what the hooks routes and the Zapier app call. */
@@ -211,7 +224,8 @@ export interface HookRegistry {
   /**
    * Subscribes a target URL. `apiKeyId`, the key making the request, is recorded with the hook so
    * that revoking the key deletes it; a key revoked by then is UNAUTHORIZED, so a request
-   * authenticated just before the revocation committed cannot leave a live hook behind.
+   * authenticated just before the revocation committed cannot leave a live hook behind. A
+   * workspace that has `maxHooksPerWorkspace` live hooks already is CONFLICT.
    */
   create(workspaceId: string, input: HookInput, apiKeyId?: string): Promise<CreatedHook>;
   list(workspaceId: string): Promise<HookView[]>;
@@ -288,6 +302,13 @@ export async function deleteHooksOfApiKey(tx: StoreTx, key: Pick<ApiKeyRow, 'id'
     await tx.abandonDeliveries(hook.id, notSentToDeletedHook('key_revoked'), at);
   }
   return hooks.length;
+}
+
+function tooManyHooks(limit: number): ConsentryError {
+  return new ConsentryError(
+    'CONFLICT',
+    `The workspace has ${limit} live hooks, the most it may have: delete one it no longer needs (DELETE /v1/hooks/{id}) before subscribing another`,
+  );
 }
 
 /** A hook of the workspace, deleted or not. */
@@ -367,11 +388,12 @@ async function resendDeadLetters(tx: StoreTx, workspaceId: string, hookId: strin
 
 export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
   const { store, clock, ids } = options;
-  const allowPrivateTargets = options.allowPrivateTargets ?? false;
+  const targetPolicy = { allowPrivate: options.allowPrivateTargets ?? false };
+  const maxHooks = Math.max(1, options.maxHooksPerWorkspace ?? DEFAULT_MAX_HOOKS_PER_WORKSPACE);
   return {
     async create(workspaceId, input, apiKeyId) {
       const valid = parseInput(HookInputSchema, input, 'hook');
-      if (!allowPrivateTargets) assertPublicTargetUrl(valid.targetUrl, 'targetUrl', 'hook');
+      assertTargetUrlAllowed(valid.targetUrl, 'targetUrl', 'hook', targetPolicy);
       const now = clock.now();
       const hook: HookRow = {
         id: ids.next(now),
@@ -396,6 +418,8 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
         // Consent events name only purposes the workspace knows: a misspelt one would never fire.
         const purpose = hook.filter?.['purpose'];
         if (purpose !== undefined) assertKnownPurpose(purpose, workspace.settings, 'filter.purpose');
+        // Counted in the transaction that inserts, so two requests at once cannot both take the last place.
+        if ((await tx.listHooks(workspaceId)).length >= maxHooks) throw tooManyHooks(maxHooks);
         await tx.insertHook(hook);
       });
       return { ...toHookView(hook), secret: hook.secret };

@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import got, { RequestError } from 'got';
-import { guardedLookup, hasNonPublicHost, TARGET_NOT_PUBLIC_CODE } from './target-guard.js';
+import { guardedLookup, hasRefusedTargetHost, TARGET_NOT_PUBLIC_CODE, type TargetPolicy } from './target-guard.js';
 
 export interface DeliveryRequest {
   url: string;
@@ -45,11 +45,24 @@ export const MAX_RESPONSE_BODY_BYTES = 64 * 1024;
 const BODY_PREFIX_BYTES = 1024;
 const BODY_PREFIX_CHARS = 200;
 
+/**
+ * How long a TCP connection to a target may take to open, within the request's own timeout. A
+ * handshake takes a round trip; a target that has not completed it in 3 s (two SYN retransmits)
+ * is a dropped or blackholed address, and waiting the whole request timeout for it only keeps a
+ * request slot busy. A connection that opens and then never answers still has the full timeout.
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 3000;
+
 export interface HttpSenderOptions {
-  /** Also send to private, loopback and link-local addresses (receivers on the server's own network). */
+  /**
+   * Also send to private-use and loopback addresses (receivers on the server's own network);
+   * link-local and other reserved addresses stay refused (target-guard.ts).
+   */
   allowPrivateTargets?: boolean;
-  /** Resolves target host names (default `dns.lookup`); unless private targets are allowed, its answers are checked. */
+  /** Resolves target host names (default `dns.lookup`); its answers are checked. */
   lookup?: LookupFunction;
+  /** See DEFAULT_CONNECT_TIMEOUT_MS; capped by each request's `timeoutMs`. */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -58,32 +71,39 @@ export interface HttpSenderOptions {
  * misconfiguration to show, not to chase with a signed body). Keep-alive agents spare a TCP
  * (and TLS) handshake per delivery to the same target.
  *
- * Unless private targets are allowed, a URL whose host is a non-public IP address is not sent
- * (Node connects to an IP address without a lookup), and host names resolve through a guarded
- * lookup (https://github.com/sindresorhus/got/blob/main/documentation/2-options.md#dnslookup),
- * so the address actually connected to is the one checked.
+ * A URL whose host is an IP address the target policy refuses is not sent (Node connects to an
+ * IP address without a lookup), and host names resolve through a guarded lookup
+ * (https://github.com/sindresorhus/got/blob/main/documentation/2-options.md#dnslookup), so the
+ * address actually connected to is the one checked. With private targets allowed the guard
+ * stays on: it lets private-use and loopback addresses through, never link-local ones.
+ *
+ * got's `timeout.connect` runs from the end of the lookup (or from the socket's creation for an
+ * IP address) to the TCP connection
+ * (https://github.com/sindresorhus/got/blob/main/documentation/6-timeout.md).
  */
 export function createHttpSender(options: HttpSenderOptions = {}): DeliverySender {
-  const guarded = options.allowPrivateTargets !== true;
-  const dnsLookup = guarded ? guardedLookup(options.lookup) : options.lookup;
+  const policy: TargetPolicy = { allowPrivate: options.allowPrivateTargets === true };
+  const dnsLookup = guardedLookup(options.lookup, policy);
+  const connectTimeoutMs = Math.max(1, options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
   const agent = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
   // Options merged once: got re-merges per-call options on every request, a real cost at volume.
-  const client = got.extend({ retry: { limit: 0 }, throwHttpErrors: false, followRedirect: false, agent, ...(dnsLookup ? { dnsLookup } : {}) });
+  const client = got.extend({ retry: { limit: 0 }, throwHttpErrors: false, followRedirect: false, agent, dnsLookup });
   return {
     send(request) {
-      if (guarded && hasNonPublicHost(request.url)) {
+      if (hasRefusedTargetHost(request.url, policy)) {
         const host = new URL(request.url).hostname;
         const literal = host.startsWith('[') || isIP(host) !== 0;
+        const kind = policy.allowPrivate === true ? 'a link-local or reserved' : 'a private or reserved';
         return Promise.resolve({
           kind: 'target_not_public',
-          message: literal ? `${host} is a private or reserved address` : `${host} is a loopback name`,
+          message: literal ? `${host} is ${kind} address` : `${host} is a loopback name`,
         });
       }
       return new Promise<DeliveryResponse>((resolve) => {
         const stream = client.stream.post(request.url, {
           body: request.body,
           headers: request.headers,
-          timeout: { request: request.timeoutMs },
+          timeout: { request: request.timeoutMs, connect: Math.min(connectTimeoutMs, request.timeoutMs) },
           ...(request.signal ? { signal: request.signal } : {}),
         });
         let answer: { statusCode: number; retryAfter: string | undefined; location: string | undefined } | null = null;

@@ -20,7 +20,7 @@ export interface DefaultWorkerDeps {
   metricsRegistry?: Registry;
   /** The environment's configuration: connectors read the default workspace's set-up from it. */
   config?: Partial<Config>;
-  /** Deliver hooks to private, loopback and link-local addresses too (HOOK_TARGETS_ALLOW_PRIVATE); default false. */
+  /** Deliver hooks to private-use and loopback addresses too (never link-local or reserved) (HOOK_TARGETS_ALLOW_PRIVATE); default false. */
   allowPrivateTargets?: boolean;
 }
 

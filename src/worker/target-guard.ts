@@ -122,25 +122,87 @@ function embeddedIpv4(address: string): string | null {
   return [g6 >> 8, g6 & 0xff, g7 >> 8, g7 & 0xff].join('.');
 }
 
-/** Whether `address` is an IP address a webhook may be sent to; anything that is not an IP address is not. */
-export function isPublicAddress(address: string): boolean {
+/**
+ * An IP address as the guard judges it: the IPv4 address an IPv6 address carries, when it carries
+ * one; null when `address` is no IP address.
+ */
+function judgedAddress(address: string): { address: string; family: 'ipv4' | 'ipv6' } | null {
   const unbracketed = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
   // A zone id (fe80::1%eth0) names an interface, not part of the address.
   const bare = unbracketed.split('%')[0] ?? '';
   const family = isIP(bare);
-  if (family === 4) return !isRefused(bare, 'ipv4');
-  if (family !== 6) return false;
+  if (family === 4) return { address: bare, family: 'ipv4' };
+  if (family !== 6) return null;
   const carried = embeddedIpv4(bare);
-  if (carried !== null) return !isRefused(carried, 'ipv4');
-  return !isRefused(bare, 'ipv6');
+  return carried === null ? { address: bare, family: 'ipv6' } : { address: carried, family: 'ipv4' };
+}
+
+/** Whether `address` is an IP address a webhook may be sent to; anything that is not an IP address is not. */
+export function isPublicAddress(address: string): boolean {
+  const judged = judgedAddress(address);
+  return judged !== null && !isRefused(judged.address, judged.family);
+}
+
+/*
+ * What HOOK_TARGETS_ALLOW_PRIVATE opens: the private-use and loopback blocks, where a self-hosted
+ * set-up's own receivers live, and nothing else. Link-local stays refused (169.254.169.254 and
+ * fe80::/10 are where cloud metadata services answer, with the instance's credentials), and so
+ * do the metadata addresses that lie inside the opened blocks; multicast, documentation,
+ * benchmarking and the other reserved blocks never hold a receiver.
+ * https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/instancedata-data-retrieval.html (169.254.169.254, fd00:ec2::254)
+ * https://www.alibabacloud.com/help/en/ecs/user-guide/overview-of-ecs-instance-metadata (100.100.100.200)
+ */
+const PRIVATE_IPV4: Blocks = [
+  ['10.0.0.0', 8], // private-use (RFC 1918)
+  ['100.64.0.0', 10], // shared address space (RFC 6598), which overlay networks use as their private range
+  ['127.0.0.0', 8], // loopback
+  ['172.16.0.0', 12], // private-use (RFC 1918)
+  ['192.168.0.0', 16], // private-use (RFC 1918)
+];
+
+const PRIVATE_IPV6: Blocks = [
+  ['::1', 128], // loopback
+  ['fc00::', 7], // unique local (RFC 4193)
+];
+
+/** Cloud metadata services inside PRIVATE_IPV4 and PRIVATE_IPV6: refused all the same. */
+const METADATA_IPV4: Blocks = [['100.100.100.200', 32]];
+const METADATA_IPV6: Blocks = [['fd00:ec2::254', 128]];
+
+const OPENED_BY_ALLOW_PRIVATE = {
+  ipv4: { blocks: blockList(PRIVATE_IPV4, 'ipv4'), exceptions: blockList(METADATA_IPV4, 'ipv4') },
+  ipv6: { blocks: blockList(PRIVATE_IPV6, 'ipv6'), exceptions: blockList(METADATA_IPV6, 'ipv6') },
+} as const;
+
+/**
+ * Whether `address` is in a private-use or loopback block, the ones HOOK_TARGETS_ALLOW_PRIVATE
+ * opens; never a link-local address or a cloud metadata service's.
+ */
+export function isPrivateOrLoopbackAddress(address: string): boolean {
+  const judged = judgedAddress(address);
+  if (judged === null) return false;
+  const { blocks, exceptions } = OPENED_BY_ALLOW_PRIVATE[judged.family];
+  return blocks.check(judged.address, judged.family) && !exceptions.check(judged.address, judged.family);
+}
+
+/** Which addresses webhook targets may have. */
+export interface TargetPolicy {
+  /** HOOK_TARGETS_ALLOW_PRIVATE: private-use and loopback addresses too (see isPrivateOrLoopbackAddress). */
+  allowPrivate?: boolean;
+}
+
+/** Whether a webhook may be sent to `address` under `policy`. */
+export function isAllowedTargetAddress(address: string, policy: TargetPolicy = {}): boolean {
+  return isPublicAddress(address) || (policy.allowPrivate === true && isPrivateOrLoopbackAddress(address));
 }
 
 /**
- * Whether the URL's host is known not to be public without resolving anything: an IP address
- * in a refused block, or `localhost` and its subdomains, which resolve to loopback
- * (RFC 6761 §6.3). A URL that does not parse is not judged here (its schema refuses it).
+ * Whether the URL's host is known to be refused under `policy` without resolving anything: an IP
+ * address the policy does not allow, or `localhost` and its subdomains, which resolve to loopback
+ * (RFC 6761 §6.3) and so are allowed only with private targets. A URL that does not parse is not
+ * judged here (its schema refuses it).
  */
-export function hasNonPublicHost(url: string): boolean {
+export function hasRefusedTargetHost(url: string, policy: TargetPolicy = {}): boolean {
   let hostname: string;
   try {
     // WHATWG parsing canonicalises the host (0x7f.1 and 2130706433 become 127.0.0.1), as the sender's does.
@@ -149,21 +211,35 @@ export function hasNonPublicHost(url: string): boolean {
     return false;
   }
   const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
-  if (isIP(host) !== 0) return !isPublicAddress(host);
+  if (isIP(host) !== 0) return !isAllowedTargetAddress(host, policy);
+  if (policy.allowPrivate === true) return false;
   const name = host.toLowerCase().replace(/\.$/, '');
   return name === 'localhost' || name.endsWith('.localhost');
 }
 
+/** Whether the URL's host is known not to be public without resolving anything (see hasRefusedTargetHost). */
+export function hasNonPublicHost(url: string): boolean {
+  return hasRefusedTargetHost(url);
+}
+
 export const NON_PUBLIC_TARGET_MESSAGE = 'must not point to a private, loopback or link-local address';
+/** The refusal when private targets are allowed: what stays closed. */
+export const RESERVED_TARGET_MESSAGE =
+  'must not point to a link-local, cloud metadata or other reserved address (only public, private-use and loopback addresses are allowed)';
 
 /**
- * Refuses a target URL whose host is not public, as a validation error naming `field`; host
- * names are not resolved here (delivery checks the address it connects to).
+ * Refuses a target URL whose host `policy` does not allow, as a validation error naming `field`;
+ * host names are not resolved here (delivery checks the address it connects to).
  */
-export function assertPublicTargetUrl(url: string, field: string, what: string): void {
-  if (!hasNonPublicHost(url)) return;
-  const message = `${field} ${NON_PUBLIC_TARGET_MESSAGE}`;
+export function assertTargetUrlAllowed(url: string, field: string, what: string, policy: TargetPolicy = {}): void {
+  if (!hasRefusedTargetHost(url, policy)) return;
+  const message = `${field} ${policy.allowPrivate === true ? RESERVED_TARGET_MESSAGE : NON_PUBLIC_TARGET_MESSAGE}`;
   throw new ConsentryError('VALIDATION_FAILED', `Invalid ${what}: ${field}: ${message}`, [{ path: field, message }]);
+}
+
+/** Refuses a target URL whose host is not public (assertTargetUrlAllowed without private targets). */
+export function assertPublicTargetUrl(url: string, field: string, what: string): void {
+  assertTargetUrlAllowed(url, field, what);
 }
 
 /** The error code a guarded lookup fails with; the sender turns it into a refused target. */
@@ -171,12 +247,13 @@ export const TARGET_NOT_PUBLIC_CODE = 'ETARGETNOTPUBLIC';
 
 /**
  * A lookup for the HTTP client (Node's `lookup` socket option, got's `dnsLookup`) that fails
- * when `hostname` resolves to any address that is not public. The check is on the addresses
+ * when `hostname` resolves to any address `policy` does not allow. The check is on the addresses
  * the socket is about to connect to, so a name that changes its answer between checks (DNS
  * rebinding) is caught too. The error names the host, not the address, so a delivery report
  * does not disclose what an internal name resolves to.
  */
-export function guardedLookup(lookup: LookupFunction = systemLookup): LookupFunction {
+export function guardedLookup(lookup: LookupFunction = systemLookup, policy: TargetPolicy = {}): LookupFunction {
+  const refusedKind = policy.allowPrivate === true ? 'a link-local or reserved' : 'a private or reserved';
   return (hostname, options, callback) => {
     lookup(hostname, options, (error, address, family) => {
       if (error) {
@@ -184,11 +261,11 @@ export function guardedLookup(lookup: LookupFunction = systemLookup): LookupFunc
         return;
       }
       const addresses = typeof address === 'string' ? [address] : address.map((entry) => entry.address);
-      if (addresses.every(isPublicAddress)) {
+      if (addresses.every((entry) => isAllowedTargetAddress(entry, policy))) {
         callback(null, address, family);
         return;
       }
-      const refused: NodeJS.ErrnoException = new Error(`${hostname} resolves to a private or reserved address`);
+      const refused: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${refusedKind} address`);
       refused.code = TARGET_NOT_PUBLIC_CODE;
       callback(refused, typeof address === 'string' ? '' : [], family);
     });

@@ -8,17 +8,18 @@ import { createHookRegistry } from '../../src/worker/hooks.js';
 import { startTarget, type Target } from '../worker/target-server.js';
 import { body, expectProblem, problemPaths, testApp, type TestApp } from './helpers.js';
 
-const NON_PUBLIC_TARGETS = [
-  'http://127.0.0.1:3000/hook',
-  'http://[::1]/',
-  'http://10.1.2.3/',
+/** Private-use and loopback targets: refused by default, allowed with HOOK_TARGETS_ALLOW_PRIVATE. */
+const PRIVATE_TARGETS = ['http://127.0.0.1:3000/hook', 'http://[::1]/', 'http://10.1.2.3/', 'http://localhost:8080/'];
+/** Link-local (the cloud metadata services) and other reserved targets: refused whatever the setting. */
+const RESERVED_TARGETS = [
   'http://169.254.169.254/latest/meta-data/',
-  'http://localhost:8080/',
   // IANA's IETF protocol assignments 2001::/23 (not globally reachable): Teredo and ORCHID among them.
   'http://[2001::1]/x',
   'http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/x',
   'http://[2001:10::1]/x',
 ];
+const NON_PUBLIC_TARGETS = [...PRIVATE_TARGETS, ...RESERVED_TARGETS];
+const RESERVED_MESSAGE = 'must not point to a link-local, cloud metadata or other reserved address (only public, private-use and loopback addresses are allowed)';
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -58,12 +59,20 @@ describe('POST /v1/hooks with a target that is not public', () => {
     }
   });
 
-  it.each(NON_PUBLIC_TARGETS)('accepts %s when private targets are allowed', async (targetUrl) => {
+  it.each(PRIVATE_TARGETS)('accepts %s when private targets are allowed', async (targetUrl) => {
     const t = await app({ allowPrivateTargets: true });
     const acme = await t.tenant('Acme');
     const response = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl, event: '*' } });
     expect(response.statusCode, response.body).toBe(201);
     expect(body(response).targetUrl).toBe(targetUrl);
+  });
+
+  it.each(RESERVED_TARGETS)('refuses %s even when private targets are allowed', async (targetUrl) => {
+    const t = await app({ allowPrivateTargets: true });
+    const acme = await t.tenant('Acme');
+    const response = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl, event: '*' } });
+    const problem = expectProblem(response, 422, 'VALIDATION_FAILED');
+    expect(problem.errors).toEqual([{ path: 'targetUrl', message: `targetUrl ${RESERVED_MESSAGE}` }]);
   });
 });
 
@@ -88,12 +97,21 @@ describe('PATCH /v1/settings outboundWebhookUrl with a target that is not public
     expect(body(removed).outboundWebhookUrl).toBeNull();
   });
 
-  it.each(NON_PUBLIC_TARGETS)('accepts %s when private targets are allowed', async (outboundWebhookUrl) => {
+  it.each(PRIVATE_TARGETS)('accepts %s when private targets are allowed', async (outboundWebhookUrl) => {
     const t = await app({ allowPrivateTargets: true });
     const acme = await t.tenant('Acme');
     const response = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl } });
     expect(response.statusCode, response.body).toBe(200);
     expect(body(response).outboundWebhookUrl).toBe(outboundWebhookUrl);
+  });
+
+  it.each(RESERVED_TARGETS)('refuses %s even when private targets are allowed, and keeps the setting', async (outboundWebhookUrl) => {
+    const t = await app({ allowPrivateTargets: true });
+    const acme = await t.tenant('Acme');
+    const response = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl } });
+    const problem = expectProblem(response, 422, 'VALIDATION_FAILED');
+    expect(problem.errors).toEqual([{ path: 'outboundWebhookUrl', message: `outboundWebhookUrl ${RESERVED_MESSAGE}` }]);
+    expect(body(await t.as(acme, { method: 'GET', url: '/v1/settings' })).outboundWebhookUrl).toBeNull();
   });
 });
 

@@ -166,6 +166,37 @@ describe('POST /v1/hooks', () => {
     expect(problemPaths(settings)).toEqual(['outboundWebhookUrl']);
   });
 
+  it('refuses link-local and cloud metadata targets although private targets are allowed here, and takes private ones', async () => {
+    for (const targetUrl of ['http://169.254.169.254/latest/meta-data/', 'http://[fe80::1]/hook', 'http://[fd00:ec2::254]/latest/meta-data/', 'http://100.100.100.200/']) {
+      const refused = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl, event: '*' } });
+      expectProblem(refused, 422, 'VALIDATION_FAILED');
+      expect(refused.json().errors).toEqual([
+        {
+          path: 'targetUrl',
+          message: 'targetUrl must not point to a link-local, cloud metadata or other reserved address (only public, private-use and loopback addresses are allowed)',
+        },
+      ]);
+    }
+    await subscribe(acme, { targetUrl: 'http://10.1.2.3/hook', event: '*' });
+    await subscribe(acme, { targetUrl: 'http://localhost:8080/hook', event: '*' });
+    expect(ListSchema.parse((await t.as(acme, { method: 'GET', url: '/v1/hooks' })).json()).data).toHaveLength(2);
+  });
+
+  it('answers 409 naming the bound to a workspace that has 100 live hooks, until one is deleted; other workspaces are not counted', async () => {
+    const ids: string[] = [];
+    for (let i = 1; i <= 100; i += 1) ids.push((await subscribe(acme, { targetUrl: `${target.url}/${i}`, event: '*' })).id);
+    const refused = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: `${target.url}/101`, event: '*' } });
+    const problem = expectProblem(refused, 409, 'CONFLICT');
+    expect(problem.detail).toBe(
+      'The workspace has 100 live hooks, the most it may have: delete one it no longer needs (DELETE /v1/hooks/{id}) before subscribing another',
+    );
+    expect(ListSchema.parse((await t.as(acme, { method: 'GET', url: '/v1/hooks' })).json()).data).toHaveLength(100);
+
+    await subscribe(globex, { targetUrl: `${target.url}/globex`, event: '*' });
+    expect((await t.as(acme, { method: 'DELETE', url: `/v1/hooks/${ids[0] ?? ''}` })).statusCode).toBe(204);
+    await subscribe(acme, { targetUrl: `${target.url}/101`, event: '*' });
+  });
+
   it('refuses a request without a valid API key', async () => {
     expectProblem(await t.app.inject({ method: 'POST', url: '/v1/hooks', payload: { targetUrl: target.url, event: '*' } }), 401, 'UNAUTHORIZED');
     expectProblem(await t.app.inject({ method: 'GET', url: '/v1/hooks', headers: { authorization: 'Bearer csk_not_a_key' } }), 401, 'UNAUTHORIZED');

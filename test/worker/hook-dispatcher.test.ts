@@ -531,6 +531,30 @@ describe('targets that are not public', () => {
     expect(rows.map((r) => [r.status, r.attempts])).toEqual([['dead', 1]]);
     expect(rows[0]?.lastError).toMatch(/^target address is not public: /);
   });
+
+  it('dead-letters a hook whose name resolves to a link-local (metadata) address even when private targets are allowed', async () => {
+    const w = await world();
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: 'http://metadata.example.com/latest/meta-data/', event: '*' });
+    await w.ws.handleInbound(inbound('m1', 'STOP'));
+    const resolver = resolvingTo('169.254.169.254');
+    const d = dispatcherOf(w, { sender: senderOf({ lookup: resolver.lookup, allowPrivateTargets: true }) });
+
+    expect(await d.runOnce()).toMatchObject({ attempted: 1, dead: 1, retried: 0 });
+    expect(resolver.asked).toEqual(['metadata.example.com']);
+    const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
+    expect(row?.lastError).toBe('target address is not public: metadata.example.com resolves to a link-local or reserved address; not sent, not retried');
+  });
+
+  it('dead-letters the outbound webhook on a literal link-local address even when private targets are allowed', async () => {
+    for (const outboundWebhookUrl of ['http://169.254.169.254/latest/meta-data/', 'http://[fe80::1]/hook', 'http://[::ffff:169.254.169.254]/']) {
+      const w = await world({ settings: { outboundWebhookUrl } });
+      await w.ws.handleInbound(inbound('m1', 'STOP'));
+      expect(await dispatcherOf(w, { allowPrivateTargets: true, requestTimeoutMs: 1000 }).runOnce()).toMatchObject({ attempted: 1, dead: 1 });
+      const rows = await w.store.transaction((tx) => tx.listDeliveries(w.ws.workspaceId, outboundHookId(w.ws.workspaceId), { limit: 10 }));
+      expect(rows.map((r) => [r.status, r.attempts])).toEqual([['dead', 1]]);
+      expect(rows[0]?.lastError).toMatch(/^target address is not public: \S+ is a link-local or reserved address; not sent, not retried$/);
+    }
+  });
 });
 
 describe('fan-out', () => {

@@ -4,8 +4,12 @@ import { describe, expect, it } from 'vitest';
 import { ConsentryError } from '../../src/core/errors.js';
 import {
   assertPublicTargetUrl,
+  assertTargetUrlAllowed,
   guardedLookup,
   hasNonPublicHost,
+  hasRefusedTargetHost,
+  isAllowedTargetAddress,
+  isPrivateOrLoopbackAddress,
   isPublicAddress,
   TARGET_NOT_PUBLIC_CODE,
 } from '../../src/worker/target-guard.js';
@@ -286,5 +290,148 @@ describe('guardedLookup', () => {
     };
     const answer = await resolve(guardedLookup(failing), 'missing.example.com', false);
     expect(answer.error?.code).toBe('ENOTFOUND');
+  });
+});
+
+/** What HOOK_TARGETS_ALLOW_PRIVATE opens: [address, the block it falls in]. */
+const OPENED_BY_ALLOW_PRIVATE: [string, string][] = [
+  ['10.0.0.0', '10.0.0.0/8'],
+  ['10.255.255.255', '10.0.0.0/8'],
+  ['100.64.0.1', '100.64.0.0/10'],
+  ['100.127.255.255', '100.64.0.0/10'],
+  ['127.0.0.1', '127.0.0.0/8'],
+  ['127.255.255.254', '127.0.0.0/8'],
+  ['172.16.0.1', '172.16.0.0/12'],
+  ['172.31.255.255', '172.16.0.0/12'],
+  ['192.168.1.10', '192.168.0.0/16'],
+  ['::1', '::1/128'],
+  ['[::1]', '::1/128'],
+  ['fc00::1', 'fc00::/7'],
+  ['fd12:3456:789a::1', 'fc00::/7'],
+  ['::ffff:10.1.2.3', '::ffff:0:0/96 carrying 10.0.0.0/8'],
+  ['::ffff:7f00:1', '::ffff:0:0/96 carrying 127.0.0.0/8'],
+];
+
+/** What stays refused with HOOK_TARGETS_ALLOW_PRIVATE: [address, why]. */
+const CLOSED_DESPITE_ALLOW_PRIVATE: [string, string][] = [
+  ['169.254.169.254', 'link-local: AWS, GCP, Azure and Oracle metadata'],
+  ['169.254.0.0', 'link-local'],
+  ['169.254.255.255', 'link-local'],
+  ['fe80::1', 'link-local'],
+  ['fe80::1%eth0', 'link-local'],
+  ['febf:ffff::1', 'link-local'],
+  ['::ffff:169.254.169.254', '::ffff:0:0/96 carrying link-local'],
+  ['0:0:0:0:0:ffff:a9fe:a9fe', '::ffff:0:0/96 carrying link-local'],
+  ['64:ff9b::a9fe:a9fe', '64:ff9b::/96 carrying link-local'],
+  ['100.100.100.200', 'Alibaba Cloud metadata, inside 100.64.0.0/10'],
+  ['fd00:ec2::254', 'AWS metadata over IPv6, inside fc00::/7'],
+  ['0.0.0.0', '0.0.0.0/8'],
+  ['192.0.0.192', '192.0.0.0/24'],
+  ['192.0.2.1', 'documentation'],
+  ['198.18.0.1', 'benchmarking'],
+  ['224.0.0.1', 'multicast'],
+  ['255.255.255.255', 'limited broadcast'],
+  ['::', 'unspecified'],
+  ['2001::1', '2001::/23'],
+  ['2001:db8::1', 'documentation'],
+  ['ff02::1', 'multicast'],
+  ['example.com', 'no IP address'],
+];
+
+describe('isPrivateOrLoopbackAddress', () => {
+  it.each(OPENED_BY_ALLOW_PRIVATE)('counts %s (%s)', (address) => {
+    expect(isPrivateOrLoopbackAddress(address)).toBe(true);
+    expect(isAllowedTargetAddress(address)).toBe(false);
+    expect(isAllowedTargetAddress(address, { allowPrivate: true })).toBe(true);
+  });
+
+  it.each(CLOSED_DESPITE_ALLOW_PRIVATE)('does not count %s (%s)', (address) => {
+    expect(isPrivateOrLoopbackAddress(address)).toBe(false);
+    expect(isAllowedTargetAddress(address, { allowPrivate: true })).toBe(false);
+  });
+
+  it('leaves public addresses allowed either way, and does not count them as private', () => {
+    for (const address of ['8.8.8.8', '2606:4700:4700::1111', '100.128.0.0', '::ffff:8.8.8.8']) {
+      expect(isPrivateOrLoopbackAddress(address)).toBe(false);
+      expect(isAllowedTargetAddress(address)).toBe(true);
+      expect(isAllowedTargetAddress(address, { allowPrivate: true })).toBe(true);
+    }
+  });
+});
+
+describe('hasRefusedTargetHost with private targets allowed', () => {
+  it.each([
+    'http://169.254.169.254/latest/meta-data/',
+    'http://[fe80::1]/hook',
+    'http://[::ffff:169.254.169.254]/',
+    'http://[64:ff9b::169.254.169.254]/',
+    'http://100.100.100.200/latest/meta-data/',
+    'http://[fd00:ec2::254]/latest/meta-data/',
+    // The URL parser reads 0 as 0.0.0.0.
+    'http://0/',
+    'http://[2001::1]/x',
+  ])('refuses %s', (url) => {
+    expect(hasRefusedTargetHost(url, { allowPrivate: true })).toBe(true);
+  });
+
+  it.each(['http://127.0.0.1:3000/', 'http://[::1]/', 'http://10.1.2.3/', 'http://localhost:8080/', 'https://[fd00::1]:8443/hook', 'https://example.com/hook'])(
+    'lets %s through',
+    (url) => {
+      expect(hasRefusedTargetHost(url, { allowPrivate: true })).toBe(false);
+    },
+  );
+
+  it('is hasNonPublicHost without private targets', () => {
+    for (const url of ['http://10.1.2.3/', 'http://localhost/', 'http://169.254.169.254/', 'https://example.com/']) {
+      expect(hasRefusedTargetHost(url)).toBe(hasNonPublicHost(url));
+    }
+  });
+});
+
+describe('assertTargetUrlAllowed', () => {
+  it('refuses a link-local target with private targets allowed, saying what stays closed', () => {
+    expect(() => assertTargetUrlAllowed('http://169.254.169.254/latest/meta-data/', 'targetUrl', 'hook', { allowPrivate: true })).toThrow(
+      expect.objectContaining({
+        code: 'VALIDATION_FAILED',
+        issues: [
+          {
+            path: 'targetUrl',
+            message:
+              'targetUrl must not point to a link-local, cloud metadata or other reserved address (only public, private-use and loopback addresses are allowed)',
+          },
+        ],
+      }),
+    );
+  });
+
+  it('lets a private target through only when private targets are allowed', () => {
+    expect(() => assertTargetUrlAllowed('http://10.1.2.3/hook', 'targetUrl', 'hook', { allowPrivate: true })).not.toThrow();
+    expect(() => assertTargetUrlAllowed('http://10.1.2.3/hook', 'targetUrl', 'hook')).toThrow(ConsentryError);
+  });
+});
+
+describe('guardedLookup with private targets allowed', () => {
+  it.each([
+    ['a link-local (metadata) address', [{ address: '169.254.169.254', family: 4 }]],
+    ['an IPv6 link-local address', [{ address: 'fe80::1', family: 6 }]],
+    ['the AWS IPv6 metadata address', [{ address: 'fd00:ec2::254', family: 6 }]],
+    ['a private address beside a link-local one', [{ address: '10.0.0.5', family: 4 }, { address: '169.254.169.254', family: 4 }]],
+  ])('refuses a name resolving to %s, without naming the address', async (_label, addresses: LookupAddress[]) => {
+    const lookup = guardedLookup(resolver(addresses).lookup, { allowPrivate: true });
+    const answer = await resolve(lookup, 'hooks.internal.example', true);
+    expect(answer.error?.code).toBe(TARGET_NOT_PUBLIC_CODE);
+    expect(answer.error?.message).toBe('hooks.internal.example resolves to a link-local or reserved address');
+    for (const { address } of addresses) expect(answer.error?.message).not.toContain(address);
+  });
+
+  it('passes private, loopback and public answers through', async () => {
+    const addresses: LookupAddress[] = [
+      { address: '10.0.0.5', family: 4 },
+      { address: '127.0.0.1', family: 4 },
+      { address: 'fd12::5', family: 6 },
+      { address: '93.184.215.14', family: 4 },
+    ];
+    const lookup = guardedLookup(resolver(addresses).lookup, { allowPrivate: true });
+    expect(await resolve(lookup, 'hooks.internal.example', true)).toEqual({ error: null, address: addresses });
   });
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ulidGenerator } from '../../ports/ids.js';
-import { createHookRegistry, DeliveryStatusSchema, HookInputSchema, MAX_RETRIED_PER_REQUEST } from '../../worker/hooks.js';
+import { createHookRegistry, DEFAULT_MAX_HOOKS_PER_WORKSPACE, DeliveryStatusSchema, HookInputSchema, MAX_RETRIED_PER_REQUEST } from '../../worker/hooks.js';
 import { SecretRotationInputSchema } from '../../worker/signing-secrets.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
@@ -102,10 +102,11 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
           'Each delivery POSTs the event as GET /v1/events lists it, signed; the webhooks of this document describe the body of each event type, its data fields included. ' +
           "Every filter key must name the event data's value: a contact or other id in any letter case, a tag as tagging compares tags (letter case, spaces and Unicode normalisation aside), " +
           'anything else exactly. A key the data does not have, or a value it never holds, is 422 naming filter.<key>. Redirects are not followed: register the final URL. ' +
-          'The hook lasts as long as the API key that created it: revoking the key deletes the hook (deletedReason key_revoked), and its pending deliveries are not sent.',
+          'The hook lasts as long as the API key that created it: revoking the key deletes the hook (deletedReason key_revoked), and its pending deliveries are not sent. ' +
+          `A workspace has at most ${DEFAULT_MAX_HOOKS_PER_WORKSPACE} live hooks: one more is 409 until a hook is deleted.`,
         security: API_KEY_SECURITY,
         body: HookInputSchema,
-        response: { 201: CreatedHookJsonSchema, 422: ProblemSchema },
+        response: { 201: CreatedHookJsonSchema, ...problemResponses(409, 422) },
       },
     },
     async (request, reply) => {

@@ -4,7 +4,7 @@ import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposes
 import type { Store } from '../../ports/store.js';
 import { rotateOutboundWebhookSecret } from '../../worker/hooks.js';
 import { DEFAULT_PREVIOUS_SECRET_SECONDS, findOutboundWebhookSecret, provideOutboundWebhookSecret } from '../../worker/signing-secrets.js';
-import { assertPublicTargetUrl } from '../../worker/target-guard.js';
+import { assertTargetUrlAllowed } from '../../worker/target-guard.js';
 import { authOf } from '../auth.js';
 import { MERGE_PATCH_MEDIA_TYPES } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
@@ -154,7 +154,7 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       // The outbound webhook is delivered like a hook, so its URL passes the same target check.
       const { outboundWebhookSecret, ...patch } = request.body;
       const { outboundWebhookUrl } = patch;
-      if (typeof outboundWebhookUrl === 'string' && !allowPrivateTargets) assertPublicTargetUrl(outboundWebhookUrl, 'outboundWebhookUrl', 'settings');
+      if (typeof outboundWebhookUrl === 'string') assertTargetUrlAllowed(outboundWebhookUrl, 'outboundWebhookUrl', 'settings', { allowPrivate: allowPrivateTargets });
       const { workspace, workspaceId } = authOf(request);
       const before = await store.transaction((tx) => findOutboundWebhookSecret(tx, workspaceId));
       // The settings as read can be patched back whole: the secret read back changes nothing.

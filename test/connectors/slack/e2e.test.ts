@@ -8,6 +8,7 @@ import { FakeClock } from '../../../src/ports/clock.js';
 import { startServer, type RunningServer } from '../../../src/server/index.js';
 import { createSqliteStore, type SqliteStore } from '../../../src/store/sqlite.js';
 import { ESCAPED_HOSTILE_NAME, HOSTILE_NAME } from './fixtures.js';
+import { SLACK_BODY_LIMIT_BYTES } from '../../../connectors/slack/receiver.js';
 import { signedPayload, SLACK_API as API, slackCallOf, slackTimestamp, useSlackMsw, type SignedRequest, type SlackCall } from './harness.js';
 
 /**
@@ -324,6 +325,9 @@ describe('Slack connector in the running server', () => {
     expect(typeless.status).toBe(401);
     const tooLarge = sign({ filler: 'x'.repeat(1024 * 1024) });
     expect((await post(tooLarge)).status).toBe(413);
+    // Interaction payloads are far smaller (receiver.ts): the route takes 128 KiB at most.
+    const justOver = sign({ filler: 'x'.repeat(SLACK_BODY_LIMIT_BYTES) });
+    expect((await post(justOver)).status).toBe(413);
     const wrongMethod = await fetch(`${server.url}/slack/events`);
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers.get('allow')).toBe('POST');

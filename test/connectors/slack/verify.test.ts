@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeSlackSignature, SlackRequestVerifier } from '../../../connectors/slack/verify.js';
+import { computeSlackSignature, screenSlackRequest, SlackRequestVerifier } from '../../../connectors/slack/verify.js';
 import { FakeClock } from '../../../src/ports/clock.js';
 
 const SECRET = 'test-signing-secret';
@@ -110,5 +110,39 @@ describe('SlackRequestVerifier', () => {
     clock.advance(5 * 60_000 + 1000);
     expect(verifier.verify(sign('d'))).toEqual({ ok: true });
     expect(verifier.rememberedCount).toBe(1);
+  });
+});
+
+describe('screenSlackRequest', () => {
+  const now = new Date('2026-01-01T10:00:00.000Z');
+  const nowSeconds = Math.floor(now.getTime() / 1000);
+  const signature = `v0=${'ab'.repeat(32)}`;
+  const screen = (timestamp: string | undefined, given: string | undefined = signature) => screenSlackRequest({ timestamp, signature: given }, now);
+
+  it('passes a well-formed request inside the window, whatever its signature verifies', () => {
+    expect(screen(String(nowSeconds))).toEqual({ ok: true });
+    expect(screen(String(nowSeconds - 300))).toEqual({ ok: true });
+    expect(screen(String(nowSeconds + 60))).toEqual({ ok: true });
+    expect(screen(String(nowSeconds), `V0=${'AB'.repeat(32)}`)).toEqual({ ok: true });
+  });
+
+  it('refuses a stale, future-dated or malformed timestamp, and a signature that is not v0= and 64 hex digits', () => {
+    expect(screen(String(nowSeconds - 301))).toEqual({ ok: false, reason: 'stale' });
+    expect(screen('1')).toEqual({ ok: false, reason: 'stale' });
+    expect(screen(String(nowSeconds + 61))).toEqual({ ok: false, reason: 'future' });
+    expect(screen('999999999999')).toEqual({ ok: false, reason: 'future' });
+    for (const timestamp of ['', 'abc', '1e9', '-1', ' 1767261600', '1767261600.5', '1234567890123']) {
+      expect(screen(timestamp)).toEqual({ ok: false, reason: 'malformed_timestamp' });
+    }
+    expect(screen(undefined)).toEqual({ ok: false, reason: 'missing_headers' });
+    expect(screenSlackRequest({ timestamp: String(nowSeconds), signature: undefined }, now)).toEqual({ ok: false, reason: 'missing_headers' });
+    for (const bad of ['v0=zz', `v1=${'ab'.repeat(32)}`, `v0=${'ab'.repeat(31)}`, `v0=${'ab'.repeat(33)}`]) {
+      expect(screen(String(nowSeconds), bad)).toEqual({ ok: false, reason: 'bad_signature' });
+    }
+  });
+
+  it('takes the window it is given', () => {
+    expect(screenSlackRequest({ timestamp: String(nowSeconds - 31), signature }, now, { maxAgeSeconds: 30 })).toEqual({ ok: false, reason: 'stale' });
+    expect(screenSlackRequest({ timestamp: String(nowSeconds + 6), signature }, now, { maxFutureSkewSeconds: 5 })).toEqual({ ok: false, reason: 'future' });
   });
 });
