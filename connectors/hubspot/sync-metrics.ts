@@ -1,5 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
-import { reuse } from '../../src/worker/delivery-metrics.js';
+import { Counter, type Registry } from 'prom-client';
+import { reuse, storeReadingGauges } from '../../src/worker/delivery-metrics.js';
 import type { HubSpotState } from './state.js';
 
 const CHANGES_NAME = 'consentry_hubspot_sync_changes_total';
@@ -26,26 +26,9 @@ export class HubSpotSyncMetrics {
         labelNames: ['outcome'],
         registers: [registry],
       });
-    let reading: Promise<{ pending: number; dead: number }> | null = null;
-    const read = () => {
-      reading ??= state
-        .transaction(async (s) => ({ pending: await s.countAllChanges('pending'), dead: await s.countAllChanges('dead') }))
-        .finally(() => {
-          reading = null;
-        });
-      return reading;
-    };
-    const gauge = (name: string, help: string, pick: (counts: { pending: number; dead: number }) => number): void => {
-      if (reuse(registry, name, Gauge)) return;
-      new Gauge({
-        name,
-        help,
-        registers: [registry],
-        async collect() {
-          this.set(pick(await read()));
-        },
-      });
-    };
+    const gauge = storeReadingGauges(registry, () =>
+      state.transaction(async (s) => ({ pending: await s.countAllChanges('pending'), dead: await s.countAllChanges('dead') })),
+    );
     gauge(PENDING_NAME, 'Changes waiting to be written to HubSpot (due now, retrying or held)', (c) => c.pending);
     gauge(DEAD_NAME, 'Changes the HubSpot sync gave up on (dead letters, kept in the store)', (c) => c.dead);
   }

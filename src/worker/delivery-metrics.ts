@@ -53,26 +53,7 @@ export class DeliveryMetrics {
         registers: [registry],
       });
 
-    // The gauges are collected together (prom-client collects every metric of a scrape
-    // at once): one store read serves them all.
-    let reading: Promise<BacklogReading> | null = null;
-    const read = (): Promise<BacklogReading> => {
-      reading ??= readBacklog().finally(() => {
-        reading = null;
-      });
-      return reading;
-    };
-    const backlogGauge = (name: string, help: string, pick: (backlog: BacklogReading) => number): void => {
-      if (reuse(registry, name, Gauge)) return;
-      new Gauge({
-        name,
-        help,
-        registers: [registry],
-        async collect() {
-          this.set(pick(await read()));
-        },
-      });
-    };
+    const backlogGauge = storeReadingGauges(registry, readBacklog);
     backlogGauge(PENDING_NAME, 'Hook and outbound webhook deliveries waiting to be sent or retried', (b) => b.pending);
     backlogGauge(DEAD_NAME, 'Hook and outbound webhook deliveries dead-lettered and not sent again yet (kept in the store; those of deleted hooks are counted apart)', (b) => b.dead);
     backlogGauge(
@@ -90,6 +71,32 @@ export class DeliveryMetrics {
   countAttempt(outcome: AttemptOutcome): void {
     this.attempts.inc({ outcome });
   }
+}
+
+/**
+ * Gauges set from one reading of the store at each scrape: prom-client collects every metric of
+ * a scrape at once, so the gauges made by the returned function share one `read` between them.
+ * A gauge already registered under its name (a second worker on the registry) is left as it is.
+ */
+export function storeReadingGauges<R>(registry: Registry, read: () => Promise<R>): (name: string, help: string, pick: (reading: R) => number) => void {
+  let reading: Promise<R> | null = null;
+  const shared = (): Promise<R> => {
+    reading ??= read().finally(() => {
+      reading = null;
+    });
+    return reading;
+  };
+  return (name, help, pick) => {
+    if (reuse(registry, name, Gauge)) return;
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        this.set(pick(await shared()));
+      },
+    });
+  };
 }
 
 /** The metric `name` already registered as a `kind`: a second worker on one registry shares it, since prom-client refuses a name twice. */
