@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { CALLER_EVIDENCE_MEMBERS, CallerEvidenceSchema, CHANNELS, ChannelSchema, CONSENT_STATUSES, LEGAL_BASES, PurposeSchema } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
@@ -120,24 +120,46 @@ const BulkBodySchema = z
  */
 class BulkSlots {
   private readonly busy = new Set<string>();
-  private readonly held = new WeakMap<FastifyRequest, string>();
+  /** The requests holding a slot, and whether their handler has started (it gives the slot back itself). */
+  private readonly held = new WeakMap<FastifyRequest, { workspaceId: string; running: boolean }>();
 
-  take(request: FastifyRequest): void {
+  /**
+   * Takes the workspace's slot for `request`, given back when its handler ends, or when the
+   * connection closes before the handler starts (a client gone while its body was arriving):
+   * Fastify runs neither onResponse nor the handler then.
+   */
+  take(request: FastifyRequest, reply: FastifyReply): void {
     const { workspaceId } = authOf(request);
+    // A client gone while its key was checked: its 'close' has passed, and nobody waits for an answer.
+    if (request.raw.destroyed || reply.raw.destroyed) return;
     if (this.busy.has(workspaceId)) {
       throw new ConsentryError('TOO_MANY_REQUESTS', 'Another bulk request of this workspace is being recorded: send the next batch once it is answered', [
         { path: 'rows', message: 'one bulk request per workspace at a time' },
       ]);
     }
     this.busy.add(workspaceId);
-    this.held.set(request, workspaceId);
+    this.held.set(request, { workspaceId, running: false });
+    reply.raw.once('close', () => {
+      if (this.held.get(request)?.running === false) this.release(request);
+    });
+  }
+
+  /** Runs the handler's work; the slot is given back once it ends, whether the client still waits or not. */
+  async run<T>(request: FastifyRequest, work: () => Promise<T>): Promise<T> {
+    const holding = this.held.get(request);
+    if (holding !== undefined) holding.running = true;
+    try {
+      return await work();
+    } finally {
+      this.release(request);
+    }
   }
 
   release(request: FastifyRequest): void {
-    const workspaceId = this.held.get(request);
-    if (workspaceId === undefined) return;
+    const holding = this.held.get(request);
+    if (holding === undefined) return;
     this.held.delete(request);
-    this.busy.delete(workspaceId);
+    this.busy.delete(holding.workspaceId);
   }
 }
 
@@ -335,19 +357,16 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
     {
       bodyLimit: BULK_BODY_LIMIT,
       // The workspace's slot is taken before the body is read, and given back however the request ends.
-      onRequest: (request, _reply, done) => {
+      onRequest: (request, reply, done) => {
         try {
-          bulkSlots.take(request);
+          bulkSlots.take(request, reply);
           done();
         } catch (error) {
           done(error instanceof Error ? error : new Error(String(error)));
         }
       },
+      // A request refused before its handler (a bad body, too many rows) gives the slot back here.
       onResponse: (request, _reply, done) => {
-        bulkSlots.release(request);
-        done();
-      },
-      onRequestAbort: (request, done) => {
         bulkSlots.release(request);
         done();
       },
@@ -365,7 +384,9 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
     },
     // The engine refuses a bad row (a decision time before 1970 included) in that row's result, naming all its problems.
     async (request) => ({
-      results: await authOf(request).workspace.bulkSetConsent(request.body.rows, { actor: actorOf(request), source: sourceOf(request, 'bulk') }),
+      results: await bulkSlots.run(request, () =>
+        authOf(request).workspace.bulkSetConsent(request.body.rows, { actor: actorOf(request), source: sourceOf(request, 'bulk') }),
+      ),
     }),
   );
 };
