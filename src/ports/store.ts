@@ -303,8 +303,8 @@ export interface StoreTx {
 /** What a health check learns from the store without waiting for a write lock. */
 export interface StoreProbe {
   /**
-   * A write was refused for lack of room (STORE_FULL) in the last 30 seconds, and no write has
-   * committed since: the store reads, but what needs room fails.
+   * A write was refused for lack of room (STORE_FULL) in the last 30 seconds, and no commit has
+   * grown the database since: the store reads, but what needs room fails.
    */
   diskFull: boolean;
 }

@@ -254,7 +254,7 @@ function systemRoutes(app: ZodApp, { store, metrics }: RouteContext): void {
         tags: ['system'],
         summary: 'Liveness and store reachability (no API key)',
         description:
-          'Reads the store without waiting for its write lock, so it answers at once while another process (an import, a backup) holds the lock. 503 STORE_UNAVAILABLE when the store cannot be read; 503 STORE_FULL (Retry-After: 30) while writes are refused for a full disk: from a refused write until one commits, for at most 30 seconds after the last refusal.',
+          'Reads the store without waiting for its write lock, so it answers at once while another process (an import, a backup) holds the lock. 503 STORE_UNAVAILABLE when the store cannot be read; 503 STORE_FULL (Retry-After: 30) while writes are refused for a full disk: from a refused write until a write that grows the database commits, for at most 30 seconds after the last refusal.',
         response: { 200: z.object({ status: z.literal('ok') }), 503: ProblemSchema },
       },
     },

@@ -774,7 +774,7 @@ class Statements {
   readonly releaseSavepoint: Statement<[]>;
   readonly rollbackToSavepoint: Statement<[]>;
   readonly dataVersion: Statement<[], { data_version: number }>;
-  readonly totalChanges: Statement<[], number>;
+  readonly pageCount: Statement<[], number>;
   readonly schemaVersion: Statement<[], number | null>;
 
   readonly insertWorkspace: Statement<[string, string, string, string, string]>;
@@ -895,7 +895,7 @@ class Statements {
     this.releaseSavepoint = db.prepare('RELEASE grouped_transaction');
     this.rollbackToSavepoint = db.prepare('ROLLBACK TO grouped_transaction');
     this.dataVersion = db.prepare('PRAGMA data_version');
-    this.totalChanges = db.prepare<[], number>('SELECT total_changes()').pluck();
+    this.pageCount = db.prepare<[], number>('PRAGMA page_count').pluck();
     this.schemaVersion = db.prepare<[], number | null>('SELECT max(version) FROM schema_migrations').pluck();
 
     this.insertWorkspace = db.prepare(`INSERT INTO workspaces (${WORKSPACE_COLUMNS}) VALUES (?, ?, ?, ?, ?)`);
@@ -1938,10 +1938,10 @@ class SqliteStoreImpl implements SqliteStore {
   private readonly committer: GroupCommitter<SqliteTx>;
   private readonly writes: LocalWrites = { apiKeys: 0 };
   private closed = false;
-  /** When (groupCommitClock) a write last failed with SQLITE_FULL; null once a write committed after it. */
+  /** When (groupCommitClock) a write last failed with SQLITE_FULL; null once a commit grew the file after it. */
   private diskFullAt: number | null = null;
-  /** total_changes() when the current transaction began, read only while diskFullAt is set. */
-  private changesAtBegin = 0;
+  /** The database's pages when the current transaction began, read only while diskFullAt is set. */
+  private pagesAtBegin = 0;
 
   constructor(
     readonly db: Database,
@@ -1960,13 +1960,14 @@ class SqliteStoreImpl implements SqliteStore {
         begin: () => {
           if (readOnly) readOnly.begin();
           else statements.begin.run();
-          if (this.diskFullAt !== null) this.changesAtBegin = statements.totalChanges.get() ?? 0;
+          if (this.diskFullAt !== null) this.pagesAtBegin = statements.pageCount.get() ?? 0;
         },
         commit: () => {
           statements.commit.run();
           checkpointer?.committed();
-          // A commit that changed rows had room for them: the disk is no longer full.
-          if (this.diskFullAt !== null && (statements.totalChanges.get() ?? 0) > this.changesAtBegin) this.diskFullAt = null;
+          // A commit that grew the database found room: the disk is no longer full. One that only
+          // rewrote pages it had (a lease renewal) proves nothing, and the refusal stands.
+          if (this.diskFullAt !== null && (statements.pageCount.get() ?? 0) > this.pagesAtBegin) this.diskFullAt = null;
         },
         rollback: () => statements.rollback.run(),
         savepoint: () => statements.savepoint.run(),

@@ -60,8 +60,11 @@ describe('a database on a full disk', () => {
     expect(refusals).toEqual([expect.objectContaining({ level: 40, msg: 'request refused: the store cannot take writes now', code: 'STORE_FULL' })]);
     expect(refusals[0]?.err).toBeUndefined();
 
-    // Reads go on, and /health names the trouble: a read commits nothing, so it does not clear it.
+    // Reads go on, and /health names the trouble: a read commits nothing, and a write that only
+    // rewrites a page the file has (as the worker lease's renewal does) proves no room: neither clears it.
     expect((await t.as(acme, { method: 'GET', url: '/v1/me' })).statusCode).toBe(200);
+    await store.transaction((tx) => tx.setMeta('workers.lease', { holder: 'renewed', expiresAt: '2026-03-01T09:00:30.000Z' }));
+    await store.transaction((tx) => tx.setMeta('workers.lease', { holder: 'renewed', expiresAt: '2026-03-01T09:00:40.000Z' }));
     const sick = await t.app.inject({ method: 'GET', url: '/health' });
     expect(sick.statusCode).toBe(503);
     expect(sick.headers['retry-after']).toBe('30');
