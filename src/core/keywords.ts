@@ -263,12 +263,12 @@ function containsWordSequence(haystack: readonly string[], needle: readonly stri
  * ("stop@example.com", "https://example.com/stop"), not a request, so the plain-language scan
  * skips them. Only unmistakable forms count: a scheme or www. starts a link, an address has a
  * dotted domain after its @; "Stop.Thanks" stays text. Matched before normalisation, which
- * reads the dashes inside a host name as spaces. A scheme and a mailbox are matched only from the
- * start of their run of characters (the lookbehinds), so a long run that turns out to be neither
- * is read once, not once from each of its characters.
+ * reads the dashes inside a host name as spaces. A scheme is at most 32 characters and a mailbox
+ * is matched only from the start of its run of characters (the lookbehind), so a long run that
+ * turns out to be neither is read a bounded number of times, not once from each of its characters.
  */
 const ADDRESSES_AND_LINKS =
-  /(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*:\/\/\S*|\bwww\.\S+|(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/giu;
+  /\b[a-z][a-z0-9+.-]{0,31}:\/\/\S*|\bwww\.\S+|(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/giu;
 const MAY_HOLD_ADDRESS_OR_LINK = /[@/]|www\./i;
 
 /** The comparison form the plain-language scan reads: the message's (`normalized`, when known), without its addresses and links. */

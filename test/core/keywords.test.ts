@@ -388,7 +388,9 @@ describe('properties', () => {
     expect(findPlainLanguageOptOut(`@${run('a-', 4000)} stop`)).toEqual({ word: 'STOP', language: 'en' });
     // The same runs ending in a real address or link are skipped as before.
     expect(findPlainLanguageOptOut(`${run('a', 4000)}stop@example.com`)).toBeNull();
-    expect(findPlainLanguageOptOut(`${run('a', 4000)}https://example.com/stop`)).toBeNull();
+    expect(findPlainLanguageOptOut(`${run('a', 4000)} https://example.com/stop`)).toBeNull();
+    // A link right after a dash, a plus, a dot or a digit is still a link.
+    for (const before of ['-', '+', '1.', 'see:']) expect(findPlainLanguageOptOut(`${before}https://example.com/unsubscribe/stop`)).toBeNull();
   });
 
   it('flags any opt-out keyword inside a sentence for review and never acts on it', () => {
