@@ -83,7 +83,7 @@ export const InboundMessageSchema = z
       .max(100)
       .optional()
       .describe(
-        'When the contact sent the message: an ISO 8601 date and time with a zone (Z or ±hh:mm). One without a zone, ' +
+        'When the contact sent the message: an RFC 3339 date and time with seconds and a zone (Z or ±hh:mm). One without a zone, ' +
           'unreadable or before 1970 is ignored with a warning (the message, which may carry a STOP, is never refused ' +
           'for it) and the message is dated when it was received; so is one later than that',
       ),
@@ -101,7 +101,7 @@ export type InboundMessage = z.input<typeof InboundMessageSchema>;
  * and the message is dated when it was received.
  */
 export function timestampIssue(timestamp: string): string | null {
-  if (!isoDateTime.safeParse(timestamp).success) return 'is not an ISO 8601 date and time with a zone (Z or ±hh:mm)';
+  if (!isoDateTime.safeParse(timestamp).success) return 'is not an RFC 3339 date and time with seconds and a zone, such as 2026-11-22T09:00:00Z or 2026-11-22T10:00:00+01:00';
   if (isBeforeEarliestOccurrence(timestamp)) return `is before ${EARLIEST_OCCURRENCE}`;
   return null;
 }

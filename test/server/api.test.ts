@@ -96,7 +96,7 @@ describe('POST /v1/messages', () => {
     const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...stop, messageId: 'wamid.z2', timestamp } });
     expect(res.statusCode).toBe(200);
     expect(res.json().events.map((event: { type: string }) => event.type)).toContain('consent.withdrawn');
-    expect(res.json().warnings).toEqual([{ path: 'timestamp', message: 'is not an ISO 8601 date and time with a zone (Z or ±hh:mm); ignored, the message is dated when it was received' }]);
+    expect(res.json().warnings).toEqual([{ path: 'timestamp', message: 'is not an RFC 3339 date and time with seconds and a zone, such as 2026-11-22T09:00:00Z or 2026-11-22T10:00:00+01:00; ignored, the message is dated when it was received' }]);
     const permission = await t.as(acme, { method: 'GET', url: `/v1/contacts/${res.json().contactId}/permission?channel=whatsapp&purpose=marketing` });
     expect(permission.json()).toMatchObject({ allowed: false, reason: 'opted_out' });
   });
