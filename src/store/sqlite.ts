@@ -668,12 +668,12 @@ export const LIST_RECORDS_SQL = `SELECT ${RECORD_COLUMNS} FROM consent_records
   ORDER BY position LIMIT ?`;
 
 /**
- * Erasure's reads, exported so a test can check their plans. A contact's stored answers have no
- * index of their own (one would cost a written page on every inbound message): they are found by
- * walking the workspace's prefix of processed_messages_key, in that index's order. A contact's
- * runs of any status are read through workflow_runs_contact: a scan of every workspace's runs
- * would let any API key stall the server with erasures, and the index costs a write only when a
- * run starts, never at its steps (its columns never change).
+ * Erasure's reads, exported so a test can check their plans. Neither has an index of its own:
+ * erasure is rare and admin-initiated, and an index would cost a written page on every inbound
+ * message or run started (an index of runs by contact cost about a tenth of a workflow message's
+ * throughput, measured side by side; see migrations.ts). A contact's stored answers are found by
+ * walking the workspace's prefix of processed_messages_key, in that index's order; a contact's
+ * runs of any status by scanning workflow_runs (its one index by contact covers active runs only).
  */
 export const PROCESSED_OF_CONTACT_SQL = `SELECT ${PROCESSED_COLUMNS} FROM processed_messages
   WHERE workspace_id = ? AND contact_id = ? ORDER BY channel, message_id`;
