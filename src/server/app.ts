@@ -280,7 +280,8 @@ function systemRoutes(app: ZodApp, { store, metrics }: RouteContext): void {
         description:
           'The Prometheus text exposition format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/): request durations by route, inbound messages, keyword intents, process metrics, webhook deliveries.',
         produces: [metrics.registry.contentType],
-        response: { 200: z.string().describe('Metrics in the Prometheus text format') },
+        // The backlog gauges read the store, which can be locked by another process (STORE_BUSY).
+        response: { 200: z.string().describe('Metrics in the Prometheus text format'), 503: ProblemSchema },
       },
     },
     async (_request, reply) => {

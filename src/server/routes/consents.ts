@@ -379,7 +379,7 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
         security: API_KEY_SECURITY,
         body: BulkBodySchema,
         headers: SourceHeadersSchema,
-        response: { 200: z.object({ results: z.array(BulkResultSchema) }) },
+        response: { 200: z.object({ results: z.array(BulkResultSchema) }), ...problemResponses(429) },
       },
     },
     // The engine refuses a bad row (a decision time before 1970 included) in that row's result, naming all its problems.
