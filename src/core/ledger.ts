@@ -674,7 +674,7 @@ export class ConsentStates {
 
   constructor(readonly all: readonly ConsentState[]) {
     for (const state of all) {
-      const key = statesKey(state.purpose, state.channel);
+      const key = purposeChannelKey(state.purpose, state.channel);
       const held = this.byKey.get(key);
       if (held === undefined || isNewerDecision(state, held)) this.byKey.set(key, state);
       const ofPurpose = this.byPurpose.get(state.purpose);
@@ -685,8 +685,8 @@ export class ConsentStates {
 
   /** effectiveStatus of the states, for `purpose` on `channel`. */
   effective(purpose: Purpose, channel: Channel): { status: EffectiveStatus; state: ConsentState | null } {
-    const own = this.byKey.get(statesKey(purpose, channel));
-    const everyChannel = channel === 'any' ? undefined : this.byKey.get(statesKey(purpose, 'any'));
+    const own = this.byKey.get(purposeChannelKey(purpose, channel));
+    const everyChannel = channel === 'any' ? undefined : this.byKey.get(purposeChannelKey(purpose, 'any'));
     const winner = own === undefined ? everyChannel : everyChannel === undefined || !isNewerDecision(everyChannel, own) ? own : everyChannel;
     return winner === undefined ? { status: 'not_specified', state: null } : { status: winner.status, state: winner };
   }
@@ -697,7 +697,8 @@ export class ConsentStates {
   }
 }
 
-const statesKey = (purpose: Purpose, channel: Channel): string => `${purpose}\u0000${channel}`;
+/** One key per purpose and channel, for maps of one contact's states or records. */
+export const purposeChannelKey = (purpose: Purpose, channel: Channel): string => `${purpose}\u0000${channel}`;
 
 /**
  * What governs the channel of one of a contact's states: the state itself, or a newer decision on

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ConsentRecord } from '../../core/consent.js';
 import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LEGAL_BASIS_LABELS, LegalBasisSchema } from '../../core/consent.js';
-import { ConsentStates, foldLedger } from '../../core/ledger.js';
+import { ConsentStates, foldLedger, purposeChannelKey } from '../../core/ledger.js';
 import type { LedgerFault } from '../../core/ledger.js';
 import type { ContactLedgerReport, LedgerReport } from '../../engine.js';
 import { authOf } from '../auth.js';
@@ -167,7 +167,7 @@ export const ledgerRoutes: ApiRoutes = (v1, { clock }) => {
       // One pass over the history, however many purposes and channels the contact has.
       const recordsOf = new Map<string, ConsentRecord[]>();
       for (const record of history) {
-        const key = `${record.purpose}\u0000${record.channel}`;
+        const key = purposeChannelKey(record.purpose, record.channel);
         const records = recordsOf.get(key);
         if (records === undefined) recordsOf.set(key, [record]);
         else records.push(record);
@@ -175,7 +175,7 @@ export const ledgerRoutes: ApiRoutes = (v1, { clock }) => {
       const consents = states.flatMap((state) => {
         const current = byId.get(state.recordId);
         if (!current) return [];
-        const entries = (recordsOf.get(`${state.purpose}\u0000${state.channel}`) ?? []).map(receiptEntry);
+        const entries = (recordsOf.get(purposeChannelKey(state.purpose, state.channel)) ?? []).map(receiptEntry);
         return [{ purpose: state.purpose, channel: state.channel, status: state.status, ...governingJson(indexed, state), current: receiptEntry(current), history: entries }];
       });
       return {
