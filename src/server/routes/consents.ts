@@ -124,9 +124,9 @@ class BulkSlots {
   private readonly held = new WeakMap<FastifyRequest, { workspaceId: string; running: boolean }>();
 
   /**
-   * Takes the workspace's slot for `request`, given back when its handler ends, or when the
-   * connection closes before the handler starts (a client gone while its body was arriving):
-   * Fastify runs neither onResponse nor the handler then.
+   * Takes the workspace's slot for `request`, given back when its handler ends, or when its
+   * response closes without the handler having started: a body refused (400, 413) or a client
+   * gone while its body was arriving, where Fastify runs neither the handler nor onResponse.
    */
   take(request: FastifyRequest, reply: FastifyReply): void {
     const { workspaceId } = authOf(request);
@@ -364,11 +364,6 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
         } catch (error) {
           done(error instanceof Error ? error : new Error(String(error)));
         }
-      },
-      // A request refused before its handler (a bad body, too many rows) gives the slot back here.
-      onResponse: (request, _reply, done) => {
-        bulkSlots.release(request);
-        done();
       },
       // Counted while the body arrives, before it is parsed: an oversized batch is a 413, as the
       // contract says, and is refused before any work is done per row.
