@@ -9,26 +9,12 @@ import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { BackgroundWorker } from '../../src/worker/background-worker.js';
 import { ManualTimers, RecordingWorker, settleTurns } from './manual-timers.js';
-import { WORKER_LEASE_KEY, WorkerLease, type LeaseProcess, type WorkerLeaseLogger, type WorkerLeaseOptions } from '../../src/worker/worker-lease.js';
+import { recordingLogger } from './recording-logger.js';
+import { WORKER_LEASE_KEY, WorkerLease, type LeaseProcess, type WorkerLeaseOptions } from '../../src/worker/worker-lease.js';
 
 const TTL_MS = 30_000;
 const RENEW_MS = 10_000;
 
-interface LogLine {
-  level: 'info' | 'warn' | 'error';
-  message: string;
-  details: object;
-}
-
-function recordingLogger(): WorkerLeaseLogger & { lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  return {
-    lines,
-    info: (details, message) => lines.push({ level: 'info', details, message }),
-    warn: (details, message) => lines.push({ level: 'warn', details, message }),
-    error: (details, message) => lines.push({ level: 'error', details, message }),
-  };
-}
 
 const settle = settleTurns;
 

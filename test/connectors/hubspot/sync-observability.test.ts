@@ -3,24 +3,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { hubSpotStateFor } from '../../../connectors/hubspot/state-sqlite.js';
 import { hubSpotStatus } from '../../../connectors/hubspot/status.js';
 import { withoutContactData } from '../../../connectors/hubspot/sync.js';
+import { recordingLogger } from '../../worker/recording-logger.js';
 import { linkedContact, startHarness, type Harness } from './harness.js';
 
 const actor = { kind: 'user' as const, id: 'user-ana' };
-
-interface LogLine {
-  level: 'warn' | 'error';
-  message: string;
-  details: Record<string, unknown>;
-}
-
-function recordingLogger() {
-  const lines: LogLine[] = [];
-  return {
-    lines,
-    warn: (details: object, message: string) => lines.push({ level: 'warn', message, details: { ...details } }),
-    error: (details: object, message: string) => lines.push({ level: 'error', message, details: { ...details } }),
-  };
-}
 
 /** The value of one series in the Prometheus text, or undefined when it is not there. */
 async function series(registry: Registry, name: string): Promise<number | undefined> {

@@ -1,14 +1,14 @@
 import { Signature } from '@hubspot/api-client';
 import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
 import { isConsentryError } from '../../../src/core/errors.js';
 import type { Workspace } from '../../../src/core/settings.js';
 import { createApiKey } from '../../../src/server/api-keys.js';
-import { buildApp, type AppOptions } from '../../../src/server/app.js';
-import { CLIENT_SECRET, PORTAL_ID, startHarness, TOKEN, type Harness, type HarnessOptions } from './harness.js';
-import { PUBLIC_URL } from './http-harness.js';
+import { buildApp } from '../../../src/server/app.js';
+import { CLIENT_SECRET, PORTAL_ID, startHarness, TOKEN, type Harness } from './harness.js';
+import { PUBLIC_URL, useHubspotApp } from './http-harness.js';
 
 const sms = channelPropertyNames('sms');
 const OTHER_PORTAL = '77777';
@@ -20,23 +20,7 @@ const UNKNOWN_PORTAL = '31415926535';
 const ProblemBody = z.object({ status: z.number(), code: z.string(), detail: z.string(), errors: z.array(z.object({ path: z.string(), message: z.string() })) });
 const LogLine = z.object({ level: z.number(), msg: z.string().optional() }).passthrough();
 
-let harness: Harness | null = null;
-let server: FastifyInstance | null = null;
-
-afterEach(async () => {
-  await server?.close();
-  server = null;
-  await harness?.close();
-  harness = null;
-});
-
-async function setUp(harnessOptions: HarnessOptions = {}, appOptions: Partial<AppOptions> = {}): Promise<{ h: Harness; app: FastifyInstance }> {
-  const h = await startHarness(harnessOptions);
-  harness = h;
-  const app = await buildApp({ store: h.store, engine: h.engine, clock: h.clock, defaultMetrics: false, publicUrl: PUBLIC_URL, ...appOptions });
-  server = app;
-  return { h, app };
-}
+const setUp = useHubspotApp();
 
 function v3Headers(secret: string, path: string, body: string, timestamp: number): Record<string, string> {
   const signature = Signature.getSignature('POST', 'v3', { clientSecret: secret, requestBody: body, url: `${PUBLIC_URL}${path}`, timestamp, signature: '' });
@@ -258,17 +242,20 @@ describe('HUBSPOT_PORTAL_ID: the environment claims its portal for the default w
 
   it("refuses to start when another workspace's settings name the portal", async () => {
     const h = await startHarness({ hubspot: null });
-    harness = h;
-    await h.engine.createWorkspace({ name: 'Other Shop', settings: { hubspot: { accessToken: 'pat-na1-other', portalId: OTHER_PORTAL, clientSecret: OTHER_SECRET } } });
-    const failure: unknown = await buildApp({ store: h.store, engine: h.engine, clock: h.clock, defaultMetrics: false, config: ENV }).then(
-      async (app) => {
-        await app.close();
-        return null;
-      },
-      (error: unknown) => error,
-    );
-    expect(isConsentryError(failure) && failure.code).toBe('CONFLICT');
-    expect(isConsentryError(failure) && failure.issues).toEqual([{ path: 'hubspot.portalId', message: expect.stringContaining(`HUBSPOT_PORTAL_ID ${OTHER_PORTAL}`) }]);
+    try {
+      await h.engine.createWorkspace({ name: 'Other Shop', settings: { hubspot: { accessToken: 'pat-na1-other', portalId: OTHER_PORTAL, clientSecret: OTHER_SECRET } } });
+      const failure: unknown = await buildApp({ store: h.store, engine: h.engine, clock: h.clock, defaultMetrics: false, config: ENV }).then(
+        async (app) => {
+          await app.close();
+          return null;
+        },
+        (error: unknown) => error,
+      );
+      expect(isConsentryError(failure) && failure.code).toBe('CONFLICT');
+      expect(isConsentryError(failure) && failure.issues).toEqual([{ path: 'hubspot.portalId', message: expect.stringContaining(`HUBSPOT_PORTAL_ID ${OTHER_PORTAL}`) }]);
+    } finally {
+      await h.close();
+    }
   });
 
   it("keeps the portal from other workspaces' settings while it configures the default workspace", async () => {
