@@ -12,7 +12,7 @@ import type { Clock } from './ports/clock.js';
 import { systemClock } from './ports/clock.js';
 import type { IdGenerator, SaltSource } from './ports/ids.js';
 import { randomSalts, ulidGenerator } from './ports/ids.js';
-import type { ContactQuery, Store, StoredEvent, WorkflowRunRow } from './ports/store.js';
+import type { ContactQuery, Store, StoredEvent, StoreTx, WorkflowRunRow } from './ports/store.js';
 import { bulkSetConsent, checkPermission, getConsents, getHistory, getHistoryPage, setConsent, type BulkRowResult, type ConsentOverview, type HistoryPage } from './engine/consents.js';
 import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure } from './engine/contacts.js';
 import { handleInbound, type InboundResult } from './engine/handle-inbound.js';
@@ -149,11 +149,21 @@ export function createEngine(options: EngineOptions): Engine {
 
   /** The one place a transaction is opened: each use case is all-or-nothing. */
   async function inWorkspace<T>(workspaceId: string, work: (uow: UnitOfWork) => Promise<T>, now: Date = clock.now()): Promise<T> {
-    return store.transaction(async (tx) => {
-      const workspace = await tx.getWorkspace(workspaceId);
-      if (!workspace) throw workspaceNotFound(workspaceId);
-      return work(new UnitOfWork(tx, now, ids, workspace, salts));
-    });
+    return store.transaction((tx) => withWorkspace(tx, workspaceId, work, now));
+  }
+
+  /**
+   * A use case that only reads: through Store.read, so it answers with committed state without
+   * waiting for the write lock (another process's import or backup, this one's busy writer).
+   */
+  async function readInWorkspace<T>(workspaceId: string, work: (uow: UnitOfWork) => Promise<T>): Promise<T> {
+    return store.read((tx) => withWorkspace(tx, workspaceId, work, clock.now()));
+  }
+
+  async function withWorkspace<T>(tx: StoreTx, workspaceId: string, work: (uow: UnitOfWork) => Promise<T>, now: Date): Promise<T> {
+    const workspace = await tx.getWorkspace(workspaceId);
+    if (!workspace) throw workspaceNotFound(workspaceId);
+    return work(new UnitOfWork(tx, now, ids, workspace, salts));
   }
 
   async function abandonRun(workspaceId: string, runId: string, error: unknown, now: Date): Promise<TimerFiring> {
@@ -172,9 +182,10 @@ export function createEngine(options: EngineOptions): Engine {
 
   function scoped(workspaceId: string): WorkspaceEngine {
     const run = <T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> => inWorkspace(workspaceId, work);
+    const read = <T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> => readInWorkspace(workspaceId, work);
     return {
       workspaceId,
-      get: () => run(async (uow) => uow.workspace),
+      get: () => read(async (uow) => uow.workspace),
       rename: async (name) =>
         run(async (uow) => {
           const valid = parseInput(WorkspaceNameSchema, name, 'workspace name');
@@ -200,9 +211,9 @@ export function createEngine(options: EngineOptions): Engine {
         const valid = parseInput(ContactPatchSchema, patch, 'contact');
         return run((uow) => updateContact(uow, contactId, valid));
       },
-      getContact: (contactId) => run((uow) => uow.requireContact(contactId)),
-      findContacts: (query) => run((uow) => findContacts(uow, { ...query, limit: Math.min(Math.max(query.limit ?? 50, 1), 500) })),
-      listTags: () => run((uow) => uow.tx.listTags(workspaceId)),
+      getContact: (contactId) => read((uow) => uow.requireContact(contactId)),
+      findContacts: (query) => read((uow) => findContacts(uow, { ...query, limit: Math.min(Math.max(query.limit ?? 50, 1), 500) })),
+      listTags: () => read((uow) => uow.tx.listTags(workspaceId)),
       addTag: async (contactId, tag) => {
         const valid = parseInput(NonEmpty, tag, 'tag');
         return run((uow) => addContactTag(uow, contactId, valid));
@@ -225,10 +236,10 @@ export function createEngine(options: EngineOptions): Engine {
         }
         return results;
       },
-      getConsents: (contactId) => run((uow) => getConsents(uow, contactId)),
-      getHistory: (contactId) => run((uow) => getHistory(uow, contactId)),
+      getConsents: (contactId) => read((uow) => getConsents(uow, contactId)),
+      getHistory: (contactId) => read((uow) => getHistory(uow, contactId)),
       getHistoryPage: (contactId, page = {}) =>
-        run((uow) =>
+        read((uow) =>
           getHistoryPage(uow, contactId, {
             ...(page.afterSeq !== undefined ? { afterSeq: page.afterSeq } : {}),
             limit: Math.min(Math.max(Math.trunc(page.limit ?? HISTORY_PAGE_DEFAULT), 1), HISTORY_PAGE_MAX),
@@ -237,7 +248,7 @@ export function createEngine(options: EngineOptions): Engine {
       canMessage: async (contactId, channel, purpose) => {
         const validChannel = parseInput(ChannelSchema, channel, 'channel');
         const validPurpose = parseInput(PurposeSchema, purpose, 'purpose');
-        return run((uow) => checkPermission(uow, contactId, validChannel, validPurpose));
+        return read((uow) => checkPermission(uow, contactId, validChannel, validPurpose));
       },
       startWorkflow: async (templateId, contactId, channel) => {
         const validChannel = parseInput(InboundChannelSchema, channel, 'channel');
@@ -253,23 +264,23 @@ export function createEngine(options: EngineOptions): Engine {
         });
       },
       getRun: (runId) =>
-        run(async (uow) => {
+        read(async (uow) => {
           const found = await uow.tx.getRun(workspaceId, runId);
           if (!found) throw new ConsentryError('NOT_FOUND', `Workflow run ${runId} not found`);
           return found;
         }),
-      verifyLedger: () => verifyWorkspaceLedger({ inWorkspace: run, ...(ledgerVerifyPageSize === undefined ? {} : { pageSize: ledgerVerifyPageSize }) }),
+      verifyLedger: () => verifyWorkspaceLedger({ inWorkspace: read, ...(ledgerVerifyPageSize === undefined ? {} : { pageSize: ledgerVerifyPageSize }) }),
       verifyContactLedger: (contactId) =>
-        run(async (uow) => {
+        read(async (uow) => {
           await uow.requireContact(contactId);
           return verifyContactLedger(uow, contactId);
         }),
       eraseContact: (contactId) => run((uow) => eraseContact(uow, contactId)),
       linkHubspotContacts: (links) => run((uow) => linkHubspotContacts(uow, links)),
-      findContactByHubspotId: (hubspotId) => run((uow) => findContactByHubspotId(uow, hubspotId)),
+      findContactByHubspotId: (hubspotId) => read((uow) => findContactByHubspotId(uow, hubspotId)),
       reportSyncFailure: (failure) => run((uow) => reportSyncFailure(uow, failure)),
       listEvents: (query = {}) =>
-        run(async (uow) => {
+        read(async (uow) => {
           // Event ids are never reused nor deleted: one this workspace does not have is a mistyped
           // or foreign cursor, which would otherwise read silently as "from the newest" or "nothing older".
           if (query.beforeId !== undefined && !(await uow.tx.getEvent(workspaceId, query.beforeId))) {
@@ -294,7 +305,7 @@ export function createEngine(options: EngineOptions): Engine {
       });
       return workspace;
     },
-    listWorkspaces: () => store.transaction((tx) => tx.listWorkspaces()),
+    listWorkspaces: () => store.read((tx) => tx.listWorkspaces()),
     async createFirstWorkspace(name) {
       const checkedName = parseInput(WorkspaceNameSchema, name, 'workspace name');
       const settings = parseSettings({});

@@ -142,7 +142,7 @@ interface ExportPage {
 async function* exportPages(engine: Engine, workspaceId: string): AsyncGenerator<ExportPage> {
   let afterSeq = 0;
   for (;;) {
-    const entries = await engine.store.transaction(async (tx) => {
+    const entries = await engine.store.read(async (tx) => {
       const read = await readLedgerPage(tx, workspaceId, { afterSeq, limit: EXPORT_PAGE });
       const contacts = new Map<string, { email: string | null; phone: string | null }>();
       for (const { record } of read) {

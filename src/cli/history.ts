@@ -71,7 +71,7 @@ export async function historyCommand(engine: Engine, workspaces: readonly Worksp
   let lines = 0;
   let afterSeq = 0;
   for (;;) {
-    const entries = await engine.store.transaction((tx) => readLedgerPage(tx, workspaceId, { contactId: only.id, afterSeq, limit: HISTORY_PAGE }));
+    const entries = await engine.store.read((tx) => readLedgerPage(tx, workspaceId, { contactId: only.id, afterSeq, limit: HISTORY_PAGE }));
     for (const entry of entries) {
       if (entry.record) {
         writeLine(io.stdout, JSON.stringify(entry.record));

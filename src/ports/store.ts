@@ -318,6 +318,15 @@ export interface Store {
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
   /**
+   * Runs `fn` against committed state only: it never sees what an unfinished transaction wrote,
+   * and it sees every transaction whose promise settled before `read` was called. A write through
+   * its `tx` fails with ReadOnlyStoreError (src/store/common.ts) and changes nothing. A store may
+   * answer it without waiting for the write lock: SQLite reads a snapshot through a read-only
+   * connection, so reads go on while another process (an import, a backup) holds the lock, or
+   * while this process's transactions wait for it. Like `transaction`, `fn` uses only `tx`.
+   */
+  read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
    * Reads the store outside the queue of transactions, so it answers at once beside a long
    * transaction of this process or another one's write lock. Rejects when the store cannot be read.
    */

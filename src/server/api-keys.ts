@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { isConsentryError } from '../core/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { ulidGenerator } from '../ports/ids.js';
@@ -77,11 +78,12 @@ function lastUseDue(key: ApiKeyRow, now: Date): boolean {
  * Finds the key by its SHA-256. Comparing digests through an index lookup leaks nothing useful
  * by timing: an attacker cannot steer the digest of a guess towards a stored one.
  *
- * A valid key found through a store that versions its keys is remembered with the version it
- * was read at, and answers later requests without a transaction for as long as the version
+ * The lookup only reads (Store.read), so a request is authenticated while another process holds
+ * the write lock. A valid key found through a store that versions its keys is remembered with the
+ * version it was read at, and answers later requests without reading for as long as the version
  * stays the same: a revocation, by this process or any other, changes it, so it takes effect on
  * the very next request, exactly as without the memory. Unknown and revoked keys always go to the
- * store, and so does a key whose `lastUsedAt` is due for its refresh.
+ * store, and so does a key whose `lastUsedAt` is due for its refresh (recordLastUse).
  */
 export async function authenticateApiKey(store: Store, presented: string, clock: Clock): Promise<Authentication> {
   if (!presented.startsWith(API_KEY_PREFIX)) return { ok: false, reason: 'unknown' };
@@ -89,23 +91,21 @@ export async function authenticateApiKey(store: Store, presented: string, clock:
   // Read before the lookup: a change made while it runs leaves the remembered key already stale.
   const version = hasVersionedKeys(store) ? store.apiKeysVersion() : undefined;
   let remembered = rememberedByStore.get(store);
+  const now = clock.now();
   if (version !== undefined && remembered) {
     const known = remembered.get(hash);
-    if (known && known.version === version && !lastUseDue(known.key, clock.now())) return { ok: true, key: known.key };
+    if (known && known.version === version && !lastUseDue(known.key, now)) return { ok: true, key: known.key };
   }
-  const result = await store.transaction(async (tx): Promise<Authentication> => {
-    const key = await tx.findApiKeyByHash(hash);
-    if (!key) return { ok: false, reason: 'unknown' };
-    if (key.revokedAt !== null) return { ok: false, reason: 'revoked' };
-    const now = clock.now();
-    if (lastUseDue(key, now)) {
-      const used = { ...key, lastUsedAt: now.toISOString() };
-      await tx.updateApiKey(used);
-      return { ok: true, key: used };
-    }
-    return { ok: true, key };
-  });
-  if (version !== undefined && result.ok) {
+  const found = await store.read((tx) => tx.findApiKeyByHash(hash));
+  if (!found) return { ok: false, reason: 'unknown' };
+  if (found.revokedAt !== null) return { ok: false, reason: 'revoked' };
+  let key = found;
+  if (lastUseDue(found, now)) {
+    recordLastUse(store, found.id, now);
+    // Remembered as used now, whether or not the write gets through: a minute passes before the next try.
+    key = { ...found, lastUsedAt: now.toISOString() };
+  }
+  if (version !== undefined) {
     if (!remembered) {
       remembered = new Map();
       rememberedByStore.set(store, remembered);
@@ -115,9 +115,46 @@ export async function authenticateApiKey(store: Store, presented: string, clock:
       const oldest = remembered.keys().next();
       if (!oldest.done) remembered.delete(oldest.value);
     }
-    remembered.set(hash, { key: Object.freeze(result.key), version });
+    remembered.set(hash, { key: Object.freeze(key), version });
   }
-  return result;
+  return { ok: true, key };
+}
+
+const lastUseWrites = new WeakMap<Store, Map<string, Promise<void>>>();
+
+/**
+ * Writes the key's `lastUsedAt` beside the request instead of in its way: a request needs no
+ * write lock to be authenticated, so it is not held up, nor refused, while another process holds
+ * the lock or the disk is full. One write per key at a time; a key revoked meanwhile keeps its
+ * last use. `lastUsedAt` only informs (`keys list`), so a write that fails is left to the next
+ * use a minute later: a busy, full or closing store quietly, anything else as a process warning.
+ */
+function recordLastUse(store: Store, keyId: string, now: Date): void {
+  let writes = lastUseWrites.get(store);
+  if (!writes) {
+    writes = new Map();
+    lastUseWrites.set(store, writes);
+  }
+  if (writes.has(keyId)) return;
+  const pending = writes;
+  const write = store
+    .transaction(async (tx) => {
+      const current = await tx.getApiKey(keyId);
+      if (!current || current.revokedAt !== null || !lastUseDue(current, now)) return;
+      await tx.updateApiKey({ ...current, lastUsedAt: now.toISOString() });
+    })
+    .catch((error: unknown) => {
+      if (isConsentryError(error) && (error.code === 'STORE_BUSY' || error.code === 'STORE_FULL')) return;
+      if (error instanceof Error && /store is closed/.test(error.message)) return;
+      process.emitWarning(`could not record the last use of API key ${keyId}: ${error instanceof Error ? error.message : String(error)}`, { code: 'CONSENTRY_API_KEY_LAST_USE' });
+    })
+    .finally(() => pending.delete(keyId));
+  pending.set(keyId, write);
+}
+
+/** Settles once the `lastUsedAt` writes authentication has started on `store` have ended, for a caller that reads `lastUsedAt` next. */
+export async function lastUsesRecorded(store: Store): Promise<void> {
+  await Promise.all([...(lastUseWrites.get(store)?.values() ?? [])]);
 }
 
 export interface RevokedApiKey {

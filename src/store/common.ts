@@ -2,6 +2,20 @@ import { ConsentryError } from '../core/errors.js';
 import type { DeliveryRow, DeliveryStatus } from '../ports/store.js';
 
 /**
+ * A write attempted where the store only reads: through a store opened with `readOnly: true`, or
+ * inside `Store.read`. `operation` names the store method; nothing it would have written is kept.
+ */
+export class ReadOnlyStoreError extends ConsentryError {
+  readonly operation: string;
+
+  constructor(operation: string, within: 'read-only store' | 'read' = 'read-only store') {
+    super('CONFLICT', within === 'read' ? `${operation} writes, and Store.read only reads: use Store.transaction` : `the store was opened read-only: ${operation} cannot write to it`);
+    this.name = 'ReadOnlyStoreError';
+    this.operation = operation;
+  }
+}
+
+/**
  * Timestamps are stored as text and compared as text (due timers, "newest first"), which orders
  * them correctly only in one spelling: UTC with milliseconds, exactly what
  * `Date.prototype.toISOString()` produces (`2026-01-01T00:00:00.000Z`). The engine passes

@@ -24,6 +24,7 @@ import type {
   WorkflowRunRow,
 } from '../ports/store.js';
 import {
+  ReadOnlyStoreError,
   TransactionLock,
   assertCanonicalTimestamp,
   assertDelivery,
@@ -1109,7 +1110,19 @@ class MemoryStore implements Store {
   }
 
   /** Serialised: a transaction opened from inside `fn` would wait for `fn` forever, so `fn` uses only `tx`. */
-  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.serialised((tx) => fn(tx));
+  }
+
+  /**
+   * Serialised with the transactions, which change the maps in place: waiting for the lock is what
+   * keeps a read from seeing a transaction's writes before it ends.
+   */
+  read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.serialised((tx, undo) => fn(refusingWrites(tx, undo)));
+  }
+
+  private async serialised<T>(fn: (tx: MemoryTx, undo: Undo[]) => Promise<T>): Promise<T> {
     if (this.closed) throw new Error('the store is closed');
     const wait = this.lock.acquire();
     if (wait) await wait;
@@ -1118,7 +1131,7 @@ class MemoryStore implements Store {
       const undo: Undo[] = [];
       const tx = new MemoryTx(this.data, undo);
       try {
-        const result = await fn(tx);
+        const result = await fn(tx, undo);
         tx.end();
         return result;
       } catch (error) {
@@ -1138,6 +1151,51 @@ class MemoryStore implements Store {
     if (wait) await wait;
     this.lock.release();
   }
+}
+
+/**
+ * `tx` for Store.read: a method that changed anything (it left an undo entry) has its changes
+ * undone and fails with ReadOnlyStoreError, as a write on SQLite's read-only connection fails
+ * before it changes a row.
+ */
+function refusingWrites(tx: MemoryTx, undo: Undo[]): StoreTx {
+  const refuse = (operation: string, before: number): void => {
+    if (undo.length === before) return;
+    for (let i = undo.length - 1; i >= before; i -= 1) undo[i]?.();
+    undo.length = before;
+    throw new ReadOnlyStoreError(operation, 'read');
+  };
+  return new Proxy(tx, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      const operation = String(property);
+      return (...args: unknown[]): unknown => {
+        const before = undo.length;
+        let result: unknown;
+        try {
+          result = Reflect.apply(value, target, args);
+        } catch (error) {
+          refuse(operation, before);
+          throw error;
+        }
+        if (!(result instanceof Promise)) {
+          refuse(operation, before);
+          return result;
+        }
+        return result.then(
+          (settled: unknown) => {
+            refuse(operation, before);
+            return settled;
+          },
+          (error: unknown) => {
+            refuse(operation, before);
+            throw error;
+          },
+        );
+      };
+    },
+  });
 }
 
 /** An in-memory Store with the SQLite store's behaviour, for tests, simulations and the CLI's dry runs. */

@@ -4,18 +4,10 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database, Statement } from 'better-sqlite3';
 import { ConsentryError } from '../core/errors.js';
+import { ReadOnlyStoreError } from './common.js';
 import { knownAppliedMigrations, MIGRATIONS, type Migration } from './migrations.js';
 
-/** A write attempted through a store opened with `readOnly: true`; `operation` names the store method. */
-export class ReadOnlyStoreError extends ConsentryError {
-  readonly operation: string;
-
-  constructor(operation: string) {
-    super('CONFLICT', `the store was opened read-only: ${operation} cannot write to it`);
-    this.name = 'ReadOnlyStoreError';
-    this.operation = operation;
-  }
-}
+export { ReadOnlyStoreError } from './common.js';
 
 /**
  * A database whose schema is older than this build's, opened read-only: reading it would need
@@ -134,8 +126,9 @@ function temporaryCopy(path: string): { dir: string; path: string } {
   }
 }
 
-function guardWrites<T extends object>(tx: T): T {
-  const refused = (error: unknown, operation: string): unknown => (sqliteCode(error)?.startsWith('SQLITE_READONLY') ? new ReadOnlyStoreError(operation) : error);
+/** `tx`, with every write SQLite refuses (SQLITE_READONLY*: a read-only connection, or `PRAGMA query_only`) turned into a ReadOnlyStoreError naming the method. */
+export function guardWrites<T extends object>(tx: T, within: 'read-only store' | 'read' = 'read-only store'): T {
+  const refused = (error: unknown, operation: string): unknown => (sqliteCode(error)?.startsWith('SQLITE_READONLY') ? new ReadOnlyStoreError(operation, within) : error);
   return new Proxy(tx, {
     get(target, property, receiver) {
       const value: unknown = Reflect.get(target, property, receiver);
@@ -157,14 +150,14 @@ function guardWrites<T extends object>(tx: T): T {
   });
 }
 
-function connection(db: Database, copyDir: string | null): ReadOnlyConnection {
+function connection(db: Database, copyDir: string | null, within: 'read-only store' | 'read' = 'read-only store'): ReadOnlyConnection {
   const begin: Statement<[]> = db.prepare('BEGIN DEFERRED');
   return {
     db,
     begin: () => {
       begin.run();
     },
-    guard: guardWrites,
+    guard: (tx) => guardWrites(tx, within),
     close: () => {
       try {
         db.close();
@@ -206,6 +199,16 @@ export function openReadOnly(path: string, busyTimeoutMs: number): ReadOnlyConne
     rmSync(copy.dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * A read-only connection beside a writable store's own, for its reads (Store.read): in WAL mode
+ * it reads the last committed snapshot and takes no lock a writer waits for, nor waits for one
+ * (https://www.sqlite.org/wal.html#concurrency). The writer has the -wal and -shm open, so the
+ * file is always read in place, never through a copy, which would go stale.
+ */
+export function openReaderBeside(path: string, busyTimeoutMs: number): ReadOnlyConnection {
+  return connection(openInPlace(path, busyTimeoutMs), null, 'read');
 }
 
 /**

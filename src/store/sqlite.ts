@@ -52,7 +52,7 @@ import {
 import { BackgroundCheckpointer, type CheckpointResult } from './checkpointer.js';
 import { GroupCommitter, type GroupCommitStats, type LockWait } from './group-commit.js';
 import { migrate } from './migrations.js';
-import { checkReadableSchema, openReadOnly, type ReadOnlyConnection } from './read-only.js';
+import { checkReadableSchema, guardWrites, openReaderBeside, openReadOnly, type ReadOnlyConnection } from './read-only.js';
 
 export type { CheckpointResult } from './checkpointer.js';
 export type { GroupCommitStats } from './group-commit.js';
@@ -1938,6 +1938,8 @@ class SqliteStoreImpl implements SqliteStore {
   private readonly committer: GroupCommitter<SqliteTx>;
   private readonly writes: LocalWrites = { apiKeys: 0 };
   private closed = false;
+  /** The read-only connection read() uses, once opened. */
+  private reader: SqliteStoreImpl | undefined;
   /** When (groupCommitClock) a write last failed with SQLITE_FULL; null once a commit grew the file after it. */
   private diskFullAt: number | null = null;
   /** The database's pages when the current transaction began, read only while diskFullAt is set. */
@@ -1952,6 +1954,8 @@ class SqliteStoreImpl implements SqliteStore {
     private readonly lockWait: LockWait | null = null,
     /** Set for a store opened with `readOnly`: its transactions begin DEFERRED and refuse every write. */
     private readonly readOnly: ReadOnlyConnection | null = null,
+    /** The database file a writable store reads through a connection of its own (read()); null in memory. */
+    private readonly readerFile: { path: string; busyTimeoutMs: number } | null = null,
   ) {
     this.committer = new GroupCommitter<SqliteTx>(
       {
@@ -2010,6 +2014,43 @@ class SqliteStoreImpl implements SqliteStore {
   }
 
   /**
+   * A file's reads go through a second, read-only connection, opened at the first read: each is a
+   * DEFERRED transaction of its own (never grouped, so it sees every commit before it), reading
+   * the last committed snapshot without the write lock. An in-memory database has no second
+   * connection: its reads queue with the transactions, under `PRAGMA query_only`
+   * (https://www.sqlite.org/pragma.html#pragma_query_only), and a group they join commits before
+   * they answer, so they still hand out only committed state. A read-only store's transactions are
+   * reads already.
+   */
+  read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    if (this.readOnly) return this.transaction(fn);
+    if (this.readerFile === null) return this.transaction((tx) => this.queryOnly(tx, fn));
+    this.reader ??= this.openReader(this.readerFile);
+    return this.reader.transaction(fn);
+  }
+
+  private openReader(file: { path: string; busyTimeoutMs: number }): SqliteStoreImpl {
+    const connection = openReaderBeside(file.path, file.busyTimeoutMs);
+    try {
+      return new SqliteStoreImpl(connection.db, new Statements(connection.db), false, this.groupCommitClock, null, null, connection);
+    } catch (error) {
+      connection.close();
+      throw error;
+    }
+  }
+
+  /** Runs one member of a group: the committer runs one at a time, so query_only covers `fn` alone. */
+  private async queryOnly<T>(tx: StoreTx, fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    this.db.pragma('query_only = ON');
+    try {
+      return await fn(guardWrites(tx, 'read'));
+    } finally {
+      this.db.pragma('query_only = OFF');
+    }
+  }
+
+  /**
    * One read of the file outside the committer's queue: in WAL mode a read takes no lock a writer
    * holds (https://www.sqlite.org/wal.html#concurrency), and on this connection it runs between
    * two statements of whatever transaction is open. A refused write counts for
@@ -2044,6 +2085,7 @@ class SqliteStoreImpl implements SqliteStore {
     this.closed = true;
     // Let the running and queued transactions finish before the handle goes away.
     await this.committer.whenIdle();
+    await this.reader?.close();
     await this.checkpointer?.stop();
     if (this.readOnly) this.readOnly.close();
     else this.db.close();
@@ -2202,7 +2244,16 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
             onFailure: (error) => process.emitWarning(error.message, { code: 'CONSENTRY_CHECKPOINT' }),
           })
         : null;
-    return new SqliteStoreImpl(db, new Statements(db), groupCommit, groupCommitClock, checkpointer, writeLockWait(options.path, busyTimeoutMs, options.pauseForLock));
+    return new SqliteStoreImpl(
+      db,
+      new Statements(db),
+      groupCommit,
+      groupCommitClock,
+      checkpointer,
+      writeLockWait(options.path, busyTimeoutMs, options.pauseForLock),
+      null,
+      plainFile ? { path: options.path, busyTimeoutMs } : null,
+    );
   } catch (error) {
     db.close();
     throw error;

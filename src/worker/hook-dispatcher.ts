@@ -366,7 +366,7 @@ export class HookDispatcher {
   }
 
   private async readBacklog(): Promise<BacklogReading> {
-    const backlog = await this.store.transaction((tx) => tx.deliveryBacklog());
+    const backlog = await this.store.read((tx) => tx.deliveryBacklog());
     const oldest = backlog.oldestPendingOccurredAt === null ? null : Date.parse(backlog.oldestPendingOccurredAt);
     const ageMs = oldest === null ? 0 : Math.max(0, this.clock.now().getTime() - oldest);
     return { pending: backlog.pending, dead: backlog.dead, unsubscribed: backlog.unsubscribed, oldestPendingAgeSeconds: ageMs / 1000 };

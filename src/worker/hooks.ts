@@ -425,11 +425,11 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       return { ...toHookView(hook), secret: hook.secret };
     },
     async list(workspaceId) {
-      const hooks = await store.transaction((tx) => tx.listHooks(workspaceId));
+      const hooks = await store.read((tx) => tx.listHooks(workspaceId));
       return hooks.map(toHookView);
     },
     async get(workspaceId, hookId) {
-      const hook = await store.transaction((tx) => requireHook(tx, workspaceId, hookId));
+      const hook = await store.read((tx) => requireHook(tx, workspaceId, hookId));
       return { ...toHookView(hook), deletedAt: hook.deletedAt, deletedReason: hook.deletedReason };
     },
     async remove(workspaceId, hookId) {
@@ -443,13 +443,13 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       });
     },
     async deliveries(workspaceId, hookId, query) {
-      return store.transaction(async (tx) => {
+      return store.read(async (tx) => {
         await requireHook(tx, workspaceId, hookId);
         return listDeliveryViews(tx, workspaceId, hookId, query);
       });
     },
     async outboundDeliveries(workspaceId, query) {
-      return store.transaction((tx) => listDeliveryViews(tx, workspaceId, outboundHookId(workspaceId), query));
+      return store.read((tx) => listDeliveryViews(tx, workspaceId, outboundHookId(workspaceId), query));
     },
     async retryDelivery(workspaceId, hookId, deliveryId) {
       const at = clock.now().toISOString();

@@ -1442,6 +1442,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
                 }),
               ),
             ),
+          read: (fn) => store.read(fn),
           probe: () => store.probe(),
           close: () => store.close(),
         };
@@ -2127,6 +2128,97 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await store.close();
         await expect(store.transaction(async (t) => t.listWorkspaces())).rejects.toThrow(/closed/);
         await expect(store.probe()).rejects.toThrow(/closed/);
+      });
+
+      describe('reads', () => {
+        /** One call of every kind of write, each of which changes something in the seeded store. */
+        const writes: readonly (readonly [string, (t: StoreTx) => Promise<unknown>])[] = [
+          ['insertWorkspace', (t) => t.insertWorkspace(workspace('ws_ghost'))],
+          ['updateWorkspace', (t) => t.updateWorkspace(WS_A, { name: 'Renamed', updatedAt: at(50) })],
+          ['insertContact', (t) => t.insertContact(contact(WS_A, 'ct_ghost', { email: 'ghost@example.com' }))],
+          ['updateContact', (t) => t.updateContact(contact(WS_A, 'ct_ana', { tags: ['changed'], updatedAt: at(50) }))],
+          ['appendConsentRecord', (t) => t.appendConsentRecord(record(WS_A, 'ct_ana', 2, { idempotencyKey: 'ghost-key' }))],
+          ['redactConsentEvidence', (t) => t.redactConsentEvidence(WS_A, 'ct_ana', { redacted: true })],
+          ['upsertConsentState', (t) => t.upsertConsentState(stateOf(record(WS_A, 'ct_ana', 2, { status: 'opted_out' })))],
+          ['insertConversation', (t) => t.insertConversation(conversation(WS_A, 'cv_ghost', 'ct_ana'))],
+          ['updateConversation', (t) => t.updateConversation(conversation(WS_A, 'cv_1', 'ct_ana', { status: 'closed', closedAt: at(50) }))],
+          ['insertRun', (t) => t.insertRun(run(WS_A, 'run_ghost', 'ct_ana'))],
+          ['updateRun', (t) => t.updateRun(run(WS_A, 'run_1', 'ct_ana', { status: 'completed' }))],
+          ['setTimer', (t) => t.setTimer(timer(WS_A, 'run_1', at(5), 'wait-ghost'))],
+          ['deleteTimer', (t) => t.deleteTimer('run_1')],
+          ['saveProcessedMessage', (t) => t.saveProcessedMessage({ workspaceId: WS_A, channel: 'whatsapp', messageId: 'wamid.ghost', contactId: 'ct_ana', response: {}, processedAt: at(50) })],
+          ['replaceProcessedResponse', (t) => t.replaceProcessedResponse(WS_A, 'whatsapp', 'wamid.seen', { replies: [{ text: '[erased]' }] })],
+          ['appendEvent', (t) => t.appendEvent(taggedEvent(WS_A, 'evt_ghost', 'ct_ana'))],
+          ['setMeta', (t) => t.setMeta('cursor', { position: 99 })],
+          ['insertApiKey', (t) => t.insertApiKey(apiKey(WS_A, 'key_ghost'))],
+          ['updateApiKey', (t) => t.updateApiKey(apiKey(WS_A, 'key_1', { hash: 'sha256-rotated', revokedAt: at(50) }))],
+          ['insertHook', (t) => t.insertHook(hook(WS_A, 'hk_ghost'))],
+          ['updateHook', (t) => t.updateHook(hook(WS_A, 'hk_1', { deletedAt: at(50), deletedReason: 'gone' }))],
+          ['insertDelivery', (t) => t.insertDelivery(delivery(WS_A, 'dl_ghost', 'hk_1', 4))],
+          ['updateDelivery', (t) => t.updateDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { status: 'delivered', deliveredAt: at(50) }))],
+          ['resendDeadDeliveries', (t) => t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(50), limit: 10 })],
+          ['abandonDeliveries', (t) => t.abandonDeliveries('hk_1', 'hook gone', at(50))],
+        ];
+
+        it('reads what committed transactions wrote, as a transaction reads it', async () => {
+          await seedEverything();
+          expect(await store.read(snapshot)).toStrictEqual(await tx(snapshot));
+        });
+
+        it('refuses every write with ReadOnlyStoreError naming it, and keeps nothing of it', async () => {
+          await seedEverything();
+          const before = await tx(snapshot);
+          for (const [operation, write] of writes) {
+            const refused = await store.read(write).then(
+              () => undefined,
+              (error: unknown) => error,
+            );
+            expect(refused, operation).toMatchObject({ name: 'ReadOnlyStoreError', code: 'CONFLICT', operation });
+          }
+          expect(await store.read(snapshot)).toStrictEqual(before);
+          expect(await tx(snapshot)).toStrictEqual(before);
+        });
+
+        it('goes on reading after a refused write it caught, and answers', async () => {
+          await seedEverything();
+          const answer = await store.read(async (t) => {
+            await expect(t.setMeta('cursor', { position: 99 })).rejects.toMatchObject({ name: 'ReadOnlyStoreError', operation: 'setMeta' });
+            return { cursor: await t.getMeta('cursor'), name: (await t.getWorkspace(WS_A))?.name };
+          });
+          expect(answer).toEqual({ cursor: { position: 1 }, name: 'Shop A' });
+        });
+
+        it('rejects with the error its function throws, and the store goes on', async () => {
+          const failure = new Error('read failed');
+          await expect(store.read(() => Promise.reject(failure))).rejects.toBe(failure);
+          expect(await store.read(async (t) => (await t.getWorkspace(WS_B))?.name)).toBe('Shop B');
+        });
+
+        it('sees every transaction that settled before it, and all or none of one still running', async () => {
+          await tx((t) => t.insertContact(contact(WS_A, 'ct_settled')));
+          expect((await store.read((t) => t.getContact(WS_A, 'ct_settled')))?.id).toBe('ct_settled');
+          let release: () => void = () => undefined;
+          const gate = new Promise<void>((resolve) => {
+            release = resolve;
+          });
+          const running = tx(async (t) => {
+            await t.insertContact(contact(WS_A, 'ct_pair_1'));
+            await gate;
+            await t.insertContact(contact(WS_A, 'ct_pair_2'));
+          });
+          await settle();
+          const seen = store.read(async (t) => [(await t.getContact(WS_A, 'ct_pair_1'))?.id ?? null, (await t.getContact(WS_A, 'ct_pair_2'))?.id ?? null]);
+          await settle();
+          release();
+          await running;
+          expect([['ct_pair_1', 'ct_pair_2'], [null, null]]).toContainEqual(await seen);
+          expect(await store.read(async (t) => (await t.listContacts(WS_A, { limit: 10 })).map((c) => c.id))).toEqual(['ct_ana', 'ct_pair_1', 'ct_pair_2', 'ct_settled']);
+        });
+
+        it('refuses a read once the store is closed', async () => {
+          await store.close();
+          await expect(store.read(async (t) => t.listWorkspaces())).rejects.toThrow(/closed/);
+        });
       });
 
       it('probes the store from inside an open transaction and beside queued ones, without waiting for them', async () => {

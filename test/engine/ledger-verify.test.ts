@@ -229,7 +229,7 @@ describe('verifyLedger compares every materialised status with the fold (SQLite)
 
   describe('a status made behind the rows already read', () => {
     /**
-     * The verifying engine's store: before its `at`-th transaction, the first contact opts out on
+     * The verifying engine's store: before its `at`-th read (verification only reads), the first contact opts out on
      * SMS through another engine, which makes a status whose key sorts before the rows read so far.
      */
     const interleaved = (at: number, afterwards: () => void = () => {}): Store => {
@@ -237,14 +237,14 @@ describe('verifyLedger compares every materialised status with the fold (SQLite)
       const other = engineWithPages(1000);
       return new Proxy(store, {
         get(target, property, receiver) {
-          if (property !== 'transaction') return Reflect.get(target, property, receiver) as unknown;
+          if (property !== 'read') return Reflect.get(target, property, receiver) as unknown;
           return async (work: (tx: StoreTx) => Promise<unknown>): Promise<unknown> => {
             transactions += 1;
             if (transactions === at) {
               await other.handleInbound({ channel: 'sms', messageId: 'sms-stop', from: { id: '+34600000001' }, text: 'STOP' });
               afterwards();
             }
-            return target.transaction(work);
+            return target.read(work);
           };
         },
       });

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { defaultSettings } from '../../src/core/settings.js';
 import { FakeClock } from '../../src/ports/clock.js';
-import { authenticateApiKey, createApiKey, revokeApiKey } from '../../src/server/api-keys.js';
+import BetterSqlite3 from 'better-sqlite3';
+import { ConsentryError } from '../../src/core/errors.js';
+import { authenticateApiKey, createApiKey, lastUsesRecorded, revokeApiKey } from '../../src/server/api-keys.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
 
@@ -39,16 +41,50 @@ describe('authenticating API keys against a store that versions them', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('answers a known valid key again without a transaction while nothing changed', async () => {
+  it('answers a known valid key again without reading the store while nothing changed', async () => {
     const store = open();
     const { key, keyId } = await withKey(store);
     const first = await authenticateApiKey(store, key, clock);
     expect(first).toMatchObject({ ok: true, key: { id: keyId } });
     // The first use wrote lastUsedAt, so the next lookup reads the key again once.
+    await lastUsesRecorded(store);
     await authenticateApiKey(store, key, clock);
     const transaction = vi.spyOn(store, 'transaction');
+    const read = vi.spyOn(store, 'read');
     for (let i = 0; i < 5; i += 1) expect(await authenticateApiKey(store, key, clock)).toMatchObject({ ok: true, key: { id: keyId, workspaceId: 'ws_acme' } });
     expect(transaction).not.toHaveBeenCalled();
+    expect(read).not.toHaveBeenCalled();
+  });
+
+  it('authenticates while another process holds the write lock, and records the last use once it is free', async () => {
+    const store = open();
+    const { key, keyId } = await withKey(store);
+    const other = new BetterSqlite3(file);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      expect(await authenticateApiKey(store, key, clock)).toMatchObject({ ok: true, key: { id: keyId, lastUsedAt: T0 } });
+      expect(await store.read((tx) => tx.getApiKey(keyId))).toMatchObject({ lastUsedAt: null });
+      other.exec('ROLLBACK');
+    } finally {
+      other.close();
+    }
+    await lastUsesRecorded(store);
+    expect(await store.read((tx) => tx.getApiKey(keyId))).toMatchObject({ lastUsedAt: T0 });
+  });
+
+  it('keeps authenticating when the last use cannot be written, and tries again a minute later', async () => {
+    const store = open();
+    const { key, keyId } = await withKey(store);
+    const refused = vi.spyOn(store, 'transaction').mockRejectedValueOnce(new ConsentryError('STORE_FULL', 'database or disk is full'));
+    expect(await authenticateApiKey(store, key, clock)).toMatchObject({ ok: true });
+    await lastUsesRecorded(store);
+    expect(refused).toHaveBeenCalledTimes(1);
+    expect(await store.read((tx) => tx.getApiKey(keyId))).toMatchObject({ lastUsedAt: null });
+    refused.mockRestore();
+    clock.advance(60_000);
+    expect(await authenticateApiKey(store, key, clock)).toMatchObject({ ok: true });
+    await lastUsesRecorded(store);
+    expect(await store.read((tx) => tx.getApiKey(keyId))).toMatchObject({ lastUsedAt: clock.now().toISOString() });
   });
 
   it('refuses a key on the very next request after this process revoked it', async () => {
@@ -92,22 +128,23 @@ describe('authenticating API keys against a store that versions them', () => {
     await server.transaction((tx) => tx.insertWorkspace({ id: 'ws_acme', name: 'Acme', settings: defaultSettings(), createdAt: T0, updatedAt: T0 }));
     const other = open();
     const { key } = await createApiKey(other, { workspaceId: 'ws_acme', clock });
-    const transaction = vi.spyOn(server, 'transaction');
+    const read = vi.spyOn(server, 'read');
     expect(await authenticateApiKey(server, key, clock)).toMatchObject({ ok: true });
     expect(await authenticateApiKey(server, `${key}x`, clock)).toEqual({ ok: false, reason: 'unknown' });
     expect(await authenticateApiKey(server, `${key}x`, clock)).toEqual({ ok: false, reason: 'unknown' });
-    expect(transaction).toHaveBeenCalledTimes(3);
+    expect(read).toHaveBeenCalledTimes(3);
   });
 
-  it('looks every key up in a transaction on a store without versions', async () => {
+  it('reads every key from a store without versions', async () => {
     const store = createMemoryStore();
     await store.transaction((tx) => tx.insertWorkspace({ id: 'ws_acme', name: 'Acme', settings: defaultSettings(), createdAt: T0, updatedAt: T0 }));
     const { key } = await createApiKey(store, { workspaceId: 'ws_acme', clock });
     await authenticateApiKey(store, key, clock);
-    const transaction = vi.spyOn(store, 'transaction');
+    await lastUsesRecorded(store);
+    const read = vi.spyOn(store, 'read');
     await authenticateApiKey(store, key, clock);
     await authenticateApiKey(store, key, clock);
-    expect(transaction).toHaveBeenCalledTimes(2);
+    expect(read).toHaveBeenCalledTimes(2);
     await store.close();
   });
 });

@@ -153,6 +153,7 @@ describe('GET /health', () => {
     const working = createMemoryStore();
     const broken: Store = {
       transaction: () => Promise.reject(new Error('disk I/O error')),
+      read: () => Promise.reject(new Error('disk I/O error')),
       probe: () => Promise.reject(new Error('disk I/O error')),
       close: () => working.close(),
     };

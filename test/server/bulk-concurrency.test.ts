@@ -83,6 +83,7 @@ describe('POST /v1/consents/bulk, one at a time per workspace', () => {
         }
         return inner.transaction(fn);
       },
+      read: (fn) => inner.read(fn),
       probe: () => inner.probe(),
       close: () => inner.close(),
     };

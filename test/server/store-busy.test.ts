@@ -53,6 +53,55 @@ describe('a database whose write lock another process holds', () => {
     expect(again.json().events.map((e: { type: string }) => e.type)).toEqual(['consent.withdrawn']);
   });
 
+  it('answers reads with what was committed while the lock is held, and the writes once it is free', async () => {
+    const first = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });
+    expect(first.statusCode).toBe(200);
+    const contactId: string = first.json().contactId;
+    const hook = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: 'https://hooks.example.com/consent', event: 'consent.withdrawn' } });
+    expect(hook.statusCode).toBe(201);
+    const outbound = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: 'https://chat.example.com/outbound' } });
+    expect(outbound.statusCode).toBe(200);
+    const pausedBefore = clock.ms;
+    other.exec('BEGIN IMMEDIATE');
+    // Promise.resolve starts the injected request now (inject only starts once awaited).
+    let written = false;
+    const waiting = Promise.resolve(t.as(acme, { method: 'POST', url: '/v1/messages', payload: { ...stop, messageId: 'busy-2', text: 'START' } })).then((res) => {
+      written = true;
+      return res;
+    });
+    for (let turn = 0; turn < 1000 && clock.ms === pausedBefore; turn += 1) await new Promise<void>((resolve) => setImmediate(resolve));
+    // The write is waiting for the lock now.
+    expect(clock.ms).toBeGreaterThan(pausedBefore);
+    const reads = [
+      `/v1/contacts/${contactId}`,
+      `/v1/contacts/${contactId}/consents`,
+      `/v1/contacts/${contactId}/consents/history`,
+      `/v1/contacts/${contactId}/permission?channel=sms&purpose=marketing`,
+      `/v1/contacts/${contactId}/proof`,
+      '/v1/contacts?phone=%2B34600000001',
+      '/v1/events',
+      '/v1/hooks',
+      `/v1/hooks/${String(hook.json().id)}/deliveries`,
+      '/v1/settings',
+      '/v1/me',
+    ];
+    for (const url of reads) {
+      const res = await t.as(acme, { method: 'GET', url });
+      expect(res.statusCode, url).toBe(200);
+    }
+    const permission = await t.as(acme, { method: 'GET', url: `/v1/contacts/${contactId}/permission?channel=sms&purpose=marketing` });
+    expect(permission.json()).toMatchObject({ allowed: false, reason: 'opted_out' });
+    const events = await t.as(acme, { method: 'GET', url: '/v1/events' });
+    expect(events.json().data.map((e: { type: string }) => e.type)).not.toContain('consent.given');
+    // The reads did not wait for the lock, which the write is still waiting for.
+    expect(written).toBe(false);
+    other.exec('ROLLBACK');
+    const answered = await waiting;
+    expect(answered.statusCode).toBe(200);
+    const after = await t.as(acme, { method: 'GET', url: `/v1/contacts/${contactId}/permission?channel=sms&purpose=marketing` });
+    expect(after.json()).toMatchObject({ allowed: true, reason: 'opted_in' });
+  });
+
   it('keeps serving what needs no store while a request waits for the lock, and answers that request once the lock is free', async () => {
     other.exec('BEGIN IMMEDIATE');
     const waiting = t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });

@@ -666,6 +666,70 @@ describe('SQLite store', () => {
       other.exec('ROLLBACK');
       expect(await store.transaction((tx) => tx.getMeta('probe'))).toBeUndefined();
     });
+
+    it('does not hold reads: they answer at once with what was committed, while a write waits for the lock', async () => {
+      const { groupCommitClock, pauseForLock } = lockClock();
+      const store = open({ groupCommitClock, pauseForLock });
+      await store.transaction(async (tx) => {
+        await seedOne(tx);
+        await tx.setMeta('probe', 'committed before the lock');
+      });
+      const other = openRaw();
+      other.exec('BEGIN IMMEDIATE');
+      other.exec("UPDATE meta SET value = '\"uncommitted\"' WHERE key = 'probe'");
+      let written = false;
+      const write = store.transaction((tx) => tx.setMeta('probe', 'written once the lock was free')).then(() => {
+        written = true;
+      });
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(await store.read((tx) => tx.getMeta('probe'))).toBe('committed before the lock');
+      expect(written).toBe(false);
+      other.exec('ROLLBACK');
+      await write;
+      expect(await store.read((tx) => tx.getMeta('probe'))).toBe('written once the lock was free');
+    });
+  });
+
+  describe('reads', () => {
+    it('answer beside a group this store has open, without its uncommitted writes', async () => {
+      const store = open();
+      await store.transaction(seedOne);
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const running = store.transaction(async (tx) => {
+        await tx.setMeta('probe', 'uncommitted');
+        await gate;
+      });
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      expect(store.db.inTransaction).toBe(true);
+      expect(await store.read((tx) => tx.getMeta('probe'))).toBeUndefined();
+      release();
+      await running;
+      expect(await store.read((tx) => tx.getMeta('probe'))).toBe('uncommitted');
+    });
+
+    it('of an in-memory database refuse writes and leave the connection writable', async () => {
+      const store = open({ path: ':memory:' });
+      await store.transaction(seedOne);
+      await expect(store.read((tx) => tx.setMeta('probe', 'read'))).rejects.toMatchObject({ name: 'ReadOnlyStoreError', operation: 'setMeta' });
+      expect(await store.read((tx) => tx.getMeta('probe'))).toBeUndefined();
+      await store.transaction((tx) => tx.setMeta('probe', 'written'));
+      expect(await store.read((tx) => tx.getMeta('probe'))).toBe('written');
+      expect(store.db.pragma('query_only', { simple: true })).toBe(0);
+    });
+
+    it('of a read-only store read the file like its transactions', async () => {
+      const writer = open();
+      await writer.transaction(async (tx) => {
+        await seedOne(tx);
+        await tx.setMeta('probe', 'from the writer');
+      });
+      const reader = open({ readOnly: true });
+      expect(await reader.read((tx) => tx.getMeta('probe'))).toBe('from the writer');
+      await expect(reader.read((tx) => tx.setMeta('probe', 'read'))).rejects.toMatchObject({ name: 'ReadOnlyStoreError', operation: 'setMeta' });
+    });
   });
 
   describe('query plans', () => {

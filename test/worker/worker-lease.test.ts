@@ -26,6 +26,7 @@ function flakyStore(inner: Store): Store & { failing: boolean } {
   const flaky: Store & { failing: boolean } = {
     failing: false,
     transaction: (fn) => (flaky.failing ? Promise.reject(new Error('database is locked')) : inner.transaction(fn)),
+    read: (fn) => (flaky.failing ? Promise.reject(new Error('database is locked')) : inner.read(fn)),
     probe: () => inner.probe(),
     close: () => inner.close(),
   };

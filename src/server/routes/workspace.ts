@@ -87,6 +87,9 @@ async function settingsView(store: Store, workspace: Workspace, made: string | n
   const settings = maskSecrets(workspace.settings);
   if (!settings.outboundWebhookUrl) return { ...settings, outboundWebhookSecret: null };
   if (made !== null) return { ...settings, outboundWebhookSecret: made };
+  // Read without the write lock; only a workspace whose secret was never made needs a transaction to make it.
+  const stored = await store.read((tx) => findOutboundWebhookSecret(tx, workspace.id));
+  if (stored !== null) return { ...settings, outboundWebhookSecret: maskSecret(stored) };
   const { secret, created } = await store.transaction((tx) => provideOutboundWebhookSecret(tx, workspace.id));
   return { ...settings, outboundWebhookSecret: created ? secret : maskSecret(secret) };
 }
