@@ -1,4 +1,5 @@
 import type { SwaggerTransform } from '@fastify/swagger';
+import type { FastifySchema } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PROBLEM_CONTENT_TYPE, ProblemSchema } from './problem.js';
@@ -47,10 +48,19 @@ const ResponsesSchema = z.record(z.string(), z.unknown());
 /** The problem JSON Schema as the OpenAPI 3.1 document embeds it (JSON Schema 2020-12, without `$schema`). */
 const PROBLEM_JSON_SCHEMA = Object.fromEntries(Object.entries(z.toJSONSchema(ProblemSchema, { io: 'output' })).filter(([key]) => key !== '$schema'));
 const DESCRIPTION_OF_STATUS = new Map<string, string>(Object.entries(PROBLEM_DESCRIPTIONS));
+const DescribedSchema = z.object({ description: z.string() });
+/** A response declared `z.null()`: answered without a body, so it is described without content. */
+const NoBodySchema = z.object({ type: z.literal('null') });
 
-function problemResponse(status: string): Record<string, unknown> {
+/**
+ * A problem response. A route whose problem means something of its own there (a signature refused,
+ * not an API key) says so with `ProblemSchema.describe(...)`; otherwise the API's meaning is used.
+ */
+function problemResponse(status: string, declared: unknown): Record<string, unknown> {
+  const own = DescribedSchema.safeParse(declared);
+  const description = own.success && own.data.description !== PROBLEM_JSON_SCHEMA['description'] ? own.data.description : undefined;
   return {
-    description: DESCRIPTION_OF_STATUS.get(status) ?? 'A problem (RFC 9457)',
+    description: description ?? DESCRIPTION_OF_STATUS.get(status) ?? 'A problem (RFC 9457)',
     ...(status === '401' ? { headers: { 'WWW-Authenticate': { type: 'string', description: 'Bearer realm="consentry"' } } } : {}),
     content: { [PROBLEM_CONTENT_TYPE]: { schema: PROBLEM_JSON_SCHEMA } },
   };
@@ -59,7 +69,8 @@ function problemResponse(status: string): Record<string, unknown> {
 /**
  * `jsonSchemaTransform` of fastify-type-provider-zod, then every problem response declared with
  * its meaning and the RFC 9457 media type (`application/problem+json`, not the route's JSON), and
- * the problems every /v1 route shares added where the route does not list them itself.
+ * the problems every /v1 route shares added where the route does not list them itself. An error
+ * status declared `z.null()` is answered without a body and stays so.
  */
 export const openApiTransform: SwaggerTransform = (input) => {
   const transformed = jsonSchemaTransform(input);
@@ -70,7 +81,43 @@ export const openApiTransform: SwaggerTransform = (input) => {
   const methods = Array.isArray(input.route.method) ? input.route.method : [input.route.method];
   const shared = sharedProblemStatuses(input.url, methods, { ...input.schema }).map(String);
   for (const status of new Set([...Object.keys(responses), ...shared])) {
-    if (Number(status) >= 400) responses[status] = problemResponse(status);
+    if (Number(status) < 400 || NoBodySchema.safeParse(responses[status]).success) continue;
+    responses[status] = problemResponse(status, responses[status]);
   }
   return { ...transformed, schema: { ...schema, response: responses } };
 };
+
+/**
+ * The OpenAPI security requirement of a route a platform calls and signs itself (HubSpot, Slack):
+ * no API key. An empty list, so that no document-wide requirement applies to it either (OpenAPI
+ * 3.1, Operation Object `security`: "To remove a top-level security declaration, an empty array
+ * can be used").
+ */
+export const NO_API_KEY_SECURITY: readonly { [scheme: string]: readonly string[] }[] = [];
+
+/** How /openapi.json describes a route whose schemas are documentation only (see `documentedOnly`). */
+export interface DocumentedRoute {
+  tags: readonly string[];
+  summary: string;
+  description: string;
+  security: readonly { [scheme: string]: readonly string[] }[];
+  /** The media types of the request body. */
+  consumes?: readonly string[];
+  params?: z.ZodType;
+  headers?: z.ZodType;
+  body?: z.ZodType;
+  response: Record<number, z.ZodType>;
+}
+
+/**
+ * Route options that describe a route in /openapi.json, with zod schemas, without Fastify ever
+ * compiling them: the route keeps no `schema`, so nothing validates its input or serializes its
+ * answers differently. For routes that read their raw body themselves (a signature covers its
+ * exact bytes) and answer on their own. @fastify/swagger takes a route's `config.swaggerTransform`
+ * instead of the document's transform (https://github.com/fastify/fastify-swagger#transform);
+ * this one documents the schemas given here, transformed as every other route is.
+ */
+export function documentedOnly(documentation: DocumentedRoute): { config: { swaggerTransform: SwaggerTransform } } {
+  const schema: FastifySchema = { ...documentation };
+  return { config: { swaggerTransform: (input) => openApiTransform({ ...input, schema }) } };
+}

@@ -11,7 +11,6 @@ import { authenticate, authOf } from '../../../src/server/auth.js';
 import { problem, ProblemSchema, sendProblem, type Problem } from '../../../src/server/problem.js';
 import { API_KEY_SECURITY } from '../../../src/server/types.js';
 import { ActionRequestSchema } from '../actions/context.js';
-import { ACTION_KEYS } from '../actions/definition.js';
 import { configsForPortal, environmentPortalClaim, type HubSpotEnvironment, type ResolvedHubSpotConfig } from '../config.js';
 import { hubSpotConnectionsFor, type HubSpotConnections } from '../connections.js';
 import { verifyHubSpotSignatureWithAny, type SignedRequest } from '../signature.js';
@@ -19,6 +18,7 @@ import { hubSpotStateFor } from '../state-sqlite.js';
 import type { HubSpotState } from '../state.js';
 import { hubSpotStatus, HubSpotStatusSchema } from '../status.js';
 import { runAction } from './actions.js';
+import { actionRouteDocumentation, ActionParamsSchema, webhookRouteDocumentation } from './openapi.js';
 import { processWebhookEvents, WebhookBodySchema } from './webhooks.js';
 
 export interface HubSpotPluginOptions {
@@ -42,7 +42,9 @@ const PortalIdSchema = z
   .pipe(HubSpotSettingsSchema.shape.portalId);
 const PortalOfAction = z.object({ origin: z.object({ portalId: PortalIdSchema }) });
 const PortalOfWebhook = z.array(z.object({ portalId: PortalIdSchema })).min(1);
-const ActionParams = z.object({ key: z.enum(ACTION_KEYS) });
+
+/** Fastify's body limit when the server sets none (https://fastify.dev/docs/latest/Reference/Server/#bodylimit). */
+const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** Why a HubSpot request was refused, as logged: a fixed list, never text from the request. */
 type RefusalReason = 'no_portal' | 'unknown_portal' | 'no_client_secret' | 'ambiguous' | 'missing' | 'bad_signature' | 'stale' | 'future';
@@ -139,8 +141,10 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
         done(null, typeof body === 'string' ? body : body.toString('utf8'));
       });
 
-      scope.post('/actions/:key', { schema: { hide: true } }, async (request, reply) => {
-        const params = ActionParams.safeParse(request.params);
+      // Described in /openapi.json without a schema Fastify would compile: the body stays the raw text.
+      const bodyLimit = scope.initialConfig.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES;
+      scope.post('/actions/:key', actionRouteDocumentation(bodyLimit), async (request, reply) => {
+        const params = ActionParamsSchema.safeParse(request.params);
         if (!params.success) return sendProblem(reply, problem(404, 'NOT_FOUND', 'No such HubSpot workflow action'));
         const raw = typeof request.body === 'string' ? request.body : '';
         const portal = PortalOfAction.safeParse(looseJson(raw));
@@ -159,7 +163,7 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
         return reply.code(200).send(outcome.answer);
       });
 
-      scope.post('/webhooks', { schema: { hide: true } }, async (request, reply) => {
+      scope.post('/webhooks', webhookRouteDocumentation(bodyLimit), async (request, reply) => {
         const raw = typeof request.body === 'string' ? request.body : '';
         const portal = PortalOfWebhook.safeParse(looseJson(raw));
         const portalId = portal.success ? (portal.data[0]?.portalId ?? null) : null;

@@ -35,15 +35,18 @@ export const WebhookEventSchema = z.object({
 export type WebhookEvent = z.infer<typeof WebhookEventSchema>;
 export const WebhookBodySchema = z.array(WebhookEventSchema).max(1000);
 
-export interface WebhookSummary {
-  recorded: number;
-  echoes: number;
-  stale: number;
-  ignored: number;
-  refused: number;
-  /** Opt-ins left for HubSpot's retry: their legal basis could not be read from HubSpot. */
-  deferred: number;
-}
+const Count = z.number().int().nonnegative();
+
+/** What a webhook request did with its events, one count per outcome: the route answers it, and /openapi.json describes it. */
+export const WebhookSummarySchema = z.object({
+  recorded: Count.describe('Consent decisions recorded, with source hubspot and the portal as actor'),
+  echoes: Count.describe("Consentry's own writes to HubSpot coming back: dropped"),
+  stale: Count.describe('Changes HubSpot dates no later than one already heard for the same property: dropped'),
+  ignored: Count.describe("Events about something else: another subscription type or property, a contact Consentry does not know, another workspace's portal"),
+  refused: Count.describe('Decisions Consentry cannot record (an opt-in without legal basis, an erased contact): each is reported as a sync.failed event'),
+  deferred: Count.describe("Opt-ins left for HubSpot's retry: their legal basis could not be read from HubSpot"),
+});
+export type WebhookSummary = z.infer<typeof WebhookSummarySchema>;
 
 export interface WebhookDeps {
   engine: Engine;
