@@ -61,6 +61,8 @@ const V4WriteResultSchema = z.object({
   status: z.string(),
 });
 const V4BatchWriteSchema = batchSchema(V4WriteResultSchema);
+/** https://developers.hubspot.com/docs/api/settings/account-information-api: `portalId` is the account's numeric id. */
+const AccountDetailsSchema = z.object({ portalId: z.number().int().nonnegative() });
 
 export interface HubSpotContact {
   id: string;
@@ -97,6 +99,12 @@ export interface V4WriteResult {
   status: string;
 }
 
+/** The HubSpot account (portal) a token belongs to. */
+export interface HubSpotAccountDetails {
+  /** The account id, in the digits the settings keep it as. */
+  portalId: string;
+}
+
 export interface HubSpotClient {
   listPropertyGroups(): Promise<{ name: string; label: string }[]>;
   listProperties(): Promise<ExistingProperty[]>;
@@ -118,6 +126,8 @@ export interface HubSpotClient {
   /** v4 batch write; needs Marketing Hub Enterprise (DESIGN §6), otherwise HubSpot refuses it. */
   writeEmailSubscriptionsV4(inputs: readonly EmailSubscriptionV4Input[]): Promise<BatchResult<V4WriteResult>>;
   completeCallback(callbackId: string, outputFields: Record<string, string>): Promise<void>;
+  /** The account the token belongs to, as HubSpot says: what proves that a token and a portal id go together. */
+  getAccountDetails(): Promise<HubSpotAccountDetails>;
 }
 
 export interface HubSpotClientOptions {
@@ -268,6 +278,25 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
     return parse(SearchSchema, response, operation).results[0] ?? null;
   };
 
+  /**
+   * An endpoint the SDK has no method for, through `apiRequest`: the same token and base path,
+   * the limiter's pacing and headers, and HubSpot's errors as HubSpotApiError.
+   */
+  const requestJson = (request: { method: 'GET' | 'POST'; path: string; body?: object }, operation: string): Promise<unknown> =>
+    call(async () => {
+      const response = await sdk.apiRequest({ method: request.method, path: request.path, ...(request.body === undefined ? {} : { body: request.body }) });
+      const headers = headersOf(response);
+      limiter?.observe(headers);
+      const text = await response.text();
+      if (response.status >= 400) throw new HubSpotApiError(response.status, headers, text);
+      try {
+        const json: unknown = JSON.parse(text);
+        return json;
+      } catch {
+        throw new HubSpotResponseError(operation, ['body is not JSON']);
+      }
+    });
+
   const subscriptionRequest = (body: EmailSubscriptionV3Body) => ({
     emailAddress: body.emailAddress,
     subscriptionId: body.subscriptionId,
@@ -410,29 +439,22 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
       checkBatchSize(inputs.length, 'v4 batch write');
       if (inputs.length === 0) return { results: [], errors: [] };
       // Not in the SDK: https://developers.hubspot.com/docs/api-reference/communication-preferences-subscriptions-v4/subscription-status/post-communication-preferences-v4-statuses-batch-write
-      const body = await call(async () => {
-        const response = await sdk.apiRequest({
-          method: 'POST',
-          path: '/communication-preferences/v4/statuses/batch/write',
-          body: { inputs: inputs.map((i) => ({ ...i })) },
-        });
-        const headers = headersOf(response);
-        limiter?.observe(headers);
-        const text = await response.text();
-        if (response.status >= 400) throw new HubSpotApiError(response.status, headers, text);
-        try {
-          const json: unknown = JSON.parse(text);
-          return json;
-        } catch {
-          throw new HubSpotResponseError('v4 batch write', ['body is not JSON']);
-        }
-      });
+      const body = await requestJson(
+        { method: 'POST', path: '/communication-preferences/v4/statuses/batch/write', body: { inputs: inputs.map((i) => ({ ...i })) } },
+        'v4 batch write',
+      );
       return toBatch(parse(V4BatchWriteSchema, body, 'v4 batch write email subscriptions'));
     },
 
     async completeCallback(callbackId, outputFields) {
       // https://developers.hubspot.com/docs/api-reference/legacy/automation/workflow-actions/callbacks/complete-callback
       await call(() => callbacksApi.complete(callbackId, { outputFields: { ...outputFields } }, callOptions));
+    },
+
+    async getAccountDetails() {
+      // Not in the SDK: https://developers.hubspot.com/docs/api/settings/account-information-api
+      const body = await requestJson({ method: 'GET', path: '/account-info/v3/details' }, 'account details');
+      return { portalId: String(parse(AccountDetailsSchema, body, 'account details').portalId) };
     },
   };
 }

@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { z } from 'zod';
+import type { HubSpotAccountVerifier } from '../../connectors/hubspot/account.js';
 import { hubSpotPlugin } from '../../connectors/hubspot/http/plugin.js';
 import { registerSlackEvents } from '../../connectors/slack/route.js';
 import type { Config } from '../config.js';
@@ -27,7 +28,7 @@ import { hookRoutes } from './routes/hooks.js';
 import { ledgerRoutes } from './routes/ledger.js';
 import { messageRoutes } from './routes/messages.js';
 import { workflowRoutes } from './routes/workflows.js';
-import { workspaceRoutes } from './routes/workspace.js';
+import { workspaceRoutes, type WorkspaceRouteContext } from './routes/workspace.js';
 import type { ApiRoutes, RouteContext, ZodApp } from './types.js';
 
 /** Every file of authenticated `/v1` routes. */
@@ -63,6 +64,8 @@ export interface AppOptions {
   config?: Partial<Config>;
   /** Accept webhook targets on private-use and loopback addresses (HOOK_TARGETS_ALLOW_PRIVATE; link-local and reserved ones stay refused); default false. */
   allowPrivateTargets?: boolean;
+  /** Asks HubSpot whose an access token is, when settings name a HubSpot account; HubSpot's own API unless given. */
+  hubSpotAccounts?: HubSpotAccountVerifier;
 }
 
 /**
@@ -107,7 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
   const engine = options.engine ?? createEngine({ store: options.store, clock });
   const metrics: ServerMetrics = options.metrics ?? createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
-  const context: RouteContext = { engine, store: options.store, clock, metrics, allowPrivateTargets: options.allowPrivateTargets ?? false };
+  const context: WorkspaceRouteContext = { engine, store: options.store, clock, metrics, allowPrivateTargets: options.allowPrivateTargets ?? false, hubSpotAccounts: options.hubSpotAccounts };
 
   // A request that reaches an open keep-alive connection while the server drains is served
   // rather than answered with Fastify's bare 503: nothing is lost during a graceful stop.

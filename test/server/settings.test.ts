@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { http, HttpResponse } from 'msw';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { getOutboundWebhookSecret } from '../../src/worker/signing-secrets.js';
+import { accountDetails, ACCOUNT_INFO_URL, useHubSpotMsw } from '../connectors/hubspot/msw.js';
 import { body, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
@@ -12,6 +14,16 @@ useTestApp((app, first) => {
 });
 
 const hubspot = { accessToken: 'pat-eu1-00000000-0000-0000-0000-000000001234', portalId: '12345', clientSecret: 'secret-value-9876' };
+
+// Settings naming a HubSpot account are checked with HubSpot: the token is account 12345's.
+const hubspotApi = useHubSpotMsw();
+beforeEach(() => {
+  hubspotApi.use(
+    http.get(ACCOUNT_INFO_URL, ({ request }) =>
+      request.headers.get('authorization') === `Bearer ${hubspot.accessToken}` ? HttpResponse.json(accountDetails(Number(hubspot.portalId))) : new HttpResponse(null, { status: 401 }),
+    ),
+  );
+});
 
 describe('settings', () => {
   it('is a JSON merge patch: nested objects merge and null resets', async () => {

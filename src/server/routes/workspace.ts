@@ -1,13 +1,35 @@
 import { z } from 'zod';
-import { ConsentryError } from '../../core/errors.js';
-import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
+import { checkHubSpotAccountClaim, createHubSpotAccountVerifier, type HubSpotAccountClaim, type HubSpotAccountVerifier } from '../../../connectors/hubspot/account.js';
+import { ConsentryError, isConsentryError } from '../../core/errors.js';
+import {
+  HubSpotSettingsSchema,
+  keepMaskedSecrets,
+  LanguageSchema,
+  looksMasked,
+  maskSecret,
+  maskSecrets,
+  mergePatch,
+  WorkspacePurposesSchema,
+  WorkspaceSettingsSchema,
+  type Workspace,
+  type WorkspaceSettings,
+} from '../../core/settings.js';
 import type { Store } from '../../ports/store.js';
 import { rotateOutboundWebhookSecret } from '../../worker/hooks.js';
 import { DEFAULT_PREVIOUS_SECRET_SECONDS, findOutboundWebhookSecret, provideOutboundWebhookSecret } from '../../worker/signing-secrets.js';
 import { assertTargetUrlAllowed } from '../../worker/target-guard.js';
 import { authOf } from '../auth.js';
+import { problem, ProblemSchema, sendProblem } from '../problem.js';
 import { MERGE_PATCH_MEDIA_TYPES } from '../schemas.js';
-import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
+import { API_KEY_SECURITY, type RouteContext, type ZodApp } from '../types.js';
+
+/** The problem code of a settings change refused because HubSpot could not say whose its access token is. */
+export const HUBSPOT_UNAVAILABLE = 'HUBSPOT_UNAVAILABLE';
+
+export interface WorkspaceRouteContext extends RouteContext {
+  /** Asks HubSpot whose an access token is; HubSpot's own API when not given. */
+  hubSpotAccounts?: HubSpotAccountVerifier;
+}
 
 const shape = WorkspaceSettingsSchema.shape;
 
@@ -103,7 +125,47 @@ function assertKeepsOutboundSecret(sent: string, stored: string | null): void {
   throw new ConsentryError('VALIDATION_FAILED', `outboundWebhookSecret: ${message}`, [{ path: 'outboundWebhookSecret', message }]);
 }
 
-export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTargets }) => {
+interface HubSpotAccountChange {
+  /** The token and portal id to confirm with HubSpot: null when the patch leaves them as stored, or leaves the settings invalid. */
+  claim: HubSpotAccountClaim | null;
+  /** The patch's `hubspot`, with the token and portal id it leaves set explicitly when it names either. */
+  hubspot: Record<string, unknown> | null | undefined;
+}
+
+/**
+ * What a patch does to the HubSpot token and portal id. Read before the settings transaction, so
+ * a patch that names either carries both explicitly: whatever another change stores meanwhile,
+ * the pair written is the one HubSpot confirmed, or the one read, which was stored. A patch that
+ * leaves the settings invalid is refused by the engine, which names the bad field as for any patch.
+ */
+function hubSpotAccountChange(current: WorkspaceSettings, patch: Record<string, unknown>, hubspot: Record<string, unknown> | null | undefined): HubSpotAccountChange {
+  if (hubspot === undefined || hubspot === null || !('accessToken' in hubspot || 'portalId' in hubspot)) return { claim: null, hubspot };
+  // A secret sent back masked is refused here as the engine would refuse it, naming every such field.
+  const kept = keepMaskedSecrets(current, patch);
+  let merged: unknown;
+  try {
+    merged = mergePatch(current.hubspot, kept['hubspot']);
+  } catch (error) {
+    // Nested too deep: the engine refuses the patch, whatever is stored by then.
+    if (isConsentryError(error)) return { claim: null, hubspot };
+    throw error;
+  }
+  const after = HubSpotSettingsSchema.safeParse(merged);
+  if (!after.success) {
+    const read = isPlainObject(merged) ? merged : {};
+    return { claim: null, hubspot: { ...hubspot, accessToken: read['accessToken'] ?? null, portalId: read['portalId'] ?? null } };
+  }
+  const { accessToken, portalId } = after.data;
+  const pinned = { ...hubspot, accessToken, portalId };
+  const unchanged = current.hubspot !== null && current.hubspot.accessToken === accessToken && current.hubspot.portalId === portalId;
+  return { claim: unchanged ? null : { accessToken, portalId }, hubspot: pinned };
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export const workspaceRoutes = (v1: ZodApp, { store, clock, allowPrivateTargets, hubSpotAccounts = createHubSpotAccountVerifier() }: WorkspaceRouteContext): void => {
   v1.get(
     '/me',
     {
@@ -147,13 +209,17 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       schema: {
         tags: ['workspace'],
         summary: 'Change some settings; keys left out keep their value',
+        description:
+          'A change that sets or changes hubspot.accessToken or hubspot.portalId is checked with HubSpot first (GET /account-info/v3/details with the token): ' +
+          'a token of another HubSpot account is refused with 422 naming hubspot.portalId, a token HubSpot refuses with 422 naming hubspot.accessToken, ' +
+          `and while HubSpot cannot answer the change is refused with 503 ${HUBSPOT_UNAVAILABLE} and Retry-After; a refused change stores nothing.`,
         security: API_KEY_SECURITY,
         consumes: MERGE_PATCH_MEDIA_TYPES,
         body: SettingsPatchSchema,
-        response: { 200: SettingsJsonSchema },
+        response: { 200: SettingsJsonSchema, 503: ProblemSchema },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       // The outbound webhook is delivered like a hook, so its URL passes the same target check.
       const { outboundWebhookSecret, ...patch } = request.body;
       const { outboundWebhookUrl } = patch;
@@ -162,9 +228,22 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       const before = await store.transaction((tx) => findOutboundWebhookSecret(tx, workspaceId));
       // The settings as read can be patched back whole: the secret read back changes nothing.
       if (typeof outboundWebhookSecret === 'string') assertKeepsOutboundSecret(outboundWebhookSecret, before);
+      const current = (await workspace.get()).settings;
       // Without a URL the secret reads null, so a null sent back with a new URL is the value read, not a request to rotate.
-      const hadUrl = Boolean((await workspace.get()).settings.outboundWebhookUrl);
-      const updated = await workspace.updateSettings(patch);
+      const hadUrl = Boolean(current.outboundWebhookUrl);
+      // Asked before the settings transaction, which must not hold the store's write lock while HubSpot answers.
+      const change = hubSpotAccountChange(current, patch, patch.hubspot);
+      if (change.claim !== null) {
+        const checked = await checkHubSpotAccountClaim(hubSpotAccounts, change.claim);
+        if (checked.verdict === 'refused') throw checked.error;
+        if (checked.verdict === 'unavailable') {
+          request.log.warn({ reason: checked.reason }, 'settings change refused: HubSpot could not confirm the account of the access token');
+          reply.header('retry-after', String(checked.retryAfterSeconds));
+          const detail = `HubSpot could not confirm which account the access token belongs to (${checked.reason}); nothing was changed: send the request again after Retry-After`;
+          return sendProblem(reply, problem(503, HUBSPOT_UNAVAILABLE, detail));
+        }
+      }
+      const updated = await workspace.updateSettings(change.hubspot === undefined ? patch : { ...patch, hubspot: change.hubspot });
       if (!updated.settings.outboundWebhookUrl) return settingsView(store, updated);
       if (outboundWebhookSecret === null && before !== null && hadUrl) {
         // As POST /v1/settings/outbound-webhook/secret with its default overlap.

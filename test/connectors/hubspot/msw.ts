@@ -48,3 +48,21 @@ export function batchResponse(results: unknown[], errors?: unknown[]) {
     completedAt: '2026-03-02T10:00:00.100Z',
   };
 }
+
+/** Where HubSpot says whose a token is (https://developers.hubspot.com/docs/api/settings/account-information-api). */
+export const ACCOUNT_INFO_URL = `${HUBSPOT_API}/account-info/v3/details`;
+
+/** The account details HubSpot answers for a token of account `portalId`. */
+export function accountDetails(portalId: number) {
+  return {
+    portalId,
+    accountType: 'STANDARD',
+    timeZone: 'Europe/Madrid',
+    companyCurrency: 'EUR',
+    additionalCurrencies: [],
+    utcOffset: '+01:00',
+    utcOffsetMilliseconds: 3_600_000,
+    uiDomain: 'app-eu1.hubspot.com',
+    dataHostingLocation: 'eu1',
+  };
+}

@@ -1,6 +1,8 @@
 import { Signature } from '@hubspot/api-client';
 import type { FastifyInstance } from 'fastify';
-import { describe, expect, it } from 'vitest';
+import { http, HttpResponse } from 'msw';
+import { setupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
 import { isConsentryError } from '../../../src/core/errors.js';
@@ -9,6 +11,7 @@ import { createApiKey } from '../../../src/server/api-keys.js';
 import { buildApp } from '../../../src/server/app.js';
 import { CLIENT_SECRET, PORTAL_ID, startHarness, TOKEN, type Harness } from './harness.js';
 import { PUBLIC_URL, useHubspotApp } from './http-harness.js';
+import { accountDetails, ACCOUNT_INFO_URL } from './msw.js';
 
 const sms = channelPropertyNames('sms');
 const OTHER_PORTAL = '77777';
@@ -21,6 +24,21 @@ const ProblemBody = z.object({ status: z.number(), code: z.string(), detail: z.s
 const LogLine = z.object({ level: z.number(), msg: z.string().optional() }).passthrough();
 
 const setUp = useHubspotApp();
+
+/**
+ * HubSpot's account-info for settings changes that name an account; the connector's own calls go
+ * to the fake HubSpot on 127.0.0.1, and any request bound elsewhere fails.
+ */
+const hubspotApi = setupServer();
+beforeAll(() =>
+  hubspotApi.listen({
+    onUnhandledRequest: (request, print) => {
+      if (new URL(request.url).hostname !== '127.0.0.1') print.error();
+    },
+  }),
+);
+afterEach(() => hubspotApi.resetHandlers());
+afterAll(() => hubspotApi.close());
 
 function v3Headers(secret: string, path: string, body: string, timestamp: number): Record<string, string> {
   const signature = Signature.getSignature('POST', 'v3', { clientSecret: secret, requestBody: body, url: `${PUBLIC_URL}${path}`, timestamp, signature: '' });
@@ -81,6 +99,12 @@ describe('HubSpot portals: one workspace each', () => {
     const { h, app } = await setUp();
     const other = await otherShop(h);
     const { key } = await createApiKey(h.store, { workspaceId: other.id, name: 'ops', clock: h.clock });
+    // The claimant's token is one HubSpot issued for that very portal: the claim is proven, and still conflicts.
+    hubspotApi.use(
+      http.get(ACCOUNT_INFO_URL, ({ request }) =>
+        request.headers.get('authorization') === 'Bearer pat-na1-other' ? HttpResponse.json(accountDetails(Number(PORTAL_ID))) : new HttpResponse(null, { status: 401 }),
+      ),
+    );
     const response = await app.inject({
       method: 'PATCH',
       url: '/v1/settings',

@@ -1,0 +1,134 @@
+import { ConsentryError } from '../../src/core/errors.js';
+import { HUBSPOT_PORTAL_FIELD } from '../../src/engine/integrations.js';
+import { createHubSpotClient } from './client.js';
+import { HubSpotApiError, HubSpotResponseError } from './errors.js';
+import { classifyFailure } from './rate-limiter.js';
+
+/** The settings field a refused token is named by. */
+export const HUBSPOT_TOKEN_FIELD = 'hubspot.accessToken';
+
+/** How long HubSpot gets to say whose a token is before the settings change is refused as unavailable. */
+export const ACCOUNT_CHECK_TIMEOUT_MS = 10_000;
+
+/**
+ * Retry-After of a refusal because HubSpot could not answer. HubSpot documents no Retry-After
+ * (https://developers.hubspot.com/docs/api/usage-details): a rate-limited token waits out the
+ * 10-second rolling window, a daily limit resets at the account's midnight (its time zone is not
+ * known before the account is), anything else is an outage that gets half a minute.
+ */
+const RETRY_AFTER_RATE_LIMITED_SECONDS = 10;
+const RETRY_AFTER_DAILY_LIMIT_SECONDS = 3600;
+const RETRY_AFTER_UNAVAILABLE_SECONDS = 30;
+
+/** What HubSpot says of a token: whose account it is, that it refuses it, or nothing (it could not be asked). */
+export type HubSpotAccountLookup =
+  | { outcome: 'found'; portalId: string }
+  | { outcome: 'token_refused'; status: number }
+  | { outcome: 'unavailable'; reason: string; retryAfterSeconds: number };
+
+/** Asks HubSpot which account a token belongs to. */
+export interface HubSpotAccountVerifier {
+  lookUp(accessToken: string): Promise<HubSpotAccountLookup>;
+}
+
+export interface HubSpotAccountVerifierOptions {
+  /** Defaults to https://api.hubapi.com. */
+  basePath?: string;
+  /** Defaults to ACCOUNT_CHECK_TIMEOUT_MS. */
+  timeoutMs?: number;
+  /** Resolves after `ms`; defaults to a timer that does not keep the process alive. Tests resolve it when they choose. */
+  wait?: (ms: number) => Promise<void>;
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+const unrefWait = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    setTimeout(resolve, ms).unref();
+  });
+
+/** Why HubSpot could not say whose the token is, or null for a failure that is a fault, not HubSpot's. */
+function unavailability(error: unknown): { reason: string; retryAfterSeconds: number } | null {
+  if (error instanceof HubSpotApiError) {
+    const failure = classifyFailure(error);
+    if (failure.kind === 'daily_limit') return { reason: 'HubSpot answered 429: the daily API limit is used up', retryAfterSeconds: RETRY_AFTER_DAILY_LIMIT_SECONDS };
+    if (failure.kind === 'rate_limited') return { reason: 'HubSpot answered 429: the rate limit is reached', retryAfterSeconds: RETRY_AFTER_RATE_LIMITED_SECONDS };
+    return { reason: `HubSpot answered ${error.status}`, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
+  }
+  if (error instanceof HubSpotResponseError) return { reason: 'HubSpot answered with a body that is not account details', retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
+  const failure = classifyFailure(error);
+  if (failure.kind !== 'server_error') return null;
+  const code: unknown = error instanceof Error ? Reflect.get(error, 'code') : undefined;
+  return { reason: `HubSpot could not be reached${typeof code === 'string' ? ` (${code})` : ''}`, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
+}
+
+/**
+ * GET /account-info/v3/details with the token, through the connector's client
+ * (https://developers.hubspot.com/docs/api/settings/account-information-api). Built on no limiter
+ * and no connection: the token is not yet any workspace's, and must not replace the client a
+ * workspace's sync uses. The call is bounded: a settings change waits for it.
+ */
+export function createHubSpotAccountVerifier(options: HubSpotAccountVerifierOptions = {}): HubSpotAccountVerifier {
+  const timeoutMs = options.timeoutMs ?? ACCOUNT_CHECK_TIMEOUT_MS;
+  const wait = options.wait ?? unrefWait;
+  return {
+    async lookUp(accessToken) {
+      const client = createHubSpotClient({ accessToken, ...(options.basePath === undefined ? {} : { basePath: options.basePath }) });
+      const details = client.getAccountDetails();
+      // Still running when the wait wins: its failure then is nobody's to handle.
+      details.catch(() => undefined);
+      try {
+        const answer = await Promise.race([details, wait(timeoutMs).then((): typeof TIMED_OUT => TIMED_OUT)]);
+        if (answer === TIMED_OUT) {
+          return { outcome: 'unavailable', reason: `HubSpot did not answer within ${timeoutMs / 1000} s`, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
+        }
+        return { outcome: 'found', portalId: answer.portalId };
+      } catch (error) {
+        if (error instanceof HubSpotApiError && (error.status === 401 || error.status === 403)) return { outcome: 'token_refused', status: error.status };
+        const unavailable = unavailability(error);
+        if (unavailable === null) throw error;
+        return { outcome: 'unavailable', ...unavailable };
+      }
+    },
+  };
+}
+
+/** A token and the portal id settings name beside it. */
+export interface HubSpotAccountClaim {
+  accessToken: string;
+  portalId: string;
+}
+
+export type HubSpotAccountVerdict =
+  | { verdict: 'owned' }
+  /** A VALIDATION_FAILED naming the field at fault; the token is never quoted. */
+  | { verdict: 'refused'; error: ConsentryError }
+  | { verdict: 'unavailable'; reason: string; retryAfterSeconds: number };
+
+function refusal(path: string, message: string): HubSpotAccountVerdict {
+  return { verdict: 'refused', error: new ConsentryError('VALIDATION_FAILED', `${path}: ${message}`, [{ path, message }]) };
+}
+
+/**
+ * Whether the token belongs to the portal the settings name. A portal belongs to one workspace
+ * (src/engine/integrations.ts), so naming one is a claim on it: only a token HubSpot issued for
+ * that account proves the claim, or anyone could take a portal id before its owner connects it.
+ */
+export async function checkHubSpotAccountClaim(verifier: HubSpotAccountVerifier, claim: HubSpotAccountClaim): Promise<HubSpotAccountVerdict> {
+  const lookup = await verifier.lookUp(claim.accessToken);
+  switch (lookup.outcome) {
+    case 'found':
+      return lookup.portalId === claim.portalId
+        ? { verdict: 'owned' }
+        : refusal(HUBSPOT_PORTAL_FIELD, `the access token belongs to HubSpot account ${lookup.portalId}, not ${claim.portalId}`);
+    case 'token_refused':
+      return refusal(
+        HUBSPOT_TOKEN_FIELD,
+        lookup.status === 401
+          ? 'HubSpot refused the access token (401): it is wrong, expired or revoked'
+          : "HubSpot refused the access token (403): it may not read the account's details",
+      );
+    case 'unavailable':
+      return { verdict: 'unavailable', reason: lookup.reason, retryAfterSeconds: lookup.retryAfterSeconds };
+  }
+}
