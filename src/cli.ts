@@ -51,7 +51,7 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
     .description('Chat with a workflow in the terminal, or replay a JSON transcript with --script')
     .option('--template <id>', 'workflow template (request-consent-privacy, welcome-request-email, welcome-request-phone); a script names its own')
     .option('--channel <channel>', 'channel to simulate (default whatsapp); a script names its own')
-    .option('--script <file.json>', 'replay this transcript and print JSON lines')
+    .option('--script <file.json>', 'replay this transcript and print JSON lines; its "start" (when the simulated clock starts) is an RFC 3339 time with Z or an offset, e.g. 2026-03-01T10:00:00+01:00')
     .action((options: { template?: string; channel?: string; script?: string }) => simulateCommand(options, io));
 
   databaseOptions(

@@ -58,6 +58,11 @@ export function baseUrlProblem(value: string): string | undefined {
   return undefined;
 }
 
+/** RFC 6750 §2.1 b64token: the characters of a bearer token, `=` only as padding at its end. */
+const METRICS_TOKEN_PATTERN = /^[A-Za-z0-9\-._~+/]{16,1024}=*$/;
+const METRICS_TOKEN_MESSAGE =
+  'must be 16 to 1024 characters of letters, digits and - . _ ~ + / (then any = padding), as a bearer token is written (RFC 6750); e.g. the output of openssl rand -hex 32';
+
 const optionalSecret = z.preprocess(unsetIfEmpty, z.string().trim().min(1).optional());
 const optionalId = (pattern: RegExp, message: string) => z.preprocess(unsetIfEmpty, z.string().trim().regex(pattern, message).optional());
 
@@ -118,6 +123,21 @@ export const ConfigSchema = z.object({
     z
       .string()
       .refine((path) => !/[\\/]$/.test(path), 'must name a file, not a directory')
+      .optional(),
+  ),
+  /**
+   * The bearer token /metrics asks for; unset, /metrics is open as before. Prometheus sends it
+   * from a scrape config's `authorization: { credentials: ... }` or `credentials_file`
+   * (https://prometheus.io/docs/prometheus/latest/configuration/configuration/#scrape_config).
+   * A token is RFC 6750 §2.1 `b64token` text, as an Authorization header carries it; 16
+   * characters at least, so that it cannot be guessed by trying.
+   */
+  METRICS_TOKEN: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string()
+      .trim()
+      .regex(METRICS_TOKEN_PATTERN, METRICS_TOKEN_MESSAGE)
       .optional(),
   ),
   /*

@@ -6,7 +6,7 @@ import type { EventType } from './core/events.js';
 import { validateWorkspaceKeywords } from './core/keywords.js';
 import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
 import { unknownCursor } from './core/paging.js';
-import { keepMaskedSecrets, mergePatch, replyVariableIssues, WorkspaceSettingsSchema } from './core/settings.js';
+import { inertTriggerIssues, keepMaskedSecrets, mergePatch, replyVariableIssues, WorkspaceSettingsSchema } from './core/settings.js';
 import { getTemplate } from './core/workflow/index.js';
 import type { Clock } from './ports/clock.js';
 import { systemClock } from './ports/clock.js';
@@ -296,7 +296,7 @@ export function createEngine(options: EngineOptions): Engine {
     clock,
     async createWorkspace(input) {
       const name = parseInput(WorkspaceNameSchema, input.name, 'workspace name');
-      const settings = parseSettings(input.settings ?? {});
+      const settings = parseSettings(input.settings ?? {}, undefined, true);
       const now = clock.now();
       const workspace: Workspace = { id: ids.next(now), name, settings, createdAt: now.toISOString(), updatedAt: now.toISOString() };
       await store.transaction(async (tx) => {
@@ -361,11 +361,12 @@ function workspaceNotFound(workspaceId: string): ConsentryError {
   return new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
 }
 
-function parseSettings(input: unknown, repliesSet?: (language: string, key: string) => boolean): WorkspaceSettings {
+/** `triggersSet`: the input sets the trigger list, so bindings that could never start are refused (see inertTriggerIssues). */
+function parseSettings(input: unknown, repliesSet?: (language: string, key: string) => boolean, triggersSet = false): WorkspaceSettings {
   const settings = parseInput(WorkspaceSettingsSchema, input, 'settings');
   validateWorkspaceKeywords(settings.keywords);
   for (const binding of settings.triggers) getTemplateOrFieldError(binding.template);
-  const issues = replyVariableIssues(settings.replies, repliesSet);
+  const issues = [...(triggersSet ? inertTriggerIssues(settings.triggers) : []), ...replyVariableIssues(settings.replies, repliesSet)];
   const [first] = issues;
   if (first) throw new ConsentryError('VALIDATION_FAILED', `Invalid settings: ${first.path}: ${first.message}`, issues);
   return settings;
@@ -387,6 +388,6 @@ function mergeSettings(current: WorkspaceSettings, patch: unknown): WorkspaceSet
     const texts: unknown = patchedReplies.get(language);
     return typeof texts === 'object' && texts !== null && typeof Reflect.get(texts, key) === 'string';
   };
-  return parseSettings(mergePatch(current, keepMaskedSecrets(current, patchObject)), setByPatch);
+  return parseSettings(mergePatch(current, keepMaskedSecrets(current, patchObject)), setByPatch, Array.isArray(patchObject.triggers));
 }
 

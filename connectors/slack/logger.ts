@@ -18,9 +18,50 @@ function split(messages: readonly unknown[]): { details: object; message: string
 }
 
 /**
+ * The members of a Web API request or answer that are kept in the log: what says which call it was,
+ * where it went and how it ended. The rest (`text`, `blocks`, `attachments`, a modal's `view`, an
+ * answer's echoed `message`) may hold a contact's name, phone, e-mail or message.
+ */
+const LOGGED_MEMBERS: ReadonlySet<string> = new Set(['ok', 'error', 'warning', 'needed', 'provided', 'channel', 'ts', 'thread_ts', 'response_metadata']);
+
+/**
+ * The Web API client (@slack/web-api WebClient.makeRequest and apiCall) writes each request's body
+ * and each answer at debug level as `http request body: {json}` and `http request result: {json}`;
+ * Bolt writes what it acknowledges as `ack() ... (body: ...)`. Those are written with only the
+ * LOGGED_MEMBERS, the others named under `omitted`; an `ack()` body, which may quote a submitted
+ * form, is dropped. Every other line (method names, URLs, errors) is passed on as it is.
+ */
+const PAYLOAD_LINE = /^(http request (?:body|result)): (\{.*\})$/s;
+const ACK_LINE = /^(ack\(\) [^(]*)\(body: .*\)$/s;
+
+function withoutContent(message: string): string {
+  const ack = ACK_LINE.exec(message);
+  if (ack) return `${ack[1]}(body omitted)`;
+  const payload = PAYLOAD_LINE.exec(message);
+  if (!payload) return message;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(payload[2] ?? '');
+  } catch {
+    return `${payload[1]}: (omitted)`;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return `${payload[1]}: (omitted)`;
+  const kept: Record<string, unknown> = {};
+  const omitted: string[] = [];
+  for (const [key, value] of Object.entries(parsed)) {
+    const plain = typeof value !== 'object' || value === null || key === 'response_metadata';
+    if (LOGGED_MEMBERS.has(key) && plain) kept[key] = value;
+    else omitted.push(key);
+  }
+  if (omitted.length > 0) kept.omitted = omitted;
+  return `${payload[1]}: ${JSON.stringify(kept)}`;
+}
+
+/**
  * Bolt's Logger (@slack/logger) over the server's pino logger, so Bolt's own warnings land in the
  * same structured log as everything else. Pino's level decides what is written; Bolt's level is kept
- * only to answer getLevel().
+ * only to answer getLevel(). Bolt hands its WebClient this logger too, so at debug level the alerts
+ * it updates would reach the log with their contact data: `withoutContent` keeps them out.
  */
 export function boltLogger(target: PinoLike): Logger {
   let level = LogLevel.INFO;
@@ -28,7 +69,7 @@ export function boltLogger(target: PinoLike): Logger {
     (method: keyof PinoLike) =>
     (...messages: unknown[]): void => {
       const { details, message } = split(messages);
-      target[method](details, message);
+      target[method](details, withoutContent(message));
     };
   return {
     debug: forwardTo('debug'),

@@ -1,10 +1,13 @@
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../config.js';
+import type { Workspace } from '../core/settings.js';
 import { waitingTriggers } from '../core/workflow/templates.js';
 import { createEngine } from '../engine.js';
+import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
+import { createApiKey } from '../server/api-keys.js';
 import { openStoreAt } from './database.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
@@ -52,39 +55,71 @@ export function listenFailure(error: unknown, host: string, port: number): strin
   }
 }
 
-/** The file INITIAL_API_KEY_FILE names, created empty and kept open until the first key is written to it or the start gives up. */
+/** The file INITIAL_API_KEY_FILE names, open until the first key is written to it or the start gives up. */
 interface InitialKeyFile {
   path: string;
   write(key: string): void;
-  /** Closes and removes the file: no key was written to it. */
+  /**
+   * Closes the file, which stays as it is: empty, so that the next start writes the key into it.
+   * It is not removed: another server starting beside this one may have opened the same file, and
+   * be about to write its key there.
+   */
   discard(): void;
 }
 
+/** What this start does about INITIAL_API_KEY_FILE. */
+type KeyFilePlan =
+  | { kind: 'none' }
+  /** The database has no workspace: the first workspace and its key are made, the key written to the file. */
+  | { kind: 'first'; file: InitialKeyFile }
+  /** An earlier first start made the workspace and stopped before its key (the file is empty): the key is made now. */
+  | { kind: 'only_workspace_key'; file: InitialKeyFile; workspace: Workspace }
+  /** The file is empty, and the database has an API key already (or several workspaces): nothing is written, the start says how to get a key. */
+  | { kind: 'empty_file_left'; notice: string };
+
+function errorWhy(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+const NOT_A_PLAIN_FILE = (shown: string) =>
+  `INITIAL_API_KEY_FILE: ${shown} exists already and is not a plain file of this user (a link, a directory, a file with other names or of another user): ` +
+  'the first API key is written only to a new file, or to an empty one an earlier start left: move it away, or name a new file';
+
 /**
- * Creates INITIAL_API_KEY_FILE when this start will make the first API key (the database has no
- * workspace), before the server listens: a file that cannot be created stops the start with
- * nothing made. The file is created exclusively (O_EXCL), so neither an existing file nor a
- * symbolic link planted at the path is written through, with mode 0600: only its owner reads it.
+ * The empty file an earlier start left (it created the file, then stopped before writing the key):
+ * opened for writing without following a link (O_NOFOLLOW), without waiting on a FIFO (O_NONBLOCK)
+ * and without truncating, then checked on the descriptor itself, so what was checked is what is
+ * written: a regular file of this user's, with no other name, and still empty. Its mode is put back
+ * to 0600 whatever it was.
  */
-async function initialKeyFile(path: string | undefined, store: Store): Promise<InitialKeyFile | null> {
-  if (path === undefined) return null;
-  if ((await createEngine({ store }).listWorkspaces()).length > 0) return null;
-  const shown = resolve(path);
+function reuseEmptyFile(path: string, shown: string): InitialKeyFile {
   let descriptor: number;
   try {
-    descriptor = openSync(path, 'wx', 0o600);
+    descriptor = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     const code = errorCode(error);
-    const why =
-      code === 'EEXIST'
-        ? `${shown} exists already, and the first API key is never written over a file: move it away, or name a new file`
-        : code === 'ENOENT'
-          ? `the directory of ${shown} does not exist`
-          : code === 'EACCES' || code === 'EPERM'
-            ? `permission denied: this user cannot create ${shown}`
-            : `cannot create ${shown}: ${error instanceof Error ? error.message : String(error)}`;
-    throw new CliFailure(`INITIAL_API_KEY_FILE: ${why}`);
+    if (code === 'ELOOP' || code === 'EISDIR' || code === 'ENXIO') throw new CliFailure(NOT_A_PLAIN_FILE(shown));
+    if (code === 'EACCES' || code === 'EPERM') throw new CliFailure(`INITIAL_API_KEY_FILE: permission denied: this user cannot write ${shown}`);
+    throw new CliFailure(`INITIAL_API_KEY_FILE: cannot open ${shown}: ${errorWhy(error)}`);
   }
+  try {
+    const stat = fstatSync(descriptor);
+    const ownUid = process.getuid?.();
+    if (!stat.isFile() || stat.nlink !== 1 || (ownUid !== undefined && stat.uid !== ownUid)) throw new CliFailure(NOT_A_PLAIN_FILE(shown));
+    if (stat.size > 0) {
+      throw new CliFailure(
+        `INITIAL_API_KEY_FILE: ${shown} exists already and is not empty, and the first API key is never written over a file: move it away, or name a new file`,
+      );
+    }
+    fchmodSync(descriptor, 0o600);
+  } catch (error) {
+    closeSync(descriptor);
+    throw error;
+  }
+  return keyFileAt(shown, descriptor);
+}
+
+function keyFileAt(shown: string, descriptor: number): InitialKeyFile {
   let open = true;
   const close = () => {
     if (open) closeSync(descriptor);
@@ -94,16 +129,82 @@ async function initialKeyFile(path: string | undefined, store: Store): Promise<I
     path: shown,
     write(key) {
       try {
-        writeSync(descriptor, `${key}\n`);
+        writeSync(descriptor, `${key}\n`, 0);
+        // On disk before the start says where the key is: the database already holds it.
+        fsyncSync(descriptor);
       } finally {
         close();
       }
     },
-    discard() {
-      close();
-      rmSync(path, { force: true });
-    },
+    discard: close,
   };
+}
+
+/**
+ * Opens the file for the first key: created exclusively (O_EXCL, so neither a file nor a symbolic
+ * link planted at the path is written through) with mode 0600, only its owner reads it; or the
+ * empty file an earlier start left. A file that cannot be used stops the start before anything is made.
+ */
+function openKeyFile(path: string): InitialKeyFile {
+  const shown = resolve(path);
+  try {
+    return keyFileAt(shown, openSync(path, 'wx', 0o600));
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === 'EEXIST') return reuseEmptyFile(path, shown);
+    const why =
+      code === 'ENOENT'
+        ? `the directory of ${shown} does not exist`
+        : code === 'EACCES' || code === 'EPERM'
+          ? `permission denied: this user cannot create ${shown}`
+          : `cannot create ${shown}: ${errorWhy(error)}`;
+    throw new CliFailure(`INITIAL_API_KEY_FILE: ${why}`);
+  }
+}
+
+/** Whether `path` is an empty regular file (not through a link): what a start that stopped before writing the key leaves. */
+function isEmptyFile(path: string): boolean {
+  try {
+    const stat = lstatSync(path);
+    return stat.isFile() && stat.size === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What this start does with INITIAL_API_KEY_FILE, decided before the server listens: a file that
+ * cannot be used stops the start with nothing made. A database without a workspace gets its first
+ * workspace and key, written to the file. Later starts leave the file alone, except the empty file
+ * a first start leaves when it stops between creating the file and writing the key: while the
+ * database has no API key, the key is made and written into it; once it has one, whose value
+ * cannot be read back from the database, the start says how to make another.
+ */
+async function keyFilePlan(path: string | undefined, store: Store): Promise<KeyFilePlan> {
+  if (path === undefined) return { kind: 'none' };
+  const workspaces = await createEngine({ store }).listWorkspaces();
+  const [only] = workspaces;
+  if (only === undefined) return { kind: 'first', file: openKeyFile(path) };
+  if (!isEmptyFile(path)) return { kind: 'none' };
+  const keys = await store.transaction((tx) => tx.listApiKeys());
+  const shown = resolve(path);
+  if (keys.length === 0 && workspaces.length === 1) return { kind: 'only_workspace_key', file: openKeyFile(path), workspace: only };
+  const notice =
+    keys.length > 0
+      ? `INITIAL_API_KEY_FILE: ${shown} is empty, and the database has an API key already, so this start writes none to it. ` +
+        `If a first start stopped before writing its key there, that key cannot be shown again: make a new one with: consentry keys create --workspace ${only.id} ` +
+        '(and revoke the unused one: consentry keys list, consentry keys revoke). Then delete the file.'
+      : `INITIAL_API_KEY_FILE: ${shown} is empty, and the database has ${workspaces.length} workspaces and no API key, so this start writes none to it: ` +
+        'make a key with: consentry keys create --workspace <id-or-name>. Then delete the file.';
+  return { kind: 'empty_file_left', notice };
+}
+
+/** The key of the only workspace, for a database whose first start made the workspace and stopped before its key. */
+async function keyForOnlyWorkspace(store: Store, workspace: Workspace): Promise<{ workspaceId: string; key: string } | null> {
+  // Another server starting beside this one may have made it meanwhile: its key is the one to keep.
+  if ((await store.transaction((tx) => tx.listApiKeys())).length > 0) return null;
+  const { key } = await createApiKey(store, { workspaceId: workspace.id, name: 'default', clock: systemClock });
+  return { workspaceId: workspace.id, key };
 }
 
 /**
@@ -122,13 +223,14 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
   // Loaded here, not at the top: the other commands need none of Fastify.
   const { startServer } = await import('../server/index.js');
   const store = openStoreAt(config.DATABASE_PATH, config.DATABASE_SYNCHRONOUS);
-  let keyFile: InitialKeyFile | null;
+  let plan: KeyFilePlan;
   try {
-    keyFile = await initialKeyFile(config.INITIAL_API_KEY_FILE, store);
+    plan = await keyFilePlan(config.INITIAL_API_KEY_FILE, store);
   } catch (error) {
     await store.close();
     throw error;
   }
+  const keyFile = plan.kind === 'first' || plan.kind === 'only_workspace_key' ? plan.file : null;
   let server;
   try {
     server = await startServer({
@@ -143,37 +245,48 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
   } catch (error) {
     keyFile?.discard();
     await store.close();
-    const reason = listenFailure(error, config.HOST, config.PORT) ?? (error instanceof Error ? error.message : String(error));
+    const reason = listenFailure(error, config.HOST, config.PORT) ?? errorWhy(error);
     throw new CliFailure(`could not start the server: ${reason}`);
   }
   const stopping = shutdownRequested();
 
   const baseUrl = config.PUBLIC_URL ?? server.url;
-  const first = await server.createFirstWorkspaceWithKey(DEFAULT_WORKSPACE_NAME);
-  if (first && keyFile) {
+  let made: { workspaceId: string; key: string } | null;
+  try {
+    made = plan.kind === 'only_workspace_key' ? await keyForOnlyWorkspace(store, plan.workspace) : await server.createFirstWorkspaceWithKey(DEFAULT_WORKSPACE_NAME);
+  } catch (error) {
+    keyFile?.discard();
+    await server.close();
+    await store.close();
+    const retry = keyFile ? `; ${keyFile.path} stays empty, and the next start writes the key into it` : '; make one with: consentry keys create';
+    throw new CliFailure(`could not make the first API key: ${errorWhy(error)}${retry}`);
+  }
+  if (made && keyFile) {
     try {
-      keyFile.write(first.key);
+      keyFile.write(made.key);
     } catch (error) {
       await server.close();
       await store.close();
       throw new CliFailure(
-        `INITIAL_API_KEY_FILE: could not write the first API key to ${keyFile.path} (${error instanceof Error ? error.message : String(error)}); ` +
-          `make another key with: consentry keys create --workspace ${first.workspaceId}`,
+        `INITIAL_API_KEY_FILE: could not write the first API key to ${keyFile.path} (${errorWhy(error)}); ` +
+          `make another key with: consentry keys create --workspace ${made.workspaceId}`,
       );
     }
-    writeLine(
-      io.stdout,
-      `Created workspace "${DEFAULT_WORKSPACE_NAME}" (${first.workspaceId}) and its API key, written to ${keyFile.path} (readable only by its owner).`,
-    );
+    const what =
+      plan.kind === 'only_workspace_key'
+        ? `Created the API key of workspace "${plan.workspace.name}" (${made.workspaceId}), which an earlier start made without writing its key,`
+        : `Created workspace "${DEFAULT_WORKSPACE_NAME}" (${made.workspaceId}) and its API key,`;
+    writeLine(io.stdout, `${what} written to ${keyFile.path} (readable only by its owner).`);
     writeLine(io.stdout, 'Store the key, then delete the file: it is written only this once (more keys: consentry keys create).');
-  } else if (first) {
-    writeLine(io.stdout, `Created workspace "${DEFAULT_WORKSPACE_NAME}" (${first.workspaceId}) and its API key.`);
+  } else if (made) {
+    writeLine(io.stdout, `Created workspace "${DEFAULT_WORKSPACE_NAME}" (${made.workspaceId}) and its API key.`);
     writeLine(io.stdout, 'Store the key now: it is shown only this once (more keys: consentry keys create).');
-    writeLine(io.stdout, `API key: ${first.key}`);
+    writeLine(io.stdout, `API key: ${made.key}`);
   } else {
-    // Another server made the first workspace between the check and now: it printed or wrote that key.
+    // Another server made the first workspace or key between the check and now: it printed or wrote that key.
     keyFile?.discard();
   }
+  if (plan.kind === 'empty_file_left') writeLine(io.stdout, plan.notice);
   writeLine(io.stdout, `Consentry listening on ${server.url} (database ${config.DATABASE_PATH})`);
   writeLine(io.stdout, `API docs: ${baseUrl}/docs  OpenAPI: ${baseUrl}/openapi.json`);
   for (const workspace of await server.engine.listWorkspaces()) {

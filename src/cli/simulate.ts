@@ -49,11 +49,45 @@ const StepDurationSchema = z.string().superRefine((text, ctx) => {
   if (!reading.ok) ctx.addIssue({ code: 'custom', message: reading.message });
 });
 
+/** Stores keep timestamps as `toISOString` text with a four-digit year, so simulated time ends with year 9999. */
+const LATEST_INSTANT = '9999-12-31T23:59:59.999Z';
+const LATEST_INSTANT_MS = Date.parse(LATEST_INSTANT);
+
+/** RFC 3339 §5.6 `date-time`: `time-offset` is `Z` or `+hh:mm`/`-hh:mm`; `T` and `Z` may be written in lower case. */
+const RFC3339_DATE_TIME = z.iso.datetime({ offset: true });
+/** A date and time as spreadsheets and people write them, with no zone: which instant it names depends on where it is read. */
+const ZONELESS_DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?$/i;
+const START_EXAMPLES = '2026-03-01T10:00:00Z or 2026-03-01T10:00:00+01:00';
+/** The earliest instant `toISOString` writes with a four-digit year, as the stores keep timestamps. */
+const EARLIEST_INSTANT = '0000-01-01T00:00:00.000Z';
+
+/**
+ * When the simulated clock starts: an RFC 3339 date and time with its offset, so that it names the
+ * same instant wherever the transcript is replayed; one without a zone is refused rather than read
+ * in the zone of the machine that runs it.
+ */
+const StartSchema = z
+  .string()
+  .transform((text, ctx) => {
+    const written = text.trim().toUpperCase();
+    if (!RFC3339_DATE_TIME.safeParse(written).success) {
+      const why = ZONELESS_DATE_TIME.test(written) ? 'has no time zone' : 'is not an RFC 3339 date and time';
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} ${why}: write it with Z or an offset from UTC, such as ${START_EXAMPLES}` });
+      return z.NEVER;
+    }
+    const instant = Date.parse(written);
+    if (instant < Date.parse(EARLIEST_INSTANT) || instant > LATEST_INSTANT_MS) {
+      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is outside ${EARLIEST_INSTANT} to ${LATEST_INSTANT}, the times the simulated clock can show` });
+      return z.NEVER;
+    }
+    return new Date(instant).toISOString();
+  });
+
 export const TranscriptSchema = z
   .object({
     template: z.string().min(1),
     channel: InboundChannelSchema.default('whatsapp'),
-    start: z.iso.datetime().default('2026-01-01T09:00:00.000Z'),
+    start: StartSchema.default('2026-01-01T09:00:00.000Z'),
     settings: z
       .object({
         privacyPolicyUrl: z.string().url().optional(),
@@ -222,10 +256,6 @@ async function emitHappened(sim: Simulation, emit: (line: TranscriptLine) => voi
     }
   }
 }
-
-/** Stores keep timestamps as `toISOString` text with a four-digit year, so simulated time ends with year 9999. */
-const LATEST_INSTANT = '9999-12-31T23:59:59.999Z';
-const LATEST_INSTANT_MS = Date.parse(LATEST_INSTANT);
 
 /** What letting time pass came to: done, refused (past LATEST_INSTANT), or stopped by a timer that failed. */
 type TimePassing = { outcome: 'done' } | { outcome: 'past_latest_instant' } | { outcome: 'timer_failed'; message: string };

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { resolveSlackConfig, type SlackConfigResolution } from '../../connectors/slack/config.js';
 import { slackAppManifest } from '../../connectors/slack/manifest.js';
 import type { SlackSetupReport } from '../../connectors/slack/web.js';
-import type { Config } from '../config.js';
+import { baseUrlProblem, type Config } from '../config.js';
 import { defaultSettings, type Workspace } from '../core/settings.js';
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import type { CliIo } from './io.js';
@@ -72,10 +72,39 @@ export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promi
   if (!report.ok) throw new CliFailure('the Slack set-up needs fixing (see above)');
 }
 
+const ACCEPTED_URL = 'the https address this server is reached at, such as https://consent.example.com or https://example.com/consentry';
+
+/**
+ * Why `value` cannot be the base of the Slack request URL, or undefined when it can. Slack calls
+ * request URLs over https only (https://docs.slack.dev/interactivity/handling-user-interaction),
+ * and `/slack/events` is appended to it, so a query or a fragment would end up in its middle.
+ */
+function publicUrlProblem(value: string): string | undefined {
+  if (!URL.canParse(value)) return `must be ${ACCEPTED_URL}, not ${JSON.stringify(value)}`;
+  const { protocol } = new URL(value);
+  if (protocol !== 'https:') return `must be an https URL, such as https://consent.example.com, not ${protocol}//…: Slack calls request URLs over https only`;
+  if (baseUrlProblem(value) !== undefined) {
+    return `must be ${ACCEPTED_URL}, without a query, a fragment or a user name and password`;
+  }
+  return undefined;
+}
+
+/** `--url`, checked when the command line is read: a bad value is an error about the option. */
+function publicUrlOption(value: string): string {
+  const problem = publicUrlProblem(value);
+  if (problem !== undefined) throw new CliFailure(`--url ${problem}`);
+  return value;
+}
+
 /** `consentry slack manifest --url …`: the Slack app manifest as JSON, to paste into api.slack.com/apps. */
 export function slackManifestCommand(options: { url?: string }, io: CliIo): void {
-  const url = options.url ?? io.env.PUBLIC_URL;
-  if (!url) throw new CliFailure('pass --url with the public https address of this server (or set PUBLIC_URL)');
+  const fromEnvironment = io.env.PUBLIC_URL?.trim() || undefined;
+  const url = options.url === undefined ? fromEnvironment : publicUrlOption(options.url);
+  if (url === undefined) throw new CliFailure(`pass --url with ${ACCEPTED_URL} (or set PUBLIC_URL)`);
+  if (options.url === undefined) {
+    const problem = publicUrlProblem(url);
+    if (problem !== undefined) throw new CliFailure(`PUBLIC_URL ${problem}; or pass --url`);
+  }
   writeLine(io.stdout, JSON.stringify(slackAppManifest(url), null, 2));
 }
 
@@ -97,6 +126,6 @@ export function registerSlackCommand(program: Command, io: CliIo): void {
   slack
     .command('manifest')
     .description('Print the Slack app manifest (JSON: bot scopes, interactivity request URL <url>/slack/events)')
-    .option('--url <https-url>', 'the public https address of this server (default: $PUBLIC_URL)')
+    .option('--url <https-url>', 'the public https address of this server, e.g. https://consent.example.com (default: $PUBLIC_URL)', publicUrlOption)
     .action((options: { url?: string }) => slackManifestCommand(options, io));
 }

@@ -25,6 +25,32 @@ export const TriggerBindingSchema = z.object({
 });
 export type TriggerBinding = z.infer<typeof TriggerBindingSchema>;
 
+/**
+ * The bindings of `triggers` that could never start their template, as issues named
+ * `triggers.<index>.<field>`: a `manual` binding (nothing fires it; a manual start names its
+ * template itself) and a `conversation_opened` one with a `match` (an opening carries no phrase
+ * to compare it with). Checked where a list is set (a new workspace, a settings change that sends
+ * `triggers`), not on every change: a binding stored before they were refused stays, inert as it
+ * always was, and must not block a change to another setting.
+ */
+export function inertTriggerIssues(triggers: readonly TriggerBinding[]): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  triggers.forEach((binding, index) => {
+    if (binding.trigger === 'manual') {
+      issues.push({
+        path: `triggers.${index}.trigger`,
+        message: `a "manual" binding never starts anything: manual starts need no binding; start the template with POST /v1/workflows/${binding.template}/runs`,
+      });
+    } else if (binding.trigger === 'conversation_opened' && binding.match !== undefined) {
+      issues.push({
+        path: `triggers.${index}.match`,
+        message: 'a "conversation_opened" binding takes no match: an opening has no phrase to compare it with, so with one it would never start; leave match out (to start on a phrase, use the "keyword" trigger)',
+      });
+    }
+  });
+  return issues;
+}
+
 const keywordList = z.array(z.string().trim().min(1).max(60)).max(50);
 
 export const WorkspaceKeywordsSchema = z

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
@@ -18,7 +19,7 @@ import { authenticate } from './auth.js';
 import { withEventWebhooks } from './event-docs.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiTransform } from './openapi.js';
-import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, ProblemSchema, sendProblem, toProblem } from './problem.js';
+import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, PROBLEM_CONTENT_TYPE, ProblemSchema, sendProblem, toProblem } from './problem.js';
 import { prototypePoisoning } from './prototype-poisoning.js';
 import { MERGE_PATCH_MEDIA_TYPES } from './schemas.js';
 import { consentRoutes } from './routes/consents.js';
@@ -60,7 +61,7 @@ export interface AppOptions {
   defaultMetrics?: boolean;
   /** The metrics /metrics exposes; a fresh registry when omitted (give one to share it with workers). */
   metrics?: ServerMetrics;
-  /** The environment's configuration, for the connectors of the default workspace (SLACK_*, HUBSPOT_*). */
+  /** The environment's configuration: the connectors of the default workspace (SLACK_*, HUBSPOT_*) and METRICS_TOKEN, which /metrics then asks for. */
   config?: Partial<Config>;
   /** Accept webhook targets on private-use and loopback addresses (HOOK_TARGETS_ALLOW_PRIVATE; link-local and reserved ones stay refused); default false. */
   allowPrivateTargets?: boolean;
@@ -163,7 +164,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   const typed = app.withTypeProvider<ZodTypeProvider>();
-  systemRoutes(typed, context);
+  systemRoutes(typed, context, options.config?.METRICS_TOKEN);
   // Signed by Slack, not by an API key: outside the /v1 scope.
   await registerSlackEvents(app, { engine, store: options.store, clock, env: options.config ?? {} });
   // HubSpot's actions and webhooks are signed by HubSpot; its status route under /v1 checks the API key itself.
@@ -249,7 +250,38 @@ function acceptJsonBodiesOnly(app: FastifyInstance): void {
   });
 }
 
-function systemRoutes(app: ZodApp, { store, metrics }: RouteContext): void {
+const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+
+/** The realm of the metrics token: an API key is another credential and does not open /metrics (RFC 9110 §11.5). */
+const METRICS_CHALLENGE = 'Bearer realm="consentry-metrics"';
+
+/**
+ * An `onRequest` hook that lets through only requests bearing `token` (RFC 6750 §2.1). The digests
+ * are compared, not the texts: `timingSafeEqual` needs equal lengths, and a comparison of the texts
+ * would tell the token's length by timing. A wrong token is answered as RFC 6750 §3.1 says.
+ */
+function requireMetricsToken(token: string) {
+  const expected = sha256(token);
+  return (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+    const authorization = request.headers.authorization;
+    const presented = typeof authorization === 'string' ? /^Bearer[ ]+(\S+)\s*$/i.exec(authorization)?.[1] : undefined;
+    if (presented !== undefined && timingSafeEqual(sha256(presented), expected)) {
+      done();
+      return;
+    }
+    const body =
+      presented === undefined
+        ? problem(401, 'UNAUTHORIZED', 'Send the metrics token as "Authorization: Bearer <METRICS_TOKEN>"')
+        : problem(401, 'UNAUTHORIZED', 'This metrics token is not valid');
+    void reply
+      .code(401)
+      .header('www-authenticate', presented === undefined ? METRICS_CHALLENGE : `${METRICS_CHALLENGE}, error="invalid_token"`)
+      .type(PROBLEM_CONTENT_TYPE)
+      .send(body);
+  };
+}
+
+function systemRoutes(app: ZodApp, { store, metrics }: RouteContext, metricsToken: string | undefined): void {
   app.get(
     '/health',
     {
@@ -279,13 +311,19 @@ function systemRoutes(app: ZodApp, { store, metrics }: RouteContext): void {
     {
       schema: {
         tags: ['system'],
-        summary: 'Prometheus metrics (no API key)',
+        summary: 'Prometheus metrics (no API key; the metrics token when METRICS_TOKEN is set)',
         description:
-          'The Prometheus text exposition format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/): request durations by route, inbound messages, keyword intents, process metrics, webhook deliveries.',
+          'The Prometheus text exposition format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/): request durations by route, inbound messages, keyword intents, process metrics, webhook deliveries. ' +
+          'Takes no API key. When the server runs with METRICS_TOKEN set, it answers only a request with "Authorization: Bearer <METRICS_TOKEN>", and any other with 401 UNAUTHORIZED and WWW-Authenticate: Bearer realm="consentry-metrics"; without METRICS_TOKEN it is open to every client that reaches the port.',
         produces: [metrics.registry.contentType],
         // The backlog gauges read the store, which can be locked by another process (STORE_BUSY).
-        response: { 200: z.string().describe('Metrics in the Prometheus text format'), 503: ProblemSchema },
+        response: {
+          200: z.string().describe('Metrics in the Prometheus text format'),
+          401: ProblemSchema.describe('METRICS_TOKEN is set and the request does not bear it'),
+          503: ProblemSchema,
+        },
       },
+      ...(metricsToken !== undefined ? { onRequest: requireMetricsToken(metricsToken) } : {}),
     },
     async (_request, reply) => {
       const text = await metrics.registry.metrics();

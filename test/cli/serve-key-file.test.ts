@@ -64,7 +64,7 @@ describe('consentry serve with INITIAL_API_KEY_FILE', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(stderrLines(run)).toEqual([
-      `error: INITIAL_API_KEY_FILE: ${file} exists already, and the first API key is never written over a file: move it away, or name a new file`,
+      `error: INITIAL_API_KEY_FILE: ${file} exists already and is not empty, and the first API key is never written over a file: move it away, or name a new file`,
     ]);
     expect(readFileSync(file, 'utf8')).toBe('something else\n');
     expect(await workspaceCount(db)).toBe(0);
@@ -80,13 +80,22 @@ describe('consentry serve with INITIAL_API_KEY_FILE', () => {
     expect(await workspaceCount(db)).toBe(0);
   });
 
-  it('removes the empty file again when the server then cannot start', async () => {
+  it('leaves the file empty when the server then cannot start, and the next start writes the key into it', async () => {
+    const db = join(dir, 'consentry.db');
     const file = join(dir, 'first-key');
-    const run = await cli(['serve'], { env: { DATABASE_PATH: join(dir, 'consentry.db'), INITIAL_API_KEY_FILE: file, HOST: '192.0.2.1', PORT: '0', LOG_LEVEL: 'silent' } });
+    const run = await cli(['serve'], { env: { DATABASE_PATH: db, INITIAL_API_KEY_FILE: file, HOST: '192.0.2.1', PORT: '0', LOG_LEVEL: 'silent' } });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('HOST 192.0.2.1');
-    expect(existsSync(file)).toBe(false);
-  });
+    expect(readFileSync(file, 'utf8')).toBe('');
+    expect(await workspaceCount(db)).toBe(0);
+
+    const next = await serve(db, { INITIAL_API_KEY_FILE: file });
+    await next.waitFor('Ready in');
+    expect(next.output()).toContain(`and its API key, written to ${file} (readable only by its owner).`);
+    expect(readFileSync(file, 'utf8')).toMatch(/^csk_[A-Za-z0-9_-]+\n$/);
+    next.child.kill('SIGTERM');
+    expect(await next.exited).toBe(0);
+  }, 60_000);
 
   it('is refused as a directory with the rest of the configuration', async () => {
     const run = await cli(['serve'], { env: { INITIAL_API_KEY_FILE: 'secrets/', PORT: 'eighty' } });

@@ -286,7 +286,7 @@ describe('GET /openapi.json and /docs', () => {
     expect(messageBody).toContain('"messageId"');
     expect(messageBody).toContain('"whatsapp"');
     expect(Object.keys(doc.paths['/metrics'] ?? {})).toEqual(['get']);
-    expect(responsesOf('/metrics', 'get')).toEqual(['200', '503']);
+    expect(responsesOf('/metrics', 'get')).toEqual(['200', '401', '503']);
   });
 
   it('renders the docs page', async () => {

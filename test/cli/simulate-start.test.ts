@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runTranscript } from '../../src/cli/simulate.js';
+import { cli } from './helpers.js';
+
+let dir: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'consentry-simulate-start-'));
+});
+
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const firstReplyAt = async (start: string): Promise<string | undefined> => {
+  const lines = await runTranscript({ template: 'request-consent-privacy', start, steps: [{ after: '30s', text: 'hola' }] });
+  const reply = lines.find((line) => line.kind === 'reply');
+  return reply?.kind === 'reply' ? reply.at : undefined;
+};
+
+describe('simulate: the transcript start', () => {
+  it.each([
+    ['2026-03-01T10:00:00Z', '2026-03-01T10:00:30.000Z'],
+    ['2026-03-01T10:00:00+01:00', '2026-03-01T09:00:30.000Z'],
+    ['2026-03-01T10:00:00.250-05:30', '2026-03-01T15:30:30.250Z'],
+    ['2026-03-01t10:00:00z', '2026-03-01T10:00:30.000Z'],
+  ])('reads %s as RFC 3339 and counts from that instant', async (start, at) => {
+    expect(await firstReplyAt(start)).toBe(at);
+  });
+
+  it.each([
+    ['2026-03-01T10:00:00', 'has no time zone'],
+    ['2026-03-01 10:00', 'has no time zone'],
+    ['01/03/2026 10:00', 'is not an RFC 3339 date and time'],
+    ['2026-03-01T10:00:00+0100', 'is not an RFC 3339 date and time'],
+  ])('refuses %s, naming start', async (start, why) => {
+    await expect(runTranscript({ template: 'request-consent-privacy', start, steps: [] })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [{ path: 'start', message: `${JSON.stringify(start)} ${why}: write it with Z or an offset from UTC, such as 2026-03-01T10:00:00Z or 2026-03-01T10:00:00+01:00` }],
+    });
+  });
+
+  it('refuses an offset that takes the start past the latest time the clock can show', async () => {
+    await expect(runTranscript({ template: 'request-consent-privacy', start: '9999-12-31T23:30:00-01:00', steps: [] })).rejects.toMatchObject({
+      issues: [{ path: 'start', message: expect.stringContaining('is outside 0000-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z') }],
+    });
+    await expect(runTranscript({ template: 'request-consent-privacy', start: '0000-01-01T00:30:00+01:00', steps: [] })).rejects.toMatchObject({
+      issues: [{ path: 'start' }],
+    });
+  });
+
+  it('from the command line: one line naming start, exit code 1 and nothing on stdout', async () => {
+    const file = join(dir, 'script.json');
+    writeFileSync(file, JSON.stringify({ template: 'request-consent-privacy', start: '2026-03-01T10:00:00', steps: [{ text: 'hola' }] }));
+    const run = await cli(['simulate', '--script', file]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toEqual([
+      'error [VALIDATION_FAILED]: Invalid transcript: start: "2026-03-01T10:00:00" has no time zone: write it with Z or an offset from UTC, such as 2026-03-01T10:00:00Z or 2026-03-01T10:00:00+01:00',
+    ]);
+  });
+
+  it('--help says what start takes', async () => {
+    const run = await cli(['simulate', '--help']);
+    expect(run.code).toBe(0);
+    const help = run.stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('"start" (when the simulated clock starts) is an RFC 3339 time with Z or an offset, e.g. 2026-03-01T10:00:00+01:00');
+  });
+});
