@@ -121,9 +121,12 @@ export interface Engine {
   readonly clock: Clock;
   createWorkspace(input: { name: string; settings?: WorkspaceSettingsInput }): Promise<Workspace>;
   listWorkspaces(): Promise<Workspace[]>;
-  /** The first workspace, created with `name` when the store has none. */
-  /** Creates a workspace when the store has none, in one transaction; null when one exists already. */
-  createFirstWorkspace(name: string): Promise<Workspace | null>;
+  /**
+   * Creates a workspace when the store has none, in one transaction; null when one exists already.
+   * `alongside` writes in that same transaction (the workspace's first API key), so a start that
+   * stops half-way leaves both or neither.
+   */
+  createFirstWorkspace(name: string, alongside?: (tx: StoreTx, workspace: Workspace) => Promise<void>): Promise<Workspace | null>;
   ensureDefaultWorkspace(name?: string): Promise<Workspace>;
   workspace(workspaceId: string): WorkspaceEngine;
   /** Fires every workflow timer due at `now` (earliest first, at most `limit`), each in its own transaction. */
@@ -306,7 +309,7 @@ export function createEngine(options: EngineOptions): Engine {
       return workspace;
     },
     listWorkspaces: () => store.read((tx) => tx.listWorkspaces()),
-    async createFirstWorkspace(name) {
+    async createFirstWorkspace(name, alongside) {
       const checkedName = parseInput(WorkspaceNameSchema, name, 'workspace name');
       const settings = parseSettings({});
       const now = clock.now();
@@ -316,6 +319,7 @@ export function createEngine(options: EngineOptions): Engine {
       return store.transaction(async (tx) => {
         if ((await tx.listWorkspaces()).length > 0) return null;
         await tx.insertWorkspace(workspace);
+        await alongside?.(tx, workspace);
         return workspace;
       });
     },

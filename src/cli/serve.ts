@@ -7,7 +7,7 @@ import { waitingTriggers } from '../core/workflow/templates.js';
 import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
-import { createApiKey } from '../server/api-keys.js';
+import { newApiKey } from '../server/api-keys.js';
 import { openStoreAt } from './database.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
@@ -186,7 +186,7 @@ async function keyFilePlan(path: string | undefined, store: Store): Promise<KeyF
   const [only] = workspaces;
   if (only === undefined) return { kind: 'first', file: openKeyFile(path) };
   if (!isEmptyFile(path)) return { kind: 'none' };
-  const keys = await store.transaction((tx) => tx.listApiKeys());
+  const keys = await store.read((tx) => tx.listApiKeys());
   const shown = resolve(path);
   if (keys.length === 0 && workspaces.length === 1) return { kind: 'only_workspace_key', file: openKeyFile(path), workspace: only };
   const notice =
@@ -201,10 +201,15 @@ async function keyFilePlan(path: string | undefined, store: Store): Promise<KeyF
 
 /** The key of the only workspace, for a database whose first start made the workspace and stopped before its key. */
 async function keyForOnlyWorkspace(store: Store, workspace: Workspace): Promise<{ workspaceId: string; key: string } | null> {
-  // Another server starting beside this one may have made it meanwhile: its key is the one to keep.
-  if ((await store.transaction((tx) => tx.listApiKeys())).length > 0) return null;
-  const { key } = await createApiKey(store, { workspaceId: workspace.id, name: 'default', clock: systemClock });
-  return { workspaceId: workspace.id, key };
+  const created = newApiKey({ workspaceId: workspace.id, name: 'default', clock: systemClock });
+  // Looked for and made in one transaction: another server starting beside this one may have made
+  // it meanwhile, and its key is the one to keep.
+  const made = await store.transaction(async (tx) => {
+    if ((await tx.listApiKeys()).length > 0) return false;
+    await tx.insertApiKey(created.row);
+    return true;
+  });
+  return made ? { workspaceId: workspace.id, key: created.key } : null;
 }
 
 /**

@@ -29,10 +29,8 @@ export interface CreatedApiKey {
   key: string;
 }
 
-export async function createApiKey(
-  store: Store,
-  input: { workspaceId: string; name?: string | null; clock: Clock; ids?: IdGenerator },
-): Promise<CreatedApiKey> {
+/** A new key and the row that stores it (hashed), not stored yet: for a caller that stores it in a transaction of its own. */
+export function newApiKey(input: { workspaceId: string; name?: string | null; clock: Clock; ids?: IdGenerator }): CreatedApiKey {
   const key = generateApiKey();
   const now = input.clock.now();
   const row: ApiKeyRow = {
@@ -45,8 +43,16 @@ export async function createApiKey(
     lastUsedAt: null,
     revokedAt: null,
   };
-  await store.transaction((tx) => tx.insertApiKey(row));
   return { row, key };
+}
+
+export async function createApiKey(
+  store: Store,
+  input: { workspaceId: string; name?: string | null; clock: Clock; ids?: IdGenerator },
+): Promise<CreatedApiKey> {
+  const created = newApiKey(input);
+  await store.transaction((tx) => tx.insertApiKey(created.row));
+  return created;
 }
 
 export type Authentication = { ok: true; key: ApiKeyRow } | { ok: false; reason: 'unknown' | 'revoked' };

@@ -9,7 +9,7 @@ import type { Store } from '../ports/store.js';
 import { defaultWorkers } from '../worker/index.js';
 import type { LoopTimers } from '../worker/polling-loop.js';
 import { WorkerLease } from '../worker/worker-lease.js';
-import { createApiKey } from './api-keys.js';
+import { createApiKey, newApiKey } from './api-keys.js';
 import { buildApp, type AppOptions } from './app.js';
 import { createMetrics } from './metrics.js';
 import type { BackgroundWorker, WorkersFactory } from './workers.js';
@@ -147,10 +147,15 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       return { workspaceId: workspace.id, key };
     },
     async createFirstWorkspaceWithKey(name) {
-      const workspace = await engine.createFirstWorkspace(name);
-      if (!workspace) return null;
-      const { key } = await createApiKey(options.store, { workspaceId: workspace.id, name: 'default', clock });
-      return { workspaceId: workspace.id, key };
+      const keys: string[] = [];
+      // One transaction: a start killed half-way leaves no workspace without its key.
+      const workspace = await engine.createFirstWorkspace(name, async (tx, made) => {
+        const created = newApiKey({ workspaceId: made.id, name: 'default', clock });
+        await tx.insertApiKey(created.row);
+        keys.push(created.key);
+      });
+      const [key] = keys;
+      return workspace && key !== undefined ? { workspaceId: workspace.id, key } : null;
     },
     close() {
       closing ??= (async () => {

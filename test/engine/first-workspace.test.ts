@@ -30,4 +30,23 @@ describe('the first workspace of a new database', () => {
     expect(one?.id).toBe(other?.id);
     expect(await engines[0]?.listWorkspaces()).toHaveLength(1);
   });
+
+  it('writes what comes alongside in its own transaction: both are kept, or neither', async () => {
+    const [store] = stores;
+    if (!store) throw new Error('no store');
+    const engine = createEngine({ store, clock: new FakeClock('2026-03-01T09:00:00.000Z') });
+    const failure = new Error('the key could not be stored');
+    await expect(
+      engine.createFirstWorkspace('Default workspace', async (tx, workspace) => {
+        await tx.setMeta(`made-with:${workspace.id}`, true);
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect(await engine.listWorkspaces()).toEqual([]);
+    const made = await engine.createFirstWorkspace('Default workspace', async (tx, workspace) => {
+      await tx.setMeta(`made-with:${workspace.id}`, true);
+    });
+    expect(made).not.toBeNull();
+    expect(await store.read((tx) => tx.getMeta(`made-with:${made?.id ?? ''}`))).toBe(true);
+  });
 });

@@ -46,6 +46,23 @@ describe('startServer', () => {
     await expect(fetch(`${server.url}/health`)).rejects.toThrow();
   });
 
+  it('makes the first workspace and its key on an empty database only, and the key opens it', async () => {
+    const store = createMemoryStore();
+    const server = await startServer({ store, workers: () => [] });
+    try {
+      const first = await server.createFirstWorkspaceWithKey('Default workspace');
+      expect(first?.key).toMatch(/^csk_/);
+      const stored = await store.read(async (tx) => ({ workspaces: await tx.listWorkspaces(), keys: await tx.listApiKeys() }));
+      expect(stored.workspaces.map((w) => w.id)).toEqual([first?.workspaceId]);
+      expect(stored.keys.map((k) => k.workspaceId)).toEqual([first?.workspaceId]);
+      expect(await server.createFirstWorkspaceWithKey('Default workspace')).toBeNull();
+      const me = await fetch(`${server.url}/v1/me`, { headers: { authorization: `Bearer ${first?.key ?? ''}` } });
+      expect(await me.json()).toEqual({ id: first?.workspaceId, name: 'Default workspace' });
+    } finally {
+      await server.close();
+    }
+  });
+
   it('lets a request in flight finish when closing', async () => {
     const store = createMemoryStore();
     const server = await startServer({ store, workers: () => [] });
