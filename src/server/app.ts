@@ -29,7 +29,7 @@ import { hookRoutes } from './routes/hooks.js';
 import { ledgerRoutes } from './routes/ledger.js';
 import { messageRoutes } from './routes/messages.js';
 import { workflowRoutes } from './routes/workflows.js';
-import { workspaceRoutes, type WorkspaceRouteContext } from './routes/workspace.js';
+import { workspaceRoutes } from './routes/workspace.js';
 import type { ApiRoutes, RouteContext, ZodApp } from './types.js';
 
 /** Every file of authenticated `/v1` routes. */
@@ -111,7 +111,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
   const engine = options.engine ?? createEngine({ store: options.store, clock });
   const metrics: ServerMetrics = options.metrics ?? createMetrics({ defaultMetrics: options.defaultMetrics ?? true });
-  const context: WorkspaceRouteContext = { engine, store: options.store, clock, metrics, allowPrivateTargets: options.allowPrivateTargets ?? false, hubSpotAccounts: options.hubSpotAccounts };
+  const context: RouteContext = { engine, store: options.store, clock, metrics, allowPrivateTargets: options.allowPrivateTargets ?? false, hubSpotAccounts: options.hubSpotAccounts };
 
   // A request that reaches an open keep-alive connection while the server drains is served
   // rather than answered with Fastify's bare 503: nothing is lost during a graceful stop.

@@ -21,15 +21,11 @@ import { assertTargetUrlAllowed } from '../../worker/target-guard.js';
 import { authOf } from '../auth.js';
 import { problem, ProblemSchema, sendProblem } from '../problem.js';
 import { MERGE_PATCH_MEDIA_TYPES } from '../schemas.js';
-import { API_KEY_SECURITY, type RouteContext, type ZodApp } from '../types.js';
+import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 /** The problem code of a settings change refused because HubSpot could not say whose its access token is. */
 export const HUBSPOT_UNAVAILABLE = 'HUBSPOT_UNAVAILABLE';
 
-export interface WorkspaceRouteContext extends RouteContext {
-  /** Asks HubSpot whose an access token is; HubSpot's own API when not given. */
-  hubSpotAccounts?: HubSpotAccountVerifier;
-}
 
 const shape = WorkspaceSettingsSchema.shape;
 
@@ -165,7 +161,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export const workspaceRoutes = (v1: ZodApp, { store, clock, allowPrivateTargets, hubSpotAccounts = createHubSpotAccountVerifier() }: WorkspaceRouteContext): void => {
+export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTargets, hubSpotAccounts = createHubSpotAccountVerifier() }) => {
   v1.get(
     '/me',
     {
