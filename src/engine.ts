@@ -365,10 +365,18 @@ function workspaceNotFound(workspaceId: string): ConsentryError {
   return new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
 }
 
-/** `triggersSet`: the input sets the trigger list, so bindings that could never start are refused (see inertTriggerIssues). */
-function parseSettings(input: unknown, repliesSet?: (language: string, key: string) => boolean, triggersSet = false): WorkspaceSettings {
+/**
+ * `triggersSet`: the input sets the trigger list, so bindings that could never start are refused (see inertTriggerIssues).
+ * `keywordListsSet`: the keyword lists the input sets (all of them when not given), checked for opt-in and help keywords that hold an opt-out word (see validateWorkspaceKeywords).
+ */
+function parseSettings(
+  input: unknown,
+  repliesSet?: (language: string, key: string) => boolean,
+  triggersSet = false,
+  keywordListsSet?: (language: string, list: string) => boolean,
+): WorkspaceSettings {
   const settings = parseInput(WorkspaceSettingsSchema, input, 'settings');
-  validateWorkspaceKeywords(settings.keywords);
+  validateWorkspaceKeywords(settings.keywords, keywordListsSet);
   for (const binding of settings.triggers) getTemplateOrFieldError(binding.template);
   const issues = [...(triggersSet ? inertTriggerIssues(settings.triggers) : []), ...replyVariableIssues(settings.replies, repliesSet)];
   const [first] = issues;
@@ -392,6 +400,11 @@ function mergeSettings(current: WorkspaceSettings, patch: unknown): WorkspaceSet
     const texts: unknown = patchedReplies.get(language);
     return typeof texts === 'object' && texts !== null && typeof Reflect.get(texts, key) === 'string';
   };
-  return parseSettings(mergePatch(current, keepMaskedSecrets(current, patchObject)), setByPatch, Array.isArray(patchObject.triggers));
+  const patchedKeywords = new Map(Object.entries(patchObject.keywords ?? {}));
+  const keywordListSetByPatch = (language: string, list: string): boolean => {
+    const lists: unknown = patchedKeywords.get(language);
+    return typeof lists === 'object' && lists !== null && Array.isArray(Reflect.get(lists, list));
+  };
+  return parseSettings(mergePatch(current, keepMaskedSecrets(current, patchObject)), setByPatch, Array.isArray(patchObject.triggers), keywordListSetByPatch);
 }
 

@@ -70,6 +70,8 @@ export function normalizeText(text: string): string {
 
 export type KeywordIntent = 'opt_in' | 'opt_out' | 'help' | 'none';
 type MatchIntent = Exclude<KeywordIntent, 'none'>;
+/** The lists of added keywords a workspace has per language (`settings.keywords.<lang>.<list>`). */
+export type KeywordListName = MatchIntent;
 
 export interface KeywordResult {
   intent: KeywordIntent;
@@ -107,6 +109,23 @@ export const BUILT_IN_KEYWORDS: Readonly<Record<Language, KeywordSet>> = Object.
   ja: Object.freeze({ opt_in: Object.freeze(['開始']), opt_out: Object.freeze(['停止']), help: Object.freeze(['ヘルプ']) }),
 });
 
+/**
+ * Words people write to unsubscribe that DESIGN §3's table does not list: carrier and market
+ * spellings (German STOPP, Spanish BAJA, Japanese ストップ and 配信停止), other verb forms and
+ * common misspellings. The table is exact, so they never unsubscribe by themselves, but a message
+ * that is or contains one is a possible plain-language revocation, which US rules make binding
+ * (47 CFR 64.1200(a)(10)): it raises `optout.review_needed` so a person decides. UN-SUBSCRIBE is
+ * covered by UN SUBSCRIBE (inner dashes read as spaces), and ｽﾄｯﾌﾟ by ストップ (NFKC).
+ */
+export const REVIEW_WORDS: Readonly<Record<Language, readonly string[]>> = Object.freeze({
+  en: Object.freeze(['UN SUBSCRIBE', 'UNSUSCRIBE']),
+  es: Object.freeze(['BAJA', 'DARME DE BAJA', 'CANCELAR']),
+  fr: Object.freeze(['ARRÊTEZ', 'DÉSABONNER']),
+  pt: Object.freeze(['SAIR', 'PARE', 'CANCELAR INSCRIÇÃO']),
+  de: Object.freeze(['STOPP', 'ABMELDEN']),
+  ja: Object.freeze(['ストップ', '配信停止', '配信解除', 'アンサブスクライブ']),
+});
+
 /** DESIGN §3: STOP, START and HELP can't be removed by a workspace. */
 const PROTECTED_KEYWORDS: ReadonlyMap<string, MatchIntent> = new Map([
   ['STOP', 'opt_out'],
@@ -123,6 +142,8 @@ interface KeywordEntry {
   keyword: string;
   normalized: string;
   addedByWorkspace: boolean;
+  /** A REVIEW_WORDS entry: scanned for, never matched exactly. */
+  reviewOnly: boolean;
   /** How findOptOutEntry looks for it: as a substring (unspaced scripts) or as these words. */
   unspaced: boolean;
   words: readonly string[];
@@ -130,20 +151,32 @@ interface KeywordEntry {
 
 /** Scripts written without spaces between words: a keyword in them is looked for as a substring. */
 const UNSPACED_SCRIPT = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
-const WORD_SEPARATOR = /[^\p{L}\p{N}\p{M}]+/u;
+/**
+ * A word: a run of letters, digits and marks of one kind, either Han, kana and Hangul (by
+ * Script_Extensions, so the long-vowel mark ー and the voicing marks count with the kana) or
+ * anything else. Japanese puts no space between a Latin word and the kana or kanji around it
+ * ("STOPして", "配信STOP"), so the change of script is where one word ends, as UAX #29's word
+ * boundaries have it between Latin letters and kana or Han; Korean attaches its particles to a
+ * Latin word the same way ("STOP해"), so Hangul is read alike.
+ */
+const WORD = /(?:(?=[\p{scx=Han}\p{scx=Hira}\p{scx=Kana}\p{scx=Hang}])[\p{L}\p{N}\p{M}])+|(?:(?![\p{scx=Han}\p{scx=Hira}\p{scx=Kana}\p{scx=Hang}])[\p{L}\p{N}\p{M}])+/gu;
 
 function words(normalized: string): string[] {
-  return normalized.split(WORD_SEPARATOR).filter((word) => word !== '');
+  return normalized.match(WORD) ?? [];
 }
 
-function keywordEntry(intent: MatchIntent, language: Language, keyword: string, normalized: string, addedByWorkspace: boolean): KeywordEntry {
-  return { intent, language, keyword, normalized, addedByWorkspace, unspaced: UNSPACED_SCRIPT.test(normalized), words: words(normalized) };
+function keywordEntry(intent: MatchIntent, language: Language, keyword: string, normalized: string, addedByWorkspace: boolean, reviewOnly = false): KeywordEntry {
+  return { intent, language, keyword, normalized, addedByWorkspace, reviewOnly, unspaced: UNSPACED_SCRIPT.test(normalized), words: words(normalized) };
 }
 
 const BUILT_IN_ENTRIES: readonly KeywordEntry[] = LANGUAGES.flatMap((language) =>
   MATCH_INTENTS.flatMap((intent) =>
     BUILT_IN_KEYWORDS[language][intent].map((keyword) => keywordEntry(intent, language, keyword, normalizeText(keyword), false)),
   ),
+);
+const BUILT_IN_OPT_OUT_ENTRIES: readonly KeywordEntry[] = BUILT_IN_ENTRIES.filter((entry) => entry.intent === 'opt_out');
+const REVIEW_ENTRIES: readonly KeywordEntry[] = LANGUAGES.flatMap((language) =>
+  REVIEW_WORDS[language].map((word) => keywordEntry('opt_out', language, word, normalizeText(word), false, true)),
 );
 
 function removedForms(workspaceKeywords: WorkspaceKeywords | undefined, language: Language): Set<string> {
@@ -162,11 +195,15 @@ function hasOwnKeywords(workspaceKeywords: WorkspaceKeywords): boolean {
 
 /**
  * The keywords in force, indexed for classification: the entry each exact comparison form
- * resolves to (pickEntry over every entry with that form, in table order), and the opt-out
- * entries that findOptOutEntry scans, in table order. A built-in opt-out word a workspace
- * switched off is scanned too: it no longer unsubscribes by itself, but a message that is or
- * contains it is still a possible revocation (END, CANCEL, QUIT and REVOKE are on the US FCC
- * 2024 list), so it is flagged for review rather than ignored.
+ * resolves to (pickEntry over every entry with that form, in table order), and the words
+ * findOptOutEntry scans for, in this order: the opt-out keywords in force, the built-in opt-out
+ * words a workspace switched off, then REVIEW_WORDS. A switched-off word no longer unsubscribes
+ * by itself, but a message that is or contains it is still a possible revocation (END, CANCEL,
+ * QUIT and REVOKE are on the US FCC 2024 list), so it is flagged for review rather than ignored.
+ * For the same reason a keyword a workspace added as opt-in or help that is or holds one of the
+ * scanned words resolves to nothing and its message is reviewed: settings stored before such
+ * keywords were refused (validateWorkspaceKeywords) must not turn a revocation into consent or
+ * answer it with the help text.
  */
 interface KeywordTable {
   readonly entries: readonly KeywordEntry[];
@@ -175,8 +212,10 @@ interface KeywordTable {
 }
 
 function keywordTable(entries: readonly KeywordEntry[], removedOptOuts: readonly KeywordEntry[] = []): KeywordTable {
+  const optOut = [...entries.filter((entry) => entry.intent === 'opt_out'), ...removedOptOuts, ...REVIEW_ENTRIES];
   const candidatesByForm = new Map<string, KeywordEntry[]>();
   for (const entry of entries) {
+    if (entry.addedByWorkspace && entry.intent !== 'opt_out' && findOptOutEntry(entry.normalized, optOut) !== undefined) continue;
     const candidates = candidatesByForm.get(entry.normalized);
     if (candidates === undefined) candidatesByForm.set(entry.normalized, [entry]);
     else candidates.push(entry);
@@ -186,7 +225,7 @@ function keywordTable(entries: readonly KeywordEntry[], removedOptOuts: readonly
     const picked = pickEntry(candidates);
     if (picked !== undefined) exact.set(form, picked);
   }
-  return { entries, exact, optOut: [...entries.filter((entry) => entry.intent === 'opt_out'), ...removedOptOuts] };
+  return { entries, exact, optOut };
 }
 
 const BUILT_IN_TABLE: KeywordTable = keywordTable(BUILT_IN_ENTRIES);
@@ -208,7 +247,7 @@ function activeTable(workspaceKeywords: WorkspaceKeywords | undefined): KeywordT
   const kept = new Set(entries);
   const table = keywordTable(
     entries,
-    BUILT_IN_ENTRIES.filter((entry) => entry.intent === 'opt_out' && !kept.has(entry)),
+    BUILT_IN_OPT_OUT_ENTRIES.filter((entry) => !kept.has(entry)),
   );
   if (tableCache.size >= TABLE_CACHE_LIMIT) tableCache.clear();
   tableCache.set(cacheKey, table);
@@ -269,18 +308,29 @@ function containsWordSequence(haystack: readonly string[], needle: readonly stri
  */
 const ADDRESSES_AND_LINKS =
   /\b[a-z][a-z0-9+.-]{0,31}:\/\/\S*|\bwww\.\S+|(?<![\p{L}\p{N}._%+-])[\p{L}\p{N}._%+-]+@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+/giu;
+/**
+ * A link written without its scheme, as chat apps still make it clickable ("example.com/stop",
+ * "shop.example.co.uk/unsubscribe"): a dotted host name of ASCII labels of at most 63 characters
+ * (RFC 1035 §2.3.4), a last label of 2 to 24 letters in one case, as top-level domains are
+ * written, then a slash. The slash and the single-case last label keep ordinary text out:
+ * "end.Then" and "Stop.Now/ok" are read as words. Like a mailbox, it starts only where its run
+ * of host characters starts.
+ */
+const SCHEMELESS_LINKS = /(?<![A-Za-z0-9._%+@/-])(?:[A-Za-z0-9][A-Za-z0-9-]{0,62}\.)+(?:[a-z]{2,24}|[A-Z]{2,24})\/\S*/gu;
 const MAY_HOLD_ADDRESS_OR_LINK = /[@/]|www\./i;
 
 /** The comparison form the plain-language scan reads: the message's (`normalized`, when known), without its addresses and links. */
 function reviewForm(text: string, normalized?: string): string {
-  if (MAY_HOLD_ADDRESS_OR_LINK.test(text)) return normalizeText(text.replace(ADDRESSES_AND_LINKS, ' '));
-  return normalized ?? normalizeText(text);
+  if (!MAY_HOLD_ADDRESS_OR_LINK.test(text)) return normalized ?? normalizeText(text);
+  const withoutLinks = text.replace(ADDRESSES_AND_LINKS, ' ');
+  return normalizeText(withoutLinks.includes('/') ? withoutLinks.replace(SCHEMELESS_LINKS, ' ') : withoutLinks);
 }
 
-function findOptOutEntry(text: string, table: KeywordTable): KeywordEntry | undefined {
+/** The longest of `optOut` that `text` (in comparison form) is or holds: a whole word or words, or a substring in an unspaced script. */
+function findOptOutEntry(text: string, optOut: readonly KeywordEntry[]): KeywordEntry | undefined {
   const messageWords = words(text);
   let best: KeywordEntry | undefined;
-  for (const entry of table.optOut) {
+  for (const entry of optOut) {
     const found = entry.unspaced ? text.includes(entry.normalized) : containsWordSequence(messageWords, entry.words);
     // The longest match names the request best ("stop all" over "stop").
     if (found && (best === undefined || entry.normalized.length > best.normalized.length)) best = entry;
@@ -299,7 +349,7 @@ export function findPlainLanguageOptOut(
   text: string,
   workspaceKeywords?: WorkspaceKeywords,
 ): { word: string; language: Language } | null {
-  const entry = findOptOutEntry(reviewForm(text), activeTable(workspaceKeywords));
+  const entry = findOptOutEntry(reviewForm(text), activeTable(workspaceKeywords).optOut);
   return entry === undefined ? null : { word: entry.keyword, language: entry.language };
 }
 
@@ -316,7 +366,7 @@ export function classifyKeyword(text: string, workspaceKeywords?: WorkspaceKeywo
   if (exact !== undefined) {
     return { intent: exact.intent, language: exact.language, keyword: exact.keyword, normalized, review: false };
   }
-  const optOut = findOptOutEntry(reviewForm(text, normalized), table);
+  const optOut = findOptOutEntry(reviewForm(text, normalized), table.optOut);
   return { intent: 'none', language: optOut?.language ?? null, keyword: null, normalized, review: optOut !== undefined };
 }
 
@@ -326,13 +376,56 @@ export function isAllChannelsOptOut(result: KeywordResult): boolean {
 }
 
 /**
+ * The opt-out word an added opt-in or help keyword `form` is or holds (as findOptOutEntry reads
+ * it), among the words its check covers: every built-in opt-out word of every language, switched
+ * off or not, REVIEW_WORDS and the workspace's own opt-out keywords when the keyword's own list
+ * is set; else only the workspace's opt-out keywords in lists that are set. An added opt-out
+ * keyword equal to it is left to the clash check, which reports it on whichever comes second.
+ */
+function heldOptOutWord(
+  form: string,
+  listSet: boolean,
+  addedOptOuts: readonly { entry: KeywordEntry; listSet: boolean }[],
+): KeywordEntry | undefined {
+  const ownOptOuts = addedOptOuts
+    .filter((added) => (listSet || added.listSet) && added.entry.normalized !== form)
+    .map((added) => added.entry);
+  return findOptOutEntry(form, listSet ? [...BUILT_IN_OPT_OUT_ENTRIES, ...REVIEW_ENTRIES, ...ownOptOuts] : ownOptOuts);
+}
+
+function heldOptOutMessage(keyword: string, intent: 'opt_in' | 'help', held: KeywordEntry): string {
+  const what = held.reviewOnly
+    ? `${held.keyword} (${held.language}), a word people write to unsubscribe`
+    : held.addedByWorkspace
+      ? `the workspace's opt-out keyword ${held.keyword} (${held.language})`
+      : `the opt-out word ${held.keyword} (${held.language})`;
+  const why =
+    intent === 'opt_in'
+      ? 'a message that may revoke consent must never record consent'
+      : 'a message that may revoke consent must never be answered with the help text instead of being reviewed';
+  return `"${keyword}" is or holds ${what}: ${why}; such a message raises optout.review_needed (remove the opt-out word from the keyword)`;
+}
+
+/**
  * Checks a workspace's keyword settings. STOP, START or HELP in `removed` is refused
  * with KEYWORD_NOT_REMOVABLE; a removed word that is not a built-in of that language,
  * or an added keyword that is empty once normalised, longer than three words, or
- * already a keyword of another intent is refused with VALIDATION_FAILED. When both kinds occur the error carries every issue under the
- * KEYWORD_NOT_REMOVABLE code.
+ * already a keyword of another intent is refused with VALIDATION_FAILED. When both kinds occur
+ * the error carries every issue under the KEYWORD_NOT_REMOVABLE code.
+ *
+ * An added opt-in or help keyword that is or holds as a word an opt-out word (see
+ * heldOptOutWord) is refused with VALIDATION_FAILED too: US rules honour a revocation "by any
+ * reasonable means" (47 CFR 64.1200(a)(10)), so "stop please" must not opt in, and "cancel
+ * order" must not get the help reply without a review. `listSet` names the lists a settings
+ * change sets; that refusal covers only those (and the opt-in and help keywords holding a word
+ * of a set opt-out list), so settings stored before it keep loading and changing: such a keyword
+ * no longer matches (classifyKeyword reviews its message instead). Without `listSet` every list
+ * is checked, as for a new workspace.
  */
-export function validateWorkspaceKeywords(k: WorkspaceKeywords): void {
+export function validateWorkspaceKeywords(
+  k: WorkspaceKeywords,
+  listSet: (language: Language, list: KeywordListName) => boolean = () => true,
+): void {
   const notRemovable: FieldIssue[] = [];
   const invalid: FieldIssue[] = [];
   for (const language of LANGUAGES) {
@@ -347,6 +440,11 @@ export function validateWorkspaceKeywords(k: WorkspaceKeywords): void {
     });
   }
 
+  const addedOptOuts = LANGUAGES.flatMap((language) =>
+    (k[language]?.opt_out ?? [])
+      .map((keyword) => ({ entry: keywordEntry('opt_out', language, keyword.trim(), normalizeText(keyword), true), listSet: listSet(language, 'opt_out') }))
+      .filter((added) => added.entry.normalized !== ''),
+  );
   // Built-ins still in force, then each added keyword in turn, so two added keywords can clash too.
   const builtInAndEarlier = new Map<string, KeywordEntry>();
   for (const entry of activeTable(k).entries) {
@@ -374,6 +472,13 @@ export function validateWorkspaceKeywords(k: WorkspaceKeywords): void {
             message: `"${keyword}" is already the ${clash.intent} keyword ${clash.keyword} (${clash.language})`,
           });
           return;
+        }
+        if (intent !== 'opt_out') {
+          const held = heldOptOutWord(form, listSet(language, intent), addedOptOuts);
+          if (held !== undefined) {
+            invalid.push({ path, message: heldOptOutMessage(keyword, intent, held) });
+            return;
+          }
         }
         if (clash === undefined) {
           builtInAndEarlier.set(form, keywordEntry(intent, language, keyword, form, true));

@@ -2,7 +2,7 @@ import type { ConsentState, ConsentStatus, MessagingChannel, Purpose } from '../
 import type { Contact } from '../core/contact.js';
 import { addIdentity, tryNormalizeEmail, tryNormalizePhone } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
-import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut } from '../core/keywords.js';
+import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut, normalizeText } from '../core/keywords.js';
 import { canonicalJson, ConsentStates, effectiveStatus, optedInPurposes, sha256Hex } from '../core/ledger.js';
 import { ConsentryError } from '../core/errors.js';
 import { ERASED, redactStored } from '../core/events.js';
@@ -42,17 +42,19 @@ const PHONE_CHANNELS: readonly MessagingChannel[] = ['whatsapp', 'sms'];
  * first (an opt-out always wins over a pending question), then feed the conversation's
  * workflows.
  */
-export async function handleInbound(uow: UnitOfWork, message: Message): Promise<InboundResult> {
+export async function handleInbound(uow: UnitOfWork, received: Message): Promise<InboundResult> {
   const { tx, workspaceId } = uow;
-  const seen = await tx.getProcessedMessage(workspaceId, message.channel, message.messageId);
-  const digest = messageDigest(message);
+  const seen = await tx.getProcessedMessage(workspaceId, received.channel, received.messageId);
+  const digest = messageDigest(received);
   if (seen) return replayAnswer(uow, seen.response, digest);
-  uow.inboundMessageId = message.messageId;
+  uow.inboundMessageId = received.messageId;
+  const message = withReadableText(received);
 
   const contact = await resolveContact(uow, message);
   await fireOverdueTimers(uow, contact.id, message.channel, sentAt(uow, message));
-  const typed = message.text !== undefined ? classifyKeyword(message.text, uow.workspace.settings.keywords) : null;
-  const classified = typed ?? buttonKeyword(uow, message);
+  const typedText = keywordText(message);
+  const typed = typedText === null ? null : classifyKeyword(typedText, uow.workspace.settings.keywords);
+  const classified = strongerKeyword(buttonKeyword(uow, message), typed);
   let conversation = (await tx.getOpenConversation(workspaceId, contact.id, message.channel)) ?? null;
   // An option of the waiting question is its answer, not a keyword (see questionAnsweredByOption).
   const answered = classified === null ? undefined : await questionAnsweredByOption(uow, contact, message, classified, conversation);
@@ -175,15 +177,70 @@ async function replayAnswer(uow: UnitOfWork, stored: unknown, digest: string): P
 }
 
 /**
+ * The characters of a message's text that are read: the first READABLE_TEXT_LENGTH. A message is
+ * never refused for its length, since it may carry a STOP (an e-mail reply with a long quoted
+ * thread); what the sender wrote comes first, and the rest is not read, nor kept in events.
+ */
+export const READABLE_TEXT_LENGTH = 4096;
+
+function withReadableText(message: Message): Message {
+  if (message.text === undefined || message.text.length <= READABLE_TEXT_LENGTH) return message;
+  let end = READABLE_TEXT_LENGTH;
+  // Not between the two halves of a surrogate pair.
+  const last = message.text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return { ...message, text: message.text.slice(0, end) };
+}
+
+/**
+ * Telegram's Start button sends `/start` (with a deep-link payload after it, if any) when a person
+ * opens a bot (https://core.telegram.org/bots/features#commands): it opens a conversation, it is
+ * not a consent. Other commands may be addressed to the bot by name (`/stop@AcmeBot`, in groups),
+ * which is read without the name.
+ */
+const TELEGRAM_START = /^\s*\/start(?:@\w+)?(?:\s|$)/i;
+const TELEGRAM_ADDRESSED_COMMAND = /^(\s*\/\w+)@\w+(?=\s|$)/;
+
+/** The text read for keywords: none when the message has no words (no text, or only white space). */
+function keywordText(message: Message): string | null {
+  if (message.text === undefined || message.text.trim() === '') return null;
+  if (message.channel !== 'telegram') return message.text;
+  if (TELEGRAM_START.test(message.text)) return null;
+  return message.text.replace(TELEGRAM_ADDRESSED_COMMAND, '$1');
+}
+
+/**
+ * The labels of the marketing opt-out buttons messaging platforms add to templates. Clicking one
+ * unsubscribes (HubSpot's WhatsApp consent page: "if you include a marketing opt-out button in the
+ * template and the contact clicks it, they are unsubscribed automatically"); WhatsApp labels it
+ * "Stop promotions" (https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates/marketing-templates).
+ * A label a workspace renamed is added as an opt-out keyword.
+ */
+const OPT_OUT_BUTTON_LABELS: ReadonlyMap<string, string> = new Map([[normalizeText('Stop promotions'), 'STOP PROMOTIONS']]);
+
+/**
  * A button the contact clicked is read as a keyword when its text is one (a template's opt-out
  * quick reply unsubscribes as the typed word does: DESIGN §2, "one keyword, one API call, one
- * button") or reads as a plain-language opt-out, which is flagged for review. Any other button is
- * an answer, not a keyword: null.
+ * button"), when it is a platform's marketing opt-out button, or when it reads as a plain-language
+ * opt-out, which is flagged for review. Any other button is an answer, not a keyword: null.
  */
 function buttonKeyword(uow: UnitOfWork, message: Message): KeywordResult | null {
   if (message.button === undefined) return null;
   const clicked = classifyKeyword(message.button, uow.workspace.settings.keywords);
+  const optOutButton = clicked.intent === 'none' ? OPT_OUT_BUTTON_LABELS.get(clicked.normalized) : undefined;
+  if (optOutButton !== undefined) return { intent: 'opt_out', language: 'en', keyword: optOutButton, normalized: clicked.normalized, review: false };
   return clicked.intent !== 'none' || clicked.review ? clicked : null;
+}
+
+/**
+ * What a message with both a button and text means. Channels send the clicked button's label or
+ * payload beside text (Twilio's Body, Messenger's quick reply), so the text does not hide the
+ * button: an opt-out in either wins, as it must win over anything else (DESIGN §3); then the
+ * button's keyword, the text's keyword, a review either raises, and last the text as it is.
+ */
+function strongerKeyword(clicked: KeywordResult | null, typed: KeywordResult | null): KeywordResult | null {
+  const read = [clicked, typed].filter((result): result is KeywordResult => result !== null);
+  return read.find((r) => r.intent === 'opt_out') ?? read.find((r) => r.intent !== 'none') ?? read.find((r) => r.review) ?? typed;
 }
 
 /**
@@ -270,7 +327,12 @@ async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message:
  * revocation "by any reasonable means" allows one clarifying text at most (47 CFR 64.1200(a)(12)).
  */
 async function holdForOptOutReview(uow: UnitOfWork, contact: Contact, message: Message, keyword: KeywordResult, conversation: Conversation | null): Promise<void> {
-  const found = findPlainLanguageOptOut(message.text ?? message.button ?? keyword.normalized, uow.workspace.settings.keywords);
+  // The review may come from the text or from a clicked button: the word is looked for in both.
+  const keywords = uow.workspace.settings.keywords;
+  let found: ReturnType<typeof findPlainLanguageOptOut> = null;
+  for (const read of [message.text, message.button, keyword.normalized]) {
+    if (read !== undefined) found ??= findPlainLanguageOptOut(read, keywords);
+  }
   await emitOptOutReview(uow, contact, message, keyword, found?.language ?? keyword.language, found?.word ?? '');
   if (conversation === null) return;
   for (const run of await uow.tx.listActiveRuns(uow.workspaceId, contact.id, message.channel)) {

@@ -75,7 +75,11 @@ export const InboundMessageSchema = z
           ),
       })
       .strict(),
-    text: z.string().max(4096).optional(),
+    text: z
+      .string()
+      .max(65_536)
+      .optional()
+      .describe('What the contact wrote; its first 4,096 characters are read (an e-mail reply\'s quoted thread after them is not), so a long message is never refused'),
     /** A button's id or label, for channels with quick replies. */
     button: z.string().min(1).max(256).optional(),
     timestamp: z

@@ -44,7 +44,8 @@ describe('consentry classify', () => {
       { intent: 'opt_out', language: 'en', keyword: 'STOP', normalized: 'STOP', review: false },
     ]);
     const builtIn = await cli(['classify', 'baja', '--db', join(dir, 'nowhere.db')]);
-    expect(jsonLines(builtIn.stdout)).toEqual([{ intent: 'none', language: null, keyword: null, normalized: 'BAJA', review: false }]);
+    // Not in the built-in table: a word people use to opt out, so it is flagged for a person to review.
+    expect(jsonLines(builtIn.stdout)).toEqual([{ intent: 'none', language: 'es', keyword: null, normalized: 'BAJA', review: true }]);
     const unknown = await cli(['classify', 'baja', '--db', db, '--workspace', 'Globex']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('No workspace "Globex"');

@@ -226,21 +226,21 @@ describe('simulate: every error about a step names it', () => {
     const run = await cli([
       'simulate',
       '--script',
-      writeScript({ template: 'request-consent-privacy', steps: [{ text: 'hola' }, { after: '1s', text: 'x'.repeat(4097) }, { button: '' }] }),
+      writeScript({ template: 'request-consent-privacy', steps: [{ text: 'hola' }, { after: '1s', text: 'x'.repeat(65_537) }, { button: '' }] }),
     ]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toEqual([
-      'error [VALIDATION_FAILED]: Invalid transcript: steps.1.text: Too big: expected string to have <=4096 characters; steps.2.button: Too small: expected string to have >=1 characters',
+      'error [VALIDATION_FAILED]: Invalid transcript: steps.1.text: Too big: expected string to have <=65536 characters; steps.2.button: Too small: expected string to have >=1 characters',
     ]);
   });
 
-  it('gives the step paths to a caller of runTranscript, and takes a text of exactly 4,096 characters', async () => {
-    await expect(runTranscript(privacyScript({ steps: [{ text: 'hola' }, { text: 'x'.repeat(4097) }] }))).rejects.toMatchObject({
+  it('gives the step paths to a caller of runTranscript, and takes a text of exactly 65,536 characters', async () => {
+    await expect(runTranscript(privacyScript({ steps: [{ text: 'hola' }, { text: 'x'.repeat(65_537) }] }))).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
-      issues: [{ path: 'steps.1.text', message: 'Too big: expected string to have <=4096 characters' }],
+      issues: [{ path: 'steps.1.text', message: 'Too big: expected string to have <=65536 characters' }],
     });
-    const longest = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { text: 'x'.repeat(4096) }] }));
+    const longest = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { text: 'x'.repeat(65_536) }] }));
     expect(longest.filter((l) => l.kind === 'reply' && l.options.includes(AGREE))).toHaveLength(2);
   });
 

@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import {
   BUILT_IN_KEYWORDS,
+  REVIEW_WORDS,
   classifyKeyword,
   findPlainLanguageOptOut,
   isAllChannelsOptOut,
@@ -31,6 +32,17 @@ const withRemoved = workspace({
   en: { removed: ['END', 'cancel', 'STOPALL', 'INFO'] },
   es: { removed: ['ALTO'] },
   fr: { removed: ['ARRETE'] },
+});
+
+/**
+ * Settings stored before an opt-in or help keyword holding an opt-out word was refused: the
+ * built-in END and ALTO switched off and added back with another intent, phrases around an
+ * opt-out word, and an opt-in phrase around the workspace's own opt-out keyword.
+ */
+const storedHoldingOptOutWords = workspace({
+  en: { removed: ['END'], opt_in: ['END', 'STOP PLEASE', "don't stop", 'YES NO MORE'], opt_out: ['NO MORE'], help: ['CANCEL ORDER'] },
+  es: { removed: ['ALTO'], help: ['alto'] },
+  ja: { opt_in: ['STOPします'] },
 });
 
 /** Bypasses validation on purpose: classification must still keep STOP, START and HELP. */
@@ -209,6 +221,54 @@ const cases: Case[] = [
   c('配信を停止してください', 'none', 'ja', null, true),
   c('一時停止', 'none', 'ja', null, true),
   c('please 停止', 'none', 'ja', null, true),
+  // Japanese writes no space between a Latin word and kana or kanji: the change of script ends the word.
+  c('STOPして', 'none', 'en', null, true),
+  c('配信STOP', 'none', 'en', null, true),
+  c('ＳＴＯＰでお願いします', 'none', 'en', null, true),
+  c('STOPでお願いします', 'none', 'en', null, true),
+  c('stopします', 'none', 'en', null, true),
+  c('もうunsubscribeしたい', 'none', 'en', null, true),
+  c('STOP ALLでお願い', 'none', 'en', null, true),
+  c('STOP해 주세요', 'none', 'en', null, true),
+  c('STOPPEDして', 'none', null, null),
+  c('nonstopです', 'none', null, null),
+  c('unstoppableな人', 'none', null, null),
+  c('stopwatchを買った', 'none', null, null),
+  c('nonstop', 'none', null, null),
+  c('STARTして', 'none', null, null),
+  c('HELPして', 'none', null, null),
+  c('連絡先はstop@example.comです', 'none', null, null),
+  c('詳しくはhttps://example.com/stopへ', 'none', null, null),
+  // Words people write to unsubscribe that the table does not list: reviewed, never acted on.
+  c('STOPP', 'none', 'de', null, true),
+  c('Stopp!', 'none', 'de', null, true),
+  c('abmelden', 'none', 'de', null, true),
+  c('Ich möchte mich abmelden', 'none', 'de', null, true),
+  c('ストップ', 'none', 'ja', null, true),
+  c('ｽﾄｯﾌﾟ', 'none', 'ja', null, true),
+  c('配信停止', 'none', 'ja', null, true),
+  c('配信解除', 'none', 'ja', null, true),
+  c('配信解除してください', 'none', 'ja', null, true),
+  c('アンサブスクライブ', 'none', 'ja', null, true),
+  c('BAJA', 'none', 'es', null, true),
+  c('darme de baja', 'none', 'es', null, true),
+  c('Quiero darme de baja', 'none', 'es', null, true),
+  c('cancelar', 'none', 'es', null, true),
+  c('Arrêtez', 'none', 'fr', null, true),
+  c('arrêtez de m’écrire', 'none', 'fr', null, true),
+  c('désabonner', 'none', 'fr', null, true),
+  c('me desabonner', 'none', 'fr', null, true),
+  c('sair', 'none', 'pt', null, true),
+  c('pare', 'none', 'pt', null, true),
+  c('cancelar inscrição', 'none', 'pt', null, true),
+  c('quero cancelar inscricao', 'none', 'pt', null, true),
+  c('UN-SUBSCRIBE', 'none', 'en', null, true),
+  c('un subscribe', 'none', 'en', null, true),
+  c('unsuscribe', 'none', 'en', null, true),
+  c('Stoppuhr', 'none', null, null),
+  c('bajar', 'none', null, null),
+  c('saira', 'none', null, null),
+  c('parent', 'none', null, null),
   // An opt-out word only inside an e-mail address or a link is no request; beside one it still is.
   c('my email is stop@example.com', 'none', null, null),
   c('Write to unsubscribe.team@example.org', 'none', null, null),
@@ -218,6 +278,17 @@ const cases: Case[] = [
   c('stop, my email is stop@example.com', 'none', 'en', null, true),
   c('https://example.com please stop', 'none', 'en', null, true),
   c('Stop.Thanks', 'none', 'en', null, true),
+  // A link without a scheme: a dotted host with a top-level domain, then a slash.
+  c('See example.com/stop', 'none', null, null),
+  c('shop.example.co.uk/unsubscribe', 'none', null, null),
+  c('EXAMPLE.COM/STOP', 'none', null, null),
+  c('(quit-now.example.org/end)', 'none', null, null),
+  c('example.com/stop, then stop', 'none', 'en', null, true),
+  c('end.Then', 'none', 'en', null, true),
+  c('end.Then/now', 'none', 'en', null, true),
+  c('Stop.Now/ok', 'none', 'en', null, true),
+  c('stop/end', 'none', 'en', null, true),
+  c('stop.x/y', 'none', 'en', null, true),
   // Workspace-added keywords in several languages.
   c('join', 'opt_in', 'en', 'JOIN', false, withAdded),
   c('Yes  please!', 'opt_in', 'en', 'YES PLEASE', false, withAdded),
@@ -253,6 +324,17 @@ const cases: Case[] = [
   c('stop all', 'opt_out', 'en', 'STOP ALL', false, withRemoved),
   c('the end', 'none', 'en', null, true, withRemoved),
   c('please stop', 'none', 'en', null, true, withRemoved),
+  // Stored opt-in and help keywords that are or hold an opt-out word never match: their message is reviewed.
+  c('End', 'none', 'en', null, true, storedHoldingOptOutWords),
+  c('stop please', 'none', 'en', null, true, storedHoldingOptOutWords),
+  c("Don't stop", 'none', 'en', null, true, storedHoldingOptOutWords),
+  c('yes no more', 'none', 'en', null, true, storedHoldingOptOutWords),
+  c('no more', 'opt_out', 'en', 'NO MORE', false, storedHoldingOptOutWords),
+  c('cancel order', 'none', 'en', null, true, storedHoldingOptOutWords),
+  c('Alto', 'none', 'es', null, true, storedHoldingOptOutWords),
+  c('stopします', 'none', 'en', null, true, storedHoldingOptOutWords),
+  c('start', 'opt_in', 'en', 'START', false, storedHoldingOptOutWords),
+  c('ayuda', 'help', 'es', 'AYUDA', false, storedHoldingOptOutWords),
   // STOP, START and HELP are never removable, even if validation was bypassed.
   c('STOP', 'opt_out', 'en', 'STOP', false, removesProtected),
   c('start', 'opt_in', 'en', 'START', false, removesProtected),
@@ -393,6 +475,39 @@ describe('properties', () => {
     for (const before of ['-', '+', '1.', 'see:']) expect(findPlainLanguageOptOut(`${before}https://example.com/unsubscribe/stop`)).toBeNull();
   });
 
+  it('reads the benchmark\'s crafted 4,096-character texts, and ones aimed at script changes and links without a scheme, in linear time', () => {
+    const run = (unit: string, length: number): string => unit.repeat(Math.ceil(length / unit.length)).slice(0, length);
+    const crafted: [string, boolean][] = [
+      // bench/engine.ts craftedMessages
+      [`a${run('!', 4094)}a`, false],
+      [`a${run('.', 4093)}a/`, false],
+      [`${run('a.', 4095)}/`, false],
+      [`@${run('a-', 4095)}`, false],
+      // A host that never gets its top-level domain or slash, read as text; one that does, skipped.
+      [`${run('ab.', 4090)}Ab/ stop`, true],
+      [`${run('a-', 4090)}/stop`, true],
+      [`${run('a.', 4086)}com/stop`, false],
+      // Scripts changing at every character, and a long kana run ending in a Latin opt-out word.
+      [run('aあ', 4096), false],
+      [`${run('あ', 4092)}STOP`, true],
+      [`${run('stopあ', 4095)}`, true],
+    ];
+    const median = (times: number[]): number => [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? Infinity;
+    for (const [text, review] of crafted) {
+      expect(text.length).toBeGreaterThanOrEqual(4092);
+      expect(classifyKeyword(text)).toMatchObject({ intent: 'none', review });
+      const times: number[] = [];
+      for (let reading = 0; reading < 5; reading += 1) {
+        const started = performance.now();
+        classifyKeyword(text);
+        findPlainLanguageOptOut(text);
+        times.push(performance.now() - started);
+      }
+      // A few milliseconds when read linearly; a quadratic reading of 4,096 characters takes far longer.
+      expect(median(times), JSON.stringify(text.slice(0, 12))).toBeLessThan(50);
+    }
+  });
+
   it('flags any opt-out keyword inside a sentence for review and never acts on it', () => {
     const optOuts = allKeywords.filter((entry) => entry.intent === 'opt_out');
     fc.assert(
@@ -401,6 +516,27 @@ describe('properties', () => {
         expect(result).toMatchObject({ intent: 'none', language: entry.language, keyword: null, review: true });
       }),
     );
+  });
+
+  it('flags any Latin opt-out keyword written against Japanese text for review', () => {
+    const optOuts = allKeywords.filter((entry) => entry.intent === 'opt_out' && entry.language !== 'ja');
+    fc.assert(
+      fc.property(fc.constantFrom(...optOuts), fc.constantFrom('', 'して', 'でお願いします', 'します'), fc.constantFrom('', '配信', 'もう'), (entry, after, before) => {
+        fc.pre(after !== '' || before !== '');
+        const result = classifyKeyword(`${before}${entry.keyword}${after}`);
+        expect(result).toMatchObject({ intent: 'none', keyword: null, review: true });
+        expect(findPlainLanguageOptOut(`${before}${entry.keyword}${after}`)?.word).toBe(entry.keyword);
+      }),
+    );
+  });
+
+  it('flags every word of the review vocabulary, alone and in a sentence, with its language, and never acts on it', () => {
+    for (const language of LANGUAGES) {
+      for (const word of REVIEW_WORDS[language]) {
+        expect(classifyKeyword(word), word).toMatchObject({ intent: 'none', keyword: null, review: true });
+        expect(findPlainLanguageOptOut(`ok ${word.toLowerCase()} ok`), word).toEqual({ word, language });
+      }
+    }
   });
 });
 
@@ -431,8 +567,9 @@ describe('findPlainLanguageOptOut', () => {
   });
 
   it('uses workspace-added opt-out words, and still finds removed built-in ones', () => {
+    expect(findPlainLanguageOptOut(normalizeText('please remove me now'), withAdded)).toEqual({ word: 'REMOVE ME', language: 'en' });
+    expect(findPlainLanguageOptOut(normalizeText('please remove me now'))).toBeNull();
     expect(findPlainLanguageOptOut(normalizeText('dar de baja ya'), withAdded)).toEqual({ word: 'BAJA', language: 'es' });
-    expect(findPlainLanguageOptOut(normalizeText('dar de baja ya'))).toBeNull();
     expect(findPlainLanguageOptOut(normalizeText('the end'), withRemoved)).toEqual({ word: 'END', language: 'en' });
   });
 
@@ -442,9 +579,9 @@ describe('findPlainLanguageOptOut', () => {
   });
 });
 
-function validationError(k: WorkspaceKeywords): ConsentryError {
+function validationError(k: WorkspaceKeywords, listSet?: Parameters<typeof validateWorkspaceKeywords>[1]): ConsentryError {
   try {
-    validateWorkspaceKeywords(k);
+    validateWorkspaceKeywords(k, listSet);
   } catch (error) {
     if (error instanceof ConsentryError) return error;
     throw error;
@@ -495,9 +632,70 @@ describe('validateWorkspaceKeywords', () => {
     expect(error.issues.map((issue) => issue.path)).toEqual([path]);
   });
 
-  it('accepts a removed word re-added with another intent, and three-word keywords', () => {
-    expect(() => validateWorkspaceKeywords(workspace({ en: { removed: ['CANCEL'], opt_in: ['cancel'] } }))).not.toThrow();
+  it('accepts three-word keywords, a built-in opt-out word added to another language, and opt-out words holding one', () => {
     expect(() => validateWorkspaceKeywords(workspace({ en: { opt_out: ['do not text'] } }))).not.toThrow();
     expect(() => validateWorkspaceKeywords(workspace({ es: { opt_out: ['stop'] } }))).not.toThrow();
+    expect(() => validateWorkspaceKeywords(workspace({ en: { opt_out: ['stop texting'], removed: ['END'] }, es: { opt_out: ['darme de baja', 'BAJA'] } }))).not.toThrow();
+  });
+
+  it.each([
+    ['a switched-off opt-out word added back as opt-in', { en: { removed: ['END'], opt_in: ['END'] } }, 'keywords.en.opt_in.0', 'the opt-out word END (en)'],
+    ['a switched-off opt-out word added back as opt-in, in another spelling', { en: { removed: ['CANCEL'], opt_in: ['cancel'] } }, 'keywords.en.opt_in.0', 'the opt-out word CANCEL (en)'],
+    ['a switched-off opt-out word added back as help', { es: { removed: ['ALTO'], help: ['alto'] } }, 'keywords.es.help.0', 'the opt-out word ALTO (es)'],
+    ['an opt-in phrase around STOP', { en: { opt_in: ['JOIN', 'STOP PLEASE'] } }, 'keywords.en.opt_in.1', 'the opt-out word STOP (en)'],
+    ['an opt-in phrase around STOP, with an apostrophe', { en: { opt_in: ["don't stop"] } }, 'keywords.en.opt_in.0', 'the opt-out word STOP (en)'],
+    ['a help phrase around CANCEL', { en: { help: ['CANCEL ORDER'] } }, 'keywords.en.help.0', 'the opt-out word CANCEL (en)'],
+    ['an opt-in phrase around another language\'s opt-out word', { de: { opt_in: ['nicht parar'] } }, 'keywords.de.opt_in.0', 'the opt-out word PARAR (pt)'],
+    ['an opt-in phrase around a switched-off word of another language', { fr: { removed: ['ARRETE'] }, en: { opt_in: ['arrete pas'] } }, 'keywords.en.opt_in.0', 'the opt-out word ARRETE (fr)'],
+    ['a Japanese help word holding 停止', { ja: { help: ['停止方法'] } }, 'keywords.ja.help.0', 'the opt-out word 停止 (ja)'],
+    ['a Latin opt-out word written against kana', { ja: { opt_in: ['STOPしない'] } }, 'keywords.ja.opt_in.0', 'the opt-out word STOP (en)'],
+    ['a word people write to unsubscribe', { es: { help: ['cancelar pedido'] } }, 'keywords.es.help.0', 'CANCELAR (es), a word people write to unsubscribe'],
+    ["an opt-in phrase around the workspace's own opt-out keyword", { en: { opt_out: ['NO MORE'], opt_in: ['yes no more'] } }, 'keywords.en.opt_in.0', "the workspace's opt-out keyword NO MORE (en)"],
+    ["a help phrase around another language's added opt-out keyword", { pt: { help: ['me tire daqui'] }, de: { opt_out: ['tire'] } }, 'keywords.pt.help.0', "the workspace's opt-out keyword tire (de)"],
+  ])('refuses %s, naming the field and the opt-out word', (_label, input, path, held) => {
+    const error = validationError(workspace(input));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.issues.map((issue) => issue.path)).toEqual([path]);
+    expect(error.issues[0]?.message).toContain(held);
+    expect(error.issues[0]?.message).toContain(path.includes('.help.') ? 'must never be answered with the help text' : 'must never record consent');
+    expect(error.message).toContain(path);
+  });
+
+  it('accepts opt-in and help keywords holding a near miss of an opt-out word', () => {
+    const nearMisses = workspace({ en: { opt_in: ['nonstop news', 'unstoppable', 'weekend deals'], help: ['stopwatch help', 'quitting tips'] }, ja: { opt_in: ['STOPPEDです'] } });
+    expect(() => validateWorkspaceKeywords(nearMisses)).not.toThrow();
+    expect(classifyKeyword('nonstop news', nearMisses)).toMatchObject({ intent: 'opt_in', keyword: 'nonstop news', review: false });
+    expect(classifyKeyword('Stopwatch help', nearMisses)).toMatchObject({ intent: 'help', keyword: 'stopwatch help', review: false });
+  });
+
+  it('checks for opt-out words only the lists a change sets, so stored settings holding them still pass', () => {
+    const listSetOnly = (language: string, list: string) => (wanted: Language, wantedList: string) => wanted === language && wantedList === list;
+    expect(() => validateWorkspaceKeywords(storedHoldingOptOutWords, () => false)).not.toThrow();
+    expect(() => validateWorkspaceKeywords(storedHoldingOptOutWords, listSetOnly('fr', 'opt_in'))).not.toThrow();
+    expect(validationError(storedHoldingOptOutWords).issues.map((issue) => issue.path)).toEqual([
+      'keywords.en.opt_in.0',
+      'keywords.en.opt_in.1',
+      'keywords.en.opt_in.2',
+      'keywords.en.opt_in.3',
+      'keywords.en.help.0',
+      'keywords.es.help.0',
+      'keywords.ja.opt_in.0',
+    ]);
+    // Setting the opt-out list flags only the opt-in and help keywords holding one of its words.
+    const error = validationError(storedHoldingOptOutWords, listSetOnly('en', 'opt_out'));
+    expect(error.issues.map((issue) => issue.path)).toEqual(['keywords.en.opt_in.3']);
+    expect(validationError(storedHoldingOptOutWords, listSetOnly('es', 'help')).issues.map((issue) => issue.path)).toEqual(['keywords.es.help.0']);
+    // The clash of exact forms is checked on every change, as before.
+    expect(validationError(workspace({ en: { opt_in: ['STOP'] } }), () => false).issues.map((issue) => issue.path)).toEqual(['keywords.en.opt_in.0']);
+  });
+
+  it('leaves no built-in opt-in or help keyword holding an opt-out or review word', () => {
+    for (const language of LANGUAGES) {
+      for (const intent of ['opt_in', 'help'] as const) {
+        for (const keyword of BUILT_IN_KEYWORDS[language][intent]) {
+          expect(findPlainLanguageOptOut(keyword), keyword).toBeNull();
+        }
+      }
+    }
   });
 });

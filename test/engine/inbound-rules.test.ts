@@ -190,13 +190,36 @@ describe('a clicked button', () => {
 
   it('that reads as a plain-language opt-out is flagged for review, and the question it came to stops without another word', async () => {
     await ws.handleInbound(message({ text: 'hola' }));
-    const clicked = await ws.handleInbound(message({ button: 'Stop promotions' }));
+    const clicked = await ws.handleInbound(message({ button: 'Please stop the offers' }));
     expect(typesOf(clicked.events)).toEqual(['optout.review_needed', 'conversation.closed']);
     const review = clicked.events.find((event) => event.type === 'optout.review_needed');
-    expect(review?.data).toMatchObject({ text: 'Stop promotions' });
+    expect(review?.data).toMatchObject({ text: 'Please stop the offers', matchedWord: 'STOP' });
     clock.advance(6 * 60_000);
     expect(await engine.runDueTimers()).toEqual([]);
     expect(clicked.replies).toEqual([]);
+  });
+
+  it("that is WhatsApp's marketing opt-out button (Stop promotions) opts out of marketing on the channel", async () => {
+    await ws.handleInbound(message({ text: 'hola' }));
+    const clicked = await ws.handleInbound(message({ button: 'Stop promotions' }));
+    expect(typesOf(clicked.events)).toContain('consent.withdrawn');
+    const [record] = await ws.getHistory(clicked.contactId);
+    expect(record).toMatchObject({ purpose: 'marketing', channel: 'whatsapp', status: 'opted_out', source: 'keyword' });
+    expect(record?.evidence).toMatchObject({ button: 'Stop promotions', keyword: 'STOP PROMOTIONS' });
+  });
+
+  it('is read beside text: an opt-out button wins over the text, also over empty text', async () => {
+    for (const text of ['', 'No thanks', 'START']) {
+      const contact = `+3460000${String(7100 + text.length).padStart(4, '0')}`;
+      const stopped = await ws.handleInbound(message({ from: { id: contact }, text, button: 'STOP' }));
+      expect(typesOf(stopped.events), text).toEqual(['consent.withdrawn']);
+      expect(stopped.keyword).toMatchObject({ intent: 'opt_out', keyword: 'STOP' });
+    }
+  });
+
+  it('is read beside text: a typed opt-out wins over an opt-in button', async () => {
+    const stopped = await ws.handleInbound(message({ text: 'STOP', button: 'START' }));
+    expect(stopped.keyword).toMatchObject({ intent: 'opt_out', keyword: 'STOP' });
   });
 
   it('that is an offered answer is an answer', async () => {
@@ -316,5 +339,39 @@ describe('a channel timestamp with a UTC offset', () => {
     expect(typesOf(stopped.events)).toContain('consent.withdrawn');
     expect((await ws.canMessage(started.contactId, 'whatsapp', 'marketing')).allowed).toBe(false);
     expect((await ws.getHistory(started.contactId)).at(-1)?.occurredAt).toBe('2026-03-01T09:00:00.000Z');
+  });
+});
+
+describe('a Telegram bot command', () => {
+  it('/start (the Start button, with or without a deep-link payload) opens a conversation and records no consent', async () => {
+    for (const [n, text] of ['/start', '/start campaign-42', '/start@AcmeBot'].entries()) {
+      const opened = await ws.handleInbound(message({ channel: 'telegram', from: { id: `424210${n}` }, text }));
+      expect(opened.keyword, text).toBeNull();
+      expect(await ws.getHistory(opened.contactId), text).toEqual([]);
+      expect(opened.conversationId, text).not.toBeNull();
+      expect(questionsIn(opened.replies), text).toBe(1);
+    }
+  });
+
+  it('addressed to the bot by name (/stop@AcmeBot) is read as the command itself', async () => {
+    const stopped = await ws.handleInbound(message({ channel: 'telegram', from: { id: '4242001' }, text: '/stop@AcmeBot' }));
+    expect(stopped.keyword).toMatchObject({ intent: 'opt_out', keyword: 'STOP' });
+    expect(typesOf(stopped.events)).toEqual(['consent.withdrawn']);
+  });
+});
+
+describe('a long message (an e-mail reply over its quoted thread)', () => {
+  it('is never refused: its first 4,096 characters are read, and only they are kept in the review event', async () => {
+    const reply = `STOP\n\nOn Monday you wrote:\n${'> Our spring offers are here, with new colours and sizes.\n'.repeat(300)}`;
+    expect(reply.length).toBeGreaterThan(10_000);
+    const answered = await ws.handleInbound(message({ channel: 'email', from: { id: 'ana@example.com' }, text: reply }));
+    expect(typesOf(answered.events)).toEqual(['optout.review_needed']);
+    const review = answered.events[0];
+    expect(review?.data).toMatchObject({ matchedWord: 'STOP' });
+    expect(String(new Map(Object.entries(review?.data ?? {})).get('text')).length).toBe(4096);
+  });
+
+  it('is refused past 65,536 characters, naming the field', async () => {
+    await expect(ws.handleInbound(message({ text: 'x'.repeat(65_537) }))).rejects.toMatchObject({ code: 'VALIDATION_FAILED', issues: [expect.objectContaining({ path: 'text' })] });
   });
 });
