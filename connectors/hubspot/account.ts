@@ -23,6 +23,8 @@ const RETRY_AFTER_UNAVAILABLE_SECONDS = 30;
 /** What HubSpot says of a token: whose account it is, that it refuses it, or nothing (it could not be asked). */
 export type HubSpotAccountLookup =
   | { outcome: 'found'; portalId: string }
+  /** Not a bearer token at all: HubSpot is not asked. */
+  | { outcome: 'token_malformed' }
   | { outcome: 'token_refused'; status: number }
   | { outcome: 'unavailable'; reason: string; retryAfterSeconds: number };
 
@@ -41,6 +43,9 @@ export interface HubSpotAccountVerifierOptions {
 }
 
 const TIMED_OUT = Symbol('timed out');
+
+/** RFC 6750 §2.1 b64token characters, loosened to any visible ASCII: what an Authorization header can carry. */
+const BEARER_TOKEN = /^[\x21-\x7e]+$/;
 
 const unrefWait = (ms: number): Promise<void> =>
   new Promise((resolve) => {
@@ -73,6 +78,9 @@ export function createHubSpotAccountVerifier(options: HubSpotAccountVerifierOpti
   const wait = options.wait ?? unrefWait;
   return {
     async lookUp(accessToken) {
+      // A bearer token is printable ASCII (RFC 6750 §2.1); any other character would fail in the
+      // HTTP client with an error that quotes the whole header, token included.
+      if (!BEARER_TOKEN.test(accessToken)) return { outcome: 'token_malformed' };
       const client = createHubSpotClient({ accessToken, ...(options.basePath === undefined ? {} : { basePath: options.basePath }) });
       const details = client.getAccountDetails();
       // Still running when the wait wins: its failure then is nobody's to handle.
@@ -86,7 +94,8 @@ export function createHubSpotAccountVerifier(options: HubSpotAccountVerifierOpti
       } catch (error) {
         if (error instanceof HubSpotApiError && (error.status === 401 || error.status === 403)) return { outcome: 'token_refused', status: error.status };
         const unavailable = unavailability(error);
-        if (unavailable === null) throw error;
+        // Not rethrown as it is: a client error may quote the request's headers, the token among them.
+        if (unavailable === null) throw new Error(`the HubSpot account check failed (${error instanceof Error ? error.name : typeof error})`);
         return { outcome: 'unavailable', ...unavailable };
       }
     },
@@ -121,6 +130,8 @@ export async function checkHubSpotAccountClaim(verifier: HubSpotAccountVerifier,
       return lookup.portalId === claim.portalId
         ? { verdict: 'owned' }
         : refusal(HUBSPOT_PORTAL_FIELD, `the access token belongs to HubSpot account ${lookup.portalId}, not ${claim.portalId}`);
+    case 'token_malformed':
+      return refusal(HUBSPOT_TOKEN_FIELD, 'is not a HubSpot access token: it holds a space, a control character or a character outside ASCII');
     case 'token_refused':
       return refusal(
         HUBSPOT_TOKEN_FIELD,

@@ -24,6 +24,11 @@ describe('authenticating API keys against a store that versions them', () => {
     return store;
   };
 
+  async function withSecondKey(store: SqliteStore): Promise<{ key: string; keyId: string }> {
+    const { key, row } = await createApiKey(store, { workspaceId: 'ws_acme', clock, name: 'second' });
+    return { key, keyId: row.id };
+  }
+
   async function withKey(store: SqliteStore): Promise<{ key: string; keyId: string }> {
     await store.transaction((tx) => tx.insertWorkspace({ id: 'ws_acme', name: 'Acme', settings: defaultSettings(), createdAt: T0, updatedAt: T0 }));
     const { key, row } = await createApiKey(store, { workspaceId: 'ws_acme', clock });
@@ -70,6 +75,28 @@ describe('authenticating API keys against a store that versions them', () => {
     }
     await lastUsesRecorded(store);
     expect(await store.read((tx) => tx.getApiKey(keyId))).toMatchObject({ lastUsedAt: T0 });
+  });
+
+  it('leaves the last use of a key revoked before it was written, and a newer one another process wrote', async () => {
+    const store = open();
+    const revoked = await withKey(store);
+    const used = await withSecondKey(store);
+    // Another process holds the write lock, so the last-use writes wait while it changes the keys.
+    const other = new BetterSqlite3(file);
+    try {
+      other.exec('BEGIN IMMEDIATE');
+      expect(await authenticateApiKey(store, revoked.key, clock)).toMatchObject({ ok: true });
+      expect(await authenticateApiKey(store, used.key, clock)).toMatchObject({ ok: true });
+      const later = new Date(Date.parse(T0) + 30_000).toISOString();
+      other.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ?').run(T0, revoked.keyId);
+      other.prepare('UPDATE api_keys SET last_used_at = ? WHERE id = ?').run(later, used.keyId);
+      other.exec('COMMIT');
+      await lastUsesRecorded(store);
+      expect(await store.read((tx) => tx.getApiKey(revoked.keyId))).toMatchObject({ lastUsedAt: null, revokedAt: T0 });
+      expect(await store.read((tx) => tx.getApiKey(used.keyId))).toMatchObject({ lastUsedAt: later });
+    } finally {
+      other.close();
+    }
   });
 
   it('keeps authenticating when the last use cannot be written, and tries again a minute later', async () => {

@@ -114,6 +114,17 @@ describe('the HubSpot account of a token', () => {
     answer?.();
   });
 
+  it.each([['a bell', `${TOKEN}\u0007`], ['a line feed', `${TOKEN}\nX-Injected: 1`], ['a space', 'pat eu1'], ['a non-ASCII letter', 'pat-eü1']])(
+    'refuses a token holding %s without asking HubSpot, and never quotes it',
+    async (_what, token) => {
+      // msw refuses any request: HubSpot is not asked.
+      const verdict = await checkHubSpotAccountClaim(createHubSpotAccountVerifier(), { accessToken: token, portalId: '12345' });
+      const issues = refusedIssues(verdict);
+      expect(issues).toEqual([{ path: 'hubspot.accessToken', message: expect.stringMatching(/not a HubSpot access token/) }]);
+      expect(JSON.stringify(verdict)).not.toContain(token);
+    },
+  );
+
   it('asks the base path it is given', async () => {
     const base = 'https://hubspot-proxy.example.com';
     server.use(http.get(`${base}/account-info/v3/details`, () => HttpResponse.json(accountDetails(424242))));
