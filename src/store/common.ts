@@ -2,6 +2,21 @@ import { ConsentryError } from '../core/errors.js';
 import type { DeliveryRow, DeliveryStatus } from '../ports/store.js';
 
 /**
+ * `target` with each of its method calls made through `around`, which runs `call` and may check or
+ * map its outcome, a value or a promise: how both stores guard the `tx` of a read.
+ */
+export function aroundEachMethod<T extends object>(target: T, around: (operation: string, call: () => unknown) => unknown): T {
+  return new Proxy(target, {
+    get(object, property, receiver) {
+      const value: unknown = Reflect.get(object, property, receiver);
+      if (typeof value !== 'function') return value;
+      const operation = String(property);
+      return (...args: unknown[]): unknown => around(operation, () => Reflect.apply(value, object, args));
+    },
+  });
+}
+
+/**
  * A write attempted where the store only reads: through a store opened with `readOnly: true`, or
  * inside `Store.read`. `operation` names the store method; nothing it would have written is kept.
  */

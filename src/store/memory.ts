@@ -26,6 +26,7 @@ import type {
 import {
   ReadOnlyStoreError,
   TransactionLock,
+  aroundEachMethod,
   assertCanonicalTimestamp,
   assertDelivery,
   assertDeliveryStatus,
@@ -1165,36 +1166,29 @@ function refusingWrites(tx: MemoryTx, undo: Undo[]): StoreTx {
     undo.length = before;
     throw new ReadOnlyStoreError(operation, 'read');
   };
-  return new Proxy(tx, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      const operation = String(property);
-      return (...args: unknown[]): unknown => {
-        const before = undo.length;
-        let result: unknown;
-        try {
-          result = Reflect.apply(value, target, args);
-        } catch (error) {
-          refuse(operation, before);
-          throw error;
-        }
-        if (!(result instanceof Promise)) {
-          refuse(operation, before);
-          return result;
-        }
-        return result.then(
-          (settled: unknown) => {
-            refuse(operation, before);
-            return settled;
-          },
-          (error: unknown) => {
-            refuse(operation, before);
-            throw error;
-          },
-        );
-      };
-    },
+  return aroundEachMethod(tx, (operation, call) => {
+    const before = undo.length;
+    let result: unknown;
+    try {
+      result = call();
+    } catch (error) {
+      refuse(operation, before);
+      throw error;
+    }
+    if (!(result instanceof Promise)) {
+      refuse(operation, before);
+      return result;
+    }
+    return result.then(
+      (settled: unknown) => {
+        refuse(operation, before);
+        return settled;
+      },
+      (error: unknown) => {
+        refuse(operation, before);
+        throw error;
+      },
+    );
   });
 }
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database, Statement } from 'better-sqlite3';
 import { ConsentryError } from '../core/errors.js';
-import { ReadOnlyStoreError } from './common.js';
+import { aroundEachMethod, ReadOnlyStoreError } from './common.js';
 import { knownAppliedMigrations, MIGRATIONS, type Migration } from './migrations.js';
 
 export { ReadOnlyStoreError } from './common.js';
@@ -129,24 +129,17 @@ function temporaryCopy(path: string): { dir: string; path: string } {
 /** `tx`, with every write SQLite refuses (SQLITE_READONLY*: a read-only connection, or `PRAGMA query_only`) turned into a ReadOnlyStoreError naming the method. */
 export function guardWrites<T extends object>(tx: T, within: 'read-only store' | 'read' = 'read-only store'): T {
   const refused = (error: unknown, operation: string): unknown => (sqliteCode(error)?.startsWith('SQLITE_READONLY') ? new ReadOnlyStoreError(operation, within) : error);
-  return new Proxy(tx, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      const operation = String(property);
-      return (...args: unknown[]): unknown => {
-        try {
-          const result: unknown = Reflect.apply(value, target, args);
-          return result instanceof Promise
-            ? result.catch((error: unknown) => {
-                throw refused(error, operation);
-              })
-            : result;
-        } catch (error) {
-          throw refused(error, operation);
-        }
-      };
-    },
+  return aroundEachMethod(tx, (operation, call) => {
+    try {
+      const result = call();
+      return result instanceof Promise
+        ? result.catch((error: unknown) => {
+            throw refused(error, operation);
+          })
+        : result;
+    } catch (error) {
+      throw refused(error, operation);
+    }
   });
 }
 
