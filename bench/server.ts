@@ -234,7 +234,7 @@ export async function main(): Promise<void> {
         (committed.size > state.acknowledged.length ? ` (${committed.size - state.acknowledged.length} committed while the run was cut off, unanswered)` : ''),
     );
     if (commits) {
-      console.log(`  transactions ${fmt(commits.transactions)} in ${fmt(commits.commits)} COMMITs (${fmt(commits.transactions / Math.max(1, commits.commits), 1)} per COMMIT; the API key lookups that reached the store and the workers' transactions included)`);
+      console.log(`  transactions ${fmt(commits.transactions)} in ${fmt(commits.commits)} COMMITs (${fmt(commits.transactions / Math.max(1, commits.commits), 1)} per COMMIT; the workers' transactions and the API keys' last-use writes included; key lookups only read)`);
     }
     if (lost.length > 0) process.exitCode = 1;
 
