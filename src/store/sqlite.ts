@@ -2031,13 +2031,7 @@ class SqliteStoreImpl implements SqliteStore {
   }
 
   private openReader(file: { path: string; busyTimeoutMs: number }): SqliteStoreImpl {
-    const connection = openReaderBeside(file.path, file.busyTimeoutMs);
-    try {
-      return new SqliteStoreImpl(connection.db, new Statements(connection.db), false, this.groupCommitClock, null, null, connection);
-    } catch (error) {
-      connection.close();
-      throw error;
-    }
+    return storeOnReadOnlyConnection(openReaderBeside(file.path, file.busyTimeoutMs), this.groupCommitClock);
   }
 
   /** Runs one member of a group: the committer runs one at a time, so query_only covers `fn` alone. */
@@ -2180,12 +2174,20 @@ function openReadOnlyStore(options: SqliteStoreOptions, inMemory: boolean, busyT
   if (inMemory) throw new Error('readOnly needs a database file: an in-memory database starts empty');
   if (options.createIfMissing === true) throw new Error('readOnly cannot create a database: leave createIfMissing unset');
   if (!existsSync(options.path)) throw new ConsentryError('NOT_FOUND', `no database at ${options.path}`);
-  const connection = openReadOnly(options.path, busyTimeoutMs);
+  return storeOnReadOnlyConnection(openReadOnly(options.path, busyTimeoutMs), groupCommitClock, (db) => {
+    checkSchemaOwner(db, options.path, false);
+    checkReadableSchema(db, options.path);
+  });
+}
+
+/**
+ * A store whose transactions read through `connection`: no group commit (a read has no COMMIT to
+ * share), no checkpoints, and no lock wait (a DEFERRED read never asks for the write lock). The
+ * connection is closed when `check` refuses its database.
+ */
+function storeOnReadOnlyConnection(connection: ReadOnlyConnection, groupCommitClock: () => number, check: (db: Database) => void = () => undefined): SqliteStoreImpl {
   try {
-    checkSchemaOwner(connection.db, options.path, false);
-    checkReadableSchema(connection.db, options.path);
-    // No group commit (a read has no COMMIT to share), no checkpoints, and no lock wait: a
-    // DEFERRED read never asks for the write lock.
+    check(connection.db);
     return new SqliteStoreImpl(connection.db, new Statements(connection.db), false, groupCommitClock, null, null, connection);
   } catch (error) {
     connection.close();
