@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
 import { isConsentryError } from '../../../src/core/errors.js';
+import type { Contact } from '../../../src/core/contact.js';
 import type { Workspace } from '../../../src/core/settings.js';
 import { createApiKey } from '../../../src/server/api-keys.js';
 import { buildApp } from '../../../src/server/app.js';
@@ -81,6 +82,16 @@ async function claimPortalBehindTheRule(h: Harness, workspace: Workspace, client
   await h.store.transaction((tx) => tx.updateWorkspace(workspace.id, { settings: { ...workspace.settings, hubspot }, updatedAt: h.clock.now().toISOString() }));
 }
 
+/** A contact in each workspace linked to the same HubSpot record id; the other workspace's is opted in to marketing SMS. */
+async function contactsOfOneHubSpotRecord(h: Harness, other: Workspace, hubspotId: string): Promise<{ theirs: Contact; ours: Contact }> {
+  const theirs = await h.engine.workspace(other.id).createContact({ email: 'bea.test@example.com' });
+  await h.engine.workspace(other.id).linkHubspotContacts([{ contactId: theirs.id, hubspotId }]);
+  await optIn(h, other.id, theirs.id);
+  const ours = await h.workspace.createContact({ email: 'ana.test@example.com' });
+  await h.workspace.linkHubspotContacts([{ contactId: ours.id, hubspotId }]);
+  return { theirs, ours };
+}
+
 async function optIn(h: Harness, workspaceId: string, contactId: string): Promise<void> {
   await h.engine.workspace(workspaceId).setConsent({
     contactId,
@@ -135,11 +146,7 @@ describe('HubSpot requests of a portal several workspaces name (written before t
     const other = await otherShop(h);
     await claimPortalBehindTheRule(h, other, OTHER_SECRET);
     const hubspotId = '5001';
-    const theirs = await h.engine.workspace(other.id).createContact({ email: 'bea.test@example.com' });
-    await h.engine.workspace(other.id).linkHubspotContacts([{ contactId: theirs.id, hubspotId }]);
-    await optIn(h, other.id, theirs.id);
-    const ours = await h.workspace.createContact({ email: 'ana.test@example.com' });
-    await h.workspace.linkHubspotContacts([{ contactId: ours.id, hubspotId }]);
+    const { theirs, ours } = await contactsOfOneHubSpotRecord(h, other, hubspotId);
 
     // Signed with the newer workspace's secret: answered from its ledger (opted in).
     const newer = await checkConsent(h, app, OTHER_SECRET, checkConsentBody(PORTAL_ID, 'cb-1', hubspotId));
@@ -178,11 +185,7 @@ describe("HubSpot callbacks: one workspace's callbackId is not another's", () =>
     const { h, app } = await setUp();
     const other = await otherShop(h);
     const hubspotId = '5001';
-    const theirs = await h.engine.workspace(other.id).createContact({ email: 'bea.test@example.com' });
-    await h.engine.workspace(other.id).linkHubspotContacts([{ contactId: theirs.id, hubspotId }]);
-    await optIn(h, other.id, theirs.id);
-    const ours = await h.workspace.createContact({ email: 'ana.test@example.com' });
-    await h.workspace.linkHubspotContacts([{ contactId: ours.id, hubspotId }]);
+    const { theirs, ours } = await contactsOfOneHubSpotRecord(h, other, hubspotId);
     await h.workspace.setConsent({ contactId: ours.id, purpose: 'marketing', channel: 'sms', status: 'opted_out', source: 'manual', actor: { kind: 'user', id: 'u1' } });
 
     // Read: the other workspace answered callback X first; this one's X is its own.
