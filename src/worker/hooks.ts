@@ -91,6 +91,13 @@ function canonicalFilter(filter: Record<string, string>): Record<string, string>
   return Object.fromEntries(Object.entries(filter).map(([field, value]) => [field, ULID_FIELDS.has(field) ? canonicalUlid(value) : value]));
 }
 
+/** Filters as canonicalFilter stores them, whatever the order of their keys. */
+function sameFilter(a: Record<string, string> | null, b: Record<string, string> | null): boolean {
+  const entriesA = Object.entries(a ?? {});
+  if (entriesA.length !== Object.keys(b ?? {}).length) return false;
+  return entriesA.every(([field, value]) => b !== null && Object.hasOwn(b, field) && b[field] === value);
+}
+
 export const HookInputSchema = z
   .object({
     targetUrl: WebhookTargetUrlSchema,
@@ -117,7 +124,7 @@ export type HookInput = z.input<typeof HookInputSchema>;
 
 export const DeliveryStatusSchema = z.enum(['pending', 'delivered', 'dead']);
 
-/** A hook as listed: never its secret, which is shown once, when the hook is created. */
+/** A hook as listed: never its secret, which only the answer to subscribing shows. */
 export interface HookView {
   id: string;
   targetUrl: string;
@@ -128,6 +135,12 @@ export interface HookView {
 
 export interface CreatedHook extends HookView {
   secret: string;
+}
+
+/** What subscribing answers: the hook with its secret, and whether an identical live subscription was there already. */
+export interface SubscribedHook extends CreatedHook {
+  /** True when the workspace already had a live hook with this target URL, event and filter: that hook is the answer. */
+  alreadySubscribed: boolean;
 }
 
 export interface DeliveryView {
@@ -226,8 +239,15 @@ export interface HookRegistry {
    * that revoking the key deletes it; a key revoked by then is UNAUTHORIZED, so a request
    * authenticated just before the revocation committed cannot leave a live hook behind. A
    * workspace that has `maxHooksPerWorkspace` live hooks already is CONFLICT.
+   *
+   * Subscribing again what a live hook already subscribes (same target URL, event and filter)
+   * answers that hook, secret included, and hands it to the calling key: a subscriber that renews
+   * its subscription periodically (Zapier resubscribes after the `expiration_date` its subscribe
+   * answered, https://docs.zapier.com/platform/build/cli-hook-trigger) keeps one hook, so no event
+   * is delivered twice, and the hook moves to the key the subscriber holds now, so revoking the
+   * key it had before no longer ends it.
    */
-  create(workspaceId: string, input: HookInput, apiKeyId?: string): Promise<CreatedHook>;
+  create(workspaceId: string, input: HookInput, apiKeyId?: string): Promise<SubscribedHook>;
   list(workspaceId: string): Promise<HookView[]>;
   /** A hook of the workspace, deleted ones included; NOT_FOUND when the workspace has no such hook. */
   get(workspaceId: string, hookId: string): Promise<HookDetail>;
@@ -395,7 +415,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       const valid = parseInput(HookInputSchema, input, 'hook');
       assertTargetUrlAllowed(valid.targetUrl, 'targetUrl', 'hook', targetPolicy);
       const now = clock.now();
-      const hook: HookRow = {
+      let hook: HookRow = {
         id: ids.next(now),
         workspaceId,
         apiKeyId: apiKeyId ?? null,
@@ -407,7 +427,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
         deletedAt: null,
         deletedReason: null,
       };
-      await store.transaction(async (tx) => {
+      const alreadySubscribed = await store.transaction(async (tx) => {
         const workspace = await tx.getWorkspace(workspaceId);
         if (!workspace) throw new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
         if (apiKeyId !== undefined) {
@@ -418,11 +438,19 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
         // Consent events name only purposes the workspace knows: a misspelt one would never fire.
         const purpose = hook.filter?.['purpose'];
         if (purpose !== undefined) assertKnownPurpose(purpose, workspace.settings, 'filter.purpose');
+        const live = await tx.listHooks(workspaceId);
+        const same = live.find((existing) => existing.targetUrl === hook.targetUrl && existing.event === hook.event && sameFilter(existing.filter, hook.filter));
+        if (same) {
+          hook = { ...same, apiKeyId: hook.apiKeyId ?? same.apiKeyId };
+          if (hook.apiKeyId !== same.apiKeyId) await tx.updateHook(hook);
+          return true;
+        }
         // Counted in the transaction that inserts, so two requests at once cannot both take the last place.
-        if ((await tx.listHooks(workspaceId)).length >= maxHooks) throw tooManyHooks(maxHooks);
+        if (live.length >= maxHooks) throw tooManyHooks(maxHooks);
         await tx.insertHook(hook);
+        return false;
       });
-      return { ...toHookView(hook), secret: hook.secret };
+      return { ...toHookView(hook), secret: hook.secret, alreadySubscribed };
     },
     async list(workspaceId) {
       const hooks = await store.read((tx) => tx.listHooks(workspaceId));

@@ -415,7 +415,7 @@ describe('paging deliveries', () => {
 
   it("refuses a cursor that names no delivery of this hook, another hook's or another workspace's included", async () => {
     const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
-    const other = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    const other = await subscribe(acme, { targetUrl: `${target.url}/other`, event: 'consent.withdrawn' });
     const foreign = await subscribe(globex, { targetUrl: target.url, event: 'consent.withdrawn' });
     await stops(acme, 1);
     await stops(globex, 1);
@@ -535,7 +535,7 @@ describe('POST /v1/hooks/{id}/deliveries/retry', () => {
   it('sends every dead letter of the hook again and says how many', async () => {
     target.answer = () => ({ kind: 'status', status: 404 });
     const hook = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
-    const other = await subscribe(acme, { targetUrl: target.url, event: 'consent.withdrawn' });
+    const other = await subscribe(acme, { targetUrl: `${target.url}/other`, event: 'consent.withdrawn' });
     await stops(acme, 3);
     const d = dispatcher();
     while ((await d.runOnce()).attempted > 0);

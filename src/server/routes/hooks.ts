@@ -103,17 +103,22 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
           "Every filter key must name the event data's value: a contact or other id in any letter case, a tag as tagging compares tags (letter case, spaces and Unicode normalisation aside), " +
           'anything else exactly. A key the data does not have, or a value it never holds, is 422 naming filter.<key>. Redirects are not followed: register the final URL. ' +
           'The hook lasts as long as the API key that created it: revoking the key deletes the hook (deletedReason key_revoked), and its pending deliveries are not sent. ' +
+          'Subscribing again what a live hook of the workspace subscribes (the same targetUrl, event and filter) creates nothing: it answers 200 with that hook and its secret, and the hook now lasts as long as the calling key. ' +
           `A workspace has at most ${DEFAULT_MAX_HOOKS_PER_WORKSPACE} live hooks: one more is 409 until a hook is deleted.`,
         security: API_KEY_SECURITY,
         body: HookInputSchema,
-        response: { 201: CreatedHookJsonSchema, ...problemResponses(409, 422) },
+        response: {
+          200: CreatedHookJsonSchema.describe('Already subscribed: the live hook with this targetUrl, event and filter'),
+          201: CreatedHookJsonSchema,
+          ...problemResponses(409, 422),
+        },
       },
     },
     async (request, reply) => {
       // The hook remembers its key: revoking the key deletes it (a leaked key's subscriptions end with it).
       const { workspaceId, key } = authOf(request);
-      const created = await hooks.create(workspaceId, request.body, key.id);
-      return reply.code(201).send(created);
+      const { alreadySubscribed, ...hook } = await hooks.create(workspaceId, request.body, key.id);
+      return reply.code(alreadySubscribed ? 200 : 201).send(hook);
     },
   );
 
