@@ -300,6 +300,41 @@ export interface StoreTx {
   setMeta(key: string, value: unknown): Promise<void>;
 }
 
+/**
+ * The StoreTx methods that write. `Store.read` refuses each by its name, before it runs: a write
+ * that would change no row (a timer already gone) is as wrong inside a read as one that would,
+ * and SQLite's read-only connection refuses both.
+ */
+export const STORE_TX_WRITES = [
+  'insertWorkspace', 'updateWorkspace', 'insertContact', 'updateContact', 'appendConsentRecord', 'redactConsentEvidence',
+  'upsertConsentState', 'insertConversation', 'updateConversation', 'insertRun', 'updateRun', 'setTimer', 'deleteTimer',
+  'saveProcessedMessage', 'replaceProcessedResponse', 'appendEvent', 'replaceEventData', 'insertApiKey', 'updateApiKey',
+  'insertHook', 'updateHook', 'insertDelivery', 'updateDelivery', 'resendDeadDeliveries', 'abandonDeliveries', 'setMeta',
+] as const satisfies readonly (keyof StoreTx)[];
+
+/** The StoreTx methods that only read. */
+export const STORE_TX_READS = [
+  'getWorkspace', 'listWorkspaces', 'getContact', 'findContactByIdentity', 'findContactByEmail', 'findContactByPhone',
+  'findContactByHubspotId', 'listContacts', 'listTags', 'lastConsentRecord', 'findConsentRecordByIdempotencyKey',
+  'listConsentRecords', 'getConsentStates', 'getConsentState', 'listConsentStates', 'getConversation', 'getOpenConversation',
+  'getRun', 'listActiveRuns', 'listRunsOfContact', 'getTimer', 'listDueTimers', 'listDueTimersOfContact', 'countTimers',
+  'getProcessedMessage', 'listProcessedMessagesOfContact', 'getEvent', 'listEvents', 'listEventsAfter', 'findApiKeyByHash',
+  'listApiKeys', 'getApiKey', 'getHook', 'listHooks', 'listAllLiveHooks', 'listLiveHooksOfApiKey', 'listReadyDeliveriesByHook',
+  'getDelivery', 'listDeliveries', 'countDeliveries', 'deliveryBacklog', 'getMeta',
+] as const satisfies readonly (keyof StoreTx)[];
+
+/** Fails to compile, naming the method, when a StoreTx method is in neither list. */
+type UnclassifiedStoreTxMethod = Exclude<keyof StoreTx, (typeof STORE_TX_WRITES)[number] | (typeof STORE_TX_READS)[number]>;
+export type StoreTxMethodsClassified = [UnclassifiedStoreTxMethod] extends [never] ? true : { unclassified: UnclassifiedStoreTxMethod };
+export const STORE_TX_METHODS_CLASSIFIED: StoreTxMethodsClassified = true;
+
+const WRITE_METHODS: ReadonlySet<string> = new Set(STORE_TX_WRITES);
+
+/** Whether `method` of StoreTx writes. */
+export function isStoreTxWrite(method: string): boolean {
+  return WRITE_METHODS.has(method);
+}
+
 /** What a health check learns from the store without waiting for a write lock. */
 export interface StoreProbe {
   /**
@@ -320,7 +355,8 @@ export interface Store {
   /**
    * Runs `fn` against committed state only: it never sees what an unfinished transaction wrote,
    * and it sees every transaction whose promise settled before `read` was called. A write through
-   * its `tx` fails with ReadOnlyStoreError (src/store/common.ts) and changes nothing. A store may
+   * its `tx` (a method of STORE_TX_WRITES) fails with WriteInsideReadError (src/store/common.ts)
+   * before it runs, whether or not it would change a row, and changes nothing. A store may
    * answer it without waiting for the write lock: SQLite reads a snapshot through a read-only
    * connection, so reads go on while another process (an import, a backup) holds the lock, or
    * while this process's transactions wait for it. Like `transaction`, `fn` uses only `tx`.

@@ -1,5 +1,5 @@
 import { ConsentryError } from '../core/errors.js';
-import type { DeliveryRow, DeliveryStatus } from '../ports/store.js';
+import { isStoreTxWrite, type DeliveryRow, type DeliveryStatus } from '../ports/store.js';
 
 /**
  * `target` with each of its method calls made through `around`, which runs `call` and may check or
@@ -17,17 +17,48 @@ export function aroundEachMethod<T extends object>(target: T, around: (operation
 }
 
 /**
- * A write attempted where the store only reads: through a store opened with `readOnly: true`, or
- * inside `Store.read`. `operation` names the store method; nothing it would have written is kept.
+ * A write attempted through a store opened with `readOnly: true` (the CLI's reading commands):
+ * `operation` names the store method; nothing it would have written is kept.
  */
 export class ReadOnlyStoreError extends ConsentryError {
   readonly operation: string;
 
-  constructor(operation: string, within: 'read-only store' | 'read' = 'read-only store') {
-    super('CONFLICT', within === 'read' ? `${operation} writes, and Store.read only reads: use Store.transaction` : `the store was opened read-only: ${operation} cannot write to it`);
+  constructor(operation: string) {
+    super('CONFLICT', `the store was opened read-only: ${operation} cannot write to it`);
     this.name = 'ReadOnlyStoreError';
     this.operation = operation;
   }
+}
+
+/**
+ * A write attempted inside `Store.read`: a defect of the code that called it, not a condition its
+ * client can resolve, so it is no ConsentryError (the server answers 500 and logs it). Nothing it
+ * would have written is kept.
+ */
+export class WriteInsideReadError extends Error {
+  readonly operation: string;
+
+  constructor(operation: string) {
+    super(`${operation} writes, and Store.read only reads: use Store.transaction`);
+    this.name = 'WriteInsideReadError';
+    this.operation = operation;
+  }
+}
+
+/** How a store refuses a write where it only reads. */
+export function refusedWrite(operation: string, within: 'read-only store' | 'read'): ReadOnlyStoreError | WriteInsideReadError {
+  return within === 'read' ? new WriteInsideReadError(operation) : new ReadOnlyStoreError(operation);
+}
+
+/**
+ * `tx` for `Store.read`: every write method (STORE_TX_WRITES) is refused by its name before it
+ * runs, whatever it would change; `around` guards the calls of the reads that remain.
+ */
+export function refusingWritesByName<T extends object>(tx: T, around: (operation: string, call: () => unknown) => unknown): T {
+  return aroundEachMethod(tx, (operation, call) => {
+    if (isStoreTxWrite(operation)) return Promise.reject(new WriteInsideReadError(operation));
+    return around(operation, call);
+  });
 }
 
 /**

@@ -24,9 +24,9 @@ import type {
   WorkflowRunRow,
 } from '../ports/store.js';
 import {
-  ReadOnlyStoreError,
   TransactionLock,
-  aroundEachMethod,
+  WriteInsideReadError,
+  refusingWritesByName,
   assertCanonicalTimestamp,
   assertDelivery,
   assertDeliveryStatus,
@@ -1155,18 +1155,19 @@ class MemoryStore implements Store {
 }
 
 /**
- * `tx` for Store.read: a method that changed anything (it left an undo entry) has its changes
- * undone and fails with ReadOnlyStoreError, as a write on SQLite's read-only connection fails
- * before it changes a row.
+ * `tx` for Store.read: every write method is refused by its name before it runs, as SQLite's
+ * read-only connection refuses a write statement whether or not it would change a row. A read
+ * method that changed anything all the same (it left an undo entry) has its changes undone and
+ * fails the same way.
  */
 function refusingWrites(tx: MemoryTx, undo: Undo[]): StoreTx {
   const refuse = (operation: string, before: number): void => {
     if (undo.length === before) return;
     for (let i = undo.length - 1; i >= before; i -= 1) undo[i]?.();
     undo.length = before;
-    throw new ReadOnlyStoreError(operation, 'read');
+    throw new WriteInsideReadError(operation);
   };
-  return aroundEachMethod(tx, (operation, call) => {
+  return refusingWritesByName(tx, (operation, call) => {
     const before = undo.length;
     let result: unknown;
     try {

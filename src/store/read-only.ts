@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Database, Statement } from 'better-sqlite3';
 import { ConsentryError } from '../core/errors.js';
-import { aroundEachMethod, ReadOnlyStoreError } from './common.js';
+import { aroundEachMethod, refusedWrite, refusingWritesByName } from './common.js';
 import { knownAppliedMigrations, MIGRATIONS, type Migration } from './migrations.js';
 
-export { ReadOnlyStoreError } from './common.js';
+export { ReadOnlyStoreError, WriteInsideReadError } from './common.js';
 
 /**
  * A database whose schema is older than this build's, opened read-only: reading it would need
@@ -126,10 +126,15 @@ function temporaryCopy(path: string): { dir: string; path: string } {
   }
 }
 
-/** `tx`, with every write SQLite refuses (SQLITE_READONLY*: a read-only connection, or `PRAGMA query_only`) turned into a ReadOnlyStoreError naming the method. */
+/**
+ * `tx`, with every write SQLite refuses (SQLITE_READONLY*: a read-only connection, or `PRAGMA
+ * query_only`) turned into a ReadOnlyStoreError naming the method; inside `Store.read`, every
+ * write method is refused by its name before it runs, and one SQLite refuses all the same is a
+ * WriteInsideReadError.
+ */
 export function guardWrites<T extends object>(tx: T, within: 'read-only store' | 'read' = 'read-only store'): T {
-  const refused = (error: unknown, operation: string): unknown => (sqliteCode(error)?.startsWith('SQLITE_READONLY') ? new ReadOnlyStoreError(operation, within) : error);
-  return aroundEachMethod(tx, (operation, call) => {
+  const refused = (error: unknown, operation: string): unknown => (sqliteCode(error)?.startsWith('SQLITE_READONLY') ? refusedWrite(operation, within) : error);
+  return (within === 'read' ? refusingWritesByName : aroundEachMethod)(tx, (operation, call) => {
     try {
       const result = call();
       return result instanceof Promise

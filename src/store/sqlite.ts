@@ -56,7 +56,7 @@ import { checkReadableSchema, guardWrites, openReaderBeside, openReadOnly, type 
 
 export type { CheckpointResult } from './checkpointer.js';
 export type { GroupCommitStats } from './group-commit.js';
-export { ReadOnlyStoreError, SchemaUpgradeNeededError } from './read-only.js';
+export { ReadOnlyStoreError, SchemaUpgradeNeededError, WriteInsideReadError } from './read-only.js';
 
 export interface SqliteStoreOptions {
   /** A file path (its directory is created if missing) or `:memory:`. */

@@ -4,20 +4,22 @@ import type { Contact } from '../../src/core/contact.js';
 import { isConsentryError, type ErrorCode } from '../../src/core/errors.js';
 import type { ConsentryEvent } from '../../src/core/events.js';
 import { defaultSettings, type Workspace } from '../../src/core/settings.js';
-import type {
-  ApiKeyRow,
-  Conversation,
-  DeliveryRow,
-  DeliveryStatus,
-  HookRow,
-  ProcessedMessage,
-  Store,
-  StoreTx,
-  TimerRow,
-  WorkflowRunRow,
+import {
+  STORE_TX_WRITES,
+  type ApiKeyRow,
+  type Conversation,
+  type DeliveryRow,
+  type DeliveryStatus,
+  type HookRow,
+  type ProcessedMessage,
+  type Store,
+  type StoreTx,
+  type TimerRow,
+  type WorkflowRunRow,
 } from '../../src/ports/store.js';
 import { FakeClock } from '../../src/ports/clock.js';
 import { revokeApiKey } from '../../src/server/api-keys.js';
+import { WriteInsideReadError } from '../../src/store/common.js';
 
 export type MakeStore = () => Promise<{ store: Store; cleanup: () => Promise<void> }>;
 
@@ -2149,6 +2151,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           ['saveProcessedMessage', (t) => t.saveProcessedMessage({ workspaceId: WS_A, channel: 'whatsapp', messageId: 'wamid.ghost', contactId: 'ct_ana', response: {}, processedAt: at(50) })],
           ['replaceProcessedResponse', (t) => t.replaceProcessedResponse(WS_A, 'whatsapp', 'wamid.seen', { replies: [{ text: '[erased]' }] })],
           ['appendEvent', (t) => t.appendEvent(taggedEvent(WS_A, 'evt_ghost', 'ct_ana'))],
+          ['replaceEventData', (t) => t.replaceEventData(WS_A, 'evt_01', { contactId: 'ct_ana', tag: '[erased]' })],
           ['setMeta', (t) => t.setMeta('cursor', { position: 99 })],
           ['insertApiKey', (t) => t.insertApiKey(apiKey(WS_A, 'key_ghost'))],
           ['updateApiKey', (t) => t.updateApiKey(apiKey(WS_A, 'key_1', { hash: 'sha256-rotated', revokedAt: at(50) }))],
@@ -2165,24 +2168,60 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect(await store.read(snapshot)).toStrictEqual(await tx(snapshot));
         });
 
-        it('refuses every write with ReadOnlyStoreError naming it, and keeps nothing of it', async () => {
+        /** One call of every kind of write, each of which would change nothing: its row is not there. */
+        const idleWrites: readonly (readonly [string, (t: StoreTx) => Promise<unknown>])[] = [
+          ['updateWorkspace', (t) => t.updateWorkspace('ws_none', { name: 'Nobody', updatedAt: at(50) })],
+          ['updateContact', (t) => t.updateContact(contact(WS_A, 'ct_none'))],
+          ['redactConsentEvidence', (t) => t.redactConsentEvidence(WS_A, 'ct_none', { redacted: true })],
+          ['updateConversation', (t) => t.updateConversation(conversation(WS_A, 'cv_none', 'ct_ana'))],
+          ['updateRun', (t) => t.updateRun(run(WS_A, 'run_none', 'ct_ana'))],
+          ['deleteTimer', (t) => t.deleteTimer('run_none')],
+          ['replaceProcessedResponse', (t) => t.replaceProcessedResponse(WS_A, 'whatsapp', 'wamid.none', { replies: [] })],
+          ['replaceEventData', (t) => t.replaceEventData(WS_A, 'evt_none', { contactId: 'ct_ana', tag: '[erased]' })],
+          ['updateApiKey', (t) => t.updateApiKey(apiKey(WS_A, 'key_none'))],
+          ['updateHook', (t) => t.updateHook(hook(WS_A, 'hk_none'))],
+          ['updateDelivery', (t) => t.updateDelivery(delivery(WS_A, 'dl_none', 'hk_1', 1))],
+          ['resendDeadDeliveries', (t) => t.resendDeadDeliveries(WS_A, 'hk_none', { at: at(50), limit: 10 })],
+          ['abandonDeliveries', (t) => t.abandonDeliveries('hk_none', 'hook gone', at(50))],
+        ];
+
+        async function refusal(write: (t: StoreTx) => Promise<unknown>): Promise<unknown> {
+          return store.read(write).then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+        }
+
+        it('has a case for every write method', () => {
+          expect(writes.map(([operation]) => operation).sort()).toEqual([...STORE_TX_WRITES].sort());
+        });
+
+        it('refuses every write with WriteInsideReadError naming it, and keeps nothing of it', async () => {
           await seedEverything();
           const before = await tx(snapshot);
           for (const [operation, write] of writes) {
-            const refused = await store.read(write).then(
-              () => undefined,
-              (error: unknown) => error,
-            );
-            expect(refused, operation).toMatchObject({ name: 'ReadOnlyStoreError', code: 'CONFLICT', operation });
+            const refused = await refusal(write);
+            expect(refused, operation).toBeInstanceOf(WriteInsideReadError);
+            expect(refused, operation).toMatchObject({ name: 'WriteInsideReadError', operation });
+            expect(isConsentryError(refused), operation).toBe(false);
           }
           expect(await store.read(snapshot)).toStrictEqual(before);
+          expect(await tx(snapshot)).toStrictEqual(before);
+        });
+
+        it('refuses a write that would change nothing as well, as SQLite refuses the statement', async () => {
+          await seedEverything();
+          const before = await tx(snapshot);
+          for (const [operation, write] of idleWrites) {
+            expect(await refusal(write), operation).toMatchObject({ name: 'WriteInsideReadError', operation });
+          }
           expect(await tx(snapshot)).toStrictEqual(before);
         });
 
         it('goes on reading after a refused write it caught, and answers', async () => {
           await seedEverything();
           const answer = await store.read(async (t) => {
-            await expect(t.setMeta('cursor', { position: 99 })).rejects.toMatchObject({ name: 'ReadOnlyStoreError', operation: 'setMeta' });
+            await expect(t.setMeta('cursor', { position: 99 })).rejects.toMatchObject({ name: 'WriteInsideReadError', operation: 'setMeta' });
             return { cursor: await t.getMeta('cursor'), name: (await t.getWorkspace(WS_A))?.name };
           });
           expect(answer).toEqual({ cursor: { position: 1 }, name: 'Shop A' });

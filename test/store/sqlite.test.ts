@@ -713,7 +713,7 @@ describe('SQLite store', () => {
     it('of an in-memory database refuse writes and leave the connection writable', async () => {
       const store = open({ path: ':memory:' });
       await store.transaction(seedOne);
-      await expect(store.read((tx) => tx.setMeta('probe', 'read'))).rejects.toMatchObject({ name: 'ReadOnlyStoreError', operation: 'setMeta' });
+      await expect(store.read((tx) => tx.setMeta('probe', 'read'))).rejects.toMatchObject({ name: 'WriteInsideReadError', operation: 'setMeta' });
       expect(await store.read((tx) => tx.getMeta('probe'))).toBeUndefined();
       await store.transaction((tx) => tx.setMeta('probe', 'written'));
       expect(await store.read((tx) => tx.getMeta('probe'))).toBe('written');
