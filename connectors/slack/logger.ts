@@ -29,14 +29,24 @@ const LOGGED_MEMBERS: ReadonlySet<string> = new Set(['ok', 'error', 'warning', '
  * and each answer at debug level as `http request body: {json}` and `http request result: {json}`;
  * Bolt writes what it acknowledges as `ack() ... (body: ...)`. Those are written with only the
  * LOGGED_MEMBERS, the others named under `omitted`; an `ack()` body, which may quote a submitted
- * form, is dropped. Every other line (method names, URLs, errors) is passed on as it is.
+ * form, is dropped, and so is the text of a listener's error (ERROR_DETAILS_LINE). Every other
+ * line (method names, URLs, errors) is passed on as it is.
  */
 const PAYLOAD_LINE = /^(http request (?:body|result)): (\{.*\})$/s;
 const ACK_LINE = /^(ack\(\) [^(]*)\(body: .*\)$/s;
+/**
+ * Bolt's receivers write a failing listener as `Error details: ${error}, storedResponse: ${body}`
+ * (@slack/bolt HTTPModuleFunctions.defaultProcessEventErrorHandler): the error's text may be an
+ * engine message about the contact, and the stored response is what the listener acknowledged.
+ * Only the error's class is kept.
+ */
+const ERROR_DETAILS_LINE = /^Error details: (?:([A-Za-z_$][\w$]*):)?/s;
 
 function withoutContent(message: string): string {
   const ack = ACK_LINE.exec(message);
   if (ack) return `${ack[1]}(body omitted)`;
+  const details = ERROR_DETAILS_LINE.exec(message);
+  if (details) return `Error details: ${details[1] ?? 'an error'} (message and stored response omitted)`;
   const payload = PAYLOAD_LINE.exec(message);
   if (!payload) return message;
   let parsed: unknown;

@@ -1,3 +1,4 @@
+import { HTTPModuleFunctions } from '@slack/bolt';
 import { http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
 import type { SlackBlock } from '../../../connectors/slack/blocks/common.js';
@@ -74,5 +75,30 @@ describe("boltLogger keeps contact data out of Slack's debug output", () => {
       'http request body: not json',
       'Conversation context loaded for ID: C0ALERTS01',
     ]);
+  });
+
+  it("keeps only the error's class of Bolt's line about a failing listener, without its message or the stored response", async () => {
+    const { target, written } = recording();
+    const logger = boltLogger(target);
+    const failure = new Error(`Contact not found: ${CONTACT_TEXT}`);
+    failure.name = 'ConsentryError';
+    for (const headersSent of [false, true]) {
+      const response = { headersSent, writeHead: () => response, end: () => response };
+      await HTTPModuleFunctions.defaultProcessEventErrorHandler({
+        error: failure,
+        logger,
+        request: Object.assign(Object.create(null) as object, { method: 'POST', url: '/slack/events' }),
+        response,
+        storedResponse: { response_action: 'errors', errors: { explanation: 'Ana Test said no' } },
+      } as unknown as Parameters<typeof HTTPModuleFunctions.defaultProcessEventErrorHandler>[0]);
+    }
+    logger.debug(`Error details: ${String(`${CONTACT_TEXT}: no class`)}`);
+    const details = written.filter((line) => line.message.startsWith('Error details:')).map((line) => line.message);
+    expect(details).toEqual([
+      'Error details: ConsentryError (message and stored response omitted)',
+      'Error details: ConsentryError (message and stored response omitted)',
+      'Error details: an error (message and stored response omitted)',
+    ]);
+    expect(JSON.stringify(written)).not.toContain('Ana Test');
   });
 });
