@@ -126,6 +126,16 @@ export const REVIEW_WORDS: Readonly<Record<Language, readonly string[]>> = Objec
   ja: Object.freeze(['ストップ', '配信停止', '配信解除', 'アンサブスクライブ']),
 });
 
+/**
+ * REVIEW_WORDS with an everyday meaning besides unsubscribing (es BAJA "ground floor", CANCELAR
+ * "cancel an order", pt SAIR "go out", PARE "stop, halt"): they raise a review only when the
+ * message is the word alone, give or take COURTESY_WORDS ("baja por favor", "quero sair"), not
+ * wherever they appear ("planta baja", "vou sair").
+ */
+export const REVIEW_WORDS_ALONE: ReadonlySet<string> = new Set(['BAJA', 'CANCELAR', 'SAIR', 'PARE']);
+/** Words around a REVIEW_WORDS_ALONE word that leave it alone: please, thanks, I want, now. */
+export const COURTESY_WORDS: ReadonlySet<string> = new Set(['POR', 'FAVOR', 'PORFAVOR', 'PORFA', 'GRACIAS', 'OBRIGADO', 'OBRIGADA', 'QUIERO', 'QUERO', 'YA', 'JA']);
+
 /** DESIGN §3: STOP, START and HELP can't be removed by a workspace. */
 const PROTECTED_KEYWORDS: ReadonlyMap<string, MatchIntent> = new Map([
   ['STOP', 'opt_out'],
@@ -144,6 +154,8 @@ interface KeywordEntry {
   addedByWorkspace: boolean;
   /** A REVIEW_WORDS entry: scanned for, never matched exactly. */
   reviewOnly: boolean;
+  /** Found only as the whole message, give or take COURTESY_WORDS (REVIEW_WORDS_ALONE). */
+  alone: boolean;
   /** How findOptOutEntry looks for it: as a substring (unspaced scripts) or as these words. */
   unspaced: boolean;
   words: readonly string[];
@@ -166,7 +178,8 @@ function words(normalized: string): string[] {
 }
 
 function keywordEntry(intent: MatchIntent, language: Language, keyword: string, normalized: string, addedByWorkspace: boolean, reviewOnly = false): KeywordEntry {
-  return { intent, language, keyword, normalized, addedByWorkspace, reviewOnly, unspaced: UNSPACED_SCRIPT.test(normalized), words: words(normalized) };
+  const alone = reviewOnly && REVIEW_WORDS_ALONE.has(normalized);
+  return { intent, language, keyword, normalized, addedByWorkspace, reviewOnly, alone, unspaced: UNSPACED_SCRIPT.test(normalized), words: words(normalized) };
 }
 
 const BUILT_IN_ENTRIES: readonly KeywordEntry[] = LANGUAGES.flatMap((language) =>
@@ -326,12 +339,40 @@ function reviewForm(text: string, normalized?: string): string {
   return normalizeText(withoutLinks.includes('/') ? withoutLinks.replace(SCHEMELESS_LINKS, ' ') : withoutLinks);
 }
 
+const KATAKANA = /[\p{scx=Kana}]/u;
+
+/**
+ * Whether `text` holds `keyword`, of an unspaced script, as a word: a substring, except that a
+ * katakana keyword running on into more katakana is part of a longer word (ストップウォッチ,
+ * "stopwatch", is no ストップ), as katakana loanwords are written one after another unbroken.
+ */
+function holdsUnspaced(text: string, keyword: string): boolean {
+  const startsKatakana = KATAKANA.test(keyword.at(0) ?? '');
+  const endsKatakana = KATAKANA.test(keyword.at(-1) ?? '');
+  for (let at = text.indexOf(keyword); at !== -1; at = text.indexOf(keyword, at + 1)) {
+    const before = at > 0 ? (text.at(at - 1) ?? '') : '';
+    const after = text.at(at + keyword.length) ?? '';
+    if (!(startsKatakana && KATAKANA.test(before)) && !(endsKatakana && KATAKANA.test(after))) return true;
+  }
+  return false;
+}
+
+/** Whether the message's words are `entry`'s words alone, give or take COURTESY_WORDS. */
+function isAlone(messageWords: readonly string[], entry: KeywordEntry): boolean {
+  const meant = messageWords.filter((word) => !COURTESY_WORDS.has(word));
+  return meant.length === entry.words.length && meant.every((word, index) => word === entry.words[index]);
+}
+
 /** The longest of `optOut` that `text` (in comparison form) is or holds: a whole word or words, or a substring in an unspaced script. */
 function findOptOutEntry(text: string, optOut: readonly KeywordEntry[]): KeywordEntry | undefined {
   const messageWords = words(text);
   let best: KeywordEntry | undefined;
   for (const entry of optOut) {
-    const found = entry.unspaced ? text.includes(entry.normalized) : containsWordSequence(messageWords, entry.words);
+    const found = entry.unspaced
+      ? holdsUnspaced(text, entry.normalized)
+      : entry.alone
+        ? isAlone(messageWords, entry)
+        : containsWordSequence(messageWords, entry.words);
     // The longest match names the request best ("stop all" over "stop").
     if (found && (best === undefined || entry.normalized.length > best.normalized.length)) best = entry;
   }
@@ -353,6 +394,20 @@ export function findPlainLanguageOptOut(
   return entry === undefined ? null : { word: entry.keyword, language: entry.language };
 }
 
+const DASH = /\p{Pd}/u;
+const DASHES = /\p{Pd}/gu;
+
+/**
+ * The keyword a message written with dashes inside a keyword is, read without them: UN-STOP is
+ * UNSTOP and UN-SUBSCRIBE is UNSUBSCRIBE. Read with the dashes as spaces first (OPT-OUT is OPT
+ * OUT), which would make UN-STOP hold STOP, an opt-out word, and raise a review of a request to
+ * opt back in.
+ */
+function joinedKeyword(text: string, table: KeywordTable): KeywordEntry | undefined {
+  if (!DASH.test(text)) return undefined;
+  return table.exact.get(normalizeText(text.replace(DASHES, '')));
+}
+
 /**
  * Classifies an inbound message. It is a keyword only when the whole normalised
  * message is exactly one keyword (HubSpot: "Can I start receiving messages?" does
@@ -362,7 +417,7 @@ export function classifyKeyword(text: string, workspaceKeywords?: WorkspaceKeywo
   const normalized = normalizeText(text);
   if (normalized === '') return { intent: 'none', language: null, keyword: null, normalized, review: false };
   const table = activeTable(workspaceKeywords);
-  const exact = table.exact.get(normalized);
+  const exact = table.exact.get(normalized) ?? joinedKeyword(text, table);
   if (exact !== undefined) {
     return { intent: exact.intent, language: exact.language, keyword: exact.keyword, normalized, review: false };
   }

@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import {
   BUILT_IN_KEYWORDS,
   REVIEW_WORDS,
+  REVIEW_WORDS_ALONE,
+  COURTESY_WORDS,
   classifyKeyword,
   findPlainLanguageOptOut,
   isAllChannelsOptOut,
@@ -262,7 +264,24 @@ const cases: Case[] = [
   c('pare', 'none', 'pt', null, true),
   c('cancelar inscrição', 'none', 'pt', null, true),
   c('quero cancelar inscricao', 'none', 'pt', null, true),
-  c('UN-SUBSCRIBE', 'none', 'en', null, true),
+  // A keyword written with a dash inside is the keyword without it, when read with a space it is none.
+  c('UN-SUBSCRIBE', 'opt_out', 'en', 'UNSUBSCRIBE'),
+  c('Un-Stop', 'opt_in', 'en', 'UNSTOP'),
+  c('UN-STOP please', 'none', 'en', null, true),
+  c('start-stop', 'none', 'en', null, true),
+  // Review words with an everyday meaning count alone, give or take a courtesy word, not in a sentence.
+  c('Baja por favor', 'none', 'es', null, true),
+  c('quero sair', 'none', 'pt', null, true),
+  c('Pare!', 'none', 'pt', null, true),
+  c('planta baja', 'none', null, null),
+  c('vou sair agora', 'none', null, null),
+  c('cancelar pedido', 'none', null, null),
+  c('pare de mandar mensagens', 'none', null, null),
+  // A katakana word running on into more katakana is a longer word: a stopwatch is no ストップ.
+  c('ストップウォッチ', 'none', null, null),
+  c('ノンストップ', 'none', null, null),
+  c('配信ストップ', 'none', 'ja', null, true),
+  c('ストップしてください', 'none', 'ja', null, true),
   c('un subscribe', 'none', 'en', null, true),
   c('unsuscribe', 'none', 'en', null, true),
   c('Stoppuhr', 'none', null, null),
@@ -530,11 +549,15 @@ describe('properties', () => {
     );
   });
 
-  it('flags every word of the review vocabulary, alone and in a sentence, with its language, and never acts on it', () => {
+  it('flags every word of the review vocabulary alone, and in a sentence unless it has an everyday meaning, with its language, and never acts on it', () => {
     for (const language of LANGUAGES) {
       for (const word of REVIEW_WORDS[language]) {
         expect(classifyKeyword(word), word).toMatchObject({ intent: 'none', keyword: null, review: true });
-        expect(findPlainLanguageOptOut(`ok ${word.toLowerCase()} ok`), word).toEqual({ word, language });
+        const alone = REVIEW_WORDS_ALONE.has(word);
+        expect(findPlainLanguageOptOut(`ok ${word.toLowerCase()} ok`), word).toEqual(alone ? null : { word, language });
+        if (alone) {
+          for (const courtesy of COURTESY_WORDS) expect(findPlainLanguageOptOut(`${courtesy.toLowerCase()} ${word}!`), `${courtesy} ${word}`).toEqual({ word, language });
+        }
       }
     }
   });
@@ -649,7 +672,8 @@ describe('validateWorkspaceKeywords', () => {
     ['an opt-in phrase around a switched-off word of another language', { fr: { removed: ['ARRETE'] }, en: { opt_in: ['arrete pas'] } }, 'keywords.en.opt_in.0', 'the opt-out word ARRETE (fr)'],
     ['a Japanese help word holding 停止', { ja: { help: ['停止方法'] } }, 'keywords.ja.help.0', 'the opt-out word 停止 (ja)'],
     ['a Latin opt-out word written against kana', { ja: { opt_in: ['STOPしない'] } }, 'keywords.ja.opt_in.0', 'the opt-out word STOP (en)'],
-    ['a word people write to unsubscribe', { es: { help: ['cancelar pedido'] } }, 'keywords.es.help.0', 'CANCELAR (es), a word people write to unsubscribe'],
+    ['a word people write to unsubscribe', { es: { help: ['darme de baja'] } }, 'keywords.es.help.0', 'DARME DE BAJA (es), a word people write to unsubscribe'],
+    ['a word people write to unsubscribe that counts alone', { es: { help: ['baja por favor'] } }, 'keywords.es.help.0', 'BAJA (es), a word people write to unsubscribe'],
     ["an opt-in phrase around the workspace's own opt-out keyword", { en: { opt_out: ['NO MORE'], opt_in: ['yes no more'] } }, 'keywords.en.opt_in.0', "the workspace's opt-out keyword NO MORE (en)"],
     ["a help phrase around another language's added opt-out keyword", { pt: { help: ['me tire daqui'] }, de: { opt_out: ['tire'] } }, 'keywords.pt.help.0', "the workspace's opt-out keyword tire (de)"],
   ])('refuses %s, naming the field and the opt-out word', (_label, input, path, held) => {

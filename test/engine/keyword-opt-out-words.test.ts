@@ -102,7 +102,7 @@ describe('opt-out words the review scan now reads', () => {
     ['Stopp!', 'de', 'STOPP'],
     ['ｽﾄｯﾌﾟ', 'ja', 'ストップ'],
     ['Quiero darme de baja', 'es', 'DARME DE BAJA'],
-    ['UN-SUBSCRIBE', 'en', 'UN SUBSCRIBE'],
+    ['UN SUBSCRIBE', 'en', 'UN SUBSCRIBE'],
   ])('%j records nothing, opens no conversation and raises optout.review_needed (%s, %s)', async (text, language, matchedWord) => {
     const result = await ws.handleInbound(message(text));
     expect(typesOf(result.events)).toEqual(['optout.review_needed']);
