@@ -30,7 +30,17 @@ import {
   type InboundMessage,
 } from './engine/inputs.js';
 import { abandonWorkflowRun, fireTimer, startRequestedWorkflow } from './engine/runs.js';
-import { assertHubSpotPortalFree, findContactByHubspotId, linkHubspotContacts, reportSyncFailure, type HubspotLink, type SyncFailure } from './engine/integrations.js';
+import {
+  assertHubSpotAccountAsRead,
+  assertHubSpotAccountConfirmed,
+  assertHubSpotPortalFree,
+  findContactByHubspotId,
+  linkHubspotContacts,
+  reportSyncFailure,
+  type HubSpotAccountGuard,
+  type HubspotLink,
+  type SyncFailure,
+} from './engine/integrations.js';
 import { verifyContactLedger, verifyWorkspaceLedger, type ContactLedgerReport, type LedgerReport } from './engine/ledger-checks.js';
 import { nextTurn } from './engine/next-turn.js';
 import { UnitOfWork, type RecordedConsent, type Reply } from './engine/unit-of-work.js';
@@ -42,6 +52,17 @@ export const BULK_SLICE_ROWS = 500;
 
 /** A settings patch: any part of the settings, nested objects partial, `null` resets. */
 export type SettingsPatch = { [K in keyof WorkspaceSettingsInput]?: unknown };
+
+/** The settings as stored, and as a patch would make them. */
+export interface SettingsChange {
+  before: WorkspaceSettings;
+  after: WorkspaceSettings;
+}
+
+export interface SettingsUpdateOptions {
+  /** Refuses the update with CONFLICT unless the HubSpot account is still the one read, and a new one is the one confirmed (engine/integrations.ts). */
+  hubspotAccount?: HubSpotAccountGuard;
+}
 
 export interface EngineOptions {
   store: Store;
@@ -84,7 +105,9 @@ export interface WorkspaceEngine {
   readonly workspaceId: string;
   get(): Promise<Workspace>;
   /** A JSON Merge Patch (RFC 7396) of the settings: objects merge, `null` resets a key to its default. */
-  updateSettings(patch: SettingsPatch): Promise<Workspace>;
+  updateSettings(patch: SettingsPatch, options?: SettingsUpdateOptions): Promise<Workspace>;
+  /** What `updateSettings(patch)` would store now, refused as it would refuse it; nothing is written. */
+  previewSettings(patch: SettingsPatch): Promise<SettingsChange>;
   rename(name: string): Promise<Workspace>;
   handleInbound(message: InboundMessage): Promise<InboundResult>;
   createContact(input: ContactInput): Promise<Contact>;
@@ -195,13 +218,17 @@ export function createEngine(options: EngineOptions): Engine {
           await uow.tx.updateWorkspace(workspaceId, { name: valid, updatedAt: uow.nowIso });
           return { ...uow.workspace, name: valid, updatedAt: uow.nowIso };
         }),
-      updateSettings: (patch) =>
+      updateSettings: (patch, options = {}) =>
         run(async (uow) => {
+          const guard = options.hubspotAccount;
+          if (guard !== undefined) assertHubSpotAccountAsRead(guard, uow.workspace.settings);
           const settings = mergeSettings(uow.workspace.settings, patch);
+          if (guard !== undefined) assertHubSpotAccountConfirmed(guard, uow.workspace.settings, settings);
           await assertHubSpotPortalFree(uow.tx, workspaceId, uow.workspace.settings, settings);
           await uow.tx.updateWorkspace(workspaceId, { settings, updatedAt: uow.nowIso });
           return { ...uow.workspace, settings, updatedAt: uow.nowIso };
         }),
+      previewSettings: (patch) => read(async (uow) => ({ before: uow.workspace.settings, after: mergeSettings(uow.workspace.settings, patch) })),
       handleInbound: async (message) => {
         const valid = parseInput(InboundMessageSchema, message, 'message');
         return run((uow) => handleInbound(uow, valid));

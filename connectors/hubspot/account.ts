@@ -11,14 +11,25 @@ export const HUBSPOT_TOKEN_FIELD = 'hubspot.accessToken';
 export const ACCOUNT_CHECK_TIMEOUT_MS = 10_000;
 
 /**
- * Retry-After of a refusal because HubSpot could not answer. HubSpot documents no Retry-After
- * (https://developers.hubspot.com/docs/api/usage-details): a rate-limited token waits out the
- * 10-second rolling window, a daily limit resets at the account's midnight (its time zone is not
- * known before the account is), anything else is an outage that gets half a minute.
+ * Retry-After of a refusal because HubSpot could not answer, when HubSpot sends none (its
+ * documentation promises none, https://developers.hubspot.com/docs/api/usage-details): a
+ * rate-limited token waits out the 10-second rolling window, a daily limit resets at the account's
+ * midnight (its time zone is not known before the account is), anything else is an outage that
+ * gets half a minute. A Retry-After HubSpot does send is honoured within 1 s to an hour.
  */
 const RETRY_AFTER_RATE_LIMITED_SECONDS = 10;
 const RETRY_AFTER_DAILY_LIMIT_SECONDS = 3600;
 const RETRY_AFTER_UNAVAILABLE_SECONDS = 30;
+const RETRY_AFTER_MIN_SECONDS = 1;
+const RETRY_AFTER_MAX_SECONDS = 3600;
+
+/**
+ * The scope HubSpot's account information API requires
+ * (https://developers.hubspot.com/docs/api-reference/latest/account/account-information/guide),
+ * and the scopes the connector's sync and install need (README, HubSpot Set-up step 1).
+ */
+export const ACCOUNT_INFO_SCOPE = 'oauth';
+export const CONNECTOR_SCOPES = ['crm.objects.contacts.read', 'crm.objects.contacts.write', 'crm.schemas.contacts.write', 'communication_preferences.write'] as const;
 
 /** What HubSpot says of a token: whose account it is, that it refuses it, or nothing (it could not be asked). */
 export type HubSpotAccountLookup =
@@ -26,6 +37,8 @@ export type HubSpotAccountLookup =
   /** Not a bearer token at all: HubSpot is not asked. */
   | { outcome: 'token_malformed' }
   | { outcome: 'token_refused'; status: number }
+  /** Any other 4xx: HubSpot will answer the same when asked again. `category` is HubSpot's error category when it is one. */
+  | { outcome: 'request_refused'; status: number; category: string | null }
   | { outcome: 'unavailable'; reason: string; retryAfterSeconds: number };
 
 /** Asks HubSpot which account a token belongs to. */
@@ -40,6 +53,8 @@ export interface HubSpotAccountVerifierOptions {
   timeoutMs?: number;
   /** Resolves after `ms`; defaults to a timer that does not keep the process alive. Tests resolve it when they choose. */
   wait?: (ms: number) => Promise<void>;
+  /** Milliseconds since the epoch, to read a Retry-After given as a date; defaults to the system clock. */
+  now?: () => number;
 }
 
 const TIMED_OUT = Symbol('timed out');
@@ -52,13 +67,35 @@ const unrefWait = (ms: number): Promise<void> =>
     setTimeout(resolve, ms).unref();
   });
 
+/** HubSpot's error categories are upper-case words (https://developers.hubspot.com/docs/api-reference/error-handling); anything else is not quoted. */
+const ERROR_CATEGORY = /^[A-Z][A-Z_]{0,63}$/;
+
+/**
+ * The wait a Retry-After asks for (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), within
+ * RETRY_AFTER_MIN_SECONDS..RETRY_AFTER_MAX_SECONDS; null when there is none or it cannot be read.
+ */
+function retryAfterOf(error: HubSpotApiError, now: () => number): number | null {
+  const value = error.headers['retry-after']?.trim();
+  if (value === undefined || value === '') return null;
+  let seconds: number;
+  if (/^\d+$/.test(value)) seconds = Number(value);
+  else {
+    const at = Date.parse(value);
+    if (Number.isNaN(at)) return null;
+    seconds = Math.ceil((at - now()) / 1000);
+  }
+  return Math.min(RETRY_AFTER_MAX_SECONDS, Math.max(RETRY_AFTER_MIN_SECONDS, seconds));
+}
+
 /** Why HubSpot could not say whose the token is, or null for a failure that is a fault, not HubSpot's. */
-function unavailability(error: unknown): { reason: string; retryAfterSeconds: number } | null {
+function unavailability(error: unknown, now: () => number): { reason: string; retryAfterSeconds: number } | null {
   if (error instanceof HubSpotApiError) {
     const failure = classifyFailure(error);
-    if (failure.kind === 'daily_limit') return { reason: 'HubSpot answered 429: the daily API limit is used up', retryAfterSeconds: RETRY_AFTER_DAILY_LIMIT_SECONDS };
-    if (failure.kind === 'rate_limited') return { reason: 'HubSpot answered 429: the rate limit is reached', retryAfterSeconds: RETRY_AFTER_RATE_LIMITED_SECONDS };
-    return { reason: `HubSpot answered ${error.status}`, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
+    const asked = retryAfterOf(error, now);
+    if (failure.kind === 'daily_limit') return { reason: 'HubSpot answered 429: the daily API limit is used up', retryAfterSeconds: asked ?? RETRY_AFTER_DAILY_LIMIT_SECONDS };
+    if (failure.kind === 'rate_limited') return { reason: 'HubSpot answered 429: the rate limit is reached', retryAfterSeconds: asked ?? RETRY_AFTER_RATE_LIMITED_SECONDS };
+    if (failure.kind === 'server_error') return { reason: `HubSpot answered ${error.status}`, retryAfterSeconds: asked ?? RETRY_AFTER_UNAVAILABLE_SECONDS };
+    return null;
   }
   if (error instanceof HubSpotResponseError) return { reason: 'HubSpot answered with a body that is not account details', retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
   const failure = classifyFailure(error);
@@ -76,6 +113,7 @@ function unavailability(error: unknown): { reason: string; retryAfterSeconds: nu
 export function createHubSpotAccountVerifier(options: HubSpotAccountVerifierOptions = {}): HubSpotAccountVerifier {
   const timeoutMs = options.timeoutMs ?? ACCOUNT_CHECK_TIMEOUT_MS;
   const wait = options.wait ?? unrefWait;
+  const now = options.now ?? Date.now;
   return {
     async lookUp(accessToken) {
       // A bearer token is printable ASCII (RFC 6750 §2.1); any other character would fail in the
@@ -93,7 +131,12 @@ export function createHubSpotAccountVerifier(options: HubSpotAccountVerifierOpti
         return { outcome: 'found', portalId: answer.portalId };
       } catch (error) {
         if (error instanceof HubSpotApiError && (error.status === 401 || error.status === 403)) return { outcome: 'token_refused', status: error.status };
-        const unavailable = unavailability(error);
+        // A 4xx other than 429 is HubSpot's answer to this request, and will be its answer again:
+        // a retry after a 503 would never succeed.
+        if (error instanceof HubSpotApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
+          return { outcome: 'request_refused', status: error.status, category: error.category !== null && ERROR_CATEGORY.test(error.category) ? error.category : null };
+        }
+        const unavailable = unavailability(error, now);
         // Not rethrown as it is: a client error may quote the request's headers, the token among them.
         if (unavailable === null) throw new Error(`the HubSpot account check failed (${error instanceof Error ? error.name : typeof error})`);
         return { outcome: 'unavailable', ...unavailable };
@@ -137,7 +180,14 @@ export async function checkHubSpotAccountClaim(verifier: HubSpotAccountVerifier,
         HUBSPOT_TOKEN_FIELD,
         lookup.status === 401
           ? 'HubSpot refused the access token (401): it is wrong, expired or revoked'
-          : "HubSpot refused the access token (403): it may not read the account's details",
+          : `HubSpot refused the account's details to the access token (403): the private app may need the scope ${ACCOUNT_INFO_SCOPE}, ` +
+              `which HubSpot's account information API lists, besides the scopes of the HubSpot Set-up (${CONNECTOR_SCOPES.join(', ')})`,
+      );
+    case 'request_refused':
+      return refusal(
+        HUBSPOT_TOKEN_FIELD,
+        `HubSpot refused the request for the account's details made with the access token (${lookup.status}${lookup.category === null ? '' : ` ${lookup.category}`}); ` +
+          'it would answer the same again, so the token cannot be checked',
       );
     case 'unavailable':
       return { verdict: 'unavailable', reason: lookup.reason, retryAfterSeconds: lookup.retryAfterSeconds };

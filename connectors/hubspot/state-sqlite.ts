@@ -1,4 +1,4 @@
-import type { Statement } from 'better-sqlite3';
+import type { Database, Statement } from 'better-sqlite3';
 import { z } from 'zod';
 import type { Store, StoreTx } from '../../src/ports/store.js';
 import type { SqliteStore } from '../../src/store/sqlite.js';
@@ -10,6 +10,7 @@ import {
   type CallbackRecord,
   type ChangeKey,
   type HubSpotState,
+  type HubSpotStateReader,
   type HubSpotStateTx,
   type SyncChange,
 } from './state.js';
@@ -60,6 +61,19 @@ const TargetSchema = z.enum(CHANGE_TARGETS);
 const StatusSchema = z.enum(['pending', 'dead']);
 const ResponseSchema = z.record(z.string(), z.string());
 
+const COUNT_CHANGES = 'SELECT count(*) AS n FROM hubspot_sync_changes WHERE workspace_id = ? AND status = ?';
+const COUNT_ALL_CHANGES = 'SELECT count(*) AS n FROM hubspot_sync_changes WHERE status = ?';
+
+/** The reads of HubSpotStateReader, on the connection a Store.read runs on. */
+function readerOn(db: Database): HubSpotStateReader {
+  const countChanges: Statement<[string, string], { n: number }> = db.prepare(COUNT_CHANGES);
+  const countAllChanges: Statement<[string], { n: number }> = db.prepare(COUNT_ALL_CHANGES);
+  return {
+    countChanges: async (workspaceId, status) => countChanges.get(workspaceId, status)?.n ?? 0,
+    countAllChanges: async (status) => countAllChanges.get(status)?.n ?? 0,
+  };
+}
+
 class Statements {
   readonly insertChange: Statement<ChangeParams>;
   readonly dueChanges: Statement<[string], ChangeRow>;
@@ -94,8 +108,8 @@ class Statements {
     );
     this.deleteChange = db.prepare('DELETE FROM hubspot_sync_changes WHERE position = ? AND target = ?');
     this.deferChange = db.prepare('UPDATE hubspot_sync_changes SET next_attempt_at = ? WHERE position = ? AND target = ?');
-    this.countChanges = db.prepare('SELECT count(*) AS n FROM hubspot_sync_changes WHERE workspace_id = ? AND status = ?');
-    this.countAllChanges = db.prepare('SELECT count(*) AS n FROM hubspot_sync_changes WHERE status = ?');
+    this.countChanges = db.prepare(COUNT_CHANGES);
+    this.countAllChanges = db.prepare(COUNT_ALL_CHANGES);
     this.oldestPending = db.prepare(
       `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE workspace_id = ? AND status = 'pending' ORDER BY position LIMIT 1`,
     );
@@ -159,6 +173,7 @@ function parseContactState(text: string): ContactSyncState {
 
 export class SqliteHubSpotState implements HubSpotState {
   private readonly s: Statements;
+  private readonly readers = new WeakMap<Database, HubSpotStateReader>();
 
   constructor(private readonly store: SqliteStore) {
     this.s = new Statements(store);
@@ -166,6 +181,18 @@ export class SqliteHubSpotState implements HubSpotState {
 
   transaction<T>(work: (state: HubSpotStateTx, tx: StoreTx) => Promise<T>): Promise<T> {
     return this.store.transaction((tx) => work(this.tx, tx));
+  }
+
+  /** A file's reads run on the store's read-only connection: the statements are prepared there, once. */
+  read<T>(work: (state: HubSpotStateReader, tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.store.readWith((tx, db) => {
+      let reader = this.readers.get(db);
+      if (reader === undefined) {
+        reader = readerOn(db);
+        this.readers.set(db, reader);
+      }
+      return work(reader, tx);
+    });
   }
 
   private readonly tx: HubSpotStateTx = {

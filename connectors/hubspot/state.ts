@@ -126,9 +126,14 @@ export interface HubSpotStateTx {
   findCallbackByRun(workspaceId: string, runId: string): Promise<CallbackRecord | null>;
 }
 
+/** What a read of the connector's rows may ask: counts, for /metrics. */
+export type HubSpotStateReader = Pick<HubSpotStateTx, 'countChanges' | 'countAllChanges'>;
+
 export interface HubSpotState {
   /** One store transaction: the engine's `tx` and the connector's rows commit or roll back together. */
   transaction<T>(work: (state: HubSpotStateTx, tx: StoreTx) => Promise<T>): Promise<T>;
+  /** Through Store.read: committed rows only, without waiting for the write lock another connection holds. */
+  read<T>(work: (state: HubSpotStateReader, tx: StoreTx) => Promise<T>): Promise<T>;
 }
 
 function copyChange(change: SyncChange): SyncChange {
@@ -161,6 +166,11 @@ export class InMemoryHubSpotState implements HubSpotState {
         throw error;
       }
     });
+  }
+
+  read<T>(work: (state: HubSpotStateReader, tx: StoreTx) => Promise<T>): Promise<T> {
+    // Store.read runs in turn with the transactions, so no unfinished one has its rows in the maps.
+    return this.store.read((tx) => work(this.tx([]), tx));
   }
 
   private tx(undo: (() => void)[]): HubSpotStateTx {

@@ -26,8 +26,9 @@ export class HubSpotSyncMetrics {
         labelNames: ['outcome'],
         registers: [registry],
       });
+    // Read, not a transaction: a scrape must answer while another connection holds the write lock.
     const gauge = storeReadingGauges(registry, () =>
-      state.transaction(async (s) => ({ pending: await s.countAllChanges('pending'), dead: await s.countAllChanges('dead') })),
+      state.read(async (s) => ({ pending: await s.countAllChanges('pending'), dead: await s.countAllChanges('dead') })),
     );
     gauge(PENDING_NAME, 'Changes waiting to be written to HubSpot (due now, retrying or held)', (c) => c.pending);
     gauge(DEAD_NAME, 'Changes the HubSpot sync gave up on (dead letters, kept in the store)', (c) => c.dead);

@@ -83,6 +83,53 @@ export async function assertHubSpotPortalFree(tx: StoreTx, workspaceId: string, 
   }
 }
 
+/** The HubSpot account settings name: a token and the portal id beside it. */
+export interface HubSpotAccount {
+  accessToken: string;
+  portalId: string;
+}
+
+/**
+ * What a settings change was checked against, for a caller that asks HubSpot whose a token is
+ * before it writes (HubSpot answers outside the transaction, which must not wait for it).
+ */
+export interface HubSpotAccountGuard {
+  /** The account the settings named when the caller read them; null when they named none. */
+  read: HubSpotAccount | null;
+  /** The account HubSpot confirmed the token belongs to; null when HubSpot was not asked. */
+  confirmed: HubSpotAccount | null;
+}
+
+export function hubSpotAccountOf(settings: WorkspaceSettings): HubSpotAccount | null {
+  return settings.hubspot === null ? null : { accessToken: settings.hubspot.accessToken, portalId: settings.hubspot.portalId };
+}
+
+export function sameHubSpotAccount(a: HubSpotAccount | null, b: HubSpotAccount | null): boolean {
+  return a === null || b === null ? a === b : a.accessToken === b.accessToken && a.portalId === b.portalId;
+}
+
+function accountConflict(message: string): ConsentryError {
+  return new ConsentryError('CONFLICT', `hubspot: ${message}`, [{ path: 'hubspot', message }]);
+}
+
+/**
+ * The compare half of a compare-and-set, run in the settings transaction before the patch is
+ * merged: a token or portal id stored since the caller read them (a rotation, a revoked token
+ * replaced) would otherwise be overwritten by a change judged against what they were before.
+ */
+export function assertHubSpotAccountAsRead(guard: HubSpotAccountGuard, stored: WorkspaceSettings): void {
+  if (!sameHubSpotAccount(hubSpotAccountOf(stored), guard.read)) {
+    throw accountConflict('the access token or portal id changed while this change was checked with HubSpot; send the patch again');
+  }
+}
+
+/** The set half: settings that name a new account store only the account HubSpot confirmed. */
+export function assertHubSpotAccountConfirmed(guard: HubSpotAccountGuard, stored: WorkspaceSettings, merged: WorkspaceSettings): void {
+  const after = hubSpotAccountOf(merged);
+  if (after === null || sameHubSpotAccount(after, hubSpotAccountOf(stored)) || sameHubSpotAccount(after, guard.confirmed)) return;
+  throw accountConflict('the access token and portal id this change stores are not the ones HubSpot confirmed; send the patch again');
+}
+
 /**
  * Records the environment's portal claim (null: the environment gives none), refusing one that
  * another workspace's settings name already: the operator is told which, and fixes one or the other.

@@ -130,6 +130,11 @@ export type SqliteStore = Store & {
    * connection's transaction open for one turn of the event loop.
    */
   readonly db: Database;
+  /**
+   * As `read`, with the connection the read runs on, for statements of tables the store does not
+   * know (a connector's own): they read the same committed snapshot, and a write through them fails.
+   */
+  readWith<T>(fn: (tx: StoreTx, db: Database) => Promise<T>): Promise<T>;
   /** Folds the WAL back into the database file (PRAGMA wal_checkpoint(TRUNCATE)); call between transactions. */
   checkpoint(): void;
   /**
@@ -2023,11 +2028,15 @@ class SqliteStoreImpl implements SqliteStore {
    * reads already.
    */
   read<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.readWith((tx) => fn(tx));
+  }
+
+  readWith<T>(fn: (tx: StoreTx, db: Database) => Promise<T>): Promise<T> {
     if (this.closed) return Promise.reject(new Error('the store is closed'));
-    if (this.readOnly) return this.transaction(fn);
-    if (this.readerFile === null) return this.transaction((tx) => this.queryOnly(tx, fn));
+    if (this.readOnly) return this.transaction((tx) => fn(tx, this.db));
+    if (this.readerFile === null) return this.transaction((tx) => this.queryOnly(tx, (guarded) => fn(guarded, this.db)));
     this.reader ??= this.openReader(this.readerFile);
-    return this.reader.transaction(fn);
+    return this.reader.readWith(fn);
   }
 
   private openReader(file: { path: string; busyTimeoutMs: number }): SqliteStoreImpl {

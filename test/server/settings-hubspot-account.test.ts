@@ -115,6 +115,24 @@ describe('PATCH /v1/settings naming a HubSpot account', () => {
     expect(await stored()).toMatchObject({ defaultCountry: null, hubspot: null });
   });
 
+  it('refuses the change with 422 naming hubspot.accessToken when HubSpot answers 404, without Retry-After, and stores nothing', async () => {
+    server.use(http.get(ACCOUNT_INFO_URL, () => HttpResponse.json({ status: 'error', message: 'resource not found', category: 'OBJECT_NOT_FOUND' }, { status: 404 })));
+    const response = await patch({ defaultCountry: 'ES', hubspot: { accessToken: TOKEN_A, portalId: OURS } });
+    const problem = expectProblem(response, 422, 'VALIDATION_FAILED');
+    expect(problem.errors).toEqual([{ path: 'hubspot.accessToken', message: expect.stringContaining('(404 OBJECT_NOT_FOUND)') }]);
+    expect(response.headers['retry-after']).toBeUndefined();
+    expect(response.body).not.toContain(TOKEN_A);
+    expect(await stored()).toMatchObject({ defaultCountry: null, hubspot: null });
+  });
+
+  it("answers 503 with the Retry-After HubSpot asked for", async () => {
+    server.use(http.get(ACCOUNT_INFO_URL, () => HttpResponse.json({ status: 'error', message: 'maintenance' }, { status: 503, headers: { 'retry-after': '90' } })));
+    const response = await patch({ hubspot: { accessToken: TOKEN_A, portalId: OURS } });
+    expectProblem(response, 503, 'HUBSPOT_UNAVAILABLE');
+    expect(response.headers['retry-after']).toBe('90');
+    expect((await stored()).hubspot).toBeNull();
+  });
+
   it('asks HubSpot nothing for a change that leaves the token and the portal id as they are', async () => {
     // No handler: a request to HubSpot would fail the patch (msw answers it with an error).
     expect((await patch({ defaultCountry: 'ES', keywords: { es: { opt_out: ['BAJA'] } } })).statusCode).toBe(200);
@@ -178,7 +196,7 @@ describe('PATCH /v1/settings naming a HubSpot account', () => {
     expect(await stored()).toMatchObject({ defaultCountry: 'ES', hubspot: { accessToken: TOKEN_A, portalId: OURS } });
   });
 
-  it('writes the token and portal id it confirmed, whatever another change stored while HubSpot answered', async () => {
+  it('refuses with 409 a change confirmed against a token another change replaced while HubSpot answered, and keeps the new token', async () => {
     const late = gate();
     let waiting = false;
     const owners = accountsOf({ [TOKEN_A]: THEIRS, [TOKEN_B]: OURS });
@@ -198,9 +216,61 @@ describe('PATCH /v1/settings naming a HubSpot account', () => {
     // Meanwhile token B, of account 12345, replaces token A.
     expect((await patch({ hubspot: { accessToken: TOKEN_B } })).statusCode).toBe(200);
     late.open();
-    expect((await move).statusCode).toBe(200);
-    // Token B with portal 67890 was never confirmed: the pair written is the pair HubSpot confirmed.
-    expect((await stored()).hubspot).toMatchObject({ accessToken: TOKEN_A, portalId: THEIRS });
+    const refused = await move;
+    const problem = expectProblem(refused, 409, 'CONFLICT');
+    expect(problem.errors).toEqual([{ path: 'hubspot', message: expect.stringContaining('send the patch again') }]);
+    expect(refused.body).not.toContain(TOKEN_A);
+    // Neither token A back nor token B on a portal nobody confirmed for it.
+    expect((await stored()).hubspot).toMatchObject({ accessToken: TOKEN_B, portalId: OURS });
+  });
+
+  it('refuses with 409 a new token HubSpot confirmed when the stored token was rotated during the check, and keeps the rotated one', async () => {
+    const TOKEN_C = TOKEN_A.replace('aaaa', 'cccc');
+    const late = gate();
+    let waiting = false;
+    const owners = accountsOf({ [TOKEN_A]: OURS, [TOKEN_B]: OURS, [TOKEN_C]: OURS });
+    server.use(
+      http.get(ACCOUNT_INFO_URL, async (info) => {
+        if (info.request.headers.get('authorization') === `Bearer ${TOKEN_C}`) {
+          waiting = true;
+          await late.opened;
+        }
+        return owners(info);
+      }),
+    );
+    await t.engine.workspace(tenant.workspaceId).updateSettings({ hubspot: { accessToken: TOKEN_A, portalId: OURS } });
+    const replace = patch({ defaultCountry: 'ES', hubspot: { accessToken: TOKEN_C } });
+    await until(() => waiting);
+    expect((await patch({ hubspot: { accessToken: TOKEN_B } })).statusCode).toBe(200);
+    late.open();
+    // Token C of portal 12345 is what HubSpot confirmed, but it was judged against token A, which is gone.
+    const refused = await replace;
+    expect(expectProblem(refused, 409, 'CONFLICT').detail).toContain('send the patch again');
+    expect(await stored()).toMatchObject({ defaultCountry: null, hubspot: { accessToken: TOKEN_B, portalId: OURS } });
+    // Sent again, it is checked against token B and applied.
+    const again = await patch({ defaultCountry: 'ES', hubspot: { accessToken: TOKEN_C } });
+    expect(again.statusCode, again.body).toBe(200);
+    expect(await stored()).toMatchObject({ defaultCountry: 'ES', hubspot: { accessToken: TOKEN_C, portalId: OURS } });
+  });
+
+  it('changes settings that name no token or portal id while a rotation is checked', async () => {
+    const late = gate();
+    let waiting = false;
+    server.use(
+      http.get(ACCOUNT_INFO_URL, async (info) => {
+        waiting = true;
+        await late.opened;
+        return accountsOf({ [TOKEN_A]: OURS, [TOKEN_B]: OURS })(info);
+      }),
+    );
+    await t.engine.workspace(tenant.workspaceId).updateSettings({ hubspot: { accessToken: TOKEN_A, portalId: OURS } });
+    const rotation = patch({ hubspot: { accessToken: TOKEN_B } });
+    await until(() => waiting);
+    const other = await patch({ defaultCountry: 'ES', hubspot: { createMissingContacts: true } });
+    expect(other.statusCode, other.body).toBe(200);
+    late.open();
+    expect((await rotation).statusCode).toBe(200);
+    expect(await stored()).toMatchObject({ defaultCountry: 'ES', hubspot: { accessToken: TOKEN_B, portalId: OURS, createMissingContacts: true } });
   });
 
   it('still refuses a confirmed portal another workspace is connected to with 409', async () => {
@@ -212,11 +282,16 @@ describe('PATCH /v1/settings naming a HubSpot account', () => {
     expect((await stored()).hubspot).toBeNull();
   });
 
-  it('documents the check and its 503', async () => {
+  it('documents the check, its 409 and its 503', async () => {
     const doc = z
-      .object({ paths: z.record(z.string(), z.record(z.string(), z.object({ description: z.string().optional() }).passthrough())) })
+      .object({
+        paths: z.record(z.string(), z.record(z.string(), z.object({ description: z.string().optional(), responses: z.record(z.string(), z.unknown()) }).passthrough())),
+      })
       .parse((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json());
-    expect(doc.paths['/v1/settings']?.['patch']?.description).toContain('503 HUBSPOT_UNAVAILABLE and Retry-After');
+    const operation = doc.paths['/v1/settings']?.['patch'];
+    expect(operation?.description).toContain('503 HUBSPOT_UNAVAILABLE and Retry-After');
+    expect(operation?.description).toContain('409 CONFLICT');
+    expect(Object.keys(operation?.responses ?? {})).toEqual(expect.arrayContaining(['200', '409', '503']));
   });
 });
 
@@ -227,13 +302,16 @@ describe('the HubSpot account check of an app', () => {
     app = null;
   });
 
-  async function start(options: { hubSpotAccounts?: HubSpotAccountVerifier; config?: Partial<Config> } = {}): Promise<{ engine: Engine; patch(payload: object): Promise<LightMyRequestResponse>; workspaceId: string }> {
+  async function start(
+    options: { hubSpotAccounts?: HubSpotAccountVerifier; config?: Partial<Config>; wrapEngine?: (engine: Engine) => Engine } = {},
+  ): Promise<{ engine: Engine; patch(payload: object): Promise<LightMyRequestResponse>; workspaceId: string }> {
+    const { wrapEngine = (engine: Engine) => engine, ...appOptions } = options;
     const store = createMemoryStore();
     const clock = new FakeClock('2026-03-01T09:00:00.000Z');
     const engine = createEngine({ store, clock });
     const workspace = await engine.createWorkspace({ name: 'Example Shop' });
     const { key } = await createApiKey(store, { workspaceId: workspace.id, clock });
-    app = await buildApp({ store, engine, clock, defaultMetrics: false, ...options });
+    app = await buildApp({ store, engine: wrapEngine(engine), clock, defaultMetrics: false, ...appOptions });
     const built = app;
     return {
       engine,
@@ -266,6 +344,39 @@ describe('the HubSpot account check of an app', () => {
     expect(waits).toEqual([2500]);
     expect((await engine.workspace(workspaceId).get()).settings.hubspot).toBeNull();
     late.open();
+  });
+
+  it('refuses with 409, not a revert, a patch sending back the token and portal id it read when another change replaced them before the write', async () => {
+    server.use(http.get(ACCOUNT_INFO_URL, accountsOf({ [TOKEN_A]: OURS, [TOKEN_B]: OURS })));
+    let rotateBeforeNextWrite = false;
+    // Another change lands between the route's reading of the settings and its write.
+    const rotatingFirst = (engine: Engine): Engine => ({
+      ...engine,
+      workspace: (id) => {
+        const scoped = engine.workspace(id);
+        return {
+          ...scoped,
+          updateSettings: async (settingsPatch, options) => {
+            if (rotateBeforeNextWrite) {
+              rotateBeforeNextWrite = false;
+              await scoped.updateSettings({ hubspot: { accessToken: TOKEN_B } });
+            }
+            return scoped.updateSettings(settingsPatch, options);
+          },
+        };
+      },
+    });
+    const { engine, patch, workspaceId } = await start({ wrapEngine: rotatingFirst });
+    expect((await patch({ hubspot: { accessToken: TOKEN_A, portalId: OURS } })).statusCode).toBe(200);
+    asked.length = 0;
+    rotateBeforeNextWrite = true;
+    const response = await patch({ defaultCountry: 'ES', hubspot: { accessToken: TOKEN_A, portalId: OURS } });
+    expect(rotateBeforeNextWrite).toBe(false);
+    expect(expectProblem(response, 409, 'CONFLICT').errors).toEqual([{ path: 'hubspot', message: expect.stringContaining('send the patch again') }]);
+    expect(response.body).not.toContain(TOKEN_A);
+    // As read, the pair was the stored one: HubSpot was not asked, and token B stays.
+    expect(asked).toEqual([]);
+    expect((await engine.workspace(workspaceId).get()).settings).toMatchObject({ defaultCountry: null, hubspot: { accessToken: TOKEN_B, portalId: OURS } });
   });
 
   it('starts, and changes other settings, without asking HubSpot about the account the environment configures', async () => {

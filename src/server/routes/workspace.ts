@@ -1,19 +1,8 @@
 import { z } from 'zod';
-import { checkHubSpotAccountClaim, createHubSpotAccountVerifier, type HubSpotAccountClaim, type HubSpotAccountVerifier } from '../../../connectors/hubspot/account.js';
-import { ConsentryError, isConsentryError } from '../../core/errors.js';
-import {
-  HubSpotSettingsSchema,
-  keepMaskedSecrets,
-  LanguageSchema,
-  looksMasked,
-  maskSecret,
-  maskSecrets,
-  mergePatch,
-  WorkspacePurposesSchema,
-  WorkspaceSettingsSchema,
-  type Workspace,
-  type WorkspaceSettings,
-} from '../../core/settings.js';
+import { checkHubSpotAccountClaim, createHubSpotAccountVerifier } from '../../../connectors/hubspot/account.js';
+import { ConsentryError } from '../../core/errors.js';
+import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
+import { hubSpotAccountOf, sameHubSpotAccount } from '../../engine/integrations.js';
 import type { Store } from '../../ports/store.js';
 import { rotateOutboundWebhookSecret } from '../../worker/hooks.js';
 import { DEFAULT_PREVIOUS_SECRET_SECONDS, findOutboundWebhookSecret, provideOutboundWebhookSecret } from '../../worker/signing-secrets.js';
@@ -121,44 +110,14 @@ function assertKeepsOutboundSecret(sent: string, stored: string | null): void {
   throw new ConsentryError('VALIDATION_FAILED', `outboundWebhookSecret: ${message}`, [{ path: 'outboundWebhookSecret', message }]);
 }
 
-interface HubSpotAccountChange {
-  /** The token and portal id to confirm with HubSpot: null when the patch leaves them as stored, or leaves the settings invalid. */
-  claim: HubSpotAccountClaim | null;
-  /** The patch's `hubspot`, with the token and portal id it leaves set explicitly when it names either. */
-  hubspot: Record<string, unknown> | null | undefined;
-}
-
 /**
- * What a patch does to the HubSpot token and portal id. Read before the settings transaction, so
- * a patch that names either carries both explicitly: whatever another change stores meanwhile,
- * the pair written is the one HubSpot confirmed, or the one read, which was stored. A patch that
- * leaves the settings invalid is refused by the engine, which names the bad field as for any patch.
+ * Whether a patch names the HubSpot token or portal id: what it stores of them was judged against
+ * the settings read, so the write must find them as read (a patch that names neither keeps
+ * whatever is stored by then).
  */
-function hubSpotAccountChange(current: WorkspaceSettings, patch: Record<string, unknown>, hubspot: Record<string, unknown> | null | undefined): HubSpotAccountChange {
-  if (hubspot === undefined || hubspot === null || !('accessToken' in hubspot || 'portalId' in hubspot)) return { claim: null, hubspot };
-  // A secret sent back masked is refused here as the engine would refuse it, naming every such field.
-  const kept = keepMaskedSecrets(current, patch);
-  let merged: unknown;
-  try {
-    merged = mergePatch(current.hubspot, kept['hubspot']);
-  } catch (error) {
-    // Nested too deep: the engine refuses the patch, whatever is stored by then.
-    if (isConsentryError(error)) return { claim: null, hubspot };
-    throw error;
-  }
-  const after = HubSpotSettingsSchema.safeParse(merged);
-  if (!after.success) {
-    const read = isPlainObject(merged) ? merged : {};
-    return { claim: null, hubspot: { ...hubspot, accessToken: read['accessToken'] ?? null, portalId: read['portalId'] ?? null } };
-  }
-  const { accessToken, portalId } = after.data;
-  const pinned = { ...hubspot, accessToken, portalId };
-  const unchanged = current.hubspot !== null && current.hubspot.accessToken === accessToken && current.hubspot.portalId === portalId;
-  return { claim: unchanged ? null : { accessToken, portalId }, hubspot: pinned };
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+function namesHubSpotAccount(patch: { hubspot?: Record<string, unknown> | null | undefined }): boolean {
+  const { hubspot } = patch;
+  return hubspot !== undefined && hubspot !== null && ('accessToken' in hubspot || 'portalId' in hubspot);
 }
 
 export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTargets, hubSpotAccounts = createHubSpotAccountVerifier() }) => {
@@ -207,12 +166,13 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
         summary: 'Change some settings; keys left out keep their value',
         description:
           'A change that sets or changes hubspot.accessToken or hubspot.portalId is checked with HubSpot first (GET /account-info/v3/details with the token): ' +
-          'a token of another HubSpot account is refused with 422 naming hubspot.portalId, a token HubSpot refuses with 422 naming hubspot.accessToken, ' +
-          `and while HubSpot cannot answer the change is refused with 503 ${HUBSPOT_UNAVAILABLE} and Retry-After; a refused change stores nothing.`,
+          'a token of another HubSpot account is refused with 422 naming hubspot.portalId, a token HubSpot refuses (401, 403 or any other 4xx than 429) with 422 naming hubspot.accessToken, ' +
+          `and while HubSpot cannot answer the change is refused with 503 ${HUBSPOT_UNAVAILABLE} and Retry-After. ` +
+          'When the token or portal id stored changes while HubSpot is asked, the change is refused with 409 CONFLICT on hubspot: send it again. A refused change stores nothing.',
         security: API_KEY_SECURITY,
         consumes: MERGE_PATCH_MEDIA_TYPES,
         body: SettingsPatchSchema,
-        response: { 200: SettingsJsonSchema, 503: ProblemSchema },
+        response: { 200: SettingsJsonSchema, 409: ProblemSchema, 503: ProblemSchema },
       },
     },
     async (request, reply) => {
@@ -224,13 +184,16 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       const before = await store.transaction((tx) => findOutboundWebhookSecret(tx, workspaceId));
       // The settings as read can be patched back whole: the secret read back changes nothing.
       if (typeof outboundWebhookSecret === 'string') assertKeepsOutboundSecret(outboundWebhookSecret, before);
-      const current = (await workspace.get()).settings;
+      // The engine's own merge says what the patch would store; nothing is written yet.
+      const { before: current, after: merged } = await workspace.previewSettings(patch);
       // Without a URL the secret reads null, so a null sent back with a new URL is the value read, not a request to rotate.
       const hadUrl = Boolean(current.outboundWebhookUrl);
+      const read = hubSpotAccountOf(current);
+      const wanted = hubSpotAccountOf(merged);
+      const claim = wanted !== null && !sameHubSpotAccount(wanted, read) ? wanted : null;
       // Asked before the settings transaction, which must not hold the store's write lock while HubSpot answers.
-      const change = hubSpotAccountChange(current, patch, patch.hubspot);
-      if (change.claim !== null) {
-        const checked = await checkHubSpotAccountClaim(hubSpotAccounts, change.claim);
+      if (claim !== null) {
+        const checked = await checkHubSpotAccountClaim(hubSpotAccounts, claim);
         if (checked.verdict === 'refused') throw checked.error;
         if (checked.verdict === 'unavailable') {
           request.log.warn({ reason: checked.reason }, 'settings change refused: HubSpot could not confirm the account of the access token');
@@ -239,7 +202,9 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
           return sendProblem(reply, problem(503, HUBSPOT_UNAVAILABLE, detail));
         }
       }
-      const updated = await workspace.updateSettings(change.hubspot === undefined ? patch : { ...patch, hubspot: change.hubspot });
+      // The transaction compares the stored account with the one read, and stores a new one only as HubSpot confirmed it.
+      const guarded = claim !== null || namesHubSpotAccount(patch);
+      const updated = await workspace.updateSettings(patch, guarded ? { hubspotAccount: { read, confirmed: claim } } : {});
       if (!updated.settings.outboundWebhookUrl) return settingsView(store, updated);
       if (outboundWebhookSecret === null && before !== null && hadUrl) {
         // As POST /v1/settings/outbound-webhook/secret with its default overlap.

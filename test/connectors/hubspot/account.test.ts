@@ -45,7 +45,11 @@ describe('the HubSpot account of a token', () => {
 
   it.each([
     [401, 'HubSpot refused the access token (401): it is wrong, expired or revoked'],
-    [403, "HubSpot refused the access token (403): it may not read the account's details"],
+    [
+      403,
+      "HubSpot refused the account's details to the access token (403): the private app may need the scope oauth, which HubSpot's account information API lists, " +
+        'besides the scopes of the HubSpot Set-up (crm.objects.contacts.read, crm.objects.contacts.write, crm.schemas.contacts.write, communication_preferences.write)',
+    ],
   ])('refuses a token HubSpot answers %i for, naming hubspot.accessToken', async (status, message) => {
     server.use(
       http.get(ACCOUNT_INFO_URL, () =>
@@ -81,6 +85,41 @@ describe('the HubSpot account of a token', () => {
     const lookup = await verifier.lookUp(TOKEN);
     expect(lookup).toEqual({ outcome: 'unavailable', reason: expect.stringContaining(reason), retryAfterSeconds });
     expect(await checkHubSpotAccountClaim(verifier, { accessToken: TOKEN, portalId: '12345' })).toEqual({ verdict: 'unavailable', reason: expect.stringContaining(reason), retryAfterSeconds });
+  });
+
+  it.each([
+    [400, { status: 'error', message: 'Invalid input', category: 'VALIDATION_ERROR' }, '(400 VALIDATION_ERROR)'],
+    [404, { status: 'error', message: 'resource not found', category: 'OBJECT_NOT_FOUND' }, '(404 OBJECT_NOT_FOUND)'],
+    [405, { status: 'error', message: 'Method not allowed', category: `not a category: ${TOKEN}` }, '(405)'],
+    [410, {}, '(410)'],
+  ])('refuses a token HubSpot answers %i for, naming hubspot.accessToken, rather than asking for a retry that would get the same answer', async (status, body, named) => {
+    server.use(http.get(ACCOUNT_INFO_URL, () => HttpResponse.json(body, { status, headers: { 'retry-after': '5' } })));
+    const verifier = createHubSpotAccountVerifier();
+    expect(await verifier.lookUp(TOKEN)).toMatchObject({ outcome: 'request_refused', status });
+    const verdict = await checkHubSpotAccountClaim(verifier, { accessToken: TOKEN, portalId: '12345' });
+    expect(refusedIssues(verdict)).toEqual([{ path: 'hubspot.accessToken', message: expect.stringContaining(`refused the request for the account's details made with the access token ${named}`) }]);
+    expect(JSON.stringify(verdict)).not.toContain(TOKEN);
+  });
+
+  it.each([
+    ['a 429 with Retry-After in seconds', 429, '7', 7],
+    ['a 503 with Retry-After in seconds', 503, '120', 120],
+    ['a 429 with Retry-After as a date', 429, 'Sun, 01 Mar 2026 09:00:42 GMT', 42],
+    ['a 503 asking for a day', 503, '86400', 3600],
+    ['a 429 asking for no wait', 429, '0', 1],
+    ['a 503 with a date already past', 503, 'Sun, 01 Mar 2026 08:59:00 GMT', 1],
+    ['a 429 with a Retry-After that cannot be read', 429, 'soon', 10],
+  ])("is unavailable on %s, waiting as HubSpot asks, within a second and an hour", async (_name, status, retryAfter, retryAfterSeconds) => {
+    server.use(
+      http.get(ACCOUNT_INFO_URL, () =>
+        HttpResponse.json(
+          { status: 'error', message: status === 429 ? 'You have reached your ten_secondly_rolling limit.' : 'unavailable', ...(status === 429 ? { errorType: 'RATE_LIMIT', policyName: 'TEN_SECONDLY_ROLLING' } : {}) },
+          { status, headers: { 'retry-after': retryAfter } },
+        ),
+      ),
+    );
+    const verifier = createHubSpotAccountVerifier({ now: () => Date.parse('2026-03-01T09:00:00.000Z') });
+    expect(await verifier.lookUp(TOKEN)).toEqual({ outcome: 'unavailable', reason: `HubSpot answered ${status}${status === 429 ? ': the rate limit is reached' : ''}`, retryAfterSeconds });
   });
 
   it('is unavailable when HubSpot does not answer in time, and a late answer changes nothing', async () => {
