@@ -362,11 +362,16 @@ export type EventJson = zod.infer<typeof EventSchema>;
 
 export const EventListSchema = zod.object({ data: zod.array(EventSchema), nextCursor: nullableText });
 
+/**
+ * `POST /v1/hooks` answers the hook with its signing `secret`: 201 for a new hook, 200 for the live one
+ * the same target URL, event and filter already subscribed (same id, same secret).
+ */
 export const HookSchema = zod.object({
   id: zod.string().min(1),
   targetUrl: zod.string(),
   event: zod.string(),
   filter: zod.record(zod.string(), zod.string()).nullable().optional(),
+  secret: zod.string().min(1).optional(),
   createdAt: zod.string().optional(),
 });
 

@@ -10,13 +10,17 @@ const test = async (z: ZObject, bundle: Bundle) => {
 };
 
 /**
- * Names the connection after the workspace. A connectionLabel function gets the test's answer as
- * `bundle.inputData`, not hoisted to the top level
+ * Names the connection "<workspace> (<host>)": the label must tell which instance of the app the
+ * user is connected to (CLI README, Connection Label), and every self-hosted server starts with a
+ * workspace of the same name, so two connections to two servers would otherwise read alike. A
+ * connectionLabel function gets the test's answer as `bundle.inputData`, not hoisted to the top level
  * (https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#connection-label).
  */
 const connectionLabel = async (_z: ZObject, bundle: Bundle) => {
   const me = MeSchema.safeParse(bundle.inputData);
-  return me.success ? me.data.name : 'Consentry';
+  const workspace = me.success ? me.data.name : 'Consentry';
+  const auth = AuthDataSchema.safeParse(bundle.authData);
+  return auth.success ? `${workspace} (${new URL(auth.data.serverUrl).host})` : workspace;
 };
 
 export const authentication: Authentication = {

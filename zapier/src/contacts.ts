@@ -1,4 +1,5 @@
 import type { Bundle, ZObject } from 'zapier-platform-core';
+import { z as zod } from 'zod';
 import {
   apiPath,
   callApi,
@@ -6,16 +7,18 @@ import {
   ConsentListSchema,
   type ConsentStateJson,
   type ContactJson,
-  ContactListSchema,
   ContactSchema,
 } from './api.js';
 import type { ContactSelector } from './inputs.js';
-import { legalBasisLabel } from './inputs.js';
+import { BUILT_IN_PURPOSES, channelLabel, legalBasisLabel, MESSAGING_CHANNELS } from './inputs.js';
 
-async function firstContactWhere(z: ZObject, bundle: Bundle, params: { email?: string; phone?: string }): Promise<ContactJson | null> {
-  const list = await callApi(z, bundle, { path: '/v1/contacts', params: { ...params, limit: 1 }, schema: ContactListSchema });
-  return list.data[0] ?? null;
-}
+/** A contact with the channel identities it wrote from, which also decide where it can be reached. */
+const ContactRecordSchema = ContactSchema.extend({
+  identities: zod.array(zod.object({ channel: zod.string(), externalId: zod.string() })).default([]),
+});
+export type ContactRecord = zod.output<typeof ContactRecordSchema>;
+
+const ContactRecordListSchema = zod.object({ data: zod.array(ContactRecordSchema) });
 
 /** How Consentry stores a tag and compares two: trimmed, inner spaces collapsed, NFC, letter case aside. */
 export function tagKey(tag: string): string {
@@ -30,50 +33,305 @@ export function contactById(z: ZObject, bundle: Bundle, contactId: string): Prom
   return callApiOrNull(z, bundle, { path: apiPath('v1', 'contacts', contactId), schema: ContactSchema }, CONTACT_ABSENT);
 }
 
-/** The contact an ID, an email or a phone names; `null` when Consentry has none. */
-export async function findContact(z: ZObject, bundle: Bundle, selector: ContactSelector): Promise<ContactJson | null> {
-  if (selector.contactId !== undefined) return contactById(z, bundle, selector.contactId);
-  if (selector.email !== undefined) {
-    const byEmail = await firstContactWhere(z, bundle, { email: selector.email });
-    if (byEmail) return byEmail;
+const AppErrorMessageSchema = zod.object({ message: zod.string(), code: zod.string().nullish(), status: zod.number().nullish() });
+
+/**
+ * The server's words and status in an error `callApi` threw for a refused request: core's AppError
+ * (`z.errors.Error`) carries them as JSON in its message (zapier-platform-core src/errors.js).
+ * Null for any other error.
+ */
+export function refusalOf(error: unknown): { message: string; code: string | null; status: number | null } | null {
+  if (!(error instanceof Error) || error.name !== 'AppError') return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(error.message);
+  } catch {
+    return null;
   }
-  if (selector.phone !== undefined) return firstContactWhere(z, bundle, { phone: selector.phone });
-  return null;
+  const parsed = AppErrorMessageSchema.safeParse(json);
+  if (!parsed.success) return null;
+  return { message: parsed.data.message, code: parsed.data.code ?? null, status: parsed.data.status ?? null };
+}
+
+/** The two addresses a step may name a contact by, as the contact stores them. */
+type Address = 'email' | 'phone';
+
+const ADDRESS_NOUN: Record<Address, string> = { email: 'email', phone: 'phone number' };
+
+/**
+ * The address that reaches the contact on the step's channel is looked up first: the phone on SMS
+ * and WhatsApp, the email on email, and the email first on any other channel or none.
+ */
+function addressOrder(channel: string | undefined): Address[] {
+  return channel === 'sms' || channel === 'whatsapp' ? ['phone', 'email'] : ['email', 'phone'];
+}
+
+/** What looking a contact up by one address found: the contact, nobody, or a value the server refused (its words). */
+type Lookup = { found: ContactRecord } | { found: null } | { refused: string; error: Error };
+
+async function lookUp(z: ZObject, bundle: Bundle, address: Address, value: string, tolerateRefusal: boolean): Promise<Lookup> {
+  try {
+    const list = await callApi(z, bundle, { path: '/v1/contacts', params: { [address]: value, limit: 1 }, schema: ContactRecordListSchema });
+    return { found: list.data[0] ?? null };
+  } catch (error) {
+    const refusal = tolerateRefusal ? refusalOf(error) : null;
+    if (refusal === null || refusal.status !== 422 || !(error instanceof Error)) throw error;
+    return { refused: withoutPath(refusal.message, address), error };
+  }
+}
+
+/** The server's words on one address without the `phone: ` it starts them with, for a warning that names the address itself. */
+function withoutPath(words: string, address: Address): string {
+  return words.startsWith(`${address}: `) ? words.slice(address.length + 2) : words;
+}
+
+/** The given addresses, each with what looking it up found, in addressOrder. */
+type AddressLookups = { address: Address; value: string; lookup: Lookup }[];
+
+/**
+ * Looks every given address up. With two given, a value the server refuses (an unreadable phone)
+ * is set aside so that the other still finds the contact; with one, or when both are refused, the
+ * refusal is the step's error.
+ */
+async function lookUpAddresses(z: ZObject, bundle: Bundle, selector: ContactSelector, channel: string | undefined): Promise<AddressLookups> {
+  const given = addressOrder(channel).flatMap((address) => {
+    const value = selector[address];
+    return value === undefined ? [] : [{ address, value }];
+  });
+  const lookups: AddressLookups = [];
+  for (const { address, value } of given) {
+    lookups.push({ address, value, lookup: await lookUp(z, bundle, address, value, given.length > 1) });
+  }
+  const [first] = lookups;
+  if (first && 'refused' in first.lookup && lookups.every(({ lookup }) => 'refused' in lookup)) throw first.lookup.error;
+  return lookups;
+}
+
+/**
+ * The one contact the addresses find. An email and a phone that find two different contacts are an
+ * error naming both: either could be the person the step is about, and picking one would record a
+ * decision (an SMS opt-out) on a contact the channel never reaches.
+ */
+function onlyContactFound(z: ZObject, lookups: AddressLookups): ContactRecord | null {
+  const found = lookups.flatMap(({ address, value, lookup }) => ('found' in lookup && lookup.found ? [{ address, value, contact: lookup.found }] : []));
+  const [first, ...others] = found;
+  if (!first) return null;
+  const other = others.find((candidate) => candidate.contact.id !== first.contact.id);
+  if (other) {
+    throw new z.errors.Error(
+      `The ${ADDRESS_NOUN[first.address]} ${first.value} and the ${ADDRESS_NOUN[other.address]} ${other.value} belong to two different Consentry contacts: ${first.contact.id} (by ${first.address}) and ${other.contact.id} (by ${other.address}). Map the Contact ID of the one this step is about, or give only one of the two.`,
+      'AMBIGUOUS_CONTACT',
+      409,
+    );
+  }
+  return first.contact;
+}
+
+/**
+ * The contact an ID, an email or a phone names; `null` when Consentry has none. Given an email and a
+ * phone, both are looked up (the one the channel reaches first) and must not name two contacts.
+ */
+export async function findContact(z: ZObject, bundle: Bundle, selector: ContactSelector, channel?: string): Promise<ContactJson | null> {
+  if (selector.contactId !== undefined) return contactById(z, bundle, selector.contactId);
+  return onlyContactFound(z, await lookUpAddresses(z, bundle, selector, channel));
 }
 
 export function createContact(
   z: ZObject,
   bundle: Bundle,
-  input: { name?: string; email?: string; phone?: string; tags?: string[] },
-): Promise<ContactJson> {
+  input: { name?: string | undefined; email?: string | undefined; phone?: string | undefined; tags?: string[] },
+): Promise<ContactRecord> {
   const body: Record<string, unknown> = {};
   if (input.name !== undefined) body.name = input.name;
   if (input.email !== undefined) body.email = input.email;
   if (input.phone !== undefined) body.phone = input.phone;
   if (input.tags !== undefined && input.tags.length > 0) body.tags = input.tags;
-  return callApi(z, bundle, { method: 'POST', path: '/v1/contacts', body, schema: ContactSchema });
+  return callApi(z, bundle, { method: 'POST', path: '/v1/contacts', body, schema: ContactRecordSchema });
 }
 
 /**
- * The contact a step acts on. By email or phone it is created when missing (a lead that arrives
- * from a form is new to Consentry); an ID that does not exist is an error, never a new contact.
+ * The address a contact lacks to be reached on a channel, as the server judges it
+ * (reachableAddressOn): an identity on the channel, else the phone on SMS and WhatsApp, the email
+ * on email. Null when it has it, and on Messenger, Telegram and web chat, which reach a person only
+ * in a conversation they started: the server judges those.
+ */
+function missingAddress(contact: Pick<ContactRecord, 'email' | 'phone' | 'identities'>, channel: string): Address | null {
+  if (contact.identities.some((identity) => identity.channel === channel)) return null;
+  if ((channel === 'sms' || channel === 'whatsapp') && contact.phone === null) return 'phone';
+  if (channel === 'email' && contact.email === null) return 'email';
+  return null;
+}
+
+const ADDRESS_FIELD: Record<Address, string> = { email: 'Contact Email', phone: 'Contact Phone' };
+
+/**
+ * A contact that cannot be reached on the channel is a pre-condition not met, which a Zap that asks
+ * every new lead meets daily: a halt, not an error that counts toward switching the Zap off
+ * (https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#halting-execution).
+ */
+function unreachable(z: ZObject, what: string, address: Address, notes: readonly string[]): Error {
+  const why = notes.length > 0 ? ` (${notes.join('; ')})` : '';
+  return new z.errors.HaltedError(`${what}${why}. Map the contact's ${ADDRESS_NOUN[address]} into ${ADDRESS_FIELD[address]} to reach it there.`);
+}
+
+/** A warning, one line: the address given, the contact it was not added to, and why. */
+function notAdded(address: Address, value: string, contactId: string, why: string): string {
+  return `${address}: ${value} was not added to contact ${contactId}: ${why}`;
+}
+
+/**
+ * Adds an address the contact has none of (`PATCH /v1/contacts/{id}`, a JSON Merge Patch that
+ * leaves everything else as it is). One the server refuses (409: another contact has it; 422: it
+ * does not read as an email or phone) is not added, and the step says so in a warning instead of
+ * failing: the decision the step records is still the contact's.
+ */
+async function addAddress(
+  z: ZObject,
+  bundle: Bundle,
+  contact: ContactRecord,
+  address: Address,
+  value: string,
+): Promise<{ contact: ContactRecord; warning: string | null }> {
+  let updated: ContactRecord | null;
+  try {
+    updated = await callApiOrNull(
+      z,
+      bundle,
+      { method: 'PATCH', path: apiPath('v1', 'contacts', contact.id), body: { [address]: value }, schema: ContactRecordSchema },
+      [409],
+    );
+  } catch (error) {
+    const refusal = refusalOf(error);
+    if (refusal === null || refusal.status !== 422) throw error;
+    return { contact, warning: notAdded(address, value, contact.id, withoutPath(refusal.message, address)) };
+  }
+  if (updated) return { contact: updated, warning: null };
+  const holder = await lookUp(z, bundle, address, value, true);
+  const owner = 'found' in holder && holder.found ? `contact ${holder.found.id}` : 'another contact';
+  return { contact, warning: notAdded(address, value, contact.id, `${owner} already has it`) };
+}
+
+/** Whether the contact holds the address as given, spelt as the server stores it (lower-case email, E.164 phone). */
+function holdsAsWritten(contact: ContactRecord, address: Address, value: string): boolean {
+  const held = contact[address];
+  if (held === null) return false;
+  return address === 'email' ? held === value.trim().toLowerCase() : held === value.replace(/[\s().-]/g, '');
+}
+
+/**
+ * Completes the contact with the addresses the step was given: one it has none of is added, so a
+ * later message or search by it finds this contact; one it has another value for is kept as it is
+ * (a step does not rewrite a contact's data, as `POST /v1/consents/bulk` does not) and named in a
+ * warning, as is one that names another contact or that the server refuses.
+ */
+async function completeContact(
+  z: ZObject,
+  bundle: Bundle,
+  contact: ContactRecord,
+  selector: ContactSelector,
+  lookups: AddressLookups | null,
+): Promise<{ contact: ContactRecord; warnings: string[] }> {
+  let current = contact;
+  const warnings: string[] = [];
+  for (const address of addressOrder(undefined)) {
+    const value = selector[address];
+    if (value === undefined) continue;
+    let lookup = lookups?.find((entry) => entry.address === address)?.lookup;
+    if (lookup === undefined && current[address] !== null) {
+      // Found by ID: whether another spelling is the value the contact holds is the server's to say.
+      if (holdsAsWritten(current, address, value)) continue;
+      lookup = await lookUp(z, bundle, address, value, true);
+    }
+    if (lookup !== undefined && 'refused' in lookup) {
+      warnings.push(notAdded(address, value, current.id, lookup.refused));
+    } else if (lookup?.found) {
+      if (lookup.found.id !== current.id) warnings.push(notAdded(address, value, current.id, `contact ${lookup.found.id} already has it`));
+    } else if (current[address] === null) {
+      const added = await addAddress(z, bundle, current, address, value);
+      current = added.contact;
+      if (added.warning !== null) warnings.push(added.warning);
+    } else {
+      const held = `it has another ${ADDRESS_NOUN[address]}, ${current[address]} (change it in Consentry if this one is new)`;
+      warnings.push(notAdded(address, value, current.id, held));
+    }
+  }
+  return { contact: current, warnings };
+}
+
+export interface ResolveOptions {
+  /** By email or phone, create the contact when Consentry has none. */
+  createIfMissing: boolean;
+  /** The step's channel: its address is looked up first. */
+  channel?: string;
+  /** Halt unless the contact can be reached on `channel`; a contact that could not be is never created. */
+  requireReachable?: boolean;
+}
+
+/**
+ * The contact a step acts on, completed with the email or phone it was given and lacked, and the
+ * warnings for what could not be added. By email or phone it is created when missing (a lead that
+ * arrives from a form is new to Consentry); an ID that does not exist is an error, never a new
+ * contact.
  */
 export async function resolveContact(
   z: ZObject,
   bundle: Bundle,
   selector: ContactSelector,
-  options: { createIfMissing: boolean },
-): Promise<ContactJson> {
+  options: ResolveOptions,
+): Promise<{ contact: ContactRecord; warnings: string[] }> {
+  const { channel } = options;
+  const reachOn = options.requireReachable ? channel : undefined;
+  let resolved: { contact: ContactRecord; warnings: string[] };
   if (selector.contactId !== undefined) {
-    return callApi(z, bundle, { path: apiPath('v1', 'contacts', selector.contactId), schema: ContactSchema });
+    const byId = await callApi(z, bundle, { path: apiPath('v1', 'contacts', selector.contactId), schema: ContactRecordSchema });
+    resolved = await completeContact(z, bundle, byId, selector, null);
+  } else {
+    const lookups = await lookUpAddresses(z, bundle, selector, channel);
+    const found = onlyContactFound(z, lookups);
+    if (found === null) return createFromAddresses(z, bundle, selector, lookups, options.createIfMissing, reachOn);
+    resolved = await completeContact(z, bundle, found, selector, lookups);
   }
-  const found = await findContact(z, bundle, selector);
-  if (found) return found;
-  if (!options.createIfMissing) {
-    const named = selector.email ?? selector.phone ?? '';
-    throw new z.errors.Error(`Not found: no Consentry contact has ${named}`, 'NOT_FOUND', 404);
+  const missing = reachOn === undefined ? null : missingAddress(resolved.contact, reachOn);
+  if (missing !== null) {
+    throw unreachable(z, `Contact ${resolved.contact.id} cannot be reached on ${reachOn}: it has no ${ADDRESS_NOUN[missing]}`, missing, resolved.warnings);
   }
-  return createContact(z, bundle, selector);
+  return resolved;
+}
+
+/**
+ * A contact for addresses no contact has yet, made with those the server can read. One that must
+ * be reachable on a channel is checked first, so that a lead the step cannot reach leaves no
+ * contact behind.
+ */
+async function createFromAddresses(
+  z: ZObject,
+  bundle: Bundle,
+  selector: ContactSelector,
+  lookups: AddressLookups,
+  createIfMissing: boolean,
+  reachOn: string | undefined,
+): Promise<{ contact: ContactRecord; warnings: string[] }> {
+  const named = lookups.map(({ value }) => value).join(' or ');
+  if (!createIfMissing) throw new z.errors.Error(`Not found: no Consentry contact has ${named}`, 'NOT_FOUND', 404);
+  const usable = (address: Address) => lookups.find((entry) => entry.address === address && !('refused' in entry.lookup))?.value;
+  const email = usable('email');
+  const phone = usable('phone');
+  const refusals = lookups.flatMap(({ address, value, lookup }) => ('refused' in lookup ? [{ address, value, why: lookup.refused }] : []));
+  const missing = reachOn === undefined ? null : missingAddress({ email: email ?? null, phone: phone ?? null, identities: [] }, reachOn);
+  if (missing !== null) {
+    const notes = refusals.map(({ address, value, why }) => `${address}: ${value}: ${why}`);
+    throw unreachable(z, `No contact was created: ${named} cannot be reached on ${reachOn} without a ${ADDRESS_NOUN[missing]}`, missing, notes);
+  }
+  const contact = await createContact(z, bundle, { name: selector.name, email, phone });
+  return { contact, warnings: refusals.map(({ address, value, why }) => notAdded(address, value, contact.id, why)) };
+}
+
+/** Zapier's field for what a step could not add to its contact, worded and shaped as Send Inbound Message's `warnings`. */
+export const WARNINGS_OUTPUT_FIELD = { key: 'warnings', label: 'Warnings (an email or phone not added to the contact, one per line)' };
+
+/** Warnings one per line, for a Zap to show or filter on. */
+export function warningsText(warnings: readonly string[]): string {
+  return warnings.join('\n');
 }
 
 /** A contact as a Zapier item: flat fields, plus the tags as one comma list for text-only steps. */
@@ -96,18 +354,51 @@ export function consentItem(state: ConsentStateJson) {
   return { ...state, legalBasisLabel: legalBasisLabel(state.legalBasis) };
 }
 
+/** DESIGN §2: the channel `any` addresses every channel at once (a STOP ALL). */
+const EVERY_CHANNEL = 'any';
+
 /**
- * A contact with its current consents; `consentStatus.marketing_whatsapp` style keys let a later
- * step (a filter, a path) read one status without looping over the list. Each key holds the status
- * in force on that channel (the server's `effectiveStatus`): a Zap that checks
- * `marketing_whatsapp` before messaging must read `opted_out` after a STOP ALL, even though the
- * WhatsApp row itself still records the earlier opt-in.
+ * The status in force on every messaging channel, and on `any`, for each purpose the contact has a
+ * decision for, keyed `marketing_whatsapp` style. A channel with a row has that row's
+ * `effectiveStatus`; one without has the purpose's decision on `any` if there is one (a STOP ALL
+ * governs every channel), else `not_specified`: the server's effectiveStatus (core/ledger.ts), which
+ * the permission check reads. Every channel has a key, so a filter on `marketing_sms` reads
+ * `opted_out` after a STOP ALL given on WhatsApp, and a Zap can map the key before a contact has it.
+ */
+export function consentStatusByChannel(consents: readonly ConsentStateJson[]): Record<string, string> {
+  const byPurpose = new Map<string, Map<string, ConsentStateJson>>();
+  for (const state of consents) {
+    const rows = byPurpose.get(state.purpose) ?? new Map<string, ConsentStateJson>();
+    rows.set(state.channel, state);
+    byPurpose.set(state.purpose, rows);
+  }
+  const consentStatus: Record<string, string> = {};
+  for (const [purpose, rows] of byPurpose) {
+    const everyChannel = rows.get(EVERY_CHANNEL);
+    for (const channel of [...MESSAGING_CHANNELS, EVERY_CHANNEL]) {
+      consentStatus[`${purpose}_${channel}`] = (rows.get(channel) ?? everyChannel)?.effectiveStatus ?? 'not_specified';
+    }
+  }
+  return consentStatus;
+}
+
+/**
+ * A contact with its current consents; the `consentStatus` keys (consentStatusByChannel) let a
+ * later step (a filter, a path) read one status without looping over the list.
  */
 export function contactWithConsentsItem(contact: ContactJson, consents: readonly ConsentStateJson[]) {
-  const consentStatus: Record<string, string> = {};
-  for (const state of consents) consentStatus[`${state.purpose}_${state.channel}`] = state.effectiveStatus;
-  return { ...contactItem(contact), consents: consents.map(consentItem), consentStatus };
+  return { ...contactItem(contact), consents: consents.map(consentItem), consentStatus: consentStatusByChannel(consents) };
 }
+
+const capitalised = (word: string) => word.charAt(0).toUpperCase() + word.slice(1);
+
+/** A field per `consentStatus` key of the built-in purposes; a workspace's own purposes come with live data. */
+export const CONSENT_STATUS_OUTPUT_FIELDS = BUILT_IN_PURPOSES.flatMap((purpose) =>
+  [...MESSAGING_CHANNELS, EVERY_CHANNEL].map((channel) => ({
+    key: `consentStatus__${purpose}_${channel}`,
+    label: channel === EVERY_CHANNEL ? `${capitalised(purpose)} Status, All-Channel Decision` : `${capitalised(purpose)} Status on ${channelLabel(channel)}`,
+  })),
+);
 
 /** The contact's current consents, or `null` when the contact is gone (erased or deleted meanwhile). */
 export async function consentsOf(z: ZObject, bundle: Bundle, contactId: string): Promise<ConsentStateJson[] | null> {

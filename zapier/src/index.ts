@@ -16,6 +16,7 @@ import consentGiven from './triggers/consent_given.js';
 import consentWithdrawn from './triggers/consent_withdrawn.js';
 import contactTagged from './triggers/contact_tagged.js';
 import optoutReviewNeeded from './triggers/optout_review_needed.js';
+import purposeList from './triggers/purpose_list.js';
 import tagList from './triggers/tag_list.js';
 
 // Both src/ and the compiled dist/ sit one level below the app's package.json.
@@ -40,7 +41,7 @@ const app = defineApp({
     // http.request(url, options, callback) in the same process (AppFlagsSchema, skipHttpPatch).
     skipHttpPatch: true,
   },
-  triggers: byKey(consentGiven, consentWithdrawn, consentFailed, contactTagged, optoutReviewNeeded, tagList),
+  triggers: byKey(consentGiven, consentWithdrawn, consentFailed, contactTagged, optoutReviewNeeded, tagList, purposeList),
   creates: byKey(recordConsent, tagContact, untagContact, sendInboundMessage, requestConsent, createContact),
   searches: byKey(findContact, checkPermission),
   searchOrCreates: {

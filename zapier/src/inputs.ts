@@ -1,4 +1,4 @@
-import type { FieldChoiceWithLabel, PlainInputField, ZObject } from 'zapier-platform-core';
+import type { Bundle, FieldChoiceWithLabel, PlainInputField, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { describeIssues } from './api.js';
 
@@ -61,6 +61,11 @@ const CHANNEL_LABELS: Record<(typeof CHANNELS)[number], string> = {
   any: 'All channels',
 };
 
+/** A channel as the dropdowns name it (WhatsApp, SMS, ...). */
+export function channelLabel(channel: string): string {
+  return (CHANNEL_LABELS as Record<string, string>)[channel] ?? channel;
+}
+
 function choicesOf(values: readonly string[], labels: Record<string, string>): FieldChoiceWithLabel[] {
   return values.map((value) => ({ value, label: labels[value] ?? value, sample: value }));
 }
@@ -96,8 +101,17 @@ export function legalBasisLabel(value: string | null): string | null {
   return (LEGAL_BASIS_LABELS as Record<string, string>)[value] ?? value;
 }
 
-/** Built-in purposes; a workspace may define more, so the field also takes free text. */
+/**
+ * The built-in purposes (the server's BUILT_IN_PURPOSES), marketing first as the default; a
+ * workspace adds its own in its settings, which the `purpose_list` dropdown lists too.
+ */
+export const BUILT_IN_PURPOSES = ['marketing', 'privacy'] as const;
 const PURPOSE_LABELS: Record<string, string> = { marketing: 'Marketing (channel subscription)', privacy: 'Privacy (processing personal data)' };
+
+/** A purpose as the dropdown shows it: the built-in ones described, a workspace's own by its name. */
+export function purposeLabel(purpose: string): string {
+  return PURPOSE_LABELS[purpose] ?? purpose;
+}
 
 /** Server rule for purposes: lower-case letters, digits, "_" or "-", starting with a letter. */
 export const purposeInput = zod.preprocess(
@@ -117,15 +131,20 @@ export const channelField = (options: { required: boolean; messagingOnly?: boole
   helpText: options.helpText ?? 'The messaging channel the consent applies to.',
 });
 
+/**
+ * Purposes differ per workspace, so the dropdown reads them from the server (a dynamic dropdown,
+ * https://docs.zapier.com/platform/build/dynamic-dropdowns); a value mapped from an earlier step
+ * still works.
+ */
 export const purposeField = (options: { required: boolean; defaultMarketing: boolean; helpText?: string }): PlainInputField => ({
   key: 'purpose',
   label: 'Purpose',
   required: options.required,
   ...(options.defaultMarketing ? { default: 'marketing' } : {}),
-  choices: choicesOf(['marketing', 'privacy'], PURPOSE_LABELS),
+  dynamic: 'purpose_list.id.name',
   helpText:
     options.helpText ??
-    '`marketing` is the channel subscription, `privacy` the consent to process personal data. A purpose your workspace defined can be typed in.',
+    '`marketing` is the channel subscription, `privacy` the consent to process personal data; the purposes your workspace defined are listed too.',
 });
 
 export const statusField: PlainInputField = {
@@ -133,6 +152,9 @@ export const statusField: PlainInputField = {
   label: 'Status',
   required: true,
   choices: choicesOf(CONSENT_STATUSES, STATUS_LABELS),
+  helpText: 'Opted in: the contact agreed (say why in Legal Basis and Explanation). Opted out: the contact withdrew.',
+  // Legal Basis and Explanation are required for an opt-in only (optInFields).
+  altersDynamicFields: true,
 };
 
 export const legalBasisField: PlainInputField = {
@@ -140,7 +162,7 @@ export const legalBasisField: PlainInputField = {
   label: 'Legal Basis',
   required: false,
   choices: choicesOf(LEGAL_BASES, LEGAL_BASIS_LABELS),
-  helpText: 'Required for an opt-in recorded on the contact’s behalf (GDPR Art. 6).',
+  helpText: 'The lawful basis for the processing (GDPR Art. 6), as HubSpot names it. Required for an opt-in.',
 };
 
 export const explanationField: PlainInputField = {
@@ -151,25 +173,42 @@ export const explanationField: PlainInputField = {
   helpText: 'How and when the contact agreed, e.g. "Ticked the WhatsApp box on the checkout form". Required for an opt-in.',
 };
 
-/** A contact is named by its Consentry ID, its email or its phone number. */
+/**
+ * Legal Basis and Explanation, shown as required once Status is "Opted in": the server refuses an
+ * opt-in without them (DESIGN §2), and the editor then says so before the Zap runs (dynamic fields
+ * recomputed when a field with `altersDynamicFields` changes,
+ * https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#customdynamic-fields).
+ */
+export function optInFields(_z: ZObject, bundle: Bundle): PlainInputField[] {
+  const optIn = bundle.inputData.status === 'opted_in';
+  return [
+    { ...legalBasisField, required: optIn },
+    { ...explanationField, required: optIn },
+  ];
+}
+
+/**
+ * A contact is named by its Consentry ID, its email or its phone number. Given both, the email and
+ * the phone must name one contact, and the one it lacks is added to it (resolveContact).
+ */
 export const contactFields = (purpose: string): PlainInputField[] => [
   {
     key: 'email',
     label: 'Contact Email',
     required: false,
-    helpText: `The email of the contact ${purpose}. Give an email, a phone number or a contact ID.`,
+    helpText: `The email of the contact ${purpose}. Give an email, a phone number (or both), or a contact ID. Given both, they must belong to the same contact; the one it lacks is added to it.`,
   },
   {
     key: 'phone',
     label: 'Contact Phone',
     required: false,
-    helpText: 'In international format, e.g. +34 600 000 001.',
+    helpText: 'In international format, e.g. +34 600 000 001. On SMS and WhatsApp the contact is looked up by phone first.',
   },
   {
     key: 'contactId',
     label: 'Contact ID',
     required: false,
-    helpText: 'The Consentry contact ID, e.g. from a Consentry trigger. Wins over email and phone.',
+    helpText: 'The Consentry contact ID, e.g. from a Consentry trigger. Wins over email and phone; an email or phone the contact lacks is added to it.',
   },
 ];
 

@@ -69,9 +69,12 @@ describe('authentication', () => {
     expect(errorDetails(error).message).toContain('GET /v1/me');
   });
 
-  it('labels the connection with the workspace name from the test result', async () => {
+  it('labels the connection "<workspace> (<host>)", so two servers’ "Default workspace" connections read apart', async () => {
     const label = await run(connectionLabel, { inputData: { id: 'ws_1', name: 'Ana Test Shop' } });
-    expect(label).toBe('Ana Test Shop');
+    expect(label).toBe('Ana Test Shop (consentry.example.test)');
+    const staging = { serverUrl: 'https://staging.consent.example.com:8443/consentry/v1', apiKey: 'ck_test_1' };
+    const other = await run(connectionLabel, { authData: staging, inputData: { id: 'ws_1', name: 'Default workspace' } });
+    expect(other).toBe('Default workspace (staging.consent.example.com:8443)');
   });
 });
 

@@ -69,6 +69,7 @@ describe('record_consent', () => {
       source: 'zapier',
       occurredAt: '2026-03-01T10:00:00.000Z',
       created: true,
+      warnings: '',
     });
   });
 
@@ -318,7 +319,7 @@ describe('request_consent', () => {
       contactId: CONTACT_ID,
       channel: 'whatsapp',
       alreadyAgreed: false,
-      outcome: 'Asked the contact to agree to the privacy policy on whatsapp',
+      outcome: expect.stringMatching(/^Started on whatsapp: send the messages below to the contact/),
       replyText: 'Our privacy policy: https://example.com/privacy\nDo you agree?',
       eventTypes: 'conversation.opened',
     });
@@ -383,5 +384,241 @@ describe('create_contact', () => {
     route('post', '/v1/contacts', problem(422, 'INVALID_EMAIL', 'invalid contact', [{ path: 'email', message: 'not a valid email address' }]));
     const error = await rejection(run(createContact.operation.perform, { inputData: { email: 'ana.test@' } }));
     expect(errorDetails(error)).toMatchObject({ message: 'email: not a valid email address', code: 'INVALID_EMAIL', status: 422 });
+  });
+});
+
+/** `GET /v1/contacts` answering by the query's email or phone, as the server's exact match does. */
+function contactsByAddress(byEmail: Record<string, unknown> | null, byPhone: Record<string, unknown> | null): void {
+  route('get', '/v1/contacts', ({ query }) => {
+    const found = query.has('email') ? byEmail : query.has('phone') ? byPhone : null;
+    return { body: { data: found ? [found] : [], nextCursor: null } };
+  });
+}
+
+const OTHER_ID = '01JQ7ZK4C2V9N8M3T5R6W1XYZB';
+const lookups = () => requests.filter((request) => request.method === 'GET' && request.path === '/v1/contacts').map((request) => request.query.toString());
+
+describe('a step given an email and a phone', () => {
+  const optOut = { email: 'ana.test@example.com', phone: '+34 600 000 001', channel: 'sms', status: 'opted_out' };
+
+  it('stops, naming both contacts, when the email and the phone belong to two different contacts', async () => {
+    contactsByAddress(contact({ phone: null }), contact({ id: OTHER_ID, email: null }));
+    const details = errorDetails(await rejection(run(recordConsent.operation.perform, { inputData: optOut })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'AMBIGUOUS_CONTACT', status: 409 });
+    expect(details.message).toContain(`${OTHER_ID} (by phone) and ${CONTACT_ID} (by email)`);
+    expect(details.message).toContain('Map the Contact ID of the one this step is about');
+    // On SMS the phone is looked up first, and nothing is written.
+    expect(lookups()).toEqual(['phone=%2B34+600+000+001&limit=1', 'email=ana.test%40example.com&limit=1']);
+    expect(trail().filter((call) => !call.startsWith('GET'))).toEqual([]);
+  });
+
+  it('adds the phone to the contact the email found when it has none, then records the decision there', async () => {
+    contactsByAddress(contact({ phone: null }), null);
+    route('patch', '/v1/contacts/:id', { body: contact() });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_out', null, null) });
+    const result = await run(recordConsent.operation.perform, { inputData: optOut });
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/contacts', `PATCH /v1/contacts/${CONTACT_ID}`, `PUT /v1/contacts/${CONTACT_ID}/consents/marketing/sms`]);
+    expect(requests[2]?.body).toEqual({ phone: '+34 600 000 001' });
+    expect(result).toMatchObject({ contactId: CONTACT_ID, contactPhone: '+34600000001', warnings: '' });
+  });
+
+  it('adds the email to the contact the phone found when it has none (email channel: email looked up first)', async () => {
+    contactsByAddress(null, contact({ email: null }));
+    route('patch', '/v1/contacts/:id', { body: contact() });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_out', null, null) });
+    await run(recordConsent.operation.perform, { inputData: { ...optOut, channel: 'email' } });
+    expect(lookups()).toEqual(['email=ana.test%40example.com&limit=1', 'phone=%2B34+600+000+001&limit=1']);
+    expect(requests[2]?.body).toEqual({ email: 'ana.test@example.com' });
+  });
+
+  it('warns, naming the contact that has it, when the server refuses to add the phone (409)', async () => {
+    let phoneLookups = 0;
+    route('get', '/v1/contacts', ({ query }) => {
+      if (query.has('email')) return { body: { data: [contact({ phone: null })], nextCursor: null } };
+      // Nobody had the phone when the step looked; another contact got it before the PATCH.
+      phoneLookups += 1;
+      return { body: { data: phoneLookups > 1 ? [contact({ id: OTHER_ID })] : [], nextCursor: null } };
+    });
+    route('patch', '/v1/contacts/:id', problem(409, 'CONFLICT', `Another contact (${OTHER_ID}) already has this phone`, [{ path: 'phone', message: 'already used by another contact' }]));
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_out', null, null) });
+    const result = await run(recordConsent.operation.perform, { inputData: optOut });
+    expect(result).toMatchObject({
+      contactId: CONTACT_ID,
+      contactPhone: null,
+      warnings: `phone: +34 600 000 001 was not added to contact ${CONTACT_ID}: contact ${OTHER_ID} already has it`,
+    });
+    expect(trail()).toContain(`PUT /v1/contacts/${CONTACT_ID}/consents/marketing/sms`);
+  });
+
+  it('keeps another phone the contact has, and says so, without rewriting it', async () => {
+    contactsByAddress(contact({ phone: '+34600000002' }), null);
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_out', null, null) });
+    const result = await run(recordConsent.operation.perform, { inputData: optOut });
+    expect(trail().some((call) => call.startsWith('PATCH'))).toBe(false);
+    expect(result).toMatchObject({
+      warnings: `phone: +34 600 000 001 was not added to contact ${CONTACT_ID}: it has another phone number, +34600000002 (change it in Consentry if this one is new)`,
+    });
+  });
+
+  it('uses the email when the server cannot read the phone, and says why the phone was left out', async () => {
+    const unreadable = '"+34 606 12" is not a valid phone number';
+    route('get', '/v1/contacts', ({ query }) =>
+      query.has('phone') ? problem(422, 'INVALID_PHONE', unreadable, [{ path: 'phone', message: unreadable }]) : { body: { data: [contact({ phone: null })], nextCursor: null } },
+    );
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_out', null, null) });
+    const result = await run(recordConsent.operation.perform, { inputData: { ...optOut, phone: '+34 606 12' } });
+    expect(result).toMatchObject({ contactId: CONTACT_ID, warnings: `phone: +34 606 12 was not added to contact ${CONTACT_ID}: ${unreadable}` });
+    expect(trail().some((call) => call.startsWith('PATCH'))).toBe(false);
+  });
+
+  it('fails with the server’s words when the only address given cannot be read', async () => {
+    route('get', '/v1/contacts', problem(422, 'INVALID_PHONE', 'bad phone', [{ path: 'phone', message: 'is not a valid phone number' }]));
+    const details = errorDetails(await rejection(run(recordConsent.operation.perform, { inputData: { phone: '+34 606 12', channel: 'sms', status: 'opted_out' } })));
+    expect(details).toMatchObject({ message: 'phone: is not a valid phone number', status: 422 });
+  });
+
+  it('creates a new contact with both addresses', async () => {
+    contactsByAddress(null, null);
+    route('post', '/v1/contacts', { status: 201, body: contact() });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_out', null, null) });
+    await run(recordConsent.operation.perform, { inputData: { ...optOut, name: 'Ana Test' } });
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/contacts', 'POST /v1/contacts', `PUT /v1/contacts/${CONTACT_ID}/consents/marketing/sms`]);
+    expect(requests[2]?.body).toEqual({ name: 'Ana Test', email: 'ana.test@example.com', phone: '+34 600 000 001' });
+  });
+
+  it('warns with the server’s words when it refuses an email given with a contact ID (422)', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact({ email: null }) });
+    route('patch', '/v1/contacts/:id', problem(422, 'INVALID_EMAIL', 'invalid', [{ path: 'email', message: 'email must contain exactly one "@"' }]));
+    route('post', '/v1/contacts/:id/tags', { body: contact({ email: null, tags: ['VIP'] }) });
+    const result = await run(tagContact.operation.perform, { inputData: { contactId: CONTACT_ID, email: 'ana.test.example.com', tag: 'VIP' } });
+    expect(trail()).toEqual([`GET /v1/contacts/${CONTACT_ID}`, `PATCH /v1/contacts/${CONTACT_ID}`, `POST /v1/contacts/${CONTACT_ID}/tags`]);
+    expect(result).toMatchObject({ warnings: `email: ana.test.example.com was not added to contact ${CONTACT_ID}: email must contain exactly one "@"` });
+  });
+
+  it('adds a phone given with a contact ID to that contact when it has none', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact({ phone: null }) });
+    route('patch', '/v1/contacts/:id', { body: contact() });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_out', null, null) });
+    await run(recordConsent.operation.perform, { inputData: { contactId: CONTACT_ID, phone: '+34600000001', channel: 'sms', status: 'opted_out' } });
+    expect(trail()).toEqual([`GET /v1/contacts/${CONTACT_ID}`, `PATCH /v1/contacts/${CONTACT_ID}`, `PUT /v1/contacts/${CONTACT_ID}/consents/marketing/sms`]);
+  });
+
+  it('asks nothing more for an address a contact found by ID already holds as written', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+    route('post', '/v1/contacts/:id/tags', { body: contact({ tags: ['VIP'] }) });
+    const result = await run(tagContact.operation.perform, {
+      inputData: { contactId: CONTACT_ID, email: 'Ana.Test@example.com', phone: '+34 600 000 001', tag: 'VIP' },
+    });
+    expect(trail()).toEqual([`GET /v1/contacts/${CONTACT_ID}`, `POST /v1/contacts/${CONTACT_ID}/tags`]);
+    expect(result).toMatchObject({ tags: ['VIP'], warnings: '' });
+  });
+
+  it('warns when a phone given with a contact ID belongs to another contact, and acts on the contact the ID names', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact({ phone: '+34600000002' }) });
+    route('get', '/v1/contacts', { body: { data: [contact({ id: OTHER_ID })], nextCursor: null } });
+    route('delete', '/v1/contacts/:id/tags/:tag', { body: contact({ phone: '+34600000002' }) });
+    const result = await run(untagContact.operation.perform, { inputData: { contactId: CONTACT_ID, phone: '+34600000001', tag: 'VIP' } });
+    expect(trail()).toEqual([`GET /v1/contacts/${CONTACT_ID}`, 'GET /v1/contacts', `DELETE /v1/contacts/${CONTACT_ID}/tags/VIP`]);
+    expect(result).toMatchObject({ warnings: `phone: +34600000001 was not added to contact ${CONTACT_ID}: contact ${OTHER_ID} already has it` });
+  });
+
+  it('tags the one contact both addresses find, asking the server for each', async () => {
+    contactsByAddress(contact(), contact());
+    route('post', '/v1/contacts/:id/tags', { body: contact({ tags: ['VIP'] }) });
+    const result = await run(tagContact.operation.perform, { inputData: { email: 'ana.test@example.com', phone: '+34600000001', tag: 'VIP' } });
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/contacts', `POST /v1/contacts/${CONTACT_ID}/tags`]);
+    expect(result).toMatchObject({ id: CONTACT_ID, warnings: '' });
+  });
+});
+
+describe('request_consent on a channel the contact cannot be reached on', () => {
+  const { perform } = requestConsent.operation;
+  const started = {
+    status: 201,
+    body: { runId: '01JQ86M2NCPDQERSFTGVHWJXKY', conversationId: '01JQ86M2NCPDQERSFTGVHWJXKZ', replies: [{ text: 'Do you agree?' }], events: [] },
+  };
+
+  it('halts for a new lead without a phone on WhatsApp, and creates no contact', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    const error = await rejection(run(perform, { inputData: { email: 'new.lead@example.com', channel: 'whatsapp' } }));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message).toContain(
+      "No contact was created: new.lead@example.com cannot be reached on whatsapp without a phone number. Map the contact's phone number into Contact Phone to reach it there.",
+    );
+    expect(trail()).toEqual(['GET /v1/contacts']);
+  });
+
+  it('halts, saying why, for a new lead whose only phone cannot be read', async () => {
+    route('get', '/v1/contacts', ({ query }) =>
+      query.has('phone') ? problem(422, 'INVALID_PHONE', 'bad', [{ path: 'phone', message: '"+34 606 12" is not a valid phone number' }]) : { body: { data: [], nextCursor: null } },
+    );
+    const error = await rejection(run(perform, { inputData: { email: 'new.lead@example.com', phone: '+34 606 12', channel: 'sms' } }));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message).toContain(
+      'No contact was created: +34 606 12 or new.lead@example.com cannot be reached on sms without a phone number (phone: +34 606 12: "+34 606 12" is not a valid phone number).',
+    );
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/contacts']);
+  });
+
+  it('halts for a known contact without an email on the email channel, without starting the workflow', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact({ email: null })], nextCursor: null } });
+    const error = await rejection(run(perform, { inputData: { phone: '+34600000001', channel: 'email' } }));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message).toContain(`Contact ${CONTACT_ID} cannot be reached on email: it has no email`);
+    expect(trail()).toEqual(['GET /v1/contacts']);
+  });
+
+  it('asks on WhatsApp a contact who wrote there, though it has no phone number stored', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact({ phone: null, identities: [{ channel: 'whatsapp', externalId: '34600000001' }] }) });
+    route('post', '/v1/workflows/request-consent-privacy/runs', started);
+    expect(await run(perform, { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } })).toMatchObject({ replyText: 'Do you agree?' });
+  });
+
+  it('adds the phone given to a contact known by email, then asks on WhatsApp', async () => {
+    contactsByAddress(contact({ phone: null }), null);
+    route('patch', '/v1/contacts/:id', { body: contact() });
+    route('post', '/v1/workflows/request-consent-privacy/runs', started);
+    const result = await run(perform, { inputData: { email: 'ana.test@example.com', phone: '+34600000001', channel: 'whatsapp' } });
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/contacts', `PATCH /v1/contacts/${CONTACT_ID}`, 'POST /v1/workflows/request-consent-privacy/runs']);
+    expect(result).toMatchObject({ contactId: CONTACT_ID, warnings: '' });
+  });
+
+  it('creates a new lead given a phone for WhatsApp, then asks', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('post', '/v1/contacts', { status: 201, body: contact({ email: null }) });
+    route('post', '/v1/workflows/request-consent-privacy/runs', started);
+    await run(perform, { inputData: { phone: '+34600000001', channel: 'whatsapp' } });
+    expect(trail()).toEqual(['GET /v1/contacts', 'POST /v1/contacts', 'POST /v1/workflows/request-consent-privacy/runs']);
+  });
+
+  it('halts on the server’s "cannot be reached" refusal (the contact changed after the check)', async () => {
+    const message = `Contact ${CONTACT_ID} cannot be reached on whatsapp: it has no phone number and has not written on WhatsApp`;
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+    route('post', '/v1/workflows/request-consent-privacy/runs', problem(422, 'VALIDATION_FAILED', message, [{ path: 'channel', message }]));
+    const error = await rejection(run(perform, { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } }));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message).toContain(`Consentry refused this step: channel: ${message}`);
+  });
+
+  it('keeps any other 422 an error', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+    route('post', '/v1/workflows/request-consent-privacy/runs', problem(422, 'VALIDATION_FAILED', 'bad', [{ path: 'contactId', message: 'is not a contact id' }]));
+    const details = errorDetails(await rejection(run(perform, { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } })));
+    expect(details).toMatchObject({ name: 'AppError', status: 422, message: 'contactId: is not a contact id' });
+  });
+});
+
+describe('request_consent wording', () => {
+  it('says Consentry returns the messages for a later step to send, unless the outbound webhook relays them', () => {
+    const { display, operation } = requestConsent;
+    expect(display.description).toContain('returns the messages');
+    expect(display.description).toContain('for a later step to send');
+    expect(display.description).toContain('outbound webhook');
+    expect(display.description).not.toContain('Consentry sends');
+    const outputs = z.array(z.object({ key: z.string(), label: z.string() })).parse(operation.outputFields);
+    expect(outputs.find((field) => field.key === 'replyText')?.label).toBe('Messages to Send (one per line)');
+    const channel = z.array(z.object({ key: z.string(), helpText: z.string() }).loose()).parse(operation.inputFields).find((field) => field.key === 'channel');
+    expect(channel?.helpText).toContain('send them to the contact on this channel in a later step');
+    expect(z.object({ outcome: z.string() }).loose().parse(operation.sample).outcome).toMatch(/^Started on whatsapp: send the messages below/);
   });
 });

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import app from '../src/index.js';
+import { run } from './support.js';
 
 const require = createRequire(import.meta.url);
 const unaryFunction = z.custom<(argument: unknown) => unknown>((value) => typeof value === 'function', 'a function');
@@ -22,7 +23,8 @@ const OperationSchema = z.object({
   display: z.object({ label: z.string().optional(), description: z.string().optional(), hidden: z.boolean().optional() }),
   operation: z.object({
     sample: z.record(z.string(), z.unknown()).optional(),
-    inputFields: z.array(z.object({ key: z.string(), required: z.boolean().optional() })).optional(),
+    // A function that computes fields (dynamic fields) is serialised as a "$func$2$f$" marker.
+    inputFields: z.array(z.union([z.object({ key: z.string(), required: z.boolean().optional() }), z.string()])).optional(),
     outputFields: z.array(z.object({ key: z.string(), label: z.string().optional() })).optional(),
   }),
 });
@@ -59,10 +61,54 @@ function notTitleCased(label: string): string[] {
 }
 
 /** The key of each required input field that comes after an optional one. */
-function requiredAfterOptional(fields: readonly { key: string; required?: boolean | undefined }[]): string[] {
-  const firstOptional = fields.findIndex((field) => field.required !== true);
+function requiredAfterOptional(fields: readonly ({ key: string; required?: boolean | undefined } | string)[]): string[] {
+  const plain = fields.flatMap((field) => (typeof field === 'string' ? [] : [field]));
+  const firstOptional = plain.findIndex((field) => field.required !== true);
   if (firstOptional < 0) return [];
-  return fields.slice(firstOptional).filter((field) => field.required === true).map((field) => field.key);
+  return plain.slice(firstOptional).filter((field) => field.required === true).map((field) => field.key);
+}
+
+/**
+ * Whether a sample holds an output field's key: `a[]b` is member `b` of the items of list `a`
+ * (checked on `a` only, since a list may be empty), `a__b` member `b` of object `a` (Zapier's
+ * notation for nested keys).
+ */
+function sampleHasPath(sample: Record<string, unknown>, key: string): boolean {
+  const [path = key] = key.split('[]');
+  let node: unknown = sample;
+  for (const part of path.split('__')) {
+    const member = z.record(z.string(), z.unknown()).safeParse(node);
+    if (!member.success || !(part in member.data)) return false;
+    node = member.data[part];
+  }
+  return true;
+}
+
+const InputFieldSchema = z
+  .object({
+    key: z.string(),
+    required: z.boolean().optional(),
+    helpText: z.string().optional(),
+    dynamic: z.string().optional(),
+    altersDynamicFields: z.boolean().optional(),
+    choices: z.array(z.object({ value: z.string(), label: z.string() }).loose()).optional(),
+  })
+  .loose();
+
+/** An operation's input fields as the editor shows them for `inputData`: each function (dynamic fields) run through core. */
+async function inputFieldsFor(operation: { operation: object }, inputData: Record<string, unknown>) {
+  const { inputFields } = z.object({ inputFields: z.array(z.unknown()).default([]) }).loose().parse(operation.operation);
+  const resolved = await Promise.all(
+    inputFields.map(async (field) => (typeof field === 'function' ? z.array(z.unknown()).parse(await run(field, { inputData })) : [field])),
+  );
+  return z.array(InputFieldSchema).parse(resolved.flat());
+}
+
+/** Every operation of the app with its kind and key, from the definition itself (functions included). */
+function everyOperation(): { name: string; operation: { operation: object } }[] {
+  return (['triggers', 'creates', 'searches'] as const).flatMap((kind) =>
+    Object.entries(app[kind] ?? {}).map(([key, operation]) => ({ name: `${kind}.${key}`, operation })),
+  );
 }
 
 function serialised(): unknown {
@@ -96,7 +142,7 @@ describe('app definition', () => {
   it('has the expected keys, each file named after its key', () => {
     const definition = SerialisedSchema.parse(serialised());
     expect(Object.keys(definition.triggers).sort()).toEqual(
-      ['consent_failed', 'consent_given', 'consent_withdrawn', 'contact_tagged', 'optout_review_needed', 'tag_list'].sort(),
+      ['consent_failed', 'consent_given', 'consent_withdrawn', 'contact_tagged', 'optout_review_needed', 'purpose_list', 'tag_list'].sort(),
     );
     expect(Object.keys(definition.creates).sort()).toEqual(
       ['create_contact', 'record_consent', 'request_consent', 'send_inbound_message', 'tag_contact', 'untag_contact'].sort(),
@@ -135,23 +181,16 @@ describe('app definition', () => {
         expect(fields.length, `${kind}.${key} outputFields`).toBeGreaterThan(0);
         for (const field of fields) expect(field.label, `${kind}.${key}.${field.key}`).toBeTruthy();
         const sample = operation.operation.sample ?? {};
-        for (const field of fields) {
-          const topKey = field.key.split('[]')[0] ?? field.key;
-          expect(Object.keys(sample), `${kind}.${key} sample has ${topKey}`).toContain(topKey);
-        }
+        for (const field of fields) expect(sampleHasPath(sample, field.key), `${kind}.${key} sample has ${field.key}`).toBe(true);
       }
     }
   });
 
-  it('offers the seven legal bases with HubSpot’s labels on Record Consent', () => {
-    const recordConsent = z
-      .object({
-        operation: z.object({
-          inputFields: z.array(z.object({ key: z.string(), choices: z.array(z.object({ value: z.string(), label: z.string() }).loose()).optional() })),
-        }),
-      })
-      .parse(app.creates['record_consent']);
-    const legalBasis = recordConsent.operation.inputFields.find((field) => field.key === 'legalBasis');
+  it('offers the seven legal bases with HubSpot’s labels on Record Consent', async () => {
+    const recordConsent = app.creates['record_consent'];
+    expect(recordConsent).toBeDefined();
+    if (!recordConsent) return;
+    const legalBasis = (await inputFieldsFor(recordConsent, { status: 'opted_in' })).find((field) => field.key === 'legalBasis');
     expect(legalBasis?.choices).toEqual([
       { value: 'CONSENT_WITH_NOTICE', label: 'Freely given consent from contact', sample: 'CONSENT_WITH_NOTICE' },
       { value: 'LEGITIMATE_INTEREST_PQL', label: 'Legitimate interest – prospect/lead', sample: 'LEGITIMATE_INTEREST_PQL' },
@@ -213,5 +252,66 @@ describe('app definition', () => {
     }
     const review = definition.triggers['optout_review_needed']?.operation.sample ?? {};
     expect(review).toMatchObject({ text: 'please stop texting me', normalized: 'PLEASE STOP TEXTING ME', matchedWord: 'STOP' });
+  });
+
+  it('shows Legal Basis and Explanation as required once Status is "Opted in" (dynamic fields), required fields first', async () => {
+    const recordConsent = app.creates['record_consent'];
+    expect(recordConsent).toBeDefined();
+    if (!recordConsent) return;
+    const required = (fields: z.infer<typeof InputFieldSchema>[], key: string) => fields.find((field) => field.key === key)?.required;
+    const optIn = await inputFieldsFor(recordConsent, { status: 'opted_in' });
+    expect(optIn.find((field) => field.key === 'status')?.altersDynamicFields).toBe(true);
+    expect([required(optIn, 'legalBasis'), required(optIn, 'explanation')]).toEqual([true, true]);
+    expect(requiredAfterOptional(optIn)).toEqual([]);
+    const optOut = await inputFieldsFor(recordConsent, { status: 'opted_out' });
+    expect([required(optOut, 'legalBasis'), required(optOut, 'explanation')]).toEqual([false, false]);
+    expect(requiredAfterOptional(optOut)).toEqual([]);
+    expect(optOut.map((field) => field.key)).toEqual(optIn.map((field) => field.key));
+  });
+
+  it('gives every input field help text (publishing guidelines 5.x)', async () => {
+    const withoutHelp: string[] = [];
+    for (const { name, operation } of everyOperation()) {
+      for (const field of await inputFieldsFor(operation, { status: 'opted_in' })) {
+        if (!field.helpText) withoutHelp.push(`${name}.${field.key}`);
+      }
+    }
+    expect(withoutHelp).toEqual([]);
+  });
+
+  it('fills every Purpose field from the hidden purpose_list trigger, the workspace’s own purposes included', async () => {
+    const purposeFields: string[] = [];
+    for (const { name, operation } of everyOperation()) {
+      for (const field of await inputFieldsFor(operation, {})) {
+        if (field.key !== 'purpose') continue;
+        purposeFields.push(name);
+        expect(field.dynamic, name).toBe('purpose_list.id.name');
+        expect(field.choices, name).toBeUndefined();
+      }
+    }
+    expect(purposeFields).toEqual(expect.arrayContaining(['creates.record_consent', 'searches.check_permission']));
+    const definition = SerialisedSchema.parse(serialised());
+    expect(definition.triggers['purpose_list']?.display.hidden).toBe(true);
+  });
+
+  it('offers Find Messaging Permission the messaging channels only, not "All channels"', async () => {
+    const checkPermission = app.searches['check_permission'];
+    expect(checkPermission).toBeDefined();
+    if (!checkPermission) return;
+    const channel = (await inputFieldsFor(checkPermission, {})).find((field) => field.key === 'channel');
+    expect(channel?.choices?.map((choice) => choice.value)).toEqual(['whatsapp', 'sms', 'email', 'messenger', 'telegram', 'webchat']);
+  });
+
+  it('lists Find Contact’s status on every channel of the built-in purposes as output fields, each in its sample', () => {
+    const findContact = SerialisedSchema.parse(serialised()).searches['find_contact'];
+    const keys = (findContact?.operation.outputFields ?? []).map((field) => field.key);
+    for (const purpose of ['marketing', 'privacy']) {
+      for (const channel of ['whatsapp', 'sms', 'email', 'messenger', 'telegram', 'webchat', 'any']) {
+        expect(keys).toContain(`consentStatus__${purpose}_${channel}`);
+      }
+    }
+    expect(findContact?.operation.sample).toMatchObject({ consentStatus: { marketing_whatsapp: 'opted_in', marketing_sms: 'not_specified' } });
+    expect(sampleHasPath({ consentStatus: { marketing_sms: 'opted_in' } }, 'consentStatus__marketing_sms')).toBe(true);
+    expect(sampleHasPath({ consentStatus: {} }, 'consentStatus__marketing_sms')).toBe(false);
   });
 });

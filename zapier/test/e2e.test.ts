@@ -1,10 +1,10 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Bundle, createAppTester, type ZObject } from 'zapier-platform-core';
 import { z } from 'zod';
 import { FakeClock } from '../../src/ports/clock.js';
-import { startServer } from '../../src/server/index.js';
+import { createApiKey, revokeApiKey, startServer } from '../../src/server/index.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { defaultWorkers } from '../../src/worker/index.js';
 import checkPermission from '../src/searches/check_permission.js';
@@ -119,10 +119,13 @@ const ConsentsSchema = z.object({
 });
 const InboundSchema = z.object({ contactId: z.string(), replies: z.array(z.object({ text: z.string() })) });
 const SubscribeDataSchema = z.object({ id: z.string() });
+/** What performSubscribe returns and Zapier hands back to perform and performUnsubscribe. */
+const SubscriptionSchema = z.object({ id: z.string(), secret: z.string(), expiration_date: z.iso.datetime() }).loose();
 const ItemsSchema = z.array(z.record(z.string(), z.unknown()));
 const ItemSchema = z.record(z.string(), z.unknown());
 
 let server: Awaited<ReturnType<typeof startServer>>;
+const store = createMemoryStore();
 const clock = new FakeClock('2026-03-01T09:00:00.000Z');
 const target = new HookTarget();
 let authData: { serverUrl: string; apiKey: string };
@@ -132,7 +135,7 @@ let messageCount = 0;
 
 beforeAll(async () => {
   server = await startServer({
-    store: createMemoryStore(),
+    store,
     clock,
     host: '127.0.0.1',
     port: 0,
@@ -196,6 +199,26 @@ async function subscribe(trigger: { operation: object }, path: string, inputData
   return subscribeData.id;
 }
 
+/** The delivery as Zapier hands it to a hook's perform: the parsed body, and the raw body with the headers as `Http-X-...`. */
+function zapierRequest(delivery: Delivery) {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(delivery.headers)) {
+    if (typeof value !== 'string') continue;
+    headers[`Http-${name.split('-').map((part) => part.charAt(0).toUpperCase() + part.slice(1)).join('-')}`] = value;
+  }
+  return { cleanedRequest: JSON.parse(delivery.body), rawRequest: { method: 'POST', querystring: '', headers, content: delivery.body } };
+}
+
+/** Runs `work` with Zapier's clock at the server's (fake) time, as when perform runs on a delivery that just arrived. */
+async function atServerTime<T>(work: () => Promise<T>): Promise<T> {
+  vi.useFakeTimers({ toFake: ['Date'], now: clock.now() });
+  try {
+    return await work();
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
 /**
  * The server's dispatcher runs on its own interval (dispatchIntervalMs), so an outcome of a
  * delivery shows up shortly after it; this re-checks within a bounded time instead of sleeping blind.
@@ -209,10 +232,10 @@ async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Pr
 }
 
 describe('connection', () => {
-  it('tests the key with GET /v1/me and labels the connection with the workspace name', async () => {
+  it('tests the key with GET /v1/me and labels the connection with the workspace name and the server’s host', async () => {
     const me = await run(app.authentication?.test);
     expect(me).toEqual({ id: workspace.workspaceId, name: `Ana Test Shop ${sequence}` });
-    expect(await run(app.authentication?.connectionLabel, { inputData: me })).toBe(`Ana Test Shop ${sequence}`);
+    expect(await run(app.authentication?.connectionLabel, { inputData: me })).toBe(`Ana Test Shop ${sequence} (${new URL(server.url).host})`);
   });
 
   it('reports a wrong key as an expired connection', async () => {
@@ -223,8 +246,9 @@ describe('connection', () => {
 });
 
 describe('instant triggers', () => {
-  it('consent_given: subscribe, START is delivered to the hook, perform reads it, unsubscribe removes the hook', async () => {
-    const hookId = await subscribe(consentGiven, '/given');
+  it('consent_given: subscribe, START is delivered to the hook, perform checks and reads it, unsubscribe removes the hook', async () => {
+    const subscription = SubscriptionSchema.parse(await run(operationOf(consentGiven).performSubscribe, { targetUrl: `${target.url}/given` }));
+    const hookId = subscription.id;
     const controlId = await subscribe(consentGiven, '/given-control');
     expect(await hookIds()).toEqual(expect.arrayContaining([hookId, controlId]));
 
@@ -233,7 +257,8 @@ describe('instant triggers', () => {
     expect(delivery.headers['x-consentry-event-type']).toBe('consent.given');
     expect(delivery.headers['x-consentry-signature']).toMatch(/^v1=[0-9a-f]{64}$/);
 
-    const items = ItemsSchema.parse(await run(operationOf(consentGiven).perform, { cleanedRequest: JSON.parse(delivery.body) }));
+    const perform = operationOf(consentGiven).perform;
+    const items = ItemsSchema.parse(await atServerTime(() => run(perform, { subscribeData: subscription, ...zapierRequest(delivery) })));
     expect(items).toHaveLength(1);
     expect(items[0]).toMatchObject({
       id: delivery.headers['x-consentry-event-id'],
@@ -247,9 +272,14 @@ describe('instant triggers', () => {
       status: 'opted_in',
       legalBasis: 'CONSENT_WITH_NOTICE',
       legalBasisLabel: 'Freely given consent from contact',
+      contactDetailsMissing: false,
     });
+    // The server's signature covers the body: one changed on the way is not an event for this Zap.
+    const changed = zapierRequest(delivery);
+    changed.rawRequest.content = delivery.body.replace('"opted_in"', '"opted_out"');
+    expect(await atServerTime(() => run(perform, { subscribeData: subscription, ...changed }))).toEqual([]);
 
-    expect(await run(operationOf(consentGiven).performUnsubscribe, { subscribeData: { id: hookId } })).toEqual({ id: hookId, deleted: true });
+    expect(await run(operationOf(consentGiven).performUnsubscribe, { subscribeData: subscription })).toEqual({ id: hookId, deleted: true });
     expect(await hookIds()).not.toContain(hookId);
 
     // The control hook still hears a new opt-in; the removed one does not.
@@ -282,6 +312,35 @@ describe('instant triggers', () => {
     await inbound('+34600000009', 'STOP');
     const smsOnly = ItemsSchema.parse(await run(operationOf(consentWithdrawn).performList, { inputData: { channel: 'sms' } }));
     expect(smsOnly.map((item) => item.channel)).toEqual(['any']);
+  });
+
+  it('after a key rotation, the resubscription Zapier makes with the new key brings deliveries back; renewing creates nothing', async () => {
+    const targetUrl = `${target.url}/rotation`;
+    const { performSubscribe, performUnsubscribe, perform } = operationOf(consentWithdrawn);
+    const keyA = await createApiKey(store, { workspaceId: workspace.workspaceId, clock });
+    const withKeyA = { serverUrl: server.url, apiKey: keyA.key };
+    const first = SubscriptionSchema.parse(await run(performSubscribe, { authData: withKeyA, targetUrl }));
+
+    // The administrator creates key B, puts it in the connection and revokes key A: the server deletes A's hook.
+    const keyB = await createApiKey(store, { workspaceId: workspace.workspaceId, clock });
+    const withKeyB = { serverUrl: server.url, apiKey: keyB.key };
+    expect(await revokeApiKey(store, keyA.row.id, clock)).toMatchObject({ hooksRemoved: 1 });
+    expect(await hookIds()).not.toContain(first.id);
+    // Turning the Zap off with the revoked key is no error: the hook is gone already.
+    expect(await run(performUnsubscribe, { authData: withKeyA, subscribeData: first })).toEqual({ id: first.id, deleted: true });
+
+    // After expiration_date Zapier subscribes again, with the connection's key by then; later renewals answer the same hook.
+    const renewed = SubscriptionSchema.parse(await run(performSubscribe, { authData: withKeyB, targetUrl }));
+    expect(renewed.id).not.toBe(first.id);
+    const renewedAgain = SubscriptionSchema.parse(await run(performSubscribe, { authData: withKeyB, targetUrl }));
+    expect(renewedAgain).toMatchObject({ id: renewed.id, secret: renewed.secret });
+    const hooks = HookListSchema.parse(await api('/v1/hooks')).data;
+    expect(hooks.filter((hook) => hook.targetUrl === targetUrl).map((hook) => hook.id)).toEqual([renewed.id]);
+
+    const message = await inbound('+34600000019', 'STOP');
+    const delivery = await target.next('/rotation');
+    const items = ItemsSchema.parse(await atServerTime(() => run(perform, { authData: withKeyB, subscribeData: renewedAgain, ...zapierRequest(delivery) })));
+    expect(items).toMatchObject([{ contactId: message.contactId, status: 'opted_out', contactPhone: '+34600000019', contactDetailsMissing: false }]);
   });
 
   it('a 410 from the target URL deletes the hook on the server', async () => {
@@ -378,7 +437,15 @@ describe('actions and searches', () => {
     ]);
 
     const refound = ItemsSchema.parse(await run(findContact.operation.perform, { inputData: { phone: '+34600000009' } }));
-    expect(refound[0]?.consentStatus).toEqual({ marketing_email: 'opted_in' });
+    expect(refound[0]?.consentStatus).toEqual({
+      marketing_email: 'opted_in',
+      marketing_whatsapp: 'not_specified',
+      marketing_sms: 'not_specified',
+      marketing_messenger: 'not_specified',
+      marketing_telegram: 'not_specified',
+      marketing_webchat: 'not_specified',
+      marketing_any: 'not_specified',
+    });
   });
 
   it('record_consent refuses an opt-in without explanation and the server keeps nothing', async () => {
@@ -404,7 +471,16 @@ describe('actions and searches', () => {
     const started = await inbound('+34600000015', 'START');
     await inbound('+34600000015', 'STOP ALL');
     const found = ItemsSchema.parse(await run(findContact.operation.perform, { inputData: { contactId: started.contactId } }));
-    expect(found[0]?.consentStatus).toEqual({ marketing_whatsapp: 'opted_out', marketing_any: 'opted_out' });
+    // STOP ALL governs every channel, those without a row of their own too.
+    expect(found[0]?.consentStatus).toEqual({
+      marketing_whatsapp: 'opted_out',
+      marketing_sms: 'opted_out',
+      marketing_email: 'opted_out',
+      marketing_messenger: 'opted_out',
+      marketing_telegram: 'opted_out',
+      marketing_webchat: 'opted_out',
+      marketing_any: 'opted_out',
+    });
     expect(found[0]?.consents).toEqual(
       expect.arrayContaining([expect.objectContaining({ channel: 'whatsapp', status: 'opted_in', effectiveStatus: 'opted_out' })]),
     );

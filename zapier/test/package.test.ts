@@ -17,6 +17,7 @@ const coreDir = path.dirname(require.resolve('zapier-platform-core'));
 
 const PackageJsonSchema = z.object({ name: z.string(), type: z.literal('module'), main: z.string(), exports: z.string().optional() });
 const AppRcSchema = z.object({ includeInBuild: z.array(z.string()) });
+const ScriptsSchema = z.object({ scripts: z.record(z.string(), z.string()) });
 
 const tempDirs: string[] = [];
 afterEach(() => {
@@ -57,5 +58,21 @@ describe('packaging for zapier-platform push', () => {
     }
     expect(included(path.join(buildDir, 'node_modules', 'async-function', 'index.js'))).toBe(false);
     expect(included(path.join(buildDir, 'dist', 'require.mjs'))).toBe(false);
+  });
+
+  it('rebuilds dist/ before push: the CLI runs the `_zapier-build` script, which compiles as `build` does', () => {
+    const { scripts } = ScriptsSchema.parse(JSON.parse(readFileSync(path.join(appDir, 'package.json'), 'utf8')));
+    expect(scripts['_zapier-build']).toBe('tsc -p tsconfig.json');
+    expect(scripts['_zapier-build']).toBe(scripts.build);
+  });
+
+  it('keeps node_modules and the CLI’s zips out of source.zip through zapier/.gitignore, but not dist/', () => {
+    // The CLI reads only the app directory's .gitignore, and only for source.zip; without one it
+    // packs every file, node_modules included.
+    const patterns = readFileSync(path.join(appDir, '.gitignore'), 'utf8')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'));
+    expect(patterns).toEqual(['node_modules/', 'build/']);
   });
 });

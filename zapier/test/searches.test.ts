@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { consentStatusByChannel } from '../src/contacts.js';
 import checkPermission from '../src/searches/check_permission.js';
 import findContact from '../src/searches/find_contact.js';
 import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
@@ -63,7 +64,15 @@ describe('find_contact', () => {
           { ...consent('marketing', 'whatsapp', 'opted_in', 'CONSENT_WITH_NOTICE'), legalBasisLabel: 'Freely given consent from contact' },
           { ...consent('marketing', 'sms', 'opted_out', null), legalBasisLabel: null },
         ],
-        consentStatus: { marketing_whatsapp: 'opted_in', marketing_sms: 'opted_out' },
+        consentStatus: {
+          marketing_whatsapp: 'opted_in',
+          marketing_sms: 'opted_out',
+          marketing_email: 'not_specified',
+          marketing_messenger: 'not_specified',
+          marketing_telegram: 'not_specified',
+          marketing_webchat: 'not_specified',
+          marketing_any: 'not_specified',
+        },
       },
     ]);
   });
@@ -111,7 +120,16 @@ describe('find_contact', () => {
     const results = await run(perform, { inputData: { phone: '+34600000001' } });
     expect(results).toMatchObject([
       {
-        consentStatus: { marketing_any: 'opted_out', marketing_whatsapp: 'opted_out' },
+        consentStatus: {
+          marketing_any: 'opted_out',
+          marketing_whatsapp: 'opted_out',
+          // No row of their own: the STOP ALL governs them too, as the permission check answers.
+          marketing_sms: 'opted_out',
+          marketing_email: 'opted_out',
+          marketing_messenger: 'opted_out',
+          marketing_telegram: 'opted_out',
+          marketing_webchat: 'opted_out',
+        },
         consents: [
           { channel: 'any', status: 'opted_out', effectiveStatus: 'opted_out', overriddenBy: null },
           { channel: 'whatsapp', status: 'opted_in', effectiveStatus: 'opted_out', overriddenBy },
@@ -210,5 +228,91 @@ describe('check_permission', () => {
   it('asks Zapier to retry on a server error', async () => {
     route('get', `/v1/contacts/${CONTACT_ID}`, problem(500, 'INTERNAL', 'boom'));
     expect(errorDetails(await rejection(run(perform, { inputData: { contactId: CONTACT_ID, channel: 'sms' } }))).name).toBe('ThrottledError');
+  });
+});
+
+describe('find_contact given an email and a phone', () => {
+  const { perform } = findContact.operation;
+  const OTHER_ID = '01JQ7ZK4C2V9N8M3T5R6W1XYZB';
+
+  it('stops, naming both, when they find two different contacts', async () => {
+    route('get', '/v1/contacts', ({ query }) => ({
+      body: { data: [query.has('phone') ? { ...contact, id: OTHER_ID, email: null } : { ...contact, phone: null }], nextCursor: null },
+    }));
+    const details = errorDetails(await rejection(run(perform, { inputData: { email: 'ana.test@example.com', phone: '+34600000001' } })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'AMBIGUOUS_CONTACT', status: 409 });
+    expect(details.message).toContain(`${CONTACT_ID} (by email) and ${OTHER_ID} (by phone)`);
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/contacts']);
+  });
+
+  it('finds the contact both name, writing nothing', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact], nextCursor: null } });
+    route('get', `/v1/contacts/${CONTACT_ID}/consents`, { body: { contactId: CONTACT_ID, data: [] } });
+    expect(await run(perform, { inputData: { email: 'ana.test@example.com', phone: '+34600000001' } })).toMatchObject([{ id: CONTACT_ID }]);
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/contacts', `GET /v1/contacts/${CONTACT_ID}/consents`]);
+  });
+});
+
+describe('consentStatusByChannel', () => {
+  const row = (purpose: string, channel: string, effectiveStatus: 'opted_in' | 'opted_out') => ({
+    ...consent(purpose, channel, effectiveStatus, null),
+    effectiveStatus,
+  });
+
+  it('gives every messaging channel of each purpose present a key, a channel without a row the purpose’s all-channel decision', () => {
+    const status = consentStatusByChannel([row('privacy', 'whatsapp', 'opted_in'), row('marketing', 'any', 'opted_out'), row('marketing', 'sms', 'opted_in')]);
+    expect(status).toEqual({
+      privacy_whatsapp: 'opted_in',
+      privacy_sms: 'not_specified',
+      privacy_email: 'not_specified',
+      privacy_messenger: 'not_specified',
+      privacy_telegram: 'not_specified',
+      privacy_webchat: 'not_specified',
+      privacy_any: 'not_specified',
+      marketing_whatsapp: 'opted_out',
+      // A newer opt-in on SMS after the STOP ALL: its row's effectiveStatus, as the server computed it.
+      marketing_sms: 'opted_in',
+      marketing_email: 'opted_out',
+      marketing_messenger: 'opted_out',
+      marketing_telegram: 'opted_out',
+      marketing_webchat: 'opted_out',
+      marketing_any: 'opted_out',
+    });
+    expect(consentStatusByChannel([])).toEqual({});
+  });
+});
+
+describe('check_permission: channel, addresses and purpose', () => {
+  const { perform } = checkPermission.operation;
+
+  it('refuses "any" as the channel: it would only ask whether an all-channel decision exists', async () => {
+    const error = await rejection(run(perform, { inputData: { contactId: CONTACT_ID, channel: 'any' } }));
+    expect(errorDetails(error)).toMatchObject({ code: 'INVALID_INPUT' });
+    expect(errorDetails(error).message).toContain('channel: choose one of whatsapp, sms, email, messenger, telegram, webchat');
+    expect(requests).toHaveLength(0);
+  });
+
+  it('looks the phone up first on SMS, and stops when email and phone name two contacts', async () => {
+    const OTHER_ID = '01JQ7ZK4C2V9N8M3T5R6W1XYZB';
+    route('get', '/v1/contacts', ({ query }) => ({ body: { data: [query.has('phone') ? contact : { ...contact, id: OTHER_ID }], nextCursor: null } }));
+    const error = await rejection(run(perform, { inputData: { email: 'eva.test@example.com', phone: '+34600000001', channel: 'sms' } }));
+    expect(errorDetails(error)).toMatchObject({ code: 'AMBIGUOUS_CONTACT' });
+    expect(requests.map((request) => [...request.query.keys()][0])).toEqual(['phone', 'email']);
+  });
+
+  it('refuses a purpose the workspace does not know for a contact it has never seen, instead of "never asked"', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('get', '/v1/settings', { body: { privacyPolicyUrl: null, purposes: ['loyalty'] } });
+    const details = errorDetails(await rejection(run(perform, { inputData: { email: 'new.lead@example.com', channel: 'email', purpose: 'newsleter' } })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'VALIDATION_FAILED', status: 422 });
+    expect(details.message).toContain('purpose: unknown purpose "newsleter": this workspace knows marketing, privacy, loyalty');
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/settings']);
+  });
+
+  it('answers "never asked" for a purpose of the workspace’s own', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('get', '/v1/settings', { body: { purposes: ['loyalty'] } });
+    const results = await run(perform, { inputData: { email: 'new.lead@example.com', channel: 'email', purpose: 'loyalty' } });
+    expect(results).toMatchObject([{ id: 'no-contact:loyalty:email', reason: 'not_specified', purpose: 'loyalty' }]);
   });
 });

@@ -15,8 +15,9 @@ useMockServer();
 const TARGET_URL = 'https://hooks.zapier.example.test/hooks/standard/1/abc/';
 const CONTACT = CONTACT_ID;
 const contact = contactJson({ identities: [{ channel: 'whatsapp', externalId: '34600000001' }] });
-const DETAILS = { contactName: 'Ana Test', contactEmail: 'ana.test@example.com', contactPhone: '+34600000001' };
-const NO_DETAILS = { contactName: null, contactEmail: null, contactPhone: null };
+const DETAILS = { contactName: 'Ana Test', contactEmail: 'ana.test@example.com', contactPhone: '+34600000001', contactDetailsMissing: false };
+const NO_DETAILS = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: true };
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 // Every item is completed with its contact's name, email and phone.
 beforeEach(() => route('get', '/v1/contacts/:id', { body: contact }));
@@ -134,22 +135,50 @@ function event(type: string, data: Record<string, unknown>, id = '01JQ8000000000
 describe.each(cases)('trigger $trigger.key', ({ trigger, type, data, fields }) => {
   const { performSubscribe, performUnsubscribe, perform, performList } = operationOf(trigger);
 
-  it(`subscribes POST /v1/hooks for ${type} and keeps the hook id (not its secret)`, async () => {
+  it(`subscribes POST /v1/hooks for ${type}, keeps the hook id and its signing secret, and expires in 24 h`, async () => {
     route('post', '/v1/hooks', ({ body }) => ({
       status: 201,
       body: { id: 'hk_1', secret: 'whsec_test', targetUrl: TARGET_URL, event: type, filter: null, createdAt: '2026-03-01T09:00:00.000Z', echo: body },
     }));
-    const subscribeData = await run(performSubscribe, { targetUrl: TARGET_URL });
+    const before = Date.now();
+    const subscribeData = z
+      .object({ expiration_date: z.iso.datetime() })
+      .loose()
+      .parse(await run(performSubscribe, { targetUrl: TARGET_URL }));
+    const after = Date.now();
     expect(requests[0]).toMatchObject({ method: 'POST', path: '/v1/hooks', body: { targetUrl: TARGET_URL, event: type } });
     expect(requests[0]?.body).not.toHaveProperty('filter');
-    expect(subscribeData).toEqual({ id: 'hk_1', event: type, targetUrl: TARGET_URL, filter: null });
+    expect(subscribeData).toEqual({ id: 'hk_1', event: type, targetUrl: TARGET_URL, filter: null, secret: 'whsec_test', expiration_date: subscribeData.expiration_date });
+    // Zapier subscribes again after expiration_date, with the key the connection holds then.
+    const expiresAt = Date.parse(subscribeData.expiration_date);
+    expect(expiresAt).toBeGreaterThanOrEqual(before + DAY_MS);
+    expect(expiresAt).toBeLessThanOrEqual(after + DAY_MS);
+  });
+
+  it('reads a renewal answered 200 with the live hook (same id and secret) as a subscription', async () => {
+    route('post', '/v1/hooks', { status: 200, body: { id: 'hk_1', secret: 'whsec_test', targetUrl: TARGET_URL, event: type, filter: null } });
+    const subscribeData = await run(performSubscribe, { targetUrl: TARGET_URL });
+    expect(subscribeData).toMatchObject({ id: 'hk_1', secret: 'whsec_test', expiration_date: expect.any(String) });
   });
 
   it('unsubscribes with DELETE /v1/hooks/{subscribeData.id}', async () => {
     route('delete', '/v1/hooks/hk_1', { status: 204 });
-    const result = await run(performUnsubscribe, { subscribeData: { id: 'hk_1' } });
+    const result = await run(performUnsubscribe, { subscribeData: { id: 'hk_1', secret: 'whsec_test' } });
     expect(requests.map((r) => `${r.method} ${r.path}`)).toEqual(['DELETE /v1/hooks/hk_1']);
     expect(result).toEqual({ id: 'hk_1', deleted: true });
+  });
+
+  it('unsubscribes without an error when the hook is gone already: its key was revoked (401), or it is unknown (404) or gone (410)', async () => {
+    for (const answer of [problem(401, 'UNAUTHORIZED', 'API key revoked'), problem(404, 'NOT_FOUND', 'hook not found'), problem(410, 'GONE', 'hook deleted')]) {
+      route('delete', '/v1/hooks/hk_1', answer);
+      expect(await run(performUnsubscribe, { subscribeData: { id: 'hk_1' } })).toEqual({ id: 'hk_1', deleted: true });
+    }
+    expect(requests).toHaveLength(3);
+  });
+
+  it('still fails an unsubscribe the server could not do (5xx), so Zapier tries it again', async () => {
+    route('delete', '/v1/hooks/hk_1', problem(503, 'UNAVAILABLE', 'maintenance'));
+    expect(errorDetails(await rejection(run(performUnsubscribe, { subscribeData: { id: 'hk_1' } }))).name).toBe('ThrottledError');
   });
 
   it('turns the delivered event into one flat item keyed by the event id, with the contact’s name, email and phone', async () => {
@@ -160,7 +189,7 @@ describe.each(cases)('trigger $trigger.key', ({ trigger, type, data, fields }) =
     expect(requests.map((request) => `${request.method} ${request.path}`)).toEqual([`GET /v1/contacts/${CONTACT}`]);
   });
 
-  it('gives null name, email and phone when the contact is gone (404 or 410)', async () => {
+  it('gives null name, email and phone, marked missing, when the contact is gone (404 or 410)', async () => {
     route('get', '/v1/contacts/:id', problem(404, 'NOT_FOUND', 'contact not found'));
     expect(await run(perform, { cleanedRequest: event(type, data) })).toMatchObject([{ contactId: CONTACT, ...NO_DETAILS }]);
     route('get', '/v1/contacts/:id', problem(410, 'CONTACT_ERASED', 'contact was erased'));

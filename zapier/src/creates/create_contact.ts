@@ -31,10 +31,17 @@ const create: Create = {
   },
   operation: {
     inputFields: [
-      { key: 'name', label: 'Name', required: false },
+      { key: 'name', label: 'Name', required: false, helpText: 'The contact’s name, e.g. Ana Test.' },
       { key: 'email', label: 'Email', required: false, helpText: 'Give an email, a phone number, or both.' },
       { key: 'phone', label: 'Phone', required: false, helpText: 'In international format, e.g. +34 600 000 001.' },
-      { key: 'tags', label: 'Tags', required: false, list: true, dynamic: 'tag_list.id.name' },
+      {
+        key: 'tags',
+        label: 'Tags',
+        required: false,
+        list: true,
+        dynamic: 'tag_list.id.name',
+        helpText: 'Tags to give the contact, e.g. Lead: pick the workspace’s tags or type new ones. A tag can start a Consentry workflow.',
+      },
     ],
     perform,
     outputFields: [...CONTACT_OUTPUT_FIELDS, { key: 'consents', label: 'Consents' }],

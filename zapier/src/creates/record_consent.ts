@@ -1,7 +1,7 @@
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { apiPath, callApi, SetConsentAnswerSchema } from '../api.js';
-import { resolveContact } from '../contacts.js';
+import { resolveContact, WARNINGS_OUTPUT_FIELD, warningsText } from '../contacts.js';
 import {
   channelField,
   channelInput,
@@ -10,10 +10,9 @@ import {
   contactNameField,
   contactSelectorShape,
   EVEN_WITH_FIELD_ERRORS,
-  explanationField,
   LEGAL_BASES,
-  legalBasisField,
   legalBasisLabel,
+  optInFields,
   optionalChoice,
   optionalText,
   parseInputData,
@@ -55,7 +54,7 @@ const NO_KEY_REMEDY =
 
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
-  const contact = await resolveContact(z, bundle, input, { createIfMissing: true });
+  const { contact, warnings } = await resolveContact(z, bundle, input, { createIfMissing: true, channel: input.channel });
   const body: Record<string, unknown> = { status: input.status };
   if (input.legalBasis !== undefined) body.legalBasis = input.legalBasis;
   if (input.explanation !== undefined) body.explanation = input.explanation;
@@ -85,6 +84,7 @@ const perform = async (z: ZObject, bundle: Bundle) => {
     source: record.source,
     occurredAt: record.occurredAt,
     created: answer.created,
+    warnings: warningsText(warnings),
   };
 };
 
@@ -99,11 +99,10 @@ const create: Create = {
     inputFields: [
       channelField({ required: true }),
       statusField,
+      optInFields,
       ...contactFields('whose consent changes'),
       contactNameField,
       purposeField({ required: false, defaultMarketing: true }),
-      legalBasisField,
-      explanationField,
       {
         key: 'occurredAt',
         label: 'Decided At',
@@ -134,6 +133,7 @@ const create: Create = {
       { key: 'source', label: 'Source' },
       { key: 'occurredAt', label: 'Decided At', type: 'datetime' },
       { key: 'created', label: 'New Record', type: 'boolean' },
+      WARNINGS_OUTPUT_FIELD,
     ],
     sample: {
       id: '01JQ85K1MBNCPDQERSFTGVHWJX',
@@ -149,6 +149,7 @@ const create: Create = {
       source: 'zapier',
       occurredAt: '2026-03-01T10:00:00.000Z',
       created: true,
+      warnings: '',
     },
   },
 };

@@ -1,7 +1,7 @@
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { callApi, repliesText, WorkflowRunAnswerSchema } from '../api.js';
-import { resolveContact, tagKey } from '../contacts.js';
+import { refusalOf, resolveContact, tagKey, WARNINGS_OUTPUT_FIELD, warningsText } from '../contacts.js';
 import {
   channelField,
   contactFields,
@@ -23,17 +23,35 @@ const InputSchema = zod
   .object({ ...contactSelectorShape, channel: messagingChannelInput })
   .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
 
+/**
+ * Starts the run. The server refuses a channel where the contact cannot be reached with a 422
+ * naming `channel` ("Contact … cannot be reached on whatsapp: …", src/engine/runs.ts);
+ * resolveContact checks the same before, and this covers a change between the two (an address
+ * removed meanwhile) with the same halt.
+ */
+async function startRun(z: ZObject, bundle: Bundle, contactId: string, channel: string) {
+  try {
+    return await callApi(z, bundle, {
+      method: 'POST',
+      path: `/v1/workflows/${TEMPLATE}/runs`,
+      body: { contactId, channel },
+      schema: WorkflowRunAnswerSchema,
+    });
+  } catch (error) {
+    const refusal = refusalOf(error);
+    if (refusal === null || refusal.status !== 422 || !refusal.message.includes('cannot be reached')) throw error;
+    throw new z.errors.HaltedError(`Consentry refused this step: ${refusal.message}`);
+  }
+}
+
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
-  const contact = await resolveContact(z, bundle, input, { createIfMissing: true });
-  const run = await callApi(z, bundle, {
-    method: 'POST',
-    path: `/v1/workflows/${TEMPLATE}/runs`,
-    body: { contactId: contact.id, channel: input.channel },
-    schema: WorkflowRunAnswerSchema,
-  });
+  // The contact is created only once it is known to be reachable on the channel: a lead the step
+  // cannot ask must not be left behind as a new contact.
+  const { contact, warnings } = await resolveContact(z, bundle, input, { createIfMissing: true, channel: input.channel, requireReachable: true });
+  const run = await startRun(z, bundle, contact.id, input.channel);
   // The run ends without a word for a contact who already agreed (DESIGN §4: never ask again); the
-  // step succeeds, so its output says why nothing was sent.
+  // step succeeds, so its output says why there is nothing to send.
   const alreadyAgreed = run.replies.length === 0 && contact.tags.some((tag) => tagKey(tag) === tagKey(PRIVACY_TAG));
   return {
     id: run.runId,
@@ -42,12 +60,15 @@ const perform = async (z: ZObject, bundle: Bundle) => {
     channel: input.channel,
     conversationId: run.conversationId,
     alreadyAgreed,
+    // Consentry returns the messages; it sends them itself only to the workspace's outbound webhook
+    // (src/engine/unit-of-work.ts), so the outcome says what happened, not that the contact was asked.
     outcome: alreadyAgreed
       ? `Not asked: the contact already agreed to the privacy policy (tagged "${PRIVACY_TAG}")`
-      : `Asked the contact to agree to the privacy policy on ${input.channel}`,
+      : `Started on ${input.channel}: send the messages below to the contact to ask them to agree to the privacy policy (Consentry sends them itself only through the workspace's outbound webhook)`,
     replies: run.replies,
     replyText: repliesText(run.replies),
     eventTypes: run.events.map((event) => event.type).join(', '),
+    warnings: warningsText(warnings),
   };
 };
 
@@ -57,11 +78,16 @@ const create: Create = {
   display: {
     label: 'Request Privacy Consent',
     description:
-      'Starts the "Request Consent: Privacy" workflow for a contact: Consentry sends the privacy policy link and asks the contact to agree.',
+      'Starts the "Request Consent: Privacy" workflow for a contact and returns the messages that ask them to agree to the privacy policy, for a later step to send (unless the workspace relays them through its outbound webhook).',
   },
   operation: {
     inputFields: [
-      channelField({ required: true, messagingOnly: true, helpText: 'The channel to ask on.' }),
+      channelField({
+        required: true,
+        messagingOnly: true,
+        helpText:
+          'The channel to ask on. Consentry returns the messages (Messages to Send): send them to the contact on this channel in a later step, unless your workspace relays replies through its outbound webhook.',
+      }),
       ...contactFields('to ask'),
       contactNameField,
     ],
@@ -73,8 +99,9 @@ const create: Create = {
       { key: 'conversationId', label: 'Conversation ID' },
       { key: 'alreadyAgreed', label: 'Already Agreed (not asked again)', type: 'boolean' },
       { key: 'outcome', label: 'Outcome' },
-      { key: 'replyText', label: 'Messages Sent (one per line)' },
+      { key: 'replyText', label: 'Messages to Send (one per line)' },
       { key: 'eventTypes', label: 'Events Raised' },
+      WARNINGS_OUTPUT_FIELD,
     ],
     sample: {
       id: '01JQ86M2NCPDQERSFTGVHWJXKY',
@@ -83,13 +110,15 @@ const create: Create = {
       channel: 'whatsapp',
       conversationId: '01JQ86M2NCPDQERSFTGVHWJXKZ',
       alreadyAgreed: false,
-      outcome: 'Asked the contact to agree to the privacy policy on whatsapp',
+      outcome:
+        "Started on whatsapp: send the messages below to the contact to ask them to agree to the privacy policy (Consentry sends them itself only through the workspace's outbound webhook)",
       replies: [
         { text: 'Please read our privacy policy: https://example.com/privacy' },
         { text: 'Do you agree to our privacy policy?', options: [{ label: 'AGREE & PROCEED' }] },
       ],
       replyText: 'Please read our privacy policy: https://example.com/privacy\nDo you agree to our privacy policy?',
       eventTypes: 'conversation.opened',
+      warnings: '',
     },
   },
 };

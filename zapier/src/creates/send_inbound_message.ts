@@ -134,8 +134,13 @@ const create: Create = {
         required: false,
         helpText: 'In international format, e.g. +34 600 000 001: on WhatsApp and SMS it then matches the contact the channel knows.',
       },
-      { key: 'email', label: 'Sender Email', required: false },
-      { key: 'name', label: 'Sender Name', required: false },
+      {
+        key: 'email',
+        label: 'Sender Email',
+        required: false,
+        helpText: 'Finds the contact when Consentry does not know the Sender ID yet, and is added to a contact that has no email.',
+      },
+      { key: 'name', label: 'Sender Name', required: false, helpText: 'Given to a contact that has no name yet, e.g. Ana Test.' },
       { key: 'text', label: 'Text', type: 'text', required: false, helpText: 'What the contact wrote, e.g. STOP.' },
       { key: 'button', label: 'Button', required: false, helpText: 'The id or label of a quick-reply button the contact pressed.' },
       {
@@ -144,7 +149,13 @@ const create: Create = {
         required: false,
         helpText: 'The source tool’s message ID: a message already seen is not processed twice. Leave empty to treat every run as new.',
       },
-      { key: 'timestamp', label: 'Sent At', type: 'datetime', required: false },
+      {
+        key: 'timestamp',
+        label: 'Sent At',
+        type: 'datetime',
+        required: false,
+        helpText: 'When the contact sent the message, as the source tool gives it: a decision in it is dated then. Leave empty for the time Consentry receives it.',
+      },
     ],
     perform,
     outputFields: [

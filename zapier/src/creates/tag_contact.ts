@@ -1,18 +1,18 @@
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { apiPath, callApi, ContactSchema } from '../api.js';
-import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactItem, resolveContact } from '../contacts.js';
+import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactItem, resolveContact, WARNINGS_OUTPUT_FIELD, warningsText } from '../contacts.js';
 import { contactFields, contactNameField, ContactTagInputSchema, parseInputData } from '../inputs.js';
 
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, ContactTagInputSchema, bundle.inputData);
-  const contact = await resolveContact(z, bundle, input, { createIfMissing: true });
+  const { contact, warnings } = await resolveContact(z, bundle, input, { createIfMissing: true });
   const tagged = await callApi(z, bundle, {
     method: 'POST',
     path: apiPath('v1', 'contacts', contact.id, 'tags'),
     body: { tag: input.tag },
     schema: ContactSchema,
   });
-  return contactItem(tagged);
+  return { ...contactItem(tagged), warnings: warningsText(warnings) };
 };
 
 const create: Create = {
@@ -29,8 +29,8 @@ const create: Create = {
       contactNameField,
     ],
     perform,
-    outputFields: CONTACT_OUTPUT_FIELDS,
-    sample: CONTACT_SAMPLE,
+    outputFields: [...CONTACT_OUTPUT_FIELDS, WARNINGS_OUTPUT_FIELD],
+    sample: { ...CONTACT_SAMPLE, warnings: '' },
   },
 };
 

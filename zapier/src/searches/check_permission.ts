@@ -2,12 +2,13 @@ import type { Bundle, Search, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { apiPath, callApiOrNull, PermissionSchema } from '../api.js';
 import { findContact } from '../contacts.js';
+import { assertKnownPurpose } from '../triggers/purpose_list.js';
 import {
   channelField,
-  channelInput,
   contactFields,
   contactSelectorShape,
   EVEN_WITH_FIELD_ERRORS,
+  messagingChannelInput,
   parseInputData,
   purposeField,
   purposeInput,
@@ -15,7 +16,7 @@ import {
 } from '../inputs.js';
 
 const InputSchema = zod
-  .object({ ...contactSelectorShape, channel: channelInput, purpose: purposeInput })
+  .object({ ...contactSelectorShape, channel: messagingChannelInput, purpose: purposeInput })
   .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
 
 /**
@@ -39,9 +40,15 @@ function neverAsked(purpose: string, channel: string) {
 /** "May we message this contact?" — the answer a Zap checks before it sends anything. */
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
-  const contact = await findContact(z, bundle, input);
-  // A contact ID that names no contact is a mistake in the Zap, not a new person: nothing found.
-  if (!contact) return input.contactId === undefined ? [neverAsked(input.purpose, input.channel)] : [];
+  const contact = await findContact(z, bundle, input, input.channel);
+  if (!contact) {
+    // A contact ID that names no contact is a mistake in the Zap, not a new person: nothing found.
+    if (input.contactId !== undefined) return [];
+    // The server names a misspelt purpose for a known contact; for an unknown one it is checked here,
+    // or the typo would read as "never asked".
+    await assertKnownPurpose(z, bundle, input.purpose);
+    return [neverAsked(input.purpose, input.channel)];
+  }
   const verdict = await callApiOrNull(z, bundle, {
     path: apiPath('v1', 'contacts', contact.id, 'permission'),
     params: { channel: input.channel, purpose: input.purpose },
@@ -71,7 +78,10 @@ const search: Search = {
   },
   operation: {
     inputFields: [
-      channelField({ required: true }),
+      // A channel, not "All channels": on `any` the server answers only whether an all-channel
+      // decision (a STOP ALL) exists, which reads "never asked" for a contact opted in on WhatsApp;
+      // the answer for a channel already includes an all-channel decision.
+      channelField({ required: true, messagingOnly: true, helpText: 'The channel you want to message the contact on.' }),
       ...contactFields('to check'),
       purposeField({ required: false, defaultMarketing: true }),
     ],

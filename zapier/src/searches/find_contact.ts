@@ -1,11 +1,49 @@
 import type { Bundle, Search, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
-import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, consentsOf, contactWithConsentsItem, findContact } from '../contacts.js';
+import {
+  CONSENT_STATUS_OUTPUT_FIELDS,
+  CONTACT_OUTPUT_FIELDS,
+  CONTACT_SAMPLE,
+  consentStatusByChannel,
+  consentsOf,
+  contactWithConsentsItem,
+  findContact,
+} from '../contacts.js';
 import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, requireContact } from '../inputs.js';
 
 const InputSchema = zod
   .object({ email: optionalText(254), phone: optionalText(40), contactId: optionalText(200) })
   .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
+
+/** A contact who opted in on WhatsApp and agreed to the privacy policy there. */
+const SAMPLE_CONSENTS = [
+  {
+    purpose: 'marketing',
+    channel: 'whatsapp',
+    status: 'opted_in',
+    effectiveStatus: 'opted_in' as const,
+    overriddenBy: null,
+    legalBasis: 'CONSENT_WITH_NOTICE',
+    legalBasisLabel: 'Freely given consent from contact',
+    explanation: 'Replied START on WhatsApp',
+    source: 'keyword',
+    occurredAt: '2026-03-01T09:15:00.000Z',
+    recordId: '01JQ80A1B2C3D4E5F6G7H8J9KB',
+  },
+  {
+    purpose: 'privacy',
+    channel: 'whatsapp',
+    status: 'opted_in',
+    effectiveStatus: 'opted_in' as const,
+    overriddenBy: null,
+    legalBasis: 'CONSENT_WITH_NOTICE',
+    legalBasisLabel: 'Freely given consent from contact',
+    explanation: 'Pressed AGREE & PROCEED on WhatsApp',
+    source: 'workflow',
+    occurredAt: '2026-03-01T09:10:00.000Z',
+    recordId: '01JQ809Z8Y7X6W5V4T3S2R1QPN',
+  },
+];
 
 /** A Zapier search answers an array: empty means "not found" and lets a Find-or-Create step create. */
 const perform = async (z: ZObject, bundle: Bundle) => {
@@ -25,7 +63,12 @@ const search: Search = {
   },
   operation: {
     inputFields: [
-      { key: 'email', label: 'Email', required: false, helpText: 'Give an email, a phone number or a contact ID (email is tried before phone).' },
+      {
+        key: 'email',
+        label: 'Email',
+        required: false,
+        helpText: 'Give an email, a phone number (or both), or a contact ID. Given both, they must belong to the same contact.',
+      },
       { key: 'phone', label: 'Phone', required: false, helpText: 'In international format, e.g. +34 600 000 001.' },
       {
         key: 'contactId',
@@ -43,26 +86,9 @@ const search: Search = {
       { key: 'consents[]status', label: 'Consent Status as Recorded for the Channel' },
       { key: 'consents[]legalBasisLabel', label: 'Consent Legal Basis' },
       { key: 'consents[]occurredAt', label: 'Consent Decided At', type: 'datetime' },
+      ...CONSENT_STATUS_OUTPUT_FIELDS,
     ],
-    sample: {
-      ...CONTACT_SAMPLE,
-      consents: [
-        {
-          purpose: 'marketing',
-          channel: 'whatsapp',
-          status: 'opted_in',
-          effectiveStatus: 'opted_in',
-          overriddenBy: null,
-          legalBasis: 'CONSENT_WITH_NOTICE',
-          legalBasisLabel: 'Freely given consent from contact',
-          explanation: 'Replied START on WhatsApp',
-          source: 'keyword',
-          occurredAt: '2026-03-01T09:15:00.000Z',
-          recordId: '01JQ80A1B2C3D4E5F6G7H8J9KB',
-        },
-      ],
-      consentStatus: { marketing_whatsapp: 'opted_in' },
-    },
+    sample: { ...CONTACT_SAMPLE, consents: SAMPLE_CONSENTS, consentStatus: consentStatusByChannel(SAMPLE_CONSENTS) },
   },
 };
 

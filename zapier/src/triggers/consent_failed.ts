@@ -33,6 +33,7 @@ export default defineEventTrigger({
     contactName: 'Ana Test',
     contactEmail: 'ana.test@example.com',
     contactPhone: '+34600000001',
+    contactDetailsMissing: false,
     channel: 'whatsapp',
     purpose: 'privacy',
     reason: 'invalid',

@@ -17,6 +17,7 @@ export default defineEventTrigger({
     contactName: 'Ana Test',
     contactEmail: 'ana.test@example.com',
     contactPhone: '+34600000001',
+    contactDetailsMissing: false,
     purpose: 'marketing',
     channel: 'whatsapp',
     status: 'opted_in',

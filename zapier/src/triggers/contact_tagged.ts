@@ -26,6 +26,7 @@ export default defineEventTrigger({
     contactName: 'Ana Test',
     contactEmail: 'ana.test@example.com',
     contactPhone: '+34600000001',
+    contactDetailsMissing: false,
     tag: 'Consent: Privacy',
   },
 });

@@ -31,6 +31,7 @@ export default defineEventTrigger({
     contactName: 'Ana Test',
     contactEmail: 'ana.test@example.com',
     contactPhone: '+34600000001',
+    contactDetailsMissing: false,
     channel: 'sms',
     messageId: 'SM0000000000000000000000000000001',
     text: 'please stop texting me',

@@ -1,0 +1,51 @@
+import type { Bundle, Trigger, ZObject } from 'zapier-platform-core';
+import { z as zod } from 'zod';
+import { callApi } from '../api.js';
+import { BUILT_IN_PURPOSES, purposeLabel } from '../inputs.js';
+
+/** The part of `GET /v1/settings` read here: the workspace's own purposes, beside the built-in ones. */
+const SettingsPurposesSchema = zod.object({ purposes: zod.array(zod.string()).default([]) });
+
+/** Every purpose the workspace records consent for: the built-in ones, then its own (core/settings.ts, knownPurposes). */
+export async function knownPurposes(z: ZObject, bundle: Bundle): Promise<string[]> {
+  const settings = await callApi(z, bundle, { path: '/v1/settings', schema: SettingsPurposesSchema });
+  const builtIn: readonly string[] = BUILT_IN_PURPOSES;
+  return [...BUILT_IN_PURPOSES, ...settings.purposes.filter((purpose) => !builtIn.includes(purpose))];
+}
+
+/**
+ * A purpose outside the workspace's is a typo: the server refuses it for a known contact (422), and
+ * a step that answers for an unknown contact without asking the server refuses it the same way.
+ */
+export async function assertKnownPurpose(z: ZObject, bundle: Bundle, purpose: string): Promise<void> {
+  const builtIn: readonly string[] = BUILT_IN_PURPOSES;
+  if (builtIn.includes(purpose)) return;
+  const known = await knownPurposes(z, bundle);
+  if (known.includes(purpose)) return;
+  throw new z.errors.Error(
+    `purpose: unknown purpose "${purpose}": this workspace knows ${known.join(', ')} (add its own purposes in Consentry's settings)`,
+    'VALIDATION_FAILED',
+    422,
+  );
+}
+
+/** Powers the Purpose dropdowns (`dynamic: 'purpose_list.id.name'`); hidden, as Zapier's dynamic dropdown triggers are. */
+const listPurposes = async (z: ZObject, bundle: Bundle) =>
+  (await knownPurposes(z, bundle)).map((purpose) => ({ id: purpose, name: purposeLabel(purpose) }));
+
+const trigger: Trigger = {
+  key: 'purpose_list',
+  noun: 'Purpose',
+  display: { label: 'List Purposes', description: 'Lists the consent purposes of the workspace, for dropdowns.', hidden: true },
+  operation: {
+    type: 'polling',
+    perform: listPurposes,
+    outputFields: [
+      { key: 'id', label: 'Purpose' },
+      { key: 'name', label: 'Name' },
+    ],
+    sample: { id: 'marketing', name: 'Marketing (channel subscription)' },
+  },
+};
+
+export default trigger;
