@@ -11,6 +11,8 @@ export const ERROR_CODES = [
   'NOT_FOUND',
   'CONFLICT',
   'CONTACT_ERASED',
+  // A message to the contact was asked for on a channel the contact has no address or identity on.
+  'CONTACT_UNREACHABLE',
   'UNKNOWN_TEMPLATE',
   'INVALID_WORKFLOW',
   'KEYWORD_NOT_REMOVABLE',

@@ -119,7 +119,7 @@ async function unansweredOptOut(uow: UnitOfWork, contact: Contact, channel: Mess
 
 /**
  * A start someone asked for (the API, HubSpot's action, Slack's button): in the contact's open
- * conversation on `channel`, else in a new one. Refused with VALIDATION_FAILED naming `channel`
+ * conversation on `channel`, else in a new one. Refused with CONTACT_UNREACHABLE naming `channel`
  * when the contact cannot be reached there, and with CONFLICT after an opt-out the contact has
  * not written after (unansweredOptOut).
  */
@@ -132,7 +132,7 @@ export async function startRequestedWorkflow(
   const open = await uow.tx.getOpenConversation(uow.workspaceId, contact.id, channel);
   if (!open && reachableAddressOn(contact, channel) === null) {
     const message = `Contact ${contact.id} cannot be reached on ${channel}: ${MISSING_ADDRESS[channel]}`;
-    throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'channel', message }]);
+    throw new ConsentryError('CONTACT_UNREACHABLE', message, [{ path: 'channel', message }]);
   }
   const optOut = await unansweredOptOut(uow, contact, channel, open);
   if (optOut !== null) {

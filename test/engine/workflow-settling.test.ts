@@ -337,7 +337,7 @@ describe('a workflow someone starts on a channel the contact cannot be reached o
     await workspaceWith({ triggers: [] });
     const contact = await ws.createContact({ name: 'Bea Test', email: 'bea.test@example.com' });
     await expect(ws.startWorkflow('request-consent-privacy', contact.id, channel)).rejects.toMatchObject({
-      code: 'VALIDATION_FAILED',
+      code: 'CONTACT_UNREACHABLE',
       issues: [{ path: 'channel', message: expect.stringContaining(why) }],
     });
     expect(await sent()).toEqual([]);

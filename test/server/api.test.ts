@@ -671,7 +671,7 @@ describe('POST /v1/workflows/{template}/runs', () => {
     await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
     const created = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'Bea Test', email: 'bea.test@example.com' } });
     const unreachable = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: created.json().id, channel: 'whatsapp' } });
-    expectProblem(unreachable, 422, 'VALIDATION_FAILED');
+    expectProblem(unreachable, 422, 'CONTACT_UNREACHABLE');
     expect(problemPaths(unreachable)).toEqual(['channel']);
 
     const stop = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'sms-1', from: { id: '+34600000009' }, text: 'STOP' } });

@@ -87,6 +87,11 @@ export function throwForProblem(response: HttpResponse, z: ZObject): never {
   if (status === 409 && !isIdempotencyConflict(problem)) {
     throw new z.errors.HaltedError(`Consentry refused this step: ${message}`);
   }
+  // A lead with no phone for a WhatsApp request is a data condition such a Zap meets every day,
+  // not a broken step (CLI README, "Halting Execution").
+  if (problem.code === 'CONTACT_UNREACHABLE') {
+    throw new z.errors.HaltedError(`Consentry refused this step: ${message}`);
+  }
   if (status === 404) {
     throw new z.errors.Error(`Not found: ${message}`, problem.code ?? 'NOT_FOUND', status);
   }

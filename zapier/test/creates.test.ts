@@ -591,13 +591,20 @@ describe('request_consent on a channel the contact cannot be reached on', () => 
     expect(trail()).toEqual(['GET /v1/contacts', 'POST /v1/contacts', 'POST /v1/workflows/request-consent-privacy/runs']);
   });
 
-  it('halts on the server’s "cannot be reached" refusal (the contact changed after the check)', async () => {
+  it.each(['CONTACT_UNREACHABLE', 'VALIDATION_FAILED'])('halts on the server’s "cannot be reached" refusal, %s (the contact changed after the check)', async (code) => {
     const message = `Contact ${CONTACT_ID} cannot be reached on whatsapp: it has no phone number and has not written on WhatsApp`;
     route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
-    route('post', '/v1/workflows/request-consent-privacy/runs', problem(422, 'VALIDATION_FAILED', message, [{ path: 'channel', message }]));
+    route('post', '/v1/workflows/request-consent-privacy/runs', problem(422, code, message, [{ path: 'channel', message }]));
     const error = await rejection(run(perform, { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } }));
     expect(error.name).toBe('HaltedError');
     expect(error.message).toContain(`Consentry refused this step: channel: ${message}`);
+  });
+
+  it('halts on CONTACT_UNREACHABLE whatever its words', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+    route('post', '/v1/workflows/request-consent-privacy/runs', problem(422, 'CONTACT_UNREACHABLE', 'no address there', [{ path: 'channel', message: 'no address there' }]));
+    const error = await rejection(run(perform, { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } }));
+    expect(error.name).toBe('HaltedError');
   });
 
   it('keeps any other 422 an error', async () => {

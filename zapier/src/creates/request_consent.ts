@@ -25,9 +25,10 @@ const InputSchema = zod
 
 /**
  * Starts the run. The server refuses a channel where the contact cannot be reached with a 422
- * naming `channel` ("Contact … cannot be reached on whatsapp: …", src/engine/runs.ts);
- * resolveContact checks the same before, and this covers a change between the two (an address
- * removed meanwhile) with the same halt.
+ * `CONTACT_UNREACHABLE` naming `channel`, which the middleware turns into a halt; a server from
+ * before that code answers `VALIDATION_FAILED` ("Contact … cannot be reached on whatsapp: …"),
+ * halted here the same way. resolveContact checks the same before; this covers a change between
+ * the two (an address removed meanwhile).
  */
 async function startRun(z: ZObject, bundle: Bundle, contactId: string, channel: string) {
   try {
