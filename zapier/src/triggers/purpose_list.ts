@@ -1,7 +1,8 @@
-import type { Bundle, Trigger, ZObject } from 'zapier-platform-core';
+import type { Bundle, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { callApi } from '../api.js';
 import { BUILT_IN_PURPOSES, purposeLabel } from '../inputs.js';
+import { dropdownTrigger } from './dropdown.js';
 
 /** The part of `GET /v1/settings` read here: the workspace's own purposes, beside the built-in ones. */
 const SettingsPurposesSchema = zod.object({ purposes: zod.array(zod.string()).default([]) });
@@ -29,23 +30,12 @@ export async function assertKnownPurpose(z: ZObject, bundle: Bundle, purpose: st
   );
 }
 
-/** Powers the Purpose dropdowns (`dynamic: 'purpose_list.id.name'`); hidden, as Zapier's dynamic dropdown triggers are. */
-const listPurposes = async (z: ZObject, bundle: Bundle) =>
-  (await knownPurposes(z, bundle)).map((purpose) => ({ id: purpose, name: purposeLabel(purpose) }));
-
-const trigger: Trigger = {
+/** Powers the Purpose dropdowns (`dynamic: 'purpose_list.id.name'`). */
+export default dropdownTrigger({
   key: 'purpose_list',
   noun: 'Purpose',
-  display: { label: 'List Purposes', description: 'Lists the consent purposes of the workspace, for dropdowns.', hidden: true },
-  operation: {
-    type: 'polling',
-    perform: listPurposes,
-    outputFields: [
-      { key: 'id', label: 'Purpose' },
-      { key: 'name', label: 'Name' },
-    ],
-    sample: { id: 'marketing', name: 'Marketing (channel subscription)' },
-  },
-};
-
-export default trigger;
+  description: 'Lists the consent purposes of the workspace, for dropdowns.',
+  choiceLabel: 'Purpose',
+  list: async (z, bundle) => (await knownPurposes(z, bundle)).map((purpose) => ({ id: purpose, name: purposeLabel(purpose) })),
+  sample: { id: 'marketing', name: 'Marketing (channel subscription)' },
+});
