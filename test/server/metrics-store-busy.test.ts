@@ -1,7 +1,4 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hubSpotStateFor } from '../../connectors/hubspot/state-sqlite.js';
@@ -11,7 +8,8 @@ import { createEngine } from '../../src/engine.js';
 import { FakeClock } from '../../src/ports/clock.js';
 import { buildApp } from '../../src/server/app.js';
 import { createMetrics } from '../../src/server/metrics.js';
-import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
+import type { SqliteStore } from '../../src/store/sqlite.js';
+import { storeBesideAnotherProcess, type StoreBesideAnotherProcess } from '../store/locked-database.js';
 
 const NOW = '2026-03-01T09:00:00.000Z';
 
@@ -22,26 +20,15 @@ function series(text: string, name: string): number | undefined {
 }
 
 describe('/metrics while another process holds the write lock', () => {
-  let dir: string;
+  let fixture: StoreBesideAnotherProcess;
   let store: SqliteStore;
   let app: FastifyInstance;
   let other: BetterSqlite3.Database;
   let workspaceId: string;
-  /** The store's lock-wait clock: each pause yields one turn of the event loop and moves it by the pause asked for. */
-  const lockClock = { ms: 0 };
 
   beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-metrics-busy-'));
-    const file = path.join(dir, 'consentry.db');
-    store = createSqliteStore({
-      path: file,
-      busyTimeoutMs: 60_000,
-      groupCommitClock: () => lockClock.ms,
-      pauseForLock: async (ms) => {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        lockClock.ms += ms;
-      },
-    });
+    fixture = storeBesideAnotherProcess('consentry-metrics-busy-');
+    ({ store, other } = fixture);
     const clock = new FakeClock(NOW);
     const engine = createEngine({ store, clock });
     workspaceId = (await engine.createWorkspace({ name: 'Example Shop' })).id;
@@ -49,15 +36,11 @@ describe('/metrics while another process holds the write lock', () => {
     // As the HubSpot sync registers them on the registry /metrics exposes.
     new HubSpotSyncMetrics(metrics.registry, hubSpotStateFor(store));
     app = await buildApp({ store, engine, clock, metrics });
-    other = new BetterSqlite3(file);
   });
 
   afterEach(async () => {
-    if (other.inTransaction) other.exec('ROLLBACK');
-    other.close();
     await app.close();
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await fixture.close();
   });
 
   it('answers with the HubSpot sync backlog as committed, without waiting for the lock', async () => {
@@ -77,13 +60,13 @@ describe('/metrics while another process holds the write lock', () => {
     );
     other.exec('BEGIN IMMEDIATE');
     other.prepare("UPDATE hubspot_sync_changes SET status = 'dead' WHERE position = 1").run();
-    const before = lockClock.ms;
+    const before = fixture.lockClock.ms;
     const response = await app.inject({ method: 'GET', url: '/metrics' });
     expect(response.statusCode, response.body).toBe(200);
     expect(series(response.body, 'consentry_hubspot_sync_changes_pending')).toBe(2);
     expect(series(response.body, 'consentry_hubspot_sync_changes_dead')).toBe(1);
     // Nothing waited for the lock.
-    expect(lockClock.ms).toBe(before);
+    expect(fixture.lockClock.ms).toBe(before);
     other.exec('COMMIT');
     const after = await app.inject({ method: 'GET', url: '/metrics' });
     expect(series(after.body, 'consentry_hubspot_sync_changes_pending')).toBe(1);

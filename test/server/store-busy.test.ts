@@ -1,42 +1,26 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSqliteStore } from '../../src/store/sqlite.js';
+import { storeBesideAnotherProcess, type StoreBesideAnotherProcess } from '../store/locked-database.js';
 import { testApp, type Tenant, type TestApp } from './helpers.js';
 
 describe('a database whose write lock another process holds', () => {
-  let dir: string;
+  let fixture: StoreBesideAnotherProcess;
   let t: TestApp;
   let acme: Tenant;
   let other: BetterSqlite3.Database;
   /** The store's lock-wait clock: each pause yields one turn of the event loop and moves it by the pause asked for. */
-  const clock = { ms: 0 };
+  let clock: { ms: number };
 
   beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-busy-'));
-    const file = path.join(dir, 'consentry.db');
-    const store = createSqliteStore({
-      path: file,
-      busyTimeoutMs: 60_000,
-      groupCommitClock: () => clock.ms,
-      pauseForLock: async (ms) => {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        clock.ms += ms;
-      },
-    });
-    t = await testApp({ store });
+    fixture = storeBesideAnotherProcess('consentry-busy-');
+    ({ other, lockClock: clock } = fixture);
+    t = await testApp({ store: fixture.store });
     acme = await t.tenant('Acme');
-    other = new BetterSqlite3(file);
   });
 
   afterEach(async () => {
-    if (other.inTransaction) other.exec('ROLLBACK');
-    other.close();
     await t.close();
-    await t.store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await fixture.close();
   });
 
   const stop = { channel: 'sms', messageId: 'busy-1', from: { id: '+34600000001' }, text: 'STOP' };

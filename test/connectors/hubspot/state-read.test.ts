@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hubSpotStateFor } from '../../../connectors/hubspot/state-sqlite.js';
 import { pendingChange, type HubSpotState, type NewChange } from '../../../connectors/hubspot/state.js';
@@ -10,6 +9,7 @@ import { FakeClock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import { createSqliteStore } from '../../../src/store/sqlite.js';
+import { storeBesideAnotherProcess, type StoreBesideAnotherProcess } from '../../store/locked-database.js';
 
 const NOW = '2026-03-01T09:00:00.000Z';
 
@@ -71,35 +71,16 @@ describe.each(stores)('reading the HubSpot sync rows through Store.read ($name)'
 });
 
 describe('reading the HubSpot sync rows of a database whose write lock another connection holds', () => {
-  let dir: string;
-  let store: Store;
-  let other: BetterSqlite3.Database;
-  /** The store's lock-wait clock: a transaction waiting for the lock moves it. */
-  const lockClock = { ms: 0 };
+  let fixture: StoreBesideAnotherProcess;
 
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-hubspot-read-busy-'));
-    const file = path.join(dir, 'consentry.db');
-    store = createSqliteStore({
-      path: file,
-      busyTimeoutMs: 60_000,
-      groupCommitClock: () => lockClock.ms,
-      pauseForLock: async (ms) => {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        lockClock.ms += ms;
-      },
-    });
-    other = new BetterSqlite3(file);
+    fixture = storeBesideAnotherProcess('consentry-hubspot-read-busy-');
   });
 
-  afterEach(async () => {
-    if (other.inTransaction) other.exec('ROLLBACK');
-    other.close();
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => fixture.close());
 
   it('answers with the committed rows without waiting for the lock, nor seeing what the holder wrote', async () => {
+    const { store, other, lockClock } = fixture;
     const state = hubSpotStateFor(store);
     const workspaceId = (await createEngine({ store, clock: new FakeClock(NOW) }).createWorkspace({ name: 'Example Shop' })).id;
     await state.transaction((s) => s.insertChanges([pendingChange(change(workspaceId, 1), NOW)]));
