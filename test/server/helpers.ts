@@ -20,6 +20,8 @@ export interface TestApp {
   engine: Engine;
   clock: FakeClock;
   tenant(name: string): Promise<Tenant>;
+  /** Another API key of the tenant's workspace (another integration's, or the administrator's). */
+  anotherKey(tenant: Tenant, keyName: string): Promise<Tenant>;
   revoke(keyId: string): Promise<void>;
   /** `app.inject` with the tenant's key as a bearer token. */
   as(tenant: Tenant, options: InjectOptions): Promise<LightMyRequestResponse>;
@@ -47,6 +49,10 @@ export async function testApp(options: { store?: Store; logger?: AppOptions['log
       const workspace = await engine.createWorkspace({ name });
       const { key, row } = await createApiKey(store, { workspaceId: workspace.id, clock });
       return { workspaceId: workspace.id, key, keyId: row.id };
+    },
+    async anotherKey(tenant, keyName) {
+      const { key, row } = await createApiKey(store, { workspaceId: tenant.workspaceId, name: keyName, clock });
+      return { workspaceId: tenant.workspaceId, key, keyId: row.id };
     },
     async revoke(keyId) {
       await revokeApiKey(store, keyId, clock);

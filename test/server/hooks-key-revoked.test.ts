@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isConsentryError } from '../../src/core/errors.js';
 import { ulidGenerator } from '../../src/ports/ids.js';
-import { createApiKey, revokeApiKey } from '../../src/server/api-keys.js';
+import { revokeApiKey } from '../../src/server/api-keys.js';
 import { HookDispatcher } from '../../src/worker/hook-dispatcher.js';
 import { createHookRegistry } from '../../src/worker/hooks.js';
 import { startTarget, type Target } from '../worker/target-server.js';
@@ -40,8 +40,7 @@ beforeEach(async () => {
   // The target is a server on 127.0.0.1, allowed as in a self-hosted set-up.
   t = await testApp({ allowPrivateTargets: true });
   zap = await t.tenant('Acme');
-  const { key, row } = await createApiKey(t.store, { workspaceId: zap.workspaceId, name: 'admin', clock: t.clock });
-  admin = { workspaceId: zap.workspaceId, key, keyId: row.id };
+  admin = await t.anotherKey(zap, 'admin');
   target = await startTarget();
 });
 
