@@ -3,10 +3,11 @@ import { z } from 'zod';
 import { isConsentryError } from '../../src/core/errors.js';
 import { ulidGenerator } from '../../src/ports/ids.js';
 import { revokeApiKey } from '../../src/server/api-keys.js';
-import { HookDispatcher } from '../../src/worker/hook-dispatcher.js';
+import type { HookDispatcher } from '../../src/worker/hook-dispatcher.js';
 import { createHookRegistry } from '../../src/worker/hooks.js';
-import { startTarget, type Target } from '../worker/target-server.js';
-import { expectProblem, parsed, testApp, type Tenant, type TestApp } from './helpers.js';
+import type { Target } from '../worker/target-server.js';
+import { hookTestbed, type HookTestbed } from './hook-testbed.js';
+import { expectProblem, parsed, type Tenant, type TestApp } from './helpers.js';
 
 const CreatedSchema = z.object({ id: z.string(), secret: z.string() });
 const ListSchema = z.object({ data: z.array(z.object({ id: z.string() })) });
@@ -29,33 +30,23 @@ const SettingsSchema = z.object({ outboundWebhookUrl: z.string().nullable() });
 
 const NOT_SENT = 'not sent: the hook was deleted when the API key that created it was revoked';
 
+let bed: HookTestbed;
 let t: TestApp;
 let zap: Tenant;
 /** A second key of the same workspace (another integration, or the administrator's). */
 let admin: Tenant;
 let target: Target;
-const dispatchers: HookDispatcher[] = [];
 
 beforeEach(async () => {
-  // The target is a server on 127.0.0.1, allowed as in a self-hosted set-up.
-  t = await testApp({ allowPrivateTargets: true });
+  bed = await hookTestbed();
+  ({ t, target } = bed);
   zap = await t.tenant('Acme');
   admin = await t.anotherKey(zap, 'admin');
-  target = await startTarget();
 });
 
-afterEach(async () => {
-  for (const d of dispatchers.splice(0)) await d.stop();
-  await target.close();
-  await t.close();
-  await t.store.close();
-});
+afterEach(() => bed.close());
 
-function dispatcher(): HookDispatcher {
-  const d = new HookDispatcher({ store: t.store, clock: t.clock, requestTimeoutMs: 500, random: () => 1, allowPrivateTargets: true });
-  dispatchers.push(d);
-  return d;
-}
+const dispatcher = (): HookDispatcher => bed.dispatcher();
 
 async function subscribe(tenant: Tenant, path: string, event = 'consent.withdrawn'): Promise<string> {
   const response = await t.as(tenant, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: `${target.url}${path}`, event } });

@@ -2,10 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isConsentryError } from '../../src/core/errors.js';
 import { ulidGenerator } from '../../src/ports/ids.js';
-import { HookDispatcher } from '../../src/worker/hook-dispatcher.js';
 import { createHookRegistry } from '../../src/worker/hooks.js';
-import { startTarget, type Target } from '../worker/target-server.js';
-import { parsed, testApp, type Tenant, type TestApp } from './helpers.js';
+import type { Target } from '../worker/target-server.js';
+import { hookTestbed, type HookTestbed } from './hook-testbed.js';
+import { parsed, type Tenant, type TestApp } from './helpers.js';
 
 const CreatedSchema = z
   .object({
@@ -19,27 +19,21 @@ const CreatedSchema = z
   .strict();
 const ListSchema = z.object({ data: z.array(z.object({ id: z.string() })) });
 
+let bed: HookTestbed;
 let t: TestApp;
 let zap: Tenant;
 /** The key the Zap's connection holds after the administrator replaced the first one. */
 let rotated: Tenant;
 let target: Target;
-const dispatchers: HookDispatcher[] = [];
 
 beforeEach(async () => {
-  // The target is a server on 127.0.0.1, allowed as in a self-hosted set-up.
-  t = await testApp({ allowPrivateTargets: true });
+  bed = await hookTestbed();
+  ({ t, target } = bed);
   zap = await t.tenant('Acme');
   rotated = await t.anotherKey(zap, 'zapier, replaced');
-  target = await startTarget();
 });
 
-afterEach(async () => {
-  for (const d of dispatchers.splice(0)) await d.stop();
-  await target.close();
-  await t.close();
-  await t.store.close();
-});
+afterEach(() => bed.close());
 
 async function subscribe(tenant: Tenant, payload: Record<string, unknown>): Promise<{ status: number; hook: z.infer<typeof CreatedSchema> }> {
   const response = await t.as(tenant, { method: 'POST', url: '/v1/hooks', payload });
@@ -53,9 +47,7 @@ async function liveHookIds(): Promise<string[]> {
 async function stopAndDeliver(messageId: string, phone: string): Promise<void> {
   const sent = await t.as(rotated, { method: 'POST', url: '/v1/messages', payload: { channel: 'whatsapp', messageId, from: { id: phone, name: 'Ana Test' }, text: 'STOP' } });
   expect(sent.statusCode, sent.body).toBe(200);
-  const d = new HookDispatcher({ store: t.store, clock: t.clock, requestTimeoutMs: 500, random: () => 1, allowPrivateTargets: true });
-  dispatchers.push(d);
-  await d.runOnce();
+  await bed.dispatcher().runOnce();
 }
 
 const received = (): number => target.received.length;

@@ -3,11 +3,12 @@ import { z } from 'zod';
 import { FakeClock } from '../../src/ports/clock.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { startServer } from '../../src/server/index.js';
-import { HookDispatcher } from '../../src/worker/hook-dispatcher.js';
+import type { HookDispatcher } from '../../src/worker/hook-dispatcher.js';
 import { getOutboundWebhookSecret } from '../../src/worker/signing-secrets.js';
 import { verifyDeliverySignature } from '../../src/worker/signature.js';
-import { startTarget, type Target } from '../worker/target-server.js';
-import { expectProblem, parsed, problemPaths, testApp, type Tenant, type TestApp } from './helpers.js';
+import type { Target } from '../worker/target-server.js';
+import { hookTestbed, type HookTestbed } from './hook-testbed.js';
+import { expectProblem, parsed, problemPaths, type Tenant, type TestApp } from './helpers.js';
 
 const HookSchema = z.object({
   id: z.string(),
@@ -37,32 +38,22 @@ const DeliverySchema = z
 const DeliveriesSchema = z.object({ data: z.array(DeliverySchema), nextCursor: z.string().nullable() }).strict();
 const RetriedSchema = z.object({ retried: z.number(), hasMore: z.boolean() }).strict();
 
+let bed: HookTestbed;
 let t: TestApp;
 let acme: Tenant;
 let globex: Tenant;
 let target: Target;
-const dispatchers: HookDispatcher[] = [];
 
 beforeEach(async () => {
-  // The targets are servers on 127.0.0.1, allowed as in a self-hosted set-up (hook-targets.test.ts covers the refusal).
-  t = await testApp({ allowPrivateTargets: true });
+  bed = await hookTestbed();
+  ({ t, target } = bed);
   acme = await t.tenant('Acme');
   globex = await t.tenant('Globex');
-  target = await startTarget();
 });
 
-afterEach(async () => {
-  for (const d of dispatchers.splice(0)) await d.stop();
-  await target.close();
-  await t.close();
-  await t.store.close();
-});
+afterEach(() => bed.close());
 
-function dispatcher(options: { maxAttempts?: number } = {}): HookDispatcher {
-  const d = new HookDispatcher({ store: t.store, clock: t.clock, requestTimeoutMs: 500, random: () => 1, allowPrivateTargets: true, ...options });
-  dispatchers.push(d);
-  return d;
-}
+const dispatcher = (options: { maxAttempts?: number } = {}): HookDispatcher => bed.dispatcher(options);
 
 async function subscribe(tenant: Tenant, payload: Record<string, unknown>) {
   const response = await t.as(tenant, { method: 'POST', url: '/v1/hooks', payload });
