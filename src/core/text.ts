@@ -11,3 +11,19 @@ const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
 export function foldCompatibilityForms(text: string): string {
   return text.normalize('NFKC').replace(DEFAULT_IGNORABLE, '');
 }
+
+/**
+ * The characters of a message's text that are read: the first READABLE_TEXT_LENGTH. A message is
+ * never refused for its length, since it may carry a STOP (an e-mail reply with a long quoted
+ * thread); what the sender wrote comes first, and the rest is not read, nor kept in events.
+ */
+export const READABLE_TEXT_LENGTH = 4096;
+
+/** The first READABLE_TEXT_LENGTH characters of `text`, never ending between the halves of a surrogate pair. */
+export function readableText(text: string): string {
+  if (text.length <= READABLE_TEXT_LENGTH) return text;
+  let end = READABLE_TEXT_LENGTH;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return text.slice(0, end);
+}

@@ -7,6 +7,7 @@ import { canonicalJson, ConsentStates, effectiveStatus, optedInPurposes, sha256H
 import { ConsentryError } from '../core/errors.js';
 import { ERASED, redactStored } from '../core/events.js';
 import { renderReply, replyText } from '../core/replies.js';
+import { READABLE_TEXT_LENGTH, readableText } from '../core/text.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import { getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
@@ -176,20 +177,10 @@ async function replayAnswer(uow: UnitOfWork, stored: unknown, digest: string): P
   };
 }
 
-/**
- * The characters of a message's text that are read: the first READABLE_TEXT_LENGTH. A message is
- * never refused for its length, since it may carry a STOP (an e-mail reply with a long quoted
- * thread); what the sender wrote comes first, and the rest is not read, nor kept in events.
- */
-export const READABLE_TEXT_LENGTH = 4096;
-
+/** A message whose text is longer than READABLE_TEXT_LENGTH is read by its first characters (core/text.ts). */
 function withReadableText(message: Message): Message {
   if (message.text === undefined || message.text.length <= READABLE_TEXT_LENGTH) return message;
-  let end = READABLE_TEXT_LENGTH;
-  // Not between the two halves of a surrogate pair.
-  const last = message.text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
-  return { ...message, text: message.text.slice(0, end) };
+  return { ...message, text: readableText(message.text) };
 }
 
 /**
