@@ -214,16 +214,12 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
     });
   }
 
-  markDigested(workspaceId: string, alertIds: readonly string[]): Promise<void> {
-    return this.store.transaction(async () => {
-      for (const alertId of alertIds) this.s.setDelivery.run('digested', null, workspaceId, alertId);
-    });
+  markDigested(workspaceId: string, alertIds: readonly string[]): Promise<number> {
+    return this.setDelivery(workspaceId, alertIds, 'digested', null);
   }
 
-  markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void> {
-    return this.store.transaction(async () => {
-      for (const alertId of alertIds) this.s.setDelivery.run('failed', error, workspaceId, alertId);
-    });
+  markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<number> {
+    return this.setDelivery(workspaceId, alertIds, 'failed', error);
   }
 
   requeueFailed(workspaceId: string, errors: readonly string[]): Promise<number> {
@@ -304,6 +300,15 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
       changed += 1;
     }
     return changed;
+  }
+
+  /** Moves only pending alerts (a late report never undoes a post); returns how many moved. */
+  private setDelivery(workspaceId: string, alertIds: readonly string[], delivery: SlackAlertDelivery, lastError: string | null): Promise<number> {
+    return this.store.transaction(async () => {
+      let changed = 0;
+      for (const alertId of new Set(alertIds)) changed += this.s.setDelivery.run(delivery, lastError, workspaceId, alertId).changes;
+      return changed;
+    });
   }
 
   private require(workspaceId: string, alertId: string): AlertRow {

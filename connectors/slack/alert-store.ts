@@ -64,10 +64,16 @@ export interface SlackAlertStore extends AlertStore {
   listPending(workspaceId: string, limit: number): Promise<SlackAlert[]>;
   /** The alert was posted as its own message. */
   markPosted(workspaceId: string, alertId: string, message: { channel: string; ts: string }): Promise<void>;
-  /** The alerts were shown in a digest message; they get no message of their own. */
-  markDigested(workspaceId: string, alertIds: readonly string[]): Promise<void>;
-  /** Slack refused the alerts for good (blocks it will never accept, an answer that may hide a post). */
-  markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void>;
+  /**
+   * The alerts were shown in a digest message; they get no message of their own. Returns how many
+   * changed: only a pending alert moves on.
+   */
+  markDigested(workspaceId: string, alertIds: readonly string[]): Promise<number>;
+  /**
+   * Slack refused the alerts for good (blocks it will never accept, an answer that may hide a post).
+   * Returns how many changed: only a pending alert moves on.
+   */
+  markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<number>;
   /**
    * Puts the workspace's failed alerts whose error is one of `errors` back to pending, so they are
    * posted again; returns how many. Alerts that met a set-up error (a revoked token, a bot outside
@@ -228,12 +234,12 @@ export class MemorySlackAlertStore implements SlackAlertStore {
     this.setDelivery(workspaceId, [alertId], 'posted', null);
   }
 
-  async markDigested(workspaceId: string, alertIds: readonly string[]): Promise<void> {
-    this.setDelivery(workspaceId, alertIds, 'digested', null);
+  async markDigested(workspaceId: string, alertIds: readonly string[]): Promise<number> {
+    return this.setDelivery(workspaceId, alertIds, 'digested', null);
   }
 
-  async markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<void> {
-    this.setDelivery(workspaceId, alertIds, 'failed', error);
+  async markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<number> {
+    return this.setDelivery(workspaceId, alertIds, 'failed', error);
   }
 
   async requeueFailed(workspaceId: string, errors: readonly string[]): Promise<number> {
@@ -264,13 +270,16 @@ export class MemorySlackAlertStore implements SlackAlertStore {
   }
 
   /** Only a pending alert moves on: a posted alert is never marked again, so a late report cannot undo it. */
-  private setDelivery(workspaceId: string, alertIds: readonly string[], delivery: SlackAlertDelivery, lastError: string | null): void {
-    for (const alertId of alertIds) {
+  private setDelivery(workspaceId: string, alertIds: readonly string[], delivery: SlackAlertDelivery, lastError: string | null): number {
+    let changed = 0;
+    for (const alertId of new Set(alertIds)) {
       const state = this.deliveries.get(key(workspaceId, alertId));
       if (state?.delivery === 'pending') {
         state.delivery = delivery;
         state.lastError = lastError;
+        changed += 1;
       }
     }
+    return changed;
   }
 }

@@ -23,22 +23,31 @@ import { createSlackWebClient, slackMessenger, type PostedMessage, type SlackCal
  *
  * Each pass (`runOnce`):
  * 1. reads the outbox after its own cursor and turns consent.failed, optout.review_needed and
- *    sync.failed events of workspaces with Slack set up into alert rows, in the transaction that
- *    advances the cursor (alert-store.ts: at least once, one alert per event);
+ *    sync.failed events into alert rows, in the transaction that advances the cursor
+ *    (alert-store.ts: at least once, one alert per event). Rows are made for the workspaces whose
+ *    Slack is on, and for the one whose environment names only part of the set-up: its alerts wait,
+ *    pending, until the set-up is complete (DESIGN §1: nothing is lost). A workspace with no Slack
+ *    set-up at all gets none, so rows never pile up where nobody will read them; turning Slack on
+ *    later does not alert what happened before;
  * 2. hands every pending alert to its workspace's pacer (pacer.ts: about one message per second
- *    per channel, a burst folded into one digest edited in place);
+ *    per channel; a burst of consent and sync failures folded into one digest edited in place,
+ *    opt-out reviews always posted one by one, since only their own message has the buttons a
+ *    person needs to decide on them, DESIGN §3);
  * 3. makes the calls the pacers allow now (chat.postMessage, chat.update) and records each outcome
  *    on the alert, so an alert that was posted is never posted again, after a restart included.
  *
- * Slack's answers (https://docs.slack.dev/apis/web-api/rate-limits): a 429 pauses the channel, or
- * the whole workspace for chat.update (a Tier 3 method), for its Retry-After; a network failure or a
- * 5xx pauses the channel with an exponential backoff. An error of the workspace's set-up
- * (invalid_auth, token_revoked, not_in_channel, channel_not_found …) is no fault of the alert: every
- * alert would meet it, so all of them stay pending, the log says how to fix it, and the workspace's
- * alerts are tried again as soon as its Slack settings change, or after `holdMs` (a bot invited back
- * to the channel changes no setting). Alerts an earlier version marked failed for such an error are
- * put back to pending then too (DESIGN §1: nothing is lost). Only an error of the alert itself
- * (blocks Slack will not take, an answer that may hide a post) marks it failed for good.
+ * Slack's answers (https://docs.slack.dev/apis/web-api/rate-limits): a 429 on chat.postMessage
+ * pauses the channel for its Retry-After; a 429 on chat.update (a Tier 3 method, limited per
+ * workspace) pauses digest edits only. A network failure, a 5xx or an error Slack calls temporary
+ * (an Enterprise migration included) pauses the channel with an exponential backoff. An error of the
+ * workspace's set-up (invalid_auth, token_revoked, not_in_channel, restricted_action …) is no fault
+ * of the alert: every alert would meet it, so all of them stay pending, the log says how to fix it,
+ * and the workspace's alerts are tried again as soon as its Slack settings change, or after `holdMs`
+ * (a bot invited back to the channel changes no setting). Alerts an earlier version marked failed
+ * for such an error, or for its digest's message, are put back to pending then too. A digest whose
+ * message is gone or can no longer be edited is dropped, and the alerts it did not show yet are
+ * posted one by one. Only an error of the alert itself (blocks Slack will not take, a text too
+ * long, an answer that may hide a post) marks it failed for good.
  * The one gap left is a crash between Slack accepting a message and the alert being marked posted:
  * chat.postMessage has no idempotency key, so that alert is posted again after the restart.
  *
@@ -69,6 +78,8 @@ export interface SlackDispatcherOptions {
   /** Pacer settings; the digest threshold comes from each workspace's settings. */
   minIntervalMs?: number;
   digestWindowMs?: number;
+  /** Minimum gap between two edits of one digest message. */
+  digestUpdateIntervalMs?: number;
   /** Longest pause after repeated network failures. */
   maxBackoffMs?: number;
   /** How long a workspace's alerts wait after a set-up error before one is tried again (a settings change retries at once). */
@@ -83,8 +94,11 @@ export interface SlackDispatchSummary {
   posted: number;
   digestsPosted: number;
   digestsUpdated: number;
+  /** Digests whose message Slack refused to post or edit; the alerts they had not shown are posted one by one. */
+  digestsDropped: number;
   rateLimited: number;
   retried: number;
+  /** Alerts marked failed for good (only those that were still pending). */
   failed: number;
   /** Alerts left pending because the workspace's Slack set-up is broken. */
   held: number;
@@ -101,10 +115,26 @@ const PENDING_PER_PASS = 1000;
 /** A digest keeps every folded alert, so each one can be marked as shown when the digest goes out. */
 const DIGEST_ITEM_LIMIT = 10_000;
 
-/** Slack error codes that a later attempt may not meet (https://docs.slack.dev/reference/methods/chat.postMessage#errors). */
-const TRANSIENT_SLACK_ERRORS = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited']);
+/**
+ * Slack error codes that a later attempt may not meet (https://docs.slack.dev/reference/methods/chat.postMessage#errors):
+ * `org_login_required` and `team_added_to_org` say the workspace is being migrated to an
+ * Enterprise organisation and is unavailable until the migration completes.
+ */
+const TRANSIENT_SLACK_ERRORS = new Set([
+  'internal_error',
+  'fatal_error',
+  'service_unavailable',
+  'request_timeout',
+  'ratelimited',
+  'org_login_required',
+  'team_added_to_org',
+]);
 
-/** What to tell the operator for the errors a set-up causes. */
+/**
+ * What to tell the operator for the errors a set-up causes: every alert would meet them, and they
+ * end when someone changes the workspace, the channel or the app
+ * (https://docs.slack.dev/reference/methods/chat.postMessage#errors).
+ */
 const SETUP_HINTS: Readonly<Record<string, string>> = {
   not_in_channel: 'invite the bot to the alert channel (/invite @consentry)',
   channel_not_found: 'set the alert channel to a channel id the bot can see',
@@ -113,11 +143,51 @@ const SETUP_HINTS: Readonly<Record<string, string>> = {
   not_authed: 'the bot token is missing',
   account_inactive: 'the bot token belongs to a deactivated app or workspace',
   token_revoked: 'the bot token was revoked: reinstall the app',
+  token_expired: 'the bot token expired (token rotation is on): turn token rotation off for the app and set its new token',
   missing_scope: 'reinstall the app from `consentry slack manifest` to grant chat:write',
+  no_permission: 'the app may not post in the alert channel: add the app to the channel or reinstall it',
+  restricted_action: 'a workspace preference stops the bot from posting: a Slack admin must allow apps to post in the alert channel',
+  restricted_action_read_only_channel: 'the alert channel is read-only: let the bot post there or choose another channel',
+  restricted_action_thread_only_channel: 'the alert channel takes replies in threads only: choose a channel that takes messages',
+  ekm_access_denied: 'Slack Enterprise Key Management suspended posting: an admin must restore access to the workspace key',
 };
 
-/** The errors of a workspace's set-up, not of one alert (https://docs.slack.dev/reference/methods/chat.postMessage#errors). */
-const SETUP_ERRORS: readonly string[] = Object.keys(SETUP_HINTS);
+/** The errors of a workspace's set-up, not of one alert. */
+const SETUP_ERRORS: ReadonlySet<string> = new Set(Object.keys(SETUP_HINTS));
+
+/**
+ * The errors an alert can have been marked failed for, by an earlier version, although nothing was
+ * wrong with the alert: set-up errors, errors now known to be temporary, and chat.update's errors
+ * about a digest message (https://docs.slack.dev/reference/methods/chat.update#errors), which an
+ * alert folded into it met only because of the digest. They are put back to pending.
+ */
+const REQUEUED_FAILURES: readonly string[] = [
+  ...SETUP_ERRORS,
+  'org_login_required',
+  'team_added_to_org',
+  'message_not_found',
+  'cant_update_message',
+  'edit_window_closed',
+];
+
+/** Opt-out reviews need a person to decide, with the review's own buttons: never folded into a digest. */
+export function isFoldableAlert(alert: SlackAlert): boolean {
+  return alert.event.type !== 'optout.review_needed';
+}
+
+/** Where the alerts of a workspace go, as far as its set-up says (complete or not). */
+interface AlertDestination {
+  /** Empty while the environment does not name the channel yet: alerts go to the channel set when they are posted. */
+  alertChannel: string;
+  hubspotPortalId: string | null;
+}
+
+interface ResolvedConfigs {
+  /** Workspaces whose Slack is on. */
+  on: Map<string, SlackWorkspaceConfig>;
+  /** Every workspace whose alerts are recorded: those on, and the one whose set-up is incomplete. */
+  recorded: Map<string, AlertDestination>;
+}
 
 interface Lane {
   key: string;
@@ -180,6 +250,7 @@ export class SlackAlertDispatcher {
   private readonly maxEventAgeMs: number;
   private readonly minIntervalMs: number | undefined;
   private readonly digestWindowMs: number | undefined;
+  private readonly digestUpdateIntervalMs: number | undefined;
   private readonly maxBackoffMs: number;
   private readonly holdMs: number;
   private readonly lanes = new Map<string, Lane>();
@@ -212,6 +283,7 @@ export class SlackAlertDispatcher {
     this.maxEventAgeMs = options.maxEventAgeMs ?? DEFAULT_MAX_EVENT_AGE_MS;
     this.minIntervalMs = options.minIntervalMs;
     this.digestWindowMs = options.digestWindowMs;
+    this.digestUpdateIntervalMs = options.digestUpdateIntervalMs;
     this.maxBackoffMs = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
     this.holdMs = options.holdMs ?? DEFAULT_HOLD_MS;
     this.loop = new PollingLoop({
@@ -260,15 +332,16 @@ export class SlackAlertDispatcher {
       posted: 0,
       digestsPosted: 0,
       digestsUpdated: 0,
+      digestsDropped: 0,
       rateLimited: 0,
       retried: 0,
       failed: 0,
       held: 0,
     };
     const configs = await this.configs();
-    await this.ingest(configs, summary);
-    for (const workspaceId of [...this.lanes.keys()]) if (!configs.has(workspaceId)) this.lanes.delete(workspaceId);
-    for (const config of configs.values()) {
+    await this.ingest(configs.recorded, summary);
+    for (const workspaceId of [...this.lanes.keys()]) if (!configs.on.has(workspaceId)) this.lanes.delete(workspaceId);
+    for (const config of configs.on.values()) {
       const lane = await this.laneFor(config);
       if (lane.heldUntil !== null && this.clock.now().getTime() < lane.heldUntil) {
         lane.nextAt = lane.heldUntil;
@@ -280,26 +353,38 @@ export class SlackAlertDispatcher {
     return summary;
   }
 
-  private async configs(): Promise<Map<string, SlackWorkspaceConfig>> {
-    const configs = new Map<string, SlackWorkspaceConfig>();
+  /**
+   * Only the default workspace can be incomplete (config.ts: a workspace's own settings are
+   * validated whole), so its HubSpot portal is its own setting or HUBSPOT_PORTAL_ID, as config.ts
+   * resolves it once the set-up is complete.
+   */
+  private async configs(): Promise<ResolvedConfigs> {
+    const on = new Map<string, SlackWorkspaceConfig>();
+    const recorded = new Map<string, AlertDestination>();
     for (const { workspace, resolution } of resolveAllSlackConfigs(await this.engine.listWorkspaces(), this.env)) {
-      if (resolution.status === 'on') configs.set(workspace.id, resolution.config);
-      else if (resolution.status === 'incomplete') {
-        const message = `Slack alerts are off for workspace ${workspace.id}: set ${resolution.missing.join(', ')}`;
+      if (resolution.status === 'on') {
+        on.set(workspace.id, resolution.config);
+        recorded.set(workspace.id, resolution.config);
+      } else if (resolution.status === 'incomplete') {
+        recorded.set(workspace.id, {
+          alertChannel: this.env.SLACK_ALERT_CHANNEL ?? '',
+          hubspotPortalId: workspace.settings.hubspot?.portalId ?? this.env.HUBSPOT_PORTAL_ID ?? null,
+        });
+        const message = `Slack alerts of workspace ${workspace.id} wait until its Slack set-up is complete: set ${resolution.missing.join(', ')}`;
         if (!this.warned.has(message)) {
           this.warned.add(message);
           this.logger.warn({ workspaceId: workspace.id, missing: resolution.missing }, message);
         }
       }
     }
-    return configs;
+    return { on, recorded };
   }
 
-  private async ingest(configs: ReadonlyMap<string, SlackWorkspaceConfig>, summary: SlackDispatchSummary): Promise<void> {
+  private async ingest(destinations: ReadonlyMap<string, AlertDestination>, summary: SlackDispatchSummary): Promise<void> {
     const now = this.clock.now();
     const planner: AlertPlanner = async (tx, event) => {
       if (!isAlertEventType(event.type)) return null;
-      const config = configs.get(event.workspaceId);
+      const config = destinations.get(event.workspaceId);
       if (!config) return null;
       if (now.getTime() - Date.parse(event.occurredAt) > this.maxEventAgeMs) return null;
       const parsed = SlackAlertEventSchema.safeParse(event);
@@ -360,8 +445,8 @@ export class SlackAlertDispatcher {
       heldError: null,
     };
     this.lanes.set(config.workspaceId, lane);
-    const requeued = await this.alerts.requeueFailed(config.workspaceId, SETUP_ERRORS);
-    if (requeued > 0) this.logger.warn({ workspaceId: config.workspaceId, alerts: requeued }, 'Slack alerts that met a set-up error are posted again');
+    const requeued = await this.alerts.requeueFailed(config.workspaceId, REQUEUED_FAILURES);
+    if (requeued > 0) this.logger.warn({ workspaceId: config.workspaceId, alerts: requeued }, 'Slack alerts that failed for no fault of their own (a set-up error, a lost digest) are posted again');
     return lane;
   }
 
@@ -370,8 +455,10 @@ export class SlackAlertDispatcher {
       clock: this.clock,
       digestThreshold: config.digestThreshold,
       digestItemLimit: DIGEST_ITEM_LIMIT,
+      foldable: isFoldableAlert,
       ...(this.minIntervalMs !== undefined ? { minIntervalMs: this.minIntervalMs } : {}),
       ...(this.digestWindowMs !== undefined ? { digestWindowMs: this.digestWindowMs } : {}),
+      ...(this.digestUpdateIntervalMs !== undefined ? { digestUpdateIntervalMs: this.digestUpdateIntervalMs } : {}),
     });
   }
 
@@ -416,12 +503,36 @@ export class SlackAlertDispatcher {
       await this.record(lane, step, summary, outcome.value);
       return;
     }
-    if (outcome.reason === 'slack_error' && SETUP_ERRORS.includes(outcome.error)) {
+    if (outcome.reason === 'slack_error' && SETUP_ERRORS.has(outcome.error)) {
       this.hold(lane, step, outcome.error, summary);
+      return;
+    }
+    if (step.kind !== 'post' && outcome.reason === 'slack_error' && this.isPermanent(outcome)) {
+      this.dropDigest(lane, step, outcome.error, summary);
       return;
     }
     this.recordFailure(lane, step, outcome, summary);
     if (this.isPermanent(outcome)) await this.recordPermanentFailure(lane, step, outcome, summary);
+  }
+
+  /**
+   * Slack will not post or edit the digest message (deleted in Slack, too old to edit, blocks it
+   * refuses: https://docs.slack.dev/reference/methods/chat.update#errors). Nothing says the alerts in
+   * it are at fault: those it already showed stay digested, and those it did not are posted one by
+   * one (an alert that is itself at fault then fails alone). Later alerts of the burst open a new digest.
+   */
+  private dropDigest(
+    lane: Lane,
+    step: Extract<PacerStep<SlackAlert>, { kind: 'post_digest' | 'update_digest' }>,
+    error: string,
+    summary: SlackDispatchSummary,
+  ): void {
+    const requeued = lane.pacer.recordDigestLost(step);
+    summary.digestsDropped += 1;
+    this.logger.warn(
+      { workspaceId: lane.config.workspaceId, channel: step.channel, kind: step.kind, error, alerts: requeued.length },
+      `Slack refused the digest message (${error}); the alerts it did not show yet are posted one by one`,
+    );
   }
 
   private async record(lane: Lane, step: PacerStep<SlackAlert>, summary: SlackDispatchSummary, posted: PostedMessage): Promise<void> {
@@ -456,8 +567,8 @@ export class SlackAlertDispatcher {
   ): void {
     const context = { workspaceId: lane.config.workspaceId, channel: step.channel, kind: step.kind };
     if (outcome.reason === 'rate_limited') {
-      // chat.update is a Tier 3 method (per workspace); chat.postMessage is limited per channel.
-      lane.pacer.recordRateLimited(step, outcome.retryAfterSeconds, step.kind === 'update_digest' ? 'workspace' : 'channel');
+      // chat.update is a Tier 3 method (per workspace): only digest edits wait. chat.postMessage is limited per channel.
+      lane.pacer.recordRateLimited(step, outcome.retryAfterSeconds, step.kind === 'update_digest' ? 'method' : 'channel');
       summary.rateLimited += 1;
       this.logger.warn({ ...context, retryAfterSeconds: outcome.retryAfterSeconds }, 'Slack rate limited the alert channel');
       return;
@@ -483,13 +594,13 @@ export class SlackAlertDispatcher {
     const workspaceId = lane.config.workspaceId;
     const heldUntil = this.clock.now().getTime() + this.holdMs;
     const recurring = lane.heldError === error;
+    summary.held += alertIdsOf(step).filter((id) => lane.enqueued.has(id)).length;
     lane.pacer = this.pacerFor(lane.config);
     lane.enqueued.clear();
     lane.failures.clear();
     lane.heldUntil = heldUntil;
     lane.heldError = error;
     lane.nextAt = heldUntil;
-    summary.held += alertIdsOf(step).length;
     const details = { workspaceId, channel: step.channel, error, retryAt: new Date(heldUntil).toISOString() };
     const message = `Slack refused the alert: ${SETUP_HINTS[error] ?? error} (run \`consentry slack check\`); alerts wait and are posted once the Slack settings change or the set-up works again`;
     if (recurring) this.logger.warn(details, message);
@@ -506,14 +617,15 @@ export class SlackAlertDispatcher {
     const ids = alertIdsOf(step);
     const error = describe(outcome);
     this.logger.error({ workspaceId, channel: step.channel, alertIds: ids, error }, 'Slack refused the alert for good; it is marked failed');
+    let changed: number;
     try {
-      await this.alerts.markFailed(workspaceId, ids, error);
+      changed = await this.alerts.markFailed(workspaceId, ids, error);
     } catch (failure) {
       this.logger.error({ err: failure, workspaceId, alertIds: ids }, 'could not record a Slack alert as failed');
       return;
     }
     for (const id of ids) lane.enqueued.delete(id);
-    summary.failed += ids.length;
+    summary.failed += changed;
   }
 }
 

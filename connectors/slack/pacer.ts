@@ -8,14 +8,18 @@ import type { Clock } from '../../src/ports/clock.js';
  * Slack's contract (https://docs.slack.dev/apis/web-api/rate-limits):
  * - chat.postMessage allows about one message per second per channel (short bursts tolerated, with
  *   no guarantee), so each channel gets at most one call per `minIntervalMs`;
- * - a rate-limited call answers HTTP 429 with `Retry-After` in seconds; the channel (or the whole
- *   workspace, when the limit is the method's tier) waits that long before the next call.
+ * - a rate-limited call answers HTTP 429 with `Retry-After` in seconds; the channel waits that long
+ *   before the next call, or, when the limit is the method's own across the workspace (chat.update
+ *   is a Tier 3 method, "50+ per minute"), every step of that method waits and the others go on.
  * A burst becomes one digest (DESIGN §6): once more than `digestThreshold` alerts arrived for a
- * channel within `digestWindowMs`, further alerts fold into one digest message that is posted once
- * and then edited in place with chat.update.
+ * channel within `digestWindowMs`, further alerts that `foldable` accepts fold into one digest
+ * message that is posted once and then edited in place with chat.update, at most once per
+ * `digestUpdateIntervalMs` (well under chat.update's Tier 3 limit). Items that are not foldable are
+ * always posted one by one, paced like the others. A digest whose message can no longer be posted
+ * or edited is dropped, and the items it never showed are posted one by one (`recordDigestLost`).
  */
 
-export interface PacerOptions {
+export interface PacerOptions<T> {
   clock: Clock;
   /** Minimum gap between two calls in one channel. */
   minIntervalMs?: number;
@@ -25,6 +29,10 @@ export interface PacerOptions {
   digestWindowMs?: number;
   /** Items a digest keeps (the newest); `total` still counts all of them. */
   digestItemLimit?: number;
+  /** Minimum gap between two edits of one digest (its post counts as the first). */
+  digestUpdateIntervalMs?: number;
+  /** Whether an item may be folded into a digest; an item that may not is always posted on its own. */
+  foldable?: (item: T) => boolean;
 }
 
 export interface DigestSnapshot<T> {
@@ -49,6 +57,13 @@ export type PacerPoll<T> =
 
 export type EnqueueOutcome = 'queued' | 'digested';
 
+/**
+ * Who waits after a 429: the step's channel; the whole workspace; or, for `method`, every step
+ * that calls the same Web API method in the workspace (chat.postMessage for posts, chat.update for
+ * digest edits), the other method going on.
+ */
+export type RateLimitScope = 'channel' | 'workspace' | 'method';
+
 interface Digest<T> {
   id: number;
   items: T[];
@@ -59,6 +74,12 @@ interface Digest<T> {
   state: 'queued' | 'posting' | 'posted' | 'dropped';
   /** Items were folded in since the last post or update that went out. */
   dirty: boolean;
+  /** Items folded in and not yet part of a post or update that was handed out. */
+  unshown: T[];
+  /** The items the step in flight shows for the first time. */
+  sending: T[];
+  /** When Slack last accepted the digest's post or edit (epoch ms): the next edit waits `digestUpdateIntervalMs`. */
+  acceptedAt: number | null;
 }
 
 type QueueEntry<T> = { type: 'item'; item: T } | { type: 'digest'; digest: Digest<T> };
@@ -79,32 +100,41 @@ export class AlertPacer<T> {
   private readonly digestThreshold: number;
   private readonly digestWindowMs: number;
   private readonly digestItemLimit: number;
+  private readonly digestUpdateIntervalMs: number;
+  private readonly foldable: (item: T) => boolean;
   private readonly channels = new Map<string, ChannelState<T>>();
   private readonly inFlight = new Map<number, { step: PacerStep<T>; digest: Digest<T> | null }>();
   private workspacePausedUntil = 0;
+  private postsPausedUntil = 0;
+  private updatesPausedUntil = 0;
   private nextStepId = 1;
   private nextDigestId = 1;
 
-  constructor(options: PacerOptions) {
+  constructor(options: PacerOptions<T>) {
     this.clock = options.clock;
     this.minIntervalMs = options.minIntervalMs ?? 1000;
     this.digestThreshold = options.digestThreshold ?? 10;
     this.digestWindowMs = options.digestWindowMs ?? 60_000;
     this.digestItemLimit = options.digestItemLimit ?? 200;
+    this.digestUpdateIntervalMs = options.digestUpdateIntervalMs ?? 5000;
+    this.foldable = options.foldable ?? (() => true);
     if (!Number.isInteger(this.digestThreshold) || this.digestThreshold < 1) {
       const message = 'digestThreshold must be a whole number of at least 1';
       throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'digestThreshold', message }]);
     }
   }
 
-  /** Accepts an alert for `channel`: sent on its own, or folded into the channel's digest. */
+  /**
+   * Accepts an alert for `channel`: sent on its own, or folded into the channel's digest. Every
+   * alert counts towards the burst, those that are not foldable included.
+   */
   enqueue(channel: string, item: T): EnqueueOutcome {
     const now = this.now();
     const state = this.channel(channel);
     state.arrivals.push(now);
     while (state.arrivals.length > 0 && (state.arrivals[0] ?? now) <= now - this.digestWindowMs) state.arrivals.shift();
 
-    if (state.arrivals.length <= this.digestThreshold) {
+    if (state.arrivals.length <= this.digestThreshold || !this.foldable(item)) {
       state.queue.push({ type: 'item', item });
       return 'queued';
     }
@@ -120,12 +150,16 @@ export class AlertPacer<T> {
         ts: null,
         state: 'queued',
         dirty: false,
+        unshown: [],
+        sending: [],
+        acceptedAt: null,
       };
       state.current = digest;
       state.digests.push(digest);
       state.queue.push({ type: 'digest', digest });
     }
     digest.items.push(item);
+    digest.unshown.push(item);
     if (digest.items.length > this.digestItemLimit) digest.items.shift();
     digest.total += 1;
     digest.lastFoldAt = now;
@@ -139,7 +173,7 @@ export class AlertPacer<T> {
     let readyChannel: string | null = null;
     let readyAt = Number.POSITIVE_INFINITY;
     for (const [name, state] of this.channels) {
-      if (state.inFlight !== null || !this.hasWork(state)) continue;
+      if (state.inFlight !== null) continue;
       const at = this.readyAt(state);
       if (at < readyAt) {
         readyAt = at;
@@ -150,7 +184,7 @@ export class AlertPacer<T> {
     if (readyAt > now) return { kind: 'wait', until: new Date(readyAt) };
 
     const state = this.channel(readyChannel);
-    const step = this.takeStep(readyChannel, state);
+    const step = this.takeStep(readyChannel, state, now);
     state.inFlight = step.step.stepId;
     state.lastCallAt = now;
     this.inFlight.set(step.step.stepId, step);
@@ -160,37 +194,65 @@ export class AlertPacer<T> {
   /** The call succeeded; `ts` is the message's timestamp (for a digest, the one later updates edit). */
   recordSent(step: PacerStep<T>, result: { ts: string }): void {
     const entry = this.finish(step);
-    if (entry.digest && step.kind === 'post_digest') {
-      entry.digest.ts = result.ts;
-      entry.digest.state = 'posted';
+    if (entry.digest) {
+      entry.digest.sending = [];
+      entry.digest.acceptedAt = this.now();
+      if (step.kind === 'post_digest') {
+        entry.digest.ts = result.ts;
+        entry.digest.state = 'posted';
+      }
     }
     this.cleanUp(step.channel);
   }
 
   /**
-   * Slack answered 429: nothing is lost, the step goes back to the front, and the channel (or, for
-   * `scope: 'workspace'`, every channel) waits `retryAfterSeconds`.
+   * Slack answered 429: nothing is lost, the step goes back to the front, and what `scope` names
+   * (RateLimitScope) waits `retryAfterSeconds`.
    */
-  recordRateLimited(step: PacerStep<T>, retryAfterSeconds: number, scope: 'channel' | 'workspace' = 'channel'): void {
+  recordRateLimited(step: PacerStep<T>, retryAfterSeconds: number, scope: RateLimitScope = 'channel'): void {
     const entry = this.finish(step);
     const until = this.now() + Math.max(0, retryAfterSeconds) * 1000;
     const state = this.channel(step.channel);
     if (scope === 'workspace') this.workspacePausedUntil = Math.max(this.workspacePausedUntil, until);
-    else state.pausedUntil = Math.max(state.pausedUntil, until);
+    else if (scope === 'channel') state.pausedUntil = Math.max(state.pausedUntil, until);
+    else if (step.kind === 'update_digest') this.updatesPausedUntil = Math.max(this.updatesPausedUntil, until);
+    else this.postsPausedUntil = Math.max(this.postsPausedUntil, until);
     this.putBack(step, entry.digest, state);
   }
 
-  /** Any other failure: `retry` puts the step back at the front, otherwise it is dropped. */
+  /**
+   * Any other failure: `retry` puts the step back at the front, otherwise it is dropped (a digest
+   * not posted is dropped with its items; a digest whose edit failed stays as it was posted).
+   */
   recordFailed(step: PacerStep<T>, options: { retry: boolean }): void {
     const entry = this.finish(step);
     const state = this.channel(step.channel);
     if (options.retry) {
       this.putBack(step, entry.digest, state);
     } else if (entry.digest && step.kind === 'post_digest') {
-      entry.digest.state = 'dropped';
-      if (state.current === entry.digest) state.current = null;
+      this.drop(entry.digest, state);
+    } else if (entry.digest) {
+      entry.digest.sending = [];
     }
     this.cleanUp(step.channel);
+  }
+
+  /**
+   * The digest's message cannot be posted, or can no longer be edited (deleted, too old to edit:
+   * https://docs.slack.dev/reference/methods/chat.update#errors). The digest is dropped, so later
+   * alerts of the burst open a new one, and the items it never showed go back to the front of the
+   * channel's queue, oldest first, to be posted one by one. Returns those items.
+   */
+  recordDigestLost(step: Extract<PacerStep<T>, { kind: 'post_digest' | 'update_digest' }>): T[] {
+    const entry = this.finish(step);
+    const state = this.channel(step.channel);
+    const digest = entry.digest;
+    if (!digest) throw new ConsentryError('CONFLICT', `step ${step.stepId} carries no digest`);
+    const unshown = [...digest.sending, ...digest.unshown];
+    this.drop(digest, state);
+    state.queue.unshift(...unshown.map((item): QueueEntry<T> => ({ type: 'item', item })));
+    this.cleanUp(step.channel);
+    return unshown;
   }
 
   /**
@@ -205,7 +267,11 @@ export class AlertPacer<T> {
       for (const entry of state.queue) if (entry.type === 'digest') digests.add(entry.digest);
       for (const digest of state.digests) digests.add(digest);
     }
-    for (const digest of digests) digest.items = digest.items.map(map);
+    for (const digest of digests) {
+      digest.items = digest.items.map(map);
+      digest.unshown = digest.unshown.map(map);
+      digest.sending = digest.sending.map(map);
+    }
   }
 
   /** Alerts and digest updates waiting in `channel`, or in all channels. */
@@ -219,32 +285,59 @@ export class AlertPacer<T> {
     return count;
   }
 
-  private takeStep(channel: string, state: ChannelState<T>): { step: PacerStep<T>; digest: Digest<T> | null } {
+  /**
+   * A due edit goes before the queue: it waited `digestUpdateIntervalMs` already, and a long queue
+   * of alerts that are never folded must not leave the digest stale until it has drained.
+   */
+  private takeStep(channel: string, state: ChannelState<T>, now: number): { step: PacerStep<T>; digest: Digest<T> | null } {
     const stepId = this.nextStepId++;
+    const dirty = this.dirtyDigest(state);
+    if (dirty && dirty.ts !== null && this.updateReadyAt(state, dirty) <= now) {
+      dirty.dirty = false;
+      this.beginShowing(dirty);
+      return {
+        step: { kind: 'update_digest', stepId, channel, ts: dirty.ts, digest: this.snapshot(dirty) },
+        digest: dirty,
+      };
+    }
     const head = state.queue.shift();
     if (head?.type === 'item') return { step: { kind: 'post', stepId, channel, item: head.item }, digest: null };
     if (head?.type === 'digest') {
       head.digest.state = 'posting';
       head.digest.dirty = false;
+      this.beginShowing(head.digest);
       return { step: { kind: 'post_digest', stepId, channel, digest: this.snapshot(head.digest) }, digest: head.digest };
     }
-    const dirty = state.digests.find((d) => d.state === 'posted' && d.dirty);
-    if (!dirty || dirty.ts === null) throw new ConsentryError('CONFLICT', `nothing to send in channel ${channel}`);
-    dirty.dirty = false;
-    return {
-      step: { kind: 'update_digest', stepId, channel, ts: dirty.ts, digest: this.snapshot(dirty) },
-      digest: dirty,
-    };
+    throw new ConsentryError('CONFLICT', `nothing to send in channel ${channel}`);
+  }
+
+  private beginShowing(digest: Digest<T>): void {
+    digest.sending = digest.unshown;
+    digest.unshown = [];
   }
 
   private putBack(step: PacerStep<T>, digest: Digest<T> | null, state: ChannelState<T>): void {
-    if (step.kind === 'post') state.queue.unshift({ type: 'item', item: step.item });
-    else if (step.kind === 'post_digest' && digest) {
+    if (step.kind === 'post') {
+      state.queue.unshift({ type: 'item', item: step.item });
+      return;
+    }
+    if (!digest) return;
+    digest.unshown = [...digest.sending, ...digest.unshown];
+    digest.sending = [];
+    if (step.kind === 'post_digest') {
       // The retried post will carry everything folded in meanwhile.
       digest.state = 'queued';
       digest.dirty = false;
       state.queue.unshift({ type: 'digest', digest });
-    } else if (digest) digest.dirty = true;
+    } else digest.dirty = true;
+  }
+
+  private drop(digest: Digest<T>, state: ChannelState<T>): void {
+    digest.state = 'dropped';
+    digest.dirty = false;
+    digest.unshown = [];
+    digest.sending = [];
+    if (state.current === digest) state.current = null;
   }
 
   private finish(step: PacerStep<T>): { step: PacerStep<T>; digest: Digest<T> | null } {
@@ -256,13 +349,28 @@ export class AlertPacer<T> {
     return entry;
   }
 
-  private hasWork(state: ChannelState<T>): boolean {
-    return state.queue.length > 0 || state.digests.some((d) => d.state === 'posted' && d.dirty);
+  private dirtyDigest(state: ChannelState<T>): Digest<T> | undefined {
+    return state.digests.find((d) => d.state === 'posted' && d.dirty);
   }
 
-  private readyAt(state: ChannelState<T>): number {
+  /** When the channel may make its next call, whatever it is. */
+  private channelReadyAt(state: ChannelState<T>): number {
     const paced = state.lastCallAt === null ? 0 : state.lastCallAt + this.minIntervalMs;
     return Math.max(paced, state.pausedUntil, this.workspacePausedUntil);
+  }
+
+  private updateReadyAt(state: ChannelState<T>, digest: Digest<T>): number {
+    const edited = digest.acceptedAt === null ? 0 : digest.acceptedAt + this.digestUpdateIntervalMs;
+    return Math.max(this.channelReadyAt(state), this.updatesPausedUntil, edited);
+  }
+
+  /** The earliest of the channel's next post and next digest edit; infinite with nothing to send. */
+  private readyAt(state: ChannelState<T>): number {
+    let at = Number.POSITIVE_INFINITY;
+    if (state.queue.length > 0) at = Math.max(this.channelReadyAt(state), this.postsPausedUntil);
+    const dirty = this.dirtyDigest(state);
+    if (dirty) at = Math.min(at, this.updateReadyAt(state, dirty));
+    return at;
   }
 
   /** Forgets digests that are closed and fully sent, so memory does not grow with time. */

@@ -247,6 +247,17 @@ export function slackAlertStoreContract(name: string, make: MakeAlertStore): voi
       await expect(alerts.markPosted(WS_A, 'al_9', { channel: 'C0ALERTS01', ts: '1.2' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
 
+    it('says how many alerts a digested or failed mark moved: only pending ones, each once', async () => {
+      for (const n of [1, 2, 3, 4]) await alerts.create(alert(`al_${n}`, consentFailed(`ev_${n}`)));
+      await alerts.markPosted(WS_A, 'al_1', { channel: 'C0ALERTS01', ts: '1767261600.000100' });
+      expect(await alerts.markDigested(WS_A, ['al_1', 'al_2', 'al_2', 'al_9'])).toBe(1);
+      expect(await alerts.markFailed(WS_A, ['al_1', 'al_2', 'al_3', 'al_4', 'al_4'], 'unexpected_response: no ts')).toBe(2);
+      expect(await alerts.markFailed(WS_B, ['al_3'], 'channel_not_found')).toBe(0);
+      expect(await alerts.markFailed(WS_A, ['al_3'], 'channel_not_found')).toBe(0);
+      expect(await alerts.markDigested(WS_A, [])).toBe(0);
+      expect(await alerts.getRecord(WS_A, 'al_3')).toMatchObject({ delivery: 'failed', lastError: 'unexpected_response: no ts' });
+    });
+
     it('puts failed alerts back to pending by their error, in one workspace only', async () => {
       for (const n of [1, 2, 3, 4]) await alerts.create(alert(`al_${n}`, consentFailed(`ev_${n}`)));
       await alerts.create(alert('al_5', consentFailed('ev_5', WS_B), WS_B));

@@ -80,7 +80,7 @@ describe('AlertPacer digest', () => {
 
     expect(pacer.enqueue('C1', 'f')).toBe('digested');
     expect(pacer.enqueue('C1', 'g')).toBe('digested');
-    clock.advance(1000);
+    clock.advance(5000);
     const update = sendStep(pacer.poll());
     expect(update).toMatchObject({ kind: 'update_digest', channel: 'C1', ts: '9.9' });
     expect(update.kind === 'update_digest' && update.digest.items).toEqual(['d', 'e', 'f', 'g']);
@@ -103,7 +103,7 @@ describe('AlertPacer digest', () => {
     pacer.enqueue('C1', 'c');
     pacer.enqueue('C1', 'd');
     pacer.recordSent(digestPost, { ts: '2.0' });
-    clock.advance(1000);
+    clock.advance(5000);
     const update = sendStep(pacer.poll());
     expect(update.kind === 'update_digest' && update.digest.items).toEqual(['b', 'c', 'd']);
     pacer.recordSent(update, { ts: '2.0' });
@@ -204,7 +204,7 @@ describe('AlertPacer rate limits', () => {
     expect(again.kind === 'post_digest' && again.digest.items).toEqual(['b', 'c']);
     pacer.recordSent(again, { ts: '2.0' });
     pacer.enqueue('C1', 'd');
-    clock.advance(1000);
+    clock.advance(5000);
     const update = sendStep(pacer.poll());
     pacer.recordRateLimited(update, 2);
     clock.advance(2000);
@@ -250,7 +250,7 @@ describe('AlertPacer mapItems', () => {
 
     pacer.enqueue('C1', 'ana-4');
     pacer.mapItems((item) => item.replace('ana', 'erased'));
-    clock.advance(1000);
+    clock.advance(5000);
     const update = sendStep(pacer.poll());
     expect(update.kind === 'update_digest' && update.digest.items).toEqual(['erased-2', 'ben-2', 'erased-4']);
   });
