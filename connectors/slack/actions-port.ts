@@ -124,7 +124,7 @@ export interface AlertStore {
   release(workspaceId: string, alertId: string, claim: AlertClaim): Promise<void>;
 }
 
-/** Fields every action receives. `idempotencyKey` is stable per (alert, action): use it downstream. */
+/** Fields every action receives. `idempotencyKey` is stable per (alert, action): consent changes record it; a resend, which the engine cannot key, checks for a run started since the failure instead. */
 export interface SlackActionContext {
   workspaceId: string;
   alertId: string;

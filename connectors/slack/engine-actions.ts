@@ -1,7 +1,9 @@
+import type { MessagingChannel } from '../../src/core/consent.js';
 import { optedInPurposes } from '../../src/core/ledger.js';
 import type { Engine } from '../../src/engine.js';
 import type { RecordedConsent } from '../../src/engine/unit-of-work.js';
 import { InboundChannelSchema } from '../../src/engine/inputs.js';
+import type { WorkflowRunRow } from '../../src/ports/store.js';
 import type {
   DismissOptOutInput,
   ResendConsentRequestInput,
@@ -28,21 +30,55 @@ async function recordDecision(engine: Engine, input: SlackDecisionInput): Promis
 export const PRIVACY_WORKFLOW = 'request-consent-privacy';
 
 /**
- * The buttons, carried out by the engine. Each call is one engine transaction; the listeners have
- * already checked the user and claimed the alert, so an action runs once per alert.
+ * A run of the workflow for the contact on the channel that started after the failure the alert
+ * reports: a consent request already went out since (an earlier click on this button whose alert
+ * could not be marked handled, the API, HubSpot, a trigger). The engine's startWorkflow takes no
+ * idempotency key and refuses a second run only while the first one is running (409), so this
+ * check is what keeps a repeated click from asking the contact again once that run has ended.
+ */
+async function runSinceFailure(
+  engine: Engine,
+  input: ResendConsentRequestInput,
+  templateId: string,
+  channel: MessagingChannel,
+): Promise<WorkflowRunRow | null> {
+  const { event } = input.alert;
+  const failedRunId = event.type === 'consent.failed' ? event.data.runId : null;
+  const failedAt = Date.parse(event.occurredAt);
+  const runs = await engine.store.read((tx) => tx.listRunsOfContact(input.workspaceId, input.contactId));
+  return (
+    runs.find(
+      (run) => run.templateId === templateId && run.channel === channel && run.id !== failedRunId && Date.parse(run.createdAt) >= failedAt,
+    ) ?? null
+  );
+}
+
+/**
+ * The buttons, carried out by the engine. Each change is one engine transaction; the listeners have
+ * already checked the user and claimed the alert, so an action runs once per claim, and a repeated
+ * one changes nothing more (idempotency keys; runSinceFailure for a resend).
  * Failures the engine raises (CONTACT_ERASED, LEGAL_BASIS_REQUIRED, …) are ConsentryErrors, which
- * the listeners turn into an ephemeral message (DESIGN §1: each adapter maps errors to its platform).
+ * the listeners turn into a private answer (DESIGN §1: each adapter maps errors to its platform).
  */
 export function engineActionHandler(engine: Engine): SlackActionHandler {
   return {
     /**
      * Starts the workflow whose run failed (consent.failed `workflowId`: the privacy template) again
-     * for that contact and channel, as a `manual` trigger (DESIGN §4).
+     * for that contact and channel, as a `manual` trigger (DESIGN §4), unless a run of it started
+     * after the failure (runSinceFailure).
      */
     async resendConsentRequest(input: ResendConsentRequestInput): Promise<SlackActionResult> {
       const channel = InboundChannelSchema.safeParse(input.channel);
       if (!channel.success) return { outcome: 'refused', message: 'a consent request needs a messaging channel, not "any"' };
-      await engine.workspace(input.workspaceId).startWorkflow(input.workflowId || PRIVACY_WORKFLOW, input.contactId, channel.data);
+      const templateId = input.workflowId || PRIVACY_WORKFLOW;
+      const since = await runSinceFailure(engine, input, templateId, channel.data);
+      if (since) {
+        return {
+          outcome: 'refused',
+          message: `a consent request was already started for this contact on ${channel.data} at ${since.createdAt}, after this failure (run ${since.id})`,
+        };
+      }
+      await engine.workspace(input.workspaceId).startWorkflow(templateId, input.contactId, channel.data);
       return { outcome: 'done' };
     },
 

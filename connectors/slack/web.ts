@@ -1,4 +1,4 @@
-import { WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient, type Logger } from '@slack/web-api';
+import { LogLevel, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient, type Logger } from '@slack/web-api';
 import { z } from 'zod';
 import type { SlackMessage } from './blocks/common.js';
 
@@ -29,6 +29,27 @@ export function createSlackWebClient(options: SlackWebClientOptions): WebClient 
     retryConfig: { retries: 0 },
     timeout: options.timeoutMs ?? 10_000,
   });
+}
+
+/**
+ * A logger that writes nothing, for a client whose caller reports every outcome itself
+ * (`consentry slack check`): WebClient would otherwise print its own `[WARN] web-api:…` lines to
+ * the console, in the middle of the report.
+ */
+export function silentLogger(): Logger {
+  let level = LogLevel.ERROR;
+  const drop = (): void => undefined;
+  return {
+    debug: drop,
+    info: drop,
+    warn: drop,
+    error: drop,
+    setLevel: (next) => {
+      level = next;
+    },
+    getLevel: () => level,
+    setName: drop,
+  };
 }
 
 export type SlackCallOutcome<T> =
@@ -73,9 +94,19 @@ export interface SlackMessenger {
 }
 
 /**
+ * How Slack is to read a message's top-level `text`, which is mrkdwn by default
+ * (https://docs.slack.dev/messaging/formatting-message-text): `parse: 'none'` leaves bare URLs as
+ * text ("By default, URLs will be hyperlinked. Set parse to none to remove the hyperlinks") and
+ * `link_names: false` leaves "@channel" or a "#channel" in contact data unlinked
+ * (https://docs.slack.dev/reference/methods/chat.postMessage). The text of every message Consentry
+ * sends is its notification fallback, and carries contact data.
+ */
+export const UNPARSED_TEXT = { parse: 'none', link_names: false } as const;
+
+/**
  * chat.postMessage / chat.update with the options alerts need: links are not unfurled (a HubSpot
- * contact link would otherwise expand into a preview), and `link_names` is off so plain "@channel"
- * in contact data is never turned into a mention (https://docs.slack.dev/reference/methods/chat.postMessage).
+ * contact link would otherwise expand into a preview), and the fallback text is not parsed
+ * (UNPARSED_TEXT).
  */
 export function slackMessenger(client: WebClient): SlackMessenger {
   return {
@@ -87,11 +118,11 @@ export function slackMessenger(client: WebClient): SlackMessenger {
           blocks,
           unfurl_links: false,
           unfurl_media: false,
-          link_names: false,
+          ...UNPARSED_TEXT,
         }),
       ),
     updateMessage: ({ channel, ts, text, blocks }) =>
-      call(PostedSchema, () => client.chat.update({ channel, ts, text, blocks, link_names: false })),
+      call(PostedSchema, () => client.chat.update({ channel, ts, text, blocks, ...UNPARSED_TEXT })),
   };
 }
 

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { resolveSlackConfig, type SlackConfigResolution } from '../../connectors/slack/config.js';
 import { slackAppManifest } from '../../connectors/slack/manifest.js';
@@ -10,6 +11,7 @@ import { CliFailure, writeLine } from './io.js';
 
 interface CheckOptions {
   token?: string;
+  tokenFile?: string;
   channel?: string;
   db?: string;
   workspace?: string;
@@ -34,41 +36,78 @@ async function configuredSlack(options: CheckOptions, io: CliIo, config: Config)
   return found ?? { label: 'the environment', resolution: resolveSlackConfig(environmentOnly(), config, true) };
 }
 
-function printReport(report: SlackSetupReport, io: CliIo): void {
+async function readStdin(io: CliIo): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of io.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * The token `--token-file` names: the file's content (or stdin's, for `-`) without the white space
+ * around it, so a file written by `echo` works. A token on the command line is visible to every
+ * user in `ps` and kept in the shell history; a file or a pipe is not. Errors name the file, never
+ * what it holds.
+ */
+async function tokenFromFile(path: string, io: CliIo): Promise<string> {
+  const source = path === '-' ? 'stdin' : path;
+  let content: string;
+  try {
+    content = path === '-' ? await readStdin(io) : await readFile(path, 'utf8');
+  } catch (error) {
+    const why = error instanceof Error && 'code' in error ? String(error.code) : 'unreadable';
+    throw new CliFailure(`--token-file: cannot read ${source} (${why})`);
+  }
+  const token = content.trim();
+  if (token === '') throw new CliFailure(`--token-file: ${source} is empty`);
+  if (/\s/.test(token)) throw new CliFailure(`--token-file: ${source} must hold the token alone, on one line`);
+  return token;
+}
+
+function printReport(report: SlackSetupReport, io: CliIo, ownSettings: string | null): void {
   for (const check of report.checks) writeLine(io.stdout, `${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.message}`);
   if (report.bot) {
     writeLine(io.stdout, `Bot ids: botId ${report.bot.botId}, botUserId ${report.bot.botUserId}.`);
-    writeLine(
-      io.stdout,
-      `Set them so the server starts without calling Slack: PATCH /v1/settings {"slack": {"botId": "${report.bot.botId}", "botUserId": "${report.bot.botUserId}"}}`,
-    );
+    // Only a workspace with its own "slack" settings can take the ids: a patch that adds "slack" to
+    // a workspace set up by SLACK_* variables is refused for lacking the token, secret and channel.
+    if (ownSettings !== null) {
+      writeLine(
+        io.stdout,
+        `Optional, for the "slack" settings of ${ownSettings} (alerts and buttons work without them): ` +
+          `PATCH /v1/settings {"slack": {"botId": "${report.bot.botId}", "botUserId": "${report.bot.botUserId}"}}`,
+      );
+    }
   }
 }
 
 /** `consentry slack check`: auth.test and conversations.info, each problem named with its fix. */
 export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promise<void> {
+  if (options.token !== undefined && options.tokenFile !== undefined) throw new CliFailure('pass --token or --token-file, not both');
   const config = environmentConfig(io);
-  let token = options.token;
+  let token = options.tokenFile === undefined ? options.token : await tokenFromFile(options.tokenFile, io);
   let channel = options.channel;
+  /** The workspace whose own settings gave the token checked, if they did. */
+  let ownSettings: string | null = null;
   if (token === undefined || channel === undefined) {
     const { label, resolution } = await configuredSlack(options, io, config);
     if (resolution.status === 'on') {
+      if (token === undefined && resolution.config.source === 'settings') ownSettings = label;
       token ??= resolution.config.botToken;
       channel ??= resolution.config.alertChannel;
     } else if (token === undefined || channel === undefined) {
       const missing = resolution.status === 'incomplete' ? ` (missing ${resolution.missing.join(', ')})` : '';
       throw new CliFailure(
         `Slack is not set up for ${label}${missing}: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_ALERT_CHANNEL, ` +
-          'or the workspace\'s "slack" settings (PATCH /v1/settings), or pass --token and --channel',
+          'or the workspace\'s "slack" settings (PATCH /v1/settings), ' +
+          'or pass --token and --channel (--token-file instead of --token keeps the token out of ps and the shell history)',
       );
     }
   }
-  if (token === undefined || channel === undefined) throw new CliFailure('pass --token and --channel');
+  if (token === undefined || channel === undefined) throw new CliFailure('pass --token-file (or --token) and --channel');
   // Loaded here: the other commands need none of the Slack SDK.
-  const { checkSlackSetup, createSlackWebClient } = await import('../../connectors/slack/web.js');
-  const report = await checkSlackSetup(createSlackWebClient({ token }), channel);
+  const { checkSlackSetup, createSlackWebClient, silentLogger } = await import('../../connectors/slack/web.js');
+  const report = await checkSlackSetup(createSlackWebClient({ token, logger: silentLogger() }), channel);
   if (options.json) writeLine(io.stdout, JSON.stringify(report));
-  else printReport(report, io);
+  else printReport(report, io, ownSettings);
   if (!report.ok) throw new CliFailure('the Slack set-up needs fixing (see above)');
 }
 
@@ -116,7 +155,8 @@ export function registerSlackCommand(program: Command, io: CliIo): void {
     .description(
       "Check the bot token (auth.test) and the alert channel (conversations.info); defaults to the workspace's Slack settings or SLACK_BOT_TOKEN / SLACK_ALERT_CHANNEL",
     )
-    .option('--token <xoxb-token>', 'the bot token to check')
+    .option('--token-file <path>', 'read the bot token to check from this file, or from stdin with - (recommended over --token)')
+    .option('--token <xoxb-token>', 'the bot token to check; visible to other users in ps and kept in the shell history: prefer --token-file')
     .option('--channel <channel-id>', 'the alert channel id to check (C… or G…)')
     .option('--workspace <id-or-name>', 'read the settings of this workspace (default: the first one)')
     .option('--db <path>', 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)')

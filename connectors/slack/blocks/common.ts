@@ -49,25 +49,35 @@ export function header(text: string): types.HeaderBlock {
   return { type: 'header', text: { type: 'plain_text', text: text.slice(0, LIMITS.headerText), emoji: true } };
 }
 
-/** One labelled field; `value` must already be escaped mrkdwn. */
+/**
+ * mrkdwn text with Slack's automatic parsing off: with `verbatim: true` a bare URL, a `#channel` or
+ * an `@here` in contact data stays text, while the `<…>` tokens Consentry writes itself (dates,
+ * links, the acting user) still render
+ * (https://docs.slack.dev/reference/block-kit/composition-objects/text-object).
+ */
+export function mrkdwn(text: string): types.MrkdwnElement {
+  return { type: 'mrkdwn', text, verbatim: true };
+}
+
+/** One labelled field; `value` must already be inert mrkdwn (escape.ts). */
 export function field(label: string, value: string): types.MrkdwnElement {
-  return { type: 'mrkdwn', text: `*${label}*\n${value}`.slice(0, LIMITS.fieldText) };
+  return mrkdwn(`*${label}*\n${value}`.slice(0, LIMITS.fieldText));
 }
 
 export function fieldsSection(fields: types.MrkdwnElement[]): types.SectionBlock {
   return { type: 'section', fields: fields.slice(0, LIMITS.fieldsPerSection) };
 }
 
-/** `text` must already be escaped mrkdwn. */
+/** `text` must already be inert mrkdwn (escape.ts). */
 export function textSection(text: string): types.SectionBlock {
-  return { type: 'section', text: { type: 'mrkdwn', text: text.slice(0, LIMITS.sectionText) } };
+  return { type: 'section', text: mrkdwn(text.slice(0, LIMITS.sectionText)) };
 }
 
 /** The context line every alert ends with: the event id, for support and for the outbox log. */
 export function eventContext(eventId: string, extra?: string): types.ContextBlock {
   const parts = [`Consentry event \`${escapeInline(eventId, 100)}\``];
   if (extra) parts.push(extra);
-  return { type: 'context', elements: [{ type: 'mrkdwn', text: parts.join(' · ').slice(0, LIMITS.contextText) }] };
+  return { type: 'context', elements: [mrkdwn(parts.join(' · ').slice(0, LIMITS.contextText))] };
 }
 
 /** A button whose value is the opaque alert id and nothing else (DESIGN §6). */

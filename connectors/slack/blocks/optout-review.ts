@@ -10,6 +10,7 @@ import {
   field,
   fieldsSection,
   header,
+  LIMITS,
   slackDate,
   textSection,
   type AlertMessageInput,
@@ -30,9 +31,16 @@ export function optoutReviewFields(input: OptoutReviewInput): types.SectionBlock
   ]);
 }
 
-/** The customer's own words, quoted: the reason a person has to look at this. */
+const QUOTE_LABEL = '*Message*\n';
+
+/**
+ * The customer's own words, quoted: the reason a person has to look at this. A message too long
+ * for the section (3000 characters: https://docs.slack.dev/reference/block-kit/blocks/section-block)
+ * keeps its start, its end and the text around the opt-out word, with "…" where text was left out.
+ */
 export function optoutReviewQuote(input: OptoutReviewInput): types.SectionBlock {
-  return textSection(`*Message*\n${escapeQuote(input.event.data.text, 2500)}`);
+  const { text, matchedWord } = input.event.data;
+  return textSection(`${QUOTE_LABEL}${escapeQuote(text, LIMITS.sectionText - QUOTE_LABEL.length, matchedWord)}`);
 }
 
 export function optoutReviewFallback(input: OptoutReviewInput): string {

@@ -10,8 +10,8 @@ import { idempotencyKey, MESSAGES, runButtonAction, type ListenerDeps } from './
  * (GDPR Art. 7(1)).
  */
 export function applyOptOutListener(deps: ListenerDeps): Middleware<SlackActionMiddlewareArgs<BlockAction>> {
-  return ({ ack, body, client }) =>
-    runButtonAction(deps, { ack, body, client }, 'apply_optout', async (alert, click) => {
+  return ({ ack, body, client, respond }) =>
+    runButtonAction(deps, { ack, body, client, respond }, 'apply_optout', async (alert, click) => {
       if (alert.event.type !== 'optout.review_needed') return { outcome: 'refused', message: MESSAGES.notApplicable };
       const { data } = alert.event;
       const key = idempotencyKey(alert.id, 'apply_optout');

@@ -1,4 +1,4 @@
-import type { Logger } from '@slack/bolt';
+import type { Logger, RespondFn } from '@slack/bolt';
 import { z } from 'zod';
 import { isConsentryError } from '../../../src/core/errors.js';
 import type { Clock } from '../../../src/ports/clock.js';
@@ -14,9 +14,10 @@ import {
   type SlackAlert,
 } from '../actions-port.js';
 import type { AlertMessageInput } from '../blocks/common.js';
+import { noticeModal } from '../blocks/notice-modal.js';
 import { notInEffectMessage, resolutionLine, resolvedMessage } from '../blocks/resolved.js';
 import { escapeInline } from '../escape.js';
-import type { WebClient } from '../web.js';
+import { UNPARSED_TEXT, type WebClient } from '../web.js';
 
 /** What every listener needs; built once by createSlackApp. */
 export interface ListenerDeps {
@@ -80,6 +81,8 @@ export const MESSAGES = {
   inProgress: 'Someone is handling this alert right now; nothing was changed.',
   notApplicable: 'This button does not apply to this alert; nothing was changed.',
   failed: 'The action failed; try again in a moment.',
+  doneButOpen:
+    'Done, but Consentry could not mark this alert as handled, so its buttons stay. Using one again changes nothing more.',
 } as const;
 
 export function alertMessageInput(alert: SlackAlert): AlertMessageInput {
@@ -90,12 +93,50 @@ export function idempotencyKey(alertId: string, action: SlackActionId): string {
   return `slack:${alertId}:${action}`;
 }
 
-/** chat.postEphemeral: only `user` sees it (https://docs.slack.dev/reference/methods/chat.postEphemeral). */
-export async function tellUser(deps: ListenerDeps, client: WebClient, channel: string, user: string, text: string): Promise<void> {
+/** The person who clicked or submitted, and the ways to answer them privately. */
+export interface Recipient {
+  client: WebClient;
+  userId: string;
+  /** The channel of the alert message. */
+  channel: string;
+  /** Bolt's `respond`, bound to the interaction's `response_url`; a modal submission has none. */
+  respond?: RespondFn | undefined;
+  /** The interaction's trigger id, which can open one modal within 3 seconds of it. */
+  triggerId?: string | null;
+}
+
+/**
+ * Tells one person something only they see. First through the interaction's `response_url` as an
+ * ephemeral reply that leaves the alert as it is: it reaches the person whether or not they are in
+ * the channel (https://docs.slack.dev/interactivity/handling-user-interaction: up to 5 replies
+ * within 30 minutes). Then chat.postEphemeral, which needs them to be in the channel
+ * (`user_not_in_channel`: https://docs.slack.dev/reference/methods/chat.postEphemeral); anyone can
+ * open a public channel and click without joining it. Last, while the trigger id is fresh, a modal
+ * with the message.
+ */
+export async function tellUser(deps: ListenerDeps, to: Recipient, text: string): Promise<void> {
+  if (to.respond) {
+    try {
+      await to.respond({ response_type: 'ephemeral', replace_original: false, text, ...UNPARSED_TEXT });
+      return;
+    } catch (error) {
+      deps.logger.warn('Could not answer through the response_url; posting an ephemeral message instead', error);
+    }
+  }
   try {
-    await client.chat.postEphemeral({ channel, user, text });
+    await to.client.chat.postEphemeral({ channel: to.channel, user: to.userId, text, ...UNPARSED_TEXT });
+    return;
   } catch (error) {
-    deps.logger.error('Could not post an ephemeral message to Slack', error);
+    if (!to.triggerId) {
+      deps.logger.error('Could not post an ephemeral message to Slack', error);
+      return;
+    }
+    deps.logger.warn('Could not post an ephemeral message to Slack; opening a modal instead', error);
+  }
+  try {
+    await to.client.views.open({ trigger_id: to.triggerId, view: noticeModal(text) });
+  } catch (error) {
+    deps.logger.error('Could not tell the Slack user: the response_url, chat.postEphemeral and views.open all failed', error);
   }
 }
 
@@ -109,7 +150,7 @@ export async function showResolved(
 ): Promise<void> {
   const message = resolvedMessage({ alert: alertMessageInput(alert), resolution });
   try {
-    await client.chat.update({ channel: target.channel, ts: target.ts, text: message.text, blocks: message.blocks });
+    await client.chat.update({ channel: target.channel, ts: target.ts, text: message.text, blocks: message.blocks, ...UNPARSED_TEXT });
   } catch (error) {
     deps.logger.error('Could not update the Slack alert message', error);
   }
@@ -173,14 +214,13 @@ function failureMessage(error: unknown): string {
 /**
  * Carries out a claimed action once: on success the alert is resolved and its message updated; on
  * a refusal or an error the claim is given back (so someone can try again) and the user is told why.
- * DESIGN §1: expected refusals are results, failures are ConsentryErrors, both end as an ephemeral.
+ * DESIGN §1: expected refusals are results, failures are ConsentryErrors, both end as a private answer.
  */
 export async function performClaimed(
   deps: ListenerDeps,
-  client: WebClient,
+  to: Recipient,
   input: {
     claimed: { alert: SlackAlert; claim: AlertClaim };
-    userId: string;
     target: { channel: string; ts: string };
     perform: (alert: SlackAlert) => Promise<SlackActionResult>;
     resolution?: Partial<Pick<AlertResolution, 'legalBasis'>>;
@@ -193,12 +233,12 @@ export async function performClaimed(
   } catch (error) {
     deps.logger.error(`Slack action ${claim.action} failed for alert ${alert.id}`, error);
     await deps.alerts.release(deps.workspaceId, alert.id, claim);
-    await tellUser(deps, client, input.target.channel, input.userId, failureMessage(error));
+    await tellUser(deps, to, failureMessage(error));
     return;
   }
   if (result.outcome === 'refused') {
     await deps.alerts.release(deps.workspaceId, alert.id, claim);
-    await tellUser(deps, client, input.target.channel, input.userId, `Nothing was changed: ${escapeInline(result.message, 300)}`);
+    await tellUser(deps, to, `Nothing was changed: ${escapeInline(result.message, 300)}`);
     return;
   }
   const resolution: AlertResolution = { ...claim, ...input.resolution, ...(result.supersededBy ? { supersededBy: result.supersededBy } : {}) };
@@ -206,14 +246,17 @@ export async function performClaimed(
   try {
     resolved = await deps.alerts.resolve(deps.workspaceId, alert.id, resolution);
   } catch (error) {
-    // The action itself succeeded; the claim expires and the idempotency key keeps a retry harmless.
+    // The action succeeded but the alert stays open, its claim held until it expires; a later click
+    // then acts again. That is harmless for the decisions, whose idempotency key records nothing
+    // twice, and for a resend, which the handler refuses once a run started after the failure
+    // (engine-actions.ts): the engine's startWorkflow takes no idempotency key.
     deps.logger.error(`Could not mark Slack alert ${alert.id} as handled`, error);
-    if (result.supersededBy) await tellUser(deps, client, input.target.channel, input.userId, notInEffectMessage(result.supersededBy));
+    await tellUser(deps, to, result.supersededBy ? `${MESSAGES.doneButOpen} ${notInEffectMessage(result.supersededBy)}` : MESSAGES.doneButOpen);
     return;
   }
-  await showResolved(deps, client, input.target, resolved, resolution);
+  await showResolved(deps, to.client, input.target, resolved, resolution);
   // The message says so to everyone; the person who clicked also hears it at once.
-  if (result.supersededBy) await tellUser(deps, client, input.target.channel, input.userId, notInEffectMessage(result.supersededBy));
+  if (result.supersededBy) await tellUser(deps, to, notInEffectMessage(result.supersededBy));
 }
 
 /**
@@ -222,7 +265,7 @@ export async function performClaimed(
  */
 export async function runButtonAction(
   deps: ListenerDeps,
-  args: { body: unknown; client: WebClient; ack: () => Promise<void> },
+  args: { body: unknown; client: WebClient; ack: () => Promise<void>; respond?: RespondFn | undefined },
   action: SlackActionId,
   perform: (alert: SlackAlert, click: ButtonClick) => Promise<SlackActionResult>,
 ): Promise<void> {
@@ -233,28 +276,34 @@ export async function runButtonAction(
       deps.logger.warn(`Ignored a malformed ${action} payload`);
       return;
     }
-    await reportingFailures(deps, args.client, click, () => handleButtonClick(deps, args.client, click, action, perform));
+    const to = recipientOf(args.client, click, args.respond);
+    await reportingFailures(deps, to, click, () => handleButtonClick(deps, to, click, action, perform));
   });
 }
 
-/** A store or network failure after the acknowledgement still reaches the user, as an ephemeral. */
+/** Who clicked, and how to answer them. */
+export function recipientOf(client: WebClient, click: ButtonClick, respond: RespondFn | undefined): Recipient {
+  return { client, userId: click.userId, channel: click.channel, respond, triggerId: click.triggerId };
+}
+
+/** A store or network failure after the acknowledgement still reaches the user, privately. */
 export async function reportingFailures(
   deps: ListenerDeps,
-  client: WebClient,
-  click: Pick<ButtonClick, 'channel' | 'userId' | 'actionId' | 'alertId'>,
+  to: Recipient,
+  click: Pick<ButtonClick, 'actionId' | 'alertId'>,
   work: () => Promise<void>,
 ): Promise<void> {
   try {
     await work();
   } catch (error) {
     deps.logger.error(`Slack action ${click.actionId} failed for alert ${click.alertId}`, error);
-    await tellUser(deps, client, click.channel, click.userId, MESSAGES.failed);
+    await tellUser(deps, to, MESSAGES.failed);
   }
 }
 
 async function handleButtonClick(
   deps: ListenerDeps,
-  client: WebClient,
+  to: Recipient,
   click: ButtonClick,
   action: SlackActionId,
   perform: (alert: SlackAlert, click: ButtonClick) => Promise<SlackActionResult>,
@@ -262,21 +311,16 @@ async function handleButtonClick(
   const target = { channel: click.channel, ts: click.messageTs };
   const check = await checkAlert(deps, { userId: click.userId, alertId: click.alertId, action });
   if (!check.ok) {
-    await tellUser(deps, client, click.channel, click.userId, check.message);
+    await tellUser(deps, to, check.message);
     // Someone may have handled it without the message being updated (a failed chat.update): heal it.
-    if (check.resolved) await showResolved(deps, client, target, check.resolved.alert, check.resolved.resolution);
+    if (check.resolved) await showResolved(deps, to.client, target, check.resolved.alert, check.resolved.resolution);
     return;
   }
   const claimed = await claimAlert(deps, { userId: click.userId, alertId: click.alertId, action });
   if (!claimed.ok) {
-    await tellUser(deps, client, click.channel, click.userId, claimed.message);
-    if (claimed.resolved) await showResolved(deps, client, target, claimed.resolved.alert, claimed.resolved.resolution);
+    await tellUser(deps, to, claimed.message);
+    if (claimed.resolved) await showResolved(deps, to.client, target, claimed.resolved.alert, claimed.resolved.resolution);
     return;
   }
-  await performClaimed(deps, client, {
-    claimed,
-    userId: click.userId,
-    target,
-    perform: (alert) => perform(alert, click),
-  });
+  await performClaimed(deps, to, { claimed, target, perform: (alert) => perform(alert, click) });
 }

@@ -3,8 +3,8 @@ import { idempotencyKey, MESSAGES, runButtonAction, type ListenerDeps } from './
 
 /** "Not an opt-out" on an optout.review_needed alert: nothing is recorded in the ledger; the review is closed. */
 export function dismissOptOutListener(deps: ListenerDeps): Middleware<SlackActionMiddlewareArgs<BlockAction>> {
-  return ({ ack, body, client }) =>
-    runButtonAction(deps, { ack, body, client }, 'dismiss_optout', async (alert, click) => {
+  return ({ ack, body, client, respond }) =>
+    runButtonAction(deps, { ack, body, client, respond }, 'dismiss_optout', async (alert, click) => {
       if (alert.event.type !== 'optout.review_needed') return { outcome: 'refused', message: MESSAGES.notApplicable };
       return deps.handler.dismissOptOut({
         workspaceId: deps.workspaceId,

@@ -24,6 +24,7 @@ const InputValueSchema = z.object({
 const SubmissionSchema = z.object({
   type: z.literal('view_submission'),
   user: z.object({ id: SlackUserIdSchema }),
+  trigger_id: z.string().min(1).optional(),
   view: z.object({
     callback_id: z.literal(RECORD_CONSENT_CALLBACK_ID),
     private_metadata: z.string(),
@@ -38,6 +39,8 @@ const ALREADY_HANDLED = 'Someone already handled this alert; nothing was changed
 
 type ValidSubmission = {
   userId: string;
+  /** Opens a modal within 3 seconds of the submission: the last way to answer someone outside the channel. */
+  triggerId: string | null;
   metadata: RecordConsentMetadata;
   legalBasis: LegalBasis;
   explanation: string;
@@ -60,7 +63,10 @@ export function validateRecordConsentSubmission(body: unknown): { ok: true; valu
     errors[EXPLANATION_BLOCK_ID] = `Keep the explanation under ${EXPLANATION_MAX_LENGTH} characters.`;
   }
   if (!basis.success || errors[EXPLANATION_BLOCK_ID]) return { ok: false, errors };
-  return { ok: true, value: { userId: parsed.data.user.id, metadata, legalBasis: basis.data, explanation } };
+  return {
+    ok: true,
+    value: { userId: parsed.data.user.id, triggerId: parsed.data.trigger_id ?? null, metadata, legalBasis: basis.data, explanation },
+  };
 }
 
 /**
@@ -78,7 +84,7 @@ export function recordConsentManuallyModalListener(deps: ListenerDeps): Middlewa
         await ack({ response_action: 'errors', errors: validated.errors });
         return;
       }
-      const { userId, metadata, legalBasis, explanation } = validated.value;
+      const { userId, triggerId, metadata, legalBasis, explanation } = validated.value;
       const request = { userId, alertId: metadata.alertId, action: 'record_consent_manually' as const };
       const refuse = (message: string) => ack({ response_action: 'errors', errors: { [EXPLANATION_BLOCK_ID]: message } });
 
@@ -120,9 +126,8 @@ export function recordConsentManuallyModalListener(deps: ListenerDeps): Middlewa
         evidence: { workflowId: data.workflowId.slice(0, 200), runId: data.runId.slice(0, 200), note: 'Recorded manually in Slack' },
         idempotencyKey: key,
       };
-      await performClaimed(deps, client, {
+      await performClaimed(deps, { client, userId, channel: metadata.channel, triggerId }, {
         claimed,
-        userId,
         target: { channel: metadata.channel, ts: metadata.messageTs },
         resolution: { legalBasis },
         perform: (alert) =>

@@ -1,15 +1,16 @@
 import type { BlockAction, Middleware, SlackActionMiddlewareArgs } from '@slack/bolt';
 import { recordConsentModal } from '../blocks/record-consent-modal.js';
-import type { WebClient } from '../web.js';
 import {
   checkAlert,
   MESSAGES,
   parseButtonClick,
+  recipientOf,
   reportingFailures,
   showResolved,
   tellUser,
   type ButtonClick,
   type ListenerDeps,
+  type Recipient,
 } from './common.js';
 
 /**
@@ -19,7 +20,7 @@ import {
  * (https://docs.slack.dev/reference/methods/views.open), so nothing slow happens before it.
  */
 export function recordConsentManuallyListener(deps: ListenerDeps): Middleware<SlackActionMiddlewareArgs<BlockAction>> {
-  return ({ ack, body, client }) =>
+  return ({ ack, body, client, respond }) =>
     deps.track(async () => {
       await ack();
       const click = parseButtonClick(body);
@@ -27,24 +28,25 @@ export function recordConsentManuallyListener(deps: ListenerDeps): Middleware<Sl
         deps.logger.warn('Ignored a malformed record_consent_manually payload');
         return;
       }
-      await reportingFailures(deps, client, click, () => openModal(deps, client, click));
+      const to = recipientOf(client, click, respond);
+      await reportingFailures(deps, to, click, () => openModal(deps, to, click));
     });
 }
 
-async function openModal(deps: ListenerDeps, client: WebClient, click: ButtonClick): Promise<void> {
+async function openModal(deps: ListenerDeps, to: Recipient, click: ButtonClick): Promise<void> {
   const triggerId = click.triggerId;
   if (triggerId === null) return;
   const check = await checkAlert(deps, { userId: click.userId, alertId: click.alertId, action: 'record_consent_manually' });
   if (!check.ok) {
-    await tellUser(deps, client, click.channel, click.userId, check.message);
+    await tellUser(deps, to, check.message);
     if (check.resolved) {
-      await showResolved(deps, client, { channel: click.channel, ts: click.messageTs }, check.resolved.alert, check.resolved.resolution);
+      await showResolved(deps, to.client, { channel: click.channel, ts: click.messageTs }, check.resolved.alert, check.resolved.resolution);
     }
     return;
   }
   const { alert } = check;
   if (alert.event.type !== 'consent.failed') {
-    await tellUser(deps, client, click.channel, click.userId, MESSAGES.notApplicable);
+    await tellUser(deps, to, MESSAGES.notApplicable);
     return;
   }
   const view = recordConsentModal({
@@ -56,5 +58,5 @@ async function openModal(deps: ListenerDeps, client: WebClient, click: ButtonCli
     consentChannel: alert.event.data.channel,
     purpose: alert.event.data.purpose,
   });
-  await client.views.open({ trigger_id: triggerId, view });
+  await to.client.views.open({ trigger_id: triggerId, view });
 }

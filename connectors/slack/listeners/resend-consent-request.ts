@@ -6,8 +6,8 @@ import { idempotencyKey, MESSAGES, runButtonAction, type ListenerDeps } from './
  * contact and channel (DESIGN §4 triggers: `manual`, e.g. a Slack button).
  */
 export function resendConsentRequestListener(deps: ListenerDeps): Middleware<SlackActionMiddlewareArgs<BlockAction>> {
-  return ({ ack, body, client }) =>
-    runButtonAction(deps, { ack, body, client }, 'resend_consent_request', async (alert, click) => {
+  return ({ ack, body, client, respond }) =>
+    runButtonAction(deps, { ack, body, client, respond }, 'resend_consent_request', async (alert, click) => {
       if (alert.event.type !== 'consent.failed') return { outcome: 'refused', message: MESSAGES.notApplicable };
       const { data } = alert.event;
       return deps.handler.resendConsentRequest({

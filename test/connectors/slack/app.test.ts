@@ -60,7 +60,11 @@ let baseUrl: string;
 
 beforeEach(async () => {
   calls = [];
-  mswServer.use(...slackApi('chat.update', 'chat.postEphemeral', 'views.open'));
+  mswServer.use(
+    ...slackApi('chat.update', 'chat.postEphemeral', 'views.open'),
+    // The clicks' response_url has expired, so answers fall back to chat.postEphemeral, which these tests read.
+    http.post('https://hooks.slack.com/*', () => new HttpResponse('expired_url', { status: 404 })),
+  );
   clock = new FakeClock('2026-01-01T10:00:30.000Z');
   alerts = new InMemoryAlertStore();
   await alerts.create(newAlert('al_cf1', consentFailedEvent()));

@@ -52,7 +52,11 @@ let workspaceId: string;
 beforeEach(async () => {
   calls = [];
   nextTs = 1;
-  msw.use(...slackApi());
+  msw.use(
+    ...slackApi(),
+    // The clicks' response_url has expired, so answers fall back to chat.postEphemeral, which these tests read.
+    http.post('https://hooks.slack.com/*', () => new HttpResponse('expired_url', { status: 404 })),
+  );
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-slack-e2e-'));
   store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
   clock = new FakeClock('2026-03-01T09:00:00.000Z');

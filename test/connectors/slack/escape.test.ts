@@ -19,7 +19,7 @@ describe('escapeSlackText', () => {
 
 describe('escapeInline', () => {
   it('folds newlines so a name cannot fake extra lines of the alert', () => {
-    expect(escapeInline('Ana\n*Approved by admin*\r\n  Test')).toBe('Ana *Approved by admin* Test');
+    expect(escapeInline('Ana\n*Approved by admin*\r\n  Test')).toBe('Ana \u2217Approved by admin\u2217 Test');
   });
 
   it('drops control and bidirectional override characters', () => {
