@@ -4,11 +4,10 @@ import { Command, CommanderError } from 'commander';
 import { isConsentryError } from './core/errors.js';
 import { backupCommand } from './cli/backup.js';
 import { classifyCommand } from './cli/classify.js';
-import { databasePath, withEngine, withWorkspaces, type DatabaseOptions } from './cli/database.js';
+import { databasePath, withWorkspaces, type DatabaseOptions } from './cli/database.js';
 import { exportCommand, parseExportFormat, type ExportFormat } from './cli/export.js';
 import { historyCommand } from './cli/history.js';
-import { importCsv, IMPORT_RERUN_HELP, parseActorOption, parseCountryOption, printImportSummary, readImportFile, type ImportFile } from './cli/import.js';
-import { progressOn } from './cli/progress.js';
+import { importCommand, IMPORT_RERUN_HELP, parseActorOption, parseCountryOption, type ImportCommandOptions } from './cli/import.js';
 import { registerHubspotCommand } from './cli/hubspot.js';
 import { registerKeysCommand } from './cli/keys.js';
 import type { CliIo } from './cli/io.js';
@@ -62,17 +61,8 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .option('--actor <id>', 'who is importing (recorded as the actor)', parseActorOption, 'cli')
       .option('--country <code>', "country of the phone numbers written without + (ISO 3166-1 alpha-2, e.g. ES); default: the workspace's default country", parseCountryOption)
       .addHelpText('after', IMPORT_RERUN_HELP),
-  ).action(async (file: string, options: DatabaseOptions & { actor: string; country?: string }) => {
-    const checking = progressOn(io.stderr, 'checking  [{bar}] {percentage}% of the file');
-    let csv: ImportFile;
-    try {
-      csv = await readImportFile(file, checking);
-    } finally {
-      checking.stop();
-    }
-    const summary = await withEngine(options, io, (_engine, workspace) => importCsv(workspace, csv, io, options.actor, options.country ?? null));
-    printImportSummary(summary, io);
-    if (summary.rejected > 0) outcome.exitCode = 1;
+  ).action(async (file: string, options: ImportCommandOptions) => {
+    outcome.exitCode = await importCommand(file, options, io);
   });
 
   readOptions(

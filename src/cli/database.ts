@@ -120,19 +120,37 @@ export function findWorkspace(workspaces: readonly Workspace[], typed: string): 
   return loose[0];
 }
 
+/** The database file as a person finds it again: absolute, so a command run from another directory names the same file. */
+export function resolvedDatabasePath(path: string): string {
+  return path === ':memory:' ? path : resolve(path);
+}
+
+/** Whether opening `path` for writing makes a new database: no file there yet, or an empty one (SQLite's own new-file state). */
+export function isNewDatabase(path: string): boolean {
+  if (path === ':memory:' || !existsSync(path)) return true;
+  const stats = statSync(path);
+  return stats.isFile() && stats.size === 0;
+}
+
+export interface OpenedWorkspace {
+  /** The database had no workspace: the command made its default one now. */
+  workspaceCreated: boolean;
+}
+
 /** Opens the store and the engine for one command on one workspace (`--workspace`, else the first), and closes them after it. */
 export async function withEngine<T>(
   options: DatabaseOptions,
   io: CliIo,
-  work: (engine: Engine, workspace: WorkspaceEngine) => Promise<T>,
+  work: (engine: Engine, workspace: WorkspaceEngine, opened: OpenedWorkspace) => Promise<T>,
   open: OpenOptions = {},
 ): Promise<T> {
   // A workspace named on the command line can only be in a database that exists already.
   const mustExist = open.mustExist === true || options.workspace !== undefined;
   return withWorkspaces(options, io, { ...open, mustExist }, async (engine, workspaces) => {
-    const first = workspaces[0] ?? (mustExist ? undefined : await engine.ensureDefaultWorkspace());
+    const existing = workspaces[0];
+    const first = existing ?? (mustExist ? undefined : await engine.ensureDefaultWorkspace());
     if (!first) throw new CliFailure(`No workspace in ${databasePath(options, io)}`);
-    return work(engine, engine.workspace(first.id));
+    return work(engine, engine.workspace(first.id), { workspaceCreated: existing === undefined });
   });
 }
 

@@ -7,7 +7,7 @@ import type { Engine } from '../engine.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry, type UnreadableRecord } from '../engine/ledger-pages.js';
-import { UnreadableTally } from './ledger-pages.js';
+import { ledgerEnd, UnreadableTally } from './ledger-pages.js';
 
 const HEADER = [
   'workspace_id', 'seq', 'record_id', 'contact_id', 'email', 'phone', 'purpose', 'channel', 'status', 'legal_basis', 'explanation',
@@ -137,12 +137,16 @@ interface ExportPage {
 
 /**
  * A workspace's records in chain order, a page per transaction, each with its contact's e-mail
- * and phone; a record that cannot be read back is a row of its own (unreadableRow).
+ * and phone; a record that cannot be read back is a row of its own (unreadableRow). The last
+ * page (the first one short of EXPORT_PAGE) is checked against the end of the chain as the same
+ * transaction sees it (ledgerEnd): records appended meanwhile are read on, and a chain that
+ * comes back shorter than it is fails the export, before anything more is written.
  */
-async function* exportPages(engine: Engine, workspaceId: string): AsyncGenerator<ExportPage> {
+async function* exportPages(engine: Engine, workspace: Workspace): AsyncGenerator<ExportPage> {
+  const workspaceId = workspace.id;
   let afterSeq = 0;
   for (;;) {
-    const entries = await engine.store.read(async (tx) => {
+    const { entries, end } = await engine.store.read(async (tx) => {
       const read = await readLedgerPage(tx, workspaceId, { afterSeq, limit: EXPORT_PAGE });
       const contacts = new Map<string, { email: string | null; phone: string | null }>();
       for (const { record } of read) {
@@ -150,13 +154,22 @@ async function* exportPages(engine: Engine, workspaceId: string): AsyncGenerator
         const contact = await tx.getContact(workspaceId, record.contactId);
         contacts.set(record.contactId, { email: contact?.email ?? null, phone: contact?.phone ?? null });
       }
-      return read.map((entry) => ({ entry, row: entry.record ? recordRow(entry.record, contacts.get(entry.record.contactId)) : unreadableRow(entry.unreadable) }));
+      return {
+        entries: read.map((entry) => ({ entry, row: entry.record ? recordRow(entry.record, contacts.get(entry.record.contactId)) : unreadableRow(entry.unreadable) })),
+        end: read.length < EXPORT_PAGE ? await ledgerEnd(tx, workspaceId) : null,
+      };
     });
     const last = entries.at(-1);
-    if (last === undefined) return;
-    yield { rows: entries.map(({ row }) => row), unreadable: entries.flatMap(({ entry }) => (entry.unreadable ? [entry.unreadable] : [])) };
-    afterSeq = seqOfEntry(last.entry);
-    if (entries.length < EXPORT_PAGE) return;
+    if (last !== undefined) {
+      yield { rows: entries.map(({ row }) => row), unreadable: entries.flatMap(({ entry }) => (entry.unreadable ? [entry.unreadable] : [])) };
+      afterSeq = seqOfEntry(last.entry);
+    }
+    if (entries.length < EXPORT_PAGE) {
+      if (end !== null && afterSeq < end) {
+        throw new CliFailure(`export stopped at record ${afterSeq} of ${end} in workspace "${workspace.name}" (${workspaceId}): the database is damaged; run consentry verify`);
+      }
+      return;
+    }
   }
 }
 
@@ -165,28 +178,34 @@ async function* exportPages(engine: Engine, workspaceId: string): AsyncGenerator
  * with everything a record's hash covers (evidence included, as JSON in the CSV), so an export
  * can be checked again away from the database. Read and written a page at a time. Records that
  * cannot be read back are written as rows with status "unreadable" and named in one warning
- * line on stderr; the caller makes that exit code 1.
+ * line on stderr; the caller makes that exit code 1. A chain that ends before its stored head
+ * stops the export with a CliFailure (exit code 1), a JSON array left open: a parser refuses
+ * it, rather than taking a truncated ledger for the whole.
  */
 export async function exportCommand(engine: Engine, workspaces: readonly Workspace[], options: ExportOptions, io: CliIo): Promise<ExportSummary> {
   const { format } = options;
   let written = 0;
   const unreadable = new UnreadableTally();
   if (format === 'csv') await write(io.stdout, `${options.bom ? UTF8_BOM : ''}${stringify([], { header: true, columns: [...HEADER] })}`);
-  for (const { id } of workspaces) {
-    for await (const page of exportPages(engine, id)) {
-      if (format === 'csv') {
-        await write(io.stdout, stringify(page.rows.map(csvCells), { columns: [...HEADER] }));
-      } else {
-        // The same text JSON.stringify(allRows, null, 2) would give, an element at a time.
-        const elements = page.rows.map((row, index) => `${written + index === 0 ? '[\n' : ',\n'}${JSON.stringify(row, null, 2).replace(/^/gm, '  ')}`);
-        await write(io.stdout, elements.join(''));
+  try {
+    for (const workspace of workspaces) {
+      for await (const page of exportPages(engine, workspace)) {
+        if (format === 'csv') {
+          await write(io.stdout, stringify(page.rows.map(csvCells), { columns: [...HEADER] }));
+        } else {
+          // The same text JSON.stringify(allRows, null, 2) would give, an element at a time.
+          const elements = page.rows.map((row, index) => `${written + index === 0 ? '[\n' : ',\n'}${JSON.stringify(row, null, 2).replace(/^/gm, '  ')}`);
+          await write(io.stdout, elements.join(''));
+        }
+        written += page.rows.length;
+        for (const record of page.unreadable) unreadable.add(record);
       }
-      written += page.rows.length;
-      for (const record of page.unreadable) unreadable.add(record);
     }
+  } finally {
+    // Also before a failure's line: the records written so far are what it counts.
+    const warning = unreadable.warning('exported as a row');
+    if (warning !== null) writeLine(io.stderr, warning);
   }
   if (format === 'json') await write(io.stdout, written === 0 ? '[]\n' : '\n]\n');
-  const warning = unreadable.warning('exported as a row');
-  if (warning !== null) writeLine(io.stderr, warning);
   return { rows: written, unreadable: unreadable.count };
 }

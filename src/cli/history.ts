@@ -6,7 +6,7 @@ import { withoutBidiMarks } from './identities.js';
 import type { CliIo } from './io.js';
 import { CliFailure, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry } from '../engine/ledger-pages.js';
-import { UnreadableTally } from './ledger-pages.js';
+import { latestStatusRecord, UnreadableTally } from './ledger-pages.js';
 
 /** Records read per transaction. */
 const HISTORY_PAGE = 1_000;
@@ -48,7 +48,8 @@ export interface HistorySummary {
  * Prints a contact's records, one JSON line each in chain order, from the one workspace that
  * holds it. A record that cannot be read back is printed where it stands as
  * `{"id","workspaceId","contactId","seq","status":"unreadable","explanation":<why>}`, and named
- * in one warning line on stderr; the caller makes that exit code 1.
+ * in one warning line on stderr; the caller makes that exit code 1. A reading that ends before the
+ * record the contact's current consent rests on fails (CliFailure, exit code 1).
  */
 export async function historyCommand(engine: Engine, workspaces: readonly Workspace[], typed: string, io: CliIo): Promise<HistorySummary> {
   const key = withoutBidiMarks(typed);
@@ -68,10 +69,19 @@ export async function historyCommand(engine: Engine, workspaces: readonly Worksp
   if (others.length > 0) throw new CliFailure(`${key} is a contact in ${found.length} workspaces: name one with --workspace`);
   const { workspaceId } = only.workspace;
   const unreadable = new UnreadableTally();
+  const warnOfUnreadable = (): void => {
+    const warning = unreadable.warning('printed as a line');
+    if (warning !== null) writeLine(io.stderr, warning);
+  };
   let lines = 0;
   let afterSeq = 0;
   for (;;) {
-    const entries = await engine.store.read((tx) => readLedgerPage(tx, workspaceId, { contactId: only.id, afterSeq, limit: HISTORY_PAGE }));
+    // The last page (short of HISTORY_PAGE) is checked, in its own transaction, against the record
+    // the contact's current statuses rest on: one the reading did not reach means it stopped short.
+    const { entries, restsOn } = await engine.store.read(async (tx) => {
+      const page = await readLedgerPage(tx, workspaceId, { contactId: only.id, afterSeq, limit: HISTORY_PAGE });
+      return { entries: page, restsOn: page.length < HISTORY_PAGE ? await latestStatusRecord(tx, workspaceId, only.id) : null };
+    });
     for (const entry of entries) {
       if (entry.record) {
         writeLine(io.stdout, JSON.stringify(entry.record));
@@ -83,10 +93,17 @@ export async function historyCommand(engine: Engine, workspaces: readonly Worksp
     }
     lines += entries.length;
     const last = entries.at(-1);
-    if (last === undefined || entries.length < HISTORY_PAGE) break;
-    afterSeq = seqOfEntry(last);
+    if (last !== undefined) afterSeq = seqOfEntry(last);
+    if (entries.length < HISTORY_PAGE) {
+      if (restsOn !== null && afterSeq < restsOn) {
+        warnOfUnreadable();
+        throw new CliFailure(
+          `history stopped at record ${afterSeq}, before record ${restsOn} that the contact's current consent rests on: the database is damaged; run consentry verify`,
+        );
+      }
+      break;
+    }
   }
-  const warning = unreadable.warning('printed as a line');
-  if (warning !== null) writeLine(io.stderr, warning);
+  warnOfUnreadable();
   return { lines, unreadable: unreadable.count };
 }

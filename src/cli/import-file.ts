@@ -1,6 +1,7 @@
 import { isUtf8 } from 'node:buffer';
-import type { Stats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { createHash, type Hash } from 'node:crypto';
+import { constants, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { CsvError, parse as csvParser, type Options as CsvParseOptions } from 'csv-parse';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -43,6 +44,15 @@ export interface CsvRecord {
   /** The line of the file the record starts on. */
   line: number;
   values: string[];
+}
+
+/**
+ * A row whose every cell is empty or blank: what Excel writes (`;;;;;`, `,,,`) for a row whose
+ * cells were cleared. It says nothing, so it is skipped and counted, as blank lines are, instead
+ * of being reported as a row without a contact, purpose, channel or status.
+ */
+export function isEmptyRecord(record: CsvRecord): boolean {
+  return record.values.every((value) => value.trim() === '');
 }
 
 export interface Header {
@@ -491,19 +501,74 @@ function cannotRead(path: string, error: unknown): CliFailure {
   return new CliFailure(`Cannot read ${path}: ${reason}`);
 }
 
-async function openFile(path: string): Promise<FileHandle> {
+/**
+ * Opened without waiting: a named pipe (FIFO) with no writer would otherwise hold open() until
+ * one comes (https://man7.org/linux/man-pages/man7/fifo.7.html); it is refused right after
+ * (notRegularFile). O_NONBLOCK changes nothing for a regular file.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+
+async function openFile(path: string): Promise<{ handle: FileHandle; stats: Stats }> {
+  let handle: FileHandle;
   try {
-    return await open(path, 'r');
+    handle = await open(path, OPEN_FLAGS);
   } catch (error) {
-    throw cannotRead(path, error);
+    // A socket cannot be opened by its path (ENXIO for `/dev/stdin` when a program's stdin is a
+    // socket pair): what it is explains the refusal better than the system's code.
+    const stats = await stat(path).catch(() => null);
+    throw (stats === null ? null : notRegularFile(path, stats)) ?? cannotRead(path, error);
   }
+  try {
+    const stats = await handle.stat();
+    const refusal = notRegularFile(path, stats);
+    if (refusal !== null) throw refusal;
+    return { handle, stats };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/** What a path that is not a regular file is, in plain words. */
+function kindOf(stats: Stats): string {
+  if (stats.isFIFO()) return 'a pipe';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice()) return 'a terminal or device';
+  return 'not a regular file';
+}
+
+/**
+ * Import reads its file twice (readImportFile, then importRecords): a pipe (`/dev/stdin`, a
+ * shell's `<(...)`) is empty the second time, so its rows would be checked and never recorded.
+ */
+function notRegularFile(path: string, stats: Stats): CliFailure | null {
+  if (stats.isFile()) return null;
+  if (stats.isDirectory()) return new CliFailure(`Cannot read ${path}: it is a directory`);
+  return new CliFailure(`Cannot import ${path}: it is ${kindOf(stats)}, and import reads its file twice (to check it, then to record it); save it to a file first`);
 }
 
 const READ_BYTES = 64 * 1024;
 
-async function* fileChunks(path: string, handle: FileHandle, progress?: Pick<Progress, 'update'>): AsyncGenerator<Buffer> {
+/** Reading stopped because the command was interrupted (Ctrl-C): nothing was written. */
+export class ReadInterrupted extends Error {
+  constructor(readonly path: string) {
+    super(`reading ${path} was interrupted`);
+    this.name = 'ReadInterrupted';
+  }
+}
+
+interface ChunkReading {
+  progress?: Pick<Progress, 'update'> | undefined;
+  /** Takes in every byte read. */
+  hash?: Hash | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+async function* fileChunks(path: string, handle: FileHandle, reading: ChunkReading = {}): AsyncGenerator<Buffer> {
+  const { progress, hash, signal } = reading;
   let done = 0;
   for (;;) {
+    if (signal?.aborted === true) throw new ReadInterrupted(path);
     const buffer = Buffer.allocUnsafe(READ_BYTES);
     let bytesRead: number;
     try {
@@ -514,7 +579,9 @@ async function* fileChunks(path: string, handle: FileHandle, progress?: Pick<Pro
     if (bytesRead === 0) return;
     done += bytesRead;
     progress?.update(done);
-    yield buffer.subarray(0, bytesRead);
+    const bytes = buffer.subarray(0, bytesRead);
+    hash?.update(bytes);
+    yield bytes;
   }
 }
 
@@ -533,23 +600,34 @@ export interface ImportFile {
   path: string;
   layout: CsvLayout;
   header: Header;
-  /** Data rows in the file. */
+  /** Data rows in the file, its empty rows (isEmptyRecord) left out. */
   rows: number;
+  /** Rows whose every cell is empty, skipped. */
+  emptyRows: number;
+  /** SHA-256 of the file's bytes, in hex: what names this very file in the idempotency keys of its rows that bring none. */
+  sha256: string;
   version: FileVersion;
 }
 
+export interface ReadImportOptions {
+  /** Stops the reading (ReadInterrupted) before its next chunk once aborted. */
+  signal?: AbortSignal;
+}
+
 /**
- * Reads the file to its end and checks it, a chunk at a time: encoding, CSV, header, that there are
- * rows. A file that cannot be imported fails here, before the database is opened (or created)
- * and so before any row is written; only its header and its number of rows are kept. `progress`
- * follows the bytes read.
+ * Reads the file to its end and checks it, a chunk at a time: that it is a regular file (it is
+ * read again by importRecords), encoding, CSV, header, that there are rows. A file that cannot be
+ * imported fails here, before the database is opened (or created) and so before any row is
+ * written; only its header, its numbers of rows and of empty rows, and its SHA-256 are kept.
+ * `progress` follows the bytes read.
  */
-export async function readImportFile(path: string, progress?: Pick<Progress, 'start' | 'update'>): Promise<ImportFile> {
-  const handle = await openFile(path);
+export async function readImportFile(path: string, progress?: Pick<Progress, 'start' | 'update'>, options: ReadImportOptions = {}): Promise<ImportFile> {
+  const { handle, stats } = await openFile(path);
   try {
-    const version = versionOf(await handle.stat());
+    const version = versionOf(stats);
     progress?.start(version.size);
-    const text = utf8Text(path, fileChunks(path, handle, progress));
+    const hash = createHash('sha256');
+    const text = utf8Text(path, fileChunks(path, handle, { progress, hash, signal: options.signal }));
     const { layout, start } = await readLayout(text);
     if (layout.header === undefined) {
       // No first record: the file has none, or it is not valid CSV, which csvRecords reports by line.
@@ -570,7 +648,12 @@ export async function readImportFile(path: string, progress?: Pick<Progress, 'st
     const unnamed = header.fields.flatMap((field, index) => (field === null ? [index] : []));
     const firstValueLine = new Map<number, number>();
     let rows = -1;
+    let emptyRows = 0;
     for await (const record of csvRecords(path, layout, replay(start, text))) {
+      if (rows >= 0 && isEmptyRecord(record)) {
+        emptyRows++;
+        continue;
+      }
       rows++;
       for (const index of unnamed) {
         if (!firstValueLine.has(index) && (record.values[index] ?? '').trim() !== '') firstValueLine.set(index, record.line);
@@ -581,7 +664,7 @@ export async function readImportFile(path: string, progress?: Pick<Progress, 'st
       throw invalidHeader(path, header.line, problems);
     }
     if (rows <= 0) throw new CliFailure(`${path} has a header but no data rows`);
-    return { path, layout, header, rows, version };
+    return { path, layout, header, rows, emptyRows, sha256: hash.digest('hex'), version };
   } finally {
     await handle.close();
   }
@@ -592,9 +675,9 @@ export async function readImportFile(path: string, progress?: Pick<Progress, 'st
  * asked for. A file changed since (another size, time or inode) is refused before its first row.
  */
 export async function* importRecords(file: ImportFile): AsyncGenerator<CsvRecord> {
-  const handle = await openFile(file.path);
+  const { handle, stats } = await openFile(file.path);
   try {
-    const now = versionOf(await handle.stat());
+    const now = versionOf(stats);
     if (now.dev !== file.version.dev || now.ino !== file.version.ino || now.size !== file.version.size || now.mtimeMs !== file.version.mtimeMs) {
       throw new CliFailure(`${file.path} changed after it was checked; nothing was imported: import it again`);
     }

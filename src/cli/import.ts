@@ -1,12 +1,25 @@
-import { ActorSchema, type Actor } from '../core/consent.js';
-import { normalizePhone } from '../core/contact.js';
+import { ActorSchema, CHANNELS, CONSENT_STATUSES, LEGAL_BASES, type Actor } from '../core/consent.js';
+import { canonicalUlid, normalizePhone } from '../core/contact.js';
 import type { FieldIssue } from '../core/errors.js';
 import { WorkspaceSettingsSchema, type WorkspaceSettings } from '../core/settings.js';
 import { bulkRowIssues } from '../engine/consents.js';
 import { BulkRowSchema } from '../engine/inputs.js';
 import type { WorkspaceEngine } from '../engine.js';
+import { databasePath, isNewDatabase, resolvedDatabasePath, withEngine, type DatabaseOptions } from './database.js';
 import { withoutBidiMarks } from './identities.js';
-import { COLUMN_OF, IDENTITY_FIELDS, importRecords, isField, type CsvRecord, type Field, type Header, type ImportFile } from './import-file.js';
+import {
+  COLUMN_OF,
+  IDENTITY_FIELDS,
+  importRecords,
+  isEmptyRecord,
+  isField,
+  readImportFile,
+  ReadInterrupted,
+  type CsvRecord,
+  type Field,
+  type Header,
+  type ImportFile,
+} from './import-file.js';
 import { isListedColumn, ListedValues, unknownPurposeMessage } from './import-values.js';
 import type { CliIo } from './io.js';
 import { CliFailure, nonBlankOption, writeLine } from './io.js';
@@ -23,15 +36,28 @@ const CHUNK = 500;
 /**
  * What an interrupted import leaves, for `import --help`: the slices committed before it stop
  * (importCsv), and a re-run of the file that the idempotency keys make record each of them once
- * (a row whose key is recorded already is answered, not recorded again).
+ * (a row whose key is recorded already is answered, not recorded again); a row without a key
+ * gets one of the file and its line (derivedIdempotencyKey).
  */
 export const IMPORT_RERUN_HELP = `
 An import that is killed or interrupted keeps the rows it had committed (${CHUNK}
-to a transaction) and none of the others. Run the same file again to finish
-it: with an idempotency_key column (a different key in every row), the re-run
-records nothing twice and counts the rows recorded before as "already
-recorded"; rows without a key are recorded a second time.
+to a transaction) and none of the others. Ctrl-C (SIGINT) or SIGTERM lets the
+transaction under way finish, then says how many rows were committed and
+through which line (exit code 130). Run the same file again to finish it: the
+re-run records nothing twice and counts the rows recorded before as "already
+recorded". A row's idempotency_key tells which rows were recorded before; a
+row without one is keyed by the file's SHA-256 and its line, so an edited file
+records its rows without a key again.
 `;
+
+/**
+ * The idempotency key of a row that brings none: this very file (its SHA-256) and the line the
+ * row starts on. A re-run of the same file, after an interruption or by mistake, then records
+ * none of its rows twice (the engine answers a recorded key as "already recorded").
+ */
+export function derivedIdempotencyKey(sha256: string, line: number): string {
+  return `file-sha256:${sha256}:line:${line}`;
+}
 
 export interface RowFailure {
   /** The line of the file the row starts on. */
@@ -58,6 +84,17 @@ export interface ImportSummary {
   rejected: number;
   /** Recorded rows with a value not applied to their contact (an e-mail or phone it has another value for), each reported as a warning. */
   warned: number;
+  /** Rows whose every cell is empty, skipped and not counted in `rows`. */
+  emptyRows: number;
+  /** The workspace the rows went to. */
+  workspace: { id: string; name: string };
+  /** Set when the import stopped on an interruption: the rows before it are committed, through the row that starts on `throughLine` (the header's line when none). */
+  interrupted: { throughLine: number } | null;
+}
+
+export interface ImportOptions {
+  /** The import stops before its next slice once aborted; the slice under way is committed first. */
+  signal?: AbortSignal;
 }
 
 type BulkRowValues = Partial<Record<Field, string>>;
@@ -154,6 +191,44 @@ function occurredAtMessage(value: string): string {
     : `${JSON.stringify(value)} is not a date and time in ${OCCURRED_AT_FORM}`;
 }
 
+/** The columns a row cannot do without (readImportFile makes sure the file has them). */
+const REQUIRED_VALUES: ReadonlySet<string> = new Set<Field>(['purpose', 'channel', 'status']);
+
+/** The values a listed column takes, as the message for another value lists them (a purpose has unknownPurposeMessage). */
+const ALLOWED_VALUES: ReadonlyMap<string, readonly string[]> = new Map<Field, readonly string[]>([
+  ['channel', CHANNELS],
+  ['status', CONSENT_STATUSES],
+  ['legalBasis', LEGAL_BASES],
+]);
+
+const EXPLANATION_MAX = BulkRowSchema.shape.explanation.unwrap().unwrap().maxLength ?? Number.MAX_SAFE_INTEGER;
+
+/** How much of a refused value a message quotes: enough to find it in the file, never a whole pasted document. */
+const QUOTED_VALUE_MAX = 80;
+
+function quoted(value: string): string {
+  return value.length <= QUOTED_VALUE_MAX ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, QUOTED_VALUE_MAX))}…`;
+}
+
+const count = (n: number): string => n.toLocaleString('en-US');
+
+/**
+ * The schema's refusals in the words of the file: an empty required cell, a listed value with
+ * the value found and the ones allowed, an explanation with its length and the limit. Any other
+ * issue is left as the engine words it.
+ */
+function inFileTerms(issue: FieldIssue, row: BulkRowValues): FieldIssue {
+  const field = issue.path.split('.')[0] ?? '';
+  if (!isField(field)) return issue;
+  const value = row[field];
+  if (value === undefined) return REQUIRED_VALUES.has(field) ? { ...issue, message: 'is empty; every row needs one' } : issue;
+  const allowed = ALLOWED_VALUES.get(field);
+  if (allowed !== undefined && !allowed.includes(value)) return { ...issue, message: `${quoted(value)} is not one of ${allowed.join(', ')}` };
+  const length = value.trim().length;
+  if (field === 'explanation' && length > EXPLANATION_MAX) return { ...issue, message: `has ${count(length)} characters, at most ${count(EXPLANATION_MAX)}` };
+  return issue;
+}
+
 /** What the engine advises for a national number without a default country; an import names its country with `--country` instead. */
 const SET_DEFAULT_COUNTRY = /or set the workspace default country$/;
 const USE_COUNTRY_OPTION = 'or name its country with --country (e.g. --country ES)';
@@ -174,8 +249,26 @@ function rowIssues(row: BulkRowValues, by: { actor: Actor; source: 'bulk' }, set
     if (field === 'occurredAt' && badOccurredAt) return { ...issue, message: occurredAtMessage(occurredAt) };
     if (field === 'purpose' && unknownPurpose !== undefined) return { ...issue, message: unknownPurpose };
     if (field === 'phone') return { ...issue, message: issue.message.replace(SET_DEFAULT_COUNTRY, USE_COUNTRY_OPTION) };
-    return issue;
+    return inFileTerms(issue, row);
   });
+}
+
+type BulkRowError = { code: string; message: string; issues: readonly FieldIssue[] };
+
+/**
+ * What the engine said when it refused a row, in the file's terms: an erased contact (GDPR
+ * Art. 17: its record stays, and no new decision is taken for it), and a key of the file's own
+ * making (derivedIdempotencyKey) that an earlier import of the same line used for another change.
+ */
+function refusalIssues(error: BulkRowError, row: BulkRowValues, derivedKey: boolean): FieldIssue[] {
+  if (error.code === 'CONTACT_ERASED' && row.contactId !== undefined) {
+    return [{ path: 'contactId', message: `contact ${canonicalUlid(row.contactId)} was erased: its consents cannot be changed` }];
+  }
+  const issues = error.issues.length > 0 ? [...error.issues] : [{ path: '', message: error.message }];
+  if (!derivedKey) return issues;
+  return issues.map((issue) =>
+    issue.path.split('.')[0] === 'idempotencyKey' ? { path: '', message: `this line was imported before from the same file, as another change: ${issue.message}` } : issue,
+  );
 }
 
 const ACTOR_ID = ActorSchema.shape.id;
@@ -213,31 +306,53 @@ export function parseCountryOption(value: string): Country {
  * default country: each phone is checked with it and handed to the engine in E.164, which no
  * default country changes.
  */
-export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io: CliIo, actorId: string, country: string | null = null): Promise<ImportSummary> {
+export async function importCsv(
+  workspace: WorkspaceEngine,
+  file: ImportFile,
+  io: CliIo,
+  actorId: string,
+  country: string | null = null,
+  options: ImportOptions = {},
+): Promise<ImportSummary> {
   const { header } = file;
   const actor: Actor = { kind: 'user', id: parseActorOption(actorId) };
   const names = new ColumnNames(header);
-  const stored = (await workspace.get()).settings;
+  const current = await workspace.get();
+  const stored = current.settings;
   const settings = { ...stored, defaultCountry: country === null ? stored.defaultCountry : parseCountryOption(country) };
   const listed = new ListedValues(settings);
-  const summary: ImportSummary = { rows: 0, recorded: 0, alreadyRecorded: 0, repeated: 0, notInEffect: 0, keyColumn: header.spelled.has('idempotencyKey'), rejected: 0, warned: 0 };
+  const summary: ImportSummary = {
+    rows: 0,
+    recorded: 0,
+    alreadyRecorded: 0,
+    repeated: 0,
+    notInEffect: 0,
+    keyColumn: header.spelled.has('idempotencyKey'),
+    rejected: 0,
+    warned: 0,
+    emptyRows: 0,
+    workspace: { id: current.id, name: current.name },
+    interrupted: null,
+  };
   const progress = progressOn(io.stderr, 'importing [{bar}] {value}/{total} rows');
 
   async function recordSlice(chunk: readonly CsvRecord[]): Promise<void> {
     const failures: RowFailure[][] = chunk.map(() => []);
     const warnings: RowFailure[][] = chunk.map(() => []);
-    const accepted: { index: number; row: BulkRowValues }[] = [];
+    const accepted: { index: number; row: BulkRowValues; derivedKey: boolean }[] = [];
     for (const [index, record] of chunk.entries()) {
       const countProblem = valueCountProblem(header, record.values);
       if (countProblem !== undefined) {
         failures[index] = [{ line: record.line, field: '', message: countProblem }];
         continue;
       }
-      const row = toBulkRow(header, record.values, listed);
+      const values = toBulkRow(header, record.values, listed);
+      const derivedKey = values.idempotencyKey === undefined;
+      const row = derivedKey ? { ...values, idempotencyKey: derivedIdempotencyKey(file.sha256, record.line) } : values;
       const rowFailures = failuresOf(record.line, row, rowIssues(row, { actor, source: 'bulk' }, settings), names);
       failures[index] = rowFailures;
       // rowIssues read the phone with the same country, so normalizePhone accepts it.
-      if (rowFailures.length === 0) accepted.push({ index, row: row.phone === undefined ? row : { ...row, phone: normalizePhone(row.phone, settings.defaultCountry) } });
+      if (rowFailures.length === 0) accepted.push({ index, derivedKey, row: row.phone === undefined ? row : { ...row, phone: normalizePhone(row.phone, settings.defaultCountry) } });
     }
     const rows = accepted.map((a) => a.row);
     const results = rows.length > 0 ? await workspace.bulkSetConsent(rows, { source: 'bulk', actor }) : [];
@@ -255,8 +370,7 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
         }
         continue;
       }
-      const issues = result.error.issues.length > 0 ? result.error.issues : [{ path: '', message: result.error.message }];
-      failures[target.index] = failuresOf(line, target.row, issues, names);
+      failures[target.index] = failuresOf(line, target.row, refusalIssues(result.error, target.row, target.derivedKey), names);
     }
     // The slice's report goes out now, in the file's line order, and is not kept.
     for (const index of chunk.keys()) {
@@ -271,23 +385,61 @@ export async function importCsv(workspace: WorkspaceEngine, file: ImportFile, io
     progress.update(summary.rows);
   }
 
+  let throughLine = header.line;
+  async function commit(chunk: readonly CsvRecord[]): Promise<void> {
+    await recordSlice(chunk);
+    throughLine = chunk.at(-1)?.line ?? throughLine;
+  }
+
+  const interrupted = (): boolean => options.signal?.aborted === true;
   progress.start(file.rows);
   try {
     let chunk: CsvRecord[] = [];
+    let found = 0;
     for await (const record of importRecords(file)) {
+      if (isEmptyRecord(record)) {
+        summary.emptyRows++;
+        continue;
+      }
+      // More rows than the check counted: none of them was checked, so none is recorded.
+      if (++found > file.rows) throw readDifferently(file, `more than ${file.rows}`, summary);
       chunk.push(record);
       if (chunk.length < CHUNK) continue;
-      await recordSlice(chunk);
+      if (interrupted()) break;
+      await commit(chunk);
       chunk = [];
     }
-    if (chunk.length > 0) await recordSlice(chunk);
+    if (interrupted()) {
+      summary.interrupted = { throughLine };
+    } else {
+      if (chunk.length > 0) await commit(chunk);
+      if (found !== file.rows || summary.emptyRows !== file.emptyRows) throw readDifferently(file, String(found), summary);
+    }
   } finally {
     progress.stop();
   }
   return summary;
 }
 
+/**
+ * The second reading did not find the rows the check counted: the file changed during the import
+ * (in a way its size, time and inode did not show), and what was recorded may not be what was checked.
+ */
+function readDifferently(file: ImportFile, found: string, summary: ImportSummary): CliFailure {
+  const imported = summary.recorded + summary.alreadyRecorded;
+  return new CliFailure(
+    `${file.path} read differently the second time (${found} data rows where the check counted ${file.rows}): it changed during the import; ${imported} of its rows were recorded: check it and import it again`,
+  );
+}
+
 const failureLine = (failure: RowFailure): string => `line ${failure.line}: ${failure.field ? `${failure.field}: ` : ''}${failure.message}`;
+
+/** What an interrupted import says, on stderr, in place of the summary: `rows` handled, the last of them starting on `throughLine`. */
+export function interruptedLine(rows: number, throughLine: number): string {
+  const resume = 'run the same file again to finish';
+  if (rows === 0) return `interrupted: no rows committed; ${resume}`;
+  return `interrupted: ${rows} ${rows === 1 ? 'row' : 'rows'} committed (through line ${throughLine}); ${resume}`;
+}
 
 function warnedNote(summary: ImportSummary): string {
   const rows = summary.warned;
@@ -299,7 +451,7 @@ function repeatedNote(summary: ImportSummary): string {
   const rows = `${summary.repeated} ${summary.repeated === 1 ? 'row' : 'rows'}`;
   const why = summary.keyColumn
     ? `${summary.repeated === 1 ? 'its' : 'their'} idempotency_key was empty or new`
-    : 'give an idempotency_key column to make a re-import record nothing';
+    : 'without an idempotency_key column, only a re-run of the very same file records nothing';
   return ` ${rows} repeated a status already in force (recorded again; ${why}).`;
 }
 
@@ -310,11 +462,84 @@ function notInEffectNote(summary: ImportSummary): string {
   return ` ${rows} recorded ${rows === 1 ? 'row is' : 'rows are'} older than the decision in force for ${rows === 1 ? 'its' : 'their'} contact, purpose and channel: ${them} kept in the ledger but changed no status and raised no event.`;
 }
 
-/** The summary line, after the report's lines (importCsv wrote them as it went). */
-export function printImportSummary(summary: ImportSummary, io: CliIo): void {
+function emptyRowsNote(summary: ImportSummary): string {
+  const rows = summary.emptyRows;
+  return rows === 0 ? '' : ` ${rows} empty ${rows === 1 ? 'row' : 'rows'} skipped.`;
+}
+
+/**
+ * The summary, after the report's lines (importCsv wrote them as it went): the counts, then where
+ * the rows went, so a wrong working directory or a mistyped `--db` shows. `database`: the file as
+ * resolvedDatabasePath names it.
+ */
+export function printImportSummary(summary: ImportSummary, io: CliIo, database?: string): void {
   const imported = summary.recorded + summary.alreadyRecorded;
   writeLine(
     io.stdout,
-    `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded, ${summary.alreadyRecorded} already recorded (idempotency key); ${summary.rejected} row(s) rejected and left unchanged.${warnedNote(summary)}${repeatedNote(summary)}${notInEffectNote(summary)}`,
+    `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded, ${summary.alreadyRecorded} already recorded (idempotency key); ${summary.rejected} row(s) rejected and left unchanged.${emptyRowsNote(summary)}${warnedNote(summary)}${repeatedNote(summary)}${notInEffectNote(summary)}`,
   );
+  const { id, name } = summary.workspace;
+  writeLine(io.stdout, `Into workspace "${name}" (${id})${database === undefined ? '' : ` of ${database}`}.`);
+}
+
+/** Where interruptions come from: the process, or a test's emitter. */
+export interface InterruptSource {
+  once(event: 'SIGINT' | 'SIGTERM', listener: () => void): unknown;
+  removeListener(event: 'SIGINT' | 'SIGTERM', listener: () => void): unknown;
+}
+
+/** An exit code of 128 + SIGINT's number, as a shell reports a command Ctrl-C stopped. */
+export const INTERRUPTED_EXIT_CODE = 130;
+
+export interface ImportCommandOptions extends DatabaseOptions {
+  actor: string;
+  country?: string;
+}
+
+/**
+ * `consentry import`: checks the file, opens (or makes) the database, records the rows and
+ * prints the summary; returns the exit code. SIGINT and SIGTERM (Ctrl-C, a supervisor stopping
+ * the job) stop it between two slices: the transaction under way commits, the progress bar is
+ * taken down (cli-progress turns the terminal's line wrap off while it draws), and one line says
+ * how far it came. A second signal is not caught: it ends the process at once.
+ */
+export async function importCommand(file: string, options: ImportCommandOptions, io: CliIo, signals: InterruptSource = process): Promise<number> {
+  const interruption = new AbortController();
+  const interrupt = (): void => interruption.abort();
+  signals.once('SIGINT', interrupt);
+  signals.once('SIGTERM', interrupt);
+  try {
+    const checking = progressOn(io.stderr, 'checking  [{bar}] {percentage}% of the file');
+    let csv: ImportFile;
+    try {
+      csv = await readImportFile(file, checking, { signal: interruption.signal });
+    } catch (error) {
+      if (!(error instanceof ReadInterrupted)) throw error;
+      checking.stop();
+      writeLine(io.stderr, 'interrupted while checking the file: nothing was imported');
+      return INTERRUPTED_EXIT_CODE;
+    } finally {
+      checking.stop();
+    }
+    const path = databasePath(options, io);
+    const database = resolvedDatabasePath(path);
+    const creating = isNewDatabase(path);
+    const summary = await withEngine(options, io, async (_engine, workspace, opened) => {
+      if (creating) writeLine(io.stderr, `created new database ${database}`);
+      else if (opened.workspaceCreated) {
+        const { id, name } = await workspace.get();
+        writeLine(io.stderr, `created new workspace "${name}" (${id}) in ${database}`);
+      }
+      return importCsv(workspace, csv, io, options.actor, options.country ?? null, { signal: interruption.signal });
+    });
+    if (summary.interrupted !== null) {
+      writeLine(io.stderr, interruptedLine(summary.rows, summary.interrupted.throughLine));
+      return INTERRUPTED_EXIT_CODE;
+    }
+    printImportSummary(summary, io, database);
+    return summary.rejected > 0 ? 1 : 0;
+  } finally {
+    signals.removeListener('SIGINT', interrupt);
+    signals.removeListener('SIGTERM', interrupt);
+  }
 }

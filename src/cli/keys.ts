@@ -121,14 +121,15 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
       },
     )
     .option('--name <label>', 'a label for the key, shown in lists', (value: string) => withoutControlCharacters('--name', keyNameOption(value)))
-    .option('--json', 'print {"workspaceId": ..., "key": ...}')
+    .option('--json', 'print {"workspaceId", "workspace", "created", "key"}: "workspace" is its name, "created" whether this command made it')
     .option(dbOption, dbHelp)
     .action((options: DbOption & { workspace?: string; name?: string; json?: boolean }) =>
       withStore(options, io, {}, async (store) => {
         const { workspace, created } = await workspaceFor(store, options.workspace);
         const { row, key } = await createApiKey(store, { workspaceId: workspace.id, name: options.name ?? null, clock: systemClock });
         if (options.json) {
-          writeLine(io.stdout, JSON.stringify({ workspaceId: workspace.id, key }));
+          // `created` tells a script that a mistyped name made a new, empty tenant, as the text output's first line tells a person.
+          writeLine(io.stdout, JSON.stringify({ workspaceId: workspace.id, workspace: workspace.name, created, key }));
           return;
         }
         if (created) writeLine(io.stdout, `Created workspace "${workspace.name}" (${workspace.id})`);

@@ -384,17 +384,35 @@ export async function simulateCommand(options: SimulateOptions, io: CliIo): Prom
   await interactive({ template: options.template, channel: channel ?? 'whatsapp' }, io);
 }
 
+/**
+ * The byte order mark some editors (Notepad, Visual Studio) start a UTF-8 file with; JSON text
+ * must not start with one (RFC 8259 §8.1), and a parser may ignore it, so it is dropped, as
+ * `import` drops it from a CSV file.
+ */
+const BYTE_ORDER_MARK = '\uFEFF';
+
+/** What the engine refused in the transcript, with the file it is in named first, as the file's other errors name it. */
+async function inFile<T>(file: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!isConsentryError(error)) throw error;
+    throw new ConsentryError(error.code, `${file}: ${error.message}`, error.issues);
+  }
+}
+
 async function replayFile(file: string, given: { template: string | undefined; channel: InboundChannel | undefined }, io: CliIo): Promise<void> {
-  const text = await readFile(file, 'utf8').catch((error: unknown) => {
+  const read = await readFile(file, 'utf8').catch((error: unknown) => {
     throw new CliFailure(`Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
   });
+  const text = read.startsWith(BYTE_ORDER_MARK) ? read.slice(BYTE_ORDER_MARK.length) : read;
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
     throw new CliFailure(`${file} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const script = parseInput(TranscriptFileSchema, json, 'transcript');
+  const script = await inFile(file, async () => parseInput(TranscriptFileSchema, json, 'transcript'));
   // Running something other than what was asked for would make the output look like the wrong workflow's.
   if (given.template !== undefined && given.template !== script.template) {
     throw new CliFailure(`--template "${given.template}" differs from the script's template "${script.template}"; leave --template out or make them agree`);
@@ -402,7 +420,7 @@ async function replayFile(file: string, given: { template: string | undefined; c
   if (given.channel !== undefined && script.channel !== undefined && given.channel !== script.channel) {
     throw new CliFailure(`--channel "${given.channel}" differs from the script's channel "${script.channel}"; leave --channel out or make them agree`);
   }
-  const lines = await replay({ ...script, channel: script.channel ?? given.channel ?? 'whatsapp' });
+  const lines = await inFile(file, () => replay({ ...script, channel: script.channel ?? given.channel ?? 'whatsapp' }));
   for (const line of lines) writeLine(io.stdout, JSON.stringify(line));
 }
 

@@ -32,6 +32,8 @@ describe('--help tells the operator what the README does', () => {
     expect(run.code).toBe(0);
     const help = flat(run.stdout);
     expect(help).toContain('An import that is killed or interrupted keeps the rows it had committed (500 to a transaction) and none of the others.');
-    expect(help).toContain('Run the same file again to finish it: with an idempotency_key column (a different key in every row), the re-run records nothing twice');
+    expect(help).toContain('Ctrl-C (SIGINT) or SIGTERM lets the transaction under way finish, then says how many rows were committed and through which line (exit code 130).');
+    expect(help).toContain('Run the same file again to finish it: the re-run records nothing twice');
+    expect(help).toContain("a row without one is keyed by the file's SHA-256 and its line");
   });
 });

@@ -26,7 +26,7 @@ describe('consentry import: columns without a name', () => {
     const run = await importText(
       ['email,purpose,channel,status,,', 'ana@example.com,marketing,email,opted_out,,', 'bob@example.com,marketing,sms,opted_out,,', ''].join('\r\n'),
     );
-    expect(stderrLines(run)).toEqual([]);
+    expect(stderrLines(run)).toEqual([`created new database ${db}`]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('Imported 2 of 2 rows: 2 recorded');
     expect((await ledger()).map((r) => [r.email, r.channel])).toEqual([

@@ -24,7 +24,7 @@ async function ledger(): Promise<z.infer<typeof LedgerSchema>> {
   return LedgerSchema.parse(JSON.parse(run.stdout));
 }
 
-const NO_KEY_HINT = 'give an idempotency_key column to make a re-import record nothing';
+const NO_KEY_HINT = 'without an idempotency_key column, only a re-run of the very same file records nothing';
 
 describe('consentry import: rows that repeat the status in force', () => {
   const header = 'email,purpose,channel,status,legal_basis,explanation';
@@ -34,12 +34,13 @@ describe('consentry import: rows that repeat the status in force', () => {
     'carla@example.com,privacy,any,opted_in,PERFORMANCE_OF_CONTRACT,Contract',
   ];
 
-  it('says how many rows of a re-imported file without idempotency keys recorded their status again', async () => {
+  it('says how many rows of an edited file without idempotency keys recorded their status again', async () => {
     const first = await importRows(header, rows);
     expect(first.code).toBe(0);
     expect(first.stdout).not.toContain('repeated');
 
-    const again = await importRows(header, rows);
+    // The same rows in another order: another file, whose rows are not keyed as the first file's were.
+    const again = await importRows(header, [...rows].reverse());
     expect(again.code).toBe(0);
     expect(again.stdout).toContain(
       `Imported 3 of 3 rows: 3 recorded, 0 already recorded (idempotency key); 0 row(s) rejected and left unchanged. 3 rows repeated a status already in force (recorded again; ${NO_KEY_HINT}).`,

@@ -117,7 +117,7 @@ describe('consentry import: a file read a piece at a time', () => {
     const text = `\uFEFF${lines.join('\r\n')}\r\n`;
     expect(text.indexOf('😀')).toBe(unitsBeforeEmoji + 1);
     const run = await cli(['import', writeCsv(Buffer.from(text, 'utf16le')), '--db', db]);
-    expect(stderrLines(run)).toEqual([]);
+    expect(stderrLines(run)).toEqual([`created new database ${db}`]);
     const records = await ledger();
     expect(records).toHaveLength(lines.length - 1);
     expect(records.slice(-2).map((record) => [record.email, record.explanation])).toEqual([
@@ -279,7 +279,7 @@ describe('consentry import: the report as it goes', () => {
     expect(code).toBe(1);
     expect(run.stderr()).toContain('checking  [');
     expect(run.stderr()).toContain('100% of the file');
-    expect(run.stderr()).toMatch(/line 3: channel: Invalid option: expected one of "whatsapp"/);
+    expect(run.stderr()).toContain('line 3: channel: "pigeon" is not one of whatsapp, sms, email, messenger, telegram, webchat, any');
     expect(run.stderr()).toContain('3/3 rows');
     expect((await ledger()).map((row) => row.email)).toEqual(['person0@example.com', 'person2@example.com']);
   });

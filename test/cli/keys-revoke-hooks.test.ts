@@ -9,7 +9,7 @@ useTemporaryDatabase('consentry-keys-revoke-', (paths) => {
   ({ db } = paths);
 });
 
-const CreatedKeySchema = z.object({ workspaceId: z.string(), key: z.string() }).strict();
+const CreatedKeySchema = z.object({ workspaceId: z.string(), workspace: z.string(), created: z.boolean(), key: z.string() }).strict();
 const ListedKeySchema = z.object({ id: z.string(), prefix: z.string(), revokedAt: z.string().nullable() });
 
 async function createKey(): Promise<{ id: string; prefix: string; key: string; workspaceId: string }> {

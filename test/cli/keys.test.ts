@@ -13,7 +13,7 @@ useTemporaryDatabase('consentry-keys-', (paths) => {
   ({ dir, db } = paths);
 });
 
-const CreatedSchema = z.object({ workspaceId: z.string().min(1), key: z.string().regex(/^csk_[A-Za-z0-9_-]{43,}$/) }).strict();
+const CreatedSchema = z.object({ workspaceId: z.string().min(1), workspace: z.string().min(1), created: z.boolean(), key: z.string().regex(/^csk_[A-Za-z0-9_-]{43,}$/) }).strict();
 
 const ListedKeySchema = z
   .object({
@@ -55,7 +55,7 @@ async function me(key: string): Promise<number> {
 }
 
 describe('consentry keys', () => {
-  it('create --json prints exactly {"workspaceId", "key"}; a new name creates the workspace, a known one reuses it', async () => {
+  it('create --json prints exactly {"workspaceId", "workspace", "created", "key"}; a new name creates the workspace, a known one reuses it', async () => {
     const first = await createKey(['--workspace', 'Acme']);
     const second = await createKey(['--workspace', 'Acme']);
     const other = await createKey(['--workspace', 'Globex']);

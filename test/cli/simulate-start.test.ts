@@ -59,7 +59,7 @@ describe('simulate: the transcript start', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr.trim().split('\n')).toEqual([
-      'error [VALIDATION_FAILED]: Invalid transcript: start: "2026-03-01T10:00:00" has no time zone: write it with Z or an offset from UTC, such as 2026-03-01T10:00:00Z or 2026-03-01T10:00:00+01:00',
+      `error [VALIDATION_FAILED]: ${file}: Invalid transcript: start: "2026-03-01T10:00:00" has no time zone: write it with Z or an offset from UTC, such as 2026-03-01T10:00:00Z or 2026-03-01T10:00:00+01:00`,
     ]);
   });
 

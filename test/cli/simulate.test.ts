@@ -19,11 +19,16 @@ afterEach(() => {
 const AGREE = 'AGREE & PROCEED';
 type State = Extract<TranscriptLine, { kind: 'state' }>;
 
+const scriptFile = (): string => join(dir, 'script.json');
+
 function writeScript(script: unknown): string {
-  const file = join(dir, 'script.json');
+  const file = scriptFile();
   writeFileSync(file, JSON.stringify(script));
   return file;
 }
+
+/** An error line about the script file, which names the file first. */
+const aboutScript = (line: string): string => line.replace(/^(error \[[A-Z_]+\]: )/, `$1${scriptFile()}: `);
 
 const privacyScript = (extra: Partial<Transcript> = {}): Transcript => ({
   template: 'request-consent-privacy',
@@ -150,7 +155,7 @@ describe('simulate: step durations are bounded', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toEqual([
-      'error [VALIDATION_FAILED]: Invalid transcript: steps.1.after: "99999999999h" is longer than 366 days, the most one step may wait',
+      aboutScript('error [VALIDATION_FAILED]: Invalid transcript: steps.1.after: "99999999999h" is longer than 366 days, the most one step may wait'),
     ]);
   });
 
@@ -231,7 +236,7 @@ describe('simulate: every error about a step names it', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toEqual([
-      'error [VALIDATION_FAILED]: Invalid transcript: steps.1.text: Too big: expected string to have <=65536 characters; steps.2.button: Too small: expected string to have >=1 characters',
+      aboutScript('error [VALIDATION_FAILED]: Invalid transcript: steps.1.text: Too big: expected string to have <=65536 characters; steps.2.button: Too small: expected string to have >=1 characters'),
     ]);
   });
 
@@ -266,7 +271,7 @@ describe('simulate: every error about a step names it', () => {
     const run = await cli(['simulate', '--script', withContact(contact)]);
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
-    expect(stderrLines(run.stderr)).toEqual([line]);
+    expect(stderrLines(run.stderr)).toEqual([aboutScript(line)]);
   });
 
   it('gives a caller of runTranscript the contact paths and the engine\'s codes', async () => {
@@ -314,7 +319,7 @@ describe('simulate: a button must be one the contact was offered', () => {
     expect(run.code).toBe(1);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toEqual([
-      'error [VALIDATION_FAILED]: Invalid transcript: steps.1.button: "NOPE" is not one of the buttons last offered: "AGREE & PROCEED" (id "agree"); an answer the contact types is a "text" step',
+      aboutScript('error [VALIDATION_FAILED]: Invalid transcript: steps.1.button: "NOPE" is not one of the buttons last offered: "AGREE & PROCEED" (id "agree"); an answer the contact types is a "text" step'),
     ]);
   });
 

@@ -1,0 +1,46 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { cli, stderrLines, useTemporaryDatabase } from './helpers.js';
+
+let dir: string;
+useTemporaryDatabase('consentry-simulate-script-file-', (paths) => {
+  ({ dir } = paths);
+});
+
+const StateSchema = z.object({ kind: z.literal('state'), tags: z.array(z.string()) });
+
+describe('simulate --script: the file', () => {
+  it('reads a JSON file that starts with a UTF-8 byte order mark, as Windows editors write it', async () => {
+    const file = join(dir, 'bom.json');
+    const script = { template: 'request-consent-privacy', steps: [{ text: 'hola' }, { after: '5s', button: 'AGREE & PROCEED' }] };
+    writeFileSync(file, `\uFEFF${JSON.stringify(script)}`);
+    const run = await cli(['simulate', '--script', file]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const last = run.stdout.trim().split('\n').at(-1) ?? '';
+    expect(StateSchema.parse(JSON.parse(last)).tags).toEqual(['Consent: Privacy']);
+  });
+
+  it('names the file in front of what is wrong in the transcript', async () => {
+    const file = join(dir, 's.json');
+    writeFileSync(file, `\uFEFF${JSON.stringify({ template: 'request-consent-privacy', steps: [{ after: '-30s', text: 'hola' }] })}`);
+    const run = await cli(['simulate', '--script', file]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    const lines = stderrLines(run);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.startsWith(`error [VALIDATION_FAILED]: ${file}: Invalid transcript: steps.0.after: `), lines[0]).toBe(true);
+  });
+
+  it('names the file in front of a template it names that does not exist', async () => {
+    const file = join(dir, 'nope.json');
+    writeFileSync(file, JSON.stringify({ template: 'nope', steps: [] }));
+    const run = await cli(['simulate', '--script', file]);
+    expect(run.code).toBe(1);
+    expect(stderrLines(run)).toEqual([
+      `error [UNKNOWN_TEMPLATE]: ${file}: unknown workflow template 'nope'; available: request-consent-privacy, welcome-request-email, welcome-request-phone`,
+    ]);
+  });
+});
