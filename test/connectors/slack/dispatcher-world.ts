@@ -10,6 +10,7 @@ import { FakeClock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import type { FakeSlackChat, SlackCall } from './harness.js';
+import { consentFailedEvent } from './fixtures.js';
 
 /** An engine, its outbox and an alert store on a fake clock, rebuilt for every test of the file. */
 
@@ -68,25 +69,10 @@ function eventId(): string {
 }
 
 export function consentFailed(world: DispatcherWorld, workspaceId: string, contactId: string, contactName: string | null = null): ConsentryEvent<'consent.failed'> {
-  return {
-    id: eventId(),
-    type: 'consent.failed',
-    version: 1,
-    workspaceId,
-    occurredAt: world.clock.now().toISOString(),
-    contactId,
-    data: {
-      contactId,
-      channel: 'whatsapp',
-      purpose: 'privacy',
-      reason: 'timeout',
-      attempts: 1,
-      workflowId: 'request-consent-privacy',
-      runId: 'run_1',
-      conversationId: 'cv_1',
-      contactName,
-    },
-  };
+  return consentFailedEvent(
+    { reason: 'timeout', attempts: 1, contactName },
+    { id: eventId(), workspaceId, occurredAt: world.clock.now().toISOString(), contactId },
+  );
 }
 
 export function optoutReview(world: DispatcherWorld, workspaceId: string, contactId: string, text = 'please stop texting me'): ConsentryEvent<'optout.review_needed'> {

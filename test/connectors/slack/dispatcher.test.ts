@@ -9,7 +9,7 @@ import { createEngine, type Engine } from '../../../src/engine.js';
 import { FakeClock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
-import { allTexts, ESCAPED_HOSTILE_NAME, HOSTILE_NAME, unsafeTokens } from './fixtures.js';
+import { allTexts, consentFailedEvent, ESCAPED_HOSTILE_NAME, HOSTILE_NAME, unsafeTokens } from './fixtures.js';
 import { fakeSlackChat, useSlackMsw, type SlackCall } from './harness.js';
 
 const TOKEN = 'xoxb-dispatcher-token';
@@ -63,25 +63,10 @@ function eventId(): string {
 }
 
 function consentFailed(workspaceId: string, contactId: string, contactName: string | null = null): ConsentryEvent<'consent.failed'> {
-  return {
-    id: eventId(),
-    type: 'consent.failed',
-    version: 1,
-    workspaceId,
-    occurredAt: clock.now().toISOString(),
-    contactId,
-    data: {
-      contactId,
-      channel: 'whatsapp',
-      purpose: 'privacy',
-      reason: 'timeout',
-      attempts: 1,
-      workflowId: 'request-consent-privacy',
-      runId: 'run_1',
-      conversationId: 'cv_1',
-      contactName,
-    },
-  };
+  return consentFailedEvent(
+    { reason: 'timeout', attempts: 1, contactName },
+    { id: eventId(), workspaceId, occurredAt: clock.now().toISOString(), contactId },
+  );
 }
 
 async function append(...events: ConsentryEvent[]): Promise<void> {

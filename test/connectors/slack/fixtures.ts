@@ -9,16 +9,22 @@ export const ESCAPED_HOSTILE_NAME = '&lt;!channel&gt; &amp; &lt;@U1&gt;';
 export const PHONE = '+34 600 000 001';
 export const EMAIL = 'ana.test@example.com';
 
-export function consentFailedEvent(overrides: Partial<ConsentryEvent<'consent.failed'>['data']> = {}): ConsentryEvent<'consent.failed'> {
+/** A consent.failed event; `event` sets its envelope (the contact id goes into its data too). */
+export function consentFailedEvent(
+  overrides: Partial<ConsentryEvent<'consent.failed'>['data']> = {},
+  event: Partial<Pick<ConsentryEvent<'consent.failed'>, 'id' | 'workspaceId' | 'occurredAt' | 'contactId'>> = {},
+): ConsentryEvent<'consent.failed'> {
+  const contactId = event.contactId ?? 'ct_1';
   return {
     id: '01JCONSENTFAILED0000000001',
     type: 'consent.failed',
     version: 1,
     workspaceId: 'ws_1',
     occurredAt: '2026-01-01T10:00:00.000Z',
-    contactId: 'ct_1',
+    ...event,
+    contactId,
     data: {
-      contactId: 'ct_1',
+      contactId,
       channel: 'whatsapp',
       purpose: 'privacy',
       reason: 'invalid',
