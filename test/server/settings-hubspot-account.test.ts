@@ -50,6 +50,26 @@ function gate(): { opened: Promise<void>; open(): void } {
   return { opened, open };
 }
 
+/**
+ * HubSpot's account-info as `accountsOf` answers it, late for `slowToken` (for every token when
+ * none is named): the request waits until the test calls `open()`; `asked()` says it arrived.
+ */
+function slowAccountInfo(owners: Record<string, string>, slowToken?: string): { asked(): boolean; open(): void } {
+  const late = gate();
+  let asked = false;
+  const answer = accountsOf(owners);
+  server.use(
+    http.get(ACCOUNT_INFO_URL, async (info) => {
+      if (slowToken === undefined || info.request.headers.get('authorization') === `Bearer ${slowToken}`) {
+        asked = true;
+        await late.opened;
+      }
+      return answer(info);
+    }),
+  );
+  return { asked: () => asked, open: late.open };
+}
+
 /** Lets pending I/O run until `condition` holds (no timers: nothing waits on real time). */
 async function until(condition: () => boolean, turns = 1000): Promise<void> {
   for (let turn = 0; turn < turns; turn += 1) {
@@ -177,45 +197,26 @@ describe('PATCH /v1/settings naming a HubSpot account', () => {
   });
 
   it("does not hold the store's write lock while HubSpot answers", async () => {
-    const late = gate();
-    let waiting = false;
-    server.use(
-      http.get(ACCOUNT_INFO_URL, async (info) => {
-        waiting = true;
-        await late.opened;
-        return accountsOf({ [TOKEN_A]: OURS })(info);
-      }),
-    );
+    const hubSpot = slowAccountInfo({ [TOKEN_A]: OURS });
     const slow = patch({ hubspot: { accessToken: TOKEN_A, portalId: OURS } });
-    await until(() => waiting);
+    await until(hubSpot.asked);
     const meanwhile = await patch({ defaultCountry: 'ES' });
     expect(meanwhile.statusCode, meanwhile.body).toBe(200);
     expect((await stored()).hubspot).toBeNull();
-    late.open();
+    hubSpot.open();
     expect((await slow).statusCode).toBe(200);
     expect(await stored()).toMatchObject({ defaultCountry: 'ES', hubspot: { accessToken: TOKEN_A, portalId: OURS } });
   });
 
   it('refuses with 409 a change confirmed against a token another change replaced while HubSpot answered, and keeps the new token', async () => {
-    const late = gate();
-    let waiting = false;
-    const owners = accountsOf({ [TOKEN_A]: THEIRS, [TOKEN_B]: OURS });
-    server.use(
-      http.get(ACCOUNT_INFO_URL, async (info) => {
-        if (info.request.headers.get('authorization') === `Bearer ${TOKEN_A}`) {
-          waiting = true;
-          await late.opened;
-        }
-        return owners(info);
-      }),
-    );
+    const hubSpot = slowAccountInfo({ [TOKEN_A]: THEIRS, [TOKEN_B]: OURS }, TOKEN_A);
     await t.engine.workspace(tenant.workspaceId).updateSettings({ hubspot: { accessToken: TOKEN_A, portalId: OURS } });
     // Token A is account 67890's: moving the portal id there is confirmed, slowly.
     const move = patch({ hubspot: { portalId: THEIRS } });
-    await until(() => waiting);
+    await until(hubSpot.asked);
     // Meanwhile token B, of account 12345, replaces token A.
     expect((await patch({ hubspot: { accessToken: TOKEN_B } })).statusCode).toBe(200);
-    late.open();
+    hubSpot.open();
     const refused = await move;
     const problem = expectProblem(refused, 409, 'CONFLICT');
     expect(problem.errors).toEqual([{ path: 'hubspot', message: expect.stringContaining('send the patch again') }]);
@@ -226,23 +227,12 @@ describe('PATCH /v1/settings naming a HubSpot account', () => {
 
   it('refuses with 409 a new token HubSpot confirmed when the stored token was rotated during the check, and keeps the rotated one', async () => {
     const TOKEN_C = TOKEN_A.replace('aaaa', 'cccc');
-    const late = gate();
-    let waiting = false;
-    const owners = accountsOf({ [TOKEN_A]: OURS, [TOKEN_B]: OURS, [TOKEN_C]: OURS });
-    server.use(
-      http.get(ACCOUNT_INFO_URL, async (info) => {
-        if (info.request.headers.get('authorization') === `Bearer ${TOKEN_C}`) {
-          waiting = true;
-          await late.opened;
-        }
-        return owners(info);
-      }),
-    );
+    const hubSpot = slowAccountInfo({ [TOKEN_A]: OURS, [TOKEN_B]: OURS, [TOKEN_C]: OURS }, TOKEN_C);
     await t.engine.workspace(tenant.workspaceId).updateSettings({ hubspot: { accessToken: TOKEN_A, portalId: OURS } });
     const replace = patch({ defaultCountry: 'ES', hubspot: { accessToken: TOKEN_C } });
-    await until(() => waiting);
+    await until(hubSpot.asked);
     expect((await patch({ hubspot: { accessToken: TOKEN_B } })).statusCode).toBe(200);
-    late.open();
+    hubSpot.open();
     // Token C of portal 12345 is what HubSpot confirmed, but it was judged against token A, which is gone.
     const refused = await replace;
     expect(expectProblem(refused, 409, 'CONFLICT').detail).toContain('send the patch again');
@@ -254,21 +244,13 @@ describe('PATCH /v1/settings naming a HubSpot account', () => {
   });
 
   it('changes settings that name no token or portal id while a rotation is checked', async () => {
-    const late = gate();
-    let waiting = false;
-    server.use(
-      http.get(ACCOUNT_INFO_URL, async (info) => {
-        waiting = true;
-        await late.opened;
-        return accountsOf({ [TOKEN_A]: OURS, [TOKEN_B]: OURS })(info);
-      }),
-    );
+    const hubSpot = slowAccountInfo({ [TOKEN_A]: OURS, [TOKEN_B]: OURS });
     await t.engine.workspace(tenant.workspaceId).updateSettings({ hubspot: { accessToken: TOKEN_A, portalId: OURS } });
     const rotation = patch({ hubspot: { accessToken: TOKEN_B } });
-    await until(() => waiting);
+    await until(hubSpot.asked);
     const other = await patch({ defaultCountry: 'ES', hubspot: { createMissingContacts: true } });
     expect(other.statusCode, other.body).toBe(200);
-    late.open();
+    hubSpot.open();
     expect((await rotation).statusCode).toBe(200);
     expect(await stored()).toMatchObject({ defaultCountry: 'ES', hubspot: { accessToken: TOKEN_B, portalId: OURS, createMissingContacts: true } });
   });
