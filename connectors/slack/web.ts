@@ -1,4 +1,4 @@
-import { LogLevel, WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient, type Logger } from '@slack/web-api';
+import { WebAPIHTTPError, WebAPIPlatformError, WebAPIRateLimitedError, WebClient, type Logger } from '@slack/web-api';
 import { z } from 'zod';
 import type { SlackMessage } from './blocks/common.js';
 
@@ -29,27 +29,6 @@ export function createSlackWebClient(options: SlackWebClientOptions): WebClient 
     retryConfig: { retries: 0 },
     timeout: options.timeoutMs ?? 10_000,
   });
-}
-
-/**
- * A logger that writes nothing, for a client whose caller reports every outcome itself
- * (`consentry slack check`): WebClient would otherwise print its own `[WARN] web-api:…` lines to
- * the console, in the middle of the report.
- */
-export function silentLogger(): Logger {
-  let level = LogLevel.ERROR;
-  const drop = (): void => undefined;
-  return {
-    debug: drop,
-    info: drop,
-    warn: drop,
-    error: drop,
-    setLevel: (next) => {
-      level = next;
-    },
-    getLevel: () => level,
-    setName: drop,
-  };
 }
 
 export type SlackCallOutcome<T> =

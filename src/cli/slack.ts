@@ -104,8 +104,10 @@ export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promi
   }
   if (token === undefined || channel === undefined) throw new CliFailure('pass --token-file (or --token) and --channel');
   // Loaded here: the other commands need none of the Slack SDK.
-  const { checkSlackSetup, createSlackWebClient, silentLogger } = await import('../../connectors/slack/web.js');
-  const report = await checkSlackSetup(createSlackWebClient({ token, logger: silentLogger() }), channel);
+  const { checkSlackSetup, createSlackWebClient } = await import('../../connectors/slack/web.js');
+  const { boltLogger, silentPino } = await import('../../connectors/slack/logger.js');
+  // The report says every outcome itself: the client's own `[WARN] web-api:…` lines would land in the middle of it.
+  const report = await checkSlackSetup(createSlackWebClient({ token, logger: boltLogger(silentPino) }), channel);
   if (options.json) writeLine(io.stdout, JSON.stringify(report));
   else printReport(report, io, ownSettings);
   if (!report.ok) throw new CliFailure('the Slack set-up needs fixing (see above)');
