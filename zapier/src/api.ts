@@ -255,6 +255,42 @@ export async function callApiOrNull<S extends zod.ZodType>(
 
 const nullableText = zod.string().nullable().optional().transform((value) => value ?? null);
 
+const CoreErrorJsonSchema = zod.object({ message: zod.string(), code: zod.string().nullish(), status: zod.number().nullish() });
+
+interface CoreErrorParts {
+  message: string;
+  code: string | null;
+  status: number | null;
+}
+
+/**
+ * What one of core's errors that carry JSON in their message says: AppError (`z.errors.Error`:
+ * message, code, status) and ThrottledError (message, delay), zapier-platform-core src/errors.js.
+ * Null for any other error.
+ */
+function coreErrorParts(error: unknown): CoreErrorParts | null {
+  if (!(error instanceof Error)) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(error.message);
+  } catch {
+    return null;
+  }
+  const parsed = CoreErrorJsonSchema.safeParse(json);
+  if (!parsed.success) return null;
+  return { message: parsed.data.message, code: parsed.data.code ?? null, status: parsed.data.status ?? null };
+}
+
+/** The server's words, code and status in the AppError `callApi` threw for a refused request; null for any other error. */
+export function refusalOf(error: unknown): CoreErrorParts | null {
+  return error instanceof Error && error.name === 'AppError' ? coreErrorParts(error) : null;
+}
+
+/** An error's words for a log line: those a core error carries in its JSON, else its message. */
+export function errorWords(error: unknown): string {
+  return coreErrorParts(error)?.message ?? (error instanceof Error ? error.message : String(error));
+}
+
 export const MeSchema = zod.object({ id: zod.string().min(1), name: zod.string() });
 
 export const ContactSchema = zod.object({

@@ -4,6 +4,7 @@ import {
   apiPath,
   callApi,
   callApiOrNull,
+  refusalOf,
   ConsentListSchema,
   type ConsentStateJson,
   type ContactJson,
@@ -31,26 +32,6 @@ const CONTACT_ABSENT = [404, 410];
 /** The contact with this ID; `null` when Consentry has none (never had, or deleted). */
 export function contactById(z: ZObject, bundle: Bundle, contactId: string): Promise<ContactJson | null> {
   return callApiOrNull(z, bundle, { path: apiPath('v1', 'contacts', contactId), schema: ContactSchema }, CONTACT_ABSENT);
-}
-
-const AppErrorMessageSchema = zod.object({ message: zod.string(), code: zod.string().nullish(), status: zod.number().nullish() });
-
-/**
- * The server's words and status in an error `callApi` threw for a refused request: core's AppError
- * (`z.errors.Error`) carries them as JSON in its message (zapier-platform-core src/errors.js).
- * Null for any other error.
- */
-export function refusalOf(error: unknown): { message: string; code: string | null; status: number | null } | null {
-  if (!(error instanceof Error) || error.name !== 'AppError') return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(error.message);
-  } catch {
-    return null;
-  }
-  const parsed = AppErrorMessageSchema.safeParse(json);
-  if (!parsed.success) return null;
-  return { message: parsed.data.message, code: parsed.data.code ?? null, status: parsed.data.status ?? null };
 }
 
 /** The two addresses a step may name a contact by, as the contact stores them. */

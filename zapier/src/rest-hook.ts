@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Bundle, PlainInputField, PlainOutputField, Trigger, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
-import { apiPath, callApi, callApiOrNull, describeIssues, EventListSchema, type EventJson, EventSchema, HookSchema, NoContentSchema } from './api.js';
+import { apiPath, callApi, callApiOrNull, describeIssues, errorWords, EventListSchema, type EventJson, EventSchema, HookSchema, NoContentSchema } from './api.js';
 import { contactById, tagKey } from './contacts.js';
 import { channelField, legalBasisLabel, MESSAGING_CHANNELS, parseInputData, purposeField } from './inputs.js';
 
@@ -71,22 +71,12 @@ export const ENVELOPE_OUTPUT_FIELDS: PlainOutputField[] = [
 const NO_CONTACT: ContactDetails = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: false };
 const DETAILS_MISSING: ContactDetails = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: true };
 
-const ErrorWordsSchema = zod.object({ message: zod.string() });
-
 /**
- * An error's words for the log: z.errors carry theirs as JSON (`{ message, code, status }`), and a
- * ThrottledError's "Zapier will retry" is about a step, not about a lookup that is not retried.
+ * An error's words for the log, without a ThrottledError's "Zapier will retry", which is about a
+ * step, not about a lookup that is not retried.
  */
 function reasonOf(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  let words = message;
-  try {
-    const parsed = ErrorWordsSchema.safeParse(JSON.parse(message));
-    if (parsed.success) words = parsed.data.message;
-  } catch {
-    // a plain message
-  }
-  return words.replace(/\s*Zapier will retry in \d+ s\.$/, '');
+  return errorWords(error).replace(/\s*Zapier will retry in \d+ s\.$/, '');
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
-import { callApi, repliesText, WorkflowRunAnswerSchema } from '../api.js';
-import { refusalOf, resolveContact, tagKey, WARNINGS_OUTPUT_FIELD, warningsText } from '../contacts.js';
+import { callApi, refusalOf, repliesText, WorkflowRunAnswerSchema } from '../api.js';
+import { resolveContact, tagKey, WARNINGS_OUTPUT_FIELD, warningsText } from '../contacts.js';
 import {
   channelField,
   contactFields,
