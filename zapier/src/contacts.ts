@@ -39,12 +39,15 @@ type Address = 'email' | 'phone';
 
 const ADDRESS_NOUN: Record<Address, string> = { email: 'email', phone: 'phone number' };
 
-/**
- * The address that reaches the contact on the step's channel is looked up first: the phone on SMS
- * and WhatsApp, the email on email, and the email first on any other channel or none.
- */
+/** The address that reaches a contact on a channel without an identity there: the phone on SMS and WhatsApp, the email on email. */
+function addressFor(channel: string | undefined): Address | null {
+  if (channel === 'sms' || channel === 'whatsapp') return 'phone';
+  return channel === 'email' ? 'email' : null;
+}
+
+/** The address that reaches the contact on the step's channel is looked up first; the email first on any other channel or none. */
 function addressOrder(channel: string | undefined): Address[] {
-  return channel === 'sms' || channel === 'whatsapp' ? ['phone', 'email'] : ['email', 'phone'];
+  return addressFor(channel) === 'phone' ? ['phone', 'email'] : ['email', 'phone'];
 }
 
 /** What looking a contact up by one address found: the contact, nobody, or a value the server refused (its words). */
@@ -138,9 +141,8 @@ export function createContact(
  */
 function missingAddress(contact: Pick<ContactRecord, 'email' | 'phone' | 'identities'>, channel: string): Address | null {
   if (contact.identities.some((identity) => identity.channel === channel)) return null;
-  if ((channel === 'sms' || channel === 'whatsapp') && contact.phone === null) return 'phone';
-  if (channel === 'email' && contact.email === null) return 'email';
-  return null;
+  const needed = addressFor(channel);
+  return needed !== null && contact[needed] === null ? needed : null;
 }
 
 const ADDRESS_FIELD: Record<Address, string> = { email: 'Contact Email', phone: 'Contact Phone' };
