@@ -14,7 +14,7 @@ import type { IdGenerator, SaltSource } from './ports/ids.js';
 import { randomSalts, ulidGenerator } from './ports/ids.js';
 import type { ContactQuery, Store, StoredEvent, StoreTx, WorkflowRunRow } from './ports/store.js';
 import { bulkSetConsent, checkPermission, getConsents, getHistory, getHistoryPage, setConsent, type BulkRowResult, type ConsentOverview, type HistoryPage } from './engine/consents.js';
-import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure } from './engine/contacts.js';
+import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure, type EraseOptions } from './engine/contacts.js';
 import { handleInbound, type InboundResult } from './engine/handle-inbound.js';
 import {
   ConsentChangeSchema,
@@ -130,7 +130,7 @@ export interface WorkspaceEngine {
   verifyLedger(): Promise<LedgerReport>;
   /** One contact's records re-hashed, each linked to the record before it in the chain, and its statuses against their fold. */
   verifyContactLedger(contactId: string): Promise<ContactLedgerReport>;
-  eraseContact(contactId: string): Promise<ContactErasure>;
+  eraseContact(contactId: string, options?: EraseOptions): Promise<ContactErasure>;
   listEvents(query?: { types?: readonly EventType[]; beforeId?: string; limit?: number; contactId?: string }): Promise<StoredEvent[]>;
   /** Stores the HubSpot record ids the connector matched or created (null: unlinked); returns how many changed. */
   linkHubspotContacts(links: readonly HubspotLink[]): Promise<number>;
@@ -305,7 +305,7 @@ export function createEngine(options: EngineOptions): Engine {
           await uow.requireContact(contactId);
           return verifyContactLedger(uow, contactId);
         }),
-      eraseContact: (contactId) => run((uow) => eraseContact(uow, contactId)),
+      eraseContact: (contactId, options) => run((uow) => eraseContact(uow, contactId, options)),
       linkHubspotContacts: (links) => run((uow) => linkHubspotContacts(uow, links)),
       findContactByHubspotId: (hubspotId) => read((uow) => findContactByHubspotId(uow, hubspotId)),
       reportSyncFailure: (failure) => run((uow) => reportSyncFailure(uow, failure)),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { Channel } from './consent.js';
 import { ConsentryError, isConsentryError } from './errors.js';
@@ -322,4 +323,30 @@ export function eraseContactData(contact: Contact, erasedAt: string): Contact {
 
 function erasedIdentityMarker(contactId: string, index: number): string {
   return `erased:${contactId}:${index + 1}`;
+}
+
+/**
+ * What erasure keeps of a contact's addresses (its e-mail, its phone, and the e-mail and phone
+ * numbers of its identities on those channels): one SHA-256 digest each, of the workspace id and
+ * the normalised address, so that an import row bringing one back can be recognised (GDPR
+ * Art. 17(3) and 21(3): what is needed to honour the erasure and an objection). A digest can be
+ * checked against a guessed address, which is its use, and a phone number can be recovered from
+ * it by trying numbers: it is kept only where it is needed (erasedAddressDigests is called by
+ * erasure and by the check of a row that would create a contact), never exported.
+ */
+export function erasedAddressDigests(workspaceId: string, addresses: { email?: string | null; phone?: string | null; identities?: readonly ContactIdentity[] }): string[] {
+  const found = new Set<string>();
+  if (addresses.email) found.add(`email:${addresses.email}`);
+  if (addresses.phone) found.add(`phone:${addresses.phone}`);
+  for (const identity of addresses.identities ?? []) {
+    if (identity.channel === 'email') {
+      const email = tryNormalizeEmail(identity.externalId);
+      if (email !== null) found.add(`email:${email}`);
+    } else if (identity.channel === 'sms' || identity.channel === 'whatsapp') {
+      // Channel sender ids are E.164 with or without the "+" (WhatsApp's wa_id has none).
+      const phone = tryNormalizePhone(identity.externalId.startsWith('+') ? identity.externalId : `+${identity.externalId}`, null);
+      if (phone !== null) found.add(`phone:${phone}`);
+    }
+  }
+  return [...found].map((address) => createHash('sha256').update(`${workspaceId}\n${address}`).digest('hex'));
 }

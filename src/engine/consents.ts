@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Channel, ConsentRecord, ConsentState, EffectiveStatus, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
-import { normalizeEmail, normalizePhone } from '../core/contact.js';
+import { erasedAddressDigests, normalizeEmail, normalizePhone } from '../core/contact.js';
 import { ConsentryError, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
@@ -276,7 +276,29 @@ async function contactForRow(uow: UnitOfWork, row: Row, named: NamedIdentities):
   const found = await findContactForRow(uow, row, named);
   if (row.contactId) return uow.requireLiveContact(row.contactId);
   if (found) return uow.requireLiveContact(found.id);
+  if (row.status === 'opted_in' && row.allowErased !== true) await refuseErasedAddresses(uow, named);
   return uow.insertContact(uow.blankContact({ email: named.email, phone: named.phone }));
+}
+
+/**
+ * A row that would create a contact and opt it in with an address an erased contact had is
+ * refused unless it says `allowErased`: an old export or CRM list must not bring an erased person
+ * back with a decision they never made again. An opt-out is recorded (it only honours an
+ * objection), and so is any decision about a contact that exists with the address: the person
+ * came back since, by a message or an explicit change.
+ */
+async function refuseErasedAddresses(uow: UnitOfWork, named: NamedIdentities): Promise<void> {
+  const fields = (['email', 'phone'] as const).filter((field) => named[field] !== null);
+  const digests = fields.map((field) => erasedAddressDigests(uow.workspaceId, { [field]: named[field] })[0]);
+  const erased = new Set(await uow.tx.findErasedAddresses(uow.workspaceId, digests.filter((digest) => digest !== undefined)));
+  const issues = fields.flatMap((field, index) => {
+    const digest = digests[index];
+    return digest !== undefined && erased.has(digest)
+      ? [{ path: field, message: 'belonged to a contact that was erased; set allowErased to opt the person in again' }]
+      : [];
+  });
+  if (issues.length === 0) return;
+  throw new ConsentryError('CONTACT_ERASED', `${issues.map((issue) => issue.path).join(' and ')} belonged to a contact that was erased: this row would opt the person in again (set allowErased to record it anyway)`, issues);
 }
 
 /**

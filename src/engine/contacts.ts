@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Contact } from '../core/contact.js';
-import { addIdentity, eraseContactData, fieldKey, normalizeEmail, normalizePhone, setField } from '../core/contact.js';
+import { addIdentity, eraseContactData, erasedAddressDigests, fieldKey, normalizeEmail, normalizePhone, setField } from '../core/contact.js';
 import { ConsentryError, issuesOfRefusal, refusalOf, type FieldIssue } from '../core/errors.js';
 import { redactedEvidence } from '../core/ledger.js';
 import { redactEventData } from '../core/events.js';
@@ -224,13 +224,22 @@ export interface ContactErasure {
   redactedRuns: number;
 }
 
+export interface EraseOptions {
+  /**
+   * Whether a digest of the contact's e-mail and phone is kept, so that a bulk row bringing one
+   * back with an opt-in is refused (erasedAddressDigests, src/core/contact.ts). Default true;
+   * false forgets the addresses completely, and an old export can then opt the person in again.
+   */
+  keepErasedAddresses?: boolean;
+}
+
 /**
  * GDPR Art. 17 erasure: personal data and evidence text are removed, the consent records
  * stay (the chain still verifies, because hashes cover an evidence digest, not the text).
  * Erasing an erased contact again leaves the contact and its records as they are, but redacts
  * what is still left of the person elsewhere (data stored before erasure covered it) and counts it.
  */
-export async function eraseContact(uow: UnitOfWork, id: string): Promise<ContactErasure> {
+export async function eraseContact(uow: UnitOfWork, id: string, options: EraseOptions = {}): Promise<ContactErasure> {
   const contact = await uow.requireContact(id);
   if (contact.erasedAt !== null) {
     return {
@@ -247,6 +256,7 @@ export async function eraseContact(uow: UnitOfWork, id: string): Promise<Contact
     if (RunStateSchema.safeParse(run.state).success) await cancelWorkflowRun(uow, run, 'cancelled');
     else await abandonWorkflowRun(uow, run);
   }
+  if (options.keepErasedAddresses ?? true) await uow.tx.addErasedAddresses(uow.workspaceId, erasedAddressDigests(uow.workspaceId, contact));
   const redactedRecords = await uow.tx.redactConsentEvidence(uow.workspaceId, id, redactedEvidence());
   const redactedEvents = await redactContactEvents(uow, id);
   const redactedMessages = await redactContactAnswers(uow, id);

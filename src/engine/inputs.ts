@@ -172,6 +172,8 @@ export const BulkRowSchema = z
     explanation: z.string().trim().max(2000).nullable().optional(),
     occurredAt: isoDateTime.optional(),
     idempotencyKey: z.string().min(1).max(200).nullable().optional(),
+    /** Records an opt-in that creates a contact with an address an erased contact had (refused without it). */
+    allowErased: z.boolean().optional(),
   })
   .strict()
   .refine((r) => r.contactId !== undefined || r.email !== undefined || r.phone !== undefined, {

@@ -186,6 +186,13 @@ export interface StoreTx {
   findContactByEmail(workspaceId: string, email: string): Promise<Contact | undefined>;
   findContactByPhone(workspaceId: string, phone: string): Promise<Contact | undefined>;
   findContactByHubspotId(workspaceId: string, hubspotId: string): Promise<Contact | undefined>;
+  /**
+   * Erasure keeps a digest of each address an erased contact had (erasedAddressDigest in
+   * src/core/contact.ts), and nothing else: not the contact, not when. Adding one twice is a no-op.
+   */
+  addErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<void>;
+  /** Which of `digests` belonged to an erased contact of the workspace, in the order given. */
+  findErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<string[]>;
   /** Ordered by id. */
   listContacts(workspaceId: string, query: ContactQuery): Promise<Contact[]>;
   listTags(workspaceId: string): Promise<string[]>;
@@ -306,7 +313,7 @@ export interface StoreTx {
  * and SQLite's read-only connection refuses both.
  */
 export const STORE_TX_WRITES = [
-  'insertWorkspace', 'updateWorkspace', 'insertContact', 'updateContact', 'appendConsentRecord', 'redactConsentEvidence',
+  'insertWorkspace', 'updateWorkspace', 'insertContact', 'updateContact', 'addErasedAddresses', 'appendConsentRecord', 'redactConsentEvidence',
   'upsertConsentState', 'insertConversation', 'updateConversation', 'insertRun', 'updateRun', 'setTimer', 'deleteTimer',
   'saveProcessedMessage', 'replaceProcessedResponse', 'appendEvent', 'replaceEventData', 'insertApiKey', 'updateApiKey',
   'insertHook', 'updateHook', 'insertDelivery', 'updateDelivery', 'resendDeadDeliveries', 'abandonDeliveries', 'setMeta',
@@ -315,7 +322,7 @@ export const STORE_TX_WRITES = [
 /** The StoreTx methods that only read. */
 export const STORE_TX_READS = [
   'getWorkspace', 'listWorkspaces', 'getContact', 'findContactByIdentity', 'findContactByEmail', 'findContactByPhone',
-  'findContactByHubspotId', 'listContacts', 'listTags', 'lastConsentRecord', 'findConsentRecordByIdempotencyKey',
+  'findContactByHubspotId', 'findErasedAddresses', 'listContacts', 'listTags', 'lastConsentRecord', 'findConsentRecordByIdempotencyKey',
   'listConsentRecords', 'getConsentStates', 'getConsentState', 'listConsentStates', 'getConversation', 'getOpenConversation',
   'getRun', 'listActiveRuns', 'listRunsOfContact', 'getTimer', 'listDueTimers', 'listDueTimersOfContact', 'countTimers',
   'getProcessedMessage', 'listProcessedMessagesOfContact', 'getEvent', 'listEvents', 'listEventsAfter', 'findApiKeyByHash',

@@ -237,6 +237,8 @@ class MemoryData {
   readonly records = new Map<string, ConsentRecord[]>();
   /** Key: workspace, seq. */
   readonly recordSeqs = new Set<string>();
+  /** Key: workspace, digest of an erased contact's address; value: true. */
+  readonly erasedAddresses = new Map<string, true>();
   /** Key: workspace, idempotency key. */
   readonly idempotencyKeys = new Map<string, ConsentRecord>();
   /** Key: workspace, contact, purpose, channel. */
@@ -423,6 +425,17 @@ class MemoryTx implements StoreTx {
   async findContactByPhone(workspaceId: string, phone: string): Promise<Contact | undefined> {
     this.check();
     return this.firstContact(workspaceId, (contact) => contact.phone === phone);
+  }
+
+  async addErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<void> {
+    this.check();
+    this.requireWorkspace(workspaceId, 'erased address');
+    for (const digest of digests) this.put(this.d.erasedAddresses, compositeKey(workspaceId, digest), true);
+  }
+
+  async findErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<string[]> {
+    this.check();
+    return digests.filter((digest) => this.d.erasedAddresses.has(compositeKey(workspaceId, digest)));
   }
 
   async findContactByHubspotId(workspaceId: string, hubspotId: string): Promise<Contact | undefined> {

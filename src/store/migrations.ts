@@ -502,6 +502,21 @@ CREATE INDEX hubspot_callbacks_run ON hubspot_callbacks (workspace_id, run_id) W
 DROP INDEX workflow_runs_contact;
 `,
   },
+  {
+    version: 13,
+    name: 'erased addresses',
+    up: `
+-- Erasure removes a contact's e-mail and phone, and with them what would stop an old export
+-- from bringing the person back with an opt-in. A digest of each address is kept (GDPR
+-- Art. 17(3) and 21(3): what is needed to honour the erasure and an objection), and nothing
+-- else: no contact id and no date, so an entry cannot be tied back to the erased records.
+CREATE TABLE erased_addresses (
+  workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+  digest TEXT NOT NULL,
+  PRIMARY KEY (workspace_id, digest)
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

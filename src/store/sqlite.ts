@@ -799,6 +799,8 @@ class Statements {
   readonly findContactByEmail: Statement<[string, string], ContactRow>;
   readonly findContactByPhone: Statement<[string, string], ContactRow>;
   readonly findContactByHubspotId: Statement<[string, string], ContactRow>;
+  readonly addErasedAddress: Statement<[string, string]>;
+  readonly findErasedAddress: Statement<[string, string], { digest: string }>;
   readonly identityOwner: Statement<[string, string, string], { contact_id: string }>;
   readonly insertIdentity: Statement<[string, string, string, string]>;
   readonly deleteIdentity: Statement<[string, string, string, string]>;
@@ -928,6 +930,8 @@ class Statements {
     this.findContactByEmail = db.prepare(findContactSql('email'));
     this.findContactByPhone = db.prepare(findContactSql('phone'));
     this.findContactByHubspotId = db.prepare(findContactSql('hubspot_id'));
+    this.addErasedAddress = db.prepare('INSERT OR IGNORE INTO erased_addresses (workspace_id, digest) VALUES (?, ?)');
+    this.findErasedAddress = db.prepare('SELECT digest FROM erased_addresses WHERE workspace_id = ? AND digest = ?');
     this.identityOwner = db.prepare(
       'SELECT contact_id FROM contact_identities WHERE workspace_id = ? AND channel = ? AND external_id = ?',
     );
@@ -1341,6 +1345,16 @@ class SqliteTx implements StoreTx {
     this.check();
     const row = this.s.findContactByPhone.get(workspaceId, phone);
     return row && toContact(row);
+  }
+
+  async addErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<void> {
+    this.check();
+    for (const digest of digests) this.s.addErasedAddress.run(workspaceId, digest);
+  }
+
+  async findErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<string[]> {
+    this.check();
+    return digests.filter((digest) => this.s.findErasedAddress.get(workspaceId, digest) !== undefined);
   }
 
   async findContactByHubspotId(workspaceId: string, hubspotId: string): Promise<Contact | undefined> {

@@ -549,6 +549,33 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect(again?.identities).toHaveLength(1);
         });
       });
+
+      it('keeps erased address digests per workspace, once each, and finds them in the order asked', async () => {
+        await tx(async (t) => {
+          await t.addErasedAddresses(WS_A, ['d-email', 'd-phone']);
+          await t.addErasedAddresses(WS_A, ['d-email']);
+          await t.addErasedAddresses(WS_B, ['d-other']);
+        });
+        await tx(async (t) => {
+          expect(await t.findErasedAddresses(WS_A, ['d-phone', 'd-unknown', 'd-email', 'd-other'])).toEqual(['d-phone', 'd-email']);
+          expect(await t.findErasedAddresses(WS_B, ['d-email', 'd-other'])).toEqual(['d-other']);
+          expect(await t.findErasedAddresses(WS_A, [])).toEqual([]);
+        });
+      });
+
+      it('forgets erased address digests added in a transaction that fails, and refuses them for an unknown workspace', async () => {
+        await expect(
+          tx(async (t) => {
+            await t.addErasedAddresses(WS_A, ['d-rolled-back']);
+            throw new Error('abort');
+          }),
+        ).rejects.toThrow('abort');
+        await expect(tx((t) => t.addErasedAddresses('ws_missing', ['d-nowhere']))).rejects.toThrow();
+        await tx(async (t) => {
+          expect(await t.findErasedAddresses(WS_A, ['d-rolled-back'])).toEqual([]);
+          expect(await t.findErasedAddresses('ws_missing', ['d-nowhere'])).toEqual([]);
+        });
+      });
     });
 
     describe('consent ledger', () => {
@@ -1865,6 +1892,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
             anaByIdentity: await t.findContactByIdentity(ws.id, 'whatsapp', '+34600000001'),
             tagged: await t.listContacts(ws.id, { tag: 'vip', limit: 1000 }),
             byEmail: await t.findContactByEmail(ws.id, 'ghost@example.com'),
+            erasedAddresses: await t.findErasedAddresses(ws.id, ['d-ghost']),
             records: await t.listConsentRecords(ws.id, {}),
             last: await t.lastConsentRecord(ws.id),
             byKey: await t.findConsentRecordByIdempotencyKey(ws.id, 'ghost-key'),
@@ -2139,6 +2167,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           ['updateWorkspace', (t) => t.updateWorkspace(WS_A, { name: 'Renamed', updatedAt: at(50) })],
           ['insertContact', (t) => t.insertContact(contact(WS_A, 'ct_ghost', { email: 'ghost@example.com' }))],
           ['updateContact', (t) => t.updateContact(contact(WS_A, 'ct_ana', { tags: ['changed'], updatedAt: at(50) }))],
+          ['addErasedAddresses', (t) => t.addErasedAddresses(WS_A, ['d-ghost'])],
           ['appendConsentRecord', (t) => t.appendConsentRecord(record(WS_A, 'ct_ana', 2, { idempotencyKey: 'ghost-key' }))],
           ['redactConsentEvidence', (t) => t.redactConsentEvidence(WS_A, 'ct_ana', { redacted: true })],
           ['upsertConsentState', (t) => t.upsertConsentState(stateOf(record(WS_A, 'ct_ana', 2, { status: 'opted_out' })))],
@@ -2172,6 +2201,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         const idleWrites: readonly (readonly [string, (t: StoreTx) => Promise<unknown>])[] = [
           ['updateWorkspace', (t) => t.updateWorkspace('ws_none', { name: 'Nobody', updatedAt: at(50) })],
           ['updateContact', (t) => t.updateContact(contact(WS_A, 'ct_none'))],
+          ['addErasedAddresses', (t) => t.addErasedAddresses(WS_A, [])],
           ['redactConsentEvidence', (t) => t.redactConsentEvidence(WS_A, 'ct_none', { redacted: true })],
           ['updateConversation', (t) => t.updateConversation(conversation(WS_A, 'cv_none', 'ct_ana'))],
           ['updateRun', (t) => t.updateRun(run(WS_A, 'run_none', 'ct_ana'))],

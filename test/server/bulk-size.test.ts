@@ -111,6 +111,7 @@ describe('POST /v1/consents/bulk and its row limit', () => {
       occurredAt: '2026-02-28T10:00:00.000000000+00:00',
       // The row number in fullwidth digits, which take 3 bytes each too.
       idempotencyKey: [...String(index)].map((digit) => String.fromCharCode(0xff10 + Number(digit))).join('').padEnd(200, '€'),
+      allowErased: false,
     });
     expect(Buffer.byteLength(JSON.stringify(row(0)))).toBe(Buffer.byteLength(JSON.stringify(LARGEST_BULK_ROW)));
     const payload = JSON.stringify({ rows: Array.from({ length: MAX_BULK_ROWS }, (_, index) => row(index)) });

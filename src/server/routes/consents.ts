@@ -51,6 +51,7 @@ export const LARGEST_BULK_ROW = {
   explanation: WIDE.repeat(rowField.explanation.unwrap().unwrap().maxLength ?? 0),
   occurredAt: '2026-01-01T00:00:00.000000000+00:00',
   idempotencyKey: WIDE.repeat(rowField.idempotencyKey.unwrap().unwrap().maxLength ?? 0),
+  allowErased: false,
 };
 /**
  * Room for MAX_BULK_ROWS of the largest valid rows, commas and `{"rows":[]}` included, so that the

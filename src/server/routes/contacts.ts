@@ -20,6 +20,18 @@ const ContactListQuerySchema = z
   })
   .strict();
 
+const EraseQuerySchema = z
+  .object({
+    keepErasedAddresses: z
+      .enum(['true', 'false'])
+      .default('true')
+      .describe(
+        'Whether a digest of the e-mail and phone is kept so that a bulk row bringing one back with an opt-in is refused (GDPR Art. 17(3), 21(3)); ' +
+          'false forgets them completely',
+      ),
+  })
+  .strict();
+
 /** A tag as a body gives it: addTag (core/contact.ts) refuses the same characters for every other caller. */
 const NewTagSchema = printableNameSchema('tag');
 const TagBodySchema = z.object({ tag: NewTagSchema }).strict();
@@ -156,9 +168,12 @@ export const contactRoutes: ApiRoutes = (v1) => {
         description:
           'Personal data and evidence texts are removed, and so are the texts kept of the contact elsewhere: the stored answers ' +
           "to their messages (replayed for a repeated delivery) and their workflow runs' last answers. The consent records stay " +
-          'and the chain still verifies. Erasing again redacts whatever is still left and answers the new counts.',
+          'and the chain still verifies. Erasing again redacts whatever is still left and answers the new counts. ' +
+          'A digest of the e-mail and phone is kept (unless keepErasedAddresses=false), so a later bulk row or import that would ' +
+          'create a contact with one of them and opt it in is refused unless the row says allowErased.',
         security: API_KEY_SECURITY,
         params: ContactIdParamsSchema,
+        querystring: EraseQuerySchema,
         response: {
           ...problemResponses(404),
           200: z.object({
@@ -171,7 +186,9 @@ export const contactRoutes: ApiRoutes = (v1) => {
       },
     },
     async (request) => {
-      const erased = await authOf(request).workspace.eraseContact(request.params.id);
+      const erased = await authOf(request).workspace.eraseContact(request.params.id, {
+        keepErasedAddresses: request.query.keepErasedAddresses === 'true',
+      });
       return {
         contact: contactJson(erased.contact),
         redactedRecords: erased.redactedRecords,

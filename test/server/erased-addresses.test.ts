@@ -1,0 +1,47 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ANA, expectProblem, testApp, type Tenant, type TestApp } from './helpers.js';
+
+const apps: TestApp[] = [];
+
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((app) => app.close()));
+});
+
+async function open(): Promise<{ t: TestApp; acme: Tenant }> {
+  const t = await testApp();
+  apps.push(t);
+  return { t, acme: await t.tenant('Acme') };
+}
+
+const OPT_IN = { email: ANA.email, purpose: 'marketing', channel: 'email', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Old CRM export' };
+
+async function erase(t: TestApp, acme: Tenant, query = ''): Promise<void> {
+  const created = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: ANA });
+  expect(created.statusCode, created.body).toBe(201);
+  const erased = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${String(created.json().id)}${query}` });
+  expect(erased.statusCode, erased.body).toBe(200);
+}
+
+async function bulk(t: TestApp, acme: Tenant, row: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const res = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows: [row] } });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json().results[0];
+}
+
+describe('erased addresses over the API', () => {
+  it('refuses a bulk opt-in row that would bring an erased contact back, unless the row says allowErased', async () => {
+    const { t, acme } = await open();
+    await erase(t, acme);
+    expect(await bulk(t, acme, OPT_IN)).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
+    expect(await bulk(t, acme, { ...OPT_IN, allowErased: true })).toMatchObject({ ok: true, created: true });
+  });
+
+  it('forgets the addresses on DELETE ?keepErasedAddresses=false, and refuses another value of it', async () => {
+    const { t, acme } = await open();
+    await erase(t, acme, '?keepErasedAddresses=false');
+    expect(await bulk(t, acme, OPT_IN)).toMatchObject({ ok: true, created: true });
+    const other = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'Ben Test' } });
+    const refused = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${String(other.json().id)}?keepErasedAddresses=no` });
+    expectProblem(refused, 422, 'VALIDATION_FAILED');
+  });
+});
