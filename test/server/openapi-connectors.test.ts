@@ -242,7 +242,7 @@ describe('/openapi.json lists the routes the app registers, and only those', () 
     expect(webhook.responses['503']?.description).toMatch(/HUBSPOT_UNAVAILABLE/);
     expect(action.responses['503']?.description).toMatch(/callbackId/);
     expect(webhook.responses['200']?.content?.['application/json']?.schema).toMatchObject({
-      required: ['recorded', 'echoes', 'stale', 'ignored', 'refused', 'deferred'],
+      required: ['recorded', 'echoes', 'stale', 'ignored', 'refused', 'deferred', 'erased'],
     });
   });
 

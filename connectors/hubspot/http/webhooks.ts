@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isConsentryError } from '../../../src/core/errors.js';
-import type { Engine } from '../../../src/engine.js';
+import type { Engine, WorkspaceEngine } from '../../../src/engine.js';
 import type { Clock } from '../../../src/ports/clock.js';
 import type { ResolvedHubSpotConfig } from '../config.js';
 import type { HubSpotConnections } from '../connections.js';
@@ -45,6 +45,7 @@ export const WebhookSummarySchema = z.object({
   ignored: Count.describe("Events about something else: another subscription type or property, a contact Consentry does not know, another workspace's portal"),
   refused: Count.describe('Decisions Consentry cannot record (an opt-in without legal basis, an erased contact): each is reported as a sync.failed event'),
   deferred: Count.describe("Opt-ins left for HubSpot's retry: their legal basis could not be read from HubSpot"),
+  erased: Count.describe('Contacts erased because HubSpot permanently deleted their record (contact.privacyDeletion)'),
 });
 export type WebhookSummary = z.infer<typeof WebhookSummarySchema>;
 
@@ -71,6 +72,27 @@ function failureText(error: unknown): string {
 }
 
 /**
+ * HubSpot's "Permanently delete" (GDPR delete) of a contact record, sent to apps subscribed to it
+ * "so your integration can comply with a user's request to permanently delete the contact and all
+ * associated data, without that user needing to take an additional action in your system"
+ * (https://developers.hubspot.com/changelog/now-live-webhooks-now-support-privacy-compliant-contact-deletions).
+ */
+export const PRIVACY_DELETION = 'contact.privacyDeletion';
+
+/**
+ * Erases the contact linked to a record HubSpot deleted for good, as `DELETE /v1/contacts/{id}`
+ * does (its consent records stay, with their evidence redacted). False when no live contact of the
+ * workspace is linked to it: unknown, or erased already (HubSpot delivers an event again until
+ * it is answered, and sends `contact.deletion` beside this one).
+ */
+async function erasePrivacyDeleted(workspace: WorkspaceEngine, objectId: string): Promise<boolean> {
+  const contact = await workspace.findContactByHubspotId(objectId);
+  if (contact === null || contact.erasedAt !== null) return false;
+  await workspace.eraseContact(contact.id);
+  return true;
+}
+
+/**
  * Records the consent decisions people made in HubSpot on the connector's properties (DESIGN
  * §6: no webhook fires on subscription changes; `contact.propertyChange` on our own properties
  * is how HubSpot is heard). Our own writes coming back are recognised and dropped (echo.ts); a
@@ -84,13 +106,24 @@ function failureText(error: unknown): string {
  * again (for up to 24 hours, echo.ts), and `sync.failed` says so on HubSpot's first delivery.
  */
 export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHubSpotConfig, events: readonly WebhookEvent[]): Promise<WebhookSummary> {
-  const summary: WebhookSummary = { recorded: 0, echoes: 0, stale: 0, ignored: 0, refused: 0, deferred: 0 };
+  const summary: WebhookSummary = { recorded: 0, echoes: 0, stale: 0, ignored: 0, refused: 0, deferred: 0, erased: 0 };
   const workspace = deps.engine.workspace(config.workspaceId);
+  const deleted = new Set(events.filter((event) => event.subscriptionType === PRIVACY_DELETION).map((event) => event.objectId));
+  for (const objectId of deleted) {
+    if (await erasePrivacyDeleted(workspace, objectId)) summary.erased += 1;
+    else summary.ignored += 1;
+  }
   // The latest value of each property per object in this request: a status change reads its legal basis and explanation here first.
   const batchValues = new Map<string, Map<string, { value: string | null; at: number }>>();
   const statusChanges: StatusChange[] = [];
   for (const event of events) {
     const propertyName = event.propertyName;
+    if (event.subscriptionType === PRIVACY_DELETION) continue;
+    // A record HubSpot deleted for good in this same request: what else it says of the person is not kept.
+    if (deleted.has(event.objectId)) {
+      summary.ignored += 1;
+      continue;
+    }
     if (event.subscriptionType !== 'contact.propertyChange' || propertyName === undefined || !isConsentryProperty(propertyName)) {
       summary.ignored += 1;
       continue;

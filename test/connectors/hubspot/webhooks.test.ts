@@ -158,3 +158,41 @@ describe('webhooks: HubSpot unreachable for reads', () => {
     expect(await h.workspace.getHistory(contactId)).toHaveLength(2);
   });
 });
+
+/** A `contact.privacyDeletion` event: HubSpot's "Permanently delete" of a record. */
+function privacyDeletion(objectId: string, occurredAt: number) {
+  return { ...propertyChange(objectId, 'unused', '', occurredAt), subscriptionType: 'contact.privacyDeletion', propertyName: undefined, propertyValue: undefined };
+}
+
+describe('webhooks: a record HubSpot deleted for good (contact.privacyDeletion)', () => {
+  it('erases the linked contact, keeps its records, ignores the rest of the request about it, and creates nothing in HubSpot afterwards', async () => {
+    const { h, app } = await setUp({ hubspot: { createMissingContacts: true } });
+    const { contactId, hubspotId } = await linkedContact(h, 'gone.test@example.com');
+    await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', source: 'manual', actor: { kind: 'user', id: 'u1' } });
+    await h.sync.drain();
+    await h.workspace.addTag(contactId, 'VIP');
+    h.fake.state.contacts.delete(hubspotId);
+
+    const at = h.clock.now().getTime();
+    const res = await postWebhook(app, h, [privacyDeletion(hubspotId, at), propertyChange(hubspotId, sms.status, 'opted_in', at)]);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual(expect.objectContaining({ erased: 1, recorded: 0, ignored: 1 }));
+    const erased = await h.workspace.getContact(contactId);
+    expect(erased).toMatchObject({ email: null, tags: [] });
+    expect(erased.erasedAt).not.toBeNull();
+    expect(await h.workspace.getHistory(contactId)).toHaveLength(1);
+
+    await h.sync.drain();
+    expect(h.fake.state.contacts.size).toBe(0);
+    const again = await postWebhook(app, h, [privacyDeletion(hubspotId, at)]);
+    expect(again.json()).toEqual(expect.objectContaining({ erased: 0, ignored: 1 }));
+  });
+
+  it('ignores a deletion of a record no contact of the workspace is linked to', async () => {
+    const { h, app } = await setUp();
+    const { contactId } = await linkedContact(h, 'kept.test@example.com');
+    const res = await postWebhook(app, h, [privacyDeletion('987654', h.clock.now().getTime())]);
+    expect(res.json()).toEqual(expect.objectContaining({ erased: 0, ignored: 1 }));
+    expect((await h.workspace.getContact(contactId)).erasedAt).toBeNull();
+  });
+});
