@@ -7,14 +7,16 @@ import { classifyCommand } from './cli/classify.js';
 import { databasePath, withWorkspaces, type DatabaseOptions } from './cli/database.js';
 import { exportCommand, parseExportFormat, type ExportFormat } from './cli/export.js';
 import { historyCommand } from './cli/history.js';
-import { importCommand, IMPORT_RERUN_HELP, parseActorOption, parseCountryOption, type ImportCommandOptions } from './cli/import.js';
+import { countryOptionHelp, parseCountryOption } from './cli/country-option.js';
+import { IMPORT_EXIT_HELP, importCommand, IMPORT_RERUN_HELP, parseActorOption, type ImportCommandOptions } from './cli/import.js';
 import { registerHubspotCommand } from './cli/hubspot.js';
 import { registerKeysCommand } from './cli/keys.js';
 import type { CliIo } from './cli/io.js';
-import { CliFailure, processIo, writeLine } from './cli/io.js';
+import { CliFailure, COMMAND_EXIT_CODES_HELP, EXIT_CODES, EXIT_CODES_HELP, exitCodeOf, processIo, writeLine } from './cli/io.js';
 import { registerServeCommand } from './cli/serve.js';
 import { simulateCommand } from './cli/simulate.js';
 import { registerSlackCommand } from './cli/slack.js';
+import { EXPECT_HEAD_HELP, parseExpectHead, verifyCommand, type ExpectedHead } from './cli/verify.js';
 import { packageVersion } from './worker/version.js';
 
 const DB_HELP = 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)';
@@ -35,7 +37,8 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
     .version(packageVersion(), '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
-    .showHelpAfterError();
+    .showHelpAfterError()
+    .addHelpText('after', EXIT_CODES_HELP);
 
   program
     .command('classify')
@@ -59,8 +62,14 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .description('Bulk consent changes from CSV (columns: email|phone|contact_id, purpose, channel, status, legal_basis, explanation[, occurred_at, idempotency_key])')
       .argument('<file.csv>', 'the CSV file')
       .option('--actor <id>', 'who is importing (recorded as the actor)', parseActorOption, 'cli')
-      .option('--country <code>', "country of the phone numbers written without + (ISO 3166-1 alpha-2, e.g. ES); default: the workspace's default country", parseCountryOption)
-      .addHelpText('after', IMPORT_RERUN_HELP),
+      .option('--country <code>', countryOptionHelp('the phone numbers'), parseCountryOption)
+      .option('--report <file.csv>', 'write the rejected rows, as read, to this CSV file, after columns line, field and message (a new file, or the report of an earlier import)')
+      .option('--json', 'print the summary as one JSON object instead of sentences (the rejected rows are still named on stderr)')
+      .option(
+        '--allow-erased',
+        'record opt-in rows that create a contact with the e-mail or phone of an erased contact (refused without it: an old export must not opt an erased person in again)',
+      )
+      .addHelpText('after', IMPORT_RERUN_HELP + IMPORT_EXIT_HELP),
   ).action(async (file: string, options: ImportCommandOptions) => {
     outcome.exitCode = await importCommand(file, options, io);
   });
@@ -75,26 +84,20 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
     const summary = await withWorkspaces(options, io, { mustExist: true, readOnly: true }, (engine, workspaces) =>
       exportCommand(engine, workspaces, { format: options.format, bom: options.bom }, io),
     );
-    if (summary.unreadable > 0) outcome.exitCode = 1;
+    if (summary.unreadable > 0) outcome.exitCode = EXIT_CODES.failed;
   });
 
   readOptions(
-    program.command('verify').description("Verify every workspace's hash chain (or --workspace's) and its materialised statuses; exit code 1 when one is broken"),
-  ).action(async (options: DatabaseOptions) => {
-    const broken = await withWorkspaces(options, io, { mustExist: true, readOnly: true }, async (engine, workspaces) => {
-      if (workspaces.length === 0) throw new CliFailure(`No workspace in ${databasePath(options, io)}`);
-      const failures: string[] = [];
-      for (const { id, name } of workspaces) {
-        const report = await engine.workspace(id).verifyLedger();
-        writeLine(io.stdout, JSON.stringify({ workspace: name, ...report }));
-        if (!report.ok) {
-          const what = report.chain.ok ? 'materialised consent statuses differ from the ledger' : `ledger tampered: ${report.chain.firstBad.message}`;
-          failures.push(`workspace "${name}" (${id}): ${what}`);
-        }
-      }
-      return failures;
-    });
-    if (broken.length > 0) throw new CliFailure(broken.join('\n'));
+    program
+      .command('verify')
+      .description(
+        "Verify every workspace's hash chain (or --workspace's), its materialised statuses and the database's append-only guards, and the ledger heads given with --expect-head; one JSON line per workspace, exit code 1 when anything fails",
+      )
+      .option('--expect-head <[workspace:]seq:hash>', EXPECT_HEAD_HELP, parseExpectHead),
+  ).action(async (options: DatabaseOptions & { expectHead?: ExpectedHead[] }) => {
+    await withWorkspaces(options, io, { mustExist: true, readOnly: true }, (engine, workspaces, store) =>
+      verifyCommand(engine, store, workspaces, { expectHeads: options.expectHead ?? [], database: databasePath(options, io), workspace: options.workspace }, io),
+    );
   });
 
   program
@@ -110,18 +113,30 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
     program
       .command('history')
       .description("Print a contact's consent history (one JSON line per record), looked up in every workspace unless --workspace names one")
-      .argument('<contact>', 'contact id, email or phone'),
-  ).action(async (contact: string, options: DatabaseOptions) => {
-    const summary = await withWorkspaces(options, io, { mustExist: true, readOnly: true }, (engine, workspaces) => historyCommand(engine, workspaces, contact, io));
-    if (summary.unreadable > 0) outcome.exitCode = 1;
+      .argument('<contact>', 'contact id, email or phone')
+      .option('--country <code>', countryOptionHelp('a phone number'), parseCountryOption),
+  ).action(async (contact: string, options: DatabaseOptions & { country?: string }) => {
+    const summary = await withWorkspaces(options, io, { mustExist: true, readOnly: true }, (engine, workspaces) =>
+      historyCommand(engine, workspaces, contact, io, options.country ?? null),
+    );
+    if (summary.unreadable > 0) outcome.exitCode = EXIT_CODES.failed;
   });
 
   registerServeCommand(program, io);
   registerKeysCommand(program, io);
   registerHubspotCommand(program, io, outcome);
   registerSlackCommand(program, io);
+  withExitCodesInHelp(program.commands);
 
   return program;
+}
+
+/** Each command's help ends with the exit codes (`import` says what each means for it). */
+function withExitCodesInHelp(commands: readonly Command[]): void {
+  for (const command of commands) {
+    if (command.name() !== 'import') command.addHelpText('after', COMMAND_EXIT_CODES_HELP);
+    withExitCodesInHelp(command.commands);
+  }
 }
 
 /** Runs the CLI; returns the exit code instead of exiting, so tests can call it. */
@@ -132,14 +147,15 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     await program.parseAsync([...argv], { from: 'user' });
     return outcome.exitCode;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode;
+    // Commander's own refusals (an unknown command or option, a missing argument, no command at all) are usage errors.
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT_CODES.done : EXIT_CODES.refused;
     if (error instanceof CliFailure) {
       writeLine(io.stderr, `error: ${error.message}`);
       return error.exitCode;
     }
     if (isConsentryError(error)) {
       writeLine(io.stderr, `error [${error.code}]: ${error.message}`);
-      return 1;
+      return exitCodeOf(error);
     }
     throw error;
   }

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
 import BetterSqlite3 from 'better-sqlite3';
 import { databasePath, openStore, type DatabaseOptions } from './database.js';
-import { CliFailure, writeLine, type CliIo } from './io.js';
+import { CliFailure, CliRefusal, writeLine, type CliIo } from './io.js';
 
 /**
  * A consistent copy of a database that may be in use, through SQLite's online backup
@@ -11,8 +11,8 @@ import { CliFailure, writeLine, type CliIo } from './io.js';
  * The copy is then checked page by page (`PRAGMA integrity_check`) before it is reported good.
  */
 export async function backupCommand(options: DatabaseOptions, target: string, io: CliIo): Promise<void> {
-  if (target.trim() === '') throw new CliFailure('the backup file must be named');
-  if (existsSync(target)) throw new CliFailure(`${target} exists: name a new file, so that no earlier backup is overwritten`);
+  if (target.trim() === '') throw new CliRefusal('the backup file must be named');
+  if (existsSync(target)) throw new CliRefusal(`${target} exists: name a new file, so that no earlier backup is overwritten`);
   const source = databasePath(options, io);
   const store = openStore(options, io, { readOnly: true });
   try {
@@ -23,7 +23,7 @@ export async function backupCommand(options: DatabaseOptions, target: string, io
   } catch (error) {
     // A backup that failed half-way is no backup: leave nothing that could be mistaken for one.
     rmSync(target, { force: true });
-    throw new CliFailure(`Cannot write the backup ${target}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliRefusal(`Cannot write the backup ${target}: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     await store.close();
   }

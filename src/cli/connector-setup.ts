@@ -4,14 +4,14 @@ import type { Workspace } from '../core/settings.js';
 import type { StoreTx } from '../ports/store.js';
 import { databasePath, findWorkspace, openStore, type DatabaseOptions } from './database.js';
 import type { CliIo } from './io.js';
-import { CliFailure } from './io.js';
+import { CliRefusal } from './io.js';
 
 /** The environment as the server reads it; a bad variable ends the command with its name. */
 export function environmentConfig(io: CliIo): Config {
   try {
     return loadConfig(io.env);
   } catch (error) {
-    if (error instanceof ConfigError) throw new CliFailure(`invalid configuration\n${error.message}`);
+    if (error instanceof ConfigError) throw new CliRefusal(`invalid configuration\n${error.message}`);
     throw error;
   }
 }
@@ -35,7 +35,7 @@ export async function readExistingWorkspace<T>(
 ): Promise<T | null> {
   const path = databasePath(options, io);
   if (!existsSync(path)) {
-    if (options.workspace) throw new CliFailure(`No database at ${path}, so no workspace "${options.workspace}"`);
+    if (options.workspace) throw new CliRefusal(`No database at ${path}, so no workspace "${options.workspace}"`);
     return null;
   }
   const store = openStore(options, io, { mustExist: true });
@@ -46,7 +46,7 @@ export async function readExistingWorkspace<T>(
       const index = named ? workspaces.indexOf(named) : options.workspace === undefined ? 0 : -1;
       const workspace = workspaces[index];
       if (!workspace) {
-        if (options.workspace) throw new CliFailure(`No workspace "${options.workspace}" in ${path}`);
+        if (options.workspace) throw new CliRefusal(`No workspace "${options.workspace}" in ${path}`);
         return null;
       }
       return read(tx, { workspace, isDefault: index === 0 });

@@ -7,7 +7,7 @@ import type { Engine, WorkspaceEngine } from '../engine.js';
 import { createEngine } from '../engine.js';
 import { createSqliteStore, SchemaUpgradeNeededError, type SqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
-import { CliFailure } from './io.js';
+import { CliFailure, CliRefusal } from './io.js';
 
 export const DEFAULT_DATABASE_PATH = './data/consentry.db';
 
@@ -23,7 +23,7 @@ export interface DatabaseOptions {
  */
 export function databasePath(options: DatabaseOptions, io: CliIo): string {
   if (options.db !== undefined) {
-    if (options.db.trim() === '') throw new CliFailure('--db must name a database file');
+    if (options.db.trim() === '') throw new CliRefusal('--db must name a database file');
     return options.db;
   }
   const fromEnv = io.env.DATABASE_PATH;
@@ -53,23 +53,23 @@ export function openStore(options: DatabaseOptions, io: CliIo, open: OpenOptions
 
 export function openStoreAt(path: string, synchronous: 'NORMAL' | 'FULL', open: OpenOptions = {}): SqliteStore {
   const noDatabase = `No database at ${path}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)`;
-  if (path !== ':memory:' && existsSync(path) && statSync(path).isDirectory()) throw new CliFailure(`${path} is a directory, not a database file`);
+  if (path !== ':memory:' && existsSync(path) && statSync(path).isDirectory()) throw new CliRefusal(`${path} is a directory, not a database file`);
   // A missing or empty file, for a command that only reads, is the store's NOT_FOUND.
   try {
     return open.readOnly === true ? createSqliteStore({ path, readOnly: true }) : createSqliteStore({ path, synchronous, createIfMissing: !open.mustExist });
   } catch (error) {
-    if (isConsentryError(error) && error.code === 'NOT_FOUND') throw new CliFailure(noDatabase);
+    if (isConsentryError(error) && error.code === 'NOT_FOUND') throw new CliRefusal(noDatabase);
     if (error instanceof SchemaUpgradeNeededError) {
-      throw new CliFailure(
+      throw new CliRefusal(
         `${path} has database schema version ${error.version}, older than this version of Consentry reads (${error.supported}), and this command only reads it: run \`consentry serve\` or a command that writes (such as \`consentry import\`) on it once to upgrade it`,
       );
     }
     const { code, reason } = sqliteFailure(error);
-    if (code === 'SQLITE_NOTADB') throw new CliFailure(`${path} is not a Consentry database (${reason})`);
+    if (code === 'SQLITE_NOTADB') throw new CliRefusal(`${path} is not a Consentry database (${reason})`);
     // The store's own refusals (another application's tables, a newer schema, ...) mostly name the file; those that do not get it in front.
-    if (isConsentryError(error)) throw new CliFailure(reason.includes(path) ? reason : `${path}: ${reason}`);
+    if (isConsentryError(error)) throw new CliRefusal(reason.includes(path) ? reason : `${path}: ${reason}`);
     const denied = path === ':memory:' ? undefined : permissionDenied(path, open.readOnly === true);
-    throw new CliFailure(`Cannot open the database ${path}: ${denied ?? reason}`);
+    throw new CliRefusal(`Cannot open the database ${path}: ${denied ?? reason}`);
   }
 }
 
@@ -116,7 +116,7 @@ export function findWorkspace(workspaces: readonly Workspace[], typed: string): 
   const folded = wanted.toLocaleLowerCase('und');
   const loose = workspaces.filter((w) => w.name.toLocaleLowerCase('und') === folded);
   // The exact matches are among the case-insensitive ones: listing these names each workspace once.
-  if (loose.length > 1) throw new CliFailure(`Several workspaces are named "${wanted}" (${loose.map((w) => w.id).join(', ')}): name one by its id`);
+  if (loose.length > 1) throw new CliRefusal(`Several workspaces are named "${wanted}" (${loose.map((w) => w.id).join(', ')}): name one by its id`);
   return loose[0];
 }
 
@@ -149,29 +149,29 @@ export async function withEngine<T>(
   return withWorkspaces(options, io, { ...open, mustExist }, async (engine, workspaces) => {
     const existing = workspaces[0];
     const first = existing ?? (mustExist ? undefined : await engine.ensureDefaultWorkspace());
-    if (!first) throw new CliFailure(`No workspace in ${databasePath(options, io)}`);
+    if (!first) throw new CliRefusal(`No workspace in ${databasePath(options, io)}`);
     return work(engine, engine.workspace(first.id), { workspaceCreated: existing === undefined });
   });
 }
 
 /**
  * Opens the store and the engine for a command that reads every workspace unless `--workspace`
- * names one: the workspaces it covers, in creation order.
+ * names one: the workspaces it covers, in creation order, and the store, for what only SQLite has.
  */
 export async function withWorkspaces<T>(
   options: DatabaseOptions,
   io: CliIo,
   open: OpenOptions,
-  work: (engine: Engine, workspaces: readonly Workspace[]) => Promise<T>,
+  work: (engine: Engine, workspaces: readonly Workspace[], store: SqliteStore) => Promise<T>,
 ): Promise<T> {
   const store = openStore(options, io, open);
   try {
     const engine = createEngine({ store });
     const all = await engine.listWorkspaces();
-    if (options.workspace === undefined) return await work(engine, all);
+    if (options.workspace === undefined) return await work(engine, all, store);
     const match = findWorkspace(all, options.workspace);
-    if (!match) throw new CliFailure(`No workspace "${options.workspace}" in ${databasePath(options, io)}`);
-    return await work(engine, [match]);
+    if (!match) throw new CliRefusal(`No workspace "${options.workspace}" in ${databasePath(options, io)}`);
+    return await work(engine, [match], store);
   } catch (error) {
     throw damagedDatabase(error, databasePath(options, io)) ?? error;
   } finally {

@@ -5,7 +5,7 @@ import type { ConsentRecord } from '../core/consent.js';
 import type { Workspace } from '../core/settings.js';
 import type { Engine } from '../engine.js';
 import type { CliIo } from './io.js';
-import { CliFailure, writeLine } from './io.js';
+import { CliFailure, CliRefusal, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry, type UnreadableRecord } from '../engine/ledger-pages.js';
 import { ledgerEnd, UnreadableTally } from './ledger-pages.js';
 
@@ -18,7 +18,7 @@ export type ExportFormat = 'csv' | 'json';
 
 /** `--format`, checked when the command line is read: a typo is named before the database is opened. */
 export function parseExportFormat(value: string): ExportFormat {
-  if (value !== 'csv' && value !== 'json') throw new CliFailure(`--format must be csv or json, not "${value}"`);
+  if (value !== 'csv' && value !== 'json') throw new CliRefusal(`--format must be csv or json, not "${value}"`);
   return value;
 }
 

@@ -4,7 +4,8 @@ import type { Workspace } from '../core/settings.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
 import { withoutBidiMarks } from './identities.js';
 import type { CliIo } from './io.js';
-import { CliFailure, writeLine } from './io.js';
+import { pointingAtCountryOption } from './country-option.js';
+import { CliFailure, CliRefusal, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry } from '../engine/ledger-pages.js';
 import { latestStatusRecord, UnreadableTally } from './ledger-pages.js';
 
@@ -15,9 +16,10 @@ type Lookup = { found: string | null } | { phoneRefusal: string };
 
 /**
  * The contact a typed key names in one workspace: an e-mail (it has an "@", full-width "＠" too), a contact id (a
- * ULID), else a phone number, read as `import` reads one, in the workspace's default country.
+ * ULID), else a phone number, read as `import` reads one: in `country` (`--country`) when given,
+ * else in the workspace's default country.
  */
-async function lookUp(workspace: WorkspaceEngine, key: string): Promise<Lookup> {
+async function lookUp(workspace: WorkspaceEngine, key: string, country: string | null): Promise<Lookup> {
   if (foldTypedValue(key).includes('@')) return { found: (await workspace.findContacts({ email: key, limit: 1 })).contacts[0]?.id ?? null };
   if (isUlid(key)) {
     try {
@@ -29,9 +31,9 @@ async function lookUp(workspace: WorkspaceEngine, key: string): Promise<Lookup> 
   }
   let phone: string;
   try {
-    phone = normalizePhone(key, (await workspace.get()).settings.defaultCountry);
+    phone = normalizePhone(key, country ?? (await workspace.get()).settings.defaultCountry);
   } catch (error) {
-    if (isConsentryError(error) && error.code === 'INVALID_PHONE') return { phoneRefusal: error.message };
+    if (isConsentryError(error) && error.code === 'INVALID_PHONE') return { phoneRefusal: pointingAtCountryOption(error.message) };
     throw error;
   }
   return { found: (await workspace.findContacts({ phone, limit: 1 })).contacts[0]?.id ?? null };
@@ -51,22 +53,25 @@ export interface HistorySummary {
  * in one warning line on stderr; the caller makes that exit code 1. A reading that ends before the
  * record the contact's current consent rests on fails (CliFailure, exit code 1).
  */
-export async function historyCommand(engine: Engine, workspaces: readonly Workspace[], typed: string, io: CliIo): Promise<HistorySummary> {
+export async function historyCommand(engine: Engine, workspaces: readonly Workspace[], typed: string, io: CliIo, country: string | null = null): Promise<HistorySummary> {
   const key = withoutBidiMarks(typed);
   const found: { workspace: WorkspaceEngine; id: string }[] = [];
   let phoneRefusal: string | null = null;
   for (const { id } of workspaces) {
     const workspace = engine.workspace(id);
-    const lookup = await lookUp(workspace, key);
+    const lookup = await lookUp(workspace, key, country);
     if ('phoneRefusal' in lookup) phoneRefusal ??= lookup.phoneRefusal;
     else if (lookup.found !== null) found.push({ workspace, id: lookup.found });
   }
   const [only, ...others] = found;
   if (!only) {
-    // A key that is no e-mail and no id is a phone number read in each workspace's default country: say why it is not one.
-    throw new CliFailure(phoneRefusal === null ? `No contact ${key}` : `No contact ${key}: not a contact id or an e-mail address, and as a phone number: ${phoneRefusal}`);
+    // A key that is no e-mail and no id is a phone number read in --country or each workspace's default country:
+    // say why it is not one. Such a key is refused (exit code 2), as a bad argument; a key that
+    // can name a contact and names none is a search that found nothing (exit code 1).
+    if (phoneRefusal !== null) throw new CliRefusal(`No contact ${key}: not a contact id or an e-mail address, and as a phone number: ${phoneRefusal}`);
+    throw new CliFailure(`No contact ${key}`);
   }
-  if (others.length > 0) throw new CliFailure(`${key} is a contact in ${found.length} workspaces: name one with --workspace`);
+  if (others.length > 0) throw new CliRefusal(`${key} is a contact in ${found.length} workspaces: name one with --workspace`);
   const { workspaceId } = only.workspace;
   const unreadable = new UnreadableTally();
   const warnOfUnreadable = (): void => {

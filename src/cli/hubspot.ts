@@ -13,7 +13,7 @@ import { isConsentryError } from '../core/errors.js';
 import { HubSpotSettingsSchema, type Workspace } from '../core/settings.js';
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import type { CliIo } from './io.js';
-import { CliFailure, nonBlankOption, writeLine } from './io.js';
+import { CliFailure, CliRefusal, nonBlankOption, writeLine } from './io.js';
 
 interface InstallOptions {
   token?: string;
@@ -40,7 +40,7 @@ const HttpUrlSchema = z.url({ protocol: /^https?$/ });
  */
 function httpUrlOption(flag: string, example: string): (value: string) => string {
   return (value) => {
-    if (!HttpUrlSchema.safeParse(value).success) throw new CliFailure(`${flag} must be an http(s) URL such as ${example}, not "${value}"`);
+    if (!HttpUrlSchema.safeParse(value).success) throw new CliRefusal(`${flag} must be an http(s) URL such as ${example}, not "${value}"`);
     return value;
   };
 }
@@ -52,7 +52,7 @@ function publicUrlOption(value: string): string {
   const url = httpUrlOption('--public-url', 'https://consent.example.com')(value);
   const problem = baseUrlProblem(url);
   // The value is not repeated: it may hold a password.
-  if (problem !== undefined) throw new CliFailure(`--public-url ${problem}`);
+  if (problem !== undefined) throw new CliRefusal(`--public-url ${problem}`);
   return url;
 }
 /** The longest token the workspace settings keep (`hubspot.accessToken`). */
@@ -97,7 +97,7 @@ export async function hubspotInstallCommand(options: InstallOptions, io: CliIo):
   const resolved = workspace === null ? null : resolveHubSpotConfig(workspace, config, isDefault);
   const accessToken = options.token ?? resolved?.accessToken ?? config.HUBSPOT_ACCESS_TOKEN;
   if (accessToken === undefined) {
-    throw new CliFailure('No HubSpot token: pass --token, set HUBSPOT_ACCESS_TOKEN, or set hubspot.accessToken with PATCH /v1/settings');
+    throw new CliRefusal('No HubSpot token: pass --token, set HUBSPOT_ACCESS_TOKEN, or set hubspot.accessToken with PATCH /v1/settings');
   }
   const connections = new HubSpotConnections(options.apiBase === undefined ? {} : { basePath: options.apiBase });
   const { client } = connections.session({ accessToken, portalId: resolved?.portalId ?? config.HUBSPOT_PORTAL_ID ?? null });
@@ -114,21 +114,21 @@ function findManifest(): string {
     if (existsSync(candidate)) return candidate;
     directory = resolve(directory, '..');
   }
-  throw new CliFailure('manifest.json not found; pass --manifest <path>');
+  throw new CliRefusal('manifest.json not found; pass --manifest <path>');
 }
 
 export async function hubspotRegisterActionsCommand(options: RegisterOptions, io: CliIo): Promise<void> {
   const config = environmentConfig(io);
   const developerApiKey = options.developerKey ?? config.HUBSPOT_DEVELOPER_API_KEY;
-  if (developerApiKey === undefined) throw new CliFailure('No developer API key: pass --developer-key or set HUBSPOT_DEVELOPER_API_KEY');
+  if (developerApiKey === undefined) throw new CliRefusal('No developer API key: pass --developer-key or set HUBSPOT_DEVELOPER_API_KEY');
   const publicUrl = options.publicUrl ?? config.PUBLIC_URL;
-  if (publicUrl === undefined) throw new CliFailure('HubSpot calls the actions at PUBLIC_URL: pass --public-url or set PUBLIC_URL');
+  if (publicUrl === undefined) throw new CliRefusal('HubSpot calls the actions at PUBLIC_URL: pass --public-url or set PUBLIC_URL');
   let manifest: unknown;
   const path = options.manifest ?? findManifest();
   try {
     manifest = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new CliFailure(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliRefusal(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const client = createHubSpotDeveloperClient({ developerApiKey, ...(options.apiBase === undefined ? {} : { basePath: options.apiBase }) });
   const registered = await callingHubSpot(options.apiBase, () => registerActions(client, options.appId, manifestActions(manifest), publicUrl));

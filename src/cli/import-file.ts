@@ -5,7 +5,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { CsvError, parse as csvParser, type Options as CsvParseOptions } from 'csv-parse';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { CliFailure } from './io.js';
+import { CliRefusal } from './io.js';
 import type { Progress } from './progress.js';
 
 const FIELDS = ['contactId', 'email', 'phone', 'purpose', 'channel', 'status', 'legalBasis', 'explanation', 'occurredAt', 'idempotencyKey'] as const;
@@ -202,7 +202,7 @@ async function* utf16AsUtf8(path: string, encoding: string, chunks: AsyncIterabl
     try {
       return bytes === undefined ? decoder.decode() : decoder.decode(bytes, { stream: true });
     } catch {
-      throw new CliFailure(`${path} is not valid ${encoding.toUpperCase()}; ${SAVE_AS_UTF8}`);
+      throw new CliRefusal(`${path} is not valid ${encoding.toUpperCase()}; ${SAVE_AS_UTF8}`);
     }
   };
   for await (const chunk of chunks) {
@@ -223,7 +223,7 @@ async function* checkedUtf8(path: string, first: Buffer, chunks: AsyncIterable<B
       const byte = offset === undefined ? undefined : bytes[offset];
       const line = lineEnds + countLineEnds(bytes.subarray(0, offset), lastByte) + 1;
       const where = byte === undefined ? '' : `: byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')} on line ${line}`;
-      throw new CliFailure(`${path} is not UTF-8${where}; ${SAVE_AS_UTF8}`);
+      throw new CliRefusal(`${path} is not UTF-8${where}; ${SAVE_AS_UTF8}`);
     }
     lineEnds += countLineEnds(bytes, lastByte);
     lastByte = bytes[bytes.length - 1] ?? lastByte;
@@ -434,7 +434,7 @@ async function* csvRecords(path: string, layout: CsvLayout, text: AsyncIterable<
     if (!(error instanceof CsvError)) throw error;
     await drain(source);
     const reason = CSV_ERRORS[error.code] ?? error.message;
-    throw new CliFailure(`${path} is not valid CSV: the record on line ${lines.lineOfRecordAfter(end)}: ${reason}`);
+    throw new CliRefusal(`${path} is not valid CSV: the record on line ${lines.lineOfRecordAfter(end)}: ${reason}`);
   } finally {
     parser.destroy();
     await source.return?.();
@@ -479,8 +479,8 @@ function readHeader(path: string, record: CsvRecord): Header {
   return { line: record.line, fields, width: record.values.length, namedWidth, spelled };
 }
 
-function invalidHeader(path: string, line: number, problems: readonly string[]): CliFailure {
-  return new CliFailure(`${path}: the header on line ${line} is not valid: ${problems.join('; ')} (${HEADER_HINT})`);
+function invalidHeader(path: string, line: number, problems: readonly string[]): CliRefusal {
+  return new CliRefusal(`${path}: the header on line ${line} is not valid: ${problems.join('; ')} (${HEADER_HINT})`);
 }
 
 /** Why a file could not be read, in plain words; the system's own message for the rarer reasons. */
@@ -496,9 +496,9 @@ function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
   return error instanceof Error && 'code' in error;
 }
 
-function cannotRead(path: string, error: unknown): CliFailure {
+function cannotRead(path: string, error: unknown): CliRefusal {
   const reason = isErrnoException(error) ? ((error.code === undefined ? undefined : UNREADABLE[error.code]) ?? error.message) : String(error);
-  return new CliFailure(`Cannot read ${path}: ${reason}`);
+  return new CliRefusal(`Cannot read ${path}: ${reason}`);
 }
 
 /**
@@ -541,10 +541,10 @@ function kindOf(stats: Stats): string {
  * Import reads its file twice (readImportFile, then importRecords): a pipe (`/dev/stdin`, a
  * shell's `<(...)`) is empty the second time, so its rows would be checked and never recorded.
  */
-function notRegularFile(path: string, stats: Stats): CliFailure | null {
+function notRegularFile(path: string, stats: Stats): CliRefusal | null {
   if (stats.isFile()) return null;
-  if (stats.isDirectory()) return new CliFailure(`Cannot read ${path}: it is a directory`);
-  return new CliFailure(`Cannot import ${path}: it is ${kindOf(stats)}, and import reads its file twice (to check it, then to record it); save it to a file first`);
+  if (stats.isDirectory()) return new CliRefusal(`Cannot read ${path}: it is a directory`);
+  return new CliRefusal(`Cannot import ${path}: it is ${kindOf(stats)}, and import reads its file twice (to check it, then to record it); save it to a file first`);
 }
 
 const READ_BYTES = 64 * 1024;
@@ -632,7 +632,7 @@ export async function readImportFile(path: string, progress?: Pick<Progress, 'st
     if (layout.header === undefined) {
       // No first record: the file has none, or it is not valid CSV, which csvRecords reports by line.
       await drain(csvRecords(path, layout, replay(start, text)));
-      throw new CliFailure(`${path} is empty: ${HEADER_HINT}`);
+      throw new CliRefusal(`${path} is empty: ${HEADER_HINT}`);
     }
     const headerLines = new LineCounter(layout.delimiter);
     headerLines.push(start);
@@ -663,7 +663,7 @@ export async function readImportFile(path: string, progress?: Pick<Progress, 'st
       const problems = [...firstValueLine].sort(([a], [b]) => a - b).map(([index, line]) => `column ${index + 1} has no name, and line ${line} has a value in it`);
       throw invalidHeader(path, header.line, problems);
     }
-    if (rows <= 0) throw new CliFailure(`${path} has a header but no data rows`);
+    if (rows <= 0) throw new CliRefusal(`${path} has a header but no data rows`);
     return { path, layout, header, rows, emptyRows, sha256: hash.digest('hex'), version };
   } finally {
     await handle.close();
@@ -679,7 +679,7 @@ export async function* importRecords(file: ImportFile): AsyncGenerator<CsvRecord
   try {
     const now = versionOf(stats);
     if (now.dev !== file.version.dev || now.ino !== file.version.ino || now.size !== file.version.size || now.mtimeMs !== file.version.mtimeMs) {
-      throw new CliFailure(`${file.path} changed after it was checked; nothing was imported: import it again`);
+      throw new CliRefusal(`${file.path} changed after it was checked; nothing was imported: import it again`);
     }
     let header = true;
     for await (const record of csvRecords(file.path, file.layout, utf8Text(file.path, fileChunks(file.path, handle)))) {

@@ -1,10 +1,10 @@
 import { ActorSchema, CHANNELS, CONSENT_STATUSES, LEGAL_BASES, type Actor } from '../core/consent.js';
 import { canonicalUlid, normalizePhone } from '../core/contact.js';
-import type { FieldIssue } from '../core/errors.js';
-import { WorkspaceSettingsSchema, type WorkspaceSettings } from '../core/settings.js';
+import { isConsentryError, type FieldIssue } from '../core/errors.js';
 import { bulkRowIssues } from '../engine/consents.js';
 import { BulkRowSchema } from '../engine/inputs.js';
 import type { WorkspaceEngine } from '../engine.js';
+import { parseCountryOption, pointingAtCountryOption } from './country-option.js';
 import { databasePath, isNewDatabase, resolvedDatabasePath, withEngine, type DatabaseOptions } from './database.js';
 import { withoutBidiMarks } from './identities.js';
 import {
@@ -22,10 +22,12 @@ import {
 } from './import-file.js';
 import { isListedColumn, ListedValues, unknownPurposeMessage } from './import-values.js';
 import type { CliIo } from './io.js';
-import { CliFailure, nonBlankOption, writeLine } from './io.js';
+import { checkReportPath, RejectedRowsReport } from './import-report.js';
+import { CliFailure, EXIT_CODES, exitCodeOf, nonBlankOption, writeLine } from './io.js';
 import { progressOn } from './progress.js';
 
 export { readImportFile, type ImportFile } from './import-file.js';
+export { parseCountryOption } from './country-option.js';
 
 /** The engine's field names as they appear in its messages ("needs a legalBasis"). */
 const FIELD_NAME_IN_TEXT = /\b(contactId|legalBasis|occurredAt|idempotencyKey)\b/g;
@@ -95,6 +97,10 @@ export interface ImportSummary {
 export interface ImportOptions {
   /** The import stops before its next slice once aborted; the slice under way is committed first. */
   signal?: AbortSignal;
+  /** Takes each slice's rejected rows, with their failures (`--report`). */
+  report?: Pick<RejectedRowsReport, 'add'>;
+  /** `--allow-erased`: an opt-in row may create a contact with an address an erased contact had. */
+  allowErased?: boolean;
 }
 
 type BulkRowValues = Partial<Record<Field, string>>;
@@ -229,10 +235,6 @@ function inFileTerms(issue: FieldIssue, row: BulkRowValues): FieldIssue {
   return issue;
 }
 
-/** What the engine advises for a national number without a default country; an import names its country with `--country` instead. */
-const SET_DEFAULT_COUNTRY = /or set the workspace default country$/;
-const USE_COUNTRY_OPTION = 'or name its country with --country (e.g. --country ES)';
-
 /**
  * The engine's checks of a row, with a message for a badly written occurred_at that says what is
  * expected, one for a national phone number that points at `--country`, and one for a purpose
@@ -248,7 +250,7 @@ function rowIssues(row: BulkRowValues, by: { actor: Actor; source: 'bulk' }, set
     const field = issue.path.split('.')[0];
     if (field === 'occurredAt' && badOccurredAt) return { ...issue, message: occurredAtMessage(occurredAt) };
     if (field === 'purpose' && unknownPurpose !== undefined) return { ...issue, message: unknownPurpose };
-    if (field === 'phone') return { ...issue, message: issue.message.replace(SET_DEFAULT_COUNTRY, USE_COUNTRY_OPTION) };
+    if (field === 'phone') return { ...issue, message: pointingAtCountryOption(issue.message) };
     return inFileTerms(issue, row);
   });
 }
@@ -263,6 +265,9 @@ type BulkRowError = { code: string; message: string; issues: readonly FieldIssue
 function refusalIssues(error: BulkRowError, row: BulkRowValues, derivedKey: boolean): FieldIssue[] {
   if (error.code === 'CONTACT_ERASED' && row.contactId !== undefined) {
     return [{ path: 'contactId', message: `contact ${canonicalUlid(row.contactId)} was erased: its consents cannot be changed` }];
+  }
+  if (error.code === 'CONTACT_ERASED') {
+    return error.issues.map((issue) => ({ path: issue.path, message: 'belonged to a contact that was erased; this row would opt the person in again (--allow-erased records it)' }));
   }
   const issues = error.issues.length > 0 ? [...error.issues] : [{ path: '', message: error.message }];
   if (!derivedKey) return issues;
@@ -279,24 +284,6 @@ const ACTOR_ID = ActorSchema.shape.id;
  * database opened, never the same error on every row.
  */
 export const parseActorOption = nonBlankOption('--actor', 'name who is importing (an id such as "cli")', ACTOR_ID.maxLength ?? Number.MAX_SAFE_INTEGER);
-
-/** The workspace setting's own rule: an ISO 3166-1 alpha-2 code of a country with a telephone numbering plan. */
-const COUNTRY = WorkspaceSettingsSchema.shape.defaultCountry;
-type Country = NonNullable<WorkspaceSettings['defaultCountry']>;
-
-/**
- * `--country`, checked when the command line is read: the country whose national phone numbers
- * (written without "+") the file holds, for this import only, in place of the workspace's default
- * country. Letter case does not matter ("es" is ES).
- */
-export function parseCountryOption(value: string): Country {
-  const code = value.trim().toUpperCase();
-  const parsed = COUNTRY.safeParse(code);
-  if (!parsed.success || parsed.data === null) {
-    throw new CliFailure(`--country must be the ISO 3166-1 alpha-2 code of a country with a telephone numbering plan, such as ES, not "${value}"`);
-  }
-  return parsed.data;
-}
 
 /**
  * Records the file's rows in the workspace, reading them again from the file a slice at a time:
@@ -355,7 +342,8 @@ export async function importCsv(
       if (rowFailures.length === 0) accepted.push({ index, derivedKey, row: row.phone === undefined ? row : { ...row, phone: normalizePhone(row.phone, settings.defaultCountry) } });
     }
     const rows = accepted.map((a) => a.row);
-    const results = rows.length > 0 ? await workspace.bulkSetConsent(rows, { source: 'bulk', actor }) : [];
+    const sent = options.allowErased === true ? rows.map((row) => ({ ...row, allowErased: true })) : rows;
+    const results = sent.length > 0 ? await workspace.bulkSetConsent(sent, { source: 'bulk', actor }) : [];
     for (const result of results) {
       const target = accepted[result.row];
       if (!target) continue;
@@ -373,14 +361,19 @@ export async function importCsv(
       failures[target.index] = failuresOf(line, target.row, refusalIssues(result.error, target.row, target.derivedKey), names);
     }
     // The slice's report goes out now, in the file's line order, and is not kept.
-    for (const index of chunk.keys()) {
+    const rejected: { record: CsvRecord; failures: readonly RowFailure[] }[] = [];
+    for (const [index, record] of chunk.entries()) {
       const rowFailures = failures[index] ?? [];
       const rowWarnings = warnings[index] ?? [];
-      if (rowFailures.length > 0) summary.rejected++;
+      if (rowFailures.length > 0) {
+        summary.rejected++;
+        rejected.push({ record, failures: rowFailures });
+      }
       if (rowWarnings.length > 0) summary.warned++;
       for (const failure of rowFailures) progress.line(failureLine(failure));
       for (const warning of rowWarnings) progress.line(`warning: line ${warning.line}: ${warning.field}: ${warning.message}`);
     }
+    await options.report?.add(rejected);
     summary.rows += chunk.length;
     progress.update(summary.rows);
   }
@@ -415,10 +408,26 @@ export async function importCsv(
       if (chunk.length > 0) await commit(chunk);
       if (found !== file.rows || summary.emptyRows !== file.emptyRows) throw readDifferently(file, String(found), summary);
     }
+  } catch (error) {
+    throw stoppedPartWay(error, file, summary, throughLine);
   } finally {
     progress.stop();
   }
   return summary;
+}
+
+/**
+ * A refusal (exit code 2: nothing written) that comes once slices are committed, from a second
+ * reading that found the file changed or the engine refusing a whole slice, is a failure part-way
+ * (exit code 1) that says what was recorded: a script must not take it for an import that wrote nothing.
+ */
+function stoppedPartWay(error: unknown, file: ImportFile, summary: ImportSummary, throughLine: number): unknown {
+  if (summary.rows === 0 || exitCodeOf(error) !== EXIT_CODES.refused) return error;
+  const reason = isConsentryError(error) ? `[${error.code}] ${error.message}` : error instanceof Error ? error.message : String(error);
+  const imported = summary.recorded + summary.alreadyRecorded;
+  return new CliFailure(
+    `${reason}; the import stopped after ${summary.rows} of the ${file.rows} rows of ${file.path} (through line ${throughLine}), ${imported} of them recorded: fix it and import the file again`,
+  );
 }
 
 /**
@@ -489,19 +498,79 @@ export interface InterruptSource {
 }
 
 /** An exit code of 128 + SIGINT's number, as a shell reports a command Ctrl-C stopped. */
-export const INTERRUPTED_EXIT_CODE = 130;
+export const INTERRUPTED_EXIT_CODE = EXIT_CODES.interrupted;
+
+/** What each exit code of `import` means, for `import --help`. */
+export const IMPORT_EXIT_HELP = `
+Exit codes: 0 every row recorded (or already recorded); 1 some rows rejected
+(each named on stderr, and written to --report), or the import stopped
+part-way after recording rows; 2 nothing imported: a usage error, a bad
+option value, or a file that is missing, unreadable, not UTF-8, not valid CSV
+or without a valid header; 130 interrupted (the rows committed stay).
+`;
 
 export interface ImportCommandOptions extends DatabaseOptions {
   actor: string;
   country?: string;
+  /** `--report`: the file the rejected rows are written to. */
+  report?: string;
+  /** `--json`: the summary as one JSON object on stdout, in place of its sentences. */
+  json?: boolean;
+  /** `--allow-erased`: see ImportOptions. */
+  allowErased?: boolean;
+}
+
+/** The summary as `import --json` prints it: the counts, where the rows went, and what the command made. */
+export interface ImportSummaryJson {
+  rows: number;
+  imported: number;
+  recorded: number;
+  alreadyRecorded: number;
+  repeated: number;
+  notInEffect: number;
+  rejected: number;
+  warned: number;
+  emptyRows: number;
+  keyColumn: boolean;
+  workspace: { id: string; name: string };
+  /** The database file, made absolute. */
+  database: string;
+  createdDatabase: boolean;
+  createdWorkspace: boolean;
+  /** The `--report` file, made absolute; null without `--report`. */
+  report: string | null;
+  interrupted: { throughLine: number } | null;
+}
+
+export function importSummaryJson(
+  summary: ImportSummary,
+  where: { database: string; createdDatabase: boolean; createdWorkspace: boolean; report: string | null },
+): ImportSummaryJson {
+  const { rows, recorded, alreadyRecorded, repeated, notInEffect, rejected, warned, emptyRows, keyColumn, workspace, interrupted } = summary;
+  return {
+    rows,
+    imported: recorded + alreadyRecorded,
+    recorded,
+    alreadyRecorded,
+    repeated,
+    notInEffect,
+    rejected,
+    warned,
+    emptyRows,
+    keyColumn,
+    workspace: { id: workspace.id, name: workspace.name },
+    ...where,
+    interrupted,
+  };
 }
 
 /**
- * `consentry import`: checks the file, opens (or makes) the database, records the rows and
- * prints the summary; returns the exit code. SIGINT and SIGTERM (Ctrl-C, a supervisor stopping
- * the job) stop it between two slices: the transaction under way commits, the progress bar is
- * taken down (cli-progress turns the terminal's line wrap off while it draws), and one line says
- * how far it came. A second signal is not caught: it ends the process at once.
+ * `consentry import`: checks `--report` and the file, opens (or makes) the database, records the
+ * rows and prints the summary (`--json`: as one JSON object); returns the exit code (EXIT_CODES:
+ * 1 when a row was rejected). SIGINT and SIGTERM (Ctrl-C, a supervisor stopping the job) stop it
+ * between two slices: the transaction under way commits, the progress bar is taken down
+ * (cli-progress turns the terminal's line wrap off while it draws), and one line says how far it
+ * came. A second signal is not caught: it ends the process at once.
  */
 export async function importCommand(file: string, options: ImportCommandOptions, io: CliIo, signals: InterruptSource = process): Promise<number> {
   const interruption = new AbortController();
@@ -509,6 +578,8 @@ export async function importCommand(file: string, options: ImportCommandOptions,
   signals.once('SIGINT', interrupt);
   signals.once('SIGTERM', interrupt);
   try {
+    // Before the file is read, which may take a while: a report that cannot be written is refused at once.
+    if (options.report !== undefined) await checkReportPath(options.report);
     const checking = progressOn(io.stderr, 'checking  [{bar}] {percentage}% of the file');
     let csv: ImportFile;
     try {
@@ -524,20 +595,36 @@ export async function importCommand(file: string, options: ImportCommandOptions,
     const path = databasePath(options, io);
     const database = resolvedDatabasePath(path);
     const creating = isNewDatabase(path);
+    let createdWorkspace = false;
+    let reportPath: string | null = null;
     const summary = await withEngine(options, io, async (_engine, workspace, opened) => {
+      createdWorkspace = opened.workspaceCreated;
       if (creating) writeLine(io.stderr, `created new database ${database}`);
       else if (opened.workspaceCreated) {
         const { id, name } = await workspace.get();
         writeLine(io.stderr, `created new workspace "${name}" (${id}) in ${database}`);
       }
-      return importCsv(workspace, csv, io, options.actor, options.country ?? null, { signal: interruption.signal });
+      const report = options.report === undefined ? undefined : await RejectedRowsReport.create(options.report, csv.layout.header ?? []);
+      reportPath = report?.path ?? null;
+      try {
+        return await importCsv(workspace, csv, io, options.actor, options.country ?? null, {
+          signal: interruption.signal,
+          ...(report ? { report } : {}),
+          ...(options.allowErased === true ? { allowErased: true } : {}),
+        });
+      } finally {
+        await report?.close();
+      }
     });
+    if (options.json === true) {
+      writeLine(io.stdout, JSON.stringify(importSummaryJson(summary, { database, createdDatabase: creating, createdWorkspace, report: reportPath })));
+    }
     if (summary.interrupted !== null) {
       writeLine(io.stderr, interruptedLine(summary.rows, summary.interrupted.throughLine));
       return INTERRUPTED_EXIT_CODE;
     }
-    printImportSummary(summary, io, database);
-    return summary.rejected > 0 ? 1 : 0;
+    if (options.json !== true) printImportSummary(summary, io, database);
+    return summary.rejected > 0 ? EXIT_CODES.failed : EXIT_CODES.done;
   } finally {
     signals.removeListener('SIGINT', interrupt);
     signals.removeListener('SIGTERM', interrupt);

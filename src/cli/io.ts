@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { isConsentryError, type ErrorCode } from '../core/errors.js';
 
 /** The CLI's streams and environment, injected so commands can be tested in-process. */
 export interface CliIo {
@@ -27,15 +28,84 @@ export function writeLine(stream: Writable, line: string): void {
   stream.write(`${line}\n`);
 }
 
+/**
+ * The exit codes every command keeps to, so that a script can tell "fix the input and run it
+ * again" (2) from "look at what was done" (1). 128 + the signal's number for an interruption, as a
+ * shell reports a command Ctrl-C (SIGINT, 2) stopped.
+ */
+export const EXIT_CODES = {
+  done: 0,
+  /** Done in part (rows rejected, a ledger read cut short), a check failed (verify), or the command failed on the way. */
+  failed: 1,
+  /** Refused before anything was written: a usage error, a bad option value, a file missing, unreadable or not in the form expected. */
+  refused: 2,
+  /** Interrupted (SIGINT, SIGTERM): what was committed before stays. */
+  interrupted: 130,
+} as const;
+
+/** The exit codes, as the top-level `--help` and each command's help speak of them. */
+export const EXIT_CODES_HELP = `
+Exit codes (every command):
+  0    done
+  1    done in part or a check failed: rows rejected, a ledger that does not
+       verify, a read cut short, or a failure on the way (see its message)
+  2    refused, nothing written: a usage error, a bad option value, a file
+       that is missing, unreadable, not UTF-8 or without a valid header
+  130  interrupted (Ctrl-C, SIGTERM): what was committed before stays
+`;
+
+/** The same, in one sentence, for the end of each command's help. */
+export const COMMAND_EXIT_CODES_HELP = `
+Exit codes: 0 done; 1 done in part or a check failed; 2 refused, nothing
+written (a usage error, a bad option value, a file it cannot take); 130
+interrupted. See consentry --help.
+`;
+
 /** A command's failure: printed on stderr, the process exits with `exitCode`. */
 export class CliFailure extends Error {
   constructor(
     message: string,
-    readonly exitCode = 1,
+    readonly exitCode: number = EXIT_CODES.failed,
   ) {
     super(message);
     this.name = 'CliFailure';
   }
+}
+
+/** A command that refused before it wrote anything: a usage error, a bad option or argument, an input it cannot take. */
+export class CliRefusal extends CliFailure {
+  constructor(message: string) {
+    super(message, EXIT_CODES.refused);
+    this.name = 'CliRefusal';
+  }
+}
+
+/**
+ * The engine's refusals of what a command gave it (a value, a name, a template): the transaction
+ * that met one was rolled back, so nothing was written. The others (a damaged or busy database, a
+ * full disk) are failures on the way.
+ */
+const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'VALIDATION_FAILED',
+  'LEGAL_BASIS_REQUIRED',
+  'EXPLANATION_REQUIRED',
+  'INVALID_EMAIL',
+  'INVALID_PHONE',
+  'NOT_FOUND',
+  'CONFLICT',
+  'CONTACT_ERASED',
+  'CONTACT_UNREACHABLE',
+  'UNKNOWN_TEMPLATE',
+  'INVALID_WORKFLOW',
+  'KEYWORD_NOT_REMOVABLE',
+  'PAYLOAD_TOO_LARGE',
+]);
+
+/** The exit code a command's failure ends it with (EXIT_CODES); a failure no command made (a bug) is `failed`. */
+export function exitCodeOf(error: unknown): number {
+  if (error instanceof CliFailure) return error.exitCode;
+  if (isConsentryError(error)) return REFUSAL_CODES.has(error.code) ? EXIT_CODES.refused : EXIT_CODES.failed;
+  return EXIT_CODES.failed;
 }
 
 /**
@@ -44,8 +114,8 @@ export class CliFailure extends Error {
  */
 export function nonBlankOption(flag: string, mustSay: string, maxLength: number): (value: string) => string {
   return (value) => {
-    if (value.trim() === '') throw new CliFailure(`${flag} must ${mustSay}, not be empty`);
-    if (value.length > maxLength) throw new CliFailure(`${flag} must be at most ${maxLength} characters, not ${value.length}`);
+    if (value.trim() === '') throw new CliRefusal(`${flag} must ${mustSay}, not be empty`);
+    if (value.length > maxLength) throw new CliRefusal(`${flag} must be at most ${maxLength} characters, not ${value.length}`);
     return value;
   };
 }

@@ -8,7 +8,7 @@ import type { ApiKeyRow, Store } from '../ports/store.js';
 import { createApiKey, revokeApiKey } from '../server/api-keys.js';
 import { findWorkspace, openStore, type OpenOptions } from './database.js';
 import type { CliIo } from './io.js';
-import { CliFailure, nonBlankOption, writeLine } from './io.js';
+import { CliRefusal, nonBlankOption, writeLine } from './io.js';
 
 interface DbOption {
   db?: string;
@@ -34,7 +34,7 @@ async function workspaceFor(store: Store, wanted: string | undefined): Promise<{
   if (match) return { workspace: match, created: false };
   // A workspace id that names none is a typo, not a new tenant's name: a key to a new, empty
   // workspace would look like one to the workspace meant.
-  if (isUlid(wanted.trim())) throw new CliFailure(`No workspace with id ${wanted.trim()}; to create a workspace, name it with words (--workspace "Acme")`);
+  if (isUlid(wanted.trim())) throw new CliRefusal(`No workspace with id ${wanted.trim()}; to create a workspace, name it with words (--workspace "Acme")`);
   return { workspace: await engine.createWorkspace({ name: wanted }), created: true };
 }
 
@@ -65,7 +65,7 @@ const workspaceOption = nonBlankOption('--workspace', 'name a workspace (its id,
 /** Refuses a value holding a control or bidirectional formatting character, naming the option. */
 function withoutControlCharacters(flag: string, value: string): string {
   const forbidden = controlCharacterIn(value);
-  if (forbidden !== undefined) throw new CliFailure(`${flag} ${forbidden}; names are listed one per line in tab-separated columns`);
+  if (forbidden !== undefined) throw new CliRefusal(`${flag} ${forbidden}; names are listed one per line in tab-separated columns`);
   return value;
 }
 
@@ -181,7 +181,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
         // One instant for the command: a key revoked at any other time was revoked before it ran.
         const now = systemClock.now();
         const revoked = await revokeApiKey(store, canonicalUlid(id.trim()), { now: () => now });
-        if (!revoked) throw new CliFailure(`No API key with id "${id}"`);
+        if (!revoked) throw new CliRefusal(`No API key with id "${id}"`);
         const { key, hooksRemoved } = revoked;
         const revokedAt = key.revokedAt ?? now.toISOString();
         const alreadyRevoked = revokedAt !== now.toISOString();

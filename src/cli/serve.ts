@@ -10,7 +10,7 @@ import type { Store } from '../ports/store.js';
 import { newApiKey } from '../server/api-keys.js';
 import { openStoreAt } from './database.js';
 import type { CliIo } from './io.js';
-import { CliFailure, writeLine } from './io.js';
+import { CliFailure, CliRefusal, writeLine } from './io.js';
 
 export const DEFAULT_WORKSPACE_NAME = 'Default workspace';
 
@@ -98,16 +98,16 @@ function reuseEmptyFile(path: string, shown: string): InitialKeyFile {
     descriptor = openSync(path, constants.O_WRONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     const code = errorCode(error);
-    if (code === 'ELOOP' || code === 'EISDIR' || code === 'ENXIO') throw new CliFailure(NOT_A_PLAIN_FILE(shown));
-    if (code === 'EACCES' || code === 'EPERM') throw new CliFailure(`INITIAL_API_KEY_FILE: permission denied: this user cannot write ${shown}`);
-    throw new CliFailure(`INITIAL_API_KEY_FILE: cannot open ${shown}: ${errorWhy(error)}`);
+    if (code === 'ELOOP' || code === 'EISDIR' || code === 'ENXIO') throw new CliRefusal(NOT_A_PLAIN_FILE(shown));
+    if (code === 'EACCES' || code === 'EPERM') throw new CliRefusal(`INITIAL_API_KEY_FILE: permission denied: this user cannot write ${shown}`);
+    throw new CliRefusal(`INITIAL_API_KEY_FILE: cannot open ${shown}: ${errorWhy(error)}`);
   }
   try {
     const stat = fstatSync(descriptor);
     const ownUid = process.getuid?.();
-    if (!stat.isFile() || stat.nlink !== 1 || (ownUid !== undefined && stat.uid !== ownUid)) throw new CliFailure(NOT_A_PLAIN_FILE(shown));
+    if (!stat.isFile() || stat.nlink !== 1 || (ownUid !== undefined && stat.uid !== ownUid)) throw new CliRefusal(NOT_A_PLAIN_FILE(shown));
     if (stat.size > 0) {
-      throw new CliFailure(
+      throw new CliRefusal(
         `INITIAL_API_KEY_FILE: ${shown} exists already and is not empty, and the first API key is never written over a file: move it away, or name a new file`,
       );
     }
@@ -158,7 +158,7 @@ function openKeyFile(path: string): InitialKeyFile {
         : code === 'EACCES' || code === 'EPERM'
           ? `permission denied: this user cannot create ${shown}`
           : `cannot create ${shown}: ${errorWhy(error)}`;
-    throw new CliFailure(`INITIAL_API_KEY_FILE: ${why}`);
+    throw new CliRefusal(`INITIAL_API_KEY_FILE: ${why}`);
   }
 }
 
@@ -221,7 +221,7 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
   try {
     config = loadConfig({ ...io.env, ...(options.db !== undefined ? { DATABASE_PATH: options.db } : {}) });
   } catch (error) {
-    if (error instanceof ConfigError) throw new CliFailure(`invalid configuration\n${error.message}`);
+    if (error instanceof ConfigError) throw new CliRefusal(`invalid configuration\n${error.message}`);
     throw error;
   }
 

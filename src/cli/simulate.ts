@@ -13,7 +13,7 @@ import type { StoredEvent } from '../ports/store.js';
 import { createMemoryStore } from '../store/memory.js';
 import { getTemplate, TEMPLATE_IDS } from '../core/workflow/index.js';
 import type { CliIo } from './io.js';
-import { CliFailure, writeLine } from './io.js';
+import { CliFailure, CliRefusal, writeLine } from './io.js';
 
 /** One or more parts, largest unit first as people write them: `30s`, `6m`, `4m59s`, `1h30m`, `1.5h`. */
 const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
@@ -40,7 +40,7 @@ function readDuration(text: string): { ok: true; ms: number } | { ok: false; mes
 
 export function parseDuration(text: string): number {
   const reading = readDuration(text);
-  if (!reading.ok) throw new CliFailure(reading.message);
+  if (!reading.ok) throw new CliRefusal(reading.message);
   return reading.ms;
 }
 
@@ -369,7 +369,7 @@ export interface SimulateOptions {
 
 function knownChannel(text: string): InboundChannel {
   const parsed = InboundChannelSchema.safeParse(text);
-  if (!parsed.success) throw new CliFailure(`unknown channel "${text}"; available: ${InboundChannelSchema.options.join(', ')}`);
+  if (!parsed.success) throw new CliRefusal(`unknown channel "${text}"; available: ${InboundChannelSchema.options.join(', ')}`);
   return parsed.data;
 }
 
@@ -380,7 +380,7 @@ export async function simulateCommand(options: SimulateOptions, io: CliIo): Prom
     await replayFile(options.script, { template: options.template, channel }, io);
     return;
   }
-  if (options.template === undefined) throw new CliFailure(`--template is required without --script (one of ${TEMPLATE_IDS.join(', ')})`);
+  if (options.template === undefined) throw new CliRefusal(`--template is required without --script (one of ${TEMPLATE_IDS.join(', ')})`);
   await interactive({ template: options.template, channel: channel ?? 'whatsapp' }, io);
 }
 
@@ -403,22 +403,22 @@ async function inFile<T>(file: string, work: () => Promise<T>): Promise<T> {
 
 async function replayFile(file: string, given: { template: string | undefined; channel: InboundChannel | undefined }, io: CliIo): Promise<void> {
   const read = await readFile(file, 'utf8').catch((error: unknown) => {
-    throw new CliFailure(`Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliRefusal(`Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
   });
   const text = read.startsWith(BYTE_ORDER_MARK) ? read.slice(BYTE_ORDER_MARK.length) : read;
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new CliFailure(`${file} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliRefusal(`${file} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
   const script = await inFile(file, async () => parseInput(TranscriptFileSchema, json, 'transcript'));
   // Running something other than what was asked for would make the output look like the wrong workflow's.
   if (given.template !== undefined && given.template !== script.template) {
-    throw new CliFailure(`--template "${given.template}" differs from the script's template "${script.template}"; leave --template out or make them agree`);
+    throw new CliRefusal(`--template "${given.template}" differs from the script's template "${script.template}"; leave --template out or make them agree`);
   }
   if (given.channel !== undefined && script.channel !== undefined && given.channel !== script.channel) {
-    throw new CliFailure(`--channel "${given.channel}" differs from the script's channel "${script.channel}"; leave --channel out or make them agree`);
+    throw new CliRefusal(`--channel "${given.channel}" differs from the script's channel "${script.channel}"; leave --channel out or make them agree`);
   }
   const lines = await inFile(file, () => replay({ ...script, channel: script.channel ?? given.channel ?? 'whatsapp' }));
   for (const line of lines) writeLine(io.stdout, JSON.stringify(line));

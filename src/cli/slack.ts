@@ -7,7 +7,7 @@ import { baseUrlProblem, type Config } from '../config.js';
 import { defaultSettings, type Workspace } from '../core/settings.js';
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import type { CliIo } from './io.js';
-import { CliFailure, writeLine } from './io.js';
+import { CliFailure, CliRefusal, writeLine } from './io.js';
 
 interface CheckOptions {
   token?: string;
@@ -55,11 +55,11 @@ async function tokenFromFile(path: string, io: CliIo): Promise<string> {
     content = path === '-' ? await readStdin(io) : await readFile(path, 'utf8');
   } catch (error) {
     const why = error instanceof Error && 'code' in error ? String(error.code) : 'unreadable';
-    throw new CliFailure(`--token-file: cannot read ${source} (${why})`);
+    throw new CliRefusal(`--token-file: cannot read ${source} (${why})`);
   }
   const token = content.trim();
-  if (token === '') throw new CliFailure(`--token-file: ${source} is empty`);
-  if (/\s/.test(token)) throw new CliFailure(`--token-file: ${source} must hold the token alone, on one line`);
+  if (token === '') throw new CliRefusal(`--token-file: ${source} is empty`);
+  if (/\s/.test(token)) throw new CliRefusal(`--token-file: ${source} must hold the token alone, on one line`);
   return token;
 }
 
@@ -81,7 +81,7 @@ function printReport(report: SlackSetupReport, io: CliIo, ownSettings: string | 
 
 /** `consentry slack check`: auth.test and conversations.info, each problem named with its fix. */
 export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promise<void> {
-  if (options.token !== undefined && options.tokenFile !== undefined) throw new CliFailure('pass --token or --token-file, not both');
+  if (options.token !== undefined && options.tokenFile !== undefined) throw new CliRefusal('pass --token or --token-file, not both');
   const config = environmentConfig(io);
   let token = options.tokenFile === undefined ? options.token : await tokenFromFile(options.tokenFile, io);
   let channel = options.channel;
@@ -95,14 +95,14 @@ export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promi
       channel ??= resolution.config.alertChannel;
     } else if (token === undefined || channel === undefined) {
       const missing = resolution.status === 'incomplete' ? ` (missing ${resolution.missing.join(', ')})` : '';
-      throw new CliFailure(
+      throw new CliRefusal(
         `Slack is not set up for ${label}${missing}: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_ALERT_CHANNEL, ` +
           'or the workspace\'s "slack" settings (PATCH /v1/settings), ' +
           'or pass --token and --channel (--token-file instead of --token keeps the token out of ps and the shell history)',
       );
     }
   }
-  if (token === undefined || channel === undefined) throw new CliFailure('pass --token-file (or --token) and --channel');
+  if (token === undefined || channel === undefined) throw new CliRefusal('pass --token-file (or --token) and --channel');
   // Loaded here: the other commands need none of the Slack SDK.
   const { checkSlackSetup, createSlackWebClient } = await import('../../connectors/slack/web.js');
   const { boltLogger, silentPino } = await import('../../connectors/slack/logger.js');
@@ -133,7 +133,7 @@ function publicUrlProblem(value: string): string | undefined {
 /** `--url`, checked when the command line is read: a bad value is an error about the option. */
 function publicUrlOption(value: string): string {
   const problem = publicUrlProblem(value);
-  if (problem !== undefined) throw new CliFailure(`--url ${problem}`);
+  if (problem !== undefined) throw new CliRefusal(`--url ${problem}`);
   return value;
 }
 
@@ -141,10 +141,10 @@ function publicUrlOption(value: string): string {
 export function slackManifestCommand(options: { url?: string }, io: CliIo): void {
   const fromEnvironment = io.env.PUBLIC_URL?.trim() || undefined;
   const url = options.url === undefined ? fromEnvironment : publicUrlOption(options.url);
-  if (url === undefined) throw new CliFailure(`pass --url with ${ACCEPTED_URL} (or set PUBLIC_URL)`);
+  if (url === undefined) throw new CliRefusal(`pass --url with ${ACCEPTED_URL} (or set PUBLIC_URL)`);
   if (options.url === undefined) {
     const problem = publicUrlProblem(url);
-    if (problem !== undefined) throw new CliFailure(`PUBLIC_URL ${problem}; or pass --url`);
+    if (problem !== undefined) throw new CliRefusal(`PUBLIC_URL ${problem}; or pass --url`);
   }
   writeLine(io.stdout, JSON.stringify(slackAppManifest(url), null, 2));
 }

@@ -118,6 +118,9 @@ const OTHER_DASHES = /[\u2010-\u2015\u2212\u30fc]/g;
  */
 const CALLING_CODE_IN_PARENTHESES = /^\(\s*(\+\d{1,3})\s*\)/;
 
+/** The international prefix ITU-T Recommendation E.164 recommends, at the start of a number: "00 34 600 000 001". */
+const INTERNATIONAL_PREFIX = /^00/;
+
 function invalidPhone(message: string): ConsentryError {
   return new ConsentryError('INVALID_PHONE', message, [{ path: 'phone', message }]);
 }
@@ -129,7 +132,8 @@ function invalidPhone(message: string): ConsentryError {
  * phone number length"; its extra 65 kB do not matter server-side.
  * https://gitlab.com/catamphetamine/libphonenumber-js#min-vs-max-vs-mobile-vs-core
  * Numbers without a "+" are read as dialled from `defaultCountry` (ISO 3166-1 alpha-2), so that
- * country's international prefix also works ("0034 ..." from ES).
+ * country's international prefix also works ("0034 ..." from ES); without a default country, a
+ * leading "00" is read as "+".
  * Extensions are rejected: E.164 cannot carry them and no messaging channel can reach one.
  */
 export function normalizePhone(raw: string, defaultCountry: string | null): string {
@@ -142,7 +146,12 @@ export function normalizePhone(raw: string, defaultCountry: string | null): stri
   if (country !== undefined && !isSupportedCountry(country)) {
     throw invalidPhone(`default country "${defaultCountry}" is not a supported ISO 3166-1 alpha-2 code`);
   }
-  const dialled = text.replace(CALLING_CODE_IN_PARENTHESES, '$1 ');
+  const written = text.replace(CALLING_CODE_IN_PARENTHESES, '$1 ');
+  // Without a default country to dial from, a leading 00 can only be the international prefix
+  // ITU-T E.164 recommends (and most of Europe dials): "0034 600…" is "+34 600…". With one,
+  // libphonenumber reads that country's own prefix (00 from ES, 011 from US).
+  const zeroZero = country === undefined && INTERNATIONAL_PREFIX.test(written);
+  const dialled = zeroZero ? written.replace(INTERNATIONAL_PREFIX, '+') : written;
   const international = dialled.startsWith('+');
   if (!international && country === undefined) {
     throw invalidPhone(
@@ -151,7 +160,7 @@ export function normalizePhone(raw: string, defaultCountry: string | null): stri
   }
   const parsed = parsePhoneNumberFromString(dialled, country === undefined ? { extract: false } : { defaultCountry: country, extract: false });
   if (parsed === undefined || !parsed.isValid()) {
-    const where = international ? '' : ` (read with default country ${country ?? ''})`;
+    const where = zeroZero ? ' (its 00 read as the international prefix +)' : international ? '' : ` (read with default country ${country ?? ''})`;
     throw invalidPhone(`"${text}" is not a valid phone number${where}`);
   }
   return parsed.number;

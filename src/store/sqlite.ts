@@ -51,7 +51,7 @@ import {
 } from './common.js';
 import { BackgroundCheckpointer, type CheckpointResult } from './checkpointer.js';
 import { GroupCommitter, type GroupCommitStats, type LockWait } from './group-commit.js';
-import { migrate } from './migrations.js';
+import { migrate, MIGRATIONS } from './migrations.js';
 import { checkReadableSchema, guardWrites, openReaderBeside, openReadOnly, type ReadOnlyConnection } from './read-only.js';
 
 export type { CheckpointResult } from './checkpointer.js';
@@ -2158,6 +2158,45 @@ function checkSchemaOwner(db: Database, path: string, createIfMissing: boolean):
     throw new ConsentryError('CONFLICT', `${path} is not a Consentry database: it holds other tables (${shown}) and no Consentry schema`);
   }
   if (!createIfMissing) throw new ConsentryError('NOT_FOUND', `${path} holds no Consentry database yet`);
+}
+
+/**
+ * The triggers that keep `consent_records` append-only (DESIGN §2), by name, with the statement
+ * that made each, as the migrations wrote it: SQLite keeps that text in `sqlite_master.sql`
+ * (https://www.sqlite.org/schematab.html).
+ */
+const LEDGER_GUARDS: ReadonlyMap<string, string> = new Map(
+  MIGRATIONS.flatMap((migration) => [...migration.up.matchAll(/CREATE TRIGGER (consent_records_append_only_\w+)[\s\S]*?\nEND;/g)]).map(
+    (match) => [match[1] ?? '', match[0].slice(0, -1)] as const,
+  ),
+);
+
+export interface LedgerGuards {
+  /** Guards that are not in the file. */
+  missing: string[];
+  /** Guards in the file under their name that are no longer the statement the migrations made. */
+  altered: string[];
+}
+
+const sameStatement = (a: string, b: string): boolean => a.replace(/\s+/g, ' ').trim() === b.replace(/\s+/g, ' ').trim();
+
+/**
+ * Which of the ledger's append-only guards the database lacks. Anyone who can write the file can
+ * drop them (DROP TRIGGER): the hash chain still shows a record edited in place, but one removed
+ * from the end with the head rewritten passes it, so a guard gone is reported on its own. Reads
+ * the schema only; run it on a store's connection (`readWith`).
+ */
+export function ledgerGuardsOf(db: Database): LedgerGuards {
+  const rows = db.prepare<[], { name: string; sql: string | null }>("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'consent_records'").all();
+  const found = new Map(rows.map((row) => [row.name, row.sql ?? '']));
+  const missing: string[] = [];
+  const altered: string[] = [];
+  for (const [name, statement] of LEDGER_GUARDS) {
+    const actual = found.get(name);
+    if (actual === undefined) missing.push(name);
+    else if (!sameStatement(actual, statement)) altered.push(name);
+  }
+  return { missing, altered };
 }
 
 /** How long a write refused for a full disk is reported by probe() when no write commits after it; the Retry-After of STORE_FULL. */

@@ -47,10 +47,10 @@ describe('consentry classify', () => {
     // Not in the built-in table: a word people use to opt out, so it is flagged for a person to review.
     expect(jsonLines(builtIn.stdout)).toEqual([{ intent: 'none', language: 'es', keyword: null, normalized: 'BAJA', review: true }]);
     const unknown = await cli(['classify', 'baja', '--db', db, '--workspace', 'Globex']);
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('No workspace "Globex"');
     const missing = await cli(['classify', 'baja', '--db', join(dir, 'nowhere.db'), '--workspace', 'Acme']);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('No database at');
   });
 
@@ -84,7 +84,7 @@ describe('consentry simulate --script', () => {
     const script = join(dir, 'bad.json');
     writeFileSync(script, JSON.stringify({ template: 'request-consent-privacy', steps: [{ after: 'soon' }] }));
     const run = await cli(['simulate', '--template', 'request-consent-privacy', '--script', script]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('steps.0.after');
   });
 });
@@ -104,7 +104,7 @@ describe('consentry simulate (interactive)', () => {
 
   it('refuses an unknown template', async () => {
     const run = await cli(['simulate', '--template', 'nope'], { stdin: '/quit\n' });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('UNKNOWN_TEMPLATE');
   });
 });

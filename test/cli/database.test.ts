@@ -62,7 +62,7 @@ describe('the database a command opens', () => {
     const missing = join(dir, 'nodir', 'typo.db');
     for (const args of [['verify'], ['export'], ['history', 'ana@example.com']]) {
       const run = await cli([...args, '--db', missing]);
-      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr).toContain(`No database at ${missing}`);
     }
     expect(existsSync(join(dir, 'nodir'))).toBe(false);
@@ -73,7 +73,7 @@ describe('the database a command opens', () => {
     writeFileSync(empty, '');
     for (const args of [['verify'], ['export'], ['history', 'ana@example.com'], ['keys', 'list'], ['keys', 'revoke', 'nothing']]) {
       const run = await cli([...args, '--db', empty]);
-      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr, args.join(' ')).toBe(`error: No database at ${empty}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)\n`);
       expect(statSync(empty).size, args.join(' ')).toBe(0);
     }
@@ -90,7 +90,7 @@ describe('the database a command opens', () => {
     writeFileSync(csv, 'email,purpose,channel,status\nana@example.com,marketing,email,opted_out\n');
     for (const args of [['export'], ['verify'], ['keys', 'list'], ['keys', 'create'], ['import', csv]]) {
       const run = await cli([...args, '--db', foreign]);
-      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr, args.join(' ')).toBe(`error: ${foreign} is not a Consentry database: it holds other tables (invoices, invoices_total) and no Consentry schema\n`);
     }
     const after = new Database(foreign, { readonly: true });
@@ -124,12 +124,12 @@ describe('the database a command opens', () => {
     const text = join(dir, 'notes.txt');
     writeFileSync(text, 'this is not SQLite, just some text long enough to have a header\n'.repeat(10));
     const run = await cli(['verify', '--db', text]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toMatch(new RegExp(`^error: ${text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not a Consentry database`));
     const folder = join(dir, 'folder');
     mkdirSync(folder);
     const onFolder = await cli(['export', '--db', folder]);
-    expect(onFolder.code).toBe(1);
+    expect(onFolder.code).toBe(2);
     expect(onFolder.stderr).toContain(`${folder} is a directory, not a database file`);
   });
 });
@@ -157,7 +157,11 @@ describe('commands over several workspaces', () => {
     expect(edited.code).toBe(1);
     expect(edited.stderr).toContain(`workspace "Acme" (${acmeId}): ledger tampered`);
     expect(edited.stderr).not.toContain('Default workspace');
-    expect((await cli(['verify', '--workspace', 'Default workspace', '--db', db])).code).toBe(0);
+    // Its chain is intact, but the database's append-only guards are gone, for every workspace in it.
+    const other = await cli(['verify', '--workspace', 'Default workspace', '--db', db]);
+    expect(other.code).toBe(1);
+    expect(JSON.parse(other.stdout)).toMatchObject({ workspace: 'Default workspace', ok: false, chain: { ok: true }, triggers: 'missing' });
+    expect(other.stderr).toContain("the ledger's append-only guards are missing");
   });
 
   it('export writes every workspace with what each hash covers, so the hashes can be checked from the export alone', async () => {

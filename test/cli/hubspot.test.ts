@@ -36,7 +36,7 @@ describe('consentry hubspot: URL options are checked once, before any call', () 
     async (publicUrl) => {
       const seen = definitionsApi();
       const run = await cli(['hubspot', 'register-actions', '--app-id', APP_ID, '--developer-key', DEV_KEY, '--public-url', publicUrl]);
-      expect(run.code).toBe(1);
+      expect(run.code).toBe(2);
       expect(run.stdout).toBe('');
       expect(stderrLines(run.stderr)).toEqual([`error: --public-url must be an http(s) URL such as https://consent.example.com, not "${publicUrl}"`]);
       expect(seen.calls).toBe(0);
@@ -50,7 +50,7 @@ describe('consentry hubspot: URL options are checked once, before any call', () 
   ])('register-actions refuses --public-url %j by the rules of PUBLIC_URL, without repeating it', async (publicUrl, problem) => {
     const seen = definitionsApi();
     const run = await cli(['hubspot', 'register-actions', '--app-id', APP_ID, '--developer-key', DEV_KEY, '--public-url', publicUrl]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run.stderr)).toEqual([`error: --public-url ${problem}`]);
     expect(seen.calls).toBe(0);
   });
@@ -68,7 +68,7 @@ describe('consentry hubspot: URL options are checked once, before any call', () 
     ['register-actions', ['--app-id', APP_ID, '--developer-key', DEV_KEY, '--public-url', 'https://consent.example.com']],
   ])('%s refuses a bad --api-base in one line', async (command, args) => {
     const run = await cli(['hubspot', command, ...args, '--api-base', 'not-a-url'], { env: { DATABASE_PATH: db } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run.stderr)).toEqual(['error: --api-base must be an http(s) URL such as https://api.hubapi.com, not "not-a-url"']);
   });
 });
@@ -101,14 +101,14 @@ describe('consentry hubspot: a HubSpot that cannot be reached or refuses', () =>
 describe('consentry hubspot: credentials given on the command line must say something', () => {
   it.each([[''], ['   ']])('install refuses --token %j instead of sending it', async (token) => {
     const run = await cli(['hubspot', 'install', '--token', token, '--dry-run'], { env: { DATABASE_PATH: db } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run.stderr)).toEqual(['error: --token must be a HubSpot token, not be empty']);
   });
 
   it('register-actions refuses an empty --developer-key before any call', async () => {
     const seen = definitionsApi();
     const run = await cli(['hubspot', 'register-actions', '--app-id', APP_ID, '--developer-key', '', '--public-url', 'https://consent.example.com']);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run.stderr)).toEqual(['error: --developer-key must be a developer API key, not be empty']);
     expect(seen.calls).toBe(0);
   });

@@ -64,7 +64,7 @@ describe('consentry import: columns without a name', () => {
     rows[27] = 'person27@example.com,marketing,email,opted_out,x,';
     const file = ['email,purpose,channel,status,,', ...rows].join('\n');
     const run = await importText(file);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run)).toEqual([
       expect.stringContaining(

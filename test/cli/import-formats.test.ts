@@ -68,7 +68,7 @@ describe('consentry import: the file must be UTF-8', () => {
       ),
     );
     const run = await importFile(file);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run)).toEqual([`error: ${file} is not UTF-8: byte 0xFC on line 3; save it as "CSV UTF-8 (Comma delimited)"`]);
     expect((await ledger()).map((record) => record.email)).toEqual(['ana@example.com']);
@@ -85,7 +85,7 @@ describe('consentry import: the file must be UTF-8', () => {
       ]),
     );
     const run = await importFile(file);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual([`error: ${file} is not UTF-8: byte 0xE9 on line 4; save it as "CSV UTF-8 (Comma delimited)"`]);
     expect(existsSync(db)).toBe(false);
   });
@@ -168,7 +168,7 @@ describe('consentry import: the delimiter', () => {
     expect((await ledger()).map((record) => record.explanation)).toEqual(['Phone call;\r\nsecond page']);
 
     const badHeader = await importFile(writeCsv('sep=;\r\nemail;purpose;channel\r\nana@example.com;marketing;email\r\n', 'header.csv'));
-    expect(badHeader.code).toBe(1);
+    expect(badHeader.code).toBe(2);
     expect(badHeader.stderr).toContain('the header on line 2 is not valid: missing column(s): status');
   });
 
@@ -181,11 +181,11 @@ describe('consentry import: the delimiter', () => {
 
   it('reports a header it cannot split into known columns column by column, never a quote further down', async () => {
     const semicolons = await importFile(writeCsv('Correo;Finalidad;Canal;Estado\r\nana@example.com;marketing;email;"Fair, stand 3"\r\n'));
-    expect(semicolons.code).toBe(1);
+    expect(semicolons.code).toBe(2);
     expect(stderrLines(semicolons)).toEqual([expect.stringContaining('the header on line 1 is not valid: unknown column(s) "Correo", "Finalidad", "Canal", "Estado"')]);
 
     const tabs = await importFile(writeCsv('Correo\tFinalidad\r\nana@example.com\t"Fair, stand 3"\r\n', 'tabs.csv'));
-    expect(tabs.code).toBe(1);
+    expect(tabs.code).toBe(2);
     expect(tabs.stderr).toContain('unknown column(s) "Correo", "Finalidad"');
     expect(tabs.stderr).not.toContain('quote');
     expect(await ledger()).toEqual([]);
@@ -205,7 +205,7 @@ describe('consentry import: a file that cannot be read', () => {
   it('says there is no such file', async () => {
     const missing = join(dir, 'missing.csv');
     const run = await importFile(missing);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual([`error: Cannot read ${missing}: no such file`]);
     expect(existsSync(db)).toBe(false);
   });
@@ -214,7 +214,7 @@ describe('consentry import: a file that cannot be read', () => {
     const folder = join(dir, 'exports');
     mkdirSync(folder);
     const run = await importFile(folder);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual([`error: Cannot read ${folder}: it is a directory`]);
   });
 
@@ -222,7 +222,7 @@ describe('consentry import: a file that cannot be read', () => {
     const file = writeCsv('email,purpose,channel,status\nana@example.com,marketing,email,opted_out\n');
     vi.mocked(open).mockRejectedValueOnce(Object.assign(new Error(`EACCES: permission denied, open '${file}'`), { code: 'EACCES', syscall: 'open', path: file }));
     const run = await importFile(file);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual([`error: Cannot read ${file}: permission denied`]);
     expect(existsSync(db)).toBe(false);
   });

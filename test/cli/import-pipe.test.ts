@@ -39,10 +39,10 @@ describe('consentry import of something that is not a regular file', () => {
     return { status: run.status, stdout: run.stdout, stderr: run.stderr };
   }
 
-  it('refuses /dev/stdin fed by a pipe in one line, with exit code 1, and makes no database', { timeout: 60_000 }, () => {
+  it('refuses /dev/stdin fed by a pipe in one line, with exit code 2, and makes no database', { timeout: 60_000 }, () => {
     writeFileSync(join(dir, 'stdin.csv'), CSV);
     const run = importFromStdin('cat "$CSV_FILE"');
-    expect(run.status).toBe(1);
+    expect(run.status).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toBe(
       'error: Cannot import /dev/stdin: it is a pipe, and import reads its file twice (to check it, then to record it); save it to a file first\n',
@@ -58,7 +58,7 @@ describe('consentry import of something that is not a regular file', () => {
       encoding: 'utf8',
       timeout: 60_000,
     });
-    expect(run.status).toBe(1);
+    expect(run.status).toBe(2);
     expect(run.stderr).toBe(
       'error: Cannot import /dev/stdin: it is a socket, and import reads its file twice (to check it, then to record it); save it to a file first\n',
     );

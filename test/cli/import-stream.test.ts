@@ -133,7 +133,7 @@ describe('consentry import: a file read a piece at a time', () => {
       Buffer.concat([Buffer.from(['email,purpose,channel,status,explanation', ...rows, ''].join('\n')), Buffer.from('bob@example.com,marketing,email,opted_out,M\xfcnchen\n', 'latin1')]),
     );
     const run = await cli(['import', file, '--db', db]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run)).toEqual([`error: ${file} is not UTF-8: byte 0xFC on line 3002; save it as "CSV UTF-8 (Comma delimited)"`]);
     expect((await ledger()).map((record) => record.email)).toEqual(['ana@example.com']);
@@ -155,7 +155,7 @@ describe('consentry import: a file read a piece at a time', () => {
     const rows = Array.from({ length: 3000 }, (_, index) => `person${index}@example.com,marketing,email,opted_out,"Fair,\nstand ${index}"`);
     const file = writeCsv(['email,purpose,channel,status,explanation', ...rows, 'bob@example.com,marketing,email,opted_out,"never closed', ''].join('\n'));
     const run = await cli(['import', file, '--db', db]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual([`error: ${file} is not valid CSV: the record on line 6002: a quoted value is not closed`]);
     expect(existsSync(db)).toBe(false);
   });

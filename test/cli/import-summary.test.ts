@@ -79,7 +79,7 @@ describe('consentry import: rows whose every cell is empty', () => {
   it('still refuses a file whose rows are all empty as one without data rows', async () => {
     const file = writeCsv(['email,purpose,channel,status', ',,,', ',,,'].join('\n'));
     const run = await cli(['import', file, '--db', db]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toBe(`error: ${file} has a header but no data rows\n`);
   });
 });
@@ -121,5 +121,29 @@ describe('consentry import: row messages in the words of the file', () => {
     const run = await cli(['import', writeCsv(`contact_id,purpose,channel,status\n${contactId.toLowerCase()},marketing,sms,opted_out\n`), '--db', db]);
     expect(run.code).toBe(1);
     expect(reportLines(run)).toEqual([`line 2: contact_id: contact ${contactId} was erased: its consents cannot be changed`]);
+  });
+  it("refuses an opt-in that would bring an erased contact back by its e-mail or phone, and records it with --allow-erased", async () => {
+    const optIn = 'email,phone,purpose,channel,status,legal_basis,explanation\n';
+    const setup = await cli(['import', writeCsv(`${optIn}ana@example.com,+34600000001,marketing,email,opted_in,CONSENT_WITH_NOTICE,Newsletter form\n`, 'setup.csv'), '--db', db]);
+    expect(setup.code).toBe(0);
+    const [ana] = await ledger();
+    const store = createSqliteStore({ path: db });
+    const engine = createEngine({ store });
+    await engine.workspace(ana?.workspace_id ?? '').eraseContact(ana?.contact_id ?? '');
+    await store.close();
+
+    const oldExport = writeCsv(`${optIn}Ana@Example.com,,marketing,email,opted_in,CONSENT_WITH_NOTICE,Old CRM export\n,+34 600 000 001,marketing,sms,opted_in,CONSENT_WITH_NOTICE,Old CRM export\nben@example.com,,marketing,email,opted_in,CONSENT_WITH_NOTICE,Old CRM export\n`, 'old.csv');
+    const refused = await cli(['import', oldExport, '--db', db]);
+    expect(refused.code).toBe(1);
+    expect(reportLines(refused)).toEqual([
+      'line 2: email: belonged to a contact that was erased; this row would opt the person in again (--allow-erased records it)',
+      'line 3: phone: belonged to a contact that was erased; this row would opt the person in again (--allow-erased records it)',
+    ]);
+    expect((await ledger()).map((record) => record.email)).toEqual([null, 'ben@example.com']);
+
+    const allowed = await cli(['import', oldExport, '--db', db, '--allow-erased']);
+    expect(allowed.code).toBe(0);
+    // The phone row makes a contact of its own: the e-mail row's contact has no phone.
+    expect((await ledger()).map((record) => record.email)).toEqual([null, 'ben@example.com', 'ana@example.com', null]);
   });
 });

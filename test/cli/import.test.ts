@@ -91,7 +91,7 @@ describe('consentry import: line numbers', () => {
 
     const unclosed = writeCsv([HEADER, 'ana@example.com,,marketing,email,opted_out,,"Paper\r\nform"', 'bob@example.com,,marketing,email,opted_out,,"never closed', ''].join('\r\n'), 'bad.csv');
     const run = await importFile(unclosed);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('the record on line 4');
     expect(run.stderr).toContain('a quoted value is not closed');
   });
@@ -100,7 +100,7 @@ describe('consentry import: line numbers', () => {
 describe('consentry import: the header', () => {
   it('refuses a file with a header and no data rows', async () => {
     const run = await importFile(writeCsv(`${HEADER}\n\n`));
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('has a header but no data rows');
     expect(run.stdout).not.toContain('Imported');
     expect(existsSync(db)).toBe(false);
@@ -108,13 +108,13 @@ describe('consentry import: the header', () => {
 
   it('refuses an empty file', async () => {
     const run = await importFile(writeCsv(''));
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('is empty');
   });
 
   it('refuses a one-line file without a header, naming the values it took for column names', async () => {
     const run = await importFile(writeCsv('ana@example.com,marketing,email,opted_out\n'));
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('unknown column(s) "ana@example.com", "marketing", "opted_out"');
     expect(run.stderr).toContain('the first line must name the columns');
     expect(await ledger()).toEqual([]);
@@ -122,30 +122,30 @@ describe('consentry import: the header', () => {
 
   it('refuses a header without an email, phone or contact_id column, and one missing a required column', async () => {
     const noIdentity = await importFile(writeCsv('purpose,channel,status\nmarketing,email,opted_out\n'));
-    expect(noIdentity.code).toBe(1);
+    expect(noIdentity.code).toBe(2);
     expect(noIdentity.stderr).toContain('no email, phone or contact_id column');
 
     const noStatus = await importFile(writeCsv('email,purpose,channel\nana@example.com,marketing,email\n', 'b.csv'));
-    expect(noStatus.code).toBe(1);
+    expect(noStatus.code).toBe(2);
     expect(noStatus.stderr).toContain('missing column(s): status');
   });
 
   it('names unknown columns as spelled, an unnamed column by its position, and a repeated column', async () => {
     const unknown = await importFile(writeCsv('Email,Purpose,channel,status,Notes\nana@example.com,marketing,email,opted_out,x\n'));
-    expect(unknown.code).toBe(1);
+    expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown column(s) "Notes"');
 
     const trailingComma = await importFile(writeCsv(`${HEADER},\nana@example.com,,marketing,email,opted_out,,,Paper form\n`, 'b.csv'));
-    expect(trailingComma.code).toBe(1);
+    expect(trailingComma.code).toBe(2);
     expect(trailingComma.stderr).toContain('column 8 has no name, and line 2 has a value in it');
     expect(trailingComma.stderr).not.toContain('Unknown column(s) ;');
 
     const repeated = await importFile(writeCsv('email,purpose,channel,status,email\nana@example.com,marketing,email,opted_out,bob@example.com\n', 'c.csv'));
-    expect(repeated.code).toBe(1);
+    expect(repeated.code).toBe(2);
     expect(repeated.stderr).toContain('column "email" appears twice (columns 1 and 5)');
 
     const alias = await importFile(writeCsv('contact_id,purpose,channel,status,contactid\nx,marketing,email,opted_out,y\n', 'd.csv'));
-    expect(alias.code).toBe(1);
+    expect(alias.code).toBe(2);
     expect(alias.stderr).toContain('"contact_id" (column 1) and "contactid" (column 5) are the same column');
     expect(await ledger()).toEqual([]);
   });
@@ -359,7 +359,7 @@ describe('consentry import: --actor', () => {
     ['201 characters long', 'a'.repeat(201), '--actor must be at most 200 characters, not 201'],
   ])('refuses an --actor that is %s once, as an option error, before reading the file or opening the database', async (_what, actor, message) => {
     const run = await cli(['import', writeCsv(rows), '--actor', actor, '--db', db]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr.split('\n').filter((l) => l !== '')).toEqual([`error: ${message}`]);
     expect(existsSync(db)).toBe(false);
@@ -367,7 +367,7 @@ describe('consentry import: --actor', () => {
 
   it('names the bad --actor rather than a file it has not read yet', async () => {
     const run = await cli(['import', join(dir, 'missing.csv'), '--actor', '', '--db', db]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('error: --actor must name who is importing');
     expect(run.stderr).not.toContain('missing.csv');
   });
@@ -393,7 +393,7 @@ describe('consentry import: --actor', () => {
 describe('consentry import: --workspace', () => {
   it('names a missing database instead of making one, when the workspace it names cannot be in it', async () => {
     const run = await cli(['import', writeCsv([HEADER, 'ana@example.com,,marketing,email,opted_out,,'].join('\n')), '--workspace', 'Acme', '--db', db]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain(`No database at ${db}`);
     expect(existsSync(db)).toBe(false);
   });
@@ -402,7 +402,7 @@ describe('consentry import: --workspace', () => {
 describe('consentry export: --format', () => {
   it('names a bad --format before it opens the database', async () => {
     const run = await cli(['export', '--format', 'xml', '--db', join(dir, 'missing.db')]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr.split('\n').filter((l) => l !== '')).toEqual(['error: --format must be csv or json, not "xml"']);
   });
 });

@@ -22,9 +22,9 @@ describe('consentry keys create refuses names that would break the columns of ke
     ['--workspace', 'Second\tWS', 'U+0009, a control character'],
     ['--workspace', 'Acme\r\nEvil', 'U+000D, a control character'],
     ['--workspace', 'Isolated\u2068name', 'U+2068, a bidirectional formatting character'],
-  ])('%s %j: exit 1 naming the option and the character, before the database is made', async (option, value, what) => {
+  ])('%s %j: exit 2 naming the option and the character, before the database is made', async (option, value, what) => {
     const run = await cli(['keys', 'create', '--db', db, option, value]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr.split('\n').filter((line) => line !== '')).toEqual([`error: ${option} contains ${what}; names are listed one per line in tab-separated columns`]);
     expect(existsSync(db)).toBe(false);

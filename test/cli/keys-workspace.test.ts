@@ -20,7 +20,7 @@ describe('consentry keys create --workspace', () => {
   ])('refuses a name that is %s, naming the option, before the database or its directory is made', async (_what, name, message) => {
     const fresh = join(dir, 'nodir', 'fresh.db');
     const run = await cli(['keys', 'create', '--workspace', name, '--db', fresh]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run)).toEqual([`error: ${message}`]);
     expect(existsSync(join(dir, 'nodir'))).toBe(false);
@@ -45,7 +45,7 @@ describe('consentry keys create --workspace', () => {
     }
     for (const typed of ['Sales', 'sales', ' Sales ']) {
       const run = await cli(['keys', 'create', '--workspace', typed, '--db', db]);
-      expect(run.code).toBe(1);
+      expect(run.code).toBe(2);
       expect(stderrLines(run)).toEqual([`error: Several workspaces are named "${typed.trim()}" (${ids.join(', ')}): name one by its id`]);
     }
   });

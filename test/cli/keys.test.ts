@@ -73,7 +73,7 @@ describe('consentry keys', () => {
     expect((await createKey(['--workspace', acme.workspaceId.toLowerCase()])).workspaceId).toBe(acme.workspaceId);
     const typo = `${acme.workspaceId.slice(0, -1)}${acme.workspaceId.endsWith('0') ? '1' : '0'}`;
     const refused = await cli(['keys', 'create', '--json', '--db', db, '--workspace', typo]);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(`No workspace with id ${typo}`);
     expect(new Set((await listKeys()).map((key) => key.workspaceId))).toEqual(new Set([acme.workspaceId]));
   });
@@ -139,7 +139,7 @@ describe('consentry keys', () => {
     const missing = join(dir, 'typo.db');
     for (const args of [['keys', 'list', '--db', missing], ['keys', 'revoke', 'key_x', '--db', missing]]) {
       const run = await cli(args);
-      expect(run.code).toBe(1);
+      expect(run.code).toBe(2);
       expect(run.stderr).toContain(`No database at ${missing}`);
     }
     expect(existsSync(missing)).toBe(false);
@@ -163,10 +163,10 @@ describe('consentry keys', () => {
     expect(states.filter((s) => s.revokedAt === null)).toHaveLength(1);
   });
 
-  it('revoke of an unknown id fails with exit code 1', async () => {
+  it('revoke of an unknown id is refused with exit code 2', async () => {
     await createKey();
     const run = await cli(['keys', 'revoke', 'no-such-key', '--db', db]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('no-such-key');
   });
 
@@ -190,7 +190,7 @@ describe('consentry keys create --name', () => {
     ['101 characters long', 'k'.repeat(101), '--name must be at most 100 characters, not 101'],
   ])('refuses a label that is %s, before the database is made', async (_what, name, message) => {
     const run = await cli(['keys', 'create', '--name', name, '--db', db]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr.split('\n').filter((l) => l !== '')).toEqual([`error: ${message}`]);
     expect(existsSync(db)).toBe(false);

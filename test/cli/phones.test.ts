@@ -68,12 +68,78 @@ describe('consentry history: the phone spellings import accepts', () => {
   it('says why a key is no contact id, e-mail or phone number, showing it without the marks', async () => {
     expect((await importCsv(['ana@example.com,+34 600 000 001,marketing,sms,opted_out'])).code).toBe(0);
     const national = await cli(['history', `${LRO}600 000 001${PDF}`, '--db', db]);
-    expect(national.code).toBe(1);
+    expect(national.code).toBe(2);
     expect(national.stderr).toBe(
-      'error: No contact 600 000 001: not a contact id or an e-mail address, and as a phone number: "600 000 001" has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country\n',
+      'error: No contact 600 000 001: not a contact id or an e-mail address, and as a phone number: "600 000 001" has no country code: write it in international format (e.g. +34 600 000 001) or name its country with --country (e.g. --country ES)\n',
     );
     const unknown = await cli(['history', '+34 600 000 002', '--db', db]);
     expect(unknown.stderr).toBe('error: No contact +34 600 000 002\n');
+  });
+});
+
+describe('consentry history --country', () => {
+  it('reads a national number in the country it names, as import --country does, in a workspace without a default country', async () => {
+    expect((await importCsv([',600/000/001,marketing,sms,opted_out'], ['--country', 'ES'])).code).toBe(0);
+    for (const typed of ['600/000/001', '600 000 001', `${LRO}600-000-001${PDF}`]) {
+      const run = await cli(['history', typed, '--country', 'es', '--db', db]);
+      expect(run.code, `${JSON.stringify(typed)}: ${run.stderr}`).toBe(0);
+      expect(JSON.parse(run.stdout)).toMatchObject({ channel: 'sms', status: 'opted_out' });
+    }
+    // The same digits read in France are another number, which no contact has.
+    const france = await cli(['history', '06 00 00 00 01', '--country', 'FR', '--db', db]);
+    expect(france.code).toBe(1);
+    expect(france.stderr).toBe('error: No contact 06 00 00 00 01\n');
+  });
+
+  it('takes the place of the workspace default country', async () => {
+    await withSettings({ defaultCountry: 'FR' });
+    expect((await importCsv([',+34 600 000 001,marketing,sms,opted_out'])).code).toBe(0);
+    // Read in France, it is a French number no contact has.
+    const inFrance = await cli(['history', '600 000 001', '--db', db]);
+    expect(inFrance.code).toBe(1);
+    expect(inFrance.stderr).toBe('error: No contact 600 000 001\n');
+    const inSpain = await cli(['history', '600 000 001', '--country', 'ES', '--db', db]);
+    expect(inSpain.code, inSpain.stderr).toBe(0);
+    expect(JSON.parse(inSpain.stdout)).toMatchObject({ channel: 'sms', status: 'opted_out' });
+  });
+
+  it('refuses a --country as import does, in the same words, before the database is opened (exit code 2)', async () => {
+    for (const bad of ['XX', 'ESP', '']) {
+      const history = await cli(['history', '600 000 001', '--country', bad, '--db', join(dir, 'nowhere.db')]);
+      const importing = await importCsv([',600 000 001,marketing,sms,opted_out'], ['--country', bad]);
+      expect(history.code, bad).toBe(2);
+      expect(history.stderr, bad).toBe(importing.stderr);
+      expect(history.stderr.split('\n')[0], bad).toBe(`error: --country must be the ISO 3166-1 alpha-2 code of a country with a telephone numbering plan, such as ES, not "${bad}"`);
+    }
+  });
+
+  it('is in history --help with the words of import --help', async () => {
+    const flat = (text: string) => text.replace(/\s+/g, ' ');
+    expect(flat((await cli(['history', '--help'])).stdout)).toContain(
+      "--country <code> country of a phone number written without + (ISO 3166-1 alpha-2, e.g. ES); default: the workspace's default country",
+    );
+    expect(flat((await cli(['import', '--help'])).stdout)).toContain(
+      "--country <code> country of the phone numbers written without + (ISO 3166-1 alpha-2, e.g. ES); default: the workspace's default country",
+    );
+  });
+});
+
+describe('the international prefix 00, in a workspace without a default country', () => {
+  it('history and import read a leading 00 as +', async () => {
+    const run = await importCsv([',0034 600 000 001,marketing,sms,opted_out']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(await exportedPhones()).toEqual([{ email: null, phone: '+34600000001' }]);
+    for (const typed of ['0034600000001', '00 34 600 000 001']) {
+      const found = await cli(['history', typed, '--db', db]);
+      expect(found.code, `${typed}: ${found.stderr}`).toBe(0);
+      expect(JSON.parse(found.stdout)).toMatchObject({ channel: 'sms', status: 'opted_out' });
+    }
+  });
+
+  it('says how it read a 00 number that is not valid', async () => {
+    const run = await importCsv([',00346000000001,marketing,sms,opted_out']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('line 2: phone: "00346000000001" is not a valid phone number (its 00 read as the international prefix +)\n');
   });
 });
 
@@ -108,7 +174,7 @@ describe('consentry import: phones', () => {
   it('refuses a --country that is no ISO 3166-1 alpha-2 code of a numbering plan, naming the option, before the database is made', async () => {
     for (const bad of ['XX', 'ESP', '', 'E1']) {
       const run = await importCsv([',600 000 001,marketing,sms,opted_out'], ['--country', bad]);
-      expect(run.code, bad).toBe(1);
+      expect(run.code, bad).toBe(2);
       expect(run.stderr.split('\n')[0], bad).toBe(`error: --country must be the ISO 3166-1 alpha-2 code of a country with a telephone numbering plan, such as ES, not "${bad}"`);
     }
     expect(existsSync(db)).toBe(false);

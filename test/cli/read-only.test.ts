@@ -117,7 +117,7 @@ describe('verify, export and history open the database read-only', () => {
     }
     expect(sha256(snapshot)).toBe(before);
     const writing = unprivileged(['import', join(dir, 'seed.csv'), '--db', snapshot]);
-    expect(writing.code).toBe(1);
+    expect(writing.code).toBe(2);
     expect(sha256(snapshot)).toBe(before);
   });
 
@@ -197,7 +197,7 @@ describe('verify, export and history open the database read-only', () => {
     const before = sha256(db);
     for (const args of READERS) {
       const run = await cli([...args, '--db', db]);
-      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr.split('\n').filter(Boolean), args.join(' ')).toEqual([
         `error: ${db} has database schema version ${MIGRATIONS.at(-2)?.version}, older than this version of Consentry reads (${MIGRATIONS.at(-1)?.version}), and this command only reads it: run \`consentry serve\` or a command that writes (such as \`consentry import\`) on it once to upgrade it`,
       ]);
@@ -215,7 +215,7 @@ describe('verify, export and history open the database read-only', () => {
     raw.close();
     const before = sha256(db);
     const run = await cli(['verify', '--db', db]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain(`database schema version ${newer} is newer than this build of Consentry supports`);
     expect(sha256(db)).toBe(before);
   });

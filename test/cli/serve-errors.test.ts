@@ -63,7 +63,7 @@ describe('consentry serve names what to fix when it cannot start', () => {
 
   it('a PUBLIC_URL links cannot be built on: PUBLIC_URL, without repeating a password', async () => {
     const run = await cli(['serve'], { env: { PUBLIC_URL: 'https://ops:hunter2@consent.example.com', DATABASE_PATH: join(dir, 'consentry.db') } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual([
       'error: invalid configuration',
       'PUBLIC_URL: must not hold a user name or password: it is printed at start and published in the API docs',
@@ -79,11 +79,11 @@ describe('consentry serve names what to fix when it cannot start', () => {
     raw.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'from a later version', '2026-03-01T09:00:00.000Z')").run();
     raw.close();
     const run = await cli(['serve'], { env: { PORT: '0', HOST: '127.0.0.1', DATABASE_PATH: db, LOG_LEVEL: 'silent' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toHaveLength(1);
     expect(run.stderr.startsWith(`error: ${db}: database schema version 99 is newer than this build of Consentry supports (`)).toBe(true);
     const listed = await cli(['keys', 'list', '--db', db]);
-    expect(listed.code).toBe(1);
+    expect(listed.code).toBe(2);
     expect(listed.stderr).toContain(`${db}: database schema version 99 is newer`);
   });
 
@@ -96,7 +96,7 @@ describe('consentry serve names what to fix when it cannot start', () => {
     const asAnotherUser = process.getuid?.() === 0 ? { uid: 65534 } : {};
     for (const path of [join(locked, 'new.db'), join(locked, 'missing', 'new.db')]) {
       const served = await serve(path, {}, asAnotherUser);
-      expect(await served.exited).toBe(1);
+      expect(await served.exited).toBe(2);
       expect(served.output()).toBe(`error: Cannot open the database ${path}: permission denied: this user cannot create files in ${locked}\n`);
     }
   }, 30_000);

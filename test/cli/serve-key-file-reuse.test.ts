@@ -133,7 +133,7 @@ describe('consentry serve after a first start that stopped before writing the ke
     const file = join(dir, 'first-key');
     symlinkSync(target, file);
     const run = await cli(['serve'], { env: { DATABASE_PATH: db, INITIAL_API_KEY_FILE: file, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual([
       `error: INITIAL_API_KEY_FILE: ${file} exists already and is not a plain file of this user (a link, a directory, a file with other names or of another user): ` +
         'the first API key is written only to a new file, or to an empty one an earlier start left: move it away, or name a new file',

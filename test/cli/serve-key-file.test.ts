@@ -61,7 +61,7 @@ describe('consentry serve with INITIAL_API_KEY_FILE', () => {
     const file = join(dir, 'taken');
     writeFileSync(file, 'something else\n');
     const run = await cli(['serve'], { env: { DATABASE_PATH: db, INITIAL_API_KEY_FILE: file, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run)).toEqual([
       `error: INITIAL_API_KEY_FILE: ${file} exists already and is not empty, and the first API key is never written over a file: move it away, or name a new file`,
@@ -74,7 +74,7 @@ describe('consentry serve with INITIAL_API_KEY_FILE', () => {
     const db = join(dir, 'consentry.db');
     const file = join(dir, 'no-such-dir', 'first-key');
     const run = await cli(['serve'], { env: { DATABASE_PATH: db, INITIAL_API_KEY_FILE: file, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'silent' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual([`error: INITIAL_API_KEY_FILE: the directory of ${file} does not exist`]);
     expect(existsSync(file)).toBe(false);
     expect(await workspaceCount(db)).toBe(0);
@@ -99,7 +99,7 @@ describe('consentry serve with INITIAL_API_KEY_FILE', () => {
 
   it('is refused as a directory with the rest of the configuration', async () => {
     const run = await cli(['serve'], { env: { INITIAL_API_KEY_FILE: 'secrets/', PORT: 'eighty' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run).slice(1).sort()).toEqual(['INITIAL_API_KEY_FILE: must name a file, not a directory', 'PORT: must be an integer between 0 and 65535']);
   });
 });

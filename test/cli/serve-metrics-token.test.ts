@@ -41,7 +41,7 @@ describe('consentry serve with METRICS_TOKEN', () => {
 
   it('refuses a bad token at start, naming the variable and not the value', async () => {
     const run = await cli(['serve'], { env: { DATABASE_PATH: join(dir, 'consentry.db'), METRICS_TOKEN: 'tooshort', HOST: '127.0.0.1', PORT: '0' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual([
       'error: invalid configuration',
       'METRICS_TOKEN: must be 16 to 1024 characters of letters, digits and - . _ ~ + / (then any = padding), as a bearer token is written (RFC 6750); e.g. the output of openssl rand -hex 32',

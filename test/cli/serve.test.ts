@@ -51,9 +51,9 @@ function slowPost(port: number, path: string, key: string, body: string): { star
 }
 
 describe('consentry serve', () => {
-  it('refuses a bad PORT, naming it, with exit code 1', async () => {
+  it('refuses a bad PORT, naming it, with exit code 2', async () => {
     const run = await cli(['serve'], { env: { PORT: 'eighty' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('PORT: must be an integer between 0 and 65535');
   });
 
@@ -63,20 +63,20 @@ describe('consentry serve', () => {
     raw.exec('CREATE TABLE people (id INTEGER PRIMARY KEY)');
     raw.close();
     const run = await cli(['serve'], { env: { DATABASE_PATH: foreign, PORT: '0' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toBe(`error: ${foreign} is not a Consentry database: it holds other tables (people) and no Consentry schema\n`);
     const after = new Database(foreign, { readonly: true });
     expect(after.prepare('SELECT name FROM sqlite_master').pluck().all()).toEqual(['people']);
     after.close();
 
     const onFolder = await cli(['serve'], { env: { DATABASE_PATH: dir, PORT: '0' } });
-    expect(onFolder.code).toBe(1);
+    expect(onFolder.code).toBe(2);
     expect(onFolder.stderr).toBe(`error: ${dir} is a directory, not a database file\n`);
   });
 
-  it('refuses a bad HOOK_TARGETS_ALLOW_PRIVATE, naming it, with exit code 1', async () => {
+  it('refuses a bad HOOK_TARGETS_ALLOW_PRIVATE, naming it, with exit code 2', async () => {
     const run = await cli(['serve'], { env: { HOOK_TARGETS_ALLOW_PRIVATE: 'maybe' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('HOOK_TARGETS_ALLOW_PRIVATE: must be true, false, 1 or 0');
   });
 

@@ -27,7 +27,7 @@ describe('simulate --script: the file', () => {
     const file = join(dir, 's.json');
     writeFileSync(file, `\uFEFF${JSON.stringify({ template: 'request-consent-privacy', steps: [{ after: '-30s', text: 'hola' }] })}`);
     const run = await cli(['simulate', '--script', file]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     const lines = stderrLines(run);
     expect(lines).toHaveLength(1);
@@ -38,7 +38,7 @@ describe('simulate --script: the file', () => {
     const file = join(dir, 'nope.json');
     writeFileSync(file, JSON.stringify({ template: 'nope', steps: [] }));
     const run = await cli(['simulate', '--script', file]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual([
       `error [UNKNOWN_TEMPLATE]: ${file}: unknown workflow template 'nope'; available: request-consent-privacy, welcome-request-email, welcome-request-phone`,
     ]);

@@ -52,11 +52,11 @@ describe('simulate: the transcript start', () => {
     });
   });
 
-  it('from the command line: one line naming start, exit code 1 and nothing on stdout', async () => {
+  it('from the command line: one line naming start, exit code 2 and nothing on stdout', async () => {
     const file = join(dir, 'script.json');
     writeFileSync(file, JSON.stringify({ template: 'request-consent-privacy', start: '2026-03-01T10:00:00', steps: [{ text: 'hola' }] }));
     const run = await cli(['simulate', '--script', file]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr.trim().split('\n')).toEqual([
       `error [VALIDATION_FAILED]: ${file}: Invalid transcript: start: "2026-03-01T10:00:00" has no time zone: write it with Z or an offset from UTC, such as 2026-03-01T10:00:00Z or 2026-03-01T10:00:00+01:00`,

@@ -50,7 +50,7 @@ const stderrLines = (stderr: string) => stderr.split('\n').filter((l) => l !== '
 describe('simulate: --template and --channel beside --script', () => {
   it('refuses a --template other than the script names, naming both, and runs nothing', async () => {
     const run = await cli(['simulate', '--template', 'welcome-request-email', '--script', writeScript(privacyScript())]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toHaveLength(1);
     expect(run.stderr).toContain('"welcome-request-email"');
@@ -59,7 +59,7 @@ describe('simulate: --template and --channel beside --script', () => {
 
   it('refuses a --channel other than the script names, naming both, and runs nothing', async () => {
     const run = await cli(['simulate', '--channel', 'sms', '--script', writeScript(privacyScript())]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toEqual([`error: --channel "sms" differs from the script's channel "whatsapp"; leave --channel out or make them agree`]);
   });
@@ -82,7 +82,7 @@ describe('simulate: --template and --channel beside --script', () => {
 
   it('says --template is needed without --script', async () => {
     const run = await cli(['simulate'], { stdin: '/quit\n' });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run.stderr)).toEqual([
       'error: --template is required without --script (one of request-consent-privacy, welcome-request-email, welcome-request-phone)',
     ]);
@@ -90,13 +90,13 @@ describe('simulate: --template and --channel beside --script', () => {
 
   it('names an unknown channel and the known ones in one line', async () => {
     const run = await cli(['simulate', '--template', 'request-consent-privacy', '--channel', 'pigeon'], { stdin: '/quit\n' });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run.stderr)).toEqual(['error: unknown channel "pigeon"; available: whatsapp, sms, email, messenger, telegram, webchat']);
   });
 
   it('names an unknown --template even beside a script', async () => {
     const run = await cli(['simulate', '--template', 'nope', '--script', writeScript(privacyScript())]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run.stderr)).toHaveLength(1);
     expect(run.stderr).toContain("error [UNKNOWN_TEMPLATE]: unknown workflow template 'nope'");
   });
@@ -152,7 +152,7 @@ describe('simulate: interactive commands', () => {
 describe('simulate: step durations are bounded', () => {
   it('refuses an out-of-range after, naming the step and the value, without a stack trace', async () => {
     const run = await cli(['simulate', '--script', writeScript({ template: 'request-consent-privacy', steps: [{ text: 'hola' }, { after: '99999999999h' }] })]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toEqual([
       aboutScript('error [VALIDATION_FAILED]: Invalid transcript: steps.1.after: "99999999999h" is longer than 366 days, the most one step may wait'),
@@ -233,7 +233,7 @@ describe('simulate: every error about a step names it', () => {
       '--script',
       writeScript({ template: 'request-consent-privacy', steps: [{ text: 'hola' }, { after: '1s', text: 'x'.repeat(65_537) }, { button: '' }] }),
     ]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toEqual([
       aboutScript('error [VALIDATION_FAILED]: Invalid transcript: steps.1.text: Too big: expected string to have <=65536 characters; steps.2.button: Too small: expected string to have >=1 characters'),
@@ -269,7 +269,7 @@ describe('simulate: every error about a step names it', () => {
     [{ tags: ['VIP', 'Ok', '   '] }, 'error [VALIDATION_FAILED]: Invalid transcript: contact.tags.2: Too small: expected string to have >=1 characters'],
   ])('names the contact value the engine refuses in %j, and runs nothing', async (contact, line) => {
     const run = await cli(['simulate', '--script', withContact(contact)]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toEqual([aboutScript(line)]);
   });
@@ -316,7 +316,7 @@ describe('simulate: a welcome answer as an input method or a chat app writes it'
 describe('simulate: a button must be one the contact was offered', () => {
   it('refuses a script step that clicks a button not offered, naming the step and the buttons that were', async () => {
     const run = await cli(['simulate', '--script', writeScript(privacyScript({ steps: [{ text: 'hola' }, { after: '5s', button: 'NOPE' }, { button: AGREE }] }))]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toEqual([
       aboutScript('error [VALIDATION_FAILED]: Invalid transcript: steps.1.button: "NOPE" is not one of the buttons last offered: "AGREE & PROCEED" (id "agree"); an answer the contact types is a "text" step'),

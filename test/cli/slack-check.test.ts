@@ -110,24 +110,24 @@ describe('consentry slack check --token-file', () => {
 
   it('names a missing or empty file and calls nobody', async () => {
     const missing = await cli(['slack', 'check', '--token-file', path.join(dir, 'absent'), '--channel', 'C0ALERTS01']);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain(`--token-file: cannot read ${path.join(dir, 'absent')} (ENOENT)`);
     const empty = path.join(dir, 'empty');
     fs.writeFileSync(empty, '\n');
     const blank = await cli(['slack', 'check', '--token-file', empty, '--channel', 'C0ALERTS01']);
-    expect(blank.code).toBe(1);
+    expect(blank.code).toBe(2);
     expect(blank.stderr).toContain(`--token-file: ${empty} is empty`);
     const twoLines = path.join(dir, 'two-lines');
     fs.writeFileSync(twoLines, 'xoxb-a\nxoxb-b\n');
     const ambiguous = await cli(['slack', 'check', '--token-file', twoLines, '--channel', 'C0ALERTS01']);
-    expect(ambiguous.code).toBe(1);
+    expect(ambiguous.code).toBe(2);
     expect(ambiguous.stderr).not.toContain('xoxb-');
     expect(tokens).toEqual([]);
   });
 
   it('refuses --token and --token-file together', async () => {
     const run = await cli(['slack', 'check', '--token', 'xoxb-a', '--token-file', '-', '--channel', 'C0ALERTS01'], { stdin: 'xoxb-b' });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('pass --token or --token-file, not both');
     expect(tokens).toEqual([]);
   });

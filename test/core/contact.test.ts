@@ -143,6 +143,39 @@ describe('normalizePhone', () => {
   });
 });
 
+describe('normalizePhone: the international prefix 00', () => {
+  it.each([
+    ['0034 600 000 001', null, '+34600000001'],
+    ['0034600000001', null, '+34600000001'],
+    ['00 44 20 7946 0000', null, '+442079460000'],
+    ['００３４ ６００ ０００ ００１', null, '+34600000001'],
+    ['\u200e0034-600-000-001\u200f', null, '+34600000001'],
+    ['0034 600 000 001', 'ES', '+34600000001'],
+    ['0033 6 12 34 56 78', 'DE', '+33612345678'],
+  ])('reads %j (default %j) as %s', (raw, country, expected) => {
+    expect(normalizePhone(raw, country)).toBe(expected);
+    expect(tryNormalizePhone(raw, country)).toBe(expected);
+  });
+
+  it('says it read the 00 as + when what follows is no valid number', () => {
+    for (const raw of ['00346000000001', '00 34 123', '00']) {
+      const error = caught(() => normalizePhone(raw, null));
+      expect(error.code).toBe('INVALID_PHONE');
+      expect(error.message).toBe(`"${raw}" is not a valid phone number (its 00 read as the international prefix +)`);
+      expect(error.issues).toEqual([{ path: 'phone', message: error.message }]);
+    }
+  });
+
+  it("leaves a default country's own dialling to it: from the US (international prefix 011), 0034… is no number", () => {
+    expect(caught(() => normalizePhone('0034 600 000 001', 'US')).message).toBe('"0034 600 000 001" is not a valid phone number (read with default country US)');
+  });
+
+  it('still asks for a country code for a national number starting with a single 0', () => {
+    expect(caught(() => normalizePhone('06 12 34 56 78', null)).message).toContain('has no country code');
+    expect(caught(() => normalizePhone('0 034 600 000 001', null)).message).toContain('has no country code');
+  });
+});
+
 describe('phone and e-mail as chat apps and input methods write them', () => {
   // What a copy from a chat app or address book, or a Japanese or Chinese input method, makes of
   // a number or an address the person typed correctly.

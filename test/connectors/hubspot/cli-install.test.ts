@@ -55,9 +55,9 @@ describe('consentry hubspot install', () => {
     expect(fake.state.properties.get(TAGS_PROPERTY)?.options.map((o) => o.label).sort()).toEqual(['Consent: Privacy', 'VIP']);
   });
 
-  it('says where a token comes from when there is none, and reports conflicting properties with exit code 1', async () => {
+  it('says where a token comes from when there is none (exit code 2), and reports conflicting properties with exit code 1', async () => {
     const missing = await cli(['hubspot', 'install', '--api-base', fake.url, '--db', path.join(dir, 'x.db')]);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('HUBSPOT_ACCESS_TOKEN');
 
     fake.state.groups.set(PROPERTY_GROUP_NAME, { name: PROPERTY_GROUP_NAME, label: 'Old', displayOrder: 0 });

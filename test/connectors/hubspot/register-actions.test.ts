@@ -72,12 +72,12 @@ describe('registering the workflow actions', () => {
 
   it('says what is missing', async () => {
     const noKey = await cli(['hubspot', 'register-actions', '--app-id', APP_ID], { env: { PUBLIC_URL } });
-    expect(noKey.code).toBe(1);
+    expect(noKey.code).toBe(2);
     expect(noKey.stderr).toContain('HUBSPOT_DEVELOPER_API_KEY');
     const noUrl = await cli(['hubspot', 'register-actions', '--app-id', APP_ID, '--developer-key', DEV_KEY]);
     expect(noUrl.stderr).toContain('PUBLIC_URL');
     const badApp = await cli(['hubspot', 'register-actions', '--app-id', 'my-app', '--developer-key', DEV_KEY, '--public-url', PUBLIC_URL]);
-    expect(badApp.code).toBe(1);
+    expect(badApp.code).toBe(2);
     expect(badApp.stderr).toContain('app id');
   });
 });

@@ -18,7 +18,7 @@ describe('consentry slack manifest refuses a URL Slack cannot call, naming where
     ],
   ])('--url %s', async (url, line) => {
     const run = await cli(['slack', 'manifest', '--url', url]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run)).toEqual([line]);
     expect(run.stderr).not.toContain('hunter2');
@@ -26,7 +26,7 @@ describe('consentry slack manifest refuses a URL Slack cannot call, naming where
 
   it('names PUBLIC_URL when the URL came from there', async () => {
     const run = await cli(['slack', 'manifest'], { env: { PUBLIC_URL: 'http://consent.example.com' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(stderrLines(run)).toEqual(['error: PUBLIC_URL must be an https URL, such as https://consent.example.com, not http://…: Slack calls request URLs over https only; or pass --url']);
   });
 

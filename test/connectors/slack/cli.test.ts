@@ -50,10 +50,10 @@ describe('consentry slack manifest', () => {
     const fromEnv = await cli(['slack', 'manifest'], { env: { PUBLIC_URL: 'https://env.example.com' } });
     expect(fromEnv.stdout).toContain('https://env.example.com/slack/events');
     const missing = await cli(['slack', 'manifest']);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--url');
     const plain = await cli(['slack', 'manifest', '--url', 'http://consent.example.com']);
-    expect(plain.code).toBe(1);
+    expect(plain.code).toBe(2);
     expect(plain.stderr).toContain('https');
   });
 
@@ -131,7 +131,7 @@ describe('consentry slack check', () => {
 
   it('says what to set when Slack is not set up', async () => {
     const run = await cli(['slack', 'check', '--db', path.join(dir, 'absent.db')], { env: { SLACK_BOT_TOKEN: 'xoxb-from-env' } });
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('missing SLACK_SIGNING_SECRET, SLACK_ALERT_CHANNEL');
     expect(run.stderr).toContain('--token and --channel');
     expect(seen).toEqual([]);
