@@ -97,13 +97,21 @@ export interface SlackAlert {
   claim: AlertClaim | null;
   /** Set once, for good, when an action succeeded. */
   resolution: AlertResolution | null;
+  /**
+   * The contact the alert is about was erased (GDPR Art. 17, erasure.ts): the alert is closed, its
+   * data redacted, and its buttons do nothing any more.
+   */
+  erased: boolean;
 }
 
-export type NewSlackAlert = Omit<SlackAlert, 'message' | 'claim' | 'resolution'>;
+/** A new alert; `erased` when it is planned for a contact erased already. */
+export type NewSlackAlert = Omit<SlackAlert, 'message' | 'claim' | 'resolution' | 'erased'> & { erased?: boolean };
 
 export type ClaimResult =
   | { status: 'claimed'; alert: SlackAlert }
   | { status: 'already_resolved'; alert: SlackAlert; resolution: AlertResolution }
+  /** The alert's contact was erased: nothing can be done with it. */
+  | { status: 'erased'; alert: SlackAlert }
   | { status: 'in_progress'; alert: SlackAlert; claim: AlertClaim }
   | { status: 'not_found' };
 
@@ -199,7 +207,7 @@ export class InMemoryAlertStore implements AlertStore {
     if (this.alerts.has(key)) {
       throw new ConsentryError('CONFLICT', `alert ${alert.id} already exists for another event`);
     }
-    const stored: SlackAlert = { ...structuredClone(alert), message: null, claim: null, resolution: null };
+    const stored: SlackAlert = { ...structuredClone(alert), message: null, claim: null, resolution: null, erased: alert.erased ?? false };
     this.alerts.set(key, stored);
     this.byEvent.set(eventKey, alert.id);
     return structuredClone(stored);
@@ -217,6 +225,7 @@ export class InMemoryAlertStore implements AlertStore {
   async claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {
     const alert = this.alerts.get(this.key(workspaceId, alertId));
     if (!alert) return { status: 'not_found' };
+    if (alert.erased) return { status: 'erased', alert: structuredClone(alert) };
     if (alert.resolution) {
       return { status: 'already_resolved', alert: structuredClone(alert), resolution: { ...alert.resolution } };
     }
@@ -246,13 +255,19 @@ export class InMemoryAlertStore implements AlertStore {
     if (alert.claim && sameClaim(alert.claim, claim)) alert.claim = null;
   }
 
-  /** Redacts every alert of an erased contact (erasure.ts); returns how many changed. */
+  /** Redacts and closes every alert of an erased contact (erasure.ts); returns how many changed. */
   async eraseContact(workspaceId: string, contactId: string): Promise<number> {
-    let changed = 0;
+    return (await this.eraseContactAlerts(workspaceId, contactId)).length;
+  }
+
+  /** As eraseContact; returns the alerts that changed, as they are now. */
+  async eraseContactAlerts(workspaceId: string, contactId: string): Promise<SlackAlert[]> {
+    const changed: SlackAlert[] = [];
     for (const [key, alert] of this.alerts) {
       if (alert.workspaceId !== workspaceId || alertContactId(alert) !== contactId || !needsErasure(alert)) continue;
-      this.alerts.set(key, erasedAlert(alert));
-      changed += 1;
+      const erased = erasedAlert(alert);
+      this.alerts.set(key, erased);
+      changed.push(structuredClone(erased));
     }
     return changed;
   }

@@ -17,6 +17,7 @@ import {
   claimOf,
   parseCursor,
   resolutionOf,
+  showsInSlack,
   SLACK_ALERT_DELIVERIES,
   SLACK_CURSOR_KEY,
   SlackAlertEventSchema,
@@ -25,10 +26,11 @@ import {
   type SlackAlertDelivery,
   type SlackAlertRecord,
   type SlackAlertStore,
+  type SlackMessageRef,
 } from './alert-store.js';
 
 /**
- * The alerts in the main SQLite database (table `slack_alerts`, migration 4). Every statement runs
+ * The alerts in the main SQLite database (table `slack_alerts`, migrations 4 and 14). Every statement runs
  * inside `store.transaction`, so it is serialised with the engine's transactions on the shared
  * connection (CONNECTORS.md); ingestion writes the alerts and the outbox cursor in one of them.
  */
@@ -48,12 +50,16 @@ interface AlertRow {
   last_error: string | null;
   claim: string | null;
   resolution: string | null;
+  erasure: string | null;
 }
 
 const COLUMNS =
-  'workspace_id, id, event_id, event, contact_name, contact_url, slack_channel, created_at, delivery, message_channel, message_ts, last_error, claim, resolution';
+  'workspace_id, id, event_id, event, contact_name, contact_url, slack_channel, created_at, delivery, message_channel, message_ts, last_error, claim, resolution, erasure';
 
-type InsertParams = [string, string, string, string, string | null, string | null, string, string];
+type InsertParams = [string, string, string, string, string | null, string | null, string, string, string | null];
+
+/** `erasure` (migration 14): null while the contact is not erased; then whether a Slack message still names them. */
+type Erasure = 'redacting' | 'erased';
 
 class Statements {
   readonly insert: Statement<InsertParams>;
@@ -67,13 +73,17 @@ class Statements {
   readonly setClaim: Statement<[string | null, string, string]>;
   readonly setResolution: Statement<[string, string, string]>;
   readonly ofContact: Statement<[string, string, string], AlertRow>;
-  readonly setErased: Statement<[string, string, string]>;
+  readonly setErased: Statement<[string, Erasure, string, string]>;
+  readonly setDigested: Statement<[string, string, string, string]>;
+  readonly listRedactions: Statement<[string, number], { message_channel: string; message_ts: string }>;
+  readonly shownIn: Statement<[string, string, string], AlertRow>;
+  readonly setRedacted: Statement<[string, string, string]>;
 
   constructor(store: SqliteStore) {
     const db = store.db;
     this.insert = db.prepare(
-      `INSERT INTO slack_alerts (workspace_id, id, event_id, event, contact_name, contact_url, slack_channel, created_at, delivery)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+      `INSERT INTO slack_alerts (workspace_id, id, event_id, event, contact_name, contact_url, slack_channel, created_at, delivery, erasure)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
     );
     this.get = db.prepare(`SELECT ${COLUMNS} FROM slack_alerts WHERE workspace_id = ? AND id = ?`);
     this.getByEvent = db.prepare(`SELECT ${COLUMNS} FROM slack_alerts WHERE workspace_id = ? AND event_id = ?`);
@@ -99,7 +109,23 @@ class Statements {
       `SELECT ${COLUMNS} FROM slack_alerts
        WHERE workspace_id = ? AND (json_extract(event, '$.contactId') = ? OR json_extract(event, '$.data.contactId') = ?)`,
     );
-    this.setErased = db.prepare('UPDATE slack_alerts SET contact_name = NULL, contact_url = NULL, event = ? WHERE workspace_id = ? AND id = ?');
+    this.setErased = db.prepare(
+      'UPDATE slack_alerts SET contact_name = NULL, contact_url = NULL, event = ?, erasure = ? WHERE workspace_id = ? AND id = ?',
+    );
+    this.setDigested = db.prepare(
+      `UPDATE slack_alerts SET delivery = 'digested', last_error = NULL, message_channel = ?, message_ts = ?
+       WHERE workspace_id = ? AND id = ? AND delivery = 'pending'`,
+    );
+    // These three read slack_alerts_redacting: the rows whose message waits for its edit, rarely any.
+    this.listRedactions = db.prepare(
+      `SELECT DISTINCT message_channel, message_ts FROM slack_alerts
+       WHERE workspace_id = ? AND erasure = 'redacting' AND message_channel IS NOT NULL AND message_ts IS NOT NULL LIMIT ?`,
+    );
+    this.setRedacted = db.prepare(
+      `UPDATE slack_alerts SET erasure = 'erased' WHERE workspace_id = ? AND message_channel = ? AND message_ts = ? AND erasure = 'redacting'`,
+    );
+    // No index by message: only an erasure reads a digest's alerts back, and it walks the workspace's alerts as eraseRows does.
+    this.shownIn = db.prepare(`SELECT ${COLUMNS} FROM slack_alerts WHERE workspace_id = ? AND message_channel = ? AND message_ts = ? ORDER BY event_id`);
   }
 }
 
@@ -109,6 +135,11 @@ function parseJsonColumn(text: string, column: string): unknown {
   } catch {
     throw new Error(`slack_alerts.${column} is not JSON`);
   }
+}
+
+function erasureOf(value: string | null): Erasure | null {
+  if (value === null || value === 'redacting' || value === 'erased') return value;
+  throw new Error(`slack_alerts.erasure holds an unknown state "${value}"`);
 }
 
 function deliveryOf(value: string): SlackAlertDelivery {
@@ -129,7 +160,12 @@ function toAlert(row: AlertRow): SlackAlert {
     createdAt: row.created_at,
     claim: row.claim === null ? null : AlertClaimSchema.parse(parseJsonColumn(row.claim, 'claim')),
     resolution: row.resolution === null ? null : AlertResolutionSchema.parse(parseJsonColumn(row.resolution, 'resolution')),
+    erased: erasureOf(row.erasure) !== null,
   };
+}
+
+function toRecord(row: AlertRow): SlackAlertRecord {
+  return { ...toAlert(row), delivery: deliveryOf(row.delivery), lastError: row.last_error, redactionDue: erasureOf(row.erasure) === 'redacting' };
 }
 
 function sameClaim(a: AlertClaim, b: AlertClaim): boolean {
@@ -192,7 +228,7 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
   getRecord(workspaceId: string, alertId: string): Promise<SlackAlertRecord | null> {
     return this.store.transaction(async () => {
       const row = this.s.get.get(workspaceId, alertId);
-      return row ? { ...toAlert(row), delivery: deliveryOf(row.delivery), lastError: row.last_error } : null;
+      return row ? toRecord(row) : null;
     });
   }
 
@@ -214,8 +250,13 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
     });
   }
 
-  markDigested(workspaceId: string, alertIds: readonly string[]): Promise<number> {
-    return this.setDelivery(workspaceId, alertIds, 'digested', null);
+  markDigested(workspaceId: string, alertIds: readonly string[], digest?: SlackMessageRef): Promise<number> {
+    if (!digest) return this.setDelivery(workspaceId, alertIds, 'digested', null);
+    return this.store.transaction(async () => {
+      let changed = 0;
+      for (const alertId of new Set(alertIds)) changed += this.s.setDigested.run(digest.channel, digest.ts, workspaceId, alertId).changes;
+      return changed;
+    });
   }
 
   markFailed(workspaceId: string, alertIds: readonly string[], error: string): Promise<number> {
@@ -234,11 +275,26 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
     return this.store.transaction(async () => this.eraseRows(workspaceId, contactId));
   }
 
+  listRedactions(workspaceId: string, limit: number): Promise<SlackMessageRef[]> {
+    return this.store.transaction(async () =>
+      this.s.listRedactions.all(workspaceId, Math.max(0, limit)).map((row) => ({ channel: row.message_channel, ts: row.message_ts })),
+    );
+  }
+
+  listShownIn(workspaceId: string, message: SlackMessageRef): Promise<SlackAlertRecord[]> {
+    return this.store.transaction(async () => this.s.shownIn.all(workspaceId, message.channel, message.ts).map(toRecord));
+  }
+
+  markRedacted(workspaceId: string, message: SlackMessageRef): Promise<number> {
+    return this.store.transaction(async () => this.s.setRedacted.run(workspaceId, message.channel, message.ts).changes);
+  }
+
   claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {
     return this.store.transaction(async () => {
       const row = this.s.get.get(workspaceId, alertId);
       if (!row) return { status: 'not_found' };
       const alert = toAlert(row);
+      if (alert.erased) return { status: 'erased', alert };
       if (alert.resolution) return { status: 'already_resolved', alert, resolution: alert.resolution };
       if (alert.claim) {
         const age = Date.parse(claim.at) - Date.parse(alert.claim.at);
@@ -287,16 +343,19 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
       alert.contactUrl,
       alert.slackChannel,
       alert.createdAt,
+      alert.erased ? 'erased' : null,
     );
     return true;
   }
 
-  /** Inside a store transaction: redacts the contact's alerts; returns how many changed. */
+  /** Inside a store transaction: redacts and closes the contact's alerts, marking those Slack shows; returns how many changed. */
   private eraseRows(workspaceId: string, contactId: string): number {
     let changed = 0;
-    for (const alert of this.s.ofContact.all(workspaceId, contactId, contactId).map(toAlert)) {
-      if (!needsErasure(alert)) continue;
-      this.s.setErased.run(JSON.stringify(erasedAlertEvent(alert.event)), workspaceId, alert.id);
+    for (const row of this.s.ofContact.all(workspaceId, contactId, contactId)) {
+      const record = toRecord(row);
+      if (!needsErasure(record)) continue;
+      const erasure: Erasure = record.redactionDue || (!record.erased && showsInSlack(record.delivery, record.message)) ? 'redacting' : 'erased';
+      this.s.setErased.run(JSON.stringify(erasedAlertEvent(record.event)), erasure, workspaceId, record.id);
       changed += 1;
     }
     return changed;

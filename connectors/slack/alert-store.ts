@@ -27,9 +27,11 @@ import {
  * until it is posted on its own or folded into a digest, so a restart posts what was not posted and
  * nothing that was.
  *
- * An outbox event announcing a contact's erasure (GDPR Art. 17, erasure.ts) redacts that contact's
- * alerts, whatever their delivery state, in the same transaction: it is applied once the cursor
- * has passed it, and again if the event is read again.
+ * An outbox event announcing a contact's erasure (GDPR Art. 17, erasure.ts) redacts and closes that
+ * contact's alerts, whatever their delivery state, in the same transaction: it is applied once the
+ * cursor has passed it, and again if the event is read again. Each alert Slack shows already (its
+ * own message, or the digest it was folded into) is marked `redactionDue` in that transaction, and
+ * stays so until the dispatcher has edited that message: a failed edit or a crash loses none.
  */
 
 /** Where the Slack dispatcher has read the outbox up to, in the store's meta table. */
@@ -42,6 +44,19 @@ export interface SlackAlertRecord extends SlackAlert {
   delivery: SlackAlertDelivery;
   /** Why the alert could not be posted (`failed`). */
   lastError: string | null;
+  /** Its contact was erased, and the Slack message that shows it (`message`) still names them: it is to be edited. */
+  redactionDue: boolean;
+}
+
+/** A message in Slack. */
+export interface SlackMessageRef {
+  channel: string;
+  ts: string;
+}
+
+/** Whether erasing leaves a Slack message to edit: one that showed the alert before the erasure. */
+export function showsInSlack(delivery: SlackAlertDelivery, message: SlackMessageRef | null): boolean {
+  return message !== null && (delivery === 'posted' || delivery === 'digested');
 }
 
 /** Decides, inside the ingesting transaction, which alert (if any) an outbox event becomes. */
@@ -65,10 +80,11 @@ export interface SlackAlertStore extends AlertStore {
   /** The alert was posted as its own message. */
   markPosted(workspaceId: string, alertId: string, message: { channel: string; ts: string }): Promise<void>;
   /**
-   * The alerts were shown in a digest message; they get no message of their own. Returns how many
-   * changed: only a pending alert moves on.
+   * The alerts were shown in a digest message (`digest`, kept as their `message` so an erasure
+   * can find it); they get no message of their own. Returns how many changed: only a pending
+   * alert moves on.
    */
-  markDigested(workspaceId: string, alertIds: readonly string[]): Promise<number>;
+  markDigested(workspaceId: string, alertIds: readonly string[], digest?: SlackMessageRef): Promise<number>;
   /**
    * Slack refused the alerts for good (blocks it will never accept, an answer that may hide a post).
    * Returns how many changed: only a pending alert moves on.
@@ -81,10 +97,17 @@ export interface SlackAlertStore extends AlertStore {
    */
   requeueFailed(workspaceId: string, errors: readonly string[]): Promise<number>;
   /**
-   * Redacts every alert of an erased contact, whatever its delivery state, as erasure.ts
-   * `erasedAlert` does (no name, no HubSpot link, a redacted event). Returns how many alerts changed.
+   * Redacts and closes every alert of an erased contact, whatever its delivery state, as erasure.ts
+   * `erasedAlert` does (no name, no HubSpot link, a redacted event), and marks `redactionDue` those
+   * Slack shows (`showsInSlack`). Returns how many alerts changed.
    */
   eraseContact(workspaceId: string, contactId: string): Promise<number>;
+  /** The Slack messages that still show an erased contact (`redactionDue`), each once. */
+  listRedactions(workspaceId: string, limit: number): Promise<SlackMessageRef[]>;
+  /** Every alert whose `message` is this one (an alert posted on its own, or those of a digest), oldest event first. */
+  listShownIn(workspaceId: string, message: SlackMessageRef): Promise<SlackAlertRecord[]>;
+  /** The message no longer shows an erased contact (edited, or gone): its alerts' `redactionDue` ends. Returns how many changed. */
+  markRedacted(workspaceId: string, message: SlackMessageRef): Promise<number>;
 }
 
 const EventBase = {
@@ -147,7 +170,7 @@ function key(workspaceId: string, alertId: string): string {
  */
 export class MemorySlackAlertStore implements SlackAlertStore {
   private readonly alerts: InMemoryAlertStore;
-  private readonly deliveries = new Map<string, { delivery: SlackAlertDelivery; lastError: string | null; eventId: string }>();
+  private readonly deliveries = new Map<string, { delivery: SlackAlertDelivery; lastError: string | null; eventId: string; redactionDue: boolean }>();
 
   constructor(
     private readonly store: Store,
@@ -175,14 +198,14 @@ export class MemorySlackAlertStore implements SlackAlertStore {
     const erased: ErasedContact[] = [];
     for (const step of planned.steps) {
       if (step.kind === 'erase') {
-        await this.alerts.eraseContact(step.erased.workspaceId, step.erased.contactId);
+        await this.eraseContact(step.erased.workspaceId, step.erased.contactId);
         erased.push(step.erased);
         continue;
       }
       const stored = await this.alerts.create(cleanAlert(step.alert));
       const k = key(stored.workspaceId, stored.id);
       if (!this.deliveries.has(k)) {
-        this.deliveries.set(k, { delivery: 'pending', lastError: null, eventId: stored.event.id });
+        this.deliveries.set(k, { delivery: 'pending', lastError: null, eventId: stored.event.id, redactionDue: false });
         created += 1;
       }
     }
@@ -192,7 +215,7 @@ export class MemorySlackAlertStore implements SlackAlertStore {
   async create(alert: NewSlackAlert): Promise<SlackAlert> {
     const stored = await this.alerts.create(cleanAlert(alert));
     const k = key(stored.workspaceId, stored.id);
-    if (!this.deliveries.has(k)) this.deliveries.set(k, { delivery: 'pending', lastError: null, eventId: stored.event.id });
+    if (!this.deliveries.has(k)) this.deliveries.set(k, { delivery: 'pending', lastError: null, eventId: stored.event.id, redactionDue: false });
     return stored;
   }
 
@@ -204,7 +227,7 @@ export class MemorySlackAlertStore implements SlackAlertStore {
     const alert = await this.alerts.get(workspaceId, alertId);
     const state = this.deliveries.get(key(workspaceId, alertId));
     if (!alert || !state) return null;
-    return { ...alert, delivery: state.delivery, lastError: state.lastError };
+    return { ...alert, delivery: state.delivery, lastError: state.lastError, redactionDue: state.redactionDue };
   }
 
   async listPending(workspaceId: string, limit: number): Promise<SlackAlert[]> {
@@ -234,7 +257,12 @@ export class MemorySlackAlertStore implements SlackAlertStore {
     this.setDelivery(workspaceId, [alertId], 'posted', null);
   }
 
-  async markDigested(workspaceId: string, alertIds: readonly string[]): Promise<number> {
+  async markDigested(workspaceId: string, alertIds: readonly string[], digest?: SlackMessageRef): Promise<number> {
+    if (digest) {
+      for (const alertId of new Set(alertIds)) {
+        if (this.deliveries.get(key(workspaceId, alertId))?.delivery === 'pending') await this.alerts.attachMessage(workspaceId, alertId, digest);
+      }
+    }
     return this.setDelivery(workspaceId, alertIds, 'digested', null);
   }
 
@@ -253,8 +281,38 @@ export class MemorySlackAlertStore implements SlackAlertStore {
     return requeued;
   }
 
-  eraseContact(workspaceId: string, contactId: string): Promise<number> {
-    return this.alerts.eraseContact(workspaceId, contactId);
+  async eraseContact(workspaceId: string, contactId: string): Promise<number> {
+    const changed = await this.alerts.eraseContactAlerts(workspaceId, contactId);
+    for (const alert of changed) {
+      const state = this.deliveries.get(key(workspaceId, alert.id));
+      if (state && showsInSlack(state.delivery, alert.message)) state.redactionDue = true;
+    }
+    return changed.length;
+  }
+
+  async listRedactions(workspaceId: string, limit: number): Promise<SlackMessageRef[]> {
+    const messages = new Map<string, SlackMessageRef>();
+    for (const record of await this.records(workspaceId)) {
+      if (messages.size >= Math.max(0, limit)) break;
+      if (record.redactionDue && record.message) messages.set(`${record.message.channel}\u0000${record.message.ts}`, { ...record.message });
+    }
+    return [...messages.values()];
+  }
+
+  async listShownIn(workspaceId: string, message: SlackMessageRef): Promise<SlackAlertRecord[]> {
+    return (await this.records(workspaceId)).filter((record) => record.message?.channel === message.channel && record.message.ts === message.ts);
+  }
+
+  async markRedacted(workspaceId: string, message: SlackMessageRef): Promise<number> {
+    let changed = 0;
+    for (const record of await this.listShownIn(workspaceId, message)) {
+      const state = this.deliveries.get(key(workspaceId, record.id));
+      if (state?.redactionDue) {
+        state.redactionDue = false;
+        changed += 1;
+      }
+    }
+    return changed;
   }
 
   claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {
@@ -267,6 +325,18 @@ export class MemorySlackAlertStore implements SlackAlertStore {
 
   release(workspaceId: string, alertId: string, claim: AlertClaim): Promise<void> {
     return this.alerts.release(workspaceId, alertId, claim);
+  }
+
+  /** The workspace's alerts with their delivery, oldest event first. */
+  private async records(workspaceId: string): Promise<SlackAlertRecord[]> {
+    const records: SlackAlertRecord[] = [];
+    for (const k of this.deliveries.keys()) {
+      const [ws, alertId] = k.split('\u0000');
+      if (ws !== workspaceId || alertId === undefined) continue;
+      const record = await this.getRecord(workspaceId, alertId);
+      if (record) records.push(record);
+    }
+    return records.sort((a, b) => (a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
   }
 
   /** Only a pending alert moves on: a posted alert is never marked again, so a late report cannot undo it. */

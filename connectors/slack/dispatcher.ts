@@ -6,10 +6,11 @@ import type { WorkerLogger } from '../../src/worker/logger.js';
 import { silentLogger } from '../../src/worker/logger.js';
 import { PollingLoop } from '../../src/worker/polling-loop.js';
 import { SLACK_ALERT_EVENT_TYPES, type SlackAlert, type SlackAlertEventType } from './actions-port.js';
-import { SlackAlertEventSchema, type AlertPlanner, type SlackAlertStore } from './alert-store.js';
+import { SlackAlertEventSchema, type AlertPlanner, type SlackAlertRecord, type SlackAlertStore, type SlackMessageRef } from './alert-store.js';
 import type { AlertMessageInput, SlackMessage } from './blocks/common.js';
 import { consentFailedMessage } from './blocks/consent-failed.js';
 import { digestMessage } from './blocks/digest.js';
+import { erasedAlertMessage } from './blocks/erased.js';
 import { optoutReviewMessage } from './blocks/optout-review.js';
 import { syncFailedMessage } from './blocks/sync-failed.js';
 import { hubspotContactUrl, resolveAllSlackConfigs, type SlackEnv, type SlackWorkspaceConfig } from './config.js';
@@ -51,10 +52,19 @@ import { createSlackWebClient, slackMessenger, type PostedMessage, type SlackCal
  * The one gap left is a crash between Slack accepting a message and the alert being marked posted:
  * chat.postMessage has no idempotency key, so that alert is posted again after the restart.
  *
- * A contact's erasure (GDPR Art. 17) read from the outbox redacts its stored alerts (alert-store.ts)
- * and the alerts of that contact waiting in the pacers, so nothing posted afterwards names or quotes
- * the person; an alert planned for an already erased contact is redacted from the start. Messages
- * already in Slack are left as they are.
+ * A contact's erasure (GDPR Art. 17) read from the outbox redacts and closes its stored alerts
+ * (alert-store.ts) and the alerts of that contact waiting in the pacers, so nothing posted
+ * afterwards names or quotes the person: such an alert goes out in its erased form ("Contact
+ * erased", no buttons: blocks/erased.ts), as does one planned for a contact erased already. Every
+ * message Slack already shows of them is edited with chat.update
+ * (https://docs.slack.dev/reference/methods/chat.update): an alert posted on its own becomes its
+ * erased form, a digest that listed one is shown again, from the alerts it showed, with
+ * "Contact erased" for its line. The store marks those messages in the transaction that reads the
+ * erasure, and each edit is paced like the digest edits and retried like them; only once Slack
+ * accepted it, or answered that the message is gone (`message_not_found`, `cant_update_message`)
+ * or can no longer be edited (`edit_window_closed`, logged), is it marked done. An edit Slack
+ * refuses otherwise waits, still marked, for the workspace's next lane (a settings change, a
+ * restart) rather than being retried every second.
  */
 
 export interface SlackDispatcherOptions {
@@ -102,6 +112,8 @@ export interface SlackDispatchSummary {
   failed: number;
   /** Alerts left pending because the workspace's Slack set-up is broken. */
   held: number;
+  /** Messages edited (or found gone) because they showed a contact erased since. */
+  redacted: number;
 }
 
 export const DEFAULT_SLACK_INTERVAL_MS = 250;
@@ -170,6 +182,13 @@ const REQUEUED_FAILURES: readonly string[] = [
   'edit_window_closed',
 ];
 
+/**
+ * chat.update's answers for a message that cannot show the contact any more, or can no longer be
+ * edited at all (https://docs.slack.dev/reference/methods/chat.update#errors): the redaction of that
+ * message is done.
+ */
+const MESSAGE_GONE_ERRORS: ReadonlySet<string> = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed']);
+
 /** Opt-out reviews need a person to decide, with the review's own buttons: never folded into a digest. */
 export function isFoldableAlert(alert: SlackAlert): boolean {
   return alert.event.type !== 'optout.review_needed';
@@ -196,6 +215,8 @@ interface Lane {
   messenger: SlackMessenger;
   /** Alerts handed to the pacer and not yet recorded as posted, digested or failed. */
   enqueued: Set<string>;
+  /** Messages (messageKey) handed to the pacer to be redacted and not yet recorded as done. */
+  redacting: Set<string>;
   /** Consecutive transient failures per channel, for the backoff. */
   failures: Map<string, number>;
   /** When the pacer allows the next call (epoch ms), or null when it has nothing to send. */
@@ -206,9 +227,10 @@ interface Lane {
   heldError: string | null;
 }
 
-/** The alert's own message: a text fallback, header, fields, the event id and its buttons (blocks/*). */
+/** The alert's own message: a text fallback, header, fields, the event id and its buttons (blocks/*); its erased form once its contact was erased. */
 export function alertMessage(alert: SlackAlert): SlackMessage {
   const base = { alertId: alert.id, contactName: alert.contactName, contactUrl: alert.contactUrl };
+  if (alert.erased) return erasedAlertMessage({ alert: { ...base, event: alert.event, erased: true }, resolution: alert.resolution });
   switch (alert.event.type) {
     case 'consent.failed':
       return consentFailedMessage({ ...base, event: alert.event });
@@ -219,17 +241,35 @@ export function alertMessage(alert: SlackAlert): SlackMessage {
   }
 }
 
+function digestLine(alert: SlackAlert): AlertMessageInput {
+  return { alertId: alert.id, event: alert.event, contactName: alert.contactName, contactUrl: alert.contactUrl, erased: alert.erased };
+}
+
 function digestOf(digest: DigestSnapshot<SlackAlert>): SlackMessage {
-  const alerts: AlertMessageInput[] = digest.items.map((alert) => ({
-    alertId: alert.id,
-    event: alert.event,
-    contactName: alert.contactName,
-    contactUrl: alert.contactUrl,
-  }));
-  return digestMessage({ alerts, total: digest.total, since: digest.openedAt.toISOString() });
+  return digestMessage({ alerts: digest.items.map(digestLine), total: digest.total, since: digest.openedAt.toISOString() });
+}
+
+/**
+ * What a message that showed an erased contact becomes, from the alerts it shows (listShownIn): the
+ * alert's erased form when it was posted on its own, the digest again (from the alerts it showed,
+ * since the first of them was made) when it is a digest. Null when no alert is shown there any more.
+ */
+function redactedMessage(shown: readonly SlackAlertRecord[]): SlackMessage | null {
+  const own = shown.find((alert) => alert.delivery === 'posted');
+  if (own) return alertMessage(own);
+  const digested = shown.filter((alert) => alert.delivery === 'digested');
+  const [first] = digested;
+  if (first === undefined) return null;
+  const since = digested.reduce((earliest, alert) => (alert.createdAt < earliest ? alert.createdAt : earliest), first.createdAt);
+  return digestMessage({ alerts: digested.map(digestLine), total: digested.length, since });
+}
+
+function messageKey(message: SlackMessageRef): string {
+  return `${message.channel}\u0000${message.ts}`;
 }
 
 function alertIdsOf(step: PacerStep<SlackAlert>): string[] {
+  if (step.kind === 'edit') return [];
   return step.kind === 'post' ? [step.item.id] : step.digest.items.map((alert) => alert.id);
 }
 
@@ -337,6 +377,7 @@ export class SlackAlertDispatcher {
       retried: 0,
       failed: 0,
       held: 0,
+      redacted: 0,
     };
     const configs = await this.configs();
     await this.ingest(configs.recorded, summary);
@@ -348,6 +389,7 @@ export class SlackAlertDispatcher {
         continue;
       }
       await this.enqueuePending(lane);
+      await this.enqueueRedactions(lane);
       await this.sendAllowed(lane, summary);
     }
     return summary;
@@ -439,6 +481,7 @@ export class SlackAlertDispatcher {
       pacer: this.pacerFor(config),
       messenger: this.messengerFor(config),
       enqueued: new Set(),
+      redacting: new Set(),
       failures: new Map(),
       nextAt: null,
       heldUntil: null,
@@ -471,6 +514,16 @@ export class SlackAlertDispatcher {
     }
   }
 
+  /** The messages that still show an erased contact, each handed to the pacer once per lane. */
+  private async enqueueRedactions(lane: Lane): Promise<void> {
+    for (const message of await this.alerts.listRedactions(lane.config.workspaceId, PENDING_PER_PASS)) {
+      const key = messageKey(message);
+      if (lane.redacting.has(key)) continue;
+      lane.redacting.add(key);
+      lane.pacer.enqueueEdit(message.channel, message.ts);
+    }
+  }
+
   private async sendAllowed(lane: Lane, summary: SlackDispatchSummary): Promise<void> {
     for (;;) {
       const poll = lane.pacer.poll();
@@ -483,6 +536,7 @@ export class SlackAlertDispatcher {
   }
 
   private async send(lane: Lane, step: PacerStep<SlackAlert>, summary: SlackDispatchSummary): Promise<void> {
+    if (step.kind === 'edit') return this.sendRedaction(lane, step, summary);
     let outcome: SlackCallOutcome<PostedMessage>;
     switch (step.kind) {
       case 'post':
@@ -507,12 +561,79 @@ export class SlackAlertDispatcher {
       this.hold(lane, step, outcome.error, summary);
       return;
     }
-    if (step.kind !== 'post' && outcome.reason === 'slack_error' && this.isPermanent(outcome)) {
+    if ((step.kind === 'post_digest' || step.kind === 'update_digest') && outcome.reason === 'slack_error' && this.isPermanent(outcome)) {
       this.dropDigest(lane, step, outcome.error, summary);
       return;
     }
     this.recordFailure(lane, step, outcome, summary);
     if (this.isPermanent(outcome)) await this.recordPermanentFailure(lane, step, outcome, summary);
+  }
+
+  /**
+   * Edits a message that shows a contact erased since into its redacted form, rendered now from the
+   * store. Done (marked in the store) once Slack took the edit or the message is gone; a rate limit
+   * or a transient failure retries it like a digest edit; a set-up error of the alert channel holds
+   * the lane as a post would. Any other refusal, or a set-up error in a channel the workspace no
+   * longer posts to, leaves it marked in the store and out of this lane: it is tried again when the
+   * lane is rebuilt (a settings change, a restart), not every second.
+   */
+  private async sendRedaction(lane: Lane, step: Extract<PacerStep<SlackAlert>, { kind: 'edit' }>, summary: SlackDispatchSummary): Promise<void> {
+    const workspaceId = lane.config.workspaceId;
+    const target = { channel: step.channel, ts: step.ts };
+    const message = redactedMessage(await this.alerts.listShownIn(workspaceId, target));
+    if (message === null) {
+      lane.pacer.recordFailed(step, { retry: false });
+      await this.finishRedaction(lane, target);
+      return;
+    }
+    const outcome = await lane.messenger.updateMessage({ ...target, ...message });
+    const context = { workspaceId, channel: step.channel, ts: step.ts };
+    if (outcome.ok) {
+      lane.failures.delete(step.channel);
+      lane.pacer.recordSent(step, { ts: step.ts });
+      if (await this.finishRedaction(lane, target)) summary.redacted += 1;
+      return;
+    }
+    if (outcome.reason === 'slack_error' && MESSAGE_GONE_ERRORS.has(outcome.error)) {
+      lane.pacer.recordFailed(step, { retry: false });
+      if (outcome.error === 'edit_window_closed') {
+        this.logger.error({ ...context, error: outcome.error }, 'A Slack message still shows an erased contact and can no longer be edited: delete it in Slack');
+      } else {
+        this.logger.warn({ ...context, error: outcome.error }, 'A Slack message that showed an erased contact is gone; nothing to redact');
+      }
+      if (await this.finishRedaction(lane, target)) summary.redacted += 1;
+      return;
+    }
+    if (outcome.reason === 'slack_error' && SETUP_ERRORS.has(outcome.error) && step.channel === lane.config.alertChannel) {
+      this.hold(lane, step, outcome.error, summary);
+      return;
+    }
+    if (outcome.reason === 'rate_limited' || !this.isPermanentEdit(outcome)) {
+      this.recordFailure(lane, step, outcome, summary);
+      return;
+    }
+    lane.pacer.recordFailed(step, { retry: false });
+    this.logger.error(
+      { ...context, error: describe(outcome) },
+      'Slack refused to edit a message that shows an erased contact; it is tried again when the Slack settings change or the server restarts',
+    );
+  }
+
+  /** The message no longer shows the contact: recorded in the store; false when that could not be written (tried again after a restart). */
+  private async finishRedaction(lane: Lane, target: SlackMessageRef): Promise<boolean> {
+    try {
+      await this.alerts.markRedacted(lane.config.workspaceId, target);
+    } catch (error) {
+      this.logger.error({ err: error, workspaceId: lane.config.workspaceId, ...target }, 'could not record a Slack message as redacted');
+      return false;
+    }
+    lane.redacting.delete(messageKey(target));
+    return true;
+  }
+
+  /** An edit can be made again harmlessly, so only Slack's own refusal is final; an answer that cannot be read is retried. */
+  private isPermanentEdit(outcome: Exclude<SlackCallOutcome<PostedMessage>, { ok: true }>): boolean {
+    return outcome.reason === 'slack_error' && !TRANSIENT_SLACK_ERRORS.has(outcome.error);
   }
 
   /**
@@ -540,7 +661,7 @@ export class SlackAlertDispatcher {
     const ids = alertIdsOf(step);
     try {
       if (step.kind === 'post') await this.alerts.markPosted(workspaceId, step.item.id, { channel: posted.channel, ts: posted.ts });
-      else await this.alerts.markDigested(workspaceId, ids);
+      else await this.alerts.markDigested(workspaceId, ids, { channel: posted.channel, ts: posted.ts });
     } catch (error) {
       // Still pending in the store, still marked enqueued here: this process does not post it again.
       this.logger.error({ err: error, workspaceId, alertIds: ids }, 'could not record a Slack alert as posted');
@@ -567,13 +688,13 @@ export class SlackAlertDispatcher {
   ): void {
     const context = { workspaceId: lane.config.workspaceId, channel: step.channel, kind: step.kind };
     if (outcome.reason === 'rate_limited') {
-      // chat.update is a Tier 3 method (per workspace): only digest edits wait. chat.postMessage is limited per channel.
-      lane.pacer.recordRateLimited(step, outcome.retryAfterSeconds, step.kind === 'update_digest' ? 'method' : 'channel');
+      // chat.update is a Tier 3 method (per workspace): only digest edits and redactions wait. chat.postMessage is limited per channel.
+      lane.pacer.recordRateLimited(step, outcome.retryAfterSeconds, step.kind === 'update_digest' || step.kind === 'edit' ? 'method' : 'channel');
       summary.rateLimited += 1;
       this.logger.warn({ ...context, retryAfterSeconds: outcome.retryAfterSeconds }, 'Slack rate limited the alert channel');
       return;
     }
-    if (this.isPermanent(outcome)) {
+    if (step.kind === 'edit' ? this.isPermanentEdit(outcome) : this.isPermanent(outcome)) {
       lane.pacer.recordFailed(step, { retry: false });
       return;
     }
@@ -597,6 +718,7 @@ export class SlackAlertDispatcher {
     summary.held += alertIdsOf(step).filter((id) => lane.enqueued.has(id)).length;
     lane.pacer = this.pacerFor(lane.config);
     lane.enqueued.clear();
+    lane.redacting.clear();
     lane.failures.clear();
     lane.heldUntil = heldUntil;
     lane.heldError = error;

@@ -17,6 +17,9 @@ import type { Clock } from '../../src/ports/clock.js';
  * `digestUpdateIntervalMs` (well under chat.update's Tier 3 limit). Items that are not foldable are
  * always posted one by one, paced like the others. A digest whose message can no longer be posted
  * or edited is dropped, and the items it never showed are posted one by one (`recordDigestLost`).
+ * An edit of a message already posted (`enqueueEdit`: an alert whose contact was erased) is a
+ * chat.update too: it takes the channel's turn like any call, waits with the digest edits when
+ * chat.update is rate limited, and takes turns with the posts waiting, so neither starves the other.
  */
 
 export interface PacerOptions<T> {
@@ -46,7 +49,9 @@ export interface DigestSnapshot<T> {
 export type PacerStep<T> =
   | { kind: 'post'; stepId: number; channel: string; item: T }
   | { kind: 'post_digest'; stepId: number; channel: string; digest: DigestSnapshot<T> }
-  | { kind: 'update_digest'; stepId: number; channel: string; ts: string; digest: DigestSnapshot<T> };
+  | { kind: 'update_digest'; stepId: number; channel: string; ts: string; digest: DigestSnapshot<T> }
+  /** Edit the message `ts` (what it becomes is the caller's to render when it sends). */
+  | { kind: 'edit'; stepId: number; channel: string; ts: string };
 
 export type PacerPoll<T> =
   | { kind: 'send'; step: PacerStep<T> }
@@ -86,6 +91,10 @@ type QueueEntry<T> = { type: 'item'; item: T } | { type: 'digest'; digest: Diges
 
 interface ChannelState<T> {
   queue: QueueEntry<T>[];
+  /** Messages (ts) to edit, oldest request first. */
+  edits: string[];
+  /** The channel's last call was an edit: when a post is also ready, it goes next. */
+  editedLast: boolean;
   arrivals: number[];
   digests: Digest<T>[];
   current: Digest<T> | null;
@@ -191,6 +200,15 @@ export class AlertPacer<T> {
     return { kind: 'send', step: step.step };
   }
 
+  /** Asks for an edit of the message `ts` in `channel`; false when one is already waiting or under way. */
+  enqueueEdit(channel: string, ts: string): boolean {
+    const state = this.channel(channel);
+    if (state.edits.includes(ts)) return false;
+    for (const { step } of this.inFlight.values()) if (step.kind === 'edit' && step.channel === channel && step.ts === ts) return false;
+    state.edits.push(ts);
+    return true;
+  }
+
   /** The call succeeded; `ts` is the message's timestamp (for a digest, the one later updates edit). */
   recordSent(step: PacerStep<T>, result: { ts: string }): void {
     const entry = this.finish(step);
@@ -215,7 +233,7 @@ export class AlertPacer<T> {
     const state = this.channel(step.channel);
     if (scope === 'workspace') this.workspacePausedUntil = Math.max(this.workspacePausedUntil, until);
     else if (scope === 'channel') state.pausedUntil = Math.max(state.pausedUntil, until);
-    else if (step.kind === 'update_digest') this.updatesPausedUntil = Math.max(this.updatesPausedUntil, until);
+    else if (step.kind === 'update_digest' || step.kind === 'edit') this.updatesPausedUntil = Math.max(this.updatesPausedUntil, until);
     else this.postsPausedUntil = Math.max(this.postsPausedUntil, until);
     this.putBack(step, entry.digest, state);
   }
@@ -280,7 +298,7 @@ export class AlertPacer<T> {
     let count = 0;
     for (const state of states) {
       if (!state) continue;
-      count += state.queue.length + state.digests.filter((d) => d.state === 'posted' && d.dirty).length;
+      count += state.queue.length + state.edits.length + state.digests.filter((d) => d.state === 'posted' && d.dirty).length;
     }
     return count;
   }
@@ -300,6 +318,11 @@ export class AlertPacer<T> {
         digest: dirty,
       };
     }
+    const editReady = state.edits.length > 0 && this.editReadyAt(state) <= now;
+    const postReady = state.queue.length > 0 && Math.max(this.channelReadyAt(state), this.postsPausedUntil) <= now;
+    const ts = editReady && (!postReady || !state.editedLast) ? state.edits.shift() : undefined;
+    state.editedLast = ts !== undefined;
+    if (ts !== undefined) return { step: { kind: 'edit', stepId, channel, ts }, digest: null };
     const head = state.queue.shift();
     if (head?.type === 'item') return { step: { kind: 'post', stepId, channel, item: head.item }, digest: null };
     if (head?.type === 'digest') {
@@ -319,6 +342,10 @@ export class AlertPacer<T> {
   private putBack(step: PacerStep<T>, digest: Digest<T> | null, state: ChannelState<T>): void {
     if (step.kind === 'post') {
       state.queue.unshift({ type: 'item', item: step.item });
+      return;
+    }
+    if (step.kind === 'edit') {
+      if (!state.edits.includes(step.ts)) state.edits.unshift(step.ts);
       return;
     }
     if (!digest) return;
@@ -359,6 +386,11 @@ export class AlertPacer<T> {
     return Math.max(paced, state.pausedUntil, this.workspacePausedUntil);
   }
 
+  /** An edit waits for the channel's turn and for a chat.update rate limit. */
+  private editReadyAt(state: ChannelState<T>): number {
+    return Math.max(this.channelReadyAt(state), this.updatesPausedUntil);
+  }
+
   private updateReadyAt(state: ChannelState<T>, digest: Digest<T>): number {
     const edited = digest.acceptedAt === null ? 0 : digest.acceptedAt + this.digestUpdateIntervalMs;
     return Math.max(this.channelReadyAt(state), this.updatesPausedUntil, edited);
@@ -368,6 +400,7 @@ export class AlertPacer<T> {
   private readyAt(state: ChannelState<T>): number {
     let at = Number.POSITIVE_INFINITY;
     if (state.queue.length > 0) at = Math.max(this.channelReadyAt(state), this.postsPausedUntil);
+    if (state.edits.length > 0) at = Math.min(at, this.editReadyAt(state));
     const dirty = this.dirtyDigest(state);
     if (dirty) at = Math.min(at, this.updateReadyAt(state, dirty));
     return at;
@@ -398,7 +431,7 @@ export class AlertPacer<T> {
   private channel(name: string): ChannelState<T> {
     let state = this.channels.get(name);
     if (!state) {
-      state = { queue: [], arrivals: [], digests: [], current: null, lastCallAt: null, pausedUntil: 0, inFlight: null };
+      state = { queue: [], edits: [], editedLast: false, arrivals: [], digests: [], current: null, lastCallAt: null, pausedUntil: 0, inFlight: null };
       this.channels.set(name, state);
     }
     return state;

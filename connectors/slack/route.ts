@@ -10,7 +10,7 @@ import { slackAlertStoreFor } from './alert-store-for.js';
 import type { SlackEnv } from './config.js';
 import { boltLogger } from './logger.js';
 import { SLACK_EVENTS_PATH } from './manifest.js';
-import { createSlackReceiver, SLACK_BODY_LIMIT_BYTES, type SlackReceiver } from './receiver.js';
+import { createSlackReceiver, FULL_SCAN_BURST, FULL_SCANS_PER_SECOND, SLACK_BODY_LIMIT_BYTES, type SlackReceiver } from './receiver.js';
 import { DEFAULT_MAX_AGE_SECONDS, DEFAULT_MAX_FUTURE_SKEW_SECONDS } from './verify.js';
 
 export interface SlackRouteOptions {
@@ -41,7 +41,7 @@ const ModalErrorsSchema = z
 const SLACK_EVENTS_DOCUMENTATION = documentedOnly({
   tags: [SLACK_TAG],
   summary: 'Slack interactivity: alert buttons and the record-consent modal (called by Slack)',
-  description: `Slack calls this, the Slack app's interactivity request URL, when someone clicks a button of a Consentry alert or submits the record-consent modal (https://docs.slack.dev/interactivity/handling-user-interaction); the app subscribes to no events. No API key: Slack signs each request with the Slack app's signing secret (https://docs.slack.dev/authentication/verifying-requests-from-slack): X-Slack-Signature is v0= and the hex HMAC-SHA256 of v0:{X-Slack-Request-Timestamp}:{raw body}. The signature picks the workspace: the one whose signing secret verifies it, from its own Slack settings, or SLACK_SIGNING_SECRET (with SLACK_BOT_TOKEN and SLACK_ALERT_CHANNEL) for the default workspace. A request without both headers, dated more than ${DEFAULT_MAX_AGE_SECONDS / 60} minutes ago or ${DEFAULT_MAX_FUTURE_SKEW_SECONDS} seconds ahead, that no workspace's secret verifies, or already accepted once (a replay) is refused with 401. The server always serves this route; until a workspace has Slack set up, every request is refused with 401.`,
+  description: `Slack calls this, the Slack app's interactivity request URL, when someone clicks a button of a Consentry alert or submits the record-consent modal (https://docs.slack.dev/interactivity/handling-user-interaction); the app subscribes to no events. No API key: Slack signs each request with the Slack app's signing secret (https://docs.slack.dev/authentication/verifying-requests-from-slack): X-Slack-Signature is v0= and the hex HMAC-SHA256 of v0:{X-Slack-Request-Timestamp}:{raw body}. The signature picks the workspace: the one whose signing secret verifies it, from its own Slack settings, or SLACK_SIGNING_SECRET (with SLACK_BOT_TOKEN and SLACK_ALERT_CHANNEL) for the default workspace. The Slack app and team the payload names (api_app_id, team.id) only choose which secret to try first: that of the workspace an earlier verified request came from. A request they do not lead to a verifying secret has every workspace's secret tried, at most ${FULL_SCANS_PER_SECOND} such request a second (${FULL_SCAN_BURST} at once); beyond that it is answered 503 with Retry-After. A request without both headers, dated more than ${DEFAULT_MAX_AGE_SECONDS / 60} minutes ago or ${DEFAULT_MAX_FUTURE_SKEW_SECONDS} seconds ahead, that no workspace's secret verifies, or already accepted once (a replay) is refused with 401. The server always serves this route; until a workspace has Slack set up, every request is refused with 401.`,
   security: NO_API_KEY_SECURITY,
   consumes: ['application/x-www-form-urlencoded'],
   headers: z.object({
@@ -64,6 +64,11 @@ const SLACK_EVENTS_DOCUMENTATION = documentedOnly({
     404: z.null().describe('Signed, but nothing acknowledged it within 3 seconds: an interaction this app has no listener for; no body'),
     413: ProblemSchema.describe(`PAYLOAD_TOO_LARGE: the body is larger than ${SLACK_BODY_LIMIT_BYTES} bytes, refused as it arrives, before any signature is computed`),
     500: z.null().describe('The request could not be handled (the store could not be read, a listener failed before acknowledging); no body'),
+    503: z
+      .null()
+      .describe(
+        `Too many requests that no known Slack app or team verifies, each of which would have every workspace's signing secret tried (more than ${FULL_SCANS_PER_SECOND} a second, ${FULL_SCAN_BURST} at once); Retry-After says when to try again. Requests from a workspace whose requests were verified before are not limited. No body`,
+      ),
   },
 });
 

@@ -517,6 +517,19 @@ CREATE TABLE erased_addresses (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 14,
+    name: 'slack alerts of erased contacts',
+    up: `
+-- A Slack alert whose contact was erased is closed (connectors/slack/erasure.ts): erasure is
+-- 'redacting' while the Slack message that shows it (its own, or the digest it was folded into,
+-- whose id digested alerts now keep in message_channel and message_ts) still names the contact
+-- and waits to be edited, 'erased' once nothing in Slack does. The partial index holds only the
+-- rows waiting, which the dispatcher looks for on every pass.
+ALTER TABLE slack_alerts ADD COLUMN erasure TEXT CHECK (erasure IN ('redacting', 'erased'));
+CREATE INDEX slack_alerts_redacting ON slack_alerts (workspace_id, message_channel, message_ts) WHERE erasure = 'redacting';
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -23,7 +23,12 @@ export interface AlertMessageInput<E extends SlackAlertEvent = SlackAlertEvent> 
   event: E;
   contactName: string | null;
   contactUrl: string | null;
+  /** The contact was erased (erasure.ts): shown as such, never by name. */
+  erased?: boolean;
 }
+
+/** What a line or message shows instead of an erased contact's name. */
+export const ERASED_CONTACT = 'Contact erased';
 
 /** Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks). */
 export const LIMITS = {

@@ -1,6 +1,7 @@
 import type { SlackAlertEventType } from '../actions-port.js';
 import {
   channelLabel,
+  ERASED_CONTACT,
   escapeInline,
   eventContext,
   field,
@@ -24,7 +25,8 @@ export interface DigestInput {
 /** Listed lines; the section text limit is 3000 characters (https://docs.slack.dev/reference/block-kit/blocks/section-block). */
 const MAX_LINES = 12;
 
-const LABELS: Readonly<Record<SlackAlertEventType, string>> = {
+/** What each kind of alert is called in a digest line, and in its erased form. */
+export const ALERT_LABELS: Readonly<Record<SlackAlertEventType, string>> = {
   'consent.failed': 'Consent failed',
   'optout.review_needed': 'Opt-out review',
   'sync.failed': 'Sync failed',
@@ -34,15 +36,15 @@ function line(alert: AlertMessageInput): string {
   const when = slackDate(alert.event.occurredAt);
   switch (alert.event.type) {
     case 'consent.failed': {
-      const name = escapeInline(alert.event.data.contactName ?? alert.contactName ?? 'Unnamed contact', 60);
-      return `• ${LABELS[alert.event.type]}: ${name}, ${channelLabel(alert.event.data.channel)}, ${when}`;
+      const name = alert.erased ? ERASED_CONTACT : escapeInline(alert.event.data.contactName ?? alert.contactName ?? 'Unnamed contact', 60);
+      return `• ${ALERT_LABELS[alert.event.type]}: ${name}, ${channelLabel(alert.event.data.channel)}, ${when}`;
     }
     case 'optout.review_needed': {
-      const name = escapeInline(alert.contactName ?? 'Unnamed contact', 60);
-      return `• ${LABELS[alert.event.type]}: ${name}, ${channelLabel(alert.event.data.channel)}, ${when}`;
+      const name = alert.erased ? ERASED_CONTACT : escapeInline(alert.contactName ?? 'Unnamed contact', 60);
+      return `• ${ALERT_LABELS[alert.event.type]}: ${name}, ${channelLabel(alert.event.data.channel)}, ${when}`;
     }
     case 'sync.failed':
-      return `• ${LABELS[alert.event.type]}: ${escapeInline(alert.event.data.integration, 40)} ${escapeInline(alert.event.data.operation, 60)}, ${when}`;
+      return `• ${ALERT_LABELS[alert.event.type]}: ${escapeInline(alert.event.data.integration, 40)} ${escapeInline(alert.event.data.operation, 60)}, ${when}`;
   }
 }
 
@@ -65,7 +67,7 @@ export function digestMessage(input: DigestInput): SlackMessage {
   const fields = [field('Alerts', String(input.total)), field('Since', slackDate(input.since))];
   // Per-type counts only when every alert is at hand; otherwise they would not add up to the total.
   if (input.alerts.length === input.total) {
-    for (const [type, count] of counts) fields.push(field(LABELS[type], String(count)));
+    for (const [type, count] of counts) fields.push(field(ALERT_LABELS[type], String(count)));
   }
 
   const plural = input.total === 1 ? 'alert' : 'alerts';

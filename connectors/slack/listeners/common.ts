@@ -14,6 +14,7 @@ import {
   type SlackAlert,
 } from '../actions-port.js';
 import type { AlertMessageInput } from '../blocks/common.js';
+import { erasedAlertMessage } from '../blocks/erased.js';
 import { noticeModal } from '../blocks/notice-modal.js';
 import { notInEffectMessage, resolutionLine, resolvedMessage } from '../blocks/resolved.js';
 import { escapeInline } from '../escape.js';
@@ -83,6 +84,7 @@ export const MESSAGES = {
   failed: 'The action failed; try again in a moment.',
   doneButOpen:
     'Done, but Consentry could not mark this alert as handled, so its buttons stay. Using one again changes nothing more.',
+  erased: 'The contact of this alert was erased, so the alert is closed; nothing was changed.',
 } as const;
 
 export function alertMessageInput(alert: SlackAlert): AlertMessageInput {
@@ -140,7 +142,11 @@ export async function tellUser(deps: ListenerDeps, to: Recipient, text: string):
   }
 }
 
-/** Replaces the alert with its resolved form: same facts, who did what and when, no buttons. */
+/**
+ * Replaces the alert with its resolved form: same facts, who did what and when, no buttons. An
+ * alert whose contact was erased meanwhile gets its erased form instead (blocks/erased.ts), so this
+ * edit never puts back what the erasure took out.
+ */
 export async function showResolved(
   deps: ListenerDeps,
   client: WebClient,
@@ -148,7 +154,9 @@ export async function showResolved(
   alert: SlackAlert,
   resolution: AlertResolution,
 ): Promise<void> {
-  const message = resolvedMessage({ alert: alertMessageInput(alert), resolution });
+  const message = alert.erased
+    ? erasedAlertMessage({ alert: alertMessageInput(alert), resolution })
+    : resolvedMessage({ alert: alertMessageInput(alert), resolution });
   try {
     await client.chat.update({ channel: target.channel, ts: target.ts, text: message.text, blocks: message.blocks, ...UNPARSED_TEXT });
   } catch (error) {
@@ -168,6 +176,7 @@ export async function checkAlert(
   if (!deps.allowedUserIds.has(input.userId)) return { ok: false, message: MESSAGES.notAllowed };
   const alert = await deps.alerts.get(deps.workspaceId, input.alertId);
   if (!alert) return { ok: false, message: MESSAGES.notFound };
+  if (alert.erased) return { ok: false, message: MESSAGES.erased };
   if (alert.resolution) {
     return {
       ok: false,
@@ -201,6 +210,8 @@ export async function claimAlert(
       };
     case 'in_progress':
       return { ok: false, message: MESSAGES.inProgress };
+    case 'erased':
+      return { ok: false, message: MESSAGES.erased };
     case 'not_found':
       return { ok: false, message: MESSAGES.notFound };
   }

@@ -42,6 +42,7 @@ function context(action: string, alert: SlackAlert['event'] = consentFailedEvent
       createdAt: '2026-01-01T10:00:01.000Z',
       claim: null,
       resolution: null,
+      erased: false,
     },
   };
 }

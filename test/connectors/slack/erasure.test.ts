@@ -160,7 +160,7 @@ describe.each(Object.keys(stores))('Slack alerts of an erased contact (%s store)
     return records;
   }
 
-  it('redacts every stored alert of the contact, whatever its delivery, and posts nothing of them afterwards', async () => {
+  it('redacts every stored alert of the contact, whatever its delivery, edits the one posted, and posts nothing of them afterwards', async () => {
     const ws = await workspace();
     const ana = await contact(ws, ANA, '101');
     const ben = await contact(ws, 'Ben Test', '102');
@@ -187,15 +187,24 @@ describe.each(Object.keys(stores))('Slack alerts of an erased contact (%s store)
     }
 
     const after = calls.slice(before);
-    expect(after.map((call) => call.method)).toEqual(['chat.postMessage', 'chat.postMessage', 'chat.postMessage']);
+    // The posted alert (al_2) is edited first, taking turns with the posts waiting: Ana's review, Ben's failure, Ana's sync failure.
+    expect(after.map((call) => call.method)).toEqual(['chat.update', 'chat.postMessage', 'chat.postMessage', 'chat.postMessage']);
+    const posted = await setup.alerts.getRecord(ws, 'al_2');
+    expect(after[0]?.form.get('ts')).toBe(posted?.message?.ts);
     const texts = after.map(sent);
     for (const text of texts) for (const personal of ANA_DATA) expect(text).not.toContain(personal);
-    expect(texts[0]).toContain('Unnamed contact');
-    expect(texts[0]).toContain(ERASED);
-    expect(texts[1]).toContain('Ben Test');
-    expect(texts[1]).toContain('record/0-1/102');
-    expect(texts[2]).toContain(`hubspot sync failed (update_contact): ${ERASED}`);
+    // Ana's alerts, the one edited and the two posted after her erasure, are closed: no buttons, no quote, no reason.
+    for (const index of [0, 1, 3]) {
+      expect(texts[index]).toContain('Contact erased');
+      expect(texts[index]).not.toContain('"actions"');
+      expect(texts[index]).not.toContain(ERASED);
+    }
+    expect(texts[1]).toContain('Opt-out review');
+    expect(texts[2]).toContain('Ben Test');
+    expect(texts[2]).toContain('record/0-1/102');
+    expect(texts[3]).toContain('Sync failed');
     expect(await setup.alerts.listPending(ws, 10)).toEqual([]);
+    expect(await setup.alerts.listRedactions(ws, 10)).toEqual([]);
 
     const deliveries = await Promise.all([1, 2, 3, 5].map((n) => setup.alerts.getRecord(ws, `al_${n}`)));
     expect(deliveries.map((record) => [record?.delivery, record?.contactName, record?.contactUrl])).toEqual([
@@ -228,7 +237,7 @@ describe.each(Object.keys(stores))('Slack alerts of an erased contact (%s store)
     const text = digest === undefined ? '' : sent(digest);
     expect(text).toContain('2 Consentry alerts');
     expect(text).toContain('Ben Test');
-    expect(text).toContain('Unnamed contact');
+    expect(text).toContain('Consent failed: Contact erased');
     for (const personal of ANA_DATA) expect(text).not.toContain(personal);
     expect(await setup.alerts.getRecord(ws, 'al_2')).toMatchObject({ delivery: 'digested', contactName: null });
   });

@@ -13,7 +13,7 @@ type DigestStep<T> = Extract<PacerStep<T>, { kind: 'post_digest' | 'update_diges
 
 function digestStep<T>(poll: PacerPoll<T>): DigestStep<T> {
   const step = sendStep(poll);
-  if (step.kind === 'post') throw new Error('expected a digest step, got a post');
+  if (step.kind === 'post' || step.kind === 'edit') throw new Error(`expected a digest step, got ${step.kind === 'post' ? 'a post' : 'an edit'}`);
   return step;
 }
 
@@ -85,7 +85,7 @@ describe('AlertPacer: items that are never folded', () => {
     const sent: string[] = [];
     for (let second = 0; second < 5; second += 1) {
       const step = sendStep(pacer.poll());
-      sent.push(step.kind === 'post' ? step.item : `${step.kind}:${step.digest.items.join(',')}`);
+      sent.push(step.kind === 'post' ? step.item : step.kind === 'edit' ? `edit:${step.ts}` : `${step.kind}:${step.digest.items.join(',')}`);
       pacer.recordSent(step, { ts: `1.${second}` });
       expect(pacer.poll().kind).not.toBe('send');
       clock.advance(1000);
@@ -126,7 +126,7 @@ describe('AlertPacer: a digest whose message is lost', () => {
     for (let second = 0; second < 4; second += 1) {
       clock.advance(1000);
       const step = sendStep(pacer.poll());
-      sent.push(step.kind === 'post' ? step.item : `${step.kind}:${step.digest.items.join(',')}`);
+      sent.push(step.kind === 'post' ? step.item : step.kind === 'edit' ? `edit:${step.ts}` : `${step.kind}:${step.digest.items.join(',')}`);
       pacer.recordSent(step, { ts: `3.${second}` });
     }
     expect(sent).toEqual(['c', 'd', 'e', 'post_digest:f']);

@@ -126,7 +126,7 @@ describe('work done for a request before it is authenticated', () => {
     }
   });
 
-  it('computes one HMAC per distinct signing secret for a fresh forged request, not one per workspace', async () => {
+  it('gives a fresh forged request naming no known app or team one full scan: one read, one HMAC per distinct signing secret, not one per workspace', async () => {
     expect(await post(forged(slackTimestamp(clock)))).toBe(401);
     expect(listWorkspaces).toHaveBeenCalledTimes(1);
     // Four workspaces with Slack, two secrets between them.

@@ -65,6 +65,7 @@ function alertOf(event: ConsentryEvent<'consent.failed'>): SlackAlert {
     createdAt: event.occurredAt,
     claim: null,
     resolution: null,
+    erased: false,
   };
 }
 
