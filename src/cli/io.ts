@@ -81,30 +81,37 @@ export class CliRefusal extends CliFailure {
 }
 
 /**
- * The engine's refusals of what a command gave it (a value, a name, a template): the transaction
- * that met one was rolled back, so nothing was written. The others (a damaged or busy database, a
- * full disk) are failures on the way.
+ * How each of the engine's error codes ends a command. A refusal of what the command gave it (a
+ * value, a name, a template) rolled its transaction back, so nothing was written; the others (a
+ * damaged or busy database, a full disk, a tampered ledger) are failures on the way. A record over
+ * every code, so a new code does not compile until it is placed.
  */
-const REFUSAL_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'VALIDATION_FAILED',
-  'LEGAL_BASIS_REQUIRED',
-  'EXPLANATION_REQUIRED',
-  'INVALID_EMAIL',
-  'INVALID_PHONE',
-  'NOT_FOUND',
-  'CONFLICT',
-  'CONTACT_ERASED',
-  'CONTACT_UNREACHABLE',
-  'UNKNOWN_TEMPLATE',
-  'INVALID_WORKFLOW',
-  'KEYWORD_NOT_REMOVABLE',
-  'PAYLOAD_TOO_LARGE',
-]);
+const EXIT_OF_ERROR_CODE: Readonly<Record<ErrorCode, 'refused' | 'failed'>> = {
+  VALIDATION_FAILED: 'refused',
+  LEGAL_BASIS_REQUIRED: 'refused',
+  EXPLANATION_REQUIRED: 'refused',
+  INVALID_EMAIL: 'refused',
+  INVALID_PHONE: 'refused',
+  NOT_FOUND: 'refused',
+  CONFLICT: 'refused',
+  CONTACT_ERASED: 'refused',
+  CONTACT_UNREACHABLE: 'refused',
+  UNKNOWN_TEMPLATE: 'refused',
+  INVALID_WORKFLOW: 'refused',
+  KEYWORD_NOT_REMOVABLE: 'refused',
+  PAYLOAD_TOO_LARGE: 'refused',
+  LEDGER_TAMPERED: 'failed',
+  TOO_MANY_REQUESTS: 'failed',
+  UNAUTHORIZED: 'failed',
+  STORE_CORRUPT: 'failed',
+  STORE_BUSY: 'failed',
+  STORE_FULL: 'failed',
+};
 
 /** The exit code a command's failure ends it with (EXIT_CODES); a failure no command made (a bug) is `failed`. */
 export function exitCodeOf(error: unknown): number {
   if (error instanceof CliFailure) return error.exitCode;
-  if (isConsentryError(error)) return REFUSAL_CODES.has(error.code) ? EXIT_CODES.refused : EXIT_CODES.failed;
+  if (isConsentryError(error)) return EXIT_CODES[EXIT_OF_ERROR_CODE[error.code]];
   return EXIT_CODES.failed;
 }
 

@@ -1,30 +1,17 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { http, HttpResponse } from 'msw';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { MemorySlackAlertStore, type SlackAlertStore } from '../../../connectors/slack/alert-store.js';
-import { SqliteSlackAlertStore } from '../../../connectors/slack/alert-store-sqlite.js';
 import { SlackAlertDispatcher } from '../../../connectors/slack/dispatcher.js';
 import { createSlackReceiver } from '../../../connectors/slack/receiver.js';
-import { ERASED, type ConsentryEvent } from '../../../src/core/events.js';
-import { createEngine, type Engine } from '../../../src/engine.js';
-import { FakeClock } from '../../../src/ports/clock.js';
-import type { Store } from '../../../src/ports/store.js';
-import { createMemoryStore } from '../../../src/store/memory.js';
-import { createSqliteStore } from '../../../src/store/sqlite.js';
+import { ERASED } from '../../../src/core/events.js';
+import type { Engine } from '../../../src/engine.js';
+import type { FakeClock } from '../../../src/ports/clock.js';
+import { ANA, ANA_EMAIL, ANA_MESSAGE, ANA_RECORD, CHANNEL, ERASURE_STORES, useErasureBed, type ErasureSetup } from './erasure-bed.js';
 import { recordingLogger } from './fixtures.js';
 import { fakeSlackChat, handlerMocks, listenLocally, signedPayload, SLACK_API, slackCallOf, slackTimestamp, useSlackMsw, type SlackCall } from './harness.js';
 
 const TOKEN = 'xoxb-redaction-token';
 const SECRET = 'redaction-secret';
-const CHANNEL = 'C0ALERTS01';
-const T0 = '2026-01-01T10:00:00.000Z';
-const ANA = 'Ana Test';
-const ANA_MESSAGE = 'Ana here, please stop texting me';
-const ANA_EMAIL = 'ana.test@example.com';
-const ANA_RECORD = 'record/0-1/101';
 /** Everything of Ana's that a Slack message could carry. */
 const ANA_DATA = [ANA, ANA_MESSAGE, ANA_EMAIL, ANA_RECORD, 'texting'];
 
@@ -38,42 +25,15 @@ const sent = (call: SlackCall | undefined): string => (call === undefined ? '' :
 const BlockTypesSchema = z.array(z.object({ type: z.string() }));
 const blockTypes = (call: SlackCall | undefined): string[] => BlockTypesSchema.parse(JSON.parse(call?.form.get('blocks') ?? '[]')).map((block) => block.type);
 
-interface Setup {
-  store: Store;
-  alerts: SlackAlertStore;
-  cleanup: () => Promise<void>;
-}
-
-const stores: Record<string, () => Setup> = {
-  memory: () => {
-    const store = createMemoryStore();
-    return { store, alerts: new MemorySlackAlertStore(store), cleanup: () => store.close() };
-  },
-  sqlite: () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-slack-redaction-'));
-    const store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
-    return {
-      store,
-      alerts: new SqliteSlackAlertStore(store),
-      cleanup: async () => {
-        await store.close();
-        fs.rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  },
-};
-
-describe.each(Object.keys(stores))('Slack messages of an erased contact (%s store)', (kind) => {
-  let setup: Setup;
+describe.each(Object.keys(ERASURE_STORES))('Slack messages of an erased contact (%s store)', (kind) => {
+  const bed = useErasureBed(kind, { botToken: TOKEN, signingSecret: SECRET, botId: 'B0BOT', botUserId: 'U0BOT' });
+  const { dispatcher, workspace, contact, consentFailed, optoutReview, append } = bed;
+  let setup: ErasureSetup;
   let clock: FakeClock;
   let engine: Engine;
   let ephemeral: SlackCall[];
-  let eventSeq = 0;
-  let alertSeq = 0;
 
   beforeEach(() => {
-    eventSeq = 0;
-    alertSeq = 0;
     ephemeral = [];
     slack.reset(msw);
     msw.use(
@@ -82,69 +42,8 @@ describe.each(Object.keys(stores))('Slack messages of an erased contact (%s stor
         return HttpResponse.json({ ok: true });
       }),
     );
-    const make = stores[kind];
-    if (!make) throw new Error(`no store ${kind}`);
-    setup = make();
-    clock = new FakeClock(T0);
-    engine = createEngine({ store: setup.store, clock });
+    ({ setup, clock, engine } = bed.state());
   });
-
-  afterEach(async () => {
-    await setup.cleanup();
-  });
-
-  const eventId = (): string => `01JEVENT${String(++eventSeq).padStart(18, '0')}`;
-
-  function dispatcher(): SlackAlertDispatcher {
-    return new SlackAlertDispatcher({ engine, alerts: setup.alerts, clock, env: {}, ids: { next: () => `al_${++alertSeq}` } });
-  }
-
-  async function workspace(digestThreshold = 10): Promise<string> {
-    const created = await engine.createWorkspace({
-      name: 'Acme',
-      settings: {
-        slack: { botToken: TOKEN, signingSecret: SECRET, alertChannel: CHANNEL, allowedUserIds: ['UACTOR1'], botId: 'B0BOT', botUserId: 'U0BOT', digestThreshold },
-        hubspot: { accessToken: 'pat-test-0000', portalId: '12345' },
-      },
-    });
-    return created.id;
-  }
-
-  async function contact(workspaceId: string, name: string, hubspotId: string): Promise<string> {
-    const created = await engine.workspace(workspaceId).createContact({ name, email: `${name.toLowerCase().replace(' ', '.')}@example.com` });
-    await engine.workspace(workspaceId).linkHubspotContacts([{ contactId: created.id, hubspotId }]);
-    return created.id;
-  }
-
-  function consentFailed(workspaceId: string, contactId: string, contactName: string): ConsentryEvent<'consent.failed'> {
-    return {
-      id: eventId(),
-      type: 'consent.failed',
-      version: 1,
-      workspaceId,
-      occurredAt: clock.now().toISOString(),
-      contactId,
-      data: { contactId, channel: 'whatsapp', purpose: 'privacy', reason: 'timeout', attempts: 1, workflowId: 'request-consent-privacy', runId: 'run_1', conversationId: 'cv_1', contactName },
-    };
-  }
-
-  function optoutReview(workspaceId: string, contactId: string): ConsentryEvent<'optout.review_needed'> {
-    return {
-      id: eventId(),
-      type: 'optout.review_needed',
-      version: 1,
-      workspaceId,
-      occurredAt: clock.now().toISOString(),
-      contactId,
-      data: { contactId, channel: 'sms', messageId: 'm1', text: ANA_MESSAGE, normalized: ANA_MESSAGE.toLowerCase(), language: 'en', matchedWord: 'stop' },
-    };
-  }
-
-  async function append(...events: ConsentryEvent[]): Promise<void> {
-    await setup.store.transaction(async (tx) => {
-      for (const event of events) await tx.appendEvent(event);
-    });
-  }
 
   /** Runs the dispatcher every second for `seconds`. */
   async function runFor(runner: SlackAlertDispatcher, seconds: number): Promise<void> {

@@ -1,26 +1,12 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { HttpResponse } from 'msw';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemorySlackAlertStore, type SlackAlertStore } from '../../../connectors/slack/alert-store.js';
-import { SqliteSlackAlertStore } from '../../../connectors/slack/alert-store-sqlite.js';
-import { SlackAlertDispatcher } from '../../../connectors/slack/dispatcher.js';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { ERASED, type ConsentryEvent } from '../../../src/core/events.js';
-import { createEngine, type Engine } from '../../../src/engine.js';
-import { FakeClock } from '../../../src/ports/clock.js';
-import type { Store } from '../../../src/ports/store.js';
-import { createMemoryStore } from '../../../src/store/memory.js';
-import { createSqliteStore, type SqliteStore } from '../../../src/store/sqlite.js';
+import type { Engine } from '../../../src/engine.js';
+import type { FakeClock } from '../../../src/ports/clock.js';
+import { ANA, ANA_EMAIL, ANA_MESSAGE, ANA_RECORD, CHANNEL, ERASURE_STORES, useErasureBed, type ErasureSetup } from './erasure-bed.js';
 import { fakeSlackChat, useSlackMsw, type SlackCall } from './harness.js';
 
 const TOKEN = 'xoxb-erasure-token';
-const CHANNEL = 'C0ALERTS01';
-const T0 = '2026-01-01T10:00:00.000Z';
-const ANA = 'Ana Test';
-const ANA_MESSAGE = 'Ana here, please stop texting me';
-const ANA_EMAIL = 'ana.test@example.com';
-const ANA_RECORD = 'record/0-1/101';
 /** Everything of Ana's that an alert could carry. */
 const ANA_DATA = [ANA, ANA_MESSAGE, ANA_EMAIL, ANA_RECORD];
 
@@ -32,101 +18,17 @@ const { calls, scripted } = slack;
 /** Everything a Slack call carried, for looking for personal data in it. */
 const sent = (call: SlackCall): string => [...call.form.values()].join('\n');
 
-interface Setup {
-  store: Store;
-  sqlite: SqliteStore | null;
-  alerts: SlackAlertStore;
-  cleanup: () => Promise<void>;
-}
-
-const stores: Record<string, () => Setup> = {
-  memory: () => {
-    const store = createMemoryStore();
-    return { store, sqlite: null, alerts: new MemorySlackAlertStore(store), cleanup: () => store.close() };
-  },
-  sqlite: () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-slack-erasure-'));
-    const store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
-    return {
-      store,
-      sqlite: store,
-      alerts: new SqliteSlackAlertStore(store),
-      cleanup: async () => {
-        await store.close();
-        fs.rmSync(dir, { recursive: true, force: true });
-      },
-    };
-  },
-};
-
-describe.each(Object.keys(stores))('Slack alerts of an erased contact (%s store)', (kind) => {
-  let setup: Setup;
+describe.each(Object.keys(ERASURE_STORES))('Slack alerts of an erased contact (%s store)', (kind) => {
+  const bed = useErasureBed(kind, { botToken: TOKEN, signingSecret: 'erasure-secret' });
+  const { eventId, dispatcher, workspace, contact, consentFailed, optoutReview, append } = bed;
+  let setup: ErasureSetup;
   let clock: FakeClock;
   let engine: Engine;
-  let eventSeq = 0;
-  let alertSeq = 0;
 
   beforeEach(() => {
-    eventSeq = 0;
-    alertSeq = 0;
     slack.reset(msw);
-    const make = stores[kind];
-    if (!make) throw new Error(`no store ${kind}`);
-    setup = make();
-    clock = new FakeClock(T0);
-    engine = createEngine({ store: setup.store, clock });
+    ({ setup, clock, engine } = bed.state());
   });
-
-  afterEach(async () => {
-    await setup.cleanup();
-  });
-
-  const eventId = (): string => `01JEVENT${String(++eventSeq).padStart(18, '0')}`;
-
-  function dispatcher(): SlackAlertDispatcher {
-    return new SlackAlertDispatcher({ engine, alerts: setup.alerts, clock, env: {}, ids: { next: () => `al_${++alertSeq}` } });
-  }
-
-  async function workspace(digestThreshold = 10): Promise<string> {
-    const created = await engine.createWorkspace({
-      name: 'Acme',
-      settings: {
-        slack: { botToken: TOKEN, signingSecret: 'erasure-secret', alertChannel: CHANNEL, allowedUserIds: ['UACTOR1'], digestThreshold },
-        hubspot: { accessToken: 'pat-test-0000', portalId: '12345' },
-      },
-    });
-    return created.id;
-  }
-
-  async function contact(workspaceId: string, name: string, hubspotId: string): Promise<string> {
-    const created = await engine.workspace(workspaceId).createContact({ name, email: `${name.toLowerCase().replace(' ', '.')}@example.com` });
-    await engine.workspace(workspaceId).linkHubspotContacts([{ contactId: created.id, hubspotId }]);
-    return created.id;
-  }
-
-  function consentFailed(workspaceId: string, contactId: string, contactName: string): ConsentryEvent<'consent.failed'> {
-    return {
-      id: eventId(),
-      type: 'consent.failed',
-      version: 1,
-      workspaceId,
-      occurredAt: clock.now().toISOString(),
-      contactId,
-      data: { contactId, channel: 'whatsapp', purpose: 'privacy', reason: 'timeout', attempts: 1, workflowId: 'request-consent-privacy', runId: 'run_1', conversationId: 'cv_1', contactName },
-    };
-  }
-
-  function optoutReview(workspaceId: string, contactId: string): ConsentryEvent<'optout.review_needed'> {
-    return {
-      id: eventId(),
-      type: 'optout.review_needed',
-      version: 1,
-      workspaceId,
-      occurredAt: clock.now().toISOString(),
-      contactId,
-      data: { contactId, channel: 'sms', messageId: 'm1', text: ANA_MESSAGE, normalized: 'ana here please stop texting me', language: 'en', matchedWord: 'stop' },
-    };
-  }
 
   function syncFailed(workspaceId: string, contactId: string): ConsentryEvent<'sync.failed'> {
     return {
@@ -140,12 +42,6 @@ describe.each(Object.keys(stores))('Slack alerts of an erased contact (%s store)
     };
   }
 
-  async function append(...events: ConsentryEvent[]): Promise<void> {
-    await setup.store.transaction(async (tx) => {
-      for (const event of events) await tx.appendEvent(event);
-    });
-  }
-
   /** The stored alert rows as the SQLite table holds them, or the records of the in-memory twin. */
   async function storedAlerts(workspaceId: string): Promise<string[]> {
     if (setup.sqlite !== null) {
@@ -153,7 +49,7 @@ describe.each(Object.keys(stores))('Slack alerts of an erased contact (%s store)
       return rows.map((row) => JSON.stringify(row));
     }
     const records: string[] = [];
-    for (let n = 1; n <= alertSeq; n += 1) {
+    for (let n = 1; n <= bed.alertCount(); n += 1) {
       const record = await setup.alerts.getRecord(workspaceId, `al_${n}`);
       if (record !== null) records.push(JSON.stringify(record));
     }
