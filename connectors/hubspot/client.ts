@@ -32,6 +32,7 @@ const PropertySchema = z.object({
   fieldType: z.string(),
   groupName: z.string(),
   options: z.array(OptionSchema).optional(),
+  hasUniqueValue: z.boolean().optional(),
 });
 const PropertyListSchema = z.object({ results: z.array(PropertySchema) });
 const PropertyGroupSchema = z.object({ name: z.string(), label: z.string() });
@@ -39,11 +40,17 @@ const PropertyGroupListSchema = z.object({ results: z.array(PropertyGroupSchema)
 const ContactSchema = z.object({ id: z.string(), properties: z.record(z.string(), z.string().nullable()) });
 /** The SDK renames upsert's `new` flag to `_new`. */
 const UpsertedContactSchema = ContactSchema.extend({ _new: z.boolean() });
+/**
+ * One failed record of a batch. HubSpot documents `context` as an object of no set shape and a
+ * separate `id` (the v4 subscription batch answers show `context: {}`), so both are read and only
+ * string values in `context` are kept.
+ */
 const BatchErrorSchema = z.object({
-  status: z.string(),
+  status: z.string().optional(),
   category: z.string(),
   message: z.string(),
-  context: z.record(z.string(), z.array(z.string())).optional(),
+  context: z.record(z.string(), z.unknown()).nullish(),
+  id: z.string().nullish(),
 });
 const batchSchema = <T extends z.ZodType>(result: T) =>
   z.object({ status: z.string(), results: z.array(result), errors: z.array(BatchErrorSchema).optional() });
@@ -73,12 +80,17 @@ export interface UpsertedContact extends HubSpotContact {
   created: boolean;
 }
 
-/** One failed record of a batch (HubSpot answers 207 Multi-Status); `context.ids` names the records. */
+/**
+ * One failed record of a batch (HubSpot answers 207 Multi-Status). Nothing promises where the
+ * record is named: `context.ids` for CRM objects, sometimes another `context` key, or `id`.
+ */
 export interface BatchError {
   status: string;
   category: string;
   message: string;
+  /** The string values of HubSpot's `context`, each as a list. */
   context: Record<string, string[]>;
+  id: string | null;
 }
 
 export interface BatchResult<T> {
@@ -108,6 +120,8 @@ export interface HubSpotAccountDetails {
 export interface HubSpotClient {
   listPropertyGroups(): Promise<{ name: string; label: string }[]>;
   listProperties(): Promise<ExistingProperty[]>;
+  /** One property as HubSpot holds it now (`GET /crm/v3/properties/contacts/{name}`). */
+  getProperty(propertyName: string): Promise<ExistingProperty>;
   createPropertyGroup(group: PropertyGroupDefinition): Promise<{ name: string; label: string }>;
   createProperty(property: PropertyDefinition): Promise<ExistingProperty>;
   /** HubSpot replaces a property's options with the list sent: pass the full list. */
@@ -118,7 +132,12 @@ export interface HubSpotClient {
   findContactByEmail(email: string, properties: readonly string[]): Promise<HubSpotContact | null>;
   findContactByPhone(phone: string, properties: readonly string[]): Promise<HubSpotContact | null>;
   updateContacts(inputs: readonly { id: string; properties: Record<string, string> }[]): Promise<BatchResult<HubSpotContact>>;
+  /** Not idempotent: sent again after an answer that never came, it makes a second record (the sync creates through upsertContacts). */
   createContacts(inputs: readonly { properties: Record<string, string> }[]): Promise<BatchResult<HubSpotContact>>;
+  /**
+   * Creates or updates by a unique property (`idProperty`): sent twice, it finds the record it
+   * made the first time, so a retry after an unclear answer creates nothing more.
+   */
   upsertContacts(inputs: readonly { id: string; idProperty: string; properties: Record<string, string> }[]): Promise<BatchResult<UpsertedContact>>;
   getEmailSubscriptions(emailAddress: string): Promise<EmailSubscriptionStatus[]>;
   subscribeEmail(body: EmailSubscriptionV3Body): Promise<EmailSubscriptionStatus>;
@@ -187,14 +206,37 @@ function toExistingProperty(property: z.infer<typeof PropertySchema>): ExistingP
     fieldType: property.fieldType,
     groupName: property.groupName,
     options: property.options ?? [],
+    ...(property.hasUniqueValue === undefined ? {} : { hasUniqueValue: property.hasUniqueValue }),
   };
+}
+
+function contextStrings(context: Record<string, unknown> | null | undefined): Record<string, string[]> {
+  const strings: Record<string, string[]> = {};
+  for (const [key, value] of Object.entries(context ?? {})) {
+    if (typeof value === 'string') strings[key] = [value];
+    else if (Array.isArray(value)) strings[key] = value.filter((v): v is string => typeof v === 'string');
+  }
+  return strings;
 }
 
 function toBatch<T>(body: { results: T[]; errors?: z.infer<typeof BatchErrorSchema>[] | undefined }): BatchResult<T> {
   return {
     results: body.results,
-    errors: (body.errors ?? []).map((e) => ({ status: e.status, category: e.category, message: e.message, context: e.context ?? {} })),
+    errors: (body.errors ?? []).map((e) => ({
+      status: e.status ?? 'error',
+      category: e.category,
+      message: e.message,
+      context: contextStrings(e.context),
+      id: e.id ?? null,
+    })),
   };
+}
+
+/** Whether a batch error names `key` (case-insensitively: e-mail addresses), in `id` or any `context` list. */
+export function batchErrorNames(error: BatchError, key: string): boolean {
+  const wanted = key.toLowerCase();
+  if (error.id !== null && error.id.toLowerCase() === wanted) return true;
+  return Object.values(error.context).some((values) => values.some((value) => value.toLowerCase() === wanted));
 }
 
 function toSubscriptionStatus(status: z.infer<typeof SubscriptionStatusSchema>): EmailSubscriptionStatus {
@@ -315,6 +357,11 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
       return parse(PropertyListSchema, response, 'list properties').results.map(toExistingProperty);
     },
 
+    async getProperty(propertyName) {
+      const response = await call(() => properties.coreApi.getByName(HUBSPOT_OBJECT_TYPE, propertyName, false, undefined, callOptions));
+      return toExistingProperty(parse(PropertySchema, response, 'get property'));
+    },
+
     async createPropertyGroup(group) {
       const response = await call(() =>
         properties.groupsApi.create(HUBSPOT_OBJECT_TYPE, { name: group.name, label: group.label, displayOrder: group.displayOrder }, callOptions),
@@ -336,6 +383,7 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
             displayOrder: property.displayOrder,
             formField: false,
             ...(property.options === undefined ? {} : { options: property.options.map((o) => ({ ...o })) }),
+            ...(property.hasUniqueValue === undefined ? {} : { hasUniqueValue: property.hasUniqueValue }),
           },
           callOptions,
         ),

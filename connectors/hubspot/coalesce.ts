@@ -12,6 +12,8 @@ export interface PendingChange {
   occurredAt: string;
   /** Outbox position: breaks occurredAt ties, later wins. */
   position: number;
+  /** A property's own time where it differs from `occurredAt` (each value of a contact's current state keeps its decision's time). */
+  times?: Readonly<Record<string, string>>;
 }
 
 /** When a property's value was decided: the pair that orders two values of one property. */
@@ -45,11 +47,13 @@ interface Stamped {
   ms: number;
 }
 
-function instant(change: PendingChange, index: number): number {
-  const ms = Date.parse(change.occurredAt);
+function instant(change: PendingChange, index: number, property?: string): number {
+  const own = property === undefined ? undefined : change.times?.[property];
+  const ms = Date.parse(own ?? change.occurredAt);
   if (Number.isNaN(ms)) {
+    const path = own === undefined ? `changes.${index}.occurredAt` : `changes.${index}.times.${property ?? ''}`;
     throw new ConsentryError('VALIDATION_FAILED', `change at outbox position ${change.position} has no valid occurredAt`, [
-      { path: `changes.${index}.occurredAt`, message: 'must be an ISO-8601 date-time' },
+      { path, message: 'must be an ISO-8601 date-time' },
     ]);
   }
   return ms;
@@ -68,7 +72,7 @@ function isLater(a: { ms: number; position: number }, b: { ms: number; position:
 export function coalesceChanges(changes: readonly PendingChange[], options: CoalesceOptions = {}): CoalescedContact[] {
   const byContact = new Map<string, { values: Map<string, Stamped>; positions: Set<number>; first: number }>();
   changes.forEach((change, index) => {
-    const ms = instant(change, index);
+    instant(change, index);
     let entry = byContact.get(change.contactId);
     if (entry === undefined) {
       entry = { values: new Map(), positions: new Set(), first: change.position };
@@ -77,7 +81,8 @@ export function coalesceChanges(changes: readonly PendingChange[], options: Coal
     entry.positions.add(change.position);
     entry.first = Math.min(entry.first, change.position);
     for (const [property, value] of Object.entries(change.properties)) {
-      const candidate: Stamped = { value, stamp: { occurredAt: change.occurredAt, position: change.position }, ms };
+      const ms = instant(change, index, property);
+      const candidate: Stamped = { value, stamp: { occurredAt: change.times?.[property] ?? change.occurredAt, position: change.position }, ms };
       const current = entry.values.get(property);
       if (current === undefined || isLater({ ms, position: change.position }, { ms: current.ms, position: current.stamp.position })) {
         entry.values.set(property, candidate);

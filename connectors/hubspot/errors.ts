@@ -87,3 +87,66 @@ export class HubSpotPausedError extends Error {
 export function isHubSpotApiError(value: unknown): value is HubSpotApiError {
   return value instanceof HubSpotApiError;
 }
+
+/** A property HubSpot refused a value for, as its 400 names it. */
+export interface RefusedProperty {
+  name: string;
+  /** HubSpot's code for the refusal (`INVALID_OPTION`, `INVALID_DATETIME`, ...), when it gives one. */
+  code: string | null;
+}
+
+const PropertyErrorDetailSchema = z.object({
+  code: z.string().optional(),
+  context: z.object({ propertyName: z.array(z.string()).optional() }).optional(),
+});
+const ValidationResultSchema = z.object({ name: z.string(), error: z.string().optional() });
+const ValidationBodySchema = z.object({
+  message: z.string().optional(),
+  errors: z.array(PropertyErrorDetailSchema).optional(),
+  validationResults: z.array(ValidationResultSchema).optional(),
+});
+const VALIDATION_MESSAGE_PREFIX = 'Property values were not valid: ';
+
+/**
+ * The properties a refused write names. HubSpot says it in more than one place: `errors[]` with
+ * `context.propertyName` and a `code`, and the message `Property values were not valid: [...]`
+ * whose JSON list has each refused value's `name` and `error`
+ * (https://developers.hubspot.com/docs/api/crm/properties, validation errors); older answers carry
+ * the same list as `validationResults`. Empty when the answer names none.
+ */
+export function refusedProperties(error: HubSpotApiError): RefusedProperty[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(error.responseText);
+  } catch {
+    return [];
+  }
+  const body = ValidationBodySchema.safeParse(json);
+  if (!body.success) return [];
+  const found = new Map<string, string | null>();
+  const add = (name: string, code: string | null | undefined): void => {
+    if (!found.has(name) || found.get(name) === null) found.set(name, code ?? null);
+  };
+  for (const detail of body.data.errors ?? []) for (const name of detail.context?.propertyName ?? []) add(name, detail.code);
+  for (const result of body.data.validationResults ?? []) add(result.name, result.error);
+  const message = body.data.message ?? '';
+  if (message.startsWith(VALIDATION_MESSAGE_PREFIX)) {
+    try {
+      const listed = z.array(ValidationResultSchema).safeParse(JSON.parse(message.slice(VALIDATION_MESSAGE_PREFIX.length)));
+      if (listed.success) for (const result of listed.data) add(result.name, result.error);
+    } catch {
+      // A message cut short or not JSON names nothing more.
+    }
+  }
+  return [...found].map(([name, code]) => ({ name, code }));
+}
+
+/**
+ * The record HubSpot says already holds a unique value: a 409 `CONFLICT` answers
+ * "Contact already exists. Existing ID: 12345" (https://developers.hubspot.com/docs/api/crm/contacts).
+ */
+export function existingRecordId(error: HubSpotApiError): string | null {
+  if (error.status !== 409) return null;
+  const match = /Existing ID: (\d{1,30})\b/.exec(error.message);
+  return match?.[1] ?? null;
+}

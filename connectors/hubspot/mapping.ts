@@ -120,6 +120,36 @@ export function contactToHubSpotProperties(contact: ContactSnapshot): HubSpotPro
 }
 
 /**
+ * The contact's current values of `names` (among those contactToHubSpotProperties gives), each
+ * with the time of the decision it shows, so that it orders against other values of the same
+ * property as the decision's own change would have. Values that are no decision (identity, tags),
+ * and a channel without one, take `otherwise(name)`.
+ */
+export function currentValuesOf(
+  contact: ContactSnapshot,
+  names: readonly string[],
+  otherwise: (name: string) => string,
+): { properties: HubSpotPropertyMap; times: Record<string, string> } {
+  const all = contactToHubSpotProperties(contact);
+  const decidedAt = new Map<string, string>();
+  for (const channel of SYNCED_CHANNELS) {
+    const state = effectiveStatus(contact.consent, 'marketing', channel).state;
+    if (state !== null) for (const name of Object.values(channelPropertyNames(channel))) decidedAt.set(name, state.occurredAt);
+  }
+  const privacy = latestPrivacyState(contact.consent);
+  if (privacy !== null) for (const name of [PRIVACY_STATUS_PROPERTY, PRIVACY_DATE_PROPERTY]) decidedAt.set(name, privacy.occurredAt);
+  const properties: HubSpotPropertyMap = {};
+  const times: Record<string, string> = {};
+  for (const name of names) {
+    const value = all[name];
+    if (value === undefined) continue;
+    properties[name] = value;
+    times[name] = decidedAt.get(name) ?? otherwise(name);
+  }
+  return { properties, times };
+}
+
+/**
  * The properties one consent event changes. A channel-`any` decision writes every channel; with
  * per-property "latest occurredAt wins" coalescing this gives the same result as `effectiveStatus`.
  * Purposes other than marketing and privacy have no HubSpot properties.

@@ -64,6 +64,18 @@ export function channelPropertyNames(channel: SyncedChannel): ChannelPropertyNam
 export const PRIVACY_STATUS_PROPERTY = `${PROPERTY_GROUP_NAME}_privacy_status`;
 export const PRIVACY_DATE_PROPERTY = `${PROPERTY_GROUP_NAME}_privacy_date`;
 export const TAGS_PROPERTY = `${PROPERTY_GROUP_NAME}_tags`;
+/**
+ * The Consentry contact id, unique in the portal: the key a contact without e-mail is created by
+ * (batch upsert with `idProperty`), so a create sent again after an unclear answer finds the
+ * record it made instead of making a second one (https://developers.hubspot.com/docs/api/crm/contacts).
+ */
+export const CONTACT_ID_PROPERTY = `${PROPERTY_GROUP_NAME}_contact_id`;
+
+/**
+ * Properties added after portals were first installed: the sync creates them itself when a portal
+ * has every other property, so such a portal needs no new `consentry hubspot install`.
+ */
+export const PROPERTIES_THE_SYNC_ADDS: readonly string[] = [CONTACT_ID_PROPERTY];
 
 /** The status properties: their webhooks become decisions (http/webhooks.ts), and their values are only STATUS_VALUES. */
 const STATUS_PROPERTIES: ReadonlySet<string> = new Set([...SYNCED_CHANNELS.map((channel) => channelPropertyNames(channel).status), PRIVACY_STATUS_PROPERTY]);
@@ -99,6 +111,8 @@ export interface PropertyDefinition {
   displayOrder: number;
   /** Enumerations only. */
   options?: OptionDefinition[];
+  /** HubSpot refuses a second record with the same value; it can be an upsert's `idProperty`. */
+  hasUniqueValue?: boolean;
 }
 
 export interface ExistingOption {
@@ -115,6 +129,8 @@ export interface ExistingProperty {
   fieldType: string;
   groupName: string;
   options: ExistingOption[];
+  /** Unknown when HubSpot's answer leaves it out. */
+  hasUniqueValue?: boolean;
 }
 
 export const PROPERTY_GROUP: PropertyGroupDefinition = {
@@ -211,6 +227,14 @@ export function propertyDefinitions(): PropertyDefinition[] {
     fieldType: 'checkbox',
     options: [],
   });
+  add({
+    name: CONTACT_ID_PROPERTY,
+    label: 'Consentry contact id',
+    description: 'The contact in Consentry; set when Consentry creates the record.',
+    type: 'string',
+    fieldType: 'text',
+    hasUniqueValue: true,
+  });
   return definitions;
 }
 
@@ -244,10 +268,23 @@ function shape(type: string, fieldType: string): string {
   return `${type}/${fieldType}`;
 }
 
-/** Only `type` decides whether values fit; a select shown as radio buttons holds the same values. A set of tags needs a checkbox. */
+/**
+ * Only `type` decides whether values fit; a select shown as radio buttons holds the same values. A
+ * set of tags needs a checkbox, and an upsert key a property HubSpot keeps unique (HubSpot does not
+ * change `hasUniqueValue` on an existing property).
+ */
 function conflictOf(wanted: PropertyDefinition, found: ExistingProperty): PropertyConflict | null {
-  const fits = found.type === wanted.type && (wanted.fieldType !== 'checkbox' || found.fieldType === 'checkbox');
-  return fits ? null : { propertyName: wanted.name, expected: shape(wanted.type, wanted.fieldType), found: shape(found.type, found.fieldType) };
+  const fits =
+    found.type === wanted.type &&
+    (wanted.fieldType !== 'checkbox' || found.fieldType === 'checkbox') &&
+    (wanted.hasUniqueValue !== true || found.hasUniqueValue !== false);
+  if (fits) return null;
+  const unique = (value: boolean | undefined): string => (value === true ? ' unique' : '');
+  return {
+    propertyName: wanted.name,
+    expected: `${shape(wanted.type, wanted.fieldType)}${unique(wanted.hasUniqueValue)}`,
+    found: `${shape(found.type, found.fieldType)}${wanted.hasUniqueValue === true && found.hasUniqueValue === false ? ' not unique' : ''}`,
+  };
 }
 
 function missingOptions(wanted: readonly OptionDefinition[], found: ExistingProperty): OptionsUpdate | null {
@@ -333,7 +370,8 @@ export function formatPlan(plan: InstallPlan): string {
   for (const property of plan.createProperties) {
     const count = property.options?.length;
     const optionCount = count === undefined ? '' : `, ${count} ${count === 1 ? 'option' : 'options'}`;
-    lines.push(`  + create property ${property.name} (${shape(property.type, property.fieldType)}${optionCount})`);
+    const unique = property.hasUniqueValue === true ? ', unique' : '';
+    lines.push(`  + create property ${property.name} (${shape(property.type, property.fieldType)}${optionCount}${unique})`);
   }
   for (const update of plan.updateOptions) {
     const noun = update.added.length === 1 ? 'option' : 'options';

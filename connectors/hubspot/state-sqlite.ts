@@ -12,6 +12,7 @@ import {
   type HubSpotState,
   type HubSpotStateReader,
   type HubSpotStateTx,
+  type PausedContact,
   type SyncChange,
 } from './state.js';
 
@@ -20,7 +21,34 @@ import {
  * workspace since migration 11). Statements run only inside `store.transaction`, so they are
  * serialised with the engine's transactions on the shared connection and commit together with
  * them (CONNECTORS.md).
+ * Paused contacts live in `hubspot_paused_contacts` (migration 15).
  */
+
+const PAUSED_TABLE = 'hubspot_paused_contacts';
+
+interface PausedRow {
+  workspace_id: string;
+  contact_id: string;
+  properties: string;
+  email_subscription: string | null;
+  position: number;
+  event_id: string;
+  updated_at: string;
+}
+
+const PausedPropertiesSchema = z.record(z.string(), z.string());
+
+function toPaused(row: PausedRow): PausedContact {
+  return {
+    workspaceId: row.workspace_id,
+    contactId: row.contact_id,
+    properties: PausedPropertiesSchema.parse(JSON.parse(row.properties)),
+    emailSubscription: row.email_subscription,
+    position: row.position,
+    eventId: row.event_id,
+    updatedAt: row.updated_at,
+  };
+}
 
 interface ChangeRow {
   position: number;
@@ -63,14 +91,18 @@ const ResponseSchema = z.record(z.string(), z.string());
 
 const COUNT_CHANGES = 'SELECT count(*) AS n FROM hubspot_sync_changes WHERE workspace_id = ? AND status = ?';
 const COUNT_ALL_CHANGES = 'SELECT count(*) AS n FROM hubspot_sync_changes WHERE status = ?';
+const COUNT_PAUSED = `SELECT count(*) AS n FROM ${PAUSED_TABLE} WHERE workspace_id = ?`;
+const COUNT_ALL_PAUSED = `SELECT count(*) AS n FROM ${PAUSED_TABLE}`;
 
-/** The reads of HubSpotStateReader, on the connection a Store.read runs on. */
-function readerOn(db: Database): HubSpotStateReader {
+/** Counts of rows and, for `pending`, paused contacts (each counted once), on one connection. */
+function countersOn(db: Database): HubSpotStateReader {
   const countChanges: Statement<[string, string], { n: number }> = db.prepare(COUNT_CHANGES);
   const countAllChanges: Statement<[string], { n: number }> = db.prepare(COUNT_ALL_CHANGES);
+  const countPaused: Statement<[string], { n: number }> = db.prepare(COUNT_PAUSED);
+  const countAllPaused: Statement<[], { n: number }> = db.prepare(COUNT_ALL_PAUSED);
   return {
-    countChanges: async (workspaceId, status) => countChanges.get(workspaceId, status)?.n ?? 0,
-    countAllChanges: async (status) => countAllChanges.get(status)?.n ?? 0,
+    countChanges: async (workspaceId, status) => (countChanges.get(workspaceId, status)?.n ?? 0) + (status === 'pending' ? (countPaused.get(workspaceId)?.n ?? 0) : 0),
+    countAllChanges: async (status) => (countAllChanges.get(status)?.n ?? 0) + (status === 'pending' ? (countAllPaused.get()?.n ?? 0) : 0),
   };
 }
 
@@ -87,6 +119,7 @@ class Statements {
   readonly contactChanges: Statement<[string, string], ChangeRow>;
   readonly getContactState: Statement<[string, string], { state: string }>;
   readonly putContactState: Statement<[string, string, string, string]>;
+  readonly deleteContactStates: Statement<[string]>;
   readonly insertCallback: Statement<CallbackParams>;
   readonly getCallback: Statement<[string, string], CallbackRow>;
   readonly updateCallback: Statement<[string | null, string | null, string | null, string | null, string, string, string]>;
@@ -126,12 +159,38 @@ class Statements {
       `INSERT INTO hubspot_contact_state (workspace_id, contact_id, state, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (workspace_id, contact_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`,
     );
+    this.deleteContactStates = db.prepare('DELETE FROM hubspot_contact_state WHERE workspace_id = ?');
     this.insertCallback = db.prepare(`INSERT INTO hubspot_callbacks (${CALLBACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
     this.getCallback = db.prepare(`SELECT ${CALLBACK_COLUMNS} FROM hubspot_callbacks WHERE workspace_id = ? AND callback_id = ?`);
     this.updateCallback = db.prepare(
       'UPDATE hubspot_callbacks SET contact_id = ?, run_id = ?, response = ?, outcome = ?, updated_at = ? WHERE workspace_id = ? AND callback_id = ?',
     );
     this.callbackByRun = db.prepare(`SELECT ${CALLBACK_COLUMNS} FROM hubspot_callbacks WHERE workspace_id = ? AND run_id = ? LIMIT 1`);
+  }
+}
+
+class PausedStatements {
+  readonly get: Statement<[string, string], PausedRow>;
+  readonly put: Statement<[string, string, string, string | null, number, string, string]>;
+  readonly workspaces: Statement<[], string>;
+  readonly oldest: Statement<[string, number], PausedRow>;
+  readonly remove: Statement<[string, string]>;
+  readonly count: Statement<[string], { n: number }>;
+  readonly countAll: Statement<[], { n: number }>;
+
+  constructor(db: Database) {
+    const columns = 'workspace_id, contact_id, properties, email_subscription, position, event_id, updated_at';
+    this.get = db.prepare(`SELECT ${columns} FROM ${PAUSED_TABLE} WHERE workspace_id = ? AND contact_id = ?`);
+    this.put = db.prepare(
+      `INSERT INTO ${PAUSED_TABLE} (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (workspace_id, contact_id) DO UPDATE SET properties = excluded.properties, email_subscription = excluded.email_subscription,
+         position = excluded.position, event_id = excluded.event_id, updated_at = excluded.updated_at`,
+    );
+    this.workspaces = db.prepare<[], string>(`SELECT DISTINCT workspace_id FROM ${PAUSED_TABLE} ORDER BY workspace_id`).pluck();
+    this.oldest = db.prepare(`SELECT ${columns} FROM ${PAUSED_TABLE} WHERE workspace_id = ? ORDER BY position, contact_id LIMIT ?`);
+    this.remove = db.prepare(`DELETE FROM ${PAUSED_TABLE} WHERE workspace_id = ? AND contact_id = ?`);
+    this.count = db.prepare(COUNT_PAUSED);
+    this.countAll = db.prepare(COUNT_ALL_PAUSED);
   }
 }
 
@@ -174,9 +233,11 @@ function parseContactState(text: string): ContactSyncState {
 export class SqliteHubSpotState implements HubSpotState {
   private readonly s: Statements;
   private readonly readers = new WeakMap<Database, HubSpotStateReader>();
+  private readonly paused: PausedStatements;
 
   constructor(private readonly store: SqliteStore) {
     this.s = new Statements(store);
+    this.paused = new PausedStatements(store.db);
   }
 
   transaction<T>(work: (state: HubSpotStateTx, tx: StoreTx) => Promise<T>): Promise<T> {
@@ -188,7 +249,7 @@ export class SqliteHubSpotState implements HubSpotState {
     return this.store.readWith((tx, db) => {
       let reader = this.readers.get(db);
       if (reader === undefined) {
-        reader = readerOn(db);
+        reader = countersOn(db);
         this.readers.set(db, reader);
       }
       return work(reader, tx);
@@ -238,8 +299,14 @@ export class SqliteHubSpotState implements HubSpotState {
     deferChanges: async (keys, until) => {
       for (const key of keys) this.s.deferChange.run(until, key.position, key.target);
     },
-    countChanges: async (workspaceId, status) => this.s.countChanges.get(workspaceId, status)?.n ?? 0,
-    countAllChanges: async (status) => this.s.countAllChanges.get(status)?.n ?? 0,
+    countChanges: async (workspaceId, status) => {
+      const rows = this.s.countChanges.get(workspaceId, status)?.n ?? 0;
+      return rows + (status === 'pending' ? (this.paused.count.get(workspaceId)?.n ?? 0) : 0);
+    },
+    countAllChanges: async (status) => {
+      const rows = this.s.countAllChanges.get(status)?.n ?? 0;
+      return rows + (status === 'pending' ? (this.paused.countAll.get()?.n ?? 0) : 0);
+    },
     oldestPendingChange: async (workspaceId) => {
       const row = this.s.oldestPending.get(workspaceId);
       return row === undefined ? null : toChange(row);
@@ -256,6 +323,25 @@ export class SqliteHubSpotState implements HubSpotState {
     },
     putContactState: async (workspaceId, contactId, state, at) => {
       this.s.putContactState.run(workspaceId, contactId, JSON.stringify(state), at);
+    },
+    deleteContactStates: async (workspaceId) => this.s.deleteContactStates.run(workspaceId).changes,
+    getPausedContacts: async (workspaceId, contactIds) => {
+      const found = new Map<string, PausedContact>();
+      for (const contactId of new Set(contactIds)) {
+        const row = this.paused.get.get(workspaceId, contactId);
+        if (row !== undefined) found.set(contactId, toPaused(row));
+      }
+      return found;
+    },
+    putPausedContacts: async (contacts) => {
+      for (const p of contacts) this.paused.put.run(p.workspaceId, p.contactId, JSON.stringify(p.properties), p.emailSubscription, p.position, p.eventId, p.updatedAt);
+    },
+    listPausedWorkspaces: async () => this.paused.workspaces.all(),
+    takePausedContacts: async (workspaceId, limit) => {
+      if (limit <= 0) return [];
+      const taken = this.paused.oldest.all(workspaceId, limit).map(toPaused);
+      for (const p of taken) this.paused.remove.run(workspaceId, p.contactId);
+      return taken;
     },
     claimCallback: async (record) => {
       const result = this.s.insertCallback.run(

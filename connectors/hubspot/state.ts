@@ -14,8 +14,12 @@ export const CHANGE_TARGETS = ['contact', 'email', 'callback'] as const;
 export type ChangeTarget = (typeof CHANGE_TARGETS)[number];
 
 export const ChangePayloadSchema = z.discriminatedUnion('kind', [
-  /** Contact properties to write, each value stamped with the row's occurredAt and position. */
-  z.object({ kind: z.literal('contact'), properties: z.record(z.string(), z.string()) }),
+  /**
+   * Contact properties to write, each value stamped with the row's occurredAt and position, or with
+   * its own time in `times` (a row of a contact's current values, made when the sync is turned back
+   * on: each value keeps the time of the decision it shows).
+   */
+  z.object({ kind: z.literal('contact'), properties: z.record(z.string(), z.string()), times: z.record(z.string(), z.string()).optional() }),
   /** Email marketing consent for the portal's email subscription. */
   z.object({
     kind: z.literal('email'),
@@ -92,6 +96,46 @@ export interface CallbackRecord {
   updatedAt: string;
 }
 
+/**
+ * A contact whose changes came while the workspace's sync was off (`syncEnabled` false, or its
+ * HubSpot settings removed): which values changed and when, never the values themselves. When the
+ * sync is on again, the contact's current values of those properties are sent (fan-out.ts), so a
+ * pause costs one entry per contact, however many changes it saw.
+ */
+export interface PausedContact {
+  workspaceId: string;
+  contactId: string;
+  /** Contact properties that changed, each with the latest time a change of it describes. */
+  properties: Record<string, string>;
+  /** The latest time of an e-mail marketing decision, which the email subscription follows; null when none. */
+  emailSubscription: string | null;
+  /** The latest outbox position (and its event) among those changes: the rows made later take them. */
+  position: number;
+  eventId: string;
+  updatedAt: string;
+}
+
+function laterTime(a: string | undefined, b: string): string {
+  return a === undefined || Date.parse(b) > Date.parse(a) ? b : a;
+}
+
+/** What a paused contact becomes with one more change (a row the sync will not send as it is). */
+export function notePaused(existing: PausedContact | undefined, change: SyncChange, nowIso: string): PausedContact {
+  const paused: PausedContact = existing === undefined
+    ? { workspaceId: change.workspaceId, contactId: change.contactId ?? '', properties: {}, emailSubscription: null, position: change.position, eventId: change.eventId, updatedAt: nowIso }
+    : { ...existing, properties: { ...existing.properties }, updatedAt: nowIso };
+  if (change.payload.kind === 'contact') {
+    for (const name of Object.keys(change.payload.properties)) paused.properties[name] = laterTime(paused.properties[name], change.payload.times?.[name] ?? change.occurredAt);
+  } else if (change.payload.kind === 'email') {
+    paused.emailSubscription = laterTime(paused.emailSubscription ?? undefined, change.occurredAt);
+  }
+  if (change.position >= paused.position) {
+    paused.position = change.position;
+    paused.eventId = change.eventId;
+  }
+  return paused;
+}
+
 export interface HubSpotStateTx {
   /** Inserts rows; a row whose key exists is left as it is (reading the outbox again adds nothing). */
   insertChanges(changes: readonly SyncChange[]): Promise<void>;
@@ -105,8 +149,9 @@ export interface HubSpotStateTx {
   /** Moves rows' next attempt to `until` and nothing else (a lease on rows being sent). */
   deferChanges(keys: readonly ChangeKey[], until: string): Promise<void>;
   deleteChanges(keys: readonly ChangeKey[]): Promise<void>;
+  /** The workspace's rows in `status`; `pending` counts its paused contacts too (each is one change waiting). */
   countChanges(workspaceId: string, status: ChangeStatus): Promise<number>;
-  /** Rows of every workspace in `status` (the /metrics gauges). */
+  /** Rows of every workspace in `status`, paused contacts counted as pending (the /metrics gauges). */
   countAllChanges(status: ChangeStatus): Promise<number>;
   /** The workspace's oldest pending row, if any. */
   oldestPendingChange(workspaceId: string): Promise<SyncChange | null>;
@@ -117,6 +162,16 @@ export interface HubSpotStateTx {
 
   getContactStates(workspaceId: string, contactIds: readonly string[]): Promise<Map<string, ContactSyncState>>;
   putContactState(workspaceId: string, contactId: string, state: ContactSyncState, at: string): Promise<void>;
+  /** Forgets every contact's state of the workspace (what another portal held); returns how many. */
+  deleteContactStates(workspaceId: string): Promise<number>;
+
+  getPausedContacts(workspaceId: string, contactIds: readonly string[]): Promise<Map<string, PausedContact>>;
+  /** Inserts or replaces, by workspace and contact. */
+  putPausedContacts(contacts: readonly PausedContact[]): Promise<void>;
+  /** Workspaces that have paused contacts. */
+  listPausedWorkspaces(): Promise<string[]>;
+  /** Removes and returns up to `limit` of the workspace's paused contacts, in outbox order. */
+  takePausedContacts(workspaceId: string, limit: number): Promise<PausedContact[]>;
 
   /** Inserts unless the record's workspace has one with this callbackId; returns the stored record either way and whether it was new. */
   claimCallback(record: CallbackRecord): Promise<{ record: CallbackRecord; created: boolean }>;
@@ -152,6 +207,7 @@ function byPosition(a: SyncChange, b: SyncChange): number {
 export class InMemoryHubSpotState implements HubSpotState {
   private readonly changes = new Map<string, SyncChange>();
   private readonly contactStates = new Map<string, ContactSyncState>();
+  private readonly paused = new Map<string, PausedContact>();
   private readonly callbacks = new Map<string, CallbackRecord>();
 
   constructor(private readonly store: Store) {}
@@ -218,8 +274,10 @@ export class InMemoryHubSpotState implements HubSpotState {
           if (row !== undefined) put(this.changes, changeKey(key), { ...row, nextAttemptAt: until });
         }
       },
-      countChanges: async (workspaceId, status) => rows().filter((c) => c.workspaceId === workspaceId && c.status === status).length,
-      countAllChanges: async (status) => rows().filter((c) => c.status === status).length,
+      countChanges: async (workspaceId, status) =>
+        rows().filter((c) => c.workspaceId === workspaceId && c.status === status).length +
+        (status === 'pending' ? [...this.paused.values()].filter((p) => p.workspaceId === workspaceId).length : 0),
+      countAllChanges: async (status) => rows().filter((c) => c.status === status).length + (status === 'pending' ? this.paused.size : 0),
       oldestPendingChange: async (workspaceId) => {
         const oldest = rows()
           .filter((c) => c.workspaceId === workspaceId && c.status === 'pending')
@@ -247,6 +305,31 @@ export class InMemoryHubSpotState implements HubSpotState {
       },
       putContactState: async (workspaceId, contactId, state) => {
         put(this.contactStates, contactKey(workspaceId, contactId), structuredClone(state));
+      },
+      deleteContactStates: async (workspaceId) => {
+        const keys = [...this.contactStates.keys()].filter((key) => key.startsWith(`${workspaceId}\u0000`));
+        for (const key of keys) remove(this.contactStates, key);
+        return keys.length;
+      },
+      getPausedContacts: async (workspaceId, contactIds) => {
+        const found = new Map<string, PausedContact>();
+        for (const contactId of contactIds) {
+          const paused = this.paused.get(contactKey(workspaceId, contactId));
+          if (paused !== undefined) found.set(contactId, structuredClone(paused));
+        }
+        return found;
+      },
+      putPausedContacts: async (contacts) => {
+        for (const paused of contacts) put(this.paused, contactKey(paused.workspaceId, paused.contactId), structuredClone(paused));
+      },
+      listPausedWorkspaces: async () => [...new Set([...this.paused.values()].map((p) => p.workspaceId))].sort(),
+      takePausedContacts: async (workspaceId, limit) => {
+        const taken = [...this.paused.values()]
+          .filter((p) => p.workspaceId === workspaceId)
+          .sort((a, b) => a.position - b.position || (a.contactId < b.contactId ? -1 : a.contactId > b.contactId ? 1 : 0))
+          .slice(0, Math.max(0, limit));
+        for (const paused of taken) remove(this.paused, contactKey(workspaceId, paused.contactId));
+        return taken.map((p) => structuredClone(p));
       },
       claimCallback: async (record) => {
         const key = callbackKey(record.workspaceId, record.callbackId);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { Contact } from '../../src/core/contact.js';
@@ -10,17 +11,26 @@ import type { Store, StoreTx } from '../../src/ports/store.js';
 import { backoffDelayMs, type BackoffPolicy } from '../../src/worker/backoff.js';
 import { silentLogger, type WorkerLogger } from '../../src/worker/logger.js';
 import { PollingLoop } from '../../src/worker/polling-loop.js';
-import type { BatchResult, HubSpotContact } from './client.js';
+import { batchErrorNames, type BatchResult, type HubSpotContact, type UpsertedContact } from './client.js';
 import { coalesceIntoBatches, HUBSPOT_BATCH_LIMIT, type CoalescedContact, type PendingChange, type ValueStamp } from './coalesce.js';
 import { resolveAll, type HubSpotEnvironment, type ResolvedHubSpotConfig } from './config.js';
 import { hubSpotConnectionsFor, type HubSpotConnections, type PortalSession } from './connections.js';
 import { ECHO_WINDOW_MS, emptyContactState, rememberWrites, type ContactSyncState } from './echo.js';
-import { HubSpotApiError, HubSpotPausedError, HubSpotResponseError } from './errors.js';
+import { existingRecordId, HubSpotApiError, HubSpotPausedError, HubSpotResponseError, refusedProperties } from './errors.js';
 import { changeAfterErasure, pendingLeftAfterErasure } from './erasure.js';
-import { fanOutBatch } from './fan-out.js';
+import { fanOutBatch, HUBSPOT_PORTALS_KEY, notePausedChanges, readPortalMarks, writePortalMarks, type PortalMark } from './fan-out.js';
 import { emailSubscriptionRequest, emailSubscriptionV4Input, identityProperties } from './mapping.js';
-import { CONSENTRY_PROPERTY_NAMES, isStatusProperty, TAGS_PROPERTY, tagOptionValue, type ExistingOption } from './properties.js';
-import { classifyFailure } from './rate-limiter.js';
+import {
+  CONSENTRY_PROPERTY_NAMES,
+  CONTACT_ID_PROPERTY,
+  isStatusProperty,
+  PROPERTIES_THE_SYNC_ADDS,
+  propertyDefinitions,
+  TAGS_PROPERTY,
+  tagOptionValue,
+  type ExistingOption,
+} from './properties.js';
+import { classifyFailure, realSleep } from './rate-limiter.js';
 import { hubSpotStateFor } from './state-sqlite.js';
 import { HubSpotSyncMetrics, type SyncOutcomeCounts } from './sync-metrics.js';
 import { changeKey, type HubSpotState, type HubSpotStateTx, type SyncChange } from './state.js';
@@ -71,6 +81,8 @@ export interface HubSpotSyncOptions {
   onRecorded?: (counts: SyncOutcomeCounts) => void;
   /** The registry /metrics exposes: the sync adds its counts and backlog to it (sync-metrics.ts). */
   metricsRegistry?: Registry;
+  /** How the sync waits for another process to finish changing the tags property's options. */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface SyncPassSummary {
@@ -81,6 +93,10 @@ export interface SyncPassSummary {
   retried: number;
   dead: number;
   held: number;
+  /** Contacts whose record id of a previous portal was cleared. */
+  unlinked: number;
+  /** Workspaces whose contacts no longer hold a record id of their previous portal, as of this pass: their changes go out from the next. */
+  relinked: number;
 }
 
 type RowOutcome =
@@ -114,6 +130,16 @@ interface ContactWork {
   contact: Contact;
   coalesced: CoalescedContact;
   rows: SyncChange[];
+  /** Properties HubSpot refused for this record alone, left out of the write that follows, with its answer. */
+  refused?: { names: string[]; error: string };
+}
+
+/** What one task's contact writes learnt on the way. */
+interface WriteContext {
+  /** The tags property's options were read again and completed after HubSpot refused a value (once per task). */
+  tagsRefreshed: boolean;
+  /** Every tag value the task's records carry. */
+  tags: ReadonlySet<string>;
 }
 
 interface EmailWork {
@@ -140,6 +166,18 @@ const DEFAULT_LEASE_MS = 15 * 60 * 1000;
 const DEFAULT_MAX_IN_FLIGHT = 24;
 const DEFAULT_FAN_OUT_BATCH = 1000;
 const DEFAULT_INTERVAL_MS = 100;
+/**
+ * Changing the tags property's options is a read and a PATCH that replaces the list
+ * (https://developers.hubspot.com/docs/api/crm/properties): two processes doing it at once would
+ * drop each other's options, so each takes this lease in the store first. Longer than the two
+ * calls with the limiter's waits; a crashed holder's lease runs out.
+ */
+const TAG_OPTIONS_LEASE_MS = 60 * 1000;
+const TAG_OPTIONS_LEASE_POLL_MS = 250;
+/** Record ids of a previous portal cleared per page, and pages per pass. */
+const UNLINK_PAGE = 500;
+const UNLINK_PAGES_PER_PASS = 20;
+const TagOptionsLeaseSchema = z.object({ holder: z.string(), until: z.string() });
 /** Fan-out batches per pass, so a long backlog does not hold up the sends. */
 const MAX_FAN_OUT_BATCHES_PER_PASS = 50;
 
@@ -175,6 +213,38 @@ function retryable(error: unknown): boolean {
   if (error instanceof HubSpotResponseError) return true;
   const failure = classifyFailure(error);
   return failure.kind === 'server_error' || failure.kind === 'rate_limited';
+}
+
+/** HubSpot refused what the records say (a 4xx other than 401/403, 429 or a missing property): the same write would be refused again. */
+function refusedForRecords(error: unknown): error is HubSpotApiError {
+  return error instanceof HubSpotApiError && classifyFailure(error).kind === 'fatal' && configurationProblem(error) === null;
+}
+
+/**
+ * The record without the properties HubSpot refused for it (among `sent`), remembering the
+ * refusal; null when HubSpot names none of them, when nothing else would be left to write, or
+ * when the record already went out without some.
+ */
+function withoutRefused(item: ContactWork, error: HubSpotApiError, sent: readonly string[]): ContactWork | null {
+  if (item.refused !== undefined) return null;
+  const names = refusedProperties(error)
+    .map((p) => p.name)
+    .filter((name) => sent.includes(name));
+  if (names.length === 0 || sent.every((name) => names.includes(name))) return null;
+  const properties = Object.fromEntries(Object.entries(item.coalesced.properties).filter(([name]) => !names.includes(name)));
+  const stamps = Object.fromEntries(Object.entries(item.coalesced.stamps).filter(([name]) => !names.includes(name)));
+  return { ...item, coalesced: { ...item.coalesced, properties, stamps }, refused: { names, error: errorText(error) } };
+}
+
+/** The tag option values the records' tags property carries. */
+function tagValuesOf(items: readonly ContactWork[]): Set<string> {
+  const values = new Set<string>();
+  for (const item of items) {
+    const value = item.coalesced.properties[TAGS_PROPERTY];
+    if (value === undefined || value === '') continue;
+    for (const part of value.split(';')) values.add(part);
+  }
+  return values;
 }
 
 function contactKey(workspaceId: string, contactId: string): string {
@@ -229,6 +299,9 @@ export class HubSpotSync {
   private readonly intervalMs: number;
   private readonly onRecorded: HubSpotSyncOptions['onRecorded'];
   private readonly metrics: HubSpotSyncMetrics | null;
+  private readonly sleep: (ms: number) => Promise<void>;
+  /** Names this process in the store's leases. */
+  private readonly instanceId = randomUUID();
 
   private readonly inFlightRows = new Set<string>();
   private readonly busyContacts = new Set<string>();
@@ -255,6 +328,7 @@ export class HubSpotSync {
     this.fanOutBatchSize = Math.max(1, options.fanOutBatchSize ?? DEFAULT_FAN_OUT_BATCH);
     this.intervalMs = Math.max(1, options.intervalMs ?? DEFAULT_INTERVAL_MS);
     this.onRecorded = options.onRecorded;
+    this.sleep = options.sleep ?? realSleep;
     this.metrics = options.metricsRegistry ? new HubSpotSyncMetrics(options.metricsRegistry, this.state) : null;
     this.loop = new PollingLoop({
       pass: () => this.serialised(() => this.pass(null)),
@@ -265,7 +339,7 @@ export class HubSpotSync {
 
   /** One pass, then waits for the calls it started and records their outcomes. Tests drive the sync with it. */
   async runOnce(): Promise<SyncPassSummary> {
-    const summary: SyncPassSummary = { events: 0, queued: 0, tasks: 0, done: 0, retried: 0, dead: 0, held: 0 };
+    const summary: SyncPassSummary = { events: 0, queued: 0, tasks: 0, done: 0, retried: 0, dead: 0, held: 0, unlinked: 0, relinked: 0 };
     await this.serialised(() => this.pass(summary));
     await Promise.all([...this.running]);
     await this.serialised(() => this.pass(summary, false));
@@ -274,7 +348,7 @@ export class HubSpotSync {
 
   /** Passes until nothing is due and nothing is in flight (at most `maxPasses`). */
   async drain(maxPasses = 10_000): Promise<SyncPassSummary> {
-    const total: SyncPassSummary = { events: 0, queued: 0, tasks: 0, done: 0, retried: 0, dead: 0, held: 0 };
+    const total: SyncPassSummary = { events: 0, queued: 0, tasks: 0, done: 0, retried: 0, dead: 0, held: 0, unlinked: 0, relinked: 0 };
     for (let i = 0; i < maxPasses; i += 1) {
       const pass = await this.runOnce();
       total.events += pass.events;
@@ -284,7 +358,9 @@ export class HubSpotSync {
       total.retried += pass.retried;
       total.dead += pass.dead;
       total.held += pass.held;
-      if (pass.events === 0 && pass.tasks === 0 && pass.done === 0) return total;
+      total.unlinked += pass.unlinked;
+      total.relinked += pass.relinked;
+      if (pass.events === 0 && pass.queued === 0 && pass.tasks === 0 && pass.done === 0 && pass.unlinked === 0 && pass.relinked === 0) return total;
     }
     return total;
   }
@@ -379,6 +455,49 @@ export class HubSpotSync {
     }
     if (summary) summary.tasks += tasks.length;
     for (const task of tasks) this.launch(task);
+    if (pick) await this.unlinkPreviousPortals(summary);
+  }
+
+  /**
+   * Clears the record ids a workspace's contacts hold of its previous portal (fan-out.ts
+   * followPortals started it), a page of contacts per transaction, a few pages per pass; the
+   * workspace's contact rows wait meanwhile. When done, the contacts are matched again in the new
+   * portal by e-mail and phone. The engine keeps an erased contact's id: `relinkedAt` tells the
+   * sync not to use it.
+   */
+  private async unlinkPreviousPortals(summary: SyncPassSummary | null): Promise<void> {
+    try {
+      // A read (no write lock): most passes find nothing to clear.
+      const marks = await this.state.read((_state, tx) => readPortalMarks(tx));
+      for (const [workspaceId, mark] of Object.entries(marks)) {
+        let after = mark.unlinkAfter;
+        for (let page = 0; after !== null && page < UNLINK_PAGES_PER_PASS; page += 1) {
+          const start = after;
+          const contacts = await this.state.read((_state, tx) =>
+            tx.listContacts(workspaceId, { ...(start === '' ? {} : { afterId: start }), limit: UNLINK_PAGE }),
+          );
+          const links = contacts.filter((c) => c.hubspotId !== null && c.erasedAt === null).map((c) => ({ contactId: c.id, hubspotId: null }));
+          if (links.length > 0) await this.engine.workspace(workspaceId).linkHubspotContacts(links);
+          if (summary) summary.unlinked += links.length;
+          const last = contacts.at(-1);
+          const next = contacts.length < UNLINK_PAGE || last === undefined ? null : last.id;
+          const nowIso = this.clock.now().toISOString();
+          const step = await this.state.transaction(async (_state, tx) => {
+            const current = await readPortalMarks(tx);
+            const now = current[workspaceId];
+            // Another portal since this page began: that switch starts over on its own.
+            if (now === undefined || now.portalId !== mark.portalId || now.unlinkAfter !== start) return { next: null, finished: false };
+            current[workspaceId] = { ...now, unlinkAfter: next, relinkedAt: next === null ? nowIso : now.relinkedAt };
+            await writePortalMarks(tx, current);
+            return { next, finished: next === null };
+          });
+          after = step.next;
+          if (step.finished && summary) summary.relinked += 1;
+        }
+      }
+    } catch (error) {
+      this.logger.error({ err: error, key: HUBSPOT_PORTALS_KEY }, "could not clear the record ids of a workspace's previous HubSpot portal; trying again");
+    }
   }
 
   /** Outcomes just committed: counted for /metrics, and each failure logged once per pass, workspace and outcome. */
@@ -575,16 +694,25 @@ export class HubSpotSync {
     }
   }
 
-  /** Due rows not in flight, coalesced per contact into tasks, up to the free capacity. */
+  /**
+   * Due rows not in flight, coalesced per contact into tasks, up to the free capacity. Contact and
+   * email rows of a workspace whose sync is off become paused contacts (fan-out.ts), and wait
+   * unread while the record ids of its previous portal are being cleared.
+   */
   private async pick(state: HubSpotStateTx, tx: StoreTx): Promise<Task[]> {
     const capacity = this.maxInFlightTasks - this.running.size;
     if (capacity <= 0) return [];
     const now = this.clock.now();
     const nowIso = now.toISOString();
+    const marks = await readPortalMarks(tx);
+    const relinking = (workspaceId: string): boolean => (marks[workspaceId]?.unlinkAfter ?? null) !== null;
     const free = await state.listDueChanges(
       nowIso,
       capacity * HUBSPOT_BATCH_LIMIT,
-      (row) => this.inFlightRows.has(changeKey(row)) || (row.contactId !== null && this.busyContacts.has(contactKey(row.workspaceId, row.contactId))),
+      (row) =>
+        this.inFlightRows.has(changeKey(row)) ||
+        (row.contactId !== null && this.busyContacts.has(contactKey(row.workspaceId, row.contactId))) ||
+        (row.target !== 'callback' && relinking(row.workspaceId)),
     );
     if (free.length === 0) return [];
     const configs = resolveAll(await tx.listWorkspaces(), this.env);
@@ -597,17 +725,33 @@ export class HubSpotSync {
     const tasks: Task[] = [];
     const closed: SyncChange[] = [];
     const held: SyncChange[] = [];
-    for (const [workspaceId, rows] of byWorkspace) {
+    const paused: SyncChange[] = [];
+    let marked = false;
+    for (const [workspaceId, all] of byWorkspace) {
       if (tasks.length >= capacity) break;
       const config = configs.get(workspaceId);
+      let rows = all;
+      if (config === undefined || !config.syncEnabled) {
+        // The sync is off: each contact's changes wait as one paused contact, sent as it is then when the sync is on again.
+        const changes = all.filter((row) => row.target !== 'callback');
+        paused.push(...changes);
+        closed.push(...changes);
+        if (changes.length > 0 && marks[workspaceId] === undefined) {
+          marks[workspaceId] = { portalId: null, unlinkAfter: null, relinkedAt: null };
+          marked = true;
+        }
+        rows = all.filter((row) => row.target === 'callback');
+      }
       if (config === undefined) {
-        // The connector was switched off: the work waits in case it comes back, and is visible meanwhile.
+        // A workflow completion needs the portal's token: it waits in case the settings come back, and is visible meanwhile.
         const until = new Date(now.getTime() + this.holdMs).toISOString();
         held.push(...rows.map((row) => ({ ...row, nextAttemptAt: until, lastError: 'HubSpot is not configured for this workspace', updatedAt: nowIso })));
         continue;
       }
-      await this.planWorkspace(state, tx, config, rows, capacity, tasks, closed);
+      await this.planWorkspace(state, tx, config, rows, capacity, tasks, closed, marks[workspaceId] ?? null);
     }
+    if (marked) await writePortalMarks(tx, marks);
+    await notePausedChanges(state, paused, nowIso);
     await state.deleteChanges(closed);
     await state.updateChanges(held);
     // A lease: rows being sent are not due again unless this process dies with them in flight.
@@ -624,20 +768,25 @@ export class HubSpotSync {
     capacity: number,
     tasks: Task[],
     closed: SyncChange[],
+    mark: PortalMark | null,
   ): Promise<void> {
     const workspaceId = config.workspaceId;
+    const relinkedAt = mark?.relinkedAt ?? null;
     const contacts = new Map<string, Contact | null>();
     for (const row of rows) {
       if (row.contactId !== null && !contacts.has(row.contactId)) contacts.set(row.contactId, (await tx.getContact(workspaceId, row.contactId)) ?? null);
     }
     /**
      * What a row still sends, and to whom: itself for a live contact; for an erased contact
-     * HubSpot knows by id, only its opt-outs (erasure.ts); nothing for an unknown contact.
+     * HubSpot knows by id, only its opt-outs (erasure.ts); nothing for an unknown contact. The
+     * engine keeps an erased contact's record id as it was: one erased before the ids of a previous
+     * portal were cleared names a record of that portal, so it gets nothing.
      */
     const sendable = (row: SyncChange): { contact: Contact; row: SyncChange } | null => {
       const contact = row.contactId === null ? null : (contacts.get(row.contactId) ?? null);
       if (contact === null) return null;
       if (contact.erasedAt === null) return { contact, row };
+      if (relinkedAt !== null && contact.erasedAt < relinkedAt) return null;
       const left = contact.hubspotId === null ? null : pendingLeftAfterErasure(row);
       return left === null ? null : { contact, row: left };
     };
@@ -661,7 +810,8 @@ export class HubSpotSync {
       }
       const { contact, row } = found;
       rowsByPosition.set(row.position, row);
-      pending.push({ contactId: contact.id, properties: found.row.payload.properties, occurredAt: row.occurredAt, position: row.position });
+      const times = found.row.payload.times;
+      pending.push({ contactId: contact.id, properties: found.row.payload.properties, occurredAt: row.occurredAt, position: row.position, ...(times === undefined ? {} : { times }) });
     }
     const plan = coalesceIntoBatches(pending, { written: stampOf });
     for (const settledContact of plan.settled) {
@@ -752,7 +902,11 @@ export class HubSpotSync {
     }
   }
 
-  /** Checks once per session that the portal has the connector's properties, and learns the tag options. */
+  /**
+   * Checks once per session that the portal has the connector's properties, and learns the tag
+   * options. Properties added after a portal was first installed (PROPERTIES_THE_SYNC_ADDS) are
+   * created here when only they are missing, so that portal needs no new install.
+   */
   private async ensureProperties(session: PortalSession): Promise<void> {
     if (session.propertiesChecked) return;
     await session.exclusive(async () => {
@@ -760,7 +914,16 @@ export class HubSpotSync {
       const existing = await session.client.listProperties();
       const names = new Set(existing.map((p) => p.name));
       const missing = CONSENTRY_PROPERTY_NAMES.filter((name) => !names.has(name));
-      if (missing.length > 0) throw new ConfigurationProblem(`HubSpot lacks ${missing.length} Consentry properties: run \`consentry hubspot install\``);
+      const added = missing.filter((name) => PROPERTIES_THE_SYNC_ADDS.includes(name));
+      if (missing.length > added.length) throw new ConfigurationProblem(`HubSpot lacks ${missing.length} Consentry properties: run \`consentry hubspot install\``);
+      for (const definition of propertyDefinitions().filter((d) => added.includes(d.name))) {
+        try {
+          await session.client.createProperty(definition);
+        } catch (error) {
+          // Another process created it first.
+          if (!(error instanceof HubSpotApiError && error.status === 409)) throw error;
+        }
+      }
       session.tagOptions = existing.find((p) => p.name === TAGS_PROPERTY)?.options ?? [];
       session.propertiesChecked = true;
     });
@@ -768,35 +931,87 @@ export class HubSpotSync {
 
   /**
    * The tags property is a multi-checkbox whose options grow as tags appear: a value HubSpot has
-   * no option for is refused, so missing options are added (the whole list: HubSpot replaces it).
+   * no option for is refused. When the session's copy of the options lacks a wanted value (or
+   * `fresh`: HubSpot refused one the copy has), the property is read again and the missing options
+   * are added to what HubSpot holds now, never to the copy alone: HubSpot replaces the whole list
+   * on each PATCH (https://developers.hubspot.com/docs/api/crm/properties), so a list built from a
+   * stale copy would drop options added since, by a person or another process. The read and the
+   * PATCH run under a lease in the store, so two sync processes do not interleave them.
    */
-  private async ensureTagOptions(session: PortalSession, items: readonly ContactWork[]): Promise<void> {
-    const wanted = new Set<string>();
-    for (const item of items) {
-      const value = item.coalesced.properties[TAGS_PROPERTY];
-      if (value === undefined || value === '') continue;
-      for (const part of value.split(';')) wanted.add(part);
-    }
+  private async ensureTagOptions(session: PortalSession, config: ResolvedHubSpotConfig, wanted: ReadonlySet<string>, fresh: boolean): Promise<void> {
+    if (wanted.size === 0) return;
     const known = (): Set<string> => new Set((session.tagOptions ?? []).map((o) => o.value));
-    if ([...wanted].every((value) => known().has(value))) return;
+    const covered = (): boolean => [...wanted].every((value) => known().has(value));
+    if (!fresh && covered()) return;
     await session.exclusive(async () => {
-      const present = known();
-      const missing = [...wanted].filter((value) => !present.has(value));
-      if (missing.length === 0) return;
-      const options: ExistingOption[] = (session.tagOptions ?? []).map((o, index) => ({ ...o, displayOrder: o.displayOrder ?? index, hidden: o.hidden ?? false }));
-      let order = options.reduce((max, o) => Math.max(max, (o.displayOrder ?? 0) + 1), 0);
-      for (const value of missing) options.push({ label: value, value: tagOptionValue(value), displayOrder: order++, hidden: false });
-      const updated = await session.client.updatePropertyOptions(
-        TAGS_PROPERTY,
-        options.map((o, index) => ({ label: o.label, value: o.value, displayOrder: o.displayOrder ?? index, hidden: o.hidden ?? false })),
-      );
-      session.tagOptions = updated.options;
+      if (!fresh && covered()) return;
+      await this.withTagOptionsLease(config, async () => {
+        const current = await session.client.getProperty(TAGS_PROPERTY);
+        const present = new Set(current.options.map((o) => o.value));
+        const missing = [...wanted].filter((value) => !present.has(value));
+        if (missing.length === 0) {
+          session.tagOptions = current.options;
+          return;
+        }
+        const options: ExistingOption[] = current.options.map((o, index) => ({ ...o, displayOrder: o.displayOrder ?? index, hidden: o.hidden ?? false }));
+        let order = options.reduce((max, o) => Math.max(max, (o.displayOrder ?? 0) + 1), 0);
+        for (const value of missing) options.push({ label: value, value: tagOptionValue(value), displayOrder: order++, hidden: false });
+        const updated = await session.client.updatePropertyOptions(
+          TAGS_PROPERTY,
+          options.map((o, index) => ({ label: o.label, value: o.value, displayOrder: o.displayOrder ?? index, hidden: o.hidden ?? false })),
+        );
+        session.tagOptions = updated.options;
+      });
     });
+  }
+
+  /** Runs `work` holding the store's lease on the portal's tags options; waits while another process holds it. */
+  private async withTagOptionsLease<T>(config: ResolvedHubSpotConfig, work: () => Promise<T>): Promise<T> {
+    const key = `hubspot.tagOptionsLease.${config.portalId ?? config.workspaceId}`;
+    const holder = this.instanceId;
+    const maxWaits = Math.ceil(TAG_OPTIONS_LEASE_MS / TAG_OPTIONS_LEASE_POLL_MS) + 1;
+    for (let waits = 0; ; waits += 1) {
+      const taken = await this.state.transaction(async (_state, tx) => {
+        const now = this.clock.now().getTime();
+        const lease = TagOptionsLeaseSchema.safeParse(await tx.getMeta(key));
+        if (lease.success && lease.data.holder !== holder && Date.parse(lease.data.until) > now) return false;
+        await tx.setMeta(key, { holder, until: new Date(now + TAG_OPTIONS_LEASE_MS).toISOString() });
+        return true;
+      });
+      if (taken) break;
+      if (waits >= maxWaits) throw new Error("another Consentry process is changing the HubSpot tags property's options; the changes are sent again later");
+      await this.sleep(TAG_OPTIONS_LEASE_POLL_MS);
+    }
+    try {
+      return await work();
+    } finally {
+      await this.state
+        .transaction(async (_state, tx) => {
+          const lease = TagOptionsLeaseSchema.safeParse(await tx.getMeta(key));
+          if (lease.success && lease.data.holder === holder) await tx.setMeta(key, null);
+        })
+        .catch((error: unknown) => this.logger.error({ err: error }, 'could not release the HubSpot tags options lease; it runs out by itself'));
+    }
+  }
+
+  /**
+   * After HubSpot refused a write for a value of the tags property (an option removed in HubSpot,
+   * or replaced by another process's list), its options are read again and completed, once per
+   * task; the caller then sends the same write again.
+   */
+  private async recoverTagOptions(session: PortalSession, config: ResolvedHubSpotConfig, error: unknown, context: WriteContext): Promise<boolean> {
+    if (context.tagsRefreshed || !(error instanceof HubSpotApiError) || error.status !== 400) return false;
+    const tags = refusedProperties(error).find((p) => p.name === TAGS_PROPERTY);
+    if (tags === undefined || (tags.code !== null && tags.code !== 'INVALID_OPTION')) return false;
+    context.tagsRefreshed = true;
+    await this.ensureTagOptions(session, config, context.tags, true);
+    return true;
   }
 
   private async syncContacts(session: PortalSession, config: ResolvedHubSpotConfig, items: ContactWork[], result: TaskResult): Promise<void> {
     await this.ensureProperties(session);
-    await this.ensureTagOptions(session, items);
+    const context: WriteContext = { tagsRefreshed: false, tags: tagValuesOf(items) };
+    await this.ensureTagOptions(session, config, context.tags, false);
     const ids = new Map<string, string>();
     for (const item of items) if (item.contact.hubspotId !== null) ids.set(item.contact.id, item.contact.hubspotId);
     const links: { contactId: string; hubspotId: string }[] = [];
@@ -813,7 +1028,7 @@ export class HubSpotSync {
         );
         const byEmail = new Map(found.results.map((c) => [(c.properties.email ?? '').toLowerCase(), c.id]));
         for (const item of withEmail) {
-          const id = byEmail.get(item.contact.email ?? '');
+          const id = byEmail.get((item.contact.email ?? '').toLowerCase());
           if (id !== undefined) ids.set(item.contact.id, id);
         }
       }
@@ -833,7 +1048,9 @@ export class HubSpotSync {
           });
         }
       } else if (missing.length > 0) {
-        await this.createContacts(session, missing, ids, created, result);
+        // By e-mail where there is one (HubSpot's own unique key), else by the Consentry contact id.
+        await this.upsertContacts(session, config, missing.filter((item) => item.contact.email !== null), 'email', ids, created, result, context);
+        await this.upsertContacts(session, config, missing.filter((item) => item.contact.email === null), CONTACT_ID_PROPERTY, ids, created, result, context);
       }
       for (const item of unmatched) {
         const id = ids.get(item.contact.id);
@@ -842,46 +1059,108 @@ export class HubSpotSync {
       if (links.length > 0) await this.engine.workspace(config.workspaceId).linkHubspotContacts(links);
     }
 
+    // Matched records, and those a create found already there (HubSpot's 409 named them).
     const toUpdate = items.filter((item) => ids.has(item.contact.id) && !created.has(item.contact.id));
-    await this.updateContacts(session, config, toUpdate, ids, result);
+    await this.updateContacts(session, config, toUpdate, ids, result, context);
   }
 
-  private async createContacts(
+  /** A record written: its values are what HubSpot holds now; rows whose property HubSpot refused for it alone are dead letters. */
+  private settleWritten(item: ContactWork, operation: string, result: TaskResult): void {
+    result.written.push({ contactId: item.contact.id, properties: { ...item.coalesced.properties }, stamps: { ...item.coalesced.stamps } });
+    if (item.refused === undefined) {
+      result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation });
+      return;
+    }
+    const refused = new Set(item.refused.names);
+    const carriesRefused = (row: SyncChange): boolean => row.payload.kind === 'contact' && Object.keys(row.payload.properties).some((name) => refused.has(name));
+    const dead = item.rows.filter(carriesRefused);
+    const done = item.rows.filter((row) => !carriesRefused(row));
+    if (done.length > 0) result.settled.push({ rows: done, outcome: { kind: 'done' }, contactId: item.contact.id, operation });
+    if (dead.length > 0) result.settled.push({ rows: dead, outcome: { kind: 'dead', error: item.refused.error }, contactId: item.contact.id, operation });
+  }
+
+  /**
+   * Creates missing contacts by batch upsert on a unique property (`email`, or the Consentry
+   * contact id for a contact without one): a write sent again after an unclear answer (a 5xx
+   * after HubSpot carried it out, which the limiter retries) finds the record it made instead of
+   * making another (https://developers.hubspot.com/docs/api/crm/contacts, upsert). A batch HubSpot
+   * refuses whole is split down to the record at fault; HubSpot's 409 for one record names the
+   * record that already holds its address, which is then linked and updated.
+   */
+  private async upsertContacts(
     session: PortalSession,
-    missing: readonly ContactWork[],
+    config: ResolvedHubSpotConfig,
+    items: readonly ContactWork[],
+    idProperty: 'email' | typeof CONTACT_ID_PROPERTY,
     ids: Map<string, string>,
     created: Set<string>,
     result: TaskResult,
+    context: WriteContext,
   ): Promise<void> {
-    const body = (item: ContactWork): Record<string, string> => ({ ...identityProperties(item.contact), ...item.coalesced.properties });
-    // Batch results are matched back by e-mail; a contact without one is created on its own.
-    const withEmail = missing.filter((item) => item.contact.email !== null);
-    const alone = missing.filter((item) => item.contact.email === null);
-    const record = (item: ContactWork, response: BatchResult<HubSpotContact>, id: string | undefined): void => {
-      if (id === undefined) {
-        const error = response.errors[0]?.message ?? 'HubSpot created no contact';
-        result.settled.push({ rows: item.rows, outcome: { kind: 'retry', error }, contactId: item.contact.id, operation: 'create_contact' });
+    if (items.length === 0) return;
+    const keyOf = (item: ContactWork): string => (idProperty === 'email' ? (item.contact.email ?? '') : item.contact.id);
+    const body = (item: ContactWork): Record<string, string> => {
+      const properties: Record<string, string> = {
+        ...identityProperties(item.contact),
+        ...(idProperty === CONTACT_ID_PROPERTY ? { [CONTACT_ID_PROPERTY]: item.contact.id } : {}),
+        ...item.coalesced.properties,
+      };
+      for (const name of item.refused?.names ?? []) delete properties[name];
+      return properties;
+    };
+    let response: BatchResult<UpsertedContact>;
+    try {
+      response = await session.client.upsertContacts(items.map((item) => ({ id: keyOf(item), idProperty, properties: body(item) })));
+    } catch (error) {
+      if (!refusedForRecords(error)) throw error;
+      if (await this.recoverTagOptions(session, config, error, context)) {
+        await this.upsertContacts(session, config, items, idProperty, ids, created, result, context);
         return;
       }
-      ids.set(item.contact.id, id);
-      created.add(item.contact.id);
-      result.written.push({ contactId: item.contact.id, properties: { ...item.coalesced.properties }, stamps: { ...item.coalesced.stamps } });
-      result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation: 'create_contact' });
-    };
-    if (withEmail.length > 0) {
-      const response = await session.client.createContacts(withEmail.map((item) => ({ properties: body(item) })));
-      const byEmail = new Map(response.results.map((c) => [(c.properties.email ?? '').toLowerCase(), c.id]));
-      for (const item of withEmail) record(item, response, byEmail.get(item.contact.email ?? ''));
+      if (items.length > 1) {
+        const half = Math.ceil(items.length / 2);
+        await this.upsertContacts(session, config, items.slice(0, half), idProperty, ids, created, result, context);
+        await this.upsertContacts(session, config, items.slice(half), idProperty, ids, created, result, context);
+        return;
+      }
+      const item = items[0];
+      if (item === undefined) return;
+      const existing = error instanceof HubSpotApiError ? existingRecordId(error) : null;
+      if (existing !== null) {
+        // The record HubSpot names holds this contact's address: it is the contact, updated like any matched one.
+        ids.set(item.contact.id, existing);
+        return;
+      }
+      const stripped = withoutRefused(item, error, Object.keys(body(item)).filter((name) => name !== idProperty));
+      if (stripped !== null) {
+        await this.upsertContacts(session, config, [stripped], idProperty, ids, created, result, context);
+        return;
+      }
+      result.settled.push({ rows: item.rows, outcome: { kind: 'dead', error: errorText(error) }, contactId: item.contact.id, operation: 'create_contact' });
+      return;
     }
-    for (const item of alone) {
-      const response = await session.client.createContacts([{ properties: body(item) }]);
-      record(item, response, response.results[0]?.id);
+    const resultKey = (record: HubSpotContact): string =>
+      idProperty === 'email' ? (record.properties.email ?? '').toLowerCase() : (record.properties[CONTACT_ID_PROPERTY] ?? '');
+    const byKey = new Map(response.results.map((record) => [resultKey(record), record.id]));
+    for (const item of items) {
+      const key = keyOf(item);
+      const id = byKey.get(idProperty === 'email' ? key.toLowerCase() : key);
+      if (id !== undefined) {
+        ids.set(item.contact.id, id);
+        created.add(item.contact.id);
+        this.settleWritten(item, 'create_contact', result);
+        continue;
+      }
+      const error = response.errors.find((e) => batchErrorNames(e, key))?.message ?? 'HubSpot answered no record for this contact';
+      result.settled.push({ rows: item.rows, outcome: { kind: 'retry', error }, contactId: item.contact.id, operation: 'create_contact' });
     }
   }
 
   /**
    * One batch update; when HubSpot refuses the whole batch for one bad record (400, 409), the
-   * batch is split until the bad record stands alone and only it is dead-lettered.
+   * batch is split until the bad record stands alone. A record refused for values of properties
+   * HubSpot names is sent again without them, so its other values (its consent) are written and
+   * only the rows of the refused values are dead-lettered; a refused tag option is first added.
    */
   private async updateContacts(
     session: PortalSession,
@@ -889,35 +1168,41 @@ export class HubSpotSync {
     items: readonly ContactWork[],
     ids: ReadonlyMap<string, string>,
     result: TaskResult,
+    context: WriteContext,
   ): Promise<void> {
     if (items.length === 0) return;
     let response: BatchResult<HubSpotContact>;
     try {
       response = await session.client.updateContacts(items.map((item) => ({ id: ids.get(item.contact.id) ?? '', properties: { ...item.coalesced.properties } })));
     } catch (error) {
-      const fatal = error instanceof HubSpotApiError && classifyFailure(error).kind === 'fatal' && configurationProblem(error) === null;
-      if (!fatal) throw error;
-      if (items.length === 1) {
-        const item = items[0];
-        if (item !== undefined) {
-          result.settled.push({ rows: item.rows, outcome: { kind: 'dead', error: errorText(error) }, contactId: item.contact.id, operation: 'update_contact' });
-        }
+      if (!refusedForRecords(error)) throw error;
+      if (await this.recoverTagOptions(session, config, error, context)) {
+        await this.updateContacts(session, config, items, ids, result, context);
         return;
       }
-      const half = Math.ceil(items.length / 2);
-      await this.updateContacts(session, config, items.slice(0, half), ids, result);
-      await this.updateContacts(session, config, items.slice(half), ids, result);
+      if (items.length > 1) {
+        const half = Math.ceil(items.length / 2);
+        await this.updateContacts(session, config, items.slice(0, half), ids, result, context);
+        await this.updateContacts(session, config, items.slice(half), ids, result, context);
+        return;
+      }
+      const item = items[0];
+      if (item === undefined) return;
+      const stripped = withoutRefused(item, error, Object.keys(item.coalesced.properties));
+      if (stripped !== null) {
+        await this.updateContacts(session, config, [stripped], ids, result, context);
+        return;
+      }
+      result.settled.push({ rows: item.rows, outcome: { kind: 'dead', error: errorText(error) }, contactId: item.contact.id, operation: 'update_contact' });
       return;
     }
-    const missingIds = new Set(response.errors.filter((e) => e.category === 'OBJECT_NOT_FOUND').flatMap((e) => e.context.ids ?? []));
-    const otherError = response.errors.find((e) => e.category !== 'OBJECT_NOT_FOUND');
+    const missingIds = new Set(response.errors.filter((e) => e.category === 'OBJECT_NOT_FOUND').flatMap((e) => [...(e.context.ids ?? []), ...(e.id === null ? [] : [e.id])]));
     const updated = new Set(response.results.map((r) => r.id));
     const unlink: { contactId: string; hubspotId: null }[] = [];
     for (const item of items) {
       const id = ids.get(item.contact.id) ?? '';
       if (updated.has(id)) {
-        result.written.push({ contactId: item.contact.id, properties: { ...item.coalesced.properties }, stamps: { ...item.coalesced.stamps } });
-        result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation: 'update_contact' });
+        this.settleWritten(item, 'update_contact', result);
       } else if (missingIds.has(id) && item.contact.erasedAt !== null) {
         // An erased contact is never matched again: with its record gone from HubSpot, nothing is left to opt out.
         result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation: 'update_contact' });
@@ -926,7 +1211,8 @@ export class HubSpotSync {
         unlink.push({ contactId: item.contact.id, hubspotId: null });
         result.settled.push({ rows: item.rows, outcome: { kind: 'retry', error: `HubSpot contact ${id} no longer exists` }, contactId: item.contact.id, operation: 'update_contact' });
       } else {
-        const error = otherError?.message ?? `HubSpot did not update contact ${id}`;
+        // Only an error naming this record speaks for it; another record's error is not its reason.
+        const error = response.errors.find((e) => e.category !== 'OBJECT_NOT_FOUND' && batchErrorNames(e, id))?.message ?? `HubSpot did not update contact ${id}`;
         result.settled.push({ rows: item.rows, outcome: { kind: 'retry', error }, contactId: item.contact.id, operation: 'update_contact' });
       }
     }
@@ -959,15 +1245,32 @@ export class HubSpotSync {
 
     if (session.v4BatchWrite !== false) {
       try {
-        const inputs = items.map((item) => emailSubscriptionV4Input(facts(item), target(item)));
-        const response = await session.client.writeEmailSubscriptionsV4(inputs.filter((i) => i !== null));
+        const sent = items.flatMap((item) => {
+          const input = emailSubscriptionV4Input(facts(item), target(item));
+          return input === null ? [] : [{ item, input }];
+        });
+        const response = await session.client.writeEmailSubscriptionsV4(sent.map((s) => s.input));
         session.v4BatchWrite = true;
-        const refused = new Map<string, string>();
-        for (const error of response.errors) for (const email of error.context.subscriberIdString ?? []) refused.set(email.toLowerCase(), error.message);
         for (const item of items) {
-          const error = refused.get(addressOf(item).toLowerCase());
-          if (error === undefined) succeeded(item);
-          else result.settled.push({ rows: item.rows, outcome: { kind: 'dead', error }, contactId: item.contact.id, operation: 'email_subscription' });
+          if (!sent.some((s) => s.item === item)) result.settled.push({ rows: item.rows, outcome: { kind: 'done' }, contactId: item.contact.id, operation: 'email_subscription' });
+        }
+        // Only a result proves a write: the same subscriber, subscription and status as asked. An
+        // error naming the subscriber is a refusal; an item with neither is sent again.
+        for (const { item, input } of sent) {
+          const subscriber = input.subscriberIdString.toLowerCase();
+          const written = response.results.some(
+            (r) => r.subscriberIdString.toLowerCase() === subscriber && r.subscriptionId === input.subscriptionId && r.status === input.statusState,
+          );
+          if (written) {
+            succeeded(item);
+            continue;
+          }
+          const refused = response.errors.find((e) => batchErrorNames(e, input.subscriberIdString));
+          const outcome: RowOutcome =
+            refused !== undefined
+              ? { kind: 'dead', error: `${refused.message} (${refused.category})` }
+              : { kind: 'retry', error: `HubSpot answered no ${input.statusState} result for subscription ${input.subscriptionId} of this address` };
+          result.settled.push({ rows: item.rows, outcome, contactId: item.contact.id, operation: 'email_subscription' });
         }
         return;
       } catch (error) {

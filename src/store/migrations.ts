@@ -530,6 +530,28 @@ ALTER TABLE slack_alerts ADD COLUMN erasure TEXT CHECK (erasure IN ('redacting',
 CREATE INDEX slack_alerts_redacting ON slack_alerts (workspace_id, message_channel, message_ts) WHERE erasure = 'redacting';
 `,
   },
+  {
+    version: 15,
+    name: 'hubspot paused contacts',
+    up: `
+-- While a workspace's HubSpot sync is paused or disconnected (connectors/hubspot/fan-out.ts), one
+-- row per contact that changed meanwhile: which properties changed and when, never their values,
+-- and the outbox position of the latest change. The sync sends the contact's current values of
+-- them once it is on again, and deletes the row.
+CREATE TABLE hubspot_paused_contacts (
+  workspace_id TEXT NOT NULL,
+  contact_id TEXT NOT NULL,
+  properties TEXT NOT NULL,
+  email_subscription TEXT,
+  position INTEGER NOT NULL,
+  event_id TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (workspace_id, contact_id)
+) STRICT, WITHOUT ROWID;
+-- The sync takes a workspace's paused contacts oldest first.
+CREATE INDEX hubspot_paused_contacts_position ON hubspot_paused_contacts (workspace_id, position, contact_id);
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

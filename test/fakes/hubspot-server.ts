@@ -36,6 +36,19 @@ export interface FakeHubSpotOptions {
   subscriptions?: { id: string; name: string }[];
   /** v4 batch write needs Marketing Hub Enterprise; false answers it like a portal without it. */
   v4BatchWrite?: boolean;
+  /**
+   * Where a v4 batch write error names the input it refuses. HubSpot documents an error's `context`
+   * as an object of no set shape and a separate `id`: `id` (the default) answers `context: {}` and
+   * the address in `id`; `context` puts it in `context.subscriberIdString`; `nothing` names it nowhere.
+   */
+  v4ErrorsName?: 'id' | 'context' | 'nothing';
+}
+
+/** An answer as the fake sends it: JSON `body`, or `html` as a gateway's page. */
+export interface FakeAnswer {
+  status: number;
+  body?: unknown;
+  html?: string;
 }
 
 export interface StoredProperty {
@@ -48,6 +61,7 @@ export interface StoredProperty {
   displayOrder: number;
   options: { label: string; value: string; displayOrder: number; hidden: boolean }[];
   hubspotDefined: boolean;
+  hasUniqueValue: boolean;
 }
 
 export interface StoredContact {
@@ -70,6 +84,8 @@ export interface FakeHubSpotState {
   /** email → subscription id → status. */
   emailSubscriptions: Map<string, Map<string, StoredSubscription>>;
   callbacks: { callbackId: string; outputFields: Record<string, string> }[];
+  /** Addresses whose subscription statuses HubSpot refuses to change (lower case). */
+  refusedSubscribers: Set<string>;
 }
 
 export interface FakeHubSpotStats {
@@ -93,6 +109,14 @@ export interface FakeHubSpot {
   setRateLimit(limit: WindowLimit | null): void;
   setDailyLimit(limit: number | null): void;
   seedContact(properties: Record<string, string>): string;
+  /**
+   * The next `count` answers to any of `endpoints` (e.g. "POST /crm/v3/objects/contacts/batch/upsert",
+   * route templates as in `stats.byEndpoint`) are what `rewrite` makes of them, after the request
+   * was carried out: a gateway timing out after the write, a proxy changing the body.
+   */
+  rewriteNext(endpoints: string | readonly string[], rewrite: (answer: FakeAnswer) => FakeAnswer, count?: number): void;
+  /** Holds the next answer to `endpoint`, after the request was carried out, until `release` is called; `reached` resolves once it is held. */
+  holdNext(endpoint: string): { reached: Promise<void>; release(): void };
   resetStats(): void;
   close(): Promise<void>;
 }
@@ -130,6 +154,7 @@ const PropertyCreateBody = z.object({
   fieldType: z.string(),
   displayOrder: z.number().optional(),
   options: z.array(OptionBody).optional(),
+  hasUniqueValue: z.boolean().optional(),
 });
 const PropertyUpdateBody = z.object({ label: z.string().optional(), options: z.array(OptionBody).optional() });
 const GroupCreateBody = z.object({ name: z.string(), label: z.string(), displayOrder: z.number().optional() });
@@ -178,9 +203,12 @@ function builtInProperties(): StoredProperty[] {
     displayOrder: -1,
     options: [],
     hubspotDefined: true,
+    hasUniqueValue: false,
   });
   return [
     text('email', 'Email'),
+    // Further addresses of one record, joined by ";": HubSpot refuses a second record with one of them.
+    text('hs_additional_emails', 'Additional email addresses'),
     text('firstname', 'First Name'),
     text('lastname', 'Last Name'),
     text('phone', 'Phone Number', 'phonenumber'),
@@ -210,7 +238,10 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
     contacts: new Map(),
     emailSubscriptions: new Map(),
     callbacks: [],
+    refusedSubscribers: new Set(),
   };
+  let rewrites: { endpoints: readonly string[]; rewrite: (answer: FakeAnswer) => FakeAnswer; remaining: number }[] = [];
+  const holds = new Map<string, { reached: () => void; released: Promise<void> }>();
   const freshStats = (): FakeHubSpotStats => ({ requests: 0, rateLimited: 0, rateLimitedByPolicy: {}, serverErrors: 0, byEndpoint: {}, contactWrites: new Map() });
   const stats = freshStats();
 
@@ -278,7 +309,7 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
       formField: false,
       calculated: false,
       externalOptions: false,
-      hasUniqueValue: false,
+      hasUniqueValue: p.hasUniqueValue,
       hubspotDefined: p.hubspotDefined,
       archived: false,
       createdAt: '2026-01-01T00:00:00.000Z',
@@ -347,10 +378,24 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
     return undefined;
   }
 
+  /** The record with `email` among its additional addresses. */
+  function secondaryEmailOwner(email: string): StoredContact | undefined {
+    const wanted = email.toLowerCase();
+    for (const contact of state.contacts.values()) {
+      const additional = (contact.properties.hs_additional_emails ?? '').split(';').map((e) => e.trim().toLowerCase());
+      if (additional.includes(wanted)) return contact;
+    }
+    return undefined;
+  }
+
+  function conflict(owner: StoredContact): HttpFailure {
+    return new HttpFailure(409, errorBody('CONFLICT', `Contact already exists. Existing ID: ${owner.id}`));
+  }
+
   function createContact(values: Record<string, string>): StoredContact {
     if (values.email !== undefined && values.email !== '') {
-      const owner = emailOwner(values.email);
-      if (owner !== undefined) throw new HttpFailure(409, errorBody('CONFLICT', `Contact already exists. Existing ID: ${owner.id}`));
+      const owner = emailOwner(values.email) ?? secondaryEmailOwner(values.email);
+      if (owner !== undefined) throw conflict(owner);
     }
     const at = iso();
     const contact: StoredContact = { id: String(++nextId), properties: { ...values }, createdAt: at, updatedAt: at };
@@ -454,6 +499,7 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
       displayOrder: body.displayOrder ?? -1,
       options: (body.options ?? []).map((o, i) => ({ label: o.label, value: o.value, displayOrder: o.displayOrder ?? i, hidden: o.hidden ?? false })),
       hubspotDefined: false,
+      hasUniqueValue: body.hasUniqueValue ?? false,
     };
     state.properties.set(property.name, property);
     return { status: 201, body: propertyView(property) };
@@ -523,12 +569,25 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
   route('POST', '/crm/v3/objects/contacts/batch/upsert', (_, raw) => {
     const body = parseBody(BatchUpsertBody, raw);
     assertBatchSize(body.inputs.length);
-    const results = body.inputs.map((input) => {
+    // HubSpot upserts by `email` or by a property that keeps its values unique, and refuses the batch otherwise.
+    for (const input of body.inputs) {
+      if (input.idProperty !== 'email' && state.properties.get(input.idProperty)?.hasUniqueValue !== true) {
+        throw new HttpFailure(400, errorBody('VALIDATION_ERROR', `Unable to perform update/upsert by non-unique 0-1 property ${input.idProperty}`));
+      }
+    }
+    const checked = body.inputs.map((input) => {
       const values = validateValues(input.properties);
       const existing =
         input.idProperty === 'email'
           ? emailOwner(input.id)
           : [...state.contacts.values()].find((c) => c.properties[input.idProperty] === input.id);
+      if (existing === undefined && input.idProperty === 'email') {
+        const secondary = secondaryEmailOwner(input.id);
+        if (secondary !== undefined) throw conflict(secondary);
+      }
+      return { input, values, existing };
+    });
+    const results = checked.map(({ input, values, existing }) => {
       if (existing === undefined) {
         const created = createContact({ ...values, [input.idProperty]: input.id });
         return { ...contactView(created, Object.keys(values)), new: true };
@@ -597,10 +656,26 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
     assertBatchSize(body.inputs.length);
     const results: unknown[] = [];
     const errors: Record<string, unknown>[] = [];
+    const refuse = (input: (typeof body.inputs)[number], message: string): void => {
+      const named = options.v4ErrorsName ?? 'id';
+      errors.push({
+        status: 'error',
+        category: 'VALIDATION_ERROR',
+        message,
+        context: named === 'context' ? { subscriberIdString: [input.subscriberIdString] } : {},
+        errors: [],
+        links: {},
+        ...(named === 'id' ? { id: input.subscriberIdString } : {}),
+      });
+    };
     for (const input of body.inputs) {
       const id = String(input.subscriptionId);
       if (input.channel !== 'EMAIL' || !subscriptions.some((s) => s.id === id) || input.statusState === 'NOT_SPECIFIED') {
-        errors.push({ status: 'error', category: 'VALIDATION_ERROR', message: `Cannot set ${input.channel} ${id} to ${input.statusState}`, context: { subscriberIdString: [input.subscriberIdString] } });
+        refuse(input, `Cannot set ${input.channel} ${id} to ${input.statusState}`);
+        continue;
+      }
+      if (state.refusedSubscribers.has(input.subscriberIdString.toLowerCase())) {
+        refuse(input, `Cannot change the subscription status of ${input.subscriberIdString}`);
         continue;
       }
       setSubscription(input.subscriberIdString, id, {
@@ -704,13 +779,34 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
         return;
       }
     }
+    let answer: FakeAnswer;
     try {
       const result = matched.handle(params, body);
-      send(res, result.status, result.body, headers);
+      answer = { status: result.status, body: result.body };
     } catch (error) {
-      if (error instanceof HttpFailure) send(res, error.status, error.body, headers);
-      else send(res, 500, errorBody('INTERNAL_ERROR', error instanceof Error ? error.message : 'internal error'), headers);
+      answer =
+        error instanceof HttpFailure
+          ? { status: error.status, body: error.body }
+          : { status: 500, body: errorBody('INTERNAL_ERROR', error instanceof Error ? error.message : 'internal error') };
     }
+    const rewrite = rewrites.find((r) => r.remaining > 0 && r.endpoints.includes(endpoint));
+    if (rewrite !== undefined) {
+      rewrite.remaining -= 1;
+      rewrites = rewrites.filter((r) => r.remaining > 0);
+      answer = rewrite.rewrite(answer);
+    }
+    const hold = holds.get(endpoint);
+    if (hold !== undefined) {
+      holds.delete(endpoint);
+      hold.reached();
+      await hold.released;
+    }
+    if (answer.html !== undefined) {
+      res.writeHead(answer.status, { ...headers, 'Content-Type': 'text/html' });
+      res.end(answer.html);
+      return;
+    }
+    send(res, answer.status, answer.body, headers);
   }
 
   const server = createServer((req, res) => {
@@ -745,6 +841,21 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
     },
     seedContact(properties) {
       return createContact(validateValues(properties)).id;
+    },
+    rewriteNext(endpoints, rewrite, count = 1) {
+      rewrites.push({ endpoints: typeof endpoints === 'string' ? [endpoints] : [...endpoints], rewrite, remaining: count });
+    },
+    holdNext(endpoint) {
+      let reached = (): void => undefined;
+      let release = (): void => undefined;
+      const reachedPromise = new Promise<void>((resolve) => {
+        reached = resolve;
+      });
+      const released = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      holds.set(endpoint, { reached, released });
+      return { reached: reachedPromise, release };
     },
     resetStats() {
       Object.assign(stats, freshStats());

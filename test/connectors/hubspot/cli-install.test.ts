@@ -71,6 +71,7 @@ describe('consentry hubspot install', () => {
       displayOrder: 0,
       options: [],
       hubspotDefined: false,
+      hasUniqueValue: false,
     });
     const conflict = await cli(['hubspot', 'install', '--api-base', fake.url, '--db', path.join(dir, 'x.db')], { env: { HUBSPOT_ACCESS_TOKEN: TOKEN } });
     expect(conflict.code).toBe(1);

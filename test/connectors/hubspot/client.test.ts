@@ -2,9 +2,9 @@ import { http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
 import { ConsentryError } from '../../../src/core/errors.js';
 import { FakeClock } from '../../../src/ports/clock.js';
-import { createHubSpotClient } from '../../../connectors/hubspot/client.js';
+import { batchErrorNames, createHubSpotClient } from '../../../connectors/hubspot/client.js';
 import { HubSpotApiError, HubSpotResponseError } from '../../../connectors/hubspot/errors.js';
-import { propertyDefinitions } from '../../../connectors/hubspot/properties.js';
+import { CONTACT_ID_PROPERTY, propertyDefinitions } from '../../../connectors/hubspot/properties.js';
 import { PortalRateLimiter } from '../../../connectors/hubspot/rate-limiter.js';
 import { batchResponse, contactObject, HUBSPOT_API as API, jsonBody, RATE_HEADERS, useHubSpotMsw, type JsonObject } from './msw.js';
 
@@ -62,7 +62,7 @@ describe('contacts', () => {
       { id: '404404', properties: { consentry_sms_status: 'opted_out' } },
     ]);
     expect(result.results.map((r) => r.id)).toEqual(['1001']);
-    expect(result.errors).toEqual([{ status: 'error', category: 'OBJECT_NOT_FOUND', message: 'Could not get some CONTACT objects', context: { ids: ['404404'] } }]);
+    expect(result.errors).toEqual([{ status: 'error', category: 'OBJECT_NOT_FOUND', message: 'Could not get some CONTACT objects', context: { ids: ['404404'] }, id: null }]);
   });
 
   it('refuses more than 100 records before calling HubSpot', async () => {
@@ -198,6 +198,41 @@ describe('properties', () => {
     expect(property.options.map((o) => o.value)).toEqual(['opted_in', 'opted_out', 'not_specified']);
   });
 
+  it('creates a property HubSpot keeps unique, and reads one property by name', async () => {
+    let created: JsonObject | null = null;
+    server.use(
+      http.post(`${API}/crm/v3/properties/contacts`, async ({ request }) => {
+        const body = await jsonBody(request);
+        created = body;
+        return HttpResponse.json({ ...body, description: '', options: [] }, { status: 201 });
+      }),
+      http.get(`${API}/crm/v3/properties/contacts/consentry_tags`, () =>
+        HttpResponse.json({
+          name: 'consentry_tags',
+          label: 'Consentry tags',
+          type: 'enumeration',
+          fieldType: 'checkbox',
+          groupName: 'consentry',
+          hasUniqueValue: false,
+          options: [{ label: 'VIP', value: 'VIP', displayOrder: 0, hidden: false }],
+        }),
+      ),
+    );
+    const definition = propertyDefinitions().find((d) => d.name === CONTACT_ID_PROPERTY);
+    if (definition === undefined) throw new Error('missing definition');
+    const property = await client().createProperty(definition);
+    expect(created).toMatchObject({ name: CONTACT_ID_PROPERTY, type: 'string', fieldType: 'text', hasUniqueValue: true });
+    expect(property.hasUniqueValue).toBe(true);
+    await expect(client().getProperty('consentry_tags')).resolves.toEqual({
+      name: 'consentry_tags',
+      type: 'enumeration',
+      fieldType: 'checkbox',
+      groupName: 'consentry',
+      hasUniqueValue: false,
+      options: [{ label: 'VIP', value: 'VIP', displayOrder: 0, hidden: false }],
+    });
+  });
+
   it('creates the group and patches the full option list', async () => {
     const seen: JsonObject[] = [];
     server.use(
@@ -311,6 +346,35 @@ describe('email subscriptions', () => {
     const result = await client().writeEmailSubscriptionsV4([input]);
     expect(received).toEqual({ inputs: [input] });
     expect(result.results).toEqual([{ subscriberIdString: 'ana.test@example.com', subscriptionId: 1001, status: 'SUBSCRIBED' }]);
+  });
+
+  it('reads v4 errors in the documented shape: `context` of no set shape, and `id`', async () => {
+    server.use(
+      http.post(`${API}/communication-preferences/v4/statuses/batch/write`, () =>
+        HttpResponse.json(
+          batchResponse(
+            [],
+            [
+              { status: 'error', category: 'VALIDATION_ERROR', message: 'Refused', context: {}, errors: [], links: {}, id: 'ana.test@example.com', subCategory: {} },
+              { status: 'error', category: 'VALIDATION_ERROR', message: 'Refused too', context: { subscriberIdString: 'bea.test@example.com', attempt: 2 } },
+            ],
+          ),
+          { status: 207 },
+        ),
+      ),
+    );
+    const result = await client().writeEmailSubscriptionsV4([
+      { subscriberIdString: 'ana.test@example.com', subscriptionId: 1001, channel: 'EMAIL', statusState: 'NOT_SUBSCRIBED' },
+      { subscriberIdString: 'bea.test@example.com', subscriptionId: 1001, channel: 'EMAIL', statusState: 'NOT_SUBSCRIBED' },
+    ]);
+    expect(result.errors).toEqual([
+      { status: 'error', category: 'VALIDATION_ERROR', message: 'Refused', context: {}, id: 'ana.test@example.com' },
+      { status: 'error', category: 'VALIDATION_ERROR', message: 'Refused too', context: { subscriberIdString: ['bea.test@example.com'] }, id: null },
+    ]);
+    const [first, second] = result.errors;
+    expect(first === undefined ? null : batchErrorNames(first, 'ANA.test@example.com')).toBe(true);
+    expect(second === undefined ? null : batchErrorNames(second, 'bea.test@example.com')).toBe(true);
+    expect(second === undefined ? null : batchErrorNames(second, 'ana.test@example.com')).toBe(false);
   });
 
   it('surfaces a portal without v4 batch write as an API error', async () => {

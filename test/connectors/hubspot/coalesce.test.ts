@@ -18,6 +18,20 @@ const change = (contactId: string, position: number, occurredAt: string, propert
 });
 
 describe('coalesceChanges', () => {
+  it("orders a value by its own time when the change gives one, and stamps it with that time", () => {
+    const current: PendingChange = {
+      ...change('101', 9, '2026-02-01T12:00:00Z', { consentry_sms_status: 'opted_out', consentry_tags: 'VIP' }),
+      times: { consentry_sms_status: '2026-02-01T09:00:00Z' },
+    };
+    const result = coalesceChanges([current, change('101', 12, '2026-02-01T10:00:00Z', { consentry_sms_status: 'opted_in', consentry_tags: 'Gold' })]);
+    expect(result[0]?.properties).toEqual({ consentry_sms_status: 'opted_in', consentry_tags: 'VIP' });
+    expect(result[0]?.stamps.consentry_tags).toEqual({ occurredAt: '2026-02-01T12:00:00Z', position: 9 });
+    const held = coalesceChanges([current], { written: () => ({ occurredAt: '2026-02-01T10:00:00Z', position: 3 }) });
+    // HubSpot holds a value from 10:00: the 09:00 status is older, the 12:00 tags are not.
+    expect(held[0]?.properties).toEqual({ consentry_tags: 'VIP' });
+    expect(() => coalesceChanges([{ ...current, times: { consentry_sms_status: 'yesterday' } }])).toThrow(ConsentryError);
+  });
+
   it('folds several changes to one contact into its latest state', () => {
     const result = coalesceChanges([
       change('101', 1, '2026-02-01T10:00:00Z', { consentry_sms_status: 'opted_in', consentry_sms_source: 'keyword' }),

@@ -32,7 +32,7 @@ describe('reading the outbox for HubSpot', () => {
     expect(first.rows[2]?.payload).toEqual({ kind: 'contact', properties: { consentry_tags: 'VIP' } });
     const cursor = await h.store.transaction((tx) => tx.getMeta(HUBSPOT_CURSOR_KEY));
     const again = await fanOut(h);
-    expect(again.result).toEqual({ events: 0, changes: 0 });
+    expect(again.result).toEqual({ events: 0, changes: 0, resumed: 0 });
     expect(again.rows).toHaveLength(3);
     expect(await h.store.transaction((tx) => tx.getMeta(HUBSPOT_CURSOR_KEY))).toBe(cursor);
   });

@@ -4,6 +4,7 @@ import { ConsentryError } from '../../../src/core/errors.js';
 import {
   consentChangeToProperties,
   contactToHubSpotProperties,
+  currentValuesOf,
   emailSubscriptionFromStates,
   emailSubscriptionRequest,
   emailSubscriptionV4Input,
@@ -11,7 +12,7 @@ import {
   isConsentryProperty,
   tagsPropertyValue,
 } from '../../../connectors/hubspot/mapping.js';
-import { CONSENTRY_PROPERTY_NAMES } from '../../../connectors/hubspot/properties.js';
+import { CONSENTRY_PROPERTY_NAMES, CONTACT_ID_PROPERTY } from '../../../connectors/hubspot/properties.js';
 
 let seq = 0;
 function state(overrides: Partial<ConsentState>): ConsentState {
@@ -38,7 +39,9 @@ const TARGET = { emailAddress: 'ana.test@example.com', subscriptionId: '1001' };
 describe('contactToHubSpotProperties', () => {
   it('writes every connector property, identity and tags', () => {
     const properties = contactToHubSpotProperties({ ...ANA, consent: [state({})] });
-    for (const name of CONSENTRY_PROPERTY_NAMES) expect(properties).toHaveProperty(name);
+    // The contact id is the key a record is created by, not a value the contact's changes write.
+    for (const name of CONSENTRY_PROPERTY_NAMES.filter((n) => n !== CONTACT_ID_PROPERTY)) expect(properties).toHaveProperty(name);
+    expect(properties).not.toHaveProperty(CONTACT_ID_PROPERTY);
     expect(properties).toMatchObject({
       email: 'ana.test@example.com',
       phone: '+34600000001',
@@ -105,6 +108,46 @@ describe('contactToHubSpotProperties', () => {
   it('ignores workspace-defined purposes', () => {
     const properties = contactToHubSpotProperties({ ...ANA, consent: [state({ purpose: 'surveys', channel: 'sms' })] });
     expect(properties.consentry_sms_status).toBe('not_specified');
+  });
+});
+
+describe('currentValuesOf', () => {
+  it("gives the named properties' current values, each with the time of the decision it shows", () => {
+    const { properties, times } = currentValuesOf(
+      {
+        ...ANA,
+        consent: [
+          state({ channel: 'sms', status: 'opted_out', legalBasis: null, explanation: null, occurredAt: '2026-02-01T09:00:00.000Z' }),
+          state({ channel: 'any', status: 'opted_in', occurredAt: '2026-02-01T08:00:00.000Z' }),
+          state({ purpose: 'privacy', channel: 'webchat', status: 'opted_in', occurredAt: '2026-02-01T07:00:00.000Z' }),
+        ],
+      },
+      ['consentry_sms_status', 'consentry_sms_updated_at', 'consentry_whatsapp_status', 'consentry_privacy_status', 'consentry_tags', 'consentry_messenger_source', 'phone'],
+      (name) => `otherwise:${name}`,
+    );
+    expect(properties).toEqual({
+      consentry_sms_status: 'opted_out',
+      consentry_sms_updated_at: '2026-02-01T09:00:00.000Z',
+      consentry_whatsapp_status: 'opted_in',
+      consentry_privacy_status: 'opted_in',
+      consentry_tags: 'Consent: Privacy;VIP',
+      consentry_messenger_source: 'keyword',
+      phone: '+34600000001',
+    });
+    expect(times).toEqual({
+      consentry_sms_status: '2026-02-01T09:00:00.000Z',
+      consentry_sms_updated_at: '2026-02-01T09:00:00.000Z',
+      consentry_whatsapp_status: '2026-02-01T08:00:00.000Z',
+      consentry_privacy_status: '2026-02-01T07:00:00.000Z',
+      consentry_tags: 'otherwise:consentry_tags',
+      consentry_messenger_source: '2026-02-01T08:00:00.000Z',
+      phone: 'otherwise:phone',
+    });
+  });
+
+  it('leaves out a property the contact has no value for', () => {
+    const { properties } = currentValuesOf({ email: null, phone: null, tags: [], consent: [] }, ['email', 'consentry_sms_status'], () => 'x');
+    expect(properties).toEqual({ consentry_sms_status: 'not_specified' });
   });
 });
 

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { LEGAL_BASES, LEGAL_BASIS_LABELS } from '../../../src/core/consent.js';
 import {
   CONSENTRY_PROPERTY_NAMES,
+  CONTACT_ID_PROPERTY,
+  PROPERTIES_THE_SYNC_ADDS,
   PROPERTY_GROUP_NAME,
   SYNCED_CHANNELS,
   TAGS_PROPERTY,
@@ -42,7 +44,8 @@ describe('property definitions', () => {
     expect(names.has('consentry_privacy_status')).toBe(true);
     expect(names.has('consentry_privacy_date')).toBe(true);
     expect(names.has(TAGS_PROPERTY)).toBe(true);
-    expect(CONSENTRY_PROPERTY_NAMES).toHaveLength(SYNCED_CHANNELS.length * 5 + 3);
+    // Five per channel, privacy status and date, tags, and the contact id records are created by.
+    expect(CONSENTRY_PROPERTY_NAMES).toHaveLength(SYNCED_CHANNELS.length * 5 + 4);
     expect(names.size).toBe(CONSENTRY_PROPERTY_NAMES.length);
   });
 
@@ -134,6 +137,25 @@ describe('planInstall', () => {
     ]);
     expect(plan.updateOptions).toEqual([]);
     expect(formatPlan(plan)).toContain('! consentry_sms_status exists as string/text, expected enumeration/select');
+  });
+
+  it('adds the contact id property, kept unique, to a portal installed before it existed, and nothing else', () => {
+    const installed = applyPlan(EMPTY_PORTAL, planInstall(EMPTY_PORTAL, ['VIP']));
+    const before = { ...installed, properties: installed.properties.filter((p) => p.name !== CONTACT_ID_PROPERTY) };
+    const plan = planInstall(before, ['VIP']);
+    expect(plan.createGroup).toBeNull();
+    expect(plan.createProperties).toEqual([expect.objectContaining({ name: CONTACT_ID_PROPERTY, type: 'string', fieldType: 'text', hasUniqueValue: true })]);
+    expect(plan.updateOptions).toEqual([]);
+    expect(formatPlan(plan)).toContain(`+ create property ${CONTACT_ID_PROPERTY} (string/text, unique)`);
+    expect(PROPERTIES_THE_SYNC_ADDS).toEqual([CONTACT_ID_PROPERTY]);
+  });
+
+  it('reports a contact id property HubSpot does not keep unique as a conflict: an upsert cannot use it', () => {
+    const installed = applyPlan(EMPTY_PORTAL, planInstall(EMPTY_PORTAL, []));
+    const notUnique = { ...installed, properties: installed.properties.map((p) => (p.name === CONTACT_ID_PROPERTY ? { ...p, hasUniqueValue: false } : p)) };
+    expect(planInstall(notUnique, []).conflicts).toEqual([{ propertyName: CONTACT_ID_PROPERTY, expected: 'string/text unique', found: 'string/text not unique' }]);
+    const unique = { ...installed, properties: installed.properties.map((p) => (p.name === CONTACT_ID_PROPERTY ? { ...p, hasUniqueValue: true } : p)) };
+    expect(planInstall(unique, []).conflicts).toEqual([]);
   });
 
   it('accepts a status select shown as radio buttons', () => {

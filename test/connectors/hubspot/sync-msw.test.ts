@@ -72,7 +72,7 @@ async function setUp(hubspot: Record<string, unknown> = {}): Promise<Setup> {
 }
 
 describe('HubSpot sync through @hubspot/api-client (msw)', () => {
-  it('adds the tag option, then batch-updates the contact with its documented body', async () => {
+  it('reads the tags property, adds the missing option to what HubSpot holds, then batch-updates the contact with its documented body', async () => {
     const { workspace, sync } = await setUp();
     const contact = await workspace.createContact({ email: 'ana.test@example.com' });
     await workspace.linkHubspotContacts([{ contactId: contact.id, hubspotId: '1001' }]);
@@ -82,6 +82,16 @@ describe('HubSpot sync through @hubspot/api-client (msw)', () => {
     const seen: { options: unknown; update: unknown; auth: string | null } = { options: null, update: null, auth: null };
     server.use(
       http.get(`${API}/crm/v3/properties/contacts`, () => HttpResponse.json(propertyList([{ label: 'Old', value: 'Old' }]), { headers: RATE_HEADERS })),
+      // Read again before the PATCH, which replaces the list: an option added in HubSpot since the list above is kept.
+      http.get(`${API}/crm/v3/properties/contacts/${TAGS_PROPERTY}`, () =>
+        HttpResponse.json(
+          propertyList([
+            { label: 'Old', value: 'Old' },
+            { label: 'Added in HubSpot', value: 'Added in HubSpot' },
+          ]).results.find((p) => p.name === TAGS_PROPERTY),
+          { headers: RATE_HEADERS },
+        ),
+      ),
       http.patch(`${API}/crm/v3/properties/contacts/${TAGS_PROPERTY}`, async ({ request }) => {
         const body = await jsonBody(request);
         seen.options = body.options;
@@ -98,7 +108,8 @@ describe('HubSpot sync through @hubspot/api-client (msw)', () => {
     expect(summary.done).toBe(2);
     expect(seen.options).toEqual([
       { label: 'Old', value: 'Old', displayOrder: 0, hidden: false },
-      { label: 'VIP', value: 'VIP', displayOrder: 1, hidden: false },
+      { label: 'Added in HubSpot', value: 'Added in HubSpot', displayOrder: 1, hidden: false },
+      { label: 'VIP', value: 'VIP', displayOrder: 2, hidden: false },
     ]);
     expect(seen.auth).toBe(`Bearer ${TOKEN}`);
     expect(seen.update).toEqual({

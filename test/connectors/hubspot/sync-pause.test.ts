@@ -1,0 +1,278 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { HubSpotConnections } from '../../../connectors/hubspot/connections.js';
+import { HUBSPOT_PORTALS_KEY } from '../../../connectors/hubspot/fan-out.js';
+import { installProperties } from '../../../connectors/hubspot/install.js';
+import { channelPropertyNames, PRIVACY_STATUS_PROPERTY, TAGS_PROPERTY } from '../../../connectors/hubspot/properties.js';
+import { hubSpotStatus } from '../../../connectors/hubspot/status.js';
+import { hubSpotStateFor } from '../../../connectors/hubspot/state-sqlite.js';
+import { HubSpotSync } from '../../../connectors/hubspot/sync.js';
+import { startFakeHubSpot, type FakeHubSpot } from '../../fakes/hubspot-server.js';
+import { CLIENT_SECRET, hubspotProperties, linkedContact, PORTAL_ID, startHarness, SUBSCRIPTION_ID, TOKEN, type Harness } from './harness.js';
+
+/**
+ * Changes made while the sync is off (`syncEnabled: false`, or the HubSpot settings removed) are
+ * kept, one paused contact per contact, and sent with the contact's current values once it is on
+ * again (DESIGN §1 "nothing is lost"; §2 withdrawing is as easy as giving).
+ */
+const UPDATE = 'POST /crm/v3/objects/contacts/batch/update';
+const sms = channelPropertyNames('sms');
+const whatsapp = channelPropertyNames('whatsapp');
+const email = channelPropertyNames('email');
+const actor = { kind: 'user' as const, id: 'user-ana' };
+const CONNECTED = { accessToken: TOKEN, portalId: PORTAL_ID, clientSecret: CLIENT_SECRET, emailSubscriptionId: SUBSCRIPTION_ID };
+
+let h: Harness | null = null;
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  await h?.close();
+  h = null;
+});
+
+async function status(harness: Harness) {
+  return hubSpotStatus(hubSpotStateFor(harness.store), await harness.workspace.get(), {}, true, harness.clock.now());
+}
+
+async function setSms(harness: Harness, contactId: string, value: 'opted_in' | 'opted_out', occurredAt?: string): Promise<void> {
+  await harness.workspace.setConsent({
+    contactId,
+    purpose: 'marketing',
+    channel: 'sms',
+    status: value,
+    ...(value === 'opted_in' ? { legalBasis: 'CONSENT_WITH_NOTICE' as const, explanation: 'Asked at the till' } : {}),
+    source: 'manual',
+    actor,
+    ...(occurredAt === undefined ? {} : { occurredAt }),
+  });
+}
+
+describe('HubSpot sync: while syncEnabled is false', () => {
+  it('sends nothing, keeps the changes as one waiting contact, and sends its current values once the sync is on again', async () => {
+    h = await startHarness();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await setSms(h, contactId, 'opted_in');
+    await h.sync.drain();
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_in');
+
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: false } });
+    h.fake.resetStats();
+    h.clock.advance(1000);
+    await setSms(h, contactId, 'opted_out');
+    h.clock.advance(1000);
+    await h.workspace.addTag(contactId, 'VIP');
+    h.clock.advance(1000);
+    await h.workspace.setConsent({ contactId, purpose: 'privacy', channel: 'whatsapp', status: 'opted_out', source: 'manual', actor });
+    const paused = await h.sync.drain();
+    expect(paused.events).toBe(3);
+    expect(h.fake.stats.requests).toBe(0);
+    expect((await status(h)).backlog.pending).toBe(1);
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_in');
+
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: true } });
+    await h.sync.drain();
+    expect(hubspotProperties(h, hubspotId)).toEqual(
+      expect.objectContaining({ [sms.status]: 'opted_out', [sms.legalBasis]: '', [TAGS_PROPERTY]: 'VIP', [PRIVACY_STATUS_PROPERTY]: 'opted_out' }),
+    );
+    // Three changes, one write; channels that did not change are not written.
+    expect(h.fake.stats.contactWrites.get(hubspotId)).toBe(1);
+    expect(hubspotProperties(h, hubspotId)[whatsapp.status]).toBeUndefined();
+    expect((await status(h)).backlog.pending).toBe(0);
+  });
+
+  it('holds changes already queued when the sync is turned off, and sends them when it is on again', async () => {
+    h = await startHarness();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    h.fake.failNext(1000, 503);
+    await setSms(h, contactId, 'opted_out');
+    await h.sync.runOnce();
+    expect((await status(h)).backlog.pending).toBe(1);
+    h.fake.failNext(0);
+
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: false } });
+    h.fake.resetStats();
+    h.clock.advance(60 * 60 * 1000);
+    await h.sync.drain();
+    expect(h.fake.stats.byEndpoint[UPDATE]).toBeUndefined();
+    expect((await status(h)).backlog.pending).toBe(1);
+
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: true } });
+    await h.sync.drain();
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_out');
+  });
+
+  it('gives each value the time of its own decision, so a later decision recorded afterwards still wins', async () => {
+    h = await startHarness();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: false } });
+    await setSms(h, contactId, 'opted_out', '2026-03-02T09:00:00.000Z');
+    await h.workspace.addTag(contactId, 'VIP');
+    await h.sync.drain();
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: true } });
+    await h.sync.drain();
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_out');
+
+    // Decided at 09:30, recorded now: later than the opt-out, earlier than the tag.
+    await setSms(h, contactId, 'opted_in', '2026-03-02T09:30:00.000Z');
+    await h.sync.drain();
+    expect(hubspotProperties(h, hubspotId)).toEqual(expect.objectContaining({ [sms.status]: 'opted_in', [sms.updatedAt]: '2026-03-02T09:30:00.000Z' }));
+  });
+
+  it('on SQLite too: the waiting contact survives a restarted dispatcher', async () => {
+    h = await startHarness({ sqlite: true });
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: false } });
+    await setSms(h, contactId, 'opted_out');
+    await h.sync.drain();
+    expect((await status(h)).backlog.pending).toBe(1);
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: true } });
+    const restarted = new HubSpotSync({ engine: h.engine, store: h.store, clock: h.clock, connections: h.connections, random: () => 0 });
+    cleanups.push(() => restarted.stop());
+    await restarted.drain();
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_out');
+    expect((await status(h)).backlog.pending).toBe(0);
+  });
+
+  it("sends an erased contact's opt-out made while paused by its stored id, and none of its other values", async () => {
+    h = await startHarness();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: false } });
+    await h.workspace.addTag(contactId, 'VIP');
+    await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', explanation: 'Wrote to the shop', source: 'manual', actor });
+    await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'whatsapp', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Form', source: 'manual', actor });
+    await h.sync.drain();
+    await h.workspace.eraseContact(contactId);
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: true } });
+    await h.sync.drain();
+    const properties = hubspotProperties(h, hubspotId);
+    expect(properties).toEqual(expect.objectContaining({ [sms.status]: 'opted_out', [sms.explanation]: '' }));
+    expect(properties[whatsapp.status]).toBeUndefined();
+    expect(properties[TAGS_PROPERTY]).toBeUndefined();
+  });
+
+  it('still completes workflow callbacks while the contact sync is off', async () => {
+    h = await startHarness();
+    await h.workspace.updateSettings({ hubspot: { syncEnabled: false } });
+    const state = hubSpotStateFor(h.store);
+    const nowIso = h.clock.now().toISOString();
+    await state.transaction((s) =>
+      s.insertChanges([
+        {
+          position: 1,
+          target: 'callback',
+          workspaceId: h?.workspaceId ?? '',
+          eventId: 'evt-callback',
+          contactId: null,
+          payload: { kind: 'callback', callbackId: 'cb-1', outputFields: { hs_execution_state: 'SUCCESS', outcome: 'given' } },
+          occurredAt: nowIso,
+          status: 'pending',
+          attempts: 0,
+          nextAttemptAt: nowIso,
+          lastError: null,
+          createdAt: nowIso,
+          updatedAt: nowIso,
+        },
+      ]),
+    );
+    await h.sync.drain();
+    expect(h.fake.state.callbacks).toEqual([{ callbackId: 'cb-1', outputFields: { hs_execution_state: 'SUCCESS', outcome: 'given' } }]);
+  });
+});
+
+describe('HubSpot sync: settings removed and put back', () => {
+  it('sends the opt-out made while disconnected on reconnect to the same portal, never the opt-in queued before it', async () => {
+    h = await startHarness();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    // An opt-in queued, and not yet sent, when the settings are removed.
+    h.fake.failNext(1000, 503);
+    await setSms(h, contactId, 'opted_in');
+    await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'email', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Form', source: 'manual', actor });
+    await h.sync.runOnce();
+    h.fake.failNext(0);
+    await h.workspace.updateSettings({ hubspot: null });
+    h.clock.advance(1000);
+    await setSms(h, contactId, 'opted_out');
+    await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'email', status: 'opted_out', source: 'manual', actor });
+    h.clock.advance(60 * 60 * 1000);
+    await h.sync.drain();
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBeUndefined();
+
+    await h.workspace.updateSettings({ hubspot: CONNECTED });
+    h.fake.resetStats();
+    await h.sync.drain();
+    expect(hubspotProperties(h, hubspotId)).toEqual(expect.objectContaining({ [sms.status]: 'opted_out', [email.status]: 'opted_out' }));
+    expect(h.fake.state.emailSubscriptions.get('ana.test@example.com')?.get(SUBSCRIPTION_ID)?.status).toBe('NOT_SUBSCRIBED');
+    expect(h.fake.stats.byEndpoint['POST /communication-preferences/v4/statuses/batch/write']).toBe(1);
+  });
+
+  it('records nothing for a workspace that never had HubSpot', async () => {
+    h = await startHarness({ hubspot: null });
+    const contact = await h.workspace.createContact({ email: 'ana.test@example.com' });
+    await setSms(h, contact.id, 'opted_out');
+    await h.sync.drain();
+    expect((await status(h)).backlog.pending).toBe(0);
+    expect(await h.store.transaction((tx) => tx.getMeta(HUBSPOT_PORTALS_KEY))).toBeUndefined();
+  });
+
+  it("never writes to another portal by the id an erased contact kept of the first", async () => {
+    h = await startHarness();
+    const harness = h;
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await h.sync.drain();
+    await h.workspace.updateSettings({ hubspot: null });
+    await setSms(h, contactId, 'opted_out');
+    await h.sync.drain();
+    expect((await status(h)).backlog.pending).toBe(1);
+    await h.workspace.eraseContact(contactId);
+    await h.sync.drain();
+    expect((await h.workspace.getContact(contactId)).hubspotId).toBe(hubspotId);
+
+    const otherToken = 'pat-na1-99999999-2222-3333-4444-555555555555';
+    const other: FakeHubSpot = await startFakeHubSpot({ now: () => harness.clock.now().getTime(), accessToken: otherToken, rateLimit: null });
+    cleanups.push(() => other.close());
+    const connections = new HubSpotConnections({ clock: h.clock, sleep: async (ms) => void h?.clock.advance(ms), random: () => 0, basePath: other.url });
+    await installProperties(connections.session({ accessToken: otherToken, portalId: '70001' }).client, []);
+    const stranger = other.seedContact({ email: 'someone.else@example.com' });
+    expect(stranger).toBe(hubspotId);
+    const sync = new HubSpotSync({ engine: h.engine, store: h.store, clock: h.clock, connections, random: () => 0, state: hubSpotStateFor(h.store) });
+    cleanups.push(() => sync.stop());
+    h.clock.advance(1000);
+    await h.workspace.updateSettings({ hubspot: { ...CONNECTED, accessToken: otherToken, portalId: '70001' } });
+    expect(await sync.drain()).toMatchObject({ relinked: 1, queued: 1 });
+    expect(other.state.contacts.get(stranger)?.properties[sms.status]).toBeUndefined();
+    expect(other.stats.byEndpoint[UPDATE]).toBeUndefined();
+    expect((await status(h)).backlog.pending).toBe(0);
+  });
+
+  it('on reconnect to another portal, forgets the record ids of the first and matches the contacts again there', async () => {
+    h = await startHarness();
+    const harness = h;
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await setSms(h, contactId, 'opted_in');
+    await h.sync.drain();
+    await h.workspace.updateSettings({ hubspot: null });
+    await setSms(h, contactId, 'opted_out');
+    await h.sync.drain();
+
+    // The other portal has its own records: the id Ana had in the first names someone else there.
+    const otherToken = 'pat-na1-99999999-2222-3333-4444-555555555555';
+    const other: FakeHubSpot = await startFakeHubSpot({ now: () => harness.clock.now().getTime(), accessToken: otherToken, rateLimit: null });
+    cleanups.push(() => other.close());
+    const connections = new HubSpotConnections({ clock: h.clock, sleep: async (ms) => void h?.clock.advance(ms), random: () => 0, basePath: other.url });
+    await installProperties(connections.session({ accessToken: otherToken, portalId: '70001' }).client, []);
+    const stranger = other.seedContact({ email: 'someone.else@example.com' });
+    const anaThere = other.seedContact({ email: 'ana.test@example.com' });
+    expect(stranger).toBe(hubspotId);
+    const sync = new HubSpotSync({ engine: h.engine, store: h.store, clock: h.clock, connections, random: () => 0, state: hubSpotStateFor(h.store) });
+    cleanups.push(() => sync.stop());
+
+    await h.workspace.updateSettings({ hubspot: { ...CONNECTED, accessToken: otherToken, portalId: '70001' } });
+    const summary = await sync.drain();
+    expect(summary.unlinked).toBe(1);
+    expect((await h.workspace.getContact(contactId)).hubspotId).toBe(anaThere);
+    expect(other.state.contacts.get(anaThere)?.properties[sms.status]).toBe('opted_out');
+    expect(other.state.contacts.get(stranger)?.properties[sms.status]).toBeUndefined();
+    // The first portal's sync state is forgotten: what it was sent (the opt-in) is no echo to expect from this one.
+    const states = await hubSpotStateFor(h.store).transaction((s) => s.getContactStates(harness.workspaceId, [contactId]));
+    expect(states.get(contactId)?.writes[sms.status]?.map((w) => w.value)).toEqual(['opted_out']);
+  });
+});
