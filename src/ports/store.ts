@@ -62,6 +62,8 @@ export interface ContactQuery {
   email?: string;
   phone?: string;
   tag?: string;
+  /** The contacts linked to this HubSpot record (the sync can link one record to several, by e-mail and by phone). */
+  hubspotId?: string;
   /** Return contacts whose id sorts after this one. */
   afterId?: string;
   limit: number;

@@ -446,13 +446,14 @@ class MemoryTx implements StoreTx {
   async listContacts(workspaceId: string, query: ContactQuery): Promise<Contact[]> {
     this.check();
     assertLimit(query.limit);
-    const { email, phone, tag, afterId } = query;
+    const { email, phone, hubspotId, tag, afterId } = query;
     return [...this.d.contacts.values()]
       .filter(
         (contact) =>
           contact.workspaceId === workspaceId &&
           (email === undefined || contact.email === email) &&
           (phone === undefined || contact.phone === phone) &&
+          (hubspotId === undefined || contact.hubspotId === hubspotId) &&
           (tag === undefined || hasTag(contact, tag)) &&
           (afterId === undefined || contact.id > afterId),
       )

@@ -1123,6 +1123,7 @@ export function listContactsSql(query: ContactQuery): string {
   const filters: string[] = [];
   if (query.email !== undefined) filters.push('c.email = ?');
   if (query.phone !== undefined) filters.push('c.phone = ?');
+  if (query.hubspotId !== undefined) filters.push('c.hubspot_id = ?');
   if (query.tag !== undefined) {
     if (query.afterId !== undefined) filters.push('t.contact_id > ?');
     return (
@@ -1146,6 +1147,7 @@ function listContactsParams(workspaceId: string, query: ContactQuery): unknown[]
   if (query.tag !== undefined) params.push(query.tag);
   if (query.email !== undefined) params.push(query.email);
   if (query.phone !== undefined) params.push(query.phone);
+  if (query.hubspotId !== undefined) params.push(query.hubspotId);
   if (query.afterId !== undefined) params.push(query.afterId);
   params.push(query.limit);
   return params;

@@ -550,6 +550,16 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
+      it('lists the contacts linked to a HubSpot record, in its workspace only', async () => {
+        await tx((t) => t.insertContact(contact(WS_A, 'ct_phone_only', { phone: '+34600000007', hubspotId: '1001' })));
+        await tx(async (t) => {
+          expect((await t.listContacts(WS_A, { hubspotId: '1001', limit: 10 })).map((c) => c.id)).toEqual(['ct_ana', 'ct_phone_only']);
+          expect((await t.listContacts(WS_A, { hubspotId: '1001', afterId: 'ct_ana', limit: 10 })).map((c) => c.id)).toEqual(['ct_phone_only']);
+          expect((await t.listContacts(WS_B, { hubspotId: '1001', limit: 10 })).map((c) => c.id)).toEqual(['ct_ana']);
+          expect(await t.listContacts(WS_A, { hubspotId: '9999', limit: 10 })).toEqual([]);
+        });
+      });
+
       it('keeps erased address digests per workspace, once each, and finds them in the order asked', async () => {
         await tx(async (t) => {
           await t.addErasedAddresses(WS_A, ['d-email', 'd-phone']);

@@ -45,7 +45,7 @@ export const WebhookSummarySchema = z.object({
   ignored: Count.describe("Events about something else: another subscription type or property, a contact Consentry does not know, another workspace's portal"),
   refused: Count.describe('Decisions Consentry cannot record (an opt-in without legal basis, an erased contact): each is reported as a sync.failed event'),
   deferred: Count.describe("Opt-ins left for HubSpot's retry: their legal basis could not be read from HubSpot"),
-  erased: Count.describe('Contacts erased because HubSpot permanently deleted their record (contact.privacyDeletion)'),
+  erased: Count.describe('Contacts erased because HubSpot permanently deleted the record they are linked to (contact.privacyDeletion); one record can be linked to several'),
 });
 export type WebhookSummary = z.infer<typeof WebhookSummarySchema>;
 
@@ -80,16 +80,25 @@ function failureText(error: unknown): string {
 export const PRIVACY_DELETION = 'contact.privacyDeletion';
 
 /**
- * Erases the contact linked to a record HubSpot deleted for good, as `DELETE /v1/contacts/{id}`
- * does (its consent records stay, with their evidence redacted). False when no live contact of the
- * workspace is linked to it: unknown, or erased already (HubSpot delivers an event again until
- * it is answered, and sends `contact.deletion` beside this one).
+ * Erases every contact of the workspace linked to a record HubSpot deleted for good, as
+ * `DELETE /v1/contacts/{id}` does (their consent records stay, with their evidence redacted): the
+ * sync can link one record to several contacts, one found by e-mail and one by phone. Returns how
+ * many it erased; 0 when none is linked, or every one is erased already (HubSpot delivers an
+ * event again until it is answered, and sends `contact.deletion` beside this one).
  */
-async function erasePrivacyDeleted(workspace: WorkspaceEngine, objectId: string): Promise<boolean> {
-  const contact = await workspace.findContactByHubspotId(objectId);
-  if (contact === null || contact.erasedAt !== null) return false;
-  await workspace.eraseContact(contact.id);
-  return true;
+async function erasePrivacyDeleted(workspace: WorkspaceEngine, hubspotId: string): Promise<number> {
+  let erased = 0;
+  let afterId: string | undefined;
+  for (;;) {
+    const page = await workspace.findContacts({ hubspotId, limit: 100, ...(afterId === undefined ? {} : { afterId }) });
+    for (const contact of page.contacts) {
+      if (contact.erasedAt !== null) continue;
+      await workspace.eraseContact(contact.id);
+      erased += 1;
+    }
+    if (page.nextCursor === null) return erased;
+    afterId = page.nextCursor;
+  }
 }
 
 /**
@@ -110,7 +119,8 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
   const workspace = deps.engine.workspace(config.workspaceId);
   const deleted = new Set(events.filter((event) => event.subscriptionType === PRIVACY_DELETION).map((event) => event.objectId));
   for (const objectId of deleted) {
-    if (await erasePrivacyDeleted(workspace, objectId)) summary.erased += 1;
+    const erased = await erasePrivacyDeleted(workspace, objectId);
+    if (erased > 0) summary.erased += erased;
     else summary.ignored += 1;
   }
   // The latest value of each property per object in this request: a status change reads its legal basis and explanation here first.

@@ -188,6 +188,24 @@ describe('webhooks: a record HubSpot deleted for good (contact.privacyDeletion)'
     expect(again.json()).toEqual(expect.objectContaining({ erased: 0, ignored: 1 }));
   });
 
+  it('erases every contact linked to the record, one found by e-mail and one by phone, also on a redelivery after the first', async () => {
+    const { h, app } = await setUp();
+    const { contactId: byEmail, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    const byPhone = await h.workspace.createContact({ name: 'Ana Test', phone: '+34600000007' });
+    await h.workspace.linkHubspotContacts([{ contactId: byPhone.id, hubspotId }]);
+    const at = h.clock.now().getTime();
+
+    const res = await postWebhook(app, h, [privacyDeletion(hubspotId, at)]);
+    expect(res.json()).toEqual(expect.objectContaining({ erased: 2, ignored: 0 }));
+    for (const id of [byEmail, byPhone.id]) {
+      const contact = await h.workspace.getContact(id);
+      expect(contact.erasedAt, id).not.toBeNull();
+      expect(contact).toMatchObject({ name: null, email: null, phone: null });
+    }
+    const again = await postWebhook(app, h, [privacyDeletion(hubspotId, at)]);
+    expect(again.json()).toEqual(expect.objectContaining({ erased: 0, ignored: 1 }));
+  });
+
   it('ignores a deletion of a record no contact of the workspace is linked to', async () => {
     const { h, app } = await setUp();
     const { contactId } = await linkedContact(h, 'kept.test@example.com');
