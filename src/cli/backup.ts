@@ -23,7 +23,8 @@ export async function backupCommand(options: DatabaseOptions, target: string, io
   } catch (error) {
     // A backup that failed half-way is no backup: leave nothing that could be mistaken for one.
     rmSync(target, { force: true });
-    throw new CliRefusal(`Cannot write the backup ${target}: ${error instanceof Error ? error.message : String(error)}`);
+    // The target was new and named: what fails now (a full disk, an I/O error, a lock) happened on the way.
+    throw new CliFailure(`Cannot write the backup ${target}: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     await store.close();
   }

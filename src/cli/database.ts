@@ -7,7 +7,7 @@ import type { Engine, WorkspaceEngine } from '../engine.js';
 import { createEngine } from '../engine.js';
 import { createSqliteStore, SchemaUpgradeNeededError, type SqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
-import { CliFailure, CliRefusal } from './io.js';
+import { CliFailure, CliRefusal, exitCodeOf } from './io.js';
 
 export const DEFAULT_DATABASE_PATH = './data/consentry.db';
 
@@ -51,26 +51,44 @@ export function openStore(options: DatabaseOptions, io: CliIo, open: OpenOptions
   return openStoreAt(databasePath(options, io), synchronous, open);
 }
 
+/**
+ * SQLite's result codes of failures that are not the input's fault (https://www.sqlite.org/rescode.html):
+ * a lock another connection holds, a full disk, an I/O error; extended codes start with these.
+ */
+const TRANSIENT_SQLITE_CODES = ['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_FULL', 'SQLITE_IOERR'] as const;
+
 export function openStoreAt(path: string, synchronous: 'NORMAL' | 'FULL', open: OpenOptions = {}): SqliteStore {
-  const noDatabase = `No database at ${path}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)`;
   if (path !== ':memory:' && existsSync(path) && statSync(path).isDirectory()) throw new CliRefusal(`${path} is a directory, not a database file`);
   // A missing or empty file, for a command that only reads, is the store's NOT_FOUND.
   try {
     return open.readOnly === true ? createSqliteStore({ path, readOnly: true }) : createSqliteStore({ path, synchronous, createIfMissing: !open.mustExist });
   } catch (error) {
-    if (isConsentryError(error) && error.code === 'NOT_FOUND') throw new CliRefusal(noDatabase);
-    if (error instanceof SchemaUpgradeNeededError) {
-      throw new CliRefusal(
-        `${path} has database schema version ${error.version}, older than this version of Consentry reads (${error.supported}), and this command only reads it: run \`consentry serve\` or a command that writes (such as \`consentry import\`) on it once to upgrade it`,
-      );
-    }
-    const { code, reason } = sqliteFailure(error);
-    if (code === 'SQLITE_NOTADB') throw new CliRefusal(`${path} is not a Consentry database (${reason})`);
-    // The store's own refusals (another application's tables, a newer schema, ...) mostly name the file; those that do not get it in front.
-    if (isConsentryError(error)) throw new CliRefusal(reason.includes(path) ? reason : `${path}: ${reason}`);
-    const denied = path === ':memory:' ? undefined : permissionDenied(path, open.readOnly === true);
-    throw new CliRefusal(`Cannot open the database ${path}: ${denied ?? reason}`);
+    throw openFailure(path, error, open);
   }
+}
+
+/**
+ * How a command says it could not open the database: a refusal (exit code 2) for what the path
+ * or the file is (none there, not a database, another schema, no permission), a failure on the
+ * way (exit code 1) for a lock another process holds, a full disk or an I/O error.
+ */
+export function openFailure(path: string, error: unknown, open: OpenOptions = {}): CliFailure {
+  const noDatabase = `No database at ${path}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)`;
+  if (isConsentryError(error) && error.code === 'NOT_FOUND') return new CliRefusal(noDatabase);
+  if (error instanceof SchemaUpgradeNeededError) {
+    return new CliRefusal(
+      `${path} has database schema version ${error.version}, older than this version of Consentry reads (${error.supported}), and this command only reads it: run \`consentry serve\` or a command that writes (such as \`consentry import\`) on it once to upgrade it`,
+    );
+  }
+  const { code, reason } = sqliteFailure(error);
+  if (code === 'SQLITE_NOTADB') return new CliRefusal(`${path} is not a Consentry database (${reason})`);
+  // The store's own refusals (another application's tables, a newer schema, ...) mostly name the file; those that do not get it in front.
+  if (isConsentryError(error)) return new CliFailure(reason.includes(path) ? reason : `${path}: ${reason}`, exitCodeOf(error));
+  const denied = path === ':memory:' ? undefined : permissionDenied(path, open.readOnly === true);
+  if (denied !== undefined) return new CliRefusal(`Cannot open the database ${path}: ${denied}`);
+  // A lock another process holds, a full disk, an I/O error: a failure on the way, which a later run may not meet.
+  if (TRANSIENT_SQLITE_CODES.some((prefix) => code?.startsWith(prefix) === true)) return new CliFailure(`Cannot open the database ${path}: ${reason}`);
+  return new CliRefusal(`Cannot open the database ${path}: ${reason}`);
 }
 
 /**
