@@ -90,6 +90,8 @@ export class RejectedRowsReport {
     let handle: FileHandle;
     try {
       handle = await open(path, 'w', 0o600);
+      // The mode of open() applies only to a new file: a report written over keeps its own, so it is set here.
+      await handle.chmod(0o600);
     } catch (error) {
       throw new CliRefusal(`--report: cannot write ${path}: ${error instanceof Error ? error.message : String(error)}`);
     }

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
@@ -65,9 +65,12 @@ describe('consentry import --report', () => {
     const report = join(dir, 'rejected.csv');
     expect((await cli(['import', writeCsv(MIXED), '--db', db, '--report', report])).code).toBe(1);
     expect(readReport(report)).toHaveLength(4);
+    // Someone made the report readable by others: the report that replaces it is the owner's alone again.
+    chmodSync(report, 0o644);
     const clean = await cli(['import', writeCsv('email,purpose,channel,status\nbob@example.com,marketing,email,opted_out\n', 'fixed.csv'), '--db', db, '--report', report]);
     expect(clean.code).toBe(0);
     expect(readFileSync(report, 'utf8')).toBe('\uFEFFline,field,message,email,purpose,channel,status\n');
+    expect(statSync(report).mode & 0o777).toBe(0o600);
   });
 
   it('refuses to write over any other file, the database and the file imported included, before anything is written (exit code 2)', async () => {
