@@ -275,20 +275,30 @@ async function findContactForRow(uow: UnitOfWork, row: Row, identities: NamedIde
 async function contactForRow(uow: UnitOfWork, row: Row, named: NamedIdentities): Promise<Contact> {
   const found = await findContactForRow(uow, row, named);
   if (row.contactId) return uow.requireLiveContact(row.contactId);
-  if (found) return uow.requireLiveContact(found.id);
-  if (row.status === 'opted_in' && row.allowErased !== true) await refuseErasedAddresses(uow, named);
+  const checked = row.status === 'opted_in' && row.allowErased !== true;
+  if (found) {
+    const contact = await uow.requireLiveContact(found.id);
+    // The row would add its other address to this contact (addMissingIdentities): not an erased one.
+    if (checked) await refuseErasedAddresses(uow, named, ADDRESS_FIELDS.filter((field) => contact[field] === null));
+    return contact;
+  }
+  if (checked) await refuseErasedAddresses(uow, named, ADDRESS_FIELDS);
   return uow.insertContact(uow.blankContact({ email: named.email, phone: named.phone }));
 }
 
+const ADDRESS_FIELDS = ['email', 'phone'] as const;
+
 /**
- * A row that would create a contact and opt it in with an address an erased contact had is
- * refused unless it says `allowErased`: an old export or CRM list must not bring an erased person
- * back with a decision they never made again. An opt-out is recorded (it only honours an
+ * A row that would create a contact and opt it in with an address an erased contact had, or add
+ * such an address to the contact it found by its other one, is refused unless it says
+ * `allowErased`: an old export or CRM list must not bring an erased person back with a decision
+ * they never made again. An opt-out is recorded (it only honours an
  * objection), and so is any decision about a contact that exists with the address: the person
  * came back since, by a message or an explicit change.
  */
-async function refuseErasedAddresses(uow: UnitOfWork, named: NamedIdentities): Promise<void> {
-  const fields = (['email', 'phone'] as const).filter((field) => named[field] !== null);
+async function refuseErasedAddresses(uow: UnitOfWork, named: NamedIdentities, candidates: readonly (typeof ADDRESS_FIELDS)[number][]): Promise<void> {
+  const fields = candidates.filter((field) => named[field] !== null);
+  if (fields.length === 0) return;
   const digests = fields.map((field) => erasedAddressDigests(uow.workspaceId, { [field]: named[field] })[0]);
   const erased = new Set(await uow.tx.findErasedAddresses(uow.workspaceId, digests.filter((digest) => digest !== undefined)));
   const issues = fields.flatMap((field, index) => {

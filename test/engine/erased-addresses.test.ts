@@ -100,6 +100,16 @@ describe.each(STORES)('a bulk opt-in for an erased contact’s address (%s store
     expect(row).toMatchObject({ ok: true, contactId: back.contactId, created: true });
   });
 
+  it('is refused when the row would add the erased address to the contact it found by its other address', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const ben = await ws.createContact({ name: 'Ben Test', phone: '+34600000002' });
+    const row = await oneRow(ws, { email: 'ana@example.com', phone: '+34600000002', ...OPT_IN });
+    expect(row).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
+    expect((await ws.getContact(ben.id)).email).toBeNull();
+    expect(await oneRow(ws, { email: 'ana@example.com', phone: '+34600000002', ...OPT_IN, allowErased: true })).toMatchObject({ ok: true, contactId: ben.id });
+  });
+
   it('is recorded when the erasure forgot the addresses, and in another workspace', async () => {
     const { ws, other } = await open(makeStore);
     await erasedAna(ws, { keepErasedAddresses: false });
