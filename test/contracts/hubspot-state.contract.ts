@@ -9,7 +9,7 @@ import type { CallbackRecord, HubSpotState, SyncChange } from '../../connectors/
 export type MakeHubSpotState = () => Promise<{ store: Store; state: HubSpotState; cleanup: () => Promise<void> }>;
 
 const T0 = Date.parse('2026-03-02T10:00:00.000Z');
-const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();
+export const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();
 const WS_A = 'ws_a';
 const WS_B = 'ws_b';
 
@@ -17,7 +17,8 @@ function workspace(id: string): Workspace {
   return { id, name: `Shop ${id}`, settings: defaultSettings(), createdAt: at(0), updatedAt: at(0) };
 }
 
-function change(position: number, overrides: Partial<SyncChange> = {}): SyncChange {
+/** A pending contact change of workspace ws_a's contact c1, at outbox `position`. */
+export function change(position: number, overrides: Partial<SyncChange> = {}): SyncChange {
   return {
     position,
     target: 'contact',

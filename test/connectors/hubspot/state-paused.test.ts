@@ -9,27 +9,11 @@ import { defaultSettings } from '../../../src/core/settings.js';
 import type { Store } from '../../../src/ports/store.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import { createSqliteStore } from '../../../src/store/sqlite.js';
+import { at, change } from '../../contracts/hubspot-state.contract.js';
 
-const T0 = Date.parse('2026-03-02T10:00:00.000Z');
-const at = (seconds: number): string => new Date(T0 + seconds * 1000).toISOString();
-
+/** A pending change of contact c1 that opts it out on SMS, at outbox `position`. */
 function row(position: number, overrides: Partial<SyncChange> = {}): SyncChange {
-  return {
-    position,
-    target: 'contact',
-    workspaceId: 'ws_a',
-    eventId: `evt_${position}`,
-    contactId: 'c1',
-    payload: { kind: 'contact', properties: { consentry_sms_status: 'opted_out' } },
-    occurredAt: at(position),
-    status: 'pending',
-    attempts: 0,
-    nextAttemptAt: at(0),
-    lastError: null,
-    createdAt: at(0),
-    updatedAt: at(0),
-    ...overrides,
-  };
+  return change(position, { payload: { kind: 'contact', properties: { consentry_sms_status: 'opted_out' } }, ...overrides });
 }
 
 describe('notePaused', () => {
