@@ -112,8 +112,6 @@ class Statements {
   readonly updateChange: Statement<[string, string, number, string, string | null, string, number, string]>;
   readonly deleteChange: Statement<[number, string]>;
   readonly deferChange: Statement<[string, number, string]>;
-  readonly countChanges: Statement<[string, string], { n: number }>;
-  readonly countAllChanges: Statement<[string], { n: number }>;
   readonly oldestPending: Statement<[string], ChangeRow>;
   readonly deadChanges: Statement<[string, number], ChangeRow>;
   readonly contactChanges: Statement<[string, string], ChangeRow>;
@@ -141,8 +139,6 @@ class Statements {
     );
     this.deleteChange = db.prepare('DELETE FROM hubspot_sync_changes WHERE position = ? AND target = ?');
     this.deferChange = db.prepare('UPDATE hubspot_sync_changes SET next_attempt_at = ? WHERE position = ? AND target = ?');
-    this.countChanges = db.prepare(COUNT_CHANGES);
-    this.countAllChanges = db.prepare(COUNT_ALL_CHANGES);
     this.oldestPending = db.prepare(
       `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE workspace_id = ? AND status = 'pending' ORDER BY position LIMIT 1`,
     );
@@ -175,8 +171,6 @@ class PausedStatements {
   readonly workspaces: Statement<[], string>;
   readonly oldest: Statement<[string, number], PausedRow>;
   readonly remove: Statement<[string, string]>;
-  readonly count: Statement<[string], { n: number }>;
-  readonly countAll: Statement<[], { n: number }>;
 
   constructor(db: Database) {
     const columns = 'workspace_id, contact_id, properties, email_subscription, position, event_id, updated_at';
@@ -189,8 +183,6 @@ class PausedStatements {
     this.workspaces = db.prepare<[], string>(`SELECT DISTINCT workspace_id FROM ${PAUSED_TABLE} ORDER BY workspace_id`).pluck();
     this.oldest = db.prepare(`SELECT ${columns} FROM ${PAUSED_TABLE} WHERE workspace_id = ? ORDER BY position, contact_id LIMIT ?`);
     this.remove = db.prepare(`DELETE FROM ${PAUSED_TABLE} WHERE workspace_id = ? AND contact_id = ?`);
-    this.count = db.prepare(COUNT_PAUSED);
-    this.countAll = db.prepare(COUNT_ALL_PAUSED);
   }
 }
 
@@ -234,10 +226,13 @@ export class SqliteHubSpotState implements HubSpotState {
   private readonly s: Statements;
   private readonly readers = new WeakMap<Database, HubSpotStateReader>();
   private readonly paused: PausedStatements;
+  /** The same counts as a read's, on the writer's connection. */
+  private readonly counters: HubSpotStateReader;
 
   constructor(private readonly store: SqliteStore) {
     this.s = new Statements(store);
     this.paused = new PausedStatements(store.db);
+    this.counters = countersOn(store.db);
   }
 
   transaction<T>(work: (state: HubSpotStateTx, tx: StoreTx) => Promise<T>): Promise<T> {
@@ -299,14 +294,8 @@ export class SqliteHubSpotState implements HubSpotState {
     deferChanges: async (keys, until) => {
       for (const key of keys) this.s.deferChange.run(until, key.position, key.target);
     },
-    countChanges: async (workspaceId, status) => {
-      const rows = this.s.countChanges.get(workspaceId, status)?.n ?? 0;
-      return rows + (status === 'pending' ? (this.paused.count.get(workspaceId)?.n ?? 0) : 0);
-    },
-    countAllChanges: async (status) => {
-      const rows = this.s.countAllChanges.get(status)?.n ?? 0;
-      return rows + (status === 'pending' ? (this.paused.countAll.get()?.n ?? 0) : 0);
-    },
+    countChanges: (workspaceId, status) => this.counters.countChanges(workspaceId, status),
+    countAllChanges: (status) => this.counters.countAllChanges(status),
     oldestPendingChange: async (workspaceId) => {
       const row = this.s.oldestPending.get(workspaceId);
       return row === undefined ? null : toChange(row);

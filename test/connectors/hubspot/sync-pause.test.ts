@@ -29,6 +29,20 @@ afterEach(async () => {
   h = null;
 });
 
+const OTHER_TOKEN = 'pat-na1-99999999-2222-3333-4444-555555555555';
+const OTHER_PORTAL_ID = '70001';
+
+/** A second fake portal with the connector's properties installed, and a sync of the harness's workspace that reaches it. */
+async function otherPortal(harness: Harness): Promise<{ other: FakeHubSpot; sync: HubSpotSync }> {
+  const other = await startFakeHubSpot({ now: () => harness.clock.now().getTime(), accessToken: OTHER_TOKEN, rateLimit: null });
+  cleanups.push(() => other.close());
+  const connections = new HubSpotConnections({ clock: harness.clock, sleep: async (ms) => void harness.clock.advance(ms), random: () => 0, basePath: other.url });
+  await installProperties(connections.session({ accessToken: OTHER_TOKEN, portalId: OTHER_PORTAL_ID }).client, []);
+  const sync = new HubSpotSync({ engine: harness.engine, store: harness.store, clock: harness.clock, connections, random: () => 0, state: hubSpotStateFor(harness.store) });
+  cleanups.push(() => sync.stop());
+  return { other, sync };
+}
+
 async function status(harness: Harness) {
   return hubSpotStatus(hubSpotStateFor(harness.store), await harness.workspace.get(), {}, true, harness.clock.now());
 }
@@ -226,17 +240,11 @@ describe('HubSpot sync: settings removed and put back', () => {
     await h.sync.drain();
     expect((await h.workspace.getContact(contactId)).hubspotId).toBe(hubspotId);
 
-    const otherToken = 'pat-na1-99999999-2222-3333-4444-555555555555';
-    const other: FakeHubSpot = await startFakeHubSpot({ now: () => harness.clock.now().getTime(), accessToken: otherToken, rateLimit: null });
-    cleanups.push(() => other.close());
-    const connections = new HubSpotConnections({ clock: h.clock, sleep: async (ms) => void h?.clock.advance(ms), random: () => 0, basePath: other.url });
-    await installProperties(connections.session({ accessToken: otherToken, portalId: '70001' }).client, []);
+    const { other, sync } = await otherPortal(harness);
     const stranger = other.seedContact({ email: 'someone.else@example.com' });
     expect(stranger).toBe(hubspotId);
-    const sync = new HubSpotSync({ engine: h.engine, store: h.store, clock: h.clock, connections, random: () => 0, state: hubSpotStateFor(h.store) });
-    cleanups.push(() => sync.stop());
     h.clock.advance(1000);
-    await h.workspace.updateSettings({ hubspot: { ...CONNECTED, accessToken: otherToken, portalId: '70001' } });
+    await h.workspace.updateSettings({ hubspot: { ...CONNECTED, accessToken: OTHER_TOKEN, portalId: OTHER_PORTAL_ID } });
     expect(await sync.drain()).toMatchObject({ relinked: 1, queued: 1 });
     expect(other.state.contacts.get(stranger)?.properties[sms.status]).toBeUndefined();
     expect(other.stats.byEndpoint[UPDATE]).toBeUndefined();
@@ -254,18 +262,12 @@ describe('HubSpot sync: settings removed and put back', () => {
     await h.sync.drain();
 
     // The other portal has its own records: the id Ana had in the first names someone else there.
-    const otherToken = 'pat-na1-99999999-2222-3333-4444-555555555555';
-    const other: FakeHubSpot = await startFakeHubSpot({ now: () => harness.clock.now().getTime(), accessToken: otherToken, rateLimit: null });
-    cleanups.push(() => other.close());
-    const connections = new HubSpotConnections({ clock: h.clock, sleep: async (ms) => void h?.clock.advance(ms), random: () => 0, basePath: other.url });
-    await installProperties(connections.session({ accessToken: otherToken, portalId: '70001' }).client, []);
+    const { other, sync } = await otherPortal(harness);
     const stranger = other.seedContact({ email: 'someone.else@example.com' });
     const anaThere = other.seedContact({ email: 'ana.test@example.com' });
     expect(stranger).toBe(hubspotId);
-    const sync = new HubSpotSync({ engine: h.engine, store: h.store, clock: h.clock, connections, random: () => 0, state: hubSpotStateFor(h.store) });
-    cleanups.push(() => sync.stop());
 
-    await h.workspace.updateSettings({ hubspot: { ...CONNECTED, accessToken: otherToken, portalId: '70001' } });
+    await h.workspace.updateSettings({ hubspot: { ...CONNECTED, accessToken: OTHER_TOKEN, portalId: OTHER_PORTAL_ID } });
     const summary = await sync.drain();
     expect(summary.unlinked).toBe(1);
     expect((await h.workspace.getContact(contactId)).hubspotId).toBe(anaThere);
