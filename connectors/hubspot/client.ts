@@ -68,8 +68,28 @@ const V4WriteResultSchema = z.object({
   status: z.string(),
 });
 const V4BatchWriteSchema = batchSchema(V4WriteResultSchema);
-/** https://developers.hubspot.com/docs/api/settings/account-information-api: `portalId` is the account's numeric id. */
-const AccountDetailsSchema = z.object({ portalId: z.number().int().nonnegative() });
+/**
+ * https://developers.hubspot.com/docs/api/settings/account-information-api: `portalId` is the
+ * account's numeric id, `timeZone` the IANA zone its daily API limit resets in. A zone the
+ * runtime does not know reads as absent, so a rename in the tz database cannot fail the call.
+ */
+const AccountDetailsSchema = z.object({
+  portalId: z.number().int().nonnegative(),
+  timeZone: z
+    .string()
+    .optional()
+    .catch(undefined)
+    .transform((zone) => (zone !== undefined && isKnownTimeZone(zone) ? zone : null)),
+});
+
+function isKnownTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export interface HubSpotContact {
   id: string;
@@ -115,6 +135,8 @@ export interface V4WriteResult {
 export interface HubSpotAccountDetails {
   /** The account id, in the digits the settings keep it as. */
   portalId: string;
+  /** The account's IANA time zone, where its daily limit resets; null when HubSpot names none the runtime knows. */
+  timeZone: string | null;
 }
 
 export interface HubSpotClient {
@@ -502,7 +524,8 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
     async getAccountDetails() {
       // Not in the SDK: https://developers.hubspot.com/docs/api/settings/account-information-api
       const body = await requestJson({ method: 'GET', path: '/account-info/v3/details' }, 'account details');
-      return { portalId: String(parse(AccountDetailsSchema, body, 'account details').portalId) };
+      const details = parse(AccountDetailsSchema, body, 'account details');
+      return { portalId: String(details.portalId), timeZone: details.timeZone };
     },
   };
 }

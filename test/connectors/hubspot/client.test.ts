@@ -6,7 +6,7 @@ import { batchErrorNames, createHubSpotClient } from '../../../connectors/hubspo
 import { HubSpotApiError, HubSpotResponseError } from '../../../connectors/hubspot/errors.js';
 import { CONTACT_ID_PROPERTY, propertyDefinitions } from '../../../connectors/hubspot/properties.js';
 import { PortalRateLimiter } from '../../../connectors/hubspot/rate-limiter.js';
-import { batchResponse, contactObject, HUBSPOT_API as API, jsonBody, RATE_HEADERS, useHubSpotMsw, type JsonObject } from './msw.js';
+import { ACCOUNT_INFO_URL, accountDetails, batchResponse, contactObject, HUBSPOT_API as API, jsonBody, RATE_HEADERS, useHubSpotMsw, type JsonObject } from './msw.js';
 
 /**
  * Handlers follow HubSpot's documented request and response shapes:
@@ -464,5 +464,19 @@ describe('errors', () => {
     server.use(http.get('https://hubspot.test.example.com/crm/v3/properties/contacts/groups', () => HttpResponse.json({ results: [] })));
     const hubspot = createHubSpotClient({ accessToken: TOKEN, basePath: 'https://hubspot.test.example.com/' });
     await expect(hubspot.listPropertyGroups()).resolves.toEqual([]);
+  });
+});
+
+describe('account details', () => {
+  it("reads the account's id and the time zone its daily limit resets in", async () => {
+    server.use(http.get(ACCOUNT_INFO_URL, () => HttpResponse.json({ ...accountDetails(424242), timeZone: 'America/Los_Angeles' })));
+    expect(await client().getAccountDetails()).toEqual({ portalId: '424242', timeZone: 'America/Los_Angeles' });
+  });
+
+  it('reads a time zone the runtime does not know, or none, as null', async () => {
+    server.use(http.get(ACCOUNT_INFO_URL, () => HttpResponse.json({ ...accountDetails(424242), timeZone: 'Mars/Olympus_Mons' })));
+    expect(await client().getAccountDetails()).toEqual({ portalId: '424242', timeZone: null });
+    server.use(http.get(ACCOUNT_INFO_URL, () => HttpResponse.json({ portalId: 424242 })));
+    expect(await client().getAccountDetails()).toEqual({ portalId: '424242', timeZone: null });
   });
 });
