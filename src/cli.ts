@@ -67,7 +67,7 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .option('--json', 'print the summary as one JSON object instead of sentences (the rejected rows are still named on stderr)')
       .option(
         '--allow-erased',
-        'record opt-in rows that create a contact with the e-mail or phone of an erased contact (refused without it: an old export must not opt an erased person in again)',
+        'record opt-in rows that create a contact with the e-mail or phone of an erased contact, or opt in a contact an earlier opt-out row made with one (refused without it: an old export must not opt an erased person in again)',
       )
       .addHelpText('after', IMPORT_RERUN_HELP + IMPORT_EXIT_HELP),
   ).action(async (file: string, options: ImportCommandOptions) => {

@@ -99,7 +99,7 @@ export interface ImportOptions {
   signal?: AbortSignal;
   /** Takes each slice's rejected rows, with their failures (`--report`). */
   report?: Pick<RejectedRowsReport, 'add'>;
-  /** `--allow-erased`: an opt-in row may create a contact with an address an erased contact had. */
+  /** `--allow-erased`: an opt-in row may create a contact with an address an erased contact had, or opt in a contact held for one (and ends the hold). */
   allowErased?: boolean;
 }
 

@@ -28,6 +28,13 @@ export interface Contact {
   updatedAt: string;
   /** Set when personal data was erased; the contact stays as a tombstone so the ledger still verifies. */
   erasedAt: string | null;
+  /**
+   * Present on a contact a bulk row made, or gave an address, that an erased contact had
+   * (erasedAddressDigests), until the person writes from it or the contact is changed or decided
+   * about by its id: meanwhile a bulk opt-in row for it is refused unless it says `allowErased`
+   * (src/engine/consents.ts). Absent otherwise.
+   */
+  erasedAddressGuard?: true;
 }
 
 /** A ULID in Crockford base32: 26 characters, without I, L, O and U; the first at most 7 (48-bit time). */

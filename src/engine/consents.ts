@@ -7,7 +7,7 @@ import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import { CallerEvidenceSchema, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
-import { contactValueIssues, updateContact } from './contacts.js';
+import { applyRowToContact, contactValueIssues, liftErasedAddressGuard, withErasedAddressGuard } from './contacts.js';
 import { followPrivacyDecision } from './runs.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
@@ -15,7 +15,8 @@ import type { RecordedConsent, UnitOfWork } from './unit-of-work.js';
 
 /**
  * Records a decision about a contact named by id; recordConsent adds the contact's identity on the
- * channel and the digest of any texts `shown` to the evidence.
+ * channel and the digest of any texts `shown` to the evidence. A decision about the contact as it
+ * is now, it lifts the contact's erasedAddressGuard (see refuseErasedAddresses).
  */
 export async function setConsent(uow: UnitOfWork, change: z.output<typeof ConsentChangeSchema>): Promise<RecordedConsent> {
   const contact = await uow.requireLiveContact(change.contactId);
@@ -25,6 +26,7 @@ export async function setConsent(uow: UnitOfWork, change: z.output<typeof Consen
     evidence: change.evidence ?? {},
   });
   await followPrivacyDecision(uow, recorded);
+  await liftErasedAddressGuard(uow, contact.id);
   return recorded;
 }
 
@@ -75,11 +77,11 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       // A replayed row (its key already recorded for this contact) is answered even if its purpose was unlisted since.
       const replayed = await recordedForKey(uow, row, named);
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
-      const contact = await contactForRow(uow, row, named);
+      const { contact, guard } = await contactForRow(uow, row, named, replayed);
       const before = (await uow.consentStatesOf(contact.id)).find((state) => state.purpose === row.purpose && state.channel === row.channel);
       const recorded = await uow.recordConsent({ ...decisionOf(row, by, evidence, named.evidence()), contactId: contact.id });
       await followPrivacyDecision(uow, recorded);
-      const warnings = await addMissingIdentities(uow, contact, row, named);
+      const warnings = await addMissingIdentities(uow, contact, row, named, guard);
       results.push({
         row: index,
         ok: true,
@@ -272,43 +274,100 @@ async function findContactForRow(uow: UnitOfWork, row: Row, identities: NamedIde
   return row.contactId ? named[0]?.contact : found[0]?.contact;
 }
 
-async function contactForRow(uow: UnitOfWork, row: Row, named: NamedIdentities): Promise<Contact> {
+/**
+ * The contact a row is about, and what the row does to its erasedAddressGuard once it is recorded
+ * (applyRowToContact): true sets it, false lifts it, undefined keeps it.
+ */
+interface RowContact {
+  contact: Contact;
+  guard: boolean | undefined;
+}
+
+/**
+ * The row's contact, created when it names none that exists. A decision about a contact named by
+ * its id is about the contact as it is now: it is not checked, and it lifts the guard, as does a
+ * row that says `allowErased`. Any other row is checked by refuseErasedAddresses; a replayed one
+ * (its key already recorded for this contact) was checked when it was first recorded.
+ */
+async function contactForRow(uow: UnitOfWork, row: Row, named: NamedIdentities, replayed: boolean): Promise<RowContact> {
   const found = await findContactForRow(uow, row, named);
-  if (row.contactId) return uow.requireLiveContact(row.contactId);
-  const checked = row.status === 'opted_in' && row.allowErased !== true;
+  if (row.contactId) return { contact: await uow.requireLiveContact(row.contactId), guard: false };
   if (found) {
     const contact = await uow.requireLiveContact(found.id);
-    // The row would add its other address to this contact (addMissingIdentities): not an erased one.
-    if (checked) await refuseErasedAddresses(uow, named, ADDRESS_FIELDS.filter((field) => contact[field] === null));
-    return contact;
+    if (row.allowErased === true) return { contact, guard: false };
+    if (replayed) return { contact, guard: undefined };
+    // Its other address, which the row would add to it (addMissingIdentities), and, for an opt-in
+    // while the guard stands, the addresses it has from an earlier row.
+    const guarded = row.status === 'opted_in' && contact.erasedAddressGuard === true;
+    const erased = await erasedAmong(
+      uow,
+      ADDRESS_FIELDS.flatMap((field): RowAddress[] => {
+        const own = contact[field];
+        const brought = named[field];
+        if (own === null) return brought === null ? [] : [{ field, address: brought, held: false }];
+        return guarded ? [{ field, address: own, held: true }] : [];
+      }),
+    );
+    if (row.status === 'opted_in') refuseErasedAddresses(erased, contact);
+    return { contact, guard: erased.some((address) => !address.held) ? true : undefined };
   }
-  if (checked) await refuseErasedAddresses(uow, named, ADDRESS_FIELDS);
-  return uow.insertContact(uow.blankContact({ email: named.email, phone: named.phone }));
+  const created = { email: named.email, phone: named.phone };
+  if (row.allowErased === true) return { contact: await uow.insertContact(uow.blankContact(created)), guard: undefined };
+  const erased = await erasedAmong(
+    uow,
+    ADDRESS_FIELDS.flatMap((field): RowAddress[] => {
+      const address = named[field];
+      return address === null ? [] : [{ field, address, held: false }];
+    }),
+  );
+  if (row.status === 'opted_in') refuseErasedAddresses(erased, null);
+  const blank = uow.blankContact(created);
+  return { contact: await uow.insertContact(erased.length > 0 ? withErasedAddressGuard(blank, true) : blank), guard: undefined };
 }
 
 const ADDRESS_FIELDS = ['email', 'phone'] as const;
 
-/**
- * A row that would create a contact and opt it in with an address an erased contact had, or add
- * such an address to the contact it found by its other one, is refused unless it says
- * `allowErased`: an old export or CRM list must not bring an erased person back with a decision
- * they never made again. An opt-out is recorded (it only honours an
- * objection), and so is any decision about a contact that exists with the address: the person
- * came back since, by a message or an explicit change.
- */
-async function refuseErasedAddresses(uow: UnitOfWork, named: NamedIdentities, candidates: readonly (typeof ADDRESS_FIELDS)[number][]): Promise<void> {
-  const fields = candidates.filter((field) => named[field] !== null);
-  if (fields.length === 0) return;
-  const digests = fields.map((field) => erasedAddressDigests(uow.workspaceId, { [field]: named[field] })[0]);
+/** An address a row brings (`held` false), or one its contact has from an earlier row while its guard stands. */
+interface RowAddress {
+  field: (typeof ADDRESS_FIELDS)[number];
+  address: string;
+  held: boolean;
+}
+
+/** Those of `addresses` an erased contact had (a digest kept by eraseContact), in the order given. */
+async function erasedAmong(uow: UnitOfWork, addresses: readonly RowAddress[]): Promise<RowAddress[]> {
+  if (addresses.length === 0) return [];
+  const digests = addresses.map(({ field, address }) => erasedAddressDigests(uow.workspaceId, { [field]: address })[0]);
   const erased = new Set(await uow.tx.findErasedAddresses(uow.workspaceId, digests.filter((digest) => digest !== undefined)));
-  const issues = fields.flatMap((field, index) => {
+  return addresses.filter((_address, index) => {
     const digest = digests[index];
-    return digest !== undefined && erased.has(digest)
-      ? [{ path: field, message: 'belonged to a contact that was erased; set allowErased to opt the person in again' }]
-      : [];
+    return digest !== undefined && erased.has(digest);
   });
-  if (issues.length === 0) return;
-  throw new ConsentryError('CONTACT_ERASED', `${issues.map((issue) => issue.path).join(' and ')} belonged to a contact that was erased: this row would opt the person in again (set allowErased to record it anyway)`, issues);
+}
+
+/**
+ * An opt-in row that would create a contact with an address an erased contact had, or add such an
+ * address to the contact it found by its other one, is refused unless it says `allowErased`: an
+ * old export or CRM list must not bring an erased person back with a decision they never made
+ * again. An opt-out is recorded (it only honours an objection), but a contact it makes or gives
+ * such an address keeps an erasedAddressGuard, and an opt-in row for that contact is refused in
+ * the same way: the address came from a list, not from the person. The guard ends when the person
+ * writes from the contact (handleInbound), or when the contact is changed or decided about by its
+ * id (updateContact, setConsent, a row naming it by contactId or saying `allowErased`). An opt-in
+ * for a contact that has the address otherwise is recorded: the person came back since.
+ */
+function refuseErasedAddresses(erased: readonly RowAddress[], contact: Contact | null): void {
+  if (erased.length === 0) return;
+  const fromList = erased.some((address) => address.held);
+  const issues = erased.map(({ field, held }) => ({
+    path: field,
+    message: held
+      ? 'belonged to a contact that was erased, and this row\'s contact has it from an earlier bulk row, not from the person; set allowErased to opt the person in again'
+      : 'belonged to a contact that was erased; set allowErased to opt the person in again',
+  }));
+  const paths = issues.map((issue) => issue.path).join(' and ');
+  const whence = fromList && contact !== null ? `, and contact ${contact.id} has it from an earlier bulk row, not from the person` : '';
+  throw new ConsentryError('CONTACT_ERASED', `${paths} belonged to a contact that was erased${whence}: this row would opt the person in again (set allowErased to record it anyway)`, issues);
 }
 
 /**
@@ -316,9 +375,10 @@ async function refuseErasedAddresses(uow: UnitOfWork, named: NamedIdentities, ca
  * has none of adds it, as a new contact would have got both; one the contact already has a
  * different value for is left as it is (a consent change does not rewrite a contact's data) and
  * answered as a warning, so the caller learns that the value it sent went nowhere. Run after the
- * decision is recorded, so a refused row changes no contact.
+ * decision is recorded, so a refused row changes no contact; the row's `guard` (RowContact) is
+ * written with the addresses, in one change.
  */
-async function addMissingIdentities(uow: UnitOfWork, contact: Contact, row: Row, named: NamedIdentities): Promise<FieldIssue[]> {
+async function addMissingIdentities(uow: UnitOfWork, contact: Contact, row: Row, named: NamedIdentities, guard: boolean | undefined): Promise<FieldIssue[]> {
   const warnings: FieldIssue[] = [];
   const missing: { email?: string; phone?: string } = {};
   if (row.email) {
@@ -329,7 +389,7 @@ async function addMissingIdentities(uow: UnitOfWork, contact: Contact, row: Row,
     if (contact.phone === null) missing.phone = row.phone;
     else if (contact.phone !== named.phone) warnings.push(keptIdentity('phone', 'phone', row));
   }
-  if (Object.keys(missing).length > 0) await updateContact(uow, contact.id, missing);
+  if (Object.keys(missing).length > 0 || guard !== undefined) await applyRowToContact(uow, contact.id, missing, guard);
   return warnings;
 }
 

@@ -113,8 +113,44 @@ async function identityRemovalRefusals(uow: UnitOfWork, contact: Contact, patch:
   });
 }
 
-/** A JSON Merge Patch of a contact (RFC 7396): `null` clears the name and removes a field (see identityRemovalRefusals for e-mail and phone). */
+/**
+ * A JSON Merge Patch of a contact (RFC 7396): `null` clears the name and removes a field (see
+ * identityRemovalRefusals for e-mail and phone). A change to the contact named by its id is a
+ * decision about the contact as it is now: it lifts the contact's erasedAddressGuard, even when
+ * it changes nothing else.
+ */
 export async function updateContact(uow: UnitOfWork, id: string, patch: z.output<typeof ContactPatchSchema>): Promise<Contact> {
+  return changeContact(uow, id, patch, false);
+}
+
+/**
+ * What a bulk row changes in the contact it found (src/engine/consents.ts): the e-mail or phone it
+ * adds, changed as updateContact changes them, and its erasedAddressGuard, which `guard` sets
+ * (the row brought an address of an erased contact), lifts (the row says `allowErased`, or names
+ * the contact by id) or, undefined, keeps: a row is not the person coming back.
+ */
+export async function applyRowToContact(uow: UnitOfWork, id: string, addresses: { email?: string; phone?: string }, guard: boolean | undefined): Promise<Contact> {
+  return changeContact(uow, id, addresses, guard);
+}
+
+/**
+ * Ends the contact's erasedAddressGuard once a consent was set by its id (setConsent): a decision
+ * about the contact as it is now. Writes only when the guard was set.
+ */
+export async function liftErasedAddressGuard(uow: UnitOfWork, id: string): Promise<Contact> {
+  const contact = await uow.requireContact(id);
+  return contact.erasedAddressGuard === true ? uow.saveContact(withErasedAddressGuard(contact, false)) : contact;
+}
+
+/** The contact with its erasedAddressGuard set or lifted (absent: see Contact). */
+export function withErasedAddressGuard(contact: Contact, guarded: boolean): Contact {
+  if (guarded) return { ...contact, erasedAddressGuard: true };
+  const { erasedAddressGuard: _lifted, ...rest } = contact;
+  return rest;
+}
+
+/** `guard`: true sets the contact's erasedAddressGuard, false lifts it, undefined keeps it as it is. */
+async function changeContact(uow: UnitOfWork, id: string, patch: z.output<typeof ContactPatchSchema>, guard: boolean | undefined): Promise<Contact> {
   const contact = await uow.requireLiveContact(id);
   refuseAll([...contactValueRefusals(patch, uow.workspace.settings), ...(await identityRemovalRefusals(uow, contact, patch))]);
   let next: Contact = { ...contact };
@@ -148,9 +184,12 @@ export async function updateContact(uow: UnitOfWork, id: string, patch: z.output
       changes.push(`fields.${name}`);
     }
   }
-  if (changes.length === 0) return contact;
-  const saved = await uow.saveContact(next);
-  await uow.emit('contact.updated', { contactId: id, changes }, id);
+  const guarded = contact.erasedAddressGuard === true;
+  const guardChanges = guard !== undefined && guard !== guarded;
+  if (changes.length === 0 && !guardChanges) return contact;
+  const saved = await uow.saveContact(guardChanges ? withErasedAddressGuard(next, guard) : next);
+  // The guard is Consentry's own bookkeeping, not the person's data: no event announces it.
+  if (changes.length > 0) await uow.emit('contact.updated', { contactId: id, changes }, id);
   return saved;
 }
 

@@ -485,9 +485,12 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
       changes.push('phone');
     }
   }
-  if (changes.length === 0) return contact;
-  const saved = await uow.saveContact(next);
-  await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);
+  // The person wrote: a bulk row's guard for an address of an erased contact ends (consents.ts).
+  // The contact row is read anyway, so only a guarded contact costs a write for it.
+  if (changes.length === 0 && contact.erasedAddressGuard !== true) return contact;
+  const { erasedAddressGuard: _lifted, ...written } = next;
+  const saved = await uow.saveContact(written);
+  if (changes.length > 0) await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);
   return saved;
 }
 

@@ -172,7 +172,11 @@ export const BulkRowSchema = z
     explanation: z.string().trim().max(2000).nullable().optional(),
     occurredAt: isoDateTime.optional(),
     idempotencyKey: z.string().min(1).max(200).nullable().optional(),
-    /** Records an opt-in that creates a contact with an address an erased contact had (refused without it). */
+    /**
+     * Records an opt-in that would create a contact with an address an erased contact had, add one
+     * to a contact, or opt in a contact an earlier row made or gave one (refused without it), and
+     * ends that contact's erasedAddressGuard (src/engine/consents.ts).
+     */
     allowErased: z.boolean().optional(),
   })
   .strict()

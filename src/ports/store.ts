@@ -179,9 +179,9 @@ export interface StoreTx {
   listWorkspaces(): Promise<Workspace[]>;
   updateWorkspace(id: string, patch: { name?: string; settings?: WorkspaceSettings; updatedAt: string }): Promise<void>;
 
-  // contacts
+  // contacts: a contact is read back with `erasedAddressGuard` only when it was written with it set
   insertContact(contact: Contact): Promise<void>;
-  /** Replaces the whole row (identities, fields and tags included). */
+  /** Replaces the whole row (identities, fields, tags and erasedAddressGuard included). */
   updateContact(contact: Contact): Promise<void>;
   getContact(workspaceId: string, id: string): Promise<Contact | undefined>;
   findContactByIdentity(workspaceId: string, channel: Channel, externalId: string): Promise<Contact | undefined>;

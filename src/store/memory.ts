@@ -73,6 +73,8 @@ function copyContact(contact: Contact): Contact {
     createdAt: contact.createdAt,
     updatedAt: contact.updatedAt,
     erasedAt: contact.erasedAt ?? null,
+    // Kept only when set, as the SQLite store reads it (its column is 0 for every other contact).
+    ...(contact.erasedAddressGuard === true ? { erasedAddressGuard: true } : {}),
   };
 }
 

@@ -552,6 +552,17 @@ CREATE TABLE hubspot_paused_contacts (
 CREATE INDEX hubspot_paused_contacts_position ON hubspot_paused_contacts (workspace_id, position, contact_id);
 `,
   },
+  {
+    version: 16,
+    name: 'contacts guarded for an erased address',
+    up: `
+-- 1 on a contact a bulk row made, or gave an address, that an erased contact had (a digest in
+-- erased_addresses): a later bulk opt-in for it is refused until the person writes from it or the
+-- contact is changed or decided about by its id (src/engine/consents.ts). A column of the contact
+-- row, which every lookup reads anyway, so an inbound message learns of it without another read.
+ALTER TABLE contacts ADD COLUMN erased_address_guard INTEGER NOT NULL DEFAULT 0 CHECK (erased_address_guard IN (0, 1));
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

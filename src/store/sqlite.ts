@@ -188,6 +188,7 @@ interface ContactRow {
   created_at: string;
   updated_at: string;
   erased_at: string | null;
+  erased_address_guard: 0 | 1;
 }
 
 interface ContactSideRow {
@@ -357,6 +358,7 @@ function toContact(row: ContactRow): Contact {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     erasedAt: row.erased_at,
+    ...(row.erased_address_guard === 1 ? { erasedAddressGuard: true } : {}),
   };
 }
 
@@ -540,7 +542,7 @@ function write<P extends unknown[]>(statement: Statement<P>, what: string, ...pa
 
 const WORKSPACE_COLUMNS = 'id, name, settings, created_at, updated_at';
 const CONTACT_COLUMNS =
-  'workspace_id, id, name, email, phone, identities, fields, tags, hubspot_id, created_at, updated_at, erased_at';
+  'workspace_id, id, name, email, phone, identities, fields, tags, hubspot_id, created_at, updated_at, erased_at, erased_address_guard';
 const CONTACT_COLUMNS_C = CONTACT_COLUMNS.split(', ')
   .map((column) => `c.${column}`)
   .join(', ');
@@ -788,10 +790,10 @@ class Statements {
   readonly updateWorkspace: Statement<[string | null, string | null, string, string]>;
 
   readonly insertContact: Statement<
-    [string, string, string | null, string | null, string | null, string, string, string, string | null, string, string, string | null]
+    [string, string, string | null, string | null, string | null, string, string, string, string | null, string, string, string | null, 0 | 1]
   >;
   readonly updateContact: Statement<
-    [string | null, string | null, string | null, string, string, string, string | null, string, string, string | null, string, string]
+    [string | null, string | null, string | null, string, string, string, string | null, string, string, string | null, 0 | 1, string, string]
   >;
   readonly getContact: Statement<[string, string], ContactRow>;
   readonly getContactSides: Statement<[string, string], ContactSideRow>;
@@ -913,11 +915,11 @@ class Statements {
     );
 
     this.insertContact = db.prepare(
-      `INSERT INTO contacts (${CONTACT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO contacts (${CONTACT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.updateContact = db.prepare(
       `UPDATE contacts SET name = ?, email = ?, phone = ?, identities = ?, fields = ?, tags = ?, hubspot_id = ?,
-         created_at = ?, updated_at = ?, erased_at = ?
+         created_at = ?, updated_at = ?, erased_at = ?, erased_address_guard = ?
        WHERE workspace_id = ? AND id = ?`,
     );
     this.getContact = db.prepare(`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE workspace_id = ? AND id = ?`);
@@ -1272,6 +1274,7 @@ class SqliteTx implements StoreTx {
       contact.createdAt,
       contact.updatedAt,
       contact.erasedAt ?? null,
+      contact.erasedAddressGuard === true ? 1 : 0,
     );
     for (const identity of contact.identities) {
       this.s.insertIdentity.run(contact.workspaceId, identity.channel, identity.externalId, contact.id);
@@ -1320,6 +1323,7 @@ class SqliteTx implements StoreTx {
       contact.createdAt,
       contact.updatedAt,
       contact.erasedAt ?? null,
+      contact.erasedAddressGuard === true ? 1 : 0,
       contact.workspaceId,
       contact.id,
     );

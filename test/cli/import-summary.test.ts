@@ -146,4 +146,22 @@ describe('consentry import: row messages in the words of the file', () => {
     // The phone row makes a contact of its own: the e-mail row's contact has no phone.
     expect((await ledger()).map((record) => record.email)).toEqual([null, 'ben@example.com', 'ana@example.com', null]);
   });
+
+  it('refuses an opt-in for the contact an earlier import made with an erased contact’s e-mail by an opt-out', async () => {
+    const header = 'email,purpose,channel,status,legal_basis,explanation\n';
+    const setup = await cli(['import', writeCsv(`${header}ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Newsletter form\n`, 'setup.csv'), '--db', db]);
+    expect(setup.code).toBe(0);
+    const [ana] = await ledger();
+    const store = createSqliteStore({ path: db });
+    await createEngine({ store }).workspace(ana?.workspace_id ?? '').eraseContact(ana?.contact_id ?? '');
+    await store.close();
+
+    const optOuts = await cli(['import', writeCsv(`${header}ana@example.com,marketing,sms,opted_out,,\n`, 'unsubscribed.csv'), '--db', db]);
+    expect(optOuts.code).toBe(0);
+    const optIns = writeCsv(`${header}ben@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Old CRM export\nAna@Example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Old CRM export\n`, 'subscribed.csv');
+    const refused = await cli(['import', optIns, '--db', db]);
+    expect(refused.code).toBe(1);
+    expect(reportLines(refused)).toEqual(['line 3: email: belonged to a contact that was erased; this row would opt the person in again (--allow-erased records it)']);
+    expect((await ledger()).map((record) => record.email)).toEqual([null, 'ana@example.com', 'ben@example.com']);
+  });
 });

@@ -133,6 +133,191 @@ describe.each(STORES)('a bulk opt-in for an erased contact’s address (%s store
   });
 });
 
+const OPT_OUT = { ...OPT_IN, status: 'opted_out', legalBasis: null, explanation: 'Unsubscribed in the old CRM' } as const;
+
+async function rows(ws: WorkspaceEngine, batch: Record<string, unknown>[]): Promise<BulkRowResult[]> {
+  return ws.bulkSetConsent(batch, { actor: { id: 'ops', kind: 'user' }, source: 'bulk' });
+}
+
+function contactIdOf(result: BulkRowResult | undefined): string {
+  if (!result?.ok) throw new Error(`refused: ${JSON.stringify(result)}`);
+  return result.contactId;
+}
+
+describe.each(STORES)('a contact a bulk row made with an erased contact’s address (%s store)', (_name, makeStore) => {
+  it('refuses an opt-in row after an opt-out row for the address in the same batch, recording nothing for it', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const [optOut, optIn] = await rows(ws, [
+      { email: 'ana@example.com', ...OPT_OUT },
+      { email: 'Ana@Example.com', ...OPT_IN },
+    ]);
+    expect(optOut).toMatchObject({ ok: true, created: true });
+    expect(optIn).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
+    if (optIn?.ok !== false) throw new Error('recorded');
+    expect(optIn.error.message).toMatch(/belonged to a contact that was erased.*allowErased/);
+    const contactId = contactIdOf(optOut);
+    expect(await ws.getConsents(contactId)).toMatchObject({ states: [{ channel: 'email', status: 'opted_out' }] });
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBe(true);
+    expect((await ws.verifyLedger()).records).toBe(2);
+  });
+
+  it('refuses it in a later batch too, and by the address the opt-out row added to a contact it found', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    contactIdOf((await rows(ws, [{ phone: '+34 600 000 001', ...OPT_OUT, channel: 'sms' }]))[0]);
+    expect((await rows(ws, [{ phone: '600000001', ...OPT_IN, channel: 'sms' }]))[0]).toMatchObject({
+      ok: false,
+      error: { code: 'CONTACT_ERASED', issues: [{ path: 'phone' }] },
+    });
+
+    const ben = await ws.createContact({ name: 'Ben Test', phone: '+34600000002' });
+    const [added] = await rows(ws, [{ email: 'ana@example.com', phone: '+34600000002', ...OPT_OUT }]);
+    expect(added).toMatchObject({ ok: true, contactId: ben.id });
+    expect(await ws.getContact(ben.id)).toMatchObject({ email: 'ana@example.com', erasedAddressGuard: true });
+    expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
+  });
+
+  it('names the address the contact has from the earlier row when the opt-in row found it by its other one', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', phone: '+34600000009', ...OPT_OUT }]))[0]);
+    const [byPhone] = await rows(ws, [{ phone: '+34600000009', ...OPT_IN, channel: 'sms' }]);
+    expect(byPhone).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
+    if (byPhone?.ok !== false) throw new Error('recorded');
+    expect(byPhone.error.message).toContain(`contact ${contactId} has it from an earlier bulk row`);
+    expect(byPhone.error.issues[0]?.message).toMatch(/earlier bulk row.*allowErased/);
+  });
+
+  it('records an opt-in row that says allowErased, and lifts the guard for the rows after it', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const [optOut, refused, allowed, after] = await rows(ws, [
+      { email: 'ana@example.com', ...OPT_OUT },
+      { email: 'ana@example.com', ...OPT_IN },
+      { email: 'ana@example.com', ...OPT_IN, allowErased: true },
+      { email: 'ana@example.com', ...OPT_IN, channel: 'sms' },
+    ]);
+    const contactId = contactIdOf(optOut);
+    expect(refused).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+    expect(allowed).toMatchObject({ ok: true, contactId, created: true });
+    expect(after).toMatchObject({ ok: true, contactId, created: true });
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBeUndefined();
+    expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN, channel: 'whatsapp' }]))[0]).toMatchObject({ ok: true, contactId });
+  });
+
+  it('records a bulk opt-in once the person wrote from the contact, without announcing the lifted guard', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const contactId = contactIdOf((await rows(ws, [{ phone: '+34600000001', ...OPT_OUT, channel: 'whatsapp' }]))[0]);
+    expect((await rows(ws, [{ phone: '+34600000001', ...OPT_IN, channel: 'whatsapp' }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+    const written = await ws.handleInbound({ channel: 'whatsapp', messageId: 'wamid.back', from: { id: '34600000001' }, text: 'hola' });
+    expect(written.contactId).toBe(contactId);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBeUndefined();
+    expect((await rows(ws, [{ phone: '+34600000001', ...OPT_IN, channel: 'whatsapp' }]))[0]).toMatchObject({ ok: true, contactId });
+
+    // A sender Consentry knew already, whose contact a row then gave an erased address: the message changes nothing else.
+    const ben = await ws.handleInbound({ channel: 'whatsapp', messageId: 'wamid.ben', from: { id: '34600000002', name: 'Ben Test' }, text: 'hola' });
+    await ws.eraseContact((await ws.createContact({ email: 'cai@example.com' })).id);
+    expect((await rows(ws, [{ email: 'cai@example.com', phone: '+34600000002', ...OPT_OUT }]))[0]).toMatchObject({ ok: true, contactId: ben.contactId });
+    expect((await ws.getContact(ben.contactId)).erasedAddressGuard).toBe(true);
+    const again = await ws.handleInbound({ channel: 'whatsapp', messageId: 'wamid.ben.2', from: { id: '34600000002', name: 'Ben Test' }, text: 'hola' });
+    expect(again.events.filter((event) => event.type === 'contact.updated')).toEqual([]);
+    expect((await ws.getContact(ben.contactId)).erasedAddressGuard).toBeUndefined();
+    expect((await rows(ws, [{ email: 'cai@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: true, contactId: ben.contactId });
+  });
+
+  it('records a bulk opt-in once a consent was set by the contact’s id, or the contact was changed by it', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
+    expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+    await ws.setConsent({ contactId, ...OPT_OUT, channel: 'sms', actor: { id: 'ops', kind: 'user' } });
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBeUndefined();
+    expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: true, contactId });
+
+    const { ws: patched } = await open(makeStore);
+    await erasedAna(patched);
+    const patchedId = contactIdOf((await rows(patched, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
+    const before = await patched.getContact(patchedId);
+    expect(before.erasedAddressGuard).toBe(true);
+    const unchanged = await patched.updateContact(patchedId, {});
+    expect(unchanged.erasedAddressGuard).toBeUndefined();
+    expect(unchanged).toMatchObject({ name: before.name, email: before.email, phone: before.phone });
+    expect((await rows(patched, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: true, contactId: patchedId });
+  });
+
+  it('records a row that names the contact by its id, which lifts the guard', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBe(true);
+    expect((await rows(ws, [{ contactId, ...OPT_IN }]))[0]).toMatchObject({ ok: true, contactId });
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBeUndefined();
+    expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN, channel: 'sms' }]))[0]).toMatchObject({ ok: true, contactId });
+  });
+
+  it('answers a replayed row as before, though the contact was guarded since', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const ben = await ws.createContact({ name: 'Ben Test', phone: '+34600000002' });
+    const keyed = { phone: '+34600000002', ...OPT_IN, idempotencyKey: 'crm-ben-1' };
+    expect((await rows(ws, [keyed]))[0]).toMatchObject({ ok: true, created: true, contactId: ben.id });
+    await rows(ws, [{ email: 'ana@example.com', phone: '+34600000002', ...OPT_OUT }]);
+    expect((await ws.getContact(ben.id)).erasedAddressGuard).toBe(true);
+    expect((await rows(ws, [keyed]))[0]).toMatchObject({ ok: true, created: false, contactId: ben.id });
+    expect((await rows(ws, [{ ...keyed, idempotencyKey: 'crm-ben-2', channel: 'sms' }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+  });
+
+  it('never guards a contact a bulk row made from an address without a digest', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const [optOut, optIn] = await rows(ws, [
+      { email: 'ben@example.com', phone: '+34600000002', ...OPT_OUT },
+      { email: 'ben@example.com', ...OPT_IN },
+    ]);
+    const contactId = contactIdOf(optOut);
+    expect(optIn).toMatchObject({ ok: true, contactId, created: true });
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBeUndefined();
+
+    const { ws: forgotten } = await open(makeStore);
+    await erasedAna(forgotten, { keepErasedAddresses: false });
+    const [forgottenOut, forgottenIn] = await rows(forgotten, [
+      { email: 'ana@example.com', ...OPT_OUT },
+      { email: 'ana@example.com', ...OPT_IN },
+    ]);
+    expect(forgottenIn).toMatchObject({ ok: true, contactId: contactIdOf(forgottenOut) });
+  });
+
+  it('guards nothing for a row that says allowErased', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const [optOut, optIn] = await rows(ws, [
+      { email: 'ana@example.com', ...OPT_OUT, allowErased: true },
+      { email: 'ana@example.com', ...OPT_IN },
+    ]);
+    expect(optIn).toMatchObject({ ok: true, contactId: contactIdOf(optOut) });
+  });
+});
+
+describe('the guard in a SQLite database', () => {
+  it('outlives the engine that set it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-erased-guard-'));
+    dirs.push(dir);
+    const file = path.join(dir, 'consentry.db');
+    const { ws } = await open(() => createSqliteStore({ path: file }));
+    await erasedAna(ws);
+    const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
+    await Promise.all(engines.splice(0).map((engine) => engine.store.close()));
+
+    const reopened = createEngine({ store: createSqliteStore({ path: file }), clock: new FakeClock('2026-03-02T10:00:00.000Z') });
+    engines.push(reopened);
+    const workspace = reopened.workspace(ws.workspaceId);
+    expect((await rows(workspace, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+    expect((await workspace.getContact(contactId)).erasedAddressGuard).toBe(true);
+  });
+});
+
 describe('erasedAddressDigests', () => {
   it('digests each address once, per workspace, and tells nothing of the address as it is', () => {
     const digests = erasedAddressDigests('ws_a', {

@@ -36,6 +36,32 @@ describe('erased addresses over the API', () => {
     expect(await bulk(t, acme, { ...OPT_IN, allowErased: true })).toMatchObject({ ok: true, created: true });
   });
 
+  it('refuses an opt-in row after an opt-out row made the contact, until the contact is decided about or changed by its id', async () => {
+    const { t, acme } = await open();
+    await erase(t, acme);
+    const optOut = { ...OPT_IN, status: 'opted_out', legalBasis: null, explanation: null };
+    const batch = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows: [optOut, OPT_IN] } });
+    expect(batch.statusCode, batch.body).toBe(200);
+    const [made, refused] = batch.json().results;
+    expect(made).toMatchObject({ ok: true, created: true });
+    expect(refused).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
+    const contactId = String(made.contactId);
+    const shown = await t.as(acme, { method: 'GET', url: `/v1/contacts/${contactId}` });
+    expect(shown.json()).not.toHaveProperty('erasedAddressGuard');
+    expect(await bulk(t, acme, OPT_IN)).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+
+    const put = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${contactId}/consents/marketing/sms`, payload: { status: 'opted_out' } });
+    expect(put.statusCode, put.body).toBe(201);
+    expect(await bulk(t, acme, OPT_IN)).toMatchObject({ ok: true, contactId });
+
+    const { t: other, acme: globex } = await open();
+    await erase(other, globex);
+    const second = await bulk(other, globex, optOut);
+    const patched = await other.as(globex, { method: 'PATCH', url: `/v1/contacts/${String(second.contactId)}`, payload: { name: 'Ana Test' } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(await bulk(other, globex, OPT_IN)).toMatchObject({ ok: true, contactId: second.contactId });
+  });
+
   it('forgets the addresses on DELETE ?keepErasedAddresses=false, and refuses another value of it', async () => {
     const { t, acme } = await open();
     await erase(t, acme, '?keepErasedAddresses=false');
