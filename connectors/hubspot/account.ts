@@ -2,6 +2,7 @@ import { ConsentryError } from '../../src/core/errors.js';
 import { HUBSPOT_PORTAL_FIELD } from '../../src/engine/integrations.js';
 import { createHubSpotClient } from './client.js';
 import { HubSpotApiError, HubSpotResponseError } from './errors.js';
+import { HubSpotGrantRefusedError, requestHubSpotTokens, type HubSpotOAuthCredentials, type IssuedHubSpotTokens } from './oauth.js';
 import { classifyFailure } from './rate-limiter.js';
 
 /** The settings field a refused token is named by. */
@@ -41,9 +42,16 @@ export type HubSpotAccountLookup =
   | { outcome: 'request_refused'; status: number; category: string | null }
   | { outcome: 'unavailable'; reason: string; retryAfterSeconds: number };
 
-/** Asks HubSpot which account a token belongs to. */
+/** What HubSpot's token endpoint answers an OAuth app's refresh token: tokens, a refusal naming the field at fault, or nothing. */
+export type HubSpotTokenIssue =
+  | { outcome: 'issued'; tokens: IssuedHubSpotTokens }
+  | { outcome: 'refused'; field: string; message: string }
+  | { outcome: 'unavailable'; reason: string; retryAfterSeconds: number };
+
+/** Asks HubSpot which account a token belongs to, and issues an OAuth install's access token to ask with. */
 export interface HubSpotAccountVerifier {
   lookUp(accessToken: string): Promise<HubSpotAccountLookup>;
+  issueTokens(credentials: HubSpotOAuthCredentials): Promise<HubSpotTokenIssue>;
 }
 
 export interface HubSpotAccountVerifierOptions {
@@ -142,17 +150,40 @@ export function createHubSpotAccountVerifier(options: HubSpotAccountVerifierOpti
         return { outcome: 'unavailable', ...unavailable };
       }
     },
+
+    async issueTokens(credentials) {
+      const issued = requestHubSpotTokens(credentials, { grantType: 'refresh_token', refreshToken: credentials.refreshToken }, now(), {
+        timeoutMs,
+        ...(options.basePath === undefined ? {} : { basePath: options.basePath }),
+      });
+      issued.catch(() => undefined);
+      try {
+        const answer = await Promise.race([issued, wait(timeoutMs).then((): typeof TIMED_OUT => TIMED_OUT)]);
+        if (answer === TIMED_OUT) {
+          return { outcome: 'unavailable', reason: `HubSpot did not answer within ${timeoutMs / 1000} s`, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
+        }
+        return { outcome: 'issued', tokens: answer };
+      } catch (error) {
+        if (error instanceof HubSpotGrantRefusedError) return { outcome: 'refused', field: error.field, message: error.message };
+        const unavailable = unavailability(error, now) ?? { reason: 'HubSpot could not issue an access token', retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
+        return { outcome: 'unavailable', ...unavailable };
+      }
+    },
   };
 }
 
-/** A token and the portal id settings name beside it. */
+/** A token and the portal id settings name beside it; for an OAuth install, the app and refresh token that issue the tokens. */
 export interface HubSpotAccountClaim {
   accessToken: string;
   portalId: string;
+  oauth?: HubSpotOAuthCredentials | null;
+  /** Tokens already issued for this claim's install: the check asks with them instead of refreshing again. */
+  issued?: IssuedHubSpotTokens | null;
 }
 
 export type HubSpotAccountVerdict =
-  | { verdict: 'owned' }
+  /** `issued`: the tokens an OAuth install was checked with, to be kept for the sync. */
+  | { verdict: 'owned'; issued: IssuedHubSpotTokens | null }
   /** A VALIDATION_FAILED naming the field at fault; the token is never quoted. */
   | { verdict: 'refused'; error: ConsentryError }
   | { verdict: 'unavailable'; reason: string; retryAfterSeconds: number };
@@ -167,11 +198,19 @@ function refusal(path: string, message: string): HubSpotAccountVerdict {
  * that account proves the claim, or anyone could take a portal id before its owner connects it.
  */
 export async function checkHubSpotAccountClaim(verifier: HubSpotAccountVerifier, claim: HubSpotAccountClaim): Promise<HubSpotAccountVerdict> {
-  const lookup = await verifier.lookUp(claim.accessToken);
+  let issued = claim.issued ?? null;
+  if (claim.oauth !== undefined && claim.oauth !== null && issued === null) {
+    // An OAuth install is proven by what its refresh token is issued for, not by the access token last stored.
+    const answer = await verifier.issueTokens(claim.oauth);
+    if (answer.outcome === 'refused') return refusal(answer.field, answer.message);
+    if (answer.outcome === 'unavailable') return { verdict: 'unavailable', reason: answer.reason, retryAfterSeconds: answer.retryAfterSeconds };
+    issued = answer.tokens;
+  }
+  const lookup = await verifier.lookUp(issued?.accessToken ?? claim.accessToken);
   switch (lookup.outcome) {
     case 'found':
       return lookup.portalId === claim.portalId
-        ? { verdict: 'owned' }
+        ? { verdict: 'owned', issued }
         : refusal(HUBSPOT_PORTAL_FIELD, `the access token belongs to HubSpot account ${lookup.portalId}, not ${claim.portalId}`);
     case 'token_malformed':
       return refusal(HUBSPOT_TOKEN_FIELD, 'is not a HubSpot access token: it holds a space, a control character or a character outside ASCII');

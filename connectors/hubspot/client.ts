@@ -171,9 +171,18 @@ export interface HubSpotClient {
   getAccountDetails(): Promise<HubSpotAccountDetails>;
 }
 
+/**
+ * Where an OAuth app's client gets its access token: asked before every request (a limiter's
+ * wait or a retry can outlast a token), told of a token HubSpot answered 401 to.
+ */
+export interface HubSpotTokenSource {
+  current(): Promise<string>;
+  refused(accessToken: string): Promise<void>;
+}
+
 export interface HubSpotClientOptions {
-  /** A private-app token or an OAuth access token. */
-  accessToken: string;
+  /** A private-app token, or the source of an OAuth app's short-lived access tokens. */
+  accessToken: string | HubSpotTokenSource;
   /** Defaults to https://api.hubapi.com; tests point it at a local fake. */
   basePath?: string;
   /** The portal's limiter: every call goes through it and every response teaches it the limits. */
@@ -284,6 +293,10 @@ interface SdkResponse {
   body: { text(): Promise<string> };
 }
 
+function staticToken(accessToken: string): HubSpotTokenSource {
+  return { current: () => Promise.resolve(accessToken), refused: () => Promise.resolve() };
+}
+
 /**
  * The only importer of @hubspot/api-client. The SDK's retry and Bottleneck settings are
  * process-wide (decorators on a singleton, set by every `new Client`) and `apiRequest` is never
@@ -292,8 +305,10 @@ interface SdkResponse {
  * cannot decorate ours with its retries.
  */
 export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClient {
+  const tokens: HubSpotTokenSource =
+    typeof options.accessToken === 'string' ? staticToken(options.accessToken) : options.accessToken;
+  // The SDK's own token is never sent: every request carries the one `tokens` gives at that moment.
   const sdk = new Client({
-    accessToken: options.accessToken,
     numberOfApiCallRetries: 0,
     ...(options.basePath === undefined ? {} : { basePath: options.basePath.replace(/\/+$/, '') }),
   });
@@ -309,10 +324,17 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
    * rate-limit headers go to the limiter. Config-level middleware is only applied by the SDK
    * when call options are given, so each call passes this one with the "append" strategy.
    */
+  let lastSent: string | null = null;
   const middleware = {
-    pre: <C>(context: C): Promise<C> => Promise.resolve(context),
+    pre: async <C extends { setHeaderParam(key: string, value: string): void }>(context: C): Promise<C> => {
+      const token = await tokens.current();
+      lastSent = token;
+      context.setHeaderParam('Authorization', `Bearer ${token}`);
+      return context;
+    },
     post: async <R extends SdkResponse>(context: R): Promise<R> => {
       limiter?.observe(context.headers);
+      if (context.httpStatusCode === 401 && lastSent !== null) await tokens.refused(lastSent);
       if (context.httpStatusCode >= 400) {
         throw new HubSpotApiError(context.httpStatusCode, context.headers, await context.body.text());
       }
@@ -321,8 +343,8 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
   };
   const callOptions = { middleware: [middleware], middlewareMergeStrategy: 'append' as const };
 
-  const call = <T>(operation: () => Promise<T>, search = false): Promise<T> =>
-    limiter === undefined ? operation() : limiter.run(operation, { search });
+  const call = <T>(operation: () => Promise<T>, options: { search?: boolean; repeatable?: boolean } = {}): Promise<T> =>
+    limiter === undefined ? operation() : limiter.run(operation, options);
 
   const search = async (filterGroups: { propertyName: string; value: string }[][], wanted: readonly string[], operation: string) => {
     const response = await call(
@@ -337,7 +359,7 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
           },
           callOptions,
         ),
-      true,
+      { search: true },
     );
     return parse(SearchSchema, response, operation).results[0] ?? null;
   };
@@ -348,9 +370,17 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
    */
   const requestJson = (request: { method: 'GET' | 'POST'; path: string; body?: object }, operation: string): Promise<unknown> =>
     call(async () => {
-      const response = await sdk.apiRequest({ method: request.method, path: request.path, ...(request.body === undefined ? {} : { body: request.body }) });
+      const token = await tokens.current();
+      const response = await sdk.apiRequest({
+        method: request.method,
+        path: request.path,
+        authType: 'none',
+        headers: { Authorization: `Bearer ${token}` },
+        ...(request.body === undefined ? {} : { body: request.body }),
+      });
       const headers = headersOf(response);
       limiter?.observe(headers);
+      if (response.status === 401) await tokens.refused(token);
       const text = await response.text();
       if (response.status >= 400) throw new HubSpotApiError(response.status, headers, text);
       try {
@@ -385,8 +415,9 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
     },
 
     async createPropertyGroup(group) {
-      const response = await call(() =>
-        properties.groupsApi.create(HUBSPOT_OBJECT_TYPE, { name: group.name, label: group.label, displayOrder: group.displayOrder }, callOptions),
+      const response = await call(
+        () => properties.groupsApi.create(HUBSPOT_OBJECT_TYPE, { name: group.name, label: group.label, displayOrder: group.displayOrder }, callOptions),
+        { repeatable: false },
       );
       return parse(PropertyGroupSchema, response, 'create property group');
     },
@@ -409,6 +440,7 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
           },
           callOptions,
         ),
+        { repeatable: false },
       );
       return toExistingProperty(parse(PropertySchema, response, 'create property'));
     },
@@ -470,6 +502,7 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
       if (inputs.length === 0) return { results: [], errors: [] };
       const response = await call(() =>
         contacts.batchApi.create({ inputs: inputs.map((i) => ({ properties: { ...i.properties }, associations: [] })) }, callOptions),
+        { repeatable: false },
       );
       return toBatch(parse(batchSchema(ContactSchema), response, 'batch create contacts'));
     },

@@ -1,4 +1,5 @@
 import type { Workspace } from '../../src/core/settings.js';
+import type { HubSpotOAuthCredentials } from './oauth.js';
 
 /** The environment variables of a single-workspace deployment (src/config.ts names and checks them). */
 export interface HubSpotEnvironment {
@@ -12,8 +13,10 @@ export interface HubSpotEnvironment {
 /** What the connector works with for one workspace, wherever each value came from. */
 export interface ResolvedHubSpotConfig {
   workspaceId: string;
-  /** A private-app token or an OAuth access token. */
+  /** A private-app token, or the OAuth access token the settings were last given (`oauth` then issues the ones used). */
   accessToken: string;
+  /** An OAuth app's install: the connector refreshes its access tokens. Null for a private-app token. */
+  oauth: HubSpotOAuthCredentials | null;
   /** Null when only the environment configures the connector and HUBSPOT_PORTAL_ID is unset. */
   portalId: string | null;
   /** The app secret that signs HubSpot's requests; without it workflow actions and webhooks are refused. */
@@ -37,6 +40,10 @@ export function resolveHubSpotConfig(workspace: Workspace, env: HubSpotEnvironme
     return {
       workspaceId: workspace.id,
       accessToken: settings.accessToken,
+      oauth:
+        settings.refreshToken !== null && settings.clientId !== null && settings.clientSecret !== null
+          ? { clientId: settings.clientId, clientSecret: settings.clientSecret, refreshToken: settings.refreshToken }
+          : null,
       portalId: settings.portalId,
       clientSecret: settings.clientSecret ?? fromEnv.HUBSPOT_CLIENT_SECRET ?? null,
       developerApiKey: fromEnv.HUBSPOT_DEVELOPER_API_KEY ?? null,
@@ -50,6 +57,7 @@ export function resolveHubSpotConfig(workspace: Workspace, env: HubSpotEnvironme
   return {
     workspaceId: workspace.id,
     accessToken: fromEnv.HUBSPOT_ACCESS_TOKEN,
+    oauth: null,
     portalId: fromEnv.HUBSPOT_PORTAL_ID ?? null,
     clientSecret: fromEnv.HUBSPOT_CLIENT_SECRET ?? null,
     developerApiKey: fromEnv.HUBSPOT_DEVELOPER_API_KEY ?? null,

@@ -1,3 +1,4 @@
+import { ConsentryError } from '../../src/core/errors.js';
 import type { Clock } from '../../src/ports/clock.js';
 import { HubSpotApiError, HubSpotPausedError } from './errors.js';
 
@@ -62,7 +63,29 @@ function isNetworkError(error: unknown): boolean {
   return type === 'system' || type === 'request-timeout' || /^(ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_SOCKET)$/.test(code);
 }
 
+/**
+ * A request that is not safe to send twice (it creates something) got a 5xx or no answer at all:
+ * HubSpot may have carried it out before the answer was lost, so it is not sent again. Whoever made
+ * it reads back what is there before trying again (a rerun of the install plans from what the
+ * portal has; the sync lists the properties again).
+ */
+export class HubSpotOutcomeUnknownError extends Error {
+  readonly code = 'HUBSPOT_OUTCOME_UNKNOWN';
+  /** HubSpot's 5xx status, or null when no answer came (connection lost, timeout). */
+  readonly status: number | null;
+
+  constructor(cause: unknown) {
+    const status = cause instanceof HubSpotApiError ? cause.status : null;
+    const answer = status !== null ? `HubSpot answered ${status}` : `no answer from HubSpot (${cause instanceof Error ? cause.message : String(cause)})`;
+    super(`${answer} to a request that is not safe to send twice: whether HubSpot carried it out is unknown, so it was not sent again`, { cause });
+    this.name = 'HubSpotOutcomeUnknownError';
+    this.status = status;
+  }
+}
+
 export function classifyFailure(error: unknown): FailureClass {
+  // Not sent again by the limiter; the caller's own next attempt reads back what is there first.
+  if (error instanceof HubSpotOutcomeUnknownError) return { kind: 'server_error', status: error.status };
   if (error instanceof HubSpotApiError) {
     if (error.status === 429) {
       if (error.policyName === 'DAILY') return { kind: 'daily_limit' };
@@ -105,17 +128,49 @@ function zoneOffsetMs(at: number, timeZone: string): number {
   return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - (at - (((at % 1000) + 1000) % 1000));
 }
 
-/**
- * "The daily limit resets at midnight based on your time zone setting" (the portal's time zone;
- * https://developers.hubspot.com/docs/api/usage-details). The API does not expose that setting,
- * so it is configured per portal; UTC when unknown.
- */
+/** The next midnight after `now` in `timeZone` (IANA). */
 export function nextMidnight(now: Date, timeZone = 'UTC'): Date {
   const today = zonedParts(now.getTime(), timeZone);
   const localMidnightAsUtc = Date.UTC(today.year, today.month - 1, today.day + 1);
   let at = localMidnightAsUtc - zoneOffsetMs(localMidnightAsUtc, timeZone);
   at = localMidnightAsUtc - zoneOffsetMs(at, timeZone);
   return new Date(at);
+}
+
+/** How soon a portal whose time zone is unknown is asked again once its daily limit is used up. */
+export const UNKNOWN_ZONE_PROBE_MS = 60 * 60 * 1000;
+
+/**
+ * When a daily-limit pause ends. "The daily limit resets at midnight based on your time zone
+ * setting" (https://developers.hubspot.com/docs/api/usage-details): the portal's time zone, read
+ * from GET /account-info/v3/details (https://developers.hubspot.com/docs/api/settings/account-information-api).
+ * Without it (the call failed, or was not made yet) the reset may come at any hour: the pause ends
+ * at the earlier of UTC midnight and one hour later, so HubSpot is asked again hourly until it
+ * accepts again, and a further DAILY 429 pauses again. Waiting for UTC midnight alone would hold a
+ * portal west of UTC refused again after it (Los Angeles resets at 08:00Z) until the next one.
+ */
+export function dailyLimitPauseEnd(refusedAt: Date, timeZone: string | null): Date {
+  if (timeZone !== null) return nextMidnight(refusedAt, timeZone);
+  return new Date(Math.min(nextMidnight(refusedAt, 'UTC').getTime(), refusedAt.getTime() + UNKNOWN_ZONE_PROBE_MS));
+}
+
+function assertTimeZone(timeZone: string): void {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+  } catch {
+    throw new ConsentryError('VALIDATION_FAILED', `unknown time zone ${JSON.stringify(timeZone)}`, [{ path: 'timeZone', message: 'must be an IANA time zone' }]);
+  }
+}
+
+export interface RunOptions {
+  /** Paced by the search endpoints' own limit as well. */
+  search?: boolean;
+  /**
+   * false for a request that must not be sent twice (it creates something): a 5xx or a lost answer
+   * then fails at once with HubSpotOutcomeUnknownError. 429s are retried all the same: HubSpot did
+   * not carry out a request over its limit (https://developers.hubspot.com/docs/api/usage-details).
+   */
+  repeatable?: boolean;
 }
 
 export interface RateLimiterOptions {
@@ -134,9 +189,9 @@ export interface RateLimiterOptions {
   maxRateLimitedAttempts?: number;
   backoffBaseMs?: number;
   backoffCapMs?: number;
-  /** The portal's time zone (IANA), where its daily limit resets. */
+  /** The portal's time zone (IANA), where its daily limit resets; unknown when absent (see dailyLimitPauseEnd). */
   timeZone?: string;
-  /** Called once when the daily limit pauses the portal, so the dispatcher can raise `sync.failed`. */
+  /** Called once when the daily limit pauses the portal (not when setTimeZone moves the pause), so the dispatcher can raise `sync.failed`. */
   onDailyLimit?: (until: Date) => void;
 }
 
@@ -173,7 +228,7 @@ export class PortalRateLimiter {
   private readonly maxRateLimitedAttempts: number;
   private readonly backoffBaseMs: number;
   private readonly backoffCapMs: number;
-  private readonly timeZone: string;
+  private timeZone: string | null;
   private readonly onDailyLimit: ((until: Date) => void) | undefined;
 
   private max: number;
@@ -183,6 +238,8 @@ export class PortalRateLimiter {
   private placeholders: number[] = [];
   private blockedUntil = 0;
   private paused: number | null = null;
+  /** When the daily limit was last seen used up (a DAILY 429, or Daily-Remaining 0). */
+  private dailyLimitSeenAt: number | null = null;
   private waiters: (() => void)[] = [];
   private readonly counters: RateLimiterStats = { requests: 0, rateLimited: 0, serverErrors: 0, retries: 0 };
 
@@ -198,7 +255,8 @@ export class PortalRateLimiter {
     this.maxRateLimitedAttempts = options.maxRateLimitedAttempts ?? 8;
     this.backoffBaseMs = options.backoffBaseMs ?? 500;
     this.backoffCapMs = options.backoffCapMs ?? 30_000;
-    this.timeZone = options.timeZone ?? 'UTC';
+    if (options.timeZone !== undefined) assertTimeZone(options.timeZone);
+    this.timeZone = options.timeZone ?? null;
     this.onDailyLimit = options.onDailyLimit;
   }
 
@@ -221,6 +279,25 @@ export class PortalRateLimiter {
     return this.paused === null ? null : new Date(this.paused);
   }
 
+  /** The portal's time zone as far as the limiter knows it; null while unknown. */
+  knownTimeZone(): string | null {
+    return this.timeZone;
+  }
+
+  /**
+   * Learns the portal's time zone, e.g. once the account details were read after the limiter was
+   * made. A pause in force is moved to the zone's next midnight after the daily limit was last
+   * seen used up: HubSpot accepts again then, whatever the pause was computed from. When that
+   * midnight has passed, the pause ends now.
+   */
+  setTimeZone(timeZone: string): void {
+    assertTimeZone(timeZone);
+    this.timeZone = timeZone;
+    if (this.pausedUntil() === null || this.dailyLimitSeenAt === null) return;
+    const until = dailyLimitPauseEnd(new Date(this.dailyLimitSeenAt), timeZone).getTime();
+    this.paused = until > this.now() ? until : null;
+  }
+
   /** Learns the portal's limits from any HubSpot response's headers. */
   observe(headers: Readonly<Record<string, string | undefined>>): void {
     const limits = readRateLimitHeaders(headers);
@@ -241,11 +318,13 @@ export class PortalRateLimiter {
   /**
    * Runs one HubSpot call inside the limit, retrying 429s of the short limits after a wait that
    * holds every caller of this portal, and 5xx / network failures with exponential backoff and
-   * jitter. A daily-limit 429 pauses the portal until its next midnight and throws
-   * HubSpotPausedError; other failures, and retries used up, throw the last error.
+   * jitter, unless the call is not `repeatable` (then HubSpotOutcomeUnknownError at once). A
+   * daily-limit 429 pauses the portal (see dailyLimitPauseEnd) and throws HubSpotPausedError;
+   * other failures, and retries used up, throw the last error.
    */
-  async run<T>(operation: () => Promise<T>, options: { search?: boolean } = {}): Promise<T> {
+  async run<T>(operation: () => Promise<T>, options: RunOptions = {}): Promise<T> {
     const search = options.search === true;
+    const repeatable = options.repeatable !== false;
     let serverErrors = 0;
     let rateLimited = 0;
     for (;;) {
@@ -257,6 +336,7 @@ export class PortalRateLimiter {
       } catch (error) {
         this.release(slot);
         if (error instanceof HubSpotApiError) this.observe(error.headers);
+        if (error instanceof HubSpotOutcomeUnknownError) throw error;
         const failure = classifyFailure(error);
         if (failure.kind === 'fatal') throw error;
         if (failure.kind === 'daily_limit') {
@@ -272,6 +352,7 @@ export class PortalRateLimiter {
           this.blockedUntil = Math.max(this.blockedUntil, this.now() + wait);
         } else {
           this.counters.serverErrors += 1;
+          if (!repeatable) throw new HubSpotOutcomeUnknownError(error);
           serverErrors += 1;
           if (serverErrors >= this.maxServerErrorAttempts) throw error;
           await this.sleep(this.jittered(Math.min(this.backoffCapMs, this.backoffBaseMs * 2 ** (serverErrors - 1))));
@@ -290,14 +371,19 @@ export class PortalRateLimiter {
     return this.clock.now().getTime();
   }
 
+  /**
+   * A pause in force is kept (refusals of calls that were in flight say nothing new), or lengthened
+   * to the zone's midnight when that comes later; without the zone, its end is already the next
+   * time HubSpot is asked.
+   */
   private pause(now: number): Date {
-    const until = nextMidnight(new Date(now), this.timeZone).getTime();
-    const alreadyPaused = this.paused !== null && this.paused >= until;
-    if (!alreadyPaused) {
-      this.paused = until;
-      this.onDailyLimit?.(new Date(until));
-    }
-    return new Date(this.paused ?? until);
+    this.dailyLimitSeenAt = now;
+    const until = dailyLimitPauseEnd(new Date(now), this.timeZone).getTime();
+    const inForce = this.paused !== null && this.paused > now ? this.paused : null;
+    if (inForce !== null && (this.timeZone === null || inForce >= until)) return new Date(inForce);
+    this.paused = until;
+    this.onDailyLimit?.(new Date(until));
+    return new Date(until);
   }
 
   private prune(now: number): void {

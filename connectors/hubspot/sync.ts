@@ -17,6 +17,7 @@ import { resolveAll, type HubSpotEnvironment, type ResolvedHubSpotConfig } from 
 import { hubSpotConnectionsFor, type HubSpotConnections, type PortalSession } from './connections.js';
 import { ECHO_WINDOW_MS, emptyContactState, rememberWrites, type ContactSyncState } from './echo.js';
 import { existingRecordId, HubSpotApiError, HubSpotPausedError, HubSpotResponseError, refusedProperties } from './errors.js';
+import { HubSpotGrantRefusedError } from './oauth.js';
 import { changeAfterErasure, pendingLeftAfterErasure } from './erasure.js';
 import { fanOutBatch, HUBSPOT_PORTALS_KEY, notePausedChanges, readPortalMarks, writePortalMarks, type PortalMark } from './fan-out.js';
 import { emailSubscriptionRequest, emailSubscriptionV4Input, identityProperties } from './mapping.js';
@@ -30,7 +31,7 @@ import {
   tagOptionValue,
   type ExistingOption,
 } from './properties.js';
-import { classifyFailure, realSleep } from './rate-limiter.js';
+import { classifyFailure, realSleep, UNKNOWN_ZONE_PROBE_MS } from './rate-limiter.js';
 import { hubSpotStateFor } from './state-sqlite.js';
 import { HubSpotSyncMetrics, type SyncOutcomeCounts } from './sync-metrics.js';
 import { changeKey, type HubSpotState, type HubSpotStateTx, type SyncChange } from './state.js';
@@ -153,6 +154,16 @@ type Task =
   | { kind: 'email'; config: ResolvedHubSpotConfig; items: EmailWork[] }
   | { kind: 'callback'; config: ResolvedHubSpotConfig; row: SyncChange };
 
+/**
+ * A daily-limit pause that begins within an hour of the end of the one the status shows, with
+ * nothing written in between (a write clears it), continues that one and is not announced again:
+ * the hourly probe of a portal whose time zone is unknown (see dailyLimitPauseEnd), or a pause
+ * moved once the zone was learned.
+ */
+function continuesPause(previousUntil: string | null, now: number): boolean {
+  return previousUntil !== null && now <= Date.parse(previousUntil) + UNKNOWN_ZONE_PROBE_MS;
+}
+
 /** Only a person can fix these: retrying soon would only repeat them. */
 class ConfigurationProblem extends Error {
   override readonly name = 'ConfigurationProblem';
@@ -200,6 +211,7 @@ function errorText(error: unknown): string {
 
 /** 401/403 and a missing property are the portal's configuration, not this change. */
 function configurationProblem(error: unknown): string | null {
+  if (error instanceof HubSpotGrantRefusedError) return `${error.message}: connect the app again, or set ${error.field} in the settings`;
   if (!(error instanceof HubSpotApiError)) return null;
   if (error.status === 401) return 'HubSpot refused the access token (401): check the token in the settings';
   if (error.status === 403) return `HubSpot refused the access token's scopes (403): ${error.message}`;
@@ -576,7 +588,7 @@ export class HubSpotSync {
       await this.applyResult(state, result, status, nowIso, summary, erased);
       if (result.pausedUntil !== null) {
         const until = result.pausedUntil.toISOString();
-        if (status.pausedUntil !== until) {
+        if (status.pausedUntil !== until && !continuesPause(status.pausedUntil, Date.parse(nowIso))) {
           raised.push({
             workspaceId: result.workspaceId,
             failure: { integration: 'hubspot', contactId: null, operation: 'sync', reason: `HubSpot daily API limit reached: sync paused until ${until}`, retryable: true },
@@ -863,6 +875,10 @@ export class HubSpotSync {
     const session = this.connections.session(task.config);
     const result: TaskResult = { workspaceId: task.config.workspaceId, settled: [], written: [], pausedUntil: null, heldReason: null };
     try {
+      // A contacts task checks the portal's properties first: a portal without them holds its
+      // changes, whatever its time zone.
+      if (task.kind === 'contacts') await this.ensureProperties(session);
+      await this.ensureTimeZone(session, task.config);
       if (task.kind === 'contacts') await this.syncContacts(session, task.config, task.items, result);
       else if (task.kind === 'email') await this.syncEmail(session, task.config, task.items, result);
       else await this.completeCallback(session, task.row, result);
@@ -900,6 +916,35 @@ export class HubSpotSync {
       const rows = group.rows.filter((row) => !settledKeys.has(changeKey(row)));
       if (rows.length > 0) result.settled.push({ rows, outcome, contactId: group.contactId, operation });
     }
+  }
+
+  /**
+   * Asks once per session where the portal's daily limit resets (its time zone, from
+   * https://developers.hubspot.com/docs/api/settings/account-information-api) and gives it to the
+   * portal's limiter, which keeps it for the sessions made after this one. When the call fails (a
+   * token without the `oauth` scope is 403, HubSpot down), the sync goes on and the limiter, not
+   * knowing the zone, asks HubSpot again hourly once the daily limit is used up
+   * (https://developers.hubspot.com/docs/api/usage-details). A used-up daily limit refuses this call
+   * too: the task is paused like any other, and the zone is asked for again after the pause.
+   */
+  private async ensureTimeZone(session: PortalSession, config: ResolvedHubSpotConfig): Promise<void> {
+    if (session.timeZoneChecked) return;
+    await session.exclusive(async () => {
+      if (session.timeZoneChecked) return;
+      if (session.limiter.knownTimeZone() === null) {
+        try {
+          const { timeZone } = await session.client.getAccountDetails();
+          if (timeZone !== null) session.limiter.setTimeZone(timeZone);
+        } catch (error) {
+          if (error instanceof HubSpotPausedError) throw error;
+          this.logger.warn(
+            { workspaceId: config.workspaceId, error: withoutContactData(errorText(error)) },
+            "could not read the HubSpot account's time zone; once its daily limit is used up, HubSpot is asked again hourly",
+          );
+        }
+      }
+      session.timeZoneChecked = true;
+    });
   }
 
   /**

@@ -7,6 +7,8 @@ import { createHubSpotDeveloperClient } from '../../connectors/hubspot/client.js
 import { resolveHubSpotConfig } from '../../connectors/hubspot/config.js';
 import { HubSpotConnections } from '../../connectors/hubspot/connections.js';
 import { installProperties } from '../../connectors/hubspot/install.js';
+import { oauthTokensKey, planAccess, requestHubSpotTokens, type HubSpotOAuthCredentials } from '../../connectors/hubspot/oauth.js';
+import { HubSpotOutcomeUnknownError } from '../../connectors/hubspot/rate-limiter.js';
 import { manifestActions, registerActions } from '../../connectors/hubspot/register-actions.js';
 import { baseUrlProblem } from '../config.js';
 import { isConsentryError } from '../core/errors.js';
@@ -68,6 +70,7 @@ async function callingHubSpot<T>(apiBase: string | undefined, call: () => Promis
     return await call();
   } catch (error) {
     if (error instanceof CliFailure || isConsentryError(error)) throw error;
+    if (error instanceof HubSpotOutcomeUnknownError) throw new CliFailure(`${error.message}; run the command again: it makes only what HubSpot does not have`);
     const base = apiBase ?? 'https://api.hubapi.com';
     const code: unknown = error instanceof Error ? Reflect.get(error, 'code') : undefined;
     const reason = error instanceof Error ? error.message : String(error);
@@ -82,20 +85,40 @@ async function callingHubSpot<T>(apiBase: string | undefined, call: () => Promis
 }
 
 /** The workspace and its tags, read only when the database exists: installing must not create one. */
-async function workspaceAndTags(options: InstallOptions, io: CliIo): Promise<{ workspace: Workspace | null; isDefault: boolean; tags: string[] }> {
+async function workspaceAndTags(
+  options: InstallOptions,
+  io: CliIo,
+): Promise<{ workspace: Workspace | null; isDefault: boolean; tags: string[]; oauthTokens: unknown }> {
   const found = await readExistingWorkspace(options, io, async (tx, { workspace, isDefault }) => ({
     workspace,
     isDefault,
     tags: await tx.listTags(workspace.id),
+    oauthTokens: await tx.getMeta(oauthTokensKey(workspace.id)),
   }));
-  return found ?? { workspace: null, isDefault: true, tags: [] };
+  return found ?? { workspace: null, isDefault: true, tags: [], oauthTokens: null };
+}
+
+/**
+ * The token of an OAuth install: the one the server keeps while it is valid, or one HubSpot
+ * issues now (not kept: the command does not write to the database, and HubSpot leaves the
+ * server's own token valid).
+ */
+async function oauthAccessToken(oauth: HubSpotOAuthCredentials, kept: unknown, apiBase: string | undefined): Promise<string> {
+  const now = Date.now();
+  const plan = planAccess(kept, oauth, now);
+  if (plan.kind === 'use') return plan.tokens.accessToken;
+  const issued = await callingHubSpot(apiBase, () =>
+    requestHubSpotTokens(oauth, { grantType: 'refresh_token', refreshToken: plan.refreshToken }, now, apiBase === undefined ? {} : { basePath: apiBase }),
+  );
+  return issued.accessToken;
 }
 
 export async function hubspotInstallCommand(options: InstallOptions, io: CliIo): Promise<number> {
   const config = environmentConfig(io);
-  const { workspace, isDefault, tags } = await workspaceAndTags(options, io);
+  const { workspace, isDefault, tags, oauthTokens } = await workspaceAndTags(options, io);
   const resolved = workspace === null ? null : resolveHubSpotConfig(workspace, config, isDefault);
-  const accessToken = options.token ?? resolved?.accessToken ?? config.HUBSPOT_ACCESS_TOKEN;
+  const oauth = options.token === undefined ? (resolved?.oauth ?? null) : null;
+  const accessToken = oauth !== null ? await oauthAccessToken(oauth, oauthTokens, options.apiBase) : (options.token ?? resolved?.accessToken ?? config.HUBSPOT_ACCESS_TOKEN);
   if (accessToken === undefined) {
     throw new CliRefusal('No HubSpot token: pass --token, set HUBSPOT_ACCESS_TOKEN, or set hubspot.accessToken with PATCH /v1/settings');
   }

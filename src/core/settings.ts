@@ -81,19 +81,32 @@ export const WebhookTargetUrlSchema = z
 /** The HubSpot connector of a workspace (DESIGN §6 HubSpot). */
 export const HubSpotSettingsSchema = z
   .object({
-    /** A private-app token or an OAuth access token. */
+    /**
+     * A private-app token, or with `refreshToken` the OAuth access token last issued: the
+     * connector refreshes it itself (HubSpot's access tokens live 30 minutes).
+     */
     accessToken: z.string().trim().min(1).max(1000),
     /** The HubSpot account (portal) id; workflow-action requests name it and pick the workspace by it. */
     portalId: z.string().regex(/^\d{1,20}$/, 'portalId is the numeric HubSpot account id'),
-    /** The app's client secret, which signs HubSpot's requests (v2/v3 signatures). */
+    /** The app's client secret, which signs HubSpot's requests (v2/v3 signatures) and, for an OAuth app, asks for its tokens. */
     clientSecret: z.string().trim().min(1).max(500).nullable().default(null),
+    /** The OAuth app's client id; with `refreshToken` and `clientSecret`. */
+    clientId: z.string().trim().min(1).max(200).nullable().default(null),
+    /** The refresh token of the OAuth app's install in this portal: access tokens are asked for with it. */
+    refreshToken: z.string().trim().min(1).max(1000).nullable().default(null),
     /** The email subscription type that marketing e-mail consent maps to. */
     emailSubscriptionId: z.string().regex(/^\d{1,20}$/, 'emailSubscriptionId is a numeric subscription type id').nullable().default(null),
     /** Create a HubSpot contact when none matches by id, e-mail or phone. */
     createMissingContacts: z.boolean().default(false),
     syncEnabled: z.boolean().default(true),
   })
-  .strict();
+  .strict()
+  .superRefine((hubspot, context) => {
+    // https://developers.hubspot.com/docs/api-reference/auth-oauth-v3/guide: a refresh needs the app's id and secret.
+    if (hubspot.refreshToken === null) return;
+    if (hubspot.clientId === null) context.addIssue({ code: 'custom', path: ['clientId'], message: "is required with refreshToken: the OAuth app's client id" });
+    if (hubspot.clientSecret === null) context.addIssue({ code: 'custom', path: ['clientSecret'], message: "is required with refreshToken: the OAuth app's client secret" });
+  });
 export type HubSpotSettings = z.infer<typeof HubSpotSettingsSchema>;
 
 /** The Slack connector of a workspace (DESIGN §6 Slack). */
@@ -118,6 +131,7 @@ export type SlackSettings = z.infer<typeof SlackSettingsSchema>;
 export const SECRET_SETTINGS: readonly (readonly [string, string])[] = [
   ['hubspot', 'accessToken'],
   ['hubspot', 'clientSecret'],
+  ['hubspot', 'refreshToken'],
   ['slack', 'botToken'],
   ['slack', 'signingSecret'],
 ];

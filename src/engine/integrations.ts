@@ -83,10 +83,15 @@ export async function assertHubSpotPortalFree(tx: StoreTx, workspaceId: string, 
   }
 }
 
-/** The HubSpot account settings name: a token and the portal id beside it. */
+/**
+ * The HubSpot account settings name: a token and the portal id beside it, and for an OAuth
+ * install the app and refresh token that issue its tokens (a new refresh token can be another
+ * portal's install, so it is checked as a new token is).
+ */
 export interface HubSpotAccount {
   accessToken: string;
   portalId: string;
+  oauth?: { clientId: string; clientSecret: string; refreshToken: string } | null;
 }
 
 /**
@@ -101,11 +106,22 @@ export interface HubSpotAccountGuard {
 }
 
 export function hubSpotAccountOf(settings: WorkspaceSettings): HubSpotAccount | null {
-  return settings.hubspot === null ? null : { accessToken: settings.hubspot.accessToken, portalId: settings.hubspot.portalId };
+  const hubspot = settings.hubspot;
+  if (hubspot === null) return null;
+  const { clientId, clientSecret, refreshToken } = hubspot;
+  const oauth = clientId !== null && clientSecret !== null && refreshToken !== null ? { clientId, clientSecret, refreshToken } : null;
+  return { accessToken: hubspot.accessToken, portalId: hubspot.portalId, oauth };
 }
 
 export function sameHubSpotAccount(a: HubSpotAccount | null, b: HubSpotAccount | null): boolean {
-  return a === null || b === null ? a === b : a.accessToken === b.accessToken && a.portalId === b.portalId;
+  if (a === null || b === null) return a === b;
+  const oauthA = a.oauth ?? null;
+  const oauthB = b.oauth ?? null;
+  const sameOAuth =
+    oauthA === null || oauthB === null
+      ? oauthA === oauthB
+      : oauthA.clientId === oauthB.clientId && oauthA.clientSecret === oauthB.clientSecret && oauthA.refreshToken === oauthB.refreshToken;
+  return a.accessToken === b.accessToken && a.portalId === b.portalId && sameOAuth;
 }
 
 function accountConflict(message: string): ConsentryError {

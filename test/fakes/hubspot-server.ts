@@ -42,6 +42,15 @@ export interface FakeHubSpotOptions {
    * the address in `id`; `context` puts it in `context.subscriberIdString`; `nothing` names it nowhere.
    */
   v4ErrorsName?: 'id' | 'context' | 'nothing';
+  /**
+   * An OAuth app installed in the portal: POST /oauth/2026-03/token issues access tokens for
+   * `refreshToken` that live `accessTokenTtlMs` (30 minutes, as HubSpot's, unless told) on the
+   * fake's clock; requests carrying one that has not expired are accepted besides `accessToken`.
+   * https://developers.hubspot.com/docs/api-reference/auth-oauth-v3/guide
+   */
+  oauth?: { clientId: string; clientSecret: string; refreshToken: string; accessTokenTtlMs?: number };
+  /** The account GET /account-info/v3/details answers for: its id (62515 unless told) and IANA time zone (UTC unless told). */
+  account?: { portalId?: number; timeZone?: string };
 }
 
 /** An answer as the fake sends it: JSON `body`, or `html` as a gateway's page. */
@@ -118,6 +127,10 @@ export interface FakeHubSpot {
   /** Holds the next answer to `endpoint`, after the request was carried out, until `release` is called; `reached` resolves once it is held. */
   holdNext(endpoint: string): { reached: Promise<void>; release(): void };
   resetStats(): void;
+  /** The OAuth install is removed: its refresh token and the access tokens it issued are refused from now on. */
+  revokeOAuth(): void;
+  /** Each access token the token endpoint issued, in order. */
+  issuedAccessTokens: readonly string[];
   close(): Promise<void>;
 }
 
@@ -702,6 +715,34 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
     state.callbacks.push({ callbackId: params.callbackId ?? '', outputFields: body.outputFields });
     return { status: 204 };
   });
+  // https://developers.hubspot.com/docs/api/settings/account-information-api: the token's account;
+  // `timeZone` is where the portal's daily API limit resets (https://developers.hubspot.com/docs/api/usage-details).
+  route('GET', '/account-info/v3/details', () => {
+    const timeZone = options.account?.timeZone ?? 'UTC';
+    const at = now();
+    const parts = Object.fromEntries(
+      new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric' })
+        .formatToParts(new Date(at))
+        .map((part) => [part.type, Number(part.value)]),
+    );
+    const offsetMs = Date.UTC(parts.year ?? 1970, (parts.month ?? 1) - 1, parts.day ?? 1, parts.hour ?? 0, parts.minute ?? 0) - (at - (at % 60_000));
+    const minutes = Math.abs(offsetMs) / 60_000;
+    const utcOffset = `${offsetMs < 0 ? '-' : '+'}${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
+    return {
+      status: 200,
+      body: {
+        portalId: options.account?.portalId ?? 62515,
+        accountType: 'STANDARD',
+        timeZone,
+        companyCurrency: 'USD',
+        additionalCurrencies: [],
+        utcOffset,
+        utcOffsetMilliseconds: offsetMs,
+        uiDomain: 'app.hubspot.com',
+        dataHostingLocation: 'na1',
+      },
+    };
+  });
   route('POST', '/automation/v4/actions/callbacks/complete', (_, raw) => {
     const body = parseBody(CallbackBatchBody, raw);
     for (const input of body.inputs) state.callbacks.push(input);
@@ -716,6 +757,30 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
     }
     res.writeHead(status, { ...headers, 'Content-Type': 'application/json;charset=utf-8' });
     res.end(JSON.stringify(body));
+  }
+
+  const issued = new Map<string, number>();
+  const issuedAccessTokens: string[] = [];
+  let oauthRevoked = false;
+  /** RFC 6749 §5.1 / §5.2 answers, with HubSpot's `status` beside `error` as its token endpoint sends them. */
+  function issueTokens(form: URLSearchParams): { status: number; body: unknown } {
+    const app = options.oauth;
+    if (app === undefined || form.get('client_id') !== app.clientId || form.get('client_secret') !== app.clientSecret) {
+      return { status: 400, body: { error: 'invalid_client', error_description: 'missing or unknown client id', status: 'BAD_CLIENT_ID', message: 'missing or unknown client id' } };
+    }
+    if (form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== app.refreshToken || oauthRevoked) {
+      return { status: 400, body: { error: 'invalid_grant', error_description: 'refresh token is invalid, expired or revoked', status: 'BAD_REFRESH_TOKEN', message: 'refresh token is invalid, expired or revoked' } };
+    }
+    const ttlMs = app.accessTokenTtlMs ?? 30 * 60 * 1000;
+    const token = `fake-oauth-${issuedAccessTokens.length + 1}`;
+    issued.set(token, now() + ttlMs);
+    issuedAccessTokens.push(token);
+    return { status: 200, body: { access_token: token, refresh_token: app.refreshToken, expires_in: Math.floor(ttlMs / 1000), token_type: 'bearer' } };
+  }
+  function issuedTokenValid(authorization: string | undefined): boolean {
+    const token = authorization?.startsWith('Bearer ') === true ? authorization.slice('Bearer '.length) : null;
+    const until = token === null ? undefined : issued.get(token);
+    return !oauthRevoked && until !== undefined && now() < until;
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, rawBody: string): Promise<void> {
@@ -734,7 +799,12 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
     const endpoint = `${method} ${matched?.template ?? path}`;
     stats.byEndpoint[endpoint] = (stats.byEndpoint[endpoint] ?? 0) + 1;
 
-    if (accessToken !== null && req.headers.authorization !== `Bearer ${accessToken}`) {
+    if (method === 'POST' && path === '/oauth/2026-03/token') {
+      const answer = issueTokens(new URLSearchParams(rawBody));
+      send(res, answer.status, answer.body, {});
+      return;
+    }
+    if (accessToken !== null && req.headers.authorization !== `Bearer ${accessToken}` && !issuedTokenValid(req.headers.authorization)) {
       send(res, 401, errorBody('INVALID_AUTHENTICATION', 'Authentication credentials not found. This API supports OAuth 2.0 authentication.'), {});
       return;
     }
@@ -857,6 +927,10 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
       holds.set(endpoint, { reached, released });
       return { reached: reachedPromise, release };
     },
+    revokeOAuth() {
+      oauthRevoked = true;
+    },
+    issuedAccessTokens,
     resetStats() {
       Object.assign(stats, freshStats());
     },

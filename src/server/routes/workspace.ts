@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { checkHubSpotAccountClaim, createHubSpotAccountVerifier } from '../../../connectors/hubspot/account.js';
+import { rememberIssuedTokens, type IssuedHubSpotTokens } from '../../../connectors/hubspot/oauth.js';
 import { ConsentryError } from '../../core/errors.js';
 import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
 import { hubSpotAccountOf, sameHubSpotAccount } from '../../engine/integrations.js';
@@ -33,7 +34,7 @@ const SettingsPatchSchema = z
     replies: z.record(z.string(), z.unknown()).nullable().optional().describe('per language: { opt_in_confirmation, opt_out_confirmation, help }'),
     defaultLanguage: LanguageSchema.nullable().optional(),
     outboundWebhookUrl: shape.outboundWebhookUrl.unwrap().nullable().optional(),
-    hubspot: z.record(z.string(), z.unknown()).nullable().optional().describe('{ accessToken, portalId, clientSecret, emailSubscriptionId, createMissingContacts, syncEnabled }'),
+    hubspot: z.record(z.string(), z.unknown()).nullable().optional().describe('{ accessToken, portalId, clientSecret, clientId, refreshToken, emailSubscriptionId, createMissingContacts, syncEnabled }'),
     slack: z.record(z.string(), z.unknown()).nullable().optional().describe('{ botToken, signingSecret, alertChannel, allowedUserIds, botId, botUserId, digestThreshold }'),
     outboundWebhookSecret: z
       .string()
@@ -66,6 +67,8 @@ const SettingsJsonSchema = z.object({
       accessToken: z.string(),
       portalId: z.string(),
       clientSecret: z.string().nullable(),
+      clientId: z.string().nullable(),
+      refreshToken: z.string().nullable(),
       emailSubscriptionId: z.string().nullable(),
       createMissingContacts: z.boolean(),
       syncEnabled: z.boolean(),
@@ -117,7 +120,22 @@ function assertKeepsOutboundSecret(sent: string, stored: string | null): void {
  */
 function namesHubSpotAccount(patch: { hubspot?: Record<string, unknown> | null | undefined }): boolean {
   const { hubspot } = patch;
-  return hubspot !== undefined && hubspot !== null && ('accessToken' in hubspot || 'portalId' in hubspot);
+  return hubspot !== undefined && hubspot !== null && HUBSPOT_ACCOUNT_FIELDS.some((field) => field in hubspot);
+}
+
+const HUBSPOT_ACCOUNT_FIELDS = ['accessToken', 'portalId', 'clientId', 'clientSecret', 'refreshToken'] as const;
+
+/** Stands for the access token HubSpot issues while a patch that names a refresh token alone is previewed; never stored. */
+const TOKEN_ISSUED_BY_HUBSPOT = 'issued-by-hubspot';
+
+/** A patch that names a refresh token and no access token: HubSpot issues the first access token. */
+function asksForIssuedToken(patch: { hubspot?: Record<string, unknown> | null | undefined }): boolean {
+  const { hubspot } = patch;
+  return hubspot !== undefined && hubspot !== null && typeof hubspot.refreshToken === 'string' && !('accessToken' in hubspot);
+}
+
+function withHubSpot<P extends { hubspot?: Record<string, unknown> | null | undefined }>(patch: P, fields: Record<string, unknown>): P {
+  return { ...patch, hubspot: { ...patch.hubspot, ...fields } };
 }
 
 export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTargets, hubSpotAccounts = createHubSpotAccountVerifier() }) => {
@@ -184,8 +202,29 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       const before = await store.transaction((tx) => findOutboundWebhookSecret(tx, workspaceId));
       // The settings as read can be patched back whole: the secret read back changes nothing.
       if (typeof outboundWebhookSecret === 'string') assertKeepsOutboundSecret(outboundWebhookSecret, before);
+      const unavailable = (reason: string, retryAfterSeconds: number) => {
+        request.log.warn({ reason }, 'settings change refused: HubSpot could not confirm the account of the access token');
+        reply.header('retry-after', String(retryAfterSeconds));
+        const detail = `HubSpot could not confirm which account the access token belongs to (${reason}); nothing was changed: send the request again after Retry-After`;
+        return sendProblem(reply, problem(503, HUBSPOT_UNAVAILABLE, detail));
+      };
+      // An OAuth install given without an access token gets its first one from HubSpot: the
+      // merged settings (with the client id and secret already stored) say whom to ask for it.
+      let issued: IssuedHubSpotTokens | null = null;
+      let change = patch;
+      if (asksForIssuedToken(patch)) {
+        const { after: draft } = await workspace.previewSettings(withHubSpot(patch, { accessToken: TOKEN_ISSUED_BY_HUBSPOT }));
+        const oauth = hubSpotAccountOf(draft)?.oauth ?? null;
+        if (oauth !== null) {
+          const answer = await hubSpotAccounts.issueTokens(oauth);
+          if (answer.outcome === 'refused') throw new ConsentryError('VALIDATION_FAILED', `${answer.field}: ${answer.message}`, [{ path: answer.field, message: answer.message }]);
+          if (answer.outcome === 'unavailable') return unavailable(answer.reason, answer.retryAfterSeconds);
+          issued = answer.tokens;
+          change = withHubSpot(patch, { accessToken: issued.accessToken });
+        }
+      }
       // The engine's own merge says what the patch would store; nothing is written yet.
-      const { before: current, after: merged } = await workspace.previewSettings(patch);
+      const { before: current, after: merged } = await workspace.previewSettings(change);
       // Without a URL the secret reads null, so a null sent back with a new URL is the value read, not a request to rotate.
       const hadUrl = Boolean(current.outboundWebhookUrl);
       const read = hubSpotAccountOf(current);
@@ -193,18 +232,17 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       const claim = wanted !== null && !sameHubSpotAccount(wanted, read) ? wanted : null;
       // Asked before the settings transaction, which must not hold the store's write lock while HubSpot answers.
       if (claim !== null) {
-        const checked = await checkHubSpotAccountClaim(hubSpotAccounts, claim);
+        const checked = await checkHubSpotAccountClaim(hubSpotAccounts, { ...claim, issued });
         if (checked.verdict === 'refused') throw checked.error;
-        if (checked.verdict === 'unavailable') {
-          request.log.warn({ reason: checked.reason }, 'settings change refused: HubSpot could not confirm the account of the access token');
-          reply.header('retry-after', String(checked.retryAfterSeconds));
-          const detail = `HubSpot could not confirm which account the access token belongs to (${checked.reason}); nothing was changed: send the request again after Retry-After`;
-          return sendProblem(reply, problem(503, HUBSPOT_UNAVAILABLE, detail));
-        }
+        if (checked.verdict === 'unavailable') return unavailable(checked.reason, checked.retryAfterSeconds);
+        issued = checked.issued;
       }
       // The transaction compares the stored account with the one read, and stores a new one only as HubSpot confirmed it.
-      const guarded = claim !== null || namesHubSpotAccount(patch);
-      const updated = await workspace.updateSettings(patch, guarded ? { hubspotAccount: { read, confirmed: claim } } : {});
+      const guarded = claim !== null || namesHubSpotAccount(change);
+      const updated = await workspace.updateSettings(change, guarded ? { hubspotAccount: { read, confirmed: claim } } : {});
+      const installed = hubSpotAccountOf(updated.settings)?.oauth ?? null;
+      // The sync starts with the token the check was issued rather than asking HubSpot for another.
+      if (issued !== null && installed !== null) await rememberIssuedTokens(store, workspaceId, installed, issued);
       if (!updated.settings.outboundWebhookUrl) return settingsView(store, updated);
       if (outboundWebhookSecret === null && before !== null && hadUrl) {
         // As POST /v1/settings/outbound-webhook/secret with its default overlap.

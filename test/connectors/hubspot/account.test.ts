@@ -33,7 +33,7 @@ describe('the HubSpot account of a token', () => {
     );
     const verifier = createHubSpotAccountVerifier();
     expect(await verifier.lookUp(TOKEN)).toEqual({ outcome: 'found', portalId: '12345' });
-    expect(await checkHubSpotAccountClaim(verifier, { accessToken: TOKEN, portalId: '12345' })).toEqual({ verdict: 'owned' });
+    expect(await checkHubSpotAccountClaim(verifier, { accessToken: TOKEN, portalId: '12345' })).toEqual({ verdict: 'owned', issued: null });
     expect(seen).toEqual([`GET Bearer ${TOKEN}`, `GET Bearer ${TOKEN}`]);
   });
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { rememberIssuedTokens } from '../../../connectors/hubspot/oauth.js';
 import { CONSENTRY_PROPERTY_NAMES, PROPERTY_GROUP_NAME, TAGS_PROPERTY } from '../../../connectors/hubspot/properties.js';
 import { createEngine } from '../../../src/engine.js';
 import { createSqliteStore } from '../../../src/store/sqlite.js';
@@ -53,6 +54,54 @@ describe('consentry hubspot install', () => {
     const run = await cli(['hubspot', 'install', '--api-base', fake.url, '--db', db]);
     expect(run.code).toBe(0);
     expect(fake.state.properties.get(TAGS_PROPERTY)?.options.map((o) => o.label).sort()).toEqual(['Consent: Privacy', 'VIP']);
+  });
+
+  it("asks HubSpot for an access token of the workspace's OAuth install, or uses the one the server kept while it is valid", async () => {
+    await fake.close();
+    const app = { clientId: '11111111-2222-3333-4444-555555555555', clientSecret: 'app-secret-for-tests', refreshToken: 'refresh-token-of-the-install' };
+    // Only tokens the fake's token endpoint issued, and have not expired, are accepted.
+    fake = await startFakeHubSpot({ accessToken: 'pat-of-nobody', rateLimit: null, oauth: app });
+    const db = path.join(dir, 'consentry.db');
+    const store = createSqliteStore({ path: db });
+    const engine = createEngine({ store });
+    const workspace = await engine.createWorkspace({ name: 'Example Shop', settings: { hubspot: { accessToken: 'expired-at-install', portalId: '62515', ...app } } });
+    await store.close();
+
+    const first = await cli(['hubspot', 'install', '--dry-run', '--api-base', fake.url, '--db', db]);
+    expect(first.code).toBe(0);
+    expect(fake.issuedAccessTokens).toEqual(['fake-oauth-1']);
+
+    const kept = createSqliteStore({ path: db });
+    await rememberIssuedTokens(kept, workspace.id, app, { accessToken: 'fake-oauth-1', refreshToken: app.refreshToken, expiresAt: Date.now() + 20 * 60 * 1000 });
+    await kept.close();
+    const second = await cli(['hubspot', 'install', '--dry-run', '--api-base', fake.url, '--db', db]);
+    expect(second.code).toBe(0);
+    expect(fake.issuedAccessTokens).toEqual(['fake-oauth-1']);
+
+    const expired = createSqliteStore({ path: db });
+    await rememberIssuedTokens(expired, workspace.id, app, { accessToken: 'fake-oauth-1', refreshToken: app.refreshToken, expiresAt: Date.now() - 1000 });
+    await expired.close();
+    fake.revokeOAuth();
+    const revoked = await cli(['hubspot', 'install', '--dry-run', '--api-base', fake.url, '--db', db]);
+    expect(revoked.code).toBe(1);
+    expect(revoked.stderr).toContain('HubSpot refused the refresh token');
+    expect(revoked.stderr).not.toContain(app.refreshToken);
+  });
+
+  it('stops without sending a create again when its answer is lost, and a rerun makes only what is missing', async () => {
+    const db = path.join(dir, 'none.db');
+    fake.rewriteNext('POST /crm/v3/properties/contacts/groups', () => ({ status: 502, html: '<html>Bad gateway</html>' }));
+    const lost = await cli(['hubspot', 'install', '--token', TOKEN, '--api-base', fake.url, '--db', db]);
+    expect(lost.code).toBe(1);
+    expect(lost.stderr).toContain('HubSpot answered 502 to a request that is not safe to send twice');
+    expect(lost.stderr).toContain('run the command again');
+    expect(fake.stats.byEndpoint['POST /crm/v3/properties/contacts/groups']).toBe(1);
+    expect(fake.state.groups.has(PROPERTY_GROUP_NAME)).toBe(true);
+
+    const rerun = await cli(['hubspot', 'install', '--token', TOKEN, '--api-base', fake.url, '--db', db]);
+    expect(rerun.code).toBe(0);
+    expect(fake.stats.byEndpoint['POST /crm/v3/properties/contacts/groups']).toBe(1);
+    for (const name of CONSENTRY_PROPERTY_NAMES) expect(fake.state.properties.get(name)?.groupName).toBe(PROPERTY_GROUP_NAME);
   });
 
   it('says where a token comes from when there is none (exit code 2), and reports conflicting properties with exit code 1', async () => {

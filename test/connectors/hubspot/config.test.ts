@@ -25,6 +25,7 @@ describe('resolveHubSpotConfig', () => {
     expect(resolveHubSpotConfig(workspace('w1'), ENV, true)).toEqual({
       workspaceId: 'w1',
       accessToken: 'pat-env',
+      oauth: null,
       portalId: '111',
       clientSecret: 'secret-env',
       developerApiKey: 'dev-key-env',
@@ -46,7 +47,13 @@ describe('resolveHubSpotConfig', () => {
       expect.objectContaining({ accessToken: 'pat-own', portalId: '222', clientSecret: 'secret-env', emailSubscriptionId: '2002', createMissingContacts: true, source: 'settings' }),
     );
     const notDefault = resolveHubSpotConfig(workspace('w2', { accessToken: 'pat-two', portalId: '333' }), ENV, false);
-    expect(notDefault).toEqual(expect.objectContaining({ clientSecret: null, emailSubscriptionId: null, developerApiKey: null }));
+    expect(notDefault).toEqual(expect.objectContaining({ clientSecret: null, emailSubscriptionId: null, developerApiKey: null, oauth: null }));
+  });
+
+  it("is an OAuth install when the settings name the app's client id and secret and a refresh token", () => {
+    const app = { clientId: 'client-own', clientSecret: 'secret-own', refreshToken: 'refresh-own' };
+    const installed = resolveHubSpotConfig(workspace('w1', { accessToken: 'access-own', portalId: '222', ...app }), ENV, true);
+    expect(installed).toEqual(expect.objectContaining({ accessToken: 'access-own', oauth: app, source: 'settings' }));
   });
 });
 

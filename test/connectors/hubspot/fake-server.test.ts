@@ -166,7 +166,7 @@ describe('fake HubSpot: rate limits', () => {
   it('refuses everything once the daily limit is used up; the limiter pauses the portal', async () => {
     const { fake, clock } = await start({ rateLimit: null, dailyLimit: 2 });
     const pauses: Date[] = [];
-    const limiter = new PortalRateLimiter({ clock, sleep: async (ms) => void clock.advance(ms), onDailyLimit: (until) => pauses.push(until) });
+    const limiter = new PortalRateLimiter({ clock, sleep: async (ms) => void clock.advance(ms), timeZone: 'UTC', onDailyLimit: (until) => pauses.push(until) });
     const hubspot = createHubSpotClient({ accessToken: TOKEN, basePath: fake.url, limiter });
     await hubspot.listPropertyGroups();
     const raw = await rawGet(`${fake.url}/crm/v3/properties/contacts/groups`);

@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../../../src/ports/clock.js';
 import { HubSpotApiError, HubSpotPausedError } from '../../../connectors/hubspot/errors.js';
 import {
+  HubSpotOutcomeUnknownError,
   PortalRateLimiter,
   RateLimiterRegistry,
   classifyFailure,
+  dailyLimitPauseEnd,
   nextMidnight,
   readRateLimitHeaders,
   type RateLimiterOptions,
@@ -12,8 +14,8 @@ import {
 
 const START = Date.parse('2026-03-02T10:00:00.000Z');
 
-function harness(options: Partial<RateLimiterOptions> = {}) {
-  const clock = new FakeClock(START);
+function harness(options: Partial<RateLimiterOptions> = {}, start: number | string = START) {
+  const clock = new FakeClock(start);
   const sleeps: number[] = [];
   // Wakes at "now + ms" on the fake clock; sleepers started together wake together.
   const sleep = async (ms: number): Promise<void> => {
@@ -184,9 +186,9 @@ describe('429 handling', () => {
     expect(attempts).toEqual([0, 500]);
   });
 
-  it('pauses the portal until the next midnight on a DAILY 429 and reports it once', async () => {
+  it('pauses a portal in UTC until its next midnight on a DAILY 429 and reports it once', async () => {
     const pauses: Date[] = [];
-    const { limiter, clock } = harness({ onDailyLimit: (until) => pauses.push(until) });
+    const { limiter, clock } = harness({ timeZone: 'UTC', onDailyLimit: (until) => pauses.push(until) });
     const failure = limiter.run(async () => {
       throw rateLimited('DAILY', {}, 'You have reached your daily limit.');
     });
@@ -281,5 +283,173 @@ describe('RateLimiterRegistry', () => {
     expect(registry.for('62515')).toBe(registry.for('62515'));
     expect(registry.for('62515')).not.toBe(registry.for('99887'));
     expect(registry.for('11111', { max: 190 }).limits().max).toBe(190);
+  });
+});
+
+const dailyLimit = () => rateLimited('DAILY', {}, 'You have reached your daily limit.');
+
+/** Runs one call HubSpot refuses with a DAILY 429; resolves to the pause it caused. */
+async function refuseDaily(limiter: PortalRateLimiter): Promise<Date> {
+  const failure: unknown = await limiter.run(async () => Promise.reject(dailyLimit())).catch((error: unknown) => error);
+  if (!(failure instanceof HubSpotPausedError)) throw new Error('expected HubSpotPausedError');
+  return failure.until;
+}
+
+describe("the daily limit resets at the portal's midnight", () => {
+  it('holds a Los Angeles portal refused at 17:00Z until 08:00Z in winter, not until UTC midnight', async () => {
+    const { limiter, clock } = harness({ timeZone: 'America/Los_Angeles' }, '2026-03-02T17:00:00.000Z');
+    expect(await refuseDaily(limiter)).toEqual(new Date('2026-03-03T08:00:00.000Z'));
+
+    clock.set('2026-03-03T00:00:00.000Z');
+    let calls = 0;
+    await expect(limiter.run(async () => (calls += 1))).rejects.toBeInstanceOf(HubSpotPausedError);
+    expect(calls).toBe(0);
+
+    clock.set('2026-03-03T08:00:00.000Z');
+    await limiter.run(async () => (calls += 1));
+    expect(calls).toBe(1);
+    expect(limiter.pausedUntil()).toBeNull();
+  });
+
+  it('holds it until 07:00Z in summer time', async () => {
+    const { limiter } = harness({ timeZone: 'America/Los_Angeles' }, '2026-07-01T17:00:00.000Z');
+    expect(await refuseDaily(limiter)).toEqual(new Date('2026-07-02T07:00:00.000Z'));
+  });
+
+  it('learns the zone after it was made: a pause already in force moves to that midnight, later or earlier', async () => {
+    const pauses: Date[] = [];
+    const { limiter, clock } = harness({ onDailyLimit: (until) => pauses.push(until) }, '2026-03-02T17:00:00.000Z');
+    expect(limiter.knownTimeZone()).toBeNull();
+    expect(await refuseDaily(limiter)).toEqual(new Date('2026-03-02T18:00:00.000Z'));
+    clock.set('2026-03-02T17:30:00.000Z');
+    limiter.setTimeZone('America/Los_Angeles');
+    expect(limiter.knownTimeZone()).toBe('America/Los_Angeles');
+    expect(limiter.pausedUntil()).toEqual(new Date('2026-03-03T08:00:00.000Z'));
+    // Moving a pause is not a new one.
+    expect(pauses).toEqual([new Date('2026-03-02T18:00:00.000Z')]);
+    // A later pause is computed in the zone at once.
+    clock.set('2026-03-04T17:00:00.000Z');
+    expect(await refuseDaily(limiter)).toEqual(new Date('2026-03-05T08:00:00.000Z'));
+
+    // A pause computed in UTC does not outlive the portal's own midnight (Tokyo: 15:00Z).
+    const tokyo = harness({ timeZone: 'UTC' }, '2026-03-02T10:00:00.000Z');
+    expect(await refuseDaily(tokyo.limiter)).toEqual(new Date('2026-03-03T00:00:00.000Z'));
+    tokyo.limiter.setTimeZone('Asia/Tokyo');
+    expect(tokyo.limiter.pausedUntil()).toEqual(new Date('2026-03-02T15:00:00.000Z'));
+  });
+
+  it("ends the pause at once when the portal's midnight has already passed", async () => {
+    const { limiter, clock } = harness({ timeZone: 'UTC' }, '2026-03-02T14:00:00.000Z');
+    await refuseDaily(limiter);
+    clock.set('2026-03-02T15:30:00.000Z');
+    limiter.setTimeZone('Asia/Tokyo');
+    expect(limiter.pausedUntil()).toBeNull();
+    expect(await limiter.run(async () => 'sent')).toBe('sent');
+  });
+
+  it('without the zone, asks HubSpot again hourly until it accepts; each refusal pauses again', async () => {
+    const pauses: Date[] = [];
+    const { limiter, clock } = harness({ onDailyLimit: (until) => pauses.push(until) }, '2026-03-02T17:00:00.000Z');
+    expect(await refuseDaily(limiter)).toEqual(new Date('2026-03-02T18:00:00.000Z'));
+    let calls = 0;
+    clock.set('2026-03-02T17:59:59.000Z');
+    await expect(limiter.run(async () => (calls += 1))).rejects.toBeInstanceOf(HubSpotPausedError);
+    expect(calls).toBe(0);
+
+    clock.set('2026-03-02T18:00:00.000Z');
+    expect(await refuseDaily(limiter)).toEqual(new Date('2026-03-02T19:00:00.000Z'));
+    // Refusals of calls already in flight keep the pause in force.
+    limiter.observe({ 'x-hubspot-ratelimit-daily-remaining': '0' });
+    expect(limiter.pausedUntil()).toEqual(new Date('2026-03-02T19:00:00.000Z'));
+    expect(pauses).toEqual([new Date('2026-03-02T18:00:00.000Z'), new Date('2026-03-02T19:00:00.000Z')]);
+
+    clock.set('2026-03-02T19:00:00.000Z');
+    await limiter.run(async () => (calls += 1));
+    expect(calls).toBe(1);
+  });
+
+  it('without the zone, never pauses past UTC midnight', () => {
+    expect(dailyLimitPauseEnd(new Date('2026-03-02T23:30:00.000Z'), null)).toEqual(new Date('2026-03-03T00:00:00.000Z'));
+    expect(dailyLimitPauseEnd(new Date('2026-03-02T17:00:00.000Z'), null)).toEqual(new Date('2026-03-02T18:00:00.000Z'));
+    expect(dailyLimitPauseEnd(new Date('2026-03-02T17:00:00.000Z'), 'America/Los_Angeles')).toEqual(new Date('2026-03-03T08:00:00.000Z'));
+  });
+
+  it('refuses a zone the runtime does not know, keeping the one it had', () => {
+    const { limiter } = harness({ timeZone: 'Europe/Madrid' });
+    expect(() => limiter.setTimeZone('Mars/Olympus_Mons')).toThrow(expect.objectContaining({ code: 'VALIDATION_FAILED', issues: [expect.objectContaining({ path: 'timeZone' })] }));
+    expect(limiter.knownTimeZone()).toBe('Europe/Madrid');
+  });
+});
+
+describe('requests that are not safe to send twice', () => {
+  const badGateway = () => new HubSpotApiError(502, {}, '<html><body><h1>502</h1></body></html>');
+
+  it('fail at once on a 5xx, saying the outcome is unknown', async () => {
+    const { limiter, sleeps } = harness();
+    let calls = 0;
+    const answered = badGateway();
+    const failure: unknown = await limiter
+      .run(async () => {
+        calls += 1;
+        throw answered;
+      }, { repeatable: false })
+      .catch((error: unknown) => error);
+    expect(calls).toBe(1);
+    expect(sleeps).toEqual([]);
+    expect(failure).toBeInstanceOf(HubSpotOutcomeUnknownError);
+    expect(failure).toMatchObject({ code: 'HUBSPOT_OUTCOME_UNKNOWN', status: 502, cause: answered });
+    expect(String(failure)).toMatch(/HubSpot answered 502 .*whether HubSpot carried it out is unknown/);
+    // The caller tries again later, after reading back what is there.
+    expect(classifyFailure(failure)).toEqual({ kind: 'server_error', status: 502 });
+  });
+
+  it('fail at once when no answer came', async () => {
+    const { limiter } = harness();
+    let calls = 0;
+    const failure = limiter.run(
+      async () => {
+        calls += 1;
+        throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+      },
+      { repeatable: false },
+    );
+    await expect(failure).rejects.toBeInstanceOf(HubSpotOutcomeUnknownError);
+    await expect(failure).rejects.toMatchObject({ status: null, message: expect.stringContaining('no answer from HubSpot (socket hang up)') });
+    expect(calls).toBe(1);
+  });
+
+  it('are still retried after a 429: HubSpot did not carry them out', async () => {
+    const { limiter } = harness();
+    let calls = 0;
+    const result = await limiter.run(
+      async () => {
+        calls += 1;
+        if (calls === 1) throw rateLimited('TEN_SECONDLY_ROLLING');
+        if (calls === 2) throw rateLimited('SECONDLY', {}, 'You have reached your secondly limit.');
+        return 'created';
+      },
+      { repeatable: false },
+    );
+    expect(result).toBe('created');
+    expect(calls).toBe(3);
+    await expect(limiter.run(async () => Promise.reject(dailyLimit()), { repeatable: false })).rejects.toBeInstanceOf(HubSpotPausedError);
+  });
+
+  it('keep a refusal as HubSpot gave it', async () => {
+    const { limiter } = harness();
+    const conflict = new HubSpotApiError(409, {}, '{"status":"error","category":"OBJECT_ALREADY_EXISTS","message":"Property named x already exists"}');
+    await expect(limiter.run(async () => Promise.reject(conflict), { repeatable: false })).rejects.toBe(conflict);
+  });
+
+  it('other requests are retried on a 5xx as before', async () => {
+    const { limiter } = harness();
+    let calls = 0;
+    expect(
+      await limiter.run(async () => {
+        calls += 1;
+        if (calls === 1) throw badGateway();
+        return calls;
+      }),
+    ).toBe(2);
   });
 });

@@ -8,7 +8,7 @@ import { createEngine, type Engine, type WorkspaceEngine } from '../../../src/en
 import { FakeClock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
-import { batchResponse, contactObject, HUBSPOT_API as API, jsonBody, RATE_HEADERS, useHubSpotMsw, type JsonObject } from './msw.js';
+import { ACCOUNT_INFO_URL, accountDetails, batchResponse, contactObject, HUBSPOT_API as API, jsonBody, RATE_HEADERS, useHubSpotMsw, type JsonObject } from './msw.js';
 
 /**
  * The sync through the real @hubspot/api-client against handlers that follow HubSpot's documented
@@ -67,6 +67,8 @@ async function setUp(hubspot: Record<string, unknown> = {}): Promise<Setup> {
   };
   const connections = new HubSpotConnections({ clock, sleep, random: () => 0 });
   const sync = new HubSpotSync({ engine, store, clock, connections, random: () => 0 });
+  // The sync asks once where the portal's daily limit resets.
+  server.use(http.get(ACCOUNT_INFO_URL, () => HttpResponse.json(accountDetails(62515), { headers: RATE_HEADERS })));
   current = { store, engine, workspace: engine.workspace(created.id), clock, sync };
   return current;
 }

@@ -308,6 +308,9 @@ describe('HubSpot sync: limits and failures', () => {
   it('pauses the portal on the DAILY limit until its next midnight, keeps the changes and raises sync.failed once', async () => {
     h = await startHarness();
     const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    // A first pass learns the portal's time zone (the fake's account is in UTC), where its daily limit resets.
+    await h.workspace.addTag(contactId, 'VIP');
+    await h.sync.drain();
     h.fake.setDailyLimit(0);
     await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', source: 'manual', actor });
     await h.sync.drain();

@@ -78,7 +78,7 @@ async function otherShop(h: Harness): Promise<Workspace> {
 
 /** What a database written before a portal belonged to one workspace may hold: the other shop names the first shop's portal. */
 async function claimPortalBehindTheRule(h: Harness, workspace: Workspace, clientSecret: string): Promise<void> {
-  const hubspot = { ...workspace.settings.hubspot, accessToken: 'pat-na1-other', portalId: PORTAL_ID, clientSecret, emailSubscriptionId: null, createMissingContacts: false, syncEnabled: false };
+  const hubspot = { ...workspace.settings.hubspot, accessToken: 'pat-na1-other', portalId: PORTAL_ID, clientSecret, clientId: null, refreshToken: null, emailSubscriptionId: null, createMissingContacts: false, syncEnabled: false };
   await h.store.transaction((tx) => tx.updateWorkspace(workspace.id, { settings: { ...workspace.settings, hubspot }, updatedAt: h.clock.now().toISOString() }));
 }
 
