@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hubSpotConnectionsFor, type HubSpotConnections } from '../../../connectors/hubspot/connections.js';
 import { installProperties } from '../../../connectors/hubspot/install.js';
+import { hubSpotStatus, type HubSpotStatus } from '../../../connectors/hubspot/status.js';
 import { hubSpotStateFor } from '../../../connectors/hubspot/state-sqlite.js';
 import { HubSpotSync, type HubSpotSyncOptions } from '../../../connectors/hubspot/sync.js';
 import type { WorkspaceSettingsInput } from '../../../src/core/settings.js';
@@ -104,4 +105,23 @@ export async function linkedContact(h: Harness, email: string, properties: Recor
 
 export function hubspotProperties(h: Harness, hubspotId: string): Record<string, string> {
   return h.fake.state.contacts.get(hubspotId)?.properties ?? {};
+}
+
+/** The workspace's sync status as GET /v1/integrations/hubspot/status shows it, at the harness's time. */
+export async function syncStatus(h: Harness): Promise<HubSpotStatus> {
+  return hubSpotStatus(hubSpotStateFor(h.store), await h.workspace.get(), {}, true, h.clock.now());
+}
+
+/** A person's SMS marketing decision recorded by hand (an opt-in with its legal basis), dated `occurredAt` when given. */
+export async function setSms(h: Harness, contactId: string, value: 'opted_in' | 'opted_out', occurredAt?: string): Promise<void> {
+  await h.workspace.setConsent({
+    contactId,
+    purpose: 'marketing',
+    channel: 'sms',
+    status: value,
+    ...(value === 'opted_in' ? { legalBasis: 'CONSENT_WITH_NOTICE' as const, explanation: 'Asked at the till' } : {}),
+    source: 'manual',
+    actor: { kind: 'user', id: 'user-ana' },
+    ...(occurredAt === undefined ? {} : { occurredAt }),
+  });
 }

@@ -1,9 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HUBSPOT_TOKEN_PATH } from '../../../connectors/hubspot/oauth.js';
-import { hubSpotStatus } from '../../../connectors/hubspot/status.js';
-import { hubSpotStateFor } from '../../../connectors/hubspot/state-sqlite.js';
 import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
-import { hubspotProperties, linkedContact, startHarness, type Harness } from './harness.js';
+import { hubspotProperties, linkedContact, setSms, startHarness, syncStatus, type Harness } from './harness.js';
 
 /**
  * A workspace connected through an OAuth app: HubSpot's access tokens live 30 minutes and the app
@@ -15,7 +13,6 @@ import { hubspotProperties, linkedContact, startHarness, type Harness } from './
 const OAUTH_APP = { clientId: '11111111-2222-3333-4444-555555555555', clientSecret: 'app-secret-for-tests', refreshToken: 'refresh-token-of-the-install' };
 const TOKEN_ENDPOINT = `POST ${HUBSPOT_TOKEN_PATH}`;
 const sms = channelPropertyNames('sms');
-const actor = { kind: 'user' as const, id: 'user-ana' };
 
 let h: Harness | null = null;
 afterEach(async () => {
@@ -32,17 +29,6 @@ async function oauthHarness(sqlite = false): Promise<Harness> {
   });
 }
 
-async function setSms(harness: Harness, contactId: string, value: 'opted_in' | 'opted_out'): Promise<void> {
-  await harness.workspace.setConsent({
-    contactId,
-    purpose: 'marketing',
-    channel: 'sms',
-    status: value,
-    ...(value === 'opted_in' ? { legalBasis: 'CONSENT_WITH_NOTICE' as const, explanation: 'Asked at the till' } : {}),
-    source: 'manual',
-    actor,
-  });
-}
 
 describe('HubSpot sync through an OAuth app', () => {
   it('asks for an access token before its first write, and for a new one once it nears its end, with no request refused', async () => {
@@ -66,7 +52,7 @@ describe('HubSpot sync through an OAuth app', () => {
     expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_in');
     expect(h.fake.issuedAccessTokens).toEqual(['fake-oauth-1', 'fake-oauth-2']);
     expect(h.fake.stats.byEndpoint[TOKEN_ENDPOINT]).toBe(2);
-    const status = await hubSpotStatus(hubSpotStateFor(h.store), await h.workspace.get(), {}, true, h.clock.now());
+    const status = await syncStatus(h);
     expect(status.heldReason).toBeNull();
   });
 
@@ -76,7 +62,7 @@ describe('HubSpot sync through an OAuth app', () => {
     h.fake.revokeOAuth();
     await setSms(h, contactId, 'opted_out');
     await h.sync.runOnce();
-    const held = await hubSpotStatus(hubSpotStateFor(h.store), await h.workspace.get(), {}, true, h.clock.now());
+    const held = await syncStatus(h);
     expect(held.heldReason).toContain('HubSpot refused the refresh token');
     expect(held.heldReason).toContain('hubspot.refreshToken');
     expect(held.backlog.pending).toBe(1);

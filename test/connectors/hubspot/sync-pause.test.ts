@@ -3,11 +3,10 @@ import { HubSpotConnections } from '../../../connectors/hubspot/connections.js';
 import { HUBSPOT_PORTALS_KEY } from '../../../connectors/hubspot/fan-out.js';
 import { installProperties } from '../../../connectors/hubspot/install.js';
 import { channelPropertyNames, PRIVACY_STATUS_PROPERTY, TAGS_PROPERTY } from '../../../connectors/hubspot/properties.js';
-import { hubSpotStatus } from '../../../connectors/hubspot/status.js';
 import { hubSpotStateFor } from '../../../connectors/hubspot/state-sqlite.js';
 import { HubSpotSync } from '../../../connectors/hubspot/sync.js';
 import { startFakeHubSpot, type FakeHubSpot } from '../../fakes/hubspot-server.js';
-import { CLIENT_SECRET, hubspotProperties, linkedContact, PORTAL_ID, startHarness, SUBSCRIPTION_ID, TOKEN, type Harness } from './harness.js';
+import { CLIENT_SECRET, hubspotProperties, linkedContact, PORTAL_ID, setSms, startHarness, SUBSCRIPTION_ID, syncStatus, TOKEN, type Harness } from './harness.js';
 
 /**
  * Changes made while the sync is off (`syncEnabled: false`, or the HubSpot settings removed) are
@@ -43,22 +42,6 @@ async function otherPortal(harness: Harness): Promise<{ other: FakeHubSpot; sync
   return { other, sync };
 }
 
-async function status(harness: Harness) {
-  return hubSpotStatus(hubSpotStateFor(harness.store), await harness.workspace.get(), {}, true, harness.clock.now());
-}
-
-async function setSms(harness: Harness, contactId: string, value: 'opted_in' | 'opted_out', occurredAt?: string): Promise<void> {
-  await harness.workspace.setConsent({
-    contactId,
-    purpose: 'marketing',
-    channel: 'sms',
-    status: value,
-    ...(value === 'opted_in' ? { legalBasis: 'CONSENT_WITH_NOTICE' as const, explanation: 'Asked at the till' } : {}),
-    source: 'manual',
-    actor,
-    ...(occurredAt === undefined ? {} : { occurredAt }),
-  });
-}
 
 describe('HubSpot sync: while syncEnabled is false', () => {
   it('sends nothing, keeps the changes as one waiting contact, and sends its current values once the sync is on again', async () => {
@@ -79,7 +62,7 @@ describe('HubSpot sync: while syncEnabled is false', () => {
     const paused = await h.sync.drain();
     expect(paused.events).toBe(3);
     expect(h.fake.stats.requests).toBe(0);
-    expect((await status(h)).backlog.pending).toBe(1);
+    expect((await syncStatus(h)).backlog.pending).toBe(1);
     expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_in');
 
     await h.workspace.updateSettings({ hubspot: { syncEnabled: true } });
@@ -90,7 +73,7 @@ describe('HubSpot sync: while syncEnabled is false', () => {
     // Three changes, one write; channels that did not change are not written.
     expect(h.fake.stats.contactWrites.get(hubspotId)).toBe(1);
     expect(hubspotProperties(h, hubspotId)[whatsapp.status]).toBeUndefined();
-    expect((await status(h)).backlog.pending).toBe(0);
+    expect((await syncStatus(h)).backlog.pending).toBe(0);
   });
 
   it('holds changes already queued when the sync is turned off, and sends them when it is on again', async () => {
@@ -99,7 +82,7 @@ describe('HubSpot sync: while syncEnabled is false', () => {
     h.fake.failNext(1000, 503);
     await setSms(h, contactId, 'opted_out');
     await h.sync.runOnce();
-    expect((await status(h)).backlog.pending).toBe(1);
+    expect((await syncStatus(h)).backlog.pending).toBe(1);
     h.fake.failNext(0);
 
     await h.workspace.updateSettings({ hubspot: { syncEnabled: false } });
@@ -107,7 +90,7 @@ describe('HubSpot sync: while syncEnabled is false', () => {
     h.clock.advance(60 * 60 * 1000);
     await h.sync.drain();
     expect(h.fake.stats.byEndpoint[UPDATE]).toBeUndefined();
-    expect((await status(h)).backlog.pending).toBe(1);
+    expect((await syncStatus(h)).backlog.pending).toBe(1);
 
     await h.workspace.updateSettings({ hubspot: { syncEnabled: true } });
     await h.sync.drain();
@@ -137,13 +120,13 @@ describe('HubSpot sync: while syncEnabled is false', () => {
     await h.workspace.updateSettings({ hubspot: { syncEnabled: false } });
     await setSms(h, contactId, 'opted_out');
     await h.sync.drain();
-    expect((await status(h)).backlog.pending).toBe(1);
+    expect((await syncStatus(h)).backlog.pending).toBe(1);
     await h.workspace.updateSettings({ hubspot: { syncEnabled: true } });
     const restarted = new HubSpotSync({ engine: h.engine, store: h.store, clock: h.clock, connections: h.connections, random: () => 0 });
     cleanups.push(() => restarted.stop());
     await restarted.drain();
     expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_out');
-    expect((await status(h)).backlog.pending).toBe(0);
+    expect((await syncStatus(h)).backlog.pending).toBe(0);
   });
 
   it("sends an erased contact's opt-out made while paused by its stored id, and none of its other values", async () => {
@@ -223,7 +206,7 @@ describe('HubSpot sync: settings removed and put back', () => {
     const contact = await h.workspace.createContact({ email: 'ana.test@example.com' });
     await setSms(h, contact.id, 'opted_out');
     await h.sync.drain();
-    expect((await status(h)).backlog.pending).toBe(0);
+    expect((await syncStatus(h)).backlog.pending).toBe(0);
     expect(await h.store.transaction((tx) => tx.getMeta(HUBSPOT_PORTALS_KEY))).toBeUndefined();
   });
 
@@ -235,7 +218,7 @@ describe('HubSpot sync: settings removed and put back', () => {
     await h.workspace.updateSettings({ hubspot: null });
     await setSms(h, contactId, 'opted_out');
     await h.sync.drain();
-    expect((await status(h)).backlog.pending).toBe(1);
+    expect((await syncStatus(h)).backlog.pending).toBe(1);
     await h.workspace.eraseContact(contactId);
     await h.sync.drain();
     expect((await h.workspace.getContact(contactId)).hubspotId).toBe(hubspotId);
@@ -248,7 +231,7 @@ describe('HubSpot sync: settings removed and put back', () => {
     expect(await sync.drain()).toMatchObject({ relinked: 1, queued: 1 });
     expect(other.state.contacts.get(stranger)?.properties[sms.status]).toBeUndefined();
     expect(other.stats.byEndpoint[UPDATE]).toBeUndefined();
-    expect((await status(h)).backlog.pending).toBe(0);
+    expect((await syncStatus(h)).backlog.pending).toBe(0);
   });
 
   it('on reconnect to another portal, forgets the record ids of the first and matches the contacts again there', async () => {

@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { channelPropertyNames, CONTACT_ID_PROPERTY } from '../../../connectors/hubspot/properties.js';
 import { hubSpotStateFor } from '../../../connectors/hubspot/state-sqlite.js';
-import { hubSpotStatus } from '../../../connectors/hubspot/status.js';
 import type { WorkerLogger } from '../../../src/worker/logger.js';
 import type { FakeAnswer } from '../../fakes/hubspot-server.js';
-import { hubspotProperties, linkedContact, startHarness, type Harness, type HarnessOptions } from './harness.js';
+import { hubspotProperties, linkedContact, startHarness, syncStatus, type Harness, type HarnessOptions } from './harness.js';
 
 /**
  * "The daily limit resets at midnight based on your time zone setting"
@@ -29,10 +28,6 @@ async function begin(options: HarnessOptions & { at: string }): Promise<Harness>
   h = await startHarness(options);
   h.clock.set(options.at);
   return h;
-}
-
-async function status(harness: Harness) {
-  return hubSpotStatus(hubSpotStateFor(harness.store), await harness.workspace.get(), {}, true, harness.clock.now());
 }
 
 async function syncFailures(harness: Harness) {
@@ -69,7 +64,7 @@ describe("HubSpot sync: the daily limit resets at the portal's midnight", () => 
     harness.fake.setDailyLimit(0);
     await optOut(harness, contactId, 'whatsapp');
     await harness.sync.drain();
-    expect((await status(harness)).pausedUntil).toBe(reset);
+    expect((await syncStatus(harness)).pausedUntil).toBe(reset);
     expect(harness.fake.stats.byEndpoint[ACCOUNT_INFO]).toBe(1);
 
     // UTC midnight passed, Los Angeles' did not: nothing is sent.
@@ -77,13 +72,13 @@ describe("HubSpot sync: the daily limit resets at the portal's midnight", () => 
     harness.clock.set(Date.parse(utcMidnight) + 1000);
     await harness.sync.drain();
     expect(harness.fake.stats.requests).toBe(0);
-    expect((await status(harness)).backlog.pending).toBe(1);
+    expect((await syncStatus(harness)).backlog.pending).toBe(1);
 
     harness.fake.setDailyLimit(null);
     harness.clock.set(Date.parse(reset) + 1000);
     await harness.sync.drain();
     expect(hubspotProperties(harness, hubspotId)[whatsapp.status]).toBe('opted_out');
-    expect((await status(harness)).pausedUntil).toBeNull();
+    expect((await syncStatus(harness)).pausedUntil).toBeNull();
     expect(await syncFailures(harness)).toEqual([expect.objectContaining({ operation: 'sync', reason: expect.stringContaining(reset) })]);
     // Not asked again.
     expect(harness.fake.stats.byEndpoint[ACCOUNT_INFO]).toBeUndefined();
@@ -112,7 +107,7 @@ describe("HubSpot sync: the daily limit resets at the portal's midnight", () => 
     harness.fake.setDailyLimit(0);
     await optOut(harness, contactId, 'sms');
     await harness.sync.drain();
-    expect((await status(harness)).pausedUntil).toBe('2026-03-03T08:00:00.000Z');
+    expect((await syncStatus(harness)).pausedUntil).toBe('2026-03-03T08:00:00.000Z');
   });
 
   it.each([
@@ -127,7 +122,7 @@ describe("HubSpot sync: the daily limit resets at the portal's midnight", () => 
     await harness.sync.drain();
     expect(hubspotProperties(harness, hubspotId)[sms.status]).toBe('opted_out');
     expect(harness.fake.stats.byEndpoint[ACCOUNT_INFO]).toBe(times);
-    const view = await status(harness);
+    const view = await syncStatus(harness);
     expect(view.heldReason).toBeNull();
     expect(view.backlog.pending).toBe(0);
     expect(await syncFailures(harness)).toEqual([]);
@@ -139,12 +134,12 @@ describe("HubSpot sync: the daily limit resets at the portal's midnight", () => 
     harness.fake.setDailyLimit(0);
     await optOut(harness, contactId, 'whatsapp');
     await harness.sync.drain();
-    expect((await status(harness)).pausedUntil).toBe('2026-03-02T18:00:00.000Z');
+    expect((await syncStatus(harness)).pausedUntil).toBe('2026-03-02T18:00:00.000Z');
 
     // The next hour's probe is refused too: paused again, announced once.
     harness.clock.set('2026-03-02T18:00:01.000Z');
     await harness.sync.drain();
-    expect((await status(harness)).pausedUntil).toBe('2026-03-02T19:00:01.000Z');
+    expect((await syncStatus(harness)).pausedUntil).toBe('2026-03-02T19:00:01.000Z');
     expect(harness.fake.stats.rateLimitedByPolicy.DAILY).toBe(2);
     expect(await syncFailures(harness)).toEqual([expect.objectContaining({ operation: 'sync', reason: expect.stringContaining('2026-03-02T18:00:00.000Z') })]);
 
@@ -152,7 +147,7 @@ describe("HubSpot sync: the daily limit resets at the portal's midnight", () => 
     harness.clock.set('2026-03-02T19:00:02.000Z');
     await harness.sync.drain();
     expect(hubspotProperties(harness, hubspotId)[whatsapp.status]).toBe('opted_out');
-    expect((await status(harness)).pausedUntil).toBeNull();
+    expect((await syncStatus(harness)).pausedUntil).toBeNull();
     // Not asked again in the same session.
     expect(harness.fake.stats.byEndpoint[ACCOUNT_INFO]).toBe(times);
   });
@@ -163,7 +158,7 @@ describe("HubSpot sync: the daily limit resets at the portal's midnight", () => 
     const { contactId, hubspotId } = await linkedContact(harness, 'ana.test@example.com');
     await optOut(harness, contactId, 'sms');
     await harness.sync.drain();
-    expect((await status(harness)).pausedUntil).toBe('2026-03-02T18:00:00.000Z');
+    expect((await syncStatus(harness)).pausedUntil).toBe('2026-03-02T18:00:00.000Z');
 
     harness.fake.setDailyLimit(null);
     harness.clock.set('2026-03-02T18:00:01.000Z');
@@ -175,7 +170,7 @@ describe("HubSpot sync: the daily limit resets at the portal's midnight", () => 
     harness.fake.setDailyLimit(0);
     await optOut(harness, contactId, 'whatsapp');
     await harness.sync.drain();
-    expect((await status(harness)).pausedUntil).toBe('2026-03-04T08:00:00.000Z');
+    expect((await syncStatus(harness)).pausedUntil).toBe('2026-03-04T08:00:00.000Z');
   });
 });
 
@@ -193,7 +188,7 @@ describe('HubSpot sync: a property creation whose answer was lost', () => {
     expect(harness.fake.stats.byEndpoint[CREATE_PROPERTY]).toBe(1);
     expect(harness.fake.stats.byEndpoint['GET /crm/v3/properties/contacts']).toBe(2);
     expect(hubspotProperties(harness, hubspotId)[sms.status]).toBe('opted_out');
-    const view = await status(harness);
+    const view = await syncStatus(harness);
     expect(view.lastError).toContain('HubSpot answered 502 to a request that is not safe to send twice: whether HubSpot carried it out is unknown');
     expect(view.backlog.pending).toBe(0);
     expect(view.deadLetters.count).toBe(0);

@@ -1,12 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { defaultWorkers } from '../../../src/worker/index.js';
 import { channelPropertyNames, PRIVACY_STATUS_PROPERTY, TAGS_PROPERTY } from '../../../connectors/hubspot/properties.js';
-import { hubSpotStatus } from '../../../connectors/hubspot/status.js';
 import { hubSpotStateFor } from '../../../connectors/hubspot/state-sqlite.js';
 import { HUBSPOT_CURSOR_KEY } from '../../../connectors/hubspot/fan-out.js';
 import { installProperties } from '../../../connectors/hubspot/install.js';
 import { HubSpotSync } from '../../../connectors/hubspot/sync.js';
-import { hubspotProperties, linkedContact, PORTAL_ID, startHarness, SUBSCRIPTION_ID, TOKEN, type Harness } from './harness.js';
+import { hubspotProperties, linkedContact, PORTAL_ID, startHarness, SUBSCRIPTION_ID, syncStatus, TOKEN, type Harness } from './harness.js';
 
 const sms = channelPropertyNames('sms');
 const email = channelPropertyNames('email');
@@ -18,11 +17,6 @@ afterEach(async () => {
   await h?.close();
   h = null;
 });
-
-async function status(harness: Harness) {
-  const workspace = await harness.workspace.get();
-  return hubSpotStatus(hubSpotStateFor(harness.store), workspace, {}, true, harness.clock.now());
-}
 
 async function syncFailures(harness: Harness) {
   return (await harness.workspace.listEvents({ types: ['sync.failed'] })).map((e) => e.data);
@@ -53,8 +47,8 @@ describe('HubSpot sync: pushing changes', () => {
         [sms.source]: 'manual',
       }),
     );
-    expect((await status(h)).backlog.pending).toBe(0);
-    expect((await status(h)).lastSuccessAt).toBe('2026-03-02T10:00:00.000Z');
+    expect((await syncStatus(h)).backlog.pending).toBe(0);
+    expect((await syncStatus(h)).lastSuccessAt).toBe('2026-03-02T10:00:00.000Z');
   });
 
   it('coalesces several changes of one contact into one record with the latest state, in batches of at most 100', async () => {
@@ -148,7 +142,7 @@ describe('HubSpot sync: pushing changes', () => {
     expect(await syncFailures(h)).toEqual([
       expect.objectContaining({ integration: 'hubspot', contactId: contact.id, operation: 'match_contact', retryable: false }),
     ]);
-    const view = await status(h);
+    const view = await syncStatus(h);
     expect(view.backlog.pending).toBe(0);
     expect(view.deadLetters.count).toBe(1);
     expect(view.deadLetters.recent[0]).toEqual(expect.objectContaining({ contactId: contact.id, target: 'contact', attempts: 1 }));
@@ -239,7 +233,7 @@ describe('HubSpot sync: the background loop', () => {
     await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', source: 'manual', actor });
     await vi.waitFor(() => expect(hubspotProperties(harness, hubspotId)[sms.status]).toBe('opted_out'), { timeout: 5000, interval: 10 });
     await h.sync.stop();
-    expect((await status(h)).backlog.pending).toBe(0);
+    expect((await syncStatus(h)).backlog.pending).toBe(0);
   });
 });
 
@@ -302,7 +296,7 @@ describe('HubSpot sync: limits and failures', () => {
     }
     expect(h.fake.stats.rateLimited).toBeGreaterThan(0);
     expect(h.fake.stats.serverErrors).toBe(2);
-    expect((await status(h)).deadLetters.count).toBe(0);
+    expect((await syncStatus(h)).deadLetters.count).toBe(0);
   });
 
   it('pauses the portal on the DAILY limit until its next midnight, keeps the changes and raises sync.failed once', async () => {
@@ -316,7 +310,7 @@ describe('HubSpot sync: limits and failures', () => {
     await h.sync.drain();
     await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'whatsapp', status: 'opted_out', source: 'manual', actor });
     await h.sync.drain();
-    const paused = await status(h);
+    const paused = await syncStatus(h);
     expect(paused.pausedUntil).toBe('2026-03-03T00:00:00.000Z');
     expect(paused.backlog.pending).toBe(2);
     expect(paused.deadLetters.count).toBe(0);
@@ -327,7 +321,7 @@ describe('HubSpot sync: limits and failures', () => {
     h.clock.set('2026-03-03T00:00:01.000Z');
     await h.sync.drain();
     expect(hubspotProperties(h, hubspotId)).toEqual(expect.objectContaining({ [sms.status]: 'opted_out', [whatsapp.status]: 'opted_out' }));
-    expect((await status(h)).pausedUntil).toBeNull();
+    expect((await syncStatus(h)).pausedUntil).toBeNull();
   });
 
   it('holds the changes when the properties were never installed, and says what to do', async () => {
@@ -335,7 +329,7 @@ describe('HubSpot sync: limits and failures', () => {
     const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
     await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', source: 'manual', actor });
     await h.sync.drain();
-    const held = await status(h);
+    const held = await syncStatus(h);
     expect(held.heldReason).toContain('consentry hubspot install');
     expect(held.backlog.pending).toBe(1);
     expect(await syncFailures(h)).toEqual([expect.objectContaining({ reason: expect.stringContaining('consentry hubspot install') })]);
@@ -343,7 +337,7 @@ describe('HubSpot sync: limits and failures', () => {
     h.clock.advance(60 * 60 * 1000);
     await h.sync.drain();
     expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_out');
-    expect((await status(h)).heldReason).toBeNull();
+    expect((await syncStatus(h)).heldReason).toBeNull();
   });
 
   it('dead-letters after the attempts are used up', async () => {
@@ -352,10 +346,10 @@ describe('HubSpot sync: limits and failures', () => {
     h.fake.failNext(1000, 503);
     await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', source: 'manual', actor });
     await h.sync.runOnce();
-    expect((await status(h)).backlog.pending).toBe(1);
+    expect((await syncStatus(h)).backlog.pending).toBe(1);
     h.clock.advance(60 * 60 * 1000);
     await h.sync.runOnce();
-    const view = await status(h);
+    const view = await syncStatus(h);
     expect(view.deadLetters.count).toBe(1);
     expect(view.deadLetters.recent[0]?.lastError).toContain('gave up after 2 attempts');
     expect(await syncFailures(h)).toHaveLength(1);
