@@ -34,7 +34,8 @@ function workspace(id: string, name = 'Example Shop'): Workspace {
   return { id, name, settings: defaultSettings(), createdAt: at(0), updatedAt: at(0) };
 }
 
-function contact(workspaceId: string, id: string, overrides: Partial<Contact> = {}): Contact {
+/** A contact record as the store keeps it: Ana Test in `workspaceId`, no addresses, created at the suite's start. */
+export function contact(workspaceId: string, id: string, overrides: Partial<Contact> = {}): Contact {
   return {
     id,
     workspaceId,

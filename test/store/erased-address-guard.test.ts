@@ -9,6 +9,7 @@ import type { Store, StoreTx } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
+import { contact as contactRecord } from '../contracts/store.contract.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const WS = 'ws_a';
@@ -37,23 +38,7 @@ const STORES: [string, () => Store][] = [
   ['sqlite', () => kept(createSqliteStore({ path: tempFile() }))],
 ];
 
-function contact(id: string, values: Partial<Contact> = {}): Contact {
-  return {
-    id,
-    workspaceId: WS,
-    name: null,
-    email: null,
-    phone: null,
-    identities: [],
-    fields: {},
-    tags: [],
-    hubspotId: null,
-    createdAt: T0,
-    updatedAt: T0,
-    erasedAt: null,
-    ...values,
-  };
-}
+const contact = (id: string, values: Partial<Contact> = {}): Contact => contactRecord(WS, id, values);
 
 /** Every way a contact is read, for one guarded and one unguarded contact. */
 async function everyRead(tx: StoreTx): Promise<Record<string, (Contact | undefined)[]>> {
@@ -154,7 +139,7 @@ describe('migration 16 (SQLite)', () => {
 
     const store = kept(createSqliteStore({ path: file }));
     const old = await store.read((tx) => tx.findContactByEmail(WS, 'old@example.com'));
-    expect(old).toStrictEqual(contact('ct_old', { email: 'old@example.com' }));
+    expect(old).toStrictEqual(contact('ct_old', { name: null, email: 'old@example.com' }));
     expect(MIGRATIONS.find((migration) => migration.version === 16)?.name).toBe('contacts guarded for an erased address');
     expect(() => store.db.prepare("UPDATE contacts SET erased_address_guard = 2 WHERE id = 'ct_old'").run()).toThrow(/CHECK constraint failed/);
   });
