@@ -33,6 +33,8 @@ interface PausedRow {
   email_subscription: string | null;
   position: number;
   event_id: string;
+  /** Null on a row written before migration 17: its updated_at stands in. */
+  noted_at: string | null;
   updated_at: string;
 }
 
@@ -46,6 +48,7 @@ function toPaused(row: PausedRow): PausedContact {
     emailSubscription: row.email_subscription,
     position: row.position,
     eventId: row.event_id,
+    notedAt: row.noted_at ?? row.updated_at,
     updatedAt: row.updated_at,
   };
 }
@@ -167,19 +170,22 @@ class Statements {
 
 class PausedStatements {
   readonly get: Statement<[string, string], PausedRow>;
-  readonly put: Statement<[string, string, string, string | null, number, string, string]>;
+  readonly put: Statement<[string, string, string, string | null, number, string, string, string]>;
   readonly workspaces: Statement<[], string>;
+  readonly oldestNoted: Statement<[string], string | null>;
   readonly oldest: Statement<[string, number], PausedRow>;
   readonly remove: Statement<[string, string]>;
 
   constructor(db: Database) {
-    const columns = 'workspace_id, contact_id, properties, email_subscription, position, event_id, updated_at';
+    const columns = 'workspace_id, contact_id, properties, email_subscription, position, event_id, noted_at, updated_at';
     this.get = db.prepare(`SELECT ${columns} FROM ${PAUSED_TABLE} WHERE workspace_id = ? AND contact_id = ?`);
     this.put = db.prepare(
-      `INSERT INTO ${PAUSED_TABLE} (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO ${PAUSED_TABLE} (${columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (workspace_id, contact_id) DO UPDATE SET properties = excluded.properties, email_subscription = excluded.email_subscription,
-         position = excluded.position, event_id = excluded.event_id, updated_at = excluded.updated_at`,
+         position = excluded.position, event_id = excluded.event_id, noted_at = excluded.noted_at, updated_at = excluded.updated_at`,
     );
+    // Read by the status route only: a scan of the workspace's paused contacts (its primary-key range).
+    this.oldestNoted = db.prepare<[string], string | null>(`SELECT MIN(COALESCE(noted_at, updated_at)) FROM ${PAUSED_TABLE} WHERE workspace_id = ?`).pluck();
     this.workspaces = db.prepare<[], string>(`SELECT DISTINCT workspace_id FROM ${PAUSED_TABLE} ORDER BY workspace_id`).pluck();
     this.oldest = db.prepare(`SELECT ${columns} FROM ${PAUSED_TABLE} WHERE workspace_id = ? ORDER BY position, contact_id LIMIT ?`);
     this.remove = db.prepare(`DELETE FROM ${PAUSED_TABLE} WHERE workspace_id = ? AND contact_id = ?`);
@@ -300,6 +306,7 @@ export class SqliteHubSpotState implements HubSpotState {
       const row = this.s.oldestPending.get(workspaceId);
       return row === undefined ? null : toChange(row);
     },
+    oldestPausedAt: async (workspaceId) => this.paused.oldestNoted.get(workspaceId) ?? null,
     listDeadChanges: async (workspaceId, limit) => this.s.deadChanges.all(workspaceId, limit).map(toChange),
     listContactChanges: async (workspaceId, contactId) => this.s.contactChanges.all(workspaceId, contactId).map(toChange),
     getContactStates: async (workspaceId, contactIds) => {
@@ -323,7 +330,7 @@ export class SqliteHubSpotState implements HubSpotState {
       return found;
     },
     putPausedContacts: async (contacts) => {
-      for (const p of contacts) this.paused.put.run(p.workspaceId, p.contactId, JSON.stringify(p.properties), p.emailSubscription, p.position, p.eventId, p.updatedAt);
+      for (const p of contacts) this.paused.put.run(p.workspaceId, p.contactId, JSON.stringify(p.properties), p.emailSubscription, p.position, p.eventId, p.notedAt, p.updatedAt);
     },
     listPausedWorkspaces: async () => this.paused.workspaces.all(),
     takePausedContacts: async (workspaceId, limit) => {

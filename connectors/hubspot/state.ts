@@ -112,6 +112,8 @@ export interface PausedContact {
   /** The latest outbox position (and its event) among those changes: the rows made later take them. */
   position: number;
   eventId: string;
+  /** When its oldest waiting change was noted (the change row's creation): how long the contact has waited. */
+  notedAt: string;
   updatedAt: string;
 }
 
@@ -122,7 +124,16 @@ function laterTime(a: string | undefined, b: string): string {
 /** What a paused contact becomes with one more change (a row the sync will not send as it is). */
 export function notePaused(existing: PausedContact | undefined, change: SyncChange, nowIso: string): PausedContact {
   const paused: PausedContact = existing === undefined
-    ? { workspaceId: change.workspaceId, contactId: change.contactId ?? '', properties: {}, emailSubscription: null, position: change.position, eventId: change.eventId, updatedAt: nowIso }
+    ? {
+        workspaceId: change.workspaceId,
+        contactId: change.contactId ?? '',
+        properties: {},
+        emailSubscription: null,
+        position: change.position,
+        eventId: change.eventId,
+        notedAt: change.createdAt,
+        updatedAt: nowIso,
+      }
     : { ...existing, properties: { ...existing.properties }, updatedAt: nowIso };
   if (change.payload.kind === 'contact') {
     for (const name of Object.keys(change.payload.properties)) paused.properties[name] = laterTime(paused.properties[name], change.payload.times?.[name] ?? change.occurredAt);
@@ -155,6 +166,8 @@ export interface HubSpotStateTx {
   countAllChanges(status: ChangeStatus): Promise<number>;
   /** The workspace's oldest pending row, if any. */
   oldestPendingChange(workspaceId: string): Promise<SyncChange | null>;
+  /** When the workspace's longest-waiting paused contact was noted; null when none waits. */
+  oldestPausedAt(workspaceId: string): Promise<string | null>;
   /** Dead letters, newest first. */
   listDeadChanges(workspaceId: string, limit: number): Promise<SyncChange[]>;
   /** Every row of one contact, pending and dead, in outbox order (erasure reads them: erasure.ts). */
@@ -284,6 +297,11 @@ export class InMemoryHubSpotState implements HubSpotState {
           .sort(byPosition)[0];
         return oldest === undefined ? null : copyChange(oldest);
       },
+      oldestPausedAt: async (workspaceId) =>
+        [...this.paused.values()]
+          .filter((p) => p.workspaceId === workspaceId)
+          .map((p) => p.notedAt)
+          .sort()[0] ?? null,
       listDeadChanges: async (workspaceId, limit) =>
         rows()
           .filter((c) => c.workspaceId === workspaceId && c.status === 'dead')

@@ -43,6 +43,9 @@ export async function hubSpotStatus(
   return state.transaction(async (s, tx) => {
     const status = await readSyncStatus(tx, workspace.id);
     const oldest = await s.oldestPendingChange(workspace.id);
+    const oldestPaused = await s.oldestPausedAt(workspace.id);
+    // ISO-8601 instants in UTC compare as strings; a paused contact waits as a pending row does.
+    const oldestPendingAt = [oldest?.createdAt, oldestPaused].filter((at): at is string => typeof at === 'string').sort()[0] ?? null;
     const dead = await s.listDeadChanges(workspace.id, recentDeadLetters);
     const pausedUntil = status.pausedUntil !== null && Date.parse(status.pausedUntil) > now.getTime() ? status.pausedUntil : null;
     return {
@@ -50,7 +53,7 @@ export async function hubSpotStatus(
       configuredBy: config?.source ?? null,
       portalId: config?.portalId ?? null,
       syncEnabled: config?.syncEnabled ?? false,
-      backlog: { pending: await s.countChanges(workspace.id, 'pending'), oldestPendingAt: oldest?.createdAt ?? null },
+      backlog: { pending: await s.countChanges(workspace.id, 'pending'), oldestPendingAt },
       lastSuccessAt: status.lastSuccessAt,
       lastFailureAt: status.lastFailureAt,
       lastError: status.lastError,

@@ -563,6 +563,15 @@ CREATE INDEX hubspot_paused_contacts_position ON hubspot_paused_contacts (worksp
 ALTER TABLE contacts ADD COLUMN erased_address_guard INTEGER NOT NULL DEFAULT 0 CHECK (erased_address_guard IN (0, 1));
 `,
   },
+  {
+    version: 17,
+    name: 'when a paused HubSpot contact began to wait',
+    up: `
+-- The creation time of the oldest change a paused contact holds, for the backlog's age in the
+-- status; null on a row written before, whose updated_at stands in for it.
+ALTER TABLE hubspot_paused_contacts ADD COLUMN noted_at TEXT;
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -28,9 +28,17 @@ describe('notePaused', () => {
       emailSubscription: at(20),
       position: 7,
       eventId: 'evt_7',
+      notedAt: at(0),
       updatedAt: at(102),
     });
     expect(JSON.stringify(paused)).not.toContain('Told us');
+  });
+
+  it('keeps when its first change was noted, however many come after', () => {
+    let paused = notePaused(undefined, row(5, { createdAt: at(40) }), at(41));
+    paused = notePaused(paused, row(6, { createdAt: at(70) }), at(71));
+    expect(paused.notedAt).toBe(at(40));
+    expect(paused.updatedAt).toBe(at(71));
   });
 
   it("takes a property's own time from a row of current values", () => {
@@ -94,6 +102,21 @@ function pausedContract(name: string, make: () => { store: Store; state: HubSpot
       const second = notePaused(first, row(2, { payload: { kind: 'contact', properties: { consentry_tags: 'VIP' } } }), at(2));
       await state.transaction((s) => s.putPausedContacts([second]));
       expect((await state.transaction((s) => s.getPausedContacts('ws_a', ['c1']))).get('c1')?.properties).toEqual({ consentry_sms_status: at(1), consentry_tags: at(2) });
+    });
+
+    it("says when the workspace's longest-waiting paused contact was noted, and null when none waits", async () => {
+      expect(await state.transaction((s) => s.oldestPausedAt('ws_a'))).toBeNull();
+      await state.transaction((s) =>
+        s.putPausedContacts([
+          notePaused(undefined, row(9, { contactId: 'c2', createdAt: at(30) }), at(31)),
+          notePaused(undefined, row(4, { contactId: 'c1', createdAt: at(50) }), at(51)),
+          notePaused(undefined, row(6, { contactId: 'c3', workspaceId: 'ws_b', createdAt: at(10) }), at(11)),
+        ]),
+      );
+      expect(await state.transaction((s) => s.oldestPausedAt('ws_a'))).toBe(at(30));
+      await state.transaction((s) => s.takePausedContacts('ws_a', 10));
+      expect(await state.transaction((s) => s.oldestPausedAt('ws_a'))).toBeNull();
+      expect(await state.transaction((s) => s.oldestPausedAt('ws_b'))).toBe(at(10));
     });
 
     it("forgets one workspace's contact states, and only that workspace's", async () => {

@@ -62,7 +62,8 @@ describe('HubSpot sync: while syncEnabled is false', () => {
     const paused = await h.sync.drain();
     expect(paused.events).toBe(3);
     expect(h.fake.stats.requests).toBe(0);
-    expect((await syncStatus(h)).backlog.pending).toBe(1);
+    // The backlog's age counts from the first change noted while paused.
+    expect((await syncStatus(h)).backlog).toEqual({ pending: 1, oldestPendingAt: '2026-03-02T10:00:03.000Z' });
     expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_in');
 
     await h.workspace.updateSettings({ hubspot: { syncEnabled: true } });
