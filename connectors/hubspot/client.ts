@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client } from '@hubspot/api-client';
 import { FilterOperatorEnum } from '@hubspot/api-client/lib/codegen/crm/contacts/index.js';
 import { PropertyCreateFieldTypeEnum, PropertyCreateTypeEnum } from '@hubspot/api-client/lib/codegen/crm/properties/index.js';
@@ -17,7 +18,7 @@ import {
   type PropertyGroupDefinition,
   type PropertyType,
 } from './properties.js';
-import type { PortalRateLimiter } from './rate-limiter.js';
+import type { PortalRateLimiter, RunOptions } from './rate-limiter.js';
 
 // Only the fields the connector reads are validated; HubSpot adds fields freely.
 const OptionSchema = z.object({
@@ -307,6 +308,9 @@ function staticToken(accessToken: string): HubSpotTokenSource {
 export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClient {
   const tokens: HubSpotTokenSource =
     typeof options.accessToken === 'string' ? staticToken(options.accessToken) : options.accessToken;
+  const refreshable = typeof options.accessToken !== 'string';
+  /** The token a call was given: every request and retry of the call carries it, and a 401 blames it. */
+  const tokenOfCall = new AsyncLocalStorage<string>();
   // The SDK's own token is never sent: every request carries the one `tokens` gives at that moment.
   const sdk = new Client({
     numberOfApiCallRetries: 0,
@@ -324,17 +328,16 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
    * rate-limit headers go to the limiter. Config-level middleware is only applied by the SDK
    * when call options are given, so each call passes this one with the "append" strategy.
    */
-  let lastSent: string | null = null;
   const middleware = {
     pre: async <C extends { setHeaderParam(key: string, value: string): void }>(context: C): Promise<C> => {
-      const token = await tokens.current();
-      lastSent = token;
+      const token = tokenOfCall.getStore() ?? (await tokens.current());
       context.setHeaderParam('Authorization', `Bearer ${token}`);
       return context;
     },
     post: async <R extends SdkResponse>(context: R): Promise<R> => {
       limiter?.observe(context.headers);
-      if (context.httpStatusCode === 401 && lastSent !== null) await tokens.refused(lastSent);
+      const sent = tokenOfCall.getStore();
+      if (context.httpStatusCode === 401 && sent !== undefined) await tokens.refused(sent);
       if (context.httpStatusCode >= 400) {
         throw new HubSpotApiError(context.httpStatusCode, context.headers, await context.body.text());
       }
@@ -343,8 +346,22 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
   };
   const callOptions = { middleware: [middleware], middlewareMergeStrategy: 'append' as const };
 
-  const call = <T>(operation: () => Promise<T>, options: { search?: boolean; repeatable?: boolean } = {}): Promise<T> =>
-    limiter === undefined ? operation() : limiter.run(operation, options);
+  const attempt = async <T>(operation: () => Promise<T>, options: RunOptions): Promise<T> => {
+    // Asked before the limiter's slot: a token endpoint that fails is no failure of this request
+    // (a create was not sent), and the request's own answers blame or keep exactly this token.
+    const token = await tokens.current();
+    return tokenOfCall.run(token, () => (limiter === undefined ? operation() : limiter.run(operation, options)));
+  };
+  const call = async <T>(operation: () => Promise<T>, options: RunOptions = {}): Promise<T> => {
+    try {
+      return await attempt(operation, options);
+    } catch (error) {
+      // A request HubSpot answered 401 was not carried out: an OAuth app's source issues another
+      // token, and the request is sent once more with it (a second 401 is the install's problem).
+      if (refreshable && error instanceof HubSpotApiError && error.status === 401) return attempt(operation, options);
+      throw error;
+    }
+  };
 
   const search = async (filterGroups: { propertyName: string; value: string }[][], wanted: readonly string[], operation: string) => {
     const response = await call(
@@ -370,7 +387,7 @@ export function createHubSpotClient(options: HubSpotClientOptions): HubSpotClien
    */
   const requestJson = (request: { method: 'GET' | 'POST'; path: string; body?: object }, operation: string): Promise<unknown> =>
     call(async () => {
-      const token = await tokens.current();
+      const token = tokenOfCall.getStore() ?? (await tokens.current());
       const response = await sdk.apiRequest({
         method: request.method,
         path: request.path,

@@ -193,6 +193,14 @@ export async function rememberIssuedTokens(store: Store, workspaceId: string, cr
   await store.transaction((tx) => tx.setMeta(oauthTokensKey(workspaceId), tokens));
 }
 
+/** The workspace no longer names an OAuth install: the tokens kept for it go (a refresh token left behind would still work). */
+export async function forgetIssuedTokens(store: Store, workspaceId: string): Promise<void> {
+  await store.transaction(async (tx) => {
+    const kept = await tx.getMeta(oauthTokensKey(workspaceId));
+    if (kept !== undefined && kept !== null) await tx.setMeta(oauthTokensKey(workspaceId), null);
+  });
+}
+
 export type TokenRequester = (app: { clientId: string; clientSecret: string }, grant: HubSpotGrant, now: number) => Promise<IssuedHubSpotTokens>;
 
 export interface HubSpotAccessTokensOptions {
@@ -228,10 +236,12 @@ export class HubSpotAccessTokens {
     const installed = installDigest(credentials);
     const known = this.memory.get(workspaceId);
     if (known !== undefined && known.installed === installed && this.fresh(known)) return known.accessToken;
-    const inFlight = this.refreshing.get(workspaceId);
+    // Shared by the callers of one install only: settings that name another install wait for their own token.
+    const flight = `${workspaceId}\u0000${installed}`;
+    const inFlight = this.refreshing.get(flight);
     if (inFlight !== undefined) return inFlight;
-    const refresh = this.refresh(workspaceId, credentials, installed).finally(() => this.refreshing.delete(workspaceId));
-    this.refreshing.set(workspaceId, refresh);
+    const refresh = this.refresh(workspaceId, credentials, installed).finally(() => this.refreshing.delete(flight));
+    this.refreshing.set(flight, refresh);
     return refresh;
   }
 

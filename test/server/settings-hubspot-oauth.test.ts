@@ -123,6 +123,39 @@ describe('PATCH /v1/settings with an OAuth install of HubSpot', () => {
     expect(problem).toContain('hubspot.clientSecret');
   });
 
+  it('forgets the kept tokens when the workspace disconnects HubSpot or moves to a private-app token', async () => {
+    hubSpot();
+    server.use(
+      http.get(ACCOUNT_INFO_URL, ({ request }) => {
+        const token = (request.headers.get('authorization') ?? '').replace(/^Bearer /, '');
+        return token === 'pat-na1-private' || token.startsWith('access-')
+          ? HttpResponse.json(accountDetails(Number(OURS)))
+          : HttpResponse.json({ status: 'error', category: 'INVALID_AUTHENTICATION' }, { status: 401 });
+      }),
+    );
+    const { store, patch, workspaceId } = await start();
+    const kept = () => store.read((tx) => tx.getMeta(oauthTokensKey(workspaceId)));
+    expect((await patch({ hubspot: { portalId: OURS, ...APP, refreshToken: REFRESH } })).statusCode).toBe(200);
+    expect(await kept()).toMatchObject({ accessToken: 'access-1' });
+    expect((await patch({ hubspot: { accessToken: 'pat-na1-private', refreshToken: null, clientId: null } })).statusCode).toBe(200);
+    expect(await kept()).toBeNull();
+
+    expect((await patch({ hubspot: { ...APP, refreshToken: REFRESH, accessToken: null } })).statusCode).not.toBe(500);
+    expect((await patch({ hubspot: null })).statusCode).toBe(200);
+    expect(await kept()).toBeNull();
+  });
+
+  it('asks HubSpot nothing for a refresh token sent back masked, as the settings show it', async () => {
+    const seen = hubSpot();
+    const { patch } = await start();
+    const connected = await patch({ hubspot: { portalId: OURS, ...APP, refreshToken: REFRESH } });
+    const masked = (body(connected) as { hubspot: { refreshToken: string } }).hubspot.refreshToken;
+    expect(masked).not.toBe(REFRESH);
+    const again = await patch({ hubspot: { refreshToken: masked } });
+    expect(again.statusCode).toBe(200);
+    expect(seen.forms).toHaveLength(1);
+  });
+
   it('checks a new refresh token of an install already connected: it could be another portal', async () => {
     const seen = hubSpot();
     const { patch } = await start();

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { checkHubSpotAccountClaim, createHubSpotAccountVerifier } from '../../../connectors/hubspot/account.js';
-import { rememberIssuedTokens, type IssuedHubSpotTokens } from '../../../connectors/hubspot/oauth.js';
+import { forgetIssuedTokens, rememberIssuedTokens, type IssuedHubSpotTokens } from '../../../connectors/hubspot/oauth.js';
 import { ConsentryError } from '../../core/errors.js';
 import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
 import { hubSpotAccountOf, sameHubSpotAccount } from '../../engine/integrations.js';
@@ -131,7 +131,8 @@ const TOKEN_ISSUED_BY_HUBSPOT = 'issued-by-hubspot';
 /** A patch that names a refresh token and no access token: HubSpot issues the first access token. */
 function asksForIssuedToken(patch: { hubspot?: Record<string, unknown> | null | undefined }): boolean {
   const { hubspot } = patch;
-  return hubspot !== undefined && hubspot !== null && typeof hubspot.refreshToken === 'string' && !('accessToken' in hubspot);
+  // A masked refresh token is the stored one sent back: nothing new to be issued for.
+  return hubspot !== undefined && hubspot !== null && typeof hubspot.refreshToken === 'string' && !looksMasked(hubspot.refreshToken) && !('accessToken' in hubspot);
 }
 
 function withHubSpot<P extends { hubspot?: Record<string, unknown> | null | undefined }>(patch: P, fields: Record<string, unknown>): P {
@@ -183,7 +184,8 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
         tags: ['workspace'],
         summary: 'Change some settings; keys left out keep their value',
         description:
-          'A change that sets or changes hubspot.accessToken or hubspot.portalId is checked with HubSpot first (GET /account-info/v3/details with the token): ' +
+          'A change that sets or changes hubspot.accessToken or hubspot.portalId (or, for an OAuth app, hubspot.refreshToken, clientId or clientSecret) is checked with HubSpot first (GET /account-info/v3/details with the token; ' +
+          'for an OAuth app with a token the token endpoint issues for the refresh token, which also fills an accessToken left out; a refusal of the token endpoint is 422 naming hubspot.refreshToken or hubspot.clientId): ' +
           'a token of another HubSpot account is refused with 422 naming hubspot.portalId, a token HubSpot refuses (401, 403 or any other 4xx than 429) with 422 naming hubspot.accessToken, ' +
           `and while HubSpot cannot answer the change is refused with 503 ${HUBSPOT_UNAVAILABLE} and Retry-After. ` +
           'When the token or portal id stored changes while HubSpot is asked, the change is refused with 409 CONFLICT on hubspot: send it again. A refused change stores nothing.',
@@ -243,6 +245,7 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       const installed = hubSpotAccountOf(updated.settings)?.oauth ?? null;
       // The sync starts with the token the check was issued rather than asking HubSpot for another.
       if (issued !== null && installed !== null) await rememberIssuedTokens(store, workspaceId, installed, issued);
+      if (installed === null && read?.oauth != null) await forgetIssuedTokens(store, workspaceId);
       if (!updated.settings.outboundWebhookUrl) return settingsView(store, updated);
       if (outboundWebhookSecret === null && before !== null && hadUrl) {
         // As POST /v1/settings/outbound-webhook/secret with its default overlap.

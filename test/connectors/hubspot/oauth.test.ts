@@ -175,7 +175,7 @@ describe('HubSpotAccessTokens', () => {
     expect(await new HubSpotAccessTokens({ store, clock }).accessToken(WORKSPACE, APP)).toBe('access-2');
   });
 
-  it('gives a client the current token on every request, and a 401 makes the next request ask for a new one', async () => {
+  it('gives a client the current token on every request, and sends a request HubSpot answered 401 once more with a new token', async () => {
     const clock = new FakeClock('2026-03-02T10:00:00.000Z');
     tokenEndpoint();
     const { tokens } = keeper(clock);
@@ -194,8 +194,59 @@ describe('HubSpotAccessTokens', () => {
     const update = () => client.updateContacts([{ id: '1001', properties: { consentry_sms_status: 'opted_in' } }]);
     await update();
     clock.advance(40 * 60 * 1000);
-    await expect(update()).rejects.toMatchObject({ status: 401 });
     await update();
     expect(sent).toEqual(['Bearer access-1', 'Bearer access-2', 'Bearer access-3']);
+  });
+
+  it('sends a request once more only: a second 401 is the answer', async () => {
+    const clock = new FakeClock('2026-03-02T10:00:00.000Z');
+    const seen = tokenEndpoint();
+    const { tokens } = keeper(clock);
+    let answered = 0;
+    server.use(
+      http.post(`${HUBSPOT_API}/crm/v3/objects/contacts/batch/update`, () => {
+        answered += 1;
+        return HttpResponse.json({ status: 'error', message: 'revoked', category: 'INVALID_AUTHENTICATION' }, { status: 401 });
+      }),
+    );
+    const client = createHubSpotClient({
+      accessToken: { current: () => tokens.accessToken(WORKSPACE, APP), refused: (token) => tokens.refused(WORKSPACE, token) },
+    });
+    await expect(client.updateContacts([{ id: '1001', properties: {} }])).rejects.toMatchObject({ status: 401 });
+    expect(answered).toBe(2);
+    expect(seen.forms).toHaveLength(2);
+  });
+
+  it('blames a 401 on the token its request carried, not on one another request got meanwhile', async () => {
+    const refused: string[] = [];
+    let current = 'token-old';
+    server.use(
+      http.post(`${HUBSPOT_API}/crm/v3/objects/contacts/batch/update`, async ({ request }) => {
+        const auth = request.headers.get('authorization') ?? '';
+        if (auth === 'Bearer token-old') {
+          // The other request starts with the new token before this one is answered.
+          current = 'token-new';
+          await other();
+          return HttpResponse.json({ status: 'error', category: 'EXPIRED_AUTHENTICATION' }, { status: 401 });
+        }
+        return HttpResponse.json({ status: 'COMPLETE', results: [], startedAt: '2026-03-02T10:00:00Z', completedAt: '2026-03-02T10:00:00Z' });
+      }),
+    );
+    const client = createHubSpotClient({
+      accessToken: { current: () => Promise.resolve(current), refused: (token) => Promise.resolve(void refused.push(token)) },
+    });
+    const other = () => client.updateContacts([{ id: '1002', properties: {} }]);
+    await client.updateContacts([{ id: '1001', properties: {} }]);
+    expect(refused).toEqual(['token-old']);
+  });
+
+  it('does not hand a refresh in flight for one install to settings that name another', async () => {
+    const clock = new FakeClock('2026-03-02T10:00:00.000Z');
+    const seen = tokenEndpoint();
+    const { tokens } = keeper(clock);
+    const reinstalled = { ...APP, refreshToken: 'refresh-token-of-a-new-install' };
+    const [old, fresh] = await Promise.all([tokens.accessToken(WORKSPACE, APP), tokens.accessToken(WORKSPACE, reinstalled)]);
+    expect(old).not.toBe(fresh);
+    expect(seen.forms.map((form) => form.get('refresh_token')).sort()).toEqual([APP.refreshToken, reinstalled.refreshToken].sort());
   });
 });
