@@ -145,6 +145,11 @@ export const ConfigSchema = z.object({
    * several workspaces use PATCH /v1/settings instead (values there win).
    */
   HUBSPOT_ACCESS_TOKEN: optionalSecret,
+  /**
+   * The HubSpot OAuth app's client id (its Auth settings): with HUBSPOT_CLIENT_SECRET and
+   * PUBLIC_URL, POST /v1/integrations/hubspot/oauth/start installs the app in a workspace's portal.
+   */
+  HUBSPOT_CLIENT_ID: optionalId(/^[A-Za-z0-9._-]{1,200}$/, "must be the HubSpot app's client id, as its Auth settings show it"),
   /** The app secret that signs HubSpot's requests (workflow actions, webhooks). */
   HUBSPOT_CLIENT_SECRET: optionalSecret,
   /** The developer account key used to register the custom workflow actions. */

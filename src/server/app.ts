@@ -174,6 +174,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     clock,
     env: options.config ?? {},
     ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}),
+    // The install's account check is the settings change's own.
+    ...(options.hubSpotAccounts !== undefined ? { install: { accounts: options.hubSpotAccounts } } : {}),
   });
   await app.register(
     async (scope) => {

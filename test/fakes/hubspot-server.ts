@@ -48,7 +48,17 @@ export interface FakeHubSpotOptions {
    * fake's clock; requests carrying one that has not expired are accepted besides `accessToken`.
    * https://developers.hubspot.com/docs/api-reference/auth-oauth-v3/guide
    */
-  oauth?: { clientId: string; clientSecret: string; refreshToken: string; accessTokenTtlMs?: number };
+  oauth?: {
+    clientId: string;
+    clientSecret: string;
+    refreshToken: string;
+    accessTokenTtlMs?: number;
+    /**
+     * Codes HubSpot sent to the app's redirect URL after an install: each is exchanged once, with
+     * the same redirect URI (grant_type authorization_code), for an access token and `refreshToken`.
+     */
+    authorizationCodes?: { code: string; redirectUri: string }[];
+  };
   /** The account GET /account-info/v3/details answers for: its id (62515 unless told) and IANA time zone (UTC unless told). */
   account?: { portalId?: number; timeZone?: string };
 }
@@ -762,13 +772,21 @@ export async function startFakeHubSpot(options: FakeHubSpotOptions = {}): Promis
   const issued = new Map<string, number>();
   const issuedAccessTokens: string[] = [];
   let oauthRevoked = false;
+  const spentCodes = new Set<string>();
   /** RFC 6749 §5.1 / §5.2 answers, with HubSpot's `status` beside `error` as its token endpoint sends them. */
   function issueTokens(form: URLSearchParams): { status: number; body: unknown } {
     const app = options.oauth;
     if (app === undefined || form.get('client_id') !== app.clientId || form.get('client_secret') !== app.clientSecret) {
       return { status: 400, body: { error: 'invalid_client', error_description: 'missing or unknown client id', status: 'BAD_CLIENT_ID', message: 'missing or unknown client id' } };
     }
-    if (form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== app.refreshToken || oauthRevoked) {
+    if (form.get('grant_type') === 'authorization_code') {
+      const code = form.get('code');
+      const granted = app.authorizationCodes?.find((candidate) => candidate.code === code && !spentCodes.has(candidate.code));
+      if (granted === undefined || form.get('redirect_uri') !== granted.redirectUri || oauthRevoked) {
+        return { status: 400, body: { error: 'invalid_grant', error_description: 'authorization code is invalid, expired or used', status: 'BAD_AUTH_CODE', message: 'authorization code is invalid, expired or used' } };
+      }
+      spentCodes.add(granted.code);
+    } else if (form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== app.refreshToken || oauthRevoked) {
       return { status: 400, body: { error: 'invalid_grant', error_description: 'refresh token is invalid, expired or revoked', status: 'BAD_REFRESH_TOKEN', message: 'refresh token is invalid, expired or revoked' } };
     }
     const ttlMs = app.accessTokenTtlMs ?? 30 * 60 * 1000;

@@ -57,10 +57,12 @@ function isDocumentable(route: RegisteredRoute): boolean {
 }
 
 const SYSTEM_PATHS = new Set(['/health', '/metrics']);
+/** Connector routes a person's browser opens, not the platform: no signature, no body (test/server/hubspot-oauth-install.test.ts checks them). */
+const BROWSER_PATHS = new Set(['/hubspot/oauth/callback']);
 
-/** A route the connectors add: outside the /v1 API and the server's own routes. */
+/** A route a platform calls on the connectors' behalf: outside the /v1 API, the server's own routes and the pages browsers open. */
 function isConnectorRoute(route: RegisteredRoute): boolean {
-  return isDocumentable(route) && !route.path.startsWith('/v1/') && !SYSTEM_PATHS.has(route.path);
+  return isDocumentable(route) && !route.path.startsWith('/v1/') && !SYSTEM_PATHS.has(route.path) && !BROWSER_PATHS.has(route.path);
 }
 
 const ParameterSchema = z.object({

@@ -1,9 +1,13 @@
+import type { SwaggerTransform } from '@fastify/swagger';
+import type { FastifySchema } from 'fastify';
+import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { documentedOnly, NO_API_KEY_SECURITY } from '../../../src/server/openapi.js';
 import { ProblemSchema } from '../../../src/server/problem.js';
 import { ActionRequestSchema } from '../actions/context.js';
 import { ACTION_KEYS } from '../actions/definition.js';
 import { BLOCK_EXPIRATION } from '../actions/request-consent.js';
+import { OAUTH_STATE_TTL_MS } from '../oauth-state.js';
 import { SIGNATURE_MAX_AGE_MS, SIGNATURE_MAX_FUTURE_SKEW_MS } from '../signature.js';
 import { WebhookBodySchema, WebhookSummarySchema } from './webhooks.js';
 
@@ -118,4 +122,62 @@ export function webhookRouteDocumentation(bodyLimitBytes: number): ReturnType<ty
       ),
     },
   });
+}
+
+/** What POST /v1/integrations/hubspot/oauth/start answers. */
+export const InstallStartAnswerSchema = z
+  .object({
+    url: z.string().describe("HubSpot's authorize URL: open it in a browser logged in to HubSpot and approve the app"),
+    expiresAt: z.string().describe('When the state in the URL expires (ISO 8601): the install must reach the redirect URL before then'),
+  })
+  .describe("The authorize URL of an install into the key's workspace");
+
+/** The problems POST /v1/integrations/hubspot/oauth/start answers besides those every /v1 route shares. */
+export const installStartResponses = {
+  409: ProblemSchema.describe(
+    'CONFLICT: the server is not set up to install the HubSpot app; errors[] names each environment variable to set (HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET, PUBLIC_URL)',
+  ),
+};
+
+/** The page the install callback answers, whatever the outcome. */
+const INSTALL_PAGE_MEDIA_TYPE = 'text/html; charset=utf-8';
+
+const InstallCallbackQuerySchema = z.object({
+  code: z.string().optional().describe("HubSpot's authorization code: used once, within minutes, and never shown back"),
+  state: z.string().optional().describe('The state of the authorize URL, as POST /v1/integrations/hubspot/oauth/start made it'),
+  error: z.string().optional().describe('Sent by HubSpot instead of a code when the install was not authorised (access_denied: the person declined)'),
+});
+
+function page(description: string): z.ZodType {
+  return z.string().describe(description);
+}
+
+/**
+ * GET /hubspot/oauth/callback. Its answers are pages for a person, not problem+json, so the route
+ * is described with fastify-type-provider-zod's transform alone: the API's own transform would
+ * describe its error answers as problems.
+ */
+export function installCallbackDocumentation(startPath: string): { config: { swaggerTransform: SwaggerTransform } } {
+  const schema: FastifySchema = {
+    tags: [HUBSPOT_TAG],
+    summary: "HubSpot's redirect after an install (opened in the person's browser)",
+    description:
+      `HubSpot sends the browser here after the person approved (or declined) the app at the URL ${startPath} answered: the redirect URL of the app's Auth settings is PUBLIC_URL + this path. ` +
+      `No API key: the signed state, made for one workspace, valid for ${OAUTH_STATE_TTL_MS / 60_000} minutes and used once, says which workspace is connected. The code is exchanged at HubSpot's token endpoint ` +
+      '(grant_type authorization_code), the access token it issues names the HubSpot account (GET /account-info/v3/details), and the workspace\'s hubspot settings get accessToken, portalId, ' +
+      'clientId, clientSecret and refreshToken; its other HubSpot settings are kept. Every answer is an HTML page saying what happened; none repeats the code, a token or a secret.',
+    security: NO_API_KEY_SECURITY,
+    querystring: InstallCallbackQuerySchema,
+    produces: [INSTALL_PAGE_MEDIA_TYPE],
+    response: {
+      200: page('HubSpot is connected: the page names the HubSpot account and the workspace'),
+      400: page(
+        'Not connected, nothing stored: the person declined (error=access_denied) or HubSpot sent another error; the code or state is missing; the state is forged, expired or used already; HubSpot refused the code or the app; or HubSpot refused the account details to the token it issued',
+      ),
+      409: page("Not connected, nothing stored: the HubSpot account is another workspace's; the workspace's HubSpot settings changed meanwhile; or the server lacks HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET or PUBLIC_URL"),
+      500: page('The install failed in Consentry; the server log says why'),
+      503: page("Not connected, nothing stored: HubSpot could not be reached or answered 5xx or 429, or the store is busy; Retry-After says when to start the install again"),
+    },
+  };
+  return { config: { swaggerTransform: (input) => jsonSchemaTransform({ ...input, schema }) } };
 }

@@ -18,6 +18,7 @@ import { hubSpotStateFor } from '../state-sqlite.js';
 import type { HubSpotState } from '../state.js';
 import { hubSpotStatus, HubSpotStatusSchema } from '../status.js';
 import { runAction } from './actions.js';
+import { registerInstallCallback, registerInstallStart, type HubSpotInstallEnvironment, type HubSpotInstallOptions } from './oauth-install.js';
 import { actionRouteDocumentation, ActionParamsSchema, webhookRouteDocumentation } from './openapi.js';
 import { processWebhookEvents, WebhookBodySchema } from './webhooks.js';
 
@@ -25,9 +26,12 @@ export interface HubSpotPluginOptions {
   engine: Engine;
   store: Store;
   clock: Clock;
-  env?: HubSpotEnvironment;
-  /** PUBLIC_URL: HubSpot signs the URL it called, which is this one behind a proxy. */
+  /** The default workspace's variables, and the OAuth app installs use (HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET). */
+  env?: HubSpotEnvironment & HubSpotInstallEnvironment;
+  /** PUBLIC_URL: HubSpot signs the URL it called, which is this one behind a proxy; an install's redirect URL is under it. */
   publicUrl?: string;
+  /** Where the install flow asks HubSpot for tokens and account details; HubSpot's own API unless given. */
+  install?: HubSpotInstallOptions;
   state?: HubSpotState;
   connections?: HubSpotConnections;
 }
@@ -68,7 +72,9 @@ function looseJson(text: string): unknown {
 /**
  * The routes HubSpot calls: workflow actions (`POST /hubspot/actions/{key}`) and webhooks
  * (`POST /hubspot/webhooks`), outside the API-key scope and verified by HubSpot's signature over
- * the raw body; and the sync status for API clients (`GET /v1/integrations/hubspot/status`).
+ * the raw body; the OAuth install's redirect (`GET /hubspot/oauth/callback`), which a browser
+ * opens and the signed state authorises; and for API clients the sync status
+ * (`GET /v1/integrations/hubspot/status`) and the install's start (`POST /v1/integrations/hubspot/oauth/start`).
  */
 export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPluginOptions): Promise<void> {
   const env = options.env ?? {};
@@ -76,6 +82,7 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
   const connections = options.connections ?? hubSpotConnectionsFor(options.store, { clock: options.clock });
   const publicUrl = options.publicUrl?.replace(/\/+$/, '');
   const deps = { engine: options.engine, state, clock: options.clock, connections };
+  const installDeps = { engine: options.engine, store: options.store, clock: options.clock, env, publicUrl, ...options.install };
 
   /** The URL HubSpot signed: PUBLIC_URL + path + query, else what this request says it was. */
   const signedUri = (request: FastifyRequest): string => `${publicUrl ?? `${request.protocol}://${request.host}`}${request.url}`;
@@ -185,6 +192,8 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
         }
         return reply.code(200).send({ ...summary, ignored: summary.ignored + parsed.data.length - own.length });
       });
+
+      registerInstallCallback(scope, installDeps);
     },
     { prefix: '/hubspot' },
   );
@@ -209,6 +218,7 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
           return hubSpotStatus(state, workspace, env, workspaces[0]?.id === workspace.id, options.clock.now());
         },
       );
+      registerInstallStart(scope.withTypeProvider<ZodTypeProvider>(), installDeps);
     },
     { prefix: '/v1/integrations/hubspot' },
   );
