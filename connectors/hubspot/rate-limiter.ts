@@ -128,12 +128,22 @@ function zoneOffsetMs(at: number, timeZone: string): number {
   return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) - (at - (((at % 1000) + 1000) % 1000));
 }
 
-/** The next midnight after `now` in `timeZone` (IANA). */
+/**
+ * The first instant of the next day in `timeZone` (IANA): its midnight, or, where the clocks jump
+ * forward at midnight (America/Santiago, America/Asuncion, America/Havana), the first minute the
+ * day has (01:00), never an instant of the day before.
+ */
 export function nextMidnight(now: Date, timeZone = 'UTC'): Date {
   const today = zonedParts(now.getTime(), timeZone);
   const localMidnightAsUtc = Date.UTC(today.year, today.month - 1, today.day + 1);
   let at = localMidnightAsUtc - zoneOffsetMs(localMidnightAsUtc, timeZone);
   at = localMidnightAsUtc - zoneOffsetMs(at, timeZone);
+  const isNextDay = (instant: number): boolean => {
+    const p = zonedParts(instant, timeZone);
+    return Date.UTC(p.year, p.month - 1, p.day) >= localMidnightAsUtc;
+  };
+  // A clock change skipped the local midnight: walk to the day's first minute (a gap is at most hours).
+  for (let step = 0; step < 24 * 60 && !isNextDay(at); step += 1) at = Math.floor(at / 60_000) * 60_000 + 60_000;
   return new Date(at);
 }
 
@@ -378,7 +388,9 @@ export class PortalRateLimiter {
    */
   private pause(now: number): Date {
     this.dailyLimitSeenAt = now;
-    const until = dailyLimitPauseEnd(new Date(now), this.timeZone).getTime();
+    const computed = dailyLimitPauseEnd(new Date(now), this.timeZone).getTime();
+    // A pause that would end before it began would let every caller through to be refused again.
+    const until = computed > now ? computed : now + UNKNOWN_ZONE_PROBE_MS;
     const inForce = this.paused !== null && this.paused > now ? this.paused : null;
     if (inForce !== null && (this.timeZone === null || inForce >= until)) return new Date(inForce);
     this.paused = until;

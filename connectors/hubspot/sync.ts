@@ -941,6 +941,8 @@ export class HubSpotSync {
             { workspaceId: config.workspaceId, error: withoutContactData(errorText(error)) },
             "could not read the HubSpot account's time zone; once its daily limit is used up, HubSpot is asked again hourly",
           );
+          // HubSpot down or rate-limited: asked again on the next task. A refusal (403: no `oauth` scope) is the answer for this session.
+          if (retryable(error)) return;
         }
       }
       session.timeZoneChecked = true;

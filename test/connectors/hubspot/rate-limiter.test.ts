@@ -453,3 +453,27 @@ describe('requests that are not safe to send twice', () => {
     ).toBe(2);
   });
 });
+
+describe('nextMidnight where the clocks jump forward at midnight', () => {
+  // Chile's DST starts on the first Sunday of September at 24:00 (00:00 becomes 01:00, UTC-4 → UTC-3).
+  it('is the first minute of the next day (01:00), not an hour of the day before', () => {
+    expect(nextMidnight(new Date('2026-09-05T15:00:00.000Z'), 'America/Santiago').toISOString()).toBe('2026-09-06T04:00:00.000Z');
+    expect(nextMidnight(new Date('2026-09-06T03:10:00.000Z'), 'America/Santiago').toISOString()).toBe('2026-09-06T04:00:00.000Z');
+  });
+
+  it('is after the instant it is asked for and at the start of a local day, in every zone HubSpot may name, on every day of a year', () => {
+    const zones = ['America/Santiago', 'America/Asuncion', 'America/Havana', 'America/Los_Angeles', 'Europe/Madrid', 'Asia/Kathmandu', 'Australia/Lord_Howe', 'UTC'];
+    const dayStart = (at: Date, zone: string) =>
+      new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', hour: 'numeric', minute: 'numeric' }).format(at);
+    for (const zone of zones) {
+      for (let day = 0; day < 366; day += 1) {
+        const asked = new Date(Date.UTC(2026, 0, 1) + day * 86_400_000 + 7 * 3_600_000 + 13 * 60_000);
+        const reset = nextMidnight(asked, zone);
+        expect(reset.getTime(), `${zone} ${asked.toISOString()}`).toBeGreaterThan(asked.getTime());
+        expect(reset.getTime() - asked.getTime(), `${zone} ${asked.toISOString()}`).toBeLessThanOrEqual(26 * 3_600_000);
+        expect(['00:00', '01:00'], `${zone} ${reset.toISOString()}`).toContain(dayStart(reset, zone));
+        expect(dayStart(new Date(reset.getTime() - 60_000), zone) >= '23:00', `${zone}: the minute before ${reset.toISOString()} is the day before`).toBe(true);
+      }
+    }
+  });
+});
