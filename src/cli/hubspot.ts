@@ -7,13 +7,14 @@ import { createHubSpotDeveloperClient } from '../../connectors/hubspot/client.js
 import { resolveHubSpotConfig } from '../../connectors/hubspot/config.js';
 import { HubSpotConnections } from '../../connectors/hubspot/connections.js';
 import { installProperties } from '../../connectors/hubspot/install.js';
-import { oauthTokensKey, planAccess, requestHubSpotTokens, type HubSpotOAuthCredentials } from '../../connectors/hubspot/oauth.js';
+import { oauthTokensKey, planAccess, rememberIssuedTokens, requestHubSpotTokens, type HubSpotOAuthCredentials } from '../../connectors/hubspot/oauth.js';
 import { HubSpotOutcomeUnknownError } from '../../connectors/hubspot/rate-limiter.js';
 import { manifestActions, registerActions } from '../../connectors/hubspot/register-actions.js';
 import { baseUrlProblem } from '../config.js';
 import { isConsentryError } from '../core/errors.js';
 import { HubSpotSettingsSchema, type Workspace } from '../core/settings.js';
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
+import { openStore } from './database.js';
 import type { CliIo } from './io.js';
 import { CliFailure, CliRefusal, nonBlankOption, writeLine } from './io.js';
 
@@ -100,16 +101,27 @@ async function workspaceAndTags(
 
 /**
  * The token of an OAuth install: the one the server keeps while it is valid, or one HubSpot
- * issues now (not kept: the command does not write to the database, and HubSpot leaves the
- * server's own token valid).
+ * issues now, kept in the database for the server as its own refreshes are (a refresh token
+ * HubSpot rotates in its answer must not be lost).
  */
-async function oauthAccessToken(oauth: HubSpotOAuthCredentials, kept: unknown, apiBase: string | undefined): Promise<string> {
+async function oauthAccessToken(
+  oauth: HubSpotOAuthCredentials,
+  kept: unknown,
+  where: { workspaceId: string; options: InstallOptions; io: CliIo },
+): Promise<string> {
+  const { apiBase } = where.options;
   const now = Date.now();
   const plan = planAccess(kept, oauth, now);
   if (plan.kind === 'use') return plan.tokens.accessToken;
   const issued = await callingHubSpot(apiBase, () =>
     requestHubSpotTokens(oauth, { grantType: 'refresh_token', refreshToken: plan.refreshToken }, now, apiBase === undefined ? {} : { basePath: apiBase }),
   );
+  const store = openStore(where.options, where.io, { mustExist: true });
+  try {
+    await rememberIssuedTokens(store, where.workspaceId, oauth, issued);
+  } finally {
+    await store.close();
+  }
   return issued.accessToken;
 }
 
@@ -118,7 +130,10 @@ export async function hubspotInstallCommand(options: InstallOptions, io: CliIo):
   const { workspace, isDefault, tags, oauthTokens } = await workspaceAndTags(options, io);
   const resolved = workspace === null ? null : resolveHubSpotConfig(workspace, config, isDefault);
   const oauth = options.token === undefined ? (resolved?.oauth ?? null) : null;
-  const accessToken = oauth !== null ? await oauthAccessToken(oauth, oauthTokens, options.apiBase) : (options.token ?? resolved?.accessToken ?? config.HUBSPOT_ACCESS_TOKEN);
+  const accessToken =
+    oauth !== null && workspace !== null
+      ? await oauthAccessToken(oauth, oauthTokens, { workspaceId: workspace.id, options, io })
+      : (options.token ?? resolved?.accessToken ?? config.HUBSPOT_ACCESS_TOKEN);
   if (accessToken === undefined) {
     throw new CliRefusal('No HubSpot token: pass --token, set HUBSPOT_ACCESS_TOKEN, or set hubspot.accessToken with PATCH /v1/settings');
   }

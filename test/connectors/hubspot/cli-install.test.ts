@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { rememberIssuedTokens } from '../../../connectors/hubspot/oauth.js';
+import { oauthTokensKey, rememberIssuedTokens } from '../../../connectors/hubspot/oauth.js';
 import { CONSENTRY_PROPERTY_NAMES, PROPERTY_GROUP_NAME, TAGS_PROPERTY } from '../../../connectors/hubspot/properties.js';
 import { createEngine } from '../../../src/engine.js';
 import { createSqliteStore } from '../../../src/store/sqlite.js';
@@ -71,8 +71,9 @@ describe('consentry hubspot install', () => {
     expect(first.code).toBe(0);
     expect(fake.issuedAccessTokens).toEqual(['fake-oauth-1']);
 
+    // Kept for the server (and the next command), with the refresh token HubSpot answered.
     const kept = createSqliteStore({ path: db });
-    await rememberIssuedTokens(kept, workspace.id, app, { accessToken: 'fake-oauth-1', refreshToken: app.refreshToken, expiresAt: Date.now() + 20 * 60 * 1000 });
+    expect(await kept.read((tx) => tx.getMeta(oauthTokensKey(workspace.id)))).toMatchObject({ accessToken: 'fake-oauth-1', refreshToken: app.refreshToken });
     await kept.close();
     const second = await cli(['hubspot', 'install', '--dry-run', '--api-base', fake.url, '--db', db]);
     expect(second.code).toBe(0);
