@@ -285,13 +285,23 @@ interface RowContact {
 
 /**
  * The row's contact, created when it names none that exists. A decision about a contact named by
- * its id is about the contact as it is now: it is not checked, and it lifts the guard, as does a
- * row that says `allowErased`. Any other row is checked by refuseErasedAddresses; a replayed one
- * (its key already recorded for this contact) was checked when it was first recorded.
+ * its id is about the contact as it is now: its guard and the addresses it has are not checked,
+ * and the row lifts the guard, as does a row that says `allowErased`. The e-mail or phone such a
+ * row would add to it is checked all the same, since that address comes from the list: an opt-in
+ * is refused and an opt-out sets the guard (see refuseErasedAddresses). Any other row is checked
+ * by refuseErasedAddresses; a replayed one (its key already recorded for this contact) was checked
+ * when it was first recorded.
  */
 async function contactForRow(uow: UnitOfWork, row: Row, named: NamedIdentities, replayed: boolean): Promise<RowContact> {
   const found = await findContactForRow(uow, row, named);
-  if (row.contactId) return { contact: await uow.requireLiveContact(row.contactId), guard: false };
+  if (row.contactId) {
+    const contact = await uow.requireLiveContact(row.contactId);
+    if (row.allowErased === true) return { contact, guard: false };
+    if (replayed) return { contact, guard: undefined };
+    const erased = await erasedAmong(uow, addressesBrought(contact, named));
+    if (row.status === 'opted_in') refuseErasedAddresses(erased, contact);
+    return { contact, guard: erased.length > 0 };
+  }
   if (found) {
     const contact = await uow.requireLiveContact(found.id);
     if (row.allowErased === true) return { contact, guard: false };
@@ -327,6 +337,14 @@ async function contactForRow(uow: UnitOfWork, row: Row, named: NamedIdentities, 
 
 const ADDRESS_FIELDS = ['email', 'phone'] as const;
 
+/** The row's e-mail and phone its contact has none of, which addMissingIdentities would add to it. */
+function addressesBrought(contact: Contact, named: NamedIdentities): RowAddress[] {
+  return ADDRESS_FIELDS.flatMap((field): RowAddress[] => {
+    const brought = named[field];
+    return contact[field] === null && brought !== null ? [{ field, address: brought, held: false }] : [];
+  });
+}
+
 /** An address a row brings (`held` false), or one its contact has from an earlier row while its guard stands. */
 interface RowAddress {
   field: (typeof ADDRESS_FIELDS)[number];
@@ -347,14 +365,15 @@ async function erasedAmong(uow: UnitOfWork, addresses: readonly RowAddress[]): P
 
 /**
  * An opt-in row that would create a contact with an address an erased contact had, or add such an
- * address to the contact it found by its other one, is refused unless it says `allowErased`: an
- * old export or CRM list must not bring an erased person back with a decision they never made
- * again. An opt-out is recorded (it only honours an objection), but a contact it makes or gives
- * such an address keeps an erasedAddressGuard, and an opt-in row for that contact is refused in
- * the same way: the address came from a list, not from the person. The guard ends when the person
- * writes from the contact (handleInbound), or when the contact is changed or decided about by its
- * id (updateContact, setConsent, a row naming it by contactId or saying `allowErased`). An opt-in
- * for a contact that has the address otherwise is recorded: the person came back since.
+ * address to the contact it found by its other one or named by its id, is refused unless it says
+ * `allowErased`: an old export or CRM list must not bring an erased person back with a decision
+ * they never made again. An opt-out is recorded (it only honours an objection), but a contact it
+ * makes or gives such an address keeps an erasedAddressGuard, and an opt-in row for that contact
+ * is refused in the same way: the address came from a list, not from the person. The guard ends
+ * when the person writes from the contact (handleInbound), when the contact is changed or decided
+ * about by its id (updateContact, setConsent, a row naming it by contactId that adds no such
+ * address), or by a row saying `allowErased`. An opt-in for a contact that has the address
+ * otherwise is recorded: the person came back since.
  */
 function refuseErasedAddresses(erased: readonly RowAddress[], contact: Contact | null): void {
   if (erased.length === 0) return;

@@ -127,7 +127,8 @@ export async function updateContact(uow: UnitOfWork, id: string, patch: z.output
  * What a bulk row changes in the contact it found (src/engine/consents.ts): the e-mail or phone it
  * adds, changed as updateContact changes them, and its erasedAddressGuard, which `guard` sets
  * (the row brought an address of an erased contact), lifts (the row says `allowErased`, or names
- * the contact by id) or, undefined, keeps: a row is not the person coming back.
+ * the contact by id and brings no such address) or, undefined, keeps: a row is not the person
+ * coming back.
  */
 export async function applyRowToContact(uow: UnitOfWork, id: string, addresses: { email?: string; phone?: string }, guard: boolean | undefined): Promise<Contact> {
   return changeContact(uow, id, addresses, guard);

@@ -447,7 +447,12 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   let phone: string | null | undefined;
 
   let contact = await tx.findContactByIdentity(workspaceId, message.channel, message.from.id);
-  if (!contact && email) contact = await tx.findContactByEmail(workspaceId, email);
+  const byIdentity = contact !== undefined;
+  let byEmail = false;
+  if (!contact && email) {
+    contact = await tx.findContactByEmail(workspaceId, email);
+    byEmail = contact !== undefined;
+  }
   if (!contact) {
     phone = senderPhone(message, country);
     if (phone) contact = await tx.findContactByPhone(workspaceId, phone);
@@ -485,11 +490,16 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
       changes.push('phone');
     }
   }
-  // The person wrote: a bulk row's guard for an address of an erased contact ends (consents.ts).
-  // The contact row is read anyway, so only a guarded contact costs a write for it.
-  if (changes.length === 0 && contact.erasedAddressGuard !== true) return contact;
-  const { erasedAddressGuard: _lifted, ...written } = next;
-  const saved = await uow.saveContact(written);
+  // The person wrote: a bulk row's guard for an address of an erased contact ends (consents.ts),
+  // but only when the contact was found by the sender's identity on the channel or by the address
+  // the channel itself delivered from. An e-mail or phone the message merely names (`from.email`,
+  // `from.phone`) is whatever the channel's adapter passed on, typed by anyone or copied from the
+  // same old list, so it is no sign that the person came back. The contact row is read anyway, so
+  // only a guarded contact costs a write for it, and the check reads nothing more.
+  const lifted = contact.erasedAddressGuard === true && (byIdentity || foundByDeliveredAddress(message, country, byEmail ? email : phone));
+  if (changes.length === 0 && !lifted) return contact;
+  const { erasedAddressGuard: _lifted, ...unguarded } = next;
+  const saved = await uow.saveContact(lifted ? unguarded : next);
   if (changes.length > 0) await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);
   return saved;
 }
@@ -511,7 +521,22 @@ const WHATSAPP_ID = /^[1-9]\d{5,14}$/;
 /** The sender's phone in E.164: the one given, or the sender id on a phone channel; null when there is none or it does not parse. */
 function senderPhone(message: Message, country: string | null): string | null {
   if (message.from.phone) return tryNormalizePhone(message.from.phone, country);
-  if (!PHONE_CHANNELS.includes(message.channel)) return null;
+  return PHONE_CHANNELS.includes(message.channel) ? phoneOfSenderId(message, country) : null;
+}
+
+/** The sender id of a WhatsApp or SMS message as an E.164 number; null when it does not parse. */
+function phoneOfSenderId(message: Message, country: string | null): string | null {
   const id = message.from.id;
   return message.channel === 'whatsapp' && WHATSAPP_ID.test(id) ? tryNormalizePhone(`+${id}`, null) : tryNormalizePhone(id, country);
+}
+
+/**
+ * Whether `address`, the normalised e-mail or phone the contact was found by, is the one the
+ * channel delivered the message from: the sender id on the `email` channel, or on WhatsApp and
+ * SMS. Null or undefined: the contact was found by no address.
+ */
+function foundByDeliveredAddress(message: Message, country: string | null, address: string | null | undefined): boolean {
+  if (!address) return false;
+  if (message.channel === 'email') return tryNormalizeEmail(message.from.id) === address;
+  return PHONE_CHANNELS.includes(message.channel) && phoneOfSenderId(message, country) === address;
 }

@@ -257,6 +257,81 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN, channel: 'sms' }]))[0]).toMatchObject({ ok: true, contactId });
   });
 
+  it('checks the address a row naming the contact by its id would add: refuses an opt-in, guards after an opt-out', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const ben = await ws.createContact({ name: 'Ben Test', phone: '+34600000002' });
+    const [optIn] = await rows(ws, [{ contactId: ben.id, email: 'Ana@Example.com', ...OPT_IN }]);
+    expect(optIn).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
+    expect(await ws.getConsents(ben.id)).toMatchObject({ states: [] });
+    expect((await ws.getContact(ben.id)).email).toBeNull();
+
+    const [optOut] = await rows(ws, [{ contactId: ben.id, email: 'ana@example.com', ...OPT_OUT }]);
+    expect(optOut).toMatchObject({ ok: true, contactId: ben.id });
+    expect(await ws.getContact(ben.id)).toMatchObject({ email: 'ana@example.com', erasedAddressGuard: true });
+    expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
+
+    // The same contact by its id, bringing nothing new: a decision about it as it is now.
+    expect((await rows(ws, [{ contactId: ben.id, email: 'ana@example.com', ...OPT_IN, channel: 'sms' }]))[0]).toMatchObject({ ok: true, contactId: ben.id });
+    expect((await ws.getContact(ben.id)).erasedAddressGuard).toBeUndefined();
+    expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: true, contactId: ben.id });
+  });
+
+  it('keeps the guard when a row naming the contact by its id brings another erased address, and lifts it for one without a digest', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
+    const [erasedPhone] = await rows(ws, [{ contactId, phone: '+34600000001', ...OPT_OUT, channel: 'sms' }]);
+    expect(erasedPhone).toMatchObject({ ok: true, contactId });
+    expect(await ws.getContact(contactId)).toMatchObject({ phone: '+34600000001', erasedAddressGuard: true });
+    expect((await rows(ws, [{ phone: '+34600000001', ...OPT_IN, channel: 'sms' }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+
+    const { ws: other } = await open(makeStore);
+    await erasedAna(other);
+    const heldId = contactIdOf((await rows(other, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
+    expect((await rows(other, [{ contactId: heldId, phone: '+34600000002', ...OPT_OUT, channel: 'sms' }]))[0]).toMatchObject({ ok: true });
+    expect((await other.getContact(heldId)).erasedAddressGuard).toBeUndefined();
+  });
+
+  it('records a row naming the contact by its id with an erased address when it says allowErased, and lifts the guard', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const ben = await ws.createContact({ name: 'Ben Test', phone: '+34600000002' });
+    expect((await rows(ws, [{ contactId: ben.id, email: 'ana@example.com', ...OPT_IN, allowErased: true }]))[0]).toMatchObject({ ok: true, contactId: ben.id });
+    const after = await ws.getContact(ben.id);
+    expect(after.email).toBe('ana@example.com');
+    expect(after.erasedAddressGuard).toBeUndefined();
+  });
+
+  it('keeps the guard a row naming the contact by its id set when the row is sent again', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const ben = await ws.createContact({ name: 'Ben Test', phone: '+34600000002' });
+    const keyed = { contactId: ben.id, email: 'ana@example.com', ...OPT_OUT, idempotencyKey: 'crm-ben-out' };
+    expect((await rows(ws, [keyed]))[0]).toMatchObject({ ok: true, created: true });
+    expect((await rows(ws, [keyed]))[0]).toMatchObject({ ok: true, created: false, contactId: ben.id });
+    expect((await ws.getContact(ben.id)).erasedAddressGuard).toBe(true);
+  });
+
+  it('keeps the guard for a message that only names the address, and ends it for one the channel delivered from it', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', phone: '+34600000001', ...OPT_OUT }]))[0]);
+    const chat = await ws.handleInbound({ channel: 'webchat', messageId: 'chat.1', from: { id: 'visitor-123', email: 'ana@example.com' }, text: 'hello' });
+    expect(chat.contactId).toBe(contactId);
+    const texted = await ws.handleInbound({ channel: 'telegram', messageId: 'tg.1', from: { id: '777001', phone: '+34600000001' }, text: 'hola' });
+    expect(texted.contactId).toBe(contactId);
+    const forwarded = await ws.handleInbound({ channel: 'email', messageId: 'mail.fwd', from: { id: 'ben@example.com', email: 'ana@example.com' }, text: 'fwd' });
+    expect(forwarded.contactId).toBe(contactId);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBe(true);
+    expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+
+    const mailed = await ws.handleInbound({ channel: 'email', messageId: 'mail.1', from: { id: 'Ana@Example.com' }, text: 'hello' });
+    expect(mailed.contactId).toBe(contactId);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBeUndefined();
+    expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: true, contactId });
+  });
+
   it('answers a replayed row as before, though the contact was guarded since', async () => {
     const { ws } = await open(makeStore);
     await erasedAna(ws);

@@ -62,6 +62,19 @@ describe('erased addresses over the API', () => {
     expect(await bulk(other, globex, OPT_IN)).toMatchObject({ ok: true, contactId: second.contactId });
   });
 
+  it('checks the erased address a row naming its contact by contactId would add to it', async () => {
+    const { t, acme } = await open();
+    await erase(t, acme);
+    const ben = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'Ben Test', phone: '+34600000002' } });
+    expect(ben.statusCode, ben.body).toBe(201);
+    const contactId = String(ben.json().id);
+    expect(await bulk(t, acme, { ...OPT_IN, contactId })).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
+    expect(await bulk(t, acme, { ...OPT_IN, contactId, status: 'opted_out', legalBasis: null, explanation: null })).toMatchObject({ ok: true, contactId });
+    const shown = await t.as(acme, { method: 'GET', url: `/v1/contacts/${contactId}` });
+    expect(shown.json()).toMatchObject({ email: ANA.email });
+    expect(await bulk(t, acme, OPT_IN)).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
+  });
+
   it('forgets the addresses on DELETE ?keepErasedAddresses=false, and refuses another value of it', async () => {
     const { t, acme } = await open();
     await erase(t, acme, '?keepErasedAddresses=false');
