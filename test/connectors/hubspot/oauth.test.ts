@@ -1,6 +1,7 @@
 import { http, HttpResponse } from 'msw';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHubSpotClient } from '../../../connectors/hubspot/client.js';
+import { HubSpotOutcomeUnknownError, PortalRateLimiter } from '../../../connectors/hubspot/rate-limiter.js';
 import { HubSpotApiError } from '../../../connectors/hubspot/errors.js';
 import {
   HUBSPOT_TOKEN_PATH,
@@ -238,6 +239,29 @@ describe('HubSpotAccessTokens', () => {
     const other = () => client.updateContacts([{ id: '1002', properties: {} }]);
     await client.updateContacts([{ id: '1001', properties: {} }]);
     expect(refused).toEqual(['token-old']);
+  });
+
+  it('takes the token before the request: a token endpoint that fails is its own failure, and the create is not sent', async () => {
+    const clock = new FakeClock('2026-03-02T10:00:00.000Z');
+    server.use(http.post(TOKEN_URL, () => new HttpResponse('<html>busy</html>', { status: 503 })));
+    let creates = 0;
+    server.use(
+      http.post(`${HUBSPOT_API}/crm/v3/properties/contacts/groups`, () => {
+        creates += 1;
+        return HttpResponse.json({ name: 'consentry', label: 'Consentry', displayOrder: -1 });
+      }),
+    );
+    const { tokens } = keeper(clock);
+    const limiter = new PortalRateLimiter({ clock, sleep: async (ms) => void clock.advance(ms), random: () => 0 });
+    const client = createHubSpotClient({
+      accessToken: { current: () => tokens.accessToken(WORKSPACE, APP), refused: (token) => tokens.refused(WORKSPACE, token) },
+      limiter,
+    });
+    const failure = await client.createPropertyGroup({ name: 'consentry', label: 'Consentry', displayOrder: -1 }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(HubSpotApiError);
+    expect(failure).not.toBeInstanceOf(HubSpotOutcomeUnknownError);
+    expect(creates).toBe(0);
+    expect(limiter.stats().requests).toBe(0);
   });
 
   it('does not hand a refresh in flight for one install to settings that name another', async () => {
