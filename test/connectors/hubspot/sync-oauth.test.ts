@@ -56,7 +56,7 @@ describe('HubSpot sync through an OAuth app', () => {
     expect(status.heldReason).toBeNull();
   });
 
-  it('holds the changes with a reason naming the refresh token when the app was uninstalled, and sends them once it is connected again', async () => {
+  it('holds the changes with a reason naming the refresh token when the app was uninstalled, and keeps them pending', async () => {
     h = await oauthHarness();
     const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
     h.fake.revokeOAuth();
