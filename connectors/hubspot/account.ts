@@ -1,4 +1,5 @@
 import { ConsentryError } from '../../src/core/errors.js';
+import { parseRetryAfterMs } from '../../src/worker/backoff.js';
 import { HUBSPOT_PORTAL_FIELD } from '../../src/engine/integrations.js';
 import { createHubSpotClient } from './client.js';
 import { HubSpotApiError, HubSpotResponseError } from './errors.js';
@@ -78,25 +79,17 @@ const unrefWait = (ms: number): Promise<void> =>
 /** HubSpot's error categories are upper-case words (https://developers.hubspot.com/docs/api-reference/error-handling); anything else is not quoted. */
 const ERROR_CATEGORY = /^[A-Z][A-Z_]{0,63}$/;
 
-/**
- * The wait a Retry-After asks for (RFC 9110 §10.2.3: delay-seconds or an HTTP-date), within
- * RETRY_AFTER_MIN_SECONDS..RETRY_AFTER_MAX_SECONDS; null when there is none or it cannot be read.
- */
+/** The wait HubSpot's Retry-After asks for, in whole seconds within RETRY_AFTER_MIN_SECONDS..RETRY_AFTER_MAX_SECONDS; null when there is none or it cannot be read. */
 function retryAfterOf(error: HubSpotApiError, now: () => number): number | null {
-  const value = error.headers['retry-after']?.trim();
-  if (value === undefined || value === '') return null;
-  let seconds: number;
-  if (/^\d+$/.test(value)) seconds = Number(value);
-  else {
-    const at = Date.parse(value);
-    if (Number.isNaN(at)) return null;
-    seconds = Math.ceil((at - now()) / 1000);
-  }
-  return Math.min(RETRY_AFTER_MAX_SECONDS, Math.max(RETRY_AFTER_MIN_SECONDS, seconds));
+  const ms = parseRetryAfterMs(error.headers['retry-after'], new Date(now()));
+  return ms === null ? null : Math.min(RETRY_AFTER_MAX_SECONDS, Math.max(RETRY_AFTER_MIN_SECONDS, Math.ceil(ms / 1000)));
 }
 
-/** Why HubSpot could not say whose the token is, or null for a failure that is a fault, not HubSpot's. */
-function unavailability(error: unknown, now: () => number): { reason: string; retryAfterSeconds: number } | null {
+/**
+ * Why HubSpot could not answer (the account check, the token endpoint), and how long to wait, or
+ * null for a failure that is a fault, not HubSpot's.
+ */
+export function hubSpotUnavailability(error: unknown, now: () => number): { reason: string; retryAfterSeconds: number } | null {
   if (error instanceof HubSpotApiError) {
     const failure = classifyFailure(error);
     const asked = retryAfterOf(error, now);
@@ -122,20 +115,21 @@ export function createHubSpotAccountVerifier(options: HubSpotAccountVerifierOpti
   const timeoutMs = options.timeoutMs ?? ACCOUNT_CHECK_TIMEOUT_MS;
   const wait = options.wait ?? unrefWait;
   const now = options.now ?? Date.now;
+  /** The call's answer, or TIMED_OUT when the wait wins; a call still running then fails to nobody. */
+  const within = <T>(call: Promise<T>): Promise<T | typeof TIMED_OUT> => {
+    call.catch(() => undefined);
+    return Promise.race([call, wait(timeoutMs).then((): typeof TIMED_OUT => TIMED_OUT)]);
+  };
+  const timedOut = { outcome: 'unavailable', reason: `HubSpot did not answer within ${timeoutMs / 1000} s`, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS } as const;
   return {
     async lookUp(accessToken) {
       // A bearer token is printable ASCII (RFC 6750 §2.1); any other character would fail in the
       // HTTP client with an error that quotes the whole header, token included.
       if (!BEARER_TOKEN.test(accessToken)) return { outcome: 'token_malformed' };
       const client = createHubSpotClient({ accessToken, ...(options.basePath === undefined ? {} : { basePath: options.basePath }) });
-      const details = client.getAccountDetails();
-      // Still running when the wait wins: its failure then is nobody's to handle.
-      details.catch(() => undefined);
       try {
-        const answer = await Promise.race([details, wait(timeoutMs).then((): typeof TIMED_OUT => TIMED_OUT)]);
-        if (answer === TIMED_OUT) {
-          return { outcome: 'unavailable', reason: `HubSpot did not answer within ${timeoutMs / 1000} s`, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
-        }
+        const answer = await within(client.getAccountDetails());
+        if (answer === TIMED_OUT) return timedOut;
         return { outcome: 'found', portalId: answer.portalId };
       } catch (error) {
         if (error instanceof HubSpotApiError && (error.status === 401 || error.status === 403)) return { outcome: 'token_refused', status: error.status };
@@ -144,7 +138,7 @@ export function createHubSpotAccountVerifier(options: HubSpotAccountVerifierOpti
         if (error instanceof HubSpotApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
           return { outcome: 'request_refused', status: error.status, category: error.category !== null && ERROR_CATEGORY.test(error.category) ? error.category : null };
         }
-        const unavailable = unavailability(error, now);
+        const unavailable = hubSpotUnavailability(error, now);
         // Not rethrown as it is: a client error may quote the request's headers, the token among them.
         if (unavailable === null) throw new Error(`the HubSpot account check failed (${error instanceof Error ? error.name : typeof error})`);
         return { outcome: 'unavailable', ...unavailable };
@@ -152,20 +146,14 @@ export function createHubSpotAccountVerifier(options: HubSpotAccountVerifierOpti
     },
 
     async issueTokens(credentials) {
-      const issued = requestHubSpotTokens(credentials, { grantType: 'refresh_token', refreshToken: credentials.refreshToken }, now(), {
-        timeoutMs,
-        ...(options.basePath === undefined ? {} : { basePath: options.basePath }),
-      });
-      issued.catch(() => undefined);
       try {
-        const answer = await Promise.race([issued, wait(timeoutMs).then((): typeof TIMED_OUT => TIMED_OUT)]);
-        if (answer === TIMED_OUT) {
-          return { outcome: 'unavailable', reason: `HubSpot did not answer within ${timeoutMs / 1000} s`, retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
-        }
+        const grant = { grantType: 'refresh_token', refreshToken: credentials.refreshToken } as const;
+        const answer = await within(requestHubSpotTokens(credentials, grant, now(), { timeoutMs, ...(options.basePath === undefined ? {} : { basePath: options.basePath }) }));
+        if (answer === TIMED_OUT) return timedOut;
         return { outcome: 'issued', tokens: answer };
       } catch (error) {
         if (error instanceof HubSpotGrantRefusedError) return { outcome: 'refused', field: error.field, message: error.message };
-        const unavailable = unavailability(error, now) ?? { reason: 'HubSpot could not issue an access token', retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
+        const unavailable = hubSpotUnavailability(error, now) ?? { reason: 'HubSpot could not issue an access token', retryAfterSeconds: RETRY_AFTER_UNAVAILABLE_SECONDS };
         return { outcome: 'unavailable', ...unavailable };
       }
     },

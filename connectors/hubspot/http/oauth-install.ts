@@ -8,11 +8,9 @@ import type { Clock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { authOf } from '../../../src/server/auth.js';
 import { API_KEY_SECURITY, type ZodApp } from '../../../src/server/types.js';
-import { ACCOUNT_INFO_SCOPE, CONNECTOR_SCOPES, createHubSpotAccountVerifier, type HubSpotAccountVerifier } from '../account.js';
-import { HubSpotApiError } from '../errors.js';
+import { ACCOUNT_INFO_SCOPE, CONNECTOR_SCOPES, createHubSpotAccountVerifier, hubSpotUnavailability, type HubSpotAccountVerifier } from '../account.js';
 import { HUBSPOT_CLIENT_ID_FIELD, HubSpotGrantRefusedError, rememberIssuedTokens, requestHubSpotTokens, type IssuedHubSpotTokens } from '../oauth.js';
 import { issueOAuthState, OAUTH_STATE_TTL_MS, readOAuthState, spendOAuthState } from '../oauth-state.js';
-import { classifyFailure } from '../rate-limiter.js';
 import { installCallbackDocumentation, InstallStartAnswerSchema, installStartResponses } from './openapi.js';
 
 /**
@@ -161,30 +159,6 @@ function authorizationRefused(error: string): InstallOutcome {
   return refusal(400, 'authorization_error', `HubSpot did not authorise the install${named}. Nothing was stored.`, START_AGAIN);
 }
 
-/** HubSpot's Retry-After, delay-seconds or an HTTP-date (RFC 9110 §10.2.3), kept within a second and an hour. */
-function retryAfterOf(error: HubSpotApiError, now: number): number | null {
-  const value = error.headers['retry-after']?.trim();
-  if (value === undefined || value === '') return null;
-  const seconds = /^\d+$/.test(value) ? Number(value) : Math.ceil((Date.parse(value) - now) / 1000);
-  if (Number.isNaN(seconds)) return null;
-  return Math.min(3600, Math.max(1, seconds));
-}
-
-/**
- * Why HubSpot's token endpoint could not answer, and how long to wait: HubSpot's Retry-After when
- * it sends one, else 10 s after its rate limit, an hour after its daily limit, 30 s otherwise (as
- * a settings change waits, account.ts). Null for a failure that is not HubSpot's.
- */
-function tokenEndpointUnavailable(error: unknown, now: number): { reason: string; retryAfterSeconds: number } | null {
-  const failure = classifyFailure(error);
-  if (failure.kind === 'fatal') return null;
-  const asked = error instanceof HubSpotApiError ? retryAfterOf(error, now) : null;
-  if (failure.kind === 'daily_limit') return { reason: 'HubSpot answered 429: the daily API limit is used up', retryAfterSeconds: asked ?? 3600 };
-  if (failure.kind === 'rate_limited') return { reason: 'HubSpot answered 429: the rate limit is reached', retryAfterSeconds: asked ?? 10 };
-  const reason = error instanceof HubSpotApiError ? `HubSpot answered ${error.status}` : 'HubSpot could not be reached';
-  return { reason, retryAfterSeconds: asked ?? 30 };
-}
-
 function unavailable(reason: string, retryAfterSeconds: number, what: string): InstallOutcome {
   return {
     status: 503,
@@ -270,7 +244,7 @@ async function completeInstall(deps: HubSpotInstallDeps, accounts: HubSpotAccoun
         ? refusal(400, 'app_refused', refused, "The server's HUBSPOT_CLIENT_ID and HUBSPOT_CLIENT_SECRET must be the app's, as its Auth settings show them.")
         : refusal(400, 'code_refused', refused, START_AGAIN);
     }
-    const down = tokenEndpointUnavailable(error, now);
+    const down = hubSpotUnavailability(error, () => now);
     if (down === null) throw error;
     return unavailable(down.reason, down.retryAfterSeconds, 'issue the tokens');
   }
