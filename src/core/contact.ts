@@ -37,6 +37,13 @@ export interface Contact {
   erasedAddressGuard?: true;
 }
 
+/** The contact with its erasedAddressGuard set or lifted (absent: see Contact). */
+export function withErasedAddressGuard(contact: Contact, guarded: boolean): Contact {
+  if (guarded) return { ...contact, erasedAddressGuard: true };
+  const { erasedAddressGuard: _lifted, ...rest } = contact;
+  return rest;
+}
+
 /** A ULID in Crockford base32: 26 characters, without I, L, O and U; the first at most 7 (48-bit time). */
 const ULID_PATTERN = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/i;
 

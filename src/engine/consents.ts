@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import type { Channel, ConsentRecord, ConsentState, EffectiveStatus, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
-import { erasedAddressDigests, normalizeEmail, normalizePhone } from '../core/contact.js';
+import { erasedAddressDigests, normalizeEmail, normalizePhone, withErasedAddressGuard } from '../core/contact.js';
 import { ConsentryError, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import { CallerEvidenceSchema, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
-import { applyRowToContact, contactValueIssues, liftErasedAddressGuard, withErasedAddressGuard } from './contacts.js';
+import { applyRowToContact, contactValueIssues, liftErasedAddressGuard } from './contacts.js';
 import { followPrivacyDecision } from './runs.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Contact } from '../core/contact.js';
-import { addIdentity, eraseContactData, erasedAddressDigests, fieldKey, normalizeEmail, normalizePhone, setField } from '../core/contact.js';
+import { addIdentity, eraseContactData, erasedAddressDigests, fieldKey, normalizeEmail, normalizePhone, setField, withErasedAddressGuard } from '../core/contact.js';
 import { ConsentryError, issuesOfRefusal, refusalOf, type FieldIssue } from '../core/errors.js';
 import { redactedEvidence } from '../core/ledger.js';
 import { redactEventData } from '../core/events.js';
@@ -141,13 +141,6 @@ export async function applyRowToContact(uow: UnitOfWork, id: string, addresses: 
 export async function liftErasedAddressGuard(uow: UnitOfWork, id: string): Promise<Contact> {
   const contact = await uow.requireContact(id);
   return contact.erasedAddressGuard === true ? uow.saveContact(withErasedAddressGuard(contact, false)) : contact;
-}
-
-/** The contact with its erasedAddressGuard set or lifted (absent: see Contact). */
-export function withErasedAddressGuard(contact: Contact, guarded: boolean): Contact {
-  if (guarded) return { ...contact, erasedAddressGuard: true };
-  const { erasedAddressGuard: _lifted, ...rest } = contact;
-  return rest;
 }
 
 /** `guard`: true sets the contact's erasedAddressGuard, false lifts it, undefined keeps it as it is. */

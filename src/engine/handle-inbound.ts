@@ -1,6 +1,6 @@
 import type { ConsentState, ConsentStatus, MessagingChannel, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
-import { addIdentity, tryNormalizeEmail, tryNormalizePhone } from '../core/contact.js';
+import { addIdentity, tryNormalizeEmail, tryNormalizePhone, withErasedAddressGuard } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut, normalizeText } from '../core/keywords.js';
 import { canonicalJson, ConsentStates, effectiveStatus, optedInPurposes, sha256Hex } from '../core/ledger.js';
@@ -498,8 +498,7 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   // only a guarded contact costs a write for it, and the check reads nothing more.
   const lifted = contact.erasedAddressGuard === true && (byIdentity || foundByDeliveredAddress(message, country, byEmail ? email : phone));
   if (changes.length === 0 && !lifted) return contact;
-  const { erasedAddressGuard: _lifted, ...unguarded } = next;
-  const saved = await uow.saveContact(lifted ? unguarded : next);
+  const saved = await uow.saveContact(lifted ? withErasedAddressGuard(next, false) : next);
   if (changes.length > 0) await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);
   return saved;
 }
