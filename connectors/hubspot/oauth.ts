@@ -273,9 +273,8 @@ export class HubSpotAccessTokens {
       return plan.tokens.accessToken;
     }
     const issued = await this.request(credentials, { grantType: 'refresh_token', refreshToken: plan.refreshToken }, now);
-    const tokens: StoredTokens = { installed, ...issued };
-    this.memory.set(workspaceId, tokens);
-    await this.options.store.transaction((tx) => tx.setMeta(oauthTokensKey(workspaceId), tokens));
-    return tokens.accessToken;
+    this.memory.set(workspaceId, { installed, ...issued });
+    await rememberIssuedTokens(this.options.store, workspaceId, credentials, issued);
+    return issued.accessToken;
   }
 }
