@@ -7,12 +7,13 @@ import { createHubSpotDeveloperClient } from '../../connectors/hubspot/client.js
 import { resolveHubSpotConfig } from '../../connectors/hubspot/config.js';
 import { HubSpotConnections } from '../../connectors/hubspot/connections.js';
 import { installProperties } from '../../connectors/hubspot/install.js';
-import { oauthTokensKey, planAccess, rememberIssuedTokens, requestHubSpotTokens, type HubSpotOAuthCredentials } from '../../connectors/hubspot/oauth.js';
+import { HubSpotAccessTokens, type HubSpotOAuthCredentials } from '../../connectors/hubspot/oauth.js';
 import { HubSpotOutcomeUnknownError } from '../../connectors/hubspot/rate-limiter.js';
 import { manifestActions, registerActions } from '../../connectors/hubspot/register-actions.js';
 import { baseUrlProblem } from '../config.js';
 import { isConsentryError } from '../core/errors.js';
 import { HubSpotSettingsSchema, type Workspace } from '../core/settings.js';
+import { systemClock } from '../ports/clock.js';
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import { openStore } from './database.js';
 import type { CliIo } from './io.js';
@@ -86,53 +87,38 @@ async function callingHubSpot<T>(apiBase: string | undefined, call: () => Promis
 }
 
 /** The workspace and its tags, read only when the database exists: installing must not create one. */
-async function workspaceAndTags(
-  options: InstallOptions,
-  io: CliIo,
-): Promise<{ workspace: Workspace | null; isDefault: boolean; tags: string[]; oauthTokens: unknown }> {
+async function workspaceAndTags(options: InstallOptions, io: CliIo): Promise<{ workspace: Workspace | null; isDefault: boolean; tags: string[] }> {
   const found = await readExistingWorkspace(options, io, async (tx, { workspace, isDefault }) => ({
     workspace,
     isDefault,
     tags: await tx.listTags(workspace.id),
-    oauthTokens: await tx.getMeta(oauthTokensKey(workspace.id)),
   }));
-  return found ?? { workspace: null, isDefault: true, tags: [], oauthTokens: null };
+  return found ?? { workspace: null, isDefault: true, tags: [] };
 }
 
 /**
- * The token of an OAuth install: the one the server keeps while it is valid, or one HubSpot
- * issues now, kept in the database for the server as its own refreshes are (a refresh token
- * HubSpot rotates in its answer must not be lost).
+ * The token of an OAuth install, as the server gets it (HubSpotAccessTokens): the one kept in the
+ * database while it is valid, or one HubSpot issues now, kept there for the server in turn (a
+ * refresh token HubSpot rotates in its answer must not be lost).
  */
-async function oauthAccessToken(
-  oauth: HubSpotOAuthCredentials,
-  kept: unknown,
-  where: { workspaceId: string; options: InstallOptions; io: CliIo },
-): Promise<string> {
-  const { apiBase } = where.options;
-  const now = Date.now();
-  const plan = planAccess(kept, oauth, now);
-  if (plan.kind === 'use') return plan.tokens.accessToken;
-  const issued = await callingHubSpot(apiBase, () =>
-    requestHubSpotTokens(oauth, { grantType: 'refresh_token', refreshToken: plan.refreshToken }, now, apiBase === undefined ? {} : { basePath: apiBase }),
-  );
-  const store = openStore(where.options, where.io, { mustExist: true });
+async function oauthAccessToken(oauth: HubSpotOAuthCredentials, workspaceId: string, options: InstallOptions, io: CliIo): Promise<string> {
+  const store = openStore(options, io, { mustExist: true });
   try {
-    await rememberIssuedTokens(store, where.workspaceId, oauth, issued);
+    const tokens = new HubSpotAccessTokens({ store, clock: systemClock, ...(options.apiBase === undefined ? {} : { basePath: options.apiBase }) });
+    return await callingHubSpot(options.apiBase, () => tokens.accessToken(workspaceId, oauth));
   } finally {
     await store.close();
   }
-  return issued.accessToken;
 }
 
 export async function hubspotInstallCommand(options: InstallOptions, io: CliIo): Promise<number> {
   const config = environmentConfig(io);
-  const { workspace, isDefault, tags, oauthTokens } = await workspaceAndTags(options, io);
+  const { workspace, isDefault, tags } = await workspaceAndTags(options, io);
   const resolved = workspace === null ? null : resolveHubSpotConfig(workspace, config, isDefault);
   const oauth = options.token === undefined ? (resolved?.oauth ?? null) : null;
   const accessToken =
     oauth !== null && workspace !== null
-      ? await oauthAccessToken(oauth, oauthTokens, { workspaceId: workspace.id, options, io })
+      ? await oauthAccessToken(oauth, workspace.id, options, io)
       : (options.token ?? resolved?.accessToken ?? config.HUBSPOT_ACCESS_TOKEN);
   if (accessToken === undefined) {
     throw new CliRefusal('No HubSpot token: pass --token, set HUBSPOT_ACCESS_TOKEN, or set hubspot.accessToken with PATCH /v1/settings');
