@@ -18,7 +18,7 @@ import {
   type PropertyGroupDefinition,
   type PropertyType,
 } from './properties.js';
-import type { PortalRateLimiter, RunOptions } from './rate-limiter.js';
+import { isKnownTimeZone, type PortalRateLimiter, type RunOptions } from './rate-limiter.js';
 
 // Only the fields the connector reads are validated; HubSpot adds fields freely.
 const OptionSchema = z.object({
@@ -82,15 +82,6 @@ const AccountDetailsSchema = z.object({
     .catch(undefined)
     .transform((zone) => (zone !== undefined && isKnownTimeZone(zone) ? zone : null)),
 });
-
-function isKnownTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export interface HubSpotContact {
   id: string;

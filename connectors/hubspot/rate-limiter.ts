@@ -164,10 +164,18 @@ export function dailyLimitPauseEnd(refusedAt: Date, timeZone: string | null): Da
   return new Date(Math.min(nextMidnight(refusedAt, 'UTC').getTime(), refusedAt.getTime() + UNKNOWN_ZONE_PROBE_MS));
 }
 
-function assertTimeZone(timeZone: string): void {
+/** Whether the runtime's time-zone data knows `timeZone` (an IANA name). */
+export function isKnownTimeZone(timeZone: string): boolean {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
+    return true;
   } catch {
+    return false;
+  }
+}
+
+function assertTimeZone(timeZone: string): void {
+  if (!isKnownTimeZone(timeZone)) {
     throw new ConsentryError('VALIDATION_FAILED', `unknown time zone ${JSON.stringify(timeZone)}`, [{ path: 'timeZone', message: 'must be an IANA time zone' }]);
   }
 }
