@@ -181,10 +181,25 @@ export function planAccess(
   now: number,
   marginMs = REFRESH_MARGIN_MS,
 ): { kind: 'use'; tokens: StoredTokens } | { kind: 'refresh'; refreshToken: string } {
-  const parsed = StoredTokensSchema.safeParse(stored);
-  const current = parsed.success && parsed.data.installed === installDigest(credentials) ? parsed.data : null;
+  const current = keptFor(stored, credentials);
   if (current !== null && isFresh(current, now, marginMs)) return { kind: 'use', tokens: current };
   return { kind: 'refresh', refreshToken: current?.refreshToken ?? credentials.refreshToken };
+}
+
+/** The tokens kept for the install the credentials name; null for none, or for another install's. */
+function keptFor(stored: unknown, credentials: HubSpotOAuthCredentials): StoredTokens | null {
+  const parsed = StoredTokensSchema.safeParse(stored);
+  return parsed.success && parsed.data.installed === installDigest(credentials) ? parsed.data : null;
+}
+
+/**
+ * The credentials to ask HubSpot's token endpoint with outside the sync (a settings check): the
+ * refresh token HubSpot last rotated to when the deployment kept one for this install, since a
+ * rotated-away refresh token may be refused although the install is still connected.
+ */
+export async function withKeptRefreshToken(store: Store, workspaceId: string, credentials: HubSpotOAuthCredentials): Promise<HubSpotOAuthCredentials> {
+  const kept = keptFor(await store.read((tx) => tx.getMeta(oauthTokensKey(workspaceId))), credentials);
+  return kept === null ? credentials : { ...credentials, refreshToken: kept.refreshToken };
 }
 
 /** Keeps tokens HubSpot issued outside the sync (a settings check), so the sync uses them instead of asking again. */

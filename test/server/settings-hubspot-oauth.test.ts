@@ -156,6 +156,33 @@ describe('PATCH /v1/settings with an OAuth install of HubSpot', () => {
     expect(seen.forms).toHaveLength(1);
   });
 
+  it('checks a changed app secret with the refresh token HubSpot rotated to, not the one first installed', async () => {
+    // A token endpoint that rotates the refresh token on each grant and refuses a rotated-away one.
+    const forms: URLSearchParams[] = [];
+    let current = REFRESH;
+    server.use(
+      http.post(TOKEN_URL, async ({ request }) => {
+        const form = new URLSearchParams(await request.text());
+        forms.push(form);
+        if (form.get('refresh_token') !== current) return HttpResponse.json({ error: 'invalid_grant', status: 'BAD_REFRESH_TOKEN' }, { status: 400 });
+        current = `rotated-${forms.length}`;
+        return HttpResponse.json({ access_token: `access-${forms.length}`, refresh_token: current, expires_in: 1800, token_type: 'bearer' });
+      }),
+      http.get(ACCOUNT_INFO_URL, () => HttpResponse.json(accountDetails(Number(OURS)))),
+    );
+    const { engine, store, patch, workspaceId } = await start();
+    expect((await patch({ hubspot: { portalId: OURS, ...APP, refreshToken: REFRESH } })).statusCode).toBe(200);
+    expect(await store.read((tx) => tx.getMeta(oauthTokensKey(workspaceId)))).toMatchObject({ refreshToken: 'rotated-1' });
+
+    const response = await patch({ hubspot: { clientSecret: 'renewed-app-secret' } });
+    expect(response.statusCode).toBe(200);
+    expect(forms.map((form) => form.get('refresh_token'))).toEqual([REFRESH, 'rotated-1']);
+    expect(forms[1]?.get('client_secret')).toBe('renewed-app-secret');
+    expect(await store.read((tx) => tx.getMeta(oauthTokensKey(workspaceId)))).toMatchObject({ refreshToken: 'rotated-2', accessToken: 'access-2' });
+    // The settings keep the refresh token installed: it names the install the kept tokens belong to.
+    expect((await engine.workspace(workspaceId).get()).settings.hubspot).toMatchObject({ refreshToken: REFRESH, clientSecret: 'renewed-app-secret' });
+  });
+
   it('checks a new refresh token of an install already connected: it could be another portal', async () => {
     const seen = hubSpot();
     const { patch } = await start();

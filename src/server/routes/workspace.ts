@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { checkHubSpotAccountClaim, createHubSpotAccountVerifier } from '../../../connectors/hubspot/account.js';
-import { forgetIssuedTokens, rememberIssuedTokens, type IssuedHubSpotTokens } from '../../../connectors/hubspot/oauth.js';
+import { forgetIssuedTokens, rememberIssuedTokens, withKeptRefreshToken, type IssuedHubSpotTokens } from '../../../connectors/hubspot/oauth.js';
 import { ConsentryError } from '../../core/errors.js';
 import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
 import { hubSpotAccountOf, sameHubSpotAccount } from '../../engine/integrations.js';
@@ -218,7 +218,7 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
         const { after: draft } = await workspace.previewSettings(withHubSpot(patch, { accessToken: TOKEN_ISSUED_BY_HUBSPOT }));
         const oauth = hubSpotAccountOf(draft)?.oauth ?? null;
         if (oauth !== null) {
-          const answer = await hubSpotAccounts.issueTokens(oauth);
+          const answer = await hubSpotAccounts.issueTokens(await withKeptRefreshToken(store, workspaceId, oauth));
           if (answer.outcome === 'refused') throw new ConsentryError('VALIDATION_FAILED', `${answer.field}: ${answer.message}`, [{ path: answer.field, message: answer.message }]);
           if (answer.outcome === 'unavailable') return unavailable(answer.reason, answer.retryAfterSeconds);
           issued = answer.tokens;
@@ -234,7 +234,8 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       const claim = wanted !== null && !sameHubSpotAccount(wanted, read) ? wanted : null;
       // Asked before the settings transaction, which must not hold the store's write lock while HubSpot answers.
       if (claim !== null) {
-        const checked = await checkHubSpotAccountClaim(hubSpotAccounts, { ...claim, issued });
+        const oauth = claim.oauth == null ? claim.oauth : await withKeptRefreshToken(store, workspaceId, claim.oauth);
+        const checked = await checkHubSpotAccountClaim(hubSpotAccounts, { ...claim, oauth, issued });
         if (checked.verdict === 'refused') throw checked.error;
         if (checked.verdict === 'unavailable') return unavailable(checked.reason, checked.retryAfterSeconds);
         issued = checked.issued;
