@@ -32,16 +32,28 @@ export interface Contact {
    * Present on a contact a bulk row made, or gave an address, that an erased contact had
    * (erasedAddressDigests), until the person writes from it or the contact is changed or decided
    * about by its id: meanwhile a bulk opt-in row for it is refused unless it says `allowErased`
-   * (src/engine/consents.ts). Absent otherwise.
+   * (src/engine/consents.ts). Absent otherwise. `ownIdentities`: how many of its identities the
+   * contact had when the guard was set (the first ones: identities are only ever appended). An
+   * identity attached later by a message that found the contact by an address it merely named is
+   * not the person writing, so a message from it does not end the guard (writesFromOwnIdentity).
    */
-  erasedAddressGuard?: true;
+  erasedAddressGuard?: { ownIdentities: number };
 }
 
-/** The contact with its erasedAddressGuard set or lifted (absent: see Contact). */
+/** The contact with its erasedAddressGuard set (kept as it is when already set) or lifted (absent: see Contact). */
 export function withErasedAddressGuard(contact: Contact, guarded: boolean): Contact {
-  if (guarded) return { ...contact, erasedAddressGuard: true };
+  if (guarded) return { ...contact, erasedAddressGuard: contact.erasedAddressGuard ?? { ownIdentities: contact.identities.length } };
   const { erasedAddressGuard: _lifted, ...rest } = contact;
   return rest;
+}
+
+/** Whether `identity` is one the guarded contact had before its guard was set (see Contact.erasedAddressGuard). */
+export function writesFromOwnIdentity(contact: Contact, identity: ContactIdentity): boolean {
+  const guard = contact.erasedAddressGuard;
+  if (guard === undefined) return true;
+  const externalId = identity.externalId.trim();
+  const index = contact.identities.findIndex((known) => known.channel === identity.channel && known.externalId === externalId);
+  return index !== -1 && index < guard.ownIdentities;
 }
 
 /** A ULID in Crockford base32: 26 characters, without I, L, O and U; the first at most 7 (48-bit time). */

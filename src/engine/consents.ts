@@ -308,7 +308,7 @@ async function contactForRow(uow: UnitOfWork, row: Row, named: NamedIdentities, 
     if (replayed) return { contact, guard: undefined };
     // Its other address, which the row would add to it (addMissingIdentities), and, for an opt-in
     // while the guard stands, the addresses it has from an earlier row.
-    const guarded = row.status === 'opted_in' && contact.erasedAddressGuard === true;
+    const guarded = row.status === 'opted_in' && contact.erasedAddressGuard !== undefined;
     const erased = await erasedAmong(
       uow,
       ADDRESS_FIELDS.flatMap((field): RowAddress[] => {

@@ -140,7 +140,7 @@ export async function applyRowToContact(uow: UnitOfWork, id: string, addresses: 
  */
 export async function liftErasedAddressGuard(uow: UnitOfWork, id: string): Promise<Contact> {
   const contact = await uow.requireContact(id);
-  return contact.erasedAddressGuard === true ? uow.saveContact(withErasedAddressGuard(contact, false)) : contact;
+  return contact.erasedAddressGuard !== undefined ? uow.saveContact(withErasedAddressGuard(contact, false)) : contact;
 }
 
 /** `guard`: true sets the contact's erasedAddressGuard, false lifts it, undefined keeps it as it is. */
@@ -178,7 +178,7 @@ async function changeContact(uow: UnitOfWork, id: string, patch: z.output<typeof
       changes.push(`fields.${name}`);
     }
   }
-  const guarded = contact.erasedAddressGuard === true;
+  const guarded = contact.erasedAddressGuard !== undefined;
   const guardChanges = guard !== undefined && guard !== guarded;
   if (changes.length === 0 && !guardChanges) return contact;
   const saved = await uow.saveContact(guardChanges ? withErasedAddressGuard(next, guard) : next);

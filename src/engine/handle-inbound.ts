@@ -1,6 +1,6 @@
 import type { ConsentState, ConsentStatus, MessagingChannel, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
-import { addIdentity, tryNormalizeEmail, tryNormalizePhone, withErasedAddressGuard } from '../core/contact.js';
+import { addIdentity, tryNormalizeEmail, tryNormalizePhone, withErasedAddressGuard, writesFromOwnIdentity } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut, normalizeText } from '../core/keywords.js';
 import { canonicalJson, ConsentStates, effectiveStatus, optedInPurposes, sha256Hex } from '../core/ledger.js';
@@ -495,8 +495,11 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   // the channel itself delivered from. An e-mail or phone the message merely names (`from.email`,
   // `from.phone`) is whatever the channel's adapter passed on, typed by anyone or copied from the
   // same old list, so it is no sign that the person came back. The contact row is read anyway, so
-  // only a guarded contact costs a write for it, and the check reads nothing more.
-  const lifted = contact.erasedAddressGuard === true && (byIdentity || foundByDeliveredAddress(message, country, byEmail ? email : phone));
+  // only a guarded contact costs a write for it, and the check reads nothing more. An identity
+  // attached while the guard stood came with such a named address: it does not end it either.
+  const lifted =
+    contact.erasedAddressGuard !== undefined &&
+    (byIdentity ? writesFromOwnIdentity(contact, identity) : foundByDeliveredAddress(message, country, byEmail ? email : phone));
   if (changes.length === 0 && !lifted) return contact;
   const saved = await uow.saveContact(lifted ? withErasedAddressGuard(next, false) : next);
   if (changes.length > 0) await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);

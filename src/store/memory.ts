@@ -74,7 +74,7 @@ function copyContact(contact: Contact): Contact {
     updatedAt: contact.updatedAt,
     erasedAt: contact.erasedAt ?? null,
     // Kept only when set, as the SQLite store reads it (its column is 0 for every other contact).
-    ...(contact.erasedAddressGuard === true ? { erasedAddressGuard: true } : {}),
+    ...(contact.erasedAddressGuard === undefined ? {} : { erasedAddressGuard: { ownIdentities: contact.erasedAddressGuard.ownIdentities } }),
   };
 }
 

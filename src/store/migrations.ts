@@ -572,6 +572,18 @@ ALTER TABLE contacts ADD COLUMN erased_address_guard INTEGER NOT NULL DEFAULT 0 
 ALTER TABLE hubspot_paused_contacts ADD COLUMN noted_at TEXT;
 `,
   },
+  {
+    version: 18,
+    name: 'the identities a guarded contact had when its guard was set',
+    up: `
+-- How many of a guarded contact's identities (the first ones of its JSON array, which only ever
+-- grows at its end) it had when its erased_address_guard was set: only a message from one of them
+-- ends the guard. Null when the guard is not set. A guard set before this column counts every
+-- identity the contact has now.
+ALTER TABLE contacts ADD COLUMN erased_address_guard_identities INTEGER;
+UPDATE contacts SET erased_address_guard_identities = json_array_length(identities) WHERE erased_address_guard = 1;
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

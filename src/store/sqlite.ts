@@ -189,6 +189,7 @@ interface ContactRow {
   updated_at: string;
   erased_at: string | null;
   erased_address_guard: 0 | 1;
+  erased_address_guard_identities: number | null;
 }
 
 interface ContactSideRow {
@@ -358,7 +359,7 @@ function toContact(row: ContactRow): Contact {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     erasedAt: row.erased_at,
-    ...(row.erased_address_guard === 1 ? { erasedAddressGuard: true } : {}),
+    ...(row.erased_address_guard === 1 ? { erasedAddressGuard: { ownIdentities: row.erased_address_guard_identities ?? 0 } } : {}),
   };
 }
 
@@ -542,7 +543,7 @@ function write<P extends unknown[]>(statement: Statement<P>, what: string, ...pa
 
 const WORKSPACE_COLUMNS = 'id, name, settings, created_at, updated_at';
 const CONTACT_COLUMNS =
-  'workspace_id, id, name, email, phone, identities, fields, tags, hubspot_id, created_at, updated_at, erased_at, erased_address_guard';
+  'workspace_id, id, name, email, phone, identities, fields, tags, hubspot_id, created_at, updated_at, erased_at, erased_address_guard, erased_address_guard_identities';
 const CONTACT_COLUMNS_C = CONTACT_COLUMNS.split(', ')
   .map((column) => `c.${column}`)
   .join(', ');
@@ -790,10 +791,10 @@ class Statements {
   readonly updateWorkspace: Statement<[string | null, string | null, string, string]>;
 
   readonly insertContact: Statement<
-    [string, string, string | null, string | null, string | null, string, string, string, string | null, string, string, string | null, 0 | 1]
+    [string, string, string | null, string | null, string | null, string, string, string, string | null, string, string, string | null, 0 | 1, number | null]
   >;
   readonly updateContact: Statement<
-    [string | null, string | null, string | null, string, string, string, string | null, string, string, string | null, 0 | 1, string, string]
+    [string | null, string | null, string | null, string, string, string, string | null, string, string, string | null, 0 | 1, number | null, string, string]
   >;
   readonly getContact: Statement<[string, string], ContactRow>;
   readonly getContactSides: Statement<[string, string], ContactSideRow>;
@@ -915,11 +916,11 @@ class Statements {
     );
 
     this.insertContact = db.prepare(
-      `INSERT INTO contacts (${CONTACT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO contacts (${CONTACT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.updateContact = db.prepare(
       `UPDATE contacts SET name = ?, email = ?, phone = ?, identities = ?, fields = ?, tags = ?, hubspot_id = ?,
-         created_at = ?, updated_at = ?, erased_at = ?, erased_address_guard = ?
+         created_at = ?, updated_at = ?, erased_at = ?, erased_address_guard = ?, erased_address_guard_identities = ?
        WHERE workspace_id = ? AND id = ?`,
     );
     this.getContact = db.prepare(`SELECT ${CONTACT_COLUMNS} FROM contacts WHERE workspace_id = ? AND id = ?`);
@@ -1274,7 +1275,8 @@ class SqliteTx implements StoreTx {
       contact.createdAt,
       contact.updatedAt,
       contact.erasedAt ?? null,
-      contact.erasedAddressGuard === true ? 1 : 0,
+      contact.erasedAddressGuard === undefined ? 0 : 1,
+      contact.erasedAddressGuard?.ownIdentities ?? null,
     );
     for (const identity of contact.identities) {
       this.s.insertIdentity.run(contact.workspaceId, identity.channel, identity.externalId, contact.id);
@@ -1323,7 +1325,8 @@ class SqliteTx implements StoreTx {
       contact.createdAt,
       contact.updatedAt,
       contact.erasedAt ?? null,
-      contact.erasedAddressGuard === true ? 1 : 0,
+      contact.erasedAddressGuard === undefined ? 0 : 1,
+      contact.erasedAddressGuard?.ownIdentities ?? null,
       contact.workspaceId,
       contact.id,
     );

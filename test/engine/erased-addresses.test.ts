@@ -134,6 +134,8 @@ describe.each(STORES)('a bulk opt-in for an erased contact’s address (%s store
 });
 
 const OPT_OUT = { ...OPT_IN, status: 'opted_out', legalBasis: null, explanation: 'Unsubscribed in the old CRM' } as const;
+/** A guard as a bulk row sets it: on a contact it made, or on one with no identity of its own yet. */
+const HELD = { ownIdentities: 0 };
 
 async function rows(ws: WorkspaceEngine, batch: Record<string, unknown>[]): Promise<BulkRowResult[]> {
   return ws.bulkSetConsent(batch, { actor: { id: 'ops', kind: 'user' }, source: 'bulk' });
@@ -158,7 +160,7 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     expect(optIn.error.message).toMatch(/belonged to a contact that was erased.*allowErased/);
     const contactId = contactIdOf(optOut);
     expect(await ws.getConsents(contactId)).toMatchObject({ states: [{ channel: 'email', status: 'opted_out' }] });
-    expect((await ws.getContact(contactId)).erasedAddressGuard).toBe(true);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toStrictEqual(HELD);
     expect((await ws.verifyLedger()).records).toBe(2);
   });
 
@@ -174,7 +176,7 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     const ben = await ws.createContact({ name: 'Ben Test', phone: '+34600000002' });
     const [added] = await rows(ws, [{ email: 'ana@example.com', phone: '+34600000002', ...OPT_OUT }]);
     expect(added).toMatchObject({ ok: true, contactId: ben.id });
-    expect(await ws.getContact(ben.id)).toMatchObject({ email: 'ana@example.com', erasedAddressGuard: true });
+    expect(await ws.getContact(ben.id)).toMatchObject({ email: 'ana@example.com', erasedAddressGuard: HELD });
     expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
   });
 
@@ -220,7 +222,8 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     const ben = await ws.handleInbound({ channel: 'whatsapp', messageId: 'wamid.ben', from: { id: '34600000002', name: 'Ben Test' }, text: 'hola' });
     await ws.eraseContact((await ws.createContact({ email: 'cai@example.com' })).id);
     expect((await rows(ws, [{ email: 'cai@example.com', phone: '+34600000002', ...OPT_OUT }]))[0]).toMatchObject({ ok: true, contactId: ben.contactId });
-    expect((await ws.getContact(ben.contactId)).erasedAddressGuard).toBe(true);
+    // Ben's own WhatsApp identity, which he had before the row: a message from it is Ben writing.
+    expect((await ws.getContact(ben.contactId)).erasedAddressGuard).toStrictEqual({ ownIdentities: 1 });
     const again = await ws.handleInbound({ channel: 'whatsapp', messageId: 'wamid.ben.2', from: { id: '34600000002', name: 'Ben Test' }, text: 'hola' });
     expect(again.events.filter((event) => event.type === 'contact.updated')).toEqual([]);
     expect((await ws.getContact(ben.contactId)).erasedAddressGuard).toBeUndefined();
@@ -240,7 +243,7 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     await erasedAna(patched);
     const patchedId = contactIdOf((await rows(patched, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
     const before = await patched.getContact(patchedId);
-    expect(before.erasedAddressGuard).toBe(true);
+    expect(before.erasedAddressGuard).toStrictEqual(HELD);
     const unchanged = await patched.updateContact(patchedId, {});
     expect(unchanged.erasedAddressGuard).toBeUndefined();
     expect(unchanged).toMatchObject({ name: before.name, email: before.email, phone: before.phone });
@@ -251,7 +254,7 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     const { ws } = await open(makeStore);
     await erasedAna(ws);
     const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
-    expect((await ws.getContact(contactId)).erasedAddressGuard).toBe(true);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toStrictEqual(HELD);
     expect((await rows(ws, [{ contactId, ...OPT_IN }]))[0]).toMatchObject({ ok: true, contactId });
     expect((await ws.getContact(contactId)).erasedAddressGuard).toBeUndefined();
     expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN, channel: 'sms' }]))[0]).toMatchObject({ ok: true, contactId });
@@ -268,7 +271,7 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
 
     const [optOut] = await rows(ws, [{ contactId: ben.id, email: 'ana@example.com', ...OPT_OUT }]);
     expect(optOut).toMatchObject({ ok: true, contactId: ben.id });
-    expect(await ws.getContact(ben.id)).toMatchObject({ email: 'ana@example.com', erasedAddressGuard: true });
+    expect(await ws.getContact(ben.id)).toMatchObject({ email: 'ana@example.com', erasedAddressGuard: HELD });
     expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
 
     // The same contact by its id, bringing nothing new: a decision about it as it is now.
@@ -283,7 +286,7 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
     const [erasedPhone] = await rows(ws, [{ contactId, phone: '+34600000001', ...OPT_OUT, channel: 'sms' }]);
     expect(erasedPhone).toMatchObject({ ok: true, contactId });
-    expect(await ws.getContact(contactId)).toMatchObject({ phone: '+34600000001', erasedAddressGuard: true });
+    expect(await ws.getContact(contactId)).toMatchObject({ phone: '+34600000001', erasedAddressGuard: HELD });
     expect((await rows(ws, [{ phone: '+34600000001', ...OPT_IN, channel: 'sms' }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
 
     const { ws: other } = await open(makeStore);
@@ -310,7 +313,7 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     const keyed = { contactId: ben.id, email: 'ana@example.com', ...OPT_OUT, idempotencyKey: 'crm-ben-out' };
     expect((await rows(ws, [keyed]))[0]).toMatchObject({ ok: true, created: true });
     expect((await rows(ws, [keyed]))[0]).toMatchObject({ ok: true, created: false, contactId: ben.id });
-    expect((await ws.getContact(ben.id)).erasedAddressGuard).toBe(true);
+    expect((await ws.getContact(ben.id)).erasedAddressGuard).toStrictEqual(HELD);
   });
 
   it('keeps the guard for a message that only names the address, and ends it for one the channel delivered from it', async () => {
@@ -323,7 +326,15 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     expect(texted.contactId).toBe(contactId);
     const forwarded = await ws.handleInbound({ channel: 'email', messageId: 'mail.fwd', from: { id: 'ben@example.com', email: 'ana@example.com' }, text: 'fwd' });
     expect(forwarded.contactId).toBe(contactId);
-    expect((await ws.getContact(contactId)).erasedAddressGuard).toBe(true);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toStrictEqual(HELD);
+    // Those messages attached their senders' identities, on the strength of the address named:
+    // writing from them again is no sign that the person came back either.
+    const chatAgain = await ws.handleInbound({ channel: 'webchat', messageId: 'chat.2', from: { id: 'visitor-123' }, text: 'still here' });
+    expect(chatAgain.contactId).toBe(contactId);
+    await ws.handleInbound({ channel: 'telegram', messageId: 'tg.2', from: { id: '777001' }, text: 'hola' });
+    await ws.handleInbound({ channel: 'email', messageId: 'mail.fwd.2', from: { id: 'ben@example.com' }, text: 'fwd again' });
+    expect((await ws.getContact(contactId)).identities.map((identity) => identity.externalId)).toEqual(['visitor-123', '777001', 'ben@example.com']);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toStrictEqual(HELD);
     expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
 
     const mailed = await ws.handleInbound({ channel: 'email', messageId: 'mail.1', from: { id: 'Ana@Example.com' }, text: 'hello' });
@@ -339,7 +350,7 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     const keyed = { phone: '+34600000002', ...OPT_IN, idempotencyKey: 'crm-ben-1' };
     expect((await rows(ws, [keyed]))[0]).toMatchObject({ ok: true, created: true, contactId: ben.id });
     await rows(ws, [{ email: 'ana@example.com', phone: '+34600000002', ...OPT_OUT }]);
-    expect((await ws.getContact(ben.id)).erasedAddressGuard).toBe(true);
+    expect((await ws.getContact(ben.id)).erasedAddressGuard).toStrictEqual(HELD);
     expect((await rows(ws, [keyed]))[0]).toMatchObject({ ok: true, created: false, contactId: ben.id });
     expect((await rows(ws, [{ ...keyed, idempotencyKey: 'crm-ben-2', channel: 'sms' }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
   });
@@ -389,7 +400,7 @@ describe('the guard in a SQLite database', () => {
     engines.push(reopened);
     const workspace = reopened.workspace(ws.workspaceId);
     expect((await rows(workspace, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
-    expect((await workspace.getContact(contactId)).erasedAddressGuard).toBe(true);
+    expect((await workspace.getContact(contactId)).erasedAddressGuard).toStrictEqual(HELD);
   });
 });
 

@@ -58,7 +58,7 @@ async function seed(store: Store): Promise<void> {
     await tx.insertWorkspace({ id: WS, name: 'Shop A', settings: defaultSettings(), createdAt: T0, updatedAt: T0 });
     const shared = { tags: ['imported'] };
     await tx.insertContact(
-      contact('ct_held', { ...shared, email: 'held@example.com', phone: '+34600000001', hubspotId: 'hs-1', identities: [{ channel: 'whatsapp', externalId: '34600000001' }], erasedAddressGuard: true }),
+      contact('ct_held', { ...shared, email: 'held@example.com', phone: '+34600000001', hubspotId: 'hs-1', identities: [{ channel: 'whatsapp', externalId: '34600000001' }], erasedAddressGuard: { ownIdentities: 1 } }),
     );
     await tx.insertContact(
       contact('ct_free', { ...shared, email: 'free@example.com', phone: '+34600000002', hubspotId: 'hs-2', identities: [{ channel: 'whatsapp', externalId: '34600000002' }] }),
@@ -76,7 +76,7 @@ describe.each(STORES)('a contact’s erasedAddressGuard (%s store)', (_name, mak
       expect(contacts.map((found) => found?.id), lookup).toEqual(lookup === 'listed' || lookup === 'byTag' ? ['ct_free', 'ct_held'] : ['ct_held', 'ct_free']);
       const held = contacts.find((found) => found?.id === 'ct_held');
       const free = contacts.find((found) => found?.id === 'ct_free');
-      expect(held?.erasedAddressGuard, lookup).toBe(true);
+      expect(held?.erasedAddressGuard, lookup).toStrictEqual({ ownIdentities: 1 });
       expect(free, lookup).toBeDefined();
       expect(Object.hasOwn(free ?? {}, 'erasedAddressGuard'), lookup).toBe(false);
     }
@@ -93,13 +93,13 @@ describe.each(STORES)('a contact’s erasedAddressGuard (%s store)', (_name, mak
       if (!held || !free) throw new Error('not seeded');
       const { erasedAddressGuard: _lifted, ...lifted } = held;
       await tx.updateContact({ ...lifted, updatedAt: '2026-01-02T00:00:00.000Z' });
-      await tx.updateContact({ ...free, erasedAddressGuard: true });
+      await tx.updateContact({ ...free, erasedAddressGuard: { ownIdentities: 0 } });
     });
     const after = await store.read(async (tx) => [await tx.getContact(WS, 'ct_held'), await tx.getContact(WS, 'ct_free')]);
     expect(after[0]).toStrictEqual(
       contact('ct_held', { tags: ['imported'], email: 'held@example.com', phone: '+34600000001', hubspotId: 'hs-1', identities: [{ channel: 'whatsapp', externalId: '34600000001' }], updatedAt: '2026-01-02T00:00:00.000Z' }),
     );
-    expect(after[1]?.erasedAddressGuard).toBe(true);
+    expect(after[1]?.erasedAddressGuard).toStrictEqual({ ownIdentities: 0 });
   });
 
   it('stays as it was when the transaction that changed it fails', async () => {
@@ -111,12 +111,12 @@ describe.each(STORES)('a contact’s erasedAddressGuard (%s store)', (_name, mak
         if (!held) throw new Error('not seeded');
         const { erasedAddressGuard: _lifted, ...lifted } = held;
         await tx.updateContact(lifted);
-        await tx.insertContact(contact('ct_ghost', { erasedAddressGuard: true }));
+        await tx.insertContact(contact('ct_ghost', { erasedAddressGuard: { ownIdentities: 0 } }));
         throw new Error('rolled back');
       }),
     ).rejects.toThrow('rolled back');
     const after = await store.read(async (tx) => ({ held: await tx.getContact(WS, 'ct_held'), ghost: await tx.getContact(WS, 'ct_ghost') }));
-    expect(after.held?.erasedAddressGuard).toBe(true);
+    expect(after.held?.erasedAddressGuard).toStrictEqual({ ownIdentities: 1 });
     expect(after.ghost).toBeUndefined();
   });
 });
@@ -142,5 +142,37 @@ describe('migration 16 (SQLite)', () => {
     expect(old).toStrictEqual(contact('ct_old', { name: null, email: 'old@example.com' }));
     expect(MIGRATIONS.find((migration) => migration.version === 16)?.name).toBe('contacts guarded for an erased address');
     expect(() => store.db.prepare("UPDATE contacts SET erased_address_guard = 2 WHERE id = 'ct_old'").run()).toThrow(/CHECK constraint failed/);
+  });
+});
+
+describe('migration 18 (SQLite)', () => {
+  it('counts every identity a contact guarded before it had as its own, and leaves unguarded contacts without a count', async () => {
+    const file = tempFile();
+    const older = new BetterSqlite3(file);
+    expect(migrate(older, MIGRATIONS.filter((migration) => migration.version < 18)).version).toBe(17);
+    older
+      .prepare(`INSERT INTO workspaces (id, name, settings, created_at, updated_at) VALUES (?, 'Shop A', ?, '${T0}', '${T0}')`)
+      .run(WS, JSON.stringify(defaultSettings()));
+    const insert = older.prepare(
+      `INSERT INTO contacts (workspace_id, id, name, email, phone, identities, fields, tags, hubspot_id, created_at, updated_at, erased_at, erased_address_guard)
+       VALUES (?, ?, NULL, ?, NULL, ?, '{}', '[]', NULL, '${T0}', '${T0}', NULL, ?)`,
+    );
+    const twoIdentities = JSON.stringify([
+      { channel: 'whatsapp', externalId: '34600000001' },
+      { channel: 'webchat', externalId: 'visitor-1' },
+    ]);
+    insert.run(WS, 'ct_held', 'held@example.com', twoIdentities, 1);
+    insert.run(WS, 'ct_free', 'free@example.com', twoIdentities, 0);
+    older.close();
+
+    const store = kept(createSqliteStore({ path: file }));
+    const [held, free] = await store.read(async (tx) => [await tx.getContact(WS, 'ct_held'), await tx.getContact(WS, 'ct_free')]);
+    expect(held?.erasedAddressGuard).toStrictEqual({ ownIdentities: 2 });
+    expect(Object.hasOwn(free ?? {}, 'erasedAddressGuard')).toBe(false);
+    const counts = store.db.prepare('SELECT id, erased_address_guard_identities AS own FROM contacts ORDER BY id').all();
+    expect(counts).toStrictEqual([
+      { id: 'ct_free', own: null },
+      { id: 'ct_held', own: 2 },
+    ]);
   });
 });
