@@ -14,6 +14,7 @@ import type { IdGenerator, SaltSource } from './ports/ids.js';
 import { randomSalts, ulidGenerator } from './ports/ids.js';
 import type { ContactQuery, Store, StoredEvent, StoreTx, WorkflowRunRow } from './ports/store.js';
 import { bulkSetConsent, checkPermission, getConsents, getHistory, getHistoryPage, setConsent, type BulkRowResult, type ConsentOverview, type HistoryPage } from './engine/consents.js';
+import { ErasedAddressesInputSchema, forgetErasedAddresses, type ErasedAddressesInput, type ForgottenAddresses } from './engine/erased-addresses.js';
 import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure, type EraseOptions } from './engine/contacts.js';
 import { handleInbound, type InboundResult } from './engine/handle-inbound.js';
 import {
@@ -131,6 +132,8 @@ export interface WorkspaceEngine {
   /** One contact's records re-hashed, each linked to the record before it in the chain, and its statuses against their fold. */
   verifyContactLedger(contactId: string): Promise<ContactLedgerReport>;
   eraseContact(contactId: string, options?: EraseOptions): Promise<ContactErasure>;
+  /** Removes the digests erasure kept of an e-mail or phone, so a bulk opt-in may bring it back; says which were kept. */
+  forgetErasedAddresses(addresses: ErasedAddressesInput): Promise<ForgottenAddresses>;
   listEvents(query?: { types?: readonly EventType[]; beforeId?: string; limit?: number; contactId?: string }): Promise<StoredEvent[]>;
   /** Stores the HubSpot record ids the connector matched or created (null: unlinked); returns how many changed. */
   linkHubspotContacts(links: readonly HubspotLink[]): Promise<number>;
@@ -306,6 +309,10 @@ export function createEngine(options: EngineOptions): Engine {
           return verifyContactLedger(uow, contactId);
         }),
       eraseContact: (contactId, options) => run((uow) => eraseContact(uow, contactId, options)),
+      forgetErasedAddresses: async (addresses) => {
+        const valid = parseInput(ErasedAddressesInputSchema, addresses, 'addresses');
+        return run((uow) => forgetErasedAddresses(uow, valid));
+      },
       linkHubspotContacts: (links) => run((uow) => linkHubspotContacts(uow, links)),
       findContactByHubspotId: (hubspotId) => read((uow) => findContactByHubspotId(uow, hubspotId)),
       reportSyncFailure: (failure) => run((uow) => reportSyncFailure(uow, failure)),

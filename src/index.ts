@@ -4,6 +4,7 @@ export type { InboundResult } from './engine/handle-inbound.js';
 export type { BulkRowResult, ConsentOverview, HistoryPage } from './engine/consents.js';
 export type { RecordedConsent, Reply, ReplyOption } from './engine/unit-of-work.js';
 export type { BulkRow, ConsentChange, ContactInput, ContactPatch, InboundMessage } from './engine/inputs.js';
+export type { ErasedAddressesInput, ForgottenAddress, ForgottenAddresses } from './engine/erased-addresses.js';
 export * from './core/consent.js';
 export * from './core/errors.js';
 export * from './core/events.js';

@@ -66,6 +66,11 @@ export function contactValueIssues(raw: unknown, settings: Pick<WorkspaceSetting
   return issuesOfRefusals(contactValueRefusals(raw, settings));
 }
 
+/** Refuses an e-mail, phone or field name of `raw` the engine would refuse, naming every one at once. */
+export function assertContactValues(raw: unknown, settings: Pick<WorkspaceSettings, 'defaultCountry'>): void {
+  refuseAll(contactValueRefusals(raw, settings));
+}
+
 /** Refuses with every problem at once, under the code of the first (INVALID_EMAIL, INVALID_PHONE, ...). */
 function refuseAll(refusals: readonly ConsentryError[]): void {
   const [first] = refusals;

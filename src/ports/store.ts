@@ -195,6 +195,8 @@ export interface StoreTx {
   addErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<void>;
   /** Which of `digests` belonged to an erased contact of the workspace, in the order given. */
   findErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<string[]>;
+  /** Removes those of `digests` the workspace kept; returns the ones removed, in the order given. */
+  removeErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<string[]>;
   /** Ordered by id. */
   listContacts(workspaceId: string, query: ContactQuery): Promise<Contact[]>;
   listTags(workspaceId: string): Promise<string[]>;
@@ -315,7 +317,7 @@ export interface StoreTx {
  * and SQLite's read-only connection refuses both.
  */
 export const STORE_TX_WRITES = [
-  'insertWorkspace', 'updateWorkspace', 'insertContact', 'updateContact', 'addErasedAddresses', 'appendConsentRecord', 'redactConsentEvidence',
+  'insertWorkspace', 'updateWorkspace', 'insertContact', 'updateContact', 'addErasedAddresses', 'removeErasedAddresses', 'appendConsentRecord', 'redactConsentEvidence',
   'upsertConsentState', 'insertConversation', 'updateConversation', 'insertRun', 'updateRun', 'setTimer', 'deleteTimer',
   'saveProcessedMessage', 'replaceProcessedResponse', 'appendEvent', 'replaceEventData', 'insertApiKey', 'updateApiKey',
   'insertHook', 'updateHook', 'insertDelivery', 'updateDelivery', 'resendDeadDeliveries', 'abandonDeliveries', 'setMeta',

@@ -440,6 +440,18 @@ class MemoryTx implements StoreTx {
     return digests.filter((digest) => this.d.erasedAddresses.has(compositeKey(workspaceId, digest)));
   }
 
+  async removeErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<string[]> {
+    this.check();
+    const removed: string[] = [];
+    for (const digest of digests) {
+      const key = compositeKey(workspaceId, digest);
+      if (!this.d.erasedAddresses.has(key)) continue;
+      this.remove(this.d.erasedAddresses, key);
+      removed.push(digest);
+    }
+    return removed;
+  }
+
   async findContactByHubspotId(workspaceId: string, hubspotId: string): Promise<Contact | undefined> {
     this.check();
     return this.firstContact(workspaceId, (contact) => contact.hubspotId === hubspotId);

@@ -804,6 +804,7 @@ class Statements {
   readonly findContactByHubspotId: Statement<[string, string], ContactRow>;
   readonly addErasedAddress: Statement<[string, string]>;
   readonly findErasedAddress: Statement<[string, string], { digest: string }>;
+  readonly removeErasedAddress: Statement<[string, string]>;
   readonly identityOwner: Statement<[string, string, string], { contact_id: string }>;
   readonly insertIdentity: Statement<[string, string, string, string]>;
   readonly deleteIdentity: Statement<[string, string, string, string]>;
@@ -935,6 +936,7 @@ class Statements {
     this.findContactByHubspotId = db.prepare(findContactSql('hubspot_id'));
     this.addErasedAddress = db.prepare('INSERT OR IGNORE INTO erased_addresses (workspace_id, digest) VALUES (?, ?)');
     this.findErasedAddress = db.prepare('SELECT digest FROM erased_addresses WHERE workspace_id = ? AND digest = ?');
+    this.removeErasedAddress = db.prepare('DELETE FROM erased_addresses WHERE workspace_id = ? AND digest = ?');
     this.identityOwner = db.prepare(
       'SELECT contact_id FROM contact_identities WHERE workspace_id = ? AND channel = ? AND external_id = ?',
     );
@@ -1364,6 +1366,11 @@ class SqliteTx implements StoreTx {
   async findErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<string[]> {
     this.check();
     return digests.filter((digest) => this.s.findErasedAddress.get(workspaceId, digest) !== undefined);
+  }
+
+  async removeErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<string[]> {
+    this.check();
+    return digests.filter((digest) => this.s.removeErasedAddress.run(workspaceId, digest).changes > 0);
   }
 
   async findContactByHubspotId(workspaceId: string, hubspotId: string): Promise<Contact | undefined> {

@@ -587,6 +587,27 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect(await t.findErasedAddresses('ws_missing', ['d-nowhere'])).toEqual([]);
         });
       });
+
+      it('removes erased address digests of one workspace, answering those it kept, and keeps them when the transaction fails', async () => {
+        await tx(async (t) => {
+          await t.addErasedAddresses(WS_A, ['d-email', 'd-phone']);
+          await t.addErasedAddresses(WS_B, ['d-email']);
+        });
+        await expect(
+          tx(async (t) => {
+            expect(await t.removeErasedAddresses(WS_A, ['d-phone'])).toEqual(['d-phone']);
+            throw new Error('abort');
+          }),
+        ).rejects.toThrow('abort');
+        await tx(async (t) => {
+          expect(await t.removeErasedAddresses(WS_A, ['d-unknown', 'd-phone', 'd-email', 'd-phone'])).toEqual(['d-phone', 'd-email']);
+          expect(await t.removeErasedAddresses(WS_A, ['d-email'])).toEqual([]);
+        });
+        await tx(async (t) => {
+          expect(await t.findErasedAddresses(WS_A, ['d-email', 'd-phone'])).toEqual([]);
+          expect(await t.findErasedAddresses(WS_B, ['d-email'])).toEqual(['d-email']);
+        });
+      });
     });
 
     describe('consent ledger', () => {
@@ -1903,7 +1924,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
             anaByIdentity: await t.findContactByIdentity(ws.id, 'whatsapp', '+34600000001'),
             tagged: await t.listContacts(ws.id, { tag: 'vip', limit: 1000 }),
             byEmail: await t.findContactByEmail(ws.id, 'ghost@example.com'),
-            erasedAddresses: await t.findErasedAddresses(ws.id, ['d-ghost']),
+            erasedAddresses: await t.findErasedAddresses(ws.id, ['d-ghost', 'd-kept']),
             records: await t.listConsentRecords(ws.id, {}),
             last: await t.lastConsentRecord(ws.id),
             byKey: await t.findConsentRecordByIdempotencyKey(ws.id, 'ghost-key'),
@@ -1953,6 +1974,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         await tx(async (t) => {
           await t.appendConsentRecord(record(WS_A, 'ct_ana', 1));
           await t.upsertConsentState(stateOf(record(WS_A, 'ct_ana', 1)));
+          await t.addErasedAddresses(WS_A, ['d-kept']);
           await t.insertConversation(conversation(WS_A, 'cv_1', 'ct_ana'));
           await t.insertRun(run(WS_A, 'run_1', 'ct_ana'));
           await t.setTimer(timer(WS_A, 'run_1', at(60)));
@@ -2179,6 +2201,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           ['insertContact', (t) => t.insertContact(contact(WS_A, 'ct_ghost', { email: 'ghost@example.com' }))],
           ['updateContact', (t) => t.updateContact(contact(WS_A, 'ct_ana', { tags: ['changed'], updatedAt: at(50) }))],
           ['addErasedAddresses', (t) => t.addErasedAddresses(WS_A, ['d-ghost'])],
+          ['removeErasedAddresses', (t) => t.removeErasedAddresses(WS_A, ['d-kept'])],
           ['appendConsentRecord', (t) => t.appendConsentRecord(record(WS_A, 'ct_ana', 2, { idempotencyKey: 'ghost-key' }))],
           ['redactConsentEvidence', (t) => t.redactConsentEvidence(WS_A, 'ct_ana', { redacted: true })],
           ['upsertConsentState', (t) => t.upsertConsentState(stateOf(record(WS_A, 'ct_ana', 2, { status: 'opted_out' })))],
@@ -2213,6 +2236,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           ['updateWorkspace', (t) => t.updateWorkspace('ws_none', { name: 'Nobody', updatedAt: at(50) })],
           ['updateContact', (t) => t.updateContact(contact(WS_A, 'ct_none'))],
           ['addErasedAddresses', (t) => t.addErasedAddresses(WS_A, [])],
+          ['removeErasedAddresses', (t) => t.removeErasedAddresses(WS_A, ['d-none'])],
           ['redactConsentEvidence', (t) => t.redactConsentEvidence(WS_A, 'ct_none', { redacted: true })],
           ['updateConversation', (t) => t.updateConversation(conversation(WS_A, 'cv_none', 'ct_ana'))],
           ['updateRun', (t) => t.updateRun(run(WS_A, 'run_none', 'ct_ana'))],

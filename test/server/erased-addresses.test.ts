@@ -83,4 +83,36 @@ describe('erased addresses over the API', () => {
     const refused = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${String(other.json().id)}?keepErasedAddresses=no` });
     expectProblem(refused, 422, 'VALIDATION_FAILED');
   });
+
+  it('forgets the digest of an address later on POST /v1/erased-addresses/forget, in its workspace only', async () => {
+    const { t, acme } = await open();
+    await erase(t, acme);
+    const globex = await t.tenant('Globex');
+    await erase(t, globex);
+    const optOut = { ...OPT_IN, status: 'opted_out', legalBasis: null, explanation: null };
+    const held = await bulk(t, acme, optOut);
+    expect(await bulk(t, acme, OPT_IN)).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+
+    const forget = (tenant: Tenant, payload: Record<string, unknown>) => t.as(tenant, { method: 'POST', url: '/v1/erased-addresses/forget', payload });
+    // Spelled as a person types it: read as contacts store it.
+    const forgotten = await forget(acme, { email: ' Ana.Test@Example.com ', phone: '0034 600-000-001' });
+    expect(forgotten.statusCode, forgotten.body).toBe(200);
+    expect(forgotten.json()).toStrictEqual({ email: { address: ANA.email, removed: true }, phone: { address: ANA.phone, removed: true } });
+    // The contact held for the address is recorded now.
+    expect(await bulk(t, acme, OPT_IN)).toMatchObject({ ok: true, contactId: held.contactId });
+    expect((await forget(acme, { email: ANA.email })).json()).toStrictEqual({ email: { address: ANA.email, removed: false } });
+    expect(await bulk(t, globex, OPT_IN)).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+  });
+
+  it('refuses a forget naming no address, an unknown member or an invalid address, removing nothing', async () => {
+    const { t, acme } = await open();
+    await erase(t, acme);
+    const forget = (payload: Record<string, unknown>) => t.as(acme, { method: 'POST', url: '/v1/erased-addresses/forget', payload });
+    expectProblem(await forget({}), 422, 'VALIDATION_FAILED');
+    expectProblem(await forget({ email: ANA.email, contactId: 'x' }), 422, 'VALIDATION_FAILED');
+    const invalid = await forget({ email: ANA.email, phone: '12' });
+    expect(JSON.stringify(expectProblem(invalid, 422, 'INVALID_PHONE'))).toContain('phone');
+    expect(await bulk(t, acme, OPT_IN)).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+    expect((await t.app.inject({ method: 'POST', url: '/v1/erased-addresses/forget', payload: { email: ANA.email } })).statusCode).toBe(401);
+  });
 });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { controlCharacterIn } from '../../core/contact.js';
 import { ConsentryError, type FieldIssue } from '../../core/errors.js';
 import { contactValueIssues } from '../../engine/contacts.js';
+import { ErasedAddressesInputSchema } from '../../engine/erased-addresses.js';
 import { ContactInputSchema, ContactPatchSchema, printableNameSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
@@ -31,6 +32,11 @@ const EraseQuerySchema = z
       ),
   })
   .strict();
+
+const ForgottenAddressJsonSchema = z.object({
+  address: z.string().describe('The address as it was read: an e-mail lower-cased, a phone in E.164'),
+  removed: z.boolean().describe('true: a digest of it was kept and is now removed; false: none was kept'),
+});
 
 /** A tag as a body gives it: addTag (core/contact.ts) refuses the same characters for every other caller. */
 const NewTagSchema = printableNameSchema('tag');
@@ -195,6 +201,34 @@ export const contactRoutes: ApiRoutes = (v1) => {
         redactedMessages: erased.redactedMessages,
         redactedRuns: erased.redactedRuns,
       };
+    },
+  );
+
+  // A POST with the addresses in its body rather than a DELETE naming one in its path: a URL is
+  // written to access logs and proxies' logs, and the address is exactly what was erased.
+  v1.post(
+    '/erased-addresses/forget',
+    {
+      schema: {
+        tags: contactTags,
+        summary: 'Forget the digest erasure kept of an e-mail or phone',
+        description:
+          'Erasure keeps a digest of the e-mail and phone of the contact (DELETE /v1/contacts/{id}), so that a bulk row or import bringing one back ' +
+          'with an opt-in is refused unless it says allowErased. This removes the digests of the addresses named: a later opt-in row for them is ' +
+          'recorded, and a contact held for one of them is no longer refused for it. The answer says, for each address, the form it was read in ' +
+          '(as contacts store it) and whether a digest was kept (removed: true) or none was (removed: false).',
+        security: API_KEY_SECURITY,
+        body: ErasedAddressesInputSchema,
+        response: {
+          200: z.object({ email: ForgottenAddressJsonSchema.optional(), phone: ForgottenAddressJsonSchema.optional() }),
+        },
+      },
+    },
+    async (request) => {
+      const forgotten = await authOf(request).workspace.forgetErasedAddresses(request.body);
+      const removed = (['email', 'phone'] as const).filter((field) => forgotten[field]?.removed === true);
+      request.log.info({ removed }, 'erased-address digests removed');
+      return forgotten;
     },
   );
 
