@@ -69,7 +69,8 @@ export const ContactDuplicateDataSchema = z.object({
   contactId: z.string(),
   field: z.enum(['email', 'phone']),
   otherContactId: z.string(),
-  runId: z.string(),
+  /** The workflow run whose answer gave the address; null when a message's sender details named it. */
+  runId: z.string().nullable(),
 });
 export const ConversationDataSchema = z.object({
   contactId: z.string(),

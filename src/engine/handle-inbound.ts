@@ -12,7 +12,7 @@ import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import { getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
 import { senderName, timestampIssue, type InboundMessageSchema } from './inputs.js';
-import { advanceRun, cancelWorkflowRun, fireOverdueTimers, openConversationsOf, startTriggeredWorkflows, waitingRunState } from './runs.js';
+import { advanceRun, cancelWorkflowRun, fireOverdueTimers, noteSenderAddressTaken, openConversationsOf, otherOwner, startTriggeredWorkflows, waitingRunState } from './runs.js';
 import { contactActor, type ReplyOption, type UnitOfWork } from './unit-of-work.js';
 import { z } from 'zod';
 
@@ -479,15 +479,24 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
     next = { ...next, name };
     changes.push('name');
   }
+  // An address another contact has stays that contact's (noteSenderAddressTaken). The contact
+  // found by e-mail or phone was looked up by it already: the e-mail of a contact found by its
+  // phone is free, as that look-up came first.
   if (!next.email && email) {
-    next = { ...next, email };
-    changes.push('email');
+    const owner = byIdentity ? await otherOwner(uow, next, 'email', email) : undefined;
+    if (owner === undefined) {
+      next = { ...next, email };
+      changes.push('email');
+    } else await noteSenderAddressTaken(uow, next, 'email', owner);
   }
   if (!next.phone) {
     if (phone === undefined) phone = senderPhone(message, country);
     if (phone) {
-      next = { ...next, phone };
-      changes.push('phone');
+      const owner = await otherOwner(uow, next, 'phone', phone);
+      if (owner === undefined) {
+        next = { ...next, phone };
+        changes.push('phone');
+      } else await noteSenderAddressTaken(uow, next, 'phone', owner);
     }
   }
   // The person wrote: a bulk row's guard for an address of an erased contact ends (consents.ts),

@@ -5,6 +5,7 @@ import type { WorkflowTrigger, WorkspaceSettings } from '../core/settings.js';
 import type { Effect, RunState, TransitionContext, TransitionResult, WorkflowInput } from '../core/workflow/index.js';
 import { cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition } from '../core/workflow/index.js';
 import { ConsentryError } from '../core/errors.js';
+import { ContactDuplicateDataSchema } from '../core/events.js';
 import { effectiveStatus, isNewerDecision } from '../core/ledger.js';
 import { normalizeText } from '../core/keywords.js';
 import type { Conversation, TimerRow, WorkflowRunRow } from '../ports/store.js';
@@ -443,10 +444,29 @@ export async function untagContact(uow: UnitOfWork, contact: Contact, tag: strin
 }
 
 /** The contact other than `contact` that already has this e-mail address or phone number, if any. */
-async function otherOwner(uow: UnitOfWork, contact: Contact, field: 'email' | 'phone', value: string): Promise<Contact | undefined> {
+export async function otherOwner(uow: UnitOfWork, contact: Contact, field: 'email' | 'phone', value: string): Promise<Contact | undefined> {
   if (contact[field] === value) return undefined;
   const owner = field === 'email' ? await uow.tx.findContactByEmail(uow.workspaceId, value) : await uow.tx.findContactByPhone(uow.workspaceId, value);
   return owner?.id === contact.id ? undefined : owner;
+}
+
+/** How many of a contact's latest duplicate notices are looked through for the same one. */
+const RECENT_DUPLICATES = 20;
+
+/**
+ * A message's sender details (`from.email`, `from.phone`) name an address another contact has:
+ * it stays that contact's alone (one address, one contact: look-ups, imports and opt-outs by it
+ * find one person), and `contact.duplicate_found` tells a person to decide. A chat widget passes
+ * the same details with every message, so the event is raised once for the pair, not per message.
+ */
+export async function noteSenderAddressTaken(uow: UnitOfWork, contact: Contact, field: 'email' | 'phone', owner: Contact): Promise<void> {
+  const recent = await uow.tx.listEvents(uow.workspaceId, { types: ['contact.duplicate_found'], contactId: contact.id, limit: RECENT_DUPLICATES });
+  const said = recent.some((event) => {
+    const data = ContactDuplicateDataSchema.safeParse(event.data);
+    return data.success && data.data.field === field && data.data.otherContactId === owner.id && data.data.runId === null;
+  });
+  if (said) return;
+  await uow.emit('contact.duplicate_found', { contactId: contact.id, field, otherContactId: owner.id, runId: null }, contact.id);
 }
 
 async function updateContactField(uow: UnitOfWork, run: WorkflowRunRow, contact: Contact, field: string, value: string): Promise<void> {

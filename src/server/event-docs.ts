@@ -17,7 +17,7 @@ const EVENT_SUMMARIES: Record<DocumentedEventType, string> = {
   'contact.tagged': 'A tag was added to a contact',
   'contact.untagged': 'A tag was removed from a contact',
   'contact.updated': "A contact's name, address, identities or fields changed, or it was erased; changes names what changed, not the values",
-  'contact.duplicate_found': 'A workflow answer gave an e-mail address or phone number another contact already has: a person decides',
+  'contact.duplicate_found': "A workflow answer or a message's sender details gave an e-mail address or phone number another contact already has: a person decides",
   'conversation.opened': 'A conversation with a contact opened on a channel',
   'conversation.closed': 'A conversation with a contact closed',
   'optout.review_needed': 'A message may mean an opt-out but was not applied as one (a sentence holding an opt-out word, a late opt-out): a person decides',
@@ -65,10 +65,10 @@ const FIELD_DESCRIPTIONS: Partial<Record<DocumentedEventType | '*', Record<strin
   'contact.untagged': { tag: 'The tag as the request wrote it (tags compare ignoring letter case and spacing)' },
   'contact.updated': { changes: 'What changed: name, email, phone, identities (the contact wrote on a new channel), fields.<name>, or erased after an erasure; never the values' },
   'contact.duplicate_found': {
-    contactId: 'The contact whose answer gave the value',
+    contactId: "The contact whose workflow answer or message's sender details (from.email, from.phone) gave the value",
     field: 'Which value: email or phone',
     otherContactId: 'The contact that already has it (a ULID)',
-    runId: 'The workflow run that asked (a ULID)',
+    runId: 'The workflow run that asked (a ULID); null when the sender details of a message gave the value',
   },
   'optout.review_needed': {
     channel: 'The channel the message came on',

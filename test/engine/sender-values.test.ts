@@ -87,6 +87,37 @@ describe("a message's sender values", () => {
     expect((await ws.getContact(stopped.contactId)).name).toBe('Ana Test');
   });
 
+  it('leaves an e-mail or phone another contact has with that contact, and says so once', async () => {
+    const ws = await workspace({ defaultCountry: 'ES' });
+    const visitor = await ws.handleInbound(webchat('hello', { id: 'session-77' }));
+    const ana = await ws.createContact({ name: 'Ana Test', email: 'ana@example.com', phone: '+34600000001' });
+    await ws.setConsent({ contactId: ana.id, purpose: 'marketing', channel: 'email', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Newsletter form', source: 'api', actor: { kind: 'integration', id: 'key_test' } });
+
+    const named = await ws.handleInbound(webchat('it is me', { id: 'session-77', email: 'Ana@Example.com', phone: '600 000 001' }));
+    expect(named.contactId).toBe(visitor.contactId);
+    const duplicates = named.events.filter((event) => event.type === 'contact.duplicate_found');
+    expect(duplicates.map((event) => event.data)).toEqual([
+      { contactId: visitor.contactId, field: 'email', otherContactId: ana.id, runId: null },
+      { contactId: visitor.contactId, field: 'phone', otherContactId: ana.id, runId: null },
+    ]);
+    expect(named.events.map((event) => event.type)).not.toContain('contact.updated');
+    expect(await ws.getContact(visitor.contactId)).toMatchObject({ email: null, phone: null });
+
+    // The widget sends the same details with the next message: nothing new to say.
+    const again = await ws.handleInbound(webchat('still me', { id: 'session-77', email: 'ana@example.com' }));
+    expect(again.events.map((event) => event.type)).not.toContain('contact.duplicate_found');
+
+    // An opt-out by the address reaches the subscriber who has it.
+    const [row] = await ws.bulkSetConsent([{ email: 'ana@example.com', purpose: 'marketing', channel: 'email', status: 'opted_out', legalBasis: null, explanation: 'Unsubscribed' }]);
+    expect(row).toMatchObject({ ok: true, contactId: ana.id });
+    expect((await ws.canMessage(ana.id, 'email', 'marketing')).allowed).toBe(false);
+
+    // An address nobody has is still taken from the sender details.
+    const free = await ws.handleInbound(webchat('my other address', { id: 'session-77', email: 'ana.work@example.com' }));
+    expect(free.events.map((event) => event.type)).toContain('contact.updated');
+    expect((await ws.getContact(visitor.contactId)).email).toBe('ana.work@example.com');
+  });
+
   it('keeps a from.name of exactly 200 characters', async () => {
     const ws = await workspace();
     const name = `Ana ${'T'.repeat(196)}`;
