@@ -13,6 +13,7 @@ import { systemClock } from './ports/clock.js';
 import type { IdGenerator, SaltSource } from './ports/ids.js';
 import { randomSalts, ulidGenerator } from './ports/ids.js';
 import type { ContactQuery, Store, StoredEvent, StoreTx, WorkflowRunRow } from './ports/store.js';
+import { isPassingStoreFailure } from './ports/store.js';
 import { bulkSetConsent, checkPermission, getConsents, getHistory, getHistoryPage, setConsent, type BulkRowResult, type ConsentOverview, type HistoryPage } from './engine/consents.js';
 import { ErasedAddressesInputSchema, forgetErasedAddresses, type ErasedAddressesInput, type ForgottenAddresses } from './engine/erased-addresses.js';
 import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure, type EraseOptions } from './engine/contacts.js';
@@ -30,7 +31,7 @@ import {
   type ContactPatch,
   type InboundMessage,
 } from './engine/inputs.js';
-import { abandonWorkflowRun, fireTimer, startRequestedWorkflow } from './engine/runs.js';
+import { abandonWorkflowRun, closeConversationLeftIdle, fireTimer, startRequestedWorkflow } from './engine/runs.js';
 import {
   assertHubSpotAccountAsRead,
   assertHubSpotAccountConfirmed,
@@ -88,8 +89,17 @@ export interface TimerFiring {
   contactId: string;
   replies: Reply[];
   events: StoredEvent[];
-  /** Set when the run could not advance: it was ended (outcome `cancelled`) instead. */
+  /**
+   * Set when the run could not advance: it was ended (outcome `cancelled`) instead, and its
+   * conversation closed when no other run drives it, so the contact's next message starts over;
+   * unless `retry`.
+   */
   error: string | null;
+  /**
+   * The store failed, not the run (isPassingStoreFailure: a lock held too long, a full disk, a
+   * group rolled back): the timer stays as it was and fires on a later pass.
+   */
+  retry: boolean;
 }
 
 export type { ContactLedgerReport, LedgerReport } from './engine/ledger-checks.js';
@@ -202,8 +212,11 @@ export function createEngine(options: EngineOptions): Engine {
       async (uow) => {
         await uow.tx.deleteTimer(runId);
         const run = await uow.tx.getRun(workspaceId, runId);
-        if (run && run.status === 'active') await abandonWorkflowRun(uow, run);
-        return { workspaceId, runId, contactId: run?.contactId ?? '', replies: [], events: uow.events, error: message };
+        if (run && run.status === 'active') {
+          await abandonWorkflowRun(uow, run);
+          await closeConversationLeftIdle(uow, run);
+        }
+        return { workspaceId, runId, contactId: run?.contactId ?? '', replies: [], events: uow.events, error: message, retry: false };
       },
       now,
     );
@@ -378,12 +391,19 @@ export function createEngine(options: EngineOptions): Engine {
               if (!current || current.token !== timer.token || current.dueAt > uow.nowIso) return null;
               const run = await fireTimer(uow, current);
               if (!run) return null;
-              return { workspaceId: timer.workspaceId, runId: run.id, contactId: run.contactId, replies: uow.replies, events: uow.events, error: null };
+              return { workspaceId: timer.workspaceId, runId: run.id, contactId: run.contactId, replies: uow.replies, events: uow.events, error: null, retry: false };
             },
             now,
           );
           if (firing) firings.push(firing);
         } catch (error) {
+          if (isPassingStoreFailure(error)) {
+            // Nothing was written and the run is as it was: its timer fires on a later pass. The
+            // timers after it would meet the same store, each waiting out its lock: they wait too.
+            const message = error instanceof Error ? error.message : String(error);
+            firings.push({ workspaceId: timer.workspaceId, runId: timer.runId, contactId: '', replies: [], events: [], error: message, retry: true });
+            break;
+          }
           // A run that cannot advance is ended rather than retried forever: a poisoned timer
           // must not hold back the timers due after it.
           firings.push(await abandonRun(timer.workspaceId, timer.runId, error, now));

@@ -280,7 +280,7 @@ async function letTimePass(sim: Simulation, ms: number, emit: (line: TranscriptL
     if (failed) {
       return {
         outcome: 'timer_failed',
-        message: `the timer of workflow run ${failed.runId} fired at ${sim.clock.now().toISOString()} and failed (${failed.error}); the engine ended the run`,
+        message: `the timer of workflow run ${failed.runId} fired at ${sim.clock.now().toISOString()} and failed (${failed.error}); ${failed.retry ? 'the store failed, not the run' : 'the engine ended the run'}`,
       };
     }
   }

@@ -213,6 +213,21 @@ export async function abandonWorkflowRun(uow: UnitOfWork, run: WorkflowRunRow): 
   );
 }
 
+/**
+ * After a run was ended outside the runtime (abandonWorkflowRun): its conversation, when it is
+ * open and no other active run drives it, is closed, so that the contact's next message opens a
+ * new one and the workflows start again (DESIGN §4) instead of landing in a conversation nothing
+ * answers.
+ */
+export async function closeConversationLeftIdle(uow: UnitOfWork, run: WorkflowRunRow): Promise<void> {
+  if (run.conversationId === null) return;
+  const conversation = await uow.tx.getConversation(uow.workspaceId, run.conversationId);
+  if (conversation?.status !== 'open') return;
+  const others = await uow.tx.listActiveRuns(uow.workspaceId, run.contactId, run.channel);
+  if (others.some((other) => other.id !== run.id && other.conversationId === conversation.id)) return;
+  await uow.closeConversation(conversation);
+}
+
 /** The run's state when it is active and waiting for an answer; null otherwise. */
 export function waitingRunState(run: WorkflowRunRow): RunState | null {
   if (run.status !== 'active') return null;

@@ -2,6 +2,7 @@ import type { Channel, ConsentRecord, ConsentState, MessagingChannel, Purpose } 
 import type { Contact } from '../core/contact.js';
 import type { ConsentryEvent, EventType, PublicEventType } from '../core/events.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
+import { isConsentryError } from '../core/errors.js';
 
 /** Which materialised row of a workspace: one per contact, purpose and channel. */
 export type ConsentStateKey = Pick<ConsentState, 'contactId' | 'purpose' | 'channel'>;
@@ -344,6 +345,28 @@ const WRITE_METHODS: ReadonlySet<string> = new Set(STORE_TX_WRITES);
 /** Whether `method` of StoreTx writes. */
 export function isStoreTxWrite(method: string): boolean {
   return WRITE_METHODS.has(method);
+}
+
+/**
+ * A transaction that wrote nothing because the store ended it for a reason outside it: another
+ * transaction of its commit group made the database roll the whole group back. The same
+ * transaction may succeed when run again.
+ */
+export class TransactionRolledBackError extends Error {
+  constructor(cause: unknown) {
+    super('the database rolled the transaction back', { cause });
+    this.name = 'TransactionRolledBackError';
+  }
+}
+
+/**
+ * Whether a transaction failed for the store's sake rather than its own: rolled back with its
+ * group, a write lock another process held too long (STORE_BUSY), a full disk (STORE_FULL).
+ * Nothing of it was written, and running it again later may succeed.
+ */
+export function isPassingStoreFailure(error: unknown): boolean {
+  if (error instanceof TransactionRolledBackError) return true;
+  return isConsentryError(error) && (error.code === 'STORE_BUSY' || error.code === 'STORE_FULL');
 }
 
 /** What a health check learns from the store without waiting for a write lock. */

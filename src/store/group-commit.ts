@@ -1,4 +1,5 @@
 import { setImmediate } from 'node:timers';
+import { TransactionRolledBackError } from '../ports/store.js';
 
 /**
  * Group commit: transactions that wait for the connection when one finishes run inside the same
@@ -268,7 +269,7 @@ export class GroupCommitter<Tx> {
         }
         if (!c.inTransaction()) {
           // Everything the group wrote went with the transaction the database ended.
-          this.abandon(done, current, deliver === undefined ? failure : new Error('the database rolled the transaction back'));
+          this.abandon(done, current, deliver === undefined ? failure : new TransactionRolledBackError(failure));
           return;
         }
         if (deliver === undefined) {

@@ -47,9 +47,9 @@ export class TimerScheduler {
   async runOnce(now: Date = this.clock.now()): Promise<TimerFiring[]> {
     const firings = await this.engine.runDueTimers(now, this.batchSize);
     for (const firing of firings) {
-      if (firing.error !== null) {
-        this.logger.error({ runId: firing.runId, workspaceId: firing.workspaceId, error: firing.error }, 'workflow run could not advance and was ended');
-      }
+      if (firing.error === null) continue;
+      if (firing.retry) this.logger.warn({ runId: firing.runId, workspaceId: firing.workspaceId, error: firing.error }, 'workflow timer could not fire; it is tried again on the next pass');
+      else this.logger.error({ runId: firing.runId, workspaceId: firing.workspaceId, error: firing.error }, 'workflow run could not advance and was ended');
     }
     return firings;
   }

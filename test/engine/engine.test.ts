@@ -747,6 +747,64 @@ describe('a run that cannot advance', () => {
     expect((await ws.getRun(healthy.runId)).status).toBe('completed');
     expect(await engine.runDueTimers(clock.advance(60 * 60_000))).toEqual([]);
   });
+
+  it('closes the conversation it was asking in, so the next message starts the workflow again', async () => {
+    await ws.updateSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }] });
+    const opened = await ws.handleInbound(msg('m1', 'hola'));
+    const [run] = await engine.store.transaction((tx) => tx.listActiveRuns(ws.workspaceId, opened.contactId));
+    if (!run) throw new Error('no run started');
+    await engine.store.transaction((tx) => tx.updateRun({ ...run, state: { garbage: true } }));
+    const [fired] = await engine.runDueTimers(clock.advance(6 * 60_000));
+    expect(fired).toMatchObject({ runId: run.id, retry: false, error: expect.any(String) });
+    expect(fired?.events.map((event) => event.type)).toContain('conversation.closed');
+
+    const again = await ws.handleInbound(msg('m2', 'hola?'));
+    expect(again.conversationId).not.toBe(opened.conversationId);
+    expect(again.replies.some((reply) => reply.options !== undefined && reply.options.length > 0)).toBe(true);
+  });
+
+  it('keeps its timer when the store fails, not the run, and fires it on the next pass', async () => {
+    const memory = createMemoryStore();
+    let failFrom = Infinity;
+    let calls = 0;
+    // The write lock another process holds beyond the busy timeout (STORE_BUSY), for one transaction.
+    const flaky = new Proxy(memory, {
+      get(target, property, receiver) {
+        if (property !== 'transaction') return Reflect.get(target, property, receiver) as unknown;
+        return async (fn: Parameters<Store['transaction']>[0]) => {
+          calls += 1;
+          if (calls === failFrom) throw new ConsentryError('STORE_BUSY', 'the database is locked by another process (waited 5000 ms)');
+          return target.transaction(fn);
+        };
+      },
+    });
+    const flakyEngine = createEngine({ store: flaky, clock });
+    try {
+      const workspace = await flakyEngine.createWorkspace({ name: 'Busy', settings: { privacyPolicyUrl: 'https://example.com/privacy', defaultCountry: 'ES' } });
+      const busy = flakyEngine.workspace(workspace.id);
+      const first = await busy.handleInbound(msg('b1', 'hola', '+34600000005'));
+      const second = await busy.handleInbound(msg('b2', 'hola', '+34600000006'));
+      // The due list is read, then the first firing's transaction fails.
+      failFrom = calls + 2;
+      const failed = await flakyEngine.runDueTimers(clock.advance(5 * 60_000));
+      expect(failed).toEqual([{ workspaceId: workspace.id, runId: expect.any(String), contactId: '', replies: [], events: [], error: expect.stringContaining('locked'), retry: true }]);
+      const runs = await memory.transaction((tx) => tx.listActiveRuns(workspace.id, first.contactId));
+      expect(runs).toHaveLength(1);
+      expect(await memory.transaction((tx) => tx.listDueTimers(clock.now().toISOString(), 10))).toHaveLength(2);
+
+      const retried = await flakyEngine.runDueTimers(clock.advance(1000));
+      expect(retried.map((firing) => [firing.contactId, firing.error, firing.retry])).toEqual([
+        [first.contactId, null, false],
+        [second.contactId, null, false],
+      ]);
+      // The question timed out as it would have on time: the contact is told, and the conversation closes.
+      expect(retried[0]?.replies.length).toBeGreaterThan(0);
+      expect(retried[0]?.events.map((event) => event.type)).toContain('consent.failed');
+      expect((await memory.transaction((tx) => tx.getConversation(workspace.id, first.conversationId)))?.status).toBe('closed');
+    } finally {
+      await flakyEngine.store.close();
+    }
+  });
 });
 
 describe('createContact and updateContact', () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GroupCommitter, type GroupCommitOptions, type GroupConnection, type LockWait } from '../../src/store/group-commit.js';
+import { TransactionRolledBackError } from '../../src/ports/store.js';
 
 interface FakeTx {
   write(value: string): void;
@@ -217,7 +218,7 @@ describe('group commit', () => {
       return 'b swallowed the error';
     });
     const c = write('c');
-    await expect(a).rejects.toThrow(/rolled the transaction back/);
+    await expect(a).rejects.toBeInstanceOf(TransactionRolledBackError);
     await expect(b).rejects.toThrow(/rolled the transaction back/);
     expect((await c).committedWhenResolved).toBe(true);
     expect(connection.committed).toEqual(['c']);
