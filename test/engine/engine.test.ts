@@ -800,7 +800,9 @@ describe('a run that cannot advance', () => {
       // The question timed out as it would have on time: the contact is told, and the conversation closes.
       expect(retried[0]?.replies.length).toBeGreaterThan(0);
       expect(retried[0]?.events.map((event) => event.type)).toContain('consent.failed');
-      expect((await memory.transaction((tx) => tx.getConversation(workspace.id, first.conversationId)))?.status).toBe('closed');
+      const conversationId = first.conversationId;
+      if (conversationId === null) throw new Error('the first message opened no conversation');
+      expect((await memory.transaction((tx) => tx.getConversation(workspace.id, conversationId)))?.status).toBe('closed');
     } finally {
       await flakyEngine.store.close();
     }
