@@ -49,7 +49,10 @@ through which line (exit code 130). Run the same file again to finish it: the
 re-run records nothing twice and counts the rows recorded before as "already
 recorded". A row's idempotency_key tells which rows were recorded before; a
 row without one is keyed by the file's SHA-256 and its line, so an edited file
-records its rows without a key again.
+records its rows without a key again. A row so keyed whose status is no longer
+in force (another decision was made since the file was first imported) is
+rejected rather than answered "already recorded": a later export with the same
+content needs an occurred_at or idempotency_key column to be recorded again.
 `;
 
 /**
@@ -58,8 +61,18 @@ records its rows without a key again.
  * none of its rows twice (the engine answers a recorded key as "already recorded").
  */
 export function derivedIdempotencyKey(sha256: string, line: number): string {
-  return `file-sha256:${sha256}:line:${line}`;
+  return `${derivedKeyPrefix(sha256)}${line}`;
 }
+
+/** What the derived keys of one file's rows begin with. */
+function derivedKeyPrefix(sha256: string): string {
+  return `file-sha256:${sha256}:line:`;
+}
+
+/** A row of a file imported before (its derived key recorded) whose status is no longer the one in force. */
+export const SUPERSEDED_REPLAY =
+  'this line of a file with the same content (SHA-256) was imported before, and another decision now stands for its contact, purpose and channel: ' +
+  'it was not recorded again; to record it as a new decision, give the file an occurred_at or idempotency_key column';
 
 export interface RowFailure {
   /** The line of the file the row starts on. */
@@ -349,6 +362,16 @@ export async function importCsv(
       if (!target) continue;
       const line = chunk[target.index]?.line ?? 0;
       if (result.ok) {
+        if (target.derivedKey && result.supersededBy !== null && !result.supersededBy.idempotencyKey?.startsWith(derivedKeyPrefix(file.sha256))) {
+          // The same bytes imported before, and a decision from elsewhere stands now (a later line
+          // of the same file is the file's own): a later export that happens to hold the same lines
+          // (a weekly file of one unsubscribe) is not the earlier import run again, and answering
+          // it "already recorded" would drop its opt-out unseen. Recording it is no answer either:
+          // a re-run after an interruption would then undo the decisions made since. The row is
+          // refused with what to do.
+          failures[target.index] = [{ line, field: '', message: SUPERSEDED_REPLAY }];
+          continue;
+        }
         warnings[target.index] = failuresOf(line, target.row, result.warnings, names);
         if (!result.created) summary.alreadyRecorded++;
         else {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Channel, ConsentRecord, ConsentState, EffectiveStatus, Purpose } from '../core/consent.js';
+import type { Channel, ConsentRecord, ConsentState, ConsentStatus, EffectiveStatus, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import { erasedAddressDigests, normalizeEmail, normalizePhone, withErasedAddressGuard } from '../core/contact.js';
 import { ConsentryError, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
@@ -48,6 +48,11 @@ export type BulkRowResult =
        * but which changes no status and raises no event.
        */
       inEffect: boolean;
+      /**
+       * For a row answered from its idempotency key (`created` false) whose status is no longer
+       * the one in force: the decision that stands now. Null otherwise.
+       */
+      supersededBy: { recordId: string; status: ConsentStatus; idempotencyKey: string | null } | null;
       /** What of the row was not applied to the contact, by field: an e-mail or phone the contact already has another value for. */
       warnings: FieldIssue[];
     }
@@ -90,6 +95,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
         created: recorded.created,
         repeated: before?.status === row.status,
         inEffect: recorded.current.recordId === recorded.record.id,
+        supersededBy: recorded.created || recorded.current.status === row.status ? null : await decisionInForce(uow, recorded.current),
         warnings,
       });
     } catch (error) {
@@ -272,6 +278,12 @@ async function findContactForRow(uow: UnitOfWork, row: Row, identities: NamedIde
     );
   }
   return row.contactId ? named[0]?.contact : found[0]?.contact;
+}
+
+/** The record a materialised status rests on, as a replayed row's `supersededBy` names it. */
+async function decisionInForce(uow: UnitOfWork, state: ConsentState): Promise<{ recordId: string; status: ConsentStatus; idempotencyKey: string | null }> {
+  const [record] = await uow.tx.listConsentRecords(uow.workspaceId, { contactId: state.contactId, afterSeq: state.seq - 1, limit: 1 });
+  return { recordId: state.recordId, status: state.status, idempotencyKey: record?.id === state.recordId ? record.idempotencyKey : null };
 }
 
 /**

@@ -135,3 +135,33 @@ describe('consentry import: rows older than the decision in force', () => {
     expect(ana.map((record) => record.status)).toEqual(['opted_out', 'opted_in']);
   });
 });
+
+describe('consentry import: a file with the content of one imported before', () => {
+  const header = 'email,purpose,channel,status,legal_basis,explanation';
+  const unsubscribe = 'ana@example.com,marketing,email,opted_out,,';
+
+  it('refuses a line whose earlier import another decision has overtaken since, instead of answering it "already recorded"', async () => {
+    expect((await importRows(header, [unsubscribe], 'unsubscribes-week-02.csv')).code).toBe(0);
+    expect((await importRows(header, ['ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Web form'], 'signups.csv')).code).toBe(0);
+
+    const weekNine = await importRows(header, [unsubscribe], 'unsubscribes-week-09.csv');
+    expect(weekNine.code).toBe(1);
+    expect(weekNine.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
+    expect(weekNine.stdout).toContain('Imported 0 of 1 rows: 0 recorded, 0 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+    expect((await ledger()).map((record) => record.status)).toEqual(['opted_out', 'opted_in']);
+
+    // With a column that tells it apart, the same unsubscribe is recorded as the decision it is.
+    const keyed = await importRows(`${header},idempotency_key`, [`${unsubscribe},crm-unsubscribe-week-09`], 'unsubscribes-week-09-keyed.csv');
+    expect(keyed.code).toBe(0);
+    expect((await ledger()).map((record) => record.status)).toEqual(['opted_out', 'opted_in', 'opted_out']);
+  });
+
+  it('answers a re-run of the same file "already recorded" when its own later lines overtook its earlier ones', async () => {
+    const lines = ['ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Web form', unsubscribe];
+    expect((await importRows(header, lines)).code).toBe(0);
+    const rerun = await importRows(header, lines);
+    expect(rerun.code).toBe(0);
+    expect(rerun.stdout).toContain('Imported 2 of 2 rows: 0 recorded, 2 already recorded (idempotency key); 0 row(s) rejected and left unchanged.');
+    expect(await ledger()).toHaveLength(2);
+  });
+});
