@@ -26,6 +26,27 @@ describe('the built package', () => {
     });
   });
 
+  it("exports the embeddable server ('consentry/server') and the delivery helpers ('consentry/worker')", () => {
+    const script = `
+      const server = await import('consentry/server');
+      const worker = await import('consentry/worker');
+      const { createMemoryStore } = await import('consentry');
+      const app = await server.buildApp({ store: createMemoryStore(), defaultMetrics: false });
+      const health = await app.inject({ method: 'GET', url: '/health' });
+      await app.close();
+      const body = '{"id":"evt_1"}';
+      const at = new Date('2026-03-01T09:00:00Z');
+      const signed = worker.signDelivery('whsec_test', body, at);
+      console.log(JSON.stringify({
+        startServer: typeof server.startServer,
+        health: health.statusCode,
+        secretReader: typeof worker.getOutboundWebhookSecret,
+        verified: worker.verifyDeliverySignature({ secret: 'whsec_test', body, timestamp: String(signed.timestamp), signature: signed.signature, now: at }),
+      }));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({ startServer: 'function', health: 200, secretReader: 'function', verified: true });
+  });
+
   it('runs the consentry binary from dist/', () => {
     const out = execFileSync(process.execPath, [`${root}bin/consentry.js`, 'classify', 'ＳＴＯＰ'], { encoding: 'utf8' });
     expect(JSON.parse(out)).toMatchObject({ intent: 'opt_out', keyword: 'STOP' });
