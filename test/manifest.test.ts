@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { CONFIG_VARIABLES } from '../src/config.js';
 import { ManifestSchema, parseManifest } from '../src/manifest.js';
 
 const raw: unknown = JSON.parse(readFileSync(new URL('../manifest.json', import.meta.url), 'utf8'));
@@ -22,6 +23,15 @@ describe('manifest.json', () => {
     expect(first).toBeDefined();
     expect(ManifestSchema.safeParse({ ...manifest, connectors: [first, first] }).success).toBe(false);
     expect(ManifestSchema.safeParse({ ...manifest, extra: true }).success).toBe(false);
+  });
+
+  it('describes every environment variable the server reads', () => {
+    const manifest = parseManifest(raw);
+    const described = new Set([
+      ...manifest.server.configuration.map((entry) => entry.env),
+      ...manifest.connectors.flatMap((connector) => (connector.configuration ?? []).map((entry) => entry.env)),
+    ]);
+    expect(CONFIG_VARIABLES.filter((variable) => !described.has(variable))).toEqual([]);
   });
 
   it('names an environment variable only in upper snake case', () => {

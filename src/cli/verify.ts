@@ -23,7 +23,7 @@ const RECORD_HASH = /^[0-9a-f]{64}$/;
 export const EXPECT_HEAD_HELP =
   'a ledger head kept elsewhere: the record at SEQ must still have hash HASH, and the chain must link on from it to the current head (repeatable); ' +
   'WORKSPACE (id or name) may be left out when one workspace is verified. Take the head from the JSON line verify prints ' +
-  '(chain.count is its seq, chain.headHash its hash), from POST /v1/ledger/verify (count, headHash), or from an export (a record\'s seq and hash)';
+  '(chain.count is its seq, chain.headHash its hash), from POST /v1/ledger/verify (chain.count, chain.headHash), or from an export (a record\'s seq and hash)';
 
 /**
  * `--expect-head [<workspace>:]<seq>:<hash>`, checked when the command line is read; each one is

@@ -318,7 +318,7 @@ function systemRoutes(app: ZodApp, { store, metrics }: RouteContext, metricsToke
           'The Prometheus text exposition format 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/): request durations by route, inbound messages, keyword intents, process metrics, webhook deliveries. ' +
           'Takes no API key. When the server runs with METRICS_TOKEN set, it answers only a request with "Authorization: Bearer <METRICS_TOKEN>", and any other with 401 UNAUTHORIZED and WWW-Authenticate: Bearer realm="consentry-metrics"; without METRICS_TOKEN it is open to every client that reaches the port.',
         produces: [metrics.registry.contentType],
-        // The backlog gauges read the store, which can be locked by another process (STORE_BUSY).
+        // The gauges read the store without its write lock; a store that cannot be read at all answers 503.
         response: {
           200: z.string().describe('Metrics in the Prometheus text format'),
           401: ProblemSchema.describe('METRICS_TOKEN is set and the request does not bear it'),

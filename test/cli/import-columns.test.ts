@@ -50,10 +50,15 @@ describe('consentry import: columns without a name', () => {
         'carla@example.com,marketing,email,opted_out,,,,Notes',
         'dan@example.com,marketing,email,opted_out,',
         'eve@example.com,marketing,email',
+        'fay@example.com',
       ].join('\n'),
     );
     expect(run.code).toBe(1);
-    expect(reportLines(run)).toEqual(['line 4: has 8 values, the header names 7 columns', 'line 6: has 3 values, the header names 7 columns']);
+    expect(reportLines(run)).toEqual([
+      'line 4: has 8 values, the header names 7 columns',
+      'line 6: has 3 values, the header names 7 columns',
+      'line 7: has 1 value, the header names 7 columns',
+    ]);
     expect((await ledger()).map((r) => r.email)).toEqual(['ana@example.com', 'bob@example.com', 'dan@example.com']);
   });
 

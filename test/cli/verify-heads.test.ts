@@ -197,7 +197,7 @@ describe('consentry verify --expect-head', () => {
     expect(run.code).toBe(0);
     const help = flat(run.stdout);
     expect(help).toContain('--expect-head <[workspace:]seq:hash>');
-    expect(help).toContain('(chain.count is its seq, chain.headHash its hash), from POST /v1/ledger/verify (count, headHash), or from an export (a record\'s seq and hash)');
+    expect(help).toContain('(chain.count is its seq, chain.headHash its hash), from POST /v1/ledger/verify (chain.count, chain.headHash), or from an export (a record\'s seq and hash)');
     expect(help).toContain("append-only guards");
   });
 });
