@@ -165,8 +165,12 @@ export interface Engine {
   createFirstWorkspace(name: string, alongside?: (tx: StoreTx, workspace: Workspace) => Promise<void>): Promise<Workspace | null>;
   ensureDefaultWorkspace(name?: string): Promise<Workspace>;
   workspace(workspaceId: string): WorkspaceEngine;
-  /** Fires every workflow timer due at `now` (earliest first, at most `limit`), each in its own transaction. */
-  runDueTimers(now?: Date, limit?: number): Promise<TimerFiring[]>;
+  /**
+   * Fires every workflow timer due at `now` (earliest first, at most `limit`), each in its own
+   * transaction, at `now`. `dueBy` (not after `now`) fires only those due by then: a scheduler
+   * leaves room for answers sent before a deadline and delivered after it (TimerScheduler's grace).
+   */
+  runDueTimers(now?: Date, limit?: number, options?: { dueBy?: Date }): Promise<TimerFiring[]>;
   /** Dispatchers' reader: events of every workspace in append order after a position. */
   readEventsAfter(position: number, limit: number): Promise<StoredEvent[]>;
 }
@@ -378,8 +382,9 @@ export function createEngine(options: EngineOptions): Engine {
       return first;
     },
     workspace: scoped,
-    async runDueTimers(now = clock.now(), limit = 1000) {
-      const due = await store.transaction((tx) => tx.listDueTimers(now.toISOString(), limit));
+    async runDueTimers(now = clock.now(), limit = 1000, options = {}) {
+      const dueBy = options.dueBy !== undefined && options.dueBy.getTime() < now.getTime() ? options.dueBy : now;
+      const due = await store.transaction((tx) => tx.listDueTimers(dueBy.toISOString(), limit));
       const firings: TimerFiring[] = [];
       for (const timer of due) {
         try {

@@ -11,10 +11,22 @@ export interface TimerSchedulerOptions {
   intervalMs?: number;
   /** Timers fired per pass. */
   batchSize?: number;
+  /**
+   * How long after its due time a timer waits before it fires: an answer the channel dates before
+   * a question's deadline but delivers after it is still taken as the answer (DEFAULT_TIMER_GRACE_MS).
+   */
+  graceMs?: number;
   logger?: WorkerLogger;
 }
 
 export const DEFAULT_TIMER_INTERVAL_MS = 1000;
+/**
+ * A deadline belongs to the time an answer was sent (the message's `timestamp`), and channels
+ * deliver seconds late: a question's timeout fires this long after its deadline, so that a click
+ * sent at 4:59 and delivered at 5:02 is the answer, whatever the scheduler's punctuality. A message
+ * sent after the deadline still finds the question timed out at once (fireOverdueTimers).
+ */
+export const DEFAULT_TIMER_GRACE_MS = 30_000;
 const DEFAULT_TIMER_BATCH = 1000;
 
 /**
@@ -27,6 +39,7 @@ export class TimerScheduler {
   private readonly clock: Clock;
   private readonly intervalMs: number;
   private readonly batchSize: number;
+  private readonly graceMs: number;
   private readonly logger: WorkerLogger;
   private readonly loop: PollingLoop;
 
@@ -35,6 +48,7 @@ export class TimerScheduler {
     this.clock = options.clock;
     this.intervalMs = Math.max(1, options.intervalMs ?? DEFAULT_TIMER_INTERVAL_MS);
     this.batchSize = Math.max(1, options.batchSize ?? DEFAULT_TIMER_BATCH);
+    this.graceMs = Math.max(0, options.graceMs ?? DEFAULT_TIMER_GRACE_MS);
     this.logger = options.logger ?? silentLogger;
     this.loop = new PollingLoop({
       pass: () => this.runOnce(this.clock.now()),
@@ -43,9 +57,9 @@ export class TimerScheduler {
     });
   }
 
-  /** Fires the timers due at `now`. */
+  /** Fires, at `now`, the timers due by the grace before it. */
   async runOnce(now: Date = this.clock.now()): Promise<TimerFiring[]> {
-    const firings = await this.engine.runDueTimers(now, this.batchSize);
+    const firings = await this.engine.runDueTimers(now, this.batchSize, { dueBy: new Date(now.getTime() - this.graceMs) });
     for (const firing of firings) {
       if (firing.error === null) continue;
       if (firing.retry) this.logger.warn({ runId: firing.runId, workspaceId: firing.workspaceId, error: firing.error }, 'workflow timer could not fire; it is tried again on the next pass');
