@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { Channel } from './consent.js';
 import { ConsentryError, isConsentryError } from './errors.js';
@@ -127,6 +128,33 @@ export function tryNormalizeEmail(raw: string): string | null {
     if (isConsentryError(error)) return null;
     throw error;
   }
+}
+
+/** A mail client's `Name <address>`, or an address in angle brackets alone. */
+const NAMED_ADDRESS = /^[^<>]*<([^<>]+)>$/;
+const MAILTO = /^mailto:/i;
+/** Marks a sentence puts after an address ("my e-mail is ana@example.com."); no address ends in one. */
+const TRAILING_SENTENCE_MARKS = /[.,;:!?。、]+$/u;
+
+/**
+ * An e-mail address as a person types or pastes it in a chat: one given as `Name <address>` or as
+ * a `mailto:` link, followed by a sentence's full stop, or with a domain in Unicode
+ * (`ana@münchen.de`, read with the WHATWG URL Standard's domain to ASCII, UTS #46, as a browser
+ * reads it, and kept as its ASCII form `xn--mnchen-3ya.de`, the one mail servers and HubSpot take).
+ * Null when what is left is not an address (normalizeEmail).
+ */
+export function tryReadTypedEmail(raw: string): string | null {
+  let text = foldTypedValue(raw);
+  text = NAMED_ADDRESS.exec(text)?.[1]?.trim() ?? text;
+  text = text.replace(MAILTO, '').replace(TRAILING_SENTENCE_MARKS, '');
+  const at = text.lastIndexOf('@');
+  const domain = at < 0 ? '' : text.slice(at + 1);
+  if (!/^[\x00-\x7f]*$/.test(domain)) {
+    const ascii = domainToASCII(domain);
+    if (ascii === '') return null;
+    text = `${text.slice(0, at + 1)}${ascii}`;
+  }
+  return tryNormalizeEmail(text);
 }
 
 /** Digits, "+", and the separators people type: spaces, dashes, dots, slashes and parentheses. */

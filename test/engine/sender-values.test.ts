@@ -61,6 +61,25 @@ describe('a welcome question answered as an input method or a chat app writes it
   );
 });
 
+describe('a welcome e-mail answer as a person types or pastes it', () => {
+  it.each([
+    ['ana@example.com.', 'ana@example.com'],
+    ['Ana Test <Ana@Example.com>', 'ana@example.com'],
+    ['<ana@example.com>', 'ana@example.com'],
+    ['mailto:ana@example.com', 'ana@example.com'],
+    ['it is ana@example.com', null],
+    ['ana@münchen.de', 'ana@xn--mnchen-3ya.de'],
+    ['ana@xn--mnchen-3ya.de', 'ana@xn--mnchen-3ya.de'],
+    ['ana@exa mple.com', null],
+  ])('reads %j as %j', async (typed, saved) => {
+    const ws = await workspace({ template: 'welcome-request-email' });
+    await ws.handleInbound(webchat('hello'));
+    const answered = await ws.handleInbound(webchat(typed));
+    expect(asked(answered.replies, /e-?mail/i)).toBe(saved === null ? 1 : 0);
+    expect((await ws.getContact(answered.contactId)).email).toBe(saved);
+  });
+});
+
 describe("a message's sender values", () => {
   it('takes from.phone and from.email as a chat app copies them', async () => {
     const ws = await workspace({ defaultCountry: 'JP' });

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { isCanonicalInstant, type Channel, type ConsentStatus, type Evidence, type LegalBasis, type MessagingChannel } from '../consent.js';
-import { tagKey, tryNormalizeEmail, tryNormalizePhone } from '../contact.js';
+import { tagKey, tryNormalizePhone, tryReadTypedEmail } from '../contact.js';
 import { ConsentryError } from '../errors.js';
 import { normalizeText } from '../keywords.js';
 import { isoInstant } from '../time.js';
@@ -792,7 +792,7 @@ export function readAnswer(
     case 'text':
       return text !== '' && text.length <= FIELD_VALUE_MAX ? text : null;
     case 'email':
-      return text === '' ? null : tryNormalizeEmail(text);
+      return text === '' ? null : tryReadTypedEmail(text);
     case 'phone':
       return text === '' ? null : tryNormalizePhone(text, defaultCountry);
     case 'number':
