@@ -11,7 +11,7 @@ import { READABLE_TEXT_LENGTH, readableText } from '../core/text.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import { getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
-import { senderName, timestampIssue, type InboundMessageSchema } from './inputs.js';
+import { readInboundMessage, senderName, timestampIssue, type InboundMessageSchema, type ReadInboundMessage } from './inputs.js';
 import { advanceRun, cancelWorkflowRun, fireOverdueTimers, noteSenderAddressTaken, openConversationsOf, otherOwner, startTriggeredWorkflows, waitingRunState } from './runs.js';
 import { contactActor, type ReplyOption, type UnitOfWork } from './unit-of-work.js';
 import { z } from 'zod';
@@ -34,17 +34,19 @@ export interface InboundResult {
   differsFromFirst: boolean;
 }
 
-type Message = z.output<typeof InboundMessageSchema>;
+type Message = ReadInboundMessage;
 
 const PHONE_CHANNELS: readonly MessagingChannel[] = ['whatsapp', 'sms'];
 
 /**
  * One inbound message, in one transaction: find or create the contact, honour keywords
  * first (an opt-out always wins over a pending question), then feed the conversation's
- * workflows.
+ * workflows. A describing value that is not a string, or is too long, is left out
+ * (readInboundMessage): the message, which may carry a STOP, is processed without it.
  */
-export async function handleInbound(uow: UnitOfWork, received: Message): Promise<InboundResult> {
+export async function handleInbound(uow: UnitOfWork, parsed: z.output<typeof InboundMessageSchema>): Promise<InboundResult> {
   const { tx, workspaceId } = uow;
+  const received = readInboundMessage(parsed).message;
   const seen = await tx.getProcessedMessage(workspaceId, received.channel, received.messageId);
   const digest = messageDigest(received);
   if (seen) return replayAnswer(uow, seen.response, digest);

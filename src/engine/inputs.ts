@@ -8,7 +8,7 @@ import {
   PurposeSchema,
 } from '../core/consent.js';
 import { controlCharacterIn } from '../core/contact.js';
-import { ConsentryError } from '../core/errors.js';
+import { ConsentryError, type FieldIssue } from '../core/errors.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence, zodIssuesToFieldIssues } from '../core/ledger.js';
 
 /** Messaging channels a message can arrive on (`any` is only a consent scope). */
@@ -54,6 +54,23 @@ export function isOverlongSenderName(name: string): boolean {
   return name.trim().length > SENDER_NAME_MAX_LENGTH;
 }
 
+/** The longest `from.phone` or `from.email` read from a message: it bounds what a message can make the engine parse. */
+export const SENDER_ADDRESS_MAX_LENGTH = 1000;
+
+/** The longest `timestamp` read from a message (an RFC 3339 date and time with nanoseconds and an offset is 35 characters). */
+export const TIMESTAMP_MAX_LENGTH = 100;
+
+/**
+ * A value that only describes a message: any JSON value is taken, since the message may carry a
+ * STOP, and withdrawing is as easy as giving (DESIGN §2). readInboundMessage keeps a string and
+ * ignores anything else; the API document shows what a caller is meant to send, a string or null.
+ */
+function describingValue(description: string) {
+  return z.unknown().meta({ type: ['string', 'null'], description }).optional();
+}
+
+const IGNORED_WITH_WARNING = 'a null is read as absent; any other value that is not a string is ignored with a warning';
+
 export const InboundMessageSchema = z
   .object({
     channel: InboundChannelSchema,
@@ -62,17 +79,16 @@ export const InboundMessageSchema = z
     from: z
       .object({
         id: z.string().min(1).max(200),
-        // Checked by the engine, not here: a bad value only loses itself (see senderName), and 1,000
-        // characters bound what a message can make the engine read.
-        phone: z.string().max(1000).optional().describe('The sender\'s phone number; an invalid one is ignored with a warning'),
-        email: z.string().max(1000).optional().describe('The sender\'s e-mail address; an invalid one is ignored with a warning'),
-        name: z
-          .string()
-          .optional()
-          .describe(
-            `The sender's profile name. A blank one is read as absent, and one longer than ${SENDER_NAME_MAX_LENGTH} characters ` +
-              'is ignored: the message, which may carry a STOP, is never refused for its name',
-          ),
+        phone: describingValue(
+          `The sender's phone number. An invalid one, or one longer than ${SENDER_ADDRESS_MAX_LENGTH} characters, is ignored with a warning; ${IGNORED_WITH_WARNING}`,
+        ),
+        email: describingValue(
+          `The sender's e-mail address. An invalid one, or one longer than ${SENDER_ADDRESS_MAX_LENGTH} characters, is ignored with a warning; ${IGNORED_WITH_WARNING}`,
+        ),
+        name: describingValue(
+          `The sender's profile name. A blank one is read as absent, and one longer than ${SENDER_NAME_MAX_LENGTH} characters ` +
+            `is ignored: the message, which may carry a STOP, is never refused for its name; ${IGNORED_WITH_WARNING}`,
+        ),
       })
       .strict(),
     text: z
@@ -82,15 +98,12 @@ export const InboundMessageSchema = z
       .describe('What the contact wrote; its first 4,096 characters are read (an e-mail reply\'s quoted thread after them is not), so a long message is never refused'),
     /** A button's id or label, for channels with quick replies. */
     button: z.string().min(1).max(256).optional(),
-    timestamp: z
-      .string()
-      .max(100)
-      .optional()
-      .describe(
-        'When the contact sent the message: an RFC 3339 date and time with seconds and a zone (Z or ±hh:mm). One without a zone, ' +
-          'unreadable or before 1970 is ignored with a warning (the message, which may carry a STOP, is never refused ' +
-          'for it) and the message is dated when it was received; so is one later than that',
-      ),
+    timestamp: describingValue(
+      'When the contact sent the message: an RFC 3339 date and time with seconds and a zone (Z or ±hh:mm). One without a zone, ' +
+        `unreadable, before 1970 or longer than ${TIMESTAMP_MAX_LENGTH} characters is ignored with a warning (the message, which ` +
+        'may carry a STOP, is never refused for it) and the message is dated when it was received; so is one later than that. ' +
+        'A number is ignored with a warning too: epoch seconds and milliseconds cannot be told apart. A null is read as absent',
+    ),
   })
   .strict()
   .refine((m) => m.text !== undefined || m.button !== undefined, {
@@ -98,6 +111,70 @@ export const InboundMessageSchema = z
     path: ['text'],
   });
 export type InboundMessage = z.input<typeof InboundMessageSchema>;
+
+/** A message whose describing values (see readInboundMessage) are each a string or absent. */
+export type ReadInboundMessage = Omit<z.output<typeof InboundMessageSchema>, 'from' | 'timestamp'> & {
+  from: { id: string; phone?: string; email?: string; name?: string };
+  timestamp?: string;
+};
+
+/** What each describing value is meant to be, as a warning about one of another kind names it. */
+const EXPECTED_KIND = {
+  'from.phone': 'a string with a phone number',
+  'from.email': 'a string with an e-mail address',
+  'from.name': 'a string',
+  timestamp:
+    'an RFC 3339 date and time with a zone (a number is not read as epoch seconds or milliseconds, as it does not say which)',
+} as const;
+
+/** What JSON kind a value is, for a warning (a number, a boolean, an array, an object). */
+function kindOf(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  const type = typeof value;
+  return type === 'object' ? 'an object' : `a ${type}`;
+}
+
+/**
+ * One describing value: a string that is not overlong is kept, null is absent, and anything else
+ * is absent with the reason it was ignored, which never quotes the value (an overlong one could be
+ * anything a broken adapter passed on).
+ */
+function readDescribingValue(
+  path: keyof typeof EXPECTED_KIND,
+  value: unknown,
+  maxLength: number,
+  isOverlong: (value: string) => boolean,
+  ignored: FieldIssue[],
+): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const label = path.replace('from.', '');
+  if (typeof value !== 'string') ignored.push({ path, message: `is ${kindOf(value)}, not ${EXPECTED_KIND[path]}` });
+  else if (isOverlong(value)) ignored.push({ path, message: `${label} is longer than ${maxLength} characters` });
+  else return value;
+  return undefined;
+}
+
+/**
+ * A parsed message with its describing values (`from.phone`, `from.email`, `from.name`, `timestamp`)
+ * read: each a string or absent, and `ignored` naming, in that order, those dropped for being
+ * neither a string nor null, or too long. What a string says (an invalid e-mail or phone, a
+ * zone-less timestamp) is judged where it is used, and loses only itself there as well.
+ */
+export function readInboundMessage(message: z.output<typeof InboundMessageSchema>): { message: ReadInboundMessage; ignored: FieldIssue[] } {
+  const ignored: FieldIssue[] = [];
+  const longerThan = (max: number) => (value: string) => value.length > max;
+  const name = readDescribingValue('from.name', message.from.name, SENDER_NAME_MAX_LENGTH, isOverlongSenderName, ignored);
+  const email = readDescribingValue('from.email', message.from.email, SENDER_ADDRESS_MAX_LENGTH, longerThan(SENDER_ADDRESS_MAX_LENGTH), ignored);
+  const phone = readDescribingValue('from.phone', message.from.phone, SENDER_ADDRESS_MAX_LENGTH, longerThan(SENDER_ADDRESS_MAX_LENGTH), ignored);
+  const timestamp = readDescribingValue('timestamp', message.timestamp, TIMESTAMP_MAX_LENGTH, longerThan(TIMESTAMP_MAX_LENGTH), ignored);
+  const { from, timestamp: _given, ...rest } = message;
+  const read: ReadInboundMessage = {
+    ...rest,
+    from: { id: from.id, ...(phone === undefined ? {} : { phone }), ...(email === undefined ? {} : { email }), ...(name === undefined ? {} : { name }) },
+    ...(timestamp === undefined ? {} : { timestamp }),
+  };
+  return { message: read, ignored };
+}
 
 /**
  * Why a message's `timestamp` cannot date it, or null when it can. A channel's clock is not the

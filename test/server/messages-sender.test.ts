@@ -70,7 +70,7 @@ describe('POST /v1/messages: a STOP is never refused for the sender name', () =>
   it('still describes from.name in the OpenAPI document', async () => {
     const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
     const body = z
-      .object({ properties: z.object({ from: z.object({ properties: z.object({ name: z.object({ type: z.literal('string'), description: z.string() }) }) }) }) })
+      .object({ properties: z.object({ from: z.object({ properties: z.object({ name: z.object({ type: z.tuple([z.literal('string'), z.literal('null')]), description: z.string() }) }) }) }) })
       .parse(doc.paths['/v1/messages'].post.requestBody.content['application/json'].schema);
     expect(body.properties.from.properties.name.description).toMatch(/blank.*absent.*longer than 200 characters.*ignored/);
   });

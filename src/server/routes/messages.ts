@@ -3,32 +3,53 @@ import { z } from 'zod';
 import { foldTypedValue } from '../../core/contact.js';
 import type { FieldIssue } from '../../core/errors.js';
 import { contactValueIssues } from '../../engine/contacts.js';
-import { InboundMessageSchema, isOverlongSenderName, SENDER_NAME_MAX_LENGTH, timestampIssue } from '../../engine/inputs.js';
+import {
+  InboundMessageSchema,
+  readInboundMessage,
+  SENDER_ADDRESS_MAX_LENGTH,
+  SENDER_NAME_MAX_LENGTH,
+  TIMESTAMP_MAX_LENGTH,
+  timestampIssue,
+  type ReadInboundMessage,
+} from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { EventJsonSchema, FieldIssueJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
-type Sender = z.output<typeof InboundMessageSchema>['from'];
+type Sender = ReadInboundMessage['from'];
+
+/** The order `warnings` names the values a message was processed without. */
+const WARNING_ORDER = ['from.name', 'from.email', 'from.phone', 'timestamp'];
 
 /**
- * A sender's name, e-mail and phone only help to find or complete the contact, so a message (a
- * STOP among them) is never refused for an invalid one: it is processed without it (senderName,
- * and the engine's reading of e-mail and phone). The answer names what was left out, so the caller
- * can correct its data. A blank name is no name, and not named.
+ * A sender's e-mail and phone only help to find or complete the contact, so a message (a STOP
+ * among them) is never refused for an invalid one: it is processed without it (the engine's
+ * reading of e-mail and phone).
  */
-async function ignoredSenderValues(request: FastifyRequest, from: Sender): Promise<FieldIssue[]> {
-  const ignored: FieldIssue[] = [];
-  if (from.name !== undefined && isOverlongSenderName(from.name)) {
-    ignored.push({ path: 'from.name', message: `name is longer than ${SENDER_NAME_MAX_LENGTH} characters` });
-  }
-  if (from.email !== undefined || from.phone !== undefined) {
-    // Only a national number is read with the workspace's default country; an international one
-    // (a leading "+") parses the same without it, so most messages need no settings read here.
-    const national = from.phone !== undefined && !foldTypedValue(from.phone).startsWith('+');
-    const defaultCountry = national ? (await authOf(request).workspace.get()).settings.defaultCountry : null;
-    ignored.push(...contactValueIssues({ email: from.email, phone: from.phone }, { defaultCountry }).map((issue) => ({ ...issue, path: `from.${issue.path}` })));
-  }
-  return ignored.map((issue) => ({ path: issue.path, message: `${issue.message}; ignored, the message was processed without it` }));
+async function invalidSenderAddresses(request: FastifyRequest, from: Sender): Promise<FieldIssue[]> {
+  if (from.email === undefined && from.phone === undefined) return [];
+  // Only a national number is read with the workspace's default country; an international one
+  // (a leading "+") parses the same without it, so most messages need no settings read here.
+  const national = from.phone !== undefined && !foldTypedValue(from.phone).startsWith('+');
+  const defaultCountry = national ? (await authOf(request).workspace.get()).settings.defaultCountry : null;
+  return contactValueIssues({ email: from.email, phone: from.phone }, { defaultCountry }).map((issue) => ({ ...issue, path: `from.${issue.path}` }));
+}
+
+/**
+ * What of the message was ignored, by field, so the caller can correct its data: a describing
+ * value that is neither a string nor null, or too long (readInboundMessage), an invalid e-mail or
+ * phone, a timestamp that cannot date the message. A null, or a blank name, is absent: not named.
+ */
+async function ignoredValues(request: FastifyRequest, body: z.output<typeof InboundMessageSchema>): Promise<FieldIssue[]> {
+  const { message, ignored } = readInboundMessage(body);
+  const issues = [...ignored, ...(await invalidSenderAddresses(request, message.from))];
+  const timestampProblem = message.timestamp === undefined ? null : timestampIssue(message.timestamp);
+  if (timestampProblem !== null) issues.push({ path: 'timestamp', message: timestampProblem });
+  issues.sort((a, b) => WARNING_ORDER.indexOf(a.path) - WARNING_ORDER.indexOf(b.path));
+  return issues.map((issue) => ({
+    path: issue.path,
+    message: `${issue.message}; ignored, ${issue.path === 'timestamp' ? 'the message is dated when it was received' : 'the message was processed without it'}`,
+  }));
 }
 
 const REUSED_MESSAGE_ID =
@@ -45,8 +66,9 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
         description:
           'The same channel + messageId again returns the first answer and changes nothing; when its sender, text or ' +
           'button differ from the first message\'s, `warnings` names messageId (the new message was not processed). ' +
-          `An invalid from.email or from.phone, or a from.name longer than ${SENDER_NAME_MAX_LENGTH} characters, does not ` +
-          'refuse the message: it is processed without that value, and `warnings` names it. A blank from.name is no name.',
+          'A value that only describes the message (from.name, from.email, from.phone, timestamp) never refuses it, since it may ' +
+          'carry a STOP: one that is invalid, too long or not a string is ignored, the message is processed without it, and ' +
+          '`warnings` names it. A null one is read as absent, without a warning, as is a blank from.name.',
         security: API_KEY_SECURITY,
         body: InboundMessageSchema,
         response: {
@@ -56,9 +78,10 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
             replies: z.array(ReplyJsonSchema),
             events: z.array(EventJsonSchema),
             warnings: z.array(FieldIssueJsonSchema).describe(
-              `What of the message was ignored, by field: an invalid from.email or from.phone, a from.name longer than ${SENDER_NAME_MAX_LENGTH} ` +
-                'characters, a timestamp without a zone, unreadable or before 1970, or ' +
-                '(messageId) a message that reuses the id of an earlier, different one',
+              `What of the message was ignored, by field: an invalid from.email or from.phone, or one longer than ${SENDER_ADDRESS_MAX_LENGTH} ` +
+                `characters; a from.name longer than ${SENDER_NAME_MAX_LENGTH} characters; a timestamp without a zone, unreadable, before 1970 ` +
+                `or longer than ${TIMESTAMP_MAX_LENGTH} characters; any of them that is neither a string nor null (a numeric timestamp ` +
+                'among them); or (messageId) a message that reuses the id of an earlier, different one',
             ),
           }),
         },
@@ -67,9 +90,7 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
     async (request) => {
       const result = await authOf(request).workspace.handleInbound(request.body);
       metrics.countInbound(request.body.channel, result.duplicate, result.keyword);
-      const warnings = await ignoredSenderValues(request, request.body.from);
-      const timestampProblem = request.body.timestamp === undefined ? null : timestampIssue(request.body.timestamp);
-      if (timestampProblem !== null) warnings.push({ path: 'timestamp', message: `${timestampProblem}; ignored, the message is dated when it was received` });
+      const warnings = await ignoredValues(request, request.body);
       if (result.differsFromFirst) {
         request.log.warn({ channel: request.body.channel, messageId: request.body.messageId }, 'a message reused the id of an earlier, different message');
         warnings.unshift({ path: 'messageId', message: REUSED_MESSAGE_ID });
