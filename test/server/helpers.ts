@@ -90,6 +90,13 @@ export function expectProblem(response: LightMyRequestResponse, status: number, 
   return problem;
 }
 
+/** What POST /v1/messages answers, as far as the message tests read it. */
+export const MessageAnswerSchema = z.object({
+  contactId: z.string(),
+  events: z.array(z.object({ type: z.string() })),
+  warnings: z.array(z.object({ path: z.string(), message: z.string() })),
+});
+
 export const ANA = { name: 'Ana Test', email: 'ana.test@example.com', phone: '+34600000001' };
 export const BEN = { name: 'Ben Test', email: 'ben.test@example.com', phone: '+34600000002' };
 

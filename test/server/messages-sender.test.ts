@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { useTestApp, type Tenant, type TestApp } from './helpers.js';
+import { MessageAnswerSchema as AnswerSchema, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
 let acme: Tenant;
@@ -10,11 +10,6 @@ useTestApp((app, first) => {
   acme = first;
 });
 
-const AnswerSchema = z.object({
-  contactId: z.string(),
-  events: z.array(z.object({ type: z.string() })),
-  warnings: z.array(z.object({ path: z.string(), message: z.string() })),
-});
 
 async function post(payload: Record<string, unknown>): Promise<z.output<typeof AnswerSchema>> {
   const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload });
