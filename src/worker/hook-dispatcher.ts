@@ -226,6 +226,10 @@ export class HookDispatcher {
   private onAnswer: (() => void) | null = null;
   private stopping: Promise<void> | null = null;
   private passes: Promise<unknown> = Promise.resolve();
+  /** Whether this process may start sending now; given by the worker lease (sendOnlyWhile), always true without one. */
+  private holdsLease: () => boolean = () => true;
+  /** Set by stopWithoutDraining: another process sends the deliveries now, so no pass picks any until start(). */
+  private relinquished = false;
   /**
    * Waits `intervalMs` between passes when idle, less when an answer wakes it. A wake still
    * waits for `minPassGapMs` after the last pass began, so answers arriving close together are
@@ -297,7 +301,20 @@ export class HookDispatcher {
    */
   start(): void {
     this.stopping = null;
+    this.relinquished = false;
     this.loop.start();
+  }
+
+  /**
+   * Every pass asks `holdsLease` before it fans out or picks a delivery, and again before it
+   * sends what it picked; when it answers false, the pass only writes the answers it has. The
+   * worker lease (worker-lease.ts) answers whether the lease this process wrote has not run out
+   * by its clock: a process that stood still past its lease (a paused VM or container, a starved
+   * event loop) resumes with this loop's timer due before its renewal, and its first pass would
+   * otherwise send, beside the lease's new holder, what that holder is sending.
+   */
+  sendOnlyWhile(holdsLease: () => boolean): void {
+    this.holdsLease = holdsLease;
   }
 
   /**
@@ -305,19 +322,35 @@ export class HookDispatcher {
    * `stopGraceMs`: it fans out what the outbox holds, sends the deliveries that are due, and
    * waits for answers, passing again after each (a contact's next event follows); at the
    * deadline it cancels the requests still unanswered. Answers are written; a cancelled or
-   * unsent delivery stays pending in the store and goes out after the restart. A dispatcher
-   * driven by `runOnce()` only waits for its attempts. Calling it again returns the same promise.
+   * unsent delivery stays pending in the store and goes out after the restart. The drain sends
+   * only while `sendOnlyWhile`'s check allows it (the lease runs out during a drain, or the
+   * lease was lost: it only waits for answers). A dispatcher driven by `runOnce()` only waits for
+   * its attempts. Calling it again returns the same promise.
    */
   stop(): Promise<void> {
-    this.stopping ??= this.shutDown();
+    this.stopping ??= this.shutDown({ drain: true });
     return this.stopping;
   }
 
-  private async shutDown(): Promise<void> {
+  /**
+   * Stops as `stop()` does, without its drain, for a process that lost the worker lease: the
+   * new holder sends the deliveries now, and any this process sent too would reach their
+   * targets twice (DESIGN §1: nothing is sent twice on purpose). No pass picks a delivery from
+   * this call on, a drain of `stop()` in progress included; the requests already on the wire are
+   * awaited (each ends by its request timeout) and their answers written, so that the holder
+   * does not send again a delivery answered here.
+   */
+  stopWithoutDraining(): Promise<void> {
+    this.relinquished = true;
+    this.stopping ??= this.shutDown({ drain: false });
+    return this.stopping;
+  }
+
+  private async shutDown(options: { drain: boolean }): Promise<void> {
     const wasRunning = this.loop.running;
     await this.loop.stop();
     await this.passes;
-    if (wasRunning) await this.drain();
+    if (wasRunning && options.drain) await this.drain();
     else await Promise.allSettled([...this.inFlight.values()].map((attempt) => attempt.answered));
     await this.serialised(() => this.flush(null)).catch((error: unknown) => {
       this.logger.error({ err: error }, 'could not record hook delivery outcomes on stop');
@@ -382,10 +415,14 @@ export class HookDispatcher {
   /** Writes answered attempts, fans out, picks ready deliveries (one transaction), then starts sending them. */
   private async pass(now: Date, summary: DispatchSummary | null): Promise<Promise<void>[]> {
     const answered = this.takeCompleted();
+    const sends = this.maySend();
+    // Nothing to write and nothing it may send: no write transaction at every tick.
+    if (!sends && answered.length === 0) return [];
     let result: { fanned: FanOutResult; jobs: SendJob[] };
     try {
       result = await this.store.transaction(async (tx) => {
         for (const entry of answered) await this.record(tx, entry);
+        if (!sends) return { fanned: { events: 0, deliveries: 0 }, jobs: [] };
         const fanned = await this.fanOutBatch(tx);
         const jobs = await this.pickReady(tx, now, answered);
         return { fanned, jobs };
@@ -394,12 +431,19 @@ export class HookDispatcher {
       this.settle(answered);
     }
     this.account(answered, summary);
-    const fanned = result.fanned.events < this.batchSize ? result.fanned : await this.fanOutBacklog(result.fanned);
+    // The lease may have run out, or been lost, while the transaction waited for the store's
+    // write lock: what it picked stays pending in the store, for the holder to send.
+    const stillSends = this.maySend();
+    const fanned = !stillSends || result.fanned.events < this.batchSize ? result.fanned : await this.fanOutBacklog(result.fanned);
     if (summary) {
       summary.events += fanned.events;
       summary.deliveries += fanned.deliveries;
     }
-    return result.jobs.map((job) => this.launch(job));
+    return stillSends ? result.jobs.map((job) => this.launch(job)) : [];
+  }
+
+  private maySend(): boolean {
+    return !this.relinquished && this.holdsLease();
   }
 
   /** Writes every answered attempt. */
@@ -662,6 +706,10 @@ export class HookDispatcher {
     const event = await tx.getEvent(delivery.workspaceId, delivery.eventId);
     if (!event) return close('event not found');
     if (delivery.hookId.startsWith(OUTBOUND_HOOK_PREFIX)) {
+      // A reply is a message to the person (README, outbound webhook: a message to `to`), and
+      // erasure redacted its address and text (redactEventData): there is no one to send it to,
+      // and erasure ends contact with the person (GDPR Art. 17).
+      if (await isToErasedContact(tx, delivery, event)) return close(NOT_SENT_TO_ERASED_CONTACT);
       const workspace = await tx.getWorkspace(delivery.workspaceId);
       const targetUrl = workspace?.settings.outboundWebhookUrl;
       if (!targetUrl) return close('outbound webhook removed from the workspace settings');
@@ -794,6 +842,15 @@ export class HookDispatcher {
       updatedAt: atIso,
     });
   }
+}
+
+/** The lastError of a reply not sent because its contact was erased before it went out. */
+export const NOT_SENT_TO_ERASED_CONTACT = 'not sent: the contact was erased';
+
+async function isToErasedContact(tx: StoreTx, delivery: DeliveryRow, event: StoredEvent): Promise<boolean> {
+  if (event.type !== 'message.outbound' || delivery.contactId === null) return false;
+  const contact = await tx.getContact(delivery.workspaceId, delivery.contactId);
+  return contact !== undefined && contact.erasedAt !== null;
 }
 
 /** What of a redirect's Location a lastError shows at most. */

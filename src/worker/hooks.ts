@@ -232,7 +232,12 @@ export interface HookRegistryOptions {
   maxHooksPerWorkspace?: number;
 }
 
-/** Subscriptions (REST hooks) of one workspace: what the hooks routes and the Zapier app call. */
+/**
+ * Subscriptions (REST hooks) of one workspace: what the hooks routes and the Zapier app call.
+ * Hook and delivery ids are ULIDs, which name the same thing in any letter case
+ * (https://github.com/ulid/spec#encoding): each method reads them as canonicalUlid writes them,
+ * as contact ids are read, so that a DELETE in lower case unsubscribes the hook a GET shows.
+ */
 export interface HookRegistry {
   /**
    * Subscribes a target URL. `apiKeyId`, the key making the request, is recorded with the hook so
@@ -457,13 +462,13 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       return hooks.map(toHookView);
     },
     async get(workspaceId, hookId) {
-      const hook = await store.read((tx) => requireHook(tx, workspaceId, hookId));
+      const hook = await store.read((tx) => requireHook(tx, workspaceId, canonicalUlid(hookId)));
       return { ...toHookView(hook), deletedAt: hook.deletedAt, deletedReason: hook.deletedReason };
     },
     async remove(workspaceId, hookId) {
       const at = clock.now().toISOString();
       return store.transaction(async (tx) => {
-        const hook = await tx.getHook(workspaceId, hookId);
+        const hook = await tx.getHook(workspaceId, canonicalUlid(hookId));
         if (!hook || hook.deletedAt !== null) return false;
         await tx.updateHook({ ...hook, deletedAt: at, deletedReason: 'unsubscribed' });
         await tx.abandonDeliveries(hook.id, notSentToDeletedHook('unsubscribed'), at);
@@ -472,8 +477,8 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
     },
     async deliveries(workspaceId, hookId, query) {
       return store.read(async (tx) => {
-        await requireHook(tx, workspaceId, hookId);
-        return listDeliveryViews(tx, workspaceId, hookId, query);
+        const hook = await requireHook(tx, workspaceId, canonicalUlid(hookId));
+        return listDeliveryViews(tx, workspaceId, hook.id, query);
       });
     },
     async outboundDeliveries(workspaceId, query) {
@@ -482,8 +487,8 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
     async retryDelivery(workspaceId, hookId, deliveryId) {
       const at = clock.now().toISOString();
       return store.transaction(async (tx) => {
-        const hook = await requireHook(tx, workspaceId, hookId);
-        const delivery = await requireDelivery(tx, workspaceId, hook.id, deliveryId);
+        const hook = await requireHook(tx, workspaceId, canonicalUlid(hookId));
+        const delivery = await requireDelivery(tx, workspaceId, hook.id, canonicalUlid(deliveryId));
         assertLive(hook);
         return resendDeadLetter(tx, delivery, at);
       });
@@ -491,7 +496,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
     async retryOutboundDelivery(workspaceId, deliveryId) {
       const at = clock.now().toISOString();
       return store.transaction(async (tx) => {
-        const delivery = await requireDelivery(tx, workspaceId, outboundHookId(workspaceId), deliveryId);
+        const delivery = await requireDelivery(tx, workspaceId, outboundHookId(workspaceId), canonicalUlid(deliveryId));
         await assertOutboundWebhookSet(tx, workspaceId);
         return resendDeadLetter(tx, delivery, at);
       });
@@ -499,7 +504,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
     async retryDeadDeliveries(workspaceId, hookId) {
       const at = clock.now().toISOString();
       return store.transaction(async (tx) => {
-        const hook = await requireHook(tx, workspaceId, hookId);
+        const hook = await requireHook(tx, workspaceId, canonicalUlid(hookId));
         assertLive(hook);
         return resendDeadLetters(tx, workspaceId, hook.id, at);
       });
@@ -508,7 +513,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       const { previousSecretValidSeconds } = parseInput(SecretRotationInputSchema, input ?? {}, 'secret rotation');
       const now = clock.now();
       return store.transaction(async (tx) => {
-        const hook = await requireHook(tx, workspaceId, hookId);
+        const hook = await requireHook(tx, workspaceId, canonicalUlid(hookId));
         assertLive(hook);
         const secret = newSigningSecret();
         await tx.updateHook({ ...hook, secret });

@@ -88,11 +88,29 @@ const holdersInThisProcess = new Set<string>();
 
 const thisProcess = (): LeaseProcess => ({ host: hostname(), pid: process.pid, pidSpace: processIdSpace(), isRunning });
 
+/**
+ * A worker the lease runs, with what it may offer beyond starting and stopping (the hook
+ * dispatcher offers both): a worker without them is stopped with `stop()` in every case.
+ */
+export interface LeasedWorker extends BackgroundWorker {
+  /**
+   * Given once, when the lease is made: whether this process holds the lease now, by its clock.
+   * A worker that sends to other systems asks it before each send it starts.
+   */
+  sendOnlyWhile?(holdsLease: () => boolean): void;
+  /**
+   * How the worker stops when the lease is lost (taken by another process, or run out unrenewed):
+   * it starts no new work, since the new holder does it, where `stop()`, for this process's own
+   * shutdown, may finish what is due first.
+   */
+  stopWithoutDraining?(): Promise<void>;
+}
+
 export interface WorkerLeaseOptions {
   store: Store;
   clock: Clock;
   /** Started while this process holds the lease, stopped when it loses it. */
-  workers: readonly BackgroundWorker[];
+  workers: readonly LeasedWorker[];
   /** Who this process is in the lease; default a random UUID, unique per process. */
   holder?: string;
   /** How long a taken or renewed lease lasts without renewal (default 30 s). */
@@ -119,7 +137,7 @@ export class WorkerLease {
   readonly holder: string;
   private readonly store: Store;
   private readonly clock: Clock;
-  private readonly workers: readonly BackgroundWorker[];
+  private readonly workers: readonly LeasedWorker[];
   private readonly ttlMs: number;
   private readonly logger: WorkerLeaseLogger;
   private readonly process: LeaseProcess;
@@ -148,6 +166,7 @@ export class WorkerLease {
     this.ttlMs = ttlMs;
     this.logger = options.logger ?? silentLeaseLogger;
     this.process = options.process ?? thisProcess();
+    for (const worker of this.workers) worker.sendOnlyWhile?.(() => this.holdsLease);
     this.loop = new PollingLoop({
       pass: () => this.renew(),
       idleMs: renewEveryMs,
@@ -159,6 +178,15 @@ export class WorkerLease {
   /** Whether this process's workers are running (it held the lease at its last renewal). */
   get runsWorkers(): boolean {
     return this.running;
+  }
+
+  /**
+   * Whether the lease this process last wrote is still in force by the clock: false once its
+   * expiry has passed, even before a renewal notices, since another process may have taken it
+   * by then; false when this process holds none.
+   */
+  get holdsLease(): boolean {
+    return this.heldUntil !== null && this.clock.now().getTime() < this.heldUntil;
   }
 
   /**
@@ -206,7 +234,7 @@ export class WorkerLease {
     await this.loop.stop();
     await this.serialised(async () => {
       try {
-        await this.stopOwnWorkers();
+        await this.stopOwnWorkers({ leaseLost: false });
       } finally {
         await this.release();
         holdersInThisProcess.delete(this.holder);
@@ -255,7 +283,7 @@ export class WorkerLease {
     }
     this.heldUntil = null;
     if (this.running) {
-      await this.stopOwnWorkers();
+      await this.stopOwnWorkers({ leaseLost: true });
       this.logger.warn(
         { holder: this.holder, leaseHolder: view.lease.holder, leaseExpiresAt: view.lease.expiresAt },
         'workers stopped: another process has taken the worker lease',
@@ -289,18 +317,29 @@ export class WorkerLease {
   private async stopIfExpired(): Promise<void> {
     if (!this.running || this.heldUntil === null || this.clock.now().getTime() < this.heldUntil) return;
     this.heldUntil = null;
-    await this.stopOwnWorkers();
+    await this.stopOwnWorkers({ leaseLost: true });
     this.logger.warn(
       { holder: this.holder },
       'workers stopped: the worker lease could not be renewed before it expired, so another process may run them',
     );
   }
 
-  private async stopOwnWorkers(): Promise<void> {
+  /**
+   * `leaseLost`: another process runs the workers now, or may, so they stop without finishing
+   * what is due (stopWithoutDraining); otherwise this process stops while it still holds the
+   * lease, and they may.
+   */
+  private async stopOwnWorkers(options: { leaseLost: boolean }): Promise<void> {
     if (!this.running) return;
     // stopWorkers stops every worker even when one fails, so none is left running either way.
     this.running = false;
-    await stopWorkers(this.workers);
+    const stopping = options.leaseLost
+      ? this.workers.map((worker): BackgroundWorker => ({
+          start: () => worker.start(),
+          stop: () => (worker.stopWithoutDraining !== undefined ? worker.stopWithoutDraining() : worker.stop()),
+        }))
+      : this.workers;
+    await stopWorkers(stopping);
   }
 
   /** Frees the lease so that another process takes it at its next renewal instead of after the TTL. */

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { canonicalUlid } from '../../core/contact.js';
 import { ulidGenerator } from '../../ports/ids.js';
 import { createHookRegistry, DEFAULT_MAX_HOOKS_PER_WORKSPACE, DeliveryStatusSchema, HookInputSchema, MAX_RETRIED_PER_REQUEST } from '../../worker/hooks.js';
 import { SecretRotationInputSchema } from '../../worker/signing-secrets.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { ProblemSchema } from '../problem.js';
-import { IdParamsSchema, limitQuery } from '../schemas.js';
+import { limitQuery } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const HookJsonSchema = z.object({
@@ -62,8 +63,11 @@ const DeliveriesQuerySchema = z
 
 const DeliveryPageJsonSchema = z.object({ data: z.array(DeliveryJsonSchema), nextCursor: z.string().nullable().describe('null on the last page') });
 
-const DeliveryIdSchema = z.string().min(1).max(200);
-const HookDeliveryParamsSchema = z.object({ id: z.string().min(1).max(200), deliveryId: DeliveryIdSchema });
+/** Hook and delivery ids are ULIDs: read in any letter case, as contact ids are (ContactIdSchema). */
+const HookIdSchema = z.string().min(1).max(200).transform(canonicalUlid).describe('The hook id (a ULID; any letter case)');
+const HookIdParamsSchema = z.object({ id: HookIdSchema });
+const DeliveryIdSchema = z.string().min(1).max(200).transform(canonicalUlid).describe('The delivery id (a ULID; any letter case)');
+const HookDeliveryParamsSchema = z.object({ id: HookIdSchema, deliveryId: DeliveryIdSchema });
 const OutboundDeliveryParamsSchema = z.object({ deliveryId: DeliveryIdSchema });
 
 /** A bulk retry names the status it sends again, so that the request says what it does. */
@@ -142,7 +146,7 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
         tags: ['hooks'],
         summary: 'One subscription (without its secret), also after it was deleted: deletedAt and deletedReason say when and why',
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
+        params: HookIdParamsSchema,
         response: { 200: HookDetailJsonSchema, 404: ProblemSchema },
       },
     },
@@ -156,7 +160,7 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
         tags: ['hooks'],
         summary: 'Unsubscribe; deleting again, or an id this workspace does not have, also answers 204',
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
+        params: HookIdParamsSchema,
         response: { 204: z.null().describe('Unsubscribed') },
       },
     },
@@ -175,7 +179,7 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
         tags: ['hooks'],
         summary: "A hook's deliveries, newest event first: pending, delivered and dead-lettered",
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
+        params: HookIdParamsSchema,
         querystring: DeliveriesQuerySchema,
         response: { 200: DeliveryPageJsonSchema, 404: ProblemSchema },
       },
@@ -216,7 +220,7 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
         summary: 'Send every dead letter of the hook again',
         description: `Each as POST .../deliveries/{deliveryId}/retry does, oldest event first, at most ${MAX_RETRIED_PER_REQUEST.toLocaleString('en')} per request. A deleted hook is 409.`,
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
+        params: HookIdParamsSchema,
         body: RetryDeadBodySchema,
         response: { 202: RetriedJsonSchema, ...problemResponses(404, 409) },
       },
@@ -232,7 +236,7 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
         summary: 'Give the hook a new signing secret',
         description: `${ROTATION_DESCRIPTION} A deleted hook is 409.`,
         security: API_KEY_SECURITY,
-        params: IdParamsSchema,
+        params: HookIdParamsSchema,
         body: SecretRotationInputSchema.nullish(),
         response: { 200: RotatedSecretJsonSchema, ...problemResponses(404, 409, 422) },
       },
