@@ -1,3 +1,4 @@
+import type { Store } from '../../src/ports/store.js';
 import type { BackgroundWorker } from '../../src/worker/background-worker.js';
 import type { LoopTimers } from '../../src/worker/polling-loop.js';
 
@@ -68,4 +69,16 @@ export class RecordingWorker implements BackgroundWorker {
   async stop(): Promise<void> {
     this.calls.push('stop');
   }
+}
+
+/** A store whose transactions and reads fail while `failing` is set, to stand for a database that is unavailable. */
+export function flakyStore(inner: Store): Store & { failing: boolean } {
+  const flaky: Store & { failing: boolean } = {
+    failing: false,
+    transaction: (fn) => (flaky.failing ? Promise.reject(new Error('database is locked')) : inner.transaction(fn)),
+    read: (fn) => (flaky.failing ? Promise.reject(new Error('database is locked')) : inner.read(fn)),
+    probe: () => inner.probe(),
+    close: () => inner.close(),
+  };
+  return flaky;
 }

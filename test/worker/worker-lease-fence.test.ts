@@ -6,7 +6,7 @@ import type { HookDispatcher } from '../../src/worker/hook-dispatcher.js';
 import type { DeliveryRequest, DeliveryResponse, DeliverySender } from '../../src/worker/http-sender.js';
 import { WorkerLease, type LeasedWorker, type LeaseProcess } from '../../src/worker/worker-lease.js';
 import { inbound, makeWorld, type World } from './fixtures.js';
-import { ManualTimers, RecordingWorker, settleTurns } from './manual-timers.js';
+import { flakyStore, ManualTimers, RecordingWorker, settleTurns } from './manual-timers.js';
 
 const TTL_MS = 30_000;
 const RENEW_MS = 10_000;
@@ -58,17 +58,6 @@ class RecordingLeasedWorker implements LeasedWorker {
   }
 }
 
-/** A store whose transactions fail while `failing` is set, standing for a database that is unavailable. */
-function flakyStore(inner: Store): Store & { failing: boolean } {
-  const flaky: Store & { failing: boolean } = {
-    failing: false,
-    transaction: (fn) => (flaky.failing ? Promise.reject(new Error('database is locked')) : inner.transaction(fn)),
-    read: (fn) => (flaky.failing ? Promise.reject(new Error('database is locked')) : inner.read(fn)),
-    probe: () => inner.probe(),
-    close: () => inner.close(),
-  };
-  return flaky;
-}
 
 const senders: FakeSender[] = [];
 const leases: WorkerLease[] = [];

@@ -8,7 +8,7 @@ import type { Store } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import type { BackgroundWorker } from '../../src/worker/background-worker.js';
-import { ManualTimers, RecordingWorker, settleTurns } from './manual-timers.js';
+import { flakyStore, ManualTimers, RecordingWorker, settleTurns } from './manual-timers.js';
 import { recordingLogger } from './recording-logger.js';
 import { WORKER_LEASE_KEY, WorkerLease, type LeaseProcess, type WorkerLeaseOptions } from '../../src/worker/worker-lease.js';
 
@@ -21,17 +21,6 @@ const settle = settleTurns;
 /** Renewal timers that fire only when the test moves them; a renewal's store work settles after each move. */
 const manualTimers = (): ManualTimers => new ManualTimers({ settle: settleTurns, turnsAsTimers: true });
 
-/** A store whose transactions fail while `failing` is set, to stand for a database that is unavailable. */
-function flakyStore(inner: Store): Store & { failing: boolean } {
-  const flaky: Store & { failing: boolean } = {
-    failing: false,
-    transaction: (fn) => (flaky.failing ? Promise.reject(new Error('database is locked')) : inner.transaction(fn)),
-    read: (fn) => (flaky.failing ? Promise.reject(new Error('database is locked')) : inner.read(fn)),
-    probe: () => inner.probe(),
-    close: () => inner.close(),
-  };
-  return flaky;
-}
 
 async function storedLease(store: Store): Promise<unknown> {
   return store.transaction((tx) => tx.getMeta(WORKER_LEASE_KEY));
