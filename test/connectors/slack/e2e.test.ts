@@ -10,6 +10,7 @@ import { createSqliteStore, type SqliteStore } from '../../../src/store/sqlite.j
 import { ESCAPED_HOSTILE_NAME, HOSTILE_NAME } from './fixtures.js';
 import { SLACK_BODY_LIMIT_BYTES } from '../../../connectors/slack/receiver.js';
 import { signedPayload, SLACK_API as API, slackCallOf, slackTimestamp, useSlackMsw, type SignedRequest, type SlackCall } from './harness.js';
+import { DEFAULT_TIMER_GRACE_MS } from '../../../src/worker/timer-scheduler.js';
 
 /**
  * The whole connector in the real server: a contact's consent request times out on the fake
@@ -192,8 +193,9 @@ describe('Slack connector in the running server', () => {
     const contactId = z.object({ contactId: z.string() }).parse(inbound.json()).contactId;
     expect(await activeRuns(contactId)).toBe(1);
 
-    // No answer within five minutes: the timer scheduler fails the request, the dispatcher alerts.
-    clock.advance(FIVE_MINUTES);
+    // No answer within five minutes (and the scheduler's grace for late deliveries): the timer
+    // scheduler fails the request, the dispatcher alerts.
+    clock.advance(FIVE_MINUTES + DEFAULT_TIMER_GRACE_MS);
     const [alertPost] = await waitForCalls('chat.postMessage', 1);
     expect(alertPost?.form.get('channel')).toBe(CHANNEL);
     expect(alertPost?.form.get('text')).toContain(ESCAPED_HOSTILE_NAME);
@@ -239,7 +241,7 @@ describe('Slack connector in the running server', () => {
     expect(callsTo('chat.update')).toHaveLength(1);
 
     // The new run times out as well: a second alert, and this time consent is recorded by hand.
-    clock.advance(FIVE_MINUTES);
+    clock.advance(FIVE_MINUTES + DEFAULT_TIMER_GRACE_MS);
     const alertPosts = await waitForCalls('chat.postMessage', 2);
     const second = alertPosts[1];
     const secondId = buttonsOf(second)[0]?.value ?? '';
