@@ -209,8 +209,7 @@ export function createEngine(options: EngineOptions): Engine {
     return work(new UnitOfWork(tx, now, ids, workspace, salts));
   }
 
-  async function abandonRun(workspaceId: string, runId: string, error: unknown, now: Date): Promise<TimerFiring> {
-    const message = error instanceof Error ? error.message : String(error);
+  async function abandonRun(workspaceId: string, runId: string, message: string, now: Date): Promise<TimerFiring> {
     return inWorkspace(
       workspaceId,
       async (uow) => {
@@ -402,16 +401,16 @@ export function createEngine(options: EngineOptions): Engine {
           );
           if (firing) firings.push(firing);
         } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
           if (isPassingStoreFailure(error)) {
             // Nothing was written and the run is as it was: its timer fires on a later pass. The
             // timers after it would meet the same store, each waiting out its lock: they wait too.
-            const message = error instanceof Error ? error.message : String(error);
             firings.push({ workspaceId: timer.workspaceId, runId: timer.runId, contactId: '', replies: [], events: [], error: message, retry: true });
             break;
           }
           // A run that cannot advance is ended rather than retried forever: a poisoned timer
           // must not hold back the timers due after it.
-          firings.push(await abandonRun(timer.workspaceId, timer.runId, error, now));
+          firings.push(await abandonRun(timer.workspaceId, timer.runId, message, now));
         }
       }
       return firings;

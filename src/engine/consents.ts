@@ -84,6 +84,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
       const { contact, guard } = await contactForRow(uow, row, named, replayed);
       const before = (await uow.consentStatesOf(contact.id)).find((state) => state.purpose === row.purpose && state.channel === row.channel);
+      const repeated = before?.status === row.status;
       const recorded = await uow.recordConsent({ ...decisionOf(row, by, evidence, named.evidence()), contactId: contact.id });
       await followPrivacyDecision(uow, recorded);
       const warnings = await addMissingIdentities(uow, contact, row, named, guard);
@@ -93,9 +94,10 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
         contactId: contact.id,
         recordId: recorded.record.id,
         created: recorded.created,
-        repeated: before?.status === row.status,
+        repeated,
         inEffect: recorded.current.recordId === recorded.record.id,
-        supersededBy: recorded.created || recorded.current.status === row.status ? null : await decisionInForce(uow, recorded.current),
+        // A replay writes nothing, so the status before it is the one in force now.
+        supersededBy: recorded.created || repeated ? null : await decisionInForce(uow, recorded.current),
         warnings,
       });
     } catch (error) {

@@ -22,9 +22,12 @@ export async function startWorkers(workers: readonly BackgroundWorker[]): Promis
   }
 }
 
-/** Stops every worker, all of them even if one fails; the first failure is rethrown after. */
-export async function stopWorkers(workers: readonly BackgroundWorker[]): Promise<void> {
-  const results = await Promise.allSettled(workers.map((worker) => worker.stop()));
+/**
+ * Stops every worker, all of them even if one fails; the first failure is rethrown after. `stop`
+ * says how each is stopped (default its own `stop()`).
+ */
+export async function stopWorkers<W extends BackgroundWorker>(workers: readonly W[], stop: (worker: W) => Promise<void> = (worker) => worker.stop()): Promise<void> {
+  const results = await Promise.allSettled(workers.map(stop));
   const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failed) throw failed.reason;
 }

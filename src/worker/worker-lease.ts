@@ -333,13 +333,7 @@ export class WorkerLease {
     if (!this.running) return;
     // stopWorkers stops every worker even when one fails, so none is left running either way.
     this.running = false;
-    const stopping = options.leaseLost
-      ? this.workers.map((worker): BackgroundWorker => ({
-          start: () => worker.start(),
-          stop: () => (worker.stopWithoutDraining !== undefined ? worker.stopWithoutDraining() : worker.stop()),
-        }))
-      : this.workers;
-    await stopWorkers(stopping);
+    await stopWorkers(this.workers, options.leaseLost ? (worker) => worker.stopWithoutDraining?.() ?? worker.stop() : undefined);
   }
 
   /** Frees the lease so that another process takes it at its next renewal instead of after the TTL. */
