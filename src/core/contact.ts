@@ -52,9 +52,13 @@ export function withErasedAddressGuard(contact: Contact, guarded: boolean): Cont
 export function writesFromOwnIdentity(contact: Contact, identity: ContactIdentity): boolean {
   const guard = contact.erasedAddressGuard;
   if (guard === undefined) return true;
-  const externalId = identity.externalId.trim();
-  const index = contact.identities.findIndex((known) => known.channel === identity.channel && known.externalId === externalId);
+  const index = identityIndex(contact, identity.channel, identity.externalId.trim());
   return index !== -1 && index < guard.ownIdentities;
+}
+
+/** Where the contact's identities hold (channel, externalId), the id as stored (trimmed); -1 when they do not. */
+function identityIndex(contact: Contact, channel: Channel, externalId: string): number {
+  return contact.identities.findIndex((known) => known.channel === channel && known.externalId === externalId);
 }
 
 /** A ULID in Crockford base32: 26 characters, without I, L, O and U; the first at most 7 (48-bit time). */
@@ -348,9 +352,7 @@ export function addIdentity(contact: Contact, identity: ContactIdentity): Contac
     throw fieldError('externalId', `externalId is longer than ${EXTERNAL_ID_MAX_LENGTH} characters`);
   }
   assertNotErased(contact);
-  if (contact.identities.some((existing) => existing.channel === identity.channel && existing.externalId === externalId)) {
-    return { contact, changed: false };
-  }
+  if (identityIndex(contact, identity.channel, externalId) !== -1) return { contact, changed: false };
   return { contact: { ...contact, identities: [...contact.identities, { channel: identity.channel, externalId }] }, changed: true };
 }
 
