@@ -192,7 +192,7 @@ export function createEngine(options: EngineOptions): Engine {
 
   /** The one place a transaction is opened: each use case is all-or-nothing. */
   async function inWorkspace<T>(workspaceId: string, work: (uow: UnitOfWork) => Promise<T>, now: Date = clock.now()): Promise<T> {
-    return store.transaction((tx) => withWorkspace(tx, workspaceId, work, now));
+    return store.transaction(async (tx) => withWorkspace(tx, workspaceId, work, now, await tx.idFloor(workspaceId)));
   }
 
   /**
@@ -203,10 +203,16 @@ export function createEngine(options: EngineOptions): Engine {
     return store.read((tx) => withWorkspace(tx, workspaceId, work, clock.now()));
   }
 
-  async function withWorkspace<T>(tx: StoreTx, workspaceId: string, work: (uow: UnitOfWork) => Promise<T>, now: Date): Promise<T> {
+  async function withWorkspace<T>(
+    tx: StoreTx,
+    workspaceId: string,
+    work: (uow: UnitOfWork) => Promise<T>,
+    now: Date,
+    idFloor?: string,
+  ): Promise<T> {
     const workspace = await tx.getWorkspace(workspaceId);
     if (!workspace) throw workspaceNotFound(workspaceId);
-    return work(new UnitOfWork(tx, now, ids, workspace, salts));
+    return work(new UnitOfWork(tx, now, ids, workspace, salts, idFloor));
   }
 
   async function abandonRun(workspaceId: string, runId: string, message: string, now: Date): Promise<TimerFiring> {

@@ -79,6 +79,8 @@ export class UnitOfWork {
     private readonly ids: IdGenerator,
     readonly workspace: Workspace,
     private readonly salts: SaltSource,
+    /** StoreTx.idFloor, read under the write lock: this transaction's ids sort after every id committed before it. */
+    private readonly idFloor?: string,
   ) {
     this.nowIso = isoInstant(now);
   }
@@ -88,7 +90,7 @@ export class UnitOfWork {
   }
 
   newId(): string {
-    return this.ids.next(this.now);
+    return this.ids.next(this.now, this.idFloor);
   }
 
   async emit<T extends EventType>(type: T, data: EventDataByType[T], contactId: string | null): Promise<StoredEvent> {

@@ -2,11 +2,17 @@ import { randomBytes } from 'node:crypto';
 
 /** Sortable, unique ids (ULIDs). Injected so tests can predict them. */
 export interface IdGenerator {
-  next(at: Date): string;
+  /**
+   * A new id stamped with `at`, sorting after every id this generator handed out before and after
+   * `after` when that is an id of the same kind (the newest id the store holds: ids then follow
+   * commit order across writers, see StoreTx.idFloor).
+   */
+  next(at: Date, after?: string): string;
 }
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const RANDOM_CHARS = 16;
+const CANONICAL_ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 const POOL_BYTES = 4096;
 
 /**
@@ -68,26 +74,44 @@ export function ulidGenerator(): IdGenerator {
   }
   spellRandom();
 
+  /** Continues from `id`: the next id increments its random part within its millisecond. */
+  function continueFrom(id: string): string {
+    let time = 0;
+    for (let i = 0; i < 10; i++) time = time * 32 + CROCKFORD.indexOf(id.charAt(i));
+    for (let i = 0; i < RANDOM_CHARS; i++) lastRandom[i] = CROCKFORD.indexOf(id.charAt(10 + i));
+    increment();
+    spellRandom();
+    lastTime = time;
+    timePart = id.slice(0, 10);
+    timePartOf = time;
+    return timePart + randomPart;
+  }
+
+  function nextAt(at: Date): string {
+    let time = at.getTime();
+    if (time < lastTime) time = lastTime;
+    const last = lastRandom[RANDOM_CHARS - 1] ?? 0;
+    if (time === lastTime && last < 31) {
+      increment();
+      randomPart = randomPart.slice(0, RANDOM_CHARS - 1) + CROCKFORD.charAt(last + 1);
+    } else {
+      if (time === lastTime) increment();
+      else freshRandom();
+      spellRandom();
+    }
+    lastTime = time;
+    if (time !== timePartOf) {
+      timePart = '';
+      for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) timePart = CROCKFORD.charAt(t % 32) + timePart;
+      timePartOf = time;
+    }
+    return timePart + randomPart;
+  }
+
   return {
-    next(at: Date): string {
-      let time = at.getTime();
-      if (time < lastTime) time = lastTime;
-      const last = lastRandom[RANDOM_CHARS - 1] ?? 0;
-      if (time === lastTime && last < 31) {
-        increment();
-        randomPart = randomPart.slice(0, RANDOM_CHARS - 1) + CROCKFORD.charAt(last + 1);
-      } else {
-        if (time === lastTime) increment();
-        else freshRandom();
-        spellRandom();
-      }
-      lastTime = time;
-      if (time !== timePartOf) {
-        timePart = '';
-        for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) timePart = CROCKFORD.charAt(t % 32) + timePart;
-        timePartOf = time;
-      }
-      return timePart + randomPart;
+    next(at: Date, after?: string): string {
+      const id = nextAt(at);
+      return after !== undefined && id <= after && CANONICAL_ULID.test(after) ? continueFrom(after) : id;
     },
   };
 }

@@ -260,6 +260,13 @@ export interface StoreTx {
   listEvents(workspaceId: string, query: EventQuery): Promise<StoredEvent[]>;
   /** For dispatchers: every workspace, in append order, after a position. */
   listEventsAfter(position: number, limit: number): Promise<StoredEvent[]>;
+  /**
+   * The greatest event or contact id of the workspace written before this call, by this connection
+   * or any other (undefined when none). Ids handed out above it follow commit order even when
+   * several writers share the database with clocks apart, or one waited for the other's lock, which
+   * newest-first and resume-after-id paging (GET /v1/events, GET /v1/contacts) rely on.
+   */
+  idFloor(workspaceId: string): Promise<string | undefined>;
 
   // API keys (looked up by hash across workspaces: the key names its workspace)
   insertApiKey(key: ApiKeyRow): Promise<void>;
@@ -330,7 +337,7 @@ export const STORE_TX_READS = [
   'findContactByHubspotId', 'findErasedAddresses', 'listContacts', 'listTags', 'lastConsentRecord', 'findConsentRecordByIdempotencyKey',
   'listConsentRecords', 'getConsentStates', 'getConsentState', 'listConsentStates', 'getConversation', 'getOpenConversation',
   'getRun', 'listActiveRuns', 'listRunsOfContact', 'getTimer', 'listDueTimers', 'listDueTimersOfContact', 'countTimers',
-  'getProcessedMessage', 'listProcessedMessagesOfContact', 'getEvent', 'listEvents', 'listEventsAfter', 'findApiKeyByHash',
+  'getProcessedMessage', 'listProcessedMessagesOfContact', 'getEvent', 'listEvents', 'listEventsAfter', 'idFloor', 'findApiKeyByHash',
   'listApiKeys', 'getApiKey', 'getHook', 'listHooks', 'listAllLiveHooks', 'listLiveHooksOfApiKey', 'listReadyDeliveriesByHook',
   'getDelivery', 'listDeliveries', 'countDeliveries', 'deliveryBacklog', 'getMeta',
 ] as const satisfies readonly (keyof StoreTx)[];

@@ -173,3 +173,9 @@ export const KEY_SEPARATOR = '\u0000';
 export function compositeKey(...parts: readonly string[]): string {
   return parts.join(KEY_SEPARATOR);
 }
+
+/** The later-sorting of two ids, either possibly absent (StoreTx.idFloor). */
+export function newerId(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  return b === undefined || a > b ? a : b;
+}

@@ -35,6 +35,7 @@ import {
   conflict,
   jsonCopy,
   notFound,
+  newerId,
 } from './common.js';
 
 /*
@@ -256,6 +257,8 @@ class MemoryData {
   /** Key: workspace, event id (ids are unique per workspace, as in SQLite). */
   readonly eventsById = new Map<string, StoredEvent>();
   lastPosition = 0;
+  /** The greatest event or contact id written, of any workspace (StoreTx.idFloor); a rolled-back write leaves it higher, which is harmless. */
+  newestId: string | undefined;
   /** JSON text, as SQLite keeps it. */
   readonly meta = new Map<string, string>();
   readonly apiKeys = new Map<string, ApiKeyRow>();
@@ -373,6 +376,7 @@ class MemoryTx implements StoreTx {
     if (this.d.contacts.has(key)) throw conflict(`contact ${contact.id} cannot be inserted: it already exists`);
     this.requireWorkspace(contact.workspaceId, `contact ${contact.id} cannot be inserted`);
     this.put(this.d.contacts, key, copyContact(contact));
+    this.noteId(contact.id);
     for (const identity of contact.identities) {
       this.put(this.d.identities, compositeKey(contact.workspaceId, identity.channel, identity.externalId), contact.id);
     }
@@ -802,6 +806,7 @@ class MemoryTx implements StoreTx {
     this.d.lastPosition = stored.position;
     this.d.events.push(stored);
     this.put(this.d.eventsById, key, stored);
+    this.noteId(event.id);
     this.undo.push(() => {
       this.d.events.pop();
       this.d.lastPosition = stored.position - 1;
@@ -843,6 +848,15 @@ class MemoryTx implements StoreTx {
       .sort((a, b) => compareText(b.id, a.id))
       .slice(0, query.limit)
       .map((event) => copyEvent(event, event.position));
+  }
+
+  async idFloor(_workspaceId: string): Promise<string | undefined> {
+    this.check();
+    return this.d.newestId;
+  }
+
+  private noteId(id: string): void {
+    this.d.newestId = newerId(this.d.newestId, id);
   }
 
   async listEventsAfter(position: number, limit: number): Promise<StoredEvent[]> {

@@ -48,6 +48,7 @@ import {
   conflict,
   notFound,
   toJsonText,
+  newerId,
 } from './common.js';
 import { BackgroundCheckpointer, type CheckpointResult } from './checkpointer.js';
 import { GroupCommitter, type GroupCommitStats, type LockWait } from './group-commit.js';
@@ -782,6 +783,8 @@ class Statements {
   readonly releaseSavepoint: Statement<[]>;
   readonly rollbackToSavepoint: Statement<[]>;
   readonly dataVersion: Statement<[], { data_version: number }>;
+  readonly newestEventId: Statement<[string], string | null>;
+  readonly newestContactId: Statement<[string], string | null>;
   readonly pageCount: Statement<[], number>;
   readonly schemaVersion: Statement<[], number | null>;
 
@@ -906,6 +909,9 @@ class Statements {
     this.releaseSavepoint = db.prepare('RELEASE grouped_transaction');
     this.rollbackToSavepoint = db.prepare('ROLLBACK TO grouped_transaction');
     this.dataVersion = db.prepare('PRAGMA data_version');
+    // One index entry each: events_workspace_id and the contacts' primary key lead with the workspace.
+    this.newestEventId = db.prepare<[string], string | null>('SELECT max(id) FROM events WHERE workspace_id = ?').pluck();
+    this.newestContactId = db.prepare<[string], string | null>('SELECT max(id) FROM contacts WHERE workspace_id = ?').pluck();
     this.pageCount = db.prepare<[], number>('PRAGMA page_count').pluck();
     this.schemaVersion = db.prepare<[], number | null>('SELECT max(version) FROM schema_migrations').pluck();
 
@@ -1186,6 +1192,10 @@ function listEventsParams(workspaceId: string, query: EventQuery, types: readonl
 /** Writes this connection made that another connection's `PRAGMA data_version` would reveal but its own does not. */
 interface LocalWrites {
   apiKeys: number;
+  /** The greatest event or contact id this connection wrote (idFloor). */
+  newestId: string | undefined;
+  /** Per workspace, the greatest id in the database when the data_version was this (idFloor). */
+  floors: Map<string, { dataVersion: number; id: string | undefined }>;
 }
 
 class SqliteTx implements StoreTx {
@@ -1284,6 +1294,7 @@ class SqliteTx implements StoreTx {
       this.s.insertIdentity.run(contact.workspaceId, identity.channel, identity.externalId, contact.id);
     }
     for (const tag of contact.tags) this.s.insertTag.run(contact.workspaceId, tag, contact.id);
+    this.noteId(contact.id);
   }
 
   async updateContact(contact: Contact): Promise<void> {
@@ -1755,6 +1766,7 @@ class SqliteTx implements StoreTx {
         toJsonText(event.data),
       ).lastInsertRowid,
     );
+    this.noteId(event.id);
     // The store keeps its own JSON text, so handing back the caller's data object shares nothing with it.
     return {
       id: event.id,
@@ -1791,6 +1803,26 @@ class SqliteTx implements StoreTx {
     this.check();
     assertLimit(limit);
     return this.s.listEventsAfter.all(position, limit).map(toEvent);
+  }
+
+  /**
+   * Asks the database only when another connection committed since the workspace was last asked
+   * (`PRAGMA data_version` moves only for other connections' commits:
+   * https://www.sqlite.org/pragma.html#pragma_data_version); this connection's own ids are known.
+   */
+  async idFloor(workspaceId: string): Promise<string | undefined> {
+    this.check();
+    const dataVersion = this.s.dataVersion.get()?.data_version ?? 0;
+    let known = this.writes.floors.get(workspaceId);
+    if (known?.dataVersion !== dataVersion) {
+      known = { dataVersion, id: newerId(this.s.newestEventId.get(workspaceId) ?? undefined, this.s.newestContactId.get(workspaceId) ?? undefined) };
+      this.writes.floors.set(workspaceId, known);
+    }
+    return newerId(known.id, this.writes.newestId);
+  }
+
+  private noteId(id: string): void {
+    this.writes.newestId = newerId(this.writes.newestId, id);
   }
 
   // API keys
@@ -1971,7 +2003,7 @@ class SqliteTx implements StoreTx {
 
 class SqliteStoreImpl implements SqliteStore {
   private readonly committer: GroupCommitter<SqliteTx>;
-  private readonly writes: LocalWrites = { apiKeys: 0 };
+  private readonly writes: LocalWrites = { apiKeys: 0, newestId: undefined, floors: new Map() };
   private closed = false;
   /** The read-only connection read() uses, once opened. */
   private reader: SqliteStoreImpl | undefined;

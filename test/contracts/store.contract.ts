@@ -1128,6 +1128,19 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
+      it('gives an id floor at or above every event and contact id of the workspace written before, in this transaction or earlier', async () => {
+        expect(await tx((t) => t.idFloor(WS_A))).toBe('ct_ana');
+        await tx(async (t) => {
+          await t.appendEvent(taggedEvent(WS_A, 'evt_a1', 'ct_ana'));
+          expect(await t.idFloor(WS_A)).toBe('evt_a1');
+          await t.insertContact(contact(WS_A, 'zz_contact'));
+          expect(await t.idFloor(WS_A)).toBe('zz_contact');
+        });
+        expect(await tx((t) => t.idFloor(WS_A))).toBe('zz_contact');
+        await tx((t) => t.appendEvent(taggedEvent(WS_A, 'evt_a2', 'ct_ana')));
+        expect(await tx((t) => t.idFloor(WS_A))).toBe('zz_contact');
+      });
+
       it('replaces an event\'s data for erasure only within its workspace, and rolls back with its transaction', async () => {
         const original = taggedEvent(WS_A, 'evt_erase', 'ct_ana');
         const stored = await tx((t) => t.appendEvent(original));

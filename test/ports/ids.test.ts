@@ -42,6 +42,43 @@ describe('ulidGenerator', () => {
   });
 });
 
+describe('ulidGenerator after an id from elsewhere', () => {
+  const at = new Date('2026-05-01T00:00:00.000Z');
+
+  it('sorts after an id another generator made later, and goes on from there', () => {
+    const ahead = ulidGenerator().next(new Date(at.getTime() + 300));
+    const ids = ulidGenerator();
+    const first = ids.next(at, ahead);
+    const second = ids.next(at);
+    expect(first > ahead).toBe(true);
+    expect(decodeTime(first)).toBe(at.getTime() + 300);
+    expect(second > first).toBe(true);
+    expect(isValid(first) && isValid(second)).toBe(true);
+  });
+
+  it('sorts after an id of the same millisecond with a greater random part', () => {
+    const ids = ulidGenerator();
+    const own = ids.next(at);
+    const other = `${own.slice(0, 10)}ZZZZZZZZZZZZZZZY`;
+    const next = ids.next(at, other);
+    expect(next).toBe(`${own.slice(0, 10)}ZZZZZZZZZZZZZZZZ`);
+  });
+
+  it('keeps its own id when it already sorts after the other', () => {
+    const ids = ulidGenerator();
+    const behind = ulidGenerator().next(new Date(at.getTime() - 1000));
+    const id = ids.next(at, behind);
+    expect(decodeTime(id)).toBe(at.getTime());
+  });
+
+  it('ignores an id that is not a ULID', () => {
+    const ids = ulidGenerator();
+    const id = ids.next(at, 'id_0000000001');
+    expect(decodeTime(id)).toBe(at.getTime());
+    expect(isValid(id)).toBe(true);
+  });
+});
+
 describe('sequentialIds', () => {
   it('counts with a prefix', () => {
     const ids = sequentialIds('ev');
