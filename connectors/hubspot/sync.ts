@@ -324,6 +324,8 @@ export class HubSpotSync {
   private passes: Promise<unknown> = Promise.resolve();
   /** A finished task wakes the loop, so its outcome is written and the contact's next change follows. */
   private readonly loop: PollingLoop;
+  /** Whether this process may start HubSpot calls now; given by the worker lease (sendOnlyWhile), always true without one. */
+  private holdsLease: () => boolean = () => true;
 
   constructor(options: HubSpotSyncOptions) {
     this.engine = options.engine;
@@ -381,6 +383,15 @@ export class HubSpotSync {
     this.loop.start();
   }
 
+  /**
+   * A pass picks rows to send only while `holdsLease` allows: a process that lost the worker lease
+   * (or outlived it by its own clock) starts no HubSpot call, and records the outcomes of those in
+   * flight. The rows it leased stay leased until then, so the new holder does not send them too.
+   */
+  sendOnlyWhile(holdsLease: () => boolean): void {
+    this.holdsLease = holdsLease;
+  }
+
   /** Stops looking for work, lets the calls in flight finish and records their outcomes. */
   async stop(): Promise<void> {
     await this.loop.stop();
@@ -402,7 +413,8 @@ export class HubSpotSync {
    * the outcomes of the calls answered since the last pass, reads new outbox events and leases
    * the next rows to send. `pick: false` only writes outcomes (runOnce and stop use it).
    */
-  private async pass(summary: SyncPassSummary | null, pick = true): Promise<void> {
+  private async pass(summary: SyncPassSummary | null, pickIfLeased = true): Promise<void> {
+    const pick = pickIfLeased && this.holdsLease();
     const results = this.completed;
     const release = this.releaseLater;
     this.completed = [];

@@ -297,6 +297,8 @@ export class SlackAlertDispatcher {
   private readonly warned = new Set<string>();
   private passes: Promise<unknown> = Promise.resolve();
   private readonly loop: PollingLoop;
+  /** Whether this process may post now; given by the worker lease (sendOnlyWhile), always true without one. */
+  private holdsLease: () => boolean = () => true;
 
   constructor(options: SlackDispatcherOptions) {
     this.engine = options.engine;
@@ -342,6 +344,15 @@ export class SlackAlertDispatcher {
 
   start(): void {
     this.loop.start();
+  }
+
+  /**
+   * Every Slack call asks `holdsLease` first: a process that lost the worker lease (or outlived it
+   * by its own clock, a paused VM) posts nothing more, since the new holder reads the same pending
+   * alerts and would post them too.
+   */
+  sendOnlyWhile(holdsLease: () => boolean): void {
+    this.holdsLease = holdsLease;
   }
 
   /** Resolves once the pass in progress (and the Slack call it is making) has finished. */
@@ -526,6 +537,10 @@ export class SlackAlertDispatcher {
 
   private async sendAllowed(lane: Lane, summary: SlackDispatchSummary): Promise<void> {
     for (;;) {
+      if (!this.holdsLease()) {
+        lane.nextAt = null;
+        return;
+      }
       const poll = lane.pacer.poll();
       if (poll.kind !== 'send') {
         lane.nextAt = poll.kind === 'wait' ? poll.until.getTime() : null;

@@ -46,6 +46,7 @@ const callsTo = (method: string) => calls.filter((call) => call.method === metho
 let dir: string;
 let store: SqliteStore;
 let clock: FakeClock;
+const DAY_MS = 24 * 60 * 60_000;
 let server: RunningServer;
 let headers: Record<string, string>;
 let workspaceId: string;
@@ -61,7 +62,9 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-slack-e2e-'));
   store = createSqliteStore({ path: path.join(dir, 'consentry.db') });
   clock = new FakeClock('2026-03-01T09:00:00.000Z');
-  server = await startServer({ store, clock, dispatchIntervalMs: 5, defaultMetrics: false, config: {} });
+  // The fake clock jumps minutes at a time while the lease renews on real timers: a lease of a day
+  // keeps this server its holder, which posts to Slack only while its lease lasts by that clock.
+  server = await startServer({ store, clock, dispatchIntervalMs: 5, defaultMetrics: false, config: {}, workerLease: { ttlMs: DAY_MS } });
   const tenant = await server.createWorkspaceWithKey('Acme');
   workspaceId = tenant.workspaceId;
   headers = { authorization: `Bearer ${tenant.key}` };
