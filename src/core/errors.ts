@@ -70,6 +70,12 @@ export function issuesOfRefusal(refusal: ConsentryError): FieldIssue[] {
   return refusal.issues.length > 0 ? [...refusal.issues] : [{ path: '', message: refusal.message }];
 }
 
+/** `first`, then the issues of `more` on fields `first` does not name already: one entry per bad field. */
+export function withUnnamedFields(first: readonly FieldIssue[], more: readonly FieldIssue[]): FieldIssue[] {
+  const named = new Set(first.map((issue) => issue.path));
+  return [...first, ...more.filter((issue) => !named.has(issue.path))];
+}
+
 /**
  * A stored row that cannot be read back (a column edited outside Consentry no longer holds JSON):
  * names the table, the row and the column, so the one bad row can be found and the others trusted.

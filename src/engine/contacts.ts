@@ -200,14 +200,21 @@ export async function removeContactTag(uow: UnitOfWork, id: string, tag: string)
   return untagContact(uow, await uow.requireLiveContact(id), tag);
 }
 
+/**
+ * A page of contacts. The query's e-mail, phone and cursor are checked together, so that one
+ * answer names every bad one.
+ */
 export async function findContacts(uow: UnitOfWork, query: ContactQuery): Promise<{ contacts: Contact[]; nextCursor: string | null }> {
+  const addresses = { ...(query.email ? { email: query.email } : {}), ...(query.phone ? { phone: query.phone } : {}) };
+  const refusals = contactValueRefusals(addresses, uow.workspace.settings);
   // Contacts are never deleted (erasure keeps a tombstone).
   if (query.afterId !== undefined && !(await uow.tx.getContact(uow.workspaceId, query.afterId))) {
-    throw unknownCursor('afterId', `contact ${query.afterId} in this workspace`);
+    refusals.push(unknownCursor('afterId', `contact ${query.afterId} in this workspace`));
   }
+  refuseAll(refusals);
   const normalized: ContactQuery = { ...query, limit: query.limit + 1 };
-  if (query.email) normalized.email = normalizeEmail(query.email);
-  if (query.phone) normalized.phone = normalizePhone(query.phone, uow.workspace.settings.defaultCountry);
+  if (addresses.email !== undefined) normalized.email = normalizeEmail(addresses.email);
+  if (addresses.phone !== undefined) normalized.phone = normalizePhone(addresses.phone, uow.workspace.settings.defaultCountry);
   const page = pageOf(await uow.tx.listContacts(uow.workspaceId, normalized), query.limit, (contact) => contact.id);
   return { contacts: page.items, nextCursor: page.next };
 }

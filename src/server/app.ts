@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type RouteOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { z } from 'zod';
@@ -21,7 +21,7 @@ import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiTransform } from './openapi.js';
 import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, PROBLEM_CONTENT_TYPE, ProblemSchema, sendProblem, toProblem } from './problem.js';
 import { prototypePoisoning } from './prototype-poisoning.js';
-import { MERGE_PATCH_MEDIA_TYPES } from './schemas.js';
+import { MERGE_PATCH_MEDIA_TYPES, refuseUndeclaredInput } from './schemas.js';
 import { consentRoutes } from './routes/consents.js';
 import { contactRoutes } from './routes/contacts.js';
 import { eventRoutes } from './routes/events.js';
@@ -187,22 +187,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     { prefix: '/v1' },
   );
   return app;
-}
-
-/** A route that declares no query parameters takes none, and a POST that declares no body takes at most `{}`. */
-const NO_QUERY = z.object({}).strict();
-const NO_BODY = z.object({}).strict().nullish();
-
-/**
- * Unknown input is refused with 422 naming it, on every /v1 route alike: a misspelt parameter
- * that is silently ignored looks like a filter that matched everything.
- */
-function refuseUndeclaredInput(route: RouteOptions): void {
-  const schema = { ...route.schema };
-  schema.querystring ??= NO_QUERY;
-  const methods = Array.isArray(route.method) ? route.method : [route.method];
-  if (methods.some((method) => method === 'POST' || method === 'PUT' || method === 'PATCH')) schema.body ??= NO_BODY;
-  route.schema = schema;
 }
 
 /**

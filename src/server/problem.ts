@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ErrorCode, FieldIssue } from '../core/errors.js';
-import { ConsentryError, isConsentryError } from '../core/errors.js';
+import { ConsentryError, isConsentryError, withUnnamedFields } from '../core/errors.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import { FieldIssueJsonSchema } from './schemas.js';
 
@@ -102,8 +102,30 @@ export async function asRequestField<T>(work: () => Promise<T>, engineField: str
   } catch (error) {
     if (!isConsentryError(error) || !error.issues.some((issue) => issue.path === engineField)) throw error;
     const issues = error.issues.map((issue) => (issue.path === engineField ? { ...issue, path: requestField } : issue));
-    throw new ConsentryError(error.code, error.message, issues);
+    // A message naming several fields lists them by path: it is written again with the request's names.
+    throw new ConsentryError(error.code, issues.length > 1 ? describeIssues(issues) : error.message, issues);
   }
+}
+
+function describeIssues(issues: readonly FieldIssue[]): string {
+  return issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ');
+}
+
+/**
+ * Refuses a request its route's schemas refused (`validationError`, null when they accepted it)
+ * together with `more`, what the engine would refuse in it once parsed, so that one answer names
+ * every bad field; the schema's entry for a field comes first and `more` adds only fields it does
+ * not name. A schema refusal that is not a 422 (a malformed body) is thrown as it is.
+ */
+export function refuseNamingEveryField(request: FastifyRequest, validationError: Error | null, more: readonly FieldIssue[]): never {
+  let schemaIssues: FieldIssue[] = [];
+  if (validationError !== null) {
+    const refused = toProblem(validationError, request);
+    if (refused.status !== 422) throw validationError;
+    schemaIssues = refused.errors;
+  }
+  const issues = withUnnamedFields(schemaIssues, more);
+  throw new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
 }
 
 export function statusOfCode(code: ErrorCode): number {

@@ -1,3 +1,4 @@
+import type { RouteOptions } from 'fastify';
 import { z } from 'zod';
 import type { ConsentRecord, ConsentState, ConsentStatus } from '../core/consent.js';
 import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema } from '../core/consent.js';
@@ -232,4 +233,21 @@ export function limitQuery(max: number, fallback: number) {
     .transform(Number)
     .pipe(z.number().int().min(1, `must be an integer between 1 and ${max}`).max(max, `must be an integer between 1 and ${max}`))
     .default(fallback);
+}
+
+/** A route that declares no query parameters takes none, and a POST, PUT or PATCH that declares no body takes at most `{}`. */
+const NO_QUERY = z.object({}).strict();
+const NO_BODY = z.object({}).strict().nullish();
+
+/**
+ * The `onRoute` hook of every scope that registers /v1 routes: unknown input is refused with 422
+ * naming it, on every /v1 route alike, since a misspelt parameter that is silently ignored looks
+ * like a filter that matched everything. A route's declared schemas are kept as they are.
+ */
+export function refuseUndeclaredInput(route: RouteOptions): void {
+  const schema = { ...route.schema };
+  schema.querystring ??= NO_QUERY;
+  const methods = Array.isArray(route.method) ? route.method : [route.method];
+  if (methods.some((method) => method === 'POST' || method === 'PUT' || method === 'PATCH')) schema.body ??= NO_BODY;
+  route.schema = schema;
 }

@@ -1,9 +1,10 @@
 import { z } from 'zod';
-import { ConsentryError } from '../core/errors.js';
+import { ConsentryError, issuesOfRefusal, refusalOf, withUnnamedFields, type FieldIssue } from '../core/errors.js';
 import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, type PublicEventType } from '../core/events.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canonicalUlid, controlCharacterIn, isUlid, TAG_MAX_LENGTH, tagKey } from '../core/contact.js';
-import { assertKnownPurpose, WebhookTargetUrlSchema } from '../core/settings.js';
+import { zodIssuesToFieldIssues } from '../core/ledger.js';
+import { assertKnownPurpose, WebhookTargetUrlSchema, type WorkspaceSettings } from '../core/settings.js';
 import { parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
@@ -16,8 +17,8 @@ import {
   type RotatedSecret,
   type SecretRotationInput,
 } from './signing-secrets.js';
-import { INSTANT_FIELDS, TAG_FIELD, ULID_FIELDS } from './hook-matching.js';
-import { assertTargetUrlAllowed } from './target-guard.js';
+import { comparableFilterValue, INSTANT_FIELDS, TAG_FIELD, ULID_FIELDS } from './hook-matching.js';
+import { assertTargetUrlAllowed, type TargetPolicy } from './target-guard.js';
 
 const MAX_FILTER_KEYS = 20;
 
@@ -86,16 +87,73 @@ function impossibleFor(schema: z.core.$ZodType, value: string): string | null {
   return parsed.success ? null : `is never ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message ?? 'the field cannot hold it'}`;
 }
 
-/** The filter as stored: ids in their canonical upper case, as every listing shows them. */
+/** The filter as stored: ids in their canonical upper case, as every listing shows them; any other value as it was written. */
 function canonicalFilter(filter: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(filter).map(([field, value]) => [field, ULID_FIELDS.has(field) ? canonicalUlid(value) : value]));
 }
 
-/** Filters as canonicalFilter stores them, whatever the order of their keys. */
-function sameFilter(a: Record<string, string> | null, b: Record<string, string> | null): boolean {
+/** Whether every event type of `event` that has `field` holds a number there: hookMatchesEvent reads such a filter value as a number. */
+function isNumberField(event: HookRow['event'], field: string): boolean {
+  const schemas = filterableFields(event).get(field);
+  return schemas !== undefined && schemas.every((schema) => schema instanceof z.ZodNumber);
+}
+
+/**
+ * A filter value in the form hookMatchesEvent compares it (comparableFilterValue: a tag by its
+ * key, an id in upper case, an instant as its moment; a number by its value), so that two spellings
+ * that hear the same events are one subscription.
+ */
+function comparableValue(event: HookRow['event'], field: string, value: string): string {
+  if (isNumberField(event, field) && value.trim() !== '' && Number.isFinite(Number(value))) return String(Number(value));
+  return comparableFilterValue(field, value);
+}
+
+/**
+ * Whether two filters of hooks on `event` hear the same events, whatever the order of their keys
+ * and however their values are spelt; a hook stored with an older spelling is read the same way.
+ */
+function sameFilter(event: HookRow['event'], a: Record<string, string> | null, b: Record<string, string> | null): boolean {
   const entriesA = Object.entries(a ?? {});
   if (entriesA.length !== Object.keys(b ?? {}).length) return false;
-  return entriesA.every(([field, value]) => b !== null && Object.hasOwn(b, field) && b[field] === value);
+  return entriesA.every(([field, value]) => {
+    const other = b !== null && Object.hasOwn(b, field) ? b[field] : undefined;
+    return other !== undefined && comparableValue(event, field, other) === comparableValue(event, field, value);
+  });
+}
+
+/**
+ * A target URL as the WHATWG URL parser serialises it (https://url.spec.whatwg.org/#concept-url-serializer):
+ * scheme and host in lower case (RFC 3986 §6.2.2.1), the scheme's default port left out (§6.2.3).
+ * The path and query stay as written: they are the receiver's, and may tell case apart. A stored
+ * URL that does not parse any more is compared as it is.
+ */
+function canonicalTargetUrl(url: string): string {
+  return URL.canParse(url) ? new URL(url).href : url;
+}
+
+/**
+ * Why a `*` filter whose keys and values each fit some event type still never fires; null when it
+ * can. An event matches only when its own data has every key with its value, so some one event
+ * type must carry them all (`tag` and `purpose` are never in one event's data).
+ */
+function neverTogether(filter: Record<string, string>): string | null {
+  const entries = Object.entries(filter);
+  if (entries.length < 2) return null;
+  const carries = (type: PublicEventType): boolean => {
+    const fields = filterableFields(type);
+    return entries.every(([key, value]) => {
+      const schemas = fields.get(key);
+      return schemas !== undefined && impossibleValue(key, schemas, value) === null;
+    });
+  };
+  if (PUBLIC_EVENT_TYPES.some(carries)) return null;
+  const keys = entries.map(([key]) => key);
+  const typesWith = (key: string): string => PUBLIC_EVENT_TYPES.filter((type) => filterableFields(type).has(key)).join(', ');
+  const keysTogether = PUBLIC_EVENT_TYPES.some((type) => keys.every((key) => filterableFields(type).has(key)));
+  const why = keysTogether
+    ? `no public event's data holds these values of ${keys.join(', ')} together`
+    : `no public event's data has all of ${keys.join(', ')} (${keys.map((key) => `${key}: ${typesWith(key)}`).join('; ')})`;
+  return `${why}: a * hook with this filter would never fire`;
 }
 
 export const HookInputSchema = z
@@ -111,16 +169,52 @@ export const HookInputSchema = z
   .superRefine((hook, context) => {
     if (!hook.filter) return;
     const fields = filterableFields(hook.event);
+    let valuesPossible = true;
     for (const [key, value] of Object.entries(hook.filter)) {
       const schemas = fields.get(key);
       const problem =
         schemas === undefined
           ? `is not a field of ${hook.event === '*' ? 'any public event' : `${hook.event} events`}' data; filter on one of ${[...fields.keys()].join(', ')}`
           : impossibleValue(key, schemas, value);
-      if (problem !== null) context.addIssue({ code: 'custom', path: ['filter', key], message: problem });
+      if (problem !== null) {
+        context.addIssue({ code: 'custom', path: ['filter', key], message: problem });
+        valuesPossible = false;
+      }
+    }
+    if (valuesPossible && hook.event === '*') {
+      const problem = neverTogether(hook.filter);
+      if (problem !== null) context.addIssue({ code: 'custom', path: ['filter'], message: problem });
     }
   });
 export type HookInput = z.input<typeof HookInputSchema>;
+
+/** The values of a hook body that subscribing checks beyond its schema, each read only when it has the right type. */
+const CheckedHookValuesSchema = z.object({
+  targetUrl: WebhookTargetUrlSchema.optional().catch(undefined),
+  filter: z.object({ purpose: z.string().optional().catch(undefined) }).nullish().catch(undefined),
+});
+
+/**
+ * What subscribing refuses in a hook body beyond its schema: a target URL on a host hooks may not
+ * reach, and a filter.purpose the workspace does not know (consent events name only purposes it
+ * knows, so a misspelt one would never fire; `settings` null when the workspace is not known).
+ * `input` may be a body no schema has accepted: a value of the wrong type is the schema's to name.
+ */
+function hookValueIssues(input: unknown, settings: Pick<WorkspaceSettings, 'purposes'> | null, policy: TargetPolicy): FieldIssue[] {
+  const values = CheckedHookValuesSchema.safeParse(input);
+  if (!values.success) return [];
+  const { targetUrl } = values.data;
+  const purpose = values.data.filter?.purpose;
+  const refusals = [
+    targetUrl === undefined ? null : refusalOf(() => assertTargetUrlAllowed(targetUrl, 'targetUrl', 'hook', policy)),
+    purpose === undefined || settings === null ? null : refusalOf(() => assertKnownPurpose(purpose, settings, 'filter.purpose')),
+  ];
+  return refusals.flatMap((refusal) => (refusal === null ? [] : issuesOfRefusal(refusal)));
+}
+
+function invalidHook(issues: readonly FieldIssue[]): ConsentryError {
+  return new ConsentryError('VALIDATION_FAILED', `Invalid hook: ${issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ')}`, issues);
+}
 
 export const DeliveryStatusSchema = z.enum(['pending', 'delivered', 'dead']);
 
@@ -253,6 +347,13 @@ export interface HookRegistry {
    * key it had before no longer ends it.
    */
   create(workspaceId: string, input: HookInput, apiKeyId?: string): Promise<SubscribedHook>;
+  /**
+   * What `create` refuses in `input` beyond HookInputSchema, at once: a target URL on a host hooks
+   * may not reach, and a filter.purpose the workspace does not know. `input` may be any body (a
+   * value of the wrong type is the schema's to name): `create` adds these to the schema's issues,
+   * and so does the HTTP API to a body its schema refuses, so that one answer names every bad field.
+   */
+  valueIssues(workspaceId: string, input: unknown): Promise<FieldIssue[]>;
   list(workspaceId: string): Promise<HookView[]>;
   /** A hook of the workspace, deleted ones included; NOT_FOUND when the workspace has no such hook. */
   get(workspaceId: string, hookId: string): Promise<HookDetail>;
@@ -415,16 +516,21 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
   const { store, clock, ids } = options;
   const targetPolicy = { allowPrivate: options.allowPrivateTargets ?? false };
   const maxHooks = Math.max(1, options.maxHooksPerWorkspace ?? DEFAULT_MAX_HOOKS_PER_WORKSPACE);
+  async function valueIssues(workspaceId: string, input: unknown): Promise<FieldIssue[]> {
+    const workspace = await store.read((tx) => tx.getWorkspace(workspaceId));
+    return hookValueIssues(input, workspace?.settings ?? null, targetPolicy);
+  }
   return {
     async create(workspaceId, input, apiKeyId) {
-      const valid = parseInput(HookInputSchema, input, 'hook');
-      assertTargetUrlAllowed(valid.targetUrl, 'targetUrl', 'hook', targetPolicy);
+      const parsed = HookInputSchema.safeParse(input);
+      if (!parsed.success) throw invalidHook(withUnnamedFields(zodIssuesToFieldIssues(parsed.error), await valueIssues(workspaceId, input)));
+      const valid = parsed.data;
       const now = clock.now();
       let hook: HookRow = {
         id: ids.next(now),
         workspaceId,
         apiKeyId: apiKeyId ?? null,
-        targetUrl: valid.targetUrl,
+        targetUrl: canonicalTargetUrl(valid.targetUrl),
         event: valid.event,
         filter: valid.filter ? canonicalFilter(valid.filter) : null,
         secret: newSigningSecret(),
@@ -440,11 +546,14 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
           if (!key || key.workspaceId !== workspaceId) throw new ConsentryError('UNAUTHORIZED', 'This API key is not valid');
           if (key.revokedAt !== null) throw new ConsentryError('UNAUTHORIZED', 'This API key was revoked');
         }
-        // Consent events name only purposes the workspace knows: a misspelt one would never fire.
-        const purpose = hook.filter?.['purpose'];
-        if (purpose !== undefined) assertKnownPurpose(purpose, workspace.settings, 'filter.purpose');
+        const issues = hookValueIssues(valid, workspace.settings, targetPolicy);
+        if (issues.length > 0) throw invalidHook(issues);
         const live = await tx.listHooks(workspaceId);
-        const same = live.find((existing) => existing.targetUrl === hook.targetUrl && existing.event === hook.event && sameFilter(existing.filter, hook.filter));
+        // Compared as the hook hears events, so another spelling of a live subscription, or a hook
+        // stored before targets and filters were compared this way, is that subscription.
+        const same = live.find(
+          (existing) => existing.event === hook.event && canonicalTargetUrl(existing.targetUrl) === hook.targetUrl && sameFilter(hook.event, existing.filter, hook.filter),
+        );
         if (same) {
           hook = { ...same, apiKeyId: hook.apiKeyId ?? same.apiKeyId };
           if (hook.apiKeyId !== same.apiKeyId) await tx.updateHook(hook);
@@ -457,6 +566,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       });
       return { ...toHookView(hook), secret: hook.secret, alreadySubscribed };
     },
+    valueIssues,
     async list(workspaceId) {
       const hooks = await store.read((tx) => tx.listHooks(workspaceId));
       return hooks.map(toHookView);

@@ -277,7 +277,7 @@ describe('GET /openapi.json and /docs', () => {
     const responsesOf = (path: string, method: string) => Object.keys(OperationSchema.parse(doc.paths[path]?.[method]).responses).sort();
     expect(responsesOf('/v1/contacts/{id}', 'patch')).toEqual(['200', '400', '401', '404', '409', '410', '413', '415', '422', '500', '503']);
     expect(responsesOf('/v1/contacts', 'get')).toEqual(['200', '400', '401', '422', '500', '503']);
-    expect(responsesOf('/v1/integrations/hubspot/status', 'get')).toEqual(['200', '400', '401', '500', '503']);
+    expect(responsesOf('/v1/integrations/hubspot/status', 'get')).toEqual(['200', '400', '401', '422', '500', '503']);
     expect(responsesOf('/v1/consents/bulk', 'post')).toEqual(['200', '400', '401', '413', '415', '422', '429', '500', '503']);
     expect(JSON.stringify(doc.paths['/v1/contacts/{id}/consents/{purpose}/{channel}']?.put?.parameters)).toContain('"x-consentry-source"');
     const messageAnswer = JSON.stringify(OperationSchema.parse(doc.paths['/v1/messages']?.post).responses['200']);

@@ -9,6 +9,7 @@ import { HubSpotSettingsSchema } from '../../../src/core/settings.js';
 import { HUBSPOT_PORTAL_FIELD, recordEnvironmentPortalClaim } from '../../../src/engine/integrations.js';
 import { authenticate, authOf } from '../../../src/server/auth.js';
 import { problem, ProblemSchema, sendProblem, type Problem } from '../../../src/server/problem.js';
+import { refuseUndeclaredInput } from '../../../src/server/schemas.js';
 import { API_KEY_SECURITY } from '../../../src/server/types.js';
 import { ActionRequestSchema } from '../actions/context.js';
 import { configsForPortal, environmentPortalClaim, type HubSpotEnvironment, type ResolvedHubSpotConfig } from '../config.js';
@@ -201,6 +202,8 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
   await app.register(
     async (scope) => {
       scope.addHook('onRequest', authenticate(options));
+      // Under /v1 like the API's own routes: unknown query parameters and body fields are refused alike.
+      scope.addHook('onRoute', refuseUndeclaredInput);
       scope.withTypeProvider<ZodTypeProvider>().get(
         '/status',
         {

@@ -1,13 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { controlCharacterIn } from '../../core/contact.js';
-import { ConsentryError, type FieldIssue } from '../../core/errors.js';
+import type { FieldIssue } from '../../core/errors.js';
 import { contactValueIssues } from '../../engine/contacts.js';
 import { ErasedAddressesInputSchema } from '../../engine/erased-addresses.js';
 import { ContactInputSchema, ContactPatchSchema, printableNameSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
-import { asRequestField, toProblem } from '../problem.js';
+import { asRequestField, refuseNamingEveryField } from '../problem.js';
 import { ContactIdParamsSchema, ContactIdSchema, ContactJsonSchema, contactJson, limitQuery, MERGE_PATCH_MEDIA_TYPES } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
@@ -56,23 +56,17 @@ function tagCharacterIssues(body: unknown): FieldIssue[] {
 }
 
 /**
- * A contact body the schema refuses is refused together with what the engine would refuse in it
- * once parsed (an e-mail, a phone, a field name, and for a new contact a tag), so that one answer
- * names every bad field: a `name` of the wrong type and an invalid `email` alike.
+ * A contact body or query the schema refuses is refused together with what the engine would refuse
+ * in it once parsed (an e-mail, a phone, a field name, and for a new contact a tag), so that one
+ * answer names every bad field: a `name` of the wrong type and an invalid `email` alike.
  */
-async function refuseNamingEveryField(request: FastifyRequest, validationError: Error | null, { withTags }: { withTags: boolean }): Promise<never> {
-  let schemaIssues: FieldIssue[] = [];
-  if (validationError !== null) {
-    const refused = toProblem(validationError, request);
-    if (refused.status !== 422) throw validationError;
-    schemaIssues = refused.errors;
-  }
-  const named = new Set(schemaIssues.map((issue) => issue.path));
+async function refuseNamingEveryContactField(request: FastifyRequest, validationError: Error | null, input: unknown, { withTags }: { withTags: boolean }): Promise<never> {
   const { settings } = await authOf(request).workspace.get();
-  const engineIssues = [...contactValueIssues(request.body, settings), ...(withTags ? tagCharacterIssues(request.body) : [])];
-  const issues = [...schemaIssues, ...engineIssues.filter((issue) => !named.has(issue.path))];
-  throw new ConsentryError('VALIDATION_FAILED', issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '), issues);
+  return refuseNamingEveryField(request, validationError, [...contactValueIssues(input, settings), ...(withTags ? tagCharacterIssues(input) : [])]);
 }
+
+/** The e-mail and phone of a contacts query, which the engine reads as a contact body's. */
+const QueryAddressesSchema = z.object({ email: z.string().optional().catch(undefined), phone: z.string().optional().catch(undefined) });
 
 export const contactRoutes: ApiRoutes = (v1) => {
   v1.post(
@@ -88,9 +82,9 @@ export const contactRoutes: ApiRoutes = (v1) => {
       },
     },
     async (request, reply) => {
-      if (request.validationError) return refuseNamingEveryField(request, request.validationError, { withTags: true });
+      if (request.validationError) return refuseNamingEveryContactField(request, request.validationError, request.body, { withTags: true });
       // addTag would name the first such tag `tag`, alone; here every one is named by its place, with the body's other problems.
-      if (tagCharacterIssues(request.body).length > 0) return refuseNamingEveryField(request, null, { withTags: true });
+      if (tagCharacterIssues(request.body).length > 0) return refuseNamingEveryContactField(request, null, request.body, { withTags: true });
       const contact = await authOf(request).workspace.createContact(request.body);
       return reply.code(201).send(contactJson(contact));
     },
@@ -99,6 +93,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
   v1.get(
     '/contacts',
     {
+      attachValidation: true,
       schema: {
         tags: contactTags,
         summary: 'Find contacts by email, phone or tag, in pages',
@@ -108,17 +103,20 @@ export const contactRoutes: ApiRoutes = (v1) => {
       },
     },
     async (request) => {
+      if (request.validationError) {
+        const addresses = QueryAddressesSchema.safeParse(request.query);
+        return refuseNamingEveryContactField(request, request.validationError, addresses.success ? addresses.data : {}, { withTags: false });
+      }
       const { email, phone, tag, cursor, limit } = request.query;
       const { workspace } = authOf(request);
-      const page = await asRequestField(
-        () =>
-          workspace.findContacts({
-            limit,
-            ...(email !== undefined ? { email } : {}),
-            ...(phone !== undefined ? { phone } : {}),
-            ...(tag !== undefined ? { tag } : {}),
-            ...(cursor !== undefined ? { afterId: cursor } : {}),
-          }),
+      const page = await asRequestField(() =>
+        workspace.findContacts({
+          limit,
+          ...(email !== undefined ? { email } : {}),
+          ...(phone !== undefined ? { phone } : {}),
+          ...(tag !== undefined ? { tag } : {}),
+          ...(cursor !== undefined ? { afterId: cursor } : {}),
+        }),
         'afterId',
         'cursor',
       );
@@ -160,7 +158,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
       },
     },
     async (request) => {
-      if (request.validationError) return refuseNamingEveryField(request, request.validationError, { withTags: false });
+      if (request.validationError) return refuseNamingEveryContactField(request, request.validationError, request.body, { withTags: false });
       return contactJson(await authOf(request).workspace.updateContact(request.params.id, request.body));
     },
   );

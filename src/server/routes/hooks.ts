@@ -5,7 +5,7 @@ import { createHookRegistry, DEFAULT_MAX_HOOKS_PER_WORKSPACE, DeliveryStatusSche
 import { SecretRotationInputSchema } from '../../worker/signing-secrets.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
-import { ProblemSchema } from '../problem.js';
+import { ProblemSchema, refuseNamingEveryField } from '../problem.js';
 import { limitQuery } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
@@ -99,15 +99,19 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
   v1.post(
     '/hooks',
     {
+      attachValidation: true,
       schema: {
         tags: ['hooks'],
         summary: 'Subscribe a target URL to an event type',
         description:
           'Each delivery POSTs the event as GET /v1/events lists it, signed; the webhooks of this document describe the body of each event type, its data fields included. ' +
           "Every filter key must name the event data's value: a contact or other id in any letter case, a tag as tagging compares tags (letter case, spaces and Unicode normalisation aside), " +
-          'anything else exactly. A key the data does not have, or a value it never holds, is 422 naming filter.<key>. Redirects are not followed: register the final URL. ' +
+          'anything else exactly. A key the data does not have, or a value it never holds, is 422 naming filter.<key>; for event *, a filter whose keys no single event type has together is 422 naming filter. ' +
+          "Every bad field is named in one answer, filter.purpose (checked against the workspace's purposes) and a refused targetUrl host included. Redirects are not followed: register the final URL. " +
+          'targetUrl is stored as the WHATWG URL parser writes it: scheme and host in lower case, without the default port. ' +
           'The hook lasts as long as the API key that created it: revoking the key deletes the hook (deletedReason key_revoked), and its pending deliveries are not sent. ' +
-          'Subscribing again what a live hook of the workspace subscribes (the same targetUrl, event and filter) creates nothing: it answers 200 with that hook and its secret, and the hook now lasts as long as the calling key. ' +
+          'Subscribing again what a live hook of the workspace subscribes (the same targetUrl, event and filter, compared as above: HTTPS://Example.com:443/x is https://example.com/x, and a tag filter vip is VIP) ' +
+          'creates nothing: it answers 200 with that hook, as it was stored, and its secret, and the hook now lasts as long as the calling key. ' +
           `A workspace has at most ${DEFAULT_MAX_HOOKS_PER_WORKSPACE} live hooks: one more is 409 until a hook is deleted.`,
         security: API_KEY_SECURITY,
         body: HookInputSchema,
@@ -121,6 +125,7 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
     async (request, reply) => {
       // The hook remembers its key: revoking the key deletes it (a leaked key's subscriptions end with it).
       const { workspaceId, key } = authOf(request);
+      if (request.validationError) return refuseNamingEveryField(request, request.validationError, await hooks.valueIssues(workspaceId, request.body));
       const { alreadySubscribed, ...hook } = await hooks.create(workspaceId, request.body, key.id);
       return reply.code(alreadySubscribed ? 200 : 201).send(hook);
     },
