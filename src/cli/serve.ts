@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../config.js';
 import type { Workspace } from '../core/settings.js';
-import { waitingTriggers } from '../core/workflow/templates.js';
+import { triggersMissingAdvisedSettings, waitingTriggers } from '../core/workflow/templates.js';
 import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
@@ -212,6 +212,39 @@ async function keyForOnlyWorkspace(store: Store, workspace: Workspace): Promise<
   return made ? { workspaceId: workspace.id, key: created.key } : null;
 }
 
+/** An example value of each setting a workflow may need, for the command that sets it. */
+const SETTING_EXAMPLES: Readonly<Record<'privacyPolicyUrl' | 'defaultCountry', string>> = {
+  privacyPolicyUrl: 'https://example.com/privacy',
+  defaultCountry: 'ES',
+};
+
+function settingCommand(baseUrl: string, setting: 'privacyPolicyUrl' | 'defaultCountry'): string {
+  const body = JSON.stringify({ [setting]: SETTING_EXAMPLES[setting] });
+  return `curl -X PATCH ${baseUrl}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '${body}'`;
+}
+
+/**
+ * What a workspace's bound workflows lack, one line each: a workflow that starts nothing until a
+ * setting is there (waitingTriggers), and one that runs but refuses answers a setting would let
+ * it read (triggersMissingAdvisedSettings). Said at every start, before the first contact meets it.
+ */
+export function settingsNotices(workspace: Pick<Workspace, 'name' | 'settings'>, baseUrl: string): string[] {
+  const notices: string[] = [];
+  for (const waiting of waitingTriggers(workspace.settings)) {
+    notices.push(
+      `Workspace "${workspace.name}": ${waiting.template} (on ${waiting.trigger}) starts only once ${waiting.missing.join(', ')} is set; ` +
+        `until then no consent is asked. Set it: ${settingCommand(baseUrl, 'privacyPolicyUrl')}`,
+    );
+  }
+  for (const lacking of triggersMissingAdvisedSettings(workspace.settings)) {
+    notices.push(
+      `Workspace "${workspace.name}": ${lacking.template} (on ${lacking.trigger}) has no ${lacking.advised.join(', ')} to read a national phone number with: ` +
+        `it asks for the number with its country code and refuses a national one (600 000 001). Set it: ${settingCommand(baseUrl, 'defaultCountry')}`,
+    );
+  }
+  return notices;
+}
+
 /**
  * Runs the API server until SIGTERM or SIGINT, then stops accepting connections, lets the
  * requests in flight and the background workers finish, and closes the database.
@@ -295,14 +328,7 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
   writeLine(io.stdout, `Consentry listening on ${server.url} (database ${config.DATABASE_PATH})`);
   writeLine(io.stdout, `API docs: ${baseUrl}/docs  OpenAPI: ${baseUrl}/openapi.json`);
   for (const workspace of await server.engine.listWorkspaces()) {
-    for (const waiting of waitingTriggers(workspace.settings)) {
-      writeLine(
-        io.stdout,
-        `Workspace "${workspace.name}": ${waiting.template} (on ${waiting.trigger}) starts only once ${waiting.missing.join(', ')} is set; ` +
-          `until then no consent is asked. Set it: curl -X PATCH ${baseUrl}/v1/settings -H "Authorization: Bearer <key>" ` +
-          `-H "Content-Type: application/json" -d '{"privacyPolicyUrl":"https://example.com/privacy"}'`,
-      );
-    }
+    for (const notice of settingsNotices(workspace, baseUrl)) writeLine(io.stdout, notice);
   }
   writeLine(io.stdout, `Ready in ${Math.round(performance.now())} ms`);
 

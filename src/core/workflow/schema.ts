@@ -102,6 +102,14 @@ export const AskQuestionStepSchema = z
     type: z.literal('ask_question'),
     questionType: z.enum(QUESTION_TYPES, { error: required(`must be one of ${QUESTION_TYPES.join(', ')}`) }),
     text: TextSchema,
+    /** Sent instead of `text` when the question is asked again because the answer could not be read: it can say why. */
+    retryText: TextSchema.optional(),
+    /**
+     * A phone question's texts while the workspace has no default country: only a number with its
+     * country code can be read then, so these must not invite a national one.
+     */
+    textWithoutDefaultCountry: TextSchema.optional(),
+    retryTextWithoutDefaultCountry: TextSchema.optional(),
     options: z.array(ChoiceOptionSchema).min(1, 'needs at least one option').max(MAX_OPTIONS, `at most ${MAX_OPTIONS} options`).optional(),
     saveTo: FieldNameSchema.optional(),
     timeoutSeconds: z
@@ -256,6 +264,10 @@ export const WorkflowStepSchema = z.discriminatedUnion('type', [
 export type WorkflowStep = z.infer<typeof WorkflowStepSchema>;
 export type SendMessageStep = z.infer<typeof SendMessageStepSchema>;
 export type AskQuestionStep = z.infer<typeof AskQuestionStepSchema>;
+
+/** The texts an ask_question step may be sent with; which one is sent depends on the run (transition.ts). */
+export const QUESTION_TEXT_FIELDS = ['text', 'retryText', 'textWithoutDefaultCountry', 'retryTextWithoutDefaultCountry'] as const satisfies readonly (keyof AskQuestionStep)[];
+const COUNTRY_TEXT_FIELDS = ['textWithoutDefaultCountry', 'retryTextWithoutDefaultCountry'] as const satisfies readonly (keyof AskQuestionStep)[];
 export type BranchStep = z.infer<typeof BranchStepSchema>;
 export type JumpToStep = z.infer<typeof JumpToStepSchema>;
 export type UpdateTagStep = z.infer<typeof UpdateTagStepSchema>;
@@ -463,7 +475,17 @@ function checkStepRules(step: WorkflowStep, index: number, ids: ReadonlyMap<stri
       textFields.push(['text', step.text]);
       break;
     case 'ask_question': {
-      textFields.push(['text', step.text]);
+      for (const field of QUESTION_TEXT_FIELDS) {
+        const text = step[field];
+        if (text !== undefined) textFields.push([field, text]);
+      }
+      if (step.questionType !== 'phone') {
+        for (const field of COUNTRY_TEXT_FIELDS) {
+          if (step[field] !== undefined) {
+            issues.push({ path: `${base}.${field}`, message: `${label}${field} only applies to phone questions, not ${step.questionType}: only they read answers with the default country` });
+          }
+        }
+      }
       if (step.questionType === 'multiple_choice') {
         if (step.options === undefined) {
           issues.push({ path: `${base}.options`, message: `${label}options is required for a multiple_choice question` });

@@ -5,7 +5,7 @@
 import { ConsentryError } from '../errors.js';
 import type { WorkflowTrigger, WorkspaceSettings } from '../settings.js';
 import { parseWorkflowDefinition, type WorkflowDefinition } from './schema.js';
-import { missingWorkspaceSettings } from './transition.js';
+import { advisedWorkspaceSettings, missingWorkspaceSettings, type AdvisedWorkspaceSetting } from './transition.js';
 import requestConsentPrivacy from './templates/request-consent-privacy.json' with { type: 'json' };
 import welcomeRequestEmail from './templates/welcome-request-email.json' with { type: 'json' };
 import welcomeRequestPhone from './templates/welcome-request-phone.json' with { type: 'json' };
@@ -58,5 +58,26 @@ export function waitingTriggers(settings: Pick<WorkspaceSettings, 'triggers' | '
     if (!binding.enabled) return [];
     const missing = missingWorkspaceSettings(getTemplate(binding.template), settings);
     return missing.length > 0 ? [{ trigger: binding.trigger, template: binding.template, missing }] : [];
+  });
+}
+
+/** An enabled trigger whose workflow runs, but answers it asks for are read worse, until the workspace has a setting. */
+export interface TriggerMissingAdvisedSetting {
+  trigger: WorkflowTrigger;
+  template: string;
+  advised: AdvisedWorkspaceSetting[];
+}
+
+/**
+ * The workspace's enabled triggers whose workflow would be better served by a setting it lacks:
+ * `welcome-request-phone` without a default country can read only numbers written with their
+ * country code, and refuses every national one (advisedWorkspaceSettings). Told at the same place
+ * as waitingTriggers, before the first contact is refused.
+ */
+export function triggersMissingAdvisedSettings(settings: Pick<WorkspaceSettings, 'triggers' | 'privacyPolicyUrl' | 'defaultCountry'>): TriggerMissingAdvisedSetting[] {
+  return settings.triggers.flatMap((binding): TriggerMissingAdvisedSetting[] => {
+    if (!binding.enabled) return [];
+    const advised = advisedWorkspaceSettings(getTemplate(binding.template), settings);
+    return advised.length > 0 ? [{ trigger: binding.trigger, template: binding.template, advised }] : [];
   });
 }

@@ -12,6 +12,7 @@ import { normalizeText } from '../keywords.js';
 import { isoInstant } from '../time.js';
 import {
   parseTextTemplate,
+  QUESTION_TEXT_FIELDS,
   type AskQuestionStep,
   type BranchCondition,
   type EndStep,
@@ -287,6 +288,19 @@ export function missingWorkspaceSettings(def: WorkflowDefinition, workspace: Tra
   return needsPrivacyPolicyUrl(def) ? ['privacyPolicyUrl'] : [];
 }
 
+/** A setting a definition runs without, but serves the contact worse without. */
+export type AdvisedWorkspaceSetting = 'defaultCountry';
+
+/**
+ * Workspace settings a definition runs without but reads answers worse without: a phone question
+ * reads a national number ("600 000 001") only with a default country, so without one it asks
+ * for the country code and refuses every national answer. The workspace should hear of it.
+ */
+export function advisedWorkspaceSettings(def: WorkflowDefinition, workspace: TransitionContext['workspace']): AdvisedWorkspaceSetting[] {
+  if (workspace.defaultCountry !== null) return [];
+  return def.steps.some((step) => step.type === 'ask_question' && step.questionType === 'phone') ? ['defaultCountry'] : [];
+}
+
 function needsPrivacyPolicyUrl(def: WorkflowDefinition): boolean {
   return def.steps.some((step) =>
     stepTexts(step).some((text) =>
@@ -298,8 +312,9 @@ function needsPrivacyPolicyUrl(def: WorkflowDefinition): boolean {
 function stepTexts(step: WorkflowStep): string[] {
   switch (step.type) {
     case 'send_message':
-    case 'ask_question':
       return [step.text];
+    case 'ask_question':
+      return QUESTION_TEXT_FIELDS.flatMap((field) => step[field] ?? []);
     case 'update_field':
       return [step.value];
     case 'record_consent':
@@ -437,6 +452,8 @@ class Run {
   private readonly stepBudget: number;
   /** When the answer this transition accepted was sent, if the engine said it was earlier than now. */
   private answerSentAt: string | undefined;
+  /** The question whose answer this transition could not read: asked again, it says so (its retry text). */
+  private unreadAnswerTo: string | null = null;
 
   constructor(
     private readonly def: WorkflowDefinition,
@@ -467,6 +484,7 @@ class Run {
     this.state.waiting = null;
     const value = readAnswer(step, message, this.ctx.workspace.defaultCountry);
     if (value === null) {
+      this.unreadAnswerTo = step.id;
       this.runFrom(step.branches.invalid);
       return;
     }
@@ -589,7 +607,7 @@ class Run {
   /** Each send restarts the reply timeout (DESIGN §4): a new token, due `timeoutSeconds` after this send. */
   private ask(step: AskQuestionStep): void {
     this.state.timesAsked[step.id] = (this.state.timesAsked[step.id] ?? 0) + 1;
-    const text = this.render(step.text);
+    const text = this.render(this.questionText(step));
     if (step.questionType === 'multiple_choice' && step.options !== undefined) {
       this.send(
         text,
@@ -599,6 +617,21 @@ class Run {
       this.send(text);
     }
     this.startTimer('answer', step.id, step.timeoutSeconds);
+  }
+
+  /**
+   * The text a question is sent with. Without a default country only a number with its country
+   * code can be read, so a phone question's texts for that case come first: a text that invites a
+   * national number would have every such answer refused. A re-ask right after an answer that
+   * could not be read says why, when the step has words for it.
+   */
+  private questionText(step: AskQuestionStep): string {
+    const retry = this.unreadAnswerTo === step.id;
+    if (step.questionType === 'phone' && this.ctx.workspace.defaultCountry === null) {
+      const international = (retry ? step.retryTextWithoutDefaultCountry : undefined) ?? step.textWithoutDefaultCountry;
+      if (international !== undefined) return international;
+    }
+    return (retry ? step.retryText : undefined) ?? step.text;
   }
 
   /** Sends a text and, in a run that keeps them, remembers it as shown. */

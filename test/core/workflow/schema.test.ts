@@ -220,6 +220,18 @@ describe('parseWorkflowDefinition: jump_to, questions and waits', () => {
     expect(issues).toEqual([{ path: 'steps.1.saveTo', message: expect.stringContaining("step 'ask' (ask_question): saveTo 'email' needs questionType 'email'") }]);
   });
 
+  it('takes a retry text on any question, and texts without a default country on a phone question only', () => {
+    expect(() => parseWorkflowDefinition(withStep(1, { retryText: 'That is not an email. Your email?' }))).not.toThrow();
+    const phone = { questionType: 'phone', saveTo: 'phone', textWithoutDefaultCountry: 'Your number, with +?', retryTextWithoutDefaultCountry: 'With + please. Your number?' };
+    expect(() => parseWorkflowDefinition(withStep(1, phone))).not.toThrow();
+    const onEmail = issuesOf(withStep(1, { textWithoutDefaultCountry: 'Your email?', retryTextWithoutDefaultCountry: 'Your email!' }));
+    expect(onEmail).toEqual([
+      { path: 'steps.1.textWithoutDefaultCountry', message: expect.stringContaining("step 'ask' (ask_question): textWithoutDefaultCountry only applies to phone questions, not email") },
+      { path: 'steps.1.retryTextWithoutDefaultCountry', message: expect.stringContaining('retryTextWithoutDefaultCountry only applies to phone questions, not email') },
+    ]);
+    expect(issuesOf(withStep(1, { retryText: '  ' }))).toEqual([{ path: 'steps.1.retryText', message: expect.stringContaining('must not be empty') }]);
+  });
+
   it('refuses the reserved field names', () => {
     const issues = issuesOf(withStep(1, { questionType: 'text', saveTo: 'first_name' }));
     expect(issues).toEqual([{ path: 'steps.1.saveTo', message: expect.stringContaining("step 'ask' (ask_question): saveTo \"name\" and \"first_name\"") }]);
@@ -293,6 +305,10 @@ describe('parseWorkflowDefinition: text variables', () => {
 
   it('checks question texts, field values and consent explanations too', () => {
     expect(issuesOf(withStep(1, { text: 'Hi {{contact.nickname}}' }))[0]?.path).toBe('steps.1.text');
+    expect(issuesOf(withStep(1, { retryText: 'Again, {{contact.nickname}}?' }))[0]?.path).toBe('steps.1.retryText');
+    const phone = { questionType: 'phone', saveTo: 'phone' };
+    expect(issuesOf(withStep(1, { ...phone, textWithoutDefaultCountry: '{{who}}?' }))[0]?.path).toBe('steps.1.textWithoutDefaultCountry');
+    expect(issuesOf(withStep(1, { ...phone, retryTextWithoutDefaultCountry: '{{who}}?' }))[0]?.path).toBe('steps.1.retryTextWithoutDefaultCountry');
     expect(issuesOf(replaceStep(3, { id: 'thanks', type: 'update_field', field: 'note', value: '{{contact.fields.bad-name}}' }))[0]?.path).toBe('steps.3.value');
     const def = baseDefinition();
     def.steps.splice(3, 0, { id: 'record', type: 'record_consent', purpose: 'marketing', channel: 'sms', status: 'opted_out', explanation: 'By {{who}}' });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConsentryError } from '../../../src/core/errors.js';
 import * as workflow from '../../../src/core/workflow/index.js';
 import { parseWorkflowDefinition, type WorkflowDefinition, type WorkflowStep } from '../../../src/core/workflow/schema.js';
-import { TEMPLATE_IDS, TEMPLATES, getTemplate, waitingTriggers } from '../../../src/core/workflow/templates.js';
+import { TEMPLATE_IDS, TEMPLATES, getTemplate, triggersMissingAdvisedSettings, waitingTriggers } from '../../../src/core/workflow/templates.js';
 import { defaultSettings } from '../../../src/core/settings.js';
 
 function step<T extends WorkflowStep['type']>(def: WorkflowDefinition, id: string, type: T): Extract<WorkflowStep, { type: T }> {
@@ -119,5 +119,27 @@ describe('waitingTriggers', () => {
     expect(waitingTriggers({ ...defaults, privacyPolicyUrl: 'https://example.com/privacy' })).toEqual([]);
     expect(waitingTriggers({ ...defaults, triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: false }] })).toEqual([]);
     expect(waitingTriggers({ ...defaults, triggers: [{ trigger: 'tag_added', template: 'welcome-request-email', match: 'VIP', enabled: true }] })).toEqual([]);
+  });
+});
+
+describe('triggersMissingAdvisedSettings', () => {
+  const defaults = defaultSettings();
+  const phoneOnOpening = { trigger: 'conversation_opened', template: 'welcome-request-phone', enabled: true } as const;
+  const phoneOnTag = { trigger: 'tag_added', template: 'welcome-request-phone', match: 'VIP', enabled: true } as const;
+
+  it('names defaultCountry for each enabled welcome-request-phone binding of a workspace without one, which still starts', () => {
+    const settings = { ...defaults, privacyPolicyUrl: 'https://example.com/privacy', triggers: [phoneOnOpening, phoneOnTag] };
+    expect(triggersMissingAdvisedSettings(settings)).toEqual([
+      { trigger: 'conversation_opened', template: 'welcome-request-phone', advised: ['defaultCountry'] },
+      { trigger: 'tag_added', template: 'welcome-request-phone', advised: ['defaultCountry'] },
+    ]);
+    expect(waitingTriggers(settings)).toEqual([]);
+  });
+
+  it('is empty with a default country, for a disabled binding and for templates that ask no phone number', () => {
+    expect(triggersMissingAdvisedSettings({ ...defaults, defaultCountry: 'ES', triggers: [phoneOnOpening] })).toEqual([]);
+    expect(triggersMissingAdvisedSettings({ ...defaults, triggers: [{ ...phoneOnOpening, enabled: false }] })).toEqual([]);
+    expect(triggersMissingAdvisedSettings(defaults)).toEqual([]);
+    expect(triggersMissingAdvisedSettings({ ...defaults, triggers: [{ trigger: 'conversation_opened', template: 'welcome-request-email', enabled: true }] })).toEqual([]);
   });
 });

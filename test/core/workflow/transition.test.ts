@@ -5,6 +5,7 @@ import { ConsentryError } from '../../../src/core/errors.js';
 import { parseWorkflowDefinition, type WorkflowDefinition } from '../../../src/core/workflow/schema.js';
 import { getTemplate } from '../../../src/core/workflow/templates.js';
 import {
+  advisedWorkspaceSettings,
   cancelRun,
   initialRunState,
   isAwaitingAnswer,
@@ -352,6 +353,44 @@ describe('request-consent-privacy', () => {
     expect(missingWorkspaceSettings(getTemplate('welcome-request-email'), { privacyPolicyUrl: null, defaultCountry: null })).toEqual([]);
   });
 
+  it('advises a default country for a workflow that asks for a phone number, without refusing to start it', () => {
+    const phone = getTemplate('welcome-request-phone');
+    expect(advisedWorkspaceSettings(phone, { privacyPolicyUrl: null, defaultCountry: null })).toEqual(['defaultCountry']);
+    expect(missingWorkspaceSettings(phone, { privacyPolicyUrl: null, defaultCountry: null })).toEqual([]);
+    expect(advisedWorkspaceSettings(phone, { privacyPolicyUrl: null, defaultCountry: 'ES' })).toEqual([]);
+    expect(advisedWorkspaceSettings(getTemplate('welcome-request-email'), { privacyPolicyUrl: null, defaultCountry: null })).toEqual([]);
+    expect(advisedWorkspaceSettings(privacy(), { privacyPolicyUrl: null, defaultCountry: null })).toEqual([]);
+  });
+
+  it('sends a question\'s retry text only right after an answer it could not read, not when a time-out asks again', () => {
+    const def = parseWorkflowDefinition({
+      id: 'ask-number',
+      name: 'Ask a number',
+      trigger: 'manual',
+      steps: [
+        {
+          id: 'ask',
+          type: 'ask_question',
+          questionType: 'number',
+          text: 'How many?',
+          retryText: 'That is not a number. How many?',
+          timeoutSeconds: 60,
+          branches: { answered: 'done', invalid: 'again', timeout: 'again_later' },
+        },
+        { id: 'again', type: 'jump_to', target: 'ask', maxJumps: 3, next: 'done' },
+        { id: 'again_later', type: 'jump_to', target: 'ask', maxJumps: 3 },
+        { id: 'done', type: 'end' },
+      ],
+    });
+    const h = new Harness(def);
+    expect(sentTexts(h.start())).toEqual(['How many?']);
+    expect(sentTexts(h.reply('lots'))).toEqual(['That is not a number. How many?']);
+    expect(sentTexts(h.fireCurrentTimer())).toEqual(['How many?']);
+    expect(sentTexts(h.reply('a few'))).toEqual(['That is not a number. How many?']);
+    expect(h.reply('3')).toEqual([{ type: 'clear_timer' }]);
+    expect(h.state.lastAnswer?.value).toBe('3');
+  });
+
   it('refuses a state that belongs to another workflow', () => {
     const h = new Harness(privacy());
     h.start();
@@ -361,6 +400,10 @@ describe('request-consent-privacy', () => {
 
 const EMAIL_QUESTION = 'What is your email address? Please reply with it, for example name@example.com.';
 const PHONE_QUESTION = 'What is your phone number? Please include the country code if you are abroad, for example +1 201 555 0123.';
+const EMAIL_RETRY = `That doesn't look like an email address. ${EMAIL_QUESTION}`;
+const PHONE_RETRY = `That doesn't look like a phone number. ${PHONE_QUESTION}`;
+const INTERNATIONAL_PHONE_QUESTION = 'What is your phone number? Please write it starting with + and the country code, for example +34 600 000 001.';
+const INTERNATIONAL_PHONE_RETRY = `That doesn't look like a phone number with its country code. ${INTERNATIONAL_PHONE_QUESTION}`;
 const WELCOME = 'Hi Ana, welcome! Thanks for getting in touch.';
 const THANKS = 'Thank you! One of our team will be with you shortly.';
 
@@ -385,7 +428,7 @@ describe('welcome-request-email', () => {
     const h = new Harness(def());
     expect(sentTexts(h.start())).toEqual([WELCOME, EMAIL_QUESTION]);
     expect(h.reply('ana at example')).toEqual([
-      { type: 'send_message', text: EMAIL_QUESTION },
+      { type: 'send_message', text: EMAIL_RETRY },
       { type: 'set_timer', token: 'run_01:2', dueAt: plusMs(T0, FIVE_MINUTES_MS) },
     ]);
     expect(h.reply('  Ana.Test@Example.COM ')).toEqual([
@@ -406,7 +449,8 @@ describe('welcome-request-email', () => {
       { type: 'send_message', text: THANKS },
       { type: 'clear_timer' },
     ]);
-    expect(questionSends(h.log, EMAIL_QUESTION)).toBe(4);
+    expect(questionSends(h.log, EMAIL_QUESTION)).toBe(1);
+    expect(questionSends(h.log, EMAIL_RETRY)).toBe(3);
     expect(h.log.some((e) => e.type === 'close_conversation' || e.type === 'update_field' || e.type === 'consent_failed')).toBe(false);
     expect(h.state.outcome).toBe('done');
   });
@@ -435,13 +479,57 @@ describe('welcome-request-phone', () => {
   it('reads a national number with the workspace default country and saves it in E.164', () => {
     const h = new Harness(def(), {}, { privacyPolicyUrl: null, defaultCountry: 'ES' });
     expect(sentTexts(h.start())).toEqual([WELCOME, PHONE_QUESTION]);
-    expect(sentTexts(h.reply('call me maybe'))).toEqual([PHONE_QUESTION]);
+    expect(sentTexts(h.reply('call me maybe'))).toEqual([PHONE_RETRY]);
     expect(h.reply('612 34 56 78')).toEqual([
       { type: 'update_field', field: 'phone', value: '+34612345678' },
       { type: 'send_message', text: THANKS },
       { type: 'clear_timer' },
     ]);
     expect(h.contact.phone).toBe('+34612345678');
+  });
+
+  it('with default country ES, saves the national answer 600 000 001 in E.164 at the first ask', () => {
+    const h = new Harness(def(), {}, { privacyPolicyUrl: null, defaultCountry: 'ES' }, 'messenger');
+    expect(sentTexts(h.start())).toEqual([WELCOME, PHONE_QUESTION]);
+    expect(h.reply('600 000 001')).toEqual([
+      { type: 'update_field', field: 'phone', value: '+34600000001' },
+      { type: 'send_message', text: THANKS },
+      { type: 'clear_timer' },
+    ]);
+  });
+
+  it('without a default country, asks for the number with its country code and saves one written so', () => {
+    const h = new Harness(def(), {}, { privacyPolicyUrl: null, defaultCountry: null }, 'messenger');
+    expect(sentTexts(h.start())).toEqual([WELCOME, INTERNATIONAL_PHONE_QUESTION]);
+    expect(h.reply('+34600000001')).toEqual([
+      { type: 'update_field', field: 'phone', value: '+34600000001' },
+      { type: 'send_message', text: THANKS },
+      { type: 'clear_timer' },
+    ]);
+    expect(h.contact.phone).toBe('+34600000001');
+  });
+
+  it('without a default country, re-asks a national number saying the country code is missing, never inviting a national one', () => {
+    const h = new Harness(def(), {}, { privacyPolicyUrl: null, defaultCountry: null }, 'telegram');
+    h.start();
+    expect(h.reply('600000001')).toEqual([
+      { type: 'send_message', text: INTERNATIONAL_PHONE_RETRY },
+      { type: 'set_timer', token: 'run_01:2', dueAt: plusMs(T0, FIVE_MINUTES_MS) },
+    ]);
+    expect(h.contact.phone).toBeNull();
+    expect(sentTexts(h.reply('600 000 001'))).toEqual([INTERNATIONAL_PHONE_RETRY]);
+    expect(h.reply('+34 600 000 001')[0]).toEqual({ type: 'update_field', field: 'phone', value: '+34600000001' });
+    expect(sentTexts(h.log).filter((text) => text.includes('if you are abroad'))).toEqual([]);
+  });
+
+  it('without a default country, still goes on after 4 national answers, having asked for the country code each time', () => {
+    const h = new Harness(def(), {}, { privacyPolicyUrl: null, defaultCountry: null }, 'webchat');
+    h.start();
+    for (const text of ['600 000 001', '600000001', '0600 000 001']) h.reply(text);
+    expect(sentTexts(h.reply('600-000-001'))).toEqual([THANKS]);
+    expect(questionSends(h.log, INTERNATIONAL_PHONE_QUESTION)).toBe(1);
+    expect(questionSends(h.log, INTERNATIONAL_PHONE_RETRY)).toBe(3);
+    expect(h.log.some((e) => e.type === 'update_field')).toBe(false);
   });
 
   it('reads a national number in the default country of another workspace', () => {
@@ -455,7 +543,8 @@ describe('welcome-request-phone', () => {
     h.start();
     for (const text of ['123', 'nope', '600']) h.reply(text);
     expect(sentTexts(h.reply('x'))).toEqual([THANKS]);
-    expect(questionSends(h.log, PHONE_QUESTION)).toBe(4);
+    expect(questionSends(h.log, PHONE_QUESTION)).toBe(1);
+    expect(questionSends(h.log, PHONE_RETRY)).toBe(3);
     expect(h.log.some((e) => e.type === 'close_conversation' || e.type === 'update_field')).toBe(false);
     expect(h.state.outcome).toBe('done');
   });

@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { settingsNotices } from '../../src/cli/serve.js';
+import { defaultSettings } from '../../src/core/settings.js';
+import { createEngine } from '../../src/engine.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+import { killServersAfterEach, serve } from './served.js';
+
+const BASE = 'http://127.0.0.1:3000';
+const POLICY_URL = 'https://example.com/privacy';
+const PHONE_BINDING = { trigger: 'conversation_opened', template: 'welcome-request-phone', enabled: true } as const;
+
+describe('settingsNotices', () => {
+  it('tells a workspace binding welcome-request-phone without a default country, with the command that sets one', () => {
+    const settings = { ...defaultSettings(), privacyPolicyUrl: POLICY_URL, triggers: [PHONE_BINDING] };
+    expect(settingsNotices({ name: 'Acme', settings }, BASE)).toEqual([
+      'Workspace "Acme": welcome-request-phone (on conversation_opened) has no defaultCountry to read a national phone number with: ' +
+        'it asks for the number with its country code and refuses a national one (600 000 001). ' +
+        `Set it: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"defaultCountry":"ES"}'`,
+    ]);
+  });
+
+  it('still tells of a missing privacy policy URL as before, beside the default country', () => {
+    const settings = { ...defaultSettings(), triggers: [...defaultSettings().triggers, PHONE_BINDING] };
+    const notices = settingsNotices({ name: 'Acme', settings }, BASE);
+    expect(notices).toHaveLength(2);
+    expect(notices[0]).toBe(
+      'Workspace "Acme": request-consent-privacy (on conversation_opened) starts only once privacyPolicyUrl is set; until then no consent is asked. ' +
+        `Set it: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"privacyPolicyUrl":"${POLICY_URL}"}'`,
+    );
+    expect(notices[1]).toContain('has no defaultCountry');
+  });
+
+  it('says nothing once the workspace has both settings', () => {
+    const settings = { ...defaultSettings(), privacyPolicyUrl: POLICY_URL, defaultCountry: 'ES' as const, triggers: [...defaultSettings().triggers, PHONE_BINDING] };
+    expect(settingsNotices({ name: 'Acme', settings }, BASE)).toEqual([]);
+  });
+});
+
+describe('consentry serve: the default country welcome-request-phone needs', () => {
+  let dir: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'consentry-serve-notices-'));
+  });
+
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  killServersAfterEach();
+
+  it('names defaultCountry at start for a workspace binding the template without one', async () => {
+    const db = join(dir, 'consentry.db');
+    const store = createSqliteStore({ path: db });
+    try {
+      await createEngine({ store }).createWorkspace({ name: 'Acme', settings: { privacyPolicyUrl: POLICY_URL, triggers: [PHONE_BINDING] } });
+    } finally {
+      await store.close();
+    }
+    const served = await serve(db);
+    await served.waitFor('Ready in');
+    served.child.kill('SIGTERM');
+    expect(await served.exited).toBe(0);
+    const output = served.output();
+    expect(output).toContain('Workspace "Acme": welcome-request-phone (on conversation_opened) has no defaultCountry to read a national phone number with');
+    expect(output).toContain(`-d '{"defaultCountry":"ES"}'`);
+    expect(output).not.toContain('starts only once');
+  }, 60_000);
+});
