@@ -122,9 +122,15 @@ interface Written {
 interface TaskResult {
   workspaceId: string;
   settled: Settled[];
+  /** Rows of a task that started no call because the worker lease ran out: due again at once, not after the pick's lease. */
+  unsent: SyncChange[];
   written: Written[];
   pausedUntil: Date | null;
   heldReason: string | null;
+}
+
+function rowsOfTask(task: Task): SyncChange[] {
+  return task.kind === 'callback' ? [task.row] : task.items.flatMap((item) => item.rows);
 }
 
 interface ContactWork {
@@ -384,9 +390,12 @@ export class HubSpotSync {
   }
 
   /**
-   * A pass picks rows to send only while `holdsLease` allows: a process that lost the worker lease
-   * (or outlived it by its own clock) starts no HubSpot call, and records the outcomes of those in
-   * flight. The rows it leased stay leased until then, so the new holder does not send them too.
+   * A pass picks rows and starts HubSpot calls only while `holdsLease` allows, asked again before
+   * each step of a task (a pass may wait for the write lock and read a long backlog first, and
+   * HubSpot may answer slowly): a process that lost the worker lease (or outlived it by its own
+   * clock) starts no call, and still records the outcomes of those in flight. Rows it picked but
+   * did not send are handed back due at once, not after the pick's lease, so the new holder sends
+   * them without waiting.
    */
   sendOnlyWhile(holdsLease: () => boolean): void {
     this.holdsLease = holdsLease;
@@ -465,7 +474,7 @@ export class HubSpotSync {
         for (const contact of contacts) this.busyContacts.delete(contact);
       }
     }
-    if (backlog) {
+    if (backlog && this.holdsLease()) {
       // A long backlog is read in transactions of its own, then sending starts.
       for (let batch = 1; batch < MAX_FAN_OUT_BATCHES_PER_PASS; batch += 1) {
         const fanned = await this.state.transaction((state, tx) => fanOutBatch(state, tx, this.env, this.clock.now(), this.fanOutBatchSize));
@@ -478,6 +487,13 @@ export class HubSpotSync {
       tasks = await this.state.transaction((state, tx) => this.pick(state, tx));
     }
     if (summary) summary.tasks += tasks.length;
+    if (tasks.length > 0 && !this.holdsLease()) {
+      // Picked under the lease, which ran out since: handed back, due for the new holder at once.
+      const picked = tasks.flatMap(rowsOfTask);
+      const now = this.clock.now().toISOString();
+      await this.state.transaction((state) => state.deferChanges(picked, now));
+      tasks = [];
+    }
     for (const task of tasks) this.launch(task);
     if (pick) await this.unlinkPreviousPortals(summary);
   }
@@ -555,7 +571,7 @@ export class HubSpotSync {
   }
 
   private launch(task: Task): void {
-    const rows = task.kind === 'callback' ? [task.row] : task.items.flatMap((item) => item.rows);
+    const rows = rowsOfTask(task);
     for (const row of rows) this.inFlightRows.add(changeKey(row));
     const contacts = task.kind === 'callback' ? [] : task.items.map((item) => contactKey(task.config.workspaceId, item.contact.id));
     for (const contact of contacts) this.busyContacts.add(contact);
@@ -566,6 +582,7 @@ export class HubSpotSync {
         return {
           workspaceId: task.config.workspaceId,
           settled: [{ rows, outcome: { kind: 'retry', error: errorText(error) }, contactId: null, operation }],
+          unsent: [],
           written: [],
           pausedUntil: null,
           heldReason: null,
@@ -589,6 +606,8 @@ export class HubSpotSync {
     const nowIso = this.clock.now().toISOString();
     const raised: { workspaceId: string; failure: SyncFailure }[] = [];
     const statuses = new Map<string, SyncStatus>();
+    const unsent = results.flatMap((result) => result.unsent);
+    if (unsent.length > 0) await state.deferChanges(unsent, nowIso);
     const unfinished = results.flatMap((result) => result.settled.filter((s) => s.outcome.kind !== 'done').flatMap((s) => s.rows));
     const erased = unfinished.length === 0 ? new Set<string>() : await erasedContacts(tx, unfinished);
     for (const result of results) {
@@ -779,7 +798,7 @@ export class HubSpotSync {
     await state.deleteChanges(closed);
     await state.updateChanges(held);
     // A lease: rows being sent are not due again unless this process dies with them in flight.
-    const leased = tasks.flatMap((task) => (task.kind === 'callback' ? [task.row] : task.items.flatMap((item) => item.rows)));
+    const leased = tasks.flatMap(rowsOfTask);
     await state.deferChanges(leased, new Date(now.getTime() + this.leaseMs).toISOString());
     return tasks;
   }
@@ -885,12 +904,19 @@ export class HubSpotSync {
 
   private async execute(task: Task): Promise<TaskResult> {
     const session = this.connections.session(task.config);
-    const result: TaskResult = { workspaceId: task.config.workspaceId, settled: [], written: [], pausedUntil: null, heldReason: null };
+    const result: TaskResult = { workspaceId: task.config.workspaceId, settled: [], unsent: [], written: [], pausedUntil: null, heldReason: null };
+    const unsent = (): TaskResult => ({ ...result, unsent: rowsOfTask(task) });
     try {
       // A contacts task checks the portal's properties first: a portal without them holds its
       // changes, whatever its time zone.
+      // Each step may take a while (HubSpot answers slowly, a rate limit waits): a process whose
+      // lease ran out meanwhile starts no further call, and hands the rows back, due for the new
+      // holder at once.
+      if (!this.holdsLease()) return unsent();
       if (task.kind === 'contacts') await this.ensureProperties(session);
+      if (!this.holdsLease()) return unsent();
       await this.ensureTimeZone(session, task.config);
+      if (!this.holdsLease()) return unsent();
       if (task.kind === 'contacts') await this.syncContacts(session, task.config, task.items, result);
       else if (task.kind === 'email') await this.syncEmail(session, task.config, task.items, result);
       else await this.completeCallback(session, task.row, result);

@@ -342,7 +342,9 @@ export class SlackAlertDispatcher {
     return next;
   }
 
+  /** Lanes are built afresh from the store: alerts queued before a stop may have been posted by another process since. */
   start(): void {
+    this.lanes.clear();
     this.loop.start();
   }
 
@@ -538,7 +540,9 @@ export class SlackAlertDispatcher {
   private async sendAllowed(lane: Lane, summary: SlackDispatchSummary): Promise<void> {
     for (;;) {
       if (!this.holdsLease()) {
-        lane.nextAt = null;
+        // What this lane queued may be posted by the new holder meanwhile: should the lease come
+        // back, the lane is rebuilt from the alerts the store still holds pending.
+        this.lanes.delete(lane.config.workspaceId);
         return;
       }
       const poll = lane.pacer.poll();

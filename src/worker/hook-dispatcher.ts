@@ -306,8 +306,9 @@ export class HookDispatcher {
   }
 
   /**
-   * Every pass asks `holdsLease` before it fans out or picks a delivery, and again before it
-   * sends what it picked; when it answers false, the pass only writes the answers it has. The
+   * Every pass asks `holdsLease` before it fans out or picks a delivery, again before each
+   * further fan-out transaction, and again right before each send it starts; once it answers
+   * false, the pass only writes the answers it has, and what it picked stays pending. The
    * worker lease (worker-lease.ts) answers whether the lease this process wrote has not run out
    * by its clock: a process that stood still past its lease (a paused VM or container, a starved
    * event loop) resumes with this loop's timer due before its renewal, and its first pass would
@@ -335,8 +336,9 @@ export class HookDispatcher {
   /**
    * Stops as `stop()` does, without its drain, for a process that lost the worker lease: the
    * new holder sends the deliveries now, and any this process sent too would reach their
-   * targets twice (DESIGN §1: nothing is sent twice on purpose). No pass picks a delivery from
-   * this call on, a drain of `stop()` in progress included; the requests already on the wire are
+   * targets twice (DESIGN §1: nothing is sent twice on purpose). No pass picks or sends a
+   * delivery from this call on, a drain of `stop()` in progress included, nor one a pass in
+   * progress picked before it (it stays pending in the store); the requests already on the wire are
    * awaited (each ends by its request timeout) and their answers written, so that the holder
    * does not send again a delivery answered here.
    */
@@ -431,15 +433,23 @@ export class HookDispatcher {
       this.settle(answered);
     }
     this.account(answered, summary);
-    // The lease may have run out, or been lost, while the transaction waited for the store's
-    // write lock: what it picked stays pending in the store, for the holder to send.
-    const stillSends = this.maySend();
-    const fanned = !stillSends || result.fanned.events < this.batchSize ? result.fanned : await this.fanOutBacklog(result.fanned);
+    const fanned =
+      result.fanned.events < this.batchSize ? result.fanned : await this.fanOutBacklog(result.fanned, () => this.maySend());
     if (summary) {
       summary.events += fanned.events;
       summary.deliveries += fanned.deliveries;
     }
-    return stillSends ? result.jobs.map((job) => this.launch(job)) : [];
+    // Asked again right before each send, after every transaction of the pass: the lease may
+    // have run out, or been lost (stopWithoutDraining), while one of them waited for the store's
+    // write lock, which the lease's new holder is likely to hold. Picking claims nothing: a
+    // delivery is marked in flight only by `launch`, and its row is untouched until an answer is
+    // written, so what is not sent here stays pending, as it was, for the holder to send.
+    const started: Promise<void>[] = [];
+    for (const job of result.jobs) {
+      if (!this.maySend()) break;
+      started.push(this.launch(job));
+    }
+    return started;
   }
 
   private maySend(): boolean {
@@ -498,9 +508,10 @@ export class HookDispatcher {
     }
   }
 
-  private async fanOutBacklog(initial: FanOutResult): Promise<FanOutResult> {
+  /** Fans out batch after batch while `goOn` allows, up to MAX_BATCHES_PER_PASS. */
+  private async fanOutBacklog(initial: FanOutResult, goOn: () => boolean = () => true): Promise<FanOutResult> {
     const total = { ...initial };
-    for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch += 1) {
+    for (let batch = 0; batch < MAX_BATCHES_PER_PASS && goOn(); batch += 1) {
       const result = await this.store.transaction((tx) => this.fanOutBatch(tx));
       total.events += result.events;
       total.deliveries += result.deliveries;

@@ -311,3 +311,144 @@ describe('the hook dispatcher under the worker lease', () => {
     expect(await deliveryStates(w, hook.id)).toEqual([[eventId, 'delivered', 1]]);
   });
 });
+
+/**
+ * A store whose `slowAt`-th transaction from now runs `whileWaiting` before it starts, as a
+ * transaction waiting for the write lock another process holds would let time pass and other
+ * callbacks run meanwhile.
+ */
+function slowStore(inner: Store): Store & { slowAt(nth: number, whileWaiting: () => Promise<void> | void): void } {
+  let calls = 0;
+  let slow: { at: number; whileWaiting: () => Promise<void> | void } | null = null;
+  return {
+    transaction: async (fn) => {
+      calls += 1;
+      if (slow !== null && calls === slow.at) await slow.whileWaiting();
+      return inner.transaction(fn);
+    },
+    read: (fn) => inner.read(fn),
+    probe: () => inner.probe(),
+    close: () => inner.close(),
+    slowAt(nth, whileWaiting) {
+      slow = { at: calls + nth, whileWaiting };
+    },
+  };
+}
+
+/** Records, for each send, whether the lease was in force by the clock when it started. */
+class LeaseWatchingSender extends FakeSender {
+  readonly leaseHeldAtSend: boolean[] = [];
+  lease: WorkerLease | null = null;
+
+  override async send(request: DeliveryRequest): Promise<DeliveryResponse> {
+    this.leaseHeldAtSend.push(this.lease?.holdsLease ?? true);
+    return super.send(request);
+  }
+}
+
+describe('a hook dispatcher pass whose backlog fan-out outlasts the lease', () => {
+  // batchSize 1: a pass whose own transaction fans out a full batch goes on to fan out the
+  // backlog in transactions of its own before it sends what it picked.
+  it('sends nothing it picked once the lease ran out meanwhile, and the new holder sends every delivery once', async () => {
+    const store = slowStore(createMemoryStore());
+    stores.push(store);
+    const w = await makeWorld({ store });
+    const senderA = new LeaseWatchingSender();
+    senders.push(senderA);
+    const dispatcherA = w.dispatcher({ sender: senderA, batchSize: 1, timers: new ManualTimers() });
+    const leaseA = leaseOf(store, w.clock, 'process-a', [dispatcherA]);
+    const b = dispatcherOf(w);
+    const leaseB = leaseOf(store, w.clock, 'process-b', [b.dispatcher]);
+    senderA.lease = leaseA;
+    await leaseA.start();
+    await leaseB.start();
+    await settleTurns();
+    expect(leaseB.runsWorkers).toBe(false);
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: TARGET_URL, event: 'consent.withdrawn' });
+    const first = await stopFrom(w, 'm1', '+34600000001');
+    const second = await stopFrom(w, 'm2', '+34600000002');
+
+    // The pass's own transaction (fans out the first event, picks its delivery) is the next
+    // one; the first backlog transaction waits for the write lock past the lease.
+    store.slowAt(2, () => {
+      w.clock.advance(TTL_MS);
+    });
+    const summary = await dispatcherA.runOnce();
+    expect(leaseA.holdsLease).toBe(false);
+    expect(summary).toMatchObject({ events: 2, deliveries: 2, attempted: 0 });
+    expect(senderA.sent).toEqual([]);
+    // Picking claimed nothing: the picked delivery is pending as it was, nothing is in flight here.
+    expect(dispatcherA.inFlightCount).toBe(0);
+    expect(await deliveryStates(w, hook.id)).toEqual([
+      [first, 'pending', 0],
+      [second, 'pending', 0],
+    ]);
+
+    await leaseB.renew();
+    expect(leaseB.runsWorkers).toBe(true);
+    await settleTurns();
+    await b.dispatcher.runOnce();
+    expect(b.sender.sent).toEqual([first, second]);
+    expect(await deliveryStates(w, hook.id)).toEqual([
+      [first, 'delivered', 1],
+      [second, 'delivered', 1],
+    ]);
+    expect(senderA.sent).toEqual([]);
+  });
+
+  it('sends nothing it picked once stopWithoutDraining was called meanwhile, and leaves it pending for the holder', async () => {
+    const store = slowStore(createMemoryStore());
+    stores.push(store);
+    const w = await makeWorld({ store });
+    const sender = new FakeSender();
+    senders.push(sender);
+    const dispatcher = w.dispatcher({ sender, batchSize: 1, timers: new ManualTimers() });
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: TARGET_URL, event: 'consent.withdrawn' });
+    const first = await stopFrom(w, 'm1', '+34600000001');
+    const second = await stopFrom(w, 'm2', '+34600000002');
+
+    // While the first backlog transaction waits for the write lock, the lease is lost.
+    let stopping: Promise<void> | null = null;
+    store.slowAt(2, () => {
+      stopping = dispatcher.stopWithoutDraining();
+    });
+    const summary = await dispatcher.runOnce();
+    await stopping;
+    expect(stopping).not.toBeNull();
+    expect(summary).toMatchObject({ events: 2, attempted: 0 });
+    expect(sender.sent).toEqual([]);
+    expect(dispatcher.inFlightCount).toBe(0);
+    expect(await deliveryStates(w, hook.id)).toEqual([
+      [first, 'pending', 0],
+      [second, 'pending', 0],
+    ]);
+
+    const holder = dispatcherOf(w);
+    expect(await holder.dispatcher.runOnce()).toMatchObject({ attempted: 2, delivered: 2 });
+    expect(holder.sender.sent).toEqual([first, second]);
+  });
+
+  it('still sends what it picked after the backlog fan-out while the lease holds', async () => {
+    const store = slowStore(createMemoryStore());
+    stores.push(store);
+    const w = await makeWorld({ store });
+    const sender = new LeaseWatchingSender();
+    senders.push(sender);
+    const dispatcher = w.dispatcher({ sender, batchSize: 1, timers: new ManualTimers() });
+    const lease = leaseOf(store, w.clock, 'process-a', [dispatcher]);
+    sender.lease = lease;
+    await lease.start();
+    await settleTurns();
+    await w.hooks.create(w.ws.workspaceId, { targetUrl: TARGET_URL, event: 'consent.withdrawn' });
+    const first = await stopFrom(w, 'm1', '+34600000001');
+    await stopFrom(w, 'm2', '+34600000002');
+
+    // The backlog transaction waits, but less than the lease has left.
+    store.slowAt(2, () => {
+      w.clock.advance(TTL_MS - 1);
+    });
+    expect(await dispatcher.runOnce()).toMatchObject({ events: 2, attempted: 1, delivered: 1 });
+    expect(sender.sent).toEqual([first]);
+    expect(sender.leaseHeldAtSend).toEqual([true]);
+  });
+});

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { FakeClock } from '../../../src/ports/clock.js';
 import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
 import { hubspotProperties, linkedContact, setSms, startHarness, syncStatus, type Harness } from './harness.js';
 
@@ -32,5 +33,38 @@ describe('HubSpot sync under the worker lease', () => {
     expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_in');
     expect(h.fake.stats.contactWrites.get(hubspotId)).toBe(1);
     expect((await syncStatus(h)).backlog.pending).toBe(0);
+  });
+
+  it('starts no further HubSpot call once the lease runs out during a task, and the change is sent once by the next holder', async () => {
+    let clock: FakeClock | null = null;
+    const arrivals: number[] = [];
+    // Each request takes a second of the fake clock, as a slow HubSpot would.
+    h = await startHarness({
+      fake: {
+        delay: async (ms) => {
+          if (clock === null) return;
+          arrivals.push(clock.now().getTime());
+          clock.advance(ms);
+        },
+      },
+    });
+    clock = h.clock;
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await setSms(h, contactId, 'opted_in');
+    const heldUntil = h.clock.now().getTime() + 500;
+    const now = h.clock;
+    h.sync.sendOnlyWhile(() => now.now().getTime() < heldUntil);
+    h.fake.setLatency(1000);
+
+    await h.sync.runOnce();
+    expect(arrivals.length).toBeGreaterThan(0);
+    expect(arrivals.filter((at) => at >= heldUntil)).toEqual([]);
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBeUndefined();
+
+    h.fake.setLatency(0);
+    h.sync.sendOnlyWhile(() => true);
+    await h.sync.drain();
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_in');
+    expect(h.fake.stats.contactWrites.get(hubspotId)).toBe(1);
   });
 });

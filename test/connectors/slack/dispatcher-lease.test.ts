@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fakeSlackChat, useSlackMsw } from './harness.js';
-import { append, consentFailed, contact, dispatcher, useDispatcherWorld, workspace } from './dispatcher-world.js';
+import { alertIdOf, append, consentFailed, contact, dispatcher, useDispatcherWorld, workspace } from './dispatcher-world.js';
 
 const msw = useSlackMsw({ passLoopback: false });
 const slack = fakeSlackChat();
@@ -47,5 +47,29 @@ describe('SlackAlertDispatcher under the worker lease', () => {
     expect(callsTo('chat.postMessage')).toHaveLength(1);
     expect(asked).toBeGreaterThanOrEqual(2);
     expect(await world.alerts.listPending(ws.id, 10)).toHaveLength(2);
+  });
+
+  it('posts each alert once when the lease goes to another process and comes back', async () => {
+    const ws = await workspace(world);
+    const ids = await Promise.all(['Ana Test', 'Bea Test', 'Cai Test'].map((name) => contact(world, ws.id, name)));
+    await append(world, ...ids.map((id) => consentFailed(world, ws.id, id)));
+    const first = dispatcher(world, { minIntervalMs: 0 });
+    let firstHolds = true;
+    // The first holder's lease runs out after its first post, with two alerts queued in its lane.
+    first.sendOnlyWhile(() => firstHolds && callsTo('chat.postMessage').length === 0);
+    expect((await first.runOnce()).posted).toBe(1);
+
+    firstHolds = false;
+    const second = dispatcher(world, { minIntervalMs: 0 });
+    expect((await second.runOnce()).posted).toBe(2);
+
+    firstHolds = true;
+    first.sendOnlyWhile(() => firstHolds);
+    world.clock.advance(60_000);
+    expect((await first.runOnce()).posted).toBe(0);
+    const posted = callsTo('chat.postMessage').map((call) => alertIdOf(call));
+    expect(posted).toHaveLength(3);
+    expect(new Set(posted).size).toBe(3);
+    expect(await world.alerts.listPending(ws.id, 10)).toEqual([]);
   });
 });
