@@ -356,13 +356,26 @@ export function isStoreTxWrite(method: string): boolean {
 
 /**
  * A transaction that wrote nothing because the store ended it for a reason outside it: another
- * transaction of its commit group made the database roll the whole group back. The same
- * transaction may succeed when run again.
+ * transaction of its commit group made the database roll the whole group back, or the group's
+ * COMMIT failed. The same transaction may succeed when run again.
  */
 export class TransactionRolledBackError extends Error {
+  /**
+   * The database's code for the failure that ended the group (`cause`'s, such as SQLITE_FULL),
+   * so that a store maps a rolled-back transaction as it maps that failure itself (a full disk
+   * is STORE_FULL for every transaction of the group); undefined when the cause has none.
+   */
+  readonly code: string | undefined;
+
   constructor(cause: unknown) {
-    super('the database rolled the transaction back', { cause });
+    // Only the database's own failure (a driver error with its result code) is named: its
+    // messages carry no data, where another transaction's own error may speak of another
+    // workspace's contact.
+    const code: unknown = cause instanceof Error && !isConsentryError(cause) ? Reflect.get(cause, 'code') : undefined;
+    const fromDatabase = cause instanceof Error && typeof code === 'string' ? `: ${cause.message}` : '';
+    super(`the database rolled the transaction back${fromDatabase}`, { cause });
     this.name = 'TransactionRolledBackError';
+    this.code = typeof code === 'string' ? code : undefined;
   }
 }
 

@@ -9,8 +9,12 @@ import { TransactionRolledBackError } from '../ports/store.js';
  *
  * - all-or-nothing: a function that throws is rolled back to its savepoint
  *   (https://www.sqlite.org/lang_savepoint.html) and its promise rejects; nothing of it stays;
- * - acknowledged only once durable: every promise of a group settles after its COMMIT returned,
- *   and when the COMMIT fails every member of the group rejects with that error;
+ * - acknowledged only once durable: every promise of a group settles after its COMMIT returned;
+ * - told apart from the failures of others: when the group cannot commit (its COMMIT or another
+ *   of its own statements fails, or the database rolls the whole transaction back on one
+ *   member's error), a member whose function failed rejects with its own error, and every other
+ *   member with TransactionRolledBackError, whose cause is the error that ended the group: its
+ *   own work was fine, nothing of it was written, and running it again may succeed;
  * - serialised: one function runs at a time, in arrival order; each sees what the earlier members
  *   of its group wrote, and commits with them or not at all.
  *
@@ -247,6 +251,8 @@ export class GroupCommitter<Tx> {
     }
     const done: Array<Done<Tx>> = [];
     let current: Member<Tx> | undefined = first;
+    /** Set while `current`'s own failure is being rolled back: what it rejects with should that ROLLBACK TO fail. */
+    let currentFailure: { error: unknown } | null = null;
     try {
       const startedAt = this.options.now();
       const startTurn = this.options.waitForCompany ? this.currentTurn() : 0;
@@ -268,17 +274,20 @@ export class GroupCommitter<Tx> {
           c.end(tx);
         }
         if (!c.inTransaction()) {
-          // Everything the group wrote went with the transaction the database ended.
-          this.abandon(done, current, deliver === undefined ? failure : new TransactionRolledBackError(failure));
+          // Everything the group wrote went with the transaction the database ended, on the
+          // error `current` met (a function that caught it and returned has no error of its own).
+          this.abandon(done, current, deliver === undefined ? failure : new TransactionRolledBackError(failure), failure);
           return;
         }
         if (deliver === undefined) {
           if (!guarded) {
-            this.abandon(done, current, failure);
+            this.abandon(done, current, failure, failure);
             return;
           }
+          currentFailure = { error: failure };
           c.rollbackToSavepoint();
           current.reject(failure);
+          currentFailure = null;
         } else {
           if (guarded) c.releaseSavepoint();
           done.push({ member: current, deliver });
@@ -294,8 +303,9 @@ export class GroupCommitter<Tx> {
       c.commit();
     } catch (error) {
       // A statement of the group's own failed (SAVEPOINT, RELEASE, ROLLBACK TO or COMMIT): no
-      // member of the group can count on its writes.
-      this.abandon(done, current, error);
+      // member of the group can count on its writes, and none but one whose function failed
+      // (its ROLLBACK TO is what failed) failed by itself.
+      this.abandon(done, current, currentFailure === null ? new TransactionRolledBackError(error) : currentFailure.error, error);
       return;
     }
     this.counters.commits += 1;
@@ -349,15 +359,20 @@ export class GroupCommitter<Tx> {
     }
   }
 
-  /** The group cannot commit: roll back whatever is left and reject `current` and every member in `done` with `error`. */
-  private abandon(done: ReadonlyArray<Done<Tx>>, current: Member<Tx> | undefined, error: unknown): void {
+  /**
+   * The group cannot commit: rolls back whatever is left, rejects `current` with `currentError`
+   * and every member in `done` with TransactionRolledBackError caused by `cause`. A member in
+   * `done` finished its work without error by definition: whatever ended the group is not its own
+   * failure, and a caller must be able to tell it from one (isPassingStoreFailure).
+   */
+  private abandon(done: ReadonlyArray<Done<Tx>>, current: Member<Tx> | undefined, currentError: unknown, cause: unknown): void {
     try {
       if (this.connection.inTransaction()) this.connection.rollback();
     } catch {
       // A ROLLBACK that fails leaves the transaction open and the next BEGIN reports it; the
       // members must see the error that ended their group.
     }
-    current?.reject(error);
-    for (const d of done) d.member.reject(error);
+    current?.reject(currentError);
+    for (const d of done) d.member.reject(new TransactionRolledBackError(cause));
   }
 }

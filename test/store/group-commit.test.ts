@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GroupCommitter, type GroupCommitOptions, type GroupConnection, type LockWait } from '../../src/store/group-commit.js';
+import { ConsentryError } from '../../src/core/errors.js';
 import { TransactionRolledBackError } from '../../src/ports/store.js';
 
 interface FakeTx {
@@ -16,6 +17,8 @@ class ListConnection implements GroupConnection<FakeTx> {
   readonly log: string[] = [];
   failCommitWith: Error | null = null;
   failSavepointWith: Error | null = null;
+  failReleaseWith: Error | null = null;
+  failRollbackToWith: Error | null = null;
   /** While true, BEGIN fails as SQLite's does when another connection holds the write lock and the busy timeout is 0. */
   lockedElsewhere = false;
   private pending: string[] | null = null;
@@ -52,11 +55,13 @@ class ListConnection implements GroupConnection<FakeTx> {
 
   releaseSavepoint(): void {
     this.log.push('RELEASE');
+    if (this.failReleaseWith) throw this.failReleaseWith;
     this.mark = null;
   }
 
   rollbackToSavepoint(): void {
     this.log.push('ROLLBACK TO');
+    if (this.failRollbackToWith) throw this.failRollbackToWith;
     if (this.mark === null) throw new Error('no such savepoint');
     this.inside().length = this.mark;
     this.mark = null;
@@ -116,6 +121,19 @@ function setup(overrides: Partial<GroupCommitOptions> = {}) {
 }
 
 const nextTurn = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** What SQLite's driver throws: an Error with the result code (https://www.sqlite.org/rescode.html). */
+const sqliteError = (code: string, message: string): Error => Object.assign(new Error(message), { code });
+
+/** The TransactionRolledBackError `outcome` rejects with; fails the test on any other outcome. */
+async function rolledBack(outcome: Promise<unknown>): Promise<TransactionRolledBackError> {
+  const error = await outcome.then(
+    () => new Error('the transaction was committed'),
+    (rejection: unknown) => rejection,
+  );
+  if (!(error instanceof TransactionRolledBackError)) throw new Error(`expected TransactionRolledBackError, got ${String(error)}`);
+  return error;
+}
 
 describe('group commit', () => {
   it('commits the transactions of a caller that awaits them one after another alone, never waiting for company past the first', async () => {
@@ -180,12 +198,17 @@ describe('group commit', () => {
     expect(connection.log).toEqual(['BEGIN', 'write ghost', 'ROLLBACK', 'BEGIN', 'write kept', 'COMMIT']);
   });
 
-  it('rejects every member of a group with the error of its failed COMMIT, keeps none of their writes, and goes on afterwards', async () => {
+  it('rejects every member of a group whose COMMIT failed with TransactionRolledBackError caused by its error, keeps none of their writes, and goes on afterwards', async () => {
     const { connection, committer, write } = setup();
-    const diskFull = new Error('SQLITE_FULL: database or disk is full');
+    const diskFull = sqliteError('SQLITE_FULL', 'database or disk is full');
     connection.failCommitWith = diskFull;
     const group = [write('a'), write('b'), write('c')];
-    for (const outcome of group) await expect(outcome).rejects.toBe(diskFull);
+    for (const outcome of group) {
+      const error = await rolledBack(outcome);
+      expect(error.cause).toBe(diskFull);
+      // The store maps it by the database's code as it maps the failure itself (SQLITE_FULL: STORE_FULL).
+      expect(error.code).toBe('SQLITE_FULL');
+    }
     expect(connection.committed).toEqual([]);
     expect(connection.inTransaction()).toBe(false);
     expect(connection.log.slice(-2)).toEqual(['COMMIT', 'ROLLBACK']);
@@ -196,13 +219,14 @@ describe('group commit', () => {
 
   it("rejects every member of a group when one of the group's own statements fails; the next transaction starts afresh", async () => {
     const { connection, write } = setup();
-    const outOfMemory = new Error('SQLITE_NOMEM: out of memory');
+    const outOfMemory = sqliteError('SQLITE_NOMEM', 'out of memory');
     connection.failSavepointWith = outOfMemory;
     const a = write('a');
     const b = write('b');
     const c = write('c');
-    await expect(a).rejects.toBe(outOfMemory);
-    await expect(b).rejects.toBe(outOfMemory);
+    // Neither failed by itself: a's work was done, b's never ran.
+    expect((await rolledBack(a)).cause).toBe(outOfMemory);
+    expect((await rolledBack(b)).cause).toBe(outOfMemory);
     // c waited behind the failed group and leads the next one, which needs no savepoint.
     expect(await c).toEqual({ result: 'c', committedWhenResolved: true });
     expect(connection.committed).toEqual(['c']);
@@ -222,6 +246,71 @@ describe('group commit', () => {
     await expect(b).rejects.toThrow(/rolled the transaction back/);
     expect((await c).committedWhenResolved).toBe(true);
     expect(connection.committed).toEqual(['c']);
+  });
+
+  it('rejects the member whose failure ended the database transaction with its own error, and the members done before it with TransactionRolledBackError', async () => {
+    const { connection, committer, write } = setup();
+    const ioError = sqliteError('SQLITE_IOERR_WRITE', 'disk I/O error');
+    const a = write('a');
+    const b = committer.run(async (tx) => {
+      tx.write('b');
+      // SQLite ends the whole transaction on such an error, not only the statement.
+      connection.abortTransaction();
+      throw ioError;
+    });
+    const c = write('c');
+    await expect(b).rejects.toBe(ioError);
+    const aError = await rolledBack(a);
+    expect(aError.cause).toBe(ioError);
+    expect(aError.code).toBe('SQLITE_IOERR_WRITE');
+    expect(aError.message).toBe('the database rolled the transaction back: disk I/O error');
+    expect((await c).committedWhenResolved).toBe(true);
+    expect(connection.committed).toEqual(['c']);
+  });
+
+  it('keeps the own error of a member whose ROLLBACK TO failed, and rejects the members done before it with TransactionRolledBackError', async () => {
+    const { connection, committer, write } = setup();
+    const ownFailure = new ConsentryError('CONFLICT', 'b fails');
+    const outOfMemory = sqliteError('SQLITE_NOMEM', 'out of memory');
+    connection.failRollbackToWith = outOfMemory;
+    const a = write('a');
+    const b = committer.run(async (tx) => {
+      tx.write('b');
+      throw ownFailure;
+    });
+    await expect(b).rejects.toBe(ownFailure);
+    expect((await rolledBack(a)).cause).toBe(outOfMemory);
+    expect(connection.committed).toEqual([]);
+    expect(connection.inTransaction()).toBe(false);
+  });
+
+  it('rejects a member whose work was done but whose RELEASE failed with TransactionRolledBackError, as the members before it', async () => {
+    const { connection, write } = setup();
+    const outOfMemory = sqliteError('SQLITE_NOMEM', 'out of memory');
+    connection.failReleaseWith = outOfMemory;
+    const a = write('a');
+    const b = write('b');
+    expect((await rolledBack(a)).cause).toBe(outOfMemory);
+    expect((await rolledBack(b)).cause).toBe(outOfMemory);
+    expect(connection.committed).toEqual([]);
+    expect(connection.log).toEqual(['BEGIN', 'write a', 'SAVEPOINT', 'write b', 'RELEASE', 'ROLLBACK']);
+  });
+
+  it("lends a rolled-back transaction the database's code and message of its cause, never those of a ConsentryError", async () => {
+    const { connection, committer, write } = setup();
+    const ownFailure = new ConsentryError('CONTACT_ERASED', 'b fails');
+    const a = write('a');
+    const b = committer.run(async (tx) => {
+      tx.write('b');
+      connection.abortTransaction();
+      throw ownFailure;
+    });
+    await expect(b).rejects.toBe(ownFailure);
+    const aError = await rolledBack(a);
+    expect(aError.cause).toBe(ownFailure);
+    expect(aError.code).toBeUndefined();
+    // Its message may speak of another workspace's contact: it is not repeated.
+    expect(aError.message).toBe('the database rolled the transaction back');
   });
 
   it('runs one function at a time, in arrival order, even when they await between writes', async () => {
