@@ -36,7 +36,8 @@ export interface Contact {
    * (src/engine/consents.ts). Absent otherwise. `ownIdentities`: how many of its identities the
    * contact had when the guard was set (the first ones: identities are only ever appended). An
    * identity attached later by a message that found the contact by an address it merely named is
-   * not the person writing, so a message from it does not end the guard (writesFromOwnIdentity).
+   * not the person writing, so a message from it does not end the guard (writesFromOwnIdentity)
+   * unless the channel delivered it from the held address itself (src/engine/handle-inbound.ts).
    */
   erasedAddressGuard?: { ownIdentities: number };
 }
@@ -84,11 +85,15 @@ const EMAIL_MAX_LENGTH = 254;
 const EMAIL_LOCAL_MAX_LENGTH = 64;
 /**
  * One "@", no whitespace, a dotted domain of letters/digits/hyphens with labels that do not start
- * or end with "-", and a TLD of at least two letters. Deliberately narrower than RFC 5322 (no quoted
- * local parts, no IP literals): messaging platforms and CRMs reject those anyway.
+ * or end with "-", and a TLD of at least two letters, or the ASCII form of an internationalised
+ * TLD (an A-label, RFC 5890 §2.3.2.1: "xn--" and the Punycode of its Unicode form, such as
+ * `xn--p1ai` for `.рф`). Deliberately narrower than RFC 5322 (no quoted local parts, no IP
+ * literals): messaging platforms and CRMs reject those anyway.
  */
 const EMAIL_PATTERN =
-  /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
+  /^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9](?:[a-z0-9-]{0,57}[a-z0-9])?)$/;
+/** A domain label in its ASCII-compatible form, whose Punycode must decode (A-label, RFC 5890 §2.3.2.1). */
+const A_LABEL = /(?:^|\.)xn--/;
 
 function invalidEmail(message: string): ConsentryError {
   return new ConsentryError('INVALID_EMAIL', message, [{ path: 'email', message }]);
@@ -121,8 +126,17 @@ export function normalizeEmail(raw: string): string {
   if (local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
     throw invalidEmail('the part before "@" cannot start or end with "." or contain ".."');
   }
-  if (!EMAIL_PATTERN.test(email)) throw invalidEmail(`"${email}" is not a valid email address`);
+  if (!EMAIL_PATTERN.test(email) || !readsAsDomain(email.slice(at + 1))) throw invalidEmail(`"${email}" is not a valid email address`);
   return email;
+}
+
+/**
+ * Whether a domain with an A-label reads as a domain with the WHATWG URL Standard's domain to
+ * ASCII (UTS #46), as a browser reads it: "xn--" followed by what is no Punycode (`xn--1`), or by
+ * the Punycode of what no domain may hold, is refused. A domain without one is left to EMAIL_PATTERN.
+ */
+function readsAsDomain(domain: string): boolean {
+  return !A_LABEL.test(domain) || domainToASCII(domain) === domain;
 }
 
 export function tryNormalizeEmail(raw: string): string | null {
@@ -148,7 +162,9 @@ const TRAILING_SENTENCE_MARKS = /[.,;:!?。、]+$/u;
  * Null when what is left is not an address (normalizeEmail).
  */
 export function tryReadTypedEmail(raw: string): string | null {
-  let text = foldTypedValue(raw);
+  // The sentence's marks go before the `Name <address>` form is read ("Ana Test <ana@example.com>.")
+  // and again after it, for those inside the brackets or after a `mailto:` address.
+  let text = foldTypedValue(raw).replace(TRAILING_SENTENCE_MARKS, '');
   text = NAMED_ADDRESS.exec(text)?.[1]?.trim() ?? text;
   text = text.replace(MAILTO, '').replace(TRAILING_SENTENCE_MARKS, '');
   const at = text.lastIndexOf('@');

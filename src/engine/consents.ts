@@ -4,7 +4,7 @@ import type { Contact } from '../core/contact.js';
 import { erasedAddressDigests, normalizeEmail, normalizePhone, withErasedAddressGuard } from '../core/contact.js';
 import { ConsentryError, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
-import { canMessage, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
+import { canMessage, ConsentStates, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import { CallerEvidenceSchema, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
 import { applyRowToContact, contactValueIssues, liftErasedAddressGuard } from './contacts.js';
@@ -30,6 +30,13 @@ export async function setConsent(uow: UnitOfWork, change: z.output<typeof Consen
   return recorded;
 }
 
+/** The decision that stands where a replayed bulk row's status is no longer in force (BulkRowResult.supersededBy). */
+export interface SupersedingDecision {
+  recordId: string;
+  status: ConsentStatus;
+  idempotencyKey: string | null;
+}
+
 export type BulkRowResult =
   | {
       row: number;
@@ -50,9 +57,10 @@ export type BulkRowResult =
       inEffect: boolean;
       /**
        * For a row answered from its idempotency key (`created` false) whose status is no longer
-       * the one in force: the decision that stands now. Null otherwise.
+       * the one in force on every channel it covers: the decision that stands now
+       * (supersedingDecision). Null otherwise.
        */
-      supersededBy: { recordId: string; status: ConsentStatus; idempotencyKey: string | null } | null;
+      supersededBy: SupersedingDecision | null;
       /** What of the row was not applied to the contact, by field: an e-mail or phone the contact already has another value for. */
       warnings: FieldIssue[];
     }
@@ -96,8 +104,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
         created: recorded.created,
         repeated,
         inEffect: recorded.current.recordId === recorded.record.id,
-        // A replay writes nothing, so the status before it is the one in force now.
-        supersededBy: recorded.created || repeated ? null : await decisionInForce(uow, recorded.current),
+        supersededBy: recorded.created ? null : await supersedingDecision(uow, recorded),
         warnings,
       });
     } catch (error) {
@@ -282,8 +289,31 @@ async function findContactForRow(uow: UnitOfWork, row: Row, identities: NamedIde
   return row.contactId ? named[0]?.contact : found[0]?.contact;
 }
 
+/**
+ * For a replayed row (answered from its idempotency key, which writes nothing): a decision in force
+ * on a channel the row covers whose status is not the row's; null when the row's status is in
+ * force on every one. What is in force on a channel is what canMessage reads (effectiveStatus: the
+ * channel's own decision or the purpose's decision on `any`, whichever is newer). A row on `any`
+ * covers every channel, so a later decision on one channel (START on WhatsApp after STOP ALL)
+ * supersedes it there, as a later decision on `any` supersedes a channel's row. Of several, the
+ * one recorded last: the likeliest to have been made since the row, which is what a caller
+ * telling its own later rows from decisions made elsewhere (the import) asks.
+ */
+async function supersedingDecision(uow: UnitOfWork, replayed: RecordedConsent): Promise<SupersedingDecision | null> {
+  const { purpose, channel, status } = replayed.record;
+  const indexed = new ConsentStates(replayed.states);
+  const covered = channel === 'any' ? indexed.ofPurpose(purpose).map((state) => state.channel) : [channel];
+  let lastRecorded: ConsentState | null = null;
+  for (const coveredChannel of covered) {
+    const inForce = indexed.effective(purpose, coveredChannel).state;
+    if (inForce === null || inForce.status === status) continue;
+    if (lastRecorded === null || inForce.seq > lastRecorded.seq) lastRecorded = inForce;
+  }
+  return lastRecorded === null ? null : decisionInForce(uow, lastRecorded);
+}
+
 /** The record a materialised status rests on, as a replayed row's `supersededBy` names it. */
-async function decisionInForce(uow: UnitOfWork, state: ConsentState): Promise<{ recordId: string; status: ConsentStatus; idempotencyKey: string | null }> {
+async function decisionInForce(uow: UnitOfWork, state: ConsentState): Promise<SupersedingDecision> {
   const [record] = await uow.tx.listConsentRecords(uow.workspaceId, { contactId: state.contactId, afterSeq: state.seq - 1, limit: 1 });
   return { recordId: state.recordId, status: state.status, idempotencyKey: record?.id === state.recordId ? record.idempotencyKey : null };
 }

@@ -1,6 +1,6 @@
 import type { ConsentState, ConsentStatus, MessagingChannel, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
-import { addIdentity, tryNormalizeEmail, tryNormalizePhone, withErasedAddressGuard, writesFromOwnIdentity } from '../core/contact.js';
+import { addIdentity, erasedAddressDigests, tryNormalizeEmail, tryNormalizePhone, withErasedAddressGuard, writesFromOwnIdentity } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut, normalizeText } from '../core/keywords.js';
 import { canonicalJson, ConsentStates, effectiveStatus, optedInPurposes, sha256Hex } from '../core/ledger.js';
@@ -450,11 +450,7 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
 
   let contact = await tx.findContactByIdentity(workspaceId, message.channel, message.from.id);
   const byIdentity = contact !== undefined;
-  let byEmail = false;
-  if (!contact && email) {
-    contact = await tx.findContactByEmail(workspaceId, email);
-    byEmail = contact !== undefined;
-  }
+  if (!contact && email) contact = await tx.findContactByEmail(workspaceId, email);
   if (!contact) {
     phone = senderPhone(message, country);
     if (phone) contact = await tx.findContactByPhone(workspaceId, phone);
@@ -501,16 +497,16 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
       } else await noteSenderAddressTaken(uow, next, 'phone', owner);
     }
   }
-  // The person wrote: a bulk row's guard for an address of an erased contact ends (consents.ts),
-  // but only when the contact was found by the sender's identity on the channel or by the address
-  // the channel itself delivered from. An e-mail or phone the message merely names (`from.email`,
-  // `from.phone`) is whatever the channel's adapter passed on, typed by anyone or copied from the
-  // same old list, so it is no sign that the person came back. The contact row is read anyway, so
-  // only a guarded contact costs a write for it, and the check reads nothing more. An identity
-  // attached while the guard stood came with such a named address: it does not end it either.
+  // The person wrote: a bulk row's guard for an address of an erased contact ends (consents.ts)
+  // for a message from an identity the contact had before the guard, or one the channel itself
+  // delivered from the held address, however the contact was found. An e-mail or phone the
+  // message merely names (`from.email`, `from.phone`) is whatever the channel's adapter passed
+  // on, typed by anyone or copied from the same old list, so it is no sign that the person came
+  // back; nor is an identity, e-mail or phone attached while the guard stood, which came with such
+  // a named address. Only a guarded contact costs a write for it, and a look-up of digests.
   const lifted =
     contact.erasedAddressGuard !== undefined &&
-    (byIdentity ? writesFromOwnIdentity(contact, identity) : foundByDeliveredAddress(message, country, byEmail ? email : phone));
+    ((byIdentity && writesFromOwnIdentity(contact, identity)) || (await deliveredFromHeldAddress(uow, message, contact)));
   if (changes.length === 0 && !lifted) return contact;
   const saved = await uow.saveContact(lifted ? withErasedAddressGuard(next, false) : next);
   if (changes.length > 0) await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);
@@ -544,12 +540,26 @@ function phoneOfSenderId(message: Message, country: string | null): string | nul
 }
 
 /**
- * Whether `address`, the normalised e-mail or phone the contact was found by, is the one the
- * channel delivered the message from: the sender id on the `email` channel, or on WhatsApp and
- * SMS. Null or undefined: the contact was found by no address.
+ * Whether the channel delivered the message from the guarded contact's held address: its e-mail
+ * or phone, as the contact had it before the message, that an erased contact had (a digest kept
+ * by eraseContact: what the guard is about). The channel vouches for the address it delivered
+ * from, so its owner wrote. An address the contact was given while the guard stood, by a message
+ * that found it by an address it merely named or by an answer typed in a conversation, is not
+ * the held one.
  */
-function foundByDeliveredAddress(message: Message, country: string | null, address: string | null | undefined): boolean {
-  if (!address) return false;
-  if (message.channel === 'email') return tryNormalizeEmail(message.from.id) === address;
-  return PHONE_CHANNELS.includes(message.channel) && phoneOfSenderId(message, country) === address;
+async function deliveredFromHeldAddress(uow: UnitOfWork, message: Message, contact: Contact): Promise<boolean> {
+  const delivered = deliveredAddress(message, uow.workspace.settings.defaultCountry);
+  if (delivered === undefined || contact[delivered.field] !== delivered.address) return false;
+  const digests = erasedAddressDigests(uow.workspaceId, { [delivered.field]: delivered.address });
+  return (await uow.tx.findErasedAddresses(uow.workspaceId, digests)).length > 0;
+}
+
+/** The address the channel delivered the message from: the sender id on the `email` channel (an e-mail), or on WhatsApp and SMS (a phone). */
+function deliveredAddress(message: Message, country: string | null): { field: 'email' | 'phone'; address: string } | undefined {
+  if (message.channel === 'email') {
+    const email = tryNormalizeEmail(message.from.id);
+    return email === null ? undefined : { field: 'email', address: email };
+  }
+  const phone = PHONE_CHANNELS.includes(message.channel) ? phoneOfSenderId(message, country) : null;
+  return phone === null ? undefined : { field: 'phone', address: phone };
 }

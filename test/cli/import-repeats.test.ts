@@ -156,6 +156,40 @@ describe('consentry import: a file with the content of one imported before', () 
     expect((await ledger()).map((record) => record.status)).toEqual(['opted_out', 'opted_in', 'opted_out']);
   });
 
+  it('refuses an all-channel line that a later decision on one channel has overtaken since', async () => {
+    const phoneHeader = 'phone,purpose,channel,status,legal_basis,explanation';
+    const stopAll = '+34600000001,marketing,any,opted_out,,';
+    expect((await importRows(phoneHeader, [stopAll], 'unsubscribes-week-02.csv')).code).toBe(0);
+    // The person opted in again on WhatsApp since: that decision stands there.
+    expect((await importRows(phoneHeader, ['+34600000001,marketing,whatsapp,opted_in,CONSENT_WITH_NOTICE,Web form'], 'signups.csv')).code).toBe(0);
+
+    const weekNine = await importRows(phoneHeader, [stopAll], 'unsubscribes-week-09.csv');
+    expect(weekNine.code).toBe(1);
+    expect(weekNine.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
+    expect(weekNine.stdout).toContain('Imported 0 of 1 rows: 0 recorded, 0 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+    expect((await ledger()).map((record) => record.status)).toEqual(['opted_out', 'opted_in']);
+  });
+
+  it('refuses a line on one channel that a later all-channel decision has overtaken since', async () => {
+    const optIn = 'ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Web form';
+    expect((await importRows(header, [optIn], 'signups-week-02.csv')).code).toBe(0);
+    expect((await importRows(header, ['ana@example.com,marketing,any,opted_out,,'], 'stop-all.csv')).code).toBe(0);
+
+    const weekNine = await importRows(header, [optIn], 'signups-week-09.csv');
+    expect(weekNine.code).toBe(1);
+    expect(weekNine.stderr).toContain('another decision now stands');
+    expect(await ledger()).toHaveLength(2);
+  });
+
+  it('answers a re-run of the same file "already recorded" when its own later lines overtook an all-channel line on some channels', async () => {
+    const lines = ['ana@example.com,marketing,any,opted_out,,', 'ana@example.com,marketing,whatsapp,opted_in,CONSENT_WITH_NOTICE,Web form', unsubscribe];
+    expect((await importRows(header, lines)).code).toBe(0);
+    const rerun = await importRows(header, lines);
+    expect(rerun.code).toBe(0);
+    expect(rerun.stdout).toContain('Imported 3 of 3 rows: 0 recorded, 3 already recorded (idempotency key); 0 row(s) rejected and left unchanged.');
+    expect(await ledger()).toHaveLength(3);
+  });
+
   it('answers a re-run of the same file "already recorded" when its own later lines overtook its earlier ones', async () => {
     const lines = ['ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Web form', unsubscribe];
     expect((await importRows(header, lines)).code).toBe(0);

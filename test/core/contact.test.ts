@@ -14,6 +14,7 @@ import {
   setField,
   tryNormalizeEmail,
   tryNormalizePhone,
+  tryReadTypedEmail,
   type Contact,
 } from '../../src/core/contact.js';
 import { ConsentryError } from '../../src/core/errors.js';
@@ -83,6 +84,56 @@ describe('normalizeEmail', () => {
   it('tryNormalizeEmail returns null instead of throwing', () => {
     expect(tryNormalizeEmail(' Ana.Test@example.com')).toBe('ana.test@example.com');
     expect(tryNormalizeEmail('my email is ana')).toBeNull();
+  });
+});
+
+describe('normalizeEmail and internationalised domains', () => {
+  it.each([
+    ['ana@xn--e1afmkfd.xn--p1ai', 'ana@xn--e1afmkfd.xn--p1ai'],
+    ['Ana@Example.XN--P1AI', 'ana@example.xn--p1ai'],
+    ['ana@xn--r8jz45g.xn--zckzah', 'ana@xn--r8jz45g.xn--zckzah'],
+  ])('takes %j, whose top-level domain is the ASCII form of a Unicode one, as %j', (raw, expected) => {
+    expect(normalizeEmail(raw)).toBe(expected);
+  });
+
+  it.each([
+    'ana@example.123',
+    'a@b',
+    'ana@example.c',
+    'ana@1.2.3.4',
+    'ana@example.xn--',
+    'ana@example.xn-p1ai',
+    'ana@example.xn--p1ai-',
+    // "xn--" followed by what is no Punycode, at the end or anywhere in the domain.
+    'ana@example.xn--1',
+    'ana@example.xn--zz',
+    'ana@xn--1.com',
+    `ana@example.xn--${'a'.repeat(60)}`,
+  ])('still refuses %j', (raw) => {
+    const error = caught(() => normalizeEmail(raw));
+    expect(error.code).toBe('INVALID_EMAIL');
+    expect(error.message).toBe(`"${raw}" is not a valid email address`);
+  });
+});
+
+describe('tryReadTypedEmail', () => {
+  it.each([
+    ['Ana Test <Ana@Example.com>', 'ana@example.com'],
+    ['Ana Test <ana@example.com>.', 'ana@example.com'],
+    ['<ana@example.com>!', 'ana@example.com'],
+    ['<ana@example.com.>', 'ana@example.com'],
+    ['mailto:ana@example.com.', 'ana@example.com'],
+    ['ana@example.com.', 'ana@example.com'],
+    ['ana@münchen.de', 'ana@xn--mnchen-3ya.de'],
+    ['ana@пример.рф', 'ana@xn--e1afmkfd.xn--p1ai'],
+    ['Ana Test <ana@пример.рф>.', 'ana@xn--e1afmkfd.xn--p1ai'],
+    ['ana@例え.テスト', 'ana@xn--r8jz45g.xn--zckzah'],
+  ])('reads %j as %j', (typed, expected) => {
+    expect(tryReadTypedEmail(typed)).toBe(expected);
+  });
+
+  it.each(['it is ana@example.com', 'Ana Test <ana@example.com>, thanks', 'ana@example', 'ana@пример', 'ana@example.1', 'ana@exa mple.com'])('reads no address in %j', (typed) => {
+    expect(tryReadTypedEmail(typed)).toBeNull();
   });
 });
 

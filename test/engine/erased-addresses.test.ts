@@ -343,6 +343,61 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: true, contactId });
   });
 
+  it('ends it for a message the channel delivered from the held number, also one that names an e-mail the contact was found by', async () => {
+    const { ws } = await open(makeStore);
+    await ws.eraseContact((await ws.createContact({ phone: '+34600000001' })).id);
+    const contactId = contactIdOf((await rows(ws, [{ email: 'ana.test@example.com', phone: '+34600000001', ...OPT_OUT, channel: 'sms' }]))[0]);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toStrictEqual(HELD);
+
+    // The adapter passes the profile e-mail too: the contact is found by it, and the number is still the held one.
+    const first = await ws.handleInbound({ channel: 'whatsapp', messageId: 'wamid.1', from: { id: '34600000001', email: 'ana.test@example.com' }, text: 'hola' });
+    expect(first.contactId).toBe(contactId);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBeUndefined();
+    expect((await rows(ws, [{ phone: '+34600000001', ...OPT_IN, channel: 'whatsapp' }]))[0]).toMatchObject({ ok: true, contactId });
+  });
+
+  it('ends it for a message from an identity attached during the guard when the channel delivered it from the held number', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
+    // Found by the e-mail it names; the contact had no number, so this one is not its held address yet.
+    const first = await ws.handleInbound({ channel: 'whatsapp', messageId: 'wamid.1', from: { id: '34600000001', email: 'ana@example.com' }, text: 'hola' });
+    expect(first.contactId).toBe(contactId);
+    expect(await ws.getContact(contactId)).toMatchObject({ phone: '+34600000001', erasedAddressGuard: HELD });
+
+    // Found by the WhatsApp identity the first message attached: the number is now the contact's, and an erased contact had it.
+    const second = await ws.handleInbound({ channel: 'whatsapp', messageId: 'wamid.2', from: { id: '34600000001' }, text: 'hola otra vez' });
+    expect(second.contactId).toBe(contactId);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBeUndefined();
+  });
+
+  it('keeps it for messages from a number a message that named the held address gave the contact, on every phone channel', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', ...OPT_OUT }]))[0]);
+    // Anyone may name the address: this sender's number and identity come with the contact found by it.
+    await ws.handleInbound({ channel: 'whatsapp', messageId: 'wamid.1', from: { id: '34600000002', email: 'ana@example.com' }, text: 'hola' });
+    expect(await ws.getContact(contactId)).toMatchObject({ phone: '+34600000002', erasedAddressGuard: HELD });
+
+    const byIdentity = await ws.handleInbound({ channel: 'whatsapp', messageId: 'wamid.2', from: { id: '34600000002' }, text: 'hola' });
+    const byPhone = await ws.handleInbound({ channel: 'sms', messageId: 'sms.1', from: { id: '+34600000002' }, text: 'hola' });
+    expect([byIdentity.contactId, byPhone.contactId]).toEqual([contactId, contactId]);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toStrictEqual(HELD);
+    expect((await rows(ws, [{ email: 'ana@example.com', ...OPT_IN }]))[0]).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED' } });
+  });
+
+  it('keeps it for a message delivered from an address of the contact that no erased contact had', async () => {
+    const { ws } = await open(makeStore);
+    await erasedAna(ws);
+    const contactId = contactIdOf((await rows(ws, [{ email: 'ana@example.com', phone: '+34600000002', ...OPT_OUT }]))[0]);
+    const texted = await ws.handleInbound({ channel: 'sms', messageId: 'sms.1', from: { id: '+34600000002' }, text: 'hola' });
+    expect(texted.contactId).toBe(contactId);
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toStrictEqual(HELD);
+    // The held address itself, delivered by the e-mail channel.
+    await ws.handleInbound({ channel: 'email', messageId: 'mail.1', from: { id: 'ana@example.com' }, text: 'hello' });
+    expect((await ws.getContact(contactId)).erasedAddressGuard).toBeUndefined();
+  });
+
   it('answers a replayed row as before, though the contact was guarded since', async () => {
     const { ws } = await open(makeStore);
     await erasedAna(ws);

@@ -70,6 +70,8 @@ describe('a welcome e-mail answer as a person types or pastes it', () => {
     ['it is ana@example.com', null],
     ['ana@münchen.de', 'ana@xn--mnchen-3ya.de'],
     ['ana@xn--mnchen-3ya.de', 'ana@xn--mnchen-3ya.de'],
+    ['Ana Test <Ana@Example.com>.', 'ana@example.com'],
+    ['ana@пример.рф', 'ana@xn--e1afmkfd.xn--p1ai'],
     ['ana@exa mple.com', null],
   ])('reads %j as %j', async (typed, saved) => {
     const ws = await workspace({ template: 'welcome-request-email' });

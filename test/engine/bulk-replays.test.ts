@@ -1,0 +1,89 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
+import type { BulkRowResult } from '../../src/engine/consents.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+
+let engine: Engine;
+let ws: WorkspaceEngine;
+let clock: FakeClock;
+
+beforeEach(async () => {
+  clock = new FakeClock('2026-03-01T09:00:00.000Z');
+  engine = createEngine({ store: createMemoryStore(), clock });
+  ws = engine.workspace((await engine.createWorkspace({ name: 'Acme', settings: { defaultCountry: 'ES', triggers: [] } })).id);
+});
+
+afterEach(async () => {
+  await engine.store.close();
+});
+
+const PHONE = '+34600000001';
+const STOP_ALL = { phone: PHONE, purpose: 'marketing', channel: 'any', status: 'opted_out', legalBasis: null, explanation: null, idempotencyKey: 'crm-stop-all-1' } as const;
+const OPT_IN = { phone: PHONE, purpose: 'marketing', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Web form' } as const;
+
+type RecordedRow = Extract<BulkRowResult, { ok: true }>;
+
+/** Sends one row an hour after the last one, so that each decision is newer than the one before. */
+async function send(row: Record<string, unknown>): Promise<RecordedRow> {
+  clock.advance(60 * 60 * 1000);
+  const [result] = await ws.bulkSetConsent([row]);
+  if (!result?.ok) throw new Error(`row refused: ${JSON.stringify(result)}`);
+  return result;
+}
+
+describe('bulkSetConsent: supersededBy of a row answered from its idempotency key', () => {
+  it('names a later decision on one channel that overtook a replayed all-channel row there', async () => {
+    const stopAll = await send(STOP_ALL);
+    const whatsapp = await send({ ...OPT_IN, channel: 'whatsapp', idempotencyKey: 'signup-1' });
+
+    const replay = await send(STOP_ALL);
+    expect(replay).toMatchObject({ created: false, recordId: stopAll.recordId, repeated: true });
+    expect(replay.supersededBy).toEqual({ recordId: whatsapp.recordId, status: 'opted_in', idempotencyKey: 'signup-1' });
+    // The replay wrote nothing: WhatsApp marketing stays allowed, other channels stay withdrawn.
+    expect(await ws.canMessage(replay.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: true });
+    expect(await ws.canMessage(replay.contactId, 'sms', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
+  });
+
+  it('names the channel decision recorded last when several overtook the all-channel row', async () => {
+    await send(STOP_ALL);
+    await send({ ...OPT_IN, channel: 'whatsapp', idempotencyKey: 'signup-1' });
+    const sms = await send({ ...OPT_IN, channel: 'sms', idempotencyKey: 'signup-2' });
+    expect((await send(STOP_ALL)).supersededBy).toEqual({ recordId: sms.recordId, status: 'opted_in', idempotencyKey: 'signup-2' });
+  });
+
+  it('is null while the all-channel row is in force on every channel', async () => {
+    // Opt-ins made before the STOP ALL, and a later opt-out on one channel, agree with it.
+    await send({ ...OPT_IN, channel: 'whatsapp' });
+    await send(STOP_ALL);
+    await send({ ...STOP_ALL, channel: 'sms', idempotencyKey: 'sms-stop-1' });
+    await send({ ...STOP_ALL, idempotencyKey: 'crm-stop-all-2' });
+    expect((await send(STOP_ALL)).supersededBy).toBeNull();
+  });
+
+  it('names a later all-channel decision on its own purpose only', async () => {
+    await send(STOP_ALL);
+    await send({ ...OPT_IN, purpose: 'privacy', channel: 'whatsapp' });
+    expect((await send(STOP_ALL)).supersededBy).toBeNull();
+    const optIn = await send({ ...OPT_IN, channel: 'any', idempotencyKey: 'signup-any' });
+    expect((await send(STOP_ALL)).supersededBy).toEqual({ recordId: optIn.recordId, status: 'opted_in', idempotencyKey: 'signup-any' });
+  });
+
+  it('names a later all-channel decision that overtook a replayed row on one channel', async () => {
+    const row = { ...OPT_IN, channel: 'email', idempotencyKey: 'newsletter-1' };
+    await send(row);
+    expect((await send(row)).supersededBy).toBeNull();
+    const stopAll = await send(STOP_ALL);
+
+    const replay = await send(row);
+    expect(replay).toMatchObject({ created: false, repeated: true });
+    expect(replay.supersededBy).toEqual({ recordId: stopAll.recordId, status: 'opted_out', idempotencyKey: 'crm-stop-all-1' });
+  });
+
+  it('names the later decision on the row\'s own channel, as before', async () => {
+    const row = { ...STOP_ALL, channel: 'sms', idempotencyKey: 'sms-stop-1' };
+    await send(row);
+    const optIn = await send({ ...OPT_IN, channel: 'sms' });
+    expect((await send(row)).supersededBy).toEqual({ recordId: optIn.recordId, status: 'opted_in', idempotencyKey: null });
+  });
+});
