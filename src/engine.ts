@@ -357,12 +357,15 @@ export function createEngine(options: EngineOptions): Engine {
       const name = parseInput(WorkspaceNameSchema, input.name, 'workspace name');
       const settings = parseSettings(input.settings ?? {}, undefined, true);
       const now = clock.now();
-      const workspace: Workspace = { id: ids.next(now), name, settings, createdAt: now.toISOString(), updatedAt: now.toISOString() };
-      await store.transaction(async (tx) => {
+      return store.transaction(async (tx) => {
+        // Workspaces are listed in id order and the first is the default one: a new id sorts after
+        // every workspace's, also when another process with its clock behind made one before.
+        const newest = (await tx.listWorkspaces()).at(-1)?.id;
+        const workspace: Workspace = { id: ids.next(now, newest), name, settings, createdAt: now.toISOString(), updatedAt: now.toISOString() };
         await assertHubSpotPortalFree(tx, workspace.id, null, settings);
         await tx.insertWorkspace(workspace);
+        return workspace;
       });
-      return workspace;
     },
     listWorkspaces: () => store.read((tx) => tx.listWorkspaces()),
     async createFirstWorkspace(name, alongside) {

@@ -110,6 +110,15 @@ describe('ids follow commit order across writers', () => {
     expect(after).toBe([created.id, events[0]?.id ?? ''].sort().at(-1));
   });
 
+  it('a workspace created later by the writer with the slower clock does not become the default one', async () => {
+    const file = sharedFile();
+    const { a, b, workspaceId } = await twoWriters(sqlite(file), sqlite(file));
+    const later = await b.createWorkspace({ name: 'Second Shop' });
+    expect(later.id > workspaceId).toBe(true);
+    expect((await a.ensureDefaultWorkspace('Example Shop')).id).toBe(workspaceId);
+    expect((await a.listWorkspaces()).map((workspace) => workspace.name)).toEqual(['Example Shop', 'Second Shop']);
+  });
+
   it('reads the newest ids from an index, one entry each', () => {
     const store = sqlite(sharedFile());
     const plans = [
