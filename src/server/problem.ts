@@ -238,6 +238,9 @@ export function toProblem(error: unknown, request: FastifyRequest): Problem {
   }
   const statusCode = error instanceof Error ? Reflect.get(error, 'statusCode') : undefined;
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+    // A path the API docs' static file server refuses to read (@fastify/static's 403
+    // FST_STATIC_FORBIDDEN_PATH, a NUL byte in it) names no file: it is answered as one that is missing.
+    if (statusCode === 403 || statusCode === 404) return problem(404, 'NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`);
     const code = isFastifyError(error) ? error.code.replace(/^FST_ERR_/, '') : 'BAD_REQUEST';
     return problem(statusCode, code, error instanceof Error ? error.message : 'Bad request');
   }
@@ -256,12 +259,13 @@ function methodsAt(app: FastifyInstance, path: string): string[] {
 /**
  * The router answers a known path asked with a method it has no route for as it answers an
  * unknown path. That is 405 with the path's methods in `Allow` (RFC 9110 §15.5.6), so a client
- * can tell a wrong method from a wrong URL; an unknown path stays 404.
+ * can tell a wrong method from a wrong URL; an unknown path stays 404, and so does a path whose
+ * route takes the method but found nothing there (the API docs' static files: a missing file).
  */
 function routeNotFound(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const path = request.url.split('?')[0] ?? '';
   const allowed = methodsAt(app, path);
-  if (allowed.length === 0) return sendProblem(reply, problem(404, 'NOT_FOUND', `No route ${request.method} ${path}`));
+  if (allowed.length === 0 || allowed.includes(request.method)) return sendProblem(reply, problem(404, 'NOT_FOUND', `No route ${request.method} ${path}`));
   reply.header('allow', allowed.join(', '));
   return sendProblem(reply, problem(405, 'METHOD_NOT_ALLOWED', `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`));
 }

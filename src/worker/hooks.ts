@@ -123,12 +123,16 @@ function sameFilter(event: HookRow['event'], a: Record<string, string> | null, b
 
 /**
  * A target URL as the WHATWG URL parser serialises it (https://url.spec.whatwg.org/#concept-url-serializer):
- * scheme and host in lower case (RFC 3986 §6.2.2.1), the scheme's default port left out (§6.2.3).
- * The path and query stay as written: they are the receiver's, and may tell case apart. A stored
- * URL that does not parse any more is compared as it is.
+ * scheme and host in lower case (RFC 3986 §6.2.2.1), the scheme's default port left out (§6.2.3),
+ * and without a fragment, which no request carries (RFC 9110 §7.1). The path and query stay as
+ * written: they are the receiver's, and may tell case apart. A stored URL that does not parse any
+ * more is compared as it is.
  */
 function canonicalTargetUrl(url: string): string {
-  return URL.canParse(url) ? new URL(url).href : url;
+  if (!URL.canParse(url)) return url;
+  const parsed = new URL(url);
+  parsed.hash = '';
+  return parsed.href;
 }
 
 /**

@@ -16,7 +16,8 @@ const SERVER_SOURCES = ['src/server', 'src/worker', 'connectors'];
  * ConsentryError's own code (ERROR_CODES, each at statusOfCode), and an error with a 4xx
  * statusCode that fastifyProblem does not map, answered under its Fastify code without
  * `FST_ERR_` or as BAD_REQUEST. Of Fastify's 4xx errors a request can raise, fastifyProblem maps
- * all but FST_ERR_NOT_FOUND, which answers NOT_FOUND: both codes are in the table already.
+ * all but FST_ERR_NOT_FOUND, which answers NOT_FOUND, as does a plugin's 403 or 404 (the API docs'
+ * static files, test/server/docs-static-not-found.test.ts): both codes are in the table already.
  */
 const CODES_NOT_WRITTEN_AT_THE_CALL = ['src/server/problem.ts: problem(status, error.code,', 'src/server/problem.ts: problem(statusCode, code,'];
 

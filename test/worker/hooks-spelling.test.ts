@@ -64,6 +64,15 @@ describe('subscribing again with another spelling of the same subscription', () 
     expect(await hooks.list(workspaceId)).toHaveLength(2);
   });
 
+  it('answers the live hook for a target URL with a fragment, which no request carries, and stores it without one', async () => {
+    const first = await subscribe({ targetUrl: `${TARGET}#zap`, event: 'consent.withdrawn' });
+    expect(first.targetUrl).toBe(TARGET);
+    for (const spelling of [TARGET, `${TARGET}#`, `${TARGET}#other`]) {
+      await expect(subscribe({ targetUrl: spelling, event: 'consent.withdrawn' })).resolves.toMatchObject({ id: first.id, alreadySubscribed: true });
+    }
+    expect(await hooks.list(workspaceId)).toHaveLength(1);
+  });
+
   it('stores the target URL as the WHATWG parser serialises it', async () => {
     const hook = await subscribe({ targetUrl: 'HTTPS://Hooks.Example.COM:443/Zap?Key=V', event: 'consent.withdrawn' });
     // The path and query are the receiver's own, case-sensitive (RFC 3986 §6.2.2.1): they stay as written.

@@ -108,7 +108,7 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
           "Every filter key must name the event data's value: a contact or other id in any letter case, a tag as tagging compares tags (letter case, spaces and Unicode normalisation aside), " +
           'anything else exactly. A key the data does not have, or a value it never holds, is 422 naming filter.<key>; for event *, a filter whose keys no single event type has together is 422 naming filter. ' +
           "Every bad field is named in one answer, filter.purpose (checked against the workspace's purposes) and a refused targetUrl host included. Redirects are not followed: register the final URL. " +
-          'targetUrl is stored as the WHATWG URL parser writes it: scheme and host in lower case, without the default port. ' +
+          'targetUrl is stored as the WHATWG URL parser writes it: scheme and host in lower case, without the default port, without a #fragment. ' +
           'The hook lasts as long as the API key that created it: revoking the key deletes the hook (deletedReason key_revoked), and its pending deliveries are not sent. ' +
           'Subscribing again what a live hook of the workspace subscribes (the same targetUrl, event and filter, compared as above: HTTPS://Example.com:443/x is https://example.com/x, and a tag filter vip is VIP) ' +
           'creates nothing: it answers 200 with that hook, as it was stored, and its secret, and the hook now lasts as long as the calling key. ' +
