@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ErrorCode, FieldIssue } from '../core/errors.js';
 import { ConsentryError, isConsentryError, withUnnamedFields } from '../core/errors.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
+import { TransactionRolledBackError } from '../ports/store.js';
 import { FieldIssueJsonSchema } from './schemas.js';
 
 /**
@@ -227,6 +228,12 @@ export function toProblem(error: unknown, request: FastifyRequest): Problem {
     if (error.code === 'STORE_BUSY' || error.code === 'STORE_FULL') request.log.warn({ code: error.code, detail: error.message }, 'request refused: the store cannot take writes now');
     else if (status >= 500) request.log.error({ err: error }, 'request failed');
     return problem(status, error.code, error.message, error.issues);
+  }
+  if (error instanceof TransactionRolledBackError) {
+    // Another transaction of its commit group failed and the database rolled the group back:
+    // nothing of this request was written, and the same request may succeed at once.
+    request.log.warn({ err: error }, 'request refused: its commit group was rolled back');
+    return problem(503, 'STORE_BUSY', 'The database rolled this request back for another write that failed beside it; nothing changed: try again');
   }
   if (hasZodFastifySchemaValidationErrors(error) || isFastifyError(error)) {
     const mapped = fastifyProblem(error, request);
