@@ -487,13 +487,8 @@ export class HubSpotSync {
       tasks = await this.state.transaction((state, tx) => this.pick(state, tx));
     }
     if (summary) summary.tasks += tasks.length;
-    if (tasks.length > 0 && !this.holdsLease()) {
-      // Picked under the lease, which ran out since: handed back, due for the new holder at once.
-      const picked = tasks.flatMap(rowsOfTask);
-      const now = this.clock.now().toISOString();
-      await this.state.transaction((state) => state.deferChanges(picked, now));
-      tasks = [];
-    }
+    // A task asks the lease before its first call (execute): one picked under a lease that has run
+    // out since makes none, and hands its rows back.
     for (const task of tasks) this.launch(task);
     if (pick) await this.unlinkPreviousPortals(summary);
   }

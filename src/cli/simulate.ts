@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { ConsentryError, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
+import { ConsentryError, describeIssues, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { isPublicEventType, OutboundMessageDataSchema } from '../core/events.js';
 import { ConsentStates, governingDecision } from '../core/ledger.js';
 import { InboundChannelSchema, InboundMessageSchema, parseInput } from '../engine/inputs.js';
@@ -158,8 +158,7 @@ interface Simulation {
 
 /** A transcript error at `path` (`steps.3.text`), worded as the transcript's parse errors are; `code` is the engine's when it refused the value. */
 function transcriptError(issues: readonly FieldIssue[], code: ErrorCode = 'VALIDATION_FAILED'): ConsentryError {
-  const detail = issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ');
-  return new ConsentryError(code, `Invalid transcript: ${detail}`, issues);
+  return new ConsentryError(code, `Invalid transcript: ${describeIssues(issues)}`, issues);
 }
 
 /** The engine's refusals of a value the transcript gives: a malformed field, e-mail or phone. */

@@ -70,6 +70,11 @@ export function issuesOfRefusal(refusal: ConsentryError): FieldIssue[] {
   return refusal.issues.length > 0 ? [...refusal.issues] : [{ path: '', message: refusal.message }];
 }
 
+/** Issues as one line of a problem's detail: `path: message` each (`(root)` for the value itself), `; ` between. */
+export function describeIssues(issues: readonly FieldIssue[]): string {
+  return issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ');
+}
+
 /** `first`, then the issues of `more` on fields `first` does not name already: one entry per bad field. */
 export function withUnnamedFields(first: readonly FieldIssue[], more: readonly FieldIssue[]): FieldIssue[] {
   const named = new Set(first.map((issue) => issue.path));

@@ -8,7 +8,7 @@ import {
   PurposeSchema,
 } from '../core/consent.js';
 import { controlCharacterIn } from '../core/contact.js';
-import { ConsentryError, type FieldIssue } from '../core/errors.js';
+import { ConsentryError, describeIssues, type FieldIssue } from '../core/errors.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence, zodIssuesToFieldIssues } from '../core/ledger.js';
 
 /** Messaging channels a message can arrive on (`any` is only a consent scope). */
@@ -269,9 +269,12 @@ export type BulkRow = z.input<typeof BulkRowSchema>;
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
-    const issues = zodIssuesToFieldIssues(parsed.error);
-    const detail = issues.map((i) => `${i.path || '(root)'}: ${i.message}`).join('; ');
-    throw new ConsentryError('VALIDATION_FAILED', `Invalid ${what}: ${detail}`, issues);
+    throw invalidInput(what, zodIssuesToFieldIssues(parsed.error));
   }
   return parsed.data;
+}
+
+/** VALIDATION_FAILED naming each bad field of `what` (parseInput's refusal, for checks beyond a schema too). */
+export function invalidInput(what: string, issues: readonly FieldIssue[]): ConsentryError {
+  return new ConsentryError('VALIDATION_FAILED', `Invalid ${what}: ${describeIssues(issues)}`, issues);
 }

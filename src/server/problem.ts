@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ErrorCode, FieldIssue } from '../core/errors.js';
-import { ConsentryError, isConsentryError, withUnnamedFields } from '../core/errors.js';
+import { ConsentryError, describeIssues, isConsentryError, withUnnamedFields } from '../core/errors.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import { TransactionRolledBackError } from '../ports/store.js';
 import { FieldIssueJsonSchema } from './schemas.js';
@@ -106,10 +106,6 @@ export async function asRequestField<T>(work: () => Promise<T>, engineField: str
     // A message naming several fields lists them by path: it is written again with the request's names.
     throw new ConsentryError(error.code, issues.length > 1 ? describeIssues(issues) : error.message, issues);
   }
-}
-
-function describeIssues(issues: readonly FieldIssue[]): string {
-  return issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ');
 }
 
 /**
@@ -247,12 +243,21 @@ export function toProblem(error: unknown, request: FastifyRequest): Problem {
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     // A path the API docs' static file server refuses to read (@fastify/static's 403
     // FST_STATIC_FORBIDDEN_PATH, a NUL byte in it) names no file: it is answered as one that is missing.
-    if (statusCode === 403 || statusCode === 404) return problem(404, 'NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0] ?? ''}`);
+    if (statusCode === 403 || statusCode === 404) return noRoute(request);
     const code = isFastifyError(error) ? error.code.replace(/^FST_ERR_/, '') : 'BAD_REQUEST';
     return problem(statusCode, code, error instanceof Error ? error.message : 'Bad request');
   }
   request.log.error({ err: error }, 'request failed');
   return problem(500, 'INTERNAL', 'An unexpected error occurred');
+}
+
+function pathOf(request: FastifyRequest): string {
+  return request.url.split('?')[0] ?? '';
+}
+
+/** The answer for a path that names nothing. */
+function noRoute(request: FastifyRequest): Problem {
+  return problem(404, 'NOT_FOUND', `No route ${request.method} ${pathOf(request)}`);
 }
 
 /** Every method a route can be declared with; Fastify adds HEAD to each GET route itself. */
@@ -270,9 +275,9 @@ function methodsAt(app: FastifyInstance, path: string): string[] {
  * route takes the method but found nothing there (the API docs' static files: a missing file).
  */
 function routeNotFound(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const path = request.url.split('?')[0] ?? '';
+  const path = pathOf(request);
   const allowed = methodsAt(app, path);
-  if (allowed.length === 0 || allowed.includes(request.method)) return sendProblem(reply, problem(404, 'NOT_FOUND', `No route ${request.method} ${path}`));
+  if (allowed.length === 0 || allowed.includes(request.method)) return sendProblem(reply, noRoute(request));
   reply.header('allow', allowed.join(', '));
   return sendProblem(reply, problem(405, 'METHOD_NOT_ALLOWED', `${path} does not take ${request.method}; it takes ${allowed.join(', ')}`));
 }

@@ -5,7 +5,7 @@ import { pageOf, unknownCursor } from '../core/paging.js';
 import { canonicalUlid, controlCharacterIn, isUlid, TAG_MAX_LENGTH, tagKey } from '../core/contact.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import { assertKnownPurpose, WebhookTargetUrlSchema, type WorkspaceSettings } from '../core/settings.js';
-import { parseInput } from '../engine/inputs.js';
+import { invalidInput, parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
 import type { ApiKeyRow, DeliveryRow, DeliveryStatus, HookDeletedReason, HookRow, Store, StoreTx } from '../ports/store.js';
@@ -214,10 +214,6 @@ function hookValueIssues(input: unknown, settings: Pick<WorkspaceSettings, 'purp
     purpose === undefined || settings === null ? null : refusalOf(() => assertKnownPurpose(purpose, settings, 'filter.purpose')),
   ];
   return refusals.flatMap((refusal) => (refusal === null ? [] : issuesOfRefusal(refusal)));
-}
-
-function invalidHook(issues: readonly FieldIssue[]): ConsentryError {
-  return new ConsentryError('VALIDATION_FAILED', `Invalid hook: ${issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ')}`, issues);
 }
 
 export const DeliveryStatusSchema = z.enum(['pending', 'delivered', 'dead']);
@@ -527,7 +523,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
   return {
     async create(workspaceId, input, apiKeyId) {
       const parsed = HookInputSchema.safeParse(input);
-      if (!parsed.success) throw invalidHook(withUnnamedFields(zodIssuesToFieldIssues(parsed.error), await valueIssues(workspaceId, input)));
+      if (!parsed.success) throw invalidInput('hook', withUnnamedFields(zodIssuesToFieldIssues(parsed.error), await valueIssues(workspaceId, input)));
       const valid = parsed.data;
       const now = clock.now();
       let hook: HookRow = {
@@ -551,7 +547,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
           if (key.revokedAt !== null) throw new ConsentryError('UNAUTHORIZED', 'This API key was revoked');
         }
         const issues = hookValueIssues(valid, workspace.settings, targetPolicy);
-        if (issues.length > 0) throw invalidHook(issues);
+        if (issues.length > 0) throw invalidInput('hook', issues);
         const live = await tx.listHooks(workspaceId);
         // Compared as the hook hears events, so another spelling of a live subscription, or a hook
         // stored before targets and filters were compared this way, is that subscription.
