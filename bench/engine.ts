@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -41,14 +41,20 @@ interface Subject {
    */
   settle(): Promise<void>;
   close(): Promise<void>;
+  /** The database file, whose -wal file grows by one frame (a page and its 24-byte header) per page a COMMIT writes. */
+  path: string;
 }
 
-/** A bare SQLite transaction of three inserts, on SQLite's own defaults for a WAL database. */
-function bareSubject(): Subject {
+/**
+ * A bare SQLite transaction of three inserts, on SQLite's own defaults for a WAL database;
+ * `checkpoints: false` turns its automatic checkpoints off, so the WAL keeps every frame.
+ */
+function bareSubject(checkpoints = true): Subject {
   const { dir, path } = tempDatabase('bare');
   const db = new BetterSqlite3(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  if (!checkpoints) db.pragma('wal_autocheckpoint = 0');
   db.exec(`
     CREATE TABLE a (id INTEGER PRIMARY KEY, k TEXT NOT NULL, v TEXT NOT NULL);
     CREATE TABLE b (id INTEGER PRIMARY KEY, k TEXT NOT NULL, v TEXT NOT NULL);
@@ -74,14 +80,23 @@ function bareSubject(): Subject {
       db.close();
       rmSync(dir, { recursive: true, force: true });
     },
+    path,
   };
 }
 
 const CONTACTS = 500;
 
-async function engineSubject(kind: 'keyword' | 'workflow', checkpointInBackground = true): Promise<Subject> {
+/**
+ * `checkpoints`: 'background' (the default store), 'writer' (checkpoints on the writer's own
+ * connection), or 'none', where the WAL keeps every frame for walFramesPerTransaction.
+ */
+async function engineSubject(kind: 'keyword' | 'workflow', checkpoints: 'background' | 'writer' | 'none' = 'background'): Promise<Subject> {
   const { dir, path } = tempDatabase(kind);
-  const store = createSqliteStore({ path, checkpointInBackground });
+  const store = createSqliteStore({
+    path,
+    checkpointInBackground: checkpoints === 'background',
+    ...(checkpoints === 'none' ? { walAutocheckpointPages: Number.MAX_SAFE_INTEGER } : {}),
+  });
   const clock = new FakeClock('2026-01-01T00:00:00.000Z');
   const engine = createEngine({ store, clock });
   const ws = await engine.createWorkspace({ name: 'bench', settings: { privacyPolicyUrl: 'https://example.com/privacy' } });
@@ -107,6 +122,7 @@ async function engineSubject(kind: 'keyword' | 'workflow', checkpointInBackgroun
       await store.close();
       rmSync(dir, { recursive: true, force: true });
     },
+    path,
   };
 }
 
@@ -122,6 +138,32 @@ async function send(workspace: WorkspaceEngine, kind: 'keyword' | 'workflow', co
     from: { id: `+3460000${String(1000 + contact).padStart(4, '0')}` },
     text: text ?? 'hello',
   });
+}
+
+/**
+ * Pages written per COMMIT, as WAL frames appended per transaction while nothing checkpoints:
+ * in WAL mode a COMMIT appends each page the transaction changed (https://www.sqlite.org/wal.html,
+ * https://www.sqlite.org/fileformat.html#the_write_ahead_log), so this counts what a COMMIT
+ * costs independently of the machine's speed. One warm-up block first, as in the timed rounds,
+ * then FRAME_BLOCKS blocks: whole cycles of both kinds of traffic, which write more or fewer
+ * pages from one block to the next (a STOP and a START; a question asked, re-asked, closed).
+ */
+/** Keyword traffic repeats every 2 blocks and workflow traffic every 5 (see send), so 10 spans whole cycles of both. */
+const FRAME_BLOCKS = 10;
+
+async function walFramesPerTransaction(subject: Subject, count: number): Promise<number> {
+  try {
+    await subject.block(count);
+    const walBytes = (): number => (existsSync(`${subject.path}-wal`) ? statSync(`${subject.path}-wal`).size : 0);
+    const pageSize = new BetterSqlite3(subject.path, { readonly: true });
+    const frameBytes = Number(pageSize.pragma('page_size', { simple: true })) + 24;
+    pageSize.close();
+    const before = walBytes();
+    for (let block = 0; block < FRAME_BLOCKS; block++) await subject.block(count);
+    return (walBytes() - before) / frameBytes / (FRAME_BLOCKS * count);
+  } finally {
+    await subject.close();
+  }
 }
 
 interface TimerFiringResult {
@@ -220,7 +262,7 @@ export async function main(): Promise<void> {
   const kinds = ['keyword', 'workflow'] as const;
   const bare = bareSubject();
   const subjects = { keyword: await engineSubject('keyword'), workflow: await engineSubject('workflow') };
-  const writerSubjects = compareWriter ? { keyword: await engineSubject('keyword', false), workflow: await engineSubject('workflow', false) } : null;
+  const writerSubjects = compareWriter ? { keyword: await engineSubject('keyword', 'writer'), workflow: await engineSubject('workflow', 'writer') } : null;
   // Rounds of adjacent blocks on long-lived databases: a burst of load on this shared machine
   // slows the blocks of one round together, so the per-round ratios hold still where rates
   // measured apart would not. One warm-up round goes unrecorded.
@@ -262,6 +304,15 @@ export async function main(): Promise<void> {
       console.log(`  ${kind} with background checkpoints / with checkpoints on the writer: ${fmt(median(gains[kind]), 2)}× (median of the rounds)`);
     }
   }
+  const frames = {
+    bare: await walFramesPerTransaction(bareSubject(false), messages),
+    keyword: await walFramesPerTransaction(await engineSubject('keyword', 'none'), messages),
+    workflow: await walFramesPerTransaction(await engineSubject('workflow', 'none'), messages),
+  };
+  console.log(
+    `  pages each COMMIT writes (WAL frames, mean of ${fmt(FRAME_BLOCKS * messages)} transactions): bare ${fmt(frames.bare, 1)}, ` +
+      `keyword ${fmt(frames.keyword, 1)}, workflow ${fmt(frames.workflow, 1)}`,
+  );
 
   const due = envNumber('BENCH_DUE_TIMERS', 100);
   const few = await timerFiring(envNumber('BENCH_FEW_PENDING', 1_000), due);
