@@ -115,6 +115,9 @@ export interface HookRow {
 
 export type DeliveryStatus = 'pending' | 'delivered' | 'dead';
 
+/** Deliveries to a workspace's outbound webhook (the custom channel's replies) have the hook id `outbound:<workspaceId>`. */
+export const OUTBOUND_HOOK_PREFIX = 'outbound:';
+
 /** One event to one hook (or to a workspace's outbound webhook): the unit of retry. */
 export interface DeliveryRow {
   id: string;
@@ -146,6 +149,14 @@ export interface DeliveryListQuery {
   limit: number;
 }
 
+/** What `resendDeadDeliveries` did. */
+export interface ResentDeadDeliveries {
+  /** Dead deliveries back to pending. */
+  resent: number;
+  /** Dead deliveries that could be sent again are left (beyond the limit). */
+  more: boolean;
+}
+
 /** Which ready deliveries `listReadyDeliveriesByHook` returns. */
 export interface ReadyByHookQuery {
   /** At most this many deliveries of each hook. */
@@ -161,10 +172,15 @@ export interface ReadyByHookQuery {
 /** What /metrics shows of the delivery backlog. */
 export interface DeliveryBacklog {
   pending: number;
-  /** Dead letters that can be sent again: of live hooks, and of outbound webhooks. */
+  /** Dead letters that can be sent again: of live hooks, and of outbound webhooks to contacts not erased. */
   dead: number;
   /** Dead deliveries of deleted hooks (DELETE, a 410 Gone, or their key revoked): their subscription ended, nothing sends them. */
   unsubscribed: number;
+  /**
+   * Dead deliveries to an outbound webhook whose contact was erased: a reply is a message to the
+   * person, and erasure ends contact with them (GDPR Art. 17), so nothing sends them, ever.
+   */
+  erased: number;
   /** When the earliest event with a pending delivery occurred; null when nothing is pending. */
   oldestPendingOccurredAt: string | null;
 }
@@ -305,13 +321,15 @@ export interface StoreTx {
   /**
    * Sends a hook's dead deliveries again, oldest event first, at most `limit` of them: each becomes
    * pending, due at `at`, with no attempts and `resentAt` = `at`; lastError and lastStatusCode stay
-   * until the next attempt. Returns how many.
+   * until the next attempt. The dead deliveries to an outbound webhook whose contact was erased
+   * (DeliveryBacklog's `erased`) are never sent again and stay as they are. Answers how many were
+   * sent again, and whether dead deliveries that could be are left beyond `limit`.
    */
-  resendDeadDeliveries(workspaceId: string, hookId: string, query: { at: string; limit: number }): Promise<number>;
+  resendDeadDeliveries(workspaceId: string, hookId: string, query: { at: string; limit: number }): Promise<ResentDeadDeliveries>;
   /** Marks every pending delivery of a hook dead (the hook is gone); returns how many. */
   abandonDeliveries(hookId: string, reason: string, at: string): Promise<number>;
   countDeliveries(status: DeliveryStatus): Promise<number>;
-  /** Pending, dead and unsubscribed deliveries across workspaces, and the age of the backlog. */
+  /** Pending, dead, unsubscribed and erased deliveries across workspaces, and the age of the backlog. */
   deliveryBacklog(): Promise<DeliveryBacklog>;
 
   // small key-value state for dispatchers (cursors, pauses); JSON values

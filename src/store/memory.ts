@@ -16,6 +16,7 @@ import type {
   HookRow,
   ProcessedMessage,
   ReadyByHookQuery,
+  ResentDeadDeliveries,
   Store,
   StoredEvent,
   StoreProbe,
@@ -23,6 +24,7 @@ import type {
   TimerRow,
   WorkflowRunRow,
 } from '../ports/store.js';
+import { OUTBOUND_HOOK_PREFIX } from '../ports/store.js';
 import {
   TransactionLock,
   WriteInsideReadError,
@@ -1076,18 +1078,26 @@ class MemoryTx implements StoreTx {
       .map(copyDelivery);
   }
 
-  async resendDeadDeliveries(workspaceId: string, hookId: string, query: { at: string; limit: number }): Promise<number> {
+  async resendDeadDeliveries(workspaceId: string, hookId: string, query: { at: string; limit: number }): Promise<ResentDeadDeliveries> {
     this.check();
     assertCanonicalTimestamp(query.at, 'at');
     assertLimit(query.limit);
     const { at } = query;
-    const resent = this.deliveriesOfHook(workspaceId, hookId, 'dead')
-      .sort((a, b) => compareText(a.eventId, b.eventId))
-      .slice(0, query.limit);
+    const resendable = this.deliveriesOfHook(workspaceId, hookId, 'dead')
+      .filter((delivery) => !this.isReplyToErasedContact(delivery))
+      .sort((a, b) => compareText(a.eventId, b.eventId));
+    const resent = resendable.slice(0, query.limit);
     for (const delivery of resent) {
       this.put(this.d.deliveries, delivery.id, { ...delivery, status: 'pending', attempts: 0, nextAttemptAt: at, resentAt: at, updatedAt: at });
     }
-    return resent.length;
+    return { resent: resent.length, more: resendable.length > resent.length };
+  }
+
+  /** A delivery to the workspace's outbound webhook whose contact was erased (DeliveryBacklog's `erased`). */
+  private isReplyToErasedContact(delivery: DeliveryRow): boolean {
+    if (delivery.hookId !== `${OUTBOUND_HOOK_PREFIX}${delivery.workspaceId}` || delivery.contactId === null) return false;
+    const contact = this.d.contacts.get(compositeKey(delivery.workspaceId, delivery.contactId));
+    return contact !== undefined && contact.erasedAt !== null;
   }
 
   async abandonDeliveries(hookId: string, reason: string, at: string): Promise<number> {
@@ -1113,10 +1123,12 @@ class MemoryTx implements StoreTx {
     let pending = 0;
     let dead = 0;
     let unsubscribed = 0;
+    let erased = 0;
     let oldest: number | null = null;
     for (const delivery of this.d.deliveries.values()) {
       if (delivery.status === 'dead') {
         if (this.d.hooks.get(delivery.hookId)?.deletedAt) unsubscribed += 1;
+        else if (this.isReplyToErasedContact(delivery)) erased += 1;
         else dead += 1;
       }
       if (delivery.status !== 'pending') continue;
@@ -1124,7 +1136,7 @@ class MemoryTx implements StoreTx {
       if (oldest === null || delivery.eventPosition < oldest) oldest = delivery.eventPosition;
     }
     const event = oldest === null ? undefined : this.d.events.find((candidate) => candidate.position === oldest);
-    return { pending, dead, unsubscribed, oldestPendingOccurredAt: event?.occurredAt ?? null };
+    return { pending, dead, unsubscribed, erased, oldestPendingOccurredAt: event?.occurredAt ?? null };
   }
 
   // meta

@@ -31,6 +31,7 @@ import type {
   HookRow,
   ProcessedMessage,
   ReadyByHookQuery,
+  ResentDeadDeliveries,
   RunStatus,
   Store,
   StoredEvent,
@@ -39,6 +40,7 @@ import type {
   TimerRow,
   WorkflowRunRow,
 } from '../ports/store.js';
+import { OUTBOUND_HOOK_PREFIX } from '../ports/store.js';
 import {
   assertCanonicalTimestamp,
   assertDelivery,
@@ -738,6 +740,28 @@ export const UNSUBSCRIBED_BACKLOG_SQL = `SELECT count(*) AS count FROM hooks CRO
   WHERE hooks.deleted_at IS NOT NULL AND deliveries.status = 'dead'`;
 
 /**
+ * Whether the deliveries row `d` is a reply to the outbound webhook whose contact was erased
+ * (DeliveryBacklog's `erased`): one primary-key read of the contact, made only for a row of an
+ * outbound webhook (a hook's rows fail the first test).
+ */
+function replyToErasedContact(d: string): string {
+  return `${d}.hook_id = '${OUTBOUND_HOOK_PREFIX}' || ${d}.workspace_id AND EXISTS (
+      SELECT 1 FROM contacts
+      WHERE contacts.workspace_id = ${d}.workspace_id AND contacts.id = ${d}.contact_id AND contacts.erased_at IS NOT NULL
+    )`;
+}
+
+/**
+ * The dead replies to erased contacts, read workspace by workspace from the outbound webhook's
+ * range of deliveries_dead, each row's contact by primary key: a scrape costs the outbound
+ * webhooks' dead letters, not every dead letter of the store. Exported so a test can check its plan.
+ */
+export const ERASED_BACKLOG_SQL = `SELECT count(*) AS count FROM workspaces
+  CROSS JOIN deliveries INDEXED BY deliveries_dead ON deliveries.hook_id = '${OUTBOUND_HOOK_PREFIX}' || workspaces.id
+  CROSS JOIN contacts ON contacts.workspace_id = workspaces.id AND contacts.id = deliveries.contact_id
+  WHERE deliveries.status = 'dead' AND deliveries.workspace_id = workspaces.id AND contacts.erased_at IS NOT NULL`;
+
+/**
  * The live hooks a key created, read from the workspace's live hooks in hooks_live: hooks are few,
  * and a revocation is rare, so the key column has no index of its own to write on every
  * subscription. Exported so a test can check its plan.
@@ -766,13 +790,22 @@ function deliveryListKey(status: DeliveryStatus | undefined, beforeEvent: boolea
   return `${status ?? 'any'}:${beforeEvent ? 'before' : 'first'}`;
 }
 
-/** A hook's dead letters back to pending, oldest event first, read from deliveries_dead; exported so a test can check its plan. */
+/**
+ * A hook's dead letters back to pending, oldest event first, read from deliveries_dead, and
+ * whether any that could be sent again are left; replies to erased contacts are never sent again.
+ * Exported so a test can check their plans.
+ */
 export const RESEND_DEAD_SQL = `UPDATE deliveries
   SET status = 'pending', attempts = 0, next_attempt_at = @at, resent_at = @at, updated_at = @at
   WHERE id IN (
-    SELECT id FROM deliveries WHERE hook_id = @hook_id AND workspace_id = @workspace_id AND status = 'dead'
-    ORDER BY event_id LIMIT @limit
+    SELECT d.id FROM deliveries d WHERE d.hook_id = @hook_id AND d.workspace_id = @workspace_id AND d.status = 'dead'
+      AND NOT (${replyToErasedContact('d')})
+    ORDER BY d.event_id LIMIT @limit
   )`;
+export const MORE_DEAD_SQL = `SELECT EXISTS (
+    SELECT 1 FROM deliveries d WHERE d.hook_id = @hook_id AND d.workspace_id = @workspace_id AND d.status = 'dead'
+      AND NOT (${replyToErasedContact('d')})
+  ) AS more`;
 
 /** Every statement is prepared once per open database and reused by every transaction. */
 class Statements {
@@ -886,12 +919,14 @@ class Statements {
   /** By status (`any` for every one) and whether the page starts after a cursor's event. */
   readonly listDeliveries: Readonly<Record<DeliveryListKey, Statement<(string | number)[], DeliveryDbRow>>>;
   readonly resendDeadDeliveries: Statement<[{ at: string; hook_id: string; workspace_id: string; limit: number }]>;
+  readonly moreDeadDeliveries: Statement<[{ hook_id: string; workspace_id: string }], { more: 0 | 1 }>;
   readonly abandonDeliveries: Statement<[string, string, string]>;
   readonly countDeliveries: Statement<[string], { count: number }>;
   readonly nextPendingHook: Statement<[string], { hook_id: string }>;
   readonly readyOfHook: Statement<[string, string, number], DeliveryDbRow>;
   readonly pendingBacklog: Statement<[], { count: number; oldest: number | null }>;
   readonly unsubscribedBacklog: Statement<[], { count: number }>;
+  readonly erasedBacklog: Statement<[], { count: number }>;
   readonly occurredAtOfPosition: Statement<[number], { occurred_at: string }>;
 
   readonly getMeta: Statement<[string], { value: string }>;
@@ -1096,6 +1131,7 @@ class Statements {
       'dead:before': list('dead', true),
     };
     this.resendDeadDeliveries = db.prepare(RESEND_DEAD_SQL);
+    this.moreDeadDeliveries = db.prepare(MORE_DEAD_SQL);
     this.abandonDeliveries = db.prepare(
       `UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ? WHERE hook_id = ? AND status = 'pending'`,
     );
@@ -1104,6 +1140,7 @@ class Statements {
     this.readyOfHook = db.prepare(READY_OF_HOOK_SQL);
     this.pendingBacklog = db.prepare(PENDING_BACKLOG_SQL);
     this.unsubscribedBacklog = db.prepare(UNSUBSCRIBED_BACKLOG_SQL);
+    this.erasedBacklog = db.prepare(ERASED_BACKLOG_SQL);
     this.occurredAtOfPosition = db.prepare('SELECT occurred_at FROM events WHERE position = ?');
 
     this.getMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
@@ -1956,11 +1993,13 @@ class SqliteTx implements StoreTx {
     return statement.all(...params).map(toDelivery);
   }
 
-  async resendDeadDeliveries(workspaceId: string, hookId: string, query: { at: string; limit: number }): Promise<number> {
+  async resendDeadDeliveries(workspaceId: string, hookId: string, query: { at: string; limit: number }): Promise<ResentDeadDeliveries> {
     this.check();
     assertCanonicalTimestamp(query.at, 'at');
     assertLimit(query.limit);
-    return this.s.resendDeadDeliveries.run({ at: query.at, hook_id: hookId, workspace_id: workspaceId, limit: query.limit }).changes;
+    const { changes } = this.s.resendDeadDeliveries.run({ at: query.at, hook_id: hookId, workspace_id: workspaceId, limit: query.limit });
+    const more = this.s.moreDeadDeliveries.get({ hook_id: hookId, workspace_id: workspaceId })?.more === 1;
+    return { resent: changes, more };
   }
 
   async abandonDeliveries(hookId: string, reason: string, at: string): Promise<number> {
@@ -1979,10 +2018,13 @@ class SqliteTx implements StoreTx {
     const oldest = pending?.oldest ?? null;
     const event = oldest === null ? undefined : this.s.occurredAtOfPosition.get(oldest);
     const unsubscribed = this.s.unsubscribedBacklog.get()?.count ?? 0;
+    // An outbound webhook has no hooks row: no delivery is counted in both.
+    const erased = this.s.erasedBacklog.get()?.count ?? 0;
     return {
       pending: pending?.count ?? 0,
-      dead: (this.s.countDeliveries.get('dead')?.count ?? 0) - unsubscribed,
+      dead: (this.s.countDeliveries.get('dead')?.count ?? 0) - unsubscribed - erased,
       unsubscribed,
+      erased,
       oldestPendingOccurredAt: event?.occurred_at ?? null,
     };
   }

@@ -6,15 +6,18 @@ const ATTEMPTS_NAME = 'consentry_hook_delivery_attempts_total';
 const PENDING_NAME = 'consentry_hook_deliveries_pending';
 const DEAD_NAME = 'consentry_hook_deliveries_dead';
 const UNSUBSCRIBED_NAME = 'consentry_hook_deliveries_unsubscribed';
+const ERASED_NAME = 'consentry_hook_deliveries_erased';
 const OLDEST_NAME = 'consentry_hook_oldest_pending_delivery_age_seconds';
 
 /** The delivery backlog as a scrape reads it from the store. */
 export interface BacklogReading {
   pending: number;
-  /** Dead letters that can be sent again (of live hooks and outbound webhooks). */
+  /** Dead letters that can be sent again (of live hooks, and of outbound webhooks to contacts not erased). */
   dead: number;
   /** Dead deliveries of deleted hooks: nothing sends them, and nothing is to be done about them. */
   unsubscribed: number;
+  /** Dead replies to the outbound webhook whose contact was erased: never sent, and nothing is to be done about them either. */
+  erased: number;
   /** 0 when nothing is pending. */
   oldestPendingAgeSeconds: number;
 }
@@ -25,7 +28,9 @@ export interface BacklogReading {
  * store when /metrics is scraped: it lives in the store, not in this process's memory, and a
  * count kept in memory would be wrong after a restart. The deliveries of a hook that was deleted
  * (DELETE, its target answered 410 Gone, or its API key was revoked) have a gauge of their own: an alert on dead letters
- * must not fire because a subscriber left, and they cannot be sent again anyway. No per-hook
+ * must not fire because a subscriber left, and they cannot be sent again anyway. So do the replies
+ * to the outbound webhook whose contact was erased: not sending them is what erasure asks for
+ * (GDPR Art. 17), not a failure, and they cannot be sent again either. No per-hook
  * labels: hooks are created by API clients, and a label per hook would let them grow the series
  * without bound.
  *
@@ -55,11 +60,20 @@ export class DeliveryMetrics {
 
     const backlogGauge = storeReadingGauges(registry, readBacklog);
     backlogGauge(PENDING_NAME, 'Hook and outbound webhook deliveries waiting to be sent or retried', (b) => b.pending);
-    backlogGauge(DEAD_NAME, 'Hook and outbound webhook deliveries dead-lettered and not sent again yet (kept in the store; those of deleted hooks are counted apart)', (b) => b.dead);
+    backlogGauge(
+      DEAD_NAME,
+      'Hook and outbound webhook deliveries dead-lettered and not sent again yet (kept in the store; those of deleted hooks and replies to erased contacts are counted apart)',
+      (b) => b.dead,
+    );
     backlogGauge(
       UNSUBSCRIBED_NAME,
       'Deliveries of hooks that were deleted (DELETE, the target answered 410 Gone, or the API key that created the hook was revoked) that will never be sent: pending ones when the hook went, and its dead letters (kept in the store)',
       (b) => b.unsubscribed,
+    );
+    backlogGauge(
+      ERASED_NAME,
+      'Replies to the outbound webhook not sent because their contact was erased (DELETE /v1/contacts/{id}), which will never be sent: dead, kept in the store, whatever stopped them first',
+      (b) => b.erased,
     );
     backlogGauge(OLDEST_NAME, 'Seconds since the event of the oldest pending delivery occurred (0 when none is pending)', (b) => b.oldestPendingAgeSeconds);
   }

@@ -404,7 +404,13 @@ export class HookDispatcher {
     const backlog = await this.store.read((tx) => tx.deliveryBacklog());
     const oldest = backlog.oldestPendingOccurredAt === null ? null : Date.parse(backlog.oldestPendingOccurredAt);
     const ageMs = oldest === null ? 0 : Math.max(0, this.clock.now().getTime() - oldest);
-    return { pending: backlog.pending, dead: backlog.dead, unsubscribed: backlog.unsubscribed, oldestPendingAgeSeconds: ageMs / 1000 };
+    return {
+      pending: backlog.pending,
+      dead: backlog.dead,
+      unsubscribed: backlog.unsubscribed,
+      erased: backlog.erased,
+      oldestPendingAgeSeconds: ageMs / 1000,
+    };
   }
 
   /** Passes never overlap: a delivery is picked by one pass only. */
@@ -855,7 +861,11 @@ export class HookDispatcher {
   }
 }
 
-/** The lastError of a reply not sent because its contact was erased before it went out. */
+/**
+ * The lastError of a reply not sent because its contact was erased before it went out. The reply
+ * stays listed, dead, under the outbound webhook; it cannot be sent again (hooks.ts), and /metrics
+ * counts it among the erased deliveries, not the dead letters (delivery-metrics.ts).
+ */
 export const NOT_SENT_TO_ERASED_CONTACT = 'not sent: the contact was erased';
 
 async function isToErasedContact(tx: StoreTx, delivery: DeliveryRow, event: StoredEvent): Promise<boolean> {

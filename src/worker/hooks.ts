@@ -8,7 +8,7 @@ import { assertKnownPurpose, WebhookTargetUrlSchema, type WorkspaceSettings } fr
 import { invalidInput, parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
-import type { ApiKeyRow, DeliveryRow, DeliveryStatus, HookDeletedReason, HookRow, Store, StoreTx } from '../ports/store.js';
+import { OUTBOUND_HOOK_PREFIX, type ApiKeyRow, type DeliveryRow, type DeliveryStatus, type HookDeletedReason, type HookRow, type Store, type StoreTx } from '../ports/store.js';
 import {
   keepPreviousSecret,
   newSigningSecret,
@@ -266,7 +266,10 @@ export interface DeliveryPage {
 export interface RetriedDeadLetters {
   /** How many dead letters went back to pending, oldest event first. */
   retried: number;
-  /** Whether dead letters are left (beyond one request's bound): ask again to send the next ones. */
+  /**
+   * Whether dead letters that can be sent again are left (beyond one request's bound): ask again
+   * to send the next ones. Replies to erased contacts, which are never sent again, do not count.
+   */
   hasMore: boolean;
 }
 
@@ -368,10 +371,14 @@ export interface HookRegistry {
    * delivery the hook does not have, CONFLICT for a deleted hook or a delivery that is not dead.
    */
   retryDelivery(workspaceId: string, hookId: string, deliveryId: string): Promise<DeliveryView>;
-  /** The same for a dead letter of the outbound webhook; CONFLICT while the workspace has no outboundWebhookUrl. */
+  /**
+   * The same for a dead letter of the outbound webhook; CONFLICT while the workspace has no
+   * outboundWebhookUrl, and for a reply whose contact was erased, which is never sent.
+   */
   retryOutboundDelivery(workspaceId: string, deliveryId: string): Promise<DeliveryView>;
   /** Sends a live hook's dead letters again as `retryDelivery` does, oldest event first, at most MAX_RETRIED_PER_REQUEST. */
   retryDeadDeliveries(workspaceId: string, hookId: string): Promise<RetriedDeadLetters>;
+  /** The same for the outbound webhook's; replies whose contact was erased stay as they are. */
   retryDeadOutboundDeliveries(workspaceId: string): Promise<RetriedDeadLetters>;
   /**
    * Gives a live hook a new secret, shown only in this answer; the old one keeps signing beside it
@@ -507,9 +514,24 @@ async function resendDeadLetter(tx: StoreTx, delivery: DeliveryRow, at: string):
 }
 
 async function resendDeadLetters(tx: StoreTx, workspaceId: string, hookId: string, at: string): Promise<RetriedDeadLetters> {
-  const retried = await tx.resendDeadDeliveries(workspaceId, hookId, { at, limit: MAX_RETRIED_PER_REQUEST });
-  const left = await tx.listDeliveries(workspaceId, hookId, { status: 'dead', limit: 1 });
-  return { retried, hasMore: left.length > 0 };
+  const { resent, more } = await tx.resendDeadDeliveries(workspaceId, hookId, { at, limit: MAX_RETRIED_PER_REQUEST });
+  return { retried: resent, hasMore: more };
+}
+
+/**
+ * A reply is a message to the person (README, outbound webhook: a message to `to`), and erasure
+ * ends contact with them (GDPR Art. 17): a reply whose contact was erased is never sent, so it is
+ * not sent again either. The store leaves such replies out of a bulk retry the same way
+ * (resendDeadDeliveries), and /metrics counts them apart from the dead letters.
+ */
+async function assertContactNotErased(tx: StoreTx, delivery: DeliveryRow): Promise<void> {
+  if (delivery.contactId === null) return;
+  const contact = await tx.getContact(delivery.workspaceId, delivery.contactId);
+  if (contact === undefined || contact.erasedAt === null) return;
+  throw new ConsentryError(
+    'CONFLICT',
+    `Delivery ${delivery.id} is a reply to contact ${delivery.contactId}, and the contact was erased: a reply to an erased contact is never sent`,
+  );
 }
 
 export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
@@ -608,6 +630,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       return store.transaction(async (tx) => {
         const delivery = await requireDelivery(tx, workspaceId, outboundHookId(workspaceId), canonicalUlid(deliveryId));
         await assertOutboundWebhookSet(tx, workspaceId);
+        if (delivery.status === 'dead') await assertContactNotErased(tx, delivery);
         return resendDeadLetter(tx, delivery, at);
       });
     },
@@ -649,7 +672,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
 }
 
 /** The custom channel's outbound webhook is a pseudo-hook per workspace. */
-export const OUTBOUND_HOOK_PREFIX = 'outbound:';
+export { OUTBOUND_HOOK_PREFIX };
 export const outboundHookId = (workspaceId: string): string => `${OUTBOUND_HOOK_PREFIX}${workspaceId}`;
 /**
  * A new outbound-webhook secret for the workspace; the old one keeps signing beside it for

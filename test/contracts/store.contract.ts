@@ -1662,7 +1662,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
         await tx(async (t) => {
           expect(await ready(t, at(50))).toEqual([['dl_4']]);
-          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(50), limit: 2 })).toBe(2);
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(50), limit: 2 })).toEqual({ resent: 2, more: true });
           const resent = { status: 'pending' as const, attempts: 0, nextAttemptAt: at(50), resentAt: at(50), updatedAt: at(50) };
           expect(await t.listDeliveries(WS_A, 'hk_1', { limit: 10 })).toStrictEqual([
             delivery(WS_A, 'dl_5', 'hk_1', 5, given),
@@ -1673,10 +1673,10 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           ]);
           // The oldest event is the head of its contact's sequence again: the later ones wait for it.
           expect(await ready(t, at(50))).toEqual([['dl_1']]);
-          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(60), limit: 10 })).toBe(1);
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(60), limit: 10 })).toEqual({ resent: 1, more: false });
           expect((await t.getDelivery(WS_A, 'dl_5'))?.resentAt).toBe(at(60));
-          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(60), limit: 10 })).toBe(0);
-          expect(await t.resendDeadDeliveries(WS_A, 'hk_2', { at: at(60), limit: 0 })).toBe(0);
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(60), limit: 10 })).toEqual({ resent: 0, more: false });
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_2', { at: at(60), limit: 0 })).toEqual({ resent: 0, more: true });
           expect((await t.getDelivery(WS_A, 'dl_other_hook'))?.status).toBe('dead');
           expect((await t.getDelivery(WS_B, 'dl_other_ws'))?.status).toBe('dead');
           expect(await counts(t)).toEqual([4, 1, 2]);
@@ -1843,7 +1843,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
 
       it('reads the backlog: pending and dead across workspaces, and when the earliest pending event occurred', async () => {
         await tx(async (t) => {
-          expect(await t.deliveryBacklog()).toEqual({ pending: 0, dead: 0, unsubscribed: 0, oldestPendingOccurredAt: null });
+          expect(await t.deliveryBacklog()).toEqual({ pending: 0, dead: 0, unsubscribed: 0, erased: 0, oldestPendingOccurredAt: null });
           const events = [
             { ...taggedEvent(WS_A, 'evt_0001', 'ct_ana'), occurredAt: at(1) },
             { ...taggedEvent(WS_A, 'evt_0002', 'ct_ana'), occurredAt: at(2) },
@@ -1856,9 +1856,9 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', p1, { eventId: 'evt_0001', hookId: 'hk_2', status: 'dead', lastError: 'HTTP 400' }));
           await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_1', p2, { eventId: 'evt_0002', nextAttemptAt: at(90) }));
           await t.insertDelivery(delivery(WS_B, 'dl_4', 'hk_b', p3, { eventId: 'evt_0003' }));
-          expect(await t.deliveryBacklog()).toEqual({ pending: 2, dead: 1, unsubscribed: 0, oldestPendingOccurredAt: at(2) });
+          expect(await t.deliveryBacklog()).toEqual({ pending: 2, dead: 1, unsubscribed: 0, erased: 0, oldestPendingOccurredAt: at(2) });
           await t.updateDelivery(delivery(WS_A, 'dl_3', 'hk_1', p2, { eventId: 'evt_0002', status: 'dead', lastError: 'gave up' }));
-          expect(await t.deliveryBacklog()).toEqual({ pending: 1, dead: 2, unsubscribed: 0, oldestPendingOccurredAt: at(3) });
+          expect(await t.deliveryBacklog()).toEqual({ pending: 1, dead: 2, unsubscribed: 0, erased: 0, oldestPendingOccurredAt: at(3) });
         });
       });
 
@@ -1880,9 +1880,46 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect(await t.deliveryBacklog()).toMatchObject({ pending: 1, dead: 2, unsubscribed: 2 });
           await t.updateHook(hook(WS_B, 'hk_gone', { deletedAt: at(8), deletedReason: 'gone' }));
           await t.abandonDeliveries('hk_gone', 'not sent: the hook was deleted', at(8));
-          expect(await t.deliveryBacklog()).toEqual({ pending: 0, dead: 2, unsubscribed: 3, oldestPendingOccurredAt: null });
+          expect(await t.deliveryBacklog()).toEqual({ pending: 0, dead: 2, unsubscribed: 3, erased: 0, oldestPendingOccurredAt: null });
           // countDeliveries counts by status alone.
           expect(await t.countDeliveries('dead')).toBe(5);
+        });
+      });
+
+      it("counts the dead replies to erased contacts apart from the dead letters, and never sends them again", async () => {
+        const dead = { status: 'dead' as const, attempts: 1, lastError: 'HTTP 400 (refused, not retried)', lastStatusCode: 400, updatedAt: at(2) };
+        const outboundA = 'outbound:ws_a';
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_bob', { name: 'Bob Test' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', outboundA, 1, dead));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', outboundA, 2, { ...dead, contactId: 'ct_bob' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', outboundA, 3, { ...dead, contactId: null }));
+          await t.insertDelivery(delivery(WS_A, 'dl_4', outboundA, 4, { ...dead, lastError: 'not sent: the contact was erased' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_5', outboundA, 5, { nextAttemptAt: at(90) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_6', outboundA, 6, { ...dead, contactId: 'ct_bob' }));
+          // The same contact's event to a hook, and a reply to the other workspace's contact of the same id.
+          await t.insertDelivery(delivery(WS_A, 'dl_hook', 'hk_1', 1, dead));
+          await t.insertDelivery(delivery(WS_B, 'dl_other_ws', 'outbound:ws_b', 7, dead));
+          expect(await t.deliveryBacklog()).toMatchObject({ pending: 1, dead: 7, unsubscribed: 0, erased: 0 });
+
+          await t.updateContact(contact(WS_A, 'ct_ana', { name: null, erasedAt: at(10), updatedAt: at(10) }));
+          // Whatever dead-lettered them first: none of the contact's replies can be sent any more.
+          expect(await t.deliveryBacklog()).toMatchObject({ pending: 1, dead: 5, unsubscribed: 0, erased: 2 });
+          expect(await t.countDeliveries('dead')).toBe(7);
+          // Still listed as they are, dead.
+          expect((await t.listDeliveries(WS_A, outboundA, { status: 'dead', limit: 10 })).map((d) => d.id)).toEqual(['dl_6', 'dl_4', 'dl_3', 'dl_2', 'dl_1']);
+        });
+        const untouched = await tx(async (t) => Promise.all(['dl_1', 'dl_4'].map((id) => t.getDelivery(WS_A, id))));
+        await tx(async (t) => {
+          expect(await t.resendDeadDeliveries(WS_A, outboundA, { at: at(50), limit: 2 })).toEqual({ resent: 2, more: true });
+          expect((await t.listDeliveries(WS_A, outboundA, { status: 'pending', limit: 10 })).map((d) => d.id)).toEqual(['dl_5', 'dl_3', 'dl_2']);
+          expect(await t.resendDeadDeliveries(WS_A, outboundA, { at: at(60), limit: 10 })).toEqual({ resent: 1, more: false });
+          expect(await t.resendDeadDeliveries(WS_A, outboundA, { at: at(60), limit: 10 })).toEqual({ resent: 0, more: false });
+          expect(await Promise.all(['dl_1', 'dl_4'].map((id) => t.getDelivery(WS_A, id)))).toStrictEqual(untouched);
+          // A hook's deliveries of the contact's events go out as any other (their data was redacted).
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(60), limit: 10 })).toEqual({ resent: 1, more: false });
+          expect(await t.resendDeadDeliveries(WS_B, 'outbound:ws_b', { at: at(60), limit: 10 })).toEqual({ resent: 1, more: false });
+          expect(await t.deliveryBacklog()).toMatchObject({ pending: 6, dead: 0, unsubscribed: 0, erased: 2 });
         });
       });
 
@@ -2057,7 +2094,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await t.updateHook(hook(WS_A, 'hk_1', { deletedAt: at(50), deletedReason: 'gone' }));
           await t.insertDelivery(delivery(WS_A, 'dl_ghost', 'hk_ghost', 3));
           await t.updateDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { status: 'delivered', deliveredAt: at(50) }));
-          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(50), limit: 10 })).toBe(1);
+          expect(await t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(50), limit: 10 })).toEqual({ resent: 1, more: false });
           await t.abandonDeliveries('hk_1', 'hook gone', at(50));
           throw failure;
         });

@@ -644,6 +644,32 @@ describe("retrying the outbound webhook's dead letters", () => {
     expectProblem(await t.as(acme, { method: 'POST', url: `${url}/retry`, payload: { status: 'dead' } }), 409, 'CONFLICT');
     expect((await deliveriesOf(acme, `${url}?status=dead`)).data.map((row) => row.id)).toEqual([dead?.id]);
   });
+
+  it('answers 409 for a reply whose contact was erased, and leaves it out of a retry of them all', async () => {
+    target.answer = () => ({ kind: 'status', status: 400 });
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: target.url } });
+    await stops(acme, 2);
+    const d = dispatcher();
+    while ((await d.runOnce()).attempted > 0);
+    const [kept, erased] = (await deliveriesOf(acme, `${url}?status=dead`)).data;
+    const gone = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${erased?.contactId}` });
+    expect(gone.statusCode, gone.body).toBe(200);
+
+    target.answer = () => ({ kind: 'status', status: 200 });
+    const one = await t.as(acme, { method: 'POST', url: `${url}/${erased?.id}/retry` });
+    expect(expectProblem(one, 409, 'CONFLICT').detail).toContain('the contact was erased');
+    const all = await t.as(acme, { method: 'POST', url: `${url}/retry`, payload: { status: 'dead' } });
+    expect(parsed(all, RetriedSchema)).toEqual({ retried: 1, hasMore: false });
+    while ((await d.runOnce()).attempted > 0);
+    // Still listed, dead, as it was; the other contact's reply went out.
+    const rows = (await deliveriesOf(acme, url)).data;
+    expect(rows.map((row) => [row.id, row.status])).toEqual([
+      [kept?.id, 'delivered'],
+      [erased?.id, 'dead'],
+    ]);
+    expect(rows[1]).toEqual(erased);
+    expect(target.received).toHaveLength(3);
+  });
 });
 
 describe('startServer', () => {

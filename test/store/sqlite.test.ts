@@ -22,6 +22,8 @@ import {
   PENDING_BACKLOG_SQL,
   PROCESSED_OF_CONTACT_SQL,
   UNSUBSCRIBED_BACKLOG_SQL,
+  ERASED_BACKLOG_SQL,
+  MORE_DEAD_SQL,
   READY_OF_HOOK_SQL,
   RESEND_DEAD_SQL,
   RUNS_OF_CONTACT_SQL,
@@ -298,7 +300,7 @@ describe('SQLite store', () => {
       expect(dead).toStrictEqual([deliveryRow('dl_2', 'hk_1', 2, { status: 'dead', attempts: 1, lastError: 'HTTP 400 (refused, not retried)' })]);
       const indexes = store.db.prepare<[], { name: string }>("SELECT name FROM sqlite_schema WHERE type = 'index' AND name = 'deliveries_dead'").all();
       expect(indexes).toEqual([{ name: 'deliveries_dead' }]);
-      expect(await store.transaction((tx) => tx.resendDeadDeliveries('ws_a', 'hk_1', { at: T0, limit: 10 }))).toBe(1);
+      expect(await store.transaction((tx) => tx.resendDeadDeliveries('ws_a', 'hk_1', { at: T0, limit: 10 }))).toEqual({ resent: 1, more: false });
       expect((await store.transaction((tx) => tx.getDelivery('ws_a', 'dl_2')))?.resentAt).toBe(T0);
       expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
     });
@@ -847,6 +849,12 @@ describe('SQLite store', () => {
       ]);
       // Deleted hooks' dead letters are counted hook by hook, not by walking every dead letter.
       expect(plan(db, UNSUBSCRIBED_BACKLOG_SQL)).toEqual(['SCAN hooks', 'SEARCH deliveries USING COVERING INDEX deliveries_dead (hook_id=?)']);
+      // Replies to erased contacts are counted from each outbound webhook's dead letters, a contact read by its key each.
+      expect(plan(db, ERASED_BACKLOG_SQL)).toEqual([
+        'SCAN workspaces USING COVERING INDEX sqlite_autoindex_workspaces_1',
+        'SEARCH deliveries USING INDEX deliveries_dead (hook_id=?)',
+        'SEARCH contacts USING INDEX sqlite_autoindex_contacts_1 (workspace_id=? AND id=?)',
+      ]);
     });
 
     it("lists a hook's dead letters page by page, and sends them again, from the dead-letter index, past its delivered rows", async () => {
@@ -868,7 +876,15 @@ describe('SQLite store', () => {
         'SEARCH deliveries USING INDEX deliveries_dead (hook_id=? AND event_id<?)',
       ]);
       const resend = plan(store.db, RESEND_DEAD_SQL, { at: T0, hook_id: 'hk_1', workspace_id: 'ws_a', limit: 10 });
-      expect(resend).toEqual(['SEARCH deliveries USING PRIMARY KEY (id=?)', 'LIST SUBQUERY 1', 'SEARCH deliveries USING INDEX deliveries_dead (hook_id=?)']);
+      // The contact is read (by its key) only to leave out replies to erased contacts.
+      const contactByKey = ['CORRELATED SCALAR SUBQUERY 1', 'SEARCH contacts USING INDEX sqlite_autoindex_contacts_1 (workspace_id=? AND id=?)'];
+      expect(resend).toEqual(['SEARCH deliveries USING PRIMARY KEY (id=?)', 'LIST SUBQUERY 2', 'SEARCH d USING INDEX deliveries_dead (hook_id=?)', ...contactByKey]);
+      expect(plan(store.db, MORE_DEAD_SQL, { hook_id: 'hk_1', workspace_id: 'ws_a' })).toEqual([
+        'SCAN CONSTANT ROW',
+        'SCALAR SUBQUERY 2',
+        'SEARCH d USING INDEX deliveries_dead (hook_id=?)',
+        ...contactByKey,
+      ]);
 
       const page = (beforeEventId?: string) =>
         store.transaction(async (tx) =>
@@ -876,7 +892,7 @@ describe('SQLite store', () => {
         );
       expect(await page()).toEqual(['dl_300', 'dl_200']);
       expect(await page('evt_0200')).toEqual(['dl_100']);
-      expect(await store.transaction((tx) => tx.resendDeadDeliveries('ws_a', 'hk_1', { at: T0, limit: 2 }))).toBe(2);
+      expect(await store.transaction((tx) => tx.resendDeadDeliveries('ws_a', 'hk_1', { at: T0, limit: 2 }))).toEqual({ resent: 2, more: true });
       expect(await page()).toEqual(['dl_300']);
       const pending = await store.transaction((tx) => tx.listDeliveries('ws_a', 'hk_1', { status: 'pending', limit: 10 }));
       expect(pending.map((d) => d.id)).toEqual(['dl_200', 'dl_100']);

@@ -1,20 +1,34 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isConsentryError } from '../../src/core/errors.js';
+import type { Store } from '../../src/ports/store.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
 import { outboundHookId } from '../../src/worker/hooks.js';
 import { inbound, makeWorld, type World } from './fixtures.js';
-import { startTarget, type Target } from './target-server.js';
+import { startTarget, type Target, type TargetAnswer } from './target-server.js';
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
 
-/** A receiver on 127.0.0.1 answering 503 while `down`, 200 after; the outbound webhook at /outbound, a hook on every event at /hook. */
-async function erasureWorld(): Promise<{ w: World; t: Target; hookId: string; setDown(down: boolean): void }> {
+/**
+ * A receiver on 127.0.0.1 answering 503 while `down`, else what `answer` says (200 by default);
+ * the outbound webhook at /outbound, a hook on every event at /hook.
+ */
+async function erasureWorld(
+  options: { store?: Store; answer?: (body: string, path: string) => TargetAnswer } = {},
+): Promise<{ w: World; t: Target; hookId: string; setDown(down: boolean): void }> {
   let down = false;
-  const t = await startTarget(() => (down ? { kind: 'status', status: 503 } : { kind: 'status', status: 200 }));
+  const answer = options.answer ?? (() => ({ kind: 'status', status: 200 }));
+  const t = await startTarget((request) => (down ? { kind: 'status', status: 503 } : answer(request.body, request.path)));
   cleanup.push(() => t.close());
   const origin = new URL(t.url).origin;
-  const w = await makeWorld({ settings: { outboundWebhookUrl: `${origin}/outbound` } });
+  const w = await makeWorld({ settings: { outboundWebhookUrl: `${origin}/outbound` }, ...(options.store ? { store: options.store } : {}) });
   cleanup.push(() => w.store.close());
   const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: `${origin}/hook`, event: '*' });
   return {
@@ -69,7 +83,7 @@ describe("an erased contact's replies to the outbound webhook", () => {
     expect(JSON.parse(updated?.body ?? '{}')).toMatchObject({ contactId, data: { contactId, changes: ['erased'] } });
   });
 
-  it('are never sent when the contact is erased before the first attempt, nor when the dead letter is sent again', async () => {
+  it('are never sent when the contact is erased before the first attempt, and cannot be sent again', async () => {
     const { w, t, hookId } = await erasureWorld();
     const { contactId } = await w.ws.handleInbound(inbound('m1', 'STOP'));
     await w.ws.eraseContact(contactId);
@@ -85,10 +99,15 @@ describe("an erased contact's replies to the outbound webhook", () => {
       ['contact.updated', 'delivered'],
     ]);
 
-    await w.hooks.retryOutboundDelivery(w.ws.workspaceId, row?.id ?? '');
+    const refusal = await w.hooks.retryOutboundDelivery(w.ws.workspaceId, row?.id ?? '').then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(isConsentryError(refusal) && refusal.code).toBe('CONFLICT');
+    expect(String(refusal)).toContain('the contact was erased');
     expect(await d.runOnce()).toMatchObject({ attempted: 0 });
     expect(paths(t)).toHaveLength(2);
-    expect((await outboundRows(w))[0]).toMatchObject({ status: 'dead', lastError: 'not sent: the contact was erased' });
+    expect((await outboundRows(w))[0]).toStrictEqual(row);
   });
 
   it("are sent as before for a contact that is not erased, beside an erased contact's", async () => {
@@ -101,5 +120,95 @@ describe("an erased contact's replies to the outbound webhook", () => {
     const outbound = t.received.filter((request) => request.path === '/outbound').map((request) => JSON.parse(request.body));
     expect(outbound).toHaveLength(1);
     expect(outbound[0]).toMatchObject({ type: 'message.outbound', contactId: kept.contactId, data: { to: '+34600000002', text: kept.replies[0]?.text } });
+  });
+});
+
+const gauge = (text: string, name: string): number | undefined => {
+  const value = new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1];
+  return value === undefined ? undefined : Number(value);
+};
+
+/** The backlog gauges of /metrics, by name without the common prefix. */
+async function backlog(registry: Registry): Promise<Record<string, number | undefined>> {
+  const text = await registry.metrics();
+  const names = ['pending', 'dead', 'unsubscribed', 'erased'] as const;
+  return Object.fromEntries(names.map((name) => [name, gauge(text, `consentry_hook_deliveries_${name}`)]));
+}
+
+const stores: Array<[string, () => Store]> = [
+  ['the memory store', () => createMemoryStore()],
+  [
+    'SQLite',
+    () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-erased-replies-'));
+      cleanup.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
+      return createSqliteStore({ path: path.join(dir, 'consentry.db') });
+    },
+  ],
+];
+
+describe.each(stores)("an erased contact's replies that were not sent, in %s", (_name, openStore) => {
+  /** Replies to +34600000002 are refused with 400 (a real dead letter); every other request is accepted. */
+  const refusesSecondContact = (body: string, where: string): TargetAnswer =>
+    where === '/outbound' && body.includes('+34600000002') ? { kind: 'status', status: 400 } : { kind: 'status', status: 200 };
+
+  it('are counted apart from the dead letters, in consentry_hook_deliveries_erased, and stay listed as dead saying why', async () => {
+    const { w } = await erasureWorld({ store: openStore(), answer: refusesSecondContact });
+    const registry = new Registry();
+    const d = w.dispatcher({ metricsRegistry: registry });
+    const erased = await w.ws.handleInbound(inbound('m1', 'STOP', '+34600000001'));
+    const refused = await w.ws.handleInbound(inbound('m2', 'STOP', '+34600000002'));
+    await w.ws.eraseContact(erased.contactId);
+    // Twice: the erased contact's second event waits on the hook for its first.
+    await d.runOnce();
+    await d.runOnce();
+
+    const rows = await outboundRows(w);
+    expect(rows.map((row) => [row.contactId, row.status, row.lastError])).toEqual([
+      [refused.contactId, 'dead', 'HTTP 400 (refused, not retried)'],
+      [erased.contactId, 'dead', 'not sent: the contact was erased'],
+    ]);
+    // The listing shows both as they are: dead, each with its reason.
+    const listed = (await w.hooks.outboundDeliveries(w.ws.workspaceId, { status: 'dead' })).data;
+    expect(listed.map((row) => [row.contactId, row.status, row.lastError])).toEqual(rows.map((row) => [row.contactId, row.status, row.lastError]));
+    // Only the refusal is a dead letter an operator can do something about.
+    expect(await backlog(registry)).toEqual({ pending: 0, dead: 1, unsubscribed: 0, erased: 1 });
+    expect(await registry.metrics()).toMatch(/^# HELP consentry_hook_deliveries_erased Replies to the outbound webhook not sent because their contact was erased/m);
+
+    // Erasing the contact of the refused reply moves it too: it can no longer be sent again.
+    await w.ws.eraseContact(refused.contactId);
+    expect(await backlog(registry)).toEqual({ pending: 0, dead: 0, unsubscribed: 0, erased: 2 });
+    await w.store.close();
+  });
+
+  it('are left dead by a retry of every dead letter, which sends the others again and says none is left', async () => {
+    let refuse = true;
+    const { w, t } = await erasureWorld({
+      store: openStore(),
+      answer: (body, where) => (refuse ? refusesSecondContact(body, where) : { kind: 'status', status: 200 }),
+    });
+    const d = w.dispatcher();
+    const erased = await w.ws.handleInbound(inbound('m1', 'STOP', '+34600000001'));
+    const refused = await w.ws.handleInbound(inbound('m2', 'STOP', '+34600000002'));
+    await w.ws.eraseContact(erased.contactId);
+    // Twice: the erased contact's second event waits on the hook for its first.
+    await d.runOnce();
+    await d.runOnce();
+    const before = await outboundRows(w);
+    const erasedRow = before.find((row) => row.contactId === erased.contactId);
+    expect(erasedRow).toMatchObject({ status: 'dead', lastError: 'not sent: the contact was erased' });
+
+    refuse = false;
+    w.clock.advance(60_000);
+    expect(await w.hooks.retryDeadOutboundDeliveries(w.ws.workspaceId)).toEqual({ retried: 1, hasMore: false });
+    expect(await w.hooks.retryDeadOutboundDeliveries(w.ws.workspaceId)).toEqual({ retried: 0, hasMore: false });
+    await d.runOnce();
+
+    const sent = t.received.filter((request) => request.path === '/outbound').map((request) => JSON.parse(request.body) as { contactId: string });
+    expect(sent.map((event) => event.contactId)).toEqual([refused.contactId, refused.contactId]);
+    const after = await outboundRows(w);
+    expect(after.find((row) => row.contactId === refused.contactId)).toMatchObject({ status: 'delivered' });
+    expect(after.find((row) => row.contactId === erased.contactId)).toStrictEqual(erasedRow);
+    await w.store.close();
   });
 });

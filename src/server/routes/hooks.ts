@@ -77,7 +77,7 @@ const RetryDeadBodySchema = z
 
 const RetriedJsonSchema = z.object({
   retried: z.number().int().describe(`How many dead letters went back to pending, oldest event first (at most ${MAX_RETRIED_PER_REQUEST.toLocaleString('en')})`),
-  hasMore: z.boolean().describe('Dead letters are left: send the same request again for the next ones'),
+  hasMore: z.boolean().describe('Dead letters that can be sent again are left: send the same request again for the next ones'),
 });
 
 const RETRY_DESCRIPTION =
@@ -292,7 +292,7 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
       schema: {
         tags: ['hooks'],
         summary: 'Send a dead letter of the outbound webhook again',
-        description: `${RETRY_DESCRIPTION} A delivery that is not dead, or any while the workspace has no outboundWebhookUrl, is 409.`,
+        description: `${RETRY_DESCRIPTION} A delivery that is not dead, a reply whose contact was erased (never sent), or any while the workspace has no outboundWebhookUrl, is 409.`,
         security: API_KEY_SECURITY,
         params: OutboundDeliveryParamsSchema,
         response: { 202: DeliveryJsonSchema, ...problemResponses(404, 409) },
@@ -307,7 +307,7 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
       schema: {
         tags: ['hooks'],
         summary: 'Send every dead letter of the outbound webhook again',
-        description: `Each as POST .../deliveries/{deliveryId}/retry does, oldest event first, at most ${MAX_RETRIED_PER_REQUEST.toLocaleString('en')} per request; 409 while the workspace has no outboundWebhookUrl.`,
+        description: `Each as POST .../deliveries/{deliveryId}/retry does, oldest event first, at most ${MAX_RETRIED_PER_REQUEST.toLocaleString('en')} per request; replies whose contact was erased stay dead and are not counted. 409 while the workspace has no outboundWebhookUrl.`,
         security: API_KEY_SECURITY,
         body: RetryDeadBodySchema,
         response: { 202: RetriedJsonSchema, ...problemResponses(409) },
