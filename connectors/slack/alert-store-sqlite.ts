@@ -78,6 +78,7 @@ class Statements {
   readonly listRedactions: Statement<[string, number], { message_channel: string; message_ts: string }>;
   readonly shownIn: Statement<[string, string, string], AlertRow>;
   readonly setRedacted: Statement<[string, string, string]>;
+  readonly shownSince: Statement<[string, string, string, number], AlertRow>;
 
   constructor(store: SqliteStore) {
     const db = store.db;
@@ -124,8 +125,14 @@ class Statements {
     this.setRedacted = db.prepare(
       `UPDATE slack_alerts SET erasure = 'erased' WHERE workspace_id = ? AND message_channel = ? AND message_ts = ? AND erasure = 'redacting'`,
     );
-    // No index by message: only an erasure reads a digest's alerts back, and it walks the workspace's alerts as eraseRows does.
+    // No index by message: only an erasure and a new lane of the dispatcher read a digest's alerts back, and they walk the workspace's alerts as eraseRows does.
     this.shownIn = db.prepare(`SELECT ${COLUMNS} FROM slack_alerts WHERE workspace_id = ? AND message_channel = ? AND message_ts = ? ORDER BY event_id`);
+    // Also a walk of the workspace's alerts (no index by created_at): only a new lane of the dispatcher (a start, the lease taken back, new settings) reads it.
+    this.shownSince = db.prepare(
+      `SELECT ${COLUMNS} FROM slack_alerts
+       WHERE workspace_id = ? AND message_channel = ? AND message_ts IS NOT NULL AND delivery IN ('posted', 'digested') AND created_at > ?
+       ORDER BY created_at DESC, event_id DESC LIMIT ?`,
+    );
   }
 }
 
@@ -287,6 +294,10 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
 
   markRedacted(workspaceId: string, message: SlackMessageRef): Promise<number> {
     return this.store.transaction(async () => this.s.setRedacted.run(workspaceId, message.channel, message.ts).changes);
+  }
+
+  listShownSince(workspaceId: string, channel: string, since: string, limit: number): Promise<SlackAlertRecord[]> {
+    return this.store.transaction(async () => this.s.shownSince.all(workspaceId, channel, since, Math.max(0, limit)).map(toRecord).reverse());
   }
 
   claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {

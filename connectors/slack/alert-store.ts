@@ -108,6 +108,12 @@ export interface SlackAlertStore extends AlertStore {
   listShownIn(workspaceId: string, message: SlackMessageRef): Promise<SlackAlertRecord[]>;
   /** The message no longer shows an erased contact (edited, or gone): its alerts' `redactionDue` ends. Returns how many changed. */
   markRedacted(workspaceId: string, message: SlackMessageRef): Promise<number>;
+  /**
+   * The alerts Slack shows in `channel` (posted on their own or in a digest there) created after
+   * `since` (ISO-8601 in UTC, as `createdAt` is written): the newest `limit` of them, oldest first
+   * (by `createdAt`, then event). What a new pacer takes up of a burst still going on.
+   */
+  listShownSince(workspaceId: string, channel: string, since: string, limit: number): Promise<SlackAlertRecord[]>;
 }
 
 const EventBase = {
@@ -313,6 +319,15 @@ export class MemorySlackAlertStore implements SlackAlertStore {
       }
     }
     return changed;
+  }
+
+  async listShownSince(workspaceId: string, channel: string, since: string, limit: number): Promise<SlackAlertRecord[]> {
+    if (limit <= 0) return [];
+    const shown = (await this.records(workspaceId)).filter(
+      (record) => showsInSlack(record.delivery, record.message) && record.message?.channel === channel && record.createdAt > since,
+    );
+    shown.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
+    return shown.slice(-limit);
   }
 
   claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {

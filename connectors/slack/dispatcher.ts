@@ -16,7 +16,7 @@ import { syncFailedMessage } from './blocks/sync-failed.js';
 import { hubspotContactUrl, resolveAllSlackConfigs, type SlackEnv, type SlackWorkspaceConfig } from './config.js';
 import { alertContactId, erasedAlert } from './erasure.js';
 import { boltLogger } from './logger.js';
-import { AlertPacer, type DigestSnapshot, type PacerStep } from './pacer.js';
+import { AlertPacer, DEFAULT_DIGEST_WINDOW_MS, type DigestSnapshot, type PacerStep, type ResumedDigest } from './pacer.js';
 import { createSlackWebClient, slackMessenger, type PostedMessage, type SlackCallOutcome, type SlackMessenger } from './web.js';
 
 /**
@@ -65,6 +65,14 @@ import { createSlackWebClient, slackMessenger, type PostedMessage, type SlackCal
  * or can no longer be edited (`edit_window_closed`, logged), is it marked done. An edit Slack
  * refuses otherwise waits, still marked, for the workspace's next lane (a settings change, a
  * restart) rather than being retried every second.
+ *
+ * A workspace's lane (its pacer, its open digest) lives in memory and is built again on start(),
+ * when the worker lease comes back, when the Slack settings change and after a hold. A new lane
+ * takes up the burst from the store before it enqueues anything (`resume`): the alerts its channel
+ * showed within the digest window still count towards the burst, and the newest digest there,
+ * while open (its last alert within the window), is edited in place with the alerts it already
+ * listed and the new ones. A digest posted with another bot token or in another channel is not
+ * taken up: it cannot be edited, so the burst goes on in a new message.
  */
 
 export interface SlackDispatcherOptions {
@@ -225,6 +233,12 @@ interface Lane {
   heldUntil: number | null;
   /** The set-up error that holds the lane, logged as an error once and as a warning when it recurs. */
   heldError: string | null;
+  /**
+   * Set while the pacer is new and has not taken up the burst from the store yet (`resume`);
+   * `digest` says whether the open digest may be taken up too: not after the bot token or the
+   * alert channel changed, since the old message cannot be edited then.
+   */
+  resume: { digest: boolean } | null;
 }
 
 /** The alert's own message: a text fallback, header, fields, the event id and its buttons (blocks/*); its erased form once its contact was erased. */
@@ -262,6 +276,26 @@ function redactedMessage(shown: readonly SlackAlertRecord[]): SlackMessage | nul
   if (first === undefined) return null;
   const since = digested.reduce((earliest, alert) => (alert.createdAt < earliest ? alert.createdAt : earliest), first.createdAt);
   return digestMessage({ alerts: digested.map(digestLine), total: digested.length, since });
+}
+
+/** A digest message as a new pacer takes it up, from the alerts it shows (listShownIn); null when it shows none. */
+function resumedDigest(ts: string, shown: readonly SlackAlertRecord[]): ResumedDigest<SlackAlert> | null {
+  const digested = shown.filter((alert) => alert.delivery === 'digested');
+  const [first] = digested;
+  if (first === undefined) return null;
+  let openedAt = first.createdAt;
+  let lastFoldAt = first.createdAt;
+  for (const alert of digested) {
+    if (alert.createdAt < openedAt) openedAt = alert.createdAt;
+    if (alert.createdAt > lastFoldAt) lastFoldAt = alert.createdAt;
+  }
+  return {
+    ts,
+    items: digested.slice(-DIGEST_ITEM_LIMIT),
+    total: digested.length,
+    openedAt: new Date(openedAt),
+    lastFoldAt: new Date(lastFoldAt),
+  };
 }
 
 function messageKey(message: SlackMessageRef): string {
@@ -401,6 +435,7 @@ export class SlackAlertDispatcher {
         lane.nextAt = lane.heldUntil;
         continue;
       }
+      if (lane.resume !== null) await this.resume(lane, lane.resume);
       await this.enqueuePending(lane);
       await this.enqueueRedactions(lane);
       await this.sendAllowed(lane, summary);
@@ -499,6 +534,8 @@ export class SlackAlertDispatcher {
       nextAt: null,
       heldUntil: null,
       heldError: null,
+      // The lane this one replaces posted with its token in its channel: with either changed, its digest cannot be edited.
+      resume: { digest: !current || (current.config.botToken === config.botToken && current.config.alertChannel === config.alertChannel) },
     };
     this.lanes.set(config.workspaceId, lane);
     const requeued = await this.alerts.requeueFailed(config.workspaceId, REQUEUED_FAILURES);
@@ -516,6 +553,25 @@ export class SlackAlertDispatcher {
       ...(this.digestWindowMs !== undefined ? { digestWindowMs: this.digestWindowMs } : {}),
       ...(this.digestUpdateIntervalMs !== undefined ? { digestUpdateIntervalMs: this.digestUpdateIntervalMs } : {}),
     });
+  }
+
+  /**
+   * Takes up, in a new pacer, the burst the alert channel is in, from what the store says Slack
+   * shows there (pacer.ts `resume`): the alerts shown within the digest window count towards it,
+   * each from its `createdAt` (an alert is enqueued in the pass that ingests it, so this is when it
+   * arrived, or a little before), and the newest digest among them is the one still open, listed
+   * from the alerts it shows (as a redaction renders it: `since` is its first alert's `createdAt`).
+   * Done before the pending alerts are enqueued, so they fold into that digest; after a store
+   * failure it is tried again on the next pass.
+   */
+  private async resume(lane: Lane, options: { digest: boolean }): Promise<void> {
+    const { workspaceId, alertChannel: channel } = lane.config;
+    const since = new Date(this.clock.now().getTime() - (this.digestWindowMs ?? DEFAULT_DIGEST_WINDOW_MS)).toISOString();
+    const shown = await this.alerts.listShownSince(workspaceId, channel, since, DIGEST_ITEM_LIMIT);
+    const newest = options.digest ? shown.filter((alert) => alert.delivery === 'digested').at(-1)?.message : undefined;
+    const digest = newest ? resumedDigest(newest.ts, await this.alerts.listShownIn(workspaceId, newest)) : null;
+    lane.pacer.resume(channel, { arrivals: shown.map((alert) => new Date(alert.createdAt)), digest });
+    lane.resume = null;
   }
 
   /** Pending alerts go to the workspace's alert channel as it is set now, which a fixed set-up may have changed. */
@@ -742,6 +798,7 @@ export class SlackAlertDispatcher {
     lane.heldUntil = heldUntil;
     lane.heldError = error;
     lane.nextAt = heldUntil;
+    lane.resume = { digest: true };
     const details = { workspaceId, channel: step.channel, error, retryAt: new Date(heldUntil).toISOString() };
     const message = `Slack refused the alert: ${SETUP_HINTS[error] ?? error} (run \`consentry slack check\`); alerts wait and are posted once the Slack settings change or the set-up works again`;
     if (recurring) this.logger.warn(details, message);

@@ -20,7 +20,13 @@ import type { Clock } from '../../src/ports/clock.js';
  * An edit of a message already posted (`enqueueEdit`: an alert whose contact was erased) is a
  * chat.update too: it takes the channel's turn like any call, waits with the digest edits when
  * chat.update is rate limited, and takes turns with the posts waiting, so neither starves the other.
+ * A pacer made for a lane that existed before (a restart, a lease taken back, new settings) takes
+ * up the burst and its open digest from what Slack already shows (`resume`), so the burst goes on
+ * in the same digest message rather than in a second one.
  */
+
+/** The default `digestWindowMs`. */
+export const DEFAULT_DIGEST_WINDOW_MS = 60_000;
 
 export interface PacerOptions<T> {
   clock: Clock;
@@ -43,6 +49,18 @@ export interface DigestSnapshot<T> {
   items: readonly T[];
   total: number;
   openedAt: Date;
+  lastFoldAt: Date;
+}
+
+/** A digest message an earlier pacer posted, as `resume` takes it up: every item it lists was shown. */
+export interface ResumedDigest<T> {
+  ts: string;
+  /** What it lists, oldest first; only the newest `digestItemLimit` are kept. */
+  items: readonly T[];
+  /** How many alerts it stands for. */
+  total: number;
+  openedAt: Date;
+  /** When its newest item was folded in: it is open while this is within `digestWindowMs`. */
   lastFoldAt: Date;
 }
 
@@ -123,7 +141,7 @@ export class AlertPacer<T> {
     this.clock = options.clock;
     this.minIntervalMs = options.minIntervalMs ?? 1000;
     this.digestThreshold = options.digestThreshold ?? 10;
-    this.digestWindowMs = options.digestWindowMs ?? 60_000;
+    this.digestWindowMs = options.digestWindowMs ?? DEFAULT_DIGEST_WINDOW_MS;
     this.digestItemLimit = options.digestItemLimit ?? 200;
     this.digestUpdateIntervalMs = options.digestUpdateIntervalMs ?? 5000;
     this.foldable = options.foldable ?? (() => true);
@@ -174,6 +192,42 @@ export class AlertPacer<T> {
     digest.lastFoldAt = now;
     if (digest.state !== 'queued') digest.dirty = true;
     return 'digested';
+  }
+
+  /**
+   * Takes up, for `channel`, what an earlier pacer left in Slack: `arrivals` (when the alerts it
+   * sent there arrived) count towards the burst as if they had been enqueued here, and `digest`,
+   * while still open (its last fold within `digestWindowMs`), becomes the channel's digest, posted
+   * already: the next alerts folded in edit that message, listing its items and theirs with the
+   * total counted on. When the earlier edit was made is not known, so the first edit waits a full
+   * `digestUpdateIntervalMs` from now. A channel that has a digest of its own keeps it.
+   */
+  resume(channel: string, resumed: { arrivals: readonly Date[]; digest: ResumedDigest<T> | null }): void {
+    const now = this.now();
+    const state = this.channel(channel);
+    const since = now - this.digestWindowMs;
+    // One read ahead of this clock (another process's) counts as arriving now.
+    const arrivals = resumed.arrivals.map((at) => Math.min(at.getTime(), now)).filter((at) => at > since);
+    state.arrivals = [...arrivals, ...state.arrivals].sort((a, b) => a - b);
+
+    const taken = resumed.digest;
+    if (!taken || state.current !== null || taken.lastFoldAt.getTime() <= since) return;
+    const items = taken.items.slice(-this.digestItemLimit);
+    const digest: Digest<T> = {
+      id: this.nextDigestId++,
+      items,
+      total: Math.max(taken.total, items.length),
+      openedAt: taken.openedAt.getTime(),
+      lastFoldAt: taken.lastFoldAt.getTime(),
+      ts: taken.ts,
+      state: 'posted',
+      dirty: false,
+      unshown: [],
+      sending: [],
+      acceptedAt: now,
+    };
+    state.current = digest;
+    state.digests.push(digest);
   }
 
   /** The next call to make, or how long to wait. Each `send` must be reported with one record* call. */

@@ -382,6 +382,41 @@ export function slackAlertStoreContract(name: string, make: MakeAlertStore): voi
       expect((await alerts.get(WS_A, 'al_0'))?.contactName).toBeNull();
     });
 
+    it('lists the alerts a channel shows that were created after a time, the newest first kept, oldest first', async () => {
+      const at = (minute: number) => `2026-01-01T10:0${minute}:00.000Z`;
+      const make = (id: string, eventId: string, createdAt: string, workspaceId = WS_A) =>
+        alerts.create({ ...alert(id, consentFailed(eventId, workspaceId), workspaceId), createdAt });
+      const digest = { channel: 'C0ALERTS01', ts: '1767261600.000200' };
+      await make('al_1', 'ev_1', at(1));
+      await alerts.markPosted(WS_A, 'al_1', { channel: 'C0ALERTS01', ts: '1767261600.000100' });
+      await make('al_2', 'ev_2', at(3));
+      await make('al_3', 'ev_3', at(2));
+      await alerts.markPosted(WS_A, 'al_3', { channel: 'C0ALERTS01', ts: '1767261600.000300' });
+      await make('al_4', 'ev_4', at(3));
+      await alerts.markDigested(WS_A, ['al_2', 'al_4'], digest);
+      await make('al_5', 'ev_5', at(4));
+      await alerts.markPosted(WS_A, 'al_5', { channel: 'C0OTHER001', ts: '1767261600.000500' });
+      // Neither a pending alert nor a failed one is shown, a message attached to it or not.
+      await make('al_6', 'ev_6', at(4));
+      await alerts.attachMessage(WS_A, 'al_6', { channel: 'C0ALERTS01', ts: '1767261600.000600' });
+      await make('al_7', 'ev_7', at(4));
+      await alerts.attachMessage(WS_A, 'al_7', { channel: 'C0ALERTS01', ts: '1767261600.000700' });
+      await alerts.markFailed(WS_A, ['al_7'], 'invalid_blocks');
+      await make('al_8', 'ev_8', at(5), WS_B);
+      await alerts.markPosted(WS_B, 'al_8', { channel: 'C0ALERTS01', ts: '1767261600.000800' });
+
+      const ids = (records: readonly SlackAlertRecord[]) => records.map((record) => record.id);
+      const shown = await alerts.listShownSince(WS_A, 'C0ALERTS01', at(1), 10);
+      expect(ids(shown)).toEqual(['al_3', 'al_2', 'al_4']);
+      expect(shown[1]).toMatchObject({ delivery: 'digested', createdAt: at(3), message: digest });
+      expect(ids(await alerts.listShownSince(WS_A, 'C0ALERTS01', at(0), 10))).toEqual(['al_1', 'al_3', 'al_2', 'al_4']);
+      expect(ids(await alerts.listShownSince(WS_A, 'C0ALERTS01', at(0), 2))).toEqual(['al_2', 'al_4']);
+      expect(await alerts.listShownSince(WS_A, 'C0ALERTS01', at(0), 0)).toEqual([]);
+      expect(await alerts.listShownSince(WS_A, 'C0ALERTS01', at(3), 10)).toEqual([]);
+      expect(ids(await alerts.listShownSince(WS_A, 'C0OTHER001', at(0), 10))).toEqual(['al_5']);
+      expect(ids(await alerts.listShownSince(WS_B, 'C0ALERTS01', at(0), 10))).toEqual(['al_8']);
+    });
+
     it('keeps optout and sync events intact', async () => {
       const created = await alerts.create(alert('al_1', optoutReview('ev_1')));
       expect(created.event).toEqual(optoutReview('ev_1'));
