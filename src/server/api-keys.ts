@@ -3,7 +3,7 @@ import { isConsentryError } from '../core/errors.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { ulidGenerator } from '../ports/ids.js';
-import type { ApiKeyRow, Store } from '../ports/store.js';
+import { isPassingStoreFailure, type ApiKeyRow, type Store } from '../ports/store.js';
 import { deleteHooksOfApiKey } from '../worker/hooks.js';
 
 /** A recognisable prefix, so a leaked key is easy to spot (and for secret scanners). */
@@ -150,7 +150,7 @@ function recordLastUse(store: Store, keyId: string, now: Date): void {
       await tx.updateApiKey({ ...current, lastUsedAt: now.toISOString() });
     })
     .catch((error: unknown) => {
-      if (isConsentryError(error) && (error.code === 'STORE_BUSY' || error.code === 'STORE_FULL')) return;
+      if (isPassingStoreFailure(error)) return;
       if (error instanceof Error && /store is closed/.test(error.message)) return;
       process.emitWarning(`could not record the last use of API key ${keyId}: ${error instanceof Error ? error.message : String(error)}`, { code: 'CONSENTRY_API_KEY_LAST_USE' });
     })

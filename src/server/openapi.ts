@@ -16,7 +16,7 @@ const PROBLEM_DESCRIPTIONS = {
   422: 'The request is refused: errors[] names every bad field at once',
   429: 'TOO_MANY_REQUESTS: the workspace has another request of this kind in progress; nothing changed, send it again after Retry-After',
   500: 'The server failed; STORE_CORRUPT names a stored row that cannot be read back',
-  503: 'The store does not answer: STORE_BUSY when another process held the database write lock for 5 s, STORE_FULL when the disk is full (nothing changed; send the request again after Retry-After)',
+  503: 'The store does not answer: STORE_BUSY when another process held the database write lock for 5 s, or when the database rolled back the commit this request shared with another transaction that failed; STORE_FULL when the disk is full (nothing changed; send the request again after Retry-After)',
 } as const;
 
 export type ProblemStatus = keyof typeof PROBLEM_DESCRIPTIONS;

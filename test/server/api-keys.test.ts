@@ -9,6 +9,7 @@ import { ConsentryError } from '../../src/core/errors.js';
 import { authenticateApiKey, createApiKey, lastUsesRecorded, revokeApiKey } from '../../src/server/api-keys.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
+import { TransactionRolledBackError } from '../../src/ports/store.js';
 
 const T0 = '2026-03-01T09:00:00.000Z';
 
@@ -42,6 +43,7 @@ describe('authenticating API keys against a store that versions them', () => {
   });
 
   afterEach(async () => {
+    vi.restoreAllMocks();
     for (const store of stores.splice(0)) await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -99,12 +101,18 @@ describe('authenticating API keys against a store that versions them', () => {
     }
   });
 
-  it('keeps authenticating when the last use cannot be written, and tries again a minute later', async () => {
+  it.each([
+    ['the disk is full', () => new ConsentryError('STORE_FULL', 'database or disk is full')],
+    ['its commit group was rolled back', () => new TransactionRolledBackError(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' }))],
+  ])('keeps authenticating when the last use cannot be written (%s), quietly, and tries again a minute later', async (_why, storeFailure) => {
     const store = open();
     const { key, keyId } = await withKey(store);
-    const refused = vi.spyOn(store, 'transaction').mockRejectedValueOnce(new ConsentryError('STORE_FULL', 'database or disk is full'));
+    const refused = vi.spyOn(store, 'transaction').mockRejectedValueOnce(storeFailure());
+    const warning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
     expect(await authenticateApiKey(store, key, clock)).toMatchObject({ ok: true });
     await lastUsesRecorded(store);
+    expect(warning).not.toHaveBeenCalled();
+    warning.mockRestore();
     expect(refused).toHaveBeenCalledTimes(1);
     expect(await store.read((tx) => tx.getApiKey(keyId))).toMatchObject({ lastUsedAt: null });
     refused.mockRestore();
@@ -112,6 +120,18 @@ describe('authenticating API keys against a store that versions them', () => {
     expect(await authenticateApiKey(store, key, clock)).toMatchObject({ ok: true });
     await lastUsesRecorded(store);
     expect(await store.read((tx) => tx.getApiKey(keyId))).toMatchObject({ lastUsedAt: clock.now().toISOString() });
+  });
+
+  it('warns once when the last use fails for a reason of its own, not the store\'s', async () => {
+    const store = open();
+    const { key } = await withKey(store);
+    vi.spyOn(store, 'transaction').mockRejectedValueOnce(new Error('unexpected'));
+    const warning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    expect(await authenticateApiKey(store, key, clock)).toMatchObject({ ok: true });
+    await lastUsesRecorded(store);
+    expect(warning).toHaveBeenCalledTimes(1);
+    expect(warning.mock.calls[0]?.[1]).toMatchObject({ code: 'CONSENTRY_API_KEY_LAST_USE' });
+    warning.mockRestore();
   });
 
   it('refuses a key on the very next request after this process revoked it', async () => {

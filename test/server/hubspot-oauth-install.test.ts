@@ -12,7 +12,7 @@ import { ConsentryError } from '../../src/core/errors.js';
 import type { WorkspaceSettingsInput } from '../../src/core/settings.js';
 import { createEngine, type Engine } from '../../src/engine.js';
 import { FakeClock } from '../../src/ports/clock.js';
-import type { Store } from '../../src/ports/store.js';
+import { TransactionRolledBackError, type Store } from '../../src/ports/store.js';
 import { createApiKey } from '../../src/server/api-keys.js';
 import { buildApp } from '../../src/server/app.js';
 import { createMemoryStore } from '../../src/store/memory.js';
@@ -428,13 +428,17 @@ describe('GET /hubspot/oauth/callback', () => {
     expect(await keptTokens(s, workspaceId)).toBeUndefined();
   });
 
-  it('answers 503 with Retry-After while the store cannot take the write, and the same redirect works once it can', async () => {
+  it.each([
+    // Another process holding the database's write lock (src/core/errors.ts STORE_BUSY).
+    ['its write lock is held by another process', () => new ConsentryError('STORE_BUSY', 'the database is locked by another process')],
+    // Another transaction's failure ended the commit group this write shared (group-commit.ts).
+    ['its commit group was rolled back', () => new TransactionRolledBackError(Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' }))],
+  ])('answers 503 with Retry-After 1 while the store cannot take the write (%s), and the same redirect works once it can', async (_why, storeFailure) => {
     const seen = hubSpot();
     let locked = false;
     const memory = createMemoryStore();
-    // Another process holding the database's write lock (src/core/errors.ts STORE_BUSY).
     const store: Store = {
-      transaction: (work) => (locked ? Promise.reject(new ConsentryError('STORE_BUSY', 'the database is locked by another process')) : memory.transaction(work)),
+      transaction: (work) => (locked ? Promise.reject(storeFailure()) : memory.transaction(work)),
       read: (work) => memory.read(work),
       probe: () => memory.probe(),
       close: () => memory.close(),

@@ -5,7 +5,7 @@ import { ConsentryError, isConsentryError } from '../../../src/core/errors.js';
 import type { Engine } from '../../../src/engine.js';
 import { HUBSPOT_PORTAL_FIELD, hubSpotAccountOf, type HubSpotAccount } from '../../../src/engine/integrations.js';
 import type { Clock } from '../../../src/ports/clock.js';
-import type { Store } from '../../../src/ports/store.js';
+import { isPassingStoreFailure, type Store } from '../../../src/ports/store.js';
 import { authOf } from '../../../src/server/auth.js';
 import { API_KEY_SECURITY, type ZodApp } from '../../../src/server/types.js';
 import { ACCOUNT_INFO_SCOPE, CONNECTOR_SCOPES, createHubSpotAccountVerifier, hubSpotUnavailability, type HubSpotAccountVerifier } from '../account.js';
@@ -297,14 +297,16 @@ async function completeInstall(deps: HubSpotInstallDeps, accounts: HubSpotAccoun
 
 /**
  * A failure of the server rather than a refusal: a store that cannot take the write now (the
- * problem handler's STORE_BUSY and STORE_FULL waits), or a fault, logged by its name, message and
- * stack alone (an HTTP client's error object can hold the request it sent, whose form has the code
- * and the secret).
+ * problem handler's waits: STORE_BUSY and a transaction rolled back with its commit group retry
+ * after 1 second, STORE_FULL after 30), or a fault, logged by its name, message and stack alone
+ * (an HTTP client's error object can hold the request it sent, whose form has the code and the
+ * secret).
  */
 function failure(request: FastifyRequest, error: unknown): InstallOutcome {
-  if (isConsentryError(error) && (error.code === 'STORE_BUSY' || error.code === 'STORE_FULL')) {
-    request.log.warn({ code: error.code }, 'HubSpot install refused: the store cannot take writes now');
-    const retryAfterSeconds = error.code === 'STORE_BUSY' ? 1 : 30;
+  if (isPassingStoreFailure(error)) {
+    const code = isConsentryError(error) ? error.code : 'STORE_BUSY';
+    request.log.warn({ code }, 'HubSpot install refused: the store cannot take writes now');
+    const retryAfterSeconds = code === 'STORE_FULL' ? 30 : 1;
     return { ...refusal(503, 'store_unavailable', 'Consentry could not store the connection now. Nothing was stored.', START_AGAIN), retryAfterSeconds };
   }
   const err = error instanceof Error ? { type: error.name, message: error.message, stack: error.stack } : { type: typeof error };
