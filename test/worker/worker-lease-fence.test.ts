@@ -335,6 +335,31 @@ function slowStore(inner: Store): Store & { slowAt(nth: number, whileWaiting: ()
   };
 }
 
+/**
+ * A store that runs `then` once its `nth` transaction from now has committed, before the caller
+ * of that transaction goes on, as a process whose clock passes its lease's expiry right after a
+ * commit would see it.
+ */
+function cutStore(inner: Store): Store & { afterCommit(nth: number, then: () => void): void } {
+  let calls = 0;
+  let cut: { at: number; then: () => void } | null = null;
+  return {
+    transaction: async (fn) => {
+      calls += 1;
+      const call = calls;
+      const result = await inner.transaction(fn);
+      if (cut !== null && call === cut.at) cut.then();
+      return result;
+    },
+    read: (fn) => inner.read(fn),
+    probe: () => inner.probe(),
+    close: () => inner.close(),
+    afterCommit(nth, then) {
+      cut = { at: calls + nth, then };
+    },
+  };
+}
+
 /** Records, for each send, whether the lease was in force by the clock when it started. */
 class LeaseWatchingSender extends FakeSender {
   readonly leaseHeldAtSend: boolean[] = [];
@@ -450,5 +475,56 @@ describe('a hook dispatcher pass whose backlog fan-out outlasts the lease', () =
     expect(await dispatcher.runOnce()).toMatchObject({ events: 2, attempted: 1, delivered: 1 });
     expect(sender.sent).toEqual([first]);
     expect(sender.leaseHeldAtSend).toEqual([true]);
+  });
+
+  it('fans out no further backlog transaction once the lease ran out after one, and the new holder fans out the rest once', async () => {
+    const store = cutStore(createMemoryStore());
+    stores.push(store);
+    const w = await makeWorld({ store });
+    const senderA = new FakeSender();
+    senders.push(senderA);
+    const dispatcherA = w.dispatcher({ sender: senderA, batchSize: 1, timers: new ManualTimers() });
+    const leaseA = leaseOf(store, w.clock, 'process-a', [dispatcherA]);
+    const b = dispatcherOf(w);
+    const leaseB = leaseOf(store, w.clock, 'process-b', [b.dispatcher]);
+    await leaseA.start();
+    await leaseB.start();
+    await settleTurns();
+    expect(leaseB.runsWorkers).toBe(false);
+    const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: TARGET_URL, event: 'consent.withdrawn' });
+    const first = await stopFrom(w, 'm1', '+34600000001');
+    const second = await stopFrom(w, 'm2', '+34600000002');
+    const third = await stopFrom(w, 'm3', '+34600000003');
+
+    // The pass's own transaction fans out the first event; the first backlog transaction, the
+    // second. The lease runs out as that one commits, before the next would fan out the third.
+    store.afterCommit(2, () => {
+      w.clock.advance(TTL_MS);
+    });
+    const summary = await dispatcherA.runOnce();
+    expect(leaseA.holdsLease).toBe(false);
+    // The third event has no delivery: the cursor stopped where the lease did.
+    expect(await deliveryStates(w, hook.id)).toEqual([
+      [first, 'pending', 0],
+      [second, 'pending', 0],
+    ]);
+    expect(summary).toMatchObject({ events: 2, deliveries: 2, attempted: 0 });
+    expect(senderA.sent).toEqual([]);
+
+    // The other process takes the lease; this one's renewal finds it taken and stops its dispatcher without a drain.
+    await leaseB.renew();
+    expect(leaseB.runsWorkers).toBe(true);
+    await leaseA.renew();
+    expect(leaseA.runsWorkers).toBe(false);
+    await settleTurns();
+    await b.dispatcher.runOnce();
+    expect(await b.dispatcher.runOnce()).toMatchObject({ events: 0, deliveries: 0, attempted: 0 });
+    expect(b.sender.sent).toEqual([first, second, third]);
+    expect(await deliveryStates(w, hook.id)).toEqual([
+      [first, 'delivered', 1],
+      [second, 'delivered', 1],
+      [third, 'delivered', 1],
+    ]);
+    expect(senderA.sent).toEqual([]);
   });
 });
