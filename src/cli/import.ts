@@ -362,13 +362,17 @@ export async function importCsv(
       if (!target) continue;
       const line = chunk[target.index]?.line ?? 0;
       if (result.ok) {
-        if (target.derivedKey && result.supersededBy !== null && !result.supersededBy.idempotencyKey?.startsWith(derivedKeyPrefix(file.sha256))) {
+        if (target.derivedKey && result.overtakenBy.some((decision) => !decision.idempotencyKey?.startsWith(derivedKeyPrefix(file.sha256)))) {
           // The same bytes imported before, and a decision from elsewhere stands now (a later line
           // of the same file is the file's own): a later export that happens to hold the same lines
           // (a weekly file of one unsubscribe) is not the earlier import run again, and answering
           // it "already recorded" would drop its opt-out unseen. Recording it is no answer either:
           // a re-run after an interruption would then undo the decisions made since. The row is
-          // refused with what to do.
+          // refused with what to do. Every overtaking decision counts, not the one recorded last
+          // only: a line of the file recorded after the decision from elsewhere (on a run that
+          // finished an interrupted one, or once a held address was let through) overtakes the
+          // line on its own channel, while the decision from elsewhere still stands on another,
+          // and the same file must get the same answer on every run.
           failures[target.index] = [{ line, field: '', message: SUPERSEDED_REPLAY }];
           continue;
         }

@@ -1,7 +1,7 @@
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import { BUILT_IN_PURPOSES, PurposeSchema, type Purpose } from './consent.js';
-import { ConsentryError, type FieldIssue } from './errors.js';
+import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
 
 /** Languages with built-in keywords and reply texts (DESIGN §3). */
 export const LANGUAGES = ['en', 'es', 'fr', 'pt', 'de', 'ja'] as const;
@@ -292,7 +292,7 @@ export function keepMaskedSecrets(current: WorkspaceSettings, patch: Record<stri
       issues.push({ path: `${section}.${key}`, message: 'is a masked value: send the secret itself, or leave the field out to keep the one stored' });
     }
   }
-  if (issues.length > 0) throw new ConsentryError('VALIDATION_FAILED', issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '), issues);
+  if (issues.length > 0) throw new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
   return kept;
 }
 

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Channel, ConsentRecord, ConsentState, ConsentStatus, EffectiveStatus, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import { erasedAddressDigests, normalizeEmail, normalizePhone, withErasedAddressGuard } from '../core/contact.js';
-import { ConsentryError, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
+import { ConsentryError, describeIssues, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, ConsentStates, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import { CallerEvidenceSchema, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
@@ -30,7 +30,7 @@ export async function setConsent(uow: UnitOfWork, change: z.output<typeof Consen
   return recorded;
 }
 
-/** The decision that stands where a replayed bulk row's status is no longer in force (BulkRowResult.supersededBy). */
+/** A decision that stands where a replayed bulk row's status is no longer in force (BulkRowResult.overtakenBy, supersededBy). */
 export interface SupersedingDecision {
   recordId: string;
   status: ConsentStatus;
@@ -57,10 +57,18 @@ export type BulkRowResult =
       inEffect: boolean;
       /**
        * For a row answered from its idempotency key (`created` false) whose status is no longer
-       * the one in force on every channel it covers: the decision that stands now
-       * (supersedingDecision). Null otherwise.
+       * the one in force on every channel it covers: of the decisions that stand there now
+       * (`overtakenBy`), the one recorded last. Null otherwise.
        */
       supersededBy: SupersedingDecision | null;
+      /**
+       * For such a row, every decision that stands where its status is no longer in force
+       * (overtakingDecisions), each once, in the order recorded; empty otherwise. A caller that
+       * tells its own later rows from decisions made elsewhere (the import) reads all of them: the
+       * one recorded last may be its own while another, from elsewhere, still stands on another
+       * channel.
+       */
+      overtakenBy: SupersedingDecision[];
       /** What of the row was not applied to the contact, by field: an e-mail or phone the contact already has another value for. */
       warnings: FieldIssue[];
     }
@@ -79,7 +87,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence });
       if (!parsed.success || !stated.success) {
         const issues = [...(parsed.success ? [] : zodIssuesToFieldIssues(parsed.error)), ...(stated.success ? [] : zodIssuesToFieldIssues(stated.error))];
-        throw new ConsentryError('VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; '), issues);
+        throw new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
       }
       const row = parsed.data;
       const evidence = stated.data.evidence ?? {};
@@ -96,6 +104,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       const recorded = await uow.recordConsent({ ...decisionOf(row, by, evidence, named.evidence()), contactId: contact.id });
       await followPrivacyDecision(uow, recorded);
       const warnings = await addMissingIdentities(uow, contact, row, named, guard);
+      const overtakenBy = recorded.created ? [] : await overtakingDecisions(uow, recorded);
       results.push({
         row: index,
         ok: true,
@@ -104,14 +113,15 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
         created: recorded.created,
         repeated,
         inEffect: recorded.current.recordId === recorded.record.id,
-        supersededBy: recorded.created ? null : await supersedingDecision(uow, recorded),
+        supersededBy: overtakenBy.at(-1) ?? null,
+        overtakenBy,
         warnings,
       });
     } catch (error) {
       if (!isConsentryError(error)) throw error;
       // The checks above stop at the first refusal; the row's other problems are named with it.
       const issues = withOtherIssues(error.issues, rows[index], by, uow.workspace.settings);
-      const message = issues.length > error.issues.length ? issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ') : error.message;
+      const message = issues.length > error.issues.length ? describeIssues(issues) : error.message;
       results.push({ row: index, ok: false, error: { code: error.code, message, issues } });
     }
   }
@@ -290,29 +300,33 @@ async function findContactForRow(uow: UnitOfWork, row: Row, identities: NamedIde
 }
 
 /**
- * For a replayed row (answered from its idempotency key, which writes nothing): a decision in force
- * on a channel the row covers whose status is not the row's; null when the row's status is in
- * force on every one. What is in force on a channel is what canMessage reads (effectiveStatus: the
+ * For a replayed row (answered from its idempotency key, which writes nothing): every decision in
+ * force on a channel the row covers whose status is not the row's, each once (a decision on `any`
+ * can be in force on several), in the order recorded; empty when the row's status is in force on
+ * every one. What is in force on a channel is what canMessage reads (effectiveStatus: the
  * channel's own decision or the purpose's decision on `any`, whichever is newer). A row on `any`
  * covers every channel, so a later decision on one channel (START on WhatsApp after STOP ALL)
- * supersedes it there, as a later decision on `any` supersedes a channel's row. Of several, the
- * one recorded last: the likeliest to have been made since the row, which is what a caller
- * telling its own later rows from decisions made elsewhere (the import) asks.
+ * overtakes it there, as a later decision on `any` overtakes a channel's row. All of them, not
+ * the one recorded last only: a caller telling its own later rows from decisions made elsewhere
+ * (the import) must see a decision from elsewhere on one channel even when one of its own rows
+ * was recorded after it on another.
  */
-async function supersedingDecision(uow: UnitOfWork, replayed: RecordedConsent): Promise<SupersedingDecision | null> {
+async function overtakingDecisions(uow: UnitOfWork, replayed: RecordedConsent): Promise<SupersedingDecision[]> {
   const { purpose, channel, status } = replayed.record;
   const indexed = new ConsentStates(replayed.states);
   const covered = channel === 'any' ? indexed.ofPurpose(purpose).map((state) => state.channel) : [channel];
-  let lastRecorded: ConsentState | null = null;
+  const overtaking = new Map<string, ConsentState>();
   for (const coveredChannel of covered) {
     const inForce = indexed.effective(purpose, coveredChannel).state;
     if (inForce === null || inForce.status === status) continue;
-    if (lastRecorded === null || inForce.seq > lastRecorded.seq) lastRecorded = inForce;
+    overtaking.set(inForce.recordId, inForce);
   }
-  return lastRecorded === null ? null : decisionInForce(uow, lastRecorded);
+  const decisions: SupersedingDecision[] = [];
+  for (const state of [...overtaking.values()].sort((a, b) => a.seq - b.seq)) decisions.push(await decisionInForce(uow, state));
+  return decisions;
 }
 
-/** The record a materialised status rests on, as a replayed row's `supersededBy` names it. */
+/** The record a materialised status rests on, as a replayed row's `overtakenBy` names it. */
 async function decisionInForce(uow: UnitOfWork, state: ConsentState): Promise<SupersedingDecision> {
   const [record] = await uow.tx.listConsentRecords(uow.workspaceId, { contactId: state.contactId, afterSeq: state.seq - 1, limit: 1 });
   return { recordId: state.recordId, status: state.status, idempotencyKey: record?.id === state.recordId ? record.idempotencyKey : null };

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { Contact } from '../core/contact.js';
 import { addIdentity, eraseContactData, erasedAddressDigests, fieldKey, normalizeEmail, normalizePhone, setField, withErasedAddressGuard } from '../core/contact.js';
-import { ConsentryError, issuesOfRefusal, refusalOf, type FieldIssue } from '../core/errors.js';
+import { ConsentryError, describeIssues, issuesOfRefusal, refusalOf, type FieldIssue } from '../core/errors.js';
 import { redactedEvidence } from '../core/ledger.js';
 import { redactEventData } from '../core/events.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
@@ -76,7 +76,7 @@ function refuseAll(refusals: readonly ConsentryError[]): void {
   const [first] = refusals;
   if (!first) return;
   const issues = issuesOfRefusals(refusals);
-  const message = refusals.length > 1 ? issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ') : first.message;
+  const message = refusals.length > 1 ? describeIssues(issues) : first.message;
   throw new ConsentryError(first.code, message, issues);
 }
 

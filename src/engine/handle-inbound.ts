@@ -502,8 +502,10 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   // delivered from the held address, however the contact was found. An e-mail or phone the
   // message merely names (`from.email`, `from.phone`) is whatever the channel's adapter passed
   // on, typed by anyone or copied from the same old list, so it is no sign that the person came
-  // back; nor is an identity, e-mail or phone attached while the guard stood, which came with such
-  // a named address. Only a guarded contact costs a write for it, and a look-up of digests.
+  // back; nor is an identity attached while the guard stood, which came with such a named address,
+  // nor an e-mail or phone so attached, unless an erased contact had it too (the channel then
+  // delivered from a held address). Only a guarded contact costs a write for it, and a look-up of
+  // digests.
   const lifted =
     contact.erasedAddressGuard !== undefined &&
     ((byIdentity && writesFromOwnIdentity(contact, identity)) || (await deliveredFromHeldAddress(uow, message, contact)));
@@ -543,9 +545,9 @@ function phoneOfSenderId(message: Message, country: string | null): string | nul
  * Whether the channel delivered the message from the guarded contact's held address: its e-mail
  * or phone, as the contact had it before the message, that an erased contact had (a digest kept
  * by eraseContact: what the guard is about). The channel vouches for the address it delivered
- * from, so its owner wrote. An address the contact was given while the guard stood, by a message
- * that found it by an address it merely named or by an answer typed in a conversation, is not
- * the held one.
+ * from, so its owner wrote. That holds however the contact came to have the address, also when a
+ * message that found it by an address it merely named gave it while the guard stood: an address
+ * no erased contact had ends nothing.
  */
 async function deliveredFromHeldAddress(uow: UnitOfWork, message: Message, contact: Contact): Promise<boolean> {
   const delivered = deliveredAddress(message, uow.workspace.settings.defaultCountry);

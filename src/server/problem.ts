@@ -206,7 +206,7 @@ function fastifyProblem(error: FastifyError, request: FastifyRequest): Problem |
       return [{ path: fieldPath(issue.instancePath, context), message: issue.message ?? 'is invalid' }];
     });
     issues.push(...otherPartsIssues(request, error.validationContext));
-    return problem(422, 'VALIDATION_FAILED', issues.map((i) => `${i.path}: ${i.message}`).join('; ') || error.message, issues);
+    return problem(422, 'VALIDATION_FAILED', describeIssues(issues) || error.message, issues);
   }
   return null;
 }

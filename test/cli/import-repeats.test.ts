@@ -1,7 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { withEngine } from '../../src/cli/database.js';
+import { importCsv, readImportFile } from '../../src/cli/import.js';
+import type { CliIo } from '../../src/cli/io.js';
 import { cli, useTemporaryDatabase, type CliRun } from './helpers.js';
 
 let dir: string;
@@ -188,6 +192,92 @@ describe('consentry import: a file with the content of one imported before', () 
     expect(rerun.code).toBe(0);
     expect(rerun.stdout).toContain('Imported 3 of 3 rows: 0 recorded, 3 already recorded (idempotency key); 0 row(s) rejected and left unchanged.');
     expect(await ledger()).toHaveLength(3);
+  });
+
+  describe('when a line of the same file was recorded after the decision from elsewhere', () => {
+    const phoneHeader = 'phone,purpose,channel,status,legal_basis,explanation';
+    const stopAll = '+34600000001,marketing,any,opted_out,,';
+    const whatsappOptIn = '+34600000001,marketing,whatsapp,opted_in,CONSENT_WITH_NOTICE,Web form';
+    const smsOptIn = '+34600000001,marketing,sms,opted_in,CONSENT_WITH_NOTICE,Shop';
+    const quietIo = (): CliIo => ({ stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough(), env: {} });
+    const PhoneLedgerSchema = z.array(z.object({ channel: z.string(), status: z.string() }));
+    const phoneLedger = async (): Promise<string[]> => {
+      const run = await cli(['export', '--format', 'json', '--db', db]);
+      expect(run.code).toBe(0);
+      return PhoneLedgerSchema.parse(JSON.parse(run.stdout)).map((record) => `${record.channel} ${record.status}`);
+    };
+
+    it('refuses the all-channel line on every re-run, though the file\'s own later line overtook it on another channel after that decision', async () => {
+      // An erased contact had the number: the file's opt-in line is refused on the first run (held address).
+      await withEngine({ db }, quietIo(), async (_engine, workspace) => {
+        const erased = await workspace.createContact({ phone: '+34600000001' });
+        await workspace.eraseContact(erased.id);
+      });
+      const weekly = join(dir, 'weekly.csv');
+      writeFileSync(weekly, [phoneHeader, stopAll, whatsappOptIn].join('\n'));
+      const first = await cli(['import', weekly, '--db', db]);
+      expect(first.code).toBe(1);
+      expect(first.stderr).toContain('line 3: phone: belonged to a contact that was erased');
+
+      // A decision from elsewhere: the person opts in on SMS (--allow-erased ends the hold).
+      const signup = join(dir, 'signup.csv');
+      writeFileSync(signup, [phoneHeader, smsOptIn].join('\n'));
+      expect((await cli(['import', signup, '--db', db, '--allow-erased'])).code).toBe(0);
+
+      // The same bytes again: the SMS opt-in overtook the STOP ALL line there; the WhatsApp line is recorded now, after it.
+      const second = await cli(['import', weekly, '--db', db]);
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
+      expect(second.stdout).toContain('Imported 1 of 2 rows: 1 recorded, 0 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+      const recorded = await phoneLedger();
+      expect(recorded).toEqual(['any opted_out', 'sms opted_in', 'whatsapp opted_in']);
+
+      // Nothing changed since: the SMS opt-in still overtakes the STOP ALL line, so the answer is the same.
+      const third = await cli(['import', weekly, '--db', db]);
+      expect(third.code).toBe(1);
+      expect(third.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
+      expect(third.stdout).toContain('Imported 1 of 2 rows: 0 recorded, 1 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+      expect(await phoneLedger()).toEqual(recorded);
+    });
+
+    it('refuses the all-channel line on every run that finishes an interrupted import after a decision from elsewhere', async () => {
+      // The STOP ALL line is in the first slice, the WhatsApp line past it: the first run stops after one slice.
+      const others = Array.from({ length: 499 }, (_, index) => `+3460010${String(index).padStart(4, '0')},marketing,email,opted_out,,`);
+      const weekly = join(dir, 'weekly.csv');
+      writeFileSync(weekly, [phoneHeader, stopAll, ...others, whatsappOptIn].join('\n'));
+      const interruption = new AbortController();
+      const summary = await withEngine({ db }, quietIo(), async (_engine, workspace) =>
+        importCsv(
+          {
+            ...workspace,
+            bulkSetConsent: (slice, by) => {
+              interruption.abort();
+              return workspace.bulkSetConsent(slice, by);
+            },
+          },
+          await readImportFile(weekly),
+          quietIo(),
+          'cli',
+          null,
+          { signal: interruption.signal },
+        ),
+      );
+      expect(summary).toMatchObject({ rows: 500, recorded: 500, rejected: 0, interrupted: { throughLine: 501 } });
+
+      const signup = join(dir, 'signup.csv');
+      writeFileSync(signup, [phoneHeader, smsOptIn].join('\n'));
+      expect((await cli(['import', signup, '--db', db])).code).toBe(0);
+
+      const finish = await cli(['import', weekly, '--db', db]);
+      expect(finish.code).toBe(1);
+      expect(finish.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
+      expect(finish.stdout).toContain('Imported 500 of 501 rows: 1 recorded, 499 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+
+      const again = await cli(['import', weekly, '--db', db]);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
+      expect(again.stdout).toContain('Imported 500 of 501 rows: 0 recorded, 500 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+    });
   });
 
   it('answers a re-run of the same file "already recorded" when its own later lines overtook its earlier ones', async () => {

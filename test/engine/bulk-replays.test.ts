@@ -87,3 +87,36 @@ describe('bulkSetConsent: supersededBy of a row answered from its idempotency ke
     expect((await send(row)).supersededBy).toEqual({ recordId: optIn.recordId, status: 'opted_in', idempotencyKey: null });
   });
 });
+
+describe('bulkSetConsent: overtakenBy of a row answered from its idempotency key', () => {
+  it('lists every decision that overtook a replayed all-channel row, in the order they were recorded, not only the last', async () => {
+    const stopAll = await send(STOP_ALL);
+    const sms = await send({ ...OPT_IN, channel: 'sms', idempotencyKey: 'shop-signup' });
+    const whatsapp = await send({ ...OPT_IN, channel: 'whatsapp', idempotencyKey: 'crm-whatsapp-1' });
+
+    const replay = await send(STOP_ALL);
+    expect(replay).toMatchObject({ created: false, recordId: stopAll.recordId });
+    expect(replay.overtakenBy).toEqual([
+      { recordId: sms.recordId, status: 'opted_in', idempotencyKey: 'shop-signup' },
+      { recordId: whatsapp.recordId, status: 'opted_in', idempotencyKey: 'crm-whatsapp-1' },
+    ]);
+    // supersededBy still names the one recorded last.
+    expect(replay.supersededBy).toEqual(replay.overtakenBy.at(-1));
+  });
+
+  it('names an all-channel decision in force on several channels once', async () => {
+    await send(STOP_ALL);
+    await send({ ...OPT_IN, channel: 'whatsapp' });
+    await send({ ...OPT_IN, channel: 'sms' });
+    const optIn = await send({ ...OPT_IN, channel: 'any', idempotencyKey: 'signup-any' });
+    expect((await send(STOP_ALL)).overtakenBy).toEqual([{ recordId: optIn.recordId, status: 'opted_in', idempotencyKey: 'signup-any' }]);
+  });
+
+  it('is empty for a recorded row and while a replayed row is in force on every channel it covers', async () => {
+    expect((await send(STOP_ALL)).overtakenBy).toEqual([]);
+    await send({ ...STOP_ALL, channel: 'sms', idempotencyKey: 'sms-stop-1' });
+    const replay = await send(STOP_ALL);
+    expect(replay).toMatchObject({ created: false, supersededBy: null });
+    expect(replay.overtakenBy).toEqual([]);
+  });
+});

@@ -289,6 +289,12 @@ describe('the identity a decision came from', () => {
 });
 
 describe('setConsent and bulkSetConsent', () => {
+  it('names a bulk row that is not an object as the root of the row, as every refusal names one', async () => {
+    const [row] = await ws.bulkSetConsent([5]);
+    expect(row).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', issues: [{ path: '' }] } });
+    expect(row?.ok === false && row.error.message).toMatch(/^\(root\): /);
+  });
+
   it('says of each recorded bulk row whether it repeated the status already in force on its purpose and channel', async () => {
     const row = { email: 'ana@example.com', purpose: 'marketing', channel: 'email' as const, status: 'opted_out' as const, legalBasis: null, explanation: null };
     const [first, again, otherChannel] = await ws.bulkSetConsent([row, row, { ...row, channel: 'sms' }]);

@@ -468,7 +468,7 @@ describe('POST /v1/consents/bulk', () => {
     });
     expect(res.statusCode).toBe(200);
     expect(res.json().results).toEqual([
-      { row: 0, ok: true, contactId: id, recordId: expect.any(String), created: true, repeated: false, inEffect: true, warnings: [{ path: 'email', message: expect.stringContaining('was not added') }] },
+      { row: 0, ok: true, contactId: id, recordId: expect.any(String), created: true, repeated: false, inEffect: true, supersededBy: null, overtakenBy: [], warnings: [{ path: 'email', message: expect.stringContaining('was not added') }] },
     ]);
   });
 

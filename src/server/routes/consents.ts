@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { CALLER_EVIDENCE_MEMBERS, CallerEvidenceSchema, CHANNELS, ChannelSchema, CONSENT_STATUSES, LEGAL_BASES, PurposeSchema } from '../../core/consent.js';
+import { CALLER_EVIDENCE_MEMBERS, CallerEvidenceSchema, CHANNELS, ChannelSchema, CONSENT_STATUSES, ConsentStatusSchema, LEGAL_BASES, PurposeSchema } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
-import { ConsentryError, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
+import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
 import { ConsentStates, recordedOccurrence } from '../../core/ledger.js';
 import { assertKnownPurpose } from '../../core/settings.js';
 import { isoInstant } from '../../core/time.js';
@@ -196,7 +196,7 @@ async function withOtherDecisionIssues(request: FastifyRequest, purpose: string,
     if (refusal !== null) issues.push(...issuesOfRefusal(refusal));
   }
   if (issues.length === refused.issues.length) return refused;
-  return new ConsentryError(refused.code, issues.map((issue) => `${issue.path}: ${issue.message}`).join('; '), issues);
+  return new ConsentryError(refused.code, describeIssues(issues), issues);
 }
 
 /** The request's schema refusal (every part named, see problem.ts) as the error it answers with. */
@@ -205,6 +205,12 @@ function schemaRefusal(request: FastifyRequest, validationError: Error): Consent
   return refused.status === 422 ? new ConsentryError('VALIDATION_FAILED', refused.detail, refused.errors) : validationError;
 }
 
+
+const OvertakingDecisionSchema = z.object({
+  recordId: z.string(),
+  status: ConsentStatusSchema,
+  idempotencyKey: z.string().nullable().describe("The decision's idempotency key, if it was given one"),
+});
 
 const BulkResultSchema = z.union([
   z.object({
@@ -218,6 +224,12 @@ const BulkResultSchema = z.union([
       .boolean()
       .describe(
         "Whether the row's decision is the one in force for its purpose and channel: false for one older than the decision in force (its occurredAt is earlier), which the ledger keeps but which changes no status and raises no event",
+      ),
+    supersededBy: OvertakingDecisionSchema.nullable().describe('Of `overtakenBy`, the decision recorded last; null when it is empty'),
+    overtakenBy: z
+      .array(OvertakingDecisionSchema)
+      .describe(
+        "For a row answered from its idempotency key (`created` false): every decision in force on a channel the row covers whose status is not the row's, each once, in the order recorded (for a row on `any`, a later decision on one channel overtakes it there; a row on one channel is overtaken by a later decision there or on `any`); empty otherwise. A client sending a batch again after a failure tells its own later rows from decisions made elsewhere by their idempotencyKey",
       ),
     warnings: z
       .array(z.object({ path: z.string(), message: z.string() }))
