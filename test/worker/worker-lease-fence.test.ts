@@ -372,6 +372,24 @@ class LeaseWatchingSender extends FakeSender {
 }
 
 describe('a hook dispatcher pass whose backlog fan-out outlasts the lease', () => {
+  /**
+   * Process A holds the lease and runs a dispatcher with `senderA`, batch size 1 (a pass whose own
+   * transaction fans out a full batch goes on to fan out the backlog in transactions of its own);
+   * process B waits for the lease with a dispatcher of its own.
+   */
+  async function twoProcesses(store: Parameters<typeof leaseOf>[0], w: Awaited<ReturnType<typeof makeWorld>>, senderA: FakeSender) {
+    senders.push(senderA);
+    const dispatcherA = w.dispatcher({ sender: senderA, batchSize: 1, timers: new ManualTimers() });
+    const leaseA = leaseOf(store, w.clock, 'process-a', [dispatcherA]);
+    const b = dispatcherOf(w);
+    const leaseB = leaseOf(store, w.clock, 'process-b', [b.dispatcher]);
+    await leaseA.start();
+    await leaseB.start();
+    await settleTurns();
+    expect(leaseB.runsWorkers).toBe(false);
+    return { dispatcherA, leaseA, b, leaseB };
+  }
+
   // batchSize 1: a pass whose own transaction fans out a full batch goes on to fan out the
   // backlog in transactions of its own before it sends what it picked.
   it('sends nothing it picked once the lease ran out meanwhile, and the new holder sends every delivery once', async () => {
@@ -379,16 +397,8 @@ describe('a hook dispatcher pass whose backlog fan-out outlasts the lease', () =
     stores.push(store);
     const w = await makeWorld({ store });
     const senderA = new LeaseWatchingSender();
-    senders.push(senderA);
-    const dispatcherA = w.dispatcher({ sender: senderA, batchSize: 1, timers: new ManualTimers() });
-    const leaseA = leaseOf(store, w.clock, 'process-a', [dispatcherA]);
-    const b = dispatcherOf(w);
-    const leaseB = leaseOf(store, w.clock, 'process-b', [b.dispatcher]);
+    const { dispatcherA, leaseA, b, leaseB } = await twoProcesses(store, w, senderA);
     senderA.lease = leaseA;
-    await leaseA.start();
-    await leaseB.start();
-    await settleTurns();
-    expect(leaseB.runsWorkers).toBe(false);
     const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: TARGET_URL, event: 'consent.withdrawn' });
     const first = await stopFrom(w, 'm1', '+34600000001');
     const second = await stopFrom(w, 'm2', '+34600000002');
@@ -482,15 +492,7 @@ describe('a hook dispatcher pass whose backlog fan-out outlasts the lease', () =
     stores.push(store);
     const w = await makeWorld({ store });
     const senderA = new FakeSender();
-    senders.push(senderA);
-    const dispatcherA = w.dispatcher({ sender: senderA, batchSize: 1, timers: new ManualTimers() });
-    const leaseA = leaseOf(store, w.clock, 'process-a', [dispatcherA]);
-    const b = dispatcherOf(w);
-    const leaseB = leaseOf(store, w.clock, 'process-b', [b.dispatcher]);
-    await leaseA.start();
-    await leaseB.start();
-    await settleTurns();
-    expect(leaseB.runsWorkers).toBe(false);
+    const { dispatcherA, leaseA, b, leaseB } = await twoProcesses(store, w, senderA);
     const hook = await w.hooks.create(w.ws.workspaceId, { targetUrl: TARGET_URL, event: 'consent.withdrawn' });
     const first = await stopFrom(w, 'm1', '+34600000001');
     const second = await stopFrom(w, 'm2', '+34600000002');

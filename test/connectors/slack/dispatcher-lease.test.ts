@@ -94,22 +94,31 @@ describe('SlackAlertDispatcher under the worker lease', () => {
    * pass of the loop at once: `stop()` right after it ends the loop there, so the test drives every
    * later pass on its own clock.
    */
+  /**
+   * Two dispatchers on one store that take the worker lease in turn (`lease.holder`), the first
+   * holding it: alerts of Ana, Bea and Cai are in the store, and Dan's contact is ready for a later one.
+   */
+  async function handover(into: typeof world, settings?: Parameters<typeof workspace>[1]) {
+    const ids = sharedIds();
+    const ws = await workspace(into, settings);
+    const [ana, bea, cai, dan] = await Promise.all(['Ana Test', 'Bea Test', 'Cai Test', 'Dan Test'].map((name) => contact(into, ws.id, name)));
+    if (ana === undefined || bea === undefined || cai === undefined || dan === undefined) throw new Error('no contacts');
+    await append(into, ...[ana, bea, cai].map((id) => consentFailed(into, ws.id, id)));
+    const lease = { holder: 'first' as 'first' | 'second' };
+    const first = dispatcher(into, { ids });
+    first.sendOnlyWhile(() => lease.holder === 'first');
+    const second = dispatcher(into, { ids });
+    second.sendOnlyWhile(() => lease.holder === 'second');
+    return { ws, dan, first, second, lease };
+  }
+
   async function leaseTakenBack(runner: ReturnType<typeof dispatcher>): Promise<void> {
     runner.start();
     await runner.stop();
   }
 
   it('rebuilds its lane on start() after the lease came back, so the alerts it had queued, which the other holder posted, are not posted again', async () => {
-    const ids = sharedIds();
-    const ws = await workspace(world);
-    const [ana, bea, cai, dan] = await Promise.all(['Ana Test', 'Bea Test', 'Cai Test', 'Dan Test'].map((name) => contact(world, ws.id, name)));
-    if (ana === undefined || bea === undefined || cai === undefined || dan === undefined) throw new Error('no contacts');
-    await append(world, ...[ana, bea, cai].map((id) => consentFailed(world, ws.id, id)));
-    let firstHolds = true;
-    const first = dispatcher(world, { ids });
-    first.sendOnlyWhile(() => firstHolds);
-    const second = dispatcher(world, { ids });
-    second.sendOnlyWhile(() => !firstHolds);
+    const { ws, dan, first, second, lease } = await handover(world);
     let seen = 0;
     const postsSince = (): string[] => {
       const calls = callsTo('chat.postMessage');
@@ -124,7 +133,7 @@ describe('SlackAlertDispatcher under the worker lease', () => {
     expect(postsSince()).toEqual(['al1']);
 
     // A renewal finds the lease taken: the first's workers are stopped, its lane still holds al2 and al3.
-    firstHolds = false;
+    lease.holder = 'second';
     await first.stop();
     world.clock.advance(1_000);
     expect(await second.runOnce()).toMatchObject({ posted: 1 });
@@ -133,7 +142,7 @@ describe('SlackAlertDispatcher under the worker lease', () => {
     expect(postsSince()).toEqual(['al2', 'al3']);
 
     // The first wins the lease back as a new alert arrives: al4 is the only one left to post.
-    firstHolds = true;
+    lease.holder = 'first';
     world.clock.advance(1_000);
     await append(world, consentFailed(world, ws.id, dan));
     await leaseTakenBack(first);
@@ -152,16 +161,7 @@ describe('SlackAlertDispatcher under the worker lease', () => {
   });
 
   it('rebuilds its lane on start() after the lease came back, so the burst goes on in the digest the other holder posted, not in a second one', async () => {
-    const ids = sharedIds();
-    const ws = await workspace(world, { slack: slackSettings({ digestThreshold: 1 }) });
-    const [ana, bea, cai, dan] = await Promise.all(['Ana Test', 'Bea Test', 'Cai Test', 'Dan Test'].map((name) => contact(world, ws.id, name)));
-    if (ana === undefined || bea === undefined || cai === undefined || dan === undefined) throw new Error('no contacts');
-    await append(world, ...[ana, bea, cai].map((id) => consentFailed(world, ws.id, id)));
-    let firstHolds = true;
-    const first = dispatcher(world, { ids });
-    first.sendOnlyWhile(() => firstHolds);
-    const second = dispatcher(world, { ids });
-    second.sendOnlyWhile(() => !firstHolds);
+    const { ws, dan, first, second, lease } = await handover(world, { slack: slackSettings({ digestThreshold: 1 }) });
 
     // Threshold 1: al1 is posted on its own; al2 and al3 open a digest that waits in the first's lane.
     expect(await first.runOnce()).toMatchObject({ alerts: 3, posted: 1, digestsPosted: 0 });
@@ -169,7 +169,7 @@ describe('SlackAlertDispatcher under the worker lease', () => {
     expect(namesOf(callsTo('chat.postMessage'))).toEqual(['al1']);
 
     // The lease goes to the second process, whose new lane takes up the burst and posts the digest.
-    firstHolds = false;
+    lease.holder = 'second';
     await first.stop();
     world.clock.advance(1_000);
     expect(await second.runOnce()).toMatchObject({ posted: 0, digestsPosted: 1 });
@@ -179,7 +179,7 @@ describe('SlackAlertDispatcher under the worker lease', () => {
     expect(await world.alerts.getRecord(ws.id, 'al3')).toMatchObject({ delivery: 'digested', message: { channel: CHANNEL, ts: DIGEST_TS } });
 
     // The first wins the lease back as al4 arrives: it folds into that digest, edited in place.
-    firstHolds = true;
+    lease.holder = 'first';
     world.clock.advance(1_000);
     await append(world, consentFailed(world, ws.id, dan));
     await leaseTakenBack(first);
