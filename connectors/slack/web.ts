@@ -120,6 +120,11 @@ export interface SlackBotIdentity {
 
 export interface SlackSetupReport {
   ok: boolean;
+  /**
+   * False when a check could not be made for want of an answer (Slack out of reach, an HTTP
+   * failure, a rate limit): then nothing is known to be wrong with the set-up itself.
+   */
+  reached: boolean;
   checks: SlackSetupCheck[];
   /** Known once the token works. */
   bot: SlackBotIdentity | null;
@@ -157,7 +162,12 @@ function unreachable(outcome: Exclude<SlackCallOutcome<never>, { ok: true }>): s
   }
 }
 
-async function checkToken(client: WebClient): Promise<{ check: SlackSetupCheck; botName: string | null; bot?: SlackBotIdentity }> {
+/** Whether a failed call got an answer from Slack about the request (an error code), rather than none to judge by. */
+function answered(outcome: Exclude<SlackCallOutcome<never>, { ok: true }>): boolean {
+  return outcome.reason === 'slack_error';
+}
+
+async function checkToken(client: WebClient): Promise<{ check: SlackSetupCheck; botName: string | null; bot?: SlackBotIdentity; reached: boolean }> {
   const outcome = await call(AuthTestSchema, () => client.auth.test());
   if (!outcome.ok) {
     if (outcome.reason === 'slack_error' && BAD_TOKEN_ERRORS.has(outcome.error)) {
@@ -168,9 +178,10 @@ async function checkToken(client: WebClient): Promise<{ check: SlackSetupCheck; 
           message: `Bad token (${outcome.error}): set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)`,
         },
         botName: null,
+        reached: true,
       };
     }
-    return { check: { name: 'token', ok: false, message: unreachable(outcome) }, botName: null };
+    return { check: { name: 'token', ok: false, message: unreachable(outcome) }, botName: null, reached: answered(outcome) };
   }
   const auth = outcome.value;
   if (!auth.bot_id || !auth.user_id) {
@@ -181,6 +192,7 @@ async function checkToken(client: WebClient): Promise<{ check: SlackSetupCheck; 
         message: 'This token is not a bot token: use the Bot User OAuth Token (xoxb-…), not a user token',
       },
       botName: null,
+      reached: true,
     };
   }
   const team = auth.team ?? auth.team_id ?? 'the workspace';
@@ -188,16 +200,18 @@ async function checkToken(client: WebClient): Promise<{ check: SlackSetupCheck; 
     check: { name: 'token', ok: true, message: `Token works: bot ${auth.user ?? auth.user_id} in ${team}` },
     botName: auth.user ?? auth.user_id,
     bot: { botId: auth.bot_id, botUserId: auth.user_id, teamId: auth.team_id ?? null },
+    reached: true,
   };
 }
 
-async function checkChannel(client: WebClient, channel: string, botName: string): Promise<SlackSetupCheck> {
+async function checkChannel(client: WebClient, channel: string, botName: string): Promise<SlackSetupCheck & { reached: boolean }> {
   const outcome = await call(ConversationInfoSchema, () => client.conversations.info({ channel }));
   if (!outcome.ok) {
     if (outcome.reason === 'slack_error' && outcome.error === 'channel_not_found') {
       return {
         name: 'channel',
         ok: false,
+        reached: true,
         message:
           `Channel ${channel} not found: set SLACK_ALERT_CHANNEL to the channel id (C…); ` +
           'a private channel is only visible once the bot is invited to it',
@@ -207,22 +221,24 @@ async function checkChannel(client: WebClient, channel: string, botName: string)
       return {
         name: 'channel',
         ok: false,
+        reached: true,
         message: 'The app lacks the channels:read / groups:read scopes: reinstall it from `consentry slack manifest`',
       };
     }
-    return { name: 'channel', ok: false, message: unreachable(outcome) };
+    return { name: 'channel', ok: false, message: unreachable(outcome), reached: answered(outcome) };
   }
   const info = outcome.value.channel;
   const label = info.name ? `#${info.name}` : info.id;
-  if (info.is_archived) return { name: 'channel', ok: false, message: `${label} is archived: choose another channel` };
+  if (info.is_archived) return { name: 'channel', ok: false, message: `${label} is archived: choose another channel`, reached: true };
   if (info.is_member === false) {
     return {
       name: 'channel',
       ok: false,
+      reached: true,
       message: `The bot is not in ${label}: invite it there with /invite @${botName}`,
     };
   }
-  return { name: 'channel', ok: true, message: `The bot can post in ${label}` };
+  return { name: 'channel', ok: true, message: `The bot can post in ${label}`, reached: true };
 }
 
 /**
@@ -233,12 +249,14 @@ async function checkChannel(client: WebClient, channel: string, botName: string)
 export async function checkSlackSetup(client: WebClient, channel: string): Promise<SlackSetupReport> {
   const token = await checkToken(client);
   if (!token.check.ok || token.botName === null) {
+    const why = token.reached ? 'the token does not work' : 'the token could not be checked';
     return {
       ok: false,
-      checks: [token.check, { name: 'channel', ok: false, message: 'Not checked: the token does not work' }],
+      reached: token.reached,
+      checks: [token.check, { name: 'channel', ok: false, message: `Not checked: ${why}` }],
       bot: null,
     };
   }
-  const channelCheck = await checkChannel(client, channel, token.botName);
-  return { ok: channelCheck.ok, checks: [token.check, channelCheck], bot: token.bot ?? null };
+  const { reached, ...channelCheck } = await checkChannel(client, channel, token.botName);
+  return { ok: channelCheck.ok, reached, checks: [token.check, channelCheck], bot: token.bot ?? null };
 }

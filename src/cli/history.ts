@@ -110,5 +110,7 @@ export async function historyCommand(engine: Engine, workspaces: readonly Worksp
     }
   }
   warnOfUnreadable();
+  // An empty stdout alone reads like a failed look-up: the contact was found, and has no decision yet.
+  if (lines === 0) writeLine(io.stderr, `contact ${only.id} has no consent records`);
   return { lines, unreadable: unreadable.count };
 }

@@ -5,7 +5,7 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { CsvError, parse as csvParser, type Options as CsvParseOptions } from 'csv-parse';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { CliRefusal } from './io.js';
+import { cannotRead, CliRefusal } from './io.js';
 import type { Progress } from './progress.js';
 
 const FIELDS = ['contactId', 'email', 'phone', 'purpose', 'channel', 'status', 'legalBasis', 'explanation', 'occurredAt', 'idempotencyKey'] as const;
@@ -481,24 +481,6 @@ function readHeader(path: string, record: CsvRecord): Header {
 
 function invalidHeader(path: string, line: number, problems: readonly string[]): CliRefusal {
   return new CliRefusal(`${path}: the header on line ${line} is not valid: ${problems.join('; ')} (${HEADER_HINT})`);
-}
-
-/** Why a file could not be read, in plain words; the system's own message for the rarer reasons. */
-const UNREADABLE: Partial<Record<string, string>> = {
-  ENOENT: 'no such file',
-  ENOTDIR: 'no such file (a part of the path is not a directory)',
-  EISDIR: 'it is a directory',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-};
-
-function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
-  return error instanceof Error && 'code' in error;
-}
-
-function cannotRead(path: string, error: unknown): CliRefusal {
-  const reason = isErrnoException(error) ? ((error.code === undefined ? undefined : UNREADABLE[error.code]) ?? error.message) : String(error);
-  return new CliRefusal(`Cannot read ${path}: ${reason}`);
 }
 
 /**

@@ -109,6 +109,25 @@ const EXIT_OF_ERROR_CODE: Readonly<Record<ErrorCode, 'refused' | 'failed'>> = {
 };
 
 /** The exit code a command's failure ends it with (EXIT_CODES); a failure no command made (a bug) is `failed`. */
+/** Why a file could not be read, in plain words; the system's own message for the rarer reasons. */
+const UNREADABLE: Partial<Record<string, string>> = {
+  ENOENT: 'no such file',
+  ENOTDIR: 'no such file (a part of the path is not a directory)',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+};
+
+function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && 'code' in error;
+}
+
+/** A file a command was given that cannot be read, said as `Cannot read <path>: <why>` (exit code 2). */
+export function cannotRead(path: string, error: unknown): CliRefusal {
+  const reason = isErrnoException(error) ? ((error.code === undefined ? undefined : UNREADABLE[error.code]) ?? error.message) : String(error);
+  return new CliRefusal(`Cannot read ${path}: ${reason}`);
+}
+
 export function exitCodeOf(error: unknown): number {
   if (error instanceof CliFailure) return error.exitCode;
   if (isConsentryError(error)) return EXIT_CODES[EXIT_OF_ERROR_CODE[error.code]];

@@ -13,7 +13,7 @@ import type { StoredEvent } from '../ports/store.js';
 import { createMemoryStore } from '../store/memory.js';
 import { getTemplate, TEMPLATE_IDS } from '../core/workflow/index.js';
 import type { CliIo } from './io.js';
-import { CliFailure, CliRefusal, writeLine } from './io.js';
+import { cannotRead, CliFailure, CliRefusal, writeLine } from './io.js';
 
 /** One or more parts, largest unit first as people write them: `30s`, `6m`, `4m59s`, `1h30m`, `1.5h`. */
 const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
@@ -402,7 +402,7 @@ async function inFile<T>(file: string, work: () => Promise<T>): Promise<T> {
 
 async function replayFile(file: string, given: { template: string | undefined; channel: InboundChannel | undefined }, io: CliIo): Promise<void> {
   const read = await readFile(file, 'utf8').catch((error: unknown) => {
-    throw new CliRefusal(`Cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    throw cannotRead(file, error);
   });
   const text = read.startsWith(BYTE_ORDER_MARK) ? read.slice(BYTE_ORDER_MARK.length) : read;
   let json: unknown;

@@ -110,7 +110,7 @@ export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promi
   const report = await checkSlackSetup(createSlackWebClient({ token, logger: boltLogger(silentPino) }), channel);
   if (options.json) writeLine(io.stdout, JSON.stringify(report));
   else printReport(report, io, ownSettings);
-  if (!report.ok) throw new CliFailure('the Slack set-up needs fixing (see above)');
+  if (!report.ok) throw new CliFailure(report.reached ? 'the Slack set-up needs fixing (see above)' : 'could not check the Slack set-up: Slack did not answer (see above)');
 }
 
 const ACCEPTED_URL = 'the https address this server is reached at, such as https://consent.example.com or https://example.com/consentry';

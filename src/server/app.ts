@@ -16,6 +16,7 @@ import type { Clock } from '../ports/clock.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
 import { authenticate } from './auth.js';
+import { clientErrorHandler } from './client-errors.js';
 import { withEventWebhooks } from './event-docs.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiTransform } from './openapi.js';
@@ -124,6 +125,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // the router answers before any route runs, in problem+json like everything else.
     routerOptions: { maxParamLength: MAX_PATH_PARAMETER_LENGTH },
     frameworkErrors: (error, request, reply) => sendProblem(reply, toProblem(error, request)),
+    clientErrorHandler,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -155,6 +155,15 @@ describe('exit codes of the other commands', () => {
     expect(national.stderr).toContain('has no country code');
   });
 
+  it('0 for a contact history finds with no record yet, saying so on stderr', async () => {
+    const io: CliIo = { stdin: new PassThrough(), stdout: new PassThrough().resume(), stderr: new PassThrough().resume(), env: {} };
+    const contact = await withEngine({ db }, io, (_engine, workspace) => workspace.createContact({ email: 'ana@example.com' }));
+    const run = await cli(['history', 'ana@example.com', '--db', db]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(`contact ${contact.id} has no consent records\n`);
+  });
+
   it("2 for what the engine refuses in a simulation's script: nothing is written", async () => {
     const script = writeFile('s.json', JSON.stringify({ template: 'no-such-template', steps: [] }));
     const run = await cli(['simulate', '--script', script]);

@@ -34,6 +34,14 @@ describe('simulate --script: the file', () => {
     expect(lines[0]?.startsWith(`error [VALIDATION_FAILED]: ${file}: Invalid transcript: steps.0.after: `), lines[0]).toBe(true);
   });
 
+  it('says in plain words that the file is missing, as import does', async () => {
+    const missing = join(dir, 'missing.json');
+    const run = await cli(['simulate', '--script', missing]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(stderrLines(run)).toEqual([`error: Cannot read ${missing}: no such file`]);
+  });
+
   it('names the file in front of a template it names that does not exist', async () => {
     const file = join(dir, 'nope.json');
     writeFileSync(file, JSON.stringify({ template: 'nope', steps: [] }));

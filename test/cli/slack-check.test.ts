@@ -147,6 +147,8 @@ describe('consentry slack check offline', () => {
     const run = await cli(['slack', 'check', '--token', 'xoxb-offline', '--channel', 'C0ALERTS01']);
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('FAIL token: Could not reach Slack');
+    expect(run.stdout).toContain('FAIL channel: Not checked: the token could not be checked');
+    expect(run.stderr).toBe('error: could not check the Slack set-up: Slack did not answer (see above)\n');
     expect(consoleCalls.flatMap((spy) => spy.mock.calls)).toEqual([]);
   });
 });

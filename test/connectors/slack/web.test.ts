@@ -128,5 +128,20 @@ describe('checkSlackSetup', () => {
     server.use(http.post(`${API}/auth.test`, () => HttpResponse.error()));
     const report = await checkSlackSetup(client(), 'C0ALERTS01');
     expect(report.checks[0]?.message).toMatch(/^Could not reach Slack/);
+    // Nothing is known to be wrong with the token: the report does not blame it.
+    expect(report).toMatchObject({ ok: false, reached: false });
+    expect(report.checks[1]).toMatchObject({ ok: false, message: 'Not checked: the token could not be checked' });
+  });
+
+  it('says when Slack could not be reached for the channel, once the token worked', async () => {
+    server.use(authOk(), http.post(`${API}/conversations.info`, () => HttpResponse.error()));
+    const report = await checkSlackSetup(client(), 'C0ALERTS01');
+    expect(report).toMatchObject({ ok: false, reached: false });
+    expect(report.checks[1]?.message).toMatch(/^Could not reach Slack/);
+  });
+
+  it('has reached Slack when it answered, whatever it said', async () => {
+    server.use(http.post(`${API}/auth.test`, () => HttpResponse.json({ ok: false, error: 'invalid_auth' })));
+    expect(await checkSlackSetup(client(), 'C0ALERTS01')).toMatchObject({ ok: false, reached: true });
   });
 });
