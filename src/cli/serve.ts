@@ -233,7 +233,8 @@ export function settingsNotices(workspace: Pick<Workspace, 'name' | 'settings'>,
   for (const waiting of waitingTriggers(workspace.settings)) {
     notices.push(
       `Workspace "${workspace.name}": ${waiting.template} (on ${waiting.trigger}) starts only once ${waiting.missing.join(', ')} is set; ` +
-        `until then no consent is asked. Set it: ${settingCommand(baseUrl, 'privacyPolicyUrl')}`,
+        `until then no consent is asked${waiting.trigger === 'conversation_opened' ? ' (conversations opened meanwhile ask it at the contact\'s next message once it is set)' : ''}. ` +
+        `Set it: ${settingCommand(baseUrl, 'privacyPolicyUrl')}`,
     );
   }
   for (const lacking of triggersMissingAdvisedSettings(workspace.settings)) {

@@ -12,7 +12,18 @@ import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import { getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
 import { readInboundMessage, senderName, timestampIssue, type InboundMessageSchema, type ReadInboundMessage } from './inputs.js';
-import { advanceRun, cancelWorkflowRun, fireOverdueTimers, noteSenderAddressTaken, openConversationsOf, otherOwner, startTriggeredWorkflows, waitingRunState } from './runs.js';
+import {
+  advanceRun,
+  cancelWorkflowRun,
+  deferredOpeningTemplates,
+  fireOverdueTimers,
+  noteSenderAddressTaken,
+  openConversationsOf,
+  otherOwner,
+  startDeferredWorkflows,
+  startTriggeredWorkflows,
+  waitingRunState,
+} from './runs.js';
 import { contactActor, type ReplyOption, type UnitOfWork } from './unit-of-work.js';
 import { z } from 'zod';
 
@@ -69,10 +80,12 @@ export async function handleInbound(uow: UnitOfWork, parsed: z.output<typeof Inb
     await holdForOptOutReview(uow, contact, message, keyword, conversation);
   } else {
     if (conversation === null) {
-      conversation = await uow.openConversation(contact.id, message.channel);
+      conversation = await uow.openConversation(contact.id, message.channel, deferredOpeningTemplates(uow.workspace.settings));
       await startTriggeredWorkflows(uow, 'conversation_opened', contact, null, 0, message.channel, conversation);
     } else {
       await answerPendingQuestion(uow, contact, message, conversation, answered);
+      // The opening's workflows that waited for a setting start now, if it is there (startDeferredWorkflows).
+      if (conversation.deferredTemplates !== undefined) conversation = await startDeferredWorkflows(uow, contact, conversation);
     }
     if (typed && keyword !== null) await startTriggeredWorkflows(uow, 'keyword', contact, typed.normalized, 0, message.channel, conversation);
   }

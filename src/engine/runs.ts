@@ -525,9 +525,69 @@ export async function startTriggeredWorkflows(
   return started;
 }
 
+/**
+ * The templates of the workspace's enabled `conversation_opened` bindings that cannot start for
+ * lack of a workspace setting they need (missingWorkspaceSettings), in binding order. A
+ * conversation opening now keeps them (Conversation.deferredTemplates): only an opening starts
+ * these workflows (DESIGN §4), and a conversation stays open while the contact writes, so without
+ * them a contact who first wrote before the privacy policy URL was set would never be asked. A
+ * binding skipped for another reason (disabled, or none bound) is not kept. It reads the
+ * settings only, so an opening costs no query more.
+ */
+export function deferredOpeningTemplates(settings: WorkspaceSettings): string[] {
+  const workspace = { privacyPolicyUrl: settings.privacyPolicyUrl, defaultCountry: settings.defaultCountry };
+  const deferred: string[] = [];
+  for (const binding of bindingsOf(settings, 'conversation_opened', null)) {
+    if (!deferred.includes(binding.template) && missingWorkspaceSettings(getTemplate(binding.template), workspace).length > 0) deferred.push(binding.template);
+  }
+  return deferred;
+}
+
+/**
+ * The contact wrote again in a conversation whose opening left workflows waiting for a setting
+ * (Conversation.deferredTemplates). Of those, the ones still bound to `conversation_opened` and
+ * enabled (the bindings in force now, not those at the opening) that can start now start, in
+ * binding order, as at an opening; the ones still lacking a setting wait on; the ones no longer
+ * bound are let go. A template that finds what it asks for already there ends at once, as at any
+ * opening (request-consent-privacy and the `Consent: Privacy` tag). Nothing starts in a
+ * conversation that closed meanwhile. The caller gives the message to a waiting question first:
+ * the questions started here are asked after it, so it answers none of them.
+ *
+ * `conversation` is the row as the message read it: only when what it defers changes is it read
+ * again (an answer may have closed it) and written. Returns the conversation as it now stands.
+ */
+export async function startDeferredWorkflows(uow: UnitOfWork, contact: Contact, conversation: Conversation): Promise<Conversation> {
+  if (deferredChange(uow, conversation) === null) return conversation;
+  const current = await uow.tx.getConversation(uow.workspaceId, conversation.id);
+  if (current?.status !== 'open') return current ?? conversation;
+  const change = deferredChange(uow, current);
+  if (change === null) return current;
+  const { deferredTemplates: _before, ...rest } = current;
+  const updated: Conversation = change.waiting.length > 0 ? { ...rest, deferredTemplates: change.waiting } : rest;
+  await uow.tx.updateConversation(updated);
+  for (const template of change.start) await startWorkflowRun(uow, template, contact, updated.channel, updated, 0);
+  return updated;
+}
+
+/** What a conversation's deferred templates become with the workspace's settings now: null when nothing changes. */
+function deferredChange(uow: UnitOfWork, conversation: Conversation): { start: string[]; waiting: string[] } | null {
+  const deferred = conversation.deferredTemplates ?? [];
+  if (deferred.length === 0) return null;
+  const bound = [...new Set(matchingBindings(uow, 'conversation_opened', null).map((binding) => binding.template))];
+  const lacking = deferredOpeningTemplates(uow.workspace.settings);
+  const waiting = deferred.filter((template) => bound.includes(template) && lacking.includes(template));
+  if (waiting.length === deferred.length) return null;
+  const start = bound.filter((template) => deferred.includes(template) && !lacking.includes(template));
+  return { start, waiting };
+}
+
 /** The workspace's enabled bindings of `trigger` whose `match` (if any) equals `match` as keywords compare. */
 function matchingBindings(uow: UnitOfWork, trigger: WorkflowTrigger, match: string | null): WorkspaceSettings['triggers'] {
-  return uow.workspace.settings.triggers.filter(
+  return bindingsOf(uow.workspace.settings, trigger, match);
+}
+
+function bindingsOf(settings: WorkspaceSettings, trigger: WorkflowTrigger, match: string | null): WorkspaceSettings['triggers'] {
+  return settings.triggers.filter(
     (binding) => binding.enabled && binding.trigger === trigger && (binding.match === undefined || (match !== null && normalizeText(binding.match) === normalizeText(match))),
   );
 }

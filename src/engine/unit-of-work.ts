@@ -291,7 +291,8 @@ export class UnitOfWork {
     return last ? { seq: last.seq, hash: last.hash } : null;
   }
 
-  async openConversation(contactId: string, channel: MessagingChannel): Promise<Conversation> {
+  /** Opens a conversation; `deferredTemplates` are those of its opening's workflows that wait for a setting (Conversation.deferredTemplates). */
+  async openConversation(contactId: string, channel: MessagingChannel, deferredTemplates: readonly string[] = []): Promise<Conversation> {
     const conversation: Conversation = {
       id: this.newId(),
       workspaceId: this.workspaceId,
@@ -300,6 +301,7 @@ export class UnitOfWork {
       status: 'open',
       openedAt: this.nowIso,
       closedAt: null,
+      ...(deferredTemplates.length > 0 ? { deferredTemplates: [...deferredTemplates] } : {}),
     };
     await this.tx.insertConversation(conversation);
     await this.emit('conversation.opened', { contactId, conversationId: conversation.id, channel }, contactId);

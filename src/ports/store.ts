@@ -15,6 +15,13 @@ export interface Conversation {
   status: 'open' | 'closed';
   openedAt: string;
   closedAt: string | null;
+  /**
+   * The templates of the workspace's `conversation_opened` bindings that could not start when the
+   * conversation opened because the workspace lacked a setting they need (privacyPolicyUrl), in
+   * binding order: they start at the contact's next message in the conversation once it is there
+   * (startDeferredWorkflows). Absent when none is waiting; an empty list is stored as none.
+   */
+  deferredTemplates?: string[];
 }
 
 export type RunStatus = 'active' | 'completed' | 'cancelled';

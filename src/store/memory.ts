@@ -129,6 +129,7 @@ function copyConversation(conversation: Conversation): Conversation {
     status: conversation.status,
     openedAt: conversation.openedAt,
     closedAt: conversation.closedAt ?? null,
+    ...(conversation.deferredTemplates !== undefined && conversation.deferredTemplates.length > 0 ? { deferredTemplates: [...conversation.deferredTemplates] } : {}),
   };
 }
 

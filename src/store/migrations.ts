@@ -584,6 +584,20 @@ ALTER TABLE contacts ADD COLUMN erased_address_guard_identities INTEGER;
 UPDATE contacts SET erased_address_guard_identities = json_array_length(identities) WHERE erased_address_guard = 1;
 `,
   },
+  {
+    version: 19,
+    name: 'templates deferred at a conversation opening',
+    up: `
+-- The templates of the workspace's conversation_opened bindings that could not start when the
+-- conversation opened, for lack of a setting they need (privacyPolicyUrl), as a JSON array of
+-- template ids: they start at the contact's next message in it once the setting is there
+-- (src/engine/runs.ts). Null when none waits, as on every conversation opened before. A column
+-- of the conversation row, which every inbound message reads anyway, so a conversation without
+-- one costs no other read.
+ALTER TABLE conversations ADD COLUMN deferred_templates TEXT
+  CHECK (deferred_templates IS NULL OR (json_valid(deferred_templates) AND json_type(deferred_templates) = 'array'));
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

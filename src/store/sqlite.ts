@@ -246,6 +246,7 @@ interface ConversationRow {
   status: Conversation['status'];
   opened_at: string;
   closed_at: string | null;
+  deferred_templates: string | null;
 }
 
 interface RunRow {
@@ -415,7 +416,14 @@ function toConversation(row: ConversationRow): Conversation {
     status: row.status,
     openedAt: row.opened_at,
     closedAt: row.closed_at,
+    ...(row.deferred_templates === null ? {} : { deferredTemplates: storedJson<string[]>(row.deferred_templates, 'conversations', row.id, 'deferred_templates') }),
   };
+}
+
+/** A conversation's deferred templates as stored: none, and an empty list, are NULL. */
+function deferredTemplatesColumn(conversation: Conversation): string | null {
+  const deferred = conversation.deferredTemplates;
+  return deferred === undefined || deferred.length === 0 ? null : JSON.stringify(deferred);
 }
 
 function toRun(row: RunRow): WorkflowRunRow {
@@ -555,7 +563,7 @@ const RECORD_COLUMNS =
   'evidence, evidence_digest, occurred_at, recorded_at, idempotency_key, prev_hash, hash';
 const STATE_COLUMNS =
   'workspace_id, contact_id, purpose, channel, status, legal_basis, explanation, source, occurred_at, record_id, seq';
-const CONVERSATION_COLUMNS = 'id, workspace_id, contact_id, channel, status, opened_at, closed_at';
+const CONVERSATION_COLUMNS = 'id, workspace_id, contact_id, channel, status, opened_at, closed_at, deferred_templates';
 const RUN_COLUMNS =
   'id, workspace_id, contact_id, conversation_id, channel, template_id, status, state, created_at, updated_at';
 /** A run's timer, read from the run's row under the names of a timer row. */
@@ -870,8 +878,8 @@ class Statements {
   readonly listConsentStates: Statement<[string, number], ConsentStateRow>;
   readonly listConsentStatesAfter: Statement<[string, string, string, string, number], ConsentStateRow>;
 
-  readonly insertConversation: Statement<[string, string, string, string, string, string, string | null]>;
-  readonly updateConversation: Statement<[string, string, string, string, string | null, string, string]>;
+  readonly insertConversation: Statement<[string, string, string, string, string, string, string | null, string | null]>;
+  readonly updateConversation: Statement<[string, string, string, string, string | null, string | null, string, string]>;
   readonly getConversation: Statement<[string, string], ConversationRow>;
   readonly getOpenConversation: Statement<[string, string, string], ConversationRow>;
 
@@ -1032,9 +1040,9 @@ class Statements {
        ORDER BY contact_id, purpose, channel LIMIT ?`,
     );
 
-    this.insertConversation = db.prepare(`INSERT INTO conversations (${CONVERSATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)`);
+    this.insertConversation = db.prepare(`INSERT INTO conversations (${CONVERSATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     this.updateConversation = db.prepare(
-      `UPDATE conversations SET contact_id = ?, channel = ?, status = ?, opened_at = ?, closed_at = ?
+      `UPDATE conversations SET contact_id = ?, channel = ?, status = ?, opened_at = ?, closed_at = ?, deferred_templates = ?
        WHERE workspace_id = ? AND id = ?`,
     );
     this.getConversation = db.prepare(`SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE workspace_id = ? AND id = ?`);
@@ -1605,6 +1613,7 @@ class SqliteTx implements StoreTx {
       conversation.status,
       conversation.openedAt,
       conversation.closedAt ?? null,
+      deferredTemplatesColumn(conversation),
     );
   }
 
@@ -1618,6 +1627,7 @@ class SqliteTx implements StoreTx {
       conversation.status,
       conversation.openedAt,
       conversation.closedAt ?? null,
+      deferredTemplatesColumn(conversation),
       conversation.workspaceId,
       conversation.id,
     );

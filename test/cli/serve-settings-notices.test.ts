@@ -27,7 +27,8 @@ describe('settingsNotices', () => {
     const notices = settingsNotices({ name: 'Acme', settings }, BASE);
     expect(notices).toHaveLength(2);
     expect(notices[0]).toBe(
-      'Workspace "Acme": request-consent-privacy (on conversation_opened) starts only once privacyPolicyUrl is set; until then no consent is asked. ' +
+      'Workspace "Acme": request-consent-privacy (on conversation_opened) starts only once privacyPolicyUrl is set; until then no consent is asked ' +
+        "(conversations opened meanwhile ask it at the contact's next message once it is set). " +
         `Set it: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"privacyPolicyUrl":"${POLICY_URL}"}'`,
     );
     expect(notices[1]).toContain('has no defaultCountry');

@@ -847,6 +847,45 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           await expectCode(t.updateConversation(conversation(WS_A, 'cv_missing', 'ct_ana')), 'NOT_FOUND');
         });
       });
+
+      it('keeps the templates deferred at the opening with the conversation, until an update leaves them out', async () => {
+        const deferred = conversation(WS_A, 'cv_1', 'ct_ana', { deferredTemplates: ['request-consent-privacy', 'welcome-request-email'] });
+        await tx(async (t) => {
+          await t.insertConversation(deferred);
+          await t.insertConversation(conversation(WS_A, 'cv_sms', 'ct_ana', { channel: 'sms' }));
+          await t.insertConversation(conversation(WS_A, 'cv_mail', 'ct_ana', { channel: 'email', deferredTemplates: [] }));
+          expect(await t.getConversation(WS_A, 'cv_1')).toStrictEqual(deferred);
+          expect(await t.getOpenConversation(WS_A, 'ct_ana', 'whatsapp')).toStrictEqual(deferred);
+          // None, and an empty list, read back as none: the property is left out.
+          expect(Object.hasOwn((await t.getOpenConversation(WS_A, 'ct_ana', 'sms')) ?? {}, 'deferredTemplates')).toBe(false);
+          expect(await t.getConversation(WS_A, 'cv_mail')).toStrictEqual(conversation(WS_A, 'cv_mail', 'ct_ana', { channel: 'email' }));
+        });
+        await tx(async (t) => {
+          const read = await t.getConversation(WS_A, 'cv_1');
+          read?.deferredTemplates?.push('mutated');
+          expect((await t.getConversation(WS_A, 'cv_1'))?.deferredTemplates).toEqual(['request-consent-privacy', 'welcome-request-email']);
+          await t.updateConversation({ ...deferred, deferredTemplates: ['welcome-request-email'] });
+          expect((await t.getOpenConversation(WS_A, 'ct_ana', 'whatsapp'))?.deferredTemplates).toEqual(['welcome-request-email']);
+          const { deferredTemplates: _started, ...none } = deferred;
+          await t.updateConversation(none);
+          expect(await t.getConversation(WS_A, 'cv_1')).toStrictEqual(none);
+          await t.updateConversation({ ...conversation(WS_A, 'cv_sms', 'ct_ana', { channel: 'sms' }), deferredTemplates: ['request-consent-privacy'] });
+        });
+        const after = await store.read(async (t) => [await t.getConversation(WS_A, 'cv_1'), await t.getConversation(WS_A, 'cv_sms')]);
+        expect(after[0]).toStrictEqual(conversation(WS_A, 'cv_1', 'ct_ana'));
+        expect(after[1]?.deferredTemplates).toEqual(['request-consent-privacy']);
+      });
+
+      it('keeps them as they were when the transaction that changed them fails', async () => {
+        await tx((t) => t.insertConversation(conversation(WS_A, 'cv_1', 'ct_ana', { deferredTemplates: ['request-consent-privacy'] })));
+        await expect(
+          tx(async (t) => {
+            await t.updateConversation(conversation(WS_A, 'cv_1', 'ct_ana'));
+            throw new Error('rolled back');
+          }),
+        ).rejects.toThrow('rolled back');
+        expect((await store.read((t) => t.getConversation(WS_A, 'cv_1')))?.deferredTemplates).toEqual(['request-consent-privacy']);
+      });
     });
 
     describe('workflow runs and timers', () => {
