@@ -548,6 +548,19 @@ function senderPhone(message: Message, country: string | null): string | null {
   return PHONE_CHANNELS.includes(message.channel) ? phoneOfSenderId(message, country) : null;
 }
 
+/**
+ * Why the sender id of a WhatsApp or SMS message that names no `from.phone` is not read as the
+ * contact's phone (senderPhone), or null when it is, or does not have to be. The message is
+ * processed all the same (it may carry a STOP), but the contact is then known by the sender id
+ * alone: an opt-out it carries never reaches a contact found by the number in E.164.
+ */
+export function unreadableSenderIdIssue(message: Message, country: string | null): string | null {
+  if (!PHONE_CHANNELS.includes(message.channel) || message.from.phone || phoneOfSenderId(message, country) !== null) return null;
+  return country === null
+    ? 'is not read as a phone number: it has no country code, and the workspace has no defaultCountry to read a national number in'
+    : `is not read as a phone number, international or of ${country} (the workspace's defaultCountry)`;
+}
+
 /** The sender id of a WhatsApp or SMS message as an E.164 number; null when it does not parse. */
 function phoneOfSenderId(message: Message, country: string | null): string | null {
   const id = message.from.id;

@@ -163,7 +163,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // What hooks and the custom channel's outbound webhook receive: each event type's body.
     transformObject: (document) => ('openapiObject' in document ? withEventWebhooks(document.openapiObject) : document.swaggerObject),
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  // Behind a proxy that serves the API under a path (PUBLIC_URL https://example.com/consentry),
+  // the page's scripts and styles must be asked for under that path too: the plugin writes their
+  // URLs from the root.
+  const publicPath = options.publicUrl === undefined ? '/' : new URL(options.publicUrl).pathname;
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', ...(publicPath === '/' ? {} : { indexPrefix: publicPath }) });
 
   const typed = app.withTypeProvider<ZodTypeProvider>();
   systemRoutes(typed, context, options.config?.METRICS_TOKEN);

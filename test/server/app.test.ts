@@ -300,6 +300,31 @@ describe('GET /openapi.json and /docs', () => {
     expect(css.statusCode).toBe(200);
     expect(css.headers['content-type']).toMatch(/text\/css/);
   });
+
+  it('asks for its scripts and styles under the path of PUBLIC_URL, where a proxy serves the server', async () => {
+    const page = async (publicUrl: string | undefined): Promise<string[]> => {
+      const app = await buildApp({ store: createMemoryStore(), defaultMetrics: false, ...(publicUrl === undefined ? {} : { publicUrl }) });
+      try {
+        // The address the server prints (API docs: <PUBLIC_URL>/docs).
+        const res = await app.inject({ method: 'GET', url: '/docs' });
+        expect(res.statusCode).toBe(200);
+        const assets = [...res.body.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1] ?? '');
+        // Each one is served by the app itself once the proxy strips the path.
+        for (const asset of assets) {
+          const served = await app.inject({ method: 'GET', url: publicUrl === undefined ? asset : asset.replace(new URL(publicUrl).pathname.replace(/\/$/, ''), '') });
+          expect(served.statusCode, asset).toBe(200);
+        }
+        return assets;
+      } finally {
+        await app.close();
+      }
+    };
+    const behindProxy = await page('https://example.com/consentry');
+    expect(behindProxy.length).toBeGreaterThan(0);
+    for (const asset of behindProxy) expect(asset.startsWith('/consentry/docs/static/'), asset).toBe(true);
+    for (const asset of await page(undefined)) expect(asset.startsWith('/docs/static/'), asset).toBe(true);
+    for (const asset of await page('https://consent.example.com')) expect(asset.startsWith('/docs/static/'), asset).toBe(true);
+  });
 });
 
 describe('logging', () => {

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { foldTypedValue } from '../../core/contact.js';
 import type { FieldIssue } from '../../core/errors.js';
 import { contactValueIssues } from '../../engine/contacts.js';
+import { unreadableSenderIdIssue } from '../../engine/handle-inbound.js';
 import {
   InboundMessageSchema,
   readInboundMessage,
@@ -19,7 +20,14 @@ import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 type Sender = ReadInboundMessage['from'];
 
 /** The order `warnings` names the values a message was processed without. */
-const WARNING_ORDER = ['from.name', 'from.email', 'from.phone', 'timestamp'];
+const WARNING_ORDER = ['from.id', 'from.name', 'from.email', 'from.phone', 'timestamp'];
+
+/** What the caller hears a warned value meant for the message. */
+function consequenceOf(path: string): string {
+  if (path === 'timestamp') return 'ignored, the message is dated when it was received';
+  if (path === 'from.id') return 'the message was processed, and its contact is known by this sender id alone (an opt-out it carries does not reach the number in E.164)';
+  return 'ignored, the message was processed without it';
+}
 
 /**
  * A sender's e-mail and phone only help to find or complete the contact, so a message (a STOP
@@ -36,19 +44,30 @@ async function invalidSenderAddresses(request: FastifyRequest, from: Sender): Pr
 }
 
 /**
+ * A WhatsApp or SMS sender id that is not read as a phone number (unreadableSenderIdIssue). An
+ * international one reads the same in any country, so most messages need no settings read here.
+ */
+async function unreadableSenderId(request: FastifyRequest, message: ReadInboundMessage): Promise<FieldIssue[]> {
+  if (unreadableSenderIdIssue(message, null) === null) return [];
+  const { defaultCountry } = (await authOf(request).workspace.get()).settings;
+  const issue = unreadableSenderIdIssue(message, defaultCountry);
+  return issue === null ? [] : [{ path: 'from.id', message: issue }];
+}
+
+/**
  * What of the message was ignored, by field, so the caller can correct its data: a describing
  * value that is neither a string nor null, or too long (readInboundMessage), an invalid e-mail or
  * phone, a timestamp that cannot date the message. A null, or a blank name, is absent: not named.
  */
 async function ignoredValues(request: FastifyRequest, body: z.output<typeof InboundMessageSchema>): Promise<FieldIssue[]> {
   const { message, ignored } = readInboundMessage(body);
-  const issues = [...ignored, ...(await invalidSenderAddresses(request, message.from))];
+  const issues = [...ignored, ...(await invalidSenderAddresses(request, message.from)), ...(await unreadableSenderId(request, message))];
   const timestampProblem = message.timestamp === undefined ? null : timestampIssue(message.timestamp);
   if (timestampProblem !== null) issues.push({ path: 'timestamp', message: timestampProblem });
   issues.sort((a, b) => WARNING_ORDER.indexOf(a.path) - WARNING_ORDER.indexOf(b.path));
   return issues.map((issue) => ({
     path: issue.path,
-    message: `${issue.message}; ignored, ${issue.path === 'timestamp' ? 'the message is dated when it was received' : 'the message was processed without it'}`,
+    message: `${issue.message}; ${consequenceOf(issue.path)}`,
   }));
 }
 
@@ -68,7 +87,9 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
           'button differ from the first message\'s, `warnings` names messageId (the new message was not processed). ' +
           'A value that only describes the message (from.name, from.email, from.phone, timestamp) never refuses it, since it may ' +
           'carry a STOP: one that is invalid, too long or not a string is ignored, the message is processed without it, and ' +
-          '`warnings` names it. A null one is read as absent, without a warning, as is a blank from.name.',
+          '`warnings` names it. A null one is read as absent, without a warning, as is a blank from.name. On WhatsApp and SMS, a ' +
+          'from.id that is not read as a phone number (a national number without the workspace\'s defaultCountry) is named too: ' +
+          'the message is processed, and its contact is known by that sender id alone.',
         security: API_KEY_SECURITY,
         body: InboundMessageSchema,
         response: {

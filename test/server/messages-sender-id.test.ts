@@ -1,0 +1,53 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { testApp, type TestApp } from './helpers.js';
+
+let t: TestApp | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+const stop = (channel: string, id: string, messageId: string) => ({
+  method: 'POST' as const,
+  url: '/v1/messages',
+  payload: { channel, messageId, from: { id }, text: 'STOP' },
+});
+
+describe('POST /v1/messages: a WhatsApp or SMS sender id that is not read as a phone number', () => {
+  it('is named in warnings, the STOP recorded all the same, when the workspace has no defaultCountry to read a national number in', async () => {
+    t = await testApp();
+    const acme = await t.tenant('Acme');
+    const res = await t.as(acme, stop('sms', '600 000 099', 'n.1'));
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.events.map((event: { type: string }) => event.type)).toContain('consent.withdrawn');
+    expect(body.warnings).toEqual([
+      {
+        path: 'from.id',
+        message: expect.stringMatching(/^is not read as a phone number: it has no country code, and the workspace has no defaultCountry .*; the message was processed, and its contact is known by this sender id alone/),
+      },
+    ]);
+    const contact = await t.as(acme, { method: 'GET', url: `/v1/contacts/${body.contactId}` });
+    expect(contact.json()).toMatchObject({ phone: null });
+  });
+
+  it('is not named once the workspace reads national numbers in its defaultCountry, nor for an international number or a WhatsApp ID', async () => {
+    t = await testApp();
+    const acme = await t.tenant('Acme');
+    expect((await t.as(acme, stop('sms', '+34 600 000 098', 'i.1'))).json().warnings).toEqual([]);
+    expect((await t.as(acme, stop('whatsapp', '34600000097', 'w.1'))).json().warnings).toEqual([]);
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { defaultCountry: 'ES' } });
+    const national = await t.as(acme, stop('sms', '600 000 099', 'n.2'));
+    expect(national.json().warnings).toEqual([]);
+    const contact = await t.as(acme, { method: 'GET', url: `/v1/contacts/${national.json().contactId}` });
+    expect(contact.json()).toMatchObject({ phone: '+34600000099' });
+  });
+
+  it('is named for a national number of another country than the defaultCountry', async () => {
+    t = await testApp();
+    const acme = await t.tenant('Acme');
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { defaultCountry: 'GB' } });
+    const res = await t.as(acme, stop('sms', '600 000 099', 'n.3'));
+    expect(res.json().warnings).toEqual([{ path: 'from.id', message: expect.stringContaining("of GB (the workspace's defaultCountry)") }]);
+  });
+});
