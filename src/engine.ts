@@ -3,10 +3,8 @@ import { ChannelSchema, PurposeSchema } from './core/consent.js';
 import type { Contact } from './core/contact.js';
 import { ConsentryError } from './core/errors.js';
 import type { EventType } from './core/events.js';
-import { validateWorkspaceKeywords } from './core/keywords.js';
 import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
 import { unknownCursor } from './core/paging.js';
-import { inertTriggerIssues, keepMaskedSecrets, mergePatch, replyVariableIssues, WorkspaceSettingsSchema } from './core/settings.js';
 import { getTemplate } from './core/workflow/index.js';
 import type { Clock } from './ports/clock.js';
 import { systemClock } from './ports/clock.js';
@@ -18,6 +16,7 @@ import { bulkSetConsent, checkPermission, getConsents, getHistory, getHistoryPag
 import { ErasedAddressesInputSchema, forgetErasedAddresses, type ErasedAddressesInput, type ForgottenAddresses } from './engine/erased-addresses.js';
 import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure, type EraseOptions } from './engine/contacts.js';
 import { handleInbound, type InboundResult } from './engine/handle-inbound.js';
+import { mergeSettings, parseSettings } from './engine/settings.js';
 import {
   ConsentChangeSchema,
   ContactInputSchema,
@@ -355,7 +354,7 @@ export function createEngine(options: EngineOptions): Engine {
     clock,
     async createWorkspace(input) {
       const name = parseInput(WorkspaceNameSchema, input.name, 'workspace name');
-      const settings = parseSettings(input.settings ?? {}, undefined, true);
+      const settings = parseSettings(input.settings ?? {}, { triggersSet: true });
       const now = clock.now();
       return store.transaction(async (tx) => {
         // Workspaces are listed in id order and the first is the default one: a new id sorts after
@@ -430,48 +429,5 @@ export function createEngine(options: EngineOptions): Engine {
 
 function workspaceNotFound(workspaceId: string): ConsentryError {
   return new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
-}
-
-/**
- * `triggersSet`: the input sets the trigger list, so bindings that could never start are refused (see inertTriggerIssues).
- * `keywordListsSet`: the keyword lists the input sets (all of them when not given), checked for opt-in and help keywords that hold an opt-out word (see validateWorkspaceKeywords).
- */
-function parseSettings(
-  input: unknown,
-  repliesSet?: (language: string, key: string) => boolean,
-  triggersSet = false,
-  keywordListsSet?: (language: string, list: string) => boolean,
-): WorkspaceSettings {
-  const settings = parseInput(WorkspaceSettingsSchema, input, 'settings');
-  validateWorkspaceKeywords(settings.keywords, keywordListsSet);
-  for (const binding of settings.triggers) getTemplateOrFieldError(binding.template);
-  const issues = [...(triggersSet ? inertTriggerIssues(settings.triggers) : []), ...replyVariableIssues(settings.replies, repliesSet)];
-  const [first] = issues;
-  if (first) throw new ConsentryError('VALIDATION_FAILED', `Invalid settings: ${first.path}: ${first.message}`, issues);
-  return settings;
-}
-
-function getTemplateOrFieldError(templateId: string): void {
-  try {
-    getTemplate(templateId);
-  } catch {
-    throw new ConsentryError('UNKNOWN_TEMPLATE', `Unknown workflow template "${templateId}"`, [{ path: 'triggers', message: `unknown template "${templateId}"` }]);
-  }
-}
-
-/** A settings patch is a JSON Merge Patch (RFC 7396) of the current settings. */
-function mergeSettings(current: WorkspaceSettings, patch: unknown): WorkspaceSettings {
-  const patchObject = parseInput(z.record(z.string(), z.unknown()), patch, 'settings');
-  const patchedReplies = new Map(Object.entries(patchObject.replies ?? {}));
-  const setByPatch = (language: string, key: string): boolean => {
-    const texts: unknown = patchedReplies.get(language);
-    return typeof texts === 'object' && texts !== null && typeof Reflect.get(texts, key) === 'string';
-  };
-  const patchedKeywords = new Map(Object.entries(patchObject.keywords ?? {}));
-  const keywordListSetByPatch = (language: string, list: string): boolean => {
-    const lists: unknown = patchedKeywords.get(language);
-    return typeof lists === 'object' && lists !== null && Array.isArray(Reflect.get(lists, list));
-  };
-  return parseSettings(mergePatch(current, keepMaskedSecrets(current, patchObject)), setByPatch, Array.isArray(patchObject.triggers), keywordListSetByPatch);
 }
 

@@ -1,6 +1,7 @@
 import { ActorSchema, CHANNELS, CONSENT_STATUSES, LEGAL_BASES, type Actor } from '../core/consent.js';
 import { canonicalUlid, normalizePhone } from '../core/contact.js';
 import { isConsentryError, type FieldIssue } from '../core/errors.js';
+import { zonedDateTimeMessage } from '../core/time.js';
 import { bulkRowIssues } from '../engine/consents.js';
 import { BulkRowSchema } from '../engine/inputs.js';
 import type { WorkspaceEngine } from '../engine.js';
@@ -195,20 +196,6 @@ function failuresOf(line: number, row: BulkRowValues, issues: readonly FieldIssu
 
 const OCCURRED_AT = BulkRowSchema.shape.occurredAt;
 const PURPOSE = BulkRowSchema.shape.purpose;
-const OCCURRED_AT_FORM = 'ISO 8601 with a time zone, e.g. 2026-03-01T10:00:00Z (UTC) or 2026-03-01T10:00:00+01:00';
-/** A date and time without a zone, as a spreadsheet writes it (`2026-03-01 10:00:00`). */
-const ZONELESS_DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?$/;
-
-/**
- * What the file must say in `occurred_at`. A time with no zone is refused, not read in some zone:
- * the machine's zone is not the zone of whoever wrote the file, and the recorded instant is
- * evidence (GDPR Art. 7(1)) that can never be corrected.
- */
-function occurredAtMessage(value: string): string {
-  return ZONELESS_DATE_TIME.test(value)
-    ? `${JSON.stringify(value)} has no time zone: write it in ${OCCURRED_AT_FORM}`
-    : `${JSON.stringify(value)} is not a date and time in ${OCCURRED_AT_FORM}`;
-}
 
 /** The columns a row cannot do without (readImportFile makes sure the file has them). */
 const REQUIRED_VALUES: ReadonlySet<string> = new Set<Field>(['purpose', 'channel', 'status']);
@@ -261,7 +248,7 @@ function rowIssues(row: BulkRowValues, by: { actor: Actor; source: 'bulk' }, set
   const unknownPurpose = purpose !== undefined && !PURPOSE.safeParse(purpose).success ? unknownPurposeMessage(purpose, settings) : undefined;
   return bulkRowIssues(row, by, settings).map((issue) => {
     const field = issue.path.split('.')[0];
-    if (field === 'occurredAt' && badOccurredAt) return { ...issue, message: occurredAtMessage(occurredAt) };
+    if (field === 'occurredAt' && badOccurredAt) return { ...issue, message: zonedDateTimeMessage(occurredAt) };
     if (field === 'purpose' && unknownPurpose !== undefined) return { ...issue, message: unknownPurpose };
     if (field === 'phone') return { ...issue, message: pointingAtCountryOption(issue.message) };
     return inFileTerms(issue, row);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ZonedDateTimeSchema } from './time.js';
 
 /** DESIGN §2: messaging channels; `any` addresses every channel at once (STOPALL). */
 export const CHANNELS = ['whatsapp', 'sms', 'email', 'messenger', 'telegram', 'webchat', 'any'] as const;
@@ -253,7 +254,7 @@ export const ConsentDecisionSchema = z.object({
   source: ConsentSourceSchema,
   actor: ActorSchema,
   evidence: EvidenceSchema.default({}),
-  occurredAt: z.iso.datetime({ offset: true }).optional(),
+  occurredAt: ZonedDateTimeSchema.optional(),
   idempotencyKey: z.string().min(1).max(IDEMPOTENCY_KEY_MAX).nullable().optional(),
 });
 export type ConsentDecision = z.input<typeof ConsentDecisionSchema>;

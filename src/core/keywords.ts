@@ -414,15 +414,64 @@ function joinedKeyword(text: string, table: KeywordTable): KeywordEntry | undefi
  * not opt in, "Start" does; spaces around the keyword are fine).
  */
 export function classifyKeyword(text: string, workspaceKeywords?: WorkspaceKeywords): KeywordResult {
-  const normalized = normalizeText(text);
-  if (normalized === '') return { intent: 'none', language: null, keyword: null, normalized, review: false };
-  const table = activeTable(workspaceKeywords);
-  const exact = table.exact.get(normalized) ?? joinedKeyword(text, table);
+  const { normalized, exact, optOut } = readKeywordText(text, activeTable(workspaceKeywords));
   if (exact !== undefined) {
     return { intent: exact.intent, language: exact.language, keyword: exact.keyword, normalized, review: false };
   }
-  const optOut = findOptOutEntry(reviewForm(text, normalized), table.optOut);
   return { intent: 'none', language: optOut?.language ?? null, keyword: null, normalized, review: optOut !== undefined };
+}
+
+/** What classifyKeyword reads in `text`: the keyword it is, else the opt-out word it holds, if any. */
+function readKeywordText(text: string, table: KeywordTable): { normalized: string; exact?: KeywordEntry; optOut?: KeywordEntry } {
+  const normalized = normalizeText(text);
+  if (normalized === '') return { normalized };
+  const exact = table.exact.get(normalized) ?? joinedKeyword(text, table);
+  if (exact !== undefined) return { normalized, exact };
+  const optOut = findOptOutEntry(reviewForm(text, normalized), table.optOut);
+  return optOut === undefined ? { normalized } : { normalized, optOut };
+}
+
+/**
+ * Why a `keyword` workflow trigger whose `match` is this never starts, or null when a message can
+ * start it. Keywords are handled first (DESIGN §3; handleInbound in src/engine/handle-inbound.ts):
+ * a message classifyKeyword reads as a keyword is answered as one, and one holding an opt-out word
+ * raises optout.review_needed for a person to decide; only a message read as neither starts the
+ * keyword bindings, those whose match equals it in comparison form (normalizeText). Two messages
+ * with that form are tried, the match as written and the form itself, as they can be read apart:
+ * UN-STOP is the keyword UNSTOP where UN STOP holds STOP, and a word inside an e-mail address is
+ * not read where the address is spelled out. The binding can start when either is read as
+ * neither. `workspaceKeywords` are the workspace's own, as the engine classifies with them.
+ */
+export function unstartableKeywordMatch(match: string, workspaceKeywords?: WorkspaceKeywords): string | null {
+  const table = activeTable(workspaceKeywords);
+  const asWritten = readKeywordText(match, table);
+  if (startsKeywordTriggers(readKeywordText(asWritten.normalized, table))) return null;
+  const quoted = JSON.stringify(match);
+  if (asWritten.exact !== undefined) {
+    const { intent, keyword, language, addedByWorkspace } = asWritten.exact;
+    const what = addedByWorkspace
+      ? `the workspace's ${INTENT_NAMES[intent]} keyword ${keyword} (${language}, keywords.${language}.${intent})`
+      : `the ${INTENT_NAMES[intent]} keyword ${keyword} (${language})`;
+    return `${quoted} is ${what}: keywords are handled first, so such a message is answered as the keyword and starts no workflow; bind a phrase that is no keyword`;
+  }
+  if (asWritten.optOut !== undefined) {
+    return `${quoted} is or holds ${heldWordDescription(asWritten.optOut, table)}: such a message raises optout.review_needed for a person to review and starts no workflow; bind a phrase without an opt-out word`;
+  }
+  return null;
+}
+
+const INTENT_NAMES: Readonly<Record<MatchIntent, string>> = { opt_in: 'opt-in', opt_out: 'opt-out', help: 'help' };
+
+/** Whether a message so read starts the `keyword` bindings it matches: it is no keyword and holds no opt-out word. */
+function startsKeywordTriggers(read: { exact?: KeywordEntry; optOut?: KeywordEntry }): boolean {
+  return read.exact === undefined && read.optOut === undefined;
+}
+
+function heldWordDescription(held: KeywordEntry, table: KeywordTable): string {
+  if (held.reviewOnly) return `${held.keyword} (${held.language}), a word people write to unsubscribe`;
+  if (held.addedByWorkspace) return `the workspace's opt-out keyword ${held.keyword} (${held.language}, keywords.${held.language}.opt_out)`;
+  if (!table.entries.includes(held)) return `the opt-out word ${held.keyword} (${held.language}), which keywords.${held.language}.removed switches off as a keyword but whose messages are still reviewed`;
+  return `the opt-out word ${held.keyword} (${held.language})`;
 }
 
 /** STOPALL / STOP ALL revoke consent on every channel, not only the one the message came in on (DESIGN §3). */

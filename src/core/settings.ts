@@ -29,13 +29,17 @@ export type TriggerBinding = z.infer<typeof TriggerBindingSchema>;
  * The bindings of `triggers` that could never start their template, as issues named
  * `triggers.<index>.<field>`: a `manual` binding (nothing fires it; a manual start names its
  * template itself) and a `conversation_opened` one with a `match` (an opening carries no phrase
- * to compare it with). Checked where a list is set (a new workspace, a settings change that sends
- * `triggers`), not on every change: a binding stored before they were refused stays, inert as it
- * always was, and must not block a change to another setting.
+ * to compare it with). A `keyword` binding whose match is a keyword or holds an opt-out word is
+ * the keyword recogniser's to judge (unstartableKeywordMatch in keywords.ts). Checked where a list
+ * is set (a new workspace, a settings change that sends `triggers`), not on every change: a binding
+ * stored before they were refused stays, inert as it always was, and must not block a change to
+ * another setting.
  */
-export function inertTriggerIssues(triggers: readonly TriggerBinding[]): FieldIssue[] {
+export function inertTriggerIssues(triggers: readonly (TriggerBinding | undefined)[]): FieldIssue[] {
   const issues: FieldIssue[] = [];
   triggers.forEach((binding, index) => {
+    // A binding the schema refused is named by the schema.
+    if (binding === undefined) return;
     if (binding.trigger === 'manual') {
       issues.push({
         path: `triggers.${index}.trigger`,

@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Timestamps as `Date.prototype.toISOString` spells them (UTC, milliseconds), the one spelling the
  * stores compare as text. Every use case stamps its rows this way, so the spelling is built from a
@@ -33,3 +35,31 @@ export function isoInstant(at: Date): string {
   rest -= seconds * 1000;
   return `${cachedDayPrefix}${TWO_DIGITS[hours] ?? ''}:${TWO_DIGITS[minutes] ?? ''}:${TWO_DIGITS[seconds] ?? ''}.${THREE_DIGITS[rest] ?? ''}Z`;
 }
+
+/** How an instant given as text must be written, as refusals name it. */
+export const ZONED_DATE_TIME_FORM = 'ISO 8601 with a time zone, e.g. 2026-03-01T10:00:00Z (UTC) or 2026-03-01T10:00:00+01:00';
+/** A date and time without a zone, as a spreadsheet or a person writes it (`2026-03-01 10:00:00`). */
+const ZONELESS_DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?$/i;
+/** How much of a refused value a message quotes: enough to recognise it, never a whole pasted document. */
+const QUOTED_VALUE_MAX = 80;
+
+/**
+ * Why `value` is not an instant written in ZONED_DATE_TIME_FORM. A time without a zone is refused,
+ * not read in some zone: the server's zone is not the writer's, and a recorded decision time is
+ * evidence (GDPR Art. 7(1)) that can never be corrected.
+ */
+export function zonedDateTimeMessage(value: string): string {
+  const quoted = value.length <= QUOTED_VALUE_MAX ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, QUOTED_VALUE_MAX))}…`;
+  return ZONELESS_DATE_TIME.test(value)
+    ? `${quoted} has no time zone: write it in ${ZONED_DATE_TIME_FORM}`
+    : `${quoted} is not a date and time in ${ZONED_DATE_TIME_FORM}`;
+}
+
+/**
+ * An instant as requests give it: RFC 3339 (ISO 8601 with `Z` or an offset), refused with
+ * zonedDateTimeMessage; what is not a string keeps zod's own message, naming the type.
+ */
+export const ZonedDateTimeSchema = z.iso.datetime({
+  offset: true,
+  error: (issue) => (typeof issue.input === 'string' ? zonedDateTimeMessage(issue.input) : undefined),
+});

@@ -10,6 +10,7 @@ import {
 import { controlCharacterIn } from '../core/contact.js';
 import { ConsentryError, describeIssues, type FieldIssue } from '../core/errors.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence, zodIssuesToFieldIssues } from '../core/ledger.js';
+import { ZonedDateTimeSchema } from '../core/time.js';
 
 /** Messaging channels a message can arrive on (`any` is only a consent scope). */
 /**
@@ -32,8 +33,6 @@ export function printableNameSchema(what: string, maxLength = 100) {
 export const WorkspaceNameSchema = printableNameSchema('workspace name');
 
 export const InboundChannelSchema = ChannelSchema.exclude(['any']);
-
-const isoDateTime = z.iso.datetime({ offset: true });
 
 /** The longest sender name kept from a message (see senderName). */
 export const SENDER_NAME_MAX_LENGTH = 200;
@@ -182,7 +181,7 @@ export function readInboundMessage(message: z.output<typeof InboundMessageSchema
  * and the message is dated when it was received.
  */
 export function timestampIssue(timestamp: string): string | null {
-  if (!isoDateTime.safeParse(timestamp).success) return 'is not an RFC 3339 date and time with seconds and a zone, such as 2026-11-22T09:00:00Z or 2026-11-22T10:00:00+01:00';
+  if (!ZonedDateTimeSchema.safeParse(timestamp).success) return 'is not an RFC 3339 date and time with seconds and a zone, such as 2026-11-22T09:00:00Z or 2026-11-22T10:00:00+01:00';
   if (isBeforeEarliestOccurrence(timestamp)) return `is before ${EARLIEST_OCCURRENCE}`;
   return null;
 }
@@ -230,7 +229,7 @@ export const ConsentChangeSchema = z
     source: z.enum(['manual', 'bulk', 'api', 'hubspot', 'zapier', 'slack']).default('api'),
     actor: ActorSchema,
     evidence: EvidenceSchema.optional(),
-    occurredAt: isoDateTime.optional(),
+    occurredAt: ZonedDateTimeSchema.optional(),
     idempotencyKey: z.string().min(1).max(200).nullable().optional(),
   })
   .strict();
@@ -247,7 +246,7 @@ export const BulkRowSchema = z
     status: ConsentStatusSchema,
     legalBasis: LegalBasisSchema.nullable().optional(),
     explanation: z.string().trim().max(2000).nullable().optional(),
-    occurredAt: isoDateTime.optional(),
+    occurredAt: ZonedDateTimeSchema.optional(),
     idempotencyKey: z.string().min(1).max(200).nullable().optional(),
     /**
      * Records an opt-in that would create a contact with an address an erased contact had, add one

@@ -5,6 +5,7 @@ import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, L
 import { canonicalContactId, type Contact } from '../core/contact.js';
 import { isPublicEventType, PUBLIC_EVENT_TYPES } from '../core/events.js';
 import { EARLIEST_OCCURRENCE, governingDecision, isBeforeEarliestOccurrence, type ConsentStates } from '../core/ledger.js';
+import { ZonedDateTimeSchema } from '../core/time.js';
 import type { StoredEvent } from '../ports/store.js';
 import { publicEventVariants } from './event-docs.js';
 
@@ -220,10 +221,10 @@ export const DECISION_TIME_DESCRIPTION =
   'A time up to 5 minutes ahead of the server clock is recorded as the time of recording; a later one is refused (422). Omitted: the time of recording.';
 
 /** When a decision was made, as a request gives it (`occurredAt`); one before the ledger's earliest is named at the edge with the other bad fields. */
-export const DecisionTimeSchema = z.iso
-  .datetime({ offset: true })
-  .refine((occurredAt) => !isBeforeEarliestOccurrence(occurredAt), `occurredAt must not be before ${EARLIEST_OCCURRENCE}`)
-  .describe(DECISION_TIME_DESCRIPTION);
+export const DecisionTimeSchema = ZonedDateTimeSchema.refine(
+  (occurredAt) => !isBeforeEarliestOccurrence(occurredAt),
+  `occurredAt must not be before ${EARLIEST_OCCURRENCE}`,
+).describe(DECISION_TIME_DESCRIPTION);
 
 /** A page size from the query string (`?limit=20`). */
 export function limitQuery(max: number, fallback: number) {

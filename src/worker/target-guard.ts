@@ -228,12 +228,25 @@ export const RESERVED_TARGET_MESSAGE =
   'must not point to a link-local, cloud metadata or other reserved address (only public, private-use and loopback addresses are allowed)';
 
 /**
+ * Names the switch that would allow a refused private-use or loopback target: a self-hoster whose
+ * receivers run on the server's own network can then find it from the refusal. Saying so discloses
+ * nothing, since such a server would accept the target. A link-local or reserved target stays
+ * refused whatever the setting, so its refusal does not name it.
+ */
+export const ALLOW_PRIVATE_HINT = '(a server started with HOOK_TARGETS_ALLOW_PRIVATE=true allows private-use and loopback targets)';
+
+function refusedTargetMessage(url: string, policy: TargetPolicy): string {
+  if (policy.allowPrivate === true) return RESERVED_TARGET_MESSAGE;
+  return hasRefusedTargetHost(url, { allowPrivate: true }) ? NON_PUBLIC_TARGET_MESSAGE : `${NON_PUBLIC_TARGET_MESSAGE} ${ALLOW_PRIVATE_HINT}`;
+}
+
+/**
  * Refuses a target URL whose host `policy` does not allow, as a validation error naming `field`;
  * host names are not resolved here (delivery checks the address it connects to).
  */
 export function assertTargetUrlAllowed(url: string, field: string, what: string, policy: TargetPolicy = {}): void {
   if (!hasRefusedTargetHost(url, policy)) return;
-  const message = `${field} ${policy.allowPrivate === true ? RESERVED_TARGET_MESSAGE : NON_PUBLIC_TARGET_MESSAGE}`;
+  const message = `${field} ${refusedTargetMessage(url, policy)}`;
   throw new ConsentryError('VALIDATION_FAILED', `Invalid ${what}: ${field}: ${message}`, [{ path: field, message }]);
 }
 

@@ -120,6 +120,37 @@ describe('occurredAt', () => {
     expect((await history()).map((record) => record.occurredAt)).toEqual(['2026-02-01T00:00:00.000Z', t.clock.now().toISOString()]);
   });
 
+  const ZONELESS = '"2026-03-01 10:00:00" has no time zone: write it in ISO 8601 with a time zone, e.g. 2026-03-01T10:00:00Z (UTC) or 2026-03-01T10:00:00+01:00';
+
+  it.each([
+    ['2026-03-01 10:00:00', ZONELESS],
+    ['2026-03-01T10:00', '"2026-03-01T10:00" has no time zone: write it in ISO 8601 with a time zone, e.g. 2026-03-01T10:00:00Z (UTC) or 2026-03-01T10:00:00+01:00'],
+    ['yesterday', '"yesterday" is not a date and time in ISO 8601 with a time zone, e.g. 2026-03-01T10:00:00Z (UTC) or 2026-03-01T10:00:00+01:00'],
+  ])('%j is refused on PUT saying what is wrong with it and how to write it, as import does', async (occurredAt, message) => {
+    const res = await put('marketing', 'email', { status: 'opted_out', occurredAt });
+    const problem = expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problem.errors).toEqual([{ path: 'occurredAt', message }]);
+    expect(await history()).toEqual([]);
+  });
+
+  it('is refused without a time zone in a bulk row with the same words, the other rows recorded', async () => {
+    const rows = [
+      { contactId, purpose: 'marketing', channel: 'email', status: 'opted_out', occurredAt: '2026-03-01 10:00:00' },
+      { contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', occurredAt: '2026-02-01T00:00:00Z' },
+    ];
+    const res = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows } });
+    expect(res.statusCode, res.body).toBe(200);
+    const [zoneless, zoned] = res.json().results;
+    expect(zoneless).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', issues: [{ path: 'occurredAt', message: ZONELESS }] } });
+    expect(zoned).toMatchObject({ ok: true });
+  });
+
+  it('quotes at most the first 80 characters of a long refused value', async () => {
+    const res = await put('marketing', 'email', { status: 'opted_out', occurredAt: `2026-03-01T10:00:00Z${'x'.repeat(5000)}` });
+    const problem = expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(problem.errors).toEqual([{ path: 'occurredAt', message: `"2026-03-01T10:00:00Z${'x'.repeat(60)}"… is not a date and time in ISO 8601 with a time zone, e.g. 2026-03-01T10:00:00Z (UTC) or 2026-03-01T10:00:00+01:00` }]);
+  });
+
   it('is described in /openapi.json for PUT and bulk as it behaves', async () => {
     const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
     const put = JSON.stringify(doc.paths['/v1/contacts/{id}/consents/{purpose}/{channel}'].put);

@@ -20,6 +20,11 @@ const RESERVED_TARGETS = [
 ];
 const NON_PUBLIC_TARGETS = [...PRIVATE_TARGETS, ...RESERVED_TARGETS];
 const RESERVED_MESSAGE = 'must not point to a link-local, cloud metadata or other reserved address (only public, private-use and loopback addresses are allowed)';
+const NON_PUBLIC_MESSAGE = 'must not point to a private, loopback or link-local address';
+/** What a refusal adds where the switch would allow the target: its name. */
+const ALLOW_PRIVATE_HINT = ' (a server started with HOOK_TARGETS_ALLOW_PRIVATE=true allows private-use and loopback targets)';
+/** The refusal of a target by default: naming the switch where it would allow the target, not where it would not. */
+const refusedByDefault = (field: string, url: string) => `${field} ${NON_PUBLIC_MESSAGE}${PRIVATE_TARGETS.includes(url) ? ALLOW_PRIVATE_HINT : ''}`;
 
 const cleanup: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -44,9 +49,20 @@ describe('POST /v1/hooks with a target that is not public', () => {
     const response = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl, event: '*' } });
     const problem = expectProblem(response, 422, 'VALIDATION_FAILED');
     expect(problemPaths(response)).toEqual(['targetUrl']);
-    expect(problem.errors).toEqual([{ path: 'targetUrl', message: 'targetUrl must not point to a private, loopback or link-local address' }]);
+    expect(problem.errors).toEqual([{ path: 'targetUrl', message: refusedByDefault('targetUrl', targetUrl) }]);
     const listed = HookListSchema.parse((await t.as(acme, { method: 'GET', url: '/v1/hooks' })).json());
     expect(listed.data).toEqual([]);
+  });
+
+  it('names HOOK_TARGETS_ALLOW_PRIVATE when refusing a loopback target, not a link-local one it would not allow', async () => {
+    const t = await app();
+    const acme = await t.tenant('Acme');
+    const loopback = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: 'http://127.0.0.1:3960/h', event: '*' } });
+    expect(expectProblem(loopback, 422, 'VALIDATION_FAILED').errors).toEqual([
+      { path: 'targetUrl', message: 'targetUrl must not point to a private, loopback or link-local address (a server started with HOOK_TARGETS_ALLOW_PRIVATE=true allows private-use and loopback targets)' },
+    ]);
+    const linkLocal = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: 'http://169.254.169.254/', event: '*' } });
+    expect(JSON.stringify(expectProblem(linkLocal, 422, 'VALIDATION_FAILED').errors)).not.toContain('HOOK_TARGETS_ALLOW_PRIVATE');
   });
 
   it('accepts a public target and a host name it does not resolve', async () => {
@@ -82,7 +98,7 @@ describe('PATCH /v1/settings outboundWebhookUrl with a target that is not public
     const acme = await t.tenant('Acme');
     const response = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl } });
     const problem = expectProblem(response, 422, 'VALIDATION_FAILED');
-    expect(problem.errors).toEqual([{ path: 'outboundWebhookUrl', message: 'outboundWebhookUrl must not point to a private, loopback or link-local address' }]);
+    expect(problem.errors).toEqual([{ path: 'outboundWebhookUrl', message: refusedByDefault('outboundWebhookUrl', outboundWebhookUrl) }]);
     expect(body(await t.as(acme, { method: 'GET', url: '/v1/settings' })).outboundWebhookUrl).toBeNull();
   });
 

@@ -1,15 +1,18 @@
+import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { checkHubSpotAccountClaim, createHubSpotAccountVerifier } from '../../../connectors/hubspot/account.js';
 import { forgetIssuedTokens, rememberIssuedTokens, withKeptRefreshToken, type IssuedHubSpotTokens } from '../../../connectors/hubspot/oauth.js';
-import { ConsentryError } from '../../core/errors.js';
+import { ConsentryError, describeIssues, isConsentryError, issuesOfRefusal, refusalOf, withUnnamedFields, type ErrorCode, type FieldIssue } from '../../core/errors.js';
 import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
+import type { WorkspaceEngine } from '../../engine.js';
 import { hubSpotAccountOf, sameHubSpotAccount } from '../../engine/integrations.js';
+import { SETTINGS_REFUSAL_CODES } from '../../engine/settings.js';
 import type { Store } from '../../ports/store.js';
 import { rotateOutboundWebhookSecret } from '../../worker/hooks.js';
 import { DEFAULT_PREVIOUS_SECRET_SECONDS, findOutboundWebhookSecret, provideOutboundWebhookSecret } from '../../worker/signing-secrets.js';
-import { assertTargetUrlAllowed } from '../../worker/target-guard.js';
+import { assertTargetUrlAllowed, hasRefusedTargetHost } from '../../worker/target-guard.js';
 import { authOf } from '../auth.js';
-import { problem, ProblemSchema, sendProblem } from '../problem.js';
+import { problem, ProblemSchema, sendProblem, statusOfCode, toProblem } from '../problem.js';
 import { MERGE_PATCH_MEDIA_TYPES } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
@@ -18,6 +21,48 @@ export const HUBSPOT_UNAVAILABLE = 'HUBSPOT_UNAVAILABLE';
 
 
 const shape = WorkspaceSettingsSchema.shape;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The refusal of a settings patch that the route's schema or its outbound URL check refuses,
+ * naming every bad field at once (one `errors[]` entry per field): the schema's, the outbound
+ * URL's, and those the engine's own merge of the patch finds (an unknown template, a binding that
+ * could never start, a keyword rule). The schema's entry for a field comes first; the code is the
+ * engine's where it names the refusal's kind more closely (SETTINGS_REFUSAL_CODES). A refusal of
+ * the engine's that is no 422 (a busy store) adds nothing: the patch is refused all the same.
+ */
+async function settingsPatchRefusal(
+  workspace: WorkspaceEngine,
+  body: unknown,
+  validationError: Error | null,
+  request: FastifyRequest,
+  allowPrivateTargets: boolean,
+): Promise<Error> {
+  let issues: FieldIssue[] = [];
+  if (validationError !== null) {
+    const refused = toProblem(validationError, request);
+    if (refused.status !== 422) return validationError;
+    issues = refused.errors;
+  }
+  const { outboundWebhookSecret: _kept, ...patch } = isRecord(body) ? body : {};
+  const url = patch.outboundWebhookUrl;
+  const urlRefusal = typeof url === 'string' ? refusalOf(() => assertTargetUrlAllowed(url, 'outboundWebhookUrl', 'settings', { allowPrivate: allowPrivateTargets })) : null;
+  if (urlRefusal !== null) issues = withUnnamedFields(issues, urlRefusal.issues);
+  let code: ErrorCode = 'VALIDATION_FAILED';
+  try {
+    await workspace.previewSettings(patch);
+  } catch (error) {
+    if (!isConsentryError(error)) throw error;
+    if (statusOfCode(error.code) === 422) {
+      issues = withUnnamedFields(issues, issuesOfRefusal(error));
+      if (SETTINGS_REFUSAL_CODES.includes(error.code)) code = error.code;
+    }
+  }
+  return new ConsentryError(code, `Invalid settings: ${describeIssues(issues)}`, issues);
+}
 
 /**
  * A settings patch is a JSON Merge Patch (RFC 7396): it names only what it changes, nested
@@ -180,6 +225,8 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
   v1.patch(
     '/settings',
     {
+      // A refused patch names every bad field at once: the schema's, with those the engine finds (settingsPatchRefusal).
+      attachValidation: true,
       schema: {
         tags: ['workspace'],
         summary: 'Change some settings; keys left out keep their value',
@@ -196,11 +243,14 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       },
     },
     async (request, reply) => {
-      // The outbound webhook is delivered like a hook, so its URL passes the same target check.
+      const { workspace, workspaceId } = authOf(request);
+      if (request.validationError) throw await settingsPatchRefusal(workspace, request.body, request.validationError, request, allowPrivateTargets);
       const { outboundWebhookSecret, ...patch } = request.body;
       const { outboundWebhookUrl } = patch;
-      if (typeof outboundWebhookUrl === 'string') assertTargetUrlAllowed(outboundWebhookUrl, 'outboundWebhookUrl', 'settings', { allowPrivate: allowPrivateTargets });
-      const { workspace, workspaceId } = authOf(request);
+      // The outbound webhook is delivered like a hook, so its URL passes the same target check.
+      if (typeof outboundWebhookUrl === 'string' && hasRefusedTargetHost(outboundWebhookUrl, { allowPrivate: allowPrivateTargets })) {
+        throw await settingsPatchRefusal(workspace, request.body, null, request, allowPrivateTargets);
+      }
       const before = await store.transaction((tx) => findOutboundWebhookSecret(tx, workspaceId));
       // The settings as read can be patched back whole: the secret read back changes nothing.
       if (typeof outboundWebhookSecret === 'string') assertKeepsOutboundSecret(outboundWebhookSecret, before);

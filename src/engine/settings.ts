@@ -1,0 +1,147 @@
+import { z } from 'zod';
+import { ConsentryError, describeIssues, refusalOf, withUnnamedFields, type ErrorCode, type FieldIssue } from '../core/errors.js';
+import { unstartableKeywordMatch, validateWorkspaceKeywords, type WorkspaceKeywords } from '../core/keywords.js';
+import { zodIssuesToFieldIssues } from '../core/ledger.js';
+import {
+  inertTriggerIssues,
+  keepMaskedSecrets,
+  mergePatch,
+  replyVariableIssues,
+  TriggerBindingSchema,
+  WorkspaceSettingsSchema,
+  type TriggerBinding,
+  type WorkspaceSettings,
+} from '../core/settings.js';
+import { TEMPLATES, TEMPLATE_IDS } from '../core/workflow/index.js';
+import { invalidInput, parseInput } from './inputs.js';
+
+/** Which checks beyond the schema a settings input gets, by what it sets. */
+export interface SettingsChecks {
+  /** The reply texts the input sets (every one when not given), checked for variables (replyVariableIssues). */
+  repliesSet?: (language: string, key: string) => boolean;
+  /** The input sets the trigger list: bindings that could never start are refused (inertTriggerIssues, unstartableKeywordMatch). */
+  triggersSet?: boolean;
+  /** The keyword lists the input sets (all of them when not given), checked for opt-in and help keywords that hold an opt-out word (validateWorkspaceKeywords). */
+  keywordListsSet?: (language: string, list: string) => boolean;
+  /**
+   * The keywords stored before a change that sets keywords but not the trigger list: a stored
+   * `keyword` binding that could start with them and could not with the new ones is refused.
+   */
+  keywordsBefore?: WorkspaceKeywords;
+}
+
+/**
+ * The codes that name a kind of settings refusal more closely than VALIDATION_FAILED, strongest
+ * first: a refusal with an issue of that kind answers under its code, naming every other bad field
+ * beside it (as validateWorkspaceKeywords does for KEYWORD_NOT_REMOVABLE).
+ */
+export const SETTINGS_REFUSAL_CODES: readonly ErrorCode[] = ['KEYWORD_NOT_REMOVABLE', 'UNKNOWN_TEMPLATE'];
+
+/**
+ * Settings as stored, or a refusal naming every bad field at once, one `errors[]` entry per field:
+ * the schema's, the keyword rules', the trigger bindings' (an unknown template, a binding that
+ * could never start) and the reply texts'. A section the schema refuses is not checked further;
+ * the other sections still are, so one answer names every problem of the input.
+ */
+export function parseSettings(input: unknown, checks: SettingsChecks = {}): WorkspaceSettings {
+  const parsed = WorkspaceSettingsSchema.safeParse(input);
+  const sections = parsed.success ? { ...parsed.data, triggers: [...parsed.data.triggers] } : readableSections(input);
+  const refusals: ConsentryError[] = [];
+  if (!parsed.success) refusals.push(invalidInput('settings', zodIssuesToFieldIssues(parsed.error)));
+  const { keywords, replies, triggers } = sections;
+  if (keywords !== undefined) {
+    const refused = refusalOf(() => validateWorkspaceKeywords(keywords, checks.keywordListsSet));
+    if (refused !== null) refusals.push(refused);
+  }
+  const unknownTemplates = unknownTemplateIssues(triggers);
+  if (unknownTemplates.length > 0) refusals.push(new ConsentryError('UNKNOWN_TEMPLATE', `Invalid settings: ${describeIssues(unknownTemplates)}`, unknownTemplates));
+  const bindingIssues = [
+    ...(checks.triggersSet === true ? inertTriggerIssues(triggers) : []),
+    ...(keywords === undefined ? [] : unstartableKeywordTriggerIssues(triggers, keywords, checks)),
+  ].sort((a, b) => bindingIndex(a) - bindingIndex(b));
+  const issues = [...bindingIssues, ...(replies === undefined ? [] : replyVariableIssues(replies, checks.repliesSet))];
+  if (issues.length > 0) refusals.push(invalidInput('settings', issues));
+  const [first] = refusals;
+  if (first === undefined && parsed.success) return parsed.data;
+  if (first !== undefined && refusals.length === 1) throw first;
+  const all = refusals.reduce<FieldIssue[]>((named, refusal) => withUnnamedFields(named, refusal.issues), []);
+  const code = SETTINGS_REFUSAL_CODES.find((specific) => refusals.some((refusal) => refusal.code === specific)) ?? 'VALIDATION_FAILED';
+  throw new ConsentryError(code, `Invalid settings: ${describeIssues(all)}`, all);
+}
+
+/** A settings patch is a JSON Merge Patch (RFC 7396) of the current settings. */
+export function mergeSettings(current: WorkspaceSettings, patch: unknown): WorkspaceSettings {
+  const patchObject = parseInput(z.record(z.string(), z.unknown()), patch, 'settings');
+  const patchedReplies = new Map(Object.entries(patchObject.replies ?? {}));
+  const setByPatch = (language: string, key: string): boolean => {
+    const texts: unknown = patchedReplies.get(language);
+    return typeof texts === 'object' && texts !== null && typeof Reflect.get(texts, key) === 'string';
+  };
+  const patchedKeywords = new Map(Object.entries(patchObject.keywords ?? {}));
+  const keywordListSetByPatch = (language: string, list: string): boolean => {
+    const lists: unknown = patchedKeywords.get(language);
+    return typeof lists === 'object' && lists !== null && Array.isArray(Reflect.get(lists, list));
+  };
+  const triggersSet = Array.isArray(patchObject.triggers);
+  return parseSettings(mergePatch(current, keepMaskedSecrets(current, patchObject)), {
+    repliesSet: setByPatch,
+    triggersSet,
+    keywordListsSet: keywordListSetByPatch,
+    ...(!triggersSet && 'keywords' in patchObject ? { keywordsBefore: current.keywords } : {}),
+  });
+}
+
+/** The index of the binding a `triggers.<index>.<field>` issue names. */
+function bindingIndex(issue: FieldIssue): number {
+  return Number(issue.path.split('.')[1]);
+}
+
+interface ReadableSections {
+  keywords: WorkspaceSettings['keywords'] | undefined;
+  replies: WorkspaceSettings['replies'] | undefined;
+  /** Each binding as parsed, undefined where the schema refuses it. */
+  triggers: (TriggerBinding | undefined)[];
+}
+
+/** The sections of settings the schema refused as a whole that it reads on their own, for the checks beyond it. */
+function readableSections(input: unknown): ReadableSections {
+  const raw: Record<string, unknown> = typeof input === 'object' && input !== null && !Array.isArray(input) ? { ...input } : {};
+  const { shape } = WorkspaceSettingsSchema;
+  const given = raw.triggers;
+  const triggers = Array.isArray(given)
+    ? given.map((binding) => TriggerBindingSchema.safeParse(binding).data)
+    : given === undefined
+      ? shape.triggers.parse(undefined)
+      : [];
+  return { keywords: shape.keywords.safeParse(raw.keywords).data, replies: shape.replies.safeParse(raw.replies).data, triggers };
+}
+
+/** The bindings naming a template that is not built in, each named `triggers.<index>.template`. */
+function unknownTemplateIssues(triggers: readonly (TriggerBinding | undefined)[]): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  triggers.forEach((binding, index) => {
+    if (binding === undefined || TEMPLATES.has(binding.template)) return;
+    issues.push({ path: `triggers.${index}.template`, message: `unknown template ${JSON.stringify(binding.template)}: the built-in ones are ${TEMPLATE_IDS.join(', ')}` });
+  });
+  return issues;
+}
+
+/**
+ * The `keyword` bindings whose match never starts them with the workspace's keywords
+ * (unstartableKeywordMatch), named `triggers.<index>.match`. Where the input sets the trigger list
+ * every binding is checked; where it changes only keywords, the bindings it would silence (those
+ * that could start with `keywordsBefore`), so a binding stored before such bindings were refused
+ * does not block the change; otherwise none.
+ */
+function unstartableKeywordTriggerIssues(triggers: readonly (TriggerBinding | undefined)[], keywords: WorkspaceKeywords, checks: SettingsChecks): FieldIssue[] {
+  const before = checks.keywordsBefore;
+  if (checks.triggersSet !== true && before === undefined) return [];
+  const issues: FieldIssue[] = [];
+  triggers.forEach((binding, index) => {
+    if (binding?.trigger !== 'keyword' || binding.match === undefined) return;
+    const why = unstartableKeywordMatch(binding.match, keywords);
+    if (why === null || (checks.triggersSet !== true && unstartableKeywordMatch(binding.match, before) !== null)) return;
+    issues.push({ path: `triggers.${index}.match`, message: `a "keyword" binding that never starts: ${why}` });
+  });
+  return issues;
+}
