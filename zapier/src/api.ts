@@ -1,55 +1,9 @@
 import type { Bundle, HttpResponse, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
-import { DEFAULT_RETRY_DELAY_SECONDS, problemWords, readProblem, throwForProblem } from './middleware.js';
+import { AuthDataSchema } from './auth-data.js';
+import { DEFAULT_RETRY_DELAY_SECONDS, type Problem, problemWords, readProblem, throwForProblem, zapierReplays } from './middleware.js';
 
-/** Hosts a plain http:// Server URL may name: the machine itself, for tests and local trials. */
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-/** Path ends a user may paste with the base address: the API's own prefix and the API docs page. */
-const PASTED_SUFFIX = /\/(v1|docs)$/i;
-
-/**
- * The server's base address as requests are built from it: trailing slashes and a pasted `/v1` or
- * `/docs` left out, a path prefix (a server behind a reverse proxy) kept.
- *
- * Only https:// is accepted for a real server: Zapier reaches it over the internet, and every request
- * carries the API key and contacts' data (Zapier's publishing guidelines 3.4 and check D007 "All URLs
- * Should Be HTTPS", https://docs.zapier.com/integrations/publish/integration-checks-reference).
- */
-export const ServerUrlSchema = zod
-  .string({ error: 'is required' })
-  .trim()
-  .min(1, 'is required')
-  .transform((raw, ctx) => {
-    let url: URL;
-    try {
-      url = new URL(raw);
-    } catch {
-      ctx.addIssue({ code: 'custom', message: "must be your Consentry server's address, such as https://consent.example.com" });
-      return zod.NEVER;
-    }
-    const loopback = LOOPBACK_HOSTS.has(url.hostname);
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
-      ctx.addIssue({
-        code: 'custom',
-        message:
-          'must start with https:// (such as https://consent.example.com): Zapier reaches your server over the internet, and the API key and your contacts’ data must not travel unencrypted (http:// is accepted only for localhost)',
-      });
-      return zod.NEVER;
-    }
-    if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
-      ctx.addIssue({ code: 'custom', message: "must be the server's base address, without ?query, #fragment or user name" });
-      return zod.NEVER;
-    }
-    const path = url.pathname.replace(/\/+$/, '').replace(PASTED_SUFFIX, '').replace(/\/+$/, '');
-    return `${url.protocol}//${url.host}${path}`;
-  });
-
-/** What the connection stores: the server's base URL and an API key (`consentry keys create`). */
-export const AuthDataSchema = zod.object({
-  serverUrl: ServerUrlSchema,
-  apiKey: zod.string().trim().min(1, 'is required'),
-});
+export { AuthDataSchema, ServerUrlSchema } from './auth-data.js';
 
 /** `path: message; path: message` for a failed zod parse. */
 export function describeIssues(error: zod.ZodError): string {
@@ -85,9 +39,22 @@ export interface ApiCall<S extends zod.ZodType> {
   schema: S;
   /**
    * Set for a write the server would apply again if it were sent again (no idempotency key, no
-   * message id of the source tool): `remedy` tells the user how to make a replay safe.
+   * message id of the source tool), or whose answer a replay cannot get back: `remedy` tells the
+   * user what to do before replaying, and `consequence`, when given, what may have happened (the
+   * words after "so", in place of "the change may or may not have been applied ...").
    */
-  notIdempotent?: { remedy: string };
+  notIdempotent?: { remedy: string; consequence?: string };
+  /**
+   * Set by an operation Zapier never replays after a ThrottledError, whatever its bundle says: the
+   * connection test, turning a Zap on (performSubscribe) and the dropdown lists. Its failures then
+   * promise no retry (see `zapierReplays` for the bundles that say so themselves).
+   */
+  neverReplayed?: boolean;
+}
+
+/** Whether Zapier replays this call's operation after a ThrottledError. */
+function replayed(bundle: Bundle, call: ApiCall<zod.ZodType>): boolean {
+  return call.neverReplayed !== true && zapierReplays(bundle);
 }
 
 /**
@@ -181,13 +148,12 @@ function originOf(z: ZObject, bundle: Bundle): string {
  * https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#bundlemeta), so the
  * replay would record the decision a second time. A plain error stops instead and says so.
  */
-function outcomeUnknown(z: ZObject, what: string, remedy: string, status: number): Error {
-  return new z.errors.Error(
-    `${what}, so the change may or may not have been applied. Zapier does not retry this step on its own, because a repeat could apply it twice: check Consentry before you replay the run. ${remedy}`,
-    'OUTCOME_UNKNOWN',
-    status,
-  );
+function outcomeUnknown(z: ZObject, what: string, write: NonNullable<ApiCall<zod.ZodType>['notIdempotent']>, status: number): Error {
+  return new z.errors.Error(`${what}, so ${write.consequence ?? APPLIED_TWICE} ${write.remedy}`, 'OUTCOME_UNKNOWN', status);
 }
+
+const APPLIED_TWICE =
+  'the change may or may not have been applied. Zapier does not retry this step on its own, because a repeat could apply it twice: check Consentry before you replay the run.';
 
 /**
  * A server that cannot be reached is an outage like a 503 and is retried the same way
@@ -197,17 +163,17 @@ function outcomeUnknown(z: ZObject, what: string, remedy: string, status: number
 function unreachable(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, failure: NetworkFailure): Error {
   const where = `Zapier got no answer from your Consentry server at ${originOf(z, bundle)}: ${failure.reason}`;
   if (failure.maybeReceived && call.notIdempotent) {
-    return outcomeUnknown(z, `${where}, after the request was sent`, call.notIdempotent.remedy, 504);
+    return outcomeUnknown(z, `${where}, after the request was sent`, call.notIdempotent, 504);
   }
-  return new z.errors.ThrottledError(
-    `${where}. Check the Server URL of the connection and that the server is reachable from the internet. Zapier will retry in ${DEFAULT_RETRY_DELAY_SECONDS} s.`,
-    DEFAULT_RETRY_DELAY_SECONDS,
-  );
+  const explanation = `${where}. Check the Server URL of the connection and that the server is reachable from the internet.`;
+  if (!replayed(bundle, call)) return new z.errors.Error(explanation, 'SERVER_UNREACHABLE', 502);
+  return new z.errors.ThrottledError(`${explanation} Zapier will retry in ${DEFAULT_RETRY_DELAY_SECONDS} s.`, DEFAULT_RETRY_DELAY_SECONDS);
 }
 
-async function send(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, skipThrowForStatus: boolean): Promise<HttpResponse> {
+/** Sends the call; a failed answer is returned, for `answerTo` to map (it knows the call, the middleware does not). */
+async function send(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>): Promise<HttpResponse> {
   try {
-    return await z.request({ ...requestOptions(z, bundle, call), ...(skipThrowForStatus ? { skipThrowForStatus: true } : {}) });
+    return await z.request({ ...requestOptions(z, bundle, call), skipThrowForStatus: true });
   } catch (error) {
     const failure = networkFailure(error);
     if (failure) throw unreachable(z, bundle, call, failure);
@@ -216,25 +182,53 @@ async function send(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, skip
 }
 
 /**
- * The server's answer to a call. Failed answers are mapped by the afterResponse middleware, except
- * the `absent` statuses (returned as they are) and a 5xx to a write that is not idempotent: the
- * server may have applied it before failing.
+ * The server's answer to a call. Failed answers are mapped as the afterResponse middleware maps
+ * them (throwForProblem), except the `expected` statuses (returned as they are) and a 5xx to a
+ * write that is not idempotent: the server may have applied it before failing.
  */
-async function answerTo(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, absent: readonly number[]): Promise<HttpResponse> {
-  const response = await send(z, bundle, call, absent.length > 0 || call.notIdempotent !== undefined);
-  if (absent.includes(response.status)) return response;
+async function answerTo(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, expected: readonly number[]): Promise<HttpResponse> {
+  const response = await send(z, bundle, call);
+  if (expected.includes(response.status)) return response;
   if (response.status >= 500 && call.notIdempotent) {
     const words = problemWords(readProblem(response));
     const what = `Consentry had a server error (${response.status}${words === null ? '' : `: ${words}`}) while applying this step`;
-    throw outcomeUnknown(z, what, call.notIdempotent.remedy, response.status);
+    throw outcomeUnknown(z, what, call.notIdempotent, response.status);
   }
-  if (response.status >= 400) throwForProblem(response, z);
+  if (response.status >= 400) throwForFailure(z, bundle, call, response);
   return response;
 }
 
-/** One call to the Consentry HTTP API; failures are mapped by the afterResponse middleware. */
+/** Throws the error a failed answer maps to (throwForProblem), with no retry promised where Zapier does not replay. */
+export function throwForFailure(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, response: HttpResponse): never {
+  return throwForProblem(response, z, replayed(bundle, call));
+}
+
+/** One call to the Consentry HTTP API; a failed answer is thrown as the error it maps to (throwForProblem). */
 export async function callApi<S extends zod.ZodType>(z: ZObject, bundle: Bundle, call: ApiCall<S>): Promise<zod.output<S>> {
   return parseAnswer(z, call, await answerTo(z, bundle, call, []));
+}
+
+/** A failed answer a caller asked to judge itself: the server's problem, and the response to hand to `throwForFailure` otherwise. */
+export interface FailedAnswer {
+  status: number;
+  problem: Problem;
+  response: HttpResponse;
+}
+
+/**
+ * Like `callApi`, but an answer with one of the `expected` failure statuses is handed back with the
+ * server's problem instead of thrown, for a caller that can tell some of them apart (a 409 for an
+ * email its own earlier attempt stored).
+ */
+export async function callApiOrFailure<S extends zod.ZodType>(
+  z: ZObject,
+  bundle: Bundle,
+  call: ApiCall<S>,
+  expected: readonly number[],
+): Promise<{ ok: true; data: zod.output<S> } | { ok: false; failure: FailedAnswer }> {
+  const response = await answerTo(z, bundle, call, expected);
+  if (expected.includes(response.status)) return { ok: false, failure: { status: response.status, problem: readProblem(response), response } };
+  return { ok: true, data: parseAnswer(z, call, response) };
 }
 
 /**
@@ -302,6 +296,11 @@ export const ContactSchema = zod.object({
   fields: zod.record(zod.string(), zod.unknown()).default({}),
   createdAt: zod.string(),
   updatedAt: nullableText,
+  /**
+   * When the contact was erased (GDPR Art. 17), else null. `GET /v1/contacts/{id}` answers an erased
+   * contact 200 with its name, email and phone null; only writes to it are refused (410).
+   */
+  erasedAt: nullableText,
 });
 export type ContactJson = zod.infer<typeof ContactSchema>;
 

@@ -5,7 +5,8 @@ import { AuthDataSchema, callApi, describeIssues, MeSchema } from './api.js';
 const test = async (z: ZObject, bundle: Bundle) => {
   const auth = AuthDataSchema.safeParse(bundle.authData);
   if (!auth.success) throw new z.errors.Error(`Check the connection fields: ${describeIssues(auth.error)}`, 'INVALID_CONNECTION', 400);
-  const me = await callApi(z, bundle, { path: '/v1/me', schema: MeSchema });
+  // Zapier shows a failed test in the connection dialog and replays nothing.
+  const me = await callApi(z, bundle, { path: '/v1/me', schema: MeSchema, neverReplayed: true });
   return { id: me.id, name: me.name };
 };
 

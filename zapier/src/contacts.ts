@@ -3,8 +3,10 @@ import { z as zod } from 'zod';
 import {
   apiPath,
   callApi,
+  callApiOrFailure,
   callApiOrNull,
   refusalOf,
+  throwForFailure,
   ConsentListSchema,
   type ConsentStateJson,
   type ContactJson,
@@ -26,12 +28,24 @@ export function tagKey(tag: string): string {
   return tag.normalize('NFC').trim().replace(/\s+/g, ' ').toLowerCase();
 }
 
-/** Statuses of `GET /v1/contacts/{id}` that mean the contact is not there (any more): not found, gone. */
-const CONTACT_ABSENT = [404, 410];
-
-/** The contact with this ID; `null` when Consentry has none (never had, or deleted). */
+/**
+ * The contact with this ID; `null` when Consentry has none (404). An erased contact is still there,
+ * with `erasedAt` set and no name, email or phone (the server's `GET /v1/contacts/{id}` answers it
+ * 200): each caller decides what that means for it.
+ */
 export function contactById(z: ZObject, bundle: Bundle, contactId: string): Promise<ContactJson | null> {
-  return callApiOrNull(z, bundle, { path: apiPath('v1', 'contacts', contactId), schema: ContactSchema }, CONTACT_ABSENT);
+  return callApiOrNull(z, bundle, { path: apiPath('v1', 'contacts', contactId), schema: ContactSchema });
+}
+
+/**
+ * A step that acts on an erased contact: Consentry refuses every change to it (410
+ * `CONTACT_ERASED`), so it is a pre-condition not met, a halt, said in those words rather than as
+ * a missing phone or a bare "Gone" (https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#halting-execution).
+ */
+function erased(z: ZObject, contactId: string, erasedAt: string): Error {
+  return new z.errors.HaltedError(
+    `Contact ${contactId} was erased in Consentry on ${erasedAt}: it has no name, email or phone left, and Consentry refuses every change to it.`,
+  );
 }
 
 /** The two addresses a step may name a contact by, as the contact stores them. */
@@ -120,17 +134,60 @@ export async function findContact(z: ZObject, bundle: Bundle, selector: ContactS
   return onlyContactFound(z, await lookUpAddresses(z, bundle, selector, channel));
 }
 
-export function createContact(
-  z: ZObject,
-  bundle: Bundle,
-  input: { name?: string | undefined; email?: string | undefined; phone?: string | undefined; tags?: string[] },
-): Promise<ContactRecord> {
+export interface NewContact {
+  name?: string | undefined;
+  email?: string | undefined;
+  phone?: string | undefined;
+  tags?: string[];
+}
+
+/**
+ * Creates the contact (`POST /v1/contacts`); `created` is false when it was there already exactly as
+ * asked for. Zapier replays a step after a ThrottledError (a connection cut or a time-out after the
+ * request was sent, a 5xx), and the replay of a create that did reach the server is refused 409
+ * naming the `email` or `phone` the first attempt stored. The contact holding it is then taken as
+ * that first attempt's when it holds just what this create sends (see `isAsCreated`); any other is
+ * another person's, and the refusal stands.
+ */
+export async function createContact(z: ZObject, bundle: Bundle, input: NewContact): Promise<{ contact: ContactRecord; created: boolean }> {
   const body: Record<string, unknown> = {};
   if (input.name !== undefined) body.name = input.name;
   if (input.email !== undefined) body.email = input.email;
   if (input.phone !== undefined) body.phone = input.phone;
   if (input.tags !== undefined && input.tags.length > 0) body.tags = input.tags;
-  return callApi(z, bundle, { method: 'POST', path: '/v1/contacts', body, schema: ContactRecordSchema });
+  const call = { method: 'POST' as const, path: '/v1/contacts', body, schema: ContactRecordSchema };
+  const answer = await callApiOrFailure(z, bundle, call, [409]);
+  if (answer.ok) return { contact: answer.data, created: true };
+  const named = (answer.failure.problem.errors ?? []).some((issue) => issue.path === 'email' || issue.path === 'phone');
+  const existing = named ? await contactAsCreated(z, bundle, input) : null;
+  if (existing === null) return throwForFailure(z, bundle, call, answer.failure.response);
+  return { contact: existing, created: false };
+}
+
+/**
+ * The one contact that every address of `input` finds (each looked up as the server reads it, so a
+ * phone written another way still finds it), when it holds just what a create with `input` makes:
+ * no address `input` leaves out, the same name when one is given, and every tag given. Null
+ * otherwise.
+ */
+async function contactAsCreated(z: ZObject, bundle: Bundle, input: NewContact): Promise<ContactRecord | null> {
+  let found: ContactRecord | null = null;
+  for (const address of addressOrder(undefined)) {
+    const value = input[address];
+    if (value === undefined) continue;
+    const lookup = await lookUp(z, bundle, address, value, false);
+    if (!('found' in lookup) || lookup.found === null) return null;
+    if (found !== null && lookup.found.id !== found.id) return null;
+    found = lookup.found;
+  }
+  return found !== null && isAsCreated(found, input) ? found : null;
+}
+
+function isAsCreated(contact: ContactRecord, input: NewContact): boolean {
+  if (addressOrder(undefined).some((address) => input[address] === undefined && contact[address] !== null)) return false;
+  if (input.name !== undefined && contact.name !== input.name.trim()) return false;
+  const held = new Set(contact.tags.map(tagKey));
+  return (input.tags ?? []).every((tag) => held.has(tagKey(tag)));
 }
 
 /**
@@ -267,6 +324,7 @@ export async function resolveContact(
   let resolved: { contact: ContactRecord; warnings: string[] };
   if (selector.contactId !== undefined) {
     const byId = await callApi(z, bundle, { path: apiPath('v1', 'contacts', selector.contactId), schema: ContactRecordSchema });
+    if (byId.erasedAt !== null) throw erased(z, byId.id, byId.erasedAt);
     resolved = await completeContact(z, bundle, byId, selector, null);
   } else {
     const lookups = await lookUpAddresses(z, bundle, selector, channel);
@@ -305,7 +363,7 @@ async function createFromAddresses(
     const notes = refusals.map(({ address, value, why }) => `${address}: ${value}: ${why}`);
     throw unreachable(z, `No contact was created: ${named} cannot be reached on ${reachOn} without a ${ADDRESS_NOUN[missing]}`, missing, notes);
   }
-  const contact = await createContact(z, bundle, { name: selector.name, email, phone });
+  const { contact } = await createContact(z, bundle, { name: selector.name, email, phone });
   return { contact, warnings: refusals.map(({ address, value, why }) => notAdded(address, value, contact.id, why)) };
 }
 

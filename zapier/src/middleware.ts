@@ -1,5 +1,6 @@
-import type { AfterResponseMiddleware, BeforeRequestMiddleware, HttpResponse, ZObject } from 'zapier-platform-core';
+import type { AfterResponseMiddleware, BeforeRequestMiddleware, Bundle, HttpResponse, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
+import { AuthDataSchema } from './auth-data.js';
 
 /**
  * The Consentry server answers every failure as RFC 9457 problem+json with a stable `code` and,
@@ -11,10 +12,31 @@ const ProblemSchema = zod.object({
   code: zod.string().optional(),
   errors: zod.array(zod.object({ path: zod.string(), message: zod.string() })).optional(),
 });
-type Problem = zod.infer<typeof ProblemSchema>;
+export type Problem = zod.infer<typeof ProblemSchema>;
 
 /** When the server names no delay, wait a minute before Zapier replays the step. */
 export const DEFAULT_RETRY_DELAY_SECONDS = 60;
+
+/** The flags of `bundle.meta` that say the user is in the Zap editor or the connection dialog, not in a Zap run. */
+const EditorMetaSchema = zod.looseObject({
+  isLoadingSample: zod.boolean().optional(),
+  isFillingDynamicDropdown: zod.boolean().optional(),
+  isTestingAuth: zod.boolean().optional(),
+});
+
+/**
+ * Whether Zapier replays the operation after a ThrottledError, as far as the bundle tells. It does
+ * for a step of a Zap run ("The user will see a Waiting/Scheduled message in Zap history",
+ * https://docs.zapier.com/platform/build/troubleshoot-throttles); loading a sample, filling a
+ * dropdown or testing the connection (`bundle.meta`,
+ * https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#bundlemeta) only shows
+ * the user the error.
+ */
+export function zapierReplays(bundle: Bundle): boolean {
+  const meta = EditorMetaSchema.safeParse(bundle.meta ?? {});
+  if (!meta.success) return true;
+  return !(meta.data.isLoadingSample === true || meta.data.isFillingDynamicDropdown === true || meta.data.isTestingAuth === true);
+}
 
 export function readProblem(response: HttpResponse): Problem {
   const parsed = ProblemSchema.safeParse(response.data);
@@ -57,7 +79,9 @@ export function retryDelaySeconds(retryAfter: string | null | undefined, nowMs: 
  *   (https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#stale-authentication-credentials).
  * - 429 and 5xx: `ThrottledError`, so Zapier replays the step after the delay instead of marking the
  *   run errored and, at 95 % errors, switching the Zap off (https://docs.zapier.com/platform/manage/api-outage,
- *   https://docs.zapier.com/platform/build/troubleshoot-throttles).
+ *   https://docs.zapier.com/platform/build/troubleshoot-throttles). Where Zapier replays nothing
+ *   (`replays` false: the editor, the connection test, turning a Zap on), `z.errors.Error` with the
+ *   same words and no promise of a retry.
  * - 410 (contact erased): `HaltedError`, a soft stop that never turns the Zap off: retrying cannot help.
  * - 409 (the contact opted out, the workflow is already running, the e-mail or phone is another
  *   contact's): `HaltedError` too. These are expected outcomes a Zap meets in normal use; Zapier asks
@@ -67,7 +91,7 @@ export function retryDelaySeconds(retryAfter: string | null | undefined, nowMs: 
  *   An idempotency key reused for a different change is the Zap's mistake and stays an error.
  * - anything else: `z.errors.Error` carrying the server's field messages and code.
  */
-export function throwForProblem(response: HttpResponse, z: ZObject): never {
+export function throwForProblem(response: HttpResponse, z: ZObject, replays = true): never {
   const { status } = response;
   const problem = readProblem(response);
   const message = describeProblem(problem, status);
@@ -79,6 +103,7 @@ export function throwForProblem(response: HttpResponse, z: ZObject): never {
   if (status === 429 || status >= 500) {
     const delay = retryDelaySeconds(response.getHeader('retry-after'), Date.now());
     const what = status === 429 ? 'is rate limiting this connection' : `had a server error (${status})`;
+    if (!replays) throw new z.errors.Error(`Consentry ${what}: ${message}.`, problem.code ?? `HTTP_${status}`, status);
     throw new z.errors.ThrottledError(`Consentry ${what}: ${message}. Zapier will retry in ${delay} s.`, delay);
   }
   if (status === 410) {
@@ -101,11 +126,12 @@ export function throwForProblem(response: HttpResponse, z: ZObject): never {
 /**
  * Maps every failed response before zapier-platform-core's own `throwForStatus` (which would only
  * say "Got 422 calling PUT ..."). A request that sets `skipThrowForStatus` handles its statuses
- * itself (searches turn a 404 into "nothing found"); see `callApiOrNull` in api.ts.
+ * itself: every call of `callApi` and its kin in api.ts does, since only the call knows whether a
+ * status is an answer (a search's 404 is "nothing found") and whether Zapier replays it.
  */
-export const mapProblemResponses: AfterResponseMiddleware = (response, z) => {
+export const mapProblemResponses: AfterResponseMiddleware = (response, z, bundle) => {
   if (response.status < 400 || response.skipThrowForStatus) return response;
-  return throwForProblem(response, z);
+  return throwForProblem(response, z, zapierReplays(bundle));
 };
 
 function sameOrigin(url: string, base: string | undefined): boolean {
@@ -123,9 +149,11 @@ function sameOrigin(url: string, base: string | undefined): boolean {
  * source `zapier` (the server's HTTP API contract). The key goes to no other host.
  */
 export const addConsentryHeaders: BeforeRequestMiddleware = (request, _z, bundle) => {
-  const apiKey = bundle.authData.apiKey;
-  if (apiKey && sameOrigin(request.url, bundle.authData.serverUrl)) {
-    request.headers = { ...request.headers, Authorization: `Bearer ${apiKey}`, 'X-Consentry-Source': 'zapier' };
+  // The key as the connection checked it (AuthDataSchema): trimmed, so that one pasted with a line
+  // break around it is the key the server knows, and never a header value Node refuses.
+  const auth = AuthDataSchema.safeParse(bundle.authData);
+  if (auth.success && sameOrigin(request.url, auth.data.serverUrl)) {
+    request.headers = { ...request.headers, Authorization: `Bearer ${auth.data.apiKey}`, 'X-Consentry-Source': 'zapier' };
   }
   return request;
 };

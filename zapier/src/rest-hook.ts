@@ -46,13 +46,16 @@ export interface EventEnvelope {
  *
  * `contactDetailsMissing` is true when the event names a contact whose details could not be read:
  * the contact is gone (deleted, or erased: no name, email or phone left), or the server could not
- * be asked. The three details are null then, and a Zap can filter on the flag.
+ * be asked. The three details are null then, and a Zap can filter on the flag. `contactErased` is
+ * true when it is because the contact was erased (`erasedAt` set): a Zap can tell a person's
+ * erasure, which another tool may have to follow, from an outage.
  */
 export interface ContactDetails {
   contactName: string | null;
   contactEmail: string | null;
   contactPhone: string | null;
   contactDetailsMissing: boolean;
+  contactErased: boolean;
 }
 export type EventItem<D> = EventEnvelope & D & ContactDetails;
 
@@ -65,11 +68,13 @@ export const ENVELOPE_OUTPUT_FIELDS: PlainOutputField[] = [
   { key: 'contactEmail', label: 'Contact Email' },
   { key: 'contactPhone', label: 'Contact Phone' },
   { key: 'contactDetailsMissing', label: 'Contact Details Missing', type: 'boolean' },
+  { key: 'contactErased', label: 'Contact Erased', type: 'boolean' },
 ];
 
 /** An event about no contact: nothing to read, nothing missing. */
-const NO_CONTACT: ContactDetails = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: false };
-const DETAILS_MISSING: ContactDetails = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: true };
+const NO_CONTACT: ContactDetails = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: false, contactErased: false };
+const DETAILS_MISSING: ContactDetails = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: true, contactErased: false };
+const CONTACT_ERASED: ContactDetails = { ...DETAILS_MISSING, contactErased: true };
 
 /**
  * An error's words for the log, without a ThrottledError's "Zapier will retry", which is about a
@@ -98,8 +103,15 @@ function reasonOf(error: unknown): string {
 async function contactDetailsFor(z: ZObject, bundle: Bundle, contactId: string): Promise<ContactDetails> {
   try {
     const contact = await contactById(z, bundle, contactId);
-    if (contact) return { contactName: contact.name, contactEmail: contact.email, contactPhone: contact.phone, contactDetailsMissing: false };
-    z.console.log(`Contact ${contactId} is gone (deleted or erased): its item has no contact details`);
+    // The server answers an erased contact 200 with erasedAt set and its details null.
+    if (contact && contact.erasedAt !== null) {
+      z.console.log(`Contact ${contactId} was erased on ${contact.erasedAt}: its item has no contact details`);
+      return CONTACT_ERASED;
+    }
+    if (contact) {
+      return { contactName: contact.name, contactEmail: contact.email, contactPhone: contact.phone, contactDetailsMissing: false, contactErased: false };
+    }
+    z.console.log(`Contact ${contactId} is gone (not found): its item has no contact details`);
   } catch (error) {
     if (error instanceof z.errors.ExpiredAuthError) throw error;
     z.console.log(`Contact ${contactId} could not be read, so its item has no contact details: ${reasonOf(error)}`);
@@ -332,11 +344,13 @@ export function defineEventTrigger<D extends Record<string, unknown>>(spec: Even
     const targetUrl = zod.url().safeParse(bundle.targetUrl);
     if (!targetUrl.success) throw new z.errors.Error('Zapier gave no target URL to subscribe', 'INVALID_TARGET', 400);
     const filter = hookFilter(z, filterFields, bundle.inputData, 'subscribe');
+    // A failed subscribe leaves the Zap off and tells the user there; Zapier replays nothing.
     const hook = await callApi(z, bundle, {
       method: 'POST',
       path: '/v1/hooks',
       body: { targetUrl: targetUrl.data, event: spec.event, ...(filter ? { filter } : {}) },
       schema: HookSchema,
+      neverReplayed: true,
     });
     return {
       id: hook.id,

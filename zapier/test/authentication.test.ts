@@ -1,12 +1,16 @@
 import { http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
-import type { ZObject } from 'zapier-platform-core';
+import type { Bundle, ZObject } from 'zapier-platform-core';
+import { callApi, MeSchema } from '../src/api.js';
 import app from '../src/index.js';
 import { API_KEY, errorDetails, mswServer, problem, rejection, requests, route, run, SERVER_URL, useMockServer } from './support.js';
 
 useMockServer();
 
 const { test, connectionLabel } = app.authentication ?? {};
+
+/** A step of a Zap run that reads the API: Zapier replays it after a ThrottledError. */
+const step = (z: ZObject, bundle: Bundle) => callApi(z, bundle, { path: '/v1/me', schema: MeSchema });
 
 describe('authentication', () => {
   it('tests the connection with GET /v1/me and a Bearer key', async () => {
@@ -78,6 +82,62 @@ describe('authentication', () => {
   });
 });
 
+describe('the API key as pasted', () => {
+  it('sends the key trimmed, as it is checked: one pasted with line breaks or tabs around it works', async () => {
+    route('get', '/v1/me', { body: { id: 'ws_1', name: 'Ana Test Shop' } });
+    for (const pasted of [`\n${API_KEY}\n`, `\t${API_KEY}\t`, ` ${API_KEY} `]) {
+      expect(await run(test, { authData: { serverUrl: SERVER_URL, apiKey: pasted } })).toEqual({ id: 'ws_1', name: 'Ana Test Shop' });
+    }
+    expect(requests.map((request) => request.authorization)).toEqual([`Bearer ${API_KEY}`, `Bearer ${API_KEY}`, `Bearer ${API_KEY}`]);
+  });
+
+  it('refuses a key with a line break inside before any request, without repeating the key', async () => {
+    const broken = `${API_KEY.slice(0, 8)}\n${API_KEY.slice(8)}`;
+    for (const operation of [test, step]) {
+      const error = await rejection(run(operation, { authData: { serverUrl: SERVER_URL, apiKey: broken } }));
+      const details = errorDetails(error);
+      expect(details).toMatchObject({ name: 'AppError', code: 'INVALID_CONNECTION' });
+      expect(details.message).toContain('apiKey: must be the key as Consentry printed it');
+      expect(error.message).not.toContain(API_KEY.slice(8));
+      expect(error.message).not.toContain(API_KEY.slice(0, 8));
+    }
+    expect(requests).toHaveLength(0);
+  });
+});
+
+describe('failures where Zapier replays nothing', () => {
+  const noRetry = (details: { name: string; message: string }) => {
+    expect(details.name).toBe('AppError');
+    expect(details.message).not.toMatch(/retry/i);
+  };
+
+  it('the connection test says what failed without promising a retry: a 5xx, a 429, no answer', async () => {
+    route('get', '/v1/me', problem(503, 'UNAVAILABLE', 'database is restarting'));
+    const unavailable = errorDetails(await rejection(run(test)));
+    noRetry(unavailable);
+    expect(unavailable).toMatchObject({ message: 'Consentry had a server error (503): database is restarting.', code: 'UNAVAILABLE', status: 503 });
+    route('get', '/v1/me', { ...problem(429, 'RATE_LIMITED', 'slow down'), headers: { 'retry-after': '17' } });
+    const limited = errorDetails(await rejection(run(test)));
+    noRetry(limited);
+    expect(limited).toMatchObject({ message: 'Consentry is rate limiting this connection: slow down.', code: 'RATE_LIMITED', status: 429 });
+    mswServer.use(http.get(`${SERVER_URL}/v1/me`, () => HttpResponse.error()));
+    const unreachable = errorDetails(await rejection(run(test)));
+    noRetry(unreachable);
+    expect(unreachable).toMatchObject({ code: 'SERVER_UNREACHABLE' });
+    expect(unreachable.message).toContain(`Zapier got no answer from your Consentry server at ${SERVER_URL}`);
+  });
+
+  it('a step run from the editor (a sample, a dropdown, the connection dialog) promises no retry; in a Zap run it does', async () => {
+    route('get', '/v1/me', problem(502, 'BAD_GATEWAY', 'upstream down'));
+    for (const flag of ['isLoadingSample', 'isFillingDynamicDropdown', 'isTestingAuth']) {
+      noRetry(errorDetails(await rejection(run(step, { meta: { [flag]: true } }))));
+    }
+    const inAZap = errorDetails(await rejection(run(step, { meta: { isLoadingSample: false } })));
+    expect(inAZap).toMatchObject({ name: 'ThrottledError', delay: 60 });
+    expect(inAZap.message).toContain('Zapier will retry in 60 s.');
+  });
+});
+
 describe('middleware', () => {
   it('sends the API key and the source header only to the connected server', async () => {
     const seen: (string | null)[] = [];
@@ -127,7 +187,7 @@ describe('middleware', () => {
 
   it('maps a 5xx to a retryable ThrottledError', async () => {
     route('get', '/v1/me', problem(503, 'UNAVAILABLE', 'database is restarting'));
-    const details = errorDetails(await rejection(run(test)));
+    const details = errorDetails(await rejection(run(step)));
     expect(details.name).toBe('ThrottledError');
     expect(details.message).toContain('server error (503): database is restarting');
     expect(details.delay).toBe(60);
@@ -135,14 +195,14 @@ describe('middleware', () => {
 
   it('maps a 500 without a body to a retryable ThrottledError', async () => {
     route('get', '/v1/me', { status: 500 });
-    const details = errorDetails(await rejection(run(test)));
+    const details = errorDetails(await rejection(run(step)));
     expect(details.name).toBe('ThrottledError');
     expect(details.message).toContain('the Consentry server answered 500');
   });
 
   it('maps a 429 to ThrottledError with the Retry-After delay', async () => {
     route('get', '/v1/me', { ...problem(429, 'RATE_LIMITED', 'slow down'), headers: { 'retry-after': '17' } });
-    const details = errorDetails(await rejection(run(test)));
+    const details = errorDetails(await rejection(run(step)));
     expect(details).toMatchObject({ name: 'ThrottledError', delay: 17 });
     expect(details.message).toContain('rate limiting this connection: slow down');
   });

@@ -9,6 +9,7 @@ import requestConsent from '../src/creates/request_consent.js';
 import app from '../src/index.js';
 import checkPermission from '../src/searches/check_permission.js';
 import findContact from '../src/searches/find_contact.js';
+import consentWithdrawn from '../src/triggers/consent_withdrawn.js';
 import purposeList from '../src/triggers/purpose_list.js';
 import { errorDetails, operationOf, rejection } from './helpers.js';
 
@@ -154,5 +155,39 @@ describe('statuses and purposes, on a real server', () => {
     const typo = errorDetails(await rejection(run(checkPermission.operation.perform, { inputData: { ...lead, purpose: 'loyalti' } })));
     expect(typo).toMatchObject({ status: 422 });
     expect(typo.message).toContain('unknown purpose "loyalti"');
+  });
+});
+
+describe('an erased contact, on a real server (it answers GET /v1/contacts/{id} 200, with erasedAt set and no details)', () => {
+  async function erasedAfterStop(phone: string): Promise<string> {
+    const contactId = await sms(phone, 'STOP');
+    clock.advance(60_000);
+    await api(`/v1/contacts/${contactId}`, { method: 'DELETE' });
+    expect(z.object({ erasedAt: z.string(), phone: z.null() }).parse(await api(`/v1/contacts/${contactId}`)).erasedAt).toBe(clock.now().toISOString());
+    return contactId;
+  }
+
+  it('marks a trigger item about it contactDetailsMissing and contactErased', async () => {
+    const contactId = await erasedAfterStop('+34600000031');
+    const { performList } = operationOf(consentWithdrawn);
+    const items = ItemsSchema.parse(await run(performList, { meta: { limit: 5 } }));
+    expect(items).toHaveLength(1);
+    expect(items[0]).toMatchObject({ contactId, contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: true, contactErased: true });
+  });
+
+  it('is not found by Find Contact by its ID, while Find Messaging Permission still says it was erased', async () => {
+    const contactId = await erasedAfterStop('+34600000032');
+    expect(await run(findContact.operation.perform, { inputData: { contactId } })).toEqual([]);
+    expect(await run(checkPermission.operation.perform, { inputData: { contactId, channel: 'sms' } })).toMatchObject([{ contactId, allowed: false, reason: 'contact_erased' }]);
+  });
+
+  it('halts Request Privacy Consent, saying the contact was erased', async () => {
+    const contactId = await erasedAfterStop('+34600000033');
+    for (const channel of ['sms', 'whatsapp']) {
+      const error = await rejection(run(requestConsent.operation.perform, { inputData: { contactId, channel } }));
+      expect(error.name).toBe('HaltedError');
+      expect(error.message).toContain(`Contact ${contactId} was erased in Consentry on`);
+      expect(error.message).not.toContain('phone number');
+    }
   });
 });

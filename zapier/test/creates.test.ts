@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Bundle, ZObject } from 'zapier-platform-core';
 import { z } from 'zod';
 import createContact from '../src/creates/create_contact.js';
 import recordConsent from '../src/creates/record_consent.js';
@@ -7,7 +8,7 @@ import sendInboundMessage from '../src/creates/send_inbound_message.js';
 import tagContact from '../src/creates/tag_contact.js';
 import untagContact from '../src/creates/untag_contact.js';
 import { CONTACT_ID, contactJson } from './helpers.js';
-import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
+import { appTester, errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
 
 useMockServer();
 
@@ -355,6 +356,66 @@ describe('request_consent', () => {
     expect(running.message).toContain('is already running');
   });
 
+  describe('when the start’s outcome is unclear', () => {
+    const start = '/v1/workflows/request-consent-privacy/runs';
+    const input = { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } };
+    const started = { status: 201, body: { runId: '01JQ86M2NCPDQERSFTGVHWJXKY', conversationId: null, replies: [{ text: 'Do you agree?' }], events: [] } };
+    const alreadyRunning = problem(
+      409,
+      'CONFLICT',
+      'Workflow "request-consent-privacy" is already running for this contact on whatsapp (run 01JQ86M2NCPDQERSFTGVHWJXKY); a new run can start once it ends',
+    );
+    // What this app remembered in zcache stays within each test.
+    beforeEach(() => Reflect.set(appTester, 'zcacheTestObj', {}));
+    afterEach(() => Reflect.set(appTester, 'zcacheTestObj', {}));
+
+    it('fails loudly (OUTCOME_UNKNOWN), not a replay that would halt on "already running", after a 5xx: the workflow may have started', async () => {
+      route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+      route('post', start, problem(503, 'UNAVAILABLE', 'database is restarting'));
+      const details = errorDetails(await rejection(run(requestConsent.operation.perform, input)));
+      expect(details).toMatchObject({ name: 'AppError', code: 'OUTCOME_UNKNOWN', status: 503 });
+      expect(details.message).toContain('Consentry had a server error (503: database is restarting) while applying this step, so the "Request Consent: Privacy" workflow may have started');
+      expect(details.message).toContain(`for contact ${CONTACT_ID} on whatsapp without this step getting the messages to send`);
+      expect(details.message).toContain("Check the contact's events in Consentry before you replay this run");
+      expect(details.message).not.toContain('Zapier will retry');
+    });
+
+    it('fails, not halts, on "already running" after an unclear start for that contact and channel; halts again once a start went through', async () => {
+      route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+      route('post', start, problem(500, 'INTERNAL', 'lost'));
+      expect(errorDetails(await rejection(run(requestConsent.operation.perform, input))).code).toBe('OUTCOME_UNKNOWN');
+      route('post', start, alreadyRunning);
+      const replay = errorDetails(await rejection(run(requestConsent.operation.perform, input)));
+      expect(replay).toMatchObject({ name: 'AppError', code: 'RUN_OUTCOME_UNKNOWN', status: 409 });
+      expect(replay.message).toContain('is already running for this contact on whatsapp');
+      expect(replay.message).toContain('An earlier attempt to start it for this contact on whatsapp ended without an answer');
+      // Another channel had no unclear start: its refusal is the usual halt.
+      const onSms = await rejection(run(requestConsent.operation.perform, { inputData: { contactId: CONTACT_ID, channel: 'sms' } }));
+      expect(onSms.name).toBe('HaltedError');
+      // A start that goes through ends what was remembered.
+      route('post', start, started);
+      expect(await run(requestConsent.operation.perform, input)).toMatchObject({ runId: '01JQ86M2NCPDQERSFTGVHWJXKY', replyText: 'Do you agree?' });
+      route('post', start, alreadyRunning);
+      expect((await rejection(run(requestConsent.operation.perform, input))).name).toBe('HaltedError');
+    });
+
+    it('still fails loudly when Zapier’s cache cannot be reached, and then keeps the usual halt', async () => {
+      const broken: ZObject['cache'] = {
+        get: () => Promise.reject(new Error('zcache is down')),
+        set: () => Promise.reject(new Error('zcache is down')),
+        delete: () => Promise.reject(new Error('zcache is down')),
+      };
+      const requestPerform = requestConsent.operation.perform;
+      if (typeof requestPerform !== 'function') throw new Error('request_consent has no perform function');
+      const perform = (zObject: ZObject, bundle: Bundle) => requestPerform({ ...zObject, cache: broken }, bundle);
+      route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+      route('post', start, problem(502, 'BAD_GATEWAY', 'upstream down'));
+      expect(errorDetails(await rejection(run(perform, input))).code).toBe('OUTCOME_UNKNOWN');
+      route('post', start, alreadyRunning);
+      expect((await rejection(run(perform, input))).name).toBe('HaltedError');
+    });
+  });
+
   it('passes an unknown template or contact 404 on as "not found"', async () => {
     route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
     route('post', '/v1/workflows/request-consent-privacy/runs', problem(404, 'UNKNOWN_TEMPLATE', 'no template request-consent-privacy'));
@@ -375,9 +436,73 @@ describe('create_contact', () => {
 
   it('halts, not errors, on an email another contact has (409)', async () => {
     route('post', '/v1/contacts', problem(409, 'CONFLICT', 'Another contact (01JQ0000000000000000000000) already has this email', [{ path: 'email', message: 'already used by another contact' }]));
+    // That contact has a phone too, which this create does not give: it is not one this step made.
+    route('get', '/v1/contacts', { body: { data: [contact({ id: '01JQ0000000000000000000000' })], nextCursor: null } });
     const error = await rejection(run(createContact.operation.perform, { inputData: { email: 'ana.test@example.com' } }));
     expect(error.name).toBe('HaltedError');
     expect(error.message).toContain('Consentry refused this step: email: already used by another contact');
+  });
+
+  describe('a replay after an unclear outcome (409 for the email or phone its first attempt stored)', () => {
+    const conflict = (path: 'email' | 'phone') =>
+      problem(409, 'CONFLICT', `Another contact (${CONTACT_ID}) already has this ${path}`, [{ path, message: 'already used by another contact' }]);
+    const asSent = { name: 'Ana Test', email: 'ana.test@example.com', phone: '+34 600 000 001', tags: 'VIP' };
+
+    it('answers the contact holding just what the step sends, in the shape of a create, with the consents it has', async () => {
+      route('post', '/v1/contacts', conflict('email'));
+      route('get', '/v1/contacts', { body: { data: [contact({ tags: ['vip'] })], nextCursor: null } });
+      route('get', `/v1/contacts/${CONTACT_ID}/consents`, { body: { contactId: CONTACT_ID, data: [] } });
+      const result = await run(createContact.operation.perform, { inputData: asSent });
+      expect(trail()).toEqual(['POST /v1/contacts', 'GET /v1/contacts', 'GET /v1/contacts', `GET /v1/contacts/${CONTACT_ID}/consents`]);
+      // Each address is looked up as the step wrote it: the server reads it as it reads a new contact's.
+      expect(requests.slice(1, 3).map((request) => request.query.toString())).toEqual(['email=ana.test%40example.com&limit=1', 'phone=%2B34+600+000+001&limit=1']);
+      expect(result).toEqual({
+        id: CONTACT_ID,
+        name: 'Ana Test',
+        email: 'ana.test@example.com',
+        phone: '+34600000001',
+        tags: ['vip'],
+        tagList: 'vip',
+        fields: {},
+        createdAt: '2026-03-01T09:00:00.000Z',
+        updatedAt: '2026-03-01T09:00:00.000Z',
+        consents: [],
+        consentStatus: {},
+      });
+    });
+
+    it('answers it on a 409 naming the phone, given only a phone', async () => {
+      route('post', '/v1/contacts', conflict('phone'));
+      route('get', '/v1/contacts', { body: { data: [contact({ name: null, email: null })], nextCursor: null } });
+      route('get', `/v1/contacts/${CONTACT_ID}/consents`, { body: { contactId: CONTACT_ID, data: [] } });
+      expect(await run(createContact.operation.perform, { inputData: { phone: '+34600000001' } })).toMatchObject({ id: CONTACT_ID, phone: '+34600000001', consents: [] });
+    });
+
+    it.each([
+      ['another name', contact({ name: 'Ana Other', tags: ['VIP'] })],
+      ['no name where the step gives one', contact({ name: null, tags: ['VIP'] })],
+      ['without a tag the step gives', contact()],
+    ])('keeps the refusal when the contact holding the email has %s', async (_what, holder) => {
+      route('post', '/v1/contacts', conflict('email'));
+      route('get', '/v1/contacts', { body: { data: [holder], nextCursor: null } });
+      const error = await rejection(run(createContact.operation.perform, { inputData: asSent }));
+      expect(error.name).toBe('HaltedError');
+      expect(error.message).toContain('Consentry refused this step: email: already used by another contact');
+    });
+
+    it('keeps the refusal when the email and the phone belong to two different contacts', async () => {
+      route('post', '/v1/contacts', conflict('email'));
+      contactsByAddress(contact({ tags: ['VIP'] }), contact({ id: OTHER_ID, tags: ['VIP'] }));
+      const error = await rejection(run(createContact.operation.perform, { inputData: asSent }));
+      expect(error.name).toBe('HaltedError');
+    });
+
+    it('keeps any other 409 as it is, without looking anything up', async () => {
+      route('post', '/v1/contacts', problem(409, 'CONFLICT', 'Another contact already writes from this WhatsApp number', [{ path: 'identities', message: 'already used by another contact' }]));
+      const error = await rejection(run(createContact.operation.perform, { inputData: asSent }));
+      expect(error.name).toBe('HaltedError');
+      expect(trail()).toEqual(['POST /v1/contacts']);
+    });
   });
 
   it('names the field the server rejected', async () => {

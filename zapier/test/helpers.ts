@@ -57,3 +57,20 @@ export function contactJson(overrides: Record<string, unknown> = {}) {
     ...overrides,
   };
 }
+
+/**
+ * An erased contact as `GET /v1/contacts/{id}` answers it: 200, `erasedAt` set, no name, email,
+ * phone, fields or tags, its identities kept as markers (the server's eraseContactData).
+ */
+export function erasedContactJson(overrides: Record<string, unknown> = {}) {
+  return contactJson({
+    name: null,
+    email: null,
+    phone: null,
+    identities: [{ channel: 'whatsapp', externalId: `erased:${CONTACT_ID}:1` }],
+    tags: [],
+    updatedAt: '2026-03-02T10:00:00.000Z',
+    erasedAt: '2026-03-02T10:00:00.000Z',
+    ...overrides,
+  });
+}

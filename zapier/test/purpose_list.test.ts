@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import purposeList from '../src/triggers/purpose_list.js';
 import { operationOf } from './helpers.js';
-import { errorDetails, rejection, requests, route, run, useMockServer } from './support.js';
+import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
 
 useMockServer();
 
@@ -26,6 +26,12 @@ describe('purpose_list', () => {
       { id: 'marketing', name: 'Marketing (channel subscription)' },
       { id: 'privacy', name: 'Privacy (processing personal data)' },
     ]);
+  });
+
+  it('promises no retry when the server fails: a dropdown is not replayed', async () => {
+    route('get', '/v1/settings', problem(500, 'INTERNAL', 'database is restarting'));
+    const details = errorDetails(await rejection(run(perform)));
+    expect(details).toMatchObject({ name: 'AppError', message: 'Consentry had a server error (500): database is restarting.', code: 'INTERNAL' });
   });
 
   it('refuses settings without a purpose list rather than guess (not a Consentry server)', async () => {

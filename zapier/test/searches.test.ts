@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { consentStatusByChannel } from '../src/contacts.js';
 import checkPermission from '../src/searches/check_permission.js';
 import findContact from '../src/searches/find_contact.js';
+import { erasedContactJson } from './helpers.js';
 import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
 
 useMockServer();
@@ -104,11 +105,15 @@ describe('find_contact', () => {
     expect(results).toMatchObject([{ id: CONTACT_ID, email: 'ana.test@example.com', consentStatus: { marketing_sms: 'opted_in' } }]);
   });
 
-  it('finds nothing for a Contact ID that names no contact, or one deleted (404, 410)', async () => {
+  it('finds nothing for a Contact ID that names no contact (404)', async () => {
     route('get', '/v1/contacts/:id', problem(404, 'NOT_FOUND', 'contact not found'));
     expect(await run(perform, { inputData: { contactId: '01NOPE' } })).toEqual([]);
-    route('get', '/v1/contacts/:id', problem(410, 'CONTACT_ERASED', 'contact was erased'));
-    expect(await run(perform, { inputData: { contactId: '01NOPE' } })).toEqual([]);
+  });
+
+  it('finds nothing for the Contact ID of an erased contact, which the server answers 200 with erasedAt set', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: erasedContactJson() });
+    expect(await run(perform, { inputData: { contactId: CONTACT_ID } })).toEqual([]);
+    expect(trail()).toEqual([`GET /v1/contacts/${CONTACT_ID}`]);
   });
 
   it('gives each channel the status in force there: a newer STOP ALL makes an opted-in channel opted out', async () => {

@@ -8,7 +8,7 @@ import consentGiven from '../src/triggers/consent_given.js';
 import consentWithdrawn from '../src/triggers/consent_withdrawn.js';
 import contactTagged from '../src/triggers/contact_tagged.js';
 import optoutReviewNeeded from '../src/triggers/optout_review_needed.js';
-import { CONTACT_ID, contactJson, operationOf } from './helpers.js';
+import { CONTACT_ID, contactJson, erasedContactJson, operationOf } from './helpers.js';
 import { appTester, errorDetails, mswServer, problem, rejection, requests, route, run, SERVER_URL, useMockServer } from './support.js';
 
 // What a hook's perform does with a delivery before it becomes an item: the signature check, the
@@ -22,8 +22,8 @@ const SECRET = 'whsec_test_current_0000000000000000';
 const OLD_SECRET = 'whsec_test_previous_000000000000000';
 const HOUR_MS = 60 * 60 * 1000;
 
-const DETAILS = { contactName: 'Ana Test', contactEmail: 'ana.test@example.com', contactPhone: '+34600000001', contactDetailsMissing: false };
-const NO_DETAILS = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: true };
+const DETAILS = { contactName: 'Ana Test', contactEmail: 'ana.test@example.com', contactPhone: '+34600000001', contactDetailsMissing: false, contactErased: false };
+const NO_DETAILS = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: true, contactErased: false };
 
 function withdrawal(id = '01JQ8000000000000000000EV1', contactId = CONTACT_ID) {
   return {
@@ -97,7 +97,6 @@ describe('the contact lookup never costs the event (Zapier retries a webhook per
     ['a 500 without a body', () => route('get', '/v1/contacts/:id', { status: 500 })],
     ['a 429', () => route('get', '/v1/contacts/:id', { ...problem(429, 'TOO_MANY_REQUESTS', 'slow down'), headers: { 'retry-after': '30' } })],
     ['a 404 (contact deleted)', () => route('get', '/v1/contacts/:id', problem(404, 'NOT_FOUND', 'contact not found'))],
-    ['a 410 (contact erased)', () => route('get', '/v1/contacts/:id', problem(410, 'CONTACT_ERASED', 'contact was erased'))],
     ['an answer that is not a contact (a proxy page)', () => route('get', '/v1/contacts/:id', { body: { hello: 'world' } })],
   ];
 
@@ -126,6 +125,14 @@ describe('the contact lookup never costs the event (Zapier retries a webhook per
     expect(logged(log)).toContain(`Contact ${CONTACT_ID}`);
     // Nothing retries this lookup: the log must not promise it.
     expect(logged(log)).not.toContain('will retry');
+  });
+
+  it('marks an erased contact’s details missing and the contact erased: the server answers it 200 with erasedAt and its details null', async () => {
+    route('get', '/v1/contacts/:id', { body: erasedContactJson() });
+    const log = vi.spyOn(console, 'log');
+    const items = await run(withdrawn.perform, { subscribeData, ...delivery(withdrawal()) });
+    expect(items).toMatchObject([{ id: '01JQ8000000000000000000EV1', contactId: CONTACT_ID, ...NO_DETAILS, contactErased: true }]);
+    expect(logged(log)).toContain(`Contact ${CONTACT_ID} was erased on 2026-03-02T10:00:00.000Z`);
   });
 
   it('marks the details as read (contactDetailsMissing false) when the lookup works', async () => {

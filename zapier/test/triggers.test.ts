@@ -7,7 +7,7 @@ import contactTagged from '../src/triggers/contact_tagged.js';
 import optoutReviewNeeded from '../src/triggers/optout_review_needed.js';
 import tagList from '../src/triggers/tag_list.js';
 import { z } from 'zod';
-import { CONTACT_ID, contactJson, operationOf } from './helpers.js';
+import { CONTACT_ID, contactJson, erasedContactJson, operationOf } from './helpers.js';
 import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
 
 useMockServer();
@@ -15,8 +15,8 @@ useMockServer();
 const TARGET_URL = 'https://hooks.zapier.example.test/hooks/standard/1/abc/';
 const CONTACT = CONTACT_ID;
 const contact = contactJson({ identities: [{ channel: 'whatsapp', externalId: '34600000001' }] });
-const DETAILS = { contactName: 'Ana Test', contactEmail: 'ana.test@example.com', contactPhone: '+34600000001', contactDetailsMissing: false };
-const NO_DETAILS = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: true };
+const DETAILS = { contactName: 'Ana Test', contactEmail: 'ana.test@example.com', contactPhone: '+34600000001', contactDetailsMissing: false, contactErased: false };
+const NO_DETAILS = { contactName: null, contactEmail: null, contactPhone: null, contactDetailsMissing: true, contactErased: false };
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 // Every item is completed with its contact's name, email and phone.
@@ -189,11 +189,11 @@ describe.each(cases)('trigger $trigger.key', ({ trigger, type, data, fields }) =
     expect(requests.map((request) => `${request.method} ${request.path}`)).toEqual([`GET /v1/contacts/${CONTACT}`]);
   });
 
-  it('gives null name, email and phone, marked missing, when the contact is gone (404 or 410)', async () => {
+  it('gives null name, email and phone, marked missing, when the contact is gone (404) or erased (200 with erasedAt, as the server answers)', async () => {
     route('get', '/v1/contacts/:id', problem(404, 'NOT_FOUND', 'contact not found'));
     expect(await run(perform, { cleanedRequest: event(type, data) })).toMatchObject([{ contactId: CONTACT, ...NO_DETAILS }]);
-    route('get', '/v1/contacts/:id', problem(410, 'CONTACT_ERASED', 'contact was erased'));
-    expect(await run(perform, { cleanedRequest: event(type, data) })).toMatchObject([{ contactId: CONTACT, ...NO_DETAILS }]);
+    route('get', '/v1/contacts/:id', { body: erasedContactJson({ id: CONTACT }) });
+    expect(await run(perform, { cleanedRequest: event(type, data) })).toMatchObject([{ contactId: CONTACT, ...NO_DETAILS, contactErased: true }]);
   });
 
   it('ignores an event of another type that reaches the hook', async () => {
@@ -229,6 +229,18 @@ describe.each(cases)('trigger $trigger.key', ({ trigger, type, data, fields }) =
   it('reports a server failure while listing as retryable', async () => {
     route('get', '/v1/events', problem(502, 'BAD_GATEWAY', 'upstream down'));
     expect(errorDetails(await rejection(run(performList))).name).toBe('ThrottledError');
+  });
+
+  it('promises no retry for a failure while the editor loads samples (meta.isLoadingSample): Zapier replays nothing there', async () => {
+    route('get', '/v1/events', problem(502, 'BAD_GATEWAY', 'upstream down'));
+    const details = errorDetails(await rejection(run(performList, { meta: { isLoadingSample: true, limit: 3 } })));
+    expect(details).toMatchObject({ name: 'AppError', message: 'Consentry had a server error (502): upstream down.', code: 'BAD_GATEWAY', status: 502 });
+  });
+
+  it('promises no retry when subscribing fails: the Zap stays off and the user sees the error when turning it on', async () => {
+    route('post', '/v1/hooks', problem(503, 'UNAVAILABLE', 'maintenance'));
+    const details = errorDetails(await rejection(run(performSubscribe, { targetUrl: TARGET_URL })));
+    expect(details).toMatchObject({ name: 'AppError', message: 'Consentry had a server error (503): maintenance.', code: 'UNAVAILABLE' });
   });
 });
 
@@ -348,5 +360,11 @@ describe('tag_list (hidden, powers the Tag dropdowns)', () => {
       { id: 'VIP', name: 'VIP' },
     ]);
     expect(tagList.display.hidden).toBe(true);
+  });
+
+  it('promises no retry when the server fails: a dropdown is not replayed', async () => {
+    route('get', '/v1/tags', { ...problem(429, 'RATE_LIMITED', 'slow down'), headers: { 'retry-after': '5' } });
+    const details = errorDetails(await rejection(run(operationOf(tagList).perform)));
+    expect(details).toMatchObject({ name: 'AppError', message: 'Consentry is rate limiting this connection: slow down.', code: 'RATE_LIMITED' });
   });
 });

@@ -1,6 +1,6 @@
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
-import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactWithConsentsItem, createContact } from '../contacts.js';
+import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, consentsOf, contactWithConsentsItem, createContact } from '../contacts.js';
 import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, requireEmailOrPhone, textList } from '../inputs.js';
 
 const InputSchema = zod
@@ -14,12 +14,14 @@ const InputSchema = zod
 
 /**
  * Also the create half of "Find or Create Contact", so it answers in the search's shape: a new
- * contact has no consent recorded yet.
+ * contact has no consent recorded yet. A replay after an unclear outcome finds the contact its
+ * first attempt created (createContact), and answers it the same way, with the consents it has.
  */
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
-  const contact = await createContact(z, bundle, input);
-  return contactWithConsentsItem(contact, []);
+  const { contact, created } = await createContact(z, bundle, input);
+  const consents = created ? [] : ((await consentsOf(z, bundle, contact.id)) ?? []);
+  return contactWithConsentsItem(contact, consents);
 };
 
 const create: Create = {

@@ -45,11 +45,15 @@ const SAMPLE_CONSENTS = [
   },
 ];
 
-/** A Zapier search answers an array: empty means "not found" and lets a Find-or-Create step create. */
+/**
+ * A Zapier search answers an array: empty means "not found" and lets a Find-or-Create step create.
+ * An erased contact (named by its ID: it has no email or phone left to be found by) is not found
+ * either: it has no details to give, and Consentry refuses every change to it.
+ */
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
   const contact = await findContact(z, bundle, input);
-  if (!contact) return [];
+  if (!contact || contact.erasedAt !== null) return [];
   const consents = await consentsOf(z, bundle, contact.id);
   return consents ? [contactWithConsentsItem(contact, consents)] : [];
 };

@@ -34,6 +34,7 @@ export default defineEventTrigger({
     contactEmail: 'ana.test@example.com',
     contactPhone: '+34600000001',
     contactDetailsMissing: false,
+    contactErased: false,
     channel: 'whatsapp',
     purpose: 'privacy',
     reason: 'invalid',

@@ -18,6 +18,7 @@ export default defineEventTrigger({
     contactEmail: 'ana.test@example.com',
     contactPhone: '+34600000001',
     contactDetailsMissing: false,
+    contactErased: false,
     purpose: 'marketing',
     channel: 'whatsapp',
     status: 'opted_out',

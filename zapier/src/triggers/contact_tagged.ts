@@ -27,6 +27,7 @@ export default defineEventTrigger({
     contactEmail: 'ana.test@example.com',
     contactPhone: '+34600000001',
     contactDetailsMissing: false,
+    contactErased: false,
     tag: 'Consent: Privacy',
   },
 });

@@ -19,6 +19,8 @@ export interface DropdownTriggerSpec {
 /**
  * A hidden polling trigger that fills dynamic dropdowns (`dynamic: '<key>.id.name'`): Zapier's
  * dropdown triggers are hidden from the trigger list (https://docs.zapier.com/platform/build/dynamic-dropdowns).
+ * It runs only while a user fills a dropdown, which Zapier does not replay: its `list` calls the API
+ * with `neverReplayed`.
  */
 export function dropdownTrigger(spec: DropdownTriggerSpec): Trigger {
   return {

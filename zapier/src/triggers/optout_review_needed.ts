@@ -32,6 +32,7 @@ export default defineEventTrigger({
     contactEmail: 'ana.test@example.com',
     contactPhone: '+34600000001',
     contactDetailsMissing: false,
+    contactErased: false,
     channel: 'sms',
     messageId: 'SM0000000000000000000000000000001',
     text: 'please stop texting me',

@@ -7,9 +7,12 @@ import { dropdownTrigger } from './dropdown.js';
 /** The part of `GET /v1/settings` read here: the workspace's own purposes, beside the built-in ones. */
 const SettingsPurposesSchema = zod.object({ purposes: zod.array(zod.string()).default([]) });
 
-/** Every purpose the workspace records consent for: the built-in ones, then its own (core/settings.ts, knownPurposes). */
-export async function knownPurposes(z: ZObject, bundle: Bundle): Promise<string[]> {
-  const settings = await callApi(z, bundle, { path: '/v1/settings', schema: SettingsPurposesSchema });
+/**
+ * Every purpose the workspace records consent for: the built-in ones, then its own (core/settings.ts,
+ * knownPurposes). `neverReplayed` for the dropdown, which Zapier does not replay.
+ */
+export async function knownPurposes(z: ZObject, bundle: Bundle, neverReplayed = false): Promise<string[]> {
+  const settings = await callApi(z, bundle, { path: '/v1/settings', schema: SettingsPurposesSchema, neverReplayed });
   const builtIn: readonly string[] = BUILT_IN_PURPOSES;
   return [...BUILT_IN_PURPOSES, ...settings.purposes.filter((purpose) => !builtIn.includes(purpose))];
 }
@@ -36,6 +39,6 @@ export default dropdownTrigger({
   noun: 'Purpose',
   description: 'Lists the consent purposes of the workspace, for dropdowns.',
   choiceLabel: 'Purpose',
-  list: async (z, bundle) => (await knownPurposes(z, bundle)).map((purpose) => ({ id: purpose, name: purposeLabel(purpose) })),
+  list: async (z, bundle) => (await knownPurposes(z, bundle, true)).map((purpose) => ({ id: purpose, name: purposeLabel(purpose) })),
   sample: { id: 'marketing', name: 'Marketing (channel subscription)' },
 });

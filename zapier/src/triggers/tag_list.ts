@@ -8,7 +8,7 @@ export default dropdownTrigger({
   description: 'Lists the tags used in the workspace, for dropdowns.',
   choiceLabel: 'Tag',
   list: async (z, bundle) => {
-    const tags = await callApi(z, bundle, { path: '/v1/tags', schema: TagListSchema });
+    const tags = await callApi(z, bundle, { path: '/v1/tags', schema: TagListSchema, neverReplayed: true });
     return tags.data.map((tag) => ({ id: tag, name: tag }));
   },
   sample: { id: 'VIP', name: 'VIP' },
