@@ -11,7 +11,7 @@ import checkPermission from '../src/searches/check_permission.js';
 import findContact from '../src/searches/find_contact.js';
 import consentWithdrawn from '../src/triggers/consent_withdrawn.js';
 import purposeList from '../src/triggers/purpose_list.js';
-import { errorDetails, operationOf, rejection } from './helpers.js';
+import { errorDetails, operationOf, rejection, serverApi } from './helpers.js';
 
 // How steps find, complete and create contacts, against a real Consentry server on 127.0.0.1 (no
 // msw here: it would intercept the loopback calls).
@@ -47,14 +47,8 @@ function run(operation: unknown, bundle: Record<string, unknown> = {}): Promise<
   return appTester(operation as Operation, { authData, ...bundle });
 }
 
-async function api(path: string, init: { method?: string; body?: unknown } = {}): Promise<unknown> {
-  const response = await fetch(`${server.url}${path}`, {
-    method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${path} answered ${response.status}: ${await response.text()}`);
-  return response.json();
+function api(path: string, init: { method?: string; body?: unknown } = {}): Promise<unknown> {
+  return serverApi(server.url, key, path, init);
 }
 
 const ContactSchema = z.object({ id: z.string(), email: z.string().nullable(), phone: z.string().nullable() });

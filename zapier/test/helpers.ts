@@ -74,3 +74,18 @@ export function erasedContactJson(overrides: Record<string, unknown> = {}) {
     ...overrides,
   });
 }
+
+/**
+ * A call to the Consentry server a test runs on 127.0.0.1, with the test's API key, as a Zap's
+ * user would make it by hand (to set up what a step then meets, or to check what it did); a
+ * refusal fails the test with the server's answer.
+ */
+export async function serverApi(serverUrl: string, key: string, path: string, init: { method?: string; body?: unknown } = {}): Promise<unknown> {
+  const response = await fetch(`${serverUrl}${path}`, {
+    method: init.method ?? 'GET',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+  });
+  if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${path} answered ${response.status}: ${await response.text()}`);
+  return response.json();
+}

@@ -10,7 +10,7 @@ import createContact from '../src/creates/create_contact.js';
 import requestConsent from '../src/creates/request_consent.js';
 import sendInboundMessage from '../src/creates/send_inbound_message.js';
 import app from '../src/index.js';
-import { errorDetails, rejection } from './helpers.js';
+import { errorDetails, rejection, serverApi } from './helpers.js';
 
 // What Zapier's replay of a write meets when the first attempt reached a real Consentry server on
 // 127.0.0.1 and its answer never came back (no msw here: it would intercept the loopback calls).
@@ -73,14 +73,8 @@ function zap() {
   };
 }
 
-async function api(path: string, init: { method?: string; body?: unknown } = {}): Promise<unknown> {
-  const response = await fetch(`${server.url}${path}`, {
-    method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  if (!response.ok) throw new Error(`${init.method ?? 'GET'} ${path} answered ${response.status}: ${await response.text()}`);
-  return response.json();
+function api(path: string, init: { method?: string; body?: unknown } = {}): Promise<unknown> {
+  return serverApi(server.url, key, path, init);
 }
 
 const ContactListSchema = z.object({ data: z.array(z.object({ id: z.string(), name: z.string().nullable(), email: z.string().nullable() })) });
