@@ -58,6 +58,9 @@ export async function startWorkflowRun(
   requested = false,
 ): Promise<WorkflowRunRow | null> {
   const definition = getTemplate(templateId);
+  // A trigger met by the message that closed the conversation starts nothing there (closedHere),
+  // nor in one closed before: no answer would reach its question.
+  if (conversation && !requested && (conversation.status === 'closed' || uow.closedHere(conversation.id))) return null;
   if (conversation) {
     const active = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, channel);
     const running = active.find((run) => run.templateId === templateId && run.conversationId === conversation.id);

@@ -64,6 +64,7 @@ export class UnitOfWork {
   readonly replies: Reply[] = [];
   readonly nowIso: string;
   private readonly contacts = new Map<string, Contact>();
+  private readonly closedConversationIds = new Set<string>();
   /** Key: contact id; the contact's materialised states as this transaction last wrote or read them. */
   private readonly consentStates = new Map<string, ConsentState[]>();
   private ledgerHead: LedgerHead | null | undefined;
@@ -308,8 +309,18 @@ export class UnitOfWork {
     return conversation;
   }
 
+  /**
+   * Whether this unit closed the conversation: a row read before the close still says open, and
+   * a workflow started in it would ask a question no answer reaches (the next message opens a new
+   * conversation, DESIGN §4).
+   */
+  closedHere(conversationId: string): boolean {
+    return this.closedConversationIds.has(conversationId);
+  }
+
   async closeConversation(conversation: Conversation): Promise<void> {
     if (conversation.status === 'closed') return;
+    this.closedConversationIds.add(conversation.id);
     await this.tx.updateConversation({ ...conversation, status: 'closed', closedAt: this.nowIso });
     await this.emit(
       'conversation.closed',
