@@ -3,7 +3,7 @@ import type { Contact } from '../core/contact.js';
 import { addTag, firstName, hasTag, removeTag, setField } from '../core/contact.js';
 import type { WorkflowTrigger, WorkspaceSettings } from '../core/settings.js';
 import type { Effect, RunState, TransitionContext, TransitionResult, WorkflowInput } from '../core/workflow/index.js';
-import { cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition } from '../core/workflow/index.js';
+import { cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition, waitingTriggers } from '../core/workflow/index.js';
 import { ConsentryError } from '../core/errors.js';
 import { ContactDuplicateDataSchema } from '../core/events.js';
 import { effectiveStatus, isNewerDecision } from '../core/ledger.js';
@@ -538,12 +538,8 @@ export async function startTriggeredWorkflows(
  * settings only, so an opening costs no query more.
  */
 export function deferredOpeningTemplates(settings: WorkspaceSettings): string[] {
-  const workspace = { privacyPolicyUrl: settings.privacyPolicyUrl, defaultCountry: settings.defaultCountry };
-  const deferred: string[] = [];
-  for (const binding of bindingsOf(settings, 'conversation_opened', null)) {
-    if (!deferred.includes(binding.template) && missingWorkspaceSettings(getTemplate(binding.template), workspace).length > 0) deferred.push(binding.template);
-  }
-  return deferred;
+  const waiting = waitingTriggers({ ...settings, triggers: bindingsOf(settings, 'conversation_opened', null) });
+  return [...new Set(waiting.map((binding) => binding.template))];
 }
 
 /**
