@@ -3,12 +3,12 @@ import type { Contact } from '../core/contact.js';
 import { addTag, firstName, hasTag, removeTag, setField } from '../core/contact.js';
 import type { WorkflowTrigger, WorkspaceSettings } from '../core/settings.js';
 import type { Effect, RunState, TransitionContext, TransitionResult, WorkflowInput } from '../core/workflow/index.js';
-import { cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition, waitingTriggers } from '../core/workflow/index.js';
+import { asksForConsent, cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition, waitingTriggers } from '../core/workflow/index.js';
 import { ConsentryError } from '../core/errors.js';
 import { ContactDuplicateDataSchema } from '../core/events.js';
 import { effectiveStatus, isNewerDecision } from '../core/ledger.js';
 import { normalizeText } from '../core/keywords.js';
-import type { Conversation, TimerRow, WorkflowRunRow } from '../ports/store.js';
+import type { Conversation, QueuedWorkflow, TimerRow, WorkflowRunRow } from '../ports/store.js';
 import { contactActor, reachableAddressOn, type RecordedConsent, type UnitOfWork } from './unit-of-work.js';
 
 /** A workflow that triggers workflows that tag contacts ... stops here rather than looping. */
@@ -274,6 +274,7 @@ async function settle(
       },
       run.contactId,
     );
+    if (run.conversationId !== null && asksForConsent(run.templateId)) await startQueuedWorkflows(uow, run.conversationId, depth + 1);
   }
   return updated;
 }
@@ -523,9 +524,77 @@ export async function startTriggeredWorkflows(
   if (depth > MAX_TRIGGER_DEPTH) return 0;
   let started = 0;
   for (const binding of matchingBindings(uow, trigger, match)) {
-    if (await startWorkflowRun(uow, binding.template, contact, channel, conversation, depth)) started++;
+    // The binding's own phrase or tag, never the message that met a binding without one (the contact's words).
+    const triggered: QueuedWorkflow = { template: binding.template, trigger, match: binding.match ?? null };
+    if (await startOrQueueWorkflow(uow, triggered, contact, channel, conversation, depth)) started++;
   }
   return started;
+}
+
+/**
+ * Starts a binding's workflow, unless a consent question waits in its conversation (a run of a
+ * template that asksForConsent, other than this one, waiting for an answer): then it is queued on
+ * the conversation and starts when that run ends (startQueuedWorkflows). Consent is asked before
+ * anything else is: a welcome started beside the privacy question would ask for an e-mail address
+ * before the contact agreed to the privacy policy, and a typed address would go to the privacy
+ * question, the older one, and be lost. A start someone asks for (the API, HubSpot, Slack) is not
+ * a binding's and does not wait. Answers whether the workflow started now.
+ */
+async function startOrQueueWorkflow(
+  uow: UnitOfWork,
+  triggered: QueuedWorkflow,
+  contact: Contact,
+  channel: MessagingChannel,
+  conversation: Conversation | null,
+  depth: number,
+): Promise<boolean> {
+  if (conversation !== null && conversation.status === 'open' && !uow.closedHere(conversation.id)) {
+    if (await consentQuestionWaits(uow, contact.id, conversation, triggered.template)) {
+      await queueWorkflow(uow, conversation.id, triggered);
+      return false;
+    }
+  }
+  return (await startWorkflowRun(uow, triggered.template, contact, channel, conversation, depth)) !== null;
+}
+
+/** Whether a run of the conversation other than one of `exceptTemplate` waits for an answer to a consent question. */
+async function consentQuestionWaits(uow: UnitOfWork, contactId: string, conversation: Conversation, exceptTemplate: string | null): Promise<boolean> {
+  const active = await uow.tx.listActiveRuns(uow.workspaceId, contactId, conversation.channel);
+  return active.some(
+    (run) => run.conversationId === conversation.id && run.templateId !== exceptTemplate && asksForConsent(run.templateId) && waitingRunState(run) !== null,
+  );
+}
+
+/** Adds a workflow to the conversation's queue (Conversation.queuedWorkflows), once per template. */
+async function queueWorkflow(uow: UnitOfWork, conversationId: string, triggered: QueuedWorkflow): Promise<void> {
+  const current = await uow.tx.getConversation(uow.workspaceId, conversationId);
+  if (current === undefined) return;
+  const queued = current.queuedWorkflows ?? [];
+  if (queued.some((entry) => entry.template === triggered.template)) return;
+  await uow.tx.updateConversation({ ...current, queuedWorkflows: [...queued, triggered] });
+}
+
+/**
+ * A run that asked for consent ended (agreed, failed, moot, cancelled): the workflows queued behind
+ * its question start, in the order they were triggered, as a trigger starts them, when the
+ * conversation is still open and no other consent question waits in it. A binding removed or
+ * disabled meanwhile is let go; one that cannot start now (its workflow already runs there, a
+ * setting is missing) starts nothing, as at a trigger. A conversation closed meanwhile (the
+ * question failed or timed out, the contact opted out) starts nothing: the queue goes with it.
+ */
+async function startQueuedWorkflows(uow: UnitOfWork, conversationId: string, depth: number): Promise<void> {
+  if (depth > MAX_TRIGGER_DEPTH) return;
+  const conversation = await uow.tx.getConversation(uow.workspaceId, conversationId);
+  const queued = conversation?.queuedWorkflows;
+  if (conversation === undefined || queued === undefined || conversation.status !== 'open' || uow.closedHere(conversationId)) return;
+  if (await consentQuestionWaits(uow, conversation.contactId, conversation, null)) return;
+  const { queuedWorkflows: _starting, ...rest } = conversation;
+  await uow.tx.updateConversation(rest);
+  for (const entry of queued) {
+    if (!matchingBindings(uow, entry.trigger, entry.match).some((binding) => binding.template === entry.template)) continue;
+    const contact = uow.knownContact(conversation.contactId) ?? (await uow.requireContact(conversation.contactId));
+    await startOrQueueWorkflow(uow, entry, contact, conversation.channel, rest, depth);
+  }
 }
 
 /**

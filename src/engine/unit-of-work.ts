@@ -321,7 +321,9 @@ export class UnitOfWork {
   async closeConversation(conversation: Conversation): Promise<void> {
     if (conversation.status === 'closed') return;
     this.closedConversationIds.add(conversation.id);
-    await this.tx.updateConversation({ ...conversation, status: 'closed', closedAt: this.nowIso });
+    // The workflows queued behind its consent question go with it: a closed chat asks nothing more.
+    const { queuedWorkflows: _dropped, ...closing } = conversation;
+    await this.tx.updateConversation({ ...closing, status: 'closed', closedAt: this.nowIso });
     await this.emit(
       'conversation.closed',
       { contactId: conversation.contactId, conversationId: conversation.id, channel: conversation.channel },

@@ -1,7 +1,7 @@
 import type { Channel, ConsentRecord, ConsentState, MessagingChannel, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
 import type { ConsentryEvent, EventType, PublicEventType } from '../core/events.js';
-import type { Workspace, WorkspaceSettings } from '../core/settings.js';
+import type { Workspace, WorkspaceSettings, WorkflowTrigger } from '../core/settings.js';
 import { isConsentryError } from '../core/errors.js';
 
 /** Which materialised row of a workspace: one per contact, purpose and channel. */
@@ -22,6 +22,20 @@ export interface Conversation {
    * (startDeferredWorkflows). Absent when none is waiting; an empty list is stored as none.
    */
   deferredTemplates?: string[];
+  /**
+   * The workflows bindings triggered in the conversation while its consent question waited, in the
+   * order they were triggered: they start when the run asking it ends with the conversation still
+   * open (startQueuedWorkflows). Absent when none waits; an empty list is stored as none.
+   */
+  queuedWorkflows?: QueuedWorkflow[];
+}
+
+/** A binding's workflow waiting for the consent question of its conversation: the binding as it matched. */
+export interface QueuedWorkflow {
+  template: string;
+  trigger: WorkflowTrigger;
+  /** The binding's `match` (its tag or phrase), never the contact's message; null for a binding without one. */
+  match: string | null;
 }
 
 export type RunStatus = 'active' | 'completed' | 'cancelled';

@@ -130,6 +130,9 @@ function copyConversation(conversation: Conversation): Conversation {
     openedAt: conversation.openedAt,
     closedAt: conversation.closedAt ?? null,
     ...(conversation.deferredTemplates !== undefined && conversation.deferredTemplates.length > 0 ? { deferredTemplates: [...conversation.deferredTemplates] } : {}),
+    ...(conversation.queuedWorkflows !== undefined && conversation.queuedWorkflows.length > 0
+      ? { queuedWorkflows: conversation.queuedWorkflows.map((queued) => ({ ...queued })) }
+      : {}),
   };
 }
 

@@ -598,6 +598,18 @@ ALTER TABLE conversations ADD COLUMN deferred_templates TEXT
   CHECK (deferred_templates IS NULL OR (json_valid(deferred_templates) AND json_type(deferred_templates) = 'array'));
 `,
   },
+  {
+    version: 20,
+    name: 'workflows queued behind a consent question',
+    up: `
+-- The workflows bindings triggered in a conversation while its consent question waited, as a JSON
+-- array of {template, trigger, match}: they start when the run asking the question ends with the
+-- conversation still open (src/engine/runs.ts). Null when none waits, as on every conversation
+-- before. On the conversation row, which every inbound message reads anyway.
+ALTER TABLE conversations ADD COLUMN queued_workflows TEXT
+  CHECK (queued_workflows IS NULL OR (json_valid(queued_workflows) AND json_type(queued_workflows) = 'array'));
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -23,6 +23,7 @@ import type {
   ConsentStateKey,
   ContactQuery,
   Conversation,
+  QueuedWorkflow,
   DeliveryBacklog,
   DeliveryListQuery,
   DeliveryRow,
@@ -247,6 +248,7 @@ interface ConversationRow {
   opened_at: string;
   closed_at: string | null;
   deferred_templates: string | null;
+  queued_workflows: string | null;
 }
 
 interface RunRow {
@@ -417,13 +419,13 @@ function toConversation(row: ConversationRow): Conversation {
     openedAt: row.opened_at,
     closedAt: row.closed_at,
     ...(row.deferred_templates === null ? {} : { deferredTemplates: storedJson<string[]>(row.deferred_templates, 'conversations', row.id, 'deferred_templates') }),
+    ...(row.queued_workflows === null ? {} : { queuedWorkflows: storedJson<QueuedWorkflow[]>(row.queued_workflows, 'conversations', row.id, 'queued_workflows') }),
   };
 }
 
-/** A conversation's deferred templates as stored: none, and an empty list, are NULL. */
-function deferredTemplatesColumn(conversation: Conversation): string | null {
-  const deferred = conversation.deferredTemplates;
-  return deferred === undefined || deferred.length === 0 ? null : JSON.stringify(deferred);
+/** A conversation's list column as stored (deferred templates, queued workflows): none, and an empty list, are NULL. */
+function conversationListColumn(list: readonly unknown[] | undefined): string | null {
+  return list === undefined || list.length === 0 ? null : JSON.stringify(list);
 }
 
 function toRun(row: RunRow): WorkflowRunRow {
@@ -563,7 +565,7 @@ const RECORD_COLUMNS =
   'evidence, evidence_digest, occurred_at, recorded_at, idempotency_key, prev_hash, hash';
 const STATE_COLUMNS =
   'workspace_id, contact_id, purpose, channel, status, legal_basis, explanation, source, occurred_at, record_id, seq';
-const CONVERSATION_COLUMNS = 'id, workspace_id, contact_id, channel, status, opened_at, closed_at, deferred_templates';
+const CONVERSATION_COLUMNS = 'id, workspace_id, contact_id, channel, status, opened_at, closed_at, deferred_templates, queued_workflows';
 const RUN_COLUMNS =
   'id, workspace_id, contact_id, conversation_id, channel, template_id, status, state, created_at, updated_at';
 /** A run's timer, read from the run's row under the names of a timer row. */
@@ -878,8 +880,8 @@ class Statements {
   readonly listConsentStates: Statement<[string, number], ConsentStateRow>;
   readonly listConsentStatesAfter: Statement<[string, string, string, string, number], ConsentStateRow>;
 
-  readonly insertConversation: Statement<[string, string, string, string, string, string, string | null, string | null]>;
-  readonly updateConversation: Statement<[string, string, string, string, string | null, string | null, string, string]>;
+  readonly insertConversation: Statement<[string, string, string, string, string, string, string | null, string | null, string | null]>;
+  readonly updateConversation: Statement<[string, string, string, string, string | null, string | null, string | null, string, string]>;
   readonly getConversation: Statement<[string, string], ConversationRow>;
   readonly getOpenConversation: Statement<[string, string, string], ConversationRow>;
 
@@ -1040,9 +1042,9 @@ class Statements {
        ORDER BY contact_id, purpose, channel LIMIT ?`,
     );
 
-    this.insertConversation = db.prepare(`INSERT INTO conversations (${CONVERSATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.insertConversation = db.prepare(`INSERT INTO conversations (${CONVERSATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     this.updateConversation = db.prepare(
-      `UPDATE conversations SET contact_id = ?, channel = ?, status = ?, opened_at = ?, closed_at = ?, deferred_templates = ?
+      `UPDATE conversations SET contact_id = ?, channel = ?, status = ?, opened_at = ?, closed_at = ?, deferred_templates = ?, queued_workflows = ?
        WHERE workspace_id = ? AND id = ?`,
     );
     this.getConversation = db.prepare(`SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE workspace_id = ? AND id = ?`);
@@ -1613,7 +1615,8 @@ class SqliteTx implements StoreTx {
       conversation.status,
       conversation.openedAt,
       conversation.closedAt ?? null,
-      deferredTemplatesColumn(conversation),
+      conversationListColumn(conversation.deferredTemplates),
+      conversationListColumn(conversation.queuedWorkflows),
     );
   }
 
@@ -1627,7 +1630,8 @@ class SqliteTx implements StoreTx {
       conversation.status,
       conversation.openedAt,
       conversation.closedAt ?? null,
-      deferredTemplatesColumn(conversation),
+      conversationListColumn(conversation.deferredTemplates),
+      conversationListColumn(conversation.queuedWorkflows),
       conversation.workspaceId,
       conversation.id,
     );

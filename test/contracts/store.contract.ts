@@ -876,6 +876,37 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         expect(after[1]?.deferredTemplates).toEqual(['request-consent-privacy']);
       });
 
+      it('keeps the workflows queued behind a consent question with the conversation, beside its deferred templates', async () => {
+        const track = { template: 'welcome-request-email', trigger: 'keyword', match: 'track order' } as const;
+        const vip = { template: 'welcome-request-phone', trigger: 'tag_added', match: 'vip' } as const;
+        const opening = { template: 'welcome-request-email', trigger: 'conversation_opened', match: null } as const;
+        const queued = conversation(WS_A, 'cv_1', 'ct_ana', { deferredTemplates: ['request-consent-privacy'], queuedWorkflows: [track, opening] });
+        await tx(async (t) => {
+          await t.insertConversation(queued);
+          await t.insertConversation(conversation(WS_A, 'cv_sms', 'ct_ana', { channel: 'sms', queuedWorkflows: [] }));
+          expect(await t.getConversation(WS_A, 'cv_1')).toStrictEqual(queued);
+          expect(await t.getOpenConversation(WS_A, 'ct_ana', 'whatsapp')).toStrictEqual(queued);
+          expect(Object.hasOwn((await t.getConversation(WS_A, 'cv_sms')) ?? {}, 'queuedWorkflows')).toBe(false);
+          const read = await t.getConversation(WS_A, 'cv_1');
+          read?.queuedWorkflows?.push(vip);
+          if (read?.queuedWorkflows?.[0]) read.queuedWorkflows[0].match = 'mutated';
+          expect((await t.getConversation(WS_A, 'cv_1'))?.queuedWorkflows).toEqual([track, opening]);
+        });
+        await tx(async (t) => {
+          await t.updateConversation({ ...queued, queuedWorkflows: [vip] });
+          expect(await t.getConversation(WS_A, 'cv_1')).toStrictEqual({ ...queued, queuedWorkflows: [vip] });
+        });
+        await expect(
+          tx(async (t) => {
+            const { queuedWorkflows: _started, ...none } = queued;
+            await t.updateConversation(none);
+            expect(Object.hasOwn((await t.getConversation(WS_A, 'cv_1')) ?? {}, 'queuedWorkflows')).toBe(false);
+            throw new Error('rolled back');
+          }),
+        ).rejects.toThrow('rolled back');
+        expect((await store.read((t) => t.getConversation(WS_A, 'cv_1')))?.queuedWorkflows).toEqual([vip]);
+      });
+
       it('keeps them as they were when the transaction that changed them fails', async () => {
         await tx((t) => t.insertConversation(conversation(WS_A, 'cv_1', 'ct_ana', { deferredTemplates: ['request-consent-privacy'] })));
         await expect(

@@ -163,13 +163,15 @@ describe.each(['memory', 'sqlite'] as const)('a conversation_opened workflow ski
     expect(types(agreed)).toContain('consent.given');
   });
 
-  it('starts the deferred workflow before a keyword binding the message matches, as on an opening message', async () => {
+  it('starts the deferred workflow before a keyword binding the message matches, which waits for its question, as on an opening message', async () => {
     await ws.updateSettings({ triggers: [PRIVACY, { trigger: 'keyword', match: 'track order', template: 'welcome-request-email', enabled: true }] });
     const opened = await ws.handleInbound(whatsapp('o.1', 'hola'));
     expect(opened.replies).toEqual([]);
     await ws.updateSettings({ privacyPolicyUrl: POLICY_URL });
-    const both = await ws.handleInbound(whatsapp('o.2', 'track order'));
-    expect(texts(both)).toEqual([LINK, QUESTION, 'Hi Ana, welcome! Thanks for getting in touch.', ASK_EMAIL]);
+    const asked = await ws.handleInbound(whatsapp('o.2', 'track order'));
+    expect(texts(asked)).toEqual([LINK, QUESTION]);
+    const agreed = await ws.handleInbound(whatsapp('o.3', 'AGREE & PROCEED'));
+    expect(texts(agreed).slice(-2)).toEqual(['Hi Ana, welcome! Thanks for getting in touch.', ASK_EMAIL]);
   });
 
   it('answers a repeated delivery of the message that asked with the same answer, starting nothing again', async () => {

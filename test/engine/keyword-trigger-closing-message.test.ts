@@ -34,9 +34,12 @@ describe('a keyword binding matched by the message that closes its conversation'
     const active = await engine.store.read((tx) => tx.listActiveRuns(ws.workspaceId, opened.contactId, 'whatsapp'));
     expect(active.filter((run) => run.conversationId === opened.conversationId)).toEqual([]);
 
-    // The phrase again opens a new conversation, which starts the binding there.
+    // The phrase again opens a new conversation, which starts the binding there once privacy consent is given.
     const next = await ws.handleInbound(whatsapp('m5', 'track order'));
     expect(next.conversationId).not.toBe(opened.conversationId);
-    expect(next.replies.some((reply) => reply.text.startsWith(ASK_EMAIL))).toBe(true);
+    expect(next.replies.some((reply) => reply.text.startsWith(ASK_EMAIL))).toBe(false);
+    const agreed = await ws.handleInbound(whatsapp('m6', 'AGREE & PROCEED'));
+    expect(agreed.conversationId).toBe(next.conversationId);
+    expect(agreed.replies.some((reply) => reply.text.startsWith(ASK_EMAIL))).toBe(true);
   });
 });

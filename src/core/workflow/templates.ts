@@ -41,6 +41,16 @@ export function getTemplate(id: string): WorkflowDefinition {
   return template;
 }
 
+/**
+ * Whether a template asks for consent: it records the contact's decision (`record_consent`). The
+ * other workflows a binding triggers in its conversation wait while its question does
+ * (startTriggeredWorkflows in src/engine/runs.ts): consent is asked before anything else is.
+ * An id no shipped template has asks for nothing.
+ */
+export function asksForConsent(templateId: string): boolean {
+  return TEMPLATES.get(templateId)?.steps.some((step) => step.type === 'record_consent') ?? false;
+}
+
 /** An enabled trigger whose workflow cannot start until the workspace has a setting its texts need. */
 export interface WaitingTrigger {
   trigger: WorkflowTrigger;
