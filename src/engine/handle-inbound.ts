@@ -528,10 +528,15 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   return saved;
 }
 
-/** The sender's e-mail: the one given, or on the `email` channel the sender id, which is their address; null when it is not one. */
+/**
+ * The sender's e-mail: the one given, or on the `email` channel the sender id, which is their
+ * address; null when it is not one. A `from.email` that is not an address is ignored, as
+ * senderPhone ignores a `from.phone`, and the sender id stands in for it.
+ */
 function senderEmail(message: Message): string | null {
-  const raw = message.from.email ?? (message.channel === 'email' ? message.from.id : undefined);
-  return raw ? tryNormalizeEmail(raw) : null;
+  const given = message.from.email ? tryNormalizeEmail(message.from.email) : null;
+  if (given !== null) return given;
+  return message.channel === 'email' ? tryNormalizeEmail(message.from.id) : null;
 }
 
 /**
@@ -542,20 +547,30 @@ function senderEmail(message: Message): string | null {
  */
 const WHATSAPP_ID = /^[1-9]\d{5,14}$/;
 
-/** The sender's phone in E.164: the one given, or the sender id on a phone channel; null when there is none or it does not parse. */
+/**
+ * The sender's phone in E.164: the one given, or the sender id on a phone channel; null when there
+ * is none or it does not parse. A `from.phone` that does not parse is ignored, and the message is
+ * read as one without it (the warning says so), so the sender id stands in for it.
+ */
 function senderPhone(message: Message, country: string | null): string | null {
-  if (message.from.phone) return tryNormalizePhone(message.from.phone, country);
+  const given = givenPhone(message, country);
+  if (given !== null) return given;
   return PHONE_CHANNELS.includes(message.channel) ? phoneOfSenderId(message, country) : null;
 }
 
+/** `from.phone` in E.164; null when the message names none or it does not parse. */
+function givenPhone(message: Message, country: string | null): string | null {
+  return message.from.phone ? tryNormalizePhone(message.from.phone, country) : null;
+}
+
 /**
- * Why the sender id of a WhatsApp or SMS message that names no `from.phone` is not read as the
- * contact's phone (senderPhone), or null when it is, or does not have to be. The message is
+ * Why the sender id of a WhatsApp or SMS message without a readable `from.phone` is not read as
+ * the contact's phone (senderPhone), or null when it is, or does not have to be. The message is
  * processed all the same (it may carry a STOP), but the contact is then known by the sender id
  * alone: an opt-out it carries never reaches a contact found by the number in E.164.
  */
 export function unreadableSenderIdIssue(message: Message, country: string | null): string | null {
-  if (!PHONE_CHANNELS.includes(message.channel) || message.from.phone || phoneOfSenderId(message, country) !== null) return null;
+  if (!PHONE_CHANNELS.includes(message.channel) || givenPhone(message, country) !== null || phoneOfSenderId(message, country) !== null) return null;
   return country === null
     ? 'is not read as a phone number: it has no country code, and the workspace has no defaultCountry to read a national number in'
     : `is not read as a phone number, international or of ${country} (the workspace's defaultCountry)`;

@@ -50,4 +50,39 @@ describe('POST /v1/messages: a WhatsApp or SMS sender id that is not read as a p
     const res = await t.as(acme, stop('sms', '600 000 099', 'n.3'));
     expect(res.json().warnings).toEqual([{ path: 'from.id', message: expect.stringContaining("of GB (the workspace's defaultCountry)") }]);
   });
+
+  it('is named beside an unreadable from.phone, which is ignored: the message is read as one without it', async () => {
+    t = await testApp();
+    const acme = await t.tenant('Acme');
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'p.1', from: { id: '600000003', phone: '12' }, text: 'STOP' } });
+    expect(res.json().warnings.map((warning: { path: string }) => warning.path)).toEqual(['from.id', 'from.phone']);
+  });
+
+  it('is not named when from.phone is unreadable but the sender id reads as a phone, which then becomes the contact\'s phone as without from.phone', async () => {
+    t = await testApp();
+    const acme = await t.tenant('Acme');
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'whatsapp', messageId: 'p.2', from: { id: '34600000004', phone: '12' }, text: 'STOP' } });
+    expect(res.json().warnings.map((warning: { path: string }) => warning.path)).toEqual(['from.phone']);
+    const contact = await t.as(acme, { method: 'GET', url: `/v1/contacts/${res.json().contactId}` });
+    expect(contact.json()).toMatchObject({ phone: '+34600000004' });
+  });
+
+  it('is not named when a national from.phone reads in the defaultCountry', async () => {
+    t = await testApp();
+    const acme = await t.tenant('Acme');
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { defaultCountry: 'ES' } });
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'p.3', from: { id: 'SMS-GATEWAY-7', phone: '600 000 005' }, text: 'STOP' } });
+    expect(res.json().warnings).toEqual([]);
+    const contact = await t.as(acme, { method: 'GET', url: `/v1/contacts/${res.json().contactId}` });
+    expect(contact.json()).toMatchObject({ phone: '+34600000005' });
+  });
+
+  it('an unreadable from.email is ignored on the email channel too: the sender id is the contact\'s e-mail, as without one', async () => {
+    t = await testApp();
+    const acme = await t.tenant('Acme');
+    const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'email', messageId: 'e.1', from: { id: 'ana@example.com', email: 'not an address' }, text: 'STOP' } });
+    expect(res.json().warnings.map((warning: { path: string }) => warning.path)).toEqual(['from.email']);
+    const contact = await t.as(acme, { method: 'GET', url: `/v1/contacts/${res.json().contactId}` });
+    expect(contact.json()).toMatchObject({ email: 'ana@example.com' });
+  });
 });
