@@ -259,7 +259,7 @@ function digestLine(alert: SlackAlert): AlertMessageInput {
   return { alertId: alert.id, event: alert.event, contactName: alert.contactName, contactUrl: alert.contactUrl, erased: alert.erased };
 }
 
-function digestOf(digest: DigestSnapshot<SlackAlert>): SlackMessage {
+function digestOf(digest: Pick<DigestSnapshot<SlackAlert>, 'items' | 'total' | 'openedAt'>): SlackMessage {
   return digestMessage({ alerts: digest.items.map(digestLine), total: digest.total, since: digest.openedAt.toISOString() });
 }
 
@@ -271,15 +271,18 @@ function digestOf(digest: DigestSnapshot<SlackAlert>): SlackMessage {
 function redactedMessage(shown: readonly SlackAlertRecord[]): SlackMessage | null {
   const own = shown.find((alert) => alert.delivery === 'posted');
   if (own) return alertMessage(own);
-  const digested = shown.filter((alert) => alert.delivery === 'digested');
-  const [first] = digested;
-  if (first === undefined) return null;
-  const since = digested.reduce((earliest, alert) => (alert.createdAt < earliest ? alert.createdAt : earliest), first.createdAt);
-  return digestMessage({ alerts: digested.map(digestLine), total: digested.length, since });
+  const digest = shownDigest(shown);
+  return digest === null ? null : digestOf(digest);
 }
 
 /** A digest message as a new pacer takes it up, from the alerts it shows (listShownIn); null when it shows none. */
 function resumedDigest(ts: string, shown: readonly SlackAlertRecord[]): ResumedDigest<SlackAlert> | null {
+  const digest = shownDigest(shown);
+  return digest === null ? null : { ts, ...digest };
+}
+
+/** The digest the alerts a message shows (listShownIn) make up, as the pacer held it; null when it shows none. */
+function shownDigest(shown: readonly SlackAlertRecord[]): Omit<ResumedDigest<SlackAlert>, 'ts'> | null {
   const digested = shown.filter((alert) => alert.delivery === 'digested');
   const [first] = digested;
   if (first === undefined) return null;
@@ -290,7 +293,6 @@ function resumedDigest(ts: string, shown: readonly SlackAlertRecord[]): ResumedD
     if (alert.createdAt > lastFoldAt) lastFoldAt = alert.createdAt;
   }
   return {
-    ts,
     items: digested.slice(-DIGEST_ITEM_LIMIT),
     total: digested.length,
     openedAt: new Date(openedAt),

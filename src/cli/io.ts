@@ -108,7 +108,6 @@ const EXIT_OF_ERROR_CODE: Readonly<Record<ErrorCode, 'refused' | 'failed'>> = {
   STORE_FULL: 'failed',
 };
 
-/** The exit code a command's failure ends it with (EXIT_CODES); a failure no command made (a bug) is `failed`. */
 /** Why a file could not be read, in plain words; the system's own message for the rarer reasons. */
 const UNREADABLE: Partial<Record<string, string>> = {
   ENOENT: 'no such file',
@@ -128,6 +127,7 @@ export function cannotRead(path: string, error: unknown): CliRefusal {
   return new CliRefusal(`Cannot read ${path}: ${reason}`);
 }
 
+/** The exit code a command's failure ends it with (EXIT_CODES); a failure no command made (a bug) is `failed`. */
 export function exitCodeOf(error: unknown): number {
   if (error instanceof CliFailure) return error.exitCode;
   if (isConsentryError(error)) return EXIT_CODES[EXIT_OF_ERROR_CODE[error.code]];

@@ -89,12 +89,6 @@ describe('SlackAlertDispatcher under the worker lease', () => {
   });
 
   /**
-   * The worker lease (worker-lease.ts) stops its workers when a renewal finds the lease taken and
-   * starts them again when one wins it back; no pass runs in between. `start()` makes the first
-   * pass of the loop at once: `stop()` right after it ends the loop there, so the test drives every
-   * later pass on its own clock.
-   */
-  /**
    * Two dispatchers on one store that take the worker lease in turn (`lease.holder`), the first
    * holding it: alerts of Ana, Bea and Cai are in the store, and Dan's contact is ready for a later one.
    */
@@ -112,6 +106,12 @@ describe('SlackAlertDispatcher under the worker lease', () => {
     return { ws, dan, first, second, lease };
   }
 
+  /**
+   * The worker lease (worker-lease.ts) stops its workers when a renewal finds the lease taken and
+   * starts them again when one wins it back; no pass runs in between. `start()` makes the first
+   * pass of the loop at once: `stop()` right after it ends the loop there, so the test drives every
+   * later pass on its own clock.
+   */
   async function leaseTakenBack(runner: ReturnType<typeof dispatcher>): Promise<void> {
     runner.start();
     await runner.stop();
