@@ -828,8 +828,8 @@ describe('POST /v1/messages with an invalid sender e-mail or phone', () => {
     expect(answer.warnings.map((w: { path: string }) => w.path)).toEqual(['from.email', 'from.phone']);
     for (const warning of answer.warnings) expect(warning.message).toMatch(/ignored/);
     const contact = (await t.as(acme, { method: 'GET', url: `/v1/contacts/${answer.contactId}` })).json();
-    // The phone given wins over the sender id as the contact's phone: left out, it leaves none.
-    expect(contact).toMatchObject({ email: null, phone: null, identities: [{ channel: 'whatsapp', externalId: '+34600000001' }] });
+    // An unreadable phone given is ignored, as if absent: the sender id, the number the channel delivered from, is the contact's phone.
+    expect(contact).toMatchObject({ email: null, phone: '+34600000001', identities: [{ channel: 'whatsapp', externalId: '+34600000001' }] });
     const again = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: stop });
     expect(again.json()).toEqual(answer);
   });
