@@ -18,6 +18,7 @@ import {
   type Purpose,
 } from './consent.js';
 import { ConsentryError, type FieldIssue } from './errors.js';
+import { FIELD_PARSE } from './required.js';
 
 /** `prevHash` of the first record of every workspace chain. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -179,7 +180,11 @@ export function isRedacted(evidence: Evidence): boolean {
   return evidence.redacted === true && keys.length === 1;
 }
 
-/** One entry per bad field; zod reports unknown keys on their enclosing object, so each key is named as a field of its own. */
+/**
+ * One entry per bad field; zod reports unknown keys on their enclosing object, so each key is named
+ * as a field of its own. The error comes from a parse with FIELD_PARSE (or REQUEST_BODY_PARSE,
+ * core/required.ts), so that an absent field reads `is required`.
+ */
 export function zodIssuesToFieldIssues(error: z.ZodError): FieldIssue[] {
   return error.issues.flatMap((issue) => {
     const path = issue.path.map((segment) => String(segment));
@@ -252,7 +257,7 @@ function wellFormedEvidence(evidence: Evidence): Evidence {
 }
 
 function parseDecision(input: unknown): ParsedConsentDecision {
-  const parsed = ConsentDecisionSchema.safeParse(input);
+  const parsed = ConsentDecisionSchema.safeParse(input, FIELD_PARSE);
   if (!parsed.success) {
     const issues = zodIssuesToFieldIssues(parsed.error);
     const summary = issues.map((issue) => (issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`)).join('; ');

@@ -2,6 +2,7 @@ import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import { BUILT_IN_PURPOSES, PurposeSchema, type Purpose } from './consent.js';
 import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
+import { requiredOr } from './required.js';
 
 /** Languages with built-in keywords and reply texts (DESIGN §3). */
 export const LANGUAGES = ['en', 'es', 'fr', 'pt', 'de', 'ja'] as const;
@@ -73,7 +74,7 @@ export const WorkspaceKeywordsSchema = z
  * signature instead.
  */
 export const WebhookTargetUrlSchema = z
-  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+  .url({ protocol: /^https?$/, error: requiredOr('must be an http(s) URL') })
   .max(2048)
   .refine((url) => {
     // zod runs this check after a failed URL check too: what does not parse is the URL check's to name.

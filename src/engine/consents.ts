@@ -11,6 +11,7 @@ import { applyRowToContact, contactValueIssues, liftErasedAddressGuard } from '.
 import { followPrivacyDecision } from './runs.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
+import { FIELD_PARSE } from '../core/required.js';
 import type { RecordedConsent, UnitOfWork } from './unit-of-work.js';
 
 /**
@@ -83,8 +84,8 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
   for (let index = 0; index < rows.length; index++) {
     try {
       const parts = rowParts(rows[index]);
-      const parsed = BulkRowSchema.safeParse(parts.row);
-      const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence });
+      const parsed = BulkRowSchema.safeParse(parts.row, FIELD_PARSE);
+      const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence }, FIELD_PARSE);
       if (!parsed.success || !stated.success) {
         const issues = [...(parsed.success ? [] : zodIssuesToFieldIssues(parsed.error)), ...(stated.success ? [] : zodIssuesToFieldIssues(stated.error))];
         throw new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
@@ -158,9 +159,9 @@ export function bulkRowIssues(
 ): FieldIssue[] {
   const issues: FieldIssue[] = [];
   const parts = rowParts(raw);
-  const parsed = BulkRowSchema.safeParse(parts.row);
+  const parsed = BulkRowSchema.safeParse(parts.row, FIELD_PARSE);
   if (!parsed.success) issues.push(...zodIssuesToFieldIssues(parsed.error));
-  const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence });
+  const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence }, FIELD_PARSE);
   if (!stated.success) issues.push(...zodIssuesToFieldIssues(stated.error));
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return issues;
   const row = new Map(Object.entries(raw));

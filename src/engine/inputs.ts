@@ -10,6 +10,7 @@ import {
 import { controlCharacterIn } from '../core/contact.js';
 import { ConsentryError, describeIssues, type FieldIssue } from '../core/errors.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence, zodIssuesToFieldIssues } from '../core/ledger.js';
+import { FIELD_PARSE } from '../core/required.js';
 import { ZonedDateTimeSchema } from '../core/time.js';
 
 /** Messaging channels a message can arrive on (`any` is only a consent scope). */
@@ -266,7 +267,7 @@ export type BulkRow = z.input<typeof BulkRowSchema>;
 
 /** Parses `input` or throws a VALIDATION_FAILED error naming each bad field. */
 export function parseInput<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const parsed = schema.safeParse(input);
+  const parsed = schema.safeParse(input, FIELD_PARSE);
   if (!parsed.success) {
     throw invalidInput(what, zodIssuesToFieldIssues(parsed.error));
   }

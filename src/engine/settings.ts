@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConsentryError, describeIssues, refusalOf, withUnnamedFields, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { unstartableKeywordMatch, validateWorkspaceKeywords, type WorkspaceKeywords } from '../core/keywords.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
+import { FIELD_PARSE } from '../core/required.js';
 import {
   inertTriggerIssues,
   keepMaskedSecrets,
@@ -44,7 +45,7 @@ export const SETTINGS_REFUSAL_CODES: readonly ErrorCode[] = ['KEYWORD_NOT_REMOVA
  * the other sections still are, so one answer names every problem of the input.
  */
 export function parseSettings(input: unknown, checks: SettingsChecks = {}): WorkspaceSettings {
-  const parsed = WorkspaceSettingsSchema.safeParse(input);
+  const parsed = WorkspaceSettingsSchema.safeParse(input, FIELD_PARSE);
   const sections = parsed.success ? { ...parsed.data, triggers: [...parsed.data.triggers] } : readableSections(input);
   const refusals: ConsentryError[] = [];
   if (!parsed.success) refusals.push(invalidInput('settings', zodIssuesToFieldIssues(parsed.error)));

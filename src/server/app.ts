@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { DestinationStream, LoggerOptions } from 'pino';
 import { z } from 'zod';
 import type { HubSpotAccountVerifier } from '../../connectors/hubspot/account.js';
@@ -20,7 +20,7 @@ import { clientErrorHandler } from './client-errors.js';
 import { withEventWebhooks } from './event-docs.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiTransform } from './openapi.js';
-import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, PROBLEM_CONTENT_TYPE, ProblemSchema, sendProblem, toProblem } from './problem.js';
+import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, PROBLEM_CONTENT_TYPE, ProblemSchema, requestValidatorCompiler, sendProblem, toProblem } from './problem.js';
 import { prototypePoisoning } from './prototype-poisoning.js';
 import { MERGE_PATCH_MEDIA_TYPES, refuseUndeclaredInput } from './schemas.js';
 import { consentRoutes } from './routes/consents.js';
@@ -127,7 +127,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply) => sendProblem(reply, toProblem(error, request)),
     clientErrorHandler,
   });
-  app.setValidatorCompiler(validatorCompiler);
+  app.setValidatorCompiler(requestValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installProblemHandlers(app);
   acceptJsonBodiesOnly(app);

@@ -1,9 +1,10 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ErrorCode, FieldIssue } from '../core/errors.js';
 import { ConsentryError, describeIssues, isConsentryError, withUnnamedFields } from '../core/errors.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
+import { FIELD_PARSE, REQUEST_BODY_PARSE } from '../core/required.js';
 import { TransactionRolledBackError } from '../ports/store.js';
 import { FieldIssueJsonSchema } from './schemas.js';
 
@@ -171,10 +172,34 @@ function otherPartsIssues(request: FastifyRequest, failedPart: string | undefine
   ];
   return parts.flatMap(([part, partSchema, value]): FieldIssue[] => {
     if (part === failedPart || !(partSchema instanceof z.ZodType)) return [];
-    const parsed = partSchema.safeParse(value);
+    const parsed = partSchema.safeParse(value, parseOptionsOf(part));
     return parsed.success ? [] : zodIssuesToFieldIssues(parsed.error).map((issue) => ({ path: partPath(part, issue.path), message: issue.message }));
   });
 }
+
+/** How a request part is parsed: an absent field `is required`, and so is a body that was not sent (core/required.ts). */
+function parseOptionsOf(part: string | undefined): z.core.ParseContext<z.core.$ZodIssue> {
+  return part === 'body' ? REQUEST_BODY_PARSE : FIELD_PARSE;
+}
+
+/**
+ * Validates each part of a request with its route's zod schema, as fastify-type-provider-zod's
+ * validatorCompiler does, parsing with parseOptionsOf so that an absent field reads `is required`
+ * rather than as a value of the wrong type. Each issue is reported in the form Fastify gives a
+ * schema's errors (https://fastify.dev/docs/latest/Reference/Validation-and-Serialization/#validatorcompiler),
+ * which fastifyProblem reads.
+ */
+export const requestValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
+  ({ schema, httpPart }) =>
+  (data: unknown) => {
+    const parsed = schema.safeParse(data, parseOptionsOf(httpPart));
+    if (parsed.success) return { value: parsed.data };
+    const error = parsed.error.issues.map(({ path, code, message, ...params }): FastifySchemaValidationError => {
+      const segments = path.map(String).join('/');
+      return { keyword: code, instancePath: `/${segments}`, schemaPath: `#/${segments}/${code}`, message, params };
+    });
+    return { error };
+  };
 
 /** Fastify's own errors (parsing, limits, routing), by their stable codes. */
 function fastifyProblem(error: FastifyError, request: FastifyRequest): Problem | null {

@@ -4,6 +4,7 @@ import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, t
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canonicalUlid, controlCharacterIn, isUlid, TAG_MAX_LENGTH, tagKey } from '../core/contact.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
+import { FIELD_PARSE } from '../core/required.js';
 import { assertKnownPurpose, WebhookTargetUrlSchema, type WorkspaceSettings } from '../core/settings.js';
 import { invalidInput, parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
@@ -544,7 +545,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
   }
   return {
     async create(workspaceId, input, apiKeyId) {
-      const parsed = HookInputSchema.safeParse(input);
+      const parsed = HookInputSchema.safeParse(input, FIELD_PARSE);
       if (!parsed.success) throw invalidInput('hook', withUnnamedFields(zodIssuesToFieldIssues(parsed.error), await valueIssues(workspaceId, input)));
       const valid = parsed.data;
       const now = clock.now();

@@ -240,6 +240,18 @@ describe('simulate: every error about a step names it', () => {
     ]);
   });
 
+  it('names a template or a list of steps the script leaves out as required, and runs nothing', async () => {
+    for (const [script, line] of [
+      [{ steps: [{ text: 'hola' }] }, 'error [VALIDATION_FAILED]: Invalid transcript: template: is required'],
+      [{ template: 'request-consent-privacy' }, 'error [VALIDATION_FAILED]: Invalid transcript: steps: is required'],
+    ] as const) {
+      const run = await cli(['simulate', '--script', writeScript(script)]);
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(stderrLines(run.stderr)).toEqual([aboutScript(line)]);
+    }
+  });
+
   it('gives the step paths to a caller of runTranscript, and takes a text of exactly 65,536 characters', async () => {
     await expect(runTranscript(privacyScript({ steps: [{ text: 'hola' }, { text: 'x'.repeat(65_537) }] }))).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ChannelSchema, ConsentStatusSchema, LegalBasisSchema, PurposeSchema } from '../consent.js';
 import { ConsentryError, type FieldIssue } from '../errors.js';
 import { normalizeText } from '../keywords.js';
+import { FIELD_PARSE, requiredOr } from '../required.js';
 import { WorkflowTriggerSchema } from '../settings.js';
 
 export const STEP_TYPES = [
@@ -50,40 +51,35 @@ export type EndOutcome = (typeof END_OUTCOMES)[number];
 export const BUILT_IN_FIELDS = ['email', 'phone'] as const;
 const RESERVED_FIELD_NAMES = new Set(['name', 'first_name']);
 
-/** zod error callback: `is required` when the field is absent, else the given message. */
-function required(message: string): (issue: { input?: unknown }) => string {
-  return (issue) => (issue.input === undefined ? 'is required' : message);
-}
-
 const StepIdSchema = z
-  .string({ error: required('must be a string') })
+  .string({ error: requiredOr('must be a string') })
   .regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be lower-case letters, digits or "_" (at most 64), starting with a letter');
 const FieldNameSchema = z
-  .string({ error: required('must be a string') })
+  .string({ error: requiredOr('must be a string') })
   .regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, 'must be letters, digits or "_" (at most 64), starting with a letter')
   .refine((name) => !RESERVED_FIELD_NAMES.has(name), {
     message: '"name" and "first_name" are the contact\'s own name, not fields a workflow can use',
   });
 export const TemplateIdSchema = z
-  .string({ error: required('must be a string') })
+  .string({ error: requiredOr('must be a string') })
   .regex(/^[a-z][a-z0-9-]{0,99}$/, 'must be lower-case letters, digits or "-" (at most 100), starting with a letter');
 const TextSchema = z
-  .string({ error: required('must be a string') })
+  .string({ error: requiredOr('must be a string') })
   .trim()
   .min(1, 'must not be empty')
   .max(MAX_TEXT_LENGTH, `must be at most ${MAX_TEXT_LENGTH} characters`);
-const TagSchema = z.string({ error: required('must be a string') }).trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
+const TagSchema = z.string({ error: requiredOr('must be a string') }).trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters');
 const NextSchema = StepIdSchema.optional();
 
 export const ChoiceOptionSchema = z
   .object({
     label: z
-      .string({ error: required('must be a string') })
+      .string({ error: requiredOr('must be a string') })
       .trim()
       .min(1, 'must not be empty')
       .max(100, 'must be at most 100 characters'),
     buttonId: z
-      .string({ error: required('must be a string') })
+      .string({ error: requiredOr('must be a string') })
       .trim()
       .min(1, 'must not be empty')
       .max(256, 'must be at most 256 characters')
@@ -100,7 +96,7 @@ export const AskQuestionStepSchema = z
   .object({
     id: StepIdSchema,
     type: z.literal('ask_question'),
-    questionType: z.enum(QUESTION_TYPES, { error: required(`must be one of ${QUESTION_TYPES.join(', ')}`) }),
+    questionType: z.enum(QUESTION_TYPES, { error: requiredOr(`must be one of ${QUESTION_TYPES.join(', ')}`) }),
     text: TextSchema,
     /** Sent instead of `text` when the question is asked again because the answer could not be read: it can say why. */
     retryText: TextSchema.optional(),
@@ -122,7 +118,7 @@ export const AskQuestionStepSchema = z
       .min(1, 'must be at least 1 second')
       .max(MAX_WAIT_SECONDS, `must be at most 7 days (${MAX_WAIT_SECONDS} seconds)`),
     branches: z
-      .object({ answered: StepIdSchema, invalid: StepIdSchema, timeout: StepIdSchema }, { error: required('must name the answered, invalid and timeout steps') })
+      .object({ answered: StepIdSchema, invalid: StepIdSchema, timeout: StepIdSchema }, { error: requiredOr('must name the answered, invalid and timeout steps') })
       .strict(),
   })
   .strict();
@@ -136,11 +132,11 @@ export const BranchConditionSchema = z.discriminatedUnion(
       .object({
         type: z.literal('field_equals'),
         field: FieldNameSchema,
-        value: z.string({ error: required('must be a string') }).max(2000, 'must be at most 2000 characters'),
+        value: z.string({ error: requiredOr('must be a string') }).max(2000, 'must be at most 2000 characters'),
       })
       .strict(),
   ],
-  { error: required('must be a condition of type has_tag, field_present or field_equals') },
+  { error: requiredOr('must be a condition of type has_tag, field_present or field_equals') },
 );
 export type BranchCondition = z.infer<typeof BranchConditionSchema>;
 
@@ -171,7 +167,7 @@ export const UpdateTagStepSchema = z
   .object({
     id: StepIdSchema,
     type: z.literal('update_tag'),
-    action: z.enum(['add', 'remove'], { error: required('must be "add" or "remove"') }),
+    action: z.enum(['add', 'remove'], { error: requiredOr('must be "add" or "remove"') }),
     tag: TagSchema,
     next: NextSchema,
   })
@@ -182,7 +178,7 @@ export const UpdateFieldStepSchema = z
     id: StepIdSchema,
     type: z.literal('update_field'),
     field: FieldNameSchema,
-    value: z.string({ error: required('must be a string') }).max(2000, 'must be at most 2000 characters'),
+    value: z.string({ error: requiredOr('must be a string') }).max(2000, 'must be at most 2000 characters'),
     next: NextSchema,
   })
   .strict();
@@ -193,7 +189,7 @@ export const RecordConsentStepSchema = z
     type: z.literal('record_consent'),
     purpose: PurposeSchema,
     /** `current`: the channel the conversation is on. */
-    channel: z.union([z.literal('current'), ChannelSchema], { error: required(`must be "current" or one of ${ChannelSchema.options.join(', ')}`) }),
+    channel: z.union([z.literal('current'), ChannelSchema], { error: requiredOr(`must be "current" or one of ${ChannelSchema.options.join(', ')}`) }),
     status: ConsentStatusSchema,
     legalBasis: LegalBasisSchema.nullable().optional(),
     explanation: TextSchema,
@@ -210,7 +206,7 @@ export const WaitStepSchema = z
     id: StepIdSchema,
     type: z.literal('wait'),
     seconds: z
-      .int({ error: required('must be a whole number of seconds') })
+      .int({ error: requiredOr('must be a whole number of seconds') })
       .min(1, 'must be at least 1 second')
       .max(MAX_WAIT_SECONDS, `must be at most 7 days (${MAX_WAIT_SECONDS} seconds)`),
     next: NextSchema,
@@ -228,7 +224,7 @@ export const EndStepSchema = z
   .object({
     id: StepIdSchema,
     type: z.literal('end'),
-    outcome: z.enum(END_OUTCOMES, { error: required(`must be one of ${END_OUTCOMES.join(', ')}`) }).default('done'),
+    outcome: z.enum(END_OUTCOMES, { error: requiredOr(`must be one of ${END_OUTCOMES.join(', ')}`) }).default('done'),
     /** Required with the failed_* outcomes: what failed, so `consent.failed` can say so. */
     failure: FailureSchema.optional(),
   })
@@ -283,10 +279,10 @@ const MAX_STEPS = 200;
 const WorkflowHeaderSchema = z
   .object({
     id: TemplateIdSchema,
-    name: z.string({ error: required('must be a string') }).trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
-    description: z.string({ error: required('must be a string') }).trim().max(2000, 'must be at most 2000 characters').optional(),
+    name: z.string({ error: requiredOr('must be a string') }).trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters'),
+    description: z.string({ error: requiredOr('must be a string') }).trim().max(2000, 'must be at most 2000 characters').optional(),
     trigger: WorkflowTriggerSchema,
-    steps: z.array(z.unknown(), { error: required('must be a list of steps') }).min(1, 'needs at least one step').max(MAX_STEPS, `at most ${MAX_STEPS} steps`),
+    steps: z.array(z.unknown(), { error: requiredOr('must be a list of steps') }).min(1, 'needs at least one step').max(MAX_STEPS, `at most ${MAX_STEPS} steps`),
   })
   .strict();
 
@@ -418,7 +414,8 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return current;
 }
 
-function zodIssues(error: z.ZodError, root: unknown, basePath: string, label: string): FieldIssue[] {
+/** A parse's issues (with FIELD_PARSE: an absent field `is required`), each naming the step or the workflow it is in. */
+function zodIssues(error: z.ZodError, basePath: string, label: string): FieldIssue[] {
   return error.issues.map((issue) => {
     const sub = issue.path.map(String).join('.');
     const path = [basePath, sub].filter((p) => p !== '').join('.');
@@ -427,9 +424,7 @@ function zodIssues(error: z.ZodError, root: unknown, basePath: string, label: st
       const keys = issue.keys.map((k) => `'${k}'`).join(', ');
       message = `${label}unknown field${issue.keys.length > 1 ? 's' : ''} ${keys}${sub === '' ? '' : ` in ${sub}`}`;
     } else {
-      // zod's own wording for an absent field ("Invalid input: expected ...") says less than this.
-      const missing = issue.path.length > 0 && valueAt(root, issue.path) === undefined && issue.message.startsWith('Invalid');
-      message = `${label}${sub === '' ? '' : `${sub} `}${missing ? 'is required' : issue.message}`;
+      message = `${label}${sub === '' ? '' : `${sub} `}${issue.message}`;
     }
     return { path, message };
   });
@@ -457,9 +452,9 @@ function parseStep(raw: unknown, index: number, issues: FieldIssue[]): WorkflowS
     issues.push({ path: `${base}.type`, message: `${label}type ${shown}; expected one of ${STEP_TYPES.join(', ')}` });
     return null;
   }
-  const result = STEP_SCHEMAS[type].safeParse(raw);
+  const result = STEP_SCHEMAS[type].safeParse(raw, FIELD_PARSE);
   if (!result.success) {
-    issues.push(...zodIssues(result.error, raw, base, `${stepLabel(raw, index)} (${type}): `));
+    issues.push(...zodIssues(result.error, base, `${stepLabel(raw, index)} (${type}): `));
     return null;
   }
   return result.data;
@@ -646,9 +641,9 @@ function checkGraph(steps: readonly WorkflowStep[], ids: ReadonlyMap<string, num
  */
 export function parseWorkflowDefinition(json: unknown, options: ParseWorkflowOptions = {}): WorkflowDefinition {
   const issues: FieldIssue[] = [];
-  const header = WorkflowHeaderSchema.safeParse(json);
+  const header = WorkflowHeaderSchema.safeParse(json, FIELD_PARSE);
   if (!header.success) {
-    issues.push(...zodIssues(header.error, json, '', 'workflow: '));
+    issues.push(...zodIssues(header.error, '', 'workflow: '));
   }
   const rawSteps = valueAt(json, ['steps']);
   const steps: WorkflowStep[] = [];

@@ -81,6 +81,16 @@ describe('parseWorkflowDefinition: shape', () => {
     expect(missing.find((i) => i.path === 'steps')?.message).toContain('is required');
   });
 
+  it('names an absent field of a step as required, with the values a listed field takes', () => {
+    expect(issuesOf(withoutKey(1, 'questionType'))).toEqual([
+      { path: 'steps.1.questionType', message: "step 'ask' (ask_question): questionType is required: one of multiple_choice, text, email, phone, number, date" },
+    ]);
+    const def = baseDefinition();
+    def.steps.splice(1, 0, { id: 'check', type: 'branch', condition: { tag: 'VIP' }, then: 'ask', else: 'thanks' });
+    expect(issuesOf(def)).toEqual([{ path: 'steps.1.condition.type', message: "step 'check' (branch): condition.type is required: one of has_tag, field_present, field_equals" }]);
+    expect(issuesOf(undefined)).toEqual([{ path: '', message: 'workflow: is required' }]);
+  });
+
   it('refuses an unknown step type, naming the step', () => {
     const issues = issuesOf(withStep(3, { type: 'send_email' }));
     expect(issues).toEqual([{ path: 'steps.3.type', message: expect.stringContaining("step 'thanks': type 'send_email' is unknown") }]);

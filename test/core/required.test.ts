@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { zodIssuesToFieldIssues } from '../../src/core/ledger.js';
+import { FIELD_PARSE, REQUEST_BODY_PARSE, requiredOr } from '../../src/core/required.js';
+
+/** The field issues of a parse that fails, parsed with `options`. */
+function issuesOf(schema: z.ZodType, input: unknown, options: z.core.ParseContext<z.core.$ZodIssue> = FIELD_PARSE): { path: string; message: string }[] {
+  const parsed = schema.safeParse(input, options);
+  if (parsed.success) throw new Error(`expected ${JSON.stringify(input)} to be refused`);
+  return zodIssuesToFieldIssues(parsed.error);
+}
+
+const Person = z.object({
+  name: z.string(),
+  age: z.number().int(),
+  tags: z.array(z.string()),
+  from: z.object({ id: z.string() }).strict(),
+  channel: z.enum(['whatsapp', 'sms']),
+  status: z.literal('dead'),
+  contact: z.union([z.string(), z.number()]),
+  condition: z.discriminatedUnion('type', [z.object({ type: z.literal('has_tag'), tag: z.string() }), z.object({ type: z.literal('field_present') })]),
+});
+
+describe('FIELD_PARSE: an absent value is required', () => {
+  it('words every kind of absent field "is required", with the values a listed field takes', () => {
+    expect(issuesOf(Person, { from: {}, condition: {} })).toEqual([
+      { path: 'name', message: 'is required' },
+      { path: 'age', message: 'is required' },
+      { path: 'tags', message: 'is required' },
+      { path: 'from.id', message: 'is required' },
+      { path: 'channel', message: 'is required: one of whatsapp, sms' },
+      { path: 'status', message: 'is required: dead' },
+      { path: 'contact', message: 'is required' },
+      { path: 'condition.type', message: 'is required: one of has_tag, field_present' },
+    ]);
+  });
+
+  it('words an absent field "is required" beside present values of the wrong type, whose wording stays zod\'s', () => {
+    const issues = issuesOf(Person, {
+      name: 5,
+      age: 1.5,
+      tags: null,
+      from: { id: 'x', other: 1 },
+      channel: 'fax',
+      status: 'pending',
+      contact: true,
+      condition: { type: 'nope' },
+    });
+    expect(issues).toEqual([
+      { path: 'name', message: 'Invalid input: expected string, received number' },
+      { path: 'age', message: 'Invalid input: expected int, received number' },
+      { path: 'tags', message: 'Invalid input: expected array, received null' },
+      { path: 'from.other', message: 'is not a known field' },
+      { path: 'channel', message: 'Invalid option: expected one of "whatsapp"|"sms"' },
+      { path: 'status', message: 'Invalid input: expected "dead"' },
+      { path: 'contact', message: 'Invalid input' },
+      { path: 'condition.type', message: "Invalid discriminator value. Expected 'has_tag' | 'field_present'" },
+    ]);
+    expect(issuesOf(Person.pick({ name: true, age: true }), { name: 5 })).toEqual([
+      { path: 'name', message: 'Invalid input: expected string, received number' },
+      { path: 'age', message: 'is required' },
+    ]);
+  });
+
+  it("keeps a schema's own message for an absent value, and says nothing of its own on a check's issue", () => {
+    const schema = z.object({ status: z.literal('dead', { error: 'must be "dead"' }), text: z.string().min(1) });
+    expect(issuesOf(schema, { text: '' })).toEqual([
+      { path: 'status', message: 'must be "dead"' },
+      { path: 'text', message: 'Too small: expected string to have >=1 characters' },
+    ]);
+    expect(issuesOf(schema, {})).toEqual([
+      { path: 'status', message: 'must be "dead"' },
+      { path: 'text', message: 'is required' },
+    ]);
+  });
+
+  it('words a missing value itself "is required", and a null one, which is a value, as zod does', () => {
+    expect(issuesOf(Person, undefined)).toEqual([{ path: '', message: 'is required' }]);
+    expect(issuesOf(Person, null)).toEqual([{ path: '', message: 'Invalid input: expected object, received null' }]);
+  });
+
+  it("changes no parse that is not given it: zod's configuration, which the package's library users share, stays as it was", () => {
+    const schema = z.object({ id: z.string() });
+    expect(issuesOf(schema, {})).toEqual([{ path: 'id', message: 'is required' }]);
+    expect(schema.safeParse({}).error?.issues.map((issue) => issue.message)).toEqual(['Invalid input: expected string, received undefined']);
+  });
+});
+
+describe('REQUEST_BODY_PARSE: a body that was not sent is required too', () => {
+  const Body = z.object({ status: z.literal('dead'), note: z.string().optional() }).strict();
+
+  it('words a null or missing body "is required", and a null field of a body as zod does', () => {
+    expect(issuesOf(Body, null, REQUEST_BODY_PARSE)).toEqual([{ path: '', message: 'is required' }]);
+    expect(issuesOf(Body, undefined, REQUEST_BODY_PARSE)).toEqual([{ path: '', message: 'is required' }]);
+    expect(issuesOf(Body, { status: 'dead', note: null }, REQUEST_BODY_PARSE)).toEqual([{ path: 'note', message: 'Invalid input: expected string, received null' }]);
+    expect(issuesOf(Body, {}, REQUEST_BODY_PARSE)).toEqual([{ path: 'status', message: 'is required: dead' }]);
+    expect(issuesOf(Body, [], REQUEST_BODY_PARSE)).toEqual([{ path: '', message: 'Invalid input: expected object, received array' }]);
+  });
+});
+
+describe("requiredOr: a schema's own message, and `is required` for an absent value", () => {
+  it('words an absent value "is required" whatever the parse, and a present one that it refuses with the message', () => {
+    const Hook = z.object({ targetUrl: z.url({ protocol: /^https?$/, error: requiredOr('must be an http(s) URL') }) });
+    expect(issuesOf(Hook, {})).toEqual([{ path: 'targetUrl', message: 'is required' }]);
+    expect(Hook.safeParse({}).error?.issues.map((issue) => issue.message)).toEqual(['is required']);
+    expect(issuesOf(Hook, { targetUrl: 'ftp://example.com' })).toEqual([{ path: 'targetUrl', message: 'must be an http(s) URL' }]);
+    expect(issuesOf(Hook, { targetUrl: 5 })).toEqual([{ path: 'targetUrl', message: 'must be an http(s) URL' }]);
+  });
+});
