@@ -129,6 +129,13 @@ export interface HookRow {
   filter: Record<string, string> | null;
   /** Signs deliveries (HMAC-SHA256); kept in clear because it is needed to sign. */
   secret: string;
+  /**
+   * The hook's latest subscription: the id the latest `POST /v1/hooks` that created or renewed it
+   * answered (each one issues a new id). An unsubscribe naming an earlier one leaves the hook live,
+   * since a renewal replaced that subscription. Null for a hook no subscription id was issued to
+   * (subscribed before they were, and not renewed since).
+   */
+  subscriptionId: string | null;
   createdAt: string;
   deletedAt: string | null;
   deletedReason: HookDeletedReason | null;

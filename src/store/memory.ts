@@ -201,6 +201,7 @@ function copyHook(hook: HookRow): HookRow {
     event: hook.event,
     filter: hook.filter === null || hook.filter === undefined ? null : jsonCopy(hook.filter),
     secret: hook.secret,
+    subscriptionId: hook.subscriptionId ?? null,
     createdAt: hook.createdAt,
     deletedAt: hook.deletedAt ?? null,
     deletedReason: hook.deletedReason ?? null,

@@ -610,6 +610,17 @@ ALTER TABLE conversations ADD COLUMN queued_workflows TEXT
   CHECK (queued_workflows IS NULL OR (json_valid(queued_workflows) AND json_type(queued_workflows) = 'array'));
 `,
   },
+  {
+    version: 21,
+    name: 'the latest subscription of a hook',
+    up: `
+-- The id of the hook's latest subscription: every POST /v1/hooks that creates or renews the hook
+-- issues a new one, and DELETE /v1/hooks/{id}?subscription= deletes the hook only for that one,
+-- so that unsubscribing a subscription a renewal replaced leaves the hook live
+-- (src/worker/hooks.ts). Null on a hook subscribed before, until its next subscription.
+ALTER TABLE hooks ADD COLUMN subscription_id TEXT;
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -311,6 +311,7 @@ interface HookDbRow {
   event: PublicEventType | '*';
   event_filter: string | null;
   secret: string;
+  subscription_id: string | null;
   created_at: string;
   deleted_at: string | null;
   deleted_reason: HookRow['deletedReason'];
@@ -497,6 +498,7 @@ function toHook(row: HookDbRow): HookRow {
     event: row.event,
     filter,
     secret: row.secret,
+    subscriptionId: row.subscription_id,
     createdAt: row.created_at,
     deletedAt: row.deleted_at,
     deletedReason: row.deleted_reason,
@@ -573,7 +575,7 @@ const TIMER_COLUMNS = 'timer_id AS id, workspace_id, id AS run_id, timer_token A
 const PROCESSED_COLUMNS = 'workspace_id, channel, message_id, contact_id, response, processed_at';
 const EVENT_COLUMNS = 'position, id, workspace_id, type, contact_id, occurred_at, version, data';
 const API_KEY_COLUMNS = 'id, workspace_id, name, prefix, hash, created_at, last_used_at, revoked_at';
-const HOOK_COLUMNS = 'id, workspace_id, api_key_id, target_url, event, event_filter, secret, created_at, deleted_at, deleted_reason';
+const HOOK_COLUMNS = 'id, workspace_id, api_key_id, target_url, event, event_filter, secret, subscription_id, created_at, deleted_at, deleted_reason';
 const DELIVERY_COLUMNS =
   'id, workspace_id, hook_id, event_id, event_position, contact_id, status, attempts, next_attempt_at, last_error, ' +
   'last_status_code, delivered_at, updated_at, resent_at';
@@ -615,7 +617,7 @@ function apiKeyParams(key: ApiKeyRow): ApiKeyParams {
 }
 
 type HookParams = Record<
-  'id' | 'workspace_id' | 'api_key_id' | 'target_url' | 'event' | 'event_filter' | 'secret' | 'created_at' | 'deleted_at' | 'deleted_reason',
+  'id' | 'workspace_id' | 'api_key_id' | 'target_url' | 'event' | 'event_filter' | 'secret' | 'subscription_id' | 'created_at' | 'deleted_at' | 'deleted_reason',
   string | null
 >;
 
@@ -628,6 +630,7 @@ function hookParams(hook: HookRow): HookParams {
     event: hook.event,
     event_filter: hook.filter === null || hook.filter === undefined ? null : toJsonText(hook.filter),
     secret: hook.secret,
+    subscription_id: hook.subscriptionId ?? null,
     created_at: hook.createdAt,
     deleted_at: hook.deletedAt ?? null,
     deleted_reason: hook.deletedReason ?? null,

@@ -236,7 +236,16 @@ export interface CreatedHook extends HookView {
 export interface SubscribedHook extends CreatedHook {
   /** True when the workspace already had a live hook with this target URL, event and filter: that hook is the answer. */
   alreadySubscribed: boolean;
+  /** This subscription, new on every subscribe: now the hook's latest (HookRow.subscriptionId). */
+  subscriptionId: string;
 }
+
+/**
+ * What unsubscribing one subscription of a hook did: `removed` the hook (it was the hook's latest
+ * subscription), kept it because the subscription was `replaced` (the hook's latest subscription
+ * is another one), or found no live hook with that id in the workspace (`absent`).
+ */
+export type SubscriptionRemoval = 'removed' | 'replaced' | 'absent';
 
 export interface DeliveryView {
   id: string;
@@ -349,6 +358,9 @@ export interface HookRegistry {
    * answered, https://docs.zapier.com/platform/build/cli-hook-trigger) keeps one hook, so no event
    * is delivered twice, and the hook moves to the key the subscriber holds now, so revoking the
    * key it had before no longer ends it.
+   *
+   * Every call issues a new subscription id, which becomes the hook's latest: unsubscribing the
+   * subscription a renewal replaced leaves the hook live (`removeSubscription`).
    */
   create(workspaceId: string, input: HookInput, apiKeyId?: string): Promise<SubscribedHook>;
   /**
@@ -363,6 +375,18 @@ export interface HookRegistry {
   get(workspaceId: string, hookId: string): Promise<HookDetail>;
   /** Idempotent: false when there was no live hook with that id in the workspace. */
   remove(workspaceId: string, hookId: string): Promise<boolean>;
+  /**
+   * Ends one subscription of a hook (`subscriptionId`, as `create` answered it, in any letter
+   * case): deletes the hook as `remove` does when that is the hook's latest subscription, and
+   * leaves it live otherwise (`replaced`). A subscriber that renews by subscribing again gets the
+   * same hook under a new subscription id; Zapier may unsubscribe the subscription it renewed after
+   * subscribing again (it documents only that it resubscribes after the expiration date,
+   * https://docs.zapier.com/platform/build/hook-trigger), and that must not end the renewed one.
+   * A hook with no subscription id recorded (subscribed before they were issued, never renewed since)
+   * is kept too: the subscription named is not one it has, and a hook kept by mistake ends at its
+   * target's 410, while one deleted by mistake leaves a subscriber deaf without a sign.
+   */
+  removeSubscription(workspaceId: string, hookId: string, subscriptionId: string): Promise<SubscriptionRemoval>;
   deliveries(workspaceId: string, hookId: string, query: DeliveryQuery): Promise<DeliveryPage>;
   /** The deliveries of the workspace's outbound webhook (the custom channel's replies), which has no hook row. */
   outboundDeliveries(workspaceId: string, query: DeliveryQuery): Promise<DeliveryPage>;
@@ -543,20 +567,39 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
     const workspace = await store.read((tx) => tx.getWorkspace(workspaceId));
     return hookValueIssues(input, workspace?.settings ?? null, targetPolicy);
   }
+  /**
+   * Deletes the workspace's live hook `hookId`, when `subscriptionId` is undefined or the hook's
+   * latest subscription; compared in the transaction that deletes, so a renewal committed first
+   * keeps the hook.
+   */
+  async function unsubscribe(workspaceId: string, hookId: string, subscriptionId: string | undefined): Promise<SubscriptionRemoval> {
+    const at = clock.now().toISOString();
+    return store.transaction(async (tx) => {
+      const hook = await tx.getHook(workspaceId, canonicalUlid(hookId));
+      if (!hook || hook.deletedAt !== null) return 'absent';
+      if (subscriptionId !== undefined && hook.subscriptionId !== subscriptionId) return 'replaced';
+      await tx.updateHook({ ...hook, deletedAt: at, deletedReason: 'unsubscribed' });
+      await tx.abandonDeliveries(hook.id, notSentToDeletedHook('unsubscribed'), at);
+      return 'removed';
+    });
+  }
   return {
     async create(workspaceId, input, apiKeyId) {
       const parsed = HookInputSchema.safeParse(input, FIELD_PARSE);
       if (!parsed.success) throw invalidInput('hook', withUnnamedFields(zodIssuesToFieldIssues(parsed.error), await valueIssues(workspaceId, input)));
       const valid = parsed.data;
       const now = clock.now();
+      const id = ids.next(now);
+      const subscriptionId = ids.next(now);
       let hook: HookRow = {
-        id: ids.next(now),
+        id,
         workspaceId,
         apiKeyId: apiKeyId ?? null,
         targetUrl: canonicalTargetUrl(valid.targetUrl),
         event: valid.event,
         filter: valid.filter ? canonicalFilter(valid.filter) : null,
         secret: newSigningSecret(),
+        subscriptionId,
         createdAt: now.toISOString(),
         deletedAt: null,
         deletedReason: null,
@@ -578,8 +621,9 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
           (existing) => existing.event === hook.event && canonicalTargetUrl(existing.targetUrl) === hook.targetUrl && sameFilter(hook.event, existing.filter, hook.filter),
         );
         if (same) {
-          hook = { ...same, apiKeyId: hook.apiKeyId ?? same.apiKeyId };
-          if (hook.apiKeyId !== same.apiKeyId) await tx.updateHook(hook);
+          // The renewal becomes the hook's latest subscription, so that unsubscribing the one it replaced keeps the hook.
+          hook = { ...same, apiKeyId: hook.apiKeyId ?? same.apiKeyId, subscriptionId };
+          await tx.updateHook(hook);
           return true;
         }
         // Counted in the transaction that inserts, so two requests at once cannot both take the last place.
@@ -587,7 +631,7 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
         await tx.insertHook(hook);
         return false;
       });
-      return { ...toHookView(hook), secret: hook.secret, alreadySubscribed };
+      return { ...toHookView(hook), secret: hook.secret, alreadySubscribed, subscriptionId };
     },
     valueIssues,
     async list(workspaceId) {
@@ -599,14 +643,10 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       return { ...toHookView(hook), deletedAt: hook.deletedAt, deletedReason: hook.deletedReason };
     },
     async remove(workspaceId, hookId) {
-      const at = clock.now().toISOString();
-      return store.transaction(async (tx) => {
-        const hook = await tx.getHook(workspaceId, canonicalUlid(hookId));
-        if (!hook || hook.deletedAt !== null) return false;
-        await tx.updateHook({ ...hook, deletedAt: at, deletedReason: 'unsubscribed' });
-        await tx.abandonDeliveries(hook.id, notSentToDeletedHook('unsubscribed'), at);
-        return true;
-      });
+      return (await unsubscribe(workspaceId, hookId, undefined)) === 'removed';
+    },
+    async removeSubscription(workspaceId, hookId, subscriptionId) {
+      return unsubscribe(workspaceId, hookId, canonicalUlid(subscriptionId));
     },
     async deliveries(workspaceId, hookId, query) {
       return store.read(async (tx) => {

@@ -164,6 +164,7 @@ function hook(workspaceId: string, id: string, overrides: Partial<HookRow> = {})
     event: 'contact.tagged',
     filter: null,
     secret: `whsec_${id}`,
+    subscriptionId: null,
     createdAt: at(1),
     deletedAt: null,
     deletedReason: null,
@@ -1485,6 +1486,35 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect(await t.getHook(WS_A, 'hk_1')).toStrictEqual(deleted);
           expect(await t.listHooks(WS_A)).toEqual([]);
           expect(await t.listAllLiveHooks()).toEqual([]);
+        });
+      });
+
+      it("keeps a hook's latest subscription id: none for a hook given none, and updateHook replaces it", async () => {
+        await tx(async (t) => {
+          await t.insertHook(hook(WS_A, 'hk_1', { subscriptionId: '01JNM0000000000000000000S1' }));
+          await t.insertHook(hook(WS_A, 'hk_none'));
+        });
+        await tx(async (t) => {
+          expect(await t.getHook(WS_A, 'hk_1')).toStrictEqual(hook(WS_A, 'hk_1', { subscriptionId: '01JNM0000000000000000000S1' }));
+          expect((await t.getHook(WS_A, 'hk_none'))?.subscriptionId).toBeNull();
+          expect((await t.listHooks(WS_A)).map((h) => [h.id, h.subscriptionId])).toEqual([
+            ['hk_1', '01JNM0000000000000000000S1'],
+            ['hk_none', null],
+          ]);
+          // A renewal records its subscription as the latest, on a hook that had one or none.
+          await t.updateHook(hook(WS_A, 'hk_1', { subscriptionId: '01JNM0000000000000000000S2' }));
+          await t.updateHook(hook(WS_A, 'hk_none', { subscriptionId: '01JNM0000000000000000000S3' }));
+        });
+        await tx(async (t) => {
+          expect((await t.listAllLiveHooks()).map((h) => [h.id, h.subscriptionId])).toEqual([
+            ['hk_1', '01JNM0000000000000000000S2'],
+            ['hk_none', '01JNM0000000000000000000S3'],
+          ]);
+          const deleted = hook(WS_A, 'hk_1', { subscriptionId: '01JNM0000000000000000000S2', deletedAt: at(4), deletedReason: 'unsubscribed' });
+          await t.updateHook(deleted);
+          expect(await t.getHook(WS_A, 'hk_1')).toStrictEqual(deleted);
+          await t.updateHook(hook(WS_A, 'hk_none', { subscriptionId: null }));
+          expect((await t.getHook(WS_A, 'hk_none'))?.subscriptionId).toBeNull();
         });
       });
 

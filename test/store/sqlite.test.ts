@@ -97,6 +97,7 @@ function hookRow(id: string): HookRow {
     event: '*',
     filter: { tag: 'vip' },
     secret: 'whsec_test',
+    subscriptionId: null,
     createdAt: T0,
     deletedAt: null,
     deletedReason: null,

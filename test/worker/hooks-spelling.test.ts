@@ -114,6 +114,7 @@ describe('subscribing again with another spelling of the same subscription', () 
       event: 'contact.tagged',
       filter: { tag: ' Vip' },
       secret: 'whsec_stored_before',
+      subscriptionId: null,
       createdAt: '2026-02-01T09:00:00.000Z',
       deletedAt: null,
       deletedReason: null,

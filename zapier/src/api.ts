@@ -399,7 +399,9 @@ export const EventListSchema = zod.object({ data: zod.array(EventSchema), nextCu
 
 /**
  * `POST /v1/hooks` answers the hook with its signing `secret`: 201 for a new hook, 200 for the live one
- * the same target URL, event and filter already subscribed (same id, same secret).
+ * the same target URL, event and filter already subscribed (same id, same secret). Each answer has
+ * a new `subscriptionId`, the hook's latest subscription (a server from before they were issued
+ * sends none).
  */
 export const HookSchema = zod.object({
   id: zod.string().min(1),
@@ -407,6 +409,7 @@ export const HookSchema = zod.object({
   event: zod.string(),
   filter: zod.record(zod.string(), zod.string()).nullable().optional(),
   secret: zod.string().min(1).optional(),
+  subscriptionId: zod.string().min(1).optional(),
   createdAt: zod.string().optional(),
 });
 

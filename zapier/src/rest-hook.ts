@@ -139,9 +139,14 @@ const DeliveredEventSchema = zod.union([EventSchema, zod.object({ content: Event
 
 /**
  * What performSubscribe returned, as Zapier hands it to perform and performUnsubscribe
- * (`bundle.subscribeData`). Zaps subscribed before deliveries were verified have no `secret`.
+ * (`bundle.subscribeData`). Zaps subscribed before deliveries were verified have no `secret`, and
+ * those subscribed before the server issued subscription ids no `subscriptionId`.
  */
-const SubscribeDataSchema = zod.object({ id: zod.string().min(1), secret: zod.string().min(1).optional() });
+const SubscribeDataSchema = zod.object({
+  id: zod.string().min(1),
+  secret: zod.string().min(1).optional(),
+  subscriptionId: zod.string().min(1).optional(),
+});
 
 /**
  * How long a subscription lasts before Zapier subscribes it again: Zapier resubscribes after the
@@ -152,6 +157,13 @@ const SubscribeDataSchema = zod.object({ id: zod.string().min(1), secret: zod.st
  * subscribed again with the new key within a day. `POST /v1/hooks` answers the live hook when one
  * already subscribes the same target URL, event and filter (200, same id and secret), so a renewal
  * neither doubles deliveries nor changes the id that repeats are remembered by.
+ *
+ * The renewal gets the same hook, so unsubscribing the subscription it renewed must not delete it:
+ * Zapier does not document whether it unsubscribes the expired subscription, nor whether before or
+ * after subscribing again (https://docs.zapier.com/platform/build/hook-trigger). Each answer carries
+ * a new `subscriptionId`, kept in subscribeData and sent on unsubscribe
+ * (`DELETE /v1/hooks/{id}?subscription=`): the server deletes the hook only for its latest
+ * subscription, and keeps it for one a renewal replaced.
  */
 const SUBSCRIPTION_LIFETIME_MS = 24 * 60 * 60 * 1000;
 
@@ -359,6 +371,8 @@ export function defineEventTrigger<D extends Record<string, unknown>>(spec: Even
       filter: hook.filter ?? null,
       // Kept so that perform can check each delivery's signature.
       ...(hook.secret === undefined ? {} : { secret: hook.secret }),
+      // Kept so that unsubscribing this subscription after a renewal leaves the renewed one.
+      ...(hook.subscriptionId === undefined ? {} : { subscriptionId: hook.subscriptionId }),
       expiration_date: new Date(Date.now() + SUBSCRIPTION_LIFETIME_MS).toISOString(),
     };
   };
@@ -367,7 +381,9 @@ export function defineEventTrigger<D extends Record<string, unknown>>(spec: Even
     const subscription = SubscribeDataSchema.safeParse(bundle.subscribeData);
     if (!subscription.success) throw new z.errors.Error('This Zap has no Consentry subscription to remove', 'INVALID_SUBSCRIPTION', 400);
     const path = apiPath('v1', 'hooks', subscription.data.id);
-    await callApiOrNull(z, bundle, { method: 'DELETE', path, schema: NoContentSchema }, HOOK_ALREADY_REMOVED);
+    // Without a subscriptionId (a Zap subscribed before they were issued) the hook is deleted as before.
+    const params = { subscription: subscription.data.subscriptionId };
+    await callApiOrNull(z, bundle, { method: 'DELETE', path, params, schema: NoContentSchema }, HOOK_ALREADY_REMOVED);
     return { id: subscription.data.id, deleted: true };
   };
 

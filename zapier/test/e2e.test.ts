@@ -121,6 +121,8 @@ const InboundSchema = z.object({ contactId: z.string(), replies: z.array(z.objec
 const SubscribeDataSchema = z.object({ id: z.string() });
 /** What performSubscribe returns and Zapier hands back to perform and performUnsubscribe. */
 const SubscriptionSchema = z.object({ id: z.string(), secret: z.string(), expiration_date: z.iso.datetime() }).loose();
+/** The same, from a server that issues an id for each subscription. */
+const RenewableSubscriptionSchema = SubscriptionSchema.extend({ subscriptionId: z.string() });
 const ItemsSchema = z.array(z.record(z.string(), z.unknown()));
 const ItemSchema = z.record(z.string(), z.unknown());
 
@@ -341,6 +343,53 @@ describe('instant triggers', () => {
     const delivery = await target.next('/rotation');
     const items = ItemsSchema.parse(await atServerTime(() => run(perform, { authData: withKeyB, subscribeData: renewedAgain, ...zapierRequest(delivery) })));
     expect(items).toMatchObject([{ contactId: message.contactId, status: 'opted_out', contactPhone: '+34600000019', contactDetailsMissing: false }]);
+  });
+
+  it('a renewal followed by the unsubscribe of the subscription it renewed keeps the hook; unsubscribing the renewal removes it', async () => {
+    const targetUrl = `${target.url}/renewal`;
+    const { performSubscribe, performUnsubscribe, perform } = operationOf(consentWithdrawn);
+    const first = RenewableSubscriptionSchema.parse(await run(performSubscribe, { targetUrl }));
+    const controlId = await subscribe(consentWithdrawn, '/renewal-control');
+
+    // After expiration_date Zapier subscribes again: the same hook, under a new subscription.
+    const renewed = RenewableSubscriptionSchema.parse(await run(performSubscribe, { targetUrl }));
+    expect(renewed).toMatchObject({ id: first.id, secret: first.secret });
+    expect(renewed.subscriptionId).not.toBe(first.subscriptionId);
+    // If Zapier then unsubscribes the subscription it renewed, the renewed one still hears every event.
+    expect(await run(performUnsubscribe, { subscribeData: first })).toEqual({ id: first.id, deleted: true });
+    expect(await hookIds()).toEqual(expect.arrayContaining([first.id, controlId]));
+    const message = await inbound('+34600000020', 'STOP');
+    const delivery = await target.next('/renewal');
+    const items = ItemsSchema.parse(await atServerTime(() => run(perform, { subscribeData: renewed, ...zapierRequest(delivery) })));
+    expect(items).toMatchObject([{ contactId: message.contactId, status: 'opted_out', contactPhone: '+34600000020' }]);
+
+    // Turning the Zap off unsubscribes the renewal: the hook goes, and later events do not reach its URL.
+    expect(await run(performUnsubscribe, { subscribeData: renewed })).toEqual({ id: first.id, deleted: true });
+    expect(await hookIds()).toEqual([controlId]);
+    const before = target.to('/renewal').length;
+    const later = await inbound('+34600000021', 'STOP');
+    await target.next('/renewal-control', (event) => event.contactId === later.contactId);
+    expect(target.to('/renewal')).toHaveLength(before);
+  });
+
+  it('the expired subscription unsubscribed before Zapier subscribes again ends the hook, and the new subscription gets a hook of its own', async () => {
+    const targetUrl = `${target.url}/resubscribed`;
+    const { performSubscribe, performUnsubscribe, perform } = operationOf(consentWithdrawn);
+    const first = RenewableSubscriptionSchema.parse(await run(performSubscribe, { targetUrl }));
+    expect(await run(performUnsubscribe, { subscribeData: first })).toEqual({ id: first.id, deleted: true });
+    expect(await hookIds()).toEqual([]);
+
+    const again = RenewableSubscriptionSchema.parse(await run(performSubscribe, { targetUrl }));
+    expect(again.id).not.toBe(first.id);
+    expect(again.secret).not.toBe(first.secret);
+    const message = await inbound('+34600000022', 'STOP');
+    const delivery = await target.next('/resubscribed');
+    const items = ItemsSchema.parse(await atServerTime(() => run(perform, { subscribeData: again, ...zapierRequest(delivery) })));
+    expect(items).toMatchObject([{ contactId: message.contactId, status: 'opted_out' }]);
+
+    // subscribeData of a Zap subscribed before subscription ids were issued unsubscribes as before: the hook goes.
+    expect(await run(performUnsubscribe, { subscribeData: { id: again.id, secret: again.secret } })).toEqual({ id: again.id, deleted: true });
+    expect(await hookIds()).toEqual([]);
   });
 
   it('a 410 from the target URL deletes the hook on the server', async () => {

@@ -168,6 +168,27 @@ describe.each(cases)('trigger $trigger.key', ({ trigger, type, data, fields }) =
     expect(result).toEqual({ id: 'hk_1', deleted: true });
   });
 
+  it('keeps the subscriptionId of each answer and unsubscribes that subscription; subscribeData without one unsubscribes the hook as before', async () => {
+    const answers = ['01JQ9000000000000000000SB1', '01JQ9000000000000000000SB2'];
+    route('post', '/v1/hooks', () => ({
+      status: 200,
+      body: { id: 'hk_1', secret: 'whsec_test', subscriptionId: answers.shift() ?? null, targetUrl: TARGET_URL, event: type, filter: null },
+    }));
+    const first = await run(performSubscribe, { targetUrl: TARGET_URL });
+    const renewed = await run(performSubscribe, { targetUrl: TARGET_URL });
+    expect(first).toMatchObject({ id: 'hk_1', secret: 'whsec_test', subscriptionId: '01JQ9000000000000000000SB1' });
+    expect(renewed).toMatchObject({ id: 'hk_1', secret: 'whsec_test', subscriptionId: '01JQ9000000000000000000SB2' });
+
+    route('delete', '/v1/hooks/hk_1', { status: 204 });
+    expect(await run(performUnsubscribe, { subscribeData: first })).toEqual({ id: 'hk_1', deleted: true });
+    expect(await run(performUnsubscribe, { subscribeData: { id: 'hk_1', secret: 'whsec_test' } })).toEqual({ id: 'hk_1', deleted: true });
+    const deletes = requests.filter((request) => request.method === 'DELETE');
+    expect(deletes.map((request) => [request.path, request.query.toString()])).toEqual([
+      ['/v1/hooks/hk_1', 'subscription=01JQ9000000000000000000SB1'],
+      ['/v1/hooks/hk_1', ''],
+    ]);
+  });
+
   it('unsubscribes without an error when the hook is gone already: its key was revoked (401), or it is unknown (404) or gone (410)', async () => {
     for (const answer of [problem(401, 'UNAUTHORIZED', 'API key revoked'), problem(404, 'NOT_FOUND', 'hook not found'), problem(410, 'GONE', 'hook deleted')]) {
       route('delete', '/v1/hooks/hk_1', answer);

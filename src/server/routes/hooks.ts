@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { canonicalUlid } from '../../core/contact.js';
+import { canonicalUlid, isUlid } from '../../core/contact.js';
 import { ulidGenerator } from '../../ports/ids.js';
 import { createHookRegistry, DEFAULT_MAX_HOOKS_PER_WORKSPACE, DeliveryStatusSchema, HookInputSchema, MAX_RETRIED_PER_REQUEST } from '../../worker/hooks.js';
 import { SecretRotationInputSchema } from '../../worker/signing-secrets.js';
@@ -19,6 +19,12 @@ const HookJsonSchema = z.object({
 
 const CreatedHookJsonSchema = HookJsonSchema.extend({
   secret: z.string().describe('Signs every delivery (X-Consentry-Signature); shown only here'),
+  subscriptionId: z
+    .string()
+    .describe(
+      "This subscription (a ULID), new on every POST, a renewal included: now the hook's latest. DELETE /v1/hooks/{id}?subscription=<subscriptionId> " +
+        'ends the hook only while no later POST has renewed it',
+    ),
 });
 
 const RotatedSecretJsonSchema = z.object({
@@ -70,6 +76,29 @@ const DeliveryIdSchema = z.string().min(1).max(200).transform(canonicalUlid).des
 const HookDeliveryParamsSchema = z.object({ id: HookIdSchema, deliveryId: DeliveryIdSchema });
 const OutboundDeliveryParamsSchema = z.object({ deliveryId: DeliveryIdSchema });
 
+/**
+ * The response header of a DELETE that named a subscription a later POST replaced: the hook was
+ * kept. Only then, and never for a hook the workspace does not have, so it tells nothing about
+ * another workspace's hooks.
+ */
+const HOOK_KEPT_HEADER = 'x-consentry-hook-kept';
+
+const UnsubscribeQuerySchema = z
+  .object({
+    subscription: z
+      .string()
+      .refine(isUlid, 'must be a subscriptionId answered by POST /v1/hooks: a ULID such as 01ARZ3NDEKTSV4RRFFQ69G5FAV (any letter case)')
+      .transform(canonicalUlid)
+      .optional()
+      .describe(
+        'The subscriptionId POST /v1/hooks answered (any letter case): the hook is deleted only when this is its latest subscription. ' +
+          'Any other (one a later POST, a renewal, replaced: only the latest is kept, so one the hook never had reads the same), ' +
+          'or any for a hook subscribed before subscription ids were issued and not subscribed again since, ' +
+          `deletes nothing: the answer is still 204, with ${HOOK_KEPT_HEADER}: replaced. Without it, the hook is deleted whatever its subscriptions.`,
+      ),
+  })
+  .strict();
+
 /** A bulk retry names the status it sends again, so that the request says what it does. */
 const RetryDeadBodySchema = z
   .object({ status: z.literal('dead', { error: 'must be "dead": only dead letters can be sent again' }) })
@@ -112,6 +141,8 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
           'The hook lasts as long as the API key that created it: revoking the key deletes the hook (deletedReason key_revoked), and its pending deliveries are not sent. ' +
           'Subscribing again what a live hook of the workspace subscribes (the same targetUrl, event and filter, compared as above: HTTPS://Example.com:443/x is https://example.com/x, and a tag filter vip is VIP) ' +
           'creates nothing: it answers 200 with that hook, as it was stored, and its secret, and the hook now lasts as long as the calling key. ' +
+          "Every answer, 200 included, carries a new subscriptionId, which becomes the hook's latest subscription: " +
+          'DELETE /v1/hooks/{id}?subscription=<an earlier one> then keeps the hook, so a subscriber that renews before it unsubscribes what it renewed is not cut off. ' +
           `A workspace has at most ${DEFAULT_MAX_HOOKS_PER_WORKSPACE} live hooks: one more is 409 until a hook is deleted.`,
         security: API_KEY_SECURITY,
         body: HookInputSchema,
@@ -164,15 +195,26 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
       schema: {
         tags: ['hooks'],
         summary: 'Unsubscribe; deleting again, or an id this workspace does not have, also answers 204',
+        description:
+          "With ?subscription=<subscriptionId> (as POST /v1/hooks answered it), only while that is the hook's latest subscription: " +
+          'a subscriber that renews by subscribing again and then unsubscribes the subscription it renewed keeps the hook. ' +
+          `Nothing is deleted then, and the 204 carries ${HOOK_KEPT_HEADER}: replaced.`,
         security: API_KEY_SECURITY,
         params: HookIdParamsSchema,
-        response: { 204: z.null().describe('Unsubscribed') },
+        querystring: UnsubscribeQuerySchema,
+        response: { 204: z.null().describe(`Unsubscribed, or nothing to do; ${HOOK_KEPT_HEADER}: replaced when the subscription named was replaced and the hook kept`) },
       },
     },
     async (request, reply) => {
       // Idempotent (Zapier may unsubscribe twice). The lookup is scoped to the key's workspace,
       // so another workspace's hook is never touched, and the answer does not reveal it exists.
-      await hooks.remove(authOf(request).workspaceId, request.params.id);
+      const { workspaceId } = authOf(request);
+      const { subscription } = request.query;
+      if (subscription === undefined) {
+        await hooks.remove(workspaceId, request.params.id);
+      } else if ((await hooks.removeSubscription(workspaceId, request.params.id, subscription)) === 'replaced') {
+        reply.header(HOOK_KEPT_HEADER, 'replaced');
+      }
       return reply.code(204).send(null);
     },
   );
