@@ -16,7 +16,7 @@ import type { Clock } from '../ports/clock.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
 import { authenticate } from './auth.js';
-import { clientErrorHandler } from './client-errors.js';
+import { clientErrorHandler, trackUnsentResponses } from './client-errors.js';
 import { withEventWebhooks } from './event-docs.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiTransform } from './openapi.js';
@@ -127,6 +127,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors: (error, request, reply) => sendProblem(reply, toProblem(error, request)),
     clientErrorHandler,
   });
+  trackUnsentResponses(app.server);
   app.setValidatorCompiler(requestValidatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installProblemHandlers(app);

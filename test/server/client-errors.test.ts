@@ -1,11 +1,13 @@
+import { createServer } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
-import { clientErrorHandler } from '../../src/server/client-errors.js';
+import { clientErrorHandler, trackUnsentResponses } from '../../src/server/client-errors.js';
 import { ProblemSchema } from '../../src/server/problem.js';
 import { createMemoryStore } from '../../src/store/memory.js';
+import { testApp, type Tenant, type TestApp } from './helpers.js';
 
 let app: FastifyInstance | undefined;
 afterEach(async () => {
@@ -15,7 +17,12 @@ afterEach(async () => {
 
 /** Writes `raw` on a new connection to the server on 127.0.0.1 and reads until the server closes it. */
 async function exchange(raw: string): Promise<string> {
-  app = await buildApp({ store: createMemoryStore(), defaultMetrics: false });
+  return exchangeWith(await buildApp({ store: createMemoryStore(), defaultMetrics: false }), raw);
+}
+
+/** `exchange` with a server of the caller's. */
+async function exchangeWith(server: FastifyInstance, raw: string): Promise<string> {
+  app = server;
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;
   return new Promise((resolve, reject) => {
@@ -60,6 +67,116 @@ describe('a request Node cannot read as HTTP', () => {
     expect(answer.status).toBe('HTTP/1.1 431 Request Header Fields Too Large');
     expect(answer.headers).toContain('content-type: application/problem+json');
     expect(ProblemSchema.parse(answer.body)).toMatchObject({ status: 431, code: 'HEADERS_TOO_LARGE' });
+  });
+});
+
+describe('a request with a valid key followed by bytes past its Content-Length', () => {
+  const EXTRA = 'EXTRA-BYTES-NOT-HTTP\r\n\r\n';
+
+  function post(tenant: Tenant, url: string, body: unknown): string {
+    const json = JSON.stringify(body);
+    return (
+      `POST ${url} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${tenant.key}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}${EXTRA}`
+    );
+  }
+
+  /**
+   * Holds the store's writes until the server has met the unreadable bytes, so the route is
+   * certainly still running when they arrive, however the bytes are split on the wire.
+   */
+  function writesAfterTheUnreadableBytes(t: TestApp): void {
+    const seen = new Promise<void>((resolve) => t.app.server.once('clientError', () => resolve()));
+    const transaction = t.store.transaction.bind(t.store);
+    vi.spyOn(t.store, 'transaction').mockImplementation(async (fn) => {
+      await seen;
+      return transaction(fn);
+    });
+  }
+
+  /** Every response on the connection, in order. */
+  function responses(answer: string): { status: string; headers: string; body: unknown }[] {
+    return answer
+      .split(/(?=HTTP\/1\.1 \d{3} )/)
+      .filter((part) => part !== '')
+      .map((part) => {
+        const [head = '', body = ''] = part.split('\r\n\r\n');
+        const [status = '', ...headers] = head.split('\r\n');
+        return { status, headers: headers.join('\n').toLowerCase(), body: JSON.parse(body) };
+      });
+  }
+
+  it('answers a contact it creates with its 201, then closes the connection', async () => {
+    const t = await testApp();
+    const acme = await t.tenant('Acme');
+    writesAfterTheUnreadableBytes(t);
+    const answers = responses(await exchangeWith(t.app, post(acme, '/v1/contacts', { name: 'Ana Test', email: 'ana.test@example.com' })));
+    expect(answers.map((answer) => answer.status)).toEqual(['HTTP/1.1 201 Created']);
+    const [created] = answers;
+    expect(created?.headers).toContain('connection: close');
+    expect(created?.body).toMatchObject({ name: 'Ana Test', email: 'ana.test@example.com' });
+    const { id } = created?.body as { id: string };
+    const stored = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}` });
+    expect(stored.statusCode).toBe(200);
+  });
+
+  it('answers a STOP it records with its 200, logged like any other request', async () => {
+    const lines: string[] = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const t = await testApp({ logger: { level: 'info', stream } });
+    const acme = await t.tenant('Acme');
+    writesAfterTheUnreadableBytes(t);
+    const stop = { channel: 'whatsapp', messageId: 'wamid.overrun', from: { id: '+34600000001', name: 'Ana Test' }, text: 'STOP' };
+    const answers = responses(await exchangeWith(t.app, post(acme, '/v1/messages', stop)));
+    expect(answers.map((answer) => answer.status)).toEqual(['HTTP/1.1 200 OK']);
+    const { contactId } = answers[0]?.body as { contactId: string };
+    const permission = await t.as(acme, { method: 'GET', url: `/v1/contacts/${contactId}/permission?channel=whatsapp&purpose=marketing` });
+    expect(permission.json()).toMatchObject({ allowed: false, status: 'opted_out' });
+    const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries).toContainEqual(
+      expect.objectContaining({ msg: 'request completed', req: expect.objectContaining({ method: 'POST', url: '/v1/messages' }), res: { statusCode: 200 } }),
+    );
+  });
+});
+
+describe('bytes Node cannot read inside a request whose response has begun', () => {
+  it('adds nothing to that response and closes the connection', async () => {
+    // A route that answers before it reads the body: its head and a first chunk are on the wire.
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.write('begun');
+    });
+    trackUnsentResponses(server);
+    server.on('clientError', (error, socket) => clientErrorHandler.call(undefined as never, error as Parameters<typeof clientErrorHandler>[0], socket as Socket));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect({ host: '127.0.0.1', port }, () =>
+          socket.write('POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n'),
+        );
+        let received = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk: string) => {
+          const first = !received.includes('begun');
+          received += chunk;
+          if (first && received.includes('begun')) socket.write('not-a-chunk-size\r\n\r\n');
+        });
+        socket.on('error', reject);
+        socket.on('close', () => resolve(received));
+      });
+      expect(answer.startsWith('HTTP/1.1 200 OK')).toBe(true);
+      expect(answer).toContain('begun');
+      expect(answer).not.toContain('HTTP/1.1 400');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
