@@ -164,11 +164,22 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // What hooks and the custom channel's outbound webhook receive: each event type's body.
     transformObject: (document) => ('openapiObject' in document ? withEventWebhooks(document.openapiObject) : document.swaggerObject),
   });
-  // Behind a proxy that serves the API under a path (PUBLIC_URL https://example.com/consentry),
-  // the page's scripts and styles must be asked for under that path too: the plugin writes their
-  // URLs from the root.
-  const publicPath = options.publicUrl === undefined ? '/' : new URL(options.publicUrl).pathname;
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs', ...(publicPath === '/' ? {} : { indexPrefix: publicPath }) });
+  // The page at /docs/ asks for its scripts and styles relative to itself (./static/...), which
+  // holds on the server's own address and behind a proxy that serves it under a path
+  // (PUBLIC_URL https://example.com/consentry) alike; at /docs the plugin would write them from the
+  // root, which the proxy's path lacks. So /docs redirects to docs/, a relative reference
+  // (RFC 9110 §10.2.2: Location resolves against the URL asked for).
+  await app.register(fastifySwaggerUi, {
+    routePrefix: '/docs',
+    uiHooks: {
+      onRequest: (request, reply, done) => {
+        const queryAt = request.url.indexOf('?');
+        const path = queryAt === -1 ? request.url : request.url.slice(0, queryAt);
+        if (path === '/docs') reply.redirect(`docs/${queryAt === -1 ? '' : request.url.slice(queryAt)}`);
+        else done();
+      },
+    },
+  });
 
   const typed = app.withTypeProvider<ZodTypeProvider>();
   systemRoutes(typed, context, options.config?.METRICS_TOKEN);
