@@ -460,6 +460,16 @@ export function unstartableKeywordMatch(match: string, workspaceKeywords?: Works
   return null;
 }
 
+/**
+ * Why a `keyword` binding's match reads as nothing, or null when it has a letter or digit: compared
+ * as keywords are (normalizeText), punctuation, symbols and emoji alone read as an empty phrase, and
+ * so does every message without a letter or digit, so it would start on a thumbs-up or a "?".
+ */
+export function emptyKeywordMatch(match: string): string | null {
+  if (normalizeText(match) !== '') return null;
+  return `${JSON.stringify(match)} has no letter or digit: a match is compared as keywords are, without punctuation, symbols and emoji, so it would start on every message that has none (an emoji, a lone "?"); bind a phrase with a word in it, or leave match out to start on every message`;
+}
+
 const INTENT_NAMES: Readonly<Record<MatchIntent, string>> = { opt_in: 'opt-in', opt_out: 'opt-out', help: 'help' };
 
 /** Whether a message so read starts the `keyword` bindings it matches: it is no keyword and holds no opt-out word. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ConsentryError, describeIssues, refusalOf, withUnnamedFields, type ErrorCode, type FieldIssue } from '../core/errors.js';
-import { unstartableKeywordMatch, validateWorkspaceKeywords, type WorkspaceKeywords } from '../core/keywords.js';
+import { emptyKeywordMatch, unstartableKeywordMatch, validateWorkspaceKeywords, type WorkspaceKeywords } from '../core/keywords.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import { FIELD_PARSE } from '../core/required.js';
 import {
@@ -129,7 +129,8 @@ function unknownTemplateIssues(triggers: readonly (TriggerBinding | undefined)[]
 
 /**
  * The `keyword` bindings whose match never starts them with the workspace's keywords
- * (unstartableKeywordMatch), named `triggers.<index>.match`. Where the input sets the trigger list
+ * (unstartableKeywordMatch), or, where the input sets the trigger list, reads as nothing
+ * (emptyKeywordMatch), named `triggers.<index>.match`. Where the input sets the trigger list
  * every binding is checked; where it changes only keywords, the bindings it would silence (those
  * that could start with `keywordsBefore`), so a binding stored before such bindings were refused
  * does not block the change; otherwise none.
@@ -140,6 +141,11 @@ function unstartableKeywordTriggerIssues(triggers: readonly (TriggerBinding | un
   const issues: FieldIssue[] = [];
   triggers.forEach((binding, index) => {
     if (binding?.trigger !== 'keyword' || binding.match === undefined) return;
+    const empty = checks.triggersSet === true ? emptyKeywordMatch(binding.match) : null;
+    if (empty !== null) {
+      issues.push({ path: `triggers.${index}.match`, message: empty });
+      return;
+    }
     const why = unstartableKeywordMatch(binding.match, keywords);
     if (why === null || (checks.triggersSet !== true && unstartableKeywordMatch(binding.match, before) !== null)) return;
     issues.push({ path: `triggers.${index}.match`, message: `a "keyword" binding that never starts: ${why}` });

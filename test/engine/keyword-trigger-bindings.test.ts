@@ -59,6 +59,19 @@ describe('keyword bindings that could never start', () => {
     });
   });
 
+  it.each(['!!!', '👍', '¿?', '...'])('refuses %j, which reads as nothing and would start on every message without a letter or digit', async (match) => {
+    const refused = ws.updateSettings({ triggers: [PRIVACY, keywordBinding(match)] });
+    await expect(refused).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [{ path: 'triggers.1.match', message: expect.stringContaining(`${JSON.stringify(match)} has no letter or digit`) }],
+    });
+    expect((await ws.get()).settings.triggers).toEqual([{ ...PRIVACY, enabled: true }]);
+  });
+
+  it('accepts a phrase of digits, or with one letter among symbols', async () => {
+    expect((await ws.updateSettings({ triggers: [keywordBinding('#1'), { ...keywordBinding('a!'), template: 'welcome-request-phone' }] })).settings.triggers).toHaveLength(2);
+  });
+
   it('names every such binding of the list at once, beside the other bindings that could never start', async () => {
     const refused = ws.updateSettings({
       triggers: [PRIVACY, keywordBinding('track order'), keywordBinding('cancel order'), { ...PRIVACY, match: 'hola' }, { ...keywordBinding('START'), enabled: false }],
