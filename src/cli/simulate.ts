@@ -12,6 +12,7 @@ import { FakeClock } from '../ports/clock.js';
 import type { StoredEvent } from '../ports/store.js';
 import { createMemoryStore } from '../store/memory.js';
 import { getTemplate, TEMPLATE_IDS } from '../core/workflow/index.js';
+import { ZonedDateTimeSchema, zonedDateTimeMessage } from '../core/time.js';
 import type { CliIo } from './io.js';
 import { cannotRead, CliFailure, CliRefusal, writeLine } from './io.js';
 
@@ -53,11 +54,6 @@ const StepDurationSchema = z.string().superRefine((text, ctx) => {
 const LATEST_INSTANT = '9999-12-31T23:59:59.999Z';
 const LATEST_INSTANT_MS = Date.parse(LATEST_INSTANT);
 
-/** RFC 3339 §5.6 `date-time`: `time-offset` is `Z` or `+hh:mm`/`-hh:mm`; `T` and `Z` may be written in lower case. */
-const RFC3339_DATE_TIME = z.iso.datetime({ offset: true });
-/** A date and time as spreadsheets and people write them, with no zone: which instant it names depends on where it is read. */
-const ZONELESS_DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?$/i;
-const START_EXAMPLES = '2026-03-01T10:00:00Z or 2026-03-01T10:00:00+01:00';
 /** The earliest instant `toISOString` writes with a four-digit year, as the stores keep timestamps. */
 const EARLIEST_INSTANT = '0000-01-01T00:00:00.000Z';
 
@@ -70,9 +66,8 @@ const StartSchema = z
   .string()
   .transform((text, ctx) => {
     const written = text.trim().toUpperCase();
-    if (!RFC3339_DATE_TIME.safeParse(written).success) {
-      const why = ZONELESS_DATE_TIME.test(written) ? 'has no time zone' : 'is not an RFC 3339 date and time';
-      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} ${why}: write it with Z or an offset from UTC, such as ${START_EXAMPLES}` });
+    if (!ZonedDateTimeSchema.safeParse(written).success) {
+      ctx.addIssue({ code: 'custom', message: zonedDateTimeMessage(text) });
       return z.NEVER;
     }
     const instant = Date.parse(written);

@@ -34,12 +34,13 @@ describe('simulate: the transcript start', () => {
   it.each([
     ['2026-03-01T10:00:00', 'has no time zone'],
     ['2026-03-01 10:00', 'has no time zone'],
-    ['01/03/2026 10:00', 'is not an RFC 3339 date and time'],
-    ['2026-03-01T10:00:00+0100', 'is not an RFC 3339 date and time'],
-  ])('refuses %s, naming start', async (start, why) => {
+    ['01/03/2026 10:00', 'is not a date and time in'],
+    ['2026-03-01T10:00:00+0100', 'is not a date and time in'],
+  ])('refuses %s, naming start, in the words import and the API use', async (start, why) => {
+    const form = 'ISO 8601 with a time zone, e.g. 2026-03-01T10:00:00Z (UTC) or 2026-03-01T10:00:00+01:00';
     await expect(runTranscript({ template: 'request-consent-privacy', start, steps: [] })).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
-      issues: [{ path: 'start', message: `${JSON.stringify(start)} ${why}: write it with Z or an offset from UTC, such as 2026-03-01T10:00:00Z or 2026-03-01T10:00:00+01:00` }],
+      issues: [{ path: 'start', message: why === 'has no time zone' ? `${JSON.stringify(start)} has no time zone: write it in ${form}` : `${JSON.stringify(start)} is not a date and time in ${form}` }],
     });
   });
 
@@ -59,7 +60,7 @@ describe('simulate: the transcript start', () => {
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr.trim().split('\n')).toEqual([
-      `error [VALIDATION_FAILED]: ${file}: Invalid transcript: start: "2026-03-01T10:00:00" has no time zone: write it with Z or an offset from UTC, such as 2026-03-01T10:00:00Z or 2026-03-01T10:00:00+01:00`,
+      `error [VALIDATION_FAILED]: ${file}: Invalid transcript: start: "2026-03-01T10:00:00" has no time zone: write it in ISO 8601 with a time zone, e.g. 2026-03-01T10:00:00Z (UTC) or 2026-03-01T10:00:00+01:00`,
     ]);
   });
 
