@@ -70,10 +70,9 @@ function derivedKeyPrefix(sha256: string): string {
   return `file-sha256:${sha256}:line:`;
 }
 
-/** A row of a file imported before (its derived key recorded) whose status is no longer the one in force. */
-export const SUPERSEDED_REPLAY =
-  'this line of a file with the same content (SHA-256) was imported before, and another decision now stands for its contact, purpose and channel: ' +
-  'it was not recorded again; to record it as a new decision, give the file an occurred_at or idempotency_key column';
+/** A row of a file imported before (its derived key recorded) that a decision made since overtook (supersededReplayMessage). */
+const SUPERSEDED_REPLAY =
+  'this line of a file with the same content (SHA-256) was imported before, and another decision now stands for its contact, purpose and channel: it was not recorded again';
 
 export interface RowFailure {
   /** The line of the file the row starts on. */
@@ -154,6 +153,11 @@ class ColumnNames {
     return this.header.spelled.get(field) ?? COLUMN_OF[field];
   }
 
+  /** Whether the file has a column for `field`. */
+  has(field: Field): boolean {
+    return this.header.spelled.has(field);
+  }
+
   /** The column(s) an issue is about, and where they stand in the file (to list a row's issues in column order). */
   forIssue(path: string, row: BulkRowValues): { label: string; position: number } {
     const name = path.split('.')[0] ?? '';
@@ -178,6 +182,31 @@ class ColumnNames {
     const index = this.header.fields.indexOf(field);
     return index < 0 ? Number.POSITIVE_INFINITY : index;
   }
+}
+
+/**
+ * Why a row of a file imported before (its derived key recorded) is refused: a decision made since
+ * overtook it. What would tell the line apart as a new decision speaks of what the file has: a
+ * column it lacks, an empty cell of one it has, or the time its occurred_at already gives, which is
+ * the time of the decision recorded before.
+ */
+function supersededReplayMessage(names: ColumnNames, row: BulkRowValues): string {
+  const occurredAt = names.of('occurredAt');
+  const key = names.of('idempotencyKey');
+  const hasOccurredAt = names.has('occurredAt');
+  const hasKey = names.has('idempotencyKey');
+  const advice =
+    !hasOccurredAt && !hasKey
+      ? `give the file an ${occurredAt} or ${key} column`
+      : [
+          !hasOccurredAt
+            ? `give the file an ${occurredAt} column`
+            : row.occurredAt === undefined
+              ? `fill in its ${occurredAt}`
+              : `put the time the new decision was made in its ${occurredAt} (it has the time of the one recorded before)`,
+          hasKey ? `fill in its ${key}` : `give the file an ${key} column`,
+        ].join(', or ');
+  return `${SUPERSEDED_REPLAY}; to record it as a new decision, ${advice}`;
 }
 
 function failuresOf(line: number, row: BulkRowValues, issues: readonly FieldIssue[], names: ColumnNames): RowFailure[] {
@@ -359,8 +388,10 @@ export async function importCsv(
           // only: a line of the file recorded after the decision from elsewhere (on a run that
           // finished an interrupted one, or once a held address was let through) overtakes the
           // line on its own channel, while the decision from elsewhere still stands on another,
-          // and the same file must get the same answer on every run.
-          failures[target.index] = [{ line, field: '', message: SUPERSEDED_REPLAY }];
+          // and the same file must get the same answer on every run. Only decisions recorded after
+          // the line count (overtakenBy): one that stood before it (a line dated earlier, recorded
+          // not in effect) was there on the first run too, which recorded the line.
+          failures[target.index] = [{ line, field: '', message: supersededReplayMessage(names, target.row) }];
           continue;
         }
         warnings[target.index] = failuresOf(line, target.row, result.warnings, names);

@@ -57,14 +57,14 @@ export type BulkRowResult =
        */
       inEffect: boolean;
       /**
-       * For a row answered from its idempotency key (`created` false) whose status is no longer
-       * the one in force on every channel it covers: of the decisions that stand there now
-       * (`overtakenBy`), the one recorded last. Null otherwise.
+       * For a row answered from its idempotency key (`created` false) whose status a decision
+       * recorded since has overtaken on a channel it covers: of those decisions (`overtakenBy`),
+       * the one recorded last. Null otherwise.
        */
       supersededBy: SupersedingDecision | null;
       /**
-       * For such a row, every decision that stands where its status is no longer in force
-       * (overtakingDecisions), each once, in the order recorded; empty otherwise. A caller that
+       * For such a row, every decision recorded since that stands where its status is no longer
+       * in force (overtakingDecisions), each once, in the order recorded; empty otherwise. A caller that
        * tells its own later rows from decisions made elsewhere (the import) reads all of them: the
        * one recorded last may be its own while another, from elsewhere, still stands on another
        * channel.
@@ -301,14 +301,17 @@ async function findContactForRow(uow: UnitOfWork, row: Row, identities: NamedIde
 }
 
 /**
- * For a replayed row (answered from its idempotency key, which writes nothing): every decision in
- * force on a channel the row covers whose status is not the row's, each once (a decision on `any`
- * can be in force on several), in the order recorded; empty when the row's status is in force on
- * every one. What is in force on a channel is what canMessage reads (effectiveStatus: the
- * channel's own decision or the purpose's decision on `any`, whichever is newer). A row on `any`
- * covers every channel, so a later decision on one channel (START on WhatsApp after STOP ALL)
- * overtakes it there, as a later decision on `any` overtakes a channel's row. All of them, not
- * the one recorded last only: a caller telling its own later rows from decisions made elsewhere
+ * For a replayed row (answered from its idempotency key, which writes nothing): every decision
+ * recorded after the row (a higher ledger seq) that is in force on a channel the row covers with a
+ * status that is not the row's, each once (a decision on `any` can be in force on several), in the
+ * order recorded; empty when there is none. What is in force on a channel is what canMessage reads
+ * (effectiveStatus: the channel's own decision or the purpose's decision on `any`, whichever is
+ * newer). A row on `any` covers every channel, so a later decision on one channel (START on
+ * WhatsApp after STOP ALL) overtakes it there, as a later decision on `any` overtakes a channel's
+ * row. Only decisions made since: one recorded before the row was already there when the row was
+ * first answered (a row dated before it was recorded not in effect), so naming it on a replay would
+ * answer the same row differently the second time, with nothing changed in between. All of them,
+ * not the one recorded last only: a caller telling its own later rows from decisions made elsewhere
  * (the import) must see a decision from elsewhere on one channel even when one of its own rows
  * was recorded after it on another.
  */
@@ -319,7 +322,7 @@ async function overtakingDecisions(uow: UnitOfWork, replayed: RecordedConsent): 
   const overtaking = new Map<string, ConsentState>();
   for (const coveredChannel of covered) {
     const inForce = indexed.effective(purpose, coveredChannel).state;
-    if (inForce === null || inForce.status === status) continue;
+    if (inForce === null || inForce.status === status || inForce.seq <= replayed.record.seq) continue;
     overtaking.set(inForce.recordId, inForce);
   }
   const decisions: SupersedingDecision[] = [];

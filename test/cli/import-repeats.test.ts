@@ -289,3 +289,76 @@ describe('consentry import: a file with the content of one imported before', () 
     expect(await ledger()).toHaveLength(2);
   });
 });
+
+describe('consentry import: a dated line of a file imported before', () => {
+  const header = 'email,purpose,channel,status,legal_basis,explanation,occurred_at';
+  const signup = 'ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Web form';
+  const NOT_IN_EFFECT = '1 recorded row is older than the decision in force for its contact, purpose and channel';
+
+  it('answers a line dated before the decision in force, recorded not in effect, "already recorded" on the re-run', async () => {
+    expect((await importRows('email,purpose,channel,status,legal_basis,explanation', [signup], 'signups.csv')).code).toBe(0);
+
+    const old = ['ana@example.com,marketing,email,opted_out,,,2025-06-01T00:00:00Z'];
+    const first = await importRows(header, old, 'old-unsubscribes.csv');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain(`Imported 1 of 1 rows: 1 recorded, 0 already recorded (idempotency key); 0 row(s) rejected and left unchanged. ${NOT_IN_EFFECT}`);
+
+    // The same file again, as to finish an interrupted import: the decision in force was there on the first run too.
+    for (const run of [await importRows(header, old, 'old-unsubscribes.csv'), await importRows(header, old, 'old-unsubscribes-copy.csv')]) {
+      expect(run.code).toBe(0);
+      expect(run.stderr).not.toContain('line 2:');
+      expect(run.stdout).toContain('Imported 1 of 1 rows: 0 recorded, 1 already recorded (idempotency key); 0 row(s) rejected and left unchanged.');
+    }
+    expect((await ledger()).map((record) => record.status)).toEqual(['opted_in', 'opted_out']);
+  });
+
+  it('refuses a dated all-channel line once a decision is made elsewhere since, not for the one in force before it', async () => {
+    const phoneHeader = 'phone,purpose,channel,status,legal_basis,explanation,occurred_at';
+    expect((await importRows(phoneHeader, ['+34600000001,marketing,whatsapp,opted_in,CONSENT_WITH_NOTICE,Web form,'], 'whatsapp-signups.csv')).code).toBe(0);
+    const stopAll = ['+34600000001,marketing,any,opted_out,,,2025-06-01T00:00:00Z'];
+    expect((await importRows(phoneHeader, stopAll, 'old-stop-all.csv')).code).toBe(0);
+
+    const rerun = await importRows(phoneHeader, stopAll, 'old-stop-all.csv');
+    expect(rerun.code).toBe(0);
+    expect(rerun.stdout).toContain('Imported 1 of 1 rows: 0 recorded, 1 already recorded (idempotency key); 0 row(s) rejected and left unchanged.');
+
+    // The person opts in on SMS since: that decision overtakes the STOP ALL line there.
+    expect((await importRows(phoneHeader, ['+34600000001,marketing,sms,opted_in,CONSENT_WITH_NOTICE,Shop,'], 'sms-signups.csv')).code).toBe(0);
+    const after = await importRows(phoneHeader, stopAll, 'old-stop-all.csv');
+    expect(after.code).toBe(1);
+    expect(after.stderr).toContain(
+      'line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands for its contact, purpose and channel: it was not recorded again; ' +
+        'to record it as a new decision, put the time the new decision was made in its occurred_at (it has the time of the one recorded before), or give the file an idempotency_key column',
+    );
+    expect(after.stdout).toContain('Imported 0 of 1 rows: 0 recorded, 0 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+  });
+});
+
+describe('consentry import: what the refusal of a line overtaken since asks of the file', () => {
+  const base = 'ana@example.com,marketing,email,opted_out,,';
+  const PREFIX =
+    'line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands for its contact, purpose and channel: it was not recorded again; to record it as a new decision, ';
+
+  it.each([
+    { file: 'without an occurred_at or idempotency_key column', columns: '', cells: '', advice: 'give the file an occurred_at or idempotency_key column' },
+    { file: 'with an empty occurred_at', columns: ',occurred_at', cells: ',', advice: 'fill in its occurred_at, or give the file an idempotency_key column' },
+    {
+      file: 'with an occurred_at filled in, spelled its own way',
+      columns: ',Occurred_At',
+      cells: ',2026-01-02T00:00:00Z',
+      advice: 'put the time the new decision was made in its Occurred_At (it has the time of the one recorded before), or give the file an idempotency_key column',
+    },
+    { file: 'with an empty idempotency_key', columns: ',idempotency_key', cells: ',', advice: 'give the file an occurred_at column, or fill in its idempotency_key' },
+    { file: 'with both columns empty', columns: ',occurred_at,idempotency_key', cells: ',,', advice: 'fill in its occurred_at, or fill in its idempotency_key' },
+  ])('asks for no column the file has: a file $file', async ({ columns, cells, advice }) => {
+    const header = `email,purpose,channel,status,legal_basis,explanation${columns}`;
+    expect((await importRows(header, [`${base}${cells}`], 'unsubscribes.csv')).code).toBe(0);
+    expect((await importRows('email,purpose,channel,status,legal_basis,explanation', ['ana@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,Web form'], 'signups.csv')).code).toBe(0);
+
+    const again = await importRows(header, [`${base}${cells}`], 'unsubscribes.csv');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`${PREFIX}${advice}\n`);
+    const named = columns.split(',').filter((column) => column !== '');
+    for (const column of named) expect(again.stderr).not.toContain(`give the file an ${column}`);
+  });
+});

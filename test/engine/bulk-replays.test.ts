@@ -120,3 +120,63 @@ describe('bulkSetConsent: overtakenBy of a row answered from its idempotency key
     expect(replay.overtakenBy).toEqual([]);
   });
 });
+
+describe('bulkSetConsent: a replayed row names only decisions recorded after it', () => {
+  /** A time before the clock's start, so that a row dated then is older than every decision the tests record. */
+  const BACKDATED = '2025-06-01T00:00:00Z';
+
+  it('names no decision for a backdated row that was never in effect, on every replay', async () => {
+    await send({ ...OPT_IN, channel: 'email', idempotencyKey: 'signup-1' });
+    const row = { ...STOP_ALL, channel: 'email', idempotencyKey: 'old-unsubscribe-1', occurredAt: BACKDATED };
+    const first = await send(row);
+    expect(first).toMatchObject({ created: true, inEffect: false });
+
+    for (let run = 0; run < 2; run++) {
+      const replay = await send(row);
+      expect(replay).toMatchObject({ created: false, recordId: first.recordId, supersededBy: null });
+      expect(replay.overtakenBy).toEqual([]);
+    }
+    expect(await ws.canMessage(first.contactId, 'email', 'marketing')).toMatchObject({ allowed: true });
+  });
+
+  it('names a decision made after a backdated row, and not the older one that was in force when it came', async () => {
+    await send({ ...OPT_IN, channel: 'email', idempotencyKey: 'signup-1' });
+    const row = { ...STOP_ALL, channel: 'email', idempotencyKey: 'old-unsubscribe-1', occurredAt: BACKDATED };
+    await send(row);
+    const stopAll = await send({ ...STOP_ALL, idempotencyKey: 'crm-stop-all-9' });
+    const optIn = await send({ ...OPT_IN, channel: 'email', idempotencyKey: 'signup-2' });
+
+    const replay = await send(row);
+    expect(replay.overtakenBy).toEqual([{ recordId: optIn.recordId, status: 'opted_in', idempotencyKey: 'signup-2' }]);
+    expect(replay.supersededBy).toEqual(replay.overtakenBy[0]);
+    // The STOP ALL made since agreed with the row while it stood, so it is not named.
+    expect(replay.overtakenBy.map((decision) => decision.recordId)).not.toContain(stopAll.recordId);
+  });
+
+  it('names, for a backdated all-channel row, the channel decision made since and not the one in force before it', async () => {
+    await send({ ...OPT_IN, channel: 'whatsapp', idempotencyKey: 'whatsapp-signup' });
+    const backdatedStopAll = { ...STOP_ALL, idempotencyKey: 'old-stop-all', occurredAt: BACKDATED };
+    const first = await send(backdatedStopAll);
+    expect(first.created).toBe(true);
+    expect(await ws.canMessage(first.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: true });
+
+    const replay = await send(backdatedStopAll);
+    expect(replay).toMatchObject({ created: false, supersededBy: null, overtakenBy: [] });
+
+    // A decision from elsewhere made since, on another channel, overtakes the STOP ALL there.
+    const sms = await send({ ...OPT_IN, channel: 'sms', idempotencyKey: 'shop-signup' });
+    const later = await send(backdatedStopAll);
+    expect(later.overtakenBy).toEqual([{ recordId: sms.recordId, status: 'opted_in', idempotencyKey: 'shop-signup' }]);
+    expect(later.supersededBy).toEqual({ recordId: sms.recordId, status: 'opted_in', idempotencyKey: 'shop-signup' });
+  });
+
+  it('names no all-channel decision that was in force before a backdated row on one channel', async () => {
+    await send(STOP_ALL);
+    const row = { ...OPT_IN, channel: 'email', idempotencyKey: 'paper-form-1', occurredAt: BACKDATED };
+    const first = await send(row);
+    expect(first.created).toBe(true);
+    // The STOP ALL, newer than the row, still governs e-mail.
+    expect(await ws.canMessage(first.contactId, 'email', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
+    expect(await send(row)).toMatchObject({ created: false, supersededBy: null, overtakenBy: [] });
+  });
+});

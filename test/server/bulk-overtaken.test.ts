@@ -53,3 +53,24 @@ describe('POST /v1/consents/bulk: decisions that overtook a row sent again', () 
     expect(replay.json().results[0]).toMatchObject({ ok: true, created: false, supersededBy: null, overtakenBy: [] });
   });
 });
+
+describe('POST /v1/consents/bulk: a row dated before the decision in force, sent again', () => {
+  it('names no decision recorded before the row, and one made since', async () => {
+    t = await testApp();
+    const acme = await t.tenant('Acme');
+    const bulk = (rows: object[]) => t?.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows } });
+    await bulk([optIn('whatsapp', 'signup-whatsapp')]);
+    const backdated = { ...STOP_ALL, idempotencyKey: 'old-stop-1', occurredAt: '2025-06-01T00:00:00Z' };
+    const first = await bulk([backdated]);
+    expect(first?.json().results[0]).toMatchObject({ ok: true, created: true });
+
+    const replay = await bulk([backdated]);
+    expect(replay?.statusCode).toBe(200);
+    expect(replay?.json().results[0]).toMatchObject({ ok: true, created: false, supersededBy: null, overtakenBy: [] });
+
+    const sms = (await bulk([optIn('sms', 'shop-sms-1')]))?.json().results[0].recordId;
+    const later = await bulk([backdated]);
+    const made = { recordId: sms, status: 'opted_in', idempotencyKey: 'shop-sms-1' };
+    expect(later?.json().results[0]).toMatchObject({ ok: true, created: false, supersededBy: made, overtakenBy: [made] });
+  });
+});

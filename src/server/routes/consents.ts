@@ -229,7 +229,7 @@ const BulkResultSchema = z.union([
     overtakenBy: z
       .array(OvertakingDecisionSchema)
       .describe(
-        "For a row answered from its idempotency key (`created` false): every decision in force on a channel the row covers whose status is not the row's, each once, in the order recorded (for a row on `any`, a later decision on one channel overtakes it there; a row on one channel is overtaken by a later decision there or on `any`); empty otherwise. A client sending a batch again after a failure tells its own later rows from decisions made elsewhere by their idempotencyKey",
+        "For a row answered from its idempotency key (`created` false): every decision recorded after the row that is in force on a channel the row covers with a status that is not the row's, each once, in the order recorded (for a row on `any`, a later decision on one channel overtakes it there; a row on one channel is overtaken by a later decision there or on `any`); a decision that stood before the row (one a row dated earlier was recorded not in effect under) is not listed; empty otherwise. A client sending a batch again after a failure tells its own later rows from decisions made elsewhere by their idempotencyKey",
       ),
     warnings: z
       .array(z.object({ path: z.string(), message: z.string() }))
