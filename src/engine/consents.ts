@@ -51,9 +51,11 @@ export type BulkRowResult =
        */
       repeated: boolean;
       /**
-       * Whether the row's decision is the one in force for its purpose and channel after it: false
-       * for one older than the decision in force (an `occurredAt` before it), which the ledger keeps
-       * but which changes no status and raises no event.
+       * Whether the row's decision is the one in force for its purpose and channel after it, as
+       * canMessage reads it (effectiveStatus: the channel's own decision or the purpose's decision
+       * on `any`, whichever is newer): false for one older than the decision in force (an
+       * `occurredAt` before it, also before a STOP ALL on `any`), which the ledger keeps but which
+       * changes no status that governs.
        */
       inEffect: boolean;
       /**
@@ -113,7 +115,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
         recordId: recorded.record.id,
         created: recorded.created,
         repeated,
-        inEffect: recorded.current.recordId === recorded.record.id,
+        inEffect: effectiveStatus(recorded.states, row.purpose, row.channel).state?.recordId === recorded.record.id,
         supersededBy: overtakenBy.at(-1) ?? null,
         overtakenBy,
         warnings,

@@ -3,7 +3,7 @@ import { canonicalContactId, type Contact } from '../core/contact.js';
 import { ConsentryError } from '../core/errors.js';
 import type { ConsentryEvent, EventDataByType, EventType } from '../core/events.js';
 import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
-import { applyRecord, canonicalJson, chainRecord, recordedOccurrence, validateDecision, type LedgerHead, type ValidDecision } from '../core/ledger.js';
+import { applyRecord, canonicalJson, chainRecord, effectiveStatus, recordedOccurrence, validateDecision, type LedgerHead, type ValidDecision } from '../core/ledger.js';
 import type { ConsentDecision } from '../core/consent.js';
 import { assertKnownPurpose, type Workspace } from '../core/settings.js';
 import { isoInstant } from '../core/time.js';
@@ -228,7 +228,15 @@ export class UnitOfWork {
     const after = applyRecord(before, record);
     if (after.recordId === record.id) {
       await this.tx.upsertConsentState(after);
-      this.consentStates.set(record.contactId, withState(states, after));
+      const updated = withState(states, after);
+      this.consentStates.set(record.contactId, updated);
+      // Raised for a decision that governs its channel, as canMessage reads it: one dated before a
+      // newer decision on `any` (an opt-in on WhatsApp older than a STOP ALL) changes the channel's
+      // own row but not what may be sent, and a subscriber acting on consent.given would message a
+      // contact who opted out of everything.
+      if (effectiveStatus(updated, record.purpose, record.channel).state?.recordId !== record.id) {
+        return { record, created: true, current: after, states: updated };
+      }
       await this.emit(
         record.status === 'opted_in' ? 'consent.given' : 'consent.withdrawn',
         {

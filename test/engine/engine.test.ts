@@ -316,6 +316,20 @@ describe('setConsent and bulkSetConsent', () => {
     expect(await ws.canMessage(contactId, 'email', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
   });
 
+  it('says a row on one channel dated before a STOP ALL that governs it is not in force, and raises nothing for it', async () => {
+    const stopAll = { email: 'ana@example.com', purpose: 'marketing', channel: 'any' as const, status: 'opted_out' as const, legalBasis: null, explanation: null };
+    const [current] = await ws.bulkSetConsent([stopAll]);
+    const contactId = current?.ok ? current.contactId : '';
+    const eventsBefore = (await ws.listEvents({ types: ['consent.given', 'consent.withdrawn'] })).length;
+    const earlier = { ...stopAll, channel: 'whatsapp' as const, status: 'opted_in' as const, legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Paper form', occurredAt: '2020-01-01T00:00:00Z' };
+    const [late, later] = await ws.bulkSetConsent([earlier, { ...earlier, channel: 'sms', occurredAt: undefined }]);
+    expect(late).toMatchObject({ ok: true, created: true, inEffect: false });
+    expect(later).toMatchObject({ ok: true, created: true, inEffect: true });
+    expect(await ws.canMessage(contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
+    expect(await ws.canMessage(contactId, 'sms', 'marketing')).toMatchObject({ allowed: true });
+    expect((await ws.listEvents({ types: ['consent.given', 'consent.withdrawn'] })).length).toBe(eventsBefore + 1);
+  });
+
   it("records a row whose e-mail differs from that of the contact its phone names, and warns that the e-mail was not added", async () => {
     const ana = await ws.createContact({ name: 'Ana Test', email: 'ana@example.com', phone: '+34600000001' });
     const [row, plain] = await ws.bulkSetConsent([
