@@ -30,7 +30,7 @@ import {
 } from './alert-store.js';
 
 /**
- * The alerts in the main SQLite database (table `slack_alerts`, migrations 4 and 14). Every statement runs
+ * The alerts in the main SQLite database (table `slack_alerts`, migrations 4, 14 and 22). Every statement runs
  * inside `store.transaction`, so it is serialised with the engine's transactions on the shared
  * connection (CONNECTORS.md); ingestion writes the alerts and the outbox cursor in one of them.
  */
@@ -55,6 +55,16 @@ interface AlertRow {
 
 const COLUMNS =
   'workspace_id, id, event_id, event, contact_name, contact_url, slack_channel, created_at, delivery, message_channel, message_ts, last_error, claim, resolution, erasure';
+
+/**
+ * The alerts a channel showed after a time, newest first (listShownSince): read from
+ * slack_alerts_shown (migration 22) as one range of the channel's rows, the window's only, in
+ * the order asked for. Its WHERE names the partial index's condition, as SQLite requires to use
+ * it (https://www.sqlite.org/partialindex.html). Exported so a test can check its plan.
+ */
+export const SHOWN_SINCE_SQL = `SELECT ${COLUMNS} FROM slack_alerts
+  WHERE workspace_id = ? AND message_channel = ? AND message_ts IS NOT NULL AND delivery IN ('posted', 'digested') AND created_at > ?
+  ORDER BY created_at DESC, event_id DESC LIMIT ?`;
 
 type InsertParams = [string, string, string, string, string | null, string | null, string, string, string | null];
 
@@ -127,12 +137,7 @@ class Statements {
     );
     // No index by message: only an erasure and a new lane of the dispatcher read a digest's alerts back, and they walk the workspace's alerts as eraseRows does.
     this.shownIn = db.prepare(`SELECT ${COLUMNS} FROM slack_alerts WHERE workspace_id = ? AND message_channel = ? AND message_ts = ? ORDER BY event_id`);
-    // Also a walk of the workspace's alerts (no index by created_at): only a new lane of the dispatcher (a start, the lease taken back, new settings) reads it.
-    this.shownSince = db.prepare(
-      `SELECT ${COLUMNS} FROM slack_alerts
-       WHERE workspace_id = ? AND message_channel = ? AND message_ts IS NOT NULL AND delivery IN ('posted', 'digested') AND created_at > ?
-       ORDER BY created_at DESC, event_id DESC LIMIT ?`,
-    );
+    this.shownSince = db.prepare(SHOWN_SINCE_SQL);
   }
 }
 

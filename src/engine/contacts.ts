@@ -7,7 +7,7 @@ import { redactEventData } from '../core/events.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import type { WorkspaceSettings } from '../core/settings.js';
 import { redactStoredRunState, RunStateSchema } from '../core/workflow/index.js';
-import type { ContactQuery } from '../ports/store.js';
+import { NOT_SENT_TO_ERASED_CONTACT, type ContactQuery } from '../ports/store.js';
 import { redactStoredResponse } from './handle-inbound.js';
 import type { ContactInputSchema, ContactPatchSchema } from './inputs.js';
 import { abandonWorkflowRun, cancelWorkflowRun, tagContact, untagContact } from './runs.js';
@@ -235,6 +235,17 @@ async function redactContactEvents(uow: UnitOfWork, contactId: string): Promise<
   }
 }
 
+/**
+ * A reply to the outbound webhook is a message to the person (README, outbound webhook), and
+ * erasure ends contact with them (GDPR Art. 17): the replies still waiting to go out (not sent
+ * yet, or waiting for a retry) are closed in the erasure's own transaction, as the dispatcher
+ * closes one it finds later, so none is sent once the erasure has answered. The contact's events
+ * to hooks are not replies and go out as any other (their data is redacted).
+ */
+async function closeContactReplies(uow: UnitOfWork, contactId: string): Promise<number> {
+  return uow.tx.abandonRepliesToContact(uow.workspaceId, contactId, NOT_SENT_TO_ERASED_CONTACT, uow.nowIso);
+}
+
 /** The answers kept for repeated deliveries of the contact's messages quote them; a repeated delivery replays the redacted answer. */
 async function redactContactAnswers(uow: UnitOfWork, contactId: string): Promise<number> {
   let count = 0;
@@ -287,6 +298,7 @@ export interface EraseOptions {
 export async function eraseContact(uow: UnitOfWork, id: string, options: EraseOptions = {}): Promise<ContactErasure> {
   const contact = await uow.requireContact(id);
   if (contact.erasedAt !== null) {
+    await closeContactReplies(uow, id);
     return {
       contact,
       redactedRecords: 0,
@@ -304,6 +316,7 @@ export async function eraseContact(uow: UnitOfWork, id: string, options: EraseOp
   if (options.keepErasedAddresses ?? true) await uow.tx.addErasedAddresses(uow.workspaceId, erasedAddressDigests(uow.workspaceId, contact));
   const redactedRecords = await uow.tx.redactConsentEvidence(uow.workspaceId, id, redactedEvidence());
   const redactedEvents = await redactContactEvents(uow, id);
+  await closeContactReplies(uow, id);
   const redactedMessages = await redactContactAnswers(uow, id);
   const redactedRuns = await redactContactRuns(uow, id);
   const erased = await uow.saveContact(eraseContactData(contact, uow.nowIso));

@@ -146,6 +146,15 @@ export type DeliveryStatus = 'pending' | 'delivered' | 'dead';
 /** Deliveries to a workspace's outbound webhook (the custom channel's replies) have the hook id `outbound:<workspaceId>`. */
 export const OUTBOUND_HOOK_PREFIX = 'outbound:';
 
+/**
+ * The lastError of a reply to the outbound webhook not sent because its contact was erased
+ * before it went out: erasure closes the contact's pending replies with it, and the dispatcher
+ * any it finds later. The reply stays listed, dead, under the outbound webhook; it cannot be sent
+ * again (src/worker/hooks.ts), and /metrics counts it among the erased deliveries, not the dead
+ * letters (src/worker/delivery-metrics.ts).
+ */
+export const NOT_SENT_TO_ERASED_CONTACT = 'not sent: the contact was erased';
+
 /** One event to one hook (or to a workspace's outbound webhook): the unit of retry. */
 export interface DeliveryRow {
   id: string;
@@ -356,6 +365,12 @@ export interface StoreTx {
   resendDeadDeliveries(workspaceId: string, hookId: string, query: { at: string; limit: number }): Promise<ResentDeadDeliveries>;
   /** Marks every pending delivery of a hook dead (the hook is gone); returns how many. */
   abandonDeliveries(hookId: string, reason: string, at: string): Promise<number>;
+  /**
+   * Marks the contact's pending deliveries to the workspace's outbound webhook (its replies) dead
+   * with lastError `reason` and updatedAt `at`, the rest of each row as it is (the contact was
+   * erased); returns how many. Its deliveries to hooks are left as they are.
+   */
+  abandonRepliesToContact(workspaceId: string, contactId: string, reason: string, at: string): Promise<number>;
   countDeliveries(status: DeliveryStatus): Promise<number>;
   /** Pending, dead, unsubscribed and erased deliveries across workspaces, and the age of the backlog. */
   deliveryBacklog(): Promise<DeliveryBacklog>;
@@ -374,7 +389,8 @@ export const STORE_TX_WRITES = [
   'insertWorkspace', 'updateWorkspace', 'insertContact', 'updateContact', 'addErasedAddresses', 'removeErasedAddresses', 'appendConsentRecord', 'redactConsentEvidence',
   'upsertConsentState', 'insertConversation', 'updateConversation', 'insertRun', 'updateRun', 'setTimer', 'deleteTimer',
   'saveProcessedMessage', 'replaceProcessedResponse', 'appendEvent', 'replaceEventData', 'insertApiKey', 'updateApiKey',
-  'insertHook', 'updateHook', 'insertDelivery', 'updateDelivery', 'resendDeadDeliveries', 'abandonDeliveries', 'setMeta',
+  'insertHook', 'updateHook', 'insertDelivery', 'updateDelivery', 'resendDeadDeliveries', 'abandonDeliveries',
+  'abandonRepliesToContact', 'setMeta',
 ] as const satisfies readonly (keyof StoreTx)[];
 
 /** The StoreTx methods that only read. */

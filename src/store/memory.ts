@@ -1116,6 +1116,18 @@ class MemoryTx implements StoreTx {
     return count;
   }
 
+  async abandonRepliesToContact(workspaceId: string, contactId: string, reason: string, at: string): Promise<number> {
+    this.check();
+    const outbound = `${OUTBOUND_HOOK_PREFIX}${workspaceId}`;
+    let count = 0;
+    for (const delivery of [...this.d.deliveries.values()]) {
+      if (delivery.hookId !== outbound || delivery.workspaceId !== workspaceId || delivery.contactId !== contactId || delivery.status !== 'pending') continue;
+      this.put(this.d.deliveries, delivery.id, { ...delivery, status: 'dead', lastError: reason, updatedAt: at });
+      count += 1;
+    }
+    return count;
+  }
+
   async countDeliveries(status: DeliveryStatus): Promise<number> {
     this.check();
     let count = 0;

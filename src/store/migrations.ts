@@ -621,6 +621,19 @@ ALTER TABLE conversations ADD COLUMN queued_workflows TEXT
 ALTER TABLE hooks ADD COLUMN subscription_id TEXT;
 `,
   },
+  {
+    version: 22,
+    name: 'slack alerts shown in a channel by creation time',
+    up: `
+-- The alerts a channel showed (posted on their own or folded into a digest), by creation time:
+-- a new lane of the Slack dispatcher takes up the burst of the last minute from here
+-- (connectors/slack/alert-store-sqlite.ts, listShownSince), reading only the rows of that window,
+-- newest first, instead of every alert of the workspace. Partial, like slack_alerts_pending: an
+-- alert enters it when it is shown, so an alert waiting or failed writes nothing here.
+CREATE INDEX slack_alerts_shown ON slack_alerts (workspace_id, message_channel, created_at, event_id)
+  WHERE message_ts IS NOT NULL AND delivery IN ('posted', 'digested');
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

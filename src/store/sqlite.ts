@@ -775,6 +775,14 @@ export const ERASED_BACKLOG_SQL = `SELECT count(*) AS count FROM workspaces
   WHERE deliveries.status = 'dead' AND deliveries.workspace_id = workspaces.id AND contacts.erased_at IS NOT NULL`;
 
 /**
+ * Closes a contact's pending replies to its workspace's outbound webhook (an erasure), read from
+ * deliveries_pending_sequence by hook and contact: the contact's rows, not the webhook's backlog.
+ * Exported so a test can check its plan.
+ */
+export const ABANDON_REPLIES_SQL = `UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ?
+  WHERE hook_id = '${OUTBOUND_HOOK_PREFIX}' || ? AND workspace_id = ? AND contact_id = ? AND status = 'pending'`;
+
+/**
  * The live hooks a key created, read from the workspace's live hooks in hooks_live: hooks are few,
  * and a revocation is rare, so the key column has no index of its own to write on every
  * subscription. Exported so a test can check its plan.
@@ -934,6 +942,7 @@ class Statements {
   readonly resendDeadDeliveries: Statement<[{ at: string; hook_id: string; workspace_id: string; limit: number }]>;
   readonly moreDeadDeliveries: Statement<[{ hook_id: string; workspace_id: string }], { more: 0 | 1 }>;
   readonly abandonDeliveries: Statement<[string, string, string]>;
+  readonly abandonReplies: Statement<[string, string, string, string, string]>;
   readonly countDeliveries: Statement<[string], { count: number }>;
   readonly nextPendingHook: Statement<[string], { hook_id: string }>;
   readonly readyOfHook: Statement<[string, string, number], DeliveryDbRow>;
@@ -1148,6 +1157,7 @@ class Statements {
     this.abandonDeliveries = db.prepare(
       `UPDATE deliveries SET status = 'dead', last_error = ?, updated_at = ? WHERE hook_id = ? AND status = 'pending'`,
     );
+    this.abandonReplies = db.prepare(ABANDON_REPLIES_SQL);
     this.countDeliveries = db.prepare('SELECT count(*) AS count FROM deliveries WHERE status = ?');
     this.nextPendingHook = db.prepare(NEXT_PENDING_HOOK_SQL);
     this.readyOfHook = db.prepare(READY_OF_HOOK_SQL);
@@ -2022,6 +2032,11 @@ class SqliteTx implements StoreTx {
   async abandonDeliveries(hookId: string, reason: string, at: string): Promise<number> {
     this.check();
     return this.s.abandonDeliveries.run(reason, at, hookId).changes;
+  }
+
+  async abandonRepliesToContact(workspaceId: string, contactId: string, reason: string, at: string): Promise<number> {
+    this.check();
+    return this.s.abandonReplies.run(reason, at, workspaceId, workspaceId, contactId).changes;
   }
 
   async countDeliveries(status: DeliveryStatus): Promise<number> {

@@ -5,11 +5,11 @@ import type { Workspace } from '../core/settings.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
 import { ulidGenerator } from '../ports/ids.js';
-import type { DeliveryRow, HookRow, Store, StoreTx, StoredEvent } from '../ports/store.js';
+import { NOT_SENT_TO_ERASED_CONTACT, type DeliveryRow, type HookRow, type Store, type StoreTx, type StoredEvent } from '../ports/store.js';
 import { DEFAULT_BACKOFF, parseRetryAfterMs, type BackoffPolicy } from './backoff.js';
 import { DeliveryMetrics, type BacklogReading } from './delivery-metrics.js';
 import { hookMatchesEvent } from './hook-matching.js';
-import { notSentToDeletedHook, OUTBOUND_HOOK_PREFIX, outboundHookId } from './hooks.js';
+import { isReplyToErasedContact, notSentToDeletedHook, OUTBOUND_HOOK_PREFIX, outboundHookId } from './hooks.js';
 import { ensureOutboundWebhookSecret, signingSecretsOf } from './signing-secrets.js';
 import { createHttpSender, type DeliveryResponse, type DeliverySender } from './http-sender.js';
 import { signDelivery } from './signature.js';
@@ -725,8 +725,10 @@ export class HookDispatcher {
     if (delivery.hookId.startsWith(OUTBOUND_HOOK_PREFIX)) {
       // A reply is a message to the person (README, outbound webhook: a message to `to`), and
       // erasure redacted its address and text (redactEventData): there is no one to send it to,
-      // and erasure ends contact with the person (GDPR Art. 17).
-      if (await isToErasedContact(tx, delivery, event)) return close(NOT_SENT_TO_ERASED_CONTACT);
+      // and erasure ends contact with the person (GDPR Art. 17). Erasure closes the replies
+      // pending then itself (eraseContact); this closes one fanned out after it from an event
+      // written before it, and one a database kept pending from before erasure closed them.
+      if (await isReplyToErasedContact(tx, delivery)) return close(NOT_SENT_TO_ERASED_CONTACT);
       const workspace = await tx.getWorkspace(delivery.workspaceId);
       const targetUrl = workspace?.settings.outboundWebhookUrl;
       if (!targetUrl) return close('outbound webhook removed from the workspace settings');
@@ -848,30 +850,20 @@ export class HookDispatcher {
       if (hook && hook.deletedAt === null) await tx.updateHook({ ...hook, deletedAt: atIso, deletedReason: 'gone' });
       await tx.abandonDeliveries(job.delivery.hookId, notSentToDeletedHook('gone'), atIso);
     }
+    // A reply whose contact was erased while it was on the wire: the erasure closed its row, and
+    // an answer asking for a retry is not to reopen it until it comes due.
+    const closed = outcome.status === 'pending' && job.kind === 'outbound' && (await isReplyToErasedContact(tx, job.delivery));
     await tx.updateDelivery({
       ...job.delivery,
-      status: outcome.status,
+      status: closed ? 'dead' : outcome.status,
       attempts,
       nextAttemptAt: outcome.nextAttemptAt,
-      lastError: outcome.lastError,
+      lastError: closed ? NOT_SENT_TO_ERASED_CONTACT : outcome.lastError,
       lastStatusCode: outcome.lastStatusCode,
       deliveredAt: outcome.status === 'delivered' ? atIso : null,
       updatedAt: atIso,
     });
   }
-}
-
-/**
- * The lastError of a reply not sent because its contact was erased before it went out. The reply
- * stays listed, dead, under the outbound webhook; it cannot be sent again (hooks.ts), and /metrics
- * counts it among the erased deliveries, not the dead letters (delivery-metrics.ts).
- */
-export const NOT_SENT_TO_ERASED_CONTACT = 'not sent: the contact was erased';
-
-async function isToErasedContact(tx: StoreTx, delivery: DeliveryRow, event: StoredEvent): Promise<boolean> {
-  if (event.type !== 'message.outbound' || delivery.contactId === null) return false;
-  const contact = await tx.getContact(delivery.workspaceId, delivery.contactId);
-  return contact !== undefined && contact.erasedAt !== null;
 }
 
 /** What of a redirect's Location a lastError shows at most. */

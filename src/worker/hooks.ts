@@ -544,19 +544,17 @@ async function resendDeadLetters(tx: StoreTx, workspaceId: string, hookId: strin
 }
 
 /**
- * A reply is a message to the person (README, outbound webhook: a message to `to`), and erasure
- * ends contact with them (GDPR Art. 17): a reply whose contact was erased is never sent, so it is
- * not sent again either. The store leaves such replies out of a bulk retry the same way
- * (resendDeadDeliveries), and /metrics counts them apart from the dead letters.
+ * Whether the delivery is a reply to the outbound webhook whose contact was erased. A reply is a
+ * message to the person (README, outbound webhook: a message to `to`), and erasure ends contact
+ * with them (GDPR Art. 17): such a reply is never sent, nor sent again. Only `message.outbound`
+ * events reach the outbound webhook, so every delivery to it is a reply. The dispatcher closes
+ * such a reply when it comes due, and a retry of it is refused; the stores answer the same
+ * question in their own terms where they pick deliveries (resendDeadDeliveries, deliveryBacklog).
  */
-async function assertContactNotErased(tx: StoreTx, delivery: DeliveryRow): Promise<void> {
-  if (delivery.contactId === null) return;
+export async function isReplyToErasedContact(tx: StoreTx, delivery: DeliveryRow): Promise<boolean> {
+  if (delivery.hookId !== outboundHookId(delivery.workspaceId) || delivery.contactId === null) return false;
   const contact = await tx.getContact(delivery.workspaceId, delivery.contactId);
-  if (contact === undefined || contact.erasedAt === null) return;
-  throw new ConsentryError(
-    'CONFLICT',
-    `Delivery ${delivery.id} is a reply to contact ${delivery.contactId}, and the contact was erased: a reply to an erased contact is never sent`,
-  );
+  return contact !== undefined && contact.erasedAt !== null;
 }
 
 export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
@@ -671,7 +669,12 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
       return store.transaction(async (tx) => {
         const delivery = await requireDelivery(tx, workspaceId, outboundHookId(workspaceId), canonicalUlid(deliveryId));
         await assertOutboundWebhookSet(tx, workspaceId);
-        if (delivery.status === 'dead') await assertContactNotErased(tx, delivery);
+        if (delivery.status === 'dead' && (await isReplyToErasedContact(tx, delivery))) {
+          throw new ConsentryError(
+            'CONFLICT',
+            `Delivery ${delivery.id} is a reply to contact ${delivery.contactId}, and the contact was erased: a reply to an erased contact is never sent`,
+          );
+        }
         return resendDeadLetter(tx, delivery, at);
       });
     },

@@ -2057,6 +2057,47 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect((await t.listDeliveries(WS_A, 'hk_1', { status: 'dead', limit: 1 }))[0]?.lastError).toBe('hook gone (HTTP 410)');
         });
       });
+
+      it("abandons a contact's pending replies to the outbound webhook, and only those", async () => {
+        const outboundA = 'outbound:ws_a';
+        const reason = 'not sent: the contact was erased';
+        await tx(async (t) => {
+          await t.insertContact(contact(WS_A, 'ct_bob', { name: 'Bob Test' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', outboundA, 1, { attempts: 2, lastError: 'HTTP 503', lastStatusCode: 503, nextAttemptAt: at(60) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', outboundA, 2));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', outboundA, 3, { status: 'delivered', attempts: 1, deliveredAt: at(1) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_4', outboundA, 4, { status: 'dead', attempts: 1, lastError: 'HTTP 400 (refused, not retried)', lastStatusCode: 400 }));
+          // Another contact's reply, a reply without a contact, the contact's event to a hook, and a
+          // reply to the other workspace's contact of the same id.
+          await t.insertDelivery(delivery(WS_A, 'dl_bob', outboundA, 5, { contactId: 'ct_bob' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_none', outboundA, 6, { contactId: null }));
+          await t.insertDelivery(delivery(WS_A, 'dl_hook', 'hk_1', 1));
+          await t.insertDelivery(delivery(WS_B, 'dl_other_ws', 'outbound:ws_b', 7));
+        });
+        const untouched = ['dl_3', 'dl_4', 'dl_bob', 'dl_none', 'dl_hook'];
+        const before = await tx(async (t) => Promise.all(untouched.map((id) => t.getDelivery(WS_A, id))));
+        const otherWorkspace = await tx(async (t) => t.getDelivery(WS_B, 'dl_other_ws'));
+
+        await tx(async (t) => {
+          expect(await t.abandonRepliesToContact(WS_A, 'ct_ana', reason, at(9))).toBe(2);
+          expect(await t.getDelivery(WS_A, 'dl_1')).toStrictEqual(
+            delivery(WS_A, 'dl_1', outboundA, 1, { status: 'dead', attempts: 2, lastError: reason, lastStatusCode: 503, nextAttemptAt: at(60), updatedAt: at(9) }),
+          );
+          expect(await t.getDelivery(WS_A, 'dl_2')).toStrictEqual(delivery(WS_A, 'dl_2', outboundA, 2, { status: 'dead', lastError: reason, updatedAt: at(9) }));
+          expect(await Promise.all(untouched.map((id) => t.getDelivery(WS_A, id)))).toStrictEqual(before);
+          expect(await t.getDelivery(WS_B, 'dl_other_ws')).toStrictEqual(otherWorkspace);
+          // Nothing of the contact is left to send to the outbound webhook; the others' are.
+          expect(await ready(t, at(100))).toEqual([['dl_hook'], ['dl_bob', 'dl_none'], ['dl_other_ws']]);
+          expect(await t.abandonRepliesToContact(WS_A, 'ct_ana', reason, at(10))).toBe(0);
+          expect(await t.abandonRepliesToContact(WS_A, 'ct_missing', reason, at(10))).toBe(0);
+          expect(await t.abandonRepliesToContact('ws_missing', 'ct_ana', reason, at(10))).toBe(0);
+        });
+        // Once the contact is erased, they count with its other unsendable replies, not as dead letters.
+        await tx(async (t) => {
+          await t.updateContact(contact(WS_A, 'ct_ana', { name: null, erasedAt: at(9), updatedAt: at(9) }));
+          expect(await t.deliveryBacklog()).toMatchObject({ pending: 4, dead: 0, unsubscribed: 0, erased: 3 });
+        });
+      });
     });
 
     describe('transactions', () => {
@@ -2374,6 +2415,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           ['updateDelivery', (t) => t.updateDelivery(delivery(WS_A, 'dl_1', 'hk_1', 1, { status: 'delivered', deliveredAt: at(50) }))],
           ['resendDeadDeliveries', (t) => t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(50), limit: 10 })],
           ['abandonDeliveries', (t) => t.abandonDeliveries('hk_1', 'hook gone', at(50))],
+          ['abandonRepliesToContact', (t) => t.abandonRepliesToContact(WS_A, 'ct_ana', 'not sent: the contact was erased', at(50))],
         ];
 
         it('reads what committed transactions wrote, as a transaction reads it', async () => {
@@ -2398,6 +2440,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           ['updateDelivery', (t) => t.updateDelivery(delivery(WS_A, 'dl_none', 'hk_1', 1))],
           ['resendDeadDeliveries', (t) => t.resendDeadDeliveries(WS_A, 'hk_none', { at: at(50), limit: 10 })],
           ['abandonDeliveries', (t) => t.abandonDeliveries('hk_none', 'hook gone', at(50))],
+          ['abandonRepliesToContact', (t) => t.abandonRepliesToContact(WS_A, 'ct_none', 'not sent: the contact was erased', at(50))],
         ];
 
         async function refusal(write: (t: StoreTx) => Promise<unknown>): Promise<unknown> {

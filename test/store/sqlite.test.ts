@@ -13,6 +13,7 @@ import { FakeClock } from '../../src/ports/clock.js';
 import { revokeApiKey } from '../../src/server/api-keys.js';
 import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
 import {
+  ABANDON_REPLIES_SQL,
   DUE_TIMERS_OF_CONTACT_SQL,
   DUE_TIMERS_SQL,
   LAST_RECORD_SQL,
@@ -856,6 +857,28 @@ describe('SQLite store', () => {
         'SEARCH deliveries USING INDEX deliveries_dead (hook_id=?)',
         'SEARCH contacts USING INDEX sqlite_autoindex_contacts_1 (workspace_id=? AND id=?)',
       ]);
+    });
+
+    it("closes an erased contact's pending replies from the pending-sequence index, past the outbound webhook's other rows", async () => {
+      const store = open();
+      // A backlog of other contacts' replies, and the contact's delivered ones, must not be walked.
+      await store.transaction(async (tx) => {
+        await seedOne(tx);
+        for (let position = 1; position <= 200; position += 1) {
+          await tx.insertDelivery(
+            deliveryRow(`dl_${position}`, 'outbound:ws_a', position, {
+              contactId: position % 50 === 0 ? 'ct_ana' : `ct_${position}`,
+              status: position === 50 ? 'delivered' : 'pending',
+            }),
+          );
+        }
+      });
+      expect(plan(store.db, ABANDON_REPLIES_SQL, 'not sent', T0, 'ws_a', 'ws_a', 'ct_ana')).toEqual([
+        'SEARCH deliveries USING INDEX deliveries_pending_sequence (hook_id=? AND contact_id=?)',
+      ]);
+      expect(await store.transaction((tx) => tx.abandonRepliesToContact('ws_a', 'ct_ana', 'not sent', T0))).toBe(3);
+      const dead = await store.transaction((tx) => tx.listDeliveries('ws_a', 'outbound:ws_a', { status: 'dead', limit: 10 }));
+      expect(dead.map((d) => d.id)).toEqual(['dl_200', 'dl_150', 'dl_100']);
     });
 
     it("lists a hook's dead letters page by page, and sends them again, from the dead-letter index, past its delivered rows", async () => {

@@ -8,6 +8,7 @@ import type { Store } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
 import { outboundHookId } from '../../src/worker/hooks.js';
+import type { DeliverySender } from '../../src/worker/http-sender.js';
 import { inbound, makeWorld, type World } from './fixtures.js';
 import { startTarget, type Target, type TargetAnswer } from './target-server.js';
 
@@ -146,6 +147,89 @@ const stores: Array<[string, () => Store]> = [
     },
   ],
 ];
+
+describe.each(stores)("an erased contact's replies still waiting to go out, in %s", (_name, openStore) => {
+  it('are closed by the erasure itself: dead at once, counted as erased, and never sent after it', async () => {
+    const { w, t, hookId, setDown } = await erasureWorld({ store: openStore() });
+    const registry = new Registry();
+    const d = w.dispatcher({ metricsRegistry: registry });
+    setDown(true);
+    const { contactId } = await w.ws.handleInbound(inbound('m1', 'STOP'));
+    expect(await d.runOnce()).toMatchObject({ attempted: 2, retried: 2 });
+    const [waiting] = await outboundRows(w);
+    expect(waiting).toMatchObject({ status: 'pending', attempts: 1, lastStatusCode: 503 });
+
+    w.clock.advance(1000);
+    await w.ws.eraseContact(contactId);
+    // Before the dispatcher runs again: the erasure's own transaction closed the reply.
+    const [closed] = await outboundRows(w);
+    expect(closed).toStrictEqual({ ...waiting, status: 'dead', lastError: 'not sent: the contact was erased', updatedAt: w.clock.now().toISOString() });
+    expect(await backlog(registry)).toEqual({ pending: 1, dead: 0, unsubscribed: 0, erased: 1 });
+    // The contact's event to the hook is not a reply: it still waits for its retry.
+    expect(await hookDeliveries(w, hookId)).toEqual([['consent.withdrawn', 'pending']]);
+
+    setDown(false);
+    w.clock.advance(60 * 60 * 1000);
+    await d.runOnce();
+    await d.runOnce();
+    // One POST to the outbound webhook in all: the failed one before the erasure.
+    expect(t.received.filter((request) => request.path === '/outbound')).toHaveLength(1);
+    expect((await outboundRows(w))[0]).toStrictEqual(closed);
+    expect(await hookDeliveries(w, hookId)).toEqual([
+      ['consent.withdrawn', 'delivered'],
+      ['contact.updated', 'delivered'],
+    ]);
+    await w.store.close();
+  });
+
+  it('are closed when the contact is erased while the reply is on the wire and its answer asks for a retry', async () => {
+    const w = await makeWorld({ settings: { outboundWebhookUrl: 'https://replies.example.com/outbound' }, store: openStore() });
+    cleanup.push(() => w.store.close());
+    let duringSend: () => Promise<unknown> = async () => undefined;
+    const sent: string[] = [];
+    const sender: DeliverySender = {
+      async send(request) {
+        sent.push((JSON.parse(request.body) as { type: string }).type);
+        await duringSend();
+        return { kind: 'response', statusCode: 503, retryAfter: undefined, bodyPrefix: '' };
+      },
+      close() {},
+    };
+    const { contactId } = await w.ws.handleInbound(inbound('m1', 'STOP'));
+    duringSend = () => w.ws.eraseContact(contactId);
+    const d = w.dispatcher({ sender });
+    expect(await d.runOnce()).toMatchObject({ attempted: 1 });
+
+    const [row] = await outboundRows(w);
+    expect(row).toMatchObject({ status: 'dead', attempts: 1, lastStatusCode: 503, lastError: 'not sent: the contact was erased' });
+    duringSend = async () => undefined;
+    w.clock.advance(60 * 60 * 1000);
+    expect(await d.runOnce()).toMatchObject({ attempted: 0 });
+    expect(sent).toEqual(['message.outbound']);
+    await w.store.close();
+  });
+
+  it('are closed by erasing the contact again when one was left waiting', async () => {
+    const { w, t, setDown } = await erasureWorld({ store: openStore() });
+    setDown(true);
+    const { contactId } = await w.ws.handleInbound(inbound('m1', 'STOP'));
+    await w.dispatcher().runOnce();
+    await w.ws.eraseContact(contactId);
+    // A reply left waiting, as a database written before erasure closed them may hold.
+    const [closed] = await outboundRows(w);
+    if (closed === undefined) throw new Error('no reply');
+    await w.store.transaction((tx) => tx.updateDelivery({ ...closed, status: 'pending', lastError: 'HTTP 503' }));
+
+    w.clock.advance(1000);
+    await w.ws.eraseContact(contactId);
+    expect((await outboundRows(w))[0]).toStrictEqual({ ...closed, updatedAt: w.clock.now().toISOString() });
+    setDown(false);
+    w.clock.advance(60 * 60 * 1000);
+    await w.dispatcher().runOnce();
+    expect(t.received.filter((request) => request.path === '/outbound')).toHaveLength(1);
+    await w.store.close();
+  });
+});
 
 describe.each(stores)("an erased contact's replies that were not sent, in %s", (_name, openStore) => {
   /** Replies to +34600000002 are refused with 400 (a real dead letter); every other request is accepted. */

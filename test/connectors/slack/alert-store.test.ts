@@ -3,8 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemorySlackAlertStore } from '../../../connectors/slack/alert-store.js';
-import { SqliteSlackAlertStore } from '../../../connectors/slack/alert-store-sqlite.js';
+import { SHOWN_SINCE_SQL, SqliteSlackAlertStore } from '../../../connectors/slack/alert-store-sqlite.js';
 import { isSqliteStore, slackAlertStoreFor } from '../../../connectors/slack/alert-store-for.js';
+import { defaultSettings } from '../../../src/core/settings.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
 import { createSqliteStore } from '../../../src/store/sqlite.js';
 import { slackAlertStoreContract } from '../../contracts/slack-alerts.contract.js';
@@ -41,6 +42,60 @@ describe('slackAlertStoreFor', () => {
     } finally {
       await sqlite.close();
       await memory.close();
+    }
+  });
+});
+
+describe('the alerts a channel showed lately, in SQLite', () => {
+  const WS = 'ws_a';
+  const T0 = '2026-01-01T10:00:00.000Z';
+  /** `seconds` after T0, as createdAt is written. */
+  const at = (seconds: number) => new Date(Date.parse(T0) + seconds * 1000).toISOString();
+
+  it("reads only the window's rows of the channel from slack_alerts_shown, newest first, without sorting", async () => {
+    const store = createSqliteStore({ path: ':memory:' });
+    try {
+      const alerts = new SqliteSlackAlertStore(store);
+      await store.transaction((tx) => tx.insertWorkspace({ id: WS, name: 'Shop', settings: defaultSettings(), createdAt: T0, updatedAt: T0 }));
+      // An hour of alerts shown in the channel, others shown elsewhere or not shown at all: the
+      // plan is checked with rows in the table, of which the last minute holds a few.
+      for (let n = 0; n < 240; n += 1) {
+        const id = `al_${String(n).padStart(3, '0')}`;
+        await alerts.create({
+          id,
+          workspaceId: WS,
+          event: {
+            id: `ev_${String(n).padStart(3, '0')}`,
+            type: 'sync.failed',
+            version: 1,
+            workspaceId: WS,
+            occurredAt: at(n * 15),
+            contactId: null,
+            data: { integration: 'hubspot', contactId: null, operation: 'update_contact', reason: 'rate limited', retryable: true },
+          },
+          contactName: null,
+          contactUrl: null,
+          slackChannel: 'C0ALERTS01',
+          createdAt: at(n * 15),
+        });
+        if (n % 3 === 2) continue;
+        await alerts.markPosted(WS, id, { channel: n % 3 === 0 ? 'C0ALERTS01' : 'C0OTHER001', ts: `1767261600.${String(n).padStart(6, '0')}` });
+      }
+
+      const plan = store.db
+        .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${SHOWN_SINCE_SQL}`)
+        .all(WS, 'C0ALERTS01', at(3540), 10)
+        .map((row) => row.detail);
+      expect(plan).toEqual(['SEARCH slack_alerts USING INDEX slack_alerts_shown (workspace_id=? AND message_channel=? AND created_at>?)']);
+      expect(plan.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
+
+      // After 59:00 come alerts 237 to 239, of which the channel showed 237 (every third alert).
+      const shown = await alerts.listShownSince(WS, 'C0ALERTS01', at(3540), 10);
+      expect(shown.map((record) => record.id)).toEqual(['al_237']);
+      const lastFive = await alerts.listShownSince(WS, 'C0ALERTS01', at(3300), 5);
+      expect(lastFive.map((record) => record.id)).toEqual(['al_225', 'al_228', 'al_231', 'al_234', 'al_237']);
+    } finally {
+      await store.close();
     }
   });
 });
