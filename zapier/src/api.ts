@@ -50,6 +50,12 @@ export interface ApiCall<S extends zod.ZodType> {
    * promise no retry (see `zapierReplays` for the bundles that say so themselves).
    */
   neverReplayed?: boolean;
+  /**
+   * Run before the call's error is thrown when the request may have been applied without its
+   * answer reaching the app (see `answerTo` and `send`), for a caller that remembers such an attempt
+   * to tell its replay apart (unclear-attempts.ts). It must not throw.
+   */
+  onUnclearOutcome?: () => Promise<void>;
 }
 
 /** Whether Zapier replays this call's operation after a ThrottledError. */
@@ -176,23 +182,44 @@ async function send(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>): Pro
     return await z.request({ ...requestOptions(z, bundle, call), skipThrowForStatus: true });
   } catch (error) {
     const failure = networkFailure(error);
-    if (failure) throw unreachable(z, bundle, call, failure);
-    throw error;
+    if (failure === null) throw error;
+    if (failure.maybeReceived) await call.onUnclearOutcome?.();
+    throw unreachable(z, bundle, call, failure);
   }
+}
+
+/**
+ * The problem codes with which the server says that a request changed nothing and may be sent
+ * again after its Retry-After (the server's error table and OpenAPI 503: `STORE_BUSY`, another
+ * process held the write lock too long or the commit group the request shared was rolled back;
+ * `STORE_FULL`, the write was rolled back on a full disk).
+ */
+const NOTHING_CHANGED_CODES: ReadonlySet<string> = new Set(['STORE_BUSY', 'STORE_FULL']);
+
+/** A 5xx after which the request may have been applied: any but a 503 whose problem says nothing changed. */
+function mayHaveApplied(response: HttpResponse): boolean {
+  if (response.status < 500) return false;
+  const { code } = readProblem(response);
+  return response.status !== 503 || code === undefined || !NOTHING_CHANGED_CODES.has(code);
 }
 
 /**
  * The server's answer to a call. Failed answers are mapped as the afterResponse middleware maps
  * them (throwForProblem), except the `expected` statuses (returned as they are) and a 5xx to a
- * write that is not idempotent: the server may have applied it before failing.
+ * write that is not idempotent: the server may have applied it before failing. A 503 whose problem
+ * says nothing changed (STORE_BUSY, STORE_FULL) is mapped as usual for every call, a
+ * ThrottledError with the server's Retry-After: Zapier replays the step, as the server asks.
  */
 async function answerTo(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, expected: readonly number[]): Promise<HttpResponse> {
   const response = await send(z, bundle, call);
   if (expected.includes(response.status)) return response;
-  if (response.status >= 500 && call.notIdempotent) {
-    const words = problemWords(readProblem(response));
-    const what = `Consentry had a server error (${response.status}${words === null ? '' : `: ${words}`}) while applying this step`;
-    throw outcomeUnknown(z, what, call.notIdempotent, response.status);
+  if (mayHaveApplied(response)) {
+    await call.onUnclearOutcome?.();
+    if (call.notIdempotent) {
+      const words = problemWords(readProblem(response));
+      const what = `Consentry had a server error (${response.status}${words === null ? '' : `: ${words}`}) while applying this step`;
+      throw outcomeUnknown(z, what, call.notIdempotent, response.status);
+    }
   }
   if (response.status >= 400) throwForFailure(z, bundle, call, response);
   return response;

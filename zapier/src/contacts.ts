@@ -14,6 +14,7 @@ import {
 } from './api.js';
 import type { ContactSelector } from './inputs.js';
 import { BUILT_IN_PURPOSES, channelLabel, legalBasisLabel, MESSAGING_CHANNELS } from './inputs.js';
+import { keyWithinConnection, unclearAttempt, type UnclearAttempt } from './unclear-attempts.js';
 
 /** A contact with the channel identities it wrote from, which also decide where it can be reached. */
 const ContactRecordSchema = ContactSchema.extend({
@@ -62,6 +63,15 @@ function addressFor(channel: string | undefined): Address | null {
 /** The address that reaches the contact on the step's channel is looked up first; the email first on any other channel or none. */
 function addressOrder(channel: string | undefined): Address[] {
   return addressFor(channel) === 'phone' ? ['phone', 'email'] : ['email', 'phone'];
+}
+
+/**
+ * An address as the server stores it when it is written in that form: an email trimmed and in
+ * lower case, a phone in E.164 without the spaces, dots, dashes and brackets people write it with.
+ * Another spelling (a number without its country code) is the server's to read.
+ */
+function spelt(address: Address, value: string): string {
+  return address === 'email' ? value.trim().toLowerCase() : value.replace(/[\s().-]/g, '');
 }
 
 /** What looking a contact up by one address found: the contact, nobody, or a value the server refused (its words). */
@@ -142,12 +152,28 @@ export interface NewContact {
 }
 
 /**
- * Creates the contact (`POST /v1/contacts`); `created` is false when it was there already exactly as
- * asked for. Zapier replays a step after a ThrottledError (a connection cut or a time-out after the
- * request was sent, a 5xx), and the replay of a create that did reach the server is refused 409
- * naming the `email` or `phone` the first attempt stored. The contact holding it is then taken as
- * that first attempt's when it holds just what this create sends (see `isAsCreated`); any other is
- * another person's, and the refusal stands.
+ * The memory of a create that ended without an answer, keyed by the addresses it sends as the
+ * server spells them and by the connection (keyWithinConnection): a replay of that step sends the
+ * same.
+ */
+function unclearCreate(z: ZObject, bundle: Bundle, input: NewContact): UnclearAttempt {
+  const addresses = addressOrder(undefined).map((address) => {
+    const value = input[address];
+    return value === undefined ? null : spelt(address, value);
+  });
+  return unclearAttempt(z, keyWithinConnection(z, bundle, 'create_contact:unclear_create', addresses));
+}
+
+/**
+ * Creates the contact (`POST /v1/contacts`); `created` is false when it is the one an earlier
+ * attempt of this create made without its answer coming back. Zapier replays a step after a
+ * ThrottledError, and the replay of a create that did reach the server is refused 409 naming the
+ * `email` or `phone` the first attempt stored. The app remembers an attempt whose outcome was
+ * unclear (a connection cut or a time-out after the request was sent, a 5xx but a 503 with which
+ * the server says nothing changed: api.ts, unclear-attempts.ts); only after one is the contact
+ * holding the address taken as that attempt's, and only when it holds just what this create sends
+ * (see `isAsCreated`). Any other 409 stands: the address is another contact's, made by an import,
+ * the API, HubSpot or another step, and the step halts (middleware).
  */
 export async function createContact(z: ZObject, bundle: Bundle, input: NewContact): Promise<{ contact: ContactRecord; created: boolean }> {
   const body: Record<string, unknown> = {};
@@ -155,11 +181,16 @@ export async function createContact(z: ZObject, bundle: Bundle, input: NewContac
   if (input.email !== undefined) body.email = input.email;
   if (input.phone !== undefined) body.phone = input.phone;
   if (input.tags !== undefined && input.tags.length > 0) body.tags = input.tags;
-  const call = { method: 'POST' as const, path: '/v1/contacts', body, schema: ContactRecordSchema };
+  const unclear = unclearCreate(z, bundle, input);
+  const call = { method: 'POST' as const, path: '/v1/contacts', body, schema: ContactRecordSchema, onUnclearOutcome: unclear.remember };
   const answer = await callApiOrFailure(z, bundle, call, [409]);
-  if (answer.ok) return { contact: answer.data, created: true };
+  if (answer.ok) {
+    // The addresses were free: no earlier attempt made a contact with them.
+    await unclear.forget();
+    return { contact: answer.data, created: true };
+  }
   const named = (answer.failure.problem.errors ?? []).some((issue) => issue.path === 'email' || issue.path === 'phone');
-  const existing = named ? await contactAsCreated(z, bundle, input) : null;
+  const existing = named && (await unclear.happened()) ? await contactAsCreated(z, bundle, input) : null;
   if (existing === null) return throwForFailure(z, bundle, call, answer.failure.response);
   return { contact: existing, created: false };
 }
@@ -251,11 +282,10 @@ async function addAddress(
   return { contact, warning: notAdded(address, value, contact.id, `${owner} already has it`) };
 }
 
-/** Whether the contact holds the address as given, spelt as the server stores it (lower-case email, E.164 phone). */
+/** Whether the contact holds the address as given, spelt as the server stores it (see `spelt`). */
 function holdsAsWritten(contact: ContactRecord, address: Address, value: string): boolean {
   const held = contact[address];
-  if (held === null) return false;
-  return address === 'email' ? held === value.trim().toLowerCase() : held === value.replace(/[\s().-]/g, '');
+  return held !== null && held === spelt(address, value);
 }
 
 /**

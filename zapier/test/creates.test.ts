@@ -424,6 +424,77 @@ describe('request_consent', () => {
   });
 });
 
+describe('a write that is not safe to retry, answered 503 with a code that says nothing changed', () => {
+  // The server's three 503s that change nothing (src/server/problem.ts, src/store/sqlite.ts), each with its Retry-After.
+  const nothingChanged = [
+    ['STORE_BUSY', 'the write lock', '/data/consentry.db is locked by another process for writing (database is locked); gave up after 5000 ms: try again', '1'],
+    ['STORE_BUSY', 'a rolled-back commit group', 'The database rolled this request back for another write that failed beside it; nothing changed: try again', '1'],
+    ['STORE_FULL', 'a full disk', '/data/consentry.db cannot grow: the disk is full (database or disk is full); nothing was changed: free some space and try again', '30'],
+  ] as const;
+  const refusal = (code: string, detail: string, retryAfter: string) => ({ ...problem(503, code, detail), headers: { 'retry-after': retryAfter } });
+  const start = '/v1/workflows/request-consent-privacy/runs';
+  const privacyRequest = { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } };
+
+  beforeEach(() => Reflect.set(appTester, 'zcacheTestObj', {}));
+  afterEach(() => Reflect.set(appTester, 'zcacheTestObj', {}));
+
+  const writes: [string, (answer: ReturnType<typeof refusal>) => Promise<unknown>][] = [
+    [
+      'Record Consent without an Idempotency Key',
+      (answer) => {
+        route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+        route('put', '/v1/contacts/:id/consents/:purpose/:channel', answer);
+        return run(recordConsent.operation.perform, { inputData: { email: 'ana.test@example.com', channel: 'sms', status: 'opted_out' } });
+      },
+    ],
+    [
+      'Send Inbound Message without a Message ID',
+      (answer) => {
+        route('post', '/v1/messages', answer);
+        return run(sendInboundMessage.operation.perform, { inputData: { channel: 'sms', senderId: 'sender-1', text: 'STOP' } });
+      },
+    ],
+    [
+      'Request Privacy Consent',
+      (answer) => {
+        route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+        route('post', start, answer);
+        return run(requestConsent.operation.perform, privacyRequest);
+      },
+    ],
+  ];
+
+  describe.each(writes)('%s', (_write, attempt) => {
+    it.each(nothingChanged)('is replayed by Zapier after Retry-After on a 503 %s (%s), as the server asks', async (code, _why, detail, retryAfter) => {
+      const details = errorDetails(await rejection(attempt(refusal(code, detail, retryAfter))));
+      expect(details).toMatchObject({ name: 'ThrottledError', delay: Number(retryAfter) });
+      expect(details.message).toBe(`Consentry had a server error (503): ${detail}. Zapier will retry in ${retryAfter} s.`);
+    });
+  });
+
+  it.each(nothingChanged)(
+    'Request Privacy Consent remembers no unclear start after a 503 %s (%s): a later "already running" halts as usual',
+    async (code, _why, detail, retryAfter) => {
+      route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+      route('post', start, refusal(code, detail, retryAfter));
+      expect(errorDetails(await rejection(run(requestConsent.operation.perform, privacyRequest))).name).toBe('ThrottledError');
+      expect(Reflect.get(appTester, 'zcacheTestObj')).toEqual({});
+      route('post', start, problem(409, 'CONFLICT', 'Workflow "request-consent-privacy" is already running for this contact on whatsapp'));
+      const running = await rejection(run(requestConsent.operation.perform, privacyRequest));
+      expect(running.name).toBe('HaltedError');
+      expect(running.message).toContain('is already running for this contact on whatsapp');
+    },
+  );
+
+  it('is a plain error with the server’s code, and no retry promised, where Zapier replays nothing (a step tested in the editor)', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+    route('post', start, refusal('STORE_BUSY', 'The database rolled this request back for another write that failed beside it; nothing changed: try again', '1'));
+    const details = errorDetails(await rejection(run(requestConsent.operation.perform, { ...privacyRequest, meta: { isLoadingSample: true } })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'STORE_BUSY', status: 503 });
+    expect(details.message).not.toContain('Zapier will retry');
+  });
+});
+
 describe('create_contact', () => {
   it('creates the contact with its tags and answers in Find Contact’s shape', async () => {
     route('post', '/v1/contacts', { status: 201, body: contact({ tags: ['VIP', 'Lead'] }) });
@@ -436,23 +507,53 @@ describe('create_contact', () => {
 
   it('halts, not errors, on an email another contact has (409)', async () => {
     route('post', '/v1/contacts', problem(409, 'CONFLICT', 'Another contact (01JQ0000000000000000000000) already has this email', [{ path: 'email', message: 'already used by another contact' }]));
-    // That contact has a phone too, which this create does not give: it is not one this step made.
-    route('get', '/v1/contacts', { body: { data: [contact({ id: '01JQ0000000000000000000000' })], nextCursor: null } });
     const error = await rejection(run(createContact.operation.perform, { inputData: { email: 'ana.test@example.com' } }));
     expect(error.name).toBe('HaltedError');
     expect(error.message).toContain('Consentry refused this step: email: already used by another contact');
+    expect(trail()).toEqual(['POST /v1/contacts']);
   });
 
-  describe('a replay after an unclear outcome (409 for the email or phone its first attempt stored)', () => {
+  describe('a 409 for the email or phone (a replay after an unclear outcome, or another contact)', () => {
     const conflict = (path: 'email' | 'phone') =>
       problem(409, 'CONFLICT', `Another contact (${CONTACT_ID}) already has this ${path}`, [{ path, message: 'already used by another contact' }]);
     const asSent = { name: 'Ana Test', email: 'ana.test@example.com', phone: '+34 600 000 001', tags: 'VIP' };
+    const { perform } = createContact.operation;
+    /** Create Contact with core's `z` changed by `change` (a request that fails, a cache that cannot be reached). */
+    const performWith = (change: Partial<ZObject>) => (zObject: ZObject, bundle: Bundle) => {
+      if (typeof perform !== 'function') throw new Error('create_contact has no perform function');
+      return perform({ ...zObject, ...change }, bundle);
+    };
+    const consentsRead = () => route('get', `/v1/contacts/${CONTACT_ID}/consents`, { body: { contactId: CONTACT_ID, data: [] } });
 
-    it('answers the contact holding just what the step sends, in the shape of a create, with the consents it has', async () => {
+    // What this app remembered in zcache stays within each test.
+    beforeEach(() => Reflect.set(appTester, 'zcacheTestObj', {}));
+    afterEach(() => Reflect.set(appTester, 'zcacheTestObj', {}));
+
+    /** A first attempt whose outcome is unclear: the server answers a 5xx, and may have made the contact. */
+    async function unclearFirstAttempt(inputData: Record<string, unknown>, bundle: Record<string, unknown> = {}): Promise<void> {
+      route('post', '/v1/contacts', problem(500, 'INTERNAL', 'An unexpected error occurred'));
+      expect(errorDetails(await rejection(run(perform, { ...bundle, inputData }))).name).toBe('ThrottledError');
+      requests.length = 0;
+    }
+
+    it('halts for a contact holding just what the step sends when no attempt of this step ended unclear: it is someone else’s', async () => {
+      route('post', '/v1/contacts', conflict('email'));
+      route('get', '/v1/contacts', { body: { data: [contact({ tags: ['VIP'] })], nextCursor: null } });
+      const error = await rejection(run(perform, { inputData: asSent }));
+      expect(error.name).toBe('HaltedError');
+      expect(error.message).toContain('Consentry refused this step: email: already used by another contact');
+      expect(trail()).toEqual(['POST /v1/contacts']);
+    });
+
+    it('answers, after a 5xx, the contact holding just what the step sends, in the shape of a create, with the consents it has', async () => {
+      await unclearFirstAttempt(asSent);
+      // The memory is keyed by a hash: neither the contact's address nor the API key is stored in Zapier's cache.
+      const keys = Object.keys(z.record(z.string(), z.unknown()).parse(Reflect.get(appTester, 'zcacheTestObj')));
+      expect(keys).toEqual([expect.stringMatching(/^create_contact:unclear_create:[0-9a-f]{64}$/)]);
       route('post', '/v1/contacts', conflict('email'));
       route('get', '/v1/contacts', { body: { data: [contact({ tags: ['vip'] })], nextCursor: null } });
-      route('get', `/v1/contacts/${CONTACT_ID}/consents`, { body: { contactId: CONTACT_ID, data: [] } });
-      const result = await run(createContact.operation.perform, { inputData: asSent });
+      consentsRead();
+      const result = await run(perform, { inputData: asSent });
       expect(trail()).toEqual(['POST /v1/contacts', 'GET /v1/contacts', 'GET /v1/contacts', `GET /v1/contacts/${CONTACT_ID}/consents`]);
       // Each address is looked up as the step wrote it: the server reads it as it reads a new contact's.
       expect(requests.slice(1, 3).map((request) => request.query.toString())).toEqual(['email=ana.test%40example.com&limit=1', 'phone=%2B34+600+000+001&limit=1']);
@@ -471,35 +572,102 @@ describe('create_contact', () => {
       });
     });
 
-    it('answers it on a 409 naming the phone, given only a phone', async () => {
+    it('answers it on a 409 naming the phone, given only a phone, after a 5xx', async () => {
+      await unclearFirstAttempt({ phone: '+34600000001' });
       route('post', '/v1/contacts', conflict('phone'));
       route('get', '/v1/contacts', { body: { data: [contact({ name: null, email: null })], nextCursor: null } });
-      route('get', `/v1/contacts/${CONTACT_ID}/consents`, { body: { contactId: CONTACT_ID, data: [] } });
-      expect(await run(createContact.operation.perform, { inputData: { phone: '+34600000001' } })).toMatchObject({ id: CONTACT_ID, phone: '+34600000001', consents: [] });
+      consentsRead();
+      expect(await run(perform, { inputData: { phone: '+34600000001' } })).toMatchObject({ id: CONTACT_ID, phone: '+34600000001', consents: [] });
+    });
+
+    it('answers it after a first attempt that got no answer within the time-out', async () => {
+      const timeout = Object.assign(new Error('network timeout at: https://consentry.example.test/v1/contacts'), { name: 'FetchError', type: 'request-timeout' });
+      const timedOut = performWith({ request: (): Promise<never> => Promise.reject(timeout) });
+      const first = errorDetails(await rejection(run(timedOut, { inputData: asSent })));
+      expect(first.name).toBe('ThrottledError');
+      expect(first.message).toContain('it did not answer within 20 s');
+      route('post', '/v1/contacts', conflict('email'));
+      route('get', '/v1/contacts', { body: { data: [contact({ tags: ['VIP'] })], nextCursor: null } });
+      consentsRead();
+      expect(await run(perform, { inputData: asSent })).toMatchObject({ id: CONTACT_ID, consents: [] });
+    });
+
+    it('halts after a first attempt that could not connect: the request never reached the server', async () => {
+      const refused = Object.assign(new Error('request to https://consentry.example.test/v1/contacts failed'), { name: 'FetchError', type: 'system', code: 'ECONNREFUSED' });
+      const notConnected = performWith({ request: (): Promise<never> => Promise.reject(refused) });
+      expect(errorDetails(await rejection(run(notConnected, { inputData: asSent }))).name).toBe('ThrottledError');
+      route('post', '/v1/contacts', conflict('email'));
+      route('get', '/v1/contacts', { body: { data: [contact({ tags: ['VIP'] })], nextCursor: null } });
+      expect((await rejection(run(perform, { inputData: asSent }))).name).toBe('HaltedError');
+    });
+
+    it.each([
+      ['STORE_BUSY', '1'],
+      ['STORE_FULL', '30'],
+    ])('halts after a first attempt refused 503 %s: the server changed nothing, so the contact is someone else’s', async (code, retryAfter) => {
+      route('post', '/v1/contacts', { ...problem(503, code, 'nothing changed: try again'), headers: { 'retry-after': retryAfter } });
+      expect(errorDetails(await rejection(run(perform, { inputData: asSent })))).toMatchObject({ name: 'ThrottledError', delay: Number(retryAfter) });
+      route('post', '/v1/contacts', conflict('email'));
+      route('get', '/v1/contacts', { body: { data: [contact({ tags: ['VIP'] })], nextCursor: null } });
+      expect((await rejection(run(perform, { inputData: asSent }))).name).toBe('HaltedError');
+    });
+
+    it('halts when the unclear attempt was another connection’s, or for other addresses', async () => {
+      await unclearFirstAttempt(asSent, { authData: { serverUrl: 'https://consentry.example.test', apiKey: 'ck_test_1111111111111111' } });
+      await unclearFirstAttempt({ ...asSent, phone: '+34 600 000 009' });
+      route('post', '/v1/contacts', conflict('email'));
+      route('get', '/v1/contacts', { body: { data: [contact({ tags: ['VIP'] })], nextCursor: null } });
+      expect((await rejection(run(perform, { inputData: asSent }))).name).toBe('HaltedError');
+    });
+
+    it('halts once a create with the same addresses went through: the contact is no longer the unclear attempt’s', async () => {
+      await unclearFirstAttempt(asSent);
+      route('post', '/v1/contacts', { status: 201, body: contact({ tags: ['VIP'] }) });
+      await run(perform, { inputData: asSent });
+      route('post', '/v1/contacts', conflict('email'));
+      route('get', '/v1/contacts', { body: { data: [contact({ tags: ['VIP'] })], nextCursor: null } });
+      expect((await rejection(run(perform, { inputData: asSent }))).name).toBe('HaltedError');
+    });
+
+    it('halts when Zapier’s cache cannot be reached: nothing tells the replay apart', async () => {
+      const broken: ZObject['cache'] = {
+        get: () => Promise.reject(new Error('zcache is down')),
+        set: () => Promise.reject(new Error('zcache is down')),
+        delete: () => Promise.reject(new Error('zcache is down')),
+      };
+      const withoutCache = performWith({ cache: broken });
+      route('post', '/v1/contacts', problem(502, 'BAD_GATEWAY', 'upstream closed'));
+      expect(errorDetails(await rejection(run(withoutCache, { inputData: asSent }))).name).toBe('ThrottledError');
+      route('post', '/v1/contacts', conflict('email'));
+      route('get', '/v1/contacts', { body: { data: [contact({ tags: ['VIP'] })], nextCursor: null } });
+      expect((await rejection(run(withoutCache, { inputData: asSent }))).name).toBe('HaltedError');
     });
 
     it.each([
       ['another name', contact({ name: 'Ana Other', tags: ['VIP'] })],
       ['no name where the step gives one', contact({ name: null, tags: ['VIP'] })],
       ['without a tag the step gives', contact()],
-    ])('keeps the refusal when the contact holding the email has %s', async (_what, holder) => {
+    ])('keeps the refusal after a 5xx when the contact holding the email has %s', async (_what, holder) => {
+      await unclearFirstAttempt(asSent);
       route('post', '/v1/contacts', conflict('email'));
       route('get', '/v1/contacts', { body: { data: [holder], nextCursor: null } });
-      const error = await rejection(run(createContact.operation.perform, { inputData: asSent }));
+      const error = await rejection(run(perform, { inputData: asSent }));
       expect(error.name).toBe('HaltedError');
       expect(error.message).toContain('Consentry refused this step: email: already used by another contact');
     });
 
-    it('keeps the refusal when the email and the phone belong to two different contacts', async () => {
+    it('keeps the refusal after a 5xx when the email and the phone belong to two different contacts', async () => {
+      await unclearFirstAttempt(asSent);
       route('post', '/v1/contacts', conflict('email'));
       contactsByAddress(contact({ tags: ['VIP'] }), contact({ id: OTHER_ID, tags: ['VIP'] }));
-      const error = await rejection(run(createContact.operation.perform, { inputData: asSent }));
+      const error = await rejection(run(perform, { inputData: asSent }));
       expect(error.name).toBe('HaltedError');
     });
 
-    it('keeps any other 409 as it is, without looking anything up', async () => {
+    it('keeps any other 409 as it is after a 5xx, without looking anything up', async () => {
+      await unclearFirstAttempt(asSent);
       route('post', '/v1/contacts', problem(409, 'CONFLICT', 'Another contact already writes from this WhatsApp number', [{ path: 'identities', message: 'already used by another contact' }]));
-      const error = await rejection(run(createContact.operation.perform, { inputData: asSent }));
+      const error = await rejection(run(perform, { inputData: asSent }));
       expect(error.name).toBe('HaltedError');
       expect(trail()).toEqual(['POST /v1/contacts']);
     });

@@ -5,6 +5,7 @@ import { type Bundle, createAppTester, type ZObject } from 'zapier-platform-core
 import { z } from 'zod';
 import { FakeClock } from '../../src/ports/clock.js';
 import { startServer } from '../../src/server/index.js';
+import { problem } from '../../src/server/problem.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import createContact from '../src/creates/create_contact.js';
 import requestConsent from '../src/creates/request_consent.js';
@@ -25,6 +26,10 @@ let key = '';
 let sequence = 0;
 /** Requests (`METHOD path`) whose answer the proxy drops once, after the server handled them. */
 const cutOnce = new Set<string>();
+/** Requests whose answer the proxy replaces once with a 502 page of its own, after the server handled them. */
+const badGatewayOnce = new Set<string>();
+/** Requests the proxy answers once itself, without forwarding them, with the 503 the server gives when its write lock stays taken: nothing changed. */
+const busyOnce = new Set<string>();
 
 beforeAll(async () => {
   server = await startServer({ store: createMemoryStore(), clock, host: '127.0.0.1', port: 0, logger: false, workers: () => [] });
@@ -33,12 +38,27 @@ beforeAll(async () => {
   // connection to the app is cut: the request was applied, its answer is lost.
   proxy = createServer((incoming, outgoing) => {
     const id = `${incoming.method} ${(incoming.url ?? '').split('?')[0]}`;
+    if (busyOnce.delete(id)) {
+      incoming.resume();
+      const busy = problem(503, 'STORE_BUSY', 'The database rolled this request back for another write that failed beside it; nothing changed: try again');
+      outgoing.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
+      outgoing.end(JSON.stringify(busy));
+      return;
+    }
     const forward = httpRequest(
       { host: upstream.hostname, port: upstream.port, path: incoming.url, method: incoming.method, headers: incoming.headers },
       (answer) => {
         if (cutOnce.delete(id)) {
           answer.resume();
           answer.on('end', () => incoming.socket.destroy());
+          return;
+        }
+        if (badGatewayOnce.delete(id)) {
+          answer.resume();
+          answer.on('end', () => {
+            outgoing.writeHead(502, { 'content-type': 'text/html' });
+            outgoing.end('<html><body>502 Bad Gateway</body></html>');
+          });
           return;
         }
         outgoing.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -60,6 +80,8 @@ afterAll(async () => {
 beforeEach(async () => {
   sequence += 1;
   cutOnce.clear();
+  badGatewayOnce.clear();
+  busyOnce.clear();
   key = (await server.createWorkspaceWithKey(`Ana Test Shop ${sequence}`)).key;
   await api('/v1/settings', { method: 'PATCH', body: { privacyPolicyUrl: 'https://example.com/privacy' } });
 });
@@ -112,6 +134,19 @@ describe('Request Privacy Consent after its answer was lost', () => {
   });
 });
 
+describe('Request Privacy Consent refused 503 STORE_BUSY: nothing changed', () => {
+  it('is replayed by Zapier (ThrottledError, Retry-After 1), and the replay starts the run and returns its messages', async () => {
+    const run = zap();
+    const input = { phone: '+34600000103', channel: 'whatsapp' };
+    busyOnce.add('POST /v1/workflows/request-consent-privacy/runs');
+    const first = errorDetails(await rejection(run(requestConsent.operation.perform, input)));
+    expect(first).toMatchObject({ name: 'ThrottledError', delay: 1 });
+    const replay = ItemSchema.parse(await run(requestConsent.operation.perform, input));
+    expect(replay).toMatchObject({ channel: 'whatsapp', alreadyAgreed: false });
+    expect(replay.replyText).toContain('https://example.com/privacy');
+  });
+});
+
 describe('Create Contact after its answer was lost', () => {
   const input = { name: 'Ana Test', email: 'ana.replay@example.com', phone: '+34 600 000 102', tags: 'Lead' };
 
@@ -137,6 +172,24 @@ describe('Create Contact after its answer was lost', () => {
       consentStatus: {},
     });
     expect(ContactListSchema.parse(await api('/v1/contacts?email=ana.replay%40example.com')).data).toHaveLength(1);
+  });
+
+  it('is replayed after a proxy’s 502 that came once the server had created the contact, and the replay answers that contact', async () => {
+    const run = zap();
+    badGatewayOnce.add('POST /v1/contacts');
+    const first = errorDetails(await rejection(run(createContact.operation.perform, input)));
+    expect(first).toMatchObject({ name: 'ThrottledError', delay: 60 });
+    expect(first.message).toContain('Consentry had a server error (502)');
+    const [stored] = ContactListSchema.parse(await api('/v1/contacts?email=ana.replay%40example.com')).data;
+    expect(await run(createContact.operation.perform, input)).toMatchObject({ id: stored?.id, email: 'ana.replay@example.com', tags: ['Lead'] });
+  });
+
+  it('halts for a contact made elsewhere (an import, the API) that holds just what the step sends: no attempt of this step was lost', async () => {
+    const made = z.object({ id: z.string() }).parse(await api('/v1/contacts', { method: 'POST', body: { email: 'lead@example.com' } }));
+    const error = await rejection(zap()(createContact.operation.perform, { email: 'lead@example.com' }));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message).toContain('Consentry refused this step: email: already used by another contact');
+    expect(ContactListSchema.parse(await api('/v1/contacts?email=lead%40example.com')).data.map((contact) => contact.id)).toEqual([made.id]);
   });
 
   it('keeps the refusal for a contact that is not what the step sends: another person has the email', async () => {

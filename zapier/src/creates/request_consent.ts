@@ -1,6 +1,6 @@
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
-import { callApiOrFailure, errorWords, refusalOf, repliesText, throwForFailure, WorkflowRunAnswerSchema } from '../api.js';
+import { callApiOrFailure, refusalOf, repliesText, throwForFailure, WorkflowRunAnswerSchema } from '../api.js';
 import { problemWords } from '../middleware.js';
 import { resolveContact, tagKey, WARNINGS_OUTPUT_FIELD, warningsText } from '../contacts.js';
 import {
@@ -13,6 +13,7 @@ import {
   parseInputData,
   requireContact,
 } from '../inputs.js';
+import { unclearAttempt } from '../unclear-attempts.js';
 
 /** The built-in "Request Consent: Privacy" workflow template (DESIGN §4). */
 const TEMPLATE = 'request-consent-privacy';
@@ -25,44 +26,19 @@ const InputSchema = zod
   .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
 
 /**
- * How long the app remembers that starting a run for a contact on a channel ended without an answer
- * (see startRun): longer than a run that is not answered lives (it times out 5 minutes after its
- * question, a few times that after invalid answers), and than Zapier's Autoreplay keeps replaying
- * a failed step (its last replay comes about 10 hours 35 minutes after the failure,
- * https://zapier.com/help/autoreplay/; manual replays, https://help.zapier.com/hc/en-us/articles/8496241726989).
+ * The memory of a start whose outcome was unclear, for the contact and channel. Contact ids are the
+ * server's ULIDs, distinct across connections, so the key needs no connection, as for the hook ids a
+ * trigger remembers deliveries by.
  */
-const UNCLEAR_START_MEMORY_SECONDS = 24 * 60 * 60;
-
-/**
- * Contact ids are the server's ULIDs, distinct across connections, so the default (app-wide) scope
- * serves, as for the hook ids a trigger remembers deliveries by.
- */
-function unclearStartKey(contactId: string, channel: string): string {
-  return `request_consent:unclear_start:${contactId}:${channel}`;
-}
-
-/**
- * zcache (`z.cache.set`/`get`/`delete`, zapier-platform-core's create-cache.js) never decides the
- * step: a cache that fails leaves the step's own outcome as it is.
- */
-async function cached<T>(z: ZObject, what: string, use: () => Promise<T>, otherwise: T): Promise<T> {
-  try {
-    return await use();
-  } catch (error) {
-    z.console.log(`Could not ${what} in Zapier's cache: ${errorWords(error)}`);
-    return otherwise;
-  }
+function unclearStart(z: ZObject, contactId: string, channel: string) {
+  return unclearAttempt(z, `request_consent:unclear_start:${contactId}:${channel}`);
 }
 
 const ALREADY_RUNNING = /\bis already running\b/;
 
-/** Rethrows why a start failed: an unclear outcome is remembered first, a contact that cannot be reached halts. */
-async function notStarted(z: ZObject, key: string, error: unknown): Promise<never> {
+/** Rethrows why a start failed; a contact that cannot be reached halts. */
+function notStarted(z: ZObject, error: unknown): never {
   const refusal = refusalOf(error);
-  if (refusal?.code === 'OUTCOME_UNKNOWN') {
-    await cached(z, 'remember an unclear start', () => z.cache.set(key, 1, UNCLEAR_START_MEMORY_SECONDS), false);
-    throw error;
-  }
   if (refusal === null || refusal.status !== 422 || !refusal.message.includes('cannot be reached')) throw error;
   throw new z.errors.HaltedError(`Consentry refused this step: ${refusal.message}`);
 }
@@ -70,7 +46,8 @@ async function notStarted(z: ZObject, key: string, error: unknown): Promise<neve
 /**
  * Starts the run. Starting a run is not idempotent, and its answer holds the messages the Zap has
  * to send: when the request may have reached the server without its answer coming back (a
- * connection cut or a time-out after it was sent, a 5xx), the step fails loudly
+ * connection cut or a time-out after it was sent, a 5xx but the 503 STORE_BUSY or STORE_FULL with
+ * which the server says nothing changed, replayed as usual), the step fails loudly
  * (`OUTCOME_UNKNOWN`) instead of asking Zapier for a replay, which would find that run "already
  * running" and halt, a soft stop that never reads as a failure, with the messages lost. The app
  * remembers that unclear start for the contact and channel, so that a replay refused "already
@@ -85,7 +62,7 @@ async function notStarted(z: ZObject, key: string, error: unknown): Promise<neve
  * the two (an address removed meanwhile).
  */
 async function startRun(z: ZObject, bundle: Bundle, contactId: string, channel: string) {
-  const key = unclearStartKey(contactId, channel);
+  const unclear = unclearStart(z, contactId, channel);
   const call = {
     method: 'POST' as const,
     path: `/v1/workflows/${TEMPLATE}/runs`,
@@ -95,16 +72,16 @@ async function startRun(z: ZObject, bundle: Bundle, contactId: string, channel: 
       consequence: `the "Request Consent: Privacy" workflow may have started for contact ${contactId} on ${channel} without this step getting the messages to send, so the contact may not have been asked. Zapier does not retry this step on its own: a replay cannot get that run's messages back, and the server refuses a second run while it is running.`,
       remedy: `Check the contact's events in Consentry before you replay this run: once that run has ended (consent.failed when it is not answered, 5 minutes after asking), a replay starts a new one and returns its messages. If your workspace relays messages through its outbound webhook, the contact was asked already.`,
     },
+    onUnclearOutcome: unclear.remember,
   };
-  const answer = await callApiOrFailure(z, bundle, call, [409]).catch((error: unknown) => notStarted(z, key, error));
+  const answer = await callApiOrFailure(z, bundle, call, [409]).catch((error: unknown) => notStarted(z, error));
   if (answer.ok) {
-    await cached(z, 'forget an unclear start', () => z.cache.delete(key), false);
+    await unclear.forget();
     return answer.data;
   }
   const words = problemWords(answer.failure.problem);
   if (words !== null && ALREADY_RUNNING.test(words)) {
-    const unclear = await cached(z, 'look up an unclear start', async () => (await z.cache.get(key)) !== null, false);
-    if (unclear) {
+    if (await unclear.happened()) {
       throw new z.errors.Error(
         `Consentry refused this step: ${words}. An earlier attempt to start it for this contact on ${channel} ended without an answer, so the running workflow may be the one it started, whose messages no step got: the contact may not have been asked. Check the contact's events in Consentry: once that run has ended (consent.failed when it is not answered, 5 minutes after asking), replay this run to start a new one and get its messages.`,
         'RUN_OUTCOME_UNKNOWN',
