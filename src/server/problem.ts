@@ -240,14 +240,25 @@ function isFastifyError(error: unknown): error is FastifyError {
   return error instanceof Error && typeof Reflect.get(error, 'code') === 'string';
 }
 
+/** What a client is told when the store cannot take writes now: nothing changed, and when to send again (Retry-After). */
+const STORE_REFUSALS = {
+  STORE_BUSY: 'Another process held the database write lock for longer than the server waits for it; nothing changed: try again',
+  STORE_FULL: 'The disk is full, so the database cannot grow; nothing was changed: try again later',
+} as const;
+
 /** Maps every failure of a request to problem+json; unexpected ones are logged with their stack. */
 export function toProblem(error: unknown, request: FastifyRequest): Problem {
   if (isConsentryError(error)) {
     const status = statusOfCode(error.code);
     // A busy or full store refuses every request alike until it recovers: one short line each,
     // not a stack trace each, which would fill the very disk that is full.
-    if (error.code === 'STORE_BUSY' || error.code === 'STORE_FULL') request.log.warn({ code: error.code, detail: error.message }, 'request refused: the store cannot take writes now');
-    else if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (error.code === 'STORE_BUSY' || error.code === 'STORE_FULL') {
+      request.log.warn({ code: error.code, detail: error.message }, 'request refused: the store cannot take writes now');
+      // The store's own message names the database file, for the operator (the log, the CLI);
+      // a client is told what happened and what to do, not where the server keeps its data.
+      return problem(status, error.code, STORE_REFUSALS[error.code]);
+    }
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
     return problem(status, error.code, error.message, error.issues);
   }
   if (error instanceof TransactionRolledBackError) {

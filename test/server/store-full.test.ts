@@ -54,6 +54,8 @@ describe('a database on a full disk', () => {
     expect(refused?.statusCode).toBe(503);
     expect(refused?.headers['retry-after']).toBe('30');
     expect(refused?.json()).toMatchObject({ code: 'STORE_FULL', detail: expect.stringMatching(/disk is full.*nothing was changed/) });
+    // The answer does not say where the server keeps its database; the log does.
+    expect(refused?.body).not.toContain(dir);
 
     // Each refusal is one short warning, without a stack trace.
     const refusals = logLines.map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown; code?: string }).filter((entry) => entry.level >= 40);
