@@ -53,7 +53,9 @@ row without one is keyed by the file's SHA-256 and its line, so an edited file
 records its rows without a key again. A row so keyed whose status is no longer
 in force (another decision was made since the file was first imported) is
 rejected rather than answered "already recorded": a later export with the same
-content needs an occurred_at or idempotency_key column to be recorded again.
+content needs, to be recorded again, an occurred_at with the time of the new
+decision or an idempotency_key on that line (the refusal says which the file
+lacks).
 `;
 
 /**
