@@ -1,28 +1,14 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defaultSettings } from '../../src/core/settings.js';
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
-import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+import { migrationFiles } from './migration-files.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const WS = 'ws_a';
 
-const dirs: string[] = [];
-const stores: SqliteStore[] = [];
-
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((store) => store.close()));
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempFile(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-migration-19-'));
-  dirs.push(dir);
-  return path.join(dir, 'consentry.db');
-}
+const { tempFile, opened } = migrationFiles(19);
 
 describe('migration 19 (SQLite): templates deferred at a conversation’s opening', () => {
   it('leaves the conversations of an older database with none deferred, and keeps a list written after it', async () => {
@@ -43,8 +29,7 @@ describe('migration 19 (SQLite): templates deferred at a conversation’s openin
       .run(WS);
     older.close();
 
-    const store = createSqliteStore({ path: file });
-    stores.push(store);
+    const store = opened(createSqliteStore({ path: file }));
     expect(MIGRATIONS.find((migration) => migration.version === 19)?.name).toBe('templates deferred at a conversation opening');
     const old = await store.read((tx) => tx.getOpenConversation(WS, 'ct_old', 'whatsapp'));
     expect(old).toStrictEqual({ id: 'cv_old', workspaceId: WS, contactId: 'ct_old', channel: 'whatsapp', status: 'open', openedAt: T0, closedAt: null });

@@ -1,29 +1,15 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defaultSettings } from '../../src/core/settings.js';
 import { MIGRATIONS, migrate } from '../../src/store/migrations.js';
-import { createSqliteStore, type SqliteStore } from '../../src/store/sqlite.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+import { migrationFiles } from './migration-files.js';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const WS = 'ws_a';
 const VERSION = 21;
 
-const dirs: string[] = [];
-const stores: SqliteStore[] = [];
-
-afterEach(async () => {
-  await Promise.all(stores.splice(0).map((store) => store.close()));
-  for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempFile(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `consentry-migration-${VERSION}-`));
-  dirs.push(dir);
-  return path.join(dir, 'consentry.db');
-}
+const { tempFile, opened } = migrationFiles(VERSION);
 
 describe(`migration ${VERSION} (SQLite): the latest subscription of a hook`, () => {
   it('leaves the hooks of an older database with no subscription id, and keeps the one a renewal records', async () => {
@@ -41,8 +27,7 @@ describe(`migration ${VERSION} (SQLite): the latest subscription of a hook`, () 
       .run(WS);
     older.close();
 
-    const store = createSqliteStore({ path: file });
-    stores.push(store);
+    const store = opened(createSqliteStore({ path: file }));
     expect(MIGRATIONS.find((migration) => migration.version === VERSION)?.name).toBe('the latest subscription of a hook');
     const old = await store.read((tx) => tx.getHook(WS, 'hk_old'));
     expect(old).toStrictEqual({
