@@ -256,7 +256,7 @@ export function toProblem(error: unknown, request: FastifyRequest): Problem {
       request.log.warn({ code: error.code, detail: error.message }, 'request refused: the store cannot take writes now');
       // The store's own message names the database file, for the operator (the log, the CLI);
       // a client is told what happened and what to do, not where the server keeps its data.
-      return problem(status, error.code, STORE_REFUSALS[error.code]);
+      return error.code === 'STORE_BUSY' ? problem(503, 'STORE_BUSY', STORE_REFUSALS.STORE_BUSY) : problem(503, 'STORE_FULL', STORE_REFUSALS.STORE_FULL);
     }
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     return problem(status, error.code, error.message, error.issues);
