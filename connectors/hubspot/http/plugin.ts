@@ -5,6 +5,8 @@ import type { Engine } from '../../../src/engine.js';
 import type { Clock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { isConsentryError } from '../../../src/core/errors.js';
+import { zodIssuesToFieldIssues } from '../../../src/core/ledger.js';
+import { REQUEST_BODY_PARSE } from '../../../src/core/required.js';
 import { HubSpotSettingsSchema } from '../../../src/core/settings.js';
 import { HUBSPOT_PORTAL_FIELD, recordEnvironmentPortalClaim } from '../../../src/engine/integrations.js';
 import { authenticate, authOf } from '../../../src/server/auth.js';
@@ -52,9 +54,9 @@ const PortalOfWebhook = z.array(z.object({ portalId: PortalIdSchema })).min(1);
 const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** Why a HubSpot request was refused, as logged: a fixed list, never text from the request. */
-type RefusalReason = 'no_portal' | 'unknown_portal' | 'no_client_secret' | 'ambiguous' | 'missing' | 'bad_signature' | 'stale' | 'future';
+type RefusalReason = 'not_json' | 'no_portal' | 'unknown_portal' | 'no_client_secret' | 'ambiguous' | 'missing' | 'bad_signature' | 'stale' | 'future';
 type Refusal = { ok: false; problem: Problem; reason: RefusalReason };
-type Verified = { ok: true; config: ResolvedHubSpotConfig; body: string } | Refusal;
+type Verified = { ok: true; config: ResolvedHubSpotConfig } | Refusal;
 
 function headersOf(request: FastifyRequest): Record<string, string | undefined> {
   const headers: Record<string, string | undefined> = {};
@@ -62,13 +64,27 @@ function headersOf(request: FastifyRequest): Record<string, string | undefined> 
   return headers;
 }
 
-function looseJson(text: string): unknown {
+/**
+ * The body as JSON, read once, before the signature is checked (it names the portal whose secrets
+ * verify it): `undefined` for a body not sent or only white space, which the server's own JSON
+ * parser reads the same way (src/server/app.ts), or `null` when the text is not JSON. A body that
+ * is not JSON is refused as such, so that it is never read as one whose fields are all absent.
+ */
+function readJson(text: string): { value: unknown } | null {
+  if (text.trim() === '') return { value: undefined };
   try {
-    return JSON.parse(text);
+    return { value: JSON.parse(text) as unknown };
   } catch {
-    return undefined;
+    return null;
   }
 }
+
+/** A body that is not JSON, answered as the server answers one (MALFORMED_JSON), and refused before its signature is checked: it names no portal. */
+const NOT_JSON: Refusal = {
+  ok: false,
+  problem: problem(400, 'MALFORMED_JSON', 'The request body is not valid JSON', [{ path: 'body', message: 'is not valid JSON' }]),
+  reason: 'not_json',
+};
 
 /**
  * The routes HubSpot calls: workflow actions (`POST /hubspot/actions/{key}`) and webhooks
@@ -126,7 +142,7 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
       request.log.warn({ workspaceIds: owners.map((config) => config.workspaceId) }, 'HubSpot request refused: several workspaces name its portal and their client secret verifies it');
       return { ok: false, problem: problem(401, 'UNAUTHORIZED', `HubSpot signature refused: bad_signature (checked over ${signed.uri})`), reason: 'ambiguous' };
     }
-    return { ok: true, config: owner, body };
+    return { ok: true, config: owner };
   }
 
   /**
@@ -154,14 +170,15 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
       scope.post('/actions/:key', actionRouteDocumentation(bodyLimit), async (request, reply) => {
         const params = ActionParamsSchema.safeParse(request.params);
         if (!params.success) return sendProblem(reply, problem(404, 'NOT_FOUND', 'No such HubSpot workflow action'));
-        const raw = typeof request.body === 'string' ? request.body : '';
-        const portal = PortalOfAction.safeParse(looseJson(raw));
+        const body = readJson(typeof request.body === 'string' ? request.body : '');
+        if (body === null) return refuse(request, reply, NOT_JSON);
+        const portal = PortalOfAction.safeParse(body.value);
         const checked = await verified(request, portal.success ? portal.data.origin.portalId : null, true);
         if (!checked.ok) return refuse(request, reply, checked);
-        const parsed = ActionRequestSchema.safeParse(looseJson(checked.body));
+        // errors[] names an absent field `is required`, as the API's own answers do (src/core/required.ts).
+        const parsed = ActionRequestSchema.safeParse(body.value, REQUEST_BODY_PARSE);
         if (!parsed.success) {
-          const errors = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
-          return sendProblem(reply, problem(400, 'VALIDATION_FAILED', 'Not a HubSpot workflow action request', errors));
+          return sendProblem(reply, problem(400, 'VALIDATION_FAILED', 'Not a HubSpot workflow action request', zodIssuesToFieldIssues(parsed.error)));
         }
         const outcome = await runAction(deps, params.data.key, checked.config, parsed.data);
         if (outcome.kind === 'busy') {
@@ -172,16 +189,17 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
       });
 
       scope.post('/webhooks', webhookRouteDocumentation(bodyLimit), async (request, reply) => {
-        const raw = typeof request.body === 'string' ? request.body : '';
-        const portal = PortalOfWebhook.safeParse(looseJson(raw));
+        const body = readJson(typeof request.body === 'string' ? request.body : '');
+        if (body === null) return refuse(request, reply, NOT_JSON);
+        const portal = PortalOfWebhook.safeParse(body.value);
         const portalId = portal.success ? (portal.data[0]?.portalId ?? null) : null;
         // Webhooks are signed with v3 only; accepting v2 here would let a replayed request through.
         const checked = await verified(request, portalId, false);
         if (!checked.ok) return refuse(request, reply, checked);
-        const parsed = WebhookBodySchema.safeParse(looseJson(checked.body));
+        // errors[] names an absent field `is required`, as the API's own answers do (src/core/required.ts).
+        const parsed = WebhookBodySchema.safeParse(body.value, REQUEST_BODY_PARSE);
         if (!parsed.success) {
-          const errors = parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message }));
-          return sendProblem(reply, problem(400, 'VALIDATION_FAILED', 'Not a HubSpot webhook request', errors));
+          return sendProblem(reply, problem(400, 'VALIDATION_FAILED', 'Not a HubSpot webhook request', zodIssuesToFieldIssues(parsed.error)));
         }
         // One signature covers the whole request: events of a portal served by another workspace are not this secret's to vouch for.
         const own = parsed.data.filter((event) => configForPortalMatches(checked.config, event.portalId));

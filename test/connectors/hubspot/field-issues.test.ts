@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
+import { linkedContact, PORTAL_ID, type Harness } from './harness.js';
+import { actionBody, propertyChange, signedHeaders, useHubspotApp } from './http-harness.js';
+
+const sms = channelPropertyNames('sms');
+const ACTION_PATH = '/hubspot/actions/check-consent';
+const WEBHOOK_PATH = '/hubspot/webhooks';
+
+const setUp = useHubspotApp();
+
+const LogLine = z.object({ level: z.number(), msg: z.string().optional(), reason: z.string().optional(), err: z.unknown().optional() }).passthrough();
+
+async function send(app: Awaited<ReturnType<typeof setUp>>['app'], h: Harness, path: string, body: string) {
+  return app.inject({ method: 'POST', url: path, payload: body, headers: signedHeaders(h, path, body, 'v3') });
+}
+
+const Fields = z.record(z.string(), z.unknown());
+
+/** A check-consent request for the contact `objectId`, as HubSpot sends it, changed by `edit` (the body and its `object`). */
+function editedAction(objectId: string, edit: (body: Record<string, unknown>, object: Record<string, unknown>) => void): string {
+  const body = Fields.parse(JSON.parse(actionBody('cb-fields', objectId, { channel: 'sms' })));
+  // zod parses into a copy: the edited `object` is put back, unless the edit left it out.
+  const object = Fields.parse(body['object']);
+  edit(body, object);
+  if ('object' in body) body['object'] = object;
+  return JSON.stringify(body);
+}
+
+const NOT_JSON = {
+  status: 400,
+  code: 'MALFORMED_JSON',
+  detail: 'The request body is not valid JSON',
+  errors: [{ path: 'body', message: 'is not valid JSON' }],
+};
+
+describe('POST /hubspot/actions/{key}: the fields of a signed request', () => {
+  it('names a field left out `is required`, with the status HubSpot is answered for a bad request', async () => {
+    const { h, app } = await setUp();
+    const { hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    const body = editedAction(hubspotId, (request, object) => {
+      delete request['callbackId'];
+      delete object['objectId'];
+      delete object['objectType'];
+    });
+    const response = await send(app, h, ACTION_PATH, body);
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual(
+      expect.objectContaining({
+        code: 'VALIDATION_FAILED',
+        detail: 'Not a HubSpot workflow action request',
+        errors: [
+          { path: 'callbackId', message: 'is required' },
+          { path: 'object.objectId', message: 'is required' },
+          { path: 'object.objectType', message: 'is required' },
+        ],
+      }),
+    );
+    const withoutObject = await send(app, h, ACTION_PATH, editedAction(hubspotId, (request) => delete request['object']));
+    expect(withoutObject.statusCode).toBe(400);
+    expect(withoutObject.json().errors).toEqual([{ path: 'object', message: 'is required' }]);
+  });
+
+  it('words a field that is there but wrong as before', async () => {
+    const { h, app } = await setUp();
+    const { hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    const body = editedAction(hubspotId, (request, object) => {
+      request['callbackId'] = 5;
+      object['objectType'] = false;
+    });
+    const response = await send(app, h, ACTION_PATH, body);
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([
+      { path: 'callbackId', message: 'Invalid input: expected string, received number' },
+      { path: 'object.objectType', message: 'Invalid input: expected string, received boolean' },
+    ]);
+    const empty = await send(app, h, ACTION_PATH, editedAction(hubspotId, (request) => (request['callbackId'] = '')));
+    expect(empty.json().errors).toEqual([{ path: 'callbackId', message: 'Too small: expected string to have >=1 characters' }]);
+  });
+
+  it('names a body that is not JSON as not JSON, signed or not, and logs the refusal at info', async () => {
+    const lines: string[] = [];
+    const { h, app } = await setUp({}, { logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } });
+    const text = `{"callbackId":"cb-1","origin":{"portalId":${PORTAL_ID}}`;
+    const signed = await send(app, h, ACTION_PATH, text);
+    expect(signed.statusCode).toBe(400);
+    expect(signed.json()).toEqual(expect.objectContaining(NOT_JSON));
+    const unsigned = await app.inject({ method: 'POST', url: ACTION_PATH, payload: 'not json', headers: { 'content-type': 'application/json' } });
+    expect(unsigned.statusCode).toBe(400);
+    expect(unsigned.json()).toEqual(expect.objectContaining(NOT_JSON));
+    // A body not sent is not a malformed one: it names no portal, as before.
+    const none = await app.inject({ method: 'POST', url: ACTION_PATH, payload: '', headers: { 'content-type': 'application/json' } });
+    expect(none.statusCode).toBe(400);
+    expect(none.json()).toEqual(expect.objectContaining({ code: 'VALIDATION_FAILED', detail: 'The body names no HubSpot portal' }));
+
+    const logged = lines.map((line) => LogLine.parse(JSON.parse(line)));
+    expect(logged.filter((line) => line.msg === 'HubSpot request refused').map((line) => line.reason)).toEqual(['not_json', 'not_json', 'no_portal']);
+    expect(logged.filter((line) => line.level >= 40 || line.err !== undefined)).toEqual([]);
+    expect(lines.join('\n')).not.toContain('not json');
+  });
+});
+
+describe('POST /hubspot/webhooks: the fields of a signed request', () => {
+  it('names a field left out of an event `is required`', async () => {
+    const { h, app } = await setUp();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    const at = h.clock.now().getTime() - 1000;
+    const first: Record<string, unknown> = propertyChange(hubspotId, sms.status, 'opted_out', at);
+    delete first['occurredAt'];
+    delete first['subscriptionType'];
+    const second: Record<string, unknown> = propertyChange(hubspotId, sms.status, 'opted_out', at);
+    delete second['objectId'];
+    const response = await send(app, h, WEBHOOK_PATH, JSON.stringify([first, second]));
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual(
+      expect.objectContaining({
+        code: 'VALIDATION_FAILED',
+        detail: 'Not a HubSpot webhook request',
+        errors: [
+          { path: '0.occurredAt', message: 'is required' },
+          { path: '0.subscriptionType', message: 'is required' },
+          { path: '1.objectId', message: 'is required' },
+        ],
+      }),
+    );
+    expect(await h.workspace.getHistory(contactId)).toEqual([]);
+  });
+
+  it('words a field that is there but wrong as before', async () => {
+    const { h, app } = await setUp();
+    const { hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    const event = propertyChange(hubspotId, sms.status, 'opted_out', h.clock.now().getTime(), { occurredAt: 'yesterday', subscriptionType: 7, propertyValue: 1 });
+    const response = await send(app, h, WEBHOOK_PATH, JSON.stringify([event]));
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual([
+      { path: '0.occurredAt', message: 'Invalid input: expected number, received string' },
+      { path: '0.subscriptionType', message: 'Invalid input: expected string, received number' },
+      { path: '0.propertyValue', message: 'Invalid input: expected string, received number' },
+    ]);
+  });
+
+  it('names a body that is not JSON as not JSON', async () => {
+    const { h, app } = await setUp();
+    const signed = await send(app, h, WEBHOOK_PATH, `[{"portalId":${PORTAL_ID},"occurredAt":1`);
+    expect(signed.statusCode).toBe(400);
+    expect(signed.json()).toEqual(expect.objectContaining(NOT_JSON));
+    const none = await app.inject({ method: 'POST', url: WEBHOOK_PATH, payload: ' ', headers: { 'content-type': 'application/json' } });
+    expect(none.statusCode).toBe(400);
+    expect(none.json()).toEqual(expect.objectContaining({ code: 'VALIDATION_FAILED', detail: 'The body names no HubSpot portal' }));
+  });
+});
