@@ -21,6 +21,7 @@ import {
   openConversationsOf,
   otherOwner,
   startDeferredWorkflows,
+  startQueuedWorkflows,
   startTriggeredWorkflows,
   waitingRunState,
 } from './runs.js';
@@ -81,11 +82,16 @@ export async function handleInbound(uow: UnitOfWork, parsed: z.output<typeof Inb
   } else {
     if (conversation === null) {
       conversation = await uow.openConversation(contact.id, message.channel, deferredOpeningTemplates(uow.workspace.settings));
+      uow.inboundConversationId = conversation.id;
       await startTriggeredWorkflows(uow, 'conversation_opened', contact, null, 0, message.channel, conversation);
     } else {
+      uow.inboundConversationId = conversation.id;
       await answerPendingQuestion(uow, contact, message, conversation, answered);
       // The opening's workflows that waited for a setting start now, if it is there (startDeferredWorkflows).
       if (conversation.deferredTemplates !== undefined) conversation = await startDeferredWorkflows(uow, contact, conversation);
+      // Workflows queued behind a consent question that ended outside this conversation (consent
+      // given elsewhere made it moot) start at the contact's next message here.
+      if (conversation.queuedWorkflows !== undefined) await startQueuedWorkflows(uow, conversation.id, 0);
     }
     if (typed && keyword !== null) await startTriggeredWorkflows(uow, 'keyword', contact, typed.normalized, 0, message.channel, conversation);
   }

@@ -148,6 +148,7 @@ export async function startRequestedWorkflow(
   const conversation = open ?? (await uow.openConversation(contact.id, channel));
   const run = await startWorkflowRun(uow, templateId, contact, channel, conversation, 0, true);
   if (!run) throw new ConsentryError('INVALID_WORKFLOW', `Workflow "${templateId}" could not start`);
+  if (conversation.queuedWorkflows?.some((entry) => entry.template === templateId)) await unqueueTemplate(uow, conversation.id, templateId);
   return { run, conversation };
 }
 
@@ -565,25 +566,46 @@ async function consentQuestionWaits(uow: UnitOfWork, contactId: string, conversa
   );
 }
 
-/** Adds a workflow to the conversation's queue (Conversation.queuedWorkflows), once per template. */
+/**
+ * Adds a binding's workflow to the conversation's queue (Conversation.queuedWorkflows), once per
+ * binding: two bindings of one template are both kept, so that one disabled meanwhile leaves the
+ * other to start it (a template starts once: startWorkflowRun skips one already running).
+ */
 async function queueWorkflow(uow: UnitOfWork, conversationId: string, triggered: QueuedWorkflow): Promise<void> {
   const current = await uow.tx.getConversation(uow.workspaceId, conversationId);
   if (current === undefined) return;
   const queued = current.queuedWorkflows ?? [];
-  if (queued.some((entry) => entry.template === triggered.template)) return;
+  if (queued.some((entry) => entry.template === triggered.template && entry.trigger === triggered.trigger && entry.match === triggered.match)) return;
   await uow.tx.updateConversation({ ...current, queuedWorkflows: [...queued, triggered] });
 }
 
 /**
- * A run that asked for consent ended (agreed, failed, moot, cancelled): the workflows queued behind
- * its question start, in the order they were triggered, as a trigger starts them, when the
- * conversation is still open and no other consent question waits in it. A binding removed or
- * disabled meanwhile is let go; one that cannot start now (its workflow already runs there, a
- * setting is missing) starts nothing, as at a trigger. A conversation closed meanwhile (the
- * question failed or timed out, the contact opted out) starts nothing: the queue goes with it.
+ * A start someone asked for takes the place of the conversation's queued entries of its template:
+ * left there, they would start it again once the consent question ends, a welcome sent twice.
  */
-async function startQueuedWorkflows(uow: UnitOfWork, conversationId: string, depth: number): Promise<void> {
-  if (depth > MAX_TRIGGER_DEPTH) return;
+async function unqueueTemplate(uow: UnitOfWork, conversationId: string, templateId: string): Promise<void> {
+  const current = await uow.tx.getConversation(uow.workspaceId, conversationId);
+  if (current?.queuedWorkflows === undefined) return;
+  const { queuedWorkflows, ...rest } = current;
+  const left = queuedWorkflows.filter((entry) => entry.template !== templateId);
+  await uow.tx.updateConversation(left.length > 0 ? { ...rest, queuedWorkflows: left } : rest);
+}
+
+/**
+ * A run that asked for consent ended (agreed, failed, moot, cancelled), or the contact wrote again
+ * in its conversation: the workflows queued behind its question start, in the order they were
+ * triggered, as a trigger starts them, when the conversation is still open and no other consent
+ * question waits in it. They start only in a transaction handling a message of that conversation,
+ * whose answer carries their texts: a question made moot from elsewhere (consent given on another
+ * channel, through the API or an import) leaves the queue for the contact's next message there, as
+ * texts for one channel in the answer to a message on another would be sent on the wrong one. A
+ * binding removed or disabled meanwhile is let go; one that cannot start now (its workflow already
+ * runs there, a setting is missing) starts nothing, as at a trigger. A conversation closed
+ * meanwhile (the question failed or timed out, the contact opted out) starts nothing: the queue
+ * goes with it.
+ */
+export async function startQueuedWorkflows(uow: UnitOfWork, conversationId: string, depth: number): Promise<void> {
+  if (depth > MAX_TRIGGER_DEPTH || uow.inboundConversationId !== conversationId) return;
   const conversation = await uow.tx.getConversation(uow.workspaceId, conversationId);
   const queued = conversation?.queuedWorkflows;
   if (conversation === undefined || queued === undefined || conversation.status !== 'open' || uow.closedHere(conversationId)) return;

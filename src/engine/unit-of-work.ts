@@ -73,6 +73,11 @@ export class UnitOfWork {
    * that message, including the first question of a workflow the message's new conversation started.
    */
   inboundMessageId: string | null = null;
+  /**
+   * The conversation that message came in, once known: a workflow queued in another conversation
+   * does not start in this transaction, whose replies answer this message (startQueuedWorkflows).
+   */
+  inboundConversationId: string | null = null;
 
   constructor(
     readonly tx: StoreTx,

@@ -147,7 +147,7 @@ describe.each(['memory', 'sqlite'] as const)('a binding triggered while the cons
     expect(texts(await ws.handleInbound(whatsapp('v2', 'AGREE & PROCEED')))).toEqual([AGREED, WELCOME, ASK_EMAIL]);
   });
 
-  it('starts the queue when consent recorded from outside ends the question', async () => {
+  it('starts the queue at the next message in the conversation when consent recorded from outside ended the question', async () => {
     const first = await ws.handleInbound(whatsapp('e1', 'track order'));
     expect(await welcomeRuns(first.contactId)).toEqual([]);
     await ws.setConsent({
@@ -162,9 +162,50 @@ describe.each(['memory', 'sqlite'] as const)('a binding triggered while the cons
     });
     const privacy = (await runs(first.contactId)).find((run) => run.templateId === 'request-consent-privacy');
     expect(privacy?.status).not.toBe('active');
-    expect(await welcomeRuns(first.contactId)).toEqual([expect.objectContaining({ status: 'active', conversationId: first.conversationId })]);
-    await ws.handleInbound(whatsapp('e2', 'ana@example.com'));
+    // No message of this conversation is being answered: its texts would reach no one.
+    expect(await welcomeRuns(first.contactId)).toEqual([]);
+    expect((await conversation(first.conversationId))?.queuedWorkflows).toHaveLength(1);
+    const next = await ws.handleInbound(whatsapp('e2', 'hello again'));
+    expect(texts(next)).toEqual([WELCOME, ASK_EMAIL]);
+    expect(next.conversationId).toBe(first.conversationId);
+    await ws.handleInbound(whatsapp('e3', 'ana@example.com'));
     expect((await ws.getContact(first.contactId)).email).toBe('ana@example.com');
+  });
+
+  it('does not answer a message on another channel with the texts of a workflow queued on this one', async () => {
+    const onWhatsapp = await ws.handleInbound(whatsapp('c1', 'track order'));
+    const sms = (messageId: string, text: string) => ({ channel: 'sms' as const, messageId, from: { id: '+34600000001', name: 'Ana Test' }, text });
+    const onSms = await ws.handleInbound(sms('c2', 'hola'));
+    expect(onSms.contactId).toBe(onWhatsapp.contactId);
+    const agreed = await ws.handleInbound(sms('c3', 'AGREE & PROCEED'));
+    expect(texts(agreed)).toEqual([AGREED]);
+    expect(await welcomeRuns(onWhatsapp.contactId)).toEqual([]);
+    // The contact's next WhatsApp message gets the welcome there.
+    expect(texts(await ws.handleInbound(whatsapp('c4', 'hi')))).toEqual([WELCOME, ASK_EMAIL]);
+  });
+
+  it('does not start again a template someone started through the API while it was queued', async () => {
+    const first = await ws.handleInbound(whatsapp('p1', 'track order'));
+    const started = await ws.startWorkflow('welcome-request-email', first.contactId, 'whatsapp');
+    expect(texts(started)).toEqual([WELCOME, ASK_EMAIL]);
+    expect(Object.hasOwn((await conversation(first.conversationId)) ?? {}, 'queuedWorkflows')).toBe(false);
+    await ws.handleInbound(whatsapp('p2', 'ana@example.com'));
+    expect(texts(await ws.handleInbound(whatsapp('p3', 'AGREE & PROCEED')))).toEqual([AGREED]);
+    expect(await welcomeRuns(first.contactId)).toHaveLength(1);
+  });
+
+  it('keeps each binding of a template it queued, so one disabled meanwhile leaves the other to start it', async () => {
+    const vip: TriggerBinding = { trigger: 'tag_added', match: 'vip', template: 'welcome-request-email', enabled: true };
+    await ws.updateSettings({ triggers: [PRIVACY, TRACK_ORDER, vip] });
+    const first = await ws.handleInbound(whatsapp('b1', 'track order'));
+    await ws.addTag(first.contactId, 'vip');
+    expect((await conversation(first.conversationId))?.queuedWorkflows).toEqual([
+      { template: 'welcome-request-email', trigger: 'keyword', match: 'track order' },
+      { template: 'welcome-request-email', trigger: 'tag_added', match: 'vip' },
+    ]);
+    await ws.updateSettings({ triggers: [PRIVACY, { ...TRACK_ORDER, enabled: false }, vip] });
+    expect(texts(await ws.handleInbound(whatsapp('b2', 'AGREE & PROCEED')))).toEqual([AGREED, WELCOME, ASK_EMAIL]);
+    expect(await welcomeRuns(first.contactId)).toHaveLength(1);
   });
 });
 
