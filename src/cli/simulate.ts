@@ -67,7 +67,7 @@ const StartSchema = z
   .transform((text, ctx) => {
     const written = text.trim().toUpperCase();
     if (!ZonedDateTimeSchema.safeParse(written).success) {
-      ctx.addIssue({ code: 'custom', message: zonedDateTimeMessage(text) });
+      ctx.addIssue({ code: 'custom', message: zonedDateTimeMessage(text.trim()) });
       return z.NEVER;
     }
     const instant = Date.parse(written);

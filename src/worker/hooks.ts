@@ -4,7 +4,7 @@ import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, t
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canonicalUlid, controlCharacterIn, isUlid, TAG_MAX_LENGTH, tagKey } from '../core/contact.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
-import { FIELD_PARSE } from '../core/required.js';
+import { FIELD_PARSE, requiredOr } from '../core/required.js';
 import { assertKnownPurpose, WebhookTargetUrlSchema, type WorkspaceSettings } from '../core/settings.js';
 import { invalidInput, parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
@@ -24,7 +24,7 @@ import { assertTargetUrlAllowed, type TargetPolicy } from './target-guard.js';
 const MAX_FILTER_KEYS = 20;
 
 export const HookEventSchema = z.union([PublicEventTypeSchema, z.literal('*')], {
-  error: `must be a public event type (${PUBLIC_EVENT_TYPES.join(', ')}) or * for all of them`,
+  error: requiredOr(`must be a public event type (${PUBLIC_EVENT_TYPES.join(', ')}) or * for all of them`),
 });
 
 /** A filter value's schema, read through `nullable` (a filter compares text, so null never matches). */

@@ -34,13 +34,14 @@ describe('simulate: the transcript start', () => {
   it.each([
     ['2026-03-01T10:00:00', 'has no time zone'],
     ['2026-03-01 10:00', 'has no time zone'],
+    [' 2026-03-01T10:00:00 ', 'has no time zone'],
     ['01/03/2026 10:00', 'is not a date and time in'],
     ['2026-03-01T10:00:00+0100', 'is not a date and time in'],
   ])('refuses %s, naming start, in the words import and the API use', async (start, why) => {
     const form = 'ISO 8601 with a time zone, e.g. 2026-03-01T10:00:00Z (UTC) or 2026-03-01T10:00:00+01:00';
     await expect(runTranscript({ template: 'request-consent-privacy', start, steps: [] })).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
-      issues: [{ path: 'start', message: why === 'has no time zone' ? `${JSON.stringify(start)} has no time zone: write it in ${form}` : `${JSON.stringify(start)} is not a date and time in ${form}` }],
+      issues: [{ path: 'start', message: why === 'has no time zone' ? `${JSON.stringify(start.trim())} has no time zone: write it in ${form}` : `${JSON.stringify(start)} is not a date and time in ${form}` }],
     });
   });
 

@@ -87,11 +87,24 @@ describe('a field a request leaves out is required, in those words', () => {
     const expected = { detail: 'body: is required', errors: [{ path: 'body', message: 'is required' }] };
     expect(refused(await t.as(acme, { method: 'POST', url }))).toEqual(expected);
     expect(refused(await t.as(acme, { method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: 'null' }))).toEqual(expected);
-    // A body of another kind is not a missing one; the field it lacks keeps the route's own message.
+    // A body of another kind is not a missing one.
     expect(refused(await t.as(acme, { method: 'POST', url, headers: { 'content-type': 'application/json' }, payload: '[]' })).errors).toEqual([
       { path: 'body', message: 'Invalid input: expected object, received array' },
     ]);
-    expect(refused(await t.as(acme, { method: 'POST', url, payload: {} })).errors).toEqual([{ path: 'status', message: 'must be "dead": only dead letters can be sent again' }]);
+    // The field it lacks is required, with the one value it takes; another value keeps the route's own message.
+    expect(refused(await t.as(acme, { method: 'POST', url, payload: {} })).errors).toEqual([{ path: 'status', message: 'is required: dead' }]);
+    expect(refused(await t.as(acme, { method: 'POST', url, payload: { status: 'pending' } })).errors).toEqual([
+      { path: 'status', message: 'must be "dead": only dead letters can be sent again' },
+    ]);
+  });
+
+  it('POST /v1/hooks without an event names it as required, and an unknown event as before', async () => {
+    expect(refused(await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: 'http://127.0.0.1:9/hooks' } })).errors).toEqual([
+      { path: 'event', message: 'is required' },
+    ]);
+    expect(refused(await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: 'http://127.0.0.1:9/hooks', event: 'consent.maybe' } })).errors).toEqual([
+      { path: 'event', message: expect.stringMatching(/^must be a public event type/) },
+    ]);
   });
 
   it('POST /v1/hooks without a targetUrl names it as required, and a targetUrl that is no URL as before', async () => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { canonicalUlid, isUlid } from '../../core/contact.js';
+import { requiredOr } from '../../core/required.js';
 import { ulidGenerator } from '../../ports/ids.js';
 import { createHookRegistry, DEFAULT_MAX_HOOKS_PER_WORKSPACE, DeliveryStatusSchema, HookInputSchema, MAX_RETRIED_PER_REQUEST } from '../../worker/hooks.js';
 import { SecretRotationInputSchema } from '../../worker/signing-secrets.js';
@@ -101,7 +102,7 @@ const UnsubscribeQuerySchema = z
 
 /** A bulk retry names the status it sends again, so that the request says what it does. */
 const RetryDeadBodySchema = z
-  .object({ status: z.literal('dead', { error: 'must be "dead": only dead letters can be sent again' }) })
+  .object({ status: z.literal('dead', { error: requiredOr('must be "dead": only dead letters can be sent again') }) })
   .strict();
 
 const RetriedJsonSchema = z.object({
