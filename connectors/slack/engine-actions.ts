@@ -15,15 +15,16 @@ import type {
 /**
  * Records a decision a button stands for. A decision dated when the contact wrote (an opt-out
  * review) is evidence whenever it is recorded, but the contact's status follows the latest
- * decision: when the materialised status the engine returns comes from another record and says
+ * decision: when what governs the channel after it (the engine's `governing`, as canMessage reads
+ * it: a newer decision on the channel, or on every channel) comes from another record and says
  * otherwise, the result names that decision, so the person who clicked is not told the change
  * took effect.
  */
 async function recordDecision(engine: Engine, input: SlackDecisionInput): Promise<{ result: SlackActionResult; recorded: RecordedConsent }> {
   const recorded = await engine.workspace(input.workspaceId).setConsent({ ...input.decision, source: 'slack', idempotencyKey: input.idempotencyKey });
-  const { current, record } = recorded;
-  if (current.recordId === record.id || current.status === record.status) return { result: { outcome: 'done' }, recorded };
-  return { result: { outcome: 'done', supersededBy: { status: current.status, source: current.source, occurredAt: current.occurredAt } }, recorded };
+  const { governing, record } = recorded;
+  if (governing.recordId === record.id || governing.status === record.status) return { result: { outcome: 'done' }, recorded };
+  return { result: { outcome: 'done', supersededBy: { status: governing.status, source: governing.source, occurredAt: governing.occurredAt } }, recorded };
 }
 
 /** The workflow a "Resend consent request" starts when the failed run does not name one. */

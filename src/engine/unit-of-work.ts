@@ -30,10 +30,21 @@ export interface RecordedConsent {
   record: ConsentRecord;
   /** false when the idempotency key had already been used: nothing new was written. */
   created: boolean;
-  /** The materialised status after the write. */
+  /** The materialised status of the record's purpose and channel after the write: the channel's own row. */
   current: ConsentState;
+  /**
+   * What governs the record's purpose and channel after the write, as canMessage reads it
+   * (effectiveStatus: the channel's own decision or the purpose's decision on `any`, whichever is
+   * newer): the record itself when it is in effect, another decision when a newer one stands.
+   */
+  governing: ConsentState;
   /** Every materialised status of the contact after the write (what governs a channel: governingDecision). */
   states: readonly ConsentState[];
+}
+
+/** What governs `current`'s purpose and channel among a contact's states (effectiveStatus); `current` when nothing newer stands. */
+function governingState(states: readonly ConsentState[], current: ConsentState): ConsentState {
+  return effectiveStatus(states, current.purpose, current.channel).state ?? current;
 }
 
 export const ledgerHeadKey = (workspaceId: string): string => `ledger.head.${workspaceId}`;
@@ -216,7 +227,7 @@ export class UnitOfWork {
         const states = await this.consentStatesOf(existing.contactId);
         const current = states.find((state) => state.purpose === existing.purpose && state.channel === existing.channel);
         if (!current) throw new ConsentryError('CONFLICT', 'Materialised consent state is missing for an existing record');
-        return { record: existing, created: false, current, states };
+        return { record: existing, created: false, current, governing: governingState(states, current), states };
       }
     }
     // Checked after the replay: a purpose taken off the list keeps answering the requests that
@@ -235,13 +246,12 @@ export class UnitOfWork {
       await this.tx.upsertConsentState(after);
       const updated = withState(states, after);
       this.consentStates.set(record.contactId, updated);
+      const governing = governingState(updated, after);
       // Raised for a decision that governs its channel, as canMessage reads it: one dated before a
       // newer decision on `any` (an opt-in on WhatsApp older than a STOP ALL) changes the channel's
       // own row but not what may be sent, and a subscriber acting on consent.given would message a
       // contact who opted out of everything.
-      if (effectiveStatus(updated, record.purpose, record.channel).state?.recordId !== record.id) {
-        return { record, created: true, current: after, states: updated };
-      }
+      if (governing.recordId !== record.id) return { record, created: true, current: after, governing, states: updated };
       await this.emit(
         record.status === 'opted_in' ? 'consent.given' : 'consent.withdrawn',
         {
@@ -258,7 +268,8 @@ export class UnitOfWork {
         record.contactId,
       );
     }
-    return { record, created: true, current: after, states: this.consentStates.get(record.contactId) ?? states };
+    const final = this.consentStates.get(record.contactId) ?? states;
+    return { record, created: true, current: after, governing: governingState(final, after), states: final };
   }
 
   /**

@@ -223,7 +223,7 @@ const BulkResultSchema = z.union([
     inEffect: z
       .boolean()
       .describe(
-        "Whether the row's decision is the one in force for its purpose and channel: false for one older than the decision in force (its occurredAt is earlier), which the ledger keeps but which changes no status and raises no event",
+        "Whether the row's decision governs its purpose and channel, as permission reads it (the channel's own decision or the purpose's decision on any, whichever is newer): false for one older than the decision that governs (its occurredAt is earlier, also than a newer STOP ALL), which the ledger keeps but which changes nothing that governs and raises no event",
       ),
     supersededBy: OvertakingDecisionSchema.nullable().describe('Of `overtakenBy`, the decision recorded last; null when it is empty'),
     overtakenBy: z

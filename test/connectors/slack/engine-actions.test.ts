@@ -172,6 +172,23 @@ describe('engineActionHandler', () => {
     expect(await ws.canMessage(contactId, 'sms', 'marketing')).toMatchObject({ allowed: false, reason: 'opted_out' });
   });
 
+  it('names an opt-in on every channel made after the message under review: what governs the channel stands', async () => {
+    await ws.setConsent({
+      contactId,
+      purpose: 'marketing',
+      channel: 'any',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      explanation: 'Web form',
+      source: 'api',
+      actor: { kind: 'integration', id: 'web' },
+      occurredAt: '2026-01-01T10:00:00.000Z',
+    });
+    const result = await engineActionHandler(engine).applyOptOut(optOut('slack:al_1:apply_optout', '2026-01-01T09:00:00.000Z'));
+    expect(result).toEqual({ outcome: 'done', supersededBy: { status: 'opted_in', source: 'api', occurredAt: '2026-01-01T10:00:00.000Z' } });
+    expect(await ws.canMessage(contactId, 'sms', 'marketing')).toMatchObject({ allowed: true });
+  });
+
   it('records nothing when a message is not an opt-out', async () => {
     const result = await engineActionHandler(engine).dismissOptOut({ ...context('dismiss_optout', optoutReviewEvent()), contactId, messageId: 'msg_1' });
     expect(result).toEqual({ outcome: 'done' });
