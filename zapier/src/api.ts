@@ -1,7 +1,8 @@
-import type { Bundle, HttpResponse, ZObject } from 'zapier-platform-core';
+import type { Bundle, HttpRequestOptions, HttpResponse, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { AuthDataSchema } from './auth-data.js';
 import { DEFAULT_RETRY_DELAY_SECONDS, type Problem, problemWords, readProblem, throwForProblem, zapierReplays } from './middleware.js';
+import { requestTime, secondsText, ZAPIER_STEP_LIMIT_MS } from './step-deadline.js';
 
 export { AuthDataSchema, ServerUrlSchema } from './auth-data.js';
 
@@ -64,14 +65,15 @@ function replayed(bundle: Bundle, call: ApiCall<zod.ZodType>): boolean {
 }
 
 /**
- * The longest a request may wait for an answer. Zapier stops an action, a search or a trigger's
+ * The longest one request may wait for its answer. Zapier stops an action, a search or a trigger's
  * perform after 30 s in all ("Important Zapier constraints summary",
  * https://docs.zapier.com/platform/build/operating-constraints); giving up before that lets the step
- * say what happened instead of ending with Zapier's own time-out.
+ * say what happened instead of ending with Zapier's own time-out. The requests of one step share
+ * that limit too: a later one gets only what the step has left (step-deadline.ts).
  */
 export const REQUEST_TIMEOUT_MS = 20_000;
 
-function requestOptions(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>) {
+function requestOptions(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, timeoutMs: number) {
   const params: Record<string, string> = {};
   for (const [key, value] of Object.entries(call.params ?? {})) {
     if (value !== undefined) params[key] = String(value);
@@ -81,7 +83,7 @@ function requestOptions(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>) 
     method: call.method ?? 'GET',
     params,
     headers: { Accept: 'application/json' },
-    timeout: REQUEST_TIMEOUT_MS,
+    timeout: timeoutMs,
     ...(call.body !== undefined ? { body: call.body } : {}),
   };
 }
@@ -122,17 +124,21 @@ const NOT_CONNECTED: Readonly<Record<string, string>> = {
 /** TLS refusals happen in the handshake, before the request is sent. */
 const TLS_CODE = /^(CERT_|ERR_TLS_|ERR_SSL_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_)/;
 
+/** Why a request that waited `timeoutMs` got no answer. */
+function noAnswerWithin(timeoutMs: number): string {
+  return `it did not answer within ${secondsText(timeoutMs)} s`;
+}
+
 /**
  * A failure of `z.request` that is not an HTTP answer: core's fetch rejects with a `FetchError` whose
  * `type` is `system` (with Node's error `code`) or `request-timeout`. Null for anything else.
+ * `timedOut` says why a request that ran out of its time got no answer.
  */
-export function networkFailure(error: unknown): NetworkFailure | null {
+export function networkFailure(error: unknown, timedOut = noAnswerWithin(REQUEST_TIMEOUT_MS)): NetworkFailure | null {
   const failure = FetchFailureSchema.safeParse(error);
   if (!failure.success) return null;
   const { type, code } = failure.data;
-  if (type === 'request-timeout' || type === 'body-timeout') {
-    return { reason: `it did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, maybeReceived: true };
-  }
+  if (type === 'request-timeout' || type === 'body-timeout') return { reason: timedOut, maybeReceived: true };
   if (code !== undefined) {
     const notConnected = NOT_CONNECTED[code];
     if (notConnected !== undefined) return { reason: notConnected, maybeReceived: false };
@@ -176,15 +182,47 @@ function unreachable(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, fai
   return new z.errors.ThrottledError(`${explanation} Zapier will retry in ${DEFAULT_RETRY_DELAY_SECONDS} s.`, DEFAULT_RETRY_DELAY_SECONDS);
 }
 
-/** Sends the call; a failed answer is returned, for `answerTo` to map (it knows the call, the middleware does not). */
+/**
+ * A request the step has no time left for is not sent: Zapier would end the step before its answer
+ * came, without the app's own error (step-deadline.ts). Nothing of it reached the server, so it is
+ * retried like a server that cannot be reached, where Zapier replays the step.
+ */
+function outOfStepTime(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>, step: string | null, elapsedMs: number): Error {
+  const explanation =
+    `${step ?? 'This step'} ran out of time before its next request to your Consentry server at ${originOf(z, bundle)}, so that request was not sent: ` +
+    `the step had run ${secondsText(elapsedMs)} s of the ${secondsText(ZAPIER_STEP_LIMIT_MS)} s Zapier gives it, too little was left to wait for another answer. ` +
+    'Check that the server answers promptly.';
+  if (!replayed(bundle, call)) return new z.errors.Error(explanation, 'STEP_TIME_LIMIT', 504);
+  return new z.errors.ThrottledError(`${explanation} Zapier will retry in ${DEFAULT_RETRY_DELAY_SECONDS} s.`, DEFAULT_RETRY_DELAY_SECONDS);
+}
+
+/** The options core passes on to node-fetch beyond those its typings list: `signal` (zapier-platform-core's request-client.js). */
+type FetchOptions = HttpRequestOptions & { url: string; signal: AbortSignal };
+
+/**
+ * Sends the call within the time its step has left (step-deadline.ts); a failed answer is returned,
+ * for `answerTo` to map (it knows the call, the middleware does not). node-fetch's `timeout` counts
+ * from the socket, and again from the headers for the body, so a request could take twice as long:
+ * the signal holds the whole request to its time, and `timeout` stays as a second bound.
+ */
 async function send(z: ZObject, bundle: Bundle, call: ApiCall<zod.ZodType>): Promise<HttpResponse> {
+  const time = requestTime(bundle, REQUEST_TIMEOUT_MS);
+  if (!time.send) throw outOfStepTime(z, bundle, call, time.step, time.elapsedMs);
+  const timedOut = time.cutByStep
+    ? `${noAnswerWithin(time.timeoutMs)}, all the time ${time.step ?? 'this step'} had left of the ${secondsText(ZAPIER_STEP_LIMIT_MS)} s Zapier gives a step`
+    : noAnswerWithin(time.timeoutMs);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), time.timeoutMs);
+  const options: FetchOptions = { ...requestOptions(z, bundle, call, time.timeoutMs), signal: controller.signal, skipThrowForStatus: true };
   try {
-    return await z.request({ ...requestOptions(z, bundle, call), skipThrowForStatus: true });
+    return await z.request(options);
   } catch (error) {
-    const failure = networkFailure(error);
+    const failure = controller.signal.aborted ? { reason: timedOut, maybeReceived: true } : networkFailure(error, timedOut);
     if (failure === null) throw error;
     if (failure.maybeReceived) await call.onUnclearOutcome?.();
     throw unreachable(z, bundle, call, failure);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,5 +1,6 @@
 import type { Authentication, Bundle, ZObject } from 'zapier-platform-core';
 import { AuthDataSchema, callApi, describeIssues, MeSchema } from './api.js';
+import { timedStep } from './step-deadline.js';
 
 /** Checks the connection by asking the server whose key this is: `GET /v1/me` answers the workspace. */
 const test = async (z: ZObject, bundle: Bundle) => {
@@ -44,6 +45,6 @@ export const authentication: Authentication = {
         'Ask your Consentry administrator for an API key for your workspace (they create one on the server with `consentry keys create`).',
     },
   ],
-  test,
+  test: timedStep('The connection test', test),
   connectionLabel,
 };

@@ -4,6 +4,7 @@ import { z as zod } from 'zod';
 import { apiPath, callApi, callApiOrNull, describeIssues, errorWords, EventListSchema, type EventJson, EventSchema, HookSchema, NoContentSchema } from './api.js';
 import { contactById, tagKey } from './contacts.js';
 import { channelField, legalBasisLabel, MESSAGING_CHANNELS, parseInputData, purposeField } from './inputs.js';
+import { timedStep } from './step-deadline.js';
 
 /**
  * Everything the five instant triggers share: subscribing a Zapier target URL to one Consentry
@@ -439,10 +440,10 @@ export function defineEventTrigger<D extends Record<string, unknown>>(spec: Even
     operation: {
       type: 'hook',
       inputFields: filterFields,
-      performSubscribe,
-      performUnsubscribe,
-      perform,
-      performList,
+      performSubscribe: timedStep(spec.label, performSubscribe),
+      performUnsubscribe: timedStep(spec.label, performUnsubscribe),
+      perform: timedStep(spec.label, perform),
+      performList: timedStep(spec.label, performList),
       outputFields: [...ENVELOPE_OUTPUT_FIELDS, ...spec.outputFields],
       sample: spec.sample,
     },

@@ -2,6 +2,7 @@ import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, consentsOf, contactWithConsentsItem, createContact } from '../contacts.js';
 import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, requireEmailOrPhone, textList } from '../inputs.js';
+import { timedStep } from '../step-deadline.js';
 
 const InputSchema = zod
   .object({
@@ -45,7 +46,7 @@ const create: Create = {
         helpText: 'Tags to give the contact, e.g. Lead: pick the workspace’s tags or type new ones. A tag can start a Consentry workflow.',
       },
     ],
-    perform,
+    perform: timedStep('Create Contact', perform),
     outputFields: [...CONTACT_OUTPUT_FIELDS, { key: 'consents', label: 'Consents' }],
     sample: { ...CONTACT_SAMPLE, consents: [], consentStatus: {} },
   },

@@ -21,6 +21,7 @@ import {
   requireContact,
   statusField,
 } from '../inputs.js';
+import { timedStep } from '../step-deadline.js';
 
 /**
  * An opt-in recorded on the contact's behalf needs a legal basis and an explanation, as in
@@ -118,7 +119,7 @@ const create: Create = {
           'A value unique to this decision (e.g. a form submission ID): the same key is recorded once, so Zapier can safely repeat this step after an outage. Without one, a step whose outcome is unknown is not repeated automatically.',
       },
     ],
-    perform,
+    perform: timedStep('Record Consent', perform),
     outputFields: [
       { key: 'id', label: 'Consent Record ID' },
       { key: 'contactId', label: 'Contact ID' },

@@ -14,6 +14,7 @@ import {
   requireContact,
 } from '../inputs.js';
 import { unclearAttempt } from '../unclear-attempts.js';
+import { timedStep } from '../step-deadline.js';
 
 /** The built-in "Request Consent: Privacy" workflow template (DESIGN §4). */
 const TEMPLATE = 'request-consent-privacy';
@@ -139,7 +140,7 @@ const create: Create = {
       ...contactFields('to ask'),
       contactNameField,
     ],
-    perform,
+    perform: timedStep('Request Privacy Consent', perform),
     outputFields: [
       { key: 'id', label: 'Workflow Run ID' },
       { key: 'contactId', label: 'Contact ID' },

@@ -3,6 +3,7 @@ import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { callApi, type FieldWarningJson, InboundAnswerSchema, repliesText } from '../api.js';
 import { channelField, EVEN_WITH_FIELD_ERRORS, type MESSAGING_CHANNELS, messagingChannelInput, optionalText, parseInputData } from '../inputs.js';
+import { timedStep } from '../step-deadline.js';
 
 const InputSchema = zod
   .object({
@@ -157,7 +158,7 @@ const create: Create = {
         helpText: 'When the contact sent the message, as the source tool gives it: a decision in it is dated then. Leave empty for the time Consentry receives it.',
       },
     ],
-    perform,
+    perform: timedStep('Send Inbound Message', perform),
     outputFields: [
       { key: 'id', label: 'Message ID' },
       { key: 'contactId', label: 'Contact ID' },

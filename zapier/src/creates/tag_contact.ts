@@ -2,6 +2,7 @@ import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { apiPath, callApi, ContactSchema } from '../api.js';
 import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactItem, resolveContact, WARNINGS_OUTPUT_FIELD, warningsText } from '../contacts.js';
 import { contactFields, contactNameField, ContactTagInputSchema, parseInputData } from '../inputs.js';
+import { timedStep } from '../step-deadline.js';
 
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, ContactTagInputSchema, bundle.inputData);
@@ -28,7 +29,7 @@ const create: Create = {
       ...contactFields('to tag'),
       contactNameField,
     ],
-    perform,
+    perform: timedStep('Tag Contact', perform),
     outputFields: [...CONTACT_OUTPUT_FIELDS, WARNINGS_OUTPUT_FIELD],
     sample: { ...CONTACT_SAMPLE, warnings: '' },
   },

@@ -14,6 +14,7 @@ import {
   purposeInput,
   requireContact,
 } from '../inputs.js';
+import { timedStep } from '../step-deadline.js';
 
 const InputSchema = zod
   .object({ ...contactSelectorShape, channel: messagingChannelInput, purpose: purposeInput })
@@ -85,7 +86,7 @@ const search: Search = {
       ...contactFields('to check'),
       purposeField({ required: false, defaultMarketing: true }),
     ],
-    perform,
+    perform: timedStep('Find Messaging Permission', perform),
     outputFields: [
       { key: 'id', label: 'Permission ID' },
       { key: 'contactId', label: 'Contact ID (empty when Consentry does not know the person)' },

@@ -10,6 +10,7 @@ import {
   findContact,
 } from '../contacts.js';
 import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, requireContact } from '../inputs.js';
+import { timedStep } from '../step-deadline.js';
 
 const InputSchema = zod
   .object({ email: optionalText(254), phone: optionalText(40), contactId: optionalText(200) })
@@ -81,7 +82,7 @@ const search: Search = {
         helpText: 'The Consentry contact ID, e.g. from a Consentry trigger. Wins over email and phone.',
       },
     ],
-    perform,
+    perform: timedStep('Find Contact', perform),
     outputFields: [
       ...CONTACT_OUTPUT_FIELDS,
       { key: 'consents[]purpose', label: 'Consent Purpose' },

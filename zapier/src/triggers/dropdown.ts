@@ -1,4 +1,5 @@
 import type { Bundle, Trigger, ZObject } from 'zapier-platform-core';
+import { timedStep } from '../step-deadline.js';
 
 /** One choice of a dynamic dropdown: what the step receives (`id`) and what the editor shows (`name`). */
 export interface DropdownChoice {
@@ -23,13 +24,14 @@ export interface DropdownTriggerSpec {
  * with `neverReplayed`.
  */
 export function dropdownTrigger(spec: DropdownTriggerSpec): Trigger {
+  const label = `List ${spec.noun}s`;
   return {
     key: spec.key,
     noun: spec.noun,
-    display: { label: `List ${spec.noun}s`, description: spec.description, hidden: true },
+    display: { label, description: spec.description, hidden: true },
     operation: {
       type: 'polling',
-      perform: spec.list,
+      perform: timedStep(label, spec.list),
       outputFields: [
         { key: 'id', label: spec.choiceLabel },
         { key: 'name', label: 'Name' },
