@@ -44,6 +44,13 @@ export interface InboundResult {
    * id collision or an adapter's bug the caller should hear of).
    */
   differsFromFirst: boolean;
+  /**
+   * true when this is a repeat of a message whose contact was erased since: the first answer is
+   * redacted, so it is not sent again (`replies` is empty: nothing more goes to that person), and
+   * whether the repeat is the same message can no longer be told (its digest went with the
+   * erasure). The message was not processed.
+   */
+  firstContactErased: boolean;
 }
 
 type Message = ReadInboundMessage;
@@ -113,7 +120,7 @@ export async function handleInbound(uow: UnitOfWork, parsed: z.output<typeof Inb
     response: answer,
     processedAt: uow.nowIso,
   });
-  return { contactId: answer.contactId, conversationId: answer.conversationId, replies, events: uow.events, keyword, duplicate: false, differsFromFirst: false };
+  return { contactId: answer.contactId, conversationId: answer.conversationId, replies, events: uow.events, keyword, duplicate: false, differsFromFirst: false, firstContactErased: false };
 }
 
 /**
@@ -186,7 +193,10 @@ async function replayAnswer(uow: UnitOfWork, stored: unknown, digest: string): P
     if (!event) throw new ConsentryError('CONFLICT', `Event ${id} of an already processed message is missing from the outbox`);
     events.push(event);
   }
-  const replies = answer.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options.map(replyOption) } : {}) }));
+  // An answer without a digest was stored before digests were kept, or redacted by an erasure:
+  // only the contact tells which, and only then is it read.
+  const firstContactErased = answer.messageDigest === undefined && (await uow.tx.getContact(uow.workspaceId, answer.contactId))?.erasedAt != null;
+  const replies = firstContactErased ? [] : answer.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options.map(replyOption) } : {}) }));
   return {
     contactId: answer.contactId,
     conversationId: answer.conversationId,
@@ -195,6 +205,7 @@ async function replayAnswer(uow: UnitOfWork, stored: unknown, digest: string): P
     keyword: answer.keyword,
     duplicate: true,
     differsFromFirst: answer.messageDigest !== undefined && answer.messageDigest !== digest,
+    firstContactErased,
   };
 }
 

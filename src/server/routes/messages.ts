@@ -75,6 +75,10 @@ const REUSED_MESSAGE_ID =
   'already used on this channel by a message with another sender, text or button: this is the answer to that first ' +
   'message, and this one was not processed';
 
+const ERASED_MESSAGE_ID =
+  'already used on this channel by a message of a contact since erased: nothing of that answer is sent again, and this ' +
+  'message was not processed (whether it is the same message can no longer be told); a new message needs an id of its own';
+
 export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
   v1.post(
     '/messages',
@@ -115,6 +119,8 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
       if (result.differsFromFirst) {
         request.log.warn({ channel: request.body.channel, messageId: request.body.messageId }, 'a message reused the id of an earlier, different message');
         warnings.unshift({ path: 'messageId', message: REUSED_MESSAGE_ID });
+      } else if (result.firstContactErased) {
+        warnings.unshift({ path: 'messageId', message: ERASED_MESSAGE_ID });
       }
       return {
         contactId: result.contactId,
