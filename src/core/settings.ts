@@ -197,7 +197,10 @@ export function replyVariableIssues(replies: WorkspaceSettings['replies'], only?
 
 export const WorkspaceSettingsSchema = z
   .object({
-    privacyPolicyUrl: z.url({ protocol: /^https?$/ }).nullable().default(null),
+    privacyPolicyUrl: z
+      .url({ protocol: /^https?$/, error: requiredOr('must be an http(s) URL with its scheme, such as https://example.com/privacy') })
+      .nullable()
+      .default(null),
     /** ISO 3166-1 alpha-2 country used to read phone numbers without a + prefix. */
     defaultCountry: z
       .string()

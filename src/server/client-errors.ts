@@ -39,7 +39,7 @@ const closingAfterResponse = new WeakSet<Socket>();
 function clientProblem(code: string | undefined): Problem {
   if (code === REQUEST_TIMEOUT) return problem(408, 'REQUEST_TIMEOUT', 'The request did not arrive in time: send it again');
   if (code === HEADER_OVERFLOW) return problem(431, 'HEADERS_TOO_LARGE', 'The request headers are larger than the server reads (16 KiB in all)');
-  return problem(400, 'BAD_REQUEST', 'The request is not valid HTTP/1.1: a malformed request line or header, or more body than its Content-Length');
+  return problem(400, 'BAD_REQUEST', 'The request is not valid HTTP/1.1: a malformed request line or header, or a body that does not match its Content-Length');
 }
 
 /**

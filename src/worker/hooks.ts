@@ -179,7 +179,7 @@ export const HookInputSchema = z
       const schemas = fields.get(key);
       const problem =
         schemas === undefined
-          ? `is not a field of ${hook.event === '*' ? 'any public event' : `${hook.event} events`}' data; filter on one of ${[...fields.keys()].join(', ')}`
+          ? `is not a field of the data of ${hook.event === '*' ? 'any public event' : `${hook.event} events`}; filter on one of ${[...fields.keys()].join(', ')}`
           : impossibleValue(key, schemas, value);
       if (problem !== null) {
         context.addIssue({ code: 'custom', path: ['filter', key], message: problem });

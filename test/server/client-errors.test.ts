@@ -59,7 +59,10 @@ describe('a request Node cannot read as HTTP', () => {
   it('is answered 400 BAD_REQUEST for a malformed request line', async () => {
     const answer = parsed(await exchange('GET /health HTTP/1.1 extra\r\nHost: localhost\r\n\r\n'));
     expect(answer.status).toBe('HTTP/1.1 400 Bad Request');
-    expect(ProblemSchema.parse(answer.body)).toMatchObject({ code: 'BAD_REQUEST' });
+    expect(ProblemSchema.parse(answer.body)).toMatchObject({
+      code: 'BAD_REQUEST',
+      detail: 'The request is not valid HTTP/1.1: a malformed request line or header, or a body that does not match its Content-Length',
+    });
   });
 
   it('is answered 431 HEADERS_TOO_LARGE for headers past what the server reads', async () => {

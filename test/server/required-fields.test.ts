@@ -44,6 +44,14 @@ describe('a field a request leaves out is required, in those words', () => {
     ]);
   });
 
+  it('PATCH /v1/settings with a privacy policy URL without its scheme, or not http(s), says how to write it', async () => {
+    for (const privacyPolicyUrl of ['example.com/privacy', 'ftp://example.com/privacy', 'javascript:alert(1)']) {
+      expect(refused(await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl } })).errors).toEqual([
+        { path: 'privacyPolicyUrl', message: 'must be an http(s) URL with its scheme, such as https://example.com/privacy' },
+      ]);
+    }
+  });
+
   it('PATCH /v1/settings with a HubSpot access token and no portalId names hubspot.portalId as required', async () => {
     const response = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { hubspot: { accessToken: 'pat-na1-fake' } } });
     expect(refused(response)).toEqual({ detail: 'Invalid settings: hubspot.portalId: is required', errors: [{ path: 'hubspot.portalId', message: 'is required' }] });

@@ -142,6 +142,6 @@ describe('create names every bad field of a hook at once', () => {
   it('names a purpose once when the schema already refuses it', async () => {
     const refusal = await hooks.create(workspaceId, { targetUrl: TARGET, event: 'contact.tagged', filter: { purpose: 'nope' } }).catch((error: unknown) => error);
     expect(isConsentryError(refusal) && refusal.issues.map((issue) => issue.path)).toEqual(['filter.purpose']);
-    expect(isConsentryError(refusal) && refusal.issues[0]?.message).toMatch(/is not a field of contact\.tagged events/);
+    expect(isConsentryError(refusal) && refusal.issues[0]?.message).toMatch(/is not a field of the data of contact\.tagged events/);
   });
 });
