@@ -6,7 +6,7 @@ import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { ApiKeyRow, Store } from '../ports/store.js';
 import { createApiKey, revokeApiKey } from '../server/api-keys.js';
-import { findWorkspace, openStore, type OpenOptions } from './database.js';
+import { databasePath, findWorkspace, isNewDatabase, openStore, resolvedDatabasePath, type OpenOptions } from './database.js';
 import type { CliIo } from './io.js';
 import { CliRefusal, nonBlankOption, writeLine } from './io.js';
 
@@ -121,23 +121,33 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
       },
     )
     .option('--name <label>', 'a label for the key, shown in lists', (value: string) => withoutControlCharacters('--name', keyNameOption(value)))
-    .option('--json', 'print {"workspaceId", "workspace", "created", "key"}: "workspace" is its name, "created" whether this command made it')
+    .option(
+      '--json',
+      'print {"workspaceId", "workspace", "created", "database", "createdDatabase", "key"}: "workspace" is its name, "created" whether this command made it, "database" the file the key opens, "createdDatabase" whether this command made that file',
+    )
     .option(dbOption, dbHelp)
-    .action((options: DbOption & { workspace?: string; name?: string; json?: boolean }) =>
-      withStore(options, io, {}, async (store) => {
+    .action((options: DbOption & { workspace?: string; name?: string; json?: boolean }) => {
+      // A key is only good on the database the server serves: the file is named, and one this
+      // command made is said on stderr, as import says it (a shell without the server's
+      // DATABASE_PATH, or a mistyped --db, would hand out a key the server answers 401).
+      const path = databasePath(options, io);
+      const database = resolvedDatabasePath(path);
+      const createdDatabase = isNewDatabase(path);
+      return withStore(options, io, {}, async (store) => {
+        if (createdDatabase) writeLine(io.stderr, `created new database ${database}: a key opens only the database the server serves (DATABASE_PATH)`);
         const { workspace, created } = await workspaceFor(store, options.workspace);
         const { row, key } = await createApiKey(store, { workspaceId: workspace.id, name: options.name ?? null, clock: systemClock });
         if (options.json) {
           // `created` tells a script that a mistyped name made a new, empty tenant, as the text output's first line tells a person.
-          writeLine(io.stdout, JSON.stringify({ workspaceId: workspace.id, workspace: workspace.name, created, key }));
+          writeLine(io.stdout, JSON.stringify({ workspaceId: workspace.id, workspace: workspace.name, created, database, createdDatabase, key }));
           return;
         }
         if (created) writeLine(io.stdout, `Created workspace "${workspace.name}" (${workspace.id})`);
-        writeLine(io.stdout, `API key ${row.id} for workspace "${workspace.name}" (${workspace.id}).`);
+        writeLine(io.stdout, `API key ${row.id} for workspace "${workspace.name}" (${workspace.id}) of the database ${database}.`);
         writeLine(io.stdout, 'Store it now: it is shown only this once.');
         writeLine(io.stdout, key);
-      }),
-    );
+      });
+    });
 
   keys
     .command('list')

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, expect } from 'vitest';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { CliIo } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli.js';
 
@@ -53,3 +53,15 @@ export const reportLines = (run: CliRun): string[] => run.stderr.split('\n').fil
 
 /** Every non-empty line a command wrote to stderr. */
 export const stderrLines = (run: CliRun): string[] => run.stderr.split('\n').filter((line) => line !== '');
+
+/** What `keys create --json` prints: exactly these fields. */
+export const CreatedKeyJsonSchema = z
+  .object({
+    workspaceId: z.string().min(1),
+    workspace: z.string().min(1),
+    created: z.boolean(),
+    database: z.string().min(1),
+    createdDatabase: z.boolean(),
+    key: z.string().regex(/^csk_[A-Za-z0-9_-]{43,}$/),
+  })
+  .strict();

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { cli, useTemporaryDatabase } from './helpers.js';
+import type { z } from 'zod';
+import { cli, CreatedKeyJsonSchema, useTemporaryDatabase } from './helpers.js';
 
 let db: string;
 useTemporaryDatabase('consentry-keys-create-json-', (paths) => {
   ({ db } = paths);
 });
 
-const CreatedSchema = z.object({ workspaceId: z.string().min(1), workspace: z.string(), created: z.boolean(), key: z.string().startsWith('csk_') }).strict();
+const CreatedSchema = CreatedKeyJsonSchema;
 
 async function createKey(args: string[]): Promise<z.infer<typeof CreatedSchema>> {
   const run = await cli(['keys', 'create', '--json', '--db', db, ...args]);

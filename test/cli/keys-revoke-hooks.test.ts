@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { buildApp } from '../../src/server/app.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import { cli, useTemporaryDatabase } from './helpers.js';
+import { cli, CreatedKeyJsonSchema, useTemporaryDatabase } from './helpers.js';
 
 let db: string;
 useTemporaryDatabase('consentry-keys-revoke-', (paths) => {
   ({ db } = paths);
 });
 
-const CreatedKeySchema = z.object({ workspaceId: z.string(), workspace: z.string(), created: z.boolean(), key: z.string() }).strict();
+const CreatedKeySchema = CreatedKeyJsonSchema;
 const ListedKeySchema = z.object({ id: z.string(), prefix: z.string(), revokedAt: z.string().nullable() });
 
 async function createKey(): Promise<{ id: string; prefix: string; key: string; workspaceId: string }> {

@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { hashApiKey } from '../../src/server/api-keys.js';
 import { buildApp } from '../../src/server/app.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
-import { cli, useTemporaryDatabase } from './helpers.js';
+import { cli, CreatedKeyJsonSchema, useTemporaryDatabase } from './helpers.js';
 
 let dir: string;
 let db: string;
@@ -13,7 +13,7 @@ useTemporaryDatabase('consentry-keys-', (paths) => {
   ({ dir, db } = paths);
 });
 
-const CreatedSchema = z.object({ workspaceId: z.string().min(1), workspace: z.string().min(1), created: z.boolean(), key: z.string().regex(/^csk_[A-Za-z0-9_-]{43,}$/) }).strict();
+const CreatedSchema = CreatedKeyJsonSchema;
 
 const ListedKeySchema = z
   .object({
@@ -55,9 +55,10 @@ async function me(key: string): Promise<number> {
 }
 
 describe('consentry keys', () => {
-  it('create --json prints exactly {"workspaceId", "workspace", "created", "key"}; a new name creates the workspace, a known one reuses it', async () => {
+  it('create --json prints exactly {"workspaceId", "workspace", "created", "database", "createdDatabase", "key"}; a new name creates the workspace, a known one reuses it', async () => {
     const first = await createKey(['--workspace', 'Acme']);
     const second = await createKey(['--workspace', 'Acme']);
+    expect([first.database, first.createdDatabase, second.createdDatabase]).toEqual([resolve(db), true, false]);
     const other = await createKey(['--workspace', 'Globex']);
     expect(second.workspaceId).toBe(first.workspaceId);
     expect(other.workspaceId).not.toBe(first.workspaceId);
@@ -65,6 +66,16 @@ describe('consentry keys', () => {
     const byId = await createKey(['--workspace', first.workspaceId]);
     expect(byId.workspaceId).toBe(first.workspaceId);
     expect(await me(first.key)).toBe(200);
+  });
+
+  it('create names the database the key opens, and says on stderr when it made that file', async () => {
+    const made = await cli(['keys', 'create', '--db', db, '--workspace', 'Acme']);
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stderr.trim()).toBe(`created new database ${resolve(db)}: a key opens only the database the server serves (DATABASE_PATH)`);
+    expect(made.stdout).toContain(`for workspace "Acme" (`);
+    expect(made.stdout).toContain(`) of the database ${resolve(db)}.`);
+    const again = await cli(['keys', 'create', '--db', db, '--workspace', 'Acme']);
+    expect(again.stderr).toBe('');
   });
 
   it('create finds a workspace by a name with stray spaces or a lower-case id, and never makes one of a mistyped id', async () => {
