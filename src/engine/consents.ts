@@ -48,6 +48,7 @@ export type BulkRowResult =
       /**
        * Whether the contact's status on the row's purpose and channel already was the row's status
        * before it: a repeated decision, recorded again all the same (every decision is evidence).
+       * False for a row answered from its idempotency key (`created` false), which recorded nothing.
        */
       repeated: boolean;
       /**
@@ -103,8 +104,9 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
       const { contact, guard } = await contactForRow(uow, row, named, replayed);
       const before = (await uow.consentStatesOf(contact.id)).find((state) => state.purpose === row.purpose && state.channel === row.channel);
-      const repeated = before?.status === row.status;
       const recorded = await uow.recordConsent({ ...decisionOf(row, by, evidence, named.evidence()), contactId: contact.id });
+      // A row answered from its idempotency key recorded nothing now, so nothing was recorded again.
+      const repeated = recorded.created && before?.status === row.status;
       await followPrivacyDecision(uow, recorded);
       const warnings = await addMissingIdentities(uow, contact, row, named, guard);
       const overtakenBy = recorded.created ? [] : await overtakingDecisions(uow, recorded);

@@ -38,7 +38,7 @@ describe('bulkSetConsent: supersededBy of a row answered from its idempotency ke
     const whatsapp = await send({ ...OPT_IN, channel: 'whatsapp', idempotencyKey: 'signup-1' });
 
     const replay = await send(STOP_ALL);
-    expect(replay).toMatchObject({ created: false, recordId: stopAll.recordId, repeated: true });
+    expect(replay).toMatchObject({ created: false, recordId: stopAll.recordId, repeated: false });
     expect(replay.supersededBy).toEqual({ recordId: whatsapp.recordId, status: 'opted_in', idempotencyKey: 'signup-1' });
     // The replay wrote nothing: WhatsApp marketing stays allowed, other channels stay withdrawn.
     expect(await ws.canMessage(replay.contactId, 'whatsapp', 'marketing')).toMatchObject({ allowed: true });
@@ -71,12 +71,16 @@ describe('bulkSetConsent: supersededBy of a row answered from its idempotency ke
 
   it('names a later all-channel decision that overtook a replayed row on one channel', async () => {
     const row = { ...OPT_IN, channel: 'email', idempotencyKey: 'newsletter-1' };
-    await send(row);
-    expect((await send(row)).supersededBy).toBeNull();
+    const first = await send(row);
+    expect(first).toMatchObject({ created: true, repeated: false });
+    const again = await send(row);
+    // The replay answers what the first answer said: nothing was recorded again.
+    expect(again).toMatchObject({ created: false, repeated: first.repeated });
+    expect(again.supersededBy).toBeNull();
     const stopAll = await send(STOP_ALL);
 
     const replay = await send(row);
-    expect(replay).toMatchObject({ created: false, repeated: true });
+    expect(replay).toMatchObject({ created: false, repeated: false });
     expect(replay.supersededBy).toEqual({ recordId: stopAll.recordId, status: 'opted_out', idempotencyKey: 'crm-stop-all-1' });
   });
 

@@ -219,7 +219,11 @@ const BulkResultSchema = z.union([
     contactId: z.string(),
     recordId: z.string(),
     created: z.boolean(),
-    repeated: z.boolean().describe("The contact's status on the row's purpose and channel already was the row's status: recorded again all the same"),
+    repeated: z
+      .boolean()
+      .describe(
+        "The contact's status on the row's purpose and channel already was the row's status: recorded again all the same. False for a row answered from its idempotencyKey (created false), which recorded nothing now",
+      ),
     inEffect: z
       .boolean()
       .describe(
