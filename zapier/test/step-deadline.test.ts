@@ -10,7 +10,7 @@ import findContact from '../src/searches/find_contact.js';
 import { timedStepName } from '../src/step-deadline.js';
 import consentGiven from '../src/triggers/consent_given.js';
 import { CONTACT_ID, contactJson, operationOf } from './helpers.js';
-import { appTester, errorDetails, mswServer, problem, rejection, requests, route, run, SERVER_URL, useMockServer } from './support.js';
+import { appTester, errorDetails, mswServer, problem, recordRequest, rejection, requests, route, run, SERVER_URL, useMockServer } from './support.js';
 
 useMockServer();
 
@@ -31,16 +31,7 @@ const trail = () => requests.map((request) => `${request.method} ${request.path}
 function slowRoute(method: 'get' | 'post' | 'put', path: string, wait: number | 'never', body: Record<string, unknown> = {}): void {
   mswServer.use(
     http[method](`${SERVER_URL}${path}`, async ({ request }) => {
-      const url = new URL(request.url);
-      const text = await request.text();
-      requests.push({
-        method: request.method,
-        path: url.pathname,
-        query: url.searchParams,
-        authorization: request.headers.get('authorization'),
-        source: request.headers.get('x-consentry-source'),
-        body: text === '' ? undefined : JSON.parse(text),
-      });
+      await recordRequest(request);
       await delay(wait === 'never' ? 'infinite' : wait);
       return HttpResponse.json(body);
     }),

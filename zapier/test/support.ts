@@ -54,21 +54,27 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
+/** Records what the app sent in `requests`, and answers it. */
+export async function recordRequest(request: Request): Promise<RecordedRequest> {
+  const url = new URL(request.url);
+  const text = await request.text();
+  const recorded: RecordedRequest = {
+    method: request.method,
+    path: url.pathname,
+    query: url.searchParams,
+    authorization: request.headers.get('authorization'),
+    source: request.headers.get('x-consentry-source'),
+    body: text === '' ? undefined : JSON.parse(text),
+  };
+  requests.push(recorded);
+  return recorded;
+}
+
 /** Answers `method path` on the fake server and records what the app sent. */
 export function route(method: Method, path: string, reply: Reply | ((request: RecordedRequest) => Reply)): void {
   mswServer.use(
     http[method](`${SERVER_URL}${path}`, async ({ request }) => {
-      const url = new URL(request.url);
-      const text = await request.text();
-      const recorded: RecordedRequest = {
-        method: request.method,
-        path: url.pathname,
-        query: url.searchParams,
-        authorization: request.headers.get('authorization'),
-        source: request.headers.get('x-consentry-source'),
-        body: text === '' ? undefined : JSON.parse(text),
-      };
-      requests.push(recorded);
+      const recorded = await recordRequest(request);
       const answer = typeof reply === 'function' ? reply(recorded) : reply;
       const status = answer.status ?? 200;
       if (answer.body === undefined) return new HttpResponse(null, { status, headers: answer.headers ?? {} });
