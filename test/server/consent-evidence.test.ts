@@ -212,7 +212,7 @@ describe('POST /v1/consents/bulk with evidence', () => {
     const first = z.object({ results: z.array(z.object({ recordId: z.string() })) }).parse((await send([row])).json()).results[0];
     const again = await send([row, { ...row, evidence: { ...FORM_EVIDENCE, button: 'Maybe later' } }]);
     expect(again.json().results).toEqual([
-      { row: 0, ok: true, contactId: id, recordId: first?.recordId, created: false, repeated: true, inEffect: true, supersededBy: null, overtakenBy: [], warnings: [] },
+      { row: 0, ok: true, contactId: id, recordId: first?.recordId, created: false, repeated: false, inEffect: true, supersededBy: null, overtakenBy: [], warnings: [] },
       { row: 1, ok: false, error: { code: 'CONFLICT', message: expect.stringContaining('differs in evidence'), issues: [{ path: 'idempotencyKey', message: expect.stringContaining('differs in evidence') }] } },
     ]);
     expect(await history(id)).toHaveLength(1);

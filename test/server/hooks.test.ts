@@ -128,7 +128,7 @@ describe('POST /v1/hooks', () => {
     const typo = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: target.url, event: 'consent.withdrawn', filter: { chanel: 'whatsapp' } } });
     expectProblem(typo, 422, 'VALIDATION_FAILED');
     expect(problemPaths(typo)).toEqual(['filter.chanel']);
-    expect(typo.json().errors[0].message).toMatch(/not a field of consent\.withdrawn events' data; filter on one of contactId, purpose, channel, status/);
+    expect(typo.json().errors[0].message).toMatch(/not a field of the data of consent\.withdrawn events; filter on one of contactId, purpose, channel, status/);
 
     const never = await t.as(acme, {
       method: 'POST',
