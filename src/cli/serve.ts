@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../config.js';
 import type { Workspace } from '../core/settings.js';
-import { triggersMissingAdvisedSettings, waitingTriggers } from '../core/workflow/templates.js';
+import { asksForConsent, triggersMissingAdvisedSettings, waitingTriggers } from '../core/workflow/templates.js';
 import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
@@ -224,12 +224,23 @@ function settingCommand(baseUrl: string, setting: 'privacyPolicyUrl' | 'defaultC
 }
 
 /**
- * What a workspace's bound workflows lack, one line each: a workflow that starts nothing until a
- * setting is there (waitingTriggers), and one that runs but refuses answers a setting would let
- * it read (triggersMissingAdvisedSettings). Said at every start, before the first contact meets it.
+ * What a workspace's bound workflows lack, one line each: a consent question no binding asks while
+ * other workflows run, a workflow that starts nothing until a setting is there (waitingTriggers),
+ * and one that runs but refuses answers a setting would let it read
+ * (triggersMissingAdvisedSettings). Said at every start, before the first contact meets it.
  */
 export function settingsNotices(workspace: Pick<Workspace, 'name' | 'settings'>, baseUrl: string): string[] {
   const notices: string[] = [];
+  const enabled = workspace.settings.triggers.filter((binding) => binding.enabled);
+  // Workflows run, but none asks for consent when a contact writes: a triggers list sent back
+  // without the default binding turns the question off without a word (a list is replaced whole).
+  if (enabled.length > 0 && !enabled.some((binding) => binding.trigger === 'conversation_opened' && asksForConsent(binding.template))) {
+    notices.push(
+      `Workspace "${workspace.name}": no enabled conversation_opened binding asks for privacy consent, so a contact who writes is not asked before ` +
+        `its workflows (${[...new Set(enabled.map((binding) => binding.template))].join(', ')}) take in their data. ` +
+        `Bind it again: add {"trigger":"conversation_opened","template":"request-consent-privacy"} to settings.triggers ("triggers": null restores the default list)`,
+    );
+  }
   for (const waiting of waitingTriggers(workspace.settings)) {
     notices.push(
       `Workspace "${workspace.name}": ${waiting.template} (on ${waiting.trigger}) starts only once ${waiting.missing.join(', ')} is set; ` +

@@ -14,7 +14,7 @@ const PHONE_BINDING = { trigger: 'conversation_opened', template: 'welcome-reque
 
 describe('settingsNotices', () => {
   it('tells a workspace binding welcome-request-phone without a default country, with the command that sets one', () => {
-    const settings = { ...defaultSettings(), privacyPolicyUrl: POLICY_URL, triggers: [PHONE_BINDING] };
+    const settings = { ...defaultSettings(), privacyPolicyUrl: POLICY_URL, triggers: [...defaultSettings().triggers, PHONE_BINDING] };
     expect(settingsNotices({ name: 'Acme', settings }, BASE)).toEqual([
       'Workspace "Acme": welcome-request-phone (on conversation_opened) has no defaultCountry to read a national phone number with: ' +
         'it asks for the number with its country code and refuses a national one (600 000 001). ' +
@@ -32,6 +32,18 @@ describe('settingsNotices', () => {
         `Set it: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"privacyPolicyUrl":"${POLICY_URL}"}'`,
     );
     expect(notices[1]).toContain('has no defaultCountry');
+  });
+
+  it('tells a workspace whose workflows run while no conversation_opened binding asks for privacy consent', () => {
+    const welcomeOnly = { ...defaultSettings(), privacyPolicyUrl: POLICY_URL, triggers: [{ trigger: 'keyword', match: 'track order', template: 'welcome-request-email', enabled: true } as const] };
+    expect(settingsNotices({ name: 'Acme', settings: welcomeOnly }, BASE)).toEqual([
+      'Workspace "Acme": no enabled conversation_opened binding asks for privacy consent, so a contact who writes is not asked before its workflows (welcome-request-email) take in their data. ' +
+        'Bind it again: add {"trigger":"conversation_opened","template":"request-consent-privacy"} to settings.triggers ("triggers": null restores the default list)',
+    ]);
+    const disabled = { ...welcomeOnly, triggers: [...welcomeOnly.triggers, { ...defaultSettings().triggers[0], enabled: false }] };
+    expect(settingsNotices({ name: 'Acme', settings: disabled as typeof welcomeOnly }, BASE)).toHaveLength(1);
+    // No workflow at all: nothing takes in data, and nothing is said.
+    expect(settingsNotices({ name: 'Acme', settings: { ...welcomeOnly, triggers: [] } }, BASE)).toEqual([]);
   });
 
   it('says nothing once the workspace has both settings', () => {
