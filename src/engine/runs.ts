@@ -56,13 +56,15 @@ export async function startWorkflowRun(
   conversation: Conversation | null,
   depth = 0,
   requested = false,
+  activeRuns?: readonly WorkflowRunRow[],
 ): Promise<WorkflowRunRow | null> {
   const definition = getTemplate(templateId);
   // A trigger met by the message that closed the conversation starts nothing there (closedHere),
   // nor in one closed before: no answer would reach its question.
   if (conversation && !requested && (conversation.status === 'closed' || uow.closedHere(conversation.id))) return null;
   if (conversation) {
-    const active = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, channel);
+    // The contact's active runs on the channel, unless the caller has just read them (startOrQueueWorkflow).
+    const active = activeRuns ?? (await uow.tx.listActiveRuns(uow.workspaceId, contact.id, channel));
     const running = active.find((run) => run.templateId === templateId && run.conversationId === conversation.id);
     if (running) {
       if (!requested) return null;
@@ -549,20 +551,22 @@ async function startOrQueueWorkflow(
   conversation: Conversation | null,
   depth: number,
 ): Promise<boolean> {
-  if (conversation !== null && conversation.status === 'open' && !uow.closedHere(conversation.id)) {
-    if (await consentQuestionWaits(uow, contact.id, conversation, triggered.template)) {
-      await queueWorkflow(uow, conversation.id, triggered);
-      return false;
-    }
+  if (conversation === null || conversation.status !== 'open' || uow.closedHere(conversation.id)) {
+    return (await startWorkflowRun(uow, triggered.template, contact, channel, conversation, depth)) !== null;
   }
-  return (await startWorkflowRun(uow, triggered.template, contact, channel, conversation, depth)) !== null;
+  // Read once: whether a consent question waits, then by startWorkflowRun whether the workflow already runs.
+  const active = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, channel);
+  if (consentQuestionWaits(active, conversation.id, triggered.template)) {
+    await queueWorkflow(uow, conversation.id, triggered);
+    return false;
+  }
+  return (await startWorkflowRun(uow, triggered.template, contact, channel, conversation, depth, false, active)) !== null;
 }
 
-/** Whether a run of the conversation other than one of `exceptTemplate` waits for an answer to a consent question. */
-async function consentQuestionWaits(uow: UnitOfWork, contactId: string, conversation: Conversation, exceptTemplate: string | null): Promise<boolean> {
-  const active = await uow.tx.listActiveRuns(uow.workspaceId, contactId, conversation.channel);
+/** Whether a run of the conversation other than one of `exceptTemplate`, among the contact's active runs, waits for an answer to a consent question. */
+function consentQuestionWaits(active: readonly WorkflowRunRow[], conversationId: string, exceptTemplate: string | null): boolean {
   return active.some(
-    (run) => run.conversationId === conversation.id && run.templateId !== exceptTemplate && asksForConsent(run.templateId) && waitingRunState(run) !== null,
+    (run) => run.conversationId === conversationId && run.templateId !== exceptTemplate && asksForConsent(run.templateId) && waitingRunState(run) !== null,
   );
 }
 
@@ -609,7 +613,7 @@ export async function startQueuedWorkflows(uow: UnitOfWork, conversationId: stri
   const conversation = await uow.tx.getConversation(uow.workspaceId, conversationId);
   const queued = conversation?.queuedWorkflows;
   if (conversation === undefined || queued === undefined || conversation.status !== 'open' || uow.closedHere(conversationId)) return;
-  if (await consentQuestionWaits(uow, conversation.contactId, conversation, null)) return;
+  if (consentQuestionWaits(await uow.tx.listActiveRuns(uow.workspaceId, conversation.contactId, conversation.channel), conversationId, null)) return;
   const { queuedWorkflows: _starting, ...rest } = conversation;
   await uow.tx.updateConversation(rest);
   for (const entry of queued) {
