@@ -6,7 +6,7 @@ import type { Clock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { isConsentryError } from '../../../src/core/errors.js';
 import { zodIssuesToFieldIssues } from '../../../src/core/ledger.js';
-import { REQUEST_BODY_PARSE } from '../../../src/core/required.js';
+import { REQUEST_BODY_PARSE, requiredOr } from '../../../src/core/required.js';
 import { HubSpotSettingsSchema } from '../../../src/core/settings.js';
 import { HUBSPOT_PORTAL_FIELD, recordEnvironmentPortalClaim } from '../../../src/engine/integrations.js';
 import { authenticate, authOf } from '../../../src/server/auth.js';
@@ -43,12 +43,27 @@ export interface HubSpotPluginOptions {
  * The portal id an unsigned body names, read with the settings' own pattern (digits, bounded
  * length) before anything uses it: it picks the secrets to verify with, and is never quoted back.
  */
+const PORTAL_ID_FORM = 'the numeric HubSpot account id';
 const PortalIdSchema = z
-  .union([z.string(), z.number().int().nonnegative()])
+  .union([z.string(), z.number()], { error: requiredOr(`must be ${PORTAL_ID_FORM}`) })
   .transform(String)
-  .pipe(HubSpotSettingsSchema.shape.portalId);
+  .refine((portalId) => HubSpotSettingsSchema.shape.portalId.safeParse(portalId).success, `must be ${PORTAL_ID_FORM}`);
 const PortalOfAction = z.object({ origin: z.object({ portalId: PortalIdSchema }) });
-const PortalOfWebhook = z.array(z.object({ portalId: PortalIdSchema })).min(1);
+const PortalOfWebhook = z.array(z.object({ portalId: PortalIdSchema })).min(1, 'is an empty list: a webhook request holds at least one event');
+
+/** The portal an unsigned body names, or the refusal of a body that names none or one that cannot be a portal id. */
+type PortalRead = { ok: true; portalId: string } | { ok: false; problem: Problem };
+
+/**
+ * A body without a readable portal id: `is required` for one left out (or no body), `must be the
+ * numeric HubSpot account id` for one of another form. The value itself is never quoted back.
+ */
+function portalRefusal(error: z.ZodError | undefined): PortalRead {
+  const errors = error === undefined ? [{ path: 'body', message: 'is required' }] : zodIssuesToFieldIssues(error);
+  const malformed = errors.some((issue) => issue.path.endsWith('portalId') && !issue.message.startsWith('is required'));
+  const detail = malformed ? `The body's HubSpot portal id is not ${PORTAL_ID_FORM}` : 'The body names no HubSpot portal';
+  return { ok: false, problem: problem(400, 'VALIDATION_FAILED', detail, errors.map((issue) => ({ ...issue, path: issue.path === '' ? 'body' : issue.path }))) };
+}
 
 /** Fastify's body limit when the server sets none (https://fastify.dev/docs/latest/Reference/Server/#bodylimit). */
 const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -112,12 +127,10 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
    * the same answer, so the answers tell nobody which portals are connected. A refusal is returned,
    * not sent: the route answers it (a reply is thenable, so awaiting one here would lose it).
    */
-  async function verified(request: FastifyRequest, portalId: string | null, allowV2: boolean): Promise<Verified> {
+  async function verified(request: FastifyRequest, portal: PortalRead, allowV2: boolean): Promise<Verified> {
     const body = typeof request.body === 'string' ? request.body : '';
-    if (portalId === null) {
-      const refusal = problem(400, 'VALIDATION_FAILED', 'The body names no HubSpot portal', [{ path: 'portalId', message: 'required: the numeric HubSpot account id' }]);
-      return { ok: false, problem: refusal, reason: 'no_portal' };
-    }
+    if (!portal.ok) return { ok: false, problem: portal.problem, reason: 'no_portal' };
+    const { portalId } = portal;
     const candidates = configsForPortal(await options.engine.listWorkspaces(), env, portalId);
     const secrets = candidates.flatMap((config) => (config.clientSecret === null ? [] : [config.clientSecret]));
     const signed: SignedRequest = { method: request.method, uri: signedUri(request), body, headers: headersOf(request) };
@@ -172,8 +185,8 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
         if (!params.success) return sendProblem(reply, problem(404, 'NOT_FOUND', 'No such HubSpot workflow action'));
         const body = readJson(typeof request.body === 'string' ? request.body : '');
         if (body === null) return refuse(request, reply, NOT_JSON);
-        const portal = PortalOfAction.safeParse(body.value);
-        const checked = await verified(request, portal.success ? portal.data.origin.portalId : null, true);
+        const portal = PortalOfAction.safeParse(body.value, REQUEST_BODY_PARSE);
+        const checked = await verified(request, portal.success ? { ok: true, portalId: portal.data.origin.portalId } : portalRefusal(portal.error), true);
         if (!checked.ok) return refuse(request, reply, checked);
         // errors[] names an absent field `is required`, as the API's own answers do (src/core/required.ts).
         const parsed = ActionRequestSchema.safeParse(body.value, REQUEST_BODY_PARSE);
@@ -191,10 +204,10 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
       scope.post('/webhooks', webhookRouteDocumentation(bodyLimit), async (request, reply) => {
         const body = readJson(typeof request.body === 'string' ? request.body : '');
         if (body === null) return refuse(request, reply, NOT_JSON);
-        const portal = PortalOfWebhook.safeParse(body.value);
-        const portalId = portal.success ? (portal.data[0]?.portalId ?? null) : null;
+        const portal = PortalOfWebhook.safeParse(body.value, REQUEST_BODY_PARSE);
+        const first = portal.success ? portal.data[0] : undefined;
         // Webhooks are signed with v3 only; accepting v2 here would let a replayed request through.
-        const checked = await verified(request, portalId, false);
+        const checked = await verified(request, first === undefined ? portalRefusal(portal.error) : { ok: true, portalId: first.portalId }, false);
         if (!checked.ok) return refuse(request, reply, checked);
         // errors[] names an absent field `is required`, as the API's own answers do (src/core/required.ts).
         const parsed = WebhookBodySchema.safeParse(body.value, REQUEST_BODY_PARSE);

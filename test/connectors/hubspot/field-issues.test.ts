@@ -150,3 +150,36 @@ describe('POST /hubspot/webhooks: the fields of a signed request', () => {
     expect(none.json()).toEqual(expect.objectContaining({ code: 'VALIDATION_FAILED', detail: 'The body names no HubSpot portal' }));
   });
 });
+
+describe('the portal an unsigned body names', () => {
+  const unsigned = async (app: Awaited<ReturnType<typeof setUp>>['app'], path: string, payload: string) => {
+    const response = await app.inject({ method: 'POST', url: path, payload, headers: { 'content-type': 'application/json' } });
+    expect(response.statusCode).toBe(400);
+    return response.json();
+  };
+  const NONE = 'The body names no HubSpot portal';
+  const MALFORMED = "The body's HubSpot portal id is not the numeric HubSpot account id";
+
+  it('tells a portal id left out from one of another form, naming where it goes', async () => {
+    const { app } = await setUp();
+    expect(await unsigned(app, ACTION_PATH, '{"callbackId":"x"}')).toEqual(expect.objectContaining({ detail: NONE, errors: [{ path: 'origin', message: 'is required' }] }));
+    expect(await unsigned(app, ACTION_PATH, '{"origin":{}}')).toEqual(expect.objectContaining({ detail: NONE, errors: [{ path: 'origin.portalId', message: 'is required' }] }));
+    expect(await unsigned(app, ACTION_PATH, '')).toEqual(expect.objectContaining({ detail: NONE, errors: [{ path: 'body', message: 'is required' }] }));
+    for (const portalId of ['"abc"', '-5', 'true', '"12.5"']) {
+      expect(await unsigned(app, ACTION_PATH, `{"origin":{"portalId":${portalId}}}`)).toEqual(
+        expect.objectContaining({ code: 'VALIDATION_FAILED', detail: MALFORMED, errors: [{ path: 'origin.portalId', message: 'must be the numeric HubSpot account id' }] }),
+      );
+    }
+  });
+
+  it('names the event of a webhook request whose portal id is missing or malformed, and an empty list', async () => {
+    const { app } = await setUp();
+    expect(await unsigned(app, WEBHOOK_PATH, '[{"occurredAt":1}]')).toEqual(expect.objectContaining({ detail: NONE, errors: [{ path: '0.portalId', message: 'is required' }] }));
+    expect(await unsigned(app, WEBHOOK_PATH, '[{"portalId":"x1"}]')).toEqual(
+      expect.objectContaining({ detail: MALFORMED, errors: [{ path: '0.portalId', message: 'must be the numeric HubSpot account id' }] }),
+    );
+    expect(await unsigned(app, WEBHOOK_PATH, '[]')).toEqual(
+      expect.objectContaining({ detail: NONE, errors: [{ path: 'body', message: 'is an empty list: a webhook request holds at least one event' }] }),
+    );
+  });
+});
