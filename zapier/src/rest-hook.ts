@@ -5,6 +5,7 @@ import { apiPath, callApi, callApiOrNull, describeIssues, errorWords, EventListS
 import { contactById, tagKey } from './contacts.js';
 import { channelField, legalBasisLabel, MESSAGING_CHANNELS, parseInputData, purposeField } from './inputs.js';
 import { timedStep } from './step-deadline.js';
+import { withinCacheLimit } from './cache-call.js';
 
 /**
  * Everything the five instant triggers share: subscribing a Zapier target URL to one Consentry
@@ -258,15 +259,15 @@ const DELIVERY_MEMORY_SECONDS = 4 * 24 * 60 * 60;
  * scope, nx)` (zapier-platform-core's create-cache.js), keyed by subscription so that two Zaps on one
  * connection each get it; hook ids are the server's ULIDs, distinct across connections, so the
  * default scope serves. The cache never costs an event: `set` also answers false when Zapier's rate
- * limit declined the write, so only a key that is there marks a repeat, and a cache that fails lets
- * the event through.
+ * limit declined the write, so only a key that is there marks a repeat, and a cache that fails (or
+ * takes longer than CACHE_CALL_LIMIT_MS) lets the event through.
  */
 async function firstDelivery(z: ZObject, subscriptionId: string, eventId: string): Promise<boolean> {
   const key = `${subscriptionId}:${eventId}`;
   try {
     // No scope (undefined is core's default, null): see above.
-    if ((await z.cache.set(key, 1, DELIVERY_MEMORY_SECONDS, undefined, true)) === true) return true;
-    return (await z.cache.get(key)) === null;
+    if ((await withinCacheLimit(() => z.cache.set(key, 1, DELIVERY_MEMORY_SECONDS, undefined, true))) === true) return true;
+    return (await withinCacheLimit(() => z.cache.get(key))) === null;
   } catch (error) {
     z.console.log(`Could not check whether event ${eventId} reached this Zap before, so it is delivered: ${reasonOf(error)}`);
     return true;

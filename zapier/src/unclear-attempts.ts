@@ -1,6 +1,7 @@
 import type { Bundle, ZObject } from 'zapier-platform-core';
 import { errorWords } from './api.js';
 import { AuthDataSchema } from './auth-data.js';
+import { withinCacheLimit } from './cache-call.js';
 
 /**
  * How long the app remembers that a write ended without an answer (the request may have been
@@ -24,12 +25,12 @@ export interface UnclearAttempt {
 
 /**
  * zcache (`z.cache.set`/`get`/`delete`, zapier-platform-core's create-cache.js) never decides the
- * step: a cache that fails leaves the step's own outcome as it is, and is read as "nothing
- * remembered", which keeps the step's usual answer.
+ * step: a cache that fails, or takes longer than CACHE_CALL_LIMIT_MS, leaves the step's own outcome
+ * as it is, and is read as "nothing remembered", which keeps the step's usual answer.
  */
 async function cached<T>(z: ZObject, what: string, use: () => Promise<T>, otherwise: T): Promise<T> {
   try {
-    return await use();
+    return await withinCacheLimit(use);
   } catch (error) {
     z.console.log(`Could not ${what} in Zapier's cache: ${errorWords(error)}`);
     return otherwise;

@@ -116,6 +116,22 @@ describe('the requests of one step share the 30 s Zapier gives it', () => {
     expect(replay).toMatchObject({ name: 'AppError', code: 'RUN_OUTCOME_UNKNOWN' });
   });
 
+  it('answers an unclear start within the step when Zapier’s cache does not answer: the memory is given up after 2 s', async () => {
+    const start = '/v1/workflows/request-consent-privacy/runs';
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contactJson() });
+    route('post', start, problem(502, 'BAD_GATEWAY', 'upstream down'));
+    const hanging: ZObject['cache'] = { get: () => new Promise(() => {}), set: () => new Promise(() => {}), delete: () => new Promise(() => {}) };
+    const requestPerform = requestConsent.operation.perform;
+    if (typeof requestPerform !== 'function') throw new Error('request_consent has no perform function');
+    const perform = (zObject: ZObject, bundle: Bundle) => requestPerform({ ...zObject, cache: hanging }, bundle);
+    const step = failureOf(run(perform, { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } }));
+    await vi.advanceTimersByTimeAsync(1_999);
+    expect(step.settled()).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(step.settled()).toBe(true);
+    expect(errorDetails(await step.error)).toMatchObject({ name: 'AppError', code: 'OUTCOME_UNKNOWN' });
+  });
+
   it('times each run on its own: a run that starts while another has used most of its time still gets 20 s', async () => {
     slowRoute('get', '/v1/contacts', 'never');
     const first = failureOf(run(findContact.operation.perform, { inputData: { email: 'ana.test@example.com' } }));

@@ -292,6 +292,26 @@ describe('a repeated delivery runs the Zap once (Zapier dedupes only polling tri
     expect(logged(log)).toContain('so it is delivered');
   });
 
+  it('delivers when the cache does not answer: each call is given up after 2 s, not left to spend the step', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const hanging: ZObject['cache'] = { get: () => new Promise(() => {}), set: () => new Promise(() => {}), delete: () => new Promise(() => {}) };
+      const log = vi.spyOn(console, 'log');
+      let items: unknown;
+      const step = run(performWith(hanging), { subscribeData, ...delivery(withdrawal()) }).then((answer) => {
+        items = answer;
+      });
+      await vi.advanceTimersByTimeAsync(1_999);
+      expect(items).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(1);
+      await step;
+      expect(items).toMatchObject([{ id: '01JQ8000000000000000000EV1', ...DETAILS }]);
+      expect(logged(log)).toContain("so it is delivered: Zapier's cache did not answer within 2 s");
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('delivers when zcache declines the write (false, as for its rate limit) and the key is not there', async () => {
     const declining: ZObject['cache'] = { get: async () => null, set: async () => false, delete: async () => false };
     expect(await run(performWith(declining), { subscribeData, ...delivery(withdrawal()) })).toHaveLength(1);
