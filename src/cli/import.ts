@@ -1,6 +1,7 @@
 import { ActorSchema, CHANNELS, CONSENT_STATUSES, LEGAL_BASES, type Actor } from '../core/consent.js';
 import { canonicalUlid, normalizePhone } from '../core/contact.js';
 import { isConsentryError, type FieldIssue } from '../core/errors.js';
+import { notOneOf } from '../core/required.js';
 import { zonedDateTimeMessage } from '../core/time.js';
 import { bulkRowIssues } from '../engine/consents.js';
 import { BulkRowSchema } from '../engine/inputs.js';
@@ -240,13 +241,6 @@ const ALLOWED_VALUES: ReadonlyMap<string, readonly string[]> = new Map<Field, re
 
 const EXPLANATION_MAX = BulkRowSchema.shape.explanation.unwrap().unwrap().maxLength ?? Number.MAX_SAFE_INTEGER;
 
-/** How much of a refused value a message quotes: enough to find it in the file, never a whole pasted document. */
-const QUOTED_VALUE_MAX = 80;
-
-function quoted(value: string): string {
-  return value.length <= QUOTED_VALUE_MAX ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, QUOTED_VALUE_MAX))}…`;
-}
-
 const count = (n: number): string => n.toLocaleString('en-US');
 
 /**
@@ -260,7 +254,7 @@ function inFileTerms(issue: FieldIssue, row: BulkRowValues): FieldIssue {
   const value = row[field];
   if (value === undefined) return REQUIRED_VALUES.has(field) ? { ...issue, message: 'is empty; every row needs one' } : issue;
   const allowed = ALLOWED_VALUES.get(field);
-  if (allowed !== undefined && !allowed.includes(value)) return { ...issue, message: `${quoted(value)} is not one of ${allowed.join(', ')}` };
+  if (allowed !== undefined && !allowed.includes(value)) return { ...issue, message: notOneOf(value, allowed) };
   const length = value.trim().length;
   if (field === 'explanation' && length > EXPLANATION_MAX) return { ...issue, message: `has ${count(length)} characters, at most ${count(EXPLANATION_MAX)}` };
   return issue;

@@ -5,6 +5,11 @@
  * zod 4 words an absent value as one of the wrong type ("Invalid input: expected string, received
  * undefined"), which says neither that the field is missing nor what to send.
  *
+ * A value that is there but not one of its list is worded as the CLI's import words a cell: the
+ * value, quoted, and the list (`"any" is not one of whatsapp, sms, email, ...`), where zod 4 lists
+ * the values in its own quoting and leaves the value out ("Invalid option: expected one of
+ * "whatsapp"|"sms"").
+ *
  * It is a per-parse error map (https://zod.dev/error-customization, "Per-parse error
  * customization"), passed with each parse: a message a schema or check gives itself still wins,
  * and zod's global configuration, which every user of this package as a library shares, is left
@@ -31,6 +36,83 @@ function required(values: readonly unknown[] | undefined): string {
   if (values === undefined || values.length === 0) return 'is required';
   const [only] = values;
   return values.length === 1 ? `is required: ${String(only)}` : `is required: one of ${values.map(String).join(', ')}`;
+}
+
+/** How much of a refused value a message quotes: enough to find it, never a whole pasted document. */
+const QUOTED_VALUE_MAX = 80;
+
+/**
+ * A refused value as a message shows it: a string quoted as JSON (its first QUOTED_VALUE_MAX
+ * characters, then `…`), a number, boolean or null as written, and anything else by its kind,
+ * so a message never repeats a whole object.
+ */
+function shownValue(value: unknown): string {
+  if (typeof value === 'string') return value.length <= QUOTED_VALUE_MAX ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, QUOTED_VALUE_MAX))}…`;
+  if (value === null || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+/** The values a field takes, as a refusal lists them: `one of whatsapp, sms`, or the one value. */
+function allowedValues(values: readonly unknown[]): string {
+  const [only] = values;
+  return values.length === 1 ? String(only) : `one of ${values.map(String).join(', ')}`;
+}
+
+/**
+ * The house wording for a value that is not one of the values a field takes, quoting the value:
+ * `"pigeon" is not one of whatsapp, sms, email` (`"x" is not dead` when the field takes one value).
+ */
+export function notOneOf(value: unknown, values: readonly unknown[]): string {
+  return `${shownValue(value)} is not ${allowedValues(values)}`;
+}
+
+/**
+ * notOneOf for the several values of one field that are not in its list (a comma list's items):
+ * `"consent.givn" and "foo" are not one of consent.given, ...`, so the field has one message.
+ */
+export function noneOf(given: readonly unknown[], values: readonly unknown[]): string {
+  const shown = given.map(shownValue);
+  const last = shown.pop();
+  if (last === undefined || shown.length === 0) return notOneOf(given[0], values);
+  return `${shown.join(', ')} and ${last} are not ${allowedValues(values)}`;
+}
+
+/**
+ * The values a union takes when each of its options takes a list of values (literals, enums):
+ * zod reports such a union's refusal as one issue holding each option's, all `invalid_value`.
+ */
+function unionValues(branches: readonly (readonly z.core.$ZodIssue[])[]): unknown[] | undefined {
+  const values: unknown[] = [];
+  for (const branch of branches) {
+    const [issue, ...more] = branch;
+    if (issue?.code !== 'invalid_value' || more.length > 0 || issue.path.length > 0) return undefined;
+    values.push(...issue.values);
+  }
+  return values.length > 0 ? values : undefined;
+}
+
+/**
+ * The message for a present value that is not one of its list (an enum, a literal, a union of
+ * them, a discriminated union's key), `undefined` for any other issue (zod then words it).
+ */
+export function unlistedValueMessage(issue: RawIssue): string | undefined {
+  if (issue.input === undefined) return undefined;
+  switch (issue.code) {
+    case 'invalid_value':
+      return notOneOf(issue.input, issue.values);
+    case 'invalid_union': {
+      const key = issue.discriminator;
+      if (key !== undefined) {
+        const given = isRecord(issue.input) ? issue.input[key] : undefined;
+        return given !== undefined && Array.isArray(issue.options) ? notOneOf(given, issue.options) : undefined;
+      }
+      const values = issue.inclusive === false ? undefined : unionValues(issue.errors);
+      return values === undefined ? undefined : notOneOf(issue.input, values);
+    }
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -64,8 +146,13 @@ export function requiredOr(message: string): (issue: RawIssue) => string {
   return (issue) => absentValueMessage(issue) ?? message;
 }
 
-/** Options for a parse whose issues become field issues: an absent value `is required`. */
-export const FIELD_PARSE: z.core.ParseContext<z.core.$ZodIssue> = { error: (issue) => absentValueMessage(issue) };
+/**
+ * Options for a parse whose issues become field issues: an absent value `is required`, and a
+ * value not in its list is quoted with the list (notOneOf).
+ */
+export const FIELD_PARSE: z.core.ParseContext<z.core.$ZodIssue> = { error: (issue) => absentValueMessage(issue) ?? unlistedValueMessage(issue) };
 
 /** FIELD_PARSE for a whole request body, which a client may not send at all (`body: is required`). */
-export const REQUEST_BODY_PARSE: z.core.ParseContext<z.core.$ZodIssue> = { error: (issue) => absentValueMessage(issue, { nullAtRoot: true }) };
+export const REQUEST_BODY_PARSE: z.core.ParseContext<z.core.$ZodIssue> = {
+  error: (issue) => absentValueMessage(issue, { nullAtRoot: true }) ?? unlistedValueMessage(issue),
+};

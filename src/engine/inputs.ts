@@ -69,6 +69,14 @@ function describingValue(description: string) {
   return z.unknown().meta({ type: ['string', 'null'], description }).optional();
 }
 
+/** What a message without anything to read is refused with (InboundMessageSchema). */
+const NEEDS_TEXT_OR_BUTTON = 'a message needs text or button';
+
+/** Whether a message's text is empty or only white space: no text to read (`String.prototype.trim`'s white space and line ends). */
+function isBlankText(text: string): boolean {
+  return text.trim() === '';
+}
+
 const IGNORED_WITH_WARNING = 'a null is read as absent; any other value that is not a string is ignored with a warning';
 
 export const InboundMessageSchema = z
@@ -95,7 +103,10 @@ export const InboundMessageSchema = z
       .string()
       .max(65_536)
       .optional()
-      .describe('What the contact wrote; its first 4,096 characters are read (an e-mail reply\'s quoted thread after them is not), so a long message is never refused'),
+      .describe(
+        'What the contact wrote; its first 4,096 characters are read (an e-mail reply\'s quoted thread after them is not), so a long message is never refused. ' +
+          'An empty or blank text is no text: a message needs a text with something besides white space, or a button (422 naming text otherwise)',
+      ),
     /** A button's id or label, for channels with quick replies. */
     button: z.string().min(1).max(256).optional(),
     timestamp: describingValue(
@@ -106,9 +117,16 @@ export const InboundMessageSchema = z
     ),
   })
   .strict()
-  .refine((m) => m.text !== undefined || m.button !== undefined, {
-    message: 'a message needs text or button',
-    path: ['text'],
+  .superRefine((m, context) => {
+    if (m.button !== undefined || (m.text !== undefined && !isBlankText(m.text))) return;
+    // An empty or blank text is no text, as a keyword reads it (src/engine/handle-inbound.ts): such a
+    // message carries nothing to read or answer, and would only open a conversation and ask the
+    // privacy question of someone who wrote nothing. A channel's media-only message is one: a
+    // WhatsApp image, voice note or sticker has no text, only a caption when one was written
+    // (Cloud API webhook `messages[].type`, https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components),
+    // and an adapter that maps it to an empty text is told so. It is refused as a message with neither is.
+    const message = m.text === undefined ? NEEDS_TEXT_OR_BUTTON : `${NEEDS_TEXT_OR_BUTTON}: an empty or blank text is no text`;
+    context.addIssue({ code: 'custom', path: ['text'], message });
   });
 export type InboundMessage = z.input<typeof InboundMessageSchema>;
 

@@ -3,6 +3,7 @@ import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } fro
 import { z } from 'zod';
 import type { ErrorCode, FieldIssue } from '../core/errors.js';
 import { ConsentryError, describeIssues, isConsentryError, withUnnamedFields } from '../core/errors.js';
+import { inPathOrder } from '../core/field-order.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import { FIELD_PARSE, REQUEST_BODY_PARSE } from '../core/required.js';
 import { TransactionRolledBackError } from '../ports/store.js';
@@ -33,7 +34,7 @@ export const ProblemSchema = z
     status: z.number().int(),
     detail: z.string(),
     code: z.string(),
-    errors: z.array(FieldIssueJsonSchema).describe('One entry per bad field'),
+    errors: z.array(FieldIssueJsonSchema).describe('One entry per bad field, in path order: the items of a list by index, a field before the fields inside it'),
   })
   .describe('RFC 9457 problem details');
 
@@ -83,14 +84,22 @@ const TITLES: Record<number, string> = {
   503: 'Service unavailable',
 };
 
+/**
+ * Problem details whose `errors` are in path order (inPathOrder), whatever order the checks that
+ * found them ran in; a `detail` that lists the same errors (describeIssues, after any words of
+ * its own such as `Invalid settings: `) lists them in that order too.
+ */
 export function problem(status: number, code: string, detail: string, errors: readonly FieldIssue[] = []): Problem {
+  const ordered = inPathOrder(errors);
+  const listed = describeIssues(errors);
+  const relisted = listed !== '' && detail.endsWith(listed) ? `${detail.slice(0, detail.length - listed.length)}${describeIssues(ordered)}` : detail;
   return {
     type: `${PROBLEM_TYPE_BASE}${code.toLowerCase().replaceAll('_', '-')}`,
     title: TITLES[status] ?? (status >= 500 ? 'Server error' : 'Client error'),
     status,
-    detail,
+    detail: relisted,
     code,
-    errors: [...errors],
+    errors: ordered,
   };
 }
 

@@ -240,6 +240,18 @@ describe('simulate: every error about a step names it', () => {
     ]);
   });
 
+  it('names a step whose text is empty or blank, without a button, as the engine refuses such a message, and prints nothing', async () => {
+    const run = await cli(['simulate', '--script', writeScript({ template: 'request-consent-privacy', steps: [{ text: 'hola' }, { after: '1s', text: ' ' }] })]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(stderrLines(run.stderr)).toEqual([
+      aboutScript('error [VALIDATION_FAILED]: Invalid transcript: steps.1.text: a message needs text or button: an empty or blank text is no text'),
+    ]);
+    // Beside a button, an empty text is no text: the click is read.
+    const clicked = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { after: '1s', text: '', button: AGREE }] }));
+    expect(clicked.some((line) => line.kind === 'event' && line.type === 'consent.given')).toBe(true);
+  });
+
   it('names a template or a list of steps the script leaves out as required, and runs nothing', async () => {
     for (const [script, line] of [
       [{ steps: [{ text: 'hola' }] }, 'error [VALIDATION_FAILED]: Invalid transcript: template: is required'],

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { zodIssuesToFieldIssues } from '../../src/core/ledger.js';
-import { FIELD_PARSE, REQUEST_BODY_PARSE, requiredOr } from '../../src/core/required.js';
+import { FIELD_PARSE, noneOf, notOneOf, REQUEST_BODY_PARSE, requiredOr } from '../../src/core/required.js';
 
 /** The field issues of a parse that fails, parsed with `options`. */
 function issuesOf(schema: z.ZodType, input: unknown, options: z.core.ParseContext<z.core.$ZodIssue> = FIELD_PARSE): { path: string; message: string }[] {
@@ -35,7 +35,7 @@ describe('FIELD_PARSE: an absent value is required', () => {
     ]);
   });
 
-  it('words an absent field "is required" beside present values of the wrong type, whose wording stays zod\'s', () => {
+  it('words an absent field "is required" beside present values of the wrong type, whose wording stays zod\'s, and values not in their list', () => {
     const issues = issuesOf(Person, {
       name: 5,
       age: 1.5,
@@ -51,10 +51,10 @@ describe('FIELD_PARSE: an absent value is required', () => {
       { path: 'age', message: 'Invalid input: expected int, received number' },
       { path: 'tags', message: 'Invalid input: expected array, received null' },
       { path: 'from.other', message: 'is not a known field' },
-      { path: 'channel', message: 'Invalid option: expected one of "whatsapp"|"sms"' },
-      { path: 'status', message: 'Invalid input: expected "dead"' },
+      { path: 'channel', message: '"fax" is not one of whatsapp, sms' },
+      { path: 'status', message: '"pending" is not dead' },
       { path: 'contact', message: 'Invalid input' },
-      { path: 'condition.type', message: "Invalid discriminator value. Expected 'has_tag' | 'field_present'" },
+      { path: 'condition.type', message: '"nope" is not one of has_tag, field_present' },
     ]);
     expect(issuesOf(Person.pick({ name: true, age: true }), { name: 5 })).toEqual([
       { path: 'name', message: 'Invalid input: expected string, received number' },
@@ -83,6 +83,53 @@ describe('FIELD_PARSE: an absent value is required', () => {
     const schema = z.object({ id: z.string() });
     expect(issuesOf(schema, {})).toEqual([{ path: 'id', message: 'is required' }]);
     expect(schema.safeParse({}).error?.issues.map((issue) => issue.message)).toEqual(['Invalid input: expected string, received undefined']);
+  });
+});
+
+describe('FIELD_PARSE: a value not in its list is quoted, with the list', () => {
+  const Listed = z.object({
+    channel: z.enum(['whatsapp', 'sms', 'any']),
+    basis: z.literal(['consent', 'contract']),
+    scope: z.union([z.literal('current'), z.enum(['whatsapp', 'sms'])]),
+    flag: z.literal(true),
+  });
+
+  it('words an enum, a literal list, a union of literals and enums and a single literal alike', () => {
+    expect(issuesOf(Listed, { channel: 'pigeon', basis: 'CONSENT', scope: 'fax', flag: false })).toEqual([
+      { path: 'channel', message: '"pigeon" is not one of whatsapp, sms, any' },
+      { path: 'basis', message: '"CONSENT" is not one of consent, contract' },
+      { path: 'scope', message: '"fax" is not one of current, whatsapp, sms' },
+      { path: 'flag', message: 'false is not true' },
+    ]);
+  });
+
+  it('shows a value that is not a string as written or by its kind, and quotes at most 80 characters of a long one', () => {
+    expect(issuesOf(Listed.pick({ channel: true }), { channel: 5 })).toEqual([{ path: 'channel', message: '5 is not one of whatsapp, sms, any' }]);
+    expect(issuesOf(Listed.pick({ channel: true }), { channel: null })).toEqual([{ path: 'channel', message: 'null is not one of whatsapp, sms, any' }]);
+    expect(issuesOf(Listed.pick({ channel: true }), { channel: { sms: true } })).toEqual([{ path: 'channel', message: 'an object is not one of whatsapp, sms, any' }]);
+    expect(issuesOf(Listed.pick({ channel: true }), { channel: ['sms'] })).toEqual([{ path: 'channel', message: 'an array is not one of whatsapp, sms, any' }]);
+    expect(issuesOf(Listed.pick({ channel: true }), { channel: 'x'.repeat(81) })).toEqual([{ path: 'channel', message: `"${'x'.repeat(80)}"… is not one of whatsapp, sms, any` }]);
+  });
+
+  it("keeps a schema's own message for a value not in its list, and zod's wording for a parse not given the map", () => {
+    const Own = z.object({ format: z.enum(['csv', 'json'], { error: requiredOr('must be csv or json') }) });
+    expect(issuesOf(Own, { format: 'xml' })).toEqual([{ path: 'format', message: 'must be csv or json' }]);
+    expect(Listed.pick({ channel: true }).safeParse({ channel: 'fax' }).error?.issues.map((issue) => issue.message)).toEqual([
+      'Invalid option: expected one of "whatsapp"|"sms"|"any"',
+    ]);
+  });
+
+  it('words a request body\'s values the same way', () => {
+    expect(issuesOf(Listed.pick({ channel: true }), { channel: 'fax' }, REQUEST_BODY_PARSE)).toEqual([{ path: 'channel', message: '"fax" is not one of whatsapp, sms, any' }]);
+  });
+});
+
+describe('notOneOf and noneOf: the house wording for values not in a list', () => {
+  it('names one value, or several of one field together', () => {
+    expect(notOneOf('pigeon', ['whatsapp', 'sms'])).toBe('"pigeon" is not one of whatsapp, sms');
+    expect(noneOf(['a'], ['whatsapp', 'sms'])).toBe('"a" is not one of whatsapp, sms');
+    expect(noneOf(['a', 'b'], ['whatsapp', 'sms'])).toBe('"a" and "b" are not one of whatsapp, sms');
+    expect(noneOf(['a', 'b', 'c'], ['whatsapp', 'sms'])).toBe('"a", "b" and "c" are not one of whatsapp, sms');
   });
 });
 

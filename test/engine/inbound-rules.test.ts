@@ -217,6 +217,17 @@ describe('a clicked button', () => {
     }
   });
 
+  it('is what an empty or blank text is not: without a button, such a message is refused naming text, and changes nothing', async () => {
+    for (const text of ['', '  ', '\r\n']) {
+      await expect(ws.handleInbound(message({ text }))).rejects.toMatchObject({
+        code: 'VALIDATION_FAILED',
+        message: 'Invalid message: text: a message needs text or button: an empty or blank text is no text',
+        issues: [{ path: 'text', message: 'a message needs text or button: an empty or blank text is no text' }],
+      });
+    }
+    expect((await ws.findContacts({})).contacts).toEqual([]);
+  });
+
   it('is read beside text: a typed opt-out wins over an opt-in button', async () => {
     const stopped = await ws.handleInbound(message({ text: 'STOP', button: 'START' }));
     expect(stopped.keyword).toMatchObject({ intent: 'opt_out', keyword: 'STOP' });

@@ -719,8 +719,8 @@ describe('GET /v1/events', () => {
   });
 
   it.each([
-    ['type=message.outbound', 'type.0'],
-    ['type=workflow.finished', 'type.0'],
+    ['type=message.outbound', 'type'],
+    ['type=workflow.finished', 'type'],
     ['type=', 'type'],
     ['limit=0', 'limit'],
     ['limit=201', 'limit'],

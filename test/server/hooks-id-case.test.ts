@@ -114,7 +114,8 @@ describe('a hook id in any letter case', () => {
       .object({ paths: z.record(z.string(), z.record(z.string(), z.object({ parameters: z.array(z.object({ name: z.string(), description: z.string().optional() })).optional() }))) })
       .parse((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json());
     const describedId = (path: string, method: string, name: string) => spec.paths[path]?.[method]?.parameters?.find((parameter) => parameter.name === name)?.description;
-    expect(describedId('/v1/hooks/{id}', 'delete', 'id')).toBe('The hook id (a ULID; any letter case)');
+    expect(describedId('/v1/hooks/{id}', 'delete', 'id')).toBe('The hook id (a ULID; any letter case): another value is 422');
+    expect(describedId('/v1/hooks/{id}', 'get', 'id')).toBe('The hook id (a ULID; any letter case)');
     expect(describedId('/v1/hooks/{id}/deliveries/{deliveryId}/retry', 'post', 'deliveryId')).toBe('The delivery id (a ULID; any letter case)');
   });
 });

@@ -223,10 +223,25 @@ describe('DELETE /v1/hooks/{id}', () => {
     expect(first.statusCode).toBe(204);
     expect(first.body).toBe('');
     expect((await t.as(acme, { method: 'DELETE', url: `/v1/hooks/${hook.id}` })).statusCode).toBe(204);
-    expect((await t.as(acme, { method: 'DELETE', url: '/v1/hooks/01UNKNOWN' })).statusCode).toBe(204);
+    expect((await t.as(acme, { method: 'DELETE', url: '/v1/hooks/01ARZ3NDEKTSV4RRFFQ69G5FAV' })).statusCode).toBe(204);
     expect(parsed(await t.as(acme, { method: 'GET', url: '/v1/hooks' }), ListSchema).data).toEqual([]);
     const stored = await t.store.transaction((tx) => tx.getHook(acme.workspaceId, hook.id));
     expect(stored).toMatchObject({ deletedReason: 'unsubscribed' });
+  });
+
+  it('refuses an id that cannot be a hook (not a ULID) with 422 naming id, and keeps the hook it did not name', async () => {
+    const hook = await subscribe(acme, { targetUrl: target.url, event: '*' });
+    const ID_MESSAGE = 'must be a hook id answered by POST /v1/hooks: a ULID such as 01ARZ3NDEKTSV4RRFFQ69G5FAV (any letter case)';
+    for (const id of ['abc', '01UNKNOWN', `${hook.id}X`]) {
+      const refused = await t.as(acme, { method: 'DELETE', url: `/v1/hooks/${id}` });
+      expectProblem(refused, 422, 'VALIDATION_FAILED');
+      expect(refused.json()).toMatchObject({ detail: `id: ${ID_MESSAGE}`, errors: [{ path: 'id', message: ID_MESSAGE }] });
+    }
+    // Named in one answer with a subscription that is not a ULID either.
+    const both = await t.as(acme, { method: 'DELETE', url: '/v1/hooks/abc?subscription=bogus' });
+    expectProblem(both, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(both)).toEqual(['id', 'subscription']);
+    expect(parsed(await t.as(acme, { method: 'GET', url: '/v1/hooks' }), ListSchema).data.map((h) => h.id)).toEqual([hook.id]);
   });
 
   it("never touches another workspace's hook", async () => {

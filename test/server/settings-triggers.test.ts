@@ -116,7 +116,7 @@ describe('PATCH /v1/settings with an unknown template', () => {
       },
     });
     expectProblem(res, 422, 'UNKNOWN_TEMPLATE');
-    expect(parsed(res, ErrorsSchema).errors.map((error) => error.path)).toEqual(['triggers.2.template', 'triggers.0.match', 'triggers.1.trigger']);
+    expect(parsed(res, ErrorsSchema).errors.map((error) => error.path)).toEqual(['triggers.0.match', 'triggers.1.trigger', 'triggers.2.template']);
   });
 
   it('names it together with the bad fields the schema refuses, and with a bad outbound webhook URL', async () => {

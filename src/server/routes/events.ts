@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { PUBLIC_EVENT_TYPES, PublicEventTypeSchema } from '../../core/events.js';
+import { isPublicEventType, PUBLIC_EVENT_TYPES, PublicEventTypeSchema } from '../../core/events.js';
 import { pageOf } from '../../core/paging.js';
+import { noneOf } from '../../core/required.js';
 import { authOf } from '../auth.js';
 import { asRequestField } from '../problem.js';
 import { EventJsonSchema, limitQuery, publicEventsJson } from '../schemas.js';
@@ -14,6 +15,11 @@ const EventQuerySchema = z
       .string()
       .max(1000)
       .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
+      // The types not known are named together, in one entry for the parameter, as the client wrote it.
+      .superRefine((types, context) => {
+        const unknown = types.filter((type) => !isPublicEventType(type));
+        if (unknown.length > 0) context.addIssue({ code: 'custom', message: noneOf(unknown, PUBLIC_EVENT_TYPES) });
+      })
       .pipe(z.array(PublicEventTypeSchema).min(1, 'name at least one event type'))
       .optional()
       .describe(`One public event type, or several separated by commas: ${PUBLIC_EVENT_TYPES.join(', ')}`),

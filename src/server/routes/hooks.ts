@@ -73,6 +73,21 @@ const DeliveryPageJsonSchema = z.object({ data: z.array(DeliveryJsonSchema), nex
 /** Hook and delivery ids are ULIDs: read in any letter case, as contact ids are (ContactIdSchema). */
 const HookIdSchema = z.string().min(1).max(200).transform(canonicalUlid).describe('The hook id (a ULID; any letter case)');
 const HookIdParamsSchema = z.object({ id: HookIdSchema });
+/**
+ * The hook id of an unsubscribe: a ULID, or 422. Unsubscribing is idempotent (204 for a hook the
+ * workspace does not have, or no longer has), so an id that could never name a hook, which GET
+ * answers 404, would otherwise pass for one unsubscribed, and a caller sending the wrong value
+ * (a subscription id's field, a name) would never learn that its hook is still live.
+ */
+const UnsubscribeParamsSchema = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(200)
+    .refine(isUlid, 'must be a hook id answered by POST /v1/hooks: a ULID such as 01ARZ3NDEKTSV4RRFFQ69G5FAV (any letter case)')
+    .transform(canonicalUlid)
+    .describe('The hook id (a ULID; any letter case): another value is 422'),
+});
 const DeliveryIdSchema = z.string().min(1).max(200).transform(canonicalUlid).describe('The delivery id (a ULID; any letter case)');
 const HookDeliveryParamsSchema = z.object({ id: HookIdSchema, deliveryId: DeliveryIdSchema });
 const OutboundDeliveryParamsSchema = z.object({ deliveryId: DeliveryIdSchema });
@@ -195,13 +210,13 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
     {
       schema: {
         tags: ['hooks'],
-        summary: 'Unsubscribe; deleting again, or an id this workspace does not have, also answers 204',
+        summary: 'Unsubscribe; deleting again, or a hook id (a ULID) this workspace does not have, also answers 204; an id that is not a ULID is 422',
         description:
           "With ?subscription=<subscriptionId> (as POST /v1/hooks answered it), only while that is the hook's latest subscription: " +
           'a subscriber that renews by subscribing again and then unsubscribes the subscription it renewed keeps the hook. ' +
           `Nothing is deleted then, and the 204 carries ${HOOK_KEPT_HEADER}: replaced.`,
         security: API_KEY_SECURITY,
-        params: HookIdParamsSchema,
+        params: UnsubscribeParamsSchema,
         querystring: UnsubscribeQuerySchema,
         response: { 204: z.null().describe(`Unsubscribed, or nothing to do; ${HOOK_KEPT_HEADER}: replaced when the subscription named was replaced and the hook kept`) },
       },

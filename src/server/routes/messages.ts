@@ -93,7 +93,8 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
           'carry a STOP: one that is invalid, too long or not a string is ignored, the message is processed without it, and ' +
           '`warnings` names it. A null one is read as absent, without a warning, as is a blank from.name. On WhatsApp and SMS, a ' +
           'from.id that is not read as a phone number (a national number without the workspace\'s defaultCountry) is named too: ' +
-          'the message is processed, and its contact is known by that sender id alone.',
+          'the message is processed, and its contact is known by that sender id alone. A message needs a text or a button: one ' +
+          'with neither, or with only an empty or blank text (a media-only message without a caption), is 422 naming text.',
         security: API_KEY_SECURITY,
         body: InboundMessageSchema,
         response: {

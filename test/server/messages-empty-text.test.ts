@@ -1,0 +1,51 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { expectProblem, MessageAnswerSchema, parsed, testApp, type Tenant, type TestApp } from './helpers.js';
+
+let t: TestApp;
+let acme: Tenant;
+
+beforeEach(async () => {
+  t = await testApp();
+  acme = await t.tenant('Acme');
+});
+
+afterEach(async () => {
+  await t.close();
+});
+
+const ProblemSchema = z.object({ detail: z.string(), errors: z.array(z.object({ path: z.string(), message: z.string() })) });
+const EventsSchema = z.object({ data: z.array(z.object({ type: z.string() })) });
+
+const message = (extra: Record<string, unknown>, messageId = 'wamid.1') => ({ channel: 'whatsapp', messageId, from: { id: '34600000001' }, ...extra });
+const BLANK = 'a message needs text or button: an empty or blank text is no text';
+
+describe('POST /v1/messages with an empty or blank text', () => {
+  it('is refused 422 naming text without a button, and nothing is recorded: no conversation, no question', async () => {
+    for (const [index, text] of ['', ' ', '\n\t ', '\u00a0\u2003'].entries()) {
+      const response = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message({ text }, `wamid.${index}`) });
+      expectProblem(response, 422, 'VALIDATION_FAILED');
+      expect(parsed(response, ProblemSchema), JSON.stringify(text)).toEqual({ detail: `text: ${BLANK}`, errors: [{ path: 'text', message: BLANK }] });
+    }
+    expect(parsed(await t.as(acme, { method: 'GET', url: '/v1/events' }), EventsSchema).data).toEqual([]);
+    expect(parsed(await t.as(acme, { method: 'GET', url: '/v1/contacts' }), z.object({ data: z.array(z.unknown()) })).data).toEqual([]);
+  });
+
+  it('is refused as a message with neither text nor button is, beside the other bad fields', async () => {
+    const none = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message({}) });
+    expectProblem(none, 422, 'VALIDATION_FAILED');
+    expect(parsed(none, ProblemSchema).errors).toEqual([{ path: 'text', message: 'a message needs text or button' }]);
+  });
+
+  it('is no text beside a button: the click is read', async () => {
+    const response = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message({ text: '', button: 'STOP' }) });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(parsed(response, MessageAnswerSchema).events.map((event) => event.type)).toEqual(['consent.withdrawn']);
+  });
+
+  it('is a text when it holds anything besides white space', async () => {
+    const response = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message({ text: ' . ' }) });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(parsed(response, MessageAnswerSchema).events.map((event) => event.type)).toEqual(['conversation.opened']);
+  });
+});
