@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../config.js';
 import type { Workspace } from '../core/settings.js';
-import { asksForConsent, triggersMissingAdvisedSettings, waitingTriggers } from '../core/workflow/templates.js';
+import { asksForConsentAtOpening, triggersMissingAdvisedSettings, waitingTriggers } from '../core/workflow/templates.js';
 import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
@@ -234,7 +234,7 @@ export function settingsNotices(workspace: Pick<Workspace, 'name' | 'settings'>,
   const enabled = workspace.settings.triggers.filter((binding) => binding.enabled);
   // Workflows run, but none asks for consent when a contact writes: a triggers list sent back
   // without the default binding turns the question off without a word (a list is replaced whole).
-  if (enabled.length > 0 && !enabled.some((binding) => binding.trigger === 'conversation_opened' && asksForConsent(binding.template))) {
+  if (enabled.length > 0 && !asksForConsentAtOpening(workspace.settings)) {
     notices.push(
       `Workspace "${workspace.name}": no enabled conversation_opened binding asks for privacy consent, so a contact who writes is not asked before ` +
         `its workflows (${[...new Set(enabled.map((binding) => binding.template))].join(', ')}) take in their data. ` +

@@ -87,20 +87,23 @@ export async function handleInbound(uow: UnitOfWork, parsed: z.output<typeof Inb
   } else if (keyword?.review) {
     await holdForOptOutReview(uow, contact, message, keyword, conversation);
   } else {
+    // A message a waiting question took (a valid or an invalid answer, typed or picked) is that
+    // answer, and starts no `keyword` binding: the contact was answering, not asking for a workflow.
+    let answeredQuestion = false;
     if (conversation === null) {
       conversation = await uow.openConversation(contact.id, message.channel, deferredOpeningTemplates(uow.workspace.settings));
       uow.inboundConversationId = conversation.id;
       await startTriggeredWorkflows(uow, 'conversation_opened', contact, null, 0, message.channel, conversation);
     } else {
       uow.inboundConversationId = conversation.id;
-      await answerPendingQuestion(uow, contact, message, conversation, answered);
+      answeredQuestion = await answerPendingQuestion(uow, contact, message, conversation, answered);
       // The opening's workflows that waited for a setting start now, if it is there (startDeferredWorkflows).
       if (conversation.deferredTemplates !== undefined) conversation = await startDeferredWorkflows(uow, contact, conversation);
       // Workflows queued behind a consent question that ended outside this conversation (consent
       // given elsewhere made it moot) start at the contact's next message here.
       if (conversation.queuedWorkflows !== undefined) await startQueuedWorkflows(uow, conversation.id, 0);
     }
-    if (typed && keyword !== null) await startTriggeredWorkflows(uow, 'keyword', contact, typed.normalized, 0, message.channel, conversation);
+    if (typed !== null && !answeredQuestion) await startTriggeredWorkflows(uow, 'keyword', contact, typed.normalized, 0, message.channel, conversation);
   }
 
   const replies = uow.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options } : {}) }));
@@ -325,10 +328,13 @@ async function questionAnsweredByOption(
   return picked ? waiting : undefined;
 }
 
-/** Feeds the message to the question it answers: `known` when questionAnsweredByOption already found it. */
-async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation, known?: WaitingQuestion): Promise<void> {
+/**
+ * Feeds the message to the question it answers: `known` when questionAnsweredByOption already
+ * found it. True when a question took the message, as a valid answer or an invalid one.
+ */
+async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation, known?: WaitingQuestion): Promise<boolean> {
   const waiting = known ?? (await waitingQuestion(uow, contact, message, conversation));
-  if (!waiting) return;
+  if (!waiting) return false;
   const sent = sentAt(uow, message);
   const input: WorkflowInput = {
     kind: 'message',
@@ -338,6 +344,7 @@ async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message:
     ...(sent !== uow.nowIso ? { sentAt: sent } : {}),
   };
   await advanceRun(uow, waiting.run, input, 0, waiting.state);
+  return true;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConsentryError, describeIssues, refusalOf, withUnnamedFields, type ErrorCode, type FieldIssue } from '../core/errors.js';
-import { emptyKeywordMatch, unstartableKeywordMatch, validateWorkspaceKeywords, type WorkspaceKeywords } from '../core/keywords.js';
+import { emptyKeywordMatch, normalizeText, unstartableKeywordMatch, validateWorkspaceKeywords, type WorkspaceKeywords } from '../core/keywords.js';
+import { inPathOrder } from '../core/field-order.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import { FIELD_PARSE } from '../core/required.js';
 import {
@@ -56,16 +57,21 @@ export function parseSettings(input: unknown, checks: SettingsChecks = {}): Work
   }
   const unknownTemplates = unknownTemplateIssues(triggers);
   if (unknownTemplates.length > 0) refusals.push(new ConsentryError('UNKNOWN_TEMPLATE', `Invalid settings: ${describeIssues(unknownTemplates)}`, unknownTemplates));
-  const bindingIssues = [
+  const refusedBindings = [
     ...(checks.triggersSet === true ? inertTriggerIssues(triggers) : []),
     ...(keywords === undefined ? [] : unstartableKeywordTriggerIssues(triggers, keywords, checks)),
+  ];
+  const bindingIssues = [
+    ...refusedBindings,
+    ...(checks.triggersSet === true ? sameReadingKeywordIssues(triggers, new Set(refusedBindings.map(bindingIndex))) : []),
   ].sort((a, b) => bindingIndex(a) - bindingIndex(b));
   const issues = [...bindingIssues, ...(replies === undefined ? [] : replyVariableIssues(replies, checks.repliesSet))];
   if (issues.length > 0) refusals.push(invalidInput('settings', issues));
   const [first] = refusals;
   if (first === undefined && parsed.success) return parsed.data;
   if (first !== undefined && refusals.length === 1) throw first;
-  const all = refusals.reduce<FieldIssue[]>((named, refusal) => withUnnamedFields(named, refusal.issues), []);
+  // Named in path order whichever check found them, as the API lists a problem's errors (field-order.ts).
+  const all = inPathOrder(refusals.reduce<FieldIssue[]>((named, refusal) => withUnnamedFields(named, refusal.issues), []));
   const code = SETTINGS_REFUSAL_CODES.find((specific) => refusals.some((refusal) => refusal.code === specific)) ?? 'VALIDATION_FAILED';
   throw new ConsentryError(code, `Invalid settings: ${describeIssues(all)}`, all);
 }
@@ -149,6 +155,40 @@ function unstartableKeywordTriggerIssues(triggers: readonly (TriggerBinding | un
     const why = unstartableKeywordMatch(binding.match, keywords);
     if (why === null || (checks.triggersSet !== true && unstartableKeywordMatch(binding.match, before) !== null)) return;
     issues.push({ path: `triggers.${index}.match`, message: `a "keyword" binding that never starts: ${why}` });
+  });
+  return issues;
+}
+
+/**
+ * The enabled `keyword` bindings whose match reads as an earlier enabled one's does, compared as
+ * a message is matched with a phrase (normalizeText, as startTriggeredWorkflows compares them),
+ * each named `triggers.<index>.match` beside the earlier one: one message would start both
+ * workflows at once (two welcomes, two questions, the contact's answer going to the older), or,
+ * bound to the same template, the binding is there twice. A disabled binding starts nothing, so
+ * it may keep a phrase an enabled one uses (a template to switch to). Checked where the input sets
+ * the trigger list only, as the other binding checks are: settings stored before keep loading and
+ * a change to another setting goes through. A binding `skip` holds (refused for another reason)
+ * is neither named again nor compared with.
+ */
+function sameReadingKeywordIssues(triggers: readonly (TriggerBinding | undefined)[], skip: ReadonlySet<number>): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const firstByPhrase = new Map<string, { index: number; binding: TriggerBinding }>();
+  triggers.forEach((binding, index) => {
+    if (binding?.trigger !== 'keyword' || binding.match === undefined || !binding.enabled || skip.has(index)) return;
+    const phrase = normalizeText(binding.match);
+    const earlier = firstByPhrase.get(phrase);
+    if (earlier === undefined) {
+      firstByPhrase.set(phrase, { index, binding });
+      return;
+    }
+    const same = `reads the same as triggers.${earlier.index}.match (${JSON.stringify(earlier.binding.match)})`;
+    issues.push({
+      path: `triggers.${index}.match`,
+      message:
+        earlier.binding.template === binding.template
+          ? `${same}, bound to the same template: the binding is there twice; leave one out`
+          : `${same}: a message is compared with a phrase as keywords are (letter case, accents and the punctuation around it aside), so one message would start both workflows; bind each phrase once, or disable one of the two bindings`,
+    });
   });
   return issues;
 }

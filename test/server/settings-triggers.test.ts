@@ -142,3 +142,90 @@ describe('PATCH /v1/settings with an unknown template', () => {
   });
 });
 
+
+describe('PATCH /v1/settings with keyword bindings whose phrases read the same', () => {
+  let t: TestApp;
+  let acme: Tenant;
+  useTestApp((app, tenant) => {
+    t = app;
+    acme = tenant!;
+  });
+
+  it('answers 422 naming the later binding, beside the earlier one, and stores nothing', async () => {
+    const res = await t.as(acme, {
+      method: 'PATCH',
+      url: '/v1/settings',
+      payload: {
+        triggers: [
+          { trigger: 'conversation_opened', template: 'request-consent-privacy' },
+          { trigger: 'keyword', match: 'Track order', template: 'welcome-request-email' },
+          { trigger: 'keyword', match: 'TRACK-ORDER!', template: 'welcome-request-phone' },
+        ],
+      },
+    });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(parsed(res, ErrorsSchema).errors).toEqual([
+      { path: 'triggers.2.match', message: expect.stringMatching(/^reads the same as triggers\.1\.match \("Track order"\): .*one message would start both workflows/) },
+    ]);
+    const settings = await t.as(acme, { method: 'GET', url: '/v1/settings' });
+    expect(settings.json()).toMatchObject({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true }] });
+  });
+});
+
+const WarningsSchema = z.object({ warnings: z.array(z.object({ path: z.string(), message: z.string() })) });
+
+describe('PATCH /v1/settings warnings', () => {
+  let t: TestApp;
+  let acme: Tenant;
+  useTestApp((app, tenant) => {
+    t = app;
+    acme = tenant!;
+  });
+
+  const patch = (payload: Record<string, unknown>) => t.as(acme, { method: 'PATCH', url: '/v1/settings', payload });
+
+  it('names triggers when no enabled conversation_opened binding asks for privacy consent, with the binding to add and "triggers": null', async () => {
+    await patch({ privacyPolicyUrl: 'https://example.com/privacy' });
+    const res = await patch({ triggers: [{ trigger: 'keyword', match: 'track order', template: 'welcome-request-email' }] });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(parsed(res, WarningsSchema).warnings).toEqual([
+      {
+        path: 'triggers',
+        message:
+          'no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation before its workflows (welcome-request-email) take in their data: ' +
+          'add {"trigger":"conversation_opened","template":"request-consent-privacy"} to triggers, or send "triggers": null to restore the default list',
+      },
+    ]);
+    // The change is stored all the same, and said again at a change of another setting.
+    expect(parsed(await patch({ defaultCountry: 'ES' }), WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
+    // A disabled binding asks nothing; an empty list neither.
+    const disabled = await patch({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: false }] });
+    expect(parsed(disabled, WarningsSchema).warnings).toEqual([{ path: 'triggers', message: expect.stringContaining('no consent is asked when a contact opens a conversation: add') }]);
+    expect(parsed(await patch({ triggers: [] }), WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
+    const restored = await patch({ triggers: null });
+    expect(parsed(restored, WarningsSchema).warnings).toEqual([]);
+  });
+
+  it('names privacyPolicyUrl while the privacy question waits for it, and nothing once it is set', async () => {
+    const res = await patch({ defaultCountry: 'ES' });
+    expect(parsed(res, WarningsSchema).warnings).toEqual([
+      { path: 'privacyPolicyUrl', message: expect.stringContaining('is not set, so request-consent-privacy (on conversation_opened) starts nothing and no consent is asked until it is') },
+    ]);
+    expect(parsed(await patch({ privacyPolicyUrl: 'https://example.com/privacy' }), WarningsSchema).warnings).toEqual([]);
+  });
+
+  it('takes its own answer sent back whole, warnings included, and warns as before', async () => {
+    const first = await patch({ triggers: [] });
+    const again = await patch({ ...first.json(), defaultLanguage: 'es' });
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json()).toEqual({ ...first.json(), defaultLanguage: 'es' });
+  });
+
+  it('documents warnings in the answer of PATCH only', async () => {
+    const doc = z.object({ paths: z.record(z.string(), z.record(z.string(), z.unknown())) }).parse((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json());
+    expect(JSON.stringify(z.object({ responses: z.record(z.string(), z.unknown()) }).parse(doc.paths['/v1/settings']?.['patch']).responses['200'])).toContain(
+      'What the settings as changed leave undone',
+    );
+    expect(JSON.stringify(z.object({ responses: z.record(z.string(), z.unknown()) }).parse(doc.paths['/v1/settings']?.['get']).responses['200'])).not.toContain('warnings');
+  });
+});

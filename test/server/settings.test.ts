@@ -103,7 +103,7 @@ describe('settings', () => {
     const read = body(await t.as(tenant, { method: 'GET', url: '/v1/settings' }));
     const response = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { ...read, defaultCountry: 'PL' } });
     expect(response.statusCode, response.body).toBe(200);
-    expect(body(response)).toEqual({ ...read, defaultCountry: 'PL' });
+    expect(body(response)).toEqual({ ...read, defaultCountry: 'PL', warnings: [expect.objectContaining({ path: 'privacyPolicyUrl' })] });
     const stored = (await t.engine.workspace(tenant.workspaceId).get()).settings;
     expect(stored.hubspot).toMatchObject({ accessToken: hubspot.accessToken, clientSecret: hubspot.clientSecret });
     expect(stored.slack).toMatchObject({ botToken: slack.botToken, signingSecret: slack.signingSecret });

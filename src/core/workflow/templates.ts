@@ -51,6 +51,17 @@ export function asksForConsent(templateId: string): boolean {
   return TEMPLATES.get(templateId)?.steps.some((step) => step.type === 'record_consent') ?? false;
 }
 
+/**
+ * Whether one of the workspace's enabled `conversation_opened` bindings asks for consent
+ * (asksForConsent): without one, a contact who opens a conversation is not asked before the other
+ * workflows take in their data. A trigger list is replaced whole, so a list sent back without the
+ * default binding turns the question off without a word unless this is told (at every start of
+ * the server, and in the answer to the settings change).
+ */
+export function asksForConsentAtOpening(settings: Pick<WorkspaceSettings, 'triggers'>): boolean {
+  return settings.triggers.some((binding) => binding.enabled && binding.trigger === 'conversation_opened' && asksForConsent(binding.template));
+}
+
 /** An enabled trigger whose workflow cannot start until the workspace has a setting its texts need. */
 export interface WaitingTrigger {
   trigger: WorkflowTrigger;

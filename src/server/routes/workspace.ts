@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { checkHubSpotAccountClaim, createHubSpotAccountVerifier } from '../../../connectors/hubspot/account.js';
 import { forgetIssuedTokens, rememberIssuedTokens, withKeptRefreshToken, type IssuedHubSpotTokens } from '../../../connectors/hubspot/oauth.js';
 import { ConsentryError, describeIssues, isConsentryError, issuesOfRefusal, refusalOf, withUnnamedFields, type ErrorCode, type FieldIssue } from '../../core/errors.js';
-import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace } from '../../core/settings.js';
+import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace, type WorkspaceSettings } from '../../core/settings.js';
+import { asksForConsentAtOpening, waitingTriggers } from '../../core/workflow/templates.js';
 import type { WorkspaceEngine } from '../../engine.js';
 import { hubSpotAccountOf, sameHubSpotAccount } from '../../engine/integrations.js';
 import { SETTINGS_REFUSAL_CODES } from '../../engine/settings.js';
@@ -13,7 +14,7 @@ import { DEFAULT_PREVIOUS_SECRET_SECONDS, findOutboundWebhookSecret, provideOutb
 import { assertTargetUrlAllowed, hasRefusedTargetHost } from '../../worker/target-guard.js';
 import { authOf } from '../auth.js';
 import { problem, ProblemSchema, sendProblem, statusOfCode, toProblem } from '../problem.js';
-import { MERGE_PATCH_MEDIA_TYPES } from '../schemas.js';
+import { FieldIssueJsonSchema, MERGE_PATCH_MEDIA_TYPES } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 /** The problem code of a settings change refused because HubSpot could not say whose its access token is. */
@@ -47,7 +48,7 @@ async function settingsPatchRefusal(
     if (refused.status !== 422) return validationError;
     issues = refused.errors;
   }
-  const { outboundWebhookSecret: _kept, ...patch } = isRecord(body) ? body : {};
+  const { outboundWebhookSecret: _kept, warnings: _ignored, ...patch } = isRecord(body) ? body : {};
   const url = patch.outboundWebhookUrl;
   const urlRefusal = typeof url === 'string' ? refusalOf(() => assertTargetUrlAllowed(url, 'outboundWebhookUrl', 'settings', { allowPrivate: allowPrivateTargets })) : null;
   if (urlRefusal !== null) issues = withUnnamedFields(issues, urlRefusal.issues);
@@ -89,6 +90,7 @@ const SettingsPatchSchema = z
         'Made by Consentry: the value read back (masked, or in full as the answer that made it showed it) keeps it; null makes a new one, shown in full in this answer, ' +
           'the old one signing beside it for 24 hours as POST /v1/settings/outbound-webhook/secret does by default (while no outboundWebhookUrl is set, null changes nothing)',
       ),
+    warnings: z.array(z.unknown()).optional().describe("Ignored: an earlier answer's warnings, sent back with the settings read from it"),
   })
   .strict();
 
@@ -131,6 +133,44 @@ const SettingsJsonSchema = z.object({
     })
     .nullable(),
 });
+
+const SETTINGS_WARNINGS_DESCRIPTION =
+  'What the settings as changed leave undone, by field; empty when nothing: `triggers` when no enabled conversation_opened binding asks for privacy consent ' +
+  '(a contact who opens a conversation is not asked; "triggers": null restores the default list), `privacyPolicyUrl` while a bound workflow that needs it ' +
+  '(request-consent-privacy) starts nothing for lack of it. The change is stored all the same.';
+
+const SettingsPatchAnswerSchema = SettingsJsonSchema.extend({ warnings: z.array(FieldIssueJsonSchema).describe(SETTINGS_WARNINGS_DESCRIPTION) });
+
+/**
+ * What the settings as changed leave undone, told in the answer to the change as `consentry serve`
+ * tells it at every start (settingsNotices in src/cli/serve.ts), from the same checks: a trigger
+ * list is replaced whole, so one sent without the default binding turns the privacy question off
+ * without a word otherwise; and a bound workflow that needs a setting starts nothing until it is
+ * there (waitingTriggers). Consent is asked before data is taken in (GDPR Art. 7(1): the
+ * controller must be able to show it was given).
+ */
+function settingsWarnings(settings: WorkspaceSettings): z.infer<typeof FieldIssueJsonSchema>[] {
+  const warnings: z.infer<typeof FieldIssueJsonSchema>[] = [];
+  if (!asksForConsentAtOpening(settings)) {
+    const running = [...new Set(settings.triggers.filter((binding) => binding.enabled).map((binding) => binding.template))];
+    warnings.push({
+      path: 'triggers',
+      message:
+        'no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation' +
+        (running.length > 0 ? ` before its workflows (${running.join(', ')}) take in their data` : '') +
+        ': add {"trigger":"conversation_opened","template":"request-consent-privacy"} to triggers, or send "triggers": null to restore the default list',
+    });
+  }
+  const waiting = waitingTriggers(settings);
+  for (const setting of [...new Set(waiting.flatMap((binding) => binding.missing))]) {
+    const bindings = waiting.filter((binding) => binding.missing.includes(setting)).map((binding) => `${binding.template} (on ${binding.trigger})`);
+    warnings.push({
+      path: setting,
+      message: `is not set, so ${[...new Set(bindings)].join(', ')} starts nothing and no consent is asked until it is: set it to the URL of the workspace's privacy policy`,
+    });
+  }
+  return warnings;
+}
 
 /**
  * What the API shows of the settings: secrets masked, the outbound signing secret too (a key handed
@@ -239,13 +279,13 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
         security: API_KEY_SECURITY,
         consumes: MERGE_PATCH_MEDIA_TYPES,
         body: SettingsPatchSchema,
-        response: { 200: SettingsJsonSchema, 409: ProblemSchema, 503: ProblemSchema },
+        response: { 200: SettingsPatchAnswerSchema, 409: ProblemSchema, 503: ProblemSchema },
       },
     },
     async (request, reply) => {
       const { workspace, workspaceId } = authOf(request);
       if (request.validationError) throw await settingsPatchRefusal(workspace, request.body, request.validationError, request, allowPrivateTargets);
-      const { outboundWebhookSecret, ...patch } = request.body;
+      const { outboundWebhookSecret, warnings: _ignored, ...patch } = request.body;
       const { outboundWebhookUrl } = patch;
       // The outbound webhook is delivered like a hook, so its URL passes the same target check.
       if (typeof outboundWebhookUrl === 'string' && hasRefusedTargetHost(outboundWebhookUrl, { allowPrivate: allowPrivateTargets })) {
@@ -297,16 +337,17 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
       // The sync starts with the token the check was issued rather than asking HubSpot for another.
       if (issued !== null && installed !== null) await rememberIssuedTokens(store, workspaceId, installed, issued);
       if (installed === null && read?.oauth != null) await forgetIssuedTokens(store, workspaceId);
-      if (!updated.settings.outboundWebhookUrl) return settingsView(store, updated);
+      const warnings = settingsWarnings(updated.settings);
+      if (!updated.settings.outboundWebhookUrl) return { ...(await settingsView(store, updated)), warnings };
       if (outboundWebhookSecret === null && before !== null && hadUrl) {
         // As POST /v1/settings/outbound-webhook/secret with its default overlap.
         const rotated = await store.transaction((tx) => rotateOutboundWebhookSecret(tx, updated.id, clock.now(), DEFAULT_PREVIOUS_SECRET_SECONDS));
-        return settingsView(store, updated, rotated.secret);
+        return { ...(await settingsView(store, updated, rotated.secret)), warnings };
       }
-      if (before !== null) return settingsView(store, updated);
+      if (before !== null) return { ...(await settingsView(store, updated)), warnings };
       // The first URL makes the secret: this answer shows it, as a hook's creation shows its own.
       const { secret } = await store.transaction((tx) => provideOutboundWebhookSecret(tx, workspaceId));
-      return settingsView(store, updated, secret);
+      return { ...(await settingsView(store, updated, secret)), warnings };
     },
   );
 };

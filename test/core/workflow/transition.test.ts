@@ -406,6 +406,8 @@ const INTERNATIONAL_PHONE_QUESTION = 'What is your phone number? Please write it
 const INTERNATIONAL_PHONE_RETRY = `That doesn't look like a phone number with its country code. ${INTERNATIONAL_PHONE_QUESTION}`;
 const WELCOME = 'Hi Ana, welcome! Thanks for getting in touch.';
 const THANKS = 'Thank you! One of our team will be with you shortly.';
+const EMAIL_UNREAD = 'Sorry, we could not read an email address in your replies. One of our team will be with you shortly.';
+const PHONE_UNREAD = 'Sorry, we could not read a phone number in your replies. One of our team will be with you shortly.';
 
 describe('welcome-request-email', () => {
   const def = () => getTemplate('welcome-request-email');
@@ -440,13 +442,13 @@ describe('welcome-request-email', () => {
     expect(h.state.outcome).toBe('done');
   });
 
-  it('continues without closing after 4 invalid answers', () => {
+  it('continues without closing after 4 invalid answers, saying no address could be read rather than thanking for one', () => {
     const h = new Harness(def());
     h.start();
     for (const text of ['no', 'ana@', 'example.com']) h.reply(text);
     const last = h.reply('why?');
     expect(last).toEqual([
-      { type: 'send_message', text: THANKS },
+      { type: 'send_message', text: EMAIL_UNREAD },
       { type: 'clear_timer' },
     ]);
     expect(questionSends(h.log, EMAIL_QUESTION)).toBe(1);
@@ -526,7 +528,7 @@ describe('welcome-request-phone', () => {
     const h = new Harness(def(), {}, { privacyPolicyUrl: null, defaultCountry: null }, 'webchat');
     h.start();
     for (const text of ['600 000 001', '600000001', '0600 000 001']) h.reply(text);
-    expect(sentTexts(h.reply('600-000-001'))).toEqual([THANKS]);
+    expect(sentTexts(h.reply('600-000-001'))).toEqual([PHONE_UNREAD]);
     expect(questionSends(h.log, INTERNATIONAL_PHONE_QUESTION)).toBe(1);
     expect(questionSends(h.log, INTERNATIONAL_PHONE_RETRY)).toBe(3);
     expect(h.log.some((e) => e.type === 'update_field')).toBe(false);
@@ -538,11 +540,11 @@ describe('welcome-request-phone', () => {
     expect(h.reply('(201) 555-0123')[0]).toEqual({ type: 'update_field', field: 'phone', value: '+12015550123' });
   });
 
-  it('continues without closing after 4 invalid answers', () => {
+  it('continues without closing after 4 invalid answers, saying no number could be read rather than thanking for one', () => {
     const h = new Harness(def());
     h.start();
     for (const text of ['123', 'nope', '600']) h.reply(text);
-    expect(sentTexts(h.reply('x'))).toEqual([THANKS]);
+    expect(sentTexts(h.reply('x'))).toEqual([PHONE_UNREAD]);
     expect(questionSends(h.log, PHONE_QUESTION)).toBe(1);
     expect(questionSends(h.log, PHONE_RETRY)).toBe(3);
     expect(h.log.some((e) => e.type === 'close_conversation' || e.type === 'update_field')).toBe(false);
