@@ -99,6 +99,7 @@ const EXIT_OF_ERROR_CODE: Readonly<Record<ErrorCode, 'refused' | 'failed'>> = {
   UNKNOWN_TEMPLATE: 'refused',
   INVALID_WORKFLOW: 'refused',
   KEYWORD_NOT_REMOVABLE: 'refused',
+  TAG_NEEDS_CONSENT: 'refused',
   PAYLOAD_TOO_LARGE: 'refused',
   LEDGER_TAMPERED: 'failed',
   TOO_MANY_REQUESTS: 'failed',

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ConsentryError, describeIssues, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { isPublicEventType, OutboundMessageDataSchema } from '../core/events.js';
 import { ConsentStates, governingDecision } from '../core/ledger.js';
+import { isPrivacyTag } from '../engine/contacts.js';
 import { InboundChannelSchema, InboundMessageSchema, parseInput } from '../engine/inputs.js';
 import type { ReplyOption } from '../engine/unit-of-work.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
@@ -185,6 +186,24 @@ async function lastOutboxPosition(engine: Engine): Promise<number> {
   }
 }
 
+/**
+ * `Consent: Privacy` follows the contact's privacy decision, and the engine refuses it added by
+ * hand without an opt-in in force (engine/contacts.ts): a transcript's contact given the tag is one
+ * who agreed before the transcript starts, so that opt-in is recorded, and it adds the tag.
+ */
+async function agreedBefore(workspace: WorkspaceEngine, contactId: string, channel: InboundChannel): Promise<void> {
+  await workspace.setConsent({
+    contactId,
+    purpose: 'privacy',
+    channel,
+    status: 'opted_in',
+    legalBasis: 'CONSENT_WITH_NOTICE',
+    explanation: 'Agreed to the privacy policy before the simulated conversation (the transcript tags the contact Consent: Privacy)',
+    source: 'manual',
+    actor: { kind: 'system', id: 'simulate' },
+  });
+}
+
 async function setUp(script: z.output<typeof TranscriptSchema>): Promise<Simulation> {
   getTemplate(script.template);
   const clock = new FakeClock(script.start);
@@ -210,8 +229,13 @@ async function setUp(script: z.output<typeof TranscriptSchema>): Promise<Simulat
     }),
   );
   // Tagged one by one, so that a tag the engine refuses (its path is `tag`, or none) is named by its place in the list.
+  let agreed = false;
   for (const [index, tag] of script.contact.tags.entries()) {
-    await naming(() => `contact.tags.${index}`, () => workspace.addTag(contact.id, tag));
+    if (!isPrivacyTag(tag)) await naming(() => `contact.tags.${index}`, () => workspace.addTag(contact.id, tag));
+    else if (!agreed) {
+      await agreedBefore(workspace, contact.id, script.channel);
+      agreed = true;
+    }
   }
   return {
     engine,

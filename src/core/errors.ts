@@ -16,6 +16,8 @@ export const ERROR_CODES = [
   'UNKNOWN_TEMPLATE',
   'INVALID_WORKFLOW',
   'KEYWORD_NOT_REMOVABLE',
+  // The `Consent: Privacy` tag added from outside while the contact's privacy decision in force is no opt-in: the tag follows the ledger.
+  'TAG_NEEDS_CONSENT',
   'LEDGER_TAMPERED',
   'PAYLOAD_TOO_LARGE',
   // One workspace asked for more of a costly operation at once than it may (a second bulk request while one runs).

@@ -1,6 +1,18 @@
 import type { z } from 'zod';
 import type { Contact } from '../core/contact.js';
-import { addIdentity, eraseContactData, erasedAddressDigests, fieldKey, normalizeEmail, normalizePhone, setField, withErasedAddressGuard } from '../core/contact.js';
+import type { ConsentState } from '../core/consent.js';
+import {
+  addIdentity,
+  controlCharacterIn,
+  eraseContactData,
+  erasedAddressDigests,
+  fieldKey,
+  normalizeEmail,
+  normalizePhone,
+  setField,
+  tagKey,
+  withErasedAddressGuard,
+} from '../core/contact.js';
 import { ConsentryError, describeIssues, issuesOfRefusal, refusalOf, type FieldIssue } from '../core/errors.js';
 import { redactedEvidence } from '../core/ledger.js';
 import { redactEventData } from '../core/events.js';
@@ -10,7 +22,7 @@ import { redactStoredRunState, RunStateSchema } from '../core/workflow/index.js'
 import { NOT_SENT_TO_ERASED_CONTACT, type ContactQuery } from '../ports/store.js';
 import { redactStoredResponse } from './handle-inbound.js';
 import type { ContactInputSchema, ContactPatchSchema } from './inputs.js';
-import { abandonWorkflowRun, cancelWorkflowRun, tagContact, untagContact } from './runs.js';
+import { abandonWorkflowRun, cancelWorkflowRun, PRIVACY_TAG, privacyDecisionInForce, tagContact, untagContact } from './runs.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 async function assertUnique(uow: UnitOfWork, email: string | null, phone: string | null, selfId: string | null): Promise<void> {
@@ -80,8 +92,48 @@ function refuseAll(refusals: readonly ConsentryError[]): void {
   throw new ConsentryError(first.code, message, issues);
 }
 
+/**
+ * Whether `tag` is `Consent: Privacy`, compared as tags are compared (tagKey: letter case, spacing
+ * and Unicode normalisation aside). A tag holding a control character is addTag's to refuse.
+ */
+export function isPrivacyTag(tag: string): boolean {
+  return controlCharacterIn(tag.trim()) === undefined && tagKey(tag) === tagKey(PRIVACY_TAG);
+}
+
+/**
+ * `Consent: Privacy` mirrors the ledger: the engine adds it when the contact's newest privacy
+ * decision is an opt-in and takes it away at a withdrawal (followPrivacyDecision), and
+ * request-consent-privacy asks nobody who has it. Added by a person or an integration while no
+ * opt-in is in force, it would switch the question off with nothing on record to prove consent
+ * (GDPR Art. 7(1): the controller must be able to demonstrate it); the decision is recorded
+ * instead, and adds the tag.
+ */
+function privacyTagRefusal(path: string, tag: string, contactId: string | null, inForce: ConsentState | undefined): ConsentryError {
+  const found =
+    contactId === null ? 'a new contact has no privacy decision' : inForce === undefined ? 'no privacy decision is recorded' : `the privacy decision in force is an opt-out (${inForce.channel}, ${inForce.occurredAt})`;
+  const record = contactId === null ? 'create the contact without it, then record the opt-in with PUT /v1/contacts/{id}' : `record the opt-in with PUT /v1/contacts/${contactId}`;
+  const message = `tag ${JSON.stringify(tag)} is ${PRIVACY_TAG}, which follows the contact's privacy decision, and ${found}: ${record}/consents/privacy/{channel}, which adds the tag`;
+  return new ConsentryError('TAG_NEEDS_CONSENT', message, [{ path, message }]);
+}
+
+/** The privacy tags of a new contact's `tags`, each refused by its place: a new contact has no decision yet. `raw` may be unparsed input. */
+function newContactTagRefusals(raw: unknown): ConsentryError[] {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return [];
+  const tags: unknown = Reflect.get(raw, 'tags');
+  if (!Array.isArray(tags)) return [];
+  return tags.flatMap((tag: unknown, index) => (typeof tag === 'string' && isPrivacyTag(tag) ? [privacyTagRefusal(`tags.${index}`, tag, null, undefined)] : []));
+}
+
+/**
+ * What createContact would refuse in the tags of `raw` beside their characters (the privacy tag,
+ * which a new contact cannot have), for the HTTP API to name together with a body's other problems.
+ */
+export function newContactTagIssues(raw: unknown): FieldIssue[] {
+  return issuesOfRefusals(newContactTagRefusals(raw));
+}
+
 export async function createContact(uow: UnitOfWork, input: z.output<typeof ContactInputSchema>): Promise<Contact> {
-  refuseAll(contactValueRefusals(input, uow.workspace.settings));
+  refuseAll([...contactValueRefusals(input, uow.workspace.settings), ...newContactTagRefusals(input)]);
   const email = input.email ? normalizeEmail(input.email) : null;
   const phone = input.phone ? normalizePhone(input.phone, uow.workspace.settings.defaultCountry) : null;
   await assertUnique(uow, email, phone, null);
@@ -192,10 +244,27 @@ async function changeContact(uow: UnitOfWork, id: string, patch: z.output<typeof
   return saved;
 }
 
+/**
+ * Tags a contact from outside (the API, Zapier, the simulator). `Consent: Privacy` only while the
+ * contact's privacy decision in force is an opt-in, when the engine has added it already, or adds
+ * it back after a removal by hand (see privacyTagRefusal).
+ */
 export async function addContactTag(uow: UnitOfWork, id: string, tag: string): Promise<Contact> {
-  return tagContact(uow, await uow.requireLiveContact(id), tag);
+  const contact = await uow.requireLiveContact(id);
+  if (isPrivacyTag(tag)) {
+    const inForce = await privacyDecisionInForce(uow, contact.id);
+    if (inForce?.status !== 'opted_in') throw privacyTagRefusal('tag', tag, contact.id, inForce);
+  }
+  return tagContact(uow, contact, tag);
 }
 
+/**
+ * Untags a contact from outside. Taking `Consent: Privacy` away is allowed whatever the ledger
+ * holds: without the tag the contact is asked again at the next conversation, and the answer is
+ * recorded as a new decision, so nothing is claimed that the ledger does not prove (a business
+ * asks again this way after changing its privacy policy, and clears a tag added by hand before
+ * it was refused). The decision on record stays as it is; a withdrawal is recorded as one.
+ */
 export async function removeContactTag(uow: UnitOfWork, id: string, tag: string): Promise<Contact> {
   return untagContact(uow, await uow.requireLiveContact(id), tag);
 }

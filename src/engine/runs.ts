@@ -433,6 +433,15 @@ async function tagAddedPlace(uow: UnitOfWork, contact: Contact, byRun: RunPlace 
 export const PRIVACY_TAG = 'Consent: Privacy';
 
 /**
+ * The contact's privacy decision in force: the newest on any channel, which the `Consent: Privacy`
+ * tag follows (followPrivacyDecision); undefined while none is recorded.
+ */
+export async function privacyDecisionInForce(uow: UnitOfWork, contactId: string): Promise<ConsentState | undefined> {
+  const privacy = (await uow.consentStatesOf(contactId)).filter((state) => state.purpose === 'privacy');
+  return privacy.reduce<ConsentState | undefined>((latest, state) => (latest === undefined || isNewerDecision(state, latest) ? state : latest), undefined);
+}
+
+/**
  * Keeps `Consent: Privacy` in step with the contact's newest privacy decision, on any channel: a
  * withdrawal takes the tag away, so the next conversation asks again instead of skipping the
  * question (withdrawing is as easy as giving, GDPR Art. 7(3)); an opt-in recorded elsewhere (the
@@ -444,9 +453,7 @@ export async function followPrivacyDecision(uow: UnitOfWork, recorded: RecordedC
   if (record.purpose !== 'privacy' || !recorded.created) return;
   const contact = await uow.requireContact(record.contactId);
   if (contact.erasedAt !== null) return;
-  const privacy = (await uow.consentStatesOf(contact.id)).filter((state) => state.purpose === 'privacy');
-  const newest = privacy.reduce<(typeof privacy)[number] | undefined>((latest, state) => (latest === undefined || isNewerDecision(state, latest) ? state : latest), undefined);
-  if (newest?.recordId !== record.id) return;
+  if ((await privacyDecisionInForce(uow, contact.id))?.recordId !== record.id) return;
   if (record.status === 'opted_out') {
     await untagContact(uow, contact, PRIVACY_TAG);
     // The conversations the contact agreed in are closed: open, they would go on without privacy

@@ -47,6 +47,7 @@ const STATUS_OF_CODE: Record<ErrorCode, number> = {
   INVALID_PHONE: 422,
   INVALID_WORKFLOW: 422,
   KEYWORD_NOT_REMOVABLE: 422,
+  TAG_NEEDS_CONSENT: 422,
   // A template named in a request body (settings triggers) is a bad field; a route that takes
   // the template from its path answers 404 itself (see routes/workflows.ts).
   UNKNOWN_TEMPLATE: 422,

@@ -107,7 +107,18 @@ describe.each(['memory', 'sqlite'] as const)('a conversation_opened workflow ski
 
   it('asks nothing of a contact who was tagged Consent: Privacy meanwhile, and does not try again', async () => {
     const opened = await ws.handleInbound(whatsapp('t.1', 'hola'));
-    await ws.addTag(opened.contactId, 'Consent: Privacy');
+    // The tag follows the contact's privacy decision: an opt-in recorded through the API adds it.
+    await ws.setConsent({
+      contactId: opened.contactId,
+      purpose: 'privacy',
+      channel: 'whatsapp',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      explanation: 'Agreed to the privacy policy on the web form',
+      source: 'api',
+      actor: { kind: 'user', id: 'api-key-1' },
+    });
+    expect((await ws.getContact(opened.contactId)).tags).toEqual(['Consent: Privacy']);
     await ws.updateSettings({ privacyPolicyUrl: POLICY_URL });
     const next = await ws.handleInbound(whatsapp('t.2', 'hola'));
     expect(next.replies).toEqual([]);
@@ -116,6 +127,17 @@ describe.each(['memory', 'sqlite'] as const)('a conversation_opened workflow ski
     await ws.handleInbound(whatsapp('t.3', 'hola'));
     expect(await runs(opened.contactId)).toHaveLength(1);
   });
+
+  it.each(['Consent: Privacy', 'CONSENT: PRIVACY', ' consent:  privacy '])(
+    'asks a contact whom a person tagged %j meanwhile: the tag is refused without a privacy decision',
+    async (tag) => {
+      const opened = await ws.handleInbound(whatsapp('h.1', 'hola'));
+      await expect(ws.addTag(opened.contactId, tag)).rejects.toMatchObject({ code: 'TAG_NEEDS_CONSENT', issues: [{ path: 'tag' }] });
+      expect((await ws.getContact(opened.contactId)).tags).toEqual([]);
+      await ws.updateSettings({ privacyPolicyUrl: POLICY_URL });
+      expect(texts(await ws.handleInbound(whatsapp('h.2', 'hola')))).toEqual([LINK, QUESTION]);
+    },
+  );
 
   it('lets a STOP win first: confirmed alone, the conversation closes, and the next message opens one that asks once', async () => {
     const opened = await ws.handleInbound(whatsapp('k.1', 'hola'));

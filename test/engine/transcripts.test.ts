@@ -114,6 +114,15 @@ describe('request-consent-privacy transcripts', () => {
     expect(replies).toHaveLength(0);
     expect(types(events)).not.toContain('consent.failed');
   });
+
+  it('a contact tagged Consent: Privacy, in any letter case, agreed before the transcript: the opt-in is on record', async () => {
+    const { replies, state } = split(
+      await runTranscript(privacy([{ text: 'hi' }], { name: 'Ana Test', email: null, phone: null, tags: ['VIP', 'consent: PRIVACY'] })),
+    );
+    expect(replies).toHaveLength(0);
+    expect(state.tags).toEqual(['VIP', 'Consent: Privacy']);
+    expect(state.consents).toEqual([{ purpose: 'privacy', channel: 'whatsapp', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE' }]);
+  });
 });
 
 describe('welcome-request-email / -phone transcripts', () => {

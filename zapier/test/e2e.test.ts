@@ -552,14 +552,21 @@ describe('actions and searches', () => {
   });
 
   it('tag_contact and untag_contact change the contact’s tags', async () => {
-    const tagged = ItemSchema.parse(await run(tagContact.operation.perform, { inputData: { phone: '+34600000011', tag: 'Consent: Privacy' } }));
+    const tagged = ItemSchema.parse(await run(tagContact.operation.perform, { inputData: { phone: '+34600000011', tag: 'VIP' } }));
     const id = String(tagged.id);
-    expect(ContactSchema.parse(await api(`/v1/contacts/${id}`)).tags).toEqual(['Consent: Privacy']);
-    const untagged = ItemSchema.parse(await run(untagContact.operation.perform, { inputData: { contactId: id, tag: 'Consent: Privacy' } }));
+    expect(ContactSchema.parse(await api(`/v1/contacts/${id}`)).tags).toEqual(['VIP']);
+    const untagged = ItemSchema.parse(await run(untagContact.operation.perform, { inputData: { contactId: id, tag: 'vip' } }));
     expect(untagged.tags).toEqual([]);
     expect(ContactSchema.parse(await api(`/v1/contacts/${id}`)).tags).toEqual([]);
     const missing = await rejection(run(untagContact.operation.perform, { inputData: { email: 'nobody@example.com', tag: 'VIP' } }));
     expect(errorDetails(missing).message).toContain('Not found');
+  });
+
+  it('tag_contact fails with the server’s words when it adds Consent: Privacy without a privacy opt-in', async () => {
+    const error = await rejection(run(tagContact.operation.perform, { inputData: { phone: '+34600000023', tag: 'CONSENT: PRIVACY' } }));
+    expect(errorDetails(error)).toMatchObject({ name: 'AppError', code: 'TAG_NEEDS_CONSENT', status: 422 });
+    expect(errorDetails(error).message).toMatch(/^tag: tag "CONSENT: PRIVACY" is Consent: Privacy, which follows the contact's privacy decision/);
+    expect(errorDetails(error).message).toContain('/consents/privacy/{channel}, which adds the tag');
   });
 
   it('send_inbound_message runs keywords and returns the replies', async () => {

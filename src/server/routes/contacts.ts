@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { controlCharacterIn } from '../../core/contact.js';
 import type { FieldIssue } from '../../core/errors.js';
-import { contactValueIssues } from '../../engine/contacts.js';
+import { contactValueIssues, newContactTagIssues } from '../../engine/contacts.js';
 import { ErasedAddressesInputSchema } from '../../engine/erased-addresses.js';
 import { ContactInputSchema, ContactPatchSchema, printableNameSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
@@ -45,6 +45,30 @@ const TagParamsSchema = ContactIdParamsSchema.extend({ tag: z.string().min(1).ma
 
 const contactTags = ['contacts'];
 
+/** What the OpenAPI document says of `Consent: Privacy`, which follows the contact's privacy decision (engine/contacts.ts, privacyTagRefusal). */
+const PRIVACY_TAG_FOLLOWS =
+  'The tag `Consent: Privacy` (compared as tags are: letter case, spacing and Unicode normalisation aside) follows the contact\'s newest ' +
+  '`privacy` decision on any channel, and request-consent-privacy does not ask a contact who has it.';
+const PRIVACY_TAG_ON_CREATE =
+  `${PRIVACY_TAG_FOLLOWS} A new contact has no decision: the tag in \`tags\` is 422 TAG_NEEDS_CONSENT naming \`tags.N\`; create the ` +
+  'contact without it, then record the opt-in with PUT /v1/contacts/{id}/consents/privacy/{channel}, which adds the tag.';
+const PRIVACY_TAG_ADDED =
+  `${PRIVACY_TAG_FOLLOWS} Adding it is 422 TAG_NEEDS_CONSENT naming \`tag\` unless the decision in force is an opt-in, when the contact ` +
+  'has it already (or gets it back after it was removed by hand); record the opt-in with PUT /v1/contacts/{id}/consents/privacy/{channel}, which adds the tag.';
+const PRIVACY_TAG_REMOVED =
+  `${PRIVACY_TAG_FOLLOWS} Removing it leaves the decisions on record as they are: the contact is asked again when a conversation ` +
+  'opens next. A withdrawal is recorded with PUT /v1/contacts/{id}/consents/privacy/{channel} and `"status": "opted_out"`, which takes the tag away.';
+
+/**
+ * The tags of a new contact's body that the engine would refuse, each by its place: one holding a
+ * control or bidirectional formatting character (addTag), and `Consent: Privacy`, which follows
+ * the contact's privacy decision and a new contact has none (createContact).
+ */
+function newTagIssues(body: unknown): FieldIssue[] {
+  const place = (issue: FieldIssue): number => Number(issue.path.slice('tags.'.length));
+  return [...tagCharacterIssues(body), ...newContactTagIssues(body)].sort((a, b) => place(a) - place(b));
+}
+
 /** The tags of a contact body that addTag would refuse for a control or bidirectional formatting character, each by its place. */
 function tagCharacterIssues(body: unknown): FieldIssue[] {
   const tags = z.object({ tags: z.array(z.unknown()) }).safeParse(body);
@@ -62,7 +86,7 @@ function tagCharacterIssues(body: unknown): FieldIssue[] {
  */
 async function refuseNamingEveryContactField(request: FastifyRequest, validationError: Error | null, input: unknown, { withTags }: { withTags: boolean }): Promise<never> {
   const { settings } = await authOf(request).workspace.get();
-  return refuseNamingEveryField(request, validationError, [...contactValueIssues(input, settings), ...(withTags ? tagCharacterIssues(input) : [])]);
+  return refuseNamingEveryField(request, validationError, [...contactValueIssues(input, settings), ...(withTags ? newTagIssues(input) : [])]);
 }
 
 /** The e-mail and phone of a contacts query, which the engine reads as a contact body's. */
@@ -76,6 +100,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
       schema: {
         tags: contactTags,
         summary: 'Create a contact',
+        description: PRIVACY_TAG_ON_CREATE,
         security: API_KEY_SECURITY,
         body: ContactInputSchema,
         response: { 201: ContactJsonSchema, ...problemResponses(409) },
@@ -84,6 +109,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
     async (request, reply) => {
       if (request.validationError) return refuseNamingEveryContactField(request, request.validationError, request.body, { withTags: true });
       // addTag would name the first such tag `tag`, alone; here every one is named by its place, with the body's other problems.
+      // A `Consent: Privacy` tag alone is left to createContact, which refuses it under its own code, TAG_NEEDS_CONSENT.
       if (tagCharacterIssues(request.body).length > 0) return refuseNamingEveryContactField(request, null, request.body, { withTags: true });
       const contact = await authOf(request).workspace.createContact(request.body);
       return reply.code(201).send(contactJson(contact));
@@ -236,6 +262,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
       schema: {
         tags: contactTags,
         summary: 'Tag a contact',
+        description: PRIVACY_TAG_ADDED,
         security: API_KEY_SECURITY,
         params: ContactIdParamsSchema,
         body: TagBodySchema,
@@ -251,6 +278,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
       schema: {
         tags: contactTags,
         summary: 'Remove a tag from a contact',
+        description: PRIVACY_TAG_REMOVED,
         security: API_KEY_SECURITY,
         params: TagParamsSchema,
         response: { 200: ContactJsonSchema, ...problemResponses(404, 410) },

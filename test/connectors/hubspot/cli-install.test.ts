@@ -48,7 +48,18 @@ describe('consentry hubspot install', () => {
     const store = createSqliteStore({ path: db });
     const engine = createEngine({ store });
     const workspace = await engine.createWorkspace({ name: 'Example Shop', settings: { hubspot: { accessToken: TOKEN, portalId: '62515' } } });
-    await engine.workspace(workspace.id).createContact({ email: 'ana.test@example.com', tags: ['VIP', 'Consent: Privacy'] });
+    const ana = await engine.workspace(workspace.id).createContact({ email: 'ana.test@example.com', tags: ['VIP'] });
+    // Consent: Privacy follows the contact's privacy decision: the opt-in adds it.
+    await engine.workspace(workspace.id).setConsent({
+      contactId: ana.id,
+      purpose: 'privacy',
+      channel: 'email',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      explanation: 'Agreed to the privacy policy on the signup form',
+      source: 'manual',
+      actor: { kind: 'user', id: 'u1' },
+    });
     await store.close();
 
     const run = await cli(['hubspot', 'install', '--api-base', fake.url, '--db', db]);

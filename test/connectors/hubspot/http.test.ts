@@ -101,7 +101,18 @@ describe('workflow actions', () => {
   it('Request consent: a contact who already agreed goes down the given branch at once', async () => {
     const { h, app } = await setUp();
     const { contactId, hubspotId } = await reachableContact(h, '+34600000001');
-    await h.workspace.addTag(contactId, 'Consent: Privacy');
+    // Agreed through the API: the opt-in adds the Consent: Privacy tag, which the workflow checks.
+    await h.workspace.setConsent({
+      contactId,
+      purpose: 'privacy',
+      channel: 'whatsapp',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      explanation: 'Agreed to the privacy policy on the signup form',
+      source: 'manual',
+      actor: { kind: 'user', id: 'u1' },
+    });
+    expect((await h.workspace.getContact(contactId)).tags).toEqual(['Consent: Privacy']);
     await h.sync.drain();
     await postAction(app, h, 'request-consent', actionBody('cb-tagged', hubspotId, { channel: 'whatsapp' }));
     await h.sync.drain();

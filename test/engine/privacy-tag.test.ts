@@ -1,0 +1,217 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Contact } from '../../src/core/contact.js';
+import { ConsentryError, isConsentryError } from '../../src/core/errors.js';
+import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
+import type { ConsentChange, InboundMessage } from '../../src/engine/inputs.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+
+const PHONE = '+34600000131';
+const AGREE = 'AGREE & PROCEED';
+const PRIVACY_TAG = 'Consent: Privacy';
+/** `Consent: Privacy` as a person or an import may write it: letter case, spacing and a no-break space aside. */
+const SPELLINGS = ['Consent: Privacy', 'CONSENT: PRIVACY', 'consent: privacy', '  Consent:   Privacy ', 'Consent:\u00a0Privacy'];
+
+let clock: FakeClock;
+let engine: Engine;
+let ws: WorkspaceEngine;
+let next = 0;
+
+beforeEach(async () => {
+  clock = new FakeClock('2026-03-01T09:00:00.000Z');
+  engine = createEngine({ store: createMemoryStore(), clock });
+  const workspace = await engine.createWorkspace({
+    name: 'Acme',
+    settings: {
+      privacyPolicyUrl: 'https://example.com/privacy',
+      triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true }],
+    },
+  });
+  ws = engine.workspace(workspace.id);
+});
+
+afterEach(async () => {
+  await engine.store.close();
+});
+
+function message(input: Partial<InboundMessage>): InboundMessage {
+  next += 1;
+  return { channel: 'sms', messageId: `tp.${next}`, from: { id: PHONE }, ...input };
+}
+
+const questionsIn = (replies: readonly { options?: readonly { label: string }[] }[]) =>
+  replies.filter((reply) => reply.options?.some((option) => option.label === AGREE)).length;
+
+function privacy(contactId: string, status: 'opted_in' | 'opted_out', channel: ConsentChange['channel'] = 'sms'): ConsentChange {
+  return {
+    contactId,
+    purpose: 'privacy',
+    channel,
+    status,
+    ...(status === 'opted_in' ? { legalBasis: 'CONSENT_WITH_NOTICE' as const, explanation: 'Accepted the privacy policy on the signup form' } : {}),
+    source: 'api',
+    actor: { kind: 'integration', id: 'crm' },
+  };
+}
+
+async function refusal(work: Promise<unknown>): Promise<ConsentryError> {
+  const error = await work.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  if (!isConsentryError(error)) throw new Error(`expected a refusal, got ${String(error)}`);
+  return error;
+}
+
+async function contact(): Promise<Contact> {
+  return ws.createContact({ name: 'Hugo Test', phone: PHONE });
+}
+
+/** Ends the contact's SMS conversation, so that the next message opens one (and the privacy workflow runs at its opening). */
+async function closeOpenConversation(contactId: string): Promise<void> {
+  await engine.store.transaction(async (tx) => {
+    const open = await tx.getOpenConversation(ws.workspaceId, contactId, 'sms');
+    expect(open).toBeDefined();
+    if (open) await tx.updateConversation({ ...open, status: 'closed', closedAt: clock.now().toISOString() });
+  });
+}
+
+async function tagEvents(): Promise<string[]> {
+  return (await ws.listEvents({ limit: 500 })).map((event) => event.type).filter((type) => type === 'contact.tagged' || type === 'contact.untagged');
+}
+
+describe('createContact with Consent: Privacy in its tags', () => {
+  it.each(SPELLINGS)('refuses %j with TAG_NEEDS_CONSENT naming tags.N, and creates nothing', async (tag) => {
+    const error = await refusal(ws.createContact({ name: 'Hugo Test', phone: PHONE, tags: ['VIP', tag] }));
+    expect(error.code).toBe('TAG_NEEDS_CONSENT');
+    expect(error.issues.map((issue) => issue.path)).toEqual(['tags.1']);
+    expect(error.message).toContain('PUT /v1/contacts/{id}/consents/privacy/{channel}');
+    expect((await ws.findContacts({})).contacts).toEqual([]);
+  });
+
+  it('names every such tag, with the contact’s other bad values, under the code of the first', async () => {
+    const error = await refusal(ws.createContact({ email: 'not-an-email', tags: ['consent: privacy', 'VIP', 'CONSENT: PRIVACY'] }));
+    expect(error.code).toBe('INVALID_EMAIL');
+    expect(error.issues.map((issue) => issue.path)).toEqual(['email', 'tags.0', 'tags.2']);
+  });
+
+  it('leaves a tag with a control character to the character check', async () => {
+    const error = await refusal(ws.createContact({ tags: ['Consent:\tPrivacy'] }));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.message).toContain('U+0009');
+  });
+
+  it('asks the contact created without it, as the walkthrough found it did not', async () => {
+    await refusal(ws.createContact({ phone: PHONE, tags: ['CONSENT: PRIVACY'] }));
+    const opened = await ws.handleInbound(message({ text: 'hi, my name is Hugo' }));
+    expect(questionsIn(opened.replies)).toBe(1);
+    expect(await ws.canMessage(opened.contactId, 'sms', 'privacy')).toMatchObject({ allowed: false, reason: 'not_specified' });
+  });
+});
+
+describe('addTag of Consent: Privacy', () => {
+  it.each(SPELLINGS)('refuses %j while no privacy decision is recorded, naming tag and the route that records one', async (tag) => {
+    const hugo = await contact();
+    const error = await refusal(ws.addTag(hugo.id, tag));
+    expect(error.code).toBe('TAG_NEEDS_CONSENT');
+    expect(error.issues).toEqual([{ path: 'tag', message: error.message }]);
+    expect(error.message).toContain('no privacy decision is recorded');
+    expect(error.message).toContain(`PUT /v1/contacts/${hugo.id}/consents/privacy/{channel}, which adds the tag`);
+    expect((await ws.getContact(hugo.id)).tags).toEqual([]);
+    expect(await tagEvents()).toEqual([]);
+    const opened = await ws.handleInbound(message({ text: 'hi' }));
+    expect(questionsIn(opened.replies)).toBe(1);
+  });
+
+  it('refuses it while the newest privacy decision, on any channel, is an opt-out', async () => {
+    const hugo = await contact();
+    await ws.setConsent(privacy(hugo.id, 'opted_in', 'whatsapp'));
+    clock.advance(60_000);
+    await ws.setConsent(privacy(hugo.id, 'opted_out', 'sms'));
+    expect((await ws.getContact(hugo.id)).tags).toEqual([]);
+    const error = await refusal(ws.addTag(hugo.id, 'consent: privacy'));
+    expect(error.code).toBe('TAG_NEEDS_CONSENT');
+    expect(error.message).toContain('the privacy decision in force is an opt-out (sms, 2026-03-01T09:01:00.000Z)');
+  });
+
+  it('changes nothing while an opt-in is in force: the contact has the tag already', async () => {
+    const hugo = await contact();
+    await ws.setConsent(privacy(hugo.id, 'opted_in'));
+    expect((await ws.getContact(hugo.id)).tags).toEqual([PRIVACY_TAG]);
+    for (const tag of SPELLINGS) expect((await ws.addTag(hugo.id, tag)).tags).toEqual([PRIVACY_TAG]);
+    expect(await tagEvents()).toEqual(['contact.tagged']);
+  });
+
+  it('follows the newest decision: an opt-out on one channel, then an opt-in on another', async () => {
+    const hugo = await contact();
+    await ws.setConsent(privacy(hugo.id, 'opted_out', 'whatsapp'));
+    clock.advance(60_000);
+    await ws.setConsent(privacy(hugo.id, 'opted_in', 'email'));
+    expect((await ws.addTag(hugo.id, 'CONSENT: PRIVACY')).tags).toEqual([PRIVACY_TAG]);
+  });
+
+  it('still tags with any other tag, and refuses an erased contact first', async () => {
+    const hugo = await contact();
+    expect((await ws.addTag(hugo.id, 'Consent: Marketing')).tags).toEqual(['Consent: Marketing']);
+    await ws.eraseContact(hugo.id);
+    expect((await refusal(ws.addTag(hugo.id, PRIVACY_TAG))).code).toBe('CONTACT_ERASED');
+  });
+
+  it('is still added by the privacy question itself, with the decision', async () => {
+    await ws.handleInbound(message({ text: 'hi' }));
+    const agreed = await ws.handleInbound(message({ button: AGREE }));
+    expect((await ws.getContact(agreed.contactId)).tags).toEqual([PRIVACY_TAG]);
+    expect(await ws.canMessage(agreed.contactId, 'sms', 'privacy')).toMatchObject({ allowed: true, reason: 'opted_in' });
+  });
+});
+
+describe('removeTag of Consent: Privacy', () => {
+  it('is allowed while an opt-in is in force: the decision stays, the next conversation asks again, and the tag may be added back', async () => {
+    await ws.handleInbound(message({ text: 'hi' }));
+    const agreed = await ws.handleInbound(message({ button: AGREE }));
+    const hugoId = agreed.contactId;
+    expect((await ws.removeTag(hugoId, 'consent: PRIVACY')).tags).toEqual([]);
+    expect(await ws.canMessage(hugoId, 'sms', 'privacy')).toMatchObject({ allowed: true, reason: 'opted_in' });
+
+    await closeOpenConversation(hugoId);
+    const asked = await ws.handleInbound(message({ text: 'hello again' }));
+    expect(questionsIn(asked.replies)).toBe(1);
+
+    expect((await ws.addTag(hugoId, PRIVACY_TAG)).tags).toEqual([PRIVACY_TAG]);
+  });
+});
+
+describe('a contact tagged Consent: Privacy by hand before the tag was refused', () => {
+  /** Stores the tag as an older version let a person add it: with no decision on record. */
+  async function taggedByHand(): Promise<Contact> {
+    const hugo = await contact();
+    const tagged = { ...hugo, tags: ['CONSENT: PRIVACY'] };
+    await engine.store.transaction((tx) => tx.updateContact(tagged));
+    return tagged;
+  }
+
+  it('is still not asked, takes other tags, is refused the tag again, and is asked once it is removed', async () => {
+    const hugo = await taggedByHand();
+    const opened = await ws.handleInbound(message({ text: 'hi' }));
+    expect(opened.contactId).toBe(hugo.id);
+    expect(questionsIn(opened.replies)).toBe(0);
+
+    expect((await ws.addTag(hugo.id, 'VIP')).tags).toEqual(['CONSENT: PRIVACY', 'VIP']);
+    expect((await ws.updateContact(hugo.id, { name: 'Hugo Tester' })).tags).toEqual(['CONSENT: PRIVACY', 'VIP']);
+    expect((await refusal(ws.addTag(hugo.id, PRIVACY_TAG))).code).toBe('TAG_NEEDS_CONSENT');
+
+    expect((await ws.removeTag(hugo.id, PRIVACY_TAG)).tags).toEqual(['VIP']);
+    await closeOpenConversation(hugo.id);
+    const asked = await ws.handleInbound(message({ text: 'hi again' }));
+    expect(questionsIn(asked.replies)).toBe(1);
+  });
+
+  it('keeps its tag spelled as it was through a recorded opt-in, and loses it at a withdrawal', async () => {
+    const hugo = await taggedByHand();
+    await ws.setConsent(privacy(hugo.id, 'opted_in'));
+    expect((await ws.getContact(hugo.id)).tags).toEqual(['CONSENT: PRIVACY']);
+    clock.advance(60_000);
+    await ws.setConsent(privacy(hugo.id, 'opted_out'));
+    expect((await ws.getContact(hugo.id)).tags).toEqual([]);
+  });
+});
