@@ -213,12 +213,13 @@ async function keyForOnlyWorkspace(store: Store, workspace: Workspace): Promise<
 }
 
 /** An example value of each setting a workflow may need, for the command that sets it. */
-const SETTING_EXAMPLES: Readonly<Record<'privacyPolicyUrl' | 'defaultCountry', string>> = {
+const SETTING_EXAMPLES: Readonly<Record<'privacyPolicyUrl' | 'defaultCountry' | 'outboundWebhookUrl', string>> = {
   privacyPolicyUrl: 'https://example.com/privacy',
   defaultCountry: 'ES',
+  outboundWebhookUrl: 'https://example.com/consentry/outbound',
 };
 
-function settingCommand(baseUrl: string, setting: 'privacyPolicyUrl' | 'defaultCountry'): string {
+function settingCommand(baseUrl: string, setting: keyof typeof SETTING_EXAMPLES): string {
   const body = JSON.stringify({ [setting]: SETTING_EXAMPLES[setting] });
   return `curl -X PATCH ${baseUrl}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '${body}'`;
 }
@@ -226,8 +227,8 @@ function settingCommand(baseUrl: string, setting: 'privacyPolicyUrl' | 'defaultC
 /**
  * What a workspace's bound workflows lack, one line each: a consent question no binding asks while
  * other workflows run, a workflow that starts nothing until a setting is there (waitingTriggers),
- * and one that runs but refuses answers a setting would let it read
- * (triggersMissingAdvisedSettings). Said at every start, before the first contact meets it.
+ * messages sent outside an answer with no outbound webhook to carry them, and a workflow that runs
+ * but refuses answers a setting would let it read (triggersMissingAdvisedSettings). Said at every start, before the first contact meets it.
  */
 export function settingsNotices(workspace: Pick<Workspace, 'name' | 'settings'>, baseUrl: string): string[] {
   const notices: string[] = [];
@@ -246,6 +247,16 @@ export function settingsNotices(workspace: Pick<Workspace, 'name' | 'settings'>,
       `Workspace "${workspace.name}": ${waiting.template} (on ${waiting.trigger}) starts only once ${waiting.missing.join(', ')} is set; ` +
         `until then no consent is asked${waiting.trigger === 'conversation_opened' ? ' (conversations opened meanwhile ask it at the contact\'s next message once it is set)' : ''}. ` +
         `Set it: ${settingCommand(baseUrl, 'privacyPolicyUrl')}`,
+    );
+  }
+  // Messages nothing waits to answer (a question's time-out text, a workflow a tag added from
+  // outside starts) go out only through the outbound webhook; without one they reach nobody, and
+  // the contact's next message answers a question they never saw (README, Inbound messages).
+  if (enabled.length > 0 && workspace.settings.outboundWebhookUrl === null) {
+    notices.push(
+      `Workspace "${workspace.name}": no outboundWebhookUrl, so the messages its workflows send outside an answer to POST /v1/messages ` +
+        `(a question's time-out text, the messages of a workflow a tag added from outside starts) reach no one. ` +
+        `Set it to a receiver that sends them on: ${settingCommand(baseUrl, 'outboundWebhookUrl')}`,
     );
   }
   for (const lacking of triggersMissingAdvisedSettings(workspace.settings)) {

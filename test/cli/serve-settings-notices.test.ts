@@ -10,11 +10,12 @@ import { killServersAfterEach, serve } from './served.js';
 
 const BASE = 'http://127.0.0.1:3000';
 const POLICY_URL = 'https://example.com/privacy';
+const OUTBOUND_URL = 'https://example.com/consentry/outbound';
 const PHONE_BINDING = { trigger: 'conversation_opened', template: 'welcome-request-phone', enabled: true } as const;
 
 describe('settingsNotices', () => {
   it('tells a workspace binding welcome-request-phone without a default country, with the command that sets one', () => {
-    const settings = { ...defaultSettings(), privacyPolicyUrl: POLICY_URL, triggers: [...defaultSettings().triggers, PHONE_BINDING] };
+    const settings = { ...defaultSettings(), outboundWebhookUrl: OUTBOUND_URL, privacyPolicyUrl: POLICY_URL, triggers: [...defaultSettings().triggers, PHONE_BINDING] };
     expect(settingsNotices({ name: 'Acme', settings }, BASE)).toEqual([
       'Workspace "Acme": welcome-request-phone (on conversation_opened) has no defaultCountry to read a national phone number with: ' +
         'it asks for the number with its country code and refuses a national one (600 000 001). ' +
@@ -23,7 +24,7 @@ describe('settingsNotices', () => {
   });
 
   it('still tells of a missing privacy policy URL as before, beside the default country', () => {
-    const settings = { ...defaultSettings(), triggers: [...defaultSettings().triggers, PHONE_BINDING] };
+    const settings = { ...defaultSettings(), outboundWebhookUrl: OUTBOUND_URL, triggers: [...defaultSettings().triggers, PHONE_BINDING] };
     const notices = settingsNotices({ name: 'Acme', settings }, BASE);
     expect(notices).toHaveLength(2);
     expect(notices[0]).toBe(
@@ -35,7 +36,7 @@ describe('settingsNotices', () => {
   });
 
   it('tells a workspace whose workflows run while no conversation_opened binding asks for privacy consent', () => {
-    const welcomeOnly = { ...defaultSettings(), privacyPolicyUrl: POLICY_URL, triggers: [{ trigger: 'keyword', match: 'track order', template: 'welcome-request-email', enabled: true } as const] };
+    const welcomeOnly = { ...defaultSettings(), outboundWebhookUrl: OUTBOUND_URL, privacyPolicyUrl: POLICY_URL, triggers: [{ trigger: 'keyword', match: 'track order', template: 'welcome-request-email', enabled: true } as const] };
     expect(settingsNotices({ name: 'Acme', settings: welcomeOnly }, BASE)).toEqual([
       'Workspace "Acme": no enabled conversation_opened binding asks for privacy consent, so a contact who writes is not asked before its workflows (welcome-request-email) take in their data. ' +
         'Bind it again: add {"trigger":"conversation_opened","template":"request-consent-privacy"} to settings.triggers ("triggers": null restores the default list)',
@@ -47,8 +48,19 @@ describe('settingsNotices', () => {
   });
 
   it('says nothing once the workspace has both settings', () => {
-    const settings = { ...defaultSettings(), privacyPolicyUrl: POLICY_URL, defaultCountry: 'ES' as const, triggers: [...defaultSettings().triggers, PHONE_BINDING] };
+    const settings = { ...defaultSettings(), outboundWebhookUrl: OUTBOUND_URL, privacyPolicyUrl: POLICY_URL, defaultCountry: 'ES' as const, triggers: [...defaultSettings().triggers, PHONE_BINDING] };
     expect(settingsNotices({ name: 'Acme', settings }, BASE)).toEqual([]);
+  });
+  it('tells a workspace whose workflows run without an outbound webhook that what they send outside an answer reaches no one', () => {
+    const settings = { ...defaultSettings(), privacyPolicyUrl: POLICY_URL };
+    expect(settingsNotices({ name: 'Acme', settings }, BASE)).toEqual([
+      'Workspace "Acme": no outboundWebhookUrl, so the messages its workflows send outside an answer to POST /v1/messages ' +
+        "(a question's time-out text, the messages of a workflow a tag added from outside starts) reach no one. " +
+        `Set it to a receiver that sends them on: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"outboundWebhookUrl":"${OUTBOUND_URL}"}'`,
+    ]);
+    // No workflow runs, so nothing is sent outside an answer: nothing is said.
+    expect(settingsNotices({ name: 'Acme', settings: { ...settings, triggers: [] } }, BASE)).toEqual([]);
+    expect(settingsNotices({ name: 'Acme', settings: { ...settings, outboundWebhookUrl: OUTBOUND_URL } }, BASE)).toEqual([]);
   });
 });
 
