@@ -161,8 +161,8 @@ function unstartableKeywordTriggerIssues(triggers: readonly (TriggerBinding | un
 
 /**
  * The enabled `keyword` bindings whose match reads as an earlier enabled one's does, compared as
- * a message is matched with a phrase (normalizeText, as startTriggeredWorkflows compares them),
- * each named `triggers.<index>.match` beside the earlier one: one message would start both
+ * a message is matched with a phrase (normalizeText, as startTriggeredWorkflows compares them), or
+ * that have no phrase at all (each starts on every typed message), each named `triggers.<index>.match` beside the earlier one: one message would start both
  * workflows at once (two welcomes, two questions, the contact's answer going to the older), or,
  * bound to the same template, the binding is there twice. A disabled binding starts nothing, so
  * it may keep a phrase an enabled one uses (a template to switch to). Checked where the input sets
@@ -172,22 +172,28 @@ function unstartableKeywordTriggerIssues(triggers: readonly (TriggerBinding | un
  */
 function sameReadingKeywordIssues(triggers: readonly (TriggerBinding | undefined)[], skip: ReadonlySet<number>): FieldIssue[] {
   const issues: FieldIssue[] = [];
-  const firstByPhrase = new Map<string, { index: number; binding: TriggerBinding }>();
+  const firstByPhrase = new Map<string | null, { index: number; binding: TriggerBinding }>();
   triggers.forEach((binding, index) => {
-    if (binding?.trigger !== 'keyword' || binding.match === undefined || !binding.enabled || skip.has(index)) return;
-    const phrase = normalizeText(binding.match);
+    if (binding?.trigger !== 'keyword' || !binding.enabled || skip.has(index)) return;
+    // A binding without a phrase starts on every typed message: two of them would both start.
+    const phrase = binding.match === undefined ? null : normalizeText(binding.match);
     const earlier = firstByPhrase.get(phrase);
     if (earlier === undefined) {
       firstByPhrase.set(phrase, { index, binding });
       return;
     }
-    const same = `reads the same as triggers.${earlier.index}.match (${JSON.stringify(earlier.binding.match)})`;
+    const same =
+      phrase === null
+        ? `has no phrase, as triggers.${earlier.index} has none: both start on every typed message`
+        : `reads the same as triggers.${earlier.index}.match (${JSON.stringify(earlier.binding.match)})`;
     issues.push({
       path: `triggers.${index}.match`,
       message:
         earlier.binding.template === binding.template
           ? `${same}, bound to the same template: the binding is there twice; leave one out`
-          : `${same}: a message is compared with a phrase as keywords are (letter case, accents and the punctuation around it aside), so one message would start both workflows; bind each phrase once, or disable one of the two bindings`,
+          : phrase === null
+            ? `${same}; give one of them a phrase, or disable one of the two bindings`
+            : `${same}: a message is compared with a phrase as keywords are (letter case, accents and the punctuation around it aside), so one message would start both workflows; bind each phrase once, or disable one of the two bindings`,
     });
   });
   return issues;

@@ -84,6 +84,25 @@ describe('keyword bindings whose phrases read the same', () => {
     expect((await ws.updateSettings({ triggers })).settings.triggers).toEqual(triggers);
   });
 
+  it('refuses a second enabled keyword binding without a phrase: both would start on every typed message', async () => {
+    const everyMessage = (template: string, enabled = true): TriggerBinding => ({ trigger: 'keyword', template, enabled });
+    const refused = ws.updateSettings({ triggers: [PRIVACY, everyMessage('welcome-request-email'), keywordBinding('track order'), everyMessage('welcome-request-phone')] });
+    await expect(refused).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [
+        {
+          path: 'triggers.3.match',
+          message:
+            'has no phrase, as triggers.1 has none: both start on every typed message; give one of them a phrase, or disable one of the two bindings',
+        },
+      ],
+    });
+    const twice = ws.updateSettings({ triggers: [everyMessage('welcome-request-email'), everyMessage('welcome-request-email')] });
+    await expect(twice).rejects.toThrow('triggers.1.match: has no phrase, as triggers.0 has none: both start on every typed message, bound to the same template: the binding is there twice');
+    const oneDisabled = [PRIVACY, everyMessage('welcome-request-email'), everyMessage('welcome-request-phone', false)];
+    expect((await ws.updateSettings({ triggers: oneDisabled })).settings.triggers).toEqual(oneDisabled);
+  });
+
   it('lets settings stored before keep loading and a change of another setting go through, and names the binding when the list is sent again', async () => {
     const workspace = await ws.get();
     const stored: TriggerBinding[] = [PRIVACY, keywordBinding('track order'), keywordBinding('Track order', 'welcome-request-phone')];
