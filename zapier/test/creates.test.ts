@@ -172,6 +172,23 @@ describe('tag_contact and untag_contact', () => {
     expect(result).toMatchObject({ id: CONTACT_ID, email: null, tags: ['VIP'], tagList: 'VIP' });
   });
 
+  it('does not create a contact to give it Consent: Privacy, which a new contact cannot have, and points to Record Consent', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('post', '/v1/contacts', { status: 201, body: contact() });
+    const error = await rejection(run(tagContact.operation.perform, { inputData: { email: 'new.lead@example.com', tag: ' consent:  PRIVACY ' } }));
+    expect(errorDetails(error)).toMatchObject({ name: 'AppError', code: 'TAG_NEEDS_CONSENT', status: 422 });
+    expect(errorDetails(error).message).toContain('use Record Consent with purpose privacy instead, which creates the contact and adds the tag');
+    expect(trail()).toEqual(['GET /v1/contacts']);
+  });
+
+  it('sends Consent: Privacy for a contact that exists, for the server to decide on its privacy decision', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact({ tags: ['Consent: Privacy'] })], nextCursor: null } });
+    route('post', '/v1/contacts/:id/tags', { body: contact({ tags: ['Consent: Privacy'] }) });
+    const result = await run(tagContact.operation.perform, { inputData: { email: 'ana.test@example.com', tag: 'Consent: Privacy' } });
+    expect(trail()).toEqual(['GET /v1/contacts', `POST /v1/contacts/${CONTACT_ID}/tags`]);
+    expect(result).toMatchObject({ id: CONTACT_ID, tagList: 'Consent: Privacy' });
+  });
+
   it('requires a tag', async () => {
     const error = await rejection(run(tagContact.operation.perform, { inputData: { contactId: CONTACT_ID, tag: '  ' } }));
     expect(errorDetails(error).message).toContain('tag: is required');
