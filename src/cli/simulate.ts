@@ -364,8 +364,10 @@ async function replay(script: z.output<typeof TranscriptSchema>): Promise<Transc
   const sim = await setUp(script);
   const lines: TranscriptLine[] = [];
   const emit = (line: TranscriptLine) => lines.push(line);
-  for (const [index, step] of script.steps.entries()) {
+  for (const [index, given] of script.steps.entries()) {
     const path = `steps.${index}`;
+    // A null text or button is absent, as in a message sent to the API.
+    const step = { after: given.after, ...(given.text == null ? {} : { text: given.text }), ...(given.button == null ? {} : { button: given.button }) };
     const passing = await letTimePass(sim, parseDuration(step.after), emit);
     if (passing.outcome === 'past_latest_instant') throw transcriptError([{ path: `${path}.after`, message: pastLatestInstant(step.after) }]);
     if (passing.outcome === 'timer_failed') throw transcriptError([{ path: `${path}.after`, message: passing.message }]);

@@ -254,6 +254,8 @@ export async function addContactTag(uow: UnitOfWork, id: string, tag: string): P
   if (isPrivacyTag(tag)) {
     const inForce = await privacyDecisionInForce(uow, contact.id);
     if (inForce?.status !== 'opted_in') throw privacyTagRefusal('tag', tag, contact.id, inForce);
+    // Spelt as the engine spells it when a decision adds it, whatever case the caller wrote.
+    return tagContact(uow, contact, PRIVACY_TAG);
   }
   return tagContact(uow, contact, tag);
 }

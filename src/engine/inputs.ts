@@ -99,16 +99,17 @@ export const InboundMessageSchema = z
         ),
       })
       .strict(),
+    // A null text or button is absent, as adapters send one beside the other (a button's postback
+    // with `text: null`): refused, a STOP clicked would be lost.
     text: z
       .string()
       .max(65_536)
-      .optional()
+      .nullish()
       .describe(
         'What the contact wrote; its first 4,096 characters are read (an e-mail reply\'s quoted thread after them is not), so a long message is never refused. ' +
-          'An empty or blank text is no text: a message needs a text with something besides white space, or a button (422 naming text otherwise)',
+          'An empty or blank text is no text: a message needs a text with something besides white space, or a button (422 naming text otherwise). A null is read as absent',
       ),
-    /** A button's id or label, for channels with quick replies. */
-    button: z.string().min(1).max(256).optional(),
+    button: z.string().min(1).max(256).nullish().describe("A button's id or label, for channels with quick replies. A null is read as absent"),
     timestamp: describingValue(
       'When the contact sent the message: an RFC 3339 date and time with seconds and a zone (Z or ±hh:mm). One without a zone, ' +
         `unreadable, before 1970 or longer than ${TIMESTAMP_MAX_LENGTH} characters is ignored with a warning (the message, which ` +
@@ -118,20 +119,22 @@ export const InboundMessageSchema = z
   })
   .strict()
   .superRefine((m, context) => {
-    if (m.button !== undefined || (m.text !== undefined && !isBlankText(m.text))) return;
+    if ((m.button !== undefined && m.button !== null) || (m.text !== undefined && m.text !== null && !isBlankText(m.text))) return;
     // An empty or blank text is no text, as a keyword reads it (src/engine/handle-inbound.ts): such a
     // message carries nothing to read or answer, and would only open a conversation and ask the
     // privacy question of someone who wrote nothing. A channel's media-only message is one: a
     // WhatsApp image, voice note or sticker has no text, only a caption when one was written
     // (Cloud API webhook `messages[].type`, https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components),
     // and an adapter that maps it to an empty text is told so. It is refused as a message with neither is.
-    const message = m.text === undefined ? NEEDS_TEXT_OR_BUTTON : `${NEEDS_TEXT_OR_BUTTON}: an empty or blank text is no text`;
+    const message = m.text === undefined || m.text === null ? NEEDS_TEXT_OR_BUTTON : `${NEEDS_TEXT_OR_BUTTON}: an empty or blank text is no text`;
     context.addIssue({ code: 'custom', path: ['text'], message });
   });
 export type InboundMessage = z.input<typeof InboundMessageSchema>;
 
 /** A message whose describing values (see readInboundMessage) are each a string or absent. */
-export type ReadInboundMessage = Omit<z.output<typeof InboundMessageSchema>, 'from' | 'timestamp'> & {
+export type ReadInboundMessage = Omit<z.output<typeof InboundMessageSchema>, 'from' | 'timestamp' | 'text' | 'button'> & {
+  text?: string;
+  button?: string;
   from: { id: string; phone?: string; email?: string; name?: string };
   timestamp?: string;
 };
@@ -185,9 +188,11 @@ export function readInboundMessage(message: z.output<typeof InboundMessageSchema
   const email = readDescribingValue('from.email', message.from.email, SENDER_ADDRESS_MAX_LENGTH, longerThan(SENDER_ADDRESS_MAX_LENGTH), ignored);
   const phone = readDescribingValue('from.phone', message.from.phone, SENDER_ADDRESS_MAX_LENGTH, longerThan(SENDER_ADDRESS_MAX_LENGTH), ignored);
   const timestamp = readDescribingValue('timestamp', message.timestamp, TIMESTAMP_MAX_LENGTH, longerThan(TIMESTAMP_MAX_LENGTH), ignored);
-  const { from, timestamp: _given, ...rest } = message;
+  const { from, timestamp: _given, text, button, ...rest } = message;
   const read: ReadInboundMessage = {
     ...rest,
+    ...(text === undefined || text === null ? {} : { text }),
+    ...(button === undefined || button === null ? {} : { button }),
     from: { id: from.id, ...(phone === undefined ? {} : { phone }), ...(email === undefined ? {} : { email }), ...(name === undefined ? {} : { name }) },
     ...(timestamp === undefined ? {} : { timestamp }),
   };

@@ -179,6 +179,13 @@ describe('removeTag of Consent: Privacy', () => {
 
     expect((await ws.addTag(hugoId, PRIVACY_TAG)).tags).toEqual([PRIVACY_TAG]);
   });
+
+  it('is added back spelt as a decision adds it, whatever case the caller wrote', async () => {
+    await ws.handleInbound(message({ text: 'hi' }));
+    const hugoId = (await ws.handleInbound(message({ button: AGREE }))).contactId;
+    await ws.removeTag(hugoId, PRIVACY_TAG);
+    expect((await ws.addTag(hugoId, ' CONSENT:  privacy ')).tags).toEqual([PRIVACY_TAG]);
+  });
 });
 
 describe('a contact tagged Consent: Privacy by hand before the tag was refused', () => {

@@ -49,3 +49,23 @@ describe('POST /v1/messages with an empty or blank text', () => {
     expect(parsed(response, MessageAnswerSchema).events.map((event) => event.type)).toEqual(['conversation.opened']);
   });
 });
+
+describe('POST /v1/messages with a null text or button', () => {
+  it('reads a null text beside a button as absent: a STOP clicked is not lost', async () => {
+    const response = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message({ text: null, button: 'STOP' }) });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(parsed(response, MessageAnswerSchema).events.map((event) => event.type)).toEqual(['consent.withdrawn']);
+  });
+
+  it('reads a null button beside a text as absent', async () => {
+    const response = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message({ text: 'STOP', button: null }) });
+    expect(response.statusCode, response.body).toBe(200);
+    expect(parsed(response, MessageAnswerSchema).events.map((event) => event.type)).toEqual(['consent.withdrawn']);
+  });
+
+  it('refuses both null as a message with neither', async () => {
+    const response = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message({ text: null, button: null }) });
+    expectProblem(response, 422, 'VALIDATION_FAILED');
+    expect(parsed(response, ProblemSchema).errors).toEqual([{ path: 'text', message: 'a message needs text or button' }]);
+  });
+});
