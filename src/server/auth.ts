@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Actor, ConsentSource } from '../core/consent.js';
 import { ConsentryError } from '../core/errors.js';
+import { notOneOf } from '../core/required.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
 import type { Clock } from '../ports/clock.js';
 import type { ApiKeyRow, Store } from '../ports/store.js';
@@ -57,7 +58,6 @@ export function actorOf(request: FastifyRequest): Actor {
 
 const SOURCE_HEADER = 'x-consentry-source';
 const HEADER_SOURCES = ['api', 'zapier'] as const;
-const UNKNOWN_SOURCE = `must be one of ${HEADER_SOURCES.join(', ')}`;
 
 /**
  * The Zapier app marks its calls with `X-Consentry-Source: zapier`, so the ledger says a Zap made
@@ -70,7 +70,7 @@ export const SourceHeadersSchema = z.object({
     .string()
     .trim()
     .toLowerCase()
-    .pipe(z.enum(HEADER_SOURCES, UNKNOWN_SOURCE))
+    .pipe(z.enum(HEADER_SOURCES))
     // The document shows a pipe by its input (a string); the values it takes are declared here.
     .meta({ enum: [...HEADER_SOURCES] })
     .optional()
@@ -81,7 +81,9 @@ export const SourceHeadersSchema = z.object({
 export function sourceOf(request: FastifyRequest, otherwise: 'api' | 'bulk'): Extract<ConsentSource, 'api' | 'bulk' | 'zapier'> {
   const parsed = SourceHeadersSchema.safeParse({ [SOURCE_HEADER]: request.headers[SOURCE_HEADER] });
   if (!parsed.success) {
-    throw new ConsentryError('VALIDATION_FAILED', `header ${SOURCE_HEADER}: ${UNKNOWN_SOURCE}`, [{ path: `headers.${SOURCE_HEADER}`, message: UNKNOWN_SOURCE }]);
+    // The value as the client sent it, quoted with the list as any value not in its list is (notOneOf).
+    const message = notOneOf(request.headers[SOURCE_HEADER], HEADER_SOURCES);
+    throw new ConsentryError('VALIDATION_FAILED', `header ${SOURCE_HEADER}: ${message}`, [{ path: `headers.${SOURCE_HEADER}`, message }]);
   }
   return parsed.data[SOURCE_HEADER] === 'zapier' ? 'zapier' : otherwise;
 }

@@ -4,7 +4,7 @@ import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, t
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canonicalUlid, controlCharacterIn, isUlid, TAG_MAX_LENGTH, tagKey } from '../core/contact.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
-import { FIELD_PARSE, requiredOr } from '../core/required.js';
+import { absentValueMessage, FIELD_PARSE, notOneOf } from '../core/required.js';
 import { assertKnownPurpose, WebhookTargetUrlSchema, type WorkspaceSettings } from '../core/settings.js';
 import { invalidInput, parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
@@ -23,8 +23,9 @@ import { assertTargetUrlAllowed, type TargetPolicy } from './target-guard.js';
 
 const MAX_FILTER_KEYS = 20;
 
+/** A value not in the list is quoted with the list, as everywhere (notOneOf); `*` stands for every type. */
 export const HookEventSchema = z.union([PublicEventTypeSchema, z.literal('*')], {
-  error: requiredOr(`must be a public event type (${PUBLIC_EVENT_TYPES.join(', ')}) or * for all of them`),
+  error: (issue) => absentValueMessage(issue) ?? `${notOneOf(issue.input, [...PUBLIC_EVENT_TYPES, '*'])} (* for all of them)`,
 });
 
 /** A filter value's schema, read through `nullable` (a filter compares text, so null never matches). */
@@ -79,7 +80,7 @@ function impossibleValue(field: string, schemas: readonly z.core.$ZodType[], val
 function impossibleFor(schema: z.core.$ZodType, value: string): string | null {
   if (schema instanceof z.ZodEnum) {
     const options = schema.options.map(String);
-    return options.includes(value) ? null : `is never ${JSON.stringify(value)}: it is one of ${options.join(', ')}`;
+    return options.includes(value) ? null : `${notOneOf(value, options)}, so the filter would never match`;
   }
   if (schema instanceof z.ZodNumber) return /^-?\d+(\.\d+)?$/.test(value) ? null : 'is a number';
   if (schema instanceof z.ZodBoolean) return value === 'true' || value === 'false' ? null : 'is true or false';

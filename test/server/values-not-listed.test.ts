@@ -112,3 +112,29 @@ describe('problem details list their errors in path order', () => {
     expect(detail).toBe(`Invalid settings: ${errors.map((error) => `${error.path}: ${error.message}`).join('; ')}`);
   });
 });
+
+describe('the hook and header values not in their list are quoted, with the list, too', () => {
+  it('POST /v1/hooks with an unknown event, and with a filter on a channel no event has', async () => {
+    const unknownEvent = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: 'https://example.com/hooks', event: 'consent.givn' } });
+    expect(refused(unknownEvent).errors).toEqual([{ path: 'event', message: `"consent.givn" is not one of ${EVENT_TYPES}, * (* for all of them)` }]);
+    const unknownChannel = await t.as(acme, {
+      method: 'POST',
+      url: '/v1/hooks',
+      payload: { targetUrl: 'https://example.com/hooks', event: 'consent.given', filter: { channel: 'whatsap' } },
+    });
+    expect(refused(unknownChannel).errors).toEqual([
+      { path: 'filter.channel', message: `"whatsap" is not one of ${MESSAGING_CHANNELS}, any, so the filter would never match` },
+    ]);
+  });
+
+  it('PUT a consent with an X-Consentry-Source not in its list, quoted as read (letter case and spaces aside)', async () => {
+    const id = await contactId();
+    const response = await t.as(acme, {
+      method: 'PUT',
+      url: `/v1/contacts/${id}/consents/marketing/sms`,
+      headers: { 'x-consentry-source': 'HubSpot' },
+      payload: { status: 'opted_out' },
+    });
+    expect(refused(response).errors).toEqual([{ path: 'headers.x-consentry-source', message: '"hubspot" is not one of api, zapier' }]);
+  });
+});
