@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Contact } from '../../src/core/contact.js';
 import { ConsentryError, isConsentryError } from '../../src/core/errors.js';
-import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
+import type { Engine, WorkspaceEngine } from '../../src/engine.js';
 import type { ConsentChange, InboundMessage } from '../../src/engine/inputs.js';
-import { FakeClock } from '../../src/ports/clock.js';
-import { createMemoryStore } from '../../src/store/memory.js';
+import type { FakeClock } from '../../src/ports/clock.js';
+import { createPrivacyWorkspace } from './privacy-workspace.js';
 
 const PHONE = '+34600000131';
 const AGREE = 'AGREE & PROCEED';
@@ -18,16 +18,7 @@ let ws: WorkspaceEngine;
 let next = 0;
 
 beforeEach(async () => {
-  clock = new FakeClock('2026-03-01T09:00:00.000Z');
-  engine = createEngine({ store: createMemoryStore(), clock });
-  const workspace = await engine.createWorkspace({
-    name: 'Acme',
-    settings: {
-      privacyPolicyUrl: 'https://example.com/privacy',
-      triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true }],
-    },
-  });
-  ws = engine.workspace(workspace.id);
+  ({ clock, engine, ws } = await createPrivacyWorkspace());
 });
 
 afterEach(async () => {

@@ -117,3 +117,12 @@ export function useTestApp(use: (app: TestApp, ...tenants: Tenant[]) => void, te
     current = undefined;
   });
 }
+
+/** The `detail` and `errors` of a problem answer. */
+export const ProblemFieldsSchema = z.object({ detail: z.string(), errors: z.array(z.object({ path: z.string(), message: z.string() })) });
+
+/** The detail and errors of a 422 problem with `code`. */
+export function refusedWith(response: LightMyRequestResponse, code = 'VALIDATION_FAILED'): z.output<typeof ProblemFieldsSchema> {
+  expectProblem(response, 422, code);
+  return parsed(response, ProblemFieldsSchema);
+}

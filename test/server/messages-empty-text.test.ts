@@ -1,20 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { expectProblem, MessageAnswerSchema, parsed, testApp, type Tenant, type TestApp } from './helpers.js';
+import { expectProblem, MessageAnswerSchema, parsed, ProblemFieldsSchema, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
 let acme: Tenant;
 
-beforeEach(async () => {
-  t = await testApp();
-  acme = await t.tenant('Acme');
+useTestApp((app, tenant) => {
+  t = app;
+  acme = tenant!;
 });
 
-afterEach(async () => {
-  await t.close();
-});
-
-const ProblemSchema = z.object({ detail: z.string(), errors: z.array(z.object({ path: z.string(), message: z.string() })) });
 const EventsSchema = z.object({ data: z.array(z.object({ type: z.string() })) });
 
 const message = (extra: Record<string, unknown>, messageId = 'wamid.1') => ({ channel: 'whatsapp', messageId, from: { id: '34600000001' }, ...extra });
@@ -25,7 +20,7 @@ describe('POST /v1/messages with an empty or blank text', () => {
     for (const [index, text] of ['', ' ', '\n\t ', '\u00a0\u2003'].entries()) {
       const response = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message({ text }, `wamid.${index}`) });
       expectProblem(response, 422, 'VALIDATION_FAILED');
-      expect(parsed(response, ProblemSchema), JSON.stringify(text)).toEqual({ detail: `text: ${BLANK}`, errors: [{ path: 'text', message: BLANK }] });
+      expect(parsed(response, ProblemFieldsSchema), JSON.stringify(text)).toEqual({ detail: `text: ${BLANK}`, errors: [{ path: 'text', message: BLANK }] });
     }
     expect(parsed(await t.as(acme, { method: 'GET', url: '/v1/events' }), EventsSchema).data).toEqual([]);
     expect(parsed(await t.as(acme, { method: 'GET', url: '/v1/contacts' }), z.object({ data: z.array(z.unknown()) })).data).toEqual([]);
@@ -34,7 +29,7 @@ describe('POST /v1/messages with an empty or blank text', () => {
   it('is refused as a message with neither text nor button is, beside the other bad fields', async () => {
     const none = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message({}) });
     expectProblem(none, 422, 'VALIDATION_FAILED');
-    expect(parsed(none, ProblemSchema).errors).toEqual([{ path: 'text', message: 'a message needs text or button' }]);
+    expect(parsed(none, ProblemFieldsSchema).errors).toEqual([{ path: 'text', message: 'a message needs text or button' }]);
   });
 
   it('is no text beside a button: the click is read', async () => {
@@ -66,6 +61,6 @@ describe('POST /v1/messages with a null text or button', () => {
   it('refuses both null as a message with neither', async () => {
     const response = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message({ text: null, button: null }) });
     expectProblem(response, 422, 'VALIDATION_FAILED');
-    expect(parsed(response, ProblemSchema).errors).toEqual([{ path: 'text', message: 'a message needs text or button' }]);
+    expect(parsed(response, ProblemFieldsSchema).errors).toEqual([{ path: 'text', message: 'a message needs text or button' }]);
   });
 });

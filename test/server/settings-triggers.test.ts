@@ -4,30 +4,24 @@ import { expectProblem, parsed, problemPaths, useTestApp, type Tenant, type Test
 
 const ErrorsSchema = z.object({ errors: z.array(z.object({ path: z.string(), message: z.string() })) });
 
-describe('PATCH /v1/settings with bindings that could never start', () => {
-  let t: TestApp;
-  let acme: Tenant;
-  useTestApp((app, tenant) => {
-    t = app;
-    acme = tenant!;
-  });
+let t: TestApp;
+let acme: Tenant;
+useTestApp((app, tenant) => {
+  t = app;
+  acme = tenant!;
+});
 
+const patchSettings = (payload: Record<string, unknown>) => t.as(acme, { method: 'PATCH', url: '/v1/settings', payload });
+
+describe('PATCH /v1/settings with bindings that could never start', () => {
   it('answers 422 naming triggers.N.match for a match on conversation_opened', async () => {
-    const res = await t.as(acme, {
-      method: 'PATCH',
-      url: '/v1/settings',
-      payload: { triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', match: 'hola' }] },
-    });
+    const res = await patchSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', match: 'hola' }] });
     expectProblem(res, 422, 'VALIDATION_FAILED');
     expect(parsed(res, ErrorsSchema).errors).toEqual([{ path: 'triggers.0.match', message: expect.stringContaining('takes no match') }]);
   });
 
   it('answers 422 naming triggers.N.trigger for a manual binding, pointing at the route that starts a run', async () => {
-    const res = await t.as(acme, {
-      method: 'PATCH',
-      url: '/v1/settings',
-      payload: { triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }, { trigger: 'manual', template: 'welcome-request-email' }] },
-    });
+    const res = await patchSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }, { trigger: 'manual', template: 'welcome-request-email' }] });
     expectProblem(res, 422, 'VALIDATION_FAILED');
     expect(parsed(res, ErrorsSchema).errors).toEqual([
       { path: 'triggers.1.trigger', message: expect.stringContaining('manual starts need no binding; start the template with POST /v1/workflows/welcome-request-email/runs') },
@@ -38,25 +32,14 @@ describe('PATCH /v1/settings with bindings that could never start', () => {
 });
 
 describe('PATCH /v1/settings with keyword bindings that could never start', () => {
-  let t: TestApp;
-  let acme: Tenant;
-  useTestApp((app, tenant) => {
-    t = app;
-    acme = tenant!;
-  });
-
   it('answers 422 naming triggers.N.match for a match that holds an opt-out word or is a keyword, and stores nothing', async () => {
-    const res = await t.as(acme, {
-      method: 'PATCH',
-      url: '/v1/settings',
-      payload: {
-        triggers: [
-          { trigger: 'conversation_opened', template: 'request-consent-privacy' },
-          { trigger: 'keyword', match: 'cancel order', template: 'welcome-request-email' },
-          { trigger: 'keyword', match: 'START', template: 'welcome-request-email' },
-          { trigger: 'keyword', match: 'track order', template: 'welcome-request-email' },
-        ],
-      },
+    const res = await patchSettings({
+      triggers: [
+        { trigger: 'conversation_opened', template: 'request-consent-privacy' },
+        { trigger: 'keyword', match: 'cancel order', template: 'welcome-request-email' },
+        { trigger: 'keyword', match: 'START', template: 'welcome-request-email' },
+        { trigger: 'keyword', match: 'track order', template: 'welcome-request-email' },
+      ],
     });
     expectProblem(res, 422, 'VALIDATION_FAILED');
     expect(parsed(res, ErrorsSchema).errors).toEqual([
@@ -68,13 +51,9 @@ describe('PATCH /v1/settings with keyword bindings that could never start', () =
   });
 
   it("answers 422 naming the binding for a change of keywords that would make it a keyword, and keeps the workspace's keywords", async () => {
-    const bound = await t.as(acme, {
-      method: 'PATCH',
-      url: '/v1/settings',
-      payload: { triggers: [{ trigger: 'keyword', match: 'track order', template: 'welcome-request-email' }] },
-    });
+    const bound = await patchSettings({ triggers: [{ trigger: 'keyword', match: 'track order', template: 'welcome-request-email' }] });
     expect(bound.statusCode, bound.body).toBe(200);
-    const res = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { keywords: { en: { help: ['Track order'] } } } });
+    const res = await patchSettings({ keywords: { en: { help: ['Track order'] } } });
     expectProblem(res, 422, 'VALIDATION_FAILED');
     expect(parsed(res, ErrorsSchema).errors).toEqual([
       { path: 'triggers.0.match', message: expect.stringContaining('"track order" is the workspace\'s help keyword Track order (en, keywords.en.help)') },
@@ -84,19 +63,8 @@ describe('PATCH /v1/settings with keyword bindings that could never start', () =
 });
 
 describe('PATCH /v1/settings with an unknown template', () => {
-  let t: TestApp;
-  let acme: Tenant;
-  useTestApp((app, tenant) => {
-    t = app;
-    acme = tenant!;
-  });
-
   it('names triggers.N.template, with UNKNOWN_TEMPLATE', async () => {
-    const res = await t.as(acme, {
-      method: 'PATCH',
-      url: '/v1/settings',
-      payload: { triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }, { trigger: 'tag_added', match: 'VIP', template: 'nope' }] },
-    });
+    const res = await patchSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }, { trigger: 'tag_added', match: 'VIP', template: 'nope' }] });
     expectProblem(res, 422, 'UNKNOWN_TEMPLATE');
     expect(parsed(res, ErrorsSchema).errors).toEqual([
       { path: 'triggers.1.template', message: 'unknown template "nope": the built-in ones are request-consent-privacy, welcome-request-email, welcome-request-phone' },
@@ -104,31 +72,23 @@ describe('PATCH /v1/settings with an unknown template', () => {
   });
 
   it("names it together with the patch's other bad bindings, one entry per field", async () => {
-    const res = await t.as(acme, {
-      method: 'PATCH',
-      url: '/v1/settings',
-      payload: {
-        triggers: [
-          { trigger: 'conversation_opened', template: 'request-consent-privacy', match: 'x' },
-          { trigger: 'manual', template: 'welcome-request-email' },
-          { trigger: 'tag_added', template: 'nope' },
-        ],
-      },
+    const res = await patchSettings({
+      triggers: [
+        { trigger: 'conversation_opened', template: 'request-consent-privacy', match: 'x' },
+        { trigger: 'manual', template: 'welcome-request-email' },
+        { trigger: 'tag_added', template: 'nope' },
+      ],
     });
     expectProblem(res, 422, 'UNKNOWN_TEMPLATE');
     expect(parsed(res, ErrorsSchema).errors.map((error) => error.path)).toEqual(['triggers.0.match', 'triggers.1.trigger', 'triggers.2.template']);
   });
 
   it('names it together with the bad fields the schema refuses, and with a bad outbound webhook URL', async () => {
-    const res = await t.as(acme, {
-      method: 'PATCH',
-      url: '/v1/settings',
-      payload: {
-        defaultCountry: 'XX',
-        outboundWebhookUrl: 'http://10.0.0.1/out',
-        keywords: { en: { removed: ['INFO'] } },
-        triggers: [{ trigger: 'tag_added', template: 'nope' }, { trigger: 'keyword', match: 'stop', template: 'welcome-request-email' }],
-      },
+    const res = await patchSettings({
+      defaultCountry: 'XX',
+      outboundWebhookUrl: 'http://10.0.0.1/out',
+      keywords: { en: { removed: ['INFO'] } },
+      triggers: [{ trigger: 'tag_added', template: 'nope' }, { trigger: 'keyword', match: 'stop', template: 'welcome-request-email' }],
     });
     expectProblem(res, 422, 'UNKNOWN_TEMPLATE');
     expect(parsed(res, ErrorsSchema).errors.map((error) => error.path).sort()).toEqual(['defaultCountry', 'outboundWebhookUrl', 'triggers.0.template', 'triggers.1.match']);
@@ -136,7 +96,7 @@ describe('PATCH /v1/settings with an unknown template', () => {
   });
 
   it('answers VALIDATION_FAILED for the schema and the outbound URL together when every template is known', async () => {
-    const res = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { defaultCountry: 'XX', outboundWebhookUrl: 'http://10.0.0.1/out' } });
+    const res = await patchSettings({ defaultCountry: 'XX', outboundWebhookUrl: 'http://10.0.0.1/out' });
     expectProblem(res, 422, 'VALIDATION_FAILED');
     expect(problemPaths(res)).toEqual(['defaultCountry', 'outboundWebhookUrl']);
   });
@@ -144,24 +104,13 @@ describe('PATCH /v1/settings with an unknown template', () => {
 
 
 describe('PATCH /v1/settings with keyword bindings whose phrases read the same', () => {
-  let t: TestApp;
-  let acme: Tenant;
-  useTestApp((app, tenant) => {
-    t = app;
-    acme = tenant!;
-  });
-
   it('answers 422 naming the later binding, beside the earlier one, and stores nothing', async () => {
-    const res = await t.as(acme, {
-      method: 'PATCH',
-      url: '/v1/settings',
-      payload: {
-        triggers: [
-          { trigger: 'conversation_opened', template: 'request-consent-privacy' },
-          { trigger: 'keyword', match: 'Track order', template: 'welcome-request-email' },
-          { trigger: 'keyword', match: 'TRACK-ORDER!', template: 'welcome-request-phone' },
-        ],
-      },
+    const res = await patchSettings({
+      triggers: [
+        { trigger: 'conversation_opened', template: 'request-consent-privacy' },
+        { trigger: 'keyword', match: 'Track order', template: 'welcome-request-email' },
+        { trigger: 'keyword', match: 'TRACK-ORDER!', template: 'welcome-request-phone' },
+      ],
     });
     expectProblem(res, 422, 'VALIDATION_FAILED');
     expect(parsed(res, ErrorsSchema).errors).toEqual([
@@ -175,18 +124,10 @@ describe('PATCH /v1/settings with keyword bindings whose phrases read the same',
 const WarningsSchema = z.object({ warnings: z.array(z.object({ path: z.string(), message: z.string() })) });
 
 describe('PATCH /v1/settings warnings', () => {
-  let t: TestApp;
-  let acme: Tenant;
-  useTestApp((app, tenant) => {
-    t = app;
-    acme = tenant!;
-  });
-
-  const patch = (payload: Record<string, unknown>) => t.as(acme, { method: 'PATCH', url: '/v1/settings', payload });
 
   it('names triggers when no enabled conversation_opened binding asks for privacy consent, with the binding to add and "triggers": null', async () => {
-    await patch({ privacyPolicyUrl: 'https://example.com/privacy' });
-    const res = await patch({ triggers: [{ trigger: 'keyword', match: 'track order', template: 'welcome-request-email' }] });
+    await patchSettings({ privacyPolicyUrl: 'https://example.com/privacy' });
+    const res = await patchSettings({ triggers: [{ trigger: 'keyword', match: 'track order', template: 'welcome-request-email' }] });
     expect(res.statusCode, res.body).toBe(200);
     expect(parsed(res, WarningsSchema).warnings).toEqual([
       {
@@ -197,26 +138,26 @@ describe('PATCH /v1/settings warnings', () => {
       },
     ]);
     // The change is stored all the same, and said again at a change of another setting.
-    expect(parsed(await patch({ defaultCountry: 'ES' }), WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
+    expect(parsed(await patchSettings({ defaultCountry: 'ES' }), WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
     // A disabled binding asks nothing; an empty list neither.
-    const disabled = await patch({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: false }] });
+    const disabled = await patchSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: false }] });
     expect(parsed(disabled, WarningsSchema).warnings).toEqual([{ path: 'triggers', message: expect.stringContaining('no consent is asked when a contact opens a conversation: add') }]);
-    expect(parsed(await patch({ triggers: [] }), WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
-    const restored = await patch({ triggers: null });
+    expect(parsed(await patchSettings({ triggers: [] }), WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
+    const restored = await patchSettings({ triggers: null });
     expect(parsed(restored, WarningsSchema).warnings).toEqual([]);
   });
 
   it('names privacyPolicyUrl while the privacy question waits for it, and nothing once it is set', async () => {
-    const res = await patch({ defaultCountry: 'ES' });
+    const res = await patchSettings({ defaultCountry: 'ES' });
     expect(parsed(res, WarningsSchema).warnings).toEqual([
       { path: 'privacyPolicyUrl', message: expect.stringContaining('is not set, so request-consent-privacy (on conversation_opened) starts nothing and no consent is asked until it is') },
     ]);
-    expect(parsed(await patch({ privacyPolicyUrl: 'https://example.com/privacy' }), WarningsSchema).warnings).toEqual([]);
+    expect(parsed(await patchSettings({ privacyPolicyUrl: 'https://example.com/privacy' }), WarningsSchema).warnings).toEqual([]);
   });
 
   it('takes its own answer sent back whole, warnings included, and warns as before', async () => {
-    const first = await patch({ triggers: [] });
-    const again = await patch({ ...first.json(), defaultLanguage: 'es' });
+    const first = await patchSettings({ triggers: [] });
+    const again = await patchSettings({ ...first.json(), defaultLanguage: 'es' });
     expect(again.statusCode, again.body).toBe(200);
     expect(again.json()).toEqual({ ...first.json(), defaultLanguage: 'es' });
   });

@@ -1,27 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import { describe, expect, it } from 'vitest';
 import { LEGAL_BASES } from '../../src/core/consent.js';
-import { body, expectProblem, parsed, testApp, type Tenant, type TestApp } from './helpers.js';
+import { body, refusedWith, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
 let acme: Tenant;
 
-beforeEach(async () => {
-  t = await testApp();
-  acme = await t.tenant('Acme');
+useTestApp((app, tenant) => {
+  t = app;
+  acme = tenant!;
 });
-
-afterEach(async () => {
-  await t.close();
-});
-
-const ProblemSchema = z.object({ detail: z.string(), errors: z.array(z.object({ path: z.string(), message: z.string() })) });
-
-/** The detail and errors of a 422 problem with `code`. */
-function refused(response: Parameters<typeof expectProblem>[0], code = 'VALIDATION_FAILED'): z.output<typeof ProblemSchema> {
-  expectProblem(response, 422, code);
-  return parsed(response, ProblemSchema);
-}
 
 const MESSAGING_CHANNELS = 'whatsapp, sms, email, messenger, telegram, webchat';
 const TRIGGERS = 'conversation_opened, tag_added, keyword, manual';
@@ -39,13 +26,13 @@ describe('a value not in its list is quoted, with the list, on every route', () 
   it('POST /v1/messages with channel "any", as an absent channel lists the channels', async () => {
     const payload = { channel: 'any', messageId: 'wamid.1', from: { id: '34600000001' }, text: 'STOP' };
     const message = `"any" is not one of ${MESSAGING_CHANNELS}`;
-    expect(refused(await t.as(acme, { method: 'POST', url: '/v1/messages', payload }))).toEqual({ detail: `channel: ${message}`, errors: [{ path: 'channel', message }] });
+    expect(refusedWith(await t.as(acme, { method: 'POST', url: '/v1/messages', payload }))).toEqual({ detail: `channel: ${message}`, errors: [{ path: 'channel', message }] });
   });
 
   it('PATCH /v1/settings with a trigger that is not one', async () => {
     const payload = { triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }, { trigger: 'keywrd', template: 'welcome-request-email', match: 'JOIN' }] };
     const message = `"keywrd" is not one of ${TRIGGERS}`;
-    expect(refused(await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload }))).toEqual({
+    expect(refusedWith(await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload }))).toEqual({
       detail: `Invalid settings: triggers.1.trigger: ${message}`,
       errors: [{ path: 'triggers.1.trigger', message }],
     });
@@ -55,13 +42,13 @@ describe('a value not in its list is quoted, with the list, on every route', () 
     const id = await contactId();
     const response = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/marketing/whatsapp`, payload: { status: 'opted_out', legalBasis: 'CONSENT' } });
     const message = `"CONSENT" is not one of ${LEGAL_BASES.join(', ')}`;
-    expect(refused(response)).toEqual({ detail: `legalBasis: ${message}`, errors: [{ path: 'legalBasis', message }] });
+    expect(refusedWith(response)).toEqual({ detail: `legalBasis: ${message}`, errors: [{ path: 'legalBasis', message }] });
   });
 
   it('DELETE /v1/contacts/{id}?keepErasedAddresses=no', async () => {
     const id = await contactId();
     const message = '"no" is not one of true, false';
-    expect(refused(await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${id}?keepErasedAddresses=no` }))).toEqual({
+    expect(refusedWith(await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${id}?keepErasedAddresses=no` }))).toEqual({
       detail: `keepErasedAddresses: ${message}`,
       errors: [{ path: 'keepErasedAddresses', message }],
     });
@@ -69,9 +56,9 @@ describe('a value not in its list is quoted, with the list, on every route', () 
 
   it('GET /v1/events?type= names the parameter, with every type it does not know in one entry', async () => {
     const one = `"consent.givn" is not one of ${EVENT_TYPES}`;
-    expect(refused(await t.as(acme, { method: 'GET', url: '/v1/events?type=consent.givn' }))).toEqual({ detail: `type: ${one}`, errors: [{ path: 'type', message: one }] });
+    expect(refusedWith(await t.as(acme, { method: 'GET', url: '/v1/events?type=consent.givn' }))).toEqual({ detail: `type: ${one}`, errors: [{ path: 'type', message: one }] });
     const two = `"consent.givn" and "foo" are not one of ${EVENT_TYPES}`;
-    expect(refused(await t.as(acme, { method: 'GET', url: '/v1/events?type=consent.givn,consent.given,foo' }))).toEqual({
+    expect(refusedWith(await t.as(acme, { method: 'GET', url: '/v1/events?type=consent.givn,consent.given,foo' }))).toEqual({
       detail: `type: ${two}`,
       errors: [{ path: 'type', message: two }],
     });
@@ -80,7 +67,7 @@ describe('a value not in its list is quoted, with the list, on every route', () 
 
   it('GET /v1/hooks/{id}/deliveries?status= that is not a delivery status', async () => {
     const message = '"lost" is not one of pending, delivered, dead';
-    expect(refused(await t.as(acme, { method: 'GET', url: '/v1/settings/outbound-webhook/deliveries?status=lost' }))).toEqual({
+    expect(refusedWith(await t.as(acme, { method: 'GET', url: '/v1/settings/outbound-webhook/deliveries?status=lost' }))).toEqual({
       detail: `status: ${message}`,
       errors: [{ path: 'status', message }],
     });
@@ -100,7 +87,7 @@ describe('problem details list their errors in path order', () => {
       { trigger: 'tag_added', template: 'welcome-request-email', match: 'y', enabled: 'yes' },
       { trigger: 'tag_added', template: '' },
     ];
-    const { detail, errors } = refused(await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { triggers } }), 'UNKNOWN_TEMPLATE');
+    const { detail, errors } = refusedWith(await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { triggers } }), 'UNKNOWN_TEMPLATE');
     expect(errors.map((error) => error.path)).toEqual([
       'triggers.0.trigger',
       'triggers.1.match',
@@ -116,13 +103,13 @@ describe('problem details list their errors in path order', () => {
 describe('the hook and header values not in their list are quoted, with the list, too', () => {
   it('POST /v1/hooks with an unknown event, and with a filter on a channel no event has', async () => {
     const unknownEvent = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: 'https://example.com/hooks', event: 'consent.givn' } });
-    expect(refused(unknownEvent).errors).toEqual([{ path: 'event', message: `"consent.givn" is not one of ${EVENT_TYPES}, * (* for all of them)` }]);
+    expect(refusedWith(unknownEvent).errors).toEqual([{ path: 'event', message: `"consent.givn" is not one of ${EVENT_TYPES}, * (* for all of them)` }]);
     const unknownChannel = await t.as(acme, {
       method: 'POST',
       url: '/v1/hooks',
       payload: { targetUrl: 'https://example.com/hooks', event: 'consent.given', filter: { channel: 'whatsap' } },
     });
-    expect(refused(unknownChannel).errors).toEqual([
+    expect(refusedWith(unknownChannel).errors).toEqual([
       { path: 'filter.channel', message: `"whatsap" is not one of ${MESSAGING_CHANNELS}, any, so the filter would never match` },
     ]);
   });
@@ -135,6 +122,6 @@ describe('the hook and header values not in their list are quoted, with the list
       headers: { 'x-consentry-source': 'HubSpot' },
       payload: { status: 'opted_out' },
     });
-    expect(refused(response).errors).toEqual([{ path: 'headers.x-consentry-source', message: '"hubspot" is not one of api, zapier' }]);
+    expect(refusedWith(response).errors).toEqual([{ path: 'headers.x-consentry-source', message: '"hubspot" is not one of api, zapier' }]);
   });
 });
