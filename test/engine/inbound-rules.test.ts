@@ -1,8 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Engine, WorkspaceEngine } from '../../src/engine.js';
 import type { InboundMessage } from '../../src/engine/inputs.js';
 import type { FakeClock } from '../../src/ports/clock.js';
-import { createPrivacyWorkspace } from './privacy-workspace.js';
+import { privacyDecision, usePrivacyWorkspace } from './privacy-workspace.js';
 
 const PHONE = '+34600000001';
 const AGREE = 'AGREE & PROCEED';
@@ -13,12 +13,8 @@ let engine: Engine;
 let ws: WorkspaceEngine;
 let next = 0;
 
-beforeEach(async () => {
-  ({ clock, engine, ws } = await createPrivacyWorkspace());
-});
-
-afterEach(async () => {
-  await engine.store.close();
+usePrivacyWorkspace((workspace) => {
+  ({ clock, engine, ws } = workspace);
 });
 
 function message(input: Partial<InboundMessage>): InboundMessage {
@@ -86,16 +82,7 @@ describe('a withdrawn privacy consent', () => {
 
   it('an opt-in recorded through the API tags the contact, and the question is not asked', async () => {
     const contact = await ws.createContact({ name: 'Bea Test', identities: [{ channel: 'whatsapp', externalId: '+34600000002' }] });
-    await ws.setConsent({
-      contactId: contact.id,
-      purpose: 'privacy',
-      channel: 'whatsapp',
-      status: 'opted_in',
-      legalBasis: 'CONSENT_WITH_NOTICE',
-      explanation: 'Accepted the privacy policy on the signup form',
-      source: 'api',
-      actor: { kind: 'integration', id: 'crm' },
-    });
+    await ws.setConsent(privacyDecision(contact.id, 'opted_in', 'whatsapp'));
     expect((await ws.getContact(contact.id)).tags).toEqual([PRIVACY_TAG]);
     const greeted = await ws.handleInbound(message({ from: { id: '+34600000002' }, text: 'hi' }));
     expect(questionsIn(greeted.replies)).toBe(0);

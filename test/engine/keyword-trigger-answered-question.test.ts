@@ -5,6 +5,7 @@ import type { InboundResult } from '../../src/engine/handle-inbound.js';
 import { FakeClock } from '../../src/ports/clock.js';
 import type { WorkflowRunRow } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
+import { privacyDecision } from './privacy-workspace.js';
 
 const PRIVACY: TriggerBinding = { trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true };
 const TRACK_ORDER: TriggerBinding = { trigger: 'keyword', match: 'track order', template: 'welcome-request-email', enabled: true };
@@ -28,16 +29,7 @@ beforeEach(async () => {
   ws = engine.workspace(workspace.id);
   contactId = (await ws.createContact({ name: 'Ana Test', phone: '+34600000001' })).id;
   // A privacy opt-in in force tags the contact `Consent: Privacy`: the welcome is not queued behind the question.
-  await ws.setConsent({
-    contactId,
-    purpose: 'privacy',
-    channel: 'whatsapp',
-    status: 'opted_in',
-    legalBasis: 'CONSENT_WITH_NOTICE',
-    explanation: 'Accepted the privacy policy on the signup form',
-    source: 'api',
-    actor: { kind: 'integration', id: 'crm' },
-  });
+  await ws.setConsent(privacyDecision(contactId, 'opted_in', 'whatsapp'));
 });
 
 afterEach(async () => {

@@ -1,8 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TriggerBinding } from '../../src/core/settings.js';
-import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
-import { FakeClock } from '../../src/ports/clock.js';
-import { createMemoryStore } from '../../src/store/memory.js';
+import type { Engine, WorkspaceEngine } from '../../src/engine.js';
+import { usePrivacyWorkspace } from './privacy-workspace.js';
 
 const PRIVACY: TriggerBinding = { trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true };
 const keywordBinding = (match: string, template = 'welcome-request-email', enabled = true): TriggerBinding => ({ trigger: 'keyword', template, match, enabled });
@@ -11,13 +10,8 @@ describe('keyword bindings whose phrases read the same', () => {
   let engine: Engine;
   let ws: WorkspaceEngine;
 
-  beforeEach(async () => {
-    engine = createEngine({ store: createMemoryStore(), clock: new FakeClock('2026-03-01T09:00:00.000Z') });
-    ws = engine.workspace((await engine.createWorkspace({ name: 'Acme', settings: { privacyPolicyUrl: 'https://example.com/privacy' } })).id);
-  });
-
-  afterEach(async () => {
-    await engine.store.close();
+  usePrivacyWorkspace((workspace) => {
+    ({ engine, ws } = workspace);
   });
 
   it.each([

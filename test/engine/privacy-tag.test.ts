@@ -1,10 +1,10 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Contact } from '../../src/core/contact.js';
 import { ConsentryError, isConsentryError } from '../../src/core/errors.js';
 import type { Engine, WorkspaceEngine } from '../../src/engine.js';
-import type { ConsentChange, InboundMessage } from '../../src/engine/inputs.js';
+import type { InboundMessage } from '../../src/engine/inputs.js';
 import type { FakeClock } from '../../src/ports/clock.js';
-import { createPrivacyWorkspace } from './privacy-workspace.js';
+import { privacyDecision, usePrivacyWorkspace } from './privacy-workspace.js';
 
 const PHONE = '+34600000131';
 const AGREE = 'AGREE & PROCEED';
@@ -17,12 +17,8 @@ let engine: Engine;
 let ws: WorkspaceEngine;
 let next = 0;
 
-beforeEach(async () => {
-  ({ clock, engine, ws } = await createPrivacyWorkspace());
-});
-
-afterEach(async () => {
-  await engine.store.close();
+usePrivacyWorkspace((workspace) => {
+  ({ clock, engine, ws } = workspace);
 });
 
 function message(input: Partial<InboundMessage>): InboundMessage {
@@ -32,18 +28,6 @@ function message(input: Partial<InboundMessage>): InboundMessage {
 
 const questionsIn = (replies: readonly { options?: readonly { label: string }[] }[]) =>
   replies.filter((reply) => reply.options?.some((option) => option.label === AGREE)).length;
-
-function privacy(contactId: string, status: 'opted_in' | 'opted_out', channel: ConsentChange['channel'] = 'sms'): ConsentChange {
-  return {
-    contactId,
-    purpose: 'privacy',
-    channel,
-    status,
-    ...(status === 'opted_in' ? { legalBasis: 'CONSENT_WITH_NOTICE' as const, explanation: 'Accepted the privacy policy on the signup form' } : {}),
-    source: 'api',
-    actor: { kind: 'integration', id: 'crm' },
-  };
-}
 
 async function refusal(work: Promise<unknown>): Promise<ConsentryError> {
   const error = await work.then(
@@ -116,9 +100,9 @@ describe('addTag of Consent: Privacy', () => {
 
   it('refuses it while the newest privacy decision, on any channel, is an opt-out', async () => {
     const hugo = await contact();
-    await ws.setConsent(privacy(hugo.id, 'opted_in', 'whatsapp'));
+    await ws.setConsent(privacyDecision(hugo.id, 'opted_in', 'whatsapp'));
     clock.advance(60_000);
-    await ws.setConsent(privacy(hugo.id, 'opted_out', 'sms'));
+    await ws.setConsent(privacyDecision(hugo.id, 'opted_out', 'sms'));
     expect((await ws.getContact(hugo.id)).tags).toEqual([]);
     const error = await refusal(ws.addTag(hugo.id, 'consent: privacy'));
     expect(error.code).toBe('TAG_NEEDS_CONSENT');
@@ -127,7 +111,7 @@ describe('addTag of Consent: Privacy', () => {
 
   it('changes nothing while an opt-in is in force: the contact has the tag already', async () => {
     const hugo = await contact();
-    await ws.setConsent(privacy(hugo.id, 'opted_in'));
+    await ws.setConsent(privacyDecision(hugo.id, 'opted_in'));
     expect((await ws.getContact(hugo.id)).tags).toEqual([PRIVACY_TAG]);
     for (const tag of SPELLINGS) expect((await ws.addTag(hugo.id, tag)).tags).toEqual([PRIVACY_TAG]);
     expect(await tagEvents()).toEqual(['contact.tagged']);
@@ -135,9 +119,9 @@ describe('addTag of Consent: Privacy', () => {
 
   it('follows the newest decision: an opt-out on one channel, then an opt-in on another', async () => {
     const hugo = await contact();
-    await ws.setConsent(privacy(hugo.id, 'opted_out', 'whatsapp'));
+    await ws.setConsent(privacyDecision(hugo.id, 'opted_out', 'whatsapp'));
     clock.advance(60_000);
-    await ws.setConsent(privacy(hugo.id, 'opted_in', 'email'));
+    await ws.setConsent(privacyDecision(hugo.id, 'opted_in', 'email'));
     expect((await ws.addTag(hugo.id, 'CONSENT: PRIVACY')).tags).toEqual([PRIVACY_TAG]);
   });
 
@@ -206,10 +190,10 @@ describe('a contact tagged Consent: Privacy by hand before the tag was refused',
 
   it('keeps its tag spelled as it was through a recorded opt-in, and loses it at a withdrawal', async () => {
     const hugo = await taggedByHand();
-    await ws.setConsent(privacy(hugo.id, 'opted_in'));
+    await ws.setConsent(privacyDecision(hugo.id, 'opted_in'));
     expect((await ws.getContact(hugo.id)).tags).toEqual(['CONSENT: PRIVACY']);
     clock.advance(60_000);
-    await ws.setConsent(privacy(hugo.id, 'opted_out'));
+    await ws.setConsent(privacyDecision(hugo.id, 'opted_out'));
     expect((await ws.getContact(hugo.id)).tags).toEqual([]);
   });
 });
