@@ -9,7 +9,7 @@ import { ERASED, redactStored } from '../core/events.js';
 import { renderReply, replyText } from '../core/replies.js';
 import { READABLE_TEXT_LENGTH, readableText } from '../core/text.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
-import { getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
+import { asksForConsent, getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
 import { readInboundMessage, senderName, timestampIssue, type InboundMessageSchema, type ReadInboundMessage } from './inputs.js';
 import {
@@ -89,6 +89,8 @@ export async function handleInbound(uow: UnitOfWork, parsed: z.output<typeof Inb
   } else {
     // A message a waiting question took (a valid or an invalid answer, typed or picked) is that
     // answer, and starts no `keyword` binding: the contact was answering, not asking for a workflow.
+    // The consent question is the exception: what the contact asks for while it waits is queued
+    // behind it (startOrQueueWorkflow), to start once they agree, as at the conversation's opening.
     let answeredQuestion = false;
     if (conversation === null) {
       conversation = await uow.openConversation(contact.id, message.channel, deferredOpeningTemplates(uow.workspace.settings));
@@ -96,7 +98,8 @@ export async function handleInbound(uow: UnitOfWork, parsed: z.output<typeof Inb
       await startTriggeredWorkflows(uow, 'conversation_opened', contact, null, 0, message.channel, conversation);
     } else {
       uow.inboundConversationId = conversation.id;
-      answeredQuestion = await answerPendingQuestion(uow, contact, message, conversation, answered);
+      const took = await answerPendingQuestion(uow, contact, message, conversation, answered);
+      answeredQuestion = took !== null && !asksForConsent(took);
       // The opening's workflows that waited for a setting start now, if it is there (startDeferredWorkflows).
       if (conversation.deferredTemplates !== undefined) conversation = await startDeferredWorkflows(uow, contact, conversation);
       // Workflows queued behind a consent question that ended outside this conversation (consent
@@ -330,11 +333,12 @@ async function questionAnsweredByOption(
 
 /**
  * Feeds the message to the question it answers: `known` when questionAnsweredByOption already
- * found it. True when a question took the message, as a valid answer or an invalid one.
+ * found it. The template of the run whose question took the message, as a valid answer or an
+ * invalid one; null when no question waited.
  */
-async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation, known?: WaitingQuestion): Promise<boolean> {
+async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation, known?: WaitingQuestion): Promise<string | null> {
   const waiting = known ?? (await waitingQuestion(uow, contact, message, conversation));
-  if (!waiting) return false;
+  if (!waiting) return null;
   const sent = sentAt(uow, message);
   const input: WorkflowInput = {
     kind: 'message',
@@ -344,7 +348,7 @@ async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message:
     ...(sent !== uow.nowIso ? { sentAt: sent } : {}),
   };
   await advanceRun(uow, waiting.run, input, 0, waiting.state);
-  return true;
+  return waiting.run.templateId;
 }
 
 /**
