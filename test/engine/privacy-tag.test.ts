@@ -76,7 +76,7 @@ describe('createContact with Consent: Privacy in its tags', () => {
     expect(error.message).toContain('U+0009');
   });
 
-  it('asks the contact created without it, as the walkthrough found it did not', async () => {
+  it('asks the contact created without it, where a hand-added tag used to switch the question off', async () => {
     await refusal(ws.createContact({ phone: PHONE, tags: ['CONSENT: PRIVACY'] }));
     const opened = await ws.handleInbound(message({ text: 'hi, my name is Hugo' }));
     expect(questionsIn(opened.replies)).toBe(1);

@@ -160,6 +160,9 @@ describe('PATCH /v1/settings warnings', () => {
     const again = await patchSettings({ ...first.json(), defaultLanguage: 'es' });
     expect(again.statusCode, again.body).toBe(200);
     expect(again.json()).toEqual({ ...first.json(), defaultLanguage: 'es' });
+    // A client that clears what it does not send back may null it: ignored all the same.
+    const nulled = await patchSettings({ warnings: null, defaultLanguage: 'en' });
+    expect(nulled.statusCode, nulled.body).toBe(200);
   });
 
   it('documents warnings in the answer of PATCH only', async () => {

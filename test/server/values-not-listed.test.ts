@@ -63,6 +63,9 @@ describe('a value not in its list is quoted, with the list, on every route', () 
       errors: [{ path: 'type', message: two }],
     });
     expect((await t.as(acme, { method: 'GET', url: '/v1/events?type=consent.given,%20conversation.opened' })).statusCode).toBe(200);
+    // A value repeated in the list is named once.
+    const repeated = await t.as(acme, { method: 'GET', url: `/v1/events?type=${Array.from({ length: 300 }, () => 'x').join(',')},foo` });
+    expect(refusedWith(repeated).errors).toEqual([{ path: 'type', message: `"x" and "foo" are not one of ${EVENT_TYPES}` }]);
   });
 
   it('GET /v1/hooks/{id}/deliveries?status= that is not a delivery status', async () => {

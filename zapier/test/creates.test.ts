@@ -181,6 +181,13 @@ describe('tag_contact and untag_contact', () => {
     expect(trail()).toEqual(['GET /v1/contacts']);
   });
 
+  it('keeps the not-found answer for a contact ID no contact has, with Consent: Privacy too', async () => {
+    route('get', `/v1/contacts/${CONTACT_ID}`, problem(404, 'NOT_FOUND', `Contact ${CONTACT_ID} not found`));
+    const error = await rejection(run(tagContact.operation.perform, { inputData: { contactId: CONTACT_ID, tag: 'Consent: Privacy' } }));
+    expect(errorDetails(error)).toMatchObject({ code: 'NOT_FOUND', status: 404 });
+    expect(trail()).toEqual([`GET /v1/contacts/${CONTACT_ID}`]);
+  });
+
   it('sends Consent: Privacy for a contact that exists, for the server to decide on its privacy decision', async () => {
     route('get', '/v1/contacts', { body: { data: [contact({ tags: ['Consent: Privacy'] })], nextCursor: null } });
     route('post', '/v1/contacts/:id/tags', { body: contact({ tags: ['Consent: Privacy'] }) });

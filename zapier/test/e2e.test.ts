@@ -563,10 +563,17 @@ describe('actions and searches', () => {
   });
 
   it('tag_contact fails with the server’s words when it adds Consent: Privacy without a privacy opt-in', async () => {
-    const error = await rejection(run(tagContact.operation.perform, { inputData: { phone: '+34600000023', tag: 'CONSENT: PRIVACY' } }));
+    const existing = ItemSchema.parse(await run(tagContact.operation.perform, { inputData: { phone: '+34600000023', tag: 'VIP' } }));
+    const error = await rejection(run(tagContact.operation.perform, { inputData: { contactId: String(existing.id), tag: 'CONSENT: PRIVACY' } }));
     expect(errorDetails(error)).toMatchObject({ name: 'AppError', code: 'TAG_NEEDS_CONSENT', status: 422 });
     expect(errorDetails(error).message).toMatch(/^tag: tag "CONSENT: PRIVACY" is Consent: Privacy, which follows the contact's privacy decision/);
     expect(errorDetails(error).message).toContain('/consents/privacy/{channel}, which adds the tag');
+  });
+
+  it('tag_contact makes no contact for Consent: Privacy when no contact has the details', async () => {
+    const error = await rejection(run(tagContact.operation.perform, { inputData: { phone: '+34600000024', tag: 'Consent: Privacy' } }));
+    expect(errorDetails(error)).toMatchObject({ name: 'AppError', code: 'TAG_NEEDS_CONSENT', status: 422 });
+    expect(await run(findContact.operation.perform, { inputData: { phone: '+34600000024' } })).toEqual([]);
   });
 
   it('send_inbound_message runs keywords and returns the replies', async () => {

@@ -45,7 +45,8 @@ export interface HubSpotPluginOptions {
  */
 const PORTAL_ID_FORM = 'the numeric HubSpot account id';
 const PortalIdSchema = z
-  .union([z.string(), z.number()], { error: requiredOr(`must be ${PORTAL_ID_FORM}`) })
+  // A number past 2^53 was rounded by JSON.parse: it is not the id that was sent.
+  .union([z.string(), z.number().refine(Number.isSafeInteger, `must be ${PORTAL_ID_FORM}`)], { error: requiredOr(`must be ${PORTAL_ID_FORM}`) })
   .transform(String)
   .refine((portalId) => HubSpotSettingsSchema.shape.portalId.safeParse(portalId).success, `must be ${PORTAL_ID_FORM}`);
 const PortalOfAction = z.object({ origin: z.object({ portalId: PortalIdSchema }) });

@@ -17,7 +17,8 @@ const EventQuerySchema = z
       .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
       // The types not known are named together, in one entry for the parameter, as the client wrote it.
       .superRefine((types, context) => {
-        const unknown = types.filter((type) => !isPublicEventType(type));
+        // Each unknown value once: a type repeated in the list is named once.
+        const unknown = [...new Set(types.filter((type) => !isPublicEventType(type)))];
         if (unknown.length > 0) context.addIssue({ code: 'custom', message: noneOf(unknown, PUBLIC_EVENT_TYPES) });
       })
       .pipe(z.array(PublicEventTypeSchema).min(1, 'name at least one event type'))

@@ -90,7 +90,7 @@ const SettingsPatchSchema = z
         'Made by Consentry: the value read back (masked, or in full as the answer that made it showed it) keeps it; null makes a new one, shown in full in this answer, ' +
           'the old one signing beside it for 24 hours as POST /v1/settings/outbound-webhook/secret does by default (while no outboundWebhookUrl is set, null changes nothing)',
       ),
-    warnings: z.array(z.unknown()).optional().describe("Ignored: an earlier answer's warnings, sent back with the settings read from it"),
+    warnings: z.array(z.unknown()).nullish().describe("Ignored: an earlier answer's warnings, sent back with the settings read from it"),
   })
   .strict();
 

@@ -165,7 +165,7 @@ describe('the portal an unsigned body names', () => {
     expect(await unsigned(app, ACTION_PATH, '{"callbackId":"x"}')).toEqual(expect.objectContaining({ detail: NONE, errors: [{ path: 'origin', message: 'is required' }] }));
     expect(await unsigned(app, ACTION_PATH, '{"origin":{}}')).toEqual(expect.objectContaining({ detail: NONE, errors: [{ path: 'origin.portalId', message: 'is required' }] }));
     expect(await unsigned(app, ACTION_PATH, '')).toEqual(expect.objectContaining({ detail: NONE, errors: [{ path: 'body', message: 'is required' }] }));
-    for (const portalId of ['"abc"', '-5', 'true', '"12.5"']) {
+    for (const portalId of ['"abc"', '-5', 'true', '"12.5"', '9007199254740993']) {
       expect(await unsigned(app, ACTION_PATH, `{"origin":{"portalId":${portalId}}}`)).toEqual(
         expect.objectContaining({ code: 'VALIDATION_FAILED', detail: MALFORMED, errors: [{ path: 'origin.portalId', message: 'must be the numeric HubSpot account id' }] }),
       );

@@ -13,7 +13,8 @@ const perform = async (z: ZObject, bundle: Bundle) => {
   // A new contact has no privacy decision, so the server would refuse the tag: making the contact
   // first would leave it behind, untagged, for a step that failed.
   const { contact, warnings } = await resolveContact(z, bundle, input, { createIfMissing: !privacyTag }).catch((error: unknown) => {
-    if (privacyTag && refusalOf(error)?.code === 'NOT_FOUND') {
+    // Only for addresses: a contact ID no contact has stays the server's 404.
+    if (privacyTag && input.contactId === undefined && refusalOf(error)?.code === 'NOT_FOUND') {
       throw new z.errors.Error(
         `Tag "${input.tag}" is ${PRIVACY_TAG}, which Consentry adds when the contact's privacy consent is recorded, and no Consentry contact has ` +
           'these details yet, so none is recorded: use Record Consent with purpose privacy instead, which creates the contact and adds the tag',
