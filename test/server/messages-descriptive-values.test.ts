@@ -144,12 +144,13 @@ describe('POST /v1/messages: every ignored value is named at once, in field orde
   });
 });
 
+// A null text or button is absent, not wrong (messages-empty-text.test.ts): a STOP clicked beside `text: null` is read.
 describe('POST /v1/messages: the values that identify a message, and its content, stay strict', () => {
   it.each([
     [{ channel: 'messenger', messageId: 5, from: { id: 'psid-s' }, text: 'STOP' }, 'messageId'],
     [{ channel: 'messenger', messageId: 'mid.s', from: { id: null }, text: 'STOP' }, 'from.id'],
     [{ channel: 'messenger', messageId: 'mid.s', from: { id: 'psid-s' }, text: 5 }, 'text'],
-    [{ channel: 'messenger', messageId: 'mid.s', from: { id: 'psid-s' }, text: 'STOP', button: null }, 'button'],
+    [{ channel: 'messenger', messageId: 'mid.s', from: { id: 'psid-s' }, text: 'STOP', button: 5 }, 'button'],
     [{ channel: null, messageId: 'mid.s', from: { id: 'psid-s' }, text: 'STOP' }, 'channel'],
     [{ channel: 'messenger', messageId: 'mid.s', from: { id: 'psid-s', avatar: 'x' }, text: 'STOP' }, 'from.avatar'],
   ])('refuses %j naming %s', async (payload, path) => {
