@@ -61,10 +61,11 @@ export function parseSettings(input: unknown, checks: SettingsChecks = {}): Work
     ...(checks.triggersSet === true ? inertTriggerIssues(triggers) : []),
     ...(keywords === undefined ? [] : unstartableKeywordTriggerIssues(triggers, keywords, checks)),
   ];
-  const bindingIssues = [
+  // Each binding's issues by its place in the list, whichever check found them.
+  const bindingIssues = inPathOrder([
     ...refusedBindings,
     ...(checks.triggersSet === true ? sameReadingKeywordIssues(triggers, new Set(refusedBindings.map(bindingIndex))) : []),
-  ].sort((a, b) => bindingIndex(a) - bindingIndex(b));
+  ]);
   const issues = [...bindingIssues, ...(replies === undefined ? [] : replyVariableIssues(replies, checks.repliesSet))];
   if (issues.length > 0) refusals.push(invalidInput('settings', issues));
   const [first] = refusals;

@@ -62,11 +62,11 @@ const PRIVACY_TAG_REMOVED =
 /**
  * The tags of a new contact's body that the engine would refuse, each by its place: one holding a
  * control or bidirectional formatting character (addTag), and `Consent: Privacy`, which follows
- * the contact's privacy decision and a new contact has none (createContact).
+ * the contact's privacy decision and a new contact has none (createContact). The problem answer
+ * lists them in path order (problem(), inPathOrder).
  */
 function newTagIssues(body: unknown): FieldIssue[] {
-  const place = (issue: FieldIssue): number => Number(issue.path.slice('tags.'.length));
-  return [...tagCharacterIssues(body), ...newContactTagIssues(body)].sort((a, b) => place(a) - place(b));
+  return [...tagCharacterIssues(body), ...newContactTagIssues(body)];
 }
 
 /** The tags of a contact body that addTag would refuse for a control or bidirectional formatting character, each by its place. */
