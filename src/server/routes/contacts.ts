@@ -63,7 +63,7 @@ const PRIVACY_TAG_REMOVED =
  * The tags of a new contact's body that the engine would refuse, each by its place: one holding a
  * control or bidirectional formatting character (addTag), and `Consent: Privacy`, which follows
  * the contact's privacy decision and a new contact has none (createContact). The problem answer
- * lists them in path order (problem(), inPathOrder).
+ * lists them in path order (inPathOrder, which every problem answer applies).
  */
 function newTagIssues(body: unknown): FieldIssue[] {
   return [...tagCharacterIssues(body), ...newContactTagIssues(body)];
