@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../config.js';
 import type { Workspace } from '../core/settings.js';
-import { asksForConsentAtOpening, triggersMissingAdvisedSettings, waitingTriggers } from '../core/workflow/templates.js';
+import { asksForConsentAtOpening, lacksOutboundWebhook, triggersMissingAdvisedSettings, waitingTriggers } from '../core/workflow/templates.js';
 import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
@@ -249,10 +249,7 @@ export function settingsNotices(workspace: Pick<Workspace, 'name' | 'settings'>,
         `Set it: ${settingCommand(baseUrl, 'privacyPolicyUrl')}`,
     );
   }
-  // Messages nothing waits to answer (a question's time-out text, a workflow a tag added from
-  // outside starts) go out only through the outbound webhook; without one they reach nobody, and
-  // the contact's next message answers a question they never saw (README, Inbound messages).
-  if (enabled.length > 0 && workspace.settings.outboundWebhookUrl === null) {
+  if (lacksOutboundWebhook(workspace.settings)) {
     notices.push(
       `Workspace "${workspace.name}": no outboundWebhookUrl, so the messages its workflows send outside an answer to POST /v1/messages ` +
         `(a question's time-out text, the messages of a workflow a tag added from outside starts) reach no one. ` +

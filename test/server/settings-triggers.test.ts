@@ -121,12 +121,13 @@ describe('PATCH /v1/settings with keyword bindings whose phrases read the same',
   });
 });
 
+const OUTBOUND_URL = 'https://example.com/consentry/outbound';
 const WarningsSchema = z.object({ warnings: z.array(z.object({ path: z.string(), message: z.string() })) });
 
 describe('PATCH /v1/settings warnings', () => {
 
   it('names triggers when no enabled conversation_opened binding asks for privacy consent, with the binding to add and "triggers": null', async () => {
-    await patchSettings({ privacyPolicyUrl: 'https://example.com/privacy' });
+    await patchSettings({ privacyPolicyUrl: 'https://example.com/privacy', outboundWebhookUrl: OUTBOUND_URL });
     const res = await patchSettings({ triggers: [{ trigger: 'keyword', match: 'track order', template: 'welcome-request-email' }] });
     expect(res.statusCode, res.body).toBe(200);
     expect(parsed(res, WarningsSchema).warnings).toEqual([
@@ -148,11 +149,48 @@ describe('PATCH /v1/settings warnings', () => {
   });
 
   it('names privacyPolicyUrl while the privacy question waits for it, and nothing once it is set', async () => {
-    const res = await patchSettings({ defaultCountry: 'ES' });
+    const res = await patchSettings({ defaultCountry: 'ES', outboundWebhookUrl: OUTBOUND_URL });
     expect(parsed(res, WarningsSchema).warnings).toEqual([
       { path: 'privacyPolicyUrl', message: expect.stringContaining('is not set, so request-consent-privacy (on conversation_opened) starts nothing and no consent is asked until it is') },
     ]);
     expect(parsed(await patchSettings({ privacyPolicyUrl: 'https://example.com/privacy' }), WarningsSchema).warnings).toEqual([]);
+  });
+
+  it('names outboundWebhookUrl while workflows run whose time-out texts would reach no one, and nothing without workflows or once it is set', async () => {
+    const res = await patchSettings({ privacyPolicyUrl: 'https://example.com/privacy' });
+    expect(parsed(res, WarningsSchema).warnings).toEqual([
+      {
+        path: 'outboundWebhookUrl',
+        message:
+          "is not set, so the messages workflows send outside an answer to POST /v1/messages (a question's time-out text, the messages of a workflow " +
+          'a tag added from outside starts) reach no one: set it to a receiver that sends them on',
+      },
+    ]);
+    const disabled = await patchSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: false }] });
+    expect(parsed(disabled, WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
+    await patchSettings({ triggers: null });
+    expect(parsed(await patchSettings({ outboundWebhookUrl: OUTBOUND_URL }), WarningsSchema).warnings).toEqual([]);
+  });
+
+  it('names defaultCountry while a bound welcome-request-phone refuses national numbers, as serve says at start', async () => {
+    const phone = { trigger: 'keyword', match: 'call me', template: 'welcome-request-phone' };
+    const res = await patchSettings({
+      privacyPolicyUrl: 'https://example.com/privacy',
+      outboundWebhookUrl: OUTBOUND_URL,
+      triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }, phone],
+    });
+    expect(parsed(res, WarningsSchema).warnings).toEqual([
+      {
+        path: 'defaultCountry',
+        message:
+          'is not set, so welcome-request-phone (on keyword) asks for a phone number with its country code and refuses a national one (600 000 001): ' +
+          'set it to the country (ISO 3166-1 alpha-2, e.g. ES) whose national numbers contacts write',
+      },
+    ]);
+    const off = await patchSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }, { ...phone, enabled: false }] });
+    expect(parsed(off, WarningsSchema).warnings).toEqual([]);
+    await patchSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy' }, phone] });
+    expect(parsed(await patchSettings({ defaultCountry: 'ES' }), WarningsSchema).warnings).toEqual([]);
   });
 
   it('takes its own answer sent back whole, warnings included, and warns as before', async () => {

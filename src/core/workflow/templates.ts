@@ -62,6 +62,16 @@ export function asksForConsentAtOpening(settings: Pick<WorkspaceSettings, 'trigg
   return settings.triggers.some((binding) => binding.enabled && binding.trigger === 'conversation_opened' && asksForConsent(binding.template));
 }
 
+/**
+ * Whether the workspace's workflows send messages that nothing carries: a question's time-out text
+ * and the messages of a workflow started from outside (a tag added, `startWorkflow`) answer no
+ * request, so they go out only through the outbound webhook, and without one reach no one while
+ * the contact's next message answers a question they never saw.
+ */
+export function lacksOutboundWebhook(settings: Pick<WorkspaceSettings, 'triggers' | 'outboundWebhookUrl'>): boolean {
+  return settings.outboundWebhookUrl === null && settings.triggers.some((binding) => binding.enabled);
+}
+
 /** An enabled trigger whose workflow cannot start until the workspace has a setting its texts need. */
 export interface WaitingTrigger {
   trigger: WorkflowTrigger;

@@ -4,7 +4,7 @@ import { checkHubSpotAccountClaim, createHubSpotAccountVerifier } from '../../..
 import { forgetIssuedTokens, rememberIssuedTokens, withKeptRefreshToken, type IssuedHubSpotTokens } from '../../../connectors/hubspot/oauth.js';
 import { ConsentryError, describeIssues, isConsentryError, issuesOfRefusal, refusalOf, withUnnamedFields, type ErrorCode, type FieldIssue } from '../../core/errors.js';
 import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace, type WorkspaceSettings } from '../../core/settings.js';
-import { asksForConsentAtOpening, waitingTriggers } from '../../core/workflow/templates.js';
+import { asksForConsentAtOpening, lacksOutboundWebhook, triggersMissingAdvisedSettings, waitingTriggers } from '../../core/workflow/templates.js';
 import type { WorkspaceEngine } from '../../engine.js';
 import { hubSpotAccountOf, sameHubSpotAccount } from '../../engine/integrations.js';
 import { SETTINGS_REFUSAL_CODES } from '../../engine/settings.js';
@@ -137,7 +137,8 @@ const SettingsJsonSchema = z.object({
 const SETTINGS_WARNINGS_DESCRIPTION =
   'What the settings as changed leave undone, by field; empty when nothing: `triggers` when no enabled conversation_opened binding asks for privacy consent ' +
   '(a contact who opens a conversation is not asked; "triggers": null restores the default list), `privacyPolicyUrl` while a bound workflow that needs it ' +
-  '(request-consent-privacy) starts nothing for lack of it. The change is stored all the same.';
+  '(request-consent-privacy) starts nothing for lack of it, `outboundWebhookUrl` while workflows run whose time-out texts and messages started from outside ' +
+  'would reach no one, `defaultCountry` while a bound welcome-request-phone refuses national numbers. The change is stored all the same.';
 
 const SettingsPatchAnswerSchema = SettingsJsonSchema.extend({ warnings: z.array(FieldIssueJsonSchema).describe(SETTINGS_WARNINGS_DESCRIPTION) });
 
@@ -145,8 +146,10 @@ const SettingsPatchAnswerSchema = SettingsJsonSchema.extend({ warnings: z.array(
  * What the settings as changed leave undone, told in the answer to the change as `consentry serve`
  * tells it at every start (settingsNotices in src/cli/serve.ts), from the same checks: a trigger
  * list is replaced whole, so one sent without the default binding turns the privacy question off
- * without a word otherwise; and a bound workflow that needs a setting starts nothing until it is
- * there (waitingTriggers). Consent is asked before data is taken in (GDPR Art. 7(1): the
+ * without a word otherwise; a bound workflow that needs a setting starts nothing until it is
+ * there (waitingTriggers); what workflows send outside an answer needs the outbound webhook
+ * (lacksOutboundWebhook); and welcome-request-phone refuses national numbers without a default
+ * country (triggersMissingAdvisedSettings). Consent is asked before data is taken in (GDPR Art. 7(1): the
  * controller must be able to show it was given).
  */
 function settingsWarnings(settings: WorkspaceSettings): z.infer<typeof FieldIssueJsonSchema>[] {
@@ -167,6 +170,24 @@ function settingsWarnings(settings: WorkspaceSettings): z.infer<typeof FieldIssu
     warnings.push({
       path: setting,
       message: `is not set, so ${[...new Set(bindings)].join(', ')} starts nothing and no consent is asked until it is: set it to the URL of the workspace's privacy policy`,
+    });
+  }
+  if (lacksOutboundWebhook(settings)) {
+    warnings.push({
+      path: 'outboundWebhookUrl',
+      message:
+        "is not set, so the messages workflows send outside an answer to POST /v1/messages (a question's time-out text, the messages of a workflow " +
+        'a tag added from outside starts) reach no one: set it to a receiver that sends them on',
+    });
+  }
+  const lacking = triggersMissingAdvisedSettings(settings);
+  if (lacking.length > 0) {
+    const bindings = [...new Set(lacking.map((binding) => `${binding.template} (on ${binding.trigger})`))];
+    warnings.push({
+      path: 'defaultCountry',
+      message:
+        `is not set, so ${bindings.join(', ')} asks for a phone number with its country code and refuses a national one (600 000 001): ` +
+        'set it to the country (ISO 3166-1 alpha-2, e.g. ES) whose national numbers contacts write',
     });
   }
   return warnings;
