@@ -101,7 +101,9 @@ describe('welcome templates never close the conversation', () => {
       expect(ask).toMatchObject({ questionType: field, saveTo: field });
       if (ask === undefined || branch?.type !== 'branch') throw new Error('template shape');
       expect(branch.then).toBe(ask.branches.answered);
-      expect(ask.branches.timeout).toBe(ask.branches.answered);
+      // An unanswered question is told so rather than thanked for an answer, and the flow still ends done.
+      expect(ask.branches.timeout).not.toBe(ask.branches.answered);
+      expect(step(def, ask.branches.timeout, 'send_message')).toMatchObject({ text: expect.stringMatching(/^We did not get your /), next: 'end_done' });
       expect(step(def, ask.branches.invalid, 'jump_to')).toMatchObject({ target: ask.id, maxJumps: 3 });
       expect(def.steps.filter((s) => s.type === 'end').map((s) => (s.type === 'end' ? s.outcome : null))).toEqual(['done']);
     });

@@ -407,6 +407,8 @@ const INTERNATIONAL_PHONE_RETRY = `That doesn't look like a phone number with it
 const WELCOME = 'Hi Ana, welcome! Thanks for getting in touch.';
 const THANKS = 'Thank you! One of our team will be with you shortly.';
 const EMAIL_UNREAD = 'Sorry, we could not read an email address in your replies. One of our team will be with you shortly.';
+const EMAIL_UNANSWERED = 'We did not get your email address. One of our team will be with you shortly.';
+const PHONE_UNANSWERED = 'We did not get your phone number. One of our team will be with you shortly.';
 const PHONE_UNREAD = 'Sorry, we could not read a phone number in your replies. One of our team will be with you shortly.';
 
 describe('welcome-request-email', () => {
@@ -461,7 +463,7 @@ describe('welcome-request-email', () => {
     const h = new Harness(def());
     h.start();
     expect(h.fireCurrentTimer()).toEqual([
-      { type: 'send_message', text: THANKS },
+      { type: 'send_message', text: EMAIL_UNANSWERED },
       { type: 'clear_timer' },
     ]);
     expect(h.log.some((e) => e.type === 'close_conversation')).toBe(false);
@@ -555,7 +557,7 @@ describe('welcome-request-phone', () => {
     const h = new Harness(def());
     h.start();
     h.reply('?');
-    expect(sentTexts(h.fireCurrentTimer())).toEqual([THANKS]);
+    expect(sentTexts(h.fireCurrentTimer())).toEqual([PHONE_UNANSWERED]);
     expect(h.log.some((e) => e.type === 'close_conversation')).toBe(false);
     expect(h.state.outcome).toBe('done');
   });
