@@ -9,6 +9,8 @@ export * from './core/consent.js';
 export * from './core/errors.js';
 export * from './core/events.js';
 export * from './core/settings.js';
+export { settingsWarnings } from './core/settings-warnings.js';
+export type { SettingsWarning, WarnedSetting } from './core/settings-warnings.js';
 export type { Contact, ContactIdentity } from './core/contact.js';
 export { normalizeEmail, normalizePhone } from './core/contact.js';
 export { classifyKeyword, normalizeText, BUILT_IN_KEYWORDS } from './core/keywords.js';

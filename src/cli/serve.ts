@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_VARIABLES, ConfigError, loadConfig } from '../config.js';
 import type { Workspace } from '../core/settings.js';
-import { asksForConsentAtOpening, lacksOutboundWebhook, triggersMissingAdvisedSettings, waitingTriggers } from '../core/workflow/templates.js';
+import { settingsWarnings, type WarnedSetting } from '../core/settings-warnings.js';
 import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
@@ -212,8 +212,8 @@ async function keyForOnlyWorkspace(store: Store, workspace: Workspace): Promise<
   return made ? { workspaceId: workspace.id, key: created.key } : null;
 }
 
-/** An example value of each setting a workflow may need, for the command that sets it. */
-const SETTING_EXAMPLES: Readonly<Record<'privacyPolicyUrl' | 'defaultCountry' | 'outboundWebhookUrl', string>> = {
+/** An example value of each setting a warning names, for the command that sets it. */
+const SETTING_EXAMPLES: Readonly<Record<Exclude<WarnedSetting, 'triggers'>, string>> = {
   privacyPolicyUrl: 'https://example.com/privacy',
   defaultCountry: 'ES',
   outboundWebhookUrl: 'https://example.com/consentry/outbound',
@@ -225,44 +225,15 @@ function settingCommand(baseUrl: string, setting: keyof typeof SETTING_EXAMPLES)
 }
 
 /**
- * What a workspace's bound workflows lack, one line each: a consent question no binding asks while
- * other workflows run, a workflow that starts nothing until a setting is there (waitingTriggers),
- * messages sent outside an answer with no outbound webhook to carry them, and a workflow that runs
- * but refuses answers a setting would let it read (triggersMissingAdvisedSettings). Said at every start, before the first contact meets it.
+ * What a workspace's settings leave undone (settingsWarnings, which the answer to each
+ * `PATCH /v1/settings` lists too), one line each with the command that sets a missing setting.
+ * Said at every start, before the first contact meets it.
  */
 export function settingsNotices(workspace: Pick<Workspace, 'name' | 'settings'>, baseUrl: string): string[] {
-  const notices: string[] = [];
-  const enabled = workspace.settings.triggers.filter((binding) => binding.enabled);
-  // Workflows run, but none asks for consent when a contact writes: a triggers list sent back
-  // without the default binding turns the question off without a word (a list is replaced whole).
-  if (enabled.length > 0 && !asksForConsentAtOpening(workspace.settings)) {
-    notices.push(
-      `Workspace "${workspace.name}": no enabled conversation_opened binding asks for privacy consent, so a contact who writes is not asked before ` +
-        `its workflows (${[...new Set(enabled.map((binding) => binding.template))].join(', ')}) take in their data. ` +
-        `Bind it again: add {"trigger":"conversation_opened","template":"request-consent-privacy"} to settings.triggers ("triggers": null restores the default list)`,
-    );
-  }
-  for (const waiting of waitingTriggers(workspace.settings)) {
-    notices.push(
-      `Workspace "${workspace.name}": ${waiting.template} (on ${waiting.trigger}) starts only once ${waiting.missing.join(', ')} is set; ` +
-        `until then no consent is asked${waiting.trigger === 'conversation_opened' ? ' (conversations opened meanwhile ask it at the contact\'s next message once it is set)' : ''}. ` +
-        `Set it: ${settingCommand(baseUrl, 'privacyPolicyUrl')}`,
-    );
-  }
-  if (lacksOutboundWebhook(workspace.settings)) {
-    notices.push(
-      `Workspace "${workspace.name}": no outboundWebhookUrl, so the messages its workflows send outside an answer to POST /v1/messages ` +
-        `(a question's time-out text, the messages of a workflow a tag added from outside starts) reach no one. ` +
-        `Set it to a receiver that sends them on: ${settingCommand(baseUrl, 'outboundWebhookUrl')}`,
-    );
-  }
-  for (const lacking of triggersMissingAdvisedSettings(workspace.settings)) {
-    notices.push(
-      `Workspace "${workspace.name}": ${lacking.template} (on ${lacking.trigger}) has no ${lacking.advised.join(', ')} to read a national phone number with: ` +
-        `it asks for the number with its country code and refuses a national one (600 000 001). Set it: ${settingCommand(baseUrl, 'defaultCountry')}`,
-    );
-  }
-  return notices;
+  return settingsWarnings(workspace.settings).map(
+    (warning) =>
+      `Workspace "${workspace.name}": ${warning.path}: ${warning.message}` + (warning.path === 'triggers' ? '' : `. With curl: ${settingCommand(baseUrl, warning.path)}`),
+  );
 }
 
 /**

@@ -17,9 +17,9 @@ describe('settingsNotices', () => {
   it('tells a workspace binding welcome-request-phone without a default country, with the command that sets one', () => {
     const settings = { ...defaultSettings(), outboundWebhookUrl: OUTBOUND_URL, privacyPolicyUrl: POLICY_URL, triggers: [...defaultSettings().triggers, PHONE_BINDING] };
     expect(settingsNotices({ name: 'Acme', settings }, BASE)).toEqual([
-      'Workspace "Acme": welcome-request-phone (on conversation_opened) has no defaultCountry to read a national phone number with: ' +
-        'it asks for the number with its country code and refuses a national one (600 000 001). ' +
-        `Set it: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"defaultCountry":"ES"}'`,
+      'Workspace "Acme": defaultCountry: is not set, so welcome-request-phone (on conversation_opened) asks for a phone number with its country code and ' +
+        'refuses a national one (600 000 001): set it to the country (ISO 3166-1 alpha-2, e.g. ES) whose national numbers contacts write. ' +
+        `With curl: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"defaultCountry":"ES"}'`,
     ]);
   });
 
@@ -28,23 +28,27 @@ describe('settingsNotices', () => {
     const notices = settingsNotices({ name: 'Acme', settings }, BASE);
     expect(notices).toHaveLength(2);
     expect(notices[0]).toBe(
-      'Workspace "Acme": request-consent-privacy (on conversation_opened) starts only once privacyPolicyUrl is set; until then no consent is asked ' +
-        "(conversations opened meanwhile ask it at the contact's next message once it is set). " +
-        `Set it: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"privacyPolicyUrl":"${POLICY_URL}"}'`,
+      'Workspace "Acme": privacyPolicyUrl: is not set, so request-consent-privacy (on conversation_opened) starts nothing and no consent is asked until it is ' +
+        "(conversations opened meanwhile are asked at the contact's next message once it is set): set it to the URL of the workspace's privacy policy. " +
+        `With curl: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"privacyPolicyUrl":"${POLICY_URL}"}'`,
     );
-    expect(notices[1]).toContain('has no defaultCountry');
+    expect(notices[1]).toContain('defaultCountry: is not set');
   });
 
   it('tells a workspace whose workflows run while no conversation_opened binding asks for privacy consent', () => {
     const welcomeOnly = { ...defaultSettings(), outboundWebhookUrl: OUTBOUND_URL, privacyPolicyUrl: POLICY_URL, triggers: [{ trigger: 'keyword', match: 'track order', template: 'welcome-request-email', enabled: true } as const] };
     expect(settingsNotices({ name: 'Acme', settings: welcomeOnly }, BASE)).toEqual([
-      'Workspace "Acme": no enabled conversation_opened binding asks for privacy consent, so a contact who writes is not asked before its workflows (welcome-request-email) take in their data. ' +
-        'Bind it again: add {"trigger":"conversation_opened","template":"request-consent-privacy"} to settings.triggers ("triggers": null restores the default list)',
+      'Workspace "Acme": triggers: no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation ' +
+        'before its workflows (welcome-request-email) take in their data: add {"trigger":"conversation_opened","template":"request-consent-privacy"} to triggers, ' +
+        'or send "triggers": null to restore the default list',
     ]);
     const disabled = { ...welcomeOnly, triggers: [...welcomeOnly.triggers, { ...defaultSettings().triggers[0], enabled: false }] };
     expect(settingsNotices({ name: 'Acme', settings: disabled as typeof welcomeOnly }, BASE)).toHaveLength(1);
-    // No workflow at all: nothing takes in data, and nothing is said.
-    expect(settingsNotices({ name: 'Acme', settings: { ...welcomeOnly, triggers: [] } }, BASE)).toEqual([]);
+    // No workflow at all: the question is off all the same, and said as the answer to the PATCH that sent the list says it.
+    expect(settingsNotices({ name: 'Acme', settings: { ...welcomeOnly, triggers: [] } }, BASE)).toEqual([
+      'Workspace "Acme": triggers: no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation: ' +
+        'add {"trigger":"conversation_opened","template":"request-consent-privacy"} to triggers, or send "triggers": null to restore the default list',
+    ]);
   });
 
   it('says nothing once the workspace has both settings', () => {
@@ -54,12 +58,12 @@ describe('settingsNotices', () => {
   it('tells a workspace whose workflows run without an outbound webhook that what they send outside an answer reaches no one', () => {
     const settings = { ...defaultSettings(), privacyPolicyUrl: POLICY_URL };
     expect(settingsNotices({ name: 'Acme', settings }, BASE)).toEqual([
-      'Workspace "Acme": no outboundWebhookUrl, so the messages its workflows send outside an answer to POST /v1/messages ' +
-        "(a question's time-out text, the messages of a workflow a tag added from outside starts) reach no one. " +
-        `Set it to a receiver that sends them on: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"outboundWebhookUrl":"${OUTBOUND_URL}"}'`,
+      'Workspace "Acme": outboundWebhookUrl: is not set, so the messages workflows send outside an answer to POST /v1/messages ' +
+        "(a question's time-out text, the messages of a workflow a tag added from outside starts) reach no one: set it to a receiver that sends them on. " +
+        `With curl: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"outboundWebhookUrl":"${OUTBOUND_URL}"}'`,
     ]);
-    // No workflow runs, so nothing is sent outside an answer: nothing is said.
-    expect(settingsNotices({ name: 'Acme', settings: { ...settings, triggers: [] } }, BASE)).toEqual([]);
+    // No workflow runs, so nothing is sent outside an answer: only the question turned off is said.
+    expect(settingsNotices({ name: 'Acme', settings: { ...settings, triggers: [] } }, BASE).map((notice) => notice.split(':')[1])).toEqual([' triggers']);
     expect(settingsNotices({ name: 'Acme', settings: { ...settings, outboundWebhookUrl: OUTBOUND_URL } }, BASE)).toEqual([]);
   });
 });
@@ -90,8 +94,8 @@ describe('consentry serve: the default country welcome-request-phone needs', () 
     served.child.kill('SIGTERM');
     expect(await served.exited).toBe(0);
     const output = served.output();
-    expect(output).toContain('Workspace "Acme": welcome-request-phone (on conversation_opened) has no defaultCountry to read a national phone number with');
+    expect(output).toContain('Workspace "Acme": defaultCountry: is not set, so welcome-request-phone (on conversation_opened) asks for a phone number with its country code');
     expect(output).toContain(`-d '{"defaultCountry":"ES"}'`);
-    expect(output).not.toContain('starts only once');
+    expect(output).not.toContain('privacyPolicyUrl');
   }, 60_000);
 });

@@ -132,7 +132,7 @@ describe('consentry serve', () => {
     expect(key).not.toBe('');
     expect(printed).toContain(`http://127.0.0.1:${first.port}/docs`);
     expect(printed).toContain(`http://127.0.0.1:${first.port}/openapi.json`);
-    expect(printed).toContain('Workspace "Default workspace": request-consent-privacy (on conversation_opened) starts only once privacyPolicyUrl is set');
+    expect(printed).toContain('Workspace "Default workspace": privacyPolicyUrl: is not set, so request-consent-privacy (on conversation_opened) starts nothing');
 
     const base = `http://127.0.0.1:${first.port}`;
     const stop = await fetch(`${base}/v1/messages`, {
@@ -171,7 +171,7 @@ describe('consentry serve', () => {
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
     expect(second.output()).not.toContain('API key:');
-    expect(second.output()).toContain('starts only once privacyPolicyUrl is set');
+    expect(second.output()).toContain('privacyPolicyUrl: is not set, so request-consent-privacy (on conversation_opened) starts nothing');
   }, 60_000);
 
   it('says nothing about the consent workflow once the privacy policy URL is set', async () => {

@@ -3,8 +3,8 @@ import { z } from 'zod';
 import { checkHubSpotAccountClaim, createHubSpotAccountVerifier } from '../../../connectors/hubspot/account.js';
 import { forgetIssuedTokens, rememberIssuedTokens, withKeptRefreshToken, type IssuedHubSpotTokens } from '../../../connectors/hubspot/oauth.js';
 import { ConsentryError, describeIssues, isConsentryError, issuesOfRefusal, refusalOf, withUnnamedFields, type ErrorCode, type FieldIssue } from '../../core/errors.js';
+import { settingsWarnings } from '../../core/settings-warnings.js';
 import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace, type WorkspaceSettings } from '../../core/settings.js';
-import { asksForConsentAtOpening, lacksOutboundWebhook, triggersMissingAdvisedSettings, waitingTriggers } from '../../core/workflow/templates.js';
 import type { WorkspaceEngine } from '../../engine.js';
 import { hubSpotAccountOf, sameHubSpotAccount } from '../../engine/integrations.js';
 import { SETTINGS_REFUSAL_CODES } from '../../engine/settings.js';
@@ -142,56 +142,6 @@ const SETTINGS_WARNINGS_DESCRIPTION =
 
 const SettingsPatchAnswerSchema = SettingsJsonSchema.extend({ warnings: z.array(FieldIssueJsonSchema).describe(SETTINGS_WARNINGS_DESCRIPTION) });
 
-/**
- * What the settings as changed leave undone, told in the answer to the change as `consentry serve`
- * tells it at every start (settingsNotices in src/cli/serve.ts), from the same checks: a trigger
- * list is replaced whole, so one sent without the default binding turns the privacy question off
- * without a word otherwise; a bound workflow that needs a setting starts nothing until it is
- * there (waitingTriggers); what workflows send outside an answer needs the outbound webhook
- * (lacksOutboundWebhook); and welcome-request-phone refuses national numbers without a default
- * country (triggersMissingAdvisedSettings). Consent is asked before data is taken in (GDPR Art. 7(1): the
- * controller must be able to show it was given).
- */
-function settingsWarnings(settings: WorkspaceSettings): z.infer<typeof FieldIssueJsonSchema>[] {
-  const warnings: z.infer<typeof FieldIssueJsonSchema>[] = [];
-  if (!asksForConsentAtOpening(settings)) {
-    const running = [...new Set(settings.triggers.filter((binding) => binding.enabled).map((binding) => binding.template))];
-    warnings.push({
-      path: 'triggers',
-      message:
-        'no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation' +
-        (running.length > 0 ? ` before its workflows (${running.join(', ')}) take in their data` : '') +
-        ': add {"trigger":"conversation_opened","template":"request-consent-privacy"} to triggers, or send "triggers": null to restore the default list',
-    });
-  }
-  const waiting = waitingTriggers(settings);
-  for (const setting of [...new Set(waiting.flatMap((binding) => binding.missing))]) {
-    const bindings = waiting.filter((binding) => binding.missing.includes(setting)).map((binding) => `${binding.template} (on ${binding.trigger})`);
-    warnings.push({
-      path: setting,
-      message: `is not set, so ${[...new Set(bindings)].join(', ')} starts nothing and no consent is asked until it is: set it to the URL of the workspace's privacy policy`,
-    });
-  }
-  if (lacksOutboundWebhook(settings)) {
-    warnings.push({
-      path: 'outboundWebhookUrl',
-      message:
-        "is not set, so the messages workflows send outside an answer to POST /v1/messages (a question's time-out text, the messages of a workflow " +
-        'a tag added from outside starts) reach no one: set it to a receiver that sends them on',
-    });
-  }
-  const lacking = triggersMissingAdvisedSettings(settings);
-  if (lacking.length > 0) {
-    const bindings = [...new Set(lacking.map((binding) => `${binding.template} (on ${binding.trigger})`))];
-    warnings.push({
-      path: 'defaultCountry',
-      message:
-        `is not set, so ${bindings.join(', ')} asks for a phone number with its country code and refuses a national one (600 000 001): ` +
-        'set it to the country (ISO 3166-1 alpha-2, e.g. ES) whose national numbers contacts write',
-    });
-  }
-  return warnings;
-}
 
 /**
  * What the API shows of the settings: secrets masked, the outbound signing secret too (a key handed
