@@ -64,7 +64,7 @@ export function parseSettings(input: unknown, checks: SettingsChecks = {}): Work
   // Each binding's issues by its place in the list, whichever check found them.
   const bindingIssues = inPathOrder([
     ...refusedBindings,
-    ...(checks.triggersSet === true ? sameReadingKeywordIssues(triggers, new Set(refusedBindings.map(bindingIndex))) : []),
+    ...(checks.triggersSet === true ? sameReadingKeywordIssues(triggers, new Set([...unknownTemplates, ...refusedBindings].map(bindingIndex))) : []),
   ]);
   const issues = [...bindingIssues, ...(replies === undefined ? [] : replyVariableIssues(replies, checks.repliesSet))];
   if (issues.length > 0) refusals.push(invalidInput('settings', issues));

@@ -81,7 +81,8 @@ export const SourceHeadersSchema = z.object({
 export function sourceOf(request: FastifyRequest, otherwise: 'api' | 'bulk'): Extract<ConsentSource, 'api' | 'bulk' | 'zapier'> {
   const parsed = SourceHeadersSchema.safeParse({ [SOURCE_HEADER]: request.headers[SOURCE_HEADER] });
   if (!parsed.success) {
-    // The value as the client sent it, quoted with the list as any value not in its list is (notOneOf).
+    // Reached only from a route that does not check the header in its schema (one that does has refused the
+    // value already, quoted as the schema reads it, trimmed and in lower case); named as any value not in its list is (notOneOf).
     const message = notOneOf(request.headers[SOURCE_HEADER], HEADER_SOURCES);
     throw new ConsentryError('VALIDATION_FAILED', `header ${SOURCE_HEADER}: ${message}`, [{ path: `headers.${SOURCE_HEADER}`, message }]);
   }

@@ -62,6 +62,16 @@ describe('keyword bindings whose phrases read the same', () => {
     });
   });
 
+  it('names a binding refused for an unknown template once, for that, and compares nothing with it', async () => {
+    const refused = ws.updateSettings({ triggers: [keywordBinding('track order', 'nope'), keywordBinding('Track Order', 'nope')] });
+    await expect(refused).rejects.toMatchObject({
+      issues: [
+        { path: 'triggers.0.template', message: expect.stringContaining('unknown template "nope"') },
+        { path: 'triggers.1.template', message: expect.stringContaining('unknown template "nope"') },
+      ],
+    });
+  });
+
   it('accepts a disabled binding with a phrase an enabled one has, and refuses enabling it beside the other', async () => {
     const triggers = [PRIVACY, keywordBinding('track order'), keywordBinding('Track order', 'welcome-request-phone', false)];
     expect((await ws.updateSettings({ triggers })).settings.triggers).toEqual(triggers);
