@@ -135,7 +135,11 @@ export interface WorkspaceEngine {
   /** A page of the history: at most `limit` records (1 to 500, default 100) after the record with seq `afterSeq`. */
   getHistoryPage(contactId: string, page?: { afterSeq?: number; limit?: number }): Promise<HistoryPage>;
   canMessage(contactId: string, channel: Channel, purpose: Purpose): Promise<PermissionVerdict>;
-  startWorkflow(templateId: string, contactId: string, channel: MessagingChannel): Promise<WorkflowStartResult>;
+  /**
+   * `inAnswer: false` tells that the caller sends none of the result's replies (a HubSpot action, a
+   * Slack button), so that the outbound webhook's copies of them say so.
+   */
+  startWorkflow(templateId: string, contactId: string, channel: MessagingChannel, options?: { inAnswer?: boolean }): Promise<WorkflowStartResult>;
   getRun(runId: string): Promise<WorkflowRunRow>;
   verifyLedger(): Promise<LedgerReport>;
   /** One contact's records re-hashed, each linked to the record before it in the chain, and its statuses against their fold. */
@@ -255,7 +259,10 @@ export function createEngine(options: EngineOptions): Engine {
       previewSettings: (patch) => read(async (uow) => ({ before: uow.workspace.settings, after: mergeSettings(uow.workspace.settings, patch) })),
       handleInbound: async (message) => {
         const valid = parseInput(InboundMessageSchema, message, 'message');
-        return run((uow) => handleInbound(uow, valid));
+        return run((uow) => {
+          uow.repliesInAnswer = true;
+          return handleInbound(uow, valid);
+        });
       },
       createContact: async (input) => {
         const valid = parseInput(ContactInputSchema, input, 'contact');
@@ -304,10 +311,11 @@ export function createEngine(options: EngineOptions): Engine {
         const validPurpose = parseInput(PurposeSchema, purpose, 'purpose');
         return read((uow) => checkPermission(uow, contactId, validChannel, validPurpose));
       },
-      startWorkflow: async (templateId, contactId, channel) => {
+      startWorkflow: async (templateId, contactId, channel, options = {}) => {
         const validChannel = parseInput(InboundChannelSchema, channel, 'channel');
         getTemplate(templateId);
         return run(async (uow) => {
+          uow.repliesInAnswer = options.inAnswer ?? true;
           const { run: started, conversation } = await startRequestedWorkflow(uow, templateId, await uow.requireLiveContact(contactId), validChannel);
           return {
             runId: started.id,

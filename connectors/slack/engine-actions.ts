@@ -79,7 +79,7 @@ export function engineActionHandler(engine: Engine): SlackActionHandler {
           message: `a consent request was already started for this contact on ${channel.data} at ${since.createdAt}, after this failure (run ${since.id})`,
         };
       }
-      await engine.workspace(input.workspaceId).startWorkflow(templateId, input.contactId, channel.data);
+      await engine.workspace(input.workspaceId).startWorkflow(templateId, input.contactId, channel.data, { inAnswer: false });
       return { outcome: 'done' };
     },
 

@@ -101,6 +101,12 @@ export const OutboundMessageDataSchema = z.object({
   text: z.string(),
   options: z.array(z.object({ label: z.string(), buttonId: z.string().optional() })).optional(),
   inReplyTo: z.string().nullable(),
+  /**
+   * Whether the text is also in the `replies` of the answer to the request that caused it. Events
+   * stored before the field existed read false: a receiver that skips answered texts then sends
+   * them, which can repeat one but loses none.
+   */
+  inAnswer: z.boolean().default(false),
 });
 
 /** How a workflow run ended; HubSpot's "Request consent" action branches on it. */

@@ -89,6 +89,12 @@ export class UnitOfWork {
    * does not start in this transaction, whose replies answer this message (startQueuedWorkflows).
    */
   inboundConversationId: string | null = null;
+  /**
+   * Whether the caller gets this transaction's replies back in its result to send them itself (an
+   * inbound message, a workflow started over the API): the outbound webhook's copies then say
+   * `inAnswer: true`, so an adapter that sends the `replies` of its answers can skip them there.
+   */
+  repliesInAnswer = false;
 
   constructor(
     readonly tx: StoreTx,
@@ -370,6 +376,7 @@ export class UnitOfWork {
           text,
           ...(reply.options ? { options: reply.options } : {}),
           inReplyTo: inReplyTo ?? this.inboundMessageId,
+          inAnswer: this.repliesInAnswer,
         },
         contact.id,
       );

@@ -91,7 +91,12 @@ const FIELD_DESCRIPTIONS: Partial<Record<DocumentedEventType | '*', Record<strin
     to: "The contact's id on the channel, else (on email) their e-mail, else their phone, else their e-mail, else the contact id",
     text: 'The reply',
     options: 'Buttons to offer, when the reply asks a question',
-    inReplyTo: 'The messageId of the message this replies to; null when it answers none',
+    inReplyTo:
+      'The messageId of the inbound message whose handling sent this reply (including the first question of a workflow that message started); ' +
+      'null for a reply no inbound message caused: a time-out text, a workflow started over the API, by a tag added or a decision recorded from outside',
+    inAnswer:
+      'Whether the same text is in the `replies` of the answer to the request that caused it (POST /v1/messages, POST /v1/workflows/{template}/runs): ' +
+      'an adapter that sends those replies itself skips it here, and one that sends only what this webhook delivers sends it',
   },
 };
 

@@ -75,8 +75,9 @@ describe('/openapi.json describes the data of each event type', () => {
     expect(envelope.required).toEqual(['id', 'type', 'version', 'workspaceId', 'occurredAt', 'contactId', 'data']);
     expect(Object.keys(envelope.properties.data.properties)).toEqual(['contactId', 'tag']);
     const outbound = BodySchema.parse(doc.webhooks['message.outbound']?.post).requestBody.content['application/json'].schema.properties.data;
-    expect(Object.keys(outbound.properties)).toEqual(['contactId', 'conversationId', 'channel', 'to', 'text', 'options', 'inReplyTo']);
+    expect(Object.keys(outbound.properties)).toEqual(['contactId', 'conversationId', 'channel', 'to', 'text', 'options', 'inReplyTo', 'inAnswer']);
     expect(outbound.required).not.toContain('options');
+    expect(outbound.required).toContain('inAnswer');
     expect(JSON.stringify(doc.paths['/v1/hooks']?.['post'])).toContain('webhooks of this document');
   });
 

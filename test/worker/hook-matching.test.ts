@@ -19,7 +19,7 @@ const withdrawn = {
 const syncFailed = { type: 'sync.failed' as const, data: { integration: 'hubspot', contactId: null, operation: 'upsert', reason: 'boom', retryable: true } };
 const outbound = {
   type: 'message.outbound' as const,
-  data: { contactId: 'c1', conversationId: null, channel: 'whatsapp' as const, to: '+34600000001', text: 'hi', inReplyTo: null },
+  data: { contactId: 'c1', conversationId: null, channel: 'whatsapp' as const, to: '+34600000001', text: 'hi', inReplyTo: null, inAnswer: false },
 };
 
 describe('hookMatchesEvent', () => {

@@ -75,7 +75,7 @@ export const requestConsent: WorkflowAction = {
     if (!channel.success) return { answer: failContinue(`channel must be one of ${REQUEST_CHANNELS.join(', ')}`), contactId: null };
     try {
       const contact = await findOrCreateEnrolledContact(context);
-      const started = await context.workspace.startWorkflow(REQUEST_CONSENT_TEMPLATE, contact.id, channel.data);
+      const started = await context.workspace.startWorkflow(REQUEST_CONSENT_TEMPLATE, contact.id, channel.data, { inAnswer: false });
       return {
         answer: { outputFields: { [EXECUTION_STATE]: 'BLOCK', hs_expiration_duration: BLOCK_EXPIRATION } },
         contactId: contact.id,

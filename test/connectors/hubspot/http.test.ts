@@ -68,11 +68,18 @@ describe('workflow action requests: signatures', () => {
 describe('workflow actions', () => {
   it('Request consent: starts the workflow, answers BLOCK, and completes the callback with the outcome', async () => {
     const { h, app } = await setUp();
+    await h.workspace.updateSettings({ outboundWebhookUrl: 'https://example.com/consentry/outbound' });
     const { contactId, hubspotId } = await reachableContact(h, '+34600000001');
     const body = actionBody('cb-request-1', hubspotId, { channel: 'whatsapp' });
     const first = await postAction(app, h, 'request-consent', body);
     expect(first.statusCode).toBe(200);
     expect(first.json()).toEqual({ outputFields: { hs_execution_state: 'BLOCK', hs_expiration_duration: 'P2D' } });
+    // HubSpot gets none of the question's texts: only the outbound webhook carries them, marked as in no answer.
+    const asked = await h.workspace.listEvents({ types: ['message.outbound'] });
+    expect(asked.map((event) => event.data)).toEqual([
+      expect.objectContaining({ inAnswer: false, text: expect.stringContaining('privacy') }),
+      expect.objectContaining({ inAnswer: false }),
+    ]);
     // HubSpot retries (a lost answer): the same callbackId does the work once.
     const again = await postAction(app, h, 'request-consent', body);
     expect(again.json()).toEqual(first.json());
