@@ -11,7 +11,7 @@ import { READABLE_TEXT_LENGTH, readableText } from '../core/text.js';
 import { LANGUAGES, type ReplyKey } from '../core/settings.js';
 import { asksForConsent, getTemplate, picksWaitingOption, type RunState, type WorkflowInput } from '../core/workflow/index.js';
 import type { Conversation, StoredEvent, WorkflowRunRow } from '../ports/store.js';
-import { readInboundMessage, senderName, timestampIssue, type InboundMessageSchema, type ReadInboundMessage } from './inputs.js';
+import { isBlankText, readInboundMessage, senderName, timestampIssue, type InboundMessageSchema, type ReadInboundMessage } from './inputs.js';
 import {
   advanceRun,
   cancelWorkflowRun,
@@ -89,8 +89,11 @@ export async function handleInbound(uow: UnitOfWork, parsed: z.output<typeof Inb
   } else {
     // A message a waiting question took (a valid or an invalid answer, typed or picked) is that
     // answer, and starts no `keyword` binding: the contact was answering, not asking for a workflow.
-    // The consent question is the exception: what the contact asks for while it waits is queued
-    // behind it (startOrQueueWorkflow), to start once they agree, as at the conversation's opening.
+    // The consent question's invalid answer is the exception: the question still waits, so what the
+    // contact asks for is queued behind it (startOrQueueWorkflow), to start once they agree, as at
+    // the conversation's opening. Its valid answer (AGREE & PROCEED typed) starts none: the bindings
+    // queued behind the question have just started, and a binding without a phrase would start its
+    // workflow a second time on the agreement.
     let answeredQuestion = false;
     if (conversation === null) {
       conversation = await uow.openConversation(contact.id, message.channel, deferredOpeningTemplates(uow.workspace.settings));
@@ -99,7 +102,7 @@ export async function handleInbound(uow: UnitOfWork, parsed: z.output<typeof Inb
     } else {
       uow.inboundConversationId = conversation.id;
       const took = await answerPendingQuestion(uow, contact, message, conversation, answered);
-      answeredQuestion = took !== null && !asksForConsent(took);
+      answeredQuestion = took !== null && !(asksForConsent(took.templateId) && took.askedAgain);
       // The opening's workflows that waited for a setting start now, if it is there (startDeferredWorkflows).
       if (conversation.deferredTemplates !== undefined) conversation = await startDeferredWorkflows(uow, contact, conversation);
       // Workflows queued behind a consent question that ended outside this conversation (consent
@@ -230,9 +233,9 @@ function withReadableText(message: Message): Message {
 const TELEGRAM_START = /^\s*\/start(?:@\w+)?(?:\s|$)/i;
 const TELEGRAM_ADDRESSED_COMMAND = /^(\s*\/\w+)@\w+(?=\s|$)/;
 
-/** The text read for keywords: none when the message has no words (no text, or only white space). */
+/** The text read for keywords: none when the message has no words (no text, or a blank one: isBlankText). */
 function keywordText(message: Message): string | null {
-  if (message.text === undefined || message.text.trim() === '') return null;
+  if (message.text === undefined || isBlankText(message.text)) return null;
   if (message.channel !== 'telegram') return message.text;
   if (TELEGRAM_START.test(message.text)) return null;
   return message.text.replace(TELEGRAM_ADDRESSED_COMMAND, '$1');
@@ -331,12 +334,24 @@ async function questionAnsweredByOption(
   return picked ? waiting : undefined;
 }
 
+/** The question a message was fed to (answerPendingQuestion). */
+interface TakenAnswer {
+  /** The template of the run whose question took the message. */
+  templateId: string;
+  /**
+   * Whether the run waits for an answer to the same question after the message: it was an invalid
+   * answer, and the question is asked again. False after a valid answer, and after the last invalid
+   * one, which ends the run.
+   */
+  askedAgain: boolean;
+}
+
 /**
  * Feeds the message to the question it answers: `known` when questionAnsweredByOption already
- * found it. The template of the run whose question took the message, as a valid answer or an
- * invalid one; null when no question waited.
+ * found it. The question that took the message, as a valid answer or an invalid one; null when no
+ * question waited.
  */
-async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation, known?: WaitingQuestion): Promise<string | null> {
+async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message: Message, conversation: Conversation, known?: WaitingQuestion): Promise<TakenAnswer | null> {
   const waiting = known ?? (await waitingQuestion(uow, contact, message, conversation));
   if (!waiting) return null;
   const sent = sentAt(uow, message);
@@ -347,8 +362,9 @@ async function answerPendingQuestion(uow: UnitOfWork, contact: Contact, message:
     button: message.button ?? null,
     ...(sent !== uow.nowIso ? { sentAt: sent } : {}),
   };
-  await advanceRun(uow, waiting.run, input, 0, waiting.state);
-  return waiting.run.templateId;
+  const after = await advanceRun(uow, waiting.run, input, 0, waiting.state);
+  const stillWaiting = waitingRunState(after);
+  return { templateId: waiting.run.templateId, askedAgain: stillWaiting !== null && stillWaiting.waiting?.stepId === waiting.state.waiting?.stepId };
 }
 
 /**

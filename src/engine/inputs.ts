@@ -11,6 +11,7 @@ import { controlCharacterIn } from '../core/contact.js';
 import { ConsentryError, describeIssues, type FieldIssue } from '../core/errors.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence, zodIssuesToFieldIssues } from '../core/ledger.js';
 import { FIELD_PARSE } from '../core/required.js';
+import { READABLE_TEXT_LENGTH, readableText } from '../core/text.js';
 import { ZonedDateTimeSchema } from '../core/time.js';
 
 /** Messaging channels a message can arrive on (`any` is only a consent scope). */
@@ -72,10 +73,43 @@ function describingValue(description: string) {
 /** What a message without anything to read is refused with (InboundMessageSchema). */
 const NEEDS_TEXT_OR_BUTTON = 'a message needs text or button';
 
-/** Whether a message's text is empty or only white space: no text to read (`String.prototype.trim`'s white space and line ends). */
-function isBlankText(text: string): boolean {
-  return text.trim() === '';
+/**
+ * Characters that draw nothing, so a text or button made of them alone has nothing to read: the
+ * Unicode White_Space set (spaces of every width, tabs, line and paragraph ends), every
+ * Default_Ignorable_Code_Point (zero-width space, joiners and non-joiners, word joiner, byte order
+ * mark, bidirectional marks, variation selectors, the soft hyphen, the Hangul fillers U+115F,
+ * U+1160, U+3164 and U+FFA0), both as UAX #44 defines them (https://www.unicode.org/reports/tr44/,
+ * PropList.txt and DerivedCoreProperties.txt), the other control characters (General_Category Cc:
+ * NUL, ESC and the like, which draw nothing either), and U+2800 BRAILLE PATTERN BLANK, a symbol that
+ * is none of these but draws an empty cell. Chat users send the Hangul filler, the Braille blank and
+ * the zero-width space as "empty" messages, and `String.prototype.trim` keeps all three. Together
+ * they cover every character `trim` takes off.
+ */
+const BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\p{Cc}\u2800]*$/u;
+
+/** Whether a string is empty or made only of characters that draw nothing (BLANK). */
+function isBlank(value: string): boolean {
+  return BLANK.test(value);
 }
+
+/**
+ * Whether a message's text is no text: empty or blank within its first READABLE_TEXT_LENGTH
+ * characters, the only ones the engine reads (core/text.ts), so that what follows them is never
+ * what makes it a message.
+ */
+export function isBlankText(text: string): boolean {
+  return isBlank(readableText(text));
+}
+
+/** Why an empty or blank text is no text (InboundMessageSchema): a text blank only in the characters read says which those are. */
+function blankTextMessage(text: string): string {
+  return isBlank(text)
+    ? `${NEEDS_TEXT_OR_BUTTON}: an empty or blank text is no text`
+    : `${NEEDS_TEXT_OR_BUTTON}: a text blank in its first ${READABLE_TEXT_LENGTH.toLocaleString('en')} characters, the ones read, is no text`;
+}
+
+/** What a blank button is refused with (InboundMessageSchema). */
+const BLANK_BUTTON = 'a blank button is no button: a button needs something besides white space and invisible characters';
 
 const IGNORED_WITH_WARNING = 'a null is read as absent; any other value that is not a string is ignored with a warning';
 
@@ -107,9 +141,16 @@ export const InboundMessageSchema = z
       .nullish()
       .describe(
         'What the contact wrote; its first 4,096 characters are read (an e-mail reply\'s quoted thread after them is not), so a long message is never refused. ' +
-          'An empty or blank text is no text: a message needs a text with something besides white space, or a button (422 naming text otherwise). A null is read as absent',
+          'An empty or blank text (only white space and invisible characters, such as the zero-width space or the Hangul filler, in its first 4,096 characters) is no text: ' +
+          'a message needs a text with something else, or a button (422 naming text otherwise); beside a button it is read as absent. A null is read as absent',
       ),
-    button: z.string().min(1).max(256).nullish().describe("A button's id or label, for channels with quick replies. A null is read as absent"),
+    button: z
+      .string()
+      .min(1)
+      .max(256)
+      .refine((button) => button === '' || !isBlank(button), BLANK_BUTTON)
+      .nullish()
+      .describe("A button's id or label, for channels with quick replies; a blank one (only white space and invisible characters) is refused. A null is read as absent"),
     timestamp: describingValue(
       'When the contact sent the message: an RFC 3339 date and time with seconds and a zone (Z or ±hh:mm). One without a zone, ' +
         `unreadable, before 1970 or longer than ${TIMESTAMP_MAX_LENGTH} characters is ignored with a warning (the message, which ` +
@@ -122,11 +163,12 @@ export const InboundMessageSchema = z
     if ((m.button !== undefined && m.button !== null) || (m.text !== undefined && m.text !== null && !isBlankText(m.text))) return;
     // An empty or blank text is no text, as a keyword reads it (src/engine/handle-inbound.ts): such a
     // message carries nothing to read or answer, and would only open a conversation and ask the
-    // privacy question of someone who wrote nothing. A channel's media-only message is one: a
-    // WhatsApp image, voice note or sticker has no text, only a caption when one was written
-    // (Cloud API webhook `messages[].type`, https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components),
-    // and an adapter that maps it to an empty text is told so. It is refused as a message with neither is.
-    const message = m.text === undefined || m.text === null ? NEEDS_TEXT_OR_BUTTON : `${NEEDS_TEXT_OR_BUTTON}: an empty or blank text is no text`;
+    // privacy question of someone who wrote nothing (a waiting question would count it as an
+    // invalid answer). A channel's media-only message is one: a WhatsApp image, voice note or
+    // sticker has no text, only a caption when one was written (Cloud API webhook `messages[].type`,
+    // https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components), and an adapter
+    // that maps it to an empty text is told so. It is refused as a message with neither is.
+    const message = m.text === undefined || m.text === null ? NEEDS_TEXT_OR_BUTTON : blankTextMessage(m.text);
     context.addIssue({ code: 'custom', path: ['text'], message });
   });
 export type InboundMessage = z.input<typeof InboundMessageSchema>;
@@ -179,7 +221,9 @@ function readDescribingValue(
  * A parsed message with its describing values (`from.phone`, `from.email`, `from.name`, `timestamp`)
  * read: each a string or absent, and `ignored` naming, in that order, those dropped for being
  * neither a string nor null, or too long. What a string says (an invalid e-mail or phone, a
- * zone-less timestamp) is judged where it is used, and loses only itself there as well.
+ * zone-less timestamp) is judged where it is used, and loses only itself there as well. An empty
+ * or blank text beside a button is absent, as a null one is: it is no text (isBlankText), so a
+ * click delivered once with `text: ""` and again without text is the same message.
  */
 export function readInboundMessage(message: z.output<typeof InboundMessageSchema>): { message: ReadInboundMessage; ignored: FieldIssue[] } {
   const ignored: FieldIssue[] = [];
@@ -191,7 +235,7 @@ export function readInboundMessage(message: z.output<typeof InboundMessageSchema
   const { from, timestamp: _given, text, button, ...rest } = message;
   const read: ReadInboundMessage = {
     ...rest,
-    ...(text === undefined || text === null ? {} : { text }),
+    ...(text === undefined || text === null || (button !== undefined && button !== null && isBlankText(text)) ? {} : { text }),
     ...(button === undefined || button === null ? {} : { button }),
     from: { id: from.id, ...(phone === undefined ? {} : { phone }), ...(email === undefined ? {} : { email }), ...(name === undefined ? {} : { name }) },
     ...(timestamp === undefined ? {} : { timestamp }),
