@@ -7,7 +7,8 @@ import type { Engine } from '../engine.js';
 import type { CliIo } from './io.js';
 import { CliFailure, CliRefusal, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry, type UnreadableRecord } from '../engine/ledger-pages.js';
-import { ledgerEnd, UnreadableTally } from './ledger-pages.js';
+import { databaseReadBy } from './database.js';
+import { ledgerEnd, noRecordsLine, UnreadableTally } from './ledger-pages.js';
 
 const HEADER = [
   'workspace_id', 'seq', 'record_id', 'contact_id', 'email', 'phone', 'purpose', 'channel', 'status', 'legal_basis', 'explanation',
@@ -207,5 +208,7 @@ export async function exportCommand(engine: Engine, workspaces: readonly Workspa
     if (warning !== null) writeLine(io.stderr, warning);
   }
   if (format === 'json') await write(io.stdout, written === 0 ? '[]\n' : '\n]\n');
+  // An empty export is a valid one (a header, or `[]`); stderr says where nothing was found.
+  if (written === 0) writeLine(io.stderr, noRecordsLine(workspaces, databaseReadBy(engine)));
   return { rows: written, unreadable: unreadable.count };
 }

@@ -5,6 +5,7 @@ import type { Engine, WorkspaceEngine } from '../engine.js';
 import { withoutBidiMarks } from './identities.js';
 import type { CliIo } from './io.js';
 import { pointingAtCountryOption } from './country-option.js';
+import { inDatabaseOf } from './database.js';
 import { CliFailure, CliRefusal, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry } from '../engine/ledger-pages.js';
 import { latestStatusRecord, UnreadableTally } from './ledger-pages.js';
@@ -68,8 +69,10 @@ export async function historyCommand(engine: Engine, workspaces: readonly Worksp
     // A key that is no e-mail and no id is a phone number read in --country or each workspace's default country:
     // say why it is not one. Such a key is refused (exit code 2), as a bad argument; a key that
     // can name a contact and names none is a search that found nothing (exit code 1).
-    if (phoneRefusal !== null) throw new CliRefusal(`No contact ${key}: not a contact id or an e-mail address, and as a phone number: ${phoneRefusal}`);
-    throw new CliFailure(`No contact ${key}`);
+    // The database is named: a contact missing from the wrong file (another working directory, --db or DATABASE_PATH) shows as such.
+    const where = inDatabaseOf(engine);
+    if (phoneRefusal !== null) throw new CliRefusal(`No contact ${key}${where}: not a contact id or an e-mail address, and as a phone number: ${phoneRefusal}`);
+    throw new CliFailure(`No contact ${key}${where}`);
   }
   if (others.length > 0) throw new CliRefusal(`${key} is a contact in ${found.length} workspaces: name one with --workspace`);
   const { workspaceId } = only.workspace;

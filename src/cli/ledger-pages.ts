@@ -1,4 +1,5 @@
 import { UnreadableRowError } from '../core/errors.js';
+import type { Workspace } from '../core/settings.js';
 import type { UnreadableRecord } from '../engine/ledger-pages.js';
 import { ledgerHeadKey, parseLedgerHead } from '../engine/unit-of-work.js';
 import type { StoreTx } from '../ports/store.js';
@@ -53,4 +54,18 @@ export async function ledgerEnd(tx: StoreTx, workspaceId: string): Promise<numbe
 export async function latestStatusRecord(tx: StoreTx, workspaceId: string, contactId: string): Promise<number | null> {
   const states = await readable(() => tx.getConsentStates(workspaceId, contactId));
   return states === null ? null : Math.max(0, ...states.map((state) => state.seq));
+}
+
+/**
+ * The stderr line of a command that read the ledgers of `workspaces` and found no record: which
+ * workspaces of which database it read (`database` as resolvedDatabasePath names it; null when
+ * unknown), so a ledger read from the wrong file (another working directory, `--db` or
+ * `DATABASE_PATH`, a file `keys create` made) shows as such, while stdout keeps only the output.
+ */
+export function noRecordsLine(workspaces: readonly Workspace[], database: string | null): string {
+  const [only] = workspaces;
+  if (only === undefined) return `no workspace${database === null ? '' : ` in ${database}`}, so no consent records`;
+  const of = database === null ? '' : ` of ${database}`;
+  if (workspaces.length === 1) return `no consent records in workspace "${only.name}" (${only.id})${of}`;
+  return `no consent records in the ${workspaces.length} workspaces${of}`;
 }

@@ -124,6 +124,10 @@ export type TranscriptLine =
   | {
       kind: 'state';
       tags: string[];
+      /** The contact's e-mail and phone, null when unknown, as the API's contact shows them. */
+      email: string | null;
+      phone: string | null;
+      /** The contact's custom fields with its e-mail and phone among them, the fields a template's question saves to (the transcript format). */
       fields: Record<string, string>;
       consents: { purpose: string; channel: string; status: string; legalBasis: string | null }[];
       conversation: 'open' | 'closed';
@@ -338,13 +342,12 @@ async function finalState(sim: Simulation): Promise<TranscriptLine> {
   const { states } = await sim.workspace.getConsents(sim.contactId);
   const indexed = new ConsentStates(states);
   const open = await sim.engine.store.transaction((tx) => tx.getOpenConversation(sim.workspace.workspaceId, sim.contactId, sim.channel));
-  const fields: Record<string, string> = { ...contact.fields };
-  if (contact.email) fields.email = contact.email;
-  if (contact.phone) fields.phone = contact.phone;
   return {
     kind: 'state',
     tags: [...contact.tags],
-    fields,
+    email: contact.email,
+    phone: contact.phone,
+    fields: { ...contact.fields, ...(contact.email ? { email: contact.email } : {}), ...(contact.phone ? { phone: contact.phone } : {}) },
     consents: states.map((stored) => {
       // The row's own status may be overruled by a later decision on channel `any` (STOP ALL);
       // show what the permission check decides, so the state never claims more than is allowed.

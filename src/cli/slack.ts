@@ -79,6 +79,21 @@ function printReport(report: SlackSetupReport, io: CliIo, ownSettings: string | 
   }
 }
 
+/**
+ * What `slack check --json` prints: the report, with `configured` true, once a token and a channel
+ * were checked; when there was no set-up to check, the same fields with `configured` false, no
+ * check made (`reached` false: Slack was not called) and `message` saying what to set.
+ */
+export type SlackCheckJson = (SlackSetupReport & { configured: true }) | (SlackSetupReport & { configured: false; message: string });
+
+function checkedJson(report: SlackSetupReport): SlackCheckJson {
+  return { ok: report.ok, configured: true, reached: report.reached, checks: report.checks, bot: report.bot };
+}
+
+function notConfiguredJson(message: string): SlackCheckJson {
+  return { ok: false, configured: false, reached: false, checks: [], bot: null, message };
+}
+
 /** `consentry slack check`: auth.test and conversations.info, each problem named with its fix. */
 export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promise<void> {
   if (options.token !== undefined && options.tokenFile !== undefined) throw new CliRefusal('pass --token or --token-file, not both');
@@ -95,11 +110,13 @@ export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promi
       channel ??= resolution.config.alertChannel;
     } else if (token === undefined || channel === undefined) {
       const missing = resolution.status === 'incomplete' ? ` (missing ${resolution.missing.join(', ')})` : '';
-      throw new CliRefusal(
+      const message =
         `Slack is not set up for ${label}${missing}: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_ALERT_CHANNEL, ` +
-          'or the workspace\'s "slack" settings (PATCH /v1/settings), ' +
-          'or pass --token and --channel (--token-file instead of --token keeps the token out of ps and the shell history)',
-      );
+        'or the workspace\'s "slack" settings (PATCH /v1/settings), ' +
+        'or pass --token and --channel (--token-file instead of --token keeps the token out of ps and the shell history)';
+      // `--json` prints one object whatever the outcome: a script reads `configured` rather than an empty stdout.
+      if (options.json) writeLine(io.stdout, JSON.stringify(notConfiguredJson(message)));
+      throw new CliRefusal(message);
     }
   }
   if (token === undefined || channel === undefined) throw new CliRefusal('pass --token-file (or --token) and --channel');
@@ -108,7 +125,7 @@ export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promi
   const { boltLogger, silentPino } = await import('../../connectors/slack/logger.js');
   // The report says every outcome itself: the client's own `[WARN] web-api:…` lines would land in the middle of it.
   const report = await checkSlackSetup(createSlackWebClient({ token, logger: boltLogger(silentPino) }), channel);
-  if (options.json) writeLine(io.stdout, JSON.stringify(report));
+  if (options.json) writeLine(io.stdout, JSON.stringify(checkedJson(report)));
   else printReport(report, io, ownSettings);
   if (!report.ok) throw new CliFailure(report.reached ? 'the Slack set-up needs fixing (see above)' : 'could not check the Slack set-up: Slack did not answer (see above)');
 }

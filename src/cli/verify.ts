@@ -2,9 +2,10 @@ import type { Workspace } from '../core/settings.js';
 import type { Engine } from '../engine.js';
 import { readLedgerPage } from '../engine/ledger-pages.js';
 import { ledgerGuardsOf, type SqliteStore } from '../store/sqlite.js';
-import { findWorkspace } from './database.js';
+import { findWorkspace, resolvedDatabasePath } from './database.js';
 import type { CliIo } from './io.js';
 import { CliFailure, CliRefusal, writeLine } from './io.js';
+import { noRecordsLine } from './ledger-pages.js';
 
 /** A ledger head kept away from the database, as `--expect-head` gives it. */
 export interface ExpectedHead {
@@ -97,14 +98,17 @@ export interface VerifyOptions {
  * That the chain links on from it to the current head is the chain's own check.
  */
 export async function verifyCommand(engine: Engine, store: SqliteStore, workspaces: readonly Workspace[], options: VerifyOptions, io: CliIo): Promise<void> {
-  if (workspaces.length === 0) throw new CliRefusal(`No workspace in ${options.database}`);
-  const among = options.workspace === undefined ? `in ${options.database}` : `among those verified (--workspace ${options.workspace})`;
+  // Named as `import` and `keys create` name it, so a wrong working directory, --db or DATABASE_PATH shows.
+  const database = resolvedDatabasePath(options.database);
+  if (workspaces.length === 0) throw new CliRefusal(`No workspace in ${database}`);
+  const among = options.workspace === undefined ? `in ${database}` : `among those verified (--workspace ${options.workspace})`;
   const heads = headsByWorkspace(options.expectHeads, workspaces, among);
   const failures: string[] = [];
   const guards = await store.readWith(async (_tx, db) => ledgerGuardsOf(db));
   const triggers = guards.missing.length > 0 ? 'missing' : guards.altered.length > 0 ? 'altered' : 'present';
-  if (guards.missing.length > 0) failures.push(`${options.database}: the ledger's append-only guards are missing (triggers ${guards.missing.join(', ')})${GUARDS_GONE}`);
-  if (guards.altered.length > 0) failures.push(`${options.database}: the ledger's append-only guards were changed (triggers ${guards.altered.join(', ')})${GUARDS_GONE}`);
+  if (guards.missing.length > 0) failures.push(`${database}: the ledger's append-only guards are missing (triggers ${guards.missing.join(', ')})${GUARDS_GONE}`);
+  if (guards.altered.length > 0) failures.push(`${database}: the ledger's append-only guards were changed (triggers ${guards.altered.join(', ')})${GUARDS_GONE}`);
+  let records = 0;
   for (const { id, name } of workspaces) {
     const where = `workspace "${name}" (${id})`;
     const report = await engine.workspace(id).verifyLedger();
@@ -123,7 +127,10 @@ export async function verifyCommand(engine: Engine, store: SqliteStore, workspac
     }
     const ok = report.ok && triggers === 'present' && checks.every((check) => check.ok);
     writeLine(io.stdout, JSON.stringify({ workspace: name, ...report, ok, triggers, ...(checks.length > 0 ? { expectedHeads: checks } : {}) }));
+    records += report.records;
   }
+  // Empty chains verify: stderr says where nothing was found, as export does.
+  if (records === 0) writeLine(io.stderr, noRecordsLine(workspaces, database));
   if (failures.length > 0) throw new CliFailure(failures.join('\n'));
 }
 

@@ -149,7 +149,7 @@ describe('exit codes of the other commands', () => {
     expect((await cli(['history', 'ana@example.com', '--db', db, '--workspace', 'Acme'])).code).toBe(2);
     const nobody = await cli(['history', 'bob@example.com', '--db', db]);
     expect(nobody.code).toBe(1);
-    expect(nobody.stderr).toBe('error: No contact bob@example.com\n');
+    expect(nobody.stderr).toBe(`error: No contact bob@example.com in ${db}\n`);
     const national = await cli(['history', '600 000 001', '--db', db]);
     expect(national.code).toBe(2);
     expect(national.stderr).toContain('has no country code');

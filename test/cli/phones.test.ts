@@ -70,10 +70,10 @@ describe('consentry history: the phone spellings import accepts', () => {
     const national = await cli(['history', `${LRO}600 000 001${PDF}`, '--db', db]);
     expect(national.code).toBe(2);
     expect(national.stderr).toBe(
-      'error: No contact 600 000 001: not a contact id or an e-mail address, and as a phone number: "600 000 001" has no country code: write it in international format (e.g. +34 600 000 001) or name its country with --country (e.g. --country ES)\n',
+      `error: No contact 600 000 001 in ${db}: not a contact id or an e-mail address, and as a phone number: "600 000 001" has no country code: write it in international format (e.g. +34 600 000 001) or name its country with --country (e.g. --country ES)\n`,
     );
     const unknown = await cli(['history', '+34 600 000 002', '--db', db]);
-    expect(unknown.stderr).toBe('error: No contact +34 600 000 002\n');
+    expect(unknown.stderr).toBe(`error: No contact +34 600 000 002 in ${db}\n`);
   });
 });
 
@@ -88,7 +88,7 @@ describe('consentry history --country', () => {
     // The same digits read in France are another number, which no contact has.
     const france = await cli(['history', '06 00 00 00 01', '--country', 'FR', '--db', db]);
     expect(france.code).toBe(1);
-    expect(france.stderr).toBe('error: No contact 06 00 00 00 01\n');
+    expect(france.stderr).toBe(`error: No contact 06 00 00 00 01 in ${db}\n`);
   });
 
   it('takes the place of the workspace default country', async () => {
@@ -97,7 +97,7 @@ describe('consentry history --country', () => {
     // Read in France, it is a French number no contact has.
     const inFrance = await cli(['history', '600 000 001', '--db', db]);
     expect(inFrance.code).toBe(1);
-    expect(inFrance.stderr).toBe('error: No contact 600 000 001\n');
+    expect(inFrance.stderr).toBe(`error: No contact 600 000 001 in ${db}\n`);
     const inSpain = await cli(['history', '600 000 001', '--country', 'ES', '--db', db]);
     expect(inSpain.code, inSpain.stderr).toBe(0);
     expect(JSON.parse(inSpain.stdout)).toMatchObject({ channel: 'sms', status: 'opted_out' });

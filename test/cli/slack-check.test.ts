@@ -152,3 +152,39 @@ describe('consentry slack check offline', () => {
     expect(consoleCalls.flatMap((spy) => spy.mock.calls)).toEqual([]);
   });
 });
+
+describe('consentry slack check --json', () => {
+  const NOT_SET_UP = /^Slack is not set up for the environment \(missing SLACK_SIGNING_SECRET, SLACK_ALERT_CHANNEL\): set SLACK_BOT_TOKEN, /;
+
+  it('prints one object saying Slack is not set up, keeps exit code 2 and the error line, and calls nobody', async () => {
+    const run = await cli(['slack', 'check', '--json', '--db', path.join(dir, 'absent.db')], { env: { SLACK_BOT_TOKEN: 'xoxb-from-env' } });
+    expect(run.code).toBe(2);
+    const lines = run.stdout.split('\n').filter((line) => line !== '');
+    expect(lines).toHaveLength(1);
+    const printed: unknown = JSON.parse(lines[0] ?? '');
+    expect(printed).toEqual({ ok: false, configured: false, reached: false, checks: [], bot: null, message: expect.stringMatching(NOT_SET_UP) });
+    expect(run.stderr).toBe(`error: ${(printed as { message: string }).message}\n`);
+    expect(tokens).toEqual([]);
+  });
+
+  it('names the workspace that has no Slack set-up', async () => {
+    await workspaces();
+    const run = await cli(['slack', 'check', '--json', '--db', db, '--workspace', 'Default workspace', '--token', 'xoxb-a']);
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, configured: false, message: expect.stringMatching(/^Slack is not set up for workspace "Default workspace" \(/) });
+    expect(tokens).toEqual([]);
+  });
+
+  it('prints the report with configured true once a set-up was checked', async () => {
+    slackAnswers();
+    const run = await cli(['slack', 'check', '--json', '--token', 'xoxb-given', '--channel', 'C0ALERTS01', '--db', db]);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, configured: true, reached: true, bot: { botId: 'B0BOT', botUserId: 'U0BOT' } });
+  });
+
+  it('prints no object for a usage error, which is no answer about the set-up', async () => {
+    const run = await cli(['slack', 'check', '--json', '--token', 'xoxb-a', '--token-file', '-', '--channel', 'C0ALERTS01'], { stdin: 'xoxb-b' });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+  });
+});
