@@ -1,18 +1,15 @@
 import type { Bundle, HttpRequestOptions, HttpResponse, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { AuthDataSchema } from './auth-data.js';
-import { DEFAULT_RETRY_DELAY_SECONDS, type Problem, problemWords, readProblem, throwForProblem, zapierReplays } from './middleware.js';
+import { DEFAULT_RETRY_DELAY_SECONDS, fieldMessage, type Problem, problemWords, readProblem, throwForProblem, zapierReplays } from './middleware.js';
 import { requestTime, secondsText, ZAPIER_STEP_LIMIT_MS } from './step-deadline.js';
 
 export { AuthDataSchema, ServerUrlSchema } from './auth-data.js';
 
-/** `path: message; path: message` for a failed zod parse. */
+/** `path: message; path: message` for a failed zod parse (fieldMessage). */
 export function describeIssues(error: zod.ZodError): string {
   return error.issues
-    .map((issue) => {
-      const path = issue.path.map(String).join('.');
-      return path ? `${path}: ${issue.message}` : issue.message;
-    })
+    .map((issue) => fieldMessage(issue.path.map(String).join('.'), issue.message))
     .join('; ');
 }
 

@@ -9,8 +9,14 @@
  */
 export const CACHE_CALL_LIMIT_MS = 2_000;
 
-/** A cache call that took longer than CACHE_CALL_LIMIT_MS; the call itself is left to finish or fail unheard. */
+/**
+ * A cache call that took longer than CACHE_CALL_LIMIT_MS; the call itself is left to finish or fail
+ * unheard. `code` is stable, as the codes of the app's other errors are, for a log reader or a
+ * caller to tell it from a cache that failed.
+ */
 export class CacheCallTimeout extends Error {
+  readonly code = 'CACHE_CALL_TIMEOUT';
+
   constructor() {
     super(`Zapier's cache did not answer within ${CACHE_CALL_LIMIT_MS / 1000} s`);
     this.name = 'CacheCallTimeout';

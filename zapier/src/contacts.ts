@@ -14,6 +14,7 @@ import {
 } from './api.js';
 import type { ContactSelector } from './inputs.js';
 import { BUILT_IN_PURPOSES, channelLabel, legalBasisLabel, MESSAGING_CHANNELS } from './inputs.js';
+import { tagKey } from './tags.js';
 import { keyWithinConnection, unclearAttempt, type UnclearAttempt } from './unclear-attempts.js';
 
 /** A contact with the channel identities it wrote from, which also decide where it can be reached. */
@@ -24,10 +25,7 @@ export type ContactRecord = zod.output<typeof ContactRecordSchema>;
 
 const ContactRecordListSchema = zod.object({ data: zod.array(ContactRecordSchema) });
 
-/** How Consentry stores a tag and compares two: trimmed, inner spaces collapsed, NFC, letter case aside. */
-export function tagKey(tag: string): string {
-  return tag.normalize('NFC').trim().replace(/\s+/g, ' ').toLowerCase();
-}
+export { tagKey } from './tags.js';
 
 /**
  * The contact with this ID; `null` when Consentry has none (404). An erased contact is still there,

@@ -11,6 +11,7 @@ import untagContact from './creates/untag_contact.js';
 import { addConsentryHeaders, mapProblemResponses } from './middleware.js';
 import checkPermission from './searches/check_permission.js';
 import findContact from './searches/find_contact.js';
+import addableTagList from './triggers/addable_tag_list.js';
 import consentFailed from './triggers/consent_failed.js';
 import consentGiven from './triggers/consent_given.js';
 import consentWithdrawn from './triggers/consent_withdrawn.js';
@@ -41,7 +42,7 @@ const app = defineApp({
     // http.request(url, options, callback) in the same process (AppFlagsSchema, skipHttpPatch).
     skipHttpPatch: true,
   },
-  triggers: byKey(consentGiven, consentWithdrawn, consentFailed, contactTagged, optoutReviewNeeded, tagList, purposeList),
+  triggers: byKey(consentGiven, consentWithdrawn, consentFailed, contactTagged, optoutReviewNeeded, tagList, addableTagList, purposeList),
   creates: byKey(recordConsent, tagContact, untagContact, sendInboundMessage, requestConsent, createContact),
   searches: byKey(findContact, checkPermission),
   searchOrCreates: {

@@ -1,6 +1,7 @@
 import type { Bundle, FieldChoiceWithLabel, PlainInputField, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { describeIssues } from './api.js';
+import { controlCharacterIn } from './tags.js';
 
 /**
  * Validates a step's `bundle.inputData` (DESIGN §1: zod at every edge, Zapier inputData included)
@@ -29,12 +30,59 @@ export function requiredText(max = 2000) {
   return zod.preprocess(blankToUndefined, zod.string({ error: 'is required' }).trim().min(1, 'is required').max(max));
 }
 
-export function optionalChoice<const T extends readonly [string, ...string[]]>(values: T) {
-  return zod.preprocess(blankToUndefined, zod.enum(values, { error: `choose one of ${values.join(', ')}` }).optional());
+/** How much of a refused value a message quotes: enough to find it, never a whole pasted document (the server's QUOTED_VALUE_MAX). */
+const QUOTED_VALUE_MAX = 80;
+
+/**
+ * A refused value as the server's messages show it (core/required.ts): a string quoted as JSON (its
+ * first QUOTED_VALUE_MAX characters, then `…`), a number, boolean or null as written, anything
+ * else by its kind.
+ */
+function shownValue(value: unknown): string {
+  if (typeof value === 'string') return value.length <= QUOTED_VALUE_MAX ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, QUOTED_VALUE_MAX))}…`;
+  if (value === null || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
-/** Zapier dropdowns and line items may arrive as one string, a comma list, or an array. */
-export function textList(maxItems = 100) {
+/** The values a field takes, as a refusal lists them: `one of whatsapp, sms`, or the one value. */
+function allowedValues(values: readonly string[]): string {
+  const [only] = values;
+  return values.length === 1 ? String(only) : `one of ${values.join(', ')}`;
+}
+
+/**
+ * A value that is not one of the values a field takes, worded as the server words it (its
+ * notOneOf): the value quoted, then the list, `"pigeon" is not one of whatsapp, sms, email`.
+ */
+function notOneOf(value: unknown, values: readonly string[]): string {
+  return `${shownValue(value)} is not ${allowedValues(values)}`;
+}
+
+/**
+ * zod's message for a field that takes one of `values` (a per-schema error map,
+ * https://zod.dev/error-customization): an absent value `is required: one of …`, as the server
+ * words it, and any other notOneOf, followed by `then` when given.
+ */
+function oneOfError(values: readonly string[], then?: string): (issue: { input?: unknown }) => string {
+  return (issue) => {
+    const words = issue.input === undefined ? `is required: ${allowedValues(values)}` : notOneOf(issue.input, values);
+    return then === undefined ? words : `${words}${then}`;
+  };
+}
+
+/** A field that takes one of `values`; an empty one is not given. */
+export function optionalChoice<const T extends readonly [string, ...string[]]>(values: T) {
+  return zod.preprocess(blankToUndefined, zod.enum(values, { error: oneOfError(values) }).optional());
+}
+
+/** A field that takes one of `values`, `then` said after the list when it is refused. */
+export function choice<const T extends readonly [string, ...string[]]>(values: T, then?: string) {
+  return zod.enum(values, { error: oneOfError(values, then) });
+}
+
+/** Zapier dropdowns and line items may arrive as one string, a comma list, or an array; each item trimmed, then read by `itemSchema`. */
+export function textList(maxItems = 100, itemSchema: zod.ZodType<string> = zod.string().max(100)) {
   return zod.preprocess(
     (value) => {
       const blank = blankToUndefined(value);
@@ -42,8 +90,27 @@ export function textList(maxItems = 100) {
       const items = Array.isArray(blank) ? blank : String(blank).split(',');
       return items.map((item) => String(item).trim()).filter((item) => item !== '');
     },
-    zod.array(zod.string().max(100)).max(maxItems),
+    zod.array(itemSchema).max(maxItems),
   );
+}
+
+/**
+ * A tag a step adds is refused with a control or bidirectional formatting character in it, in the
+ * server's words (`tag contains U+0009, a control character`: its addTag, core/contact.ts), before
+ * any call: the server refuses it for every contact, and a new contact would otherwise be created
+ * for a step that then fails.
+ */
+function refuseTagCharacters(tag: string, ctx: zod.RefinementCtx): void {
+  const forbidden = controlCharacterIn(tag);
+  if (forbidden !== undefined) ctx.addIssue({ code: 'custom', message: `tag ${forbidden}` });
+}
+
+/** The server's longest tag (TAG_MAX_LENGTH). */
+const TAG_MAX_LENGTH = 100;
+
+/** Create Contact's tags: a comma list or line items, each a tag the server can add. */
+export function tagList(maxItems = 100) {
+  return textList(maxItems, zod.string().max(TAG_MAX_LENGTH).superRefine(refuseTagCharacters));
 }
 
 // Channels, statuses and legal bases as the server's contract names them (DESIGN §2).
@@ -252,13 +319,15 @@ export const EVEN_WITH_FIELD_ERRORS = { when: () => true };
 export const ContactSelectorSchema = zod.object(contactSelectorShape).superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
 export type ContactSelector = zod.output<typeof ContactSelectorSchema>;
 
-/** A contact and one tag, for the steps that add or remove it. */
+/** A contact and one tag, for the step that removes it: any tag the contact may hold, as the server removes it. */
 export const ContactTagInputSchema = zod
-  .object({ ...contactSelectorShape, tag: requiredText(100) })
+  .object({ ...contactSelectorShape, tag: requiredText(TAG_MAX_LENGTH) })
   .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
 
-export const channelInput = zod.preprocess(blankToUndefined, zod.enum(CHANNELS, { error: 'choose one of ' + CHANNELS.join(', ') }));
-export const messagingChannelInput = zod.preprocess(
-  blankToUndefined,
-  zod.enum(MESSAGING_CHANNELS, { error: 'choose one of ' + MESSAGING_CHANNELS.join(', ') }),
-);
+/** A contact and the tag a step adds to it, refused as the server refuses it for its characters. */
+export const ContactNewTagInputSchema = zod
+  .object({ ...contactSelectorShape, tag: requiredText(TAG_MAX_LENGTH).superRefine(refuseTagCharacters) })
+  .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
+
+export const channelInput = zod.preprocess(blankToUndefined, choice(CHANNELS));
+export const messagingChannelInput = zod.preprocess(blankToUndefined, choice(MESSAGING_CHANNELS));

@@ -43,9 +43,19 @@ export function readProblem(response: HttpResponse): Problem {
   return parsed.success ? parsed.data : {};
 }
 
+/**
+ * One field's message, `path: message`. A message that already opens with the field's name (the
+ * server's `tag contains U+0009, a control character` for `tag`) is left as it is, so the name
+ * is read once, not `tag: tag …`.
+ */
+export function fieldMessage(path: string, message: string): string {
+  if (path === '' || message.startsWith(`${path} `)) return message;
+  return `${path}: ${message}`;
+}
+
 /** `legalBasis: required for an opt-in; explanation: ...` — the server's own words, field by field; null when it said none. */
 export function problemWords(problem: Problem): string | null {
-  const fields = (problem.errors ?? []).map((issue) => (issue.path ? `${issue.path}: ${issue.message}` : issue.message));
+  const fields = (problem.errors ?? []).map((issue) => fieldMessage(issue.path, issue.message));
   if (fields.length > 0) return fields.join('; ');
   return problem.detail ?? problem.title ?? null;
 }

@@ -3,7 +3,7 @@ import type { Bundle, PlainInputField, PlainOutputField, Trigger, ZObject } from
 import { z as zod } from 'zod';
 import { apiPath, callApi, callApiOrNull, describeIssues, errorWords, EventListSchema, type EventJson, EventSchema, HookSchema, NoContentSchema } from './api.js';
 import { contactById, tagKey } from './contacts.js';
-import { channelField, legalBasisLabel, MESSAGING_CHANNELS, parseInputData, purposeField } from './inputs.js';
+import { channelField, choice, legalBasisLabel, MESSAGING_CHANNELS, parseInputData, purposeField } from './inputs.js';
 import { timedStep } from './step-deadline.js';
 import { withinCacheLimit } from './cache-call.js';
 
@@ -293,9 +293,10 @@ export function eventItem<D extends Record<string, unknown>>(z: ZObject, spec: E
  * only the all-channel decisions (README, Webhooks), never a change on one channel, while a filter on
  * a channel already lets those all-channel decisions through.
  */
-const ChannelFilterSchema = zod.enum(MESSAGING_CHANNELS, {
-  error: `choose one of ${MESSAGING_CHANNELS.join(', ')}, or leave it empty for every channel; a channel filter already lets decisions for every channel at once (STOP ALL, channel any) through`,
-});
+const ChannelFilterSchema = choice(
+  MESSAGING_CHANNELS,
+  '; leave it empty for every channel: a channel filter already lets decisions for every channel at once (STOP ALL, channel any) through',
+);
 
 /** DESIGN §2: the channel `any` addresses every channel at once (a STOP ALL opt-out). */
 const EVERY_CHANNEL = 'any';

@@ -99,14 +99,23 @@ describe('record_consent', () => {
     expect(requests).toHaveLength(0);
   });
 
+  it('quotes a value not in the list as the server does, cut at 80 characters, and words a missing channel as required', async () => {
+    const pasted = `${'x'.repeat(80)}and the rest of a pasted paragraph`;
+    const long = errorDetails(await rejection(run(perform, { inputData: { ...optIn, channel: pasted } }))).message;
+    expect(long).toBe(`Check the step's fields: channel: "${'x'.repeat(80)}"… is not one of whatsapp, sms, email, messenger, telegram, webchat, any`);
+    const missing = errorDetails(await rejection(run(perform, { inputData: { ...optIn, channel: '' } }))).message;
+    expect(missing).toBe("Check the step's fields: channel: is required: one of whatsapp, sms, email, messenger, telegram, webchat, any");
+    expect(requests).toHaveLength(0);
+  });
+
   it('refuses a step with no contact, a bad channel and a bad legal basis, naming each field', async () => {
     const error = await rejection(
       run(perform, { inputData: { channel: 'pigeon', status: 'opted_out', legalBasis: 'BECAUSE' } }),
     );
     const { message } = errorDetails(error);
     expect(message).toContain('email: give a contact ID, an email or a phone number');
-    expect(message).toContain('channel: choose one of');
-    expect(message).toContain('legalBasis:');
+    expect(message).toContain('channel: "pigeon" is not one of whatsapp, sms, email, messenger, telegram, webchat, any');
+    expect(message).toContain('legalBasis: "BECAUSE" is not one of CONSENT_WITH_NOTICE, LEGITIMATE_INTEREST_PQL,');
     expect(requests).toHaveLength(0);
   });
 
@@ -179,6 +188,34 @@ describe('tag_contact and untag_contact', () => {
     expect(errorDetails(error)).toMatchObject({ name: 'AppError', code: 'TAG_NEEDS_CONSENT', status: 422 });
     expect(errorDetails(error).message).toContain('use Record Consent with purpose privacy instead, which creates the contact and adds the tag');
     expect(trail()).toEqual(['GET /v1/contacts']);
+  });
+
+  it('refuses a tag with a control character in the server’s words, before any call: such a tag is not Consent: Privacy', async () => {
+    const error = await rejection(run(tagContact.operation.perform, { inputData: { email: 'new.lead@example.com', tag: 'Consent:\tPrivacy' } }));
+    expect(errorDetails(error)).toMatchObject({
+      name: 'AppError',
+      code: 'INVALID_INPUT',
+      status: 400,
+      message: "Check the step's fields: tag contains U+0009, a control character",
+    });
+    expect(trail()).toEqual([]);
+  });
+
+  it('refuses a tag with a bidirectional formatting character, for an existing contact too', async () => {
+    const error = await rejection(run(tagContact.operation.perform, { inputData: { contactId: CONTACT_ID, tag: 'Consent: Privacy\u202e' } }));
+    expect(errorDetails(error)).toMatchObject({
+      code: 'INVALID_INPUT',
+      message: "Check the step's fields: tag contains U+202E, a bidirectional formatting character",
+    });
+    expect(trail()).toEqual([]);
+  });
+
+  it('names the field once in the server’s refusal of the privacy tag for a contact that exists', async () => {
+    const words = 'tag "Consent: Privacy" is Consent: Privacy, which follows the contact\'s privacy decision, and no privacy decision is recorded';
+    route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+    route('post', '/v1/contacts/:id/tags', problem(422, 'TAG_NEEDS_CONSENT', 'invalid tag', [{ path: 'tag', message: words }]));
+    const error = await rejection(run(tagContact.operation.perform, { inputData: { email: 'ana.test@example.com', tag: 'Consent: Privacy' } }));
+    expect(errorDetails(error)).toMatchObject({ code: 'TAG_NEEDS_CONSENT', status: 422, message: words });
   });
 
   it('keeps the not-found answer for a contact ID no contact has, with Consent: Privacy too', async () => {
@@ -321,7 +358,7 @@ describe('send_inbound_message', () => {
 
   it('refuses "any" as the channel a message arrived on', async () => {
     const error = await rejection(run(perform, { inputData: { channel: 'any', phone: '+34600000001', text: 'hi' } }));
-    expect(errorDetails(error).message).toContain('channel: choose one of whatsapp');
+    expect(errorDetails(error).message).toContain('channel: "any" is not one of whatsapp, sms, email, messenger, telegram, webchat');
   });
 });
 
@@ -527,6 +564,32 @@ describe('create_contact', () => {
     });
     expect(requests[0]?.body).toEqual({ name: 'Ana Test', email: 'ana.test@example.com', tags: ['VIP', 'Lead'] });
     expect(result).toMatchObject({ id: CONTACT_ID, tags: ['VIP', 'Lead'], consents: [], consentStatus: {} });
+  });
+
+  it('refuses Consent: Privacy among its tags before any call, as Tag Contact does, pointing to Record Consent', async () => {
+    const error = await rejection(run(createContact.operation.perform, { inputData: { email: 'ana.test@example.com', tags: 'VIP,  consent:  PRIVACY ' } }));
+    expect(errorDetails(error)).toMatchObject({ name: 'AppError', code: 'TAG_NEEDS_CONSENT', status: 422 });
+    expect(errorDetails(error).message).toBe(
+      'Tag "consent:  PRIVACY" is Consent: Privacy, which Consentry adds when the contact\'s privacy consent is recorded, and a new contact has none ' +
+        'recorded yet, so Consentry refuses it in Tags: use Record Consent with purpose privacy instead, which creates the contact and adds the tag',
+    );
+    expect(trail()).toEqual([]);
+  });
+
+  it('refuses Consent: Privacy given as a line item too', async () => {
+    const error = await rejection(run(createContact.operation.perform, { inputData: { phone: '+34600000001', tags: ['Lead', 'Consent: Privacy'] } }));
+    expect(errorDetails(error)).toMatchObject({ code: 'TAG_NEEDS_CONSENT', status: 422 });
+    expect(trail()).toEqual([]);
+  });
+
+  it('refuses a tag with a control character by its place, in the server’s words, and does not read it as Consent: Privacy', async () => {
+    const error = await rejection(run(createContact.operation.perform, { inputData: { email: 'ana.test@example.com', tags: ['VIP', 'Consent:\nPrivacy'] } }));
+    expect(errorDetails(error)).toMatchObject({
+      code: 'INVALID_INPUT',
+      status: 400,
+      message: "Check the step's fields: tags.1: tag contains U+000A, a control character",
+    });
+    expect(trail()).toEqual([]);
   });
 
   it('halts, not errors, on an email another contact has (409)', async () => {

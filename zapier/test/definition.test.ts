@@ -142,7 +142,7 @@ describe('app definition', () => {
   it('has the expected keys, each file named after its key', () => {
     const definition = SerialisedSchema.parse(serialised());
     expect(Object.keys(definition.triggers).sort()).toEqual(
-      ['consent_failed', 'consent_given', 'consent_withdrawn', 'contact_tagged', 'optout_review_needed', 'purpose_list', 'tag_list'].sort(),
+      ['addable_tag_list', 'consent_failed', 'consent_given', 'consent_withdrawn', 'contact_tagged', 'optout_review_needed', 'purpose_list', 'tag_list'].sort(),
     );
     expect(Object.keys(definition.creates).sort()).toEqual(
       ['create_contact', 'record_consent', 'request_consent', 'send_inbound_message', 'tag_contact', 'untag_contact'].sort(),
@@ -292,6 +292,37 @@ describe('app definition', () => {
     expect(purposeFields).toEqual(expect.arrayContaining(['creates.record_consent', 'searches.check_permission']));
     const definition = SerialisedSchema.parse(serialised());
     expect(definition.triggers['purpose_list']?.display.hidden).toBe(true);
+  });
+
+  it('fills the Tag fields of the steps that add a tag from addable_tag_list, and the others from tag_list, both hidden', async () => {
+    const dropdownByField: Record<string, string | undefined> = {};
+    for (const { name, operation } of everyOperation()) {
+      for (const field of await inputFieldsFor(operation, {})) {
+        if (field.key === 'tag' || field.key === 'tags') dropdownByField[`${name}.${field.key}`] = field.dynamic;
+      }
+    }
+    expect(dropdownByField).toEqual({
+      'creates.create_contact.tags': 'addable_tag_list.id.name',
+      'creates.tag_contact.tag': 'addable_tag_list.id.name',
+      'creates.untag_contact.tag': 'tag_list.id.name',
+      'triggers.contact_tagged.tag': 'tag_list.id.name',
+    });
+    const definition = SerialisedSchema.parse(serialised());
+    expect([definition.triggers['addable_tag_list']?.display.hidden, definition.triggers['tag_list']?.display.hidden]).toEqual([true, true]);
+  });
+
+  it('says in the Tag help of Create Contact and Tag Contact that Consent: Privacy is added by Record Consent', async () => {
+    for (const [key, field] of [
+      ['create_contact', 'tags'],
+      ['tag_contact', 'tag'],
+    ] as const) {
+      const operation = app.creates[key];
+      expect(operation, key).toBeDefined();
+      if (!operation) continue;
+      const help = (await inputFieldsFor(operation, {})).find((candidate) => candidate.key === field)?.helpText ?? '';
+      expect(help, key).toContain('Consent: Privacy');
+      expect(help, key).toContain('use Record Consent with purpose privacy');
+    }
   });
 
   it('offers Find Messaging Permission the messaging channels only, not "All channels"', async () => {

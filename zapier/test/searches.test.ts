@@ -293,7 +293,7 @@ describe('check_permission: channel, addresses and purpose', () => {
   it('refuses "any" as the channel: it would only ask whether an all-channel decision exists', async () => {
     const error = await rejection(run(perform, { inputData: { contactId: CONTACT_ID, channel: 'any' } }));
     expect(errorDetails(error)).toMatchObject({ code: 'INVALID_INPUT' });
-    expect(errorDetails(error).message).toContain('channel: choose one of whatsapp, sms, email, messenger, telegram, webchat');
+    expect(errorDetails(error).message).toContain('channel: "any" is not one of whatsapp, sms, email, messenger, telegram, webchat');
     expect(requests).toHaveLength(0);
   });
 

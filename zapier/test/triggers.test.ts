@@ -5,6 +5,7 @@ import consentGiven from '../src/triggers/consent_given.js';
 import consentWithdrawn from '../src/triggers/consent_withdrawn.js';
 import contactTagged from '../src/triggers/contact_tagged.js';
 import optoutReviewNeeded from '../src/triggers/optout_review_needed.js';
+import addableTagList from '../src/triggers/addable_tag_list.js';
 import tagList from '../src/triggers/tag_list.js';
 import { z } from 'zod';
 import { CONTACT_ID, contactJson, erasedContactJson, operationOf } from './helpers.js';
@@ -318,7 +319,7 @@ describe('trigger filters', () => {
   it('refuses a channel filter of "any" before subscribing, explaining that a channel filter already hears STOP ALL', async () => {
     const error = await rejection(run(operationOf(consentWithdrawn).performSubscribe, { targetUrl: TARGET_URL, inputData: { channel: 'any' } }));
     const { message } = errorDetails(error);
-    expect(message).toContain('channel: choose one of whatsapp, sms, email, messenger, telegram, webchat');
+    expect(message).toContain('channel: "any" is not one of whatsapp, sms, email, messenger, telegram, webchat; leave it empty for every channel');
     expect(message).toContain('STOP ALL');
     expect(requests).toHaveLength(0);
   });
@@ -386,6 +387,24 @@ describe('tag_list (hidden, powers the Tag dropdowns)', () => {
   it('promises no retry when the server fails: a dropdown is not replayed', async () => {
     route('get', '/v1/tags', { ...problem(429, 'RATE_LIMITED', 'slow down'), headers: { 'retry-after': '5' } });
     const details = errorDetails(await rejection(run(operationOf(tagList).perform)));
+    expect(details).toMatchObject({ name: 'AppError', message: 'Consentry is rate limiting this connection: slow down.', code: 'RATE_LIMITED' });
+  });
+});
+
+describe('addable_tag_list (hidden, powers the Tag dropdowns of the steps that add a tag)', () => {
+  it('lists the workspace’s tags without Consent: Privacy, however it is spelt, nor one the server would refuse to add', async () => {
+    route('get', '/v1/tags', { body: { data: ['Consent: Privacy', 'VIP', 'consent:  privacy', 'Old\u202eTag', 'Consent: Privacy Policy'] } });
+    const items = await run(operationOf(addableTagList).perform);
+    expect(items).toEqual([
+      { id: 'VIP', name: 'VIP' },
+      { id: 'Consent: Privacy Policy', name: 'Consent: Privacy Policy' },
+    ]);
+    expect(addableTagList.display.hidden).toBe(true);
+  });
+
+  it('promises no retry when the server fails: a dropdown is not replayed', async () => {
+    route('get', '/v1/tags', { ...problem(429, 'RATE_LIMITED', 'slow down'), headers: { 'retry-after': '5' } });
+    const details = errorDetails(await rejection(run(operationOf(addableTagList).perform)));
     expect(details).toMatchObject({ name: 'AppError', message: 'Consentry is rate limiting this connection: slow down.', code: 'RATE_LIMITED' });
   });
 });

@@ -1,15 +1,16 @@
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, consentsOf, contactWithConsentsItem, createContact } from '../contacts.js';
-import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, requireEmailOrPhone, textList } from '../inputs.js';
+import { EVEN_WITH_FIELD_ERRORS, optionalText, parseInputData, requireEmailOrPhone, tagList } from '../inputs.js';
 import { timedStep } from '../step-deadline.js';
+import { isPrivacyTag, privacyTagNeedsConsent } from '../tags.js';
 
 const InputSchema = zod
   .object({
     name: optionalText(200),
     email: optionalText(254),
     phone: optionalText(40),
-    tags: textList(100),
+    tags: tagList(100),
   })
   .superRefine(requireEmailOrPhone, EVEN_WITH_FIELD_ERRORS);
 
@@ -20,6 +21,10 @@ const InputSchema = zod
  */
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
+  // The server refuses Consent: Privacy for every contact it creates (422 TAG_NEEDS_CONSENT naming
+  // `tags.N`): said before the call, with the step that records the decision and adds the tag.
+  const privacyTag = input.tags.find(isPrivacyTag);
+  if (privacyTag !== undefined) throw privacyTagNeedsConsent(z, privacyTag, 'a new contact has none recorded yet, so Consentry refuses it in Tags');
   const { contact, created } = await createContact(z, bundle, input);
   const consents = created ? [] : ((await consentsOf(z, bundle, contact.id)) ?? []);
   return contactWithConsentsItem(contact, consents);
@@ -42,8 +47,11 @@ const create: Create = {
         label: 'Tags',
         required: false,
         list: true,
-        dynamic: 'tag_list.id.name',
-        helpText: 'Tags to give the contact, e.g. Lead: pick the workspace’s tags or type new ones. A tag can start a Consentry workflow.',
+        dynamic: 'addable_tag_list.id.name',
+        helpText:
+          'Tags to give the contact, e.g. Lead: pick the workspace’s tags or type new ones. A tag can start a Consentry workflow. ' +
+          'Not Consent: Privacy, which Consentry adds when the contact’s privacy consent is recorded and refuses for a new contact: ' +
+          'use Record Consent with purpose privacy, which adds it.',
       },
     ],
     perform: timedStep('Create Contact', perform),

@@ -1,26 +1,19 @@
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { apiPath, callApi, ContactSchema, refusalOf } from '../api.js';
-import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactItem, resolveContact, tagKey, WARNINGS_OUTPUT_FIELD, warningsText } from '../contacts.js';
-import { contactFields, contactNameField, ContactTagInputSchema, parseInputData } from '../inputs.js';
+import { CONTACT_OUTPUT_FIELDS, CONTACT_SAMPLE, contactItem, resolveContact, WARNINGS_OUTPUT_FIELD, warningsText } from '../contacts.js';
+import { contactFields, contactNameField, ContactNewTagInputSchema, parseInputData } from '../inputs.js';
 import { timedStep } from '../step-deadline.js';
-
-/** The tag Consentry adds when a contact's privacy consent is recorded, and refuses from outside without it (TAG_NEEDS_CONSENT). */
-const PRIVACY_TAG = 'Consent: Privacy';
+import { isPrivacyTag, privacyTagNeedsConsent } from '../tags.js';
 
 const perform = async (z: ZObject, bundle: Bundle) => {
-  const input = parseInputData(z, ContactTagInputSchema, bundle.inputData);
-  const privacyTag = tagKey(input.tag) === tagKey(PRIVACY_TAG);
+  const input = parseInputData(z, ContactNewTagInputSchema, bundle.inputData);
+  const privacyTag = isPrivacyTag(input.tag);
   // A new contact has no privacy decision, so the server would refuse the tag: making the contact
   // first would leave it behind, untagged, for a step that failed.
   const { contact, warnings } = await resolveContact(z, bundle, input, { createIfMissing: !privacyTag }).catch((error: unknown) => {
     // Only for addresses: a contact ID no contact has stays the server's 404.
     if (privacyTag && input.contactId === undefined && refusalOf(error)?.code === 'NOT_FOUND') {
-      throw new z.errors.Error(
-        `Tag "${input.tag}" is ${PRIVACY_TAG}, which Consentry adds when the contact's privacy consent is recorded, and no Consentry contact has ` +
-          'these details yet, so none is recorded: use Record Consent with purpose privacy instead, which creates the contact and adds the tag',
-        'TAG_NEEDS_CONSENT',
-        422,
-      );
+      throw privacyTagNeedsConsent(z, input.tag, 'no Consentry contact has these details yet, so none is recorded');
     }
     throw error;
   });
@@ -42,7 +35,15 @@ const create: Create = {
   },
   operation: {
     inputFields: [
-      { key: 'tag', label: 'Tag', required: true, dynamic: 'tag_list.id.name', helpText: 'An existing tag, or type a new one.' },
+      {
+        key: 'tag',
+        label: 'Tag',
+        required: true,
+        dynamic: 'addable_tag_list.id.name',
+        helpText:
+          'An existing tag, or type a new one. Consent: Privacy is not offered: Consentry adds it when the contact’s privacy consent is recorded, ' +
+          'and refuses it for a contact without a privacy opt-in (use Record Consent with purpose privacy, which adds it).',
+      },
       ...contactFields('to tag'),
       contactNameField,
     ],

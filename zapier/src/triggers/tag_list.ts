@@ -1,15 +1,18 @@
+import type { Bundle, ZObject } from 'zapier-platform-core';
 import { callApi, TagListSchema } from '../api.js';
 import { dropdownTrigger } from './dropdown.js';
 
-/** Powers the Tag dropdowns (`dynamic: 'tag_list.id.name'`). */
+/** The tags used in the workspace (`GET /v1/tags`), read for a dropdown, which Zapier does not replay. */
+export async function workspaceTags(z: ZObject, bundle: Bundle): Promise<string[]> {
+  return (await callApi(z, bundle, { path: '/v1/tags', schema: TagListSchema, neverReplayed: true })).data;
+}
+
+/** Powers the Tag dropdowns that offer every tag (`dynamic: 'tag_list.id.name'`): removing one, and the Contact Tagged filter. */
 export default dropdownTrigger({
   key: 'tag_list',
   noun: 'Tag',
   description: 'Lists the tags used in the workspace, for dropdowns.',
   choiceLabel: 'Tag',
-  list: async (z, bundle) => {
-    const tags = await callApi(z, bundle, { path: '/v1/tags', schema: TagListSchema, neverReplayed: true });
-    return tags.data.map((tag) => ({ id: tag, name: tag }));
-  },
+  list: async (z, bundle) => (await workspaceTags(z, bundle)).map((tag) => ({ id: tag, name: tag })),
   sample: { id: 'VIP', name: 'VIP' },
 });
