@@ -213,11 +213,15 @@ async function keyForOnlyWorkspace(store: Store, workspace: Workspace): Promise<
 }
 
 /** An example value of each setting a warning names, for the command that sets it. */
-const SETTING_EXAMPLES: Readonly<Record<Exclude<WarnedSetting, 'triggers'>, string>> = {
+const SETTING_EXAMPLES: Readonly<Record<'privacyPolicyUrl' | 'defaultCountry' | 'outboundWebhookUrl', string>> = {
   privacyPolicyUrl: 'https://example.com/privacy',
   defaultCountry: 'ES',
   outboundWebhookUrl: 'https://example.com/consentry/outbound',
 };
+
+function hasExample(setting: WarnedSetting): setting is keyof typeof SETTING_EXAMPLES {
+  return Object.hasOwn(SETTING_EXAMPLES, setting);
+}
 
 function settingCommand(baseUrl: string, setting: keyof typeof SETTING_EXAMPLES): string {
   const body = JSON.stringify({ [setting]: SETTING_EXAMPLES[setting] });
@@ -232,7 +236,7 @@ function settingCommand(baseUrl: string, setting: keyof typeof SETTING_EXAMPLES)
 export function settingsNotices(workspace: Pick<Workspace, 'name' | 'settings'>, baseUrl: string): string[] {
   return settingsWarnings(workspace.settings).map(
     (warning) =>
-      `Workspace "${workspace.name}": ${warning.path}: ${warning.message}` + (warning.path === 'triggers' ? '' : `. With curl: ${settingCommand(baseUrl, warning.path)}`),
+      `Workspace "${workspace.name}": ${warning.path}: ${warning.message}` + (hasExample(warning.path) ? `. With curl: ${settingCommand(baseUrl, warning.path)}` : ''),
   );
 }
 

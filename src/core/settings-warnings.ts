@@ -1,8 +1,8 @@
 import type { WorkspaceSettings } from './settings.js';
-import { asksForConsentAtOpening, lacksOutboundWebhook, triggersMissingAdvisedSettings, waitingTriggers } from './workflow/templates.js';
+import { asksForConsent, asksForConsentAtOpening, lacksOutboundWebhook, triggersMissingAdvisedSettings, waitingTriggers } from './workflow/templates.js';
 
 /** A setting whose value, as it stands, leaves something a workspace would expect undone. */
-export type WarnedSetting = 'triggers' | 'privacyPolicyUrl' | 'outboundWebhookUrl' | 'defaultCountry';
+export type WarnedSetting = 'triggers' | `triggers.${number}.enabled` | 'privacyPolicyUrl' | 'outboundWebhookUrl' | 'defaultCountry';
 
 export interface SettingsWarning {
   path: WarnedSetting;
@@ -28,13 +28,19 @@ export function settingsWarnings(settings: WorkspaceSettings): SettingsWarning[]
   const warnings: SettingsWarning[] = [];
   if (!asksForConsentAtOpening(settings)) {
     const running = [...new Set(settings.triggers.filter((binding) => binding.enabled).map((binding) => binding.template))];
-    warnings.push({
-      path: 'triggers',
-      message:
-        'no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation' +
-        (running.length > 0 ? ` before its workflows (${running.join(', ')}) take in their data` : '') +
-        ': add {"trigger":"conversation_opened","template":"request-consent-privacy"} to triggers, or send "triggers": null to restore the default list',
-    });
+    const unasked =
+      'no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation' +
+      (running.length > 0 ? ` before its workflows (${running.join(', ')}) take in their data` : '');
+    // A binding switched off is switched on again rather than added a second time.
+    const disabled = settings.triggers.findIndex((binding) => !binding.enabled && binding.trigger === 'conversation_opened' && asksForConsent(binding.template));
+    warnings.push(
+      disabled >= 0
+        ? { path: `triggers.${disabled}.enabled`, message: `is false, and ${unasked}: set it to true` }
+        : {
+            path: 'triggers',
+            message: `${unasked}: add {"trigger":"conversation_opened","template":"request-consent-privacy"} to triggers, or send "triggers": null to restore the default list`,
+          },
+    );
   }
   const waiting = waitingTriggers(settings);
   for (const setting of [...new Set(waiting.flatMap((binding) => binding.missing))]) {

@@ -22,7 +22,7 @@ import { redactStoredRunState, RunStateSchema } from '../core/workflow/index.js'
 import { NOT_SENT_TO_ERASED_CONTACT, type ContactQuery } from '../ports/store.js';
 import { redactStoredResponse } from './handle-inbound.js';
 import type { ContactInputSchema, ContactPatchSchema } from './inputs.js';
-import { abandonWorkflowRun, cancelWorkflowRun, PRIVACY_TAG, privacyDecisionInForce, tagContact, untagContact } from './runs.js';
+import { abandonWorkflowRun, cancelWorkflowRun, closeConversationAndRuns, openConversationsOf, PRIVACY_TAG, privacyDecisionInForce, tagContact, untagContact } from './runs.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
 async function assertUnique(uow: UnitOfWork, email: string | null, phone: string | null, selfId: string | null): Promise<void> {
@@ -112,7 +112,9 @@ function privacyTagRefusal(path: string, tag: string, contactId: string | null, 
   const found =
     contactId === null ? 'a new contact has no privacy decision' : inForce === undefined ? 'no privacy decision is recorded' : `the privacy decision in force is an opt-out (${inForce.channel}, ${inForce.occurredAt})`;
   const record = contactId === null ? 'create the contact without it, then record the opt-in with PUT /v1/contacts/{id}' : `record the opt-in with PUT /v1/contacts/${contactId}`;
-  const message = `tag ${JSON.stringify(tag)} is ${PRIVACY_TAG}, which follows the contact's privacy decision, and ${found}: ${record}/consents/privacy/{channel}, which adds the tag`;
+  // Said to be the privacy tag only when spelt otherwise (`CONSENT: PRIVACY`): spelt so, that goes without saying.
+  const which = tag === PRIVACY_TAG ? `tag ${JSON.stringify(tag)} follows` : `tag ${JSON.stringify(tag)} is ${PRIVACY_TAG}, which follows`;
+  const message = `${which} the contact's privacy decision, and ${found}: ${record}/consents/privacy/{channel}, which adds the tag`;
   return new ConsentryError('TAG_NEEDS_CONSENT', message, [{ path, message }]);
 }
 
@@ -265,10 +267,17 @@ export async function addContactTag(uow: UnitOfWork, id: string, tag: string): P
  * holds: without the tag the contact is asked again at the next conversation, and the answer is
  * recorded as a new decision, so nothing is claimed that the ledger does not prove (a business
  * asks again this way after changing its privacy policy, and clears a tag added by hand before
- * it was refused). The decision on record stays as it is; a withdrawal is recorded as one.
+ * it was refused). The decision on record stays as it is; a withdrawal is recorded as one. The
+ * contact's open conversations are closed, as at a withdrawal: only a new conversation asks
+ * (DESIGN §4), and one that stayed open would never ask a contact who keeps writing in it.
  */
 export async function removeContactTag(uow: UnitOfWork, id: string, tag: string): Promise<Contact> {
-  return untagContact(uow, await uow.requireLiveContact(id), tag);
+  const contact = await uow.requireLiveContact(id);
+  const untagged = await untagContact(uow, contact, tag);
+  if (untagged !== contact && isPrivacyTag(tag)) {
+    for (const conversation of await openConversationsOf(uow, contact.id)) await closeConversationAndRuns(uow, conversation, null);
+  }
+  return untagged;
 }
 
 /**

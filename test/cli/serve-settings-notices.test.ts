@@ -43,7 +43,9 @@ describe('settingsNotices', () => {
         'or send "triggers": null to restore the default list',
     ]);
     const disabled = { ...welcomeOnly, triggers: [...welcomeOnly.triggers, { ...defaultSettings().triggers[0], enabled: false }] };
-    expect(settingsNotices({ name: 'Acme', settings: disabled as typeof welcomeOnly }, BASE)).toHaveLength(1);
+    expect(settingsNotices({ name: 'Acme', settings: disabled as typeof welcomeOnly }, BASE)).toEqual([
+      expect.stringMatching(/^Workspace "Acme": triggers\.1\.enabled: is false, and no enabled conversation_opened binding asks for privacy consent, .*: set it to true$/),
+    ]);
     // No workflow at all: the question is off all the same, and said as the answer to the PATCH that sent the list says it.
     expect(settingsNotices({ name: 'Acme', settings: { ...welcomeOnly, triggers: [] } }, BASE)).toEqual([
       'Workspace "Acme": triggers: no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation: ' +

@@ -42,13 +42,9 @@ async function contact(): Promise<Contact> {
   return ws.createContact({ name: 'Hugo Test', phone: PHONE });
 }
 
-/** Ends the contact's SMS conversation, so that the next message opens one (and the privacy workflow runs at its opening). */
-async function closeOpenConversation(contactId: string): Promise<void> {
-  await engine.store.transaction(async (tx) => {
-    const open = await tx.getOpenConversation(ws.workspaceId, contactId, 'sms');
-    expect(open).toBeDefined();
-    if (open) await tx.updateConversation({ ...open, status: 'closed', closedAt: clock.now().toISOString() });
-  });
+/** The contact's open SMS conversation, if any. */
+async function openConversation(contactId: string): Promise<unknown> {
+  return engine.store.transaction((tx) => tx.getOpenConversation(ws.workspaceId, contactId, 'sms'));
 }
 
 async function tagEvents(): Promise<string[]> {
@@ -62,6 +58,13 @@ describe('createContact with Consent: Privacy in its tags', () => {
     expect(error.issues.map((issue) => issue.path)).toEqual(['tags.1']);
     expect(error.message).toContain('PUT /v1/contacts/{id}/consents/privacy/{channel}');
     expect((await ws.findContacts({})).contacts).toEqual([]);
+  });
+
+  it('says the tag is Consent: Privacy only when it is spelt otherwise', async () => {
+    const exact = await refusal(ws.createContact({ name: 'Hugo Test', phone: PHONE, tags: [PRIVACY_TAG] }));
+    expect(exact.issues[0]?.message).toMatch(/^tag "Consent: Privacy" follows the contact's privacy decision, and a new contact has no privacy decision: /);
+    const spelt = await refusal(ws.createContact({ name: 'Hugo Test', phone: PHONE, tags: ['CONSENT: PRIVACY'] }));
+    expect(spelt.issues[0]?.message).toMatch(/^tag "CONSENT: PRIVACY" is Consent: Privacy, which follows the contact's privacy decision, /);
   });
 
   it('names every such tag, with the contact’s other bad values, under the code of the first', async () => {
@@ -148,11 +151,24 @@ describe('removeTag of Consent: Privacy', () => {
     expect((await ws.removeTag(hugoId, 'consent: PRIVACY')).tags).toEqual([]);
     expect(await ws.canMessage(hugoId, 'sms', 'privacy')).toMatchObject({ allowed: true, reason: 'opted_in' });
 
-    await closeOpenConversation(hugoId);
+    // The conversation the contact agreed in is closed by the removal, so their next message, in it
+    // as they see it, opens a new one and is asked: left open, it would never ask them.
+    expect(await openConversation(hugoId)).toBeUndefined();
     const asked = await ws.handleInbound(message({ text: 'hello again' }));
+    expect(asked.conversationId).not.toBe(agreed.conversationId);
     expect(questionsIn(asked.replies)).toBe(1);
 
     expect((await ws.addTag(hugoId, PRIVACY_TAG)).tags).toEqual([PRIVACY_TAG]);
+  });
+
+  it('closes no conversation when the contact had no such tag, nor for another tag', async () => {
+    await ws.handleInbound(message({ text: 'hi' }));
+    const { contactId } = await ws.handleInbound(message({ text: 'not sure' }));
+    await ws.addTag(contactId, 'VIP');
+    await ws.removeTag(contactId, 'VIP');
+    await ws.removeTag(contactId, PRIVACY_TAG);
+    expect(await openConversation(contactId)).toBeDefined();
+    expect((await ws.listEvents({ types: ['conversation.closed'] })).length).toBe(0);
   });
 
   it('is added back spelt as a decision adds it, whatever case the caller wrote', async () => {
@@ -183,7 +199,7 @@ describe('a contact tagged Consent: Privacy by hand before the tag was refused',
     expect((await refusal(ws.addTag(hugo.id, PRIVACY_TAG))).code).toBe('TAG_NEEDS_CONSENT');
 
     expect((await ws.removeTag(hugo.id, PRIVACY_TAG)).tags).toEqual(['VIP']);
-    await closeOpenConversation(hugo.id);
+    expect(await openConversation(hugo.id)).toBeUndefined();
     const asked = await ws.handleInbound(message({ text: 'hi again' }));
     expect(questionsIn(asked.replies)).toBe(1);
   });

@@ -142,7 +142,10 @@ describe('PATCH /v1/settings warnings', () => {
     expect(parsed(await patchSettings({ defaultCountry: 'ES' }), WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
     // A disabled binding asks nothing; an empty list neither.
     const disabled = await patchSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: false }] });
-    expect(parsed(disabled, WarningsSchema).warnings).toEqual([{ path: 'triggers', message: expect.stringContaining('no consent is asked when a contact opens a conversation: add') }]);
+    // The binding is there, switched off: the warning names its switch rather than asking for a second one.
+    expect(parsed(disabled, WarningsSchema).warnings).toEqual([
+      { path: 'triggers.0.enabled', message: 'is false, and no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation: set it to true' },
+    ]);
     expect(parsed(await patchSettings({ triggers: [] }), WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
     const restored = await patchSettings({ triggers: null });
     expect(parsed(restored, WarningsSchema).warnings).toEqual([]);
@@ -167,7 +170,7 @@ describe('PATCH /v1/settings warnings', () => {
       },
     ]);
     const disabled = await patchSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: false }] });
-    expect(parsed(disabled, WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
+    expect(parsed(disabled, WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers.0.enabled']);
     await patchSettings({ triggers: null });
     expect(parsed(await patchSettings({ outboundWebhookUrl: OUTBOUND_URL }), WarningsSchema).warnings).toEqual([]);
   });
