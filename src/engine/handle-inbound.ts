@@ -1,5 +1,5 @@
 import type { ConsentState, ConsentStatus, MessagingChannel, Purpose } from '../core/consent.js';
-import type { Contact } from '../core/contact.js';
+import type { Contact, ContactIdentity } from '../core/contact.js';
 import { addIdentity, erasedAddressDigests, tryNormalizeEmail, tryNormalizePhone, withErasedAddressGuard, writesFromOwnIdentity } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut, normalizeText } from '../core/keywords.js';
@@ -72,7 +72,9 @@ export async function handleInbound(uow: UnitOfWork, parsed: z.output<typeof Inb
   uow.inboundMessageId = received.messageId;
   const message = withReadableText(received);
 
-  const contact = await resolveContact(uow, message);
+  const sender = await resolveContact(uow, message);
+  const contact = sender.contact;
+  uow.inboundSender = { contactId: contact.id, channel: message.channel, externalId: sender.externalId };
   await fireOverdueTimers(uow, contact.id, message.channel, sentAt(uow, message));
   const typedText = keywordText(message);
   const typed = typedText === null ? null : classifyKeyword(typedText, uow.workspace.settings.keywords);
@@ -456,17 +458,13 @@ async function recordKeywordConsent(
 ): Promise<boolean> {
   if (inEffect(await uow.consentStatesOf(contact.id), purpose, status, scope)) return true;
   const occurredAt = sentAt(uow, message);
-  const where = `${purpose === 'marketing' ? '' : `${purpose} on `}${scope === 'any' ? 'every channel' : scope}`;
   const recorded = await uow.recordConsent({
     contactId: contact.id,
     purpose,
     channel: scope,
     status,
     legalBasis: status === 'opted_in' ? 'CONSENT_WITH_NOTICE' : null,
-    explanation:
-      status === 'opted_in'
-        ? `Opted in by sending the keyword ${keyword.keyword ?? ''} on ${message.channel}`
-        : `Opted out of ${where} by sending the keyword ${keyword.keyword ?? ''} on ${message.channel}`,
+    explanation: keywordExplanation(purpose, status, scope, keyword, message.channel),
     source: 'keyword',
     actor: contactActor(contact.id),
     evidence: {
@@ -484,6 +482,19 @@ async function recordKeywordConsent(
 }
 
 /**
+ * Why a keyword decision was made, in the words of its record: what it is about (its purpose and
+ * channel, as recorded) and what the contact sent, naming the channel once ("Opted out of marketing
+ * on sms by sending the keyword ALTO"). A STOP ALL is about every channel, so the channel it came in
+ * on is named after it ("Opted out of marketing on every channel by sending the keyword STOP ALL on
+ * sms"). The explanation is hashed into the record and stays after erasure: it names no one.
+ */
+function keywordExplanation(purpose: Purpose, status: ConsentStatus, scope: MessagingChannel | 'any', keyword: KeywordResult, channel: MessagingChannel): string {
+  const decided = status === 'opted_in' ? `Opted in to ${purpose}` : `Opted out of ${purpose}`;
+  const sent = `by sending the keyword ${keyword.keyword ?? ''}`;
+  return scope === 'any' ? `${decided} on every channel ${sent} on ${channel}` : `${decided} on ${scope} ${sent}`;
+}
+
+/**
  * Whether messages of `purpose` on `scope` stand at `status`. For `any` (STOP ALL) that is the
  * every-channel row and each channel of its own: a newer decision on one channel (an opt-in from
  * HubSpot after the STOP ALL was sent) outranks it there (DESIGN §2, the later decision wins).
@@ -495,40 +506,63 @@ function inEffect(states: readonly ConsentState[], purpose: Purpose, status: Con
   return indexed.ofPurpose(purpose).every((state) => indexed.effective(purpose, state.channel).status === status);
 }
 
-/** The sender, by their identity on the channel, then by e-mail or phone; created when unknown. */
-async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contact> {
+/** The contact a message came from, and the identity it came from as that contact has it stored. */
+interface Sender {
+  contact: Contact;
+  /** The sender id as stored: `from.id` itself, or the spelling of the same number the contact has (knownSpelling). */
+  externalId: string;
+}
+
+/**
+ * The sender, by their identity on the channel (in the spelling sent, else in one of the spellings
+ * of its number that knownSpelling finds), then by e-mail or phone; created when unknown.
+ */
+async function resolveContact(uow: UnitOfWork, message: Message): Promise<Sender> {
   const { tx, workspaceId } = uow;
   const country = uow.workspace.settings.defaultCountry;
   const identity = { channel: message.channel, externalId: message.from.id };
   const email = senderEmail(message);
   // Parsing a phone number is the dearest step here, and a known sender rarely needs it: it is
-  // parsed on first use only (undefined: not parsed yet).
+  // parsed on first use only (undefined: not parsed yet), the sender id at most once.
   let phone: string | null | undefined;
+  let idNumber: string | null | undefined;
+  const senderIdNumber = (): string | null => {
+    if (idNumber === undefined) idNumber = PHONE_CHANNELS.includes(message.channel) ? phoneOfSenderId(message, country) : null;
+    return idNumber;
+  };
 
   let contact = await tx.findContactByIdentity(workspaceId, message.channel, message.from.id);
   const byIdentity = contact !== undefined;
+  const spelled = byIdentity ? undefined : await knownSpelling(uow, message, senderIdNumber());
+  contact ??= spelled?.contact;
   if (!contact && email) contact = await tx.findContactByEmail(workspaceId, email);
   if (!contact) {
-    phone = senderPhone(message, country);
+    phone = senderPhone(message, country, senderIdNumber);
     if (phone) contact = await tx.findContactByPhone(workspaceId, phone);
   }
 
   if (!contact) {
-    return uow.insertContact(
+    const created = await uow.insertContact(
       uow.blankContact({
         name: senderName(message.from.name),
         email,
-        phone: phone === undefined ? senderPhone(message, country) : phone,
+        phone: phone === undefined ? senderPhone(message, country, senderIdNumber) : phone,
         identities: [identity],
       }),
     );
+    return { contact: created, externalId: identity.externalId };
   }
   contact = uow.remember(contact);
 
   const changes: string[] = [];
-  const withIdentity = addIdentity(contact, identity);
+  // Another spelling of a number the contact has on the channel is that identity: it is not stored
+  // again (one number, one identity), unless an erasure would keep more of it than of the spelling
+  // stored (erasedAddressDigests): an erasure then keeps what it kept before.
+  const sameIdentity = spelled !== undefined && addsNothingErasureKeeps(uow, contact, identity);
+  const withIdentity = sameIdentity ? { contact, changed: false } : addIdentity(contact, identity);
   let next = withIdentity.contact;
   if (withIdentity.changed) changes.push('identities');
+  const externalId = sameIdentity ? spelled.externalId : storedSenderId(next, identity);
   const name = senderName(message.from.name);
   if (!next.name && name) {
     next = { ...next, name };
@@ -538,14 +572,14 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   // found by e-mail or phone was looked up by it already: the e-mail of a contact found by its
   // phone is free, as that look-up came first.
   if (!next.email && email) {
-    const owner = byIdentity ? await otherOwner(uow, next, 'email', email) : undefined;
+    const owner = byIdentity || spelled !== undefined ? await otherOwner(uow, next, 'email', email) : undefined;
     if (owner === undefined) {
       next = { ...next, email };
       changes.push('email');
     } else await noteSenderAddressTaken(uow, next, 'email', owner);
   }
   if (!next.phone) {
-    if (phone === undefined) phone = senderPhone(message, country);
+    if (phone === undefined) phone = senderPhone(message, country, senderIdNumber);
     if (phone) {
       const owner = await otherOwner(uow, next, 'phone', phone);
       if (owner === undefined) {
@@ -562,14 +596,56 @@ async function resolveContact(uow: UnitOfWork, message: Message): Promise<Contac
   // back; nor is an identity attached while the guard stood, which came with such a named address,
   // nor an e-mail or phone so attached, unless an erased contact had it too (the channel then
   // delivered from a held address). Only a guarded contact costs a write for it, and a look-up of
-  // digests.
+  // digests. A message from another spelling of an identity (knownSpelling) does not count as one
+  // from that identity here: only the spelling stored does, so no guard ends that did not before.
   const lifted =
     contact.erasedAddressGuard !== undefined &&
     ((byIdentity && writesFromOwnIdentity(contact, identity)) || (await deliveredFromHeldAddress(uow, message, contact)));
-  if (changes.length === 0 && !lifted) return contact;
+  if (changes.length === 0 && !lifted) return { contact, externalId };
   const saved = await uow.saveContact(lifted ? withErasedAddressGuard(next, false) : next);
   if (changes.length > 0) await uow.emit('contact.updated', { contactId: saved.id, changes }, saved.id);
-  return saved;
+  return { contact: saved, externalId };
+}
+
+/**
+ * The spellings a number is looked up by on a channel when the sender id is another spelling of it
+ * ("600 555 111", "+34 600 555 111"): E.164 on SMS, and on WhatsApp the WhatsApp ID (the number
+ * without "+", as the Cloud API sends it: WHATSAPP_ID) and E.164. Each is read back as that number
+ * (phoneOfSenderId), whatever the workspace's defaultCountry becomes.
+ */
+function numberSpellings(channel: MessagingChannel, number: string): string[] {
+  return channel === 'whatsapp' ? [number.slice(1), number] : [number];
+}
+
+/**
+ * The contact that has the sender's `number` (the sender id read as one on WhatsApp and SMS:
+ * phoneOfSenderId) on the message's channel as an identity in another spelling (numberSpellings),
+ * and that identity; undefined when the sender id is no phone number, or no contact has one. An
+ * SMS gateway or an adapter may pass the same number written another way, and the channel
+ * delivered the message from that number all the same, so it is that identity. Only the spellings
+ * numberSpellings looks up are found: a contact known by a national spelling alone is found by its
+ * phone, as before.
+ */
+async function knownSpelling(uow: UnitOfWork, message: Message, number: string | null): Promise<{ contact: Contact; externalId: string } | undefined> {
+  if (number === null) return undefined;
+  for (const externalId of numberSpellings(message.channel, number)) {
+    if (externalId === message.from.id) continue;
+    const contact = await uow.tx.findContactByIdentity(uow.workspaceId, message.channel, externalId);
+    if (contact !== undefined) return { contact, externalId };
+  }
+  return undefined;
+}
+
+/** Whether storing `identity` on the contact would give an erasure of it no address it does not keep already (erasedAddressDigests). */
+function addsNothingErasureKeeps(uow: UnitOfWork, contact: Contact, identity: ContactIdentity): boolean {
+  const kept = new Set(erasedAddressDigests(uow.workspaceId, contact));
+  return erasedAddressDigests(uow.workspaceId, { identities: [identity] }).every((digest) => kept.has(digest));
+}
+
+/** The sender id as the contact stores it: as sent, or trimmed as addIdentity stores a new one. */
+function storedSenderId(contact: Contact, identity: ContactIdentity): string {
+  const sent = identity.externalId;
+  return contact.identities.some((known) => known.channel === identity.channel && known.externalId === sent) ? sent : sent.trim();
 }
 
 /**
@@ -596,10 +672,8 @@ const WHATSAPP_ID = /^[1-9]\d{5,14}$/;
  * is none or it does not parse. A `from.phone` that does not parse is ignored, and the message is
  * read as one without it (the warning says so), so the sender id stands in for it.
  */
-function senderPhone(message: Message, country: string | null): string | null {
-  const given = givenPhone(message, country);
-  if (given !== null) return given;
-  return PHONE_CHANNELS.includes(message.channel) ? phoneOfSenderId(message, country) : null;
+function senderPhone(message: Message, country: string | null, senderIdNumber: () => string | null): string | null {
+  return givenPhone(message, country) ?? senderIdNumber();
 }
 
 /** `from.phone` in E.164; null when the message names none or it does not parse. */

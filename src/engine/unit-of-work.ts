@@ -95,6 +95,12 @@ export class UnitOfWork {
    * `inAnswer: true`, so an adapter that sends the `replies` of its answers can skip them there.
    */
   repliesInAnswer = false;
+  /**
+   * Who sent that channel message, once its contact is known: the contact, the channel, and the
+   * identity the message came from as the contact has it stored (handleInbound). A reply to that
+   * contact on that channel answers that sender, so it goes there (replyAddress).
+   */
+  inboundSender: { contactId: string; channel: MessagingChannel; externalId: string } | null = null;
 
   constructor(
     readonly tx: StoreTx,
@@ -361,6 +367,21 @@ export class UnitOfWork {
     );
   }
 
+  /**
+   * Where a reply to the contact on `channel` goes: in the transaction of a message the contact sent
+   * there, the identity that message came from, since a reply answers its sender (Twilio replies to
+   * the inbound message's `From`, https://www.twilio.com/docs/messaging/guides/webhook-request; the
+   * WhatsApp Cloud API to the `messages[].from` WhatsApp ID,
+   * https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components), not to another
+   * spelling of the contact's id there. Else (a time-out, a workflow started from outside) the
+   * contact's address on the channel (addressOn): which id the contact last wrote from is not kept.
+   */
+  private replyAddress(contact: Contact, channel: MessagingChannel): string {
+    const sender = this.inboundSender;
+    if (sender !== null && sender.contactId === contact.id && sender.channel === channel) return sender.externalId;
+    return addressOn(contact, channel);
+  }
+
   /** Queues a message to the contact; a custom channel's outbound webhook also gets it, through the outbox. */
   async reply(contact: Contact, channel: MessagingChannel, conversationId: string | null, text: string, options?: ReplyOption[], inReplyTo: string | null = null): Promise<void> {
     const reply: Reply = { contactId: contact.id, conversationId, channel, text, ...(options && options.length > 0 ? { options } : {}) };
@@ -372,7 +393,7 @@ export class UnitOfWork {
           contactId: contact.id,
           conversationId,
           channel,
-          to: addressOn(contact, channel),
+          to: this.replyAddress(contact, channel),
           text,
           ...(reply.options ? { options: reply.options } : {}),
           inReplyTo: inReplyTo ?? this.inboundMessageId,

@@ -88,7 +88,9 @@ const FIELD_DESCRIPTIONS: Partial<Record<DocumentedEventType | '*', Record<strin
   'message.outbound': {
     channel: 'The channel the reply is for',
     conversationId: 'The conversation; null outside one',
-    to: "The contact's id on the channel, else (on email) their e-mail, else their phone, else their e-mail, else the contact id",
+    to:
+      'For a reply to a message, the sender id that message came from; otherwise the contact\'s id on the channel, else (on email) their e-mail, ' +
+      'else their phone, else their e-mail, else the contact id',
     text: 'The reply',
     options: 'Buttons to offer, when the reply asks a question',
     inReplyTo:

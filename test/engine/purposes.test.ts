@@ -138,7 +138,7 @@ describe('an opt-out keyword and the workspace’s own purposes', () => {
     expect(await allowed('surveys', 'sms')).toBe(false);
     expect(await allowed('loyalty', 'whatsapp')).toBe(true);
     const [surveys] = (await ws.getHistory(contactId)).filter((record) => record.purpose === 'surveys' && record.status === 'opted_out');
-    expect(surveys).toMatchObject({ channel: 'sms', source: 'keyword', explanation: 'Opted out of surveys on sms by sending the keyword STOP on sms', evidence: { keyword: 'STOP' } });
+    expect(surveys).toMatchObject({ channel: 'sms', source: 'keyword', explanation: 'Opted out of surveys on sms by sending the keyword STOP', evidence: { keyword: 'STOP' } });
     expect(stop.replies).toHaveLength(1);
   });
 
