@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { shownValue } from './required.js';
 import { ZonedDateTimeSchema } from './time.js';
 
 /** DESIGN §2: messaging channels; `any` addresses every channel at once (STOPALL). */
@@ -12,9 +13,31 @@ export type MessagingChannel = Exclude<Channel, 'any'>;
 /** `privacy` and `marketing` are built in; a workspace may define its own purposes. */
 export const BUILT_IN_PURPOSES = ['privacy', 'marketing'] as const;
 const PURPOSE_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
-export const PurposeSchema = z
-  .string()
-  .regex(PURPOSE_PATTERN, 'purpose must be lower-case letters, digits, "_" or "-" (max 64), starting with a letter');
+const PURPOSE_RULE = 'a purpose is lower-case letters, digits, "_" or "-" (at most 64), starting with a letter';
+
+/**
+ * The known purpose `value` spells in other ASCII letter case, blank space around it aside
+ * (`Marketing` for `marketing`); undefined for any other value. Only ASCII letters are folded, as
+ * the import folds a purpose cell: no other letter (a Kelvin sign) stands for one of them.
+ */
+export function purposeInOtherCase(value: string, known: readonly string[]): string | undefined {
+  const folded = value.trim().replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+  return folded === value ? undefined : known.find((purpose) => purpose === folded);
+}
+
+/**
+ * What a purpose not spelled as one could be is refused with: the value, quoted as every refused
+ * value is (shownValue), once, beside the field that names it, and the rule; for a known purpose
+ * in another letter case, that purpose (`"Marketing" is not a purpose: ... (did you mean
+ * "marketing"?)`). `known` is the built-in purposes where the workspace's own are not at hand.
+ */
+export function misspeltPurposeMessage(value: unknown, known: readonly string[] = BUILT_IN_PURPOSES): string {
+  const message = `${shownValue(value)} is not a purpose: ${PURPOSE_RULE}`;
+  const meant = typeof value === 'string' ? purposeInOtherCase(value, known) : undefined;
+  return meant === undefined ? message : `${message} (did you mean ${JSON.stringify(meant)}?)`;
+}
+
+export const PurposeSchema = z.string().regex(PURPOSE_PATTERN, { error: (issue) => misspeltPurposeMessage(issue.input) });
 export type Purpose = z.infer<typeof PurposeSchema>;
 
 export const CONSENT_STATUSES = ['opted_in', 'opted_out'] as const;

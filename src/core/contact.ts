@@ -3,6 +3,7 @@ import { domainToASCII } from 'node:url';
 import { isSupportedCountry, parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import type { Channel } from './consent.js';
 import { ConsentryError, isConsentryError } from './errors.js';
+import { shownValue } from './required.js';
 import { foldCompatibilityForms } from './text.js';
 
 /** How a contact is known on one channel (a WhatsApp number, a web-chat visitor id ...). */
@@ -100,6 +101,16 @@ function invalidEmail(message: string): ConsentryError {
 }
 
 /**
+ * An address refused for what it holds: quoted as read (shownValue, so a pasted document shows
+ * only its start), then what is wrong with it. The field is named once, by the issue's path
+ * (`email: "bad" is not a valid email address: it must contain exactly one "@"`).
+ */
+function notAnEmail(email: string, why?: string): ConsentryError {
+  const message = `${shownValue(email)} is not a valid email address`;
+  return invalidEmail(why === undefined ? message : `${message}: ${why}`);
+}
+
+/**
  * A typed or pasted phone number or e-mail address in the characters it is read in
  * (foldCompatibilityForms: full-width forms folded, the invisible marks chat apps and address
  * books wrap copied values in dropped), trimmed. Anything else stays for the validators to refuse.
@@ -116,17 +127,17 @@ export function foldTypedValue(raw: string): string {
 export function normalizeEmail(raw: string): string {
   const email = foldTypedValue(raw).toLowerCase();
   if (email.length === 0) throw invalidEmail('email is empty');
-  if (email.length > EMAIL_MAX_LENGTH) throw invalidEmail(`email is longer than ${EMAIL_MAX_LENGTH} characters`);
+  if (email.length > EMAIL_MAX_LENGTH) throw notAnEmail(email, `it is longer than ${EMAIL_MAX_LENGTH} characters`);
   const at = email.indexOf('@');
-  if (at < 0 || at !== email.lastIndexOf('@')) throw invalidEmail('email must contain exactly one "@"');
+  if (at < 0 || at !== email.lastIndexOf('@')) throw notAnEmail(email, 'it must contain exactly one "@"');
   const local = email.slice(0, at);
   if (local.length > EMAIL_LOCAL_MAX_LENGTH) {
-    throw invalidEmail(`the part before "@" is longer than ${EMAIL_LOCAL_MAX_LENGTH} characters`);
+    throw notAnEmail(email, `the part before "@" is longer than ${EMAIL_LOCAL_MAX_LENGTH} characters`);
   }
   if (local.startsWith('.') || local.endsWith('.') || local.includes('..')) {
-    throw invalidEmail('the part before "@" cannot start or end with "." or contain ".."');
+    throw notAnEmail(email, 'the part before "@" cannot start or end with "." or contain ".."');
   }
-  if (!EMAIL_PATTERN.test(email) || !readsAsDomain(email.slice(at + 1))) throw invalidEmail(`"${email}" is not a valid email address`);
+  if (!EMAIL_PATTERN.test(email) || !readsAsDomain(email.slice(at + 1))) throw notAnEmail(email);
   return email;
 }
 
@@ -214,7 +225,7 @@ export function normalizePhone(raw: string, defaultCountry: string | null): stri
   const text = foldTypedValue(raw).replace(OTHER_DASHES, '-');
   if (text.length === 0) throw invalidPhone('phone is empty');
   if (!PHONE_CHARACTERS.test(text)) {
-    throw invalidPhone(`"${text}" may contain only digits, "+", spaces and the characters - . / ( )`);
+    throw invalidPhone(`${shownValue(text)} may contain only digits, "+", spaces and the characters - . / ( )`);
   }
   const country = defaultCountry === null ? undefined : defaultCountry.trim().toUpperCase();
   if (country !== undefined && !isSupportedCountry(country)) {
@@ -229,13 +240,13 @@ export function normalizePhone(raw: string, defaultCountry: string | null): stri
   const international = dialled.startsWith('+');
   if (!international && country === undefined) {
     throw invalidPhone(
-      `"${text}" has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country`,
+      `${shownValue(text)} has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country`,
     );
   }
   const parsed = parsePhoneNumberFromString(dialled, country === undefined ? { extract: false } : { defaultCountry: country, extract: false });
   if (parsed === undefined || !parsed.isValid()) {
     const where = zeroZero ? ' (its 00 read as the international prefix +)' : international ? '' : ` (read with default country ${country ?? ''})`;
-    throw invalidPhone(`"${text}" is not a valid phone number${where}`);
+    throw invalidPhone(`${shownValue(text)} is not a valid phone number${where}`);
   }
   return parsed.number;
 }

@@ -44,9 +44,10 @@ const QUOTED_VALUE_MAX = 80;
 /**
  * A refused value as a message shows it: a string quoted as JSON (its first QUOTED_VALUE_MAX
  * characters, then `…`), a number, boolean or null as written, and anything else by its kind,
- * so a message never repeats a whole object.
+ * so a message never repeats a whole object. Every message that quotes the value it refuses
+ * (notOneOf, an e-mail address, a purpose, a country) shows it so.
  */
-function shownValue(value: unknown): string {
+export function shownValue(value: unknown): string {
   if (typeof value === 'string') return value.length <= QUOTED_VALUE_MAX ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, QUOTED_VALUE_MAX))}…`;
   if (value === null || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return String(value);
   if (Array.isArray(value)) return 'an array';

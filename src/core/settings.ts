@@ -2,7 +2,7 @@ import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import { BUILT_IN_PURPOSES, PurposeSchema, type Purpose } from './consent.js';
 import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
-import { requiredOr } from './required.js';
+import { requiredOr, shownValue } from './required.js';
 
 /** Languages with built-in keywords and reply texts (DESIGN §3). */
 export const LANGUAGES = ['en', 'es', 'fr', 'pt', 'de', 'ja'] as const;
@@ -195,6 +195,18 @@ export function replyVariableIssues(replies: WorkspaceSettings['replies'], only?
   return issues;
 }
 
+/**
+ * What a defaultCountry not written as an ISO 3166-1 alpha-2 code is refused with: the value,
+ * quoted as every refused value is (shownValue), and the form; for a code of a numbering plan
+ * in other letter case or with blank space around it, that code.
+ */
+function notCountryCodeMessage(value: unknown): string {
+  const message = `${shownValue(value)} is not an ISO 3166-1 alpha-2 code in capital letters, such as "ES"`;
+  // ASCII letters only: no other letter ("ß", which upper-cases to "SS") stands for a code.
+  const code = typeof value === 'string' ? value.trim().replace(/[a-z]/g, (letter) => letter.toUpperCase()) : '';
+  return /^[A-Z]{2}$/.test(code) && isSupportedCountry(code) ? `${message} (did you mean ${JSON.stringify(code)}?)` : message;
+}
+
 export const WorkspaceSettingsSchema = z
   .object({
     privacyPolicyUrl: z
@@ -204,9 +216,10 @@ export const WorkspaceSettingsSchema = z
     /** ISO 3166-1 alpha-2 country used to read phone numbers without a + prefix. */
     defaultCountry: z
       .string()
-      .regex(/^[A-Z]{2}$/, 'defaultCountry must be an ISO 3166-1 alpha-2 code such as "ES"')
+      .regex(/^[A-Z]{2}$/, { error: (issue) => notCountryCodeMessage(issue.input) })
       // Refused here rather than at the first phone number read with it, where the error would name the phone.
-      .refine((code) => isSupportedCountry(code), 'defaultCountry must be a country with a telephone numbering plan, such as "ES"')
+      // A code of the wrong form is refused by the check above alone.
+      .refine((code) => !/^[A-Z]{2}$/.test(code) || isSupportedCountry(code), { error: (issue) => `${shownValue(issue.input)} is not a country with a telephone numbering plan, such as "ES"` })
       .nullable()
       .default(null),
     purposes: WorkspacePurposesSchema.default([]),

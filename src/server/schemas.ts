@@ -226,10 +226,19 @@ export const DecisionTimeSchema = ZonedDateTimeSchema.refine(
   `occurredAt must not be before ${EARLIEST_OCCURRENCE}`,
 ).describe(DECISION_TIME_DESCRIPTION);
 
+/**
+ * A query parameter read as a string. A parameter given more than once (`?limit=1&limit=2`)
+ * reaches the route as an array (Fastify's query string parser,
+ * https://fastify.dev/docs/latest/Reference/Server/#querystringparser): it is refused with what
+ * to do (`give it once`, or `onRepeat`), not as a value of the wrong type.
+ */
+export function queryParameter(onRepeat = 'give it once') {
+  return z.string({ error: (issue) => (Array.isArray(issue.input) ? onRepeat : undefined) });
+}
+
 /** A page size from the query string (`?limit=20`). */
 export function limitQuery(max: number, fallback: number) {
-  return z
-    .string()
+  return queryParameter()
     .regex(/^\d{1,6}$/, `must be an integer between 1 and ${max}`)
     .transform(Number)
     .pipe(z.number().int().min(1, `must be an integer between 1 and ${max}`).max(max, `must be an integer between 1 and ${max}`))

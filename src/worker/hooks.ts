@@ -4,7 +4,7 @@ import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, t
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canonicalUlid, controlCharacterIn, isUlid, TAG_MAX_LENGTH, tagKey } from '../core/contact.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
-import { absentValueMessage, FIELD_PARSE, notOneOf } from '../core/required.js';
+import { absentValueMessage, FIELD_PARSE, notOneOf, shownValue } from '../core/required.js';
 import { assertKnownPurpose, WebhookTargetUrlSchema, type WorkspaceSettings } from '../core/settings.js';
 import { invalidInput, parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
@@ -67,7 +67,7 @@ function impossibleTag(value: string): string | null {
 /** Why a filter value can never equal the field's value as `hookMatchesEvent` compares them; null when it can. */
 function impossibleValue(field: string, schemas: readonly z.core.$ZodType[], value: string): string | null {
   if (ULID_FIELDS.has(field)) {
-    return isUlid(value) ? null : 'is never an id here: ids are ULIDs, 26 letters and digits such as 01ARZ3NDEKTSV4RRFFQ69G5FAV (any letter case)';
+    return isUlid(value) ? null : `${shownValue(value)} is never an id here: ids are ULIDs, 26 letters and digits such as 01ARZ3NDEKTSV4RRFFQ69G5FAV (any letter case)`;
   }
   if (field === TAG_FIELD) return impossibleTag(value);
   if (INSTANT_FIELDS.has(field)) {
@@ -84,9 +84,12 @@ function impossibleFor(schema: z.core.$ZodType, value: string): string | null {
   }
   if (schema instanceof z.ZodNumber) return /^-?\d+(\.\d+)?$/.test(value) ? null : 'is a number';
   if (schema instanceof z.ZodBoolean) return value === 'true' || value === 'false' ? null : 'is true or false';
-  // A string the field's own schema refuses (a purpose in capitals) is never in the data either.
+  // A string the field's own schema refuses (a purpose in capitals) is never in the data either;
+  // the schema's message quotes the value where it words one (shownValue), else it is quoted here.
   const parsed = z.safeParse(schema, value);
-  return parsed.success ? null : `is never ${JSON.stringify(value)}: ${parsed.error.issues[0]?.message ?? 'the field cannot hold it'}`;
+  if (parsed.success) return null;
+  const message = parsed.error.issues[0]?.message ?? 'the field cannot hold it';
+  return message.startsWith(shownValue(value)) ? message : `is never ${shownValue(value)}: ${message}`;
 }
 
 /** The filter as stored: ids in their canonical upper case, as every listing shows them; any other value as it was written. */

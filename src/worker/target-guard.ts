@@ -241,12 +241,13 @@ function refusedTargetMessage(url: string, policy: TargetPolicy): string {
 }
 
 /**
- * Refuses a target URL whose host `policy` does not allow, as a validation error naming `field`;
+ * Refuses a target URL whose host `policy` does not allow, as a validation error naming `field`
+ * by its path (the issue's message does not repeat it: `targetUrl: must not point to ...`);
  * host names are not resolved here (delivery checks the address it connects to).
  */
 export function assertTargetUrlAllowed(url: string, field: string, what: string, policy: TargetPolicy = {}): void {
   if (!hasRefusedTargetHost(url, policy)) return;
-  const message = `${field} ${refusedTargetMessage(url, policy)}`;
+  const message = refusedTargetMessage(url, policy);
   throw new ConsentryError('VALIDATION_FAILED', `Invalid ${what}: ${field}: ${message}`, [{ path: field, message }]);
 }
 

@@ -83,14 +83,14 @@ describe('hook filters compare values as the rest of the API does', () => {
 
 describe('POST /v1/hooks refuses a filter value the field never holds, naming it', () => {
   it.each([
-    ['consent.given', { contactId: 'hello' }, 'filter.contactId', /ids are ULIDs/],
+    ['consent.given', { contactId: 'hello' }, 'filter.contactId', /^"hello" is never an id here: ids are ULIDs/],
     ['*', { contactId: '01KN0ZPD3B8CWBWH3A5KJ4G4Z' }, 'filter.contactId', /ids are ULIDs/],
     ['contact.duplicate_found', { otherContactId: 'someone' }, 'filter.otherContactId', /ids are ULIDs/],
     ['consent.withdrawn', { occurredAt: 'yesterday' }, 'filter.occurredAt', /ISO 8601/],
     ['contact.tagged', { tag: '   ' }, 'filter.tag', /is empty/],
     ['contact.tagged', { tag: 'VIP\u202egold' }, 'filter.tag', /bidirectional formatting character/],
     ['contact.tagged', { tag: 'x'.repeat(101) }, 'filter.tag', /at most 100 characters/],
-    ['consent.given', { purpose: 'Marketing' }, 'filter.purpose', /lower-case letters/],
+    ['consent.given', { purpose: 'Marketing' }, 'filter.purpose', /^"Marketing" is not a purpose: a purpose is lower-case letters/],
     ['consent.given', { purpose: 'newsletter' }, 'filter.purpose', /this workspace knows privacy, marketing/],
     ['consent.failed', { attempts: 'four' }, 'filter.attempts', /is a number/],
   ] as const)('%s with %j names %s', async (event, filter, path, message) => {

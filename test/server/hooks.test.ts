@@ -165,7 +165,7 @@ describe('POST /v1/hooks', () => {
       expect(refused.json().errors).toEqual([
         {
           path: 'targetUrl',
-          message: 'targetUrl must not point to a link-local, cloud metadata or other reserved address (only public, private-use and loopback addresses are allowed)',
+          message: 'must not point to a link-local, cloud metadata or other reserved address (only public, private-use and loopback addresses are allowed)',
         },
       ]);
     }

@@ -113,7 +113,7 @@ describe('POST /v1/messages: an over-long describing value is ignored with a war
     const answer = await stop({ email: `${'a'.repeat(988)}@example.com` }, { timestamp: 'x'.repeat(100) });
     await expectStopRecorded(answer);
     expect(answer.warnings).toEqual([
-      { path: 'from.email', message: `email is longer than 254 characters${PROCESSED_WITHOUT}` },
+      { path: 'from.email', message: `"${'a'.repeat(80)}"… is not a valid email address: it is longer than 254 characters${PROCESSED_WITHOUT}` },
       { path: 'timestamp', message: expect.stringMatching(/^is not an RFC 3339 date and time/) },
     ]);
   });

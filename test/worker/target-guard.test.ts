@@ -214,7 +214,7 @@ describe('assertPublicTargetUrl', () => {
     expect(thrown).toBeInstanceOf(ConsentryError);
     expect(thrown).toMatchObject({
       code: 'VALIDATION_FAILED',
-      issues: [{ path: 'targetUrl', message: 'targetUrl must not point to a private, loopback or link-local address' }],
+      issues: [{ path: 'targetUrl', message: 'must not point to a private, loopback or link-local address' }],
     });
   });
 
@@ -397,7 +397,7 @@ describe('assertTargetUrlAllowed', () => {
           {
             path: 'targetUrl',
             message:
-              'targetUrl must not point to a link-local, cloud metadata or other reserved address (only public, private-use and loopback addresses are allowed)',
+              'must not point to a link-local, cloud metadata or other reserved address (only public, private-use and loopback addresses are allowed)',
           },
         ],
       }),

@@ -508,6 +508,35 @@ describe('actions and searches', () => {
     expect(ContactListSchema.parse(await api('/v1/contacts?email=ana.test%40example.com')).data).toEqual([]);
   });
 
+  it('record_consent refuses a purpose the workspace does not know as the server does, and makes no contact', async () => {
+    await api('/v1/settings', { method: 'PATCH', body: { purposes: ['surveys', 'loyalty-club'] } });
+    const existing = ItemSchema.parse(await run(createContact.operation.perform, { inputData: { email: 'yan1@example.com' } }));
+    const decision = { channel: 'email', purpose: 'newsletter', status: 'opted_out' };
+    const server = errorDetails(await rejection(run(recordConsent.operation.perform, { inputData: { ...decision, contactId: String(existing.id) } })));
+    expect(server).toMatchObject({ name: 'AppError', code: 'VALIDATION_FAILED', status: 422 });
+    expect(server.message).toMatch(/^purpose: unknown purpose "newsletter": this workspace knows privacy, marketing, surveys, loyalty-club/);
+    const zap = errorDetails(await rejection(run(recordConsent.operation.perform, { inputData: { ...decision, email: 'yan2@example.com' } })));
+    expect(zap).toEqual(server);
+    expect(ContactListSchema.parse(await api('/v1/contacts?email=yan2%40example.com')).data).toEqual([]);
+    // A purpose of the workspace's own still creates the contact and records the decision.
+    const recorded = ItemSchema.parse(await run(recordConsent.operation.perform, { inputData: { ...decision, purpose: 'loyalty-club', email: 'yan2@example.com' } }));
+    expect(recorded).toMatchObject({ purpose: 'loyalty-club', status: 'opted_out', contactEmail: 'yan2@example.com' });
+  });
+
+  it('record_consent refuses a decision time the server would refuse before it makes a contact', async () => {
+    const existing = ItemSchema.parse(await run(createContact.operation.perform, { inputData: { email: 'yan3@example.com' } }));
+    for (const occurredAt of ['1969-12-31T23:59:59Z', '2999-01-01T00:00:00Z']) {
+      const decision = { channel: 'email', status: 'opted_out', occurredAt };
+      // Zapier's clock at the server's (fake) time, as both read it for "later than the time of recording".
+      const record = (inputData: Record<string, unknown>) => atServerTime(() => run(recordConsent.operation.perform, { inputData: { ...decision, ...inputData } }));
+      const server = errorDetails(await rejection(record({ contactId: String(existing.id) })));
+      expect(server, occurredAt).toMatchObject({ name: 'AppError', code: 'VALIDATION_FAILED', status: 422 });
+      const zap = errorDetails(await rejection(record({ email: 'yan4@example.com' })));
+      expect(zap, occurredAt).toEqual(server);
+    }
+    expect(ContactListSchema.parse(await api('/v1/contacts?email=yan4%40example.com')).data).toEqual([]);
+  });
+
   it('items of every trigger carry the contact’s name, email and phone, in performList too', async () => {
     await run(createContact.operation.perform, { inputData: { name: 'Ana Test', email: 'ana.test@example.com', phone: '+34600000014' } });
     await run(recordConsent.operation.perform, {
@@ -643,6 +672,30 @@ describe('actions and searches', () => {
     expect(error.message).toContain('opted out of messages on whatsapp');
   });
 
+  it('request_consent halts for a new lead on Telegram, which reaches only a contact who wrote first, and makes no contact', async () => {
+    const error = await rejection(run(requestConsent.operation.perform, { inputData: { email: 'zoe@example.com', channel: 'telegram' } }));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message).toContain('No contact was created: zoe@example.com cannot be reached on telegram: it has not written on Telegram');
+    expect(ContactListSchema.parse(await api('/v1/contacts?email=zoe%40example.com')).data).toEqual([]);
+  });
+
+  it('request_consent refuses a new lead as the server does in a workspace without a privacy policy link, and makes no contact', async () => {
+    await api('/v1/settings', { method: 'PATCH', body: { privacyPolicyUrl: null } });
+    const existing = ItemSchema.parse(await run(createContact.operation.perform, { inputData: { phone: '+34600000040' } }));
+    const server = errorDetails(await rejection(run(requestConsent.operation.perform, { inputData: { contactId: String(existing.id), channel: 'whatsapp' } })));
+    expect(server).toMatchObject({ name: 'AppError', code: 'VALIDATION_FAILED', status: 422 });
+    const zap = errorDetails(await rejection(run(requestConsent.operation.perform, { inputData: { phone: '+34600000041', channel: 'whatsapp' } })));
+    expect(zap).toEqual(server);
+    expect(await run(findContact.operation.perform, { inputData: { phone: '+34600000041' } })).toEqual([]);
+  });
+
+  it('send_inbound_message that reuses the Message ID of another sender’s message makes no contact for the new sender', async () => {
+    await run(sendInboundMessage.operation.perform, { inputData: { channel: 'sms', phone: '+34600000042', messageId: 'thread-2', text: 'START' } });
+    const error = await rejection(run(sendInboundMessage.operation.perform, { inputData: { channel: 'sms', phone: '+34600000043', messageId: 'thread-2', text: 'START' } }));
+    expect(errorDetails(error)).toMatchObject({ code: 'MESSAGE_NOT_PROCESSED' });
+    expect(await run(findContact.operation.perform, { inputData: { phone: '+34600000043' } })).toEqual([]);
+  });
+
   it('send_inbound_message fails when its Message ID was used by another message, which the server did not process', async () => {
     const first = { channel: 'sms', phone: '+34600000017', messageId: 'thread-1' };
     await run(sendInboundMessage.operation.perform, { inputData: { ...first, text: 'START' } });
@@ -670,6 +723,6 @@ describe('actions and searches', () => {
     const error = await rejection(run(createContact.operation.perform, { inputData: { email: 'not-an-email' } }));
     const details = errorDetails(error);
     expect(details.status).toBe(422);
-    expect(details.message).toBe('email must contain exactly one "@"');
+    expect(details.message).toBe('email: "not-an-email" is not a valid email address: it must contain exactly one "@"');
   });
 });

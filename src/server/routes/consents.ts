@@ -1,17 +1,31 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { CALLER_EVIDENCE_MEMBERS, CallerEvidenceSchema, CHANNELS, ChannelSchema, CONSENT_STATUSES, ConsentStatusSchema, LEGAL_BASES, PurposeSchema } from '../../core/consent.js';
+import {
+  BUILT_IN_PURPOSES,
+  CALLER_EVIDENCE_MEMBERS,
+  CallerEvidenceSchema,
+  CHANNELS,
+  ChannelSchema,
+  CONSENT_STATUSES,
+  ConsentStatusSchema,
+  LEGAL_BASES,
+  misspeltPurposeMessage,
+  purposeInOtherCase,
+  PurposeSchema,
+} from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
-import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
+import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf, type FieldIssue } from '../../core/errors.js';
+import { inPathOrder } from '../../core/field-order.js';
 import { ConsentStates, recordedOccurrence } from '../../core/ledger.js';
 import { assertKnownPurpose } from '../../core/settings.js';
 import { isoInstant } from '../../core/time.js';
+import type { BulkRowResult } from '../../engine/consents.js';
 import { BulkRowSchema, ConsentChangeSchema } from '../../engine/inputs.js';
 import { HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX } from '../../engine.js';
 import type { Clock } from '../../ports/clock.js';
 import { limitArrayMember } from '../array-member-limit.js';
 import { actorOf, authOf, SourceHeadersSchema, sourceOf } from '../auth.js';
-import { problemResponses } from '../openapi.js';
+import { openApiTransform, problemResponses } from '../openapi.js';
 import { asRequestField, statusOfCode, toProblem } from '../problem.js';
 import {
   ContactIdParamsSchema,
@@ -100,17 +114,53 @@ function withCanonicalContactId(row: unknown): unknown {
 
 const CALLER_EVIDENCE_LIST = CALLER_EVIDENCE_MEMBERS.join(', ');
 
+const ROWS_DESCRIPTION = `Each row: contactId, email or phone (a contact is created for a new email or phone), purpose, channel, status, legalBasis?, explanation?, occurredAt?, idempotencyKey?, evidence? (as in PUT /contacts/{id}/consents/{purpose}/{channel}: ${CALLER_EVIDENCE_LIST}; a refused member is named evidence.<member> in the row's result). Rows are validated one by one: a bad row changes nothing and is reported in its result. occurredAt: ${DECISION_TIME_DESCRIPTION}`;
+
+/**
+ * The bulk body as the route reads it: any row is taken, so that a bad one is answered in its own
+ * result (the engine checks each row, bulkSetConsent) rather than refusing the batch.
+ */
 const BulkBodySchema = z
   .object({
-    rows: z
-      .array(z.unknown().transform(withCanonicalContactId))
-      .min(1)
-      .max(MAX_BULK_ROWS)
-      .describe(
-        `Each row: contactId, email or phone (a contact is created for a new email or phone), purpose, channel, status, legalBasis?, explanation?, occurredAt?, idempotencyKey?, evidence? (as in PUT /contacts/{id}/consents/{purpose}/{channel}: ${CALLER_EVIDENCE_LIST}; a refused member is named evidence.<member> in the row's result). Rows are validated one by one: a bad row changes nothing and is reported in its result. occurredAt: ${DECISION_TIME_DESCRIPTION}`,
-      ),
+    rows: z.array(z.unknown().transform(withCanonicalContactId)).min(1).max(MAX_BULK_ROWS).describe(ROWS_DESCRIPTION),
   })
   .strict();
+
+/**
+ * A bulk row as /openapi.json documents it, so that a client generated from the document knows a
+ * row's fields: those the engine reads (BulkRowSchema) with the decision time and the evidence of
+ * PUT. Documentation only: BulkBodySchema reads the body.
+ */
+const DocumentedBulkRowSchema = z
+  .object({ ...BulkRowSchema.shape, occurredAt: DecisionTimeSchema.optional(), evidence: CallerEvidenceSchema.optional() })
+  .strict()
+  .describe('A row needs a contactId, an email or a phone; a bad row is answered in its result, with every problem it has');
+
+const DocumentedBulkBodySchema = z
+  .object({ rows: z.array(DocumentedBulkRowSchema).min(1).max(MAX_BULK_ROWS).describe(ROWS_DESCRIPTION) })
+  .strict();
+
+/** The fields of a bulk row in the order it is documented (BulkRowSchema, then evidence): the order of `consentry import`'s columns. */
+const ROW_FIELD_ORDER: readonly string[] = [...Object.keys(BulkRowSchema.shape), 'evidence'];
+
+/**
+ * A refused row's issues in the row's field order, as `consentry import` lists a line's problems in
+ * its columns' order, whichever of the engine's checks found each (it names the first check's
+ * issues first): a problem with the whole row first, a field the row does not have last, and within
+ * one field, path order (inPathOrder). A message that lists the issues lists them in that order too.
+ */
+function inRowFieldOrder(result: BulkRowResult): BulkRowResult {
+  if (result.ok) return result;
+  const rank = (issue: FieldIssue): number => {
+    if (issue.path === '') return -1;
+    const index = ROW_FIELD_ORDER.indexOf(issue.path.split('.')[0] ?? '');
+    return index < 0 ? ROW_FIELD_ORDER.length : index;
+  };
+  const { issues, message } = result.error;
+  const ordered = inPathOrder([...issues].sort((a, b) => rank(a) - rank(b)));
+  const listed = message === describeIssues(issues) ? describeIssues(ordered) : message;
+  return { ...result, error: { ...result.error, issues: ordered, message: listed } };
+}
 
 
 /**
@@ -178,9 +228,14 @@ const BodyDecisionTimeSchema = z.object({ occurredAt: DecisionTimeSchema });
  * most 5 minutes ahead, core/ledger.ts), and the schema checks only a purpose's spelling. One
  * answer then names every bad field, as a bulk row's result does.
  */
-async function withOtherDecisionIssues(request: FastifyRequest, purpose: string, clock: Clock, refused: ConsentryError): Promise<ConsentryError> {
+async function withOtherDecisionIssues(request: FastifyRequest, purpose: string, clock: Clock, first: ConsentryError): Promise<ConsentryError> {
+  let refused = first;
   if (statusOfCode(refused.code) !== 422) return refused;
   const named = new Set(refused.issues.map((issue) => issue.path));
+  // The schema's refusal of a purpose's spelling names a built-in purpose it spells; the workspace's own are read here.
+  if (named.has('purpose') && !PurposeSchema.safeParse(purpose).success && purposeInOtherCase(purpose, BUILT_IN_PURPOSES) === undefined) {
+    refused = await withWorkspacePurposeMeant(request, purpose, refused);
+  }
   const checks: (() => unknown)[] = [];
   if (!named.has('purpose') && PurposeSchema.safeParse(purpose).success) {
     const { settings } = await authOf(request).workspace.get();
@@ -196,6 +251,19 @@ async function withOtherDecisionIssues(request: FastifyRequest, purpose: string,
     if (refusal !== null) issues.push(...issuesOfRefusal(refusal));
   }
   if (issues.length === refused.issues.length) return refused;
+  return new ConsentryError(refused.code, describeIssues(issues), issues);
+}
+
+/**
+ * The refusal of a purpose not spelled as one could be, saying which of the workspace's own
+ * purposes it spells in other letter case (`"Surveys" ... (did you mean "surveys"?)`): the
+ * schema knows only the built-in ones.
+ */
+async function withWorkspacePurposeMeant(request: FastifyRequest, purpose: string, refused: ConsentryError): Promise<ConsentryError> {
+  const { settings } = await authOf(request).workspace.get();
+  const known = [...BUILT_IN_PURPOSES, ...settings.purposes];
+  if (purposeInOtherCase(purpose, known) === undefined) return refused;
+  const issues = refused.issues.map((issue) => (issue.path === 'purpose' ? { ...issue, message: misspeltPurposeMessage(purpose, known) } : issue));
   return new ConsentryError(refused.code, describeIssues(issues), issues);
 }
 
@@ -385,6 +453,8 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
       // Counted while the body arrives, before it is parsed: an oversized batch is a 413, as the
       // contract says, and is refused before any work is done per row.
       preParsing: limitArrayMember('rows', MAX_BULK_ROWS, tooManyRows),
+      // The document shows a row's fields; the route still reads any row (BulkBodySchema).
+      config: { swaggerTransform: (input) => openApiTransform({ ...input, schema: { ...input.schema, body: DocumentedBulkBodySchema } }) },
       schema: {
         tags: consentTags,
         summary: `Many consent decisions at once (at most ${MAX_BULK_ROWS} rows), a result per row`,
@@ -396,9 +466,9 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
     },
     // The engine refuses a bad row (a decision time before 1970 included) in that row's result, naming all its problems.
     async (request) => ({
-      results: await bulkSlots.run(request, () =>
-        authOf(request).workspace.bulkSetConsent(request.body.rows, { actor: actorOf(request), source: sourceOf(request, 'bulk') }),
-      ),
+      results: (
+        await bulkSlots.run(request, () => authOf(request).workspace.bulkSetConsent(request.body.rows, { actor: actorOf(request), source: sourceOf(request, 'bulk') }))
+      ).map(inRowFieldOrder),
     }),
   );
 };

@@ -4,15 +4,14 @@ import { pageOf } from '../../core/paging.js';
 import { noneOf } from '../../core/required.js';
 import { authOf } from '../auth.js';
 import { asRequestField } from '../problem.js';
-import { EventJsonSchema, limitQuery, publicEventsJson } from '../schemas.js';
+import { EventJsonSchema, limitQuery, publicEventsJson, queryParameter } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const MAX_PAGE = 200;
 
 const EventQuerySchema = z
   .object({
-    type: z
-      .string()
+    type: queryParameter('give it once, comma-separated (?type=a,b)')
       .max(1000)
       .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part.length > 0))
       // The types not known are named together, in one entry for the parameter, as the client wrote it.
@@ -25,7 +24,7 @@ const EventQuerySchema = z
       .optional()
       .describe(`One public event type, or several separated by commas: ${PUBLIC_EVENT_TYPES.join(', ')}`),
     limit: limitQuery(MAX_PAGE, 50),
-    cursor: z.string().min(1).max(200).optional().describe('nextCursor of the previous page: events older than this id'),
+    cursor: queryParameter().min(1).max(200).optional().describe('nextCursor of the previous page: events older than this id'),
   })
   .strict();
 

@@ -7,7 +7,7 @@ import { SecretRotationInputSchema } from '../../worker/signing-secrets.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { ProblemSchema, refuseNamingEveryField } from '../problem.js';
-import { limitQuery } from '../schemas.js';
+import { limitQuery, queryParameter } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const HookJsonSchema = z.object({
@@ -64,7 +64,7 @@ const DeliveriesQuerySchema = z
   .object({
     status: DeliveryStatusSchema.optional(),
     limit: limitQuery(500, 50),
-    cursor: z.string().min(1).max(200).optional().describe('nextCursor of the previous page: deliveries of older events'),
+    cursor: queryParameter().min(1).max(200).optional().describe('nextCursor of the previous page: deliveries of older events'),
   })
   .strict();
 
@@ -101,8 +101,7 @@ const HOOK_KEPT_HEADER = 'x-consentry-hook-kept';
 
 const UnsubscribeQuerySchema = z
   .object({
-    subscription: z
-      .string()
+    subscription: queryParameter()
       .refine(isUlid, 'must be a subscriptionId answered by POST /v1/hooks: a ULID such as 01ARZ3NDEKTSV4RRFFQ69G5FAV (any letter case)')
       .transform(canonicalUlid)
       .optional()
