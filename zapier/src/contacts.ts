@@ -223,7 +223,8 @@ function isAsCreated(contact: ContactRecord, input: NewContact): boolean {
  * The address a contact lacks to be reached on a channel, as the server judges it
  * (reachableAddressOn): an identity on the channel, else the phone on SMS and WhatsApp, the email
  * on email. Null when it has it, and on Messenger, Telegram and web chat, which reach a person only
- * in a conversation they started: the server judges those.
+ * in a conversation they started: the server judges those for a contact that exists, and a new
+ * one, which has started none, is refused before it is made (createFromAddresses).
  */
 function missingAddress(contact: Pick<ContactRecord, 'email' | 'phone' | 'identities'>, channel: string): Address | null {
   if (contact.identities.some((identity) => identity.channel === channel)) return null;
@@ -333,6 +334,12 @@ export interface ResolveOptions {
   channel?: string;
   /** Halt unless the contact can be reached on `channel`; a contact that could not be is never created. */
   requireReachable?: boolean;
+  /**
+   * Run just before a contact is created for the step, and only then: it throws what the server
+   * would refuse in the step's own call, so that a refused step leaves no new contact behind. A
+   * contact that exists needs no such check: the server refuses that call without changing it.
+   */
+  beforeCreate?: () => Promise<void>;
 }
 
 /**
@@ -357,7 +364,7 @@ export async function resolveContact(
   } else {
     const lookups = await lookUpAddresses(z, bundle, selector, channel);
     const found = onlyContactFound(z, lookups);
-    if (found === null) return createFromAddresses(z, bundle, selector, lookups, options.createIfMissing, reachOn);
+    if (found === null) return createFromAddresses(z, bundle, selector, lookups, { ...options, reachOn });
     resolved = await completeContact(z, bundle, found, selector, lookups);
   }
   const missing = reachOn === undefined ? null : missingAddress(resolved.contact, reachOn);
@@ -368,29 +375,49 @@ export async function resolveContact(
 }
 
 /**
+ * Why a contact that has not written on a channel cannot be reached there, in the server's words
+ * (its MISSING_ADDRESS, engine/runs.ts), for the channels no email or phone reaches: a new contact
+ * has written on none of them, and has no conversation open there.
+ */
+const NOT_WRITTEN_ON: Readonly<Record<string, string>> = {
+  messenger: 'it has not written on Messenger (a page can only message the page-scoped id a person writes from)',
+  telegram: 'it has not written on Telegram (a bot can only message a chat a person started)',
+  webchat: 'it has no web chat session',
+};
+
+/**
  * A contact for addresses no contact has yet, made with those the server can read. One that must
- * be reachable on a channel is checked first, so that a lead the step cannot reach leaves no
- * contact behind.
+ * be reachable on a channel is checked first, then the step's `beforeCreate`, so that a lead the
+ * step cannot reach, or a step the server would refuse, leaves no contact behind.
  */
 async function createFromAddresses(
   z: ZObject,
   bundle: Bundle,
   selector: ContactSelector,
   lookups: AddressLookups,
-  createIfMissing: boolean,
-  reachOn: string | undefined,
+  options: Pick<ResolveOptions, 'createIfMissing' | 'beforeCreate'> & { reachOn: string | undefined },
 ): Promise<{ contact: ContactRecord; warnings: string[] }> {
+  const { reachOn } = options;
   const named = lookups.map(({ value }) => value).join(' or ');
-  if (!createIfMissing) throw new z.errors.Error(`Not found: no Consentry contact has ${named}`, 'NOT_FOUND', 404);
+  if (!options.createIfMissing) throw new z.errors.Error(`Not found: no Consentry contact has ${named}`, 'NOT_FOUND', 404);
   const usable = (address: Address) => lookups.find((entry) => entry.address === address && !('refused' in entry.lookup))?.value;
   const email = usable('email');
   const phone = usable('phone');
   const refusals = lookups.flatMap(({ address, value, lookup }) => ('refused' in lookup ? [{ address, value, why: lookup.refused }] : []));
+  const notWritten = reachOn === undefined ? undefined : NOT_WRITTEN_ON[reachOn];
+  if (reachOn !== undefined && notWritten !== undefined) {
+    // The server's refusal (422 CONTACT_UNREACHABLE, a halt: see throwForProblem), said before a
+    // contact is made that the step could not ask.
+    throw new z.errors.HaltedError(
+      `No contact was created: ${named} cannot be reached on ${reachOn}: ${notWritten}. Ask on a channel its email or phone reaches (Email, SMS, WhatsApp), or on ${channelLabel(reachOn)} once the contact has written there.`,
+    );
+  }
   const missing = reachOn === undefined ? null : missingAddress({ email: email ?? null, phone: phone ?? null, identities: [] }, reachOn);
   if (missing !== null) {
     const notes = refusals.map(({ address, value, why }) => `${address}: ${value}: ${why}`);
     throw unreachable(z, `No contact was created: ${named} cannot be reached on ${reachOn} without a ${ADDRESS_NOUN[missing]}`, missing, notes);
   }
+  await options.beforeCreate?.();
   const { contact } = await createContact(z, bundle, { name: selector.name, email, phone });
   return { contact, warnings: refusals.map(({ address, value, why }) => notAdded(address, value, contact.id, why)) };
 }

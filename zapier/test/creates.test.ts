@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Bundle, ZObject } from 'zapier-platform-core';
 import { z } from 'zod';
 import createContact from '../src/creates/create_contact.js';
@@ -166,6 +166,78 @@ describe('record_consent', () => {
     route('put', '/v1/contacts/:id/consents/:purpose/:channel', problem(409, 'CONFLICT', `Idempotency key "form-42" was ${message}`, [{ path: 'idempotencyKey', message }]));
     const details = errorDetails(await rejection(run(perform, { inputData: { ...optIn, idempotencyKey: 'form-42' } })));
     expect(details).toMatchObject({ name: 'AppError', code: 'CONFLICT', status: 409, message: `idempotencyKey: ${message}` });
+  });
+});
+
+describe('record_consent for a contact it would create: what the server would refuse is refused first', () => {
+  const { perform } = recordConsent.operation;
+  const optOut = { email: 'yan.test@example.com', channel: 'email', status: 'opted_out' };
+  const unknownPurpose =
+    'unknown purpose "newsletter": this workspace knows privacy, marketing, surveys, loyalty-club (add its own purposes to settings.purposes)';
+
+  /** A server with no contact for the address, that would create one and then refuse the decision as the real server does. */
+  function newContactServer(refusal: { path: string; message: string }[] = [{ path: 'purpose', message: unknownPurpose }]): void {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('get', '/v1/settings', { body: { privacyPolicyUrl: null, purposes: ['surveys', 'loyalty-club'] } });
+    route('post', '/v1/contacts', { status: 201, body: contact({ email: 'yan.test@example.com', phone: null }) });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', problem(422, 'VALIDATION_FAILED', 'refused', refusal));
+  }
+
+  it('refuses a purpose the workspace does not know before creating the contact, in the server’s words and with its code', async () => {
+    newContactServer();
+    const details = errorDetails(await rejection(run(perform, { inputData: { ...optOut, purpose: 'newsletter' } })));
+    expect(details).toEqual({ name: 'AppError', message: `purpose: ${unknownPurpose}`, code: 'VALIDATION_FAILED', status: 422 });
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/settings']);
+  });
+
+  it('creates the contact for a purpose of the workspace’s own, then records the decision', async () => {
+    newContactServer();
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_out', null, null) });
+    await run(perform, { inputData: { ...optOut, purpose: 'loyalty-club' } });
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/settings', 'POST /v1/contacts', `PUT /v1/contacts/${CONTACT_ID}/consents/loyalty-club/email`]);
+  });
+
+  it('leaves the purpose to the server for a contact that exists, which a refused decision leaves as it is', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+    route('put', '/v1/contacts/:id/consents/:purpose/:channel', problem(422, 'VALIDATION_FAILED', 'refused', [{ path: 'purpose', message: unknownPurpose }]));
+    const details = errorDetails(await rejection(run(perform, { inputData: { ...optOut, purpose: 'newsletter' } })));
+    expect(details).toEqual({ name: 'AppError', message: `purpose: ${unknownPurpose}`, code: 'VALIDATION_FAILED', status: 422 });
+    expect(trail()).toEqual(['GET /v1/contacts', `PUT /v1/contacts/${CONTACT_ID}/consents/newsletter/email`]);
+  });
+
+  it('refuses a decision time before 1970 before creating the contact, naming an unknown purpose with it as the server does', async () => {
+    const early = 'occurredAt must not be before 1970-01-01T00:00:00Z';
+    newContactServer([{ path: 'occurredAt', message: early }]);
+    const alone = errorDetails(await rejection(run(perform, { inputData: { ...optOut, occurredAt: '1969-12-31T23:59:59Z' } })));
+    expect(alone).toEqual({ name: 'AppError', message: early, code: 'VALIDATION_FAILED', status: 422 });
+    expect(trail()).toEqual(['GET /v1/contacts']);
+    const both = errorDetails(await rejection(run(perform, { inputData: { ...optOut, purpose: 'newsletter', occurredAt: '1969-12-31T23:59:59Z' } })));
+    expect(both.message).toBe(`${early}; purpose: ${unknownPurpose}`);
+    expect(trail()).not.toContain('POST /v1/contacts');
+  });
+
+  describe('a decision time ahead of the clock', () => {
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-03-01T10:00:00.000Z') });
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it('is refused before creating the contact when it is more than the server’s five minutes ahead, and a minute more', async () => {
+      const ahead = 'occurredAt 2026-03-01T10:07:00.000Z is later than the time of recording 2026-03-01T10:00:00.000Z';
+      newContactServer([{ path: 'occurredAt', message: ahead }]);
+      const details = errorDetails(await rejection(run(perform, { inputData: { ...optOut, occurredAt: '2026-03-01T11:07:00+01:00' } })));
+      expect(details).toEqual({ name: 'AppError', message: ahead, code: 'VALIDATION_FAILED', status: 422 });
+      expect(trail()).toEqual(['GET /v1/contacts']);
+    });
+
+    it('is left to the server within a minute of its limit, where the two clocks may disagree', async () => {
+      newContactServer();
+      route('put', '/v1/contacts/:id/consents/:purpose/:channel', { body: consentAnswer('opted_out', null, null) });
+      await run(perform, { inputData: { ...optOut, occurredAt: '2026-03-01T10:05:30Z' } });
+      expect(trail()).toEqual(['GET /v1/contacts', 'POST /v1/contacts', `PUT /v1/contacts/${CONTACT_ID}/consents/marketing/email`]);
+    });
   });
 });
 
@@ -963,12 +1035,58 @@ describe('request_consent on a channel the contact cannot be reached on', () => 
     expect(result).toMatchObject({ contactId: CONTACT_ID, warnings: '' });
   });
 
-  it('creates a new lead given a phone for WhatsApp, then asks', async () => {
+  it('creates a new lead given a phone for WhatsApp, once the workspace has a privacy policy link, then asks', async () => {
     route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('get', '/v1/settings', { body: { privacyPolicyUrl: 'https://example.com/privacy', purposes: [] } });
     route('post', '/v1/contacts', { status: 201, body: contact({ email: null }) });
     route('post', '/v1/workflows/request-consent-privacy/runs', started);
     await run(perform, { inputData: { phone: '+34600000001', channel: 'whatsapp' } });
-    expect(trail()).toEqual(['GET /v1/contacts', 'POST /v1/contacts', 'POST /v1/workflows/request-consent-privacy/runs']);
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/settings', 'POST /v1/contacts', 'POST /v1/workflows/request-consent-privacy/runs']);
+  });
+
+  it.each([
+    ['messenger', 'it has not written on Messenger (a page can only message the page-scoped id a person writes from)'],
+    ['telegram', 'it has not written on Telegram (a bot can only message a chat a person started)'],
+    ['webchat', 'it has no web chat session'],
+  ])('halts for a new lead on %s, where only a contact who wrote first is reached, and creates no contact', async (channel, why) => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('get', '/v1/settings', { body: { privacyPolicyUrl: 'https://example.com/privacy', purposes: [] } });
+    route('post', '/v1/contacts', { status: 201, body: contact() });
+    const message = `Contact ${CONTACT_ID} cannot be reached on ${channel}: ${why}`;
+    route('post', '/v1/workflows/request-consent-privacy/runs', problem(422, 'CONTACT_UNREACHABLE', message, [{ path: 'channel', message }]));
+    const error = await rejection(run(perform, { inputData: { email: 'new.lead@example.com', phone: '+34600000001', channel } }));
+    expect(error.name).toBe('HaltedError');
+    expect(error.message).toContain(`No contact was created: new.lead@example.com or +34600000001 cannot be reached on ${channel}: ${why}.`);
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/contacts']);
+  });
+
+  it('refuses a new lead in a workspace without a privacy policy link, in the server’s words and code, and creates no contact', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('get', '/v1/settings', { body: { privacyPolicyUrl: null, purposes: [] } });
+    route('post', '/v1/contacts', { status: 201, body: contact({ email: null }) });
+    route(
+      'post',
+      '/v1/workflows/request-consent-privacy/runs',
+      problem(422, 'VALIDATION_FAILED', 'Workflow "request-consent-privacy" needs the workspace setting privacyPolicyUrl; set it with PATCH /v1/settings', [
+        { path: 'settings.privacyPolicyUrl', message: 'required by this workflow' },
+      ]),
+    );
+    const details = errorDetails(await rejection(run(perform, { inputData: { phone: '+34600000001', channel: 'whatsapp' } })));
+    expect(details).toEqual({ name: 'AppError', message: 'settings.privacyPolicyUrl: required by this workflow', code: 'VALIDATION_FAILED', status: 422 });
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/settings']);
+  });
+
+  it('leaves the privacy policy link to the server when its settings do not say, and to the server for a contact that exists', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('get', '/v1/settings', { body: { purposes: [] } });
+    route('post', '/v1/contacts', { status: 201, body: contact({ email: null }) });
+    route('post', '/v1/workflows/request-consent-privacy/runs', started);
+    await run(perform, { inputData: { phone: '+34600000001', channel: 'whatsapp' } });
+    expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/settings', 'POST /v1/contacts', 'POST /v1/workflows/request-consent-privacy/runs']);
+    requests.length = 0;
+    route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+    await run(perform, { inputData: { contactId: CONTACT_ID, channel: 'whatsapp' } });
+    expect(trail()).toEqual([`GET /v1/contacts/${CONTACT_ID}`, 'POST /v1/workflows/request-consent-privacy/runs']);
   });
 
   it.each(['CONTACT_UNREACHABLE', 'VALIDATION_FAILED'])('halts on the server’s "cannot be reached" refusal, %s (the contact changed after the check)', async (code) => {

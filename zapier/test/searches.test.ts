@@ -310,7 +310,10 @@ describe('check_permission: channel, addresses and purpose', () => {
     route('get', '/v1/settings', { body: { privacyPolicyUrl: null, purposes: ['loyalty'] } });
     const details = errorDetails(await rejection(run(perform, { inputData: { email: 'new.lead@example.com', channel: 'email', purpose: 'newsleter' } })));
     expect(details).toMatchObject({ name: 'AppError', code: 'VALIDATION_FAILED', status: 422 });
-    expect(details.message).toContain('purpose: unknown purpose "newsleter": this workspace knows marketing, privacy, loyalty');
+    // The server's words (core/settings.ts, assertKnownPurpose), its built-in purposes in its order.
+    expect(details.message).toBe(
+      'purpose: unknown purpose "newsleter": this workspace knows privacy, marketing, loyalty (add its own purposes to settings.purposes)',
+    );
     expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/settings']);
   });
 

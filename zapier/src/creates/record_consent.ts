@@ -22,6 +22,7 @@ import {
   statusField,
 } from '../inputs.js';
 import { timedStep } from '../step-deadline.js';
+import { type FieldIssue, refusedAsServerWould, unknownPurposeIssue } from '../workspace-settings.js';
 
 /**
  * An opt-in recorded on the contact's behalf needs a legal basis and an explanation, as in
@@ -50,12 +51,57 @@ const InputSchema = zod
     }
   }, EVEN_WITH_FIELD_ERRORS);
 
+/** The earliest decision time the server takes (EARLIEST_OCCURRENCE, core/ledger.ts). */
+const EARLIEST_OCCURRENCE = '1970-01-01T00:00:00Z';
+
+/** How far ahead of the server's clock a decision time may be (MAX_CLOCK_SKEW_MS, core/ledger.ts). */
+const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+/**
+ * The app's clock is not the server's: a decision time within this much of the server's limit, by
+ * the app's clock, is left for the server to judge rather than refused on a clock that may lag.
+ */
+const CLOCK_MARGIN_MS = 60 * 1000;
+
+type Input = zod.output<typeof InputSchema>;
+
+/**
+ * What the server would refuse in the step's PUT, said before a contact is created for it: the
+ * contact would otherwise stay behind for a step that failed. In the server's words and with its
+ * code (422 VALIDATION_FAILED, every field named in one answer as the server's PUT names them):
+ * a purpose the workspace does not know (read from GET /v1/settings, as the Purpose dropdown reads
+ * it), a decision time before 1970 (its DecisionTimeSchema), or one more than five minutes ahead
+ * (its recordedOccurrence), CLOCK_MARGIN_MS aside. The channel, the status, the legal basis and the
+ * explanation of an opt-in are checked before any call (InputSchema); the step sends no evidence.
+ */
+async function refuseBeforeCreate(z: ZObject, bundle: Bundle, input: Input): Promise<void> {
+  const issues: FieldIssue[] = [];
+  const decidedAt = input.occurredAt === undefined ? undefined : Date.parse(input.occurredAt);
+  if (decidedAt !== undefined && decidedAt < Date.parse(EARLIEST_OCCURRENCE)) {
+    issues.push({ path: 'occurredAt', message: `occurredAt must not be before ${EARLIEST_OCCURRENCE}` });
+  }
+  const purpose = await unknownPurposeIssue(z, bundle, input.purpose);
+  if (purpose !== null) issues.push(purpose);
+  const now = Date.now();
+  if (decidedAt !== undefined && decidedAt - now > MAX_CLOCK_SKEW_MS + CLOCK_MARGIN_MS) {
+    const message = `occurredAt ${new Date(decidedAt).toISOString()} is later than the time of recording ${new Date(now).toISOString()}`;
+    issues.push({ path: 'occurredAt', message });
+  }
+  if (issues.length > 0) throw refusedAsServerWould(z, issues);
+}
+
 const NO_KEY_REMEDY =
   'Map an Idempotency Key (e.g. the form submission ID) into this step: a replay with the same key is recorded once, and Zapier then retries outages on its own.';
 
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
-  const { contact, warnings } = await resolveContact(z, bundle, input, { createIfMissing: true, channel: input.channel });
+  // A contact that exists is left as it is by a refused PUT, and the server answers a replay of an
+  // idempotency key even for a purpose taken off the list since: it is checked only for a new one.
+  const { contact, warnings } = await resolveContact(z, bundle, input, {
+    createIfMissing: true,
+    channel: input.channel,
+    beforeCreate: () => refuseBeforeCreate(z, bundle, input),
+  });
   const body: Record<string, unknown> = { status: input.status };
   if (input.legalBasis !== undefined) body.legalBasis = input.legalBasis;
   if (input.explanation !== undefined) body.explanation = input.explanation;

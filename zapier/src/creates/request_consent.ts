@@ -15,6 +15,7 @@ import {
 } from '../inputs.js';
 import { unclearAttempt } from '../unclear-attempts.js';
 import { timedStep } from '../step-deadline.js';
+import { refusedAsServerWould, workspaceSettings } from '../workspace-settings.js';
 
 /** The built-in "Request Consent: Privacy" workflow template (DESIGN §4). */
 const TEMPLATE = 'request-consent-privacy';
@@ -33,6 +34,18 @@ const InputSchema = zod
  */
 function unclearStart(z: ZObject, contactId: string, channel: string) {
   return unclearAttempt(z, `request_consent:unclear_start:${contactId}:${channel}`);
+}
+
+/**
+ * The server refuses to start the template in a workspace without a privacy policy link (its texts
+ * send it: 422 VALIDATION_FAILED naming `settings.privacyPolicyUrl`, engine/runs.ts), whoever the
+ * contact is. Said before a contact is created for the step, in the words and with the code the
+ * step fails with when the server refuses it, so that a refused step leaves no new contact behind.
+ * A server whose settings do not say (no `privacyPolicyUrl` at all) is left to judge.
+ */
+async function refuseWithoutPolicyLink(z: ZObject, bundle: Bundle): Promise<void> {
+  const { privacyPolicyUrl } = await workspaceSettings(z, bundle);
+  if (privacyPolicyUrl === null) throw refusedAsServerWould(z, [{ path: 'settings.privacyPolicyUrl', message: 'required by this workflow' }]);
 }
 
 const ALREADY_RUNNING = /\bis already running\b/;
@@ -95,9 +108,14 @@ async function startRun(z: ZObject, bundle: Bundle, contactId: string, channel: 
 
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
-  // The contact is created only once it is known to be reachable on the channel: a lead the step
-  // cannot ask must not be left behind as a new contact.
-  const { contact, warnings } = await resolveContact(z, bundle, input, { createIfMissing: true, channel: input.channel, requireReachable: true });
+  // The contact is created only once it is known to be reachable on the channel and the workspace
+  // can start the workflow: a lead the step cannot ask must not be left behind as a new contact.
+  const { contact, warnings } = await resolveContact(z, bundle, input, {
+    createIfMissing: true,
+    channel: input.channel,
+    requireReachable: true,
+    beforeCreate: () => refuseWithoutPolicyLink(z, bundle),
+  });
   const run = await startRun(z, bundle, contact.id, input.channel);
   // The run ends without a word for a contact who already agreed (DESIGN §4: never ask again); the
   // step succeeds, so its output says why there is nothing to send.

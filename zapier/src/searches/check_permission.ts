@@ -2,7 +2,6 @@ import type { Bundle, Search, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { apiPath, callApiOrNull, PermissionSchema } from '../api.js';
 import { findContact } from '../contacts.js';
-import { assertKnownPurpose } from '../triggers/purpose_list.js';
 import {
   channelField,
   contactFields,
@@ -15,6 +14,7 @@ import {
   requireContact,
 } from '../inputs.js';
 import { timedStep } from '../step-deadline.js';
+import { assertKnownPurpose } from '../workspace-settings.js';
 
 const InputSchema = zod
   .object({ ...contactSelectorShape, channel: messagingChannelInput, purpose: purposeInput })
