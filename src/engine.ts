@@ -3,6 +3,7 @@ import { ChannelSchema, PurposeSchema } from './core/consent.js';
 import type { Contact } from './core/contact.js';
 import { ConsentryError } from './core/errors.js';
 import type { EventType } from './core/events.js';
+import type { RunOutcome } from './core/workflow/transition.js';
 import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
 import { unknownCursor } from './core/paging.js';
 import { getTemplate } from './core/workflow/index.js';
@@ -30,7 +31,7 @@ import {
   type ContactPatch,
   type InboundMessage,
 } from './engine/inputs.js';
-import { abandonWorkflowRun, closeConversationLeftIdle, fireTimer, startRequestedWorkflow } from './engine/runs.js';
+import { abandonWorkflowRun, closeConversationLeftIdle, fireTimer, runOutcome, startRequestedWorkflow } from './engine/runs.js';
 import {
   assertHubSpotAccountAsRead,
   assertHubSpotAccountConfirmed,
@@ -78,6 +79,8 @@ export interface EngineOptions {
 export interface WorkflowStartResult {
   runId: string;
   conversationId: string | null;
+  /** How the run ended at its start ("skipped": nothing to ask), or null while it waits for an answer (runOutcome). */
+  outcome: RunOutcome | null;
   replies: { text: string; options?: Reply['options'] }[];
   events: StoredEvent[];
 }
@@ -316,10 +319,13 @@ export function createEngine(options: EngineOptions): Engine {
         getTemplate(templateId);
         return run(async (uow) => {
           uow.repliesInAnswer = options.inAnswer ?? true;
-          const { run: started, conversation } = await startRequestedWorkflow(uow, templateId, await uow.requireLiveContact(contactId), validChannel);
+          const { run: started, conversationId } = await startRequestedWorkflow(uow, templateId, await uow.requireLiveContact(contactId), validChannel);
+          // The run as this transaction left it: ended at its first steps, or waiting for an answer.
+          const after = (await uow.tx.getRun(workspaceId, started.id)) ?? started;
           return {
             runId: started.id,
-            conversationId: conversation.id,
+            conversationId,
+            outcome: runOutcome(after),
             replies: uow.replies.map((r) => ({ text: r.text, ...(r.options ? { options: r.options } : {}) })),
             events: uow.events,
           };

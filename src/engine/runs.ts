@@ -6,6 +6,7 @@ import type { Effect, RunState, TransitionContext, TransitionResult, WorkflowInp
 import { asksForConsent, cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition, waitingTriggers } from '../core/workflow/index.js';
 import { ConsentryError } from '../core/errors.js';
 import { ContactDuplicateDataSchema } from '../core/events.js';
+import type { RunOutcome } from '../core/workflow/transition.js';
 import { effectiveStatus, isNewerDecision } from '../core/ledger.js';
 import { normalizeText } from '../core/keywords.js';
 import type { Conversation, QueuedWorkflow, TimerRow, WorkflowRunRow } from '../ports/store.js';
@@ -124,17 +125,36 @@ async function unansweredOptOut(uow: UnitOfWork, contact: Contact, channel: Mess
 }
 
 /**
+ * A requested start: the run, and the conversation it talks in, whose `id` is null when the run
+ * ended at its first steps without sending anything and the contact had no conversation open on
+ * the channel, so none was opened for it.
+ */
+export interface RequestedStart {
+  run: WorkflowRunRow;
+  conversationId: string | null;
+}
+
+/**
+ * How a run ended, as its `workflow.finished` says, or null while it goes on (it waits for an
+ * answer): a caller that started it tells "asked" from "nothing to ask" without reading tags.
+ */
+export function runOutcome(run: WorkflowRunRow): RunOutcome | null {
+  if (run.status === 'active') return null;
+  return parseRunState(run.state).outcome ?? (run.status === 'cancelled' ? 'cancelled' : 'done');
+}
+
+/**
  * A start someone asked for (the API, HubSpot's action, Slack's button): in the contact's open
  * conversation on `channel`, else in a new one. Refused with CONTACT_UNREACHABLE naming `channel`
  * when the contact cannot be reached there, and with CONFLICT after an opt-out the contact has
  * not written after (unansweredOptOut).
+ *
+ * A run that would end at its first steps without a word (request-consent-privacy for a contact
+ * who already agreed ends `skipped`) opens no conversation: one opened for it would hold nothing,
+ * yet it would take the contact's next message, which would then open no conversation and so
+ * start none of the `conversation_opened` workflows (DESIGN §4).
  */
-export async function startRequestedWorkflow(
-  uow: UnitOfWork,
-  templateId: string,
-  contact: Contact,
-  channel: MessagingChannel,
-): Promise<{ run: WorkflowRunRow; conversation: Conversation }> {
+export async function startRequestedWorkflow(uow: UnitOfWork, templateId: string, contact: Contact, channel: MessagingChannel): Promise<RequestedStart> {
   const open = await uow.tx.getOpenConversation(uow.workspaceId, contact.id, channel);
   if (!open && reachableAddressOn(contact, channel) === null) {
     const message = `Contact ${contact.id} cannot be reached on ${channel}: ${MISSING_ADDRESS[channel]}`;
@@ -147,11 +167,30 @@ export async function startRequestedWorkflow(
       `Contact ${contact.id} opted out of messages on ${channel}${optOut.channel === 'any' ? ' (on every channel)' : ''} at ${optOut.occurredAt} and has not written there since: a workflow can start there once the contact opts in again or writes first`,
     );
   }
+  if (open === undefined && endsSilently(uow, templateId, contact, channel)) {
+    const run = await startWorkflowRun(uow, templateId, contact, channel, null, 0, true);
+    if (!run) throw new ConsentryError('INVALID_WORKFLOW', `Workflow "${templateId}" could not start`);
+    return { run, conversationId: null };
+  }
   const conversation = open ?? (await uow.openConversation(contact.id, channel));
   const run = await startWorkflowRun(uow, templateId, contact, channel, conversation, 0, true);
   if (!run) throw new ConsentryError('INVALID_WORKFLOW', `Workflow "${templateId}" could not start`);
   if (conversation.queuedWorkflows?.some((entry) => entry.template === templateId)) await unqueueTemplate(uow, conversation.id, templateId);
-  return { run, conversation };
+  return { run, conversationId: conversation.id };
+}
+
+/**
+ * Whether a run of the template started now for the contact would end at its first steps without
+ * sending anything. The runtime is pure, so this runs them on a copy and keeps nothing; the id
+ * it is given is not stored.
+ */
+function endsSilently(uow: UnitOfWork, templateId: string, contact: Contact, channel: MessagingChannel): boolean {
+  const definition = getTemplate(templateId);
+  const context = runContext(uow, contact, channel, '');
+  // Without a setting it needs, the start is refused (startWorkflowRun) before any step runs.
+  if (missingWorkspaceSettings(definition, context.workspace).length > 0) return false;
+  const result = startRun(definition, context);
+  return result.state.status !== 'active' && !result.effects.some((effect) => effect.type === 'send_message');
 }
 
 /**
@@ -165,12 +204,17 @@ export async function advanceRun(uow: UnitOfWork, run: WorkflowRunRow, input: Wo
   return settle(uow, run, result, input.kind === 'message' ? input.messageId : null, depth, 'stored');
 }
 
-/** Gives a run waiting for an answer the `recheck` input; its row is written only when that ends it. */
-async function recheckRun(uow: UnitOfWork, run: WorkflowRunRow, contact: Contact, depth: number): Promise<void> {
+/**
+ * Gives a run waiting for an answer the `recheck` input; its row is written only when that ends it.
+ * Answers whether it ended the run (a question the contact's new tag or field made moot).
+ */
+async function recheckRun(uow: UnitOfWork, run: WorkflowRunRow, contact: Contact, depth: number): Promise<boolean> {
   const state = waitingRunState(run);
-  if (state === null) return;
+  if (state === null) return false;
   const result = transition(getTemplate(run.templateId), state, { kind: 'recheck' }, runContext(uow, contact, run.channel, run.id));
-  if (result.state !== state) await settle(uow, run, result, null, depth, 'stored');
+  if (result.state === state) return false;
+  const settled = await settle(uow, run, result, null, depth, 'stored');
+  return settled.status !== 'active';
 }
 
 /**
@@ -376,25 +420,48 @@ export async function closeConversationAndRuns(uow: UnitOfWork, conversation: Co
 }
 
 /** The run whose step is changing the contact, if one is: where that change happens. */
-type RunPlace = Pick<WorkflowRunRow, 'id' | 'channel' | 'conversationId'>;
+type RunPlace = Pick<WorkflowRunRow, 'id' | 'channel' | 'conversationId' | 'templateId'>;
 
 /**
  * Adds a tag. The contact's other runs waiting for an answer are checked again (a question the
  * tag makes moot ends quietly; see the runtime's `recheck`), then the workflows bound to
  * `tag_added` start: in the conversation of the run that added the tag (`byRun`), else in the
  * contact's latest open conversation (see tagAddedPlace).
+ *
+ * A tag that ends the consent question of that conversation (the agreement adding `Consent:
+ * Privacy`, or a privacy opt-in recorded from outside making the question moot) does not start
+ * its bindings beside the ones queued behind that question: they join the queue, after the
+ * entries triggered before them, and start with it, when the run that asked ends (at once for an
+ * agreement, whose answer carries them after the confirmation) or, for a question made moot from
+ * outside, at the contact's next message in that conversation, whose answer carries their texts
+ * (startQueuedWorkflows). Started at once, they would run before what the contact asked for
+ * earlier, and, from outside, their texts would answer no message and their question would take
+ * the contact's next message as its answer.
  */
 export async function tagContact(uow: UnitOfWork, contact: Contact, tag: string, depth = 0, byRun?: RunPlace): Promise<Contact> {
   const { contact: tagged, changed } = addTag(contact, tag);
   if (!changed) return contact;
   const saved = await uow.saveContact(tagged);
   await uow.emit('contact.tagged', { contactId: contact.id, tag }, contact.id);
+  // The conversations whose consent question this tag ended.
+  const settled = new Set<string>();
   for (const run of await uow.tx.listActiveRuns(uow.workspaceId, contact.id)) {
-    if (run.id !== byRun?.id) await recheckRun(uow, run, saved, depth + 1);
+    if (run.id === byRun?.id) continue;
+    if ((await recheckRun(uow, run, saved, depth + 1)) && run.conversationId !== null && asksForConsent(run.templateId)) settled.add(run.conversationId);
   }
   if (depth > MAX_TRIGGER_DEPTH || matchingBindings(uow, 'tag_added', tag).length === 0) return saved;
   const place = await tagAddedPlace(uow, saved, byRun);
-  if (place !== null) await startTriggeredWorkflows(uow, 'tag_added', saved, tag, depth, place.channel, place.conversation);
+  if (place === null) return saved;
+  const conversationId = place.conversation.id;
+  if (byRun !== undefined && byRun.conversationId === conversationId && asksForConsent(byRun.templateId)) {
+    // The run that asked is ending (settle starts the queue once its effects are carried out).
+    await queueTriggeredWorkflows(uow, conversationId, 'tag_added', tag);
+  } else if (settled.has(conversationId)) {
+    await queueTriggeredWorkflows(uow, conversationId, 'tag_added', tag);
+    await startQueuedWorkflows(uow, conversationId, depth + 1);
+  } else {
+    await startTriggeredWorkflows(uow, 'tag_added', saved, tag, depth, place.channel, place.conversation);
+  }
   return saved;
 }
 
@@ -588,6 +655,13 @@ async function queueWorkflow(uow: UnitOfWork, conversationId: string, triggered:
   const queued = current.queuedWorkflows ?? [];
   if (queued.some((entry) => entry.template === triggered.template && entry.trigger === triggered.trigger && entry.match === triggered.match)) return;
   await uow.tx.updateConversation({ ...current, queuedWorkflows: [...queued, triggered] });
+}
+
+/** Queues the workspace's bindings of `trigger` that `match` meets on the conversation, in binding order (queueWorkflow). */
+async function queueTriggeredWorkflows(uow: UnitOfWork, conversationId: string, trigger: WorkflowTrigger, match: string | null): Promise<void> {
+  for (const binding of matchingBindings(uow, trigger, match)) {
+    await queueWorkflow(uow, conversationId, { template: binding.template, trigger, match: binding.match ?? null });
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConsentryError, isConsentryError } from '../../core/errors.js';
+import { RUN_OUTCOMES } from '../../core/events.js';
 import { InboundChannelSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
@@ -8,6 +9,7 @@ import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const RunParamsSchema = z.object({ template: z.string().min(1).max(100) });
 const RunBodySchema = z.object({ contactId: ContactIdSchema, channel: InboundChannelSchema }).strict();
+const RunOutcomeSchema = z.enum(RUN_OUTCOMES);
 
 export const workflowRoutes: ApiRoutes = (v1) => {
   v1.post(
@@ -16,13 +18,22 @@ export const workflowRoutes: ApiRoutes = (v1) => {
       schema: {
         tags: ['workflows'],
         summary: 'Start a workflow for a contact on a channel (request-consent-privacy, welcome-request-email, welcome-request-phone)',
+        description:
+          "Starts the run in the contact's open conversation on the channel, else in a new one; replies are the messages to send. " +
+          'outcome is null while the run goes on (it waits for an answer), else how it ended: "skipped" when there was nothing to ask ' +
+          '(request-consent-privacy for a contact who already agreed, tagged "Consent: Privacy"), "done" for a welcome that found the address it asks for. ' +
+          'A run that ends without sending anything opens no conversation: conversationId is then null unless the contact had one open on the channel, and replies is empty.',
         security: API_KEY_SECURITY,
         params: RunParamsSchema,
         body: RunBodySchema,
         response: {
           201: z.object({
             runId: z.string(),
-            conversationId: z.string().nullable(),
+            conversationId: z
+              .string()
+              .nullable()
+              .describe('The conversation the run talks in; null when the run ended without sending anything and the contact had no conversation open on the channel'),
+            outcome: RunOutcomeSchema.nullable().describe('How the run ended, as workflow.finished says ("skipped": nothing was asked); null while it waits for an answer'),
             replies: z.array(ReplyJsonSchema),
             events: z.array(EventJsonSchema),
           }),
@@ -36,6 +47,7 @@ export const workflowRoutes: ApiRoutes = (v1) => {
         return reply.code(201).send({
           runId: started.runId,
           conversationId: started.conversationId,
+          outcome: started.outcome,
           replies: repliesJson(started.replies),
           events: publicEventsJson(started.events),
         });

@@ -1,0 +1,150 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { TriggerBinding } from '../../src/core/settings.js';
+import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import type { Conversation, Store, WorkflowRunRow } from '../../src/ports/store.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+
+const POLICY_URL = 'https://example.com/privacy';
+const PRIVACY: TriggerBinding = { trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true };
+const PHONE_ON_PRIVACY_TAG: TriggerBinding = { trigger: 'tag_added', match: 'Consent: Privacy', template: 'welcome-request-phone', enabled: true };
+const EMAIL_ON_VIP: TriggerBinding = { trigger: 'tag_added', match: 'VIP', template: 'welcome-request-email', enabled: true };
+const EMAIL_ON_TRACK_ORDER: TriggerBinding = { trigger: 'keyword', match: 'track order', template: 'welcome-request-email', enabled: true };
+const LINK = `Hi Quinn! Before we continue, please read our privacy policy: ${POLICY_URL}`;
+const QUESTION = 'Do you agree to our privacy policy? Select AGREE & PROCEED to continue.';
+const AGREED = "Thank you! You have agreed to our privacy policy. Let's continue with your conversation.";
+const WELCOME = 'Hi Quinn, welcome! Thanks for getting in touch.';
+const ASK_EMAIL = 'What is your email address? Please reply with it, for example name@example.com.';
+const ASK_PHONE = 'What is your phone number? Please write it starting with + and the country code, for example +34 600 000 001.';
+
+const webchat = (messageId: string, input: { text: string } | { button: string }) => ({
+  channel: 'webchat' as const,
+  messageId,
+  from: { id: 'visitor-900', name: 'Quinn' },
+  ...input,
+});
+const texts = (answer: { replies: { text: string }[] }): string[] => answer.replies.map((reply) => reply.text);
+
+describe.each(['memory', 'sqlite'] as const)('workflows the privacy decision triggers while the question waits (%s store)', (kind) => {
+  let dir: string;
+  let store: Store;
+  let engine: Engine;
+  let ws: WorkspaceEngine;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-privacy-queue-'));
+    store = kind === 'memory' ? createMemoryStore() : createSqliteStore({ path: path.join(dir, 'consentry.db') });
+    engine = createEngine({ store, clock: new FakeClock('2026-03-01T09:00:00.000Z') });
+    const workspace = await engine.createWorkspace({
+      name: 'Shop',
+      settings: { privacyPolicyUrl: POLICY_URL, outboundWebhookUrl: 'https://example.com/outbound', triggers: [PRIVACY, PHONE_ON_PRIVACY_TAG, EMAIL_ON_VIP, EMAIL_ON_TRACK_ORDER] },
+    });
+    ws = engine.workspace(workspace.id);
+  });
+
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const conversation = async (id: string | null): Promise<Conversation | undefined> =>
+    id === null ? undefined : store.read((tx) => tx.getConversation(ws.workspaceId, id));
+  const runsOf = async (contactId: string, templateId: string): Promise<WorkflowRunRow[]> =>
+    (await store.read((tx) => tx.listRunsOfContact(ws.workspaceId, contactId))).filter((run) => run.templateId === templateId);
+  /** The texts sent through the outbound webhook that answered no message, oldest first. */
+  const sentUnasked = async (): Promise<string[]> =>
+    (await store.read((tx) => tx.listEvents(ws.workspaceId, { types: ['message.outbound'], limit: 100 })))
+      .reverse()
+      .map((event) => event.data)
+      .filter((data) => 'inAnswer' in data && data.inAnswer === false)
+      .map((data) => ('text' in data ? data.text : ''));
+
+  const optInFromOutside = {
+    'the API': async (contactId: string) => {
+      await ws.setConsent({
+        contactId,
+        purpose: 'privacy',
+        channel: 'webchat',
+        status: 'opted_in',
+        legalBasis: 'CONSENT_WITH_NOTICE',
+        explanation: 'Agreed on the web form',
+        source: 'api',
+        actor: { kind: 'integration', id: 'web-form' },
+      });
+    },
+    'an import': async (contactId: string) => {
+      const [row] = await ws.bulkSetConsent([
+        { contactId, purpose: 'privacy', channel: 'webchat', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Agreed on the web form' },
+      ]);
+      expect(row).toMatchObject({ ok: true });
+    },
+  } as const;
+
+  it.each(Object.keys(optInFromOutside) as (keyof typeof optInFromOutside)[])(
+    'a privacy opt-in through %s that ends the waiting question queues the Consent: Privacy binding, which starts at the next message with its texts in the answer',
+    async (from) => {
+      const first = await ws.handleInbound(webchat('q1', { text: 'Hello' }));
+      expect(texts(first)).toEqual([LINK, QUESTION]);
+
+      await optInFromOutside[from](first.contactId);
+      expect((await ws.getContact(first.contactId)).tags).toContain('Consent: Privacy');
+      expect((await runsOf(first.contactId, 'request-consent-privacy')).map((run) => run.status)).toEqual(['completed']);
+      // Nothing started beside a message: its texts would answer none, and its question would take the next message.
+      expect(await runsOf(first.contactId, 'welcome-request-phone')).toEqual([]);
+      expect(await sentUnasked()).toEqual([]);
+      expect((await conversation(first.conversationId))?.queuedWorkflows).toEqual([{ template: 'welcome-request-phone', trigger: 'tag_added', match: 'Consent: Privacy' }]);
+
+      const next = await ws.handleInbound(webchat('q2', { text: 'ok?' }));
+      expect(next.conversationId).toBe(first.conversationId);
+      expect(texts(next)).toEqual([WELCOME, ASK_PHONE]);
+      expect(Object.hasOwn((await conversation(first.conversationId)) ?? {}, 'queuedWorkflows')).toBe(false);
+
+      const answered = await ws.handleInbound(webchat('q3', { text: '+34 600 000 901' }));
+      expect(texts(answered)).toEqual(['Thank you! One of our team will be with you shortly.']);
+      expect((await ws.getContact(first.contactId)).phone).toBe('+34600000901');
+      expect(await runsOf(first.contactId, 'welcome-request-phone')).toEqual([expect.objectContaining({ status: 'completed', conversationId: first.conversationId })]);
+    },
+  );
+
+  it('queues the Consent: Privacy binding after one a tag added earlier queued, and starts both at the next message in that order', async () => {
+    const first = await ws.handleInbound(webchat('o1', { text: 'Hello' }));
+    await ws.addTag(first.contactId, 'VIP');
+    await optInFromOutside['the API'](first.contactId);
+    expect((await conversation(first.conversationId))?.queuedWorkflows).toEqual([
+      { template: 'welcome-request-email', trigger: 'tag_added', match: 'VIP' },
+      { template: 'welcome-request-phone', trigger: 'tag_added', match: 'Consent: Privacy' },
+    ]);
+    expect(texts(await ws.handleInbound(webchat('o2', { text: 'hi again' })))).toEqual([WELCOME, ASK_EMAIL, WELCOME, ASK_PHONE]);
+  });
+
+  it('starts the Consent: Privacy binding at once when no question waited: the tag ended none', async () => {
+    await ws.updateSettings({ triggers: [PHONE_ON_PRIVACY_TAG] });
+    const first = await ws.handleInbound(webchat('n1', { text: 'Hello' }));
+    expect(texts(first)).toEqual([]);
+    await optInFromOutside['the API'](first.contactId);
+    expect(await runsOf(first.contactId, 'welcome-request-phone')).toEqual([expect.objectContaining({ status: 'active', conversationId: first.conversationId })]);
+    expect(await sentUnasked()).toEqual([WELCOME, ASK_PHONE]);
+    expect(Object.hasOwn((await conversation(first.conversationId)) ?? {}, 'queuedWorkflows')).toBe(false);
+  });
+
+  it('at agreement, starts the workflows queued while the question waited first, in the order they were triggered, then the one the agreement triggers', async () => {
+    const first = await ws.handleInbound(webchat('a1', { text: 'Hello' }));
+    await ws.addTag(first.contactId, 'VIP');
+    const agreed = await ws.handleInbound(webchat('a2', { button: 'agree' }));
+    expect(texts(agreed)).toEqual([AGREED, WELCOME, ASK_EMAIL, WELCOME, ASK_PHONE]);
+    expect(Object.hasOwn((await conversation(first.conversationId)) ?? {}, 'queuedWorkflows')).toBe(false);
+    // The question asked first is answered first (a message answers the oldest waiting question).
+    await ws.handleInbound(webchat('a3', { text: 'quinn@example.com' }));
+    expect((await ws.getContact(first.contactId)).email).toBe('quinn@example.com');
+  });
+
+  it('at agreement after a phrase typed while the question waited, the phrase’s workflow comes before the agreement’s', async () => {
+    await ws.handleInbound(webchat('k1', { text: 'Hello' }));
+    expect(texts(await ws.handleInbound(webchat('k2', { text: 'track order' })))).toEqual([QUESTION]);
+    expect(texts(await ws.handleInbound(webchat('k3', { text: 'AGREE & PROCEED' })))).toEqual([AGREED, WELCOME, ASK_EMAIL, WELCOME, ASK_PHONE]);
+  });
+});

@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { TriggerBinding } from '../../src/core/settings.js';
+import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
+import { FakeClock } from '../../src/ports/clock.js';
+import type { Store } from '../../src/ports/store.js';
+import { createMemoryStore } from '../../src/store/memory.js';
+import { createSqliteStore } from '../../src/store/sqlite.js';
+
+const PRIVACY: TriggerBinding = { trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true };
+const WELCOME_ON_OPEN: TriggerBinding = { trigger: 'conversation_opened', template: 'welcome-request-email', enabled: true };
+const PHONE = '+34600000321';
+const WELCOME = 'Hi Dora, welcome! Thanks for getting in touch.';
+const ASK_EMAIL = 'What is your email address? Please reply with it, for example name@example.com.';
+
+describe.each(['memory', 'sqlite'] as const)('a requested start that ends without a word (%s store)', (kind) => {
+  let dir: string;
+  let store: Store;
+  let engine: Engine;
+  let ws: WorkspaceEngine;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-requested-run-'));
+    store = kind === 'memory' ? createMemoryStore() : createSqliteStore({ path: path.join(dir, 'consentry.db') });
+    engine = createEngine({ store, clock: new FakeClock('2026-03-01T09:00:00.000Z') });
+    const workspace = await engine.createWorkspace({ name: 'Shop', settings: { privacyPolicyUrl: 'https://example.com/privacy', triggers: [PRIVACY, WELCOME_ON_OPEN] } });
+    ws = engine.workspace(workspace.id);
+  });
+
+  afterEach(async () => {
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const agreedContact = async (): Promise<string> => {
+    const contact = await ws.createContact({ name: 'Dora Test', phone: PHONE });
+    await ws.setConsent({
+      contactId: contact.id,
+      purpose: 'privacy',
+      channel: 'any',
+      status: 'opted_in',
+      legalBasis: 'CONSENT_WITH_NOTICE',
+      explanation: 'Agreed on the web form',
+      source: 'api',
+      actor: { kind: 'integration', id: 'web-form' },
+    });
+    expect((await ws.getContact(contact.id)).tags).toContain('Consent: Privacy');
+    return contact.id;
+  };
+  const openConversationOn = (contactId: string) => store.read((tx) => tx.getOpenConversation(ws.workspaceId, contactId, 'sms'));
+
+  it('request-consent-privacy for a contact who already agreed ends skipped and opens no conversation; the next message opens one and starts its workflows', async () => {
+    const contactId = await agreedContact();
+    const started = await ws.startWorkflow('request-consent-privacy', contactId, 'sms');
+    expect(started).toMatchObject({ conversationId: null, replies: [], events: [] });
+    expect(await ws.getRun(started.runId)).toMatchObject({ status: 'completed', conversationId: null, channel: 'sms', state: { outcome: 'skipped' } });
+    expect(await openConversationOn(contactId)).toBeUndefined();
+
+    const next = await ws.handleInbound({ channel: 'sms', messageId: 'd1', from: { id: PHONE }, text: 'hello' });
+    expect(next.events.map((event) => event.type)).toContain('conversation.opened');
+    expect(next.replies.map((reply) => reply.text)).toEqual([WELCOME, ASK_EMAIL]);
+  });
+
+  it('runs in the conversation the contact has open on the channel, as any start does', async () => {
+    const contactId = await agreedContact();
+    const chatting = await ws.handleInbound({ channel: 'sms', messageId: 'd2', from: { id: PHONE }, text: 'hello' });
+    const started = await ws.startWorkflow('request-consent-privacy', contactId, 'sms');
+    expect(started).toMatchObject({ conversationId: chatting.conversationId, replies: [] });
+    expect(await ws.getRun(started.runId)).toMatchObject({ status: 'completed', conversationId: chatting.conversationId, state: { outcome: 'skipped' } });
+  });
+
+  it('opens a conversation for a run that sends something, even one that ends at once', async () => {
+    const contact = await ws.createContact({ name: 'Dora Test', phone: PHONE, email: 'dora@example.com' });
+    const started = await ws.startWorkflow('welcome-request-email', contact.id, 'sms');
+    expect(started.replies.map((reply) => reply.text)).toEqual([WELCOME, 'Thank you! One of our team will be with you shortly.']);
+    expect(started.conversationId).not.toBeNull();
+    expect(started.events.map((event) => event.type)).toContain('conversation.opened');
+    expect((await openConversationOn(contact.id))?.id).toBe(started.conversationId);
+  });
+
+  it('still refuses a start on a channel the contact cannot be reached on, and one without the setting it needs', async () => {
+    const contactId = await agreedContact();
+    await expect(ws.startWorkflow('request-consent-privacy', contactId, 'telegram')).rejects.toMatchObject({ code: 'CONTACT_UNREACHABLE' });
+    await ws.updateSettings({ privacyPolicyUrl: null });
+    await expect(ws.startWorkflow('request-consent-privacy', contactId, 'sms')).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect(await openConversationOn(contactId)).toBeUndefined();
+  });
+});
