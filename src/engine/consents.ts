@@ -3,6 +3,7 @@ import type { Channel, ConsentRecord, ConsentState, ConsentStatus, EffectiveStat
 import type { Contact } from '../core/contact.js';
 import { erasedAddressDigests, normalizeEmail, normalizePhone, withErasedAddressGuard } from '../core/contact.js';
 import { ConsentryError, describeIssues, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
+import { inPathOrder } from '../core/field-order.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, ConsentStates, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import { CallerEvidenceSchema, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
@@ -125,8 +126,9 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
     } catch (error) {
       if (!isConsentryError(error)) throw error;
       // The checks above stop at the first refusal; the row's other problems are named with it.
-      const issues = withOtherIssues(error.issues, rows[index], by, uow.workspace.settings);
-      const message = issues.length > error.issues.length ? describeIssues(issues) : error.message;
+      const issues = inRowFieldOrder(withOtherIssues(error.issues, rows[index], by, uow.workspace.settings));
+      // A message that lists the issues lists them in that order too.
+      const message = issues.length > error.issues.length || error.message === describeIssues(error.issues) ? describeIssues(issues) : error.message;
       results.push({ row: index, ok: false, error: { code: error.code, message, issues } });
     }
   }
@@ -192,6 +194,24 @@ export function bulkRowIssues(
 function issuesOf(check: () => unknown): FieldIssue[] {
   const refusal = refusalOf(check);
   return refusal ? issuesOfRefusal(refusal) : [];
+}
+
+/** The fields of a bulk row in the order it is documented (BulkRowSchema, then evidence): the order of `consentry import`'s columns. */
+const ROW_FIELD_ORDER: readonly string[] = [...Object.keys(BulkRowSchema.shape), 'evidence'];
+
+/**
+ * A refused row's issues in the row's field order, as `consentry import` lists a line's problems in
+ * its columns' order, whichever check found each (the first check's issues come first otherwise):
+ * a problem with the whole row first, a field the row does not have last, and within one field,
+ * path order (inPathOrder).
+ */
+function inRowFieldOrder(issues: readonly FieldIssue[]): FieldIssue[] {
+  const rank = (issue: FieldIssue): number => {
+    if (issue.path === '') return -1;
+    const index = ROW_FIELD_ORDER.indexOf(issue.path.split('.')[0] ?? '');
+    return index < 0 ? ROW_FIELD_ORDER.length : index;
+  };
+  return inPathOrder([...issues].sort((a, b) => rank(a) - rank(b)));
 }
 
 /** A refused row's issues, then the row's other problems bulkRowIssues finds, each once. */

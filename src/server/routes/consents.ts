@@ -14,12 +14,10 @@ import {
   PurposeSchema,
 } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
-import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf, type FieldIssue } from '../../core/errors.js';
-import { inPathOrder } from '../../core/field-order.js';
+import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
 import { ConsentStates, recordedOccurrence } from '../../core/ledger.js';
 import { assertKnownPurpose } from '../../core/settings.js';
 import { isoInstant } from '../../core/time.js';
-import type { BulkRowResult } from '../../engine/consents.js';
 import { BulkRowSchema, ConsentChangeSchema } from '../../engine/inputs.js';
 import { HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX } from '../../engine.js';
 import type { Clock } from '../../ports/clock.js';
@@ -140,27 +138,6 @@ const DocumentedBulkBodySchema = z
   .object({ rows: z.array(DocumentedBulkRowSchema).min(1).max(MAX_BULK_ROWS).describe(ROWS_DESCRIPTION) })
   .strict();
 
-/** The fields of a bulk row in the order it is documented (BulkRowSchema, then evidence): the order of `consentry import`'s columns. */
-const ROW_FIELD_ORDER: readonly string[] = [...Object.keys(BulkRowSchema.shape), 'evidence'];
-
-/**
- * A refused row's issues in the row's field order, as `consentry import` lists a line's problems in
- * its columns' order, whichever of the engine's checks found each (it names the first check's
- * issues first): a problem with the whole row first, a field the row does not have last, and within
- * one field, path order (inPathOrder). A message that lists the issues lists them in that order too.
- */
-function inRowFieldOrder(result: BulkRowResult): BulkRowResult {
-  if (result.ok) return result;
-  const rank = (issue: FieldIssue): number => {
-    if (issue.path === '') return -1;
-    const index = ROW_FIELD_ORDER.indexOf(issue.path.split('.')[0] ?? '');
-    return index < 0 ? ROW_FIELD_ORDER.length : index;
-  };
-  const { issues, message } = result.error;
-  const ordered = inPathOrder([...issues].sort((a, b) => rank(a) - rank(b)));
-  const listed = message === describeIssues(issues) ? describeIssues(ordered) : message;
-  return { ...result, error: { ...result.error, issues: ordered, message: listed } };
-}
 
 
 /**
@@ -468,7 +445,7 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
     async (request) => ({
       results: (
         await bulkSlots.run(request, () => authOf(request).workspace.bulkSetConsent(request.body.rows, { actor: actorOf(request), source: sourceOf(request, 'bulk') }))
-      ).map(inRowFieldOrder),
+      ),
     }),
   );
 };
