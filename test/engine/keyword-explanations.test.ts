@@ -3,6 +3,20 @@ import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engin
 import { FakeClock } from '../../src/ports/clock.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 
+/** An opt-in to the workspace's own purpose `surveys` on WhatsApp, recorded through the API. */
+async function optInToSurveys(ws: WorkspaceEngine, contactId: string): Promise<void> {
+  await ws.setConsent({
+    contactId,
+    purpose: 'surveys',
+    channel: 'whatsapp',
+    status: 'opted_in',
+    legalBasis: 'CONSENT_WITH_NOTICE',
+    explanation: 'Ticked the surveys box',
+    source: 'api',
+    actor: { kind: 'integration', id: 'crm' },
+  });
+}
+
 describe('the explanation of a keyword decision', () => {
   let engine: Engine;
   let ws: WorkspaceEngine;
@@ -36,16 +50,7 @@ describe('the explanation of a keyword decision', () => {
 
   it('names every channel for STOP ALL, and the channel it was sent on, for marketing and each purpose it stops', async () => {
     const { contactId } = await send('sms', 'm1', 'hello');
-    await ws.setConsent({
-      contactId,
-      purpose: 'surveys',
-      channel: 'whatsapp',
-      status: 'opted_in',
-      legalBasis: 'CONSENT_WITH_NOTICE',
-      explanation: 'Ticked the surveys box',
-      source: 'api',
-      actor: { kind: 'integration', id: 'crm' },
-    });
+    await optInToSurveys(ws, contactId);
     const stopAll = await send('sms', 'm2', 'STOP ALL');
     expect((await explanations(contactId)).slice(1)).toEqual([
       ['marketing', 'any', 'opted_out', 'Opted out of marketing on every channel by sending the keyword STOP ALL on sms'],
@@ -60,16 +65,7 @@ describe('the explanation of a keyword decision', () => {
 
   it('names an own purpose a STOP stops on its channel once', async () => {
     const { contactId } = await send('whatsapp', 'm1', 'hello');
-    await ws.setConsent({
-      contactId,
-      purpose: 'surveys',
-      channel: 'whatsapp',
-      status: 'opted_in',
-      legalBasis: 'CONSENT_WITH_NOTICE',
-      explanation: 'Ticked the surveys box',
-      source: 'api',
-      actor: { kind: 'integration', id: 'crm' },
-    });
+    await optInToSurveys(ws, contactId);
     await send('whatsapp', 'm2', 'PARAR');
     expect((await explanations(contactId)).slice(1)).toEqual([
       ['marketing', 'whatsapp', 'opted_out', 'Opted out of marketing on whatsapp by sending the keyword PARAR'],

@@ -1,13 +1,8 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TriggerBinding } from '../../src/core/settings.js';
-import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
-import { FakeClock } from '../../src/ports/clock.js';
+import { type Engine, type WorkspaceEngine } from '../../src/engine.js';
 import type { Conversation, Store, WorkflowRunRow } from '../../src/ports/store.js';
-import { createMemoryStore } from '../../src/store/memory.js';
-import { createSqliteStore } from '../../src/store/sqlite.js';
+import { useShopOnStore } from './shop-on-store.js';
 
 const POLICY_URL = 'https://example.com/privacy';
 const PRIVACY: TriggerBinding = { trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true };
@@ -30,25 +25,12 @@ const webchat = (messageId: string, input: { text: string } | { button: string }
 const texts = (answer: { replies: { text: string }[] }): string[] => answer.replies.map((reply) => reply.text);
 
 describe.each(['memory', 'sqlite'] as const)('workflows the privacy decision triggers while the question waits (%s store)', (kind) => {
-  let dir: string;
   let store: Store;
   let engine: Engine;
   let ws: WorkspaceEngine;
 
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-privacy-queue-'));
-    store = kind === 'memory' ? createMemoryStore() : createSqliteStore({ path: path.join(dir, 'consentry.db') });
-    engine = createEngine({ store, clock: new FakeClock('2026-03-01T09:00:00.000Z') });
-    const workspace = await engine.createWorkspace({
-      name: 'Shop',
-      settings: { privacyPolicyUrl: POLICY_URL, outboundWebhookUrl: 'https://example.com/outbound', triggers: [PRIVACY, PHONE_ON_PRIVACY_TAG, EMAIL_ON_VIP, EMAIL_ON_TRACK_ORDER] },
-    });
-    ws = engine.workspace(workspace.id);
-  });
-
-  afterEach(async () => {
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+  useShopOnStore(kind, { privacyPolicyUrl: POLICY_URL, outboundWebhookUrl: 'https://example.com/outbound', triggers: [PRIVACY, PHONE_ON_PRIVACY_TAG, EMAIL_ON_VIP, EMAIL_ON_TRACK_ORDER] }, (shop) => {
+    ({ store, engine, ws } = shop);
   });
 
   const conversation = async (id: string | null): Promise<Conversation | undefined> =>

@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TriggerBinding } from '../../src/core/settings.js';
 import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
 import type { InboundResult } from '../../src/engine/handle-inbound.js';
 import { FakeClock } from '../../src/ports/clock.js';
 import type { Conversation, Store, WorkflowRunRow } from '../../src/ports/store.js';
-import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
+import { useShopOnStore } from './shop-on-store.js';
 
 const POLICY_URL = 'https://example.com/privacy';
 const PRIVACY: TriggerBinding = { trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true };
@@ -24,24 +24,13 @@ const texts = (answer: { replies: { text: string }[] }): string[] => answer.repl
 const types = (answer: InboundResult): string[] => answer.events.map((event) => event.type);
 
 describe.each(['memory', 'sqlite'] as const)('a binding triggered while the consent question waits (%s store)', (kind) => {
-  let dir: string;
   let store: Store;
   let clock: FakeClock;
   let engine: Engine;
   let ws: WorkspaceEngine;
 
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-queued-'));
-    store = kind === 'memory' ? createMemoryStore() : createSqliteStore({ path: path.join(dir, 'consentry.db') });
-    clock = new FakeClock('2026-03-01T09:00:00.000Z');
-    engine = createEngine({ store, clock });
-    const workspace = await engine.createWorkspace({ name: 'Shop', settings: { privacyPolicyUrl: POLICY_URL, triggers: [PRIVACY, TRACK_ORDER] } });
-    ws = engine.workspace(workspace.id);
-  });
-
-  afterEach(async () => {
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+  useShopOnStore(kind, { privacyPolicyUrl: POLICY_URL, triggers: [PRIVACY, TRACK_ORDER] }, (shop) => {
+    ({ store, clock, engine, ws } = shop);
   });
 
   const conversation = async (id: string | null): Promise<Conversation | undefined> =>

@@ -1,13 +1,8 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TriggerBinding } from '../../src/core/settings.js';
-import { createEngine, type Engine, type WorkspaceEngine } from '../../src/engine.js';
-import { FakeClock } from '../../src/ports/clock.js';
+import { type Engine, type WorkspaceEngine } from '../../src/engine.js';
 import type { Store } from '../../src/ports/store.js';
-import { createMemoryStore } from '../../src/store/memory.js';
-import { createSqliteStore } from '../../src/store/sqlite.js';
+import { useShopOnStore } from './shop-on-store.js';
 
 const PRIVACY: TriggerBinding = { trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true };
 const WELCOME_ON_OPEN: TriggerBinding = { trigger: 'conversation_opened', template: 'welcome-request-email', enabled: true };
@@ -16,22 +11,12 @@ const WELCOME = 'Hi Dora, welcome! Thanks for getting in touch.';
 const ASK_EMAIL = 'What is your email address? Please reply with it, for example name@example.com.';
 
 describe.each(['memory', 'sqlite'] as const)('a requested start that ends without a word (%s store)', (kind) => {
-  let dir: string;
   let store: Store;
   let engine: Engine;
   let ws: WorkspaceEngine;
 
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'consentry-requested-run-'));
-    store = kind === 'memory' ? createMemoryStore() : createSqliteStore({ path: path.join(dir, 'consentry.db') });
-    engine = createEngine({ store, clock: new FakeClock('2026-03-01T09:00:00.000Z') });
-    const workspace = await engine.createWorkspace({ name: 'Shop', settings: { privacyPolicyUrl: 'https://example.com/privacy', triggers: [PRIVACY, WELCOME_ON_OPEN] } });
-    ws = engine.workspace(workspace.id);
-  });
-
-  afterEach(async () => {
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+  useShopOnStore(kind, { privacyPolicyUrl: 'https://example.com/privacy', triggers: [PRIVACY, WELCOME_ON_OPEN] }, (shop) => {
+    ({ store, engine, ws } = shop);
   });
 
   const agreedContact = async (): Promise<string> => {
