@@ -86,8 +86,9 @@ describe("a workspace's purposes", () => {
     ]);
     expect(replayed[0]).toMatchObject({ ok: true, created: false, recordId: firstRow?.ok ? firstRow.recordId : 'missing' });
     expect(replayed[1]).toMatchObject({ ok: false, error: { code: 'VALIDATION_FAILED', issues: [{ path: 'purpose' }] } });
-    // Not a replay (another change under the same key): refused for its key, and its purpose named too.
-    expect(replayed[2]).toMatchObject({ ok: false, error: { code: 'CONFLICT', issues: [{ path: 'idempotencyKey' }, { path: 'purpose' }] } });
+    // Not a replay (another change under the same key): refused for its key, and its purpose named
+    // too, in the row's column order (as import lists a line's problems) under the refusal's code.
+    expect(replayed[2]).toMatchObject({ ok: false, error: { code: 'CONFLICT', issues: [{ path: 'purpose' }, { path: 'idempotencyKey' }] } });
     expect(await refusal(ws.setConsent({ ...surveysOptOut, contactId, idempotencyKey: 'form-2' }))).toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'purpose' }] });
     expect(await ws.getHistory(contactId)).toHaveLength(2);
   });
