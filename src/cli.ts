@@ -82,7 +82,7 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .option('--no-bom', 'CSV without the UTF-8 byte order mark Excel needs to read accented letters right'),
   ).action(async (options: DatabaseOptions & { format: ExportFormat; bom: boolean }) => {
     const summary = await withWorkspaces(options, io, { mustExist: true, readOnly: true }, (engine, workspaces) =>
-      exportCommand(engine, workspaces, { format: options.format, bom: options.bom }, io),
+      exportCommand(engine, workspaces, { format: options.format, bom: options.bom, database: databasePath(options, io) }, io),
     );
     if (summary.unreadable > 0) outcome.exitCode = EXIT_CODES.failed;
   });
@@ -117,7 +117,7 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .option('--country <code>', countryOptionHelp('a phone number'), parseCountryOption),
   ).action(async (contact: string, options: DatabaseOptions & { country?: string }) => {
     const summary = await withWorkspaces(options, io, { mustExist: true, readOnly: true }, (engine, workspaces) =>
-      historyCommand(engine, workspaces, contact, io, options.country ?? null),
+      historyCommand(engine, workspaces, contact, io, options.country ?? null, databasePath(options, io)),
     );
     if (summary.unreadable > 0) outcome.exitCode = EXIT_CODES.failed;
   });

@@ -143,24 +143,6 @@ export function resolvedDatabasePath(path: string): string {
   return path === ':memory:' ? path : resolve(path);
 }
 
-/**
- * The database file each engine that withWorkspaces opened reads, as resolvedDatabasePath names
- * it: a command that finds nothing names the file it looked in, so a wrong working directory,
- * `--db` or `DATABASE_PATH` shows (as `import` and `keys create` name the file they wrote to).
- */
-const databasesRead = new WeakMap<Engine, string>();
-
-/** The database `engine` reads, as resolvedDatabasePath names it; null for an engine withWorkspaces did not open. */
-export function databaseReadBy(engine: Engine): string | null {
-  return databasesRead.get(engine) ?? null;
-}
-
-/** ` in <database>`, or nothing for an engine withWorkspaces did not open: the end of a line saying what was not found. */
-export function inDatabaseOf(engine: Engine): string {
-  const database = databaseReadBy(engine);
-  return database === null ? '' : ` in ${database}`;
-}
-
 /** Whether opening `path` for writing makes a new database: no file there yet, or an empty one (SQLite's own new-file state). */
 export function isNewDatabase(path: string): boolean {
   if (path === ':memory:' || !existsSync(path)) return true;
@@ -185,7 +167,7 @@ export async function withEngine<T>(
   return withWorkspaces(options, io, { ...open, mustExist }, async (engine, workspaces) => {
     const existing = workspaces[0];
     const first = existing ?? (mustExist ? undefined : await engine.ensureDefaultWorkspace());
-    if (!first) throw new CliRefusal(`No workspace${inDatabaseOf(engine)}`);
+    if (!first) throw new CliRefusal(`No workspace in ${resolvedDatabasePath(databasePath(options, io))}`);
     return work(engine, engine.workspace(first.id), { workspaceCreated: existing === undefined });
   });
 }
@@ -203,11 +185,10 @@ export async function withWorkspaces<T>(
   const store = openStore(options, io, open);
   try {
     const engine = createEngine({ store });
-    databasesRead.set(engine, resolvedDatabasePath(databasePath(options, io)));
     const all = await engine.listWorkspaces();
     if (options.workspace === undefined) return await work(engine, all, store);
     const match = findWorkspace(all, options.workspace);
-    if (!match) throw new CliRefusal(`No workspace "${options.workspace}"${inDatabaseOf(engine)}`);
+    if (!match) throw new CliRefusal(`No workspace "${options.workspace}" in ${resolvedDatabasePath(databasePath(options, io))}`);
     return await work(engine, [match], store);
   } catch (error) {
     throw damagedDatabase(error, databasePath(options, io)) ?? error;

@@ -7,7 +7,7 @@ import type { Engine } from '../engine.js';
 import type { CliIo } from './io.js';
 import { CliFailure, CliRefusal, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry, type UnreadableRecord } from '../engine/ledger-pages.js';
-import { databaseReadBy } from './database.js';
+import { resolvedDatabasePath } from './database.js';
 import { ledgerEnd, noRecordsLine, UnreadableTally } from './ledger-pages.js';
 
 const HEADER = [
@@ -38,6 +38,8 @@ export interface ExportOptions {
   format: ExportFormat;
   /** Start a CSV export with a UTF-8 byte order mark (`--no-bom` leaves it out); JSON never has one. */
   bom: boolean;
+  /** The database read (`--db`, DATABASE_PATH), named on stderr when the export finds no record. */
+  database?: string;
 }
 
 export interface ExportSummary {
@@ -209,6 +211,6 @@ export async function exportCommand(engine: Engine, workspaces: readonly Workspa
   }
   if (format === 'json') await write(io.stdout, written === 0 ? '[]\n' : '\n]\n');
   // An empty export is a valid one (a header, or `[]`); stderr says where nothing was found.
-  if (written === 0) writeLine(io.stderr, noRecordsLine(workspaces, databaseReadBy(engine)));
+  if (written === 0) writeLine(io.stderr, noRecordsLine(workspaces, options.database === undefined ? null : resolvedDatabasePath(options.database)));
   return { rows: written, unreadable: unreadable.count };
 }

@@ -5,7 +5,7 @@ import type { Engine, WorkspaceEngine } from '../engine.js';
 import { withoutBidiMarks } from './identities.js';
 import type { CliIo } from './io.js';
 import { pointingAtCountryOption } from './country-option.js';
-import { inDatabaseOf } from './database.js';
+import { resolvedDatabasePath } from './database.js';
 import { CliFailure, CliRefusal, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry } from '../engine/ledger-pages.js';
 import { latestStatusRecord, UnreadableTally } from './ledger-pages.js';
@@ -54,7 +54,14 @@ export interface HistorySummary {
  * in one warning line on stderr; the caller makes that exit code 1. A reading that ends before the
  * record the contact's current consent rests on fails (CliFailure, exit code 1).
  */
-export async function historyCommand(engine: Engine, workspaces: readonly Workspace[], typed: string, io: CliIo, country: string | null = null): Promise<HistorySummary> {
+export async function historyCommand(
+  engine: Engine,
+  workspaces: readonly Workspace[],
+  typed: string,
+  io: CliIo,
+  country: string | null = null,
+  database: string | null = null,
+): Promise<HistorySummary> {
   const key = withoutBidiMarks(typed);
   const found: { workspace: WorkspaceEngine; id: string }[] = [];
   let phoneRefusal: string | null = null;
@@ -70,7 +77,7 @@ export async function historyCommand(engine: Engine, workspaces: readonly Worksp
     // say why it is not one. Such a key is refused (exit code 2), as a bad argument; a key that
     // can name a contact and names none is a search that found nothing (exit code 1).
     // The database is named: a contact missing from the wrong file (another working directory, --db or DATABASE_PATH) shows as such.
-    const where = inDatabaseOf(engine);
+    const where = database === null ? '' : ` in ${resolvedDatabasePath(database)}`;
     if (phoneRefusal !== null) throw new CliRefusal(`No contact ${key}${where}: not a contact id or an e-mail address, and as a phone number: ${phoneRefusal}`);
     throw new CliFailure(`No contact ${key}${where}`);
   }
