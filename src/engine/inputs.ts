@@ -159,18 +159,31 @@ export const InboundMessageSchema = z
     ),
   })
   .strict()
-  .superRefine((m, context) => {
-    if ((m.button !== undefined && m.button !== null) || (m.text !== undefined && m.text !== null && !isBlankText(m.text))) return;
-    // An empty or blank text is no text, as a keyword reads it (src/engine/handle-inbound.ts): such a
-    // message carries nothing to read or answer, and would only open a conversation and ask the
-    // privacy question of someone who wrote nothing (a waiting question would count it as an
-    // invalid answer). A channel's media-only message is one: a WhatsApp image, voice note or
-    // sticker has no text, only a caption when one was written (Cloud API webhook `messages[].type`,
-    // https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components), and an adapter
-    // that maps it to an empty text is told so. It is refused as a message with neither is.
-    const message = m.text === undefined || m.text === null ? NEEDS_TEXT_OR_BUTTON : blankTextMessage(m.text);
-    context.addIssue({ code: 'custom', path: ['text'], message });
-  });
+  .superRefine(
+    (m, context) => {
+      if ((m.button !== undefined && m.button !== null) || (typeof m.text === 'string' && !isBlankText(m.text))) return;
+      // An empty or blank text is no text, as a keyword reads it (src/engine/handle-inbound.ts): such a
+      // message carries nothing to read or answer, and would only open a conversation and ask the
+      // privacy question of someone who wrote nothing (a waiting question would count it as an
+      // invalid answer). A channel's media-only message is one: a WhatsApp image, voice note or
+      // sticker has no text, only a caption when one was written (Cloud API webhook `messages[].type`,
+      // https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components), and an adapter
+      // that maps it to an empty text is told so. It is refused as a message with neither is.
+      const message = typeof m.text === 'string' ? blankTextMessage(m.text) : NEEDS_TEXT_OR_BUTTON;
+      context.addIssue({ code: 'custom', path: ['text'], message });
+    },
+    // Checked also when another field is refused, so that one answer names every bad field: zod runs
+    // an object's refinement only once the object passes unless its `when` says otherwise (zod 4,
+    // $ZodSuperRefineParams). Not when the body is no object, nor when the text or the button is
+    // refused for itself, which says enough about them.
+    {
+      when: (payload) =>
+        typeof payload.value === 'object' &&
+        payload.value !== null &&
+        !Array.isArray(payload.value) &&
+        !payload.issues.some((issue) => issue.path?.[0] === 'text' || issue.path?.[0] === 'button'),
+    },
+  );
 export type InboundMessage = z.input<typeof InboundMessageSchema>;
 
 /** A message whose describing values (see readInboundMessage) are each a string or absent. */

@@ -2,8 +2,6 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { foldTypedValue } from '../../core/contact.js';
 import type { FieldIssue } from '../../core/errors.js';
-import { zodIssuesToFieldIssues } from '../../core/ledger.js';
-import { FIELD_PARSE } from '../../core/required.js';
 import { contactValueIssues } from '../../engine/contacts.js';
 import { unreadableSenderIdIssue } from '../../engine/handle-inbound.js';
 import {
@@ -16,7 +14,6 @@ import {
   type ReadInboundMessage,
 } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
-import { refuseNamingEveryField } from '../problem.js';
 import { EventJsonSchema, FieldIssueJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
@@ -74,23 +71,6 @@ async function ignoredValues(request: FastifyRequest, body: z.output<typeof Inbo
   }));
 }
 
-/** Valid values for the fields besides text and button, only so that the text-or-button rule is checked for a body refused elsewhere. */
-const STAND_INS = { channel: 'webchat', messageId: 'stand-in', from: { id: 'stand-in' } } as const;
-
-/**
- * InboundMessageSchema's rule that a message needs a text or a button, checked on its own:
- * zod runs an object's refinement only once the object passes, so a body with another bad field
- * (an unknown channel, no `from`) would be refused without it, and a client would learn of it
- * only on its next attempt. The rule is the schema's own, run on the body's text and button with
- * STAND_INS for the rest; a text or button of the wrong kind is named by the schema already.
- */
-function textOrButtonIssues(body: unknown): FieldIssue[] {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return [];
-  const own = (key: string): unknown => (Object.hasOwn(body, key) ? Reflect.get(body, key) : undefined);
-  const parsed = InboundMessageSchema.safeParse({ ...STAND_INS, text: own('text'), button: own('button') }, FIELD_PARSE);
-  return parsed.success ? [] : zodIssuesToFieldIssues(parsed.error);
-}
-
 const REUSED_MESSAGE_ID =
   'already used on this channel by a message with another sender, text or button: this is the answer to that first ' +
   'message, and this one was not processed';
@@ -103,7 +83,6 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
   v1.post(
     '/messages',
     {
-      attachValidation: true,
       schema: {
         tags: ['messages'],
         summary: 'An inbound message from a contact: keywords, then the conversation\'s workflows',
@@ -135,8 +114,6 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
       },
     },
     async (request) => {
-      // Every bad field in one answer (README, HTTP API): the text-or-button rule beside the others.
-      if (request.validationError) return refuseNamingEveryField(request, request.validationError, textOrButtonIssues(request.body));
       const result = await authOf(request).workspace.handleInbound(request.body);
       metrics.countInbound(request.body.channel, result.duplicate, result.keyword);
       const warnings = await ignoredValues(request, request.body);
