@@ -9,6 +9,7 @@ import { FakeClock } from '../../src/ports/clock.js';
 import type { Conversation, Store, StoreTx, WorkflowRunRow } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
 import { createSqliteStore } from '../../src/store/sqlite.js';
+import { privacyDecision } from './privacy-workspace.js';
 
 const POLICY_URL = 'https://example.com/privacy';
 const PRIVACY: TriggerBinding = { trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true };
@@ -108,16 +109,7 @@ describe.each(['memory', 'sqlite'] as const)('a conversation_opened workflow ski
   it('asks nothing of a contact who was tagged Consent: Privacy meanwhile, and does not try again', async () => {
     const opened = await ws.handleInbound(whatsapp('t.1', 'hola'));
     // The tag follows the contact's privacy decision: an opt-in recorded through the API adds it.
-    await ws.setConsent({
-      contactId: opened.contactId,
-      purpose: 'privacy',
-      channel: 'whatsapp',
-      status: 'opted_in',
-      legalBasis: 'CONSENT_WITH_NOTICE',
-      explanation: 'Agreed to the privacy policy on the web form',
-      source: 'api',
-      actor: { kind: 'user', id: 'api-key-1' },
-    });
+    await ws.setConsent(privacyDecision(opened.contactId, 'opted_in', 'whatsapp'));
     expect((await ws.getContact(opened.contactId)).tags).toEqual(['Consent: Privacy']);
     await ws.updateSettings({ privacyPolicyUrl: POLICY_URL });
     const next = await ws.handleInbound(whatsapp('t.2', 'hola'));

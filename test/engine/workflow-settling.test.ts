@@ -5,6 +5,7 @@ import type { InboundMessage } from '../../src/engine/inputs.js';
 import { FakeClock } from '../../src/ports/clock.js';
 import type { StoredEvent } from '../../src/ports/store.js';
 import { createMemoryStore } from '../../src/store/memory.js';
+import { privacyDecision } from './privacy-workspace.js';
 
 const PHONE = '+34600000001';
 const AGREE = 'AGREE & PROCEED';
@@ -133,16 +134,7 @@ describe('a pending privacy question the contact has answered another way', () =
     await workspaceWith();
     const opened = await ws.handleInbound(message({ text: 'hola' }));
     clock.advance(60_000);
-    await ws.setConsent({
-      contactId: opened.contactId,
-      purpose: 'privacy',
-      channel: 'whatsapp',
-      status: 'opted_in',
-      legalBasis: 'CONSENT_WITH_NOTICE',
-      explanation: 'Agreed on the web form',
-      source: 'api',
-      actor: { kind: 'integration', id: 'crm' },
-    });
+    await ws.setConsent(privacyDecision(opened.contactId, 'opted_in', 'whatsapp'));
     await wait(FIVE_MINUTES);
     const events = await eventsSinceStart();
     expect(events.map((event) => event.type)).not.toContain('consent.failed');
