@@ -286,6 +286,11 @@ function cleanTag(tag: string): string {
   return tag.normalize('NFC').trim().replace(/\s+/g, ' ');
 }
 
+/** A tag as written, letter case, Unicode form and surrounding whitespace aside: its inner spacing kept. */
+function exactTagSpelling(tag: string): string {
+  return tag.normalize('NFC').trim().toLowerCase();
+}
+
 /** Tags are equal when their cleaned forms are equal ignoring case: equal tags have the same key. */
 export function tagKey(tag: string): string {
   return cleanTag(tag).toLowerCase();
@@ -335,7 +340,21 @@ export function addTag(contact: Contact, tag: string): ContactChange {
   return { contact: { ...contact, tags: [...contact.tags, cleaned] }, changed: true };
 }
 
+/**
+ * Removes the tag equal to `tag` ignoring case and spacing. A tag holding a control or
+ * bidirectional formatting character is never added (addTag), so one that names such a character
+ * removes only a tag stored by an older version with that very spelling (letter case aside): read
+ * with its spacing folded, `Consent:\tPrivacy` would otherwise remove `Consent: Privacy`. Without
+ * such a stored tag it is refused in addTag's words.
+ */
 export function removeTag(contact: Contact, tag: string): ContactChange {
+  const forbidden = controlCharacterIn(tag.trim());
+  if (forbidden !== undefined) {
+    const spelling = exactTagSpelling(tag);
+    const tags = contact.tags.filter((existing) => exactTagSpelling(existing) !== spelling);
+    if (tags.length === contact.tags.length) throw fieldError('tag', `tag ${forbidden}`);
+    return { contact: { ...contact, tags }, changed: true };
+  }
   const key = tagKey(tag);
   const tags = contact.tags.filter((existing) => tagKey(existing) !== key);
   if (tags.length === contact.tags.length) return { contact, changed: false };

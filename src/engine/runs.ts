@@ -1,6 +1,6 @@
 import { MESSAGING_CHANNELS, type ConsentState, type Evidence, type MessagingChannel } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
-import { addTag, firstName, hasTag, removeTag, setField } from '../core/contact.js';
+import { addTag, firstName, removeTag, setField } from '../core/contact.js';
 import type { WorkflowTrigger, WorkspaceSettings } from '../core/settings.js';
 import type { Effect, RunState, TransitionContext, TransitionResult, WorkflowInput } from '../core/workflow/index.js';
 import { asksForConsent, cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition, waitingTriggers } from '../core/workflow/index.js';
@@ -532,8 +532,8 @@ export async function followPrivacyDecision(uow: UnitOfWork, recorded: RecordedC
 }
 
 export async function untagContact(uow: UnitOfWork, contact: Contact, tag: string): Promise<Contact> {
-  if (!hasTag(contact, tag)) return contact;
-  const { contact: untagged } = removeTag(contact, tag);
+  const { contact: untagged, changed } = removeTag(contact, tag);
+  if (!changed) return contact;
   const saved = await uow.saveContact(untagged);
   await uow.emit('contact.untagged', { contactId: contact.id, tag }, contact.id);
   return saved;

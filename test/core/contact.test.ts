@@ -323,6 +323,18 @@ describe('tags', () => {
     expect(again.contact).toBe(updated);
   });
 
+  it('removes by a spelling with a control or bidirectional character only a tag stored with that very spelling, else refuses it', () => {
+    const privacy = contact({ tags: ['Consent: Privacy', 'old\u0001tag'] });
+    expect(caught(() => removeTag(privacy, 'Consent:\tPrivacy')).issues).toEqual([{ path: 'tag', message: 'tag contains U+0009, a control character' }]);
+    expect(caught(() => removeTag(privacy, 'consent:\u200fprivacy')).issues).toEqual([
+      { path: 'tag', message: 'tag contains U+200F, a bidirectional formatting character' },
+    ]);
+    const { contact: updated, changed } = removeTag(privacy, ' OLD\u0001TAG ');
+    expect(changed).toBe(true);
+    expect(updated.tags).toEqual(['Consent: Privacy']);
+    expect(caught(() => removeTag(updated, 'old\u0001tag')).code).toBe('VALIDATION_FAILED');
+  });
+
   it('validates tags: not empty, at most 100 characters', () => {
     expect(caught(() => addTag(contact(), '   ')).issues).toEqual([{ path: 'tag', message: 'tag is empty' }]);
     expect(addTag(contact(), 'x'.repeat(100)).changed).toBe(true);

@@ -136,6 +136,27 @@ describe('DELETE /v1/contacts/{id}/tags/{tag} of Consent: Privacy', () => {
   });
 });
 
+describe('DELETE /v1/contacts/{id}/tags/{tag} with a control character', () => {
+  it.each([['Consent%3A%09Privacy', 'U+0009'], ['Consent%3A%0APrivacy', 'U+000A'], ['Consent%3A%E2%80%8FPrivacy', 'U+200F']])(
+    '%s is 422 naming tag and %s, and leaves Consent: Privacy and the open conversation alone',
+    async (encoded, codePoint) => {
+      await setPolicyUrl();
+      const asked = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'tc.1', from: { id: PHONE }, text: 'hi' } });
+      const { contactId } = MessageAnswerSchema.parse(asked.json());
+      await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'tc.2', from: { id: PHONE }, button: 'AGREE & PROCEED' } });
+      expect(await tagsOf(contactId)).toEqual([PRIVACY_TAG]);
+      const refused = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${contactId}/tags/${encoded}` });
+      const problem = expectProblem(refused, 422, 'VALIDATION_FAILED');
+      expect(problemPaths(refused)).toEqual(['tag']);
+      expect(String(problem.detail)).toContain(codePoint);
+      expect(await tagsOf(contactId)).toEqual([PRIVACY_TAG]);
+      const next = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'tc.3', from: { id: PHONE }, text: 'thanks' } });
+      expect(MessageAnswerSchema.parse(next.json()).replies.map((reply) => reply.text)).not.toContain(QUESTION);
+      expect((await t.as(acme, { method: 'GET', url: '/v1/events?type=contact.untagged' })).json().data).toEqual([]);
+    },
+  );
+});
+
 describe('/openapi.json', () => {
   it('says which tag routes refuse Consent: Privacy, and under which code', async () => {
     const doc = z
