@@ -236,6 +236,11 @@ export function queryParameter(onRepeat = 'give it once') {
   return z.string({ error: (issue) => (Array.isArray(issue.input) ? onRepeat : undefined) });
 }
 
+/** A query parameter that takes one of the values of `choices`, refused as queryParameter refuses one given more than once. */
+export function queryChoice<Values extends z.core.util.EnumLike>(choices: z.ZodEnum<Values>) {
+  return z.enum(choices.enum, { error: (issue) => (Array.isArray(issue.input) ? 'give it once' : undefined) });
+}
+
 /** A page size from the query string (`?limit=20`). */
 export function limitQuery(max: number, fallback: number) {
   return queryParameter()

@@ -104,7 +104,36 @@ describe('a query parameter given more than once', () => {
     ]);
     const hook = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: 'https://hooks.example.com/h', event: '*' } });
     expect(hook.statusCode, hook.body).toBe(201);
-    const deliveries = refusedWith(await t.as(acme, { method: 'GET', url: `/v1/hooks/${String(body(hook).id)}/deliveries?limit=5&limit=6` }));
-    expect(deliveries.errors).toEqual([{ path: 'limit', message: 'give it once' }]);
+    const deliveries = refusedWith(await t.as(acme, { method: 'GET', url: `/v1/hooks/${String(body(hook).id)}/deliveries?status=dead&status=pending&limit=5&limit=6` }));
+    expect(deliveries.errors).toEqual([
+      { path: 'status', message: 'give it once' },
+      { path: 'limit', message: 'give it once' },
+    ]);
+  });
+
+  it('the contact, consent and erasure routes say to give each repeated parameter once, beside the other faults', async () => {
+    const id = await contactId();
+    const contacts = refusedWith(
+      await t.as(acme, { method: 'GET', url: `/v1/contacts?email=a@example.com&email=b@example.com&phone=1&phone=2&tag=a&tag=b&cursor=${id}&cursor=${id}&limit=0` }),
+    );
+    expect(contacts.errors).toEqual([
+      { path: 'email', message: 'give it once' },
+      { path: 'phone', message: 'give it once' },
+      { path: 'tag', message: 'give it once' },
+      { path: 'cursor', message: 'give it once' },
+      { path: 'limit', message: 'must be an integer between 1 and 500' },
+    ]);
+    const permission = refusedWith(await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?channel=sms&channel=whatsapp&purpose=marketing&purpose=news` }));
+    expect(permission.errors).toEqual([
+      { path: 'channel', message: 'give it once' },
+      { path: 'purpose', message: 'give it once' },
+    ]);
+    const history = refusedWith(await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/consents/history?cursor=1&cursor=2` }));
+    expect(history.errors).toEqual([{ path: 'cursor', message: 'give it once' }]);
+    const erase = refusedWith(await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${id}?keepErasedAddresses=true&keepErasedAddresses=false` }));
+    expect(erase.errors).toEqual([{ path: 'keepErasedAddresses', message: 'give it once' }]);
+    expect((await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}` })).json()).toMatchObject({ erasedAt: null });
+    const allowed = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?channel=sms` });
+    expect(allowed.json()).toMatchObject({ allowed: false, reason: 'not_specified' });
   });
 });

@@ -34,6 +34,8 @@ import {
   DECISION_TIME_DESCRIPTION,
   DecisionTimeSchema,
   limitQuery,
+  queryChoice,
+  queryParameter,
 } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
@@ -78,8 +80,7 @@ const ConsentParamsSchema = ContactIdParamsSchema.extend({ purpose: PurposeSchem
 
 const HistoryQuerySchema = z
   .object({
-    cursor: z
-      .string()
+    cursor: queryParameter()
       .regex(/^[1-9]\d{0,9}$/, 'must be the nextCursor of a previous page')
       .transform(Number)
       .optional()
@@ -99,8 +100,8 @@ const SetConsentBodySchema = ConsentChangeSchema.pick({
 
 const PermissionQuerySchema = z
   .object({
-    channel: ChannelSchema,
-    purpose: PurposeSchema.default('marketing'),
+    channel: queryChoice(ChannelSchema),
+    purpose: queryParameter().pipe(PurposeSchema).default('marketing'),
   })
   .strict();
 

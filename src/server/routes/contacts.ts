@@ -8,23 +8,22 @@ import { ContactInputSchema, ContactPatchSchema, printableNameSchema } from '../
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { asRequestField, refuseNamingEveryField } from '../problem.js';
-import { ContactIdParamsSchema, ContactIdSchema, ContactJsonSchema, contactJson, limitQuery, MERGE_PATCH_MEDIA_TYPES } from '../schemas.js';
+import { ContactIdParamsSchema, ContactIdSchema, ContactJsonSchema, contactJson, limitQuery, MERGE_PATCH_MEDIA_TYPES, queryChoice, queryParameter } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const ContactListQuerySchema = z
   .object({
-    email: z.string().trim().min(1).max(254).optional(),
-    phone: z.string().trim().min(1).max(40).optional(),
-    tag: z.string().trim().min(1).max(100).optional(),
-    cursor: ContactIdSchema.optional().describe('nextCursor of the previous page'),
+    email: queryParameter().trim().min(1).max(254).optional(),
+    phone: queryParameter().trim().min(1).max(40).optional(),
+    tag: queryParameter().trim().min(1).max(100).optional(),
+    cursor: queryParameter().pipe(ContactIdSchema).optional().describe('nextCursor of the previous page'),
     limit: limitQuery(500, 50),
   })
   .strict();
 
 const EraseQuerySchema = z
   .object({
-    keepErasedAddresses: z
-      .enum(['true', 'false'])
+    keepErasedAddresses: queryChoice(z.enum(['true', 'false']))
       .default('true')
       .describe(
         'Whether a digest of the e-mail and phone is kept so that a bulk row bringing one back with an opt-in is refused (GDPR Art. 17(3), 21(3)); ' +

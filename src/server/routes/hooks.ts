@@ -7,7 +7,7 @@ import { SecretRotationInputSchema } from '../../worker/signing-secrets.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { ProblemSchema, refuseNamingEveryField } from '../problem.js';
-import { limitQuery, queryParameter } from '../schemas.js';
+import { limitQuery, queryChoice, queryParameter } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const HookJsonSchema = z.object({
@@ -62,7 +62,7 @@ const DeliveryJsonSchema = z.object({
 
 const DeliveriesQuerySchema = z
   .object({
-    status: DeliveryStatusSchema.optional(),
+    status: queryChoice(DeliveryStatusSchema).optional(),
     limit: limitQuery(500, 50),
     cursor: queryParameter().min(1).max(200).optional().describe('nextCursor of the previous page: deliveries of older events'),
   })
