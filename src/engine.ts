@@ -263,7 +263,7 @@ export function createEngine(options: EngineOptions): Engine {
       handleInbound: async (message) => {
         const valid = parseInput(InboundMessageSchema, message, 'message');
         return run((uow) => {
-          uow.repliesInAnswer = true;
+          uow.repliesInAnswer = valid.inAnswer ?? true;
           return handleInbound(uow, valid);
         });
       },

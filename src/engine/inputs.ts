@@ -113,6 +113,16 @@ const BLANK_BUTTON = 'a blank button is no button: a button needs something besi
 
 const IGNORED_WITH_WARNING = 'a null is read as absent; any other value that is not a string is ignored with a warning';
 
+/**
+ * Whether the caller sends the `replies` of the answer itself. The outbound webhook gets every reply
+ * all the same, each delivery saying `inAnswer` (src/engine/unit-of-work.ts): an adapter that sends
+ * the answers' replies skips those with `inAnswer: true`, so a caller that sends none (a Zap that
+ * leaves the sending to the adapter) says so, or nobody sends them.
+ */
+export const IN_ANSWER_DESCRIPTION =
+  'Whether the caller sends the replies of this answer itself (default true). false: it does not, so their outbound webhook deliveries ' +
+  'say inAnswer: false and the adapter reading them sends them';
+
 export const InboundMessageSchema = z
   .object({
     channel: InboundChannelSchema,
@@ -151,6 +161,10 @@ export const InboundMessageSchema = z
       .refine((button) => button === '' || !isBlank(button), BLANK_BUTTON)
       .nullish()
       .describe("A button's id or label, for channels with quick replies; a blank one (only white space and invisible characters) is refused. A null is read as absent"),
+    inAnswer: z
+      .boolean()
+      .optional()
+      .describe(`${IN_ANSWER_DESCRIPTION}. A repeated delivery of a message is answered as the first was, whatever it says here`),
     timestamp: describingValue(
       'When the contact sent the message: an RFC 3339 date and time with seconds and a zone (Z or ±hh:mm). One without a zone, ' +
         `unreadable, before 1970 or longer than ${TIMESTAMP_MAX_LENGTH} characters is ignored with a warning (the message, which ` +

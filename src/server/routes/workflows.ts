@@ -1,14 +1,16 @@
 import { z } from 'zod';
 import { ConsentryError, isConsentryError } from '../../core/errors.js';
 import { RUN_OUTCOMES } from '../../core/events.js';
-import { InboundChannelSchema } from '../../engine/inputs.js';
+import { IN_ANSWER_DESCRIPTION, InboundChannelSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { ContactIdSchema, EventJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const RunParamsSchema = z.object({ template: z.string().min(1).max(100) });
-const RunBodySchema = z.object({ contactId: ContactIdSchema, channel: InboundChannelSchema }).strict();
+const RunBodySchema = z
+  .object({ contactId: ContactIdSchema, channel: InboundChannelSchema, inAnswer: z.boolean().optional().describe(IN_ANSWER_DESCRIPTION) })
+  .strict();
 const RunOutcomeSchema = z.enum(RUN_OUTCOMES);
 
 export const workflowRoutes: ApiRoutes = (v1) => {
@@ -22,7 +24,8 @@ export const workflowRoutes: ApiRoutes = (v1) => {
           "Starts the run in the contact's open conversation on the channel, else in a new one; replies are the messages to send. " +
           'outcome is null while the run goes on (it waits for an answer), else how it ended: "skipped" when there was nothing to ask ' +
           '(request-consent-privacy for a contact who already agreed, tagged "Consent: Privacy"), "done" for a welcome that found the address it asks for. ' +
-          'A run that ends without sending anything opens no conversation: conversationId is then null unless the contact had one open on the channel, and replies is empty.',
+          'A run that ends without sending anything opens no conversation: conversationId is then null unless the contact had one open on the channel, and replies is empty. ' +
+          'A conversation opened for a run that sends its texts and ends at once is closed after them, so the next message opens a new one.',
         security: API_KEY_SECURITY,
         params: RunParamsSchema,
         body: RunBodySchema,
@@ -43,7 +46,9 @@ export const workflowRoutes: ApiRoutes = (v1) => {
     },
     async (request, reply) => {
       try {
-        const started = await authOf(request).workspace.startWorkflow(request.params.template, request.body.contactId, request.body.channel);
+        const started = await authOf(request).workspace.startWorkflow(request.params.template, request.body.contactId, request.body.channel, {
+          inAnswer: request.body.inAnswer ?? true,
+        });
         return reply.code(201).send({
           runId: started.runId,
           conversationId: started.conversationId,
