@@ -95,10 +95,12 @@ const FIELD_DESCRIPTIONS: Partial<Record<DocumentedEventType | '*', Record<strin
     options: 'Buttons to offer, when the reply asks a question',
     inReplyTo:
       'The messageId of the inbound message whose handling sent this reply (including the first question of a workflow that message started); ' +
-      'null for a reply no inbound message caused: a time-out text, a workflow started over the API, by a tag added or a decision recorded from outside',
+      'null for a reply no inbound message caused: a time-out text the scheduler sent, a workflow started over the API, by a tag added or a decision ' +
+      'recorded from outside (a time-out an inbound message fired, arriving after it was due, carries that message\'s id)',
     inAnswer:
-      'Whether the same text is in the `replies` of the answer to the request that caused it (POST /v1/messages, POST /v1/workflows/{template}/runs): ' +
-      'an adapter that sends those replies itself skips it here, and one that sends only what this webhook delivers sends it',
+      'Whether the same text is in the `replies` of the answer to the request that caused it (POST /v1/messages, POST /v1/workflows/{template}/runs), ' +
+      'unless that request said "inAnswer": false, leaving the sending to this webhook: an adapter that sends those replies itself skips it here, ' +
+      'and one that sends only what this webhook delivers sends it',
   },
 };
 

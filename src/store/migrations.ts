@@ -634,6 +634,19 @@ CREATE INDEX slack_alerts_shown ON slack_alerts (workspace_id, message_channel, 
   WHERE message_ts IS NOT NULL AND delivery IN ('posted', 'digested');
 `,
   },
+  {
+    version: 23,
+    name: 'outbound messages stored before inAnswer say false',
+    up: `
+-- A message.outbound event says whether its text was also in the replies of an answer (inAnswer,
+-- src/core/events.ts); one stored before the field existed says false, as its schema reads it,
+-- also in the JSON a delivery sends and the events API lists, which pass the stored data on as it
+-- is: an adapter that tests inAnswer === false then sends a dead letter sent again, where one
+-- without the field would be skipped.
+UPDATE events SET data = json_set(data, '$.inAnswer', json('false'))
+  WHERE type = 'message.outbound' AND json_type(data, '$.inAnswer') IS NULL;
+`,
+  },
 ];
 
 interface AppliedMigrationRow {
