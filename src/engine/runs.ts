@@ -152,7 +152,8 @@ export function runOutcome(run: WorkflowRunRow): RunOutcome | null {
  * A run that would end at its first steps without a word (request-consent-privacy for a contact
  * who already agreed ends `skipped`) opens no conversation: one opened for it would hold nothing,
  * yet it would take the contact's next message, which would then open no conversation and so
- * start none of the `conversation_opened` workflows (DESIGN §4).
+ * start none of the `conversation_opened` workflows (DESIGN §4). For the same reason, a
+ * conversation opened for a run that sends its texts and ends at once is closed after them.
  */
 export async function startRequestedWorkflow(uow: UnitOfWork, templateId: string, contact: Contact, channel: MessagingChannel): Promise<RequestedStart> {
   const open = await uow.tx.getOpenConversation(uow.workspaceId, contact.id, channel);
@@ -176,6 +177,10 @@ export async function startRequestedWorkflow(uow: UnitOfWork, templateId: string
   const run = await startWorkflowRun(uow, templateId, contact, channel, conversation, 0, true);
   if (!run) throw new ConsentryError('INVALID_WORKFLOW', `Workflow "${templateId}" could not start`);
   if (conversation.queuedWorkflows?.some((entry) => entry.template === templateId)) await unqueueTemplate(uow, conversation.id, templateId);
+  // A conversation opened for a run that sent its texts and ended at once (a welcome that found
+  // the address it asks for) holds nothing more: left open, it would take the contact's next
+  // message, and the `conversation_opened` workflows (the privacy question) would never start.
+  if (open === undefined && run.status !== 'active') await closeConversationLeftIdle(uow, run);
   return { run, conversationId: conversation.id };
 }
 

@@ -76,6 +76,34 @@ describe('POST /v1/workflows/{template}/runs says how the run stands', () => {
     expect(started.replies.map((reply) => reply.text)).toEqual(['Hi Dora, welcome! Thanks for getting in touch.', 'Thank you! One of our team will be with you shortly.']);
   });
 
+  it('closes the conversation a welcome opened and ended at once, so the next message opens one and is asked for privacy consent', async () => {
+    const contactId = await setUp();
+    const patched = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${contactId}`, payload: { email: 'dora@example.com' } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    const started = await start('welcome-request-email', contactId);
+    expect(started.outcome).toBe('done');
+    expect(started.events.map((event) => event.type)).toEqual(['conversation.opened', 'conversation.closed']);
+
+    const next = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'dn.1', from: { id: PHONE }, text: 'hi, what is this?' } });
+    const answer = parsed(next, MessageAnswerSchema);
+    expect(answer.conversationId).not.toBe(started.conversationId);
+    expect(answer.replies.map((reply) => reply.text)).toContain('Do you agree to our privacy policy? Select AGREE & PROCEED to continue.');
+  });
+
+  it('leaves open a conversation the contact already had when the run started in it ends at once', async () => {
+    const contactId = await setUp();
+    const opened = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'op.1', from: { id: PHONE }, text: 'hello' } });
+    const conversationId = parsed(opened, MessageAnswerSchema).conversationId;
+    await agree(contactId);
+    const patched = await t.as(acme, { method: 'PATCH', url: `/v1/contacts/${contactId}`, payload: { email: 'dora@example.com' } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    const started = await start('welcome-request-email', contactId);
+    expect(started).toMatchObject({ outcome: 'done', conversationId });
+    expect(started.events.map((event) => event.type)).not.toContain('conversation.closed');
+    const next = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'op.2', from: { id: PHONE }, text: 'thanks' } });
+    expect(parsed(next, MessageAnswerSchema).conversationId).toBe(conversationId);
+  });
+
   it('documents outcome in /openapi.json', async () => {
     const doc = z
       .object({
