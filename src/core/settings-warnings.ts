@@ -24,6 +24,9 @@ function bindingNames(bindings: readonly { template: string; trigger: string }[]
  * welcome-request-phone refuses national numbers without a default country
  * (triggersMissingAdvisedSettings).
  */
+/** How a binding switched off is switched on: `triggers` is one list, which a JSON Merge Patch replaces whole (RFC 7396). */
+const SWITCH_ON = 'set it to true by sending triggers again whole with it true (a PATCH replaces the list), or send "triggers": null to restore the default list';
+
 export function settingsWarnings(settings: WorkspaceSettings): SettingsWarning[] {
   const warnings: SettingsWarning[] = [];
   if (!asksForConsentAtOpening(settings)) {
@@ -35,7 +38,7 @@ export function settingsWarnings(settings: WorkspaceSettings): SettingsWarning[]
     const disabled = settings.triggers.findIndex((binding) => !binding.enabled && binding.trigger === 'conversation_opened' && asksForConsent(binding.template));
     warnings.push(
       disabled >= 0
-        ? { path: `triggers.${disabled}.enabled`, message: `is false, and ${unasked}: set it to true` }
+        ? { path: `triggers.${disabled}.enabled`, message: `is false, and ${unasked}: ${SWITCH_ON}` }
         : {
             path: 'triggers',
             message: `${unasked}: add {"trigger":"conversation_opened","template":"request-consent-privacy"} to triggers, or send "triggers": null to restore the default list`,

@@ -144,7 +144,12 @@ describe('PATCH /v1/settings warnings', () => {
     const disabled = await patchSettings({ triggers: [{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: false }] });
     // The binding is there, switched off: the warning names its switch rather than asking for a second one.
     expect(parsed(disabled, WarningsSchema).warnings).toEqual([
-      { path: 'triggers.0.enabled', message: 'is false, and no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation: set it to true' },
+      {
+        path: 'triggers.0.enabled',
+        message:
+          'is false, and no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation: ' +
+          'set it to true by sending triggers again whole with it true (a PATCH replaces the list), or send "triggers": null to restore the default list',
+      },
     ]);
     expect(parsed(await patchSettings({ triggers: [] }), WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);
     const restored = await patchSettings({ triggers: null });

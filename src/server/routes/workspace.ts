@@ -136,7 +136,8 @@ const SettingsJsonSchema = z.object({
 
 const SETTINGS_WARNINGS_DESCRIPTION =
   'What the settings as changed leave undone, by field; empty when nothing: `triggers` when no enabled conversation_opened binding asks for privacy consent ' +
-  '(a contact who opens a conversation is not asked; "triggers": null restores the default list), `privacyPolicyUrl` while a bound workflow that needs it ' +
+  '(a contact who opens a conversation is not asked; "triggers": null restores the default list), or `triggers.N.enabled` when that binding is there but ' +
+  'switched off (send the list again with it true), `privacyPolicyUrl` while a bound workflow that needs it ' +
   '(request-consent-privacy) starts nothing for lack of it, `outboundWebhookUrl` while workflows run whose time-out texts and messages started from outside ' +
   'would reach no one, `defaultCountry` while a bound welcome-request-phone refuses national numbers. The change is stored all the same.';
 
