@@ -707,6 +707,10 @@ describe('GET /v1/events', () => {
     expect(second.json().data).toHaveLength(1);
     expect(second.json().nextCursor).toBeNull();
     expect(second.json().data[0].id < first.json().data[1].id).toBe(true);
+    // An event id is a ULID, read in any letter case.
+    const lowerCase = await t.as(acme, { method: 'GET', url: `/v1/events?type=conversation.opened&limit=2&cursor=${String(first.json().nextCursor).toLowerCase()}` });
+    expect(lowerCase.statusCode, lowerCase.body).toBe(200);
+    expect(lowerCase.json()).toEqual(second.json());
 
     for (const cursor of ['garbage', '00000000000000000000000000']) {
       const bad = await t.as(acme, { method: 'GET', url: `/v1/events?cursor=${cursor}` });

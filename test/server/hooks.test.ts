@@ -413,6 +413,10 @@ describe('paging deliveries', () => {
       return { ids, sizes };
     };
     expect(await walk('limit=3')).toEqual({ ids: all.data.map((row) => row.id), sizes: [3, 3, 1] });
+    // A delivery id is a ULID, read in any letter case.
+    const [firstId, secondId] = all.data.map((row) => row.id);
+    const lowerCase = await deliveriesOf(acme, `${url}?limit=1&cursor=${String(firstId).toLowerCase()}`);
+    expect(lowerCase.data.map((row) => row.id)).toEqual([secondId]);
     const dead = all.data.filter((row) => row.status === 'dead').map((row) => row.id);
     expect(dead).toHaveLength(3);
     expect(await walk('status=dead&limit=2')).toEqual({ ids: dead, sizes: [2, 1] });

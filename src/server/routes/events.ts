@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isPublicEventType, PUBLIC_EVENT_TYPES, PublicEventTypeSchema } from '../../core/events.js';
+import { canonicalUlid } from '../../core/contact.js';
 import { pageOf } from '../../core/paging.js';
 import { noneOf } from '../../core/required.js';
 import { authOf } from '../auth.js';
@@ -24,7 +25,8 @@ const EventQuerySchema = z
       .optional()
       .describe(`One public event type, or several separated by commas: ${PUBLIC_EVENT_TYPES.join(', ')}`),
     limit: limitQuery(MAX_PAGE, 50),
-    cursor: queryParameter().min(1).max(200).optional().describe('nextCursor of the previous page: events older than this id'),
+    // Event ids are ULIDs, read in any letter case as every id is (canonicalUlid).
+    cursor: queryParameter().min(1).max(200).transform(canonicalUlid).optional().describe('nextCursor of the previous page: events older than this id (any letter case)'),
   })
   .strict();
 

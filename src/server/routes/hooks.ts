@@ -64,7 +64,7 @@ const DeliveriesQuerySchema = z
   .object({
     status: queryChoice(DeliveryStatusSchema).optional(),
     limit: limitQuery(500, 50),
-    cursor: queryParameter().min(1).max(200).optional().describe('nextCursor of the previous page: deliveries of older events'),
+    cursor: queryParameter().min(1).max(200).transform(canonicalUlid).optional().describe('nextCursor of the previous page: deliveries of older events (any letter case)'),
   })
   .strict();
 
