@@ -165,7 +165,8 @@ describe('contacts', () => {
     await optIn(acme, contact.id);
     const erased = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${contact.id}`, headers: { 'content-type': 'application/json' } });
     expect(erased.statusCode, erased.body).toBe(200);
-    expect(erased.json()).toMatchObject({ redactedRecords: 1, redactedMessages: 0, redactedRuns: 0 });
+    // The contact's tag events quote its tags.
+    expect(erased.json()).toMatchObject({ redactedRecords: 1, redactedEvents: 3, redactedMessages: 0, redactedRuns: 0 });
     expect(erased.json().contact).toMatchObject({ id: contact.id, name: null, email: null, phone: null, erasedAt: expect.any(String) });
     const afterErase = await optIn(acme, contact.id);
     expectProblem(afterErase, 410, 'CONTACT_ERASED');
@@ -182,18 +183,18 @@ describe('contacts', () => {
 
     const erased = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${id}` });
     expect(erased.statusCode, erased.body).toBe(200);
-    expect(Object.keys(erased.json()).sort()).toEqual(['contact', 'redactedMessages', 'redactedRecords', 'redactedRuns']);
-    expect(erased.json()).toMatchObject({ contact: { id, erasedAt: expect.any(String) }, redactedRecords: 0, redactedMessages: 2, redactedRuns: 1 });
+    expect(Object.keys(erased.json()).sort()).toEqual(['contact', 'redactedEvents', 'redactedMessages', 'redactedRecords', 'redactedRuns']);
+    expect(erased.json()).toMatchObject({ contact: { id, erasedAt: expect.any(String) }, redactedRecords: 0, redactedEvents: 0, redactedMessages: 2, redactedRuns: 1 });
     const replay = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: message('wamid.e1', 'hello') });
     expect(replay.statusCode, replay.body).toBe(200);
     // Nothing of the first answer goes to the erased person again.
     expect(replay.json()).toMatchObject({ contactId: id, replies: [], warnings: [{ path: 'messageId' }] });
     const again = await t.as(acme, { method: 'DELETE', url: `/v1/contacts/${id}` });
-    expect(again.json()).toMatchObject({ redactedRecords: 0, redactedMessages: 0, redactedRuns: 0 });
+    expect(again.json()).toMatchObject({ redactedRecords: 0, redactedEvents: 0, redactedMessages: 0, redactedRuns: 0 });
 
     const doc = (await t.app.inject({ method: 'GET', url: '/openapi.json' })).json();
     const documented = doc.paths['/v1/contacts/{id}'].delete.responses['200'].content['application/json'].schema;
-    expect(Object.keys(documented.properties).sort()).toEqual(['contact', 'redactedMessages', 'redactedRecords', 'redactedRuns']);
+    expect(Object.keys(documented.properties).sort()).toEqual(['contact', 'redactedEvents', 'redactedMessages', 'redactedRecords', 'redactedRuns']);
   });
 
   it('pages through contacts with cursor and limit', async () => {

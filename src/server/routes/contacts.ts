@@ -208,6 +208,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
           200: z.object({
             contact: ContactJsonSchema,
             redactedRecords: z.number().int().describe('Consent records whose evidence was redacted'),
+            redactedEvents: z.number().int().describe('Events in the outbox (the events API, webhook deliveries) whose data quoting the person was erased'),
             redactedMessages: z.number().int().describe('Stored answers to inbound messages whose texts were erased'),
             redactedRuns: z.number().int().describe('Workflow runs whose last answer was erased'),
           }),
@@ -221,6 +222,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
       return {
         contact: contactJson(erased.contact),
         redactedRecords: erased.redactedRecords,
+        redactedEvents: erased.redactedEvents,
         redactedMessages: erased.redactedMessages,
         redactedRuns: erased.redactedRuns,
       };
