@@ -217,8 +217,11 @@ function fastifyProblem(error: FastifyError, request: FastifyRequest): Problem |
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return problem(400, 'MALFORMED_JSON', 'The request body is not valid JSON', [{ path: 'body', message: error.message }]);
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return problem(413, 'PAYLOAD_TOO_LARGE', 'The request body is larger than this route accepts');
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': {
+      // The route's own limit (Fastify's 1 MiB unless the route sets bodyLimit), so a client can split what it sends.
+      const limit = `${request.routeOptions.bodyLimit.toLocaleString('en-US')} bytes`;
+      return problem(413, 'PAYLOAD_TOO_LARGE', `The request body is larger than this route accepts (${limit})`, [{ path: 'body', message: `is larger than ${limit}` }]);
+    }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':

@@ -120,7 +120,10 @@ describe("Fastify's own errors are problem+json", () => {
     const t = await open();
     const acme = await t.tenant('Acme');
     const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'x'.repeat(2 * 1024 * 1024) } });
-    expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
+    const problem = expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
+    // The limit is named, so a client knows how much it may send.
+    expect(problem.detail).toBe('The request body is larger than this route accepts (1,048,576 bytes)');
+    expect(problem.errors).toEqual([{ path: 'body', message: 'is larger than 1,048,576 bytes' }]);
   });
 
   it('a body in another media type → 415', async () => {
