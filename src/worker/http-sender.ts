@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
 import got, { RequestError } from 'got';
-import { guardedLookup, hasRefusedTargetHost, TARGET_NOT_PUBLIC_CODE, type TargetPolicy } from './target-guard.js';
+import { ALLOW_PRIVATE_HINT, guardedLookup, hasRefusedTargetHost, TARGET_NOT_PUBLIC_CODE, type TargetPolicy } from './target-guard.js';
 
 export interface DeliveryRequest {
   url: string;
@@ -94,9 +94,12 @@ export function createHttpSender(options: HttpSenderOptions = {}): DeliverySende
         const host = new URL(request.url).hostname;
         const literal = host.startsWith('[') || isIP(host) !== 0;
         const kind = policy.allowPrivate === true ? 'a link-local or reserved' : 'a private or reserved';
+        // Named as the refusal of a new hook names it (refusedTargetMessage): a server on the same
+        // database started without the setting refuses the targets another one was allowed.
+        const opened = policy.allowPrivate !== true && !hasRefusedTargetHost(request.url, { allowPrivate: true });
         return Promise.resolve({
           kind: 'target_not_public',
-          message: literal ? `${host} is ${kind} address` : `${host} is a loopback name`,
+          message: (literal ? `${host} is ${kind} address` : `${host} is a loopback name`) + (opened ? ` ${ALLOW_PRIVATE_HINT}` : ''),
         });
       }
       return new Promise<DeliveryResponse>((resolve) => {

@@ -279,7 +279,10 @@ export function guardedLookup(lookup: LookupFunction = systemLookup, policy: Tar
         callback(null, address, family);
         return;
       }
-      const refused: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${refusedKind} address`);
+      // A server that takes over the workers of another started with the setting refuses what that
+      // one sent: the message says which setting opens the address, as the refusal of a new hook does.
+      const opened = policy.allowPrivate !== true && addresses.every((entry) => isAllowedTargetAddress(entry, { allowPrivate: true }));
+      const refused: NodeJS.ErrnoException = new Error(`${hostname} resolves to ${refusedKind} address${opened ? ` ${ALLOW_PRIVATE_HINT}` : ''}`);
       refused.code = TARGET_NOT_PUBLIC_CODE;
       callback(refused, typeof address === 'string' ? '' : [], family);
     });

@@ -488,7 +488,7 @@ describe('targets that are not public', () => {
     expect(t.received).toHaveLength(0);
     const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'dead', attempts: 1, lastStatusCode: null, nextAttemptAt: null, deliveredAt: null });
-    expect(row?.lastError).toBe('target address is not public: receiver.example.com resolves to a private or reserved address; not sent, not retried');
+    expect(row?.lastError).toBe('target address is not public: receiver.example.com resolves to a private or reserved address (a server started with HOOK_TARGETS_ALLOW_PRIVATE=true allows private-use and loopback targets); not sent, not retried');
   });
 
   it('delivers to the same name when private targets are allowed', async () => {
@@ -518,7 +518,7 @@ describe('targets that are not public', () => {
     expect(t.received).toHaveLength(0);
     const [row] = (await w.hooks.deliveries(w.ws.workspaceId, hook.id, {})).data;
     expect(row).toMatchObject({ status: 'dead', attempts: 1, lastStatusCode: null });
-    expect(row?.lastError).toBe('target address is not public: 127.0.0.1 is a private or reserved address; not sent, not retried');
+    expect(row?.lastError).toBe('target address is not public: 127.0.0.1 is a private or reserved address (a server started with HOOK_TARGETS_ALLOW_PRIVATE=true allows private-use and loopback targets); not sent, not retried');
   });
 
   it('dead-letters the outbound webhook on a private address the same way', async () => {
