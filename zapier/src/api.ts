@@ -439,9 +439,16 @@ export const InboundAnswerSchema = zod.object({
   warnings: zod.array(FieldWarningSchema).default([]),
 });
 
+/**
+ * `outcome` is null while the run waits for an answer, else how it ended at its start ("skipped":
+ * nothing was asked, request-consent-privacy for a contact who already agreed); the server's
+ * RUN_OUTCOMES, read as any string so that one added later still parses. A server from before the
+ * member leaves it out: undefined, unlike null, says nothing.
+ */
 export const WorkflowRunAnswerSchema = zod.object({
   runId: zod.string().min(1),
   conversationId: nullableText,
+  outcome: zod.string().nullable().optional(),
   replies: zod.array(ReplySchema).default([]),
   events: zod.array(EventRefSchema).default([]),
 });

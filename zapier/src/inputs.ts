@@ -199,6 +199,45 @@ export const channelField = (options: { required: boolean; messagingOnly?: boole
 });
 
 /**
+ * Who sends the messages a step gets back (the `replies` of the server's answer): a later step of
+ * the Zap, or the workspace's outbound webhook. The server delivers every reply to that webhook,
+ * each delivery saying `inAnswer`, and an adapter that sends the answers' replies itself sends from
+ * the webhook only those with `inAnswer: false`; a step whose Zap sends none says so with
+ * `"inAnswer": false` in its request, or nobody sends them (the server's IN_ANSWER_DESCRIPTION,
+ * engine/inputs.ts).
+ */
+export const REPLY_SENDERS = ['later_step', 'outbound_webhook'] as const;
+export type ReplySender = (typeof REPLY_SENDERS)[number];
+const REPLY_SENDER_LABELS: Record<ReplySender, string> = {
+  later_step: 'A later step of this Zap',
+  outbound_webhook: "The workspace's outbound webhook",
+};
+
+/** Empty for a Zap made before the field, whose later step sends the messages. */
+export const replySenderInput = zod.preprocess(blankToUndefined, choice(REPLY_SENDERS).default('later_step'));
+
+/**
+ * Optional, with a default saved in new Zaps: a new required field would break the Zaps made before
+ * it (https://docs.zapier.com/integrations/manage/required-input).
+ */
+export const replySenderField = (helpText: string): PlainInputField => ({
+  key: 'repliesSentBy',
+  label: 'Who Sends the Messages',
+  required: false,
+  default: 'later_step',
+  choices: choicesOf(REPLY_SENDERS, REPLY_SENDER_LABELS),
+  helpText,
+});
+
+/**
+ * The request body's `inAnswer`: sent only as `false`, the server's default being true, so that a
+ * step left to a later step sends the body a server from before the member accepts.
+ */
+export function inAnswerMember(sender: ReplySender): { inAnswer?: false } {
+  return sender === 'outbound_webhook' ? { inAnswer: false } : {};
+}
+
+/**
  * Purposes differ per workspace, so the dropdown reads them from the server (a dynamic dropdown,
  * https://docs.zapier.com/platform/build/dynamic-dropdowns); a value mapped from an earlier step
  * still works.

@@ -41,11 +41,14 @@ export function isPrivacyTag(tag: string): boolean {
 /**
  * A step that would give `Consent: Privacy` to a contact that has no privacy decision, said before
  * the server refuses it (422 TAG_NEEDS_CONSENT), with the step that records the decision instead.
- * `why` says why the contact has none.
+ * `why` says why the contact has none. Like the server's refusal (privacyTagRefusal,
+ * engine/contacts.ts), it says the tag is `Consent: Privacy` only for one spelt otherwise
+ * (`CONSENT: PRIVACY`): spelt so, that goes without saying.
  */
 export function privacyTagNeedsConsent(z: ZObject, tag: string, why: string): Error {
+  const which = tag === PRIVACY_TAG ? `Tag "${tag}" is added by Consentry` : `Tag "${tag}" is ${PRIVACY_TAG}, which Consentry adds`;
   return new z.errors.Error(
-    `Tag "${tag}" is ${PRIVACY_TAG}, which Consentry adds when the contact's privacy consent is recorded, and ${why}: ` +
+    `${which} when the contact's privacy consent is recorded, and ${why}: ` +
       'use Record Consent with purpose privacy instead, which creates the contact and adds the tag',
     'TAG_NEEDS_CONSENT',
     422,

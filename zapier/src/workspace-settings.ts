@@ -12,6 +12,7 @@ import { fieldMessage } from './middleware.js';
 const WorkspaceSettingsSchema = zod.object({
   purposes: zod.array(zod.string()).default([]),
   privacyPolicyUrl: zod.string().nullable().optional(),
+  outboundWebhookUrl: zod.string().nullable().optional(),
 });
 export type WorkspaceSettings = zod.output<typeof WorkspaceSettingsSchema>;
 
@@ -29,6 +30,20 @@ const isBuiltIn = (purpose: string) => (BUILT_IN_PURPOSES as readonly string[]).
 export async function knownPurposes(z: ZObject, bundle: Bundle, neverReplayed = false): Promise<string[]> {
   const settings = await workspaceSettings(z, bundle, neverReplayed);
   return [...BUILT_IN_PURPOSES, ...settings.purposes.filter((purpose) => !isBuiltIn(purpose))];
+}
+
+/**
+ * A step that leaves its messages to the outbound webhook, in a workspace that has none: nobody
+ * would send them, though the server takes the request. Said before the step sends anything (or
+ * creates a contact); a server whose settings do not say (no `outboundWebhookUrl` at all) is left be.
+ */
+export async function assertOutboundWebhookSet(z: ZObject, bundle: Bundle): Promise<void> {
+  const { outboundWebhookUrl } = await workspaceSettings(z, bundle);
+  if (outboundWebhookUrl !== null) return;
+  const message =
+    'is outbound_webhook, but the workspace has no outbound webhook (settings.outboundWebhookUrl), so nobody would send the messages: ' +
+    'choose "A later step of this Zap" and send them there, or set the workspace\'s outbound webhook first';
+  throw refusedAsServerWould(z, [{ path: 'repliesSentBy', message }]);
 }
 
 /** One field the server would refuse, as its `errors[]` names it. */

@@ -283,11 +283,22 @@ describe('tag_contact and untag_contact', () => {
   });
 
   it('names the field once in the server’s refusal of the privacy tag for a contact that exists', async () => {
-    const words = 'tag "Consent: Privacy" is Consent: Privacy, which follows the contact\'s privacy decision, and no privacy decision is recorded';
+    const words = 'tag "Consent: Privacy" follows the contact\'s privacy decision, and no privacy decision is recorded';
     route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
     route('post', '/v1/contacts/:id/tags', problem(422, 'TAG_NEEDS_CONSENT', 'invalid tag', [{ path: 'tag', message: words }]));
     const error = await rejection(run(tagContact.operation.perform, { inputData: { email: 'ana.test@example.com', tag: 'Consent: Privacy' } }));
     expect(errorDetails(error)).toMatchObject({ code: 'TAG_NEEDS_CONSENT', status: 422, message: words });
+  });
+
+  it('says the tag is Consent: Privacy only when it is spelt otherwise, as the server does', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    const refusal = async (tag: string) =>
+      errorDetails(await rejection(run(tagContact.operation.perform, { inputData: { email: 'new.lead@example.com', tag } }))).message;
+    expect(await refusal('Consent: Privacy')).toBe(
+      'Tag "Consent: Privacy" is added by Consentry when the contact\'s privacy consent is recorded, and no Consentry contact has these details yet, ' +
+        'so none is recorded: use Record Consent with purpose privacy instead, which creates the contact and adds the tag',
+    );
+    expect(await refusal('CONSENT: PRIVACY')).toMatch(/^Tag "CONSENT: PRIVACY" is Consent: Privacy, which Consentry adds when the contact's privacy consent is recorded, /);
   });
 
   it('keeps the not-found answer for a contact ID no contact has, with Consent: Privacy too', async () => {
@@ -359,6 +370,30 @@ describe('send_inbound_message', () => {
       eventTypes: 'consent.withdrawn',
       warnings: '',
     });
+  });
+
+  it('tells the server the Zap sends none of the replies when the outbound webhook sends them, and nothing otherwise', async () => {
+    route('post', '/v1/messages', { body: answer });
+    route('get', '/v1/settings', { body: { privacyPolicyUrl: 'https://example.com/privacy', purposes: [], outboundWebhookUrl: 'https://example.com/outbound' } });
+    const base = { channel: 'sms', senderId: 'sender-1', text: 'STOP' };
+    await run(perform, { inputData: { ...base, messageId: 'SM1', repliesSentBy: 'outbound_webhook' } });
+    await run(perform, { inputData: { ...base, messageId: 'SM2', repliesSentBy: 'later_step' } });
+    await run(perform, { inputData: { ...base, messageId: 'SM3', repliesSentBy: '' } });
+    const posted = requests.filter((request) => request.method === 'POST');
+    expect(posted[0]?.body).toEqual({ channel: 'sms', messageId: 'SM1', from: { id: 'sender-1' }, text: 'STOP', inAnswer: false });
+    for (const request of posted.slice(1)) expect(request.body).not.toHaveProperty('inAnswer');
+    const refused = errorDetails(await rejection(run(perform, { inputData: { ...base, repliesSentBy: 'webhook' } })));
+    expect(refused.message).toBe('Check the step\'s fields: repliesSentBy: "webhook" is not one of later_step, outbound_webhook');
+    expect(requests.filter((request) => request.method === 'POST')).toHaveLength(3);
+  });
+
+  it('refuses to leave the replies to the outbound webhook of a workspace that has none, before sending the message', async () => {
+    route('post', '/v1/messages', { body: answer });
+    route('get', '/v1/settings', { body: { privacyPolicyUrl: null, purposes: [], outboundWebhookUrl: null } });
+    const refused = errorDetails(await rejection(run(perform, { inputData: { channel: 'sms', senderId: 'sender-1', text: 'STOP', messageId: 'SM4', repliesSentBy: 'outbound_webhook' } })));
+    expect(refused).toMatchObject({ code: 'VALIDATION_FAILED', status: 422 });
+    expect(refused.message).toContain('repliesSentBy: is outbound_webhook, but the workspace has no outbound webhook (settings.outboundWebhookUrl), so nobody would send the messages');
+    expect(requests.filter((request) => request.method === 'POST')).toEqual([]);
   });
 
   it('sends the sender id in the channel’s own form when the Zap gives only a phone', async () => {
@@ -473,6 +508,61 @@ describe('request_consent', () => {
     });
   });
 
+  it('reads that the contact already agreed from the server’s outcome, "skipped", whatever tags the contact had when found', async () => {
+    const start = (outcome: string | null) =>
+      route('post', '/v1/workflows/request-consent-privacy/runs', {
+        status: 201,
+        body: { runId: '01JQ86M2NCPDQERSFTGVHWJXKY', conversationId: outcome === 'skipped' ? null : '01JQ86M2NCPDQERSFTGVHWJXKZ', outcome, replies: [], events: [] },
+      });
+    const input = { inputData: { email: 'ana.test@example.com', channel: 'whatsapp' } };
+    // Tagged between the look-up and the start: the server skipped the question all the same.
+    route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+    start('skipped');
+    expect(await run(requestConsent.operation.perform, input)).toMatchObject({
+      alreadyAgreed: true,
+      conversationId: null,
+      outcome: 'Not asked: the contact already agreed to the privacy policy (tagged "Consent: Privacy")',
+    });
+    // The tag taken away meanwhile: the run waits for an answer, so the contact was asked.
+    route('get', '/v1/contacts', { body: { data: [contact({ tags: ['Consent: Privacy'] })], nextCursor: null } });
+    start(null);
+    expect(await run(requestConsent.operation.perform, input)).toMatchObject({ alreadyAgreed: false, outcome: expect.stringMatching(/^Started on whatsapp: /) });
+    start('done');
+    expect(await run(requestConsent.operation.perform, input)).toMatchObject({ alreadyAgreed: false });
+  });
+
+  it('leaves the messages to the outbound webhook when told to: inAnswer false, and an outcome that needs no later step', async () => {
+    route('get', '/v1/contacts', { body: { data: [contact()], nextCursor: null } });
+    route('get', '/v1/settings', { body: { privacyPolicyUrl: 'https://example.com/privacy', purposes: [], outboundWebhookUrl: 'https://example.com/outbound' } });
+    route('post', '/v1/workflows/request-consent-privacy/runs', {
+      status: 201,
+      body: { runId: '01JQ86M2NCPDQERSFTGVHWJXKY', conversationId: '01JQ86M2NCPDQERSFTGVHWJXKZ', outcome: null, replies: [{ text: 'Do you agree?' }], events: [] },
+    });
+    const result = await run(requestConsent.operation.perform, {
+      inputData: { email: 'ana.test@example.com', channel: 'whatsapp', repliesSentBy: 'outbound_webhook' },
+    });
+    const starts = () => requests.filter((request) => request.method === 'POST').map((request) => request.body);
+    expect(starts()).toEqual([{ contactId: CONTACT_ID, channel: 'whatsapp', inAnswer: false }]);
+    expect(result).toMatchObject({
+      alreadyAgreed: false,
+      outcome:
+        "Started on whatsapp: your workspace's outbound webhook sends the messages below to the contact to ask them to agree to the privacy policy (no later step needed)",
+      replyText: 'Do you agree?',
+    });
+    await run(requestConsent.operation.perform, { inputData: { email: 'ana.test@example.com', channel: 'whatsapp', repliesSentBy: 'later_step' } });
+    expect(starts()[1]).toEqual({ contactId: CONTACT_ID, channel: 'whatsapp' });
+  });
+
+  it('refuses to leave the messages to the outbound webhook of a workspace that has none, before it finds or makes the contact', async () => {
+    route('get', '/v1/settings', { body: { privacyPolicyUrl: 'https://example.com/privacy', purposes: [], outboundWebhookUrl: null } });
+    const refused = errorDetails(
+      await rejection(run(requestConsent.operation.perform, { inputData: { email: 'new.lead@example.com', channel: 'whatsapp', repliesSentBy: 'outbound_webhook' } })),
+    );
+    expect(refused).toMatchObject({ code: 'VALIDATION_FAILED', status: 422 });
+    expect(refused.message).toContain('repliesSentBy: is outbound_webhook, but the workspace has no outbound webhook');
+    expect(requests.map((request) => `${request.method} ${request.path}`)).toEqual(['GET /v1/settings']);
+  });
+
   it('halts, not errors, when the contact opted out or a request is already running (409)', async () => {
     route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
     route(
@@ -511,6 +601,33 @@ describe('request_consent', () => {
       expect(details.message).toContain(`for contact ${CONTACT_ID} on whatsapp without this step getting the messages to send`);
       expect(details.message).toContain("Check the contact's events in Consentry before you replay this run");
       expect(details.message).not.toContain('Zapier will retry');
+      // A later step sends the messages: none went out through the outbound webhook.
+      expect(details.message).not.toContain('outbound webhook');
+    });
+
+    it('says the contact was asked already only when the step leaves the messages to the outbound webhook', async () => {
+      route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+      route('get', '/v1/settings', { body: { privacyPolicyUrl: 'https://example.com/privacy', purposes: [], outboundWebhookUrl: 'https://example.com/outbound' } });
+      route('post', start, problem(503, 'UNAVAILABLE', 'database is restarting'));
+      const details = errorDetails(await rejection(run(requestConsent.operation.perform, { inputData: { ...input.inputData, repliesSentBy: 'outbound_webhook' } })));
+      expect(details).toMatchObject({ name: 'AppError', code: 'OUTCOME_UNKNOWN', status: 503 });
+      expect(details.message).toContain(
+        `the "Request Consent: Privacy" workflow may have started for contact ${CONTACT_ID} on whatsapp; if it did, your workspace's outbound webhook got its messages to send to the contact`,
+      );
+      expect(details.message).toContain("Check the contact's events in Consentry before you replay this run: if the workflow started, the contact was asked already.");
+      expect(details.message).not.toContain('without this step getting the messages');
+    });
+
+    it('halts on "already running" after an unclear start whose messages the outbound webhook sends: none were lost', async () => {
+      const viaWebhook = { inputData: { ...input.inputData, repliesSentBy: 'outbound_webhook' } };
+      route('get', `/v1/contacts/${CONTACT_ID}`, { body: contact() });
+      route('get', '/v1/settings', { body: { privacyPolicyUrl: 'https://example.com/privacy', purposes: [], outboundWebhookUrl: 'https://example.com/outbound' } });
+      route('post', start, problem(500, 'INTERNAL', 'lost'));
+      expect(errorDetails(await rejection(run(requestConsent.operation.perform, viaWebhook))).code).toBe('OUTCOME_UNKNOWN');
+      route('post', start, alreadyRunning);
+      expect((await rejection(run(requestConsent.operation.perform, viaWebhook))).name).toBe('HaltedError');
+      // Nor does it make a later step's replay fail: that running workflow's messages went out.
+      expect((await rejection(run(requestConsent.operation.perform, input))).name).toBe('HaltedError');
     });
 
     it('fails, not halts, on "already running" after an unclear start for that contact and channel; halts again once a start went through', async () => {
@@ -646,6 +763,14 @@ describe('create_contact', () => {
         'recorded yet, so Consentry refuses it in Tags: use Record Consent with purpose privacy instead, which creates the contact and adds the tag',
     );
     expect(trail()).toEqual([]);
+  });
+
+  it('names Consent: Privacy spelt exactly so without saying what it is, as the server does', async () => {
+    const error = await rejection(run(createContact.operation.perform, { inputData: { phone: '+34600000001', tags: ['Lead', 'Consent: Privacy'] } }));
+    expect(errorDetails(error).message).toBe(
+      'Tag "Consent: Privacy" is added by Consentry when the contact\'s privacy consent is recorded, and a new contact has none ' +
+        'recorded yet, so Consentry refuses it in Tags: use Record Consent with purpose privacy instead, which creates the contact and adds the tag',
+    );
   });
 
   it('refuses Consent: Privacy given as a line item too', async () => {
@@ -1125,5 +1250,20 @@ describe('request_consent wording', () => {
     const channel = z.array(z.object({ key: z.string(), helpText: z.string() }).loose()).parse(operation.inputFields).find((field) => field.key === 'channel');
     expect(channel?.helpText).toContain('send them to the contact on this channel in a later step');
     expect(z.object({ outcome: z.string() }).loose().parse(operation.sample).outcome).toMatch(/^Started on whatsapp: send the messages below/);
+  });
+
+  it('asks Request Privacy Consent and Send Inbound Message who sends the messages, a later step of the Zap by default', () => {
+    const FieldSchema = z.object({ key: z.string(), required: z.boolean(), default: z.string(), helpText: z.string(), choices: z.array(z.object({ value: z.string(), label: z.string() }).loose()) }).loose();
+    for (const step of [requestConsent, sendInboundMessage]) {
+      const fields = z.array(z.object({ key: z.string() }).loose()).parse(step.operation.inputFields);
+      const field = FieldSchema.parse(fields.find((candidate) => candidate.key === 'repliesSentBy'));
+      expect(field, step.key).toMatchObject({ required: false, default: 'later_step' });
+      expect(field.choices.map(({ value, label }) => ({ value, label })), step.key).toEqual([
+        { value: 'later_step', label: 'A later step of this Zap' },
+        { value: 'outbound_webhook', label: "The workspace's outbound webhook" },
+      ]);
+      expect(field.helpText, step.key).toContain('no later step is needed');
+      expect(step.display.description, step.key).toContain("leaves them to the workspace's outbound webhook");
+    }
   });
 });

@@ -665,6 +665,29 @@ describe('actions and searches', () => {
     expect(again).toMatchObject({ alreadyAgreed: true, replyText: '', outcome: expect.stringContaining('already agreed') });
   });
 
+  it('request_consent and send_inbound_message leave the messages to the outbound webhook when told to: its deliveries say inAnswer false', async () => {
+    await api('/v1/settings', { method: 'PATCH', body: { outboundWebhookUrl: `${target.url}/outbound-${sequence}` } });
+    const inAnswerOf = async (contactId: unknown, text: string) => {
+      const delivery = await target.next(`/outbound-${sequence}`, (event) => event.type === 'message.outbound' && event.contactId === contactId && event.data.text === text);
+      return parseEvent(delivery.body).data.inAnswer;
+    };
+    const viaWebhook = ItemSchema.parse(
+      await run(requestConsent.operation.perform, { inputData: { phone: '+34600000050', channel: 'whatsapp', repliesSentBy: 'outbound_webhook' } }),
+    );
+    expect(viaWebhook.outcome).toContain("your workspace's outbound webhook sends the messages below");
+    const [asking] = z.array(z.object({ text: z.string() })).parse(viaWebhook.replies);
+    expect(await inAnswerOf(viaWebhook.contactId, String(asking?.text))).toBe(false);
+    const byZap = ItemSchema.parse(await run(requestConsent.operation.perform, { inputData: { phone: '+34600000051', channel: 'whatsapp' } }));
+    const [asked] = z.array(z.object({ text: z.string() })).parse(byZap.replies);
+    expect(await inAnswerOf(byZap.contactId, String(asked?.text))).toBe(true);
+
+    const stop = ItemSchema.parse(
+      await run(sendInboundMessage.operation.perform, { inputData: { channel: 'sms', phone: '+34600000052', text: 'STOP', repliesSentBy: 'outbound_webhook' } }),
+    );
+    const [unsubscribed] = z.array(z.object({ text: z.string() })).parse(stop.replies);
+    expect(await inAnswerOf(stop.contactId, String(unsubscribed?.text))).toBe(false);
+  });
+
   it('request_consent halts for a contact who sent STOP', async () => {
     await inbound('+34600000016', 'STOP');
     const error = await rejection(run(requestConsent.operation.perform, { inputData: { phone: '+34600000016', channel: 'whatsapp' } }));

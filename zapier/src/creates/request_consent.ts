@@ -9,13 +9,17 @@ import {
   contactNameField,
   contactSelectorShape,
   EVEN_WITH_FIELD_ERRORS,
+  inAnswerMember,
   messagingChannelInput,
   parseInputData,
+  type ReplySender,
+  replySenderField,
+  replySenderInput,
   requireContact,
 } from '../inputs.js';
 import { unclearAttempt } from '../unclear-attempts.js';
 import { timedStep } from '../step-deadline.js';
-import { refusedAsServerWould, workspaceSettings } from '../workspace-settings.js';
+import { assertOutboundWebhookSet, refusedAsServerWould, workspaceSettings } from '../workspace-settings.js';
 
 /** The built-in "Request Consent: Privacy" workflow template (DESIGN §4). */
 const TEMPLATE = 'request-consent-privacy';
@@ -24,7 +28,7 @@ const TEMPLATE = 'request-consent-privacy';
 const PRIVACY_TAG = 'Consent: Privacy';
 
 const InputSchema = zod
-  .object({ ...contactSelectorShape, channel: messagingChannelInput })
+  .object({ ...contactSelectorShape, channel: messagingChannelInput, repliesSentBy: replySenderInput })
   .superRefine(requireContact, EVEN_WITH_FIELD_ERRORS);
 
 /**
@@ -58,6 +62,25 @@ function notStarted(z: ZObject, error: unknown): never {
 }
 
 /**
+ * What the step says when a start may have happened without its answer: whether the contact was
+ * asked then depends on who sends the messages. A later step never got them; the outbound webhook
+ * did, as the server delivers them there whatever became of its answer.
+ */
+function unclearStartWords(contactId: string, channel: string, sender: ReplySender): { consequence: string; remedy: string } {
+  const started = `the "Request Consent: Privacy" workflow may have started for contact ${contactId} on ${channel}`;
+  if (sender === 'outbound_webhook') {
+    return {
+      consequence: `${started}; if it did, your workspace's outbound webhook got its messages to send to the contact. Zapier does not retry this step on its own: the server refuses a second run while that one is running, and a run started after it ends asks the contact again.`,
+      remedy: `Check the contact's events in Consentry before you replay this run: if the workflow started, the contact was asked already.`,
+    };
+  }
+  return {
+    consequence: `${started} without this step getting the messages to send, so the contact may not have been asked. Zapier does not retry this step on its own: a replay cannot get that run's messages back, and the server refuses a second run while it is running.`,
+    remedy: `Check the contact's events in Consentry before you replay this run: once that run has ended (consent.failed when it is not answered, 5 minutes after asking), a replay starts a new one and returns its messages.`,
+  };
+}
+
+/**
  * Starts the run. Starting a run is not idempotent, and its answer holds the messages the Zap has
  * to send: when the request may have reached the server without its answer coming back (a
  * connection cut or a time-out after it was sent, a 5xx but the 503 STORE_BUSY or STORE_FULL with
@@ -68,6 +91,9 @@ function notStarted(z: ZObject, error: unknown): never {
  * running" while it may be that run fails too instead of halting; a first start refused so is
  * still a halt, as for any Zap that meets a running request (CLI README, "Halting Execution",
  * https://github.com/zapier/zapier-platform/blob/main/packages/cli/README.md#halting-execution).
+ * A step that leaves the messages to the outbound webhook loses none that way (the server delivers
+ * them there whatever became of its answer), so its unclear start is not remembered: a run it may
+ * have started is asking the contact, and meeting that run is the usual halt.
  *
  * The server refuses a channel where the contact cannot be reached with a 422
  * `CONTACT_UNREACHABLE` naming `channel`, which the middleware turns into a halt; a server from
@@ -75,18 +101,15 @@ function notStarted(z: ZObject, error: unknown): never {
  * halted here the same way. resolveContact checks the same before; this covers a change between
  * the two (an address removed meanwhile).
  */
-async function startRun(z: ZObject, bundle: Bundle, contactId: string, channel: string) {
+async function startRun(z: ZObject, bundle: Bundle, contactId: string, channel: string, sender: ReplySender) {
   const unclear = unclearStart(z, contactId, channel);
   const call = {
     method: 'POST' as const,
     path: `/v1/workflows/${TEMPLATE}/runs`,
-    body: { contactId, channel },
+    body: { contactId, channel, ...inAnswerMember(sender) },
     schema: WorkflowRunAnswerSchema,
-    notIdempotent: {
-      consequence: `the "Request Consent: Privacy" workflow may have started for contact ${contactId} on ${channel} without this step getting the messages to send, so the contact may not have been asked. Zapier does not retry this step on its own: a replay cannot get that run's messages back, and the server refuses a second run while it is running.`,
-      remedy: `Check the contact's events in Consentry before you replay this run: once that run has ended (consent.failed when it is not answered, 5 minutes after asking), a replay starts a new one and returns its messages. If your workspace relays messages through its outbound webhook, the contact was asked already.`,
-    },
-    onUnclearOutcome: unclear.remember,
+    notIdempotent: unclearStartWords(contactId, channel, sender),
+    ...(sender === 'later_step' ? { onUnclearOutcome: unclear.remember } : {}),
   };
   const answer = await callApiOrFailure(z, bundle, call, [409]).catch((error: unknown) => notStarted(z, error));
   if (answer.ok) {
@@ -106,8 +129,22 @@ async function startRun(z: ZObject, bundle: Bundle, contactId: string, channel: 
   return throwForFailure(z, bundle, call, answer.failure.response);
 }
 
+/**
+ * What the step did, for the Zap's user: Consentry returns the messages and sends them itself only
+ * to the workspace's outbound webhook (src/engine/unit-of-work.ts), so the outcome says who sends
+ * them, not that the contact was asked.
+ */
+function outcomeText(alreadyAgreed: boolean, channel: string, sender: ReplySender): string {
+  if (alreadyAgreed) return `Not asked: the contact already agreed to the privacy policy (tagged "${PRIVACY_TAG}")`;
+  if (sender === 'outbound_webhook') {
+    return `Started on ${channel}: your workspace's outbound webhook sends the messages below to the contact to ask them to agree to the privacy policy (no later step needed)`;
+  }
+  return `Started on ${channel}: send the messages below to the contact to ask them to agree to the privacy policy (Consentry sends them itself only through the workspace's outbound webhook)`;
+}
+
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
+  if (input.repliesSentBy === 'outbound_webhook') await assertOutboundWebhookSet(z, bundle);
   // The contact is created only once it is known to be reachable on the channel and the workspace
   // can start the workflow: a lead the step cannot ask must not be left behind as a new contact.
   const { contact, warnings } = await resolveContact(z, bundle, input, {
@@ -116,10 +153,12 @@ const perform = async (z: ZObject, bundle: Bundle) => {
     requireReachable: true,
     beforeCreate: () => refuseWithoutPolicyLink(z, bundle),
   });
-  const run = await startRun(z, bundle, contact.id, input.channel);
-  // The run ends without a word for a contact who already agreed (DESIGN §4: never ask again); the
-  // step succeeds, so its output says why there is nothing to send.
-  const alreadyAgreed = run.replies.length === 0 && contact.tags.some((tag) => tagKey(tag) === tagKey(PRIVACY_TAG));
+  const run = await startRun(z, bundle, contact.id, input.channel, input.repliesSentBy);
+  // The run ends without a word for a contact who already agreed (DESIGN §4: never ask again), with
+  // the outcome `skipped`; the step succeeds, so its output says why there is nothing to send. A
+  // server from before `outcome` is read as before: no message, for a contact tagged when found.
+  const alreadyAgreed =
+    run.outcome === undefined ? run.replies.length === 0 && contact.tags.some((tag) => tagKey(tag) === tagKey(PRIVACY_TAG)) : run.outcome === 'skipped';
   return {
     id: run.runId,
     runId: run.runId,
@@ -127,11 +166,7 @@ const perform = async (z: ZObject, bundle: Bundle) => {
     channel: input.channel,
     conversationId: run.conversationId,
     alreadyAgreed,
-    // Consentry returns the messages; it sends them itself only to the workspace's outbound webhook
-    // (src/engine/unit-of-work.ts), so the outcome says what happened, not that the contact was asked.
-    outcome: alreadyAgreed
-      ? `Not asked: the contact already agreed to the privacy policy (tagged "${PRIVACY_TAG}")`
-      : `Started on ${input.channel}: send the messages below to the contact to ask them to agree to the privacy policy (Consentry sends them itself only through the workspace's outbound webhook)`,
+    outcome: outcomeText(alreadyAgreed, input.channel, input.repliesSentBy),
     replies: run.replies,
     replyText: repliesText(run.replies),
     eventTypes: run.events.map((event) => event.type).join(', '),
@@ -145,7 +180,7 @@ const create: Create = {
   display: {
     label: 'Request Privacy Consent',
     description:
-      'Starts the "Request Consent: Privacy" workflow for a contact and returns the messages that ask them to agree to the privacy policy, for a later step to send (unless the workspace relays them through its outbound webhook).',
+      'Starts the "Request Consent: Privacy" workflow for a contact and returns the messages that ask them to agree to the privacy policy, for a later step to send, or leaves them to the workspace\'s outbound webhook.',
   },
   operation: {
     inputFields: [
@@ -153,8 +188,11 @@ const create: Create = {
         required: true,
         messagingOnly: true,
         helpText:
-          'The channel to ask on. Consentry returns the messages (Messages to Send): send them to the contact on this channel in a later step, unless your workspace relays replies through its outbound webhook.',
+          'The channel to ask on. Consentry returns the messages (Messages to Send): send them to the contact on this channel in a later step, unless Who Sends the Messages leaves them to the outbound webhook.',
       }),
+      replySenderField(
+        "A later step of this Zap (the default): send Messages to Send to the contact in it. The workspace's outbound webhook: Consentry tells it that no Zap sends these messages, so the service behind it sends them, and no later step is needed. Choose it only when your workspace's outbound webhook sends Consentry's replies.",
+      ),
       ...contactFields('to ask'),
       contactNameField,
     ],

@@ -2,12 +2,24 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle, Create, ZObject } from 'zapier-platform-core';
 import { z as zod } from 'zod';
 import { callApi, type FieldWarningJson, InboundAnswerSchema, repliesText } from '../api.js';
-import { channelField, EVEN_WITH_FIELD_ERRORS, type MESSAGING_CHANNELS, messagingChannelInput, optionalText, parseInputData } from '../inputs.js';
+import {
+  channelField,
+  EVEN_WITH_FIELD_ERRORS,
+  inAnswerMember,
+  type MESSAGING_CHANNELS,
+  messagingChannelInput,
+  optionalText,
+  parseInputData,
+  replySenderField,
+  replySenderInput,
+} from '../inputs.js';
 import { timedStep } from '../step-deadline.js';
+import { assertOutboundWebhookSet } from '../workspace-settings.js';
 
 const InputSchema = zod
   .object({
     channel: messagingChannelInput,
+    repliesSentBy: replySenderInput,
     senderId: optionalText(200),
     phone: optionalText(40),
     email: optionalText(254),
@@ -60,10 +72,11 @@ const NO_MESSAGE_ID_REMEDY =
 /**
  * Feeds a message received by any tool into Consentry, exactly as a channel webhook would:
  * keywords (START, STOP, HELP ...) and the workspace's workflows answer it, and the replies come
- * back for a later step to send.
+ * back for a later step to send, or go to the workspace's outbound webhook to be sent there.
  */
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
+  if (input.repliesSentBy === 'outbound_webhook') await assertOutboundWebhookSet(z, bundle);
   // The server processes a channel's message id once; without one from the source tool every run is a
   // new message, so a repeat of this step would be processed again.
   const messageId = input.messageId ?? `zapier-${randomUUID()}`;
@@ -71,7 +84,7 @@ const perform = async (z: ZObject, bundle: Bundle) => {
   if (input.phone !== undefined) from.phone = input.phone;
   if (input.email !== undefined) from.email = input.email;
   if (input.name !== undefined) from.name = input.name;
-  const body: Record<string, unknown> = { channel: input.channel, messageId, from };
+  const body: Record<string, unknown> = { channel: input.channel, messageId, from, ...inAnswerMember(input.repliesSentBy) };
   if (input.text !== undefined) body.text = input.text;
   if (input.button !== undefined) body.button = input.button;
   if (input.timestamp !== undefined) body.timestamp = input.timestamp;
@@ -117,11 +130,14 @@ const create: Create = {
   display: {
     label: 'Send Inbound Message',
     description:
-      'Feeds a message a contact sent (from any tool) into Consentry keywords and workflows, and returns the replies to send back.',
+      "Feeds a message a contact sent (from any tool) into Consentry keywords and workflows, and returns the replies for a later step to send back, or leaves them to the workspace's outbound webhook.",
   },
   operation: {
     inputFields: [
       channelField({ required: true, messagingOnly: true, helpText: 'The channel the contact wrote on.' }),
+      replySenderField(
+        "A later step of this Zap (the default): send the Replies to the contact in it. The workspace's outbound webhook: Consentry tells it that no Zap sends these replies, so the service behind it sends them, and no later step is needed. Choose it only when your workspace's outbound webhook sends Consentry's replies.",
+      ),
       {
         key: 'senderId',
         label: 'Sender ID',
