@@ -96,8 +96,12 @@ const EMAIL_PATTERN =
 /** A domain label in its ASCII-compatible form, whose Punycode must decode (A-label, RFC 5890 §2.3.2.1). */
 const A_LABEL = /(?:^|\.)xn--/;
 
-function invalidEmail(message: string): ConsentryError {
-  return new ConsentryError('INVALID_EMAIL', message, [{ path: 'email', message }]);
+/**
+ * The error names the field in its message, for a caller that shows only that; its issue leaves
+ * the field to the issue's path, which names it once (`email: is empty`).
+ */
+function invalidEmail(message: string, issue = message): ConsentryError {
+  return new ConsentryError('INVALID_EMAIL', message, [{ path: 'email', message: issue }]);
 }
 
 /**
@@ -126,7 +130,7 @@ export function foldTypedValue(raw: string): string {
  */
 export function normalizeEmail(raw: string): string {
   const email = foldTypedValue(raw).toLowerCase();
-  if (email.length === 0) throw invalidEmail('email is empty');
+  if (email.length === 0) throw invalidEmail('email is empty', 'is empty');
   if (email.length > EMAIL_MAX_LENGTH) throw notAnEmail(email, `it is longer than ${EMAIL_MAX_LENGTH} characters`);
   const at = email.indexOf('@');
   if (at < 0 || at !== email.lastIndexOf('@')) throw notAnEmail(email, 'it must contain exactly one "@"');
@@ -206,8 +210,9 @@ const CALLING_CODE_IN_PARENTHESES = /^\(\s*(\+\d{1,3})\s*\)/;
 /** The international prefix ITU-T Recommendation E.164 recommends, at the start of a number: "00 34 600 000 001". */
 const INTERNATIONAL_PREFIX = /^00/;
 
-function invalidPhone(message: string): ConsentryError {
-  return new ConsentryError('INVALID_PHONE', message, [{ path: 'phone', message }]);
+/** As invalidEmail: the issue names the field only by its path. */
+function invalidPhone(message: string, issue = message): ConsentryError {
+  return new ConsentryError('INVALID_PHONE', message, [{ path: 'phone', message: issue }]);
 }
 
 /**
@@ -223,7 +228,7 @@ function invalidPhone(message: string): ConsentryError {
  */
 export function normalizePhone(raw: string, defaultCountry: string | null): string {
   const text = foldTypedValue(raw).replace(OTHER_DASHES, '-');
-  if (text.length === 0) throw invalidPhone('phone is empty');
+  if (text.length === 0) throw invalidPhone('phone is empty', 'is empty');
   if (!PHONE_CHARACTERS.test(text)) {
     throw invalidPhone(`${shownValue(text)} may contain only digits, "+", spaces and the characters - . / ( )`);
   }

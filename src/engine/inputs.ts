@@ -237,9 +237,9 @@ function readDescribingValue(
   ignored: FieldIssue[],
 ): string | undefined {
   if (value === undefined || value === null) return undefined;
-  const label = path.replace('from.', '');
+  // The field is named once, by the issue's path (`from.email: is longer than 1000 characters`).
   if (typeof value !== 'string') ignored.push({ path, message: `is ${kindOf(value)}, not ${EXPECTED_KIND[path]}` });
-  else if (isOverlong(value)) ignored.push({ path, message: `${label} is longer than ${maxLength} characters` });
+  else if (isOverlong(value)) ignored.push({ path, message: `is longer than ${maxLength} characters` });
   else return value;
   return undefined;
 }

@@ -68,7 +68,8 @@ describe('normalizeEmail', () => {
     const error = caught(() => normalizeEmail(raw));
     expect(error.code).toBe('INVALID_EMAIL');
     expect(error.message).toContain(fragment);
-    expect(error.issues).toEqual([{ path: 'email', message: error.message }]);
+    // The issue names the field only by its path.
+    expect(error.issues).toEqual([{ path: 'email', message: error.message.replace(/^email /, '') }]);
   });
 
   it('enforces the 64-character local part and the 254-character total', () => {
@@ -278,6 +279,9 @@ describe('phone and e-mail as chat apps and input methods write them', () => {
   it('still refuses what is no address, with the usual messages', () => {
     expect(caught(() => normalizeEmail('ａｎａ＠ｅｘａｍｐｌｅ')).message).toBe('"ana@example" is not a valid email address');
     expect(caught(() => normalizeEmail('\u200b')).message).toBe('email is empty');
+    // The issue names the field only by its path.
+    expect(caught(() => normalizeEmail('\u200b')).issues).toEqual([{ path: 'email', message: 'is empty' }]);
+    expect(caught(() => normalizePhone(' ', 'ES')).issues).toEqual([{ path: 'phone', message: 'is empty' }]);
     expect(caught(() => normalizeEmail('ana＠＠example.com')).message).toContain('exactly one "@"');
     expect(caught(() => normalizeEmail('ana test@example.com')).code).toBe('INVALID_EMAIL');
     expect(tryNormalizeEmail('ana@例え.jp')).toBeNull();

@@ -87,8 +87,8 @@ describe('readInboundMessage', () => {
     expect(message.from).toEqual({ id: '+34600000001' });
     expect(message.timestamp).toBeUndefined();
     expect(ignored).toEqual([
-      { path: 'from.name', message: 'name is longer than 200 characters' },
-      { path: 'from.email', message: 'email is longer than 1000 characters' },
+      { path: 'from.name', message: 'is longer than 200 characters' },
+      { path: 'from.email', message: 'is longer than 1000 characters' },
       { path: 'from.phone', message: 'is a boolean, not a string with a phone number' },
       {
         path: 'timestamp',

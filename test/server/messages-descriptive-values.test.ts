@@ -98,10 +98,10 @@ describe('POST /v1/messages: a describing value that is not a string is ignored 
 
 describe('POST /v1/messages: an over-long describing value is ignored with a warning that does not quote it', () => {
   it.each([
-    ['from.email', { email: `${'a'.repeat(1000)}@example.com` }, {}, `email is longer than 1000 characters${PROCESSED_WITHOUT}`],
-    ['from.phone', { phone: `+34 ${'6'.repeat(1000)}` }, {}, `phone is longer than 1000 characters${PROCESSED_WITHOUT}`],
-    ['timestamp', {}, { timestamp: `2026-03-01T08:00:00Z${' '.repeat(81)}` }, `timestamp is longer than 100 characters${DATED_WHEN_RECEIVED}`],
-    ['timestamp', {}, { timestamp: 'x'.repeat(101) }, `timestamp is longer than 100 characters${DATED_WHEN_RECEIVED}`],
+    ['from.email', { email: `${'a'.repeat(1000)}@example.com` }, {}, `is longer than 1000 characters${PROCESSED_WITHOUT}`],
+    ['from.phone', { phone: `+34 ${'6'.repeat(1000)}` }, {}, `is longer than 1000 characters${PROCESSED_WITHOUT}`],
+    ['timestamp', {}, { timestamp: `2026-03-01T08:00:00Z${' '.repeat(81)}` }, `is longer than 100 characters${DATED_WHEN_RECEIVED}`],
+    ['timestamp', {}, { timestamp: 'x'.repeat(101) }, `is longer than 100 characters${DATED_WHEN_RECEIVED}`],
   ])('records the STOP with an over-long %s', async (path, from, extra, message) => {
     const answer = await stop(from, extra);
     await expectStopRecorded(answer);

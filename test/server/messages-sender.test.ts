@@ -41,7 +41,7 @@ describe('POST /v1/messages: a STOP is never refused for the sender name', () =>
     const stop = { channel: 'messenger', messageId: 'mid.2', from: { id: 'psid-778', name: 'N'.repeat(201) }, text: 'STOP' };
     const answer = await post(stop);
     expect(answer.events.map((event) => event.type)).toEqual(['consent.withdrawn']);
-    expect(answer.warnings).toEqual([{ path: 'from.name', message: 'name is longer than 200 characters; ignored, the message was processed without it' }]);
+    expect(answer.warnings).toEqual([{ path: 'from.name', message: 'is longer than 200 characters; ignored, the message was processed without it' }]);
     expect(await permission(answer.contactId, 'messenger')).toMatchObject({ allowed: false, reason: 'opted_out' });
     expect(await contact(answer.contactId)).toMatchObject({ name: null });
     // A repeated delivery answers the same, warning included.
@@ -91,9 +91,9 @@ describe('sender and contact values as chat apps and input methods write them', 
 
 describe('POST /v1/messages: a STOP is never refused for the sender e-mail or phone', () => {
   it.each([
-    ['an empty e-mail', { email: '' }, 'from.email', 'email is empty'],
+    ['an empty e-mail', { email: '' }, 'from.email', 'is empty'],
     ['a 255-character e-mail', { email: `${'a'.repeat(243)}@example.com` }, 'from.email', `"${'a'.repeat(80)}"… is not a valid email address: it is longer than 254 characters`],
-    ['an empty phone', { phone: '' }, 'from.phone', 'phone is empty'],
+    ['an empty phone', { phone: '' }, 'from.phone', 'is empty'],
     ['a 41-character phone', { phone: `+34 ${'0'.repeat(37)}` }, 'from.phone', 'is not a valid phone number'],
   ])('records the STOP of a sender with %s, and names the value it ignored', async (_what, sender, path, message) => {
     const answer = await post({ channel: 'messenger', messageId: `mid.${path}.${JSON.stringify(sender).length}`, from: { id: 'psid-900', ...sender }, text: 'STOP' });
