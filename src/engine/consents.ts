@@ -6,7 +6,7 @@ import { ConsentryError, describeIssues, isConsentryError, issuesOfRefusal, refu
 import { inPathOrder } from '../core/field-order.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, ConsentStates, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
-import { CallerEvidenceSchema, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
+import { BUILT_IN_PURPOSES, CallerEvidenceSchema, misspeltPurposeMessage, purposeInOtherCase, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
 import { applyRowToContact, contactValueIssues, liftErasedAddressGuard } from './contacts.js';
 import { followPrivacyDecision } from './runs.js';
@@ -91,7 +91,10 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       const parsed = BulkRowSchema.safeParse(parts.row, FIELD_PARSE);
       const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence }, FIELD_PARSE);
       if (!parsed.success || !stated.success) {
-        const issues = [...(parsed.success ? [] : zodIssuesToFieldIssues(parsed.error)), ...(stated.success ? [] : zodIssuesToFieldIssues(stated.error))];
+        const issues = [
+          ...(parsed.success ? [] : zodIssuesToFieldIssues(parsed.error).map((issue) => withWorkspacePurposeMeant(issue, rows[index], uow.workspace.settings))),
+          ...(stated.success ? [] : zodIssuesToFieldIssues(stated.error)),
+        ];
         throw new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
       }
       const row = parsed.data;
@@ -166,7 +169,7 @@ export function bulkRowIssues(
   const issues: FieldIssue[] = [];
   const parts = rowParts(raw);
   const parsed = BulkRowSchema.safeParse(parts.row, FIELD_PARSE);
-  if (!parsed.success) issues.push(...zodIssuesToFieldIssues(parsed.error));
+  if (!parsed.success) issues.push(...zodIssuesToFieldIssues(parsed.error).map((issue) => withWorkspacePurposeMeant(issue, raw, settings)));
   const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence }, FIELD_PARSE);
   if (!stated.success) issues.push(...zodIssuesToFieldIssues(stated.error));
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return issues;
@@ -189,6 +192,17 @@ export function bulkRowIssues(
   if (early !== undefined) issues.push(early);
   issues.push(...contactValueIssues({ email: present('email'), phone: present('phone') }, settings));
   return issues;
+}
+
+/**
+ * The schema names a built-in purpose a misspelt one stands for (misspeltPurposeMessage); one of
+ * the workspace's own in other letter case is named too (`"Surveys" ... (did you mean "surveys"?)`).
+ */
+function withWorkspacePurposeMeant(issue: FieldIssue, raw: unknown, settings: Pick<WorkspaceSettings, 'purposes'>): FieldIssue {
+  const purpose: unknown = typeof raw === 'object' && raw !== null ? Reflect.get(raw, 'purpose') : undefined;
+  if (issue.path !== 'purpose' || typeof purpose !== 'string') return issue;
+  const known = [...BUILT_IN_PURPOSES, ...settings.purposes];
+  return purposeInOtherCase(purpose, known) === undefined ? issue : { ...issue, message: misspeltPurposeMessage(purpose, known) };
 }
 
 function issuesOf(check: () => unknown): FieldIssue[] {

@@ -38,6 +38,20 @@ describe('a wrong value is quoted, and its field named once, by its path', () =>
     expect(refused.errors).toEqual([{ path: 'purpose', message: `"Loyalty-Club" is not a purpose: ${PURPOSE_RULE} (did you mean "loyalty-club"?)` }]);
   });
 
+  it("a bulk row and the permission check name one of the workspace's own purposes in other letter case, as PUT does", async () => {
+    const patched = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { purposes: ['loyalty-club'] } });
+    expect(patched.statusCode, patched.body).toBe(200);
+    const id = await contactId();
+    const meant = `"Loyalty-Club" is not a purpose: ${PURPOSE_RULE} (did you mean "loyalty-club"?)`;
+    const bulk = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows: [{ contactId: id, purpose: 'Loyalty-Club', channel: 'sms', status: 'opted_out' }] } });
+    expect(bulk.statusCode, bulk.body).toBe(200);
+    expect(body(bulk).results).toEqual([{ row: 0, ok: false, error: { code: 'VALIDATION_FAILED', message: `purpose: ${meant}`, issues: [{ path: 'purpose', message: meant }] } }]);
+    const permission = refusedWith(await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?channel=sms&purpose=Loyalty-Club` }));
+    expect(permission.errors).toEqual([{ path: 'purpose', message: meant }]);
+    const unrelated = refusedWith(await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?channel=sms&purpose=Nothing-Known` }));
+    expect(unrelated.errors).toEqual([{ path: 'purpose', message: `"Nothing-Known" is not a purpose: ${PURPOSE_RULE}` }]);
+  });
+
   it('PUT a consent with a purpose no known one spells: the value and the rule, with the other bad fields', async () => {
     const id = await contactId();
     const refused = refusedWith(await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/News%20Letter/sms`, payload: { status: 'maybe' } }));

@@ -390,6 +390,7 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
   v1.get(
     '/contacts/:id/permission',
     {
+      attachValidation: true,
       schema: {
         tags: consentTags,
         summary: 'May this contact be messaged on a channel for a purpose?',
@@ -409,6 +410,16 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
       },
     },
     async (request) => {
+      if (request.validationError) {
+        const refused = schemaRefusal(request, request.validationError);
+        // The schema knows only the built-in purposes; one of the workspace's own in other letter case
+        // is named as PUT names it. A refused query is the one the request sent, unparsed.
+        const purpose: unknown = Reflect.get(request.query, 'purpose');
+        if (isConsentryError(refused) && typeof purpose === 'string' && refused.issues.some((issue) => issue.path === 'purpose')) {
+          throw await withWorkspacePurposeMeant(request, purpose, refused);
+        }
+        throw refused;
+      }
       const verdict = await authOf(request).workspace.canMessage(request.params.id, request.query.channel, request.query.purpose);
       return { allowed: verdict.allowed, reason: verdict.reason, status: verdict.status, since: verdict.since };
     },
