@@ -17,6 +17,7 @@ import { registerServeCommand } from './cli/serve.js';
 import { simulateCommand } from './cli/simulate.js';
 import { registerSlackCommand } from './cli/slack.js';
 import { EXPECT_HEAD_HELP, parseExpectHead, verifyCommand, type ExpectedHead } from './cli/verify.js';
+import { registerWorkspacesCommand } from './cli/workspaces.js';
 import { packageVersion } from './worker/version.js';
 
 const DB_HELP = 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)';
@@ -117,13 +118,14 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
       .option('--country <code>', countryOptionHelp('a phone number'), parseCountryOption),
   ).action(async (contact: string, options: DatabaseOptions & { country?: string }) => {
     const summary = await withWorkspaces(options, io, { mustExist: true, readOnly: true }, (engine, workspaces) =>
-      historyCommand(engine, workspaces, contact, io, options.country ?? null, databasePath(options, io)),
+      historyCommand(engine, workspaces, contact, io, options.country ?? null, databasePath(options, io), options.workspace !== undefined),
     );
     if (summary.unreadable > 0) outcome.exitCode = EXIT_CODES.failed;
   });
 
   registerServeCommand(program, io);
   registerKeysCommand(program, io);
+  registerWorkspacesCommand(program, io, outcome);
   registerHubspotCommand(program, io, outcome);
   registerSlackCommand(program, io);
   withExitCodesInHelp(program.commands);

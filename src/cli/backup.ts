@@ -1,7 +1,30 @@
 import { closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { databasePath, openStore, type DatabaseOptions } from './database.js';
+import { databasePath, openStore, resolvedDatabasePath, type DatabaseOptions } from './database.js';
 import { CliFailure, CliRefusal, writeLine, type CliIo } from './io.js';
+
+/**
+ * Why the new backup file cannot be created, when the path is at fault (exit code 2, nothing
+ * written), in the words `import --report` uses for its file; undefined for a failure on the way.
+ */
+function uncreatable(target: string, error: unknown): CliRefusal | undefined {
+  const code = error instanceof Error ? Reflect.get(error, 'code') : undefined;
+  const directory = dirname(resolve(target));
+  const why =
+    code === 'ENOENT'
+      ? `the directory ${directory} does not exist`
+      : code === 'ENOTDIR'
+        ? `a part of the path ${directory} is not a directory`
+        : code === 'EACCES' || code === 'EPERM'
+          ? `this user cannot create files in ${directory}`
+          : code === 'EROFS'
+            ? `${directory} is on a read-only file system`
+            : code === 'EEXIST'
+            ? 'it exists: name a new file, so that no earlier backup is overwritten'
+            : undefined;
+  return why === undefined ? undefined : new CliRefusal(`Cannot write the backup ${target}: ${why}`);
+}
 
 /**
  * A consistent copy of a database that may be in use, through SQLite's online backup
@@ -15,14 +38,23 @@ export async function backupCommand(options: DatabaseOptions, target: string, io
   if (existsSync(target)) throw new CliRefusal(`${target} exists: name a new file, so that no earlier backup is overwritten`);
   const source = databasePath(options, io);
   const store = openStore(options, io, { readOnly: true });
+  let created = false;
   try {
-    // Readable by its owner only, like the database it copies (tokens and personal data); created
-    // new ('wx'), so a file or link that appeared at the path meanwhile is never written through.
-    closeSync(openSync(target, 'wx', 0o600));
+    try {
+      // Readable by its owner only, like the database it copies (tokens and personal data); created
+      // new ('wx'), so a file or link that appeared at the path meanwhile is never written through.
+      closeSync(openSync(target, 'wx', 0o600));
+      created = true;
+    } catch (error) {
+      // Nothing was created: a path that cannot take a new file is the argument's fault, not a failure on the way.
+      throw uncreatable(target, error) ?? error;
+    }
     await store.db.backup(target);
   } catch (error) {
-    // A backup that failed half-way is no backup: leave nothing that could be mistaken for one.
-    rmSync(target, { force: true });
+    // A backup that failed half-way is no backup: leave nothing that could be mistaken for one,
+    // and never remove a file this command did not create.
+    if (created) rmSync(target, { force: true });
+    if (error instanceof CliRefusal) throw error;
     // The target was new and named: what fails now (a full disk, an I/O error, a lock) happened on the way.
     throw new CliFailure(`Cannot write the backup ${target}: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
@@ -34,7 +66,8 @@ export async function backupCommand(options: DatabaseOptions, target: string, io
     const verdict = problems.map((row) => row.integrity_check);
     if (verdict.length !== 1 || verdict[0] !== 'ok') throw new CliFailure(`The backup ${target} fails SQLite's integrity check: ${verdict.slice(0, 3).join('; ')}`);
     const pages = Number(copy.pragma('page_count', { simple: true }));
-    writeLine(io.stdout, `Backed up ${source} to ${target} (${pages} pages, ${statSync(target).size} bytes); integrity check ok`);
+    // Absolute, as every command names its database: a copy made from another working directory shows.
+    writeLine(io.stdout, `Backed up ${resolvedDatabasePath(source)} to ${resolve(target)} (${pages} pages, ${statSync(target).size} bytes); integrity check ok`);
   } finally {
     copy.close();
   }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config.js';
 import type { Workspace } from '../core/settings.js';
 import type { StoreTx } from '../ports/store.js';
-import { databasePath, findWorkspace, openStore, type DatabaseOptions } from './database.js';
+import { databasePath, findWorkspace, openStore, resolvedDatabasePath, type DatabaseOptions } from './database.js';
 import type { CliIo } from './io.js';
 import { CliRefusal } from './io.js';
 
@@ -35,7 +35,7 @@ export async function readExistingWorkspace<T>(
 ): Promise<T | null> {
   const path = databasePath(options, io);
   if (!existsSync(path)) {
-    if (options.workspace) throw new CliRefusal(`No database at ${path}, so no workspace "${options.workspace}"`);
+    if (options.workspace) throw new CliRefusal(`No database at ${resolvedDatabasePath(path)}, so no workspace "${options.workspace}"`);
     return null;
   }
   const store = openStore(options, io, { mustExist: true });
@@ -46,7 +46,7 @@ export async function readExistingWorkspace<T>(
       const index = named ? workspaces.indexOf(named) : options.workspace === undefined ? 0 : -1;
       const workspace = workspaces[index];
       if (!workspace) {
-        if (options.workspace) throw new CliRefusal(`No workspace "${options.workspace}" in ${path}`);
+        if (options.workspace) throw new CliRefusal(`No workspace "${options.workspace}" in ${resolvedDatabasePath(path)}`);
         return null;
       }
       return read(tx, { workspace, isDefault: index === 0 });

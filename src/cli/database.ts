@@ -73,7 +73,8 @@ export function openStoreAt(path: string, synchronous: 'NORMAL' | 'FULL', open: 
  * way (exit code 1) for a lock another process holds, a full disk or an I/O error.
  */
 export function openFailure(path: string, error: unknown, open: OpenOptions = {}): CliFailure {
-  const noDatabase = `No database at ${path}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)`;
+  // Absolute, as every command names its database: a path relative to another working directory shows.
+  const noDatabase = `No database at ${resolvedDatabasePath(path)}: name one with --db or DATABASE_PATH (consentry serve, import and keys create make a new one)`;
   if (isConsentryError(error) && error.code === 'NOT_FOUND') return new CliRefusal(noDatabase);
   if (error instanceof SchemaUpgradeNeededError) {
     return new CliRefusal(

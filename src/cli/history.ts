@@ -1,4 +1,4 @@
-import { foldTypedValue, isUlid, normalizePhone } from '../core/contact.js';
+import { canonicalUlid, foldTypedValue, isUlid, normalizePhone } from '../core/contact.js';
 import { isConsentryError } from '../core/errors.js';
 import type { Workspace } from '../core/settings.js';
 import type { Engine, WorkspaceEngine } from '../engine.js';
@@ -40,6 +40,22 @@ async function lookUp(workspace: WorkspaceEngine, key: string, country: string |
   return { found: (await workspace.findContacts({ phone, limit: 1 })).contacts[0]?.id ?? null };
 }
 
+function workspaceLabel(workspace: Workspace): string {
+  return `"${workspace.name}" (${workspace.id})`;
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function listed(items: readonly string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1) ?? ''}`;
+}
+
+/** Where a contact was looked for, for the message that it is not there: ` in workspace "Sales" (01…) of /srv/c.db`, ` in /srv/c.db`. */
+function whereLookedUp(workspace: Workspace | undefined, database: string | null): string {
+  const file = database === null ? null : resolvedDatabasePath(database);
+  if (workspace === undefined) return file === null ? '' : ` in ${file}`;
+  return ` in workspace ${workspaceLabel(workspace)}${file === null ? '' : ` of ${file}`}`;
+}
+
 export interface HistorySummary {
   /** Records printed, the unreadable ones included. */
   lines: number;
@@ -61,27 +77,33 @@ export async function historyCommand(
   io: CliIo,
   country: string | null = null,
   database: string | null = null,
+  workspaceNamed = false,
 ): Promise<HistorySummary> {
   const key = withoutBidiMarks(typed);
-  const found: { workspace: WorkspaceEngine; id: string }[] = [];
+  // A contact id is shown as the engine writes it (upper case), so it reads as the id `export` and the API print.
+  const shown = isUlid(key) ? canonicalUlid(key) : key;
+  const found: { workspace: WorkspaceEngine; holder: Workspace; id: string }[] = [];
   let phoneRefusal: string | null = null;
-  for (const { id } of workspaces) {
-    const workspace = engine.workspace(id);
+  for (const holder of workspaces) {
+    const workspace = engine.workspace(holder.id);
     const lookup = await lookUp(workspace, key, country);
     if ('phoneRefusal' in lookup) phoneRefusal ??= lookup.phoneRefusal;
-    else if (lookup.found !== null) found.push({ workspace, id: lookup.found });
+    else if (lookup.found !== null) found.push({ workspace, holder, id: lookup.found });
   }
   const [only, ...others] = found;
   if (!only) {
     // A key that is no e-mail and no id is a phone number read in --country or each workspace's default country:
     // say why it is not one. Such a key is refused (exit code 2), as a bad argument; a key that
     // can name a contact and names none is a search that found nothing (exit code 1).
-    // The database is named: a contact missing from the wrong file (another working directory, --db or DATABASE_PATH) shows as such.
-    const where = database === null ? '' : ` in ${resolvedDatabasePath(database)}`;
-    if (phoneRefusal !== null) throw new CliRefusal(`No contact ${key}${where}: not a contact id or an e-mail address, and as a phone number: ${phoneRefusal}`);
-    throw new CliFailure(`No contact ${key}${where}`);
+    // The database is named: a contact missing from the wrong file (another working directory, --db or DATABASE_PATH) shows as such;
+    // and so is the workspace --workspace named, which may not be the one that holds the contact.
+    const where = whereLookedUp(workspaceNamed ? workspaces[0] : undefined, database);
+    if (phoneRefusal !== null) throw new CliRefusal(`No contact ${shown}${where}: not a contact id or an e-mail address, and as a phone number: ${phoneRefusal}`);
+    throw new CliFailure(`No contact ${shown}${where}`);
   }
-  if (others.length > 0) throw new CliRefusal(`${key} is a contact in ${found.length} workspaces: name one with --workspace`);
+  if (others.length > 0) {
+    throw new CliRefusal(`${shown} is a contact in ${found.length} workspaces, ${listed(found.map(({ holder }) => workspaceLabel(holder)))}: name one with --workspace`);
+  }
   const { workspaceId } = only.workspace;
   const unreadable = new UnreadableTally();
   const warnOfUnreadable = (): void => {

@@ -284,17 +284,28 @@ type BulkRowError = { code: string; message: string; issues: readonly FieldIssue
 
 /**
  * What the engine said when it refused a row, in the file's terms: an erased contact (GDPR
- * Art. 17: its record stays, and no new decision is taken for it), and a key of the file's own
- * making (derivedIdempotencyKey) that an earlier import of the same line used for another change.
+ * Art. 17: its record stays, and no new decision is taken for it), a contact id no contact of the
+ * workspace has, and a key of the file's own making (derivedIdempotencyKey) that an earlier import
+ * of the same line used for another change.
  */
-function refusalIssues(error: BulkRowError, row: BulkRowValues, derivedKey: boolean): FieldIssue[] {
+function refusalIssues(error: BulkRowError, row: BulkRowValues, derivedKey: boolean, workspace: { id: string; name: string }): FieldIssue[] {
   if (error.code === 'CONTACT_ERASED' && row.contactId !== undefined) {
     return [{ path: 'contactId', message: `contact ${canonicalUlid(row.contactId)} was erased: its consents cannot be changed` }];
   }
   if (error.code === 'CONTACT_ERASED') {
     return error.issues.map((issue) => ({ path: issue.path, message: 'belonged to a contact that was erased; this row would opt the person in again (--allow-erased records it)' }));
   }
-  const issues = error.issues.length > 0 ? [...error.issues] : [{ path: '', message: error.message }];
+  const stated = error.issues.length > 0 ? [...error.issues] : [{ path: '', message: error.message }];
+  // The engine says only "not found" of a contact id no contact of the workspace has: the id as the
+  // file spells it, and the workspace looked in, show a mistyped id, or a file meant for another
+  // workspace (--workspace) or another database (--db).
+  const { contactId } = row;
+  const issues =
+    error.code === 'NOT_FOUND' && contactId !== undefined
+      ? stated.map((issue) =>
+          issue.path === 'contactId' ? { path: issue.path, message: `${JSON.stringify(contactId)} is no contact of workspace "${workspace.name}" (${workspace.id})` } : issue,
+        )
+      : stated;
   if (!derivedKey) return issues;
   return issues.map((issue) =>
     issue.path.split('.')[0] === 'idempotencyKey' ? { path: '', message: `this line was imported before from the same file, as another change: ${issue.message}` } : issue,
@@ -399,7 +410,7 @@ export async function importCsv(
         }
         continue;
       }
-      failures[target.index] = failuresOf(line, target.row, refusalIssues(result.error, target.row, target.derivedKey), names);
+      failures[target.index] = failuresOf(line, target.row, refusalIssues(result.error, target.row, target.derivedKey, summary.workspace), names);
     }
     // The slice's report goes out now, in the file's line order, and is not kept.
     const rejected: { record: CsvRecord; failures: readonly RowFailure[] }[] = [];

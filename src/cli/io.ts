@@ -122,10 +122,14 @@ function isErrnoException(error: unknown): error is NodeJS.ErrnoException {
   return error instanceof Error && 'code' in error;
 }
 
+/** Why a file cannot be read, in the words `cannotRead` uses (`no such file`, `permission denied`, ...). */
+export function unreadableReason(error: unknown): string {
+  return isErrnoException(error) ? ((error.code === undefined ? undefined : UNREADABLE[error.code]) ?? error.message) : String(error);
+}
+
 /** A file a command was given that cannot be read, said as `Cannot read <path>: <why>` (exit code 2). */
 export function cannotRead(path: string, error: unknown): CliRefusal {
-  const reason = isErrnoException(error) ? ((error.code === undefined ? undefined : UNREADABLE[error.code]) ?? error.message) : String(error);
-  return new CliRefusal(`Cannot read ${path}: ${reason}`);
+  return new CliRefusal(`Cannot read ${path}: ${unreadableReason(error)}`);
 }
 
 /** The exit code a command's failure ends it with (EXIT_CODES); a failure no command made (a bug) is `failed`. */

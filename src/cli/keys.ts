@@ -41,11 +41,11 @@ async function workspaceFor(store: Store, wanted: string | undefined): Promise<{
 const UNPRINTABLE = new RegExp(CONTROL_OR_BIDI_CHARACTER.source, 'g');
 
 /**
- * A name as a cell of the tab-separated `keys list`. The engine and the options below refuse a
- * control or bidirectional formatting character, but a name written by an older version may hold
- * one: it is shown as its code point, so it cannot split a row or shift a column.
+ * A name as a cell of the tab-separated `keys list` and `workspaces list`. The engine and the
+ * options below refuse a control or bidirectional formatting character, but a name written by an
+ * older version may hold one: it is shown as its code point, so it cannot split a row or shift a column.
  */
-function cell(name: string): string {
+export function cell(name: string): string {
   return name.replace(UNPRINTABLE, (character) => `[U+${character.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
 }
 
@@ -66,6 +66,13 @@ const workspaceOption = nonBlankOption('--workspace', 'name a workspace (its id,
 function withoutControlCharacters(flag: string, value: string): string {
   const forbidden = controlCharacterIn(value);
   if (forbidden !== undefined) throw new CliRefusal(`${flag} ${forbidden}; names are listed one per line in tab-separated columns`);
+  return value;
+}
+
+/** `--workspace` of `keys create` and `keys list`, read the same way. */
+function workspaceArgumentOption(value: string): string {
+  // Spaces around the name are ignored: the workspace is found and named by the trimmed value.
+  withoutControlCharacters('--workspace', workspaceOption(value.trim()));
   return value;
 }
 
@@ -114,11 +121,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
     .option(
       '--workspace <name-or-id>',
       'the workspace the key opens, by id or name in any letter case (created when the name is new; default: the first workspace)',
-      (value: string) => {
-        // Spaces around the name are ignored: the workspace is found and named by the trimmed value.
-        withoutControlCharacters('--workspace', workspaceOption(value.trim()));
-        return value;
-      },
+      workspaceArgumentOption,
     )
     .option('--name <label>', 'a label for the key, shown in lists', (value: string) => withoutControlCharacters('--name', keyNameOption(value)))
     .option(
@@ -152,14 +155,23 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
   keys
     .command('list')
     .description('List API keys (id, workspace, name, prefix, created, last used, revoked); never the keys themselves')
+    .option('--workspace <name-or-id>', "only this workspace's keys, the workspace named as keys create names it (by id or name in any letter case)", workspaceArgumentOption)
     .option('--json', 'print one JSON array, an object per key')
     .option(dbOption, dbHelp)
-    .action((options: DbOption & { json?: boolean }) =>
+    .action((options: DbOption & { workspace?: string; json?: boolean }) =>
       // Only reads, so it opens the database read-only, as verify and export do.
       withStore(options, io, { mustExist: true, readOnly: true }, async (store) => {
         const engine = createEngine({ store });
-        const names = new Map((await engine.listWorkspaces()).map((w) => [w.id, w.name]));
-        const rows = await store.transaction((tx) => tx.listApiKeys());
+        const workspaces = await engine.listWorkspaces();
+        const names = new Map(workspaces.map((w) => [w.id, w.name]));
+        let only: Workspace | undefined;
+        if (options.workspace !== undefined) {
+          only = findWorkspace(workspaces, options.workspace);
+          // A list never creates: a name keys create would take for a new workspace names none here.
+          if (!only) throw new CliRefusal(`No workspace "${options.workspace.trim()}" in ${resolvedDatabasePath(databasePath(options, io))}: consentry workspaces list names them`);
+        }
+        const workspaceId = only?.id;
+        const rows = await store.transaction((tx) => (workspaceId === undefined ? tx.listApiKeys() : tx.listApiKeys(workspaceId)));
         if (options.json) {
           // Like every --json and --format json output of the CLI, one JSON document (`export --format json` prints its records the same way).
           const listed = rows.map((row) => ({

@@ -8,7 +8,7 @@ import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
 import { newApiKey } from '../server/api-keys.js';
-import { openStoreAt } from './database.js';
+import { openStoreAt, resolvedDatabasePath } from './database.js';
 import type { CliIo } from './io.js';
 import { CliFailure, CliRefusal, writeLine } from './io.js';
 
@@ -320,7 +320,8 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
     keyFile?.discard();
   }
   if (plan.kind === 'empty_file_left') writeLine(io.stdout, plan.notice);
-  writeLine(io.stdout, `Consentry listening on ${server.url} (database ${config.DATABASE_PATH})`);
+  // Absolute, as the other commands name it: a relative DATABASE_PATH read from another working directory shows.
+  writeLine(io.stdout, `Consentry listening on ${server.url} (database ${resolvedDatabasePath(config.DATABASE_PATH)})`);
   writeLine(io.stdout, `API docs: ${baseUrl}/docs  OpenAPI: ${baseUrl}/openapi.json`);
   for (const workspace of await server.engine.listWorkspaces()) {
     for (const notice of settingsNotices(workspace, baseUrl)) writeLine(io.stdout, notice);

@@ -2,12 +2,12 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { resolveSlackConfig, type SlackConfigResolution } from '../../connectors/slack/config.js';
 import { slackAppManifest } from '../../connectors/slack/manifest.js';
-import type { SlackSetupReport } from '../../connectors/slack/web.js';
+import type { SlackSetupCheck, SlackSetupReport } from '../../connectors/slack/web.js';
 import { baseUrlProblem, type Config } from '../config.js';
-import { defaultSettings, type Workspace } from '../core/settings.js';
+import { defaultSettings, SlackSettingsSchema, type Workspace } from '../core/settings.js';
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import type { CliIo } from './io.js';
-import { CliFailure, CliRefusal, writeLine } from './io.js';
+import { CliFailure, CliRefusal, unreadableReason, writeLine } from './io.js';
 
 interface CheckOptions {
   token?: string;
@@ -54,8 +54,8 @@ async function tokenFromFile(path: string, io: CliIo): Promise<string> {
   try {
     content = path === '-' ? await readStdin(io) : await readFile(path, 'utf8');
   } catch (error) {
-    const why = error instanceof Error && 'code' in error ? String(error.code) : 'unreadable';
-    throw new CliRefusal(`--token-file: cannot read ${source} (${why})`);
+    // In the words `import` uses for a file it cannot read (`no such file`, `permission denied`).
+    throw new CliRefusal(`--token-file: cannot read ${source}: ${unreadableReason(error)}`);
   }
   const token = content.trim();
   if (token === '') throw new CliRefusal(`--token-file: ${source} is empty`);
@@ -94,32 +94,130 @@ function notConfiguredJson(message: string): SlackCheckJson {
   return { ok: false, configured: false, reached: false, checks: [], bot: null, message };
 }
 
+/** Where the value checked came from, to name it in a refusal. */
+type ValueOrigin = 'option' | 'environment' | 'settings';
+
+const TOKEN_ORIGIN: Readonly<Record<ValueOrigin, string>> = { option: 'the token given', environment: 'SLACK_BOT_TOKEN', settings: 'the workspace\'s "slack" botToken' };
+const CHANNEL_ORIGIN: Readonly<Record<ValueOrigin, string>> = { option: '--channel', environment: 'SLACK_ALERT_CHANNEL', settings: 'the workspace\'s "slack" alertChannel' };
+
+/** What a bot token is, and where an app shows it (https://docs.slack.dev/authentication/tokens). */
+const BOT_TOKEN = "the app's Bot User OAuth Token (xoxb-…), shown under OAuth & Permissions in the app's settings at api.slack.com/apps";
+
+/**
+ * Why `token` cannot be a bot token, told by its form alone; undefined when it can be one. Slack's
+ * tokens say their kind in their prefix (https://docs.slack.dev/authentication/tokens): a bot
+ * token starts with xoxb-, a user token with xoxp-, an app-level token with xapp-. The rule is
+ * the one SLACK_BOT_TOKEN and the "slack" settings are held to. The token itself is never named.
+ */
+function tokenProblem(token: string, origin: ValueOrigin): string | undefined {
+  if (SlackSettingsSchema.shape.botToken.safeParse(token).success) return undefined;
+  const named = TOKEN_ORIGIN[origin];
+  const kind = token.startsWith('xoxp-')
+    ? 'is a user token (xoxp-…), not a bot token'
+    : token.startsWith('xapp-')
+      ? 'is an app-level token (xapp-…), not a bot token'
+      : token.startsWith('xoxb-')
+        ? 'is no bot token: after xoxb- a bot token holds only letters, digits and hyphens'
+        : 'is not a bot token, which starts with xoxb-';
+  return `${named} ${kind}: ${origin === 'option' ? 'pass' : 'set'} ${BOT_TOKEN}`;
+}
+
+/**
+ * Why `channel` cannot be the alert channel, told by its form alone; undefined when it can be one.
+ * Slack's API names a conversation by its id, not its name: C… for a public channel, G… for a
+ * private one (older), D… for a direct message (https://api.slack.com/types/conversation).
+ * Alerts go to a channel, so the rule is the one SLACK_ALERT_CHANNEL and the "slack" settings are
+ * held to (C… or G…), and a direct message is named as such.
+ */
+function channelProblem(channel: string, origin: ValueOrigin): string | undefined {
+  if (SlackSettingsSchema.shape.alertChannel.safeParse(channel).success) return undefined;
+  const named = `${CHANNEL_ORIGIN[origin]} ${JSON.stringify(channel)}`;
+  const instead = `${origin === 'option' ? 'pass --channel with' : 'set it to'} the channel's id (C… or G…), shown at the bottom of the channel's details in Slack (click its name)`;
+  // Slack's channel names are lower-case letters, digits, hyphens and underscores, # in front as Slack shows them.
+  if (/^#?[\p{Ll}\p{Lo}\p{N}_-]+$/u.test(channel)) return `${named} is a channel name, not its id: ${instead}`;
+  if (/^D[A-Z0-9]{2,}$/.test(channel)) return `${named} is a direct message, not a channel: alerts go to a channel; ${instead}`;
+  return `${named} is not a channel id: ${instead}`;
+}
+
+/**
+ * The checks that fail before Slack is called: a token or channel that cannot be right by its form.
+ * Null when both can be; else both checks, the one that can be right "Not checked", as a report of
+ * Slack's answers would have them.
+ */
+function offlineReport(token: string, tokenOrigin: ValueOrigin, channel: string, channelOrigin: ValueOrigin): SlackSetupReport | null {
+  const badToken = tokenProblem(token, tokenOrigin);
+  const badChannel = channelProblem(channel, channelOrigin);
+  if (badToken === undefined && badChannel === undefined) return null;
+  const notCalled = 'Not checked: Slack is not called until';
+  const checks: SlackSetupCheck[] = [
+    { name: 'token', ok: false, message: badToken ?? `${notCalled} the channel is a channel id` },
+    { name: 'channel', ok: false, message: badChannel ?? `${notCalled} the token is a bot token` },
+  ];
+  return { ok: false, reached: false, checks, bot: null };
+}
+
+/** The failed checks, for the error line of `--json`, where stdout holds the report and nothing is above on stderr. */
+function failedChecks(report: SlackSetupReport): string {
+  return report.checks
+    .filter((check) => !check.ok)
+    .map((check) => `${check.name}: ${check.message}`)
+    .join('; ');
+}
+
+/**
+ * Why nothing can be checked: the token and channel not given are not set up either. Only what is
+ * missing is named: a token given needs only a channel, and a channel given only a token (setting
+ * one SLACK_* variable would not do: the set-up is taken whole or not at all).
+ */
+function notSetUpMessage(label: string, resolution: SlackConfigResolution, given: { token: boolean; channel: boolean }): string {
+  if (given.token) return `Slack is not set up for ${label}, so it names no alert channel to check: pass --channel with the channel's id (C… or G…)`;
+  if (given.channel) return `Slack is not set up for ${label}, so it holds no bot token to check: pass --token-file (or --token) with ${BOT_TOKEN}`;
+  const missing = resolution.status === 'incomplete' ? ` (missing ${resolution.missing.join(', ')})` : '';
+  return (
+    `Slack is not set up for ${label}${missing}: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_ALERT_CHANNEL, ` +
+    'or the workspace\'s "slack" settings (PATCH /v1/settings), ' +
+    'or pass --token and --channel (--token-file instead of --token keeps the token out of ps and the shell history)'
+  );
+}
+
 /** `consentry slack check`: auth.test and conversations.info, each problem named with its fix. */
 export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promise<void> {
   if (options.token !== undefined && options.tokenFile !== undefined) throw new CliRefusal('pass --token or --token-file, not both');
   const config = environmentConfig(io);
   let token = options.tokenFile === undefined ? options.token : await tokenFromFile(options.tokenFile, io);
   let channel = options.channel;
+  let tokenOrigin: ValueOrigin = 'option';
+  let channelOrigin: ValueOrigin = 'option';
   /** The workspace whose own settings gave the token checked, if they did. */
   let ownSettings: string | null = null;
   if (token === undefined || channel === undefined) {
     const { label, resolution } = await configuredSlack(options, io, config);
     if (resolution.status === 'on') {
-      if (token === undefined && resolution.config.source === 'settings') ownSettings = label;
-      token ??= resolution.config.botToken;
-      channel ??= resolution.config.alertChannel;
-    } else if (token === undefined || channel === undefined) {
-      const missing = resolution.status === 'incomplete' ? ` (missing ${resolution.missing.join(', ')})` : '';
-      const message =
-        `Slack is not set up for ${label}${missing}: set SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET and SLACK_ALERT_CHANNEL, ` +
-        'or the workspace\'s "slack" settings (PATCH /v1/settings), ' +
-        'or pass --token and --channel (--token-file instead of --token keeps the token out of ps and the shell history)';
+      const origin: ValueOrigin = resolution.config.source === 'settings' ? 'settings' : 'environment';
+      if (token === undefined) {
+        if (origin === 'settings') ownSettings = label;
+        token = resolution.config.botToken;
+        tokenOrigin = origin;
+      }
+      if (channel === undefined) {
+        channel = resolution.config.alertChannel;
+        channelOrigin = origin;
+      }
+    } else {
+      const message = notSetUpMessage(label, resolution, { token: token !== undefined, channel: channel !== undefined });
       // `--json` prints one object whatever the outcome: a script reads `configured` rather than an empty stdout.
       if (options.json) writeLine(io.stdout, JSON.stringify(notConfiguredJson(message)));
       throw new CliRefusal(message);
     }
   }
   if (token === undefined || channel === undefined) throw new CliRefusal('pass --token-file (or --token) and --channel');
+  // What the form alone shows wrong is refused before any call: Slack out of reach would hide it.
+  const offline = offlineReport(token, tokenOrigin, channel, channelOrigin);
+  if (offline !== null) {
+    if (options.json) writeLine(io.stdout, JSON.stringify(checkedJson(offline)));
+    else printReport(offline, io, null);
+    throw new CliRefusal(`the Slack set-up was not checked, Slack was not called: ${options.json ? failedChecks(offline) : 'fix what is named above'}`);
+  }
   // Loaded here: the other commands need none of the Slack SDK.
   const { checkSlackSetup, createSlackWebClient } = await import('../../connectors/slack/web.js');
   const { boltLogger, silentPino } = await import('../../connectors/slack/logger.js');
@@ -127,7 +225,11 @@ export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promi
   const report = await checkSlackSetup(createSlackWebClient({ token, logger: boltLogger(silentPino) }), channel);
   if (options.json) writeLine(io.stdout, JSON.stringify(checkedJson(report)));
   else printReport(report, io, ownSettings);
-  if (!report.ok) throw new CliFailure(report.reached ? 'the Slack set-up needs fixing (see above)' : 'could not check the Slack set-up: Slack did not answer (see above)');
+  if (!report.ok) {
+    // "See above" points at the report on the terminal; with --json the report is a JSON document, and the line names the failures itself.
+    const where = options.json ? `: ${failedChecks(report)}` : ' (see above)';
+    throw new CliFailure(report.reached ? `the Slack set-up needs fixing${where}` : `could not check the Slack set-up: Slack did not answer${where}`);
+  }
 }
 
 const ACCEPTED_URL = 'the https address this server is reached at, such as https://consent.example.com or https://example.com/consentry';
@@ -176,7 +278,7 @@ export function registerSlackCommand(program: Command, io: CliIo): void {
     )
     .option('--token-file <path>', 'read the bot token to check from this file, or from stdin with - (recommended over --token)')
     .option('--token <xoxb-token>', 'the bot token to check; visible to other users in ps and kept in the shell history: prefer --token-file')
-    .option('--channel <channel-id>', 'the alert channel id to check (C… or G…)')
+    .option('--channel <channel-id>', "the alert channel's id to check (C… or G…), not its name")
     .option('--workspace <id-or-name>', 'read the settings of this workspace (default: the first one)')
     .option('--db <path>', 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)')
     .option('--json', 'print the report as JSON')

@@ -1,5 +1,5 @@
 import { existsSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEngine } from '../../src/engine.js';
 import { FakeClock } from '../../src/ports/clock.js';
@@ -48,5 +48,23 @@ describe('consentry backup', () => {
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('No database at');
     expect(existsSync(join(dir, 'new.db'))).toBe(false);
+  });
+
+  it('refuses a file in a directory that does not exist with exit code 2, naming the directory, as import --report does', async () => {
+    await createSqliteStore({ path: db }).close();
+    const target = join(dir, 'nodir', 'b.db');
+    const run = await cli(['backup', relative(process.cwd(), target), '--db', db]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(`error: Cannot write the backup ${relative(process.cwd(), target)}: the directory ${join(dir, 'nodir')} does not exist\n`);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('names the database and the backup made absolute', async () => {
+    await createSqliteStore({ path: db }).close();
+    const target = join(dir, 'b.db');
+    const run = await cli(['backup', relative(process.cwd(), target), '--db', relative(process.cwd(), db)]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout.startsWith(`Backed up ${db} to ${target} (`)).toBe(true);
   });
 });

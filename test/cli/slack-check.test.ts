@@ -111,7 +111,7 @@ describe('consentry slack check --token-file', () => {
   it('names a missing or empty file and calls nobody', async () => {
     const missing = await cli(['slack', 'check', '--token-file', path.join(dir, 'absent'), '--channel', 'C0ALERTS01']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain(`--token-file: cannot read ${path.join(dir, 'absent')} (ENOENT)`);
+    expect(missing.stderr).toBe(`error: --token-file: cannot read ${path.join(dir, 'absent')}: no such file\n`);
     const empty = path.join(dir, 'empty');
     fs.writeFileSync(empty, '\n');
     const blank = await cli(['slack', 'check', '--token-file', empty, '--channel', 'C0ALERTS01']);
@@ -186,5 +186,109 @@ describe('consentry slack check --json', () => {
     const run = await cli(['slack', 'check', '--json', '--token', 'xoxb-a', '--token-file', '-', '--channel', 'C0ALERTS01'], { stdin: 'xoxb-b' });
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
+  });
+});
+
+describe('consentry slack check names only what is missing', () => {
+  it('a channel, when a token was given', async () => {
+    for (const json of [false, true]) {
+      const run = await cli(['slack', 'check', ...(json ? ['--json'] : []), '--token', 'xoxb-given', '--db', db]);
+      expect(run.code).toBe(2);
+      const message = "Slack is not set up for the environment, so it names no alert channel to check: pass --channel with the channel's id (C… or G…)";
+      expect(run.stderr).toBe(`error: ${message}\n`);
+      if (json) expect(JSON.parse(run.stdout)).toEqual({ ok: false, configured: false, reached: false, checks: [], bot: null, message });
+    }
+    expect(tokens).toEqual([]);
+  });
+
+  it('a token, when a channel was given', async () => {
+    const run = await cli(['slack', 'check', '--json', '--channel', 'C0ALERTS01', '--db', db]);
+    expect(run.code).toBe(2);
+    const { message } = JSON.parse(run.stdout) as { message: string };
+    expect(message).toBe(
+      "Slack is not set up for the environment, so it holds no bot token to check: pass --token-file (or --token) with the app's Bot User OAuth Token (xoxb-…), shown under OAuth & Permissions in the app's settings at api.slack.com/apps",
+    );
+    expect(message).not.toContain('--channel');
+    expect(tokens).toEqual([]);
+  });
+});
+
+describe('consentry slack check refuses, before calling Slack, what the form of a value shows wrong', () => {
+  const CHANNEL_ID = "the channel's id (C… or G…), shown at the bottom of the channel's details in Slack (click its name)";
+  const BOT_TOKEN = "the app's Bot User OAuth Token (xoxb-…), shown under OAuth & Permissions in the app's settings at api.slack.com/apps";
+
+  it('a user token and a channel name, each as a FAIL line saying what to pass instead', async () => {
+    slackAnswers();
+    const run = await cli(['slack', 'check', '--token', 'xoxp-123', '--channel', 'general', '--db', db]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe(
+      `FAIL token: the token given is a user token (xoxp-…), not a bot token: pass ${BOT_TOKEN}\n` +
+        `FAIL channel: --channel "general" is a channel name, not its id: pass --channel with ${CHANNEL_ID}\n`,
+    );
+    expect(run.stderr).toBe('error: the Slack set-up was not checked, Slack was not called: fix what is named above\n');
+    expect(run.stdout + run.stderr).not.toContain('xoxp-123');
+    expect(tokens).toEqual([]);
+  });
+
+  it.each([
+    ['#general', '--channel "#general" is a channel name, not its id:'],
+    ['D0DIRECT01', '--channel "D0DIRECT01" is a direct message, not a channel: alerts go to a channel;'],
+    ['https://example.slack.com/archives/C0ALERTS01', '--channel "https://example.slack.com/archives/C0ALERTS01" is not a channel id:'],
+  ])('the channel %j, the token left unchecked', async (channel, why) => {
+    slackAnswers();
+    const run = await cli(['slack', 'check', '--token', 'xoxb-given', '--channel', channel, '--db', db]);
+    expect(run.code).toBe(2);
+    expect(run.stdout.split('\n')).toEqual([
+      'FAIL token: Not checked: Slack is not called until the channel is a channel id',
+      `FAIL channel: ${why} pass --channel with ${CHANNEL_ID}`,
+      '',
+    ]);
+    expect(tokens).toEqual([]);
+  });
+
+  it.each([
+    ['xapp-1-A0-123', 'is an app-level token (xapp-…), not a bot token'],
+    ['abc', 'is not a bot token, which starts with xoxb-'],
+    ['xoxb-12 34', 'is no bot token: after xoxb- a bot token holds only letters, digits and hyphens'],
+  ])('the token %j, without naming it', async (token, why) => {
+    slackAnswers();
+    const run = await cli(['slack', 'check', '--token', token, '--channel', 'C0ALERTS01', '--db', db]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe(`FAIL token: the token given ${why}: pass ${BOT_TOKEN}\nFAIL channel: Not checked: Slack is not called until the token is a bot token\n`);
+    expect(run.stdout).not.toContain(token);
+    expect(tokens).toEqual([]);
+  });
+
+  it('with --json, prints the report and names the failures on stderr, where nothing is above', async () => {
+    slackAnswers();
+    const run = await cli(['slack', 'check', '--json', '--token', 'xoxp-123', '--channel', '#general', '--db', db]);
+    expect(run.code).toBe(2);
+    const token = `the token given is a user token (xoxp-…), not a bot token: pass ${BOT_TOKEN}`;
+    const channel = `--channel "#general" is a channel name, not its id: pass --channel with ${CHANNEL_ID}`;
+    expect(JSON.parse(run.stdout)).toEqual({
+      ok: false,
+      configured: true,
+      reached: false,
+      checks: [
+        { name: 'token', ok: false, message: token },
+        { name: 'channel', ok: false, message: channel },
+      ],
+      bot: null,
+    });
+    expect(run.stderr).toBe(`error: the Slack set-up was not checked, Slack was not called: token: ${token}; channel: ${channel}\n`);
+    expect(tokens).toEqual([]);
+  });
+});
+
+describe('consentry slack check --json with Slack out of reach', () => {
+  it('names the failures on stderr instead of pointing above, where nothing is', async () => {
+    msw.use(http.post(`${API}/auth.test`, () => HttpResponse.error()));
+    const run = await cli(['slack', 'check', '--json', '--token', 'xoxb-offline', '--channel', 'C0ALERTS01', '--db', db]);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, configured: true, reached: false });
+    expect(run.stderr).not.toContain('see above');
+    expect(run.stderr).toMatch(
+      /^error: could not check the Slack set-up: Slack did not answer: token: Could not reach Slack: .*; channel: Not checked: the token could not be checked\n$/,
+    );
   });
 });
