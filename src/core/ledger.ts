@@ -17,8 +17,8 @@ import {
   type LegalBasis,
   type Purpose,
 } from './consent.js';
-import { ConsentryError, type FieldIssue } from './errors.js';
-import { FIELD_PARSE } from './required.js';
+import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
+import { FIELD_PARSE, shownValue } from './required.js';
 
 /** `prevHash` of the first record of every workspace chain. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -286,9 +286,27 @@ export function isBeforeEarliestOccurrence(instant: string): boolean {
   return Date.parse(instant) < EARLIEST_OCCURRENCE_MS;
 }
 
+/**
+ * The refusal of a decision time before EARLIEST_OCCURRENCE, in the house wording: the field is
+ * named once, by its path, and the value is quoted (shownValue): `"1969-12-31T23:59:59Z" is before
+ * 1970-01-01T00:00:00Z`.
+ */
+export function earliestOccurrenceMessage(occurredAt: unknown): string {
+  return `${shownValue(occurredAt)} is before ${EARLIEST_OCCURRENCE}`;
+}
+
 /** The problem with a decision time before EARLIEST_OCCURRENCE, named as `occurredAt`; undefined for a later one. */
 export function earliestOccurrenceIssue(occurredAt: string): FieldIssue | undefined {
-  return isBeforeEarliestOccurrence(occurredAt) ? { path: 'occurredAt', message: `occurredAt must not be before ${EARLIEST_OCCURRENCE}` } : undefined;
+  return isBeforeEarliestOccurrence(occurredAt) ? { path: 'occurredAt', message: earliestOccurrenceMessage(occurredAt) } : undefined;
+}
+
+/**
+ * The refusal of a decision time further ahead of the time of recording than MAX_CLOCK_SKEW_MS,
+ * saying how far ahead is taken: `"2030-01-01T00:00:00.000Z" is more than 5 minutes after the time
+ * of recording (2026-03-01T09:00:00.000Z)`.
+ */
+function aheadOfRecordingMessage(occurredAt: string, recordedAt: string): string {
+  return `${shownValue(occurredAt)} is more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes after the time of recording (${recordedAt})`;
 }
 
 export interface ChainContext {
@@ -303,11 +321,11 @@ export interface ChainContext {
 export function recordedOccurrence(decision: Pick<ValidDecision, 'occurredAt'>, recordedAt: string): string {
   const occurredAt = decision.occurredAt ?? recordedAt;
   const early = earliestOccurrenceIssue(occurredAt);
-  if (early !== undefined) throw new ConsentryError('VALIDATION_FAILED', early.message, [early]);
+  if (early !== undefined) throw new ConsentryError('VALIDATION_FAILED', describeIssues([early]), [early]);
   const aheadMs = Date.parse(occurredAt) - Date.parse(recordedAt);
   if (aheadMs > MAX_CLOCK_SKEW_MS) {
-    const message = `occurredAt ${occurredAt} is later than the time of recording ${recordedAt}`;
-    throw new ConsentryError('VALIDATION_FAILED', message, [{ path: 'occurredAt', message }]);
+    const ahead: FieldIssue = { path: 'occurredAt', message: aheadOfRecordingMessage(occurredAt, recordedAt) };
+    throw new ConsentryError('VALIDATION_FAILED', describeIssues([ahead]), [ahead]);
   }
   return aheadMs > 0 ? recordedAt : occurredAt;
 }

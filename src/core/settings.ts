@@ -9,6 +9,24 @@ export const LANGUAGES = ['en', 'es', 'fr', 'pt', 'de', 'ja'] as const;
 export const LanguageSchema = z.enum(LANGUAGES);
 export type Language = z.infer<typeof LanguageSchema>;
 
+/** The refusal of a language code outside LANGUAGES, quoting it: `"xx" is not a language: one of en, es, fr, pt, de, ja`. */
+function notLanguageMessage(code: unknown): string {
+  return `${shownValue(code)} is not a language: one of ${LANGUAGES.join(', ')}`;
+}
+
+/**
+ * Settings kept per language (`keywords`, `replies`), keyed by language code. Keyed by
+ * LanguageSchema itself, zod would take the keys from its list and refuse any other as an unknown
+ * key of the record, which a refusal words `is not a known field`. Keyed by the codes as a
+ * pattern (a template literal of the same type), each key is checked on its own, so a code that
+ * is not a language is refused at its own path (`keywords.xx`) naming the languages there are.
+ */
+function perLanguage<Value extends z.ZodType>(value: Value) {
+  return z.partialRecord(z.templateLiteral([LanguageSchema]), value, {
+    error: (issue) => (issue.code === 'invalid_key' ? notLanguageMessage(issue.input) : undefined),
+  });
+}
+
 export const WORKFLOW_TRIGGERS = ['conversation_opened', 'tag_added', 'keyword', 'manual'] as const;
 export const WorkflowTriggerSchema = z.enum(WORKFLOW_TRIGGERS);
 export type WorkflowTrigger = z.infer<typeof WorkflowTriggerSchema>;
@@ -225,9 +243,9 @@ export const WorkspaceSettingsSchema = z
     purposes: WorkspacePurposesSchema.default([]),
     triggers: z.array(TriggerBindingSchema).max(50).default([{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true }]),
     /** Keywords the workspace adds (or switches off) per language. */
-    keywords: z.partialRecord(LanguageSchema, WorkspaceKeywordsSchema).default({}),
+    keywords: perLanguage(WorkspaceKeywordsSchema).default({}),
     /** Reply texts per language; missing ones fall back to the built-in texts, then English. */
-    replies: z.partialRecord(LanguageSchema, z.partialRecord(ReplyKeySchema, ReplyTextSchema)).default({}),
+    replies: perLanguage(z.partialRecord(ReplyKeySchema, ReplyTextSchema)).default({}),
     defaultLanguage: LanguageSchema.default('en'),
     /** A custom channel's outbound webhook: replies are POSTed there through the outbox. */
     outboundWebhookUrl: WebhookTargetUrlSchema.nullable().default(null),

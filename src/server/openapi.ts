@@ -48,9 +48,64 @@ const ResponsesSchema = z.record(z.string(), z.unknown());
 /** The problem JSON Schema as the OpenAPI 3.1 document embeds it (JSON Schema 2020-12, without `$schema`). */
 const PROBLEM_JSON_SCHEMA = Object.fromEntries(Object.entries(z.toJSONSchema(ProblemSchema, { io: 'output' })).filter(([key]) => key !== '$schema'));
 const DESCRIPTION_OF_STATUS = new Map<string, string>(Object.entries(PROBLEM_DESCRIPTIONS));
+
+/** A header's JSON Schema as a response's `headers` holds it: without `$schema`, its description beside its type. */
+function headerJsonSchema(header: z.ZodType): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(z.toJSONSchema(header, { io: 'output' })).filter(([key]) => key !== '$schema'));
+}
+
+/** The headers of a response as @fastify/swagger reads them from its schema (https://github.com/fastify/fastify-swagger#route.response.headers). */
+function responseHeaders(headers: Readonly<Record<string, z.ZodType>>): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(Object.entries(headers).map(([name, header]) => [name, headerJsonSchema(header)]));
+}
+
+/** Retry-After as the server sends it: delay-seconds (RFC 9110 §10.2.3, https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3), never an HTTP date. */
+function retryAfter(when: string): Record<string, unknown> {
+  return { type: 'integer', minimum: 1, description: `Seconds to wait before sending the request again: ${when}` };
+}
+
+/** What a problem 401 answers beside it (sendProblem; RFC 6750 §3, https://www.rfc-editor.org/rfc/rfc6750#section-3). */
+const WWW_AUTHENTICATE = { 'WWW-Authenticate': { type: 'string', description: 'Bearer realm="consentry"' } };
+
+/**
+ * The Retry-After a refusal carries by its status, with a body or without one: sendProblem sets it
+ * for TOO_MANY_REQUESTS, STORE_BUSY and STORE_FULL, and the routes that answer 503 on their own
+ * behalf say in their description when they set it.
+ */
+const RETRY_AFTER_OF_STATUS = new Map<string, Record<string, Record<string, unknown>>>([
+  ['429', { 'Retry-After': retryAfter('1, as the other request of its kind takes seconds at most') }],
+  [
+    '503',
+    {
+      'Retry-After': retryAfter(
+        "1 with STORE_BUSY, 30 with STORE_FULL, and wherever this response's description names Retry-After (HUBSPOT_UNAVAILABLE from PATCH /v1/settings: the wait HubSpot asked for); " +
+          'not sent when the server cannot say when (STORE_UNAVAILABLE)',
+      ),
+    },
+  ],
+]);
+
+/**
+ * A response schema with the headers the response carries, for a route's `response`: the document
+ * declares them on the response (@fastify/swagger reads a response schema's `headers` into the
+ * OpenAPI Response Object's, https://github.com/fastify/fastify-swagger#route.response.headers),
+ * while what the route answers is validated and serialized by `schema` as before.
+ */
+export function withResponseHeaders<S extends z.ZodType>(schema: S, headers: Readonly<Record<string, z.ZodType>>): S {
+  return schema.meta({ headers: responseHeaders(headers) });
+}
+
 const DescribedSchema = z.object({ description: z.string() });
+const HeadersSchema = z.object({ headers: ResponsesSchema });
+
+/** The headers a response schema declares itself (withResponseHeaders). */
+function declaredHeaders(declared: unknown): Record<string, unknown> {
+  const own = HeadersSchema.safeParse(declared);
+  return own.success ? own.data.headers : {};
+}
+
 /** A response declared `z.null()`: answered without a body, so it is described without content. */
-const NoBodySchema = z.object({ type: z.literal('null') });
+const NoBodySchema = z.looseObject({ type: z.literal('null') });
 
 /**
  * A problem response. A route whose problem means something of its own there (a signature refused,
@@ -59,18 +114,26 @@ const NoBodySchema = z.object({ type: z.literal('null') });
 function problemResponse(status: string, declared: unknown): Record<string, unknown> {
   const own = DescribedSchema.safeParse(declared);
   const description = own.success && own.data.description !== PROBLEM_JSON_SCHEMA['description'] ? own.data.description : undefined;
+  const headers = { ...(status === '401' ? WWW_AUTHENTICATE : {}), ...RETRY_AFTER_OF_STATUS.get(status), ...declaredHeaders(declared) };
   return {
     description: description ?? DESCRIPTION_OF_STATUS.get(status) ?? 'A problem (RFC 9457)',
-    ...(status === '401' ? { headers: { 'WWW-Authenticate': { type: 'string', description: 'Bearer realm="consentry"' } } } : {}),
+    ...(Object.keys(headers).length > 0 ? { headers } : {}),
     content: { [PROBLEM_CONTENT_TYPE]: { schema: PROBLEM_JSON_SCHEMA } },
   };
 }
 
+/** A refusal declared `z.null()` (answered without a body), with the Retry-After of its status unless it declares its own. */
+function noBodyResponse(status: string, declared: Record<string, unknown>): Record<string, unknown> {
+  const headers = RETRY_AFTER_OF_STATUS.get(status);
+  return headers === undefined ? declared : { ...declared, headers: { ...headers, ...declaredHeaders(declared) } };
+}
+
 /**
  * `jsonSchemaTransform` of fastify-type-provider-zod, then every problem response declared with
- * its meaning and the RFC 9457 media type (`application/problem+json`, not the route's JSON), and
- * the problems every /v1 route shares added where the route does not list them itself. An error
- * status declared `z.null()` is answered without a body and stays so.
+ * its meaning, the RFC 9457 media type (`application/problem+json`, not the route's JSON) and the
+ * headers it carries (WWW-Authenticate, Retry-After), and the problems every /v1 route shares
+ * added where the route does not list them itself. An error status declared `z.null()` is
+ * answered without a body and stays so, with the Retry-After of a 429 or 503.
  */
 export const openApiTransform: SwaggerTransform = (input) => {
   const transformed = jsonSchemaTransform(input);
@@ -81,8 +144,9 @@ export const openApiTransform: SwaggerTransform = (input) => {
   const methods = Array.isArray(input.route.method) ? input.route.method : [input.route.method];
   const shared = sharedProblemStatuses(input.url, methods, { ...input.schema }).map(String);
   for (const status of new Set([...Object.keys(responses), ...shared])) {
-    if (Number(status) < 400 || NoBodySchema.safeParse(responses[status]).success) continue;
-    responses[status] = problemResponse(status, responses[status]);
+    if (Number(status) < 400) continue;
+    const noBody = NoBodySchema.safeParse(responses[status]);
+    responses[status] = noBody.success ? noBodyResponse(status, noBody.data) : problemResponse(status, responses[status]);
   }
   return { ...transformed, schema: { ...schema, response: responses } };
 };

@@ -4,7 +4,7 @@ import type { ConsentRecord, ConsentState, ConsentStatus } from '../core/consent
 import { ActorSchema, ChannelSchema, ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema } from '../core/consent.js';
 import { canonicalContactId, type Contact } from '../core/contact.js';
 import { isPublicEventType, PUBLIC_EVENT_TYPES } from '../core/events.js';
-import { EARLIEST_OCCURRENCE, governingDecision, isBeforeEarliestOccurrence, type ConsentStates } from '../core/ledger.js';
+import { earliestOccurrenceMessage, EARLIEST_OCCURRENCE, governingDecision, isBeforeEarliestOccurrence, type ConsentStates } from '../core/ledger.js';
 import { ZonedDateTimeSchema } from '../core/time.js';
 import type { StoredEvent } from '../ports/store.js';
 import { publicEventVariants } from './event-docs.js';
@@ -221,10 +221,9 @@ export const DECISION_TIME_DESCRIPTION =
   'A time up to 5 minutes ahead of the server clock is recorded as the time of recording; a later one is refused (422). Omitted: the time of recording.';
 
 /** When a decision was made, as a request gives it (`occurredAt`); one before the ledger's earliest is named at the edge with the other bad fields. */
-export const DecisionTimeSchema = ZonedDateTimeSchema.refine(
-  (occurredAt) => !isBeforeEarliestOccurrence(occurredAt),
-  `occurredAt must not be before ${EARLIEST_OCCURRENCE}`,
-).describe(DECISION_TIME_DESCRIPTION);
+export const DecisionTimeSchema = ZonedDateTimeSchema.refine((occurredAt) => !isBeforeEarliestOccurrence(occurredAt), {
+  error: (issue) => earliestOccurrenceMessage(issue.input),
+}).describe(DECISION_TIME_DESCRIPTION);
 
 /**
  * A query parameter read as a string. A parameter given more than once (`?limit=1&limit=2`)
@@ -241,13 +240,27 @@ export function queryChoice<Values extends z.core.util.EnumLike>(choices: z.ZodE
   return z.enum(choices.enum, { error: (issue) => (Array.isArray(issue.input) ? 'give it once' : undefined) });
 }
 
-/** A page size from the query string (`?limit=20`). */
+/** A page size as the query string carries it: decimal digits, no sign, point or exponent. */
+const PAGE_SIZE_DIGITS = /^\d{1,6}$/;
+
+/**
+ * A page size from the query string (`?limit=20`), refused as queryParameter refuses a parameter
+ * given more than once. Its digits are read (preprocessed) into the number it is checked as, and
+ * zod describes a preprocessed value by the schema it is read into, so /openapi.json gives what a
+ * client sends, an integer with its bounds (OpenAPI 3.1, Parameter Object: the `schema` of a query
+ * parameter is that of its value, https://spec.openapis.org/oas/v3.1.0#parameter-object), not the
+ * text it is parsed from. The default is what a request without `limit` is read as (a prefault,
+ * which zod documents as the value's `default`; a `.default()` of a transformed value it leaves out).
+ */
 export function limitQuery(max: number, fallback: number) {
-  return queryParameter()
-    .regex(/^\d{1,6}$/, `must be an integer between 1 and ${max}`)
-    .transform(Number)
-    .pipe(z.number().int().min(1, `must be an integer between 1 and ${max}`).max(max, `must be an integer between 1 and ${max}`))
-    .default(fallback);
+  const outside = `must be an integer between 1 and ${max}`;
+  const readDigits = (sent: unknown): unknown => (typeof sent === 'string' && PAGE_SIZE_DIGITS.test(sent) ? Number(sent) : sent);
+  const pageSize = z
+    .number({ error: (issue) => (Array.isArray(issue.input) ? 'give it once' : outside) })
+    .int(outside)
+    .min(1, outside)
+    .max(max, outside);
+  return z.preprocess(readDigits, pageSize).prefault(fallback).describe(`Page size, 1 to ${max}, default ${fallback}`);
 }
 
 /** A route that declares no query parameters takes none, and a POST, PUT or PATCH that declares no body takes at most `{}`. */

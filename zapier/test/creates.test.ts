@@ -206,13 +206,13 @@ describe('record_consent for a contact it would create: what the server would re
   });
 
   it('refuses a decision time before 1970 before creating the contact, naming an unknown purpose with it as the server does', async () => {
-    const early = 'occurredAt must not be before 1970-01-01T00:00:00Z';
+    const early = '"1969-12-31T23:59:59Z" is before 1970-01-01T00:00:00Z';
     newContactServer([{ path: 'occurredAt', message: early }]);
     const alone = errorDetails(await rejection(run(perform, { inputData: { ...optOut, occurredAt: '1969-12-31T23:59:59Z' } })));
-    expect(alone).toEqual({ name: 'AppError', message: early, code: 'VALIDATION_FAILED', status: 422 });
+    expect(alone).toEqual({ name: 'AppError', message: `occurredAt: ${early}`, code: 'VALIDATION_FAILED', status: 422 });
     expect(trail()).toEqual(['GET /v1/contacts']);
     const both = errorDetails(await rejection(run(perform, { inputData: { ...optOut, purpose: 'newsletter', occurredAt: '1969-12-31T23:59:59Z' } })));
-    expect(both.message).toBe(`${early}; purpose: ${unknownPurpose}`);
+    expect(both.message).toBe(`occurredAt: ${early}; purpose: ${unknownPurpose}`);
     expect(trail()).not.toContain('POST /v1/contacts');
   });
 
@@ -225,10 +225,10 @@ describe('record_consent for a contact it would create: what the server would re
     });
 
     it('is refused before creating the contact when it is more than the server’s five minutes ahead, and a minute more', async () => {
-      const ahead = 'occurredAt 2026-03-01T10:07:00.000Z is later than the time of recording 2026-03-01T10:00:00.000Z';
+      const ahead = '"2026-03-01T10:07:00.000Z" is more than 5 minutes after the time of recording (2026-03-01T10:00:00.000Z)';
       newContactServer([{ path: 'occurredAt', message: ahead }]);
       const details = errorDetails(await rejection(run(perform, { inputData: { ...optOut, occurredAt: '2026-03-01T11:07:00+01:00' } })));
-      expect(details).toEqual({ name: 'AppError', message: ahead, code: 'VALIDATION_FAILED', status: 422 });
+      expect(details).toEqual({ name: 'AppError', message: `occurredAt: ${ahead}`, code: 'VALIDATION_FAILED', status: 422 });
       expect(trail()).toEqual(['GET /v1/contacts']);
     });
 

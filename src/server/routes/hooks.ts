@@ -5,7 +5,7 @@ import { ulidGenerator } from '../../ports/ids.js';
 import { createHookRegistry, DEFAULT_MAX_HOOKS_PER_WORKSPACE, DeliveryStatusSchema, HookInputSchema, MAX_RETRIED_PER_REQUEST } from '../../worker/hooks.js';
 import { SecretRotationInputSchema } from '../../worker/signing-secrets.js';
 import { authOf } from '../auth.js';
-import { problemResponses } from '../openapi.js';
+import { problemResponses, withResponseHeaders } from '../openapi.js';
 import { ProblemSchema, refuseNamingEveryField } from '../problem.js';
 import { limitQuery, queryChoice, queryParameter } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
@@ -217,7 +217,11 @@ export const hookRoutes: ApiRoutes = (v1, context) => {
         security: API_KEY_SECURITY,
         params: UnsubscribeParamsSchema,
         querystring: UnsubscribeQuerySchema,
-        response: { 204: z.null().describe(`Unsubscribed, or nothing to do; ${HOOK_KEPT_HEADER}: replaced when the subscription named was replaced and the hook kept`) },
+        response: {
+          204: withResponseHeaders(z.null().describe(`Unsubscribed, or nothing to do; ${HOOK_KEPT_HEADER}: replaced when the subscription named was replaced and the hook kept`), {
+            [HOOK_KEPT_HEADER]: z.literal('replaced').describe('Sent only when ?subscription= named a subscription a later POST replaced: nothing was deleted and the hook is kept'),
+          }),
+        },
       },
     },
     async (request, reply) => {

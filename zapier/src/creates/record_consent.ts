@@ -78,13 +78,13 @@ async function refuseBeforeCreate(z: ZObject, bundle: Bundle, input: Input): Pro
   const issues: FieldIssue[] = [];
   const decidedAt = input.occurredAt === undefined ? undefined : Date.parse(input.occurredAt);
   if (decidedAt !== undefined && decidedAt < Date.parse(EARLIEST_OCCURRENCE)) {
-    issues.push({ path: 'occurredAt', message: `occurredAt must not be before ${EARLIEST_OCCURRENCE}` });
+    issues.push({ path: 'occurredAt', message: `${JSON.stringify(input.occurredAt)} is before ${EARLIEST_OCCURRENCE}` });
   }
   const purpose = await unknownPurposeIssue(z, bundle, input.purpose);
   if (purpose !== null) issues.push(purpose);
   const now = Date.now();
   if (decidedAt !== undefined && decidedAt - now > MAX_CLOCK_SKEW_MS + CLOCK_MARGIN_MS) {
-    const message = `occurredAt ${new Date(decidedAt).toISOString()} is later than the time of recording ${new Date(now).toISOString()}`;
+    const message = `"${new Date(decidedAt).toISOString()}" is more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes after the time of recording (${new Date(now).toISOString()})`;
     issues.push({ path: 'occurredAt', message });
   }
   if (issues.length > 0) throw refusedAsServerWould(z, issues);
