@@ -1,17 +1,13 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { refusedWith, testApp, type Tenant, type TestApp } from './helpers.js';
+import { refusedWith, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
 let acme: Tenant;
 
-beforeEach(async () => {
-  t = await testApp();
-  acme = await t.tenant('Acme');
-});
-
-afterEach(async () => {
-  await t.close();
+useTestApp((app, first) => {
+  t = app;
+  acme = first;
 });
 
 const patch = (payload: Record<string, unknown>) => t.as(acme, { method: 'PATCH', url: '/v1/settings', payload });
