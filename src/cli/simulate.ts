@@ -424,6 +424,22 @@ async function inFile<T>(file: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * What JSON.parse found wrong, in one line, at a line and column of the file rather than V8's
+ * character offset (`in JSON at position 149`), which an editor does not show. V8 quotes a text it
+ * could not start reading, line breaks included: they are written as `\n`.
+ */
+export function jsonSyntaxError(text: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const at = /\s*in JSON at position (\d+)(?:\s*\(line \d+ column \d+\))?$/.exec(message);
+  const oneLine = (words: string) => words.replace(/\r?\n/g, '\\n');
+  if (at === null) return oneLine(message);
+  const before = text.slice(0, Number(at[1]));
+  const line = before.split('\n').length;
+  const column = before.length - before.lastIndexOf('\n');
+  return `line ${line}, column ${column}: ${oneLine(message.slice(0, at.index))}`;
+}
+
 async function replayFile(file: string, given: { template: string | undefined; channel: InboundChannel | undefined }, io: CliIo): Promise<void> {
   const read = await readFile(file, 'utf8').catch((error: unknown) => {
     throw cannotRead(file, error);
@@ -433,7 +449,7 @@ async function replayFile(file: string, given: { template: string | undefined; c
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new CliRefusal(`${file} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CliRefusal(`${file} is not JSON: ${jsonSyntaxError(text, error)}`);
   }
   const script = await inFile(file, async () => parseInput(TranscriptFileSchema, json, 'transcript'));
   // Running something other than what was asked for would make the output look like the wrong workflow's.

@@ -34,6 +34,22 @@ describe('simulate --script: the file', () => {
     expect(lines[0]?.startsWith(`error [VALIDATION_FAILED]: ${file}: Invalid transcript: steps.0.after: `), lines[0]).toBe(true);
   });
 
+  it('names the line and column where a file stops being JSON, in one line', async () => {
+    const file = join(dir, 'broken.json');
+    writeFileSync(file, '{\n  "template": "request-consent-privacy",\n  "steps": [\n    { "text": "hola" }\n    { "after": "6m" }\n  ]\n}\n');
+    const run = await cli(['simulate', '--script', file]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(stderrLines(run)).toEqual([`error: ${file} is not JSON: line 5, column 5: Expected ',' or ']' after array element`]);
+
+    const prose = join(dir, 'prose.json');
+    writeFileSync(prose, 'not json\nat all\n');
+    const refused = stderrLines(await cli(['simulate', '--script', prose]));
+    expect(refused).toHaveLength(1);
+    // V8 quotes the text it could not start reading; its line break is written as \n.
+    expect(refused[0]?.startsWith(`error: ${prose} is not JSON: Unexpected token 'o', "not json\\nat all`), refused[0]).toBe(true);
+  });
+
   it('says in plain words that the file is missing, as import does', async () => {
     const missing = join(dir, 'missing.json');
     const run = await cli(['simulate', '--script', missing]);
