@@ -37,8 +37,8 @@ export async function knownPurposes(z: ZObject, bundle: Bundle, neverReplayed = 
  * would send them, though the server takes the request. Said before the step sends anything (or
  * creates a contact); a server whose settings do not say (no `outboundWebhookUrl` at all) is left be.
  */
-export async function assertOutboundWebhookSet(z: ZObject, bundle: Bundle): Promise<void> {
-  const { outboundWebhookUrl } = await workspaceSettings(z, bundle);
+export async function assertOutboundWebhookSet(z: ZObject, bundle: Bundle, read?: WorkspaceSettings): Promise<void> {
+  const { outboundWebhookUrl } = read ?? (await workspaceSettings(z, bundle));
   if (outboundWebhookUrl !== null) return;
   const message =
     'is outbound_webhook, but the workspace has no outbound webhook (settings.outboundWebhookUrl), so nobody would send the messages: ' +

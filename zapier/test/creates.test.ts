@@ -553,6 +553,18 @@ describe('request_consent', () => {
     expect(starts()[1]).toEqual({ contactId: CONTACT_ID, channel: 'whatsapp' });
   });
 
+  it('reads the settings once for a new lead whose messages the outbound webhook sends', async () => {
+    route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
+    route('get', '/v1/settings', { body: { privacyPolicyUrl: 'https://example.com/privacy', purposes: [], outboundWebhookUrl: 'https://example.com/outbound' } });
+    route('post', '/v1/contacts', { status: 201, body: contact() });
+    route('post', '/v1/workflows/request-consent-privacy/runs', {
+      status: 201,
+      body: { runId: '01JQ86M2NCPDQERSFTGVHWJXKY', conversationId: '01JQ86M2NCPDQERSFTGVHWJXKZ', outcome: null, replies: [{ text: 'Do you agree?' }], events: [] },
+    });
+    await run(requestConsent.operation.perform, { inputData: { email: 'ana.test@example.com', channel: 'email', repliesSentBy: 'outbound_webhook' } });
+    expect(trail()).toEqual(['GET /v1/settings', 'GET /v1/contacts', 'POST /v1/contacts', 'POST /v1/workflows/request-consent-privacy/runs']);
+  });
+
   it('refuses to leave the messages to the outbound webhook of a workspace that has none, before it finds or makes the contact', async () => {
     route('get', '/v1/settings', { body: { privacyPolicyUrl: 'https://example.com/privacy', purposes: [], outboundWebhookUrl: null } });
     const refused = errorDetails(

@@ -19,7 +19,7 @@ import {
 } from '../inputs.js';
 import { unclearAttempt } from '../unclear-attempts.js';
 import { timedStep } from '../step-deadline.js';
-import { assertOutboundWebhookSet, refusedAsServerWould, workspaceSettings } from '../workspace-settings.js';
+import { assertOutboundWebhookSet, refusedAsServerWould, workspaceSettings, type WorkspaceSettings } from '../workspace-settings.js';
 
 /** The built-in "Request Consent: Privacy" workflow template (DESIGN §4). */
 const TEMPLATE = 'request-consent-privacy';
@@ -47,8 +47,8 @@ function unclearStart(z: ZObject, contactId: string, channel: string) {
  * step fails with when the server refuses it, so that a refused step leaves no new contact behind.
  * A server whose settings do not say (no `privacyPolicyUrl` at all) is left to judge.
  */
-async function refuseWithoutPolicyLink(z: ZObject, bundle: Bundle): Promise<void> {
-  const { privacyPolicyUrl } = await workspaceSettings(z, bundle);
+async function refuseWithoutPolicyLink(z: ZObject, bundle: Bundle, read?: WorkspaceSettings): Promise<void> {
+  const { privacyPolicyUrl } = read ?? (await workspaceSettings(z, bundle));
   if (privacyPolicyUrl === null) throw refusedAsServerWould(z, [{ path: 'settings.privacyPolicyUrl', message: 'required by this workflow' }]);
 }
 
@@ -144,14 +144,16 @@ function outcomeText(alreadyAgreed: boolean, channel: string, sender: ReplySende
 
 const perform = async (z: ZObject, bundle: Bundle) => {
   const input = parseInputData(z, InputSchema, bundle.inputData);
-  if (input.repliesSentBy === 'outbound_webhook') await assertOutboundWebhookSet(z, bundle);
+  // Read once when the choice needs them, and used again for the check before a contact is created.
+  const settings = input.repliesSentBy === 'outbound_webhook' ? await workspaceSettings(z, bundle) : undefined;
+  if (settings !== undefined) await assertOutboundWebhookSet(z, bundle, settings);
   // The contact is created only once it is known to be reachable on the channel and the workspace
   // can start the workflow: a lead the step cannot ask must not be left behind as a new contact.
   const { contact, warnings } = await resolveContact(z, bundle, input, {
     createIfMissing: true,
     channel: input.channel,
     requireReachable: true,
-    beforeCreate: () => refuseWithoutPolicyLink(z, bundle),
+    beforeCreate: () => refuseWithoutPolicyLink(z, bundle, settings),
   });
   const run = await startRun(z, bundle, contact.id, input.channel, input.repliesSentBy);
   // The run ends without a word for a contact who already agreed (DESIGN §4: never ask again), with
