@@ -1,6 +1,6 @@
 import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
-import { BUILT_IN_PURPOSES, PurposeSchema, type Purpose } from './consent.js';
+import { BUILT_IN_PURPOSES, misspeltPurposeMessage, purposeInOtherCase, PurposeSchema, type Purpose } from './consent.js';
 import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
 import { requiredOr, shownValue } from './required.js';
 
@@ -350,6 +350,17 @@ export interface Workspace {
 /** The purposes consent can be recorded and asked about for in a workspace: the built-in ones, then its own. */
 function knownPurposes(settings: Pick<WorkspaceSettings, 'purposes'>): Purpose[] {
   return [...BUILT_IN_PURPOSES, ...settings.purposes];
+}
+
+/**
+ * The refusal of a purpose not spelled as one could be, naming the purpose of the workspace it
+ * spells in other letter case, its own ones included (`"Surveys" is not a purpose: ... (did you
+ * mean "surveys"?)`); undefined when it spells none. PurposeSchema, which has no workspace at hand,
+ * names only a built-in one.
+ */
+export function misspeltWorkspacePurposeMessage(purpose: string, settings: Pick<WorkspaceSettings, 'purposes'>): string | undefined {
+  const known = knownPurposes(settings);
+  return purposeInOtherCase(purpose, known) === undefined ? undefined : misspeltPurposeMessage(purpose, known);
 }
 
 /** Refuses a purpose the workspace does not know, naming the ones it does. */

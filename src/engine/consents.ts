@@ -6,8 +6,8 @@ import { ConsentryError, describeIssues, isConsentryError, issuesOfRefusal, refu
 import { inPathOrder } from '../core/field-order.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, ConsentStates, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
-import { BUILT_IN_PURPOSES, CallerEvidenceSchema, misspeltPurposeMessage, purposeInOtherCase, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
-import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
+import { CallerEvidenceSchema, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
+import { assertKnownPurpose, misspeltWorkspacePurposeMessage, type WorkspaceSettings } from '../core/settings.js';
 import { applyRowToContact, contactValueIssues, liftErasedAddressGuard } from './contacts.js';
 import { followPrivacyDecision } from './runs.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
@@ -201,8 +201,8 @@ export function bulkRowIssues(
 function withWorkspacePurposeMeant(issue: FieldIssue, raw: unknown, settings: Pick<WorkspaceSettings, 'purposes'>): FieldIssue {
   const purpose: unknown = typeof raw === 'object' && raw !== null ? Reflect.get(raw, 'purpose') : undefined;
   if (issue.path !== 'purpose' || typeof purpose !== 'string') return issue;
-  const known = [...BUILT_IN_PURPOSES, ...settings.purposes];
-  return purposeInOtherCase(purpose, known) === undefined ? issue : { ...issue, message: misspeltPurposeMessage(purpose, known) };
+  const message = misspeltWorkspacePurposeMessage(purpose, settings);
+  return message === undefined ? issue : { ...issue, message };
 }
 
 function issuesOf(check: () => unknown): FieldIssue[] {

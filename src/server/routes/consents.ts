@@ -9,14 +9,13 @@ import {
   CONSENT_STATUSES,
   ConsentStatusSchema,
   LEGAL_BASES,
-  misspeltPurposeMessage,
   purposeInOtherCase,
   PurposeSchema,
 } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
 import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
 import { ConsentStates, recordedOccurrence } from '../../core/ledger.js';
-import { assertKnownPurpose } from '../../core/settings.js';
+import { assertKnownPurpose, misspeltWorkspacePurposeMessage } from '../../core/settings.js';
 import { isoInstant } from '../../core/time.js';
 import { BulkRowSchema, ConsentChangeSchema } from '../../engine/inputs.js';
 import { HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX } from '../../engine.js';
@@ -239,9 +238,9 @@ async function withOtherDecisionIssues(request: FastifyRequest, purpose: string,
  */
 async function withWorkspacePurposeMeant(request: FastifyRequest, purpose: string, refused: ConsentryError): Promise<ConsentryError> {
   const { settings } = await authOf(request).workspace.get();
-  const known = [...BUILT_IN_PURPOSES, ...settings.purposes];
-  if (purposeInOtherCase(purpose, known) === undefined) return refused;
-  const issues = refused.issues.map((issue) => (issue.path === 'purpose' ? { ...issue, message: misspeltPurposeMessage(purpose, known) } : issue));
+  const message = misspeltWorkspacePurposeMessage(purpose, settings);
+  if (message === undefined) return refused;
+  const issues = refused.issues.map((issue) => (issue.path === 'purpose' ? { ...issue, message } : issue));
   return new ConsentryError(refused.code, describeIssues(issues), issues);
 }
 
