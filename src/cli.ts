@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { isConsentryError } from './core/errors.js';
 import { backupCommand } from './cli/backup.js';
 import { classifyCommand } from './cli/classify.js';
-import { databasePath, withWorkspaces, type DatabaseOptions } from './cli/database.js';
+import { databasePath, DB_HELP, DB_OPTION, withWorkspaces, type DatabaseOptions } from './cli/database.js';
 import { exportCommand, parseExportFormat, type ExportFormat } from './cli/export.js';
 import { historyCommand } from './cli/history.js';
 import { countryOptionHelp, parseCountryOption } from './cli/country-option.js';
@@ -20,15 +20,14 @@ import { EXPECT_HEAD_HELP, parseExpectHead, verifyCommand, type ExpectedHead } f
 import { registerWorkspacesCommand } from './cli/workspaces.js';
 import { packageVersion } from './worker/version.js';
 
-const DB_HELP = 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)';
 
 function databaseOptions(command: Command): Command {
-  return command.option('--db <path>', DB_HELP).option('--workspace <id-or-name>', 'workspace to use (default: the first one)');
+  return command.option(DB_OPTION, DB_HELP).option('--workspace <id-or-name>', 'workspace to use (default: the first one)');
 }
 
 /** For the commands that read every workspace unless told otherwise. */
 function readOptions(command: Command): Command {
-  return command.option('--db <path>', DB_HELP).option('--workspace <id-or-name>', 'only this workspace (id, or name in any letter case)');
+  return command.option(DB_OPTION, DB_HELP).option('--workspace <id-or-name>', 'only this workspace (id, or name in any letter case)');
 }
 
 export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCode: 0 }): Command {
@@ -45,7 +44,7 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
     .command('classify')
     .description("Recognise an opt-in / opt-out / help keyword; without TEXT, classify each line of stdin; with --workspace, with that workspace's own keywords")
     .argument('[text]', 'the message text')
-    .option('--db <path>', DB_HELP)
+    .option(DB_OPTION, DB_HELP)
     .option('--workspace <id-or-name>', "read with this workspace's keywords (added and switched-off words); default: the built-in table, no database")
     .action((text: string | undefined, options: DatabaseOptions) => classifyCommand(text, options, io));
 
@@ -105,7 +104,7 @@ export function buildProgram(io: CliIo, outcome: { exitCode: number } = { exitCo
     .command('backup')
     .description("Copy the database, while a server may be writing to it, into FILE (a new file), with SQLite's online backup; the copy is integrity-checked")
     .argument('<file>', 'the backup file to write; must not exist yet')
-    .option('--db <path>', DB_HELP)
+    .option(DB_OPTION, DB_HELP)
     .action(async (file: string, options: DatabaseOptions) => {
       await backupCommand(options, file, io);
     });

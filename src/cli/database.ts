@@ -11,6 +11,10 @@ import { CliFailure, CliRefusal, exitCodeOf } from './io.js';
 
 export const DEFAULT_DATABASE_PATH = './data/consentry.db';
 
+/** The `--db` option every command that opens the database takes, and its help. */
+export const DB_OPTION = '--db <path>';
+export const DB_HELP = `SQLite database file (default: $DATABASE_PATH or ${DEFAULT_DATABASE_PATH})`;
+
 export interface DatabaseOptions {
   db?: string;
   workspace?: string;

@@ -6,7 +6,7 @@ import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { ApiKeyRow, Store } from '../ports/store.js';
 import { createApiKey, revokeApiKey } from '../server/api-keys.js';
-import { databasePath, findWorkspace, isNewDatabase, openStore, resolvedDatabasePath, type OpenOptions } from './database.js';
+import { databasePath, DB_HELP, DB_OPTION, findWorkspace, isNewDatabase, openStore, resolvedDatabasePath, type OpenOptions } from './database.js';
 import type { CliIo } from './io.js';
 import { CliRefusal, nonBlankOption, writeLine } from './io.js';
 
@@ -109,8 +109,6 @@ function noLiveKeyWarning(workspace: Workspace | undefined, workspaceId: string,
   );
 }
 
-const dbOption = '--db <path>';
-const dbHelp = 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)';
 
 export function registerKeysCommand(program: Command, io: CliIo): void {
   const keys = program.command('keys').description('API keys: create (shown once), list, revoke');
@@ -128,7 +126,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
       '--json',
       'print {"workspaceId", "workspace", "created", "database", "createdDatabase", "key"}: "workspace" is its name, "created" whether this command made it, "database" the file the key opens, "createdDatabase" whether this command made that file',
     )
-    .option(dbOption, dbHelp)
+    .option(DB_OPTION, DB_HELP)
     .action((options: DbOption & { workspace?: string; name?: string; json?: boolean }) => {
       // A key is only good on the database the server serves: the file is named, and one this
       // command made is said on stderr, as import says it (a shell without the server's
@@ -157,7 +155,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
     .description('List API keys (id, workspace, name, prefix, created, last used, revoked); never the keys themselves')
     .option('--workspace <name-or-id>', "only this workspace's keys, the workspace named as keys create names it (by id or name in any letter case)", workspaceArgumentOption)
     .option('--json', 'print one JSON array, an object per key')
-    .option(dbOption, dbHelp)
+    .option(DB_OPTION, DB_HELP)
     .action((options: DbOption & { workspace?: string; json?: boolean }) =>
       // Only reads, so it opens the database read-only, as verify and export do.
       withStore(options, io, { mustExist: true, readOnly: true }, async (store) => {
@@ -197,7 +195,7 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
     .description('Revoke an API key: requests with it are refused (401) from now on, and the webhook subscriptions (hooks) it created are deleted')
     .argument('<id>', 'the key id (from `keys list`)')
     .option('--json', 'print {"id", "workspaceId", "workspace", "prefix", "revokedAt", "alreadyRevoked", "hooksRemoved", "liveKeysLeft"}')
-    .option(dbOption, dbHelp)
+    .option(DB_OPTION, DB_HELP)
     .action((id: string, options: DbOption & { json?: boolean }) =>
       withStore(options, io, { mustExist: true }, async (store) => {
         // One instant for the command: a key revoked at any other time was revoked before it ran.

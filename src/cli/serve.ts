@@ -8,7 +8,7 @@ import { createEngine } from '../engine.js';
 import { systemClock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
 import { newApiKey } from '../server/api-keys.js';
-import { openStoreAt, resolvedDatabasePath } from './database.js';
+import { DB_HELP, DB_OPTION, openStoreAt, resolvedDatabasePath } from './database.js';
 import type { CliIo } from './io.js';
 import { CliFailure, CliRefusal, writeLine } from './io.js';
 
@@ -363,7 +363,7 @@ export function registerServeCommand(program: Command, io: CliIo): void {
     .description(
       'Run the HTTP API, configured from the environment (variables below); on first start, prints the first API key, or writes it to INITIAL_API_KEY_FILE',
     )
-    .option('--db <path>', 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)')
+    .option(DB_OPTION, DB_HELP)
     .addHelpText('after', ENVIRONMENT_HELP)
     .action((options: { db?: string }) => serveCommand(options, io));
 }

@@ -6,6 +6,7 @@ import type { SlackSetupCheck, SlackSetupReport } from '../../connectors/slack/w
 import { baseUrlProblem, type Config } from '../config.js';
 import { defaultSettings, SlackSettingsSchema, type Workspace } from '../core/settings.js';
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
+import { DB_HELP, DB_OPTION } from './database.js';
 import type { CliIo } from './io.js';
 import { CliFailure, CliRefusal, unreadableReason, writeLine } from './io.js';
 
@@ -280,7 +281,7 @@ export function registerSlackCommand(program: Command, io: CliIo): void {
     .option('--token <xoxb-token>', 'the bot token to check; visible to other users in ps and kept in the shell history: prefer --token-file')
     .option('--channel <channel-id>', "the alert channel's id to check (C… or G…), not its name")
     .option('--workspace <id-or-name>', 'read the settings of this workspace (default: the first one)')
-    .option('--db <path>', 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)')
+    .option(DB_OPTION, DB_HELP)
     .option('--json', 'print the report as JSON')
     .action((options: CheckOptions) => slackCheckCommand(options, io));
 

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UnreadableRowError } from '../core/errors.js';
 import type { Workspace } from '../core/settings.js';
 import type { Store, StoreTx } from '../ports/store.js';
-import { databasePath, resolvedDatabasePath, withWorkspaces, type DatabaseOptions } from './database.js';
+import { databasePath, DB_HELP, DB_OPTION, resolvedDatabasePath, withWorkspaces, type DatabaseOptions } from './database.js';
 import type { CliIo } from './io.js';
 import { EXIT_CODES, writeLine } from './io.js';
 import { cell } from './keys.js';
@@ -80,7 +80,7 @@ export function registerWorkspacesCommand(program: Command, io: CliIo, outcome: 
     .command('list')
     .description('List the workspaces (id, name, created, live keys, records): live keys counts the API keys not revoked, records the consent records of its ledger')
     .option('--json', 'print one JSON array, an object per workspace: {"id", "name", "createdAt", "liveKeys", "records"}')
-    .option('--db <path>', 'SQLite database file (default: $DATABASE_PATH or ./data/consentry.db)')
+    .option(DB_OPTION, DB_HELP)
     .action(async (options: { db?: string; json?: boolean }) => {
       outcome.exitCode = await workspacesListCommand(options.db === undefined ? {} : { db: options.db }, options.json === true, io);
     });
