@@ -232,12 +232,17 @@ export const DecisionTimeSchema = ZonedDateTimeSchema.refine((occurredAt) => !is
  * to do (`give it once`, or `onRepeat`), not as a value of the wrong type.
  */
 export function queryParameter(onRepeat = 'give it once') {
-  return z.string({ error: (issue) => (Array.isArray(issue.input) ? onRepeat : undefined) });
+  return z.string({ error: givenMoreThanOnce(onRepeat) });
+}
+
+/** The error a query parameter's type check words a repeated one with; any other failure keeps its own. */
+function givenMoreThanOnce(onRepeat: string) {
+  return (issue: { input: unknown }): string | undefined => (Array.isArray(issue.input) ? onRepeat : undefined);
 }
 
 /** A query parameter that takes one of the values of `choices`, refused as queryParameter refuses one given more than once. */
 export function queryChoice<Values extends z.core.util.EnumLike>(choices: z.ZodEnum<Values>) {
-  return z.enum(choices.enum, { error: (issue) => (Array.isArray(issue.input) ? 'give it once' : undefined) });
+  return z.enum(choices.enum, { error: givenMoreThanOnce('give it once') });
 }
 
 /** A page size as the query string carries it: decimal digits, no sign, point or exponent. */
