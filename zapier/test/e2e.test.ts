@@ -148,6 +148,9 @@ beforeAll(async () => {
     allowPrivateTargets: true,
     // Hook delivery and workflow timers run beside the routes, as in production.
     workers: (deps) => defaultWorkers(deps),
+    // Each inbound message moves the fake clock a minute on; a lease lasting a day stays in force
+    // between renewals, so the dispatcher delivers at once instead of at the next renewal.
+    workerLease: { ttlMs: 24 * 60 * 60 * 1000 },
   });
   await target.start();
 });
