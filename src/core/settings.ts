@@ -54,15 +54,17 @@ export type TriggerBinding = z.infer<typeof TriggerBindingSchema>;
  * stored before they were refused stays, inert as it always was, and must not block a change to
  * another setting.
  */
-export function inertTriggerIssues(triggers: readonly (TriggerBinding | undefined)[]): FieldIssue[] {
+export function inertTriggerIssues(triggers: readonly (TriggerBinding | undefined)[], isTemplate: (id: string) => boolean): FieldIssue[] {
   const issues: FieldIssue[] = [];
   triggers.forEach((binding, index) => {
     // A binding the schema refused is named by the schema.
     if (binding === undefined) return;
     if (binding.trigger === 'manual') {
+      // A template that does not exist is named by the template check; its route would be a 404.
+      const route = isTemplate(binding.template) ? `/v1/workflows/${binding.template}/runs` : '/v1/workflows/{template}/runs';
       issues.push({
         path: `triggers.${index}.trigger`,
-        message: `a "manual" binding never starts anything: manual starts need no binding; start the template with POST /v1/workflows/${binding.template}/runs`,
+        message: `a "manual" binding never starts anything: manual starts need no binding; start the template with POST ${route}`,
       });
     } else if (binding.trigger === 'conversation_opened' && binding.match !== undefined) {
       issues.push({

@@ -58,7 +58,7 @@ export function parseSettings(input: unknown, checks: SettingsChecks = {}): Work
   const unknownTemplates = unknownTemplateIssues(triggers);
   if (unknownTemplates.length > 0) refusals.push(new ConsentryError('UNKNOWN_TEMPLATE', `Invalid settings: ${describeIssues(unknownTemplates)}`, unknownTemplates));
   const refusedBindings = [
-    ...(checks.triggersSet === true ? inertTriggerIssues(triggers) : []),
+    ...(checks.triggersSet === true ? inertTriggerIssues(triggers, (id) => TEMPLATES.has(id)) : []),
     ...(keywords === undefined ? [] : unstartableKeywordTriggerIssues(triggers, keywords, checks)),
   ];
   // Each binding's issues by its place in the list, whichever check found them.

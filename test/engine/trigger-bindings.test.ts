@@ -37,6 +37,17 @@ describe('trigger bindings that could never start', () => {
     });
   });
 
+  it('does not offer the route of a template that does not exist: the template is named unknown beside it', async () => {
+    const refused = ws.updateSettings({ triggers: [{ trigger: 'manual', template: 'Welcome-Request-Email' }] });
+    await expect(refused).rejects.toMatchObject({
+      code: 'UNKNOWN_TEMPLATE',
+      issues: [
+        { path: 'triggers.0.template', message: expect.stringContaining('unknown template "Welcome-Request-Email"') },
+        { path: 'triggers.0.trigger', message: expect.stringMatching(/start the template with POST \/v1\/workflows\/\{template\}\/runs$/) },
+      ],
+    });
+  });
+
   it('names every such binding of the list at once', async () => {
     const refused = ws.updateSettings({
       triggers: [{ trigger: 'manual', template: 'request-consent-privacy' }, PRIVACY, { ...PRIVACY, match: 'start' }, { trigger: 'tag_added', template: 'welcome-request-email', match: 'VIP' }],
