@@ -19,7 +19,7 @@ import { authenticate } from './auth.js';
 import { clientErrorHandler, trackUnsentResponses } from './client-errors.js';
 import { withEventWebhooks } from './event-docs.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
-import { openApiTransform } from './openapi.js';
+import { openApiTransform, withResponseHeaders } from './openapi.js';
 import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, PROBLEM_CONTENT_TYPE, ProblemSchema, requestValidatorCompiler, sendProblem, toProblem } from './problem.js';
 import { prototypePoisoning } from './prototype-poisoning.js';
 import { MERGE_PATCH_MEDIA_TYPES, refuseUndeclaredInput } from './schemas.js';
@@ -323,7 +323,9 @@ function systemRoutes(app: ZodApp, { store, metrics }: RouteContext, metricsToke
         // The gauges read the store without its write lock; a store that cannot be read at all answers 503.
         response: {
           200: z.string().describe('Metrics in the Prometheus text format'),
-          401: ProblemSchema.describe('METRICS_TOKEN is set and the request does not bear it'),
+          401: withResponseHeaders(ProblemSchema.describe('METRICS_TOKEN is set and the request does not bear it'), {
+            'WWW-Authenticate': z.string().describe(`${METRICS_CHALLENGE}, with error="invalid_token" when a bearer token was sent and is not the metrics token`),
+          }),
           503: ProblemSchema,
         },
       },

@@ -98,6 +98,17 @@ describe('/openapi.json', () => {
     expect(slack['401']?.content).toBeUndefined();
     expect(slack['503']?.content).toBeUndefined();
   });
+
+  it("declares the metrics token's own realm on GET /metrics, not the API key's", () => {
+    const header = operation(doc, '/metrics', 'get').responses['401']?.headers?.['WWW-Authenticate'];
+    expect(header?.description).toMatch(/^Bearer realm="consentry-metrics", with error="invalid_token" when a bearer token was sent/);
+  });
+
+  it("declares Retry-After on the HubSpot install callback's 503 page", () => {
+    const unavailable = operation(doc, '/hubspot/oauth/callback', 'get').responses['503'];
+    expect(unavailable?.headers?.['Retry-After']).toMatchObject({ schema: { type: 'integer', minimum: 1 }, description: expect.stringContaining('starting the install again') });
+    expect(unavailable?.content).toHaveProperty(['text/html; charset=utf-8']);
+  });
 });
 
 describe('limit', () => {

@@ -2,7 +2,7 @@ import type { SwaggerTransform } from '@fastify/swagger';
 import type { FastifySchema } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { documentedOnly, NO_API_KEY_SECURITY } from '../../../src/server/openapi.js';
+import { documentedOnly, NO_API_KEY_SECURITY, withResponseHeaders } from '../../../src/server/openapi.js';
 import { ProblemSchema } from '../../../src/server/problem.js';
 import { ActionRequestSchema } from '../actions/context.js';
 import { ACTION_KEYS } from '../actions/definition.js';
@@ -176,7 +176,10 @@ export function installCallbackDocumentation(startPath: string): { config: { swa
       ),
       409: page("Not connected, nothing stored: the HubSpot account is another workspace's; the workspace's HubSpot settings changed meanwhile; or the server lacks HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET or PUBLIC_URL"),
       500: page('The install failed in Consentry; the server log says why'),
-      503: page("Not connected, nothing stored: HubSpot could not be reached or answered 5xx or 429, or the store is busy; Retry-After says when to start the install again"),
+      503: withResponseHeaders(page('Not connected, nothing stored: HubSpot could not be reached or answered 5xx or 429, or the store is busy; Retry-After says when to start the install again'), {
+        // Delay-seconds, as the API's other Retry-After (RFC 9110 §10.2.3).
+        'Retry-After': z.number().int().min(1).describe('Seconds to wait before starting the install again (a new link from the install route)'),
+      }),
     },
   };
   return { config: { swaggerTransform: (input) => jsonSchemaTransform({ ...input, schema }) } };
