@@ -642,9 +642,12 @@ CREATE INDEX slack_alerts_shown ON slack_alerts (workspace_id, message_channel, 
 -- src/core/events.ts); one stored before the field existed says false, as its schema reads it,
 -- also in the JSON a delivery sends and the events API lists, which pass the stored data on as it
 -- is: an adapter that tests inAnswer === false then sends a dead letter sent again, where one
--- without the field would be skipped.
+-- without the field would be skipped. A row whose data is not a JSON object is left as it is
+-- (the store reports it unreadable when it is read): the JSON functions would stop the whole
+-- migration on it, and CASE, unlike AND, is sure to test json_valid first.
 UPDATE events SET data = json_set(data, '$.inAnswer', json('false'))
-  WHERE type = 'message.outbound' AND json_type(data, '$.inAnswer') IS NULL;
+  WHERE type = 'message.outbound'
+    AND CASE WHEN json_valid(data) THEN json_type(data) = 'object' AND json_type(data, '$.inAnswer') IS NULL ELSE 0 END;
 `,
   },
 ];

@@ -39,4 +39,34 @@ describe(`migration ${VERSION} (SQLite): outbound messages stored before inAnswe
       ['ev_3', { contactId: 'c_1', tag: 'VIP' }],
     ]);
   });
+
+  it('leaves a stored event whose data is not a JSON object as it is, and upgrades the others beside it', async () => {
+    const file = tempFile();
+    const older = new BetterSqlite3(file);
+    migrate(older, MIGRATIONS.filter((migration) => migration.version < VERSION));
+    older
+      .prepare(`INSERT INTO workspaces (id, name, settings, created_at, updated_at) VALUES (?, 'Sales', ?, '${T0}', '${T0}')`)
+      .run(WS, JSON.stringify(defaultSettings()));
+    const insert = older.prepare<[string, string]>(
+      `INSERT INTO events (id, workspace_id, type, contact_id, occurred_at, version, data) VALUES (?, '${WS}', 'message.outbound', 'c_1', '${T0}', 1, ?)`,
+    );
+    insert.run('ev_1', '{not json');
+    insert.run('ev_2', '["a list"]');
+    insert.run('ev_3', outbound('Old text', {}));
+    older.close();
+
+    opened(createSqliteStore({ path: file }));
+    const upgraded = new BetterSqlite3(file, { readonly: true });
+    try {
+      expect(upgraded.prepare('SELECT max(version) AS version FROM schema_migrations').get()).toEqual({ version: VERSION });
+      const rows = upgraded.prepare<[], { id: string; data: string }>('SELECT id, data FROM events ORDER BY id').all();
+      expect(rows.map((row) => [row.id, row.data])).toStrictEqual([
+        ['ev_1', '{not json'],
+        ['ev_2', '["a list"]'],
+        ['ev_3', JSON.stringify({ ...JSON.parse(outbound('Old text', {})), inAnswer: false })],
+      ]);
+    } finally {
+      upgraded.close();
+    }
+  });
 });
