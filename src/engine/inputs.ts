@@ -123,6 +123,14 @@ export const IN_ANSWER_DESCRIPTION =
   'Whether the caller sends the replies of this answer itself (default true). false: it does not, so their outbound webhook deliveries ' +
   'say inAnswer: false and the adapter reading them sends them';
 
+/**
+ * What `inAnswer: false` meets in a workspace without an outbound webhook: the caller sends none of
+ * the replies, and no `message.outbound` copy of them is made, so they reach no one.
+ */
+export const IN_ANSWER_WITHOUT_WEBHOOK =
+  'is false, but the workspace has no outbound webhook (settings.outboundWebhookUrl), so nobody sends these replies: ' +
+  'send them yourself (leave inAnswer out), or set outboundWebhookUrl first';
+
 export const InboundMessageSchema = z
   .object({
     channel: InboundChannelSchema,

@@ -72,6 +72,32 @@ describe('inAnswer in the body: whether the caller sends the replies of the answ
     expect(await outbound()).toEqual(replies.map((reply) => ({ text: reply.text, inAnswer: false })));
   });
 
+  it('without an outbound webhook: a run with inAnswer false is 422 naming it and starts nothing; a message is processed with a warning', async () => {
+    const settings = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
+    expect(settings.json()).toMatchObject({ outboundWebhookUrl: null });
+    const ana = await contactOnSms('+34600000205');
+    const run = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: ana, channel: 'sms', inAnswer: false } });
+    expectProblem(run, 422, 'VALIDATION_FAILED');
+    expect(run.json()).toMatchObject({
+      detail: expect.stringMatching(/^inAnswer: is false, but the workspace has no outbound webhook \(settings\.outboundWebhookUrl\), so nobody sends these replies/),
+      errors: [{ path: 'inAnswer', message: expect.stringContaining('leave inAnswer out') }],
+    });
+    // Nothing started: sent by the caller (the default), the same run starts, where a run still going would be 409.
+    const byCaller = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: ana, channel: 'sms' } });
+    expect(byCaller.statusCode, byCaller.body).toBe(201);
+
+    const message = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'ia.3', from: { id: '+34600000206' }, text: 'hello', inAnswer: false } });
+    expect(message.statusCode, message.body).toBe(200);
+    expect(AnswerSchema.parse(message.json()).replies.map((reply) => reply.text)).toContain(QUESTION);
+    expect(message.json().warnings).toEqual([{ path: 'inAnswer', message: expect.stringMatching(/^is false, but the workspace has no outbound webhook .*; the message was processed$/) }]);
+    // An answer without replies (no workflow runs on a new conversation) has nothing to lose: no warning.
+    const noWorkflows = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { triggers: [] } });
+    expect(noWorkflows.statusCode, noWorkflows.body).toBe(200);
+    const silent = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'ia.4', from: { id: '+34600000207' }, text: 'hello', inAnswer: false } });
+    expect(silent.statusCode, silent.body).toBe(200);
+    expect(silent.json()).toMatchObject({ replies: [], warnings: [] });
+  });
+
   it('is a boolean: anything else is 422 naming it', async () => {
     const ana = await contactOnSms('+34600000204');
     const run = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: ana, channel: 'sms', inAnswer: 'no' } });

@@ -5,6 +5,7 @@ import type { FieldIssue } from '../../core/errors.js';
 import { contactValueIssues } from '../../engine/contacts.js';
 import { unreadableSenderIdIssue } from '../../engine/handle-inbound.js';
 import {
+  IN_ANSWER_WITHOUT_WEBHOOK,
   InboundMessageSchema,
   readInboundMessage,
   SENDER_ADDRESS_MAX_LENGTH,
@@ -107,7 +108,8 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
               `What of the message was ignored, by field: an invalid from.email or from.phone, or one longer than ${SENDER_ADDRESS_MAX_LENGTH} ` +
                 `characters; a from.name longer than ${SENDER_NAME_MAX_LENGTH} characters; a timestamp without a zone, unreadable, before 1970 ` +
                 `or longer than ${TIMESTAMP_MAX_LENGTH} characters; any of them that is neither a string nor null (a numeric timestamp ` +
-                'among them); or (messageId) a message that reuses the id of an earlier, different one',
+                'among them); (messageId) a message that reuses the id of an earlier, different one; or (inAnswer) inAnswer false with replies ' +
+                'in a workspace without an outbound webhook, whose replies then reach no one',
             ),
           }),
         },
@@ -122,6 +124,9 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
         warnings.unshift({ path: 'messageId', message: REUSED_MESSAGE_ID });
       } else if (result.firstContactErased) {
         warnings.unshift({ path: 'messageId', message: ERASED_MESSAGE_ID });
+      }
+      if (request.body.inAnswer === false && result.replies.length > 0 && (await authOf(request).workspace.get()).settings.outboundWebhookUrl === null) {
+        warnings.push({ path: 'inAnswer', message: `${IN_ANSWER_WITHOUT_WEBHOOK}; the message was processed` });
       }
       return {
         contactId: result.contactId,
