@@ -37,7 +37,12 @@ export function misspeltPurposeMessage(value: unknown, known: readonly string[] 
   return meant === undefined ? message : `${message} (did you mean ${JSON.stringify(meant)}?)`;
 }
 
-export const PurposeSchema = z.string().regex(PURPOSE_PATTERN, { error: (issue) => misspeltPurposeMessage(issue.input) });
+/** The checks of a purpose on a string schema, so a query parameter's own string schema (with its own type error) gets them too. */
+export function purposeText(text: z.ZodString): z.ZodString {
+  return text.regex(PURPOSE_PATTERN, { error: (issue) => misspeltPurposeMessage(issue.input) });
+}
+
+export const PurposeSchema = purposeText(z.string());
 export type Purpose = z.infer<typeof PurposeSchema>;
 
 export const CONSENT_STATUSES = ['opted_in', 'opted_out'] as const;

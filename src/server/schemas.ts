@@ -205,7 +205,12 @@ export const MERGE_PATCH_MEDIA_TYPES = ['application/json', 'application/merge-p
 export const IdParamsSchema = z.object({ id: z.string().min(1).max(200) });
 
 /** A contact id as sent: a ULID in any letter case is read as the canonical upper-case id. */
-export const ContactIdSchema = z.string().min(1).max(200).transform(canonicalContactId).describe('The contact id (a ULID; any letter case)');
+/** A contact id read from a string schema: a query parameter's own (queryParameter) keeps its type error. */
+export function contactIdText(text: z.ZodString) {
+  return text.min(1).max(200).transform(canonicalContactId);
+}
+
+export const ContactIdSchema = contactIdText(z.string()).describe('The contact id (a ULID; any letter case)');
 export const ContactIdParamsSchema = z.object({ id: ContactIdSchema });
 
 /** A problem with one field of a request, in a problem's `errors` or a response's `warnings`. */

@@ -99,6 +99,12 @@ describe('/openapi.json', () => {
     expect(slack['503']?.content).toBeUndefined();
   });
 
+  it('describes a query parameter by its checks: the contacts cursor by its length, the permission purpose by its pattern', () => {
+    const parameter = (path: string, name: string) => operation(doc, path, 'get').parameters?.find((p) => p.name === name)?.schema;
+    expect(parameter('/v1/contacts', 'cursor')).toEqual({ type: 'string', minLength: 1, maxLength: 200 });
+    expect(parameter('/v1/contacts/{id}/permission', 'purpose')).toEqual({ type: 'string', pattern: '^[a-z][a-z0-9_-]{0,63}$', default: 'marketing' });
+  });
+
   it("declares the metrics token's own realm on GET /metrics, not the API key's", () => {
     const header = operation(doc, '/metrics', 'get').responses['401']?.headers?.['WWW-Authenticate'];
     expect(header?.description).toMatch(/^Bearer realm="consentry-metrics", with error="invalid_token" when a bearer token was sent/);

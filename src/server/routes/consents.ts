@@ -11,6 +11,7 @@ import {
   LEGAL_BASES,
   purposeInOtherCase,
   PurposeSchema,
+  purposeText,
 } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
 import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
@@ -100,7 +101,8 @@ const SetConsentBodySchema = ConsentChangeSchema.pick({
 const PermissionQuerySchema = z
   .object({
     channel: queryChoice(ChannelSchema),
-    purpose: queryParameter().pipe(PurposeSchema).default('marketing'),
+    // Not a pipe: /openapi.json describes a pipe by its input alone, a bare string.
+    purpose: purposeText(queryParameter()).default('marketing'),
   })
   .strict();
 

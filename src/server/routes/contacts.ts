@@ -8,7 +8,7 @@ import { ContactInputSchema, ContactPatchSchema, printableNameSchema } from '../
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { asRequestField, refuseNamingEveryField } from '../problem.js';
-import { ContactIdParamsSchema, ContactIdSchema, ContactJsonSchema, contactJson, limitQuery, MERGE_PATCH_MEDIA_TYPES, queryChoice, queryParameter } from '../schemas.js';
+import { ContactIdParamsSchema, contactIdText, ContactJsonSchema, contactJson, limitQuery, MERGE_PATCH_MEDIA_TYPES, queryChoice, queryParameter } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const ContactListQuerySchema = z
@@ -16,7 +16,8 @@ const ContactListQuerySchema = z
     email: queryParameter().trim().min(1).max(254).optional(),
     phone: queryParameter().trim().min(1).max(40).optional(),
     tag: queryParameter().trim().min(1).max(100).optional(),
-    cursor: queryParameter().pipe(ContactIdSchema).optional().describe('nextCursor of the previous page'),
+    // Not a pipe: /openapi.json describes a pipe by its input alone, a bare string.
+    cursor: contactIdText(queryParameter()).optional().describe('nextCursor of the previous page'),
     limit: limitQuery(500, 50),
   })
   .strict();
