@@ -20,7 +20,6 @@ import { EXPECT_HEAD_HELP, parseExpectHead, verifyCommand, type ExpectedHead } f
 import { registerWorkspacesCommand } from './cli/workspaces.js';
 import { packageVersion } from './worker/version.js';
 
-
 function databaseOptions(command: Command): Command {
   return command.option(DB_OPTION, DB_HELP).option('--workspace <id-or-name>', 'workspace to use (default: the first one)');
 }

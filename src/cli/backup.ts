@@ -2,27 +2,16 @@ import { closeSync, existsSync, openSync, rmSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { databasePath, openStore, resolvedDatabasePath, type DatabaseOptions } from './database.js';
-import { CliFailure, CliRefusal, writeLine, type CliIo } from './io.js';
+import { CliFailure, CliRefusal, whyCannotCreate, writeLine, type CliIo } from './io.js';
 
 /**
  * Why the new backup file cannot be created, when the path is at fault (exit code 2, nothing
- * written), in the words `import --report` uses for its file; undefined for a failure on the way.
+ * written), in the words `import --report` uses for its file (whyCannotCreate); undefined for a
+ * failure on the way.
  */
 function uncreatable(target: string, error: unknown): CliRefusal | undefined {
-  const code = error instanceof Error ? Reflect.get(error, 'code') : undefined;
-  const directory = dirname(resolve(target));
-  const why =
-    code === 'ENOENT'
-      ? `the directory ${directory} does not exist`
-      : code === 'ENOTDIR'
-        ? `a part of the path ${directory} is not a directory`
-        : code === 'EACCES' || code === 'EPERM'
-          ? `this user cannot create files in ${directory}`
-          : code === 'EROFS'
-            ? `${directory} is on a read-only file system`
-            : code === 'EEXIST'
-            ? 'it exists: name a new file, so that no earlier backup is overwritten'
-            : undefined;
+  const exists = error instanceof Error && Reflect.get(error, 'code') === 'EEXIST';
+  const why = exists ? 'it exists: name a new file, so that no earlier backup is overwritten' : whyCannotCreate(dirname(resolve(target)), error);
   return why === undefined ? undefined : new CliRefusal(`Cannot write the backup ${target}: ${why}`);
 }
 

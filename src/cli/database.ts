@@ -7,7 +7,7 @@ import type { Engine, WorkspaceEngine } from '../engine.js';
 import { createEngine } from '../engine.js';
 import { createSqliteStore, SchemaUpgradeNeededError, type SqliteStore } from '../store/sqlite.js';
 import type { CliIo } from './io.js';
-import { CliFailure, CliRefusal, exitCodeOf } from './io.js';
+import { cannotCreateFilesIn, CliFailure, CliRefusal, exitCodeOf } from './io.js';
 
 export const DEFAULT_DATABASE_PATH = './data/consentry.db';
 
@@ -112,7 +112,7 @@ function permissionDenied(path: string, readOnly: boolean): string | undefined {
   // The nearest directory that exists is where the file, or the directories leading to it, would be created.
   let directory = dirname(file);
   while (!existsSync(directory) && dirname(directory) !== directory) directory = dirname(directory);
-  if (!accessible(directory, constants.W_OK | constants.X_OK)) return `permission denied: this user cannot create files in ${directory}`;
+  if (!accessible(directory, constants.W_OK | constants.X_OK)) return `permission denied: ${cannotCreateFilesIn(directory)}`;
   return undefined;
 }
 

@@ -7,6 +7,7 @@ import type { CliIo } from './io.js';
 import { pointingAtCountryOption } from './country-option.js';
 import { resolvedDatabasePath } from './database.js';
 import { CliFailure, CliRefusal, writeLine } from './io.js';
+import { cell } from './keys.js';
 import { readLedgerPage, seqOfEntry } from '../engine/ledger-pages.js';
 import { latestStatusRecord, UnreadableTally } from './ledger-pages.js';
 
@@ -40,8 +41,9 @@ async function lookUp(workspace: WorkspaceEngine, key: string, country: string |
   return { found: (await workspace.findContacts({ phone, limit: 1 })).contacts[0]?.id ?? null };
 }
 
+/** A workspace named in a one-line error, its name shown as `workspaces list` shows it (cell). */
 function workspaceLabel(workspace: Workspace): string {
-  return `"${workspace.name}" (${workspace.id})`;
+  return `"${cell(workspace.name)}" (${workspace.id})`;
 }
 
 /** `a`, `a and b`, `a, b and c`. */

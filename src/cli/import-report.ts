@@ -3,7 +3,7 @@ import { access, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import type { CsvRecord } from './import-file.js';
-import { CliRefusal } from './io.js';
+import { cannotCreateFilesIn, CliRefusal, whyCannotCreate } from './io.js';
 
 /** One bad field of a row, as the import reports it on stderr (`line 4: channel: …`). */
 export interface ReportedFailure {
@@ -55,7 +55,7 @@ export async function checkReportPath(path: string): Promise<void> {
     try {
       await access(directory, constants.W_OK | constants.X_OK);
     } catch (cause) {
-      throw new CliRefusal(`--report: cannot create ${path}: ${isMissing(cause) ? `the directory ${directory} does not exist` : `this user cannot create files in ${directory}`}`);
+      throw new CliRefusal(`--report: cannot create ${path}: ${whyCannotCreate(directory, cause) ?? cannotCreateFilesIn(directory)}`);
     }
     return;
   }

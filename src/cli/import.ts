@@ -1,5 +1,5 @@
 import { ActorSchema, CHANNELS, CONSENT_STATUSES, LEGAL_BASES, type Actor } from '../core/consent.js';
-import { canonicalUlid, normalizePhone } from '../core/contact.js';
+import { canonicalUlid, isUlid, normalizePhone } from '../core/contact.js';
 import { isConsentryError, type FieldIssue } from '../core/errors.js';
 import { notOneOf } from '../core/required.js';
 import { zonedDateTimeMessage } from '../core/time.js';
@@ -282,6 +282,9 @@ function rowIssues(row: BulkRowValues, by: { actor: Actor; source: 'bulk' }, set
 
 type BulkRowError = { code: string; message: string; issues: readonly FieldIssue[] };
 
+/** What a contact id is, as the engine makes them (a ULID, https://github.com/ulid/spec). */
+const CONTACT_ID = 'a ULID such as 01ARZ3NDEKTSV4RRFFQ69G5FAV';
+
 /**
  * What the engine said when it refused a row, in the file's terms: an erased contact (GDPR
  * Art. 17: its record stays, and no new decision is taken for it), a contact id no contact of the
@@ -298,13 +301,14 @@ function refusalIssues(error: BulkRowError, row: BulkRowValues, derivedKey: bool
   const stated = error.issues.length > 0 ? [...error.issues] : [{ path: '', message: error.message }];
   // The engine says only "not found" of a contact id no contact of the workspace has: the id as the
   // file spells it, and the workspace looked in, show a mistyped id, or a file meant for another
-  // workspace (--workspace) or another database (--db).
+  // workspace (--workspace) or another database (--db). A value that is no ULID at all (the engine's
+  // ids are, isUlid) is no id of any workspace: saying so points at the column, not at the workspace.
   const { contactId } = row;
+  const notFound = (id: string): string =>
+    isUlid(id) ? `${JSON.stringify(id)} is no contact of workspace "${workspace.name}" (${workspace.id})` : `${JSON.stringify(id)} is not a contact id (${CONTACT_ID})`;
   const issues =
     error.code === 'NOT_FOUND' && contactId !== undefined
-      ? stated.map((issue) =>
-          issue.path === 'contactId' ? { path: issue.path, message: `${JSON.stringify(contactId)} is no contact of workspace "${workspace.name}" (${workspace.id})` } : issue,
-        )
+      ? stated.map((issue) => (issue.path === 'contactId' ? { path: issue.path, message: notFound(contactId) } : issue))
       : stated;
   if (!derivedKey) return issues;
   return issues.map((issue) =>

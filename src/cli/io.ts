@@ -127,6 +127,32 @@ export function unreadableReason(error: unknown): string {
   return isErrnoException(error) ? ((error.code === undefined ? undefined : UNREADABLE[error.code]) ?? error.message) : String(error);
 }
 
+/** Why this user may not create a file in `directory`, in the words every command uses for it. */
+export function cannotCreateFilesIn(directory: string): string {
+  return `this user cannot create files in ${directory}`;
+}
+
+/**
+ * Why no new file can be created in `directory`, from the error that creating it (or testing the
+ * directory) gave, in the words `backup`, `import --report` and the opening of a database use;
+ * undefined for an error that is not about the directory.
+ */
+export function whyCannotCreate(directory: string, error: unknown): string | undefined {
+  switch (isErrnoException(error) ? error.code : undefined) {
+    case 'ENOENT':
+      return `the directory ${directory} does not exist`;
+    case 'ENOTDIR':
+      return `a part of the path ${directory} is not a directory`;
+    case 'EACCES':
+    case 'EPERM':
+      return cannotCreateFilesIn(directory);
+    case 'EROFS':
+      return `${directory} is on a read-only file system`;
+    default:
+      return undefined;
+  }
+}
+
 /** A file a command was given that cannot be read, said as `Cannot read <path>: <why>` (exit code 2). */
 export function cannotRead(path: string, error: unknown): CliRefusal {
   return new CliRefusal(`Cannot read ${path}: ${unreadableReason(error)}`);

@@ -41,9 +41,10 @@ async function workspaceFor(store: Store, wanted: string | undefined): Promise<{
 const UNPRINTABLE = new RegExp(CONTROL_OR_BIDI_CHARACTER.source, 'g');
 
 /**
- * A name as a cell of the tab-separated `keys list` and `workspaces list`. The engine and the
- * options below refuse a control or bidirectional formatting character, but a name written by an
- * older version may hold one: it is shown as its code point, so it cannot split a row or shift a column.
+ * A name as a cell of the tab-separated `keys list` and `workspaces list`, and as a one-line
+ * message names it. The engine and the options below refuse a control or bidirectional formatting
+ * character, but a name written by an older version may hold one: it is shown as its code point, so
+ * it cannot split a row or a message, or shift a column.
  */
 export function cell(name: string): string {
   return name.replace(UNPRINTABLE, (character) => `[U+${character.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
@@ -108,7 +109,6 @@ function noLiveKeyWarning(workspace: Workspace | undefined, workspaceId: string,
     `make one with: consentry keys create --workspace ${target}${dbArgument}`
   );
 }
-
 
 export function registerKeysCommand(program: Command, io: CliIo): void {
   const keys = program.command('keys').description('API keys: create (shown once), list, revoke');

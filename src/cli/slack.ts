@@ -64,8 +64,36 @@ async function tokenFromFile(path: string, io: CliIo): Promise<string> {
   return token;
 }
 
-function printReport(report: SlackSetupReport, io: CliIo, ownSettings: string | null): void {
-  for (const check of report.checks) writeLine(io.stdout, `${check.ok ? 'ok  ' : 'FAIL'} ${check.name}: ${check.message}`);
+/**
+ * One line of the report: a value checked, `ok` saying whether it is right, or one left unchecked
+ * (`ok` null, `checked` false) because another failed first, of which nothing is known: a script
+ * reading `ok` must not take it for a bad value.
+ */
+export type SlackCheckLine = SlackSetupCheck | { name: SlackSetupCheck['name']; ok: null; checked: false; message: string };
+
+/** What `slack check` reports: Slack's answers (SlackSetupReport), each value unchecked told apart from one that failed. */
+export interface SlackCheckReport extends Omit<SlackSetupReport, 'checks'> {
+  checks: SlackCheckLine[];
+}
+
+function unchecked(name: SlackSetupCheck['name'], message: string): SlackCheckLine {
+  return { name, ok: null, checked: false, message };
+}
+
+/**
+ * Slack's answers, the channel unchecked when the token failed: checkSlackSetup calls
+ * conversations.info only with a token auth.test accepted, and otherwise says why it did not.
+ */
+function fromSetupReport(report: SlackSetupReport): SlackCheckReport {
+  const tokenFailed = report.checks.some((check) => check.name === 'token' && !check.ok);
+  const checks = report.checks.map((check): SlackCheckLine => (tokenFailed && check.name === 'channel' ? unchecked(check.name, check.message) : check));
+  return { ...report, checks };
+}
+
+const MARK = { ok: 'ok  ', failed: 'FAIL', unchecked: 'SKIP' } as const;
+
+function printReport(report: SlackCheckReport, io: CliIo, ownSettings: string | null): void {
+  for (const check of report.checks) writeLine(io.stdout, `${MARK[check.ok === null ? 'unchecked' : check.ok ? 'ok' : 'failed']} ${check.name}: ${check.message}`);
   if (report.bot) {
     writeLine(io.stdout, `Bot ids: botId ${report.bot.botId}, botUserId ${report.bot.botUserId}.`);
     // Only a workspace with its own "slack" settings can take the ids: a patch that adds "slack" to
@@ -85,9 +113,9 @@ function printReport(report: SlackSetupReport, io: CliIo, ownSettings: string | 
  * were checked; when there was no set-up to check, the same fields with `configured` false, no
  * check made (`reached` false: Slack was not called) and `message` saying what to set.
  */
-export type SlackCheckJson = (SlackSetupReport & { configured: true }) | (SlackSetupReport & { configured: false; message: string });
+export type SlackCheckJson = (SlackCheckReport & { configured: true }) | (SlackCheckReport & { configured: false; message: string });
 
-function checkedJson(report: SlackSetupReport): SlackCheckJson {
+function checkedJson(report: SlackCheckReport): SlackCheckJson {
   return { ok: report.ok, configured: true, reached: report.reached, checks: report.checks, bot: report.bot };
 }
 
@@ -134,33 +162,42 @@ function channelProblem(channel: string, origin: ValueOrigin): string | undefine
   if (SlackSettingsSchema.shape.alertChannel.safeParse(channel).success) return undefined;
   const named = `${CHANNEL_ORIGIN[origin]} ${JSON.stringify(channel)}`;
   const instead = `${origin === 'option' ? 'pass --channel with' : 'set it to'} the channel's id (C… or G…), shown at the bottom of the channel's details in Slack (click its name)`;
-  // Slack's channel names are lower-case letters, digits, hyphens and underscores, # in front as Slack shows them.
-  if (/^#?[\p{Ll}\p{Lo}\p{N}_-]+$/u.test(channel)) return `${named} is a channel name, not its id: ${instead}`;
+  // Slack's channel names are letters, digits, hyphens and underscores, # in front as Slack shows
+  // them. A new name must be lower case (conversations.create refuses upper case with
+  // invalid_name_specials, https://docs.slack.dev/reference/methods/conversations.create), but a
+  // channel named before may keep its capitals, and a name is often typed as it is said ("#General"),
+  // so letters of either case make a name. A bare D and capitals or digits reads as a direct message's id.
+  const name = /^[\p{L}\p{N}_-]+$/u;
+  if (channel.startsWith('#') && name.test(channel.slice(1))) return `${named} is a channel name, not its id: ${instead}`;
   if (/^D[A-Z0-9]{2,}$/.test(channel)) return `${named} is a direct message, not a channel: alerts go to a channel; ${instead}`;
+  if (name.test(channel)) return `${named} is a channel name, not its id: ${instead}`;
   return `${named} is not a channel id: ${instead}`;
 }
 
 /**
  * The checks that fail before Slack is called: a token or channel that cannot be right by its form.
- * Null when both can be; else both checks, the one that can be right "Not checked", as a report of
+ * Null when both can be; else both checks, the one that can be right unchecked, as a report of
  * Slack's answers would have them.
  */
-function offlineReport(token: string, tokenOrigin: ValueOrigin, channel: string, channelOrigin: ValueOrigin): SlackSetupReport | null {
+function offlineReport(token: string, tokenOrigin: ValueOrigin, channel: string, channelOrigin: ValueOrigin): SlackCheckReport | null {
   const badToken = tokenProblem(token, tokenOrigin);
   const badChannel = channelProblem(channel, channelOrigin);
   if (badToken === undefined && badChannel === undefined) return null;
   const notCalled = 'Not checked: Slack is not called until';
-  const checks: SlackSetupCheck[] = [
-    { name: 'token', ok: false, message: badToken ?? `${notCalled} the channel is a channel id` },
-    { name: 'channel', ok: false, message: badChannel ?? `${notCalled} the token is a bot token` },
+  const checks: SlackCheckLine[] = [
+    badToken === undefined ? unchecked('token', `${notCalled} the channel is a channel id`) : { name: 'token', ok: false, message: badToken },
+    badChannel === undefined ? unchecked('channel', `${notCalled} the token is a bot token`) : { name: 'channel', ok: false, message: badChannel },
   ];
   return { ok: false, reached: false, checks, bot: null };
 }
 
-/** The failed checks, for the error line of `--json`, where stdout holds the report and nothing is above on stderr. */
-function failedChecks(report: SlackSetupReport): string {
+/**
+ * The failed checks, for the error line of `--json`, where stdout holds the report and nothing is
+ * above on stderr. A value left unchecked is no failure: it is not named.
+ */
+function failedChecks(report: SlackCheckReport): string {
   return report.checks
-    .filter((check) => !check.ok)
+    .filter((check) => check.ok === false)
     .map((check) => `${check.name}: ${check.message}`)
     .join('; ');
 }
@@ -223,7 +260,7 @@ export async function slackCheckCommand(options: CheckOptions, io: CliIo): Promi
   const { checkSlackSetup, createSlackWebClient } = await import('../../connectors/slack/web.js');
   const { boltLogger, silentPino } = await import('../../connectors/slack/logger.js');
   // The report says every outcome itself: the client's own `[WARN] web-api:…` lines would land in the middle of it.
-  const report = await checkSlackSetup(createSlackWebClient({ token, logger: boltLogger(silentPino) }), channel);
+  const report = fromSetupReport(await checkSlackSetup(createSlackWebClient({ token, logger: boltLogger(silentPino) }), channel));
   if (options.json) writeLine(io.stdout, JSON.stringify(checkedJson(report)));
   else printReport(report, io, ownSettings);
   if (!report.ok) {

@@ -69,3 +69,24 @@ describe('history names the workspaces a key is a contact in', () => {
     expect(named.code, named.stderr).toBe(0);
   });
 });
+
+describe('history names a workspace on one line', () => {
+  it('shows a line break in a name stored by an older version as its code point, as workspaces list does', async () => {
+    const { defaultWorkspace, sales } = await twoWorkspaces();
+    const store = createSqliteStore({ path: db });
+    try {
+      // The engine refuses such a name: it is written to the store as an older version could have.
+      await store.transaction((tx) => tx.updateWorkspace(sales.id, { name: 'Sales\nEurope', updatedAt: new Date(0).toISOString() }));
+    } finally {
+      await store.close();
+    }
+    const several = await cli(['history', '+14155550100', '--db', db]);
+    expect(several.code).toBe(2);
+    expect(several.stderr).toBe(
+      `error: +14155550100 is a contact in 2 workspaces, "Default workspace" (${defaultWorkspace.id}) and "Sales[U+000A]Europe" (${sales.id}): name one with --workspace\n`,
+    );
+    const missing = await cli(['history', 'nobody@example.com', '--db', db, '--workspace', sales.id]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(`error: No contact nobody@example.com in workspace "Sales[U+000A]Europe" (${sales.id}) of ${db}\n`);
+  });
+});

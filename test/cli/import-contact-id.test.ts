@@ -50,3 +50,14 @@ describe('import: a contact_id no contact of the workspace has', () => {
     expect(reportLines(rightWorkspace)).toEqual([`line 3: contact_id: "01arz3ndektsv4rrffq69g5fav" is no contact of workspace "Sales" (${salesId})`]);
   });
 });
+
+describe('import: a contact_id that is no id at all', () => {
+  it('is named as not a contact id, on its line and in its column, whatever the workspace', async () => {
+    const { ana } = await anaInSales();
+    const csv = join(dir, 'ids.csv');
+    writeFileSync(csv, ['email,contact_id,purpose,channel,status', `,not-an-id,marketing,email,opted_out`, `,${ana},marketing,email,opted_out`].join('\n'));
+    const run = await cli(['import', csv, '--db', db, '--workspace', 'Sales']);
+    expect(run.code).toBe(1);
+    expect(reportLines(run)).toEqual(['line 2: contact_id: "not-an-id" is not a contact id (a ULID such as 01ARZ3NDEKTSV4RRFFQ69G5FAV)']);
+  });
+});

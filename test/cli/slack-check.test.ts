@@ -147,7 +147,7 @@ describe('consentry slack check offline', () => {
     const run = await cli(['slack', 'check', '--token', 'xoxb-offline', '--channel', 'C0ALERTS01']);
     expect(run.code).toBe(1);
     expect(run.stdout).toContain('FAIL token: Could not reach Slack');
-    expect(run.stdout).toContain('FAIL channel: Not checked: the token could not be checked');
+    expect(run.stdout).toContain('SKIP channel: Not checked: the token could not be checked');
     expect(run.stderr).toBe('error: could not check the Slack set-up: Slack did not answer (see above)\n');
     expect(consoleCalls.flatMap((spy) => spy.mock.calls)).toEqual([]);
   });
@@ -232,6 +232,9 @@ describe('consentry slack check refuses, before calling Slack, what the form of 
 
   it.each([
     ['#general', '--channel "#general" is a channel name, not its id:'],
+    ['#General', '--channel "#General" is a channel name, not its id:'],
+    ['Consent-Alerts', '--channel "Consent-Alerts" is a channel name, not its id:'],
+    ['#DEV', '--channel "#DEV" is a channel name, not its id:'],
     ['D0DIRECT01', '--channel "D0DIRECT01" is a direct message, not a channel: alerts go to a channel;'],
     ['https://example.slack.com/archives/C0ALERTS01', '--channel "https://example.slack.com/archives/C0ALERTS01" is not a channel id:'],
   ])('the channel %j, the token left unchecked', async (channel, why) => {
@@ -239,7 +242,7 @@ describe('consentry slack check refuses, before calling Slack, what the form of 
     const run = await cli(['slack', 'check', '--token', 'xoxb-given', '--channel', channel, '--db', db]);
     expect(run.code).toBe(2);
     expect(run.stdout.split('\n')).toEqual([
-      'FAIL token: Not checked: Slack is not called until the channel is a channel id',
+      'SKIP token: Not checked: Slack is not called until the channel is a channel id',
       `FAIL channel: ${why} pass --channel with ${CHANNEL_ID}`,
       '',
     ]);
@@ -254,7 +257,7 @@ describe('consentry slack check refuses, before calling Slack, what the form of 
     slackAnswers();
     const run = await cli(['slack', 'check', '--token', token, '--channel', 'C0ALERTS01', '--db', db]);
     expect(run.code).toBe(2);
-    expect(run.stdout).toBe(`FAIL token: the token given ${why}: pass ${BOT_TOKEN}\nFAIL channel: Not checked: Slack is not called until the token is a bot token\n`);
+    expect(run.stdout).toBe(`FAIL token: the token given ${why}: pass ${BOT_TOKEN}\nSKIP channel: Not checked: Slack is not called until the token is a bot token\n`);
     expect(run.stdout).not.toContain(token);
     expect(tokens).toEqual([]);
   });
@@ -287,8 +290,70 @@ describe('consentry slack check --json with Slack out of reach', () => {
     expect(run.code).toBe(1);
     expect(JSON.parse(run.stdout)).toMatchObject({ ok: false, configured: true, reached: false });
     expect(run.stderr).not.toContain('see above');
-    expect(run.stderr).toMatch(
-      /^error: could not check the Slack set-up: Slack did not answer: token: Could not reach Slack: .*; channel: Not checked: the token could not be checked\n$/,
-    );
+    expect(run.stderr).toMatch(/^error: could not check the Slack set-up: Slack did not answer: token: Could not reach Slack: [^;]*\n$/);
+  });
+});
+
+describe('consentry slack check: a value left unchecked', () => {
+  const CHANNEL_ID = "the channel's id (C… or G…), shown at the bottom of the channel's details in Slack (click its name)";
+
+  it('is neither ok nor failed in --json, and is not named among the failures', async () => {
+    slackAnswers();
+    const run = await cli(['slack', 'check', '--json', '--token', 'xoxb-given', '--channel', '#General', '--db', db]);
+    expect(run.code).toBe(2);
+    const channel = `--channel "#General" is a channel name, not its id: pass --channel with ${CHANNEL_ID}`;
+    expect(JSON.parse(run.stdout)).toEqual({
+      ok: false,
+      configured: true,
+      reached: false,
+      checks: [
+        { name: 'token', ok: null, checked: false, message: 'Not checked: Slack is not called until the channel is a channel id' },
+        { name: 'channel', ok: false, message: channel },
+      ],
+      bot: null,
+    });
+    expect(run.stderr).toBe(`error: the Slack set-up was not checked, Slack was not called: channel: ${channel}\n`);
+    expect(tokens).toEqual([]);
+  });
+
+  it('is the channel, when Slack refuses the token: SKIP in the text, ok null in --json, exit code 1 for the token', async () => {
+    msw.use(http.post(`${API}/auth.test`, () => HttpResponse.json({ ok: false, error: 'invalid_auth' })));
+    const text = await cli(['slack', 'check', '--token', 'xoxb-revoked', '--channel', 'C0ALERTS01', '--db', db]);
+    expect(text.code).toBe(1);
+    expect(text.stdout.split('\n')).toEqual([
+      "FAIL token: Bad token (invalid_auth): set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)",
+      'SKIP channel: Not checked: the token does not work',
+      '',
+    ]);
+    const json = await cli(['slack', 'check', '--json', '--token', 'xoxb-revoked', '--channel', 'C0ALERTS01', '--db', db]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      ok: false,
+      reached: true,
+      checks: [
+        { name: 'token', ok: false },
+        { name: 'channel', ok: null, checked: false, message: 'Not checked: the token does not work' },
+      ],
+    });
+    expect(json.stderr).toBe("error: the Slack set-up needs fixing: token: Bad token (invalid_auth): set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)\n");
+  });
+
+  it('is the channel, when Slack is out of reach, in --json', async () => {
+    msw.use(http.post(`${API}/auth.test`, () => HttpResponse.error()));
+    const run = await cli(['slack', 'check', '--json', '--token', 'xoxb-offline', '--channel', 'C0ALERTS01', '--db', db]);
+    expect(run.code).toBe(1);
+    const { checks } = JSON.parse(run.stdout) as { checks: unknown[] };
+    expect(checks[1]).toEqual({ name: 'channel', ok: null, checked: false, message: 'Not checked: the token could not be checked' });
+  });
+
+  it('leaves a checked value ok true or false, without a checked member', async () => {
+    slackAnswers();
+    const run = await cli(['slack', 'check', '--json', '--token', 'xoxb-given', '--channel', 'C0ALERTS01', '--db', db]);
+    expect(run.code).toBe(0);
+    const { checks } = JSON.parse(run.stdout) as { checks: Record<string, unknown>[] };
+    expect(checks.map((check) => [check.name, check.ok, 'checked' in check])).toEqual([
+      ['token', true, false],
+      ['channel', true, false],
+    ]);
   });
 });
