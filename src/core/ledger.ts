@@ -317,14 +317,21 @@ export interface ChainContext {
   previous: LedgerHead | undefined;
 }
 
-/** When a decision recorded at `recordedAt` occurred: its own time, clamped within the allowed skew, refused beyond it. */
-export function recordedOccurrence(decision: Pick<ValidDecision, 'occurredAt'>, recordedAt: string): string {
+/**
+ * When a decision recorded at `recordedAt` occurred: its own time, clamped within the allowed skew,
+ * refused beyond it. A refusal quotes `asSent`, the time as the caller wrote it (its zone and
+ * fraction), where the caller has it; else the decision's time in UTC.
+ */
+export function recordedOccurrence(decision: Pick<ValidDecision, 'occurredAt'>, recordedAt: string, asSent: string | null = decision.occurredAt): string {
   const occurredAt = decision.occurredAt ?? recordedAt;
-  const early = earliestOccurrenceIssue(occurredAt);
-  if (early !== undefined) throw new ConsentryError('VALIDATION_FAILED', describeIssues([early]), [early]);
+  const quoted = asSent ?? occurredAt;
+  if (isBeforeEarliestOccurrence(occurredAt)) {
+    const early: FieldIssue = { path: 'occurredAt', message: earliestOccurrenceMessage(quoted) };
+    throw new ConsentryError('VALIDATION_FAILED', describeIssues([early]), [early]);
+  }
   const aheadMs = Date.parse(occurredAt) - Date.parse(recordedAt);
   if (aheadMs > MAX_CLOCK_SKEW_MS) {
-    const ahead: FieldIssue = { path: 'occurredAt', message: aheadOfRecordingMessage(occurredAt, recordedAt) };
+    const ahead: FieldIssue = { path: 'occurredAt', message: aheadOfRecordingMessage(quoted, recordedAt) };
     throw new ConsentryError('VALIDATION_FAILED', describeIssues([ahead]), [ahead]);
   }
   return aheadMs > 0 ? recordedAt : occurredAt;

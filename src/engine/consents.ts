@@ -102,7 +102,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       const named = new NamedIdentities(row, uow.workspace.settings.defaultCountry);
       // Everything that can refuse the row is checked before a missing contact is created,
       // so a refused row leaves no trace.
-      recordedOccurrence(validateDecision({ ...decisionOf(row, by, evidence, null), contactId: row.contactId ?? 'pending' }), uow.nowIso);
+      recordedOccurrence(validateDecision({ ...decisionOf(row, by, evidence, null), contactId: row.contactId ?? 'pending' }), uow.nowIso, row.occurredAt ?? null);
       // A replayed row (its key already recorded for this contact) is answered even if its purpose was unlisted since.
       const replayed = await recordedForKey(uow, row, named);
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);

@@ -245,6 +245,8 @@ export class UnitOfWork {
     // Checked after the replay: a purpose taken off the list keeps answering the requests that
     // recorded it, and refuses only new decisions.
     assertKnownPurpose(decision.purpose, this.workspace.settings);
+    // Checked again as the record is chained; here a refusal can still quote the time as the caller wrote it.
+    recordedOccurrence(decision, this.nowIso, input.occurredAt ?? null);
     if (this.ledgerHead === undefined) this.ledgerHead = await this.readLedgerHead();
     const record = chainRecord(this.salted(await this.withContactIdentity(decision)), { id: this.newId(), workspaceId: this.workspaceId, recordedAt: this.nowIso, previous: this.ledgerHead ?? undefined });
     await this.tx.appendConsentRecord(record);

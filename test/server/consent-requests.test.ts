@@ -117,7 +117,7 @@ describe('occurredAt', () => {
     expect(results[1].error.issues[2].message).toBe('"0001-01-01T00:00:00Z" is before 1970-01-01T00:00:00Z');
     // In the row's field order, as consentry import lists a line's problems.
     expect(results[3].error.issues.map((issue: { path: string }) => issue.path)).toEqual(['email', 'purpose', 'occurredAt']);
-    expect(results[3].error.message).toMatch(/^email: .+; purpose: unknown purpose "surveys".+; occurredAt: "1969-07-20T20:17:40\.000Z" is before 1970-01-01T00:00:00Z$/);
+    expect(results[3].error.message).toMatch(/^email: .+; purpose: unknown purpose "surveys".+; occurredAt: "1969-07-20T20:17:40Z" is before 1970-01-01T00:00:00Z$/);
     expect((await history()).map((record) => record.occurredAt)).toEqual(['2026-02-01T00:00:00.000Z', t.clock.now().toISOString()]);
   });
 

@@ -36,12 +36,12 @@ describe('occurredAt before 1970-01-01T00:00:00Z', () => {
     expect(refused.detail).toBe(`occurredAt: ${message}`);
   });
 
-  it('is quoted in a bulk row, beside the row\'s other problems, as the row was read (in UTC)', async () => {
+  it('is quoted in a bulk row, beside the row\'s other problems, as the row sent it (its zone kept)', async () => {
     const rows = [{ email: 'not-an-email', purpose: 'marketing', channel: 'sms', status: 'opted_out', occurredAt: '1969-07-20T21:17:40+01:00' }];
     const res = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows } });
     expect(res.statusCode, res.body).toBe(200);
     const [row] = BulkResultsSchema.parse(res.json()).results;
-    const message = '"1969-07-20T20:17:40.000Z" is before 1970-01-01T00:00:00Z';
+    const message = '"1969-07-20T21:17:40+01:00" is before 1970-01-01T00:00:00Z';
     expect(row?.error?.issues.map((issue) => issue.path)).toEqual(['email', 'occurredAt']);
     expect(row?.error?.issues[1]).toEqual({ path: 'occurredAt', message });
     expect(row?.error?.message).toContain(`; occurredAt: ${message}`);
@@ -49,9 +49,9 @@ describe('occurredAt before 1970-01-01T00:00:00Z', () => {
 });
 
 describe('occurredAt more than 5 minutes ahead', () => {
-  it('is quoted, and the answer says how far ahead is taken and when the decision was recorded', async () => {
-    const refused = refusedWith(await put('marketing', { status: 'opted_out', occurredAt: '2030-01-01T00:00:00Z' }));
-    const message = '"2030-01-01T00:00:00.000Z" is more than 5 minutes after the time of recording (2026-03-01T09:00:00.000Z)';
+  it('is quoted as sent, and the answer says how far ahead is taken and when the decision was recorded', async () => {
+    const refused = refusedWith(await put('marketing', { status: 'opted_out', occurredAt: '2030-01-01T01:00:00+01:00' }));
+    const message = '"2030-01-01T01:00:00+01:00" is more than 5 minutes after the time of recording (2026-03-01T09:00:00.000Z)';
     expect(refused.errors).toEqual([{ path: 'occurredAt', message }]);
     expect(refused.detail).toBe(`occurredAt: ${message}`);
   });
@@ -66,6 +66,6 @@ describe('occurredAt more than 5 minutes ahead', () => {
     const res = await t.as(acme, { method: 'POST', url: '/v1/consents/bulk', payload: { rows } });
     expect(res.statusCode, res.body).toBe(200);
     const [row] = BulkResultsSchema.parse(res.json()).results;
-    expect(row?.error?.issues).toEqual([{ path: 'occurredAt', message: '"2999-01-01T00:00:00.000Z" is more than 5 minutes after the time of recording (2026-03-01T09:00:00.000Z)' }]);
+    expect(row?.error?.issues).toEqual([{ path: 'occurredAt', message: '"2999-01-01T00:00:00Z" is more than 5 minutes after the time of recording (2026-03-01T09:00:00.000Z)' }]);
   });
 });

@@ -222,7 +222,7 @@ async function withOtherDecisionIssues(request: FastifyRequest, purpose: string,
   }
   const time = BodyDecisionTimeSchema.safeParse(request.body);
   if (!named.has('occurredAt') && time.success) {
-    checks.push(() => recordedOccurrence({ occurredAt: isoInstant(new Date(time.data.occurredAt)) }, isoInstant(clock.now())));
+    checks.push(() => recordedOccurrence({ occurredAt: isoInstant(new Date(time.data.occurredAt)) }, isoInstant(clock.now()), time.data.occurredAt));
   }
   const issues = [...refused.issues];
   for (const check of checks) {

@@ -84,7 +84,7 @@ async function refuseBeforeCreate(z: ZObject, bundle: Bundle, input: Input): Pro
   if (purpose !== null) issues.push(purpose);
   const now = Date.now();
   if (decidedAt !== undefined && decidedAt - now > MAX_CLOCK_SKEW_MS + CLOCK_MARGIN_MS) {
-    const message = `"${new Date(decidedAt).toISOString()}" is more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes after the time of recording (${new Date(now).toISOString()})`;
+    const message = `${JSON.stringify(input.occurredAt)} is more than ${MAX_CLOCK_SKEW_MS / 60_000} minutes after the time of recording (${new Date(now).toISOString()})`;
     issues.push({ path: 'occurredAt', message });
   }
   if (issues.length > 0) throw refusedAsServerWould(z, issues);
