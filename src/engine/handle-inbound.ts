@@ -1,4 +1,4 @@
-import type { ConsentState, ConsentStatus, MessagingChannel, Purpose } from '../core/consent.js';
+import { BUILT_IN_PURPOSES, type ConsentState, type ConsentStatus, type MessagingChannel, type Purpose } from '../core/consent.js';
 import type { Contact, ContactIdentity } from '../core/contact.js';
 import { addIdentity, erasedAddressDigests, tryNormalizeEmail, tryNormalizePhone, withErasedAddressGuard, writesFromOwnIdentity } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
@@ -422,8 +422,10 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
     }
     // The confirmation says no more messages will come: the workspace's own messaging purposes
     // the contact agreed to on that channel stop too (an opt-out "by any reasonable means" covers
-    // the messages of that sender, 47 CFR 64.1200(a)(10)). An opt-in keyword stays marketing only.
-    for (const purpose of optedInPurposes(uow.workspace.settings.purposes, await uow.consentStatesOf(contact.id), scope)) {
+    // the messages of that sender, 47 CFR 64.1200(a)(10)), one taken off the list since included:
+    // its opt-in would stand again were it put back. An opt-in keyword stays marketing only.
+    const states = await uow.consentStatesOf(contact.id);
+    for (const purpose of optedInPurposes(ownPurposesOf(uow.workspace.settings.purposes, states), states, scope)) {
       await recordKeywordConsent(uow, contact, message, keyword, purpose, 'opted_out', scope);
     }
     const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, everywhere ? undefined : channel);
@@ -446,6 +448,16 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
   await uow.reply(contact, channel, conversation?.id ?? null, renderReply(text, uow.workspace), undefined, message.messageId);
 }
 
+/**
+ * The workspace's own purposes as an opt-out reaches them: those listed, in their order, then any
+ * other purpose beside the built-in ones the contact has a decision for (one taken off the list).
+ */
+function ownPurposesOf(listed: readonly Purpose[], states: readonly ConsentState[]): Purpose[] {
+  const builtIn: readonly string[] = BUILT_IN_PURPOSES;
+  const unlisted = new Set(states.map((state) => state.purpose).filter((purpose) => !builtIn.includes(purpose) && !listed.includes(purpose)));
+  return [...listed, ...[...unlisted].sort()];
+}
+
 /** Records the keyword's decision; false when a newer decision of the contact outranks it, so it is not in effect. */
 async function recordKeywordConsent(
   uow: UnitOfWork,
@@ -458,7 +470,8 @@ async function recordKeywordConsent(
 ): Promise<boolean> {
   if (inEffect(await uow.consentStatesOf(contact.id), purpose, status, scope)) return true;
   const occurredAt = sentAt(uow, message);
-  const recorded = await uow.recordConsent({
+  const recorded = await uow.recordConsent(
+    {
     contactId: contact.id,
     purpose,
     channel: scope,
@@ -477,7 +490,9 @@ async function recordKeywordConsent(
       ...(keyword.language ? { language: keyword.language } : {}),
     },
     occurredAt,
-  });
+    },
+    { offTheList: 'opt_out_allowed' },
+  );
   return recorded.current.recordId === recorded.record.id && inEffect(await uow.consentStatesOf(contact.id), purpose, status, scope);
 }
 

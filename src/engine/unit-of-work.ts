@@ -213,7 +213,12 @@ export class UnitOfWork {
    * and, for a decision recorded on the contact's behalf that names no `identity`, the contact's
    * addresses on the decision's channel as they are now (decisionIdentity).
    */
-  async recordConsent(input: ConsentDecision): Promise<RecordedConsent> {
+  /**
+   * `offTheList`: the decision may be about a purpose the workspace took off its list. Only an
+   * opt-out the contact sent uses it: an opt-in given while the purpose was listed stands until it
+   * is withdrawn, and a STOP confirmed as "no more messages" must withdraw it too.
+   */
+  async recordConsent(input: ConsentDecision, options: { offTheList?: 'opt_out_allowed' } = {}): Promise<RecordedConsent> {
     const decision = withShownDigest(validateDecision(input));
     if (decision.idempotencyKey) {
       const existing = await this.tx.findConsentRecordByIdempotencyKey(this.workspaceId, decision.idempotencyKey);
@@ -244,7 +249,7 @@ export class UnitOfWork {
     }
     // Checked after the replay: a purpose taken off the list keeps answering the requests that
     // recorded it, and refuses only new decisions.
-    assertKnownPurpose(decision.purpose, this.workspace.settings);
+    if (options.offTheList === undefined || decision.status !== 'opted_out') assertKnownPurpose(decision.purpose, this.workspace.settings);
     // Checked again as the record is chained; here a refusal can still quote the time as the caller wrote it.
     recordedOccurrence(decision, this.nowIso, input.occurredAt ?? null);
     if (this.ledgerHead === undefined) this.ledgerHead = await this.readLedgerHead();

@@ -161,6 +161,21 @@ describe('an opt-out keyword and the workspace’s own purposes', () => {
     expect(await allowed('surveys', 'sms')).toBe(false);
   });
 
+  it('STOP reaches an own purpose taken off the list since the contact agreed to it, so putting it back does not bring the opt-in back', async () => {
+    await optIn('surveys', 'sms');
+    await ws.updateSettings({ purposes: ['loyalty'] });
+    const stop = await text('STOP');
+    const withdrawn = stop.events.filter((event) => event.type === 'consent.withdrawn').map((event) => new Map(Object.entries(event.data)).get('purpose'));
+    expect(withdrawn).toEqual(['marketing', 'surveys']);
+    await ws.updateSettings({ purposes: ['surveys', 'loyalty'] });
+    expect(await allowed('surveys', 'sms')).toBe(false);
+    const [surveys] = (await ws.getHistory(contactId)).filter((record) => record.purpose === 'surveys' && record.status === 'opted_out');
+    expect(surveys).toMatchObject({ channel: 'sms', source: 'keyword', explanation: 'Opted out of surveys on sms by sending the keyword STOP' });
+    // Off the list, the purpose still takes no new decision from anyone else.
+    await ws.updateSettings({ purposes: [] });
+    expect(await refusal(ws.setConsent({ ...surveysOptOut, contactId }))).toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'purpose' }] });
+  });
+
   it('a STOP repeated after an own purpose was agreed to again opts out of that purpose, and writes nothing for marketing', async () => {
     await text('STOP');
     await optIn('surveys', 'sms');
