@@ -14,17 +14,34 @@ import { CliFailure, CliRefusal, writeLine } from './io.js';
 
 export const DEFAULT_WORKSPACE_NAME = 'Default workspace';
 
-/** Resolves with the first of SIGTERM / SIGINT (how container runtimes and a terminal ask to stop). */
-function shutdownRequested(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
+/**
+ * The first of SIGTERM / SIGINT (how container runtimes and a terminal ask to stop). A signal that
+ * comes again while the server drains is said and otherwise ignored, until `release`: one stop
+ * often arrives twice (npm passes on the SIGTERM a process manager sends to its whole process
+ * group, and the SIGINT of Ctrl-C reaches npm and the server alike), and Node's default handler
+ * would end the process at once, its requests unanswered and its worker lease held.
+ */
+function shutdownRequested(io: CliIo): { signal: Promise<NodeJS.Signals>; release(): void } {
+  let first: NodeJS.Signals | null = null;
+  let resolveSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const signal = new Promise<NodeJS.Signals>((resolve) => (resolveSignal = resolve));
+  const onSignal = (received: NodeJS.Signals) => {
+    if (first !== null) {
+      writeLine(io.stdout, `${received} again: already stopping since ${first}; the drain ends on its own`);
+      return;
+    }
+    first = received;
+    resolveSignal(received);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    signal,
+    release: () => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
-      resolve(signal);
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+    },
+  };
 }
 
 /** The error code Node gives a failed system call (`EADDRINUSE`, `ENOTFOUND`, ...), when there is one. */
@@ -281,13 +298,14 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
     const reason = listenFailure(error, config.HOST, config.PORT) ?? errorWhy(error);
     throw new CliFailure(`could not start the server: ${reason}`);
   }
-  const stopping = shutdownRequested();
+  const stopping = shutdownRequested(io);
 
   const baseUrl = config.PUBLIC_URL ?? server.url;
   let made: { workspaceId: string; key: string } | null;
   try {
     made = plan.kind === 'only_workspace_key' ? await keyForOnlyWorkspace(store, plan.workspace) : await server.createFirstWorkspaceWithKey(DEFAULT_WORKSPACE_NAME);
   } catch (error) {
+    stopping.release();
     keyFile?.discard();
     await server.close();
     await store.close();
@@ -298,6 +316,7 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
     try {
       keyFile.write(made.key);
     } catch (error) {
+      stopping.release();
       await server.close();
       await store.close();
       throw new CliFailure(
@@ -328,12 +347,13 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
   }
   writeLine(io.stdout, `Ready in ${Math.round(performance.now())} ms`);
 
-  const signal = await stopping;
+  const signal = await stopping.signal;
   writeLine(io.stdout, `${signal}: draining requests and workers`);
   try {
     await server.close();
   } finally {
     await store.close();
+    stopping.release();
   }
   writeLine(io.stdout, 'Stopped');
 }

@@ -116,6 +116,27 @@ describe('consentry serve', () => {
     await expect(fetch(`http://127.0.0.1:${served.port}/health`)).rejects.toThrow();
   }, 30_000);
 
+  it('a signal that comes again while it drains is said and ignored: the request in flight is answered, exit 0', async () => {
+    const served = await serve(join(dir, 'consentry.db'));
+    await served.waitFor('Ready in');
+    const key = /API key: (csk_[A-Za-z0-9_-]+)/.exec(served.output())?.[1] ?? '';
+    const slow = slowPost(served.port, '/v1/messages', key, JSON.stringify({ channel: 'sms', messageId: 'sms-twice', from: { id: '+34600000002' }, text: 'STOP' }));
+    await slow.started;
+    // As npm passes on the SIGTERM a process manager sent to the whole group, and Ctrl-C reaches both.
+    served.child.kill('SIGTERM');
+    await served.waitFor('SIGTERM: draining');
+    served.child.kill('SIGTERM');
+    await served.waitFor('SIGTERM again: already stopping since SIGTERM');
+    served.child.kill('SIGINT');
+    await served.waitFor('SIGINT again');
+    slow.release();
+    const answer = await slow.response;
+    expect(answer.status, answer.body).toBe(200);
+    expect(answer.body).toContain('consent.withdrawn');
+    expect(await served.exited).toBe(0);
+    expect(served.output()).toContain('Stopped');
+  }, 30_000);
+
   it('prints the first key once, serves, drains an in-flight request on SIGTERM and exits 0 with the database intact', async () => {
     const db = join(dir, 'consentry.db');
     const spawnedAt = performance.now();
