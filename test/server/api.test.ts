@@ -114,7 +114,6 @@ describe('POST /v1/messages', () => {
     [{ ...stop, from: { id: 42 } }, 'from.id'],
     [{ ...stop, text: undefined }, 'text'],
     [{ ...stop, messageId: '' }, 'messageId'],
-    [{ ...stop, colour: 'blue' }, 'colour'],
     [{ channel: 'sms' }, 'messageId'],
   ])('refuses %j naming %s', async (payload, field) => {
     const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload });

@@ -32,9 +32,9 @@ describe('POST /v1/messages names the text-or-button rule beside every other bad
     ]);
   });
 
-  it('an unknown field, a bad sender id and a blank text: each named once, the schema\'s first, then the rule', async () => {
+  it('a bad sender id and a blank text: each named once, the schema\'s first, then the rule; an unknown member is no fault of it', async () => {
     const { errors } = await refused({ channel: 'sms', messageId: 'v.4', from: { id: '' }, text: '\u3164', zzz: 1 });
-    expect(errors.map((error) => error.path)).toEqual(['from.id', 'zzz', 'text']);
+    expect(errors.map((error) => error.path)).toEqual(['from.id', 'text']);
     expect(errors.find((error) => error.path === 'text')).toEqual({ path: 'text', message: BLANK_TEXT });
   });
 

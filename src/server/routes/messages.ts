@@ -80,10 +80,38 @@ const ERASED_MESSAGE_ID =
   'already used on this channel by a message of a contact since erased: nothing of that answer is sent again, and this ' +
   'message was not processed (whether it is the same message can no longer be told); a new message needs an id of its own';
 
+/**
+ * The message as this route reads it: a member it does not know, in the body or in `from`, is
+ * dropped rather than refused, as adapters pass on fields of their own (Telegram's `username`, a
+ * provider's extras), and a message that may carry a STOP is never refused for what only
+ * describes it. `warnings` names each one (unknownMembers).
+ */
+const RouteMessageSchema = InboundMessageSchema.safeExtend({ from: InboundMessageSchema.shape.from.strip() }).strip();
+const MESSAGE_MEMBERS: ReadonlySet<string> = new Set(Object.keys(InboundMessageSchema.shape));
+const SENDER_MEMBERS: ReadonlySet<string> = new Set(Object.keys(InboundMessageSchema.shape.from.shape));
+const UNKNOWN_MEMBER = 'is not a known field; ignored, the message was processed without it';
+
+/** The members of the body as sent that the message has no place for, by path; read before the schema drops them. */
+function unknownMembers(body: unknown): FieldIssue[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return [];
+  const unknown = Object.keys(body).filter((key) => !MESSAGE_MEMBERS.has(key));
+  const from: unknown = Reflect.get(body, 'from');
+  const unknownInFrom =
+    typeof from === 'object' && from !== null && !Array.isArray(from) ? Object.keys(from).filter((key) => !SENDER_MEMBERS.has(key)).map((key) => `from.${key}`) : [];
+  return [...unknown, ...unknownInFrom].map((path) => ({ path, message: UNKNOWN_MEMBER }));
+}
+
+const unknownMembersOf = new WeakMap<FastifyRequest, FieldIssue[]>();
+
 export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
   v1.post(
     '/messages',
     {
+      preValidation: (request, _reply, done) => {
+        const unknown = unknownMembers(request.body);
+        if (unknown.length > 0) unknownMembersOf.set(request, unknown);
+        done();
+      },
       schema: {
         tags: ['messages'],
         summary: 'An inbound message from a contact: keywords, then the conversation\'s workflows',
@@ -95,9 +123,10 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
           '`warnings` names it. A null one is read as absent, without a warning, as is a blank from.name. On WhatsApp and SMS, a ' +
           'from.id that is not read as a phone number (a national number without the workspace\'s defaultCountry) is named too: ' +
           'the message is processed, and its contact is known by that sender id alone. A message needs a text or a button: one ' +
-          'with neither, or with only an empty or blank text (a media-only message without a caption), is 422 naming text.',
+          'with neither, or with only an empty or blank text (a media-only message without a caption), is 422 naming text. ' +
+          'A member this route does not know, in the body or in from (an adapter\'s own field), is ignored and named in `warnings`, where every other route refuses it.',
         security: API_KEY_SECURITY,
-        body: InboundMessageSchema,
+        body: RouteMessageSchema,
         response: {
           200: z.object({
             contactId: z.string(),
@@ -108,7 +137,7 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
               `What of the message was ignored, by field: an invalid from.email or from.phone, or one longer than ${SENDER_ADDRESS_MAX_LENGTH} ` +
                 `characters; a from.name longer than ${SENDER_NAME_MAX_LENGTH} characters; a timestamp without a zone, unreadable, before 1970 ` +
                 `or longer than ${TIMESTAMP_MAX_LENGTH} characters; any of them that is neither a string nor null (a numeric timestamp ` +
-                'among them); (messageId) a message that reuses the id of an earlier, different one; or (inAnswer) inAnswer false with replies ' +
+                'among them); a member the route does not know, in the body or in from; (messageId) a message that reuses the id of an earlier, different one; or (inAnswer) inAnswer false with replies ' +
                 'in a workspace without an outbound webhook, whose replies then reach no one',
             ),
           }),
@@ -125,6 +154,7 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
       } else if (result.firstContactErased) {
         warnings.unshift({ path: 'messageId', message: ERASED_MESSAGE_ID });
       }
+      warnings.push(...(unknownMembersOf.get(request) ?? []));
       if (request.body.inAnswer === false && result.replies.length > 0 && (await authOf(request).workspace.get()).settings.outboundWebhookUrl === null) {
         warnings.push({ path: 'inAnswer', message: `${IN_ANSWER_WITHOUT_WEBHOOK}; the message was processed` });
       }
