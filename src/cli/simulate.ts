@@ -1,9 +1,12 @@
+import { isUtf8 } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { ConsentryError, describeIssues, isConsentryError, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { isPublicEventType, OutboundMessageDataSchema } from '../core/events.js';
-import { ConsentStates, governingDecision } from '../core/ledger.js';
+import { jsonSyntaxError } from '../core/json-syntax.js';
+import { ConsentStates, earliestOccurrenceMessage, governingDecision, isBeforeEarliestOccurrence } from '../core/ledger.js';
+import { shownValue } from '../core/required.js';
 import { isPrivacyTag } from '../engine/contacts.js';
 import { InboundChannelSchema, InboundMessageSchema, parseInput } from '../engine/inputs.js';
 import type { ReplyOption } from '../engine/unit-of-work.js';
@@ -12,7 +15,7 @@ import { createEngine } from '../engine.js';
 import { FakeClock } from '../ports/clock.js';
 import type { StoredEvent } from '../ports/store.js';
 import { createMemoryStore } from '../store/memory.js';
-import { getTemplate, TEMPLATE_IDS } from '../core/workflow/index.js';
+import { getTemplate, readAnswer, TEMPLATE_IDS } from '../core/workflow/index.js';
 import { ZonedDateTimeSchema, zonedDateTimeMessage } from '../core/time.js';
 import type { CliIo } from './io.js';
 import { cannotRead, CliFailure, CliRefusal, writeLine } from './io.js';
@@ -46,7 +49,10 @@ export function parseDuration(text: string): number {
   return reading.ms;
 }
 
-const StepDurationSchema = z.string().superRefine((text, ctx) => {
+/** What a step's `after` that is not even text is refused with: a bare number has no unit, so it says what one looks like. */
+const notDurationText = (value: unknown) => `${shownValue(value)} is not a duration: write one as text, such as "30s", "6m", "4m59s" or "1h"`;
+
+const StepDurationSchema = z.string({ error: (issue) => notDurationText(issue.input) }).superRefine((text, ctx) => {
   const reading = readDuration(text);
   if (!reading.ok) ctx.addIssue({ code: 'custom', message: reading.message });
 });
@@ -55,13 +61,13 @@ const StepDurationSchema = z.string().superRefine((text, ctx) => {
 const LATEST_INSTANT = '9999-12-31T23:59:59.999Z';
 const LATEST_INSTANT_MS = Date.parse(LATEST_INSTANT);
 
-/** The earliest instant `toISOString` writes with a four-digit year, as the stores keep timestamps. */
-const EARLIEST_INSTANT = '0000-01-01T00:00:00.000Z';
-
 /**
  * When the simulated clock starts: an RFC 3339 date and time with its offset, so that it names the
  * same instant wherever the transcript is replayed; one without a zone is refused rather than read
- * in the zone of the machine that runs it.
+ * in the zone of the machine that runs it. The engine records no decision before 1970
+ * (EARLIEST_OCCURRENCE, as the API refuses such an occurredAt), and ULIDs cannot spell an earlier
+ * time (https://github.com/ulid/spec#specification: milliseconds since the Unix epoch): an earlier
+ * start is refused as itself, not later as a step's decision time that the transcript does not have.
  */
 const StartSchema = z
   .string()
@@ -71,23 +77,41 @@ const StartSchema = z
       ctx.addIssue({ code: 'custom', message: zonedDateTimeMessage(text.trim()) });
       return z.NEVER;
     }
+    if (isBeforeEarliestOccurrence(written)) {
+      ctx.addIssue({ code: 'custom', message: earliestOccurrenceMessage(text) });
+      return z.NEVER;
+    }
     const instant = Date.parse(written);
-    if (instant < Date.parse(EARLIEST_INSTANT) || instant > LATEST_INSTANT_MS) {
-      ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is outside ${EARLIEST_INSTANT} to ${LATEST_INSTANT}, the times the simulated clock can show` });
+    if (instant > LATEST_INSTANT_MS) {
+      ctx.addIssue({ code: 'custom', message: `${shownValue(text)} is after ${LATEST_INSTANT}, the latest time the simulated clock can show` });
       return z.NEVER;
     }
     return new Date(instant).toISOString();
   });
 
+/**
+ * ASCII letters in lower case, as `import` reads a channel cell: every channel name is ASCII, so no
+ * other letter that Unicode case mapping would turn into an ASCII one stands for one of them.
+ */
+const foldAsciiCase = (text: string): string => text.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+
+/** A channel in any letter case (`SMS`, `WhatsApp`), read as the channel it names. */
+const TranscriptChannelSchema = z.string().transform(foldAsciiCase).pipe(InboundChannelSchema);
+
 export const TranscriptSchema = z
   .object({
     template: z.string().min(1),
-    channel: InboundChannelSchema.default('whatsapp'),
+    channel: TranscriptChannelSchema.default('whatsapp'),
     start: StartSchema.default('2026-01-01T09:00:00.000Z'),
+    /**
+     * A settings patch over the simulated workspace's defaults, read as PATCH /v1/settings reads
+     * one (a JSON Merge Patch, RFC 7396): null resets a setting to the workspace default, which
+     * for both is none; the engine checks the values as it checks the API's.
+     */
     settings: z
       .object({
-        privacyPolicyUrl: z.string().url().optional(),
-        defaultCountry: z.string().optional(),
+        privacyPolicyUrl: z.string().url().nullable().optional(),
+        defaultCountry: z.string().nullable().optional(),
       })
       .strict()
       .default({}),
@@ -115,7 +139,7 @@ export const TranscriptSchema = z
 export type Transcript = z.input<typeof TranscriptSchema>;
 
 /** A transcript file may leave its channel to `--channel`. */
-const TranscriptFileSchema = TranscriptSchema.extend({ channel: InboundChannelSchema.optional() });
+const TranscriptFileSchema = TranscriptSchema.extend({ channel: TranscriptChannelSchema.optional() });
 type InboundChannel = z.output<typeof InboundChannelSchema>;
 
 export type TranscriptLine =
@@ -208,15 +232,21 @@ async function agreedBefore(workspace: WorkspaceEngine, contactId: string, chann
   });
 }
 
+/** The template a transcript names, or its refusal named as the transcript's other errors are, under the engine's code. */
+function knownTemplate(template: string): void {
+  if (TEMPLATE_IDS.includes(template)) return;
+  throw transcriptError([{ path: 'template', message: `unknown template ${shownValue(template)}: one of ${TEMPLATE_IDS.join(', ')}` }], 'UNKNOWN_TEMPLATE');
+}
+
 async function setUp(script: z.output<typeof TranscriptSchema>): Promise<Simulation> {
-  getTemplate(script.template);
+  knownTemplate(script.template);
   const clock = new FakeClock(script.start);
   const engine = createEngine({ store: createMemoryStore(), clock });
   const ws = await within('settings', () =>
     engine.createWorkspace({
       name: 'Simulation',
       settings: {
-        privacyPolicyUrl: script.settings.privacyPolicyUrl ?? DEFAULT_POLICY_URL,
+        privacyPolicyUrl: script.settings.privacyPolicyUrl === undefined ? DEFAULT_POLICY_URL : script.settings.privacyPolicyUrl,
         defaultCountry: script.settings.defaultCountry ?? null,
         triggers: [{ trigger: 'conversation_opened', template: script.template, enabled: true }],
         outboundWebhookUrl: SIMULATED_CHANNEL_WEBHOOK,
@@ -313,13 +343,14 @@ async function letTimePass(sim: Simulation, ms: number, emit: (line: TranscriptL
 const pastLatestInstant = (duration: string) => `"${duration}" would take the simulated clock past ${LATEST_INSTANT}, the latest time it can show`;
 
 /**
- * Why a click on `button` is not one the contact could make, or null when it is. A click sends
- * an offered button's id or its exact label; the engine's looser matching of labels is for typed
- * answers. A button that was never offered is a slip in the transcript or the session: sent, it
- * would only count as an invalid answer, and the replay would test something else than meant.
+ * Why a click on `button` is not one the contact could make, or null when it is. A button is
+ * matched to the offered ones as the engine matches a message's button to a question's options
+ * (readAnswer): an id exactly, a label in any letter case (some channels send a button's title).
+ * A button that was never offered is a slip in the transcript or the session: sent, it would only
+ * count as an invalid answer, and the replay would test something else than meant.
  */
 function unofferedButton(sim: Simulation, button: string): string | null {
-  if (sim.offered.some((option) => option.label === button || option.buttonId === button)) return null;
+  if (readAnswer({ questionType: 'multiple_choice', options: [...sim.offered] }, { text: null, button }, null) !== null) return null;
   if (sim.offered.length === 0) return `${JSON.stringify(button)} was not offered: no reply has offered buttons yet`;
   const listed = sim.offered.map((option) => (option.buttonId === undefined ? JSON.stringify(option.label) : `${JSON.stringify(option.label)} (id ${JSON.stringify(option.buttonId)})`));
   return `${JSON.stringify(button)} is not one of the buttons last offered: ${listed.join(', ')}`;
@@ -391,7 +422,7 @@ export interface SimulateOptions {
 }
 
 function knownChannel(text: string): InboundChannel {
-  const parsed = InboundChannelSchema.safeParse(text);
+  const parsed = InboundChannelSchema.safeParse(foldAsciiCase(text));
   if (!parsed.success) throw new CliRefusal(`unknown channel "${text}"; available: ${InboundChannelSchema.options.join(', ')}`);
   return parsed.data;
 }
@@ -414,6 +445,38 @@ export async function simulateCommand(options: SimulateOptions, io: CliIo): Prom
  */
 const BYTE_ORDER_MARK = '\uFEFF';
 
+/**
+ * The offset of the first byte that does not start a well-formed UTF-8 sequence, found as `import`
+ * finds it: the WHATWG decoder writes U+FFFD in place of each ill-formed sequence
+ * (https://encoding.spec.whatwg.org/#utf-8-decoder), so the first U+FFFD the bytes do not spell as
+ * EF BF BD is where a fatal decoder stops.
+ */
+function firstInvalidUtf8Offset(bytes: Uint8Array): number {
+  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+  let offset = 0;
+  let decodedUpTo = 0;
+  for (let at = text.indexOf('\uFFFD'); at >= 0; at = text.indexOf('\uFFFD', at + 1)) {
+    offset += Buffer.byteLength(text.slice(decodedUpTo, at));
+    if (!(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) return offset;
+    offset += 3;
+    decodedUpTo = at + 1;
+  }
+  return offset;
+}
+
+/**
+ * The file's text, refused when it is not UTF-8 (RFC 8259 §8.1: JSON exchanged between systems is
+ * UTF-8), as `import` refuses a CSV file: read as UTF-8, a Latin-1 or Windows-1252 "é" would turn
+ * into U+FFFD and be sent to the workflow as another text than the one written.
+ */
+function utf8Text(file: string, bytes: Buffer): string {
+  if (isUtf8(bytes)) return bytes.toString('utf8');
+  const offset = firstInvalidUtf8Offset(bytes);
+  const byte = bytes[offset] ?? 0;
+  const line = bytes.subarray(0, offset).filter((b) => b === 0x0a).length + 1;
+  throw new CliRefusal(`${file} is not UTF-8: byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')} at byte offset ${offset} (line ${line}); save it as UTF-8`);
+}
+
 /** What the engine refused in the transcript, with the file it is in named first, as the file's other errors name it. */
 async function inFile<T>(file: string, work: () => Promise<T>): Promise<T> {
   try {
@@ -424,26 +487,11 @@ async function inFile<T>(file: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
-/**
- * What JSON.parse found wrong, in one line, at a line and column of the file rather than V8's
- * character offset (`in JSON at position 149`), which an editor does not show. V8 quotes a text it
- * could not start reading, line breaks included: they are written as `\n`.
- */
-export function jsonSyntaxError(text: string, error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const at = /\s*in JSON at position (\d+)(?:\s*\(line \d+ column \d+\))?$/.exec(message);
-  const oneLine = (words: string) => words.replace(/\r?\n/g, '\\n');
-  if (at === null) return oneLine(message);
-  const before = text.slice(0, Number(at[1]));
-  const line = before.split('\n').length;
-  const column = before.length - before.lastIndexOf('\n');
-  return `line ${line}, column ${column}: ${oneLine(message.slice(0, at.index))}`;
-}
-
 async function replayFile(file: string, given: { template: string | undefined; channel: InboundChannel | undefined }, io: CliIo): Promise<void> {
-  const read = await readFile(file, 'utf8').catch((error: unknown) => {
+  const bytes = await readFile(file).catch((error: unknown) => {
     throw cannotRead(file, error);
   });
+  const read = utf8Text(file, bytes);
   const text = read.startsWith(BYTE_ORDER_MARK) ? read.slice(BYTE_ORDER_MARK.length) : read;
   let json: unknown;
   try {

@@ -47,7 +47,46 @@ describe('simulate --script: the file', () => {
     const refused = stderrLines(await cli(['simulate', '--script', prose]));
     expect(refused).toHaveLength(1);
     // V8 quotes the text it could not start reading; its line break is written as \n.
-    expect(refused[0]?.startsWith(`error: ${prose} is not JSON: Unexpected token 'o', "not json\\nat all`), refused[0]).toBe(true);
+    expect(refused[0]?.startsWith(`error: ${prose} is not JSON: line 1, column 2: Unexpected token 'o', "not json\\nat all`), refused[0]).toBe(true);
+  });
+
+  it.each([
+    ['an empty file', '', 'line 1, column 1: Unexpected end of JSON input'],
+    ['a file that ends inside its steps', '{\n  "template": "request-consent-privacy",\n  "steps": [\n', 'line 4, column 1: Unexpected end of JSON input'],
+    // V8 quotes the part of the text around the token it could not read, as much as it chooses.
+    ['a trailing comma', '{"template": "request-consent-privacy",\n "steps": [{"text": "hola"},]}', `line 2, column 29: Unexpected token ']', `],
+    ['text after the object', '{"template": "request-consent-privacy", "steps": []}\n}', 'line 2, column 1: Unexpected non-whitespace character after JSON'],
+  ])('names the line and column of %s', async (_what, content, where) => {
+    const file = join(dir, 'cut.json');
+    writeFileSync(file, content);
+    const run = await cli(['simulate', '--script', file]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    const lines = stderrLines(run);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.startsWith(`error: ${file} is not JSON: ${where}`), lines[0]).toBe(true);
+  });
+
+  it('counts lines of a CRLF file as an editor does, and writes the carriage returns V8 quotes as \\r', async () => {
+    const file = join(dir, 'crlf.json');
+    writeFileSync(file, '{\r\n  "template": "request-consent-privacy",\r\n  "steps": [,]\r\n}\r\n');
+    const run = await cli(['simulate', '--script', file]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).not.toContain('\r');
+    const lines = stderrLines(run);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.startsWith(`error: ${file} is not JSON: line 3, column 13: Unexpected token ',', `), lines[0]).toBe(true);
+    expect(lines[0]?.endsWith(`[,]\\r\\n}\\r\\n" is not valid JSON`), lines[0]).toBe(true);
+  });
+
+  it('refuses a file that is not UTF-8, naming the byte and where it is, and runs nothing', async () => {
+    const file = join(dir, 'latin1.json');
+    const text = '{"template": "request-consent-privacy",\n "steps": [{"text": "caf\u00e9"}]}';
+    writeFileSync(file, Buffer.from(text, 'latin1'));
+    const run = await cli(['simulate', '--script', file]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(stderrLines(run)).toEqual([`error: ${file} is not UTF-8: byte 0xE9 at byte offset ${text.indexOf('\u00e9')} (line 2); save it as UTF-8`]);
   });
 
   it('says in plain words that the file is missing, as import does', async () => {
@@ -58,13 +97,25 @@ describe('simulate --script: the file', () => {
     expect(stderrLines(run)).toEqual([`error: Cannot read ${missing}: no such file`]);
   });
 
-  it('names the file in front of a template it names that does not exist', async () => {
+  it('names the file and the template field in front of a template it names that does not exist', async () => {
     const file = join(dir, 'nope.json');
     writeFileSync(file, JSON.stringify({ template: 'nope', steps: [] }));
     const run = await cli(['simulate', '--script', file]);
     expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
     expect(stderrLines(run)).toEqual([
-      `error [UNKNOWN_TEMPLATE]: ${file}: unknown workflow template 'nope'; available: request-consent-privacy, welcome-request-email, welcome-request-phone`,
+      `error [UNKNOWN_TEMPLATE]: ${file}: Invalid transcript: template: unknown template "nope": one of request-consent-privacy, welcome-request-email, welcome-request-phone`,
+    ]);
+  });
+
+  it('says what a step\'s after must be when it is a number', async () => {
+    const file = join(dir, 'after.json');
+    writeFileSync(file, JSON.stringify({ template: 'request-consent-privacy', steps: [{ after: 30, text: 'hola' }] }));
+    const run = await cli(['simulate', '--script', file]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(stderrLines(run)).toEqual([
+      `error [VALIDATION_FAILED]: ${file}: Invalid transcript: steps.0.after: 30 is not a duration: write one as text, such as "30s", "6m", "4m59s" or "1h"`,
     ]);
   });
 });

@@ -47,11 +47,38 @@ describe('simulate: the transcript start', () => {
 
   it('refuses an offset that takes the start past the latest time the clock can show', async () => {
     await expect(runTranscript({ template: 'request-consent-privacy', start: '9999-12-31T23:30:00-01:00', steps: [] })).rejects.toMatchObject({
-      issues: [{ path: 'start', message: expect.stringContaining('is outside 0000-01-01T00:00:00.000Z to 9999-12-31T23:59:59.999Z') }],
+      issues: [{ path: 'start', message: '"9999-12-31T23:30:00-01:00" is after 9999-12-31T23:59:59.999Z, the latest time the simulated clock can show' }],
     });
     await expect(runTranscript({ template: 'request-consent-privacy', start: '0000-01-01T00:30:00+01:00', steps: [] })).rejects.toMatchObject({
       issues: [{ path: 'start' }],
     });
+  });
+
+  it.each(['1960-03-01T10:00:00Z', '1969-12-31T23:59:59.999Z', '1970-01-01T00:30:00+01:00'])(
+    'refuses a start before 1970, %s, as the start itself, before anything runs',
+    async (start) => {
+      await expect(
+        runTranscript({ template: 'request-consent-privacy', start, steps: [{ after: '0s', text: 'hi' }, { after: '1s', button: 'agree' }] }),
+      ).rejects.toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'start', message: `${JSON.stringify(start)} is before 1970-01-01T00:00:00Z` }] });
+    },
+  );
+
+  it('gives the simulated contact and conversation ULIDs from a start at 1970-01-01T00:00:00Z on', async () => {
+    const lines = await runTranscript({ template: 'request-consent-privacy', start: '1970-01-01T00:00:00Z', steps: [{ text: 'hi' }] });
+    const opened = lines.find((line) => line.kind === 'event' && line.type === 'conversation.opened');
+    expect(opened).toMatchObject({
+      at: '1970-01-01T00:00:00.000Z',
+      data: { contactId: expect.stringMatching(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/), conversationId: expect.stringMatching(/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/) },
+    });
+  });
+
+  it('from the command line, a start before 1970 is one line naming start, exit code 2 and nothing on stdout', async () => {
+    const file = join(dir, 'early.json');
+    writeFileSync(file, JSON.stringify({ template: 'request-consent-privacy', start: '1960-03-01T10:00:00Z', steps: [{ after: '0s', text: 'hi' }, { after: '1s', button: 'agree' }] }));
+    const run = await cli(['simulate', '--script', file]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr.trim().split('\n')).toEqual([`error [VALIDATION_FAILED]: ${file}: Invalid transcript: start: "1960-03-01T10:00:00Z" is before 1970-01-01T00:00:00Z`]);
   });
 
   it('from the command line: one line naming start, exit code 2 and nothing on stdout', async () => {

@@ -80,6 +80,25 @@ describe('simulate: --template and --channel beside --script', () => {
     expect(lastState(run.stdout).consents).toEqual([{ purpose: 'privacy', channel: 'sms', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE' }]);
   });
 
+  it('reads --channel and the script\'s channel in any letter case, as import reads a channel', async () => {
+    const { channel: _named, ...unnamed } = privacyScript();
+    const onFlag = await cli(['simulate', '--channel', 'SMS', '--script', writeScript(unnamed)]);
+    expect(onFlag.stderr).toBe('');
+    expect(lastState(onFlag.stdout).consents).toEqual([{ purpose: 'privacy', channel: 'sms', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE' }]);
+
+    const agreeing = await cli(['simulate', '--channel', 'WhatsApp', '--script', writeScript(privacyScript({ channel: 'WHATSAPP' }))]);
+    expect(agreeing.stderr).toBe('');
+    expect(lastState(agreeing.stdout).consents).toMatchObject([{ purpose: 'privacy', channel: 'whatsapp', status: 'opted_in' }]);
+
+    const differing = await cli(['simulate', '--channel', 'SMS', '--script', writeScript(privacyScript({ channel: 'Telegram' }))]);
+    expect(differing.code).toBe(2);
+    expect(stderrLines(differing.stderr)).toEqual([`error: --channel "sms" differs from the script's channel "telegram"; leave --channel out or make them agree`]);
+
+    const chat = await cli(['simulate', '--template', 'request-consent-privacy', '--channel', 'SMS'], { stdin: '/quit\n' });
+    expect(chat.code).toBe(0);
+    expect(chat.stdout.split('\n')[0]).toContain('"request-consent-privacy" on sms.');
+  });
+
   it('says --template is needed without --script', async () => {
     const run = await cli(['simulate'], { stdin: '/quit\n' });
     expect(run.code).toBe(2);
@@ -280,6 +299,16 @@ describe('simulate: every error about a step names it', () => {
     await expect(settings).rejects.toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'settings.defaultCountry' }] });
   });
 
+  it('reads the settings as a settings patch: null resets a setting to none, as PATCH /v1/settings takes it', async () => {
+    // Without a privacy policy link the privacy workflow does not start, as in a workspace without one.
+    const lines = await runTranscript(privacyScript({ settings: { privacyPolicyUrl: null, defaultCountry: null }, steps: [{ text: 'hola' }] }));
+    expect(lines.filter((l) => l.kind === 'reply')).toEqual([]);
+    expect(lines.filter((l) => l.kind === 'event').map((l) => (l.kind === 'event' ? l.type : ''))).toEqual(['conversation.opened']);
+    // Left out, the simulated workspace's own link is shown.
+    const defaulted = await runTranscript(privacyScript({ settings: {}, steps: [{ text: 'hola' }] }));
+    expect(defaulted.some((l) => l.kind === 'reply' && l.text.includes('https://example.com/privacy'))).toBe(true);
+  });
+
   const withContact = (contact: Partial<NonNullable<Transcript['contact']>>) =>
     writeScript({ template: 'welcome-request-email', contact, steps: [{ text: 'hi' }] });
 
@@ -354,13 +383,14 @@ describe('simulate: a button must be one the contact was offered', () => {
     });
   });
 
-  it('takes an offered button by its exact label or its id, and a typed variant of the label only as text', async () => {
-    for (const answer of [{ button: AGREE }, { button: 'agree' }, { text: 'agree & proceed' }]) {
+  it('takes an offered button as the API does: by its id, or by its label in any letter case', async () => {
+    for (const answer of [{ button: AGREE }, { button: 'agree' }, { button: 'agree & proceed' }, { button: 'Agree & Proceed' }, { text: 'agree & proceed' }]) {
       const lines = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { after: '5s', ...answer }] }));
       expect((lines[lines.length - 1] as State).tags).toEqual(['Consent: Privacy']);
     }
-    await expect(runTranscript(privacyScript({ steps: [{ text: 'hola' }, { button: 'agree & proceed' }] }))).rejects.toMatchObject({
-      issues: [{ path: 'steps.1.button' }],
+    // An id is matched exactly, as the engine matches it.
+    await expect(runTranscript(privacyScript({ steps: [{ text: 'hola' }, { button: 'AGREE' }] }))).rejects.toMatchObject({
+      issues: [{ path: 'steps.1.button', message: expect.stringContaining('"AGREE" is not one of the buttons last offered') }],
     });
   });
 
@@ -368,6 +398,13 @@ describe('simulate: a button must be one the contact was offered', () => {
     const lines = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { after: '6m' }, { after: '1m', button: AGREE }] }));
     const opened = lines.filter((l) => l.kind === 'event' && l.type === 'conversation.opened');
     expect(opened).toHaveLength(2);
+  });
+
+  it('in a chat, takes a button label in any letter case', async () => {
+    const run = await cli(['simulate', '--template', 'request-consent-privacy'], { stdin: 'hola\n/button agree & proceed\n/state\n' });
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(lastState(run.stdout).tags).toEqual(['Consent: Privacy']);
   });
 
   it('in a chat, reports a button not offered on stderr, never sends it, and goes on', async () => {
