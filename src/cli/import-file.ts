@@ -5,6 +5,8 @@ import { open, stat, type FileHandle } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import { CsvError, parse as csvParser, type Options as CsvParseOptions } from 'csv-parse';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { CONSENT_STATUSES, LEGAL_BASES } from '../core/consent.js';
+import { isUlid } from '../core/contact.js';
 import { cannotRead, CliRefusal } from './io.js';
 import type { Progress } from './progress.js';
 
@@ -35,6 +37,28 @@ const REQUIRED_FIELDS: readonly Field[] = ['purpose', 'channel', 'status'];
 
 const HEADER_HINT =
   'the first line must name the columns: email, phone or contact_id (at least one), purpose, channel, status, and optionally legal_basis, explanation, occurred_at, idempotency_key';
+
+/**
+ * A column name with letter case, blank space, hyphens, dots and underscores left out, so that
+ * `Contact ID`, `E-mail`, `legalBasis` and `Occurred At` fold to what a column of the documentation does.
+ */
+const folded = (name: string): string => name.toLowerCase().replace(/[\s._-]+/gu, '');
+
+/** Folded column name → the column it is near. */
+const NEAR_FIELD: ReadonlyMap<string, Field> = new Map(FIELDS.map((field) => [folded(COLUMN_OF[field]), field] as const));
+
+/** A value no column is named after, as rows hold them: a status or a legal basis in any letter case. */
+const LISTED_VALUES: ReadonlySet<string> = new Set([...CONSENT_STATUSES, ...LEGAL_BASES].map((value) => value.toLowerCase()));
+
+/** An e-mail address: something, one `@`, a domain with a dot. */
+const EMAIL_LIKE = /^[^\s@"]+@[^\s@"]+\.[^\s@"]+$/u;
+/** A phone number in E.164 (https://www.itu.int/rec/T-REC-E.164), the spaces, dashes, dots and brackets a spreadsheet may keep taken off. */
+const E164_LIKE = /^\+[1-9]\d{6,14}$/u;
+
+/** Whether a cell of the first line is a value a row would hold rather than a column name: the file likely has no header. */
+function looksLikeData(cell: string): boolean {
+  return EMAIL_LIKE.test(cell) || E164_LIKE.test(cell.replace(/[\s()./-]/gu, '')) || isUlid(cell) || LISTED_VALUES.has(cell.toLowerCase());
+}
 
 export function isField(name: string): name is Field {
   return FIELD_SET.has(name);
@@ -310,6 +334,47 @@ function parseOptions(layout: Pick<CsvLayout, 'delimiter' | 'fromLine'>): CsvPar
   };
 }
 
+/** A delimiter as a message names it. */
+function delimiterName(delimiter: string): string {
+  if (delimiter === ',') return 'commas (,)';
+  if (delimiter === ';') return 'semicolons (;)';
+  if (delimiter === '\t') return 'tabs';
+  return JSON.stringify(delimiter);
+}
+
+/**
+ * Whether the rows are written with another delimiter than the header: each data row is then
+ * read as one value holding the delimiter it was written with (a header saved with semicolons
+ * by Excel in most of Europe, rows pasted from a comma-separated export). Only a file none of
+ * whose rows reads right is refused for it; a row of another shape among good ones stays a bad row.
+ */
+class OtherDelimiter {
+  /** The delimiters every data row so far is one value holding; null before the first row. */
+  private candidates: string[] | null = null;
+  private first: CsvRecord | undefined;
+
+  constructor(private readonly delimiter: string) {}
+
+  add(record: CsvRecord): void {
+    const [value, ...others] = record.values;
+    const holding: string[] = value === undefined || others.length > 0 ? [] : DELIMITERS.filter((delimiter) => delimiter !== this.delimiter && value.includes(delimiter));
+    this.candidates = (this.candidates ?? holding).filter((delimiter) => holding.includes(delimiter));
+    this.first ??= record;
+  }
+
+  refusal(path: string, layout: CsvLayout, header: Header): CliRefusal | null {
+    const rowsUse = this.candidates?.[0];
+    const first = this.first;
+    if (rowsUse === undefined || first === undefined || header.namedWidth < 2) return null;
+    const read = layout.fromLine === 1 ? `the header on line ${header.line} is read with ${delimiterName(layout.delimiter)}` : `the "sep=" line names ${delimiterName(layout.delimiter)}`;
+    const value = first.values[0] ?? '';
+    const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
+    return new CliRefusal(
+      `${path}: ${read} between the columns, but the rows seem to use ${delimiterName(rowsUse)}: every data row is one value (line ${first.line}: ${JSON.stringify(shown)}); write the header and the rows with the same delimiter`,
+    );
+  }
+}
+
 /** The first record cannot be told yet: the start of the file read so far may end inside it. */
 const READ_MORE = Symbol('read more');
 
@@ -444,6 +509,7 @@ async function* csvRecords(path: string, layout: CsvLayout, text: AsyncIterable<
 function readHeader(path: string, record: CsvRecord): Header {
   const problems: string[] = [];
   const unknown: string[] = [];
+  const unknownNames: string[] = [];
   const fields: (Field | null)[] = record.values.map(() => null);
   const firstColumn = new Map<Field, number>();
   const spelled = new Map<Field, string>();
@@ -454,7 +520,7 @@ function readHeader(path: string, record: CsvRecord): Header {
     namedWidth = index + 1;
     const field = FIELD_OF.get(name.toLowerCase());
     if (field === undefined) {
-      unknown.push(JSON.stringify(name));
+      unknownNames.push(name);
       return;
     }
     const earlier = firstColumn.get(field);
@@ -471,12 +537,27 @@ function readHeader(path: string, record: CsvRecord): Header {
     spelled.set(field, name);
     fields[index] = field;
   });
+  // A near name is suggested only for a column the file does not have already: `E-mail` beside `email` is a second column, not a misspelling.
+  for (const name of unknownNames) {
+    const near = NEAR_FIELD.get(folded(name));
+    unknown.push(near === undefined || firstColumn.has(near) ? JSON.stringify(name) : `${JSON.stringify(name)} (did you mean ${COLUMN_OF[near]}?)`);
+  }
   if (unknown.length > 0) problems.unshift(`unknown column(s) ${unknown.join(', ')}`);
   if (!IDENTITY_FIELDS.some((field) => firstColumn.has(field))) problems.push('no email, phone or contact_id column');
   const missing = REQUIRED_FIELDS.filter((field) => !firstColumn.has(field)).map((field) => COLUMN_OF[field]);
   if (missing.length > 0) problems.push(`missing column(s): ${missing.join(', ')}`);
-  if (problems.length > 0) throw invalidHeader(path, record.line, problems);
+  if (problems.length > 0) {
+    const data = unknownNames.find(looksLikeData);
+    if (data !== undefined) throw dataForHeader(path, record.line, data, problems);
+    throw invalidHeader(path, record.line, problems);
+  }
   return { line: record.line, fields, width: record.values.length, namedWidth, spelled };
+}
+
+/** A first line that holds a row's values: the file was most likely saved or exported without its header. */
+function dataForHeader(path: string, line: number, value: string, problems: readonly string[]): CliRefusal {
+  const where = line === 1 ? 'the first line' : `line ${line}`;
+  return new CliRefusal(`${path}: ${where} looks like data (${JSON.stringify(value)}), not column names: ${HEADER_HINT} (read as column names: ${problems.join('; ')})`);
 }
 
 function invalidHeader(path: string, line: number, problems: readonly string[]): CliRefusal {
@@ -629,6 +710,7 @@ export async function readImportFile(path: string, progress?: Pick<Progress, 'st
     }
     const unnamed = header.fields.flatMap((field, index) => (field === null ? [index] : []));
     const firstValueLine = new Map<number, number>();
+    const otherDelimiter = new OtherDelimiter(layout.delimiter);
     let rows = -1;
     let emptyRows = 0;
     for await (const record of csvRecords(path, layout, replay(start, text))) {
@@ -637,6 +719,7 @@ export async function readImportFile(path: string, progress?: Pick<Progress, 'st
         continue;
       }
       rows++;
+      if (rows > 0) otherDelimiter.add(record);
       for (const index of unnamed) {
         if (!firstValueLine.has(index) && (record.values[index] ?? '').trim() !== '') firstValueLine.set(index, record.line);
       }
@@ -646,6 +729,8 @@ export async function readImportFile(path: string, progress?: Pick<Progress, 'st
       throw invalidHeader(path, header.line, problems);
     }
     if (rows <= 0) throw new CliRefusal(`${path} has a header but no data rows`);
+    const refusal = otherDelimiter.refusal(path, layout, header);
+    if (refusal !== null) throw refusal;
     return { path, layout, header, rows, emptyRows, sha256: hash.digest('hex'), version };
   } finally {
     await handle.close();

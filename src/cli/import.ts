@@ -527,6 +527,17 @@ function notInEffectNote(summary: ImportSummary): string {
   return ` ${rows} recorded ${rows === 1 ? 'row is' : 'rows are'} older than the decision in force for ${rows === 1 ? 'its' : 'their'} contact, purpose and channel: ${them} kept in the ledger but changed no status and raised no event.`;
 }
 
+/**
+ * The rows answered "already recorded". A file without an idempotency_key column has its rows
+ * keyed by its content and their lines (derivedIdempotencyKey): none is already recorded but on a
+ * run of a file with the same content, which is what the count then says, and a count of 0 is
+ * left out rather than speak of a column the file does not have.
+ */
+function alreadyRecordedNote(summary: ImportSummary): string {
+  if (summary.keyColumn) return `, ${summary.alreadyRecorded} already recorded (idempotency key)`;
+  return summary.alreadyRecorded === 0 ? '' : `, ${summary.alreadyRecorded} already recorded (the same file was imported before)`;
+}
+
 function emptyRowsNote(summary: ImportSummary): string {
   const rows = summary.emptyRows;
   return rows === 0 ? '' : ` ${rows} empty ${rows === 1 ? 'row' : 'rows'} skipped.`;
@@ -541,7 +552,7 @@ export function printImportSummary(summary: ImportSummary, io: CliIo, database?:
   const imported = summary.recorded + summary.alreadyRecorded;
   writeLine(
     io.stdout,
-    `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded, ${summary.alreadyRecorded} already recorded (idempotency key); ${summary.rejected} row(s) rejected and left unchanged.${emptyRowsNote(summary)}${warnedNote(summary)}${repeatedNote(summary)}${notInEffectNote(summary)}`,
+    `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded${alreadyRecordedNote(summary)}; ${summary.rejected} row(s) rejected and left unchanged.${emptyRowsNote(summary)}${warnedNote(summary)}${repeatedNote(summary)}${notInEffectNote(summary)}`,
   );
   const { id, name } = summary.workspace;
   writeLine(io.stdout, `Into workspace "${name}" (${id})${database === undefined ? '' : ` of ${database}`}.`);

@@ -142,7 +142,7 @@ describe('consentry import: the delimiter', () => {
     const run = await importFile(file);
     expect(run.code).toBe(1);
     expect(reportLines(run)).toEqual([expect.stringMatching(/^line 5: email, phone: a row needs/), expect.stringMatching(/^line 5: channel: /)]);
-    expect(run.stdout).toContain('Imported 2 of 3 rows: 2 recorded, 0 already recorded (idempotency key); 1 row(s) rejected and left unchanged. 1 empty row skipped.');
+    expect(run.stdout).toContain('Imported 2 of 3 rows: 2 recorded; 1 row(s) rejected and left unchanged. 1 empty row skipped.');
     expect((await ledger()).map((record) => [record.phone ?? record.email, record.explanation])).toEqual([
       ['+34600000001', 'said "stop", then left'],
       ['ana@example.com', null],

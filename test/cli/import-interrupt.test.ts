@@ -63,7 +63,7 @@ describe('consentry import, interrupted', () => {
 
     const again = await cli(['import', file, '--db', db]);
     expect(again.code).toBe(1);
-    expect(again.stdout).toContain('Imported 1199 of 1200 rows: 700 recorded, 499 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+    expect(again.stdout).toContain('Imported 1199 of 1200 rows: 700 recorded, 499 already recorded (the same file was imported before); 1 row(s) rejected and left unchanged.');
     const records = await ledger();
     expect(records).toHaveLength(1199);
     // The file has no key column: each row is keyed by the file and its line.

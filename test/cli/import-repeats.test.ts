@@ -47,7 +47,7 @@ describe('consentry import: rows that repeat the status in force', () => {
     const again = await importRows(header, [...rows].reverse());
     expect(again.code).toBe(0);
     expect(again.stdout).toContain(
-      `Imported 3 of 3 rows: 3 recorded, 0 already recorded (idempotency key); 0 row(s) rejected and left unchanged. 3 rows repeated a status already in force (recorded again; ${NO_KEY_HINT}).`,
+      `Imported 3 of 3 rows: 3 recorded; 0 row(s) rejected and left unchanged. 3 rows repeated a status already in force (recorded again; ${NO_KEY_HINT}).`,
     );
     expect(await ledger()).toHaveLength(6);
   });
@@ -133,7 +133,7 @@ describe('consentry import: rows older than the decision in force', () => {
     ]);
     expect(late.code).toBe(0);
     expect(late.stdout).toContain(
-      'Imported 2 of 2 rows: 2 recorded, 0 already recorded (idempotency key); 0 row(s) rejected and left unchanged. 1 recorded row is older than the decision in force for its contact, purpose and channel: it is kept in the ledger but changed no status and raised no event.',
+      'Imported 2 of 2 rows: 2 recorded; 0 row(s) rejected and left unchanged. 1 recorded row is older than the decision in force for its contact, purpose and channel: it is kept in the ledger but changed no status and raised no event.',
     );
     const ana = (await ledger()).filter((record) => record.email === 'ana@example.com');
     expect(ana.map((record) => record.status)).toEqual(['opted_out', 'opted_in']);
@@ -151,7 +151,7 @@ describe('consentry import: a file with the content of one imported before', () 
     const weekNine = await importRows(header, [unsubscribe], 'unsubscribes-week-09.csv');
     expect(weekNine.code).toBe(1);
     expect(weekNine.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
-    expect(weekNine.stdout).toContain('Imported 0 of 1 rows: 0 recorded, 0 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+    expect(weekNine.stdout).toContain('Imported 0 of 1 rows: 0 recorded; 1 row(s) rejected and left unchanged.');
     expect((await ledger()).map((record) => record.status)).toEqual(['opted_out', 'opted_in']);
 
     // With a column that tells it apart, the same unsubscribe is recorded as the decision it is.
@@ -170,7 +170,7 @@ describe('consentry import: a file with the content of one imported before', () 
     const weekNine = await importRows(phoneHeader, [stopAll], 'unsubscribes-week-09.csv');
     expect(weekNine.code).toBe(1);
     expect(weekNine.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
-    expect(weekNine.stdout).toContain('Imported 0 of 1 rows: 0 recorded, 0 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+    expect(weekNine.stdout).toContain('Imported 0 of 1 rows: 0 recorded; 1 row(s) rejected and left unchanged.');
     expect((await ledger()).map((record) => record.status)).toEqual(['opted_out', 'opted_in']);
   });
 
@@ -190,7 +190,7 @@ describe('consentry import: a file with the content of one imported before', () 
     expect((await importRows(header, lines)).code).toBe(0);
     const rerun = await importRows(header, lines);
     expect(rerun.code).toBe(0);
-    expect(rerun.stdout).toContain('Imported 3 of 3 rows: 0 recorded, 3 already recorded (idempotency key); 0 row(s) rejected and left unchanged.');
+    expect(rerun.stdout).toContain('Imported 3 of 3 rows: 0 recorded, 3 already recorded (the same file was imported before); 0 row(s) rejected and left unchanged.');
     expect(await ledger()).toHaveLength(3);
   });
 
@@ -228,7 +228,7 @@ describe('consentry import: a file with the content of one imported before', () 
       const second = await cli(['import', weekly, '--db', db]);
       expect(second.code).toBe(1);
       expect(second.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
-      expect(second.stdout).toContain('Imported 1 of 2 rows: 1 recorded, 0 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+      expect(second.stdout).toContain('Imported 1 of 2 rows: 1 recorded; 1 row(s) rejected and left unchanged.');
       const recorded = await phoneLedger();
       expect(recorded).toEqual(['any opted_out', 'sms opted_in', 'whatsapp opted_in']);
 
@@ -236,7 +236,7 @@ describe('consentry import: a file with the content of one imported before', () 
       const third = await cli(['import', weekly, '--db', db]);
       expect(third.code).toBe(1);
       expect(third.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
-      expect(third.stdout).toContain('Imported 1 of 2 rows: 0 recorded, 1 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+      expect(third.stdout).toContain('Imported 1 of 2 rows: 0 recorded, 1 already recorded (the same file was imported before); 1 row(s) rejected and left unchanged.');
       expect(await phoneLedger()).toEqual(recorded);
     });
 
@@ -271,12 +271,12 @@ describe('consentry import: a file with the content of one imported before', () 
       const finish = await cli(['import', weekly, '--db', db]);
       expect(finish.code).toBe(1);
       expect(finish.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
-      expect(finish.stdout).toContain('Imported 500 of 501 rows: 1 recorded, 499 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+      expect(finish.stdout).toContain('Imported 500 of 501 rows: 1 recorded, 499 already recorded (the same file was imported before); 1 row(s) rejected and left unchanged.');
 
       const again = await cli(['import', weekly, '--db', db]);
       expect(again.code).toBe(1);
       expect(again.stderr).toContain('line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands');
-      expect(again.stdout).toContain('Imported 500 of 501 rows: 0 recorded, 500 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+      expect(again.stdout).toContain('Imported 500 of 501 rows: 0 recorded, 500 already recorded (the same file was imported before); 1 row(s) rejected and left unchanged.');
     });
   });
 
@@ -285,7 +285,7 @@ describe('consentry import: a file with the content of one imported before', () 
     expect((await importRows(header, lines)).code).toBe(0);
     const rerun = await importRows(header, lines);
     expect(rerun.code).toBe(0);
-    expect(rerun.stdout).toContain('Imported 2 of 2 rows: 0 recorded, 2 already recorded (idempotency key); 0 row(s) rejected and left unchanged.');
+    expect(rerun.stdout).toContain('Imported 2 of 2 rows: 0 recorded, 2 already recorded (the same file was imported before); 0 row(s) rejected and left unchanged.');
     expect(await ledger()).toHaveLength(2);
   });
 });
@@ -301,13 +301,13 @@ describe('consentry import: a dated line of a file imported before', () => {
     const old = ['ana@example.com,marketing,email,opted_out,,,2025-06-01T00:00:00Z'];
     const first = await importRows(header, old, 'old-unsubscribes.csv');
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain(`Imported 1 of 1 rows: 1 recorded, 0 already recorded (idempotency key); 0 row(s) rejected and left unchanged. ${NOT_IN_EFFECT}`);
+    expect(first.stdout).toContain(`Imported 1 of 1 rows: 1 recorded; 0 row(s) rejected and left unchanged. ${NOT_IN_EFFECT}`);
 
     // The same file again, as to finish an interrupted import: the decision in force was there on the first run too.
     for (const run of [await importRows(header, old, 'old-unsubscribes.csv'), await importRows(header, old, 'old-unsubscribes-copy.csv')]) {
       expect(run.code).toBe(0);
       expect(run.stderr).not.toContain('line 2:');
-      expect(run.stdout).toContain('Imported 1 of 1 rows: 0 recorded, 1 already recorded (idempotency key); 0 row(s) rejected and left unchanged.');
+      expect(run.stdout).toContain('Imported 1 of 1 rows: 0 recorded, 1 already recorded (the same file was imported before); 0 row(s) rejected and left unchanged.');
     }
     expect((await ledger()).map((record) => record.status)).toEqual(['opted_in', 'opted_out']);
   });
@@ -320,7 +320,7 @@ describe('consentry import: a dated line of a file imported before', () => {
 
     const rerun = await importRows(phoneHeader, stopAll, 'old-stop-all.csv');
     expect(rerun.code).toBe(0);
-    expect(rerun.stdout).toContain('Imported 1 of 1 rows: 0 recorded, 1 already recorded (idempotency key); 0 row(s) rejected and left unchanged.');
+    expect(rerun.stdout).toContain('Imported 1 of 1 rows: 0 recorded, 1 already recorded (the same file was imported before); 0 row(s) rejected and left unchanged.');
 
     // The person opts in on SMS since: that decision overtakes the STOP ALL line there.
     expect((await importRows(phoneHeader, ['+34600000001,marketing,sms,opted_in,CONSENT_WITH_NOTICE,Shop,'], 'sms-signups.csv')).code).toBe(0);
@@ -330,7 +330,7 @@ describe('consentry import: a dated line of a file imported before', () => {
       'line 2: this line of a file with the same content (SHA-256) was imported before, and another decision now stands for its contact, purpose and channel: it was not recorded again; ' +
         'to record it as a new decision, put the time the new decision was made in its occurred_at (it has the time of the one recorded before), or give the file an idempotency_key column',
     );
-    expect(after.stdout).toContain('Imported 0 of 1 rows: 0 recorded, 0 already recorded (idempotency key); 1 row(s) rejected and left unchanged.');
+    expect(after.stdout).toContain('Imported 0 of 1 rows: 0 recorded; 1 row(s) rejected and left unchanged.');
   });
 });
 

@@ -29,7 +29,7 @@ describe('consentry import: where the rows went', () => {
     expect(stderrLines(first)).toEqual([`created new database ${db}`]);
     const [record] = await ledger();
     expect(first.stdout.split('\n')).toEqual([
-      'Imported 1 of 1 rows: 1 recorded, 0 already recorded (idempotency key); 0 row(s) rejected and left unchanged.',
+      'Imported 1 of 1 rows: 1 recorded; 0 row(s) rejected and left unchanged.',
       `Into workspace "Default workspace" (${record?.workspace_id}) of ${db}.`,
       '',
     ]);
@@ -65,7 +65,7 @@ describe('consentry import: rows whose every cell is empty', () => {
     const run = await cli(['import', file, '--db', db]);
     expect(run.code).toBe(0);
     expect(reportLines(run)).toEqual([]);
-    expect(run.stdout).toContain('Imported 1 of 1 rows: 1 recorded, 0 already recorded (idempotency key); 0 row(s) rejected and left unchanged. 2 empty rows skipped.');
+    expect(run.stdout).toContain('Imported 1 of 1 rows: 1 recorded; 0 row(s) rejected and left unchanged. 2 empty rows skipped.');
   });
 
   it('skips empty rows of commas between the others, and still names the right line of a bad row after them', async () => {
@@ -73,7 +73,7 @@ describe('consentry import: rows whose every cell is empty', () => {
     const run = await cli(['import', file, '--db', db]);
     expect(run.code).toBe(1);
     expect(reportLines(run)).toEqual(['line 5: channel: "pigeon" is not one of whatsapp, sms, email, messenger, telegram, webchat, any']);
-    expect(run.stdout).toContain('Imported 1 of 2 rows: 1 recorded, 0 already recorded (idempotency key); 1 row(s) rejected and left unchanged. 2 empty rows skipped.');
+    expect(run.stdout).toContain('Imported 1 of 2 rows: 1 recorded; 1 row(s) rejected and left unchanged. 2 empty rows skipped.');
   });
 
   it('still refuses a file whose rows are all empty as one without data rows', async () => {
