@@ -6,8 +6,8 @@
  * plus the US FCC 2024 revocation words "stop, quit, end, revoke, opt out, cancel,
  * unsubscribe" (FCC 24-24, 47 CFR 64.1200(a)(10), https://www.govinfo.gov/content/pkg/FR-2024-03-05/html/2024-04587.htm).
  */
-import { ConsentryError, type FieldIssue } from './errors.js';
-import { LANGUAGES, type Language, type WorkspaceSettings } from './settings.js';
+import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
+import { LANGUAGES, listedTwiceMessage, type Language, type WorkspaceSettings } from './settings.js';
 import { foldCompatibilityForms } from './text.js';
 
 /**
@@ -72,6 +72,8 @@ export type KeywordIntent = 'opt_in' | 'opt_out' | 'help' | 'none';
 type MatchIntent = Exclude<KeywordIntent, 'none'>;
 /** The lists of added keywords a workspace has per language (`settings.keywords.<lang>.<list>`). */
 export type KeywordListName = MatchIntent;
+/** Every keyword list of a language: the added ones and `removed`. */
+export type KeywordListKey = KeywordListName | 'removed';
 
 export interface KeywordResult {
   intent: KeywordIntent;
@@ -538,18 +540,22 @@ function heldOptOutMessage(keyword: string, intent: 'opt_in' | 'help', held: Key
  */
 export function validateWorkspaceKeywords(
   k: WorkspaceKeywords,
-  listSet: (language: Language, list: KeywordListName) => boolean = () => true,
+  listSet: (language: Language, list: KeywordListKey) => boolean = () => true,
 ): void {
   const notRemovable: FieldIssue[] = [];
   const invalid: FieldIssue[] = [];
   for (const language of LANGUAGES) {
+    const repeated = repeatedKeywordCheck(language, 'removed', listSet(language, 'removed'));
     (k[language]?.removed ?? []).forEach((keyword, index) => {
       const form = normalizeText(keyword);
       const path = `keywords.${language}.removed.${index}`;
       if (PROTECTED_KEYWORDS.has(form)) {
-        notRemovable.push({ path, message: `${form} cannot be removed` });
+        notRemovable.push({ path, message: `${form} cannot be removed: STOP, START and HELP are always keywords` });
       } else if (!BUILT_IN_ENTRIES.some((entry) => entry.language === language && entry.normalized === form)) {
         invalid.push({ path, message: `"${keyword}" is not a built-in ${language} keyword` });
+      } else {
+        const twice = repeated(keyword, form, index);
+        if (twice !== null) invalid.push({ path, message: twice });
       }
     });
   }
@@ -568,6 +574,7 @@ export function validateWorkspaceKeywords(
     const own = k[language];
     if (own === undefined) continue;
     for (const intent of MATCH_INTENTS) {
+      const repeated = repeatedKeywordCheck(language, intent, listSet(language, intent));
       (own[intent] ?? []).forEach((keyword, index) => {
         const path = `keywords.${language}.${intent}.${index}`;
         const form = normalizeText(keyword);
@@ -577,6 +584,11 @@ export function validateWorkspaceKeywords(
         }
         if (form.split(' ').length > MAX_KEYWORD_WORDS) {
           invalid.push({ path, message: `keyword has more than ${MAX_KEYWORD_WORDS} words` });
+          return;
+        }
+        const twice = repeated(keyword, form, index);
+        if (twice !== null) {
+          invalid.push({ path, message: twice });
           return;
         }
         const clash = builtInAndEarlier.get(form);
@@ -602,14 +614,30 @@ export function validateWorkspaceKeywords(
   }
 
   const issues = [...notRemovable, ...invalid];
-  if (notRemovable.length > 0) {
-    throw new ConsentryError(
-      'KEYWORD_NOT_REMOVABLE',
-      `STOP, START and HELP cannot be removed: ${notRemovable.map((issue) => issue.path).join(', ')}`,
-      issues,
-    );
-  }
-  if (invalid.length > 0) {
-    throw new ConsentryError('VALIDATION_FAILED', `invalid keywords: ${invalid.map((issue) => issue.path).join(', ')}`, issues);
-  }
+  // Worded as every refusal's issues are (`path: message; ...`), so a problem's detail says what is wrong, not only where.
+  if (notRemovable.length > 0) throw new ConsentryError('KEYWORD_NOT_REMOVABLE', describeIssues(issues), issues);
+  if (invalid.length > 0) throw new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
+}
+
+/**
+ * The check of one keyword list for a keyword listed twice, compared in the form a message is
+ * matched in (normalizeText), so `baja`, `BAJA` and ` Baja ` are one keyword: it returns the
+ * refusal of a keyword whose form an earlier one of the list has (passed in list order), or null.
+ * Only a list the input sets (`checked`) is refused for it: a list stored before such lists were
+ * refused keeps loading, matching as it always did, and must not block a change to another list.
+ */
+function repeatedKeywordCheck(language: Language, list: KeywordListKey, checked: boolean): (keyword: string, form: string, index: number) => string | null {
+  const earlier = new Map<string, { keyword: string; index: number }>();
+  return (keyword, form, index) => {
+    if (!checked) return null;
+    const first = earlier.get(form);
+    if (first === undefined) {
+      earlier.set(form, { keyword, index });
+      return null;
+    }
+    const twice = listedTwiceMessage(keyword);
+    return first.keyword === keyword
+      ? twice
+      : `${twice}: it reads as keywords.${language}.${list}.${first.index} (${JSON.stringify(first.keyword)}) does, as keywords are compared (letter case, accents and the punctuation around them aside)`;
+  };
 }

@@ -1,4 +1,4 @@
-import { ConsentryError } from './errors.js';
+import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
 
 /**
  * A page read with one row more than it shows: the extra row only tells that another page
@@ -13,9 +13,9 @@ export function pageOf<T, C>(rows: readonly T[], limit: number, cursorOf: (row: 
 /**
  * A cursor that names nothing of the list it pages. Nothing a list pages is ever deleted, so such
  * a cursor is a mistake (mistyped, or another workspace's), refused rather than read silently as
- * "from the start" or "nothing more".
+ * "from the start" or "nothing more". Worded as every refusal of a field is (`path: message`).
  */
 export function unknownCursor(path: string, what: string, hint = 'pass the nextCursor a previous page returned'): ConsentryError {
-  const message = `no ${what}: ${hint}`;
-  return new ConsentryError('VALIDATION_FAILED', message, [{ path, message }]);
+  const issues: FieldIssue[] = [{ path, message: `no ${what}: ${hint}` }];
+  return new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
 }

@@ -13,6 +13,9 @@ function bindingNames(bindings: readonly { template: string; trigger: string }[]
   return [...new Set(bindings.map((binding) => `${binding.template} (on ${binding.trigger})`))].join(', ');
 }
 
+/** How a binding switched off is switched on: `triggers` is one list, which a JSON Merge Patch replaces whole (RFC 7396). */
+const SWITCH_ON = 'send triggers again whole with it true (a PATCH replaces the list), or send "triggers": null to restore the default list';
+
 /**
  * What a workspace's settings leave undone although they are valid, in the order a reader should
  * fix it: the answer to `PATCH /v1/settings` lists it, and `consentry serve` says it at every start,
@@ -24,9 +27,6 @@ function bindingNames(bindings: readonly { template: string; trigger: string }[]
  * welcome-request-phone refuses national numbers without a default country
  * (triggersMissingAdvisedSettings).
  */
-/** How a binding switched off is switched on: `triggers` is one list, which a JSON Merge Patch replaces whole (RFC 7396). */
-const SWITCH_ON = 'set it to true by sending triggers again whole with it true (a PATCH replaces the list), or send "triggers": null to restore the default list';
-
 export function settingsWarnings(settings: WorkspaceSettings): SettingsWarning[] {
   const warnings: SettingsWarning[] = [];
   if (!asksForConsentAtOpening(settings)) {

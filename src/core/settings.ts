@@ -2,16 +2,43 @@ import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import { BUILT_IN_PURPOSES, misspeltPurposeMessage, purposeInOtherCase, PurposeSchema, type Purpose } from './consent.js';
 import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
-import { requiredOr, shownValue } from './required.js';
+import { notOneOf, requiredOr, shownValue } from './required.js';
 
 /** Languages with built-in keywords and reply texts (DESIGN §3). */
 export const LANGUAGES = ['en', 'es', 'fr', 'pt', 'de', 'ja'] as const;
-export const LanguageSchema = z.enum(LANGUAGES);
+/**
+ * A language code (`defaultLanguage`). A value that is there but not a code is worded as any value
+ * outside its list is (notOneOf), naming the code it spells in other letter case; an absent one is
+ * left to the parse's own wording (`is required: one of ...`).
+ */
+export const LanguageSchema = z.enum(LANGUAGES, {
+  error: (issue) => (issue.input === undefined ? undefined : withMeantLanguage(notOneOf(issue.input, LANGUAGES), issue.input)),
+});
 export type Language = z.infer<typeof LanguageSchema>;
 
-/** The refusal of a language code outside LANGUAGES, quoting it: `"xx" is not a language: one of en, es, fr, pt, de, ja`. */
+/**
+ * The language a code spells in another letter case or with blank space around it (`EN` for
+ * `en`); undefined for any other value. Only ASCII letters are folded, as for a purpose
+ * (purposeInOtherCase): no other letter stands for one of the codes.
+ */
+function languageInOtherCase(code: unknown): Language | undefined {
+  if (typeof code !== 'string') return undefined;
+  const folded = code.trim().replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+  return folded === code ? undefined : LANGUAGES.find((language) => language === folded);
+}
+
+/** `message`, followed for a language code in another letter case by the language it spells (`(did you mean "en"?)`). */
+function withMeantLanguage(message: string, code: unknown): string {
+  const meant = languageInOtherCase(code);
+  return meant === undefined ? message : `${message} (did you mean ${JSON.stringify(meant)}?)`;
+}
+
+/**
+ * The refusal of a language code outside LANGUAGES, quoting it: `"xx" is not a language: one of
+ * en, es, fr, pt, de, ja`, and `"EN" ... (did you mean "en"?)` for one in other letter case.
+ */
 function notLanguageMessage(code: unknown): string {
-  return `${shownValue(code)} is not a language: one of ${LANGUAGES.join(', ')}`;
+  return withMeantLanguage(`${shownValue(code)} is not a language: one of ${LANGUAGES.join(', ')}`, code);
 }
 
 /**
@@ -162,6 +189,14 @@ export const SECRET_SETTINGS: readonly (readonly [string, string])[] = [
 ];
 
 /**
+ * The refusal of an entry of a settings list that repeats an earlier one (a purpose, a keyword),
+ * quoting it: `"surveys" is listed twice`.
+ */
+export function listedTwiceMessage(value: string): string {
+  return `${shownValue(value)} is listed twice`;
+}
+
+/**
  * A workspace's own purposes beside the built-in privacy and marketing (DESIGN §2: "a
  * workspace-defined purpose"). Consent is recorded and asked about only for a known purpose, so
  * a misspelt one is refused instead of starting a ledger of its own.
@@ -175,7 +210,7 @@ export const WorkspacePurposesSchema = z
       if ((BUILT_IN_PURPOSES as readonly string[]).includes(purpose)) {
         ctx.addIssue({ code: 'custom', path: [index], message: `"${purpose}" is built in; list only the workspace's own purposes` });
       } else if (seen.has(purpose)) {
-        ctx.addIssue({ code: 'custom', path: [index], message: `"${purpose}" is listed twice` });
+        ctx.addIssue({ code: 'custom', path: [index], message: listedTwiceMessage(purpose) });
       }
       seen.add(purpose);
     });
@@ -215,17 +250,34 @@ export function replyVariableIssues(replies: WorkspaceSettings['replies'], only?
   return issues;
 }
 
+/** An ISO 3166-1 alpha-2 code in either letter case: ASCII letters only, as the standard's codes are. */
+const COUNTRY_CODE = /^[A-Za-z]{2}$/;
+
 /**
  * What a defaultCountry not written as an ISO 3166-1 alpha-2 code is refused with: the value,
  * quoted as every refused value is (shownValue), and the form; for a code of a numbering plan
- * in other letter case or with blank space around it, that code.
+ * with blank space around it, that code.
  */
 function notCountryCodeMessage(value: unknown): string {
-  const message = `${shownValue(value)} is not an ISO 3166-1 alpha-2 code in capital letters, such as "ES"`;
-  // ASCII letters only: no other letter ("ß", which upper-cases to "SS") stands for a code.
-  const code = typeof value === 'string' ? value.trim().replace(/[a-z]/g, (letter) => letter.toUpperCase()) : '';
-  return /^[A-Z]{2}$/.test(code) && isSupportedCountry(code) ? `${message} (did you mean ${JSON.stringify(code)}?)` : message;
+  const message = `${shownValue(value)} is not an ISO 3166-1 alpha-2 code, such as "ES"`;
+  const code = typeof value === 'string' ? value.trim() : '';
+  return COUNTRY_CODE.test(code) && isSupportedCountry(code.toUpperCase()) ? `${message} (did you mean ${JSON.stringify(code.toUpperCase())}?)` : message;
 }
+
+/**
+ * A default country as the settings keep it. ISO 3166-1 writes its codes in capital letters
+ * (https://www.iso.org/iso-3166-country-codes.html), and libphonenumber reads only those, so a
+ * code sent in any letter case (as `consentry import --country` reads one) is stored in capitals.
+ */
+const DefaultCountrySchema = z
+  .string()
+  .regex(COUNTRY_CODE, { error: (issue) => notCountryCodeMessage(issue.input) })
+  // Refused here rather than at the first phone number read with it, where the error would name the phone.
+  // A code of the wrong form is refused by the check above alone; the value is quoted as it was sent.
+  .refine((code) => !COUNTRY_CODE.test(code) || isSupportedCountry(code.toUpperCase()), {
+    error: (issue) => `${shownValue(issue.input)} is not a country with a telephone numbering plan, such as "ES"`,
+  })
+  .toUpperCase();
 
 export const WorkspaceSettingsSchema = z
   .object({
@@ -234,14 +286,7 @@ export const WorkspaceSettingsSchema = z
       .nullable()
       .default(null),
     /** ISO 3166-1 alpha-2 country used to read phone numbers without a + prefix. */
-    defaultCountry: z
-      .string()
-      .regex(/^[A-Z]{2}$/, { error: (issue) => notCountryCodeMessage(issue.input) })
-      // Refused here rather than at the first phone number read with it, where the error would name the phone.
-      // A code of the wrong form is refused by the check above alone.
-      .refine((code) => !/^[A-Z]{2}$/.test(code) || isSupportedCountry(code), { error: (issue) => `${shownValue(issue.input)} is not a country with a telephone numbering plan, such as "ES"` })
-      .nullable()
-      .default(null),
+    defaultCountry: DefaultCountrySchema.nullable().default(null),
     purposes: WorkspacePurposesSchema.default([]),
     triggers: z.array(TriggerBindingSchema).max(50).default([{ trigger: 'conversation_opened', template: 'request-consent-privacy', enabled: true }]),
     /** Keywords the workspace adds (or switches off) per language. */
@@ -272,8 +317,8 @@ export function mergePatch(target: unknown, patch: unknown, path: readonly strin
   // Settings nest four levels at most (replies.<lang>.<key>); a patch far deeper can only be
   // refused, and merging it first would recurse as deep as the request cares to nest.
   if (path.length >= MAX_PATCH_DEPTH) {
-    const at = path.slice(0, 3).join('.');
-    throw new ConsentryError('VALIDATION_FAILED', `${at}: nested more than ${MAX_PATCH_DEPTH} levels deep`, [{ path: at, message: `nested more than ${MAX_PATCH_DEPTH} levels deep` }]);
+    const issues: FieldIssue[] = [{ path: path.slice(0, 3).join('.'), message: `nested more than ${MAX_PATCH_DEPTH} levels deep` }];
+    throw new ConsentryError('VALIDATION_FAILED', `Invalid settings: ${describeIssues(issues)}`, issues);
   }
   const result: Record<string, unknown> = isPlainObject(target) ? { ...target } : {};
   for (const [key, value] of Object.entries(patch)) {
@@ -333,7 +378,8 @@ export function keepMaskedSecrets(current: WorkspaceSettings, patch: Record<stri
       issues.push({ path: `${section}.${key}`, message: 'is a masked value: send the secret itself, or leave the field out to keep the one stored' });
     }
   }
-  if (issues.length > 0) throw new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
+  // Worded as every settings refusal is (parseSettings), whichever check refuses the patch.
+  if (issues.length > 0) throw new ConsentryError('VALIDATION_FAILED', `Invalid settings: ${describeIssues(issues)}`, issues);
   return kept;
 }
 

@@ -23,7 +23,10 @@ export interface SettingsChecks {
   repliesSet?: (language: string, key: string) => boolean;
   /** The input sets the trigger list: bindings that could never start are refused (inertTriggerIssues, unstartableKeywordMatch). */
   triggersSet?: boolean;
-  /** The keyword lists the input sets (all of them when not given), checked for opt-in and help keywords that hold an opt-out word (validateWorkspaceKeywords). */
+  /**
+   * The keyword lists the input sets (all of them when not given), checked for a keyword listed
+   * twice and for opt-in and help keywords that hold an opt-out word (validateWorkspaceKeywords).
+   */
   keywordListsSet?: (language: string, list: string) => boolean;
   /**
    * The keywords stored before a change that sets keywords but not the trigger list: a stored
@@ -53,7 +56,8 @@ export function parseSettings(input: unknown, checks: SettingsChecks = {}): Work
   const { keywords, replies, triggers } = sections;
   if (keywords !== undefined) {
     const refused = refusalOf(() => validateWorkspaceKeywords(keywords, checks.keywordListsSet));
-    if (refused !== null) refusals.push(refused);
+    // Worded as the other settings refusals are, whichever answers alone.
+    if (refused !== null) refusals.push(new ConsentryError(refused.code, `Invalid settings: ${describeIssues(refused.issues)}`, refused.issues));
   }
   const unknownTemplates = unknownTemplateIssues(triggers);
   if (unknownTemplates.length > 0) refusals.push(new ConsentryError('UNKNOWN_TEMPLATE', `Invalid settings: ${describeIssues(unknownTemplates)}`, unknownTemplates));

@@ -114,8 +114,14 @@ export async function asRequestField<T>(work: () => Promise<T>, engineField: str
   } catch (error) {
     if (!isConsentryError(error) || !error.issues.some((issue) => issue.path === engineField)) throw error;
     const issues = error.issues.map((issue) => (issue.path === engineField ? { ...issue, path: requestField } : issue));
-    // A message naming several fields lists them by path: it is written again with the request's names.
-    throw new ConsentryError(error.code, issues.length > 1 ? describeIssues(issues) : error.message, issues);
+    // A message that lists the fields by path (describeIssues, after any words of its own) is written again with the request's names.
+    const listed = describeIssues(error.issues);
+    const message = error.message.endsWith(listed)
+      ? `${error.message.slice(0, error.message.length - listed.length)}${describeIssues(issues)}`
+      : issues.length > 1
+        ? describeIssues(issues)
+        : error.message;
+    throw new ConsentryError(error.code, message, issues);
   }
 }
 

@@ -44,7 +44,7 @@ describe('settingsNotices', () => {
     ]);
     const disabled = { ...welcomeOnly, triggers: [...welcomeOnly.triggers, { ...defaultSettings().triggers[0], enabled: false }] };
     expect(settingsNotices({ name: 'Acme', settings: disabled as typeof welcomeOnly }, BASE)).toEqual([
-      expect.stringMatching(/^Workspace "Acme": triggers\.1\.enabled: is false, and no enabled conversation_opened binding asks for privacy consent, .*: set it to true by sending triggers again whole with it true \(a PATCH replaces the list\), or send "triggers": null to restore the default list$/),
+      expect.stringMatching(/^Workspace "Acme": triggers\.1\.enabled: is false, and no enabled conversation_opened binding asks for privacy consent, .*: send triggers again whole with it true \(a PATCH replaces the list\), or send "triggers": null to restore the default list$/),
     ]);
     // No workflow at all: the question is off all the same, and said as the answer to the PATCH that sent the list says it.
     expect(settingsNotices({ name: 'Acme', settings: { ...welcomeOnly, triggers: [] } }, BASE)).toEqual([

@@ -638,6 +638,39 @@ describe('validateWorkspaceKeywords', () => {
     expect(error.issues.map((issue) => issue.path)).toEqual(['keywords.en.removed.0', 'keywords.en.opt_in.0']);
   });
 
+  it('words its message as its issues, path: message each, whichever code it answers under', () => {
+    const notRemovable = validationError(workspace({ en: { removed: ['HELP'], opt_in: ['🙂'] } }));
+    expect(notRemovable.message).toBe(
+      'keywords.en.removed.0: HELP cannot be removed: STOP, START and HELP are always keywords; ' +
+        'keywords.en.opt_in.0: keyword is empty once punctuation, symbols and white space are removed',
+    );
+    const invalid = validationError(workspace({ es: { opt_in: ['stop'] } }));
+    expect(invalid.message).toBe('keywords.es.opt_in.0: "stop" is already the opt_out keyword STOP (en)');
+  });
+
+  it('refuses a keyword listed twice in one list, compared as a message is, in every list it checks', () => {
+    const readsAs = (first: string, word: string) => `it reads as ${first} (${JSON.stringify(word)}) does, as keywords are compared (letter case, accents and the punctuation around them aside)`;
+    const error = validationError(workspace({ es: { opt_out: ['baja', 'BAJA', 'Baja!'], removed: ['ALTO', 'Alto'] }, fr: { help: ['AIDE-MOI', 'aide moi', 'AIDE-MOI'] } }));
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.issues).toEqual([
+      { path: 'keywords.es.removed.1', message: `"Alto" is listed twice: ${readsAs('keywords.es.removed.0', 'ALTO')}` },
+      { path: 'keywords.es.opt_out.1', message: `"BAJA" is listed twice: ${readsAs('keywords.es.opt_out.0', 'baja')}` },
+      { path: 'keywords.es.opt_out.2', message: `"Baja!" is listed twice: ${readsAs('keywords.es.opt_out.0', 'baja')}` },
+      { path: 'keywords.fr.help.1', message: `"aide moi" is listed twice: ${readsAs('keywords.fr.help.0', 'AIDE-MOI')}` },
+      { path: 'keywords.fr.help.2', message: '"AIDE-MOI" is listed twice' },
+    ]);
+    // Accents aside too: ARRÊTER is ARRETER.
+    expect(validationError(workspace({ de: { opt_out: ['arrêter', 'ARRETER'] } })).issues.map((issue) => issue.path)).toEqual(['keywords.de.opt_out.1']);
+  });
+
+  it('refuses a keyword listed twice only in the lists a change sets', () => {
+    const stored = workspace({ es: { opt_out: ['baja', 'BAJA'], help: ['MENU'], removed: ['ALTO', 'alto'] } });
+    expect(() => validateWorkspaceKeywords(stored, () => false)).not.toThrow();
+    expect(() => validateWorkspaceKeywords(stored, (language, list) => language === 'es' && list === 'help')).not.toThrow();
+    expect(validationError(stored, (_language, list) => list === 'opt_out').issues.map((issue) => issue.path)).toEqual(['keywords.es.opt_out.1']);
+    expect(validationError(stored, (_language, list) => list === 'removed').issues.map((issue) => issue.path)).toEqual(['keywords.es.removed.1']);
+  });
+
   it.each([
     ['an added opt-in word equal to STOP', { en: { opt_in: ['JOIN', 'stop'] } }, 'keywords.en.opt_in.1'],
     ['an opt-in word that is another language\'s opt-out', { de: { opt_in: ['Alto'] } }, 'keywords.de.opt_in.0'],

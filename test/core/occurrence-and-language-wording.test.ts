@@ -43,7 +43,9 @@ describe('settings kept per language', () => {
   it('refuse a code that is not a language at its own path, listing the languages', () => {
     expect(notALanguage('xx')).toBe('"xx" is not a language: one of en, es, fr, pt, de, ja');
     expect(issuesOf({ keywords: { xx: { opt_in: ['GO'] }, es: { opt_in: ['VALE'] } } })).toEqual([{ path: 'keywords.xx', message: notALanguage('xx') }]);
-    expect(issuesOf({ replies: { EN: { help: 'Help' } } })).toEqual([{ path: 'replies.EN', message: notALanguage('EN') }]);
+    // A code in other letter case names the language it spells, as a purpose in other letter case does.
+    expect(issuesOf({ replies: { EN: { help: 'Help' } } })).toEqual([{ path: 'replies.EN', message: `${notALanguage('EN')} (did you mean "en"?)` }]);
+    expect(issuesOf({ keywords: { Ja: { opt_in: ['GO'] } } })).toEqual([{ path: 'keywords.Ja', message: `${notALanguage('Ja')} (did you mean "ja"?)` }]);
   });
 
   it('still name an unknown field inside a language as one', () => {

@@ -20,5 +20,7 @@ describe('unknownCursor', () => {
     const error = unknownCursor('cursor', 'delivery dl_1 of this hook');
     expect(error.code).toBe('VALIDATION_FAILED');
     expect(error.issues).toEqual([{ path: 'cursor', message: 'no delivery dl_1 of this hook: pass the nextCursor a previous page returned' }]);
+    // Worded as every refusal of a field is, so a problem's detail names the field too.
+    expect(error.message).toBe('cursor: no delivery dl_1 of this hook: pass the nextCursor a previous page returned');
   });
 });

@@ -62,10 +62,18 @@ describe('a defaultCountry that is not one', () => {
 
   it('is quoted, once, with what is wrong with it', () => {
     expect(issues('XX')).toEqual([{ path: 'defaultCountry', message: '"XX" is not a country with a telephone numbering plan, such as "ES"' }]);
-    expect(issues('es')).toEqual([{ path: 'defaultCountry', message: '"es" is not an ISO 3166-1 alpha-2 code in capital letters, such as "ES" (did you mean "ES"?)' }]);
-    expect(issues(' ES ')).toEqual([{ path: 'defaultCountry', message: '" ES " is not an ISO 3166-1 alpha-2 code in capital letters, such as "ES" (did you mean "ES"?)' }]);
-    expect(issues('xx')).toEqual([{ path: 'defaultCountry', message: '"xx" is not an ISO 3166-1 alpha-2 code in capital letters, such as "ES"' }]);
+    // Quoted as sent, in small letters too.
+    expect(issues('xx')).toEqual([{ path: 'defaultCountry', message: '"xx" is not a country with a telephone numbering plan, such as "ES"' }]);
+    expect(issues(' ES ')).toEqual([{ path: 'defaultCountry', message: '" ES " is not an ISO 3166-1 alpha-2 code, such as "ES" (did you mean "ES"?)' }]);
+    expect(issues(' es ')).toEqual([{ path: 'defaultCountry', message: '" es " is not an ISO 3166-1 alpha-2 code, such as "ES" (did you mean "ES"?)' }]);
+    expect(issues('Spain')).toEqual([{ path: 'defaultCountry', message: '"Spain" is not an ISO 3166-1 alpha-2 code, such as "ES"' }]);
     // "ß" upper-cases to "SS" (South Sudan) outside ASCII: it names no code.
-    expect(issues('ß')).toEqual([{ path: 'defaultCountry', message: '"ß" is not an ISO 3166-1 alpha-2 code in capital letters, such as "ES"' }]);
+    expect(issues('ß')).toEqual([{ path: 'defaultCountry', message: '"ß" is not an ISO 3166-1 alpha-2 code, such as "ES"' }]);
+  });
+
+  it('is read in any letter case and kept in capital letters', () => {
+    for (const code of ['es', 'Es', 'eS', 'ES']) {
+      expect(WorkspaceSettingsSchema.parse({ defaultCountry: code }).defaultCountry, code).toBe('ES');
+    }
   });
 });

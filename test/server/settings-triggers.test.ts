@@ -148,7 +148,7 @@ describe('PATCH /v1/settings warnings', () => {
         path: 'triggers.0.enabled',
         message:
           'is false, and no enabled conversation_opened binding asks for privacy consent, so no consent is asked when a contact opens a conversation: ' +
-          'set it to true by sending triggers again whole with it true (a PATCH replaces the list), or send "triggers": null to restore the default list',
+          'send triggers again whole with it true (a PATCH replaces the list), or send "triggers": null to restore the default list',
       },
     ]);
     expect(parsed(await patchSettings({ triggers: [] }), WarningsSchema).warnings.map((warning) => warning.path)).toEqual(['triggers']);

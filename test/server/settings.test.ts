@@ -132,6 +132,7 @@ describe('settings', () => {
     const refused = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: 'whsec_mine', defaultCountry: 'PL' } });
     expect(refused.statusCode).toBe(422);
     expect(body(refused).errors).toEqual([{ path: 'outboundWebhookSecret', message: 'is made by Consentry: send back the value read, or null for a new one' }]);
+    expect(body(refused).detail).toBe('Invalid settings: outboundWebhookSecret: is made by Consentry: send back the value read, or null for a new one');
     const wrongMask = await t.as(tenant, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookSecret: '••••0000' } });
     expect(wrongMask.statusCode).toBe(422);
     expect(body(wrongMask).errors).toEqual([

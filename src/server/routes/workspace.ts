@@ -167,7 +167,7 @@ function assertKeepsOutboundSecret(sent: string, stored: string | null): void {
   const message = looksMasked(sent)
     ? 'is a masked value that is not the stored secret: send back the value read, leave the field out, or null for a new one'
     : 'is made by Consentry: send back the value read, or null for a new one';
-  throw new ConsentryError('VALIDATION_FAILED', `outboundWebhookSecret: ${message}`, [{ path: 'outboundWebhookSecret', message }]);
+  throw new ConsentryError('VALIDATION_FAILED', `Invalid settings: outboundWebhookSecret: ${message}`, [{ path: 'outboundWebhookSecret', message }]);
 }
 
 /**
@@ -281,7 +281,9 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
         const oauth = hubSpotAccountOf(draft)?.oauth ?? null;
         if (oauth !== null) {
           const answer = await hubSpotAccounts.issueTokens(await withKeptRefreshToken(store, workspaceId, oauth));
-          if (answer.outcome === 'refused') throw new ConsentryError('VALIDATION_FAILED', `${answer.field}: ${answer.message}`, [{ path: answer.field, message: answer.message }]);
+          if (answer.outcome === 'refused') {
+            throw new ConsentryError('VALIDATION_FAILED', `Invalid settings: ${answer.field}: ${answer.message}`, [{ path: answer.field, message: answer.message }]);
+          }
           if (answer.outcome === 'unavailable') return unavailable(answer.reason, answer.retryAfterSeconds);
           issued = answer.tokens;
           change = withHubSpot(patch, { accessToken: issued.accessToken });
