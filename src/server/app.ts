@@ -20,7 +20,7 @@ import { clientErrorHandler, trackUnsentResponses } from './client-errors.js';
 import { withEventWebhooks } from './event-docs.js';
 import { createMetrics, type ServerMetrics } from './metrics.js';
 import { openApiTransform, withResponseHeaders } from './openapi.js';
-import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, problem, PROBLEM_CONTENT_TYPE, ProblemSchema, requestValidatorCompiler, sendProblem, toProblem } from './problem.js';
+import { installProblemHandlers, MAX_PATH_PARAMETER_LENGTH, noteMalformedBody, problem, PROBLEM_CONTENT_TYPE, ProblemSchema, requestValidatorCompiler, sendProblem, toProblem } from './problem.js';
 import { prototypePoisoning } from './prototype-poisoning.js';
 import { MERGE_PATCH_MEDIA_TYPES, refuseUndeclaredInput } from './schemas.js';
 import { consentRoutes } from './routes/consents.js';
@@ -248,8 +248,20 @@ function acceptJsonBodiesOnly(app: FastifyInstance): void {
     }
     parseJson(request, text, (error, parsed) => {
       const poisoning = error ? prototypePoisoning(text) : undefined;
-      if (poisoning) done(new ConsentryError('VALIDATION_FAILED', `${poisoning.path}: ${poisoning.message}`, [poisoning]), undefined);
-      else done(error ?? null, parsed);
+      if (poisoning) {
+        done(new ConsentryError('VALIDATION_FAILED', `${poisoning.path}: ${poisoning.message}`, [poisoning]), undefined);
+        return;
+      }
+      if (error) {
+        // Fastify's error keeps no position: where the text stops being JSON is read again here, on the refused body only.
+        const unmarked = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+        try {
+          JSON.parse(unmarked);
+        } catch (syntaxError) {
+          noteMalformedBody(request, unmarked, syntaxError);
+        }
+      }
+      done(error ?? null, parsed);
     });
   });
 }

@@ -8,6 +8,7 @@ import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import { FIELD_PARSE, REQUEST_BODY_PARSE } from '../core/required.js';
 import { TransactionRolledBackError } from '../ports/store.js';
 import { FieldIssueJsonSchema } from './schemas.js';
+import { jsonSyntaxError } from '../core/json-syntax.js';
 
 /**
  * RFC 9457 problem details (https://www.rfc-editor.org/rfc/rfc9457), with two extension
@@ -217,12 +218,20 @@ export const requestValidatorCompiler: FastifySchemaCompiler<z.ZodType> =
     return { error };
   };
 
+/** Where a request's body stops being JSON, noted by the body parser, which alone has the text. */
+const malformedBodies = new WeakMap<FastifyRequest, string>();
+
+/** Notes where `text`, the body of `request` that JSON.parse refused with `error`, stops being JSON (a line and column). */
+export function noteMalformedBody(request: FastifyRequest, text: string, error: unknown): void {
+  malformedBodies.set(request, `is not valid JSON: ${jsonSyntaxError(text, error)}`);
+}
+
 /** Fastify's own errors (parsing, limits, routing), by their stable codes. */
 function fastifyProblem(error: FastifyError, request: FastifyRequest): Problem | null {
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return problem(400, 'MALFORMED_JSON', 'The request body is not valid JSON', [{ path: 'body', message: error.message }]);
+      return problem(400, 'MALFORMED_JSON', 'The request body is not valid JSON', [{ path: 'body', message: malformedBodies.get(request) ?? error.message }]);
     case 'FST_ERR_CTP_BODY_TOO_LARGE': {
       // The route's own limit (Fastify's 1 MiB unless the route sets bodyLimit), so a client can split what it sends.
       const limit = `${request.routeOptions.bodyLimit.toLocaleString('en-US')} bytes`;

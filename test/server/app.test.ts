@@ -26,6 +26,24 @@ describe("Fastify's own errors are problem+json", () => {
     expect(problemPaths(res)).toEqual(['body']);
   });
 
+  it('malformed JSON → 400 naming the line and column where the body stops being JSON, without V8\'s offset', async () => {
+    const t = await open();
+    const acme = await t.tenant('Acme');
+    const cases: [string, string][] = [
+      ['{"channel": "sms",\n "text": hola}', 'is not valid JSON: line 2, column 10: Unexpected token'],
+      ['{"name": "Ana",}', "is not valid JSON: line 1, column 16: Expected double-quoted property name"],
+      ['\uFEFF{"name": "Ana"', 'is not valid JSON: line 1, column 15: '],
+    ];
+    for (const [payload, message] of cases) {
+      const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', headers: { 'content-type': 'application/json' }, payload });
+      expectProblem(res, 400, 'MALFORMED_JSON');
+      const [error] = res.json().errors;
+      expect(error.path).toBe('body');
+      expect(error.message, payload).toContain(message);
+      expect(error.message).not.toMatch(/position \d/);
+    }
+  });
+
   it('a prototype-poisoning body is refused, not merged: valid JSON refused on purpose, 422 naming the key', async () => {
     const t = await open();
     const acme = await t.tenant('Acme');
