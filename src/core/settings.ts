@@ -411,6 +411,15 @@ export function misspeltWorkspacePurposeMessage(purpose: string, settings: Pick<
   return purposeInOtherCase(purpose, known) === undefined ? undefined : misspeltPurposeMessage(purpose, known);
 }
 
+/**
+ * `issues` with the one about `purpose` worded by misspeltWorkspacePurposeMessage, where the
+ * purpose sent spells one of the workspace's in other letter case; the others as they are.
+ */
+export function withWorkspacePurposeMeant(issues: readonly FieldIssue[], purpose: unknown, settings: Pick<WorkspaceSettings, 'purposes'>): FieldIssue[] {
+  const message = typeof purpose === 'string' ? misspeltWorkspacePurposeMessage(purpose, settings) : undefined;
+  return message === undefined ? [...issues] : issues.map((issue) => (issue.path === 'purpose' ? { ...issue, message } : issue));
+}
+
 /** Refuses a purpose the workspace does not know, naming the ones it does. */
 export function assertKnownPurpose(purpose: string, settings: Pick<WorkspaceSettings, 'purposes'>, path = 'purpose'): void {
   const known = knownPurposes(settings);

@@ -7,7 +7,7 @@ import { inPathOrder } from '../core/field-order.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, ConsentStates, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import { CallerEvidenceSchema, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
-import { assertKnownPurpose, misspeltWorkspacePurposeMessage, type WorkspaceSettings } from '../core/settings.js';
+import { assertKnownPurpose, withWorkspacePurposeMeant, type WorkspaceSettings } from '../core/settings.js';
 import { applyRowToContact, contactValueIssues, liftErasedAddressGuard } from './contacts.js';
 import { followPrivacyDecision } from './runs.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
@@ -92,7 +92,7 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence }, FIELD_PARSE);
       if (!parsed.success || !stated.success) {
         const issues = [
-          ...(parsed.success ? [] : zodIssuesToFieldIssues(parsed.error).map((issue) => withWorkspacePurposeMeant(issue, rows[index], uow.workspace.settings))),
+          ...(parsed.success ? [] : withWorkspacePurposeMeant(zodIssuesToFieldIssues(parsed.error), purposeOf(rows[index]), uow.workspace.settings)),
           ...(stated.success ? [] : zodIssuesToFieldIssues(stated.error)),
         ];
         throw new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
@@ -169,7 +169,7 @@ export function bulkRowIssues(
   const issues: FieldIssue[] = [];
   const parts = rowParts(raw);
   const parsed = BulkRowSchema.safeParse(parts.row, FIELD_PARSE);
-  if (!parsed.success) issues.push(...zodIssuesToFieldIssues(parsed.error).map((issue) => withWorkspacePurposeMeant(issue, raw, settings)));
+  if (!parsed.success) issues.push(...withWorkspacePurposeMeant(zodIssuesToFieldIssues(parsed.error), purposeOf(raw), settings));
   const stated = RowEvidenceSchema.safeParse({ evidence: parts.evidence }, FIELD_PARSE);
   if (!stated.success) issues.push(...zodIssuesToFieldIssues(stated.error));
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return issues;
@@ -198,11 +198,9 @@ export function bulkRowIssues(
  * The schema names a built-in purpose a misspelt one stands for (misspeltPurposeMessage); one of
  * the workspace's own in other letter case is named too (`"Surveys" ... (did you mean "surveys"?)`).
  */
-function withWorkspacePurposeMeant(issue: FieldIssue, raw: unknown, settings: Pick<WorkspaceSettings, 'purposes'>): FieldIssue {
-  const purpose: unknown = typeof raw === 'object' && raw !== null ? Reflect.get(raw, 'purpose') : undefined;
-  if (issue.path !== 'purpose' || typeof purpose !== 'string') return issue;
-  const message = misspeltWorkspacePurposeMessage(purpose, settings);
-  return message === undefined ? issue : { ...issue, message };
+/** The purpose a raw row sends, whatever it is. */
+function purposeOf(raw: unknown): unknown {
+  return typeof raw === 'object' && raw !== null ? Reflect.get(raw, 'purpose') : undefined;
 }
 
 function issuesOf(check: () => unknown): FieldIssue[] {

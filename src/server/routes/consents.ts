@@ -16,7 +16,7 @@ import {
 import { canonicalContactId } from '../../core/contact.js';
 import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
 import { ConsentStates, recordedOccurrence } from '../../core/ledger.js';
-import { assertKnownPurpose, misspeltWorkspacePurposeMessage } from '../../core/settings.js';
+import { assertKnownPurpose, withWorkspacePurposeMeant } from '../../core/settings.js';
 import { isoInstant } from '../../core/time.js';
 import { BulkRowSchema, ConsentChangeSchema } from '../../engine/inputs.js';
 import { HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX } from '../../engine.js';
@@ -213,7 +213,7 @@ async function withOtherDecisionIssues(request: FastifyRequest, purpose: string,
   const named = new Set(refused.issues.map((issue) => issue.path));
   // The schema's refusal of a purpose's spelling names a built-in purpose it spells; the workspace's own are read here.
   if (named.has('purpose') && !PurposeSchema.safeParse(purpose).success && purposeInOtherCase(purpose, BUILT_IN_PURPOSES) === undefined) {
-    refused = await withWorkspacePurposeMeant(request, purpose, refused);
+    refused = await withPurposeMeant(request, purpose, refused);
   }
   const checks: (() => unknown)[] = [];
   if (!named.has('purpose') && PurposeSchema.safeParse(purpose).success) {
@@ -238,11 +238,8 @@ async function withOtherDecisionIssues(request: FastifyRequest, purpose: string,
  * purposes it spells in other letter case (`"Surveys" ... (did you mean "surveys"?)`): the
  * schema knows only the built-in ones.
  */
-async function withWorkspacePurposeMeant(request: FastifyRequest, purpose: string, refused: ConsentryError): Promise<ConsentryError> {
-  const { settings } = await authOf(request).workspace.get();
-  const message = misspeltWorkspacePurposeMessage(purpose, settings);
-  if (message === undefined) return refused;
-  const issues = refused.issues.map((issue) => (issue.path === 'purpose' ? { ...issue, message } : issue));
+async function withPurposeMeant(request: FastifyRequest, purpose: string, refused: ConsentryError): Promise<ConsentryError> {
+  const issues = withWorkspacePurposeMeant(refused.issues, purpose, (await authOf(request).workspace.get()).settings);
   return new ConsentryError(refused.code, describeIssues(issues), issues);
 }
 
@@ -417,7 +414,7 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
         // is named as PUT names it. A refused query is the one the request sent, unparsed.
         const purpose: unknown = Reflect.get(request.query, 'purpose');
         if (isConsentryError(refused) && typeof purpose === 'string' && refused.issues.some((issue) => issue.path === 'purpose')) {
-          throw await withWorkspacePurposeMeant(request, purpose, refused);
+          throw await withPurposeMeant(request, purpose, refused);
         }
         throw refused;
       }
