@@ -315,6 +315,8 @@ export interface ChainContext {
   recordedAt: string;
   /** The workspace's current head; `undefined` for its first record. */
   previous: LedgerHead | undefined;
+  /** The decision's time as the caller wrote it, quoted when it is refused (recordedOccurrence). */
+  occurredAtAsSent?: string | null;
 }
 
 /**
@@ -338,7 +340,7 @@ export function recordedOccurrence(decision: Pick<ValidDecision, 'occurredAt'>, 
 }
 
 export function chainRecord(decision: ValidDecision, ctx: ChainContext): ConsentRecord {
-  const occurredAt = recordedOccurrence(decision, ctx.recordedAt);
+  const occurredAt = recordedOccurrence(decision, ctx.recordedAt, ctx.occurredAtAsSent ?? decision.occurredAt);
 
   const record: ConsentRecord = {
     id: ctx.id,

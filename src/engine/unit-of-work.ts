@@ -212,8 +212,7 @@ export class UnitOfWork {
    * evidence gets what Consentry writes itself: the `policyDigest` of texts `shown` without one,
    * and, for a decision recorded on the contact's behalf that names no `identity`, the contact's
    * addresses on the decision's channel as they are now (decisionIdentity).
-   */
-  /**
+   *
    * `offTheList`: the decision may be about a purpose the workspace took off its list. Only an
    * opt-out the contact sent uses it: an opt-in given while the purpose was listed stands until it
    * is withdrawn, and a STOP confirmed as "no more messages" must withdraw it too.
@@ -250,10 +249,14 @@ export class UnitOfWork {
     // Checked after the replay: a purpose taken off the list keeps answering the requests that
     // recorded it, and refuses only new decisions.
     if (options.offTheList === undefined || decision.status !== 'opted_out') assertKnownPurpose(decision.purpose, this.workspace.settings);
-    // Checked again as the record is chained; here a refusal can still quote the time as the caller wrote it.
-    recordedOccurrence(decision, this.nowIso, input.occurredAt ?? null);
     if (this.ledgerHead === undefined) this.ledgerHead = await this.readLedgerHead();
-    const record = chainRecord(this.salted(await this.withContactIdentity(decision)), { id: this.newId(), workspaceId: this.workspaceId, recordedAt: this.nowIso, previous: this.ledgerHead ?? undefined });
+    const record = chainRecord(this.salted(await this.withContactIdentity(decision)), {
+      id: this.newId(),
+      workspaceId: this.workspaceId,
+      recordedAt: this.nowIso,
+      previous: this.ledgerHead ?? undefined,
+      occurredAtAsSent: input.occurredAt ?? null,
+    });
     await this.tx.appendConsentRecord(record);
     this.ledgerHead = { seq: record.seq, hash: record.hash };
     await this.tx.setMeta(ledgerHeadKey(this.workspaceId), this.ledgerHead);
