@@ -7,6 +7,7 @@ import { CsvError, parse as csvParser, type Options as CsvParseOptions } from 'c
 import { parse as parseCsv } from 'csv-parse/sync';
 import { CONSENT_STATUSES, LEGAL_BASES } from '../core/consent.js';
 import { isUlid } from '../core/contact.js';
+import { shownValue } from '../core/required.js';
 import { cannotRead, CliRefusal } from './io.js';
 import type { Progress } from './progress.js';
 
@@ -188,7 +189,7 @@ const startsWith = (bytes: Uint8Array, prefix: readonly number[]): boolean => pr
  * decoder writes U+FFFD in place of each ill-formed sequence (https://encoding.spec.whatwg.org/#utf-8-decoder),
  * so the first U+FFFD the bytes do not spell as EF BF BD is where the fatal decoder stopped.
  */
-function firstInvalidUtf8Offset(bytes: Uint8Array): number | undefined {
+export function firstInvalidUtf8Offset(bytes: Uint8Array): number | undefined {
   const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
   let offset = 0;
   let decodedUpTo = 0;
@@ -367,10 +368,8 @@ class OtherDelimiter {
     const first = this.first;
     if (rowsUse === undefined || first === undefined || header.namedWidth < 2) return null;
     const read = layout.fromLine === 1 ? `the header on line ${header.line} is read with ${delimiterName(layout.delimiter)}` : `the "sep=" line names ${delimiterName(layout.delimiter)}`;
-    const value = first.values[0] ?? '';
-    const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
     return new CliRefusal(
-      `${path}: ${read} between the columns, but the rows seem to use ${delimiterName(rowsUse)}: every data row is one value (line ${first.line}: ${JSON.stringify(shown)}); write the header and the rows with the same delimiter`,
+      `${path}: ${read} between the columns, but the rows seem to use ${delimiterName(rowsUse)}: every data row is one value (line ${first.line}: ${shownValue(first.values[0] ?? '')}); write the header and the rows with the same delimiter`,
     );
   }
 }

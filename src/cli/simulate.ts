@@ -19,6 +19,7 @@ import { getTemplate, readAnswer, TEMPLATE_IDS } from '../core/workflow/index.js
 import { ZonedDateTimeSchema, zonedDateTimeMessage } from '../core/time.js';
 import type { CliIo } from './io.js';
 import { cannotRead, CliFailure, CliRefusal, writeLine } from './io.js';
+import { firstInvalidUtf8Offset } from './import-file.js';
 
 /** One or more parts, largest unit first as people write them: `30s`, `6m`, `4m59s`, `1h30m`, `1.5h`. */
 const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
@@ -446,32 +447,13 @@ export async function simulateCommand(options: SimulateOptions, io: CliIo): Prom
 const BYTE_ORDER_MARK = '\uFEFF';
 
 /**
- * The offset of the first byte that does not start a well-formed UTF-8 sequence, found as `import`
- * finds it: the WHATWG decoder writes U+FFFD in place of each ill-formed sequence
- * (https://encoding.spec.whatwg.org/#utf-8-decoder), so the first U+FFFD the bytes do not spell as
- * EF BF BD is where a fatal decoder stops.
- */
-function firstInvalidUtf8Offset(bytes: Uint8Array): number {
-  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
-  let offset = 0;
-  let decodedUpTo = 0;
-  for (let at = text.indexOf('\uFFFD'); at >= 0; at = text.indexOf('\uFFFD', at + 1)) {
-    offset += Buffer.byteLength(text.slice(decodedUpTo, at));
-    if (!(bytes[offset] === 0xef && bytes[offset + 1] === 0xbf && bytes[offset + 2] === 0xbd)) return offset;
-    offset += 3;
-    decodedUpTo = at + 1;
-  }
-  return offset;
-}
-
-/**
  * The file's text, refused when it is not UTF-8 (RFC 8259 §8.1: JSON exchanged between systems is
  * UTF-8), as `import` refuses a CSV file: read as UTF-8, a Latin-1 or Windows-1252 "é" would turn
  * into U+FFFD and be sent to the workflow as another text than the one written.
  */
 function utf8Text(file: string, bytes: Buffer): string {
   if (isUtf8(bytes)) return bytes.toString('utf8');
-  const offset = firstInvalidUtf8Offset(bytes);
+  const offset = firstInvalidUtf8Offset(bytes) ?? bytes.length;
   const byte = bytes[offset] ?? 0;
   const line = bytes.subarray(0, offset).filter((b) => b === 0x0a).length + 1;
   throw new CliRefusal(`${file} is not UTF-8: byte 0x${byte.toString(16).toUpperCase().padStart(2, '0')} at byte offset ${offset} (line ${line}); save it as UTF-8`);
