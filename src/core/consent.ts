@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { shownValue } from './required.js';
+import { shownValue, withMeant } from './required.js';
 import { ZonedDateTimeSchema } from './time.js';
 
 /** DESIGN §2: messaging channels; `any` addresses every channel at once (STOPALL). */
@@ -33,8 +33,7 @@ export function purposeInOtherCase(value: string, known: readonly string[]): str
  */
 export function misspeltPurposeMessage(value: unknown, known: readonly string[] = BUILT_IN_PURPOSES): string {
   const message = `${shownValue(value)} is not a purpose: ${PURPOSE_RULE}`;
-  const meant = typeof value === 'string' ? purposeInOtherCase(value, known) : undefined;
-  return meant === undefined ? message : `${message} (did you mean ${JSON.stringify(meant)}?)`;
+  return withMeant(message, typeof value === 'string' ? purposeInOtherCase(value, known) : undefined);
 }
 
 /** The checks of a purpose on a string schema, so a query parameter's own string schema (with its own type error) gets them too. */

@@ -54,6 +54,11 @@ export function shownValue(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
+/** A refusal's message, followed by the value it most likely meant when there is one: `... (did you mean "en"?)`. */
+export function withMeant(message: string, meant: string | undefined): string {
+  return meant === undefined ? message : `${message} (did you mean ${JSON.stringify(meant)}?)`;
+}
+
 /** The values a field takes, as a refusal lists them: `one of whatsapp, sms`, or the one value. */
 function allowedValues(values: readonly unknown[]): string {
   const [only] = values;

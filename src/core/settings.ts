@@ -2,7 +2,7 @@ import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod';
 import { BUILT_IN_PURPOSES, misspeltPurposeMessage, purposeInOtherCase, PurposeSchema, type Purpose } from './consent.js';
 import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
-import { notOneOf, requiredOr, shownValue } from './required.js';
+import { notOneOf, requiredOr, shownValue, withMeant } from './required.js';
 
 /** Languages with built-in keywords and reply texts (DESIGN §3). */
 export const LANGUAGES = ['en', 'es', 'fr', 'pt', 'de', 'ja'] as const;
@@ -29,8 +29,7 @@ function languageInOtherCase(code: unknown): Language | undefined {
 
 /** `message`, followed for a language code in another letter case by the language it spells (`(did you mean "en"?)`). */
 function withMeantLanguage(message: string, code: unknown): string {
-  const meant = languageInOtherCase(code);
-  return meant === undefined ? message : `${message} (did you mean ${JSON.stringify(meant)}?)`;
+  return withMeant(message, languageInOtherCase(code));
 }
 
 /**
@@ -261,7 +260,7 @@ const COUNTRY_CODE = /^[A-Za-z]{2}$/;
 function notCountryCodeMessage(value: unknown): string {
   const message = `${shownValue(value)} is not an ISO 3166-1 alpha-2 code, such as "ES"`;
   const code = typeof value === 'string' ? value.trim() : '';
-  return COUNTRY_CODE.test(code) && isSupportedCountry(code.toUpperCase()) ? `${message} (did you mean ${JSON.stringify(code.toUpperCase())}?)` : message;
+  return withMeant(message, COUNTRY_CODE.test(code) && isSupportedCountry(code.toUpperCase()) ? code.toUpperCase() : undefined);
 }
 
 /**
