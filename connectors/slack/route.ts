@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Engine } from '../../src/engine.js';
 import type { Clock } from '../../src/ports/clock.js';
 import type { Store } from '../../src/ports/store.js';
-import { documentedOnly, NO_API_KEY_SECURITY } from '../../src/server/openapi.js';
+import { documentedOnly, NO_API_KEY_SECURITY, withResponseHeaders } from '../../src/server/openapi.js';
 import { ProblemSchema } from '../../src/server/problem.js';
 import type { SlackActionHandler } from './actions-port.js';
 import { slackAlertStoreFor } from './alert-store-for.js';
@@ -64,11 +64,17 @@ const SLACK_EVENTS_DOCUMENTATION = documentedOnly({
     404: z.null().describe('Signed, but nothing acknowledged it within 3 seconds: an interaction this app has no listener for; no body'),
     413: ProblemSchema.describe(`PAYLOAD_TOO_LARGE: the body is larger than ${SLACK_BODY_LIMIT_BYTES} bytes, refused as it arrives, before any signature is computed`),
     500: z.null().describe('The request could not be handled (the store could not be read, a listener failed before acknowledging); no body'),
-    503: z
-      .null()
-      .describe(
-        `Too many requests that no known Slack app or team verifies, each of which would have every workspace's signing secret tried (more than ${FULL_SCANS_PER_SECOND} a second, ${FULL_SCAN_BURST} at once); Retry-After says when to try again. Requests from a workspace whose requests were verified before are not limited. No body`,
-      ),
+    503: withResponseHeaders(
+      z
+        .null()
+        .describe(
+          `Too many requests that no known Slack app or team verifies, each of which would have every workspace's signing secret tried (more than ${FULL_SCANS_PER_SECOND} a second, ${FULL_SCAN_BURST} at once); Retry-After says when to try again. Requests from a workspace whose requests were verified before are not limited. No body`,
+        ),
+      {
+        // Delay-seconds, as the API's other Retry-After (RFC 9110 §10.2.3): until the budget of full scans has room again (scan-budget.ts).
+        'Retry-After': z.number().int().min(1).describe(`Seconds to wait before sending the request again: until another request that no known Slack app or team verifies is taken (${FULL_SCANS_PER_SECOND} a second)`),
+      },
+    ),
   },
 });
 

@@ -150,7 +150,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
         title: 'Consentry API',
         version: API_VERSION,
         description:
-          'Consent and subscription engine: inbound messages and keywords, contacts, a hash-chained consent ledger, events. Errors are RFC 9457 problem+json.',
+          'Consent and subscription engine: inbound messages and keywords, contacts, a hash-chained consent ledger, events. Errors are RFC 9457 problem+json. ' +
+          // OpenAPI describes the responses of the operations a path has; the answer to a method it
+          // has no operation for can only be told here.
+          'A path below asked with a method it lists no operation for answers 405 METHOD_NOT_ALLOWED with `Allow` naming the methods it takes (RFC 9110 §15.5.6), ' +
+          'and a path not below 404 NOT_FOUND, both before the API key is checked; HEAD is answered on every GET path.',
       },
       servers: options.publicUrl ? [{ url: options.publicUrl }] : [],
       components: {

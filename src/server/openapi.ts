@@ -49,9 +49,15 @@ const ResponsesSchema = z.record(z.string(), z.unknown());
 const PROBLEM_JSON_SCHEMA = Object.fromEntries(Object.entries(z.toJSONSchema(ProblemSchema, { io: 'output' })).filter(([key]) => key !== '$schema'));
 const DESCRIPTION_OF_STATUS = new Map<string, string>(Object.entries(PROBLEM_DESCRIPTIONS));
 
-/** A header's JSON Schema as a response's `headers` holds it: without `$schema`, its description beside its type. */
+/**
+ * A header's JSON Schema as a response's `headers` holds it: without `$schema`, its description
+ * beside its type, and without the `maximum` zod gives every integer (Number.MAX_SAFE_INTEGER),
+ * which no header of this API is bounded by.
+ */
 function headerJsonSchema(header: z.ZodType): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(z.toJSONSchema(header, { io: 'output' })).filter(([key]) => key !== '$schema'));
+  return Object.fromEntries(
+    Object.entries(z.toJSONSchema(header, { io: 'output' })).filter(([key, value]) => key !== '$schema' && !(key === 'maximum' && value === Number.MAX_SAFE_INTEGER)),
+  );
 }
 
 /** The headers of a response as @fastify/swagger reads them from its schema (https://github.com/fastify/fastify-swagger#route.response.headers). */

@@ -113,17 +113,32 @@ export async function asRequestField<T>(work: () => Promise<T>, engineField: str
   try {
     return await work();
   } catch (error) {
-    if (!isConsentryError(error) || !error.issues.some((issue) => issue.path === engineField)) throw error;
-    const issues = error.issues.map((issue) => (issue.path === engineField ? { ...issue, path: requestField } : issue));
-    // A message that lists the fields by path (describeIssues, after any words of its own) is written again with the request's names.
-    const listed = describeIssues(error.issues);
-    const message = error.message.endsWith(listed)
-      ? `${error.message.slice(0, error.message.length - listed.length)}${describeIssues(issues)}`
-      : issues.length > 1
-        ? describeIssues(issues)
-        : error.message;
-    throw new ConsentryError(error.code, message, issues);
+    throw (isConsentryError(error) && renamedField(error, engineField, requestField)) || error;
   }
+}
+
+/** `error` with its issues on `engineField` named `requestField`; undefined when it names no such field. */
+function renamedField(error: ConsentryError, engineField: string, requestField: string): ConsentryError | undefined {
+  if (!error.issues.some((issue) => issue.path === engineField)) return undefined;
+  const issues = error.issues.map((issue) => (issue.path === engineField ? { ...issue, path: requestField } : issue));
+  // A message that lists the fields by path (describeIssues, after any words of its own) is written again with the request's names.
+  const listed = describeIssues(error.issues);
+  const message = error.message.endsWith(listed)
+    ? `${error.message.slice(0, error.message.length - listed.length)}${describeIssues(issues)}`
+    : issues.length > 1
+      ? describeIssues(issues)
+      : error.message;
+  return new ConsentryError(error.code, message, issues);
+}
+
+/**
+ * The routes under /v1/contacts/{id} take the contact's id as the path parameter `id`, which the
+ * engine knows as `contactId`: a contact that is missing or erased is named as the client named it.
+ */
+function inRouteTerms(error: ConsentryError, request: FastifyRequest): ConsentryError {
+  const onContactPath = request.routeOptions.url?.startsWith('/v1/contacts/:id') === true;
+  if (!onContactPath || (error.code !== 'NOT_FOUND' && error.code !== 'CONTACT_ERASED')) return error;
+  return renamedField(error, 'contactId', 'id') ?? error;
 }
 
 /**
@@ -277,17 +292,18 @@ const STORE_REFUSALS = {
 /** Maps every failure of a request to problem+json; unexpected ones are logged with their stack. */
 export function toProblem(error: unknown, request: FastifyRequest): Problem {
   if (isConsentryError(error)) {
-    const status = statusOfCode(error.code);
+    const refused = inRouteTerms(error, request);
+    const status = statusOfCode(refused.code);
     // A busy or full store refuses every request alike until it recovers: one short line each,
     // not a stack trace each, which would fill the very disk that is full.
-    if (error.code === 'STORE_BUSY' || error.code === 'STORE_FULL') {
-      request.log.warn({ code: error.code, detail: error.message }, 'request refused: the store cannot take writes now');
+    if (refused.code === 'STORE_BUSY' || refused.code === 'STORE_FULL') {
+      request.log.warn({ code: refused.code, detail: refused.message }, 'request refused: the store cannot take writes now');
       // The store's own message names the database file, for the operator (the log, the CLI);
       // a client is told what happened and what to do, not where the server keeps its data.
-      return error.code === 'STORE_BUSY' ? problem(503, 'STORE_BUSY', STORE_REFUSALS.STORE_BUSY) : problem(503, 'STORE_FULL', STORE_REFUSALS.STORE_FULL);
+      return refused.code === 'STORE_BUSY' ? problem(503, 'STORE_BUSY', STORE_REFUSALS.STORE_BUSY) : problem(503, 'STORE_FULL', STORE_REFUSALS.STORE_FULL);
     }
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
-    return problem(status, error.code, error.message, error.issues);
+    if (status >= 500) request.log.error({ err: refused }, 'request failed');
+    return problem(status, refused.code, refused.message, refused.issues);
   }
   if (error instanceof TransactionRolledBackError) {
     // Another transaction of its commit group failed and the database rolled the group back:

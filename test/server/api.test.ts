@@ -169,6 +169,7 @@ describe('contacts', () => {
     expect(erased.json().contact).toMatchObject({ id: contact.id, name: null, email: null, phone: null, erasedAt: expect.any(String) });
     const afterErase = await optIn(acme, contact.id);
     expectProblem(afterErase, 410, 'CONTACT_ERASED');
+    expect(afterErase.json().errors).toEqual([{ path: 'id', message: 'erased' }]);
   });
 
   it('erases the answers kept of the contact and says how many, in the documented response', async () => {
@@ -801,6 +802,8 @@ describe('workspaces are isolated', () => {
     for (const attempt of attempts) {
       const res = await t.as(globex, attempt);
       expectProblem(res, 404, 'NOT_FOUND');
+      // The field named is the one the client sent the id in: the path parameter `id`, or the body's `contactId`.
+      expect(problemPaths(res), `${attempt.method} ${attempt.url}`).toEqual(['payload' in attempt && 'contactId' in attempt.payload ? 'contactId' : 'id']);
     }
     const bulk = await t.as(globex, { method: 'POST', url: '/v1/consents/bulk', payload: { rows: [{ contactId: id, purpose: 'marketing', channel: 'sms', status: 'opted_out' }] } });
     expect(bulk.json().results[0]).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });

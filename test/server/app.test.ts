@@ -123,6 +123,29 @@ describe("Fastify's own errors are problem+json", () => {
     expect(unknown.headers.allow).toBeUndefined();
   });
 
+  it('every path of /openapi.json answers each method it lists no operation for with 405, as its description says', async () => {
+    const t = await open();
+    const doc = z
+      .object({ info: z.object({ description: z.string() }), paths: z.record(z.string(), z.record(z.string(), z.unknown())) })
+      .parse((await t.app.inject({ method: 'GET', url: '/openapi.json' })).json());
+    expect(doc.info.description).toContain('405 METHOD_NOT_ALLOWED');
+    const samples: Record<string, string> = { id: '01ARZ3NDEKTSV4RRFFQ69G5FAV', deliveryId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', purpose: 'marketing', channel: 'sms', tag: 'VIP', template: 'request-consent-privacy' };
+    const methods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+    let asked = 0;
+    for (const [template, operations] of Object.entries(doc.paths)) {
+      const url = template.replace(/\{(\w+)\}/g, (_, name: string) => samples[name] ?? name);
+      const listed = methods.filter((method) => method.toLowerCase() in operations);
+      const allow = listed.flatMap((method) => (method === 'GET' ? ['GET', 'HEAD'] : [method])).join(', ');
+      for (const method of methods.filter((m) => !listed.includes(m))) {
+        const res = await t.app.inject({ method, url });
+        expect(res.statusCode, `${method} ${url}`).toBe(405);
+        expect(res.headers.allow, `${method} ${url}`).toBe(allow);
+        asked += 1;
+      }
+    }
+    expect(asked).toBeGreaterThan(50);
+  });
+
   it('HEAD answers on every GET route, with the headers of the GET and no body', async () => {
     const t = await open();
     const acme = await t.tenant('Acme');
