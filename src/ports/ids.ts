@@ -14,6 +14,7 @@ const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 const RANDOM_CHARS = 16;
 const CANONICAL_ULID = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
 const POOL_BYTES = 4096;
+const MAX_ULID_TIME = 2 ** 48 - 1;
 
 /**
  * Bytes of the CSPRNG handed out from a pooled buffer: asking it for a few bytes at a time costs
@@ -88,7 +89,11 @@ export function ulidGenerator(): IdGenerator {
   }
 
   function nextAt(at: Date): string {
-    let time = at.getTime();
+    const stamped = at.getTime();
+    if (Number.isNaN(stamped)) throw new RangeError('An id cannot be stamped with an invalid date');
+    // The time part is 48 bits of milliseconds since 1970 (the ULID spec): a clock outside them
+    // is stamped at the nearest end, so every id keeps its 26 characters and its order.
+    let time = Math.min(Math.max(stamped, 0), MAX_ULID_TIME);
     if (time < lastTime) time = lastTime;
     const last = lastRandom[RANDOM_CHARS - 1] ?? 0;
     if (time === lastTime && last < 31) {

@@ -29,6 +29,20 @@ describe('ulidGenerator', () => {
     expect(earlier > later).toBe(true);
   });
 
+  it('stamps a time outside the 48 bits of a ULID at the nearest end, keeping 26 characters and the order', () => {
+    const ids = ulidGenerator();
+    const beforeEpoch = ids.next(new Date('1969-12-31T23:59:59.000Z'));
+    const atEpoch = ids.next(new Date(0));
+    expect([beforeEpoch, atEpoch].map((id) => [id.length, isValid(id), decodeTime(id)])).toEqual([
+      [26, true, 0],
+      [26, true, 0],
+    ]);
+    expect(atEpoch > beforeEpoch).toBe(true);
+    const far = ulidGenerator().next(new Date(8.64e15));
+    expect([far.length, isValid(far), decodeTime(far)]).toEqual([26, true, 2 ** 48 - 1]);
+    expect(() => ids.next(new Date(Number.NaN))).toThrow(RangeError);
+  });
+
   it('two generators do not collide', () => {
     const at = new Date('2026-05-01T00:00:00.000Z');
     const a = ulidGenerator();
