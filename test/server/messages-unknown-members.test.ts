@@ -43,6 +43,23 @@ describe('POST /v1/messages: a member it does not know', () => {
     expect(JSON.stringify(events)).not.toContain('gateway-2');
   });
 
+  it('names the first 20 one by one and counts the rest in one warning, so a body of many members is not answered with many more bytes', async () => {
+    const extras = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`x${i}`, 0]));
+    const res = await t.as(acme, {
+      method: 'POST',
+      url: '/v1/messages',
+      payload: { channel: 'sms', messageId: 's3', from: { id: '+34600000303', chatId: 1 }, text: 'STOP', ...extras },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const warnings: { path: string; message: string }[] = res.json().warnings;
+    expect(warnings).toHaveLength(21);
+    expect(warnings.slice(0, 20).map((warning) => warning.path)).toEqual(Array.from({ length: 20 }, (_, i) => `x${i}`));
+    expect(warnings[19]).toEqual({ path: 'x19', message: IGNORED });
+    expect(warnings[20]).toEqual({ path: 'body', message: '4,981 more members not known, in the body or in from, ignored as well' });
+    expect(res.body.length).toBeLessThan(JSON.stringify(extras).length);
+    expect(res.json().events.map((event: { type: string }) => event.type)).toContain('consent.withdrawn');
+  });
+
   it('still leaves a message without text or button refused, naming text', async () => {
     const res = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 's2', from: { id: '+34600000302' }, Text: 'STOP' } });
     expect(res.statusCode, res.body).toBe(422);

@@ -91,6 +91,12 @@ const MESSAGE_MEMBERS: ReadonlySet<string> = new Set(Object.keys(InboundMessageS
 const SENDER_MEMBERS: ReadonlySet<string> = new Set(Object.keys(InboundMessageSchema.shape.from.shape));
 const UNKNOWN_MEMBER = 'is not a known field; ignored, the message was processed without it';
 
+/**
+ * Unknown members named one by one; past them, one warning counts the rest, so that a body of a
+ * megabyte of one-letter members is not answered with a dozen megabytes of warnings.
+ */
+const UNKNOWN_MEMBERS_NAMED = 20;
+
 /** The members of the body as sent that the message has no place for, by path; read before the schema drops them. */
 function unknownMembers(body: unknown): FieldIssue[] {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return [];
@@ -98,7 +104,11 @@ function unknownMembers(body: unknown): FieldIssue[] {
   const from: unknown = Reflect.get(body, 'from');
   const unknownInFrom =
     typeof from === 'object' && from !== null && !Array.isArray(from) ? Object.keys(from).filter((key) => !SENDER_MEMBERS.has(key)).map((key) => `from.${key}`) : [];
-  return [...unknown, ...unknownInFrom].map((path) => ({ path, message: UNKNOWN_MEMBER }));
+  const paths = [...unknown, ...unknownInFrom];
+  const named = paths.slice(0, UNKNOWN_MEMBERS_NAMED).map((path) => ({ path, message: UNKNOWN_MEMBER }));
+  const more = paths.length - named.length;
+  if (more === 0) return named;
+  return [...named, { path: 'body', message: `${more.toLocaleString('en-US')} more ${more === 1 ? 'member' : 'members'} not known, in the body or in from, ignored as well` }];
 }
 
 const unknownMembersOf = new WeakMap<FastifyRequest, FieldIssue[]>();
@@ -124,7 +134,7 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
           'from.id that is not read as a phone number (a national number without the workspace\'s defaultCountry) is named too: ' +
           'the message is processed, and its contact is known by that sender id alone. A message needs a text or a button: one ' +
           'with neither, or with only an empty or blank text (a media-only message without a caption), is 422 naming text. ' +
-          'A member this route does not know, in the body or in from (an adapter\'s own field), is ignored and named in `warnings`, where every other route refuses it.',
+          `A member this route does not know, in the body or in from (an adapter's own field), is ignored and named in \`warnings\`, where every other route refuses it; past the first ${UNKNOWN_MEMBERS_NAMED}, one warning on body counts the rest.`,
         security: API_KEY_SECURITY,
         body: RouteMessageSchema,
         response: {
@@ -137,7 +147,8 @@ export const messageRoutes: ApiRoutes = (v1, { metrics }) => {
               `What of the message was ignored, by field: an invalid from.email or from.phone, or one longer than ${SENDER_ADDRESS_MAX_LENGTH} ` +
                 `characters; a from.name longer than ${SENDER_NAME_MAX_LENGTH} characters; a timestamp without a zone, unreadable, before 1970 ` +
                 `or longer than ${TIMESTAMP_MAX_LENGTH} characters; any of them that is neither a string nor null (a numeric timestamp ` +
-                'among them); a member the route does not know, in the body or in from; (messageId) a message that reuses the id of an earlier, different one; or (inAnswer) inAnswer false with replies ' +
+                `among them); a member the route does not know, in the body or in from (the first ${UNKNOWN_MEMBERS_NAMED}, then on body how many more); ` +
+                '(messageId) a message that reuses the id of an earlier, different one; or (inAnswer) inAnswer false with replies ' +
                 'in a workspace without an outbound webhook, whose replies then reach no one',
             ),
           }),
