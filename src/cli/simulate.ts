@@ -21,8 +21,10 @@ import type { CliIo } from './io.js';
 import { cannotRead, CliFailure, CliRefusal, writeLine } from './io.js';
 import { firstInvalidUtf8Offset } from './import-file.js';
 
-/** One or more parts, largest unit first as people write them: `30s`, `6m`, `4m59s`, `1h30m`, `1.5h`. */
-const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+/** One or more parts, each unit once and largest first as people write them: `30s`, `6m`, `4m59s`, `1h30m`, `1.5h`. */
+const DURATION = /^(?=\d)(?:\d+(?:\.\d+)?d)?(?:\d+(?:\.\d+)?h)?(?:\d+(?:\.\d+)?m)?(?:\d+(?:\.\d+)?s)?(?:\d+(?:\.\d+)?ms)?$/;
+/** Parts in any order or repeated (`30s1m`, `1m1m`): a duration, but not one a person would write on purpose. */
+const DURATION_PARTS_ANY_ORDER = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
 const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const DAY_MS = 86_400_000;
@@ -36,7 +38,10 @@ const MAX_STEP_DAYS = 366;
 /** Milliseconds of a duration such as `30s`, `6m`, `4m59s`, `1h` or `2d`, or why the text is not one. */
 function readDuration(text: string): { ok: true; ms: number } | { ok: false; message: string } {
   const trimmed = text.trim();
-  if (!DURATION.test(trimmed)) return { ok: false, message: `"${text}" is not a duration such as 30s, 6m, 4m59s or 1h` };
+  if (!DURATION.test(trimmed)) {
+    const order = DURATION_PARTS_ANY_ORDER.test(trimmed) ? ': write each unit once, largest first (d, h, m, s, ms)' : '';
+    return { ok: false, message: `"${text}" is not a duration such as 30s, 6m, 4m59s or 1h${order}` };
+  }
   let exact = 0;
   for (const [, amount, unit] of trimmed.matchAll(DURATION_PART)) exact += Number(amount) * (UNIT_MS[unit ?? ''] ?? 0);
   const ms = Math.round(exact);

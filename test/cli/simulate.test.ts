@@ -157,6 +157,23 @@ describe('simulate: interactive commands', () => {
     expect(lastState(run.stdout).fields.email).toBe('/ana@example.com');
   });
 
+  it('takes the parts of a /wait largest unit first, each once, with decimals, and names the order otherwise', async () => {
+    const run = await cli(['simulate', '--template', 'request-consent-privacy'], { stdin: 'hola\n/wait 30s1m\n/wait 1m1m\n/wait 4.5m\n/state\n' });
+    expect(run.code).toBe(0);
+    expect(stderrLines(run.stderr)).toEqual([
+      'error: "30s1m" is not a duration such as 30s, 6m, 4m59s or 1h: write each unit once, largest first (d, h, m, s, ms)',
+      'error: "1m1m" is not a duration such as 30s, 6m, 4m59s or 1h: write each unit once, largest first (d, h, m, s, ms)',
+    ]);
+    // 4.5 minutes is under the question's 5-minute time-out: it is still pending, asked once.
+    expect(questions(run.stdout)).toHaveLength(1);
+    expect(lastState(run.stdout).conversation).toBe('open');
+    const past = await cli(['simulate', '--template', 'request-consent-privacy'], { stdin: 'hola\n/wait 4.5m\n/wait 0.5m1s\n/state\n' });
+    expect(stderrLines(past.stderr)).toEqual([]);
+    // 5 minutes and 1 second: the question timed out and the conversation closed.
+    expect(past.stdout).toContain('  · event consent.failed');
+    expect(lastState(past.stdout).conversation).toBe('closed');
+  });
+
   it('refuses a /wait longer than 366 days and goes on', async () => {
     const run = await cli(['simulate', '--template', 'request-consent-privacy'], { stdin: `hola\n/wait 99999999999h\n/wait 367d\n/button ${AGREE}\n/state\n` });
     expect(run.code).toBe(0);
