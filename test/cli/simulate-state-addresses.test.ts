@@ -65,7 +65,7 @@ describe("simulate's state line: the contact's e-mail and phone of their own, an
     );
     expect(known).toMatchObject({ email: 'ana@example.com', phone: '+34600000002', fields: { email: 'ana@example.com', phone: '+34600000002' } });
     const unknown = finalState(await runTranscript({ template: 'request-consent-privacy', steps: [] }));
-    expect(unknown).toMatchObject({ email: null, phone: null, fields: {} });
+    expect(unknown).toMatchObject({ email: null, phone: null, fields: {}, conversation: 'closed' });
   });
 
   it('--script prints the state line with email and phone keys, in this order', async () => {
