@@ -45,8 +45,32 @@ const HEADER_HINT =
  */
 const folded = (name: string): string => name.toLowerCase().replace(/[\s._-]+/gu, '');
 
+/**
+ * Names spreadsheets and CRM exports commonly give these columns, folded. Only suggested, never
+ * read as the column: `Record ID` (HubSpot's own id) and the like are left out, as they hold no
+ * Consentry contact id.
+ */
+const COMMON_NAMES: readonly (readonly [string, Field])[] = [
+  ['Email Address', 'email'],
+  ['E-mail Address', 'email'],
+  ['Mail', 'email'],
+  ['Phone Number', 'phone'],
+  ['Mobile', 'phone'],
+  ['Mobile Phone', 'phone'],
+  ['Mobile Number', 'phone'],
+  ['Telephone', 'phone'],
+  ['Lawful Basis', 'legalBasis'],
+  ['Legal Basis For Processing', 'legalBasis'],
+  ['Consent Status', 'status'],
+  ['Occurred', 'occurredAt'],
+  ['Timestamp', 'occurredAt'],
+];
+
 /** Folded column name → the column it is near. */
-const NEAR_FIELD: ReadonlyMap<string, Field> = new Map(FIELDS.map((field) => [folded(COLUMN_OF[field]), field] as const));
+const NEAR_FIELD: ReadonlyMap<string, Field> = new Map([
+  ...FIELDS.map((field) => [folded(COLUMN_OF[field]), field] as const),
+  ...COMMON_NAMES.map(([name, field]) => [folded(name), field] as const),
+]);
 
 /** A value no column is named after, as rows hold them: a status or a legal basis in any letter case. */
 const LISTED_VALUES: ReadonlySet<string> = new Set([...CONSENT_STATUSES, ...LEGAL_BASES].map((value) => value.toLowerCase()));
@@ -90,6 +114,8 @@ export interface Header {
   namedWidth: number;
   /** Each field's column as the file spells them. */
   spelled: ReadonlyMap<Field, string>;
+  /** What the header is read with between its columns, and so every row. */
+  delimiter: string;
 }
 
 const CR = 0x0d;
@@ -335,6 +361,32 @@ function parseOptions(layout: Pick<CsvLayout, 'delimiter' | 'fromLine'>): CsvPar
   };
 }
 
+/**
+ * What a row read as one value says of its delimiter: that it holds another of DELIMITERS often
+ * enough to be split into the header's named columns with it (a row pasted from a comma-separated
+ * export under a header Excel saved with semicolons); empty otherwise.
+ */
+export function otherDelimiterNote(header: Pick<Header, 'delimiter' | 'namedWidth'>, values: readonly string[]): string {
+  const [value, ...others] = values;
+  if (value === undefined || others.length > 0 || header.namedWidth < 2) return '';
+  const rowUses = DELIMITERS.find((delimiter) => delimiter !== header.delimiter && value.split(delimiter).length >= header.namedWidth);
+  return rowUses === undefined ? '' : ` (it seems written with ${delimiterName(rowUses)} between values, where the header uses ${delimiterName(header.delimiter)})`;
+}
+
+/**
+ * A closing quote followed by another of DELIMITERS than the file's (`"ana@example.com","marketing"`
+ * under a header read with semicolons): csv-parse names the character it got instead
+ * (CSV_INVALID_CLOSING_QUOTE, `got ","`).
+ */
+function otherDelimiterAfterQuote(error: CsvError, delimiter: string): string {
+  if (error.code !== 'CSV_INVALID_CLOSING_QUOTE') return '';
+  const got = /got "(.)"/su.exec(error.message)?.[1];
+  const rowUses = DELIMITERS.find((other) => other !== delimiter && other === got);
+  if (rowUses === undefined) return '';
+  const one = rowUses === '\t' ? 'a tab' : `a ${rowUses === ',' ? 'comma' : 'semicolon'} (${rowUses})`;
+  return `; the quote is followed by ${one}, where the columns are read with ${delimiterName(delimiter)}: write the header and the rows with the same delimiter`;
+}
+
 /** A delimiter as a message names it. */
 function delimiterName(delimiter: string): string {
   if (delimiter === ',') return 'commas (,)';
@@ -498,14 +550,14 @@ async function* csvRecords(path: string, layout: CsvLayout, text: AsyncIterable<
     if (!(error instanceof CsvError)) throw error;
     await drain(source);
     const reason = CSV_ERRORS[error.code] ?? error.message;
-    throw new CliRefusal(`${path} is not valid CSV: the record on line ${lines.lineOfRecordAfter(end)}: ${reason}`);
+    throw new CliRefusal(`${path} is not valid CSV: the record on line ${lines.lineOfRecordAfter(end)}: ${reason}${otherDelimiterAfterQuote(error, layout.delimiter)}`);
   } finally {
     parser.destroy();
     await source.return?.();
   }
 }
 
-function readHeader(path: string, record: CsvRecord): Header {
+function readHeader(path: string, record: CsvRecord, delimiter: string): Header {
   const problems: string[] = [];
   const unknown: string[] = [];
   const unknownNames: string[] = [];
@@ -550,7 +602,7 @@ function readHeader(path: string, record: CsvRecord): Header {
     if (data !== undefined) throw dataForHeader(path, record.line, data, problems);
     throw invalidHeader(path, record.line, problems);
   }
-  return { line: record.line, fields, width: record.values.length, namedWidth, spelled };
+  return { line: record.line, fields, width: record.values.length, namedWidth, spelled, delimiter };
 }
 
 /** A first line that holds a row's values: the file was most likely saved or exported without its header. */
@@ -702,7 +754,7 @@ export async function readImportFile(path: string, progress?: Pick<Progress, 'st
     try {
       // The header is checked before the rest is parsed: with the wrong delimiter the header is
       // one unknown column, and that, not a quote further down, is what to report.
-      header = readHeader(path, { line: headerLines.lineOfRecordAfter(layout.start), values: layout.header });
+      header = readHeader(path, { line: headerLines.lineOfRecordAfter(layout.start), values: layout.header }, layout.delimiter);
     } catch (error) {
       await drain(text);
       throw error;

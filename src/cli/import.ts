@@ -15,6 +15,7 @@ import {
   importRecords,
   isEmptyRecord,
   isField,
+  otherDelimiterNote,
   readImportFile,
   ReadInterrupted,
   type CsvRecord,
@@ -129,7 +130,7 @@ type BulkRowValues = Partial<Record<Field, string>>;
 function valueCountProblem(header: Header, values: readonly string[]): string | undefined {
   const valueBeyondHeader = values.slice(header.width).some((value) => value.trim() !== '');
   if (values.length >= header.namedWidth && !valueBeyondHeader) return undefined;
-  return `has ${values.length} ${values.length === 1 ? 'value' : 'values'}, the header names ${header.width} columns`;
+  return `has ${values.length} ${values.length === 1 ? 'value' : 'values'}, the header names ${header.width} columns${otherDelimiterNote(header, values)}`;
 }
 
 /**

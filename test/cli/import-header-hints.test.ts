@@ -67,6 +67,13 @@ describe('consentry import: a column name near a known one', () => {
     );
   });
 
+  it('suggests the column meant for a name spreadsheets and CRM exports commonly give it, and none for an id of another system', async () => {
+    const line = expectRefused(await importText('Email Address,Phone Number,Record ID,purpose,channel,Consent Status,Lawful Basis,Timestamp\nx\n'));
+    expect(line).toContain(
+      'unknown column(s) "Email Address" (did you mean email?), "Phone Number" (did you mean phone?), "Record ID", "Consent Status" (did you mean status?), "Lawful Basis" (did you mean legal_basis?), "Timestamp" (did you mean occurred_at?); no email, phone or contact_id column; missing column(s): status',
+    );
+  });
+
   it('still takes contactId, which is an accepted spelling of contact_id', async () => {
     const run = await importText('contactId,email,purpose,channel,status\n,ana@example.com,marketing,email,opted_out\n');
     expect(run.code).toBe(0);
@@ -101,14 +108,23 @@ describe('consentry import: rows written with another delimiter than the header'
   it('leaves a bad row among good ones to the per-row report', async () => {
     const run = await importText(['email;purpose;channel;status', 'ana@example.com;marketing;email;opted_out', 'bob@example.com,marketing,email,opted_out'].join('\n'));
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('line 3: has 1 value, the header names 4 columns');
+    expect(stderrLines(run)).toContain('line 3: has 1 value, the header names 4 columns (it seems written with commas (,) between values, where the header uses semicolons (;))');
     expect(run.stdout).toContain('Imported 1 of 2 rows: 1 recorded;');
   });
 
-  it('leaves rows of one value with no other delimiter in them to the per-row report', async () => {
-    const run = await importText(['email;purpose;channel;status', 'ana@example.com', 'bob@example.com'].join('\n'));
+  it('leaves rows of one value with no other delimiter in them to the per-row report, saying nothing of delimiters', async () => {
+    const run = await importText(['email;purpose;channel;status', 'ana@example.com', 'bob@example.com,x'].join('\n'));
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('line 2: has 1 value, the header names 4 columns');
+    expect(stderrLines(run)).toEqual(expect.arrayContaining(['line 2: has 1 value, the header names 4 columns', 'line 3: has 1 value, the header names 4 columns']));
+  });
+
+  it('names the delimiter that follows a closing quote in a row written with quoted values and another delimiter', async () => {
+    const line = expectRefused(await importText('email;purpose;channel;status\n"ana@example.com","marketing","email","opted_out"\n'));
+    expect(line).toBe(
+      `error: ${join(dir, 'consents.csv')} is not valid CSV: the record on line 2: a closing quote is followed by more text (write a quote inside a quoted value as ""); the quote is followed by a comma (,), where the columns are read with semicolons (;): write the header and the rows with the same delimiter`,
+    );
+    const quoteInside = expectRefused(await importText('email,purpose,channel,status\n"ana"x@example.com,marketing,email,opted_out\n', 'inside.csv'));
+    expect(quoteInside).toBe(`error: ${join(dir, 'inside.csv')} is not valid CSV: the record on line 2: a closing quote is followed by more text (write a quote inside a quoted value as "")`);
   });
 });
 
