@@ -22,6 +22,7 @@ import {
   ConsentChangeSchema,
   ContactInputSchema,
   ContactPatchSchema,
+  IN_ANSWER_WITHOUT_WEBHOOK,
   InboundChannelSchema,
   InboundMessageSchema,
   parseInput,
@@ -320,6 +321,11 @@ export function createEngine(options: EngineOptions): Engine {
         return run(async (uow) => {
           uow.repliesInAnswer = options.inAnswer ?? true;
           const { run: started, conversationId } = await startRequestedWorkflow(uow, templateId, await uow.requireLiveContact(contactId), validChannel);
+          // What the run says would reach no one: its caller does not send it and no outbound webhook
+          // gets a copy (UnitOfWork.reply). Refused, and the transaction with it, so nothing started.
+          if (!uow.repliesInAnswer && uow.replies.length > 0 && !uow.workspace.settings.outboundWebhookUrl) {
+            throw new ConsentryError('VALIDATION_FAILED', `inAnswer: ${IN_ANSWER_WITHOUT_WEBHOOK}`, [{ path: 'inAnswer', message: IN_ANSWER_WITHOUT_WEBHOOK }]);
+          }
           // The run as this transaction left it: ended at its first steps, or waiting for an answer.
           const after = (await uow.tx.getRun(workspaceId, started.id)) ?? started;
           return {

@@ -2,7 +2,7 @@ import type { MessagingChannel } from '../../src/core/consent.js';
 import { optedInPurposes } from '../../src/core/ledger.js';
 import type { Engine } from '../../src/engine.js';
 import type { RecordedConsent } from '../../src/engine/unit-of-work.js';
-import { InboundChannelSchema } from '../../src/engine/inputs.js';
+import { InboundChannelSchema, isUnsentWithoutWebhook, WORKFLOW_UNSENT_WITHOUT_WEBHOOK } from '../../src/engine/inputs.js';
 import type { WorkflowRunRow } from '../../src/ports/store.js';
 import type {
   DismissOptOutInput,
@@ -79,7 +79,12 @@ export function engineActionHandler(engine: Engine): SlackActionHandler {
           message: `a consent request was already started for this contact on ${channel.data} at ${since.createdAt}, after this failure (run ${since.id})`,
         };
       }
-      await engine.workspace(input.workspaceId).startWorkflow(templateId, input.contactId, channel.data, { inAnswer: false });
+      try {
+        await engine.workspace(input.workspaceId).startWorkflow(templateId, input.contactId, channel.data, { inAnswer: false });
+      } catch (error) {
+        if (isUnsentWithoutWebhook(error)) return { outcome: 'refused', message: `nothing was sent: ${WORKFLOW_UNSENT_WITHOUT_WEBHOOK}` };
+        throw error;
+      }
       return { outcome: 'done' };
     },
 

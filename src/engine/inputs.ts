@@ -131,6 +131,16 @@ export const IN_ANSWER_WITHOUT_WEBHOOK =
   'is false, but the workspace has no outbound webhook (settings.outboundWebhookUrl), so nobody sends these replies: ' +
   'send them yourself (leave inAnswer out), or set outboundWebhookUrl first';
 
+/** The same refusal, as a caller that never sends a workflow's messages itself (a HubSpot action, a Slack button) tells its user. */
+export const WORKFLOW_UNSENT_WITHOUT_WEBHOOK =
+  "the workspace has no outbound webhook (settings.outboundWebhookUrl), so nobody would send the workflow's messages to the contact: " +
+  'set outboundWebhookUrl in the Consentry settings first';
+
+/** Whether startWorkflow refused a run with `inAnswer: false` whose messages would reach no one. */
+export function isUnsentWithoutWebhook(error: unknown): boolean {
+  return error instanceof ConsentryError && error.code === 'VALIDATION_FAILED' && error.issues.some((issue) => issue.path === 'inAnswer');
+}
+
 export const InboundMessageSchema = z
   .object({
     channel: InboundChannelSchema,

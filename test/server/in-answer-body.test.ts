@@ -98,6 +98,31 @@ describe('inAnswer in the body: whether the caller sends the replies of the answ
     expect(silent.json()).toMatchObject({ replies: [], warnings: [] });
   });
 
+  it('without an outbound webhook: inAnswer false leaves an unknown template or contact 404, and starts a run that sends nothing', async () => {
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy' } });
+    const ana = await contactOnSms('+34600000208');
+    const unknownTemplate = await t.as(acme, { method: 'POST', url: '/v1/workflows/nope/runs', payload: { contactId: ana, channel: 'sms', inAnswer: false } });
+    expectProblem(unknownTemplate, 404, 'NOT_FOUND');
+    expect(problemPaths(unknownTemplate)).toEqual(['template']);
+    const unknownContact = await t.as(acme, {
+      method: 'POST',
+      url: '/v1/workflows/request-consent-privacy/runs',
+      payload: { contactId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', channel: 'sms', inAnswer: false },
+    });
+    expectProblem(unknownContact, 404, 'NOT_FOUND');
+    expect(problemPaths(unknownContact)).toEqual(['contactId']);
+    // A contact who agreed already is not asked: the run ends skipped without a word, so nothing is lost.
+    const agreed = await t.as(acme, {
+      method: 'PUT',
+      url: `/v1/contacts/${ana}/consents/privacy/sms`,
+      payload: { status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Agreed on the sign-up form' },
+    });
+    expect(agreed.statusCode, agreed.body).toBe(201);
+    const skipped = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: ana, channel: 'sms', inAnswer: false } });
+    expect(skipped.statusCode, skipped.body).toBe(201);
+    expect(skipped.json()).toMatchObject({ outcome: 'skipped', replies: [] });
+  });
+
   it('is a boolean: anything else is 422 naming it', async () => {
     const ana = await contactOnSms('+34600000204');
     const run = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: ana, channel: 'sms', inAnswer: 'no' } });

@@ -9,6 +9,7 @@ import {
   LOOKUP_OR_CREATE_PROPERTIES,
   type WorkflowAction,
 } from './context.js';
+import { isUnsentWithoutWebhook, WORKFLOW_UNSENT_WITHOUT_WEBHOOK } from '../../../src/engine/inputs.js';
 import { channelInputField, option, type ActionDefinition } from './definition.js';
 
 export const REQUEST_CONSENT_TEMPLATE = 'request-consent-privacy';
@@ -82,6 +83,7 @@ export const requestConsent: WorkflowAction = {
         runId: started.runId,
       };
     } catch (error) {
+      if (isUnsentWithoutWebhook(error)) return { answer: failContinue(`VALIDATION_FAILED: nothing was sent: ${WORKFLOW_UNSENT_WITHOUT_WEBHOOK}`), contactId: null };
       return failContinueOrThrow(error);
     }
   },

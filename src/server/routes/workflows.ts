@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConsentryError, isConsentryError } from '../../core/errors.js';
 import { RUN_OUTCOMES } from '../../core/events.js';
-import { IN_ANSWER_DESCRIPTION, IN_ANSWER_WITHOUT_WEBHOOK, InboundChannelSchema } from '../../engine/inputs.js';
+import { IN_ANSWER_DESCRIPTION, InboundChannelSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { ContactIdSchema, EventJsonSchema, publicEventsJson, ReplyJsonSchema, repliesJson } from '../schemas.js';
@@ -26,7 +26,9 @@ export const workflowRoutes: ApiRoutes = (v1) => {
           '(request-consent-privacy for a contact who already agreed, tagged "Consent: Privacy"), "done" for a welcome that found the address it asks for. ' +
           'A run that ends without sending anything opens no conversation: conversationId is then null unless the contact had one open on the channel, and replies is empty. ' +
           'A conversation opened for a run that sends its texts and ends at once is closed after them, so the next message opens a new one. ' +
-          'inAnswer false in a workspace without an outbound webhook is 422 naming inAnswer, before anything starts: nobody would send the replies.',
+          'inAnswer false in a workspace without an outbound webhook is 422 naming inAnswer when the run would send a message, and nothing starts: ' +
+          'nobody would send it (a run that ends without a word, such as a skipped one, is started as usual). ' +
+          'An unknown template is 404, and an unknown or erased contact 404 or 410, whatever inAnswer says.',
         security: API_KEY_SECURITY,
         params: RunParamsSchema,
         body: RunBodySchema,
@@ -46,11 +48,6 @@ export const workflowRoutes: ApiRoutes = (v1) => {
       },
     },
     async (request, reply) => {
-      // Nobody would send what the run says: refused before anything starts (the message route
-      // only warns, since a message may carry a STOP and is never refused for how it is answered).
-      if (request.body.inAnswer === false && (await authOf(request).workspace.get()).settings.outboundWebhookUrl === null) {
-        throw new ConsentryError('VALIDATION_FAILED', `inAnswer: ${IN_ANSWER_WITHOUT_WEBHOOK}`, [{ path: 'inAnswer', message: IN_ANSWER_WITHOUT_WEBHOOK }]);
-      }
       try {
         const started = await authOf(request).workspace.startWorkflow(request.params.template, request.body.contactId, request.body.channel, {
           inAnswer: request.body.inAnswer ?? true,

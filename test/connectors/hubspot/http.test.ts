@@ -92,7 +92,7 @@ describe('workflow actions', () => {
   });
 
   it('Request consent: a time-out completes with failed_timeout; an opt-out with opted_out', async () => {
-    const { h, app } = await setUp();
+    const { h, app } = await setUp({ settings: { outboundWebhookUrl: 'https://shop.example.com/outbound' } });
     const ana = await reachableContact(h, '+34600000001');
     const bea = await reachableContact(h, '+34600000002');
     await postAction(app, h, 'request-consent', actionBody('cb-ana', ana.hubspotId, { channel: 'whatsapp' }));
@@ -124,6 +124,18 @@ describe('workflow actions', () => {
     await postAction(app, h, 'request-consent', actionBody('cb-tagged', hubspotId, { channel: 'whatsapp' }));
     await h.sync.drain();
     expect(h.fake.state.callbacks).toEqual([{ callbackId: 'cb-tagged', outputFields: { hs_execution_state: 'SUCCESS', outcome: 'given' } }]);
+  });
+
+  it('Request consent: a workspace without an outbound webhook, where the question would reach no one, fails and continues, starting nothing', async () => {
+    const { h, app } = await setUp();
+    const { contactId, hubspotId } = await reachableContact(h, '+34600000001');
+    const response = await postAction(app, h, 'request-consent', actionBody('cb-unsent', hubspotId, { channel: 'whatsapp' }));
+    expect(response.json().outputFields).toEqual({
+      hs_execution_state: 'FAIL_CONTINUE',
+      error:
+        "VALIDATION_FAILED: nothing was sent: the workspace has no outbound webhook (settings.outboundWebhookUrl), so nobody would send the workflow's messages to the contact: set outboundWebhookUrl in the Consentry settings first",
+    });
+    expect(await h.store.transaction((tx) => tx.listActiveRuns(h.workspace.workspaceId, contactId))).toEqual([]);
   });
 
   it('Request consent: a workspace without a privacy policy URL fails and continues', async () => {

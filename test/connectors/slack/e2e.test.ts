@@ -11,6 +11,7 @@ import { ESCAPED_HOSTILE_NAME, HOSTILE_NAME } from './fixtures.js';
 import { SLACK_BODY_LIMIT_BYTES } from '../../../connectors/slack/receiver.js';
 import { signedPayload, SLACK_API as API, slackCallOf, slackTimestamp, useSlackMsw, type SignedRequest, type SlackCall } from './harness.js';
 import { DEFAULT_TIMER_GRACE_MS } from '../../../src/worker/timer-scheduler.js';
+import { startTarget, type Target } from '../../worker/target-server.js';
 
 /**
  * The whole connector in the real server: a contact's consent request times out on the fake
@@ -48,6 +49,7 @@ let store: SqliteStore;
 let clock: FakeClock;
 const DAY_MS = 24 * 60 * 60_000;
 let server: RunningServer;
+let outbound: Target;
 let headers: Record<string, string>;
 let workspaceId: string;
 
@@ -64,7 +66,9 @@ beforeEach(async () => {
   clock = new FakeClock('2026-03-01T09:00:00.000Z');
   // The fake clock jumps minutes at a time while the lease renews on real timers: a lease of a day
   // keeps this server its holder, which posts to Slack only while its lease lasts by that clock.
-  server = await startServer({ store, clock, dispatchIntervalMs: 5, defaultMetrics: false, config: {}, workerLease: { ttlMs: DAY_MS } });
+  // The outbound webhook that sends the workflows' messages to the contact listens on 127.0.0.1.
+  outbound = await startTarget();
+  server = await startServer({ store, clock, dispatchIntervalMs: 5, defaultMetrics: false, config: {}, workerLease: { ttlMs: DAY_MS }, allowPrivateTargets: true });
   const tenant = await server.createWorkspaceWithKey('Acme');
   workspaceId = tenant.workspaceId;
   headers = { authorization: `Bearer ${tenant.key}` };
@@ -74,6 +78,7 @@ beforeEach(async () => {
     headers,
     payload: {
       privacyPolicyUrl: 'https://example.com/privacy',
+      outboundWebhookUrl: `${outbound.url}/outbound`,
       slack: {
         botToken: BOT_TOKEN,
         signingSecret: SIGNING_SECRET,
@@ -91,6 +96,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await server.close();
+  await outbound.close();
   await store.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -180,6 +186,8 @@ const RecordSchema = z.object({
   actor: z.object({ kind: z.string(), id: z.string() }),
 });
 
+const OutboundBody = z.object({ type: z.literal('message.outbound'), data: z.object({ text: z.string(), inAnswer: z.boolean() }) });
+
 async function activeRuns(contactId: string): Promise<number> {
   return (await store.transaction((tx) => tx.listActiveRuns(workspaceId, contactId))).length;
 }
@@ -234,6 +242,13 @@ describe('Slack connector in the running server', () => {
     expect(update?.form.get('blocks')).toContain(`<@${ALLOWED}> resent the consent request`);
     expect(update?.form.get('blocks')).not.toContain(HOSTILE_NAME);
     expect(await activeRuns(contactId)).toBe(1);
+    // The resent question goes to the contact through the outbound webhook, for its adapter to send:
+    // the first message's two replies, the time-out's text, then the resent run's two; no answer carried the last three.
+    await outbound.waitForRequests(5, 10_000);
+    const relayed = outbound.received.map((request) => OutboundBody.parse(JSON.parse(request.body)).data);
+    expect(relayed.map((data) => data.inAnswer)).toEqual([true, true, false, false, false]);
+    expect(relayed[2]?.text).toContain('We did not receive your consent');
+    expect(relayed[4]?.text).toContain('Do you agree to our privacy policy?');
 
     // The same signed request again is a replay: refused before anything runs.
     const replayed = await post(resend);

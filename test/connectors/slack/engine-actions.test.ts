@@ -16,7 +16,8 @@ let contactId: string;
 beforeEach(async () => {
   store = createMemoryStore();
   engine = createEngine({ store, clock: new FakeClock('2026-01-01T10:00:00.000Z') });
-  const workspace = await engine.createWorkspace({ name: 'Acme', settings: { privacyPolicyUrl: 'https://example.com/privacy' } });
+  // Resent questions reach the contact through the outbound webhook: without one, nothing would send them.
+  const workspace = await engine.createWorkspace({ name: 'Acme', settings: { privacyPolicyUrl: 'https://example.com/privacy', outboundWebhookUrl: 'https://example.com/outbound' } });
   ws = engine.workspace(workspace.id);
   contactId = (await ws.createContact({ name: 'Ana Test', phone: '+34600000001' })).id;
 });
@@ -81,6 +82,24 @@ describe('engineActionHandler', () => {
     expect(result).toEqual({ outcome: 'done' });
     const runs = await store.transaction((tx) => tx.listActiveRuns(ws.workspaceId, contactId));
     expect(runs.map((run) => [run.templateId, run.channel])).toEqual([['request-consent-privacy', 'whatsapp']]);
+  });
+
+  it('refuses to resend, starting nothing, in a workspace without an outbound webhook, where the question would reach no one', async () => {
+    await ws.updateSettings({ outboundWebhookUrl: null });
+    const result = await engineActionHandler(engine).resendConsentRequest({
+      ...context('resend_consent_request'),
+      contactId,
+      channel: 'whatsapp',
+      purpose: 'privacy',
+      workflowId: 'request-consent-privacy',
+    });
+    expect(result).toEqual({
+      outcome: 'refused',
+      message:
+        "nothing was sent: the workspace has no outbound webhook (settings.outboundWebhookUrl), so nobody would send the workflow's messages to the contact: set outboundWebhookUrl in the Consentry settings first",
+    });
+    expect(await activeRuns()).toBe(0);
+    expect(await ws.listEvents({ limit: 50 })).toEqual([]);
   });
 
   it('refuses to resend on the "any" scope, which is not a channel one can message', async () => {

@@ -30,7 +30,8 @@ beforeEach(async () => {
   store = createMemoryStore();
   clock = new FakeClock('2026-01-01T10:00:00.000Z');
   engine = createEngine({ store, clock });
-  const workspace = await engine.createWorkspace({ name: 'Acme', settings: { privacyPolicyUrl: 'https://example.com/privacy' } });
+  // Resent questions reach the contact through the outbound webhook: without one, nothing would send them.
+  const workspace = await engine.createWorkspace({ name: 'Acme', settings: { privacyPolicyUrl: 'https://example.com/privacy', outboundWebhookUrl: 'https://example.com/outbound' } });
   ws = engine.workspace(workspace.id);
   contactId = (await ws.createContact({ name: 'Ana Test', phone: '+34600000001' })).id;
 });
