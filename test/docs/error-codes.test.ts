@@ -19,7 +19,7 @@ const SERVER_SOURCES = ['src/server', 'src/worker', 'connectors'];
  * all but FST_ERR_NOT_FOUND, which answers NOT_FOUND, as does a plugin's 403 or 404 (the API docs'
  * static files, test/server/docs-static-not-found.test.ts): both codes are in the table already.
  */
-const CODES_NOT_WRITTEN_AT_THE_CALL = ['src/server/problem.ts: problem(status, error.code,', 'src/server/problem.ts: problem(statusCode, code,'];
+const CODES_NOT_WRITTEN_AT_THE_CALL = ['src/server/problem.ts: problem(status, refused.code,', 'src/server/problem.ts: problem(statusCode, code,'];
 
 function typeScriptFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
