@@ -5,7 +5,7 @@ import type { ConsentRecord } from '../core/consent.js';
 import type { Workspace } from '../core/settings.js';
 import type { Engine } from '../engine.js';
 import type { CliIo } from './io.js';
-import { CliFailure, CliRefusal, writeLine } from './io.js';
+import { CliFailure, CliRefusal, workspaceLabel, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry, type UnreadableRecord } from '../engine/ledger-pages.js';
 import { resolvedDatabasePath } from './database.js';
 import { ledgerEnd, noRecordsLine, UnreadableTally } from './ledger-pages.js';
@@ -169,7 +169,7 @@ async function* exportPages(engine: Engine, workspace: Workspace): AsyncGenerato
     }
     if (entries.length < EXPORT_PAGE) {
       if (end !== null && afterSeq < end) {
-        throw new CliFailure(`export stopped at record ${afterSeq} of ${end} in workspace "${workspace.name}" (${workspaceId}): the database is damaged; run consentry verify`);
+        throw new CliFailure(`export stopped at record ${afterSeq} of ${end} in workspace ${workspaceLabel(workspace)}: the database is damaged; run consentry verify`);
       }
       return;
     }

@@ -6,8 +6,7 @@ import { withoutBidiMarks } from './identities.js';
 import type { CliIo } from './io.js';
 import { pointingAtCountryOption } from './country-option.js';
 import { resolvedDatabasePath } from './database.js';
-import { CliFailure, CliRefusal, writeLine } from './io.js';
-import { cell } from './keys.js';
+import { CliFailure, CliRefusal, workspaceLabel, writeLine } from './io.js';
 import { readLedgerPage, seqOfEntry } from '../engine/ledger-pages.js';
 import { latestStatusRecord, UnreadableTally } from './ledger-pages.js';
 
@@ -39,11 +38,6 @@ async function lookUp(workspace: WorkspaceEngine, key: string, country: string |
     throw error;
   }
   return { found: (await workspace.findContacts({ phone, limit: 1 })).contacts[0]?.id ?? null };
-}
-
-/** A workspace named in a one-line error, its name shown as `workspaces list` shows it (cell). */
-function workspaceLabel(workspace: Workspace): string {
-  return `"${cell(workspace.name)}" (${workspace.id})`;
 }
 
 /** `a`, `a and b`, `a, b and c`. */

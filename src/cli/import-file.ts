@@ -10,6 +10,7 @@ import { isUlid } from '../core/contact.js';
 import { shownValue } from '../core/required.js';
 import { cannotRead, CliRefusal } from './io.js';
 import type { Progress } from './progress.js';
+import { firstInvalidUtf8Offset } from './utf8.js';
 
 const FIELDS = ['contactId', 'email', 'phone', 'purpose', 'channel', 'status', 'legalBasis', 'explanation', 'occurredAt', 'idempotencyKey'] as const;
 export type Field = (typeof FIELDS)[number];
@@ -209,24 +210,6 @@ const UTF16_BOMS: readonly { bom: readonly number[]; encoding: string }[] = [
 ];
 
 const startsWith = (bytes: Uint8Array, prefix: readonly number[]): boolean => prefix.every((byte, index) => bytes[index] === byte);
-
-/**
- * The offset of the first byte that does not start a well-formed UTF-8 sequence. The WHATWG
- * decoder writes U+FFFD in place of each ill-formed sequence (https://encoding.spec.whatwg.org/#utf-8-decoder),
- * so the first U+FFFD the bytes do not spell as EF BF BD is where the fatal decoder stopped.
- */
-export function firstInvalidUtf8Offset(bytes: Uint8Array): number | undefined {
-  const text = new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
-  let offset = 0;
-  let decodedUpTo = 0;
-  for (let at = text.indexOf('\uFFFD'); at >= 0; at = text.indexOf('\uFFFD', at + 1)) {
-    offset += Buffer.byteLength(text.slice(decodedUpTo, at));
-    if (!startsWith(bytes.subarray(offset), [0xef, 0xbf, 0xbd])) return offset;
-    offset += 3;
-    decodedUpTo = at + 1;
-  }
-  return undefined;
-}
 
 /** Where the last complete UTF-8 sequence of `bytes` ends: a chunk of a file may end inside a character the next chunk completes. */
 function completeSequencesEnd(bytes: Uint8Array): number {

@@ -26,7 +26,7 @@ import {
 import { isListedColumn, ListedValues, unknownPurposeMessage } from './import-values.js';
 import type { CliIo } from './io.js';
 import { checkReportPath, RejectedRowsReport } from './import-report.js';
-import { CliFailure, EXIT_CODES, exitCodeOf, nonBlankOption, writeLine } from './io.js';
+import { CliFailure, EXIT_CODES, exitCodeOf, nonBlankOption, workspaceLabel, writeLine } from './io.js';
 import { progressOn } from './progress.js';
 
 export { readImportFile, type ImportFile } from './import-file.js';
@@ -306,7 +306,7 @@ function refusalIssues(error: BulkRowError, row: BulkRowValues, derivedKey: bool
   // ids are, isUlid) is no id of any workspace: saying so points at the column, not at the workspace.
   const { contactId } = row;
   const notFound = (id: string): string =>
-    isUlid(id) ? `${JSON.stringify(id)} is no contact of workspace "${workspace.name}" (${workspace.id})` : `${JSON.stringify(id)} is not a contact id (${CONTACT_ID})`;
+    isUlid(id) ? `${JSON.stringify(id)} is no contact of workspace ${workspaceLabel(workspace)}` : `${JSON.stringify(id)} is not a contact id (${CONTACT_ID})`;
   const issues =
     error.code === 'NOT_FOUND' && contactId !== undefined
       ? stated.map((issue) => (issue.path === 'contactId' ? { path: issue.path, message: notFound(contactId) } : issue))
@@ -555,8 +555,7 @@ export function printImportSummary(summary: ImportSummary, io: CliIo, database?:
     io.stdout,
     `Imported ${imported} of ${summary.rows} rows: ${summary.recorded} recorded${alreadyRecordedNote(summary)}; ${summary.rejected} row(s) rejected and left unchanged.${emptyRowsNote(summary)}${warnedNote(summary)}${repeatedNote(summary)}${notInEffectNote(summary)}`,
   );
-  const { id, name } = summary.workspace;
-  writeLine(io.stdout, `Into workspace "${name}" (${id})${database === undefined ? '' : ` of ${database}`}.`);
+  writeLine(io.stdout, `Into workspace ${workspaceLabel(summary.workspace)}${database === undefined ? '' : ` of ${database}`}.`);
 }
 
 /** Where interruptions come from: the process, or a test's emitter. */
@@ -669,8 +668,7 @@ export async function importCommand(file: string, options: ImportCommandOptions,
       createdWorkspace = opened.workspaceCreated;
       if (creating) writeLine(io.stderr, `created new database ${database}`);
       else if (opened.workspaceCreated) {
-        const { id, name } = await workspace.get();
-        writeLine(io.stderr, `created new workspace "${name}" (${id}) in ${database}`);
+        writeLine(io.stderr, `created new workspace ${workspaceLabel(await workspace.get())} in ${database}`);
       }
       const report = options.report === undefined ? undefined : await RejectedRowsReport.create(options.report, csv.layout.header ?? []);
       reportPath = report?.path ?? null;

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { CONTROL_OR_BIDI_CHARACTER } from '../core/contact.js';
 import { isConsentryError, type ErrorCode } from '../core/errors.js';
 
 /** The CLI's streams and environment, injected so commands can be tested in-process. */
@@ -26,6 +27,23 @@ export function processIo(): CliIo {
 
 export function writeLine(stream: Writable, line: string): void {
   stream.write(`${line}\n`);
+}
+
+const UNPRINTABLE = new RegExp(CONTROL_OR_BIDI_CHARACTER.source, 'g');
+
+/**
+ * A name as a cell of the tab-separated `keys list` and `workspaces list`, and as a one-line
+ * message names it. The engine and the commands' options refuse a control or bidirectional
+ * formatting character, but a name written by an older version may hold one: it is shown as its
+ * code point, so it cannot split a row or a message, or shift a column.
+ */
+export function cell(name: string): string {
+  return name.replace(UNPRINTABLE, (character) => `[U+${character.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
+}
+
+/** A workspace as every command's report and messages name it: `"Sales" (01…)`, its name on one line (cell). */
+export function workspaceLabel(workspace: { id: string; name: string }): string {
+  return `"${cell(workspace.name)}" (${workspace.id})`;
 }
 
 /**

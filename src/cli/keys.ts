@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { canonicalUlid, CONTROL_OR_BIDI_CHARACTER, controlCharacterIn, isUlid } from '../core/contact.js';
+import { canonicalUlid, controlCharacterIn, isUlid } from '../core/contact.js';
 import type { Workspace } from '../core/settings.js';
 import { WorkspaceNameSchema } from '../engine/inputs.js';
 import { createEngine } from '../engine.js';
@@ -8,7 +8,8 @@ import type { ApiKeyRow, Store } from '../ports/store.js';
 import { createApiKey, revokeApiKey } from '../server/api-keys.js';
 import { databasePath, DB_HELP, DB_OPTION, findWorkspace, isNewDatabase, openStore, resolvedDatabasePath, type OpenOptions } from './database.js';
 import type { CliIo } from './io.js';
-import { CliRefusal, nonBlankOption, writeLine } from './io.js';
+import { cell, CliRefusal, nonBlankOption, workspaceLabel, writeLine } from './io.js';
+
 
 interface DbOption {
   db?: string;
@@ -36,18 +37,6 @@ async function workspaceFor(store: Store, wanted: string | undefined): Promise<{
   // workspace would look like one to the workspace meant.
   if (isUlid(wanted.trim())) throw new CliRefusal(`No workspace with id ${wanted.trim()}; to create a workspace, name it with words (--workspace "Acme")`);
   return { workspace: await engine.createWorkspace({ name: wanted }), created: true };
-}
-
-const UNPRINTABLE = new RegExp(CONTROL_OR_BIDI_CHARACTER.source, 'g');
-
-/**
- * A name as a cell of the tab-separated `keys list` and `workspaces list`, and as a one-line
- * message names it. The engine and the options below refuse a control or bidirectional formatting
- * character, but a name written by an older version may hold one: it is shown as its code point, so
- * it cannot split a row or a message, or shift a column.
- */
-export function cell(name: string): string {
-  return name.replace(UNPRINTABLE, (character) => `[U+${character.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}]`);
 }
 
 function keyLine(key: ApiKeyRow, workspaceName: string): string {
@@ -101,7 +90,7 @@ function workspaceArgument(workspace: Workspace, all: readonly Workspace[]): str
 
 /** What a workspace left without a live key means, and the command that gives it one. */
 function noLiveKeyWarning(workspace: Workspace | undefined, workspaceId: string, all: readonly Workspace[], db: string | undefined): string {
-  const named = workspace === undefined ? workspaceId : `"${cell(workspace.name)}" (${workspaceId})`;
+  const named = workspace === undefined ? workspaceId : workspaceLabel(workspace);
   const target = workspace === undefined ? workspaceId : workspaceArgument(workspace, all);
   const dbArgument = db === undefined ? '' : ` --db ${shellWord(db)}`;
   return (
@@ -143,8 +132,8 @@ export function registerKeysCommand(program: Command, io: CliIo): void {
           writeLine(io.stdout, JSON.stringify({ workspaceId: workspace.id, workspace: workspace.name, created, database, createdDatabase, key }));
           return;
         }
-        if (created) writeLine(io.stdout, `Created workspace "${workspace.name}" (${workspace.id})`);
-        writeLine(io.stdout, `API key ${row.id} for workspace "${workspace.name}" (${workspace.id}) of the database ${database}.`);
+        if (created) writeLine(io.stdout, `Created workspace ${workspaceLabel(workspace)}`);
+        writeLine(io.stdout, `API key ${row.id} for workspace ${workspaceLabel(workspace)} of the database ${database}.`);
         writeLine(io.stdout, 'Store it now: it is shown only this once.');
         writeLine(io.stdout, key);
       });

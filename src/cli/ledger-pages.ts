@@ -3,6 +3,7 @@ import type { Workspace } from '../core/settings.js';
 import type { UnreadableRecord } from '../engine/ledger-pages.js';
 import { ledgerHeadKey, parseLedgerHead } from '../engine/unit-of-work.js';
 import type { StoreTx } from '../ports/store.js';
+import { workspaceLabel } from './io.js';
 
 /** Counts the records a command could not read, and keeps the first, for its one stderr line. */
 export class UnreadableTally {
@@ -66,6 +67,6 @@ export function noRecordsLine(workspaces: readonly Workspace[], database: string
   const [only] = workspaces;
   if (only === undefined) return `no workspace${database === null ? '' : ` in ${database}`}, so no consent records`;
   const of = database === null ? '' : ` of ${database}`;
-  if (workspaces.length === 1) return `no consent records in workspace "${only.name}" (${only.id})${of}`;
+  if (workspaces.length === 1) return `no consent records in workspace ${workspaceLabel(only)}${of}`;
   return `no consent records in the ${workspaces.length} workspaces${of}`;
 }

@@ -10,7 +10,7 @@ import type { Store } from '../ports/store.js';
 import { newApiKey } from '../server/api-keys.js';
 import { DB_HELP, DB_OPTION, openStoreAt, resolvedDatabasePath } from './database.js';
 import type { CliIo } from './io.js';
-import { CliFailure, CliRefusal, writeLine } from './io.js';
+import { cell, CliFailure, CliRefusal, workspaceLabel, writeLine } from './io.js';
 
 export const DEFAULT_WORKSPACE_NAME = 'Default workspace';
 
@@ -253,7 +253,7 @@ function settingCommand(baseUrl: string, setting: keyof typeof SETTING_EXAMPLES)
 export function settingsNotices(workspace: Pick<Workspace, 'name' | 'settings'>, baseUrl: string): string[] {
   return settingsWarnings(workspace.settings).map(
     (warning) =>
-      `Workspace "${workspace.name}": ${warning.path}: ${warning.message}` + (hasExample(warning.path) ? `. With curl: ${settingCommand(baseUrl, warning.path)}` : ''),
+      `Workspace "${cell(workspace.name)}": ${warning.path}: ${warning.message}` + (hasExample(warning.path) ? `. With curl: ${settingCommand(baseUrl, warning.path)}` : ''),
   );
 }
 
@@ -326,7 +326,7 @@ export async function serveCommand(options: { db?: string }, io: CliIo): Promise
     }
     const what =
       plan.kind === 'only_workspace_key'
-        ? `Created the API key of workspace "${plan.workspace.name}" (${made.workspaceId}), which an earlier start made without writing its key,`
+        ? `Created the API key of workspace ${workspaceLabel({ id: made.workspaceId, name: plan.workspace.name })}, which an earlier start made without writing its key,`
         : `Created workspace "${DEFAULT_WORKSPACE_NAME}" (${made.workspaceId}) and its API key,`;
     writeLine(io.stdout, `${what} written to ${keyFile.path} (readable only by its owner).`);
     writeLine(io.stdout, 'Store the key, then delete the file: it is written only this once (more keys: consentry keys create).');

@@ -19,7 +19,7 @@ import { getTemplate, readAnswer, TEMPLATE_IDS } from '../core/workflow/index.js
 import { ZonedDateTimeSchema, zonedDateTimeMessage } from '../core/time.js';
 import type { CliIo } from './io.js';
 import { cannotRead, CliFailure, CliRefusal, writeLine } from './io.js';
-import { firstInvalidUtf8Offset } from './import-file.js';
+import { firstInvalidUtf8Offset } from './utf8.js';
 
 /** One or more parts, each unit once and largest first as people write them: `30s`, `6m`, `4m59s`, `1h30m`, `1.5h`. */
 const DURATION = /^(?=\d)(?:\d+(?:\.\d+)?d)?(?:\d+(?:\.\d+)?h)?(?:\d+(?:\.\d+)?m)?(?:\d+(?:\.\d+)?s)?(?:\d+(?:\.\d+)?ms)?$/;

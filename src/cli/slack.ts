@@ -8,7 +8,7 @@ import { defaultSettings, SlackSettingsSchema, type Workspace } from '../core/se
 import { environmentConfig, readExistingWorkspace } from './connector-setup.js';
 import { DB_HELP, DB_OPTION } from './database.js';
 import type { CliIo } from './io.js';
-import { CliFailure, CliRefusal, unreadableReason, writeLine } from './io.js';
+import { CliFailure, CliRefusal, unreadableReason, workspaceLabel, writeLine } from './io.js';
 
 interface CheckOptions {
   token?: string;
@@ -31,7 +31,7 @@ function environmentOnly(): Workspace {
  */
 async function configuredSlack(options: CheckOptions, io: CliIo, config: Config): Promise<{ label: string; resolution: SlackConfigResolution }> {
   const found = await readExistingWorkspace(options, io, (_tx, { workspace, isDefault }) => ({
-    label: `workspace "${workspace.name}" (${workspace.id})`,
+    label: `workspace ${workspaceLabel(workspace)}`,
     resolution: resolveSlackConfig(workspace, config, isDefault),
   }));
   return found ?? { label: 'the environment', resolution: resolveSlackConfig(environmentOnly(), config, true) };
@@ -168,8 +168,20 @@ function channelProblem(channel: string, origin: ValueOrigin): string | undefine
   // channel named before may keep its capitals, and a name is often typed as it is said ("#General"),
   // so letters of either case make a name. A bare D and capitals or digits reads as a direct message's id.
   const name = /^[\p{L}\p{N}_-]+$/u;
-  if (channel.startsWith('#') && name.test(channel.slice(1))) return `${named} is a channel name, not its id: ${instead}`;
-  if (/^D[A-Z0-9]{2,}$/.test(channel)) return `${named} is a direct message, not a channel: alerts go to a channel; ${instead}`;
+  const directMessage = /^D[A-Z0-9]{2,}$/;
+  if (channel.startsWith('#')) {
+    // An id typed with the # Slack shows before a channel: the id and its kind are read after it.
+    // Slack's ids hold digits (C024BE91L, C0123456789), so a # before capitals alone ("#DEV",
+    // "#GENERAL") stays a name, as it is typed.
+    const rest = channel.slice(1);
+    const looksLikeId = /\d/.test(rest);
+    if (looksLikeId && SlackSettingsSchema.shape.alertChannel.safeParse(rest).success) {
+      return `${named} is a channel id with a # in front: ${origin === 'option' ? 'pass --channel' : 'set it to'} ${rest}, without the #`;
+    }
+    if (looksLikeId && directMessage.test(rest)) return `${named} is a direct message, not a channel: alerts go to a channel; ${instead}`;
+    if (name.test(rest)) return `${named} is a channel name, not its id: ${instead}`;
+  }
+  if (directMessage.test(channel)) return `${named} is a direct message, not a channel: alerts go to a channel; ${instead}`;
   if (name.test(channel)) return `${named} is a channel name, not its id: ${instead}`;
   return `${named} is not a channel id: ${instead}`;
 }

@@ -4,8 +4,7 @@ import type { Workspace } from '../core/settings.js';
 import type { Store, StoreTx } from '../ports/store.js';
 import { databasePath, DB_HELP, DB_OPTION, resolvedDatabasePath, withWorkspaces, type DatabaseOptions } from './database.js';
 import type { CliIo } from './io.js';
-import { EXIT_CODES, writeLine } from './io.js';
-import { cell } from './keys.js';
+import { cell, EXIT_CODES, workspaceLabel, writeLine } from './io.js';
 
 /** One workspace as `workspaces list` shows it. */
 export interface ListedWorkspace {
@@ -68,7 +67,7 @@ export async function workspacesListCommand(options: Pick<DatabaseOptions, 'db'>
     if (rows.length === 0) writeLine(io.stderr, `no workspace in ${database}`);
     const unreadable = rows.filter((row) => row.records === null);
     for (const row of unreadable) {
-      writeLine(io.stderr, `warning: the last consent record of workspace "${cell(row.name)}" (${row.id}) cannot be read back, so its records are not counted: run consentry verify`);
+      writeLine(io.stderr, `warning: the last consent record of workspace ${workspaceLabel(row)} cannot be read back, so its records are not counted: run consentry verify`);
     }
     return unreadable.length > 0 ? EXIT_CODES.failed : EXIT_CODES.done;
   });

@@ -1,3 +1,5 @@
+import { CONTROL_OR_BIDI_CHARACTER } from './contact.js';
+
 /**
  * Where a JSON text stops being JSON, said at a line and column, as an editor shows them, rather
  * than at V8's character offset or at none. Pure: the CLI reads transcript files with it and an
@@ -229,17 +231,25 @@ export function jsonErrorPosition(text: string): number {
 }
 
 /**
+ * The end of V8's `Unexpected token 'x', "..." is not valid JSON`: the message is already said to
+ * be about text that is not JSON, by the caller (`is not valid JSON: line 1, ...`) or by its place.
+ */
+const V8_NOT_VALID_JSON = /\s+is not valid JSON$/;
+
+/**
  * V8's suffix with the offset (`in JSON at position 149`, or `at position 3` after `after JSON`)
  * and, in newer versions, its own line and column.
  */
 const V8_POSITION = /(?:\s+in JSON)?\s+at position (\d+)(?:\s*\(line \d+ column \d+\))?$/;
 
 /**
- * Control characters (C0, DEL, C1) and the line and paragraph separators, which would break the
- * line or move the cursor in a terminal: V8 quotes the text it could not read, line breaks and
- * all, and a lone carriage return would write over the start of the line.
+ * Control characters (C0, DEL, C1), the bidirectional formatting characters, and the line and
+ * paragraph separators, the characters a name may not hold (CONTROL_OR_BIDI_CHARACTER) and those
+ * that end a line: V8 quotes the text it could not read, line breaks and all. A lone carriage
+ * return would write over the start of the line, and an override or isolate (Unicode UAX #9 §2)
+ * would show the rest of it in another order than it is written (Trojan Source, CVE-2021-42574).
  */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const UNPRINTABLE = new RegExp(`${CONTROL_OR_BIDI_CHARACTER.source}|[\\u2028\\u2029]`, 'g');
 const NAMED_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 function printable(words: string): string {
@@ -259,7 +269,8 @@ function lineAndColumn(text: string, offset: number): { line: number; column: nu
 
 /**
  * What JSON.parse found wrong in `text` (`error` is what it threw), in one line: `line L, column
- * C: ` and V8's message without its offset. The place is V8's when its message gives one (both
+ * C: ` and V8's message without its offset or its closing `is not valid JSON` (V8_NOT_VALID_JSON),
+ * so `Unexpected token 'x', "{"a": x}"`. The place is V8's when its message gives one (both
  * name the first character that cannot be read), else the scanner's: V8 gives none for
  * `Unexpected token 'x', "..." is not valid JSON` and `Unexpected end of JSON input`.
  */
@@ -271,6 +282,6 @@ export function jsonSyntaxError(text: string, error: unknown): string {
   // A text the scanner reads whole was refused for something else than its syntax: it is placed at its end.
   const offset = scanned === -1 ? text.length : scanned;
   const { line, column } = lineAndColumn(text, offset);
-  const words = given === null ? message : message.slice(0, given.index);
+  const words = (given === null ? message : message.slice(0, given.index)).replace(V8_NOT_VALID_JSON, '');
   return `line ${line}, column ${column}: ${printable(words)}`;
 }

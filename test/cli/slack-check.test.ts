@@ -175,6 +175,25 @@ describe('consentry slack check --json', () => {
     expect(tokens).toEqual([]);
   });
 
+  it('names on one line a workspace whose name, stored by an older version, holds a line break', async () => {
+    await workspaces();
+    const store = createSqliteStore({ path: db });
+    let id = '';
+    try {
+      const workspace = (await createEngine({ store }).listWorkspaces()).find((candidate) => candidate.name === 'Default workspace');
+      id = workspace?.id ?? '';
+      // The engine refuses such a name: it is written to the store as an older version could have.
+      await store.transaction((tx) => tx.updateWorkspace(id, { name: 'Default\nworkspace', updatedAt: new Date(0).toISOString() }));
+    } finally {
+      await store.close();
+    }
+    const run = await cli(['slack', 'check', '--db', db, '--workspace', id, '--token', 'xoxb-a']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(new RegExp(`^error: Slack is not set up for workspace "Default\\[U\\+000A\\]workspace" \\(${id}\\), so it names no alert channel`));
+    expect(run.stderr.split('\n')).toHaveLength(2);
+    expect(tokens).toEqual([]);
+  });
+
   it('prints the report with configured true once a set-up was checked', async () => {
     slackAnswers();
     const run = await cli(['slack', 'check', '--json', '--token', 'xoxb-given', '--channel', 'C0ALERTS01', '--db', db]);
@@ -246,6 +265,18 @@ describe('consentry slack check refuses, before calling Slack, what the form of 
       `FAIL channel: ${why} pass --channel with ${CHANNEL_ID}`,
       '',
     ]);
+    expect(tokens).toEqual([]);
+  });
+
+  it.each([
+    ['#C0ALERTS01', '--channel "#C0ALERTS01" is a channel id with a # in front: pass --channel C0ALERTS01, without the #'],
+    ['#G0PRIVATE1', '--channel "#G0PRIVATE1" is a channel id with a # in front: pass --channel G0PRIVATE1, without the #'],
+    ['#D0DIRECT01', `--channel "#D0DIRECT01" is a direct message, not a channel: alerts go to a channel; pass --channel with ${CHANNEL_ID}`],
+  ])('the id %j typed with a # in front, named as the id it is', async (channel, why) => {
+    slackAnswers();
+    const run = await cli(['slack', 'check', '--token', 'xoxb-given', '--channel', channel, '--db', db]);
+    expect(run.code).toBe(2);
+    expect(run.stdout.split('\n')).toEqual(['SKIP token: Not checked: Slack is not called until the channel is a channel id', `FAIL channel: ${why}`, '']);
     expect(tokens).toEqual([]);
   });
 

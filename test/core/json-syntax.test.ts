@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { CONTROL_OR_BIDI_CHARACTER } from '../../src/core/contact.js';
 import { jsonErrorPosition, jsonSyntaxError } from '../../src/core/json-syntax.js';
 
 const RUNS = 500;
@@ -26,27 +27,47 @@ describe('jsonSyntaxError', () => {
     ['', 'line 1, column 1: Unexpected end of JSON input'],
     ['[\n  1,\n', 'line 3, column 1: Unexpected end of JSON input'],
     ['{\n  "a": 1,\n', 'line 3, column 1: Expected double-quoted property name'],
-    ['[1,]', `line 1, column 4: Unexpected token ']', "[1,]" is not valid JSON`],
-    ['{"a": tru}', `line 1, column 10: Unexpected token '}', "{"a": tru}" is not valid JSON`],
+    ['[1,]', `line 1, column 4: Unexpected token ']', "[1,]"`],
+    ['{"a": tru}', `line 1, column 10: Unexpected token '}', "{"a": tru}"`],
     ['[1]\nx', 'line 2, column 1: Unexpected non-whitespace character after JSON'],
     ['{\n  "a": [1 2]\n}', "line 2, column 11: Expected ',' or ']' after array element"],
-  ])('names a line and column for %j, without the offset V8 gives', (text, line) => {
+  ])('names a line and column for %j, without the offset V8 gives or its closing "is not valid JSON"', (text, line) => {
     expect(described(text)).toBe(line);
   });
 
   it('counts a CRLF file as an editor does: the carriage return ends its line, not the next', () => {
     expect(described('{\r\n  "a": 1\r\n  "b": 2\r\n}')).toBe("line 3, column 3: Expected ',' or '}' after property value");
-    expect(described('[\r\n  1,\r\n  ]')).toBe(`line 3, column 3: Unexpected token ']', "[\\r\\n  1,\\r\\n  ]" is not valid JSON`);
+    expect(described('[\r\n  1,\r\n  ]')).toBe(`line 3, column 3: Unexpected token ']', "[\\r\\n  1,\\r\\n  ]"`);
   });
 
   it('escapes every control character of the text V8 quotes, so the message stays on one line', () => {
     const line = described('x\r\n\t\u0001\u007f\u0085\u2028');
-    expect(line).toBe(`line 1, column 1: Unexpected token 'x', "x\\r\\n\\t\\u0001\\u007F\\u0085\\u2028" is not valid JSON`);
+    expect(line).toBe(`line 1, column 1: Unexpected token 'x', "x\\r\\n\\t\\u0001\\u007F\\u0085\\u2028"`);
     expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
   });
 
+  it('escapes every bidirectional formatting character of the text V8 quotes, so the line reads in the order it is written', () => {
+    const marks = '\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069';
+    const line = described(`{"a": x${marks}}`);
+    expect(line).toBe(
+      `line 1, column 7: Unexpected token 'x', "{"a": x\\u061C\\u200E\\u200F\\u202A\\u202B\\u202C\\u202D\\u202E\\u2066\\u2067\\u2068\\u2069}"`,
+    );
+    expect(line).not.toMatch(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
+  });
+
+  it('escapes every character a name may not hold (CONTROL_OR_BIDI_CHARACTER), and the line and paragraph separators', () => {
+    const unprintable = Array.from({ length: 0x10000 }, (_, code) => String.fromCharCode(code)).filter(
+      (char) => CONTROL_OR_BIDI_CHARACTER.test(char) || char === '\u2028' || char === '\u2029',
+    );
+    expect(unprintable).toHaveLength(0x20 + 0x21 + 1 + 2 + 5 + 4 + 2);
+    for (const char of unprintable) {
+      const line = jsonSyntaxError(`x${char}`, new SyntaxError(`Unexpected token 'x', "x${char}" is not valid JSON`));
+      expect(line, `U+${char.charCodeAt(0).toString(16)}`).toMatch(/^line 1, column 1: Unexpected token 'x', "x\\(?:[nrt]|u[0-9A-F]{4})"$/);
+    }
+  });
+
   it('counts columns in UTF-16 code units', () => {
-    expect(described('["😀é", x]')).toBe(`line 1, column 9: Unexpected token 'x', "["😀é", x]" is not valid JSON`);
+    expect(described('["😀é", x]')).toBe(`line 1, column 9: Unexpected token 'x', "["😀é", x]"`);
   });
 
   it('reads V8 messages in the newer form with their own line and column', () => {

@@ -78,7 +78,7 @@ export function actionRouteDocumentation(bodyLimitBytes: number): ReturnType<typ
     response: {
       200: ActionAnswerSchema,
       400: ProblemSchema.describe(
-        'VALIDATION_FAILED: the body names no HubSpot portal (origin.portalId: is required) or one that is not a numeric account id, checked before the signature; or, signed, it is not a workflow action request (errors[] names each bad field, a field left out with `is required`). MALFORMED_JSON: the body is not JSON (errors[] names body), checked before the signature',
+        'VALIDATION_FAILED: the body names no HubSpot portal (origin.portalId: is required) or one that is not a numeric account id, checked before the signature; or, signed, it is not a workflow action request (errors[] names each bad field, a field left out with `is required`). MALFORMED_JSON: the body is not JSON (errors[] names body, at the line and column where it stops being JSON), checked before the signature',
       ),
       401: ProblemSchema.describe(
         `UNAUTHORIZED: no signature, a v3 timestamp more than ${MAX_AGE_MINUTES} minutes old or ${FUTURE_SKEW_SECONDS} seconds ahead, or a signature no connected workspace's client secret verifies; detail names the reason and the URL the signature was checked over`,
@@ -108,7 +108,7 @@ export function webhookRouteDocumentation(bodyLimitBytes: number): ReturnType<ty
     response: {
       200: WebhookSummarySchema.describe('What was done with the events, one count per outcome'),
       400: ProblemSchema.describe(
-        'VALIDATION_FAILED: the body names no HubSpot portal (a JSON array whose first event has a portalId: 0.portalId is required) or one that is not a numeric account id, checked before the signature; or, signed, it is not a webhook request (errors[] names each bad field, a field left out with `is required`). MALFORMED_JSON: the body is not JSON (errors[] names body), checked before the signature',
+        'VALIDATION_FAILED: the body names no HubSpot portal (a JSON array whose first event has a portalId: 0.portalId is required) or one that is not a numeric account id, checked before the signature; or, signed, it is not a webhook request (errors[] names each bad field, a field left out with `is required`). MALFORMED_JSON: the body is not JSON (errors[] names body, at the line and column where it stops being JSON), checked before the signature',
       ),
       401: ProblemSchema.describe(
         `UNAUTHORIZED: no v3 signature, a timestamp more than ${MAX_AGE_MINUTES} minutes old or ${FUTURE_SKEW_SECONDS} seconds ahead, or a signature no connected workspace's client secret verifies; detail names the reason and the URL the signature was checked over`,

@@ -5,6 +5,7 @@ import type { Engine } from '../../../src/engine.js';
 import type { Clock } from '../../../src/ports/clock.js';
 import type { Store } from '../../../src/ports/store.js';
 import { isConsentryError } from '../../../src/core/errors.js';
+import { jsonSyntaxError } from '../../../src/core/json-syntax.js';
 import { zodIssuesToFieldIssues } from '../../../src/core/ledger.js';
 import { REQUEST_BODY_PARSE, requiredOr } from '../../../src/core/required.js';
 import { HubSpotSettingsSchema } from '../../../src/core/settings.js';
@@ -83,24 +84,27 @@ function headersOf(request: FastifyRequest): Record<string, string | undefined> 
 /**
  * The body as JSON, read once, before the signature is checked (it names the portal whose secrets
  * verify it): `undefined` for a body not sent or only white space, which the server's own JSON
- * parser reads the same way (src/server/app.ts), or `null` when the text is not JSON. A body that
- * is not JSON is refused as such, so that it is never read as one whose fields are all absent.
+ * parser reads the same way (src/server/app.ts), or the refusal of a text that is not JSON. A body
+ * that is not JSON is refused as such, so that it is never read as one whose fields are all absent.
  */
-function readJson(text: string): { value: unknown } | null {
-  if (text.trim() === '') return { value: undefined };
+function readJson(text: string): { ok: true; value: unknown } | Refusal {
+  if (text.trim() === '') return { ok: true, value: undefined };
   try {
-    return { value: JSON.parse(text) as unknown };
-  } catch {
-    return null;
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (error) {
+    return notJson(text, error);
   }
 }
 
-/** A body that is not JSON, answered as the server answers one (MALFORMED_JSON), and refused before its signature is checked: it names no portal. */
-const NOT_JSON: Refusal = {
-  ok: false,
-  problem: problem(400, 'MALFORMED_JSON', 'The request body is not valid JSON', [{ path: 'body', message: 'is not valid JSON' }]),
-  reason: 'not_json',
-};
+/**
+ * A body that is not JSON, answered as the server answers one (MALFORMED_JSON, `errors` naming
+ * the line and column where it stops being JSON, src/server/problem.ts), and refused before its
+ * signature is checked: it names no portal.
+ */
+function notJson(text: string, error: unknown): Refusal {
+  const where = jsonSyntaxError(text, error);
+  return { ok: false, problem: problem(400, 'MALFORMED_JSON', 'The request body is not valid JSON', [{ path: 'body', message: `is not valid JSON: ${where}` }]), reason: 'not_json' };
+}
 
 /**
  * The routes HubSpot calls: workflow actions (`POST /hubspot/actions/{key}`) and webhooks
@@ -185,7 +189,7 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
         const params = ActionParamsSchema.safeParse(request.params);
         if (!params.success) return sendProblem(reply, problem(404, 'NOT_FOUND', 'No such HubSpot workflow action'));
         const body = readJson(typeof request.body === 'string' ? request.body : '');
-        if (body === null) return refuse(request, reply, NOT_JSON);
+        if (!body.ok) return refuse(request, reply, body);
         const portal = PortalOfAction.safeParse(body.value, REQUEST_BODY_PARSE);
         const checked = await verified(request, portal.success ? { ok: true, portalId: portal.data.origin.portalId } : portalRefusal(portal.error), true);
         if (!checked.ok) return refuse(request, reply, checked);
@@ -204,7 +208,7 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
 
       scope.post('/webhooks', webhookRouteDocumentation(bodyLimit), async (request, reply) => {
         const body = readJson(typeof request.body === 'string' ? request.body : '');
-        if (body === null) return refuse(request, reply, NOT_JSON);
+        if (!body.ok) return refuse(request, reply, body);
         const portal = PortalOfWebhook.safeParse(body.value, REQUEST_BODY_PARSE);
         const first = portal.success ? portal.data[0] : undefined;
         // Webhooks are signed with v3 only; accepting v2 here would let a replayed request through.

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
+import { createApiKey } from '../../../src/server/api-keys.js';
 import { linkedContact, PORTAL_ID, type Harness } from './harness.js';
 import { actionBody, propertyChange, signedHeaders, useHubspotApp } from './http-harness.js';
 
@@ -28,12 +29,22 @@ function editedAction(objectId: string, edit: (body: Record<string, unknown>, ob
   return JSON.stringify(body);
 }
 
-const NOT_JSON = {
+/** The answer to a body that is not JSON, `errors` naming where it stops being JSON (`where`: `line L, column C: ...`). */
+const notJson = (where: string) => ({
   status: 400,
   code: 'MALFORMED_JSON',
   detail: 'The request body is not valid JSON',
-  errors: [{ path: 'body', message: 'is not valid JSON' }],
-};
+  errors: [{ path: 'body', message: `is not valid JSON: ${where}` }],
+});
+
+/** What POST /v1/contacts, whose body Fastify's parser reads, answers for `text`: the API's own answer to a body that is not JSON. */
+async function v1Answer(app: Awaited<ReturnType<typeof setUp>>['app'], h: Harness, text: string): Promise<unknown> {
+  const { key } = await createApiKey(h.store, { workspaceId: h.workspaceId, clock: h.clock });
+  const response = await app.inject({ method: 'POST', url: '/v1/contacts', payload: text, headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` } });
+  expect(response.statusCode).toBe(400);
+  const { status, code, detail, errors } = z.object({ status: z.number(), code: z.string(), detail: z.string(), errors: z.unknown() }).parse(response.json());
+  return { status, code, detail, errors };
+}
 
 describe('POST /hubspot/actions/{key}: the fields of a signed request', () => {
   it('names a field left out `is required`, with the status HubSpot is answered for a bad request', async () => {
@@ -79,16 +90,16 @@ describe('POST /hubspot/actions/{key}: the fields of a signed request', () => {
     expect(empty.json().errors).toEqual([{ path: 'callbackId', message: 'Too small: expected string to have >=1 characters' }]);
   });
 
-  it('names a body that is not JSON as not JSON, signed or not, and logs the refusal at info', async () => {
+  it('names a body that is not JSON as not JSON, where it stops being JSON, signed or not, and logs the refusal at info', async () => {
     const lines: string[] = [];
     const { h, app } = await setUp({}, { logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } } });
     const text = `{"callbackId":"cb-1","origin":{"portalId":${PORTAL_ID}}`;
     const signed = await send(app, h, ACTION_PATH, text);
     expect(signed.statusCode).toBe(400);
-    expect(signed.json()).toEqual(expect.objectContaining(NOT_JSON));
+    expect(signed.json()).toEqual(expect.objectContaining(notJson(`line 1, column ${text.length + 1}: Expected ',' or '}' after property value`)));
     const unsigned = await app.inject({ method: 'POST', url: ACTION_PATH, payload: 'not json', headers: { 'content-type': 'application/json' } });
     expect(unsigned.statusCode).toBe(400);
-    expect(unsigned.json()).toEqual(expect.objectContaining(NOT_JSON));
+    expect(unsigned.json()).toEqual(expect.objectContaining(notJson(`line 1, column 2: Unexpected token 'o', "not json"`)));
     // A body not sent is not a malformed one: it names no portal, as before.
     const none = await app.inject({ method: 'POST', url: ACTION_PATH, payload: '', headers: { 'content-type': 'application/json' } });
     expect(none.statusCode).toBe(400);
@@ -140,14 +151,33 @@ describe('POST /hubspot/webhooks: the fields of a signed request', () => {
     ]);
   });
 
-  it('names a body that is not JSON as not JSON', async () => {
+  it('names a body that is not JSON as not JSON, where it stops being JSON', async () => {
     const { h, app } = await setUp();
-    const signed = await send(app, h, WEBHOOK_PATH, `[{"portalId":${PORTAL_ID},"occurredAt":1`);
+    const text = `[{"portalId":${PORTAL_ID},\n  "occurredAt":1`;
+    const signed = await send(app, h, WEBHOOK_PATH, text);
     expect(signed.statusCode).toBe(400);
-    expect(signed.json()).toEqual(expect.objectContaining(NOT_JSON));
+    expect(signed.json()).toEqual(expect.objectContaining(notJson(`line 2, column 17: Expected ',' or '}' after property value`)));
     const none = await app.inject({ method: 'POST', url: WEBHOOK_PATH, payload: ' ', headers: { 'content-type': 'application/json' } });
     expect(none.statusCode).toBe(400);
     expect(none.json()).toEqual(expect.objectContaining({ code: 'VALIDATION_FAILED', detail: 'The body names no HubSpot portal' }));
+  });
+});
+
+describe('a body that is not JSON, on the HubSpot routes as on the API', () => {
+  it.each([
+    ['{"origin":{"portalId":1}', 'an early end'],
+    ['{"origin":\n  {"portalId": 1,}}', 'a stray character, V8 naming its position'],
+    ['{"origin": x}', "a stray character, V8 naming no position (Unexpected token 'x', ...)"],
+    ['{"a":"\u202e"\n x}', 'a bidirectional formatting character quoted from the body'],
+  ])('%j (%s) is answered as POST /v1/contacts answers it', async (text) => {
+    const { h, app } = await setUp();
+    const api = await v1Answer(app, h, text);
+    for (const path of [ACTION_PATH, WEBHOOK_PATH]) {
+      const response = await app.inject({ method: 'POST', url: path, payload: text, headers: { 'content-type': 'application/json' } });
+      expect(response.statusCode).toBe(400);
+      expect(response.json(), path).toEqual(expect.objectContaining(api));
+    }
+    expect(api).toEqual(expect.objectContaining({ errors: [{ path: 'body', message: expect.stringMatching(/^is not valid JSON: line \d+, column \d+: \S/) }] }));
   });
 });
 
