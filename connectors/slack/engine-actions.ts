@@ -1,5 +1,5 @@
 import type { MessagingChannel } from '../../src/core/consent.js';
-import { optedInPurposes } from '../../src/core/ledger.js';
+import { purposesAnOptOutReaches } from '../../src/core/ledger.js';
 import type { Engine } from '../../src/engine.js';
 import type { RecordedConsent } from '../../src/engine/unit-of-work.js';
 import { InboundChannelSchema, isUnsentWithoutWebhook, WORKFLOW_UNSENT_WITHOUT_WEBHOOK } from '../../src/engine/inputs.js';
@@ -103,7 +103,7 @@ export function engineActionHandler(engine: Engine): SlackActionHandler {
       const { result, recorded } = await recordDecision(engine, input);
       if (result.outcome !== 'done' || result.supersededBy !== undefined) return result;
       const workspace = engine.workspace(input.workspaceId);
-      for (const purpose of optedInPurposes((await workspace.get()).settings.purposes, recorded.states, input.decision.channel)) {
+      for (const purpose of purposesAnOptOutReaches((await workspace.get()).settings.purposes, recorded.states, input.decision.channel)) {
         await workspace.setConsent({ ...input.decision, purpose, source: 'slack', idempotencyKey: `${input.idempotencyKey}:${purpose}` });
       }
       return result;

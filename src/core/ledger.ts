@@ -1,6 +1,7 @@
 import * as nodeCrypto from 'node:crypto';
 import type { z } from 'zod';
 import {
+  BUILT_IN_PURPOSES,
   ConsentDecisionSchema,
   EvidenceSchema,
   parsePlainConsentDecision,
@@ -760,6 +761,17 @@ export function optedInPurposes(purposes: readonly Purpose[], states: readonly C
       ? indexed.ofPurpose(purpose).some((state) => indexed.effective(purpose, state.channel).status === 'opted_in')
       : indexed.effective(purpose, channel).status === 'opted_in',
   );
+}
+
+/**
+ * The workspace's own purposes an opt-out on `channel` withdraws with marketing: those the contact
+ * is opted in to there, the listed ones in their order, then any other beside the built-in ones
+ * (one taken off the list since, whose opt-in would stand again were it put back).
+ */
+export function purposesAnOptOutReaches(listed: readonly Purpose[], states: readonly ConsentState[], channel: Channel): Purpose[] {
+  const builtIn: readonly string[] = BUILT_IN_PURPOSES;
+  const unlisted = new Set(states.map((state) => state.purpose).filter((purpose) => !builtIn.includes(purpose) && !listed.includes(purpose)));
+  return optedInPurposes([...listed, ...[...unlisted].sort()], states, channel);
 }
 
 export type CanMessageReason = 'opted_in' | 'opted_out' | 'not_specified' | 'contact_erased';

@@ -1,9 +1,9 @@
-import { BUILT_IN_PURPOSES, type ConsentState, type ConsentStatus, type MessagingChannel, type Purpose } from '../core/consent.js';
+import type { ConsentState, ConsentStatus, MessagingChannel, Purpose } from '../core/consent.js';
 import type { Contact, ContactIdentity } from '../core/contact.js';
 import { addIdentity, erasedAddressDigests, tryNormalizeEmail, tryNormalizePhone, withErasedAddressGuard, writesFromOwnIdentity } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut, normalizeText } from '../core/keywords.js';
-import { canonicalJson, ConsentStates, effectiveStatus, optedInPurposes, sha256Hex } from '../core/ledger.js';
+import { canonicalJson, ConsentStates, effectiveStatus, purposesAnOptOutReaches, sha256Hex } from '../core/ledger.js';
 import { ConsentryError } from '../core/errors.js';
 import { ERASED, redactStored } from '../core/events.js';
 import { renderReply, replyText } from '../core/replies.js';
@@ -425,7 +425,7 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
     // the messages of that sender, 47 CFR 64.1200(a)(10)), one taken off the list since included:
     // its opt-in would stand again were it put back. An opt-in keyword stays marketing only.
     const states = await uow.consentStatesOf(contact.id);
-    for (const purpose of optedInPurposes(ownPurposesOf(uow.workspace.settings.purposes, states), states, scope)) {
+    for (const purpose of purposesAnOptOutReaches(uow.workspace.settings.purposes, states, scope)) {
       await recordKeywordConsent(uow, contact, message, keyword, purpose, 'opted_out', scope);
     }
     const runs = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, everywhere ? undefined : channel);
@@ -446,16 +446,6 @@ async function handleKeyword(uow: UnitOfWork, contact: Contact, message: Message
   }
   const { text } = replyText(replyKey, keyword.language, uow.workspace.settings);
   await uow.reply(contact, channel, conversation?.id ?? null, renderReply(text, uow.workspace), undefined, message.messageId);
-}
-
-/**
- * The workspace's own purposes as an opt-out reaches them: those listed, in their order, then any
- * other purpose beside the built-in ones the contact has a decision for (one taken off the list).
- */
-function ownPurposesOf(listed: readonly Purpose[], states: readonly ConsentState[]): Purpose[] {
-  const builtIn: readonly string[] = BUILT_IN_PURPOSES;
-  const unlisted = new Set(states.map((state) => state.purpose).filter((purpose) => !builtIn.includes(purpose) && !listed.includes(purpose)));
-  return [...listed, ...[...unlisted].sort()];
 }
 
 /** Records the keyword's decision; false when a newer decision of the contact outranks it, so it is not in effect. */
@@ -491,7 +481,6 @@ async function recordKeywordConsent(
       },
       occurredAt,
     },
-    { offTheList: 'opt_out_allowed' },
   );
   return recorded.current.recordId === recorded.record.id && inEffect(await uow.consentStatesOf(contact.id), purpose, status, scope);
 }

@@ -3,7 +3,7 @@ import { canonicalContactId, type Contact } from '../core/contact.js';
 import { ConsentryError } from '../core/errors.js';
 import type { ConsentryEvent, EventDataByType, EventType } from '../core/events.js';
 import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
-import { applyRecord, canonicalJson, chainRecord, effectiveStatus, recordedOccurrence, validateDecision, type LedgerHead, type ValidDecision } from '../core/ledger.js';
+import { applyRecord, canonicalJson, chainRecord, effectiveStatus, optedInPurposes, recordedOccurrence, validateDecision, type LedgerHead, type ValidDecision } from '../core/ledger.js';
 import type { ConsentDecision } from '../core/consent.js';
 import { assertKnownPurpose, type Workspace } from '../core/settings.js';
 import { isoInstant } from '../core/time.js';
@@ -213,11 +213,12 @@ export class UnitOfWork {
    * and, for a decision recorded on the contact's behalf that names no `identity`, the contact's
    * addresses on the decision's channel as they are now (decisionIdentity).
    *
-   * `offTheList`: the decision may be about a purpose the workspace took off its list. Only an
-   * opt-out the contact sent uses it: an opt-in given while the purpose was listed stands until it
-   * is withdrawn, and a STOP confirmed as "no more messages" must withdraw it too.
+   * A purpose the workspace took off its list refuses new decisions, but for the withdrawal of an
+   * opt-in the contact still holds to it: that opt-in stands until it is withdrawn, and would be
+   * in force again were the purpose put back, so withdrawing stays as easy as giving (GDPR Art.
+   * 7(3)) by every means: a keyword, the API, a Slack button.
    */
-  async recordConsent(input: ConsentDecision, options: { offTheList?: 'opt_out_allowed' } = {}): Promise<RecordedConsent> {
+  async recordConsent(input: ConsentDecision): Promise<RecordedConsent> {
     const decision = withShownDigest(validateDecision(input));
     if (decision.idempotencyKey) {
       const existing = await this.tx.findConsentRecordByIdempotencyKey(this.workspaceId, decision.idempotencyKey);
@@ -248,7 +249,7 @@ export class UnitOfWork {
     }
     // Checked after the replay: a purpose taken off the list keeps answering the requests that
     // recorded it, and refuses only new decisions.
-    if (options.offTheList === undefined || decision.status !== 'opted_out') assertKnownPurpose(decision.purpose, this.workspace.settings);
+    if (!(await this.withdrawsHeldOptIn(decision))) assertKnownPurpose(decision.purpose, this.workspace.settings);
     if (this.ledgerHead === undefined) this.ledgerHead = await this.readLedgerHead();
     const record = chainRecord(this.salted(await this.withContactIdentity(decision)), {
       id: this.newId(),
@@ -316,6 +317,12 @@ export class UnitOfWork {
   }
 
   /** A contact's materialised consent states, read once per transaction and kept in step with its writes. */
+  /** Whether `decision` withdraws an opt-in the contact holds on its purpose, on some channel. */
+  private async withdrawsHeldOptIn(decision: Pick<ConsentDecision, 'contactId' | 'purpose' | 'status'>): Promise<boolean> {
+    if (decision.status !== 'opted_out') return false;
+    return optedInPurposes([decision.purpose], await this.consentStatesOf(decision.contactId), 'any').length > 0;
+  }
+
   async consentStatesOf(contactId: string): Promise<readonly ConsentState[]> {
     let states = this.consentStates.get(contactId);
     if (!states) {

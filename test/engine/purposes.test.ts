@@ -176,6 +176,22 @@ describe('an opt-out keyword and the workspace’s own purposes', () => {
     expect(await refusal(ws.setConsent({ ...surveysOptOut, contactId }))).toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'purpose' }] });
   });
 
+  it('a person withdraws an opt-in the contact holds to a purpose taken off the list, on any channel; no other decision about it is taken', async () => {
+    await optIn('surveys', 'sms');
+    await ws.updateSettings({ purposes: [] });
+    // Withdrawn on the channel of the opt-in, and on one without it while the opt-in still stands elsewhere.
+    await expect(ws.setConsent({ ...surveysOptOut, contactId, channel: 'email' })).resolves.toMatchObject({ created: true });
+    await expect(ws.setConsent({ ...surveysOptOut, contactId })).resolves.toMatchObject({ created: true });
+    await ws.updateSettings({ purposes: ['surveys'] });
+    expect(await allowed('surveys', 'sms')).toBe(false);
+    await ws.updateSettings({ purposes: [] });
+    // No opt-in is held any more: an opt-out, like an opt-in, is a new decision about a purpose off the list.
+    expect(await refusal(ws.setConsent({ ...surveysOptOut, contactId, channel: 'whatsapp' }))).toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'purpose' }] });
+    expect(
+      await refusal(ws.setConsent({ ...surveysOptOut, contactId, status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Form' })),
+    ).toMatchObject({ code: 'VALIDATION_FAILED', issues: [{ path: 'purpose' }] });
+  });
+
   it('a STOP repeated after an own purpose was agreed to again opts out of that purpose, and writes nothing for marketing', async () => {
     await text('STOP');
     await optIn('surveys', 'sms');

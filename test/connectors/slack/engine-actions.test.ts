@@ -174,6 +174,20 @@ describe('engineActionHandler', () => {
     ]);
   });
 
+  it('applies an opt-out also to a purpose taken off the list since the contact agreed to it, so putting it back does not bring the opt-in back', async () => {
+    await ws.updateSettings({ purposes: ['surveys'] });
+    await ws.setConsent({ contactId, purpose: 'surveys', channel: 'sms', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Web form', source: 'api', actor: { kind: 'integration', id: 'web' } });
+    await ws.updateSettings({ purposes: [] });
+    expect(await engineActionHandler(engine).applyOptOut(optOut('slack:al_1:apply_optout'))).toEqual({ outcome: 'done' });
+    await ws.updateSettings({ purposes: ['surveys'] });
+    expect(await ws.canMessage(contactId, 'sms', 'surveys')).toMatchObject({ allowed: false, reason: 'opted_out' });
+    const bySlack = (await ws.getHistory(contactId)).filter((record) => record.source === 'slack');
+    expect(bySlack.map((record) => [record.purpose, record.channel, record.status])).toEqual([
+      ['marketing', 'sms', 'opted_out'],
+      ['surveys', 'sms', 'opted_out'],
+    ]);
+  });
+
   it('applies an opt-out dated before a later opt-in: recorded, and the opt-in that stands is named', async () => {
     // The contact texts START at 10:00, after the message under review (09:00).
     await ws.handleInbound({ channel: 'sms', messageId: 'm2', from: { id: '+34600000001' }, text: 'START' });
