@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { expectProblem, problemPaths, useTestApp, type Tenant, type TestApp } from './helpers.js';
+
+let t: TestApp;
+let acme: Tenant;
+
+useTestApp((app, first) => {
+  t = app;
+  acme = first;
+});
+
+const settings = (purposes: string[]) => t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { purposes } });
+
+describe('PUT /v1/contacts/{id}/consents/{purpose}/{channel} for a purpose taken off the list', () => {
+  it('withdraws an opt-in the contact holds to it, and refuses any other decision about it', async () => {
+    await settings(['surveys']);
+    const contact = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'Ana Test', phone: '+34600000401' } });
+    const id = String(contact.json().id);
+    const optIn = { status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Web form' };
+    expect((await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/surveys/sms`, payload: optIn })).statusCode).toBe(201);
+    await settings([]);
+
+    const refusedOptIn = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/surveys/sms`, payload: optIn });
+    expectProblem(refusedOptIn, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(refusedOptIn)).toEqual(['purpose']);
+
+    const withdrawn = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/surveys/sms`, payload: { status: 'opted_out' } });
+    expect(withdrawn.statusCode, withdrawn.body).toBe(201);
+    await settings(['surveys']);
+    const permission = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?channel=sms&purpose=surveys` });
+    expect(permission.json()).toMatchObject({ allowed: false, reason: 'opted_out' });
+  });
+});
