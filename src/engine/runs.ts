@@ -326,7 +326,10 @@ async function settle(
       },
       run.contactId,
     );
-    if (run.conversationId !== null && asksForConsent(run.templateId)) await startQueuedWorkflows(uow, run.conversationId, depth + 1);
+    // The question it asked ended (or the consent question, which may end before it is asked):
+    // what was queued behind it starts (startOrQueueWorkflow).
+    const askedQuestion = asksForConsent(run.templateId) || (row === 'stored' && waitingRunState(run) !== null);
+    if (run.conversationId !== null && askedQuestion) await startQueuedWorkflows(uow, run.conversationId, depth + 1);
   }
   return updated;
 }
@@ -605,7 +608,7 @@ export async function startTriggeredWorkflows(
 ): Promise<number> {
   if (depth > MAX_TRIGGER_DEPTH) return 0;
   let started = 0;
-  for (const binding of matchingBindings(uow, trigger, match)) {
+  for (const binding of consentFirst(matchingBindings(uow, trigger, match), (matched) => matched.template)) {
     // The binding's own phrase or tag, never the message that met a binding without one (the contact's words).
     const triggered: QueuedWorkflow = { template: binding.template, trigger, match: binding.match ?? null };
     if (await startOrQueueWorkflow(uow, triggered, contact, channel, conversation, depth)) started++;
@@ -614,13 +617,15 @@ export async function startTriggeredWorkflows(
 }
 
 /**
- * Starts a binding's workflow, unless a consent question waits in its conversation (a run of a
- * template that asksForConsent, other than this one, waiting for an answer): then it is queued on
- * the conversation and starts when that run ends (startQueuedWorkflows). Consent is asked before
- * anything else is: a welcome started beside the privacy question would ask for an e-mail address
- * before the contact agreed to the privacy policy, and a typed address would go to the privacy
- * question, the older one, and be lost. A start someone asks for (the API, HubSpot, Slack) is not
- * a binding's and does not wait. Answers whether the workflow started now.
+ * Starts a binding's workflow, unless a question waits in its conversation (a run of another
+ * template waiting for an answer): then it is queued on the conversation and starts when that run
+ * ends (startQueuedWorkflows), so the contact is asked one thing at a time. Consent is asked
+ * before anything else is: a welcome started beside the privacy question would ask for an e-mail
+ * address before the contact agreed to the privacy policy. And two questions asked at once would
+ * share the contact's next message: it goes to the older one (answerPendingQuestion), so a phone
+ * number typed for the phone question asked last would be refused by the e-mail question asked
+ * first. A start someone asks for (the API, HubSpot, Slack) is not a binding's and does not wait.
+ * Answers whether the workflow started now.
  */
 async function startOrQueueWorkflow(
   uow: UnitOfWork,
@@ -635,11 +640,23 @@ async function startOrQueueWorkflow(
   }
   // Read once: whether a consent question waits, then by startWorkflowRun whether the workflow already runs.
   const active = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, channel);
-  if (consentQuestionWaits(active, conversation.id, triggered.template)) {
+  // A consent question waits only for another consent question: it is never held back behind a
+  // question about something else, and its answer is a button, which goes to the question that offered it.
+  const waitsFor = asksForConsent(triggered.template) ? consentQuestionWaits : questionWaits;
+  if (waitsFor(active, conversation.id, triggered.template)) {
     await queueWorkflow(uow, conversation.id, triggered);
     return false;
   }
   return (await startWorkflowRun(uow, triggered.template, contact, channel, conversation, depth, false, active)) !== null;
+}
+
+/**
+ * Workflows to start together, those that ask for consent first, the others after them, each part
+ * in its own order (sort is stable): a consent question bound after a welcome starts before it,
+ * and the welcome waits for it (startOrQueueWorkflow), as consent is asked before anything else.
+ */
+function consentFirst<T>(entries: readonly T[], templateOf: (entry: T) => string): T[] {
+  return [...entries].sort((a, b) => Number(asksForConsent(templateOf(b))) - Number(asksForConsent(templateOf(a))));
 }
 
 /** Whether a run of the conversation other than one of `exceptTemplate`, among the contact's active runs, waits for an answer to a consent question. */
@@ -647,6 +664,11 @@ function consentQuestionWaits(active: readonly WorkflowRunRow[], conversationId:
   return active.some(
     (run) => run.conversationId === conversationId && run.templateId !== exceptTemplate && asksForConsent(run.templateId) && waitingRunState(run) !== null,
   );
+}
+
+/** Whether a run of the conversation other than one of `exceptTemplate`, among the contact's active runs, waits for an answer. */
+function questionWaits(active: readonly WorkflowRunRow[], conversationId: string, exceptTemplate: string | null): boolean {
+  return active.some((run) => run.conversationId === conversationId && run.templateId !== exceptTemplate && waitingRunState(run) !== null);
 }
 
 /**
@@ -699,10 +721,13 @@ export async function startQueuedWorkflows(uow: UnitOfWork, conversationId: stri
   const conversation = await uow.tx.getConversation(uow.workspaceId, conversationId);
   const queued = conversation?.queuedWorkflows;
   if (conversation === undefined || queued === undefined || conversation.status !== 'open' || uow.closedHere(conversationId)) return;
-  if (consentQuestionWaits(await uow.tx.listActiveRuns(uow.workspaceId, conversation.contactId, conversation.channel), conversationId, null)) return;
+  const active = await uow.tx.listActiveRuns(uow.workspaceId, conversation.contactId, conversation.channel);
+  // Nothing queued can start while a consent question waits, nor anything but a consent question while another question does.
+  if (consentQuestionWaits(active, conversationId, null)) return;
+  if (questionWaits(active, conversationId, null) && !queued.some((entry) => asksForConsent(entry.template))) return;
   const { queuedWorkflows: _starting, ...rest } = conversation;
   await uow.tx.updateConversation(rest);
-  for (const entry of queued) {
+  for (const entry of consentFirst(queued, (queuedEntry) => queuedEntry.template)) {
     if (!matchingBindings(uow, entry.trigger, entry.match).some((binding) => binding.template === entry.template)) continue;
     const contact = uow.knownContact(conversation.contactId) ?? (await uow.requireContact(conversation.contactId));
     await startOrQueueWorkflow(uow, entry, contact, conversation.channel, rest, depth);

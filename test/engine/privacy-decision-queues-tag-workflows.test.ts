@@ -14,6 +14,7 @@ const QUESTION = 'Do you agree to our privacy policy? Select AGREE & PROCEED to 
 const AGREED = "Thank you! You have agreed to our privacy policy. Let's continue with your conversation.";
 const WELCOME = 'Hi Quinn, welcome! Thanks for getting in touch.';
 const ASK_EMAIL = 'What is your email address? Please reply with it, for example name@example.com.';
+const HANDED_OVER = 'Thank you! One of our team will be with you shortly.';
 const ASK_PHONE = 'What is your phone number? Please write it starting with + and the country code, for example +34 600 000 001.';
 
 const webchat = (messageId: string, input: { text: string } | { button: string }) => ({
@@ -92,7 +93,7 @@ describe.each(['memory', 'sqlite'] as const)('workflows the privacy decision tri
     },
   );
 
-  it('queues the Consent: Privacy binding after one a tag added earlier queued, and starts both at the next message in that order', async () => {
+  it('queues the Consent: Privacy binding after one a tag added earlier queued, and starts them at the next messages in that order, one question at a time', async () => {
     const first = await ws.handleInbound(webchat('o1', { text: 'Hello' }));
     await ws.addTag(first.contactId, 'VIP');
     await optInFromOutside['the API'](first.contactId);
@@ -100,7 +101,11 @@ describe.each(['memory', 'sqlite'] as const)('workflows the privacy decision tri
       { template: 'welcome-request-email', trigger: 'tag_added', match: 'VIP' },
       { template: 'welcome-request-phone', trigger: 'tag_added', match: 'Consent: Privacy' },
     ]);
-    expect(texts(await ws.handleInbound(webchat('o2', { text: 'hi again' })))).toEqual([WELCOME, ASK_EMAIL, WELCOME, ASK_PHONE]);
+    expect(texts(await ws.handleInbound(webchat('o2', { text: 'hi again' })))).toEqual([WELCOME, ASK_EMAIL]);
+    expect((await conversation(first.conversationId))?.queuedWorkflows).toEqual([{ template: 'welcome-request-phone', trigger: 'tag_added', match: 'Consent: Privacy' }]);
+    expect(texts(await ws.handleInbound(webchat('o3', { text: 'quinn@example.com' })))).toEqual([HANDED_OVER, WELCOME, ASK_PHONE]);
+    expect(texts(await ws.handleInbound(webchat('o4', { text: '+34 600 000 902' })))).toEqual([HANDED_OVER]);
+    expect(await ws.getContact(first.contactId)).toMatchObject({ email: 'quinn@example.com', phone: '+34600000902' });
   });
 
   it('starts the Consent: Privacy binding at once when no question waited: the tag ended none', async () => {
@@ -117,16 +122,39 @@ describe.each(['memory', 'sqlite'] as const)('workflows the privacy decision tri
     const first = await ws.handleInbound(webchat('a1', { text: 'Hello' }));
     await ws.addTag(first.contactId, 'VIP');
     const agreed = await ws.handleInbound(webchat('a2', { button: 'agree' }));
-    expect(texts(agreed)).toEqual([AGREED, WELCOME, ASK_EMAIL, WELCOME, ASK_PHONE]);
+    // One question at a time: the one the agreement triggers waits for the answer to the first.
+    expect(texts(agreed)).toEqual([AGREED, WELCOME, ASK_EMAIL]);
+    expect((await conversation(first.conversationId))?.queuedWorkflows).toEqual([{ template: 'welcome-request-phone', trigger: 'tag_added', match: 'Consent: Privacy' }]);
+    expect(texts(await ws.handleInbound(webchat('a3', { text: 'quinn@example.com' })))).toEqual([HANDED_OVER, WELCOME, ASK_PHONE]);
     expect(Object.hasOwn((await conversation(first.conversationId)) ?? {}, 'queuedWorkflows')).toBe(false);
-    // The question asked first is answered first (a message answers the oldest waiting question).
-    await ws.handleInbound(webchat('a3', { text: 'quinn@example.com' }));
-    expect((await ws.getContact(first.contactId)).email).toBe('quinn@example.com');
+    expect(texts(await ws.handleInbound(webchat('a4', { text: '+34 600 000 903' })))).toEqual([HANDED_OVER]);
+    expect(await ws.getContact(first.contactId)).toMatchObject({ email: 'quinn@example.com', phone: '+34600000903' });
+  });
+
+  it('asks one question at a time when two welcomes are bound to the agreement: the second starts once the first is answered', async () => {
+    const emailOnPrivacyTag: TriggerBinding = { ...PHONE_ON_PRIVACY_TAG, template: 'welcome-request-email' };
+    await ws.updateSettings({ triggers: [PRIVACY, emailOnPrivacyTag, PHONE_ON_PRIVACY_TAG] });
+    const first = await ws.handleInbound(webchat('w1', { text: 'Hello' }));
+    expect(texts(await ws.handleInbound(webchat('w2', { button: 'agree' })))).toEqual([AGREED, WELCOME, ASK_EMAIL]);
+    expect(texts(await ws.handleInbound(webchat('w3', { text: 'quinn@example.com' })))).toEqual([HANDED_OVER, WELCOME, ASK_PHONE]);
+    // The number goes to the phone question, the only one waiting.
+    expect(texts(await ws.handleInbound(webchat('w4', { text: '+34 600 000 904' })))).toEqual([HANDED_OVER]);
+    expect(await ws.getContact(first.contactId)).toMatchObject({ email: 'quinn@example.com', phone: '+34600000904' });
+  });
+
+  it('asks for consent first when a welcome is bound to the opening before the privacy question, and welcomes after the agreement', async () => {
+    const emailOnOpen: TriggerBinding = { trigger: 'conversation_opened', template: 'welcome-request-email', enabled: true };
+    await ws.updateSettings({ triggers: [emailOnOpen, PRIVACY] });
+    const first = await ws.handleInbound(webchat('c1', { text: 'Hello' }));
+    expect(texts(first)).toEqual([LINK, QUESTION]);
+    expect((await conversation(first.conversationId))?.queuedWorkflows).toEqual([{ template: 'welcome-request-email', trigger: 'conversation_opened', match: null }]);
+    expect(texts(await ws.handleInbound(webchat('c2', { button: 'agree' })))).toEqual([AGREED, WELCOME, ASK_EMAIL]);
   });
 
   it('at agreement after a phrase typed while the question waited, the phrase’s workflow comes before the agreement’s', async () => {
     await ws.handleInbound(webchat('k1', { text: 'Hello' }));
     expect(texts(await ws.handleInbound(webchat('k2', { text: 'track order' })))).toEqual([QUESTION]);
-    expect(texts(await ws.handleInbound(webchat('k3', { text: 'AGREE & PROCEED' })))).toEqual([AGREED, WELCOME, ASK_EMAIL, WELCOME, ASK_PHONE]);
+    expect(texts(await ws.handleInbound(webchat('k3', { text: 'AGREE & PROCEED' })))).toEqual([AGREED, WELCOME, ASK_EMAIL]);
+    expect(texts(await ws.handleInbound(webchat('k4', { text: 'quinn@example.com' })))).toEqual([HANDED_OVER, WELCOME, ASK_PHONE]);
   });
 });

@@ -52,6 +52,16 @@ describe('a field a request leaves out is required, in those words', () => {
     }
   });
 
+  it('PATCH /v1/settings refuses a privacy policy URL with a user name or password, which every contact would be sent', async () => {
+    for (const privacyPolicyUrl of ['https://user:pw@example.com/privacy', 'https://user@example.com/privacy']) {
+      expect(refused(await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl } })).errors).toEqual([
+        { path: 'privacyPolicyUrl', message: 'must not carry a user name or password: every contact is sent this link, and the consent records quote it for good' },
+      ]);
+    }
+    const plain = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { privacyPolicyUrl: 'https://example.com/privacy?ref=chat#terms' } });
+    expect(plain.statusCode, plain.body).toBe(200);
+  });
+
   it('PATCH /v1/settings with a HubSpot access token and no portalId names hubspot.portalId as required', async () => {
     const response = await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { hubspot: { accessToken: 'pat-na1-fake' } } });
     expect(refused(response)).toEqual({ detail: 'Invalid settings: hubspot.portalId: is required', errors: [{ path: 'hubspot.portalId', message: 'is required' }] });
