@@ -94,7 +94,15 @@ const TITLES: Record<number, string> = {
 export function problem(status: number, code: string, detail: string, errors: readonly FieldIssue[] = []): Problem {
   const ordered = inPathOrder(errors);
   const listed = describeIssues(errors);
-  const relisted = listed !== '' && detail.endsWith(listed) ? `${detail.slice(0, detail.length - listed.length)}${describeIssues(ordered)}` : detail;
+  // A refusal of the request's fields (422) says in `detail` what `errors` names, `path: message`
+  // each, in their order: a message of its own (the engine's sentence for its first issue) would
+  // leave the others out, or the field.
+  const relisted =
+    listed !== '' && detail.endsWith(listed)
+      ? `${detail.slice(0, detail.length - listed.length)}${describeIssues(ordered)}`
+      : status === 422 && ordered.length > 0
+        ? describeIssues(ordered)
+        : detail;
   return {
     type: `${PROBLEM_TYPE_BASE}${code.toLowerCase().replaceAll('_', '-')}`,
     title: TITLES[status] ?? (status >= 500 ? 'Server error' : 'Client error'),
