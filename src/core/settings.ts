@@ -400,7 +400,7 @@ export interface Workspace {
 }
 
 /** The purposes consent can be recorded and asked about for in a workspace: the built-in ones, then its own. */
-function knownPurposes(settings: Pick<WorkspaceSettings, 'purposes'>): Purpose[] {
+export function knownPurposes(settings: Pick<WorkspaceSettings, 'purposes'>): Purpose[] {
   return [...BUILT_IN_PURPOSES, ...settings.purposes];
 }
 

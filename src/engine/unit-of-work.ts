@@ -5,7 +5,7 @@ import type { ConsentryEvent, EventDataByType, EventType } from '../core/events.
 import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
 import { applyRecord, canonicalJson, chainRecord, effectiveStatus, optedInPurposes, recordedOccurrence, validateDecision, type LedgerHead, type ValidDecision } from '../core/ledger.js';
 import type { ConsentDecision } from '../core/consent.js';
-import { assertKnownPurpose, type Workspace } from '../core/settings.js';
+import { assertKnownPurpose, knownPurposes, type Workspace } from '../core/settings.js';
 import { isoInstant } from '../core/time.js';
 import { shownDigest } from '../core/workflow/shown.js';
 import type { IdGenerator, SaltSource } from '../ports/ids.js';
@@ -249,7 +249,10 @@ export class UnitOfWork {
     }
     // Checked after the replay: a purpose taken off the list keeps answering the requests that
     // recorded it, and refuses only new decisions.
-    if (!(await this.withdrawsHeldOptIn(decision))) assertKnownPurpose(decision.purpose, this.workspace.settings);
+    // The contact's statuses are read only for a purpose off the list, not on every opt-out.
+    if (!knownPurposes(this.workspace.settings).includes(decision.purpose) && !(await this.withdrawsHeldOptIn(decision))) {
+      assertKnownPurpose(decision.purpose, this.workspace.settings);
+    }
     if (this.ledgerHead === undefined) this.ledgerHead = await this.readLedgerHead();
     const record = chainRecord(this.salted(await this.withContactIdentity(decision)), {
       id: this.newId(),
