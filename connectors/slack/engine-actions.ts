@@ -82,7 +82,7 @@ export function engineActionHandler(engine: Engine): SlackActionHandler {
       try {
         await engine.workspace(input.workspaceId).startWorkflow(templateId, input.contactId, channel.data, { inAnswer: false });
       } catch (error) {
-        if (isUnsentWithoutWebhook(error)) return { outcome: 'refused', message: `nothing was sent: ${WORKFLOW_UNSENT_WITHOUT_WEBHOOK}` };
+        if (isUnsentWithoutWebhook(error)) return { outcome: 'refused', message: WORKFLOW_UNSENT_WITHOUT_WEBHOOK };
         throw error;
       }
       return { outcome: 'done' };

@@ -168,21 +168,16 @@ function channelProblem(channel: string, origin: ValueOrigin): string | undefine
   // channel named before may keep its capitals, and a name is often typed as it is said ("#General"),
   // so letters of either case make a name. A bare D and capitals or digits reads as a direct message's id.
   const name = /^[\p{L}\p{N}_-]+$/u;
-  const directMessage = /^D[A-Z0-9]{2,}$/;
-  if (channel.startsWith('#')) {
-    // An id typed with the # Slack shows before a channel: the id and its kind are read after it.
-    // Slack's ids hold digits (C024BE91L, C0123456789), so a # before capitals alone ("#DEV",
-    // "#GENERAL") stays a name, as it is typed.
-    const rest = channel.slice(1);
-    const looksLikeId = /\d/.test(rest);
-    if (looksLikeId && SlackSettingsSchema.shape.alertChannel.safeParse(rest).success) {
-      return `${named} is a channel id with a # in front: ${origin === 'option' ? 'pass --channel' : 'set it to'} ${rest}, without the #`;
-    }
-    if (looksLikeId && directMessage.test(rest)) return `${named} is a direct message, not a channel: alerts go to a channel; ${instead}`;
-    if (name.test(rest)) return `${named} is a channel name, not its id: ${instead}`;
+  // An id typed with the # Slack shows before a channel: the id and its kind are read after it.
+  // Slack's ids hold digits (C024BE91L, C0123456789), so a # before capitals alone ("#DEV",
+  // "#GENERAL") stays a name, as it is typed.
+  const afterHash = channel.startsWith('#') ? channel.slice(1) : null;
+  const hashedId = afterHash !== null && /\d/.test(afterHash) ? afterHash : null;
+  if (hashedId !== null && SlackSettingsSchema.shape.alertChannel.safeParse(hashedId).success) {
+    return `${named} is a channel id with a # in front: ${origin === 'option' ? 'pass --channel' : 'set it to'} ${hashedId}, without the #`;
   }
-  if (directMessage.test(channel)) return `${named} is a direct message, not a channel: alerts go to a channel; ${instead}`;
-  if (name.test(channel)) return `${named} is a channel name, not its id: ${instead}`;
+  if (/^D[A-Z0-9]{2,}$/.test(hashedId ?? channel)) return `${named} is a direct message, not a channel: alerts go to a channel; ${instead}`;
+  if (name.test(afterHash ?? channel)) return `${named} is a channel name, not its id: ${instead}`;
   return `${named} is not a channel id: ${instead}`;
 }
 

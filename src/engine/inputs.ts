@@ -133,7 +133,7 @@ export const IN_ANSWER_WITHOUT_WEBHOOK =
 
 /** The same refusal, as a caller that never sends a workflow's messages itself (a HubSpot action, a Slack button) tells its user. */
 export const WORKFLOW_UNSENT_WITHOUT_WEBHOOK =
-  "the workspace has no outbound webhook (settings.outboundWebhookUrl), so nobody would send the workflow's messages to the contact: " +
+  "nothing was sent: the workspace has no outbound webhook (settings.outboundWebhookUrl), so nobody would send the workflow's messages to the contact: " +
   'set outboundWebhookUrl in the Consentry settings first';
 
 /** Whether startWorkflow refused a run with `inAnswer: false` whose messages would reach no one. */

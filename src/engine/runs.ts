@@ -642,8 +642,7 @@ async function startOrQueueWorkflow(
   const active = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, channel);
   // A consent question waits only for another consent question: it is never held back behind a
   // question about something else, and its answer is a button, which goes to the question that offered it.
-  const waitsFor = asksForConsent(triggered.template) ? consentQuestionWaits : questionWaits;
-  if (waitsFor(active, conversation.id, triggered.template)) {
+  if (questionWaits(active, conversation.id, triggered.template, asksForConsent(triggered.template))) {
     await queueWorkflow(uow, conversation.id, triggered);
     return false;
   }
@@ -659,16 +658,15 @@ function consentFirst<T>(entries: readonly T[], templateOf: (entry: T) => string
   return [...entries].sort((a, b) => Number(asksForConsent(templateOf(b))) - Number(asksForConsent(templateOf(a))));
 }
 
-/** Whether a run of the conversation other than one of `exceptTemplate`, among the contact's active runs, waits for an answer to a consent question. */
-function consentQuestionWaits(active: readonly WorkflowRunRow[], conversationId: string, exceptTemplate: string | null): boolean {
+/**
+ * Whether a run of the conversation other than one of `exceptTemplate`, among the contact's active
+ * runs, waits for an answer; with `consentOnly`, an answer to a consent question.
+ */
+function questionWaits(active: readonly WorkflowRunRow[], conversationId: string, exceptTemplate: string | null, consentOnly = false): boolean {
   return active.some(
-    (run) => run.conversationId === conversationId && run.templateId !== exceptTemplate && asksForConsent(run.templateId) && waitingRunState(run) !== null,
+    (run) =>
+      run.conversationId === conversationId && run.templateId !== exceptTemplate && (!consentOnly || asksForConsent(run.templateId)) && waitingRunState(run) !== null,
   );
-}
-
-/** Whether a run of the conversation other than one of `exceptTemplate`, among the contact's active runs, waits for an answer. */
-function questionWaits(active: readonly WorkflowRunRow[], conversationId: string, exceptTemplate: string | null): boolean {
-  return active.some((run) => run.conversationId === conversationId && run.templateId !== exceptTemplate && waitingRunState(run) !== null);
 }
 
 /**
@@ -723,7 +721,7 @@ export async function startQueuedWorkflows(uow: UnitOfWork, conversationId: stri
   if (conversation === undefined || queued === undefined || conversation.status !== 'open' || uow.closedHere(conversationId)) return;
   const active = await uow.tx.listActiveRuns(uow.workspaceId, conversation.contactId, conversation.channel);
   // Nothing queued can start while a consent question waits, nor anything but a consent question while another question does.
-  if (consentQuestionWaits(active, conversationId, null)) return;
+  if (questionWaits(active, conversationId, null, true)) return;
   if (questionWaits(active, conversationId, null) && !queued.some((entry) => asksForConsent(entry.template))) return;
   const { queuedWorkflows: _starting, ...rest } = conversation;
   await uow.tx.updateConversation(rest);

@@ -83,7 +83,7 @@ export const requestConsent: WorkflowAction = {
         runId: started.runId,
       };
     } catch (error) {
-      if (isUnsentWithoutWebhook(error)) return { answer: failContinue(`VALIDATION_FAILED: nothing was sent: ${WORKFLOW_UNSENT_WITHOUT_WEBHOOK}`), contactId: null };
+      if (isUnsentWithoutWebhook(error)) return { answer: failContinue(`VALIDATION_FAILED: ${WORKFLOW_UNSENT_WITHOUT_WEBHOOK}`), contactId: null };
       return failContinueOrThrow(error);
     }
   },
