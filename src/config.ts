@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS } from './worker/retention.js';
 
 /**
  * The server's configuration, read from the environment once at the composition root
@@ -28,6 +29,8 @@ const PortSchema = z.preprocess(
     .pipe(z.number().int().min(0, PORT_MESSAGE).max(65535, PORT_MESSAGE))
     .default(3000),
 );
+
+const RETENTION_MESSAGE = `must be a whole number of days from ${MIN_RETENTION_DAYS} to ${MAX_RETENTION_DAYS}`;
 
 /** pino's levels (https://getpino.io/#/docs/api?id=level-string), plus `silent`. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -105,6 +108,21 @@ export const ConfigSchema = z.object({
       .enum(['true', 'false', '1', '0'], { error: 'must be true, false, 1 or 0' })
       .optional()
       .transform((value) => value === 'true' || value === '1'),
+  ),
+  /**
+   * How many days the stored answers to inbound messages, the outbox events with their deliveries,
+   * and finished workflow runs are kept before the background workers delete them
+   * (src/worker/retention.ts). The consent ledger and contacts are kept.
+   */
+  RETENTION_DAYS: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string({ error: RETENTION_MESSAGE })
+      .trim()
+      .regex(/^\d{1,4}$/, RETENTION_MESSAGE)
+      .transform(Number)
+      .pipe(z.number().int().min(MIN_RETENTION_DAYS, RETENTION_MESSAGE).max(MAX_RETENTION_DAYS, RETENTION_MESSAGE))
+      .default(DEFAULT_RETENTION_DAYS),
   ),
   LOG_LEVEL: z.preprocess(
     (value) => {

@@ -1,6 +1,6 @@
 import type { Channel, ConsentRecord, MessagingChannel, Purpose } from './core/consent.js';
 import { ChannelSchema, PurposeSchema } from './core/consent.js';
-import type { Contact } from './core/contact.js';
+import { canonicalUlid, type Contact } from './core/contact.js';
 import { ConsentryError } from './core/errors.js';
 import type { EventType } from './core/events.js';
 import type { RunOutcome } from './core/workflow/transition.js';
@@ -12,7 +12,7 @@ import { systemClock } from './ports/clock.js';
 import type { IdGenerator, SaltSource } from './ports/ids.js';
 import { randomSalts, ulidGenerator } from './ports/ids.js';
 import type { ContactQuery, Store, StoredEvent, StoreTx, WorkflowRunRow } from './ports/store.js';
-import { isPassingStoreFailure } from './ports/store.js';
+import { isPassingStoreFailure, mayHaveExpired } from './ports/store.js';
 import { bulkSetConsent, checkPermission, getConsents, getHistory, getHistoryPage, setConsent, type BulkRowResult, type ConsentOverview, type HistoryPage } from './engine/consents.js';
 import { ErasedAddressesInputSchema, forgetErasedAddresses, type ErasedAddressesInput, type ForgottenAddresses } from './engine/erased-addresses.js';
 import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure, type EraseOptions } from './engine/contacts.js';
@@ -359,12 +359,16 @@ export function createEngine(options: EngineOptions): Engine {
       reportSyncFailure: (failure) => run((uow) => reportSyncFailure(uow, failure)),
       listEvents: (query = {}) =>
         read(async (uow) => {
-          // Event ids are never reused nor deleted: one this workspace does not have is a mistyped
-          // or foreign cursor, which would otherwise read silently as "from the newest" or "nothing older".
-          if (query.beforeId !== undefined && !(await uow.tx.getEvent(workspaceId, query.beforeId))) {
+          // Event ids are never reused, and only retention deletes events, oldest first: one this
+          // workspace does not have, unless retention may have deleted it, is a mistyped or foreign
+          // cursor, which would otherwise read silently as "from the newest" or "nothing older".
+          // Ids are ULIDs, which read the same in either case (canonicalUlid).
+          const beforeId = query.beforeId === undefined ? undefined : canonicalUlid(query.beforeId);
+          if (beforeId !== undefined && !(await uow.tx.getEvent(workspaceId, beforeId)) && !(await mayHaveExpired(uow.tx, beforeId))) {
             throw unknownCursor('beforeId', `event ${query.beforeId} in this workspace`, 'pass the id of an event a previous page returned');
           }
-          return uow.tx.listEvents(workspaceId, { ...query, limit: Math.min(Math.max(query.limit ?? 50, 1), 500) });
+          const limit = Math.min(Math.max(query.limit ?? 50, 1), 500);
+          return uow.tx.listEvents(workspaceId, { ...query, ...(beforeId !== undefined ? { beforeId } : {}), limit });
         }),
     };
   }

@@ -23,6 +23,7 @@ describe('loadConfig', () => {
       PUBLIC_URL: undefined,
       LOG_LEVEL: 'info',
       HOOK_TARGETS_ALLOW_PRIVATE: false,
+      RETENTION_DAYS: 30,
     });
   });
 
@@ -36,6 +37,7 @@ describe('loadConfig', () => {
         PUBLIC_URL: 'https://consent.example.com/',
         LOG_LEVEL: 'WARN',
         HOOK_TARGETS_ALLOW_PRIVATE: 'True',
+        RETENTION_DAYS: ' 400 ',
         UNRELATED: 'x',
       }),
     ).toEqual({
@@ -46,8 +48,9 @@ describe('loadConfig', () => {
       PUBLIC_URL: 'https://consent.example.com',
       LOG_LEVEL: 'warn',
       HOOK_TARGETS_ALLOW_PRIVATE: true,
+      RETENTION_DAYS: 400,
     });
-    expect(loadConfig({ PORT: '', PUBLIC_URL: '  ' })).toMatchObject({ PORT: 3000, PUBLIC_URL: undefined });
+    expect(loadConfig({ PORT: '', PUBLIC_URL: '  ', RETENTION_DAYS: '' })).toMatchObject({ PORT: 3000, PUBLIC_URL: undefined, RETENTION_DAYS: 30 });
     expect(loadConfig({ PORT: '0' }).PORT).toBe(0);
   });
 
@@ -57,6 +60,14 @@ describe('loadConfig', () => {
 
   it.each(['0.0.0.0', '127.0.0.1', '::', '::1', 'localhost', 'consentry-1.internal.example.com'])('accepts HOST=%s', (host) => {
     expect(loadConfig({ HOST: host }).HOST).toBe(host);
+  });
+
+  it.each(['6', '0', '3651', '30.5', '-30', '30d', '1e2', '99999'])('refuses RETENTION_DAYS=%s naming it and the range', (days) => {
+    expect(problemsOf({ RETENTION_DAYS: days })).toBe('RETENTION_DAYS: must be a whole number of days from 7 to 3650');
+  });
+
+  it.each([['7', 7], ['3650', 3650], ['090', 90]])('accepts RETENTION_DAYS=%s', (days, expected) => {
+    expect(loadConfig({ RETENTION_DAYS: days }).RETENTION_DAYS).toBe(expected);
   });
 
   it.each(['abc', '-1', '65536', '3000.5', '1e3', '99999999'])('refuses PORT=%s naming PORT', (port) => {

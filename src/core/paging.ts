@@ -11,9 +11,11 @@ export function pageOf<T, C>(rows: readonly T[], limit: number, cursorOf: (row: 
 }
 
 /**
- * A cursor that names nothing of the list it pages. Nothing a list pages is ever deleted, so such
- * a cursor is a mistake (mistyped, or another workspace's), refused rather than read silently as
- * "from the start" or "nothing more". Worded as every refusal of a field is (`path: message`).
+ * A cursor that names nothing of the list it pages. Only retention deletes what a list pages, and
+ * a cursor it may have deleted is read as the end of the list (mayHaveExpired in
+ * src/ports/store.ts); any other such cursor is a mistake (mistyped, or another workspace's),
+ * refused rather than read silently as "from the start" or "nothing more". Worded as every
+ * refusal of a field is (`path: message`).
  */
 export function unknownCursor(path: string, what: string, hint = 'pass the nextCursor a previous page returned'): ConsentryError {
   const issues: FieldIssue[] = [{ path, message: `no ${what}: ${hint}` }];

@@ -36,6 +36,24 @@ class RandomPool {
   }
 }
 
+/** The 10 characters of a ULID's time part: 48 bits of milliseconds, most significant first. */
+function spellTime(time: number): string {
+  let spelled = '';
+  for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) spelled = CROCKFORD.charAt(t % 32) + spelled;
+  return spelled;
+}
+
+/**
+ * The least ULID stamped at `at`: every id ulidGenerator stamped before `at` (to the millisecond)
+ * sorts below it, and every id stamped at or after it sorts at or above it. A clock outside the
+ * 48-bit time is clamped as ulidGenerator clamps it.
+ */
+export function ulidFloorAt(at: Date): string {
+  const stamped = at.getTime();
+  if (Number.isNaN(stamped)) throw new RangeError('An id floor cannot be taken at an invalid date');
+  return spellTime(Math.min(Math.max(stamped, 0), MAX_ULID_TIME)) + '0'.repeat(RANDOM_CHARS);
+}
+
 /**
  * ULIDs (https://github.com/ulid/spec): 10 characters of milliseconds, 16 of randomness,
  * monotonic within a millisecond (the random part is incremented). Randomness is drawn from
@@ -106,8 +124,7 @@ export function ulidGenerator(): IdGenerator {
     }
     lastTime = time;
     if (time !== timePartOf) {
-      timePart = '';
-      for (let i = 0, t = time; i < 10; i++, t = Math.floor(t / 32)) timePart = CROCKFORD.charAt(t % 32) + timePart;
+      timePart = spellTime(time);
       timePartOf = time;
     }
     return timePart + randomPart;

@@ -3,6 +3,8 @@ import type { Contact } from '../core/contact.js';
 import type { ConsentryEvent, EventType, PublicEventType } from '../core/events.js';
 import type { Workspace, WorkspaceSettings, WorkflowTrigger } from '../core/settings.js';
 import { isConsentryError } from '../core/errors.js';
+import { canonicalUlid, isUlid } from '../core/contact.js';
+import { ulidFloorAt } from './ids.js';
 
 /** Which materialised row of a workspace: one per contact, purpose and channel. */
 export type ConsentStateKey = Pick<ConsentState, 'contactId' | 'purpose' | 'channel'>;
@@ -223,6 +225,45 @@ export interface DeliveryBacklog {
 }
 
 /**
+ * The meta key where retention notes the time before which it has deleted rows: the `before` of
+ * its latest transaction that deleted any (src/worker/retention.ts).
+ */
+export const RETENTION_MARK_KEY = 'retention.deletedBefore';
+
+/**
+ * Whether `id`, which no row of its list has, may be one retention deleted: a ULID stamped before
+ * the time retention has deleted rows before. Retention deletes the oldest rows first, so a page
+ * cursor naming such an id is the end of its list, not a mistake.
+ */
+export async function mayHaveExpired(tx: StoreTx, id: string): Promise<boolean> {
+  if (!isUlid(id)) return false;
+  const mark = await tx.getMeta(RETENTION_MARK_KEY);
+  if (typeof mark !== 'string') return false;
+  const time = new Date(mark);
+  return !Number.isNaN(time.getTime()) && canonicalUlid(id) < ulidFloorAt(time);
+}
+
+/** Which expired rows `pruneExpired` deletes, at most `limit` of each kind. */
+export interface RetentionQuery {
+  /** Rows recorded before this time (a canonical ISO timestamp) have expired. */
+  before: string;
+  /**
+   * Events at later positions are kept whatever their age: an outbox reader (the hook dispatcher,
+   * the Slack and HubSpot connectors) has not read them yet.
+   */
+  eventsThrough: number;
+  limit: number;
+}
+
+/** How many rows of each kind `pruneExpired` deleted. */
+export interface PrunedRows {
+  processedMessages: number;
+  events: number;
+  deliveries: number;
+  runs: number;
+}
+
+/**
  * Everything the engine reads and writes, inside one transaction. All methods are scoped by
  * workspace: a row of another workspace is never returned.
  */
@@ -375,6 +416,21 @@ export interface StoreTx {
   /** Pending, dead, unsubscribed and erased deliveries across workspaces, and the age of the backlog. */
   deliveryBacklog(): Promise<DeliveryBacklog>;
 
+  // retention
+  /**
+   * Deletes expired rows, oldest first, at most `query.limit` of each kind:
+   * - stored answers to inbound messages processed before `before`, in the order they were stored,
+   *   up to the first one that has not expired;
+   * - events whose id (a ULID, ulidFloorAt) was stamped before `before`, in position order up to
+   *   the first one that has not expired, and never past `eventsThrough`, the newest event (its
+   *   position would be handed out again), nor an event a pending delivery still waits to send;
+   *   with each event, its deliveries (delivered or dead);
+   * - finished (completed or cancelled) workflow runs, stamped and last updated before `before`, in
+   *   id order.
+   * Ids that are not ULIDs (sequentialIds) never expire.
+   */
+  pruneExpired(query: RetentionQuery): Promise<PrunedRows>;
+
   // small key-value state for dispatchers (cursors, pauses); JSON values
   getMeta(key: string): Promise<unknown>;
   setMeta(key: string, value: unknown): Promise<void>;
@@ -390,7 +446,7 @@ export const STORE_TX_WRITES = [
   'upsertConsentState', 'insertConversation', 'updateConversation', 'insertRun', 'updateRun', 'setTimer', 'deleteTimer',
   'saveProcessedMessage', 'replaceProcessedResponse', 'appendEvent', 'replaceEventData', 'insertApiKey', 'updateApiKey',
   'insertHook', 'updateHook', 'insertDelivery', 'updateDelivery', 'resendDeadDeliveries', 'abandonDeliveries',
-  'abandonRepliesToContact', 'setMeta',
+  'abandonRepliesToContact', 'pruneExpired', 'setMeta',
 ] as const satisfies readonly (keyof StoreTx)[];
 
 /** The StoreTx methods that only read. */

@@ -1,5 +1,6 @@
 import { ConsentryError } from '../core/errors.js';
-import { isStoreTxWrite, type DeliveryRow, type DeliveryStatus } from '../ports/store.js';
+import { ulidFloorAt } from '../ports/ids.js';
+import { isStoreTxWrite, type DeliveryRow, type DeliveryStatus, type RetentionQuery } from '../ports/store.js';
 
 /**
  * `target` with each of its method calls made through `around`, which runs `call` and may check or
@@ -82,6 +83,19 @@ export function assertLimit(value: number, field = 'limit'): void {
     const message = `${field} must be a non-negative integer, got ${String(value)}`;
     throw new ConsentryError('VALIDATION_FAILED', message, [{ path: field, message }]);
   }
+}
+
+/**
+ * Checks a retention query as both stores read it, and answers the least id stamped at its
+ * `before`: ids below it were handed out before then (ulidFloorAt).
+ */
+export function retentionIdFloor(query: RetentionQuery): string {
+  assertCanonicalTimestamp(query.before, 'before');
+  assertLimit(query.limit);
+  if (!Number.isSafeInteger(query.eventsThrough) || query.eventsThrough < 0) {
+    throw invalid('eventsThrough', `must be a non-negative integer, got ${String(query.eventsThrough)}`);
+  }
+  return ulidFloorAt(new Date(query.before));
 }
 
 function invalid(field: string, message: string): ConsentryError {

@@ -15,8 +15,10 @@ import type {
   EventQuery,
   HookRow,
   ProcessedMessage,
+  PrunedRows,
   ReadyByHookQuery,
   ResentDeadDeliveries,
+  RetentionQuery,
   Store,
   StoredEvent,
   StoreProbe,
@@ -38,6 +40,7 @@ import {
   jsonCopy,
   notFound,
   newerId,
+  retentionIdFloor,
 } from './common.js';
 
 /*
@@ -1157,6 +1160,60 @@ class MemoryTx implements StoreTx {
   }
 
   // meta
+
+  // retention
+
+  async pruneExpired(query: RetentionQuery): Promise<PrunedRows> {
+    this.check();
+    const idsBefore = retentionIdFloor(query);
+    const pruned: PrunedRows = { processedMessages: 0, events: 0, deliveries: 0, runs: 0 };
+
+    // Insertion order, as SQLite's rowid order.
+    for (const [key, message] of this.d.processed) {
+      if (pruned.processedMessages >= query.limit || message.processedAt >= query.before) break;
+      this.remove(this.d.processed, key);
+      pruned.processedMessages += 1;
+    }
+
+    let through = query.eventsThrough;
+    const newest = this.d.events.at(-1);
+    if (newest !== undefined) through = Math.min(through, newest.position - 1);
+    for (const delivery of this.d.deliveries.values()) {
+      if (delivery.status === 'pending') through = Math.min(through, delivery.eventPosition - 1);
+    }
+    let expired = 0;
+    while (expired < query.limit && expired < this.d.events.length) {
+      const event = this.d.events[expired];
+      if (event === undefined || event.position > through || event.id >= idsBefore) break;
+      expired += 1;
+    }
+    if (expired > 0) {
+      const removed = this.d.events.splice(0, expired);
+      this.undo.push(() => {
+        this.d.events.unshift(...removed);
+      });
+      const lastPosition = removed.at(-1)?.position ?? 0;
+      for (const event of removed) this.remove(this.d.eventsById, compositeKey(event.workspaceId, event.id));
+      for (const delivery of [...this.d.deliveries.values()]) {
+        if (delivery.eventPosition > lastPosition) continue;
+        this.remove(this.d.deliveries, delivery.id);
+        this.remove(this.d.deliveryEvents, compositeKey(delivery.hookId, delivery.eventId));
+        pruned.deliveries += 1;
+      }
+      pruned.events = expired;
+    }
+
+    const runs = [...this.d.runs.values()]
+      .filter((run) => run.status !== 'active' && run.id < idsBefore && run.updatedAt < query.before)
+      .sort((a, b) => compareText(a.id, b.id))
+      .slice(0, query.limit);
+    for (const run of runs) {
+      this.remove(this.d.runs, run.id);
+      this.remove(this.d.timers, run.id);
+    }
+    pruned.runs = runs.length;
+    return pruned;
+  }
 
   async getMeta(key: string): Promise<unknown> {
     this.check();

@@ -650,6 +650,16 @@ UPDATE events SET data = json_set(data, '$.inAnswer', json('false'))
     AND CASE WHEN json_valid(data) THEN json_type(data) = 'object' AND json_type(data, '$.inAnswer') IS NULL ELSE 0 END;
 `,
   },
+  {
+    version: 24,
+    name: 'deliveries by event position',
+    up: `
+-- Retention deletes expired events oldest first, and each event's deliveries with it
+-- (StoreTx.pruneExpired): this index finds them by position, instead of every pass reading the
+-- whole table. A delivery's position never changes, so updates do not write here.
+CREATE INDEX deliveries_event_position ON deliveries (event_position);
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -31,8 +31,10 @@ import type {
   EventQuery,
   HookRow,
   ProcessedMessage,
+  PrunedRows,
   ReadyByHookQuery,
   ResentDeadDeliveries,
+  RetentionQuery,
   RunStatus,
   Store,
   StoredEvent,
@@ -52,6 +54,7 @@ import {
   notFound,
   toJsonText,
   newerId,
+  retentionIdFloor,
 } from './common.js';
 import { BackgroundCheckpointer, type CheckpointResult } from './checkpointer.js';
 import { GroupCommitter, type GroupCommitStats, type LockWait } from './group-commit.js';
@@ -829,6 +832,20 @@ export const MORE_DEAD_SQL = `SELECT EXISTS (
   ) AS more`;
 
 /** Every statement is prepared once per open database and reused by every transaction. */
+// Retention (pruneExpired). Stored answers are appended in processing order, so the oldest are
+// at the lowest rowids.
+export const PROCESSED_HEAD_SQL = 'SELECT rowid AS row, processed_at FROM processed_messages ORDER BY rowid LIMIT ?';
+/** Reads as many index entries as deliveries are pending, not the delivered and dead ones. */
+export const OLDEST_PENDING_POSITION_SQL = "SELECT min(event_position) AS position FROM deliveries WHERE status = 'pending'";
+export const EVENTS_HEAD_SQL = 'SELECT position, id FROM events WHERE position <= ? ORDER BY position LIMIT ?';
+export const DELETE_DELIVERIES_THROUGH_SQL = 'DELETE FROM deliveries WHERE event_position <= ?';
+/**
+ * In id order below the floor: once expired runs are gone, what is left there is only the runs
+ * still active or updated since, so a pass reads few rows that it keeps.
+ */
+export const DELETE_FINISHED_RUNS_SQL = `DELETE FROM workflow_runs WHERE id IN (
+  SELECT id FROM workflow_runs WHERE id < :ids_before AND status <> 'active' AND updated_at < :before ORDER BY id LIMIT :limit)`;
+
 class Statements {
   readonly begin: Statement<[]>;
   readonly commit: Statement<[]>;
@@ -950,6 +967,15 @@ class Statements {
   readonly unsubscribedBacklog: Statement<[], { count: number }>;
   readonly erasedBacklog: Statement<[], { count: number }>;
   readonly occurredAtOfPosition: Statement<[number], { occurred_at: string }>;
+
+  readonly processedHead: Statement<[number], { row: number; processed_at: string }>;
+  readonly deleteProcessedThrough: Statement<[number]>;
+  readonly newestEventPosition: Statement<[], { position: number | null }>;
+  readonly oldestPendingEventPosition: Statement<[], { position: number | null }>;
+  readonly eventsHead: Statement<[number, number], { position: number; id: string }>;
+  readonly deleteDeliveriesThrough: Statement<[number]>;
+  readonly deleteEventsThrough: Statement<[number]>;
+  readonly deleteFinishedRuns: Statement<[{ ids_before: string; before: string; limit: number }]>;
 
   readonly getMeta: Statement<[string], { value: string }>;
   readonly setMeta: Statement<[string, string]>;
@@ -1165,6 +1191,15 @@ class Statements {
     this.unsubscribedBacklog = db.prepare(UNSUBSCRIBED_BACKLOG_SQL);
     this.erasedBacklog = db.prepare(ERASED_BACKLOG_SQL);
     this.occurredAtOfPosition = db.prepare('SELECT occurred_at FROM events WHERE position = ?');
+
+    this.processedHead = db.prepare(PROCESSED_HEAD_SQL);
+    this.deleteProcessedThrough = db.prepare('DELETE FROM processed_messages WHERE rowid <= ?');
+    this.newestEventPosition = db.prepare('SELECT max(position) AS position FROM events');
+    this.oldestPendingEventPosition = db.prepare(OLDEST_PENDING_POSITION_SQL);
+    this.eventsHead = db.prepare(EVENTS_HEAD_SQL);
+    this.deleteDeliveriesThrough = db.prepare(DELETE_DELIVERIES_THROUGH_SQL);
+    this.deleteEventsThrough = db.prepare('DELETE FROM events WHERE position <= ?');
+    this.deleteFinishedRuns = db.prepare(DELETE_FINISHED_RUNS_SQL);
 
     this.getMeta = db.prepare('SELECT value FROM meta WHERE key = ?');
     this.setMeta = db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
@@ -2032,6 +2067,44 @@ class SqliteTx implements StoreTx {
   async abandonDeliveries(hookId: string, reason: string, at: string): Promise<number> {
     this.check();
     return this.s.abandonDeliveries.run(reason, at, hookId).changes;
+  }
+
+  async pruneExpired(query: RetentionQuery): Promise<PrunedRows> {
+    this.check();
+    const idsBefore = retentionIdFloor(query);
+    const pruned: PrunedRows = { processedMessages: 0, events: 0, deliveries: 0, runs: 0 };
+    if (query.limit === 0) return pruned;
+
+    let lastProcessed: number | undefined;
+    for (const row of this.s.processedHead.all(query.limit)) {
+      if (row.processed_at >= query.before) break;
+      lastProcessed = row.row;
+      pruned.processedMessages += 1;
+    }
+    if (lastProcessed !== undefined) write(this.s.deleteProcessedThrough, 'expired stored answers cannot be deleted', lastProcessed);
+
+    const newest = this.s.newestEventPosition.get()?.position ?? null;
+    const pending = this.s.oldestPendingEventPosition.get()?.position ?? null;
+    let through = query.eventsThrough;
+    if (newest !== null) through = Math.min(through, newest - 1);
+    if (pending !== null) through = Math.min(through, pending - 1);
+    let lastEvent: number | undefined;
+    for (const row of this.s.eventsHead.all(through, query.limit)) {
+      if (row.id >= idsBefore) break;
+      lastEvent = row.position;
+      pruned.events += 1;
+    }
+    if (lastEvent !== undefined) {
+      pruned.deliveries = write(this.s.deleteDeliveriesThrough, 'deliveries of expired events cannot be deleted', lastEvent).changes;
+      write(this.s.deleteEventsThrough, 'expired events cannot be deleted', lastEvent);
+    }
+
+    pruned.runs = write(this.s.deleteFinishedRuns, 'expired workflow runs cannot be deleted', {
+      ids_before: idsBefore,
+      before: query.before,
+      limit: query.limit,
+    }).changes;
+    return pruned;
   }
 
   async abandonRepliesToContact(workspaceId: string, contactId: string, reason: string, at: string): Promise<number> {

@@ -9,7 +9,7 @@ import { assertKnownPurpose, WebhookTargetUrlSchema, type WorkspaceSettings } fr
 import { invalidInput, parseInput } from '../engine/inputs.js';
 import type { Clock } from '../ports/clock.js';
 import type { IdGenerator } from '../ports/ids.js';
-import { OUTBOUND_HOOK_PREFIX, type ApiKeyRow, type DeliveryRow, type DeliveryStatus, type HookDeletedReason, type HookRow, type Store, type StoreTx } from '../ports/store.js';
+import { OUTBOUND_HOOK_PREFIX, mayHaveExpired, type ApiKeyRow, type DeliveryRow, type DeliveryStatus, type HookDeletedReason, type HookRow, type Store, type StoreTx } from '../ports/store.js';
 import {
   keepPreviousSecret,
   newSigningSecret,
@@ -498,8 +498,11 @@ async function eventTypeOf(tx: StoreTx, workspaceId: string, eventId: string): P
 async function listDeliveryViews(tx: StoreTx, workspaceId: string, hookId: string, query: DeliveryQuery): Promise<DeliveryPage> {
   let beforeEventId: string | undefined;
   if (query.cursor !== undefined) {
-    // Deliveries are never deleted: a cursor naming none of this hook's is a mistake, not an end.
+    // Only retention deletes deliveries, with their events, oldest first: a cursor it may have
+    // deleted is the end of the list (every older delivery went with it); another one naming none
+    // of this hook's deliveries is a mistake.
     const after = await tx.getDelivery(workspaceId, query.cursor);
+    if (!after && (await mayHaveExpired(tx, query.cursor))) return { data: [], nextCursor: null };
     if (!after || after.hookId !== hookId) {
       throw unknownCursor('cursor', `delivery ${query.cursor} of this ${hookId.startsWith(OUTBOUND_HOOK_PREFIX) ? 'outbound webhook' : 'hook'}`);
     }

@@ -1,20 +1,22 @@
 import type { Registry } from 'prom-client';
 import { slackAlertStoreFor } from '../../connectors/slack/alert-store-for.js';
+import { SLACK_CURSOR_KEY } from '../../connectors/slack/alert-store.js';
+import { HUBSPOT_CURSOR_KEY } from '../../connectors/hubspot/fan-out.js';
 import { HubSpotSync } from '../../connectors/hubspot/sync.js';
 import { SlackAlertDispatcher } from '../../connectors/slack/dispatcher.js';
 import type { Config } from '../config.js';
 import type { Engine } from '../engine.js';
 import type { Clock } from '../ports/clock.js';
 import type { Store } from '../ports/store.js';
-import { HookDispatcher } from './hook-dispatcher.js';
-import type { WorkerLogger } from './logger.js';
+import { HOOKS_CURSOR_KEY, HookDispatcher } from './hook-dispatcher.js';
+import { RetentionPruner, type RetentionLogger } from './retention.js';
 import { TimerScheduler } from './timer-scheduler.js';
 
 export interface DefaultWorkerDeps {
   engine: Engine;
   store: Store;
   clock: Clock;
-  logger: WorkerLogger;
+  logger: RetentionLogger;
   /** How often the workers poll (the outbox, due timers) when nothing wakes them; each has its own default. */
   dispatchIntervalMs?: number;
   metricsRegistry?: Registry;
@@ -24,8 +26,11 @@ export interface DefaultWorkerDeps {
   allowPrivateTargets?: boolean;
 }
 
-/** The workers a server runs beside its routes: hook delivery, workflow timers, Slack alerts and the HubSpot sync. */
-export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerScheduler, SlackAlertDispatcher, HubSpotSync] {
+/**
+ * The workers a server runs beside its routes: hook delivery, workflow timers, Slack alerts, the
+ * HubSpot sync, and retention, which keeps the events those three read until each has read them.
+ */
+export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerScheduler, SlackAlertDispatcher, HubSpotSync, RetentionPruner] {
   return [
     new HookDispatcher({
       store: deps.store,
@@ -58,6 +63,14 @@ export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerS
       ...(deps.dispatchIntervalMs !== undefined ? { intervalMs: deps.dispatchIntervalMs } : {}),
       ...(deps.metricsRegistry ? { metricsRegistry: deps.metricsRegistry } : {}),
     }),
+    new RetentionPruner({
+      store: deps.store,
+      clock: deps.clock,
+      logger: deps.logger,
+      cursorKeys: [HOOKS_CURSOR_KEY, SLACK_CURSOR_KEY, HUBSPOT_CURSOR_KEY],
+      ...(deps.config?.RETENTION_DAYS !== undefined ? { retentionDays: deps.config.RETENTION_DAYS } : {}),
+      ...(deps.metricsRegistry ? { metricsRegistry: deps.metricsRegistry } : {}),
+    }),
   ];
 }
 
@@ -73,6 +86,8 @@ export {
 } from './hook-dispatcher.js';
 export type { HookDispatcherOptions, DispatchSummary, FanOutResult, AttemptOutcome } from './hook-dispatcher.js';
 export { TimerScheduler, createTimerScheduler } from './timer-scheduler.js';
+export { RetentionPruner, DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS, MAX_RETENTION_DAYS } from './retention.js';
+export type { RetentionPrunerOptions, RetentionPass, RetentionLogger } from './retention.js';
 export type { TimerSchedulerOptions } from './timer-scheduler.js';
 export { signDelivery, verifyDeliverySignature } from './signature.js';
 export type { SignedDelivery, VerifyDeliveryInput } from './signature.js';

@@ -12,12 +12,14 @@ import {
   type DeliveryStatus,
   type HookRow,
   type ProcessedMessage,
+  type PrunedRows,
   type Store,
   type StoreTx,
   type TimerRow,
   type WorkflowRunRow,
 } from '../../src/ports/store.js';
 import { FakeClock } from '../../src/ports/clock.js';
+import { ulidFloorAt } from '../../src/ports/ids.js';
 import { revokeApiKey } from '../../src/server/api-keys.js';
 import { WriteInsideReadError } from '../../src/store/common.js';
 
@@ -2100,6 +2102,174 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe('retention', () => {
+      beforeEach(seedWorkspaces);
+
+      /** A ULID stamped `minutes` after the suite's start: the `n`th of that minute. */
+      const ulidAt = (minutes: number, n = 0): string => ulidFloorAt(new Date(at(minutes))).slice(0, 10) + String(n).padStart(16, '0');
+      const none: PrunedRows = { processedMessages: 0, events: 0, deliveries: 0, runs: 0 };
+
+      async function answer(messageId: string, processedAt: string, workspaceId = WS_A): Promise<void> {
+        await tx((t) =>
+          t.saveProcessedMessage({ workspaceId, channel: 'whatsapp', messageId, contactId: 'ct_ana', response: { replies: [] }, processedAt }),
+        );
+      }
+
+      /** Events stamped at each of `minutes`, in that order; answers their positions. */
+      async function eventsAt(minutes: readonly number[], workspaceId = WS_A): Promise<number[]> {
+        return tx(async (t) => {
+          const positions: number[] = [];
+          for (const [n, minute] of minutes.entries()) positions.push((await t.appendEvent(taggedEvent(workspaceId, ulidAt(minute, n), 'ct_ana'))).position);
+          return positions;
+        });
+      }
+
+      const answerIds = (workspaceId = WS_A): Promise<string[]> =>
+        store.read(async (t) => (await t.listProcessedMessagesOfContact(workspaceId, 'ct_ana')).map((m) => m.messageId));
+      const outbox = (): Promise<number[]> => store.read(async (t) => (await t.listEventsAfter(0, 1000)).map((e) => e.position));
+
+      it('deletes the stored answers processed before the time, oldest first, at most the limit', async () => {
+        await answer('wamid.1', at(1));
+        await answer('wamid.2', at(2));
+        await answer('wamid.3', at(3));
+        await answer('wamid.10', at(10));
+        expect(await tx((t) => t.pruneExpired({ before: at(5), eventsThrough: 0, limit: 2 }))).toEqual({ ...none, processedMessages: 2 });
+        expect(await answerIds()).toEqual(['wamid.10', 'wamid.3']);
+        expect(await tx((t) => t.pruneExpired({ before: at(5), eventsThrough: 0, limit: 2 }))).toEqual({ ...none, processedMessages: 1 });
+        expect(await tx((t) => t.pruneExpired({ before: at(5), eventsThrough: 0, limit: 2 }))).toEqual(none);
+        expect(await answerIds()).toEqual(['wamid.10']);
+        expect(await store.read((t) => t.getProcessedMessage(WS_A, 'whatsapp', 'wamid.1'))).toBeUndefined();
+      });
+
+      it('stops at the first stored answer that has not expired, in the order they were stored', async () => {
+        await answer('wamid.early', at(1));
+        await answer('wamid.late', at(10));
+        await answer('wamid.stored-after', at(2));
+        expect(await tx((t) => t.pruneExpired({ before: at(5), eventsThrough: 0, limit: 10 }))).toEqual({ ...none, processedMessages: 1 });
+        expect(await answerIds()).toEqual(['wamid.late', 'wamid.stored-after']);
+      });
+
+      it('deletes the answers of every workspace, and keeps one processed exactly at the time', async () => {
+        await answer('wamid.a', at(1), WS_A);
+        await answer('wamid.b', at(2), WS_B);
+        await answer('wamid.edge', at(5), WS_A);
+        expect(await tx((t) => t.pruneExpired({ before: at(5), eventsThrough: 0, limit: 10 }))).toEqual({ ...none, processedMessages: 2 });
+        expect(await answerIds(WS_A)).toEqual(['wamid.edge']);
+        expect(await answerIds(WS_B)).toEqual([]);
+      });
+
+      it('deletes expired events in position order with their deliveries, never the newest event', async () => {
+        const positions = await eventsAt([1, 2, 3, 4]);
+        await tx(async (t) => {
+          await t.insertHook(hook(WS_A, 'hk_1'));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', positions[0] ?? 0, { status: 'delivered', deliveredAt: at(1) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_1b', 'outbound:ws_a', positions[0] ?? 0, { status: 'dead', attempts: 3, lastError: 'HTTP 500' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', positions[1] ?? 0, { status: 'dead', attempts: 3, lastError: 'HTTP 500' }));
+          await t.insertDelivery(delivery(WS_A, 'dl_4', 'hk_1', positions[3] ?? 0, { status: 'delivered', deliveredAt: at(4) }));
+        });
+        expect(await tx((t) => t.pruneExpired({ before: at(60), eventsThrough: 1000, limit: 10 }))).toEqual({ ...none, events: 3, deliveries: 3 });
+        expect(await outbox()).toEqual([positions[3]]);
+        expect(await store.read((t) => t.getEvent(WS_A, ulidAt(1, 0)))).toBeUndefined();
+        expect(await store.read(async (t) => (await t.listDeliveries(WS_A, 'hk_1', { limit: 10 })).map((d) => d.id))).toEqual(['dl_4']);
+        expect(await store.read((t) => t.getDelivery(WS_A, 'dl_1b'))).toBeUndefined();
+        expect(await tx((t) => t.pruneExpired({ before: at(60), eventsThrough: 1000, limit: 10 }))).toEqual(none);
+      });
+
+      it('hands out the next position after the newest even when every older event is gone', async () => {
+        const positions = await eventsAt([1, 2, 3]);
+        await tx((t) => t.pruneExpired({ before: at(60), eventsThrough: 1000, limit: 10 }));
+        const [next] = await eventsAt([70]);
+        expect(next).toBe((positions[2] ?? 0) + 1);
+        expect(await outbox()).toEqual([positions[2], next]);
+      });
+
+      it('keeps events after eventsThrough, those stamped at or after the time, and those with ids that are not ULIDs', async () => {
+        const positions = await eventsAt([1, 2, 5, 6]);
+        expect(await tx((t) => t.pruneExpired({ before: at(60), eventsThrough: positions[0] ?? 0, limit: 10 }))).toEqual({ ...none, events: 1 });
+        expect(await tx((t) => t.pruneExpired({ before: at(5), eventsThrough: 1000, limit: 10 }))).toEqual({ ...none, events: 1 });
+        expect(await outbox()).toEqual(positions.slice(2));
+
+        const [named] = await tx(async (t) => [(await t.appendEvent(taggedEvent(WS_B, 'evt_named', 'ct_ana'))).position]);
+        await eventsAt([8]);
+        expect(await tx((t) => t.pruneExpired({ before: at(60), eventsThrough: 1000, limit: 10 }))).toEqual({ ...none, events: 2 });
+        expect(await outbox()).toEqual([named, (named ?? 0) + 1]);
+      });
+
+      it('keeps an event a pending delivery waits to send, and every event after it', async () => {
+        const positions = await eventsAt([1, 2, 3, 4]);
+        await tx(async (t) => {
+          await t.insertHook(hook(WS_A, 'hk_1'));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', positions[0] ?? 0, { status: 'delivered', deliveredAt: at(1) }));
+          await t.insertDelivery(delivery(WS_A, 'dl_2', 'hk_1', positions[1] ?? 0));
+          await t.insertDelivery(delivery(WS_A, 'dl_3', 'hk_1', positions[2] ?? 0, { status: 'dead', attempts: 3, lastError: 'HTTP 500' }));
+        });
+        expect(await tx((t) => t.pruneExpired({ before: at(60), eventsThrough: 1000, limit: 10 }))).toEqual({ ...none, events: 1, deliveries: 1 });
+        expect(await outbox()).toEqual(positions.slice(1));
+        expect(await store.read(async (t) => (await t.listDeliveries(WS_A, 'hk_1', { limit: 10 })).map((d) => d.id))).toEqual(['dl_3', 'dl_2']);
+      });
+
+      it('deletes at most the limit of events, oldest first', async () => {
+        const positions = await eventsAt([1, 2, 3, 4, 5]);
+        expect(await tx((t) => t.pruneExpired({ before: at(60), eventsThrough: 1000, limit: 2 }))).toEqual({ ...none, events: 2 });
+        expect(await outbox()).toEqual(positions.slice(2));
+      });
+
+      it('deletes finished runs stamped and last updated before the time, in id order, and keeps active ones', async () => {
+        await tx(async (t) => {
+          await t.insertRun(run(WS_A, ulidAt(1, 1), 'ct_ana', { status: 'completed', createdAt: at(1), updatedAt: at(2) }));
+          await t.insertRun(run(WS_B, ulidAt(1, 2), 'ct_ana', { status: 'cancelled', createdAt: at(1), updatedAt: at(3) }));
+          await t.insertRun(run(WS_A, ulidAt(1, 3), 'ct_ana', { status: 'active', createdAt: at(1), updatedAt: at(1) }));
+          await t.setTimer(timer(WS_A, ulidAt(1, 3), at(2)));
+          await t.insertRun(run(WS_A, ulidAt(1, 4), 'ct_ana', { status: 'completed', createdAt: at(1), updatedAt: at(7) }));
+          await t.insertRun(run(WS_A, ulidAt(6, 5), 'ct_ana', { status: 'completed', createdAt: at(4), updatedAt: at(4) }));
+          await t.insertRun(run(WS_A, 'run_named', 'ct_ana', { status: 'completed', createdAt: at(1), updatedAt: at(1) }));
+        });
+        expect(await tx((t) => t.pruneExpired({ before: at(5), eventsThrough: 0, limit: 1 }))).toEqual({ ...none, runs: 1 });
+        expect(await store.read((t) => t.getRun(WS_A, ulidAt(1, 1)))).toBeUndefined();
+        expect(await tx((t) => t.pruneExpired({ before: at(5), eventsThrough: 0, limit: 10 }))).toEqual({ ...none, runs: 1 });
+        expect(await store.read(async (t) => (await t.listRunsOfContact(WS_A, 'ct_ana')).map((r) => r.id).sort())).toEqual(
+          [ulidAt(1, 3), ulidAt(1, 4), ulidAt(6, 5), 'run_named'].sort(),
+        );
+        expect(await store.read((t) => t.listRunsOfContact(WS_B, 'ct_ana'))).toEqual([]);
+        expect(await store.read((t) => t.getTimer(ulidAt(1, 3)))).toMatchObject({ dueAt: at(2) });
+      });
+
+      it('keeps everything when the transaction that pruned fails', async () => {
+        const positions = await eventsAt([1, 2]);
+        await answer('wamid.1', at(1));
+        await tx(async (t) => {
+          await t.insertHook(hook(WS_A, 'hk_1'));
+          await t.insertDelivery(delivery(WS_A, 'dl_1', 'hk_1', positions[0] ?? 0, { status: 'delivered', deliveredAt: at(1) }));
+          await t.insertRun(run(WS_A, ulidAt(1, 9), 'ct_ana', { status: 'completed', createdAt: at(1), updatedAt: at(1) }));
+        });
+        const snapshotOf = (t: StoreTx) =>
+          Promise.all([
+            t.listEventsAfter(0, 100),
+            t.listDeliveries(WS_A, 'hk_1', { limit: 10 }),
+            t.listProcessedMessagesOfContact(WS_A, 'ct_ana'),
+            t.listRunsOfContact(WS_A, 'ct_ana'),
+          ]);
+        const before = await store.read(snapshotOf);
+        const failure = new Error('boom');
+        await expect(
+          tx(async (t) => {
+            expect(await t.pruneExpired({ before: at(60), eventsThrough: 1000, limit: 10 })).toEqual({ processedMessages: 1, events: 1, deliveries: 1, runs: 1 });
+            throw failure;
+          }),
+        ).rejects.toBe(failure);
+        expect(await store.read(snapshotOf)).toStrictEqual(before);
+        const [next] = await eventsAt([70]);
+        expect(next).toBe((positions[1] ?? 0) + 1);
+      });
+
+      it('refuses a time that is not a canonical timestamp and a position that is not a whole number', async () => {
+        await expectCode(tx((t) => t.pruneExpired({ before: '2026-01-01', eventsThrough: 0, limit: 10 })), 'VALIDATION_FAILED');
+        await expectCode(tx((t) => t.pruneExpired({ before: at(5), eventsThrough: -1, limit: 10 })), 'VALIDATION_FAILED');
+        await expectCode(tx((t) => t.pruneExpired({ before: at(5), eventsThrough: 1.5, limit: 10 })), 'VALIDATION_FAILED');
+        await expectCode(tx((t) => t.pruneExpired({ before: at(5), eventsThrough: 0, limit: -1 })), 'VALIDATION_FAILED');
+      });
+    });
+
     describe('transactions', () => {
       beforeEach(seedWorkspaces);
 
@@ -2416,6 +2586,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           ['resendDeadDeliveries', (t) => t.resendDeadDeliveries(WS_A, 'hk_1', { at: at(50), limit: 10 })],
           ['abandonDeliveries', (t) => t.abandonDeliveries('hk_1', 'hook gone', at(50))],
           ['abandonRepliesToContact', (t) => t.abandonRepliesToContact(WS_A, 'ct_ana', 'not sent: the contact was erased', at(50))],
+          ['pruneExpired', (t) => t.pruneExpired({ before: at(50), eventsThrough: 10, limit: 10 })],
         ];
 
         it('reads what committed transactions wrote, as a transaction reads it', async () => {
@@ -2441,6 +2612,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           ['resendDeadDeliveries', (t) => t.resendDeadDeliveries(WS_A, 'hk_none', { at: at(50), limit: 10 })],
           ['abandonDeliveries', (t) => t.abandonDeliveries('hk_none', 'hook gone', at(50))],
           ['abandonRepliesToContact', (t) => t.abandonRepliesToContact(WS_A, 'ct_none', 'not sent: the contact was erased', at(50))],
+          ['pruneExpired', (t) => t.pruneExpired({ before: at(0), eventsThrough: 0, limit: 10 })],
         ];
 
         async function refusal(write: (t: StoreTx) => Promise<unknown>): Promise<unknown> {

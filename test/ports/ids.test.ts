@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeTime, isValid } from 'ulid';
-import { sequentialIds, ulidGenerator } from '../../src/ports/ids.js';
+import { sequentialIds, ulidFloorAt, ulidGenerator } from '../../src/ports/ids.js';
 
 describe('ulidGenerator', () => {
   it('makes valid ULIDs that carry the given time', () => {
@@ -97,5 +97,25 @@ describe('sequentialIds', () => {
   it('counts with a prefix', () => {
     const ids = sequentialIds('ev');
     expect([ids.next(new Date(0)), ids.next(new Date(0))]).toEqual(['ev_0000000001', 'ev_0000000002']);
+  });
+});
+
+describe('ulidFloorAt', () => {
+  it('sorts above every id stamped before its millisecond and at or below every id stamped from it', () => {
+    const at = new Date('2026-03-01T10:00:00.000Z');
+    const floor = ulidFloorAt(at);
+    expect(floor).toMatch(/^[0-7][0-9A-HJKMNP-TV-Z]{9}0{16}$/);
+    const ids = ulidGenerator();
+    const before = ids.next(new Date(at.getTime() - 1));
+    const from = ids.next(at);
+    expect(before < floor).toBe(true);
+    expect(floor <= from).toBe(true);
+    expect(from.slice(0, 10)).toBe(floor.slice(0, 10));
+  });
+
+  it('clamps a clock outside the 48-bit time as ids are clamped, and refuses an invalid date', () => {
+    expect(ulidFloorAt(new Date(-1))).toBe('0'.repeat(26));
+    expect(ulidFloorAt(new Date(2 ** 48 + 5))).toBe(`7${'Z'.repeat(9)}${'0'.repeat(16)}`);
+    expect(() => ulidFloorAt(new Date(Number.NaN))).toThrow(RangeError);
   });
 });

@@ -58,7 +58,8 @@ describe(`migration ${VERSION} (SQLite): outbound messages stored before inAnswe
     opened(createSqliteStore({ path: file }));
     const upgraded = new BetterSqlite3(file, { readonly: true });
     try {
-      expect(upgraded.prepare('SELECT max(version) AS version FROM schema_migrations').get()).toEqual({ version: VERSION });
+      // The migration stopped on none of the rows: the store went on to the latest version.
+      expect(upgraded.prepare('SELECT max(version) AS version FROM schema_migrations').get()).toEqual({ version: MIGRATIONS.at(-1)?.version });
       const rows = upgraded.prepare<[], { id: string; data: string }>('SELECT id, data FROM events ORDER BY id').all();
       expect(rows.map((row) => [row.id, row.data])).toStrictEqual([
         ['ev_1', '{not json'],

@@ -14,7 +14,12 @@ import { revokeApiKey } from '../../src/server/api-keys.js';
 import { MIGRATIONS, migrate, type Migration } from '../../src/store/migrations.js';
 import {
   ABANDON_REPLIES_SQL,
+  DELETE_DELIVERIES_THROUGH_SQL,
+  DELETE_FINISHED_RUNS_SQL,
   DUE_TIMERS_OF_CONTACT_SQL,
+  EVENTS_HEAD_SQL,
+  OLDEST_PENDING_POSITION_SQL,
+  PROCESSED_HEAD_SQL,
   DUE_TIMERS_SQL,
   LAST_RECORD_SQL,
   LIST_RECORDS_SQL,
@@ -743,6 +748,17 @@ describe('SQLite store', () => {
         .prepare<unknown[], PlanRow>(`EXPLAIN QUERY PLAN ${sql}`)
         .all(...params)
         .map((row) => row.detail);
+
+    it('finds what retention deletes by key or index ranges, never sorting and never reading the delivered rows for the oldest pending one', () => {
+      const { db } = open();
+      expect(plan(db, PROCESSED_HEAD_SQL, 10)).toEqual(['SCAN processed_messages']);
+      expect(plan(db, OLDEST_PENDING_POSITION_SQL)).toEqual(['SEARCH deliveries USING COVERING INDEX deliveries_status_due (status=?)']);
+      expect(plan(db, EVENTS_HEAD_SQL, 10, 10)).toEqual(['SEARCH events USING INTEGER PRIMARY KEY (rowid<?)']);
+      expect(plan(db, DELETE_DELIVERIES_THROUGH_SQL, 10)).toEqual(['SEARCH deliveries USING INDEX deliveries_event_position (event_position<?)']);
+      const runs = plan(db, DELETE_FINISHED_RUNS_SQL, { ids_before: '01', before: T0, limit: 10 });
+      expect(runs).toContain('SEARCH workflow_runs USING PRIMARY KEY (id<?)');
+      expect(runs.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
+    });
 
     it('reads due timers through the partial due-time index, without sorting', () => {
       const { db } = open();

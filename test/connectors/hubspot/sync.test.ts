@@ -226,7 +226,7 @@ describe('HubSpot sync: the background loop', () => {
   it('runs beside the server (defaultWorkers), wakes for new work and stops cleanly', async () => {
     const harness = await startHarness({ sync: { intervalMs: 5 } });
     h = harness;
-    const workers = defaultWorkers({ engine: h.engine, store: h.store, clock: h.clock, logger: { warn: () => undefined, error: () => undefined } });
+    const workers = defaultWorkers({ engine: h.engine, store: h.store, clock: h.clock, logger: { info: () => undefined, warn: () => undefined, error: () => undefined } });
     expect(workers.some((worker) => worker instanceof HubSpotSync)).toBe(true);
     const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
     h.sync.start();
