@@ -3,8 +3,8 @@ import type { Contact } from '../core/contact.js';
 import { addTag, firstName, removeTag, setField } from '../core/contact.js';
 import type { WorkflowTrigger, WorkspaceSettings } from '../core/settings.js';
 import type { Effect, RunState, TransitionContext, TransitionResult, WorkflowInput } from '../core/workflow/index.js';
-import { asksForConsent, cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, startRun, transition, waitingTriggers } from '../core/workflow/index.js';
-import { ConsentryError } from '../core/errors.js';
+import { asksForConsent, cancelRun, getTemplate, isAwaitingAnswer, missingWorkspaceSettings, parseRunState, requiredByWorkflow, startRun, transition, waitingTriggers } from '../core/workflow/index.js';
+import { ConsentryError, describeIssues } from '../core/errors.js';
 import { ContactDuplicateDataSchema } from '../core/events.js';
 import type { RunOutcome } from '../core/workflow/transition.js';
 import { effectiveStatus, isNewerDecision } from '../core/ledger.js';
@@ -80,11 +80,9 @@ export async function startWorkflowRun(
   const missing = missingWorkspaceSettings(definition, context.workspace);
   if (missing.length > 0) {
     if (!requested) return null;
-    throw new ConsentryError(
-      'VALIDATION_FAILED',
-      `Workflow "${templateId}" needs the workspace setting ${missing.join(', ')}; set it with PATCH /v1/settings`,
-      missing.map((name) => ({ path: `settings.${name}`, message: 'required by this workflow' })),
-    );
+    // Worded as every refusal of a field (`path: message`), so the library, the CLI and the API say it alike.
+    const issues = missing.map((name) => ({ path: `settings.${name}`, message: requiredByWorkflow(templateId) }));
+    throw new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
   }
   const result = startRun(definition, context);
   const run: WorkflowRunRow = {
@@ -638,8 +636,11 @@ async function startOrQueueWorkflow(
   if (conversation === null || conversation.status !== 'open' || uow.closedHere(conversation.id)) {
     return (await startWorkflowRun(uow, triggered.template, contact, channel, conversation, depth)) !== null;
   }
-  // Read once: whether a consent question waits, then by startWorkflowRun whether the workflow already runs.
+  // Read once: whether the workflow already runs, whether a question waits, then by startWorkflowRun.
   const active = await uow.tx.listActiveRuns(uow.workspaceId, contact.id, channel);
+  // Already running in the conversation: the binding is let go, as startWorkflowRun lets it go, not
+  // queued to run the workflow a second time once the questions waiting now have ended.
+  if (active.some((run) => run.templateId === triggered.template && run.conversationId === conversation.id)) return false;
   // A consent question waits only for another consent question: it is never held back behind a
   // question about something else, and its answer is a button, which goes to the question that offered it.
   if (questionWaits(active, conversation.id, triggered.template, asksForConsent(triggered.template))) {

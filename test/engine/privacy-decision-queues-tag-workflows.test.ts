@@ -158,3 +158,30 @@ describe.each(['memory', 'sqlite'] as const)('workflows the privacy decision tri
     expect(texts(await ws.handleInbound(webchat('k4', { text: 'quinn@example.com' })))).toEqual([HANDED_OVER, WELCOME, ASK_PHONE]);
   });
 });
+
+describe.each(['memory', 'sqlite'] as const)('a workflow already running is not queued to run again (%s store)', (kind) => {
+  let store: Store;
+  let ws: WorkspaceEngine;
+  const EMAIL_ON_OPEN: TriggerBinding = { trigger: 'conversation_opened', template: 'welcome-request-email', enabled: true };
+  const PRIVACY_ON_LEAD: TriggerBinding = { trigger: 'tag_added', match: 'Lead', template: 'request-consent-privacy', enabled: true };
+  const EMAIL_ON_LEAD: TriggerBinding = { trigger: 'tag_added', match: 'Lead', template: 'welcome-request-email', enabled: true };
+
+  useShopOnStore(kind, { privacyPolicyUrl: POLICY_URL, outboundWebhookUrl: 'https://example.com/outbound', triggers: [EMAIL_ON_OPEN, PRIVACY_ON_LEAD, EMAIL_ON_LEAD] }, (shop) => {
+    ({ store, ws } = shop);
+  });
+
+  it('lets a binding of a template whose run waits go, even while another question waits beside it', async () => {
+    const first = await ws.handleInbound(webchat('d1', { text: 'Hello' }));
+    expect(texts(first)).toEqual([WELCOME, ASK_EMAIL]);
+    // The CRM tags the contact: the privacy question starts beside the e-mail question (consent is never held back).
+    await ws.addTag(first.contactId, 'Lead');
+    const conversation = await store.read((tx) => tx.getConversation(ws.workspaceId, first.conversationId ?? ''));
+    expect(conversation?.queuedWorkflows).toBeUndefined();
+
+    await ws.handleInbound(webchat('d2', { button: 'AGREE & PROCEED' }));
+    const answered = await ws.handleInbound(webchat('d3', { text: 'quinn@example.com' }));
+    expect(texts(answered)).toEqual([HANDED_OVER]);
+    const welcomes = (await store.read((tx) => tx.listRunsOfContact(ws.workspaceId, first.contactId))).filter((run) => run.templateId === 'welcome-request-email');
+    expect(welcomes.map((run) => run.status)).toEqual(['completed']);
+  });
+});

@@ -657,6 +657,14 @@ describe('POST /v1/workflows/{template}/runs', () => {
     expect(second.json().detail).toContain(first.json().runId);
   });
 
+  it('answers 422 naming settings.privacyPolicyUrl, the workflow and how to set it, in a workspace without the link', async () => {
+    const id = await createContact(acme);
+    const res = await t.as(acme, { method: 'POST', url: '/v1/workflows/request-consent-privacy/runs', payload: { contactId: id, channel: 'whatsapp' } });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(res.json().errors).toEqual([{ path: 'settings.privacyPolicyUrl', message: 'required by workflow "request-consent-privacy": set it with PATCH /v1/settings' }]);
+    expect(res.json().detail).toBe('settings.privacyPolicyUrl: required by workflow "request-consent-privacy": set it with PATCH /v1/settings');
+  });
+
   it('answers 404 for an unknown template or contact, 422 naming a bad field', async () => {
     const id = await createContact(acme);
     const unknown = await t.as(acme, { method: 'POST', url: '/v1/workflows/no-such-flow/runs', payload: { contactId: id, channel: 'whatsapp' } });

@@ -1197,6 +1197,9 @@ describe('request_consent on a channel the contact cannot be reached on', () => 
     expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/contacts']);
   });
 
+  /** The server's detail, as src/engine/runs.ts words it. */
+  const REQUIRED_POLICY = 'settings.privacyPolicyUrl: required by workflow "request-consent-privacy": set it with PATCH /v1/settings';
+
   it('refuses a new lead in a workspace without a privacy policy link, in the server’s words and code, and creates no contact', async () => {
     route('get', '/v1/contacts', { body: { data: [], nextCursor: null } });
     route('get', '/v1/settings', { body: { privacyPolicyUrl: null, purposes: [] } });
@@ -1204,12 +1207,12 @@ describe('request_consent on a channel the contact cannot be reached on', () => 
     route(
       'post',
       '/v1/workflows/request-consent-privacy/runs',
-      problem(422, 'VALIDATION_FAILED', 'Workflow "request-consent-privacy" needs the workspace setting privacyPolicyUrl; set it with PATCH /v1/settings', [
-        { path: 'settings.privacyPolicyUrl', message: 'required by this workflow' },
+      problem(422, 'VALIDATION_FAILED', REQUIRED_POLICY, [
+        { path: 'settings.privacyPolicyUrl', message: 'required by workflow "request-consent-privacy": set it with PATCH /v1/settings' },
       ]),
     );
     const details = errorDetails(await rejection(run(perform, { inputData: { phone: '+34600000001', channel: 'whatsapp' } })));
-    expect(details).toEqual({ name: 'AppError', message: 'settings.privacyPolicyUrl: required by this workflow', code: 'VALIDATION_FAILED', status: 422 });
+    expect(details).toEqual({ name: 'AppError', message: REQUIRED_POLICY, code: 'VALIDATION_FAILED', status: 422 });
     expect(trail()).toEqual(['GET /v1/contacts', 'GET /v1/settings']);
   });
 

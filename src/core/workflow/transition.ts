@@ -288,6 +288,11 @@ export function missingWorkspaceSettings(def: WorkflowDefinition, workspace: Tra
   return needsPrivacyPolicyUrl(def) ? ['privacyPolicyUrl'] : [];
 }
 
+/** How a refusal names a setting missingWorkspaceSettings found, on that setting's path. */
+export function requiredByWorkflow(templateId: string): string {
+  return `required by workflow "${templateId}": set it with PATCH /v1/settings`;
+}
+
 /** A setting a definition runs without, but serves the contact worse without. */
 export type AdvisedWorkspaceSetting = 'defaultCountry';
 

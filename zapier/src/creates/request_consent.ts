@@ -49,7 +49,9 @@ function unclearStart(z: ZObject, contactId: string, channel: string) {
  */
 async function refuseWithoutPolicyLink(z: ZObject, bundle: Bundle, read?: WorkspaceSettings): Promise<void> {
   const { privacyPolicyUrl } = read ?? (await workspaceSettings(z, bundle));
-  if (privacyPolicyUrl === null) throw refusedAsServerWould(z, [{ path: 'settings.privacyPolicyUrl', message: 'required by this workflow' }]);
+  if (privacyPolicyUrl === null) {
+    throw refusedAsServerWould(z, [{ path: 'settings.privacyPolicyUrl', message: `required by workflow "${TEMPLATE}": set it with PATCH /v1/settings` }]);
+  }
 }
 
 const ALREADY_RUNNING = /\bis already running\b/;
