@@ -20,6 +20,7 @@ import {
 } from './consent.js';
 import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
 import { FIELD_PARSE, shownValue } from './required.js';
+import { assertKnownPurpose, knownPurposes, type WorkspaceSettings } from './settings.js';
 
 /** `prevHash` of the first record of every workspace chain. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -772,6 +773,30 @@ export function purposesAnOptOutReaches(listed: readonly Purpose[], states: read
   const builtIn: readonly string[] = BUILT_IN_PURPOSES;
   const unlisted = new Set(states.map((state) => state.purpose).filter((purpose) => !builtIn.includes(purpose) && !listed.includes(purpose)));
   return optedInPurposes([...listed, ...[...unlisted].sort()], states, channel);
+}
+
+/**
+ * Whether assertDecisionPurpose needs the contact's statuses to decide: only for an opt-out on a
+ * purpose the workspace does not list, so that no other decision reads them.
+ */
+export function decisionPurposeNeedsStates(decision: { purpose: Purpose; status: ConsentStatus }, settings: Pick<WorkspaceSettings, 'purposes'>): boolean {
+  return decision.status === 'opted_out' && !knownPurposes(settings).includes(decision.purpose);
+}
+
+/**
+ * Refuses a decision on a purpose the workspace does not list (assertKnownPurpose), unless it is an
+ * opt-out that withdraws an opt-in the contact holds to that purpose on some channel: a STOP
+ * withdraws it too (purposesAnOptOutReaches), and consent given must stay as easy to withdraw
+ * (GDPR Art. 7(3)) after its purpose is taken off the list. `states` are the contact's, needed only
+ * when decisionPurposeNeedsStates says so.
+ */
+export function assertDecisionPurpose(
+  decision: { purpose: Purpose; status: ConsentStatus },
+  settings: Pick<WorkspaceSettings, 'purposes'>,
+  states: readonly ConsentState[],
+): void {
+  if (decisionPurposeNeedsStates(decision, settings) && optedInPurposes([decision.purpose], states, 'any').length > 0) return;
+  assertKnownPurpose(decision.purpose, settings);
 }
 
 export type CanMessageReason = 'opted_in' | 'opted_out' | 'not_specified' | 'contact_erased';

@@ -3,9 +3,9 @@ import { canonicalContactId, type Contact } from '../core/contact.js';
 import { ConsentryError } from '../core/errors.js';
 import type { ConsentryEvent, EventDataByType, EventType } from '../core/events.js';
 import { EVENT_SCHEMA_VERSION, isPublicEventType } from '../core/events.js';
-import { applyRecord, canonicalJson, chainRecord, effectiveStatus, optedInPurposes, recordedOccurrence, validateDecision, type LedgerHead, type ValidDecision } from '../core/ledger.js';
+import { applyRecord, assertDecisionPurpose, canonicalJson, chainRecord, decisionPurposeNeedsStates, effectiveStatus, recordedOccurrence, validateDecision, type LedgerHead, type ValidDecision } from '../core/ledger.js';
 import type { ConsentDecision } from '../core/consent.js';
-import { assertKnownPurpose, knownPurposes, type Workspace } from '../core/settings.js';
+import type { Workspace } from '../core/settings.js';
 import { isoInstant } from '../core/time.js';
 import { shownDigest } from '../core/workflow/shown.js';
 import type { IdGenerator, SaltSource } from '../ports/ids.js';
@@ -249,10 +249,8 @@ export class UnitOfWork {
     }
     // Checked after the replay: a purpose taken off the list keeps answering the requests that
     // recorded it, and refuses only new decisions.
-    // The contact's statuses are read only for a purpose off the list, not on every opt-out.
-    if (!knownPurposes(this.workspace.settings).includes(decision.purpose) && !(await this.withdrawsHeldOptIn(decision))) {
-      assertKnownPurpose(decision.purpose, this.workspace.settings);
-    }
+    const held = decisionPurposeNeedsStates(decision, this.workspace.settings) ? await this.consentStatesOf(decision.contactId) : [];
+    assertDecisionPurpose(decision, this.workspace.settings, held);
     if (this.ledgerHead === undefined) this.ledgerHead = await this.readLedgerHead();
     const record = chainRecord(this.salted(await this.withContactIdentity(decision)), {
       id: this.newId(),
@@ -320,12 +318,6 @@ export class UnitOfWork {
   }
 
   /** A contact's materialised consent states, read once per transaction and kept in step with its writes. */
-  /** Whether `decision` withdraws an opt-in the contact holds on its purpose, on some channel. */
-  private async withdrawsHeldOptIn(decision: Pick<ConsentDecision, 'contactId' | 'purpose' | 'status'>): Promise<boolean> {
-    if (decision.status !== 'opted_out') return false;
-    return optedInPurposes([decision.purpose], await this.consentStatesOf(decision.contactId), 'any').length > 0;
-  }
-
   async consentStatesOf(contactId: string): Promise<readonly ConsentState[]> {
     let states = this.consentStates.get(contactId);
     if (!states) {

@@ -30,4 +30,27 @@ describe('PUT /v1/contacts/{id}/consents/{purpose}/{channel} for a purpose taken
     const permission = await t.as(acme, { method: 'GET', url: `/v1/contacts/${id}/permission?channel=sms&purpose=surveys` });
     expect(permission.json()).toMatchObject({ allowed: false, reason: 'opted_out' });
   });
+
+  it('names only the other fault of a withdrawal it would accept, and the purpose of one it would not', async () => {
+    await settings(['surveys']);
+    const contact = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'Ana Test', phone: '+34600000402' } });
+    const id = String(contact.json().id);
+    const optIn = { status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Web form' };
+    expect((await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/surveys/sms`, payload: optIn })).statusCode).toBe(201);
+    await settings([]);
+
+    for (const occurredAt of ['2999-01-01T00:00:00Z', '1969-12-31T23:59:59Z']) {
+      const late = await t.as(acme, { method: 'PUT', url: `/v1/contacts/${id}/consents/surveys/sms`, payload: { status: 'opted_out', occurredAt } });
+      expectProblem(late, 422, 'VALIDATION_FAILED');
+      expect(problemPaths(late), occurredAt).toEqual(['occurredAt']);
+    }
+    // Never opted in on this purpose: nothing to withdraw, so the purpose is named as well.
+    const stranger = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'Bo Test', phone: '+34600000403' } });
+    const none = await t.as(acme, {
+      method: 'PUT',
+      url: `/v1/contacts/${String(stranger.json().id)}/consents/surveys/sms`,
+      payload: { status: 'opted_out', occurredAt: '2999-01-01T00:00:00Z' },
+    });
+    expect(problemPaths(none).sort()).toEqual(['occurredAt', 'purpose']);
+  });
 });

@@ -15,8 +15,8 @@ import {
 } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
 import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
-import { ConsentStates, recordedOccurrence } from '../../core/ledger.js';
-import { assertKnownPurpose, withWorkspacePurposeMeant } from '../../core/settings.js';
+import { assertDecisionPurpose, ConsentStates, decisionPurposeNeedsStates, recordedOccurrence } from '../../core/ledger.js';
+import { withWorkspacePurposeMeant } from '../../core/settings.js';
 import { isoInstant } from '../../core/time.js';
 import { BulkRowSchema, ConsentChangeSchema } from '../../engine/inputs.js';
 import { HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX } from '../../engine.js';
@@ -200,6 +200,7 @@ function tooManyRows(): ConsentryError {
 }
 
 const BodyDecisionTimeSchema = z.object({ occurredAt: DecisionTimeSchema });
+const BodyStatusSchema = z.object({ status: z.enum(['opted_in', 'opted_out']) });
 
 /**
  * A refused decision is refused together with the checks the engine had not reached: it stops at
@@ -207,7 +208,13 @@ const BodyDecisionTimeSchema = z.object({ occurredAt: DecisionTimeSchema });
  * most 5 minutes ahead, core/ledger.ts), and the schema checks only a purpose's spelling. One
  * answer then names every bad field, as a bulk row's result does.
  */
-async function withOtherDecisionIssues(request: FastifyRequest, purpose: string, clock: Clock, first: ConsentryError): Promise<ConsentryError> {
+async function withOtherDecisionIssues(
+  request: FastifyRequest,
+  decision: { contactId: string; purpose: string },
+  clock: Clock,
+  first: ConsentryError,
+): Promise<ConsentryError> {
+  const { purpose } = decision;
   let refused = first;
   if (statusOfCode(refused.code) !== 422) return refused;
   const named = new Set(refused.issues.map((issue) => issue.path));
@@ -217,8 +224,14 @@ async function withOtherDecisionIssues(request: FastifyRequest, purpose: string,
   }
   const checks: (() => unknown)[] = [];
   if (!named.has('purpose') && PurposeSchema.safeParse(purpose).success) {
-    const { settings } = await authOf(request).workspace.get();
-    checks.push(() => assertKnownPurpose(purpose, settings));
+    const { workspace } = authOf(request);
+    const { settings } = await workspace.get();
+    const body = BodyStatusSchema.safeParse(request.body);
+    // Without a status the decision is no opt-out: the purpose must be listed.
+    const stated = { purpose, status: body.success ? body.data.status : ('opted_in' as const) };
+    // As the engine decides it: an opt-out withdrawing an opt-in the contact holds to an unlisted purpose is accepted.
+    const states = decisionPurposeNeedsStates(stated, settings) ? await workspace.getConsents(decision.contactId).then((found) => found.states, () => []) : [];
+    checks.push(() => assertDecisionPurpose(stated, settings, states));
   }
   const time = BodyDecisionTimeSchema.safeParse(request.body);
   if (!named.has('occurredAt') && time.success) {
@@ -337,7 +350,7 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
       const { id, purpose, channel } = request.params;
       if (request.validationError) {
         const refused = schemaRefusal(request, request.validationError);
-        throw isConsentryError(refused) ? await withOtherDecisionIssues(request, purpose, clock, refused) : refused;
+        throw isConsentryError(refused) ? await withOtherDecisionIssues(request, { contactId: id, purpose }, clock, refused) : refused;
       }
       let recorded;
       try {
@@ -350,7 +363,7 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
           actor: actorOf(request),
         });
       } catch (error) {
-        throw isConsentryError(error) ? await withOtherDecisionIssues(request, purpose, clock, error) : error;
+        throw isConsentryError(error) ? await withOtherDecisionIssues(request, { contactId: id, purpose }, clock, error) : error;
       }
       // What governs the channel, as the list of consents says it: a newer all-channel decision
       // (STOP ALL) outranks a back-dated opt-in recorded here.
