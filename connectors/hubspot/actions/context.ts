@@ -120,8 +120,11 @@ export async function findEnrolledContact(context: ActionContext): Promise<Conta
 
 /** As `findEnrolledContact`, creating the contact from the HubSpot record when Consentry has none. */
 export async function findOrCreateEnrolledContact(context: ActionContext): Promise<Contact> {
-  const found = await findEnrolledContact(context);
-  if (found !== null) return found;
+  return (await findEnrolledContact(context)) ?? createEnrolledContact(context);
+}
+
+/** A Consentry contact made from the enrolled HubSpot record (its name, e-mail and phone), linked to it. */
+export async function createEnrolledContact(context: ActionContext): Promise<Contact> {
   const { request, workspace } = context;
   const settings = (await workspace.get()).settings;
   const email = tryNormalizeEmail(property(request, 'email') ?? '');

@@ -4,7 +4,8 @@ import {
   EXECUTION_STATE,
   failContinue,
   failContinueOrThrow,
-  findOrCreateEnrolledContact,
+  createEnrolledContact,
+  findEnrolledContact,
   inputText,
   LOOKUP_OR_CREATE_PROPERTIES,
   type WorkflowAction,
@@ -75,7 +76,13 @@ export const requestConsent: WorkflowAction = {
     const channel = ChannelSchema.safeParse(inputText(context.request, 'channel'));
     if (!channel.success) return { answer: failContinue(`channel must be one of ${REQUEST_CHANNELS.join(', ')}`), contactId: null };
     try {
-      const contact = await findOrCreateEnrolledContact(context);
+      const found = await findEnrolledContact(context);
+      // A contact new to Consentry has made no privacy decision, so the run would send the request,
+      // and without an outbound webhook nothing can: refused before a contact is made for it.
+      if (found === null && !(await context.workspace.get()).settings.outboundWebhookUrl) {
+        return { answer: failContinue(`VALIDATION_FAILED: ${WORKFLOW_UNSENT_WITHOUT_WEBHOOK}`), contactId: null };
+      }
+      const contact = found ?? (await createEnrolledContact(context));
       const started = await context.workspace.startWorkflow(REQUEST_CONSENT_TEMPLATE, contact.id, channel.data, { inAnswer: false });
       return {
         answer: { outputFields: { [EXECUTION_STATE]: 'BLOCK', hs_expiration_duration: BLOCK_EXPIRATION } },

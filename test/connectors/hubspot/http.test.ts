@@ -138,6 +138,15 @@ describe('workflow actions', () => {
     expect(await h.store.transaction((tx) => tx.listActiveRuns(h.workspace.workspaceId, contactId))).toEqual([]);
   });
 
+  it('Request consent: a HubSpot record Consentry does not know, in a workspace without an outbound webhook, fails and continues without making a contact', async () => {
+    const { h, app } = await setUp();
+    const before = (await h.workspace.findContacts({ limit: 10 })).contacts.length;
+    const response = await postAction(app, h, 'request-consent', actionBody('cb-new', '4242', { channel: 'sms' }, { mobilephone: '+34600000777', firstname: 'New', lastname: 'Lead' }));
+    expect(response.json().outputFields).toEqual({ hs_execution_state: 'FAIL_CONTINUE', error: expect.stringContaining('VALIDATION_FAILED: nothing was sent: the workspace has no outbound webhook') });
+    expect((await h.workspace.findContacts({ limit: 10 })).contacts).toHaveLength(before);
+    expect(await h.workspace.findContactByHubspotId('4242')).toBeNull();
+  });
+
   it('Request consent: a workspace without a privacy policy URL fails and continues', async () => {
     const { h, app } = await setUp({ settings: { privacyPolicyUrl: null } });
     const { hubspotId } = await reachableContact(h, '+34600000001');
