@@ -1,4 +1,4 @@
-import type { WorkspaceSettings } from './settings.js';
+import { PRIVACY_URL_CREDENTIALS, urlHasCredentials, type WorkspaceSettings } from './settings.js';
 import { asksForConsent, asksForConsentAtOpening, lacksOutboundWebhook, triggersMissingAdvisedSettings, waitingTriggers } from './workflow/templates.js';
 
 /** A setting whose value, as it stands, leaves something a workspace would expect undone. */
@@ -29,6 +29,14 @@ const SWITCH_ON = 'send triggers again whole with it true (a PATCH replaces the 
  */
 export function settingsWarnings(settings: WorkspaceSettings): SettingsWarning[] {
   const warnings: SettingsWarning[] = [];
+  // Stored before such a URL was refused: still sent to every contact, and any other PATCH that
+  // keeps it is refused, so it is named first.
+  if (settings.privacyPolicyUrl !== null && urlHasCredentials(settings.privacyPolicyUrl)) {
+    warnings.push({
+      path: 'privacyPolicyUrl',
+      message: `${PRIVACY_URL_CREDENTIALS}, yet it is sent with them until it is changed: set it to the URL without them (every other change to the settings is refused until then)`,
+    });
+  }
   if (!asksForConsentAtOpening(settings)) {
     const running = [...new Set(settings.triggers.filter((binding) => binding.enabled).map((binding) => binding.template))];
     const unasked =

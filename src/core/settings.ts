@@ -278,15 +278,22 @@ const DefaultCountrySchema = z
   })
   .toUpperCase();
 
+/** Whether `url` names a user name or password: false for text that is no URL. */
+export function urlHasCredentials(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const parsed = new URL(url);
+  return parsed.username !== '' || parsed.password !== '';
+}
+
+export const PRIVACY_URL_CREDENTIALS = 'must not carry a user name or password: every contact is sent this link, and the consent records quote it for good';
+
 export const WorkspaceSettingsSchema = z
   .object({
     privacyPolicyUrl: z
       .url({ protocol: /^https?$/, error: requiredOr('must be an http(s) URL with its scheme, such as https://example.com/privacy') })
       // Every contact is sent the link, and the explanation of each privacy decision quotes it into
       // the hash-chained ledger, which keeps it for good, erasure included.
-      .refine((url) => !URL.canParse(url) || (new URL(url).username === '' && new URL(url).password === ''), {
-        message: 'must not carry a user name or password: every contact is sent this link, and the consent records quote it for good',
-      })
+      .refine((url) => !urlHasCredentials(url), { message: PRIVACY_URL_CREDENTIALS })
       .nullable()
       .default(null),
     /** ISO 3166-1 alpha-2 country used to read phone numbers without a + prefix. */

@@ -23,6 +23,15 @@ describe('settingsNotices', () => {
     ]);
   });
 
+  it('tells a workspace whose stored privacy policy URL carries a user name or password, which contacts are still sent', () => {
+    const settings = { ...defaultSettings(), outboundWebhookUrl: OUTBOUND_URL, privacyPolicyUrl: 'https://user:secret@example.com/privacy' };
+    expect(settingsNotices({ name: 'Acme', settings }, BASE)).toEqual([
+      'Workspace "Acme": privacyPolicyUrl: must not carry a user name or password: every contact is sent this link, and the consent records quote it for good, ' +
+        'yet it is sent with them until it is changed: set it to the URL without them (every other change to the settings is refused until then). ' +
+        `With curl: curl -X PATCH ${BASE}/v1/settings -H "Authorization: Bearer <key>" -H "Content-Type: application/json" -d '{"privacyPolicyUrl":"${POLICY_URL}"}'`,
+    ]);
+  });
+
   it('still tells of a missing privacy policy URL as before, beside the default country', () => {
     const settings = { ...defaultSettings(), outboundWebhookUrl: OUTBOUND_URL, triggers: [...defaultSettings().triggers, PHONE_BINDING] };
     const notices = settingsNotices({ name: 'Acme', settings }, BASE);
