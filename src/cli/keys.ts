@@ -10,7 +10,6 @@ import { databasePath, DB_HELP, DB_OPTION, findWorkspace, isNewDatabase, openSto
 import type { CliIo } from './io.js';
 import { cell, CliRefusal, nonBlankOption, workspaceLabel, writeLine } from './io.js';
 
-
 interface DbOption {
   db?: string;
 }

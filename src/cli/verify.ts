@@ -4,7 +4,7 @@ import { readLedgerPage } from '../engine/ledger-pages.js';
 import { ledgerGuardsOf, type SqliteStore } from '../store/sqlite.js';
 import { findWorkspace, resolvedDatabasePath } from './database.js';
 import type { CliIo } from './io.js';
-import { CliFailure, CliRefusal, writeLine } from './io.js';
+import { CliFailure, CliRefusal, workspaceLabel, writeLine } from './io.js';
 import { noRecordsLine } from './ledger-pages.js';
 
 /** A ledger head kept away from the database, as `--expect-head` gives it. */
@@ -110,7 +110,7 @@ export async function verifyCommand(engine: Engine, store: SqliteStore, workspac
   if (guards.altered.length > 0) failures.push(`${database}: the ledger's append-only guards were changed (triggers ${guards.altered.join(', ')})${GUARDS_GONE}`);
   let records = 0;
   for (const { id, name } of workspaces) {
-    const where = `workspace "${name}" (${id})`;
+    const where = `workspace ${workspaceLabel({ id, name })}`;
     const report = await engine.workspace(id).verifyLedger();
     if (!report.ok) {
       const what = report.chain.ok ? 'materialised consent statuses differ from the ledger' : `ledger tampered: ${report.chain.firstBad.message}`;

@@ -79,6 +79,17 @@ describe('a workspace name with a line break, stored by an older version, is nam
     expect(stderrLines(run)).toEqual([`error: export stopped at record 1 of 2 in workspace ${SHOWN} (${id}): the database is damaged; run consentry verify`]);
   });
 
+  it('by verify, in the line of a head the ledger does not have', async () => {
+    const id = await salesEurope();
+    const file = csvFile('one.csv', ['email,purpose,channel,status', 'a@example.com,marketing,email,opted_out']);
+    expect((await cli(['import', file, '--workspace', id, '--db', db])).code).toBe(0);
+    const run = await cli(['verify', '--db', db, '--expect-head', `1:${'0'.repeat(64)}`]);
+    expect(run.code).toBe(1);
+    const failure = stderrLines(run).find((line) => line.includes('expected head'));
+    expect(failure?.startsWith(`error: workspace ${SHOWN} (${id}): expected head seq 1 hash ${'0'.repeat(64)}, but `)).toBe(true);
+    expect(allLines(run).filter((line) => line.startsWith('Europe'))).toEqual([]);
+  });
+
   it('by keys create, so the key stays the last line it prints', async () => {
     const id = await salesEurope();
     const run = await cli(['keys', 'create', '--workspace', id, '--db', db]);
