@@ -395,6 +395,37 @@ export function setField(contact: Contact, name: string, value: string | null): 
 }
 
 /** Adds how the contact is known on a channel; the same (channel, externalId) twice is one identity. */
+/**
+ * A WhatsApp sender id is the sender's WhatsApp ID: their number in international format without
+ * "+" (Cloud API webhooks, `messages[].from` and `contacts[].wa_id`, e.g. "16505555555" for
+ * +1 650 555 5555: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components).
+ * Read with the workspace's default country it would be missed, or taken for another number.
+ */
+export const WHATSAPP_ID = /^[1-9]\d{5,14}$/;
+
+/**
+ * An identity's external id as its channel sends the sender id, so that the contact's own
+ * messages find it. On WhatsApp and SMS an id written as a phone number is (only digits, "+",
+ * spaces and - . / ( ), as `phone` is written), read as `phone` is, with the default country: the
+ * WhatsApp ID (WHATSAPP_ID: digits alone that read as an international number are one) on
+ * WhatsApp, E.164 on SMS; by e-mail an id with an "@" is read as
+ * `email` is. Any other id (a gateway's own sender name, a Messenger PSID, a web chat visitor id)
+ * is kept as given, trimmed. Throws, as normalizePhone and normalizeEmail do, for a number or an
+ * address that does not read as one.
+ */
+export function channelIdentityId(channel: ContactIdentity['channel'], externalId: string, defaultCountry: string | null): string {
+  const trimmed = externalId.trim();
+  if (channel === 'whatsapp' || channel === 'sms') {
+    // Digits alone are a WhatsApp ID when they read as an international number, as a sender id is read (handle-inbound.ts).
+    if (channel === 'whatsapp' && WHATSAPP_ID.test(trimmed) && tryNormalizePhone(`+${trimmed}`, null) !== null) return trimmed;
+    if (!PHONE_CHARACTERS.test(foldTypedValue(externalId).replace(OTHER_DASHES, '-'))) return trimmed;
+    const number = normalizePhone(externalId, defaultCountry);
+    return channel === 'whatsapp' ? number.slice(1) : number;
+  }
+  if (channel === 'email' && foldTypedValue(externalId).includes('@')) return normalizeEmail(externalId);
+  return trimmed;
+}
+
 export function addIdentity(contact: Contact, identity: ContactIdentity): ContactChange {
   if (identity.channel === 'any') throw fieldError('channel', 'an identity belongs to one messaging channel, not "any"');
   const externalId = identity.externalId.trim();

@@ -3,6 +3,7 @@ import type { Contact } from '../core/contact.js';
 import type { ConsentState } from '../core/consent.js';
 import {
   addIdentity,
+  channelIdentityId,
   controlCharacterIn,
   eraseContactData,
   erasedAddressDigests,
@@ -46,6 +47,10 @@ async function assertUnique(uow: UnitOfWork, email: string | null, phone: string
  * schema has parsed yet: only values of the right type are checked, a value of the wrong type is
  * the schema's to name.
  */
+/** The channels whose identities are read as a number or an address (channelIdentityId): their ids are one. */
+const IDENTITY_READ_CHANNELS = ['whatsapp', 'sms', 'email'] as const;
+const isReadChannel = (channel: unknown): channel is (typeof IDENTITY_READ_CHANNELS)[number] => IDENTITY_READ_CHANNELS.some((read) => read === channel);
+
 function contactValueRefusals(raw: unknown, settings: Pick<WorkspaceSettings, 'defaultCountry'>): ConsentryError[] {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return [];
   const input = new Map(Object.entries(raw));
@@ -54,6 +59,18 @@ function contactValueRefusals(raw: unknown, settings: Pick<WorkspaceSettings, 'd
   if (typeof email === 'string') refusals.push(refusalOf(() => normalizeEmail(email)));
   const phone = input.get('phone');
   if (typeof phone === 'string') refusals.push(refusalOf(() => normalizePhone(phone, settings.defaultCountry)));
+  const identities = input.get('identities');
+  if (Array.isArray(identities)) {
+    for (const [index, identity] of identities.entries()) {
+      const channel: unknown = typeof identity === 'object' && identity !== null ? Reflect.get(identity, 'channel') : undefined;
+      const externalId: unknown = typeof identity === 'object' && identity !== null ? Reflect.get(identity, 'externalId') : undefined;
+      if (typeof externalId !== 'string' || !isReadChannel(channel)) continue;
+      const refusal = refusalOf(() => channelIdentityId(channel, externalId, settings.defaultCountry));
+      // normalizePhone and normalizeEmail name `phone` and `email`; here the value is the identity's.
+      const path = `identities.${index}.externalId`;
+      refusals.push(refusal && new ConsentryError(refusal.code, `${path}: ${refusal.issues[0]?.message ?? refusal.message}`, [{ path, message: refusal.issues[0]?.message ?? refusal.message }]));
+    }
+  }
   const fields = input.get('fields');
   if (typeof fields === 'object' && fields !== null && !Array.isArray(fields)) {
     for (const name of Object.keys(fields)) {
@@ -134,18 +151,33 @@ export function newContactTagIssues(raw: unknown): FieldIssue[] {
   return issuesOfRefusals(newContactTagRefusals(raw));
 }
 
+/**
+ * The spellings of an identity's number that inbound messages find (on WhatsApp the WhatsApp ID
+ * and E.164, on SMS E.164 and the digits alone): another contact holding one of them has the
+ * identity already. Other identities have one spelling.
+ */
+function identitySpellings(identity: { channel: string; externalId: string }): string[] {
+  if (identity.channel === 'whatsapp') return [identity.externalId, `+${identity.externalId}`];
+  if (identity.channel === 'sms' && identity.externalId.startsWith('+')) return [identity.externalId, identity.externalId.slice(1)];
+  return [identity.externalId];
+}
+
 export async function createContact(uow: UnitOfWork, input: z.output<typeof ContactInputSchema>): Promise<Contact> {
   refuseAll([...contactValueRefusals(input, uow.workspace.settings), ...newContactTagRefusals(input)]);
   const email = input.email ? normalizeEmail(input.email) : null;
   const phone = input.phone ? normalizePhone(input.phone, uow.workspace.settings.defaultCountry) : null;
   await assertUnique(uow, email, phone, null);
   let contact: Contact = uow.blankContact({ name: input.name ?? null, email, phone });
-  for (const identity of input.identities ?? []) {
-    const taken = await uow.tx.findContactByIdentity(uow.workspaceId, identity.channel, identity.externalId);
-    if (taken) {
-      throw new ConsentryError('CONFLICT', `Another contact (${taken.id}) already has this ${identity.channel} identity`, [
-        { path: 'identities', message: 'already used by another contact' },
-      ]);
+  for (const given of input.identities ?? []) {
+    // Stored as the channel sends the sender id, so that the contact's own messages (a STOP) find it.
+    const identity = { channel: given.channel, externalId: channelIdentityId(given.channel, given.externalId, uow.workspace.settings.defaultCountry) };
+    for (const spelling of identitySpellings(identity)) {
+      const taken = await uow.tx.findContactByIdentity(uow.workspaceId, identity.channel, spelling);
+      if (taken) {
+        throw new ConsentryError('CONFLICT', `Another contact (${taken.id}) already has this ${identity.channel} identity`, [
+          { path: 'identities', message: 'already used by another contact' },
+        ]);
+      }
     }
     contact = addIdentity(contact, identity).contact;
   }

@@ -1,6 +1,6 @@
 import type { ConsentState, ConsentStatus, MessagingChannel, Purpose } from '../core/consent.js';
 import type { Contact, ContactIdentity } from '../core/contact.js';
-import { addIdentity, erasedAddressDigests, tryNormalizeEmail, tryNormalizePhone, withErasedAddressGuard, writesFromOwnIdentity } from '../core/contact.js';
+import { addIdentity, erasedAddressDigests, tryNormalizeEmail, tryNormalizePhone, WHATSAPP_ID, withErasedAddressGuard, writesFromOwnIdentity } from '../core/contact.js';
 import type { KeywordResult } from '../core/keywords.js';
 import { classifyKeyword, findPlainLanguageOptOut, isAllChannelsOptOut, normalizeText } from '../core/keywords.js';
 import { canonicalJson, ConsentStates, effectiveStatus, purposesAnOptOutReaches, sha256Hex } from '../core/ledger.js';
@@ -662,14 +662,6 @@ function senderEmail(message: Message): string | null {
   if (given !== null) return given;
   return message.channel === 'email' ? tryNormalizeEmail(message.from.id) : null;
 }
-
-/**
- * A WhatsApp sender id is the sender's WhatsApp ID: their number in international format without
- * "+" (Cloud API webhooks, `messages[].from` and `contacts[].wa_id`, e.g. "16505555555" for
- * +1 650 555 5555: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components).
- * Read with the workspace's default country it would be missed, or taken for another number.
- */
-const WHATSAPP_ID = /^[1-9]\d{5,14}$/;
 
 /**
  * The sender's phone in E.164: the one given, or the sender id on a phone channel; null when there
