@@ -40,6 +40,33 @@ describe('GET /v1/me', () => {
   });
 });
 
+describe('PATCH /v1/me', () => {
+  it("renames the key's workspace, which replies, GET /v1/me and the other workspace then show as they should", async () => {
+    const res = await t.as(acme, { method: 'PATCH', url: '/v1/me', payload: { name: '  Acme Shop ' } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ id: acme.workspaceId, name: 'Acme Shop' });
+    expect((await t.as(acme, { method: 'GET', url: '/v1/me' })).json()).toEqual({ id: acme.workspaceId, name: 'Acme Shop' });
+    expect((await t.as(globex, { method: 'GET', url: '/v1/me' })).json()).toEqual({ id: globex.workspaceId, name: 'Globex' });
+    await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { replies: { en: { help: '{{workspace.name}} alerts: reply STOP to cancel.' } } } });
+    const help = await t.as(acme, { method: 'POST', url: '/v1/messages', payload: { channel: 'sms', messageId: 'sms-help', from: { id: '+34600000001' }, text: 'help' } });
+    expect(help.json().replies).toEqual([{ text: 'Acme Shop alerts: reply STOP to cancel.' }]);
+  });
+
+  it('refuses a blank name, one with a line break and an unknown member, naming each, and answers 401 without a key', async () => {
+    const blank = await t.as(acme, { method: 'PATCH', url: '/v1/me', payload: { name: '   ' } });
+    expectProblem(blank, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(blank)).toEqual(['name']);
+    const broken = await t.as(acme, { method: 'PATCH', url: '/v1/me', payload: { name: 'Acme\nShop' } });
+    expectProblem(broken, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(broken)).toEqual(['name']);
+    const unknown = await t.as(acme, { method: 'PATCH', url: '/v1/me', payload: { name: 'Acme', nmae: 'typo' } });
+    expectProblem(unknown, 422, 'VALIDATION_FAILED');
+    expect(problemPaths(unknown)).toEqual(['nmae']);
+    expect((await t.app.inject({ method: 'PATCH', url: '/v1/me', payload: { name: 'Nobody' } })).statusCode).toBe(401);
+    expect((await t.as(acme, { method: 'GET', url: '/v1/me' })).json().name).toBe('Acme');
+  });
+});
+
 describe('POST /v1/messages', () => {
   const stop = { channel: 'whatsapp', messageId: 'wamid.1', from: { id: '+34600000001', name: 'Ana Test' }, text: 'STOP' };
 

@@ -134,6 +134,7 @@ const bodyRoutes: { name: string; method: Method; url: () => fc.Arbitrary<string
   { name: 'POST /v1/consents/bulk', method: 'POST', url: () => fc.constant('/v1/consents/bulk'), body: bodies.bulk! },
   { name: 'POST /v1/workflows/{template}/runs', method: 'POST', url: () => fc.oneof(oneOf('request-consent-privacy', 'welcome-request-email'), fc.string({ maxLength: 20 })).map((tpl) => `/v1/workflows/${segment(tpl)}/runs`), body: bodies.run! },
   { name: 'PATCH /v1/settings', method: 'PATCH', url: () => fc.constant('/v1/settings'), body: bodies.settings! },
+  { name: 'PATCH /v1/me', method: 'PATCH', url: () => fc.constant('/v1/me'), body: fc.record({ name: field(fc.oneof(text, fc.constant(''), fc.constant('Acme\u202e'))) }, { requiredKeys: [] }) },
   { name: 'POST /v1/ledger/verify', method: 'POST', url: () => fc.constant('/v1/ledger/verify'), body: anyJson },
   { name: 'POST /v1/hooks', method: 'POST', url: () => fc.constant('/v1/hooks'), body: bodies.hook! },
 ];

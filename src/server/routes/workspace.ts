@@ -6,6 +6,7 @@ import { ConsentryError, describeIssues, isConsentryError, issuesOfRefusal, refu
 import { settingsWarnings } from '../../core/settings-warnings.js';
 import { LanguageSchema, looksMasked, maskSecret, maskSecrets, WorkspacePurposesSchema, WorkspaceSettingsSchema, type Workspace, type WorkspaceSettings } from '../../core/settings.js';
 import type { WorkspaceEngine } from '../../engine.js';
+import { WorkspaceNameSchema } from '../../engine/inputs.js';
 import { hubSpotAccountOf, sameHubSpotAccount } from '../../engine/integrations.js';
 import { SETTINGS_REFUSAL_CODES } from '../../engine/settings.js';
 import type { Store } from '../../ports/store.js';
@@ -210,6 +211,27 @@ export const workspaceRoutes: ApiRoutes = (v1, { store, clock, allowPrivateTarge
     async (request) => {
       const workspace = await authOf(request).workspace.get();
       return { id: workspace.id, name: workspace.name };
+    },
+  );
+
+  v1.patch(
+    '/me',
+    {
+      schema: {
+        tags: ['workspace'],
+        summary: "Rename the API key's workspace",
+        description:
+          'The name contacts may be sent ({{workspace.name}} in reply texts) and that consent receipts, the CLI and Slack show. ' +
+          'It is trimmed; 1 to 100 characters, without control or bidirectional formatting characters. Several workspaces may share a name.',
+        security: API_KEY_SECURITY,
+        consumes: MERGE_PATCH_MEDIA_TYPES,
+        body: z.object({ name: WorkspaceNameSchema }).strict(),
+        response: { 200: z.object({ id: z.string(), name: z.string() }) },
+      },
+    },
+    async (request) => {
+      const renamed = await authOf(request).workspace.rename(request.body.name);
+      return { id: renamed.id, name: renamed.name };
     },
   );
 
