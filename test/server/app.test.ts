@@ -105,7 +105,7 @@ describe("Fastify's own errors are problem+json", () => {
     const cases: [string, string, string][] = [
       ['PUT', '/v1/contacts', 'GET, HEAD, POST'],
       ['POST', '/v1/contacts/01ARZ3NDEKTSV4RRFFQ69G5FAV', 'GET, HEAD, PATCH, DELETE'],
-      ['DELETE', '/v1/me', 'GET, HEAD'],
+      ['DELETE', '/v1/me', 'GET, HEAD, PATCH'],
       ['GET', '/v1/consents/bulk', 'POST'],
       ['PATCH', '/v1/contacts/01ARZ3NDEKTSV4RRFFQ69G5FAV/consents/marketing/sms', 'PUT'],
       ['POST', '/health', 'GET, HEAD'],
@@ -265,6 +265,7 @@ describe('GET /openapi.json and /docs', () => {
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['apiKeyHeader', 'bearerAuth']);
     const expected: [string, string][] = [
       ['/v1/me', 'get'],
+      ['/v1/me', 'patch'],
       ['/v1/messages', 'post'],
       ['/v1/contacts', 'post'],
       ['/v1/contacts', 'get'],
