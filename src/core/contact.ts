@@ -394,7 +394,6 @@ export function setField(contact: Contact, name: string, value: string | null): 
   return { contact: { ...contact, fields: Object.fromEntries([...Object.entries(contact.fields), [key, value]]) }, changed: true };
 }
 
-/** Adds how the contact is known on a channel; the same (channel, externalId) twice is one identity. */
 /**
  * A WhatsApp sender id is the sender's WhatsApp ID: their number in international format without
  * "+" (Cloud API webhooks, `messages[].from` and `contacts[].wa_id`, e.g. "16505555555" for
@@ -426,6 +425,7 @@ export function channelIdentityId(channel: ContactIdentity['channel'], externalI
   return trimmed;
 }
 
+/** Adds how the contact is known on a channel; the same (channel, externalId) twice is one identity. */
 export function addIdentity(contact: Contact, identity: ContactIdentity): ContactChange {
   if (identity.channel === 'any') throw fieldError('channel', 'an identity belongs to one messaging channel, not "any"');
   const externalId = identity.externalId.trim();

@@ -114,6 +114,13 @@ export const WorkspaceKeywordsSchema = z
   })
   .strict();
 
+/** Whether `url` names a user name or password: false for text that is no URL. */
+export function urlHasCredentials(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const parsed = new URL(url);
+  return parsed.username !== '' || parsed.password !== '';
+}
+
 /**
  * Where Consentry POSTs webhooks: http(s), and without credentials in the URL (`user:pw@`), which
  * would be shown back in every listing and log line; a receiver authenticates deliveries by their
@@ -122,12 +129,8 @@ export const WorkspaceKeywordsSchema = z
 export const WebhookTargetUrlSchema = z
   .url({ protocol: /^https?$/, error: requiredOr('must be an http(s) URL') })
   .max(2048)
-  .refine((url) => {
-    // zod runs this check after a failed URL check too: what does not parse is the URL check's to name.
-    if (!URL.canParse(url)) return true;
-    const parsed = new URL(url);
-    return parsed.username === '' && parsed.password === '';
-  }, 'must not carry a user name or password: a receiver checks the X-Consentry-Signature instead');
+  // zod runs this check after a failed URL check too: what does not parse is the URL check's to name.
+  .refine((url) => !urlHasCredentials(url), 'must not carry a user name or password: a receiver checks the X-Consentry-Signature instead');
 
 /** The HubSpot connector of a workspace (DESIGN §6 HubSpot). */
 export const HubSpotSettingsSchema = z
@@ -277,13 +280,6 @@ const DefaultCountrySchema = z
     error: (issue) => `${shownValue(issue.input)} is not a country with a telephone numbering plan, such as "ES"`,
   })
   .toUpperCase();
-
-/** Whether `url` names a user name or password: false for text that is no URL. */
-export function urlHasCredentials(url: string): boolean {
-  if (!URL.canParse(url)) return false;
-  const parsed = new URL(url);
-  return parsed.username !== '' || parsed.password !== '';
-}
 
 export const PRIVACY_URL_CREDENTIALS = 'must not carry a user name or password: every contact is sent this link, and the consent records quote it for good';
 

@@ -41,16 +41,17 @@ async function assertUnique(uow: UnitOfWork, email: string | null, phone: string
   }
 }
 
-/**
- * What createContact and updateContact refuse in a contact's values, each check on its own, so
- * that one answer names them all: the e-mail, the phone and each field name. `raw` may be input no
- * schema has parsed yet: only values of the right type are checked, a value of the wrong type is
- * the schema's to name.
- */
 /** The channels whose identities are read as a number or an address (channelIdentityId): their ids are one. */
 const IDENTITY_READ_CHANNELS = ['whatsapp', 'sms', 'email'] as const;
 const isReadChannel = (channel: unknown): channel is (typeof IDENTITY_READ_CHANNELS)[number] => IDENTITY_READ_CHANNELS.some((read) => read === channel);
 
+/**
+ * What createContact and updateContact refuse in a contact's values, each check on its own, so
+ * that one answer names them all: the e-mail, the phone, each identity read as a number or an
+ * address (channelIdentityId) and each field name. `raw` may be input no
+ * schema has parsed yet: only values of the right type are checked, a value of the wrong type is
+ * the schema's to name.
+ */
 function contactValueRefusals(raw: unknown, settings: Pick<WorkspaceSettings, 'defaultCountry'>): ConsentryError[] {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return [];
   const input = new Map(Object.entries(raw));
@@ -62,13 +63,16 @@ function contactValueRefusals(raw: unknown, settings: Pick<WorkspaceSettings, 'd
   const identities = input.get('identities');
   if (Array.isArray(identities)) {
     for (const [index, identity] of identities.entries()) {
-      const channel: unknown = typeof identity === 'object' && identity !== null ? Reflect.get(identity, 'channel') : undefined;
-      const externalId: unknown = typeof identity === 'object' && identity !== null ? Reflect.get(identity, 'externalId') : undefined;
+      if (typeof identity !== 'object' || identity === null) continue;
+      const channel: unknown = Reflect.get(identity, 'channel');
+      const externalId: unknown = Reflect.get(identity, 'externalId');
       if (typeof externalId !== 'string' || !isReadChannel(channel)) continue;
       const refusal = refusalOf(() => channelIdentityId(channel, externalId, settings.defaultCountry));
+      if (refusal === null) continue;
       // normalizePhone and normalizeEmail name `phone` and `email`; here the value is the identity's.
       const path = `identities.${index}.externalId`;
-      refusals.push(refusal && new ConsentryError(refusal.code, `${path}: ${refusal.issues[0]?.message ?? refusal.message}`, [{ path, message: refusal.issues[0]?.message ?? refusal.message }]));
+      const message = refusal.issues[0]?.message ?? refusal.message;
+      refusals.push(new ConsentryError(refusal.code, `${path}: ${message}`, [{ path, message }]));
     }
   }
   const fields = input.get('fields');

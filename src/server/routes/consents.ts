@@ -200,7 +200,7 @@ function tooManyRows(): ConsentryError {
 }
 
 const BodyDecisionTimeSchema = z.object({ occurredAt: DecisionTimeSchema });
-const BodyStatusSchema = z.object({ status: z.enum(['opted_in', 'opted_out']) });
+const BodyStatusSchema = z.object({ status: ConsentStatusSchema });
 
 /**
  * A refused decision is refused together with the checks the engine had not reached: it stops at
