@@ -151,7 +151,8 @@ export interface WorkspaceEngine {
   eraseContact(contactId: string, options?: EraseOptions): Promise<ContactErasure>;
   /** Removes the digests erasure kept of an e-mail or phone, so a bulk opt-in may bring it back; says which were kept. */
   forgetErasedAddresses(addresses: ErasedAddressesInput): Promise<ForgottenAddresses>;
-  listEvents(query?: { types?: readonly EventType[]; beforeId?: string; limit?: number; contactId?: string }): Promise<StoredEvent[]>;
+  /** Newest first, or oldest first after `afterId`; an id this workspace never had is refused (unknownCursor). */
+  listEvents(query?: { types?: readonly EventType[]; beforeId?: string; afterId?: string; limit?: number; contactId?: string }): Promise<StoredEvent[]>;
   /** Stores the HubSpot record ids the connector matched or created (null: unlinked); returns how many changed. */
   linkHubspotContacts(links: readonly HubspotLink[]): Promise<number>;
   findContactByHubspotId(hubspotId: string): Promise<Contact | null>;
@@ -359,16 +360,31 @@ export function createEngine(options: EngineOptions): Engine {
       reportSyncFailure: (failure) => run((uow) => reportSyncFailure(uow, failure)),
       listEvents: (query = {}) =>
         read(async (uow) => {
+          if (query.beforeId !== undefined && query.afterId !== undefined) {
+            const message = 'give beforeId (newest first) or afterId (oldest first), not both';
+            throw new ConsentryError('VALIDATION_FAILED', `afterId: ${message}`, [{ path: 'afterId', message }]);
+          }
           // Event ids are never reused, and only retention deletes events, oldest first: one this
           // workspace does not have, unless retention may have deleted it, is a mistyped or foreign
-          // cursor, which would otherwise read silently as "from the newest" or "nothing older".
-          // Ids are ULIDs, which read the same in either case (canonicalUlid).
-          const beforeId = query.beforeId === undefined ? undefined : canonicalUlid(query.beforeId);
-          if (beforeId !== undefined && !(await uow.tx.getEvent(workspaceId, beforeId)) && !(await mayHaveExpired(uow.tx, beforeId))) {
-            throw unknownCursor('beforeId', `event ${query.beforeId} in this workspace`, 'pass the id of an event a previous page returned');
-          }
+          // cursor, which would otherwise read silently as "from the newest", "nothing older" or
+          // "everything". Ids are ULIDs, which read the same in either case (canonicalUlid).
+          const known = async (path: 'beforeId' | 'afterId', id: string | undefined): Promise<string | undefined> => {
+            if (id === undefined) return undefined;
+            const canonical = canonicalUlid(id);
+            if (!(await uow.tx.getEvent(workspaceId, canonical)) && !(await mayHaveExpired(uow.tx, canonical))) {
+              throw unknownCursor(path, `event ${id} in this workspace`, 'pass the id of an event a previous page returned');
+            }
+            return canonical;
+          };
+          const beforeId = await known('beforeId', query.beforeId);
+          const afterId = await known('afterId', query.afterId);
           const limit = Math.min(Math.max(query.limit ?? 50, 1), 500);
-          return uow.tx.listEvents(workspaceId, { ...query, ...(beforeId !== undefined ? { beforeId } : {}), limit });
+          return uow.tx.listEvents(workspaceId, {
+            ...query,
+            ...(beforeId !== undefined ? { beforeId } : {}),
+            ...(afterId !== undefined ? { afterId } : {}),
+            limit,
+          });
         }),
     };
   }

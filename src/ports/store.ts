@@ -97,6 +97,8 @@ export interface EventQuery {
   types?: readonly EventType[];
   /** Newest first: return events whose id sorts before this one. */
   beforeId?: string;
+  /** Oldest first instead: return events whose id sorts after this one (not together with beforeId). */
+  afterId?: string;
   limit: number;
   contactId?: string;
 }

@@ -846,16 +846,17 @@ class MemoryTx implements StoreTx {
     this.check();
     assertLimit(query.limit);
     const types = query.types && query.types.length > 0 ? new Set(query.types) : undefined;
-    const { beforeId, contactId } = query;
+    const { beforeId, afterId, contactId } = query;
     return this.d.events
       .filter(
         (event) =>
           event.workspaceId === workspaceId &&
           (types === undefined || types.has(event.type)) &&
           (contactId === undefined || event.contactId === contactId) &&
-          (beforeId === undefined || event.id < beforeId),
+          (beforeId === undefined || event.id < beforeId) &&
+          (afterId === undefined || event.id > afterId),
       )
-      .sort((a, b) => compareText(b.id, a.id))
+      .sort((a, b) => (afterId === undefined ? compareText(b.id, a.id) : compareText(a.id, b.id)))
       .slice(0, query.limit)
       .map((event) => copyEvent(event, event.position));
   }

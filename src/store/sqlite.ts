@@ -1260,19 +1260,23 @@ function listContactsParams(workspaceId: string, query: ContactQuery): unknown[]
 }
 
 /**
- * One type reads events_workspace_type_id newest first. Several types are read the same way, one
- * arm each with its own LIMIT, merged by id: `type IN (...)` would walk events_workspace_id and
- * test each event's type, so a page of rare types would read the workspace's whole history. Each
- * arm reads at most `limit` events, whatever the history holds.
+ * One type reads events_workspace_type_id newest first (oldest first after `afterId`). Several
+ * types are read the same way, one arm each with its own LIMIT, merged by id: `type IN (...)` would
+ * walk events_workspace_id and test each event's type, so a page of rare types would read the
+ * workspace's whole history. Each arm reads at most `limit` events, whatever the history holds.
  */
 export function listEventsSql(query: EventQuery, typeCount: number): string {
-  const filters = (query.contactId !== undefined ? ' AND contact_id = ?' : '') + (query.beforeId !== undefined ? ' AND id < ?' : '');
+  const order = query.afterId !== undefined ? 'ASC' : 'DESC';
+  const filters =
+    (query.contactId !== undefined ? ' AND contact_id = ?' : '') +
+    (query.beforeId !== undefined ? ' AND id < ?' : '') +
+    (query.afterId !== undefined ? ' AND id > ?' : '');
   if (typeCount <= 1) {
     const type = typeCount === 1 ? ' AND type = ?' : '';
-    return `SELECT ${EVENT_COLUMNS} FROM events WHERE workspace_id = ?${type}${filters} ORDER BY id DESC LIMIT ?`;
+    return `SELECT ${EVENT_COLUMNS} FROM events WHERE workspace_id = ?${type}${filters} ORDER BY id ${order} LIMIT ?`;
   }
-  const arm = `SELECT * FROM (SELECT ${EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND type = ?${filters} ORDER BY id DESC LIMIT ?)`;
-  return `${new Array<string>(typeCount).fill(arm).join(' UNION ALL ')} ORDER BY id DESC LIMIT ?`;
+  const arm = `SELECT * FROM (SELECT ${EVENT_COLUMNS} FROM events WHERE workspace_id = ? AND type = ?${filters} ORDER BY id ${order} LIMIT ?)`;
+  return `${new Array<string>(typeCount).fill(arm).join(' UNION ALL ')} ORDER BY id ${order} LIMIT ?`;
 }
 
 /** The parameters of listEventsSql, in its order. */
@@ -1280,6 +1284,7 @@ function listEventsParams(workspaceId: string, query: EventQuery, types: readonl
   const filters: unknown[] = [];
   if (query.contactId !== undefined) filters.push(query.contactId);
   if (query.beforeId !== undefined) filters.push(query.beforeId);
+  if (query.afterId !== undefined) filters.push(query.afterId);
   if (types.length <= 1) return [workspaceId, ...types, ...filters, query.limit];
   return [...types.flatMap((type) => [workspaceId, type, ...filters, query.limit]), query.limit];
 }

@@ -1278,6 +1278,29 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
+      it('lists oldest first after an id, with type, contact and limit filters', async () => {
+        await tx(async (t) => {
+          // Appended out of id order: the listing follows ids, not positions.
+          await t.appendEvent(taggedEvent(WS_A, 'evt_05', 'ct_ana'));
+          await t.appendEvent(updatedEvent(WS_A, 'evt_01', 'ct_ana'));
+          await t.appendEvent(taggedEvent(WS_A, 'evt_03', 'ct_bob'));
+          await t.appendEvent(updatedEvent(WS_A, 'evt_04', 'ct_bob'));
+          await t.appendEvent(taggedEvent(WS_A, 'evt_02', null));
+          await t.appendEvent(taggedEvent(WS_B, 'evt_06', 'ct_ana'));
+          const ids = async (query: Parameters<StoreTx['listEvents']>[1]): Promise<string[]> =>
+            (await t.listEvents(WS_A, query)).map((e) => e.id);
+          expect(await ids({ limit: 10, afterId: 'evt_00' })).toEqual(['evt_01', 'evt_02', 'evt_03', 'evt_04', 'evt_05']);
+          expect(await ids({ limit: 2, afterId: 'evt_01' })).toEqual(['evt_02', 'evt_03']);
+          expect(await ids({ limit: 10, afterId: 'evt_05' })).toEqual([]);
+          expect(await ids({ limit: 10, afterId: 'evt_01', types: ['contact.tagged'] })).toEqual(['evt_02', 'evt_03', 'evt_05']);
+          // Several types merged oldest first, the limit over all of them.
+          expect(await ids({ limit: 3, afterId: 'evt_01', types: ['contact.updated', 'contact.tagged'] })).toEqual(['evt_02', 'evt_03', 'evt_04']);
+          expect(await ids({ limit: 10, afterId: 'evt_02', types: ['contact.tagged', 'contact.updated'], contactId: 'ct_bob' })).toEqual(['evt_03', 'evt_04']);
+          expect(await ids({ limit: 10, afterId: 'evt_01', contactId: 'ct_ana' })).toEqual(['evt_05']);
+          expect((await t.listEvents(WS_B, { limit: 10, afterId: 'evt_00' })).map((e) => e.id)).toEqual(['evt_06']);
+        });
+      });
+
       it('lists events of every workspace after a position, in append order', async () => {
         const appended = await tx(async (t) => [
           await t.appendEvent(taggedEvent(WS_A, 'evt_b', 'ct_ana')),

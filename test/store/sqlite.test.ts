@@ -989,6 +989,16 @@ describe('SQLite store', () => {
       expect(details.some((detail) => detail.includes('events_workspace_id'))).toBe(false);
     });
 
+    it('reads the events after an id oldest first through the same indexes', () => {
+      const { db } = open();
+      const one = plan(db, listEventsSql({ limit: 10, afterId: 'x' }, 0), 'ws_a', 'x', 10);
+      expect(one).toEqual(['SEARCH events USING INDEX events_workspace_id (workspace_id=? AND id>?)']);
+      const details = plan(db, listEventsSql({ limit: 10, afterId: 'x' }, 2), ...['ws_a', 'a', 'x', 10, 'ws_a', 'b', 'x', 10, 10]);
+      const searches = details.filter((detail) => detail.startsWith('SEARCH events'));
+      expect(searches).toEqual(new Array(2).fill('SEARCH events USING INDEX events_workspace_type_id (workspace_id=? AND type=? AND id>?)'));
+      expect(details.some((detail) => detail.includes('events_workspace_id'))).toBe(false);
+    });
+
     it('finds contacts by email, phone and HubSpot id through their indexes', () => {
       const { db } = open();
       for (const column of ['email', 'phone', 'hubspot_id'] as const) {

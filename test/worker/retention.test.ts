@@ -239,6 +239,19 @@ describe('page cursors of deleted rows', () => {
     await expect(world.ws.listEvents({ beforeId: 'evt_not_an_id' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   });
 
+  it('reads the events after an event retention deleted from the oldest one kept', async () => {
+    const world = await seeded();
+    const [first] = await world.ws.listEvents({ limit: 1 });
+    const oldest = (await world.ws.listEvents({ limit: 500 })).at(-1);
+    world.clock.advance(31 * DAY);
+    await prunerFor(world).runOnce();
+    // A poller that last handled an event since deleted gets what is kept after it: the newest.
+    expect((await world.ws.listEvents({ afterId: oldest?.id ?? '' })).map((event) => event.id)).toEqual([first?.id]);
+    expect(await world.ws.listEvents({ afterId: first?.id ?? '' })).toEqual([]);
+    const later = ulidGenerator().next(world.clock.now());
+    await expect(world.ws.listEvents({ afterId: later })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+
   it("reads a cursor of a delivery retention deleted as the end of a hook's deliveries", async () => {
     const world = await seeded({ cursor: 'none' });
     const hooks = createHookRegistry({ store: world.store, clock: world.clock, ids: ulidGenerator(), allowPrivateTargets: true });

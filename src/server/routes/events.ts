@@ -27,8 +27,22 @@ const EventQuerySchema = z
     limit: limitQuery(MAX_PAGE, 50),
     // Event ids are ULIDs, read in any letter case as every id is (canonicalUlid).
     cursor: queryParameter().min(1).max(200).transform(canonicalUlid).optional().describe('nextCursor of the previous page: events older than this id (any letter case)'),
+    after: queryParameter()
+      .min(1)
+      .max(200)
+      .transform(canonicalUlid)
+      .optional()
+      .describe(
+        'An event id (any letter case): the events after it, oldest first, the order hooks deliver in. The next page is ?after= its nextCursor; ' +
+          'a poller passes the id of the last event it handled. Not together with cursor',
+      ),
   })
-  .strict();
+  .strict()
+  .superRefine((query, context) => {
+    if (query.cursor !== undefined && query.after !== undefined) {
+      context.addIssue({ code: 'custom', path: ['after'], message: 'give cursor (newest first) or after (oldest first), not both' });
+    }
+  });
 
 export const eventRoutes: ApiRoutes = (v1) => {
   v1.get(
@@ -36,20 +50,39 @@ export const eventRoutes: ApiRoutes = (v1) => {
     {
       schema: {
         tags: ['events'],
-        summary: "The workspace's public events, newest first",
+        summary: "The workspace's public events, newest first (oldest first after an id: ?after=)",
         security: API_KEY_SECURITY,
         querystring: EventQuerySchema,
-        response: { 200: z.object({ data: z.array(EventJsonSchema), nextCursor: z.string().nullable() }) },
+        response: {
+          200: z.object({
+            data: z.array(EventJsonSchema),
+            nextCursor: z
+              .string()
+              .nullable()
+              .describe('The id of the page\'s last event when more follow, else null: pass it as cursor (newest first) or as after (oldest first), as this page was read'),
+          }),
+        },
       },
     },
     async (request) => {
-      const { type, limit, cursor } = request.query;
+      const { type, limit, cursor, after } = request.query;
       // One more than the page tells whether another page exists.
       const { workspace } = authOf(request);
       const events = await asRequestField(
-        () => workspace.listEvents({ types: type ?? PUBLIC_EVENT_TYPES, limit: limit + 1, ...(cursor !== undefined ? { beforeId: cursor } : {}) }),
-        'beforeId',
-        'cursor',
+        () =>
+          asRequestField(
+            () =>
+              workspace.listEvents({
+                types: type ?? PUBLIC_EVENT_TYPES,
+                limit: limit + 1,
+                ...(cursor !== undefined ? { beforeId: cursor } : {}),
+                ...(after !== undefined ? { afterId: after } : {}),
+              }),
+            'beforeId',
+            'cursor',
+          ),
+        'afterId',
+        'after',
       );
       const page = pageOf(events, limit, (event) => event.id);
       return { data: publicEventsJson(page.items), nextCursor: page.next };
