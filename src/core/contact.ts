@@ -301,6 +301,21 @@ export function tagKey(tag: string): string {
   return cleanTag(tag).toLowerCase();
 }
 
+/**
+ * Each tag once, as tags compare (tagKey): `VIP` and `vip` are one tag wherever a tag is added,
+ * removed or searched, so a list to pick from (Zapier's dropdown, HubSpot's options) holds one of
+ * them, the first of its spellings in `tags`' order.
+ */
+export function oneSpellingPerTag(tags: readonly string[]): string[] {
+  const seen = new Set<string>();
+  return tags.filter((tag) => {
+    const key = tagKey(tag);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 export function hasTag(contact: Contact, tag: string): boolean {
   const key = tagKey(tag);
   return key !== '' && contact.tags.some((existing) => tagKey(existing) === key);

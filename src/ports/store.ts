@@ -296,6 +296,7 @@ export interface StoreTx {
   removeErasedAddresses(workspaceId: string, digests: readonly string[]): Promise<string[]>;
   /** Ordered by id. */
   listContacts(workspaceId: string, query: ContactQuery): Promise<Contact[]>;
+  /** The workspace's tags, sorted, each once as tags compare (oneSpellingPerTag): `VIP` and `vip` list as `VIP`. */
   listTags(workspaceId: string): Promise<string[]>;
 
   // consent ledger (append-only) and its materialised current status

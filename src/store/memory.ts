@@ -1,5 +1,5 @@
 import type { Channel, ConsentRecord, ConsentState, Purpose } from '../core/consent.js';
-import { hasTag, type Contact, type ContactIdentity } from '../core/contact.js';
+import { hasTag, oneSpellingPerTag, type Contact, type ContactIdentity } from '../core/contact.js';
 import type { ConsentryEvent } from '../core/events.js';
 import { compareConsentStateKeys } from '../core/ledger.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
@@ -496,7 +496,7 @@ class MemoryTx implements StoreTx {
     for (const contact of this.d.contacts.values()) {
       if (contact.workspaceId === workspaceId) for (const tag of contact.tags) tags.add(tag);
     }
-    return [...tags].sort(compareText);
+    return oneSpellingPerTag([...tags].sort(compareText));
   }
 
   // consent ledger

@@ -14,7 +14,7 @@ import type {
   MessagingChannel,
   Purpose,
 } from '../core/consent.js';
-import { tagKey, type Contact, type ContactIdentity } from '../core/contact.js';
+import { oneSpellingPerTag, tagKey, type Contact, type ContactIdentity } from '../core/contact.js';
 import { ConsentryError, isConsentryError, UnreadableRowError } from '../core/errors.js';
 import type { ConsentryEvent, EventType, PublicEventType } from '../core/events.js';
 import type { Workspace, WorkspaceSettings } from '../core/settings.js';
@@ -1512,7 +1512,7 @@ class SqliteTx implements StoreTx {
 
   async listTags(workspaceId: string): Promise<string[]> {
     this.check();
-    return this.distinctTags(workspaceId);
+    return oneSpellingPerTag(this.distinctTags(workspaceId));
   }
 
   /** The workspace's tags as spelled on its contacts, each spelling once, in order. */

@@ -512,6 +512,8 @@ export function storeContract(name: string, makeStore: MakeStore): void {
           expect(await ids({ tag: 'vi', limit: 10 })).toEqual([]);
           expect(await ids({ tag: '', limit: 10 })).toEqual([]);
           expect((await t.listContacts(WS_B, { tag: 'vip', limit: 10 })).map((c) => c.id)).toEqual(['ct_b']);
+          // Listed once per tag, in the first of its spellings in sort order.
+          expect(await t.listTags(WS_A)).toEqual(['Grp 1', 'VIP', 'grp 10', 'Élite']);
         });
       });
 

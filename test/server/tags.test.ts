@@ -63,6 +63,9 @@ describe.each(STORES)('GET /v1/contacts?tag= (%s store)', (_name, makeStore) => 
     expect(await ids('E\u0301LITE')).toEqual([upper]);
     expect(await ids('grp/')).toEqual([]);
 
+    // GET /v1/tags, what Zapier's tag dropdown reads, lists the tag once, in its first spelling in sort order.
+    expect((await t.as(acme, { method: 'GET', url: '/v1/tags' })).json()).toEqual({ data: ['GRP/1', 'grp/10', 'Élite'] });
+
     const firstPage = await t.as(acme, { method: 'GET', url: '/v1/contacts?tag=GRP%2F1&limit=1' });
     expect(firstPage.json().data.map((contact: { id: string }) => contact.id)).toEqual([both[0]]);
     const secondPage = await t.as(acme, { method: 'GET', url: `/v1/contacts?tag=GRP%2F1&limit=1&cursor=${String(firstPage.json().nextCursor)}` });
