@@ -7,6 +7,7 @@
  * unsubscribe" (FCC 24-24, 47 CFR 64.1200(a)(10), https://www.govinfo.gov/content/pkg/FR-2024-03-05/html/2024-04587.htm).
  */
 import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
+import { shownValue } from './required.js';
 import { LANGUAGES, listedTwiceMessage, type Language, type WorkspaceSettings } from './settings.js';
 import { foldCompatibilityForms } from './text.js';
 
@@ -524,10 +525,13 @@ function heldOptOutMessage(keyword: string, intent: 'opt_in' | 'help', held: Key
 
 /**
  * Checks a workspace's keyword settings. STOP, START or HELP in `removed` is refused
- * with KEYWORD_NOT_REMOVABLE; a removed word that is not a built-in of that language,
- * or an added keyword that is empty once normalised, longer than three words, or
- * already a keyword of another intent is refused with VALIDATION_FAILED. When both kinds occur
- * the error carries every issue under the KEYWORD_NOT_REMOVABLE code.
+ * with KEYWORD_NOT_REMOVABLE; a keyword empty once normalised (empty, blank, or only
+ * punctuation, symbols and emoji), a removed word that is not a built-in of that language, or an
+ * added keyword longer than three words or already a keyword of another intent is refused with
+ * VALIDATION_FAILED. Every bad keyword of every list is named in the one refusal; when both kinds
+ * occur the error carries every issue under the KEYWORD_NOT_REMOVABLE code. `sent` is the keywords
+ * as the input sent them, before the settings schema trimmed them, so that a refusal quotes a
+ * keyword as it was written (`"   "`, not `""`); without it the keywords of `k` are quoted.
  *
  * An added opt-in or help keyword that is or holds as a word an opt-out word (see
  * heldOptOutWord) is refused with VALIDATION_FAILED too: US rules honour a revocation "by any
@@ -541,7 +545,9 @@ function heldOptOutMessage(keyword: string, intent: 'opt_in' | 'help', held: Key
 export function validateWorkspaceKeywords(
   k: WorkspaceKeywords,
   listSet: (language: Language, list: KeywordListKey) => boolean = () => true,
+  sent?: unknown,
 ): void {
+  const quoted = (language: Language, list: KeywordListKey, index: number, keyword: string): string => shownValue(sentKeyword(sent, language, list, index) ?? keyword);
   const notRemovable: FieldIssue[] = [];
   const invalid: FieldIssue[] = [];
   for (const language of LANGUAGES) {
@@ -549,7 +555,9 @@ export function validateWorkspaceKeywords(
     (k[language]?.removed ?? []).forEach((keyword, index) => {
       const form = normalizeText(keyword);
       const path = `keywords.${language}.removed.${index}`;
-      if (PROTECTED_KEYWORDS.has(form)) {
+      if (form === '') {
+        invalid.push({ path, message: emptyKeywordMessage(quoted(language, 'removed', index, keyword)) });
+      } else if (PROTECTED_KEYWORDS.has(form)) {
         notRemovable.push({ path, message: `${form} cannot be removed: STOP, START and HELP are always keywords` });
       } else if (!BUILT_IN_ENTRIES.some((entry) => entry.language === language && entry.normalized === form)) {
         invalid.push({ path, message: `"${keyword}" is not a built-in ${language} keyword` });
@@ -579,7 +587,7 @@ export function validateWorkspaceKeywords(
         const path = `keywords.${language}.${intent}.${index}`;
         const form = normalizeText(keyword);
         if (form === '') {
-          invalid.push({ path, message: 'keyword is empty once punctuation, symbols and white space are removed' });
+          invalid.push({ path, message: emptyKeywordMessage(quoted(language, intent, index, keyword)) });
           return;
         }
         if (form.split(' ').length > MAX_KEYWORD_WORDS) {
@@ -617,6 +625,23 @@ export function validateWorkspaceKeywords(
   // Worded as every refusal's issues are (`path: message; ...`), so a problem's detail says what is wrong, not only where.
   if (notRemovable.length > 0) throw new ConsentryError('KEYWORD_NOT_REMOVABLE', describeIssues(issues), issues);
   if (invalid.length > 0) throw new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
+}
+
+/**
+ * The refusal of a keyword that reads as nothing (normalizeText): a message is compared with it
+ * without the white space, punctuation, symbols, emoji and invisible characters around it, so no
+ * message could ever match it.
+ */
+function emptyKeywordMessage(quotedKeyword: string): string {
+  return `${quotedKeyword} is empty once punctuation, symbols and white space are removed`;
+}
+
+/** The keyword at `keywords.<language>.<list>.<index>` of the keywords as sent, if it is a string there. */
+function sentKeyword(sent: unknown, language: Language, list: KeywordListKey, index: number): string | undefined {
+  const lists: unknown = typeof sent === 'object' && sent !== null ? Reflect.get(sent, language) : undefined;
+  const keywords: unknown = typeof lists === 'object' && lists !== null ? Reflect.get(lists, list) : undefined;
+  const keyword: unknown = Array.isArray(keywords) ? keywords[index] : undefined;
+  return typeof keyword === 'string' ? keyword : undefined;
 }
 
 /**

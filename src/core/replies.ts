@@ -6,6 +6,7 @@
  * using that language's opt-in keyword from the keyword table.
  */
 import { REPLY_VARIABLE_PATTERN, type Language, type ReplyKey, type WorkspaceSettings } from './settings.js';
+import { isBlank } from './text.js';
 
 export const BUILT_IN_REPLIES: Readonly<Record<Language, Readonly<Record<ReplyKey, string>>>> = Object.freeze({
   en: Object.freeze({
@@ -44,13 +45,18 @@ export const BUILT_IN_REPLIES: Readonly<Record<Language, Readonly<Record<ReplyKe
   }),
 });
 
+/**
+ * The workspace's own text, unless it is blank (isBlank): settings refuse a blank text
+ * (replyTextIssues), but one stored before they did is passed over for the built-in text rather
+ * than sent as a message that shows nothing.
+ */
 function workspaceText(
   replies: WorkspaceSettings['replies'],
   language: Language,
   key: ReplyKey,
 ): string | undefined {
   const text = replies[language]?.[key];
-  return text !== undefined && text.trim() !== '' ? text : undefined;
+  return text !== undefined && !isBlank(text) ? text : undefined;
 }
 
 /**

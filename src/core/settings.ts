@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { BUILT_IN_PURPOSES, misspeltPurposeMessage, purposeInOtherCase, PurposeSchema, type Purpose } from './consent.js';
 import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
 import { notOneOf, requiredOr, shownValue, withMeant } from './required.js';
+import { isBlank } from './text.js';
 
 /** Languages with built-in keywords and reply texts (DESIGN §3). */
 export const LANGUAGES = ['en', 'es', 'fr', 'pt', 'de', 'ja'] as const;
@@ -102,7 +103,13 @@ export function inertTriggerIssues(triggers: readonly (TriggerBinding | undefine
   return issues;
 }
 
-const keywordList = z.array(z.string().trim().min(1).max(60)).max(50);
+/**
+ * A keyword list. An empty or blank keyword is the keyword rules' to refuse (validateWorkspaceKeywords
+ * in keywords.ts, "is empty once punctuation, symbols and white space are removed"), as one that is
+ * only punctuation is: refused here, the whole keywords section would fail to parse and the rules
+ * would not run, so the one answer would name the blank keyword alone and hide the others.
+ */
+const keywordList = z.array(z.string().trim().max(60)).max(50);
 
 export const WorkspaceKeywordsSchema = z
   .object({
@@ -227,19 +234,50 @@ export const REPLY_VARIABLE_PATTERN = /\{\{\s*([^{}]*?)\s*\}\}/g;
  */
 export const REPLY_VARIABLES = ['workspace.name'] as const;
 
-const ReplyTextSchema = z.string().min(1).max(1000);
+/**
+ * A reply text. A blank one is refused beside the schema (replyTextIssues), not by it: the schema
+ * reads the whole of the settings on every change, so a blank text stored before blank texts were
+ * refused would block a change to any other setting.
+ */
+const ReplyTextSchema = z.string().max(1000);
 
 /**
- * The `{{...}}` of reply texts that name no REPLY_VARIABLES, as issues named `replies.<lang>.<key>`.
- * Checked where a text is set (`only` names the texts a settings patch sets), not on every
- * settings change: a text stored before variables were checked keeps being sent as written, and
- * must not block a change to another setting.
+ * How a settings input takes a reply text back to the built-in one: a settings change, a JSON
+ * Merge Patch (RFC 7396, mergePatch), sends null for it, which removes the workspace's text;
+ * the settings of a new workspace leave it out.
  */
-export function replyVariableIssues(replies: WorkspaceSettings['replies'], only?: (language: string, key: string) => boolean): FieldIssue[] {
+export type ReplyRemoval = 'send null' | 'leave it out';
+
+/**
+ * The refusal of a blank reply text (isBlank: empty, or only white space and invisible characters).
+ * replyText would never send it, falling back to the built-in text, so the settings would show one
+ * text and the contact get another; and one of invisible characters alone would be sent as an
+ * empty-looking message.
+ */
+export function blankReplyMessage(removal: ReplyRemoval): string {
+  return `is blank: a reply needs something besides white space and invisible characters; ${removal} for the built-in text`;
+}
+
+/**
+ * The reply texts that cannot be sent as written, one issue per text named `replies.<lang>.<key>`:
+ * a blank one (blankReplyMessage), and each `{{...}}` that names no REPLY_VARIABLES. Checked where
+ * a text is set (`only` names the texts a settings patch sets), not on every settings change: a
+ * text stored before these checks keeps being sent as it was (a blank one never is, replyText
+ * falls back from it), and must not block a change to another setting.
+ */
+export function replyTextIssues(
+  replies: WorkspaceSettings['replies'],
+  only?: (language: string, key: string) => boolean,
+  removal: ReplyRemoval = 'send null',
+): FieldIssue[] {
   const issues: FieldIssue[] = [];
   for (const [language, texts] of Object.entries(replies)) {
     for (const [key, text] of Object.entries(texts ?? {})) {
       if (typeof text !== 'string' || (only !== undefined && !only(language, key))) continue;
+      if (isBlank(text)) {
+        issues.push({ path: `replies.${language}.${key}`, message: blankReplyMessage(removal) });
+        continue;
+      }
       for (const [written, name] of text.matchAll(REPLY_VARIABLE_PATTERN)) {
         if ((REPLY_VARIABLES as readonly string[]).includes(name ?? '')) continue;
         issues.push({

@@ -13,6 +13,28 @@ export function foldCompatibilityForms(text: string): string {
 }
 
 /**
+ * Characters that draw nothing, so a text made of them alone has nothing to read: the Unicode
+ * White_Space set (spaces of every width, tabs, line and paragraph ends), every
+ * Default_Ignorable_Code_Point (zero-width space, joiners and non-joiners, word joiner, byte order
+ * mark, bidirectional marks, variation selectors, the soft hyphen, the Hangul fillers U+115F,
+ * U+1160, U+3164 and U+FFA0), both as UAX #44 defines them (https://www.unicode.org/reports/tr44/,
+ * PropList.txt and DerivedCoreProperties.txt), the other control characters (General_Category Cc:
+ * NUL, ESC and the like, which draw nothing either), and U+2800 BRAILLE PATTERN BLANK, a symbol that
+ * is none of these but draws an empty cell. Chat users send the Hangul filler, the Braille blank and
+ * the zero-width space as "empty" messages, and `String.prototype.trim` keeps all three. Together
+ * they cover every character `trim` takes off.
+ */
+const BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\p{Cc}\u2800]*$/u;
+
+/**
+ * Whether a string is empty or made only of characters that draw nothing (BLANK): a message's text
+ * or button with nothing to read, or a reply text that would be sent as an invisible message.
+ */
+export function isBlank(value: string): boolean {
+  return BLANK.test(value);
+}
+
+/**
  * The characters of a message's text that are read: the first READABLE_TEXT_LENGTH. A message is
  * never refused for its length, since it may carry a STOP (an e-mail reply with a long quoted
  * thread); what the sender wrote comes first, and the rest is not read, nor kept in events.

@@ -11,7 +11,7 @@ import { controlCharacterIn } from '../core/contact.js';
 import { ConsentryError, describeIssues, type FieldIssue } from '../core/errors.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence, zodIssuesToFieldIssues } from '../core/ledger.js';
 import { FIELD_PARSE } from '../core/required.js';
-import { READABLE_TEXT_LENGTH, readableText } from '../core/text.js';
+import { isBlank, READABLE_TEXT_LENGTH, readableText } from '../core/text.js';
 import { ZonedDateTimeSchema } from '../core/time.js';
 
 /** Messaging channels a message can arrive on (`any` is only a consent scope). */
@@ -72,25 +72,6 @@ function describingValue(description: string) {
 
 /** What a message without anything to read is refused with (InboundMessageSchema). */
 const NEEDS_TEXT_OR_BUTTON = 'a message needs text or button';
-
-/**
- * Characters that draw nothing, so a text or button made of them alone has nothing to read: the
- * Unicode White_Space set (spaces of every width, tabs, line and paragraph ends), every
- * Default_Ignorable_Code_Point (zero-width space, joiners and non-joiners, word joiner, byte order
- * mark, bidirectional marks, variation selectors, the soft hyphen, the Hangul fillers U+115F,
- * U+1160, U+3164 and U+FFA0), both as UAX #44 defines them (https://www.unicode.org/reports/tr44/,
- * PropList.txt and DerivedCoreProperties.txt), the other control characters (General_Category Cc:
- * NUL, ESC and the like, which draw nothing either), and U+2800 BRAILLE PATTERN BLANK, a symbol that
- * is none of these but draws an empty cell. Chat users send the Hangul filler, the Braille blank and
- * the zero-width space as "empty" messages, and `String.prototype.trim` keeps all three. Together
- * they cover every character `trim` takes off.
- */
-const BLANK = /^[\p{White_Space}\p{Default_Ignorable_Code_Point}\p{Cc}\u2800]*$/u;
-
-/** Whether a string is empty or made only of characters that draw nothing (BLANK). */
-function isBlank(value: string): boolean {
-  return BLANK.test(value);
-}
 
 /**
  * Whether a message's text is no text: empty or blank within its first READABLE_TEXT_LENGTH

@@ -8,7 +8,7 @@ import {
   inertTriggerIssues,
   keepMaskedSecrets,
   mergePatch,
-  replyVariableIssues,
+  replyTextIssues,
   TriggerBindingSchema,
   WorkspaceSettingsSchema,
   type TriggerBinding,
@@ -19,8 +19,14 @@ import { invalidInput, parseInput } from './inputs.js';
 
 /** Which checks beyond the schema a settings input gets, by what it sets. */
 export interface SettingsChecks {
-  /** The reply texts the input sets (every one when not given), checked for variables (replyVariableIssues). */
+  /** The reply texts the input sets (every one when not given), checked for blank texts and variables (replyTextIssues). */
   repliesSet?: (language: string, key: string) => boolean;
+  /**
+   * The input is a change merged into the stored settings (mergeSettings), where a null takes a
+   * value back to its default; a new workspace's settings leave such a value out instead. A
+   * refusal of a blank reply text says which.
+   */
+  isPatch?: boolean;
   /** The input sets the trigger list: bindings that could never start are refused (inertTriggerIssues, unstartableKeywordMatch). */
   triggersSet?: boolean;
   /**
@@ -55,7 +61,7 @@ export function parseSettings(input: unknown, checks: SettingsChecks = {}): Work
   if (!parsed.success) refusals.push(invalidInput('settings', zodIssuesToFieldIssues(parsed.error)));
   const { keywords, replies, triggers } = sections;
   if (keywords !== undefined) {
-    const refused = refusalOf(() => validateWorkspaceKeywords(keywords, checks.keywordListsSet));
+    const refused = refusalOf(() => validateWorkspaceKeywords(keywords, checks.keywordListsSet, sentKeywords(input)));
     // Worded as the other settings refusals are, whichever answers alone.
     if (refused !== null) refusals.push(new ConsentryError(refused.code, `Invalid settings: ${describeIssues(refused.issues)}`, refused.issues));
   }
@@ -70,7 +76,8 @@ export function parseSettings(input: unknown, checks: SettingsChecks = {}): Work
     ...refusedBindings,
     ...(checks.triggersSet === true ? sameReadingKeywordIssues(triggers, new Set([...unknownTemplates, ...refusedBindings].map(bindingIndex))) : []),
   ]);
-  const issues = [...bindingIssues, ...(replies === undefined ? [] : replyVariableIssues(replies, checks.repliesSet))];
+  const replyIssues = replies === undefined ? [] : replyTextIssues(replies, checks.repliesSet, checks.isPatch === true ? 'send null' : 'leave it out');
+  const issues = [...bindingIssues, ...replyIssues];
   if (issues.length > 0) refusals.push(invalidInput('settings', issues));
   const [first] = refusals;
   if (first === undefined && parsed.success) return parsed.data;
@@ -97,10 +104,16 @@ export function mergeSettings(current: WorkspaceSettings, patch: unknown): Works
   const triggersSet = Array.isArray(patchObject.triggers);
   return parseSettings(mergePatch(current, keepMaskedSecrets(current, patchObject)), {
     repliesSet: setByPatch,
+    isPatch: true,
     triggersSet,
     keywordListsSet: keywordListSetByPatch,
     ...(!triggersSet && 'keywords' in patchObject ? { keywordsBefore: current.keywords } : {}),
   });
+}
+
+/** The `keywords` section of a settings input as sent, before the schema trimmed its keywords: a refusal quotes a keyword as it was sent. */
+function sentKeywords(input: unknown): unknown {
+  return typeof input === 'object' && input !== null ? Reflect.get(input, 'keywords') : undefined;
 }
 
 /** The index of the binding a `triggers.<index>.<field>` issue names. */

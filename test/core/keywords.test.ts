@@ -642,7 +642,7 @@ describe('validateWorkspaceKeywords', () => {
     const notRemovable = validationError(workspace({ en: { removed: ['HELP'], opt_in: ['🙂'] } }));
     expect(notRemovable.message).toBe(
       'keywords.en.removed.0: HELP cannot be removed: STOP, START and HELP are always keywords; ' +
-        'keywords.en.opt_in.0: keyword is empty once punctuation, symbols and white space are removed',
+        'keywords.en.opt_in.0: "🙂" is empty once punctuation, symbols and white space are removed',
     );
     const invalid = validationError(workspace({ es: { opt_in: ['stop'] } }));
     expect(invalid.message).toBe('keywords.es.opt_in.0: "stop" is already the opt_out keyword STOP (en)');
