@@ -204,12 +204,12 @@ export const MERGE_PATCH_MEDIA_TYPES = ['application/json', 'application/merge-p
 
 export const IdParamsSchema = z.object({ id: z.string().min(1).max(200) });
 
-/** A contact id as sent: a ULID in any letter case is read as the canonical upper-case id. */
 /** A contact id read from a string schema: a query parameter's own (queryParameter) keeps its type error. */
-export function contactIdText(text: z.ZodString) {
-  return text.min(1).max(200).transform(canonicalContactId);
+export function contactIdText(text: z.ZodString, whenEmpty?: string) {
+  return text.min(1, whenEmpty).max(200).transform(canonicalContactId);
 }
 
+/** A contact id as sent: a ULID in any letter case is read as the canonical upper-case id. */
 export const ContactIdSchema = contactIdText(z.string()).describe('The contact id (a ULID; any letter case)');
 export const ContactIdParamsSchema = z.object({ id: ContactIdSchema });
 
@@ -239,6 +239,9 @@ export const DecisionTimeSchema = ZonedDateTimeSchema.refine((occurredAt) => !is
 export function queryParameter(onRepeat = 'give it once') {
   return z.string({ error: givenMoreThanOnce(onRepeat) });
 }
+
+/** What an empty query parameter (`?cursor=`) is refused with: a value or nothing, not zod's "Too small". */
+export const EMPTY_PARAMETER = 'is empty: give a value, or leave the parameter out';
 
 /** The error a query parameter's type check words a repeated one with; any other failure keeps its own. */
 function givenMoreThanOnce(onRepeat: string) {

@@ -8,16 +8,16 @@ import { ContactInputSchema, ContactPatchSchema, printableNameSchema } from '../
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
 import { asRequestField, refuseNamingEveryField } from '../problem.js';
-import { ContactIdParamsSchema, contactIdText, ContactJsonSchema, contactJson, limitQuery, MERGE_PATCH_MEDIA_TYPES, queryChoice, queryParameter } from '../schemas.js';
+import { ContactIdParamsSchema, contactIdText, ContactJsonSchema, contactJson, EMPTY_PARAMETER, limitQuery, MERGE_PATCH_MEDIA_TYPES, queryChoice, queryParameter } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const ContactListQuerySchema = z
   .object({
-    email: queryParameter().trim().min(1).max(254).optional(),
-    phone: queryParameter().trim().min(1).max(40).optional(),
-    tag: queryParameter().trim().min(1).max(100).optional(),
+    email: queryParameter().trim().min(1, EMPTY_PARAMETER).max(254).optional(),
+    phone: queryParameter().trim().min(1, EMPTY_PARAMETER).max(40).optional(),
+    tag: queryParameter().trim().min(1, EMPTY_PARAMETER).max(100).optional(),
     // Not a pipe: /openapi.json describes a pipe by its input alone, a bare string.
-    cursor: contactIdText(queryParameter()).optional().describe('nextCursor of the previous page'),
+    cursor: contactIdText(queryParameter(), EMPTY_PARAMETER).optional().describe('nextCursor of the previous page'),
     limit: limitQuery(500, 50),
   })
   .strict();

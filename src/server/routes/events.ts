@@ -5,7 +5,7 @@ import { pageOf } from '../../core/paging.js';
 import { noneOf } from '../../core/required.js';
 import { authOf } from '../auth.js';
 import { asRequestField } from '../problem.js';
-import { EventJsonSchema, limitQuery, publicEventsJson, queryParameter } from '../schemas.js';
+import { EMPTY_PARAMETER, EventJsonSchema, limitQuery, publicEventsJson, queryParameter } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const MAX_PAGE = 200;
@@ -26,9 +26,9 @@ const EventQuerySchema = z
       .describe(`One public event type, or several separated by commas: ${PUBLIC_EVENT_TYPES.join(', ')}`),
     limit: limitQuery(MAX_PAGE, 50),
     // Event ids are ULIDs, read in any letter case as every id is (canonicalUlid).
-    cursor: queryParameter().min(1).max(200).transform(canonicalUlid).optional().describe('nextCursor of the previous page: events older than this id (any letter case)'),
+    cursor: queryParameter().min(1, EMPTY_PARAMETER).max(200).transform(canonicalUlid).optional().describe('nextCursor of the previous page: events older than this id (any letter case)'),
     after: queryParameter()
-      .min(1)
+      .min(1, EMPTY_PARAMETER)
       .max(200)
       .transform(canonicalUlid)
       .optional()

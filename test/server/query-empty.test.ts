@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { expectProblem, useTestApp, type Tenant, type TestApp } from './helpers.js';
+
+let t: TestApp;
+let acme: Tenant;
+
+useTestApp((app, first) => {
+  t = app;
+  acme = first;
+});
+
+describe('an empty query parameter', () => {
+  it.each([
+    ['/v1/contacts?cursor=', 'cursor'],
+    ['/v1/contacts?tag=', 'tag'],
+    ['/v1/contacts?tag=%20%20', 'tag'],
+    ['/v1/contacts?email=', 'email'],
+    ['/v1/contacts?phone=', 'phone'],
+    ['/v1/events?cursor=', 'cursor'],
+    ['/v1/events?after=', 'after'],
+  ])('%s is refused naming %s, with a value or nothing to send instead', async (url, path) => {
+    const res = await t.as(acme, { method: 'GET', url });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(res.json().errors).toEqual([{ path, message: 'is empty: give a value, or leave the parameter out' }]);
+  });
+});
