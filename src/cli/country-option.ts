@@ -24,8 +24,11 @@ export function countryOptionHelp(numbers: string): string {
   return `country of ${numbers} written without + (ISO 3166-1 alpha-2, e.g. ES); default: the workspace's default country`;
 }
 
-/** What the engine advises for a national number without a default country; these commands name its country with `--country` instead. */
-const SET_DEFAULT_COUNTRY = /or set the workspace default country$/;
+/**
+ * What the engine advises for a national number without a default country; these commands name its
+ * country with `--country` instead. A hint may follow it (`; if it is an international number ...`).
+ */
+const SET_DEFAULT_COUNTRY = /or set the workspace default country(?=;|$)/;
 const USE_COUNTRY_OPTION = 'or name its country with --country (e.g. --country ES)';
 
 /** The engine's refusal of a national phone number without a country, pointing at `--country`. */

@@ -1,7 +1,7 @@
 import { ActorSchema, CHANNELS, CONSENT_STATUSES, LEGAL_BASES, type Actor } from '../core/consent.js';
 import { canonicalUlid, isUlid, normalizePhone } from '../core/contact.js';
 import { isConsentryError, type FieldIssue } from '../core/errors.js';
-import { notOneOf } from '../core/required.js';
+import { notOneOfMeant } from '../core/required.js';
 import { zonedDateTimeMessage } from '../core/time.js';
 import { bulkRowIssues } from '../engine/consents.js';
 import { BulkRowSchema } from '../engine/inputs.js';
@@ -246,8 +246,9 @@ const count = (n: number): string => n.toLocaleString('en-US');
 
 /**
  * The schema's refusals in the words of the file: an empty required cell, a listed value with
- * the value found and the ones allowed, an explanation with its length and the limit. Any other
- * issue is left as the engine words it.
+ * the value found and the ones allowed (and the one it writes with spaces or hyphens for its
+ * underscores, `opted in`, which ListedValues does not read as it: notOneOfMeant), an explanation
+ * with its length and the limit. Any other issue is left as the engine words it.
  */
 function inFileTerms(issue: FieldIssue, row: BulkRowValues): FieldIssue {
   const field = issue.path.split('.')[0] ?? '';
@@ -255,7 +256,7 @@ function inFileTerms(issue: FieldIssue, row: BulkRowValues): FieldIssue {
   const value = row[field];
   if (value === undefined) return REQUIRED_VALUES.has(field) ? { ...issue, message: 'is empty; every row needs one' } : issue;
   const allowed = ALLOWED_VALUES.get(field);
-  if (allowed !== undefined && !allowed.includes(value)) return { ...issue, message: notOneOf(value, allowed) };
+  if (allowed !== undefined && !allowed.includes(value)) return { ...issue, message: notOneOfMeant(value, allowed) };
   const length = value.trim().length;
   if (field === 'explanation' && length > EXPLANATION_MAX) return { ...issue, message: `has ${count(length)} characters, at most ${count(EXPLANATION_MAX)}` };
   return issue;

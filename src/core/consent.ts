@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { shownValue, withMeant } from './required.js';
+import { notOneOfMeant, shownValue, withMeant } from './required.js';
 import { ZonedDateTimeSchema } from './time.js';
 
 /** DESIGN §2: messaging channels; `any` addresses every channel at once (STOPALL). */
@@ -44,8 +44,18 @@ export function purposeText(text: z.ZodString): z.ZodString {
 export const PurposeSchema = purposeText(z.string());
 export type Purpose = z.infer<typeof PurposeSchema>;
 
+/**
+ * A field that takes one of `values`, whose refusal names the value a spreadsheet's or a CRM's
+ * spelling of it stands for (notOneOfMeant: `"opted in" ... (did you mean "opted_in"?)`): the API
+ * takes listed values only as spelled here, and says which one was meant rather than reading it
+ * so. An absent value is left to the parse's wording (FIELD_PARSE: `is required: ...`).
+ */
+function listedValueSchema<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: (issue) => (issue.input === undefined ? undefined : notOneOfMeant(issue.input, values)) });
+}
+
 export const CONSENT_STATUSES = ['opted_in', 'opted_out'] as const;
-export const ConsentStatusSchema = z.enum(CONSENT_STATUSES);
+export const ConsentStatusSchema = listedValueSchema(CONSENT_STATUSES);
 export type ConsentStatus = z.infer<typeof ConsentStatusSchema>;
 /** No record for a (purpose, channel) means `not_specified`. */
 export type EffectiveStatus = ConsentStatus | 'not_specified';
@@ -63,7 +73,7 @@ export const LEGAL_BASES = [
   'PROCESS_AND_STORE',
   'NON_GDPR',
 ] as const;
-export const LegalBasisSchema = z.enum(LEGAL_BASES);
+export const LegalBasisSchema = listedValueSchema(LEGAL_BASES);
 export type LegalBasis = z.infer<typeof LegalBasisSchema>;
 
 /** Human labels, as HubSpot's UI words them. */

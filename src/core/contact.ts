@@ -207,6 +207,15 @@ const OTHER_DASHES = /[\u2010-\u2015\u2212\u30fc]/g;
  */
 const CALLING_CODE_IN_PARENTHESES = /^\(\s*(\+\d{1,3})\s*\)/;
 
+/**
+ * A long number as a spreadsheet shows it, in scientific notation (`3.46111E+10`, `3,46111E+10` with
+ * a decimal comma): Excel shows a number of eleven or more digits in a cell of the General format so
+ * (https://support.sas.com/kb/34242.html), and a CSV saved from it keeps what the cell shows, so the
+ * digits past the first few are gone and no phone number can be read from it. A column formatted as
+ * text keeps them.
+ */
+const SCIENTIFIC_NOTATION = /^[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+$/;
+
 /** The international prefix ITU-T Recommendation E.164 recommends, at the start of a number: "00 34 600 000 001". */
 const INTERNATIONAL_PREFIX = /^00/;
 
@@ -229,6 +238,11 @@ function invalidPhone(message: string, issue = message): ConsentryError {
 export function normalizePhone(raw: string, defaultCountry: string | null): string {
   const text = foldTypedValue(raw).replace(OTHER_DASHES, '-');
   if (text.length === 0) throw invalidPhone('phone is empty', 'is empty');
+  if (SCIENTIFIC_NOTATION.test(text)) {
+    throw invalidPhone(
+      `${shownValue(text)} is a number in scientific notation, as a spreadsheet shows a long number: its digits are lost; export the phone column as text`,
+    );
+  }
   if (!PHONE_CHARACTERS.test(text)) {
     throw invalidPhone(`${shownValue(text)} may contain only digits, "+", spaces and the characters - . / ( )`);
   }
@@ -245,15 +259,28 @@ export function normalizePhone(raw: string, defaultCountry: string | null): stri
   const international = dialled.startsWith('+');
   if (!international && country === undefined) {
     throw invalidPhone(
-      `${shownValue(text)} has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country`,
+      `${shownValue(text)} has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country${droppedPlus(text)}`,
     );
   }
   const parsed = parsePhoneNumberFromString(dialled, country === undefined ? { extract: false } : { defaultCountry: country, extract: false });
   if (parsed === undefined || !parsed.isValid()) {
     const where = zeroZero ? ' (its 00 read as the international prefix +)' : international ? '' : ` (read with default country ${country ?? ''})`;
-    throw invalidPhone(`${shownValue(text)} is not a valid phone number${where}`);
+    throw invalidPhone(`${shownValue(text)} is not a valid phone number${where}${international ? '' : droppedPlus(text)}`);
   }
   return parsed.number;
+}
+
+/**
+ * For a number written without "+" that is no number as read (no country, or not one of the default
+ * country's), the number with "+" in front when that is a valid one: a spreadsheet column of
+ * numbers drops the leading "+" of `+49 151 ...`, and the number left reads as national. Empty
+ * when "+" in front makes no valid number either: a hint that would not work is no hint.
+ */
+function droppedPlus(text: string): string {
+  if (!/^\d/.test(text)) return '';
+  const plus = `+${text}`;
+  const parsed = parsePhoneNumberFromString(plus, { extract: false });
+  return parsed?.isValid() === true ? `; if it is an international number whose + was dropped, write ${plus}` : '';
 }
 
 export function tryNormalizePhone(raw: string, defaultCountry: string | null): string | null {

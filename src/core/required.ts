@@ -73,6 +73,33 @@ export function notOneOf(value: unknown, values: readonly unknown[]): string {
   return `${shownValue(value)} is not ${allowedValues(values)}`;
 }
 
+/** A listed value as listedValueMeant compares it: trimmed, ASCII letters in lower case, each run of spaces, hyphens and underscores one underscore. */
+function listedSpelling(value: string): string {
+  return value
+    .trim()
+    .replace(/[A-Z]/g, (letter) => letter.toLowerCase())
+    .replace(/[\s_-]+/g, '_');
+}
+
+/**
+ * The value of `values` that `value` writes otherwise, as a spreadsheet or a CRM export writes a
+ * listed value: in other letter case, with spaces or hyphens for its underscores (`opted in`,
+ * `Opted-In` for `opted_in`, `consent_with_notice` for `CONSENT_WITH_NOTICE`). Undefined for a value
+ * in the list as it is, one that writes none of them, and one that writes several. Only ASCII
+ * letters are folded, as the import folds a listed cell: no other letter (a Kelvin sign) stands for one.
+ */
+export function listedValueMeant(value: unknown, values: readonly unknown[]): string | undefined {
+  if (typeof value !== 'string' || values.includes(value)) return undefined;
+  const spelling = listedSpelling(value);
+  const meant = values.filter((listed): listed is string => typeof listed === 'string' && listedSpelling(listed) === spelling);
+  return meant.length === 1 ? meant[0] : undefined;
+}
+
+/** notOneOf, followed by the value of the list it writes otherwise when there is one (listedValueMeant): `"opted in" is not one of opted_in, opted_out (did you mean "opted_in"?)`. */
+export function notOneOfMeant(value: unknown, values: readonly unknown[]): string {
+  return withMeant(notOneOf(value, values), listedValueMeant(value, values));
+}
+
 /**
  * notOneOf for the several values of one field that are not in its list (a comma list's items):
  * `"consent.givn" and "foo" are not one of consent.given, ...`, so the field has one message.

@@ -13,7 +13,7 @@ import { followPrivacyDecision } from './runs.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import { FIELD_PARSE } from '../core/required.js';
-import type { RecordedConsent, UnitOfWork } from './unit-of-work.js';
+import { keyRecordDifferences, reusedKeyConflict, type RecordedConsent, type UnitOfWork } from './unit-of-work.js';
 
 /**
  * Records a decision about a contact named by id; recordConsent adds the contact's identity on the
@@ -104,11 +104,11 @@ export async function bulkSetConsent(uow: UnitOfWork, rows: readonly unknown[], 
       // so a refused row leaves no trace.
       recordedOccurrence(validateDecision({ ...decisionOf(row, by, evidence, null), contactId: row.contactId ?? 'pending' }), uow.nowIso, row.occurredAt ?? null);
       // A replayed row (its key already recorded for this contact) is answered even if its purpose was unlisted since.
-      const replayed = await recordedForKey(uow, row, named);
+      const replayed = await recordedForKey(uow, row, named, decisionOf(row, by, evidence, null));
       if (!replayed) assertKnownPurpose(row.purpose, uow.workspace.settings);
       const { contact, guard } = await contactForRow(uow, row, named, replayed);
       const before = (await uow.consentStatesOf(contact.id)).find((state) => state.purpose === row.purpose && state.channel === row.channel);
-      const recorded = await uow.recordConsent({ ...decisionOf(row, by, evidence, named.evidence()), contactId: contact.id });
+      const recorded = await uow.recordConsent({ ...decisionOf(row, by, evidence, named.evidence()), contactId: contact.id }, 'row');
       // A row answered from its idempotency key recorded nothing now, so nothing was recorded again.
       const repeated = recorded.created && before?.status === row.status;
       await followPrivacyDecision(uow, recorded);
@@ -297,16 +297,18 @@ class NamedIdentities {
 /**
  * Whether the row's idempotency key was already recorded. A reused key is only accepted for an
  * existing contact, the one it was recorded for; recordConsent then checks it is the very same change.
+ * A row about another contact (or one it would create) is refused as recordConsent refuses a
+ * change: naming the record and the contact the key recorded, and besides the contact, what else
+ * of `decision` (the row as stated, without the identity Consentry adds) differs from that record.
  */
-async function recordedForKey(uow: UnitOfWork, row: Row, named: NamedIdentities): Promise<boolean> {
+async function recordedForKey(uow: UnitOfWork, row: Row, named: NamedIdentities, decision: Omit<ConsentDecision, 'contactId'>): Promise<boolean> {
   if (!row.idempotencyKey) return false;
   const existing = await uow.tx.findConsentRecordByIdempotencyKey(uow.workspaceId, row.idempotencyKey);
   if (!existing) return false;
   const contact = await findContactForRow(uow, row, named);
   if (!contact || contact.id !== existing.contactId) {
-    throw new ConsentryError('CONFLICT', `Idempotency key "${row.idempotencyKey}" was already used for another contact`, [
-      { path: 'idempotencyKey', message: 'already used for a different change' },
-    ]);
+    const others = keyRecordDifferences(existing, { ...decision, contactId: existing.contactId });
+    throw reusedKeyConflict(row.idempotencyKey, existing, ['contact', ...others], 'row');
   }
   return true;
 }

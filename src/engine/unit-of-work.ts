@@ -217,30 +217,17 @@ export class UnitOfWork {
    * opt-in the contact still holds to it: that opt-in stands until it is withdrawn, and would be
    * in force again were the purpose put back, so withdrawing stays as easy as giving (GDPR Art.
    * 7(3)) by every means: a keyword, the API, a Slack button.
+   *
+   * An idempotency key recorded before answers the record it made when the decision is that very
+   * change, and is refused naming what differs otherwise (reusedKeyConflict, `sentAs` wording it).
    */
-  async recordConsent(input: ConsentDecision): Promise<RecordedConsent> {
+  async recordConsent(input: ConsentDecision, sentAs: KeySentIn = 'request'): Promise<RecordedConsent> {
     const decision = withShownDigest(validateDecision(input));
     if (decision.idempotencyKey) {
       const existing = await this.tx.findConsentRecordByIdempotencyKey(this.workspaceId, decision.idempotencyKey);
       if (existing) {
-        // A key stands for one request: sent again with other values it would answer "done" while
-        // the new values were dropped, so each value the record keeps must match. The time is
-        // compared as the first request's was recorded (clamped to its recording time when ahead).
-        const differing = [
-          existing.contactId !== decision.contactId && 'contactId',
-          existing.purpose !== decision.purpose && 'purpose',
-          existing.channel !== decision.channel && 'channel',
-          existing.status !== decision.status && 'status',
-          existing.legalBasis !== decision.legalBasis && 'legalBasis',
-          existing.explanation !== decision.explanation && 'explanation',
-          existing.source !== decision.source && 'source',
-          existing.occurredAt !== recordedOccurrence(decision, existing.recordedAt) && 'occurredAt',
-          !sameStatedEvidence(existing.evidence, decision.evidence) && 'evidence',
-        ].filter((field) => field !== false);
-        if (differing.length > 0) {
-          const message = `already used for a different change (it recorded ${existing.id}; this request differs in ${differing.join(', ')})`;
-          throw new ConsentryError('CONFLICT', `Idempotency key "${decision.idempotencyKey}" was ${message}`, [{ path: 'idempotencyKey', message }]);
-        }
+        const differing = differingFromRecord(existing, decision);
+        if (differing.length > 0) throw reusedKeyConflict(decision.idempotencyKey, existing, differing, sentAs);
         const states = await this.consentStatesOf(existing.contactId);
         const current = states.find((state) => state.purpose === existing.purpose && state.channel === existing.channel);
         if (!current) throw new ConsentryError('CONFLICT', 'Materialised consent state is missing for an existing record');
@@ -436,6 +423,52 @@ function withShownDigest(decision: ValidDecision): ValidDecision {
   const { shown, policyDigest } = decision.evidence;
   if (shown === undefined || policyDigest !== undefined) return decision;
   return { ...decision, evidence: { ...decision.evidence, policyDigest: shownDigest(shown) } };
+}
+
+/** What a decision sent with a key is: a request of its own (PUT), or a row of a bulk request or of an imported file. */
+export type KeySentIn = 'request' | 'row';
+
+/**
+ * What a reused idempotency key's refusal names as differing: a field of the decision, or, for a
+ * bulk row, the contact it names (by its id, e-mail or phone, whichever the row has).
+ */
+export type KeyDifference = 'contact' | 'contactId' | 'purpose' | 'channel' | 'status' | 'legalBasis' | 'explanation' | 'source' | 'occurredAt' | 'evidence';
+
+/**
+ * The fields of a decision sent with an idempotency key that differ from `existing`, the record the
+ * key recorded. A key stands for one request: sent again with other values it would answer "done"
+ * while the new values were dropped, so each value the record keeps must match. The time is
+ * compared as the first request's was recorded (clamped to its recording time when ahead).
+ */
+function differingFromRecord(existing: ConsentRecord, decision: ValidDecision): KeyDifference[] {
+  const differing: (KeyDifference | false)[] = [
+    existing.contactId !== decision.contactId && 'contactId',
+    existing.purpose !== decision.purpose && 'purpose',
+    existing.channel !== decision.channel && 'channel',
+    existing.status !== decision.status && 'status',
+    existing.legalBasis !== decision.legalBasis && 'legalBasis',
+    existing.explanation !== decision.explanation && 'explanation',
+    existing.source !== decision.source && 'source',
+    existing.occurredAt !== recordedOccurrence(decision, existing.recordedAt) && 'occurredAt',
+    !sameStatedEvidence(existing.evidence, decision.evidence) && 'evidence',
+  ];
+  return differing.filter((field) => field !== false);
+}
+
+/** differingFromRecord for a decision as recordConsent is given it (validated, `shown` digested, as recordConsent compares it). */
+export function keyRecordDifferences(existing: ConsentRecord, input: ConsentDecision): KeyDifference[] {
+  return differingFromRecord(existing, withShownDigest(validateDecision(input)));
+}
+
+/**
+ * The refusal of an idempotency key `existing` recorded, sent again with another change: the
+ * record it recorded, and the contact it recorded it for when the contact is what differs (the
+ * caller may not know that contact: a bulk row names its contact by e-mail or phone), and what differs.
+ */
+export function reusedKeyConflict(key: string, existing: ConsentRecord, differing: readonly KeyDifference[], sentAs: KeySentIn): ConsentryError {
+  const forContact = differing.includes('contact') || differing.includes('contactId') ? ` for contact ${existing.contactId}` : '';
+  const message = `already used for a different change (it recorded ${existing.id}${forContact}; this ${sentAs} differs in ${differing.join(', ')})`;
+  return new ConsentryError('CONFLICT', `Idempotency key "${key}" was ${message}`, [{ path: 'idempotencyKey', message }]);
 }
 
 /**

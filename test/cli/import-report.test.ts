@@ -36,7 +36,7 @@ describe('consentry import --report', () => {
     expect(run.code).toBe(1);
     expect(reportLines(run)).toEqual([
       'line 3: Channel: "pigeon" is not one of whatsapp, sms, email, messenger, telegram, webchat, any',
-      'line 4: Status: "opted in" is not one of opted_in, opted_out',
+      'line 4: Status: "opted in" is not one of opted_in, opted_out (did you mean "opted_in"?)',
       'line 5: has 6 values, the header names 5 columns',
     ]);
     const text = readFileSync(report, 'utf8');
@@ -44,7 +44,7 @@ describe('consentry import --report', () => {
     expect(readReport(report)).toEqual([
       ['line', 'field', 'message', 'Email', 'Purpose', 'Channel', 'Status', 'Explanation'],
       ['3', 'Channel', '"pigeon" is not one of whatsapp, sms, email, messenger, telegram, webchat, any', 'bob@example.com', 'marketing', 'pigeon', 'opted_out', ''],
-      ['4', 'Status', '"opted in" is not one of opted_in, opted_out', 'carla@example.com', 'marketing', 'email', 'opted in', ''],
+      ['4', 'Status', '"opted in" is not one of opted_in, opted_out (did you mean "opted_in"?)', 'carla@example.com', 'marketing', 'email', 'opted in', ''],
       ['5', '', 'has 6 values, the header names 5 columns', 'dan@example.com', 'marketing', 'email', 'opted_out', '', 'stray'],
     ]);
     expect(statSync(report).mode & 0o777).toBe(0o600);

@@ -100,7 +100,7 @@ describe('consentry import: row messages in the words of the file', () => {
     expect(run.code).toBe(1);
     expect(reportLines(run)).toEqual([
       'line 2: purpose: is empty; every row needs one',
-      'line 3: status: "opted in" is not one of opted_in, opted_out',
+      'line 3: status: "opted in" is not one of opted_in, opted_out (did you mean "opted_in"?)',
       'line 4: explanation: has 20,000 characters, at most 2,000',
       'line 5: channel: is empty; every row needs one',
       'line 5: status: is empty; every row needs one',

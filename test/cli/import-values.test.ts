@@ -76,8 +76,32 @@ describe('consentry import: listed values in any letter case', () => {
       'line 2: purpose: unknown purpose "Newsletter": this workspace knows privacy, marketing, surveys (add its own purposes to settings.purposes)',
       'line 3: purpose: unknown purpose "Surveys!": this workspace knows privacy, marketing, surveys (add its own purposes to settings.purposes)',
       'line 4: channel: "Pigeon" is not one of whatsapp, sms, email, messenger, telegram, webchat, any',
-      'line 4: status: "Opted-Out" is not one of opted_in, opted_out',
+      'line 4: status: "Opted-Out" is not one of opted_in, opted_out (did you mean "opted_out"?)',
       'line 5: legal_basis: "Consent" is not one of CONSENT_WITH_NOTICE, LEGITIMATE_INTEREST_PQL, LEGITIMATE_INTEREST_CLIENT, LEGITIMATE_INTEREST_OTHER, PERFORMANCE_OF_CONTRACT, PROCESS_AND_STORE, NON_GDPR',
+    ]);
+    expect(await ledger()).toEqual([]);
+  });
+});
+
+describe('consentry import: a listed value written with spaces or hyphens for its underscores', () => {
+  it('names the status or legal basis it stands for, in any letter case, and none for a value that stands for none', async () => {
+    const run = await importRows('email,purpose,channel,status,legal_basis,explanation', [
+      'ana@example.com,marketing,email,opted in,CONSENT_WITH_NOTICE,Shop form',
+      'bob@example.com,marketing,email,Opted In,CONSENT_WITH_NOTICE,Shop form',
+      'carla@example.com,marketing,email,opted-in,CONSENT_WITH_NOTICE,Shop form',
+      'dan@example.com,marketing,email,opted_in,Consent With Notice,Shop form',
+      'eve@example.com,marketing,email,opted_in,performance-of-contract,Contract',
+      'fay@example.com,marketing,email,opted,,',
+    ]);
+    expect(run.code).toBe(1);
+    const bases = 'CONSENT_WITH_NOTICE, LEGITIMATE_INTEREST_PQL, LEGITIMATE_INTEREST_CLIENT, LEGITIMATE_INTEREST_OTHER, PERFORMANCE_OF_CONTRACT, PROCESS_AND_STORE, NON_GDPR';
+    expect(reportLines(run)).toEqual([
+      'line 2: status: "opted in" is not one of opted_in, opted_out (did you mean "opted_in"?)',
+      'line 3: status: "Opted In" is not one of opted_in, opted_out (did you mean "opted_in"?)',
+      'line 4: status: "opted-in" is not one of opted_in, opted_out (did you mean "opted_in"?)',
+      `line 5: legal_basis: "Consent With Notice" is not one of ${bases} (did you mean "CONSENT_WITH_NOTICE"?)`,
+      `line 6: legal_basis: "performance-of-contract" is not one of ${bases} (did you mean "PERFORMANCE_OF_CONTRACT"?)`,
+      'line 7: status: "opted" is not one of opted_in, opted_out',
     ]);
     expect(await ledger()).toEqual([]);
   });

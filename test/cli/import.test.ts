@@ -312,6 +312,28 @@ describe('consentry import: which contact a row is about', () => {
     expect((await ledger()).filter((r) => r.channel === 'whatsapp').map((r) => r.contact_id)).toEqual([phoneContact]);
   });
 
+  it('names the record and the contact a reused idempotency_key recorded, and that the row is about another contact, besides what else differs', async () => {
+    const file = writeCsv(
+      [
+        'email,purpose,channel,status,legal_basis,explanation,idempotency_key',
+        'k1@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,form,crm-1',
+        'k1@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,form,crm-1',
+        'k2@example.com,marketing,email,opted_out,,,crm-1',
+        'k1@example.com,marketing,email,opted_out,,,crm-1',
+        'k3@example.com,marketing,email,opted_in,CONSENT_WITH_NOTICE,form,crm-1',
+      ].join('\n'),
+    );
+    const run = await importFile(file);
+    expect(run.code).toBe(1);
+    const [k1, ...others] = z.array(z.object({ record_id: z.string(), contact_id: z.string(), email: z.string() })).parse(await ledger());
+    expect(others).toEqual([]);
+    expect(reportLines(run)).toEqual([
+      `line 4: idempotency_key: already used for a different change (it recorded ${k1?.record_id ?? ''} for contact ${k1?.contact_id ?? ''}; this row differs in contact, status, legal_basis, explanation)`,
+      `line 5: idempotency_key: already used for a different change (it recorded ${k1?.record_id ?? ''}; this row differs in status, legal_basis, explanation)`,
+      `line 6: idempotency_key: already used for a different change (it recorded ${k1?.record_id ?? ''} for contact ${k1?.contact_id ?? ''}; this row differs in contact)`,
+    ]);
+  });
+
   it('refuses a row whose contact_id and email name different contacts', async () => {
     const setup = writeCsv([HEADER, 'ana@example.com,,marketing,email,opted_out,,', 'bob@example.com,,marketing,email,opted_out,,'].join('\n'), 'setup.csv');
     expect((await importFile(setup)).code).toBe(0);

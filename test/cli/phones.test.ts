@@ -171,6 +171,31 @@ describe('consentry import: phones', () => {
     expect((await importCsv(['ana@example.com,600 000 001,marketing,sms,opted_out'], ['--country', 'ES'])).code).toBe(0);
   });
 
+  it('says a phone a spreadsheet showed in scientific notation has lost its digits, and to export the column as text', async () => {
+    const run = await importCsv([',3.46111E+10,marketing,sms,opted_out', ',"3,46111E+10",marketing,sms,opted_out'], ['--country', 'ES']);
+    expect(run.code).toBe(1);
+    expect(run.stderr.split('\n').filter((line) => line.startsWith('line '))).toEqual([
+      'line 2: phone: "3.46111E+10" is a number in scientific notation, as a spreadsheet shows a long number: its digits are lost; export the phone column as text',
+      'line 3: phone: "3,46111E+10" is a number in scientific notation, as a spreadsheet shows a long number: its digits are lost; export the phone column as text',
+    ]);
+  });
+
+  it('names the number with + in front for a number a spreadsheet dropped the + of, only when that is a valid number', async () => {
+    await withSettings({ defaultCountry: 'ES' });
+    const inSpain = await importCsv([',4915112345678,marketing,sms,opted_out', ',12345,marketing,sms,opted_out']);
+    expect(inSpain.code).toBe(1);
+    expect(inSpain.stderr.split('\n').filter((line) => line.startsWith('line '))).toEqual([
+      'line 2: phone: "4915112345678" is not a valid phone number (read with default country ES); if it is an international number whose + was dropped, write +4915112345678',
+      'line 3: phone: "12345" is not a valid phone number (read with default country ES)',
+    ]);
+    await withSettings({ defaultCountry: null });
+    const nowhere = await importCsv([',4915112345678,marketing,sms,opted_out']);
+    expect(nowhere.stderr).toContain(
+      'line 2: phone: "4915112345678" has no country code: write it in international format (e.g. +34 600 000 001) or name its country with --country (e.g. --country ES); if it is an international number whose + was dropped, write +4915112345678\n',
+    );
+    expect(await exportedPhones()).toEqual([]);
+  });
+
   it('refuses a --country that is no ISO 3166-1 alpha-2 code of a numbering plan, naming the option, before the database is made', async () => {
     for (const bad of ['XX', 'ESP', '', 'E1']) {
       const run = await importCsv([',600 000 001,marketing,sms,opted_out'], ['--country', bad]);

@@ -228,6 +228,30 @@ describe('normalizePhone: the international prefix 00', () => {
   });
 });
 
+describe('normalizePhone: a number a spreadsheet mangled', () => {
+  it('says a number in scientific notation, as a spreadsheet shows a long one, has lost its digits', () => {
+    for (const raw of ['3.46111E+10', '3,46111E+10', '3.46111e10', '+3.46111E+10']) {
+      const error = caught(() => normalizePhone(raw, 'ES'));
+      expect(error.code).toBe('INVALID_PHONE');
+      expect(error.issues).toEqual([
+        { path: 'phone', message: `"${raw}" is a number in scientific notation, as a spreadsheet shows a long number: its digits are lost; export the phone column as text` },
+      ]);
+    }
+  });
+
+  it('names the number with + in front of one written without it that reads as no number, when that one is valid', () => {
+    const hint = '; if it is an international number whose + was dropped, write +4915112345678';
+    expect(caught(() => normalizePhone('4915112345678', 'ES')).message).toBe(`"4915112345678" is not a valid phone number (read with default country ES)${hint}`);
+    expect(caught(() => normalizePhone('4915112345678', null)).message).toBe(
+      `"4915112345678" has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country${hint}`,
+    );
+    expect(caught(() => normalizePhone('49 151 12345678', 'ES')).message).toContain('write +49 151 12345678');
+    // "+" in front makes no valid number: no hint.
+    expect(caught(() => normalizePhone('600 000 00', 'ES')).message).toBe('"600 000 00" is not a valid phone number (read with default country ES)');
+    expect(caught(() => normalizePhone('+4915112345', 'ES')).message).toBe('"+4915112345" is not a valid phone number');
+  });
+});
+
 describe('phone and e-mail as chat apps and input methods write them', () => {
   // What a copy from a chat app or address book, or a Japanese or Chinese input method, makes of
   // a number or an address the person typed correctly.

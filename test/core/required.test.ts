@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { zodIssuesToFieldIssues } from '../../src/core/ledger.js';
-import { FIELD_PARSE, noneOf, notOneOf, REQUEST_BODY_PARSE, requiredOr } from '../../src/core/required.js';
+import { CONSENT_STATUSES, ConsentStatusSchema, LEGAL_BASES, LegalBasisSchema } from '../../src/core/consent.js';
+import { FIELD_PARSE, listedValueMeant, noneOf, notOneOf, notOneOfMeant, REQUEST_BODY_PARSE, requiredOr } from '../../src/core/required.js';
 
 /** The field issues of a parse that fails, parsed with `options`. */
 function issuesOf(schema: z.ZodType, input: unknown, options: z.core.ParseContext<z.core.$ZodIssue> = FIELD_PARSE): { path: string; message: string }[] {
@@ -130,6 +131,34 @@ describe('notOneOf and noneOf: the house wording for values not in a list', () =
     expect(noneOf(['a'], ['whatsapp', 'sms'])).toBe('"a" is not one of whatsapp, sms');
     expect(noneOf(['a', 'b'], ['whatsapp', 'sms'])).toBe('"a" and "b" are not one of whatsapp, sms');
     expect(noneOf(['a', 'b', 'c'], ['whatsapp', 'sms'])).toBe('"a", "b" and "c" are not one of whatsapp, sms');
+  });
+});
+
+describe('notOneOfMeant: the listed value one written otherwise stands for', () => {
+  it('names the one value written in other letter case or with spaces or hyphens for its underscores', () => {
+    for (const written of ['opted in', 'Opted In', 'opted-in', ' OPTED_IN ', 'opted - in']) expect(listedValueMeant(written, CONSENT_STATUSES)).toBe('opted_in');
+    expect(listedValueMeant('consent_with_notice', LEGAL_BASES)).toBe('CONSENT_WITH_NOTICE');
+    expect(notOneOfMeant('opted in', CONSENT_STATUSES)).toBe('"opted in" is not one of opted_in, opted_out (did you mean "opted_in"?)');
+  });
+
+  it('names none for a listed value, one that stands for none or for several, or a value that is no string', () => {
+    expect(listedValueMeant('opted_in', CONSENT_STATUSES)).toBeUndefined();
+    expect(listedValueMeant('optedin', CONSENT_STATUSES)).toBeUndefined();
+    expect(listedValueMeant('a b', ['a_b', 'A-B'])).toBeUndefined();
+    expect(listedValueMeant(1, [1, 2])).toBeUndefined();
+    // U+212A KELVIN SIGN lower-cases to "k" in Unicode; only ASCII letters are folded.
+    expect(listedValueMeant('\u212A', ['k'])).toBeUndefined();
+    expect(notOneOfMeant('pigeon', ['whatsapp', 'sms'])).toBe('"pigeon" is not one of whatsapp, sms');
+  });
+
+  it("is how a status's and a legal basis's schema refuse a value, and an absent one stays required", () => {
+    expect(issuesOf(z.object({ status: ConsentStatusSchema }), { status: 'Opted In' })).toEqual([
+      { path: 'status', message: '"Opted In" is not one of opted_in, opted_out (did you mean "opted_in"?)' },
+    ]);
+    expect(issuesOf(z.object({ legalBasis: LegalBasisSchema }), { legalBasis: 'consent_with_notice' })).toEqual([
+      { path: 'legalBasis', message: `"consent_with_notice" is not one of ${LEGAL_BASES.join(', ')} (did you mean "CONSENT_WITH_NOTICE"?)` },
+    ]);
+    expect(issuesOf(z.object({ status: ConsentStatusSchema }), {})).toEqual([{ path: 'status', message: 'is required: one of opted_in, opted_out' }]);
   });
 });
 
