@@ -32,7 +32,7 @@ import {
   type ContactPatch,
   type InboundMessage,
 } from './engine/inputs.js';
-import { abandonWorkflowRun, closeConversationLeftIdle, fireTimer, runOutcome, startRequestedWorkflow } from './engine/runs.js';
+import { abandonWorkflowRun, closeConversationLeftIdle, fireTimer, runOutcome, runReport, startRequestedWorkflow, type WorkflowRunReport } from './engine/runs.js';
 import {
   assertHubSpotAccountAsRead,
   assertHubSpotAccountConfirmed,
@@ -145,6 +145,8 @@ export interface WorkspaceEngine {
    */
   startWorkflow(templateId: string, contactId: string, channel: MessagingChannel, options?: { inAnswer?: boolean }): Promise<WorkflowStartResult>;
   getRun(runId: string): Promise<WorkflowRunRow>;
+  /** How a run stands, as `GET /v1/workflows/{template}/runs/{runId}` answers: NOT_FOUND for a run of another workspace, or one retention deleted. */
+  describeRun(runId: string): Promise<WorkflowRunReport>;
   verifyLedger(): Promise<LedgerReport>;
   /** One contact's records re-hashed, each linked to the record before it in the chain, and its statuses against their fold. */
   verifyContactLedger(contactId: string): Promise<ContactLedgerReport>;
@@ -338,12 +340,8 @@ export function createEngine(options: EngineOptions): Engine {
           };
         });
       },
-      getRun: (runId) =>
-        read(async (uow) => {
-          const found = await uow.tx.getRun(workspaceId, runId);
-          if (!found) throw new ConsentryError('NOT_FOUND', `Workflow run ${runId} not found`);
-          return found;
-        }),
+      getRun: (runId) => read((uow) => requireRun(uow.tx, workspaceId, runId)),
+      describeRun: (runId) => read(async (uow) => runReport(await requireRun(uow.tx, workspaceId, canonicalUlid(runId)))),
       verifyLedger: () => verifyWorkspaceLedger({ inWorkspace: read, ...(ledgerVerifyPageSize === undefined ? {} : { pageSize: ledgerVerifyPageSize }) }),
       verifyContactLedger: (contactId) =>
         read(async (uow) => {
@@ -471,3 +469,9 @@ function workspaceNotFound(workspaceId: string): ConsentryError {
   return new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
 }
 
+
+async function requireRun(tx: StoreTx, workspaceId: string, runId: string): Promise<WorkflowRunRow> {
+  const found = await tx.getRun(workspaceId, runId);
+  if (!found) throw new ConsentryError('NOT_FOUND', `Workflow run ${runId} not found`);
+  return found;
+}

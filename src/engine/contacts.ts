@@ -26,17 +26,22 @@ import type { ContactInputSchema, ContactPatchSchema } from './inputs.js';
 import { abandonWorkflowRun, cancelWorkflowRun, closeConversationAndRuns, openConversationsOf, PRIVACY_TAG, privacyDecisionInForce, tagContact, untagContact } from './runs.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
+/** The message for an address or identity another contact has: which contact, so the two can be told apart or merged by hand. */
+function usedByAnother(contactId: string): string {
+  return `already used by another contact (${contactId})`;
+}
+
 async function assertUnique(uow: UnitOfWork, email: string | null, phone: string | null, selfId: string | null): Promise<void> {
   if (email) {
     const other = await uow.tx.findContactByEmail(uow.workspaceId, email);
     if (other && other.id !== selfId) {
-      throw new ConsentryError('CONFLICT', `Another contact (${other.id}) already has this email`, [{ path: 'email', message: 'already used by another contact' }]);
+      throw new ConsentryError('CONFLICT', `Another contact (${other.id}) already has this email`, [{ path: 'email', message: usedByAnother(other.id) }]);
     }
   }
   if (phone) {
     const other = await uow.tx.findContactByPhone(uow.workspaceId, phone);
     if (other && other.id !== selfId) {
-      throw new ConsentryError('CONFLICT', `Another contact (${other.id}) already has this phone`, [{ path: 'phone', message: 'already used by another contact' }]);
+      throw new ConsentryError('CONFLICT', `Another contact (${other.id}) already has this phone`, [{ path: 'phone', message: usedByAnother(other.id) }]);
     }
   }
 }
@@ -172,14 +177,14 @@ export async function createContact(uow: UnitOfWork, input: z.output<typeof Cont
   const phone = input.phone ? normalizePhone(input.phone, uow.workspace.settings.defaultCountry) : null;
   await assertUnique(uow, email, phone, null);
   let contact: Contact = uow.blankContact({ name: input.name ?? null, email, phone });
-  for (const given of input.identities ?? []) {
+  for (const [index, given] of (input.identities ?? []).entries()) {
     // Stored as the channel sends the sender id, so that the contact's own messages (a STOP) find it.
     const identity = { channel: given.channel, externalId: channelIdentityId(given.channel, given.externalId, uow.workspace.settings.defaultCountry) };
     for (const spelling of identitySpellings(identity)) {
       const taken = await uow.tx.findContactByIdentity(uow.workspaceId, identity.channel, spelling);
       if (taken) {
         throw new ConsentryError('CONFLICT', `Another contact (${taken.id}) already has this ${identity.channel} identity`, [
-          { path: 'identities', message: 'already used by another contact' },
+          { path: `identities.${index}`, message: usedByAnother(taken.id) },
         ]);
       }
     }
@@ -378,7 +383,8 @@ async function redactContactRuns(uow: UnitOfWork, contactId: string): Promise<nu
   for (const run of await uow.tx.listRunsOfContact(uow.workspaceId, contactId)) {
     const redacted = redactStoredRunState(run.state);
     if (!redacted) continue;
-    await uow.tx.updateRun({ ...run, state: redacted.state, updatedAt: uow.nowIso });
+    // A finished run's updatedAt is when it ended (runReport's endedAt): redacting its texts does not move it.
+    await uow.tx.updateRun({ ...run, state: redacted.state });
     count++;
   }
   return count;

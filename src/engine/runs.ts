@@ -69,10 +69,9 @@ export async function startWorkflowRun(
     const running = active.find((run) => run.templateId === templateId && run.conversationId === conversation.id);
     if (running) {
       if (!requested) return null;
-      throw new ConsentryError(
-        'CONFLICT',
-        `Workflow "${templateId}" is already running for this contact on ${channel} (run ${running.id}); a new run can start once it ends`,
-      );
+      // Named after the template, the workflow the request asks for, as every refusal of a field is worded (`path: message`).
+      const issues = [{ path: 'template', message: `workflow "${templateId}" is already running for this contact on ${channel} (run ${running.id}): a new run can start once it ends` }];
+      throw new ConsentryError('CONFLICT', describeIssues(issues), issues);
     }
   }
   const runId = uow.newId();
@@ -141,6 +140,39 @@ export function runOutcome(run: WorkflowRunRow): RunOutcome | null {
   return parseRunState(run.state).outcome ?? (run.status === 'cancelled' ? 'cancelled' : 'done');
 }
 
+/** A run as a caller that started it follows it: how it stands, how it ended, what it waits for. */
+export interface WorkflowRunReport {
+  runId: string;
+  templateId: string;
+  contactId: string;
+  channel: MessagingChannel;
+  conversationId: string | null;
+  status: WorkflowRunRow['status'];
+  outcome: RunOutcome | null;
+  startedAt: string;
+  /** When the run completed or was cancelled; null while it goes on. */
+  endedAt: string | null;
+  /** The step the run waits at (`answer`: a question waits for the contact's answer; `wait`: a pause), until `dueAt`; null when it waits for nothing. */
+  waiting: { stepId: string; kind: 'answer' | 'wait'; dueAt: string; timesAsked: number } | null;
+}
+
+export function runReport(run: WorkflowRunRow): WorkflowRunReport {
+  const state = parseRunState(run.state);
+  const waiting = run.status === 'active' ? state.waiting : null;
+  return {
+    runId: run.id,
+    templateId: run.templateId,
+    contactId: run.contactId,
+    channel: run.channel,
+    conversationId: run.conversationId,
+    status: run.status,
+    outcome: runOutcome(run),
+    startedAt: run.createdAt,
+    endedAt: run.status === 'active' ? null : run.updatedAt,
+    waiting: waiting ? { stepId: waiting.stepId, kind: waiting.kind, dueAt: waiting.dueAt, timesAsked: state.timesAsked[waiting.stepId] ?? 0 } : null,
+  };
+}
+
 /**
  * A start someone asked for (the API, HubSpot's action, Slack's button): in the contact's open
  * conversation on `channel`, else in a new one. Refused with CONTACT_UNREACHABLE naming `channel`
@@ -161,10 +193,10 @@ export async function startRequestedWorkflow(uow: UnitOfWork, templateId: string
   }
   const optOut = await unansweredOptOut(uow, contact, channel, open);
   if (optOut !== null) {
-    throw new ConsentryError(
-      'CONFLICT',
-      `Contact ${contact.id} opted out of messages on ${channel}${optOut.channel === 'any' ? ' (on every channel)' : ''} at ${optOut.occurredAt} and has not written there since: a workflow can start there once the contact opts in again or writes first`,
-    );
+    const everywhere = optOut.channel === 'any' ? ' (on every channel)' : '';
+    const message = `contact ${contact.id} opted out of messages on ${channel}${everywhere} at ${optOut.occurredAt} and has not written there since: a workflow can start there once the contact opts in again or writes first`;
+    const issues = [{ path: 'channel', message }];
+    throw new ConsentryError('CONFLICT', describeIssues(issues), issues);
   }
   if (open === undefined && endsSilently(uow, templateId, contact, channel)) {
     const run = await startWorkflowRun(uow, templateId, contact, channel, null, 0, true);

@@ -162,7 +162,7 @@ export class UnitOfWork {
 
   async requireContact(id: string): Promise<Contact> {
     const contact = await this.findContact(id);
-    if (!contact) throw new ConsentryError('NOT_FOUND', `Contact ${id} not found`, [{ path: 'contactId', message: 'not found' }]);
+    if (!contact) throw new ConsentryError('NOT_FOUND', `Contact ${id} not found`, [{ path: 'contactId', message: `no contact ${id} in this workspace` }]);
     return contact;
   }
 
@@ -170,7 +170,7 @@ export class UnitOfWork {
     const contact = await this.requireContact(id);
     if (contact.erasedAt !== null) {
       throw new ConsentryError('CONTACT_ERASED', `Contact ${id} was erased on ${contact.erasedAt}`, [
-        { path: 'contactId', message: 'erased' },
+        { path: 'contactId', message: `erased on ${contact.erasedAt}` },
       ]);
     }
     return contact;

@@ -87,6 +87,16 @@ const TITLES: Record<number, string> = {
 };
 
 /**
+ * The statuses whose `detail` is built from `errors`: a refusal of something the request names, a
+ * field or a path parameter (a contact or template that is not there, an address another contact
+ * has, a deleted hook, too many rows). `detail` explains this occurrence of the problem (RFC 9457
+ * §3.1.4, https://www.rfc-editor.org/rfc/rfc9457#section-3.1.4), and a client that shows only
+ * `detail` then reads every field `errors` names. A 400 keeps its sentence: it refuses the body as
+ * a whole (not JSON, not a HubSpot request), which its `errors` locate.
+ */
+const DETAIL_LISTS_ERRORS: ReadonlySet<number> = new Set([404, 409, 410, 413, 422, 429]);
+
+/**
  * Problem details whose `errors` are in path order (inPathOrder), whatever order the checks that
  * found them ran in; a `detail` that lists the same errors (describeIssues, after any words of
  * its own such as `Invalid settings: `) lists them in that order too.
@@ -94,13 +104,13 @@ const TITLES: Record<number, string> = {
 export function problem(status: number, code: string, detail: string, errors: readonly FieldIssue[] = []): Problem {
   const ordered = inPathOrder(errors);
   const listed = describeIssues(errors);
-  // A refusal of the request's fields (422) says in `detail` what `errors` names, `path: message`
-  // each, in their order: a message of its own (the engine's sentence for its first issue) would
-  // leave the others out, or the field.
+  // A refusal of the request's fields or parameters says in `detail` what `errors` names,
+  // `path: message` each, in their order: a sentence of its own (the engine's for its first
+  // issue) would leave the others out, or the field.
   const relisted =
     listed !== '' && detail.endsWith(listed)
       ? `${detail.slice(0, detail.length - listed.length)}${describeIssues(ordered)}`
-      : status === 422 && ordered.length > 0
+      : DETAIL_LISTS_ERRORS.has(status) && ordered.length > 0
         ? describeIssues(ordered)
         : detail;
   return {
@@ -257,8 +267,8 @@ function fastifyProblem(error: FastifyError, request: FastifyRequest): Problem |
       return problem(400, 'MALFORMED_JSON', 'The request body is not valid JSON', [{ path: 'body', message: malformedBodies.get(request) ?? error.message }]);
     case 'FST_ERR_CTP_BODY_TOO_LARGE': {
       // The route's own limit (Fastify's 1 MiB unless the route sets bodyLimit), so a client can split what it sends.
-      const limit = `${request.routeOptions.bodyLimit.toLocaleString('en-US')} bytes`;
-      return problem(413, 'PAYLOAD_TOO_LARGE', `The request body is larger than this route accepts (${limit})`, [{ path: 'body', message: `is larger than ${limit}` }]);
+      const issues = [{ path: 'body', message: `is larger than ${request.routeOptions.bodyLimit.toLocaleString('en-US')} bytes` }];
+      return problem(413, 'PAYLOAD_TOO_LARGE', describeIssues(issues), issues);
     }
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the body as application/json');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConsentryError, issuesOfRefusal, refusalOf, withUnnamedFields, type FieldIssue } from '../core/errors.js';
+import { ConsentryError, describeIssues, issuesOfRefusal, refusalOf, withUnnamedFields, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, type PublicEventType } from '../core/events.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canonicalUlid, controlCharacterIn, isUlid, TAG_MAX_LENGTH, tagKey } from '../core/contact.js';
@@ -427,8 +427,22 @@ export interface DeliveryQuery {
 
 const deliveryLimit = (query: DeliveryQuery): number => Math.min(Math.max(query.limit ?? 50, 1), 500);
 
-function deliveryNotFound(deliveryId: string): ConsentryError {
-  return new ConsentryError('NOT_FOUND', `Delivery ${deliveryId} not found`, [{ path: 'deliveryId', message: 'not found' }]);
+/**
+ * A refusal of the one path parameter or setting at fault, worded as every refusal of a field
+ * (`path: message`), so that the problem's `detail` and `errors` say the same.
+ */
+function refusedField(code: ErrorCode, path: string, message: string): ConsentryError {
+  const issues = [{ path, message }];
+  return new ConsentryError(code, describeIssues(issues), issues);
+}
+
+/** What a hook's deliveries are, by the hook that holds them: the workspace's outbound webhook, or a hook. */
+function deliveriesHolder(hookId: string): string {
+  return hookId.startsWith(OUTBOUND_HOOK_PREFIX) ? 'outbound webhook' : 'hook';
+}
+
+function deliveryNotFound(hookId: string, deliveryId: string): ConsentryError {
+  return refusedField('NOT_FOUND', 'deliveryId', `no delivery ${deliveryId} of this ${deliveriesHolder(hookId)}`);
 }
 
 /**
@@ -449,7 +463,7 @@ function hookDeleted(hook: HookRow): ConsentryError {
       : hook.deletedReason === 'key_revoked'
         ? 'the API key that created it was revoked'
         : 'unsubscribed';
-  return new ConsentryError('CONFLICT', `Hook ${hook.id} was deleted (${why}): it has no target to send deliveries to; subscribe again for new events`);
+  return refusedField('CONFLICT', 'id', `hook ${hook.id} was deleted (${why}), so it has no target to send deliveries to: subscribe again for new events`);
 }
 
 /**
@@ -476,7 +490,7 @@ function tooManyHooks(limit: number): ConsentryError {
 /** A hook of the workspace, deleted or not. */
 async function requireHook(tx: StoreTx, workspaceId: string, hookId: string): Promise<HookRow> {
   const hook = await tx.getHook(workspaceId, hookId);
-  if (!hook) throw new ConsentryError('NOT_FOUND', `Hook ${hookId} not found`, [{ path: 'id', message: 'not found' }]);
+  if (!hook) throw refusedField('NOT_FOUND', 'id', `no hook ${hookId} in this workspace`);
   return hook;
 }
 
@@ -488,7 +502,7 @@ function assertLive(hook: HookRow): void {
 /** Deliveries are sent again, and secrets rotated, only where they can go: the workspace's outbound webhook URL, set. */
 async function assertOutboundWebhookSet(tx: StoreTx, workspaceId: string): Promise<void> {
   if ((await tx.getWorkspace(workspaceId))?.settings.outboundWebhookUrl) return;
-  throw new ConsentryError('CONFLICT', 'The workspace has no outbound webhook URL: set outboundWebhookUrl with PATCH /v1/settings first');
+  throw refusedField('CONFLICT', 'settings.outboundWebhookUrl', 'is not set, so the workspace has no outbound webhook URL: set it with PATCH /v1/settings first');
 }
 
 async function eventTypeOf(tx: StoreTx, workspaceId: string, eventId: string): Promise<string | null> {
@@ -504,7 +518,7 @@ async function listDeliveryViews(tx: StoreTx, workspaceId: string, hookId: strin
     const after = await tx.getDelivery(workspaceId, query.cursor);
     if (!after && (await mayHaveExpired(tx, query.cursor))) return { data: [], nextCursor: null };
     if (!after || after.hookId !== hookId) {
-      throw unknownCursor('cursor', `delivery ${query.cursor} of this ${hookId.startsWith(OUTBOUND_HOOK_PREFIX) ? 'outbound webhook' : 'hook'}`);
+      throw unknownCursor('cursor', `delivery ${query.cursor} of this ${deliveriesHolder(hookId)}`);
     }
     beforeEventId = after.eventId;
   }
@@ -525,7 +539,7 @@ async function listDeliveryViews(tx: StoreTx, workspaceId: string, hookId: strin
 
 async function requireDelivery(tx: StoreTx, workspaceId: string, hookId: string, deliveryId: string): Promise<DeliveryRow> {
   const delivery = await tx.getDelivery(workspaceId, deliveryId);
-  if (!delivery || delivery.hookId !== hookId) throw deliveryNotFound(deliveryId);
+  if (!delivery || delivery.hookId !== hookId) throw deliveryNotFound(hookId, deliveryId);
   return delivery;
 }
 
@@ -538,7 +552,7 @@ async function requireDelivery(tx: StoreTx, workspaceId: string, hookId: string,
  */
 async function resendDeadLetter(tx: StoreTx, delivery: DeliveryRow, at: string): Promise<DeliveryView> {
   if (delivery.status !== 'dead') {
-    throw new ConsentryError('CONFLICT', `Delivery ${delivery.id} is ${delivery.status}, not dead: only a dead letter can be sent again`);
+    throw refusedField('CONFLICT', 'deliveryId', `delivery ${delivery.id} is ${delivery.status}, not dead: only a dead letter can be sent again`);
   }
   const resent: DeliveryRow = { ...delivery, status: 'pending', attempts: 0, nextAttemptAt: at, resentAt: at, updatedAt: at };
   await tx.updateDelivery(resent);
@@ -677,9 +691,10 @@ export function createHookRegistry(options: HookRegistryOptions): HookRegistry {
         const delivery = await requireDelivery(tx, workspaceId, outboundHookId(workspaceId), canonicalUlid(deliveryId));
         await assertOutboundWebhookSet(tx, workspaceId);
         if (delivery.status === 'dead' && (await isReplyToErasedContact(tx, delivery))) {
-          throw new ConsentryError(
+          throw refusedField(
             'CONFLICT',
-            `Delivery ${delivery.id} is a reply to contact ${delivery.contactId}, and the contact was erased: a reply to an erased contact is never sent`,
+            'deliveryId',
+            `delivery ${delivery.id} is a reply to contact ${delivery.contactId}, and the contact was erased: a reply to an erased contact is never sent`,
           );
         }
         return resendDeadLetter(tx, delivery, at);

@@ -163,7 +163,7 @@ describe("Fastify's own errors are problem+json", () => {
     const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'x'.repeat(2 * 1024 * 1024) } });
     const problem = expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
     // The limit is named, so a client knows how much it may send.
-    expect(problem.detail).toBe('The request body is larger than this route accepts (1,048,576 bytes)');
+    expect(problem.detail).toBe('body: is larger than 1,048,576 bytes');
     expect(problem.errors).toEqual([{ path: 'body', message: 'is larger than 1,048,576 bytes' }]);
   });
 

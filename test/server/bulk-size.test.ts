@@ -20,7 +20,7 @@ function bulk(payload: string) {
 function expectTooManyRows(res: Awaited<ReturnType<typeof bulk>>): void {
   const problem = expectProblem(res, 413, 'PAYLOAD_TOO_LARGE');
   expect(problemPaths(res)).toEqual(['rows']);
-  expect(String(problem.detail)).toContain(`at most ${MAX_BULK_ROWS} rows`);
+  expect(String(problem.detail)).toContain(`at most ${MAX_BULK_ROWS.toLocaleString('en-US')} rows`);
 }
 
 describe('POST /v1/consents/bulk and its row limit', () => {

@@ -61,7 +61,7 @@ describe('POST /v1/contacts reads a WhatsApp, SMS or e-mail identity as the chan
     for (const spelling of ['+34 600 777 557', '600777557']) {
       const res = await t.as(acme, { method: 'POST', url: '/v1/contacts', payload: { name: 'Twin Test', identities: [{ channel: 'whatsapp', externalId: spelling }] } });
       expectProblem(res, 409, 'CONFLICT');
-      expect(problemPaths(res)).toEqual(['identities']);
+      expect(problemPaths(res)).toEqual(['identities.0']);
     }
   });
 });

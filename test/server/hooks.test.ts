@@ -502,7 +502,8 @@ describe('POST /v1/hooks/{id}/deliveries/{deliveryId}/retry', () => {
     for (const row of rows) {
       const response = await t.as(acme, { method: 'POST', url: `/v1/hooks/${hook.id}/deliveries/${row.id}/retry` });
       const problem = expectProblem(response, 409, 'CONFLICT');
-      expect(problem.detail).toBe(`Delivery ${row.id} is ${row.status}, not dead: only a dead letter can be sent again`);
+      expect(problem.detail).toBe(`deliveryId: delivery ${row.id} is ${row.status}, not dead: only a dead letter can be sent again`);
+      expect(problemPaths(response)).toEqual(['deliveryId']);
     }
     expect((await deliveriesOf(acme, `/v1/hooks/${hook.id}/deliveries`)).data).toEqual(rows);
   });
@@ -534,10 +535,12 @@ describe('POST /v1/hooks/{id}/deliveries/{deliveryId}/retry', () => {
     expect((await t.as(acme, { method: 'DELETE', url: `/v1/hooks/${hookId}` })).statusCode).toBe(204);
     const one = await t.as(acme, { method: 'POST', url: `/v1/hooks/${hookId}/deliveries/${deliveryId}/retry` });
     expect(expectProblem(one, 409, 'CONFLICT').detail).toBe(
-      `Hook ${hookId} was deleted (unsubscribed): it has no target to send deliveries to; subscribe again for new events`,
+      `id: hook ${hookId} was deleted (unsubscribed), so it has no target to send deliveries to: subscribe again for new events`,
     );
+    expect(problemPaths(one)).toEqual(['id']);
     const all = await t.as(acme, { method: 'POST', url: `/v1/hooks/${hookId}/deliveries/retry`, payload: { status: 'dead' } });
     expect(expectProblem(all, 409, 'CONFLICT').detail).toContain('was deleted');
+    expect(problemPaths(all)).toEqual(['id']);
     expect((await deliveriesOf(acme, `/v1/hooks/${hookId}/deliveries?status=dead`)).data.map((row) => row.id)).toEqual([deliveryId]);
   });
 });
@@ -660,6 +663,7 @@ describe("retrying the outbound webhook's dead letters", () => {
     await t.as(acme, { method: 'PATCH', url: '/v1/settings', payload: { outboundWebhookUrl: null } });
     const one = await t.as(acme, { method: 'POST', url: `${url}/${dead?.id}/retry` });
     expect(expectProblem(one, 409, 'CONFLICT').detail).toContain('no outbound webhook URL');
+    expect(problemPaths(one)).toEqual(['settings.outboundWebhookUrl']);
     expectProblem(await t.as(acme, { method: 'POST', url: `${url}/retry`, payload: { status: 'dead' } }), 409, 'CONFLICT');
     expect((await deliveriesOf(acme, `${url}?status=dead`)).data.map((row) => row.id)).toEqual([dead?.id]);
   });
@@ -677,6 +681,7 @@ describe("retrying the outbound webhook's dead letters", () => {
     target.answer = () => ({ kind: 'status', status: 200 });
     const one = await t.as(acme, { method: 'POST', url: `${url}/${erased?.id}/retry` });
     expect(expectProblem(one, 409, 'CONFLICT').detail).toContain('the contact was erased');
+    expect(problemPaths(one)).toEqual(['deliveryId']);
     const all = await t.as(acme, { method: 'POST', url: `${url}/retry`, payload: { status: 'dead' } });
     expect(parsed(all, RetriedSchema)).toEqual({ retried: 1, hasMore: false });
     while ((await d.runOnce()).attempted > 0);

@@ -191,7 +191,9 @@ describe('POST /v1/integrations/hubspot/oauth/start', () => {
     const refused = await bare.app.inject({ method: 'POST', url: '/v1/integrations/hubspot/oauth/start', headers: { authorization: `Bearer ${key}` } });
     const problem = expectProblem(refused, 409, 'CONFLICT');
     expect(problemPaths(refused)).toEqual(['HUBSPOT_CLIENT_ID', 'HUBSPOT_CLIENT_SECRET', 'PUBLIC_URL']);
-    expect(String(problem.detail)).toContain('set HUBSPOT_CLIENT_ID, HUBSPOT_CLIENT_SECRET, PUBLIC_URL');
+    expect(String(problem.detail)).toMatch(
+      /^The server is not set up to install the HubSpot app \(set these in its environment, then restart it\): HUBSPOT_CLIENT_ID: is not set: .+; HUBSPOT_CLIENT_SECRET: is not set: .+; PUBLIC_URL: is not set: /,
+    );
     expect(await bare.store.read((tx) => tx.getMeta(OAUTH_STATE_SECRET_KEY))).toBeUndefined();
     await bare.app.close();
 

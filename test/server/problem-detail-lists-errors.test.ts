@@ -25,8 +25,15 @@ describe('a 422 says in detail what errors names, path: message each', () => {
     expect(problem.detail).toBe('email: "bad" is not a valid email address: it must contain exactly one "@"');
   });
 
-  it('and leaves the sentence of a refusal that is not about fields (404) as it is', async () => {
+  it('and so does a 404 of a path parameter that names nothing, with the id sent', async () => {
     const res = await t.as(acme, { method: 'GET', url: '/v1/contacts/01ARZ3NDEKTSV4RRFFQ69G5FAV' });
-    expect(expectProblem(res, 404, 'NOT_FOUND').detail).toBe('Contact 01ARZ3NDEKTSV4RRFFQ69G5FAV not found');
+    expect(expectProblem(res, 404, 'NOT_FOUND').detail).toBe('id: no contact 01ARZ3NDEKTSV4RRFFQ69G5FAV in this workspace');
+  });
+
+  it('and leaves the sentence of a refusal that names no field (a path no route has) as it is', async () => {
+    const res = await t.as(acme, { method: 'GET', url: '/v1/nowhere' });
+    const problem = expectProblem(res, 404, 'NOT_FOUND');
+    expect(problem.detail).toBe('No route GET /v1/nowhere');
+    expect(problem.errors).toEqual([]);
   });
 });

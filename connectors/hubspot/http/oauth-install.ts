@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ConsentryError, isConsentryError } from '../../../src/core/errors.js';
+import { ConsentryError, describeIssues, isConsentryError } from '../../../src/core/errors.js';
 import type { Engine } from '../../../src/engine.js';
 import { HUBSPOT_PORTAL_FIELD, hubSpotAccountOf, type HubSpotAccount } from '../../../src/engine/integrations.js';
 import type { Clock } from '../../../src/ports/clock.js';
@@ -73,13 +73,10 @@ const VARIABLE_MEANING: Record<string, string> = {
   PUBLIC_URL: `is not set: the address HubSpot sends the browser back to is PUBLIC_URL${OAUTH_CALLBACK_PATH}, the redirect URL of the app's Auth settings`,
 };
 
+/** Says what to do, then lists each variable `path: message`, as a problem's detail lists its `errors` (src/server/problem.ts). */
 function notConfigured(missing: readonly string[]): ConsentryError {
-  const message = `The server is not set up to install the HubSpot app: set ${missing.join(', ')} in its environment and restart it`;
-  return new ConsentryError(
-    'CONFLICT',
-    message,
-    missing.map((variable) => ({ path: variable, message: VARIABLE_MEANING[variable] ?? 'is not set' })),
-  );
+  const issues = missing.map((variable) => ({ path: variable, message: VARIABLE_MEANING[variable] ?? 'is not set' }));
+  return new ConsentryError('CONFLICT', `The server is not set up to install the HubSpot app (set these in its environment, then restart it): ${describeIssues(issues)}`, issues);
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Store } from '../../../src/ports/store.js';
 import { isConsentryError } from '../../../src/core/errors.js';
 import { jsonSyntaxError } from '../../../src/core/json-syntax.js';
 import { zodIssuesToFieldIssues } from '../../../src/core/ledger.js';
-import { REQUEST_BODY_PARSE, requiredOr } from '../../../src/core/required.js';
+import { FIELD_PARSE, REQUEST_BODY_PARSE, requiredOr } from '../../../src/core/required.js';
 import { HubSpotSettingsSchema } from '../../../src/core/settings.js';
 import { HUBSPOT_PORTAL_FIELD, recordEnvironmentPortalClaim } from '../../../src/engine/integrations.js';
 import { authenticate, authOf } from '../../../src/server/auth.js';
@@ -186,8 +186,9 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
       // Described in /openapi.json without a schema Fastify would compile: the body stays the raw text.
       const bodyLimit = scope.initialConfig.bodyLimit ?? DEFAULT_BODY_LIMIT_BYTES;
       scope.post('/actions/:key', actionRouteDocumentation(bodyLimit), async (request, reply) => {
-        const params = ActionParamsSchema.safeParse(request.params);
-        if (!params.success) return sendProblem(reply, problem(404, 'NOT_FOUND', 'No such HubSpot workflow action'));
+        // An unknown action key is named with the keys there are (`key: "nope" is not one of check-consent, ...`), as every refused path parameter is.
+        const params = ActionParamsSchema.safeParse(request.params, FIELD_PARSE);
+        if (!params.success) return sendProblem(reply, problem(404, 'NOT_FOUND', 'No such HubSpot workflow action', zodIssuesToFieldIssues(params.error)));
         const body = readJson(typeof request.body === 'string' ? request.body : '');
         if (!body.ok) return refuse(request, reply, body);
         const portal = PortalOfAction.safeParse(body.value, REQUEST_BODY_PARSE);

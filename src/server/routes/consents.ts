@@ -17,7 +17,9 @@ import { canonicalContactId } from '../../core/contact.js';
 import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
 import { assertDecisionPurpose, ConsentStates, decisionPurposeNeedsStates, recordedOccurrence } from '../../core/ledger.js';
 import { withWorkspacePurposeMeant } from '../../core/settings.js';
+import { shownValue } from '../../core/required.js';
 import { isoInstant } from '../../core/time.js';
+import type { BulkRowResult } from '../../engine/consents.js';
 import { BulkRowSchema, ConsentChangeSchema } from '../../engine/inputs.js';
 import { HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX } from '../../engine.js';
 import type { Clock } from '../../ports/clock.js';
@@ -163,9 +165,8 @@ class BulkSlots {
     // A client gone while its key was checked: its 'close' has passed, and nobody waits for an answer.
     if (request.raw.destroyed || reply.raw.destroyed) return;
     if (this.busy.has(workspaceId)) {
-      throw new ConsentryError('TOO_MANY_REQUESTS', 'Another bulk request of this workspace is being recorded: send the next batch once it is answered', [
-        { path: 'rows', message: 'one bulk request per workspace at a time' },
-      ]);
+      const issues = [{ path: 'rows', message: 'one bulk request per workspace at a time, and another is being recorded: send this batch again once it is answered' }];
+      throw new ConsentryError('TOO_MANY_REQUESTS', describeIssues(issues), issues);
     }
     this.busy.add(workspaceId);
     this.held.set(request, { workspaceId, running: false });
@@ -194,9 +195,29 @@ class BulkSlots {
 }
 
 function tooManyRows(): ConsentryError {
-  return new ConsentryError('PAYLOAD_TOO_LARGE', `A bulk request carries at most ${MAX_BULK_ROWS} rows; this one has more`, [
-    { path: 'rows', message: `at most ${MAX_BULK_ROWS} rows` },
-  ]);
+  const issues = [{ path: 'rows', message: `at most ${MAX_BULK_ROWS.toLocaleString('en-US')} rows: send the rest in another request` }];
+  return new ConsentryError('PAYLOAD_TOO_LARGE', describeIssues(issues), issues);
+}
+
+/** What a bulk row is, for a row that is not one: its fields as ROWS_DESCRIPTION lists them. */
+const WHAT_A_ROW_IS = 'a row is an object {contactId|email|phone, purpose, channel, status, …}';
+
+/**
+ * The engine's results as the API answers them. A row that is not an object is named by its place
+ * in the body, `rows.N`, saying what a row is; the engine, which reads one row at a time, names it
+ * as the whole value. A refused row's message lists its issues `path: message` each, as a
+ * problem's detail does, however many it has.
+ */
+function bulkResultsAnswer(rows: readonly unknown[], results: readonly BulkRowResult[]): BulkRowResult[] {
+  return results.map((result) => {
+    if (result.ok) return result;
+    const raw = rows[result.row];
+    const isRow = typeof raw === 'object' && raw !== null && !Array.isArray(raw);
+    // A value that is no object has no fields to name: the schema's rule that a row names its
+    // contact (an array is an object to it) would only repeat that it is no row.
+    const issues = isRow ? result.error.issues : [{ path: `rows.${result.row}`, message: `${shownValue(raw)} is not a row: ${WHAT_A_ROW_IS}` }];
+    return { ...result, error: { ...result.error, issues, message: issues.length > 0 ? describeIssues(issues) : result.error.message } };
+  });
 }
 
 const BodyDecisionTimeSchema = z.object({ occurredAt: DecisionTimeSchema });
@@ -466,8 +487,9 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
     },
     // The engine refuses a bad row (a decision time before 1970 included) in that row's result, naming all its problems.
     async (request) => ({
-      results: (
-        await bulkSlots.run(request, () => authOf(request).workspace.bulkSetConsent(request.body.rows, { actor: actorOf(request), source: sourceOf(request, 'bulk') }))
+      results: bulkResultsAnswer(
+        request.body.rows,
+        await bulkSlots.run(request, () => authOf(request).workspace.bulkSetConsent(request.body.rows, { actor: actorOf(request), source: sourceOf(request, 'bulk') })),
       ),
     }),
   );
