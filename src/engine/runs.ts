@@ -69,9 +69,12 @@ export async function startWorkflowRun(
     const running = active.find((run) => run.templateId === templateId && run.conversationId === conversation.id);
     if (running) {
       if (!requested) return null;
-      // Named after the template, the workflow the request asks for, as every refusal of a field is worded (`path: message`).
-      const issues = [{ path: 'template', message: `workflow "${templateId}" is already running for this contact on ${channel} (run ${running.id}): a new run can start once it ends` }];
-      throw new ConsentryError('CONFLICT', describeIssues(issues), issues);
+      // The issue names the template, the workflow the request asks for; the message stays a
+      // sentence, as Slack's and HubSpot's answers quote it (an HTTP problem lists the issues).
+      const message = `workflow "${templateId}" is already running for this contact on ${channel} (run ${running.id}): a new run can start once it ends`;
+      throw new ConsentryError('CONFLICT', `Workflow "${templateId}" is already running for this contact on ${channel} (run ${running.id}): a new run can start once it ends`, [
+        { path: 'template', message },
+      ]);
     }
   }
   const runId = uow.newId();
@@ -137,7 +140,20 @@ export interface RequestedStart {
  */
 export function runOutcome(run: WorkflowRunRow): RunOutcome | null {
   if (run.status === 'active') return null;
-  return parseRunState(run.state).outcome ?? (run.status === 'cancelled' ? 'cancelled' : 'done');
+  return readableRunState(run)?.outcome ?? (run.status === 'cancelled' ? 'cancelled' : 'done');
+}
+
+/**
+ * The run's state, or undefined when the runtime can no longer read it: a run abandoned because a
+ * template changed under it keeps the state it had (abandonWorkflowRun), and a report of it says
+ * what the row says rather than failing.
+ */
+function readableRunState(run: WorkflowRunRow): RunState | undefined {
+  try {
+    return parseRunState(run.state);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A run as a caller that started it follows it: how it stands, how it ended, what it waits for. */
@@ -157,8 +173,8 @@ export interface WorkflowRunReport {
 }
 
 export function runReport(run: WorkflowRunRow): WorkflowRunReport {
-  const state = parseRunState(run.state);
-  const waiting = run.status === 'active' ? state.waiting : null;
+  const state = readableRunState(run);
+  const waiting = run.status === 'active' && state ? state.waiting : null;
   return {
     runId: run.id,
     templateId: run.templateId,
@@ -169,7 +185,7 @@ export function runReport(run: WorkflowRunRow): WorkflowRunReport {
     outcome: runOutcome(run),
     startedAt: run.createdAt,
     endedAt: run.status === 'active' ? null : run.updatedAt,
-    waiting: waiting ? { stepId: waiting.stepId, kind: waiting.kind, dueAt: waiting.dueAt, timesAsked: state.timesAsked[waiting.stepId] ?? 0 } : null,
+    waiting: waiting ? { stepId: waiting.stepId, kind: waiting.kind, dueAt: waiting.dueAt, timesAsked: state?.timesAsked[waiting.stepId] ?? 0 } : null,
   };
 }
 
@@ -194,9 +210,8 @@ export async function startRequestedWorkflow(uow: UnitOfWork, templateId: string
   const optOut = await unansweredOptOut(uow, contact, channel, open);
   if (optOut !== null) {
     const everywhere = optOut.channel === 'any' ? ' (on every channel)' : '';
-    const message = `contact ${contact.id} opted out of messages on ${channel}${everywhere} at ${optOut.occurredAt} and has not written there since: a workflow can start there once the contact opts in again or writes first`;
-    const issues = [{ path: 'channel', message }];
-    throw new ConsentryError('CONFLICT', describeIssues(issues), issues);
+    const why = `opted out of messages on ${channel}${everywhere} at ${optOut.occurredAt} and has not written there since: a workflow can start there once the contact opts in again or writes first`;
+    throw new ConsentryError('CONFLICT', `Contact ${contact.id} ${why}`, [{ path: 'channel', message: `contact ${contact.id} ${why}` }]);
   }
   if (open === undefined && endsSilently(uow, templateId, contact, channel)) {
     const run = await startWorkflowRun(uow, templateId, contact, channel, null, 0, true);

@@ -14,7 +14,7 @@ import {
   type TriggerBinding,
   type WorkspaceSettings,
 } from '../core/settings.js';
-import { TEMPLATES, TEMPLATE_IDS } from '../core/workflow/index.js';
+import { TEMPLATES, unknownTemplateMessage } from '../core/workflow/index.js';
 import { invalidInput, parseInput } from './inputs.js';
 
 /** Which checks beyond the schema a settings input gets, by what it sets. */
@@ -146,7 +146,7 @@ function unknownTemplateIssues(triggers: readonly (TriggerBinding | undefined)[]
   const issues: FieldIssue[] = [];
   triggers.forEach((binding, index) => {
     if (binding === undefined || TEMPLATES.has(binding.template)) return;
-    issues.push({ path: `triggers.${index}.template`, message: `unknown template ${JSON.stringify(binding.template)}: the built-in ones are ${TEMPLATE_IDS.join(', ')}` });
+    issues.push({ path: `triggers.${index}.template`, message: unknownTemplateMessage(binding.template) });
   });
   return issues;
 }

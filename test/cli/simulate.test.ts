@@ -117,7 +117,7 @@ describe('simulate: --template and --channel beside --script', () => {
     const run = await cli(['simulate', '--template', 'nope', '--script', writeScript(privacyScript())]);
     expect(run.code).toBe(2);
     expect(stderrLines(run.stderr)).toHaveLength(1);
-    expect(run.stderr).toContain("error [UNKNOWN_TEMPLATE]: unknown workflow template 'nope'");
+    expect(run.stderr).toContain('error [UNKNOWN_TEMPLATE]: unknown template "nope": the built-in ones are request-consent-privacy, welcome-request-email, welcome-request-phone');
   });
 
   it('chats on whatsapp when no --channel is given', async () => {

@@ -18,9 +18,18 @@ describe('an empty query parameter', () => {
     ['/v1/contacts?phone=', 'phone'],
     ['/v1/events?cursor=', 'cursor'],
     ['/v1/events?after=', 'after'],
+    ['/v1/settings/outbound-webhook/deliveries?cursor=', 'cursor'],
   ])('%s is refused naming %s, with a value or nothing to send instead', async (url, path) => {
     const res = await t.as(acme, { method: 'GET', url });
     expectProblem(res, 422, 'VALIDATION_FAILED');
     expect(res.json().errors).toEqual([{ path, message: 'is empty: give a value, or leave the parameter out' }]);
+  });
+
+  it('GET /v1/hooks/{id}/deliveries?cursor= is refused the same way', async () => {
+    const hook = await t.as(acme, { method: 'POST', url: '/v1/hooks', payload: { targetUrl: 'https://hooks.example.com/in', event: '*' } });
+    expect(hook.statusCode, hook.body).toBe(201);
+    const res = await t.as(acme, { method: 'GET', url: `/v1/hooks/${String(hook.json().id)}/deliveries?cursor=` });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(res.json().errors).toEqual([{ path: 'cursor', message: 'is empty: give a value, or leave the parameter out' }]);
   });
 });

@@ -106,6 +106,19 @@ describe('GET /v1/workflows/{template}/runs/{runId}', () => {
     expect(skipped.endedAt).toBe(skipped.startedAt);
   });
 
+  it('reports a run abandoned because its stored state could no longer be read as cancelled, not as a server error', async () => {
+    const contactId = await contact();
+    const started = await start('request-consent-privacy', contactId);
+    await t.store.transaction(async (tx) => {
+      const run = await tx.getRun(acme.workspaceId, started.runId);
+      if (!run) throw new Error('run missing');
+      await tx.updateRun({ ...run, state: { stepId: 'a-step-no-template-has', version: 999 } });
+    });
+    t.clock.advance(301_000);
+    await t.engine.runDueTimers();
+    expect(await report('request-consent-privacy', started.runId)).toMatchObject({ status: 'cancelled', outcome: 'cancelled', waiting: null });
+  });
+
   it('is 404 naming runId for an unknown run, a run of another template and another workspace\'s run', async () => {
     const contactId = await contact();
     const started = await start('request-consent-privacy', contactId);
@@ -115,6 +128,11 @@ describe('GET /v1/workflows/{template}/runs/{runId}', () => {
       { tenant: acme, template: 'welcome-request-phone', runId: started.runId, named: started.runId },
       { tenant: globex, template: 'request-consent-privacy', runId: started.runId, named: started.runId },
     ];
+    const unknownTemplate = await t.as(acme, { method: 'GET', url: `/v1/workflows/nope/runs/${started.runId}` });
+    expectProblem(unknownTemplate, 404, 'NOT_FOUND');
+    expect(unknownTemplate.json().errors).toEqual([
+      { path: 'template', message: 'unknown template "nope": the built-in ones are request-consent-privacy, welcome-request-email, welcome-request-phone' },
+    ]);
     for (const { tenant, template, runId, named } of cases) {
       const res = await t.as(tenant, { method: 'GET', url: `/v1/workflows/${template}/runs/${runId}` });
       expectProblem(res, 404, 'NOT_FOUND');

@@ -3,6 +3,7 @@
  * template fails at start-up rather than in a conversation.
  */
 import { ConsentryError } from '../errors.js';
+import { shownValue } from '../required.js';
 import type { WorkflowTrigger, WorkspaceSettings } from '../settings.js';
 import { parseWorkflowDefinition, type WorkflowDefinition } from './schema.js';
 import { advisedWorkspaceSettings, missingWorkspaceSettings, type AdvisedWorkspaceSetting } from './transition.js';
@@ -32,10 +33,15 @@ export const TEMPLATES: ReadonlyMap<string, WorkflowDefinition> = loadTemplates(
 
 export const TEMPLATE_IDS: readonly string[] = [...TEMPLATES.keys()];
 
+/** How every caller names a template that is not built in: the API's path, a settings binding, the CLI's --template. */
+export function unknownTemplateMessage(id: string): string {
+  return `unknown template ${shownValue(id)}: the built-in ones are ${TEMPLATE_IDS.join(', ')}`;
+}
+
 export function getTemplate(id: string): WorkflowDefinition {
   const template = TEMPLATES.get(id);
   if (template === undefined) {
-    const message = `unknown workflow template '${id}'; available: ${TEMPLATE_IDS.join(', ')}`;
+    const message = unknownTemplateMessage(id);
     throw new ConsentryError('UNKNOWN_TEMPLATE', message, [{ path: 'template', message }]);
   }
   return template;

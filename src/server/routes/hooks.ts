@@ -7,7 +7,7 @@ import { SecretRotationInputSchema } from '../../worker/signing-secrets.js';
 import { authOf } from '../auth.js';
 import { problemResponses, withResponseHeaders } from '../openapi.js';
 import { ProblemSchema, refuseNamingEveryField } from '../problem.js';
-import { limitQuery, queryChoice, queryParameter } from '../schemas.js';
+import { EMPTY_PARAMETER, limitQuery, queryChoice, queryParameter } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const HookJsonSchema = z.object({
@@ -64,7 +64,7 @@ const DeliveriesQuerySchema = z
   .object({
     status: queryChoice(DeliveryStatusSchema).optional(),
     limit: limitQuery(500, 50),
-    cursor: queryParameter().min(1).max(200).transform(canonicalUlid).optional().describe('nextCursor of the previous page: deliveries of older events (any letter case)'),
+    cursor: queryParameter().min(1, EMPTY_PARAMETER).max(200).transform(canonicalUlid).optional().describe('nextCursor of the previous page: deliveries of older events (any letter case)'),
   })
   .strict();
 

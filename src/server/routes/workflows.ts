@@ -4,7 +4,7 @@ import { RUN_OUTCOMES } from '../../core/events.js';
 import { canonicalUlid } from '../../core/contact.js';
 import { MESSAGING_CHANNELS } from '../../core/consent.js';
 import { shownValue } from '../../core/required.js';
-import { TEMPLATE_IDS } from '../../core/workflow/templates.js';
+import { TEMPLATES, unknownTemplateMessage } from '../../core/workflow/templates.js';
 import { IN_ANSWER_DESCRIPTION, InboundChannelSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
 import { problemResponses } from '../openapi.js';
@@ -87,12 +87,8 @@ export const workflowRoutes: ApiRoutes = (v1) => {
           events: publicEventsJson(started.events),
         });
       } catch (error) {
-        // The template is the resource this path names: an unknown one is a 404, not a bad field,
-        // named and worded as settings `triggers` name one (`unknown template "…": the built-in ones are …`).
-        if (isConsentryError(error) && error.code === 'UNKNOWN_TEMPLATE') {
-          const issues = [{ path: 'template', message: `unknown template ${shownValue(request.params.template)}: the built-in ones are ${TEMPLATE_IDS.join(', ')}` }];
-          throw new ConsentryError('NOT_FOUND', describeIssues(issues), issues);
-        }
+        // The template is the resource this path names: an unknown one is a 404, named as the engine names it.
+        if (isConsentryError(error) && error.code === 'UNKNOWN_TEMPLATE') throw new ConsentryError('NOT_FOUND', error.message, error.issues);
         throw error;
       }
     },
@@ -106,7 +102,7 @@ export const workflowRoutes: ApiRoutes = (v1) => {
         summary: 'How a workflow run stands: active, or how it ended, and what it waits for',
         description:
           'Follows a run POST /v1/workflows/{template}/runs started, by the runId it answered. ' +
-          'A run of another template, of another workspace, or a finished one retention deleted (RETENTION_DAYS after it started) is 404.',
+          'An unknown template is 404 naming template; a run of another template, of another workspace, or a finished one retention deleted (RETENTION_DAYS after it ended) is 404 naming runId.',
         security: API_KEY_SECURITY,
         params: RunReadParamsSchema,
         response: { 200: RunReportSchema, ...problemResponses(404) },
@@ -114,7 +110,8 @@ export const workflowRoutes: ApiRoutes = (v1) => {
     },
     async (request) => {
       const { template, runId } = request.params;
-      const issues = [{ path: 'runId', message: `no run ${runId} of workflow "${template}" in this workspace` }];
+      if (!TEMPLATES.has(template)) throw new ConsentryError('NOT_FOUND', unknownTemplateMessage(template), [{ path: 'template', message: unknownTemplateMessage(template) }]);
+      const issues = [{ path: 'runId', message: `no run ${runId} of workflow ${shownValue(template)} in this workspace` }];
       const notFound = new ConsentryError('NOT_FOUND', describeIssues(issues), issues);
       const report = await authOf(request)
         .workspace.describeRun(runId)
