@@ -15,7 +15,8 @@ import type { ContactQuery, Store, StoredEvent, StoreTx, WorkflowRunRow } from '
 import { isPassingStoreFailure, mayHaveExpired } from './ports/store.js';
 import { bulkSetConsent, checkPermission, getConsents, getHistory, getHistoryPage, setConsent, type BulkRowResult, type ConsentOverview, type HistoryPage } from './engine/consents.js';
 import { ErasedAddressesInputSchema, forgetErasedAddresses, type ErasedAddressesInput, type ForgottenAddresses } from './engine/erased-addresses.js';
-import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure, type EraseOptions } from './engine/contacts.js';
+import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure, type ContactWithWarnings, type EraseOptions } from './engine/contacts.js';
+import { assertFieldsHeld } from './engine/contact-fields.js';
 import { handleInbound, type InboundResult } from './engine/handle-inbound.js';
 import { mergeSettings, parseSettings } from './engine/settings.js';
 import {
@@ -126,6 +127,10 @@ export interface WorkspaceEngine {
   handleInbound(message: InboundMessage): Promise<InboundResult>;
   createContact(input: ContactInput): Promise<Contact>;
   updateContact(contactId: string, patch: ContactPatch): Promise<Contact>;
+  /** createContact, with `warnings` naming an e-mail or phone an erased contact had: the contact is then held, as a bulk opt-out row's is (see Consent records). */
+  createContactWithWarnings(input: ContactInput): Promise<ContactWithWarnings>;
+  /** updateContact, with `warnings` as createContactWithWarnings has them for the e-mail or phone the patch gives. */
+  updateContactWithWarnings(contactId: string, patch: ContactPatch): Promise<ContactWithWarnings>;
   getContact(contactId: string): Promise<Contact>;
   findContacts(query: Partial<ContactQuery>): Promise<{ contacts: Contact[]; nextCursor: string | null }>;
   listTags(): Promise<string[]>;
@@ -244,6 +249,17 @@ export function createEngine(options: EngineOptions): Engine {
   function scoped(workspaceId: string): WorkspaceEngine {
     const run = <T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> => inWorkspace(workspaceId, work);
     const read = <T>(work: (uow: UnitOfWork) => Promise<T>): Promise<T> => readInWorkspace(workspaceId, work);
+    const createNoting = async (input: ContactInput): Promise<ContactWithWarnings> => {
+      const valid = parseInput(ContactInputSchema, input, 'contact');
+      return run((uow) => createContact(uow, valid));
+    };
+    const updateNoting = async (contactId: string, patch: ContactPatch): Promise<ContactWithWarnings> => {
+      const valid = parseInput(ContactPatchSchema, patch, 'contact');
+      return run(async (uow) => {
+        await assertFieldsHeld(uow, contactId, valid);
+        return updateContact(uow, contactId, valid);
+      });
+    };
     return {
       workspaceId,
       get: () => read(async (uow) => uow.workspace),
@@ -271,14 +287,10 @@ export function createEngine(options: EngineOptions): Engine {
           return handleInbound(uow, valid);
         });
       },
-      createContact: async (input) => {
-        const valid = parseInput(ContactInputSchema, input, 'contact');
-        return run((uow) => createContact(uow, valid));
-      },
-      updateContact: async (contactId, patch) => {
-        const valid = parseInput(ContactPatchSchema, patch, 'contact');
-        return run((uow) => updateContact(uow, contactId, valid));
-      },
+      createContact: async (input) => (await createNoting(input)).contact,
+      createContactWithWarnings: (input) => createNoting(input),
+      updateContact: async (contactId, patch) => (await updateNoting(contactId, patch)).contact,
+      updateContactWithWarnings: (contactId, patch) => updateNoting(contactId, patch),
       getContact: (contactId) => read((uow) => uow.requireContact(contactId)),
       findContacts: (query) => read((uow) => findContacts(uow, { ...query, limit: Math.min(Math.max(query.limit ?? 50, 1), 500) })),
       listTags: () => read((uow) => uow.tx.listTags(workspaceId)),

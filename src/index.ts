@@ -2,6 +2,7 @@ export { createEngine } from './engine.js';
 export type { Engine, EngineOptions, ContactLedgerReport, LedgerReport, PermissionVerdict, TimerFiring, WorkflowStartResult, WorkspaceEngine } from './engine.js';
 export type { InboundResult } from './engine/handle-inbound.js';
 export type { WorkflowRunReport } from './engine/runs.js';
+export type { ContactWithWarnings } from './engine/contacts.js';
 export type { BulkRowResult, ConsentOverview, HistoryPage } from './engine/consents.js';
 export type { RecordedConsent, Reply, ReplyOption } from './engine/unit-of-work.js';
 export type { BulkRow, ConsentChange, ContactInput, ContactPatch, InboundMessage } from './engine/inputs.js';

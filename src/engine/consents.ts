@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import type { Channel, ConsentRecord, ConsentState, ConsentStatus, EffectiveStatus, Purpose } from '../core/consent.js';
 import type { Contact } from '../core/contact.js';
-import { erasedAddressDigests, normalizeEmail, normalizePhone, withErasedAddressGuard } from '../core/contact.js';
+import { normalizeEmail, normalizePhone, withErasedAddressGuard } from '../core/contact.js';
 import { ConsentryError, describeIssues, isConsentryError, issuesOfRefusal, refusalOf, type ErrorCode, type FieldIssue } from '../core/errors.js';
 import { inPathOrder } from '../core/field-order.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canMessage, ConsentStates, earliestOccurrenceIssue, effectiveStatus, recordedOccurrence, validateDecision } from '../core/ledger.js';
 import { CallerEvidenceSchema, type Actor, type CallerEvidence, type ConsentDecision, type ConsentSource } from '../core/consent.js';
 import { assertKnownPurpose, withWorkspacePurposeMeant, type WorkspaceSettings } from '../core/settings.js';
-import { applyRowToContact, contactValueIssues, liftErasedAddressGuard } from './contacts.js';
+import { applyRowToContact, contactValueIssues, erasedAmong, liftErasedAddressGuard } from './contacts.js';
 import { followPrivacyDecision } from './runs.js';
 import { BulkRowSchema, type ConsentChangeSchema } from './inputs.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
@@ -452,16 +452,6 @@ interface RowAddress {
   held: boolean;
 }
 
-/** Those of `addresses` an erased contact had (a digest kept by eraseContact), in the order given. */
-async function erasedAmong(uow: UnitOfWork, addresses: readonly RowAddress[]): Promise<RowAddress[]> {
-  if (addresses.length === 0) return [];
-  const digests = addresses.map(({ field, address }) => erasedAddressDigests(uow.workspaceId, { [field]: address })[0]);
-  const erased = new Set(await uow.tx.findErasedAddresses(uow.workspaceId, digests.filter((digest) => digest !== undefined)));
-  return addresses.filter((_address, index) => {
-    const digest = digests[index];
-    return digest !== undefined && erased.has(digest);
-  });
-}
 
 /**
  * An opt-in row that would create a contact with an address an erased contact had, or add such an
@@ -481,11 +471,11 @@ function refuseErasedAddresses(erased: readonly RowAddress[], contact: Contact |
   const issues = erased.map(({ field, held }) => ({
     path: field,
     message: held
-      ? 'belonged to a contact that was erased, and this row\'s contact has it from an earlier bulk row, not from the person; set allowErased to opt the person in again'
+      ? 'belonged to a contact that was erased, and this row\'s contact has it from a list (an earlier bulk row, or a create or change through the API), not from the person; set allowErased to opt the person in again'
       : 'belonged to a contact that was erased; set allowErased to opt the person in again',
   }));
   const paths = issues.map((issue) => issue.path).join(' and ');
-  const whence = fromList && contact !== null ? `, and contact ${contact.id} has it from an earlier bulk row, not from the person` : '';
+  const whence = fromList && contact !== null ? `, and contact ${contact.id} has it from a list (an earlier bulk row, or a create or change through the API), not from the person` : '';
   throw new ConsentryError('CONTACT_ERASED', `${paths} belonged to a contact that was erased${whence}: this row would opt the person in again (set allowErased to record it anyway)`, issues);
 }
 

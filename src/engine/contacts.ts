@@ -171,7 +171,48 @@ function identitySpellings(identity: { channel: string; externalId: string }): s
   return [identity.externalId];
 }
 
-export async function createContact(uow: UnitOfWork, input: z.output<typeof ContactInputSchema>): Promise<Contact> {
+/** An e-mail or phone, named by the contact field that holds it. */
+export interface AddressOfField {
+  field: 'email' | 'phone';
+  address: string;
+}
+
+/** Those of `addresses` an erased contact had (a digest kept by eraseContact), in the order given. */
+export async function erasedAmong<A extends AddressOfField>(uow: UnitOfWork, addresses: readonly A[]): Promise<A[]> {
+  if (addresses.length === 0) return [];
+  const digests = addresses.map(({ field, address }) => erasedAddressDigests(uow.workspaceId, { [field]: address })[0]);
+  const erased = new Set(await uow.tx.findErasedAddresses(uow.workspaceId, digests.filter((digest) => digest !== undefined)));
+  return addresses.filter((_address, index) => {
+    const digest = digests[index];
+    return digest !== undefined && erased.has(digest);
+  });
+}
+
+/** A contact as a create or a change left it, and what it did that the caller should know (heldAddresses). */
+export interface ContactWithWarnings {
+  contact: Contact;
+  warnings: FieldIssue[];
+}
+
+const HELD_ADDRESS =
+  'belonged to a contact that was erased on request: bulk opt-ins for this contact are refused until the person writes from it, or someone decides about or changes the contact by its id (set allowErased on a row to record one anyway)';
+
+/**
+ * The e-mail and phone a create or change gives the contact that an erased contact had: such a
+ * contact is held as one a bulk opt-out row made is (see refuseErasedAddresses in consents.ts). A
+ * CRM sync, Zapier's Create Contact or an integration copying an old list creates contacts this
+ * way before it sends their opt-ins in bulk; the person coming back writes, or is decided about by
+ * the contact's id.
+ */
+async function heldAddresses(uow: UnitOfWork, before: Contact | null, after: { email: string | null; phone: string | null }): Promise<FieldIssue[]> {
+  const given = (['email', 'phone'] as const).flatMap((field): AddressOfField[] => {
+    const address = after[field];
+    return address !== null && address !== before?.[field] ? [{ field, address }] : [];
+  });
+  return (await erasedAmong(uow, given)).map(({ field }) => ({ path: field, message: HELD_ADDRESS }));
+}
+
+export async function createContact(uow: UnitOfWork, input: z.output<typeof ContactInputSchema>): Promise<ContactWithWarnings> {
   refuseAll([...contactValueRefusals(input, uow.workspace.settings), ...newContactTagRefusals(input)]);
   const email = input.email ? normalizeEmail(input.email) : null;
   const phone = input.phone ? normalizePhone(input.phone, uow.workspace.settings.defaultCountry) : null;
@@ -191,9 +232,11 @@ export async function createContact(uow: UnitOfWork, input: z.output<typeof Cont
     contact = addIdentity(contact, identity).contact;
   }
   for (const [name, value] of Object.entries(input.fields ?? {})) contact = setField(contact, name, value).contact;
-  contact = await uow.insertContact(contact);
+  // Held after its identities are added: a message from one of them is the person writing.
+  const warnings = await heldAddresses(uow, null, contact);
+  contact = await uow.insertContact(warnings.length > 0 ? withErasedAddressGuard(contact, true) : contact);
   for (const tag of input.tags ?? []) contact = await tagContact(uow, contact, tag);
-  return contact;
+  return { contact, warnings };
 }
 
 /**
@@ -217,10 +260,16 @@ async function identityRemovalRefusals(uow: UnitOfWork, contact: Contact, patch:
  * A JSON Merge Patch of a contact (RFC 7396): `null` clears the name and removes a field (see
  * identityRemovalRefusals for e-mail and phone). A change to the contact named by its id is a
  * decision about the contact as it is now: it lifts the contact's erasedAddressGuard, even when
- * it changes nothing else.
+ * it changes nothing else, unless it gives the contact an e-mail or phone an erased contact had
+ * (heldAddresses), which holds it, as creating it with that address does.
  */
-export async function updateContact(uow: UnitOfWork, id: string, patch: z.output<typeof ContactPatchSchema>): Promise<Contact> {
-  return changeContact(uow, id, patch, false);
+export async function updateContact(uow: UnitOfWork, id: string, patch: z.output<typeof ContactPatchSchema>): Promise<ContactWithWarnings> {
+  let warnings: FieldIssue[] = [];
+  const changed = await changeContact(uow, id, patch, async (before, after) => {
+    warnings = await heldAddresses(uow, before, after);
+    return warnings.length > 0;
+  });
+  return { contact: changed, warnings };
 }
 
 /**
@@ -243,8 +292,16 @@ export async function liftErasedAddressGuard(uow: UnitOfWork, id: string): Promi
   return contact.erasedAddressGuard !== undefined ? uow.saveContact(withErasedAddressGuard(contact, false)) : contact;
 }
 
-/** `guard`: true sets the contact's erasedAddressGuard, false lifts it, undefined keeps it as it is. */
-async function changeContact(uow: UnitOfWork, id: string, patch: z.output<typeof ContactPatchSchema>, guard: boolean | undefined): Promise<Contact> {
+/**
+ * `guard`: true sets the contact's erasedAddressGuard, false lifts it, undefined keeps it as it is;
+ * a function decides from the contact before and after the change.
+ */
+async function changeContact(
+  uow: UnitOfWork,
+  id: string,
+  patch: z.output<typeof ContactPatchSchema>,
+  guardOf: boolean | undefined | ((before: Contact, after: Contact) => Promise<boolean>),
+): Promise<Contact> {
   const contact = await uow.requireLiveContact(id);
   refuseAll([...contactValueRefusals(patch, uow.workspace.settings), ...(await identityRemovalRefusals(uow, contact, patch))]);
   let next: Contact = { ...contact };
@@ -278,6 +335,7 @@ async function changeContact(uow: UnitOfWork, id: string, patch: z.output<typeof
       changes.push(`fields.${name}`);
     }
   }
+  const guard = typeof guardOf === 'function' ? await guardOf(contact, next) : guardOf;
   const guarded = contact.erasedAddressGuard !== undefined;
   const guardChanges = guard !== undefined && guard !== guarded;
   if (changes.length === 0 && !guardChanges) return contact;

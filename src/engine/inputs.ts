@@ -7,10 +7,10 @@ import {
   LegalBasisSchema,
   PurposeSchema,
 } from '../core/consent.js';
-import { controlCharacterIn } from '../core/contact.js';
-import { ConsentryError, describeIssues, type FieldIssue } from '../core/errors.js';
+import { controlCharacterIn, fieldKey } from '../core/contact.js';
+import { ConsentryError, describeIssues, refusalOf, type FieldIssue } from '../core/errors.js';
 import { EARLIEST_OCCURRENCE, isBeforeEarliestOccurrence, zodIssuesToFieldIssues } from '../core/ledger.js';
-import { FIELD_PARSE } from '../core/required.js';
+import { FIELD_PARSE, shownValue } from '../core/required.js';
 import { isBlank, READABLE_TEXT_LENGTH, readableText } from '../core/text.js';
 import { ZonedDateTimeSchema } from '../core/time.js';
 
@@ -280,14 +280,81 @@ export function timestampIssue(timestamp: string): string | null {
   return null;
 }
 
-/** Contact fields whose names are kept as given (not trimmed), but without a control or bidirectional formatting character, as a name. */
-function fieldsSchema<V extends z.ZodType>(value: V) {
-  return z.record(z.string().min(1).max(100), value).superRefine((fields, context) => {
-    for (const name of Object.keys(fields)) {
-      const forbidden = controlCharacterIn(name);
-      if (forbidden !== undefined) context.addIssue({ code: 'custom', path: [name], message: `field name ${forbidden}` });
-    }
-  });
+/** The longest value of a contact field that a contact body gives (setField stores up to FIELD_VALUE_MAX_LENGTH, which workflows' answers use). */
+export const CONTACT_FIELD_VALUE_MAX_LENGTH = 2000;
+
+/**
+ * The most fields a contact holds through createContact and updateContact. Every one is kept in
+ * the contact's row, shown in each answer about the contact and handed to its workflows, and a
+ * patch names each it changes in its `contact.updated` event: one body must not grow a contact
+ * without bound.
+ */
+export const CONTACT_FIELDS_MAX = 100;
+
+/** A count as a refusal writes it: `5,000`. */
+function counted(count: number): string {
+  return count.toLocaleString('en-US');
+}
+
+/** What a contact whose fields would number `count` is refused with: the count and the cap, and what to do. */
+export function tooManyFieldsMessage(count: number, { patch }: { patch: boolean }): string {
+  const what = patch ? `would leave the contact with ${counted(count)} fields` : `has ${counted(count)} fields`;
+  const remedy = patch ? ': remove some (null removes a field)' : '';
+  return `${what}, more than the ${counted(CONTACT_FIELDS_MAX)} a contact may hold${remedy}`;
+}
+
+/**
+ * How many fields a contact would hold with `names` set: each once under its key, as setField
+ * stores it (fieldKey).
+ */
+export function fieldCountOf(names: Iterable<string>): number {
+  const keys = new Set<string>();
+  // A name fieldKey refuses adds no field: it is refused by name.
+  for (const name of names) refusalOf(() => keys.add(fieldKey(name)));
+  return keys.size;
+}
+
+/**
+ * Why a field value that is not text is refused, saying what to send instead: a number or a
+ * boolean as the text it reads as (`5 is a number: field values are text, send "5"`), an object or
+ * a list by its kind. Undefined for every other issue, which keeps its own message (a value too long).
+ */
+function fieldValueTypeMessage(issue: { code?: string; input?: unknown }): string | undefined {
+  if (issue.code !== 'invalid_type') return undefined;
+  const value = issue.input;
+  const asText = 'field values are text';
+  if (typeof value === 'number' || typeof value === 'boolean') return `${shownValue(value)} is a ${typeof value}: ${asText}, send ${JSON.stringify(String(value))}`;
+  if (Array.isArray(value)) return `is a list: ${asText}`;
+  if (value === null) return `is null: ${asText}, leave the field out`;
+  if (typeof value === 'object') return `is an object: ${asText}`;
+  return undefined;
+}
+
+/** A field value: text of at most CONTACT_FIELD_VALUE_MAX_LENGTH characters. */
+const fieldValueSchema = () => z.string({ error: fieldValueTypeMessage }).max(CONTACT_FIELD_VALUE_MAX_LENGTH);
+
+/**
+ * Contact fields whose names are kept as given (not trimmed), but without a control or
+ * bidirectional formatting character, as a name. Any string is a key here: what setField refuses
+ * in a name (fieldKey: empty, too long, reserved) is the engine's to refuse, which names it
+ * `fields.<name>` with the contact's other bad values (contactValueIssues), where a key schema
+ * would be reported once more on `fields` itself by zod ("Invalid key in record"). The names are
+ * checked even when a value is refused, so one answer names them all. `maxFields` caps a new
+ * contact's fields; a patch's are counted against the contact it changes (assertFieldsHeld).
+ */
+function fieldsSchema<V extends z.ZodType>(value: V, { maxFields }: { maxFields?: number } = {}) {
+  return z.record(z.string(), value).superRefine(
+    (fields, context) => {
+      const names = Object.keys(fields);
+      for (const name of names) {
+        const forbidden = controlCharacterIn(name);
+        if (forbidden !== undefined) context.addIssue({ code: 'custom', path: [name], message: `field name ${forbidden}` });
+      }
+      const count = fieldCountOf(names);
+      if (maxFields !== undefined && count > maxFields) context.addIssue({ code: 'custom', message: tooManyFieldsMessage(count, { patch: false }) });
+    },
+    { when: (payload) => typeof payload.value === 'object' && payload.value !== null && !Array.isArray(payload.value) },
+  );
 }
 
 export const ContactInputSchema = z
@@ -295,7 +362,12 @@ export const ContactInputSchema = z
     name: printableNameSchema('name', 200).nullable().optional(),
     email: z.string().trim().min(1).max(254).nullable().optional(),
     phone: z.string().trim().min(1).max(40).nullable().optional(),
-    fields: fieldsSchema(z.string().max(2000)).optional(),
+    fields: fieldsSchema(fieldValueSchema(), { maxFields: CONTACT_FIELDS_MAX })
+      .optional()
+      .describe(
+        `Free-form fields by name: each value text (a string) of at most ${CONTACT_FIELD_VALUE_MAX_LENGTH} characters, ` +
+          `at most ${CONTACT_FIELDS_MAX} fields`,
+      ),
     tags: z.array(z.string().trim().min(1).max(100)).max(100).optional(),
     identities: z
       .array(z.object({ channel: InboundChannelSchema, externalId: z.string().min(1).max(200) }).strict())
@@ -305,9 +377,19 @@ export const ContactInputSchema = z
   .strict();
 export type ContactInput = z.input<typeof ContactInputSchema>;
 
-/** A JSON Merge Patch of a contact (RFC 7396): `null` removes a field, and `fields: null` every field. */
+/**
+ * A JSON Merge Patch of a contact (RFC 7396): `null` removes a field, and `fields: null` every field.
+ * The fields the contact holds after it are at most CONTACT_FIELDS_MAX, which needs the contact:
+ * assertFieldsHeld (engine/contact-fields.ts) counts them in the patch's transaction.
+ */
 export const ContactPatchSchema = ContactInputSchema.omit({ identities: true, tags: true }).extend({
-  fields: fieldsSchema(z.string().max(2000).nullable()).nullable().optional(),
+  fields: fieldsSchema(fieldValueSchema().nullable())
+    .nullable()
+    .optional()
+    .describe(
+      `Fields to set by name, each value text (a string) of at most ${CONTACT_FIELD_VALUE_MAX_LENGTH} characters; null removes a field. ` +
+        `The contact holds at most ${CONTACT_FIELDS_MAX} fields after the change`,
+    ),
 });
 export type ContactPatch = z.input<typeof ContactPatchSchema>;
 

@@ -187,7 +187,7 @@ describe.each(STORES)('a contact a bulk row made with an erased contact’s addr
     const [byPhone] = await rows(ws, [{ phone: '+34600000009', ...OPT_IN, channel: 'sms' }]);
     expect(byPhone).toMatchObject({ ok: false, error: { code: 'CONTACT_ERASED', issues: [{ path: 'email' }] } });
     if (byPhone?.ok !== false) throw new Error('recorded');
-    expect(byPhone.error.message).toContain(`contact ${contactId} has it from an earlier bulk row`);
+    expect(byPhone.error.message).toContain(`contact ${contactId} has it from a list (an earlier bulk row, or a create or change through the API)`);
     expect(byPhone.error.issues[0]?.message).toMatch(/earlier bulk row.*allowErased/);
   });
 

@@ -1,14 +1,15 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { controlCharacterIn } from '../../core/contact.js';
-import type { FieldIssue } from '../../core/errors.js';
+import { isConsentryError, type FieldIssue } from '../../core/errors.js';
 import { contactValueIssues, newContactTagIssues } from '../../engine/contacts.js';
 import { ErasedAddressesInputSchema } from '../../engine/erased-addresses.js';
-import { ContactInputSchema, ContactPatchSchema, printableNameSchema } from '../../engine/inputs.js';
+import { ContactInputSchema, printableNameSchema } from '../../engine/inputs.js';
 import { authOf } from '../auth.js';
+import { ContactPatchBodySchema, enginePatchOf, hasReadOnlyMembers, readOnlyMemberIssues } from '../contact-patch.js';
 import { problemResponses } from '../openapi.js';
 import { asRequestField, refuseNamingEveryField } from '../problem.js';
-import { ContactIdParamsSchema, contactIdText, ContactJsonSchema, contactJson, EMPTY_PARAMETER, limitQuery, MERGE_PATCH_MEDIA_TYPES, queryChoice, queryParameter } from '../schemas.js';
+import { ContactIdParamsSchema, contactIdText, ContactJsonSchema, contactJson, EMPTY_PARAMETER, FieldIssueJsonSchema, limitQuery, MERGE_PATCH_MEDIA_TYPES, queryChoice, queryParameter } from '../schemas.js';
 import { API_KEY_SECURITY, type ApiRoutes } from '../types.js';
 
 const ContactListQuerySchema = z
@@ -81,16 +82,43 @@ function tagCharacterIssues(body: unknown): FieldIssue[] {
 
 /**
  * A contact body or query the schema refuses is refused together with what the engine would refuse
- * in it once parsed (an e-mail, a phone, a field name, and for a new contact a tag), so that one
- * answer names every bad field: a `name` of the wrong type and an invalid `email` alike.
+ * in it once parsed (an e-mail, a phone, a field name, and for a new contact a tag), and for a patch
+ * the read-only members that differ from the contact's (`readOnly`), so that one answer names every
+ * bad field: a `name` of the wrong type and an invalid `email` alike.
  */
-async function refuseNamingEveryContactField(request: FastifyRequest, validationError: Error | null, input: unknown, { withTags }: { withTags: boolean }): Promise<never> {
+async function refuseNamingEveryContactField(
+  request: FastifyRequest,
+  validationError: Error | null,
+  input: unknown,
+  { withTags, readOnly = [] }: { withTags: boolean; readOnly?: readonly FieldIssue[] },
+): Promise<never> {
   const { settings } = await authOf(request).workspace.get();
-  return refuseNamingEveryField(request, validationError, [...contactValueIssues(input, settings), ...(withTags ? newTagIssues(input) : [])]);
+  return refuseNamingEveryField(request, validationError, [...contactValueIssues(input, settings), ...(withTags ? newTagIssues(input) : []), ...readOnly]);
+}
+
+/**
+ * The read-only members of a patch body that differ from those of the contact `id` as it is read
+ * now (readOnlyMemberIssues); none when the body has none, which spares the read, or when there is
+ * no such contact, which the patch is refused for by itself (404).
+ */
+async function readOnlyIssuesOf(request: FastifyRequest, id: string, body: unknown): Promise<FieldIssue[]> {
+  if (!hasReadOnlyMembers(body)) return [];
+  try {
+    return readOnlyMemberIssues(body, await authOf(request).workspace.getContact(id));
+  } catch (error) {
+    if (isConsentryError(error) && error.code === 'NOT_FOUND') return [];
+    throw error;
+  }
 }
 
 /** The e-mail and phone of a contacts query, which the engine reads as a contact body's. */
 const QueryAddressesSchema = z.object({ email: z.string().optional().catch(undefined), phone: z.string().optional().catch(undefined) });
+
+const ContactWithWarningsJsonSchema = ContactJsonSchema.extend({
+  warnings: z
+    .array(FieldIssueJsonSchema)
+    .describe('What the request did that the caller should know, empty when nothing: an email or phone an erased contact had, which holds the contact from bulk opt-ins'),
+});
 
 export const contactRoutes: ApiRoutes = (v1) => {
   v1.post(
@@ -103,7 +131,7 @@ export const contactRoutes: ApiRoutes = (v1) => {
         description: PRIVACY_TAG_ON_CREATE,
         security: API_KEY_SECURITY,
         body: ContactInputSchema,
-        response: { 201: ContactJsonSchema, ...problemResponses(409) },
+        response: { 201: ContactWithWarningsJsonSchema, ...problemResponses(409) },
       },
     },
     async (request, reply) => {
@@ -111,8 +139,8 @@ export const contactRoutes: ApiRoutes = (v1) => {
       // addTag would name the first such tag `tag`, alone; here every one is named by its place, with the body's other problems.
       // A `Consent: Privacy` tag alone is left to createContact, which refuses it under its own code, TAG_NEEDS_CONSENT.
       if (tagCharacterIssues(request.body).length > 0) return refuseNamingEveryContactField(request, null, request.body, { withTags: true });
-      const contact = await authOf(request).workspace.createContact(request.body);
-      return reply.code(201).send(contactJson(contact));
+      const { contact, warnings } = await authOf(request).workspace.createContactWithWarnings(request.body);
+      return reply.code(201).send({ ...contactJson(contact), warnings });
     },
   );
 
@@ -175,17 +203,25 @@ export const contactRoutes: ApiRoutes = (v1) => {
           'A JSON Merge Patch (RFC 7396): what the body leaves out stays as it is; `null` clears the name and removes a field ' +
           '(`"fields": { "plan": null }`). `email: null` and `phone: null` remove the address only from a contact without ' +
           'consent decisions: once one is recorded, later messages and imports find the contact, and so its decisions, by ' +
-          'that address, and removing it is refused (422); replace it, or erase the contact.',
+          'that address, and removing it is refused (422); replace it, or erase the contact. ' +
+          'The contact as GET answers it can be sent back whole: its read-only members (id, identities, tags, hubspotId, createdAt, ' +
+          'updatedAt, erasedAt) are ignored when they hold the value the contact has, and refused (422) naming how they change otherwise ' +
+          '(tags with POST /v1/contacts/{id}/tags and DELETE /v1/contacts/{id}/tags/{tag}); `null` for one that is not null is a change. ' +
+          'Sent with the updatedAt read, a copy read before the contact changed again (a tag added meanwhile) is not refused for the ' +
+          'tags, identities, hubspotId or updatedAt it shows.',
         security: API_KEY_SECURITY,
         consumes: MERGE_PATCH_MEDIA_TYPES,
         params: ContactIdParamsSchema,
-        body: ContactPatchSchema,
-        response: { 200: ContactJsonSchema, ...problemResponses(404, 409, 410) },
+        body: ContactPatchBodySchema,
+        response: { 200: ContactWithWarningsJsonSchema, ...problemResponses(404, 409, 410) },
       },
     },
     async (request) => {
-      if (request.validationError) return refuseNamingEveryContactField(request, request.validationError, request.body, { withTags: false });
-      return contactJson(await authOf(request).workspace.updateContact(request.params.id, request.body));
+      const readOnly = await readOnlyIssuesOf(request, request.params.id, request.body);
+      if (request.validationError) return refuseNamingEveryContactField(request, request.validationError, request.body, { withTags: false, readOnly });
+      if (readOnly.length > 0) return refuseNamingEveryContactField(request, null, request.body, { withTags: false, readOnly });
+      const { contact, warnings } = await authOf(request).workspace.updateContactWithWarnings(request.params.id, enginePatchOf(request.body));
+      return { ...contactJson(contact), warnings };
     },
   );
 
