@@ -382,7 +382,8 @@ export function createEngine(options: EngineOptions): Engine {
             if (id === undefined) return undefined;
             const canonical = canonicalUlid(id);
             if (!(await uow.tx.getEvent(workspaceId, canonical)) && !(await mayHaveExpired(uow.tx, canonical))) {
-              throw unknownCursor(path, `event ${id} in this workspace`, 'pass the id of an event a previous page returned');
+              const hint = path === 'beforeId' ? 'pass the id of an event a previous page returned' : 'pass the id of an event this workspace sent (a page, or a hook delivery)';
+              throw unknownCursor(path, `event ${id} in this workspace`, hint);
             }
             return canonical;
           };
@@ -481,7 +482,7 @@ function workspaceNotFound(workspaceId: string): ConsentryError {
   return new ConsentryError('NOT_FOUND', `Workspace ${workspaceId} not found`);
 }
 
-
+/** The workspace's run, or NOT_FOUND (a run of another workspace, or one retention deleted). */
 async function requireRun(tx: StoreTx, workspaceId: string, runId: string): Promise<WorkflowRunRow> {
   const found = await tx.getRun(workspaceId, runId);
   if (!found) throw new ConsentryError('NOT_FOUND', `Workflow run ${runId} not found`);

@@ -77,6 +77,15 @@ export function describeIssues(issues: readonly FieldIssue[]): string {
   return issues.map((issue) => `${issue.path || '(root)'}: ${issue.message}`).join('; ');
 }
 
+/**
+ * A refusal of the one field, path parameter or setting at fault, its message worded as every
+ * refusal of a field is (`path: message`), so that a problem's `detail` and `errors` say the same.
+ */
+export function refusedField(code: ErrorCode, path: string, message: string): ConsentryError {
+  const issues = [{ path, message }];
+  return new ConsentryError(code, describeIssues(issues), issues);
+}
+
 /** `first`, then the issues of `more` on fields `first` does not name already: one entry per bad field. */
 export function withUnnamedFields(first: readonly FieldIssue[], more: readonly FieldIssue[]): FieldIssue[] {
   const named = new Set(first.map((issue) => issue.path));

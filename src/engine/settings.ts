@@ -92,9 +92,15 @@ export function parseSettings(input: unknown, checks: SettingsChecks = {}): Work
 export function mergeSettings(current: WorkspaceSettings, patch: unknown): WorkspaceSettings {
   const patchObject = parseInput(z.record(z.string(), z.unknown()), patch, 'settings');
   const patchedReplies = new Map(Object.entries(patchObject.replies ?? {}));
+  // A text is set by the patch when it sends another one than is stored: settings read and sent
+  // back whole keep a text stored before a check, as every other setting sent back is kept.
   const setByPatch = (language: string, key: string): boolean => {
     const texts: unknown = patchedReplies.get(language);
-    return typeof texts === 'object' && texts !== null && typeof Reflect.get(texts, key) === 'string';
+    if (typeof texts !== 'object' || texts === null) return false;
+    const sent: unknown = Reflect.get(texts, key);
+    const storedTexts: unknown = Reflect.get(current.replies, language);
+    const stored: unknown = typeof storedTexts === 'object' && storedTexts !== null ? Reflect.get(storedTexts, key) : undefined;
+    return typeof sent === 'string' && sent !== stored;
   };
   const patchedKeywords = new Map(Object.entries(patchObject.keywords ?? {}));
   const keywordListSetByPatch = (language: string, list: string): boolean => {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConsentryError, describeIssues, issuesOfRefusal, refusalOf, withUnnamedFields, type ErrorCode, type FieldIssue } from '../core/errors.js';
+import { ConsentryError, issuesOfRefusal, refusalOf, refusedField, withUnnamedFields, type FieldIssue } from '../core/errors.js';
 import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, type PublicEventType } from '../core/events.js';
 import { pageOf, unknownCursor } from '../core/paging.js';
 import { canonicalUlid, controlCharacterIn, isUlid, TAG_MAX_LENGTH, tagKey } from '../core/contact.js';
@@ -426,15 +426,6 @@ export interface DeliveryQuery {
 }
 
 const deliveryLimit = (query: DeliveryQuery): number => Math.min(Math.max(query.limit ?? 50, 1), 500);
-
-/**
- * A refusal of the one path parameter or setting at fault, worded as every refusal of a field
- * (`path: message`), so that the problem's `detail` and `errors` say the same.
- */
-function refusedField(code: ErrorCode, path: string, message: string): ConsentryError {
-  const issues = [{ path, message }];
-  return new ConsentryError(code, describeIssues(issues), issues);
-}
 
 /** What a hook's deliveries are, by the hook that holds them: the workspace's outbound webhook, or a hook. */
 function deliveriesHolder(hookId: string): string {

@@ -66,4 +66,15 @@ describe('blank values in settings written through the engine', () => {
     expect(changed.settings.replies).toEqual({ es: { opt_out_confirmation: '\u200b', help: '   ' } });
     expect(await altoReplies('sms-alto')).toEqual([BUILT_IN_REPLIES.es.opt_out_confirmation]);
   });
+
+  it('settings read and sent back whole keep a blank text stored before, while another blank text in the same patch is refused', async () => {
+    await storeReplies({ es: { help: '   ' } });
+    const read = await ws.get();
+    const sentBack = await ws.updateSettings({ ...read.settings, defaultCountry: 'PT' });
+    expect(sentBack.settings).toMatchObject({ defaultCountry: 'PT', replies: { es: { help: '   ' } } });
+    await expect(ws.updateSettings({ replies: { es: { help: '   ', opt_in_confirmation: '\u200b' } } })).rejects.toMatchObject({
+      code: 'VALIDATION_FAILED',
+      issues: [{ path: 'replies.es.opt_in_confirmation' }],
+    });
+  });
 });

@@ -58,12 +58,16 @@ describe('GET /v1/events?after= reads oldest first', () => {
     expect(next.data.map((event) => event.id)).toEqual([...next.data.map((event) => event.id)].sort());
   });
 
-  it('keeps the type filter, reads the id in any letter case, and takes an id of another type', async () => {
+  it('keeps the type filter, reads the id in any letter case, and takes an id of a type the filter leaves out', async () => {
     const oldestFirst = await someEvents();
     const first = oldestFirst[0] ?? '';
     const opened = await page(`type=conversation.opened,consent.withdrawn&after=${first.toLowerCase()}`);
     expect(opened.data.map((event) => event.type)).toEqual(['conversation.opened', 'conversation.opened', 'consent.withdrawn']);
     expect(opened.nextCursor).toBeNull();
+    // The first event is a conversation.opened: read after it, only the withdrawal is of the type asked for.
+    expect((await page('limit=200')).data.at(-1)?.type).toBe('conversation.opened');
+    const withdrawn = await page(`type=consent.withdrawn&after=${first}`);
+    expect(withdrawn.data.map((event) => event.type)).toEqual(['consent.withdrawn']);
   });
 
   it('refuses an id the workspace never had, another workspace\'s event, and after beside cursor, naming after', async () => {
@@ -72,7 +76,7 @@ describe('GET /v1/events?after= reads oldest first', () => {
     for (const after of ['00000000000000000000000000', 'garbage']) {
       const bad = await t.as(acme, { method: 'GET', url: `/v1/events?after=${after}` });
       expectProblem(bad, 422, 'VALIDATION_FAILED');
-      expect(bad.json().errors).toEqual([{ path: 'after', message: `no event ${after} in this workspace: pass the id of an event a previous page returned` }]);
+      expect(bad.json().errors).toEqual([{ path: 'after', message: `no event ${after} in this workspace: pass the id of an event this workspace sent (a page, or a hook delivery)` }]);
     }
     const foreign = await t.as(globex, { method: 'GET', url: `/v1/events?after=${first}` });
     expectProblem(foreign, 422, 'VALIDATION_FAILED');

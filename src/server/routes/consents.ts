@@ -14,7 +14,7 @@ import {
   purposeText,
 } from '../../core/consent.js';
 import { canonicalContactId } from '../../core/contact.js';
-import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf } from '../../core/errors.js';
+import { ConsentryError, describeIssues, ERROR_CODES, isConsentryError, issuesOfRefusal, refusalOf, refusedField } from '../../core/errors.js';
 import { assertDecisionPurpose, ConsentStates, decisionPurposeNeedsStates, recordedOccurrence } from '../../core/ledger.js';
 import { withWorkspacePurposeMeant } from '../../core/settings.js';
 import { shownValue } from '../../core/required.js';
@@ -165,8 +165,7 @@ class BulkSlots {
     // A client gone while its key was checked: its 'close' has passed, and nobody waits for an answer.
     if (request.raw.destroyed || reply.raw.destroyed) return;
     if (this.busy.has(workspaceId)) {
-      const issues = [{ path: 'rows', message: 'one bulk request per workspace at a time, and another is being recorded: send this batch again once it is answered' }];
-      throw new ConsentryError('TOO_MANY_REQUESTS', describeIssues(issues), issues);
+      throw refusedField('TOO_MANY_REQUESTS', 'rows', 'one bulk request per workspace at a time, and another is being recorded: send this batch again once it is answered');
     }
     this.busy.add(workspaceId);
     this.held.set(request, { workspaceId, running: false });
@@ -195,8 +194,7 @@ class BulkSlots {
 }
 
 function tooManyRows(): ConsentryError {
-  const issues = [{ path: 'rows', message: `at most ${MAX_BULK_ROWS.toLocaleString('en-US')} rows: send the rest in another request` }];
-  return new ConsentryError('PAYLOAD_TOO_LARGE', describeIssues(issues), issues);
+  return refusedField('PAYLOAD_TOO_LARGE', 'rows', `at most ${MAX_BULK_ROWS.toLocaleString('en-US')} rows: send the rest in another request`);
 }
 
 /** What a bulk row is, for a row that is not one: its fields as ROWS_DESCRIPTION lists them. */
@@ -478,7 +476,7 @@ export const consentRoutes: ApiRoutes = (v1, { clock }) => {
       config: { swaggerTransform: (input) => openApiTransform({ ...input, schema: { ...input.schema, body: DocumentedBulkBodySchema } }) },
       schema: {
         tags: consentTags,
-        summary: `Many consent decisions at once (at most ${MAX_BULK_ROWS} rows), a result per row`,
+        summary: `Many consent decisions at once (at most ${MAX_BULK_ROWS.toLocaleString('en-US')} rows), a result per row`,
         security: API_KEY_SECURITY,
         body: BulkBodySchema,
         headers: SourceHeadersSchema,

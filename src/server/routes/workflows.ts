@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConsentryError, describeIssues, isConsentryError } from '../../core/errors.js';
+import { ConsentryError, isConsentryError, refusedField } from '../../core/errors.js';
 import { RUN_OUTCOMES } from '../../core/events.js';
 import { canonicalUlid } from '../../core/contact.js';
 import { MESSAGING_CHANNELS } from '../../core/consent.js';
@@ -110,9 +110,8 @@ export const workflowRoutes: ApiRoutes = (v1) => {
     },
     async (request) => {
       const { template, runId } = request.params;
-      if (!TEMPLATES.has(template)) throw new ConsentryError('NOT_FOUND', unknownTemplateMessage(template), [{ path: 'template', message: unknownTemplateMessage(template) }]);
-      const issues = [{ path: 'runId', message: `no run ${runId} of workflow ${shownValue(template)} in this workspace` }];
-      const notFound = new ConsentryError('NOT_FOUND', describeIssues(issues), issues);
+      if (!TEMPLATES.has(template)) throw refusedField('NOT_FOUND', 'template', unknownTemplateMessage(template));
+      const notFound = refusedField('NOT_FOUND', 'runId', `no run ${runId} of workflow ${shownValue(template)} in this workspace`);
       const report = await authOf(request)
         .workspace.describeRun(runId)
         .catch((error: unknown) => {
