@@ -1248,15 +1248,19 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         });
       });
 
+      /** Five events of workspace A appended out of id order (the listing follows ids, not positions), and one of workspace B. */
+      const appendListedEvents = async (t: StoreTx): Promise<void> => {
+        await t.appendEvent(taggedEvent(WS_A, 'evt_05', 'ct_ana'));
+        await t.appendEvent(updatedEvent(WS_A, 'evt_01', 'ct_ana'));
+        await t.appendEvent(taggedEvent(WS_A, 'evt_03', 'ct_bob'));
+        await t.appendEvent(updatedEvent(WS_A, 'evt_04', 'ct_bob'));
+        await t.appendEvent(taggedEvent(WS_A, 'evt_02', null));
+        await t.appendEvent(taggedEvent(WS_B, 'evt_06', 'ct_ana'));
+      };
+
       it('lists newest first by id, with type, contact, cursor and limit filters', async () => {
         await tx(async (t) => {
-          // Appended out of id order: the listing follows ids, not positions.
-          await t.appendEvent(taggedEvent(WS_A, 'evt_05', 'ct_ana'));
-          await t.appendEvent(updatedEvent(WS_A, 'evt_01', 'ct_ana'));
-          await t.appendEvent(taggedEvent(WS_A, 'evt_03', 'ct_bob'));
-          await t.appendEvent(updatedEvent(WS_A, 'evt_04', 'ct_bob'));
-          await t.appendEvent(taggedEvent(WS_A, 'evt_02', null));
-          await t.appendEvent(taggedEvent(WS_B, 'evt_06', 'ct_ana'));
+          await appendListedEvents(t);
           const ids = async (query: Parameters<StoreTx['listEvents']>[1]): Promise<string[]> =>
             (await t.listEvents(WS_A, query)).map((e) => e.id);
           expect(await ids({ limit: 10 })).toEqual(['evt_05', 'evt_04', 'evt_03', 'evt_02', 'evt_01']);
@@ -1282,13 +1286,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
 
       it('lists oldest first after an id, with type, contact and limit filters', async () => {
         await tx(async (t) => {
-          // Appended out of id order: the listing follows ids, not positions.
-          await t.appendEvent(taggedEvent(WS_A, 'evt_05', 'ct_ana'));
-          await t.appendEvent(updatedEvent(WS_A, 'evt_01', 'ct_ana'));
-          await t.appendEvent(taggedEvent(WS_A, 'evt_03', 'ct_bob'));
-          await t.appendEvent(updatedEvent(WS_A, 'evt_04', 'ct_bob'));
-          await t.appendEvent(taggedEvent(WS_A, 'evt_02', null));
-          await t.appendEvent(taggedEvent(WS_B, 'evt_06', 'ct_ana'));
+          await appendListedEvents(t);
           const ids = async (query: Parameters<StoreTx['listEvents']>[1]): Promise<string[]> =>
             (await t.listEvents(WS_A, query)).map((e) => e.id);
           expect(await ids({ limit: 10, afterId: 'evt_00' })).toEqual(['evt_01', 'evt_02', 'evt_03', 'evt_04', 'evt_05']);
