@@ -16,7 +16,6 @@ import { isPassingStoreFailure, mayHaveExpired } from './ports/store.js';
 import { bulkSetConsent, checkPermission, getConsents, getHistory, getHistoryPage, setConsent, type BulkRowResult, type ConsentOverview, type HistoryPage } from './engine/consents.js';
 import { ErasedAddressesInputSchema, forgetErasedAddresses, type ErasedAddressesInput, type ForgottenAddresses } from './engine/erased-addresses.js';
 import { addContactTag, createContact, eraseContact, findContacts, removeContactTag, updateContact, type ContactErasure, type ContactWithWarnings, type EraseOptions } from './engine/contacts.js';
-import { assertFieldsHeld } from './engine/contact-fields.js';
 import { handleInbound, type InboundResult } from './engine/handle-inbound.js';
 import { mergeSettings, parseSettings } from './engine/settings.js';
 import {
@@ -255,10 +254,7 @@ export function createEngine(options: EngineOptions): Engine {
     };
     const updateNoting = async (contactId: string, patch: ContactPatch): Promise<ContactWithWarnings> => {
       const valid = parseInput(ContactPatchSchema, patch, 'contact');
-      return run(async (uow) => {
-        await assertFieldsHeld(uow, contactId, valid);
-        return updateContact(uow, contactId, valid);
-      });
+      return run((uow) => updateContact(uow, contactId, valid));
     };
     return {
       workspaceId,

@@ -22,7 +22,7 @@ import type { WorkspaceSettings } from '../core/settings.js';
 import { redactStoredRunState, RunStateSchema } from '../core/workflow/index.js';
 import { NOT_SENT_TO_ERASED_CONTACT, type ContactQuery } from '../ports/store.js';
 import { redactStoredResponse } from './handle-inbound.js';
-import type { ContactInputSchema, ContactPatchSchema } from './inputs.js';
+import { CONTACT_FIELDS_MAX, tooManyFieldsMessage, type ContactInputSchema, type ContactPatchSchema } from './inputs.js';
 import { abandonWorkflowRun, cancelWorkflowRun, closeConversationAndRuns, openConversationsOf, PRIVACY_TAG, privacyDecisionInForce, tagContact, untagContact } from './runs.js';
 import type { UnitOfWork } from './unit-of-work.js';
 
@@ -293,6 +293,34 @@ export async function liftErasedAddressGuard(uow: UnitOfWork, id: string): Promi
 }
 
 /**
+ * How many fields the contact holds once `change` is applied as changeContact applies it: each
+ * name under its key (fieldKey, as setField stores it), `null` removing it, and `fields: null`
+ * removing every one (RFC 7396 §2). A name fieldKey refuses changes nothing: it is refused by name.
+ */
+function fieldCountAfter(fields: Contact['fields'], change: z.output<typeof ContactPatchSchema>['fields']): number {
+  if (change === null) return 0;
+  const keys = new Set(Object.keys(fields));
+  for (const [name, value] of Object.entries(change ?? {})) {
+    refusalOf(() => (value === null ? keys.delete(fieldKey(name)) : keys.add(fieldKey(name))));
+  }
+  return keys.size;
+}
+
+/**
+ * A patch that leaves the contact with more than CONTACT_FIELDS_MAX fields, and more than it has,
+ * is refused: a contact that holds more from before the cap keeps them, and can still be changed
+ * as long as the change leaves it no more fields than it has. Counted in the patch's transaction,
+ * on the contact as it is there, so that two patches adding fields at once cannot both pass.
+ */
+function fieldCapRefusals(contact: Contact, patch: z.output<typeof ContactPatchSchema>): ConsentryError[] {
+  if (patch.fields === undefined || patch.fields === null) return [];
+  const count = fieldCountAfter(contact.fields, patch.fields);
+  if (count <= CONTACT_FIELDS_MAX || count <= Object.keys(contact.fields).length) return [];
+  const message = tooManyFieldsMessage(count, { patch: true });
+  return [new ConsentryError('VALIDATION_FAILED', `fields ${message}`, [{ path: 'fields', message }])];
+}
+
+/**
  * `guard`: true sets the contact's erasedAddressGuard, false lifts it, undefined keeps it as it is;
  * a function decides from the contact before and after the change.
  */
@@ -303,7 +331,7 @@ async function changeContact(
   guardOf: boolean | undefined | ((before: Contact, after: Contact) => Promise<boolean>),
 ): Promise<Contact> {
   const contact = await uow.requireLiveContact(id);
-  refuseAll([...contactValueRefusals(patch, uow.workspace.settings), ...(await identityRemovalRefusals(uow, contact, patch))]);
+  refuseAll([...contactValueRefusals(patch, uow.workspace.settings), ...(await identityRemovalRefusals(uow, contact, patch)), ...fieldCapRefusals(contact, patch)]);
   let next: Contact = { ...contact };
   const changes: string[] = [];
   if (patch.name !== undefined && patch.name !== contact.name) {

@@ -340,7 +340,7 @@ const fieldValueSchema = () => z.string({ error: fieldValueTypeMessage }).max(CO
  * `fields.<name>` with the contact's other bad values (contactValueIssues), where a key schema
  * would be reported once more on `fields` itself by zod ("Invalid key in record"). The names are
  * checked even when a value is refused, so one answer names them all. `maxFields` caps a new
- * contact's fields; a patch's are counted against the contact it changes (assertFieldsHeld).
+ * contact's fields; a patch's are counted against the contact it changes (fieldCapRefusals, engine/contacts.ts).
  */
 function fieldsSchema<V extends z.ZodType>(value: V, { maxFields }: { maxFields?: number } = {}) {
   return z.record(z.string(), value).superRefine(
@@ -380,7 +380,7 @@ export type ContactInput = z.input<typeof ContactInputSchema>;
 /**
  * A JSON Merge Patch of a contact (RFC 7396): `null` removes a field, and `fields: null` every field.
  * The fields the contact holds after it are at most CONTACT_FIELDS_MAX, which needs the contact:
- * assertFieldsHeld (engine/contact-fields.ts) counts them in the patch's transaction.
+ * fieldCapRefusals (engine/contacts.ts) counts them in the patch's transaction.
  */
 export const ContactPatchSchema = ContactInputSchema.omit({ identities: true, tags: true }).extend({
   fields: fieldsSchema(fieldValueSchema().nullable())
