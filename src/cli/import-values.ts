@@ -1,15 +1,10 @@
 import { BUILT_IN_PURPOSES, CHANNELS, CONSENT_STATUSES, LEGAL_BASES } from '../core/consent.js';
 import { refusalOf } from '../core/errors.js';
 import { assertKnownPurpose, type WorkspaceSettings } from '../core/settings.js';
+import { foldAsciiCase } from '../core/text.js';
 
 /** The columns whose value is one of a list. */
 export type ListedColumn = 'purpose' | 'channel' | 'status' | 'legalBasis';
-
-/**
- * Letter case folded in ASCII only: every listed value is ASCII, so no other letter (a Kelvin
- * sign "K", a dotted "İ") that Unicode case mapping would turn into an ASCII one stands for one of them.
- */
-const foldCase = (value: string): string => value.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
 
 interface Spellings {
   exact: ReadonlySet<string>;
@@ -20,7 +15,7 @@ interface Spellings {
 function spellingsOf(values: readonly string[]): Spellings {
   const folded = new Map<string, string | null>();
   for (const value of values) {
-    const key = foldCase(value);
+    const key = foldAsciiCase(value);
     folded.set(key, folded.has(key) ? null : value);
   }
   return { exact: new Set(values), folded };
@@ -54,7 +49,7 @@ export class ListedValues {
     const trimmed = value.trim();
     const list = this.lists.get(column);
     if (!list || list.exact.has(trimmed)) return trimmed;
-    return list.folded.get(foldCase(trimmed)) ?? trimmed;
+    return list.folded.get(foldAsciiCase(trimmed)) ?? trimmed;
   }
 }
 

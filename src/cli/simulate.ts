@@ -20,6 +20,7 @@ import { ZonedDateTimeSchema, zonedDateTimeMessage } from '../core/time.js';
 import type { CliIo } from './io.js';
 import { cannotRead, CliFailure, CliRefusal, writeLine } from './io.js';
 import { firstInvalidUtf8Offset } from './utf8.js';
+import { foldAsciiCase } from '../core/text.js';
 
 /** One or more parts, each unit once and largest first as people write them: `30s`, `6m`, `4m59s`, `1h30m`, `1.5h`. */
 const DURATION = /^(?=\d)(?:\d+(?:\.\d+)?d)?(?:\d+(?:\.\d+)?h)?(?:\d+(?:\.\d+)?m)?(?:\d+(?:\.\d+)?s)?(?:\d+(?:\.\d+)?ms)?$/;
@@ -94,12 +95,6 @@ const StartSchema = z
     }
     return new Date(instant).toISOString();
   });
-
-/**
- * ASCII letters in lower case, as `import` reads a channel cell: every channel name is ASCII, so no
- * other letter that Unicode case mapping would turn into an ASCII one stands for one of them.
- */
-const foldAsciiCase = (text: string): string => text.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
 
 /** A channel in any letter case (`SMS`, `WhatsApp`), read as the channel it names. */
 const TranscriptChannelSchema = z.string().transform(foldAsciiCase).pipe(InboundChannelSchema);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { notOneOfMeant, shownValue, withMeant } from './required.js';
 import { ZonedDateTimeSchema } from './time.js';
+import { foldAsciiCase } from './text.js';
 
 /** DESIGN §2: messaging channels; `any` addresses every channel at once (STOPALL). */
 export const CHANNELS = ['whatsapp', 'sms', 'email', 'messenger', 'telegram', 'webchat', 'any'] as const;
@@ -21,7 +22,7 @@ const PURPOSE_RULE = 'a purpose is lower-case letters, digits, "_" or "-" (at mo
  * the import folds a purpose cell: no other letter (a Kelvin sign) stands for one of them.
  */
 export function purposeInOtherCase(value: string, known: readonly string[]): string | undefined {
-  const folded = value.trim().replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+  const folded = foldAsciiCase(value.trim());
   return folded === value ? undefined : known.find((purpose) => purpose === folded);
 }
 

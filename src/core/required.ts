@@ -17,6 +17,7 @@
  * told from a present one of the wrong type, whose wording stays zod's.
  */
 import type { z } from 'zod';
+import { foldAsciiCase } from './text.js';
 
 type RawIssue = z.core.$ZodRawIssue;
 
@@ -75,10 +76,7 @@ export function notOneOf(value: unknown, values: readonly unknown[]): string {
 
 /** A listed value as listedValueMeant compares it: trimmed, ASCII letters in lower case, each run of spaces, hyphens and underscores one underscore. */
 function listedSpelling(value: string): string {
-  return value
-    .trim()
-    .replace(/[A-Z]/g, (letter) => letter.toLowerCase())
-    .replace(/[\s_-]+/g, '_');
+  return foldAsciiCase(value.trim()).replace(/[\s_-]+/g, '_');
 }
 
 /**

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { BUILT_IN_PURPOSES, misspeltPurposeMessage, purposeInOtherCase, PurposeSchema, type Purpose } from './consent.js';
 import { ConsentryError, describeIssues, type FieldIssue } from './errors.js';
 import { notOneOf, requiredOr, shownValue, withMeant } from './required.js';
-import { isBlank } from './text.js';
+import { foldAsciiCase, isBlank } from './text.js';
 
 /** Languages with built-in keywords and reply texts (DESIGN §3). */
 export const LANGUAGES = ['en', 'es', 'fr', 'pt', 'de', 'ja'] as const;
@@ -24,7 +24,7 @@ export type Language = z.infer<typeof LanguageSchema>;
  */
 function languageInOtherCase(code: unknown): Language | undefined {
   if (typeof code !== 'string') return undefined;
-  const folded = code.trim().replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+  const folded = foldAsciiCase(code.trim());
   return folded === code ? undefined : LANGUAGES.find((language) => language === folded);
 }
 

@@ -1,6 +1,16 @@
 const DEFAULT_IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
 
 /**
+ * ASCII letters in lower case, and no other letter: every listed value (a channel, a status, a
+ * legal basis, a language code, a purpose as the workspace spells it) is ASCII, so no other letter
+ * that Unicode case mapping would turn into an ASCII one (a Kelvin sign "K", a dotted "İ") stands
+ * for one of them.
+ */
+export function foldAsciiCase(text: string): string {
+  return text.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+}
+
+/**
  * Text as a person meant it, whatever keyboard or app wrote it: NFKC folds the compatibility
  * forms input methods produce into the characters they stand for (full-width "ＳＴＯＰ", "０９０",
  * "＠"; no-break spaces), and every Default_Ignorable_Code_Point is dropped (Unicode §5.21,
