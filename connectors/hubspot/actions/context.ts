@@ -2,10 +2,10 @@ import { z } from 'zod';
 import type { Actor } from '../../../src/core/consent.js';
 import { isConsentryError } from '../../../src/core/errors.js';
 import type { Contact } from '../../../src/core/contact.js';
-import { tryNormalizeEmail, tryNormalizePhone } from '../../../src/core/contact.js';
 import type { WorkspaceEngine } from '../../../src/engine.js';
 import type { Clock } from '../../../src/ports/clock.js';
 import type { ResolvedHubSpotConfig } from '../config.js';
+import { createContactOfRecord, findContactOfRecord } from '../record-contact.js';
 import type { ActionDefinition, ActionKey } from './definition.js';
 
 const Id = z.union([z.string().min(1), z.number().int().nonnegative()]).transform(String);
@@ -81,41 +81,14 @@ export function inputText(request: ActionRequest, name: string): string | null {
   return text === '' ? null : text;
 }
 
-/** The HubSpot properties `findEnrolledContact` looks the contact up by: a definition asks HubSpot to send them. */
-export const LOOKUP_PROPERTIES = ['email', 'phone', 'mobilephone'] as const;
-/** What `findOrCreateEnrolledContact` reads: the look-up properties and the name of a contact it creates. */
-export const LOOKUP_OR_CREATE_PROPERTIES = [...LOOKUP_PROPERTIES, 'firstname', 'lastname'] as const;
-
-function property(request: ActionRequest, name: (typeof LOOKUP_OR_CREATE_PROPERTIES)[number]): string | null {
-  const value = request.object.properties?.[name];
-  const text = value?.trim() ?? '';
-  return text === '' ? null : text;
-}
+export { LOOKUP_OR_CREATE_PROPERTIES, LOOKUP_PROPERTIES } from '../record-contact.js';
 
 /**
- * The Consentry contact of the enrolled HubSpot contact: by the HubSpot id stored on it, then by
- * e-mail, then by phone (the properties the definition asks HubSpot to send). A contact found by
- * e-mail or phone is linked to the HubSpot record for next time.
+ * The Consentry contact of the enrolled HubSpot contact, from the properties the definition asks
+ * HubSpot to send (record-contact.ts): linked to the record for next time when found by address.
  */
 export async function findEnrolledContact(context: ActionContext): Promise<Contact | null> {
-  const { request, workspace } = context;
-  const hubspotId = request.object.objectId;
-  const byId = await workspace.findContactByHubspotId(hubspotId);
-  if (byId !== null) return byId;
-  const settings = (await workspace.get()).settings;
-  const email = tryNormalizeEmail(property(request, 'email') ?? '');
-  const phones = [property(request, 'phone'), property(request, 'mobilephone')]
-    .map((raw) => (raw === null ? null : tryNormalizePhone(raw, settings.defaultCountry)))
-    .filter((p): p is string => p !== null);
-  const queries: { email?: string; phone?: string }[] = [...(email === null ? [] : [{ email }]), ...phones.map((phone) => ({ phone }))];
-  for (const query of queries) {
-    const found = (await workspace.findContacts({ ...query, limit: 1 })).contacts[0];
-    if (found !== undefined) {
-      await workspace.linkHubspotContacts([{ contactId: found.id, hubspotId }]);
-      return { ...found, hubspotId };
-    }
-  }
-  return null;
+  return findContactOfRecord(context.workspace, context.request.object.objectId, context.request.object.properties ?? {});
 }
 
 /** As `findEnrolledContact`, creating the contact from the HubSpot record when Consentry has none. */
@@ -125,17 +98,5 @@ export async function findOrCreateEnrolledContact(context: ActionContext): Promi
 
 /** A Consentry contact made from the enrolled HubSpot record (its name, e-mail and phone), linked to it. */
 export async function createEnrolledContact(context: ActionContext): Promise<Contact> {
-  const { request, workspace } = context;
-  const settings = (await workspace.get()).settings;
-  const email = tryNormalizeEmail(property(request, 'email') ?? '');
-  const rawPhone = property(request, 'mobilephone') ?? property(request, 'phone');
-  const phone = rawPhone === null ? null : tryNormalizePhone(rawPhone, settings.defaultCountry);
-  const name = [property(request, 'firstname'), property(request, 'lastname')].filter((p) => p !== null).join(' ');
-  const created = await workspace.createContact({
-    ...(name === '' ? {} : { name }),
-    ...(email === null ? {} : { email }),
-    ...(phone === null ? {} : { phone }),
-  });
-  await workspace.linkHubspotContacts([{ contactId: created.id, hubspotId: request.object.objectId }]);
-  return { ...created, hubspotId: request.object.objectId };
+  return createContactOfRecord(context.workspace, context.request.object.objectId, context.request.object.properties ?? {});
 }

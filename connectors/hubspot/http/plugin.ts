@@ -225,7 +225,7 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
         const summary = await processWebhookEvents(deps, checked.config, own);
         if (summary.deferred > 0) {
           // HubSpot delivers a webhook request again when it is not answered 2xx; what this one recorded is not recorded twice.
-          const detail = `${summary.deferred} opt-in(s) could not be recorded: their legal basis could not be read from HubSpot`;
+          const detail = `${summary.deferred} change(s) could not be recorded yet: what they need (an opt-in's legal basis, or the e-mail and phone of a record no contact is linked to) could not be read from HubSpot`;
           return sendProblem(reply, problem(503, 'HUBSPOT_UNAVAILABLE', detail));
         }
         return reply.code(200).send({ ...summary, ignored: summary.ignored + parsed.data.length - own.length });

@@ -7,6 +7,7 @@ import type { HubSpotConnections } from '../connections.js';
 import { classifyInbound, emptyContactState, rememberEcho, rememberInbound, type InboundChange } from '../echo.js';
 import { fromPropertyChange, isConsentryProperty } from '../mapping.js';
 import { channelPropertyNames, SYNCED_CHANNELS } from '../properties.js';
+import { createContactOfRecord, findContactOfRecord, LOOKUP_OR_CREATE_PROPERTIES, recordHasAddress } from '../record-contact.js';
 import type { HubSpotState } from '../state.js';
 
 const Id = z.union([z.string().min(1), z.number().int().nonnegative()]).transform(String);
@@ -42,9 +43,9 @@ export const WebhookSummarySchema = z.object({
   recorded: Count.describe('Consent decisions recorded, with source hubspot and the portal as actor'),
   echoes: Count.describe("Consentry's own writes to HubSpot coming back: dropped"),
   stale: Count.describe('Changes HubSpot dates no later than one already heard for the same property: dropped'),
-  ignored: Count.describe("Events about something else: another subscription type or property, a contact Consentry does not know, another workspace's portal"),
-  refused: Count.describe('Decisions Consentry cannot record (an opt-in without legal basis, an erased contact): each is reported as a sync.failed event'),
-  deferred: Count.describe("Opt-ins left for HubSpot's retry: their legal basis could not be read from HubSpot"),
+  ignored: Count.describe("Events about something else: another subscription type or property, a deletion of a record no contact is linked to, another workspace's portal"),
+  refused: Count.describe('Decisions Consentry cannot record (an opt-in without legal basis, an erased contact, a record with neither e-mail nor phone that no contact is linked to): each is reported as a sync.failed event'),
+  deferred: Count.describe("Changes left for HubSpot's retry: what they need could not be read from HubSpot (an opt-in's legal basis, or the e-mail and phone of a record no contact is linked to)"),
   erased: Count.describe('Contacts erased because HubSpot permanently deleted the record they are linked to (contact.privacyDeletion); one record can be linked to several'),
 });
 export type WebhookSummary = z.infer<typeof WebhookSummarySchema>;
@@ -108,11 +109,13 @@ async function erasePrivacyDeleted(workspace: WorkspaceEngine, hubspotId: string
  * decision is recorded with source `hubspot` and the portal as actor, at the time HubSpot reports
  * it, under an idempotency key, so HubSpot's retries record nothing twice.
  *
- * An opt-out is recorded from the request alone: it needs no legal basis (DESIGN §2, withdrawing
- * is as easy as giving), so a refused token or a used-up daily limit cannot hold it up. An opt-in
- * whose legal basis and explanation the request does not carry reads them from HubSpot; when that
- * read fails the opt-in is `deferred`: the caller answers 5xx so that HubSpot delivers the request
- * again (for up to 24 hours, echo.ts), and `sync.failed` says so on HubSpot's first delivery.
+ * An opt-out of a linked record is recorded from the request alone: it needs no legal basis (DESIGN
+ * §2, withdrawing is as easy as giving), so a refused token or a used-up daily limit cannot hold it
+ * up. An opt-in whose legal basis and explanation the request does not carry reads them from
+ * HubSpot. A record no contact is linked to is read for its e-mail and phones, which find the
+ * contact (or make one, as the workflow actions do). When a read fails the change is `deferred`:
+ * the caller answers 5xx so that HubSpot delivers the request again (for up to 24 hours, echo.ts),
+ * and `sync.failed` says so on HubSpot's first delivery.
  */
 export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHubSpotConfig, events: readonly WebhookEvent[]): Promise<WebhookSummary> {
   const summary: WebhookSummary = { recorded: 0, echoes: 0, stale: 0, ignored: 0, refused: 0, deferred: 0, erased: 0 };
@@ -149,11 +152,62 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
   statusChanges.sort((a, b) => a.event.occurredAt - b.event.occurredAt);
 
   for (const { event, value } of statusChanges) {
-    const contact = await workspace.findContactByHubspotId(event.objectId);
-    if (contact === null) {
-      summary.ignored += 1;
-      continue;
+    const channel = channelOf(event.propertyName);
+    const context: Record<string, string | null> = {};
+    // An opt-in's legal basis and explanation: from this request, else read from HubSpot.
+    const missing: string[] = [];
+    if (channel !== null) {
+      const names = channelPropertyNames(channel);
+      const inBatch = batchValues.get(event.objectId);
+      for (const name of [names.legalBasis, names.explanation]) {
+        const found = inBatch?.get(name);
+        if (found !== undefined) context[name] = found.value;
+        else if (value === 'opted_in') missing.push(name);
+      }
     }
+    /** Reads properties of the event's record through the portal's limiter, shared with the sync (DESIGN §6); null when HubSpot could not be read, the change deferred. */
+    const readRecord = async (names: readonly string[], why: string, contactId: string | null): Promise<Record<string, string | null> | null> => {
+      try {
+        const read = await deps.connections.session(config).client.readContacts([event.objectId], names);
+        return read.results[0]?.properties ?? {};
+      } catch (error) {
+        summary.deferred += 1;
+        if ((event.attemptNumber ?? 0) === 0) {
+          await workspace.reportSyncFailure({
+            integration: 'hubspot',
+            contactId,
+            operation: 'receive_property_change',
+            reason: `HubSpot ${event.propertyName} set to ${value}: ${why} could not be read from HubSpot (${failureText(error)}); HubSpot delivers the change again for up to 24 hours`,
+            retryable: true,
+          });
+        }
+        return null;
+      }
+    };
+
+    let contact = await workspace.findContactByHubspotId(event.objectId);
+    if (contact === null) {
+      // A record no contact is linked to yet (the sync has not matched it, or it was made in HubSpot):
+      // its person is found by e-mail or phone as the workflow actions find them, or made from it, so
+      // that a decision taken in HubSpot, above all an opt-out, is never dropped.
+      const properties = await readRecord([...LOOKUP_OR_CREATE_PROPERTIES, ...missing], `the e-mail and phone of record ${event.objectId}, which no contact is linked to,`, null);
+      if (properties === null) continue;
+      for (const name of missing) context[name] = properties[name] ?? null;
+      missing.length = 0;
+      if (!(await recordHasAddress(workspace, properties))) {
+        summary.refused += 1;
+        await workspace.reportSyncFailure({
+          integration: 'hubspot',
+          contactId: null,
+          operation: 'receive_property_change',
+          reason: `HubSpot ${event.propertyName} set to ${value} on record ${event.objectId}, which no contact is linked to and which has no valid e-mail, mobile phone or phone to find or make one by: the change is not recorded`,
+          retryable: false,
+        });
+        continue;
+      }
+      contact = (await findContactOfRecord(workspace, event.objectId, properties)) ?? (await createContactOfRecord(workspace, event.objectId, properties));
+    }
+    const contactId = contact.id;
     const nowMs = deps.clock.now().getTime();
     const change: InboundChange = {
       property: event.propertyName,
@@ -163,9 +217,9 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
       sourceId: event.sourceId,
     };
     const verdict = await deps.state.transaction(async (state) => {
-      const syncState = (await state.getContactStates(config.workspaceId, [contact.id])).get(contact.id) ?? emptyContactState();
+      const syncState = (await state.getContactStates(config.workspaceId, [contactId])).get(contactId) ?? emptyContactState();
       const found = classifyInbound(syncState, change, nowMs);
-      if (found === 'echo') await state.putContactState(config.workspaceId, contact.id, rememberEcho(syncState, change, nowMs), deps.clock.now().toISOString());
+      if (found === 'echo') await state.putContactState(config.workspaceId, contactId, rememberEcho(syncState, change, nowMs), deps.clock.now().toISOString());
       return found;
     });
     if (verdict === 'echo') {
@@ -176,38 +230,10 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
       summary.stale += 1;
       continue;
     }
-
-    const channel = channelOf(event.propertyName);
-    const context: Record<string, string | null> = {};
-    if (channel !== null) {
-      const names = channelPropertyNames(channel);
-      const inBatch = batchValues.get(event.objectId);
-      const wanted = [names.legalBasis, names.explanation];
-      const missing = wanted.filter((name) => inBatch?.get(name) === undefined);
-      for (const name of wanted) {
-        const found = inBatch?.get(name);
-        if (found !== undefined) context[name] = found.value;
-      }
-      if (missing.length > 0 && value === 'opted_in') {
-        try {
-          // Read through the portal's limiter, shared with the sync (DESIGN §6).
-          const read = await deps.connections.session(config).client.readContacts([event.objectId], missing);
-          const properties = read.results[0]?.properties ?? {};
-          for (const name of missing) context[name] = properties[name] ?? null;
-        } catch (error) {
-          summary.deferred += 1;
-          if ((event.attemptNumber ?? 0) === 0) {
-            await workspace.reportSyncFailure({
-              integration: 'hubspot',
-              contactId: contact.id,
-              operation: 'receive_property_change',
-              reason: `HubSpot ${event.propertyName} set to ${value}: its legal basis could not be read from HubSpot (${failureText(error)}); HubSpot delivers the change again for up to 24 hours`,
-              retryable: true,
-            });
-          }
-          continue;
-        }
-      }
+    if (missing.length > 0) {
+      const properties = await readRecord(missing, 'its legal basis', contactId);
+      if (properties === null) continue;
+      for (const name of missing) context[name] = properties[name] ?? null;
     }
     const decision = fromPropertyChange({ propertyName: event.propertyName, propertyValue: value }, context);
     if (decision === null) {
@@ -218,7 +244,7 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
     const source = [event.changeSource, event.sourceId].filter((part) => part !== undefined).join(' ');
     try {
       await workspace.setConsent({
-        contactId: contact.id,
+        contactId,
         purpose: decision.purpose,
         channel: decision.channel,
         status: decision.status,
@@ -236,7 +262,7 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
       summary.refused += 1;
       await workspace.reportSyncFailure({
         integration: 'hubspot',
-        contactId: contact.id,
+        contactId,
         operation: 'receive_property_change',
         reason: `${error.code}: ${error.message}`,
         retryable: false,
@@ -245,8 +271,8 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
     }
     summary.recorded += 1;
     await deps.state.transaction(async (state) => {
-      const current = (await state.getContactStates(config.workspaceId, [contact.id])).get(contact.id) ?? emptyContactState();
-      await state.putContactState(config.workspaceId, contact.id, rememberInbound(current, event.propertyName, event.occurredAt), deps.clock.now().toISOString());
+      const current = (await state.getContactStates(config.workspaceId, [contactId])).get(contactId) ?? emptyContactState();
+      await state.putContactState(config.workspaceId, contactId, rememberInbound(current, event.propertyName, event.occurredAt), deps.clock.now().toISOString());
     });
   }
   return summary;

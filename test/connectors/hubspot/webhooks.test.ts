@@ -159,6 +159,90 @@ describe('webhooks: HubSpot unreachable for reads', () => {
   });
 });
 
+describe('webhooks: a record no contact is linked to', () => {
+  it('records an opt-out on the contact with the record\'s e-mail and links the two', async () => {
+    const { h, app } = await setUp();
+    const hubspotId = h.fake.seedContact({ email: 'ana.test@example.com' });
+    const contact = await h.workspace.createContact({ email: 'ana.test@example.com' });
+    const at = h.clock.now().getTime() - 1000;
+    const response = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', at)]);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual(expect.objectContaining({ recorded: 1, ignored: 0 }));
+    expect((await h.workspace.getHistory(contact.id)).map((record) => `${record.channel}:${record.status}:${record.source}`)).toEqual(['sms:opted_out:hubspot']);
+    expect((await h.workspace.findContactByHubspotId(hubspotId))?.id).toBe(contact.id);
+    expect((await h.workspace.canMessage(contact.id, 'sms', 'marketing')).allowed).toBe(false);
+  });
+
+  it('finds the contact by the record\'s mobile phone, written as HubSpot users type it', async () => {
+    const { h, app } = await setUp();
+    const hubspotId = h.fake.seedContact({ mobilephone: '+34 611 22 33 44' });
+    const contact = await h.workspace.createContact({ phone: '+34611223344' });
+    const response = await postWebhook(app, h, [propertyChange(hubspotId, whatsapp.status, 'opted_out', h.clock.now().getTime() - 1000)]);
+    expect(response.json()).toEqual(expect.objectContaining({ recorded: 1 }));
+    expect((await h.workspace.getHistory(contact.id)).map((record) => `${record.channel}:${record.status}`)).toEqual(['whatsapp:opted_out']);
+  });
+
+  it('makes the contact from the record when Consentry has none, so that the opt-out holds when the person writes later', async () => {
+    const { h, app } = await setUp();
+    const hubspotId = h.fake.seedContact({ email: 'new.person@example.com', firstname: 'Nuria', lastname: 'Test' });
+    const response = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', h.clock.now().getTime() - 1000)]);
+    expect(response.json()).toEqual(expect.objectContaining({ recorded: 1, ignored: 0 }));
+    const made = await h.workspace.findContactByHubspotId(hubspotId);
+    expect(made).toEqual(expect.objectContaining({ email: 'new.person@example.com', name: 'Nuria Test', hubspotId }));
+    const found = (await h.workspace.findContacts({ email: 'new.person@example.com' })).contacts;
+    expect(found.map((contact) => contact.id)).toEqual([made?.id]);
+    expect((await h.workspace.canMessage(made?.id ?? '', 'sms', 'marketing')).allowed).toBe(false);
+  });
+
+  it('reads the record once for an opt-in: its legal basis and explanation with its e-mail', async () => {
+    const { h, app } = await setUp();
+    const hubspotId = h.fake.seedContact({ email: 'ana.test@example.com', [sms.legalBasis]: 'CONSENT_WITH_NOTICE', [sms.explanation]: 'Signed the form' });
+    const contact = await h.workspace.createContact({ email: 'ana.test@example.com' });
+    const before = h.fake.stats.requests;
+    const response = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_in', h.clock.now().getTime() - 1000)]);
+    expect(response.json()).toEqual(expect.objectContaining({ recorded: 1 }));
+    expect(h.fake.stats.requests - before).toBe(1);
+    expect(await h.workspace.getHistory(contact.id)).toEqual([
+      expect.objectContaining({ channel: 'sms', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Signed the form', source: 'hubspot' }),
+    ]);
+  });
+
+  it('refuses, with a sync.failed that says why, a change on a record with neither e-mail nor phone, and makes no contact', async () => {
+    const { h, app } = await setUp();
+    const hubspotId = h.fake.seedContact({ firstname: 'Nobody', phone: 'call reception' });
+    const response = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', h.clock.now().getTime() - 1000)]);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual(expect.objectContaining({ recorded: 0, refused: 1, ignored: 0 }));
+    expect((await h.workspace.findContacts({})).contacts).toEqual([]);
+    const failures = await h.workspace.listEvents({ types: ['sync.failed'] });
+    expect(failures.map((event) => event.data)).toEqual([
+      expect.objectContaining({ contactId: null, retryable: false, reason: expect.stringContaining(`record ${hubspotId}, which no contact is linked to and which has no valid e-mail, mobile phone or phone`) }),
+    ]);
+  });
+
+  it('answers 503 while the record cannot be read, raises sync.failed once, and records the opt-out on HubSpot\'s later delivery', async () => {
+    const { h, app } = await setUp({ hubspot: { accessToken: REVOKED_TOKEN } });
+    const hubspotId = h.fake.seedContact({ email: 'ana.test@example.com' });
+    const contact = await h.workspace.createContact({ email: 'ana.test@example.com' });
+    const optOut = propertyChange(hubspotId, sms.status, 'opted_out', h.clock.now().getTime() - 1000);
+    const first = await postWebhook(app, h, [optOut]);
+    expect(first.statusCode).toBe(503);
+    expect(first.json()).toEqual(expect.objectContaining({ code: 'HUBSPOT_UNAVAILABLE', detail: expect.stringContaining('the e-mail and phone of a record no contact is linked to') }));
+    expect(await h.workspace.getHistory(contact.id)).toEqual([]);
+    const again = await postWebhook(app, h, [{ ...optOut, attemptNumber: 1 }]);
+    expect(again.statusCode).toBe(503);
+    const failures = await h.workspace.listEvents({ types: ['sync.failed'] });
+    expect(failures.map((event) => event.data)).toEqual([
+      expect.objectContaining({ contactId: null, retryable: true, reason: expect.stringContaining(`the e-mail and phone of record ${hubspotId}, which no contact is linked to, could not be read`) }),
+    ]);
+
+    await h.workspace.updateSettings({ hubspot: { accessToken: TOKEN } });
+    const third = await postWebhook(app, h, [{ ...optOut, attemptNumber: 2 }]);
+    expect(third.statusCode).toBe(200);
+    expect((await h.workspace.getHistory(contact.id)).map((record) => `${record.channel}:${record.status}`)).toEqual(['sms:opted_out']);
+  });
+});
+
 /** A `contact.privacyDeletion` event: HubSpot's "Permanently delete" of a record. */
 function privacyDeletion(objectId: string, occurredAt: number) {
   return { ...propertyChange(objectId, 'unused', '', occurredAt), subscriptionType: 'contact.privacyDeletion', propertyName: undefined, propertyValue: undefined };
