@@ -34,11 +34,16 @@ export const ContactSyncStateSchema = z.object({
   writes: z.record(z.string(), z.array(WriteSchema)).default({}),
   /** Per property, HubSpot's occurredAt (epoch ms) of the last change heard from HubSpot. */
   inbound: z.record(z.string(), z.number()).default({}),
+  /**
+   * Per status property, HubSpot's occurredAt of an opt-in refused only for want of its legal
+   * basis or explanation: setting them in HubSpot afterwards completes it (http/webhooks.ts).
+   */
+  awaitingBasis: z.record(z.string(), z.number()).default({}),
 });
 export type ContactSyncState = z.infer<typeof ContactSyncStateSchema>;
 
 export function emptyContactState(): ContactSyncState {
-  return { stamps: {}, writes: {}, inbound: {} };
+  return { stamps: {}, writes: {}, inbound: {}, awaitingBasis: {} };
 }
 
 /**
@@ -64,7 +69,7 @@ export function rememberWrites(
     list.push({ value, at: atMs, heardAt: null });
     writes[property] = list.slice(-MAX_WRITES_PER_PROPERTY);
   }
-  return { stamps, writes, inbound: state.inbound };
+  return { ...state, stamps, writes };
 }
 
 /**
@@ -76,7 +81,7 @@ export function rememberWrites(
 export function erasedContactState(state: ContactSyncState, kept: (property: string) => boolean): ContactSyncState {
   const writes: ContactSyncState['writes'] = {};
   for (const [property, list] of Object.entries(state.writes)) if (kept(property)) writes[property] = list;
-  return { stamps: state.stamps, writes, inbound: state.inbound };
+  return { stamps: state.stamps, writes, inbound: state.inbound, awaitingBasis: {} };
 }
 
 export type InboundVerdict = 'echo' | 'stale' | 'new';
@@ -146,15 +151,30 @@ export function rememberEcho(state: ContactSyncState, change: InboundChange, now
   const echoed = echoedWrite(state, change, nowMs, windowMs);
   if (echoed === undefined || echoed.heardAt !== null) return state;
   const list = (state.writes[change.property] ?? []).map((write) => (write === echoed ? { ...write, heardAt: change.occurredAtMs } : write));
-  return { stamps: state.stamps, writes: { ...state.writes, [change.property]: list }, inbound: state.inbound };
+  return { ...state, writes: { ...state.writes, [change.property]: list } };
 }
 
 /**
  * Records a change heard from HubSpot. Our earlier writes of that property are forgotten: HubSpot
- * has moved past them, so the same value coming back later is a person's edit, not an echo.
+ * has moved past them, so the same value coming back later is a person's edit, not an echo. An
+ * opt-in of that property still awaiting its legal basis is settled by it.
  */
 export function rememberInbound(state: ContactSyncState, property: string, occurredAtMs: number): ContactSyncState {
   const writes = { ...state.writes };
   delete writes[property];
-  return { stamps: state.stamps, writes, inbound: { ...state.inbound, [property]: Math.max(occurredAtMs, state.inbound[property] ?? 0) } };
+  const inbound = { ...state.inbound, [property]: Math.max(occurredAtMs, state.inbound[property] ?? 0) };
+  return { ...forgetAwaitingBasis(state, property), writes, inbound };
+}
+
+/** Records an opt-in of a status property refused for want of its legal basis or explanation, at HubSpot's instant. */
+export function rememberAwaitingBasis(state: ContactSyncState, property: string, occurredAtMs: number): ContactSyncState {
+  return { ...state, awaitingBasis: { ...state.awaitingBasis, [property]: Math.max(occurredAtMs, state.awaitingBasis[property] ?? 0) } };
+}
+
+/** Forgets an opt-in awaiting its legal basis: recorded, or overtaken by a later decision. */
+export function forgetAwaitingBasis(state: ContactSyncState, property: string): ContactSyncState {
+  if (state.awaitingBasis[property] === undefined) return state;
+  const awaitingBasis = { ...state.awaitingBasis };
+  delete awaitingBasis[property];
+  return { ...state, awaitingBasis };
 }

@@ -1,11 +1,20 @@
 import { z } from 'zod';
-import { isConsentryError } from '../../../src/core/errors.js';
+import { isConsentryError, type ConsentryError } from '../../../src/core/errors.js';
 import type { Engine, WorkspaceEngine } from '../../../src/engine.js';
 import type { Clock } from '../../../src/ports/clock.js';
 import type { ResolvedHubSpotConfig } from '../config.js';
 import type { HubSpotConnections } from '../connections.js';
-import { classifyInbound, emptyContactState, rememberEcho, rememberInbound, type InboundChange } from '../echo.js';
-import { fromPropertyChange, isConsentryProperty } from '../mapping.js';
+import {
+  classifyInbound,
+  emptyContactState,
+  forgetAwaitingBasis,
+  rememberAwaitingBasis,
+  rememberEcho,
+  rememberInbound,
+  type ContactSyncState,
+  type InboundChange,
+} from '../echo.js';
+import { fromPropertyChange, isConsentryProperty, type HubSpotConsentChange } from '../mapping.js';
 import { channelPropertyNames, SYNCED_CHANNELS } from '../properties.js';
 import { createContactOfRecord, findContactOfRecord, LOOKUP_OR_CREATE_PROPERTIES, recordHasAddress } from '../record-contact.js';
 import type { HubSpotState } from '../state.js';
@@ -129,6 +138,8 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
   // The latest value of each property per object in this request: a status change reads its legal basis and explanation here first.
   const batchValues = new Map<string, Map<string, { value: string | null; at: number }>>();
   const statusChanges: StatusChange[] = [];
+  // The latest legal basis or explanation change per record and channel: it may complete an opt-in refused without them.
+  const basisChanges = new Map<string, BasisChange>();
   for (const event of events) {
     const propertyName = event.propertyName;
     if (event.subscriptionType === PRIVACY_DELETION) continue;
@@ -146,8 +157,19 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
     if (seen === undefined || seen.at <= event.occurredAt) values.set(propertyName, { value: event.propertyValue ?? null, at: event.occurredAt });
     batchValues.set(event.objectId, values);
     const isStatus = fromPropertyChange({ propertyName, propertyValue: event.propertyValue ?? null }) !== null;
-    if (isStatus) statusChanges.push({ event: { ...event, propertyName }, value: event.propertyValue ?? '' });
-    else summary.ignored += 1;
+    if (isStatus) {
+      statusChanges.push({ event: { ...event, propertyName }, value: event.propertyValue ?? '' });
+      continue;
+    }
+    const channel = basisChannelOf(propertyName);
+    if (channel === null) {
+      summary.ignored += 1;
+      continue;
+    }
+    const key = `${event.objectId} ${channel}`;
+    const earlier = basisChanges.get(key);
+    if (earlier !== undefined) summary.ignored += 1;
+    if (earlier === undefined || earlier.event.occurredAt <= event.occurredAt) basisChanges.set(key, { event: { ...event, propertyName }, channel });
   }
   statusChanges.sort((a, b) => a.event.occurredAt - b.event.occurredAt);
 
@@ -165,32 +187,15 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
         else if (value === 'opted_in') missing.push(name);
       }
     }
-    /** Reads properties of the event's record through the portal's limiter, shared with the sync (DESIGN §6); null when HubSpot could not be read, the change deferred. */
-    const readRecord = async (names: readonly string[], why: string, contactId: string | null): Promise<Record<string, string | null> | null> => {
-      try {
-        const read = await deps.connections.session(config).client.readContacts([event.objectId], names);
-        return read.results[0]?.properties ?? {};
-      } catch (error) {
-        summary.deferred += 1;
-        if ((event.attemptNumber ?? 0) === 0) {
-          await workspace.reportSyncFailure({
-            integration: 'hubspot',
-            contactId,
-            operation: 'receive_property_change',
-            reason: `HubSpot ${event.propertyName} set to ${value}: ${why} could not be read from HubSpot (${failureText(error)}); HubSpot delivers the change again for up to 24 hours`,
-            retryable: true,
-          });
-        }
-        return null;
-      }
-    };
+    const heard = `HubSpot ${event.propertyName} set to ${value}`;
 
     let contact = await workspace.findContactByHubspotId(event.objectId);
     if (contact === null) {
       // A record no contact is linked to yet (the sync has not matched it, or it was made in HubSpot):
       // its person is found by e-mail or phone as the workflow actions find them, or made from it, so
       // that a decision taken in HubSpot, above all an opt-out, is never dropped.
-      const properties = await readRecord([...LOOKUP_OR_CREATE_PROPERTIES, ...missing], `the e-mail and phone of record ${event.objectId}, which no contact is linked to,`, null);
+      const why = `the e-mail and phone of record ${event.objectId}, which no contact is linked to,`;
+      const properties = await readRecord(deps, config, summary, event, [...LOOKUP_OR_CREATE_PROPERTIES, ...missing], heard, why, null);
       if (properties === null) continue;
       for (const name of missing) context[name] = properties[name] ?? null;
       missing.length = 0;
@@ -200,7 +205,7 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
           integration: 'hubspot',
           contactId: null,
           operation: 'receive_property_change',
-          reason: `HubSpot ${event.propertyName} set to ${value} on record ${event.objectId}, which no contact is linked to and which has no valid e-mail, mobile phone or phone to find or make one by: the change is not recorded`,
+          reason: `${heard} on record ${event.objectId}, which no contact is linked to and which has no valid e-mail, mobile phone or phone to find or make one by: the change is not recorded`,
           retryable: false,
         });
         continue;
@@ -231,7 +236,7 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
       continue;
     }
     if (missing.length > 0) {
-      const properties = await readRecord(missing, 'its legal basis', contactId);
+      const properties = await readRecord(deps, config, summary, event, missing, heard, 'its legal basis', contactId);
       if (properties === null) continue;
       for (const name of missing) context[name] = properties[name] ?? null;
     }
@@ -240,40 +245,204 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
       summary.ignored += 1;
       continue;
     }
-    const occurredAt = new Date(event.occurredAt).toISOString();
     const source = [event.changeSource, event.sourceId].filter((part) => part !== undefined).join(' ');
-    try {
-      await workspace.setConsent({
-        contactId,
-        purpose: decision.purpose,
-        channel: decision.channel,
-        status: decision.status,
-        legalBasis: decision.legalBasis,
-        explanation: decision.explanation,
-        source: 'hubspot',
-        actor: { kind: 'integration', id: event.portalId },
-        occurredAt,
-        evidence: { note: `HubSpot ${event.propertyName} set to ${value}${source === '' ? '' : ` (${source})`}` },
-        idempotencyKey: `hubspot-webhook:${event.portalId}:${event.objectId}:${event.propertyName}:${event.occurredAt}`,
-      });
-    } catch (error) {
-      if (!isConsentryError(error)) throw error;
-      // A decision Consentry cannot record (an opt-in without legal basis, an erased contact): say so, do not retry.
+    const outcome = await recordDecision(deps, config, contactId, decision, event, {
+      note: `${heard}${source === '' ? '' : ` (${source})`}`,
+      idempotencyKey: `hubspot-webhook:${event.portalId}:${event.objectId}:${event.propertyName}:${event.occurredAt}`,
+    });
+    if (outcome !== 'recorded' && isAwaitingBasis(decision, outcome)) {
+      // Saved in HubSpot before its legal basis: setting the basis and explanation there completes it (completeOptIn).
       summary.refused += 1;
+      await updateContactState(deps, config, contactId, (current) => rememberAwaitingBasis(current, event.propertyName, event.occurredAt));
       await workspace.reportSyncFailure({
         integration: 'hubspot',
         contactId,
         operation: 'receive_property_change',
-        reason: `${error.code}: ${error.message}`,
+        reason: `${outcome.code}: ${outcome.message}; set the legal basis and explanation in HubSpot and the opt-in is recorded then, unless the status changes first`,
         retryable: false,
       });
       continue;
     }
+    if (outcome !== 'recorded') {
+      // A decision Consentry cannot record (an erased contact, say): say so, do not retry.
+      summary.refused += 1;
+      await workspace.reportSyncFailure({ integration: 'hubspot', contactId, operation: 'receive_property_change', reason: `${outcome.code}: ${outcome.message}`, retryable: false });
+      continue;
+    }
     summary.recorded += 1;
-    await deps.state.transaction(async (state) => {
-      const current = (await state.getContactStates(config.workspaceId, [contactId])).get(contactId) ?? emptyContactState();
-      await state.putContactState(config.workspaceId, contactId, rememberInbound(current, event.propertyName, event.occurredAt), deps.clock.now().toISOString());
-    });
+    await updateContactState(deps, config, contactId, (current) => rememberInbound(current, event.propertyName, event.occurredAt));
+  }
+
+  const settledInRequest = new Set(statusChanges.map(({ event }) => `${event.objectId} ${event.propertyName}`));
+  const completions = [...basisChanges.values()].sort((a, b) => a.event.occurredAt - b.event.occurredAt);
+  for (const completion of completions) {
+    const statusProperty = channelPropertyNames(completion.channel).status;
+    // A status change in the same request read this legal basis already.
+    if (settledInRequest.has(`${completion.event.objectId} ${statusProperty}`)) {
+      summary.ignored += 1;
+      continue;
+    }
+    await completeOptIn(deps, config, summary, completion, batchValues.get(completion.event.objectId));
   }
   return summary;
+}
+
+interface BasisChange {
+  event: WebhookEvent & { propertyName: string };
+  channel: (typeof SYNCED_CHANNELS)[number];
+}
+
+/** The channel whose legal basis or explanation property this is, or null. */
+function basisChannelOf(propertyName: string): (typeof SYNCED_CHANNELS)[number] | null {
+  for (const channel of SYNCED_CHANNELS) {
+    const names = channelPropertyNames(channel);
+    if (names.legalBasis === propertyName || names.explanation === propertyName) return channel;
+  }
+  return null;
+}
+
+type DecisionOutcome = 'recorded' | ConsentryError;
+
+/** Records a decision heard from HubSpot, with source `hubspot`, the portal as actor and HubSpot's time; the engine's refusal is returned, anything else thrown. */
+async function recordDecision(
+  deps: WebhookDeps,
+  config: ResolvedHubSpotConfig,
+  contactId: string,
+  decision: HubSpotConsentChange,
+  event: WebhookEvent,
+  evidence: { note: string; idempotencyKey: string },
+): Promise<DecisionOutcome> {
+  try {
+    await deps.engine.workspace(config.workspaceId).setConsent({
+      contactId,
+      purpose: decision.purpose,
+      channel: decision.channel,
+      status: decision.status,
+      legalBasis: decision.legalBasis,
+      explanation: decision.explanation,
+      source: 'hubspot',
+      actor: { kind: 'integration', id: event.portalId },
+      occurredAt: new Date(event.occurredAt).toISOString(),
+      evidence: { note: evidence.note },
+      idempotencyKey: evidence.idempotencyKey,
+    });
+    return 'recorded';
+  } catch (error) {
+    if (isConsentryError(error)) return error;
+    throw error;
+  }
+}
+
+/** An opt-in refused only for want of its legal basis or explanation (DESIGN §2): HubSpot may still be given them. */
+function isAwaitingBasis(decision: HubSpotConsentChange, outcome: ConsentryError): boolean {
+  return decision.purpose === 'marketing' && decision.status === 'opted_in' && (outcome.code === 'LEGAL_BASIS_REQUIRED' || outcome.code === 'EXPLANATION_REQUIRED');
+}
+
+async function updateContactState(deps: WebhookDeps, config: ResolvedHubSpotConfig, contactId: string, change: (current: ContactSyncState) => ContactSyncState): Promise<ContactSyncState> {
+  return deps.state.transaction(async (state) => {
+    const current = (await state.getContactStates(config.workspaceId, [contactId])).get(contactId) ?? emptyContactState();
+    const next = change(current);
+    if (next !== current) await state.putContactState(config.workspaceId, contactId, next, deps.clock.now().toISOString());
+    return next;
+  });
+}
+
+/**
+ * Reads properties of the event's record through the portal's limiter, shared with the sync
+ * (DESIGN §6). Null when HubSpot could not be read: the change is deferred to HubSpot's next
+ * delivery, and its first delivery raises `sync.failed` saying what could not be read.
+ */
+async function readRecord(
+  deps: WebhookDeps,
+  config: ResolvedHubSpotConfig,
+  summary: WebhookSummary,
+  event: WebhookEvent,
+  names: readonly string[],
+  heard: string,
+  why: string,
+  contactId: string | null,
+): Promise<Record<string, string | null> | null> {
+  try {
+    const read = await deps.connections.session(config).client.readContacts([event.objectId], names);
+    return read.results[0]?.properties ?? {};
+  } catch (error) {
+    summary.deferred += 1;
+    if ((event.attemptNumber ?? 0) === 0) {
+      await deps.engine.workspace(config.workspaceId).reportSyncFailure({
+        integration: 'hubspot',
+        contactId,
+        operation: 'receive_property_change',
+        reason: `${heard}: ${why} could not be read from HubSpot (${failureText(error)}); HubSpot delivers the change again for up to 24 hours`,
+        retryable: true,
+      });
+    }
+    return null;
+  }
+}
+
+/**
+ * A legal basis or explanation set in HubSpot after an opt-in that was refused without them (a
+ * person who saved the status first): the opt-in is recorded now, at the instant that completed
+ * it, when HubSpot's status still reads `opted_in` and nothing was decided for that channel since
+ * the refused opt-in (a STOP meanwhile, or a status set back, wins). Anything else about these
+ * properties is bookkeeping of decisions already recorded (our own writes coming back among them).
+ */
+async function completeOptIn(
+  deps: WebhookDeps,
+  config: ResolvedHubSpotConfig,
+  summary: WebhookSummary,
+  completion: BasisChange,
+  inBatch: ReadonlyMap<string, { value: string | null }> | undefined,
+): Promise<void> {
+  const { event, channel } = completion;
+  const workspace = deps.engine.workspace(config.workspaceId);
+  const names = channelPropertyNames(channel);
+  const contact = await workspace.findContactByHubspotId(event.objectId);
+  const awaitingSince = contact === null ? undefined : (await deps.state.transaction(async (state) => (await state.getContactStates(config.workspaceId, [contact.id])).get(contact.id)))?.awaitingBasis[names.status];
+  if (contact === null || awaitingSince === undefined || event.occurredAt < awaitingSince) {
+    summary.ignored += 1;
+    return;
+  }
+  const context: Record<string, string | null> = {};
+  const wanted = [names.status, names.legalBasis, names.explanation];
+  for (const name of wanted) {
+    const found = inBatch?.get(name);
+    if (found !== undefined) context[name] = found.value;
+  }
+  const missing = wanted.filter((name) => !(name in context));
+  if (missing.length > 0) {
+    const heard = `HubSpot ${event.propertyName} set after ${names.status} was set to opted_in`;
+    const properties = await readRecord(deps, config, summary, event, missing, heard, 'the opt-in it completes', contact.id);
+    if (properties === null) return;
+    for (const name of missing) context[name] = properties[name] ?? null;
+  }
+  const since = new Date(awaitingSince).toISOString();
+  const decidedSince = (await workspace.getHistory(contact.id)).some(
+    (record) => record.purpose === 'marketing' && (record.channel === channel || record.channel === 'any') && record.occurredAt > since,
+  );
+  if (context[names.status] !== 'opted_in' || decidedSince) {
+    summary.ignored += 1;
+    await updateContactState(deps, config, contact.id, (current) => forgetAwaitingBasis(current, names.status));
+    return;
+  }
+  const decision = fromPropertyChange({ propertyName: names.status, propertyValue: 'opted_in' }, context);
+  if (decision === null) {
+    summary.ignored += 1;
+    return;
+  }
+  const source = [event.changeSource, event.sourceId].filter((part) => part !== undefined).join(' ');
+  const outcome = await recordDecision(deps, config, contact.id, decision, event, {
+    note: `HubSpot ${names.status} set to opted_in at ${since}, completed by ${event.propertyName}${source === '' ? '' : ` (${source})`}`,
+    idempotencyKey: `hubspot-webhook:${event.portalId}:${event.objectId}:${names.status}:completed:${event.occurredAt}`,
+  });
+  if (outcome === 'recorded') {
+    summary.recorded += 1;
+    await updateContactState(deps, config, contact.id, (current) => rememberInbound(current, names.status, event.occurredAt));
+    return;
+  }
+  // Still incomplete (the basis set, the explanation not yet): the first refusal's sync.failed said what is missing.
+  summary.refused += 1;
+  if (isAwaitingBasis(decision, outcome)) return;
+  await updateContactState(deps, config, contact.id, (current) => forgetAwaitingBasis(current, names.status));
+  await workspace.reportSyncFailure({ integration: 'hubspot', contactId: contact.id, operation: 'receive_property_change', reason: `${outcome.code}: ${outcome.message}`, retryable: false });
 }

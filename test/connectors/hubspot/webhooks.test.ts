@@ -243,6 +243,105 @@ describe('webhooks: a record no contact is linked to', () => {
   });
 });
 
+describe('webhooks: an opt-in saved in HubSpot before its legal basis', () => {
+  async function refusedOptIn(setUpOptions?: Parameters<typeof setUp>[0]) {
+    const { h, app } = await setUp(setUpOptions);
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    h.fake.state.contacts.get(hubspotId)!.properties[sms.status] = 'opted_in';
+    const optInAt = h.clock.now().getTime() - 1000;
+    const first = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_in', optInAt, { changeSource: 'CRM_UI' })]);
+    expect(first.json()).toEqual(expect.objectContaining({ recorded: 0, refused: 1 }));
+    return { h, app, contactId, hubspotId, optInAt };
+  }
+
+  function setInHubSpot(h: Harness, hubspotId: string, properties: Record<string, string>): void {
+    Object.assign(h.fake.state.contacts.get(hubspotId)!.properties, properties);
+  }
+
+  it('is refused with a sync.failed that says how to complete it, and recorded when the legal basis and explanation are set', async () => {
+    const { h, app, contactId, hubspotId } = await refusedOptIn();
+    const failures = await h.workspace.listEvents({ types: ['sync.failed'] });
+    expect(failures.map((event) => event.data)).toEqual([
+      expect.objectContaining({ contactId, retryable: false, reason: expect.stringMatching(/^LEGAL_BASIS_REQUIRED: .*; set the legal basis and explanation in HubSpot and the opt-in is recorded then/) }),
+    ]);
+
+    h.clock.advance(2 * 60_000);
+    const at = h.clock.now().getTime();
+    setInHubSpot(h, hubspotId, { [sms.legalBasis]: 'CONSENT_WITH_NOTICE', [sms.explanation]: 'Agreed on the phone' });
+    const completed = await postWebhook(app, h, [
+      propertyChange(hubspotId, sms.legalBasis, 'CONSENT_WITH_NOTICE', at - 10, { changeSource: 'CRM_UI' }),
+      propertyChange(hubspotId, sms.explanation, 'Agreed on the phone', at, { changeSource: 'CRM_UI' }),
+    ]);
+    expect(completed.statusCode).toBe(200);
+    expect(completed.json()).toEqual(expect.objectContaining({ recorded: 1, refused: 0 }));
+    expect(await h.workspace.getHistory(contactId)).toEqual([
+      expect.objectContaining({ channel: 'sms', status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Agreed on the phone', source: 'hubspot', occurredAt: new Date(at).toISOString() }),
+    ]);
+    expect((await h.workspace.canMessage(contactId, 'sms', 'marketing')).allowed).toBe(true);
+    // HubSpot's redelivery of the same request records nothing more.
+    const again = await postWebhook(app, h, [propertyChange(hubspotId, sms.explanation, 'Agreed on the phone', at, { changeSource: 'CRM_UI', attemptNumber: 1 })]);
+    expect(again.json()).toEqual(expect.objectContaining({ recorded: 0 }));
+    expect(await h.workspace.getHistory(contactId)).toHaveLength(1);
+    expect(await h.workspace.listEvents({ types: ['sync.failed'] })).toHaveLength(1);
+  });
+
+  it('waits for the explanation when the legal basis comes first, reading what the request does not carry from HubSpot', async () => {
+    const { h, app, contactId, hubspotId } = await refusedOptIn();
+    h.clock.advance(60_000);
+    setInHubSpot(h, hubspotId, { [sms.legalBasis]: 'CONSENT_WITH_NOTICE' });
+    const basis = await postWebhook(app, h, [propertyChange(hubspotId, sms.legalBasis, 'CONSENT_WITH_NOTICE', h.clock.now().getTime(), { changeSource: 'CRM_UI' })]);
+    expect(basis.json()).toEqual(expect.objectContaining({ recorded: 0, refused: 1 }));
+    expect(await h.workspace.getHistory(contactId)).toEqual([]);
+    expect(await h.workspace.listEvents({ types: ['sync.failed'] })).toHaveLength(1);
+
+    h.clock.advance(60_000);
+    setInHubSpot(h, hubspotId, { [sms.explanation]: 'Agreed on the phone' });
+    const explanation = await postWebhook(app, h, [propertyChange(hubspotId, sms.explanation, 'Agreed on the phone', h.clock.now().getTime(), { changeSource: 'CRM_UI' })]);
+    expect(explanation.json()).toEqual(expect.objectContaining({ recorded: 1 }));
+    expect(await h.workspace.getHistory(contactId)).toEqual([expect.objectContaining({ status: 'opted_in', legalBasis: 'CONSENT_WITH_NOTICE', explanation: 'Agreed on the phone' })]);
+  });
+
+  it('is not recorded when the person opted out in Consentry meanwhile', async () => {
+    const { h, app, contactId, hubspotId } = await refusedOptIn();
+    h.clock.advance(60_000);
+    await h.workspace.setConsent({ contactId, purpose: 'marketing', channel: 'sms', status: 'opted_out', source: 'manual', actor: { kind: 'user', id: 'u1' } });
+    h.clock.advance(60_000);
+    // The sync has not written the opt-out yet: HubSpot still reads opted_in.
+    setInHubSpot(h, hubspotId, { [sms.legalBasis]: 'CONSENT_WITH_NOTICE', [sms.explanation]: 'Agreed on the phone' });
+    const at = h.clock.now().getTime();
+    const late = await postWebhook(app, h, [
+      propertyChange(hubspotId, sms.legalBasis, 'CONSENT_WITH_NOTICE', at, { changeSource: 'CRM_UI' }),
+      propertyChange(hubspotId, sms.explanation, 'Agreed on the phone', at, { changeSource: 'CRM_UI' }),
+    ]);
+    expect(late.json()).toEqual(expect.objectContaining({ recorded: 0 }));
+    expect((await h.workspace.getHistory(contactId)).map((record) => `${record.source}:${record.status}`)).toEqual(['manual:opted_out']);
+    expect((await h.workspace.canMessage(contactId, 'sms', 'marketing')).allowed).toBe(false);
+  });
+
+  it('is not recorded when HubSpot no longer reads opted_in', async () => {
+    const { h, app, contactId, hubspotId } = await refusedOptIn();
+    h.clock.advance(60_000);
+    setInHubSpot(h, hubspotId, { [sms.status]: 'opted_out', [sms.legalBasis]: 'CONSENT_WITH_NOTICE', [sms.explanation]: 'Agreed on the phone' });
+    const at = h.clock.now().getTime();
+    const basis = await postWebhook(app, h, [
+      propertyChange(hubspotId, sms.legalBasis, 'CONSENT_WITH_NOTICE', at, { changeSource: 'CRM_UI' }),
+      propertyChange(hubspotId, sms.explanation, 'Agreed on the phone', at, { changeSource: 'CRM_UI' }),
+    ]);
+    expect(basis.json()).toEqual(expect.objectContaining({ recorded: 0 }));
+    expect(await h.workspace.getHistory(contactId)).toEqual([]);
+  });
+
+  it('reads nothing from HubSpot for a legal basis change when no opt-in awaits one', async () => {
+    const { h, app } = await setUp();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    const before = h.fake.stats.requests;
+    const response = await postWebhook(app, h, [propertyChange(hubspotId, sms.legalBasis, 'CONSENT_WITH_NOTICE', h.clock.now().getTime(), { changeSource: 'CRM_UI' })]);
+    expect(response.json()).toEqual(expect.objectContaining({ recorded: 0, ignored: 1 }));
+    expect(h.fake.stats.requests).toBe(before);
+    expect(await h.workspace.getHistory(contactId)).toEqual([]);
+  });
+});
+
 /** A `contact.privacyDeletion` event: HubSpot's "Permanently delete" of a record. */
 function privacyDeletion(objectId: string, occurredAt: number) {
   return { ...propertyChange(objectId, 'unused', '', occurredAt), subscriptionType: 'contact.privacyDeletion', propertyName: undefined, propertyValue: undefined };
