@@ -177,13 +177,44 @@ export function requiredOr(message: string): (issue: RawIssue) => string {
   return (issue) => absentValueMessage(issue) ?? message;
 }
 
+/** A count as a refusal writes it: `2,001`. */
+function counted(count: number): string {
+  return count.toLocaleString('en-US');
+}
+
 /**
- * Options for a parse whose issues become field issues: an absent value `is required`, and a
- * value not in its list is quoted with the list (notOneOf).
+ * The message for a text, a list or a number out of its bounds, saying how far it is and what the
+ * bound is (`has 2,001 characters, at most 2,000`, `is empty`), as the CLI's import says it;
+ * `undefined` for any other issue. Lengths are counted as the schema counts them (UTF-16 units).
  */
-export const FIELD_PARSE: z.core.ParseContext<z.core.$ZodIssue> = { error: (issue) => absentValueMessage(issue) ?? unlistedValueMessage(issue) };
+export function sizeMessage(issue: RawIssue): string | undefined {
+  if (issue.code !== 'too_big' && issue.code !== 'too_small') return undefined;
+  const bound = issue.code === 'too_big' ? issue.maximum : issue.minimum;
+  if (typeof bound !== 'number') return undefined;
+  const input = issue.input;
+  const inclusive = issue.inclusive !== false;
+  if (issue.origin === 'string' && typeof input === 'string') {
+    if (issue.code === 'too_small' && input.length === 0) return 'is empty';
+    return `has ${counted(input.length)} characters, at ${issue.code === 'too_big' ? 'most' : 'least'} ${counted(bound)}`;
+  }
+  if (issue.origin === 'array' && Array.isArray(input)) {
+    if (issue.code === 'too_small' && input.length === 0) return `is an empty list: give at least ${counted(bound)}`;
+    return `has ${counted(input.length)} items, at ${issue.code === 'too_big' ? 'most' : 'least'} ${counted(bound)}`;
+  }
+  if (issue.origin === 'number' && typeof input === 'number') {
+    const limit = issue.code === 'too_big' ? (inclusive ? `at most ${bound}` : `must be less than ${bound}`) : inclusive ? `at least ${bound}` : `must be more than ${bound}`;
+    return `is ${input}, ${limit}`;
+  }
+  return undefined;
+}
+
+/**
+ * Options for a parse whose issues become field issues: an absent value `is required`, a value
+ * not in its list is quoted with the list (notOneOf), and one out of its bounds says by how much.
+ */
+export const FIELD_PARSE: z.core.ParseContext<z.core.$ZodIssue> = { error: (issue) => absentValueMessage(issue) ?? unlistedValueMessage(issue) ?? sizeMessage(issue) };
 
 /** FIELD_PARSE for a whole request body, which a client may not send at all (`body: is required`). */
 export const REQUEST_BODY_PARSE: z.core.ParseContext<z.core.$ZodIssue> = {
-  error: (issue) => absentValueMessage(issue, { nullAtRoot: true }) ?? unlistedValueMessage(issue),
+  error: (issue) => absentValueMessage(issue, { nullAtRoot: true }) ?? unlistedValueMessage(issue) ?? sizeMessage(issue),
 };

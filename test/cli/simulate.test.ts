@@ -272,7 +272,7 @@ describe('simulate: every error about a step names it', () => {
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(stderrLines(run.stderr)).toEqual([
-      aboutScript('error [VALIDATION_FAILED]: Invalid transcript: steps.1.text: Too big: expected string to have <=65536 characters; steps.2.button: Too small: expected string to have >=1 characters'),
+      aboutScript('error [VALIDATION_FAILED]: Invalid transcript: steps.1.text: has 65,537 characters, at most 65,536; steps.2.button: is empty'),
     ]);
   });
 
@@ -303,7 +303,7 @@ describe('simulate: every error about a step names it', () => {
   it('gives the step paths to a caller of runTranscript, and takes a text of exactly 65,536 characters', async () => {
     await expect(runTranscript(privacyScript({ steps: [{ text: 'hola' }, { text: 'x'.repeat(65_537) }] }))).rejects.toMatchObject({
       code: 'VALIDATION_FAILED',
-      issues: [{ path: 'steps.1.text', message: 'Too big: expected string to have <=65536 characters' }],
+      issues: [{ path: 'steps.1.text', message: 'has 65,537 characters, at most 65,536' }],
     });
     const longest = await runTranscript(privacyScript({ steps: [{ text: 'hola' }, { text: 'x'.repeat(65_536) }] }));
     expect(longest.filter((l) => l.kind === 'reply' && l.options.includes(AGREE))).toHaveLength(2);
@@ -336,7 +336,7 @@ describe('simulate: every error about a step names it', () => {
       'error [INVALID_PHONE]: Invalid transcript: contact.phone: "600 000 001" has no country code: write it in international format (e.g. +34 600 000 001) or set the workspace default country',
     ],
     [{ tags: ['VIP', 'Line\nbreak'] }, 'error [VALIDATION_FAILED]: Invalid transcript: contact.tags.1: tag contains U+000A, a control character'],
-    [{ tags: ['VIP', 'Ok', '   '] }, 'error [VALIDATION_FAILED]: Invalid transcript: contact.tags.2: Too small: expected string to have >=1 characters'],
+    [{ tags: ['VIP', 'Ok', '   '] }, 'error [VALIDATION_FAILED]: Invalid transcript: contact.tags.2: is empty'],
   ])('names the contact value the engine refuses in %j, and runs nothing', async (contact, line) => {
     const run = await cli(['simulate', '--script', withContact(contact)]);
     expect(run.code).toBe(2);

@@ -63,11 +63,11 @@ describe('FIELD_PARSE: an absent value is required', () => {
     ]);
   });
 
-  it("keeps a schema's own message for an absent value, and says nothing of its own on a check's issue", () => {
+  it("keeps a schema's own message for an absent value, and words a check's issue by the size it has", () => {
     const schema = z.object({ status: z.literal('dead', { error: 'must be "dead"' }), text: z.string().min(1) });
     expect(issuesOf(schema, { text: '' })).toEqual([
       { path: 'status', message: 'must be "dead"' },
-      { path: 'text', message: 'Too small: expected string to have >=1 characters' },
+      { path: 'text', message: 'is empty' },
     ]);
     expect(issuesOf(schema, {})).toEqual([
       { path: 'status', message: 'must be "dead"' },
@@ -181,5 +181,35 @@ describe("requiredOr: a schema's own message, and `is required` for an absent va
     expect(Hook.safeParse({}).error?.issues.map((issue) => issue.message)).toEqual(['is required']);
     expect(issuesOf(Hook, { targetUrl: 'ftp://example.com' })).toEqual([{ path: 'targetUrl', message: 'must be an http(s) URL' }]);
     expect(issuesOf(Hook, { targetUrl: 5 })).toEqual([{ path: 'targetUrl', message: 'must be an http(s) URL' }]);
+  });
+});
+
+describe('FIELD_PARSE: a value out of its bounds says by how much', () => {
+  const Bounded = z.object({
+    note: z.string().max(2000),
+    code: z.string().trim().min(3),
+    items: z.array(z.string()).min(1).max(3),
+    limit: z.number().int().min(1).max(500),
+    ratio: z.number().gt(0).lt(1),
+  });
+
+  it('counts characters and items, in thousands as a person writes them, and names an empty text or list as such', () => {
+    expect(issuesOf(Bounded, { note: 'x'.repeat(2001), code: 'ab', items: ['a', 'b', 'c', 'd'], limit: 501, ratio: 1 })).toEqual([
+      { path: 'note', message: 'has 2,001 characters, at most 2,000' },
+      { path: 'code', message: 'has 2 characters, at least 3' },
+      { path: 'items', message: 'has 4 items, at most 3' },
+      { path: 'limit', message: 'is 501, at most 500' },
+      { path: 'ratio', message: 'is 1, must be less than 1' },
+    ]);
+    expect(issuesOf(Bounded, { note: '', code: '   ', items: [], limit: 0, ratio: 0 })).toEqual([
+      { path: 'code', message: 'is empty' },
+      { path: 'items', message: 'is an empty list: give at least 1' },
+      { path: 'limit', message: 'is 0, at least 1' },
+      { path: 'ratio', message: 'is 0, must be more than 0' },
+    ]);
+  });
+
+  it("keeps a schema's own message for its bound", () => {
+    expect(issuesOf(z.object({ text: z.string().max(5, 'must be at most 5 characters') }), { text: 'abcdefg' })).toEqual([{ path: 'text', message: 'must be at most 5 characters' }]);
   });
 });

@@ -139,7 +139,7 @@ describe('a field a request leaves out is required, in those words', () => {
   it('names an absent body or query field as required when the path parameters failed first', async () => {
     // Fastify stops at the first part that fails (params, then body, then query); the others are checked beside it.
     const tooLong = 'x'.repeat(201);
-    const idIssue = { path: 'id', message: 'Too big: expected string to have <=200 characters' };
+    const idIssue = { path: 'id', message: 'has 201 characters, at most 200' };
     expect(refused(await t.as(acme, { method: 'POST', url: `/v1/hooks/${tooLong}/deliveries/retry` })).errors).toEqual([idIssue, { path: 'body', message: 'is required' }]);
     expect(refused(await t.as(acme, { method: 'GET', url: `/v1/contacts/${tooLong}/permission` })).errors).toEqual([
       idIssue,

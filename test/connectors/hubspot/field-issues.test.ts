@@ -87,7 +87,7 @@ describe('POST /hubspot/actions/{key}: the fields of a signed request', () => {
       { path: 'object.objectType', message: 'Invalid input: expected string, received boolean' },
     ]);
     const empty = await send(app, h, ACTION_PATH, editedAction(hubspotId, (request) => (request['callbackId'] = '')));
-    expect(empty.json().errors).toEqual([{ path: 'callbackId', message: 'Too small: expected string to have >=1 characters' }]);
+    expect(empty.json().errors).toEqual([{ path: 'callbackId', message: 'is empty' }]);
   });
 
   it('names a body that is not JSON as not JSON, where it stops being JSON, signed or not, and logs the refusal at info', async () => {
