@@ -5,7 +5,7 @@ import { ConsentryError } from './core/errors.js';
 import type { EventType } from './core/events.js';
 import type { RunOutcome } from './core/workflow/transition.js';
 import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
-import { unknownCursor } from './core/paging.js';
+import { BEFORE_FIRST_EVENT, unknownCursor } from './core/paging.js';
 import { getTemplate } from './core/workflow/index.js';
 import type { Clock } from './ports/clock.js';
 import { systemClock } from './ports/clock.js';
@@ -157,7 +157,7 @@ export interface WorkspaceEngine {
   eraseContact(contactId: string, options?: EraseOptions): Promise<ContactErasure>;
   /** Removes the digests erasure kept of an e-mail or phone, so a bulk opt-in may bring it back; says which were kept. */
   forgetErasedAddresses(addresses: ErasedAddressesInput): Promise<ForgottenAddresses>;
-  /** Newest first, or oldest first after `afterId`; an id this workspace never had is refused (unknownCursor). */
+  /** Newest first, or oldest first after `afterId` (BEFORE_FIRST_EVENT: from the oldest kept); an id this workspace never had is refused (unknownCursor). */
   listEvents(query?: { types?: readonly EventType[]; beforeId?: string; afterId?: string; limit?: number; contactId?: string }): Promise<StoredEvent[]>;
   /** Stores the HubSpot record ids the connector matched or created (null: unlinked); returns how many changed. */
   linkHubspotContacts(links: readonly HubspotLink[]): Promise<number>;
@@ -377,6 +377,7 @@ export function createEngine(options: EngineOptions): Engine {
           const known = async (path: 'beforeId' | 'afterId', id: string | undefined): Promise<string | undefined> => {
             if (id === undefined) return undefined;
             const canonical = canonicalUlid(id);
+            if (path === 'afterId' && canonical === BEFORE_FIRST_EVENT) return canonical;
             if (!(await uow.tx.getEvent(workspaceId, canonical)) && !(await mayHaveExpired(uow.tx, canonical))) {
               const hint = path === 'beforeId' ? 'pass the id of an event a previous page returned' : 'pass the id of an event this workspace sent (a page, or a hook delivery)';
               throw unknownCursor(path, `event ${id} in this workspace`, hint);

@@ -15,6 +15,7 @@ export { settingsWarnings } from './core/settings-warnings.js';
 export type { SettingsWarning, WarnedSetting } from './core/settings-warnings.js';
 export type { Contact, ContactIdentity } from './core/contact.js';
 export { normalizeEmail, normalizePhone } from './core/contact.js';
+export { BEFORE_FIRST_EVENT } from './core/paging.js';
 export { classifyKeyword, normalizeText, BUILT_IN_KEYWORDS } from './core/keywords.js';
 export type { KeywordResult, KeywordIntent } from './core/keywords.js';
 export { verifyLedger, foldLedger, effectiveStatus, canMessage, LedgerChainVerifier, LedgerFold } from './core/ledger.js';

@@ -21,3 +21,9 @@ export function unknownCursor(path: string, what: string, hint = 'pass the nextC
   const issues: FieldIssue[] = [{ path, message: `no ${what}: ${hint}` }];
   return new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);
 }
+
+/**
+ * The id before every event (the ULID of time zero, which no event has): events after it are all
+ * the workspace keeps, oldest first, where a poller that has handled none starts.
+ */
+export const BEFORE_FIRST_EVENT = '00000000000000000000000000';

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { BEFORE_FIRST_EVENT } from '../../src/core/paging.js';
+import { PUBLIC_EVENT_TYPES } from '../../src/core/events.js';
 import { expectProblem, parsed, useTestApp, type Tenant, type TestApp } from './helpers.js';
 
 let t: TestApp;
@@ -34,6 +36,22 @@ async function someEvents(): Promise<string[]> {
 }
 
 describe('GET /v1/events?after= reads oldest first', () => {
+  it('starts from the oldest event with after=0, for a poller that has handled none, and the engine with BEFORE_FIRST_EVENT', async () => {
+    const oldestFirst = await someEvents();
+    const read: string[] = [];
+    let after: string | null = '0';
+    while (after !== null) {
+      const answer = await page(`limit=3&after=${after}`);
+      read.push(...answer.data.map((event) => event.id));
+      after = answer.nextCursor;
+    }
+    expect(read).toEqual(oldestFirst);
+    // Another workspace's events are not among them.
+    expect(await page('after=0', globex)).toEqual({ data: [], nextCursor: null });
+    const fromEngine = await t.engine.workspace(acme.workspaceId).listEvents({ afterId: BEFORE_FIRST_EVENT, types: PUBLIC_EVENT_TYPES, limit: 500 });
+    expect(fromEngine.map((event) => event.id)).toEqual(oldestFirst);
+  });
+
   it('answers the events after an id, oldest first, in pages that join up with no gap and no repeat', async () => {
     const oldestFirst = await someEvents();
     expect(oldestFirst.length).toBeGreaterThan(4);
@@ -73,7 +91,7 @@ describe('GET /v1/events?after= reads oldest first', () => {
   it('refuses an id the workspace never had, another workspace\'s event, and after beside cursor, naming after', async () => {
     const oldestFirst = await someEvents();
     const first = oldestFirst[0] ?? '';
-    for (const after of ['00000000000000000000000000', 'garbage']) {
+    for (const after of ['7ZZZZZZZZZZZZZZZZZZZZZZZZZ', 'garbage']) {
       const bad = await t.as(acme, { method: 'GET', url: `/v1/events?after=${after}` });
       expectProblem(bad, 422, 'VALIDATION_FAILED');
       expect(bad.json().errors).toEqual([{ path: 'after', message: `no event ${after} in this workspace: pass the id of an event this workspace sent (a page, or a hook delivery)` }]);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { isPublicEventType, PUBLIC_EVENT_TYPES, PublicEventTypeSchema } from '../../core/events.js';
 import { canonicalUlid } from '../../core/contact.js';
-import { pageOf } from '../../core/paging.js';
+import { BEFORE_FIRST_EVENT, pageOf } from '../../core/paging.js';
 import { noneOf } from '../../core/required.js';
 import { authOf } from '../auth.js';
 import { asRequestField } from '../problem.js';
@@ -30,11 +30,12 @@ const EventQuerySchema = z
     after: queryParameter()
       .min(1, EMPTY_PARAMETER)
       .max(200)
-      .transform(canonicalUlid)
+      // `0` stands before every event, for a poller that has handled none yet.
+      .transform((after) => (after === '0' ? BEFORE_FIRST_EVENT : canonicalUlid(after)))
       .optional()
       .describe(
         'An event id (any letter case): the events after it, oldest first, the order hooks deliver in. The next page is ?after= its nextCursor; ' +
-          'a poller passes the id of the last event it handled. Not together with cursor',
+          'a poller passes the id of the last event it handled, and 0 to start from the oldest event kept. Not together with cursor',
       ),
   })
   .strict()
