@@ -5,7 +5,7 @@ import { ConsentryError } from './core/errors.js';
 import type { EventType } from './core/events.js';
 import type { RunOutcome } from './core/workflow/transition.js';
 import type { Workspace, WorkspaceSettings, WorkspaceSettingsInput } from './core/settings.js';
-import { BEFORE_FIRST_EVENT, unknownCursor } from './core/paging.js';
+import { BEFORE_FIRST_EVENT, shownId, unknownCursor } from './core/paging.js';
 import { getTemplate } from './core/workflow/index.js';
 import type { Clock } from './ports/clock.js';
 import { systemClock } from './ports/clock.js';
@@ -380,7 +380,7 @@ export function createEngine(options: EngineOptions): Engine {
             if (path === 'afterId' && canonical === BEFORE_FIRST_EVENT) return canonical;
             if (!(await uow.tx.getEvent(workspaceId, canonical)) && !(await mayHaveExpired(uow.tx, canonical))) {
               const hint = path === 'beforeId' ? 'pass the id of an event a previous page returned' : 'pass the id of an event this workspace sent (a page, or a hook delivery)';
-              throw unknownCursor(path, `event ${id} in this workspace`, hint);
+              throw unknownCursor(path, `event ${shownId(id)} in this workspace`, hint);
             }
             return canonical;
           };

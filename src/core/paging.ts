@@ -17,6 +17,16 @@ export function pageOf<T, C>(rows: readonly T[], limit: number, cursorOf: (row: 
  * refused rather than read silently as "from the start" or "nothing more". Worded as every
  * refusal of a field is (`path: message`).
  */
+/**
+ * A cursor or id as a refusal quotes it: bare when it is printable ASCII without spaces, as every
+ * id Consentry hands out is; otherwise in JSON quotes with everything outside printable ASCII
+ * escaped, so that a blank or invisible value (`" "`, `"\u200b"`) is seen, not read as nothing.
+ */
+export function shownId(id: string): string {
+  if (/^[\x21-\x7E]+$/.test(id)) return id;
+  return JSON.stringify(id).replace(/[^\x20-\x7E]/g, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function unknownCursor(path: string, what: string, hint = 'pass the nextCursor a previous page returned'): ConsentryError {
   const issues: FieldIssue[] = [{ path, message: `no ${what}: ${hint}` }];
   return new ConsentryError('VALIDATION_FAILED', describeIssues(issues), issues);

@@ -17,7 +17,7 @@ import {
 import { ConsentryError, describeIssues, issuesOfRefusal, refusalOf, type FieldIssue } from '../core/errors.js';
 import { redactedEvidence } from '../core/ledger.js';
 import { redactEventData } from '../core/events.js';
-import { pageOf, unknownCursor } from '../core/paging.js';
+import { pageOf, shownId, unknownCursor } from '../core/paging.js';
 import type { WorkspaceSettings } from '../core/settings.js';
 import { redactStoredRunState, RunStateSchema } from '../core/workflow/index.js';
 import { NOT_SENT_TO_ERASED_CONTACT, type ContactQuery } from '../ports/store.js';
@@ -416,7 +416,7 @@ export async function findContacts(uow: UnitOfWork, query: ContactQuery): Promis
   const refusals = contactValueRefusals(addresses, uow.workspace.settings);
   // Contacts are never deleted (erasure keeps a tombstone).
   if (query.afterId !== undefined && !(await uow.tx.getContact(uow.workspaceId, query.afterId))) {
-    refusals.push(unknownCursor('afterId', `contact ${query.afterId} in this workspace`));
+    refusals.push(unknownCursor('afterId', `contact ${shownId(query.afterId)} in this workspace`));
   }
   refuseAll(refusals);
   const normalized: ContactQuery = { ...query, limit: query.limit + 1 };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ConsentryError, issuesOfRefusal, refusalOf, refusedField, withUnnamedFields, type FieldIssue } from '../core/errors.js';
 import { PUBLIC_EVENT_DATA_SCHEMAS, PUBLIC_EVENT_TYPES, PublicEventTypeSchema, type PublicEventType } from '../core/events.js';
-import { pageOf, unknownCursor } from '../core/paging.js';
+import { pageOf, shownId, unknownCursor } from '../core/paging.js';
 import { canonicalUlid, controlCharacterIn, isUlid, TAG_MAX_LENGTH, tagKey } from '../core/contact.js';
 import { zodIssuesToFieldIssues } from '../core/ledger.js';
 import { absentValueMessage, FIELD_PARSE, notOneOf, shownValue } from '../core/required.js';
@@ -509,7 +509,7 @@ async function listDeliveryViews(tx: StoreTx, workspaceId: string, hookId: strin
     const after = await tx.getDelivery(workspaceId, query.cursor);
     if (!after && (await mayHaveExpired(tx, query.cursor))) return { data: [], nextCursor: null };
     if (!after || after.hookId !== hookId) {
-      throw unknownCursor('cursor', `delivery ${query.cursor} of this ${deliveriesHolder(hookId)}`);
+      throw unknownCursor('cursor', `delivery ${shownId(query.cursor)} of this ${deliveriesHolder(hookId)}`);
     }
     beforeEventId = after.eventId;
   }

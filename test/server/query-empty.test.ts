@@ -33,3 +33,16 @@ describe('an empty query parameter', () => {
     expect(res.json().errors).toEqual([{ path: 'cursor', message: 'is empty: give a value, or leave the parameter out' }]);
   });
 });
+
+describe('a blank or invisible cursor', () => {
+  it.each([
+    ['/v1/events?cursor=%20', 'cursor', 'no event " " in this workspace'],
+    ['/v1/events?after=%E2%80%8B', 'after', 'no event "\\u200b" in this workspace'],
+    ['/v1/contacts?cursor=%20%20', 'cursor', 'no contact "  " in this workspace'],
+    ['/v1/settings/outbound-webhook/deliveries?cursor=%09', 'cursor', 'no delivery "\\t" of this'],
+  ])('%s is quoted so that what was sent can be seen', async (url, path, quoted) => {
+    const res = await t.as(acme, { method: 'GET', url });
+    expectProblem(res, 422, 'VALIDATION_FAILED');
+    expect(res.json().errors).toEqual([{ path, message: expect.stringContaining(quoted) }]);
+  });
+});
