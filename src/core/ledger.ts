@@ -198,31 +198,36 @@ export function zodIssuesToFieldIssues(error: z.ZodError): FieldIssue[] {
 }
 
 /**
- * Parses a decision and applies the rule HubSpot's UI enforces for manual opt-ins: a person
- * recording an opt-in on a contact's behalf must state the legal basis (GDPR Art. 6) and explain
- * it. https://knowledge.hubspot.com/inbox/edit-whatsapp-consent-for-contacts
+ * The rule HubSpot's UI enforces for manual opt-ins: a person recording an opt-in on a contact's
+ * behalf must state the legal basis (GDPR Art. 6) and explain it.
+ * https://knowledge.hubspot.com/inbox/edit-whatsapp-consent-for-contacts
  * Opt-ins the contact gives itself (keyword, workflow answer) carry their own evidence, and
- * opt-outs never need a justification (Art. 7(3): withdrawing is as easy as giving).
+ * opt-outs never need a justification (Art. 7(3): withdrawing is as easy as giving). Null when the
+ * decision satisfies it; a caller may ask before it does anything else for the decision.
  */
+export function optInJustificationRefusal(decision: {
+  status: ConsentStatus;
+  source: ConsentSource;
+  legalBasis: LegalBasis | null;
+  explanation: string | null;
+}): ConsentryError | null {
+  const { status, source, legalBasis, explanation } = decision;
+  if (status !== 'opted_in' || !PERSON_SOURCES.includes(source)) return null;
+  const issues: FieldIssue[] = [];
+  if (legalBasis === null) issues.push({ path: 'legalBasis', message: `an opt-in recorded from source "${source}" needs a legalBasis` });
+  if (explanation === null) issues.push({ path: 'explanation', message: `an opt-in recorded from source "${source}" needs an explanation` });
+  const first = issues[0];
+  return first === undefined ? null : new ConsentryError(legalBasis === null ? 'LEGAL_BASIS_REQUIRED' : 'EXPLANATION_REQUIRED', first.message, issues);
+}
+
+/** Parses a decision and applies optInJustificationRefusal. */
 export function validateDecision(input: unknown): ValidDecision {
   const plain = parsePlainConsentDecision(input);
   const data = plain ?? parseDecision(input);
   const explanation = data.explanation === undefined || data.explanation === null || data.explanation === '' ? null : data.explanation;
   const legalBasis = data.legalBasis ?? null;
-
-  if (data.status === 'opted_in' && PERSON_SOURCES.includes(data.source)) {
-    const issues: FieldIssue[] = [];
-    if (legalBasis === null) {
-      issues.push({ path: 'legalBasis', message: `an opt-in recorded from source "${data.source}" needs a legalBasis` });
-    }
-    if (explanation === null) {
-      issues.push({ path: 'explanation', message: `an opt-in recorded from source "${data.source}" needs an explanation` });
-    }
-    const first = issues[0];
-    if (first !== undefined) {
-      throw new ConsentryError(legalBasis === null ? 'LEGAL_BASIS_REQUIRED' : 'EXPLANATION_REQUIRED', first.message, issues);
-    }
-  }
+  const refusal = optInJustificationRefusal({ status: data.status, source: data.source, legalBasis, explanation });
+  if (refusal !== null) throw refusal;
 
   return {
     contactId: data.contactId,

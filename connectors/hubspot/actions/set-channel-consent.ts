@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { ConsentStatusSchema, LEGAL_BASES, LEGAL_BASIS_LABELS, LegalBasisSchema } from '../../../src/core/consent.js';
+import { CONSENT_STATUSES, ConsentStatusSchema, LEGAL_BASES, LEGAL_BASIS_LABELS, LegalBasisSchema } from '../../../src/core/consent.js';
+import { optInJustificationRefusal } from '../../../src/core/ledger.js';
+import { notOneOf } from '../../../src/core/required.js';
 import { SYNCED_CHANNELS } from '../properties.js';
 import {
   EXECUTION_STATE,
@@ -67,6 +69,11 @@ export const definition: ActionDefinition = {
   functions: [],
 };
 
+/** An input that is not one of the values it takes: `channel: "fax" is not one of whatsapp, sms, email`, or `is required` when left empty. */
+function inputProblem(name: string, given: string | null, values: readonly string[]): string {
+  return given === null ? `${name}: is required: one of ${values.join(', ')}` : `${name}: ${notOneOf(given, values)}`;
+}
+
 /**
  * Records the decision with source `hubspot` and the portal as actor. The callbackId is the
  * idempotency key (DESIGN §6: HubSpot retries for up to three days), so a retried request
@@ -77,13 +84,22 @@ export const setChannelConsent: WorkflowAction = {
   definition,
   async handle(context) {
     const { request } = context;
-    const channel = ChannelSchema.safeParse(inputText(request, 'channel'));
-    if (!channel.success) return { answer: failContinue(`channel must be one of ${SYNCED_CHANNELS.join(', ')}`), contactId: null };
-    const status = ConsentStatusSchema.safeParse(inputText(request, 'status'));
-    if (!status.success) return { answer: failContinue('status must be opted_in or opted_out'), contactId: null };
+    // Every input that is wrong is named in one answer, each with the value it was given, as the API's refusals are.
+    const problems: string[] = [];
+    const rawChannel = inputText(request, 'channel');
+    const channel = ChannelSchema.safeParse(rawChannel);
+    if (!channel.success) problems.push(inputProblem('channel', rawChannel, SYNCED_CHANNELS));
+    const rawStatus = inputText(request, 'status');
+    const status = ConsentStatusSchema.safeParse(rawStatus);
+    if (!status.success) problems.push(inputProblem('status', rawStatus, CONSENT_STATUSES));
     const rawBasis = inputText(request, 'legal_basis');
     const legalBasis = rawBasis === null ? null : LegalBasisSchema.safeParse(rawBasis);
-    if (legalBasis !== null && !legalBasis.success) return { answer: failContinue(`legal_basis must be one of ${LEGAL_BASES.join(', ')}`), contactId: null };
+    if (legalBasis !== null && !legalBasis.success) problems.push(inputProblem('legal_basis', rawBasis, LEGAL_BASES));
+    if (!channel.success || !status.success || (legalBasis !== null && !legalBasis.success)) return { answer: failContinue(problems.join('; ')), contactId: null };
+    const explanation = inputText(request, 'explanation');
+    // Refused before the contact is looked up, so that a refused opt-in makes no contact from the HubSpot record.
+    const justification = optInJustificationRefusal({ status: status.data, source: 'hubspot', legalBasis: legalBasis?.data ?? null, explanation });
+    if (justification !== null) return failContinueOrThrow(justification);
     try {
       const contact = await findOrCreateEnrolledContact(context);
       const recorded = await context.workspace.setConsent({
@@ -91,8 +107,8 @@ export const setChannelConsent: WorkflowAction = {
         purpose: 'marketing',
         channel: channel.data,
         status: status.data,
-        legalBasis: legalBasis === null ? null : legalBasis.data,
-        explanation: inputText(request, 'explanation'),
+        legalBasis: legalBasis?.data ?? null,
+        explanation,
         source: 'hubspot',
         actor: context.actor,
         evidence: { note: `HubSpot workflow action set-channel-consent, callback ${request.callbackId}` },

@@ -1,3 +1,5 @@
+import { SYNCED_CHANNELS } from '../../../connectors/hubspot/properties.js';
+import { LEGAL_BASES } from '../../../src/core/consent.js';
 import { describe, expect, it } from 'vitest';
 import { channelPropertyNames } from '../../../connectors/hubspot/properties.js';
 import { createApiKey } from '../../../src/server/api-keys.js';
@@ -186,6 +188,34 @@ describe('workflow actions', () => {
     const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
     const response = await postAction(app, h, 'set-channel-consent', actionBody('cb-set-2', hubspotId, { channel: 'sms', status: 'opted_in' }));
     expect(response.json().outputFields).toEqual({ hs_execution_state: 'FAIL_CONTINUE', error: expect.stringContaining('LEGAL_BASIS_REQUIRED') });
+    expect(await h.workspace.getHistory(contactId)).toEqual([]);
+  });
+
+  it('Set channel consent: a refused opt-in makes no contact from a HubSpot record Consentry does not know', async () => {
+    const { h, app } = await setUp();
+    const hubspotId = h.fake.seedContact({ email: 'new.test@example.com' });
+    const response = await postAction(
+      app,
+      h,
+      'set-channel-consent',
+      actionBody('cb-set-4', hubspotId, { channel: 'sms', status: 'opted_in', legal_basis: 'CONSENT_WITH_NOTICE' }, { email: 'new.test@example.com' }),
+    );
+    expect(response.json().outputFields).toEqual({ hs_execution_state: 'FAIL_CONTINUE', error: expect.stringMatching(/^EXPLANATION_REQUIRED: /) });
+    expect((await h.workspace.findContacts({})).contacts).toEqual([]);
+  });
+
+  it('Set channel consent: names every wrong input at once, with the value it was given', async () => {
+    const { h, app } = await setUp();
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    const response = await postAction(app, h, 'set-channel-consent', actionBody('cb-set-5', hubspotId, { channel: 'fax', status: 'yes', legal_basis: 'consent' }));
+    expect(response.json().outputFields).toEqual({
+      hs_execution_state: 'FAIL_CONTINUE',
+      error:
+        `channel: "fax" is not one of ${SYNCED_CHANNELS.join(', ')}; status: "yes" is not one of opted_in, opted_out; ` +
+        `legal_basis: "consent" is not one of ${LEGAL_BASES.join(', ')}`,
+    });
+    const missing = await postAction(app, h, 'set-channel-consent', actionBody('cb-set-6', hubspotId, {}));
+    expect(missing.json().outputFields.error).toBe(`channel: is required: one of ${SYNCED_CHANNELS.join(', ')}; status: is required: one of opted_in, opted_out`);
     expect(await h.workspace.getHistory(contactId)).toEqual([]);
   });
 
