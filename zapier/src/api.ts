@@ -453,6 +453,25 @@ export const WorkflowRunAnswerSchema = zod.object({
   events: zod.array(EventRefSchema).default([]),
 });
 
+/**
+ * `GET /v1/workflows/{template}/runs/{runId}`: how a run stands. `status`, `outcome` and
+ * `waiting.kind` are read as any string, so that a value added later still parses. `outcome` and
+ * `waiting` must be there (null or not): a run read without them could show as still waiting.
+ */
+export const WorkflowRunReportSchema = zod.object({
+  runId: zod.string().min(1),
+  template: zod.string(),
+  contactId: zod.string(),
+  channel: zod.string(),
+  conversationId: nullableText,
+  status: zod.string(),
+  outcome: zod.string().nullable(),
+  startedAt: zod.string(),
+  endedAt: nullableText,
+  waiting: zod.object({ step: zod.string(), kind: zod.string(), dueAt: zod.string(), timesAsked: zod.number().int() }).nullable(),
+});
+export type WorkflowRunReportJson = zod.infer<typeof WorkflowRunReportSchema>;
+
 /** An event as stored and delivered (the server's HTTP API contract: "Event JSON"). */
 export const EventSchema = zod.object({
   id: zod.string().min(1),

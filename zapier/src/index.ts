@@ -11,6 +11,7 @@ import untagContact from './creates/untag_contact.js';
 import { addConsentryHeaders, mapProblemResponses } from './middleware.js';
 import checkPermission from './searches/check_permission.js';
 import findContact from './searches/find_contact.js';
+import findWorkflowRun from './searches/find_workflow_run.js';
 import addableTagList from './triggers/addable_tag_list.js';
 import consentFailed from './triggers/consent_failed.js';
 import consentGiven from './triggers/consent_given.js';
@@ -44,7 +45,7 @@ const app = defineApp({
   },
   triggers: byKey(consentGiven, consentWithdrawn, consentFailed, contactTagged, optoutReviewNeeded, tagList, addableTagList, purposeList),
   creates: byKey(recordConsent, tagContact, untagContact, sendInboundMessage, requestConsent, createContact),
-  searches: byKey(findContact, checkPermission),
+  searches: byKey(findContact, checkPermission, findWorkflowRun),
   searchOrCreates: {
     find_contact: {
       key: 'find_contact',

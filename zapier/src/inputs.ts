@@ -237,6 +237,33 @@ export function inAnswerMember(sender: ReplySender): { inAnswer?: false } {
   return sender === 'outbound_webhook' ? { inAnswer: false } : {};
 }
 
+/** The server's built-in workflow templates (its TEMPLATE_IDS), the one Request Privacy Consent starts first. */
+export const WORKFLOW_TEMPLATES = ['request-consent-privacy', 'welcome-request-email', 'welcome-request-phone'] as const;
+/** Each template's `name`, as Consentry names it. */
+const WORKFLOW_TEMPLATE_LABELS: Record<(typeof WORKFLOW_TEMPLATES)[number], string> = {
+  'request-consent-privacy': 'Request Consent: Privacy',
+  'welcome-request-email': 'Welcome Message and Request Email',
+  'welcome-request-phone': 'Welcome Message and Request Phone Number',
+};
+
+/**
+ * The workflow a run belongs to, the `{template}` of the server's run paths. The templates are
+ * built into the server, which has no endpoint listing them, so the dropdown is static; the
+ * server, not the app, judges a value typed or mapped instead (its 404 names `template` and lists
+ * its own), so that a template a newer server adds works without a new version of the app.
+ */
+export const workflowTemplateField = (helpText: string): PlainInputField => ({
+  key: 'template',
+  label: 'Workflow',
+  required: true,
+  default: 'request-consent-privacy',
+  choices: choicesOf(WORKFLOW_TEMPLATES, WORKFLOW_TEMPLATE_LABELS),
+  helpText,
+});
+
+/** The server's longest template id in a run's path (its RunParamsSchema). */
+export const workflowTemplateInput = requiredText(100);
+
 /**
  * Purposes differ per workspace, so the dropdown reads them from the server (a dynamic dropdown,
  * https://docs.zapier.com/platform/build/dynamic-dropdowns); a value mapped from an earlier step

@@ -7,6 +7,7 @@ import requestConsent from '../src/creates/request_consent.js';
 import sendInboundMessage from '../src/creates/send_inbound_message.js';
 import tagContact from '../src/creates/tag_contact.js';
 import untagContact from '../src/creates/untag_contact.js';
+import app from '../src/index.js';
 import { CONTACT_ID, contactJson } from './helpers.js';
 import { appTester, errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
 
@@ -1265,6 +1266,19 @@ describe('request_consent wording', () => {
     const channel = z.array(z.object({ key: z.string(), helpText: z.string() }).loose()).parse(operation.inputFields).find((field) => field.key === 'channel');
     expect(channel?.helpText).toContain('send them to the contact on this channel in a later step');
     expect(z.object({ outcome: z.string() }).loose().parse(operation.sample).outcome).toMatch(/^Started on whatsapp: send the messages below/);
+  });
+
+  it('says the run can be followed with Find Workflow Run by its Workflow Run ID, whose empty Outcome means still waiting', () => {
+    const { display, operation } = requestConsent;
+    const search = app.searches['find_workflow_run'];
+    expect(search?.display.label).toBe('Find Workflow Run');
+    expect(display.description).toContain("look the run up with Find Workflow Run by this step's Workflow Run ID");
+    expect(display.description).toContain("its Outcome stays empty while the run still waits for the contact's answer");
+    const outputs = z.array(z.object({ key: z.string(), label: z.string() })).parse(operation.outputFields);
+    expect(outputs.find((field) => field.key === 'id')?.label).toBe('Workflow Run ID (to look the run up with Find Workflow Run)');
+    // The search's Outcome, which the description speaks of, is the one empty while the run waits.
+    const searchOutputs = z.array(z.object({ key: z.string(), label: z.string() }).loose()).parse(search?.operation.outputFields);
+    expect(searchOutputs.find((field) => field.key === 'outcome')?.label).toBe("Outcome (empty while the run still waits for the contact's answer)");
   });
 
   it('asks Request Privacy Consent and Send Inbound Message who sends the messages, a later step of the Zap by default', () => {

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { TEMPLATES } from '../../src/core/workflow/templates.js';
 import app from '../src/index.js';
 import { run } from './support.js';
 
@@ -147,7 +148,7 @@ describe('app definition', () => {
     expect(Object.keys(definition.creates).sort()).toEqual(
       ['create_contact', 'record_consent', 'request_consent', 'send_inbound_message', 'tag_contact', 'untag_contact'].sort(),
     );
-    expect(Object.keys(definition.searches).sort()).toEqual(['check_permission', 'find_contact']);
+    expect(Object.keys(definition.searches).sort()).toEqual(['check_permission', 'find_contact', 'find_workflow_run']);
     for (const kind of ['triggers', 'creates', 'searches'] as const) {
       for (const key of Object.keys(definition[kind])) {
         const source = readFileSync(new URL(`../src/${kind}/${key}.ts`, import.meta.url), 'utf8');
@@ -331,6 +332,24 @@ describe('app definition', () => {
     if (!checkPermission) return;
     const channel = (await inputFieldsFor(checkPermission, {})).find((field) => field.key === 'channel');
     expect(channel?.choices?.map((choice) => choice.value)).toEqual(['whatsapp', 'sms', 'email', 'messenger', 'telegram', 'webchat']);
+  });
+
+  it('offers Find Workflow Run the built-in workflows by name, Request Consent: Privacy by default, the run ID required', async () => {
+    const findWorkflowRun = app.searches['find_workflow_run'];
+    expect(findWorkflowRun).toBeDefined();
+    if (!findWorkflowRun) return;
+    const fields = await inputFieldsFor(findWorkflowRun, {});
+    expect(fields.map((field) => [field.key, field.required])).toEqual([
+      ['template', true],
+      ['runId', true],
+    ]);
+    const template = fields.find((field) => field.key === 'template');
+    expect(template?.default).toBe('request-consent-privacy');
+    // The server's own templates, each by its name: the dropdown follows what the server ships.
+    expect(template?.choices?.map(({ value, label }) => ({ value, label }))).toEqual(
+      [...TEMPLATES.values()].map((definition) => ({ value: definition.id, label: definition.name })),
+    );
+    expect(template?.choices?.map((choice) => choice.value)).toEqual(['request-consent-privacy', 'welcome-request-email', 'welcome-request-phone']);
   });
 
   it('lists Find Contact’s status on every channel of the built-in purposes as output fields, each in its sample', () => {

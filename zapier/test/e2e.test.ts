@@ -9,6 +9,7 @@ import { createMemoryStore } from '../../src/store/memory.js';
 import { defaultWorkers } from '../../src/worker/index.js';
 import checkPermission from '../src/searches/check_permission.js';
 import findContact from '../src/searches/find_contact.js';
+import findWorkflowRun from '../src/searches/find_workflow_run.js';
 import createContact from '../src/creates/create_contact.js';
 import recordConsent from '../src/creates/record_consent.js';
 import requestConsent from '../src/creates/request_consent.js';
@@ -666,6 +667,26 @@ describe('actions and searches', () => {
     expect(found[0]?.tags).toContain('Consent: Privacy');
     const again = ItemSchema.parse(await run(requestConsent.operation.perform, { inputData: { phone: '+34600000013', channel: 'whatsapp' } }));
     expect(again).toMatchObject({ alreadyAgreed: true, replyText: '', outcome: expect.stringContaining('already agreed') });
+  });
+
+  it('find_workflow_run follows a run request_consent started: waiting for the answer, then given; an unknown run finds nothing, an unknown workflow fails', async () => {
+    const started = ItemSchema.parse(await run(requestConsent.operation.perform, { inputData: { phone: '+34600000053', channel: 'whatsapp' } }));
+    const lookup = { template: 'request-consent-privacy', runId: String(started.id) };
+    const waiting = ItemsSchema.parse(await run(findWorkflowRun.operation.perform, { inputData: lookup }));
+    expect(waiting).toMatchObject([
+      { id: started.id, contactId: started.contactId, status: 'active', outcome: null, endedAt: null, waiting: { step: 'request_consent', kind: 'answer', timesAsked: 1 } },
+    ]);
+    await run(sendInboundMessage.operation.perform, { inputData: { channel: 'whatsapp', phone: '+34600000053', button: 'AGREE & PROCEED' } });
+    const ended = ItemsSchema.parse(await run(findWorkflowRun.operation.perform, { inputData: { ...lookup, runId: String(started.id).toLowerCase() } }));
+    expect(ended).toMatchObject([{ id: started.id, status: 'completed', outcome: 'given', waiting: null }]);
+    expect(ended[0]?.endedAt).toEqual(expect.any(String));
+
+    expect(await run(findWorkflowRun.operation.perform, { inputData: { ...lookup, runId: '01JQ0000000000000000000000' } })).toEqual([]);
+    // A run of another workflow is not found under this one.
+    expect(await run(findWorkflowRun.operation.perform, { inputData: { ...lookup, template: 'welcome-request-phone' } })).toEqual([]);
+    const unknown = errorDetails(await rejection(run(findWorkflowRun.operation.perform, { inputData: { ...lookup, template: 'request-consent' } })));
+    expect(unknown).toMatchObject({ name: 'AppError', code: 'NOT_FOUND', status: 404 });
+    expect(unknown.message).toMatch(/^Not found: template: unknown template "request-consent": the built-in ones are request-consent-privacy, /);
   });
 
   it('request_consent and send_inbound_message leave the messages to the outbound webhook when told to: its deliveries say inAnswer false', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { consentStatusByChannel } from '../src/contacts.js';
 import checkPermission from '../src/searches/check_permission.js';
 import findContact from '../src/searches/find_contact.js';
+import findWorkflowRun from '../src/searches/find_workflow_run.js';
 import { erasedContactJson } from './helpers.js';
 import { errorDetails, problem, rejection, requests, route, run, useMockServer } from './support.js';
 
@@ -322,5 +323,97 @@ describe('check_permission: channel, addresses and purpose', () => {
     route('get', '/v1/settings', { body: { purposes: ['loyalty'] } });
     const results = await run(perform, { inputData: { email: 'new.lead@example.com', channel: 'email', purpose: 'loyalty' } });
     expect(results).toMatchObject([{ id: 'no-contact:loyalty:email', reason: 'not_specified', purpose: 'loyalty' }]);
+  });
+});
+
+describe('find_workflow_run', () => {
+  const { perform } = findWorkflowRun.operation;
+  const RUN_ID = '01JQ86M2NCPDQERSFTGVHWJXKY';
+  const RUN_PATH = `/v1/workflows/request-consent-privacy/runs/${RUN_ID}`;
+  /** A run as `GET /v1/workflows/{template}/runs/{runId}` answers it while it waits for the contact's answer. */
+  const waitingRun = {
+    runId: RUN_ID,
+    template: 'request-consent-privacy',
+    contactId: CONTACT_ID,
+    channel: 'whatsapp',
+    conversationId: '01JQ86M2NCPDQERSFTGVHWJXKZ',
+    status: 'active',
+    outcome: null,
+    startedAt: '2026-03-01T09:10:00.000Z',
+    endedAt: null,
+    waiting: { step: 'request_consent', kind: 'answer', dueAt: '2026-03-01T09:15:00.000Z', timesAsked: 1 },
+  };
+  const input = { template: 'request-consent-privacy', runId: RUN_ID };
+
+  it('finds a run that still waits for the contact’s answer: outcome null, what it waits for', async () => {
+    route('get', RUN_PATH, { body: waitingRun });
+    const results = await run(perform, { inputData: input });
+    expect(trail()).toEqual([`GET ${RUN_PATH}`]);
+    expect(requests[0]).toMatchObject({ authorization: 'Bearer ck_test_0000000000000000', source: 'zapier' });
+    expect(results).toEqual([{ id: RUN_ID, ...waitingRun }]);
+  });
+
+  it('finds a finished run with its outcome and end, waiting for nothing', async () => {
+    const finished = { ...waitingRun, status: 'completed', outcome: 'given', endedAt: '2026-03-01T09:12:30.000Z', waiting: null };
+    route('get', RUN_PATH, { body: finished });
+    expect(await run(perform, { inputData: input })).toEqual([{ id: RUN_ID, ...finished }]);
+  });
+
+  it('looks the run up under the chosen workflow, the run ID trimmed and both path segments encoded', async () => {
+    route('get', '/v1/workflows/:template/runs/:runId', { body: { ...waitingRun, template: 'welcome-request-phone' } });
+    await run(perform, { inputData: { template: 'welcome-request-phone', runId: ` ${RUN_ID}\n` } });
+    await run(perform, { inputData: { template: 'welcome-request-phone', runId: 'a/b?c' } });
+    expect(trail()).toEqual([`GET /v1/workflows/welcome-request-phone/runs/${RUN_ID}`, 'GET /v1/workflows/welcome-request-phone/runs/a%2Fb%3Fc']);
+  });
+
+  // A search with no result answers an empty array, which a 404 for "no result" is turned into
+  // (https://docs.zapier.com/platform/build/action, "Search actions").
+  it('finds nothing for a run the server does not have (404 naming runId)', async () => {
+    const message = `no run ${RUN_ID} of workflow "request-consent-privacy" in this workspace`;
+    route('get', RUN_PATH, problem(404, 'NOT_FOUND', `runId: ${message}`, [{ path: 'runId', message }]));
+    expect(await run(perform, { inputData: input })).toEqual([]);
+  });
+
+  // Not "nothing found": the Workflow field holds a value the server does not know, which the user
+  // has to fix, and for which Zapier asks an error (z.errors.Error for a misconfigured step,
+  // https://docs.zapier.com/platform/publish/integration-build-guidelines); an empty answer would
+  // let a "Continue if nothing found" Zap go on as if every run had gone.
+  it('fails for a workflow the server does not know (404 naming template)', async () => {
+    const message = 'unknown template "request-consent": the built-in ones are request-consent-privacy, welcome-request-email, welcome-request-phone';
+    route('get', `/v1/workflows/request-consent/runs/${RUN_ID}`, problem(404, 'NOT_FOUND', `template: ${message}`, [{ path: 'template', message }]));
+    const details = errorDetails(await rejection(run(perform, { inputData: { ...input, template: 'request-consent' } })));
+    expect(details).toEqual({ name: 'AppError', code: 'NOT_FOUND', status: 404, message: `Not found: template: ${message}` });
+  });
+
+  it('fails, rather than finding nothing, when the server has no such endpoint (a 404 naming no field)', async () => {
+    route('get', RUN_PATH, problem(404, 'NOT_FOUND', `No route GET ${RUN_PATH}`));
+    const details = errorDetails(await rejection(run(perform, { inputData: input })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'NOT_FOUND', status: 404, message: `Not found: No route GET ${RUN_PATH}` });
+  });
+
+  it('asks to reconnect when the server refuses the API key (401)', async () => {
+    route('get', RUN_PATH, problem(401, 'UNAUTHORIZED', 'invalid API key'));
+    const error = await rejection(run(perform, { inputData: input }));
+    expect(error.name).toBe('ExpiredAuthError');
+    expect(error.message).toContain('Consentry rejected the API key (invalid API key)');
+  });
+
+  it('asks Zapier to retry on a server error', async () => {
+    route('get', RUN_PATH, problem(503, 'UNAVAILABLE', 'maintenance'));
+    expect(errorDetails(await rejection(run(perform, { inputData: input }))).name).toBe('ThrottledError');
+  });
+
+  it('needs a workflow and a run ID, and sends nothing without them', async () => {
+    const error = await rejection(run(perform, { inputData: { template: '', runId: ' ' } }));
+    expect(errorDetails(error)).toMatchObject({ code: 'INVALID_INPUT', message: "Check the step's fields: template: is required; runId: is required" });
+    expect(requests).toHaveLength(0);
+  });
+
+  it('refuses an answer without outcome or waiting rather than read the run as still waiting (a server too old)', async () => {
+    const { outcome: _outcome, waiting: _waiting, ...withoutThem } = waitingRun;
+    route('get', RUN_PATH, { body: withoutThem });
+    const details = errorDetails(await rejection(run(perform, { inputData: input })));
+    expect(details).toMatchObject({ name: 'AppError', code: 'UNEXPECTED_RESPONSE' });
+    expect(details.message).toContain('outcome');
   });
 });

@@ -184,7 +184,8 @@ const create: Create = {
   display: {
     label: 'Request Privacy Consent',
     description:
-      'Starts the "Request Consent: Privacy" workflow for a contact and returns the messages that ask them to agree to the privacy policy, for a later step to send, or leaves them to the workspace\'s outbound webhook.',
+      'Starts the "Request Consent: Privacy" workflow for a contact and returns the messages that ask them to agree to the privacy policy, for a later step to send, or leaves them to the workspace\'s outbound webhook. ' +
+      "To learn later whether the contact agreed, look the run up with Find Workflow Run by this step's Workflow Run ID: its Outcome stays empty while the run still waits for the contact's answer.",
   },
   operation: {
     inputFields: [
@@ -202,7 +203,7 @@ const create: Create = {
     ],
     perform: timedStep('Request Privacy Consent', perform),
     outputFields: [
-      { key: 'id', label: 'Workflow Run ID' },
+      { key: 'id', label: 'Workflow Run ID (to look the run up with Find Workflow Run)' },
       { key: 'contactId', label: 'Contact ID' },
       { key: 'channel', label: 'Channel' },
       { key: 'conversationId', label: 'Conversation ID' },
