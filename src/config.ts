@@ -111,8 +111,10 @@ export const ConfigSchema = z.object({
   ),
   /**
    * How many days the stored answers to inbound messages, the outbox events with their deliveries,
-   * and finished workflow runs are kept before the background workers delete them
-   * (src/worker/retention.ts). The consent ledger and contacts are kept.
+   * finished workflow runs and closed Slack alerts are kept before the background workers delete
+   * them (src/worker/retention.ts). One setting for all: each is a record of something over that
+   * names a contact (GDPR Art. 5(1)(e)), and an alert outliving the event it came from would keep
+   * what retention took out of the event. The consent ledger and contacts are kept.
    */
   RETENTION_DAYS: z.preprocess(
     unsetIfEmpty,

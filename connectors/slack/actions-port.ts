@@ -272,6 +272,19 @@ export class InMemoryAlertStore implements AlertStore {
     return changed;
   }
 
+  /**
+   * Forgets the alert, as retention deletes a closed one (alert-store.ts `pruneExpired`): its
+   * buttons then find no alert. Returns whether there was one.
+   */
+  remove(workspaceId: string, alertId: string): boolean {
+    const key = this.key(workspaceId, alertId);
+    const alert = this.alerts.get(key);
+    if (!alert) return false;
+    this.alerts.delete(key);
+    this.byEvent.delete(`${workspaceId}\u0000${alert.event.id}`);
+    return true;
+  }
+
   private key(workspaceId: string, alertId: string): string {
     return `${workspaceId}\u0000${alertId}`;
   }

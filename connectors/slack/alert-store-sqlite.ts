@@ -14,6 +14,7 @@ import { erasedAlertEvent, needsErasure } from './erasure.js';
 import {
   AlertClaimSchema,
   AlertResolutionSchema,
+  assertAlertRetentionQuery,
   claimOf,
   parseCursor,
   resolutionOf,
@@ -22,6 +23,7 @@ import {
   SLACK_CURSOR_KEY,
   SlackAlertEventSchema,
   type AlertPlanner,
+  type AlertRetentionQuery,
   type IngestResult,
   type SlackAlertDelivery,
   type SlackAlertRecord,
@@ -30,7 +32,7 @@ import {
 } from './alert-store.js';
 
 /**
- * The alerts in the main SQLite database (table `slack_alerts`, migrations 4, 14 and 22). Every statement runs
+ * The alerts in the main SQLite database (table `slack_alerts`, migrations 4, 14, 22 and 25). Every statement runs
  * inside `store.transaction`, so it is serialised with the engine's transactions on the shared
  * connection (CONNECTORS.md); ingestion writes the alerts and the outbox cursor in one of them.
  */
@@ -66,6 +68,28 @@ export const SHOWN_SINCE_SQL = `SELECT ${COLUMNS} FROM slack_alerts
   WHERE workspace_id = ? AND message_channel = ? AND message_ts IS NOT NULL AND delivery IN ('posted', 'digested') AND created_at > ?
   ORDER BY created_at DESC, event_id DESC LIMIT ?`;
 
+/**
+ * Retention (pruneExpired): the closed alerts (alert-store.ts isClosedAlert) created before
+ * :before, oldest first, read from slack_alerts_closed (migration 25), which holds only closed
+ * ones: an open alert, however old, is never read. The first two conditions are the index's own,
+ * written alike, as SQLite requires to use a partial index
+ * (https://www.sqlite.org/partialindex.html); the last two keep an alert handled or claimed since
+ * :before, rows few enough to step over. The type `sync.failed` stands for the types without
+ * buttons (ACTIONS_BY_EVENT_TYPE). JSON is read only once json_valid says it is JSON (CASE tests
+ * it first, OR may not), so one unreadable row cannot stop every pass; a claim or a resolution
+ * that cannot be read does not keep a closed alert. Exported so a test can check its plan.
+ */
+export const PRUNE_CLOSED_SQL = `DELETE FROM slack_alerts WHERE (workspace_id, id) IN (
+  SELECT workspace_id, id FROM slack_alerts
+  WHERE delivery <> 'pending'
+    AND (erasure = 'erased' OR erasure IS NULL AND delivery IN ('posted', 'digested')
+      AND (resolution IS NOT NULL OR delivery = 'digested'
+        OR CASE WHEN json_valid(event) THEN json_extract(event, '$.type') = 'sync.failed' ELSE 0 END))
+    AND created_at < :before
+    AND (resolution IS NULL OR CASE WHEN json_valid(resolution) THEN json_extract(resolution, '$.at') < :before ELSE 1 END)
+    AND (claim IS NULL OR CASE WHEN json_valid(claim) THEN json_extract(claim, '$.at') < :before ELSE 1 END)
+  ORDER BY created_at, workspace_id, id LIMIT :limit)`;
+
 type InsertParams = [string, string, string, string, string | null, string | null, string, string, string | null];
 
 /** `erasure` (migration 14): null while the contact is not erased; then whether a Slack message still names them. */
@@ -89,6 +113,7 @@ class Statements {
   readonly shownIn: Statement<[string, string, string], AlertRow>;
   readonly setRedacted: Statement<[string, string, string]>;
   readonly shownSince: Statement<[string, string, string, number], AlertRow>;
+  readonly pruneClosed: Statement<[{ before: string; limit: number }]>;
 
   constructor(store: SqliteStore) {
     const db = store.db;
@@ -138,6 +163,7 @@ class Statements {
     // No index by message: only an erasure and a new lane of the dispatcher read a digest's alerts back, and they walk the workspace's alerts as eraseRows does.
     this.shownIn = db.prepare(`SELECT ${COLUMNS} FROM slack_alerts WHERE workspace_id = ? AND message_channel = ? AND message_ts = ? ORDER BY event_id`);
     this.shownSince = db.prepare(SHOWN_SINCE_SQL);
+    this.pruneClosed = db.prepare(PRUNE_CLOSED_SQL);
   }
 }
 
@@ -303,6 +329,11 @@ export class SqliteSlackAlertStore implements SlackAlertStore {
 
   listShownSince(workspaceId: string, channel: string, since: string, limit: number): Promise<SlackAlertRecord[]> {
     return this.store.transaction(async () => this.s.shownSince.all(workspaceId, channel, since, Math.max(0, limit)).map(toRecord).reverse());
+  }
+
+  async pruneExpired(query: AlertRetentionQuery): Promise<number> {
+    assertAlertRetentionQuery(query);
+    return this.store.transaction(async () => this.s.pruneClosed.run({ before: query.before, limit: query.limit }).changes);
   }
 
   claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {

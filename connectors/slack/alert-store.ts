@@ -3,8 +3,10 @@ import { ConsentSourceSchema, ConsentStatusSchema, LegalBasisSchema } from '../.
 import { ConsentryError } from '../../src/core/errors.js';
 import { ConsentFailedDataSchema, erasedContactOf, OptoutReviewDataSchema, SyncFailedDataSchema, type ErasedContact } from '../../src/core/events.js';
 import type { Store, StoreTx, StoredEvent } from '../../src/ports/store.js';
+import { assertCanonicalTimestamp, assertLimit } from '../../src/store/common.js';
 
 import {
+  ACTIONS_BY_EVENT_TYPE,
   InMemoryAlertStore,
   SLACK_ACTION_IDS,
   type AlertClaim,
@@ -57,6 +59,48 @@ export interface SlackMessageRef {
 /** Whether erasing leaves a Slack message to edit: one that showed the alert before the erasure. */
 export function showsInSlack(delivery: SlackAlertDelivery, message: SlackMessageRef | null): boolean {
   return message !== null && (delivery === 'posted' || delivery === 'digested');
+}
+
+/**
+ * Whether nothing waits on the alert any more, so retention may delete it once it is old enough
+ * (alertExpired): its contact was erased and no Slack message still names them, or Slack shows it
+ * (on its own or in a digest) and no button of it can act: it was handled, it is in a digest
+ * (whose alerts have no buttons), or its type offers none. An alert not posted yet (pending), one
+ * the dispatcher posts again once the set-up is fixed (failed), one whose message is still to be
+ * redacted, and one whose buttons wait to be used are open.
+ */
+export function isClosedAlert(record: SlackAlertRecord): boolean {
+  if (record.delivery === 'pending' || record.redactionDue) return false;
+  if (record.erased) return true;
+  if (record.delivery === 'failed') return false;
+  return record.resolution !== null || record.delivery === 'digested' || ACTIONS_BY_EVENT_TYPE[record.event.type].length === 0;
+}
+
+/** Which closed alerts `pruneExpired` deletes, at most `limit` of them. */
+export interface AlertRetentionQuery {
+  /** A canonical ISO timestamp: the alert was created, and handled, before it. */
+  before: string;
+  limit: number;
+}
+
+/**
+ * Whether retention deletes the alert (GDPR Art. 5(1)(e): it names the contact): closed, created
+ * before `before`, handled before it too, and with no claim taken since (a button's action in
+ * progress holds one until it has resolved or released the alert).
+ */
+export function alertExpired(record: SlackAlertRecord, before: string): boolean {
+  return (
+    isClosedAlert(record) &&
+    record.createdAt < before &&
+    (record.resolution === null || record.resolution.at < before) &&
+    (record.claim === null || record.claim.at < before)
+  );
+}
+
+/** Checks a retention query as both stores read it. */
+export function assertAlertRetentionQuery(query: AlertRetentionQuery): void {
+  assertCanonicalTimestamp(query.before, 'before');
+  assertLimit(query.limit);
 }
 
 /** Decides, inside the ingesting transaction, which alert (if any) an outbox event becomes. */
@@ -114,6 +158,12 @@ export interface SlackAlertStore extends AlertStore {
    * (by `createdAt`, then event). What a new pacer takes up of a burst still going on.
    */
   listShownSince(workspaceId: string, channel: string, since: string, limit: number): Promise<SlackAlertRecord[]>;
+  /**
+   * Retention: deletes, in one transaction, up to `limit` alerts of any workspace that expired
+   * (alertExpired), oldest `createdAt` first (then by workspace and id); returns how many. A button
+   * of a deleted alert is then answered as one of an alert Consentry does not know.
+   */
+  pruneExpired(query: AlertRetentionQuery): Promise<number>;
 }
 
 const EventBase = {
@@ -167,6 +217,10 @@ export function cleanAlert(alert: NewSlackAlert): NewSlackAlert {
 
 function key(workspaceId: string, alertId: string): string {
   return `${workspaceId}\u0000${alertId}`;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
@@ -328,6 +382,25 @@ export class MemorySlackAlertStore implements SlackAlertStore {
     );
     shown.sort((a, b) => (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.event.id < b.event.id ? -1 : a.event.id > b.event.id ? 1 : 0));
     return shown.slice(-limit);
+  }
+
+  async pruneExpired(query: AlertRetentionQuery): Promise<number> {
+    assertAlertRetentionQuery(query);
+    const expired: SlackAlertRecord[] = [];
+    for (const k of this.deliveries.keys()) {
+      const [ws, alertId] = k.split('\u0000');
+      if (ws === undefined || alertId === undefined) continue;
+      const record = await this.getRecord(ws, alertId);
+      if (record && alertExpired(record, query.before)) expired.push(record);
+    }
+    // SQLite's order (slack_alerts_closed: created_at, then the primary key).
+    expired.sort((a, b) => compareText(a.createdAt, b.createdAt) || compareText(a.workspaceId, b.workspaceId) || compareText(a.id, b.id));
+    const deleted = expired.slice(0, query.limit);
+    for (const record of deleted) {
+      this.alerts.remove(record.workspaceId, record.id);
+      this.deliveries.delete(key(record.workspaceId, record.id));
+    }
+    return deleted.length;
   }
 
   claim(workspaceId: string, alertId: string, claim: AlertClaim): Promise<ClaimResult> {

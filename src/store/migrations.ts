@@ -660,6 +660,29 @@ UPDATE events SET data = json_set(data, '$.inAnswer', json('false'))
 CREATE INDEX deliveries_event_position ON deliveries (event_position);
 `,
   },
+  {
+    version: 25,
+    name: 'closed slack alerts and finished hubspot callbacks by age',
+    up: `
+-- Retention also deletes the Slack alerts that are closed and the HubSpot workflow-action
+-- callbacks that are finished, once older than RETENTION_DAYS (src/worker/retention.ts): they
+-- name contacts (GDPR Art. 5(1)(e)). Each index holds only those rows, oldest first, so a pass
+-- reads what it deletes and never an open alert or a pending callback, however many there are.
+-- A row enters its index when it closes or finishes, and the ones waiting write nothing here. The conditions are those of connectors/slack/alert-store.ts isClosedAlert (the one event
+-- type without buttons is sync.failed) and connectors/hubspot/callback-retention.ts
+-- isFinishedCallback; the deleting statements repeat them word for word, as SQLite requires to
+-- use a partial index (https://www.sqlite.org/partialindex.html). An event that is not JSON
+-- counts as of a type with buttons: CASE, unlike OR, is sure to test json_valid first, so such a
+-- row stops neither this migration nor a later write.
+CREATE INDEX slack_alerts_closed ON slack_alerts (created_at)
+  WHERE delivery <> 'pending'
+    AND (erasure = 'erased' OR erasure IS NULL AND delivery IN ('posted', 'digested')
+      AND (resolution IS NOT NULL OR delivery = 'digested'
+        OR CASE WHEN json_valid(event) THEN json_extract(event, '$.type') = 'sync.failed' ELSE 0 END));
+CREATE INDEX hubspot_callbacks_finished ON hubspot_callbacks (updated_at)
+  WHERE response IS NOT NULL AND (run_id IS NULL OR outcome IS NOT NULL);
+`,
+  },
 ];
 
 interface AppliedMigrationRow {

@@ -31,6 +31,7 @@ export interface DefaultWorkerDeps {
  * HubSpot sync, and retention, which keeps the events those three read until each has read them.
  */
 export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerScheduler, SlackAlertDispatcher, HubSpotSync, RetentionPruner] {
+  const alerts = slackAlertStoreFor(deps.store);
   return [
     new HookDispatcher({
       store: deps.store,
@@ -48,7 +49,7 @@ export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerS
     }),
     new SlackAlertDispatcher({
       engine: deps.engine,
-      alerts: slackAlertStoreFor(deps.store),
+      alerts,
       clock: deps.clock,
       env: deps.config ?? {},
       logger: deps.logger,
@@ -68,6 +69,8 @@ export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerS
       clock: deps.clock,
       logger: deps.logger,
       cursorKeys: [HOOKS_CURSOR_KEY, SLACK_CURSOR_KEY, HUBSPOT_CURSOR_KEY],
+      // Closed Slack alerts name the contact (GDPR Art. 5(1)(e)); the alert store decides which are closed.
+      sweeps: [{ name: 'slackAlerts', prune: (query) => alerts.pruneExpired(query) }],
       ...(deps.config?.RETENTION_DAYS !== undefined ? { retentionDays: deps.config.RETENTION_DAYS } : {}),
       ...(deps.metricsRegistry ? { metricsRegistry: deps.metricsRegistry } : {}),
     }),
@@ -86,8 +89,8 @@ export {
 } from './hook-dispatcher.js';
 export type { HookDispatcherOptions, DispatchSummary, FanOutResult, AttemptOutcome } from './hook-dispatcher.js';
 export { TimerScheduler, createTimerScheduler } from './timer-scheduler.js';
-export { RetentionPruner, DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS, MAX_RETENTION_DAYS } from './retention.js';
-export type { RetentionPrunerOptions, RetentionPass, RetentionLogger } from './retention.js';
+export { RetentionPruner, DEFAULT_RETENTION_DAYS, MIN_RETENTION_DAYS, MAX_RETENTION_DAYS, SWEEP_KINDS } from './retention.js';
+export type { RetentionPrunerOptions, RetentionPass, RetentionLogger, RetentionSweep, SweepName, SweepQuery } from './retention.js';
 export type { TimerSchedulerOptions } from './timer-scheduler.js';
 export { signDelivery, verifyDeliverySignature } from './signature.js';
 export type { SignedDelivery, VerifyDeliveryInput } from './signature.js';

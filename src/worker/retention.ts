@@ -24,6 +24,31 @@ const MAX_BATCHES_PER_PASS = 20;
 const BACKLOG_GAP_MS = 1000;
 
 const METRIC_NAME = 'consentry_retention_deleted_total';
+
+/**
+ * The connectors' tables retention also reaches, each through its own port: the field that counts
+ * it in a pass and in the log line, and its `kind` in consentry_retention_deleted_total.
+ */
+export const SWEEP_KINDS = { slackAlerts: 'slack_alerts', hubspotCallbacks: 'hubspot_callbacks' } as const;
+export type SweepName = keyof typeof SWEEP_KINDS;
+
+/** Which of a connector's rows have expired: finished ones last changed before `before`, at most `limit` of them. */
+export interface SweepQuery {
+  /** A canonical ISO timestamp (Date.toISOString()). */
+  before: string;
+  limit: number;
+}
+
+/**
+ * A connector table retention deletes from, besides the store's own: its port deletes, in one
+ * transaction, at most `limit` of its finished rows last changed before `before`, oldest first,
+ * and never one that something still waits on; it answers how many it deleted.
+ */
+export interface RetentionSweep {
+  name: SweepName;
+  prune(query: SweepQuery): Promise<number>;
+}
+
 const CursorSchema = z.number().int().nonnegative();
 
 /** The workers' logger, and info for what a pass deleted. */
@@ -36,13 +61,15 @@ const silentRetentionLogger: RetentionLogger = { info: () => undefined, warn: ()
 export interface RetentionPrunerOptions {
   store: Store;
   clock: Clock;
-  /** How many days stored answers, events, deliveries and finished workflow runs are kept (RETENTION_DAYS). */
+  /** How many days stored answers, events, deliveries, finished workflow runs and the sweeps' finished rows are kept (RETENTION_DAYS). */
   retentionDays?: number;
   /**
    * The meta keys of the outbox readers' cursors (the position each has read up to): an event a
    * reader has not read yet is kept however old it is. A key without a position counts as 0.
    */
   cursorKeys: readonly string[];
+  /** The connectors' tables to delete expired rows from too, with the same retention and batch size. */
+  sweeps?: readonly RetentionSweep[];
   /** How long to sleep between passes when nothing was left to delete. */
   intervalMs?: number;
   batchSize?: number;
@@ -51,8 +78,8 @@ export interface RetentionPrunerOptions {
   timers?: LoopTimers;
 }
 
-/** What one pass deleted, and whether it stopped with expired rows left. */
-export interface RetentionPass extends PrunedRows {
+/** What one pass deleted (a sweep's count only when the pruner has that sweep), and whether it stopped with expired rows left. */
+export interface RetentionPass extends PrunedRows, Partial<Record<SweepName, number>> {
   more: boolean;
 }
 
@@ -60,14 +87,17 @@ export interface RetentionPass extends PrunedRows {
  * Deletes what Consentry keeps only for a while (GDPR Art. 5(1)(e), storage limitation): the stored
  * answers to inbound messages (they quote the replies sent, with the contact's name), the outbox
  * events (message.outbound holds the message's text) with their deliveries, and finished workflow
- * runs (their answers), once older than the retention. The consent ledger and contacts are never
- * deleted here: the ledger is the proof of consent, and erasure is DELETE /v1/contacts/{id}.
+ * runs (their answers), once older than the retention; and, through the connectors' ports
+ * (`sweeps`), the rows they keep of what is over, which name contacts too (closed Slack alerts).
+ * The consent ledger and contacts are never deleted here: the ledger is the proof of consent, and
+ * erasure is DELETE /v1/contacts/{id}.
  */
 export class RetentionPruner {
   private readonly store: Store;
   private readonly clock: Clock;
   private readonly retentionMs: number;
   private readonly cursorKeys: readonly string[];
+  private readonly sweeps: readonly RetentionSweep[];
   private readonly batchSize: number;
   private readonly intervalMs: number;
   private readonly logger: RetentionLogger;
@@ -84,6 +114,7 @@ export class RetentionPruner {
     this.clock = options.clock;
     this.retentionMs = days * DAY_MS;
     this.cursorKeys = options.cursorKeys;
+    this.sweeps = options.sweeps ?? [];
     this.batchSize = Math.max(1, options.batchSize ?? DEFAULT_RETENTION_BATCH);
     this.intervalMs = Math.max(1, options.intervalMs ?? DEFAULT_RETENTION_INTERVAL_MS);
     this.logger = options.logger ?? silentRetentionLogger;
@@ -92,7 +123,7 @@ export class RetentionPruner {
       ? (reuse(registry, METRIC_NAME, Counter) ??
         new Counter({
           name: METRIC_NAME,
-          help: 'Rows deleted because they were older than RETENTION_DAYS, by kind (stored_answers, events, deliveries, workflow_runs)',
+          help: `Rows deleted because they were older than RETENTION_DAYS, by kind (stored_answers, events, deliveries, workflow_runs, ${Object.values(SWEEP_KINDS).join(', ')})`,
           labelNames: ['kind'],
           registers: [registry],
         }))
@@ -109,24 +140,44 @@ export class RetentionPruner {
   async runOnce(now: Date = this.clock.now()): Promise<RetentionPass> {
     const before = new Date(now.getTime() - this.retentionMs).toISOString();
     const total: RetentionPass = { processedMessages: 0, events: 0, deliveries: 0, runs: 0, more: false };
-    for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch += 1) {
-      const pruned = await this.store.transaction(async (tx) => {
-        const deleted = await tx.pruneExpired({ before, eventsThrough: await this.eventsRead(tx), limit: this.batchSize });
-        // Page cursors naming a deleted row read as the end of their list from now on (mayHaveExpired).
-        if (deleted.processedMessages + deleted.events + deleted.runs > 0) await tx.setMeta(RETENTION_MARK_KEY, before);
-        return deleted;
-      });
-      total.processedMessages += pruned.processedMessages;
-      total.events += pruned.events;
-      total.deliveries += pruned.deliveries;
-      total.runs += pruned.runs;
-      this.count(pruned);
-      total.more = Math.max(pruned.processedMessages, pruned.events, pruned.runs) >= this.batchSize;
-      if (!total.more) break;
+    for (const sweep of this.sweeps) total[sweep.name] = 0;
+    let storeLeft = true;
+    let sweepsLeft = this.sweeps;
+    for (let batch = 0; batch < MAX_BATCHES_PER_PASS && (storeLeft || sweepsLeft.length > 0); batch += 1) {
+      if (storeLeft) {
+        const pruned = await this.store.transaction(async (tx) => {
+          const deleted = await tx.pruneExpired({ before, eventsThrough: await this.eventsRead(tx), limit: this.batchSize });
+          // Page cursors naming a deleted row read as the end of their list from now on (mayHaveExpired).
+          if (deleted.processedMessages + deleted.events + deleted.runs > 0) await tx.setMeta(RETENTION_MARK_KEY, before);
+          return deleted;
+        });
+        total.processedMessages += pruned.processedMessages;
+        total.events += pruned.events;
+        total.deliveries += pruned.deliveries;
+        total.runs += pruned.runs;
+        this.count(pruned);
+        storeLeft = Math.max(pruned.processedMessages, pruned.events, pruned.runs) >= this.batchSize;
+      }
+      const full: RetentionSweep[] = [];
+      for (const sweep of sweepsLeft) {
+        let deleted: number;
+        try {
+          deleted = await sweep.prune({ before, limit: this.batchSize });
+        } catch (error) {
+          // A connector's table that cannot be pruned holds back neither the store's rows nor another connector's: it is tried again next pass.
+          this.logger.error({ err: error, kind: SWEEP_KINDS[sweep.name] }, 'retention could not delete expired rows of a connector');
+          continue;
+        }
+        total[sweep.name] = (total[sweep.name] ?? 0) + deleted;
+        if (deleted > 0) this.deleted?.inc({ kind: SWEEP_KINDS[sweep.name] }, deleted);
+        if (deleted >= this.batchSize) full.push(sweep);
+      }
+      sweepsLeft = full;
     }
+    total.more = storeLeft || sweepsLeft.length > 0;
     this.backlog = total.more;
-    if (total.processedMessages + total.events + total.runs > 0) {
-      const { more, ...deleted } = total;
+    const { more, ...deleted } = total;
+    if (Object.values(deleted).some((count) => count > 0)) {
       this.logger.info({ ...deleted, before, more }, 'retention deleted expired rows');
     }
     return total;

@@ -417,6 +417,99 @@ export function slackAlertStoreContract(name: string, make: MakeAlertStore): voi
       expect(ids(await alerts.listShownSince(WS_B, 'C0ALERTS01', at(0), 10))).toEqual(['al_8']);
     });
 
+    describe('retention (pruneExpired)', () => {
+      const CUT = '2026-01-31T10:00:00.000Z';
+      const AFTER_CUT = '2026-01-31T10:00:00.001Z';
+      const shown = (n: number) => ({ channel: 'C0ALERTS01', ts: `1767261600.${String(n).padStart(6, '0')}` });
+      const make = (id: string, event: SlackAlertEvent, options: { workspaceId?: string; createdAt?: string } = {}) =>
+        alerts.create({ ...alert(id, event, options.workspaceId ?? WS_A), createdAt: options.createdAt ?? T0 });
+      async function handle(id: string, at: string): Promise<void> {
+        const claim = claimBy('UACTOR1', at);
+        await alerts.claim(WS_A, id, claim);
+        await alerts.resolve(WS_A, id, claim);
+      }
+
+      it('deletes the closed alerts created and handled before the time, of every workspace, and keeps every open one', async () => {
+        // Closed: handled, folded into a digest (no buttons), of a type without buttons, erased and redacted.
+        await make('al_handled', consentFailed('ev_1'));
+        await alerts.markPosted(WS_A, 'al_handled', shown(1));
+        await handle('al_handled', '2026-01-01T10:01:00.000Z');
+        await make('al_digested', consentFailed('ev_2'));
+        await alerts.markDigested(WS_A, ['al_digested'], shown(2));
+        await make('al_info', syncFailed('ev_3', 'ct_3'));
+        await alerts.markPosted(WS_A, 'al_info', shown(3));
+        await make('al_erased', optoutReview('ev_4'));
+        await alerts.markPosted(WS_A, 'al_erased', shown(4));
+        await make('al_b', consentFailed('ev_5', WS_B), { workspaceId: WS_B });
+        await alerts.markDigested(WS_B, ['al_b'], shown(5));
+        // Open, or closed too late: each is kept.
+        await make('al_buttons', consentFailed('ev_6'));
+        await alerts.markPosted(WS_A, 'al_buttons', shown(6));
+        await make('al_pending', syncFailed('ev_7', 'ct_3'));
+        await make('al_failed', syncFailed('ev_8', 'ct_3'));
+        await alerts.markFailed(WS_A, ['al_failed'], 'token_revoked');
+        await make('al_late', consentFailed('ev_9'));
+        await alerts.markPosted(WS_A, 'al_late', shown(9));
+        await handle('al_late', AFTER_CUT);
+        await make('al_claimed', consentFailed('ev_10'));
+        await alerts.markPosted(WS_A, 'al_claimed', shown(10));
+        await alerts.claim(WS_A, 'al_claimed', claimBy('UACTOR2', AFTER_CUT));
+        await make('al_new', consentFailed('ev_11'), { createdAt: CUT });
+        await alerts.markDigested(WS_A, ['al_new'], shown(11));
+        // Erased while its message still names the contact: kept until the message is redacted.
+        expect(await alerts.eraseContact(WS_A, 'ct_2')).toBe(1);
+
+        expect(await alerts.pruneExpired({ before: CUT, limit: 100 })).toBe(4);
+        for (const id of ['al_handled', 'al_digested', 'al_info']) expect(await alerts.getRecord(WS_A, id)).toBeNull();
+        expect(await alerts.get(WS_B, 'al_b')).toBeNull();
+        for (const id of ['al_buttons', 'al_pending', 'al_failed', 'al_late', 'al_claimed', 'al_new', 'al_erased']) {
+          expect(await alerts.getRecord(WS_A, id), id).not.toBeNull();
+        }
+        expect(await alerts.listRedactions(WS_A, 10)).toEqual([shown(4)]);
+        expect(await alerts.pruneExpired({ before: CUT, limit: 100 })).toBe(0);
+
+        await alerts.markRedacted(WS_A, shown(4));
+        expect(await alerts.pruneExpired({ before: CUT, limit: 100 })).toBe(1);
+        expect(await alerts.getRecord(WS_A, 'al_erased')).toBeNull();
+        // A button of a deleted alert finds nothing, and changes nothing.
+        expect(await alerts.claim(WS_A, 'al_handled', claimBy('UACTOR1', AFTER_CUT))).toEqual({ status: 'not_found' });
+        expect(await alerts.listShownIn(WS_A, shown(2))).toEqual([]);
+        expect((await alerts.listPending(WS_A, 10)).map((pending) => pending.id)).toEqual(['al_pending']);
+      });
+
+      it('keeps a closed alert whose button action is still under way (claimed since the time)', async () => {
+        await make('al_1', optoutReview('ev_1'));
+        await alerts.markPosted(WS_A, 'al_1', shown(1));
+        await alerts.claim(WS_A, 'al_1', { action: 'apply_optout', slackUserId: 'UACTOR1', at: AFTER_CUT });
+        // The contact is erased while the action runs, and the message redacted: the alert is closed.
+        await alerts.eraseContact(WS_A, 'ct_2');
+        await alerts.markRedacted(WS_A, shown(1));
+        expect(await alerts.getRecord(WS_A, 'al_1')).toMatchObject({ erased: true, redactionDue: false, claim: { at: AFTER_CUT } });
+
+        expect(await alerts.pruneExpired({ before: CUT, limit: 10 })).toBe(0);
+        await alerts.release(WS_A, 'al_1', { action: 'apply_optout', slackUserId: 'UACTOR1', at: AFTER_CUT });
+        expect(await alerts.pruneExpired({ before: CUT, limit: 10 })).toBe(1);
+      });
+
+      it('deletes the oldest first, at most `limit`, and refuses a time or limit the stores would read differently', async () => {
+        const minute = (n: number) => `2026-01-01T10:0${n}:00.000Z`;
+        await make('al_3', consentFailed('ev_3'), { createdAt: minute(3) });
+        await make('al_1', consentFailed('ev_1', WS_B), { workspaceId: WS_B, createdAt: minute(1) });
+        await make('al_2', consentFailed('ev_2'), { createdAt: minute(2) });
+        await alerts.markDigested(WS_A, ['al_2', 'al_3'], shown(1));
+        await alerts.markDigested(WS_B, ['al_1'], shown(1));
+
+        expect(await alerts.pruneExpired({ before: CUT, limit: 0 })).toBe(0);
+        expect(await alerts.pruneExpired({ before: CUT, limit: 2 })).toBe(2);
+        expect(await alerts.get(WS_B, 'al_1')).toBeNull();
+        expect(await alerts.get(WS_A, 'al_2')).toBeNull();
+        expect(await alerts.get(WS_A, 'al_3')).not.toBeNull();
+        await expect(alerts.pruneExpired({ before: '2026-01-31', limit: 10 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+        await expect(alerts.pruneExpired({ before: CUT, limit: -1 })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+        expect(await alerts.get(WS_A, 'al_3')).not.toBeNull();
+      });
+    });
+
     it('keeps optout and sync events intact', async () => {
       const created = await alerts.create(alert('al_1', optoutReview('ev_1')));
       expect(created.event).toEqual(optoutReview('ev_1'));

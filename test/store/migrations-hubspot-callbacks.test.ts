@@ -84,6 +84,8 @@ describe('migration 11: HubSpot callbacks per workspace', () => {
     expect(primaryKey).toEqual(['workspace_id', 'callback_id']);
     const objects = store.db.prepare<[], { type: string; name: string }>("SELECT type, name FROM sqlite_schema WHERE tbl_name = 'hubspot_callbacks' ORDER BY type, name").all();
     expect(objects).toEqual([
+      // Retention's, of migration 25 (the store opens the database at the latest version).
+      { type: 'index', name: 'hubspot_callbacks_finished' },
       { type: 'index', name: 'hubspot_callbacks_run' },
       { type: 'table', name: 'hubspot_callbacks' },
     ]);

@@ -78,7 +78,9 @@ export function parseButtonClick(body: unknown): ButtonClick | null {
 export const MESSAGES = {
   notAllowed:
     'You are not allowed to act on Consentry alerts, so nothing was changed. Ask a Consentry admin to add your Slack user to the allowed list.',
-  notFound: 'Consentry no longer knows this alert; nothing was changed.',
+  // Retention deletes an alert once it is closed and older than RETENTION_DAYS (alert-store.ts
+  // alertExpired); a button left on its message, or a modal opened before, comes here.
+  notFound: 'Consentry no longer knows this alert: a closed alert is deleted once it is older than the retention period. Nothing was changed.',
   inProgress: 'Someone is handling this alert right now; nothing was changed.',
   notApplicable: 'This button does not apply to this alert; nothing was changed.',
   failed: 'The action failed; try again in a moment.',

@@ -2,8 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ACTIONS_BY_EVENT_TYPE, SLACK_ALERT_EVENT_TYPES } from '../../../connectors/slack/actions-port.js';
 import { MemorySlackAlertStore } from '../../../connectors/slack/alert-store.js';
-import { SHOWN_SINCE_SQL, SqliteSlackAlertStore } from '../../../connectors/slack/alert-store-sqlite.js';
+import { PRUNE_CLOSED_SQL, SHOWN_SINCE_SQL, SqliteSlackAlertStore } from '../../../connectors/slack/alert-store-sqlite.js';
+import { MIGRATIONS } from '../../../src/store/migrations.js';
 import { isSqliteStore, slackAlertStoreFor } from '../../../connectors/slack/alert-store-for.js';
 import { defaultSettings } from '../../../src/core/settings.js';
 import { createMemoryStore } from '../../../src/store/memory.js';
@@ -97,5 +99,69 @@ describe('the alerts a channel showed lately, in SQLite', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('retention of closed alerts, in SQLite', () => {
+  const WS = 'ws_a';
+  const T0 = '2026-01-01T10:00:00.000Z';
+  const at = (minutes: number) => new Date(Date.parse(T0) + minutes * 60_000).toISOString();
+
+  it('reads only closed alerts, oldest first, from slack_alerts_closed: never an open one, and without sorting', async () => {
+    const store = createSqliteStore({ path: ':memory:' });
+    try {
+      const alerts = new SqliteSlackAlertStore(store);
+      await store.transaction((tx) => tx.insertWorkspace({ id: WS, name: 'Shop', settings: defaultSettings(), createdAt: T0, updatedAt: T0 }));
+      // Open alerts (posted, their buttons unused) among closed ones (digested): the plan is checked with rows in the table.
+      for (let n = 0; n < 120; n += 1) {
+        const id = `al_${String(n).padStart(3, '0')}`;
+        await alerts.create({
+          id,
+          workspaceId: WS,
+          event: {
+            id: `ev_${String(n).padStart(3, '0')}`,
+            type: 'consent.failed',
+            version: 1,
+            workspaceId: WS,
+            occurredAt: at(n),
+            contactId: 'ct_1',
+            data: { contactId: 'ct_1', channel: 'whatsapp', purpose: 'privacy', reason: 'timeout', attempts: 1, workflowId: 'request-consent-privacy', runId: 'run_1', conversationId: 'cv_1', contactName: null },
+          },
+          contactName: null,
+          contactUrl: null,
+          slackChannel: 'C0ALERTS01',
+          createdAt: at(n),
+        });
+        const message = { channel: 'C0ALERTS01', ts: `1767261600.${String(n).padStart(6, '0')}` };
+        if (n % 4 === 0) await alerts.markDigested(WS, [id], message);
+        else await alerts.markPosted(WS, id, message);
+      }
+
+      const plan = store.db
+        .prepare<unknown[], { detail: string }>(`EXPLAIN QUERY PLAN ${PRUNE_CLOSED_SQL}`)
+        .all({ before: at(60), limit: 10 })
+        .map((row) => row.detail);
+      expect(plan).toEqual([
+        'SEARCH slack_alerts USING PRIMARY KEY (workspace_id=? AND id=?)',
+        'LIST SUBQUERY 2',
+        'SEARCH slack_alerts USING INDEX slack_alerts_closed (created_at<?)',
+      ]);
+      expect(plan.join('\n')).not.toMatch(/SCAN|TEMP B-TREE/);
+      // Every fourth of the first hour's alerts is closed: 15 of them; the open ones stay.
+      expect(await alerts.pruneExpired({ before: at(60), limit: 10 })).toBe(10);
+      expect(await alerts.pruneExpired({ before: at(60), limit: 10 })).toBe(5);
+      expect(await alerts.pruneExpired({ before: at(60), limit: 10 })).toBe(0);
+      expect(store.db.prepare('SELECT count(*) AS n FROM slack_alerts').get()).toEqual({ n: 105 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('names in SQL the one event type without buttons there is, as the index of migration 25 does', () => {
+    expect(SLACK_ALERT_EVENT_TYPES.filter((type) => ACTIONS_BY_EVENT_TYPE[type].length === 0)).toEqual(['sync.failed']);
+    const migration = MIGRATIONS.find((entry) => entry.version === 25)?.up ?? '';
+    const buttonless = "CASE WHEN json_valid(event) THEN json_extract(event, '$.type') = 'sync.failed' ELSE 0 END";
+    expect(migration).toContain(buttonless);
+    expect(PRUNE_CLOSED_SQL).toContain(buttonless);
   });
 });
