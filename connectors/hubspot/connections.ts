@@ -43,6 +43,20 @@ function credentialOf(config: { accessToken: string; oauth?: HubSpotOAuthCredent
 }
 
 /**
+ * Everything in a workspace's settings (or environment) that HubSpot authenticates it by, as a
+ * digest that can be stored beside a hold: the access token, and for an OAuth install the app and
+ * its refresh token. Any of them changed, by a settings change, an install or a new
+ * HUBSPOT_ACCESS_TOKEN, gives another value. Unlike a session's credential, the access token counts
+ * for an OAuth install too: an install stores the one it was issued, so a new install changes it
+ * even when HubSpot gives the app the same refresh token again.
+ */
+export function credentialFingerprint(config: { accessToken: string; oauth?: HubSpotOAuthCredentials | null }): string {
+  const oauth = config.oauth ?? null;
+  const parts = oauth === null ? [config.accessToken] : [config.accessToken, oauth.clientId, oauth.clientSecret, oauth.refreshToken];
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex');
+}
+
+/**
  * One client and one limiter per workspace for the whole process: HubSpot's limits are per account
  * (DESIGN §6), so the sync worker and the webhook route of a workspace share them. Keyed by
  * workspace, never by the portal id its settings name: that id is typed in, not proven, so two

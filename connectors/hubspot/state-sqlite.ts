@@ -117,6 +117,9 @@ class Statements {
   readonly deferChange: Statement<[string, number, string]>;
   readonly oldestPending: Statement<[string], ChangeRow>;
   readonly deadChanges: Statement<[string, number], ChangeRow>;
+  readonly deadChangesAfter: Statement<[string, number, number, string, number], ChangeRow>;
+  readonly changeOfEvent: Statement<[string, string, string, string], ChangeRow>;
+  readonly heldChanges: Statement<[string, string, string], { position: number; target: string; contact_id: string | null }>;
   readonly contactChanges: Statement<[string, string], ChangeRow>;
   readonly getContactState: Statement<[string, string], { state: string }>;
   readonly putContactState: Statement<[string, string, string, string]>;
@@ -147,6 +150,17 @@ class Statements {
     );
     this.deadChanges = db.prepare(
       `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE workspace_id = ? AND status = 'dead' ORDER BY position DESC LIMIT ?`,
+    );
+    this.deadChangesAfter = db.prepare(
+      `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE workspace_id = ? AND status = 'dead' AND (position > ? OR (position = ? AND target > ?))
+       ORDER BY position, target LIMIT ?`,
+    );
+    // By the workspace's rows of one status (hubspot_sync_changes_workspace): an operator's request, looked up rarely.
+    this.changeOfEvent = db.prepare(
+      `SELECT ${CHANGE_COLUMNS} FROM hubspot_sync_changes WHERE workspace_id = ? AND status = ? AND event_id = ? AND target = ? LIMIT 1`,
+    );
+    this.heldChanges = db.prepare(
+      `SELECT position, target, contact_id FROM hubspot_sync_changes WHERE workspace_id = ? AND status = 'pending' AND last_error = ? AND next_attempt_at > ?`,
     );
     // No index by contact: erasure is rare and admin-initiated, so it walks the workspace's rows
     // (hubspot_sync_changes_workspace) rather than every row written paying for another index page.
@@ -308,6 +322,26 @@ export class SqliteHubSpotState implements HubSpotState {
     },
     oldestPausedAt: async (workspaceId) => this.paused.oldestNoted.get(workspaceId) ?? null,
     listDeadChanges: async (workspaceId, limit) => this.s.deadChanges.all(workspaceId, limit).map(toChange),
+    listDeadChangesAfter: async (workspaceId, after, limit) =>
+      this.s.deadChangesAfter.all(workspaceId, after?.position ?? -1, after?.position ?? -1, after?.target ?? '', limit).map(toChange),
+    findChange: async (workspaceId, eventId, target) => {
+      // Dead first: the rows an operator names are dead letters, and a workspace has few of them beside its pending ones.
+      const row = this.s.changeOfEvent.get(workspaceId, 'dead', eventId, target) ?? this.s.changeOfEvent.get(workspaceId, 'pending', eventId, target);
+      return row === undefined ? null : toChange(row);
+    },
+    releaseHeldChanges: async (workspaceId, errors, now, skip) => {
+      let released = 0;
+      for (const error of new Set(errors)) {
+        // Read in full before any is moved: an UPDATE while iterating the same index could meet a row twice.
+        for (const row of this.s.heldChanges.all(workspaceId, error, now)) {
+          const key = { position: row.position, target: TargetSchema.parse(row.target) };
+          if (skip?.({ ...key, workspaceId, contactId: row.contact_id }) === true) continue;
+          this.s.deferChange.run(now, key.position, key.target);
+          released += 1;
+        }
+      }
+      return released;
+    },
     listContactChanges: async (workspaceId, contactId) => this.s.contactChanges.all(workspaceId, contactId).map(toChange),
     getContactStates: async (workspaceId, contactIds) => {
       const found = new Map<string, ContactSyncState>();

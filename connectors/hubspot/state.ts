@@ -170,6 +170,16 @@ export interface HubSpotStateTx {
   oldestPausedAt(workspaceId: string): Promise<string | null>;
   /** Dead letters, newest first. */
   listDeadChanges(workspaceId: string, limit: number): Promise<SyncChange[]>;
+  /** Dead letters in outbox order, oldest event first, after the row `after` names (from the first when null). */
+  listDeadChangesAfter(workspaceId: string, after: ChangeKey | null, limit: number): Promise<SyncChange[]>;
+  /** The workspace's row of one event and target, dead or pending; null when it has none. */
+  findChange(workspaceId: string, eventId: string, target: ChangeTarget): Promise<SyncChange | null>;
+  /**
+   * Makes the workspace's pending rows held with one of `errors` (their lastError) due at `now`,
+   * rows `skip` names (in flight) aside; returns how many. Rows waiting for another reason (a
+   * backoff, the daily limit) keep their time.
+   */
+  releaseHeldChanges(workspaceId: string, errors: readonly string[], now: string, skip?: (row: DueRowKey) => boolean): Promise<number>;
   /** Every row of one contact, pending and dead, in outbox order (erasure reads them: erasure.ts). */
   listContactChanges(workspaceId: string, contactId: string): Promise<SyncChange[]>;
 
@@ -308,6 +318,29 @@ export class InMemoryHubSpotState implements HubSpotState {
           .sort((a, b) => byPosition(b, a))
           .slice(0, limit)
           .map(copyChange),
+      listDeadChangesAfter: async (workspaceId, after, limit) =>
+        rows()
+          .filter((c) => c.workspaceId === workspaceId && c.status === 'dead' && (after === null || c.position > after.position || (c.position === after.position && c.target > after.target)))
+          .sort(byPosition)
+          .slice(0, limit)
+          .map(copyChange),
+      findChange: async (workspaceId, eventId, target) => {
+        const found = rows().find((c) => c.workspaceId === workspaceId && c.eventId === eventId && c.target === target);
+        return found === undefined ? null : copyChange(found);
+      },
+      releaseHeldChanges: async (workspaceId, errors, now, skip) => {
+        const held = rows().filter(
+          (c) =>
+            c.workspaceId === workspaceId &&
+            c.status === 'pending' &&
+            c.nextAttemptAt > now &&
+            c.lastError !== null &&
+            errors.includes(c.lastError) &&
+            skip?.(c) !== true,
+        );
+        for (const row of held) put(this.changes, changeKey(row), { ...row, nextAttemptAt: now });
+        return held.length;
+      },
       listContactChanges: async (workspaceId, contactId) =>
         rows()
           .filter((c) => c.workspaceId === workspaceId && c.contactId === contactId)

@@ -14,7 +14,7 @@ import { PollingLoop } from '../../src/worker/polling-loop.js';
 import { batchErrorNames, type BatchResult, type HubSpotContact, type UpsertedContact } from './client.js';
 import { coalesceIntoBatches, HUBSPOT_BATCH_LIMIT, type CoalescedContact, type PendingChange, type ValueStamp } from './coalesce.js';
 import { resolveAll, type HubSpotEnvironment, type ResolvedHubSpotConfig } from './config.js';
-import { hubSpotConnectionsFor, type HubSpotConnections, type PortalSession } from './connections.js';
+import { credentialFingerprint, hubSpotConnectionsFor, type HubSpotConnections, type PortalSession } from './connections.js';
 import { ECHO_WINDOW_MS, emptyContactState, rememberWrites, type ContactSyncState } from './echo.js';
 import { existingRecordId, HubSpotApiError, HubSpotPausedError, HubSpotResponseError, refusedProperties } from './errors.js';
 import { HubSpotGrantRefusedError } from './oauth.js';
@@ -47,6 +47,13 @@ export const SyncStatusSchema = z.object({
   pausedUntil: z.string().nullable().default(null),
   /** A problem only a person can fix (token refused, properties missing): changes wait until it is fixed. */
   heldReason: z.string().nullable().default(null),
+  /**
+   * Set while changes are held because HubSpot refused the workspace's credentials (401, 403, a
+   * refused OAuth grant): the digest of the last ones refused (connections.ts
+   * credentialFingerprint), and the reasons the held rows carry as their lastError. Other
+   * credentials in the settings lift the hold (HubSpotSync.liftCredentialHolds).
+   */
+  credentialHold: z.object({ credential: z.string(), reasons: z.array(z.string()) }).nullable().default(null),
 });
 export type SyncStatus = z.infer<typeof SyncStatusSchema>;
 
@@ -127,6 +134,8 @@ interface TaskResult {
   written: Written[];
   pausedUntil: Date | null;
   heldReason: string | null;
+  /** With a heldReason that is a refusal of the credentials: the digest of those the task used. */
+  heldCredential: string | null;
 }
 
 function rowsOfTask(task: Task): SyncChange[] {
@@ -178,6 +187,8 @@ class ConfigurationProblem extends Error {
 const DEFAULT_MAX_ATTEMPTS = 10;
 const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 5_000, capMs: 60 * 60 * 1000 };
 const DEFAULT_HOLD_MS = 15 * 60 * 1000;
+/** Distinct refusal texts a credential hold remembers (a 403 quotes HubSpot's message, so they vary). */
+const MAX_CREDENTIAL_HOLD_REASONS = 20;
 /** Longer than any call with its limiter waits and retries: only a crashed process's rows come back by it. */
 const DEFAULT_LEASE_MS = 15 * 60 * 1000;
 const DEFAULT_MAX_IN_FLIGHT = 24;
@@ -227,6 +238,15 @@ function configurationProblem(error: unknown): string | null {
   return null;
 }
 
+/**
+ * HubSpot refused the credentials themselves: the access token (401), its scopes (403), or the
+ * OAuth grant that issues access tokens. Other credentials may be accepted at once, so a change of
+ * them lifts the hold; a missing property is the portal's set-up, which they do not change.
+ */
+function refusedCredentials(error: unknown): boolean {
+  return error instanceof HubSpotGrantRefusedError || (error instanceof HubSpotApiError && (error.status === 401 || error.status === 403));
+}
+
 function retryable(error: unknown): boolean {
   if (error instanceof HubSpotResponseError) return true;
   const failure = classifyFailure(error);
@@ -265,12 +285,12 @@ function tagValuesOf(items: readonly ContactWork[]): Set<string> {
   return values;
 }
 
-function contactKey(workspaceId: string, contactId: string): string {
+export function contactKey(workspaceId: string, contactId: string): string {
   return `${workspaceId}\u0000${contactId}`;
 }
 
 /** Which of these rows' contacts are erased, as contactKey. */
-async function erasedContacts(tx: StoreTx, rows: readonly { workspaceId: string; contactId: string | null }[]): Promise<Set<string>> {
+export async function erasedContacts(tx: StoreTx, rows: readonly { workspaceId: string; contactId: string | null }[]): Promise<Set<string>> {
   const erased = new Set<string>();
   const seen = new Set<string>();
   for (const { workspaceId, contactId } of rows) {
@@ -327,6 +347,12 @@ export class HubSpotSync {
   private completed: TaskResult[] = [];
   /** Rows and contacts of finished tasks, freed once their outcomes are written. */
   private releaseLater: { rows: SyncChange[]; contacts: string[] }[] = [];
+  /**
+   * Per workspace, the digest of the credentials a committed pick last compared with its stored
+   * hold: the store is read again only for a workspace whose credentials changed since, or whose
+   * credentials were refused since.
+   */
+  private readonly credentialsSeen = new Map<string, string>();
   private passes: Promise<unknown> = Promise.resolve();
   /** A finished task wakes the loop, so its outcome is written and the contact's next change follows. */
   private readonly loop: PollingLoop;
@@ -453,6 +479,7 @@ export class HubSpotSync {
           });
         }
       }
+      const seen = new Map<string, string>();
       const outcome = await this.state.transaction(async (state, tx) => {
         const alerts = results.length === 0 ? [] : await this.applyAll(state, tx, results, summary);
         if (!pick) return { alerts, tasks: [], backlog: false };
@@ -462,8 +489,9 @@ export class HubSpotSync {
           summary.queued += fanned.changes;
         }
         const more = fanned.events >= this.fanOutBatchSize;
-        return { alerts, tasks: more ? [] : await this.pick(state, tx), backlog: more };
+        return { alerts, tasks: more ? [] : await this.pick(state, tx, seen), backlog: more };
       });
+      for (const [workspaceId, credential] of seen) this.credentialsSeen.set(workspaceId, credential);
       tasks = outcome.tasks;
       backlog = outcome.backlog;
       for (const alert of outcome.alerts) await this.raise(alert.workspaceId, alert.failure);
@@ -484,7 +512,9 @@ export class HubSpotSync {
         }
         if (fanned.events < this.fanOutBatchSize) break;
       }
-      tasks = await this.state.transaction((state, tx) => this.pick(state, tx));
+      const seen = new Map<string, string>();
+      tasks = await this.state.transaction((state, tx) => this.pick(state, tx, seen));
+      for (const [workspaceId, credential] of seen) this.credentialsSeen.set(workspaceId, credential);
     }
     if (summary) summary.tasks += tasks.length;
     // A task asks the lease before its first call (execute): one picked under a lease that has run
@@ -581,6 +611,7 @@ export class HubSpotSync {
           written: [],
           pausedUntil: null,
           heldReason: null,
+          heldCredential: null,
         };
       })
       .then((result) => {
@@ -630,6 +661,13 @@ export class HubSpotSync {
           });
         }
         status.heldReason = result.heldReason;
+        if (result.heldCredential !== null) {
+          // Every reason still holding rows is kept, whichever credentials it refused: other credentials retry them all.
+          const reasons = (status.credentialHold?.reasons ?? []).filter((reason) => reason !== result.heldReason);
+          status.credentialHold = { credential: result.heldCredential, reasons: [...reasons, result.heldReason].slice(-MAX_CREDENTIAL_HOLD_REASONS) };
+          // The settings may have changed while the task ran: the next pick compares them with this hold.
+          this.credentialsSeen.delete(result.workspaceId);
+        }
       }
     }
     for (const [workspaceId, status] of statuses) await tx.setMeta(syncStatusKey(workspaceId), status);
@@ -737,11 +775,13 @@ export class HubSpotSync {
    * email rows of a workspace whose sync is off become paused contacts (fan-out.ts), and wait
    * unread while the record ids of its previous portal are being cleared.
    */
-  private async pick(state: HubSpotStateTx, tx: StoreTx): Promise<Task[]> {
-    const capacity = this.maxInFlightTasks - this.running.size;
-    if (capacity <= 0) return [];
+  private async pick(state: HubSpotStateTx, tx: StoreTx, credentialsSeen: Map<string, string>): Promise<Task[]> {
     const now = this.clock.now();
     const nowIso = now.toISOString();
+    const configs = resolveAll(await tx.listWorkspaces(), this.env);
+    await this.liftCredentialHolds(state, tx, configs, nowIso, credentialsSeen);
+    const capacity = this.maxInFlightTasks - this.running.size;
+    if (capacity <= 0) return [];
     const marks = await readPortalMarks(tx);
     const relinking = (workspaceId: string): boolean => (marks[workspaceId]?.unlinkAfter ?? null) !== null;
     const free = await state.listDueChanges(
@@ -753,7 +793,6 @@ export class HubSpotSync {
         (row.target !== 'callback' && relinking(row.workspaceId)),
     );
     if (free.length === 0) return [];
-    const configs = resolveAll(await tx.listWorkspaces(), this.env);
     const byWorkspace = new Map<string, SyncChange[]>();
     for (const row of free) {
       const list = byWorkspace.get(row.workspaceId) ?? [];
@@ -796,6 +835,38 @@ export class HubSpotSync {
     const leased = tasks.flatMap(rowsOfTask);
     await state.deferChanges(leased, new Date(now.getTime() + this.leaseMs).toISOString());
     return tasks;
+  }
+
+  /**
+   * Lifts a hold for refused credentials once the workspace is configured with other ones (a
+   * settings change, an OAuth install, a new HUBSPOT_ACCESS_TOKEN): the rows it held are due at
+   * once, and its refusal is no longer the status's heldReason. Only those rows: a daily-limit pause
+   * (pausedUntil) stays, since HubSpot counts the daily limit per account, whatever token or app
+   * calls (https://developers.hubspot.com/docs/api/usage-details; "HubSpot's limits are per
+   * account", DESIGN §6, which is why the limiter is kept for a new token of the same portal,
+   * connections.ts), so a new token meets the same limit until it resets; so do rows waiting out a
+   * backoff, and a hold for missing properties, which are the portal's, not the token's.
+   * `credentialsSeen` gets the credentials compared, for the caller to keep once committed.
+   */
+  private async liftCredentialHolds(
+    state: HubSpotStateTx,
+    tx: StoreTx,
+    configs: ReadonlyMap<string, ResolvedHubSpotConfig>,
+    nowIso: string,
+    credentialsSeen: Map<string, string>,
+  ): Promise<void> {
+    for (const config of configs.values()) {
+      const credential = credentialFingerprint(config);
+      if (this.credentialsSeen.get(config.workspaceId) === credential) continue;
+      credentialsSeen.set(config.workspaceId, credential);
+      const status = await readSyncStatus(tx, config.workspaceId);
+      const hold = status.credentialHold;
+      if (hold === null || hold.credential === credential) continue;
+      await state.releaseHeldChanges(config.workspaceId, hold.reasons, nowIso, (row) => this.inFlightRows.has(changeKey(row)));
+      if (status.heldReason !== null && hold.reasons.includes(status.heldReason)) status.heldReason = null;
+      status.credentialHold = null;
+      await tx.setMeta(syncStatusKey(config.workspaceId), status);
+    }
   }
 
   private async planWorkspace(
@@ -899,7 +970,7 @@ export class HubSpotSync {
 
   private async execute(task: Task): Promise<TaskResult> {
     const session = this.connections.session(task.config);
-    const result: TaskResult = { workspaceId: task.config.workspaceId, settled: [], unsent: [], written: [], pausedUntil: null, heldReason: null };
+    const result: TaskResult = { workspaceId: task.config.workspaceId, settled: [], unsent: [], written: [], pausedUntil: null, heldReason: null, heldCredential: null };
     const unsent = (): TaskResult => ({ ...result, unsent: rowsOfTask(task) });
     try {
       // A contacts task checks the portal's properties first: a portal without them holds its
@@ -936,6 +1007,7 @@ export class HubSpotSync {
       const problem = error instanceof ConfigurationProblem ? error.message : configurationProblem(error);
       if (problem !== null) {
         result.heldReason = problem;
+        if (refusedCredentials(error)) result.heldCredential = credentialFingerprint(task.config);
         outcome = { kind: 'hold', until: new Date(now + this.holdMs), error: problem };
       } else if (retryable(error)) {
         outcome = { kind: 'retry', error: errorText(error) };

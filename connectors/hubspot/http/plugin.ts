@@ -11,16 +11,28 @@ import { FIELD_PARSE, REQUEST_BODY_PARSE, requiredOr } from '../../../src/core/r
 import { HubSpotSettingsSchema } from '../../../src/core/settings.js';
 import { HUBSPOT_PORTAL_FIELD, recordEnvironmentPortalClaim } from '../../../src/engine/integrations.js';
 import { authenticate, authOf } from '../../../src/server/auth.js';
+import { problemResponses } from '../../../src/server/openapi.js';
 import { problem, ProblemSchema, sendProblem, type Problem } from '../../../src/server/problem.js';
 import { refuseUndeclaredInput } from '../../../src/server/schemas.js';
 import { API_KEY_SECURITY } from '../../../src/server/types.js';
+import { MAX_RETRIED_PER_REQUEST } from '../../../src/worker/hooks.js';
 import { ActionRequestSchema } from '../actions/context.js';
 import { configsForPortal, environmentPortalClaim, type HubSpotEnvironment, type ResolvedHubSpotConfig } from '../config.js';
 import { hubSpotConnectionsFor, type HubSpotConnections } from '../connections.js';
 import { verifyHubSpotSignatureWithAny, type SignedRequest } from '../signature.js';
 import { hubSpotStateFor } from '../state-sqlite.js';
 import type { HubSpotState } from '../state.js';
-import { hubSpotStatus, HubSpotStatusSchema } from '../status.js';
+import {
+  DEAD_LETTER_RETRY_DESCRIPTION,
+  DeadLetterParamsSchema,
+  hubSpotStatus,
+  HubSpotStatusSchema,
+  resendDeadLetter,
+  resendDeadLetters,
+  ResentDeadLetterSchema,
+  RetriedDeadLettersSchema,
+  RetryDeadLettersBodySchema,
+} from '../status.js';
 import { runAction } from './actions.js';
 import { registerInstallCallback, registerInstallStart, type HubSpotInstallEnvironment, type HubSpotInstallOptions } from './oauth-install.js';
 import { actionRouteDocumentation, ActionParamsSchema, webhookRouteDocumentation } from './openapi.js';
@@ -257,6 +269,37 @@ export async function hubSpotPlugin(app: FastifyInstance, options: HubSpotPlugin
           const workspace = await auth.workspace.get();
           return hubSpotStatus(state, workspace, env, workspaces[0]?.id === workspace.id, options.clock.now());
         },
+      );
+      // Dead letters sent again, as a hook's are (src/server/routes/hooks.ts), within the key's workspace.
+      scope.withTypeProvider<ZodTypeProvider>().post(
+        '/dead-letters/:id/retry',
+        {
+          schema: {
+            tags: ['integrations'],
+            summary: 'Send a dead letter of the HubSpot sync again',
+            description: `${DEAD_LETTER_RETRY_DESCRIPTION} A change that is not dead, or a dead letter of an erased contact, is 409; an id this workspace has no change for is 404.`,
+            security: API_KEY_SECURITY,
+            params: DeadLetterParamsSchema,
+            response: { 202: ResentDeadLetterSchema, ...problemResponses(404, 409) },
+          },
+        },
+        async (request, reply) => reply.code(202).send(await resendDeadLetter(state, authOf(request).workspaceId, request.params.id, options.clock.now())),
+      );
+      scope.withTypeProvider<ZodTypeProvider>().post(
+        '/dead-letters/retry',
+        {
+          schema: {
+            tags: ['integrations'],
+            summary: 'Send every dead letter of the HubSpot sync again',
+            description:
+              `Each as POST .../dead-letters/{id}/retry does, oldest event first, at most ${MAX_RETRIED_PER_REQUEST.toLocaleString('en')} per request; ` +
+              'dead letters of erased contacts stay dead and are not counted.',
+            security: API_KEY_SECURITY,
+            body: RetryDeadLettersBodySchema,
+            response: { 202: RetriedDeadLettersSchema },
+          },
+        },
+        async (request, reply) => reply.code(202).send(await resendDeadLetters(state, authOf(request).workspaceId, options.clock.now())),
       );
       registerInstallStart(scope.withTypeProvider<ZodTypeProvider>(), installDeps);
     },

@@ -4,6 +4,7 @@ import { HUBSPOT_PORTALS_KEY } from '../../../connectors/hubspot/fan-out.js';
 import { installProperties } from '../../../connectors/hubspot/install.js';
 import { channelPropertyNames, PRIVACY_STATUS_PROPERTY, TAGS_PROPERTY } from '../../../connectors/hubspot/properties.js';
 import { hubSpotStateFor } from '../../../connectors/hubspot/state-sqlite.js';
+import { hubSpotStatus } from '../../../connectors/hubspot/status.js';
 import { HubSpotSync } from '../../../connectors/hubspot/sync.js';
 import { startFakeHubSpot, type FakeHubSpot } from '../../fakes/hubspot-server.js';
 import { CLIENT_SECRET, hubspotProperties, linkedContact, PORTAL_ID, setSms, startHarness, SUBSCRIPTION_ID, syncStatus, TOKEN, type Harness } from './harness.js';
@@ -260,5 +261,111 @@ describe('HubSpot sync: settings removed and put back', () => {
     // The first portal's sync state is forgotten: what it was sent (the opt-in) is no echo to expect from this one.
     const states = await hubSpotStateFor(h.store).transaction((s) => s.getContactStates(harness.workspaceId, [contactId]));
     expect(states.get(contactId)?.writes[sms.status]?.map((w) => w.value)).toEqual(['opted_out']);
+  });
+});
+
+describe('HubSpot sync: credentials replaced after HubSpot refused them', () => {
+  const REFUSED_TOKEN = 'pat-na1-00000000-2222-3333-4444-555555555555';
+
+  it.each([false, true])('sends the changes held for a refused token as soon as the settings hold another, and the status stops giving the refusal (SQLite: %s)', async (sqlite) => {
+    h = await startHarness({ sqlite, hubspot: { accessToken: REFUSED_TOKEN } });
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await setSms(h, contactId, 'opted_out');
+    await h.sync.drain();
+    const held = await syncStatus(h);
+    expect(held.heldReason).toContain('HubSpot refused the access token (401)');
+    expect(held.backlog.pending).toBe(1);
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBeUndefined();
+
+    // Fixed a moment later, well within the hold: the clock does not move.
+    await h.workspace.updateSettings({ hubspot: { accessToken: TOKEN } });
+    expect((await syncStatus(h)).heldReason).toBeNull();
+    await h.sync.drain();
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_out');
+    expect(await syncStatus(h)).toMatchObject({ heldReason: null, backlog: { pending: 0 } });
+  });
+
+  it('holds again, and says so again, when the new token is refused too', async () => {
+    h = await startHarness({ hubspot: { accessToken: REFUSED_TOKEN } });
+    const { contactId } = await linkedContact(h, 'ana.test@example.com');
+    await setSms(h, contactId, 'opted_out');
+    await h.sync.drain();
+    await h.workspace.updateSettings({ hubspot: { accessToken: 'pat-na1-00000000-0000-3333-4444-555555555555' } });
+    h.fake.resetStats();
+    await h.sync.drain();
+    // Tried at once with the new token, refused, and held again for it.
+    expect(h.fake.stats.requests).toBeGreaterThan(0);
+    expect(await syncStatus(h)).toMatchObject({ heldReason: expect.stringContaining('(401)'), backlog: { pending: 1 } });
+    const failures = await h.workspace.listEvents({ types: ['sync.failed'] });
+    expect(failures.map((event) => event.data)).toEqual([
+      expect.objectContaining({ operation: 'sync', reason: expect.stringContaining('(401)') }),
+      expect.objectContaining({ operation: 'sync', reason: expect.stringContaining('(401)') }),
+    ]);
+  });
+
+  it('lifts the hold in a sync started after the token changed, as a new HUBSPOT_ACCESS_TOKEN does', async () => {
+    h = await startHarness({ sqlite: true, hubspot: null });
+    const harness = h;
+    const env = (token: string) => ({ HUBSPOT_ACCESS_TOKEN: token, HUBSPOT_PORTAL_ID: PORTAL_ID });
+    const status = async (token: string) => hubSpotStatus(hubSpotStateFor(harness.store), await harness.workspace.get(), env(token), true, harness.clock.now());
+    const first = new HubSpotSync({ engine: h.engine, store: h.store, clock: h.clock, connections: h.connections, random: () => 0, env: env(REFUSED_TOKEN) });
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await setSms(h, contactId, 'opted_out');
+    await first.drain();
+    await first.stop();
+    expect((await status(REFUSED_TOKEN)).heldReason).toContain('(401)');
+    expect((await status(TOKEN)).heldReason).toBeNull();
+
+    const restarted = new HubSpotSync({ engine: h.engine, store: h.store, clock: h.clock, connections: h.connections, random: () => 0, env: env(TOKEN) });
+    cleanups.push(() => restarted.stop());
+    await restarted.drain();
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_out');
+    expect((await status(TOKEN)).backlog.pending).toBe(0);
+  });
+
+  it('sends the changes held for a refused OAuth grant once an install stores a new refresh token', async () => {
+    const app = { clientId: '11111111-2222-3333-4444-555555555555', clientSecret: 'app-secret-for-tests', refreshToken: 'refresh-token-of-the-install' };
+    h = await startHarness({ fake: { oauth: app }, hubspot: { accessToken: 'access-token-given-at-install', ...app, refreshToken: 'refresh-token-of-an-uninstalled-app' } });
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    await setSms(h, contactId, 'opted_out');
+    await h.sync.drain();
+    expect((await syncStatus(h)).heldReason).toContain('HubSpot refused the refresh token');
+
+    await h.workspace.updateSettings({ hubspot: { accessToken: 'access-token-of-the-new-install', refreshToken: app.refreshToken } });
+    expect((await syncStatus(h)).heldReason).toBeNull();
+    await h.sync.drain();
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_out');
+  });
+
+  it("keeps a daily-limit pause when the token changes: HubSpot's daily limit is the account's, whatever the token", async () => {
+    // A portal that accepts any token, so the new one is as good as the old.
+    h = await startHarness({ fake: { accessToken: null } });
+    const harness = h;
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    // A first pass learns the portal's time zone (UTC), where its daily limit resets.
+    await h.workspace.addTag(contactId, 'VIP');
+    await h.sync.drain();
+    h.fake.setDailyLimit(0);
+    await setSms(h, contactId, 'opted_out');
+    await h.sync.drain();
+    expect((await syncStatus(h)).pausedUntil).toBe('2026-03-03T00:00:00.000Z');
+
+    await h.workspace.updateSettings({ hubspot: { accessToken: OTHER_TOKEN } });
+    h.fake.resetStats();
+    // Neither the sync that saw the token change, nor one with connections of its own, which know
+    // nothing of the pause but what the store says, picks the paused change before the reset.
+    expect(await h.sync.drain()).toMatchObject({ tasks: 0, held: 0 });
+    const connections = new HubSpotConnections({ clock: harness.clock, sleep: async (ms) => void harness.clock.advance(ms), random: () => 0, basePath: harness.fake.url });
+    const restarted = new HubSpotSync({ engine: h.engine, store: h.store, clock: h.clock, connections, random: () => 0 });
+    cleanups.push(() => restarted.stop());
+    expect(await restarted.drain()).toMatchObject({ tasks: 0, held: 0 });
+    expect(h.fake.stats.requests).toBe(0);
+    expect(await syncStatus(h)).toMatchObject({ pausedUntil: '2026-03-03T00:00:00.000Z', backlog: { pending: 1 } });
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBeUndefined();
+
+    h.fake.setDailyLimit(null);
+    h.clock.set('2026-03-03T00:00:01.000Z');
+    await restarted.drain();
+    expect(hubspotProperties(h, hubspotId)[sms.status]).toBe('opted_out');
   });
 });
