@@ -2,6 +2,7 @@ import type { Database, Statement } from 'better-sqlite3';
 import { z } from 'zod';
 import type { Store, StoreTx } from '../../src/ports/store.js';
 import type { SqliteStore } from '../../src/store/sqlite.js';
+import { pruneCallbacksOn } from './callback-retention.js';
 import { ContactSyncStateSchema, type ContactSyncState } from './echo.js';
 import {
   CHANGE_TARGETS,
@@ -409,6 +410,7 @@ export class SqliteHubSpotState implements HubSpotState {
       const row = this.s.callbackByRun.get(workspaceId, runId);
       return row === undefined ? null : toCallback(row);
     },
+    pruneCallbacks: async (query) => pruneCallbacksOn(this.store.db, query),
   };
 }
 

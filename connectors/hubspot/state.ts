@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConsentStatusSchema, LegalBasisSchema } from '../../src/core/consent.js';
 import type { Store, StoreTx } from '../../src/ports/store.js';
+import { expiredCallbacks, type CallbackRetentionQuery } from './callback-retention.js';
 import type { ContactSyncState } from './echo.js';
 
 /**
@@ -202,6 +203,12 @@ export interface HubSpotStateTx {
   updateCallback(record: CallbackRecord): Promise<void>;
   getCallback(workspaceId: string, callbackId: string): Promise<CallbackRecord | null>;
   findCallbackByRun(workspaceId: string, runId: string): Promise<CallbackRecord | null>;
+  /**
+   * Retention: deletes up to `limit` callbacks of any workspace that are finished and last changed
+   * before `before` (callback-retention.ts callbackExpired), least recently changed first; returns
+   * how many. A pending one (no answer yet, or blocked and its run not ended) is never deleted.
+   */
+  pruneCallbacks(query: CallbackRetentionQuery): Promise<number>;
 }
 
 /** What a read of the connector's rows may ask: counts, for /metrics. */
@@ -402,6 +409,11 @@ export class InMemoryHubSpotState implements HubSpotState {
           if (record.workspaceId === workspaceId && record.runId === runId) return copyCallback(record);
         }
         return null;
+      },
+      pruneCallbacks: async (query) => {
+        const expired = expiredCallbacks(this.callbacks.values(), query);
+        for (const record of expired) remove(this.callbacks, callbackKey(record.workspaceId, record.callbackId));
+        return expired.length;
       },
     };
   }

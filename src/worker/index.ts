@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import { slackAlertStoreFor } from '../../connectors/slack/alert-store-for.js';
 import { SLACK_CURSOR_KEY } from '../../connectors/slack/alert-store.js';
 import { HUBSPOT_CURSOR_KEY } from '../../connectors/hubspot/fan-out.js';
+import { hubSpotStateFor } from '../../connectors/hubspot/state-sqlite.js';
 import { HubSpotSync } from '../../connectors/hubspot/sync.js';
 import { SlackAlertDispatcher } from '../../connectors/slack/dispatcher.js';
 import type { Config } from '../config.js';
@@ -69,8 +70,11 @@ export function defaultWorkers(deps: DefaultWorkerDeps): [HookDispatcher, TimerS
       clock: deps.clock,
       logger: deps.logger,
       cursorKeys: [HOOKS_CURSOR_KEY, SLACK_CURSOR_KEY, HUBSPOT_CURSOR_KEY],
-      // Closed Slack alerts name the contact (GDPR Art. 5(1)(e)); the alert store decides which are closed.
-      sweeps: [{ name: 'slackAlerts', prune: (query) => alerts.pruneExpired(query) }],
+      // Closed Slack alerts and answered HubSpot callbacks name the contact (GDPR Art. 5(1)(e)); each port decides which are over.
+      sweeps: [
+        { name: 'slackAlerts', prune: (query) => alerts.pruneExpired(query) },
+        { name: 'hubspotCallbacks', prune: (query) => hubSpotStateFor(deps.store).transaction((state) => state.pruneCallbacks(query)) },
+      ],
       ...(deps.config?.RETENTION_DAYS !== undefined ? { retentionDays: deps.config.RETENTION_DAYS } : {}),
       ...(deps.metricsRegistry ? { metricsRegistry: deps.metricsRegistry } : {}),
     }),

@@ -278,6 +278,39 @@ export function hubSpotStateContract(name: string, make: MakeHubSpotState): void
       expect(await state.transaction((s) => s.getCallback(WS_A, 'cb-unknown'))).toBeNull();
     });
 
+    it('deletes finished callbacks last changed before the time, of every workspace, and never a pending one (retention)', async () => {
+      const cut = at(3600);
+      const answer = { hs_execution_state: 'SUCCESS', status: 'opted_in' };
+      const block = { hs_execution_state: 'BLOCK', hs_expiration_duration: 'P2D' };
+      await state.transaction(async (s) => {
+        await s.claimCallback(callback('cb-answered', { response: answer, updatedAt: at(2) }));
+        await s.claimCallback(callback('cb-completed', { runId: 'run-1', response: block, outcome: 'given', updatedAt: at(1) }));
+        await s.claimCallback(callback('cb-answered', { workspaceId: WS_B, response: answer, updatedAt: at(3) }));
+        await s.claimCallback(callback('cb-waiting', { runId: 'run-2', response: block }));
+        await s.claimCallback(callback('cb-handling'));
+        await s.claimCallback(callback('cb-recent', { response: answer, updatedAt: cut }));
+      });
+      expect(await state.transaction((s) => s.pruneCallbacks({ before: cut, limit: 0 }))).toBe(0);
+      expect(await state.transaction((s) => s.pruneCallbacks({ before: cut, limit: 2 }))).toBe(2);
+      expect(await state.transaction((s) => s.getCallback(WS_B, 'cb-answered'))).not.toBeNull();
+      expect(await state.transaction((s) => s.pruneCallbacks({ before: cut, limit: 10 }))).toBe(1);
+      const left = await state.transaction(async (s) =>
+        Promise.all([[WS_A, 'cb-answered'], [WS_A, 'cb-completed'], [WS_B, 'cb-answered'], [WS_A, 'cb-waiting'], [WS_A, 'cb-handling'], [WS_A, 'cb-recent']].map(
+          async ([ws, id]) => (await s.getCallback(ws ?? '', id ?? '')) !== null,
+        )),
+      );
+      expect(left).toEqual([false, false, false, true, true, true]);
+      // A deletion rolls back with its transaction.
+      await expect(
+        state.transaction(async (s) => {
+          await s.pruneCallbacks({ before: at(7200), limit: 10 });
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(await state.transaction((s) => s.getCallback(WS_A, 'cb-recent'))).not.toBeNull();
+      await expect(state.transaction((s) => s.pruneCallbacks({ before: 'yesterday', limit: 10 }))).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    });
+
     it("keeps callbacks per workspace: the same callbackId in another workspace neither reads nor blocks a workspace's own", async () => {
       const theirs = await state.transaction((s) => s.claimCallback(callback('cb-shared', { workspaceId: WS_B, action: 'check-consent' })));
       await state.transaction((s) => s.updateCallback({ ...theirs.record, contactId: 'c-b', response: { hs_execution_state: 'SUCCESS', status: 'opted_in' }, updatedAt: at(1) }));
