@@ -185,7 +185,8 @@ function counted(count: number): string {
 /**
  * The message for a text, a list or a number out of its bounds, saying how far it is and what the
  * bound is (`has 2,001 characters, at most 2,000`, `is empty`), as the CLI's import says it;
- * `undefined` for any other issue. Lengths are counted as the schema counts them (UTF-16 units).
+ * `undefined` for any other issue. Characters are counted as zod's length checks count them, by
+ * code point, so an emoji is one.
  */
 export function sizeMessage(issue: RawIssue): string | undefined {
   if (issue.code !== 'too_big' && issue.code !== 'too_small') return undefined;
@@ -195,11 +196,12 @@ export function sizeMessage(issue: RawIssue): string | undefined {
   const inclusive = issue.inclusive !== false;
   if (issue.origin === 'string' && typeof input === 'string') {
     if (issue.code === 'too_small' && input.length === 0) return 'is empty';
-    return `has ${counted(input.length)} characters, at ${issue.code === 'too_big' ? 'most' : 'least'} ${counted(bound)}`;
+    const length = [...input].length;
+    return `has ${counted(length)} ${length === 1 ? 'character' : 'characters'}, at ${issue.code === 'too_big' ? 'most' : 'least'} ${counted(bound)}`;
   }
   if (issue.origin === 'array' && Array.isArray(input)) {
     if (issue.code === 'too_small' && input.length === 0) return `is an empty list: give at least ${counted(bound)}`;
-    return `has ${counted(input.length)} items, at ${issue.code === 'too_big' ? 'most' : 'least'} ${counted(bound)}`;
+    return `has ${counted(input.length)} ${input.length === 1 ? 'item' : 'items'}, at ${issue.code === 'too_big' ? 'most' : 'least'} ${counted(bound)}`;
   }
   if (issue.origin === 'number' && typeof input === 'number') {
     const limit = issue.code === 'too_big' ? (inclusive ? `at most ${bound}` : `must be less than ${bound}`) : inclusive ? `at least ${bound}` : `must be more than ${bound}`;

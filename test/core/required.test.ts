@@ -209,6 +209,17 @@ describe('FIELD_PARSE: a value out of its bounds says by how much', () => {
     ]);
   });
 
+  it('counts an emoji as one character, as the length check does, and says one character as one', () => {
+    expect(issuesOf(z.object({ code: z.string().min(3), note: z.string().max(1) }), { code: '😀😀', note: 'ab' })).toEqual([
+      { path: 'code', message: 'has 2 characters, at least 3' },
+      { path: 'note', message: 'has 2 characters, at most 1' },
+    ]);
+    expect(issuesOf(z.object({ code: z.string().min(2), items: z.array(z.number()).min(2) }), { code: '😀', items: [1] })).toEqual([
+      { path: 'code', message: 'has 1 character, at least 2' },
+      { path: 'items', message: 'has 1 item, at least 2' },
+    ]);
+  });
+
   it("keeps a schema's own message for its bound", () => {
     expect(issuesOf(z.object({ text: z.string().max(5, 'must be at most 5 characters') }), { text: 'abcdefg' })).toEqual([{ path: 'text', message: 'must be at most 5 characters' }]);
   });
