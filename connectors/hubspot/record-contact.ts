@@ -34,8 +34,9 @@ export async function recordHasAddress(workspace: WorkspaceEngine, properties: R
 
 /**
  * The Consentry contact of a HubSpot record: the one linked to it, else the one with its e-mail,
- * else one with its mobile phone or phone. A contact found by address is linked to the record, so
- * that the sync and the next look-up find it by id.
+ * else one with its mobile phone or phone whose e-mail is not another (an office number two
+ * people share must not make one of them the other). A contact found by address is linked to the
+ * record, so that the sync and the next look-up find it by id.
  */
 export async function findContactOfRecord(workspace: WorkspaceEngine, hubspotId: string, properties: RecordProperties): Promise<Contact | null> {
   const linked = await workspace.findContactByHubspotId(hubspotId);
@@ -44,6 +45,7 @@ export async function findContactOfRecord(workspace: WorkspaceEngine, hubspotId:
   const queries: { email?: string; phone?: string }[] = [...(email === null ? [] : [{ email }]), ...phones.map((phone) => ({ phone }))];
   for (const query of queries) {
     const found = (await workspace.findContacts({ ...query, limit: 1 })).contacts[0];
+    if (found !== undefined && query.phone !== undefined && email !== null && found.email !== null && found.email !== email) continue;
     if (found !== undefined) {
       await workspace.linkHubspotContacts([{ contactId: found.id, hubspotId }]);
       return { ...found, hubspotId };
@@ -52,10 +54,19 @@ export async function findContactOfRecord(workspace: WorkspaceEngine, hubspotId:
   return null;
 }
 
-/** A Consentry contact made from the record (its name, e-mail and mobile phone or phone), linked to it. */
+/**
+ * A Consentry contact made from the record (its name, e-mail and mobile phone or phone), linked to
+ * it. A phone another contact has already (one people share) is left out: a phone is one
+ * contact's, and the e-mail tells this person apart.
+ */
 export async function createContactOfRecord(workspace: WorkspaceEngine, hubspotId: string, properties: RecordProperties): Promise<Contact> {
   const { email, phones } = await addressesOf(workspace, properties);
-  const [phone] = phones;
+  let phone: string | undefined;
+  for (const candidate of phones) {
+    if ((await workspace.findContacts({ phone: candidate, limit: 1 })).contacts.length > 0) continue;
+    phone = candidate;
+    break;
+  }
   const name = [property(properties, 'firstname'), property(properties, 'lastname')].filter((part) => part !== null).join(' ');
   const created = await workspace.createContact({
     ...(name === '' ? {} : { name }),

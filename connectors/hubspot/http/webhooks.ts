@@ -210,7 +210,21 @@ export async function processWebhookEvents(deps: WebhookDeps, config: ResolvedHu
         });
         continue;
       }
-      contact = (await findContactOfRecord(workspace, event.objectId, properties)) ?? (await createContactOfRecord(workspace, event.objectId, properties));
+      try {
+        contact = (await findContactOfRecord(workspace, event.objectId, properties)) ?? (await createContactOfRecord(workspace, event.objectId, properties));
+      } catch (error) {
+        if (!isConsentryError(error)) throw error;
+        // A record Consentry cannot make a contact of (a name too long, say): this change is refused, the request's others still count.
+        summary.refused += 1;
+        await workspace.reportSyncFailure({
+          integration: 'hubspot',
+          contactId: null,
+          operation: 'receive_property_change',
+          reason: `${heard} on record ${event.objectId}, which no contact is linked to: no contact could be made of it (${error.code}: ${error.message}); the change is not recorded`,
+          retryable: false,
+        });
+        continue;
+      }
     }
     const contactId = contact.id;
     const nowMs = deps.clock.now().getTime();

@@ -207,6 +207,34 @@ describe('webhooks: a record no contact is linked to', () => {
     ]);
   });
 
+  it('does not take the contact with the record\'s phone for it when that contact has another e-mail', async () => {
+    const { h, app } = await setUp();
+    const boss = await h.workspace.createContact({ email: 'boss.test@example.com', phone: '+34611223344' });
+    const hubspotId = h.fake.seedContact({ email: 'intern.test@example.com', phone: '+34 611 22 33 44' });
+    const response = await postWebhook(app, h, [propertyChange(hubspotId, sms.status, 'opted_out', h.clock.now().getTime() - 1000)]);
+    expect(response.json()).toEqual(expect.objectContaining({ recorded: 1 }));
+    expect(await h.workspace.getHistory(boss.id)).toEqual([]);
+    const intern = await h.workspace.findContactByHubspotId(hubspotId);
+    expect(intern).toEqual(expect.objectContaining({ email: 'intern.test@example.com' }));
+    expect(intern?.id).not.toBe(boss.id);
+    expect((await h.workspace.getHistory(intern?.id ?? '')).map((record) => record.status)).toEqual(['opted_out']);
+  });
+
+  it('refuses the change of a record no contact can be made of, and records the request\'s other changes', async () => {
+    const { h, app } = await setUp();
+    const bad = h.fake.seedContact({ email: 'long.name@example.com', firstname: 'N'.repeat(300) });
+    const { contactId, hubspotId } = await linkedContact(h, 'ana.test@example.com');
+    const at = h.clock.now().getTime() - 1000;
+    const response = await postWebhook(app, h, [propertyChange(bad, sms.status, 'opted_out', at), propertyChange(hubspotId, sms.status, 'opted_out', at + 1)]);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual(expect.objectContaining({ recorded: 1, refused: 1 }));
+    expect((await h.workspace.getHistory(contactId)).map((record) => record.status)).toEqual(['opted_out']);
+    const failures = await h.workspace.listEvents({ types: ['sync.failed'] });
+    expect(failures.map((event) => event.data)).toEqual([
+      expect.objectContaining({ contactId: null, retryable: false, reason: expect.stringContaining(`record ${bad}, which no contact is linked to: no contact could be made of it (VALIDATION_FAILED`) }),
+    ]);
+  });
+
   it('refuses, with a sync.failed that says why, a change on a record with neither e-mail nor phone, and makes no contact', async () => {
     const { h, app } = await setUp();
     const hubspotId = h.fake.seedContact({ firstname: 'Nobody', phone: 'call reception' });
