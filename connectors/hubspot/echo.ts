@@ -157,13 +157,16 @@ export function rememberEcho(state: ContactSyncState, change: InboundChange, now
 /**
  * Records a change heard from HubSpot. Our earlier writes of that property are forgotten: HubSpot
  * has moved past them, so the same value coming back later is a person's edit, not an echo. An
- * opt-in of that property still awaiting its legal basis is settled by it.
+ * opt-in of that property still awaiting its legal basis is settled by a change as late or later;
+ * an earlier one delivered late leaves it waiting (webhooks are not delivered in order).
  */
 export function rememberInbound(state: ContactSyncState, property: string, occurredAtMs: number): ContactSyncState {
   const writes = { ...state.writes };
   delete writes[property];
   const inbound = { ...state.inbound, [property]: Math.max(occurredAtMs, state.inbound[property] ?? 0) };
-  return { ...forgetAwaitingBasis(state, property), writes, inbound };
+  const awaitingSince = state.awaitingBasis[property];
+  const settled = awaitingSince !== undefined && occurredAtMs >= awaitingSince ? forgetAwaitingBasis(state, property) : state;
+  return { ...settled, writes, inbound };
 }
 
 /** Records an opt-in of a status property refused for want of its legal basis or explanation, at HubSpot's instant. */

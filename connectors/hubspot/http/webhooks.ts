@@ -447,7 +447,8 @@ async function completeOptIn(
   const source = [event.changeSource, event.sourceId].filter((part) => part !== undefined).join(' ');
   const outcome = await recordDecision(deps, config, contact.id, decision, event, {
     note: `HubSpot ${names.status} set to opted_in at ${since}, completed by ${event.propertyName}${source === '' ? '' : ` (${source})`}`,
-    idempotencyKey: `hubspot-webhook:${event.portalId}:${event.objectId}:${names.status}:completed:${event.occurredAt}`,
+    // Keyed on the opt-in it completes: the basis and the explanation arriving in two requests at once record it once.
+    idempotencyKey: `hubspot-webhook:${event.portalId}:${event.objectId}:${names.status}:completed:${awaitingSince}`,
   });
   if (outcome === 'recorded') {
     summary.recorded += 1;

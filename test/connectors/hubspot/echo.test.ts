@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { classifyInbound, ECHO_CLOCK_TOLERANCE_MS, ECHO_WINDOW_MS, emptyContactState, rememberEcho, rememberInbound, rememberWrites } from '../../../connectors/hubspot/echo.js';
+import {
+  classifyInbound,
+  ECHO_CLOCK_TOLERANCE_MS,
+  ECHO_WINDOW_MS,
+  emptyContactState,
+  forgetAwaitingBasis,
+  rememberAwaitingBasis,
+  rememberEcho,
+  rememberInbound,
+  rememberWrites,
+} from '../../../connectors/hubspot/echo.js';
 
 const T = Date.parse('2026-03-02T10:00:00.000Z');
 const STATUS = 'consentry_sms_status';
@@ -69,5 +79,15 @@ describe('echo suppression', () => {
     const first = wrote('opted_in', T);
     const second = rememberWrites(first, { properties: { consentry_tags: 'VIP' }, stamps: { consentry_tags: { occurredAt: new Date(T + 1).toISOString(), position: 2 } } }, T + 1);
     expect(Object.keys(second.stamps).sort()).toEqual(['consentry_sms_status', 'consentry_tags']);
+  });
+});
+
+describe('an opt-in awaiting its legal basis', () => {
+  it('is settled by a status change as late or later, and not by an earlier one delivered late', () => {
+    const awaiting = rememberAwaitingBasis(emptyContactState(), 'status', 2_000);
+    expect(rememberInbound(awaiting, 'status', 1_000).awaitingBasis).toEqual({ status: 2_000 });
+    expect(rememberInbound(awaiting, 'status', 2_000).awaitingBasis).toEqual({});
+    expect(rememberInbound(awaiting, 'other', 3_000).awaitingBasis).toEqual({ status: 2_000 });
+    expect(forgetAwaitingBasis(awaiting, 'status').awaitingBasis).toEqual({});
   });
 });
